@@ -1,0 +1,3 @@
+"""mesocli: find faces in videos and tell whether they were tampered with (MesoNet)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from mesocli.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""Import TensorFlow quietly: no oneDNN/CUDA banner lines in the user's terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from types import ModuleType
+
+
+@contextlib.contextmanager
+def _stderr_captured() -> Iterator[None]:
+    """Send file descriptor 2 to a temporary file; replay it only if the block raises."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow() -> ModuleType:
+    """Return the ``tensorflow`` module, imported with its C++ start-up logging silenced.
+
+    TensorFlow writes oneDNN/CUDA notices straight to file descriptor 2 before its logging is
+    configured, so the import and device discovery run with that descriptor captured.
+    Set ``MESOCLI_TF_VERBOSE=1`` to see them.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    quiet = os.environ.get("MESOCLI_TF_VERBOSE", "") in ("", "0")
+    with _stderr_captured() if quiet else contextlib.nullcontext():
+        import tensorflow as tf  # noqa: PLC0415
+
+        tf.config.list_physical_devices()
+        tf.get_logger().setLevel("ERROR")
+    return tf

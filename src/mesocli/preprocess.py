@@ -1,0 +1,85 @@
+"""The one conversion from any image to the networks' input.
+
+Every path into a network goes through :func:`load_face` / :func:`face_to_uint8`:
+training, evaluation, extraction and scanning. The input is RGB, 256×256, float32 in [0, 1].
+
+Interpolation: Pillow ``BILINEAR`` (Pillow widens the filter when shrinking, so a downscale is
+antialiased). Crops already 256×256 are left untouched. The authors' Keras loader used
+nearest-neighbour; see docs/models.md for what the choice does to their weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from mesocli.errors import InputError
+
+INPUT_SIZE = 256
+RESAMPLE = Image.Resampling.BILINEAR
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Return ``image`` as 8-bit RGB, whatever its mode (L, LA, P, RGBA, CMYK, I;16, F, ...)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16"):
+            scaled = array / 257.0
+        else:
+            low, high = float(array.min()), float(array.max())
+            scaled = (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
+        return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def face_to_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
+    """Return an RGB uint8 array of shape (256, 256, 3) from a PIL image or an HxW[xC] array."""
+    if isinstance(image, np.ndarray):
+        array = image
+        if array.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 array, got {array.dtype}")
+        if array.ndim == 2:
+            array = np.repeat(array[:, :, None], 3, axis=2)
+        if array.shape[2] == 4:
+            array = array[:, :, :3]
+        if array.shape[:2] == (INPUT_SIZE, INPUT_SIZE):
+            return np.ascontiguousarray(array)
+        image = Image.fromarray(array)
+    image = to_rgb(image)
+    if image.size != (INPUT_SIZE, INPUT_SIZE):
+        image = image.resize((INPUT_SIZE, INPUT_SIZE), RESAMPLE)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def to_network_input(image: Image.Image | np.ndarray) -> np.ndarray:
+    """Return the float32 (256, 256, 3) network input in [0, 1] for one face image."""
+    return face_to_uint8(image).astype(np.float32) / 255.0
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image file (EXIF orientation applied); raise InputError if unreadable."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return ImageOps.exif_transpose(image) or image
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{path}: image too large (Pillow's decompression-bomb limit): {exc}") from None
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable image ({exc})") from None
+
+
+def load_face(path: str | Path) -> np.ndarray:
+    """Read an image file as a (256, 256, 3) uint8 face crop."""
+    return face_to_uint8(open_image(path))

@@ -1,0 +1,283 @@
+"""Weight files: the project's own format, the authors' legacy files, and bundled selection.
+
+Own format: a Keras 3 ``.weights.h5`` file with a JSON model card beside it
+(``meso4_df.weights.h5`` + ``meso4_df.json``). Legacy format: the authors' Keras 2.1.5
+weights-only HDF5 (``Meso4_DF.h5``), whose layers carry only auto-generated names; they are
+loaded by creation order (see :class:`mesocli.models._Layers`). Weights are only ever loaded
+into mesocli's own architectures: no model configuration or code from a file is executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mesocli.errors import WeightsError
+from mesocli.models import ARCHITECTURES, DISPLAY_NAMES, build_model
+
+MANIPULATIONS = ("df", "f2f")
+OWN_SUFFIX = ".weights.h5"
+_LEGACY_NAME = re.compile(r"^(conv2d|batch_normalization|dense)_(\d+)$")
+
+
+@dataclass
+class ModelCard:
+    """What a weights file is and how it was made; stored as JSON beside the file."""
+
+    arch: str
+    manipulation: str
+    weights_file: str
+    sha256: str
+    name: str = ""
+    command: str = ""
+    seed: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+    preprocessing: str = "RGB, Pillow bilinear resize to 256x256, /255"
+    output: str = "p_fake = 1 - sigmoid output (the network's sigmoid is P(real))"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+
+    @classmethod
+    def from_json(cls, path: Path) -> ModelCard:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            known = {key: raw[key] for key in cls.__dataclass_fields__ if key in raw}
+            return cls(**known)
+        except (OSError, ValueError, TypeError) as exc:
+            raise WeightsError(f"{path}: unreadable model card ({exc})") from None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+
+@dataclass
+class LoadedModel:
+    """A network with its weights loaded, and where they came from."""
+
+    arch: str
+    name: str
+    weights_path: Path
+    sha256: str
+    model: Any
+    card: ModelCard | None = None
+    legacy: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """The ``model`` object of mesocli's JSON outputs."""
+        return {"arch": self.arch, "name": self.name, "weights_sha256": self.sha256}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bundled_dir() -> Path:
+    """The folder of bundled weights: inside the installed package, else the source tree's weights/."""
+    packaged = Path(str(resources.files("mesocli"))) / "weights"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "weights"
+
+
+def card_path_for(weights_path: Path) -> Path:
+    name = weights_path.name
+    stem = name[: -len(OWN_SUFFIX)] if name.endswith(OWN_SUFFIX) else weights_path.stem
+    return weights_path.with_name(stem + ".json")
+
+
+def bundled_cards() -> list[ModelCard]:
+    """Model cards of every bundled weights file."""
+    folder = bundled_dir()
+    if not folder.is_dir():
+        return []
+    return [ModelCard.from_json(path) for path in sorted(folder.glob("*.json"))]
+
+
+def bundled_weights_path(arch: str, manipulation: str) -> Path:
+    """The bundled file for ``arch``/``manipulation``, or a WeightsError saying how to pass --weights."""
+    for card in bundled_cards():
+        if card.arch == arch and card.manipulation == manipulation:
+            return bundled_dir() / card.weights_file
+    legacy = {"meso4": "Meso4", "mesoinception4": "MesoInception"}[arch] + f"_{manipulation.upper()}.h5"
+    raise WeightsError(
+        f"no bundled {DISPLAY_NAMES[arch]} weights for '{manipulation}'; pass a file with --weights PATH "
+        f"(for example the authors' {legacy} from github.com/DariusAf/MesoNet)"
+    )
+
+
+def _h5py() -> Any:
+    import h5py  # noqa: PLC0415
+
+    return h5py
+
+
+def _open_h5(path: Path) -> Any:
+    if not path.exists():
+        raise WeightsError(f"{path}: weights file not found")
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a folder, not a weights file")
+    if zipfile.is_zipfile(path):
+        raise WeightsError(
+            f"{path}: a full-model .keras archive; mesocli loads weights only (a model file can carry "
+            "code): save them with model.save_weights('x.weights.h5')"
+        )
+    try:
+        return _h5py().File(path, "r")
+    except PermissionError:
+        raise WeightsError(f"{path}: permission denied") from None
+    except OSError:
+        raise WeightsError(f"{path}: not an HDF5 weights file") from None
+
+
+def _decode(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _legacy_root(h5: Any) -> Any | None:
+    """The group holding Keras 2 per-layer weights (weights-only file, or a full model's model_weights)."""
+    if "layer_names" in h5.attrs:
+        return h5
+    if "model_weights" in h5 and "layer_names" in h5["model_weights"].attrs:
+        return h5["model_weights"]
+    return None
+
+
+def _legacy_layers(root: Any) -> dict[str, list[Any]]:
+    """Map our layer names (kind_rank, ranked by the file's creation numbers) to weight arrays."""
+    by_kind: dict[str, list[tuple[int, list[Any]]]] = {}
+    for layer_name in map(_decode, root.attrs["layer_names"]):
+        group = root[layer_name]
+        weight_names = [_decode(n) for n in group.attrs.get("weight_names", [])]
+        if not weight_names:
+            continue
+        match = _LEGACY_NAME.match(layer_name)
+        if not match:
+            raise ValueError(f"layer '{layer_name}' is not a MesoNet layer")
+        arrays = [group[name][()] for name in weight_names]
+        by_kind.setdefault(match.group(1), []).append((int(match.group(2)), arrays))
+    mapped: dict[str, list[Any]] = {}
+    for kind, entries in by_kind.items():
+        for rank, (_, arrays) in enumerate(sorted(entries, key=lambda item: item[0]), start=1):
+            mapped[f"{kind}_{rank}"] = arrays
+    return mapped
+
+
+def _assign_legacy(model: Any, layers: dict[str, list[Any]]) -> None:
+    ours = {layer.name: layer for layer in model.layers if layer.weights}
+    if set(ours) != set(layers):
+        raise ValueError(f"{len(layers)} weighted layers in the file, {len(ours)} in {model.name}")
+    for name, layer in ours.items():
+        arrays = layers[name]
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if [tuple(a.shape) for a in arrays] != shapes:
+            raise ValueError(f"layer {name}: file shapes {[a.shape for a in arrays]} != {shapes}")
+        layer.set_weights(arrays)
+
+
+@cache
+def _own_signature(arch: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Dataset paths and shapes of a .weights.h5 file written for ``arch``."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"probe{OWN_SUFFIX}"
+        build_model(arch).save_weights(path)
+        with _h5py().File(path, "r") as h5:
+            return _dataset_signature(h5)
+
+
+def _dataset_signature(h5: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    found: list[tuple[str, tuple[int, ...]]] = []
+    h5.visititems(lambda name, obj: found.append((name, tuple(obj.shape))) if hasattr(obj, "shape") else None)
+    return tuple(sorted(found))
+
+
+def inspect_weights(path: Path) -> tuple[str, bool]:
+    """Return (architecture, is_legacy) of a weights file, or raise WeightsError if it fits neither."""
+    with _open_h5(path) as h5:
+        root = _legacy_root(h5)
+        if root is not None:
+            try:
+                layers = _legacy_layers(root)
+            except (ValueError, KeyError) as exc:
+                raise WeightsError(f"{path}: not MesoNet weights ({exc})") from None
+            convs = sum(1 for name in layers if name.startswith("conv2d_"))
+            arch = {4: "meso4", 16: "mesoinception4"}.get(convs)
+            if arch is None:
+                raise WeightsError(f"{path}: {convs} convolution layers fit neither Meso4 (4) nor MesoInception4 (16)")
+            return arch, True
+        signature = _dataset_signature(h5)
+    for arch in ARCHITECTURES:
+        if signature == _own_signature(arch):
+            return arch, False
+    raise WeightsError(f"{path}: HDF5 file whose layers fit neither Meso4 nor MesoInception4")
+
+
+def load_weights(path: Path, arch: str | None = None, name: str | None = None) -> LoadedModel:
+    """Load any supported weights file into a fresh network.
+
+    ``arch`` is checked against what the file holds (inferred when None). A model card beside an
+    own-format file is read, and a sha256 that differs from the card's is refused.
+    """
+    path = Path(path)
+    found_arch, legacy = inspect_weights(path)
+    if arch is not None and arch != found_arch:
+        raise WeightsError(
+            f"{path}: holds {DISPLAY_NAMES[found_arch]} weights, not {DISPLAY_NAMES[arch]} (drop --arch or fix it)"
+        )
+    digest = sha256_file(path)
+    card = None
+    card_file = card_path_for(path)
+    if not legacy and card_file.is_file():
+        card = ModelCard.from_json(card_file)
+        if card.sha256 and card.sha256 != digest:
+            raise WeightsError(
+                f"{path}: sha256 {digest[:12]}… does not match its model card ({card.sha256[:12]}…): "
+                "the file is corrupted or was replaced"
+            )
+    model = build_model(found_arch)
+    try:
+        if legacy:
+            with _open_h5(path) as h5:
+                _assign_legacy(model, _legacy_layers(_legacy_root(h5)))
+        else:
+            model.load_weights(path)
+    except (ValueError, KeyError, OSError) as exc:
+        raise WeightsError(f"{path}: weights do not fit {DISPLAY_NAMES[found_arch]} ({exc})") from None
+    label = name or (card.name if card and card.name else path.name)
+    return LoadedModel(found_arch, label, path, digest, model, card, legacy)
+
+
+def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> LoadedModel:
+    """The CLI's model selection: ``--weights PATH`` if given, else the bundled arch/manipulation file."""
+    if manipulation not in MANIPULATIONS:
+        raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(MANIPULATIONS)}")
+    if weights is not None:
+        return load_weights(weights, arch)
+    arch = arch or "meso4"
+    return load_weights(bundled_weights_path(arch, manipulation), arch)
+
+
+def save_own(model: Any, path: Path, card: ModelCard) -> ModelCard:
+    """Write weights and their model card atomically (temp files, then rename)."""
+    from mesocli.fsutil import atomic_path  # noqa: PLC0415
+
+    path = Path(path)
+    with atomic_path(path, suffix=OWN_SUFFIX) as tmp:
+        model.save_weights(tmp)
+        card.sha256 = sha256_file(tmp)
+    card.weights_file = path.name
+    with atomic_path(card_path_for(path)) as tmp:
+        tmp.write_text(card.to_json(), encoding="utf-8")
+    return card
