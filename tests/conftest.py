@@ -40,3 +40,17 @@ def shared_dir() -> Path:
 def authors_weights() -> Path:
     """Folder holding the authors' four legacy weight files."""
     return require_shared("reference", "authors-weights")
+
+
+@pytest.fixture(scope="session")
+def own_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real Meso4 (seeded random init) saved in mesocli's own format with its model card."""
+    from mesocli._tf import import_tensorflow
+    from mesocli.models import build_model
+    from mesocli.weights import ModelCard, save_own
+
+    import_tensorflow().keras.utils.set_random_seed(1234)
+    path = tmp_path_factory.mktemp("weights") / "meso4_test.weights.h5"
+    card = ModelCard(arch="meso4", manipulation="df", weights_file=path.name, sha256="", name="meso4_test")
+    save_own(build_model("meso4"), path, card)
+    return path

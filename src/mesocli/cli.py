@@ -75,11 +75,41 @@ WeightsOption = Annotated[
 def models(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """List the bundled weights and the figures in their model cards."""
-    from mesocli import output  # noqa: PLC0415
-    from mesocli.weights import bundled_cards  # noqa: PLC0415
+    """List the bundled weights and the figures in their model cards (validation split)."""
+    import json  # noqa: PLC0415
+    from dataclasses import asdict  # noqa: PLC0415
 
-    output.print_models(bundled_cards(), fmt)
+    from mesocli.weights import MANIPULATIONS, bundled_cards  # noqa: PLC0415
+
+    cards = bundled_cards()
+    if fmt == "json":
+        typer.echo(json.dumps([asdict(card) for card in cards], indent=2))
+        return
+    if fmt != "table":
+        fail(f"unknown --format '{fmt}'; choose table or json")
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title="Bundled weights (figures on the validation split)")
+    for column in ("arch", "model", "file", "accuracy", "AUC", "video acc.", "epochs", "sha256"):
+        table.add_column(column)
+    for card in cards:
+        val = card.metrics.get("validation", {})
+        video = val.get("video") or {}
+        table.add_row(
+            card.arch, card.manipulation, card.weights_file, _fmt(val.get("accuracy")), _fmt(val.get("auc")),
+            _fmt(video.get("accuracy_mean")), str(card.epochs or ""), card.sha256[:12],
+        )
+    console = Console()
+    console.print(table)
+    bundled = {(card.arch, card.manipulation) for card in cards}
+    missing = [f"{a}/{m}" for a in ("meso4", "mesoinception4") for m in MANIPULATIONS if (a, m) not in bundled]
+    if missing:
+        console.print(f"No bundled weights for: {', '.join(missing)}; use --weights PATH (e.g. the authors' .h5 files).")
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 @app.command()

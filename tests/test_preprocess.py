@@ -1,0 +1,69 @@
+"""The one preprocessing: any image mode and size -> (256, 256, 3) float32 in [0, 1]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mesocli.errors import InputError
+from mesocli.preprocess import face_to_uint8, load_face, open_image, to_network_input
+
+
+def _image(mode: str, size: tuple[int, int]) -> Image.Image:
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB")
+    if mode == "P":
+        return rgb.quantize(64)
+    if mode == "I;16":
+        return Image.fromarray(rng.integers(0, 65536, (size[1], size[0]), dtype=np.uint16))
+    return rgb.convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "LA", "RGBA", "CMYK", "P", "I;16", "I", "F", "1", "YCbCr"])
+@pytest.mark.parametrize("size", [(256, 256), (64, 90), (1000, 700)])
+def test_every_mode_and_size_becomes_network_input(mode: str, size: tuple[int, int]) -> None:
+    x = to_network_input(_image(mode, size))
+    assert x.shape == (256, 256, 3) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+
+
+def test_rgb_256_is_untouched_and_divided_by_255() -> None:
+    array = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(face_to_uint8(Image.fromarray(array)), array)
+    np.testing.assert_array_equal(to_network_input(array), array.astype(np.float32) / 255.0)
+
+
+def test_grayscale_becomes_three_equal_channels() -> None:
+    x = face_to_uint8(Image.new("L", (300, 300), 77))
+    assert (x == 77).all()
+
+
+def test_transparency_is_composited_on_black() -> None:
+    x = face_to_uint8(Image.new("RGBA", (256, 256), (200, 100, 50, 0)))
+    assert (x == 0).all()
+
+
+def test_sixteen_bit_png_keeps_its_range(tmp_path: Path) -> None:
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.full((40, 40), 65535, np.uint16)).save(path)
+    assert (load_face(path) == 255).all()
+
+
+def test_unreadable_files_raise_one_line_input_errors(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"\x00\x01not an image")
+    for path, message in [(junk, "not a readable image"), (tmp_path / "missing.png", "no such file")]:
+        with pytest.raises(InputError, match=message) as info:
+            open_image(path)
+        assert "\n" not in str(info.value)
+
+
+def test_decompression_bombs_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "bomb.png"
+    Image.new("L", (3000, 3000)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(InputError, match="decompression-bomb"):
+        open_image(path)

@@ -1,0 +1,128 @@
+"""Weight files: the authors' legacy files (parity), mesocli's own format, and bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import require_shared
+from mesocli.errors import WeightsError
+from mesocli.models import build_model
+from mesocli.predictor import Predictor
+from mesocli.weights import (
+    ModelCard,
+    bundled_weights_path,
+    card_path_for,
+    inspect_weights,
+    load_weights,
+    resolve_model,
+    save_own,
+)
+
+LEGACY = ["Meso4_DF.h5", "Meso4_F2F.h5", "MesoInception_DF.h5", "MesoInception_F2F.h5"]
+
+
+@pytest.fixture(scope="module")
+def reference() -> tuple[np.ndarray, dict]:
+    root = require_shared("reference")
+    inputs = np.load(root / "inputs_256.npy")
+    outputs = json.loads((root / "reference_outputs.json").read_text())["outputs"]
+    return inputs, outputs
+
+
+@pytest.mark.parametrize("name", LEGACY)
+def test_legacy_weights_reproduce_the_reference_outputs(name: str, reference, authors_weights: Path) -> None:
+    inputs, outputs = reference
+    loaded = load_weights(authors_weights / name)
+    assert loaded.legacy
+    assert loaded.arch == {"Meso4": "meso4", "MesoInception4": "mesoinception4"}[outputs[name]["architecture"]]
+    p_real = loaded.model(inputs, training=False).numpy()[:, 0]
+    np.testing.assert_allclose(p_real, outputs[name]["p_real"], atol=1e-5, rtol=0)
+    # the compiled predictor (uint8 in, /255 in the graph) gives the same numbers, as p_fake = 1 - p_real
+    faces = np.rint(inputs * 255).astype(np.uint8)
+    np.testing.assert_allclose(Predictor(loaded.model).p_fake(faces), 1 - np.asarray(outputs[name]["p_real"]),
+                               atol=1e-5, rtol=0)
+
+
+def test_legacy_branch_order_matters(reference, authors_weights: Path) -> None:
+    """Swapping the identically shaped inception branches b and c must change the output (the test has teeth)."""
+    inputs, outputs = reference
+    loaded = load_weights(authors_weights / "MesoInception_DF.h5")
+    layers = {layer.name: layer for layer in loaded.model.layers}
+    b, c = layers["conv2d_3"].get_weights(), layers["conv2d_5"].get_weights()
+    layers["conv2d_3"].set_weights(c)
+    layers["conv2d_5"].set_weights(b)
+    p_real = loaded.model(inputs, training=False).numpy()[:, 0]
+    assert np.abs(p_real - outputs["MesoInception_DF.h5"]["p_real"]).max() > 1e-3
+
+
+def test_own_format_round_trip(tmp_path: Path) -> None:
+    model = build_model("mesoinception4")
+    x = np.random.default_rng(3).random((2, 256, 256, 3), dtype=np.float32)
+    path = tmp_path / "mi4.weights.h5"
+    card = save_own(model, path, ModelCard(arch="mesoinception4", manipulation="f2f", weights_file="", sha256=""))
+    assert card.weights_file == "mi4.weights.h5"
+    assert card_path_for(path) == tmp_path / "mi4.json"
+    assert json.loads((tmp_path / "mi4.json").read_text())["sha256"] == card.sha256
+    assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*"))
+    loaded = load_weights(path)
+    assert (loaded.arch, loaded.legacy, loaded.card.manipulation) == ("mesoinception4", False, "f2f")
+    np.testing.assert_allclose(loaded.model(x, training=False).numpy(), model(x, training=False).numpy(), atol=1e-6)
+
+
+def test_architecture_is_inferred_and_checked(own_weights: Path) -> None:
+    assert inspect_weights(own_weights) == ("meso4", False)
+    with pytest.raises(WeightsError, match="holds Meso4 weights, not MesoInception4"):
+        load_weights(own_weights, arch="mesoinception4")
+
+
+def test_corrupted_weights_are_refused_by_their_card(own_weights: Path, tmp_path: Path) -> None:
+    copy = tmp_path / own_weights.name
+    shutil.copy(own_weights, copy)
+    shutil.copy(card_path_for(own_weights), card_path_for(copy))
+    card = json.loads(card_path_for(copy).read_text())
+    card["sha256"] = "0" * 64
+    card_path_for(copy).write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="does not match its model card"):
+        load_weights(copy)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "not found"), (b"hello, not weights\n", "not an HDF5 weights file"), (b"PK\x03\x04", "not an HDF5")],
+)
+def test_bad_weight_files_give_clear_errors(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "w.h5"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(WeightsError, match=message):
+        load_weights(path)
+
+
+def test_keras_archives_are_refused_without_loading_code(tmp_path: Path) -> None:
+    path = tmp_path / "model.keras"
+    build_model("meso4").save(path)
+    with pytest.raises(WeightsError, match="full-model .keras archive"):
+        load_weights(path)
+
+
+def test_an_unrelated_hdf5_file_is_refused(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as h5:
+        h5["x"] = np.zeros(3)
+    with pytest.raises(WeightsError, match="fit neither"):
+        load_weights(path)
+
+
+def test_missing_bundled_choice_says_how_to_pass_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("mesocli.weights.bundled_dir", lambda: tmp_path)
+    with pytest.raises(WeightsError, match=r"no bundled MesoInception4 weights for 'f2f'.*--weights.*MesoInception_F2F\.h5"):
+        bundled_weights_path("mesoinception4", "f2f")
+    with pytest.raises(WeightsError, match="unknown --model"):
+        resolve_model(None, "neuraltextures", None)
