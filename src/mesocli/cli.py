@@ -162,21 +162,252 @@ def _not_yet(name: str) -> NoReturn:
 
 
 @app.command(name="eval")
-def evaluate() -> None:
+def evaluate(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", show_default=False,
+            help="Dataset root: ROOT/<split>/{df,real}/ or ROOT/{df,real}/ (default: $MESOCLI_DATA).",
+        ),
+    ] = None,
+    split: Annotated[
+        str, typer.Option("--split", help="Split to evaluate (ignored when ROOT holds df/ and real/).")
+    ] = "validation",
+    arch: ArchOption = None,
+    model: Annotated[
+        Manipulation | None,
+        typer.Option("--model", help="Bundled weights for this manipulation: df (default) or f2f."),
+    ] = None,
+    weights: WeightsOption = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Verdict fake when p_fake >= threshold.")
+    ] = 0.5,
+    fmt: Annotated[str, typer.Option("--format", help="table, or json (one object on stdout).")] = "table",
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write the ROC curve with the operating point (roc.png).")
+    ] = None,
+    scores: Annotated[
+        Path | None, typer.Option("--scores", help="Write per-image scores as CSV (scores.csv).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing --plot / --scores.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
     """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy)."""
-    _not_yet("eval")
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from mesocli import evaluate as evaluation  # noqa: PLC0415
+    from mesocli.datasets import find_dataset  # noqa: PLC0415
+    from mesocli.errors import UsageError  # noqa: PLC0415
+    from mesocli.weights import resolve_model  # noqa: PLC0415
+
+    if fmt not in ("table", "json"):
+        fail(f"unknown --format '{fmt}'; choose table or json")
+    if model is not None and weights is not None:
+        fail("give --model or --weights, not both")
+    if not 0.0 <= threshold <= 1.0:
+        fail(f"--threshold {threshold} is not between 0 and 1")
+    source = ""
+    if data is None:
+        if not os.environ.get("MESOCLI_DATA"):
+            fail("no dataset: pass --data ROOT or set MESOCLI_DATA")
+        data, source = Path(os.environ["MESOCLI_DATA"]), " (from $MESOCLI_DATA)"
+    try:
+        dataset = find_dataset(data, split or None)
+    except UsageError as exc:
+        fail(f"{exc}{source}")
+    evaluation.refuse_existing([plot, scores], force)
+    if plot is not None:
+        evaluation.check_plot_format(plot)
+    if plot is not None and scores is not None and plot.resolve() == scores.resolve():
+        fail("--plot and --scores name the same file")
+    counts = dataset.counts
+    note = typer.echo if not quiet else (lambda *a, **k: None)
+    note(f"data: {dataset.root} split={dataset.split or '(none)'}: df {counts['df']}, real {counts['real']} "
+         f"({len(dataset.paths)} images)", err=True)
+    loaded = resolve_model(arch.value if arch else None, (model or Manipulation.df).value, weights)
+    legacy = ", the authors' legacy file" if loaded.legacy else ""
+    note(f"model: {loaded.name} ({loaded.arch}{legacy}, sha256 {loaded.sha256[:12]})", err=True)
+    report = evaluation.evaluate(loaded, dataset, threshold, progress=not quiet)
+    for line in report.skipped[:10]:
+        typer.echo(f"mesocli: skipped {line}", err=True)
+    if len(report.skipped) > 10:
+        typer.echo(f"mesocli: … and {len(report.skipped) - 10} more files skipped", err=True)
+    if scores is not None:
+        evaluation.write_scores(report, scores)
+        note(f"scores: {scores}", err=True)
+    if plot is not None:
+        evaluation.plot_roc(report, plot)
+        note(f"ROC plot: {plot}", err=True)
+    if fmt == "json":
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        from rich.console import Console  # noqa: PLC0415
+
+        Console().print(evaluation.render_table(report))
 
 
 @app.command()
-def extract() -> None:
-    """Detect, track and align faces in videos; write 256×256 crops as a dataset."""
-    _not_yet("extract")
+def extract(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Videos, images or folders (searched recursively).", show_default=False)
+    ],
+    out_dir: Annotated[Path, typer.Argument(help="Output folder: crops and manifest.jsonl.", show_default=False)],
+    frames: Annotated[
+        int | None, typer.Option(help="N evenly spaced frames per video (default 30).", show_default=False)
+    ] = None,
+    fps: Annotated[float | None, typer.Option(help="F frames per second of video instead.")] = None,
+    every: Annotated[int | None, typer.Option(help="Every K-th frame instead.")] = None,
+    all_frames: Annotated[bool, typer.Option("--all-frames", help="Every frame.")] = False,
+    detector: Annotated[
+        str, typer.Option(help="Face detector: hog (fast), cnn (slow, finds more) or none (inputs are crops).")
+    ] = "hog",
+    all_faces: Annotated[
+        bool, typer.Option("--all-faces", help="Every face, with a track id per person (default: the largest).")
+    ] = False,
+    layout: Annotated[
+        str, typer.Option(help="video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.")
+    ] = "video",
+    label: Annotated[str | None, typer.Option(help="--layout dataset: df or real.")] = None,
+    split: Annotated[str | None, typer.Option(help="--layout dataset: split folder, e.g. train.")] = None,
+    quality: Annotated[int, typer.Option(help="JPEG quality of the crops.")] = 95,
+    workers: Annotated[
+        int | None, typer.Option(help="Inputs processed in parallel (default: all cores).", show_default=False)
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Use a non-empty OUT_DIR without manifest; redo one made with other options.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Summary on stdout: table or json.")] = "table",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Detect, track and align faces in videos; write 256×256 crops as a dataset (see docs/extract.md).
+
+    Resumable: a re-run skips the inputs OUT_DIR/manifest.jsonl marks complete. Exit status: 0 done,
+    2 usage error, 3 an input failed (the manifest says why; the others are still extracted).
+    """
+    from mesocli import extract as extraction  # noqa: PLC0415
+    from mesocli.video import FrameSelection  # noqa: PLC0415
+
+    extraction.check_format(fmt)
+    selection = FrameSelection.from_options(frames, fps, every, all_frames)
+    options = extraction.ExtractOptions(selection, detector, all_faces, layout, label, split, quality)
+    try:
+        summary = extraction.extract(
+            inputs, out_dir, options, workers=workers, force=force, progress=not quiet and sys.stderr.isatty()
+        )
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    typer.echo(extraction.format_summary(summary, fmt), nl=False)
+    raise typer.Exit(summary.exit_code)
 
 
-@app.command()
-def scan() -> None:
-    """Score faces in videos, images or folders and give a verdict per input."""
-    _not_yet("scan")
+@app.command(
+    help="Score faces in videos, images or folders and give a verdict per input.\n\n"
+    "Each input gets status ok (with p_fake and a verdict), no_face, or error (with the reason, never "
+    "a score). Images with --detector none are taken as aligned face crops. See docs/scan.md for the "
+    "JSON fields, the aggregation rules and the timeline.\n\n"
+    "Exit status: 0 every input was scanned; 1 with --fail-on-fake when a verdict is fake; 2 usage "
+    "error (bad option, unusable weights, --output exists); 3 an input failed, had no face or does not "
+    "exist (the others are still reported; 3 wins over 1).",
+)
+def scan(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Videos, images, folders (recursive), or - (paths on stdin).",
+                       show_default=False),
+    ],
+    model: ModelOption = Manipulation.df,
+    arch: ArchOption = None,
+    weights: WeightsOption = None,
+    detector: Annotated[
+        str,
+        typer.Option(help="Face detector: hog, cnn, or none (inputs are face crops: the whole image or frame "
+                     "goes to the network)."),
+    ] = "hog",
+    frames: Annotated[
+        int | None,
+        typer.Option(help="Sample N evenly spaced frames per video (default 30).", show_default=False),
+    ] = None,
+    fps: Annotated[float | None, typer.Option(help="Sample F frames per second instead.")] = None,
+    all_frames: Annotated[bool, typer.Option("--all-frames", help="Score every frame.")] = False,
+    all_faces: Annotated[
+        bool,
+        typer.Option("--all-faces", help="A verdict per face track; the video's is the most-fake track's "
+                     "(default: the largest face of each frame)."),
+    ] = False,
+    aggregation: Annotated[
+        str,
+        typer.Option("--aggregate", help="Frame scores to a video score: mean (paper), vote (authors' code: "
+                     "share of frames voting fake) or confident (DFDC winner's rule)."),
+    ] = "mean",
+    threshold: Annotated[float, typer.Option(help="Verdict fake when p_fake >= this.")] = 0.5,
+    smooth: Annotated[int, typer.Option(help="Timeline: moving average over K sampled frames.")] = 5,
+    detail: Annotated[bool, typer.Option("--detail", help="Add per-frame scores to each result.")] = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="table, json, jsonl or csv (default: table on a terminal, else jsonl; "
+                     "with --output, by its suffix).", show_default=False),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write results to FILE, atomically.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")] = False,
+    fail_on_fake: Annotated[
+        bool, typer.Option("--fail-on-fake", help="Exit 1 when a verdict is fake.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Faces per network batch.")] = 32,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Score faces in videos, images or folders and give a verdict per input (help text above)."""
+    import contextlib  # noqa: PLC0415
+
+    from mesocli import output as writers  # noqa: PLC0415
+    from mesocli.fsutil import atomic_path  # noqa: PLC0415
+    from mesocli.scan import ScanOptions, exit_status, read_path_list, scan_inputs  # noqa: PLC0415
+    from mesocli.weights import resolve_model  # noqa: PLC0415
+
+    try:
+        options = ScanOptions(
+            detector=detector, frames=frames, fps=fps, all_frames=all_frames, all_faces=all_faces,
+            aggregation=aggregation, threshold=threshold, smooth=smooth, detail=detail, batch_size=batch_size,
+        )
+    except MesocliError as exc:
+        fail(str(exc), exc.exit_code)
+    paths: list[str] = []
+    for item in inputs:
+        paths.extend(read_path_list(sys.stdin) if item == "-" else [item])
+    if not paths:
+        fail("no inputs (stdin gave no paths)")
+    if output is not None and output.is_dir():
+        fail(f"{output}: --output is a folder")
+    if output is not None and output.exists() and not force:
+        fail(f"{output}: exists; pass --force to replace it")
+    fmt = fmt or writers.format_for(None if output is None else output.name, sys.stdout.isatty())
+    if fmt not in writers.FORMATS:
+        fail(f"unknown --format '{fmt}'; choose one of {', '.join(writers.FORMATS)}")
+    loaded = resolve_model(arch.value if arch else None, model.value, weights)
+    statuses: list[str] = []
+    verdicts: list[str | None] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            stream = sys.stdout
+            if output is not None:
+                target = stack.enter_context(atomic_path(output))
+                stream = stack.enter_context(open(target, "w", encoding="utf-8", newline=""))
+            writer = writers.make_writer(fmt, stream, color=None if output is None else False)
+            bars = stack.enter_context(writers.ScanProgress(not quiet and sys.stderr.isatty()))
+            for result in scan_inputs(paths, loaded, options, progress=bars.hook):
+                writer.write(result.to_dict())
+                statuses.append(result.status)
+                verdicts.append(result.verdict)
+            bars.__exit__()
+            writer.close()
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        import os  # noqa: PLC0415
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(141) from None
+    raise typer.Exit(exit_status(statuses, verdicts, fail_on_fake))
 
 
 def main() -> None:

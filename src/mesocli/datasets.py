@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,23 +67,29 @@ def _class_dirs(folder: Path) -> dict[int, list[Path]]:
 
 
 def find_dataset(root: Path, split: str | None) -> FolderDataset:
-    """List a split's files; raise UsageError with where it looked if it is missing or unusable."""
+    """List a split's files; raise UsageError with where it looked if it is missing or unusable.
+
+    ``ROOT/<split>/{df,real}`` is used when it exists; a ``ROOT`` holding ``{df,real}`` directly is
+    a single split and is used whatever ``split`` says (``FolderDataset.split`` is then None).
+    """
     root = Path(root)
     if not root.is_dir():
         raise UsageError(f"dataset not found: {root} is not a folder")
     folder = root / split if split else root
     class_dirs = _class_dirs(folder)
-    used_split: str | None = split
-    if not class_dirs and split and _class_dirs(root):
-        raise UsageError(f"{root} has no split '{split}' ({root}/{split}/{{df,real}}); it holds df/real directly: omit --split")
+    used_split: str | None = split or None
+    if not class_dirs and split and not folder.exists() and _class_dirs(root):
+        folder, class_dirs, used_split = root, _class_dirs(root), None
     if not class_dirs:
-        raise UsageError(f"no class folders (df|fake, real) in {folder}")
+        where = f"{folder}" if folder == root or folder.exists() else f"{folder} or {root}"
+        raise UsageError(f"no class folders (df|fake, real) in {where}")
     paths: list[Path] = []
     labels: list[int] = []
     ignored: list[Path] = []
     for label, dirs in class_dirs.items():
         for directory in dirs:
-            for dirpath, _, files in os.walk(directory, followlinks=False):
+            for dirpath, dirnames, files in os.walk(directory, followlinks=False):
+                dirnames.sort()  # a reproducible file order (the held-out split draws by index)
                 for name in sorted(files):
                     path = Path(dirpath) / name
                     if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -105,42 +113,74 @@ class DecodedImages:
     errors: dict[int, str]
 
 
-def decode_dataset(dataset: FolderDataset, progress: bool = True) -> DecodedImages:
-    """Decode every file in parallel with tf.data into one uint8 array (N, 256, 256, 3)."""
+@dataclass
+class DecodedBatch:
+    """One batch of :func:`iter_decoded`: faces ``start .. start + len(ok)`` of the dataset."""
+
+    start: int
+    images: np.ndarray
+    ok: np.ndarray
+    errors: dict[int, str]
+
+
+def iter_decoded(
+    dataset: FolderDataset, batch_size: int = 256, progress: bool = True, desc: str = "decode"
+) -> Iterator[DecodedBatch]:
+    """Decode the files in order with a parallel tf.data pipeline, one batch at a time.
+
+    Files are read by :func:`mesocli.preprocess.load_face` on all cores; an unreadable file gives a
+    black face with ``ok`` False and its message in ``errors`` (dataset index -> message).
+    The next batches are decoded while the caller works on this one.
+    """
+    from tqdm import tqdm  # noqa: PLC0415
+
     from mesocli._tf import import_tensorflow  # noqa: PLC0415
 
     tf = import_tensorflow()
     errors: dict[int, str] = {}
+    paths = list(dataset.paths)
 
     def _load(index: np.ndarray) -> tuple[np.ndarray, np.bool_]:
         i = int(index)
         try:
-            return load_face(dataset.paths[i]), np.bool_(True)
+            return load_face(paths[i]), np.bool_(True)
         except Exception as exc:  # noqa: BLE001  (reported per file, never fatal)
             errors[i] = str(exc)
             return np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8), np.bool_(False)
 
-    n = len(dataset.paths)
+    def _load_tf(i: Any) -> tuple[Any, Any]:
+        image, ok = tf.numpy_function(_load, [i], [tf.uint8, tf.bool], stateful=False)
+        image.set_shape([INPUT_SIZE, INPUT_SIZE, 3])
+        ok.set_shape([])
+        return image, ok
+
+    n = len(paths)
     pipeline = (
         tf.data.Dataset.range(n)
-        .map(
-            lambda i: tf.numpy_function(_load, [i], [tf.uint8, tf.bool], stateful=False),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        .batch(256)
+        .map(_load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch_size)
         .prefetch(2)
     )
-    images = np.empty((n, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
-    ok = np.zeros(n, dtype=bool)
-    from tqdm import tqdm  # noqa: PLC0415
-
-    with tqdm(total=n, desc="decode", unit="img", disable=not progress, leave=False) as bar:
+    with tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False) as bar:
         start = 0
         for batch_images, batch_ok in pipeline:
-            size = int(batch_ok.shape[0])
-            images[start : start + size] = batch_images.numpy()
-            ok[start : start + size] = batch_ok.numpy()
+            ok = batch_ok.numpy()
+            size = len(ok)
+            batch_errors = {i: errors.pop(i) for i in range(start, start + size) if i in errors}
+            yield DecodedBatch(start, batch_images.numpy(), ok, batch_errors)
             start += size
             bar.update(size)
+
+
+def decode_dataset(dataset: FolderDataset, progress: bool = True) -> DecodedImages:
+    """Decode every file in parallel with tf.data into one uint8 array (N, 256, 256, 3)."""
+    n = len(dataset.paths)
+    images = np.empty((n, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    ok = np.zeros(n, dtype=bool)
+    errors: dict[int, str] = {}
+    for batch in iter_decoded(dataset, progress=progress):
+        stop = batch.start + len(batch.ok)
+        images[batch.start : stop] = batch.images
+        ok[batch.start : stop] = batch.ok
+        errors.update(batch.errors)
     return DecodedImages(images, ok, errors)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mesocli.datasets import FolderDataset, decode_dataset, find_dataset
+from mesocli.datasets import decode_dataset, find_dataset
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, atomic_write_text
 from mesocli.models import build_model, count_trainable
@@ -155,7 +155,8 @@ class Trainer:
             picked = np.random.default_rng(config.seed).permutation(len(dataset.paths))[: config.limit]
             dataset = dataset.subset(np.sort(picked))
         self.dataset = dataset
-        self.log(f"data: {dataset.root} split={dataset.split} df={dataset.counts['df']} real={dataset.counts['real']}",
+        counts = dataset.counts
+        self.log(f"data: {dataset.root} split={dataset.split} df={counts['df']} real={counts['real']}",
                  file=sys.stderr)
         for path in dataset.ignored[:5]:
             self.log(f"skipped (not an image): {path}", file=sys.stderr)
@@ -169,7 +170,9 @@ class Trainer:
         train_idx, held_idx = split_heldout(labels[usable], config.val_fraction, config.seed)
         self.train_idx, self.held_idx = usable[train_idx], usable[held_idx]
         if len(self.train_idx) < config.batch_size:
-            raise UsageError(f"only {len(self.train_idx)} training images, fewer than one batch ({config.batch_size})")
+            raise UsageError(
+                f"only {len(self.train_idx)} training images, fewer than one batch ({config.batch_size})"
+            )
         self.labels = labels.astype(np.float32)
         counts = np.bincount(labels[self.train_idx], minlength=2)
         self.class_weights = (len(self.train_idx) / (2.0 * np.maximum(counts, 1))).astype(np.float32)
@@ -244,7 +247,8 @@ class Trainer:
             x.set_shape([config.batch_size, 256, 256, 3])
             y.set_shape([config.batch_size])
             if config.augment:
-                seed = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(epoch * 1_000_000, tf.int64) + step])
+                offset = tf.cast(epoch * 1_000_000, tf.int64) + step
+                seed = tf.stack([tf.constant(config.seed, tf.int64), offset])
                 x = self.augment(x, seed)
             else:
                 x = tf.cast(x, tf.float32) / 255.0
@@ -304,7 +308,9 @@ class Trainer:
                     "train_loss": float(np.mean(losses)) if losses else None,
                     "train_accuracy": float(np.mean(accs)) if accs else None,
                     "seconds": round(seconds, 2),
-                    "images_per_second": round(len(losses) * config.batch_size / seconds, 2) if seconds else None,
+                    "images_per_second": (
+                        round(len(losses) * config.batch_size / seconds, 2) if seconds else None
+                    ),
                     **self._evaluate_heldout(),
                 }
                 self._end_epoch(state, record)
@@ -325,13 +331,13 @@ class Trainer:
         return state
 
     def _end_epoch(self, state: TrainState, record: dict[str, Any]) -> None:
-        config = self.config
         epoch = record["epoch"]
         state.history.append(record)
         checkpoints = self.run_dir / "checkpoints"
         with atomic_path(checkpoints / f"epoch_{epoch:03d}.weights.h5", suffix=".weights.h5") as tmp:
             self.model.save_weights(tmp)
-        score = [record.get("heldout_accuracy", 0.0), -record.get("heldout_loss", record["train_loss"] or 0.0)]
+        loss = record.get("heldout_loss", record["train_loss"] or 0.0)
+        score = [record.get("heldout_accuracy", 0.0), -loss]
         if score > state.best_score:
             state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
             self._save_best(state, record)

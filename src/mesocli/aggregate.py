@@ -1,0 +1,171 @@
+"""From frame scores to one score per video, and to the time ranges that look forged.
+
+Pure functions on lists of ``p_fake`` values (no NumPy needed, no model). The rules, by name:
+
+``mean``
+    The MesoNet paper: the video's p_fake is the mean of its frame scores.
+``vote``
+    The authors' released code: each frame votes *fake* when its p_fake >= ``threshold``; the
+    video's p_fake is the share of frames voting fake.
+``confident``
+    After the DFDC winner's heuristic (Seferbekov's ``confident_strategy``), with its cut-offs
+    0.8 / 0.2 / 90 % and a share-only fake rule so it works for any number of frames:
+
+    1. if *more than a quarter* of the frames have p_fake > 0.8, the mean of those frames;
+    2. else if *more than 90 %* of the frames have p_fake < 0.2, the mean of those frames;
+    3. else the plain mean.
+
+    (The original fires rule 1 when more than ``n // 2.5`` and more than 11 of its 32 frames are
+    confident fakes; a quarter lets a swap that shows in part of a clip count.)
+
+Timeline: :func:`smooth` is a centred moving average over ``window`` consecutive scored frames
+(truncated at both ends), and :func:`segments` turns the runs of sampled frames whose smoothed
+score is >= ``threshold`` into time ranges (see its docstring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+AGGREGATIONS = ("mean", "vote", "confident")
+CONFIDENT_FAKE = 0.8
+CONFIDENT_REAL = 0.2
+CONFIDENT_FAKE_SHARE = 0.25
+CONFIDENT_REAL_SHARE = 0.9
+DEFAULT_WINDOW = 5
+
+
+def _check(scores: Sequence[float]) -> list[float]:
+    values = [float(s) for s in scores]
+    if not values:
+        raise ValueError("no scores to aggregate")
+    return values
+
+
+def mean(scores: Sequence[float], threshold: float = 0.5) -> float:
+    """The mean frame score (the paper's video-level rule). ``threshold`` is unused."""
+    values = _check(scores)
+    return sum(values) / len(values)
+
+
+def vote(scores: Sequence[float], threshold: float = 0.5) -> float:
+    """The share of frames whose p_fake is >= ``threshold`` (the authors' released code)."""
+    values = _check(scores)
+    return sum(1 for v in values if v >= threshold) / len(values)
+
+
+def confident(scores: Sequence[float], threshold: float = 0.5) -> float:
+    """The DFDC-winner rule described in the module docstring. ``threshold`` is unused."""
+    values = _check(scores)
+    n = len(values)
+    fakes = [v for v in values if v > CONFIDENT_FAKE]
+    if len(fakes) > CONFIDENT_FAKE_SHARE * n:
+        return sum(fakes) / len(fakes)
+    reals = [v for v in values if v < CONFIDENT_REAL]
+    if len(reals) > CONFIDENT_REAL_SHARE * n:
+        return sum(reals) / len(reals)
+    return sum(values) / n
+
+
+Rule = Callable[[Sequence[float], float], float]
+RULES: dict[str, Rule] = {"mean": mean, "vote": vote, "confident": confident}
+
+
+def aggregate(scores: Sequence[float], rule: str = "mean", threshold: float = 0.5) -> float:
+    """Apply the rule named ``rule`` to ``scores``."""
+    try:
+        return RULES[rule](scores, threshold)
+    except KeyError:
+        raise ValueError(f"unknown aggregation '{rule}'; choose one of {', '.join(AGGREGATIONS)}") from None
+
+
+def verdict(p_fake: float, threshold: float = 0.5) -> str:
+    """``fake`` when ``p_fake >= threshold``, else ``real``."""
+    return "fake" if p_fake >= threshold else "real"
+
+
+def smooth(scores: Sequence[float], window: int = DEFAULT_WINDOW) -> list[float]:
+    """Centred moving average over ``window`` values (odd; even is rounded up), truncated at the ends.
+
+    Value *i* is the mean of ``scores[i - h : i + h + 1]`` clipped to the list, with ``h = window // 2``;
+    ``window`` 1 returns the scores unchanged.
+    """
+    if window < 1:
+        raise ValueError("window must be >= 1")
+    half = window // 2
+    values = [float(s) for s in scores]
+    out = []
+    for i in range(len(values)):
+        part = values[max(0, i - half) : i + half + 1]
+        out.append(sum(part) / len(part))
+    return out
+
+
+@dataclass
+class Segment:
+    """A time range, in seconds, whose smoothed p_fake stays >= the threshold."""
+
+    start: float
+    end: float
+    frames: int
+    p_fake_mean: float
+    p_fake_max: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "frames": self.frames,
+            "p_fake_mean": round(self.p_fake_mean, 6),
+            "p_fake_max": round(self.p_fake_max, 6),
+        }
+
+
+def segments(
+    times: Sequence[float],
+    scores: Sequence[float | None],
+    threshold: float = 0.5,
+    window: int = DEFAULT_WINDOW,
+    duration: float | None = None,
+) -> list[Segment]:
+    """The time ranges where the smoothed score is >= ``threshold``.
+
+    ``times`` are the timestamps of every *sampled* frame (ascending) and ``scores`` their p_fake,
+    ``None`` where the frame has no (such) face. Scores are smoothed with :func:`smooth` over the
+    scored frames only; a run is a maximal sequence of consecutive sampled frames whose smoothed
+    score is >= ``threshold`` (a frame without a score ends a run). A run covers its frames' share
+    of the video: from halfway between the previous sampled frame and its first frame (0 for the
+    first frame) to halfway between its last frame and the next sampled frame (``duration``, or the
+    last frame's time, for the last one), clipped to ``[0, duration]``. ``p_fake_mean`` and
+    ``p_fake_max`` are of the smoothed scores in the run.
+    """
+    if len(times) != len(scores):
+        raise ValueError("times and scores differ in length")
+    scored = [i for i, s in enumerate(scores) if s is not None]
+    smoothed: list[float | None] = [None] * len(scores)
+    for i, value in zip(scored, smooth([scores[i] for i in scored], window), strict=True):  # type: ignore[misc]
+        smoothed[i] = value
+    last_time = float(times[-1]) if len(times) else 0.0
+    end_of_video = float(duration) if duration is not None and duration > 0 else last_time
+    found: list[Segment] = []
+    run: list[int] = []
+
+    def close() -> None:
+        if not run:
+            return
+        first, last = run[0], run[-1]
+        start = 0.0 if first == 0 else (times[first - 1] + times[first]) / 2
+        end = end_of_video if last == len(times) - 1 else (times[last] + times[last + 1]) / 2
+        start, end = max(0.0, min(start, end_of_video)), max(0.0, min(max(end, times[last]), end_of_video))
+        values = [smoothed[i] for i in run]
+        found.append(Segment(start, end, len(run), sum(values) / len(values), max(values)))  # type: ignore[arg-type]
+        run.clear()
+
+    for i, value in enumerate(smoothed):
+        if value is not None and value >= threshold:
+            run.append(i)
+        else:
+            close()
+    close()
+    return found

@@ -1,0 +1,480 @@
+"""``mesocli extract``: videos and images → landmark-aligned 256×256 face crops, resumable.
+
+:func:`extract` expands the inputs, takes the output folder's lock, skips what its manifest marks
+complete, and works through the rest, one input per process at a time. Crops are written to a
+temporary name and renamed; only the main process appends to the manifest, one block per input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mesocli import __version__
+from mesocli.errors import InputError, UsageError
+from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image
+from mesocli.fsutil import atomic_write_bytes
+from mesocli.inputs import expand_inputs, identify
+from mesocli.outdir import (
+    MANIFEST, MANIFEST_VERSION, Appender, Manifest, foreign_content, key_of, locked, remove_temporaries,
+    safe_name, unique_name,
+)
+from mesocli.video import FrameReader, FrameSelection
+
+LAYOUTS = ("video", "dataset")
+LABELS = ("df", "real")
+FORMATS = ("table", "json")
+ALIGNMENT = "mesonet-pipeline/1"  # bump when crops of the same frame would change
+
+Report = Callable[[int, str, int], None]
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """What to extract and how to lay it out (validated: bad values raise UsageError)."""
+
+    selection: FrameSelection = field(default_factory=FrameSelection)
+    detector: str = "hog"
+    all_faces: bool = False
+    layout: str = "video"
+    label: str | None = None
+    split: str | None = None
+    quality: int = 95
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise UsageError(f"--detector must be one of {', '.join(DETECTORS)}, not {self.detector!r}")
+        if self.layout not in LAYOUTS:
+            raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+        if self.layout == "dataset" and self.label not in LABELS:
+            raise UsageError(f"--layout dataset needs --label {' or '.join(LABELS)}"
+                             + (f", not {self.label!r}" if self.label else ""))
+        if self.layout == "video" and (self.label or self.split):
+            raise UsageError("--label and --split go with --layout dataset")
+        if self.split is not None and (not self.split or safe_name(self.split) != self.split):
+            raise UsageError(f"--split must be a plain folder name (letters, digits, '._-'), not {self.split!r}")
+        if not 1 <= self.quality <= 100:
+            raise UsageError(f"--quality must be between 1 and 100, not {self.quality}")
+
+    def settings(self) -> dict:
+        """What the manifest header records: a resumed run must use the same."""
+        return {
+            "frames": {"mode": self.selection.mode, "value": self.selection.value},
+            "detector": self.detector, "all_faces": self.all_faces, "layout": self.layout,
+            "jpeg_quality": self.quality, "alignment": ALIGNMENT,
+        }
+
+    def face_file(self, name: str, frame: int, track: int) -> str:
+        """Where a crop goes, relative to OUT_DIR (posix)."""
+        if self.layout == "video":
+            return f"{name}/{frame}_{track}.jpg" if self.all_faces else f"{name}/{frame}.jpg"
+        folder = f"{self.split}/{self.label}" if self.split else str(self.label)
+        stem = f"{name}_t{track}" if self.all_faces else name  # <video>_<frame>: eval's video-level grouping
+        return f"{folder}/{stem}_{frame}.jpg"
+
+
+@dataclass
+class InputResult:
+    """What became of one input: ``ok``, ``no_face``, ``error``, or ``skipped`` (done by an earlier run)."""
+
+    source: str
+    status: str
+    kind: str | None = None
+    name: str | None = None
+    message: str = ""
+    frames: int = 0
+    frames_with_faces: int = 0
+    faces: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class ExtractSummary:
+    out_dir: str
+    results: list[InputResult]
+    seconds: float
+
+    def counts(self) -> dict[str, int]:
+        counts = {"inputs": len(self.results), "ok": 0, "no_face": 0, "error": 0, "skipped": 0}
+        for result in self.results:
+            counts[result.status] += 1
+        counts["frames"] = sum(r.frames for r in self.results if r.status != "skipped")
+        counts["faces"] = sum(r.faces for r in self.results if r.status != "skipped")
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        """3 when an input failed (see the manifest for why), else 0."""
+        return InputError.exit_code if any(r.status == "error" for r in self.results) else 0
+
+    def as_dict(self) -> dict:
+        return {"out_dir": self.out_dir, "manifest": str(Path(self.out_dir) / MANIFEST), "seconds": self.seconds,
+                "counts": self.counts(), "inputs": [asdict(r) for r in self.results]}
+
+
+@dataclass(frozen=True)
+class _Job:
+    number: int
+    source: str
+    path: str
+    name: str
+    size: int | None
+    mtime_ns: int | None
+
+
+# ---------------------------------------------------------------------------------------------- one input
+
+
+def _base(job: _Job, options: ExtractOptions) -> dict:
+    """The fields every manifest line of an input starts with."""
+    base: dict = {"source": job.source, "name": job.name}
+    if options.layout == "dataset":
+        base.update(label=options.label, split=options.split)
+    return base
+
+
+def _input_line(job: _Job, options: ExtractOptions, result: InputResult, warnings: list[str] = ()) -> dict:
+    line = {
+        "type": "input", **_base(job, options), "path": job.path, "kind": result.kind, "status": result.status,
+        "message": result.message, "frames": result.frames, "frames_with_faces": result.frames_with_faces,
+        "faces": result.faces, "seconds": result.seconds, "size": job.size, "mtime_ns": job.mtime_ns,
+    }
+    if warnings:
+        line["warnings"] = list(warnings)
+    return line
+
+
+def _frames_with_faces(job: _Job, options: ExtractOptions, result: InputResult, report: Report,
+                       warnings: list[str]) -> Iterator[FrameFaces]:
+    result.kind, info = identify(job.path)
+    if result.kind == "image":
+        report(job.number, "start", 1)
+        yield FrameFaces(0, 0.0, faces_in_image(job.path, options.detector, options.all_faces, source=job.source))
+        return
+    with FrameReader(job.path, options.selection, info) as reader:  # ffmpeg decodes while the models load
+        report(job.number, "start", reader.expected or 0)
+        yield from faces_in_frames(reader, job.source, options.detector, options.all_faces)
+    warnings.extend(reader.warnings)
+
+
+def _save_crop(crop: np.ndarray, out_dir: Path, file: str, quality: int) -> str:
+    """Write one crop as JPEG (temporary name, then rename); return its SHA-256."""
+    buffer = io.BytesIO()
+    Image.fromarray(crop).save(buffer, "JPEG", quality=quality, subsampling=0)  # 4:4:4: keep colour detail
+    data = buffer.getvalue()
+    atomic_write_bytes(out_dir / file, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _extract_one(job: _Job, out_dir: Path, options: ExtractOptions, report: Report) -> tuple[InputResult, list[dict]]:
+    """Extract one input; never raises: a failure is an ``error`` result whose crops are removed."""
+    started = time.perf_counter()
+    result = InputResult(job.source, "error", name=job.name)
+    base = _base(job, options)
+    faces: list[dict] = []
+    warnings: list[str] = []
+    try:
+        for frame in _frames_with_faces(job, options, result, report, warnings):
+            result.frames += 1
+            result.frames_with_faces += bool(frame.faces)
+            for face in frame.faces:
+                file = options.face_file(job.name, face.frame, face.track)
+                faces.append({
+                    "type": "face", **base, "frame": face.frame, "time": face.time, "box": list(face.box),
+                    "centre": list(face.centre), "size": face.size, "angle": face.angle, "track": face.track,
+                    "file": file, "sha256": _save_crop(face.crop, out_dir, file, options.quality),
+                })
+            report(job.number, "frame", 1)
+        result.status = "ok" if faces else "no_face"
+    except InputError as exc:
+        result.message = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one input's failure must not stop the others
+        result.message = f"{job.source}: {type(exc).__name__}: {exc}"
+    if result.status == "error":
+        for line in faces:
+            (out_dir / line["file"]).unlink(missing_ok=True)
+        faces = []
+    result.faces = len(faces)
+    result.seconds = round(time.perf_counter() - started, 3)
+    return result, [*faces, _input_line(job, options, result, warnings)]
+
+
+# ---------------------------------------------------------------------------------------------- workers
+
+_WORKER: dict = {}
+
+
+def _init_worker(events: multiprocessing.Queue | None, parent: int) -> None:
+    _WORKER.update(events=events, parent=parent)
+
+
+def _worker_report(number: int, event: str, value: int) -> None:
+    if os.getppid() != _WORKER["parent"]:  # the main process died (kill -9): stop, it will redo this input
+        os._exit(1)
+    if _WORKER["events"] is not None:
+        _WORKER["events"].put((number, event, value))
+
+
+def _worker_task(job: _Job, out_dir: Path, options: ExtractOptions) -> tuple[InputResult, list[dict]]:
+    return _extract_one(job, out_dir, options, _worker_report)
+
+
+class _Progress:
+    """Progress bars on stderr (rich): one for the inputs, one per input being worked on."""
+
+    def __init__(self, enabled: bool, total: int):
+        self._bars = None
+        self._tasks: dict[int, int] = {}
+        self._names: dict[int, str] = {}
+        if enabled and total:
+            from rich.console import Console  # noqa: PLC0415
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+            self._bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self._overall = self._bars.add_task("inputs", total=total)
+
+    def name(self, number: int, name: str) -> None:
+        self._names[number] = name
+
+    def report(self, number: int, event: str, value: int) -> None:
+        if self._bars is None:
+            return
+        if event == "start":
+            label = self._names.get(number, str(number))[:30]
+            self._tasks[number] = self._bars.add_task(f"  {label}", total=value or None)
+        elif event == "frame" and number in self._tasks:
+            self._bars.advance(self._tasks[number], value)
+
+    def done(self, number: int) -> None:
+        if self._bars is None:
+            return
+        if number in self._tasks:
+            self._bars.remove_task(self._tasks.pop(number))
+        self._bars.advance(self._overall)
+
+    def __enter__(self) -> _Progress:
+        if self._bars is not None:
+            self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+
+
+def default_workers() -> int:
+    """All the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _run_jobs(jobs: list[_Job], out_dir: Path, options: ExtractOptions, workers: int,
+              appender: Appender, bars: _Progress) -> list[tuple[int, InputResult]]:
+    """Extract every job (in this process, or in a pool of ``workers``); record each as it finishes."""
+    results: list[tuple[int, InputResult]] = []
+
+    def record(job: _Job, result: InputResult, lines: list[dict]) -> None:
+        appender.write(lines)
+        bars.done(job.number)
+        results.append((job.number, result))
+
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            record(job, *_extract_one(job, out_dir, options, bars.report))
+        return results
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue() if bars._bars is not None else None
+    stop = threading.Event()
+
+    def relay() -> None:  # progress events from the workers to the bars
+        while not stop.is_set():
+            with contextlib.suppress(queue.Empty):
+                bars.report(*events.get(timeout=0.1))
+
+    relay_thread = threading.Thread(target=relay, daemon=True) if events is not None else None
+    if relay_thread is not None:
+        relay_thread.start()
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init_worker,
+                               initargs=(events, os.getpid()))
+    try:
+        futures = {pool.submit(_worker_task, job, out_dir, options): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                record(job, *future.result())
+            except BrokenProcessPool as exc:
+                result = InputResult(job.source, "error", name=job.name,
+                                     message=f"{job.source}: the worker process died ({exc or 'killed'})")
+                record(job, result, [_input_line(job, options, result)])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        stop.set()
+        if relay_thread is not None:
+            relay_thread.join()
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+def _refuse_foreign(out_dir: Path, manifest: Manifest, force: bool) -> None:
+    """Refuse an OUT_DIR that another tool filled (no manifest of ours) unless ``force``."""
+    if not manifest.ours:
+        raise UsageError(f"{manifest.path} is not a mesocli manifest: use another OUT_DIR")
+    others = [name for name in foreign_content(out_dir) if name != MANIFEST] if out_dir.is_dir() else []
+    if manifest.header is None and others and not force:
+        listed = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise UsageError(f"{out_dir} is not empty ({listed}) and holds no mesocli manifest: "
+                         "use another OUT_DIR, or --force to write into it")
+
+
+def _prepare(out_dir: Path, options: ExtractOptions, force: bool) -> Manifest:
+    """Read (and repair) the manifest; refuse an OUT_DIR that is not ours or holds other settings."""
+    manifest = Manifest.read(out_dir)
+    header = {"type": "header", "tool": "mesocli extract", "version": MANIFEST_VERSION, "mesocli": __version__,
+              "settings": options.settings()}
+    _refuse_foreign(out_dir, manifest, force)
+    if manifest.header is not None and (manifest.header.get("settings") != options.settings()
+                                        or manifest.header.get("version") != MANIFEST_VERSION):
+        old, new = manifest.header.get("settings", {}), options.settings()
+        changed = ", ".join(f"{k}: {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}"
+                            for k in new if old.get(k) != new.get(k)) or "manifest version"
+        if not force:
+            raise UsageError(f"{out_dir} was extracted with other settings ({changed}): use another OUT_DIR, "
+                             "or --force to start over (deletes the crops its manifest lists)")
+        for lines in manifest.entries.values():
+            _delete_files(out_dir, lines)
+        manifest.entries.clear()
+    manifest.header = header
+    return manifest
+
+
+def _delete_files(out_dir: Path, lines: list[dict]) -> None:
+    """Delete the crops that manifest lines list (only files inside OUT_DIR)."""
+    root = os.path.realpath(out_dir)
+    for line in lines:
+        if line.get("type") == "face" and isinstance(line.get("file"), str):
+            path = os.path.realpath(out_dir / line["file"])
+            if path.startswith(root + os.sep):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+
+def _stat(path: str) -> tuple[int | None, int | None]:
+    try:
+        stat = os.stat(path)
+        return stat.st_size, stat.st_mtime_ns
+    except OSError:
+        return None, None
+
+
+def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_dir: Path) -> tuple[list, list]:
+    """Split the inputs into those done by an earlier run (results) and those to do (jobs, named)."""
+    skipped: list[tuple[int, InputResult]] = []
+    todo: list[tuple[int, Path, str, str | None]] = []
+    for number, file in enumerate(files):
+        path = os.path.realpath(file)
+        key = key_of({"path": path, "label": options.label, "split": options.split})
+        size, mtime = _stat(path)
+        lines = manifest.entries.get(key)
+        if lines and manifest.is_complete(key) and (lines[-1].get("size"), lines[-1].get("mtime_ns")) == (size, mtime):
+            last = lines[-1]
+            skipped.append((number, InputResult(str(file), "skipped", last.get("kind"), last.get("name"), "",
+                                                last.get("frames", 0), last.get("frames_with_faces", 0),
+                                                last.get("faces", 0))))
+            continue
+        if lines:  # changed since, or failed last time: redo it from scratch
+            _delete_files(out_dir, lines)
+            del manifest.entries[key]
+        todo.append((number, file, path, lines[-1].get("name") if lines else None))
+    taken = {lines[-1].get("name", "").lower() for lines in manifest.entries.values()}
+    jobs = []
+    for number, file, path, previous in todo:
+        if previous and safe_name(previous) == previous and previous.lower() not in taken:
+            taken.add(previous.lower())
+            name = previous
+        else:
+            name = unique_name(file.stem, path, taken)
+        jobs.append(_Job(number, str(file), path, name, *_stat(path)))
+    return skipped, jobs
+
+
+def extract(
+    inputs: list[Path], out_dir: Path, options: ExtractOptions, *, workers: int | None = None,
+    force: bool = False, progress: bool = False,
+) -> ExtractSummary:
+    """Extract the faces of ``inputs`` (videos, images, folders) into ``out_dir``; see the module doc."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {workers}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir} exists and is not a folder")
+    inside = os.path.realpath(out_dir) + os.sep  # never take our own crops as inputs
+    files = [f for f in expand_inputs(inputs, missing_ok=True, media_only=True)
+             if not os.path.realpath(f).startswith(inside)]
+    if not files:
+        raise UsageError("no video or image among the inputs")
+    _refuse_foreign(out_dir, Manifest.read(out_dir), force)  # before leaving a lock file in someone's folder
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with locked(out_dir):
+        remove_temporaries(out_dir)
+        manifest = _prepare(out_dir, options, force)
+        skipped, jobs = _plan(files, manifest, options, out_dir)
+        manifest.save()  # the header, minus what is redone now, minus a torn last line
+        appender = Appender(manifest.path)
+        try:
+            with _Progress(progress, len(jobs)) as bars:
+                for job in jobs:
+                    bars.name(job.number, job.name)
+                done = _run_jobs(jobs, out_dir, options, workers, appender, bars)
+        finally:
+            appender.close()
+    results = sorted([*skipped, *done], key=lambda item: item[0])
+    return ExtractSummary(str(out_dir), [r for _, r in results], round(time.perf_counter() - started, 3))
+
+
+# ---------------------------------------------------------------------------------------------- summary
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+
+
+def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
+    """The end-of-run summary: a plain-text table (one row per input, then totals) or JSON."""
+    check_format(fmt)
+    if fmt == "json":
+        return json.dumps(summary.as_dict(), indent=2) + "\n"
+    rows = [("status", "faces", "frames", "name", "input")]
+    for r in summary.results:
+        frames = f"{r.frames_with_faces}/{r.frames}" if r.frames else "-"
+        rows.append((r.status, str(r.faces), frames, r.name or "-", r.message or r.source))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
+             for row in rows]
+    c = summary.counts()
+    lines.append(f"{c['inputs']} inputs: {c['ok']} ok, {c['no_face']} without face, {c['error']} failed, "
+                 f"{c['skipped']} already done; {c['faces']} faces from {c['frames']} frames in {summary.seconds:.1f} s "
+                 f"-> {Path(summary.out_dir) / MANIFEST}")
+    return "\n".join(lines) + "\n"

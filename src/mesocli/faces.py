@@ -1,0 +1,445 @@
+"""Find, track and align faces in frames: the pipeline that ``extract`` and ``scan`` share.
+
+Per frame, like the authors' ``FaceFinder``: search first around the faces of the previous frame
+(a small window scaled so the face is about 110 px, cheap), then, only if that finds nothing, the
+whole frame downscaled; then the downscaled frame padded with grey (a face that fills the frame,
+as in already-cropped clips, cannot be found otherwise); then, last, the frame upsampled (small
+faces). Landmarks (dlib's 68-point model) give the aligned crop (:mod:`mesocli.align`).
+
+Default: the largest face per frame (the paper), track 0. ``all_faces``: every face, each with a
+track id that stays with a person across frames (IoU / centre-distance matching); the whole frame
+is searched again at least once per second of video so that newcomers are found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from mesocli.align import Geometry, aligned_crop, face_geometry
+from mesocli.errors import UsageError
+from mesocli.fsutil import atomic_path
+from mesocli.preprocess import face_to_uint8, open_image, to_rgb
+from mesocli.video import Frame, FrameReader, FrameSelection
+
+DETECTORS = ("hog", "cnn", "none")
+ROI_MARGIN = 0.4  # the window searched around a known face: its box grown by this × its side, each way
+ROI_SCALES = (1.0, 0.8, 1.3)  # face sizes tried around a known face, × the detector's roi_face
+MAX_MISSED = 3  # sampled frames a track may go unseen before it is forgotten
+REDETECT_SECONDS = 1.0  # all_faces: search the whole frame at least this often (video time)
+CANDIDATE_THRESHOLD = -0.4  # HOG full-frame candidates down to this score are checked around
+PAD_FRACTION = 0.3  # grey border added, each side, for the "face fills the frame" search
+
+
+@dataclass
+class FaceRecord:
+    """One face in one frame: where it is, how it is aligned, and the 256×256 aligned crop."""
+
+    source: str
+    frame: int
+    time: float
+    box: tuple[int, int, int, int]  # detector box: left, top, right, bottom (frame pixels)
+    centre: tuple[float, float]  # centre of the aligned square (x, y)
+    size: float  # side of the aligned square, in frame pixels
+    angle: float  # in-plane rotation of the face, degrees counter-clockwise
+    track: int
+    crop: np.ndarray = field(repr=False)  # (256, 256, 3) uint8 RGB
+    landmarks: np.ndarray | None = field(default=None, repr=False)  # (68, 2) x, y
+
+    @property
+    def geometry(self) -> Geometry:
+        return Geometry(self.centre, self.size, self.angle)
+
+
+@dataclass
+class FrameFaces:
+    """The faces found in one sampled frame (possibly none)."""
+
+    frame: int
+    time: float
+    faces: list[FaceRecord]
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+def models_dir() -> Path:
+    """The model files of the ``face_recognition_models`` package, found without importing it."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise UsageError("the face models are missing: pip install face_recognition_models")
+    return Path(locations[0]) / "models"
+
+
+def _model_file(name: str) -> str:
+    path = models_dir() / name
+    if not path.is_file():
+        raise UsageError(f"face model file missing: {path} (reinstall face_recognition_models)")
+    return str(path)
+
+
+@functools.cache
+def _dlib():  # noqa: ANN202 - the dlib module
+    import dlib  # noqa: PLC0415
+
+    return dlib
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mesocli"
+
+
+@functools.cache
+def _hog_detector():  # noqa: ANN202
+    """dlib's frontal face detector; kept in binary form in the user cache (it loads in ms, not in 1 s)."""
+    dlib = _dlib()
+    cached = _cache_dir() / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
+    if cached.is_file():
+        with contextlib.suppress(RuntimeError):
+            return dlib.fhog_object_detector(str(cached))
+    detector = dlib.get_frontal_face_detector()
+    with contextlib.suppress(OSError), atomic_path(cached) as tmp:
+        detector.save(str(tmp))
+    return detector
+
+
+@functools.cache
+def _cnn_detector():  # noqa: ANN202
+    return _dlib().cnn_face_detection_model_v1(_model_file("mmod_human_face_detector.dat"))
+
+
+@functools.cache
+def _landmark_model():  # noqa: ANN202
+    return _dlib().shape_predictor(_model_file("shape_predictor_68_face_landmarks.dat"))
+
+
+@dataclass(frozen=True)
+class _Spec:
+    min_face: int  # smallest box side found without upsampling
+    roi_face: int  # a tracked face is scaled to this box side for the search around it
+    full_side: int  # a full-frame search first downscales the frame to this longest side
+
+
+_SPECS = {"hog": _Spec(min_face=80, roi_face=100, full_side=960), "cnn": _Spec(min_face=45, roi_face=80, full_side=640)}
+
+
+# ---------------------------------------------------------------------------------------------- boxes
+
+
+@dataclass(frozen=True)
+class _Box:
+    left: float
+    top: float
+    right: float
+    bottom: float
+    score: float = 0.0
+
+    @property
+    def side(self) -> float:
+        return max(self.right - self.left, self.bottom - self.top, 1.0)
+
+    @property
+    def area(self) -> float:
+        return max(self.right - self.left, 0.0) * max(self.bottom - self.top, 0.0)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.left + self.right) / 2, (self.top + self.bottom) / 2
+
+    def iou(self, other: _Box) -> float:
+        w = min(self.right, other.right) - max(self.left, other.left)
+        h = min(self.bottom, other.bottom) - max(self.top, other.top)
+        inter = max(w, 0.0) * max(h, 0.0)
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def near(self, other: _Box) -> bool:
+        """Same face in a later frame: overlapping, or centres closer than half a face."""
+        (x1, y1), (x2, y2) = self.centre, other.centre
+        return self.iou(other) >= 0.2 or math.hypot(x1 - x2, y1 - y2) <= 0.5 * max(self.side, other.side)
+
+    def mapped(self, scale: float, dx: float, dy: float) -> _Box:
+        """From detection-image coordinates back to frame coordinates."""
+        return _Box(self.left / scale + dx, self.top / scale + dy, self.right / scale + dx,
+                    self.bottom / scale + dy, self.score)
+
+    def ints(self) -> tuple[int, int, int, int]:
+        return round(self.left), round(self.top), round(self.right), round(self.bottom)
+
+
+@dataclass
+class _Track:
+    id: int
+    box: _Box
+    missed: int = 0
+
+
+class _FrameImages:
+    """One frame as the detectors want it: Pillow images of regions, grey (HOG, landmarks) or RGB (CNN).
+
+    While only windows around known faces are searched, only those windows are converted.
+    """
+
+    def __init__(self, image: np.ndarray):
+        self.array = image
+        self.height, self.width = image.shape[:2]
+        self._full: dict[str, Image.Image] = {}
+
+    def full(self, mode: str) -> Image.Image:
+        if mode not in self._full:
+            rgb = self._full.get("RGB") or Image.fromarray(self.array)
+            self._full[mode] = rgb if mode == "RGB" else rgb.convert(mode)
+        return self._full[mode]
+
+    def region(self, mode: str, x0: int, y0: int, x1: int, y1: int) -> Image.Image:
+        """The region [x0, x1) × [y0, y1) (inside the frame) as a Pillow image of ``mode``."""
+        if mode in self._full:
+            return self._full[mode].crop((x0, y0, x1, y1))
+        window = Image.fromarray(np.ascontiguousarray(self.array[y0:y1, x0:x1]))
+        return window if mode == "RGB" else window.convert(mode)
+
+    def clip(self, box: _Box, margin: float) -> tuple[int, int, int, int]:
+        """``box`` grown by ``margin`` × its side each way, as integer bounds inside the frame."""
+        grow = margin * box.side
+        x0, y0 = min(max(0, math.floor(box.left - grow)), self.width - 1), min(max(0, math.floor(box.top - grow)),
+                                                                                self.height - 1)
+        x1 = max(min(self.width, math.ceil(box.right + grow)), x0 + 1)
+        y1 = max(min(self.height, math.ceil(box.bottom + grow)), y0 + 1)
+        return x0, y0, x1, y1
+
+
+def _scaled(image: Image.Image, scale: float) -> Image.Image:
+    """``image`` resized by ``scale`` if that shrinks it, else itself."""
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR)
+
+
+# ---------------------------------------------------------------------------------------------- finder
+
+
+class FaceFinder:
+    """Detect (dlib HOG or CNN), track and align faces in successive frames of one video.
+
+    ``find`` keeps state from frame to frame (where the faces were); call ``reset`` before another video.
+    """
+
+    def __init__(self, detector: str = "hog", all_faces: bool = False):
+        if detector not in DETECTORS:
+            raise UsageError(f"--detector must be one of {', '.join(DETECTORS)}, not {detector!r}")
+        self.detector = detector
+        self.all_faces = all_faces
+        if detector != "none":  # load the models now, not inside the first frame
+            self._spec = _SPECS[detector]
+            if detector == "hog":
+                _hog_detector()
+            else:
+                _cnn_detector()
+            _landmark_model()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the faces of previous frames."""
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._last_full: float | None = None
+        self._misses = 0  # consecutive frames without a face
+        self._last_upsampled: float | None = None
+
+    # -- detection ----------------------------------------------------------------------------
+
+    def _run_detector(self, image: Image.Image, upsample: int = 0, threshold: float = 0.0) -> list[_Box]:
+        """Faces in a Pillow image (grey for HOG, RGB for CNN); HOG keeps scores down to ``threshold``."""
+        if self.detector == "hog":
+            rects, scores, _ = _hog_detector().run(np.asarray(image), upsample, threshold)
+            return [_Box(r.left(), r.top(), r.right(), r.bottom(), s) for r, s in zip(rects, scores, strict=True)]
+        found = _cnn_detector()(np.asarray(image), upsample)
+        return [_Box(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(), d.confidence) for d in found]
+
+    @property
+    def _mode(self) -> str:
+        return "L" if self.detector == "hog" else "RGB"
+
+    def _search_around(self, images: _FrameImages, box: _Box) -> _Box | None:
+        """The face nearest ``box`` in a window around it, scaled so a face of that size is ~roi_face px.
+
+        Detector scores wobble with the scale, so a miss is retried at two other scales (cheap: the
+        window is small) before the caller falls back to searching the whole frame.
+        """
+        x0, y0, x1, y1 = images.clip(box, ROI_MARGIN)
+        window = images.region(self._mode, x0, y0, x1, y1)
+        for factor in ROI_SCALES:
+            scale = min(factor * self._spec.roi_face / box.side, 3.0)
+            size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
+            if min(size) < self._spec.min_face:
+                continue
+            sx, sy = size[0] / (x1 - x0), size[1] / (y1 - y0)
+            found = [
+                _Box(b.left / sx + x0, b.top / sy + y0, b.right / sx + x0, b.bottom / sy + y0, b.score)
+                for b in self._run_detector(window.resize(size, Image.Resampling.BILINEAR))
+            ]
+            if found:
+                return max(found, key=lambda b: (b.iou(box), b.area))
+        return None
+
+    def _search_frame(self, images: _FrameImages, time: float) -> list[_Box]:
+        """Every face of the whole frame: downscaled, then padded (face filling it), then upsampled.
+
+        When no face scores above the detector's threshold, candidates just under it are kept if the
+        search around them (at three scales) confirms them. Like the authors' ``no_face_acceleration_threshold``: after 3
+        frames in a row without a face, the costly upsampled search runs only once per second of video.
+        """
+        source = images.full(self._mode)
+        longest = max(images.width, images.height)
+        small = _scaled(source, self._spec.full_side / longest)
+        found = self._confirmed(images, self._run_detector(small, 0, CANDIDATE_THRESHOLD), small.width / images.width)
+        if not found:  # a face larger than the frame: give it room, at a size where it is still > min_face
+            base = _scaled(source, 4 * self._spec.min_face / (longest * (1 + 2 * PAD_FRACTION)))
+            border = round(PAD_FRACTION * max(base.size))
+            padded = ImageOps.expand(base, border=border, fill=128 if base.mode == "L" else (128, 128, 128))
+            scale = base.width / images.width
+            found = [b.mapped(scale, -border / scale, -border / scale) for b in self._run_detector(padded)]
+        if not found and (self._misses < 3 or self._last_upsampled is None
+                          or abs(time - self._last_upsampled) >= REDETECT_SECONDS):
+            self._last_upsampled = time  # small faces: the upsampled search the authors ran on a miss
+            candidates = self._run_detector(small, 1, CANDIDATE_THRESHOLD)
+            found = self._confirmed(images, candidates, small.width / images.width)
+        return found
+
+    def _confirmed(self, images: _FrameImages, candidates: list[_Box], scale: float) -> list[_Box]:
+        """The faces among candidates (detection-image coordinates): those scoring ≥ 0 if any, else
+        those just under 0 that the search around them confirms (a second look at other scales)."""
+        boxes = sorted((c.mapped(scale, 0, 0) for c in candidates), key=lambda b: -b.score)
+        sure = [box for box in boxes if box.score >= 0]
+        found: list[_Box] = []
+        for box in sure or filter(None, (self._search_around(images, box) for box in boxes)):
+            if all(box.iou(other) <= 0.5 for other in found):
+                found.append(box)
+        return found
+
+    # -- tracking -----------------------------------------------------------------------------
+
+    def _new_track(self, box: _Box) -> _Track:
+        track = _Track(self._next_id, box)
+        self._next_id += 1
+        return track
+
+    def _locate(self, images: _FrameImages, time: float) -> list[tuple[_Track, _Box]]:
+        """This frame's faces, each paired with its track (tracks updated)."""
+        found: dict[int, tuple[_Track, _Box]] = {}
+        for track in self._tracks:
+            box = self._search_around(images, track.box)
+            if box is not None:
+                found[track.id] = (track, box)
+        lost = len(found) < len(self._tracks)
+        stale = self._last_full is None or abs(time - self._last_full) >= REDETECT_SECONDS
+        if not found or (self.all_faces and (lost or stale)):
+            self._last_full = time
+            detections = sorted(self._search_frame(images, time), key=lambda b: -b.area)
+            if not self.all_faces:
+                detections = detections[:1]  # the largest face, the paper's choice
+            claimed = [box for _, box in found.values()]
+            for det in detections:
+                if any(det.iou(box) > 0.3 for box in claimed):
+                    continue  # already found around its track
+                free = [t for t in self._tracks if t.id not in found and t.box.near(det)]
+                track = max(free, key=lambda t: t.box.iou(det), default=None)
+                if track is None:
+                    track = self._new_track(det) if (self.all_faces or not self._tracks) else self._tracks[0]
+                    if track not in self._tracks:
+                        self._tracks.append(track)
+                found[track.id] = (track, det)
+                claimed.append(det)
+        # two tracks that converged on one face: the older one keeps it
+        kept: list[tuple[_Track, _Box]] = []
+        for track, box in sorted(found.values(), key=lambda item: item[0].id):
+            if all(box.iou(other) <= 0.5 for _, other in kept):
+                kept.append((track, box))
+        kept_ids = {track.id for track, _ in kept}
+        for track in self._tracks:
+            track.missed = 0 if track.id in kept_ids else track.missed + 1
+        for track, box in kept:
+            track.box = box
+        self._tracks = [t for t in self._tracks if t.missed <= MAX_MISSED]
+        self._misses = 0 if kept else self._misses + 1
+        return kept
+
+    # -- landmarks and alignment --------------------------------------------------------------
+
+    def _landmarks(self, images: _FrameImages, box: _Box) -> np.ndarray:
+        """dlib's 68 points (x, y) for the face in ``box``, from a grey window around it."""
+        x0, y0, x1, y1 = images.clip(box, 0.3)
+        grey = np.asarray(images.region("L", x0, y0, x1, y1))
+        left, top, right, bottom = box.ints()
+        shape = _landmark_model()(grey, _dlib().rectangle(left - x0, top - y0, right - x0, bottom - y0))
+        return np.array([(p.x + x0, p.y + y0) for p in shape.parts()], dtype=np.float64)
+
+    def find(self, frame: Frame, source: str) -> list[FaceRecord]:
+        """The faces of ``frame`` (largest first unless ``all_faces``), aligned, with their track ids."""
+        image = frame.image
+        if self.detector == "none":
+            return [_whole_frame(frame, source)]
+        images = _FrameImages(image)
+        records = []
+        for track, box in self._locate(images, frame.time):
+            landmarks = self._landmarks(images, box)
+            geometry = face_geometry(landmarks)
+            if not geometry.size >= 4:  # degenerate landmarks
+                continue
+            records.append(FaceRecord(
+                source=source, frame=frame.index, time=frame.time, box=box.ints(),
+                centre=(round(geometry.centre[0], 2), round(geometry.centre[1], 2)),
+                size=round(geometry.size, 2), angle=round(geometry.angle, 2),
+                track=track.id if self.all_faces else 0, crop=aligned_crop(image, geometry), landmarks=landmarks,
+            ))
+        return records
+
+
+def _whole_frame(frame: Frame, source: str) -> FaceRecord:
+    """``--detector none``: the frame is already an aligned face crop."""
+    height, width = frame.image.shape[:2]
+    return FaceRecord(source, frame.index, frame.time, (0, 0, width, height), (width / 2, height / 2),
+                      float(max(width, height)), 0.0, 0, face_to_uint8(frame.image))
+
+
+def faces_in_frames(
+    frames: Iterable[Frame], source: str, detector: str = "hog", all_faces: bool = False
+) -> Iterator[FrameFaces]:
+    """One FrameFaces per frame of a stream, tracking faces from frame to frame."""
+    finder = FaceFinder(detector, all_faces)
+    for frame in frames:
+        yield FrameFaces(frame.index, frame.time, finder.find(frame, source))
+
+
+def faces_in_video(
+    path: str | Path, selection: FrameSelection, detector: str = "hog", all_faces: bool = False
+) -> Iterator[FrameFaces]:
+    """One FrameFaces per sampled frame of a video (also for frames without a face)."""
+    with FrameReader(path, selection) as reader:  # ffmpeg starts decoding while the models load
+        yield from faces_in_frames(reader, str(path), detector, all_faces)
+
+
+def faces_in_image(
+    image: str | Path | np.ndarray | Image.Image, detector: str = "hog", all_faces: bool = False,
+    source: str | None = None,
+) -> list[FaceRecord]:
+    """The faces of one still image (a path, a Pillow image or an H×W×3 uint8 RGB array)."""
+    if isinstance(image, (str, Path)):
+        source = source or str(image)
+        image = open_image(image)
+    if isinstance(image, Image.Image):
+        image = np.asarray(to_rgb(image))
+    elif image.ndim == 2 or image.shape[2] != 3:
+        image = np.asarray(to_rgb(Image.fromarray(image)))
+    return FaceFinder(detector, all_faces).find(Frame(0, 0.0, np.ascontiguousarray(image)), source or "<image>")

@@ -1,0 +1,163 @@
+"""Command-line inputs: expand folders into files, tell videos from images by their content.
+
+A file's kind is decided by what it holds (magic bytes, then Pillow or an ffmpeg probe), never by
+its name alone: a text file named ``.mp4`` is not a video, a video named ``.dat`` is one. Inside
+folders, files that neither look like media by their first bytes nor carry a media extension are
+skipped without probing, so that a folder of mixed files stays quick to scan.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image
+
+from mesocli.errors import InputError, UsageError
+from mesocli.video import VideoInfo, probe_video
+
+Kind = Literal["video", "image"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm"}
+VIDEO_SUFFIXES = {
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".flv",
+    ".wmv", ".asf", ".3gp", ".3g2", ".ogv", ".vob", ".h264", ".264", ".h265", ".hevc", ".y4m", ".mxf",
+}
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*",
+                b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
+_VIDEO_MAGIC = (b"\x1aE\xdf\xa3", b"FLV", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3", b"0&\xb2u\x8ef\xcf\x11",
+                b"YUV4MPEG2", b"OggS", b"\x00\x00\x00\x01", b"\x06\x0e+4")
+_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1", b"avif", b"avis"}
+_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P "}
+
+
+def sniff(head: bytes) -> Kind | None:
+    """The kind the first bytes of a file announce, or None when they say nothing (or say audio)."""
+    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return "image"
+    if head[4:8] == b"ftyp":  # ISO media: MP4, MOV, 3GP ... and also HEIF/AVIF images, M4A audio
+        brand = head[8:12]
+        return "image" if brand in _IMAGE_BRANDS else None if brand in _AUDIO_BRANDS else "video"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):  # old QuickTime
+        return "video"
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
+        return "video"
+    if head.startswith(_VIDEO_MAGIC) or (head[:1] == b"G" and len(head) > 188 and head[188:189] == b"G"):
+        return "video"  # the last test: MPEG-TS sync bytes every 188 bytes
+    return None
+
+
+def _head(path: Path, size: int = 200) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _is_text(head: bytes) -> bool:
+    """Whether the first bytes of a file are printable UTF-8 text (a character may be cut at the end)."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return bool(text) and all(c.isprintable() or c in "\t\r\n\f" for c in text)
+
+
+def looks_like_media(path: Path) -> bool:
+    """Cheap pre-filter for files found in folders: media magic bytes or a media extension."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES or suffix in VIDEO_SUFFIXES:
+        return True
+    try:
+        return sniff(_head(path)) is not None
+    except InputError:
+        return False
+
+
+def identify(path: str | Path) -> tuple[Kind, VideoInfo | None]:
+    """Decide whether ``path`` holds an image or a video (with its header); raise InputError saying why neither."""
+    path = Path(path)
+    head = _head(path)
+    if not head:
+        raise InputError(f"{path}: empty file")
+    kind = sniff(head)
+    if kind is None and _is_text(head):
+        raise InputError(f"{path}: a text file, not a video or image")
+    if kind == "image":
+        try:
+            with Image.open(path):  # parses the header; the pixels are decoded when used
+                return "image", None
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds
+            raise InputError(f"{path}: not a readable image ({exc})") from None
+    return "video", probe_video(path)
+
+
+def probe_kind(path: str | Path) -> Kind | None:
+    """``"video"``, ``"image"`` or None (neither), from the file's content; InputError if it does not exist."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    try:
+        return identify(path)[0]
+    except InputError:
+        return None
+
+
+def _walk(folder: Path, seen_dirs: set[tuple[int, int]]) -> list[Path]:
+    """Files under ``folder``, recursively (symbolic links followed, loops cut), hidden ones skipped."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        try:
+            stat = os.stat(root)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (stat.st_dev, stat.st_ino) in seen_dirs:
+            dirs[:] = []
+            continue
+        seen_dirs.add((stat.st_dev, stat.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            path = Path(root, name)
+            if not name.startswith(".") and path.is_file():
+                found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
+def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool = False) -> list[Path]:
+    """Files named on the command line, folders expanded recursively (sorted), each file once.
+
+    A path that does not exist raises UsageError, or is kept as is with ``missing_ok`` (so that
+    the caller reports it with the other inputs). ``media_only`` drops files found *inside folders*
+    that do not look like media (:func:`looks_like_media`); files named explicitly are always kept.
+    """
+    result: list[Path] = []
+    seen_files: set[str] = set()
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def add(path: Path) -> None:
+        key = os.path.realpath(path)
+        if key not in seen_files:
+            seen_files.add(key)
+            result.append(path)
+
+    for path in map(Path, paths):
+        if path.is_dir():
+            for file in _walk(path, seen_dirs):
+                if not media_only or looks_like_media(file):
+                    add(file)
+        elif path.exists() or missing_ok:
+            add(path)
+        else:
+            raise UsageError(f"{path}: no such file or folder")
+    return result

@@ -1,0 +1,133 @@
+"""Detection metrics on plain arrays: ``labels_is_fake`` (bool/0-1) and ``p_fake`` (float) per image.
+
+Conventions, shared with ``mesocli scan``: the positive class is **fake**, and the verdict is fake
+when ``p_fake >= threshold``. Every function here is pure (numpy in, Python numbers out) and built
+on scikit-learn, so it can be checked by hand without a network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _arrays(labels_is_fake: Any, p_fake: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert: 1-D, same length, finite scores, both classes present."""
+    y = np.asarray(labels_is_fake)
+    p = np.asarray(p_fake, dtype=np.float64)
+    if y.ndim != 1 or y.shape != p.shape:
+        raise ValueError(f"labels and scores must be 1-D of the same length, got {y.shape} and {p.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0/1 or booleans (1 = fake)")
+    y = y.astype(bool)
+    if not np.isfinite(p).all():
+        raise ValueError("scores must be finite")
+    if y.all() or not y.any():
+        raise ValueError("metrics need images of both classes (df and real)")
+    return y, p
+
+
+def eer(labels_is_fake: Any, p_fake: Any) -> float:
+    """Equal error rate: where the ROC curve (linear between its points) crosses FPR = FNR = 1 - TPR."""
+    from sklearn.metrics import roc_curve  # noqa: PLC0415
+
+    y, p = _arrays(labels_is_fake, p_fake)
+    fpr, tpr, _ = roc_curve(y, p)
+    gap = (1.0 - tpr) - fpr  # FNR - FPR: from +1 at (0, 0) down to -1 at (1, 1), never increasing
+    i = int(np.argmax(gap <= 0))
+    if gap[i] == 0:
+        return float(fpr[i])
+    t = gap[i - 1] / (gap[i - 1] - gap[i])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def best_threshold(labels_is_fake: Any, p_fake: Any) -> tuple[float, float]:
+    """The threshold that maximises accuracy, and that accuracy.
+
+    Every distinct way to cut the sorted scores is tried; the threshold returned is the midpoint
+    between the two scores on either side of the cut (below the lowest score: half of it; above
+    the highest: halfway to 1), so it is not on a score. Ties go to the threshold closest to
+    0.5, then to the higher one.
+    """
+    from sklearn.metrics import roc_curve  # noqa: PLC0415
+
+    y, p = _arrays(labels_is_fake, p_fake)
+    fpr, tpr, cuts = roc_curve(y, p, drop_intermediate=False)  # cuts[0] = inf: nothing called fake
+    positives, negatives = int(y.sum()), int((~y).sum())
+    correct = np.rint(tpr * positives) + np.rint((1.0 - fpr) * negatives)
+    # cut k calls fake every p >= cuts[k]: any threshold in (cuts[k+1], cuts[k]] does the same
+    upper, lower = cuts[:-1], cuts[1:]
+    middle = (upper[1:] + lower[1:]) / 2.0
+    middle = np.where(middle > lower[1:], middle, upper[1:])  # scores one ulp apart
+    highest, lowest = cuts[1], cuts[-1]
+    above = (highest + 1.0) / 2.0 if highest < 1.0 else float(np.nextafter(highest, np.inf))
+    below = lowest / 2.0 if lowest > 0.0 else lowest
+    thresholds = np.concatenate([[above], middle, [below]])
+    best = np.flatnonzero(correct == correct.max())
+    pick = best[np.argmin(np.abs(thresholds[best] - 0.5))]
+    return float(thresholds[pick]), float(correct[pick] / len(y))
+
+
+def binary_report(labels_is_fake: Any, p_fake: Any, threshold: float = 0.5) -> dict[str, Any]:
+    """Image-level figures at ``threshold`` (fake when ``p_fake >= threshold``) and threshold-free ones.
+
+    Keys: accuracy, accuracy_df (share of fakes called fake), accuracy_real (share of reals called
+    real), auc (ROC AUC), eer, average_precision (positive = fake), confusion {tp, fp, tn, fn,
+    positive}, best_threshold, best_accuracy.
+    """
+    from sklearn.metrics import (  # noqa: PLC0415
+        accuracy_score,
+        average_precision_score,
+        confusion_matrix,
+        recall_score,
+        roc_auc_score,
+    )
+
+    y, p = _arrays(labels_is_fake, p_fake)
+    predicted = p >= threshold
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, predicted, labels=[False, True]).ravel())
+    best_t, best_acc = best_threshold(y, p)
+    return {
+        "accuracy": float(accuracy_score(y, predicted)),
+        "accuracy_df": float(recall_score(y, predicted, pos_label=True)),
+        "accuracy_real": float(recall_score(y, predicted, pos_label=False)),
+        "auc": float(roc_auc_score(y, p)),
+        "eer": eer(y, p),
+        "average_precision": float(average_precision_score(y, p)),
+        "confusion": {"tp": tp, "fp": fp, "tn": tn, "fn": fn, "positive": "fake"},
+        "best_threshold": best_t,
+        "best_accuracy": best_acc,
+    }
+
+
+def video_level(
+    video_ids: Sequence[str | None], labels_is_fake: Any, p_fake: Any, threshold: float = 0.5
+) -> dict[str, Any] | None:
+    """Video-level accuracy with two aggregations of the frames of each video (the paper's video figure).
+
+    A video is the frames sharing a video id *and* a class. ``mean``: the video is fake when the
+    mean p_fake of its frames is ``>= threshold``. ``vote``: fake when at least half of its frames
+    are fake (``p_fake >= threshold``). Returns {videos, accuracy_mean, accuracy_vote}, or None when
+    some frame has no video id.
+    """
+    from sklearn.metrics import accuracy_score  # noqa: PLC0415
+
+    y, p = _arrays(labels_is_fake, p_fake)
+    if len(video_ids) != len(y):
+        raise ValueError(f"{len(video_ids)} video ids for {len(y)} scores")
+    if any(not vid for vid in video_ids):
+        return None
+    keys = np.asarray([f"{int(label)}/{vid}" for label, vid in zip(y, video_ids, strict=True)])
+    _, group = np.unique(keys, return_inverse=True)
+    frames = np.bincount(group).astype(np.float64)
+    mean_p = np.bincount(group, weights=p) / frames
+    fake_share = np.bincount(group, weights=(p >= threshold).astype(np.float64)) / frames
+    video_is_fake = np.zeros(len(frames), dtype=bool)
+    video_is_fake[group] = y
+    return {
+        "videos": len(frames),
+        "accuracy_mean": float(accuracy_score(video_is_fake, mean_p >= threshold)),
+        "accuracy_vote": float(accuracy_score(video_is_fake, fake_share >= 0.5)),
+    }

@@ -1,0 +1,172 @@
+"""The output folder of ``extract``: its lock, its manifest, the names of what it holds.
+
+``OUT_DIR/manifest.jsonl`` is the record of an extraction: a header line (the settings), then for
+each finished input its face lines followed by its input line, appended in one write. An input is
+complete when its input line says ``ok`` or ``no_face``; a re-run skips it. Whatever a killed run
+left behind is cleaned up by the next one: a torn last line or face lines without their input line
+are dropped (the input is redone), temporary ``.*.part`` files are deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mesocli.errors import UsageError
+from mesocli.fsutil import atomic_write_text
+
+MANIFEST = "manifest.jsonl"
+LOCK = ".mesocli-extract.lock"
+MANIFEST_VERSION = 1
+COMPLETE = ("ok", "no_face")
+_TEMP = re.compile(r"^\..+\.part$")
+_NAME_BYTES = 120
+
+
+@contextlib.contextmanager
+def locked(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_dir`` (fcntl): a second extract into it is refused, not mixed in."""
+    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise UsageError(
+                f"{out_dir} is in use by another 'mesocli extract'{who}: wait for it to end, or use another OUT_DIR"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_temporaries(out_dir: Path) -> int:
+    """Delete the temporary files (``.name.xxxx.part``) an interrupted run left; return how many."""
+    removed = 0
+    for root, _dirs, files in os.walk(out_dir):
+        for name in files:
+            if _TEMP.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(root, name))
+                    removed += 1
+    return removed
+
+
+def foreign_content(out_dir: Path) -> list[str]:
+    """Entries of ``out_dir`` that are not mesocli's lock or temporary files."""
+    return sorted(name for name in os.listdir(out_dir) if name != LOCK and not _TEMP.match(name))
+
+
+def safe_name(stem: str) -> str:
+    """A file-name-safe version of an input's stem: letters, digits, ``._-``; no leading dot; bounded."""
+    name = re.sub(r"[^\w.-]+", "_", stem).strip("._-") or "input"
+    while len(name.encode("utf-8")) > _NAME_BYTES:
+        name = name[:-1]
+    return name
+
+
+def key_of(line: dict) -> tuple[str, str | None, str | None]:
+    """What identifies one input's extraction: the resolved file, and its dataset label and split."""
+    return line.get("path", ""), line.get("label"), line.get("split")
+
+
+@dataclass
+class Manifest:
+    """The parsed manifest: its header, and per input the lines of its latest extraction.
+
+    ``entries`` maps an input's key (:func:`key_of`) to its face lines followed by its input line.
+    ``ours`` is False when the file exists but is not a mesocli manifest.
+    """
+
+    path: Path
+    header: dict | None = None
+    entries: dict[tuple, list[dict]] = field(default_factory=dict)
+    raw: bytes = b""
+    ours: bool = True
+
+    @classmethod
+    def read(cls, out_dir: Path) -> Manifest:
+        """Parse ``OUT_DIR/manifest.jsonl``; torn or unparsable lines and unfinished inputs are left out."""
+        manifest = cls(out_dir / MANIFEST)
+        try:
+            manifest.raw = manifest.path.read_bytes()
+        except FileNotFoundError:
+            return manifest
+        pending: dict[str, list[dict]] = {}
+        for number, raw in enumerate(manifest.raw.split(b"\n")[:-1]):  # after the last newline: a torn line
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                line = None
+            if number == 0:
+                manifest.header = line if isinstance(line, dict) and line.get("type") == "header" else None
+                manifest.ours = manifest.header is not None
+                if not manifest.ours:
+                    return manifest
+            elif isinstance(line, dict) and line.get("type") == "face":
+                pending.setdefault(line.get("name", ""), []).append(line)
+            elif isinstance(line, dict) and line.get("type") == "input":
+                manifest.entries[key_of(line)] = [*pending.pop(line.get("name", ""), []), line]
+        return manifest
+
+    def is_complete(self, key: tuple) -> bool:
+        return key in self.entries and self.entries[key][-1].get("status") in COMPLETE
+
+    def text(self) -> str:
+        lines = [self.header, *(line for group in self.entries.values() for line in group)]
+        return "".join(dumps(line) for line in lines if line is not None)
+
+    def save(self) -> None:
+        """Rewrite the file (atomically) if what it holds differs from the parsed content."""
+        text = self.text()
+        if text.encode() != self.raw:
+            atomic_write_text(self.path, text)
+            self.raw = text.encode()
+
+
+def dumps(line: dict) -> str:
+    return json.dumps(line, ensure_ascii=False, separators=(", ", ": ")) + "\n"
+
+
+class Appender:
+    """Appends whole blocks of lines to the manifest, each block in one ``write`` (O_APPEND)."""
+
+    def __init__(self, path: Path):
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, lines: list[dict]) -> None:
+        data = "".join(dumps(line) for line in lines).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def close(self) -> None:
+        os.fsync(self._fd)
+        os.close(self._fd)
+
+
+def unique_name(stem: str, path: str, taken: set[str]) -> str:
+    """A name for an input's outputs that no other input uses (case-insensitively); adds it to ``taken``.
+
+    An input whose stem is free keeps it; otherwise a short hash of its path makes it unique, so
+    the name does not depend on the order the inputs come in.
+    """
+    base = safe_name(stem)
+    name, counter = base, 1
+    if name.lower() in taken:
+        name = f"{base}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
+    while name.lower() in taken:
+        counter += 1
+        name = f"{base}-{hashlib.sha1(path.encode()).hexdigest()[:6]}-{counter}"
+    taken.add(name.lower())
+    return name

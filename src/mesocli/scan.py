@@ -1,0 +1,478 @@
+"""The scanning engine: videos, images and folders in; one honest :class:`ScanResult` per input out.
+
+A producer thread walks the inputs, decodes frames and finds faces; the calling thread scores the
+crops in batches with :class:`mesocli.predictor.Predictor` (crops from several frames and inputs
+share a batch) and yields each input's result, in input order, as soon as all its faces are scored.
+
+Nothing is made up: an input that cannot be read is ``status: error`` with the reason and no score,
+and one in which no face was found is ``no_face``, never ``real``.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from mesocli import aggregate
+from mesocli.errors import MesocliError, UsageError
+
+DETECTORS = ("hog", "cnn", "none")
+STATUSES = ("ok", "no_face", "error")
+ProgressHook = Callable[[str, str, "int | None"], None]
+"""Called with (event, path, total): ``start`` (total = frames expected or None), ``frame``, ``done``."""
+
+
+@dataclass
+class ScanOptions:
+    """How to sample, detect, score and aggregate. Exactly one of ``frames``/``fps``/``all_frames``."""
+
+    detector: str = "hog"
+    frames: int | None = None  # None: 30 unless fps or all_frames
+    fps: float | None = None
+    all_frames: bool = False
+    all_faces: bool = False
+    aggregation: str = "mean"
+    threshold: float = 0.5
+    smooth: int = aggregate.DEFAULT_WINDOW
+    detail: bool = False
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise UsageError(f"unknown --detector '{self.detector}'; choose one of {', '.join(DETECTORS)}")
+        if self.aggregation not in aggregate.AGGREGATIONS:
+            raise UsageError(
+                f"unknown --aggregate '{self.aggregation}'; choose one of {', '.join(aggregate.AGGREGATIONS)}"
+            )
+        if not 0.0 <= self.threshold <= 1.0 or math.isnan(self.threshold):
+            raise UsageError("--threshold must be between 0 and 1")
+        if self.smooth < 1:
+            raise UsageError("--smooth must be at least 1")
+        if self.batch_size < 1:
+            raise UsageError("--batch-size must be at least 1")
+        chosen = sum([self.fps is not None, self.all_frames])
+        if chosen > 1 or (chosen and self.frames is not None):
+            raise UsageError("give only one of --frames, --fps and --all-frames")
+        if chosen == 0 and self.frames is None:
+            self.frames = 30
+        if self.frames is not None and self.frames < 1:
+            raise UsageError("--frames must be at least 1")
+        if self.fps is not None and not self.fps > 0:
+            raise UsageError("--fps must be positive")
+
+    def selection(self) -> Any:
+        """The :class:`mesocli.video.FrameSelection` these options ask for."""
+        from mesocli.video import FrameSelection  # noqa: PLC0415
+
+        if self.all_frames:
+            return FrameSelection.from_options(all_frames=True)
+        return FrameSelection.from_options(frames=self.frames if self.fps is None else None, fps=self.fps)
+
+
+@dataclass
+class FrameScore:
+    """One scored face in one sampled frame."""
+
+    frame: int
+    time: float
+    p_fake: float
+    track: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frame": self.frame, "time": round(self.time, 3), "p_fake": _r(self.p_fake),
+                "track": self.track}
+
+
+@dataclass
+class TrackResult:
+    """The verdict on one face track (``--all-faces``)."""
+
+    track: int
+    p_fake: float
+    verdict: str
+    frames: int
+    segments: list[aggregate.Segment] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "track": self.track,
+            "p_fake": _r(self.p_fake),
+            "verdict": self.verdict,
+            "frames": self.frames,
+            "segments": [s.to_dict() for s in self.segments],
+        }
+
+
+@dataclass
+class ScanResult:
+    """The outcome for one input; :meth:`to_dict` gives the documented JSON object (docs/scan.schema.json)."""
+
+    path: str
+    type: str | None
+    status: str
+    error: str | None
+    p_fake: float | None
+    verdict: str | None
+    threshold: float
+    aggregation: str | None
+    model: dict[str, Any]
+    frames_sampled: int = 0
+    frames_with_face: int = 0
+    faces: list[TrackResult] | None = None
+    segments: list[aggregate.Segment] = field(default_factory=list)
+    seconds: float = 0.0
+    scores: list[FrameScore] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "type": self.type,
+            "status": self.status,
+            "error": self.error,
+            "p_fake": None if self.p_fake is None else _r(self.p_fake),
+            "verdict": self.verdict,
+            "threshold": self.threshold,
+            "aggregation": self.aggregation,
+            "model": self.model,
+            "frames": {"sampled": self.frames_sampled, "with_face": self.frames_with_face},
+            "faces": None if self.faces is None else [t.to_dict() for t in self.faces],
+            "segments": [s.to_dict() for s in self.segments],
+            "seconds": round(self.seconds, 3),
+        }
+        if self.scores is not None:
+            out["scores"] = [s.to_dict() for s in self.scores]
+        return out
+
+
+def _r(value: float) -> float:
+    return round(float(value), 6)
+
+
+def read_path_list(stream: IO[str]) -> list[str]:
+    """Paths from a stream, one per line (blank lines skipped, trailing newline/CR stripped)."""
+    return [line.rstrip("\r\n") for line in stream if line.strip()]
+
+
+# --------------------------------------------------------------------------------------------------
+# Producer side: inputs -> frames -> face crops
+
+
+@dataclass
+class _Face:
+    frame: int
+    time: float
+    track: int | None
+    p_fake: float | None = None
+
+
+@dataclass
+class _Job:
+    """One input on its way through the pipeline."""
+
+    path: str
+    kind: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    finished: float = 0.0  # when it was read to the end, or its last face scored, whichever is later
+    duration: float | None = None
+    sampled: list[tuple[int, float]] = field(default_factory=list)
+    faces: list[_Face] = field(default_factory=list)
+    error: str | None = None
+    done: bool = False
+    pending: int = 0
+
+
+class _Stopped(Exception):
+    """The consumer went away; the producer ends quietly."""
+
+
+class _Producer(threading.Thread):
+    """Walks the inputs and puts ``("start"|"frame"|"end", job, ...)`` messages on a bounded queue."""
+
+    def __init__(self, paths: Sequence[str | Path], options: ScanOptions, out: queue.Queue,
+                 progress: ProgressHook | None) -> None:
+        super().__init__(name="mesocli-scan-producer", daemon=True)
+        self.paths = list(paths)
+        self.options = options
+        self.out = out
+        self.progress = progress
+        self.stop = threading.Event()
+
+    def put(self, message: tuple) -> None:
+        while not self.stop.is_set():
+            try:
+                self.out.put(message, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def run(self) -> None:
+        try:
+            for raw in self.paths:
+                self._argument(Path(raw), str(raw))
+            self.put(("eof",))
+        except _Stopped:
+            return
+        except BaseException as exc:  # a bug, not a bad input: hand it to the consumer to raise
+            try:
+                self.put(("fatal", exc))
+            except _Stopped:
+                return
+
+    def _argument(self, path: Path, shown: str) -> None:
+        """One command-line argument: a file, or a folder expanded recursively."""
+        from mesocli.inputs import expand_inputs  # noqa: PLC0415
+
+        if not path.exists():
+            self._failed(shown, "broken symbolic link" if path.is_symlink() else "no such file or folder")
+        elif not path.is_dir():
+            self._input(path, shown)
+        else:
+            # files that neither carry a media suffix nor start like media are skipped; the others
+            # are all reported, an unreadable "clip.mp4" as an error
+            files = expand_inputs([path], media_only=True)
+            for file in files:
+                self._input(file, str(file))
+            if not files:
+                self._failed(shown, "folder holds no video or image")
+
+    def _failed(self, shown: str, message: str) -> None:
+        job = _Job(shown, error=f"{shown}: {message}")
+        self.put(("start", job))
+        self._end(job)
+
+    def _end(self, job: _Job) -> None:
+        job.finished = time.perf_counter()
+        self.put(("end", job))
+
+    def _input(self, path: Path, shown: str) -> None:
+        from mesocli.inputs import identify  # noqa: PLC0415
+
+        job = _Job(shown)
+        self.put(("start", job))
+        try:
+            job.kind, info = identify(path)
+            if job.kind == "image":
+                self._hook("start", shown, 1)
+                self._image(job, path)
+            else:
+                self._video(job, path, info)
+        except _Stopped:
+            raise
+        except MesocliError as exc:
+            job.error = str(exc)
+        except Exception as exc:  # decoders and detectors raise many kinds; report, never guess a score
+            job.error = f"{shown}: {type(exc).__name__}: {exc}".strip()
+        self._end(job)
+
+    def _hook(self, event: str, path: str, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(event, path, total)
+
+    def _image(self, job: _Job, path: Path) -> None:
+        from mesocli.faces import faces_in_image  # noqa: PLC0415
+        from mesocli.preprocess import open_image  # noqa: PLC0415
+
+        image = open_image(path)
+        records = faces_in_image(image, self.options.detector, self.options.all_faces, source=job.path)
+        self.put(("frame", job, 0, 0.0, self._pick(records)))
+        self._hook("frame", job.path)
+
+    def _video(self, job: _Job, path: Path, info: Any) -> None:
+        from mesocli.faces import FaceFinder  # noqa: PLC0415
+        from mesocli.video import FrameReader  # noqa: PLC0415
+
+        job.duration = float(info.duration) if info.duration else None
+        with FrameReader(path, self.options.selection(), info) as reader:  # ffmpeg decodes ahead
+            self._hook("start", job.path, reader.expected)
+            finder = FaceFinder(self.options.detector, self.options.all_faces)
+            for frame in reader:
+                records = finder.find(frame, job.path)
+                self.put(("frame", job, frame.index, float(frame.time), self._pick(records)))
+                self._hook("frame", job.path)
+
+    def _pick(self, records: Sequence[Any]) -> list[tuple[int | None, Any]]:
+        """All faces with ``--all-faces``, else the largest one (the paper's choice)."""
+        if not records:
+            return []
+        if not self.options.all_faces:
+            records = [max(records, key=lambda r: float(r.size))]
+        return [(getattr(r, "track", None), r.crop) for r in records]
+
+
+# --------------------------------------------------------------------------------------------------
+# Consumer side: batches -> scores -> results
+
+
+def scan_inputs(
+    paths: Iterable[str | Path],
+    loaded: Any,
+    options: ScanOptions,
+    progress: ProgressHook | None = None,
+) -> Iterator[ScanResult]:
+    """Scan files and folders (recursively), yielding one :class:`ScanResult` per input, in order.
+
+    ``loaded`` is a :class:`mesocli.weights.LoadedModel`, or a function returning one: it is then
+    called after the producer thread has started, so importing TensorFlow and loading the weights
+    overlap with reading the first input (its errors, e.g. WeightsError, raise before any result).
+    Per-input failures become ``error`` results; only bugs raise. Closing the generator early stops
+    the producer thread.
+    """
+    messages: queue.Queue = queue.Queue(maxsize=max(64, 2 * options.batch_size))
+    producer = _Producer(list(paths), options, messages, progress)
+    jobs: deque[_Job] = deque()
+    batch: list[tuple[_Job, _Face, Any]] = []
+    predictors: list[Any] = []
+
+    def score_batch(final: bool = False) -> None:
+        if not batch:
+            return
+        if not predictors:
+            from mesocli.predictor import Predictor  # noqa: PLC0415
+
+            if final and len(batch) < options.batch_size:  # one small batch in all: XLA would not pay off
+                size = 1 << (len(batch) - 1).bit_length()
+                predictors.append(Predictor(model, batch_size=size, jit_compile=False))
+            else:
+                predictors.append(Predictor(model, batch_size=options.batch_size))
+        p_fake = predictors[0].p_fake([crop for _, _, crop in batch])
+        now = time.perf_counter()
+        for (job, face, _), value in zip(batch, p_fake, strict=True):
+            face.p_fake = float(value)
+            job.pending -= 1
+            job.finished = max(job.finished, now)
+        batch.clear()
+
+    def finished() -> Iterator[ScanResult]:
+        while jobs and jobs[0].done and jobs[0].pending == 0:
+            job = jobs.popleft()
+            if progress is not None:
+                progress("done", job.path, None)
+            yield finalize(job, options, model_info)
+
+    producer.start()
+    try:
+        if callable(loaded):
+            loaded = loaded()
+        model, model_info = loaded.model, loaded.describe()
+        while True:
+            try:
+                # With faces waiting, don't block: if the producer is behind, score what we have. Before
+                # the first scoring, wait a moment, so that a one-image scan sees its end (no XLA build).
+                message = messages.get(timeout=None if not batch else (0.05 if not predictors else 0))
+            except queue.Empty:
+                score_batch()
+                yield from finished()
+                continue
+            kind = message[0]
+            if kind == "eof":
+                break
+            if kind == "fatal":
+                raise message[1]
+            job = message[1]
+            if kind == "start":
+                jobs.append(job)
+            elif kind == "frame":
+                _, _, index, stamp, crops = message
+                job.sampled.append((int(index), stamp))
+                for track, crop in crops:
+                    face = _Face(int(index), stamp, None if track is None else int(track))
+                    job.faces.append(face)
+                    job.pending += 1
+                    batch.append((job, face, crop))
+                    if len(batch) >= options.batch_size:
+                        score_batch()
+            elif kind == "end":
+                job.done = True
+                if job.error:  # nothing of a failed input is scored
+                    batch[:] = [item for item in batch if item[0] is not job]
+                    job.pending = 0
+            yield from finished()
+        score_batch(final=True)
+        yield from finished()
+    finally:
+        producer.stop.set()
+        producer.join(timeout=5)
+
+
+def finalize(job: _Job, options: ScanOptions, model_info: dict[str, Any]) -> ScanResult:
+    """Aggregate a finished job's face scores into its :class:`ScanResult`."""
+    is_video = job.kind == "video"
+    result = ScanResult(
+        path=job.path,
+        type=job.kind,
+        status="error",
+        error=job.error,
+        p_fake=None,
+        verdict=None,
+        threshold=options.threshold,
+        aggregation=options.aggregation if is_video else None,
+        model=model_info,
+        frames_sampled=len(job.sampled),
+        frames_with_face=len({f.frame for f in job.faces}),
+        faces=[] if options.all_faces else None,
+        seconds=max(0.0, job.finished - job.started),
+    )
+    if options.detail:
+        result.scores = [
+            FrameScore(f.frame, f.time, f.p_fake, f.track) for f in job.faces if f.p_fake is not None
+        ]
+    if job.error:
+        return result
+    if not job.faces:
+        result.status = "no_face"
+        return result
+    result.status = "ok"
+    groups: dict[int, list[_Face]] = {}
+    if not options.all_faces:  # the largest face of each frame, one series (the paper)
+        groups[0] = job.faces
+    elif is_video:  # one series per face track
+        for face in job.faces:
+            groups.setdefault(face.track or 0, []).append(face)
+    else:  # an image: each face stands alone, numbered in the detector's order
+        groups = {number: [face] for number, face in enumerate(job.faces)}
+    tracks: list[TrackResult] = []
+    for track, faces in groups.items():
+        scores = [f.p_fake for f in faces]
+        if is_video:
+            p_fake = aggregate.aggregate(scores, options.aggregation, options.threshold)
+            spans = _segments(job, faces, options)
+        else:  # one frame: the face's own score, whatever the aggregation
+            p_fake, spans = scores[0], []
+        verdict = aggregate.verdict(p_fake, options.threshold)
+        tracks.append(TrackResult(track, p_fake, verdict, len({f.frame for f in faces}), spans))
+    top = max(tracks, key=lambda t: t.p_fake)
+    result.p_fake, result.verdict, result.segments = top.p_fake, top.verdict, top.segments
+    if options.all_faces:
+        result.faces = sorted(tracks, key=lambda t: t.track)
+    return result
+
+
+def _segments(job: _Job, faces: list[_Face], options: ScanOptions) -> list[aggregate.Segment]:
+    """Timeline of one face series over the job's sampled frames (one score per frame: the max)."""
+    per_frame: dict[int, float] = {}
+    for face in faces:
+        per_frame[face.frame] = max(per_frame.get(face.frame, 0.0), face.p_fake)  # type: ignore[arg-type]
+    times = [t for _, t in job.sampled]
+    scores = [per_frame.get(index) for index, _ in job.sampled]
+    return aggregate.segments(times, scores, options.threshold, options.smooth, job.duration)
+
+
+EXIT_OK, EXIT_FAKE, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
+
+
+def exit_status(statuses: Iterable[str], verdicts: Iterable[str | None], fail_on_fake: bool = False) -> int:
+    """The CLI's exit status: 3 if any input failed or had no face (it wins: the scan is incomplete),
+    else 1 with ``fail_on_fake`` if any verdict is fake, else 0."""
+    if any(status != "ok" for status in statuses):
+        return EXIT_INPUT
+    if fail_on_fake and any(v == "fake" for v in verdicts):
+        return EXIT_FAKE
+    return EXIT_OK

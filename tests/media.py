@@ -1,0 +1,241 @@
+"""Test media made at test time: real face videos and images, and broken files.
+
+The face is scikit-image's ``astronaut`` (Eileen Collins, NASA: public domain), warped per frame by a
+known similarity transform (move, scale, rotate) and encoded with the bundled ffmpeg. Nothing is
+downloaded and nothing from ``../shared`` is used, so tests that use this run anywhere.
+
+    from media import MediaKit, make_face_video
+    kit = MediaKit(tmp_path_factory.getbasetemp() / "media")   # files made once per session
+    transforms = make_face_video(path, frames=24, angles=[...], size=(320, 240), fps=12)
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+from PIL import Image
+
+# Centre of the astronaut's face (its dlib HOG box is about (179, 83)-(266, 170)) in the 512×512 photo.
+FACE_ANCHOR = (222.5, 126.5)
+BACKGROUND = (96, 112, 128)
+
+
+@dataclass(frozen=True)
+class FaceTransform:
+    """Where the photo's face lands in a frame: its centre (x, y), its scale, its rotation (degrees, CCW)."""
+
+    index: int
+    centre: tuple[float, float]
+    scale: float
+    angle: float
+
+
+@cache
+def astronaut() -> Image.Image:
+    from skimage import data  # noqa: PLC0415 - a test dependency
+
+    return Image.fromarray(np.ascontiguousarray(data.astronaut()))
+
+
+def render(transform: FaceTransform, size: tuple[int, int], mirror: bool = False,
+           canvas: Image.Image | None = None) -> Image.Image:
+    """The photo warped so that its face centre lands on ``transform.centre``, scaled and rotated.
+
+    With ``canvas``, the warped photo (its own pixels only) is pasted onto it, so that several faces
+    can share a frame.
+    """
+    photo = astronaut().transpose(Image.Transpose.FLIP_LEFT_RIGHT) if mirror else astronaut()
+    anchor = (photo.width - FACE_ANCHOR[0], FACE_ANCHOR[1]) if mirror else FACE_ANCHOR
+    rad = math.radians(transform.angle)
+    cos, sin, s = math.cos(rad), math.sin(rad), transform.scale
+    a, b, d, e = cos / s, -sin / s, sin / s, cos / s  # frame -> photo: the inverse rotation and scale
+    tx, ty = transform.centre
+    coefficients = (a, b, anchor[0] - a * tx - b * ty, d, e, anchor[1] - d * tx - e * ty)
+    warped = photo.transform(size, Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR,
+                             fillcolor=BACKGROUND)
+    if canvas is None:
+        return warped
+    mask = Image.new("L", photo.size, 255).transform(size, Image.Transform.AFFINE, coefficients,
+                                                     Image.Resampling.BILINEAR, fillcolor=0)
+    canvas.paste(warped, (0, 0), mask)
+    return canvas
+
+
+def plan_transforms(frames: int, size: tuple[int, int], angles: Sequence[float] | None = None,
+                    scales: Sequence[float] | None = None,
+                    centres: Sequence[tuple[float, float]] | None = None) -> list[FaceTransform]:
+    """Per-frame transforms: by default the face drifts right, grows, and turns from -15° to +15°."""
+    w, h = size
+    steps = np.linspace(0.0, 1.0, frames) if frames > 1 else np.zeros(1)
+    angles = list(angles) if angles is not None else [float(-15 + 30 * t) for t in steps]
+    scales = list(scales) if scales is not None else [float(1.0 + 0.3 * t) for t in steps]
+    centres = list(centres) if centres is not None else [(w * (0.42 + 0.16 * t), h * 0.5) for t in steps]
+    return [FaceTransform(i, centres[i], scales[i], angles[i]) for i in range(frames)]
+
+
+def ffmpeg() -> str:
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def encode(path: Path, images: Sequence[Image.Image], fps: float = 12, *, faststart: bool = False,
+           display_rotation: int = 0, sar: str | None = None, codec: str = "libx264") -> Path:
+    """Encode RGB frames with the bundled ffmpeg (H.264 yuv420p unless ``codec`` says otherwise).
+
+    ``display_rotation``: degrees counter-clockwise a player must turn the stored frames (as a phone
+    writes it); the frames given are then the *displayed* ones, stored turned the other way.
+    """
+    path = Path(path)
+    stored = [im.rotate(-display_rotation, expand=True) if display_rotation else im for im in images]
+    w, h = stored[0].size
+    target = path.with_name(path.stem + ".norot" + path.suffix) if display_rotation else path
+    command = [ffmpeg(), "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+               "-r", str(fps), "-i", "-", "-c:v", codec]
+    if codec == "libx264":
+        command += ["-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p"]
+    if sar:
+        command += ["-vf", f"setsar={sar}"]
+    if faststart:
+        command += ["-movflags", "+faststart"]
+    if target.suffix.lower() in (".h264", ".264"):
+        command += ["-f", "h264"]
+    data = b"".join(np.asarray(im.convert("RGB"), dtype=np.uint8).tobytes() for im in stored)
+    subprocess.run([*command, str(target)], input=data, check=True, capture_output=True)
+    if display_rotation:
+        subprocess.run([ffmpeg(), "-y", "-v", "error", "-display_rotation", str(display_rotation), "-i",
+                        str(target), "-c", "copy", str(path)], check=True, capture_output=True)
+        target.unlink()
+    return path
+
+
+def make_face_video(path: Path, frames: int = 24, angles: Sequence[float] | None = None,
+                    size: tuple[int, int] = (320, 240), fps: float = 12, *, scales: Sequence[float] | None = None,
+                    centres: Sequence[tuple[float, float]] | None = None, display_rotation: int = 0,
+                    faststart: bool = False) -> list[FaceTransform]:
+    """Encode a video of the astronaut's face moved, scaled and rotated; return the per-frame transforms."""
+    transforms = plan_transforms(frames, size, angles, scales, centres)
+    encode(path, [render(t, size) for t in transforms], fps, faststart=faststart,
+           display_rotation=display_rotation)
+    return transforms
+
+
+def make_two_face_video(path: Path, frames: int = 12, size: tuple[int, int] = (480, 240),
+                        fps: float = 12) -> tuple[list[FaceTransform], list[FaceTransform]]:
+    """Two faces side by side (the photo and its mirror image), each drifting a little."""
+    w, h = size
+    steps = np.linspace(0.0, 1.0, frames)
+    left = [FaceTransform(i, (w * (0.25 + 0.04 * t), h * 0.5), 1.1, 5.0 * t) for i, t in enumerate(steps)]
+    right = [FaceTransform(i, (w * (0.75 - 0.04 * t), h * 0.5), 1.1, -5.0 * t) for i, t in enumerate(steps)]
+    images = []
+    for a, b in zip(left, right, strict=True):
+        canvas = Image.new("RGB", size, BACKGROUND)
+        render(a, size, canvas=canvas)
+        render(b, size, mirror=True, canvas=canvas)
+        images.append(canvas)
+    encode(path, images, fps)
+    return left, right
+
+
+def make_noface_video(path: Path, frames: int = 12, size: tuple[int, int] = (320, 240), fps: float = 12) -> Path:
+    """A moving test pattern: a valid video without any face."""
+    w, h = size
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-f", "lavfi", "-i",
+                    f"testsrc2=size={w}x{h}:rate={fps}:duration={frames / fps}", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(path)], check=True, capture_output=True)
+    return Path(path)
+
+
+def make_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    """An MP4 holding only an AAC sine tone."""
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+                    "-c:a", "aac", str(path)], check=True, capture_output=True)
+    return Path(path)
+
+
+def truncate(source: Path, path: Path, fraction: float = 0.5) -> Path:
+    """The first ``fraction`` of a file's bytes (an MP4 cut before its index, like an aborted copy)."""
+    data = Path(source).read_bytes()
+    Path(path).write_bytes(data[: int(len(data) * fraction)])
+    return Path(path)
+
+
+def save_face_image(path: Path, transform: FaceTransform | None = None, size: tuple[int, int] = (320, 240),
+                    **save: object) -> FaceTransform:
+    """Save one rendered frame as an image (format from the suffix, or ``format=``)."""
+    transform = transform or FaceTransform(0, (size[0] / 2, size[1] / 2), 1.0, 0.0)
+    render(transform, size).save(path, **save)
+    return transform
+
+
+class MediaKit:
+    """The standard test files, each made once under ``root`` (shared by all test modules of a session)."""
+
+    FACE_FRAMES = 24
+    FACE_SIZE = (320, 240)
+    FPS = 12
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _made(self, name: str, make) -> Path:  # noqa: ANN001
+        path = self.root / name
+        if not path.exists():
+            partial = path.with_name(".tmp-" + name)
+            make(partial)
+            shutil.move(partial, path)
+        return path
+
+    @property
+    def face_transforms(self) -> list[FaceTransform]:
+        return plan_transforms(self.FACE_FRAMES, self.FACE_SIZE)
+
+    @property
+    def face_video(self) -> Path:
+        return self._made("face.mp4", lambda p: make_face_video(p, self.FACE_FRAMES, size=self.FACE_SIZE,
+                                                                fps=self.FPS))
+
+    def rotated_video(self, display_rotation: int) -> Path:
+        """The face video as a phone would store it: frames turned, with rotation metadata."""
+        return self._made(f"face_rot{display_rotation}.mp4", lambda p: make_face_video(
+            p, self.FACE_FRAMES, size=self.FACE_SIZE, fps=self.FPS, display_rotation=display_rotation))
+
+    @property
+    def two_face_video(self) -> Path:
+        return self._made("two_faces.mp4", lambda p: make_two_face_video(p))
+
+    @property
+    def noface_video(self) -> Path:
+        return self._made("noface.mp4", lambda p: make_noface_video(p))
+
+    @property
+    def audio_only(self) -> Path:
+        return self._made("audio_only.mp4", lambda p: make_audio_only(p))
+
+    @property
+    def truncated(self) -> Path:
+        return self._made("truncated.mp4", lambda p: truncate(self.face_video, p))
+
+    @property
+    def zero_byte(self) -> Path:
+        return self._made("zero.mp4", lambda p: p.write_bytes(b""))
+
+    @property
+    def text_mp4(self) -> Path:
+        return self._made("notes.mp4", lambda p: p.write_text("this is not a video\n"))
+
+    @property
+    def face_jpeg(self) -> Path:
+        return self._made("face.jpg", lambda p: save_face_image(p, format="JPEG", quality=95))
+
+    @property
+    def face_png_named_mp4(self) -> Path:
+        """A PNG image whose name says video: kinds are decided by content."""
+        return self._made("still.mp4", lambda p: save_face_image(p, format="PNG"))

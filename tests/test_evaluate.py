@@ -1,0 +1,255 @@
+"""mesocli eval: the evaluation driver and the command, on tiny datasets made at test time.
+
+A "grey-level" network (p_real = mean pixel value) turns each solid-colour PNG into a known score,
+so the whole path (files -> decode -> network -> metrics -> outputs) is checked against figures
+computed by hand (the same 10 scores as tests/test_metrics.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from mesocli import cli
+from mesocli.datasets import decode_dataset, find_dataset
+from mesocli.errors import UsageError
+from mesocli.evaluate import REPORT_KEYS, evaluate
+from mesocli.weights import LoadedModel
+
+# (class folder, video, p_fake): p_fake = 1 - grey / 255
+IMAGES = [
+    ("df", "f1", 0.9), ("df", "f1", 0.8), ("df", "f2", 0.6), ("df", "f2", 0.3),
+    ("real", "r1", 0.7), ("real", "r1", 0.4), ("real", "r2", 0.2), ("real", "r2", 0.2),
+    ("real", "r3", 0.1), ("real", "r3", 0.05),
+]
+
+
+def _grey(p_fake: float) -> int:
+    return int(round(255 * (1 - p_fake)))
+
+
+def make_scored_dataset(root: Path, split: str | None = "validation", extras: bool = True) -> Path:
+    """Solid-colour PNG faces named <video>_<frame>.png, plus an unreadable .jpg and a .txt file."""
+    folder = root / split if split else root
+    for frame, (cls, video, p_fake) in enumerate(IMAGES):
+        (folder / cls).mkdir(parents=True, exist_ok=True)
+        size = (120, 90) if frame % 2 else (256, 256)
+        Image.new("RGB", size, (_grey(p_fake),) * 3).save(folder / cls / f"{video}_{frame}.png")
+    if extras:
+        (folder / "real" / "r9_0.jpg").write_bytes(b"not a jpeg")
+        (folder / "df" / "notes.txt").write_text("not an image")
+    return root
+
+
+@pytest.fixture(scope="module")
+def grey_model() -> LoadedModel:
+    from mesocli._tf import import_tensorflow
+
+    keras = import_tensorflow().keras
+    inputs = keras.Input(shape=(256, 256, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    mean = keras.layers.Dense(1, use_bias=False, kernel_initializer=keras.initializers.Constant(1 / 3))
+    output = mean(pooled)
+    return LoadedModel("meso4", "grey-level", Path("grey.weights.h5"), "0" * 64, keras.Model(inputs, output))
+
+
+@pytest.fixture
+def scored_root(tmp_path: Path) -> Path:
+    return make_scored_dataset(tmp_path / "data")
+
+
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
+) -> tuple[int, str, str]:
+    """Run ``mesocli ARGS`` through cli.main (one-line errors, exit statuses) and capture its output."""
+    monkeypatch.setattr(sys, "argv", ["mesocli", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (0 if code is None else int(code)), out, err
+
+
+def check_known_figures(report: dict) -> None:
+    assert report["data"]["images"] == 10 and report["data"]["df"] == 4 and report["data"]["real"] == 6
+    assert report["data"]["skipped"] == 2
+    assert report["confusion"] == {"tp": 3, "fp": 1, "tn": 5, "fn": 1, "positive": "fake"}
+    assert report["accuracy"] == pytest.approx(0.8)
+    assert report["accuracy_df"] == pytest.approx(0.75)
+    assert report["accuracy_real"] == pytest.approx(5 / 6)
+    assert report["auc"] == pytest.approx(21 / 24)
+    assert report["average_precision"] == pytest.approx((1 + 1 + 3 / 4 + 4 / 6) / 4)
+    assert report["eer"] == pytest.approx(0.25)
+    assert report["best_threshold"] == pytest.approx(0.5, abs=0.01)
+    assert report["best_accuracy"] == pytest.approx(0.8)
+    # videos: f1 (.9, .8) f2 (.6, .3) r1 (.7, .4) r2 (.2, .2) r3 (.1, .05)
+    # mean: f1 right, f2 .45 wrong, r1 .55 wrong, r2 r3 right -> 3/5; vote: f2 1/2 fake right, r1 wrong -> 4/5
+    assert report["video"] == {
+        "videos": 5, "accuracy_mean": pytest.approx(0.6), "accuracy_vote": pytest.approx(0.8)
+    }
+
+
+def test_evaluate_known_scores(grey_model: LoadedModel, scored_root: Path) -> None:
+    dataset = find_dataset(scored_root, "validation")
+    report = evaluate(grey_model, dataset, 0.5)
+    result = report.to_dict()
+    assert list(result) == list(REPORT_KEYS)
+    check_known_figures(result)
+    assert result["model"] == {"arch": "meso4", "name": "grey-level", "weights_sha256": "0" * 64}
+    assert result["data"]["root"] == str(scored_root) and result["data"]["split"] == "validation"
+    assert result["seconds"] > 0 and result["images_per_second"] > 0
+    assert any("r9_0.jpg" in line for line in report.skipped)
+    assert any("notes.txt" in line for line in report.skipped)
+    expected = {f"{video}_{i}": 1 - _grey(p) / 255 for i, (_, video, p) in enumerate(IMAGES)}
+    got = {Path(path).stem: p for path, p in zip(report.paths, report.p_fake, strict=True)}
+    assert got == pytest.approx(expected, abs=1e-5)
+    # same figures from pre-decoded images (the path shared-data tests use)
+    again = evaluate(grey_model, dataset, 0.5, decoded=decode_dataset(dataset, progress=False)).to_dict()
+    assert {k: again[k] for k in ("accuracy", "auc", "eer", "video")} == {
+        k: result[k] for k in ("accuracy", "auc", "eer", "video")}
+
+
+def test_evaluate_without_video_ids(grey_model: LoadedModel, tmp_path: Path) -> None:
+    root = tmp_path / "flat"
+    for i, (cls, _, p) in enumerate(IMAGES):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (64, 64), (_grey(p),) * 3).save(root / cls / f"{i:05d}.png")
+    report = evaluate(grey_model, find_dataset(root, "validation"), 0.75)  # ROOT/{df,real}: one split
+    assert report.data["split"] is None and report.video is None
+    assert report.confusion == {"tp": 2, "fp": 0, "tn": 6, "fn": 2, "positive": "fake"}
+
+
+def test_evaluate_one_class_readable(grey_model: LoadedModel, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    make_scored_dataset(root, extras=False)
+    for png in (root / "validation" / "real").iterdir():
+        png.write_bytes(b"broken")
+    with pytest.raises(UsageError, match="no readable images of class real"):
+        evaluate(grey_model, find_dataset(root, "validation"))
+
+
+def test_cli_json_scores_plot(
+    grey_model: LoadedModel, scored_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    calls = []
+
+    def fake_resolve(arch, manipulation, weights):  # noqa: ANN001, ANN202
+        calls.append((arch, manipulation, weights))
+        return grey_model
+
+    monkeypatch.setattr("mesocli.weights.resolve_model", fake_resolve)
+    monkeypatch.setenv("MESOCLI_DATA", str(scored_root))
+    scores, plot = tmp_path / "out" / "scores.csv", tmp_path / "out" / "roc.png"
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "--format", "json", "--scores", str(scores),
+                             "--plot", str(plot), "--quiet")
+    assert code == 0, err
+    assert calls == [(None, "df", None)]
+    report = json.loads(out)
+    assert list(report) == list(REPORT_KEYS)
+    check_known_figures(report)
+    assert "skipped" in err and "r9_0.jpg" in err and "notes.txt" in err
+    rows = list(csv.DictReader(scores.open()))
+    assert len(rows) == 10 and set(rows[0]) == {"path", "label", "video", "p_fake", "verdict"}
+    first = next(row for row in rows if row["path"] == "validation/df/f1_0.png")
+    assert first["label"] == "df" and first["video"] == "f1" and first["verdict"] == "fake"
+    assert float(first["p_fake"]) == pytest.approx(1 - _grey(0.9) / 255, abs=1e-5)
+    assert sum(row["verdict"] == "fake" for row in rows) == 4  # tp 3 + fp 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in scores.parent.iterdir() if p.name.startswith(".")]  # no temp files left
+
+    # existing outputs are refused before any work, then replaced with --force
+    before = scores.stat().st_mtime_ns
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "--scores", str(scores), "-q")
+    assert code == 2 and err.count("\n") == 1 and "exists" in err and "--force" in err
+    assert calls == [(None, "df", None)] and scores.stat().st_mtime_ns == before
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "--scores", str(scores), "--force", "-q",
+                             "--threshold", "0.75", "--model", "f2f", "--arch", "mesoinception4")
+    assert code == 0, err
+    assert calls[-1] == ("mesoinception4", "f2f", None)
+    assert sum(row["verdict"] == "fake" for row in csv.DictReader(scores.open())) == 2
+    assert "accuracy" in out and "video accuracy (mean)" in out  # the rich table
+
+
+def test_cli_real_weights_file(own_weights: Path, scored_root: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "--data", str(scored_root), "--weights",
+                             str(own_weights), "--format", "json", "-q")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["model"]["arch"] == "meso4" and report["model"]["name"] == "meso4_test"
+    assert len(report["model"]["weights_sha256"]) == 64
+    assert 0.0 <= report["auc"] <= 1.0 and report["data"]["images"] == 10
+
+
+def _empty(root: Path) -> None:
+    (root / "validation" / "df").mkdir(parents=True)
+    (root / "validation" / "real").mkdir(parents=True)
+
+
+def _one_class(root: Path) -> None:
+    (root / "validation" / "df").mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(root / "validation" / "df" / "a_1.png")
+    (root / "validation" / "real").mkdir(parents=True)
+    (root / "validation" / "real" / "README").write_text("no images here")
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (None, ["--data", "{missing}"], "dataset not found: {missing} is not a folder"),
+        (lambda root: root.mkdir(), ["--data", "{root}"],
+         "no class folders (df|fake, real) in {root}/validation or {root}"),
+        (_empty, ["--data", "{root}"], "no images of class df and real"),
+        (_one_class, ["--data", "{root}"], "no images of class real; both df and real are needed"),
+        (_one_class, ["--data", "{root}", "--split", "test"],
+         "no class folders (df|fake, real) in {root}/test or"),
+        (None, [], "no dataset: pass --data ROOT or set MESOCLI_DATA"),
+        (None, ["--data", "{root}", "--format", "xml"], "unknown --format 'xml'"),
+        (None, ["--data", "{root}", "--threshold", "1.5"], "--threshold 1.5 is not between 0 and 1"),
+        (None, ["--data", "{root}", "--model", "df", "--weights", "w.h5"],
+         "give --model or --weights, not both"),
+    ],
+)
+def test_cli_errors_are_one_line(
+    setup, args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    capsys: pytest.CaptureFixture,
+) -> None:
+    root, missing = tmp_path / "data", tmp_path / "nowhere"
+    if setup is not None:
+        setup(root)
+    monkeypatch.delenv("MESOCLI_DATA", raising=False)
+    argv = [a.format(root=root, missing=missing) for a in args]
+    code, out, err = run_cli(monkeypatch, capsys, "eval", *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("mesocli: error: ")
+    assert message.format(root=root, missing=missing) in err
+
+
+def test_cli_env_data_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("MESOCLI_DATA", str(tmp_path / "gone"))
+    code, _, err = run_cli(monkeypatch, capsys, "eval")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{tmp_path / 'gone'} is not a folder (from $MESOCLI_DATA)" in err
+
+
+def test_cli_plot_extension_checked_first(scored_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture) -> None:
+    code, _, err = run_cli(monkeypatch, capsys, "eval", "--data", str(scored_root), "--plot",
+                           str(tmp_path / "roc.xyz"))
+    assert code == 2 and err.count("\n") == 1 and "--plot needs one of the extensions" in err
+
+
+def test_single_split_root_fallback(tmp_path: Path) -> None:
+    root = make_scored_dataset(tmp_path / "flat", split=None, extras=False)
+    dataset = find_dataset(root, "validation")
+    assert dataset.split is None and dataset.counts == {"df": 4, "real": 6}
+    assert dataset.paths[:4] == sorted(dataset.paths[:4])

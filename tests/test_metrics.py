@@ -1,0 +1,130 @@
+"""mesocli.metrics against figures computed by hand (positive = fake, fake when p_fake >= threshold)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mesocli.metrics import best_threshold, binary_report, eer, video_level
+
+# 4 fakes, 6 reals. Sorted by p_fake: F.9 F.8 R.7 F.6 R.4 F.3 R.2 R.2 R.1 R.05
+FAKE = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=bool)
+P = np.array([0.9, 0.8, 0.6, 0.3, 0.7, 0.4, 0.2, 0.2, 0.1, 0.05])
+
+
+def test_binary_report_by_hand() -> None:
+    report = binary_report(FAKE, P, threshold=0.5)
+    # at 0.5: fakes .9 .8 .6 called fake (tp 3), .3 missed (fn 1); real .7 called fake (fp 1), 5 tn
+    assert report["confusion"] == {"tp": 3, "fp": 1, "tn": 5, "fn": 1, "positive": "fake"}
+    assert report["accuracy"] == pytest.approx(8 / 10)
+    assert report["accuracy_df"] == pytest.approx(3 / 4)
+    assert report["accuracy_real"] == pytest.approx(5 / 6)
+    # AUC: fake/real pairs ranked right: .9 -> 6, .8 -> 6, .6 -> 5, .3 -> 4; 21 of 24
+    assert report["auc"] == pytest.approx(21 / 24)
+    # AP: fakes at ranks 1, 2, 4, 6 -> precisions 1, 1, 3/4, 4/6
+    assert report["average_precision"] == pytest.approx((1 + 1 + 3 / 4 + 4 / 6) / 4)
+    # ROC runs (1/6, .75) -> (2/6, .75): FNR = .25 = FPR there
+    assert report["eer"] == pytest.approx(0.25)
+    # 8/10 correct at the cuts >= .8, >= .6, >= .3 -> thresholds .75, .5, .25; .5 is closest to .5
+    assert report["best_threshold"] == pytest.approx(0.5)
+    assert report["best_accuracy"] == pytest.approx(0.8)
+
+
+def test_threshold_is_inclusive_and_moves_the_operating_point() -> None:
+    at_06 = binary_report(FAKE, P, threshold=0.6)  # p_fake == 0.6 is fake
+    assert at_06["confusion"] == {"tp": 3, "fp": 1, "tn": 5, "fn": 1, "positive": "fake"}
+    at_075 = binary_report(FAKE, P, threshold=0.75)
+    assert at_075["confusion"] == {"tp": 2, "fp": 0, "tn": 6, "fn": 2, "positive": "fake"}
+    assert at_075["auc"] == at_06["auc"]
+
+
+def test_separable_scores() -> None:
+    fake = [1, 1, 0, 0]
+    p = [0.9, 0.4, 0.35, 0.1]
+    assert eer(fake, p) == 0.0
+    assert best_threshold(fake, p) == (pytest.approx(0.375), 1.0)
+    report = binary_report(fake, p)
+    assert report["auc"] == 1.0 and report["accuracy"] == 0.75 and report["accuracy_real"] == 1.0
+
+
+def test_best_threshold_at_the_ends() -> None:
+    # every image called real is best: the threshold lies above the highest score, below 1
+    threshold, accuracy = best_threshold([0, 0, 0, 1], [0.6, 0.7, 0.8, 0.5])
+    assert accuracy == 0.75 and 0.8 < threshold <= 1.0
+    # scores of exactly 1.0 (saturated sigmoid) still get a threshold above them
+    threshold, accuracy = best_threshold([0, 0, 1], [1.0, 1.0, 0.0])
+    assert accuracy == pytest.approx(2 / 3)
+    assert threshold > 1.0 or threshold <= 0.0
+
+
+def test_inverted_scores() -> None:
+    report = binary_report([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9])
+    assert report["auc"] == 0.0 and report["eer"] == 1.0 and report["accuracy"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("labels", "scores", "message"),
+    [
+        ([1, 1, 1], [0.1, 0.5, 0.9], "both classes"),
+        ([0, 0], [0.1, 0.5], "both classes"),
+        ([], [], "both classes"),
+        ([1, 0], [0.1], "same length"),
+        ([1, 0], [0.1, float("nan")], "finite"),
+        ([2, 0], [0.1, 0.2], "0/1"),
+    ],
+)
+def test_bad_input(labels: list, scores: list, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        binary_report(labels, scores)
+
+
+def test_video_level_by_hand() -> None:
+    frames = [
+        # video, fake?, p_fake          mean -> verdict      vote (share >= .5 fake)
+        ("A", 1, [0.9, 0.8, 0.2]),    # .633 fake  right   2/3 fake  right
+        ("B", 1, [0.6, 0.3, 0.3, 0.1]),  # .325 real wrong  1/4 real  wrong
+        ("C", 0, [0.7, 0.4]),         # .55 fake   wrong   1/2 fake  wrong
+        ("D", 0, [0.2, 0.6, 0.1]),    # .3 real    right   1/3 real  right
+        ("F", 1, [0.95, 0.4, 0.4]),   # .583 fake  right   1/3 real  wrong
+        ("G", 0, [0.1, 0.6, 0.6, 0.05]),  # .3375 real right 2/4 fake wrong
+    ]
+    ids = [vid for vid, _, ps in frames for _ in ps]
+    fake = [label for _, label, ps in frames for _ in ps]
+    p = [x for _, _, ps in frames for x in ps]
+    assert video_level(ids, fake, p, 0.5) == {"videos": 6, "accuracy_mean": 4 / 6, "accuracy_vote": 2 / 6}
+    # threshold .7, every mean is below it: A B F wrong, C D G right -> 3/6
+    # votes (p >= .7): A 2/3 fake right, B 0 wrong, C 1/2 fake wrong, D right, F 1/3 wrong, G right -> 3/6
+    result = video_level(ids, fake, p, 0.7)
+    assert result == {
+        "videos": 6, "accuracy_mean": pytest.approx(3 / 6), "accuracy_vote": pytest.approx(3 / 6)
+    }
+
+
+def test_video_level_keys_videos_by_class_and_needs_ids() -> None:
+    # the same name in df/ and real/ is two videos
+    assert video_level(["x", "x", "x", "x"], [1, 1, 0, 0], [0.9, 0.8, 0.1, 0.2])["videos"] == 2
+    assert video_level(["x", None, "y", "y"], [1, 1, 0, 0], [0.9, 0.8, 0.1, 0.2]) is None
+    with pytest.raises(ValueError, match="video ids"):
+        video_level(["x"], [1, 0], [0.9, 0.1])
+
+
+# scores on a 1/1000 grid: ties happen, and 1 - p stays exact enough for the symmetry check
+scored = st.lists(
+    st.tuples(st.booleans(), st.integers(0, 1000).map(lambda k: k / 1000)), min_size=2, max_size=60
+).filter(lambda rows: 0 < sum(label for label, _ in rows) < len(rows))
+
+
+@settings(max_examples=60, deadline=None)
+@given(scored, st.floats(0.0, 1.0))
+def test_best_threshold_is_achieved_and_optimal(rows: list, threshold: float) -> None:
+    fake = np.array([label for label, _ in rows])
+    p = np.array([score for _, score in rows])
+    best_t, best_acc = best_threshold(fake, p)
+    assert np.mean((p >= best_t) == fake) == pytest.approx(best_acc)
+    assert best_acc >= np.mean((p >= threshold) == fake) - 1e-12
+    report = binary_report(fake, p, threshold)
+    assert 0.0 <= report["eer"] <= 1.0
+    # EER is symmetric in the classes
+    assert eer(~fake, 1.0 - p) == pytest.approx(report["eer"], abs=1e-9)

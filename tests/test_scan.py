@@ -1,0 +1,275 @@
+"""The scanning engine with real components: weights, predictor, decoders, detectors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mesocli.errors import UsageError
+from mesocli.preprocess import face_to_uint8, open_image
+from mesocli.scan import ScanOptions, exit_status, finalize, read_path_list, scan_inputs
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "scan.schema.json").read_text())
+
+
+def check_schema(result: dict) -> None:
+    import jsonschema
+
+    jsonschema.validate(result, SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
+@pytest.fixture(scope="module")
+def loaded(own_weights: Path):
+    from mesocli.weights import load_weights
+
+    return load_weights(own_weights)
+
+
+def face_crop(size: int = 256) -> Image.Image:
+    """The astronaut's face (scikit-image's sample photo), as an aligned-ish crop."""
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()[20:240, 150:340]).resize((size, size))
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Face crops in several sizes and modes (RGB JPEG, RGBA PNG, grayscale, small)."""
+    folder = tmp_path_factory.mktemp("crops")
+    face = face_crop(300)
+    paths = [folder / "a_rgb.jpg", folder / "b_rgba.png", folder / "c_gray.png", folder / "d_small.jpg"]
+    face.save(paths[0], quality=92)
+    face.convert("RGBA").save(paths[1])
+    face.convert("L").save(paths[2])
+    face.resize((90, 110)).save(paths[3])
+    return paths
+
+
+def scan_all(paths, loaded, **options) -> list:
+    return list(scan_inputs([str(p) for p in paths], loaded, ScanOptions(**options)))
+
+
+def test_face_crops_score_one_minus_the_model_output(crops: list[Path], loaded) -> None:
+    results = scan_all(crops, loaded, detector="none")
+    x = np.stack([face_to_uint8(open_image(p)) for p in crops]).astype(np.float32) / 255.0
+    expected = 1.0 - loaded.model(x, training=False).numpy()[:, 0]
+    assert [r.path for r in results] == [str(p) for p in crops]
+    for result, p_fake in zip(results, expected, strict=True):
+        assert result.status == "ok" and result.type == "image" and result.error is None
+        assert result.p_fake == pytest.approx(float(p_fake), abs=1e-5)
+        assert (result.frames_sampled, result.frames_with_face) == (1, 1)
+        assert result.aggregation is None and result.segments == []
+        check_schema(result.to_dict())
+
+
+def test_batches_across_inputs_do_not_change_scores_or_order(crops: list[Path], loaded) -> None:
+    many = crops * 3
+    small = [r.p_fake for r in scan_all(many, loaded, detector="none", batch_size=2)]
+    large = [r.p_fake for r in scan_all(many, loaded, detector="none", batch_size=32)]
+    assert small == pytest.approx(large, abs=1e-5)
+    assert small[:4] == pytest.approx(small[4:8], abs=1e-6)
+
+
+def test_threshold_decides_the_verdict(crops: list[Path], loaded) -> None:
+    assert {r.verdict for r in scan_all(crops[:2], loaded, detector="none", threshold=0.0)} == {"fake"}
+    assert {r.verdict for r in scan_all(crops[:2], loaded, detector="none", threshold=1.0)} == {"real"}
+
+
+def test_bad_inputs_are_errors_and_the_others_still_scan(crops: list[Path], loaded, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.open(crops[0]).save(folder / "good.jpg")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    (folder / "clip.mp4").write_bytes(b"not a video at all" * 10)
+    (folder / "notes.txt").write_text("skipped: not media")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = tmp_path / "missing.mp4"
+    results = scan_all([folder, missing, empty, crops[1]], loaded, detector="none")
+    by_name = {Path(r.path).name: r for r in results}
+    assert list(by_name) == ["broken.jpg", "clip.mp4", "good.jpg", "missing.mp4", "empty", crops[1].name]
+    for name in ("broken.jpg", "clip.mp4", "missing.mp4", "empty"):
+        result = by_name[name]
+        assert result.status == "error" and result.p_fake is None and result.verdict is None, name
+        assert name in result.error and "\n" not in result.error
+        check_schema(result.to_dict())
+    assert "no such file" in by_name["missing.mp4"].error
+    assert "no video or image" in by_name["empty"].error
+    assert by_name["good.jpg"].status == by_name[crops[1].name].status == "ok"
+
+
+def test_detail_adds_frame_scores_and_all_faces_adds_tracks(crops: list[Path], loaded) -> None:
+    (result,) = scan_all(crops[:1], loaded, detector="none", detail=True, all_faces=True)
+    data = result.to_dict()
+    check_schema(data)
+    assert data["scores"] == [{"frame": 0, "time": 0.0, "p_fake": data["p_fake"], "track": 0}]
+    assert data["faces"] == [{"track": 0, "p_fake": data["p_fake"], "verdict": data["verdict"], "frames": 1,
+                              "segments": []}]
+    (plain,) = scan_all(crops[:1], loaded, detector="none")
+    assert "scores" not in plain.to_dict() and plain.to_dict()["faces"] is None
+
+
+def test_weights_are_loaded_after_the_producer_starts(crops: list[Path], loaded) -> None:
+    seen = []
+
+    def load():
+        seen.append(threading.active_count())
+        return loaded
+
+    (result,) = list(scan_inputs([str(crops[0])], load, ScanOptions(detector="none")))
+    assert result.status == "ok" and seen
+
+
+def test_closing_the_generator_early_stops_the_producer(crops: list[Path], loaded) -> None:
+    results = scan_inputs([str(p) for p in crops * 50], loaded, ScanOptions(detector="none", batch_size=4))
+    first = next(results)
+    assert first.status == "ok"
+    results.close()
+    assert not [t for t in threading.enumerate() if t.name == "mesocli-scan-producer" and t.is_alive()]
+
+
+def test_options_are_checked() -> None:
+    for bad in ({"detector": "sift"}, {"aggregation": "median"}, {"threshold": 1.5}, {"smooth": 0},
+                {"frames": 10, "fps": 2.0}, {"fps": 1.0, "all_frames": True}, {"frames": 0}, {"fps": -1.0}):
+        with pytest.raises(UsageError):
+            ScanOptions(**bad)
+    assert ScanOptions().frames == 30 and ScanOptions(fps=2.0).frames is None
+
+
+def test_exit_status_rules() -> None:
+    assert exit_status(["ok", "ok"], ["real", "fake"]) == 0
+    assert exit_status(["ok", "ok"], ["real", "fake"], fail_on_fake=True) == 1
+    assert exit_status(["ok", "ok"], ["real", "real"], fail_on_fake=True) == 0
+    assert exit_status(["ok", "no_face"], ["real", None]) == 3
+    assert exit_status(["ok", "error"], ["fake", None], fail_on_fake=True) == 3
+
+
+def test_read_path_list_skips_blank_lines() -> None:
+    import io
+
+    assert read_path_list(io.StringIO("a.mp4\n\n  \nb c.jpg\r\n")) == ["a.mp4", "b c.jpg"]
+
+
+def test_finalize_never_scores_a_failed_input() -> None:
+    from mesocli.scan import _Face, _Job
+
+    job = _Job("x.mp4", kind="video", error="x.mp4: decoder failed", done=True)
+    job.sampled = [(0, 0.0)]
+    job.faces = [_Face(0, 0.0, 0, 0.9)]
+    result = finalize(job, ScanOptions(), {"arch": "meso4", "name": "n", "weights_sha256": "0" * 64})
+    assert (result.status, result.p_fake, result.verdict) == ("error", None, None)
+
+
+# ------------------------------------------------------------------------------------------ videos
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory):
+    from media import MediaKit
+
+    return MediaKit(tmp_path_factory.getbasetemp() / "media")
+
+
+def test_a_face_video_scans_ok_with_frames_counted(kit, loaded) -> None:
+    (every, ten) = [
+        scan_all([kit.face_video], loaded, frames=frames, detail=True)[0] for frames in (30, 10)
+    ]
+    assert every.status == "ok" and every.type == "video" and every.aggregation == "mean"
+    assert (every.frames_sampled, every.frames_with_face) == (kit.FACE_FRAMES, kit.FACE_FRAMES)  # 30 > 24
+    assert (ten.frames_sampled, ten.frames_with_face) == (10, 10)
+    scores = [s.p_fake for s in every.scores]
+    assert len(scores) == kit.FACE_FRAMES and every.p_fake == pytest.approx(sum(scores) / len(scores))
+    times = [s.time for s in every.scores]
+    assert times == sorted(times) and times[0] == pytest.approx(0.0) and times[-1] < 2.0 + 1e-6
+    assert [s.frame for s in ten.scores] == sorted({s.frame for s in ten.scores})
+    for result in (every, ten):
+        check_schema(result.to_dict())
+
+
+def test_aggregation_rules_apply_to_the_frame_scores(kit, loaded) -> None:
+    options = {"frames": 12, "detail": True, "threshold": 0.1}
+    results = {rule: scan_all([kit.face_video], loaded, aggregation=rule, **options)[0]
+               for rule in ("mean", "vote", "confident")}
+    scores = [s.p_fake for s in results["mean"].scores]
+    from mesocli import aggregate
+
+    for rule, result in results.items():
+        assert [s.p_fake for s in result.scores] == pytest.approx(scores, abs=1e-6)
+        assert result.aggregation == rule
+        assert result.p_fake == pytest.approx(aggregate.aggregate(scores, rule, 0.1), abs=1e-6)
+    assert results["vote"].p_fake == pytest.approx(sum(s >= 0.1 for s in scores) / len(scores))
+
+
+def test_timeline_covers_the_video_when_every_frame_is_over_the_threshold(kit, loaded) -> None:
+    (result,) = scan_all([kit.face_video], loaded, threshold=0.0)
+    (segment,) = result.segments
+    assert (segment.start, segment.frames) == (0.0, kit.FACE_FRAMES)
+    assert segment.end == pytest.approx(2.0, abs=0.05)
+    (none,) = scan_all([kit.face_video], loaded, threshold=1.0)
+    assert none.segments == []
+
+
+def test_detector_none_scores_every_sampled_frame_whole(kit, loaded) -> None:
+    (result,) = scan_all([kit.noface_video], loaded, detector="none", frames=5)
+    assert result.status == "ok" and (result.frames_sampled, result.frames_with_face) == (5, 5)
+
+
+def test_a_video_without_faces_is_no_face_not_real(kit, loaded) -> None:
+    (result,) = scan_all([kit.noface_video], loaded)
+    assert (result.status, result.p_fake, result.verdict, result.error) == ("no_face", None, None, None)
+    assert (result.frames_sampled, result.frames_with_face) == (12, 0)
+    check_schema(result.to_dict())
+
+
+def test_broken_videos_are_errors_among_good_inputs(kit, loaded) -> None:
+    inputs = [kit.face_video, kit.truncated, kit.zero_byte, kit.text_mp4, kit.audio_only, kit.face_jpeg,
+              kit.face_png_named_mp4]
+    results = scan_all(inputs, loaded, frames=4)
+    assert [r.path for r in results] == [str(p) for p in inputs]
+    assert [r.status for r in results] == ["ok", "error", "error", "error", "error", "ok", "ok"]
+    assert [r.type for r in results] == ["video", None, None, None, None, "image", "image"]
+    for result in results:
+        check_schema(result.to_dict())
+        if result.status == "error":
+            assert result.error.startswith(result.path) and "\n" not in result.error
+            assert result.p_fake is None and result.seconds < 30
+    assert "empty" in results[2].error and "text file" in results[3].error
+    assert "no video stream" in results[4].error
+    assert (results[5].frames_sampled, results[5].frames_with_face) == (1, 1)
+
+
+def test_all_faces_gives_a_verdict_per_track_and_the_most_fake_wins(kit, loaded) -> None:
+    (result,) = scan_all([kit.two_face_video], loaded, all_faces=True, detail=True)
+    assert result.status == "ok"
+    assert len(result.faces) == 2, "expected both people of the two-face video"
+    tracks = {t.track for t in result.faces}
+    assert {s.track for s in result.scores} == tracks
+    for track in result.faces:
+        own = [s.p_fake for s in result.scores if s.track == track.track]
+        assert track.frames == len(own) and track.p_fake == pytest.approx(sum(own) / len(own), abs=1e-6)
+    assert result.p_fake == max(t.p_fake for t in result.faces)
+    (largest,) = scan_all([kit.two_face_video], loaded)
+    assert largest.faces is None and largest.frames_with_face == 12
+
+
+def test_finalize_takes_the_most_fake_track_and_its_timeline() -> None:
+    from mesocli.scan import _Face, _Job
+
+    job = _Job("two.mp4", kind="video", done=True, duration=4.0)
+    job.sampled = [(i, float(i)) for i in range(4)]
+    job.faces = [_Face(i, float(i), 0, 0.1) for i in range(4)]
+    job.faces += [_Face(i, float(i), 1, p) for i, p in zip(range(4), (0.2, 0.9, 0.9, None), strict=True)
+                  if p is not None]
+    options = ScanOptions(all_faces=True, smooth=1)
+    result = finalize(job, options, {"arch": "meso4", "name": "n", "weights_sha256": "0" * 64})
+    assert [(t.track, t.frames) for t in result.faces] == [(0, 4), (1, 3)]
+    assert result.faces[1].p_fake == pytest.approx(2.0 / 3) and result.p_fake == result.faces[1].p_fake
+    assert result.verdict == "fake" and result.faces[0].verdict == "real"
+    # frame 3 has no face of track 1: the segment ends halfway to it
+    assert [(s.start, s.end, s.frames) for s in result.segments] == [(0.5, 2.5, 2)]
+    assert result.frames_with_face == 4

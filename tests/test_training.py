@@ -1,0 +1,166 @@
+"""mesocli train on a tiny dataset made at test time: one short epoch, the model card, exact resume."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mesocli import cli
+from mesocli.errors import UsageError
+from mesocli.training import TrainConfig, Trainer, resume_run, start_run
+from mesocli.weights import load_weights
+
+N_DF, N_REAL = 20, 28
+
+
+def make_tiny_dataset(root: Path, seed: int = 0) -> Path:
+    """ROOT/{train,validation}/{df,real}: noise JPEGs of varied sizes (df a little redder), plus junk."""
+    rng = np.random.default_rng(seed)
+    for split, scale in (("train", 1), ("validation", 0.5)):
+        for cls, count in (("df", N_DF), ("real", N_REAL)):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(int(count * scale)):
+                h, w = (int(v) for v in rng.integers(64, 300, size=2))
+                pixels = rng.integers(0, 200, size=(h, w, 3))
+                pixels[..., 0] += 50 if cls == "df" else 0
+                name = f"v{i % 3}_{i}.jpg" if split == "validation" else f"{i:05d}.jpg"
+                Image.fromarray(pixels.astype(np.uint8)).save(folder / name, quality=90)
+    (root / "train" / "df" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    (root / "train" / "real" / "Thumbs.db").write_bytes(b"junk")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+def config_for(data: Path, epochs: int) -> TrainConfig:
+    return TrainConfig(data=str(data), epochs=epochs, batch_size=8, val_fraction=0.25, patience=10, seed=7,
+                       command="pytest")
+
+
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["mesocli", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def test_train_one_epoch_writes_a_loadable_model_card(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    code, out, err = run_cli(monkeypatch, capsys, "train", str(tiny_data), "--out", str(run), "--epochs", "1",
+                             "--batch-size", "8", "--val-fraction", "0.25", "--seed", "3")
+    assert code == 0, err
+    assert f"{run}/best.weights.h5" in out
+    # class counts, skipped files and the imbalance weights N / (2 N_class) are reported
+    assert f"df={N_DF + 1} real={N_REAL}" in err  # as listed, broken.jpg included
+    assert "broken.jpg" in err and "Thumbs.db" in err
+    assert "training on 36 (df 15, real 21), held out 12" in err
+    assert "class weights df=1.200 real=0.857" in err
+    for name in ("config.json", "best.weights.h5", "best.json", "log.csv", "log.json", "training.png",
+                 "checkpoints/epoch_001.weights.h5", "checkpoint/state.json", "checkpoint/last.npz"):
+        assert (run / name).is_file(), name
+
+    loaded = load_weights(run / "best.weights.h5")
+    card = loaded.card
+    assert card is not None and card.sha256 == loaded.sha256
+    assert (card.arch, card.manipulation, card.epochs, card.seed) == ("meso4", "df", 1, 3)
+    assert card.data["counts"] == {"df": N_DF + 1, "real": N_REAL} and card.data["split"] == "train"
+    assert len(card.data["file_list_sha256"]) == 64
+    assert card.metrics["trainable_params"] == 27_977
+    assert 0.0 <= card.metrics["heldout"]["heldout_accuracy"] <= 1.0
+    log = json.loads((run / "log.json").read_text())
+    assert [row["epoch"] for row in log] == [1] and log[0]["images_per_second"] > 0
+    assert (run / "training.png").read_bytes()[:4] == b"\x89PNG"
+
+    # the card's weights evaluate through `mesocli eval`
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "--data", str(tiny_data), "--weights",
+                             str(run / "best.weights.h5"), "--format", "json", "-q")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["data"]["images"] == 24 and report["video"]["videos"] == 6
+    assert report["model"]["weights_sha256"] == card.sha256
+
+    # a second start in the same folder is refused
+    with pytest.raises(UsageError, match="already holds a training run"):
+        start_run(config_for(tiny_data, 1), run, progress=False)
+
+
+def _final_state(run: Path) -> dict[str, np.ndarray]:
+    with np.load(run / "checkpoint" / "last.npz") as arrays:
+        return {key: arrays[key] for key in arrays.files}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("uninterrupted")
+    state = start_run(config_for(tiny_data, 2), run, progress=False)
+    assert state.finished and state.epoch == 2
+    return run
+
+
+@pytest.mark.parametrize("interrupt", ["after_epoch_1", "mid_epoch_2"])
+def test_resume_equals_uninterrupted_run(
+    interrupt: str, uninterrupted: Path, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        if interrupt == "after_epoch_1":  # Ctrl-C right after epoch 1's checkpoint
+            end_epoch = Trainer._end_epoch
+
+            def end_then_stop(self: Trainer, state, record) -> None:  # noqa: ANN001
+                end_epoch(self, state, record)
+                raise KeyboardInterrupt
+
+            patch.setattr(Trainer, "_end_epoch", end_then_stop)
+        else:  # Ctrl-C before the 7th training step: epoch 2 (4 steps an epoch), step 2
+            prepare = Trainer._prepare
+
+            def prepare_then_count(self: Trainer) -> None:
+                prepare(self)
+                step, done = self.train_step, [0]
+
+                def counted(x, y):  # noqa: ANN001, ANN202
+                    if done[0] == 6:
+                        raise KeyboardInterrupt
+                    done[0] += 1
+                    return step(x, y)
+
+                self.train_step = counted
+
+            patch.setattr(Trainer, "_prepare", prepare_then_count)
+        with pytest.raises(KeyboardInterrupt):
+            start_run(config_for(tiny_data, 2), run, progress=False)
+
+    saved = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert (saved["epoch"], saved["step"], saved["finished"]) == (
+        (1, 0, False) if interrupt == "after_epoch_1" else (1, 2, False)
+    )
+    state = resume_run(run, progress=False)
+    assert state.finished and state.epoch == 2 and state.global_step == 8
+
+    expected, got = _final_state(uninterrupted), _final_state(run)
+    assert expected.keys() == got.keys()  # model, optimizer and dropout-seed variables
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    ours = json.loads((run / "log.json").read_text())
+    reference = json.loads((uninterrupted / "log.json").read_text())
+    for mine, theirs in zip(ours, reference, strict=True):
+        assert mine["heldout_accuracy"] == theirs["heldout_accuracy"]
+        assert mine["heldout_loss"] == pytest.approx(theirs["heldout_loss"], rel=1e-4)
+    assert json.loads((run / "best.json").read_text())["epochs"] == json.loads(
+        (uninterrupted / "best.json").read_text())["epochs"]
+    # finished runs are not trained further
+    assert resume_run(run, progress=False).global_step == 8

@@ -1,0 +1,166 @@
+"""Decoding with the bundled ffmpeg: header probing, frame selection, rotation, broken files."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from media import MediaKit, encode, render, plan_transforms
+
+from mesocli.errors import InputError, UsageError
+from mesocli.video import FrameReader, FrameSelection, VideoInfo, _plan, iter_frames, probe_video
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
+    return MediaKit(tmp_path_factory.getbasetemp() / "media")
+
+
+@pytest.fixture(scope="module")
+def all_frames(kit: MediaKit) -> list:
+    return list(iter_frames(kit.face_video, FrameSelection("all")))
+
+
+def test_probe_reads_the_header(kit: MediaKit) -> None:
+    info = probe_video(kit.face_video)
+    assert (info.width, info.height, info.fps, info.rotation) == (320, 240, 12.0, 0)
+    assert info.duration == pytest.approx(2.0, abs=0.05)
+    assert info.frame_count_estimate == kit.FACE_FRAMES
+    assert info.codec == "h264"
+
+
+def test_all_frames_are_rgb_in_order(kit: MediaKit, all_frames: list) -> None:
+    assert [f.index for f in all_frames] == list(range(kit.FACE_FRAMES))
+    assert [f.time for f in all_frames] == pytest.approx([i / kit.FPS for i in range(kit.FACE_FRAMES)], abs=1e-3)
+    for frame in all_frames:
+        assert frame.image.shape == (240, 320, 3) and frame.image.dtype == np.uint8
+    # the face moves right across the clip: the decoded pixels follow the rendered ones
+    first = np.asarray(render(kit.face_transforms[0], kit.FACE_SIZE), dtype=np.int16)
+    assert np.abs(all_frames[0].image.astype(np.int16) - first).mean() < 4
+
+
+@pytest.mark.parametrize(
+    ("selection", "indices"),
+    [
+        (FrameSelection("frames", 5), [math.floor((i + 0.5) * 24 / 5) for i in range(5)]),
+        (FrameSelection("frames", 30), list(range(24))),  # more than the clip holds: all of them
+        (FrameSelection("every", 5), [0, 5, 10, 15, 20]),
+        (FrameSelection("fps", 4.0), [0, 3, 6, 9, 12, 15, 18, 21]),
+        (FrameSelection("fps", 5.0), [0, 2, 5, 7, 10, 12, 14, 17, 19, 22]),  # round(k * 12 / 5)
+    ],
+)
+def test_selection_yields_exactly_the_planned_frames(kit: MediaKit, all_frames: list, selection: FrameSelection,
+                                                     indices: list[int]) -> None:
+    frames = list(iter_frames(kit.face_video, selection))
+    assert [f.index for f in frames] == indices
+    for frame in frames:  # ffmpeg's select and the Python predicate agree on which frame is which
+        assert np.array_equal(frame.image, all_frames[frame.index].image)
+        assert frame.time == pytest.approx(frame.index / kit.FPS, abs=1e-3)
+
+
+@given(total=st.integers(1, 5000), wanted=st.integers(1, 400))
+def test_frames_plan_is_evenly_spaced(total: int, wanted: int) -> None:
+    info = VideoInfo("x", 8, 8, 25.0, total / 25.0, 0, total)
+    plan = _plan(FrameSelection("frames", wanted), info, total)
+    picked = [n for n in range(total + 10) if plan.keep(n)]
+    if wanted >= total:
+        assert plan.expression is None
+    else:
+        assert picked == [math.floor((i + 0.5) * total / wanted) for i in range(wanted)]
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_metadata_is_applied(kit: MediaKit, all_frames: list, rotation: int) -> None:
+    path = kit.rotated_video(rotation)
+    info = probe_video(path)
+    assert info.rotation == (-rotation) % 360  # clockwise, as players turn it
+    assert (info.width, info.height) == (320, 240)  # as displayed
+    frames = list(iter_frames(path, FrameSelection("frames", 3)))
+    assert len(frames) == 3
+    for frame in frames:
+        assert frame.image.shape == (240, 320, 3)
+        upright = all_frames[frame.index].image.astype(np.int16)
+        assert np.abs(frame.image.astype(np.int16) - upright).mean() < 6
+
+
+def test_non_square_pixels_are_made_square(tmp_path) -> None:
+    images = [render(t, (160, 120)) for t in plan_transforms(4, (160, 120))]
+    path = encode(tmp_path / "anamorphic.mp4", images, sar="2/1")
+    info = probe_video(path)
+    assert (info.width, info.height, info.pixel_aspect) == (320, 120, 2.0)
+    frames = list(iter_frames(path, FrameSelection("all")))
+    assert [f.image.shape for f in frames] == [(120, 320, 3)] * 4
+
+
+def test_unknown_length_falls_back_to_counting_packets(tmp_path) -> None:
+    images = [render(t, (160, 120)) for t in plan_transforms(20, (160, 120))]
+    path = encode(tmp_path / "raw.h264", images)
+    assert probe_video(path).frame_count_estimate is None  # a raw stream says nothing of its length
+    frames = list(iter_frames(path, FrameSelection("frames", 4)))
+    assert [f.index for f in frames] == [2, 7, 12, 17]
+
+
+def test_stopping_early_stops_ffmpeg(kit: MediaKit) -> None:
+    started = time.perf_counter()
+    reader = FrameReader(kit.face_video, FrameSelection("all"))
+    first = next(iter(reader))
+    reader.close()
+    assert first.index == 0 and reader._process is None
+    for frame in iter_frames(kit.face_video, FrameSelection("all")):
+        break
+    assert frame.index == 0
+    assert time.perf_counter() - started < 10
+
+
+def test_damaged_stream_yields_what_it_can(tmp_path, kit: MediaKit) -> None:
+    images = [render(t, (160, 120)) for t in plan_transforms(24, (160, 120))]
+    whole = encode(tmp_path / "whole.mp4", images, faststart=True)  # index first: a cut file stays readable
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    reader = FrameReader(cut, FrameSelection("all"))
+    frames = list(reader)
+    assert 0 < len(frames) < 24
+    assert reader.warnings  # ffmpeg's complaints are kept for the manifest
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("zero_byte", "empty file"), ("text_mp4", "not a readable video"), ("truncated", "moov atom not found"),
+     ("audio_only", "no video stream")],
+)
+def test_unusable_files_raise_a_clear_input_error(kit: MediaKit, name: str, reason: str) -> None:
+    with pytest.raises(InputError, match=reason):
+        probe_video(getattr(kit, name))
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        probe_video(tmp_path / "nope.mp4")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"frames": 3, "fps": 2.0}, "only one of"),
+        ({"every": 2, "all_frames": True}, "only one of"),
+        ({"frames": 0}, "positive"),
+        ({"fps": -1.0}, "positive"),
+        ({"fps": float("nan")}, "positive"),
+        ({"every": 0}, "positive"),
+    ],
+)
+def test_bad_selections_are_usage_errors(options: dict, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        FrameSelection.from_options(**options)
+
+
+def test_selection_defaults_to_30_frames() -> None:
+    assert FrameSelection.from_options() == FrameSelection("frames", 30)
+    assert FrameSelection.from_options(all_frames=True) == FrameSelection("all", None)
+    assert FrameSelection("frames", 30.0).value == 30
+    with pytest.raises(UsageError):
+        FrameSelection("frames", 2.5)
