@@ -21,7 +21,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 # Centre of the astronaut's face (its dlib HOG box is about (179, 83)-(266, 170)) in the 512×512 photo.
 FACE_ANCHOR = (222.5, 126.5)
@@ -49,8 +49,7 @@ def render(transform: FaceTransform, size: tuple[int, int], mirror: bool = False
            canvas: Image.Image | None = None) -> Image.Image:
     """The photo warped so that its face centre lands on ``transform.centre``, scaled and rotated.
 
-    With ``canvas``, the warped photo (its own pixels only) is pasted onto it, so that several faces
-    can share a frame.
+    With ``canvas``, only the warped head is pasted onto it, so that several faces can share a frame.
     """
     photo = astronaut().transpose(Image.Transpose.FLIP_LEFT_RIGHT) if mirror else astronaut()
     anchor = (photo.width - FACE_ANCHOR[0], FACE_ANCHOR[1]) if mirror else FACE_ANCHOR
@@ -63,8 +62,9 @@ def render(transform: FaceTransform, size: tuple[int, int], mirror: bool = False
                              fillcolor=BACKGROUND)
     if canvas is None:
         return warped
-    mask = Image.new("L", photo.size, 255).transform(size, Image.Transform.AFFINE, coefficients,
-                                                     Image.Resampling.BILINEAR, fillcolor=0)
+    head = Image.new("L", photo.size, 0)  # only the head (an ellipse about the face) is pasted
+    ImageDraw.Draw(head).ellipse((anchor[0] - 95, anchor[1] - 110, anchor[0] + 95, anchor[1] + 120), fill=255)
+    mask = head.transform(size, Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR, fillcolor=0)
     canvas.paste(warped, (0, 0), mask)
     return canvas
 

@@ -114,15 +114,24 @@ def test_detail_adds_frame_scores_and_all_faces_adds_tracks(crops: list[Path], l
     assert "scores" not in plain.to_dict() and plain.to_dict()["faces"] is None
 
 
-def test_weights_are_loaded_after_the_producer_starts(crops: list[Path], loaded) -> None:
-    seen = []
+def test_weights_load_while_the_producer_reads_and_their_errors_raise_first(crops: list[Path], loaded) -> None:
+    from mesocli.errors import WeightsError
+
+    producer_alive = []
 
     def load():
-        seen.append(threading.active_count())
+        producer_alive.append(any(t.name == "mesocli-scan-producer" for t in threading.enumerate()))
         return loaded
 
-    (result,) = list(scan_inputs([str(crops[0])], load, ScanOptions(detector="none")))
-    assert result.status == "ok" and seen
+    results = list(scan_inputs([str(p) for p in crops * 30], load, ScanOptions(detector="none")))
+    assert len(results) == 120 and producer_alive == [True]
+
+    def broken():
+        raise WeightsError("w.h5: not an HDF5 weights file")
+
+    scan = scan_inputs([str(crops[0])], broken, ScanOptions(detector="none"))
+    with pytest.raises(WeightsError):
+        next(scan)
 
 
 def test_closing_the_generator_early_stops_the_producer(crops: list[Path], loaded) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from media import MediaKit, encode, render, plan_transforms
+from media import MediaKit, encode, plan_transforms, render
 
 from mesocli.errors import InputError, UsageError
 from mesocli.video import FrameReader, FrameSelection, VideoInfo, _plan, iter_frames, probe_video
@@ -47,6 +47,7 @@ def test_all_frames_are_rgb_in_order(kit: MediaKit, all_frames: list) -> None:
     ("selection", "indices"),
     [
         (FrameSelection("frames", 5), [math.floor((i + 0.5) * 24 / 5) for i in range(5)]),
+        (FrameSelection("frames", 12), list(range(1, 24, 2))),  # exact boundaries: (i + 0.5) × 2
         (FrameSelection("frames", 30), list(range(24))),  # more than the clip holds: all of them
         (FrameSelection("every", 5), [0, 5, 10, 15, 20]),
         (FrameSelection("fps", 4.0), [0, 3, 6, 9, 12, 15, 18, 21]),
@@ -110,9 +111,9 @@ def test_stopping_early_stops_ffmpeg(kit: MediaKit) -> None:
     first = next(iter(reader))
     reader.close()
     assert first.index == 0 and reader._process is None
-    for frame in iter_frames(kit.face_video, FrameSelection("all")):
-        break
-    assert frame.index == 0
+    frames = iter_frames(kit.face_video, FrameSelection("all"))
+    assert next(frames).index == 0
+    frames.close()
     assert time.perf_counter() - started < 10
 
 

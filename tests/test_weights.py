@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import require_shared
+
 from mesocli.errors import WeightsError
 from mesocli.models import build_model
 from mesocli.predictor import Predictor

@@ -137,8 +137,8 @@ def segments(
     score is >= ``threshold`` (a frame without a score ends a run). A run covers its frames' share
     of the video: from halfway between the previous sampled frame and its first frame (0 for the
     first frame) to halfway between its last frame and the next sampled frame (``duration``, or the
-    last frame's time, for the last one), clipped to ``[0, duration]``. ``p_fake_mean`` and
-    ``p_fake_max`` are of the smoothed scores in the run.
+    last frame's time, for the last one), clipped to ``[0, max(duration, last frame's time)]``.
+    ``p_fake_mean`` and ``p_fake_max`` are of the smoothed scores in the run.
     """
     if len(times) != len(scores):
         raise ValueError("times and scores differ in length")
@@ -147,7 +147,7 @@ def segments(
     for i, value in zip(scored, smooth([scores[i] for i in scored], window), strict=True):  # type: ignore[misc]
         smoothed[i] = value
     last_time = float(times[-1]) if len(times) else 0.0
-    end_of_video = float(duration) if duration is not None and duration > 0 else last_time
+    end_of_video = max(float(duration), last_time) if duration is not None and duration > 0 else last_time
     found: list[Segment] = []
     run: list[int] = []
 

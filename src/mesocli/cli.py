@@ -266,7 +266,8 @@ def extract(
         bool, typer.Option("--all-faces", help="Every face, with a track id per person (default: the largest).")
     ] = False,
     layout: Annotated[
-        str, typer.Option(help="video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.")
+        str,
+        typer.Option(help="video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg."),
     ] = "video",
     label: Annotated[str | None, typer.Option(help="--layout dataset: df or real.")] = None,
     split: Annotated[str | None, typer.Option(help="--layout dataset: split folder, e.g. train.")] = None,
@@ -275,15 +276,17 @@ def extract(
         int | None, typer.Option(help="Inputs processed in parallel (default: all cores).", show_default=False)
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Use a non-empty OUT_DIR without manifest; redo one made with other options.")
+        bool,
+        typer.Option("--force", help="Use a non-empty OUT_DIR without manifest; redo one made with other options."),
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="Summary on stdout: table or json.")] = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Detect, track and align faces in videos; write 256×256 crops as a dataset (see docs/extract.md).
 
-    Resumable: a re-run skips the inputs OUT_DIR/manifest.jsonl marks complete. Exit status: 0 done,
-    2 usage error, 3 an input failed (the manifest says why; the others are still extracted).
+    Resumable: a re-run skips the inputs that OUT_DIR/manifest.jsonl marks complete.
+
+    Exit status: 0 done; 2 usage error; 3 an input failed (the others are still extracted, the manifest says why).
     """
     from mesocli import extract as extraction  # noqa: PLC0415
     from mesocli.video import FrameSelection  # noqa: PLC0415
@@ -407,6 +410,8 @@ def scan(
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(141) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
     raise typer.Exit(exit_status(statuses, verdicts, fail_on_fake))
 
 

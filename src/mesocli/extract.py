@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -31,8 +31,16 @@ from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image
 from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import expand_inputs, identify
 from mesocli.outdir import (
-    MANIFEST, MANIFEST_VERSION, Appender, Manifest, foreign_content, key_of, locked, remove_temporaries,
-    safe_name, unique_name,
+    MANIFEST,
+    MANIFEST_VERSION,
+    Appender,
+    Manifest,
+    foreign_content,
+    key_of,
+    locked,
+    remove_temporaries,
+    safe_name,
+    unique_name,
 )
 from mesocli.video import FrameReader, FrameSelection
 
@@ -105,6 +113,8 @@ class InputResult:
 
 @dataclass
 class ExtractSummary:
+    """A whole run: one result per input, in input order."""
+
     out_dir: str
     results: list[InputResult]
     seconds: float
@@ -148,7 +158,8 @@ def _base(job: _Job, options: ExtractOptions) -> dict:
     return base
 
 
-def _input_line(job: _Job, options: ExtractOptions, result: InputResult, warnings: list[str] = ()) -> dict:
+def _input_line(job: _Job, options: ExtractOptions, result: InputResult, warnings: Sequence[str] = ()) -> dict:
+    """The manifest line that closes an input's block: its status and counts."""
     line = {
         "type": "input", **_base(job, options), "path": job.path, "kind": result.kind, "status": result.status,
         "message": result.message, "frames": result.frames, "frames_with_faces": result.frames_with_faces,
@@ -203,6 +214,8 @@ def _extract_one(job: _Job, out_dir: Path, options: ExtractOptions, report: Repo
         result.status = "ok" if faces else "no_face"
     except InputError as exc:
         result.message = str(exc)
+    except UsageError:  # not this input's fault (e.g. the face models are missing): stop the run
+        raise
     except Exception as exc:  # noqa: BLE001 - one input's failure must not stop the others
         result.message = f"{job.source}: {type(exc).__name__}: {exc}"
     if result.status == "error":
@@ -237,20 +250,27 @@ def _worker_task(job: _Job, out_dir: Path, options: ExtractOptions) -> tuple[Inp
 class _Progress:
     """Progress bars on stderr (rich): one for the inputs, one per input being worked on."""
 
-    def __init__(self, enabled: bool, total: int):
+    def __init__(self, enabled: bool, jobs: list[_Job]):
         self._bars = None
         self._tasks: dict[int, int] = {}
-        self._names: dict[int, str] = {}
-        if enabled and total:
+        self._names = {job.number: job.name for job in jobs}
+        if enabled and jobs:
             from rich.console import Console  # noqa: PLC0415
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+            from rich.progress import (  # noqa: PLC0415
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                   TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self._overall = self._bars.add_task("inputs", total=total)
+            self._overall = self._bars.add_task("inputs", total=len(jobs))
 
-    def name(self, number: int, name: str) -> None:
-        self._names[number] = name
+    @property
+    def enabled(self) -> bool:
+        return self._bars is not None
 
     def report(self, number: int, event: str, value: int) -> None:
         if self._bars is None:
@@ -301,7 +321,7 @@ def _run_jobs(jobs: list[_Job], out_dir: Path, options: ExtractOptions, workers:
             record(job, *_extract_one(job, out_dir, options, bars.report))
         return results
     context = multiprocessing.get_context("spawn")
-    events = context.Queue() if bars._bars is not None else None
+    events = context.Queue() if bars.enabled else None
     stop = threading.Event()
 
     def relay() -> None:  # progress events from the workers to the bars
@@ -324,6 +344,10 @@ def _run_jobs(jobs: list[_Job], out_dir: Path, options: ExtractOptions, workers:
                 result = InputResult(job.source, "error", name=job.name,
                                      message=f"{job.source}: the worker process died ({exc or 'killed'})")
                 record(job, result, [_input_line(job, options, result)])
+    except BaseException:  # Ctrl-C: stop the workers now; the next run redoes their inputs
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         stop.set()
@@ -386,26 +410,32 @@ def _stat(path: str) -> tuple[int | None, int | None]:
         return None, None
 
 
-def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_dir: Path) -> tuple[list, list]:
-    """Split the inputs into those done by an earlier run (results) and those to do (jobs, named)."""
+def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions,
+          out_dir: Path) -> tuple[list[tuple[int, InputResult]], list[_Job]]:
+    """Split the inputs into those an earlier run completed (skipped) and those to do (jobs, named).
+
+    An input is redone from scratch (its old crops deleted) when it failed last time or its file
+    changed since (size, mtime). It keeps the name it had; a new input gets a name no other uses.
+    """
     skipped: list[tuple[int, InputResult]] = []
     todo: list[tuple[int, Path, str, str | None]] = []
     for number, file in enumerate(files):
         path = os.path.realpath(file)
         key = key_of({"path": path, "label": options.label, "split": options.split})
-        size, mtime = _stat(path)
         lines = manifest.entries.get(key)
-        if lines and manifest.is_complete(key) and (lines[-1].get("size"), lines[-1].get("mtime_ns")) == (size, mtime):
-            last = lines[-1]
-            skipped.append((number, InputResult(str(file), "skipped", last.get("kind"), last.get("name"), "",
-                                                last.get("frames", 0), last.get("frames_with_faces", 0),
-                                                last.get("faces", 0))))
+        last = lines[-1] if lines else {}
+        if manifest.is_complete(key) and (last.get("size"), last.get("mtime_ns")) == _stat(path):
+            skipped.append((number, InputResult(
+                str(file), "skipped", last.get("kind"), last.get("name"), "", last.get("frames", 0),
+                last.get("frames_with_faces", 0), last.get("faces", 0),
+            )))
             continue
-        if lines:  # changed since, or failed last time: redo it from scratch
+        if lines:
             _delete_files(out_dir, lines)
             del manifest.entries[key]
-        todo.append((number, file, path, lines[-1].get("name") if lines else None))
-    taken = {lines[-1].get("name", "").lower() for lines in manifest.entries.values()}
+        todo.append((number, file, path, last.get("name")))
+    taken = {lines[-1].get("name", "").lower() for key, lines in manifest.entries.items()
+             if key[1:] == (options.label, options.split)}  # names in use in the same folder
     jobs = []
     for number, file, path, previous in todo:
         if previous and safe_name(previous) == previous and previous.lower() not in taken:
@@ -443,9 +473,7 @@ def extract(
         manifest.save()  # the header, minus what is redone now, minus a torn last line
         appender = Appender(manifest.path)
         try:
-            with _Progress(progress, len(jobs)) as bars:
-                for job in jobs:
-                    bars.name(job.number, job.name)
+            with _Progress(progress, jobs) as bars:
                 done = _run_jobs(jobs, out_dir, options, workers, appender, bars)
         finally:
             appender.close()
@@ -468,13 +496,13 @@ def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
         return json.dumps(summary.as_dict(), indent=2) + "\n"
     rows = [("status", "faces", "frames", "name", "input")]
     for r in summary.results:
-        frames = f"{r.frames_with_faces}/{r.frames}" if r.frames else "-"
+        frames = f"{r.frames_with_faces}/{r.frames}" if r.frames else "-"  # with a face / sampled
         rows.append((r.status, str(r.faces), frames, r.name or "-", r.message or r.source))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
              for row in rows]
     c = summary.counts()
     lines.append(f"{c['inputs']} inputs: {c['ok']} ok, {c['no_face']} without face, {c['error']} failed, "
-                 f"{c['skipped']} already done; {c['faces']} faces from {c['frames']} frames in {summary.seconds:.1f} s "
-                 f"-> {Path(summary.out_dir) / MANIFEST}")
+                 f"{c['skipped']} already done; {c['faces']} faces from {c['frames']} frames "
+                 f"in {summary.seconds:.1f} s -> {Path(summary.out_dir) / MANIFEST}")
     return "\n".join(lines) + "\n"

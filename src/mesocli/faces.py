@@ -1,7 +1,7 @@
 """Find, track and align faces in frames: the pipeline that ``extract`` and ``scan`` share.
 
 Per frame, like the authors' ``FaceFinder``: search first around the faces of the previous frame
-(a small window scaled so the face is about 110 px, cheap), then, only if that finds nothing, the
+(a small window scaled so the face is about 100 px, cheap), then, only if that finds nothing, the
 whole frame downscaled; then the downscaled frame padded with grey (a face that fills the frame,
 as in already-cropped clips, cannot be found otherwise); then, last, the frame upsampled (small
 faces). Landmarks (dlib's 68-point model) give the aligned crop (:mod:`mesocli.align`).
@@ -108,7 +108,7 @@ def _hog_detector():  # noqa: ANN202
         with contextlib.suppress(RuntimeError):
             return dlib.fhog_object_detector(str(cached))
     detector = dlib.get_frontal_face_detector()
-    with contextlib.suppress(OSError), atomic_path(cached) as tmp:
+    with contextlib.suppress(OSError, RuntimeError), atomic_path(cached) as tmp:  # a cache: best effort
         detector.save(str(tmp))
     return detector
 
@@ -130,7 +130,10 @@ class _Spec:
     full_side: int  # a full-frame search first downscales the frame to this longest side
 
 
-_SPECS = {"hog": _Spec(min_face=80, roi_face=100, full_side=960), "cnn": _Spec(min_face=45, roi_face=80, full_side=640)}
+_SPECS = {
+    "hog": _Spec(min_face=80, roi_face=100, full_side=960),
+    "cnn": _Spec(min_face=45, roi_face=80, full_side=640),
+}
 
 
 # ---------------------------------------------------------------------------------------------- boxes
@@ -196,9 +199,11 @@ class _FrameImages:
         self._full: dict[str, Image.Image] = {}
 
     def full(self, mode: str) -> Image.Image:
+        """The whole frame as a Pillow image of ``mode`` ("RGB" or "L")."""
+        if "RGB" not in self._full:
+            self._full["RGB"] = Image.fromarray(self.array)
         if mode not in self._full:
-            rgb = self._full.get("RGB") or Image.fromarray(self.array)
-            self._full[mode] = rgb if mode == "RGB" else rgb.convert(mode)
+            self._full[mode] = self._full["RGB"].convert(mode)
         return self._full[mode]
 
     def region(self, mode: str, x0: int, y0: int, x1: int, y1: int) -> Image.Image:
@@ -211,8 +216,8 @@ class _FrameImages:
     def clip(self, box: _Box, margin: float) -> tuple[int, int, int, int]:
         """``box`` grown by ``margin`` × its side each way, as integer bounds inside the frame."""
         grow = margin * box.side
-        x0, y0 = min(max(0, math.floor(box.left - grow)), self.width - 1), min(max(0, math.floor(box.top - grow)),
-                                                                                self.height - 1)
+        x0 = min(max(0, math.floor(box.left - grow)), self.width - 1)
+        y0 = min(max(0, math.floor(box.top - grow)), self.height - 1)
         x1 = max(min(self.width, math.ceil(box.right + grow)), x0 + 1)
         y1 = max(min(self.height, math.ceil(box.bottom + grow)), y0 + 1)
         return x0, y0, x1, y1
@@ -263,9 +268,10 @@ class FaceFinder:
         """Faces in a Pillow image (grey for HOG, RGB for CNN); HOG keeps scores down to ``threshold``."""
         if self.detector == "hog":
             rects, scores, _ = _hog_detector().run(np.asarray(image), upsample, threshold)
-            return [_Box(r.left(), r.top(), r.right(), r.bottom(), s) for r, s in zip(rects, scores, strict=True)]
-        found = _cnn_detector()(np.asarray(image), upsample)
-        return [_Box(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(), d.confidence) for d in found]
+            found = zip(rects, scores, strict=True)
+        else:
+            found = ((d.rect, d.confidence) for d in _cnn_detector()(np.asarray(image), upsample))
+        return [_Box(r.left(), r.top(), r.right(), r.bottom(), score) for r, score in found]
 
     @property
     def _mode(self) -> str:
@@ -297,24 +303,25 @@ class FaceFinder:
         """Every face of the whole frame: downscaled, then padded (face filling it), then upsampled.
 
         When no face scores above the detector's threshold, candidates just under it are kept if the
-        search around them (at three scales) confirms them. Like the authors' ``no_face_acceleration_threshold``: after 3
-        frames in a row without a face, the costly upsampled search runs only once per second of video.
+        search around them (at three scales) confirms them. Like the authors'
+        ``no_face_acceleration_threshold``: after 3 frames in a row without a face, the costly
+        upsampled search runs only once per second of video.
         """
         source = images.full(self._mode)
         longest = max(images.width, images.height)
         small = _scaled(source, self._spec.full_side / longest)
-        found = self._confirmed(images, self._run_detector(small, 0, CANDIDATE_THRESHOLD), small.width / images.width)
+        scale = small.width / images.width
+        found = self._confirmed(images, self._run_detector(small, 0, CANDIDATE_THRESHOLD), scale)
         if not found:  # a face larger than the frame: give it room, at a size where it is still > min_face
             base = _scaled(source, 4 * self._spec.min_face / (longest * (1 + 2 * PAD_FRACTION)))
             border = round(PAD_FRACTION * max(base.size))
             padded = ImageOps.expand(base, border=border, fill=128 if base.mode == "L" else (128, 128, 128))
-            scale = base.width / images.width
-            found = [b.mapped(scale, -border / scale, -border / scale) for b in self._run_detector(padded)]
+            shrink = base.width / images.width
+            found = [b.mapped(shrink, -border / shrink, -border / shrink) for b in self._run_detector(padded)]
         if not found and (self._misses < 3 or self._last_upsampled is None
                           or abs(time - self._last_upsampled) >= REDETECT_SECONDS):
             self._last_upsampled = time  # small faces: the upsampled search the authors ran on a miss
-            candidates = self._run_detector(small, 1, CANDIDATE_THRESHOLD)
-            found = self._confirmed(images, candidates, small.width / images.width)
+            found = self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale)
         return found
 
     def _confirmed(self, images: _FrameImages, candidates: list[_Box], scale: float) -> list[_Box]:
@@ -386,7 +393,7 @@ class FaceFinder:
         return np.array([(p.x + x0, p.y + y0) for p in shape.parts()], dtype=np.float64)
 
     def find(self, frame: Frame, source: str) -> list[FaceRecord]:
-        """The faces of ``frame`` (largest first unless ``all_faces``), aligned, with their track ids."""
+        """The faces of ``frame``, aligned: the largest one, or with ``all_faces`` each (by track id)."""
         image = frame.image
         if self.detector == "none":
             return [_whole_frame(frame, source)]
@@ -401,7 +408,8 @@ class FaceFinder:
                 source=source, frame=frame.index, time=frame.time, box=box.ints(),
                 centre=(round(geometry.centre[0], 2), round(geometry.centre[1], 2)),
                 size=round(geometry.size, 2), angle=round(geometry.angle, 2),
-                track=track.id if self.all_faces else 0, crop=aligned_crop(image, geometry), landmarks=landmarks,
+                track=track.id if self.all_faces else 0, crop=aligned_crop(image, geometry),
+                landmarks=landmarks,
             ))
         return records
 
@@ -442,4 +450,5 @@ def faces_in_image(
         image = np.asarray(to_rgb(image))
     elif image.ndim == 2 or image.shape[2] != 3:
         image = np.asarray(to_rgb(Image.fromarray(image)))
-    return FaceFinder(detector, all_faces).find(Frame(0, 0.0, np.ascontiguousarray(image)), source or "<image>")
+    frame = Frame(0, 0.0, np.ascontiguousarray(image))
+    return FaceFinder(detector, all_faces).find(frame, source or "<image>")

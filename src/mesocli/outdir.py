@@ -80,6 +80,11 @@ def key_of(line: dict) -> tuple[str, str | None, str | None]:
     return line.get("path", ""), line.get("label"), line.get("split")
 
 
+def _owner(line: dict) -> tuple:
+    """The input a manifest line belongs to: its output name is unique within its label and split."""
+    return line.get("name", ""), line.get("label"), line.get("split")
+
+
 @dataclass
 class Manifest:
     """The parsed manifest: its header, and per input the lines of its latest extraction.
@@ -102,7 +107,7 @@ class Manifest:
             manifest.raw = manifest.path.read_bytes()
         except FileNotFoundError:
             return manifest
-        pending: dict[str, list[dict]] = {}
+        pending: dict[tuple, list[dict]] = {}
         for number, raw in enumerate(manifest.raw.split(b"\n")[:-1]):  # after the last newline: a torn line
             try:
                 line = json.loads(raw)
@@ -114,9 +119,9 @@ class Manifest:
                 if not manifest.ours:
                     return manifest
             elif isinstance(line, dict) and line.get("type") == "face":
-                pending.setdefault(line.get("name", ""), []).append(line)
+                pending.setdefault(_owner(line), []).append(line)
             elif isinstance(line, dict) and line.get("type") == "input":
-                manifest.entries[key_of(line)] = [*pending.pop(line.get("name", ""), []), line]
+                manifest.entries[key_of(line)] = [*pending.pop(_owner(line), []), line]
         return manifest
 
     def is_complete(self, key: tuple) -> bool:

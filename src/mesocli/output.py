@@ -97,17 +97,23 @@ class TableWriter:
     """A rich table (path, verdict, p_fake, frames with a face / sampled, status) and a summary line."""
 
     def __init__(self, stream: IO[str], color: bool | None = None) -> None:
-        from rich.console import Console  # noqa: PLC0415
-
-        self.console = Console(file=stream, no_color=color is False, highlight=False, soft_wrap=False)
+        self.stream = stream
+        self.color = color
         self.rows: list[dict[str, Any]] = []
 
     def write(self, result: dict[str, Any]) -> None:
         self.rows.append(result)
 
     def close(self) -> None:
+        from rich.console import Console  # noqa: PLC0415
         from rich.markup import escape  # noqa: PLC0415
         from rich.table import Table  # noqa: PLC0415
+
+        terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
+        # on a terminal rows fold to its width; in a file or pipe paths are never cut
+        longest = max([0] + [len(row["path"]) + len(row.get("error") or "") for row in self.rows])
+        width = None if terminal else max(100, longest + 50)
+        console = Console(file=self.stream, width=width, no_color=self.color is False, highlight=False)
 
         table = Table(show_edge=False, pad_edge=False)
         table.add_column("path", overflow="fold")
@@ -122,7 +128,10 @@ class TableWriter:
             counts[label] = counts.get(label, 0) + 1
             style = {"fake": "bold red", "real": "green"}.get(verdict or "", "yellow")
             frames = row.get("frames") or {}
-            status = row["status"] if not row.get("error") else f"error: {row['error']}"
+            error = row.get("error") or ""
+            if error.startswith(row["path"] + ": "):  # the path is in the first column already
+                error = error[len(row["path"]) + 2 :]
+            status = f"error: {error}" if error else row["status"].replace("_", " ")
             table.add_row(
                 escape(row["path"]),
                 f"[{style}]{verdict or '-'}[/]",
@@ -130,10 +139,10 @@ class TableWriter:
                 f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
                 escape(status),
             )
-        self.console.print(table)
+        console.print(table)
         order = ("fake", "real", "no_face", "error")
         summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)
-        self.console.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
+        console.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
 
 
 def make_writer(fmt: str, stream: IO[str], color: bool | None = None) -> Writer:

@@ -3,14 +3,16 @@
 One ffmpeg process reads each video sequentially (no seeking, no frame counting pass). Its
 ``select`` filter drops the frames that are not wanted *before* the costly RGB conversion, and its
 ``showinfo`` filter reports each kept frame's timestamp and size on stderr. ffmpeg applies rotation
-metadata itself (autorotate); non-square pixels are resampled to square ones. A reader thread keeps
-a few decoded frames ahead of the caller, so decoding overlaps whatever the caller does per frame.
+metadata itself (autorotate); non-square pixels are resampled to square ones. Decoding overlaps
+whatever the caller does per frame: ffmpeg queues decoded frames itself (``fifo`` muxer, bounded)
+and a reader thread keeps a few more ready.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import math
 import queue
 import re
@@ -27,13 +29,14 @@ from mesocli.errors import InputError, UsageError
 
 FRAME_MODES = ("frames", "fps", "every", "all")
 DEFAULT_FRAMES = 30
-_QUEUE_BYTES = 96 << 20  # decoded frames buffered ahead of the caller
+_FFMPEG_QUEUE_BYTES = 128 << 20  # decoded frames ffmpeg may hold while the caller is busy
+_QUEUE_BYTES = 32 << 20  # and the reader thread
 _F_SETPIPE_SZ = 1031
 
 
 @dataclass(frozen=True)
 class FrameSelection:
-    """Which frames to decode: ``frames`` N evenly spaced, ``fps`` F per second, ``every`` K-th, or ``all``."""
+    """Which frames to decode: ``frames`` (N evenly spaced), ``fps`` (F a second), ``every`` (K-th), ``all``."""
 
     mode: str = "frames"
     value: float | int | None = DEFAULT_FRAMES
@@ -52,7 +55,8 @@ class FrameSelection:
 
     @classmethod
     def from_options(
-        cls, frames: int | None = None, fps: float | None = None, every: int | None = None, all_frames: bool = False
+        cls, frames: int | None = None, fps: float | None = None, every: int | None = None,
+        all_frames: bool = False,
     ) -> FrameSelection:
         """Build a selection from mutually exclusive command-line options (default: 30 frames)."""
         given = {"frames": frames, "fps": fps, "every": every, "all": True if all_frames else None}
@@ -111,6 +115,11 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def _input(path: str | Path) -> list[str]:
+    """ffmpeg's arguments to read a local file, and only that: no URL, no network, whatever its name."""
+    return ["-protocol_whitelist", "file", "-i", f"file:{path}"]
+
+
 # ---------------------------------------------------------------------------------------------- probing
 
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):(\d+(?:\.\d+)?)|N/A)(?:, start: (-?\d+(?:\.\d+)?))?")
@@ -130,7 +139,8 @@ def _ffmpeg_error(stderr: str) -> str:
     for line in stderr.splitlines():
         line = re.sub(r"^(\[[^\]]*\]\s*)+", "", line.strip())
         line = re.sub(r"^Error opening input( files?)?: ", "", line)
-        if not line or line.startswith(("Error opening input file", "At least one output file")) or "misdetection" in line:
+        boilerplate = line.startswith(("Error opening input file", "At least one output file"))
+        if not line or boilerplate or "misdetection" in line:
             continue
         if line not in messages:
             messages.append(line)
@@ -152,7 +162,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise InputError(f"{path}: empty file")
     try:
         done = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", *_input(path)],
             capture_output=True, text=True, errors="replace", timeout=120,
         )
     except subprocess.TimeoutExpired:
@@ -189,7 +199,9 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
         fps = float(value) * (1000 if kilo else 1)
         break
     sar = _SAR.search(description)
-    pixel_aspect = int(sar.group(1)) / int(sar.group(2)) if sar and int(sar.group(1)) and int(sar.group(2)) else 1.0
+    pixel_aspect = 1.0
+    if sar and int(sar.group(1)) and int(sar.group(2)):  # 0:1 means unknown
+        pixel_aspect = int(sar.group(1)) / int(sar.group(2))
     rotation = 0
     for line in extra:
         if match := _ROTATION.search(line):
@@ -213,7 +225,7 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
 def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:
     """Count the video packets without decoding them (a demuxing pass); None if ffmpeg cannot tell."""
     done = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", "-i", str(path),
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", *_input(path),
          "-map", f"0:{info.stream}", "-c", "copy", "-f", "null", "-"],
         capture_output=True, text=True, errors="replace", timeout=600,
     )
@@ -239,8 +251,8 @@ class _Plan:
 def _plan(selection: FrameSelection, info: VideoInfo, total: int | None) -> _Plan:
     """Translate a selection into ffmpeg's ``select`` (by frame number n) and the same test in Python.
 
-    Both sides evaluate the same IEEE double operations in the same order, so the k-th frame ffmpeg
-    outputs is exactly the k-th frame number that the Python predicate accepts.
+    The k-th frame ffmpeg outputs must be the k-th frame number the Python test accepts: both
+    evaluate the same IEEE double operations, or (``frames``) exact integer arithmetic.
     """
     everything = _Plan(None, lambda n: True, total)
     if selection.mode == "all":
@@ -250,26 +262,37 @@ def _plan(selection: FrameSelection, info: VideoInfo, total: int | None) -> _Pla
         if k == 1:
             return everything
         return _Plan(f"not(mod(n,{k}))", lambda n: n % k == 0, -(-total // k) if total else None)
-    if selection.mode == "fps":
-        source_fps = info.fps or 25.0
-        step = source_fps / float(selection.value)
+    if selection.mode == "fps":  # the frame nearest to each k / F seconds
+        step = (info.fps or 25.0) / float(selection.value)
         if step <= 1:
             return everything
         expected = math.ceil(total / step) if total else None
         return _Plan(f"lt(ceil((n-0.5)/{step!r})*{step!r},n+0.5)",
                      lambda n: math.ceil((n - 0.5) / step) * step < n + 0.5, expected)
-    # frames: N evenly spaced, the i-th (0-based) is floor((i + 0.5) * total / N)
-    n_frames = int(selection.value)
-    if total is None:  # length unknown even after counting packets: one frame a second, capped
+    if total is None:  # length unknown even after counting packets: one frame a second
         return _plan(FrameSelection("fps", 1.0), info, None)
-    if n_frames >= total:
+    wanted = int(selection.value)
+    if wanted >= total:
         return everything
-    step = total / n_frames
-    return _Plan(
-        f"lt(ceil(n/{step!r}-0.5),(n+1)/{step!r}-0.5)*lt(ceil(n/{step!r}-0.5),{n_frames})",
-        lambda n: (i := math.ceil(n / step - 0.5)) < (n + 1) / step - 0.5 and i < n_frames,
-        n_frames,
-    )
+    return _Plan(_evenly_spaced_expression(wanted, total), functools.partial(_evenly_spaced, wanted, total), wanted)
+
+
+def _evenly_spaced(wanted: int, total: int, n: int) -> bool:
+    """Whether frame n is one of ``floor((i + 0.5) × total / wanted)``, i < wanted (exact integers).
+
+    The i that could land on n is the smallest with (2i + 1)·total ≥ 2·wanted·n.
+    """
+    i = -((total - 2 * wanted * n) // (2 * total))
+    return 0 <= i < wanted and (2 * i + 1) * total < 2 * wanted * (n + 1)
+
+
+def _evenly_spaced_expression(wanted: int, total: int) -> str:
+    """:func:`_evenly_spaced` for ffmpeg, whose numbers are doubles: products of integers below 2^53
+    are exact there, a quotient is not, so the two candidates around the quotient are checked exactly."""
+    lo, hi = f"2*{wanted}*n", f"2*{wanted}*(n+1)"
+    checks = [f"gte(ld(0)+{d},0)*lt(ld(0)+{d},{wanted})*gte((2*(ld(0)+{d})+1)*{total},{lo})"
+              f"*lt((2*(ld(0)+{d})+1)*{total},{hi})" for d in (0, 1)]
+    return f"st(0,floor(({lo}-{total})/(2*{total})));{checks[0]}+{checks[1]}"
 
 
 # ---------------------------------------------------------------------------------------------- decoding
@@ -314,20 +337,28 @@ class FrameReader:
         if abs(self.info.pixel_aspect - 1.0) > 1e-3:
             filters.append("scale=w='max(1,round(iw*sar))':h=ih,setsar=1")
         filters.append("showinfo=checksum=0")
+        # The fifo muxer queues frames inside ffmpeg, so that it keeps decoding while the caller is
+        # busy (loading the face models holds Python's lock for a second): a pipe holds only 1 MB.
+        queue_size = max(2, min(64, _FFMPEG_QUEUE_BYTES // self._frame_bytes))
         return [
-            ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info",
-            "-i", str(self.path), "-map", f"0:{self.info.stream}", "-vf", ",".join(filters),
-            "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", *_input(self.path),
+            "-map", f"0:{self.info.stream}", "-vf", ",".join(filters), "-fps_mode", "passthrough",
+            "-c:v", "rawvideo", "-pix_fmt", "rgb24", "-f", "fifo", "-fifo_format", "rawvideo",
+            "-queue_size", str(queue_size), "pipe:1",
         ]
+
+    @property
+    def _frame_bytes(self) -> int:
+        return max(1, self.info.width * self.info.height * 3)
 
     def _start(self) -> None:
         self._process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE)
-        with contextlib.suppress(OSError):  # a bigger pipe lets ffmpeg run further ahead
-            fcntl.fcntl(self._process.stdout.fileno(), _F_SETPIPE_SZ, 1 << 20)
+        for pipe in (self._process.stdout, self._process.stderr):  # bigger pipes: ffmpeg blocks less
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, 1 << 20)
         headers: queue.Queue = queue.Queue()
-        frame_bytes = max(1, self.info.width * self.info.height * 3)
-        self._frames = queue.Queue(maxsize=max(2, min(16, _QUEUE_BYTES // frame_bytes)))
+        self._frames = queue.Queue(maxsize=max(2, min(8, _QUEUE_BYTES // self._frame_bytes)))
         self._threads = [
             threading.Thread(target=self._read_log, args=(headers,), daemon=True, name="ffmpeg-log"),
             threading.Thread(target=self._read_frames, args=(headers,), daemon=True, name="ffmpeg-frames"),
@@ -446,7 +477,9 @@ class FrameReader:
             self.close()
 
 
-def iter_frames(path: str | Path, selection: FrameSelection, info: VideoInfo | None = None) -> Iterator[Frame]:
+def iter_frames(
+    path: str | Path, selection: FrameSelection, info: VideoInfo | None = None
+) -> Iterator[Frame]:
     """Yield the selected frames of a video in order (rotation applied); raise InputError if unreadable."""
     with FrameReader(path, selection, info) as reader:
         yield from reader

@@ -1,0 +1,298 @@
+"""``mesocli extract``: inputs, outputs, manifest, resuming, refusals; with real videos and real faces."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from media import MediaKit, make_face_video
+from PIL import Image
+
+from mesocli import cli
+from mesocli.datasets import video_id
+from mesocli.errors import InputError, UsageError
+from mesocli.extract import ExtractOptions, extract, format_summary
+from mesocli.inputs import expand_inputs, probe_kind
+from mesocli.outdir import LOCK, MANIFEST, locked, safe_name
+from mesocli.video import FrameSelection
+
+FRAMES6 = ExtractOptions(FrameSelection("frames", 6))
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
+    return MediaKit(tmp_path_factory.getbasetemp() / "media")
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory, kit: MediaKit) -> Path:
+    """A folder of inputs: two face videos (one in a sub-folder, same stem as a third), an image, a text file."""
+    root = tmp_path_factory.mktemp("videos")
+    (root / "sub").mkdir()
+    shutil.copy(kit.face_video, root / "clip.mp4")
+    make_face_video(root / "sub" / "clip.mp4", frames=12, angles=[8.0] * 12, size=(288, 224))
+    shutil.copy(kit.face_jpeg, root / "portrait.jpg")
+    (root / "notes.txt").write_text("not media\n")
+    return root
+
+
+def read_manifest(out: Path) -> list[dict]:
+    data = (out / MANIFEST).read_text()
+    assert data.endswith("\n")
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def face_lines(out: Path) -> list[str]:
+    return sorted(json.dumps(line, sort_keys=True) for line in read_manifest(out) if line["type"] == "face")
+
+
+def files_of(out: Path) -> dict[str, str]:
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*.jpg"))}
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def test_expand_inputs(tmp_path: Path) -> None:
+    (tmp_path / "b" / "deep").mkdir(parents=True)
+    for name in ("b/deep/z.mp4", "b/a.jpg", "b/.hidden.mp4", "top.mp4", "b/readme.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "b" / "loop").symlink_to(tmp_path / "b")  # a cycle
+    (tmp_path / "b" / "again.mp4").symlink_to(tmp_path / "top.mp4")  # the same file twice
+    found = expand_inputs([tmp_path / "top.mp4", tmp_path / "b"])
+    names = [p.relative_to(tmp_path).as_posix() for p in found]
+    assert names == ["top.mp4", "b/a.jpg", "b/deep/z.mp4", "b/readme.txt"]
+    media = expand_inputs([tmp_path / "b", tmp_path / "b" / "readme.txt"], media_only=True)
+    assert [p.name for p in media] == ["a.jpg", "again.mp4", "z.mp4", "readme.txt"]  # named explicitly: kept
+    with pytest.raises(UsageError, match="no such file"):
+        expand_inputs([tmp_path / "missing.mp4"])
+    assert expand_inputs([tmp_path / "missing.mp4"], missing_ok=True) == [tmp_path / "missing.mp4"]
+
+
+def test_probe_kind_reads_content_not_names(kit: MediaKit) -> None:
+    assert probe_kind(kit.face_video) == "video"
+    assert probe_kind(kit.face_jpeg) == "image"
+    assert probe_kind(kit.face_png_named_mp4) == "image"
+    for path in (kit.text_mp4, kit.zero_byte, kit.audio_only, kit.truncated):
+        assert probe_kind(path) is None
+    with pytest.raises(InputError, match="no such file"):
+        probe_kind(kit.root / "missing.mp4")
+
+
+def test_safe_names() -> None:
+    assert safe_name("clip") == "clip"
+    assert safe_name("..") == "input"
+    assert safe_name("../../etc/passwd") == "etc_passwd"
+    assert safe_name("a b;c|d") == "a_b_c_d"
+    assert safe_name(".hidden") == "hidden"
+    assert len(safe_name("é" * 300).encode()) <= 120
+
+
+# ---------------------------------------------------------------------------------------------- a run
+
+
+def test_extract_writes_crops_and_a_complete_manifest(tmp_path: Path, videos: Path) -> None:
+    out = tmp_path / "out"
+    summary = extract([videos], out, FRAMES6, workers=1)
+    assert summary.exit_code == 0
+    assert [(r.status, r.faces, r.frames) for r in summary.results] == [("ok", 6, 6), ("ok", 1, 1), ("ok", 6, 6)]
+    names = [r.name for r in summary.results]
+    assert names[0] == "clip" and names[2].startswith("clip-") and names[1] == "portrait"  # stems collide
+    lines = read_manifest(out)
+    assert lines[0]["type"] == "header" and lines[0]["settings"]["frames"] == {"mode": "frames", "value": 6}
+    inputs = [line for line in lines if line["type"] == "input"]
+    faces = [line for line in lines if line["type"] == "face"]
+    assert {i["name"]: i["status"] for i in inputs} == {"clip": "ok", names[2]: "ok", "portrait": "ok"}
+    assert len(faces) == 13 and len({f["file"] for f in faces}) == 13
+    for face in faces:
+        path = out / face["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == face["sha256"]
+        with Image.open(path) as image:
+            assert image.size == (256, 256) and image.mode == "RGB"
+        assert set(face) >= {"source", "frame", "time", "box", "centre", "size", "angle", "track", "file"}
+        assert path.resolve().is_relative_to(out.resolve())
+    assert sorted(f["file"] for f in faces if f["name"] == "clip") == sorted(
+        f"clip/{i}.jpg" for i in (2, 6, 10, 14, 18, 22))
+    assert not list(out.rglob("*.part"))
+    table = format_summary(summary)
+    assert "3 inputs: 3 ok" in table and json.loads(format_summary(summary, "json"))["counts"]["faces"] == 13
+
+
+def test_a_second_run_does_nothing(tmp_path: Path, kit: MediaKit) -> None:
+    out = tmp_path / "out"
+    extract([kit.face_video, kit.noface_video], out, FRAMES6, workers=1)
+    before = (out / MANIFEST).read_bytes()
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != LOCK}
+    again = extract([kit.face_video, kit.noface_video], out, FRAMES6, workers=1)
+    assert [r.status for r in again.results] == ["skipped", "skipped"]
+    assert (out / MANIFEST).read_bytes() == before
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != LOCK} == stamps
+
+
+def test_bad_inputs_get_clear_statuses_and_do_not_stop_the_others(tmp_path: Path, kit: MediaKit) -> None:
+    out = tmp_path / "out"
+    bad = [kit.zero_byte, kit.text_mp4, kit.truncated, kit.audio_only, kit.noface_video, tmp_path / "gone.mp4"]
+    summary = extract([*bad, kit.face_video], out, FRAMES6, workers=1)
+    assert summary.exit_code == 3
+    statuses = {Path(r.source).name: (r.status, r.message) for r in summary.results}
+    assert statuses["face.mp4"][0] == "ok"
+    assert statuses["noface.mp4"][0] == "no_face"
+    for name, reason in [("zero.mp4", "empty file"), ("notes.mp4", "text file"), ("truncated.mp4", "moov atom"),
+                         ("audio_only.mp4", "no video stream"), ("gone.mp4", "no such file")]:
+        status, message = statuses[name]
+        assert status == "error" and reason in message, (name, message)
+    recorded = {Path(line["source"]).name: line for line in read_manifest(out) if line["type"] == "input"}
+    assert recorded["truncated.mp4"]["status"] == "error" and "moov" in recorded["truncated.mp4"]["message"]
+    assert recorded["noface.mp4"]["status"] == "no_face"
+    # failed inputs are retried by the next run, complete ones are not
+    again = extract([*bad, kit.face_video], out, FRAMES6, workers=1)
+    assert sorted({r.status for r in again.results}) == ["error", "skipped"]
+
+
+def test_dataset_layout(tmp_path: Path, kit: MediaKit) -> None:
+    out = tmp_path / "data"
+    options = ExtractOptions(FrameSelection("frames", 4), layout="dataset", label="df", split="train")
+    extract([kit.face_video], out, options, workers=1)
+    real = ExtractOptions(FrameSelection("frames", 4), layout="dataset", label="real", split="train")
+    extract([kit.face_jpeg], out, real, workers=1)  # another label into the same dataset
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))
+    assert files == ["train/df/face_15.jpg", "train/df/face_21.jpg", "train/df/face_3.jpg", "train/df/face_9.jpg",
+                     "train/real/face_0.jpg"]
+    assert {video_id(out / f) for f in files} == {"face"}  # eval groups frames by video from these names
+
+
+def test_all_faces_names_files_by_track(tmp_path: Path, kit: MediaKit) -> None:
+    out = tmp_path / "out"
+    summary = extract([kit.two_face_video], out, ExtractOptions(FrameSelection("frames", 3), all_faces=True))
+    assert summary.results[0].faces == 6
+    names = sorted(p.name for p in (out / "two_faces").iterdir())
+    assert names == ["10_0.jpg", "10_1.jpg", "2_0.jpg", "2_1.jpg", "6_0.jpg", "6_1.jpg"]
+
+
+# ---------------------------------------------------------------------------------------------- safety
+
+
+def test_refusals(tmp_path: Path, kit: MediaKit) -> None:
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "their.txt").write_text("mine")
+    with pytest.raises(UsageError, match="holds no mesocli manifest"):
+        extract([kit.face_jpeg], foreign, FRAMES6)
+    assert sorted(os.listdir(foreign)) == ["their.txt"]  # not even a lock file left
+    assert extract([kit.face_jpeg], foreign, FRAMES6, force=True).exit_code == 0
+    with pytest.raises(UsageError, match="other settings"):
+        extract([kit.face_jpeg], foreign, ExtractOptions(FrameSelection("frames", 7)))
+    redone = extract([kit.face_jpeg], foreign, ExtractOptions(FrameSelection("frames", 7)), force=True)
+    assert redone.results[0].status == "ok" and (foreign / "their.txt").exists()
+    with pytest.raises(UsageError, match="not a folder"):
+        extract([kit.face_jpeg], foreign / "their.txt", FRAMES6)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no video or image"):
+        extract([tmp_path / "empty"], tmp_path / "o", FRAMES6)
+    for bad in ({"layout": "dataset"}, {"label": "df"}, {"layout": "dataset", "label": "fake"},
+                {"layout": "dataset", "label": "df", "split": "../x"}, {"detector": "yolo"}, {"quality": 0}):
+        with pytest.raises(UsageError):
+            ExtractOptions(**bad)
+
+
+def test_a_second_extract_into_the_same_folder_is_refused(tmp_path: Path, kit: MediaKit) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with locked(out), pytest.raises(UsageError, match=f"in use by another 'mesocli extract' \\(pid {os.getpid()}\\)"):
+        extract([kit.face_jpeg], out, FRAMES6)
+    assert extract([kit.face_jpeg], out, FRAMES6).exit_code == 0  # released
+
+
+def test_torn_manifest_and_temporary_files_are_repaired(tmp_path: Path, kit: MediaKit) -> None:
+    out = tmp_path / "out"
+    extract([kit.face_video, kit.face_jpeg], out, FRAMES6, workers=1)
+    reference, lines = face_lines(out), read_manifest(out)
+    # what a kill -9 can leave: a temporary crop, face lines without their input line, a torn line
+    face_input = next(i for i, line in enumerate(lines) if line["type"] == "input" and line["name"] == "face")
+    kept = [line for i, line in enumerate(lines) if i != face_input]
+    text = "".join(json.dumps(line) + "\n" for line in kept) + '{"type": "input", "source": "x", "sta'
+    (out / MANIFEST).write_text(text)
+    (out / "face" / ".2.jpg.abcd.part").write_bytes(b"\xff\xd8half")
+    summary = extract([kit.face_video, kit.face_jpeg], out, FRAMES6, workers=1)
+    assert [r.status for r in summary.results] == ["ok", "skipped"]  # the unfinished input is redone
+    assert face_lines(out) == reference
+    assert not list(out.rglob("*.part"))
+
+
+# ---------------------------------------------------------------------------------------------- the command
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["mesocli", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def test_cli(tmp_path: Path, kit: MediaKit, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(monkeypatch, capsys, "extract", str(kit.face_jpeg), str(kit.text_mp4), str(out),
+                                   "--format", "json", "--workers", "1")
+    assert code == 3 and stderr == ""
+    report = json.loads(stdout)
+    assert report["counts"]["ok"] == 1 and report["counts"]["error"] == 1
+    for args, message in [
+        (["--frames", "3", "--fps", "2"], "give only one of"),
+        (["--layout", "dataset"], "needs --label"),
+        (["--detector", "yolo"], "--detector must be one of"),
+        (["--format", "xml"], "--format must be one of"),
+        (["--workers", "0"], "--workers must be at least 1"),
+    ]:
+        code, stdout, stderr = run_cli(monkeypatch, capsys, "extract", str(kit.face_jpeg), str(tmp_path / "x"), *args)
+        assert code == 2 and stderr.startswith("mesocli: error: ") and message in stderr
+        assert stderr.count("\n") == 1 and stdout == ""
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path: Path, kit: MediaKit) -> None:
+    """kill -9 in the middle of a run, run again: same crops, same face lines as one clean run.
+
+    The clean run uses two worker processes, the interrupted one works in-process: both paths agree.
+    """
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(4):
+        make_face_video(inputs / f"v{i}.mp4", frames=36, size=(320, 240), angles=[i * 3.0] * 36)
+    clean = tmp_path / "clean"
+    options = ExtractOptions(FrameSelection("all"))
+    assert extract([inputs], clean, options, workers=2).exit_code == 0
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "mesocli", "extract", str(inputs), str(out), "--all-frames", "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        manifest = out / MANIFEST
+        if manifest.exists() and manifest.read_text().count('"type": "input"') >= 1:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = (out / MANIFEST).read_text().count('"type": "input"')
+    assert done < 4, "the run ended before it could be interrupted"
+    for path in out.rglob("*.jpg"):  # no half-written image, whatever the moment of the kill
+        with Image.open(path) as image:
+            image.load()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr == ""  # no progress bars when stderr is not a terminal
+    assert f"{done} already done" in resumed.stdout
+    assert files_of(out) == files_of(clean)
+    assert face_lines(out) == face_lines(clean)
+    assert not list(out.rglob("*.part"))
+    assert (out / LOCK).exists()
