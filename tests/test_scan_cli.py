@@ -168,3 +168,19 @@ def test_end_to_end_pipe_with_exit_statuses(own_weights: Path, faces: list[Path]
     items = [json.loads(line) for line in result.stdout.splitlines()]
     assert [i["status"] for i in items] == ["ok", "error", "ok"]
     assert result.stderr == ""  # no progress bars, no TensorFlow banners when stderr is not a terminal
+
+
+def test_a_video_without_faces_exits_3_and_the_others_are_reported(own_weights: Path, tmp_path_factory) -> None:
+    from media import MediaKit
+
+    kit = MediaKit(tmp_path_factory.getbasetemp() / "media")
+    args = ["scan", "--weights", str(own_weights), "--frames", "6", str(kit.noface_video), str(kit.face_video)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3
+    items = [json.loads(line) for line in result.stdout.splitlines()]
+    for item in items:
+        check_schema(item)
+    assert [(i["status"], i["type"], i["p_fake"] is None) for i in items] == [
+        ("no_face", "video", True), ("ok", "video", False)
+    ]
+    assert [i["frames"] for i in items] == [{"sampled": 6, "with_face": 0}, {"sampled": 6, "with_face": 6}]
