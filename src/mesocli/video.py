@@ -92,6 +92,7 @@ class VideoInfo:
     codec: str = ""
     stream: int = 0  # index of the stream in the file
     pixel_aspect: float = 1.0  # sample aspect ratio; frames are resampled to square pixels
+    start: float = 0.0  # the video stream's first timestamp; frame times are counted from it
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -211,15 +212,16 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
         elif match := _DURATION_TAG.match(line):
             duration = _seconds(*match.group(1, 2, 3))  # the stream's own duration (Matroska)
     stream_start = _STREAM_START.search(description)
+    video_start = float(stream_start.group(1)) if stream_start else (start or 0.0)
     if duration is not None and start is not None and stream_start:  # video starting after the audio
-        duration = max(0.0, duration + start - float(stream_start.group(1)))
+        duration = max(0.0, duration + start - video_start)
     if abs(pixel_aspect - 1.0) > 1e-3:
         width = max(1, round(width * pixel_aspect))
     if rotation in (90, 270):
         width, height = height, width
     estimate = round(duration * fps) if duration and fps else None
     codec = description.split(" ", 1)[0].rstrip(",")
-    return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect)
+    return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect, video_start)
 
 
 def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:
@@ -411,7 +413,7 @@ class FrameReader:
                     break
                 index = next(indices)
                 try:
-                    time = float(pts_time)
+                    time = float(pts_time) - self.info.start
                 except ValueError:
                     time = math.nan
                 if not math.isfinite(time):
