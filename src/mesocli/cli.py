@@ -157,10 +157,6 @@ def train(
     typer.echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
 
 
-def _not_yet(name: str) -> NoReturn:
-    fail(f"'{name}' is not implemented yet", 2)
-
-
 @app.command(name="eval")
 def evaluate(
     data: Annotated[
@@ -416,11 +412,26 @@ def scan(
 
 
 def main() -> None:
-    """Entry point: run the app, turning MesocliError into a one-line message and its exit status."""
+    """Entry point: every error is one line on stderr (a traceback only with --debug), with its exit status.
+
+    MesocliError carries its own status (2 usage, 3 input); a command-line parsing error is 2.
+    """
     try:
-        app()
+        code = app(standalone_mode=False)
     except MesocliError as exc:
         if DEBUG["on"]:
             raise
         typer.echo(f"mesocli: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        typer.echo("mesocli: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the parser's errors (bad option, missing argument) come as ClickException
+        if DEBUG["on"] or not hasattr(exc, "format_message"):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            typer.echo(exc.format_message(), err=True)
+            sys.exit(2)
+        typer.echo(f"mesocli: error: {exc.format_message()} (see 'mesocli --help')", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
