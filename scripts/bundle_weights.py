@@ -1,0 +1,53 @@
+"""Bundle a training run's best weights into weights/, with validation figures in the model card.
+
+Usage (from the repository root)::
+
+    .venv/bin/python scripts/bundle_weights.py runs/meso4_df --data ../shared/data/mesonet-df
+
+Copies ``RUN_DIR/best.weights.h5`` to ``weights/<arch>_<manipulation>.weights.h5``, evaluates it
+with ``mesocli eval``'s code on the ``validation`` split, and writes the model card beside it with
+``metrics.validation`` = the ``mesocli eval --format json`` object (what ``mesocli models`` shows and
+what tests/test_eval_shared.py re-checks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from mesocli.datasets import find_dataset
+from mesocli.evaluate import evaluate
+from mesocli.fsutil import atomic_path, atomic_write_text
+from mesocli.weights import ModelCard, card_path_for, load_weights
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--split", default="validation")
+    args = parser.parse_args()
+
+    card = ModelCard.from_json(args.run_dir / "best.json")
+    name = f"{card.arch}_{card.manipulation}"
+    target = REPO / "weights" / f"{name}.weights.h5"
+    with atomic_path(target, suffix=".weights.h5") as tmp:
+        shutil.copyfile(args.run_dir / "best.weights.h5", tmp)
+    card.weights_file = target.name
+    card.name = name
+    loaded = load_weights(target, card.arch)
+    if loaded.sha256 != card.sha256:
+        raise SystemExit(f"{target}: sha256 differs from the run's model card")
+    report = evaluate(loaded, find_dataset(args.data, args.split), progress=True).to_dict()
+    report["model"]["name"] = name
+    card.metrics["validation"] = {"split": args.split, **report}
+    atomic_write_text(card_path_for(target), card.to_json())
+    print(json.dumps(card.metrics, indent=1))
+
+
+if __name__ == "__main__":
+    main()
