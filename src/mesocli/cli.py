@@ -6,10 +6,13 @@ Heavy modules (tensorflow, dlib) are imported inside the commands that need them
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -195,6 +198,7 @@ def evaluate(
     from mesocli import evaluate as evaluation  # noqa: PLC0415
     from mesocli.datasets import find_dataset  # noqa: PLC0415
     from mesocli.errors import UsageError  # noqa: PLC0415
+    from mesocli.fsutil import check_writable  # noqa: PLC0415
     from mesocli.weights import resolve_model  # noqa: PLC0415
 
     if fmt not in ("table", "json"):
@@ -217,6 +221,9 @@ def evaluate(
         evaluation.check_plot_format(plot)
     if plot is not None and scores is not None and plot.resolve() == scores.resolve():
         fail("--plot and --scores name the same file")
+    for target in (scores, plot):
+        if target is not None:
+            check_writable(target)  # before the evaluation, not after it
     counts = dataset.counts
     note = typer.echo if not quiet else (lambda *a, **k: None)
     note(f"data: {dataset.root} split={dataset.split or '(none)'}: df {counts['df']}, real {counts['real']} "
@@ -358,10 +365,8 @@ def scan(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
-    import contextlib  # noqa: PLC0415
-
     from mesocli import output as writers  # noqa: PLC0415
-    from mesocli.fsutil import atomic_path  # noqa: PLC0415
+    from mesocli.fsutil import atomic_path, check_writable, output_errors  # noqa: PLC0415
     from mesocli.scan import ScanOptions, exit_status, read_path_list, scan_inputs  # noqa: PLC0415
     from mesocli.weights import resolve_model  # noqa: PLC0415
 
@@ -374,7 +379,7 @@ def scan(
         fail(str(exc), exc.exit_code)
     paths: list[str] = []
     for item in inputs:
-        paths.extend(read_path_list(sys.stdin) if item == "-" else [item])
+        paths.extend(read_path_list(_stdin_paths()) if item == "-" else [item])
     if not paths:
         fail("no inputs (stdin gave no paths)")
     if output is not None and output.is_dir():
@@ -384,15 +389,20 @@ def scan(
     fmt = fmt or writers.format_for(None if output is None else output.name, sys.stdout.isatty())
     if fmt not in writers.FORMATS:
         fail(f"unknown --format '{fmt}'; choose one of {', '.join(writers.FORMATS)}")
+    if output is not None:
+        check_writable(output)  # before the work, not after it
     loaded = resolve_model(arch.value if arch else None, model.value, weights)
     statuses: list[str] = []
     verdicts: list[str | None] = []
     try:
         with contextlib.ExitStack() as stack:
-            stream = sys.stdout
+            stream: Any = sys.stdout
             if output is not None:
-                target = stack.enter_context(atomic_path(output))
-                stream = stack.enter_context(open(target, "w", encoding="utf-8", newline=""))
+                target = stack.enter_context(atomic_path(output, wrap_errors=False))
+                with output_errors(output):
+                    stream = stack.enter_context(open(target, "w", encoding="utf-8", newline="",
+                                                      errors="backslashreplace"))
+            stream = _GuardedStream(stream, output or "standard output")
             writer = writers.make_writer(fmt, stream, color=None if output is None else False)
             bars = stack.enter_context(writers.ScanProgress(not quiet and sys.stderr.isatty()))
             for result in scan_inputs(paths, loaded, options, progress=bars.hook):
@@ -401,6 +411,7 @@ def scan(
                 verdicts.append(result.verdict)
             bars.__exit__()
             writer.close()
+            stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
         import os  # noqa: PLC0415
 
@@ -411,11 +422,61 @@ def scan(
     raise typer.Exit(exit_status(statuses, verdicts, fail_on_fake))
 
 
+class _GuardedStream:
+    """A text stream whose write failures (disk full, ...) become an OutputError naming it; a closed
+    pipe stays a BrokenPipeError (the reader went away)."""
+
+    def __init__(self, stream: Any, name: object) -> None:
+        self._stream = stream
+        self._name = name
+
+    def write(self, text: str) -> int:
+        with self._errors():
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        with self._errors():
+            self._stream.flush()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        from mesocli.fsutil import output_errors  # noqa: PLC0415
+
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            with output_errors(self._name):
+                raise exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _stdin_paths() -> Any:
+    """Standard input as text whose undecodable bytes (file names that are not UTF-8) survive as they do in
+    ``os.fsdecode``, so that every path read opens the very file it names."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None or sys.stdin.errors == "surrogateescape":
+        return sys.stdin
+    return io.TextIOWrapper(buffer, encoding=sys.stdin.encoding or "utf-8", errors="surrogateescape")
+
+
+def _tolerant_stdout() -> None:
+    """Make standard output write a file name that is not UTF-8 as ``\\udce9`` (a JSON escape) instead of
+    failing; a locale that already chose a handler (surrogateescape) keeps it."""
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        with contextlib.suppress(ValueError, io.UnsupportedOperation):
+            sys.stdout.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     """Entry point: every error is one line on stderr (a traceback only with --debug), with its exit status.
 
     MesocliError carries its own status (2 usage, 3 input); a command-line parsing error is 2.
     """
+    _tolerant_stdout()
     try:
         code = app(standalone_mode=False)
     except MesocliError as exc:

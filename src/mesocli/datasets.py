@@ -43,7 +43,7 @@ class FolderDataset:
         """A hash of the sorted relative file list with labels: identifies the data a model saw."""
         digest = hashlib.sha256()
         for path, label in sorted(zip(self.paths, self.labels.tolist(), strict=True)):
-            digest.update(f"{path.relative_to(self.root).as_posix()}\t{label}\n".encode())
+            digest.update(f"{path.relative_to(self.root).as_posix()}\t{label}\n".encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
 
     def subset(self, indices: np.ndarray) -> FolderDataset:

@@ -21,3 +21,12 @@ class InputError(MesocliError):
     """One input (video, image) could not be read; the run goes on with the others."""
 
     exit_code = 3
+
+
+class OutputError(MesocliError, OSError):
+    """An output that cannot be written (folder not writable, disk full): exit status 2.
+
+    Also an OSError, so that code that tolerates failed writes (a cache) still does.
+    """
+
+    exit_code = 2

@@ -167,7 +167,10 @@ def check_plot_format(target: Path) -> None:
 def write_scores(report: EvalReport, target: Path) -> None:
     """Per-image CSV (path relative to the dataset root, label, video id, p_fake, verdict), atomically."""
     rows = zip(report.paths, report.labels_is_fake, report.video_ids, report.p_fake, strict=True)
-    with atomic_path(Path(target), suffix=".csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as out:
+    # a file name that is not UTF-8 is written with a \udce9-style escape rather than failing
+    with atomic_path(Path(target), suffix=".csv") as tmp, open(
+        tmp, "w", newline="", encoding="utf-8", errors="backslashreplace"
+    ) as out:
         writer = csv.writer(out)
         writer.writerow(SCORES_COLUMNS)
         for path, fake, vid, p in rows:

@@ -26,9 +26,9 @@ import numpy as np
 from PIL import Image
 
 from mesocli import __version__
-from mesocli.errors import InputError, UsageError
+from mesocli.errors import InputError, OutputError, UsageError
 from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image
-from mesocli.fsutil import atomic_write_bytes
+from mesocli.fsutil import atomic_write_bytes, output_errors
 from mesocli.inputs import expand_inputs, identify
 from mesocli.outdir import (
     MANIFEST,
@@ -213,18 +213,32 @@ def _extract_one(job: _Job, out_dir: Path, options: ExtractOptions, report: Repo
             report(job.number, "frame", 1)
         result.status = "ok" if faces else "no_face"
     except InputError as exc:
-        result.message = str(exc)
-    except UsageError:  # not this input's fault (e.g. the face models are missing): stop the run
+        result.message = _as_given(str(exc), job)
+    except (UsageError, OutputError):  # not this input's fault (face models missing, disk full): stop the run
+        _remove_crops(out_dir, faces)
         raise
     except Exception as exc:  # noqa: BLE001 - one input's failure must not stop the others
         result.message = f"{job.source}: {type(exc).__name__}: {exc}"
     if result.status == "error":
-        for line in faces:
-            (out_dir / line["file"]).unlink(missing_ok=True)
+        _remove_crops(out_dir, faces)
         faces = []
     result.faces = len(faces)
     result.seconds = round(time.perf_counter() - started, 3)
     return result, [*faces, _input_line(job, options, result, warnings)]
+
+
+def _as_given(message: str, job: _Job) -> str:
+    """An input's error naming the input as given on the command line, not its resolved path."""
+    if os.path.islink(job.source) and not os.path.exists(job.source):
+        return f"{job.source}: broken symbolic link"
+    return job.source + message[len(job.path) :] if message.startswith(job.path + ": ") else message
+
+
+def _remove_crops(out_dir: Path, faces: list[dict]) -> None:
+    """Delete the crops of an input that did not finish: no file is left that the manifest does not list."""
+    for line in faces:
+        with contextlib.suppress(OSError):
+            (out_dir / line["file"]).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------- workers
@@ -465,7 +479,8 @@ def extract(
     if not files:
         raise UsageError("no video or image among the inputs")
     _refuse_foreign(out_dir, Manifest.read(out_dir), force)  # before leaving a lock file in someone's folder
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with output_errors(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     with locked(out_dir):
         remove_temporaries(out_dir)
         manifest = _prepare(out_dir, options, force)

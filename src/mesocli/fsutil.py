@@ -1,30 +1,55 @@
-"""Safe writes: a temp file beside the target, renamed into place only when complete."""
+"""File-system helpers: safe writes (a temp file beside the target, renamed into place only when
+complete), write failures as one-line errors, and the checks every input file goes through first."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from mesocli.errors import InputError, OutputError
+
+_KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFSOCK: "a socket"}
+
 
 @contextlib.contextmanager
-def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds."""
+def output_errors(target: Path | str) -> Iterator[None]:
+    """Turn an OSError raised in the block (folder not writable, disk full) into an OutputError naming ``target``."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path, suffix: str = "", *, wrap_errors: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds.
+
+    On failure the temporary file is removed and ``target`` is left as it was. An OSError (in the
+    block too, unless ``wrap_errors`` is False) becomes an :class:`OutputError` naming ``target``.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".part", dir=target.parent)
-    os.close(handle)
+    with output_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".part", dir=target.parent)
+        os.close(handle)
     tmp = Path(name)
     if suffix:  # some writers (Keras) insist on the file name ending with their suffix
         tmp.unlink()
         tmp = tmp.with_name(tmp.name[: -len(".part")])
     try:
-        yield tmp
-        os.replace(tmp, target)
+        with output_errors(target) if wrap_errors else contextlib.nullcontext():
+            yield tmp
+        with output_errors(target):
+            os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
 
@@ -39,3 +64,30 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically."""
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+
+
+def check_writable(target: Path) -> None:
+    """Raise OutputError now if no file can be created beside ``target``: fail before the work, not after."""
+    target = Path(target)
+    with output_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass
+
+
+def check_input_file(path: str | Path) -> os.stat_result:
+    """Stat an input file; raise InputError unless it is a regular file (a named pipe would block a reader)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{path}: is a folder")
+    if not stat.S_ISREG(info.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "a special file")
+        raise InputError(f"{path}: not a regular file ({kind})")
+    return info

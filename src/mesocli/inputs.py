@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from PIL import Image
-
 from mesocli.errors import InputError, UsageError
+from mesocli.fsutil import check_input_file
+from mesocli.preprocess import check_image
 from mesocli.video import VideoInfo, probe_video
 
 Kind = Literal["video", "image"]
@@ -49,13 +49,13 @@ def sniff(head: bytes) -> Kind | None:
 
 
 def _head(path: Path, size: int = 200) -> bytes:
+    """The first bytes of a regular file (a named pipe or a device is refused, never opened)."""
+    check_input_file(path)
     try:
         with open(path, "rb") as handle:
             return handle.read(size)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
     except OSError as exc:
@@ -94,11 +94,16 @@ def identify(path: str | Path) -> tuple[Kind, VideoInfo | None]:
     if kind is None and _is_text(head):
         raise InputError(f"{path}: a text file, not a video or image")
     if kind == "image":
+        check_image(path)  # parses the header; the pixels are decoded when used
+        return "image", None
+    if kind is None:  # nothing in the first bytes says media: ffmpeg has the last word
         try:
-            with Image.open(path):  # parses the header; the pixels are decoded when used
-                return "image", None
-        except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds
-            raise InputError(f"{path}: not a readable image ({exc})") from None
+            return "video", probe_video(path)
+        except InputError as exc:
+            detail = str(exc).removeprefix(f"{path}: ")
+            if detail.startswith("not a readable video (") and detail.endswith(")"):
+                detail = detail[len("not a readable video (") : -1]
+            raise InputError(f"{path}: not a readable video or image ({detail})") from None
     return "video", probe_video(path)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mesocli.errors import UsageError
-from mesocli.fsutil import atomic_write_text
+from mesocli.fsutil import atomic_write_text, output_errors
 
 MANIFEST = "manifest.jsonl"
 LOCK = ".mesocli-extract.lock"
@@ -33,7 +33,8 @@ _NAME_BYTES = 120
 @contextlib.contextmanager
 def locked(out_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``out_dir`` (fcntl): a second extract into it is refused, not mixed in."""
-    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    with output_errors(out_dir):
+        fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -105,7 +106,7 @@ class Manifest:
         manifest = cls(out_dir / MANIFEST)
         try:
             manifest.raw = manifest.path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return manifest
         pending: dict[tuple, list[dict]] = {}
         for number, raw in enumerate(manifest.raw.split(b"\n")[:-1]):  # after the last newline: a torn line
@@ -140,24 +141,34 @@ class Manifest:
 
 
 def dumps(line: dict) -> str:
-    return json.dumps(line, ensure_ascii=False, separators=(", ", ": ")) + "\n"
+    """One manifest line. A file name that is not UTF-8 (undecodable bytes kept as lone surrogates)
+    is written with JSON escapes (``\\udce9``), which read back to the very same name."""
+    text = json.dumps(line, ensure_ascii=False, separators=(", ", ": ")) + "\n"
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Appender:
     """Appends whole blocks of lines to the manifest, each block in one ``write`` (O_APPEND)."""
 
     def __init__(self, path: Path):
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.path = path
+        with output_errors(path):
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, lines: list[dict]) -> None:
+        """Append ``lines``; a failed write (disk full) leaves at most a torn last block, dropped on reading."""
         data = "".join(dumps(line) for line in lines).encode()
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        with output_errors(self.path):
+            while view:
+                view = view[os.write(self._fd, view) :]
 
     def close(self) -> None:
-        os.fsync(self._fd)
-        os.close(self._fd)
+        try:
+            with output_errors(self.path):
+                os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
 
 
 def unique_name(stem: str, path: str, taken: set[str]) -> str:

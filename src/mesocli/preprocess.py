@@ -16,24 +16,28 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from mesocli.errors import InputError
+from mesocli.fsutil import check_input_file
 
 INPUT_SIZE = 256
 RESAMPLE = Image.Resampling.BILINEAR
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Return ``image`` as 8-bit RGB, whatever its mode (L, LA, P, RGBA, CMYK, I;16, F, ...)."""
+    """Return ``image`` as 8-bit RGB, whatever its mode (L, LA, La, P, RGBA, CMYK, I;16, F, ...)."""
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
+        with np.errstate(invalid="ignore"):  # a float image may hold NaN or inf: taken as 0
+            array = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         if image.mode.startswith("I;16"):
             scaled = array / 257.0
         else:
             low, high = float(array.min()), float(array.max())
             scaled = (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
         return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode == "La":  # premultiplied alpha: Pillow converts it to LA only
+        image = image.convert("LA")
+    if image.mode in ("RGBA", "RGBa", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
@@ -46,6 +50,8 @@ def face_to_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
         array = image
         if array.dtype != np.uint8:
             raise ValueError(f"expected a uint8 array, got {array.dtype}")
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
         if array.ndim == 2:
             array = np.repeat(array[:, :, None], 3, axis=2)
         if array.shape[2] == 4:
@@ -64,22 +70,50 @@ def to_network_input(image: Image.Image | np.ndarray) -> np.ndarray:
     return face_to_uint8(image).astype(np.float32) / 255.0
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image file (EXIF orientation applied); raise InputError if unreadable."""
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line of text; unexpected kinds keep their name (``struct.error: ...``)."""
+    text = " ".join(str(exc).split())
+    if text and isinstance(exc, (OSError, SyntaxError, ValueError)):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _read_image(path: str | Path, decode: bool) -> Image.Image:
+    """Open ``path`` with Pillow (header only, or fully decoded); every failure is a one-line InputError."""
+    check_input_file(path)
     try:
         with Image.open(path) as image:
+            if not decode:
+                return image
             image.load()
             return ImageOps.exif_transpose(image) or image
     except Image.DecompressionBombError as exc:
-        raise InputError(f"{path}: image too large (Pillow's decompression-bomb limit): {exc}") from None
+        limit = " ".join(str(exc).split())
+        raise InputError(f"{path}: image too large (Pillow's decompression-bomb limit: {limit})") from None
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from None
+    except MemoryError:
+        raise InputError(f"{path}: image too large to decode (out of memory)") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many kinds on damaged files
+        raise InputError(f"{path}: not a readable image ({_one_line(exc)})") from None
+
+
+def check_image(path: str | Path) -> None:
+    """Parse an image file's header (no decoding); raise InputError if Pillow cannot or may not read it."""
+    _read_image(path, decode=False)
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image file (EXIF orientation applied); raise InputError if unreadable."""
+    return _read_image(path, decode=True)
 
 
 def load_face(path: str | Path) -> np.ndarray:
     """Read an image file as a (256, 256, 3) uint8 face crop."""
-    return face_to_uint8(open_image(path))
+    image = open_image(path)
+    try:
+        return face_to_uint8(image)
+    except (ValueError, OSError) as exc:  # a mode Pillow reads but cannot convert (e.g. LAB)
+        raise InputError(f"{path}: cannot convert the {image.mode} image to RGB ({_one_line(exc)})") from None

@@ -29,7 +29,7 @@ import numpy as np
 
 from mesocli.datasets import decode_dataset, find_dataset
 from mesocli.errors import UsageError
-from mesocli.fsutil import atomic_path, atomic_write_text
+from mesocli.fsutil import atomic_path, atomic_write_text, check_writable
 from mesocli.models import build_model, count_trainable
 
 STATE_FILE = "state.json"
@@ -143,6 +143,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.log = print if progress else (lambda *a, **k: None)
+        self.prepared = False
 
     # ---------- setup ----------
     def _prepare(self) -> None:
@@ -167,6 +168,10 @@ class Trainer:
         usable = np.flatnonzero(decoded.ok)
         self.images = decoded.images
         labels = dataset.labels
+        readable = np.bincount(labels[usable], minlength=2)
+        if not readable.all():
+            missing = " and ".join(name for name, n in zip(("df", "real"), readable, strict=True) if n == 0)
+            raise UsageError(f"no readable images of class {missing} in {dataset.root}; both df and real are needed")
         train_idx, held_idx = split_heldout(labels[usable], config.val_fraction, config.seed)
         self.train_idx, self.held_idx = usable[train_idx], usable[held_idx]
         if len(self.train_idx) < config.batch_size:
@@ -208,6 +213,7 @@ class Trainer:
             return loss, correct
 
         self.train_step = train_step
+        self.prepared = True
 
     # ---------- state ----------
     def _variables(self) -> list[Any]:
@@ -277,7 +283,8 @@ class Trainer:
     def run(self, resume: bool = False) -> TrainState:
         from tqdm import tqdm  # noqa: PLC0415
 
-        self._prepare()
+        if not self.prepared:
+            self._prepare()
         config = self.config
         state = self._load_state() if resume else TrainState()
         if state.finished:
@@ -415,10 +422,14 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
     if (run_dir / "config.json").exists() and not force:
         raise UsageError(f"{run_dir} already holds a training run: continue it with --resume {run_dir}, "
                          "or pass --force to start over")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(run_dir / "config.json")  # before reading the data, not after
     config.command = config.command or shlex.join(["mesocli", *sys.argv[1:]])
+    trainer = Trainer(config, run_dir, progress)
+    trainer._prepare()  # unusable data fails here, before the folder holds a run that --resume would take up
+    for name in (STATE_FILE, VARIABLES_FILE):  # --force: the old run's state must not be resumed with this config
+        (run_dir / "checkpoint" / name).unlink(missing_ok=True)
     atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=1))
-    return Trainer(config, run_dir, progress).run(resume=False)
+    return trainer.run(resume=False)
 
 
 def resume_run(run_dir: Path, progress: bool = True) -> TrainState:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mesocli.errors import InputError, UsageError
+from mesocli.fsutil import check_input_file
 
 FRAME_MODES = ("frames", "fps", "every", "all")
 DEFAULT_FRAMES = 30
@@ -155,11 +156,7 @@ def _seconds(hours: str, minutes: str, seconds: str) -> float:
 def probe_video(path: str | Path) -> VideoInfo:
     """Read the header of a video file (ffmpeg ``-i``, no decoding); raise InputError when unusable."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder")
-    if path.stat().st_size == 0:
+    if check_input_file(path).st_size == 0:  # also refuses folders, named pipes and devices
         raise InputError(f"{path}: empty file")
     try:
         done = subprocess.run(

@@ -25,6 +25,7 @@ from mesocli.models import ARCHITECTURES, DISPLAY_NAMES, build_model
 
 MANIPULATIONS = ("df", "f2f")
 OWN_SUFFIX = ".weights.h5"
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _LEGACY_NAME = re.compile(r"^(conv2d|batch_normalization|dense)_(\d+)$")
 
 
@@ -138,7 +139,12 @@ def _open_h5(path: Path) -> Any:
         return _h5py().File(path, "r")
     except PermissionError:
         raise WeightsError(f"{path}: permission denied") from None
-    except OSError:
+    except OSError as exc:
+        with open(path, "rb") as handle:
+            signature = handle.read(len(_HDF5_SIGNATURE))
+        if signature == _HDF5_SIGNATURE:  # an HDF5 file all the same: cut short or damaged
+            reason = re.sub(r"^Unable to (?:synchronously )?open file \((.*)\)$", r"\1", str(exc))
+            raise WeightsError(f"{path}: damaged HDF5 file ({reason})") from None
         raise WeightsError(f"{path}: not an HDF5 weights file") from None
 
 
@@ -205,6 +211,13 @@ def _dataset_signature(h5: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
 
 def inspect_weights(path: Path) -> tuple[str, bool]:
     """Return (architecture, is_legacy) of a weights file, or raise WeightsError if it fits neither."""
+    try:
+        return _inspect(path)
+    except (RuntimeError, OSError, KeyError, ValueError) as exc:  # h5py on a damaged file
+        raise WeightsError(f"{path}: damaged HDF5 file ({exc})") from None
+
+
+def _inspect(path: Path) -> tuple[str, bool]:
     with _open_h5(path) as h5:
         root = _legacy_root(h5)
         if root is not None:
@@ -231,21 +244,22 @@ def load_weights(path: Path, arch: str | None = None, name: str | None = None) -
     own-format file is read, and a sha256 that differs from the card's is refused.
     """
     path = Path(path)
+    card_file = card_path_for(path)
+    card = ModelCard.from_json(card_file) if path.is_file() and card_file.is_file() else None
+    digest = sha256_file(path) if card is not None else ""
+    if card is not None and card.sha256 and card.sha256 != digest:  # integrity first: a damaged file is not parsed
+        raise WeightsError(
+            f"{path}: sha256 {digest[:12]}… does not match its model card ({card.sha256[:12]}…): "
+            "the file is corrupted or was replaced"
+        )
     found_arch, legacy = inspect_weights(path)
     if arch is not None and arch != found_arch:
         raise WeightsError(
             f"{path}: holds {DISPLAY_NAMES[found_arch]} weights, not {DISPLAY_NAMES[arch]} (drop --arch or fix it)"
         )
-    digest = sha256_file(path)
-    card = None
-    card_file = card_path_for(path)
-    if not legacy and card_file.is_file():
-        card = ModelCard.from_json(card_file)
-        if card.sha256 and card.sha256 != digest:
-            raise WeightsError(
-                f"{path}: sha256 {digest[:12]}… does not match its model card ({card.sha256[:12]}…): "
-                "the file is corrupted or was replaced"
-            )
+    digest = digest or sha256_file(path)
+    if legacy:
+        card = None
     model = build_model(found_arch)
     try:
         if legacy:
@@ -253,7 +267,7 @@ def load_weights(path: Path, arch: str | None = None, name: str | None = None) -
                 _assign_legacy(model, _legacy_layers(_legacy_root(h5)))
         else:
             model.load_weights(path)
-    except (ValueError, KeyError, OSError) as exc:
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
         raise WeightsError(f"{path}: weights do not fit {DISPLAY_NAMES[found_arch]} ({exc})") from None
     label = name or (card.name if card and card.name else path.name)
     return LoadedModel(found_arch, label, path, digest, model, card, legacy)
@@ -270,14 +284,14 @@ def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> 
 
 
 def save_own(model: Any, path: Path, card: ModelCard) -> ModelCard:
-    """Write weights and their model card atomically (temp files, then rename)."""
-    from mesocli.fsutil import atomic_path  # noqa: PLC0415
+    """Write weights and their model card atomically: both are written to temporary files before either
+    is renamed into place, so a failed write (disk full) leaves the previous pair as it was."""
+    from mesocli.fsutil import atomic_path, atomic_write_text  # noqa: PLC0415
 
     path = Path(path)
     with atomic_path(path, suffix=OWN_SUFFIX) as tmp:
         model.save_weights(tmp)
         card.sha256 = sha256_file(tmp)
-    card.weights_file = path.name
-    with atomic_path(card_path_for(path)) as tmp:
-        tmp.write_text(card.to_json(), encoding="utf-8")
+        card.weights_file = path.name
+        atomic_write_text(card_path_for(path), card.to_json())  # then the weights, as the block ends
     return card

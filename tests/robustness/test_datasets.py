@@ -1,0 +1,111 @@
+"""Bad datasets for ``train`` and ``eval``: one-line errors (exit 2) that say where mesocli looked,
+and a failed ``train`` leaves no half-made run behind (no config.json that ``--resume`` would take up)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from robustness.helpers import CliResult, make_faces
+
+TRAIN = ("--epochs", "1", "--batch-size", "2", "--val-fraction", "0.25", "-q")
+
+
+def _split_missing(root: Path) -> None:
+    make_faces(root / "validation", {"df": 2, "real": 2})
+
+
+def _one_class(root: Path) -> None:
+    make_faces(root / "test", {"df": 3})
+
+
+def _empty_class(root: Path) -> None:
+    make_faces(root / "test", {"df": 3})
+    (root / "test" / "real").mkdir()
+
+
+def _unreadable_class(root: Path) -> None:
+    make_faces(root / "test", {"df": 3, "real": 3})
+    for png in (root / "test" / "real").iterdir():
+        png.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+
+
+def _no_root(root: Path) -> None:
+    pass
+
+
+DATASET_CASES = [  # (id, setup, message with {root}): the same for eval and train
+    ("missing-split", _split_missing, "no class folders (df|fake, real) in {root}/test or {root}"),
+    ("one-class-only", _one_class, "{root}/test: no images of class real; both df and real are needed"),
+    ("empty-class-folder", _empty_class, "{root}/test: no images of class real; both df and real are needed"),
+    ("no-readable-image-of-a-class", _unreadable_class,
+     "no readable images of class real in {root}; both df and real are needed"),
+    ("dataset-root-missing", _no_root, "dataset not found: {root} is not a folder"),
+]
+
+
+def _run(mesocli: Callable[..., CliResult], command: str, root: Path, run: Path, weights: Path) -> CliResult:
+    if command == "eval":
+        return mesocli("eval", "--data", root, "--split", "test", "--weights", weights, "-q")
+    return mesocli("train", root, "--out", run, "--split", "test", *TRAIN)
+
+
+@pytest.mark.parametrize("command", ["eval", "train"])
+@pytest.mark.parametrize(("setup", "message"), [case[1:] for case in DATASET_CASES],
+                         ids=[case[0] for case in DATASET_CASES])
+def test_unusable_datasets_are_one_line_usage_errors(setup: Callable[[Path], None], message: str, command: str,
+                                                     own_weights: Path, tmp_path: Path,
+                                                     mesocli: Callable[..., CliResult]) -> None:
+    root, run = tmp_path / "data", tmp_path / "run"
+    setup(root)
+    result = _run(mesocli, command, root, run, own_weights)
+    assert result.code == 2
+    assert message.format(root=root) in result.error_line()
+    assert not (run / "config.json").exists()  # no half-made run: nothing for --resume to take up
+    if command == "train":
+        again = mesocli("train", "--resume", run)
+        assert again.code == 2 and "no training run to resume" in again.error_line()
+
+
+def test_non_images_are_skipped_and_reported(own_weights: Path, tmp_path: Path,
+                                             mesocli: Callable[..., CliResult]) -> None:
+    root = make_faces(tmp_path / "data", {"df": 3, "real": 3})
+    (root / "df" / "notes.txt").write_text("not an image\n")
+    (root / "real" / "Thumbs.db").write_bytes(b"\x00junk")
+    (root / "real" / "broken_0.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    os.mkfifo(root / "df" / "stream_0.png")  # would block a reader forever
+    result = mesocli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
+    assert result.code == 0
+    report = json.loads(result.out)
+    assert report["data"]["images"] == 6 and report["data"]["skipped"] == 4
+    skipped = sorted(line for line in result.err.splitlines() if line.startswith("mesocli: skipped "))
+    assert len(skipped) == 4 and "Traceback" not in result.err
+    assert any("broken_0.jpg: not a readable image" in line for line in skipped)
+    assert any("stream_0.png: not a regular file (a named pipe)" in line for line in skipped)
+    assert any("notes.txt: not an image file" in line for line in skipped)
+
+
+def test_a_fake_folder_is_the_df_class(own_weights: Path, tmp_path: Path, mesocli: Callable[..., CliResult]) -> None:
+    root = make_faces(tmp_path / "data", {"fake": 4, "real": 3})
+    result = mesocli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
+    assert result.code == 0
+    assert json.loads(result.out)["data"] | {"root": ""} == {
+        "root": "", "split": None, "images": 7, "df": 4, "real": 3, "skipped": 0}
+
+
+def test_non_utf8_file_names_reach_the_scores(own_weights: Path, tmp_path: Path,
+                                              mesocli: Callable[..., CliResult]) -> None:
+    root = make_faces(tmp_path / "data", {"df": 2, "real": 2})
+    odd = Path(os.fsdecode(bytes(root / "real") + b"/caf\xe9_9.png"))
+    shutil.copy(root / "real" / "v0_0.png", odd)
+    scores = tmp_path / "scores.csv"
+    result = mesocli("eval", "--data", root, "--weights", own_weights, "--scores", scores, "-q")
+    assert result.code == 0, result.err
+    rows = list(csv.DictReader(scores.open(encoding="utf-8")))
+    assert len(rows) == 5 and "real/caf\\udce9_9.png" in {row["path"] for row in rows}

@@ -1,0 +1,266 @@
+"""Bad and odd input files through ``scan`` and ``extract``: one table, one case a row.
+
+Every case runs both commands on [the case's file, a good face image] and checks (a) a one-line
+error that names the file and says what is wrong (never a score), (b) the documented exit status
+(scan: 0 all ok, 3 an input is error/no_face; extract: 0, or 3 when an input failed), (c) that
+nothing is half-written (every crop is listed in the manifest, no temporary file, nothing outside
+OUT_DIR) and (d) that the good image is still processed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from media import MediaKit, make_face_video
+from PIL import Image
+
+from mesocli.outdir import LOCK, MANIFEST
+from robustness.helpers import (
+    VFR_TICKS,
+    CliResult,
+    make_png_bomb,
+    make_sized_video,
+    make_vfr_video,
+    png_named,
+    save_mode_image,
+    seeded_bytes,
+    strip_moov,
+    tree,
+    truncated_copy,
+    unreadable,
+)
+
+Make = Callable[[Path, MediaKit], Path]
+
+
+@dataclass(frozen=True)
+class FileCase:
+    """One input file: how to make it, and what scan and extract must say about it."""
+
+    id: str
+    make: Make
+    status: str | tuple[str, ...]  # scan's status (several: any of them is honest)
+    message: str = ""  # in the one-line error of both commands
+    setup: Callable[[Path], Any] = field(default=contextlib.nullcontext)  # a context around both runs
+    check: Callable[[dict, list[dict]], None] | None = None  # more checks: scan's item, extract's face lines
+
+
+def _copy(source: Callable[[MediaKit], Path], name: str) -> Make:
+    return lambda folder, kit: Path(shutil.copy(source(kit), folder / name))
+
+
+def _write(name: str, data: bytes) -> Make:
+    def make(folder: Path, kit: MediaKit) -> Path:
+        (folder / name).write_bytes(data)
+        return folder / name
+
+    return make
+
+
+def _fifo(folder: Path, kit: MediaKit) -> Path:
+    os.mkfifo(folder / "stream.mp4")
+    return folder / "stream.mp4"
+
+
+def _dangling(folder: Path, kit: MediaKit) -> Path:
+    (folder / "gone.mp4").symlink_to(folder / "nowhere.mp4")
+    return folder / "gone.mp4"
+
+
+def _vfr(folder: Path, kit: MediaKit) -> Path:
+    make_vfr_video(folder / "vfr.mp4")
+    return folder / "vfr.mp4"
+
+
+def _check_vfr(item: dict, faces: list[dict]) -> None:
+    """Each sampled frame carries its real timestamp (bursts with gaps), not index / fps."""
+    times = {n: tick / 12 for n, tick in enumerate(VFR_TICKS)}
+    assert item["scores"], item
+    for score in item["scores"]:
+        assert score["time"] == pytest.approx(times[score["frame"]], abs=1e-3), score
+    for face in faces:
+        assert face["time"] == pytest.approx(times[face["frame"]], abs=1e-3), face
+
+
+def _portrait(folder: Path, kit: MediaKit) -> Path:
+    """A phone video: stored landscape with a 90° rotation flag, displayed 240×320."""
+    make_face_video(folder / "portrait.mp4", frames=4, angles=[0.0] * 4, size=(240, 320), display_rotation=90)
+    return folder / "portrait.mp4"
+
+
+def _check_upright(item: dict, faces: list[dict]) -> None:
+    assert item["frames"]["with_face"] == item["frames"]["sampled"] == 3
+    assert faces and all(abs(face["angle"]) < 10 for face in faces)  # turned upright before detection
+    assert all(face["box"][3] > 240 * 0.5 for face in faces)  # in a 240-wide, 320-high frame
+
+
+def _one_frame(folder: Path, kit: MediaKit) -> Path:
+    make_face_video(folder / "single.mp4", frames=1)
+    return folder / "single.mp4"
+
+
+def _check_one_frame(item: dict, faces: list[dict]) -> None:
+    assert item["frames"] == {"sampled": 1, "with_face": 1} and [f["frame"] for f in faces] == [0]
+
+
+def _no_moov(folder: Path, kit: MediaKit) -> Path:
+    return strip_moov(kit.face_video, folder / "no_moov.mp4")
+
+
+def _image(name: str, mode: str, **save: Any) -> Make:
+    return lambda folder, kit: save_mode_image(folder / name, mode, **save)
+
+
+def _non_utf8(folder: Path, kit: MediaKit) -> Path:
+    path = Path(os.fsdecode(bytes(folder) + b"/caf\xe9 \xff.jpg"))
+    shutil.copy(kit.face_jpeg, path)
+    return path
+
+
+def _check_name_kept(item: dict, faces: list[dict]) -> None:
+    assert os.path.exists(item["path"])  # the path read back from the JSON opens the very file
+    assert all(face["file"].isascii() for face in faces)
+
+
+CASES = [
+    FileCase("zero-byte", _write("zero.mp4", b""), "error", "empty file"),
+    FileCase("random-bytes-mp4", _write("noise.mp4", seeded_bytes(4096, 1)), "error", "not a readable video or image"),
+    FileCase("random-bytes-jpg", _write("noise.jpg", seeded_bytes(4096, 2)), "error", "not a readable video or image"),
+    FileCase("text-named-mp4", _copy(lambda kit: kit.text_mp4, "notes.mp4"), "error",
+             "a text file, not a video or image"),
+    FileCase("truncated-mp4", _copy(lambda kit: kit.truncated, "truncated.mp4"), "error",
+             "not a readable video (moov atom not found"),
+    FileCase("moov-missing", _no_moov, "error", "not a readable video (moov atom not found"),
+    FileCase("audio-only", _copy(lambda kit: kit.audio_only, "tone.mp4"), "error", "no video stream (audio only)"),
+    FileCase("one-frame-video", _one_frame, "ok", check=_check_one_frame),
+    FileCase("variable-frame-rate", _vfr, "ok", check=_check_vfr),
+    FileCase("portrait-rotation-metadata", _portrait, "ok", check=_check_upright),
+    FileCase("4k-frame", lambda folder, kit: make_sized_video(folder / "uhd.mp4", (3840, 2160), 2, 6.0), "ok"),
+    FileCase("64x64-frame", lambda folder, kit: make_sized_video(folder / "tiny.mp4", (64, 64), 3, 0.3),
+             ("ok", "no_face")),
+    FileCase("grayscale-png", _image("grey.png", "L"), "ok"),
+    FileCase("cmyk-jpeg", _image("cmyk.jpg", "CMYK", quality=95), "ok"),
+    FileCase("rgba-png", _image("rgba.png", "RGBA"), "ok"),
+    FileCase("palette-png", _image("palette.png", "P"), "ok"),
+    FileCase("16-bit-png", _image("deep.png", "I;16"), "ok"),
+    FileCase("png-named-jpg", lambda folder, kit: png_named(folder / "really_a_png.jpg"), "ok"),
+    FileCase("decompression-bomb", lambda folder, kit: make_png_bomb(folder / "bomb.png"), "error",
+             "image too large (Pillow's decompression-bomb limit: Image size (400000000 pixels) exceeds limit"),
+    FileCase("corrupt-png", _write("corrupt.png", b"\x89PNG\r\n\x1a\n" + seeded_bytes(300, 3)), "error",
+             "not a readable image"),
+    FileCase("truncated-jpeg", lambda folder, kit: truncated_copy(kit.face_jpeg, folder / "half.jpg"), "error",
+             "not a readable image (image file is truncated"),
+    FileCase("named-pipe", _fifo, "error", "not a regular file (a named pipe)"),
+    FileCase("dangling-symlink", _dangling, "error", "broken symbolic link"),
+    FileCase("unreadable-permission", _copy(lambda kit: kit.face_jpeg, "secret.jpg"), "error", "permission denied",
+             setup=unreadable),
+    FileCase("non-utf8-name", _non_utf8, "ok", check=_check_name_kept),
+    FileCase("spaces-in-name", _copy(lambda kit: kit.face_jpeg, "my holiday (1).jpg"), "ok"),
+    FileCase("path-does-not-exist", lambda folder, kit: folder / "missing.mp4", "error", "no such file"),
+]
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory, kit: MediaKit) -> Iterator[Callable[[FileCase], Path]]:
+    """Each case's file, made once, in a folder of its own."""
+    root = tmp_path_factory.mktemp("cases")
+    paths: dict[str, Path] = {}
+
+    def get(case: FileCase) -> Path:
+        if case.id not in paths:
+            folder = root / case.id
+            folder.mkdir()
+            paths[case.id] = case.make(folder, kit)
+        return paths[case.id]
+
+    yield get
+
+
+def _scan_checks(case: FileCase, path: Path, good: Path, result: CliResult) -> dict:
+    statuses = (case.status,) if isinstance(case.status, str) else case.status
+    assert result.err == "", result.err  # no traceback, no noise: the reasons are in the results
+    item, other = result.jsonl()
+    assert item["path"] == str(path) and item["status"] in statuses, item
+    assert other["path"] == str(good) and other["status"] == "ok" and 0 <= other["p_fake"] <= 1
+    assert result.code == (0 if item["status"] == "ok" else 3)
+    if item["status"] == "ok":
+        assert 0.0 <= item["p_fake"] <= 1.0 and item["verdict"] in ("fake", "real") and item["error"] is None
+    else:  # never a made-up score
+        assert item["p_fake"] is None and item["verdict"] is None
+    if item["status"] == "error":
+        assert case.message in item["error"] and str(path) in item["error"] and "\n" not in item["error"]
+    return item
+
+
+def _extract_checks(case: FileCase, path: Path, out: Path, result: CliResult) -> list[dict]:
+    assert result.err == "", result.err
+    summary = json.loads(result.out)
+    first, other = summary["inputs"]
+    assert first["source"] == str(path) and other["status"] == "ok" and other["faces"] == 1
+    if case.status == "error":
+        assert first["status"] == "error" and result.code == 3
+        assert case.message in first["message"] and str(path) in first["message"] and "\n" not in first["message"]
+    else:
+        assert first["status"] in ("ok", "no_face") and result.code == 0
+    lines = [json.loads(line) for line in (out / MANIFEST).read_text().splitlines()]
+    inputs = [line for line in lines if line["type"] == "input"]
+    faces = [line for line in lines if line["type"] == "face"]
+    assert [line["status"] for line in inputs] == [first["status"], "ok"]  # the failure is on record
+    listed = {face["file"] for face in faces}
+    assert set(tree(out)) == listed | {MANIFEST, LOCK}  # every crop listed, nothing half-written
+    for face in faces:
+        with Image.open(out / face["file"]) as crop:
+            assert crop.size == (256, 256)
+    return [face for face in faces if face["source"] == str(path)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_scan_and_extract(case: FileCase, made: Callable[[FileCase], Path], face_jpeg: Path, own_weights: Path,
+                          mesocli: Callable[..., CliResult], tmp_path: Path) -> None:
+    path = made(case)
+    out = tmp_path / "out"
+    with case.setup(path):
+        scanned = mesocli("scan", "--weights", own_weights, "--frames", "3", "--detail", path, face_jpeg)
+        extracted = mesocli("extract", path, face_jpeg, out, "--frames", "3", "--workers", "1", "--format", "json")
+    item = _scan_checks(case, path, face_jpeg, scanned)
+    faces = _extract_checks(case, path, out, extracted)
+    if case.check is not None:
+        case.check(item, faces)
+
+
+def test_a_folder_with_a_symlink_loop_is_walked_once(tmp_path: Path, kit: MediaKit, own_weights: Path,
+                                                      mesocli: Callable[..., CliResult]) -> None:
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(kit.face_jpeg, folder / "sub" / "face.jpg")
+    (folder / "sub" / "loop").symlink_to(folder)  # in/sub/loop -> in: a cycle
+    (folder / "sub" / "self").symlink_to(".")
+    scanned = mesocli("scan", "--weights", own_weights, folder)
+    assert scanned.code == 0 and scanned.err == ""
+    assert [item["path"] for item in scanned.jsonl()] == [str(folder / "sub" / "face.jpg")]
+    out = tmp_path / "out"
+    extracted = mesocli("extract", folder, out, "--workers", "1", "--format", "json")
+    assert extracted.code == 0 and json.loads(extracted.out)["counts"] == {
+        "inputs": 1, "ok": 1, "no_face": 0, "error": 0, "skipped": 0, "frames": 1, "faces": 1}
+
+
+def test_a_folder_without_media_is_an_error_result(tmp_path: Path, face_jpeg: Path, own_weights: Path,
+                                                   mesocli: Callable[..., CliResult]) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("nothing to see\n")
+    scanned = mesocli("scan", "--weights", own_weights, folder, face_jpeg)
+    first, second = scanned.jsonl()
+    assert scanned.code == 3 and first["status"] == "error" and second["status"] == "ok"
+    assert first["error"] == f"{folder}: folder holds no video or image"
+    alone = mesocli("extract", folder, tmp_path / "out")
+    assert alone.code == 2 and alone.error_line() == "no video or image among the inputs"
+    assert not (tmp_path / "out").exists()

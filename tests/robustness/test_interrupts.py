@@ -1,0 +1,146 @@
+"""Interruptions: ``kill -9`` in the middle of ``extract`` and of ``train``, a full disk during training.
+
+The killed runs are real child processes stopped at a chosen point (a crop written under its temporary
+name; the second step of epoch 2), so the tests are deterministic. Each is resumed and compared with an
+uninterrupted run: same files, same manifest lines; the same trained variables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from media import MediaKit, make_face_video
+
+from mesocli.outdir import LOCK, MANIFEST
+from mesocli.training import Trainer
+from robustness.helpers import CliResult, FaultyFs, kill_9, make_faces, start_paused, tree
+
+# ---------------------------------------------------------------------------------------------- extract
+
+EXTRACT = ("--frames", "4", "--workers", "1", "--format", "json")
+
+
+def _face_lines(out: Path) -> list[str]:
+    lines = [json.loads(line) for line in (out / MANIFEST).read_text().splitlines()]
+    return sorted(json.dumps(line, sort_keys=True) for line in lines if line["type"] == "face")
+
+
+def _crops(out: Path) -> dict[str, str]:
+    return {name: digest for name, digest in tree(out).items() if name.endswith(".jpg")}
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory, kit: MediaKit) -> Path:
+    folder = tmp_path_factory.mktemp("videos")
+    for i in range(3):
+        make_face_video(folder / f"v{i}.mp4", frames=8, angles=[4.0 * i] * 8)
+    return folder
+
+
+def test_kill_9_during_extract_then_resume(videos: Path, tmp_path: Path, mesocli: Callable[..., CliResult]) -> None:
+    out = tmp_path / "out"
+    child = start_paused(["extract", videos, out, *EXTRACT], "crop", 6, tmp_path / "stopped")
+    try:
+        # meanwhile a second extract into the same OUT_DIR is refused, and leaves the manifest alone
+        manifest = (out / MANIFEST).read_bytes()
+        second = mesocli("extract", videos, out, *EXTRACT)
+        assert second.code == 2
+        assert second.error_line() == (f"{out} is in use by another 'mesocli extract' (pid {child.pid}): "
+                                       "wait for it to end, or use another OUT_DIR")
+        assert (out / MANIFEST).read_bytes() == manifest
+    finally:
+        kill_9(child)
+    # what the kill left: v0 complete, a crop of v1 renamed into place but unlisted, one half-way (.part)
+    left = tree(out)
+    assert any(name.endswith(".part") for name in left), left
+    assert [json.loads(line)["name"] for line in (out / MANIFEST).read_text().splitlines()
+            if '"type": "input"' in line] == ["v0"]
+
+    resumed = mesocli("extract", videos, out, *EXTRACT)
+    assert resumed.code == 0 and resumed.err == ""
+    assert [i["status"] for i in json.loads(resumed.out)["inputs"]] == ["skipped", "ok", "ok"]
+    clean = tmp_path / "clean"
+    assert mesocli("extract", videos, clean, *EXTRACT).code == 0
+    assert _crops(out) == _crops(clean) and len(_crops(out)) == 12
+    assert _face_lines(out) == _face_lines(clean)
+    assert set(tree(out)) == set(_crops(out)) | {MANIFEST, LOCK}  # no orphan, no temporary file
+
+
+# ---------------------------------------------------------------------------------------------- train
+
+TRAIN = ("--epochs", "2", "--batch-size", "2", "--val-fraction", "0.25", "--seed", "5", "-q")
+STEPS_PER_EPOCH = 4  # 6 + 6 images, 2 + 2 held out: 8 to train on in batches of 2
+
+
+@pytest.fixture(scope="module")
+def train_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``ROOT/train/{df,real}``: 6 + 6 images, with a file that is not an image and one that is broken."""
+    root = tmp_path_factory.mktemp("train_data")
+    make_faces(root / "train", {"df": 6, "real": 6}, size=(64, 64), seed=3)
+    (root / "train" / "df" / "notes.txt").write_text("not an image\n")
+    (root / "train" / "real" / "broken_9.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference_run(train_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted run."""
+    from mesocli.training import TrainConfig, start_run
+
+    run = tmp_path_factory.mktemp("reference") / "run"
+    config = TrainConfig(data=str(train_data), epochs=2, batch_size=2, val_fraction=0.25, seed=5)
+    assert start_run(config, run, progress=False).finished
+    return run
+
+
+def _same_run(run: Path, reference: Path) -> None:
+    with np.load(run / "checkpoint" / "last.npz") as got, np.load(reference / "checkpoint" / "last.npz") as want:
+        assert got.files == want.files
+        for key in want.files:  # every model, optimizer and dropout-seed variable
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    ours, theirs = (json.loads((folder / "log.json").read_text()) for folder in (run, reference))
+    assert [row["heldout_accuracy"] for row in ours] == [row["heldout_accuracy"] for row in theirs]
+    assert json.loads((run / "best.json").read_text())["epochs"] == json.loads((reference / "best.json").read_text())[
+        "epochs"]
+
+
+def test_kill_9_then_a_full_disk_during_train_then_resume(train_data: Path, reference_run: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           mesocli: Callable[..., CliResult]) -> None:
+    """One run, two faults: killed in epoch 2; resumed, the disk fills up as epoch 2 is saved; resumed again."""
+    run = tmp_path / "run"
+    child = start_paused(["train", train_data, "--out", run, *TRAIN], "step", STEPS_PER_EPOCH + 2,
+                         tmp_path / "stopped")
+    kill_9(child)  # in epoch 2, one step done: the last checkpoint is epoch 1's
+    epoch_1 = tree(run / "checkpoint")
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert (state["epoch"], state["step"], state["finished"]) == (1, 0, False)
+
+    with monkeypatch.context() as patch:
+        disk = FaultyFs(run).install(patch)
+        end_epoch = Trainer._end_epoch
+
+        def fill_up_in_epoch_2(self: Trainer, state, record) -> None:  # noqa: ANN001
+            if record["epoch"] == 2:
+                disk.space = disk.used  # the disk is full when epoch 2 is to be saved
+            end_epoch(self, state, record)
+
+        patch.setattr(Trainer, "_end_epoch", fill_up_in_epoch_2)
+        full = mesocli("train", "--resume", run, "-q")
+    assert full.code == 2
+    assert full.error_line() in {f"cannot write {run}/{name}: No space left on device"
+                                 for name in ("checkpoint/last.npz", "best.json")}
+    assert tree(run / "checkpoint") == epoch_1  # epoch 1's checkpoint, intact
+    assert not [name for name in tree(run) if name.split("/")[-1].startswith(".")]  # no temporary file
+
+    resumed = mesocli("train", "--resume", run)  # with progress output: it names the files it skips
+    assert resumed.code == 0, resumed.err
+    assert f"skipped (not an image): {train_data}/train/df/notes.txt" in resumed.err
+    assert f"skipped (unreadable): {train_data}/train/real/broken_9.jpg: not a readable image" in resumed.err
+    assert "Traceback" not in resumed.err
+    assert f"best epoch {json.loads((reference_run / 'best.json').read_text())['epochs']}" in resumed.out
+    _same_run(run, reference_run)
