@@ -14,7 +14,9 @@ random bytes. An input passes when the reader returns what it promises or raises
 :class:`mesocli.errors.MesocliError` (one-line, e.g. InputError); anything else (another exception,
 a wrong result, no answer within ``--timeout`` seconds) is a crash: counted, printed once per kind,
 and its bytes saved under ``--out``. Prints the number of inputs tried per reader. Exit status 1 if
-any crash was found. ``tests/robustness/test_fuzz.py`` runs the same readers on a few inputs.
+any crash was found. Python warnings and what the C libraries write on stderr (libtiff's complaints
+about damaged files) are not failures and are hidden, unless ``--show-stderr``.
+``tests/robustness/test_fuzz.py`` runs the same readers on a few inputs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import contextlib
 import io
 import math
+import os
 import random
 import signal
 import subprocess
@@ -30,6 +33,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -210,6 +214,20 @@ def run_one(reader: str, name: str, data: bytes, folder: Path, timeout: float = 
 # ---------------------------------------------------------------------------------------------- the run
 
 
+@contextlib.contextmanager
+def stderr_hidden() -> Iterator[None]:
+    """Send file descriptor 2 (where C libraries write) to /dev/null."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def fuzz(reader: str, seconds: float, seed: int, seeds: dict[str, bytes], out: Path, timeout: float) -> int:
     """Fuzz one reader for ``seconds``; print what it found; return the number of crashing inputs."""
     rng = random.Random(f"{seed}-{reader}")
@@ -243,6 +261,7 @@ def main() -> int:
     parser.add_argument("--readers", default="image,video,identify")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds one input may take")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "mesocli-fuzz-crashes")
+    parser.add_argument("--show-stderr", action="store_true", help="show warnings and the libraries' stderr")
     args = parser.parse_args()
     readers = args.readers.split(",")
     unknown = sorted(set(readers) - set(READERS))
@@ -250,7 +269,10 @@ def main() -> int:
         parser.error(f"unknown readers: {', '.join(unknown)}")
     with tempfile.TemporaryDirectory(prefix="mesocli-fuzz-seeds-") as folder:
         seeds = make_seeds(Path(folder))
-    crashes = sum(fuzz(reader, args.seconds, args.seed, seeds, args.out, args.timeout) for reader in readers)
+    with warnings.catch_warnings(), contextlib.nullcontext() if args.show_stderr else stderr_hidden():
+        if not args.show_stderr:
+            warnings.simplefilter("ignore")
+        crashes = sum(fuzz(reader, args.seconds, args.seed, seeds, args.out, args.timeout) for reader in readers)
     return 1 if crashes else 0
 
 

@@ -33,8 +33,10 @@ def main() -> None:
         model = build_model(arch)
         for batch in (1, 32):
             n = min(len(faces), 64) if batch == 1 else len(faces)
-            keras_rate = _rate(lambda x, b=batch: model.predict(x.astype(np.float32) / 255, batch_size=b, verbose=0),
-                               faces[:n], batch)
+            def keras_predict(x: np.ndarray, b: int = batch, m=model) -> np.ndarray:
+                return m.predict(x.astype(np.float32) / 255, batch_size=b, verbose=0)
+
+            keras_rate = _rate(keras_predict, faces[:n], batch)
             predictor = Predictor(model, batch_size=batch)
             ours = _rate(predictor.p_fake, faces[:n], batch)
             print(f"{DISPLAY_NAMES[arch]:16} {batch:>5} {keras_rate:>14.1f} {ours:>10.1f} {ours / keras_rate:>6.2f}")

@@ -13,7 +13,6 @@ import pytest
 from conftest import require_shared
 
 from mesocli.datasets import DecodedImages, FolderDataset, decode_dataset, find_dataset
-from mesocli.errors import WeightsError
 from mesocli.evaluate import evaluate
 from mesocli.weights import load_weights, resolve_model
 
@@ -45,11 +44,7 @@ def test_bundled_meso4_matches_its_model_card(
     request: pytest.FixtureRequest, validation_split_available: Path
 ) -> None:
     """The validation accuracy written in the bundled card must be what the bundled weights give."""
-    try:
-        loaded = resolve_model("meso4", "df", None)
-    except WeightsError as exc:
-        pytest.skip(f"no bundled Meso4 df model card yet (weights/meso4_df.weights.h5 + "
-                    f"weights/meso4_df.json): {exc}")
+    loaded = resolve_model("meso4", "df", None)
     card = loaded.card
     assert card is not None, f"{loaded.weights_path}: bundled weights without a model card"
     recorded = card.metrics.get("validation", {}).get("accuracy")

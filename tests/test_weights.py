@@ -44,8 +44,9 @@ def test_legacy_weights_reproduce_the_reference_outputs(name: str, reference, au
     np.testing.assert_allclose(p_real, outputs[name]["p_real"], atol=1e-5, rtol=0)
     # the compiled predictor (uint8 in, /255 in the graph) gives the same numbers, as p_fake = 1 - p_real
     faces = np.rint(inputs * 255).astype(np.uint8)
-    np.testing.assert_allclose(Predictor(loaded.model).p_fake(faces), 1 - np.asarray(outputs[name]["p_real"]),
-                               atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        Predictor(loaded.model).p_fake(faces), 1 - np.asarray(outputs[name]["p_real"]), atol=1e-5, rtol=0
+    )
 
 
 def test_legacy_branch_order_matters(reference, authors_weights: Path) -> None:
@@ -122,7 +123,9 @@ def test_an_unrelated_hdf5_file_is_refused(tmp_path: Path) -> None:
 
 def test_missing_bundled_choice_says_how_to_pass_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("mesocli.weights.bundled_dir", lambda: tmp_path)
-    with pytest.raises(WeightsError, match=r"no bundled MesoInception4 weights for 'f2f'.*--weights.*MesoInception_F2F\.h5"):
+    with pytest.raises(
+        WeightsError, match=r"no bundled MesoInception4 weights for 'f2f'.*--weights.*MesoInception_F2F\.h5"
+    ):
         bundled_weights_path("mesoinception4", "f2f")
     with pytest.raises(WeightsError, match="unknown --model"):
         resolve_model(None, "neuraltextures", None)

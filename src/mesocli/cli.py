@@ -61,7 +61,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
     DEBUG["on"] = debug
@@ -100,15 +102,23 @@ def models(
         val = card.metrics.get("validation", {})
         video = val.get("video") or {}
         table.add_row(
-            card.arch, card.manipulation, card.weights_file, _fmt(val.get("accuracy")), _fmt(val.get("auc")),
-            _fmt(video.get("accuracy_mean")), str(card.epochs or ""), card.sha256[:12],
+            card.arch,
+            card.manipulation,
+            card.weights_file,
+            _fmt(val.get("accuracy")),
+            _fmt(val.get("auc")),
+            _fmt(video.get("accuracy_mean")),
+            str(card.epochs or ""),
+            card.sha256[:12],
         )
     console = Console()
     console.print(table)
     bundled = {(card.arch, card.manipulation) for card in cards}
     missing = [f"{a}/{m}" for a in ("meso4", "mesoinception4") for m in MANIPULATIONS if (a, m) not in bundled]
     if missing:
-        console.print(f"No bundled weights for: {', '.join(missing)}; use --weights PATH (e.g. the authors' .h5 files).")
+        console.print(
+            f"No bundled weights for: {', '.join(missing)}; use --weights PATH (e.g. the authors' .h5 files)."
+        )
 
 
 def _fmt(value: float | None) -> str:
@@ -118,10 +128,14 @@ def _fmt(value: float | None) -> str:
 @app.command()
 def train(
     data: Annotated[Path | None, typer.Argument(help="Dataset root: ROOT/<split>/{df,real}/.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder for checkpoints, logs and best weights.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder for checkpoints, logs and best weights.")
+    ] = None,
     split: Annotated[str, typer.Option("--split", help="Split to train on.")] = "train",
     arch: Annotated[Arch, typer.Option("--arch", help="Network to train.")] = Arch.meso4,
-    model: Annotated[Manipulation, typer.Option("--model", help="Manipulation label for the model card.")] = Manipulation.df,
+    model: Annotated[
+        Manipulation, typer.Option("--model", help="Manipulation label for the model card.")
+    ] = Manipulation.df,
     epochs: Annotated[int, typer.Option(help="Maximum number of epochs.")] = 30,
     batch_size: Annotated[int, typer.Option(help="Batch size (paper: 75).")] = 75,
     learning_rate: Annotated[float, typer.Option(help="Initial learning rate (paper: 1e-3).")] = 1e-3,
@@ -130,7 +144,9 @@ def train(
     val_fraction: Annotated[float, typer.Option(help="Held-out part of the training split for model selection.")] = 0.1,
     patience: Annotated[int, typer.Option(help="Early stop after N epochs without held-out improvement.")] = 6,
     seed: Annotated[int, typer.Option(help="Seed for the held-out split, shuffling and augmentation.")] = 0,
-    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Random affine, flip, colour changes.")] = True,
+    augment: Annotated[
+        bool, typer.Option("--augment/--no-augment", help="Random affine, flip, colour changes.")
+    ] = True,
     jit: Annotated[bool, typer.Option("--jit/--no-jit", help="XLA-compile the training step.")] = False,
     limit: Annotated[int | None, typer.Option(help="Use only N images (quick trials).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
@@ -149,9 +165,21 @@ def train(
             if data is None or out is None:
                 fail("give DATA and --out RUN_DIR (or --resume RUN_DIR)")
             config = training.TrainConfig(
-                data=str(data), arch=arch.value, split=split or None, manipulation=model.value, epochs=epochs,
-                batch_size=batch_size, learning_rate=learning_rate, lr_decay_every=lr_decay_every, loss=loss.value,
-                val_fraction=val_fraction, patience=patience, seed=seed, augment=augment, jit_compile=jit, limit=limit,
+                data=str(data),
+                arch=arch.value,
+                split=split or None,
+                manipulation=model.value,
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                lr_decay_every=lr_decay_every,
+                loss=loss.value,
+                val_fraction=val_fraction,
+                patience=patience,
+                seed=seed,
+                augment=augment,
+                jit_compile=jit,
+                limit=limit,
             )
             state = training.start_run(config, out, force=force, progress=progress)
             run_dir = out
@@ -165,7 +193,8 @@ def evaluate(
     data: Annotated[
         Path | None,
         typer.Option(
-            "--data", show_default=False,
+            "--data",
+            show_default=False,
             help="Dataset root: ROOT/<split>/{df,real}/ or ROOT/{df,real}/ (default: $MESOCLI_DATA).",
         ),
     ] = None,
@@ -178,16 +207,12 @@ def evaluate(
         typer.Option("--model", help="Bundled weights for this manipulation: df (default) or f2f."),
     ] = None,
     weights: WeightsOption = None,
-    threshold: Annotated[
-        float, typer.Option("--threshold", help="Verdict fake when p_fake >= threshold.")
-    ] = 0.5,
+    threshold: Annotated[float, typer.Option("--threshold", help="Verdict fake when p_fake >= threshold.")] = 0.5,
     fmt: Annotated[str, typer.Option("--format", help="table, or json (one object on stdout).")] = "table",
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write the ROC curve with the operating point (roc.png).")
     ] = None,
-    scores: Annotated[
-        Path | None, typer.Option("--scores", help="Write per-image scores as CSV (scores.csv).")
-    ] = None,
+    scores: Annotated[Path | None, typer.Option("--scores", help="Write per-image scores as CSV (scores.csv).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing --plot / --scores.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -226,8 +251,11 @@ def evaluate(
             check_writable(target)  # before the evaluation, not after it
     counts = dataset.counts
     note = typer.echo if not quiet else (lambda *a, **k: None)
-    note(f"data: {dataset.root} split={dataset.split or '(none)'}: df {counts['df']}, real {counts['real']} "
-         f"({len(dataset.paths)} images)", err=True)
+    note(
+        f"data: {dataset.root} split={dataset.split or '(none)'}: df {counts['df']}, real {counts['real']} "
+        f"({len(dataset.paths)} images)",
+        err=True,
+    )
     loaded = resolve_model(arch.value if arch else None, (model or Manipulation.df).value, weights)
     legacy = ", the authors' legacy file" if loaded.legacy else ""
     note(f"model: {loaded.name} ({loaded.arch}{legacy}, sha256 {loaded.sha256[:12]})", err=True)
@@ -319,16 +347,17 @@ def extract(
 def scan(
     inputs: Annotated[
         list[str],
-        typer.Argument(help="Videos, images, folders (recursive), or - (paths on stdin).",
-                       show_default=False),
+        typer.Argument(help="Videos, images, folders (recursive), or - (paths on stdin).", show_default=False),
     ],
     model: ModelOption = Manipulation.df,
     arch: ArchOption = None,
     weights: WeightsOption = None,
     detector: Annotated[
         str,
-        typer.Option(help="Face detector: hog, cnn, or none (inputs are face crops: the whole image or frame "
-                     "goes to the network)."),
+        typer.Option(
+            help="Face detector: hog, cnn, or none (inputs are face crops: the whole image or frame "
+            "goes to the network)."
+        ),
     ] = "hog",
     frames: Annotated[
         int | None,
@@ -338,29 +367,34 @@ def scan(
     all_frames: Annotated[bool, typer.Option("--all-frames", help="Score every frame.")] = False,
     all_faces: Annotated[
         bool,
-        typer.Option("--all-faces", help="A verdict per face track; the video's is the most-fake track's "
-                     "(default: the largest face of each frame)."),
+        typer.Option(
+            "--all-faces",
+            help="A verdict per face track; the video's is the most-fake track's "
+            "(default: the largest face of each frame).",
+        ),
     ] = False,
     aggregation: Annotated[
         str,
-        typer.Option("--aggregate", help="Frame scores to a video score: mean (paper), vote (authors' code: "
-                     "share of frames voting fake) or confident (DFDC winner's rule)."),
+        typer.Option(
+            "--aggregate",
+            help="Frame scores to a video score: mean (paper), vote (authors' code: "
+            "share of frames voting fake) or confident (DFDC winner's rule).",
+        ),
     ] = "mean",
     threshold: Annotated[float, typer.Option(help="Verdict fake when p_fake >= this.")] = 0.5,
     smooth: Annotated[int, typer.Option(help="Timeline: moving average over K sampled frames.")] = 5,
     detail: Annotated[bool, typer.Option("--detail", help="Add per-frame scores to each result.")] = False,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="table, json, jsonl or csv (default: table on a terminal, else jsonl; "
-                     "with --output, by its suffix).", show_default=False),
+        typer.Option(
+            "--format",
+            help="table, json, jsonl or csv (default: table on a terminal, else jsonl; with --output, by its suffix).",
+            show_default=False,
+        ),
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write results to FILE, atomically.")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write results to FILE, atomically.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")] = False,
-    fail_on_fake: Annotated[
-        bool, typer.Option("--fail-on-fake", help="Exit 1 when a verdict is fake.")
-    ] = False,
+    fail_on_fake: Annotated[bool, typer.Option("--fail-on-fake", help="Exit 1 when a verdict is fake.")] = False,
     batch_size: Annotated[int, typer.Option(help="Faces per network batch.")] = 32,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -372,8 +406,16 @@ def scan(
 
     try:
         options = ScanOptions(
-            detector=detector, frames=frames, fps=fps, all_frames=all_frames, all_faces=all_faces,
-            aggregation=aggregation, threshold=threshold, smooth=smooth, detail=detail, batch_size=batch_size,
+            detector=detector,
+            frames=frames,
+            fps=fps,
+            all_frames=all_frames,
+            all_faces=all_faces,
+            aggregation=aggregation,
+            threshold=threshold,
+            smooth=smooth,
+            detail=detail,
+            batch_size=batch_size,
         )
     except MesocliError as exc:
         fail(str(exc), exc.exit_code)
@@ -400,8 +442,9 @@ def scan(
             if output is not None:
                 target = stack.enter_context(atomic_path(output, wrap_errors=False))
                 with output_errors(output):
-                    stream = stack.enter_context(open(target, "w", encoding="utf-8", newline="",
-                                                      errors="backslashreplace"))
+                    stream = stack.enter_context(
+                        open(target, "w", encoding="utf-8", newline="", errors="backslashreplace")
+                    )
             stream = _GuardedStream(stream, output or "standard output")
             writer = writers.make_writer(fmt, stream, color=None if output is None else False)
             bars = stack.enter_context(writers.ScanProgress(not quiet and sys.stderr.isatty()))

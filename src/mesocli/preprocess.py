@@ -20,6 +20,9 @@ from mesocli.fsutil import check_input_file
 
 INPUT_SIZE = 256
 RESAMPLE = Image.Resampling.BILINEAR
+# The raster formats Pillow may read (those :func:`mesocli.inputs.sniff` calls images; MPO is JPEG). Any other is
+# refused unopened, whatever the file's name: Pillow would run Ghostscript on an EPS file, for one.
+PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "AVIF")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -82,7 +85,7 @@ def _read_image(path: str | Path, decode: bool) -> Image.Image:
     """Open ``path`` with Pillow (header only, or fully decoded); every failure is a one-line InputError."""
     check_input_file(path)
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=PILLOW_FORMATS) as image:
             if not decode:
                 return image
             image.load()

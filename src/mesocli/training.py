@@ -20,6 +20,8 @@ import math
 import shlex
 import sys
 import time
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -228,13 +230,16 @@ class Trainer:
 
     def _load_state(self) -> TrainState:
         folder = self.run_dir / "checkpoint"
-        state = TrainState(**json.loads((folder / STATE_FILE).read_text()))
-        with np.load(folder / VARIABLES_FILE) as arrays:
-            variables = self._variables()
-            if len(arrays.files) != len(variables):
-                raise UsageError(f"{folder}: checkpoint does not match {self.config.arch}")
-            for i, variable in enumerate(variables):
-                variable.assign(arrays[f"v{i}"])
+        try:
+            state = TrainState(**json.loads((folder / STATE_FILE).read_text()))
+            with np.load(folder / VARIABLES_FILE) as arrays:
+                variables = self._variables()
+                if len(arrays.files) != len(variables):
+                    raise UsageError(f"{folder}: checkpoint does not match {self.config.arch}")
+                for i, variable in enumerate(variables):
+                    variable.assign(arrays[f"v{i}"])
+        except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise UsageError(f"{folder}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})") from None
         return state
 
     # ---------- loop ----------
@@ -439,6 +444,8 @@ def resume_run(run_dir: Path, progress: bool = True) -> TrainState:
         config = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
     except FileNotFoundError:
         raise UsageError(f"{run_dir}: no training run to resume (config.json missing)") from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise UsageError(f"{run_dir}/config.json: unreadable, cannot resume ({type(exc).__name__}: {exc})") from None
     if not (run_dir / "checkpoint" / STATE_FILE).exists():
         return Trainer(config, run_dir, progress).run(resume=False)
     return Trainer(config, run_dir, progress).run(resume=True)

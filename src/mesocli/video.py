@@ -168,7 +168,19 @@ def probe_video(path: str | Path) -> VideoInfo:
     stderr = done.stderr
     if "Input #0" not in stderr:
         raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)})")
-    return _parse_probe(str(path), stderr)
+    info = _parse_probe(str(path), stderr)
+    limit = max_frame_pixels()
+    if limit is not None and info.width * info.height > limit:
+        raise InputError(f"{path}: frames too large ({info.width}×{info.height} pixels; the limit is "
+                         f"{limit} pixels, as for images: Pillow's decompression-bomb limit)")
+    return info
+
+
+def max_frame_pixels() -> int | None:
+    """The largest frame decoded (an RGB copy of each is made): the pixels Pillow refuses in an image."""
+    from PIL import Image  # noqa: PLC0415
+
+    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
 
 
 def _parse_probe(path: str, stderr: str) -> VideoInfo:

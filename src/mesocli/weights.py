@@ -130,6 +130,8 @@ def _open_h5(path: Path) -> Any:
         raise WeightsError(f"{path}: weights file not found")
     if path.is_dir():
         raise WeightsError(f"{path}: is a folder, not a weights file")
+    if not path.is_file():  # a named pipe or a device would block the reader
+        raise WeightsError(f"{path}: not a regular file")
     if zipfile.is_zipfile(path):
         raise WeightsError(
             f"{path}: a full-model .keras archive; mesocli loads weights only (a model file can carry "

@@ -184,8 +184,9 @@ class _Budgeted:
         self._faults = faults
 
     def write(self, data: Any) -> int:
-        allowed = self._faults.take(len(data.encode() if isinstance(data, str) else bytes(data)))
-        if allowed < len(data):
+        size = len(data.encode()) if isinstance(data, str) else len(bytes(data))
+        allowed = self._faults.take(size)
+        if allowed < size:  # what fits is written (about: text is cut by characters), then ENOSPC
             self._handle.write(data[:allowed])
             self._handle.flush()
             raise self._faults.full()
@@ -255,11 +256,12 @@ class FaultyFs:
             return _Budgeted(handle, self) if _mode_writes(mode) and self.under(file) else handle
 
         def os_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-            dir_fd = kwargs.get("dir_fd")
-            self._check(path if dir_fd is None else self.root, _flags_write(flags))
+            relative = kwargs.get("dir_fd") is not None  # relative to a folder descriptor: not judged
+            if not relative:
+                self._check(path, _flags_write(flags))
             fd = real_os_open(path, flags, *args, **kwargs)
-            if _flags_write(flags) and self.under(path):
-                self._fds.add(fd)
+            if not relative and _flags_write(flags) and self.under(path):
+                self._fds.add(fd)  # os.write on it draws on the budget
             return fd
 
         def os_write(fd: int, data: Any) -> int:

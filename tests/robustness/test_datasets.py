@@ -109,3 +109,41 @@ def test_non_utf8_file_names_reach_the_scores(own_weights: Path, tmp_path: Path,
     assert result.code == 0, result.err
     rows = list(csv.DictReader(scores.open(encoding="utf-8")))
     assert len(rows) == 5 and "real/caf\\udce9_9.png" in {row["path"] for row in rows}
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n"
+
+
+@pytest.fixture
+def fake_ghostscript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``gs`` first on PATH that leaves a marker file when anything runs it; the marker's path."""
+    from PIL import EpsImagePlugin
+
+    folder, marker = tmp_path / "bin", tmp_path / "ghostscript-ran"
+    folder.mkdir()
+    (folder / "gs").write_text(f"#!/bin/sh\necho ran > '{marker}'\nexit 1\n")
+    (folder / "gs").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # Pillow looks it up again
+    return marker
+
+
+def test_an_eps_file_named_jpg_is_not_rendered(fake_ghostscript: Path, own_weights: Path, tmp_path: Path,
+                                               mesocli: Callable[..., CliResult]) -> None:
+    """Pillow would hand an EPS file to Ghostscript; mesocli lets Pillow read raster formats only."""
+    root = make_faces(tmp_path / "data", {"df": 2, "real": 2})
+    (root / "df" / "v9_0.jpg").write_bytes(EPS)
+    result = mesocli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
+    assert result.code == 0 and json.loads(result.out)["data"]["skipped"] == 1
+    assert f"mesocli: skipped {root}/df/v9_0.jpg: not a readable image (cannot identify image file" in result.err
+    assert not fake_ghostscript.exists()
+
+
+def test_pillow_alone_would_run_ghostscript(fake_ghostscript: Path, tmp_path: Path) -> None:
+    """The control: the same file through a plain ``Image.open`` runs ``gs`` (the test above has teeth)."""
+    from PIL import Image
+
+    (tmp_path / "face.jpg").write_bytes(EPS)
+    with pytest.raises(Exception), Image.open(tmp_path / "face.jpg") as image:  # noqa: B017, PT011 - gs fails
+        image.load()
+    assert fake_ghostscript.exists()

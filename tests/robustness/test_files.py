@@ -26,6 +26,7 @@ from mesocli.outdir import LOCK, MANIFEST
 from robustness.helpers import (
     VFR_TICKS,
     CliResult,
+    face_image,
     make_png_bomb,
     make_sized_video,
     make_vfr_video,
@@ -234,6 +235,21 @@ def test_scan_and_extract(case: FileCase, made: Callable[[FileCase], Path], face
     faces = _extract_checks(case, path, out, extracted)
     if case.check is not None:
         case.check(item, faces)
+
+
+def test_video_frames_over_the_pixel_limit_are_refused(tmp_path: Path, kit: MediaKit, own_weights: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       mesocli: Callable[..., CliResult]) -> None:
+    """Pillow's decompression-bomb limit applies to video frames too (each is copied as RGB)."""
+    small = tmp_path / "small.png"
+    face_image((200, 150)).save(small)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 320 * 240 // 2 - 1)  # the limit is twice that
+    scanned = mesocli("scan", "--weights", own_weights, "--detector", "none", kit.face_video, small)
+    assert scanned.code == 3 and scanned.err == ""
+    video, image = scanned.jsonl()
+    assert image["status"] == "ok" and video["status"] == "error" and video["p_fake"] is None
+    assert video["error"] == (f"{kit.face_video}: frames too large (320×240 pixels; the limit is 76798 pixels, "
+                              "as for images: Pillow's decompression-bomb limit)")
 
 
 def test_a_folder_with_a_symlink_loop_is_walked_once(tmp_path: Path, kit: MediaKit, own_weights: Path,

@@ -8,6 +8,7 @@ uninterrupted run: same files, same manifest lines; the same trained variables.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -144,3 +145,21 @@ def test_kill_9_then_a_full_disk_during_train_then_resume(train_data: Path, refe
     assert "Traceback" not in resumed.err
     assert f"best epoch {json.loads((reference_run / 'best.json').read_text())['epochs']}" in resumed.out
     _same_run(run, reference_run)
+
+
+@pytest.mark.parametrize("damage", ["state", "variables", "config"])
+def test_resume_from_a_damaged_run_folder(damage: str, reference_run: Path, tmp_path: Path,
+                                          mesocli: Callable[..., CliResult]) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(reference_run, run)
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    (run / "checkpoint" / "state.json").write_text(json.dumps(state | {"finished": False}))
+    target = {"state": "checkpoint/state.json", "variables": "checkpoint/last.npz", "config": "config.json"}[damage]
+    data = (run / target).read_bytes()
+    (run / target).write_bytes(data[: len(data) // 2])  # cut short, as by a failing disk
+    before = tree(run)
+    result = mesocli("train", "--resume", run, "-q")
+    assert result.code == 2
+    where = f"{run}/config.json: unreadable" if damage == "config" else f"{run}/checkpoint: damaged checkpoint"
+    assert result.error_line().startswith(f"{where}, cannot resume (")
+    assert tree(run) == before  # nothing written over it

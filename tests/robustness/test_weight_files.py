@@ -8,6 +8,7 @@ write proves that nothing of it ran.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,11 @@ def _folder(folder: Path, own: Path) -> Path:
     return folder / "weights.h5"
 
 
+def _fifo(folder: Path, own: Path) -> Path:
+    os.mkfifo(folder / "pipe.h5")
+    return folder / "pipe.h5"
+
+
 def _half(folder: Path, own: Path) -> Path:
     return truncated_copy(own, folder / "half.h5")
 
@@ -49,6 +55,7 @@ WEIGHT_CASES = [
     ("missing-weights-file", _missing, [], "weights file not found"),
     ("text-file-as-weights", _text, [], "not an HDF5 weights file"),
     ("folder-as-weights", _folder, [], "is a folder, not a weights file"),
+    ("named-pipe-as-weights", _fifo, [], "not a regular file"),
     ("truncated-weights", _half, [], "damaged HDF5 file (truncated file"),
     ("unrelated-hdf5", _unrelated, [], "HDF5 file whose layers fit neither Meso4 nor MesoInception4"),
     ("other-architecture-with-arch", lambda folder, own: own, ["--arch", "mesoinception4"],
