@@ -75,16 +75,23 @@ def check_writable(target: Path) -> None:
             pass
 
 
-def check_input_file(path: str | Path) -> os.stat_result:
-    """Stat an input file; raise InputError unless it is a regular file (a named pipe would block a reader)."""
+@contextlib.contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turn an OS error raised while reading ``path`` into a one-line InputError naming it."""
     try:
-        info = os.stat(path)
+        yield
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def check_input_file(path: str | Path) -> os.stat_result:
+    """Stat an input file; raise InputError unless it is a regular file (a named pipe would block a reader)."""
+    with reading(path):
+        info = os.stat(path)
     if stat.S_ISDIR(info.st_mode):
         raise InputError(f"{path}: is a folder")
     if not stat.S_ISREG(info.st_mode):

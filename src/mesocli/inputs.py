@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from mesocli.errors import InputError, UsageError
-from mesocli.fsutil import check_input_file
+from mesocli.fsutil import check_input_file, reading
 from mesocli.preprocess import check_image
 from mesocli.video import VideoInfo, probe_video
 
@@ -51,15 +51,8 @@ def sniff(head: bytes) -> Kind | None:
 def _head(path: Path, size: int = 200) -> bytes:
     """The first bytes of a regular file (a named pipe or a device is refused, never opened)."""
     check_input_file(path)
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(size)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with reading(path), open(path, "rb") as handle:
+        return handle.read(size)
 
 
 def _is_text(head: bytes) -> bool:
