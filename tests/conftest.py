@@ -7,7 +7,9 @@ Tests that need the third-party data in ``../shared`` (or ``$MESOCLI_SHARED``) u
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,25 @@ def own_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     card = ModelCard(arch="meso4", manipulation="df", weights_file=path.name, sha256="", name="meso4_test")
     save_own(build_model("meso4"), path, card)
     return path
+
+
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object, stdin: str | None = None
+) -> tuple[int, str, str]:
+    """Run ``mesocli ARGS`` in this process through ``cli.main`` (one-line errors, exit statuses).
+
+    Returns (exit status, stdout, stderr).
+    """
+    from mesocli import cli
+
+    monkeypatch.setattr(sys, "argv", ["mesocli", *(os.fspath(a) if isinstance(a, Path) else str(a) for a in args)])
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    capsys.readouterr()
+    try:
+        cli.main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return (0 if code is None else int(code)), out, err

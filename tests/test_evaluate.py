@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from PIL import Image
 
-from mesocli import cli
 from mesocli.datasets import decode_dataset, find_dataset
 from mesocli.errors import UsageError
 from mesocli.evaluate import REPORT_KEYS, evaluate
@@ -61,18 +60,6 @@ def grey_model() -> LoadedModel:
 @pytest.fixture
 def scored_root(tmp_path: Path) -> Path:
     return make_scored_dataset(tmp_path / "data")
-
-
-def run_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
-) -> tuple[int, str, str]:
-    """Run ``mesocli ARGS`` through cli.main (one-line errors, exit statuses) and capture its output."""
-    monkeypatch.setattr(sys, "argv", ["mesocli", *args])
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    out, err = capsys.readouterr()
-    code = exited.value.code
-    return (0 if code is None else int(code)), out, err
 
 
 def check_known_figures(report: dict) -> None:

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from media import MediaKit, make_face_video
 from PIL import Image
 
-from mesocli import cli
 from mesocli.datasets import video_id
 from mesocli.errors import InputError, UsageError
 from mesocli.extract import ExtractOptions, extract, format_summary
@@ -229,14 +229,6 @@ def test_torn_manifest_and_temporary_files_are_repaired(tmp_path: Path, kit: Med
 
 
 # ---------------------------------------------------------------------------------------------- the command
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["mesocli", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def test_cli(tmp_path: Path, kit: MediaKit, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

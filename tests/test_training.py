@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
-from mesocli import cli
 from mesocli.errors import UsageError
 from mesocli.training import TrainConfig, Trainer, resume_run, start_run
 from mesocli.weights import load_weights
@@ -44,16 +43,6 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def config_for(data: Path, epochs: int) -> TrainConfig:
     return TrainConfig(data=str(data), epochs=epochs, batch_size=8, val_fraction=0.25, patience=10, seed=7,
                        command="pytest")
-
-
-def run_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["mesocli", *args])
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    out, err = capsys.readouterr()
-    return int(exited.value.code or 0), out, err
 
 
 def test_train_one_epoch_writes_a_loadable_model_card(

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import conftest
 import numpy as np
 import pytest
 from media import FaceTransform, ffmpeg, make_face_video, plan_transforms, render
 from PIL import Image
-
-from mesocli import cli
 
 # ---------------------------------------------------------------------------------------------- the CLI
 
@@ -56,18 +55,8 @@ class CliResult:
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object,
             stdin: str | None = None) -> CliResult:
-    """Run ``mesocli ARGS`` in this process through :func:`mesocli.cli.main` (one-line errors, exit statuses)."""
-    monkeypatch.setattr(sys, "argv", ["mesocli", *(os.fspath(a) if isinstance(a, Path) else str(a) for a in args)])
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    capsys.readouterr()
-    try:
-        cli.main()
-        code: Any = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return CliResult(0 if code is None else int(code), out, err)
+    """Run ``mesocli ARGS`` in this process (see conftest.run_cli) and wrap the result."""
+    return CliResult(*conftest.run_cli(monkeypatch, capsys, *args, stdin=stdin))
 
 
 # ---------------------------------------------------------------------------------------------- files
