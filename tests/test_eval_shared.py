@@ -14,7 +14,7 @@ from conftest import require_shared
 
 from mesocli.datasets import DecodedImages, FolderDataset, decode_dataset, find_dataset
 from mesocli.evaluate import evaluate
-from mesocli.weights import load_weights, resolve_model
+from mesocli.weights import bundled_cards, load_weights, resolve_model
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +40,20 @@ def test_authors_meso4_df_on_validation(validation_split: tuple[FolderDataset, D
     assert report.best_accuracy >= report.accuracy
 
 
-def test_bundled_meso4_matches_its_model_card(
-    request: pytest.FixtureRequest, validation_split_available: Path
+BUNDLED = ["meso4_df", "mesoinception4_df"]
+
+
+def test_both_networks_are_bundled_for_deepfakes() -> None:
+    assert sorted(card.name for card in bundled_cards()) == BUNDLED
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_weights_match_their_model_card(
+    name: str, request: pytest.FixtureRequest, validation_split_available: Path
 ) -> None:
-    """The validation accuracy written in the bundled card must be what the bundled weights give."""
-    loaded = resolve_model("meso4", "df", None)
+    """The validation accuracy written in a bundled card must be what the bundled weights give."""
+    arch, manipulation = name.split("_")
+    loaded = resolve_model(arch, manipulation, None)
     card = loaded.card
     assert card is not None, f"{loaded.weights_path}: bundled weights without a model card"
     recorded = card.metrics.get("validation", {}).get("accuracy")
@@ -52,6 +61,7 @@ def test_bundled_meso4_matches_its_model_card(
     dataset, decoded = request.getfixturevalue("validation_split")
     report = evaluate(loaded, dataset, card.metrics["validation"].get("threshold", 0.5), decoded=decoded)
     assert report.accuracy == pytest.approx(recorded, abs=0.002)
+    assert report.auc == pytest.approx(card.metrics["validation"]["auc"], abs=0.002)
 
 
 @pytest.fixture

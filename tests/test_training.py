@@ -153,3 +153,45 @@ def test_resume_equals_uninterrupted_run(
         (uninterrupted / "best.json").read_text())["epochs"]
     # finished runs are not trained further
     assert resume_run(run, progress=False).global_step == 8
+
+
+def _gradient_energy(images: np.ndarray) -> np.ndarray:
+    return np.abs(np.diff(images, axis=2)).mean(axis=(1, 2, 3))
+
+
+def test_rescale_augmentation_blurs_the_chosen_share_and_is_seeded() -> None:
+    from mesocli._tf import import_tensorflow
+    from mesocli.training import _augment_fn
+
+    tf = import_tensorflow()
+    rng = np.random.default_rng(0)
+    faces = tf.constant(rng.integers(0, 256, size=(16, 256, 256, 3), dtype=np.uint8))
+    seed = tf.constant([0, 5], tf.int64)
+    paper = _augment_fn(tf)(faces, seed).numpy()
+    assert np.array_equal(_augment_fn(tf, 0.0)(faces, seed).numpy(), paper)  # 0 = the paper's recipe
+
+    always = _augment_fn(tf, 1.0)(faces, seed).numpy()
+    assert always.shape == paper.shape and 0.0 <= always.min() and always.max() <= 1.0
+    assert (_gradient_energy(always) < 0.9 * _gradient_energy(paper)).all()  # every face lost fine texture
+    assert np.array_equal(_augment_fn(tf, 1.0)(faces, seed).numpy(), always)  # a function of the seed
+
+    half = _augment_fn(tf, 0.5)(faces, seed).numpy()
+    changed = np.abs(half - paper).reshape(16, -1).max(axis=1) > 0
+    assert 0 < changed.sum() < 16
+    assert np.allclose(half[~changed], paper[~changed])
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--rescale-prob", "1.5", "--rescale-prob 1.5: must be in [0, 1]"),
+     ("--val-fraction", "1", "--val-fraction 1.0: must be in [0, 1)"),
+     ("--epochs", "0", "--epochs 0: must be at least 1")],
+)
+def test_out_of_range_training_options_are_refused_before_anything_is_written(
+    option: str, value: str, message: str, tiny_data: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    run = tmp_path / "run"
+    code, out, err = run_cli(monkeypatch, capsys, "train", str(tiny_data), "--out", str(run), option, value)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not run.exists()

@@ -147,6 +147,10 @@ def train(
     augment: Annotated[
         bool, typer.Option("--augment/--no-augment", help="Random affine, flip, colour changes.")
     ] = True,
+    rescale_prob: Annotated[
+        float,
+        typer.Option(help="Share of faces shrunk to 50-100 % and enlarged back (resampling blur), 0 = paper."),
+    ] = 0.0,
     jit: Annotated[bool, typer.Option("--jit/--no-jit", help="XLA-compile the training step.")] = False,
     limit: Annotated[int | None, typer.Option(help="Use only N images (quick trials).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
@@ -178,6 +182,7 @@ def train(
                 patience=patience,
                 seed=seed,
                 augment=augment,
+                rescale_prob=rescale_prob,
                 jit_compile=jit,
                 limit=limit,
             )
