@@ -195,3 +195,14 @@ def test_out_of_range_training_options_are_refused_before_anything_is_written(
     code, out, err = run_cli(monkeypatch, capsys, "train", str(tiny_data), "--out", str(run), option, value)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not run.exists()
+
+
+def test_no_class_weights_trains_with_equal_weights(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    code, out, err = run_cli(monkeypatch, capsys, "train", str(tiny_data), "--out", str(run), "--epochs", "1",
+                             "--batch-size", "8", "--val-fraction", "0.25", "--no-class-weights")
+    assert code == 0, err
+    assert "class weights df=1.000 real=1.000" in err
+    assert json.loads((run / "config.json").read_text())["class_weights"] is False

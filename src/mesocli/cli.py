@@ -151,6 +151,10 @@ def train(
         float,
         typer.Option(help="Share of faces shrunk to 50-100 % and enlarged back (resampling blur), 0 = paper."),
     ] = 0.0,
+    class_weights: Annotated[
+        bool,
+        typer.Option("--class-weights/--no-class-weights", help="Weight each class's loss by N / (2 N_class)."),
+    ] = True,
     jit: Annotated[bool, typer.Option("--jit/--no-jit", help="XLA-compile the training step.")] = False,
     limit: Annotated[int | None, typer.Option(help="Use only N images (quick trials).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
@@ -183,6 +187,7 @@ def train(
                 seed=seed,
                 augment=augment,
                 rescale_prob=rescale_prob,
+                class_weights=class_weights,
                 jit_compile=jit,
                 limit=limit,
             )

@@ -58,6 +58,7 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True
     rescale_prob: float = 0.0
+    class_weights: bool = True
     jit_compile: bool = False  # XLA measured slower for training on 2 CPU cores (26 vs 29 img/s)
     limit: int | None = None
     command: str = ""
@@ -214,6 +215,8 @@ class Trainer:
         self.labels = labels.astype(np.float32)
         counts = np.bincount(labels[self.train_idx], minlength=2)
         self.class_weights = (len(self.train_idx) / (2.0 * np.maximum(counts, 1))).astype(np.float32)
+        if not config.class_weights:
+            self.class_weights = np.ones(2, np.float32)
         self.log(f"training on {len(self.train_idx)} (df {counts[0]}, real {counts[1]}), "
                  f"held out {len(self.held_idx)}; class weights df={self.class_weights[0]:.3f} "
                  f"real={self.class_weights[1]:.3f}", file=sys.stderr)
