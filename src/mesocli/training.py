@@ -131,8 +131,8 @@ def _augment_fn(tf: Any, rescale_prob: float = 0.0) -> Any:
     """Random affine (rotation, zoom, flip) + brightness + channel shift, stateless per batch seed.
 
     With ``rescale_prob`` > 0, that share of the faces is first shrunk to a random 50–100 % of
-    256 px (one size per batch) and enlarged back, so that resampling blur, which differs between
-    the classes of the training split, cannot stand in for the manipulation.
+    256 px (one size per batch) and enlarged back: resampling blur for both classes alike (the crop
+    sizes of the MesoNet training split differ between the classes; docs/training.md has its effect).
     """
 
     def augment(images: Any, seed: Any) -> Any:
@@ -214,9 +214,8 @@ class Trainer:
             )
         self.labels = labels.astype(np.float32)
         counts = np.bincount(labels[self.train_idx], minlength=2)
-        self.class_weights = (len(self.train_idx) / (2.0 * np.maximum(counts, 1))).astype(np.float32)
-        if not config.class_weights:
-            self.class_weights = np.ones(2, np.float32)
+        balanced = len(self.train_idx) / (2.0 * np.maximum(counts, 1))
+        self.class_weights = (balanced if config.class_weights else np.ones(2)).astype(np.float32)
         self.log(f"training on {len(self.train_idx)} (df {counts[0]}, real {counts[1]}), "
                  f"held out {len(self.held_idx)}; class weights df={self.class_weights[0]:.3f} "
                  f"real={self.class_weights[1]:.3f}", file=sys.stderr)
