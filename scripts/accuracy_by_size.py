@@ -19,6 +19,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from mesocli.datasets import find_dataset
+
 GROUPS = ("< 200", "200-255", "256", "> 256")
 
 
@@ -36,9 +38,10 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.counts:
+        dataset = find_dataset(args.data, args.counts)
         print("| class | " + " | ".join(GROUPS) + " |\n|---|" + "---|" * len(GROUPS))
-        for cls in ("df", "real"):
-            files = sorted((args.data / args.counts / cls).iterdir())
+        for label, cls in enumerate(("df", "real")):
+            files = [path for path, y in zip(dataset.paths, dataset.labels, strict=True) if y == label]
             counts = defaultdict(int)
             for path in files:
                 counts[width_group(path)] += 1
