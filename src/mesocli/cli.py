@@ -310,7 +310,9 @@ def extract(
         str,
         typer.Option(help="video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg."),
     ] = "video",
-    label: Annotated[str | None, typer.Option(help="--layout dataset: df or real.")] = None,
+    label: Annotated[
+        str | None, typer.Option(help="--layout dataset: df or real, optionally /METHOD (df/Face2Face).")
+    ] = None,
     split: Annotated[str | None, typer.Option(help="--layout dataset: split folder, e.g. train.")] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality of the crops.")] = 95,
     workers: Annotated[

@@ -52,6 +52,14 @@ ALIGNMENT = "mesonet-pipeline/1"  # bump when crops of the same frame would chan
 Report = Callable[[int, str, int], None]
 
 
+def _valid_label(label: str | None) -> bool:
+    """``df`` or ``real``, optionally with a method sub-folder: ``df/Face2Face`` (eval reports per method)."""
+    if not label:
+        return False
+    cls, _, method = label.partition("/")
+    return cls in LABELS and (not _ or (bool(method) and safe_name(method) == method))
+
+
 @dataclass(frozen=True)
 class ExtractOptions:
     """What to extract and how to lay it out (validated: bad values raise UsageError)."""
@@ -69,9 +77,9 @@ class ExtractOptions:
             raise UsageError(f"--detector must be one of {', '.join(DETECTORS)}, not {self.detector!r}")
         if self.layout not in LAYOUTS:
             raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
-        if self.layout == "dataset" and self.label not in LABELS:
-            raise UsageError(f"--layout dataset needs --label {' or '.join(LABELS)}"
-                             + (f", not {self.label!r}" if self.label else ""))
+        if self.layout == "dataset" and not _valid_label(self.label):
+            raise UsageError(f"--layout dataset needs --label {' or '.join(LABELS)} (optionally /METHOD, e.g. "
+                             "df/Face2Face)" + (f", not {self.label!r}" if self.label else ""))
         if self.layout == "video" and (self.label or self.split):
             raise UsageError("--label and --split go with --layout dataset")
         if self.split is not None and (not self.split or safe_name(self.split) != self.split):
