@@ -55,7 +55,7 @@ def train_speed(root: Path, arch: str, batches: int, warmup: int) -> dict[str, f
                          val_fraction=HELDOUT_FRACTION)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(config, Path(run_dir), progress=False)
-        trainer._prepare()  # noqa: SLF001  (the trainer's own data, model and compiled step)
+        trainer.prepare()  # the trainer's own data, model and compiled step
         _, pipeline = trainer._batches(0, 0)  # noqa: SLF001
         iterator = iter(pipeline)
         for _ in range(warmup):

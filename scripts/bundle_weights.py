@@ -2,12 +2,14 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python scripts/bundle_weights.py runs/meso4_df --data ../shared/data/mesonet-df
+    .venv/bin/python scripts/bundle_weights.py runs/meso4_df --data ../shared/data/mesonet-df \
+        --ffpp build/ffpp-test20
 
 Copies ``RUN_DIR/best.weights.h5`` to ``weights/<arch>_<manipulation>.weights.h5``, evaluates it
-with ``mesocli eval``'s code on the ``validation`` split, and writes the model card beside it with
-``metrics.validation`` = the ``mesocli eval --format json`` object (what ``mesocli models`` shows and
-what tests/test_eval_shared.py re-checks).
+with ``mesocli eval``'s code on the MesoNet ``validation`` split and (``--ffpp``) on the FaceForensics++
+test faces (``scripts/build_ffpp_faces.sh ... --frames 20``, split ``test``), and writes the model
+card beside it with ``metrics.validation`` and ``metrics.ffpp_test`` = the ``mesocli eval --format
+json`` objects (what ``mesocli models`` shows and what tests/test_eval_shared.py re-checks).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", default="validation")
+    parser.add_argument("--ffpp", type=Path, help="FF++ test faces: ROOT/test/{df,real}/<method>/")
     args = parser.parse_args()
 
     card = ModelCard.from_json(args.run_dir / "best.json")
@@ -44,6 +47,10 @@ def main() -> None:
     report = evaluate(loaded, find_dataset(args.data, args.split), progress=True).to_dict()
     report["model"]["name"] = name
     card.metrics["validation"] = {"split": args.split, **report}
+    if args.ffpp:
+        report = evaluate(loaded, find_dataset(args.ffpp, "test"), progress=True).to_dict()
+        report["model"]["name"] = name
+        card.metrics["ffpp_test"] = {"split": "test", "frames_per_clip": 20, **report}
     atomic_write_text(card_path_for(target), card.to_json())
     print(json.dumps(card.metrics, indent=1))
 

@@ -240,3 +240,24 @@ def test_single_split_root_fallback(tmp_path: Path) -> None:
     dataset = find_dataset(root, "validation")
     assert dataset.split is None and dataset.counts == {"df": 4, "real": 6}
     assert dataset.paths[:4] == sorted(dataset.paths[:4])
+
+
+def test_per_method_figures_match_hand_computed_values(tmp_path: Path, grey_model: LoadedModel) -> None:
+    """Fakes in method folders are each scored against every real image (AUC by counting pairs)."""
+    files = [("df/A", "a1", 0.9), ("df/A", "a1", 0.6), ("df/B", "a1", 0.8), ("df/B", "a1", 0.3),
+             ("real/orig", "r1", 0.7), ("real/orig", "r1", 0.4), ("real/orig", "r2", 0.2), ("real/orig", "r2", 0.2)]
+    for frame, (folder, video, p_fake) in enumerate(files):
+        (tmp_path / "test" / folder).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (256, 256), (_grey(p_fake),) * 3).save(tmp_path / "test" / folder / f"{video}_{frame}.png")
+    report = evaluate(grey_model, find_dataset(tmp_path, "test"))
+    methods = report.to_dict()["methods"]
+    assert set(methods) == {"A", "B"}
+    a, b = methods["A"], methods["B"]
+    assert (a["images"], a["df"], a["real"]) == (6, 2, 4)
+    assert a["auc"] == pytest.approx(7 / 8) and b["auc"] == pytest.approx(6 / 8)  # fake-real pairs ranked right
+    assert (a["accuracy"], a["accuracy_df"], a["accuracy_real"]) == pytest.approx((5 / 6, 1.0, 0.75))
+    assert (b["accuracy"], b["accuracy_df"], b["accuracy_real"]) == pytest.approx((4 / 6, 0.5, 0.75))
+    # videos are told apart by method: A/a1 and B/a1 are two videos although both files say "a1"
+    assert a["video"]["videos"] == 3 and a["video"]["accuracy_mean"] == pytest.approx(2 / 3)
+    assert report.video["videos"] == 4
+    assert report.auc == pytest.approx(13 / 16)  # the total: both methods' pairs together

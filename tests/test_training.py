@@ -66,8 +66,9 @@ def test_train_one_epoch_writes_a_loadable_model_card(
     card = loaded.card
     assert card is not None and card.sha256 == loaded.sha256
     assert (card.arch, card.manipulation, card.epochs, card.seed) == ("meso4", "df", 1, 3)
-    assert card.data["counts"] == {"df": N_DF + 1, "real": N_REAL} and card.data["split"] == "train"
-    assert len(card.data["file_list_sha256"]) == 64
+    (source,) = card.data["sources"]
+    assert card.data["counts"] == source["counts"] == {"df": N_DF + 1, "real": N_REAL} and source["split"] == "train"
+    assert len(source["file_list_sha256"]) == 64 and len(card.data["sources_sha256"]) == 64
     assert card.metrics["trainable_params"] == 27_977
     assert 0.0 <= card.metrics["heldout"]["heldout_accuracy"] <= 1.0
     log = json.loads((run / "log.json").read_text())
@@ -115,21 +116,21 @@ def test_resume_equals_uninterrupted_run(
 
             patch.setattr(Trainer, "_end_epoch", end_then_stop)
         else:  # Ctrl-C before the 7th training step: epoch 2 (4 steps an epoch), step 2
-            prepare = Trainer._prepare
+            prepare = Trainer.prepare
 
             def prepare_then_count(self: Trainer) -> None:
                 prepare(self)
                 step, done = self.train_step, [0]
 
-                def counted(x, y):  # noqa: ANN001, ANN202
+                def counted(x, y, w):  # noqa: ANN001, ANN202
                     if done[0] == 6:
                         raise KeyboardInterrupt
                     done[0] += 1
-                    return step(x, y)
+                    return step(x, y, w)
 
                 self.train_step = counted
 
-            patch.setattr(Trainer, "_prepare", prepare_then_count)
+            patch.setattr(Trainer, "prepare", prepare_then_count)
         with pytest.raises(KeyboardInterrupt):
             start_run(config_for(tiny_data, 2), run, progress=False)
 

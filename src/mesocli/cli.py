@@ -42,6 +42,12 @@ class Manipulation(str, Enum):
     f2f = "f2f"
 
 
+class Detector(str, Enum):
+    df = "df"
+    f2f = "f2f"
+    any = "any"
+
+
 class Loss(str, Enum):
     mse = "mse"
     bce = "bce"
@@ -70,7 +76,10 @@ def _root(
 
 
 ArchOption = Annotated[Arch | None, typer.Option("--arch", help="Network: meso4 (default) or mesoinception4.")]
-ModelOption = Annotated[Manipulation, typer.Option("--model", help="Bundled weights for this manipulation: df or f2f.")]
+ModelOption = Annotated[
+    Detector,
+    typer.Option("--model", help="Bundled detector: df, f2f, or any (every detector; fake when any says fake)."),
+]
 WeightsOption = Annotated[
     Path | None, typer.Option("--weights", help="Any weights file: mesocli's .weights.h5 or the authors' Keras 2 .h5.")
 ]
@@ -95,12 +104,15 @@ def models(
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    table = Table(title="Bundled weights (figures on the validation split)")
-    for column in ("arch", "model", "file", "accuracy", "AUC", "video acc.", "epochs", "sha256"):
+    table = Table(title="Bundled weights: MesoNet validation split, and AUC per method on FaceForensics++ test faces")
+    ffpp_methods = ("Deepfakes", "Face2Face", "FaceSwap")
+    for column in ("arch", "model", "file", "accuracy", "AUC", "video acc.", *(f"FF++ {m}" for m in ffpp_methods),
+                   "epochs", "sha256"):
         table.add_column(column)
     for card in cards:
         val = card.metrics.get("validation", {})
         video = val.get("video") or {}
+        ffpp = card.metrics.get("ffpp_test", {}).get("methods") or {}
         table.add_row(
             card.arch,
             card.manipulation,
@@ -108,6 +120,7 @@ def models(
             _fmt(val.get("accuracy")),
             _fmt(val.get("auc")),
             _fmt(video.get("accuracy_mean")),
+            *(_fmt((ffpp.get(method) or {}).get("auc")) for method in ffpp_methods),
             str(card.epochs or ""),
             card.sha256[:12],
         )
@@ -127,7 +140,16 @@ def _fmt(value: float | None) -> str:
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Argument(help="Dataset root: ROOT/<split>/{df,real}/.")] = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Dataset roots: ROOT/<split>/{df,real}/; several are mixed with equal loss shares.",
+                       show_default=False),
+    ] = None,
+    mix: Annotated[
+        Path | None,
+        typer.Option("--mix", help="Mixing file (JSON) of sources: root, split, methods, every, weight.",
+                     show_default=False),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run folder for checkpoints, logs and best weights.")
     ] = None,
@@ -155,6 +177,17 @@ def train(
         bool,
         typer.Option("--class-weights/--no-class-weights", help="Weight each class's loss by N / (2 N_class)."),
     ] = True,
+    degrade_prob: Annotated[
+        float, typer.Option(help="Per face, each of JPEG re-compression, blur and noise with this probability.")
+    ] = 0.0,
+    init_weights: Annotated[
+        Path | None,
+        typer.Option(help="Start from these weights (any file of the same network) instead of a random init.",
+                     show_default=False),
+    ] = None,
+    select: Annotated[
+        str, typer.Option(help="Held-out figure that picks the best epoch: accuracy, auc or loss.")
+    ] = "accuracy",
     jit: Annotated[bool, typer.Option("--jit/--no-jit", help="XLA-compile the training step.")] = False,
     limit: Annotated[int | None, typer.Option(help="Use only N images (quick trials).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
@@ -170,10 +203,18 @@ def train(
             state = training.resume_run(resume, progress=progress)
             run_dir = resume
         else:
-            if data is None or out is None:
-                fail("give DATA and --out RUN_DIR (or --resume RUN_DIR)")
+            if not (data or mix) or out is None:
+                fail("give DATA (or --mix FILE) and --out RUN_DIR (or --resume RUN_DIR)")
+            if data and mix:
+                fail("give DATA roots or --mix FILE, not both")
+            from dataclasses import asdict  # noqa: PLC0415
+
+            from mesocli.sources import Source, read_mix  # noqa: PLC0415
+
+            sources = read_mix(mix) if mix else [Source(str(root), split or None) for root in data or []]
             config = training.TrainConfig(
-                data=str(data),
+                data=sources[0].root,
+                sources=[asdict(source) for source in sources] if len(sources) > 1 or mix else None,
                 arch=arch.value,
                 split=split or None,
                 manipulation=model.value,
@@ -190,6 +231,9 @@ def train(
                 class_weights=class_weights,
                 jit_compile=jit,
                 limit=limit,
+                degrade_prob=degrade_prob,
+                init_weights=str(init_weights) if init_weights else None,
+                select=select,
             )
             state = training.start_run(config, out, force=force, progress=progress)
             run_dir = out
@@ -213,8 +257,8 @@ def evaluate(
     ] = "validation",
     arch: ArchOption = None,
     model: Annotated[
-        Manipulation | None,
-        typer.Option("--model", help="Bundled weights for this manipulation: df (default) or f2f."),
+        Detector | None,
+        typer.Option("--model", help="Bundled detector: df (default), f2f, or any (scored by the largest p_fake)."),
     ] = None,
     weights: WeightsOption = None,
     threshold: Annotated[float, typer.Option("--threshold", help="Verdict fake when p_fake >= threshold.")] = 0.5,
@@ -266,7 +310,7 @@ def evaluate(
         f"({len(dataset.paths)} images)",
         err=True,
     )
-    loaded = resolve_model(arch.value if arch else None, (model or Manipulation.df).value, weights)
+    loaded = resolve_model(arch.value if arch else None, (model or Detector.df).value, weights)
     legacy = ", the authors' legacy file" if loaded.legacy else ""
     note(f"model: {loaded.name} ({loaded.arch}{legacy}, sha256 {loaded.sha256[:12]})", err=True)
     report = evaluation.evaluate(loaded, dataset, threshold, progress=not quiet)
@@ -361,7 +405,7 @@ def scan(
         list[str],
         typer.Argument(help="Videos, images, folders (recursive), or - (paths on stdin).", show_default=False),
     ],
-    model: ModelOption = Manipulation.df,
+    model: ModelOption = Detector.df,
     arch: ArchOption = None,
     weights: WeightsOption = None,
     detector: Annotated[

@@ -1,6 +1,10 @@
 """Folder datasets of face crops: ``ROOT/<split>/{df,real}/*`` (or ``ROOT/{df,real}``).
 
-Labels follow the networks' orientation: ``real`` = 1, ``df`` (alias ``fake``) = 0. Images are
+Labels follow the networks' orientation: ``real`` = 1, ``df`` (alias ``fake``) = 0. A sub-folder of a
+class folder names the manipulation *method* of the files in it (``test/df/Face2Face/033_097_12.jpg``):
+eval reports per method and training sources can keep only some methods. File names
+``<video>_<frame>`` carry a video id; FaceForensics++ ids ``A_B`` tie the identities A and B, which
+:func:`identity_groups` uses to keep a person on one side of a held-out split. Images are
 decoded by a parallel ``tf.data`` pipeline through :func:`mesocli.preprocess.load_face`, the one
 preprocessing shared by every command; unreadable files are reported and skipped.
 """
@@ -34,6 +38,11 @@ class FolderDataset:
     paths: list[Path]
     labels: np.ndarray
     ignored: list[Path] = field(default_factory=list)
+    methods: list[str | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.methods:
+            self.methods = [method_of(path, self.root, self.split) for path in self.paths]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -47,7 +56,55 @@ class FolderDataset:
         return digest.hexdigest()
 
     def subset(self, indices: np.ndarray) -> FolderDataset:
-        return FolderDataset(self.root, self.split, [self.paths[i] for i in indices], self.labels[indices])
+        return FolderDataset(self.root, self.split, [self.paths[i] for i in indices], self.labels[indices],
+                             methods=[self.methods[i] for i in indices])
+
+
+def method_of(path: Path, root: Path, split: str | None) -> str | None:
+    """The method sub-folder of a file (``<split>/df/<method>/...``), or None for a file directly in a class folder."""
+    base = Path(root) / split if split else Path(root)
+    try:
+        parts = Path(path).relative_to(base).parts
+    except ValueError:
+        return None
+    return parts[1] if len(parts) > 2 else None
+
+
+def frame_number(path: Path) -> int | None:
+    """The frame number of a ``<video>_<frame>.<ext>`` file; None otherwise."""
+    match = _VIDEO_FRAME.match(Path(path).stem)
+    return int(match.group("frame")) if match else None
+
+
+def identity_groups(paths: list[Path]) -> np.ndarray:
+    """A group number per file: files sharing a person (through their video ids) share a group.
+
+    A video id ``033_097`` (FaceForensics++: video 033 with the face of 097) ties ids 033 and 097;
+    ``033`` alone is the original. The groups are the connected components of that relation, so a
+    held-out split by group never puts one person on both sides. A file without a video id is a
+    group of its own.
+    """
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    tokens_per_file: list[list[str] | None] = []
+    for path in paths:
+        video = video_id(Path(path))
+        tokens = [token for token in video.split("_") if token] if video else None
+        tokens_per_file.append(tokens)
+        for token in tokens or ():
+            parent[find(token)] = find(tokens[0])
+    roots: dict[str, int] = {}
+    groups = np.empty(len(paths), dtype=np.int64)
+    for index, tokens in enumerate(tokens_per_file):
+        key = find(tokens[0]) if tokens else f"\0file{index}"
+        groups[index] = roots.setdefault(key, len(roots))
+    return groups
 
 
 def video_id(path: Path) -> str | None:

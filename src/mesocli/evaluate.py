@@ -2,7 +2,10 @@
 
 The verdict rule is scan's: fake when ``p_fake >= threshold``. Unreadable and non-image files are
 skipped and counted. Figures come from :mod:`mesocli.metrics`; video-level figures are added when
-every file name carries a video id (``<video>_<frame>.jpg``).
+every file name carries a video id (``<video>_<frame>.jpg``). When the fake class holds method
+sub-folders (``df/Face2Face/...``), each method is also scored against all the real images
+(``methods``); with ``--model any`` each detector's own figures are added (``detectors``) beside
+the combined ones (largest p_fake).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mesocli.datasets import DecodedImages, FolderDataset, iter_decoded, video_id
+from mesocli.detectors import DetectorSet, combine
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path
 from mesocli.metrics import binary_report, video_level
@@ -24,8 +28,9 @@ from mesocli.weights import LoadedModel
 REPORT_KEYS = (
     "model", "data", "threshold", "accuracy", "accuracy_df", "accuracy_real", "auc", "eer",
     "average_precision", "confusion", "best_threshold", "best_accuracy", "video", "seconds",
-    "images_per_second",
+    "images_per_second", "methods", "detectors",
 )
+SHORT_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer")
 SCORES_COLUMNS = ("path", "label", "video", "p_fake", "verdict")
 
 
@@ -48,6 +53,8 @@ class EvalReport:
     video: dict[str, Any] | None
     seconds: float
     images_per_second: float
+    methods: dict[str, Any] | None = None
+    detectors: dict[str, Any] | None = None
     # per-image detail for --scores and --plot (not part of the JSON object)
     paths: list[str] = field(default_factory=list, repr=False)
     labels_is_fake: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
@@ -61,34 +68,64 @@ class EvalReport:
 
 
 def _scores(
-    loaded: LoadedModel, dataset: FolderDataset, decoded: DecodedImages | None, progress: bool
-) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """p_fake for every file (NaN where unreadable), the readable mask, and the read errors."""
+    loaded: LoadedModel | DetectorSet, dataset: FolderDataset, decoded: DecodedImages | None, progress: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
+    """p_fake of every file per detector (NaN where unreadable), the readable mask, and the read errors."""
     from mesocli.predictor import Predictor  # noqa: PLC0415
 
-    predictor = Predictor(loaded.model)
+    members = loaded.members if isinstance(loaded, DetectorSet) else {"": loaded}
+    predictors = {name: Predictor(member.model) for name, member in members.items()}
     n = len(dataset.paths)
-    p_fake = np.full(n, np.nan)
+    p_fake = {name: np.full(n, np.nan) for name in predictors}
+
+    def score(start: int, images: np.ndarray) -> None:
+        for name, predictor in predictors.items():
+            p_fake[name][start : start + len(images)] = predictor.p_fake(images)
+
     if decoded is not None:
         if len(decoded.ok) != n:
             raise ValueError(f"{len(decoded.ok)} decoded images for {n} files")
         for start in range(0, n, 1024):
-            p_fake[start : start + 1024] = predictor.p_fake(decoded.images[start : start + 1024])
+            score(start, decoded.images[start : start + 1024])
         ok, errors = decoded.ok.copy(), dict(decoded.errors)
     else:
         ok = np.zeros(n, dtype=bool)
         errors: dict[int, str] = {}
         for batch in iter_decoded(dataset, batch_size=128, progress=progress, desc="eval"):
-            stop = batch.start + len(batch.ok)
-            p_fake[batch.start : stop] = predictor.p_fake(batch.images)
-            ok[batch.start : stop] = batch.ok
+            score(batch.start, batch.images)
+            ok[batch.start : batch.start + len(batch.ok)] = batch.ok
             errors.update(batch.errors)
-    p_fake[~ok] = np.nan
+    for values in p_fake.values():
+        values[~ok] = np.nan
     return p_fake, ok, errors
 
 
+def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None]) -> dict:
+    """Accuracy (overall, per class), AUC and EER, plus the video-level figures, of one subset."""
+    figures = binary_report(labels_is_fake, p_fake, threshold)
+    short: dict[str, Any] = {"images": len(p_fake), "df": int(labels_is_fake.sum()),
+                             "real": int((~labels_is_fake).sum())}
+    short.update({key: figures[key] for key in SHORT_KEYS})
+    short["video"] = video_level(videos, labels_is_fake, p_fake, threshold)
+    return short
+
+
+def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str | None], threshold: float,
+               videos: list[str | None]) -> dict[str, Any] | None:
+    """Figures for each fake method against every real image; None when the fakes carry no method."""
+    names = sorted({m for m, fake in zip(methods, labels_is_fake, strict=True) if fake and m is not None})
+    if not names:
+        return None
+    result = {}
+    for name in names:
+        keep = ~labels_is_fake | np.array([m == name for m in methods])
+        result[name] = _short(labels_is_fake[keep], p_fake[keep], threshold,
+                              [v for v, k in zip(videos, keep, strict=True) if k])
+    return result
+
+
 def evaluate(
-    loaded: LoadedModel,
+    loaded: LoadedModel | DetectorSet,
     dataset: FolderDataset,
     threshold: float = 0.5,
     *,
@@ -104,7 +141,8 @@ def evaluate(
     if not 0.0 <= threshold <= 1.0:
         raise UsageError(f"threshold {threshold} is not between 0 and 1")
     started = time.perf_counter()
-    p_all, ok, errors = _scores(loaded, dataset, decoded, progress)
+    by_detector, ok, errors = _scores(loaded, dataset, decoded, progress)
+    p_all = combine(by_detector)
     seconds = time.perf_counter() - started
     skipped = [errors[i] for i in sorted(errors)] + [f"{path}: not an image file" for path in dataset.ignored]
     used = np.flatnonzero(ok)
@@ -117,8 +155,15 @@ def evaluate(
             f"no readable images of class {missing} in {dataset.root}; both df and real are needed"
         )
     p_fake = p_all[used]
-    videos = [video_id(path) for path in paths]
+    methods = [dataset.methods[i] for i in used]
+    videos = [_video_key(path, method) for path, method in zip(paths, methods, strict=True)]
     figures = binary_report(labels_is_fake, p_fake, threshold)
+    detectors = None
+    if isinstance(loaded, DetectorSet):
+        detectors = {}
+        for name, scores in by_detector.items():
+            detectors[name] = _short(labels_is_fake, scores[used], threshold, videos)
+            detectors[name]["methods"] = per_method(labels_is_fake, scores[used], methods, threshold, videos)
     return EvalReport(
         model=loaded.describe(),
         data={"root": str(dataset.root), "split": dataset.split, "images": len(used), "df": n_df,
@@ -128,12 +173,20 @@ def evaluate(
         video=video_level(videos, labels_is_fake, p_fake, threshold),
         seconds=round(seconds, 3),
         images_per_second=round(len(dataset.paths) / seconds, 1) if seconds > 0 else 0.0,
+        methods=per_method(labels_is_fake, p_fake, methods, threshold, videos),
+        detectors=detectors,
         paths=[_relative(path, dataset.root) for path in paths],
         labels_is_fake=labels_is_fake,
         p_fake=p_fake,
         video_ids=videos,
         skipped=skipped,
     )
+
+
+def _video_key(path: Path, method: str | None) -> str | None:
+    """The video a frame belongs to, qualified by its method folder (FF++ reuses ids across methods)."""
+    video = video_id(path)
+    return f"{method}/{video}" if video is not None and method is not None else video
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -241,6 +294,13 @@ def render_table(report: EvalReport) -> Any:
             ("video accuracy (mean)", f"{video['accuracy_mean']:.4f}", "mean p_fake ≥ threshold"),
             ("video accuracy (vote)", f"{video['accuracy_vote']:.4f}", "≥ half of the frames fake"),
         ]
+    for title, groups in (("method", report.methods), ("detector", report.detectors)):
+        for name, item in (groups or {}).items():
+            video = item.get("video")
+            note = f"acc {item['accuracy']:.4f} (df {item['accuracy_df']:.4f}, real {item['accuracy_real']:.4f})"
+            if video is not None:
+                note += f", video {video['accuracy_mean']:.4f}"
+            rows.append((f"{title} {name}: AUC", f"{item['auc']:.4f}", note))
     rows.append(("speed", f"{report.images_per_second:.1f} img/s", f"{report.seconds:.1f} s"))
     for row in rows:
         table.add_row(*row)

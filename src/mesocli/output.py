@@ -121,6 +121,9 @@ class TableWriter:
         table.add_column("p_fake", justify="right")
         table.add_column("frames", justify="right")
         table.add_column("status", overflow="fold")
+        with_detectors = any(row.get("detectors") for row in self.rows)  # --model any
+        if with_detectors:
+            table.add_column("detectors (p_fake)")
         counts: dict[str, int] = {}
         for row in self.rows:
             verdict = row.get("verdict")
@@ -132,13 +135,17 @@ class TableWriter:
             if error.startswith(row["path"] + ": "):  # the path is in the first column already
                 error = error[len(row["path"]) + 2 :]
             status = f"error: {error}" if error else row["status"].replace("_", " ")
-            table.add_row(
+            cells = [
                 escape(row["path"]),
                 f"[{style}]{verdict or '-'}[/]",
                 "-" if row.get("p_fake") is None else f"{row['p_fake']:.3f}",
                 f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
                 escape(status),
-            )
+            ]
+            if with_detectors:
+                detectors = row.get("detectors") or {}
+                cells.append(" ".join(f"{name} {item['p_fake']:.3f}" for name, item in detectors.items()) or "-")
+            table.add_row(*cells)
         console.print(table)
         order = ("fake", "real", "no_face", "error")
         summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)

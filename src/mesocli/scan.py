@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mesocli import aggregate
+from mesocli.detectors import DetectorSet, MultiPredictor, combine
 from mesocli.errors import MesocliError, UsageError
 
 DETECTORS = ("hog", "cnn", "none")
@@ -84,10 +85,13 @@ class FrameScore:
     time: float
     p_fake: float
     track: int | None
+    detectors: dict[str, float] | None = None  # --model any: each detector's p_fake
 
     def to_dict(self) -> dict[str, Any]:
-        return {"frame": self.frame, "time": round(self.time, 3), "p_fake": _r(self.p_fake),
-                "track": self.track}
+        out = {"frame": self.frame, "time": round(self.time, 3), "p_fake": _r(self.p_fake), "track": self.track}
+        if self.detectors is not None:
+            out["detectors"] = {name: _r(value) for name, value in self.detectors.items()}
+        return out
 
 
 @dataclass
@@ -99,15 +103,20 @@ class TrackResult:
     verdict: str
     frames: int
     segments: list[aggregate.Segment] = field(default_factory=list)
+    detectors: dict[str, float] | None = None  # --model any: each detector's aggregated p_fake
+    threshold: float = 0.5  # for the detectors' verdicts
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "track": self.track,
             "p_fake": _r(self.p_fake),
             "verdict": self.verdict,
             "frames": self.frames,
             "segments": [s.to_dict() for s in self.segments],
         }
+        if self.detectors is not None:
+            out["detectors"] = _detector_dict(self.detectors, self.threshold)
+        return out
 
 
 @dataclass
@@ -129,6 +138,7 @@ class ScanResult:
     segments: list[aggregate.Segment] = field(default_factory=list)
     seconds: float = 0.0
     scores: list[FrameScore] | None = None
+    detectors: dict[str, float] | None = None  # --model any: each detector's p_fake for this input
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -148,11 +158,18 @@ class ScanResult:
         }
         if self.scores is not None:
             out["scores"] = [s.to_dict() for s in self.scores]
+        if self.detectors is not None:
+            out["detectors"] = _detector_dict(self.detectors, self.threshold)
         return out
 
 
 def _r(value: float) -> float:
     return round(float(value), 6)
+
+
+def _detector_dict(scores: dict[str, float], threshold: float) -> dict[str, dict[str, Any]]:
+    return {name: {"p_fake": _r(value), "verdict": aggregate.verdict(value, threshold)}
+            for name, value in scores.items()}
 
 
 def read_path_list(stream: IO[str]) -> list[str]:
@@ -170,6 +187,7 @@ class _Face:
     time: float
     track: int | None
     p_fake: float | None = None
+    detectors: dict[str, float] | None = None
 
 
 @dataclass
@@ -342,10 +360,14 @@ def scan_inputs(
     def score_batch() -> None:
         if not batch:
             return
-        p_fake = predictor.p_fake([crop for _, _, crop in batch])
+        crops = [crop for _, _, crop in batch]
+        by_detector = predictor.p_fake_by_detector(crops) if isinstance(predictor, MultiPredictor) else None
+        p_fake = combine(by_detector) if by_detector else predictor.p_fake(crops)
         now = time.perf_counter()
-        for (job, face, _), value in zip(batch, p_fake, strict=True):
+        for number, ((job, face, _), value) in enumerate(zip(batch, p_fake, strict=True)):
             face.p_fake = float(value)
+            if by_detector:
+                face.detectors = {name: float(scores[number]) for name, scores in by_detector.items()}
             job.pending -= 1
             job.finished = max(job.finished, now)
         batch.clear()
@@ -362,7 +384,7 @@ def scan_inputs(
         if callable(loaded):
             loaded = loaded()
         model_info = loaded.describe()
-        predictor = make_predictor(loaded.model, options)
+        predictor = _predictor_for(loaded, options)
         waiting = False  # an input read to its end has faces in the batch
         while True:
             try:
@@ -419,6 +441,13 @@ def make_predictor(model: Any, options: ScanOptions) -> Any:
     return Predictor(model, batch_size=min(NETWORK_BATCH, options.batch_size), jit_compile=options.jit)
 
 
+def _predictor_for(loaded: Any, options: ScanOptions) -> Any:
+    """One predictor for a LoadedModel, a MultiPredictor for a DetectorSet (``--model any``)."""
+    if isinstance(loaded, DetectorSet):
+        return MultiPredictor({name: make_predictor(member.model, options) for name, member in loaded.members.items()})
+    return make_predictor(loaded.model, options)
+
+
 def finalize(job: _Job, options: ScanOptions, model_info: dict[str, Any]) -> ScanResult:
     """Aggregate a finished job's face scores into its :class:`ScanResult`."""
     is_video = job.kind == "video"
@@ -439,7 +468,7 @@ def finalize(job: _Job, options: ScanOptions, model_info: dict[str, Any]) -> Sca
     )
     if options.detail:
         result.scores = [
-            FrameScore(f.frame, f.time, f.p_fake, f.track) for f in job.faces if f.p_fake is not None
+            FrameScore(f.frame, f.time, f.p_fake, f.track, f.detectors) for f in job.faces if f.p_fake is not None
         ]
     if job.error:
         return result
@@ -457,19 +486,29 @@ def finalize(job: _Job, options: ScanOptions, model_info: dict[str, Any]) -> Sca
         groups = {number: [face] for number, face in enumerate(job.faces)}
     tracks: list[TrackResult] = []
     for track, faces in groups.items():
-        scores = [f.p_fake for f in faces]
-        if is_video:
-            p_fake = aggregate.aggregate(scores, options.aggregation, options.threshold)
-            spans = _segments(job, faces, options)
-        else:  # one frame: the face's own score, whatever the aggregation
-            p_fake, spans = scores[0], []
+        per_detector = None
+        if faces[0].detectors is not None:  # --model any: aggregate each detector, then take the largest
+            per_detector = {name: _aggregate([f.detectors[name] for f in faces], is_video, options)
+                            for name in faces[0].detectors}
+            p_fake = max(per_detector.values())
+        else:
+            p_fake = _aggregate([f.p_fake for f in faces], is_video, options)
+        spans = _segments(job, faces, options) if is_video else []
         verdict = aggregate.verdict(p_fake, options.threshold)
-        tracks.append(TrackResult(track, p_fake, verdict, len({f.frame for f in faces}), spans))
+        tracks.append(TrackResult(track, p_fake, verdict, len({f.frame for f in faces}), spans, per_detector,
+                                  options.threshold))
     top = max(tracks, key=lambda t: t.p_fake)
     result.p_fake, result.verdict, result.segments = top.p_fake, top.verdict, top.segments
+    if top.detectors is not None:  # each detector's score for the input: its largest over the tracks
+        result.detectors = {name: max(t.detectors[name] for t in tracks) for name in top.detectors}
     if options.all_faces:
         result.faces = sorted(tracks, key=lambda t: t.track)
     return result
+
+
+def _aggregate(scores: list[float], is_video: bool, options: ScanOptions) -> float:
+    """A series' score: the aggregation rule for a video; an image's face keeps its own score."""
+    return aggregate.aggregate(scores, options.aggregation, options.threshold) if is_video else scores[0]
 
 
 def _segments(job: _Job, faces: list[_Face], options: ScanOptions) -> list[aggregate.Segment]:

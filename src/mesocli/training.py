@@ -30,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from mesocli.datasets import decode_dataset, find_dataset
+from mesocli.datasets import decode_dataset
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, atomic_write_text, check_writable
 from mesocli.models import build_model, count_trainable
+from mesocli.sources import TrainingData, load_sources, sample_weights, split_by_groups
 
+SELECTIONS = ("accuracy", "auc", "loss")
 STATE_FILE = "state.json"
 VARIABLES_FILE = "last.npz"
 
@@ -62,6 +64,18 @@ class TrainConfig:
     jit_compile: bool = False  # XLA measured slower for training on 2 CPU cores (26 vs 29 img/s)
     limit: int | None = None
     command: str = ""
+    sources: list[dict[str, Any]] | None = None  # several roots (mesocli.sources.Source fields); else data/split
+    init_weights: str | None = None  # warm start from any weights file of the same network
+    degrade_prob: float = 0.0  # JPEG re-compression, blur and noise, each with this probability per face
+    select: str = "accuracy"  # held-out figure that picks the best epoch: accuracy, auc or loss
+
+    def source_list(self) -> list[Any]:
+        """The training sources: ``sources`` if given, else the single root ``data``/``split``."""
+        from mesocli.sources import Source  # noqa: PLC0415
+
+        if self.sources:
+            return [Source(**entry) for entry in self.sources]
+        return [Source(root=self.data, split=self.split)]
 
     def check(self) -> None:
         """Raise UsageError naming the option when a setting is out of range."""
@@ -73,6 +87,8 @@ class TrainConfig:
             ("--val-fraction", 0 <= self.val_fraction < 1, "in [0, 1)"),
             ("--patience", self.patience >= 1, "at least 1"),
             ("--rescale-prob", 0 <= self.rescale_prob <= 1, "in [0, 1]"),
+            ("--degrade-prob", 0 <= self.degrade_prob <= 1, "in [0, 1]"),
+            ("--select", self.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
             ("--limit", self.limit is None or self.limit >= 1, "at least 1"),
         ]
         for option, ok, wanted in rules:
@@ -100,19 +116,6 @@ def learning_rate_at(config: TrainConfig, step: int) -> float:
     return max(config.learning_rate * 0.1 ** (step // config.lr_decay_every), config.lr_min)
 
 
-def split_heldout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified (train, held-out) index arrays, drawn with a fixed seed."""
-    rng = np.random.default_rng(seed)
-    train, heldout = [], []
-    for label in (0, 1):
-        members = np.flatnonzero(labels == label)
-        rng.shuffle(members)
-        cut = int(round(len(members) * fraction))
-        heldout.append(members[:cut])
-        train.append(members[cut:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(heldout))
-
-
 def _step_decay(keras: Any, tf: Any, config: TrainConfig) -> Any:
     """:func:`learning_rate_at` as a Keras schedule driven by the optimizer's iteration count."""
 
@@ -127,7 +130,36 @@ def _step_decay(keras: Any, tf: Any, config: TrainConfig) -> Any:
     return StepDecay()
 
 
-def _augment_fn(tf: Any, rescale_prob: float = 0.0) -> Any:
+def _degrade(tf: Any, images: Any, seed: Any, prob: float) -> Any:
+    """What real clips do to faces, each applied to a face with probability ``prob``: Gaussian blur
+    (sigma 0.4–1.5 px, one per batch), Gaussian noise (sigma 0–8 of 255) and JPEG re-compression
+    (quality 30–90, one per batch), in that order. ``images`` are float32 in [0, 255]."""
+    n = tf.shape(images)[0]
+    fold = tf.random.experimental.stateless_fold_in
+
+    def picked(k: int) -> Any:
+        return tf.random.stateless_uniform([n, 1, 1, 1], fold(seed, k)) < prob
+
+    sigma = tf.random.stateless_uniform([], fold(seed, 10), 0.4, 1.5)
+    taps = tf.range(-2.0, 3.0)
+    kernel_1d = tf.exp(-0.5 * tf.square(taps / sigma))
+    kernel_1d /= tf.reduce_sum(kernel_1d)
+    kernel = tf.tile((kernel_1d[:, None] * kernel_1d[None, :])[:, :, None, None], [1, 1, 3, 1])
+    padded = tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="REFLECT")
+    blurred = tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")
+    images = tf.where(picked(1), blurred, images)
+    noise_sigma = tf.random.stateless_uniform([n, 1, 1, 1], fold(seed, 11), 0.0, 8.0)
+    noisy = tf.clip_by_value(images + noise_sigma * tf.random.stateless_normal(tf.shape(images), fold(seed, 12)),
+                             0.0, 255.0)
+    images = tf.where(picked(2), noisy, images)
+    quality = tf.random.stateless_uniform([], fold(seed, 13), 30, 91, dtype=tf.int32)
+    as_uint8 = tf.cast(tf.round(images), tf.uint8)
+    compressed = tf.map_fn(lambda face: tf.image.adjust_jpeg_quality(face, quality), as_uint8,
+                           fn_output_signature=tf.TensorSpec([256, 256, 3], tf.uint8))
+    return tf.where(picked(3), tf.cast(compressed, tf.float32), images)
+
+
+def _augment_fn(tf: Any, rescale_prob: float = 0.0, degrade_prob: float = 0.0) -> Any:
     """Random affine (rotation, zoom, flip) + brightness + channel shift, stateless per batch seed.
 
     With ``rescale_prob`` > 0, that share of the faces is first shrunk to a random 50–100 % of
@@ -164,7 +196,10 @@ def _augment_fn(tf: Any, rescale_prob: float = 0.0) -> Any:
         )
         brightness = tf.random.stateless_uniform([n, 1, 1, 1], seeds[3], 0.8, 1.2)
         shift = tf.random.stateless_uniform([n, 1, 1, 3], seeds[4], -30.0, 30.0)
-        return tf.clip_by_value(images * brightness + shift, 0.0, 255.0) / 255.0
+        images = tf.clip_by_value(images * brightness + shift, 0.0, 255.0)
+        if degrade_prob > 0:
+            images = _degrade(tf, images, tf.random.experimental.stateless_fold_in(seed, 99), degrade_prob)
+        return images / 255.0
 
     return augment
 
@@ -180,58 +215,76 @@ class Trainer:
         self.prepared = False
 
     # ---------- setup ----------
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
+        """Read and decode the data, split off the held-out part, build the model, optimizer and step."""
         from mesocli._tf import import_tensorflow  # noqa: PLC0415
 
         tf = self.tf = import_tensorflow()
         config = self.config
-        dataset = find_dataset(Path(config.data), config.split)
+        data = load_sources(config.source_list())
         if config.limit:
-            picked = np.random.default_rng(config.seed).permutation(len(dataset.paths))[: config.limit]
-            dataset = dataset.subset(np.sort(picked))
-        self.dataset = dataset
-        counts = dataset.counts
-        self.log(f"data: {dataset.root} split={dataset.split} df={counts['df']} real={counts['real']}",
-                 file=sys.stderr)
-        for path in dataset.ignored[:5]:
+            picked = np.sort(np.random.default_rng(config.seed).permutation(len(data.labels))[: config.limit])
+            data = TrainingData(data.sources, data.datasets, data.combined.subset(picked), data.source_index[picked],
+                                data.groups[picked], data.ignored)
+        self.data = data
+        dataset = data.combined
+        for source, part in zip(data.sources, data.datasets, strict=True):
+            counts = part.counts
+            self.log(f"data: {part.root} split={part.split} methods={source.methods or 'all'} every={source.every} "
+                     f"weight={source.weight}: df={counts['df']} real={counts['real']}", file=sys.stderr)
+        for path in data.ignored[:5]:
             self.log(f"skipped (not an image): {path}", file=sys.stderr)
         decoded = decode_dataset(dataset, progress=self.progress)
-        for index, message in decoded.errors.items():
+        for message in decoded.errors.values():
             self.log(f"skipped (unreadable): {message}", file=sys.stderr)
-            del index
         usable = np.flatnonzero(decoded.ok)
         self.images = decoded.images
         labels = dataset.labels
         readable = np.bincount(labels[usable], minlength=2)
         if not readable.all():
             missing = " and ".join(name for name, n in zip(("df", "real"), readable, strict=True) if n == 0)
-            raise UsageError(f"no readable images of class {missing} in {dataset.root}; both df and real are needed")
-        train_idx, held_idx = split_heldout(labels[usable], config.val_fraction, config.seed)
+            raise UsageError(f"no readable images of class {missing} in the training data; both df and real are needed")
+        train_idx, held_idx = split_by_groups(labels[usable], data.source_index[usable], data.groups[usable],
+                                              config.val_fraction, config.seed)
         self.train_idx, self.held_idx = usable[train_idx], usable[held_idx]
         if len(self.train_idx) < config.batch_size:
             raise UsageError(
                 f"only {len(self.train_idx)} training images, fewer than one batch ({config.batch_size})"
             )
         self.labels = labels.astype(np.float32)
+        shares = np.array([source.weight for source in data.sources])
+        self.sample_weights = np.zeros(len(labels), dtype=np.float32)
+        self.sample_weights[self.train_idx] = sample_weights(
+            labels[self.train_idx], data.source_index[self.train_idx], shares, config.class_weights)
         counts = np.bincount(labels[self.train_idx], minlength=2)
-        balanced = len(self.train_idx) / (2.0 * np.maximum(counts, 1))
-        self.class_weights = (balanced if config.class_weights else np.ones(2)).astype(np.float32)
-        self.log(f"training on {len(self.train_idx)} (df {counts[0]}, real {counts[1]}), "
-                 f"held out {len(self.held_idx)}; class weights df={self.class_weights[0]:.3f} "
-                 f"real={self.class_weights[1]:.3f}", file=sys.stderr)
+        train_weights, train_labels = self.sample_weights[self.train_idx], labels[self.train_idx]
+        mean_weight = [float(train_weights[train_labels == c].mean()) for c in (0, 1)]
+        self.log(f"training on {len(self.train_idx)} (df {counts[0]}, real {counts[1]}), held out "
+                 f"{len(self.held_idx)}; class weights df={mean_weight[0]:.3f} real={mean_weight[1]:.3f} (mean)",
+                 file=sys.stderr)
+        if len(data.sources) > 1:
+            for number, source in enumerate(data.sources):
+                mine = data.source_index[self.train_idx] == number
+                self.log(f"source {number} ({source.root}): {int(mine.sum())} training faces, "
+                         f"{float(train_weights[mine].sum() / train_weights.sum()):.3f} of the loss", file=sys.stderr)
 
         keras = tf.keras
         keras.utils.set_random_seed(config.seed)
         self.model = build_model(config.arch)
+        if config.init_weights:
+            from mesocli.weights import load_weights  # noqa: PLC0415
+
+            start = load_weights(Path(config.init_weights), config.arch)
+            self.model.set_weights(start.model.get_weights())
+            self.init_sha256 = start.sha256
         self.optimizer = keras.optimizers.Adam(learning_rate=_step_decay(keras, tf, config))
         self.optimizer.build(self.model.trainable_variables)
-        self.augment = tf.function(_augment_fn(tf, config.rescale_prob))
-        weights = tf.constant(self.class_weights)
+        self.augment = tf.function(_augment_fn(tf, config.rescale_prob, config.degrade_prob))
         bce = config.loss == "bce"
         model, optimizer = self.model, self.optimizer
 
         @tf.function(jit_compile=config.jit_compile)
-        def train_step(x: Any, y: Any) -> Any:
+        def train_step(x: Any, y: Any, w: Any) -> Any:
             with tf.GradientTape() as tape:
                 p = model(x, training=True)[:, 0]
                 if bce:
@@ -240,7 +293,6 @@ class Trainer:
                     per = -(y * tf.math.log(p_clip) + (1 - y) * tf.math.log(1 - p_clip))
                 else:
                     per = tf.square(p - y)
-                w = tf.gather(weights, tf.cast(y, tf.int32))
                 loss = tf.reduce_sum(per * w) / tf.reduce_sum(w)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
@@ -281,27 +333,29 @@ class Trainer:
         order = np.random.default_rng([config.seed, epoch]).permutation(self.train_idx)
         steps = len(order) // config.batch_size
         batches = order[: steps * config.batch_size].reshape(steps, config.batch_size)
-        images, labels = self.images, self.labels
+        images, labels, weights = self.images, self.labels, self.sample_weights
 
-        def gather(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return images[index], labels[index]
+        def gather(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return images[index], labels[index], weights[index]
 
         def load(step: Any, index: Any) -> Any:
-            x, y = tf.numpy_function(gather, [index], [tf.uint8, tf.float32], stateful=False)
+            x, y, w = tf.numpy_function(gather, [index], [tf.uint8, tf.float32, tf.float32], stateful=False)
             x.set_shape([config.batch_size, 256, 256, 3])
             y.set_shape([config.batch_size])
+            w.set_shape([config.batch_size])
             if config.augment:
                 offset = tf.cast(epoch * 1_000_000, tf.int64) + step
                 seed = tf.stack([tf.constant(config.seed, tf.int64), offset])
                 x = self.augment(x, seed)
             else:
                 x = tf.cast(x, tf.float32) / 255.0
-            return x, y
+            return x, y, w
 
         ds = tf.data.Dataset.from_tensor_slices((np.arange(steps, dtype=np.int64), batches)).skip(start_step)
         return steps, ds.map(load, num_parallel_calls=2, deterministic=True).prefetch(2)
 
     def _evaluate_heldout(self) -> dict[str, float]:
+        """Held-out loss, accuracy and AUC: per source, then their mean (the figures that select the epoch)."""
         from sklearn.metrics import roc_auc_score  # noqa: PLC0415
 
         from mesocli.predictor import Predictor  # noqa: PLC0415
@@ -310,19 +364,27 @@ class Trainer:
             return {}
         p_real = Predictor(self.model).p_real(self.images[self.held_idx])
         y = self.labels[self.held_idx]
-        result = {
-            "heldout_loss": float(np.mean((p_real - y) ** 2)),
-            "heldout_accuracy": float(np.mean((p_real > 0.5) == (y == 1))),
-        }
-        if len(np.unique(y)) == 2:
-            result["heldout_auc"] = float(roc_auc_score(y, p_real))
+        sources = self.data.source_index[self.held_idx]
+        per_source: dict[str, list[float]] = {"heldout_loss": [], "heldout_accuracy": [], "heldout_auc": []}
+        result: dict[str, float] = {}
+        for source in np.unique(sources):
+            mine = sources == source
+            figures = {"heldout_loss": float(np.mean((p_real[mine] - y[mine]) ** 2)),
+                       "heldout_accuracy": float(np.mean((p_real[mine] > 0.5) == (y[mine] == 1)))}
+            if len(np.unique(y[mine])) == 2:
+                figures["heldout_auc"] = float(roc_auc_score(y[mine], p_real[mine]))
+            for key, value in figures.items():
+                per_source[key].append(value)
+                if len(self.data.sources) > 1:
+                    result[f"{key}_source{int(source)}"] = value
+        result.update({key: float(np.mean(values)) for key, values in per_source.items() if values})
         return result
 
     def run(self, resume: bool = False) -> TrainState:
         from tqdm import tqdm  # noqa: PLC0415
 
         if not self.prepared:
-            self._prepare()
+            self.prepare()
         config = self.config
         state = self._load_state() if resume else TrainState()
         if state.finished:
@@ -338,8 +400,8 @@ class Trainer:
                 started = time.perf_counter()
                 with tqdm(total=steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
                           unit="batch", disable=not self.progress, file=sys.stderr) as bar:
-                    for x, y in batches:
-                        loss, acc = self.train_step(x, y)
+                    for x, y, w in batches:
+                        loss, acc = self.train_step(x, y, w)
                         losses.append(float(loss))
                         accs.append(float(acc))
                         state.step += 1
@@ -382,7 +444,9 @@ class Trainer:
         with atomic_path(checkpoints / f"epoch_{epoch:03d}.weights.h5", suffix=".weights.h5") as tmp:
             self.model.save_weights(tmp)
         loss = record.get("heldout_loss", record["train_loss"] or 0.0)
-        score = [record.get("heldout_accuracy", 0.0), -loss]
+        score = {"accuracy": [record.get("heldout_accuracy", 0.0), -loss],
+                 "auc": [record.get("heldout_auc", 0.0), -loss],
+                 "loss": [-loss, record.get("heldout_accuracy", 0.0)]}[self.config.select]
         if score > state.best_score:
             state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
             self._save_best(state, record)
@@ -407,12 +471,14 @@ class Trainer:
             command=config.command,
             seed=config.seed,
             data={
-                "root": str(self.dataset.root),
-                "split": self.dataset.split,
-                "files": len(self.dataset.paths),
-                "file_list_sha256": self.dataset.file_list_sha256(),
-                "counts": self.dataset.counts,
+                "sources": self.data.describe(),
+                "files": len(self.data.labels),
+                "sources_sha256": self.data.sha256(),
+                "counts": self.data.combined.counts,
                 "heldout_fraction": config.val_fraction,
+                "heldout": "by identity group where file names carry video ids, else by file",
+                "init_weights": ({"file": Path(config.init_weights).name, "sha256": self.init_sha256}
+                                 if config.init_weights else None),
             },
             epochs=record["epoch"],
             metrics={"heldout": {k: v for k, v in record.items() if k.startswith("heldout_")},
@@ -464,7 +530,7 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
     check_writable(run_dir / "config.json")  # before reading the data, not after
     config.command = config.command or shlex.join(["mesocli", *sys.argv[1:]])
     trainer = Trainer(config, run_dir, progress)
-    trainer._prepare()  # unusable data fails here, before the folder holds a run that --resume would take up
+    trainer.prepare()  # unusable data fails here, before the folder holds a run that --resume would take up
     for name in (STATE_FILE, VARIABLES_FILE):  # --force: the old run's state must not be resumed with this config
         (run_dir / "checkpoint" / name).unlink(missing_ok=True)
     atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=1))

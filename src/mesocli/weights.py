@@ -275,10 +275,26 @@ def load_weights(path: Path, arch: str | None = None, name: str | None = None) -
     return LoadedModel(found_arch, label, path, digest, model, card, legacy)
 
 
-def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> LoadedModel:
-    """The CLI's model selection: ``--weights PATH`` if given, else the bundled arch/manipulation file."""
+def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> Any:
+    """The CLI's model selection: ``--weights PATH`` if given, else the bundled arch/manipulation file.
+
+    ``manipulation`` ``any`` gives a :class:`mesocli.detectors.DetectorSet` of every bundled detector
+    of the network instead of one :class:`LoadedModel`.
+    """
+    from mesocli.detectors import ANY, DetectorSet  # noqa: PLC0415
+
+    if manipulation == ANY:
+        if weights is not None:
+            raise WeightsError("--model any uses the bundled detectors; it does not take --weights")
+        arch = arch or "meso4"
+        found = [card for card in bundled_cards() if card.arch == arch]
+        if not found:
+            raise WeightsError(f"no bundled {DISPLAY_NAMES[arch]} weights for --model any")
+        members = {card.manipulation: load_weights(bundled_dir() / card.weights_file, arch)
+                   for card in sorted(found, key=lambda card: MANIPULATIONS.index(card.manipulation))}
+        return DetectorSet(arch, members)
     if manipulation not in MANIPULATIONS:
-        raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(MANIPULATIONS)}")
+        raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(MANIPULATIONS)}, {ANY}")
     if weights is not None:
         return load_weights(weights, arch)
     arch = arch or "meso4"

@@ -382,21 +382,21 @@ if kind == "crop":  # the at-th crop is written under its temporary name, not ye
 else:  # "step": before the at-th training step
     from mesocli import training
 
-    prepare = training.Trainer._prepare
+    prepare = training.Trainer.prepare
 
     def prepare_then_count(self):
         prepare(self)
         step, steps = self.train_step, [0]
 
-        def counted(x, y):
+        def counted(x, y, w):
             steps[0] += 1
             if steps[0] == at:
                 stop_here(f"step {at}")
-            return step(x, y)
+            return step(x, y, w)
 
         self.train_step = counted
 
-    training.Trainer._prepare = prepare_then_count
+    training.Trainer.prepare = prepare_then_count
 
 from mesocli.cli import main
 

@@ -1,0 +1,201 @@
+"""Training data from several dataset roots: which files, how they are balanced, what is held out.
+
+A *source* is one dataset root (and split), optionally narrowed to some method sub-folders and to
+every k-th video frame. Sources are combined by **loss weights**: each source gets a share of the
+total loss proportional to its ``weight`` (default: equal shares), and inside a source each class
+gets half of that share (with class balancing on), whatever the file counts. The held-out part for
+model selection is drawn per source by **identity group** (:func:`mesocli.datasets.identity_groups`)
+where the file names carry video ids, so no person and no video is on both sides; a source without
+ids (plain numbered files) falls back to a stratified draw of single files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mesocli.datasets import FolderDataset, find_dataset, frame_number, identity_groups
+from mesocli.errors import UsageError
+
+
+@dataclass
+class Source:
+    """One dataset root in a training mix (see the module doc)."""
+
+    root: str
+    split: str | None = "train"
+    methods: list[str] | None = None
+    every: int = 1
+    weight: float = 1.0
+
+    def check(self) -> None:
+        if self.every < 1:
+            raise UsageError(f"source {self.root}: every must be at least 1, not {self.every}")
+        if not self.weight > 0:
+            raise UsageError(f"source {self.root}: weight must be above 0, not {self.weight}")
+        if self.methods is not None and not self.methods:
+            raise UsageError(f"source {self.root}: methods is empty (omit it to keep every method)")
+
+
+def read_mix(path: Path) -> list[Source]:
+    """Sources from a mixing file: ``{"sources": [{"root": ..., "split": ..., "methods": [...], ...}]}``.
+
+    Relative roots are taken relative to the mixing file's folder.
+    """
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        entries = raw["sources"]
+        sources = []
+        for entry in entries:
+            source = Source(**entry)
+            if not Path(source.root).is_absolute():
+                source.root = str(Path(path).parent / source.root)
+            sources.append(source)
+    except FileNotFoundError:
+        raise UsageError(f"mixing file not found: {path}") from None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UsageError(f"{path}: not a mixing file ({type(exc).__name__}: {exc}); see docs/training.md") from None
+    if not sources:
+        raise UsageError(f"{path}: no sources")
+    return sources
+
+
+@dataclass
+class TrainingData:
+    """Every usable file of every source, with its label, source number and identity group."""
+
+    sources: list[Source]
+    datasets: list[FolderDataset]
+    combined: FolderDataset
+    source_index: np.ndarray
+    groups: np.ndarray
+    ignored: list[Path] = field(default_factory=list)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.combined.labels
+
+    def describe(self) -> list[dict[str, Any]]:
+        """What the model card records: each source's settings, file count, class counts and file-list hash."""
+        return [
+            {**asdict(source), "root": str(source.root), "files": len(dataset.paths), "counts": dataset.counts,
+             "file_list_sha256": dataset.file_list_sha256()}
+            for source, dataset in zip(self.sources, self.datasets, strict=True)
+        ]
+
+    def sha256(self) -> str:
+        """One hash over every source's file-list hash and settings."""
+        return hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
+
+
+def _select(dataset: FolderDataset, source: Source) -> FolderDataset:
+    keep = []
+    for index, path in enumerate(dataset.paths):
+        if source.methods is not None and dataset.methods[index] not in source.methods:
+            continue
+        if source.every > 1:
+            frame = frame_number(path)
+            if frame is not None and frame % source.every:
+                continue
+        keep.append(index)
+    return dataset.subset(np.asarray(keep, dtype=np.int64))
+
+
+def load_sources(sources: list[Source]) -> TrainingData:
+    """List the files of every source; UsageError if a source is unusable or a class is missing overall."""
+    datasets, parts_source, parts_groups, ignored = [], [], [], []
+    group_offset = 0
+    for number, source in enumerate(sources):
+        source.check()
+        dataset = _select(find_dataset(Path(source.root), source.split), source)
+        if not len(dataset.paths):
+            raise UsageError(f"source {source.root}: no files left after methods={source.methods} every={source.every}")
+        datasets.append(dataset)
+        ignored.extend(find_dataset(Path(source.root), source.split).ignored)
+        parts_source.append(np.full(len(dataset.paths), number, dtype=np.int64))
+        groups = identity_groups(dataset.paths) + group_offset
+        group_offset = int(groups.max()) + 1
+        parts_groups.append(groups)
+    paths = [path for dataset in datasets for path in dataset.paths]
+    labels = np.concatenate([dataset.labels for dataset in datasets])
+    methods = [method for dataset in datasets for method in dataset.methods]
+    root = Path(sources[0].root) if len(sources) == 1 else Path(".")
+    split = sources[0].split if len(sources) == 1 else None
+    combined = FolderDataset(root, split, paths, labels, methods=methods)
+    missing = [name for name, count in combined.counts.items() if count == 0]
+    if missing:
+        raise UsageError(f"no images of class {' and '.join(missing)} in any source; both df and real are needed")
+    return TrainingData(sources, datasets, combined, np.concatenate(parts_source), np.concatenate(parts_groups),
+                        ignored)
+
+
+def split_heldout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (train, held-out) index arrays, drawn with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    train, heldout = [], []
+    for label in (0, 1):
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        cut = int(round(len(members) * fraction))
+        heldout.append(members[:cut])
+        train.append(members[cut:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(heldout))
+
+
+def split_by_groups(
+    labels: np.ndarray, source_index: np.ndarray, groups: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) indices: per source, whole identity groups are held out until ``fraction`` is reached.
+
+    Groups are visited in a seeded random order. A source whose groups are all single files (no video
+    ids) gets a stratified draw of files instead, as a single-root run always did.
+    """
+    rng = np.random.default_rng(seed)
+    train_parts, held_parts = [], []
+    for source in np.unique(source_index):
+        members = np.flatnonzero(source_index == source)
+        member_groups = groups[members]
+        unique = np.unique(member_groups)
+        if len(unique) == len(members):  # no ids: stratified by class, as before
+            train, held = split_heldout(labels[members], fraction, seed + 1000 * int(source))
+            train_parts.append(members[train])
+            held_parts.append(members[held])
+            continue
+        target = fraction * len(members)
+        held_groups: list[int] = []
+        count = 0
+        for group in rng.permutation(unique):
+            if count >= target - 1e-9:
+                break
+            held_groups.append(int(group))
+            count += int(np.sum(member_groups == group))
+        is_held = np.isin(member_groups, held_groups)
+        train_parts.append(members[~is_held])
+        held_parts.append(members[is_held])
+    return np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(held_parts))
+
+
+def sample_weights(
+    labels: np.ndarray, source_index: np.ndarray, shares: np.ndarray, class_balance: bool
+) -> np.ndarray:
+    """Per-file loss weights: source s gets ``shares[s]`` of the loss, split evenly by class when balancing.
+
+    Normalised to a mean of 1 over the files given, so the loss scale matches an unweighted run.
+    """
+    weights = np.zeros(len(labels), dtype=np.float64)
+    shares = np.asarray(shares, dtype=np.float64) / np.sum(shares)
+    for source in np.unique(source_index):
+        in_source = source_index == source
+        present = [label for label in (0, 1) if np.any(in_source & (labels == label))]
+        for label in present:
+            cell = in_source & (labels == label)
+            if class_balance:
+                weights[cell] = shares[source] / len(present) / cell.sum()
+            else:
+                weights[cell] = shares[source] / in_source.sum()
+    return (weights * len(labels) / weights.sum()).astype(np.float32)

@@ -1,0 +1,94 @@
+"""`--model any`: every bundled detector of a network on the same faces, one verdict, each detector's score."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+from test_scan_cli import check_schema
+
+from mesocli import weights as weights_module
+from mesocli.detectors import DetectorSet
+from mesocli.weights import ModelCard, resolve_model, save_own
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder with two Meso4 detectors (df, f2f): real networks, different seeded inits."""
+    from mesocli._tf import import_tensorflow
+    from mesocli.models import build_model
+
+    folder = tmp_path_factory.mktemp("bundle")
+    for seed, manipulation in ((11, "df"), (12, "f2f")):
+        import_tensorflow().keras.utils.set_random_seed(seed)
+        model = build_model("meso4")
+        for variable in model.trainable_variables:  # spread the outputs so the two detectors disagree
+            variable.assign(variable.numpy() * (1.5 if manipulation == "df" else 0.5))
+        path = folder / f"meso4_{manipulation}.weights.h5"
+        save_own(model, path, ModelCard(arch="meso4", manipulation=manipulation, weights_file=path.name,
+                                        sha256="", name=f"meso4_{manipulation}"))
+    return folder
+
+
+@pytest.fixture
+def bundled(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(weights_module, "bundled_dir", lambda: bundle)
+    return bundle
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory):
+    from media import MediaKit
+
+    return MediaKit(tmp_path_factory.getbasetemp() / "media")
+
+
+def test_any_loads_every_bundled_detector_of_the_network(bundled: Path) -> None:
+    detectors = resolve_model("meso4", "any", None)
+    assert isinstance(detectors, DetectorSet) and list(detectors.members) == ["df", "f2f"]
+    described = detectors.describe()
+    assert described["name"] == "meso4_any" and set(described["detectors"]) == {"df", "f2f"}
+    with pytest.raises(Exception, match="no bundled MesoInception4"):
+        resolve_model("mesoinception4", "any", None)
+
+
+def test_any_on_a_real_video_gives_one_verdict_and_each_detectors_score(
+    bundled: Path, kit, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    video = kit.face_video
+    code, out, err = run_cli(monkeypatch, capsys, "scan", video, "--model", "any", "--frames", "8", "--detail",
+                             "--format", "json", "-q")
+    assert code == 0, err
+    (result,) = json.loads(out)
+    check_schema(result)
+    assert result["status"] == "ok" and set(result["detectors"]) == {"df", "f2f"}
+    # the combined score is the largest detector score; the verdict is fake as soon as one says fake
+    scores = {name: item["p_fake"] for name, item in result["detectors"].items()}
+    assert result["p_fake"] == pytest.approx(max(scores.values()), abs=1e-6)
+    assert (result["verdict"] == "fake") == any(item["verdict"] == "fake" for item in result["detectors"].values())
+    # each detector's score is its own mean over the frames, the same as scanning with that detector alone
+    for name in ("df", "f2f"):
+        code, out, err = run_cli(monkeypatch, capsys, "scan", video, "--model", name, "--frames", "8",
+                                 "--format", "json", "-q")
+        assert code == 0, err
+        assert json.loads(out)[0]["p_fake"] == pytest.approx(scores[name], abs=1e-6)
+    frames = result["scores"]
+    assert len(frames) == 8 and all(set(f["detectors"]) == {"df", "f2f"} for f in frames)
+    assert all(f["p_fake"] == pytest.approx(max(f["detectors"].values()), abs=1e-6) for f in frames)
+    means = {name: np.mean([f["detectors"][name] for f in frames]) for name in ("df", "f2f")}
+    assert means == pytest.approx(scores, abs=1e-5)
+
+
+def test_any_table_shows_the_detectors_and_any_refuses_weights(
+    bundled: Path, kit, own_weights: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    code, out, err = run_cli(monkeypatch, capsys, "scan", kit.face_video, "--model", "any", "--frames", "4",
+                             "--format", "table", "-q")
+    assert code == 0, err
+    assert "detectors (p_fake)" in out and "df 0." in out and "f2f 0." in out
+    code, out, err = run_cli(monkeypatch, capsys, "scan", kit.face_video, "--model", "any", "--weights",
+                             own_weights, "-q")
+    assert code == 2 and "--model any uses the bundled detectors" in err

@@ -1,0 +1,176 @@
+"""Training on several sources: identity groups, a held-out part without leaks, loss shares, multi-root runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+from PIL import Image
+
+from mesocli.datasets import find_dataset, identity_groups, video_id
+from mesocli.errors import UsageError
+from mesocli.sources import Source, load_sources, read_mix, sample_weights, split_by_groups
+
+
+def test_identity_groups_join_the_people_of_ffpp_pairs() -> None:
+    names = ["033_097_1.jpg", "097_5.jpg", "033_2.jpg", "500_600_3.jpg", "600_1.jpg", "601_500_0.jpg",
+             "700_1.jpg", "00012.jpg", "00013.jpg"]
+    groups = identity_groups([Path(name) for name in names])
+    assert groups[0] == groups[1] == groups[2]  # 033 and 097 are tied by the pair 033_097
+    assert groups[3] == groups[4] == groups[5]  # 500-600 and 601-500: one connected group
+    assert len({groups[0], groups[3], groups[6], groups[7], groups[8]}) == 5  # files without ids stand alone
+
+
+def make_ffpp_like(root: Path, people: int = 24, frames: int = 6, seed: int = 0) -> Path:
+    """ROOT/train/{df/Deepfakes,df/Face2Face,real/original}/<id>[_<id>]_<frame>.png: noise faces, df redder."""
+    rng = np.random.default_rng(seed)
+    for person in range(people):
+        partner = (person + 1) % people if person % 2 == 0 else (person - 1)
+        for folder, video in (("real/original", f"{person:03d}"), ("df/Deepfakes", f"{person:03d}_{partner:03d}"),
+                              ("df/Face2Face", f"{person:03d}_{partner:03d}")):
+            target = root / "train" / folder
+            target.mkdir(parents=True, exist_ok=True)
+            for frame in range(frames):
+                pixels = rng.integers(0, 200, size=(64, 64, 3))
+                pixels[..., 0] += 50 if folder.startswith("df") else 0
+                Image.fromarray(pixels.astype(np.uint8)).save(target / f"{video}_{frame}.png")
+    return root
+
+
+def make_numbered(root: Path, count: int = 30, seed: int = 1) -> Path:
+    """A MesoNet-like source: ROOT/train/{df,real}/<number>.jpg (no video ids)."""
+    rng = np.random.default_rng(seed)
+    for cls in ("df", "real"):
+        (root / "train" / cls).mkdir(parents=True)
+        for i in range(count):
+            pixels = rng.integers(0, 200, size=(80, 80, 3))
+            pixels[..., 0] += 50 if cls == "df" else 0
+            Image.fromarray(pixels.astype(np.uint8)).save(root / "train" / cls / f"{i:05d}.jpg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def two_roots(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("sources")
+    return make_ffpp_like(base / "ffpp"), make_numbered(base / "mesonet")
+
+
+def _people(path: Path) -> set[str]:
+    video = video_id(path)
+    return set(video.split("_")) if video else {str(path)}
+
+
+def test_held_out_part_shares_no_person_or_video_with_training(two_roots: tuple[Path, Path]) -> None:
+    ffpp, mesonet = two_roots
+    data = load_sources([Source(str(ffpp)), Source(str(mesonet))])
+    train, held = split_by_groups(data.labels, data.source_index, data.groups, 0.25, seed=3)
+    assert len(np.intersect1d(train, held)) == 0 and len(train) + len(held) == len(data.labels)
+    paths = data.combined.paths
+    for source in (0, 1):
+        mine = data.source_index == source
+        held_mine, train_mine = held[mine[held]], train[mine[train]]
+        assert 0.2 <= len(held_mine) / mine.sum() <= 0.35  # about the fraction asked, in whole groups
+        held_people = set().union(*(_people(paths[i]) for i in held_mine))
+        train_people = set().union(*(_people(paths[i]) for i in train_mine))
+        assert not held_people & train_people, "a person (or file) is on both sides"
+        assert set(np.unique(data.labels[held_mine])) == {0, 1}
+
+
+def test_methods_and_frame_stride_select_files(two_roots: tuple[Path, Path]) -> None:
+    ffpp, _ = two_roots
+    data = load_sources([Source(str(ffpp), methods=["Face2Face", "original"], every=2)])
+    methods = set(data.combined.methods)
+    assert methods == {"Face2Face", "original"}
+    frames = {int(p.stem.rsplit("_", 1)[1]) for p in data.combined.paths}
+    assert frames == {0, 2, 4}
+    assert data.combined.counts == {"df": 24 * 3, "real": 24 * 3}
+
+
+def test_sample_weights_give_each_source_its_share_split_by_class() -> None:
+    labels = np.array([0] * 10 + [1] * 30 + [0] * 2 + [1] * 4)
+    sources = np.array([0] * 40 + [1] * 6)
+    weights = sample_weights(labels, sources, np.array([1.0, 3.0]), class_balance=True)
+    total = weights.sum()
+    cell = {(s, c): weights[(sources == s) & (labels == c)].sum() / total for s in (0, 1) for c in (0, 1)}
+    assert cell[(0, 0)] == pytest.approx(0.125) and cell[(0, 1)] == pytest.approx(0.125)
+    assert cell[(1, 0)] == pytest.approx(0.375) and cell[(1, 1)] == pytest.approx(0.375)
+    assert weights.mean() == pytest.approx(1.0)
+    flat = sample_weights(labels, sources, np.array([1.0, 1.0]), class_balance=False)
+    assert flat[sources == 0].sum() == pytest.approx(flat[sources == 1].sum())
+    assert len(set(np.round(flat[sources == 0], 6))) == 1
+
+
+def test_mixing_file_is_read_relative_to_itself_and_checked(tmp_path: Path, two_roots: tuple[Path, Path]) -> None:
+    ffpp, _ = two_roots
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"sources": [{"root": str(ffpp), "methods": ["Deepfakes", "original"]},
+                                           {"root": "relative/data", "weight": 2}]}))
+    first, second = read_mix(mix)
+    assert first.methods == ["Deepfakes", "original"] and second.root == str(tmp_path / "relative/data")
+    mix.write_text(json.dumps({"sources": [{"root": str(ffpp), "colour": "blue"}]}))
+    with pytest.raises(UsageError, match="not a mixing file"):
+        read_mix(mix)
+    with pytest.raises(UsageError, match="every must be at least 1"):
+        load_sources([Source(str(ffpp), every=0)])
+
+
+def test_train_on_two_roots_records_every_source_in_the_card(
+    two_roots: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from mesocli.weights import load_weights
+
+    ffpp, mesonet = two_roots
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"sources": [
+        {"root": str(mesonet)},
+        {"root": str(ffpp), "methods": ["Deepfakes", "original"], "every": 2, "weight": 2.0},
+    ]}))
+    run = tmp_path / "run"
+    code, out, err = run_cli(monkeypatch, capsys, "train", "--mix", str(mix), "--out", str(run), "--epochs", "1",
+                             "--batch-size", "8", "--val-fraction", "0.25", "--degrade-prob", "0.5",
+                             "--select", "auc")
+    assert code == 0, err
+    assert "source 0" in err and "source 1" in err
+    card = load_weights(run / "best.weights.h5").card
+    assert card is not None
+    described = card.data["sources"]
+    assert [s["root"] for s in described] == [str(mesonet), str(ffpp)]
+    assert described[1]["methods"] == ["Deepfakes", "original"] and described[1]["every"] == 2
+    assert described[1]["counts"] == {"df": 24 * 3, "real": 24 * 3}
+    assert all(len(s["file_list_sha256"]) == 64 for s in described)
+    heldout = card.metrics["heldout"]
+    assert {"heldout_auc_source0", "heldout_auc_source1", "heldout_auc"} <= set(heldout)
+    mean_auc = (heldout["heldout_auc_source0"] + heldout["heldout_auc_source1"]) / 2
+    assert heldout["heldout_auc"] == pytest.approx(mean_auc)
+
+    # warm start: a second run starts from the first one's weights, and its card says so
+    again = tmp_path / "again"
+    code, out, err = run_cli(monkeypatch, capsys, "train", str(mesonet), "--out", str(again), "--epochs", "1",
+                             "--batch-size", "8", "--init-weights", str(run / "best.weights.h5"))
+    assert code == 0, err
+    init = load_weights(again / "best.weights.h5").card.data["init_weights"]
+    assert init == {"file": "best.weights.h5", "sha256": card.sha256}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--mix", "nowhere.json"], "mixing file not found"),
+    (["--select", "speed"], "--select speed: must be one of accuracy, auc, loss"),
+    (["--degrade-prob", "2"], "--degrade-prob 2.0: must be in [0, 1]"),
+])
+def test_bad_training_sources_are_one_line_errors(
+    args: list[str], message: str, two_roots: tuple[Path, Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    data = [] if args[0] == "--mix" else [str(two_roots[1])]
+    code, out, err = run_cli(monkeypatch, capsys, "train", *data, *args, "--out", str(tmp_path / "run"))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_method_folders_are_read_from_the_class_folders(two_roots: tuple[Path, Path]) -> None:
+    dataset = find_dataset(two_roots[0], "train")
+    assert set(dataset.methods) == {"Deepfakes", "Face2Face", "original"}
+    assert find_dataset(two_roots[1], "train").methods == [None] * 60
