@@ -182,6 +182,27 @@ def test_rescale_augmentation_blurs_the_chosen_share_and_is_seeded() -> None:
     assert np.allclose(half[~changed], paper[~changed])
 
 
+def test_degradations_change_the_picked_faces_only_and_are_seeded() -> None:
+    from mesocli._tf import import_tensorflow
+    from mesocli.training import _degrade
+
+    tf = import_tensorflow()
+    rng = np.random.default_rng(1)
+    # smooth faces (a gradient plus a little texture): blur, noise and JPEG each leave a measurable trace
+    ramp = np.linspace(0, 200, 256, dtype=np.float32)[None, :, None, None] + np.zeros((12, 256, 256, 3), np.float32)
+    faces = tf.constant(ramp + rng.normal(0, 10, size=ramp.shape).astype(np.float32))
+    seed = tf.constant([3, 9], tf.int64)
+    assert np.array_equal(_degrade(tf, faces, seed, 0.0).numpy(), faces.numpy())  # nothing picked
+    always = _degrade(tf, faces, seed, 1.0).numpy()
+    assert 0.0 <= always.min() and always.max() <= 255.0
+    assert (np.abs(always - faces.numpy()).reshape(12, -1).mean(axis=1) > 0.5).all()  # every face changed
+    assert (_gradient_energy(always) < _gradient_energy(faces.numpy())).all()  # blur + JPEG remove fine texture
+    assert np.array_equal(_degrade(tf, faces, seed, 1.0).numpy(), always)  # a function of the seed
+    some = _degrade(tf, faces, seed, 0.3).numpy()
+    untouched = np.abs(some - faces.numpy()).reshape(12, -1).max(axis=1) == 0
+    assert 0 < untouched.sum() < 12
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [("--rescale-prob", "1.5", "--rescale-prob 1.5: must be in [0, 1]"),

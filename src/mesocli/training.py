@@ -140,7 +140,9 @@ def _degrade(tf: Any, images: Any, seed: Any, prob: float) -> Any:
 
     def on_picked(images: Any, key: int, change: Any) -> Any:
         where = tf.where(tf.random.stateless_uniform([n], fold(seed, key)) < prob)
-        return tf.tensor_scatter_nd_update(images, where, change(tf.gather_nd(images, where)))
+        picked = tf.gather_nd(images, where)
+        changed = tf.cond(tf.shape(picked)[0] > 0, lambda: change(picked), lambda: picked)  # none picked
+        return tf.tensor_scatter_nd_update(images, where, changed)
 
     sigma = tf.random.stateless_uniform([], fold(seed, 10), 0.4, 1.5)
     taps = tf.exp(-0.5 * tf.square(tf.range(-2.0, 3.0) / sigma))
