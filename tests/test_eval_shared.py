@@ -1,6 +1,9 @@
-"""Evaluation on the MesoNet validation split in ../shared (skipped without it, required in CI).
+"""Evaluation on the MesoNet validation split and on FaceForensics++ test faces in ../shared
+(skipped without them, required in CI).
 
-The split (7,104 images) is decoded once per session and shared by the tests here (~1 min).
+The validation split (7,104 images) is decoded once per session and shared by the tests here
+(~1 min). The FF++ test faces are extracted once per session from ``data/ffpp-c23/test`` the way
+``scripts/build_ffpp_faces.sh ... --frames 20`` does (48 clips, 20 frames each: ~1 min on 2 cores).
 Reference figures for the authors' Meso4_DF.h5 were measured by the data provider with the
 bilinear resize mesocli uses: accuracy 0.876 (df 0.960, real 0.819), AUC 0.970.
 """
@@ -40,11 +43,50 @@ def test_authors_meso4_df_on_validation(validation_split: tuple[FolderDataset, D
     assert report.best_accuracy >= report.accuracy
 
 
-BUNDLED = ["meso4_df", "mesoinception4_df"]
+BUNDLED = ["meso4_df", "meso4_f2f", "mesoinception4_df", "mesoinception4_f2f"]
 
 
-def test_both_networks_are_bundled_for_deepfakes() -> None:
+def test_both_networks_are_bundled_for_both_manipulations() -> None:
     assert sorted(card.name for card in bundled_cards()) == BUNDLED
+
+
+@pytest.fixture(scope="session")
+def ffpp_test_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[FolderDataset, DecodedImages]:
+    """Aligned faces of the 48 FF++ test clips (20 frames a clip), labelled by method folder."""
+    from mesocli.extract import ExtractOptions, extract
+    from mesocli.video import FrameSelection
+
+    root = require_shared("data", "ffpp-c23", "test")
+    out = tmp_path_factory.mktemp("ffpp-test20")
+    for method in sorted(path.name for path in root.iterdir() if path.is_dir()):
+        label = "real/original" if method == "original" else f"df/{method}"
+        options = ExtractOptions(FrameSelection.from_options(frames=20), "hog", layout="dataset", label=label,
+                                 split="test")
+        summary = extract([root / method], out, options)
+        assert all(result.status == "ok" for result in summary.results), summary.as_dict()
+    dataset = find_dataset(out, "test")
+    assert set(dataset.methods) == {"Deepfakes", "Face2Face", "FaceSwap", "original"}
+    decoded = decode_dataset(dataset, progress=False)
+    assert decoded.ok.all(), decoded.errors
+    return dataset, decoded
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_weights_match_their_card_on_ffpp_test_faces(
+    name: str, ffpp_test_faces: tuple[FolderDataset, DecodedImages]
+) -> None:
+    """Each bundled card's FF++ test figures (AUC and accuracy per method) are what the weights give."""
+    arch, manipulation = name.split("_")
+    loaded = resolve_model(arch, manipulation, None)
+    recorded = (loaded.card.metrics.get("ffpp_test") or {}).get("methods")
+    assert recorded, f"{loaded.weights_path}: model card has no metrics.ffpp_test.methods"
+    dataset, decoded = ffpp_test_faces
+    report = evaluate(loaded, dataset, 0.5, decoded=decoded)
+    assert report.data["images"] == loaded.card.metrics["ffpp_test"]["data"]["images"]
+    assert set(report.methods) == set(recorded) == {"Deepfakes", "Face2Face", "FaceSwap"}
+    for method, figures in report.methods.items():
+        assert figures["auc"] == pytest.approx(recorded[method]["auc"], abs=0.005), method
+        assert figures["accuracy"] == pytest.approx(recorded[method]["accuracy"], abs=0.005), method
 
 
 @pytest.mark.parametrize("name", BUNDLED)
