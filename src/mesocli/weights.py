@@ -239,6 +239,28 @@ def _inspect(path: Path) -> tuple[str, bool]:
     raise WeightsError(f"{path}: HDF5 file whose layers fit neither Meso4 nor MesoInception4")
 
 
+def check_file(path: Path, card: ModelCard | None) -> str:
+    """Refuse what is not a regular file (before reading it: a pipe would block) and a file whose sha256
+    differs from its model card; return the sha256."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"{path}: weights file not found")
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a folder, not a weights file")
+    if not path.is_file():
+        raise WeightsError(f"{path}: not a regular file")
+    try:
+        digest = sha256_file(path)
+    except PermissionError:
+        raise WeightsError(f"{path}: permission denied") from None
+    if card is not None and card.sha256 and card.sha256 != digest:
+        raise WeightsError(
+            f"{path}: sha256 {digest[:12]}… does not match its model card ({card.sha256[:12]}…): "
+            "the file is corrupted or was replaced"
+        )
+    return digest
+
+
 def load_weights(path: Path, arch: str | None = None, name: str | None = None) -> LoadedModel:
     """Load any supported weights file into a fresh network.
 
