@@ -19,6 +19,7 @@ from mesocli.datasets import DecodedImages, FolderDataset, iter_decoded, video_i
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path
 from mesocli.metrics import binary_report, video_level
+from mesocli.runtime import OnnxModel
 from mesocli.weights import LoadedModel
 
 REPORT_KEYS = (
@@ -61,12 +62,12 @@ class EvalReport:
 
 
 def _scores(
-    loaded: LoadedModel, dataset: FolderDataset, decoded: DecodedImages | None, progress: bool
+    loaded: LoadedModel | OnnxModel, dataset: FolderDataset, decoded: DecodedImages | None, progress: bool
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """p_fake for every file (NaN where unreadable), the readable mask, and the read errors."""
-    from mesocli.predictor import Predictor  # noqa: PLC0415
+    from mesocli.runtime import make_predictor  # noqa: PLC0415
 
-    predictor = Predictor(loaded.model)
+    predictor = make_predictor(loaded)
     n = len(dataset.paths)
     p_fake = np.full(n, np.nan)
     if decoded is not None:
@@ -88,7 +89,7 @@ def _scores(
 
 
 def evaluate(
-    loaded: LoadedModel,
+    loaded: LoadedModel | OnnxModel,
     dataset: FolderDataset,
     threshold: float = 0.5,
     *,

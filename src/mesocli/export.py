@@ -121,8 +121,8 @@ class _Graph:
     def batch_norm(self, x: str, channels: int) -> str:
         name = self._name("batch_normalization")
         gamma, beta, mean, var = self.take(name, [(channels,)] * 4)
-        inputs = [x] + [self.const(f"{name}/{part}", a.astype(np.float32))
-                        for part, a in zip(("gamma", "beta", "mean", "variance"), (gamma, beta, mean, var), strict=True)]
+        parts = zip(("gamma", "beta", "mean", "variance"), (gamma, beta, mean, var), strict=True)
+        inputs = [x] + [self.const(f"{name}/{part}", a.astype(np.float32)) for part, a in parts]
         return self.node("BatchNormalization", inputs, name, epsilon=BN_EPSILON)
 
     def max_pool(self, x: str, size: int, spatial: int) -> tuple[str, int]:
@@ -314,7 +314,8 @@ def read_source(path: Path, arch: str | None = None, digest: str | None = None) 
             convs = sum(1 for name in arrays if name.startswith("conv2d_"))
             if convs not in (4, 16):
                 raise WeightsError(f"{path}: {convs} convolution layers fit neither Meso4 (4) nor MesoInception4 (16)")
-            raise WeightsError(f"{path}: weights do not fit {w.DISPLAY_NAMES[{4: 'meso4', 16: 'mesoinception4'}[convs]]}")
+            network = w.DISPLAY_NAMES["meso4" if convs == 4 else "mesoinception4"]
+            raise WeightsError(f"{path}: weights do not fit {network}")
         raise WeightsError(f"{path}: HDF5 file whose layers fit neither Meso4 nor MesoInception4")
     if arch is not None and arch != found:
         raise WeightsError(
@@ -425,3 +426,54 @@ def export(source: SourceWeights, target: Path, fmt: str = "onnx") -> Path:
     if fmt not in writers:
         raise UsageError(f"unknown --format '{fmt}'; choose one of {', '.join(FORMATS)}")
     return writers[fmt](source, target)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bundled files and verification
+
+
+@dataclass
+class BundledState:
+    """One bundled ``.weights.h5`` and its ONNX export: ``fresh`` when the export's card names its sha256."""
+
+    weights: Path
+    onnx: Path
+    sha256: str
+    fresh: bool
+
+
+def bundled_states() -> list[BundledState]:
+    """Every bundled weights file (found through the model cards in the bundled folder) and its export's state."""
+    from mesocli.weights import bundled_cards, bundled_dir  # noqa: PLC0415
+
+    states = []
+    for card in bundled_cards():
+        weights = bundled_dir() / card.weights_file
+        target = default_output(weights, "onnx")
+        found = onnx_card(target) if target.is_file() else None
+        fresh = found is not None and found.source_sha256 == card.sha256
+        states.append(BundledState(weights, target, card.sha256, fresh))
+    return states
+
+
+def verify(source: SourceWeights, target: Path, fmt: str, faces: np.ndarray | None = None) -> float:
+    """Max abs difference of p_fake between the exported file and the Keras model (imports TensorFlow)."""
+    from mesocli._tf import import_tensorflow  # noqa: PLC0415
+
+    if faces is None:
+        faces = np.random.default_rng(0).integers(0, 256, (8, 256, 256, 3), dtype=np.uint8)
+    tf, module = _tf_module(source)
+    keras = module.model(faces.astype(np.float32) / 255.0, training=False).numpy()[:, 0].astype(np.float64)
+    if fmt == "onnx":
+        from mesocli.runtime import OnnxPredictor  # noqa: PLC0415
+
+        got = OnnxPredictor(Path(target)).p_fake(faces)
+    elif fmt == "savedmodel":
+        serve = tf.saved_model.load(str(target)).signatures["serving_default"]
+        got = serve(image=tf.constant(faces))["p_fake"].numpy().astype(np.float64)
+    else:
+        import_tensorflow()
+        interpreter = tf.lite.Interpreter(model_path=str(target))
+        runner = interpreter.get_signature_runner()
+        got = np.concatenate([runner(image=faces[i : i + 1])["p_fake"] for i in range(len(faces))]).astype(np.float64)
+    return float(np.max(np.abs(got - (1.0 - keras))))
