@@ -368,7 +368,7 @@ def export(
         if verify:
             diff = exporting.verify(source, written, fmt.value)
             note = f", max |p_fake - Keras| {diff:.1e} on 8 random faces"
-            if diff > 1e-5:
+            if not diff <= 1e-5:  # NaN fails too
                 fail(f"{written}: differs from the Keras model by {diff:.1e} (> 1e-5)", 1)
         typer.echo(f"{source_path} -> {written} ({source.arch}, sha256 {source.sha256[:12]}{note})")
 

@@ -32,6 +32,7 @@ FORMATS = ("onnx", "savedmodel", "tflite")
 INPUT_SPEC = "image: uint8 (N, 256, 256, 3), RGB, NHWC; 256x256 face crops (Pillow bilinear resize)"
 SCALING = "inside the graph: float32(image) / 255"
 OUTPUT_SPEC = "p_real: float32 (N,), the network's sigmoid = P(real); p_fake: float32 (N,) = 1 - p_real"
+TFLITE_OUTPUT = "one output: p_fake, float32 (N,) = 1 - P(real)"
 CARD_KEYS = ("mesocli_card", "source_sha256", "arch", "manipulation", "name", "input", "scaling", "output")
 
 Arrays = dict[str, list[np.ndarray]]
@@ -408,15 +409,29 @@ def write_savedmodel(source: SourceWeights, target: Path) -> Path:
 
 
 def write_tflite(source: SourceWeights, target: Path) -> Path:
-    """A TFLite (LiteRT) flatbuffer, float32, the same signature; the card goes into a JSON file beside it."""
+    """A TFLite (LiteRT) flatbuffer, float32, variables frozen: input ``image`` uint8 (N, 256, 256, 3), one
+    output, p_fake (N,). The card goes into ``<target>.json`` beside it."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from tensorflow.python.framework.convert_to_constants import (  # noqa: PLC0415
+        convert_variables_to_constants_v2,
+    )
+
     from mesocli.fsutil import atomic_path, atomic_write_text  # noqa: PLC0415
 
     tf, module = _tf_module(source)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
-    data = converter.convert()
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 256, 256, 3], tf.uint8, name=INPUT_NAME)])
+    def p_fake(image: Any) -> Any:
+        return module.serve(image)["p_fake"]
+
+    # a converter given the live variables keeps them as uninitialised resources (NaN out): freeze first
+    frozen = convert_variables_to_constants_v2(p_fake.get_concrete_function())
+    data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
     with atomic_path(Path(target), suffix=".tflite") as tmp:
         tmp.write_bytes(data)
-    atomic_write_text(Path(target).with_suffix(".tflite.json"), json.dumps(source.card().metadata(), indent=2) + "\n")
+    card = replace(source.card(), output=TFLITE_OUTPUT)
+    atomic_write_text(Path(str(target) + ".json"), json.dumps(card.metadata(), indent=2) + "\n")
     return Path(target)
 
 
@@ -458,8 +473,6 @@ def bundled_states() -> list[BundledState]:
 
 def verify(source: SourceWeights, target: Path, fmt: str, faces: np.ndarray | None = None) -> float:
     """Max abs difference of p_fake between the exported file and the Keras model (imports TensorFlow)."""
-    from mesocli._tf import import_tensorflow  # noqa: PLC0415
-
     if faces is None:
         faces = np.random.default_rng(0).integers(0, 256, (8, 256, 256, 3), dtype=np.uint8)
     tf, module = _tf_module(source)
@@ -472,8 +485,12 @@ def verify(source: SourceWeights, target: Path, fmt: str, faces: np.ndarray | No
         serve = tf.saved_model.load(str(target)).signatures["serving_default"]
         got = serve(image=tf.constant(faces))["p_fake"].numpy().astype(np.float64)
     else:
-        import_tensorflow()
         interpreter = tf.lite.Interpreter(model_path=str(target))
-        runner = interpreter.get_signature_runner()
-        got = np.concatenate([runner(image=faces[i : i + 1])["p_fake"] for i in range(len(faces))]).astype(np.float64)
+        (entry,) = interpreter.get_input_details()
+        interpreter.resize_tensor_input(entry["index"], list(faces.shape))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(entry["index"], faces)
+        interpreter.invoke()
+        (exit_,) = interpreter.get_output_details()
+        got = interpreter.get_tensor(exit_["index"]).astype(np.float64)
     return float(np.max(np.abs(got - (1.0 - keras))))
