@@ -158,7 +158,7 @@ def test_cli_json_scores_plot(
     code, out, err = run_cli(monkeypatch, capsys, "eval", "--scores", str(scores), "--force", "-q",
                              "--threshold", "0.75", "--model", "f2f", "--arch", "mesoinception4")
     assert code == 0, err
-    assert calls[-1] == ("mesoinception4", "f2f", None)
+    assert calls[-1] == ("mesoinception4", "f2f", None, "onnx")
     assert sum(row["verdict"] == "fake" for row in csv.DictReader(scores.open())) == 2
     assert "accuracy" in out and "video accuracy (mean)" in out  # the rich table
 
