@@ -7,7 +7,8 @@ Usage (from the repository root)::
 Copies ``RUN_DIR/best.weights.h5`` to ``weights/<arch>_<manipulation>.weights.h5``, evaluates it
 with ``mesocli eval``'s code on the ``validation`` split, and writes the model card beside it with
 ``metrics.validation`` = the ``mesocli eval --format json`` object (what ``mesocli models`` shows and
-what tests/test_eval_shared.py re-checks).
+what tests/test_eval_shared.py re-checks). Then regenerates ``weights/<arch>_<manipulation>.onnx``
+(what ``scan`` and ``eval`` run; ``mesocli export``), checked against the Keras model.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from mesocli.datasets import find_dataset
 from mesocli.evaluate import evaluate
+from mesocli.export import default_output, export, read_source, verify
 from mesocli.fsutil import atomic_path, atomic_write_text
 from mesocli.weights import ModelCard, card_path_for, load_weights
 
@@ -46,6 +48,9 @@ def main() -> None:
     card.metrics["validation"] = {"split": args.split, **report}
     atomic_write_text(card_path_for(target), card.to_json())
     print(json.dumps(card.metrics, indent=1))
+    source = read_source(target, card.arch)
+    written = export(source, default_output(target, "onnx"))
+    print(f"{written}: max |p_fake - Keras| {verify(source, written, 'onnx'):.1e}")
 
 
 if __name__ == "__main__":
