@@ -148,3 +148,25 @@ def test_scan_and_eval_with_bundled_weights_never_import_tensorflow(tmp_path: Pa
     lines = done.stdout.strip().splitlines()
     assert lines[-1] == "[]", done.stdout + done.stderr
     assert lines.count("exit 0") == 2, done.stdout + done.stderr
+
+
+def test_workers_give_the_same_results_in_the_same_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from media import make_face_video, save_face_image
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    make_face_video(folder / "a.mp4", 8)
+    save_face_image(folder / "b.jpg")
+    (folder / "c.mp4").write_text("not a video\n")
+    runs = {}
+    for workers in ("1", "2"):
+        code, out, err = run_cli(monkeypatch, capsys, "scan", "--workers", workers, "--frames", "4",
+                                 "--format", "jsonl", folder, tmp_path / "missing.jpg")
+        assert code == 3, err
+        runs[workers] = [json.loads(line) for line in out.splitlines()]
+        for item in runs[workers]:
+            item.pop("seconds")
+    assert [r["status"] for r in runs["1"]] == ["ok", "ok", "error", "error"]
+    assert runs["1"] == runs["2"]

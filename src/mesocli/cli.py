@@ -495,6 +495,11 @@ def scan(
     batch_size: Annotated[int, typer.Option(help="Faces per network batch.")] = 32,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     runtime: RuntimeOption = Runtime.onnx,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Inputs scanned in parallel processes (default: all cores; 1: one process).",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
     from mesocli import output as writers  # noqa: PLC0415
@@ -531,6 +536,11 @@ def scan(
         fail(f"unknown --format '{fmt}'; choose one of {', '.join(writers.FORMATS)}")
     if output is not None:
         check_writable(output)  # before the work, not after it
+    if workers is not None and workers < 1:
+        fail("--workers must be at least 1")
+    from mesocli.parallel import default_workers, scan_parallel  # noqa: PLC0415
+
+    workers = workers or default_workers()
     loaded = resolve(arch.value if arch else None, model.value, weights, runtime.value)
     statuses: list[str] = []
     verdicts: list[str | None] = []
@@ -546,7 +556,9 @@ def scan(
             stream = _GuardedStream(stream, output or "standard output")
             writer = writers.make_writer(fmt, stream, color=None if output is None else False)
             bars = stack.enter_context(writers.ScanProgress(not quiet and sys.stderr.isatty()))
-            for result in scan_inputs(paths, loaded, options, progress=bars.hook):
+            results = (scan_parallel(paths, loaded, options, workers, progress=bars.hook) if workers > 1
+                       else scan_inputs(paths, loaded, options, progress=bars.hook))
+            for result in results:
                 writer.write(result.to_dict())
                 statuses.append(result.status)
                 verdicts.append(result.verdict)

@@ -96,12 +96,14 @@ class OnnxModel:
     card: Any = None
     legacy: bool = False
     session: Any = None  # an ONNX Runtime session already opened on ``onnx`` (default threads)
+    threads: int | None = None  # ONNX Runtime threads of the predictors made (None: all cores)
 
     def describe(self) -> dict[str, Any]:
         """The ``model`` object of mesocli's JSON outputs."""
         return {"arch": self.arch, "name": self.name, "weights_sha256": self.sha256}
 
     def predictor(self, batch_size: int = DEFAULT_BATCH, threads: int | None = None) -> OnnxPredictor:
+        threads = threads or self.threads
         predictor = OnnxPredictor.__new__(OnnxPredictor)
         predictor.batch_size = batch_size
         if self.session is None or threads:
