@@ -170,3 +170,12 @@ def test_workers_give_the_same_results_in_the_same_order(tmp_path: Path, monkeyp
             item.pop("seconds")
     assert [r["status"] for r in runs["1"]] == ["ok", "ok", "error", "error"]
     assert runs["1"] == runs["2"]
+
+
+def test_a_weights_file_without_layer_names_is_read_through_keras(own_weights: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copy(own_weights, tmp_path / "unnamed.weights.h5"))
+    with h5py.File(copy, "r+") as h5:  # as an older Keras 3 wrote them: no layer names inside
+        h5.visititems(lambda name, obj: obj.attrs.__delitem__("name") if "name" in obj.attrs else None)
+    converted = load_onnx(copy)
+    assert converted.arch == "meso4" and converted.origin == "converted"
+    np.testing.assert_allclose(converted.predictor().p_fake(RANDOM), keras_p_fake(own_weights, RANDOM), atol=1e-5)

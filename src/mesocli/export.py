@@ -259,10 +259,11 @@ class SourceWeights:
 
 
 def _own_arrays(h5: Any) -> Arrays | None:
-    """Arrays of a Keras 3 ``.weights.h5`` keyed by layer name, or None when the file does not name its layers."""
+    """Arrays of a Keras 3 ``.weights.h5`` keyed by layer name ({} if it is none), or None when the file
+    does not name its layers (Keras must read it)."""
     layers = h5.get("layers")
-    if layers is None:
-        return None
+    if layers is None or not hasattr(layers, "values"):
+        return {}
     arrays: Arrays = {}
     for group in layers.values():
         variables = group.get("vars")
