@@ -9,7 +9,9 @@ Copies ``RUN_DIR/best.weights.h5`` to ``weights/<arch>_<manipulation>.weights.h5
 with ``mesocli eval``'s code on the MesoNet ``validation`` split and (``--ffpp``) on the FaceForensics++
 test faces (``scripts/build_ffpp_faces.sh ... --frames 20``, split ``test``), and writes the model
 card beside it with ``metrics.validation`` and ``metrics.ffpp_test`` = the ``mesocli eval --format
-json`` objects (what ``mesocli models`` shows and what tests/test_eval_shared.py re-checks).
+json`` objects (what ``mesocli models`` shows and what tests/test_eval_shared.py re-checks). Then
+regenerates ``weights/<arch>_<manipulation>.onnx`` (what ``scan`` and ``eval`` run; ``mesocli
+export``), checked against the Keras model.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from mesocli.datasets import find_dataset
 from mesocli.evaluate import evaluate
+from mesocli.export import default_output, export, read_source, verify
 from mesocli.fsutil import atomic_path, atomic_write_text
 from mesocli.weights import ModelCard, card_path_for, load_weights
 
@@ -53,6 +56,9 @@ def main() -> None:
         card.metrics["ffpp_test"] = {"split": "test", "frames_per_clip": 20, **report}
     atomic_write_text(card_path_for(target), card.to_json())
     print(json.dumps(card.metrics, indent=1))
+    source = read_source(target, card.arch)
+    written = export(source, default_output(target, "onnx"))
+    print(f"{written}: max |p_fake - Keras| {verify(source, written, 'onnx'):.1e}")
 
 
 if __name__ == "__main__":

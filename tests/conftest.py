@@ -32,6 +32,14 @@ def require_shared(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Converted models go to a cache of this test session (subprocesses inherit it), not the user's;
+    scans run in one process unless a test passes --workers."""
+    os.environ["MESOCLI_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
+    os.environ.setdefault("MESOCLI_WORKERS", "1")  # scans in-process (monkeypatches apply); tests ask for more
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The shared data folder (skip/fail as described above)."""

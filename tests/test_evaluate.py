@@ -126,17 +126,17 @@ def test_cli_json_scores_plot(
 ) -> None:
     calls = []
 
-    def fake_resolve(arch, manipulation, weights):  # noqa: ANN001, ANN202
-        calls.append((arch, manipulation, weights))
+    def fake_resolve(arch, manipulation, weights, runtime):  # noqa: ANN001, ANN202
+        calls.append((arch, manipulation, weights, runtime))
         return grey_model
 
-    monkeypatch.setattr("mesocli.weights.resolve_model", fake_resolve)
+    monkeypatch.setattr("mesocli.runtime.resolve", fake_resolve)
     monkeypatch.setenv("MESOCLI_DATA", str(scored_root))
     scores, plot = tmp_path / "out" / "scores.csv", tmp_path / "out" / "roc.png"
     code, out, err = run_cli(monkeypatch, capsys, "eval", "--format", "json", "--scores", str(scores),
                              "--plot", str(plot), "--quiet")
     assert code == 0, err
-    assert calls == [(None, "df", None)]
+    assert calls == [(None, "df", None, "onnx")]
     report = json.loads(out)
     assert list(report) == list(REPORT_KEYS)
     check_known_figures(report)
@@ -154,11 +154,11 @@ def test_cli_json_scores_plot(
     before = scores.stat().st_mtime_ns
     code, out, err = run_cli(monkeypatch, capsys, "eval", "--scores", str(scores), "-q")
     assert code == 2 and err.count("\n") == 1 and "exists" in err and "--force" in err
-    assert calls == [(None, "df", None)] and scores.stat().st_mtime_ns == before
+    assert calls == [(None, "df", None, "onnx")] and scores.stat().st_mtime_ns == before
     code, out, err = run_cli(monkeypatch, capsys, "eval", "--scores", str(scores), "--force", "-q",
                              "--threshold", "0.75", "--model", "f2f", "--arch", "mesoinception4")
     assert code == 0, err
-    assert calls[-1] == ("mesoinception4", "f2f", None)
+    assert calls[-1] == ("mesoinception4", "f2f", None, "onnx")
     assert sum(row["verdict"] == "fake" for row in csv.DictReader(scores.open())) == 2
     assert "accuracy" in out and "video accuracy (mean)" in out  # the rich table
 

@@ -80,6 +80,17 @@ ModelOption = Annotated[
     Detector,
     typer.Option("--model", help="Bundled detector: df, f2f, or any (every detector; fake when any says fake)."),
 ]
+
+
+class Runtime(str, Enum):
+    onnx = "onnx"
+    tensorflow = "tensorflow"
+
+
+RuntimeOption = Annotated[
+    Runtime,
+    typer.Option("--runtime", help="Inference runtime: onnx (ONNX Runtime, fast start) or tensorflow (Keras)."),
+]
 WeightsOption = Annotated[
     Path | None, typer.Option("--weights", help="Any weights file: mesocli's .weights.h5 or the authors' Keras 2 .h5.")
 ]
@@ -269,6 +280,7 @@ def evaluate(
     scores: Annotated[Path | None, typer.Option("--scores", help="Write per-image scores as CSV (scores.csv).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing --plot / --scores.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    runtime: RuntimeOption = Runtime.onnx,
 ) -> None:
     """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy)."""
     import json  # noqa: PLC0415
@@ -278,7 +290,7 @@ def evaluate(
     from mesocli.datasets import find_dataset  # noqa: PLC0415
     from mesocli.errors import UsageError  # noqa: PLC0415
     from mesocli.fsutil import check_writable  # noqa: PLC0415
-    from mesocli.weights import resolve_model  # noqa: PLC0415
+    from mesocli.runtime import resolve  # noqa: PLC0415
 
     if fmt not in ("table", "json"):
         fail(f"unknown --format '{fmt}'; choose table or json")
@@ -310,7 +322,7 @@ def evaluate(
         f"({len(dataset.paths)} images)",
         err=True,
     )
-    loaded = resolve_model(arch.value if arch else None, (model or Detector.df).value, weights)
+    loaded = resolve(arch.value if arch else None, (model or Detector.df).value, weights, runtime.value)
     legacy = ", the authors' legacy file" if loaded.legacy else ""
     note(f"model: {loaded.name} ({loaded.arch}{legacy}, sha256 {loaded.sha256[:12]})", err=True)
     report = evaluation.evaluate(loaded, dataset, threshold, progress=not quiet)
@@ -330,6 +342,81 @@ def evaluate(
         from rich.console import Console  # noqa: PLC0415
 
         Console().print(evaluation.render_table(report))
+
+
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    savedmodel = "savedmodel"
+    tflite = "tflite"
+
+
+@app.command(
+    help="Export weights for other runtimes: ONNX (what scan and eval run), TensorFlow SavedModel, TFLite.\n\n"
+    "The exported model takes uint8 (N, 256, 256, 3) RGB faces, divides by 255 inside, and outputs p_real "
+    "(the network's sigmoid) and p_fake = 1 - p_real; its model card (source sha256, arch, manipulation, "
+    "input, scaling) is in the ONNX metadata (a JSON file for the other formats). --bundled regenerates "
+    "the bundled weights/*.onnx from their .weights.h5 (with --check: exit 1 if any is stale, write nothing). "
+    "See docs/models.md.",
+)
+def export(
+    sources: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Weights files: mesocli's .weights.h5 or the authors' .h5.", show_default=False),
+    ] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="onnx, savedmodel or tflite.")] = ExportFormat.onnx,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output file (one source) or folder (several); default: beside the source."),
+    ] = None,
+    bundled: Annotated[bool, typer.Option("--bundled", help="Export every bundled weights file to ONNX.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="With --bundled: only check each export is fresh.")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Compare p_fake with the Keras model on random faces (loads TensorFlow).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
+) -> None:
+    """Export weights (help text above)."""
+    from mesocli import export as exporting  # noqa: PLC0415
+
+    sources = sources or []
+    if bundled == bool(sources):
+        fail("give weights files or --bundled")
+    if check and not bundled:
+        fail("--check goes with --bundled")
+    jobs: list[tuple[Path, Path]] = []
+    if bundled:
+        if fmt is not ExportFormat.onnx:
+            fail("--bundled exports ONNX only")
+        states = exporting.bundled_states()
+        if not states:
+            fail("no bundled weights (no model card in the bundled weights folder)")
+        stale = [state for state in states if not state.fresh]
+        for state in states:
+            typer.echo(f"{state.onnx}: {'up to date' if state.fresh else 'stale or missing'} "
+                       f"(source sha256 {state.sha256[:12]})")
+        if check:
+            raise typer.Exit(1 if stale else 0)
+        jobs = [(state.weights, state.onnx) for state in (states if force or verify else stale)]
+    else:
+        if out is not None and len(sources) > 1 and out.exists() and not out.is_dir():
+            fail(f"{out}: --out must be a folder when exporting several files")
+        for source in sources:
+            target = exporting.default_output(source, fmt.value)
+            if out is not None:
+                target = out / target.name if (len(sources) > 1 or out.is_dir()) else out
+            if target.exists() and not force:
+                fail(f"{target}: exists; pass --force to replace it")
+            jobs.append((source, target))
+    for source_path, target in jobs:
+        source = exporting.read_source(source_path)
+        written = exporting.export(source, target, fmt.value)
+        note = ""
+        if verify:
+            diff = exporting.verify(source, written, fmt.value)
+            note = f", max |p_fake - Keras| {diff:.1e} on 8 random faces"
+            if not diff <= 1e-5:  # NaN fails too
+                fail(f"{written}: differs from the Keras model by {diff:.1e} (> 1e-5)", 1)
+        typer.echo(f"{source_path} -> {written} ({source.arch}, sha256 {source.sha256[:12]}{note})")
 
 
 @app.command()
@@ -453,12 +540,18 @@ def scan(
     fail_on_fake: Annotated[bool, typer.Option("--fail-on-fake", help="Exit 1 when a verdict is fake.")] = False,
     batch_size: Annotated[int, typer.Option(help="Faces per network batch.")] = 32,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    runtime: RuntimeOption = Runtime.onnx,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Inputs scanned in parallel processes (default: all cores; 1: one process).",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
     from mesocli import output as writers  # noqa: PLC0415
     from mesocli.fsutil import atomic_path, check_writable, output_errors  # noqa: PLC0415
+    from mesocli.runtime import resolve  # noqa: PLC0415
     from mesocli.scan import ScanOptions, exit_status, read_path_list, scan_inputs  # noqa: PLC0415
-    from mesocli.weights import resolve_model  # noqa: PLC0415
 
     try:
         options = ScanOptions(
@@ -489,7 +582,12 @@ def scan(
         fail(f"unknown --format '{fmt}'; choose one of {', '.join(writers.FORMATS)}")
     if output is not None:
         check_writable(output)  # before the work, not after it
-    loaded = resolve_model(arch.value if arch else None, model.value, weights)
+    if workers is not None and workers < 1:
+        fail("--workers must be at least 1")
+    from mesocli.parallel import default_workers, scan_parallel  # noqa: PLC0415
+
+    workers = workers or default_workers()
+    loaded = resolve(arch.value if arch else None, model.value, weights, runtime.value)
     statuses: list[str] = []
     verdicts: list[str | None] = []
     try:
@@ -504,7 +602,9 @@ def scan(
             stream = _GuardedStream(stream, output or "standard output")
             writer = writers.make_writer(fmt, stream, color=None if output is None else False)
             bars = stack.enter_context(writers.ScanProgress(not quiet and sys.stderr.isatty()))
-            for result in scan_inputs(paths, loaded, options, progress=bars.hook):
+            results = (scan_parallel(paths, loaded, options, workers, progress=bars.hook) if workers > 1
+                       else scan_inputs(paths, loaded, options, progress=bars.hook))
+            for result in results:
                 writer.write(result.to_dict())
                 statuses.append(result.status)
                 verdicts.append(result.verdict)

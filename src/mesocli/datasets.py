@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -183,54 +182,49 @@ class DecodedBatch:
 def iter_decoded(
     dataset: FolderDataset, batch_size: int = 256, progress: bool = True, desc: str = "decode"
 ) -> Iterator[DecodedBatch]:
-    """Decode the files in order with a parallel tf.data pipeline, one batch at a time.
+    """Decode the files in order on all cores (a thread pool: Pillow decodes without the GIL), one batch at a time.
 
-    Files are read by :func:`mesocli.preprocess.load_face` on all cores; an unreadable file gives a
-    black face with ``ok`` False and its message in ``errors`` (dataset index -> message).
-    The next batches are decoded while the caller works on this one.
+    Files are read by :func:`mesocli.preprocess.load_face`; an unreadable file gives a black face with
+    ``ok`` False and its message in ``errors`` (dataset index -> message). Up to two batches ahead are
+    decoded while the caller works on this one. No TensorFlow: ``eval`` runs without it.
     """
+    from collections import deque  # noqa: PLC0415
+    from concurrent.futures import Future, ThreadPoolExecutor  # noqa: PLC0415
+
     from tqdm import tqdm  # noqa: PLC0415
 
-    from mesocli._tf import import_tensorflow  # noqa: PLC0415
-
-    tf = import_tensorflow()
-    errors: dict[int, str] = {}
     paths = list(dataset.paths)
-
-    def _load(index: np.ndarray) -> tuple[np.ndarray, np.bool_]:
-        i = int(index)
-        try:
-            return load_face(paths[i]), np.bool_(True)
-        except Exception as exc:  # noqa: BLE001  (reported per file, never fatal)
-            errors[i] = str(exc)
-            return np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8), np.bool_(False)
-
-    def _load_tf(i: Any) -> tuple[Any, Any]:
-        image, ok = tf.numpy_function(_load, [i], [tf.uint8, tf.bool], stateful=False)
-        image.set_shape([INPUT_SIZE, INPUT_SIZE, 3])
-        ok.set_shape([])
-        return image, ok
-
     n = len(paths)
-    pipeline = (
-        tf.data.Dataset.range(n)
-        .map(_load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .batch(batch_size)
-        .prefetch(2)
-    )
-    with tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False) as bar:
-        start = 0
-        for batch_images, batch_ok in pipeline:
-            ok = batch_ok.numpy()
-            size = len(ok)
-            batch_errors = {i: errors.pop(i) for i in range(start, start + size) if i in errors}
-            yield DecodedBatch(start, batch_images.numpy(), ok, batch_errors)
-            start += size
+
+    def _load(i: int) -> tuple[np.ndarray, bool, str | None]:
+        try:
+            return load_face(paths[i]), True, None
+        except Exception as exc:  # noqa: BLE001  (reported per file, never fatal)
+            return np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8), False, str(exc)
+
+    pending: deque[Future] = deque()
+    submitted = 0
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, tqdm(
+        total=n, desc=desc, unit="img", disable=not progress, leave=False
+    ) as bar:
+        for start in range(0, n, batch_size):
+            size = min(batch_size, n - start)
+            images = np.empty((size, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+            ok = np.zeros(size, dtype=bool)
+            errors: dict[int, str] = {}
+            for j in range(size):
+                while submitted < n and len(pending) < 3 * batch_size:
+                    pending.append(pool.submit(_load, submitted))
+                    submitted += 1
+                images[j], ok[j], error = pending.popleft().result()
+                if error is not None:
+                    errors[start + j] = error
+            yield DecodedBatch(start, images, ok, errors)
             bar.update(size)
 
 
 def decode_dataset(dataset: FolderDataset, progress: bool = True) -> DecodedImages:
-    """Decode every file in parallel with tf.data into one uint8 array (N, 256, 256, 3)."""
+    """Decode every file in parallel into one uint8 array (N, 256, 256, 3)."""
     n = len(dataset.paths)
     images = np.empty((n, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
     ok = np.zeros(n, dtype=bool)

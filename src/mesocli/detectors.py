@@ -8,7 +8,9 @@ detector says fake. Each detector's own score is kept in the outputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +41,20 @@ class DetectorSet:
         """The ``model`` object of the JSON outputs, with each detector's name and weights hash."""
         return {"arch": self.arch, "name": self.name, "weights_sha256": None,
                 "detectors": {name: member.describe() for name, member in self.members.items()}}
+
+
+def bundled_set(arch: str | None, load: Callable[[Path, str], Any]) -> DetectorSet:
+    """Every bundled detector of ``arch`` (default meso4), each loaded with ``load(path, arch)``."""
+    from mesocli.errors import WeightsError  # noqa: PLC0415
+    from mesocli.models import DISPLAY_NAMES  # noqa: PLC0415
+    from mesocli.weights import MANIPULATIONS, bundled_cards, bundled_dir  # noqa: PLC0415
+
+    arch = arch or "meso4"
+    found = sorted((card for card in bundled_cards() if card.arch == arch),
+                   key=lambda card: MANIPULATIONS.index(card.manipulation))
+    if not found:
+        raise WeightsError(f"no bundled {DISPLAY_NAMES[arch]} weights for --model {ANY}")
+    return DetectorSet(arch, {card.manipulation: load(bundled_dir() / card.weights_file, arch) for card in found})
 
 
 def combine(scores: dict[str, np.ndarray]) -> np.ndarray:

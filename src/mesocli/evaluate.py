@@ -23,6 +23,7 @@ from mesocli.detectors import DetectorSet, combine
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path
 from mesocli.metrics import binary_report, video_level
+from mesocli.runtime import OnnxModel
 from mesocli.weights import LoadedModel
 
 REPORT_KEYS = (
@@ -68,13 +69,14 @@ class EvalReport:
 
 
 def _scores(
-    loaded: LoadedModel | DetectorSet, dataset: FolderDataset, decoded: DecodedImages | None, progress: bool
+    loaded: LoadedModel | OnnxModel | DetectorSet, dataset: FolderDataset, decoded: DecodedImages | None,
+    progress: bool,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
     """p_fake of every file per detector (NaN where unreadable), the readable mask, and the read errors."""
-    from mesocli.predictor import Predictor  # noqa: PLC0415
+    from mesocli.runtime import make_predictor  # noqa: PLC0415
 
     members = loaded.members if isinstance(loaded, DetectorSet) else {"": loaded}
-    predictors = {name: Predictor(member.model) for name, member in members.items()}
+    predictors = {name: make_predictor(member) for name, member in members.items()}
     n = len(dataset.paths)
     p_fake = {name: np.full(n, np.nan) for name in predictors}
 
@@ -125,7 +127,7 @@ def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str
 
 
 def evaluate(
-    loaded: LoadedModel | DetectorSet,
+    loaded: LoadedModel | OnnxModel | DetectorSet,
     dataset: FolderDataset,
     threshold: float = 0.5,
     *,

@@ -1,8 +1,8 @@
 """The scanning engine: videos, images and folders in; one honest :class:`ScanResult` per input out.
 
 A producer thread walks the inputs, decodes frames and finds faces; the calling thread scores the
-crops in batches with :class:`mesocli.predictor.Predictor` (crops from several frames and inputs
-share a batch) and yields each input's result, in input order, as soon as all its faces are scored.
+crops in batches with ONNX Runtime or TensorFlow (:mod:`mesocli.runtime`; crops from several frames
+and inputs share a batch) and yields each input's result, in input order, as soon as all its faces are scored.
 
 Nothing is made up: an input that cannot be read is ``status: error`` with the reason and no score,
 and one in which no face was found is ``no_face``, never ``real``.
@@ -341,7 +341,8 @@ def scan_inputs(
 ) -> Iterator[ScanResult]:
     """Scan files and folders (recursively), yielding one :class:`ScanResult` per input, in order.
 
-    ``loaded`` is a :class:`mesocli.weights.LoadedModel`, or a function returning one: it is then
+    ``loaded`` is a :class:`mesocli.weights.LoadedModel` or :class:`mesocli.runtime.OnnxModel`, or a
+    function returning one: it is then
     called after the producer thread has started, so importing TensorFlow and loading the weights
     overlap with reading the first input (its errors, e.g. WeightsError, raise before any result).
     Per-input failures become ``error`` results; only bugs raise. Closing the generator early stops
@@ -429,23 +430,30 @@ def scan_inputs(
 NETWORK_BATCH = 8
 
 
-def make_predictor(model: Any, options: ScanOptions) -> Any:
-    """The scan's :class:`mesocli.predictor.Predictor`: graph-compiled, without XLA, 8 faces a call.
+def make_predictor(loaded: Any, options: ScanOptions) -> Any:
+    """The scan's predictor for ``loaded`` (a :class:`mesocli.weights.LoadedModel` or a
+    :class:`mesocli.runtime.OnnxModel`).
 
-    Measured on 2 busy cores (Meso4): an XLA build costs 2-3 s and then scores no faster than the
-    plain graph, which takes 0.2 s to trace; 8 faces a call scored as fast as 32 and wastes less on
-    padding when a batch is short. ``options.jit`` turns XLA on for long runs on other hardware.
+    ONNX Runtime (the default runtime) scores ``options.batch_size`` faces a call. The TensorFlow
+    Predictor is graph-compiled, without XLA, 8 faces a call: measured on 2 busy cores (Meso4), an
+    XLA build costs 2-3 s and then scores no faster than the plain graph, which takes 0.2 s to trace;
+    8 faces a call scored as fast as 32 and wastes less on padding when a batch is short.
+    ``options.jit`` turns XLA on for long runs on other hardware.
     """
+    from mesocli.runtime import OnnxModel  # noqa: PLC0415
+
+    if isinstance(loaded, OnnxModel):
+        return loaded.predictor(options.batch_size)
     from mesocli.predictor import Predictor  # noqa: PLC0415
 
-    return Predictor(model, batch_size=min(NETWORK_BATCH, options.batch_size), jit_compile=options.jit)
+    return Predictor(loaded.model, batch_size=min(NETWORK_BATCH, options.batch_size), jit_compile=options.jit)
 
 
 def _predictor_for(loaded: Any, options: ScanOptions) -> Any:
     """One predictor for a LoadedModel, a MultiPredictor for a DetectorSet (``--model any``)."""
     if isinstance(loaded, DetectorSet):
-        return MultiPredictor({name: make_predictor(member.model, options) for name, member in loaded.members.items()})
-    return make_predictor(loaded.model, options)
+        return MultiPredictor({name: make_predictor(member, options) for name, member in loaded.members.items()})
+    return make_predictor(loaded, options)
 
 
 def finalize(job: _Job, options: ScanOptions, model_info: dict[str, Any]) -> ScanResult:

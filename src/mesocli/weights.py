@@ -239,6 +239,28 @@ def _inspect(path: Path) -> tuple[str, bool]:
     raise WeightsError(f"{path}: HDF5 file whose layers fit neither Meso4 nor MesoInception4")
 
 
+def check_file(path: Path, card: ModelCard | None) -> str:
+    """Refuse what is not a regular file (before reading it: a pipe would block) and a file whose sha256
+    differs from its model card; return the sha256."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"{path}: weights file not found")
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a folder, not a weights file")
+    if not path.is_file():
+        raise WeightsError(f"{path}: not a regular file")
+    try:
+        digest = sha256_file(path)
+    except PermissionError:
+        raise WeightsError(f"{path}: permission denied") from None
+    if card is not None and card.sha256 and card.sha256 != digest:
+        raise WeightsError(
+            f"{path}: sha256 {digest[:12]}… does not match its model card ({card.sha256[:12]}…): "
+            "the file is corrupted or was replaced"
+        )
+    return digest
+
+
 def load_weights(path: Path, arch: str | None = None, name: str | None = None) -> LoadedModel:
     """Load any supported weights file into a fresh network.
 
@@ -281,18 +303,12 @@ def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> 
     ``manipulation`` ``any`` gives a :class:`mesocli.detectors.DetectorSet` of every bundled detector
     of the network instead of one :class:`LoadedModel`.
     """
-    from mesocli.detectors import ANY, DetectorSet  # noqa: PLC0415
+    from mesocli.detectors import ANY, bundled_set  # noqa: PLC0415
 
     if manipulation == ANY:
         if weights is not None:
-            raise WeightsError("--model any uses the bundled detectors; it does not take --weights")
-        arch = arch or "meso4"
-        found = [card for card in bundled_cards() if card.arch == arch]
-        if not found:
-            raise WeightsError(f"no bundled {DISPLAY_NAMES[arch]} weights for --model any")
-        members = {card.manipulation: load_weights(bundled_dir() / card.weights_file, arch)
-                   for card in sorted(found, key=lambda card: MANIPULATIONS.index(card.manipulation))}
-        return DetectorSet(arch, members)
+            raise WeightsError(f"--model {ANY} uses the bundled detectors; it does not take --weights")
+        return bundled_set(arch, load_weights)
     if manipulation not in MANIPULATIONS:
         raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(MANIPULATIONS)}, {ANY}")
     if weights is not None:

@@ -1,0 +1,211 @@
+"""Inference without TensorFlow: the networks as ONNX graphs run by ONNX Runtime.
+
+``scan`` and ``eval`` use this runtime by default (``--runtime onnx``); ``--runtime tensorflow`` is
+the Keras :class:`mesocli.predictor.Predictor`. Where the ONNX graph comes from:
+
+1. bundled weights: ``weights/<name>.onnx`` beside ``<name>.weights.h5``, made by ``mesocli export
+   --bundled``; used only when the sha256 in its card is the ``.weights.h5``'s (else 2.);
+2. any other file (``--weights``): converted once, without TensorFlow (the weights are read with
+   h5py, the graph built with the ``onnx`` package), and cached by the file's sha256 in
+   ``$MESOCLI_CACHE`` (default ``$XDG_CACHE_HOME/mesocli`` or ``~/.cache/mesocli``); a cache that
+   cannot be written is skipped. Only a ``.weights.h5`` written by a Keras that does not name its
+   layers in the file needs TensorFlow to be read, once.
+
+The weights file is checked as :func:`mesocli.weights.load_weights` checks it (regular file,
+sha256 against its model card, architecture against ``--arch``) with the same one-line errors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mesocli.errors import WeightsError
+
+RUNTIMES = ("onnx", "tensorflow")
+DEFAULT_RUNTIME = "onnx"
+DEFAULT_BATCH = 32
+
+
+def cache_dir() -> Path:
+    """Cache of converted models: ``$MESOCLI_CACHE``, else ``$XDG_CACHE_HOME/mesocli`` or ``~/.cache/mesocli``."""
+    if os.environ.get("MESOCLI_CACHE"):
+        return Path(os.environ["MESOCLI_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mesocli"
+
+
+def _session(model: bytes | Path, threads: int | None = None) -> Any:
+    import onnxruntime as ort  # noqa: PLC0415
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+class OnnxPredictor:
+    """Scores face crops with an ONNX Runtime session; the same interface as :class:`mesocli.predictor.Predictor`.
+
+    Faces are (256, 256, 3) uint8 arrays; the graph divides by 255. :meth:`p_fake` is ``1 - P(real)``
+    computed in float64, as the Keras predictor computes it.
+    """
+
+    def __init__(self, model: bytes | Path, batch_size: int = DEFAULT_BATCH, threads: int | None = None) -> None:
+        self.batch_size = batch_size
+        self._session = _session(model, threads)
+
+    def p_real(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """The network's raw output, P(real), as float64 for each face."""
+        batch = np.asarray(faces, dtype=np.uint8)
+        if batch.ndim == 3:
+            batch = batch[None]
+        if batch.shape[1:] != (256, 256, 3):
+            raise ValueError(f"faces must be (N, 256, 256, 3) uint8, got {batch.shape}")
+        out = np.empty(len(batch), dtype=np.float64)
+        for start in range(0, len(batch), self.batch_size):
+            chunk = np.ascontiguousarray(batch[start : start + self.batch_size])
+            (p_real,) = self._session.run(["p_real"], {"image": chunk})
+            out[start : start + len(chunk)] = p_real
+        return out
+
+    def p_fake(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """Probability that each face is forged: ``1 - P(real)``."""
+        return 1.0 - self.p_real(faces)
+
+
+@dataclass
+class OnnxModel:
+    """Weights ready for ONNX Runtime; ``describe()`` is the same as :class:`mesocli.weights.LoadedModel`'s."""
+
+    arch: str
+    name: str
+    weights_path: Path
+    sha256: str
+    onnx: bytes | Path
+    origin: str  # "bundled", "cache" or "converted"
+    card: Any = None
+    legacy: bool = False
+    session: Any = None  # an ONNX Runtime session already opened on ``onnx`` (default threads)
+    threads: int | None = None  # ONNX Runtime threads of the predictors made (None: all cores)
+
+    def describe(self) -> dict[str, Any]:
+        """The ``model`` object of mesocli's JSON outputs."""
+        return {"arch": self.arch, "name": self.name, "weights_sha256": self.sha256}
+
+    def predictor(self, batch_size: int = DEFAULT_BATCH, threads: int | None = None) -> OnnxPredictor:
+        threads = threads or self.threads
+        predictor = OnnxPredictor.__new__(OnnxPredictor)
+        predictor.batch_size = batch_size
+        if self.session is None or threads:
+            predictor._session = _session(self.onnx, threads)
+        else:
+            predictor._session = self.session
+        return predictor
+
+    @property
+    def model(self) -> Any:
+        """The Keras model of the same weights (imports TensorFlow), for code that needs Keras itself."""
+        from mesocli.weights import load_weights  # noqa: PLC0415
+
+        return load_weights(self.weights_path, self.arch).model
+
+
+def _onnx_card(path: Path) -> tuple[Any, Any]:
+    """(card, session) of a mesocli ONNX file, read with ONNX Runtime (no ``onnx`` import); card None if unusable."""
+    from mesocli.export import ExportCard  # noqa: PLC0415
+
+    try:
+        session = _session(path)
+        meta = session.get_modelmeta().custom_metadata_map
+    except Exception:  # noqa: BLE001 - a damaged or foreign file is not used
+        return None, None
+    return ExportCard.from_metadata(dict(meta)), session
+
+
+def cached_path(digest: str) -> Path:
+    return cache_dir() / "onnx" / f"{digest}.onnx"
+
+
+def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
+    """Check a weights file and return it ready for ONNX Runtime (bundled export, cache, or converted now)."""
+    from mesocli import weights as w  # noqa: PLC0415
+    from mesocli.export import default_output  # noqa: PLC0415
+
+    path = Path(path)
+    card_file = w.card_path_for(path)
+    card = w.ModelCard.from_json(card_file) if path.is_file() and card_file.is_file() else None
+    digest = w.check_file(path, card)
+    candidates = [(default_output(path, "onnx"), "bundled")] if card is not None else []
+    candidates.append((cached_path(digest), "cache"))
+    for candidate, origin in candidates:
+        if not candidate.is_file():
+            continue
+        found, session = _onnx_card(candidate)
+        if found is None or found.source_sha256 != digest:
+            continue  # stale or foreign: convert instead
+        if arch is not None and arch != found.arch:
+            raise WeightsError(f"{path}: holds {w.DISPLAY_NAMES[found.arch]} weights, not "
+                               f"{w.DISPLAY_NAMES[arch]} (drop --arch or fix it)")
+        name = card.name if card is not None and card.name and not found.legacy else path.name
+        return OnnxModel(found.arch, name, path, digest, candidate, origin, None if found.legacy else card,
+                         found.legacy, session)
+    return convert(path, arch, digest)
+
+
+def convert(path: Path, arch: str | None = None, digest: str | None = None) -> OnnxModel:
+    """Read and convert a weights file now; keep the result in the cache when it can be written."""
+    import contextlib  # noqa: PLC0415
+
+    from mesocli.export import onnx_bytes, read_source  # noqa: PLC0415
+    from mesocli.fsutil import atomic_path  # noqa: PLC0415
+
+    source = read_source(Path(path), arch, digest)
+    data = onnx_bytes(source.arrays, source.arch, source.card())
+    with contextlib.suppress(OSError):  # a read-only or full cache only costs the next run a conversion
+        with atomic_path(cached_path(source.sha256), suffix=".onnx") as tmp:
+            tmp.write_bytes(data)
+    from mesocli.weights import ModelCard, card_path_for  # noqa: PLC0415
+
+    card_file = card_path_for(source.path)
+    card = ModelCard.from_json(card_file) if not source.legacy and card_file.is_file() else None
+    return OnnxModel(source.arch, source.name, source.path, source.sha256, data, "converted", card, source.legacy)
+
+
+def resolve(arch: str | None, manipulation: str, weights: Path | None, runtime: str = DEFAULT_RUNTIME) -> Any:
+    """The CLI's model selection (see :func:`mesocli.weights.resolve_model`) for ``runtime``."""
+    from mesocli import weights as w  # noqa: PLC0415
+    from mesocli.detectors import ANY, bundled_set  # noqa: PLC0415
+    from mesocli.errors import UsageError  # noqa: PLC0415
+
+    if runtime not in RUNTIMES:
+        raise UsageError(f"unknown --runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
+    if runtime == "tensorflow" or manipulation == ANY and weights is not None:
+        return w.resolve_model(arch, manipulation, weights)
+    if manipulation == ANY:
+        return bundled_set(arch, load_onnx)
+    if manipulation not in w.MANIPULATIONS:
+        raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(w.MANIPULATIONS)}, {ANY}")
+    if weights is not None:
+        return load_onnx(weights, arch)
+    arch = arch or "meso4"
+    return load_onnx(w.bundled_weights_path(arch, manipulation), arch)
+
+
+def make_predictor(loaded: Any, batch_size: int = DEFAULT_BATCH, jit_compile: bool = True,
+                   threads: int | None = None) -> Any:
+    """A predictor for ``loaded``: ONNX Runtime for an :class:`OnnxModel`, else the Keras Predictor."""
+    if isinstance(loaded, OnnxModel):
+        return loaded.predictor(batch_size, threads)
+    from mesocli.predictor import Predictor  # noqa: PLC0415
+
+    return Predictor(loaded.model, batch_size=batch_size, jit_compile=jit_compile)

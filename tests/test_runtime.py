@@ -1,0 +1,182 @@
+"""ONNX export and the ONNX Runtime path: parity with Keras, fresh bundled exports, conversion cache,
+and scans / evaluations with the bundled weights that never import TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from mesocli.errors import WeightsError
+from mesocli.export import bundled_states, default_output, export, onnx_bytes, onnx_card, read_source, verify
+from mesocli.runtime import OnnxPredictor, load_onnx
+from mesocli.weights import ModelCard, bundled_cards, bundled_dir, card_path_for, load_weights, sha256_file
+
+AUTHORS = ("Meso4_DF.h5", "Meso4_F2F.h5", "MesoInception_DF.h5", "MesoInception_F2F.h5")
+BUNDLED = [card.weights_file for card in bundled_cards()]
+RANDOM = np.random.default_rng(11).integers(0, 256, (6, 256, 256, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def faces(shared_dir: Path) -> np.ndarray:
+    """The authors' four test images as uint8 (inputs_256.npy is their /255), then random faces."""
+    reference = np.round(np.load(shared_dir / "reference" / "inputs_256.npy") * 255).astype(np.uint8)
+    return np.concatenate([reference, RANDOM])
+
+
+def keras_p_fake(path: Path, faces: np.ndarray) -> np.ndarray:
+    model = load_weights(path).model
+    return 1.0 - model(faces.astype(np.float32) / 255.0, training=False).numpy()[:, 0].astype(np.float64)
+
+
+def test_the_bundled_weights_have_exports() -> None:
+    assert BUNDLED, "no model card in weights/"
+
+
+@pytest.mark.parametrize("weights_file", BUNDLED)
+def test_bundled_export_is_fresh_and_matches_keras(weights_file: str, faces: np.ndarray) -> None:
+    weights = bundled_dir() / weights_file
+    target = default_output(weights, "onnx")
+    card = onnx_card(target) if target.is_file() else None
+    assert card is not None and card.source_sha256 == sha256_file(weights), (
+        f"{target.name} is missing or stale: run scripts/export_bundled.sh (mesocli export --bundled)"
+    )
+    assert card.arch == ModelCard.from_json(card_path_for(weights)).arch
+    got = OnnxPredictor(target).p_fake(faces)
+    assert np.abs(got - keras_p_fake(weights, faces)).max() <= 1e-5
+
+
+@pytest.mark.parametrize("name", AUTHORS)
+def test_authors_files_convert_within_1e5(name: str, authors_weights: Path, faces: np.ndarray) -> None:
+    source = read_source(authors_weights / name)
+    assert source.legacy and source.arch == ("meso4" if name.startswith("Meso4") else "mesoinception4")
+    got = OnnxPredictor(onnx_bytes(source.arrays, source.arch, source.card())).p_fake(faces)
+    assert np.abs(got - keras_p_fake(authors_weights / name, faces)).max() <= 1e-5
+    reference = json.loads((authors_weights.parent / "reference_outputs.json").read_text())["outputs"][name]
+    np.testing.assert_allclose(got[:4], 1 - np.asarray(reference["p_real"]), atol=1e-5, rtol=0)
+
+
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
+def test_tensorflow_formats_match_keras(fmt: str, authors_weights: Path, faces: np.ndarray, tmp_path: Path) -> None:
+    source = read_source(authors_weights / "MesoInception_DF.h5")
+    written = export(source, tmp_path / f"out.{fmt}", fmt)
+    assert verify(source, written, fmt, faces) <= 1e-5
+
+
+def test_weights_files_are_converted_once_then_cached(own_weights: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESOCLI_CACHE", str(tmp_path / "cache"))
+    first, second = load_onnx(own_weights), load_onnx(own_weights)
+    assert (first.origin, second.origin) == ("converted", "cache")
+    assert first.describe() == second.describe() == load_weights(own_weights).describe()
+    np.testing.assert_allclose(second.predictor().p_fake(RANDOM), keras_p_fake(own_weights, RANDOM), atol=1e-5)
+    with pytest.raises(WeightsError, match="holds Meso4 weights, not MesoInception4"):
+        load_onnx(own_weights, "mesoinception4")  # from the cache too
+
+
+def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    weights = Path(shutil.copy(own_weights, folder / "meso4_df.weights.h5"))
+    card = ModelCard.from_json(card_path_for(own_weights))
+
+    def write_card() -> None:
+        card.weights_file, card.sha256 = weights.name, sha256_file(weights)
+        card_path_for(weights).write_text(card.to_json())
+
+    write_card()
+    monkeypatch.setattr("mesocli.weights.bundled_dir", lambda: folder)
+    assert run_cli(monkeypatch, capsys, "export", "--bundled")[0] == 0
+    assert run_cli(monkeypatch, capsys, "export", "--bundled", "--check")[0] == 0
+    assert load_onnx(weights).origin == "bundled"
+    with h5py.File(weights, "r+") as h5:  # retrained: one bias changes
+        h5["layers/dense_1/vars/1"][...] += 1.0
+    write_card()
+    code, out, _ = run_cli(monkeypatch, capsys, "export", "--bundled", "--check")
+    assert code == 1 and "stale" in out
+    assert [s.fresh for s in bundled_states()] == [False]
+    assert load_onnx(weights).origin == "converted"
+
+
+def test_runtimes_give_the_same_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from media import make_face_video
+
+    video = tmp_path / "face.mp4"
+    make_face_video(video, 12)
+    outputs = {}
+    for runtime in ("onnx", "tensorflow"):
+        code, out, err = run_cli(monkeypatch, capsys, "scan", "--runtime", runtime, "--detail", "--format", "json",
+                                 "--frames", "6", video)
+        assert code == 0, err
+        outputs[runtime] = json.loads(out)[0]
+    onnx, tf = outputs["onnx"], outputs["tensorflow"]
+    assert onnx["status"] == "ok" and len(onnx["scores"]) == 6
+    assert abs(onnx.pop("p_fake") - tf.pop("p_fake")) <= 1e-5
+    for a, b in zip(onnx.pop("scores"), tf.pop("scores"), strict=True):
+        assert abs(a.pop("p_fake") - b.pop("p_fake")) <= 1e-5 and a == b
+    onnx.pop("seconds"), tf.pop("seconds")
+    assert onnx == tf
+
+
+def test_scan_and_eval_with_bundled_weights_never_import_tensorflow(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from media import save_face_image
+    from robustness.helpers import make_faces
+
+    face = tmp_path / "face.jpg"
+    save_face_image(face, size=(256, 256))
+    data = make_faces(tmp_path / "data", {"df": 2, "real": 2})
+    code = (
+        "import sys\nfrom mesocli.cli import main\n"
+        f"for argv in (['scan', '--detector', 'none', {str(face)!r}], ['eval', '--data', {str(data)!r}, '-q']):\n"
+        "    sys.argv = ['mesocli', *argv]\n"
+        "    try:\n        main()\n    except SystemExit as exc:\n        print('exit', exc.code)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == "[]", done.stdout + done.stderr
+    assert lines.count("exit 0") == 2, done.stdout + done.stderr
+
+
+def test_workers_give_the_same_results_in_the_same_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from media import make_face_video, save_face_image
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    make_face_video(folder / "a.mp4", 8)
+    save_face_image(folder / "b.jpg")
+    (folder / "c.mp4").write_text("not a video\n")
+    runs = {}
+    for workers in ("1", "2"):
+        code, out, err = run_cli(monkeypatch, capsys, "scan", "--workers", workers, "--frames", "4",
+                                 "--format", "jsonl", folder, tmp_path / "missing.jpg")
+        assert code == 3, err
+        runs[workers] = [json.loads(line) for line in out.splitlines()]
+        for item in runs[workers]:
+            item.pop("seconds")
+    assert [r["status"] for r in runs["1"]] == ["ok", "ok", "error", "error"]
+    assert runs["1"] == runs["2"]
+
+
+def test_a_weights_file_without_layer_names_is_read_through_keras(own_weights: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copy(own_weights, tmp_path / "unnamed.weights.h5"))
+    with h5py.File(copy, "r+") as h5:  # as an older Keras 3 wrote them: no layer names inside
+        h5.visititems(lambda name, obj: obj.attrs.__delitem__("name") if "name" in obj.attrs else None)
+    converted = load_onnx(copy)
+    assert converted.arch == "meso4" and converted.origin == "converted"
+    np.testing.assert_allclose(converted.predictor().p_fake(RANDOM), keras_p_fake(own_weights, RANDOM), atol=1e-5)
