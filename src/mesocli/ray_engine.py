@@ -91,6 +91,8 @@ class RayScan:
         self.slots: list[_Slot] = []
         self.model_info: dict[str, Any] = {}
         self.replacements = 0
+        self.running: dict[Any, tuple[_Slot, str]] = {}  # task -> (actor, input) while it runs
+        self._actor_class: Any = None
 
     # -- Ray set-up ---------------------------------------------------------------------------------
 
@@ -114,8 +116,9 @@ class RayScan:
         return True
 
     def _new_actor(self, ray: Any) -> _Slot:
-        worker = ray.remote(num_cpus=1, max_restarts=RESTARTS, max_task_retries=RESTARTS)(ScanWorker)
-        return _Slot(worker.remote(self.loader, self.options))
+        if self._actor_class is None:
+            self._actor_class = ray.remote(num_cpus=1, max_restarts=RESTARTS, max_task_retries=RESTARTS)(ScanWorker)
+        return _Slot(self._actor_class.remote(self.loader, self.options))
 
     # -- the scheduling loop ------------------------------------------------------------------------
 
@@ -144,7 +147,7 @@ class RayScan:
         self.slots = [self._new_actor(ray) for _ in range(count)]
         queue: deque[str] = deque(self.items)
         probing: dict[Any, _Slot] = {slot.handle.ready.remote(): slot for slot in self.slots}
-        running: dict[Any, tuple[_Slot, str]] = {}
+        running = self.running
         idle: list[_Slot] = []
         limit = 3 * count  # actors replaced after dying for good, before the rest is given up
 
