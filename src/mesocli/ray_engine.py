@@ -17,6 +17,7 @@ actor is probed and replaced when dead for good, and the job goes on: no input i
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class RayScan:
         self.replacements = 0
         self.running: dict[Any, tuple[_Slot, str]] = {}  # task -> (actor, input) while it runs
         self._actor_class: Any = None
+        self.first_task: float | None = None  # perf_counter() when the first input went to a worker
 
     # -- Ray set-up ---------------------------------------------------------------------------------
 
@@ -154,6 +156,7 @@ class RayScan:
         while queue or running:
             while idle and queue:
                 slot, item = idle.pop(), queue.popleft()
+                self.first_task = self.first_task or time.perf_counter()
                 running[slot.handle.scan.remote(item)] = (slot, item)
             if not running and not probing:  # every actor is gone and none may be replaced
                 while queue:

@@ -10,6 +10,7 @@ and one in which no face was found is ``no_face``, never ``real``.
 
 from __future__ import annotations
 
+import functools
 import math
 import queue
 import threading
@@ -414,9 +415,16 @@ def make_predictor(model: Any, options: ScanOptions) -> Any:
     plain graph, which takes 0.2 s to trace; 8 faces a call scored as fast as 32 and wastes less on
     padding when a batch is short. ``options.jit`` turns XLA on for long runs on other hardware.
     """
+    return _predictor(model, min(NETWORK_BATCH, options.batch_size), options.jit)
+
+
+@functools.lru_cache(maxsize=2)
+def _predictor(model: Any, batch_size: int, jit: bool) -> Any:
+    """One predictor per model and settings, kept: a process that scans input after input (a Ray
+    worker calls :func:`scan_inputs` once per input) traces the graph once, not each time (0.2-0.3 s)."""
     from mesocli.predictor import Predictor  # noqa: PLC0415
 
-    return Predictor(model, batch_size=min(NETWORK_BATCH, options.batch_size), jit_compile=options.jit)
+    return Predictor(model, batch_size=batch_size, jit_compile=jit)
 
 
 def finalize(job: _Job, options: ScanOptions, model_info: dict[str, Any]) -> ScanResult:
