@@ -5,7 +5,8 @@
 On the 8 clips of ``../shared/videos`` (needs the ``ray`` extra):
 
 1. the local engine, in this process, after a warm-up scan: wall time and CPU time (this process
-   plus its ffmpeg children) per video, the figure a cluster estimate starts from;
+   plus its ffmpeg children) per video, for each clip alone (with its size and duration: ffmpeg
+   decodes a clip to its end, so the cost grows with both) and for all 8 in one scan;
 2. for each worker count, a fresh local Ray with that many CPUs: the whole job's wall time (Ray
    start, one model load per worker, the scans) and the steady throughput (clips/s from the first
    input handed to a worker to the last result), with the ratio to 1 worker.
@@ -54,8 +55,18 @@ def main() -> None:
     report: dict = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                     "load_average_before": os.getloadavg(), "clips": len(items), "frames": args.frames}
 
+    from mesocli.video import probe_video
+
     loaded = loader()
     list(scan_inputs(items[:1], loaded, options))  # warm-up: graph traced, caches filled
+    per_clip = []
+    for item in items:  # CPU per clip against what decoding it costs: duration x pixels
+        info, cpu = probe_video(item), cpu_seconds()
+        (result,) = scan_inputs([item], loaded, options)
+        per_clip.append({"clip": Path(item).relative_to(videos).as_posix(), "size": f"{info.width}x{info.height}",
+                         "duration_s": round(info.duration or 0, 1), "cpu_s": round(cpu_seconds() - cpu, 2),
+                         "wall_s": result.seconds})
+    report["per_clip"] = per_clip
     cpu, wall = cpu_seconds(), time.perf_counter()
     local = list(scan_inputs(items, loaded, options))
     wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
