@@ -129,6 +129,17 @@ def test_an_input_that_keeps_killing_its_worker_is_an_error_row(ray_session, tmp
         assert row["model"]["name"] == "crashing"
 
 
+def test_workers_that_cannot_start_stop_the_job_with_the_reason(ray_session) -> None:
+    """A worker that cannot even start (here its loader raises; on a cluster, e.g., mesocli missing on a
+    node) is replaced a few times; when none ever starts, the job stops with why, scanning nothing."""
+    from mesocli.errors import MesocliError
+    from mesocli.ray_engine import RayScan
+
+    job = RayScan(["a.mp4"], functools.partial(int, "x"), ScanOptions(frames=5), workers=1)
+    with pytest.raises(MesocliError, match="no Ray worker could start: .*invalid literal for int"):
+        list(job.results())
+
+
 def test_cli_ray_engine_resumes_an_output(ray_session, monkeypatch, capsys, tmp_path: Path) -> None:
     """--engine ray --resume through the command line, on the Ray this module started: the input the
     output already holds (same path, size and mtime) is skipped, the others are appended."""

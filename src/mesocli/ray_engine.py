@@ -95,6 +95,7 @@ class RayScan:
         self.running: dict[Any, tuple[_Slot, str]] = {}  # task -> (actor, input) while it runs
         self._actor_class: Any = None
         self.first_task: float | None = None  # perf_counter() when the first input went to a worker
+        self.last_failure = ""  # why the last actor that died for good died
 
     # -- Ray set-up ---------------------------------------------------------------------------------
 
@@ -159,6 +160,8 @@ class RayScan:
                 self.first_task = self.first_task or time.perf_counter()
                 running[slot.handle.scan.remote(item)] = (slot, item)
             if not running and not probing:  # every actor is gone and none may be replaced
+                if not self.model_info:  # none ever started: a job-level failure, not the inputs'
+                    raise MesocliError(f"no Ray worker could start: {self.last_failure}")
                 while queue:
                     yield self._error_row(queue.popleft(), "no Ray worker left to scan it")
                 break
@@ -167,7 +170,8 @@ class RayScan:
                 slot = probing.pop(ref)
                 try:
                     info = ray.get(ref)
-                except RayActorError:  # dead for good: replace it while the budget lasts
+                except RayActorError as exc:  # dead for good: replace it while the budget lasts
+                    self.last_failure = _first_line(exc)
                     self.slots.remove(slot)
                     if self.replacements < limit:
                         self.replacements += 1
@@ -214,3 +218,14 @@ def _describe(exc: BaseException) -> str:
         cause = exc.cause
         return f"Ray worker failed: {type(cause).__name__}: {cause}".splitlines()[0]
     return f"Ray worker failed: {type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _first_line(exc: BaseException) -> str:
+    """The most telling line of a Ray error: its cause's (an actor's failed start), else its own first line."""
+    cause = getattr(exc, "cause", None) or getattr(exc, "__cause__", None)
+    for candidate in (cause, exc):
+        if candidate is not None:
+            lines = [line.strip() for line in str(candidate).splitlines() if line.strip()]
+            if lines:
+                return f"{type(candidate).__name__}: {lines[-1] if candidate is exc else lines[0]}"[:300]
+    return type(exc).__name__
