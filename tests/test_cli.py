@@ -18,7 +18,7 @@ def test_help_does_not_import_tensorflow_or_dlib() -> None:
     code = (
         "import sys, runpy; sys.argv = ['mesocli', '--help']\n"
         "try:\n    runpy.run_module('mesocli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        "names = ('tensorflow', 'keras', 'dlib', 'h5py', 'sklearn', 'matplotlib')\n"
+        "names = ('tensorflow', 'keras', 'dlib', 'h5py', 'sklearn', 'matplotlib', 'ray')\n"
         "heavy = sorted(m for m in names if m in sys.modules)\n"
         "print('HEAVY', heavy)"
     )

@@ -142,7 +142,7 @@ def test_scan_help_is_instant_and_documents_exit_statuses() -> None:
         "import sys\nfrom typer.testing import CliRunner\nfrom mesocli.cli import app\n"
         "out = CliRunner().invoke(app, ['scan', '--help']).output\n"
         "print('EXIT' in out.upper() and '--fail-on-fake' in out)\n"
-        "print(sorted(m for m in ('tensorflow', 'keras', 'dlib', 'imageio', 'numpy') if m in sys.modules))"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'dlib', 'imageio', 'numpy', 'ray') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["True", "[]"]

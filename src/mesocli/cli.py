@@ -7,6 +7,7 @@ Heavy modules (tensorflow, dlib) are imported inside the commands that need them
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import sys
 from collections.abc import Iterator
@@ -541,11 +542,23 @@ def scan(
     batch_size: Annotated[int, typer.Option(help="Faces per network batch.")] = 32,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     runtime: RuntimeOption = Runtime.onnx,
+    engine: Annotated[
+        str, typer.Option(help="local (this machine) or ray (a pool of Ray workers, see docs/scale.md).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="--engine ray: cluster to join (auto, HOST:PORT, ray://HOST:PORT); "
+                     "default $RAY_ADDRESS, else a local Ray.", show_default=False),
+    ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(help="Inputs scanned in parallel processes (default: all cores; 1: one process).",
+        typer.Option(help="Processes (local) or Ray workers, one loaded model each (default: all cores).",
                      show_default=False),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Append to the --output JSON Lines file, skipping the inputs it already holds."),
+    ] = False,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
     from mesocli import output as writers  # noqa: PLC0415
@@ -575,25 +588,59 @@ def scan(
         fail("no inputs (stdin gave no paths)")
     if output is not None and output.is_dir():
         fail(f"{output}: --output is a folder")
-    if output is not None and output.exists() and not force:
-        fail(f"{output}: exists; pass --force to replace it")
+    if engine not in ("local", "ray"):
+        fail(f"unknown --engine '{engine}'; choose local or ray")
+    if engine == "local" and address is not None:
+        fail("--address needs --engine ray")
+    if engine == "ray":
+        from mesocli.ray_engine import require_ray  # noqa: PLC0415
+
+        require_ray()
+    if resume and (output is None or force):
+        fail("--resume needs --output FILE (JSON Lines), and not --force")
+    if output is not None and output.exists() and not force and not resume:
+        fail(f"{output}: exists; pass --force to replace it, or --resume to add the inputs it lacks")
     fmt = fmt or writers.format_for(None if output is None else output.name, sys.stdout.isatty())
     if fmt not in writers.FORMATS:
         fail(f"unknown --format '{fmt}'; choose one of {', '.join(writers.FORMATS)}")
+    if resume and fmt != "jsonl":
+        fail("--resume appends JSON Lines: give an --output ending in .jsonl, or --format jsonl")
     if output is not None:
         check_writable(output)  # before the work, not after it
     if workers is not None and workers < 1:
         fail("--workers must be at least 1")
-    from mesocli.parallel import default_workers, scan_parallel  # noqa: PLC0415
-
-    workers = workers or default_workers()
-    loaded = resolve(arch.value if arch else None, model.value, weights, runtime.value)
     statuses: list[str] = []
     verdicts: list[str | None] = []
+    todo, stamp = _plan_scan(paths, engine, output if resume else None, statuses, verdicts, quiet)
+    if engine == "ray":
+        from mesocli.ray_engine import RayScan  # noqa: PLC0415
+
+        loader = functools.partial(resolve, arch.value if arch else None, model.value,
+                                   None if weights is None else weights.resolve(), runtime.value)
+        ray_scan = RayScan(todo, loader, options, workers=workers, address=address)
+
+        def scanned(hook: Any) -> Iterator[dict[str, Any]]:
+            for row in ray_scan.results():
+                hook("done", row["path"], None)
+                yield row
+    else:
+        from mesocli.parallel import default_workers, scan_parallel  # noqa: PLC0415
+
+        loaded = resolve(arch.value if arch else None, model.value, weights, runtime.value)
+        processes = workers or default_workers()
+
+        def scanned(hook: Any) -> Iterator[dict[str, Any]]:
+            results = (scan_parallel(todo, loaded, options, processes, progress=hook) if processes > 1
+                       else scan_inputs(todo, loaded, options, progress=hook))
+            return (result.to_dict() for result in results)
     try:
         with contextlib.ExitStack() as stack:
             stream: Any = sys.stdout
-            if output is not None:
+            if resume:
+                from mesocli.resume import appending  # noqa: PLC0415
+
+                stream = stack.enter_context(appending(output))
+            elif output is not None:
                 target = stack.enter_context(atomic_path(output, wrap_errors=False))
                 with output_errors(output):
                     stream = stack.enter_context(
@@ -602,12 +649,10 @@ def scan(
             stream = _GuardedStream(stream, output or "standard output")
             writer = writers.make_writer(fmt, stream, color=None if output is None else False)
             bars = stack.enter_context(writers.ScanProgress(not quiet and sys.stderr.isatty()))
-            results = (scan_parallel(paths, loaded, options, workers, progress=bars.hook) if workers > 1
-                       else scan_inputs(paths, loaded, options, progress=bars.hook))
-            for result in results:
-                writer.write(result.to_dict())
-                statuses.append(result.status)
-                verdicts.append(result.verdict)
+            for row in scanned(bars.hook):
+                writer.write(stamp(row))
+                statuses.append(row["status"])
+                verdicts.append(row["verdict"])
             bars.__exit__()
             writer.close()
             stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
@@ -619,6 +664,45 @@ def scan(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     raise typer.Exit(exit_status(statuses, verdicts, fail_on_fake))
+
+
+def _plan_scan(
+    paths: list[str], engine: str, resume_from: Path | None, statuses: list[str], verdicts: list[str | None],
+    quiet: bool,
+) -> tuple[list[str], Any]:
+    """What to scan, and how to stamp each row: the arguments as given (local scan), one entry per input
+    (Ray), less those the output holds (``--resume``: their statuses join ``statuses``/``verdicts``, and
+    rows get the ``file`` key that a later resume matches)."""
+    if resume_from is None:
+        if engine == "local":
+            return paths, lambda row: row
+        from mesocli.resume import plan_inputs  # noqa: PLC0415
+
+        return plan_inputs(paths), lambda row: row
+    from mesocli.resume import file_field, file_key, plan_inputs, read_done  # noqa: PLC0415
+
+    done, note = read_done(resume_from)
+    items = plan_inputs(paths)
+    keys = {item: file_key(item) for item in items}
+    todo = []
+    for item in items:
+        found = done.find(item, keys[item])
+        if found is None:
+            todo.append(item)
+        else:
+            statuses.append(found[0])
+            verdicts.append(found[1])
+    if note:
+        typer.echo(f"mesocli: {note}", err=True)
+    if not quiet:
+        typer.echo(f"mesocli: resume: {len(items) - len(todo)} of {len(items)} inputs already in {resume_from}, "
+                   f"{len(todo)} to scan", err=True)
+
+    def stamp(row: dict[str, Any]) -> dict[str, Any]:
+        path = row["path"]
+        return {**row, "file": file_field(keys[path] if path in keys else file_key(path))}
+
+    return todo, stamp
 
 
 class _GuardedStream:

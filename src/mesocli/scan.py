@@ -10,6 +10,7 @@ and one in which no face was found is ``no_face``, never ``real``.
 
 from __future__ import annotations
 
+import functools
 import math
 import queue
 import threading
@@ -444,13 +445,20 @@ def make_predictor(loaded: Any, options: ScanOptions) -> Any:
 
     if isinstance(loaded, OnnxModel):
         return loaded.predictor(options.batch_size)
+    return _predictor(loaded.model, min(NETWORK_BATCH, options.batch_size), options.jit)
+
+
+@functools.lru_cache(maxsize=4)
+def _predictor(model: Any, batch_size: int, jit: bool) -> Any:
+    """One TensorFlow predictor per model and settings, kept: a process that scans input after input
+    (a Ray worker calls :func:`scan_inputs` once per input) traces the graph once, not each time."""
     from mesocli.predictor import Predictor  # noqa: PLC0415
 
-    return Predictor(loaded.model, batch_size=min(NETWORK_BATCH, options.batch_size), jit_compile=options.jit)
+    return Predictor(model, batch_size=batch_size, jit_compile=jit)
 
 
 def _predictor_for(loaded: Any, options: ScanOptions) -> Any:
-    """One predictor for a LoadedModel, a MultiPredictor for a DetectorSet (``--model any``)."""
+    """One predictor for a model, a MultiPredictor for a DetectorSet (``--model any``)."""
     if isinstance(loaded, DetectorSet):
         return MultiPredictor({name: make_predictor(member, options) for name, member in loaded.members.items()})
     return make_predictor(loaded, options)

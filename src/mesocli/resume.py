@@ -1,0 +1,157 @@
+"""Resumable scans: a JSON Lines output that is appended to, one whole line per input, and read back
+to skip the inputs it already holds (``mesocli scan ... --output results.jsonl --resume``).
+
+An input counts as done when a row with its path, **file size and modification time** (``file``:
+``{"size", "mtime_ns"}``, written with every row of a resumable scan) is in the output. A stat is
+free where a content hash would read every byte of every archived clip again on each resume; the
+cost is that a file replaced in place with the same size and mtime to the nanosecond would be
+taken as done, and a renamed file is scanned again. Rows without ``file`` (written by a plain
+``--output`` run) match by path alone.
+
+Every row is written with one ``write`` and flushed with ``fsync`` before the next input's result
+is taken, so a killed job leaves whole lines, except perhaps the last one: that partial line is
+cut off when the output is opened again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from mesocli.errors import MesocliError, OutputError, UsageError
+from mesocli.fsutil import output_errors
+
+FileKey = tuple[int, int] | None
+"""(size, mtime_ns) of a regular file; None for a path that is missing or not a regular file."""
+
+
+def file_key(path: str | Path) -> FileKey:
+    """The (size, mtime_ns) that identifies a version of an input file, or None."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (info.st_size, info.st_mtime_ns) if stat.S_ISREG(info.st_mode) else None
+
+
+def file_field(key: FileKey) -> dict[str, int] | None:
+    """The ``file`` object of a resumable scan's row."""
+    return None if key is None else {"size": key[0], "mtime_ns": key[1]}
+
+
+def plan_inputs(arguments: Iterable[str | Path]) -> list[str]:
+    """The command-line inputs as one entry per result: a folder is replaced by the media files in it.
+
+    Each entry, scanned alone by :func:`mesocli.scan.scan_inputs`, gives the very result that a scan
+    of all the arguments gives for it (same path string, same status): files are named as the scan
+    names them, and a folder that cannot be listed or holds no media stays itself (its ``error``
+    result). Each argument is expanded on its own, as the scan does.
+    """
+    from mesocli.inputs import expand_inputs  # noqa: PLC0415
+
+    planned: list[str] = []
+    for raw in arguments:
+        path = Path(raw)
+        if not path.is_dir():
+            planned.append(str(raw))
+            continue
+        try:
+            files = expand_inputs([path], media_only=True)
+        except (MesocliError, OSError):
+            files = []
+        planned.extend([str(file) for file in files] or [str(raw)])
+    return planned
+
+
+@dataclass
+class Done:
+    """What an output already holds: rows by (path, file key), and the paths of rows without a key."""
+
+    keys: dict[tuple[str, FileKey], tuple[str, str | None]] = field(default_factory=dict)
+    paths_only: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
+    def find(self, path: str, key: FileKey) -> tuple[str, str | None] | None:
+        """The (status, verdict) of the row for this version of ``path``, or None when there is none."""
+        return self.keys.get((path, key), self.paths_only.get(path))
+
+
+def _key_of(row: dict[str, Any]) -> FileKey:
+    stats = row.get("file")
+    if not isinstance(stats, dict):
+        return None
+    return int(stats["size"]), int(stats["mtime_ns"])
+
+
+def read_done(output: Path) -> tuple[Done, str | None]:
+    """Read a resumable output; cut off a partial last line (a killed writer's). Returns what it holds
+    and a note for the user when a line was cut. A complete line that is not a scan result is an error:
+    the file is not touched then."""
+    done = Done()
+    if not output.exists():
+        return done, None
+    with output_errors(output):
+        data = output.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]
+    for number, line in enumerate(complete.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            outcome = (str(row["status"]), row.get("verdict"))
+            if "file" in row:
+                done.keys[(row["path"], _key_of(row))] = outcome
+            else:
+                done.paths_only[row["path"]] = outcome
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(
+                f"{output}: line {number} is not a scan result ({type(exc).__name__}); --resume needs the "
+                "JSON Lines output of an earlier scan"
+            ) from None
+    note = None
+    if len(complete) < len(data):
+        with output_errors(output), open(output, "r+b") as handle:
+            handle.truncate(len(complete))
+            os.fsync(handle.fileno())
+        note = f"{output}: cut off an incomplete last line ({len(data) - len(complete)} bytes) left by a stopped scan"
+    return done, note
+
+
+class SyncedStream:
+    """A text stream whose ``flush`` also fsyncs, so that each flushed row is on disk."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def appending(output: Path) -> Iterator[IO[str]]:
+    """Open ``output`` for appending whole rows, locked against a second scan writing to it."""
+    with output_errors(output):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(output, "a", encoding="utf-8", newline="", errors="backslashreplace")
+    with handle:
+        if sys.platform != "win32":
+            import fcntl  # noqa: PLC0415
+
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise OutputError(f"{output}: another scan is writing to it") from None
+        yield SyncedStream(handle)  # type: ignore[misc]

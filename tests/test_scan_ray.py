@@ -1,0 +1,156 @@
+"""`mesocli scan --engine ray`: same results as the local engine, a killed worker loses no input,
+and a clear one-line error without the extra.
+
+CI installs the ``ray`` extra (.ci/run) and sets MESOCLI_REQUIRE_SHARED=1: these tests must run
+there; elsewhere they skip when Ray is not installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, require_shared, run_cli
+
+from mesocli.resume import plan_inputs
+from mesocli.scan import ScanOptions, scan_inputs
+from mesocli.weights import resolve_model
+
+SCHEMA = json.loads((REPO / "docs" / "scan.schema.json").read_text())
+
+
+def test_without_ray_the_engine_is_a_one_line_error(monkeypatch, capsys, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as when not installed
+    code, out, err = run_cli(monkeypatch, capsys, "scan", "--engine", "ray", tmp_path)
+    assert code == 2 and out == ""
+    assert err.splitlines() == ["mesocli: error: --engine ray needs Ray, which is not installed: "
+                                "pip install 'mesocli[ray]'"]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """A small local Ray for this module (2 CPUs, little shared memory), shut down afterwards."""
+    if importlib.util.find_spec("ray") is None:
+        message = "needs the ray extra: pip install -e '.[ray]'"
+        if os.environ.get("MESOCLI_REQUIRE_SHARED") == "1":
+            pytest.fail(message + " -- required in CI (.ci/run installs it)")
+        pytest.skip(message)
+    import logging
+
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024 * 1024,
+             log_to_driver=False, logging_level=logging.ERROR)
+    yield ray
+    ray.shutdown()
+
+
+def _bundled() -> functools.partial:
+    return functools.partial(resolve_model, None, "df", None)
+
+
+def test_ray_gives_the_local_results_even_when_a_worker_is_killed(ray_session) -> None:
+    """The 8 shared clips on 2 Ray workers, one of which is SIGKILLed while it scans: Ray restarts it and
+    scans its input again, and every clip is reported once with the local engine's result."""
+    import jsonschema
+
+    from mesocli.ray_engine import RayScan
+
+    videos = require_shared("videos")
+    options = ScanOptions(frames=5)
+    local = {r.path: r.to_dict() for r in scan_inputs([str(videos)], _bundled(), options)}
+    job = RayScan(plan_inputs([str(videos)]), _bundled(), options, workers=2)
+    remote, killed = [], None
+    for row in job.results():
+        remote.append(row)
+        if killed is None and job.running:
+            slot, killed = next(iter(job.running.values()))
+            os.kill(slot.pid, signal.SIGKILL)
+    assert killed is not None
+    assert len(remote) == len(local) == 8
+    assert sorted(row["path"] for row in remote) == sorted(local)
+    for row in remote:
+        jsonschema.validate(row, SCHEMA, cls=jsonschema.Draft202012Validator)
+        mine = local[row["path"]]
+        assert row["status"] == mine["status"] == "ok", (row["path"], row["error"])
+        assert abs(row["p_fake"] - mine["p_fake"]) <= 1e-6, row["path"]
+        for key in ("verdict", "frames", "segments", "type", "model", "aggregation"):
+            assert row[key] == mine[key], (row["path"], key)
+
+
+class _CrashingModel:
+    """A stand-in for a loaded model that kills its process as soon as an input is scanned with it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def describe(self) -> dict:
+        self.calls += 1
+        if self.calls > 1:  # the worker's own call at start-up passes; the scan's call does not
+            os._exit(9)
+        return {"arch": "meso4", "name": "crashing", "weights_sha256": "0" * 64}
+
+
+def test_an_input_that_keeps_killing_its_worker_is_an_error_row(ray_session, tmp_path: Path) -> None:
+    import ray.cloudpickle
+
+    from mesocli.ray_engine import RESTARTS, RayScan
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
+    items = [str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")]
+    rows = list(RayScan(items, _CrashingModel, ScanOptions(frames=5), workers=1).results())
+    assert sorted(row["path"] for row in rows) == items
+    for row in rows:
+        assert row["status"] == "error" and row["p_fake"] is None
+        assert f"lost {RESTARTS + 1} times" in row["error"], row["error"]
+        assert row["model"]["name"] == "crashing"
+
+
+def test_workers_that_cannot_start_stop_the_job_with_the_reason(ray_session) -> None:
+    """A worker that cannot even start (here its loader raises; on a cluster, e.g., mesocli missing on a
+    node) is replaced a few times; when none ever starts, the job stops with why, scanning nothing."""
+    from mesocli.errors import MesocliError
+    from mesocli.ray_engine import RayScan
+
+    job = RayScan(["a.mp4"], functools.partial(int, "x"), ScanOptions(frames=5), workers=1)
+    with pytest.raises(MesocliError, match="no Ray worker could start: .*invalid literal for int"):
+        list(job.results())
+
+
+def test_cli_ray_engine_resumes_an_output(ray_session, monkeypatch, capsys, tmp_path: Path) -> None:
+    """--engine ray --resume through the command line, on the Ray this module started: the input the
+    output already holds (same path, size and mtime) is skipped, the others are appended."""
+    from media import MediaKit
+
+    kit = MediaKit(tmp_path / "media")
+    output, missing = tmp_path / "results.jsonl", tmp_path / "missing.mp4"
+    stats = kit.face_video.stat()
+    done = {"path": str(kit.face_video), "status": "ok", "verdict": "real",
+            "file": {"size": stats.st_size, "mtime_ns": stats.st_mtime_ns}}
+    output.write_text(json.dumps(done) + "\n")
+    code, _, err = run_cli(monkeypatch, capsys, "scan", "--engine", "ray", "--workers", "2", "--frames", "4",
+                           "-o", output, "--resume", kit.face_video, kit.noface_video, missing)
+    assert code == 3, err
+    assert "resume: 1 of 3 inputs already in" in err
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert rows[0] == done
+    added = {row["path"]: row for row in rows[1:]}
+    assert {path: row["status"] for path, row in added.items()} == {
+        str(missing): "error", str(kit.noface_video): "no_face"
+    }
+    for row in rows[1:]:
+        jsonschema_validate(row)
+    assert added[str(missing)]["file"] is None
+    assert added[str(kit.noface_video)]["file"]["size"] == kit.noface_video.stat().st_size
+
+
+def jsonschema_validate(row: dict) -> None:
+    import jsonschema
+
+    jsonschema.validate(row, SCHEMA, cls=jsonschema.Draft202012Validator)

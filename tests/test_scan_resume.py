@@ -1,0 +1,114 @@
+"""`mesocli scan --output results.jsonl --resume` with the local engine: a killed scan, resumed,
+reports every input exactly once; partial lines are cut; changed files are scanned again."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from mesocli.resume import file_key, plan_inputs, read_done
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Six copies of the test face video in one folder (a small archive)."""
+    from media import MediaKit
+
+    kit = MediaKit(tmp_path_factory.getbasetemp() / "media")
+    folder = tmp_path_factory.mktemp("archive")
+    return [Path(shutil.copy(kit.face_video, folder / f"clip{n}.mp4")) for n in range(6)]
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_a_killed_scan_resumes_with_every_input_exactly_once(clips, monkeypatch, capsys, tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    args = ["scan", str(clips[0].parent), "--frames", "12", "--output", str(output), "--resume", "--quiet"]
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300  # not a speed target: only a guard against a hung test
+    while not (output.exists() and output.read_bytes().count(b"\n") >= 1):
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = _rows(output)
+    assert 1 <= len(before) < len(clips)  # killed midway
+    with open(output, "ab") as handle:  # what a write cut short by the kill would leave
+        handle.write(b'{"path": "' + str(clips[-1]).encode() + b'", "status": "o')
+
+    code, _, err = run_cli(monkeypatch, capsys, *args[:-1])
+    assert code == 0, err
+    assert "cut off an incomplete last line" in err
+    assert f"resume: {len(before)} of {len(clips)} inputs already in" in err
+    after = _rows(output)
+    assert after[: len(before)] == before
+    assert sorted(row["path"] for row in after) == [str(c) for c in clips]
+    assert {row["status"] for row in after} == {"ok"}
+    for row in after:
+        assert row["file"] == {"size": clips[0].stat().st_size, "mtime_ns": Path(row["path"]).stat().st_mtime_ns}
+
+    code, _, err = run_cli(monkeypatch, capsys, *args)  # nothing left to do: nothing appended
+    assert code == 0 and _rows(output) == after
+
+
+def test_a_changed_file_is_scanned_again_and_a_missing_one_once(clips, monkeypatch, capsys, tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    missing = tmp_path / "missing.mp4"
+    args = ["scan", str(clips[0]), str(missing), "--frames", "3", "-o", str(output), "--resume", "-q"]
+    assert run_cli(monkeypatch, capsys, *args)[0] == 3  # the missing input: an error row, exit 3
+    assert run_cli(monkeypatch, capsys, *args)[0] == 3  # resumed: nothing to do, the same exit status
+    assert [row["path"] for row in _rows(output)] == [str(clips[0]), str(missing)]
+    stats = clips[0].stat()
+    os.utime(clips[0], ns=(stats.st_atime_ns, stats.st_mtime_ns + 1_000_000_000))
+    assert run_cli(monkeypatch, capsys, *args)[0] == 3
+    rows = _rows(output)
+    assert [row["path"] for row in rows] == [str(clips[0]), str(missing), str(clips[0])]
+    assert rows[2]["file"]["mtime_ns"] == stats.st_mtime_ns + 1_000_000_000
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "--resume needs --output FILE"),
+        (["-o", "out.csv"], "--resume appends JSON Lines"),
+        (["-o", "out.jsonl", "--force"], "--resume needs --output FILE (JSON Lines), and not --force"),
+        (["--workers", "2"], "--address and --workers need --engine ray"),
+    ],
+)
+def test_resume_usage_errors(monkeypatch, capsys, tmp_path: Path, extra: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(monkeypatch, capsys, "scan", "nothing.mp4", "--resume", *extra)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_an_output_that_is_not_scan_results_is_refused_untouched(monkeypatch, capsys, tmp_path: Path) -> None:
+    output = tmp_path / "notes.jsonl"
+    output.write_text("not json\n{}\n")
+    code, _, err = run_cli(monkeypatch, capsys, "scan", tmp_path / "x.mp4", "-o", output, "--resume")
+    assert code == 2 and "line 1 is not a scan result" in err
+    assert output.read_text() == "not json\n{}\n"
+
+
+def test_plan_and_keys(clips, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    folder = str(clips[0].parent)
+    assert plan_inputs([folder, str(empty), "nope.mp4"]) == [str(c) for c in clips] + [str(empty), "nope.mp4"]
+    assert file_key(clips[0]) == (clips[0].stat().st_size, clips[0].stat().st_mtime_ns)
+    assert file_key(empty) is None and file_key(tmp_path / "nope") is None
+    done, note = read_done(tmp_path / "absent.jsonl")
+    assert note is None and done.find("a", None) is None
