@@ -347,6 +347,49 @@ def extract(
     raise typer.Exit(summary.exit_code)
 
 
+@app.command(name="explain")
+def explain_command(
+    faces: Annotated[
+        list[Path], typer.Argument(help="Aligned face crops (images) or folders of them.", show_default=False)
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the heatmaps: OUT/<face>.png.", show_default=False)],
+    model: ModelOption = Manipulation.df,
+    arch: ArchOption = None,
+    weights: WeightsOption = None,
+    threshold: Annotated[float, typer.Option(help="Verdict fake when p_fake >= this.")] = 0.5,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing heatmap files.")] = False,
+) -> None:
+    """Heatmaps (Grad-CAM) of where the network found its evidence on face crops; see docs/explain.md.
+
+    Prints one JSON line per face (path, p_fake, verdict, heatmap file). Exit status: 0 done; 2 usage
+    error; 3 a face could not be read (the others are still explained).
+    """
+    import json  # noqa: PLC0415
+
+    from mesocli.explain import explain_files  # noqa: PLC0415
+    from mesocli.weights import resolve_model  # noqa: PLC0415
+
+    if not 0.0 <= threshold <= 1.0:
+        fail(f"--threshold {threshold} is not between 0 and 1")
+    if model is not None and weights is not None and model != Manipulation.df:
+        fail("give --model or --weights, not both")
+    code = 0
+    loaded: list[Any] = []
+
+    def network() -> Any:  # loaded only once a face was read
+        if not loaded:
+            loaded.append(resolve_model(arch.value if arch else None, model.value, weights))
+        return loaded[0].model
+
+    try:
+        for line in explain_files(faces, network, out, threshold=threshold, force=force):
+            typer.echo(json.dumps(line, ensure_ascii=False))
+            code = max(code, 3 if line["status"] == "error" else 0)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
 @app.command(
     help="Score faces in videos, images or folders and give a verdict per input.\n\n"
     "Each input gets status ok (with p_fake and a verdict), no_face, or error (with the reason, never "
@@ -405,10 +448,25 @@ def scan(
         ),
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write results to FILE, atomically.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")] = False,
+    force: Annotated[bool, typer.Option(
+            "--force", help="Replace an existing --output or --report file; write into a non-empty --explain folder."
+        )] = False,
     fail_on_fake: Annotated[bool, typer.Option("--fail-on-fake", help="Exit 1 when a verdict is fake.")] = False,
     batch_size: Annotated[int, typer.Option(help="Faces per network batch.")] = 32,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    explain: Annotated[
+        Path | None,
+        typer.Option("--explain", help="Write heatmaps of each input's most-fake and most-real faces to DIR/<input>/.",
+                     metavar="DIR"),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write a one-file HTML report (verdicts, timelines, heatmaps), atomically.",
+                     metavar="FILE"),
+    ] = None,
+    explain_top: Annotated[
+        int, typer.Option("--explain-top", help="Heatmaps of the K most-fake and K most-real faces per input.")
+    ] = 4,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
     from mesocli import output as writers  # noqa: PLC0415
@@ -445,7 +503,11 @@ def scan(
         fail(f"unknown --format '{fmt}'; choose one of {', '.join(writers.FORMATS)}")
     if output is not None:
         check_writable(output)  # before the work, not after it
+    explainer = _explainer(explain, report, explain_top, options, force, output)
     loaded = resolve_model(arch.value if arch else None, model.value, weights)
+    if explainer is not None:
+        explainer.model = loaded.model
+        explainer.meta = {"model": f"{loaded.name} ({loaded.arch}, sha256 {loaded.sha256[:12]})", **explainer.meta}
     statuses: list[str] = []
     verdicts: list[str | None] = []
     try:
@@ -460,13 +522,18 @@ def scan(
             stream = _GuardedStream(stream, output or "standard output")
             writer = writers.make_writer(fmt, stream, color=None if output is None else False)
             bars = stack.enter_context(writers.ScanProgress(not quiet and sys.stderr.isatty()))
-            for result in scan_inputs(paths, loaded, options, progress=bars.hook):
+            observer = None if explainer is None else explainer.observer
+            for result in scan_inputs(paths, loaded, options, progress=bars.hook, observer=observer):
                 writer.write(result.to_dict())
+                if explainer is not None:
+                    explainer.add(result)
                 statuses.append(result.status)
                 verdicts.append(result.verdict)
             bars.__exit__()
             writer.close()
             stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
+            if explainer is not None:
+                explainer.finish()
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
         import os  # noqa: PLC0415
 
@@ -475,6 +542,27 @@ def scan(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     raise typer.Exit(exit_status(statuses, verdicts, fail_on_fake))
+
+
+def _explainer(explain: Path | None, report: Path | None, top: int, options: Any, force: bool,
+               output: Path | None) -> Any:
+    """The scan's --explain / --report helper (checks its targets now, before any work), or None."""
+    if explain is None and report is None:
+        return None
+    from mesocli.report import Explainer  # noqa: PLC0415
+
+    if report is not None and output is not None and report.resolve() == output.resolve():
+        fail("--report and --output name the same file")
+    sampling = (f"{options.frames} frames" if options.frames else f"{options.fps} fps" if options.fps
+                else "all frames")
+    meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
+            "verdict rule": f"{options.aggregation} of the frame scores, threshold {options.threshold:g}, "
+                            f"timeline smoothed over {options.smooth} frames"}
+    try:
+        return Explainer(None, explain_dir=explain, report=report, top=top, smooth=options.smooth,
+                         threshold=options.threshold, meta=meta, force=force)
+    except MesocliError as exc:
+        fail(str(exc), exc.exit_code)
 
 
 class _GuardedStream:
