@@ -108,9 +108,10 @@ class GradCam:
         out = []
         for i in range(len(batch)):
             peak = float(cam[i].max())
-            small = cam[i] / peak if peak > 0 else np.zeros_like(cam[i])
-            heat = np.asarray(Image.fromarray(small.astype(np.float32), "F").resize((256, 256), Image.BILINEAR))
-            out.append(Explanation(float(p_fake[i]), targets[i], np.clip(heat, 0.0, 1.0), peak))
+            heat = np.asarray(Image.fromarray(cam[i].astype(np.float32), "F").resize((256, 256), Image.BILINEAR))
+            top = float(heat.max())
+            heat = np.clip(heat / top, 0.0, 1.0) if peak > 0 and top > 0 else np.zeros((256, 256), np.float32)
+            out.append(Explanation(float(p_fake[i]), targets[i], heat.astype(np.float32), peak))
         return out
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
