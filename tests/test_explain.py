@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import run_cli
+from PIL import Image
 
 # The forged region, in the 256x256 crop: the mouth and chin (rows, columns), 13.7 % of the pixels.
 REGION = (112, 192, 72, 184)
