@@ -170,7 +170,8 @@ def png_bytes(image: Image.Image) -> bytes:
 def caption_for(p_fake: float, frame: int | None = None, time: float | None = None, track: int | None = None,
                 kind: str | None = "video") -> str:
     """``p_fake 0.931 · frame 120 · 4.00 s · track 1`` (only the parts that apply)."""
-    parts = [f"p_fake {p_fake:.3f}"]
+    shown = "<0.001" if p_fake < 0.001 else ">0.999" if p_fake > 0.999 else f"{p_fake:.3f}"
+    parts = [f"p_fake {shown}"]
     if kind == "video" and frame is not None:
         parts.append(f"frame {frame}")
         if time is not None:
