@@ -479,6 +479,51 @@ def extract(
     raise typer.Exit(summary.exit_code)
 
 
+@app.command(name="explain")
+def explain_command(
+    faces: Annotated[
+        list[Path], typer.Argument(help="Aligned face crops (images) or folders of them.", show_default=False)
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the heatmaps: OUT/<face>.png.", show_default=False)],
+    model: ModelOption = Detector.df,
+    arch: ArchOption = None,
+    weights: WeightsOption = None,
+    threshold: Annotated[float, typer.Option(help="Verdict fake when p_fake >= this.")] = 0.5,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing heatmap files.")] = False,
+) -> None:
+    """Heatmaps (Grad-CAM) of where the network found its evidence on face crops; see docs/explain.md.
+
+    Prints one JSON line per face (path, p_fake, verdict, heatmap file). Exit status: 0 done; 2 usage
+    error; 3 a face could not be read (the others are still explained).
+    """
+    import json  # noqa: PLC0415
+
+    from mesocli.explain import explain_files  # noqa: PLC0415
+    from mesocli.weights import resolve_model  # noqa: PLC0415
+
+    if not 0.0 <= threshold <= 1.0:
+        fail(f"--threshold {threshold} is not between 0 and 1")
+    if model is not None and weights is not None and model != Detector.df:
+        fail("give --model or --weights, not both")
+    if model == Detector.any:
+        fail("explain takes one detector: --model df or f2f")
+    code = 0
+    loaded: list[Any] = []
+
+    def network() -> Any:  # loaded only once a face was read
+        if not loaded:
+            loaded.append(resolve_model(arch.value if arch else None, model.value, weights))
+        return loaded[0].model
+
+    try:
+        for line in explain_files(faces, network, out, threshold=threshold, force=force):
+            typer.echo(json.dumps(line, ensure_ascii=False))
+            code = max(code, 3 if line["status"] == "error" else 0)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
 @app.command(
     help="Score faces in videos, images or folders and give a verdict per input.\n\n"
     "Each input gets status ok (with p_fake and a verdict), no_face, or error (with the reason, never "
@@ -537,7 +582,9 @@ def scan(
         ),
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write results to FILE, atomically.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")] = False,
+    force: Annotated[bool, typer.Option(
+            "--force", help="Replace an existing --output or --report file; write into a non-empty --explain folder."
+        )] = False,
     fail_on_fake: Annotated[bool, typer.Option("--fail-on-fake", help="Exit 1 when a verdict is fake.")] = False,
     batch_size: Annotated[int, typer.Option(help="Faces per network batch.")] = 32,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -559,6 +606,19 @@ def scan(
         bool,
         typer.Option("--resume", help="Append to the --output JSON Lines file, skipping the inputs it already holds."),
     ] = False,
+    explain: Annotated[
+        Path | None,
+        typer.Option("--explain", help="Write heatmaps of each input's most-fake and most-real faces to DIR/<input>/.",
+                     metavar="DIR"),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write a one-file HTML report (verdicts, timelines, heatmaps), atomically.",
+                     metavar="FILE"),
+    ] = None,
+    explain_top: Annotated[
+        int, typer.Option("--explain-top", help="Heatmaps of the K most-fake and K most-real faces per input.")
+    ] = 4,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
     from mesocli import output as writers  # noqa: PLC0415
@@ -609,6 +669,9 @@ def scan(
         check_writable(output)  # before the work, not after it
     if workers is not None and workers < 1:
         fail("--workers must be at least 1")
+    explainer = _explainer(explain, report, explain_top, options, force, output)
+    if explainer is not None and engine == "ray":
+        fail("--report and --explain need the local engine (the heatmaps are made where the faces are)")
     statuses: list[str] = []
     verdicts: list[str | None] = []
     todo, stamp = _plan_scan(paths, engine, output if resume else None, statuses, verdicts, quiet)
@@ -619,7 +682,7 @@ def scan(
                                    None if weights is None else weights.resolve(), runtime.value)
         ray_scan = RayScan(todo, loader, options, workers=workers, address=address)
 
-        def scanned(hook: Any) -> Iterator[dict[str, Any]]:
+        def scanned(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
             for row in ray_scan.results():
                 hook("done", row["path"], None)
                 yield row
@@ -627,11 +690,13 @@ def scan(
         from mesocli.parallel import default_workers, scan_parallel  # noqa: PLC0415
 
         loaded = resolve(arch.value if arch else None, model.value, weights, runtime.value)
-        processes = workers or default_workers()
+        processes = 1 if explainer is not None else workers or default_workers()  # heatmaps need the crops here
+        if explainer is not None:
+            _explain_with(explainer, loaded)
 
-        def scanned(hook: Any) -> Iterator[dict[str, Any]]:
+        def scanned(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
             results = (scan_parallel(todo, loaded, options, processes, progress=hook) if processes > 1
-                       else scan_inputs(todo, loaded, options, progress=hook))
+                       else scan_inputs(todo, loaded, options, progress=hook, observer=observer))
             return (result.to_dict() for result in results)
     try:
         with contextlib.ExitStack() as stack:
@@ -649,13 +714,17 @@ def scan(
             stream = _GuardedStream(stream, output or "standard output")
             writer = writers.make_writer(fmt, stream, color=None if output is None else False)
             bars = stack.enter_context(writers.ScanProgress(not quiet and sys.stderr.isatty()))
-            for row in scanned(bars.hook):
+            for row in scanned(bars.hook, None if explainer is None else explainer.observer):
                 writer.write(stamp(row))
+                if explainer is not None:
+                    explainer.add(row)
                 statuses.append(row["status"])
                 verdicts.append(row["verdict"])
             bars.__exit__()
             writer.close()
             stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
+            if explainer is not None:
+                explainer.finish()
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
         import os  # noqa: PLC0415
 
@@ -703,6 +772,39 @@ def _plan_scan(
         return {**row, "file": file_field(keys[path] if path in keys else file_key(path))}
 
     return todo, stamp
+
+
+def _explain_with(explainer: Any, loaded: Any) -> None:
+    """Point the explainer at the scan's model: Keras weights, loaded (with TensorFlow) at the first heatmap.
+
+    With ``--model any`` the heatmaps are those of the first detector (df); the report shows every
+    detector's p_fake."""
+    from mesocli.detectors import DetectorSet  # noqa: PLC0415
+
+    heatmaps = next(iter(loaded.members.values())) if isinstance(loaded, DetectorSet) else loaded
+    explainer.model = lambda: heatmaps.model
+    explainer.meta = {"model": f"{loaded.name} ({loaded.arch}, sha256 {loaded.sha256[:12]})", **explainer.meta}
+
+
+def _explainer(explain: Path | None, report: Path | None, top: int, options: Any, force: bool,
+               output: Path | None) -> Any:
+    """The scan's --explain / --report helper (checks its targets now, before any work), or None."""
+    if explain is None and report is None:
+        return None
+    from mesocli.report import Explainer  # noqa: PLC0415
+
+    if report is not None and output is not None and report.resolve() == output.resolve():
+        fail("--report and --output name the same file")
+    sampling = (f"{options.frames} frames" if options.frames else f"{options.fps} fps" if options.fps
+                else "all frames")
+    meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
+            "verdict rule": f"{options.aggregation} of the frame scores, threshold {options.threshold:g}, "
+                            f"timeline smoothed over {options.smooth} frames"}
+    try:
+        return Explainer(None, explain_dir=explain, report=report, top=top, smooth=options.smooth,
+                         threshold=options.threshold, meta=meta, force=force)
+    except MesocliError as exc:
+        fail(str(exc), exc.exit_code)
 
 
 class _GuardedStream:

@@ -11,6 +11,7 @@ and one in which no face was found is ``no_face``, never ``real``.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import queue
 import threading
@@ -19,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from mesocli import aggregate
 from mesocli.detectors import DetectorSet, MultiPredictor, combine
@@ -28,6 +29,18 @@ from mesocli.errors import MesocliError, UsageError
 DETECTORS = ("hog", "cnn", "none")
 ProgressHook = Callable[[str, str, "int | None"], None]
 """Called with (event, path, total): ``start`` (total = frames expected or None), ``frame``, ``done``."""
+
+
+class ScanObserver(Protocol):
+    """Sees what the scan sees, per input (``key``: a number per input, in the order inputs start):
+    each sampled frame with the number of faces picked in it, and each face crop once it is scored.
+    :class:`mesocli.evidence.EvidenceCollector` is one (heatmaps and reports use it)."""
+
+    def started(self, key: int, path: str) -> None: ...
+
+    def sampled(self, key: int, frame: int, time: float, faces: int) -> None: ...
+
+    def scored(self, key: int, frame: int, time: float, track: int | None, crop: Any, p_fake: float) -> None: ...
 
 
 @dataclass
@@ -205,6 +218,7 @@ class _Job:
     error: str | None = None
     done: bool = False
     pending: int = 0
+    key: int = 0  # the input's number, for a ScanObserver
 
 
 class _Stopped(Exception):
@@ -339,6 +353,7 @@ def scan_inputs(
     loaded: Any,
     options: ScanOptions,
     progress: ProgressHook | None = None,
+    observer: ScanObserver | None = None,
 ) -> Iterator[ScanResult]:
     """Scan files and folders (recursively), yielding one :class:`ScanResult` per input, in order.
 
@@ -351,13 +366,15 @@ def scan_inputs(
 
     Crops are scored when ``options.batch_size`` of them are waiting, when the inputs are exhausted,
     or when an input that is read to its end waits for its scores and the producer has nothing more
-    ready: so batches stay full while results still stream.
+    ready: so batches stay full while results still stream. ``observer`` (optional) is told of every
+    sampled frame and scored face crop (see :class:`ScanObserver`).
     """
     messages: queue.Queue = queue.Queue(maxsize=max(64, 2 * options.batch_size))
     producer = _Producer(list(paths), options, messages, progress)
     jobs: deque[_Job] = deque()
     batch: list[tuple[_Job, _Face, Any]] = []
     predictor: Any = None
+    numbers = itertools.count()
 
     def score_batch() -> None:
         if not batch:
@@ -366,10 +383,12 @@ def scan_inputs(
         by_detector = predictor.p_fake_by_detector(crops) if isinstance(predictor, MultiPredictor) else None
         p_fake = combine(by_detector) if by_detector else predictor.p_fake(crops)
         now = time.perf_counter()
-        for number, ((job, face, _), value) in enumerate(zip(batch, p_fake, strict=True)):
+        for number, ((job, face, crop), value) in enumerate(zip(batch, p_fake, strict=True)):
             face.p_fake = float(value)
             if by_detector:
                 face.detectors = {name: float(scores[number]) for name, scores in by_detector.items()}
+            if observer is not None:
+                observer.scored(job.key, face.frame, face.time, face.track, crop, face.p_fake)
             job.pending -= 1
             job.finished = max(job.finished, now)
         batch.clear()
@@ -404,9 +423,14 @@ def scan_inputs(
             job = message[1]
             if kind == "start":
                 jobs.append(job)
+                job.key = next(numbers)
+                if observer is not None:
+                    observer.started(job.key, job.path)
             elif kind == "frame":
                 _, _, index, stamp, crops = message
                 job.sampled.append((int(index), stamp))
+                if observer is not None:
+                    observer.sampled(job.key, int(index), stamp, len(crops))
                 for track, crop in crops:
                     face = _Face(int(index), stamp, None if track is None else int(track))
                     job.faces.append(face)

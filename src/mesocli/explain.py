@@ -1,0 +1,244 @@
+"""Heatmaps: where on a face the network found its evidence (Grad-CAM), drawn colour-blind safe.
+
+Grad-CAM (Selvaraju et al., 2017) on the **last convolution** of Meso4 / MesoInception4 (16
+channels on a 32×32 grid, ReLU output, before its batch norm and the 4×4 pooling): the channels'
+activations weighted by the spatial mean of the gradient of the explained class's **logit**, summed,
+rectified, upsampled to 256×256 (bilinear) and divided by its maximum. The logit is recomputed from
+the last dense layer's input, so a saturated sigmoid (p_fake 1e-9) still has a gradient. The
+networks' logit is that of P(real); the logit of *fake* is its negative. Why this method and
+layer: docs/explain.md.
+
+TensorFlow is imported only when a :class:`GradCam` is built; drawing (:func:`overlay`,
+:func:`face_panel`) needs only NumPy, Pillow and matplotlib's colour maps.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+COLORMAP = "viridis"  # perceptually uniform, readable with every common colour-vision deficiency
+ALPHA = 0.65  # opacity of the heat colour where the map is at its maximum
+
+
+@dataclass
+class Explanation:
+    """One face's heatmap: ``heat`` (256, 256) float32 in [0, 1] for the class ``target``."""
+
+    p_fake: float
+    target: str  # "fake" or "real": the class whose evidence the map shows
+    heat: np.ndarray
+    peak: float  # the map's maximum before normalisation (0: no positive evidence anywhere)
+
+
+def last_conv_layer(model: Any) -> Any:
+    """The model's last ``Conv2D`` layer (in layer order, which is topological for a functional model)."""
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    if not convs:
+        raise ValueError(f"{model.name} has no Conv2D layer to explain")
+    return convs[-1]
+
+
+class GradCam:
+    """Grad-CAM for a Keras model whose last layer is ``Dense(1, sigmoid)`` giving P(real).
+
+    ``layer`` picks the convolution (a layer name; default :func:`last_conv_layer`).
+    """
+
+    def __init__(self, model: Any, layer: str | None = None) -> None:
+        from mesocli._tf import import_tensorflow  # noqa: PLC0415
+
+        tf = import_tensorflow()
+        keras = tf.keras
+        head = model.layers[-1]
+        if type(head).__name__ != "Dense" or head.units != 1:
+            raise ValueError(f"{model.name}: the last layer must be Dense(1) with a sigmoid")
+        conv = model.get_layer(layer) if layer else last_conv_layer(model)
+        self.layer_name = conv.name
+        self._tf = tf
+        self._model = model
+        self._parts = keras.Model(model.inputs, [conv.output, head.input])
+        self._head = head
+
+    def maps(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One forward and backward pass: the logit of P(real) per face, (N,), and the signed class map
+        ``sum_k alpha_k A_k`` for *real*, (N, h, w). The map for *fake* is its negative (the logit of fake
+        is minus the logit of real), so both classes come from this one pass."""
+        tf = self._tf
+        x = tf.cast(tf.constant(faces), tf.float32) / 255.0
+        with tf.GradientTape() as tape:
+            activations, hidden = self._parts(x, training=False)
+            logit_real = (tf.matmul(hidden, self._head.kernel) + self._head.bias)[:, 0]
+        grads = tape.gradient(logit_real, activations)  # per face: its own logit (faces do not interact)
+        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        return logit_real.numpy(), tf.reduce_sum(weights * activations, axis=-1).numpy()
+
+    def explain(self, faces: Sequence[np.ndarray] | np.ndarray, target: str | Sequence[str] = "auto",
+                threshold: float = 0.5) -> list[Explanation]:
+        """Heatmaps for (N, 256, 256, 3) uint8 faces. ``target``: ``fake``, ``real``, or ``auto`` (each
+        face's own verdict at ``threshold``: the map shows the evidence for what the network decided)."""
+        batch = np.asarray(faces, dtype=np.uint8)
+        if batch.ndim == 3:
+            batch = batch[None]
+        if batch.shape[1:] != (256, 256, 3):
+            raise ValueError(f"faces must be (N, 256, 256, 3) uint8, got {batch.shape}")
+        if not len(batch):
+            return []
+        logits, signed = self.maps(batch)
+        p_fake = 1.0 / (1.0 + np.exp(logits.astype(np.float64)))  # 1 - sigmoid(logit of P(real))
+        if isinstance(target, str):
+            targets = [("fake" if p >= threshold else "real") if target == "auto" else target for p in p_fake]
+        else:
+            targets = list(target)
+        if any(t not in ("fake", "real") for t in targets) or len(targets) != len(batch):
+            raise ValueError("target must be 'fake', 'real' or 'auto' (or one of the first two per face)")
+        out = []
+        for i, name in enumerate(targets):
+            cam = np.maximum(signed[i] if name == "real" else -signed[i], 0.0).astype(np.float32)
+            peak = float(cam.max())
+            heat = np.asarray(Image.fromarray(cam, "F").resize((256, 256), Image.BILINEAR))
+            top = float(heat.max())
+            heat = np.clip(heat / top, 0.0, 1.0) if peak > 0 and top > 0 else np.zeros((256, 256), np.float32)
+            out.append(Explanation(float(p_fake[i]), name, heat.astype(np.float32), peak))
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Drawing (no TensorFlow)
+
+
+def colorize(heat: np.ndarray, colormap: str = COLORMAP) -> np.ndarray:
+    """A [0, 1] map as (H, W, 3) uint8 colours of ``colormap``."""
+    from matplotlib import colormaps  # noqa: PLC0415
+
+    rgba = colormaps[colormap](np.clip(heat, 0.0, 1.0))
+    return np.rint(rgba[..., :3] * 255).astype(np.uint8)
+
+
+def overlay(face: np.ndarray, heat: np.ndarray, alpha: float = ALPHA, colormap: str = COLORMAP) -> np.ndarray:
+    """The face with the heat colours laid over it, the more opaque the hotter (``alpha`` × √heat): where
+    the map is 0 the face shows unchanged, so a low map never hides the face."""
+    weight = (alpha * np.sqrt(np.clip(heat, 0.0, 1.0)))[..., None]
+    mixed = (1.0 - weight) * face.astype(np.float32) + weight * colorize(heat, colormap).astype(np.float32)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def _font(size: int) -> Any:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colormap: str = COLORMAP) -> Image.Image:
+    """The aligned crop, the same crop with the heatmap over it, a colour scale, and a caption below."""
+    gap, bar, pad = 8, 14, 6
+    width = 256 * 2 + gap * 2 + bar + 34
+    height = 256 + 44
+    panel = Image.new("RGB", (width, height), "white")
+    panel.paste(Image.fromarray(face), (0, 0))
+    panel.paste(Image.fromarray(overlay(face, explanation.heat, colormap=colormap)), (256 + gap, 0))
+    scale = np.linspace(1.0, 0.0, 256, dtype=np.float32)[:, None].repeat(bar, axis=1)
+    x_bar = 512 + 2 * gap
+    panel.paste(Image.fromarray(colorize(scale, colormap)), (x_bar, 0))
+    draw = ImageDraw.Draw(panel)
+    small = _font(11)
+    draw.text((x_bar + bar + 3, 0), "high", fill="black", font=small)
+    draw.text((x_bar + bar + 3, 256 - 12), "low", fill="black", font=small)
+    font = _font(14)
+    draw.text((pad, 256 + pad), caption, fill="black", font=font)
+    note = f"map: evidence for {explanation.target.upper()}"
+    if explanation.peak <= 0:
+        note += " (none found: the map is empty)"
+    draw.text((pad, 256 + pad + 18), note, fill=(60, 60, 60), font=font)
+    return panel
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """``image`` encoded as PNG."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=3)  # measured: 2.3 times faster than 6, 8 % larger
+    return buffer.getvalue()
+
+
+def caption_for(p_fake: float, frame: int | None = None, time: float | None = None, track: int | None = None,
+                kind: str | None = "video") -> str:
+    """``p_fake 0.931 · frame 120 · 4.00 s · track 1`` (only the parts that apply)."""
+    shown = "<0.001" if p_fake < 0.001 else ">0.999" if p_fake > 0.999 else f"{p_fake:.3f}"
+    parts = [f"p_fake {shown}"]
+    if kind == "video" and frame is not None:
+        parts.append(f"frame {frame}")
+        if time is not None:
+            parts.append(f"{time:.2f} s")
+    if track is not None:
+        parts.append(f"track {track}")
+    return " · ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# `mesocli explain FACE... --out DIR`
+
+
+def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, threshold: float = 0.5,
+                  force: bool = False, batch: int = 16) -> Any:
+    """Explain face crops (image files, folders of them): write ``OUT_DIR/<name>.png`` per face and
+    yield one dict per input (path, status ok/error, error, p_fake, verdict, heatmap).
+
+    Crops are resized to 256×256 as everywhere else (:func:`mesocli.preprocess.load_face`); an
+    unreadable file, or a video, is an ``error`` line and the others go on. An existing heatmap file
+    is refused (UsageError, before any work) unless ``force``.
+    """
+    from mesocli.errors import InputError, UsageError  # noqa: PLC0415
+    from mesocli.fsutil import atomic_write_bytes, check_writable  # noqa: PLC0415
+    from mesocli.inputs import expand_inputs, probe_kind  # noqa: PLC0415
+    from mesocli.outdir import unique_name  # noqa: PLC0415
+    from mesocli.preprocess import load_face  # noqa: PLC0415
+
+    files = expand_inputs([Path(p) for p in paths], missing_ok=True, media_only=True)
+    if not files:
+        raise UsageError("no face images to explain")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: --out is not a folder")
+    taken: set[str] = set()
+    targets = [out_dir / (unique_name(f.stem, str(f), taken) + ".png") for f in files]
+    clashes = [t for t in targets if t.exists()]
+    if clashes and not force:
+        raise UsageError(f"{clashes[0]}: exists; pass --force to replace it")
+    check_writable(out_dir / "probe")
+    cam: GradCam | None = None
+    pending: list[tuple[Path, Path, np.ndarray]] = []
+
+    def flush() -> Any:
+        nonlocal cam
+        if not pending:
+            return
+        cam = cam or GradCam(model() if callable(model) and not hasattr(model, "layers") else model)
+        explanations = cam.explain(np.stack([face for _, _, face in pending]), threshold=threshold)
+        for (source, target, face), explanation in zip(pending, explanations, strict=True):
+            caption = f"{caption_for(explanation.p_fake, kind='image')} · {source.name}"
+            atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)))
+            verdict = "fake" if explanation.p_fake >= threshold else "real"
+            yield {"path": str(source), "status": "ok", "error": None, "p_fake": round(explanation.p_fake, 6),
+                   "verdict": verdict, "target": explanation.target, "heatmap": str(target)}
+        pending.clear()
+
+    for source, target in zip(files, targets, strict=True):
+        try:
+            if source.exists() and probe_kind(source) == "video":
+                raise InputError(f"{source}: is a video; use 'mesocli scan VIDEO --explain DIR'")
+            face = load_face(source)
+        except InputError as exc:
+            yield from flush()  # keep the output in input order
+            yield {"path": str(source), "status": "error", "error": str(exc), "p_fake": None, "verdict": None,
+                   "target": None, "heatmap": None}
+            continue
+        pending.append((source, target, face))
+        if len(pending) >= batch:
+            yield from flush()
+    yield from flush()

@@ -1,0 +1,190 @@
+"""Heatmaps: Grad-CAM finds a forged region, dies when the weights are randomised, and `mesocli explain`.
+
+The sanity checks follow Adebayo et al., *Sanity Checks for Saliency Maps* (NeurIPS 2018): a map that
+still looks the same once the network's weights are random explains the image, not the network.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+from PIL import Image
+
+# The forged region, in the 256x256 crop: the mouth and chin (rows, columns), 13.7 % of the pixels.
+REGION = (112, 192, 72, 184)
+
+
+def astronaut_crop() -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()[20:240, 150:340]).resize((256, 256)))
+
+
+def forged(rng: np.random.Generator, fake: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The face, lit a little differently and shifted by a few pixels; with ``fake``, the region carries a
+    noise texture (a re-rendered mouth, as Face2Face makes). Returns the image and the region's mask."""
+    y0, y1, x0, x1 = REGION
+    image = astronaut_crop().astype(np.float32) * rng.uniform(0.8, 1.2)
+    if fake:
+        image[y0:y1, x0:x1] += rng.normal(0.0, 24.0, (y1 - y0, x1 - x0, 3))
+    mask = np.zeros((256, 256), bool)
+    mask[y0:y1, x0:x1] = True
+    shift = tuple(int(v) for v in rng.integers(-6, 7, 2))
+    image, mask = np.roll(image, shift, (0, 1)), np.roll(mask, shift, (0, 1))
+    return np.clip(image, 0, 255).astype(np.uint8), mask
+
+
+@pytest.fixture(scope="module")
+def forgery_net():
+    """A real Meso4 trained here (a few seconds) to tell faces with a forged mouth from untouched ones."""
+    from mesocli._tf import import_tensorflow
+    from mesocli.models import build_model
+
+    keras = import_tensorflow().keras
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    samples = [forged(rng, fake=i % 2 == 1)[0] for i in range(64)]
+    p_real = np.array([0.0 if i % 2 else 1.0 for i in range(64)], np.float32)
+    model = build_model("meso4")
+    for layer in model.layers:  # batch-norm statistics that settle within 16 steps
+        if type(layer).__name__ == "BatchNormalization":
+            layer.momentum = 0.6
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    model.fit(np.stack(samples).astype(np.float32) / 255.0, p_real, batch_size=16, epochs=4, verbose=0)
+    return model
+
+
+def top_decile_inside(heat: np.ndarray, mask: np.ndarray) -> float:
+    top = heat >= np.quantile(heat, 0.9)
+    return float((top & mask).sum() / top.sum())
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if np.ptp(b) == 0 or np.ptp(a) == 0:  # an empty map has no ranks: nothing of the original is left
+        return 0.0
+    return float(spearmanr(a[::4, ::4].ravel(), b[::4, ::4].ravel()).statistic)
+
+
+def randomise(layer, rng: np.random.Generator) -> None:
+    """Re-draw a layer's kernel (Glorot-uniform, as Keras initialises it) and zero its bias."""
+    kernel = layer.kernel
+    receptive = int(np.prod(kernel.shape[:-2])) if len(kernel.shape) == 4 else 1
+    fan_in, fan_out = kernel.shape[-2] * receptive, kernel.shape[-1] * receptive
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    kernel.assign(rng.uniform(-limit, limit, kernel.shape).astype(np.float32))
+    layer.bias.assign(np.zeros(layer.bias.shape, np.float32))
+
+
+def cascade(model, faces: np.ndarray, target: str) -> list[tuple[str, list[float]]]:
+    """Adebayo's cascading randomisation: randomise the layers from the output down, one more at a time,
+    and give each step's rank correlations with the original maps. The weights are restored afterwards."""
+    from mesocli.explain import GradCam
+
+    cam = GradCam(model)  # its graph reads the weight variables: it sees each change
+    original = cam.explain(faces, target=target)
+    saved = [[w.numpy() for w in layer.weights] for layer in model.layers]
+    rng = np.random.default_rng(1)
+    steps = []
+    try:
+        for layer in [la for la in model.layers if type(la).__name__ in ("Conv2D", "Dense")][::-1]:
+            randomise(layer, rng)
+            maps = cam.explain(faces, target=target)
+            steps.append((layer.name, [rank_correlation(a.heat, b.heat) for a, b in zip(original, maps, strict=True)]))
+    finally:
+        for layer, weights in zip(model.layers, saved, strict=True):
+            for variable, value in zip(layer.weights, weights, strict=True):
+                variable.assign(value)
+    return steps
+
+
+def test_the_heatmap_concentrates_on_the_forged_region(forgery_net) -> None:
+    from mesocli.explain import GradCam
+
+    rng = np.random.default_rng(7)
+    fakes = [forged(rng, fake=True) for _ in range(6)]
+    reals = [forged(rng, fake=False)[0] for _ in range(4)]
+    cam = GradCam(forgery_net)
+    assert cam.layer_name == "conv2d_4"
+    maps = cam.explain(np.stack([f for f, _ in fakes]))
+    assert all(m.target == "fake" and m.p_fake > 0.5 for m in maps), [m.p_fake for m in maps]
+    assert all(m.p_fake < 0.5 for m in cam.explain(np.stack(reals)))
+    inside = [top_decile_inside(m.heat, mask) for m, (_, mask) in zip(maps, fakes, strict=True)]
+    # the region is 13.7 % of the face: a map blind to it would put about that share of its top decile there
+    assert np.median(inside) >= 0.6 and min(inside) >= 0.4, inside
+
+
+def test_randomising_the_weights_destroys_the_map(forgery_net) -> None:
+    from mesocli.explain import GradCam
+
+    rng = np.random.default_rng(11)
+    faces = [forged(rng, fake=True)[0] for _ in range(4)]
+    # control: with the trained weights, maps of two different forged faces agree: the measure can be high
+    first = GradCam(forgery_net).explain(np.stack(faces))
+    again = GradCam(forgery_net).explain(np.stack([forged(rng, fake=True)[0] for _ in range(4)]))
+    control = float(np.mean([rank_correlation(a.heat, b.heat) for a, b in zip(first, again, strict=True)]))
+    assert control > 0.55, control
+    steps = cascade(forgery_net, np.stack(faces), "fake")
+    assert [name for name, _ in steps][:3] == ["dense_2", "dense_1", "conv2d_4"]
+    # from the first randomised layer on, the maps no longer resemble the trained network's (a negative
+    # correlation is a map turned around: no resemblance either) ...
+    for name, correlations in steps:
+        assert np.mean(correlations) < min(0.45, control - 0.25), (name, correlations, control)
+    # ... and once every layer is random, nothing of them is left
+    assert np.mean(np.abs(steps[-1][1])) < 0.45, steps[-1]
+
+
+@pytest.mark.parametrize("arch", ["meso4", "mesoinception4"])
+def test_bundled_networks_fail_their_randomised_selves(arch: str) -> None:
+    from mesocli.explain import GradCam
+    from mesocli.predictor import Predictor
+    from mesocli.weights import resolve_model
+
+    model = resolve_model(arch, "df", None).model
+    face = astronaut_crop()[None]
+    (explanation,) = GradCam(model).explain(face)
+    assert explanation.heat.shape == (256, 256) and explanation.heat.max() == pytest.approx(1.0)
+    assert explanation.p_fake == pytest.approx(Predictor(model, 1, jit_compile=False).p_fake(face)[0], abs=1e-4)
+    steps = cascade(model, face, explanation.target)
+    for name, (correlation,) in steps:
+        assert correlation < 0.45, (arch, name, correlation)
+    assert abs(steps[-1][1][0]) < 0.3, steps[-1]
+
+
+def test_explain_command_writes_heatmaps_and_reports_bad_faces(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path, own_weights: Path
+) -> None:
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    Image.fromarray(astronaut_crop()).save(faces / "a.png")
+    Image.fromarray(astronaut_crop()).resize((180, 200)).save(faces / "b.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    out = tmp_path / "maps"
+    code, stdout, stderr = run_cli(monkeypatch, capsys, "explain", faces, tmp_path / "broken.jpg", "--out", out,
+                                   "--weights", own_weights)
+    assert code == 3, stderr
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    assert [line["status"] for line in lines] == ["ok", "ok", "error"]
+    assert "not a readable image" in lines[2]["error"] and lines[2]["p_fake"] is None
+    for line in lines[:2]:
+        with Image.open(line["heatmap"]) as image:
+            assert image.format == "PNG" and image.height >= 256
+        assert line["verdict"] == ("fake" if line["p_fake"] >= 0.5 else "real")
+    code, _, stderr = run_cli(monkeypatch, capsys, "explain", faces, "--out", out, "--weights", own_weights)
+    assert code == 2 and "exists; pass --force" in stderr
+    code, _, _ = run_cli(monkeypatch, capsys, "explain", faces, "--out", out, "--weights", own_weights, "--force")
+    assert code == 0
+
+
+def test_importing_the_explain_modules_loads_no_tensorflow() -> None:
+    code = ("import sys, mesocli.explain, mesocli.report, mesocli.evidence\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

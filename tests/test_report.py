@@ -1,0 +1,143 @@
+"""`scan --report` / `--explain`: a self-contained HTML report that shows every input honestly."""
+
+from __future__ import annotations
+
+import base64
+import io
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from media import MediaKit
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
+    return MediaKit(tmp_path_factory.getbasetemp() / "media")
+
+
+class Page(HTMLParser):
+    """Collects what a structural check needs: tags, image sources, links, ids, text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.images: list[str] = []
+        self.external: list[str] = []
+        self.ids: set[str] = set()
+        self.anchors: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.tags.append(tag)
+        if values.get("id"):
+            self.ids.add(values["id"])
+        if tag == "img":
+            self.images.append(values.get("src") or "")
+        if tag == "a" and values.get("href"):
+            self.anchors.append(values["href"])
+        for name in ("src", "href"):
+            value = values.get(name) or ""
+            if value and not value.startswith(("data:", "#")):
+                self.external.append(value)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def check_report(path: Path) -> tuple[Page, str]:
+    """Parse the report; every image must be an inlined PNG that decodes, every link internal."""
+    source = path.read_text(encoding="utf-8")
+    page = Page()
+    page.feed(source)
+    page.close()
+    assert source.startswith("<!DOCTYPE html>") and "script" not in page.tags
+    assert page.external == [], page.external
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True))) as image:
+            image.load()
+            assert image.format == "PNG" and image.width > 100
+    assert all(anchor[1:] in page.ids for anchor in page.anchors)
+    return page, " ".join(" ".join(page.text).split())
+
+
+def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path, own_weights: Path,
+    kit: MediaKit,
+) -> None:
+    inputs = [kit.face_video, kit.noface_video, kit.truncated]
+    report, faces = tmp_path / "out" / "report.html", tmp_path / "faces"
+    code, stdout, stderr = run_cli(monkeypatch, capsys, "scan", *inputs, "--weights", own_weights, "--frames", 8,
+                                   "--report", report, "--explain", faces, "--explain-top", 2, "--format", "json")
+    assert code == 3, stderr  # an input failed: the run is incomplete, and says so
+    page, text = check_report(report)
+    for path in inputs:
+        assert str(path) in text
+    assert "3 inputs: 1 scanned" in text and "1 with no face, 1 failed" in text
+    assert "NO FACE" in text and "ERROR" in text and "not a readable video" in text
+    assert "8 of 8 sampled frames" in text  # the clip without a face lists its faceless frames
+    assert "most fake #1" in text and "most real #2" in text
+    # the face clip: a timeline and 2 + 2 heatmap faces; the no-face clip: a timeline of faceless frames
+    assert len(page.images) == 2 + 4
+    assert {"summary", "input-1", "input-2", "input-3"} <= page.ids
+    written = sorted(p.relative_to(faces).as_posix() for p in faces.rglob("*.png"))
+    assert len(written) == 4 and all(name.startswith("face/0") for name in written), written
+    assert [p.name for p in report.parent.iterdir()] == ["report.html"]  # no temporary file left
+    # an existing report is not replaced without --force, and nothing is scanned
+    code, _, stderr = run_cli(monkeypatch, capsys, "scan", kit.face_jpeg, "--weights", own_weights,
+                              "--report", report)
+    assert code == 2 and "exists; pass --force" in stderr
+    code, _, stderr = run_cli(monkeypatch, capsys, "scan", kit.face_jpeg, "--weights", own_weights,
+                              "--explain", faces)
+    assert code == 2 and "not empty; pass --force" in stderr
+
+
+def test_report_shows_every_detector_and_every_track(tmp_path: Path) -> None:
+    """A result with several detectors' p_fake (``detectors``) and several face tracks."""
+    from mesocli.evidence import EvidenceCollector
+    from mesocli.report import ReportEntry, render_html, timeline_png
+
+    result = {
+        "path": "clip.mp4", "type": "video", "status": "ok", "error": None, "p_fake": 0.81, "verdict": "fake",
+        "threshold": 0.5, "aggregation": "mean", "model": {"name": "any"},
+        "detectors": {"df": 0.12, "f2f": {"p_fake": 0.81}},
+        "frames": {"sampled": 6, "with_face": 5},
+        "faces": [{"track": 0, "p_fake": 0.2, "verdict": "real", "frames": 5, "segments": []},
+                  {"track": 1, "p_fake": 0.81, "verdict": "fake", "frames": 5,
+                   "segments": [{"start": 0.5, "end": 2.5, "frames": 4, "p_fake_mean": 0.8, "p_fake_max": 0.9}]}],
+        "segments": [{"start": 0.5, "end": 2.5, "frames": 4, "p_fake_mean": 0.8, "p_fake_max": 0.9}],
+    }
+    collector = EvidenceCollector(top=1)
+    collector.started(0, "clip.mp4")
+    for frame in range(6):
+        collector.sampled(0, frame, frame * 0.5, 0 if frame == 5 else 2)
+        for track, p in ((0, 0.2), (1, 0.8)):
+            if frame < 5:
+                collector.scored(0, frame, frame * 0.5, track, None, p)
+    evidence = collector.take("clip.mp4")
+    assert evidence is not None and evidence.no_face_frames() == [(5, 2.5)]
+    png = timeline_png(result, evidence, smooth=3)
+    assert png is not None and Image.open(io.BytesIO(png)).format == "PNG"
+    report = tmp_path / "r.html"
+    report.write_text(render_html([ReportEntry(result, png, no_face=evidence.no_face_frames(),
+                                               sampled_times=[t for _, t, _ in evidence.sampled])]))
+    page, text = check_report(report)
+    assert "p_fake df" in text and "p_fake f2f" in text  # one summary column per detector
+    assert "0.120 below threshold" in text and "0.810 fired" in text
+    assert "Face tracks" in text and "0.50–2.50 s" in text and "1 of 6 sampled frames: 2.50 s" in text
+
+
+def test_evidence_keeps_only_the_extremes() -> None:
+    from mesocli.evidence import FaceSample, InputEvidence
+    from mesocli.report import series_of
+
+    evidence = InputEvidence("x", top=2)
+    for frame, p in enumerate([0.5, 0.9, 0.1, 0.7, 0.05, 0.3]):
+        evidence.add_face(FaceSample(frame, frame / 10, 0, p), frame)
+    picked = [(group, kept.sample.p_fake, kept.crop) for group, kept in evidence.extremes()]
+    assert picked == [("most fake", 0.9, 1), ("most fake", 0.7, 3), ("most real", 0.1, 2), ("most real", 0.05, 4)]
+    assert len(evidence.faces) == 6 and [s.track for s in series_of(evidence.faces)] == [0]
