@@ -41,11 +41,13 @@ class Arch(str, Enum):
 class Manipulation(str, Enum):
     df = "df"
     f2f = "f2f"
+    fs = "fs"
 
 
 class Detector(str, Enum):
     df = "df"
     f2f = "f2f"
+    fs = "fs"
     any = "any"
 
 
@@ -79,7 +81,8 @@ def _root(
 ArchOption = Annotated[Arch | None, typer.Option("--arch", help="Network: meso4 (default) or mesoinception4.")]
 ModelOption = Annotated[
     Detector,
-    typer.Option("--model", help="Bundled detector: df, f2f, or any (every detector; fake when any says fake)."),
+    typer.Option("--model", help="Bundled detector: df (Deepfakes), f2f (Face2Face), fs (FaceSwap), or any "
+                 "(every detector; fake when any says fake)."),
 ]
 
 
@@ -270,7 +273,7 @@ def evaluate(
     arch: ArchOption = None,
     model: Annotated[
         Detector | None,
-        typer.Option("--model", help="Bundled detector: df (default), f2f, or any (scored by the largest p_fake)."),
+        typer.Option("--model", help="Bundled detector: df (default), f2f, fs, or any (scored by the largest p_fake)."),
     ] = None,
     weights: WeightsOption = None,
     threshold: Annotated[float, typer.Option("--threshold", help="Verdict fake when p_fake >= threshold.")] = 0.5,

@@ -23,7 +23,7 @@ from typing import Any
 from mesocli.errors import WeightsError
 from mesocli.models import ARCHITECTURES, DISPLAY_NAMES, build_model
 
-MANIPULATIONS = ("df", "f2f")
+MANIPULATIONS = ("df", "f2f", "fs")  # Deepfakes, Face2Face, FaceSwap
 OWN_SUFFIX = ".weights.h5"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _LEGACY_NAME = re.compile(r"^(conv2d|batch_normalization|dense)_(\d+)$")
@@ -113,9 +113,9 @@ def bundled_weights_path(arch: str, manipulation: str) -> Path:
         if card.arch == arch and card.manipulation == manipulation:
             return bundled_dir() / card.weights_file
     legacy = {"meso4": "Meso4", "mesoinception4": "MesoInception"}[arch] + f"_{manipulation.upper()}.h5"
+    example = f" (for example the authors' {legacy} from github.com/DariusAf/MesoNet)" if manipulation != "fs" else ""
     raise WeightsError(
-        f"no bundled {DISPLAY_NAMES[arch]} weights for '{manipulation}'; pass a file with --weights PATH "
-        f"(for example the authors' {legacy} from github.com/DariusAf/MesoNet)"
+        f"no bundled {DISPLAY_NAMES[arch]} weights for '{manipulation}'; pass a file with --weights PATH{example}"
     )
 
 
