@@ -25,7 +25,8 @@ from mesocli.datasets import find_dataset
 from mesocli.evaluate import evaluate
 from mesocli.export import default_output, export, read_source, verify
 from mesocli.fsutil import atomic_path, atomic_write_text
-from mesocli.weights import ModelCard, card_path_for, load_weights
+from mesocli.runtime import load_onnx
+from mesocli.weights import ModelCard, card_path_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,20 +47,19 @@ def main() -> None:
     card.weights_file = target.name
     card.name = name
     atomic_write_text(card_path_for(target), card.to_json())  # the run's card (its sha256) replaces any older one
-    loaded = load_weights(target, card.arch)
-    report = evaluate(loaded, find_dataset(args.data, args.split), progress=True).to_dict()
-    report["model"]["name"] = name
-    card.metrics["validation"] = {"split": args.split, **report}
-    if args.ffpp:
-        report = evaluate(loaded, find_dataset(args.ffpp, "test"), progress=True).to_dict()
-        report["model"]["name"] = name
-        card.metrics["ffpp_test"] = {"split": "test", "frames_per_clip": 20, **report}
-    atomic_write_text(card_path_for(target), card.to_json())
-    print(json.dumps(card.metrics, indent=1))
     source = read_source(target, card.arch)
     written = export(source, default_output(target, "onnx"))
     print(f"{written}: max |p_fake - Keras| {verify(source, written, 'onnx'):.1e}")
-
+    loaded = load_onnx(target, card.arch)  # evaluated as scan and eval run it (ONNX Runtime)
+    splits = [("validation", args.data, args.split, {})]
+    if args.ffpp:
+        splits.append(("ffpp_test", args.ffpp, "test", {"frames_per_clip": 20}))
+    for key, root, split, extra in splits:
+        report = evaluate(loaded, find_dataset(root, split), progress=True).to_dict()
+        report["model"]["name"] = name
+        card.metrics[key] = {"split": split, **extra, **report}
+    atomic_write_text(card_path_for(target), card.to_json())
+    print(json.dumps({key: card.metrics[key] for key, *_ in splits}, indent=1))
 
 if __name__ == "__main__":
     main()

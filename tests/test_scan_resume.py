@@ -85,7 +85,7 @@ def test_a_changed_file_is_scanned_again_and_a_missing_one_once(clips, monkeypat
         ([], "--resume needs --output FILE"),
         (["-o", "out.csv"], "--resume appends JSON Lines"),
         (["-o", "out.jsonl", "--force"], "--resume needs --output FILE (JSON Lines), and not --force"),
-        (["--workers", "2"], "--address and --workers need --engine ray"),
+        (["--address", "auto"], "--address needs --engine ray"),
     ],
 )
 def test_resume_usage_errors(monkeypatch, capsys, tmp_path: Path, extra: list[str], message: str) -> None:
