@@ -36,6 +36,15 @@ def test_import_is_light_and_the_api_names_stay_functions() -> None:
     assert out.split() == ["[]", "[True,", "True,", "True,", "True]", "ScanResult", "True"]
 
 
+def test_the_cli_offers_the_library_choices() -> None:
+    from mesocli import cli
+    from mesocli.api import model_names
+    from mesocli.models import ARCHITECTURES
+
+    assert [d.value for d in cli.Detector] == list(model_names())
+    assert [a.value for a in cli.Arch] == list(ARCHITECTURES)
+
+
 def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
     assert model.describe()["arch"] == "meso4"
     own = mesocli.load_model(own_weights, runtime="tensorflow")

@@ -20,6 +20,8 @@ import typer
 
 from mesocli import __version__
 from mesocli.errors import MesocliError, ParameterError
+from mesocli.models import ARCHITECTURES
+from mesocli.weights import MANIPULATIONS
 
 app = typer.Typer(
     name="mesocli",
@@ -34,22 +36,10 @@ app = typer.Typer(
 DEBUG = {"on": False}
 
 
-class Arch(str, Enum):
-    meso4 = "meso4"
-    mesoinception4 = "mesoinception4"
-
-
-class Manipulation(str, Enum):
-    df = "df"
-    f2f = "f2f"
-    fs = "fs"
-
-
-class Detector(str, Enum):
-    df = "df"
-    f2f = "f2f"
-    fs = "fs"
-    any = "any"
+# Typer choices, built from the library's constants (light modules: no TensorFlow).
+Arch = Enum("Arch", {name: name for name in ARCHITECTURES}, type=str)
+Manipulation = Enum("Manipulation", {name: name for name in MANIPULATIONS}, type=str)
+Detector = Enum("Detector", {name: name for name in (*MANIPULATIONS, "any")}, type=str)  # detectors.ANY: NumPy
 
 
 class Loss(str, Enum):
