@@ -11,6 +11,7 @@ import io
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,6 +65,14 @@ def own_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     card = ModelCard(arch="meso4", manipulation="df", weights_file=path.name, sha256="", name="meso4_test")
     save_own(build_model("meso4"), path, card)
     return path
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The standard test media (tests/media.py), each file made once per session."""
+    from media import MediaKit
+
+    return MediaKit(tmp_path_factory.getbasetemp() / "media")
 
 
 def run_cli(

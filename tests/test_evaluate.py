@@ -198,7 +198,7 @@ def _one_class(root: Path) -> None:
          "no class folders (df|fake, real) in {root}/test or"),
         (None, [], "no dataset: pass --data ROOT or set MESOCLI_DATA"),
         (None, ["--data", "{root}", "--format", "xml"], "unknown --format 'xml'"),
-        (None, ["--data", "{root}", "--threshold", "1.5"], "--threshold 1.5 is not between 0 and 1"),
+        (None, ["--data", "{root}", "--threshold", "1.5"], "--threshold must be between 0 and 1, not 1.5"),
         (None, ["--data", "{root}", "--model", "df", "--weights", "w.h5"],
          "give --model or --weights, not both"),
     ],

@@ -80,6 +80,15 @@ def aggregate(scores: Sequence[float], rule: str = "mean", threshold: float = 0.
         raise ValueError(f"unknown aggregation '{rule}'; choose one of {', '.join(AGGREGATIONS)}") from None
 
 
+def check_threshold(threshold: float) -> float:
+    """``threshold`` if it lies in [0, 1], else :class:`mesocli.errors.ParameterError` (NaN fails too)."""
+    from mesocli.errors import ParameterError  # noqa: PLC0415
+
+    if not 0.0 <= threshold <= 1.0:
+        raise ParameterError("{threshold} must be between 0 and 1, not {value}", value=threshold)
+    return threshold
+
+
 def verdict(p_fake: float, threshold: float = 0.5) -> str:
     """``fake`` when ``p_fake >= threshold``, else ``real``."""
     return "fake" if p_fake >= threshold else "real"

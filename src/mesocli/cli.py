@@ -12,13 +12,16 @@ import io
 import sys
 from collections.abc import Iterator
 from enum import Enum
+from importlib import import_module
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
 from mesocli import __version__
-from mesocli.errors import MesocliError
+from mesocli.errors import MesocliError, ParameterError
+from mesocli.models import ARCHITECTURES
+from mesocli.weights import MANIPULATIONS
 
 app = typer.Typer(
     name="mesocli",
@@ -33,22 +36,10 @@ app = typer.Typer(
 DEBUG = {"on": False}
 
 
-class Arch(str, Enum):
-    meso4 = "meso4"
-    mesoinception4 = "mesoinception4"
-
-
-class Manipulation(str, Enum):
-    df = "df"
-    f2f = "f2f"
-    fs = "fs"
-
-
-class Detector(str, Enum):
-    df = "df"
-    f2f = "f2f"
-    fs = "fs"
-    any = "any"
+# Typer choices, built from the library's constants (light modules: no TensorFlow).
+Arch = Enum("Arch", {name: name for name in ARCHITECTURES}, type=str)
+Manipulation = Enum("Manipulation", {name: name for name in MANIPULATIONS}, type=str)
+Detector = Enum("Detector", {name: name for name in (*MANIPULATIONS, "any")}, type=str)  # detectors.ANY: NumPy
 
 
 class Loss(str, Enum):
@@ -60,6 +51,20 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error on stderr and exit with ``code``."""
     typer.echo(f"mesocli: error: {message}", err=True)
     raise typer.Exit(code)
+
+
+FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--model"}
+"""Library parameters whose flag is not ``--`` + the name with dashes."""
+
+
+def flag(parameter: str) -> str:
+    """The command-line flag of a library parameter (``batch_size`` -> ``--batch-size``)."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def message(exc: MesocliError) -> str:
+    """An error's one-line message, with flag names where the library speaks of parameters."""
+    return exc.render(flag) if isinstance(exc, ParameterError) else str(exc)
 
 
 def _version(value: bool) -> None:
@@ -288,29 +293,20 @@ def evaluate(
 ) -> None:
     """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy)."""
     import json  # noqa: PLC0415
-    import os  # noqa: PLC0415
 
-    from mesocli import evaluate as evaluation  # noqa: PLC0415
-    from mesocli.datasets import find_dataset  # noqa: PLC0415
-    from mesocli.errors import UsageError  # noqa: PLC0415
+    from mesocli.aggregate import check_threshold  # noqa: PLC0415
+    from mesocli.api import open_dataset  # noqa: PLC0415
     from mesocli.fsutil import check_writable  # noqa: PLC0415
     from mesocli.runtime import resolve  # noqa: PLC0415
+
+    evaluation = import_module("mesocli.evaluate")  # the module: mesocli.evaluate is the API function
 
     if fmt not in ("table", "json"):
         fail(f"unknown --format '{fmt}'; choose table or json")
     if model is not None and weights is not None:
         fail("give --model or --weights, not both")
-    if not 0.0 <= threshold <= 1.0:
-        fail(f"--threshold {threshold} is not between 0 and 1")
-    source = ""
-    if data is None:
-        if not os.environ.get("MESOCLI_DATA"):
-            fail("no dataset: pass --data ROOT or set MESOCLI_DATA")
-        data, source = Path(os.environ["MESOCLI_DATA"]), " (from $MESOCLI_DATA)"
-    try:
-        dataset = find_dataset(data, split or None)
-    except UsageError as exc:
-        fail(f"{exc}{source}")
+    check_threshold(threshold)
+    dataset = open_dataset(data, split)
     evaluation.refuse_existing([plot, scores], force)
     if plot is not None:
         evaluation.check_plot_format(plot)
@@ -466,19 +462,19 @@ def extract(
 
     Exit status: 0 done; 2 usage error; 3 an input failed (the others are still extracted, the manifest says why).
     """
-    from mesocli import extract as extraction  # noqa: PLC0415
-    from mesocli.video import FrameSelection  # noqa: PLC0415
+    from mesocli import api  # noqa: PLC0415
+    from mesocli.extract import check_format, format_summary  # noqa: PLC0415
 
-    extraction.check_format(fmt)
-    selection = FrameSelection.from_options(frames, fps, every, all_frames)
-    options = extraction.ExtractOptions(selection, detector, all_faces, layout, label, split, quality)
+    check_format(fmt)
     try:
-        summary = extraction.extract(
-            inputs, out_dir, options, workers=workers, force=force, progress=not quiet and sys.stderr.isatty()
+        summary = api.extract(
+            inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames, detector=detector,
+            all_faces=all_faces, layout=layout, label=label, split=split, quality=quality, workers=workers,
+            force=force, progress=not quiet and sys.stderr.isatty(),
         )
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-    typer.echo(extraction.format_summary(summary, fmt), nl=False)
+    typer.echo(format_summary(summary, fmt), nl=False)
     raise typer.Exit(summary.exit_code)
 
 
@@ -501,11 +497,11 @@ def explain_command(
     """
     import json  # noqa: PLC0415
 
+    from mesocli.aggregate import check_threshold  # noqa: PLC0415
     from mesocli.explain import explain_files  # noqa: PLC0415
     from mesocli.weights import resolve_model  # noqa: PLC0415
 
-    if not 0.0 <= threshold <= 1.0:
-        fail(f"--threshold {threshold} is not between 0 and 1")
+    check_threshold(threshold)
     if model is not None and weights is not None and model != Detector.df:
         fail("give --model or --weights, not both")
     if model == Detector.any:
@@ -556,6 +552,7 @@ def scan(
         typer.Option(help="Sample N evenly spaced frames per video (default 30).", show_default=False),
     ] = None,
     fps: Annotated[float | None, typer.Option(help="Sample F frames per second instead.")] = None,
+    every: Annotated[int | None, typer.Option(help="Sample every K-th frame instead.", show_default=False)] = None,
     all_frames: Annotated[bool, typer.Option("--all-frames", help="Score every frame.")] = False,
     all_faces: Annotated[
         bool,
@@ -634,6 +631,7 @@ def scan(
             detector=detector,
             frames=frames,
             fps=fps,
+            every=every,
             all_frames=all_frames,
             all_faces=all_faces,
             aggregation=aggregation,
@@ -643,7 +641,7 @@ def scan(
             batch_size=batch_size,
         )
     except MesocliError as exc:
-        fail(str(exc), exc.exit_code)
+        fail(message(exc), exc.exit_code)
     paths: list[str] = []
     for item in inputs:
         paths.extend(read_path_list(_stdin_paths()) if item == "-" else [item])
@@ -798,8 +796,9 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Any
 
     if report is not None and output is not None and report.resolve() == output.resolve():
         fail("--report and --output name the same file")
-    sampling = (f"{options.frames} frames" if options.frames else f"{options.fps} fps" if options.fps
-                else "all frames")
+    selection = options.selection()
+    sampling = {"frames": f"{selection.value} frames", "fps": f"{selection.value} fps",
+                "every": f"every {selection.value}th frame"}.get(selection.mode, "all frames")
     meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
             "verdict rule": f"{options.aggregation} of the frame scores, threshold {options.threshold:g}, "
                             f"timeline smoothed over {options.smooth} frames"}
@@ -807,7 +806,7 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Any
         return Explainer(None, explain_dir=explain, report=report, top=top, smooth=options.smooth,
                          threshold=options.threshold, meta=meta, force=force)
     except MesocliError as exc:
-        fail(str(exc), exc.exit_code)
+        fail(message(exc), exc.exit_code)
 
 
 class _GuardedStream:
@@ -870,7 +869,7 @@ def main() -> None:
     except MesocliError as exc:
         if DEBUG["on"]:
             raise
-        typer.echo(f"mesocli: error: {exc}", err=True)
+        typer.echo(f"mesocli: error: {message(exc)}", err=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         typer.echo("mesocli: interrupted", err=True)

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from mesocli.errors import UsageError
+from mesocli.inputs import IMAGE_SUFFIXES
 from mesocli.preprocess import INPUT_SIZE, load_face
 
 CLASS_ALIASES = {"df": 0, "fake": 0, "real": 1}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 _VIDEO_FRAME = re.compile(r"^(?P<video>.+)_(?P<frame>\d+)$")
 
 

@@ -1,5 +1,8 @@
 """Exceptions that the CLI turns into one-line messages and exit statuses."""
 
+from collections.abc import Callable
+from string import Formatter
+
 
 class MesocliError(Exception):
     """A user-facing failure: the message is printed as is, without a traceback."""
@@ -30,3 +33,22 @@ class OutputError(MesocliError, OSError):
     """
 
     exit_code = 2
+
+
+class ParameterError(UsageError):
+    """A bad parameter value. ``template`` names parameters as ``{name}``; other fields come from ``values``.
+
+    ``str()`` speaks of the library's parameter names (``frames must be at least 1``); the CLI renders
+    the same error with its flag names (``--frames must be at least 1``) through :meth:`render`.
+    """
+
+    def __init__(self, template: str, **values: object) -> None:
+        self.template = template
+        self.values = values
+        super().__init__(self.render())
+
+    def render(self, name: Callable[[str], str] = str) -> str:
+        """The message, each parameter named by ``name(parameter)``."""
+        fields = {field for _, field, _, _ in Formatter().parse(self.template) if field}
+        params = {field: name(field) for field in fields if field not in self.values}
+        return self.template.format(**params, **self.values)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mesocli.aggregate import check_threshold
 from mesocli.datasets import DecodedImages, FolderDataset, iter_decoded, video_id
 from mesocli.detectors import DetectorSet, combine
 from mesocli.errors import UsageError
@@ -140,8 +141,7 @@ def evaluate(
     evaluate several models on the same data; otherwise files are decoded and scored in a stream.
     Raises UsageError when the readable images do not hold both classes.
     """
-    if not 0.0 <= threshold <= 1.0:
-        raise UsageError(f"threshold {threshold} is not between 0 and 1")
+    check_threshold(threshold)
     started = time.perf_counter()
     by_detector, ok, errors = _scores(loaded, dataset, decoded, progress)
     p_all = combine(by_detector)

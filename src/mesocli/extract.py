@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from mesocli import __version__
-from mesocli.errors import InputError, OutputError, UsageError
+from mesocli.errors import InputError, OutputError, ParameterError, UsageError
 from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image
 from mesocli.fsutil import atomic_write_bytes, output_errors
 from mesocli.inputs import expand_inputs, identify
@@ -74,18 +74,22 @@ class ExtractOptions:
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
-            raise UsageError(f"--detector must be one of {', '.join(DETECTORS)}, not {self.detector!r}")
+            raise ParameterError("{detector} must be one of {choices}, not {value!r}", choices=", ".join(DETECTORS),
+                                 value=self.detector)
         if self.layout not in LAYOUTS:
-            raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+            raise ParameterError("{layout} must be one of {choices}, not {value!r}", choices=", ".join(LAYOUTS),
+                                 value=self.layout)
         if self.layout == "dataset" and not _valid_label(self.label):
-            raise UsageError(f"--layout dataset needs --label {' or '.join(LABELS)} (optionally /METHOD, e.g. "
-                             "df/Face2Face)" + (f", not {self.label!r}" if self.label else ""))
+            raise ParameterError("{layout} dataset needs {label} {choices} (optionally /METHOD, e.g. df/Face2Face)"
+                                 + (", not {value!r}" if self.label else ""), choices=" or ".join(LABELS),
+                                 value=self.label)
         if self.layout == "video" and (self.label or self.split):
-            raise UsageError("--label and --split go with --layout dataset")
+            raise ParameterError("{label} and {split} go with {layout} dataset")
         if self.split is not None and (not self.split or safe_name(self.split) != self.split):
-            raise UsageError(f"--split must be a plain folder name (letters, digits, '._-'), not {self.split!r}")
+            raise ParameterError("{split} must be a plain folder name (letters, digits, '._-'), not {value!r}",
+                                 value=self.split)
         if not 1 <= self.quality <= 100:
-            raise UsageError(f"--quality must be between 1 and 100, not {self.quality}")
+            raise ParameterError("{quality} must be between 1 and 100, not {value}", value=self.quality)
 
     def settings(self) -> dict:
         """What the manifest header records: a resumed run must use the same."""
@@ -478,7 +482,7 @@ def extract(
     out_dir = Path(out_dir)
     workers = default_workers() if workers is None else workers
     if workers < 1:
-        raise UsageError(f"--workers must be at least 1, not {workers}")
+        raise ParameterError("{workers} must be at least 1, not {value}", value=workers)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir} exists and is not a folder")
     inside = os.path.realpath(out_dir) + os.sep  # never take our own crops as inputs
@@ -509,7 +513,7 @@ def extract(
 
 def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise ParameterError("{fmt} must be one of {choices}, not {value!r}", choices=", ".join(FORMATS), value=fmt)
 
 
 def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from mesocli._tf import import_tensorflow
+from mesocli.preprocess import face_batch
 
 DEFAULT_BATCH = 32
 
@@ -37,11 +38,7 @@ class Predictor:
 
     def p_real(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """The networks' raw output, P(real), as float64 for each face."""
-        batch = np.asarray(faces, dtype=np.uint8)
-        if batch.ndim == 3:
-            batch = batch[None]
-        if batch.shape[1:] != (256, 256, 3):
-            raise ValueError(f"faces must be (N, 256, 256, 3) uint8, got {batch.shape}")
+        batch = face_batch(faces)
         out = np.empty(len(batch), dtype=np.float64)
         for start in range(0, len(batch), self.batch_size):
             chunk = batch[start : start + self.batch_size]

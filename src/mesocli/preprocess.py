@@ -10,6 +10,7 @@ nearest-neighbour; see docs/models.md for what the choice does to their weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,16 @@ def face_to_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
     if image.size != (INPUT_SIZE, INPUT_SIZE):
         image = image.resize((INPUT_SIZE, INPUT_SIZE), RESAMPLE)
     return np.asarray(image, dtype=np.uint8)
+
+
+def face_batch(faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Face crops as one (N, 256, 256, 3) uint8 array (one crop becomes N = 1), what every predictor takes."""
+    batch = np.asarray(faces, dtype=np.uint8)
+    if batch.ndim == 3:
+        batch = batch[None]
+    if batch.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
+        raise ValueError(f"faces must be (N, {INPUT_SIZE}, {INPUT_SIZE}, 3) uint8, got {batch.shape}")
+    return batch
 
 
 def to_network_input(image: Image.Image | np.ndarray) -> np.ndarray:

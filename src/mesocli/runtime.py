@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mesocli.errors import WeightsError
+from mesocli.preprocess import face_batch
 
 RUNTIMES = ("onnx", "tensorflow")
 DEFAULT_RUNTIME = "onnx"
@@ -66,11 +67,7 @@ class OnnxPredictor:
 
     def p_real(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """The network's raw output, P(real), as float64 for each face."""
-        batch = np.asarray(faces, dtype=np.uint8)
-        if batch.ndim == 3:
-            batch = batch[None]
-        if batch.shape[1:] != (256, 256, 3):
-            raise ValueError(f"faces must be (N, 256, 256, 3) uint8, got {batch.shape}")
+        batch = face_batch(faces)
         out = np.empty(len(batch), dtype=np.float64)
         for start in range(0, len(batch), self.batch_size):
             chunk = np.ascontiguousarray(batch[start : start + self.batch_size])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import queue
 import threading
 import time
@@ -24,9 +23,9 @@ from typing import IO, Any, Protocol
 
 from mesocli import aggregate
 from mesocli.detectors import DetectorSet, MultiPredictor, combine
-from mesocli.errors import MesocliError, UsageError
+from mesocli.errors import MesocliError, ParameterError
+from mesocli.faces import DETECTORS
 
-DETECTORS = ("hog", "cnn", "none")
 ProgressHook = Callable[[str, str, "int | None"], None]
 """Called with (event, path, total): ``start`` (total = frames expected or None), ``frame``, ``done``."""
 
@@ -45,10 +44,11 @@ class ScanObserver(Protocol):
 
 @dataclass
 class ScanOptions:
-    """How to sample, detect, score and aggregate. Exactly one of ``frames``/``fps``/``all_frames``."""
+    """How to sample, detect, score and aggregate. At most one of ``frames``/``fps``/``every``/``all_frames``
+    (default: 30 evenly spaced frames). Bad values raise :class:`mesocli.errors.ParameterError`."""
 
     detector: str = "hog"
-    frames: int | None = None  # None: 30 unless fps or all_frames
+    frames: int | None = None  # None: 30 unless fps, every or all_frames
     fps: float | None = None
     all_frames: bool = False
     all_faces: bool = False
@@ -58,37 +58,32 @@ class ScanOptions:
     detail: bool = False
     batch_size: int = 32  # crops gathered (across frames and inputs) before they are scored
     jit: bool = False  # XLA-compile the network (pays off only over many thousand faces)
+    every: int | None = None
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
-            raise UsageError(f"unknown --detector '{self.detector}'; choose one of {', '.join(DETECTORS)}")
+            raise ParameterError("{detector} must be one of {choices}, not {value!r}",
+                                 choices=", ".join(DETECTORS), value=self.detector)
         if self.aggregation not in aggregate.AGGREGATIONS:
-            raise UsageError(
-                f"unknown --aggregate '{self.aggregation}'; choose one of {', '.join(aggregate.AGGREGATIONS)}"
-            )
-        if not 0.0 <= self.threshold <= 1.0 or math.isnan(self.threshold):
-            raise UsageError("--threshold must be between 0 and 1")
+            raise ParameterError("{aggregation} must be one of {choices}, not {value!r}",
+                                 choices=", ".join(aggregate.AGGREGATIONS), value=self.aggregation)
+        aggregate.check_threshold(self.threshold)
         if self.smooth < 1:
-            raise UsageError("--smooth must be at least 1")
+            raise ParameterError("{smooth} must be at least 1")
         if self.batch_size < 1:
-            raise UsageError("--batch-size must be at least 1")
-        chosen = sum([self.fps is not None, self.all_frames])
-        if chosen > 1 or (chosen and self.frames is not None):
-            raise UsageError("give only one of --frames, --fps and --all-frames")
-        if chosen == 0 and self.frames is None:
-            self.frames = 30
-        if self.frames is not None and self.frames < 1:
-            raise UsageError("--frames must be at least 1")
-        if self.fps is not None and not self.fps > 0:
-            raise UsageError("--fps must be positive")
+            raise ParameterError("{batch_size} must be at least 1")
+        if self.selection().mode == "frames":
+            self.frames = self.selection().value
 
     def selection(self) -> Any:
-        """The :class:`mesocli.video.FrameSelection` these options ask for."""
+        """The :class:`mesocli.video.FrameSelection` these options ask for (it checks them)."""
         from mesocli.video import FrameSelection  # noqa: PLC0415
 
-        if self.all_frames:
-            return FrameSelection.from_options(all_frames=True)
-        return FrameSelection.from_options(frames=self.frames if self.fps is None else None, fps=self.fps)
+        return FrameSelection.from_options(self.frames, self.fps, self.every, self.all_frames)
+
+    def describe_sampling(self) -> str:
+        """The frame sampling in words (reports)."""
+        return self.selection().describe()
 
 
 @dataclass

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mesocli.errors import InputError, UsageError
+from mesocli.errors import InputError, ParameterError, UsageError
 from mesocli.fsutil import check_input_file
 
 FRAME_MODES = ("frames", "fps", "every", "all")
@@ -48,9 +48,9 @@ class FrameSelection:
         if self.mode == "all":
             object.__setattr__(self, "value", None)
         elif self.value is None or not self.value > 0 or not math.isfinite(self.value):
-            raise UsageError(f"--{self.mode} needs a positive number, got {self.value}")
+            raise ParameterError("{" + self.mode + "} needs a positive number, got {value}", value=self.value)
         elif self.mode in ("frames", "every") and int(self.value) != self.value:
-            raise UsageError(f"--{self.mode} needs a whole number, got {self.value}")
+            raise ParameterError("{" + self.mode + "} needs a whole number, got {value}", value=self.value)
         elif self.mode in ("frames", "every"):
             object.__setattr__(self, "value", int(self.value))
 
@@ -59,12 +59,12 @@ class FrameSelection:
         cls, frames: int | None = None, fps: float | None = None, every: int | None = None,
         all_frames: bool = False,
     ) -> FrameSelection:
-        """Build a selection from mutually exclusive command-line options (default: 30 frames)."""
+        """Build a selection from mutually exclusive options (default: 30 frames)."""
         given = {"frames": frames, "fps": fps, "every": every, "all": True if all_frames else None}
         chosen = {mode: value for mode, value in given.items() if value is not None}
         if len(chosen) > 1:
-            names = ", ".join("--all-frames" if mode == "all" else f"--{mode}" for mode in chosen)
-            raise UsageError(f"give only one of --frames, --fps, --every, --all-frames (got {names})")
+            names = ", ".join("{" + ("all_frames" if mode == "all" else mode) + "}" for mode in chosen)
+            raise ParameterError("give only one of {frames}, {fps}, {every}, {all_frames} (got " + names + ")")
         if not chosen:
             return cls()
         mode, value = next(iter(chosen.items()))
