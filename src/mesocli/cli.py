@@ -124,11 +124,12 @@ def models(
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    table = Table(title="Bundled weights: MesoNet validation split, and AUC per method on FaceForensics++ test faces")
-    ffpp_methods = ("Deepfakes", "Face2Face", "FaceSwap")
-    for column in ("arch", "model", "file", "accuracy", "AUC", "video acc.", *(f"FF++ {m}" for m in ffpp_methods),
-                   "epochs", "sha256"):
-        table.add_column(column)
+    table = Table(title="Bundled weights. val: MesoNet validation split (accuracy, AUC, video accuracy); "
+                  "DF / F2F / FS: AUC on FaceForensics++ Deepfakes / Face2Face / FaceSwap test faces",
+                  title_justify="left")
+    ffpp_methods = {"DF": "Deepfakes", "F2F": "Face2Face", "FS": "FaceSwap"}
+    for column in ("arch", "model", "val acc", "val AUC", "video", *ffpp_methods, "epochs", "sha256"):
+        table.add_column(column, no_wrap=True)
     for card in cards:
         val = card.metrics.get("validation", {})
         video = val.get("video") or {}
@@ -136,13 +137,12 @@ def models(
         table.add_row(
             card.arch,
             card.manipulation,
-            card.weights_file,
             _fmt(val.get("accuracy")),
             _fmt(val.get("auc")),
             _fmt(video.get("accuracy_mean")),
-            *(_fmt((ffpp.get(method) or {}).get("auc")) for method in ffpp_methods),
+            *(_fmt((ffpp.get(method) or {}).get("auc")) for method in ffpp_methods.values()),
             str(card.epochs or ""),
-            card.sha256[:12],
+            card.sha256[:8],
         )
     console = Console()
     console.print(table)
