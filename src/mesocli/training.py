@@ -257,7 +257,8 @@ class Trainer:
         readable = np.bincount(labels[usable], minlength=2)
         if not readable.all():
             missing = " and ".join(name for name, n in zip(("df", "real"), readable, strict=True) if n == 0)
-            raise UsageError(f"no readable images of class {missing} in the training data; both df and real are needed")
+            where = dataset.root if len(data.sources) == 1 else "any training source"
+            raise UsageError(f"no readable images of class {missing} in {where}; both df and real are needed")
         train_idx, held_idx = split_by_groups(labels[usable], data.source_index[usable], data.groups[usable],
                                               config.val_fraction, config.seed)
         self.train_idx, self.held_idx = usable[train_idx], usable[held_idx]
