@@ -782,9 +782,14 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
     detector's p_fake."""
     from mesocli.detectors import DetectorSet  # noqa: PLC0415
 
-    heatmaps = next(iter(loaded.members.values())) if isinstance(loaded, DetectorSet) else loaded
+    meta = {"model": f"{loaded.name} ({loaded.arch}, sha256 {loaded.sha256[:12]})"}
+    heatmaps = loaded
+    if isinstance(loaded, DetectorSet):
+        name, heatmaps = next(iter(loaded.members.items()))
+        meta["heatmaps"] = (f"Grad-CAM of the {name} detector; the p_fake in the captions is the combined score "
+                            "(the largest detector's)")
     explainer.model = lambda: heatmaps.model
-    explainer.meta = {"model": f"{loaded.name} ({loaded.arch}, sha256 {loaded.sha256[:12]})", **explainer.meta}
+    explainer.meta = {**meta, **explainer.meta}
 
 
 def _explainer(explain: Path | None, report: Path | None, top: int, options: Any, force: bool,

@@ -54,6 +54,8 @@ def detector_scores(result: dict[str, Any]) -> list[tuple[str, float | None]]:
             rows.append((str(name), None if value is None else float(value)))
         return rows
     model = result.get("model") or {}
+    if isinstance(model.get("detectors"), dict):  # --model any, but no score (an error or no face)
+        return [(str(name), None) for name in model["detectors"]]
     name = model.get("name") or model.get("arch") or "model"
     return [(str(name), result.get("p_fake"))]
 
