@@ -63,7 +63,7 @@ def combine(scores: dict[str, np.ndarray]) -> np.ndarray:
 
 
 class MultiPredictor:
-    """Scores faces with each detector of a set; :meth:`p_fake` gives the combined score."""
+    """Scores faces with each detector of a set (:func:`combine` gives the combined score)."""
 
     def __init__(self, predictors: dict[str, Any]) -> None:
         self.predictors = predictors
@@ -71,6 +71,3 @@ class MultiPredictor:
     def p_fake_by_detector(self, faces: Any) -> dict[str, np.ndarray]:
         batch = np.asarray(faces, dtype=np.uint8)
         return {name: predictor.p_fake(batch) for name, predictor in self.predictors.items()}
-
-    def p_fake(self, faces: Any) -> np.ndarray:
-        return combine(self.p_fake_by_detector(faces))

@@ -112,11 +112,12 @@ def load_sources(sources: list[Source]) -> TrainingData:
     group_offset = 0
     for number, source in enumerate(sources):
         source.check()
-        dataset = _select(find_dataset(Path(source.root), source.split), source)
+        listed = find_dataset(Path(source.root), source.split)
+        dataset = _select(listed, source)
         if not len(dataset.paths):
             raise UsageError(f"source {source.root}: no files left after methods={source.methods} every={source.every}")
         datasets.append(dataset)
-        ignored.extend(find_dataset(Path(source.root), source.split).ignored)
+        ignored.extend(listed.ignored)
         parts_source.append(np.full(len(dataset.paths), number, dtype=np.int64))
         groups = identity_groups(dataset.paths) + group_offset
         group_offset = int(groups.max()) + 1
