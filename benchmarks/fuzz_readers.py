@@ -204,7 +204,7 @@ def run_one(reader: str, name: str, data: bytes, folder: Path, timeout: float = 
         if "\n" in str(exc):
             return f"MesocliError on several lines: {exc!r}"
         return None
-    except Exception as exc:  # noqa: BLE001 - that is what we look for
+    except Exception as exc:  # that is what we look for
         where = traceback.extract_tb(exc.__traceback__)[-1]
         message = " ".join(str(exc).split())[:200]
         return f"{type(exc).__name__}: {message} (at {Path(where.filename).name}:{where.lineno})"

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 CLIP = "videos/real/ffpp_c23_youtube_519.mp4"
 
 
-def median_pair(run_a, run_b, repeats: int) -> tuple[float, float]:  # noqa: ANN001
+def median_pair(run_a, run_b, repeats: int) -> tuple[float, float]:
     a, b = [], []
     for _ in range(repeats):
         a.append(run_a())

@@ -92,7 +92,7 @@ def cold_start(repeat: int) -> None:
         row("tensorflow", f"{tf_mem:.0f} MiB", f"onnx uses {onnx_mem / tf_mem:.0%} of it")
 
 
-def _rate(fn, faces: np.ndarray, batch: int) -> float:  # noqa: ANN001
+def _rate(fn, faces: np.ndarray, batch: int) -> float:
     fn(faces[:batch])
     start = time.perf_counter()
     for i in range(0, len(faces), batch):
@@ -155,8 +155,8 @@ def stages(hd: Path) -> None:
 
     spent = dict.fromkeys(("decode", "detect", "landmarks", "align", "classify"), 0.0)
 
-    def timed(stage: str, fn):  # noqa: ANN001, ANN202
-        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def timed(stage: str, fn):
+        def wrapper(*args, **kwargs):
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)

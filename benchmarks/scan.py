@@ -40,7 +40,7 @@ def mesocli(*args: str, stdin: str | None = None) -> tuple[float, subprocess.Com
     return time.perf_counter() - start, done
 
 
-def timed(function, *args, **kwargs):  # noqa: ANN001, ANN201
+def timed(function, *args, **kwargs):
     start = time.perf_counter()
     value = function(*args, **kwargs)
     return time.perf_counter() - start, value

@@ -40,7 +40,7 @@ class FaceTransform:
 
 @cache
 def astronaut() -> Image.Image:
-    from skimage import data  # noqa: PLC0415 - a test dependency
+    from skimage import data  # a test dependency
 
     return Image.fromarray(np.ascontiguousarray(data.astronaut()))
 
@@ -185,7 +185,7 @@ class MediaKit:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def _made(self, name: str, make) -> Path:  # noqa: ANN001
+    def _made(self, name: str, make) -> Path:
         path = self.root / name
         if not path.exists():
             partial = path.with_name(".tmp-" + name)

@@ -17,7 +17,7 @@ from mesocli.errors import ParameterError, WeightsError
 
 
 @pytest.fixture(scope="module")
-def model():  # noqa: ANN201 - an OnnxModel
+def model():  # an OnnxModel
     return mesocli.load_model("df")
 
 

@@ -126,7 +126,7 @@ def test_cli_json_scores_plot(
 ) -> None:
     calls = []
 
-    def fake_resolve(arch, manipulation, weights, runtime):  # noqa: ANN001, ANN202
+    def fake_resolve(arch, manipulation, weights, runtime):
         calls.append((arch, manipulation, weights, runtime))
         return grey_model
 
@@ -204,7 +204,7 @@ def _one_class(root: Path) -> None:
     ],
 )
 def test_cli_errors_are_one_line(
-    setup, args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    setup, args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
     root, missing = tmp_path / "data", tmp_path / "nowhere"

@@ -178,7 +178,7 @@ def test_finder_state_and_validation(kit: MediaKit) -> None:
     with pytest.raises(UsageError, match="detector"):
         FaceFinder("yolo")
     finder = FaceFinder()
-    from mesocli.video import iter_frames  # noqa: PLC0415
+    from mesocli.video import iter_frames
 
     frame = next(iter(iter_frames(kit.face_video, FrameSelection("frames", 1))))
     assert len(finder.find(frame, "a")) == 1 and finder._tracks

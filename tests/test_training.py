@@ -110,7 +110,7 @@ def test_resume_equals_uninterrupted_run(
         if interrupt == "after_epoch_1":  # Ctrl-C right after epoch 1's checkpoint
             end_epoch = Trainer._end_epoch
 
-            def end_then_stop(self: Trainer, state, record) -> None:  # noqa: ANN001
+            def end_then_stop(self: Trainer, state, record) -> None:
                 end_epoch(self, state, record)
                 raise KeyboardInterrupt
 
@@ -122,7 +122,7 @@ def test_resume_equals_uninterrupted_run(
                 prepare(self)
                 step, done = self.train_step, [0]
 
-                def counted(x, y, w):  # noqa: ANN001, ANN202
+                def counted(x, y, w):
                     if done[0] == 6:
                         raise KeyboardInterrupt
                     done[0] += 1

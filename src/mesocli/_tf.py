@@ -42,7 +42,7 @@ def import_tensorflow() -> ModuleType:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     quiet = os.environ.get("MESOCLI_TF_VERBOSE", "") in ("", "0")
     with _stderr_captured() if quiet else contextlib.nullcontext():
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
 
         tf.config.list_physical_devices()
         tf.get_logger().setLevel("ERROR")

@@ -82,7 +82,7 @@ def aggregate(scores: Sequence[float], rule: str = "mean", threshold: float = 0.
 
 def check_threshold(threshold: float) -> float:
     """``threshold`` if it lies in [0, 1], else :class:`mesocli.errors.ParameterError` (NaN fails too)."""
-    from mesocli.errors import ParameterError  # noqa: PLC0415
+    from mesocli.errors import ParameterError
 
     if not 0.0 <= threshold <= 1.0:
         raise ParameterError("{threshold} must be between 0 and 1, not {value}", value=threshold)

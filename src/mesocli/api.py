@@ -32,8 +32,8 @@ DATA_VARIABLE = "MESOCLI_DATA"
 
 def model_names() -> tuple[str, ...]:
     """The names :func:`load_model` takes: each bundled manipulation, and ``any`` (all of them)."""
-    from mesocli.detectors import ANY  # noqa: PLC0415
-    from mesocli.weights import MANIPULATIONS  # noqa: PLC0415
+    from mesocli.detectors import ANY
+    from mesocli.weights import MANIPULATIONS
 
     return (*MANIPULATIONS, ANY)
 
@@ -48,8 +48,8 @@ def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtim
     start, no TensorFlow) or ``tensorflow``. Raises :class:`mesocli.errors.WeightsError` for a file
     that is missing or does not hold fitting weights.
     """
-    from mesocli.models import ARCHITECTURES  # noqa: PLC0415
-    from mesocli.runtime import RUNTIMES, resolve  # noqa: PLC0415
+    from mesocli.models import ARCHITECTURES
+    from mesocli.runtime import RUNTIMES, resolve
 
     if runtime not in RUNTIMES:
         raise ParameterError("{runtime} must be one of {choices}, not {value!r}", choices=", ".join(RUNTIMES),
@@ -108,7 +108,7 @@ def iter_scan(
     The arguments are checked (and the model loaded) when this is called, not at the first result.
     Closing the iterator early stops the scan.
     """
-    from mesocli.scan import ScanOptions, scan_inputs  # noqa: PLC0415
+    from mesocli.scan import ScanOptions, scan_inputs
 
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
@@ -117,7 +117,7 @@ def iter_scan(
     _check_workers(workers)
     loaded = _model(model, arch, runtime)
     if workers > 1:
-        from mesocli.parallel import scan_parallel  # noqa: PLC0415
+        from mesocli.parallel import scan_parallel
 
         return scan_parallel(paths, loaded, options, workers)
     return scan_inputs(paths, loaded, options)
@@ -163,9 +163,9 @@ def extract(
     ``/METHOD``). ``workers``: processes (``None``: one per core). Returns the summary (one result per
     input: ``ok``, ``no_face``, ``error``, ``skipped``).
     """
-    from mesocli.extract import ExtractOptions  # noqa: PLC0415
-    from mesocli.extract import extract as extract_faces  # noqa: PLC0415
-    from mesocli.video import FrameSelection  # noqa: PLC0415
+    from mesocli.extract import ExtractOptions
+    from mesocli.extract import extract as extract_faces
+    from mesocli.video import FrameSelection
 
     selection = FrameSelection.from_options(frames, fps, every, all_frames)
     options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality)
@@ -176,7 +176,7 @@ def extract(
 def open_dataset(data: PathLike | None, split: str | None = "validation") -> Any:
     """The :class:`mesocli.datasets.FolderDataset` at ``data`` (``ROOT/<split>/{df,real}/`` or
     ``ROOT/{df,real}/``); ``data=None`` takes the root from ``$MESOCLI_DATA``."""
-    from mesocli.datasets import find_dataset  # noqa: PLC0415
+    from mesocli.datasets import find_dataset
 
     source = ""
     if data is None:
@@ -204,8 +204,8 @@ def evaluate(
     """Score every face crop of a labelled dataset (see :func:`open_dataset`) and report accuracy, AUC,
     EER and video-level accuracy (:class:`mesocli.evaluate.EvalReport`; ``to_dict()`` is the JSON of
     ``mesocli eval``). Unreadable files are listed in ``report.skipped``, not scored."""
-    from mesocli.aggregate import check_threshold  # noqa: PLC0415
-    from mesocli.evaluate import evaluate as evaluate_dataset  # noqa: PLC0415
+    from mesocli.aggregate import check_threshold
+    from mesocli.evaluate import evaluate as evaluate_dataset
 
     check_threshold(threshold)
     dataset = open_dataset(data, split)

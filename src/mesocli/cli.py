@@ -110,10 +110,10 @@ def models(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """List the bundled weights and the figures in their model cards (validation split)."""
-    import json  # noqa: PLC0415
-    from dataclasses import asdict  # noqa: PLC0415
+    import json
+    from dataclasses import asdict
 
-    from mesocli.weights import MANIPULATIONS, bundled_cards  # noqa: PLC0415
+    from mesocli.weights import MANIPULATIONS, bundled_cards
 
     cards = bundled_cards()
     if fmt == "json":
@@ -121,8 +121,8 @@ def models(
         return
     if fmt != "table":
         fail(f"unknown --format '{fmt}'; choose table or json")
-    from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
+    from rich.console import Console
+    from rich.table import Table
 
     table = Table(title="Bundled weights. val: MesoNet validation split (accuracy, AUC, video accuracy); "
                   "DF / F2F / FS: AUC on FaceForensics++ Deepfakes / Face2Face / FaceSwap test faces",
@@ -215,7 +215,7 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Train Meso4 / MesoInception4 with the paper's recipe; checkpoint each epoch; resume with --resume."""
-    from mesocli import training  # noqa: PLC0415
+    from mesocli import training
 
     progress = not quiet
     try:
@@ -227,9 +227,9 @@ def train(
                 fail("give DATA (or --mix FILE) and --out RUN_DIR (or --resume RUN_DIR)")
             if data and mix:
                 fail("give DATA roots or --mix FILE, not both")
-            from dataclasses import asdict  # noqa: PLC0415
+            from dataclasses import asdict
 
-            from mesocli.sources import Source, read_mix  # noqa: PLC0415
+            from mesocli.sources import Source, read_mix
 
             sources = read_mix(mix) if mix else [Source(str(root), split or None) for root in data or []]
             config = training.TrainConfig(
@@ -292,12 +292,12 @@ def evaluate(
     runtime: RuntimeOption = Runtime.onnx,
 ) -> None:
     """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy)."""
-    import json  # noqa: PLC0415
+    import json
 
-    from mesocli.aggregate import check_threshold  # noqa: PLC0415
-    from mesocli.api import open_dataset  # noqa: PLC0415
-    from mesocli.fsutil import check_writable  # noqa: PLC0415
-    from mesocli.runtime import resolve  # noqa: PLC0415
+    from mesocli.aggregate import check_threshold
+    from mesocli.api import open_dataset
+    from mesocli.fsutil import check_writable
+    from mesocli.runtime import resolve
 
     evaluation = import_module("mesocli.evaluate")  # the module: mesocli.evaluate is the API function
 
@@ -339,7 +339,7 @@ def evaluate(
     if fmt == "json":
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        from rich.console import Console  # noqa: PLC0415
+        from rich.console import Console
 
         Console().print(evaluation.render_table(report))
 
@@ -376,7 +376,7 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:
     """Export weights (help text above)."""
-    from mesocli import export as exporting  # noqa: PLC0415
+    from mesocli import export as exporting
 
     sources = sources or []
     if bundled == bool(sources):
@@ -462,8 +462,8 @@ def extract(
 
     Exit status: 0 done; 2 usage error; 3 an input failed (the others are still extracted, the manifest says why).
     """
-    from mesocli import api  # noqa: PLC0415
-    from mesocli.extract import check_format, format_summary  # noqa: PLC0415
+    from mesocli import api
+    from mesocli.extract import check_format, format_summary
 
     check_format(fmt)
     try:
@@ -495,11 +495,11 @@ def explain_command(
     Prints one JSON line per face (path, p_fake, verdict, heatmap file). Exit status: 0 done; 2 usage
     error; 3 a face could not be read (the others are still explained).
     """
-    import json  # noqa: PLC0415
+    import json
 
-    from mesocli.aggregate import check_threshold  # noqa: PLC0415
-    from mesocli.explain import explain_files  # noqa: PLC0415
-    from mesocli.weights import resolve_model  # noqa: PLC0415
+    from mesocli.aggregate import check_threshold
+    from mesocli.explain import explain_files
+    from mesocli.weights import resolve_model
 
     check_threshold(threshold)
     if model is not None and weights is not None and model != Detector.df:
@@ -621,10 +621,10 @@ def scan(
     ] = 4,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
-    from mesocli import output as writers  # noqa: PLC0415
-    from mesocli.fsutil import atomic_path, check_writable, output_errors  # noqa: PLC0415
-    from mesocli.runtime import resolve  # noqa: PLC0415
-    from mesocli.scan import ScanOptions, exit_status, read_path_list, scan_inputs  # noqa: PLC0415
+    from mesocli import output as writers
+    from mesocli.fsutil import atomic_path, check_writable, output_errors
+    from mesocli.runtime import resolve
+    from mesocli.scan import ScanOptions, exit_status, read_path_list, scan_inputs
 
     try:
         options = ScanOptions(
@@ -654,7 +654,7 @@ def scan(
     if engine == "local" and address is not None:
         fail("--address needs --engine ray")
     if engine == "ray":
-        from mesocli.ray_engine import require_ray  # noqa: PLC0415
+        from mesocli.ray_engine import require_ray
 
         require_ray()
     if resume and (output is None or force):
@@ -677,7 +677,7 @@ def scan(
     verdicts: list[str | None] = []
     todo, stamp = _plan_scan(paths, engine, output if resume else None, statuses, verdicts, quiet)
     if engine == "ray":
-        from mesocli.ray_engine import RayScan  # noqa: PLC0415
+        from mesocli.ray_engine import RayScan
 
         loader = functools.partial(resolve, arch.value if arch else None, model.value,
                                    None if weights is None else weights.resolve(), runtime.value)
@@ -688,7 +688,7 @@ def scan(
                 hook("done", row["path"], None)
                 yield row
     else:
-        from mesocli.parallel import default_workers, scan_parallel  # noqa: PLC0415
+        from mesocli.parallel import default_workers, scan_parallel
 
         loaded = resolve(arch.value if arch else None, model.value, weights, runtime.value)
         processes = 1 if explainer is not None else workers or default_workers()  # heatmaps need the crops here
@@ -703,7 +703,7 @@ def scan(
         with contextlib.ExitStack() as stack:
             stream: Any = sys.stdout
             if resume:
-                from mesocli.resume import appending  # noqa: PLC0415
+                from mesocli.resume import appending
 
                 stream = stack.enter_context(appending(output))
             elif output is not None:
@@ -727,7 +727,7 @@ def scan(
             if explainer is not None:
                 explainer.finish()
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
-        import os  # noqa: PLC0415
+        import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(141) from None
@@ -746,10 +746,10 @@ def _plan_scan(
     if resume_from is None:
         if engine == "local":
             return paths, lambda row: row
-        from mesocli.resume import plan_inputs  # noqa: PLC0415
+        from mesocli.resume import plan_inputs
 
         return plan_inputs(paths), lambda row: row
-    from mesocli.resume import file_field, file_key, plan_inputs, read_done  # noqa: PLC0415
+    from mesocli.resume import file_field, file_key, plan_inputs, read_done
 
     done, note = read_done(resume_from)
     items = plan_inputs(paths)
@@ -780,7 +780,7 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
 
     With ``--model any`` the heatmaps are those of the first detector (df); the report shows every
     detector's p_fake."""
-    from mesocli.detectors import DetectorSet  # noqa: PLC0415
+    from mesocli.detectors import DetectorSet
 
     meta = {"model": f"{loaded.name} ({loaded.arch}, sha256 {loaded.sha256[:12]})"}
     heatmaps = loaded
@@ -797,7 +797,7 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Any
     """The scan's --explain / --report helper (checks its targets now, before any work), or None."""
     if explain is None and report is None:
         return None
-    from mesocli.report import Explainer  # noqa: PLC0415
+    from mesocli.report import Explainer
 
     if report is not None and output is not None and report.resolve() == output.resolve():
         fail("--report and --output name the same file")
@@ -832,7 +832,7 @@ class _GuardedStream:
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
-        from mesocli.fsutil import output_errors  # noqa: PLC0415
+        from mesocli.fsutil import output_errors
 
         try:
             yield

@@ -188,10 +188,10 @@ def iter_decoded(
     ``ok`` False and its message in ``errors`` (dataset index -> message). Up to two batches ahead are
     decoded while the caller works on this one. No TensorFlow: ``eval`` runs without it.
     """
-    from collections import deque  # noqa: PLC0415
-    from concurrent.futures import Future, ThreadPoolExecutor  # noqa: PLC0415
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
 
-    from tqdm import tqdm  # noqa: PLC0415
+    from tqdm import tqdm
 
     paths = list(dataset.paths)
     n = len(paths)
@@ -199,7 +199,7 @@ def iter_decoded(
     def _load(i: int) -> tuple[np.ndarray, bool, str | None]:
         try:
             return load_face(paths[i]), True, None
-        except Exception as exc:  # noqa: BLE001  (reported per file, never fatal)
+        except Exception as exc:  # reported per file, never fatal
             return np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8), False, str(exc)
 
     pending: deque[Future] = deque()

@@ -45,9 +45,9 @@ class DetectorSet:
 
 def bundled_set(arch: str | None, load: Callable[[Path, str], Any]) -> DetectorSet:
     """Every bundled detector of ``arch`` (default meso4), each loaded with ``load(path, arch)``."""
-    from mesocli.errors import WeightsError  # noqa: PLC0415
-    from mesocli.models import DISPLAY_NAMES  # noqa: PLC0415
-    from mesocli.weights import MANIPULATIONS, bundled_cards, bundled_dir  # noqa: PLC0415
+    from mesocli.errors import WeightsError
+    from mesocli.models import DISPLAY_NAMES
+    from mesocli.weights import MANIPULATIONS, bundled_cards, bundled_dir
 
     arch = arch or "meso4"
     found = sorted((card for card in bundled_cards() if card.arch == arch),

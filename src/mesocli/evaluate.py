@@ -74,7 +74,7 @@ def _scores(
     progress: bool,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
     """p_fake of every file per detector (NaN where unreadable), the readable mask, and the read errors."""
-    from mesocli.runtime import make_predictor  # noqa: PLC0415
+    from mesocli.runtime import make_predictor
 
     members = loaded.members if isinstance(loaded, DetectorSet) else {"": loaded}
     predictors = {name: make_predictor(member) for name, member in members.items()}
@@ -212,7 +212,7 @@ def refuse_existing(targets: list[Path | None], force: bool) -> None:
 
 def check_plot_format(target: Path) -> None:
     """Raise UsageError if matplotlib cannot write a file with ``target``'s extension."""
-    from matplotlib.backend_bases import FigureCanvasBase  # noqa: PLC0415
+    from matplotlib.backend_bases import FigureCanvasBase
 
     formats = FigureCanvasBase.get_supported_filetypes()
     if Path(target).suffix.lower().lstrip(".") not in formats:
@@ -235,11 +235,11 @@ def write_scores(report: EvalReport, target: Path) -> None:
 
 def plot_roc(report: EvalReport, target: Path) -> None:
     """ROC curve (positive = fake) with the operating point at the report's threshold, atomically."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    from sklearn.metrics import roc_curve  # noqa: PLC0415
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
 
     fpr, tpr, _ = roc_curve(report.labels_is_fake, report.p_fake)
     c = report.confusion
@@ -269,7 +269,7 @@ def plot_roc(report: EvalReport, target: Path) -> None:
 
 def render_table(report: EvalReport) -> Any:
     """The report as a rich Table."""
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     data, c = report.data, report.confusion
     split = data["split"] or "(single split)"

@@ -52,7 +52,7 @@ class GradCam:
     """
 
     def __init__(self, model: Any, layer: str | None = None) -> None:
-        from mesocli._tf import import_tensorflow  # noqa: PLC0415
+        from mesocli._tf import import_tensorflow
 
         tf = import_tensorflow()
         keras = tf.keras
@@ -115,7 +115,7 @@ class GradCam:
 
 def colorize(heat: np.ndarray, colormap: str = COLORMAP) -> np.ndarray:
     """A [0, 1] map as (H, W, 3) uint8 colours of ``colormap``."""
-    from matplotlib import colormaps  # noqa: PLC0415
+    from matplotlib import colormaps
 
     rgba = colormaps[colormap](np.clip(heat, 0.0, 1.0))
     return np.rint(rgba[..., :3] * 255).astype(np.uint8)
@@ -194,11 +194,11 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
     unreadable file, or a video, is an ``error`` line and the others go on. An existing heatmap file
     is refused (UsageError, before any work) unless ``force``.
     """
-    from mesocli.errors import InputError, UsageError  # noqa: PLC0415
-    from mesocli.fsutil import atomic_write_bytes, check_writable  # noqa: PLC0415
-    from mesocli.inputs import expand_inputs, probe_kind  # noqa: PLC0415
-    from mesocli.outdir import unique_name  # noqa: PLC0415
-    from mesocli.preprocess import load_face  # noqa: PLC0415
+    from mesocli.errors import InputError, UsageError
+    from mesocli.fsutil import atomic_write_bytes, check_writable
+    from mesocli.inputs import expand_inputs, probe_kind
+    from mesocli.outdir import unique_name
+    from mesocli.preprocess import load_face
 
     files = expand_inputs([Path(p) for p in paths], missing_ok=True, media_only=True)
     if not files:

@@ -54,7 +54,7 @@ class ExportCard:
 
     def metadata(self) -> dict[str, str]:
         """ONNX ``metadata_props``: the card as JSON under ``mesocli_card``, and its main fields as keys."""
-        from dataclasses import asdict  # noqa: PLC0415
+        from dataclasses import asdict
 
         data = asdict(self)
         props = {"mesocli_card": json.dumps(data, sort_keys=True)}
@@ -94,13 +94,13 @@ class _Graph:
         return f"{prefix}_{self._tensor}"
 
     def const(self, name: str, value: np.ndarray) -> str:
-        from onnx import numpy_helper  # noqa: PLC0415
+        from onnx import numpy_helper
 
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
     def node(self, op: str, inputs: list[str], prefix: str, **attrs: Any) -> str:
-        from onnx import helper  # noqa: PLC0415
+        from onnx import helper
 
         out = self._out(prefix)
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
@@ -172,7 +172,7 @@ def _network(g: _Graph, arch: str) -> tuple[str, str]:
     x = g.node("Flatten", [x], "flatten", axis=1)
     x = g.node("LeakyRelu", [g.dense(x, s * s * 16, 16)], "leaky_relu", alpha=0.1)  # dropout: identity
     x = g.node("Sigmoid", [g.dense(x, 16, 1)], "sigmoid")
-    from onnx import helper  # noqa: PLC0415
+    from onnx import helper
 
     shape = g.const("flat_shape", np.array([-1], np.int64))
     g.nodes.append(helper.make_node("Reshape", [x, shape], [OUTPUTS[0]], name=OUTPUTS[0]))
@@ -204,10 +204,10 @@ def fit_arch(arrays: Arrays) -> str | None:
 
 def build_onnx(arrays: Arrays, arch: str, card: ExportCard) -> Any:
     """The ONNX ``ModelProto`` of ``arch`` with ``arrays`` (Keras layer name -> weight arrays)."""
-    import onnx  # noqa: PLC0415
-    from onnx import TensorProto, helper  # noqa: PLC0415
+    import onnx
+    from onnx import TensorProto, helper
 
-    from mesocli import __version__  # noqa: PLC0415
+    from mesocli import __version__
 
     def take(name: str, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
         values = arrays.get(name)
@@ -288,7 +288,7 @@ def read_source(path: Path, arch: str | None = None, digest: str | None = None) 
     """Check and read a weights file as :func:`mesocli.weights.load_weights` does, without TensorFlow
     when the file names its layers (the authors' files and Keras >= 3.x ``.weights.h5``); other files
     are loaded through Keras."""
-    from mesocli import weights as w  # noqa: PLC0415
+    from mesocli import weights as w
 
     path = Path(path)
     card = w.ModelCard.from_json(w.card_path_for(path)) if path.is_file() and w.card_path_for(path).is_file() else None
@@ -335,7 +335,7 @@ def read_source(path: Path, arch: str | None = None, digest: str | None = None) 
 
 def default_output(source: Path, fmt: str) -> Path:
     """``meso4_df.weights.h5`` -> ``meso4_df.onnx`` (``.tflite``, ``_savedmodel/``) beside it."""
-    from mesocli.weights import OWN_SUFFIX  # noqa: PLC0415
+    from mesocli.weights import OWN_SUFFIX
 
     name = source.name
     stem = name[: -len(OWN_SUFFIX)] if name.endswith(OWN_SUFFIX) else source.stem
@@ -345,7 +345,7 @@ def default_output(source: Path, fmt: str) -> Path:
 
 def write_onnx(source: SourceWeights, target: Path) -> Path:
     """Write ``source`` as ONNX to ``target`` atomically."""
-    from mesocli.fsutil import atomic_path  # noqa: PLC0415
+    from mesocli.fsutil import atomic_path
 
     data = onnx_bytes(source.arrays, source.arch, source.card())
     with atomic_path(Path(target), suffix=".onnx") as tmp:
@@ -355,19 +355,19 @@ def write_onnx(source: SourceWeights, target: Path) -> Path:
 
 def onnx_card(path: Path) -> ExportCard | None:
     """The card inside an ONNX file made by mesocli (None if it has none or is unreadable)."""
-    import onnx  # noqa: PLC0415
+    import onnx
 
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # noqa: BLE001 - any unreadable file is simply "no card"
+    except Exception:  # any unreadable file is simply "no card"
         return None
     return ExportCard.from_metadata({p.key: p.value for p in model.metadata_props})
 
 
 def _tf_module(source: SourceWeights) -> tuple[Any, Any]:
     """A tf.Module whose ``serve`` takes uint8 faces and returns p_real and p_fake, as the ONNX graph."""
-    from mesocli._tf import import_tensorflow  # noqa: PLC0415
-    from mesocli.models import build_model  # noqa: PLC0415
+    from mesocli._tf import import_tensorflow
+    from mesocli.models import build_model
 
     tf = import_tensorflow()
     model = build_model(source.arch)
@@ -390,8 +390,8 @@ def _tf_module(source: SourceWeights) -> tuple[Any, Any]:
 
 def write_savedmodel(source: SourceWeights, target: Path) -> Path:
     """A TensorFlow SavedModel folder (signature ``serving_default``) with the card as ``mesocli_card.json``."""
-    import shutil  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
+    import shutil
+    import tempfile
 
     tf, module = _tf_module(source)
     target = Path(target)
@@ -412,13 +412,13 @@ def write_savedmodel(source: SourceWeights, target: Path) -> Path:
 def write_tflite(source: SourceWeights, target: Path) -> Path:
     """A TFLite (LiteRT) flatbuffer, float32, variables frozen: input ``image`` uint8 (N, 256, 256, 3), one
     output, p_fake (N,). The card goes into ``<target>.json`` beside it."""
-    from dataclasses import replace  # noqa: PLC0415
+    from dataclasses import replace
 
-    from tensorflow.python.framework.convert_to_constants import (  # noqa: PLC0415
+    from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
 
-    from mesocli.fsutil import atomic_path, atomic_write_text  # noqa: PLC0415
+    from mesocli.fsutil import atomic_path, atomic_write_text
 
     tf, module = _tf_module(source)
 
@@ -460,7 +460,7 @@ class BundledState:
 
 def bundled_states() -> list[BundledState]:
     """Every bundled weights file (found through the model cards in the bundled folder) and its export's state."""
-    from mesocli.weights import bundled_cards, bundled_dir  # noqa: PLC0415
+    from mesocli.weights import bundled_cards, bundled_dir
 
     states = []
     for card in bundled_cards():
@@ -479,7 +479,7 @@ def verify(source: SourceWeights, target: Path, fmt: str, faces: np.ndarray | No
     tf, module = _tf_module(source)
     keras = module.model(faces.astype(np.float32) / 255.0, training=False).numpy()[:, 0].astype(np.float64)
     if fmt == "onnx":
-        from mesocli.runtime import OnnxPredictor  # noqa: PLC0415
+        from mesocli.runtime import OnnxPredictor
 
         got = OnnxPredictor(Path(target)).p_fake(faces)
     elif fmt == "savedmodel":

@@ -229,7 +229,7 @@ def _extract_one(job: _Job, out_dir: Path, options: ExtractOptions, report: Repo
     except (UsageError, OutputError):  # not this input's fault (face models missing, disk full): stop the run
         _remove_crops(out_dir, faces)
         raise
-    except Exception as exc:  # noqa: BLE001 - one input's failure must not stop the others
+    except Exception as exc:  # one input's failure must not stop the others
         result.message = f"{job.source}: {type(exc).__name__}: {exc}"
     if result.status == "error":
         _remove_crops(out_dir, faces)
@@ -281,8 +281,8 @@ class _Progress:
         self._tasks: dict[int, int] = {}
         self._names = {job.number: job.name for job in jobs}
         if enabled and jobs:
-            from rich.console import Console  # noqa: PLC0415
-            from rich.progress import (  # noqa: PLC0415
+            from rich.console import Console
+            from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
                 Progress,

@@ -89,8 +89,8 @@ def _model_file(name: str) -> str:
 
 
 @functools.cache
-def _dlib():  # noqa: ANN202 - the dlib module
-    import dlib  # noqa: PLC0415
+def _dlib():  # the dlib module
+    import dlib
 
     return dlib
 
@@ -100,7 +100,7 @@ def _cache_dir() -> Path:
 
 
 @functools.cache
-def _hog_detector():  # noqa: ANN202
+def _hog_detector():
     """dlib's frontal face detector; kept in binary form in the user cache (it loads in ms, not in 1 s)."""
     dlib = _dlib()
     cached = _cache_dir() / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
@@ -114,12 +114,12 @@ def _hog_detector():  # noqa: ANN202
 
 
 @functools.cache
-def _cnn_detector():  # noqa: ANN202
+def _cnn_detector():
     return _dlib().cnn_face_detection_model_v1(_model_file("mmod_human_face_detector.dat"))
 
 
 @functools.cache
-def _landmark_model():  # noqa: ANN202
+def _landmark_model():
     return _dlib().shape_predictor(_model_file("shape_predictor_68_face_landmarks.dat"))
 
 

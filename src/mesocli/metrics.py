@@ -31,7 +31,7 @@ def _arrays(labels_is_fake: Any, p_fake: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def eer(labels_is_fake: Any, p_fake: Any) -> float:
     """Equal error rate: where the ROC curve (linear between its points) crosses FPR = FNR = 1 - TPR."""
-    from sklearn.metrics import roc_curve  # noqa: PLC0415
+    from sklearn.metrics import roc_curve
 
     y, p = _arrays(labels_is_fake, p_fake)
     fpr, tpr, _ = roc_curve(y, p)
@@ -51,7 +51,7 @@ def best_threshold(labels_is_fake: Any, p_fake: Any) -> tuple[float, float]:
     the highest: halfway to 1), so it is not on a score. Ties go to the threshold closest to
     0.5, then to the higher one.
     """
-    from sklearn.metrics import roc_curve  # noqa: PLC0415
+    from sklearn.metrics import roc_curve
 
     y, p = _arrays(labels_is_fake, p_fake)
     fpr, tpr, cuts = roc_curve(y, p, drop_intermediate=False)  # cuts[0] = inf: nothing called fake
@@ -77,7 +77,7 @@ def binary_report(labels_is_fake: Any, p_fake: Any, threshold: float = 0.5) -> d
     real), auc (ROC AUC), eer, average_precision (positive = fake), confusion {tp, fp, tn, fn,
     positive}, best_threshold, best_accuracy.
     """
-    from sklearn.metrics import (  # noqa: PLC0415
+    from sklearn.metrics import (
         accuracy_score,
         average_precision_score,
         confusion_matrix,
@@ -112,7 +112,7 @@ def video_level(
     are fake (``p_fake >= threshold``). Returns {videos, accuracy_mean, accuracy_vote}, or None when
     some frame has no video id.
     """
-    from sklearn.metrics import accuracy_score  # noqa: PLC0415
+    from sklearn.metrics import accuracy_score
 
     y, p = _arrays(labels_is_fake, p_fake)
     if len(video_ids) != len(y):

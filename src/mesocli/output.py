@@ -105,9 +105,9 @@ class TableWriter:
         self.rows.append(result)
 
     def close(self) -> None:
-        from rich.console import Console  # noqa: PLC0415
-        from rich.markup import escape  # noqa: PLC0415
-        from rich.table import Table  # noqa: PLC0415
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
 
         terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
         # on a terminal rows fold to its width; in a file or pipe paths are never cut
@@ -191,8 +191,8 @@ class ScanProgress:
 
     def __enter__(self) -> ScanProgress:
         if self.enabled:
-            from rich.console import Console  # noqa: PLC0415
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.progress = Progress(
                 TextColumn("{task.description}", style="cyan"), BarColumn(), MofNCompleteColumn(),

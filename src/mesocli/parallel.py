@@ -29,8 +29,8 @@ def default_workers() -> int:
 def expand_tasks(paths: Sequence[str | Path]) -> list[str]:
     """Files to scan, one task each: folders expanded as the scan expands them; anything else (a file,
     a missing path, a folder that cannot be listed or holds no media) is left for the scan to report."""
-    from mesocli.errors import MesocliError  # noqa: PLC0415
-    from mesocli.inputs import expand_inputs  # noqa: PLC0415
+    from mesocli.errors import MesocliError
+    from mesocli.inputs import expand_inputs
 
     tasks: list[str] = []
     for raw in paths:
@@ -50,9 +50,9 @@ def expand_tasks(paths: Sequence[str | Path]) -> list[str]:
 
 def _portable(loaded: Any) -> Any:
     """What a spawned worker can receive: ONNX models without their session, else a (runtime, path, arch) triple."""
-    import dataclasses  # noqa: PLC0415
+    import dataclasses
 
-    from mesocli.runtime import OnnxModel  # noqa: PLC0415
+    from mesocli.runtime import OnnxModel
 
     if isinstance(loaded, DetectorSet):
         return DetectorSet(loaded.arch, {name: _portable(member) for name, member in loaded.members.items()})
@@ -63,14 +63,14 @@ def _portable(loaded: Any) -> Any:
 
 def _ready(loaded: Any) -> Any:
     """The worker's model from :func:`_portable`'s form: one ONNX Runtime thread, or TensorFlow loaded here."""
-    from mesocli.runtime import OnnxModel  # noqa: PLC0415
+    from mesocli.runtime import OnnxModel
 
     if isinstance(loaded, DetectorSet):
         return DetectorSet(loaded.arch, {name: _ready(member) for name, member in loaded.members.items()})
     if isinstance(loaded, OnnxModel):
         loaded.threads = 1
         return loaded
-    from mesocli.weights import load_weights  # noqa: PLC0415
+    from mesocli.weights import load_weights
 
     return load_weights(Path(loaded[1]), loaded[2])
 
@@ -87,7 +87,7 @@ def _scan_one(path: str) -> ScanResult:
 def scan_parallel(paths: Sequence[str | Path], loaded: Any, options: ScanOptions, workers: int,
                   progress: ProgressHook | None = None) -> Iterator[ScanResult]:
     """Like :func:`mesocli.scan.scan_inputs` (same results, same order) with ``workers`` processes."""
-    import multiprocessing  # noqa: PLC0415
+    import multiprocessing
 
     tasks = expand_tasks(paths)
     workers = max(1, min(workers, len(tasks)))

@@ -110,7 +110,7 @@ def _read_image(path: str | Path, decode: bool) -> Image.Image:
         raise InputError(f"{path}: permission denied") from None
     except MemoryError:
         raise InputError(f"{path}: image too large to decode (out of memory)") from None
-    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many kinds on damaged files
+    except Exception as exc:  # Pillow's decoders raise many kinds on damaged files
         raise InputError(f"{path}: not a readable image ({_one_line(exc)})") from None
 
 

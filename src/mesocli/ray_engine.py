@@ -33,7 +33,7 @@ LOCAL_OBJECT_STORE = 128 * 1024 * 1024  # results are small rows: a local Ray ne
 def require_ray() -> Any:
     """The ``ray`` module, or a UsageError saying how to install it."""
     try:
-        import ray  # noqa: PLC0415
+        import ray
     except ImportError:
         raise UsageError(INSTALL_HINT) from None
     return ray
@@ -58,7 +58,7 @@ class ScanWorker:
 
     def scan(self, item: str) -> list[dict[str, Any]]:
         """Scan one planned input (see :func:`mesocli.resume.plan_inputs`): its result rows."""
-        from mesocli.scan import scan_inputs  # noqa: PLC0415
+        from mesocli.scan import scan_inputs
 
         return [result.to_dict() for result in scan_inputs([item], self.loaded, self.options)]
 
@@ -103,7 +103,7 @@ class RayScan:
         """Join or start Ray; True when this call started it (and must shut it down)."""
         if ray.is_initialized():
             return False
-        import logging  # noqa: PLC0415
+        import logging
 
         address = self.address or os.environ.get("RAY_ADDRESS") or "local"
         settings: dict[str, Any] = dict(
@@ -137,13 +137,13 @@ class RayScan:
             for slot in self.slots:
                 try:
                     ray.kill(slot.handle, no_restart=True)
-                except Exception:  # noqa: BLE001, S110 - already gone
+                except Exception:  # already gone
                     pass
             if started:
                 ray.shutdown()
 
     def _run(self, ray: Any) -> Iterator[dict[str, Any]]:
-        from ray.exceptions import RayActorError, RayError  # noqa: PLC0415
+        from ray.exceptions import RayActorError, RayError
 
         wanted = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         count = min(wanted, len(self.items))
@@ -199,7 +199,7 @@ class RayScan:
 
     def _error_row(self, item: str, message: str) -> dict[str, Any]:
         """The ``error`` result of an input that no worker could scan (same schema as any result)."""
-        from mesocli.scan import ScanResult  # noqa: PLC0415
+        from mesocli.scan import ScanResult
 
         return ScanResult(
             path=item, type=None, status="error", error=f"{item}: {message}", p_fake=None, verdict=None,
@@ -210,7 +210,7 @@ class RayScan:
 
 def _describe(exc: BaseException) -> str:
     """One line on why a Ray task failed."""
-    from ray.exceptions import RayActorError, RayTaskError  # noqa: PLC0415
+    from ray.exceptions import RayActorError, RayTaskError
 
     if isinstance(exc, RayActorError):
         return f"the Ray worker scanning it was lost {RESTARTS + 1} times ({type(exc).__name__})"

@@ -105,8 +105,8 @@ def timeline_png(result: dict[str, Any], evidence: InputEvidence | None, smooth:
     no_face = [t for _, t in evidence.no_face_frames()] if evidence is not None else []
     if not faces and not no_face:
         return None
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
-    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     threshold = float(result.get("threshold", 0.5))
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
@@ -176,7 +176,7 @@ class FaceImage:
 
 def explain_faces(gradcam: Any, evidence: InputEvidence, kind: str | None, threshold: float) -> list[FaceImage]:
     """Heatmap panels of the input's most-fake then most-real faces (see :meth:`InputEvidence.extremes`)."""
-    from mesocli.explain import caption_for, face_panel, png_bytes  # noqa: PLC0415
+    from mesocli.explain import caption_for, face_panel, png_bytes
 
     kept = evidence.extremes()
     if not kept:
@@ -380,7 +380,7 @@ def _section(number: int, entry: ReportEntry, top: int) -> str:
 def render_html(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = None,
                 top: int = DEFAULT_TOP) -> str:
     """The whole report as one HTML document (see the module docstring)."""
-    from mesocli import __version__  # noqa: PLC0415
+    from mesocli import __version__
 
     meta = dict(meta or {})
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -433,7 +433,7 @@ class Explainer:
 
     def _cam(self) -> Any:
         if self._gradcam is None:
-            from mesocli.explain import GradCam  # noqa: PLC0415
+            from mesocli.explain import GradCam
 
             model = self.model() if callable(self.model) and not hasattr(self.model, "layers") else self.model
             self._gradcam = GradCam(model)
@@ -457,8 +457,8 @@ class Explainer:
         return entry
 
     def _write_faces(self, data: dict[str, Any], faces: list[FaceImage]) -> None:
-        from mesocli.fsutil import atomic_write_bytes  # noqa: PLC0415
-        from mesocli.outdir import unique_name  # noqa: PLC0415
+        from mesocli.fsutil import atomic_write_bytes
+        from mesocli.outdir import unique_name
 
         assert self.explain_dir is not None
         folder = self.explain_dir / unique_name(Path(data["path"]).stem, data["path"], self._names)
@@ -469,7 +469,7 @@ class Explainer:
         """Write the report (atomically), if one was asked for."""
         if self.report is None:
             return
-        from mesocli.fsutil import atomic_write_text  # noqa: PLC0415
+        from mesocli.fsutil import atomic_write_text
 
         atomic_write_text(self.report, render_html(self.entries, self.meta, self.top))
 
@@ -477,7 +477,7 @@ class Explainer:
 def check_targets(explain_dir: Path | None, report: Path | None, force: bool) -> None:
     """Refuse, before any work, a --report file or a non-empty --explain folder that exists (unless ``force``),
     and a place where nothing can be written."""
-    from mesocli.fsutil import check_writable  # noqa: PLC0415
+    from mesocli.fsutil import check_writable
 
     if report is not None:
         if report.is_dir():

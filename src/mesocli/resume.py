@@ -54,7 +54,7 @@ def plan_inputs(arguments: Iterable[str | Path]) -> list[str]:
     names them, and a folder that cannot be listed or holds no media stays itself (its ``error``
     result). Each argument is expanded on its own, as the scan does.
     """
-    from mesocli.inputs import expand_inputs  # noqa: PLC0415
+    from mesocli.inputs import expand_inputs
 
     planned: list[str] = []
     for raw in arguments:
@@ -148,7 +148,7 @@ def appending(output: Path) -> Iterator[IO[str]]:
         handle = open(output, "a", encoding="utf-8", newline="", errors="backslashreplace")
     with handle:
         if sys.platform != "win32":
-            import fcntl  # noqa: PLC0415
+            import fcntl
 
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -42,7 +42,7 @@ def cache_dir() -> Path:
 
 
 def _session(model: bytes | Path, threads: int | None = None) -> Any:
-    import onnxruntime as ort  # noqa: PLC0415
+    import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -114,19 +114,19 @@ class OnnxModel:
     @property
     def model(self) -> Any:
         """The Keras model of the same weights (imports TensorFlow), for code that needs Keras itself."""
-        from mesocli.weights import load_weights  # noqa: PLC0415
+        from mesocli.weights import load_weights
 
         return load_weights(self.weights_path, self.arch).model
 
 
 def _onnx_card(path: Path) -> tuple[Any, Any]:
     """(card, session) of a mesocli ONNX file, read with ONNX Runtime (no ``onnx`` import); card None if unusable."""
-    from mesocli.export import ExportCard  # noqa: PLC0415
+    from mesocli.export import ExportCard
 
     try:
         session = _session(path)
         meta = session.get_modelmeta().custom_metadata_map
-    except Exception:  # noqa: BLE001 - a damaged or foreign file is not used
+    except Exception:  # a damaged or foreign file is not used
         return None, None
     return ExportCard.from_metadata(dict(meta)), session
 
@@ -137,8 +137,8 @@ def cached_path(digest: str) -> Path:
 
 def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
     """Check a weights file and return it ready for ONNX Runtime (bundled export, cache, or converted now)."""
-    from mesocli import weights as w  # noqa: PLC0415
-    from mesocli.export import default_output  # noqa: PLC0415
+    from mesocli import weights as w
+    from mesocli.export import default_output
 
     path = Path(path)
     card_file = w.card_path_for(path)
@@ -163,17 +163,17 @@ def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
 
 def convert(path: Path, arch: str | None = None, digest: str | None = None) -> OnnxModel:
     """Read and convert a weights file now; keep the result in the cache when it can be written."""
-    import contextlib  # noqa: PLC0415
+    import contextlib
 
-    from mesocli.export import onnx_bytes, read_source  # noqa: PLC0415
-    from mesocli.fsutil import atomic_path  # noqa: PLC0415
+    from mesocli.export import onnx_bytes, read_source
+    from mesocli.fsutil import atomic_path
 
     source = read_source(Path(path), arch, digest)
     data = onnx_bytes(source.arrays, source.arch, source.card())
     with contextlib.suppress(OSError):  # a read-only or full cache only costs the next run a conversion
         with atomic_path(cached_path(source.sha256), suffix=".onnx") as tmp:
             tmp.write_bytes(data)
-    from mesocli.weights import ModelCard, card_path_for  # noqa: PLC0415
+    from mesocli.weights import ModelCard, card_path_for
 
     card_file = card_path_for(source.path)
     card = ModelCard.from_json(card_file) if not source.legacy and card_file.is_file() else None
@@ -182,9 +182,9 @@ def convert(path: Path, arch: str | None = None, digest: str | None = None) -> O
 
 def resolve(arch: str | None, manipulation: str, weights: Path | None, runtime: str = DEFAULT_RUNTIME) -> Any:
     """The CLI's model selection (see :func:`mesocli.weights.resolve_model`) for ``runtime``."""
-    from mesocli import weights as w  # noqa: PLC0415
-    from mesocli.detectors import ANY, bundled_set  # noqa: PLC0415
-    from mesocli.errors import UsageError  # noqa: PLC0415
+    from mesocli import weights as w
+    from mesocli.detectors import ANY, bundled_set
+    from mesocli.errors import UsageError
 
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown --runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
@@ -205,6 +205,6 @@ def make_predictor(loaded: Any, batch_size: int = DEFAULT_BATCH, jit_compile: bo
     """A predictor for ``loaded``: ONNX Runtime for an :class:`OnnxModel`, else the Keras Predictor."""
     if isinstance(loaded, OnnxModel):
         return loaded.predictor(batch_size, threads)
-    from mesocli.predictor import Predictor  # noqa: PLC0415
+    from mesocli.predictor import Predictor
 
     return Predictor(loaded.model, batch_size=batch_size, jit_compile=jit_compile)

@@ -77,7 +77,7 @@ class ScanOptions:
 
     def selection(self) -> Any:
         """The :class:`mesocli.video.FrameSelection` these options ask for (it checks them)."""
-        from mesocli.video import FrameSelection  # noqa: PLC0415
+        from mesocli.video import FrameSelection
 
         return FrameSelection.from_options(self.frames, self.fps, self.every, self.all_frames)
 
@@ -256,7 +256,7 @@ class _Producer(threading.Thread):
 
     def _argument(self, path: Path, shown: str) -> None:
         """One command-line argument: a file, or a folder expanded recursively."""
-        from mesocli.inputs import expand_inputs  # noqa: PLC0415
+        from mesocli.inputs import expand_inputs
 
         if not path.exists():
             self._failed(shown, "broken symbolic link" if path.is_symlink() else "no such file or folder")
@@ -285,7 +285,7 @@ class _Producer(threading.Thread):
         self.put(("end", job))
 
     def _input(self, path: Path, shown: str) -> None:
-        from mesocli.inputs import identify  # noqa: PLC0415
+        from mesocli.inputs import identify
 
         job = _Job(shown)
         self.put(("start", job))
@@ -309,8 +309,8 @@ class _Producer(threading.Thread):
             self.progress(event, path, total)
 
     def _image(self, job: _Job, path: Path) -> None:
-        from mesocli.faces import faces_in_image  # noqa: PLC0415
-        from mesocli.preprocess import open_image  # noqa: PLC0415
+        from mesocli.faces import faces_in_image
+        from mesocli.preprocess import open_image
 
         image = open_image(path)
         records = faces_in_image(image, self.options.detector, self.options.all_faces, source=job.path)
@@ -318,8 +318,8 @@ class _Producer(threading.Thread):
         self._hook("frame", job.path)
 
     def _video(self, job: _Job, path: Path, info: Any) -> None:
-        from mesocli.faces import FaceFinder  # noqa: PLC0415
-        from mesocli.video import FrameReader  # noqa: PLC0415
+        from mesocli.faces import FaceFinder
+        from mesocli.video import FrameReader
 
         job.duration = float(info.duration) if info.duration else None
         with FrameReader(path, self.options.selection(), info) as reader:  # ffmpeg decodes ahead
@@ -460,7 +460,7 @@ def make_predictor(loaded: Any, options: ScanOptions) -> Any:
     8 faces a call scored as fast as 32 and wastes less on padding when a batch is short.
     ``options.jit`` turns XLA on for long runs on other hardware.
     """
-    from mesocli.runtime import OnnxModel  # noqa: PLC0415
+    from mesocli.runtime import OnnxModel
 
     if isinstance(loaded, OnnxModel):
         return loaded.predictor(options.batch_size)
@@ -471,7 +471,7 @@ def make_predictor(loaded: Any, options: ScanOptions) -> Any:
 def _predictor(model: Any, batch_size: int, jit: bool) -> Any:
     """One TensorFlow predictor per model and settings, kept: a process that scans input after input
     (a Ray worker calls :func:`scan_inputs` once per input) traces the graph once, not each time."""
-    from mesocli.predictor import Predictor  # noqa: PLC0415
+    from mesocli.predictor import Predictor
 
     return Predictor(model, batch_size=batch_size, jit_compile=jit)
 

@@ -71,7 +71,7 @@ class TrainConfig:
 
     def source_list(self) -> list[Any]:
         """The training sources: ``sources`` if given, else the single root ``data``/``split``."""
-        from mesocli.sources import Source  # noqa: PLC0415
+        from mesocli.sources import Source
 
         if self.sources:
             return [Source(**entry) for entry in self.sources]
@@ -231,7 +231,7 @@ class Trainer:
     # ---------- setup ----------
     def prepare(self) -> None:
         """Read and decode the data, split off the held-out part, build the model, optimizer and step."""
-        from mesocli._tf import import_tensorflow  # noqa: PLC0415
+        from mesocli._tf import import_tensorflow
 
         tf = self.tf = import_tensorflow()
         config = self.config
@@ -287,7 +287,7 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.model = build_model(config.arch)
         if config.init_weights:
-            from mesocli.weights import load_weights  # noqa: PLC0415
+            from mesocli.weights import load_weights
 
             start = load_weights(Path(config.init_weights), config.arch)
             self.model.set_weights(start.model.get_weights())
@@ -371,9 +371,9 @@ class Trainer:
 
     def _evaluate_heldout(self) -> dict[str, float]:
         """Held-out loss, accuracy and AUC: per source, then their mean (the figures that select the epoch)."""
-        from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+        from sklearn.metrics import roc_auc_score
 
-        from mesocli.predictor import Predictor  # noqa: PLC0415
+        from mesocli.predictor import Predictor
 
         if len(self.held_idx) == 0:
             return {}
@@ -396,7 +396,7 @@ class Trainer:
         return result
 
     def run(self, resume: bool = False) -> TrainState:
-        from tqdm import tqdm  # noqa: PLC0415
+        from tqdm import tqdm
 
         if not self.prepared:
             self.prepare()
@@ -474,7 +474,7 @@ class Trainer:
         self.log(json.dumps(record), file=sys.stderr)
 
     def _save_best(self, state: TrainState, record: dict[str, Any]) -> None:
-        from mesocli.weights import ModelCard, save_own  # noqa: PLC0415
+        from mesocli.weights import ModelCard, save_own
 
         config = self.config
         card = ModelCard(
@@ -513,10 +513,10 @@ class Trainer:
 
 
 def _plot_history(history: list[dict[str, Any]], target: Path) -> None:
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))

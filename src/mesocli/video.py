@@ -112,7 +112,7 @@ class Frame:
 
 def ffmpeg_exe() -> str:
     """The ffmpeg binary bundled with imageio-ffmpeg (or the one IMAGEIO_FFMPEG_EXE names)."""
-    import imageio_ffmpeg  # noqa: PLC0415
+    import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -178,7 +178,7 @@ def probe_video(path: str | Path) -> VideoInfo:
 
 def max_frame_pixels() -> int | None:
     """The largest frame decoded (an RGB copy of each is made): the pixels Pillow refuses in an image."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
 

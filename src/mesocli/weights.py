@@ -120,7 +120,7 @@ def bundled_weights_path(arch: str, manipulation: str) -> Path:
 
 
 def _h5py() -> Any:
-    import h5py  # noqa: PLC0415
+    import h5py
 
     return h5py
 
@@ -303,7 +303,7 @@ def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> 
     ``manipulation`` ``any`` gives a :class:`mesocli.detectors.DetectorSet` of every bundled detector
     of the network instead of one :class:`LoadedModel`.
     """
-    from mesocli.detectors import ANY, bundled_set  # noqa: PLC0415
+    from mesocli.detectors import ANY, bundled_set
 
     if manipulation == ANY:
         if weights is not None:
@@ -320,7 +320,7 @@ def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> 
 def save_own(model: Any, path: Path, card: ModelCard) -> ModelCard:
     """Write weights and their model card atomically: both are written to temporary files before either
     is renamed into place, so a failed write (disk full) leaves the previous pair as it was."""
-    from mesocli.fsutil import atomic_path, atomic_write_text  # noqa: PLC0415
+    from mesocli.fsutil import atomic_path, atomic_write_text
 
     path = Path(path)
     with atomic_path(path, suffix=OWN_SUFFIX) as tmp:

@@ -125,7 +125,7 @@ def test_kill_9_then_a_full_disk_during_train_then_resume(train_data: Path, refe
         disk = FaultyFs(run).install(patch)
         end_epoch = Trainer._end_epoch
 
-        def fill_up_in_epoch_2(self: Trainer, state, record) -> None:  # noqa: ANN001
+        def fill_up_in_epoch_2(self: Trainer, state, record) -> None:
             if record["epoch"] == 2:
                 disk.space = disk.used  # the disk is full when epoch 2 is to be saved
             end_epoch(self, state, record)
