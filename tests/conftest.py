@@ -1,19 +1,28 @@
-"""Shared test fixtures.
+"""Shared test fixtures and helpers.
 
 Tests that need the third-party data in ``../shared`` (or ``$MESOCLI_SHARED``) use the
-``shared_dir`` fixture: they skip with a reason when it is absent, and fail instead when
-``MESOCLI_REQUIRE_SHARED=1`` (set by ``.ci/run``), so CI always runs them.
+``shared_dir`` fixture or ``require_shared``: they skip with a reason when it is absent, and fail
+instead when ``MESOCLI_REQUIRE_SHARED=1`` (set by ``.ci/run``), so CI always runs them.
+
+The command line is run in this process through ``cli.main`` (the ``run_cli`` fixture), so a test sees
+the exit status and the one-line error a user sees. A separate process (``fresh_python``) is for what
+only a new interpreter shows: which modules an import loads, ``python -m``, a process killed or signalled.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 import os
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 import pytest
+from media import MediaKit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +40,90 @@ def require_shared(*parts: str) -> Path:
             pytest.fail(message + " -- required here because MESOCLI_REQUIRE_SHARED=1")
         pytest.skip(message)
     return path
+
+
+@functools.cache
+def _scan_validator():  # a jsonschema validator, the schema itself checked once
+    import jsonschema
+
+    schema = json.loads((REPO / "docs" / "scan.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def check_schema(result: dict) -> None:
+    """Assert that one scan result (a JSON row) follows docs/scan.schema.json."""
+    _scan_validator().validate(result)
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+
+
+class CliResult(NamedTuple):
+    """What one ``mesocli`` run printed, and its exit status."""
+
+    code: int
+    out: str
+    err: str
+
+    def error_line(self) -> str:
+        """The run's one error line (asserted: one line, ``mesocli: error: ``, no traceback, nothing on stdout)."""
+        assert self.out == "", self.out
+        assert "Traceback" not in self.err, self.err
+        assert self.err.count("\n") == 1 and self.err.startswith("mesocli: error: "), self.err
+        return self.err[len("mesocli: error: "):].rstrip("\n")
+
+    def jsonl(self) -> list[dict]:
+        """stdout as JSON Lines."""
+        return [json.loads(line) for line in self.out.splitlines()]
+
+
+RunCli = Callable[..., CliResult]
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> RunCli:
+    """``run_cli(*args, stdin=None)``: run ``mesocli ARGS`` in this process through ``cli.main``.
+
+    Arguments may be paths or numbers. Monkeypatches of the test apply (scans run in-process, see
+    ``_private_model_cache``).
+    """
+    from mesocli import cli
+
+    def run(*args: object, stdin: str | None = None) -> CliResult:
+        argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in args]
+        monkeypatch.setattr(sys, "argv", ["mesocli", *argv])
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        try:
+            cli.main()
+            code: object = 0
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return CliResult(0 if code is None else int(code), out, err)
+
+    return run
+
+
+def fresh_python(code: str, timeout: float = 300) -> tuple[str, set[str]]:
+    """Run ``code`` in a new interpreter; return its stdout and the top-level modules it had imported."""
+    probe = "\nimport sys as _sys\nprint('\\nMODULES', *sorted({_m.split('.')[0] for _m in _sys.modules}))\n"
+    done = subprocess.run([sys.executable, "-c", code + probe], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out, _, modules = done.stdout.rpartition("\nMODULES ")
+    return out, set(modules.split())
+
+
+def cli_code(*argv: object) -> str:
+    """Python source that runs ``mesocli ARGV`` through ``cli.main`` and prints ``exit N``."""
+    return ("import sys\nfrom mesocli.cli import main\n"
+            f"sys.argv = ['mesocli', *{[str(a) for a in argv]!r}]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n")
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -68,30 +161,6 @@ def own_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kit(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
     """The standard test media (tests/media.py), each file made once per session."""
-    from media import MediaKit
-
     return MediaKit(tmp_path_factory.getbasetemp() / "media")
-
-
-def run_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object, stdin: str | None = None
-) -> tuple[int, str, str]:
-    """Run ``mesocli ARGS`` in this process through ``cli.main`` (one-line errors, exit statuses).
-
-    Returns (exit status, stdout, stderr).
-    """
-    from mesocli import cli
-
-    monkeypatch.setattr(sys, "argv", ["mesocli", *(os.fspath(a) if isinstance(a, Path) else str(a) for a in args)])
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    capsys.readouterr()
-    try:
-        cli.main()
-        code: object = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return (0 if code is None else int(code)), out, err

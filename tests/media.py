@@ -1,4 +1,4 @@
-"""Test media made at test time: real face videos and images, and broken files.
+"""Test media made at test time: real face videos and images, broken files, small labelled datasets.
 
 The face is scikit-image's ``astronaut`` (Eileen Collins, NASA: public domain), warped per frame by a
 known similarity transform (move, scale, rotate) and encoded with the bundled ffmpeg. Nothing is
@@ -43,6 +43,11 @@ def astronaut() -> Image.Image:
     from skimage import data  # a test dependency
 
     return Image.fromarray(np.ascontiguousarray(data.astronaut()))
+
+
+def face_crop(size: int = 256) -> Image.Image:
+    """The photo's face, cropped about as the aligner would and resized to ``size``²."""
+    return Image.fromarray(np.asarray(astronaut())[20:240, 150:340]).resize((size, size))
 
 
 def render(transform: FaceTransform, size: tuple[int, int], mirror: bool = False,
@@ -172,6 +177,19 @@ def save_face_image(path: Path, transform: FaceTransform | None = None, size: tu
     transform = transform or FaceTransform(0, (size[0] / 2, size[1] / 2), 1.0, 0.0)
     render(transform, size).save(path, **save)
     return transform
+
+
+def make_faces(root: Path, counts: dict[str, int], size: tuple[int, int] = (48, 48), seed: int = 0) -> Path:
+    """``ROOT/<class>/v<i % 3>_<i>.png``: small noise images, the ``df``/``fake`` ones a little redder."""
+    rng = np.random.default_rng(seed)
+    for label, count in counts.items():
+        folder = Path(root) / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            pixels = rng.integers(0, 200, (size[1], size[0], 3))
+            pixels[..., 0] += 50 if label in ("df", "fake") else 0
+            Image.fromarray(pixels.astype(np.uint8)).save(folder / f"v{i % 3}_{i}.png")
+    return Path(root)
 
 
 class MediaKit:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
-from test_scan_cli import check_schema
+from conftest import RunCli, check_schema
+from media import MediaKit
 
 from mesocli import weights as weights_module
 from mesocli.detectors import DetectorSet
@@ -39,13 +39,6 @@ def bundled(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return bundle
 
 
-@pytest.fixture(scope="module")
-def kit(tmp_path_factory: pytest.TempPathFactory):
-    from media import MediaKit
-
-    return MediaKit(tmp_path_factory.getbasetemp() / "media")
-
-
 def test_any_loads_every_bundled_detector_of_the_network(bundled: Path) -> None:
     detectors = resolve_model("meso4", "any", None)
     assert isinstance(detectors, DetectorSet) and list(detectors.members) == ["df", "f2f"]
@@ -56,11 +49,10 @@ def test_any_loads_every_bundled_detector_of_the_network(bundled: Path) -> None:
 
 
 def test_any_on_a_real_video_gives_one_verdict_and_each_detectors_score(
-    bundled: Path, kit, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    bundled: Path, kit: MediaKit, run_cli: RunCli
 ) -> None:
     video = kit.face_video
-    code, out, err = run_cli(monkeypatch, capsys, "scan", video, "--model", "any", "--frames", "8", "--detail",
-                             "--format", "json", "-q")
+    code, out, err = run_cli("scan", video, "--model", "any", "--frames", "8", "--detail", "--format", "json", "-q")
     assert code == 0, err
     (result,) = json.loads(out)
     check_schema(result)
@@ -71,8 +63,7 @@ def test_any_on_a_real_video_gives_one_verdict_and_each_detectors_score(
     assert (result["verdict"] == "fake") == any(item["verdict"] == "fake" for item in result["detectors"].values())
     # each detector's score is its own mean over the frames, the same as scanning with that detector alone
     for name in ("df", "f2f"):
-        code, out, err = run_cli(monkeypatch, capsys, "scan", video, "--model", name, "--frames", "8",
-                                 "--format", "json", "-q")
+        code, out, err = run_cli("scan", video, "--model", name, "--frames", "8", "--format", "json", "-q")
         assert code == 0, err
         assert json.loads(out)[0]["p_fake"] == pytest.approx(scores[name], abs=1e-6)
     frames = result["scores"]
@@ -83,12 +74,10 @@ def test_any_on_a_real_video_gives_one_verdict_and_each_detectors_score(
 
 
 def test_any_table_shows_the_detectors_and_any_refuses_weights(
-    bundled: Path, kit, own_weights: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    bundled: Path, kit: MediaKit, own_weights: Path, run_cli: RunCli
 ) -> None:
-    code, out, err = run_cli(monkeypatch, capsys, "scan", kit.face_video, "--model", "any", "--frames", "4",
-                             "--format", "table", "-q")
+    code, out, err = run_cli("scan", kit.face_video, "--model", "any", "--frames", "4", "--format", "table", "-q")
     assert code == 0, err
     assert "detectors (p_fake)" in out and "df 0." in out and "f2f 0." in out
-    code, out, err = run_cli(monkeypatch, capsys, "scan", kit.face_video, "--model", "any", "--weights",
-                             own_weights, "-q")
+    code, out, err = run_cli("scan", kit.face_video, "--model", "any", "--weights", own_weights, "-q")
     assert code == 2 and "--model any uses the bundled detectors" in err

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import RunCli, fresh_python
 from media import MediaKit
 
 import mesocli
@@ -22,17 +20,16 @@ def model():  # an OnnxModel
 
 
 def test_import_is_light_and_the_api_names_stay_functions() -> None:
-    code = (
+    out, _ = fresh_python(
         "import sys, mesocli\n"
-        "light = sorted(m for m in ('tensorflow', 'keras', 'onnxruntime', 'dlib', 'numpy') if m in sys.modules)\n"
-        "from mesocli.scan import ScanOptions\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'onnxruntime', 'dlib', 'numpy') if m in sys.modules))\n"
+        "from mesocli.scan import ScanOptions\n"  # submodules named like the API functions
         "from mesocli.extract import ExtractOptions\n"
         "from mesocli.evaluate import EvalReport\n"
         "import mesocli.api as api\n"
-        "same = [getattr(mesocli, n) is getattr(api, n) for n in ('scan', 'extract', 'evaluate', 'load_model')]\n"
-        "print(light, same, mesocli.ScanResult.__name__, mesocli.EvalReport is EvalReport)"
+        "print([getattr(mesocli, n) is getattr(api, n) for n in ('scan', 'extract', 'evaluate', 'load_model')],"
+        " mesocli.ScanResult.__name__, mesocli.EvalReport is EvalReport)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["[]", "[True,", "True,", "True,", "True]", "ScanResult", "True"]
 
 
@@ -92,8 +89,7 @@ def test_scan_samples_every_kth_frame(model, kit: MediaKit) -> None:
      ({"workers": 0}, "{workers} must be at least 1, not 0", None)],
 )
 def test_scan_errors_name_parameters_and_the_cli_names_flags(
-    options: dict, message: str, args: list[str] | None, kit: MediaKit, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture,
+    options: dict, message: str, args: list[str] | None, kit: MediaKit, run_cli: RunCli,
 ) -> None:
     names = {"frames": "frames", "fps": "fps", "every": "every", "all_frames": "all_frames", "threshold": "threshold",
              "aggregation": "aggregation", "workers": "workers"}
@@ -102,7 +98,7 @@ def test_scan_errors_name_parameters_and_the_cli_names_flags(
     assert str(caught.value) == message.format(**names)
     if args is not None:
         flags = {**{key: f"--{key}" for key in names}, "all_frames": "--all-frames", "aggregation": "--aggregate"}
-        code, out, err = run_cli(monkeypatch, capsys, "scan", *args, kit.face_jpeg)
+        code, out, err = run_cli("scan", *args, kit.face_jpeg)
         assert (code, out, err) == (2, "", f"mesocli: error: {message.format(**flags)}\n")
 
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import RunCli
 from PIL import Image
 
 from mesocli.datasets import decode_dataset, find_dataset
@@ -122,7 +122,7 @@ def test_evaluate_one_class_readable(grey_model: LoadedModel, tmp_path: Path) ->
 
 def test_cli_json_scores_plot(
     grey_model: LoadedModel, scored_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture,
+    run_cli: RunCli,
 ) -> None:
     calls = []
 
@@ -133,8 +133,7 @@ def test_cli_json_scores_plot(
     monkeypatch.setattr("mesocli.runtime.resolve", fake_resolve)
     monkeypatch.setenv("MESOCLI_DATA", str(scored_root))
     scores, plot = tmp_path / "out" / "scores.csv", tmp_path / "out" / "roc.png"
-    code, out, err = run_cli(monkeypatch, capsys, "eval", "--format", "json", "--scores", str(scores),
-                             "--plot", str(plot), "--quiet")
+    code, out, err = run_cli("eval", "--format", "json", "--scores", str(scores), "--plot", str(plot), "--quiet")
     assert code == 0, err
     assert calls == [(None, "df", None, "onnx")]
     report = json.loads(out)
@@ -152,10 +151,10 @@ def test_cli_json_scores_plot(
 
     # existing outputs are refused before any work, then replaced with --force
     before = scores.stat().st_mtime_ns
-    code, out, err = run_cli(monkeypatch, capsys, "eval", "--scores", str(scores), "-q")
+    code, out, err = run_cli("eval", "--scores", str(scores), "-q")
     assert code == 2 and err.count("\n") == 1 and "exists" in err and "--force" in err
     assert calls == [(None, "df", None, "onnx")] and scores.stat().st_mtime_ns == before
-    code, out, err = run_cli(monkeypatch, capsys, "eval", "--scores", str(scores), "--force", "-q",
+    code, out, err = run_cli("eval", "--scores", str(scores), "--force", "-q",
                              "--threshold", "0.75", "--model", "f2f", "--arch", "mesoinception4")
     assert code == 0, err
     assert calls[-1] == ("mesoinception4", "f2f", None, "onnx")
@@ -163,9 +162,8 @@ def test_cli_json_scores_plot(
     assert "accuracy" in out and "video accuracy (mean)" in out  # the rich table
 
 
-def test_cli_real_weights_file(own_weights: Path, scored_root: Path, monkeypatch: pytest.MonkeyPatch,
-                               capsys: pytest.CaptureFixture) -> None:
-    code, out, err = run_cli(monkeypatch, capsys, "eval", "--data", str(scored_root), "--weights",
+def test_cli_real_weights_file(own_weights: Path, scored_root: Path, run_cli: RunCli) -> None:
+    code, out, err = run_cli("eval", "--data", str(scored_root), "--weights",
                              str(own_weights), "--format", "json", "-q")
     assert code == 0, err
     report = json.loads(out)
@@ -205,14 +203,14 @@ def _one_class(root: Path) -> None:
 )
 def test_cli_errors_are_one_line(
     setup, args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture,
+    run_cli: RunCli,
 ) -> None:
     root, missing = tmp_path / "data", tmp_path / "nowhere"
     if setup is not None:
         setup(root)
     monkeypatch.delenv("MESOCLI_DATA", raising=False)
     argv = [a.format(root=root, missing=missing) for a in args]
-    code, out, err = run_cli(monkeypatch, capsys, "eval", *argv)
+    code, out, err = run_cli("eval", *argv)
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("mesocli: error: ")
@@ -220,18 +218,16 @@ def test_cli_errors_are_one_line(
 
 
 def test_cli_env_data_missing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
 ) -> None:
     monkeypatch.setenv("MESOCLI_DATA", str(tmp_path / "gone"))
-    code, _, err = run_cli(monkeypatch, capsys, "eval")
+    code, _, err = run_cli("eval")
     assert code == 2 and err.count("\n") == 1
     assert f"{tmp_path / 'gone'} is not a folder (from $MESOCLI_DATA)" in err
 
 
-def test_cli_plot_extension_checked_first(scored_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture) -> None:
-    code, _, err = run_cli(monkeypatch, capsys, "eval", "--data", str(scored_root), "--plot",
-                           str(tmp_path / "roc.xyz"))
+def test_cli_plot_extension_checked_first(scored_root: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    code, _, err = run_cli("eval", "--data", str(scored_root), "--plot", str(tmp_path / "roc.xyz"))
     assert code == 2 and err.count("\n") == 1 and "--plot needs one of the extensions" in err
 
 

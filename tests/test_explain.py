@@ -7,30 +7,23 @@ still looks the same once the network's weights are random explains the image, n
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import RunCli, fresh_python
+from media import face_crop
 from PIL import Image
 
 # The forged region, in the 256x256 crop: the mouth and chin (rows, columns), 13.7 % of the pixels.
 REGION = (112, 192, 72, 184)
 
 
-def astronaut_crop() -> np.ndarray:
-    from skimage import data
-
-    return np.asarray(Image.fromarray(data.astronaut()[20:240, 150:340]).resize((256, 256)))
-
-
 def forged(rng: np.random.Generator, fake: bool) -> tuple[np.ndarray, np.ndarray]:
     """The face, lit a little differently and shifted by a few pixels; with ``fake``, the region carries a
     noise texture (a re-rendered mouth, as Face2Face makes). Returns the image and the region's mask."""
     y0, y1, x0, x1 = REGION
-    image = astronaut_crop().astype(np.float32) * rng.uniform(0.8, 1.2)
+    image = np.asarray(face_crop(), np.float32) * rng.uniform(0.8, 1.2)
     if fake:
         image[y0:y1, x0:x1] += rng.normal(0.0, 24.0, (y1 - y0, x1 - x0, 3))
     mask = np.zeros((256, 256), bool)
@@ -148,7 +141,7 @@ def test_bundled_networks_fail_their_randomised_selves(arch: str) -> None:
     from mesocli.weights import resolve_model
 
     model = resolve_model(arch, "df", None).model
-    face = astronaut_crop()[None]
+    face = np.asarray(face_crop())[None]
     (explanation,) = GradCam(model).explain(face)
     assert explanation.heat.shape == (256, 256) and explanation.heat.max() == pytest.approx(1.0)
     assert explanation.p_fake == pytest.approx(Predictor(model, 1, jit_compile=False).p_fake(face)[0], abs=1e-4)
@@ -163,16 +156,15 @@ def test_bundled_networks_fail_their_randomised_selves(arch: str) -> None:
 
 
 def test_explain_command_writes_heatmaps_and_reports_bad_faces(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path, own_weights: Path
+    run_cli: RunCli, tmp_path: Path, own_weights: Path
 ) -> None:
     faces = tmp_path / "faces"
     faces.mkdir()
-    Image.fromarray(astronaut_crop()).save(faces / "a.png")
-    Image.fromarray(astronaut_crop()).resize((180, 200)).save(faces / "b.jpg")
+    face_crop().save(faces / "a.png")
+    face_crop().resize((180, 200)).save(faces / "b.jpg")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
     out = tmp_path / "maps"
-    code, stdout, stderr = run_cli(monkeypatch, capsys, "explain", faces, tmp_path / "broken.jpg", "--out", out,
-                                   "--weights", own_weights)
+    code, stdout, stderr = run_cli("explain", faces, tmp_path / "broken.jpg", "--out", out, "--weights", own_weights)
     assert code == 3, stderr
     lines = [json.loads(line) for line in stdout.splitlines()]
     assert [line["status"] for line in lines] == ["ok", "ok", "error"]
@@ -181,14 +173,12 @@ def test_explain_command_writes_heatmaps_and_reports_bad_faces(
         with Image.open(line["heatmap"]) as image:
             assert image.format == "PNG" and image.height >= 256
         assert line["verdict"] == ("fake" if line["p_fake"] >= 0.5 else "real")
-    code, _, stderr = run_cli(monkeypatch, capsys, "explain", faces, "--out", out, "--weights", own_weights)
+    code, _, stderr = run_cli("explain", faces, "--out", out, "--weights", own_weights)
     assert code == 2 and "exists; pass --force" in stderr
-    code, _, _ = run_cli(monkeypatch, capsys, "explain", faces, "--out", out, "--weights", own_weights, "--force")
+    code, _, _ = run_cli("explain", faces, "--out", out, "--weights", own_weights, "--force")
     assert code == 0
 
 
 def test_importing_the_explain_modules_loads_no_tensorflow() -> None:
-    code = ("import sys, mesocli.explain, mesocli.report, mesocli.evidence\n"
-            "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    _, modules = fresh_python("import mesocli.explain, mesocli.report, mesocli.evidence")
+    assert not modules & {"tensorflow", "keras", "matplotlib"}

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import RunCli
 from media import MediaKit, make_face_video
 from PIL import Image
 
@@ -25,11 +25,6 @@ from mesocli.outdir import LOCK, MANIFEST, locked, safe_name
 from mesocli.video import FrameSelection
 
 FRAMES6 = ExtractOptions(FrameSelection("frames", 6))
-
-
-@pytest.fixture(scope="module")
-def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
-    return MediaKit(tmp_path_factory.getbasetemp() / "media")
 
 
 @pytest.fixture(scope="module")
@@ -231,12 +226,11 @@ def test_torn_manifest_and_temporary_files_are_repaired(tmp_path: Path, kit: Med
 # ---------------------------------------------------------------------------------------------- the command
 
 
-def test_cli(tmp_path: Path, kit: MediaKit, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "out"
-    code, stdout, stderr = run_cli(monkeypatch, capsys, "extract", str(kit.face_jpeg), str(kit.text_mp4), str(out),
-                                   "--format", "json", "--workers", "1")
-    assert code == 3 and stderr == ""
-    report = json.loads(stdout)
+def test_the_command_exits_3_on_a_failed_input_and_2_on_bad_options(tmp_path: Path, kit: MediaKit,
+                                                                     run_cli: RunCli) -> None:
+    result = run_cli("extract", kit.face_jpeg, kit.text_mp4, tmp_path / "out", "--format", "json", "--workers", "1")
+    assert result.code == 3 and result.err == ""
+    report = json.loads(result.out)
     assert report["counts"]["ok"] == 1 and report["counts"]["error"] == 1
     for args, message in [
         (["--frames", "3", "--fps", "2"], "give only one of"),
@@ -245,12 +239,11 @@ def test_cli(tmp_path: Path, kit: MediaKit, monkeypatch: pytest.MonkeyPatch, cap
         (["--format", "xml"], "--format must be one of"),
         (["--workers", "0"], "--workers must be at least 1"),
     ]:
-        code, stdout, stderr = run_cli(monkeypatch, capsys, "extract", str(kit.face_jpeg), str(tmp_path / "x"), *args)
-        assert code == 2 and stderr.startswith("mesocli: error: ") and message in stderr
-        assert stderr.count("\n") == 1 and stdout == ""
+        result = run_cli("extract", kit.face_jpeg, tmp_path / "x", *args)
+        assert result.code == 2 and message in result.error_line()
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path: Path, kit: MediaKit) -> None:
+def test_killed_run_resumes_to_the_same_result(tmp_path: Path, run_cli: RunCli) -> None:
     """kill -9 in the middle of a run, run again: same crops, same face lines as one clean run.
 
     The clean run uses two worker processes, the interrupted one works in-process: both paths agree.
@@ -264,8 +257,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path, kit: MediaKit) ->
     assert extract([inputs], clean, options, workers=2).exit_code == 0
 
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "mesocli", "extract", str(inputs), str(out), "--all-frames", "--workers", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    args = ["extract", str(inputs), str(out), "--all-frames", "--workers", "1"]
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         manifest = out / MANIFEST
@@ -276,14 +270,16 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path, kit: MediaKit) ->
     process.wait()
     done = (out / MANIFEST).read_text().count('"type": "input"')
     assert done < 4, "the run ended before it could be interrupted"
-    for path in out.rglob("*.jpg"):  # no half-written image, whatever the moment of the kill
+    crops = list(out.rglob("*.jpg"))
+    assert crops, "the run was killed before its first crop"
+    for path in crops:  # no half-written image, whatever the moment of the kill
         with Image.open(path) as image:
             image.load()
 
-    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0, resumed.stderr
-    assert resumed.stderr == ""  # no progress bars when stderr is not a terminal
-    assert f"{done} already done" in resumed.stdout
+    resumed = run_cli(*args)
+    assert resumed.code == 0, resumed.err
+    assert resumed.err == ""  # no progress bars when stderr is not a terminal
+    assert f"{done} already done" in resumed.out
     assert files_of(out) == files_of(clean)
     assert face_lines(out) == face_lines(clean)
     assert not list(out.rglob("*.part"))

@@ -20,11 +20,6 @@ ANGLE_TOLERANCE = 3.0
 
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
-    return MediaKit(tmp_path_factory.getbasetemp() / "media")
-
-
-@pytest.fixture(scope="module")
 def photo_face():
     """The astronaut's face in the original photo (its own small roll is the reference)."""
     faces = faces_in_image(astronaut())
@@ -147,7 +142,7 @@ def test_all_faces_gives_each_person_a_stable_track(kit: MediaKit) -> None:
             sides.setdefault(face.track, set()).add("left" if face.centre[0] < 240 else "right")
     assert len(sides) == 2 and all(len(s) == 1 for s in sides.values())
     largest = list(faces_in_video(kit.two_face_video, FrameSelection("frames", 3)))
-    assert all(len(r.faces) == 1 and r.faces[0].track == 0 for r in largest)
+    assert len(largest) == 3 and all(len(r.faces) == 1 and r.faces[0].track == 0 for r in largest)
 
 
 def test_no_face_video_gives_empty_frames(kit: MediaKit) -> None:

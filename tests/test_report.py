@@ -7,15 +7,9 @@ import io
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
-from conftest import run_cli
+from conftest import RunCli
 from media import MediaKit
 from PIL import Image
-
-
-@pytest.fixture(scope="module")
-def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
-    return MediaKit(tmp_path_factory.getbasetemp() / "media")
 
 
 class Page(HTMLParser):
@@ -66,12 +60,11 @@ def check_report(path: Path) -> tuple[Page, str]:
 
 
 def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path, own_weights: Path,
-    kit: MediaKit,
+    run_cli: RunCli, tmp_path: Path, own_weights: Path, kit: MediaKit
 ) -> None:
     inputs = [kit.face_video, kit.noface_video, kit.truncated]
     report, faces = tmp_path / "out" / "report.html", tmp_path / "faces"
-    code, stdout, stderr = run_cli(monkeypatch, capsys, "scan", *inputs, "--weights", own_weights, "--frames", 8,
+    code, stdout, stderr = run_cli("scan", *inputs, "--weights", own_weights, "--frames", 8,
                                    "--report", report, "--explain", faces, "--explain-top", 2, "--format", "json")
     assert code == 3, stderr  # an input failed: the run is incomplete, and says so
     page, text = check_report(report)
@@ -88,11 +81,9 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
     assert len(written) == 4 and all(name.startswith("face/0") for name in written), written
     assert [p.name for p in report.parent.iterdir()] == ["report.html"]  # no temporary file left
     # an existing report is not replaced without --force, and nothing is scanned
-    code, _, stderr = run_cli(monkeypatch, capsys, "scan", kit.face_jpeg, "--weights", own_weights,
-                              "--report", report)
+    code, _, stderr = run_cli("scan", kit.face_jpeg, "--weights", own_weights, "--report", report)
     assert code == 2 and "exists; pass --force" in stderr
-    code, _, stderr = run_cli(monkeypatch, capsys, "scan", kit.face_jpeg, "--weights", own_weights,
-                              "--explain", faces)
+    code, _, stderr = run_cli("scan", kit.face_jpeg, "--weights", own_weights, "--explain", faces)
     assert code == 2 and "not empty; pass --force" in stderr
 
 
@@ -126,6 +117,7 @@ def test_report_shows_every_detector_and_every_track(tmp_path: Path) -> None:
     report.write_text(render_html([ReportEntry(result, png, no_face=evidence.no_face_frames(),
                                                sampled_times=[t for _, t, _ in evidence.sampled])]))
     page, text = check_report(report)
+    assert len(page.images) == 1  # the timeline
     assert "p_fake df" in text and "p_fake f2f" in text  # one summary column per detector
     assert "0.120 below threshold" in text and "0.810 fired" in text
     assert "Face tracks" in text and "0.50–2.50 s" in text and "1 of 6 sampled frames: 2.50 s" in text

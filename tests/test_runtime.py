@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import RunCli, cli_code, fresh_python
+from media import MediaKit, make_face_video, make_faces, save_face_image
 
 from mesocli.errors import WeightsError
 from mesocli.export import bundled_states, default_output, export, onnx_bytes, onnx_card, read_source, verify
@@ -36,8 +35,8 @@ def keras_p_fake(path: Path, faces: np.ndarray) -> np.ndarray:
     return 1.0 - model(faces.astype(np.float32) / 255.0, training=False).numpy()[:, 0].astype(np.float64)
 
 
-def test_the_bundled_weights_have_exports() -> None:
-    assert BUNDLED, "no model card in weights/"
+def test_there_are_bundled_weights_to_check() -> None:
+    assert BUNDLED, "no model card in weights/"  # the parametrized checks below would be skipped
 
 
 @pytest.mark.parametrize("weights_file", BUNDLED)
@@ -84,7 +83,7 @@ def test_weights_files_are_converted_once_then_cached(own_weights: Path, tmp_pat
 
 def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch,
-                                                              capsys: pytest.CaptureFixture) -> None:
+                                                              run_cli: RunCli) -> None:
     folder = tmp_path / "bundled"
     folder.mkdir()
     weights = Path(shutil.copy(own_weights, folder / "meso4_df.weights.h5"))
@@ -96,29 +95,23 @@ def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path,
 
     write_card()
     monkeypatch.setattr("mesocli.weights.bundled_dir", lambda: folder)
-    assert run_cli(monkeypatch, capsys, "export", "--bundled")[0] == 0
-    assert run_cli(monkeypatch, capsys, "export", "--bundled", "--check")[0] == 0
+    assert run_cli("export", "--bundled")[0] == 0
+    assert run_cli("export", "--bundled", "--check")[0] == 0
     assert load_onnx(weights).origin == "bundled"
     with h5py.File(weights, "r+") as h5:  # retrained: one bias changes
         h5["layers/dense_1/vars/1"][...] += 1.0
     write_card()
-    code, out, _ = run_cli(monkeypatch, capsys, "export", "--bundled", "--check")
+    code, out, _ = run_cli("export", "--bundled", "--check")
     assert code == 1 and "stale" in out
     assert [s.fresh for s in bundled_states()] == [False]
     assert load_onnx(weights).origin == "converted"
 
 
-def test_runtimes_give_the_same_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture) -> None:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from media import make_face_video
-
-    video = tmp_path / "face.mp4"
-    make_face_video(video, 12)
+def test_runtimes_give_the_same_results(kit: MediaKit, run_cli: RunCli) -> None:
+    video = kit.face_video
     outputs = {}
     for runtime in ("onnx", "tensorflow"):
-        code, out, err = run_cli(monkeypatch, capsys, "scan", "--runtime", runtime, "--detail", "--format", "json",
-                                 "--frames", "6", video)
+        code, out, err = run_cli("scan", "--runtime", runtime, "--detail", "--format", "json", "--frames", "6", video)
         assert code == 0, err
         outputs[runtime] = json.loads(out)[0]
     onnx, tf = outputs["onnx"], outputs["tensorflow"]
@@ -131,31 +124,15 @@ def test_runtimes_give_the_same_results(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_scan_and_eval_with_bundled_weights_never_import_tensorflow(tmp_path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from media import save_face_image
-    from robustness.helpers import make_faces
-
     face = tmp_path / "face.jpg"
     save_face_image(face, size=(256, 256))
     data = make_faces(tmp_path / "data", {"df": 2, "real": 2})
-    code = (
-        "import sys\nfrom mesocli.cli import main\n"
-        f"for argv in (['scan', '--detector', 'none', {str(face)!r}], ['eval', '--data', {str(data)!r}, '-q']):\n"
-        "    sys.argv = ['mesocli', *argv]\n"
-        "    try:\n        main()\n    except SystemExit as exc:\n        print('exit', exc.code)\n"
-        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    lines = done.stdout.strip().splitlines()
-    assert lines[-1] == "[]", done.stdout + done.stderr
-    assert lines.count("exit 0") == 2, done.stdout + done.stderr
+    out, modules = fresh_python(cli_code("scan", "--detector", "none", face) + cli_code("eval", "--data", data, "-q"))
+    assert out.splitlines().count("exit 0") == 2, out
+    assert not modules & {"tensorflow", "keras"}
 
 
-def test_workers_give_the_same_results_in_the_same_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture) -> None:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from media import make_face_video, save_face_image
-
+def test_workers_give_the_same_results_in_the_same_order(tmp_path: Path, run_cli: RunCli) -> None:
     folder = tmp_path / "inputs"
     folder.mkdir()
     make_face_video(folder / "a.mp4", 8)
@@ -163,7 +140,7 @@ def test_workers_give_the_same_results_in_the_same_order(tmp_path: Path, monkeyp
     (folder / "c.mp4").write_text("not a video\n")
     runs = {}
     for workers in ("1", "2"):
-        code, out, err = run_cli(monkeypatch, capsys, "scan", "--workers", workers, "--frames", "4",
+        code, out, err = run_cli("scan", "--workers", workers, "--frames", "4",
                                  "--format", "jsonl", folder, tmp_path / "missing.jpg")
         assert code == 3, err
         runs[workers] = [json.loads(line) for line in out.splitlines()]

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import check_schema
+from media import MediaKit, face_crop
 from PIL import Image
 
 from mesocli.errors import UsageError
 from mesocli.preprocess import face_to_uint8, open_image
 from mesocli.scan import ScanOptions, exit_status, finalize, read_path_list, scan_inputs
-
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "scan.schema.json").read_text())
-
-
-def check_schema(result: dict) -> None:
-    import jsonschema
-
-    jsonschema.validate(result, SCHEMA, cls=jsonschema.Draft202012Validator)
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +21,6 @@ def loaded(own_weights: Path):
     from mesocli.weights import load_weights
 
     return load_weights(own_weights)
-
-
-def face_crop(size: int = 256) -> Image.Image:
-    """The astronaut's face (scikit-image's sample photo), as an aligned-ish crop."""
-    from skimage import data
-
-    return Image.fromarray(data.astronaut()[20:240, 150:340]).resize((size, size))
 
 
 @pytest.fixture(scope="module")
@@ -177,14 +163,7 @@ def test_finalize_never_scores_a_failed_input() -> None:
 # ------------------------------------------------------------------------------------------ videos
 
 
-@pytest.fixture(scope="module")
-def kit(tmp_path_factory: pytest.TempPathFactory):
-    from media import MediaKit
-
-    return MediaKit(tmp_path_factory.getbasetemp() / "media")
-
-
-def test_a_face_video_scans_ok_with_frames_counted(kit, loaded) -> None:
+def test_a_face_video_scans_ok_with_frames_counted(kit: MediaKit, loaded) -> None:
     (every, ten) = [
         scan_all([kit.face_video], loaded, frames=frames, detail=True)[0] for frames in (30, 10)
     ]
@@ -200,7 +179,7 @@ def test_a_face_video_scans_ok_with_frames_counted(kit, loaded) -> None:
         check_schema(result.to_dict())
 
 
-def test_aggregation_rules_apply_to_the_frame_scores(kit, loaded) -> None:
+def test_aggregation_rules_apply_to_the_frame_scores(kit: MediaKit, loaded) -> None:
     options = {"frames": 12, "detail": True, "threshold": 0.1}
     results = {rule: scan_all([kit.face_video], loaded, aggregation=rule, **options)[0]
                for rule in ("mean", "vote", "confident")}
@@ -214,7 +193,7 @@ def test_aggregation_rules_apply_to_the_frame_scores(kit, loaded) -> None:
     assert results["vote"].p_fake == pytest.approx(sum(s >= 0.1 for s in scores) / len(scores))
 
 
-def test_timeline_covers_the_video_when_every_frame_is_over_the_threshold(kit, loaded) -> None:
+def test_timeline_covers_the_video_when_every_frame_is_over_the_threshold(kit: MediaKit, loaded) -> None:
     (result,) = scan_all([kit.face_video], loaded, threshold=0.0)
     (segment,) = result.segments
     assert (segment.start, segment.frames) == (0.0, kit.FACE_FRAMES)
@@ -223,19 +202,19 @@ def test_timeline_covers_the_video_when_every_frame_is_over_the_threshold(kit, l
     assert none.segments == []
 
 
-def test_detector_none_scores_every_sampled_frame_whole(kit, loaded) -> None:
+def test_detector_none_scores_every_sampled_frame_whole(kit: MediaKit, loaded) -> None:
     (result,) = scan_all([kit.noface_video], loaded, detector="none", frames=5)
     assert result.status == "ok" and (result.frames_sampled, result.frames_with_face) == (5, 5)
 
 
-def test_a_video_without_faces_is_no_face_not_real(kit, loaded) -> None:
+def test_a_video_without_faces_is_no_face_not_real(kit: MediaKit, loaded) -> None:
     (result,) = scan_all([kit.noface_video], loaded)
     assert (result.status, result.p_fake, result.verdict, result.error) == ("no_face", None, None, None)
     assert (result.frames_sampled, result.frames_with_face) == (12, 0)
     check_schema(result.to_dict())
 
 
-def test_broken_videos_are_errors_among_good_inputs(kit, loaded) -> None:
+def test_broken_videos_are_errors_among_good_inputs(kit: MediaKit, loaded) -> None:
     inputs = [kit.face_video, kit.truncated, kit.zero_byte, kit.text_mp4, kit.audio_only, kit.face_jpeg,
               kit.face_png_named_mp4]
     results = scan_all(inputs, loaded, frames=4)
@@ -252,7 +231,7 @@ def test_broken_videos_are_errors_among_good_inputs(kit, loaded) -> None:
     assert (results[5].frames_sampled, results[5].frames_with_face) == (1, 1)
 
 
-def test_all_faces_gives_a_verdict_per_track_and_the_most_fake_wins(kit, loaded) -> None:
+def test_all_faces_gives_a_verdict_per_track_and_the_most_fake_wins(kit: MediaKit, loaded) -> None:
     (result,) = scan_all([kit.two_face_video], loaded, all_faces=True, detail=True)
     assert result.status == "ok"
     assert len(result.faces) == 2, "expected both people of the two-face video"

@@ -11,42 +11,35 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CliResult, RunCli, check_schema, cli_code, fresh_python
+from media import MediaKit, face_crop
 from PIL import Image
-from typer.testing import CliRunner
-
-from mesocli.cli import app
-
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "scan.schema.json").read_text())
-runner = CliRunner()
-
-
-def check_schema(result: dict) -> None:
-    import jsonschema
-
-    jsonschema.validate(result, SCHEMA, cls=jsonschema.Draft202012Validator)
 
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    from skimage import data
-
     folder = tmp_path_factory.mktemp("faces")
-    face = Image.fromarray(data.astronaut()[20:240, 150:340]).resize((256, 256))
+    face = face_crop()
     paths = [folder / "one.png", folder / "two.jpg"]
     face.save(paths[0])
     face.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(paths[1], quality=90)
     return paths
 
 
-def scan(own_weights: Path, *args: str, stdin: str | None = None):
-    args = ("scan", "--weights", str(own_weights), "--detector", "none", *args)
-    return runner.invoke(app, list(args), input=stdin)
+@pytest.fixture
+def scan(run_cli: RunCli, own_weights: Path) -> RunCli:
+    """``scan(*args, stdin=None)``: ``mesocli scan`` with the test weights and no face detection."""
+
+    def run(*args: object, stdin: str | None = None) -> CliResult:
+        return run_cli("scan", "--weights", own_weights, "--detector", "none", *args, stdin=stdin)
+
+    return run
 
 
-def test_jsonl_is_the_default_on_a_pipe_and_follows_the_schema(own_weights: Path, faces: list[Path]) -> None:
-    result = scan(own_weights, *map(str, faces))
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.strip().splitlines()
+def test_jsonl_is_the_default_on_a_pipe_and_follows_the_schema(scan, faces: list[Path]) -> None:
+    result = scan(*faces)
+    assert result.code == 0, result.err
+    lines = result.out.strip().splitlines()
     assert len(lines) == 2
     for line, path in zip(lines, faces, strict=True):
         item = json.loads(line)
@@ -56,11 +49,11 @@ def test_jsonl_is_the_default_on_a_pipe_and_follows_the_schema(own_weights: Path
         assert item["model"]["name"] == "meso4_test" and len(item["model"]["weights_sha256"]) == 64
 
 
-def test_json_is_one_list_document(own_weights: Path, faces: list[Path], tmp_path: Path) -> None:
-    missing = str(tmp_path / "nope.mp4")
-    result = scan(own_weights, "--format", "json", "--detail", "--all-faces", *map(str, faces), missing)
-    assert result.exit_code == 3
-    items = json.loads(result.stdout)
+def test_json_is_one_list_document(scan, faces: list[Path], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.mp4"
+    result = scan("--format", "json", "--detail", "--all-faces", *faces, missing)
+    assert result.code == 3
+    items = json.loads(result.out)
     assert [i["status"] for i in items] == ["ok", "ok", "error"]
     for item in items:
         check_schema(item)
@@ -68,10 +61,10 @@ def test_json_is_one_list_document(own_weights: Path, faces: list[Path], tmp_pat
     assert items[2]["error"].endswith("no such file or folder")
 
 
-def test_csv_has_one_row_per_input(own_weights: Path, faces: list[Path]) -> None:
-    result = scan(own_weights, "--format", "csv", *map(str, faces))
-    assert result.exit_code == 0
-    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+def test_csv_has_one_row_per_input(scan, faces: list[Path]) -> None:
+    result = scan("--format", "csv", *faces)
+    assert result.code == 0
+    rows = list(csv.DictReader(io.StringIO(result.out)))
     assert [r["path"] for r in rows] == [str(p) for p in faces]
     for row in rows:
         assert row["status"] == "ok" and row["verdict"] in ("fake", "real") and row["error"] == ""
@@ -79,83 +72,64 @@ def test_csv_has_one_row_per_input(own_weights: Path, faces: list[Path]) -> None
         assert json.loads(row["segments"]) == [] and row["faces"] == ""
 
 
-def test_table_lists_path_verdict_and_frames(own_weights: Path, faces: list[Path]) -> None:
-    result = scan(own_weights, "--format", "table", "--threshold", "0", str(faces[0]))
-    assert result.exit_code == 0
-    assert faces[0].name in result.stdout and "fake" in result.stdout and "1/1" in result.stdout
-    assert "1 input: 1 fake" in result.stdout
+def test_table_lists_path_verdict_and_frames(scan, faces: list[Path]) -> None:
+    result = scan("--format", "table", "--threshold", "0", faces[0])
+    assert result.code == 0
+    assert faces[0].name in result.out and "fake" in result.out and "1/1" in result.out
+    assert "1 input: 1 fake" in result.out
 
 
-def test_paths_from_stdin(own_weights: Path, faces: list[Path]) -> None:
-    result = scan(own_weights, "-", stdin="\n".join(map(str, faces)) + "\n\n")
-    assert result.exit_code == 0
-    assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(p) for p in faces]
-    empty = scan(own_weights, "-", stdin="")
-    assert empty.exit_code == 2 and "no inputs" in empty.output
+def test_paths_from_stdin(scan, faces: list[Path]) -> None:
+    result = scan("-", stdin="\n".join(map(str, faces)) + "\n\n")
+    assert result.code == 0
+    assert [item["path"] for item in result.jsonl()] == [str(p) for p in faces]
+    empty = scan("-", stdin="")
+    assert empty.code == 2 and "no inputs" in empty.error_line()
 
 
 @pytest.mark.parametrize(
     ("threshold", "extra", "code"),
     [("0", [], 0), ("0", ["--fail-on-fake"], 1), ("1", ["--fail-on-fake"], 0)],
 )
-def test_fail_on_fake(own_weights: Path, faces, threshold: str, extra: list[str], code: int) -> None:
-    result = scan(own_weights, "--threshold", threshold, *extra, str(faces[0]))
-    assert result.exit_code == code
-    assert json.loads(result.stdout)["verdict"] == ("fake" if threshold == "0" else "real")
+def test_fail_on_fake(scan, faces: list[Path], threshold: str, extra: list[str], code: int) -> None:
+    result = scan("--threshold", threshold, *extra, faces[0])
+    assert result.code == code
+    assert json.loads(result.out)["verdict"] == ("fake" if threshold == "0" else "real")
 
 
-def test_an_input_error_wins_over_fail_on_fake(own_weights: Path, faces: list[Path], tmp_path: Path) -> None:
-    missing = str(tmp_path / "gone.jpg")
-    result = scan(own_weights, "--threshold", "0", "--fail-on-fake", str(faces[0]), missing)
-    assert result.exit_code == 3
-    assert [json.loads(line)["status"] for line in result.stdout.splitlines()] == ["ok", "error"]
+def test_an_input_error_wins_over_fail_on_fake(scan, faces: list[Path], tmp_path: Path) -> None:
+    result = scan("--threshold", "0", "--fail-on-fake", faces[0], tmp_path / "gone.jpg")
+    assert result.code == 3
+    assert [item["status"] for item in result.jsonl()] == ["ok", "error"]
 
 
-def test_output_is_written_atomically_and_not_overwritten(own_weights: Path, faces, tmp_path: Path) -> None:
+def test_output_is_written_atomically_and_not_overwritten(scan, faces: list[Path], tmp_path: Path) -> None:
     target = tmp_path / "report.json"
-    result = scan(own_weights, "--output", str(target), *map(str, faces))
-    assert result.exit_code == 0 and result.stdout == ""
+    result = scan("--output", target, *faces)
+    assert result.code == 0 and result.out == ""
     assert len(json.loads(target.read_text())) == 2  # .json suffix -> one JSON document
-    again = scan(own_weights, "--output", str(target), str(faces[0]))
-    assert again.exit_code == 2 and "--force" in again.output
-    forced = scan(own_weights, "--output", str(target), "--force", "--format", "jsonl", str(faces[0]))
-    assert forced.exit_code == 0 and len(target.read_text().splitlines()) == 1
+    again = scan("--output", target, faces[0])
+    assert again.code == 2 and "--force" in again.error_line()
+    forced = scan("--output", target, "--force", "--format", "jsonl", faces[0])
+    assert forced.code == 0 and len(target.read_text().splitlines()) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary file left behind
 
 
-def test_bad_options_are_usage_errors(own_weights: Path, faces: list[Path]) -> None:
-    for args in (["--format", "xml"], ["--aggregate", "median"], ["--frames", "5", "--fps", "2"],
-                 ["--threshold", "2"], ["--detector", "sift"]):
-        result = scan(own_weights, *args, str(faces[0]))
-        assert result.exit_code == 2, args
-        assert result.output.startswith("mesocli: error: ") and result.stdout == ""
-
-
-def _mesocli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="200")
-    command = [sys.executable, "-m", "mesocli", *args]
-    return subprocess.run(command, capture_output=True, text=True, input=stdin, env=env, timeout=300)
+@pytest.mark.parametrize(
+    "args",
+    [["--format", "xml"], ["--aggregate", "median"], ["--frames", "5", "--fps", "2"], ["--threshold", "2"],
+     ["--detector", "sift"]],
+)
+def test_bad_options_are_usage_errors(scan, faces: list[Path], args: list[str]) -> None:
+    result = scan(*args, faces[0])
+    assert result.code == 2
+    assert result.error_line()
 
 
 def test_scan_help_is_instant_and_documents_exit_statuses() -> None:
-    code = (
-        "import sys\nfrom typer.testing import CliRunner\nfrom mesocli.cli import app\n"
-        "out = CliRunner().invoke(app, ['scan', '--help']).output\n"
-        "print('EXIT' in out.upper() and '--fail-on-fake' in out)\n"
-        "print(sorted(m for m in ('tensorflow', 'keras', 'dlib', 'imageio', 'numpy', 'ray') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines() == ["True", "[]"]
-
-
-def test_weights_that_are_not_weights_exit_2_with_one_line(tmp_path: Path, faces: list[Path]) -> None:
-    fake = tmp_path / "weights.h5"
-    fake.write_text("this is not HDF5\n")
-    result = _mesocli("scan", "--weights", str(fake), str(faces[0]))
-    assert result.returncode == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mesocli: error: ") and "weights.h5" in lines[0]
+    out, modules = fresh_python(cli_code("scan", "--help"))
+    assert "EXIT" in out.upper() and "--fail-on-fake" in out
+    assert not modules & {"tensorflow", "keras", "dlib", "imageio", "numpy", "ray"}
 
 
 def test_end_to_end_pipe_with_exit_statuses(own_weights: Path, faces: list[Path], tmp_path: Path) -> None:
@@ -163,21 +137,20 @@ def test_end_to_end_pipe_with_exit_statuses(own_weights: Path, faces: list[Path]
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     stdin = f"{faces[0]}\n{corrupt}\n{faces[1]}\n"
-    result = _mesocli("scan", "--weights", str(own_weights), "--detector", "none", "-", stdin=stdin)
+    command = [sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector", "none", "-"]
+    result = subprocess.run(command, capture_output=True, text=True, input=stdin, env=dict(os.environ, COLUMNS="200"),
+                            timeout=300)
     assert result.returncode == 3, result.stderr
     items = [json.loads(line) for line in result.stdout.splitlines()]
     assert [i["status"] for i in items] == ["ok", "error", "ok"]
     assert result.stderr == ""  # no progress bars, no TensorFlow banners when stderr is not a terminal
 
 
-def test_a_video_without_faces_exits_3_and_the_others_are_reported(own_weights: Path, tmp_path_factory) -> None:
-    from media import MediaKit
-
-    kit = MediaKit(tmp_path_factory.getbasetemp() / "media")
-    args = ["scan", "--weights", str(own_weights), "--frames", "6", str(kit.noface_video), str(kit.face_video)]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 3
-    items = [json.loads(line) for line in result.stdout.splitlines()]
+def test_a_video_without_faces_exits_3_and_the_others_are_reported(run_cli: RunCli, own_weights: Path,
+                                                                   kit: MediaKit) -> None:
+    result = run_cli("scan", "--weights", own_weights, "--frames", "6", kit.noface_video, kit.face_video)
+    assert result.code == 3
+    items = result.jsonl()
     for item in items:
         check_schema(item)
     assert [(i["status"], i["type"], i["p_fake"] is None) for i in items] == [

@@ -16,18 +16,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, require_shared, run_cli
+from conftest import RunCli, check_schema, require_shared
+from media import MediaKit
 
 from mesocli.resume import plan_inputs
 from mesocli.scan import ScanOptions, scan_inputs
 from mesocli.weights import resolve_model
 
-SCHEMA = json.loads((REPO / "docs" / "scan.schema.json").read_text())
 
-
-def test_without_ray_the_engine_is_a_one_line_error(monkeypatch, capsys, tmp_path: Path) -> None:
+def test_without_ray_the_engine_is_a_one_line_error(monkeypatch, run_cli: RunCli, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as when not installed
-    code, out, err = run_cli(monkeypatch, capsys, "scan", "--engine", "ray", tmp_path)
+    code, out, err = run_cli("scan", "--engine", "ray", tmp_path)
     assert code == 2 and out == ""
     assert err.splitlines() == ["mesocli: error: --engine ray needs Ray, which is not installed: "
                                 "pip install 'mesocli[ray]'"]
@@ -58,8 +57,6 @@ def _bundled() -> functools.partial:
 def test_ray_gives_the_local_results_even_when_a_worker_is_killed(ray_session) -> None:
     """The 8 shared clips on 2 Ray workers, one of which is SIGKILLed while it scans: Ray restarts it and
     scans its input again, and every clip is reported once with the local engine's result."""
-    import jsonschema
-
     from mesocli.ray_engine import RayScan
 
     videos = require_shared("videos")
@@ -76,7 +73,7 @@ def test_ray_gives_the_local_results_even_when_a_worker_is_killed(ray_session) -
     assert len(remote) == len(local) == 8
     assert sorted(row["path"] for row in remote) == sorted(local)
     for row in remote:
-        jsonschema.validate(row, SCHEMA, cls=jsonschema.Draft202012Validator)
+        check_schema(row)
         mine = local[row["path"]]
         assert row["status"] == mine["status"] == "ok", (row["path"], row["error"])
         assert abs(row["p_fake"] - mine["p_fake"]) <= 1e-6, row["path"]
@@ -123,18 +120,15 @@ def test_workers_that_cannot_start_stop_the_job_with_the_reason(ray_session) -> 
         list(job.results())
 
 
-def test_cli_ray_engine_resumes_an_output(ray_session, monkeypatch, capsys, tmp_path: Path) -> None:
+def test_cli_ray_engine_resumes_an_output(ray_session, kit: MediaKit, run_cli: RunCli, tmp_path: Path) -> None:
     """--engine ray --resume through the command line, on the Ray this module started: the input the
     output already holds (same path, size and mtime) is skipped, the others are appended."""
-    from media import MediaKit
-
-    kit = MediaKit(tmp_path / "media")
     output, missing = tmp_path / "results.jsonl", tmp_path / "missing.mp4"
     stats = kit.face_video.stat()
     done = {"path": str(kit.face_video), "status": "ok", "verdict": "real",
             "file": {"size": stats.st_size, "mtime_ns": stats.st_mtime_ns}}
     output.write_text(json.dumps(done) + "\n")
-    code, _, err = run_cli(monkeypatch, capsys, "scan", "--engine", "ray", "--workers", "2", "--frames", "4",
+    code, _, err = run_cli("scan", "--engine", "ray", "--workers", "2", "--frames", "4",
                            "-o", output, "--resume", kit.face_video, kit.noface_video, missing)
     assert code == 3, err
     assert "resume: 1 of 3 inputs already in" in err
@@ -145,12 +139,7 @@ def test_cli_ray_engine_resumes_an_output(ray_session, monkeypatch, capsys, tmp_
         str(missing): "error", str(kit.noface_video): "no_face"
     }
     for row in rows[1:]:
-        jsonschema_validate(row)
+        check_schema(row)
     assert added[str(missing)]["file"] is None
     assert added[str(kit.noface_video)]["file"]["size"] == kit.noface_video.stat().st_size
 
-
-def jsonschema_validate(row: dict) -> None:
-    import jsonschema
-
-    jsonschema.validate(row, SCHEMA, cls=jsonschema.Draft202012Validator)

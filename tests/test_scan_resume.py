@@ -13,17 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import RunCli
+from media import MediaKit
 
 from mesocli.resume import file_key, plan_inputs, read_done
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def clips(tmp_path_factory: pytest.TempPathFactory, kit: MediaKit) -> list[Path]:
     """Six copies of the test face video in one folder (a small archive)."""
-    from media import MediaKit
-
-    kit = MediaKit(tmp_path_factory.getbasetemp() / "media")
     folder = tmp_path_factory.mktemp("archive")
     return [Path(shutil.copy(kit.face_video, folder / f"clip{n}.mp4")) for n in range(6)]
 
@@ -32,7 +30,7 @@ def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_a_killed_scan_resumes_with_every_input_exactly_once(clips, monkeypatch, capsys, tmp_path: Path) -> None:
+def test_a_killed_scan_resumes_with_every_input_exactly_once(clips, run_cli: RunCli, tmp_path: Path) -> None:
     output = tmp_path / "results.jsonl"
     args = ["scan", str(clips[0].parent), "--frames", "12", "--output", str(output), "--resume", "--quiet"]
     process = subprocess.Popen([sys.executable, "-m", "mesocli", *args], stdout=subprocess.DEVNULL,
@@ -49,7 +47,7 @@ def test_a_killed_scan_resumes_with_every_input_exactly_once(clips, monkeypatch,
     with open(output, "ab") as handle:  # what a write cut short by the kill would leave
         handle.write(b'{"path": "' + str(clips[-1]).encode() + b'", "status": "o')
 
-    code, _, err = run_cli(monkeypatch, capsys, *args[:-1])
+    code, _, err = run_cli(*args[:-1])
     assert code == 0, err
     assert "cut off an incomplete last line" in err
     assert f"resume: {len(before)} of {len(clips)} inputs already in" in err
@@ -60,20 +58,20 @@ def test_a_killed_scan_resumes_with_every_input_exactly_once(clips, monkeypatch,
     for row in after:
         assert row["file"] == {"size": clips[0].stat().st_size, "mtime_ns": Path(row["path"]).stat().st_mtime_ns}
 
-    code, _, err = run_cli(monkeypatch, capsys, *args)  # nothing left to do: nothing appended
+    code, _, err = run_cli(*args)  # nothing left to do: nothing appended
     assert code == 0 and _rows(output) == after
 
 
-def test_a_changed_file_is_scanned_again_and_a_missing_one_once(clips, monkeypatch, capsys, tmp_path: Path) -> None:
+def test_a_changed_file_is_scanned_again_and_a_missing_one_once(clips, run_cli: RunCli, tmp_path: Path) -> None:
     output = tmp_path / "results.jsonl"
     missing = tmp_path / "missing.mp4"
     args = ["scan", str(clips[0]), str(missing), "--frames", "3", "-o", str(output), "--resume", "-q"]
-    assert run_cli(monkeypatch, capsys, *args)[0] == 3  # the missing input: an error row, exit 3
-    assert run_cli(monkeypatch, capsys, *args)[0] == 3  # resumed: nothing to do, the same exit status
+    assert run_cli(*args)[0] == 3  # the missing input: an error row, exit 3
+    assert run_cli(*args)[0] == 3  # resumed: nothing to do, the same exit status
     assert [row["path"] for row in _rows(output)] == [str(clips[0]), str(missing)]
     stats = clips[0].stat()
     os.utime(clips[0], ns=(stats.st_atime_ns, stats.st_mtime_ns + 1_000_000_000))
-    assert run_cli(monkeypatch, capsys, *args)[0] == 3
+    assert run_cli(*args)[0] == 3
     rows = _rows(output)
     assert [row["path"] for row in rows] == [str(clips[0]), str(missing), str(clips[0])]
     assert rows[2]["file"]["mtime_ns"] == stats.st_mtime_ns + 1_000_000_000
@@ -88,17 +86,17 @@ def test_a_changed_file_is_scanned_again_and_a_missing_one_once(clips, monkeypat
         (["--address", "auto"], "--address needs --engine ray"),
     ],
 )
-def test_resume_usage_errors(monkeypatch, capsys, tmp_path: Path, extra: list[str], message: str) -> None:
+def test_resume_usage_errors(monkeypatch, run_cli: RunCli, tmp_path: Path, extra: list[str], message: str) -> None:
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_cli(monkeypatch, capsys, "scan", "nothing.mp4", "--resume", *extra)
+    code, out, err = run_cli("scan", "nothing.mp4", "--resume", *extra)
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1 and message in err
 
 
-def test_an_output_that_is_not_scan_results_is_refused_untouched(monkeypatch, capsys, tmp_path: Path) -> None:
+def test_an_output_that_is_not_scan_results_is_refused_untouched(run_cli: RunCli, tmp_path: Path) -> None:
     output = tmp_path / "notes.jsonl"
     output.write_text("not json\n{}\n")
-    code, _, err = run_cli(monkeypatch, capsys, "scan", tmp_path / "x.mp4", "-o", output, "--resume")
+    code, _, err = run_cli("scan", tmp_path / "x.mp4", "-o", output, "--resume")
     assert code == 2 and "line 1 is not a scan result" in err
     assert output.read_text() == "not json\n{}\n"
 

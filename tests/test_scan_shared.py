@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, require_shared
+from conftest import check_schema, require_shared
 
 from mesocli.scan import ScanOptions, scan_inputs
 
-SCHEMA = json.loads((REPO / "docs" / "scan.schema.json").read_text())
 CLIPS = [
     "fake/dfdc_brtujopkby.mp4",
     "fake/ffpp_c23_Deepfakes_519_515.mp4",
@@ -24,8 +22,6 @@ CLIPS = [
 
 
 def test_every_shared_clip_scans_ok_with_the_authors_weights() -> None:
-    import jsonschema
-
     from mesocli.weights import load_weights
 
     videos = require_shared("videos")
@@ -33,8 +29,7 @@ def test_every_shared_clip_scans_ok_with_the_authors_weights() -> None:
     results = list(scan_inputs([str(videos)], lambda: load_weights(weights), ScanOptions(frames=10, detail=True)))
     assert [Path(r.path).relative_to(videos).as_posix() for r in results] == CLIPS
     for result in results:
-        data = result.to_dict()
-        jsonschema.validate(data, SCHEMA, cls=jsonschema.Draft202012Validator)
+        check_schema(result.to_dict())
         assert result.status == "ok", (result.path, result.error)
         assert result.type == "video" and result.frames_sampled == 10 and result.frames_with_face >= 5
         assert 0.0 <= result.p_fake <= 1.0 and result.model["name"] == "Meso4_DF.h5"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import RunCli
 from PIL import Image
 
 from mesocli.datasets import find_dataset, identity_groups, video_id
@@ -118,7 +118,7 @@ def test_mixing_file_is_read_relative_to_itself_and_checked(tmp_path: Path, two_
 
 
 def test_train_on_two_roots_records_every_source_in_the_card(
-    two_roots: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    two_roots: tuple[Path, Path], tmp_path: Path, run_cli: RunCli
 ) -> None:
     from mesocli.weights import load_weights
 
@@ -129,7 +129,7 @@ def test_train_on_two_roots_records_every_source_in_the_card(
         {"root": str(ffpp), "methods": ["Deepfakes", "original"], "every": 2, "weight": 2.0},
     ]}))
     run = tmp_path / "run"
-    code, out, err = run_cli(monkeypatch, capsys, "train", "--mix", str(mix), "--out", str(run), "--epochs", "1",
+    code, out, err = run_cli("train", "--mix", str(mix), "--out", str(run), "--epochs", "1",
                              "--batch-size", "8", "--val-fraction", "0.25", "--degrade-prob", "0.5",
                              "--select", "auc")
     assert code == 0, err
@@ -148,7 +148,7 @@ def test_train_on_two_roots_records_every_source_in_the_card(
 
     # warm start: a second run starts from the first one's weights, and its card says so
     again = tmp_path / "again"
-    code, out, err = run_cli(monkeypatch, capsys, "train", str(mesonet), "--out", str(again), "--epochs", "1",
+    code, out, err = run_cli("train", str(mesonet), "--out", str(again), "--epochs", "1",
                              "--batch-size", "8", "--init-weights", str(run / "best.weights.h5"))
     assert code == 0, err
     init = load_weights(again / "best.weights.h5").card.data["init_weights"]
@@ -162,10 +162,10 @@ def test_train_on_two_roots_records_every_source_in_the_card(
 ])
 def test_bad_training_sources_are_one_line_errors(
     args: list[str], message: str, two_roots: tuple[Path, Path], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    run_cli: RunCli,
 ) -> None:
     data = [] if args[0] == "--mix" else [str(two_roots[1])]
-    code, out, err = run_cli(monkeypatch, capsys, "train", *data, *args, "--out", str(tmp_path / "run"))
+    code, out, err = run_cli("train", *data, *args, "--out", str(tmp_path / "run"))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
 

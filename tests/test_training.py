@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import RunCli
 from PIL import Image
 
 from mesocli.errors import UsageError
@@ -40,17 +40,17 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
 
 
+ONE_EPOCH = ("--epochs", "1", "--batch-size", "8", "--val-fraction", "0.25")  # `mesocli train` options
+
+
 def config_for(data: Path, epochs: int) -> TrainConfig:
     return TrainConfig(data=str(data), epochs=epochs, batch_size=8, val_fraction=0.25, patience=10, seed=7,
                        command="pytest")
 
 
-def test_train_one_epoch_writes_a_loadable_model_card(
-    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-) -> None:
+def test_train_one_epoch_writes_a_loadable_model_card(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
     run = tmp_path / "run"
-    code, out, err = run_cli(monkeypatch, capsys, "train", str(tiny_data), "--out", str(run), "--epochs", "1",
-                             "--batch-size", "8", "--val-fraction", "0.25", "--seed", "3")
+    code, out, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--seed", "3")
     assert code == 0, err
     assert f"{run}/best.weights.h5" in out
     # class counts, skipped files and the imbalance weights N / (2 N_class) are reported
@@ -76,7 +76,7 @@ def test_train_one_epoch_writes_a_loadable_model_card(
     assert (run / "training.png").read_bytes()[:4] == b"\x89PNG"
 
     # the card's weights evaluate through `mesocli eval`
-    code, out, err = run_cli(monkeypatch, capsys, "eval", "--data", str(tiny_data), "--weights",
+    code, out, err = run_cli("eval", "--data", str(tiny_data), "--weights",
                              str(run / "best.weights.h5"), "--format", "json", "-q")
     assert code == 0, err
     report = json.loads(out)
@@ -211,20 +211,17 @@ def test_degradations_change_the_picked_faces_only_and_are_seeded() -> None:
 )
 def test_out_of_range_training_options_are_refused_before_anything_is_written(
     option: str, value: str, message: str, tiny_data: Path, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    run_cli: RunCli,
 ) -> None:
     run = tmp_path / "run"
-    code, out, err = run_cli(monkeypatch, capsys, "train", str(tiny_data), "--out", str(run), option, value)
+    code, out, err = run_cli("train", tiny_data, "--out", run, option, value)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not run.exists()
 
 
-def test_no_class_weights_trains_with_equal_weights(
-    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-) -> None:
+def test_no_class_weights_trains_with_equal_weights(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
     run = tmp_path / "run"
-    code, out, err = run_cli(monkeypatch, capsys, "train", str(tiny_data), "--out", str(run), "--epochs", "1",
-                             "--batch-size", "8", "--val-fraction", "0.25", "--no-class-weights")
+    code, out, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--no-class-weights")
     assert code == 0, err
     assert "class weights df=1.000 real=1.000" in err
     assert json.loads((run / "config.json").read_text())["class_weights"] is False

@@ -16,11 +16,6 @@ from mesocli.video import FrameReader, FrameSelection, VideoInfo, _plan, iter_fr
 
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
-    return MediaKit(tmp_path_factory.getbasetemp() / "media")
-
-
-@pytest.fixture(scope="module")
 def all_frames(kit: MediaKit) -> list:
     return list(iter_frames(kit.face_video, FrameSelection("all")))
 

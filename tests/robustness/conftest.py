@@ -1,30 +1,11 @@
-"""Fixtures of the robustness suite: the session's test media and the CLI runner."""
+"""Fixtures of the robustness suite (the CLI runner and the test media come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from media import MediaKit
-
-from robustness.helpers import CliResult, run_cli
-
-
-@pytest.fixture(scope="session")
-def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
-    """The standard media (made once per session, shared with the module tests)."""
-    return MediaKit(tmp_path_factory.getbasetemp() / "media")
-
-
-@pytest.fixture
-def mesocli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Callable[..., CliResult]:
-    """``mesocli(*args, stdin=None)``: run the command in this process, return its exit status and output."""
-
-    def run(*args: object, stdin: str | None = None) -> CliResult:
-        return run_cli(monkeypatch, capsys, *args, stdin=stdin)
-
-    return run
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Helpers of the robustness suite: the CLI run in-process, odd media files, injected file-system faults.
+"""Helpers of the robustness suite: odd media files, injected file-system faults, paused child processes.
 
 Media come from ``tests/media.py`` (the astronaut's face, encoded with the bundled ffmpeg); this
 module only adds the odd ones (variable frame rate, no ``moov`` box, crafted headers ...).
@@ -11,7 +11,6 @@ import contextlib
 import errno
 import hashlib
 import io
-import json
 import os
 import signal
 import struct
@@ -20,44 +19,13 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import conftest
 import numpy as np
 import pytest
 from media import FaceTransform, ffmpeg, make_face_video, plan_transforms, render
 from PIL import Image
-
-# ---------------------------------------------------------------------------------------------- the CLI
-
-
-@dataclass
-class CliResult:
-    """What one ``mesocli`` run printed and its exit status."""
-
-    code: int
-    out: str
-    err: str
-
-    def error_line(self) -> str:
-        """The run's one error line (asserted: one line, ``mesocli: error: ``, no traceback, nothing on stdout)."""
-        assert self.out == "", self.out
-        assert "Traceback" not in self.err, self.err
-        assert self.err.count("\n") == 1 and self.err.startswith("mesocli: error: "), self.err
-        return self.err[len("mesocli: error: "):].rstrip("\n")
-
-    def jsonl(self) -> list[dict]:
-        """stdout as JSON Lines."""
-        return [json.loads(line) for line in self.out.splitlines()]
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object,
-            stdin: str | None = None) -> CliResult:
-    """Run ``mesocli ARGS`` in this process (see conftest.run_cli) and wrap the result."""
-    return CliResult(*conftest.run_cli(monkeypatch, capsys, *args, stdin=stdin))
-
 
 # ---------------------------------------------------------------------------------------------- files
 
@@ -332,26 +300,6 @@ def png_named(path: Path, size: tuple[int, int] = (320, 240)) -> Path:
     """A PNG whatever the name says."""
     face_image(size).save(path, format="PNG")
     return Path(path)
-
-
-def truncated_copy(source: Path, target: Path, fraction: float = 0.5) -> Path:
-    data = Path(source).read_bytes()
-    Path(target).write_bytes(data[: int(len(data) * fraction)])
-    return Path(target)
-
-
-
-def make_faces(root: Path, counts: dict[str, int], size: tuple[int, int] = (48, 48), seed: int = 0) -> Path:
-    """``ROOT/<class>/v<i % 3>_<i>.png``: small noise images, the ``df``/``fake`` ones a little redder."""
-    rng = np.random.default_rng(seed)
-    for label, count in counts.items():
-        folder = Path(root) / label
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            pixels = rng.integers(0, 200, (size[1], size[0], 3))
-            pixels[..., 0] += 50 if label in ("df", "fake") else 0
-            Image.fromarray(pixels.astype(np.uint8)).save(folder / f"v{i % 3}_{i}.png")
-    return Path(root)
 
 
 # ---------------------------------------------------------------------------------------------- interruptions

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from robustness.helpers import CliResult, make_faces
+from conftest import CliResult, RunCli
+from media import make_faces
 
 TRAIN = ("--epochs", "1", "--batch-size", "2", "--val-fraction", "0.25", "-q")
 
@@ -50,10 +50,10 @@ DATASET_CASES = [  # (id, setup, message with {root}): the same for eval and tra
 ]
 
 
-def _run(mesocli: Callable[..., CliResult], command: str, root: Path, run: Path, weights: Path) -> CliResult:
+def _run(run_cli: RunCli, command: str, root: Path, run: Path, weights: Path) -> CliResult:
     if command == "eval":
-        return mesocli("eval", "--data", root, "--split", "test", "--weights", weights, "-q")
-    return mesocli("train", root, "--out", run, "--split", "test", *TRAIN)
+        return run_cli("eval", "--data", root, "--split", "test", "--weights", weights, "-q")
+    return run_cli("train", root, "--out", run, "--split", "test", *TRAIN)
 
 
 @pytest.mark.parametrize("command", ["eval", "train"])
@@ -61,26 +61,26 @@ def _run(mesocli: Callable[..., CliResult], command: str, root: Path, run: Path,
                          ids=[case[0] for case in DATASET_CASES])
 def test_unusable_datasets_are_one_line_usage_errors(setup: Callable[[Path], None], message: str, command: str,
                                                      own_weights: Path, tmp_path: Path,
-                                                     mesocli: Callable[..., CliResult]) -> None:
+                                                     run_cli: RunCli) -> None:
     root, run = tmp_path / "data", tmp_path / "run"
     setup(root)
-    result = _run(mesocli, command, root, run, own_weights)
+    result = _run(run_cli, command, root, run, own_weights)
     assert result.code == 2
     assert message.format(root=root) in result.error_line()
     assert not (run / "config.json").exists()  # no half-made run: nothing for --resume to take up
     if command == "train":
-        again = mesocli("train", "--resume", run)
+        again = run_cli("train", "--resume", run)
         assert again.code == 2 and "no training run to resume" in again.error_line()
 
 
 def test_non_images_are_skipped_and_reported(own_weights: Path, tmp_path: Path,
-                                             mesocli: Callable[..., CliResult]) -> None:
+                                             run_cli: RunCli) -> None:
     root = make_faces(tmp_path / "data", {"df": 3, "real": 3})
     (root / "df" / "notes.txt").write_text("not an image\n")
     (root / "real" / "Thumbs.db").write_bytes(b"\x00junk")
     (root / "real" / "broken_0.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
     os.mkfifo(root / "df" / "stream_0.png")  # would block a reader forever
-    result = mesocli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
+    result = run_cli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
     assert result.code == 0
     report = json.loads(result.out)
     assert report["data"]["images"] == 6 and report["data"]["skipped"] == 4
@@ -91,21 +91,21 @@ def test_non_images_are_skipped_and_reported(own_weights: Path, tmp_path: Path,
     assert any("notes.txt: not an image file" in line for line in skipped)
 
 
-def test_a_fake_folder_is_the_df_class(own_weights: Path, tmp_path: Path, mesocli: Callable[..., CliResult]) -> None:
+def test_a_fake_folder_is_the_df_class(own_weights: Path, tmp_path: Path, run_cli: RunCli) -> None:
     root = make_faces(tmp_path / "data", {"fake": 4, "real": 3})
-    result = mesocli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
+    result = run_cli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
     assert result.code == 0
     assert json.loads(result.out)["data"] | {"root": ""} == {
         "root": "", "split": None, "images": 7, "df": 4, "real": 3, "skipped": 0}
 
 
 def test_non_utf8_file_names_reach_the_scores(own_weights: Path, tmp_path: Path,
-                                              mesocli: Callable[..., CliResult]) -> None:
+                                              run_cli: RunCli) -> None:
     root = make_faces(tmp_path / "data", {"df": 2, "real": 2})
     odd = Path(os.fsdecode(bytes(root / "real") + b"/caf\xe9_9.png"))
     shutil.copy(root / "real" / "v0_0.png", odd)
     scores = tmp_path / "scores.csv"
-    result = mesocli("eval", "--data", root, "--weights", own_weights, "--scores", scores, "-q")
+    result = run_cli("eval", "--data", root, "--weights", own_weights, "--scores", scores, "-q")
     assert result.code == 0, result.err
     rows = list(csv.DictReader(scores.open(encoding="utf-8")))
     assert len(rows) == 5 and "real/caf\\udce9_9.png" in {row["path"] for row in rows}
@@ -129,11 +129,11 @@ def fake_ghostscript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_an_eps_file_named_jpg_is_not_rendered(fake_ghostscript: Path, own_weights: Path, tmp_path: Path,
-                                               mesocli: Callable[..., CliResult]) -> None:
+                                               run_cli: RunCli) -> None:
     """Pillow would hand an EPS file to Ghostscript; mesocli lets Pillow read raster formats only."""
     root = make_faces(tmp_path / "data", {"df": 2, "real": 2})
     (root / "df" / "v9_0.jpg").write_bytes(EPS)
-    result = mesocli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
+    result = run_cli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
     assert result.code == 0 and json.loads(result.out)["data"]["skipped"] == 1
     assert f"mesocli: skipped {root}/df/v9_0.jpg: not a readable image (cannot identify image file" in result.err
     assert not fake_ghostscript.exists()

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from media import MediaKit, make_face_video
+from conftest import CliResult, RunCli
+from media import MediaKit, make_face_video, truncate
 from PIL import Image
 
 from mesocli.outdir import LOCK, MANIFEST
 from robustness.helpers import (
     VFR_TICKS,
-    CliResult,
     face_image,
     make_png_bomb,
     make_sized_video,
@@ -35,7 +35,6 @@ from robustness.helpers import (
     seeded_bytes,
     strip_moov,
     tree,
-    truncated_copy,
     unreadable,
 )
 
@@ -84,7 +83,7 @@ def _vfr(folder: Path, kit: MediaKit) -> Path:
 def _check_vfr(item: dict, faces: list[dict]) -> None:
     """Each sampled frame carries its real timestamp (bursts with gaps), not index / fps."""
     times = {n: tick / 12 for n, tick in enumerate(VFR_TICKS)}
-    assert item["scores"], item
+    assert item["scores"] and faces, (item, faces)
     for score in item["scores"]:
         assert score["time"] == pytest.approx(times[score["frame"]], abs=1e-3), score
     for face in faces:
@@ -128,7 +127,7 @@ def _non_utf8(folder: Path, kit: MediaKit) -> Path:
 
 def _check_name_kept(item: dict, faces: list[dict]) -> None:
     assert os.path.exists(item["path"])  # the path read back from the JSON opens the very file
-    assert all(face["file"].isascii() for face in faces)
+    assert faces and all(face["file"].isascii() for face in faces)
 
 
 CASES = [
@@ -157,7 +156,7 @@ CASES = [
              "image too large (Pillow's decompression-bomb limit: Image size (400000000 pixels) exceeds limit"),
     FileCase("corrupt-png", _write("corrupt.png", b"\x89PNG\r\n\x1a\n" + seeded_bytes(300, 3)), "error",
              "not a readable image"),
-    FileCase("truncated-jpeg", lambda folder, kit: truncated_copy(kit.face_jpeg, folder / "half.jpg"), "error",
+    FileCase("truncated-jpeg", lambda folder, kit: truncate(kit.face_jpeg, folder / "half.jpg"), "error",
              "not a readable image (image file is truncated"),
     FileCase("named-pipe", _fifo, "error", "not a regular file (a named pipe)"),
     FileCase("dangling-symlink", _dangling, "error", "broken symbolic link"),
@@ -225,12 +224,12 @@ def _extract_checks(case: FileCase, path: Path, out: Path, result: CliResult) ->
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_scan_and_extract(case: FileCase, made: Callable[[FileCase], Path], face_jpeg: Path, own_weights: Path,
-                          mesocli: Callable[..., CliResult], tmp_path: Path) -> None:
+                          run_cli: RunCli, tmp_path: Path) -> None:
     path = made(case)
     out = tmp_path / "out"
     with case.setup(path):
-        scanned = mesocli("scan", "--weights", own_weights, "--frames", "3", "--detail", path, face_jpeg)
-        extracted = mesocli("extract", path, face_jpeg, out, "--frames", "3", "--workers", "1", "--format", "json")
+        scanned = run_cli("scan", "--weights", own_weights, "--frames", "3", "--detail", path, face_jpeg)
+        extracted = run_cli("extract", path, face_jpeg, out, "--frames", "3", "--workers", "1", "--format", "json")
     item = _scan_checks(case, path, face_jpeg, scanned)
     faces = _extract_checks(case, path, out, extracted)
     if case.check is not None:
@@ -239,12 +238,12 @@ def test_scan_and_extract(case: FileCase, made: Callable[[FileCase], Path], face
 
 def test_video_frames_over_the_pixel_limit_are_refused(tmp_path: Path, kit: MediaKit, own_weights: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
-                                                       mesocli: Callable[..., CliResult]) -> None:
+                                                       run_cli: RunCli) -> None:
     """Pillow's decompression-bomb limit applies to video frames too (each is copied as RGB)."""
     small = tmp_path / "small.png"
     face_image((200, 150)).save(small)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 320 * 240 // 2 - 1)  # the limit is twice that
-    scanned = mesocli("scan", "--weights", own_weights, "--detector", "none", kit.face_video, small)
+    scanned = run_cli("scan", "--weights", own_weights, "--detector", "none", kit.face_video, small)
     assert scanned.code == 3 and scanned.err == ""
     video, image = scanned.jsonl()
     assert image["status"] == "ok" and video["status"] == "error" and video["p_fake"] is None
@@ -253,30 +252,30 @@ def test_video_frames_over_the_pixel_limit_are_refused(tmp_path: Path, kit: Medi
 
 
 def test_a_folder_with_a_symlink_loop_is_walked_once(tmp_path: Path, kit: MediaKit, own_weights: Path,
-                                                      mesocli: Callable[..., CliResult]) -> None:
+                                                      run_cli: RunCli) -> None:
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
     shutil.copy(kit.face_jpeg, folder / "sub" / "face.jpg")
     (folder / "sub" / "loop").symlink_to(folder)  # in/sub/loop -> in: a cycle
     (folder / "sub" / "self").symlink_to(".")
-    scanned = mesocli("scan", "--weights", own_weights, folder)
+    scanned = run_cli("scan", "--weights", own_weights, folder)
     assert scanned.code == 0 and scanned.err == ""
     assert [item["path"] for item in scanned.jsonl()] == [str(folder / "sub" / "face.jpg")]
     out = tmp_path / "out"
-    extracted = mesocli("extract", folder, out, "--workers", "1", "--format", "json")
+    extracted = run_cli("extract", folder, out, "--workers", "1", "--format", "json")
     assert extracted.code == 0 and json.loads(extracted.out)["counts"] == {
         "inputs": 1, "ok": 1, "no_face": 0, "error": 0, "skipped": 0, "frames": 1, "faces": 1}
 
 
 def test_a_folder_without_media_is_an_error_result(tmp_path: Path, face_jpeg: Path, own_weights: Path,
-                                                   mesocli: Callable[..., CliResult]) -> None:
+                                                   run_cli: RunCli) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "readme.txt").write_text("nothing to see\n")
-    scanned = mesocli("scan", "--weights", own_weights, folder, face_jpeg)
+    scanned = run_cli("scan", "--weights", own_weights, folder, face_jpeg)
     first, second = scanned.jsonl()
     assert scanned.code == 3 and first["status"] == "error" and second["status"] == "ok"
     assert first["error"] == f"{folder}: folder holds no video or image"
-    alone = mesocli("extract", folder, tmp_path / "out")
+    alone = run_cli("extract", folder, tmp_path / "out")
     assert alone.code == 2 and alone.error_line() == "no video or image among the inputs"
     assert not (tmp_path / "out").exists()

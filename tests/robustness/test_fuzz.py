@@ -44,6 +44,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_the_seeds_are_read(seeds: dict[str, bytes], work: Path) -> None:
     """Unmutated, every seed passes its reader: the fuzz starts from files that work."""
+    assert set(fuzz.READER_SEEDS) == set(EXAMPLES) and all(fuzz.READER_SEEDS.values())  # every reader is fuzzed
     for reader, names in fuzz.READER_SEEDS.items():
         for name in names:
             assert fuzz.run_one(reader, name, seeds[name], work) is None, (reader, name)

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from media import MediaKit, make_face_video
+from conftest import RunCli
+from media import MediaKit, make_face_video, make_faces
 
 from mesocli.outdir import LOCK, MANIFEST
 from mesocli.training import Trainer
-from robustness.helpers import CliResult, FaultyFs, kill_9, make_faces, start_paused, tree
+from robustness.helpers import FaultyFs, kill_9, start_paused, tree
 
 # ---------------------------------------------------------------------------------------------- extract
 
@@ -42,13 +42,13 @@ def videos(tmp_path_factory: pytest.TempPathFactory, kit: MediaKit) -> Path:
     return folder
 
 
-def test_kill_9_during_extract_then_resume(videos: Path, tmp_path: Path, mesocli: Callable[..., CliResult]) -> None:
+def test_kill_9_during_extract_then_resume(videos: Path, tmp_path: Path, run_cli: RunCli) -> None:
     out = tmp_path / "out"
     child = start_paused(["extract", videos, out, *EXTRACT], "crop", 6, tmp_path / "stopped")
     try:
         # meanwhile a second extract into the same OUT_DIR is refused, and leaves the manifest alone
         manifest = (out / MANIFEST).read_bytes()
-        second = mesocli("extract", videos, out, *EXTRACT)
+        second = run_cli("extract", videos, out, *EXTRACT)
         assert second.code == 2
         assert second.error_line() == (f"{out} is in use by another 'mesocli extract' (pid {child.pid}): "
                                        "wait for it to end, or use another OUT_DIR")
@@ -61,11 +61,11 @@ def test_kill_9_during_extract_then_resume(videos: Path, tmp_path: Path, mesocli
     assert [json.loads(line)["name"] for line in (out / MANIFEST).read_text().splitlines()
             if '"type": "input"' in line] == ["v0"]
 
-    resumed = mesocli("extract", videos, out, *EXTRACT)
+    resumed = run_cli("extract", videos, out, *EXTRACT)
     assert resumed.code == 0 and resumed.err == ""
     assert [i["status"] for i in json.loads(resumed.out)["inputs"]] == ["skipped", "ok", "ok"]
     clean = tmp_path / "clean"
-    assert mesocli("extract", videos, clean, *EXTRACT).code == 0
+    assert run_cli("extract", videos, clean, *EXTRACT).code == 0
     assert _crops(out) == _crops(clean) and len(_crops(out)) == 12
     assert _face_lines(out) == _face_lines(clean)
     assert set(tree(out)) == set(_crops(out)) | {MANIFEST, LOCK}  # no orphan, no temporary file
@@ -111,7 +111,7 @@ def _same_run(run: Path, reference: Path) -> None:
 
 def test_kill_9_then_a_full_disk_during_train_then_resume(train_data: Path, reference_run: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch,
-                                                           mesocli: Callable[..., CliResult]) -> None:
+                                                           run_cli: RunCli) -> None:
     """One run, two faults: killed in epoch 2; resumed, the disk fills up as epoch 2 is saved; resumed again."""
     run = tmp_path / "run"
     child = start_paused(["train", train_data, "--out", run, *TRAIN], "step", STEPS_PER_EPOCH + 2,
@@ -131,14 +131,14 @@ def test_kill_9_then_a_full_disk_during_train_then_resume(train_data: Path, refe
             end_epoch(self, state, record)
 
         patch.setattr(Trainer, "_end_epoch", fill_up_in_epoch_2)
-        full = mesocli("train", "--resume", run, "-q")
+        full = run_cli("train", "--resume", run, "-q")
     assert full.code == 2
     assert full.error_line() in {f"cannot write {run}/{name}: No space left on device"
                                  for name in ("checkpoint/last.npz", "best.json")}
     assert tree(run / "checkpoint") == epoch_1  # epoch 1's checkpoint, intact
     assert not [name for name in tree(run) if name.split("/")[-1].startswith(".")]  # no temporary file
 
-    resumed = mesocli("train", "--resume", run)  # with progress output: it names the files it skips
+    resumed = run_cli("train", "--resume", run)  # with progress output: it names the files it skips
     assert resumed.code == 0, resumed.err
     assert f"skipped (not an image): {train_data}/train/df/notes.txt" in resumed.err
     assert f"skipped (unreadable): {train_data}/train/real/broken_9.jpg: not a readable image" in resumed.err
@@ -149,7 +149,7 @@ def test_kill_9_then_a_full_disk_during_train_then_resume(train_data: Path, refe
 
 @pytest.mark.parametrize("damage", ["state", "variables", "config"])
 def test_resume_from_a_damaged_run_folder(damage: str, reference_run: Path, tmp_path: Path,
-                                          mesocli: Callable[..., CliResult]) -> None:
+                                          run_cli: RunCli) -> None:
     run = tmp_path / "run"
     shutil.copytree(reference_run, run)
     state = json.loads((run / "checkpoint" / "state.json").read_text())
@@ -158,7 +158,7 @@ def test_resume_from_a_damaged_run_folder(damage: str, reference_run: Path, tmp_
     data = (run / target).read_bytes()
     (run / target).write_bytes(data[: len(data) // 2])  # cut short, as by a failing disk
     before = tree(run)
-    result = mesocli("train", "--resume", run, "-q")
+    result = run_cli("train", "--resume", run, "-q")
     assert result.code == 2
     where = f"{run}/config.json: unreadable" if damage == "config" else f"{run}/checkpoint: damaged checkpoint"
     assert result.error_line().startswith(f"{where}, cannot resume (")

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from media import MediaKit
+from conftest import RunCli
+from media import MediaKit, make_faces
 
 from mesocli.outdir import LOCK, MANIFEST
-from robustness.helpers import CliResult, FaultyFs, make_faces, tree, unwritable
+from robustness.helpers import FaultyFs, tree, unwritable
 
 # ---------------------------------------------------------------------------------------------- refused up front
 
@@ -54,39 +55,39 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
                          ids=[case[0] for case in UNWRITABLE])
 def test_an_output_in_a_read_only_folder_is_refused_before_any_work(
         command: Callable[[Path, dict], tuple], name: str, named: str, tmp_path: Path, face_jpeg: Path,
-        own_weights: Path, tiny_data: Path, mesocli: Callable[..., CliResult]) -> None:
+        own_weights: Path, tiny_data: Path, run_cli: RunCli) -> None:
     locked = tmp_path / "read-only"
     locked.mkdir()
     out = locked / name
     args = {"image": face_jpeg, "weights": own_weights, "data": tiny_data}
     with unwritable(locked):
-        result = mesocli(*command(out, args))
+        result = run_cli(*command(out, args))
     assert result.code == 2
     assert result.error_line() == f"cannot write {named.format(out=out)}: Permission denied"
     assert list(locked.iterdir()) == []
 
 
-def test_extract_out_dir_below_a_file(tmp_path: Path, face_jpeg: Path, mesocli: Callable[..., CliResult]) -> None:
+def test_extract_out_dir_below_a_file(tmp_path: Path, face_jpeg: Path, run_cli: RunCli) -> None:
     (tmp_path / "notes.txt").write_text("mine\n")
-    result = mesocli("extract", face_jpeg, tmp_path / "notes.txt" / "faces")
+    result = run_cli("extract", face_jpeg, tmp_path / "notes.txt" / "faces")
     assert result.code == 2
     assert result.error_line() == f"cannot write {tmp_path}/notes.txt/faces: Not a directory"
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
-def test_extract_out_dir_that_is_a_file(tmp_path: Path, face_jpeg: Path, mesocli: Callable[..., CliResult]) -> None:
+def test_extract_out_dir_that_is_a_file(tmp_path: Path, face_jpeg: Path, run_cli: RunCli) -> None:
     (tmp_path / "faces").write_text("mine\n")
-    result = mesocli("extract", face_jpeg, tmp_path / "faces")
+    result = run_cli("extract", face_jpeg, tmp_path / "faces")
     assert result.code == 2 and result.error_line() == f"{tmp_path}/faces exists and is not a folder"
     assert (tmp_path / "faces").read_text() == "mine\n"
 
 
 def test_extract_into_someone_elses_folder(tmp_path: Path, face_jpeg: Path,
-                                           mesocli: Callable[..., CliResult]) -> None:
+                                           run_cli: RunCli) -> None:
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     (theirs / "thesis.tex").write_text("years of work\n")
-    result = mesocli("extract", face_jpeg, theirs)
+    result = run_cli("extract", face_jpeg, theirs)
     assert result.code == 2
     assert result.error_line() == (f"{theirs} is not empty (thesis.tex) and holds no mesocli manifest: "
                                    "use another OUT_DIR, or --force to write into it")
@@ -95,21 +96,21 @@ def test_extract_into_someone_elses_folder(tmp_path: Path, face_jpeg: Path,
 
 @pytest.mark.parametrize("command", ["scan", "eval"])
 def test_an_existing_output_file_needs_force(command: str, tmp_path: Path, face_jpeg: Path, own_weights: Path,
-                                             tiny_data: Path, mesocli: Callable[..., CliResult]) -> None:
+                                             tiny_data: Path, run_cli: RunCli) -> None:
     target = tmp_path / ("report.json" if command == "scan" else "scores.csv")
     target.write_text("earlier results\n")
     args = {"image": face_jpeg, "weights": own_weights, "data": tiny_data}
-    result = mesocli(*(_scan if command == "scan" else _eval)(target, args))
+    result = run_cli(*(_scan if command == "scan" else _eval)(target, args))
     assert result.code == 2 and "exists" in result.error_line() and "--force" in result.error_line()
     assert target.read_text() == "earlier results\n" and [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
 def test_train_into_a_folder_that_holds_a_run(tmp_path: Path, tiny_data: Path,
-                                              mesocli: Callable[..., CliResult]) -> None:
+                                              run_cli: RunCli) -> None:
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text('{"epochs": 30}\n')
-    result = mesocli(*_train(run, {"data": tiny_data}))
+    result = run_cli(*_train(run, {"data": tiny_data}))
     assert result.code == 2
     assert result.error_line() == (f"{run} already holds a training run: continue it with --resume {run}, "
                                    "or pass --force to start over")
@@ -126,25 +127,25 @@ def _face_lines(out: Path) -> list[str]:
 
 
 def test_disk_full_during_extract(tmp_path: Path, kit: MediaKit, face_jpeg: Path, monkeypatch: pytest.MonkeyPatch,
-                                  mesocli: Callable[..., CliResult]) -> None:
+                                  run_cli: RunCli) -> None:
     out = tmp_path / "out"
     options = ("--frames", "6", "--workers", "1", "--format", "json")
-    assert mesocli("extract", face_jpeg, out, *options).code == 0
+    assert run_cli("extract", face_jpeg, out, *options).code == 0
     before = {k: v for k, v in tree(out).items() if k != LOCK}
     crop = out / "face" / "0.jpg"
     with monkeypatch.context() as patch:  # room for one more crop and a half
         FaultyFs(out, space=crop.stat().st_size * 3 // 2).install(patch)
-        full = mesocli("extract", face_jpeg, kit.face_video, out, *options)
+        full = run_cli("extract", face_jpeg, kit.face_video, out, *options)
     assert full.code == 2
     assert re.fullmatch(rf"cannot write {re.escape(str(out))}/face-\w+/\d+\.jpg: No space left on device",
                         full.error_line())
     assert {k: v for k, v in tree(out).items() if k != LOCK} == before  # no orphan crop, no temporary file
 
-    again = mesocli("extract", face_jpeg, kit.face_video, out, *options)  # space freed: carry on
+    again = run_cli("extract", face_jpeg, kit.face_video, out, *options)  # space freed: carry on
     assert again.code == 0
     assert [i["status"] for i in json.loads(again.out)["inputs"]] == ["skipped", "ok"]
     clean = tmp_path / "clean"
-    assert mesocli("extract", face_jpeg, kit.face_video, clean, *options).code == 0
+    assert run_cli("extract", face_jpeg, kit.face_video, clean, *options).code == 0
     assert tree(out).keys() == tree(clean).keys()
     assert {k: v for k, v in tree(out).items() if k.endswith(".jpg")} == {
         k: v for k, v in tree(clean).items() if k.endswith(".jpg")}
@@ -152,12 +153,12 @@ def test_disk_full_during_extract(tmp_path: Path, kit: MediaKit, face_jpeg: Path
 
 
 def test_disk_full_during_scan_output(tmp_path: Path, face_jpeg: Path, own_weights: Path,
-                                      monkeypatch: pytest.MonkeyPatch, mesocli: Callable[..., CliResult]) -> None:
+                                      monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
     report = tmp_path / "report.json"
     report.write_text("[]\n")
     with monkeypatch.context() as patch:
         FaultyFs(tmp_path, space=200).install(patch)
-        result = mesocli("scan", "--weights", own_weights, "--output", report, "--force", face_jpeg, face_jpeg)
+        result = run_cli("scan", "--weights", own_weights, "--output", report, "--force", face_jpeg, face_jpeg)
     assert result.code == 2
     assert result.error_line() == f"cannot write {report}: No space left on device"
     assert report.read_text() == "[]\n" and [p.name for p in tmp_path.iterdir()] == ["report.json"]
@@ -169,12 +170,8 @@ class _FullStdout(io.StringIO):
 
 
 def test_disk_full_on_standard_output(face_jpeg: Path, own_weights: Path, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture) -> None:
-    from mesocli import cli
-
-    monkeypatch.setattr(sys, "argv", ["mesocli", "scan", "--weights", str(own_weights), str(face_jpeg)])
+                                      run_cli: RunCli) -> None:
     monkeypatch.setattr(sys, "stdout", _FullStdout())
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    assert exited.value.code == 2
-    assert capsys.readouterr().err == "mesocli: error: cannot write standard output: No space left on device\n"
+    result = run_cli("scan", "--weights", own_weights, face_jpeg)
+    assert result.code == 2
+    assert result.error_line() == "cannot write standard output: No space left on device"

@@ -6,26 +6,26 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import RunCli
 
 from mesocli.outdir import LOCK, MANIFEST
-from robustness.helpers import CliResult, tree
+from robustness.helpers import tree
 
 ODD_NAMES = ["..jpg", "...jpg", "-rf.jpg", ".hidden.jpg", "a\\b.jpg", "line\nbreak.jpg", "${HOME}.jpg",
              "CON.jpg", "ü" * 100 + ".jpg", "x" * 240 + ".jpg", " .jpg"]
 
 
 def test_odd_input_names_stay_inside_out_dir(tmp_path: Path, face_jpeg: Path,
-                                             mesocli: Callable[..., CliResult]) -> None:
+                                             run_cli: RunCli) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
     paths = [Path(shutil.copy(face_jpeg, inputs / name)) for name in ODD_NAMES]
     out = tmp_path / "deep" / "out"
     before = tree(tmp_path)
-    result = mesocli("extract", *paths, out, "--workers", "1", "--format", "json")
+    result = run_cli("extract", *paths, out, "--workers", "1", "--format", "json")
     assert result.code == 0 and result.err == ""
     summary = json.loads(result.out)
     names = [item["name"] for item in summary["inputs"]]
@@ -41,13 +41,13 @@ def test_odd_input_names_stay_inside_out_dir(tmp_path: Path, face_jpeg: Path,
 
 
 def test_relative_and_absolute_input_paths(tmp_path: Path, face_jpeg: Path, monkeypatch: pytest.MonkeyPatch,
-                                           mesocli: Callable[..., CliResult]) -> None:
+                                           run_cli: RunCli) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
     shutil.copy(face_jpeg, tmp_path / "a" / "face.jpg")
     monkeypatch.chdir(tmp_path / "a" / "b")
     given = ["../face.jpg", f"{tmp_path}/a/b/../../a/./face.jpg"]  # the same file twice
     before = tree(tmp_path)
-    result = mesocli("extract", *given, "out", "--workers", "1", "--format", "json")
+    result = run_cli("extract", *given, "out", "--workers", "1", "--format", "json")
     assert result.code == 0
     assert [item["name"] for item in json.loads(result.out)["inputs"]] == ["face"]  # each file once
     written = set(tree(tmp_path)) - set(before)
@@ -56,8 +56,8 @@ def test_relative_and_absolute_input_paths(tmp_path: Path, face_jpeg: Path, monk
 
 @pytest.mark.parametrize("split", ["../escape", "/tmp/escape", "a/b", ".."])
 def test_a_split_is_a_plain_folder_name(split: str, tmp_path: Path, face_jpeg: Path,
-                                        mesocli: Callable[..., CliResult]) -> None:
-    result = mesocli("extract", face_jpeg, tmp_path / "out", "--layout", "dataset", "--label", "df",
+                                        run_cli: RunCli) -> None:
+    result = run_cli("extract", face_jpeg, tmp_path / "out", "--layout", "dataset", "--label", "df",
                      "--split", split)
     assert result.code == 2
     assert result.error_line() == f"--split must be a plain folder name (letters, digits, '._-'), not {split!r}"
@@ -65,9 +65,9 @@ def test_a_split_is_a_plain_folder_name(split: str, tmp_path: Path, face_jpeg: P
 
 
 def test_a_tampered_manifest_cannot_delete_outside_out_dir(tmp_path: Path, face_jpeg: Path,
-                                                            mesocli: Callable[..., CliResult]) -> None:
+                                                            run_cli: RunCli) -> None:
     out = tmp_path / "out"
-    assert mesocli("extract", face_jpeg, out, "--workers", "1").code == 0
+    assert run_cli("extract", face_jpeg, out, "--workers", "1").code == 0
     victims = [tmp_path / "victim.jpg", tmp_path / "elsewhere" / "victim.jpg"]
     for victim in victims:
         victim.parent.mkdir(exist_ok=True)
@@ -79,20 +79,20 @@ def test_a_tampered_manifest_cannot_delete_outside_out_dir(tmp_path: Path, face_
     extra = "".join(json.dumps(line) + "\n" for line in forged)
     (out / MANIFEST).write_text("\n".join(lines[:-1]) + "\n" + extra + lines[-1] + "\n")
     # other settings with --force: the crops the manifest lists are deleted, but only inside OUT_DIR
-    result = mesocli("extract", face_jpeg, out, "--workers", "1", "--frames", "7", "--force")
+    result = run_cli("extract", face_jpeg, out, "--workers", "1", "--frames", "7", "--force")
     assert result.code == 0
     assert [victim.read_text() for victim in victims] == ["precious\n", "precious\n"]
 
 
 def test_scan_paths_from_stdin(tmp_path: Path, face_jpeg: Path, own_weights: Path, monkeypatch: pytest.MonkeyPatch,
-                               mesocli: Callable[..., CliResult]) -> None:
+                               run_cli: RunCli) -> None:
     """Absolute, relative and ``..`` paths, blank lines, CRLF, a missing one: each is reported, nothing is written."""
     (tmp_path / "sub").mkdir()
     shutil.copy(face_jpeg, tmp_path / "face.jpg")
     monkeypatch.chdir(tmp_path / "sub")
     stdin = f"{tmp_path}/face.jpg\r\n\n../face.jpg\n   \n{tmp_path}/sub/../missing.jpg\n"
     before = tree(tmp_path)
-    result = mesocli("scan", "--weights", own_weights, "-", stdin=stdin)
+    result = run_cli("scan", "--weights", own_weights, "-", stdin=stdin)
     assert result.code == 3 and result.err == ""
     items = result.jsonl()
     assert [(item["path"], item["status"]) for item in items] == [
@@ -103,7 +103,7 @@ def test_scan_paths_from_stdin(tmp_path: Path, face_jpeg: Path, own_weights: Pat
 
 def test_scan_paths_from_stdin_that_are_not_utf8(tmp_path: Path, face_jpeg: Path, own_weights: Path,
                                                  monkeypatch: pytest.MonkeyPatch,
-                                                 mesocli: Callable[..., CliResult]) -> None:
+                                                 run_cli: RunCli) -> None:
     """A file list piped in with a name that is not UTF-8, on a strict UTF-8 stdin (no crash, the file is found)."""
     import io
     import sys
@@ -112,7 +112,7 @@ def test_scan_paths_from_stdin_that_are_not_utf8(tmp_path: Path, face_jpeg: Path
     shutil.copy(face_jpeg, name)
     raw = io.BytesIO(os.fsencode(name) + b"\n")
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw, encoding="utf-8", errors="strict"))
-    result = mesocli("scan", "--weights", own_weights, "-")
+    result = run_cli("scan", "--weights", own_weights, "-")
     assert result.code == 0, result.err
     (item,) = result.jsonl()
     assert item["path"] == name and item["status"] == "ok"

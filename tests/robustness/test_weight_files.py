@@ -16,10 +16,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import RunCli
+from media import make_faces, truncate
 
 from mesocli.errors import WeightsError
 from mesocli.weights import card_path_for, sha256_file
-from robustness.helpers import CliResult, make_faces, truncated_copy
 
 
 def _missing(folder: Path, own: Path) -> Path:
@@ -42,7 +43,7 @@ def _fifo(folder: Path, own: Path) -> Path:
 
 
 def _half(folder: Path, own: Path) -> Path:
-    return truncated_copy(own, folder / "half.h5")
+    return truncate(own, folder / "half.h5")
 
 
 def _unrelated(folder: Path, own: Path) -> Path:
@@ -67,24 +68,24 @@ WEIGHT_CASES = [
                          ids=[case[0] for case in WEIGHT_CASES])
 def test_unusable_weights_are_one_line_usage_errors(make: Callable[[Path, Path], Path], options: list[str],
                                                     message: str, own_weights: Path, face_jpeg: Path, tmp_path: Path,
-                                                    mesocli: Callable[..., CliResult]) -> None:
+                                                    run_cli: RunCli) -> None:
     weights = make(tmp_path, own_weights)
-    result = mesocli("scan", "--weights", weights, *options, face_jpeg)
+    result = run_cli("scan", "--weights", weights, *options, face_jpeg)
     assert result.code == 2
     line = result.error_line()
     assert line.startswith(f"{weights}: ") and message in line
 
 
-def test_eval_refuses_them_the_same_way(tmp_path: Path, mesocli: Callable[..., CliResult]) -> None:
+def test_eval_refuses_them_the_same_way(tmp_path: Path, run_cli: RunCli) -> None:
     data = make_faces(tmp_path / "data", {"df": 2, "real": 2})
     weights = _text(tmp_path, tmp_path)
-    result = mesocli("eval", "--data", data, "--weights", weights, "-q")
+    result = run_cli("eval", "--data", data, "--weights", weights, "-q")
     assert result.code == 2 and result.error_line() == f"{weights}: not an HDF5 weights file"
 
 
-def test_debug_shows_the_traceback(tmp_path: Path, face_jpeg: Path, mesocli: Callable[..., CliResult]) -> None:
+def test_debug_shows_the_traceback(tmp_path: Path, face_jpeg: Path, run_cli: RunCli) -> None:
     with pytest.raises(WeightsError, match="weights file not found"):
-        mesocli("--debug", "scan", "--weights", tmp_path / "absent.h5", face_jpeg)
+        run_cli("--debug", "scan", "--weights", tmp_path / "absent.h5", face_jpeg)
 
 
 # ---------------------------------------------------------------------------------------------- code in files
@@ -118,18 +119,18 @@ def lambda_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
 
 
 def test_keras_archive_with_code_is_refused_and_nothing_runs(lambda_models, face_jpeg: Path,
-                                                              mesocli: Callable[..., CliResult]) -> None:
+                                                              run_cli: RunCli) -> None:
     marker, files = lambda_models
-    result = mesocli("scan", "--weights", files["keras"], face_jpeg)
+    result = run_cli("scan", "--weights", files["keras"], face_jpeg)
     assert result.code == 2
     assert "a full-model .keras archive; mesocli loads weights only" in result.error_line()
     assert not marker.exists()
 
 
 def test_full_model_h5_with_code_gives_its_weights_only(lambda_models, face_jpeg: Path, tmp_path: Path,
-                                                        mesocli: Callable[..., CliResult]) -> None:
+                                                        run_cli: RunCli) -> None:
     marker, files = lambda_models
-    result = mesocli("scan", "--weights", files["h5"], face_jpeg)
+    result = run_cli("scan", "--weights", files["h5"], face_jpeg)
     assert result.code == 0 and result.err == ""
     (item,) = result.jsonl()
     assert item["status"] == "ok" and item["model"]["arch"] == "meso4"
@@ -164,17 +165,17 @@ def bundled(tmp_path: Path, own_weights: Path, monkeypatch: pytest.MonkeyPatch) 
     return weights
 
 
-def test_bundled_weights_load_when_intact(bundled: Path, face_jpeg: Path, mesocli: Callable[..., CliResult]) -> None:
-    result = mesocli("scan", face_jpeg)
+def test_bundled_weights_load_when_intact(bundled: Path, face_jpeg: Path, run_cli: RunCli) -> None:
+    result = run_cli("scan", face_jpeg)
     assert result.code == 0 and result.jsonl()[0]["model"]["weights_sha256"] == sha256_file(bundled)
 
 
 def test_corrupted_bundled_weights_are_refused(bundled: Path, face_jpeg: Path,
-                                               mesocli: Callable[..., CliResult]) -> None:
+                                               run_cli: RunCli) -> None:
     data = bytearray(bundled.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped bit in the middle of the weights
     bundled.write_bytes(bytes(data))
-    result = mesocli("scan", face_jpeg)
+    result = run_cli("scan", face_jpeg)
     assert result.code == 2
     line = result.error_line()
     assert line.startswith(f"{bundled}: sha256 ") and "does not match its model card" in line
@@ -182,7 +183,7 @@ def test_corrupted_bundled_weights_are_refused(bundled: Path, face_jpeg: Path,
 
 
 def test_an_unreadable_model_card_is_refused(bundled: Path, face_jpeg: Path,
-                                             mesocli: Callable[..., CliResult]) -> None:
+                                             run_cli: RunCli) -> None:
     card_path_for(bundled).write_text("{ not json")
-    result = mesocli("scan", face_jpeg)
+    result = run_cli("scan", face_jpeg)
     assert result.code == 2 and "unreadable model card" in result.error_line()
