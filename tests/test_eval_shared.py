@@ -31,6 +31,7 @@ def validation_split() -> tuple[FolderDataset, DecodedImages]:
     return dataset, decoded
 
 
+@pytest.mark.slow
 def test_authors_meso4_df_on_validation(validation_split: tuple[FolderDataset, DecodedImages]) -> None:
     dataset, decoded = validation_split
     weights = require_shared("reference", "authors-weights", "Meso4_DF.h5")
@@ -73,6 +74,7 @@ def ffpp_test_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[FolderDat
     return dataset, decoded
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_weights_match_their_card_on_ffpp_test_faces(
     name: str, ffpp_test_faces: tuple[FolderDataset, DecodedImages]
@@ -91,6 +93,7 @@ def test_bundled_weights_match_their_card_on_ffpp_test_faces(
         assert figures["accuracy"] == pytest.approx(recorded[method]["accuracy"], abs=0.005), method
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DEEPFAKE)  # the f2f/fs cards' validation figures are not re-checked (CI time)
 def test_bundled_weights_match_their_model_card(
     name: str, request: pytest.FixtureRequest, validation_split_available: Path

@@ -98,6 +98,7 @@ def cascade(model, faces: np.ndarray, target: str) -> list[tuple[str, list[float
     return steps
 
 
+@pytest.mark.slow
 def test_the_heatmap_concentrates_on_the_forged_region(forgery_net) -> None:
     from mesocli.explain import GradCam
 
@@ -114,6 +115,7 @@ def test_the_heatmap_concentrates_on_the_forged_region(forgery_net) -> None:
     assert np.median(inside) >= 0.6 and min(inside) >= 0.4, inside
 
 
+@pytest.mark.slow
 def test_randomising_the_weights_destroys_the_map(forgery_net) -> None:
     from mesocli.explain import GradCam
 
@@ -134,6 +136,7 @@ def test_randomising_the_weights_destroys_the_map(forgery_net) -> None:
     assert np.mean(np.abs(steps[-1][1])) < 0.45, steps[-1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["meso4", "mesoinception4"])
 def test_bundled_networks_fail_their_randomised_selves(arch: str) -> None:
     from mesocli.explain import GradCam

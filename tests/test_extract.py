@@ -243,6 +243,7 @@ def test_the_command_exits_3_on_a_failed_input_and_2_on_bad_options(tmp_path: Pa
         assert result.code == 2 and message in result.error_line()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path: Path, run_cli: RunCli) -> None:
     """kill -9 in the middle of a run, run again: same crops, same face lines as one clean run.
 

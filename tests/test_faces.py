@@ -193,6 +193,7 @@ SHARED_CLIPS = [
 HAMILTON_MIN = 0.7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", SHARED_CLIPS)
 def test_shared_clips_yield_faces_in_90_percent_of_frames(clip: str) -> None:
     path = require_shared("videos", *clip.split("/"))
@@ -202,6 +203,7 @@ def test_shared_clips_yield_faces_in_90_percent_of_frames(clip: str) -> None:
     assert with_face >= 27, f"{clip}: faces in {with_face}/30 frames"
 
 
+@pytest.mark.slow
 def test_multi_person_clip_has_several_tracks() -> None:
     path = require_shared("videos", "real", "plain_hamilton_clip.mp4")
     results = list(faces_in_video(path, FrameSelection("frames", 30), all_faces=True))

@@ -62,6 +62,7 @@ def test_authors_files_convert_within_1e5(name: str, authors_weights: Path, face
     np.testing.assert_allclose(got[:4], 1 - np.asarray(reference["p_real"]), atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
 @pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
 def test_tensorflow_formats_match_keras(fmt: str, authors_weights: Path, faces: np.ndarray, tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ def _bundled() -> functools.partial:
     return functools.partial(resolve_model, None, "df", None)
 
 
+@pytest.mark.slow
 def test_ray_gives_the_local_results_even_when_a_worker_is_killed(ray_session) -> None:
     """The 8 shared clips on 2 Ray workers, one of which is SIGKILLed while it scans: Ray restarts it and
     scans its input again, and every clip is reported once with the local engine's result."""
@@ -94,6 +95,7 @@ class _CrashingModel:
         return {"arch": "meso4", "name": "crashing", "weights_sha256": "0" * 64}
 
 
+@pytest.mark.slow
 def test_an_input_that_keeps_killing_its_worker_is_an_error_row(ray_session, tmp_path: Path) -> None:
     import ray.cloudpickle
 
@@ -109,6 +111,7 @@ def test_an_input_that_keeps_killing_its_worker_is_an_error_row(ray_session, tmp
         assert row["model"]["name"] == "crashing"
 
 
+@pytest.mark.slow
 def test_workers_that_cannot_start_stop_the_job_with_the_reason(ray_session) -> None:
     """A worker that cannot even start (here its loader raises; on a cluster, e.g., mesocli missing on a
     node) is replaced a few times; when none ever starts, the job stops with why, scanning nothing."""
@@ -120,6 +123,7 @@ def test_workers_that_cannot_start_stop_the_job_with_the_reason(ray_session) -> 
         list(job.results())
 
 
+@pytest.mark.slow
 def test_cli_ray_engine_resumes_an_output(ray_session, kit: MediaKit, run_cli: RunCli, tmp_path: Path) -> None:
     """--engine ray --resume through the command line, on the Ray this module started: the input the
     output already holds (same path, size and mtime) is skipped, the others are appended."""

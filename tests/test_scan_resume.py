@@ -30,6 +30,7 @@ def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+@pytest.mark.slow
 def test_a_killed_scan_resumes_with_every_input_exactly_once(clips, run_cli: RunCli, tmp_path: Path) -> None:
     output = tmp_path / "results.jsonl"
     args = ["scan", str(clips[0].parent), "--frames", "12", "--output", str(output), "--resume", "--quiet"]

@@ -9,6 +9,8 @@ from conftest import check_schema, require_shared
 
 from mesocli.scan import ScanOptions, scan_inputs
 
+pytestmark = pytest.mark.slow  # every test here scans the shared clips
+
 CLIPS = [
     "fake/dfdc_brtujopkby.mp4",
     "fake/ffpp_c23_Deepfakes_519_515.mp4",

@@ -117,6 +117,7 @@ def test_mixing_file_is_read_relative_to_itself_and_checked(tmp_path: Path, two_
         load_sources([Source(str(ffpp), every=0)])
 
 
+@pytest.mark.slow
 def test_train_on_two_roots_records_every_source_in_the_card(
     two_roots: tuple[Path, Path], tmp_path: Path, run_cli: RunCli
 ) -> None:

@@ -48,6 +48,7 @@ def config_for(data: Path, epochs: int) -> TrainConfig:
                        command="pytest")
 
 
+@pytest.mark.slow
 def test_train_one_epoch_writes_a_loadable_model_card(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
     run = tmp_path / "run"
     code, out, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--seed", "3")
@@ -101,6 +102,7 @@ def uninterrupted(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("interrupt", ["after_epoch_1", "mid_epoch_2"])
 def test_resume_equals_uninterrupted_run(
     interrupt: str, uninterrupted: Path, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -219,6 +221,7 @@ def test_out_of_range_training_options_are_refused_before_anything_is_written(
     assert not run.exists()
 
 
+@pytest.mark.slow
 def test_no_class_weights_trains_with_equal_weights(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
     run = tmp_path / "run"
     code, out, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--no-class-weights")

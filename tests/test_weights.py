@@ -34,6 +34,7 @@ def reference() -> tuple[np.ndarray, dict]:
     return inputs, outputs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LEGACY)
 def test_legacy_weights_reproduce_the_reference_outputs(name: str, reference, authors_weights: Path) -> None:
     inputs, outputs = reference

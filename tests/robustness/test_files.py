@@ -51,6 +51,7 @@ class FileCase:
     message: str = ""  # in the one-line error of both commands
     setup: Callable[[Path], Any] = field(default=contextlib.nullcontext)  # a context around both runs
     check: Callable[[dict, list[dict]], None] | None = None  # more checks: scan's item, extract's face lines
+    slow: bool = False  # left out by `pytest -m "not slow"`
 
 
 def _copy(source: Callable[[MediaKit], Path], name: str) -> Make:
@@ -143,7 +144,8 @@ CASES = [
     FileCase("one-frame-video", _one_frame, "ok", check=_check_one_frame),
     FileCase("variable-frame-rate", _vfr, "ok", check=_check_vfr),
     FileCase("portrait-rotation-metadata", _portrait, "ok", check=_check_upright),
-    FileCase("4k-frame", lambda folder, kit: make_sized_video(folder / "uhd.mp4", (3840, 2160), 2, 6.0), "ok"),
+    FileCase("4k-frame", lambda folder, kit: make_sized_video(folder / "uhd.mp4", (3840, 2160), 2, 6.0), "ok",
+             slow=True),
     FileCase("64x64-frame", lambda folder, kit: make_sized_video(folder / "tiny.mp4", (64, 64), 3, 0.3),
              ("ok", "no_face")),
     FileCase("grayscale-png", _image("grey.png", "L"), "ok"),
@@ -222,7 +224,8 @@ def _extract_checks(case: FileCase, path: Path, out: Path, result: CliResult) ->
     return [face for face in faces if face["source"] == str(path)]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id, marks=[pytest.mark.slow] if case.slow else [])
+                                  for case in CASES])
 def test_scan_and_extract(case: FileCase, made: Callable[[FileCase], Path], face_jpeg: Path, own_weights: Path,
                           run_cli: RunCli, tmp_path: Path) -> None:
     path = made(case)

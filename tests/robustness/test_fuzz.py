@@ -55,6 +55,7 @@ FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCh
                                                                          HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow on damaged metadata: "Corrupt EXIF data"
 @pytest.mark.parametrize("reader", list(EXAMPLES))
 def test_mutated_files_are_read_or_cleanly_refused(reader: str, seeds: dict[str, bytes], work: Path) -> None:
@@ -67,6 +68,7 @@ def test_mutated_files_are_read_or_cleanly_refused(reader: str, seeds: dict[str,
     check()
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @settings(FUZZ, max_examples=40)
 @given(data=st.binary(max_size=2048), name=st.sampled_from(["x.jpg", "x.png", "x.mp4", "x.bin"]))

@@ -20,6 +20,8 @@ from mesocli.outdir import LOCK, MANIFEST
 from mesocli.training import Trainer
 from robustness.helpers import FaultyFs, kill_9, start_paused, tree
 
+pytestmark = pytest.mark.slow  # every test here kills or resumes a real run (or trains the reference run)
+
 # ---------------------------------------------------------------------------------------------- extract
 
 EXTRACT = ("--frames", "4", "--workers", "1", "--format", "json")
