@@ -134,7 +134,7 @@ def videos(shared: Path) -> None:
 
 
 def all_frames(shared: Path) -> None:
-    from mesocli.video import probe_video
+    from mesocli.probe import probe_video
 
     hd = shared / HD
     frames = probe_video(hd).frame_count_estimate or 0
