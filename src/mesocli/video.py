@@ -193,7 +193,7 @@ class FrameReader:
             filters.append("scale=w='max(1,round(iw*sar))':h=ih,setsar=1")
         filters.append("showinfo=checksum=0")
         # The fifo muxer queues frames inside ffmpeg, so that it keeps decoding while the caller is
-        # busy (loading the face models holds Python's lock for a second): a pipe holds only 1 MB.
+        # busy (loading the face models holds Python's lock a while): a pipe holds only 1 MB.
         queue_size = max(2, min(64, _FFMPEG_QUEUE_BYTES // self._frame_bytes))
         return [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info",
