@@ -165,7 +165,7 @@ def stages(hd: Path) -> None:
         return wrapper
 
     finder = FaceFinder("hog")
-    finder._locate = timed("detect", finder._locate)
+    finder.tracker.locate = timed("detect", finder.tracker.locate)  # the searches it asks for: detection
     finder._landmarks = timed("landmarks", finder._landmarks)
     faces_module.aligned_crop = timed("align", faces_module.aligned_crop)
     faces_module.face_geometry = timed("align", faces_module.face_geometry)
