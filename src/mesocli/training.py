@@ -116,7 +116,12 @@ def _step_decay(keras: Any, tf: Any, config: TrainConfig) -> Any:
 
 
 class Trainer:
-    """Runs one training run in RUN_DIR (new or resumed)."""
+    """Runs one training run in RUN_DIR (new or resumed).
+
+    :meth:`prepare` loads the data and builds ``model``, ``optimizer`` and ``train_step`` (the compiled
+    step: faces, labels, weights in; loss and accuracy out); :meth:`batches` gives an epoch's input
+    pipeline, :meth:`run_epoch` trains one epoch, :meth:`end_epoch` checkpoints it, :meth:`run` loops.
+    """
 
     def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True) -> None:
         self.config = config
