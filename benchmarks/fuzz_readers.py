@@ -5,7 +5,7 @@
 Readers (the functions every command reads its inputs with):
 
 - ``image``: ``preprocess.open_image`` then ``preprocess.load_face`` (a 256×256×3 uint8 face);
-- ``video``: ``video.probe_video`` then ``video.iter_frames`` (3 evenly spaced frames, RGB arrays);
+- ``video``: ``probe.probe_video`` then ``video.iter_frames`` (3 evenly spaced frames, RGB arrays);
 - ``identify``: ``inputs.identify`` (what ``scan`` and ``extract`` call on every file first).
 
 Inputs: small valid files of many formats made here (Pillow; the bundled ffmpeg), mutated (bit flips,
@@ -79,7 +79,7 @@ def make_seeds(folder: Path) -> dict[str, bytes]:
     """Small valid files of every kind the readers take (64×48 pixels; 4 frames of video)."""
     from PIL import Image
 
-    from mesocli.video import ffmpeg_exe
+    from mesocli.probe import ffmpeg_exe
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -151,7 +151,8 @@ def read_image(path: Path) -> None:
 
 
 def read_video(path: Path) -> None:
-    from mesocli.video import FrameSelection, iter_frames, probe_video
+    from mesocli.probe import probe_video
+    from mesocli.video import FrameSelection, iter_frames
 
     info = probe_video(path)
     assert info.width > 0 and info.height > 0, info

@@ -55,7 +55,7 @@ def main() -> None:
     report: dict = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                     "load_average_before": os.getloadavg(), "clips": len(items), "frames": args.frames}
 
-    from mesocli.video import probe_video
+    from mesocli.probe import probe_video
 
     loaded = loader()
     list(scan_inputs(items[:1], loaded, options))  # warm-up: graph traced, caches filled

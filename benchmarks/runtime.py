@@ -134,7 +134,7 @@ def videos(shared: Path) -> None:
 
 
 def all_frames(shared: Path) -> None:
-    from mesocli.video import probe_video
+    from mesocli.probe import probe_video
 
     hd = shared / HD
     frames = probe_video(hd).frame_count_estimate or 0
@@ -165,7 +165,7 @@ def stages(hd: Path) -> None:
         return wrapper
 
     finder = FaceFinder("hog")
-    finder._locate = timed("detect", finder._locate)
+    finder.tracker.locate = timed("detect", finder.tracker.locate)  # the searches it asks for: detection
     finder._landmarks = timed("landmarks", finder._landmarks)
     faces_module.aligned_crop = timed("align", faces_module.aligned_crop)
     faces_module.face_geometry = timed("align", faces_module.face_geometry)

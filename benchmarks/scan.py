@@ -68,8 +68,8 @@ def main() -> None:
     wargs = weights_args(args.shared, args.weights)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; weights: {wargs or 'bundled'}")
 
+    from mesocli.probe import probe_video
     from mesocli.scan import ScanOptions, scan_inputs
-    from mesocli.video import probe_video
     from mesocli.weights import load_weights, resolve_model
 
     # 1. one 30 s 640x480 video, 30 frames

@@ -56,7 +56,7 @@ def train_speed(root: Path, arch: str, batches: int, warmup: int) -> dict[str, f
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(config, Path(run_dir), progress=False)
         trainer.prepare()  # the trainer's own data, model and compiled step
-        _, pipeline = trainer._batches(0, 0)
+        _, pipeline = trainer.batches(0)
         iterator = iter(pipeline)
         for _ in range(warmup):
             trainer.train_step(*next(iterator))

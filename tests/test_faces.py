@@ -176,9 +176,9 @@ def test_finder_state_and_validation(kit: MediaKit) -> None:
     from mesocli.video import iter_frames
 
     frame = next(iter(iter_frames(kit.face_video, FrameSelection("frames", 1))))
-    assert len(finder.find(frame, "a")) == 1 and finder._tracks
+    assert len(finder.find(frame, "a")) == 1 and finder.tracker.tracks
     finder.reset()
-    assert finder._tracks == []
+    assert finder.tracker.tracks == []
 
 
 # ---------------------------------------------------------------------------------------------- shared clips

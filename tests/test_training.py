@@ -110,13 +110,13 @@ def test_resume_equals_uninterrupted_run(
     run = tmp_path / "run"
     with monkeypatch.context() as patch:
         if interrupt == "after_epoch_1":  # Ctrl-C right after epoch 1's checkpoint
-            end_epoch = Trainer._end_epoch
+            end_epoch = Trainer.end_epoch
 
             def end_then_stop(self: Trainer, state, record) -> None:
                 end_epoch(self, state, record)
                 raise KeyboardInterrupt
 
-            patch.setattr(Trainer, "_end_epoch", end_then_stop)
+            patch.setattr(Trainer, "end_epoch", end_then_stop)
         else:  # Ctrl-C before the 7th training step: epoch 2 (4 steps an epoch), step 2
             prepare = Trainer.prepare
 
@@ -164,21 +164,21 @@ def _gradient_energy(images: np.ndarray) -> np.ndarray:
 
 def test_rescale_augmentation_blurs_the_chosen_share_and_is_seeded() -> None:
     from mesocli._tf import import_tensorflow
-    from mesocli.training import _augment_fn
+    from mesocli.augment import augment_fn
 
     tf = import_tensorflow()
     rng = np.random.default_rng(0)
     faces = tf.constant(rng.integers(0, 256, size=(16, 256, 256, 3), dtype=np.uint8))
     seed = tf.constant([0, 5], tf.int64)
-    paper = _augment_fn(tf)(faces, seed).numpy()
-    assert np.array_equal(_augment_fn(tf, 0.0)(faces, seed).numpy(), paper)  # 0 = the paper's recipe
+    paper = augment_fn(tf)(faces, seed).numpy()
+    assert np.array_equal(augment_fn(tf, 0.0)(faces, seed).numpy(), paper)  # 0 = the paper's recipe
 
-    always = _augment_fn(tf, 1.0)(faces, seed).numpy()
+    always = augment_fn(tf, 1.0)(faces, seed).numpy()
     assert always.shape == paper.shape and 0.0 <= always.min() and always.max() <= 1.0
     assert (_gradient_energy(always) < 0.9 * _gradient_energy(paper)).all()  # every face lost fine texture
-    assert np.array_equal(_augment_fn(tf, 1.0)(faces, seed).numpy(), always)  # a function of the seed
+    assert np.array_equal(augment_fn(tf, 1.0)(faces, seed).numpy(), always)  # a function of the seed
 
-    half = _augment_fn(tf, 0.5)(faces, seed).numpy()
+    half = augment_fn(tf, 0.5)(faces, seed).numpy()
     changed = np.abs(half - paper).reshape(16, -1).max(axis=1) > 0
     assert 0 < changed.sum() < 16
     assert np.allclose(half[~changed], paper[~changed])
@@ -186,7 +186,7 @@ def test_rescale_augmentation_blurs_the_chosen_share_and_is_seeded() -> None:
 
 def test_degradations_change_the_picked_faces_only_and_are_seeded() -> None:
     from mesocli._tf import import_tensorflow
-    from mesocli.training import _degrade
+    from mesocli.augment import degrade
 
     tf = import_tensorflow()
     rng = np.random.default_rng(1)
@@ -194,13 +194,13 @@ def test_degradations_change_the_picked_faces_only_and_are_seeded() -> None:
     ramp = np.linspace(0, 200, 256, dtype=np.float32)[None, :, None, None] + np.zeros((12, 256, 256, 3), np.float32)
     faces = tf.constant(ramp + rng.normal(0, 10, size=ramp.shape).astype(np.float32))
     seed = tf.constant([3, 9], tf.int64)
-    assert np.array_equal(_degrade(tf, faces, seed, 0.0).numpy(), faces.numpy())  # nothing picked
-    always = _degrade(tf, faces, seed, 1.0).numpy()
+    assert np.array_equal(degrade(tf, faces, seed, 0.0).numpy(), faces.numpy())  # nothing picked
+    always = degrade(tf, faces, seed, 1.0).numpy()
     assert 0.0 <= always.min() and always.max() <= 255.0
     assert (np.abs(always - faces.numpy()).reshape(12, -1).mean(axis=1) > 0.5).all()  # every face changed
     assert (_gradient_energy(always) < _gradient_energy(faces.numpy())).all()  # blur + JPEG remove fine texture
-    assert np.array_equal(_degrade(tf, faces, seed, 1.0).numpy(), always)  # a function of the seed
-    some = _degrade(tf, faces, seed, 0.3).numpy()
+    assert np.array_equal(degrade(tf, faces, seed, 1.0).numpy(), always)  # a function of the seed
+    some = degrade(tf, faces, seed, 0.3).numpy()
     untouched = np.abs(some - faces.numpy()).reshape(12, -1).max(axis=1) == 0
     assert 0 < untouched.sum() < 12
 

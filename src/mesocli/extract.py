@@ -1,35 +1,30 @@
 """``mesocli extract``: videos and images → landmark-aligned 256×256 face crops, resumable.
 
 :func:`extract` expands the inputs, takes the output folder's lock, skips what its manifest marks
-complete, and works through the rest, one input per process at a time. Crops are written to a
-temporary name and renamed; only the main process appends to the manifest, one block per input.
+complete, and works through the rest (:func:`mesocli.crops.extract_one`), one input per process at
+a time. Crops are written to a temporary name and renamed; only the main process appends to the
+manifest, one block per input.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import json
 import multiprocessing
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from mesocli import __version__
-from mesocli.errors import InputError, OutputError, ParameterError, UsageError
-from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image
-from mesocli.fsutil import atomic_write_bytes, output_errors
-from mesocli.inputs import expand_inputs, identify
+from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
+from mesocli.errors import InputError, ParameterError, UsageError
+from mesocli.fsutil import output_errors
+from mesocli.inputs import expand_inputs
 from mesocli.outdir import (
     MANIFEST,
     MANIFEST_VERSION,
@@ -42,85 +37,8 @@ from mesocli.outdir import (
     safe_name,
     unique_name,
 )
-from mesocli.video import FrameReader, FrameSelection
 
-LAYOUTS = ("video", "dataset")
-LABELS = ("df", "real")
 FORMATS = ("table", "json")
-ALIGNMENT = "mesonet-pipeline/1"  # bump when crops of the same frame would change
-
-Report = Callable[[int, str, int], None]
-
-
-def _valid_label(label: str | None) -> bool:
-    """``df`` or ``real``, optionally with a method sub-folder: ``df/Face2Face`` (eval reports per method)."""
-    if not label:
-        return False
-    cls, _, method = label.partition("/")
-    return cls in LABELS and (not _ or (bool(method) and safe_name(method) == method))
-
-
-@dataclass(frozen=True)
-class ExtractOptions:
-    """What to extract and how to lay it out (validated: bad values raise UsageError)."""
-
-    selection: FrameSelection = field(default_factory=FrameSelection)
-    detector: str = "hog"
-    all_faces: bool = False
-    layout: str = "video"
-    label: str | None = None
-    split: str | None = None
-    quality: int = 95
-
-    def __post_init__(self) -> None:
-        if self.detector not in DETECTORS:
-            raise ParameterError("{detector} must be one of {choices}, not {value!r}", choices=", ".join(DETECTORS),
-                                 value=self.detector)
-        if self.layout not in LAYOUTS:
-            raise ParameterError("{layout} must be one of {choices}, not {value!r}", choices=", ".join(LAYOUTS),
-                                 value=self.layout)
-        if self.layout == "dataset" and not _valid_label(self.label):
-            raise ParameterError("{layout} dataset needs {label} {choices} (optionally /METHOD, e.g. df/Face2Face)"
-                                 + (", not {value!r}" if self.label else ""), choices=" or ".join(LABELS),
-                                 value=self.label)
-        if self.layout == "video" and (self.label or self.split):
-            raise ParameterError("{label} and {split} go with {layout} dataset")
-        if self.split is not None and (not self.split or safe_name(self.split) != self.split):
-            raise ParameterError("{split} must be a plain folder name (letters, digits, '._-'), not {value!r}",
-                                 value=self.split)
-        if not 1 <= self.quality <= 100:
-            raise ParameterError("{quality} must be between 1 and 100, not {value}", value=self.quality)
-
-    def settings(self) -> dict:
-        """What the manifest header records: a resumed run must use the same."""
-        return {
-            "frames": {"mode": self.selection.mode, "value": self.selection.value},
-            "detector": self.detector, "all_faces": self.all_faces, "layout": self.layout,
-            "jpeg_quality": self.quality, "alignment": ALIGNMENT,
-        }
-
-    def face_file(self, name: str, frame: int, track: int) -> str:
-        """Where a crop goes, relative to OUT_DIR (posix)."""
-        if self.layout == "video":
-            return f"{name}/{frame}_{track}.jpg" if self.all_faces else f"{name}/{frame}.jpg"
-        folder = f"{self.split}/{self.label}" if self.split else str(self.label)
-        stem = f"{name}_t{track}" if self.all_faces else name  # <video>_<frame>: eval's video-level grouping
-        return f"{folder}/{stem}_{frame}.jpg"
-
-
-@dataclass
-class InputResult:
-    """What became of one input: ``ok``, ``no_face``, ``error``, or ``skipped`` (done by an earlier run)."""
-
-    source: str
-    status: str
-    kind: str | None = None
-    name: str | None = None
-    message: str = ""
-    frames: int = 0
-    frames_with_faces: int = 0
-    faces: int = 0
-    seconds: float = 0.0
 
 
 @dataclass
@@ -149,110 +67,6 @@ class ExtractSummary:
                 "counts": self.counts(), "inputs": [asdict(r) for r in self.results]}
 
 
-@dataclass(frozen=True)
-class _Job:
-    number: int
-    source: str
-    path: str
-    name: str
-    size: int | None
-    mtime_ns: int | None
-
-
-# ---------------------------------------------------------------------------------------------- one input
-
-
-def _base(job: _Job, options: ExtractOptions) -> dict:
-    """The fields every manifest line of an input starts with."""
-    base: dict = {"source": job.source, "name": job.name}
-    if options.layout == "dataset":
-        base.update(label=options.label, split=options.split)
-    return base
-
-
-def _input_line(job: _Job, options: ExtractOptions, result: InputResult, warnings: Sequence[str] = ()) -> dict:
-    """The manifest line that closes an input's block: its status and counts."""
-    line = {
-        "type": "input", **_base(job, options), "path": job.path, "kind": result.kind, "status": result.status,
-        "message": result.message, "frames": result.frames, "frames_with_faces": result.frames_with_faces,
-        "faces": result.faces, "seconds": result.seconds, "size": job.size, "mtime_ns": job.mtime_ns,
-    }
-    if warnings:
-        line["warnings"] = list(warnings)
-    return line
-
-
-def _frames_with_faces(job: _Job, options: ExtractOptions, result: InputResult, report: Report,
-                       warnings: list[str]) -> Iterator[FrameFaces]:
-    result.kind, info = identify(job.path)
-    if result.kind == "image":
-        report(job.number, "start", 1)
-        yield FrameFaces(0, 0.0, faces_in_image(job.path, options.detector, options.all_faces, source=job.source))
-        return
-    with FrameReader(job.path, options.selection, info) as reader:  # ffmpeg decodes while the models load
-        report(job.number, "start", reader.expected or 0)
-        yield from faces_in_frames(reader, job.source, options.detector, options.all_faces)
-    warnings.extend(reader.warnings)
-
-
-def _save_crop(crop: np.ndarray, out_dir: Path, file: str, quality: int) -> str:
-    """Write one crop as JPEG (temporary name, then rename); return its SHA-256."""
-    buffer = io.BytesIO()
-    Image.fromarray(crop).save(buffer, "JPEG", quality=quality, subsampling=0)  # 4:4:4: keep colour detail
-    data = buffer.getvalue()
-    atomic_write_bytes(out_dir / file, data)
-    return hashlib.sha256(data).hexdigest()
-
-
-def _extract_one(job: _Job, out_dir: Path, options: ExtractOptions, report: Report) -> tuple[InputResult, list[dict]]:
-    """Extract one input; never raises: a failure is an ``error`` result whose crops are removed."""
-    started = time.perf_counter()
-    result = InputResult(job.source, "error", name=job.name)
-    base = _base(job, options)
-    faces: list[dict] = []
-    warnings: list[str] = []
-    try:
-        for frame in _frames_with_faces(job, options, result, report, warnings):
-            result.frames += 1
-            result.frames_with_faces += bool(frame.faces)
-            for face in frame.faces:
-                file = options.face_file(job.name, face.frame, face.track)
-                faces.append({
-                    "type": "face", **base, "frame": face.frame, "time": face.time, "box": list(face.box),
-                    "centre": list(face.centre), "size": face.size, "angle": face.angle, "track": face.track,
-                    "file": file, "sha256": _save_crop(face.crop, out_dir, file, options.quality),
-                })
-            report(job.number, "frame", 1)
-        result.status = "ok" if faces else "no_face"
-    except InputError as exc:
-        result.message = _as_given(str(exc), job)
-    except (UsageError, OutputError):  # not this input's fault (face models missing, disk full): stop the run
-        _remove_crops(out_dir, faces)
-        raise
-    except Exception as exc:  # one input's failure must not stop the others
-        result.message = f"{job.source}: {type(exc).__name__}: {exc}"
-    if result.status == "error":
-        _remove_crops(out_dir, faces)
-        faces = []
-    result.faces = len(faces)
-    result.seconds = round(time.perf_counter() - started, 3)
-    return result, [*faces, _input_line(job, options, result, warnings)]
-
-
-def _as_given(message: str, job: _Job) -> str:
-    """An input's error naming the input as given on the command line, not its resolved path."""
-    if os.path.islink(job.source) and not os.path.exists(job.source):
-        return f"{job.source}: broken symbolic link"
-    return job.source + message[len(job.path) :] if message.startswith(job.path + ": ") else message
-
-
-def _remove_crops(out_dir: Path, faces: list[dict]) -> None:
-    """Delete the crops of an input that did not finish: no file is left that the manifest does not list."""
-    for line in faces:
-        with contextlib.suppress(OSError):
-            (out_dir / line["file"]).unlink(missing_ok=True)
-
-
 # ---------------------------------------------------------------------------------------------- workers
 
 _WORKER: dict = {}
@@ -269,14 +83,14 @@ def _worker_report(number: int, event: str, value: int) -> None:
         _WORKER["events"].put((number, event, value))
 
 
-def _worker_task(job: _Job, out_dir: Path, options: ExtractOptions) -> tuple[InputResult, list[dict]]:
-    return _extract_one(job, out_dir, options, _worker_report)
+def _worker_task(job: Job, out_dir: Path, options: ExtractOptions) -> tuple[InputResult, list[dict]]:
+    return extract_one(job, out_dir, options, _worker_report)
 
 
 class _Progress:
     """Progress bars on stderr (rich): one for the inputs, one per input being worked on."""
 
-    def __init__(self, enabled: bool, jobs: list[_Job]):
+    def __init__(self, enabled: bool, jobs: list[Job]):
         self._bars = None
         self._tasks: dict[int, int] = {}
         self._names = {job.number: job.name for job in jobs}
@@ -332,19 +146,19 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _run_jobs(jobs: list[_Job], out_dir: Path, options: ExtractOptions, workers: int,
+def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: int,
               appender: Appender, bars: _Progress) -> list[tuple[int, InputResult]]:
     """Extract every job (in this process, or in a pool of ``workers``); record each as it finishes."""
     results: list[tuple[int, InputResult]] = []
 
-    def record(job: _Job, result: InputResult, lines: list[dict]) -> None:
+    def record(job: Job, result: InputResult, lines: list[dict]) -> None:
         appender.write(lines)
         bars.done(job.number)
         results.append((job.number, result))
 
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            record(job, *_extract_one(job, out_dir, options, bars.report))
+            record(job, *extract_one(job, out_dir, options, bars.report))
         return results
     context = multiprocessing.get_context("spawn")
     events = context.Queue() if bars.enabled else None
@@ -369,7 +183,7 @@ def _run_jobs(jobs: list[_Job], out_dir: Path, options: ExtractOptions, workers:
             except BrokenProcessPool as exc:
                 result = InputResult(job.source, "error", name=job.name,
                                      message=f"{job.source}: the worker process died ({exc or 'killed'})")
-                record(job, result, [_input_line(job, options, result)])
+                record(job, result, [input_line(job, options, result)])
     except BaseException:  # Ctrl-C: stop the workers now; the next run redoes their inputs
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.terminate()
@@ -437,7 +251,7 @@ def _stat(path: str) -> tuple[int | None, int | None]:
 
 
 def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions,
-          out_dir: Path) -> tuple[list[tuple[int, InputResult]], list[_Job]]:
+          out_dir: Path) -> tuple[list[tuple[int, InputResult]], list[Job]]:
     """Split the inputs into those an earlier run completed (skipped) and those to do (jobs, named).
 
     An input is redone from scratch (its old crops deleted) when it failed last time or its file
@@ -469,7 +283,7 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions,
             name = previous
         else:
             name = unique_name(file.stem, path, taken)
-        jobs.append(_Job(number, str(file), path, name, *_stat(path)))
+        jobs.append(Job(number, str(file), path, name, *_stat(path)))
     return skipped, jobs
 
 

@@ -7,8 +7,8 @@ as in already-cropped clips, cannot be found otherwise); then, last, the frame u
 faces). Landmarks (dlib's 68-point model) give the aligned crop (:mod:`mesocli.align`).
 
 Default: the largest face per frame (the paper), track 0. ``all_faces``: every face, each with a
-track id that stays with a person across frames (IoU / centre-distance matching); the whole frame
-is searched again at least once per second of video so that newcomers are found.
+track id that stays with a person across frames (:mod:`mesocli.tracking`); the whole frame is
+searched again at least once per second of video so that newcomers are found.
 """
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path
 from mesocli.preprocess import face_to_uint8, open_image, to_rgb
+from mesocli.tracking import REDETECT_SECONDS, Box, Tracker
 from mesocli.video import Frame, FrameReader, FrameSelection
 
 DETECTORS = ("hog", "cnn", "none")
 ROI_MARGIN = 0.4  # the window searched around a known face: its box grown by this × its side, each way
 ROI_SCALES = (1.0, 0.8, 1.3)  # face sizes tried around a known face, × the detector's roi_face
-MAX_MISSED = 3  # sampled frames a track may go unseen before it is forgotten
-REDETECT_SECONDS = 1.0  # all_faces: search the whole frame at least this often (video time)
 CANDIDATE_THRESHOLD = -0.4  # HOG full-frame candidates down to this score are checked around
 PAD_FRACTION = 0.3  # grey border added, each side, for the "face fills the frame" search
 
@@ -101,7 +100,7 @@ def _cache_dir() -> Path:
 
 @functools.cache
 def _hog_detector():
-    """dlib's frontal face detector; kept in binary form in the user cache (it loads in ms, not in 1 s)."""
+    """dlib's frontal face detector; kept in binary form in the user cache, which loads faster than building it."""
     dlib = _dlib()
     cached = _cache_dir() / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
     if cached.is_file():
@@ -136,55 +135,7 @@ _SPECS = {
 }
 
 
-# ---------------------------------------------------------------------------------------------- boxes
-
-
-@dataclass(frozen=True)
-class _Box:
-    left: float
-    top: float
-    right: float
-    bottom: float
-    score: float = 0.0
-
-    @property
-    def side(self) -> float:
-        return max(self.right - self.left, self.bottom - self.top, 1.0)
-
-    @property
-    def area(self) -> float:
-        return max(self.right - self.left, 0.0) * max(self.bottom - self.top, 0.0)
-
-    @property
-    def centre(self) -> tuple[float, float]:
-        return (self.left + self.right) / 2, (self.top + self.bottom) / 2
-
-    def iou(self, other: _Box) -> float:
-        w = min(self.right, other.right) - max(self.left, other.left)
-        h = min(self.bottom, other.bottom) - max(self.top, other.top)
-        inter = max(w, 0.0) * max(h, 0.0)
-        union = self.area + other.area - inter
-        return inter / union if union > 0 else 0.0
-
-    def near(self, other: _Box) -> bool:
-        """Same face in a later frame: overlapping, or centres closer than half a face."""
-        (x1, y1), (x2, y2) = self.centre, other.centre
-        return self.iou(other) >= 0.2 or math.hypot(x1 - x2, y1 - y2) <= 0.5 * max(self.side, other.side)
-
-    def mapped(self, scale: float, dx: float, dy: float) -> _Box:
-        """From detection-image coordinates back to frame coordinates."""
-        return _Box(self.left / scale + dx, self.top / scale + dy, self.right / scale + dx,
-                    self.bottom / scale + dy, self.score)
-
-    def ints(self) -> tuple[int, int, int, int]:
-        return round(self.left), round(self.top), round(self.right), round(self.bottom)
-
-
-@dataclass
-class _Track:
-    id: int
-    box: _Box
-    missed: int = 0
+# ---------------------------------------------------------------------------------------------- frames
 
 
 class _FrameImages:
@@ -213,7 +164,7 @@ class _FrameImages:
         window = Image.fromarray(np.ascontiguousarray(self.array[y0:y1, x0:x1]))
         return window if mode == "RGB" else window.convert(mode)
 
-    def clip(self, box: _Box, margin: float) -> tuple[int, int, int, int]:
+    def clip(self, box: Box, margin: float) -> tuple[int, int, int, int]:
         """``box`` grown by ``margin`` × its side each way, as integer bounds inside the frame."""
         grow = margin * box.side
         x0 = min(max(0, math.floor(box.left - grow)), self.width - 1)
@@ -235,7 +186,7 @@ def _scaled(image: Image.Image, scale: float) -> Image.Image:
 
 
 class FaceFinder:
-    """Detect (dlib HOG or CNN), track and align faces in successive frames of one video.
+    """Detect (dlib HOG or CNN), track (:attr:`tracker`) and align faces in successive frames of one video.
 
     ``find`` keeps state from frame to frame (where the faces were); call ``reset`` before another video.
     """
@@ -245,6 +196,7 @@ class FaceFinder:
             raise UsageError(f"--detector must be one of {', '.join(DETECTORS)}, not {detector!r}")
         self.detector = detector
         self.all_faces = all_faces
+        self.tracker = Tracker(all_faces)
         if detector != "none":  # load the models now, not inside the first frame
             self._spec = _SPECS[detector]
             if detector == "hog":
@@ -256,28 +208,26 @@ class FaceFinder:
 
     def reset(self) -> None:
         """Forget the faces of previous frames."""
-        self._tracks: list[_Track] = []
-        self._next_id = 0
-        self._last_full: float | None = None
+        self.tracker.reset()
         self._misses = 0  # consecutive frames without a face
         self._last_upsampled: float | None = None
 
     # -- detection ----------------------------------------------------------------------------
 
-    def _run_detector(self, image: Image.Image, upsample: int = 0, threshold: float = 0.0) -> list[_Box]:
+    def _run_detector(self, image: Image.Image, upsample: int = 0, threshold: float = 0.0) -> list[Box]:
         """Faces in a Pillow image (grey for HOG, RGB for CNN); HOG keeps scores down to ``threshold``."""
         if self.detector == "hog":
             rects, scores, _ = _hog_detector().run(np.asarray(image), upsample, threshold)
             found = zip(rects, scores, strict=True)
         else:
             found = ((d.rect, d.confidence) for d in _cnn_detector()(np.asarray(image), upsample))
-        return [_Box(r.left(), r.top(), r.right(), r.bottom(), score) for r, score in found]
+        return [Box(r.left(), r.top(), r.right(), r.bottom(), score) for r, score in found]
 
     @property
     def _mode(self) -> str:
         return "L" if self.detector == "hog" else "RGB"
 
-    def _search_around(self, images: _FrameImages, box: _Box) -> _Box | None:
+    def _search_around(self, images: _FrameImages, box: Box) -> Box | None:
         """The face nearest ``box`` in a window around it, scaled so a face of that size is ~roi_face px.
 
         Detector scores wobble with the scale, so a miss is retried at two other scales (cheap: the
@@ -292,14 +242,14 @@ class FaceFinder:
                 continue
             sx, sy = size[0] / (x1 - x0), size[1] / (y1 - y0)
             found = [
-                _Box(b.left / sx + x0, b.top / sy + y0, b.right / sx + x0, b.bottom / sy + y0, b.score)
+                Box(b.left / sx + x0, b.top / sy + y0, b.right / sx + x0, b.bottom / sy + y0, b.score)
                 for b in self._run_detector(window.resize(size, Image.Resampling.BILINEAR))
             ]
             if found:
                 return max(found, key=lambda b: (b.iou(box), b.area))
         return None
 
-    def _search_frame(self, images: _FrameImages, time: float) -> list[_Box]:
+    def _search_frame(self, images: _FrameImages, time: float) -> list[Box]:
         """Every face of the whole frame: downscaled, then padded (face filling it), then upsampled.
 
         When no face scores above the detector's threshold, candidates just under it are kept if the
@@ -324,67 +274,20 @@ class FaceFinder:
             found = self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale)
         return found
 
-    def _confirmed(self, images: _FrameImages, candidates: list[_Box], scale: float) -> list[_Box]:
+    def _confirmed(self, images: _FrameImages, candidates: list[Box], scale: float) -> list[Box]:
         """The faces among candidates (detection-image coordinates): those scoring ≥ 0 if any, else
         those just under 0 that the search around them confirms (a second look at other scales)."""
         boxes = sorted((c.mapped(scale, 0, 0) for c in candidates), key=lambda b: -b.score)
         sure = [box for box in boxes if box.score >= 0]
-        found: list[_Box] = []
+        found: list[Box] = []
         for box in sure or filter(None, (self._search_around(images, box) for box in boxes)):
             if all(box.iou(other) <= 0.5 for other in found):
                 found.append(box)
         return found
 
-    # -- tracking -----------------------------------------------------------------------------
-
-    def _new_track(self, box: _Box) -> _Track:
-        track = _Track(self._next_id, box)
-        self._next_id += 1
-        return track
-
-    def _locate(self, images: _FrameImages, time: float) -> list[tuple[_Track, _Box]]:
-        """This frame's faces, each paired with its track (tracks updated)."""
-        found: dict[int, tuple[_Track, _Box]] = {}
-        for track in self._tracks:
-            box = self._search_around(images, track.box)
-            if box is not None:
-                found[track.id] = (track, box)
-        lost = len(found) < len(self._tracks)
-        stale = self._last_full is None or abs(time - self._last_full) >= REDETECT_SECONDS
-        if not found or (self.all_faces and (lost or stale)):
-            self._last_full = time
-            detections = sorted(self._search_frame(images, time), key=lambda b: -b.area)
-            if not self.all_faces:
-                detections = detections[:1]  # the largest face, the paper's choice
-            claimed = [box for _, box in found.values()]
-            for det in detections:
-                if any(det.iou(box) > 0.3 for box in claimed):
-                    continue  # already found around its track
-                free = [t for t in self._tracks if t.id not in found and t.box.near(det)]
-                track = max(free, key=lambda t: t.box.iou(det), default=None)
-                if track is None:
-                    track = self._new_track(det) if (self.all_faces or not self._tracks) else self._tracks[0]
-                    if track not in self._tracks:
-                        self._tracks.append(track)
-                found[track.id] = (track, det)
-                claimed.append(det)
-        # two tracks that converged on one face: the older one keeps it
-        kept: list[tuple[_Track, _Box]] = []
-        for track, box in sorted(found.values(), key=lambda item: item[0].id):
-            if all(box.iou(other) <= 0.5 for _, other in kept):
-                kept.append((track, box))
-        kept_ids = {track.id for track, _ in kept}
-        for track in self._tracks:
-            track.missed = 0 if track.id in kept_ids else track.missed + 1
-        for track, box in kept:
-            track.box = box
-        self._tracks = [t for t in self._tracks if t.missed <= MAX_MISSED]
-        self._misses = 0 if kept else self._misses + 1
-        return kept
-
     # -- landmarks and alignment --------------------------------------------------------------
 
-    def _landmarks(self, images: _FrameImages, box: _Box) -> np.ndarray:
+    def _landmarks(self, images: _FrameImages, box: Box) -> np.ndarray:
         """dlib's 68 points (x, y) for the face in ``box``, from a grey window around it."""
         x0, y0, x1, y1 = images.clip(box, 0.3)
         grey = np.asarray(images.region("L", x0, y0, x1, y1))
@@ -398,8 +301,11 @@ class FaceFinder:
         if self.detector == "none":
             return [_whole_frame(frame, source)]
         images = _FrameImages(image)
+        located = self.tracker.locate(functools.partial(self._search_around, images),
+                                      functools.partial(self._search_frame, images, frame.time), frame.time)
+        self._misses = 0 if located else self._misses + 1
         records = []
-        for track, box in self._locate(images, frame.time):
+        for track, box in located:
             landmarks = self._landmarks(images, box)
             geometry = face_geometry(landmarks)
             if not geometry.size >= 4:  # degenerate landmarks

@@ -1,4 +1,4 @@
-"""Fast batched inference: one compiled graph (XLA), fixed batch shape, uint8 faces in, p_fake out."""
+"""Batched inference with TensorFlow: one traced graph of a fixed batch shape, uint8 faces in, p_fake out."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ class Predictor:
     """Scores face crops with a Keras model.
 
     Faces are (256, 256, 3) uint8 arrays (see :func:`mesocli.preprocess.face_to_uint8`); the
-    division by 255 happens inside the compiled graph. Batches are padded to a fixed size so XLA
-    compiles once. :meth:`p_fake` returns ``1 - P(real)`` for each face.
+    division by 255 happens inside the graph. Batches are padded to ``batch_size`` so the graph is
+    traced once; with ``jit_compile`` (the default) it is also compiled by XLA, once (the scan leaves
+    XLA off unless ``ScanOptions.jit``). :meth:`p_fake` returns ``1 - P(real)`` for each face.
     """
 
     def __init__(self, model: Any, batch_size: int = DEFAULT_BATCH, jit_compile: bool = True) -> None:

@@ -1,7 +1,9 @@
 """The one conversion from any image to the networks' input.
 
 Every path into a network goes through :func:`load_face` / :func:`face_to_uint8`:
-training, evaluation, extraction and scanning. The input is RGB, 256×256, float32 in [0, 1].
+training, evaluation, extraction and scanning. Faces are RGB, 256×256, uint8; the networks see them
+as float32 in [0, 1], divided by 255 inside the graphs that feed them (predictors, the training
+pipeline) or by :func:`to_network_input`.
 
 Interpolation: Pillow ``BILINEAR`` (Pillow widens the filter when shrinking, so a downscale is
 antialiased). Crops already 256×256 are left untouched. The authors' Keras loader used

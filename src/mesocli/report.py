@@ -1,12 +1,10 @@
 """See why: the timeline plot, heatmap faces written per input (``scan --explain DIR``) and the one-file
 HTML report (``scan --report FILE``).
 
-The report is one self-contained HTML file: images inlined as base64 PNG, CSS inline, no script, no
-external resource, so it opens offline in any browser and can be mailed or archived as it is. It is
-built from the scan's result objects (the documented JSON, :meth:`mesocli.scan.ScanResult.to_dict`)
-plus, when the scan ran with an :class:`mesocli.evidence.EvidenceCollector`, every sampled frame and
-the crops of the most-fake and most-real faces. A result carrying ``detectors`` (a mapping from a
-detector's name to its p_fake, or to an object with ``p_fake``) gets one row per detector.
+:class:`Explainer` gathers, as the scan runs, what the report shows of each input: the scan's result
+objects (the documented JSON, :meth:`mesocli.scan.ScanResult.to_dict`) plus, when the scan ran with an
+:class:`mesocli.evidence.EvidenceCollector`, every sampled frame and the crops of the most-fake and
+most-real faces. The page itself is drawn by :mod:`mesocli.report_html`.
 
 Matplotlib draws through its Agg canvas directly (no pyplot state); TensorFlow is imported only
 when heatmaps are computed (:class:`mesocli.explain.GradCam`).
@@ -14,50 +12,20 @@ when heatmaps are computed (:class:`mesocli.explain.GradCam`).
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import html
 import io
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mesocli import aggregate
 from mesocli.errors import UsageError
 from mesocli.evidence import DEFAULT_TOP, EvidenceCollector, InputEvidence
+from mesocli.report_html import FaceImage, ReportEntry, render_html
 
 # Okabe & Ito's palette: distinguishable with every common colour-vision deficiency.
 TRACK_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-
-
-def fmt_p(value: float | None) -> str:
-    """A p_fake for people: three decimals, ``<0.001`` / ``>0.999`` at the ends, an em dash for none."""
-    if value is None:
-        return "—"
-    if value < 0.001:
-        return "<0.001"
-    if value > 0.999:
-        return ">0.999"
-    return f"{value:.3f}"
-
-
-def detector_scores(result: dict[str, Any]) -> list[tuple[str, float | None]]:
-    """(detector, p_fake) pairs of a result: its ``detectors`` mapping when present, else its one model."""
-    detectors = result.get("detectors")
-    if isinstance(detectors, dict) and detectors:
-        rows = []
-        for name, value in detectors.items():
-            if isinstance(value, dict):
-                value = value.get("p_fake")
-            rows.append((str(name), None if value is None else float(value)))
-        return rows
-    model = result.get("model") or {}
-    if isinstance(model.get("detectors"), dict):  # --model any, but no score (an error or no face)
-        return [(str(name), None) for name in model["detectors"]]
-    name = model.get("name") or model.get("arch") or "model"
-    return [(str(name), result.get("p_fake"))]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -151,29 +119,6 @@ def timeline_png(result: dict[str, Any], evidence: InputEvidence | None, smooth:
 # Heatmap faces of one input
 
 
-@dataclass
-class FaceImage:
-    """One explained face: its panel as PNG, and what it shows."""
-
-    png: bytes
-    caption: str
-    p_fake: float
-    frame: int
-    time: float
-    track: int | None
-    target: str
-    group: str = "most fake"  # or "most real"
-
-    def file_name(self, rank: int, kind: str | None) -> str:
-        """``01_pfake0.931_frame000120.png`` (frame only for videos, track when known)."""
-        name = f"{rank:02d}_pfake{self.p_fake:.3f}"
-        if kind == "video":
-            name += f"_frame{self.frame:06d}"
-        if self.track is not None:
-            name += f"_track{self.track}"
-        return name + ".png"
-
-
 def explain_faces(gradcam: Any, evidence: InputEvidence, kind: str | None, threshold: float) -> list[FaceImage]:
     """Heatmap panels of the input's most-fake then most-real faces (see :meth:`InputEvidence.extremes`)."""
     from mesocli.explain import caption_for, face_panel, png_bytes
@@ -190,216 +135,6 @@ def explain_faces(gradcam: Any, evidence: InputEvidence, kind: str | None, thres
         images.append(FaceImage(png_bytes(panel), caption, s.p_fake, s.frame, s.time, s.track, explanation.target,
                                 group))
     return images
-
-
-# --------------------------------------------------------------------------------------------------
-# The HTML report
-
-
-@dataclass
-class ReportEntry:
-    """What the report shows of one input."""
-
-    result: dict[str, Any]
-    timeline: bytes | None = None
-    faces: list[FaceImage] = field(default_factory=list)
-    no_face: list[tuple[int, float]] = field(default_factory=list)
-    sampled_times: list[float] = field(default_factory=list)
-
-
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0 auto;max-width:1180px;
-padding:16px 24px;color:#111;background:#fff;line-height:1.4}
-h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.25em;margin:1.6em 0 .4em;border-bottom:2px solid #ddd;
-padding-bottom:.2em;overflow-wrap:anywhere}h3{font-size:1.02em;margin:1em 0 .3em}h4{font-size:.95em;margin:.8em 0 .3em}
-table{border-collapse:collapse;margin:.4em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;
-vertical-align:top}th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.path{overflow-wrap:anywhere;max-width:420px}
-.badge{display:inline-block;white-space:nowrap;padding:1px 8px;border-radius:4px;font-weight:700;border:2px solid}
-.fake{background:#fbe3d6;color:#8a3200;border-color:#D55E00}.real{background:#dbeaf6;color:#00456e;
-border-color:#0072B2}.no_face{background:#eee;color:#333;border-color:#888;border-style:dashed}
-.error{background:#fff;color:#000;border-color:#000;border-style:dotted}
-.errmsg{font-family:ui-monospace,monospace;background:#f7f7f7;border-left:4px solid #000;padding:6px 10px;
-overflow-wrap:anywhere}
-.meta{color:#444;font-size:.92em}.note{color:#444;font-size:.92em;max-width:60em}
-figure{margin:6px 0}figure img{max-width:100%;height:auto;border:1px solid #ddd}
-figcaption{font-size:.88em;color:#333}
-.faces{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:10px}
-section.input{page-break-inside:avoid}
-a{color:#0050a0}
-"""
-
-STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "error: not scanned"}
-
-
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _img(png: bytes, alt: str, width: int | None = None) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    size = f' width="{width}"' if width else ""
-    return f'<img src="data:image/png;base64,{data}" alt="{_esc(alt)}"{size}>'
-
-
-def _badge(result: dict[str, Any]) -> str:
-    status = result.get("status")
-    if status == "ok":
-        verdict = result.get("verdict") or "?"
-        return f'<span class="badge {_esc(verdict)}">{_esc(verdict.upper())}</span>'
-    label = "NO FACE" if status == "no_face" else "ERROR"
-    return f'<span class="badge {_esc(status)}">{label}</span>'
-
-
-def _ranges(times: Sequence[float], all_times: Sequence[float]) -> str:
-    """Sampled times as runs of consecutive sampled frames: ``0.00–2.50 s, 7.10 s``."""
-    if not times:
-        return ""
-    position = {t: i for i, t in enumerate(all_times)}
-    runs: list[list[float]] = []
-    for t in times:
-        if runs and position.get(t, -10) == position.get(runs[-1][-1], -20) + 1:
-            runs[-1].append(t)
-        else:
-            runs.append([t])
-    return ", ".join(f"{r[0]:.2f} s" if len(r) == 1 else f"{r[0]:.2f}–{r[-1]:.2f} s" for r in runs)
-
-
-def _summary(entries: Sequence[ReportEntry]) -> str:
-    counts: dict[str, int] = {}
-    for entry in entries:
-        counts[entry.result.get("status", "?")] = counts.get(entry.result.get("status", "?"), 0) + 1
-    fakes = sum(1 for e in entries if e.result.get("verdict") == "fake")
-    parts = [f"{len(entries)} input{'s' if len(entries) != 1 else ''}:",
-             f"{counts.get('ok', 0)} scanned ({fakes} fake)",
-             f"{counts.get('no_face', 0)} with no face", f"{counts.get('error', 0)} failed"]
-    names = sorted({n for e in entries for n, _ in detector_scores(e.result)})
-    several = len(names) > 1
-    head = "<tr><th>#</th><th>input</th><th>type</th><th>verdict</th><th>p_fake</th>"
-    if several:
-        head += "".join(f"<th>p_fake {_esc(n)}</th>" for n in names)
-    head += "<th>faces / sampled frames</th><th>flagged</th><th>error</th></tr>"
-    rows = []
-    for number, entry in enumerate(entries, 1):
-        r = entry.result
-        frames = r.get("frames") or {}
-        flagged = ", ".join(f"{s['start']:.1f}–{s['end']:.1f} s" for s in r.get("segments") or [])
-        cells = [f'<td class="num">{number}</td>',
-                 f'<td class="path"><a href="#input-{number}">{_esc(r.get("path"))}</a></td>',
-                 f"<td>{_esc(r.get('type') or '—')}</td>", f"<td>{_badge(r)}</td>",
-                 f'<td class="num">{fmt_p(r.get("p_fake"))}</td>']
-        if several:
-            scores = dict(detector_scores(r))
-            cells += [f'<td class="num">{fmt_p(scores.get(n))}</td>' for n in names]
-        cells += [f'<td class="num">{frames.get("with_face", 0)} / {frames.get("sampled", 0)}</td>',
-                  f"<td>{_esc(flagged)}</td>", f'<td class="path">{_esc(r.get("error") or "")}</td>']
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<section id="summary"><h2>Summary</h2><p>{_esc(" ".join(parts[:1]))} '
-            f'{_esc(", ".join(parts[1:]))}.</p><table>{head}{"".join(rows)}</table></section>')
-
-
-def _section(number: int, entry: ReportEntry, top: int) -> str:
-    r = entry.result
-    status = r.get("status")
-    out = [f'<section class="input" id="input-{number}">',
-           f"<h2>{number}. {_esc(r.get('path'))}</h2>",
-           f"<p>{_badge(r)} &nbsp;{_esc(STATUS_TEXT.get(status, str(status)))}"
-           f" · type {_esc(r.get('type') or 'unknown')}"]
-    if status == "ok":
-        aggregation = r.get("aggregation")
-        how = f" ({_esc(aggregation)} of the frame scores)" if aggregation else ""
-        out.append(f" · p_fake <b>{fmt_p(r.get('p_fake'))}</b>{how}, threshold {_esc(r.get('threshold'))}")
-    out.append("</p>")
-    if status == "error":
-        out.append(f'<p class="errmsg">{_esc(r.get("error") or "unknown error")}</p>'
-                   "<p class=\"note\">This input could not be read, so it has no score: a failure is never "
-                   "shown as a verdict.</p></section>")
-        return "".join(out)
-    frames = r.get("frames") or {}
-    out.append(f"<p class=\"meta\">{frames.get('sampled', 0)} sampled frame(s), "
-               f"{frames.get('with_face', 0)} with a face.</p>")
-    if status == "no_face":
-        out.append("<p class=\"note\">No face was found in any sampled frame, so there is no score: "
-                   "a clip without a face is not called real.</p>")
-    if status == "ok":
-        threshold = float(r.get("threshold", 0.5))
-        rows = "".join(
-            f"<tr><td>{_esc(name)}</td><td class=\"num\">{fmt_p(p)}</td><td>"
-            f"{'fired (≥ threshold)' if p is not None and p >= threshold else 'below threshold'}</td></tr>"
-            for name, p in detector_scores(r))
-        out.append(f"<h3>p_fake per detector</h3><table><tr><th>detector</th><th>p_fake</th><th></th></tr>"
-                   f"{rows}</table>")
-        tracks = r.get("faces") or []
-        if tracks:
-            rows = "".join(f"<tr><td>{t['track']}</td><td>{_badge(t | {'status': 'ok'})}</td>"
-                           f"<td class=\"num\">{fmt_p(t['p_fake'])}</td><td class=\"num\">{t['frames']}</td></tr>"
-                           for t in tracks)
-            out.append("<h3>Face tracks</h3><table><tr><th>track</th><th>verdict</th><th>p_fake</th>"
-                       f"<th>frames</th></tr>{rows}</table>")
-    if entry.timeline:
-        out.append(f"<h3>Timeline</h3><figure>{_img(entry.timeline, 'p_fake over time for ' + str(r.get('path')))}"
-                   "<figcaption>p_fake of each sampled frame (dots), its moving average (line), the threshold "
-                   "(dashed), flagged time ranges (shaded), frames with no face (grey ticks below 0)."
-                   "</figcaption></figure>")
-    segments = r.get("segments") or []
-    if status == "ok" and r.get("type") == "video":
-        if segments:
-            items = "".join(f"<li>{s['start']:.2f}–{s['end']:.2f} s: {s['frames']} sampled frame(s), "
-                            f"smoothed p_fake mean {fmt_p(s['p_fake_mean'])}, max {fmt_p(s['p_fake_max'])}</li>"
-                            for s in segments)
-            out.append(f"<h3>Flagged time ranges</h3><ul>{items}</ul>")
-        else:
-            out.append("<h3>Flagged time ranges</h3><p>None: the smoothed p_fake stays under the threshold.</p>")
-    if entry.no_face:
-        times = [t for _, t in entry.no_face]
-        out.append(f"<h3>Frames with no face</h3><p>{len(times)} of {frames.get('sampled', len(times))} sampled "
-                   f"frames: {_esc(_ranges(times, entry.sampled_times))}.</p>")
-    if entry.faces:
-        out.append("<h3>Where the network looked</h3>"
-                   "<p class=\"note\">Left: the aligned 256×256 crop the network scored. Right: the same crop "
-                   "with its Grad-CAM heatmap (viridis colour scale: yellow = strongest evidence) for the class "
-                   "the network decided for that face: where it found what made it say fake, or real.</p>")
-        for group in ("most fake", "most real"):
-            faces = [face for face in entry.faces if face.group == group]
-            if group == "most real":  # stored most fake first, as the --explain files; shown most real first
-                faces.reverse()
-            if not faces:
-                continue
-            title = f"The {len(faces)} {group} face{'s' if len(faces) != 1 else ''}"
-            if r.get("type") == "image" and len(entry.faces) == 1:
-                title = "The face"
-            out.append(f'<h4>{_esc(title)}</h4><div class="faces">')
-            for rank, face in enumerate(faces, 1):
-                out.append(f"<figure>{_img(face.png, face.caption)}<figcaption>{_esc(group)} #{rank}: "
-                           f"{_esc(face.caption)} · map: evidence for {_esc(face.target)}</figcaption></figure>")
-            out.append("</div>")
-    out.append("</section>")
-    return "".join(out)
-
-
-def render_html(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = None,
-                top: int = DEFAULT_TOP) -> str:
-    """The whole report as one HTML document (see the module docstring)."""
-    from mesocli import __version__
-
-    meta = dict(meta or {})
-    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = "".join(f"<li>{_esc(k)}: {_esc(v)}</li>" for k, v in meta.items())
-    body = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>mesocli report</title>",
-        f"<style>{CSS}</style></head><body>",
-        "<header><h1>mesocli scan report</h1>",
-        f'<p class="meta">mesocli {_esc(__version__)} · {_esc(created)}. Every score is <b>p_fake</b>, the '
-        "probability that a face is forged; a verdict is <i>fake</i> when p_fake ≥ the threshold.</p>",
-        f'<ul class="meta">{lines}</ul></header>' if lines else "</header>",
-        _summary(entries),
-        *(_section(number, entry, top) for number, entry in enumerate(entries, 1)),
-        "</body></html>\n",
-    ]
-    return "\n".join(body)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -471,7 +206,7 @@ class Explainer:
             return
         from mesocli.fsutil import atomic_write_text
 
-        atomic_write_text(self.report, render_html(self.entries, self.meta, self.top))
+        atomic_write_text(self.report, render_html(self.entries, self.meta))
 
 
 def check_targets(explain_dir: Path | None, report: Path | None, force: bool) -> None:

@@ -46,8 +46,8 @@ def _session(model: bytes | Path, threads: int | None = None) -> Any:
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    # EXTENDED, not ALL: ALL adds the NCHWc layout transforms, which made these small networks slower on
-    # 2 CPU cores (faces/s at batch 32, measured: Meso4 389 -> 455, MesoInception4 149 -> 309)
+    # EXTENDED, not ALL: ALL adds the NCHWc layout transforms, which make these small networks slower
+    # (docs/models.md)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     if threads:
         options.intra_op_num_threads = threads

@@ -2,34 +2,35 @@
 
 Recipe (defaults): Adam, learning rate 1e-3 divided by 10 every 1,000 iterations down to 1e-6,
 batch 75, MSE on the sigmoid output (``--loss bce`` for binary cross-entropy), augmentation as
-the authors' Keras ``ImageDataGenerator`` (rotation ±15°, zoom ±20 %, horizontal flip, brightness
-×0.8–1.2, channel shift ±30/255); ``--rescale-prob`` adds resampling blur (not in the paper, see
-docs/training.md). Class imbalance is handled by per-class loss weights
-``N / (2 · N_class)``. A seeded held-out part of the training split (``val_fraction``) selects the
-best epoch and stops early; the ``validation`` split is never looked at.
+the authors' Keras ``ImageDataGenerator`` (:mod:`mesocli.augment`, which also holds the resampling
+blur and degradations that are not in the paper, see docs/training.md). Class imbalance is handled
+by per-class loss weights ``N / (2 · N_class)``. A seeded held-out part of the training split
+(``val_fraction``) selects the best epoch and stops early; the ``validation`` split is never looked at.
 
 Resume is exact as far as TensorFlow allows: the shuffling order and the augmentation of every
 batch are functions of (seed, epoch, step), and the saved state holds every model and optimizer
-variable, so an interrupted run continued with ``--resume`` replays the same batches.
+variable (:mod:`mesocli.checkpoint`), so an interrupted run continued with ``--resume`` replays the
+same batches.
+
+:class:`Trainer` runs it: :meth:`Trainer.prepare` (data, model, compiled step), then per epoch
+:meth:`Trainer.run_epoch` and :meth:`Trainer.end_epoch`, looped by :meth:`Trainer.run`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import shlex
 import sys
 import time
-import zipfile
-import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mesocli.augment import augment_fn
+from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_state, save_state, write_log
 from mesocli.datasets import decode_dataset
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, atomic_write_text, check_writable
@@ -37,8 +38,6 @@ from mesocli.models import build_model, count_trainable
 from mesocli.sources import TrainingData, load_sources, sample_weights, split_by_groups
 
 SELECTIONS = ("accuracy", "auc", "loss")
-STATE_FILE = "state.json"
-VARIABLES_FILE = "last.npz"
 
 
 @dataclass
@@ -61,7 +60,7 @@ class TrainConfig:
     augment: bool = True
     rescale_prob: float = 0.0
     class_weights: bool = True
-    jit_compile: bool = False  # XLA measured slower for training on 2 CPU cores (26 vs 29 img/s)
+    jit_compile: bool = False  # XLA for the training step (--jit); docs/training.md has why it is off
     limit: int | None = None
     command: str = ""
     sources: list[dict[str, Any]] | None = None  # several roots (mesocli.sources.Source fields); else data/split
@@ -97,20 +96,6 @@ class TrainConfig:
                 raise UsageError(f"{option} {value}: must be {wanted}")
 
 
-@dataclass
-class TrainState:
-    """Progress of a run: what --resume needs besides the variables."""
-
-    epoch: int = 0
-    step: int = 0
-    global_step: int = 0
-    best_epoch: int | None = None
-    best_score: list[float] = field(default_factory=lambda: [-math.inf, -math.inf])
-    stale_epochs: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    finished: bool = False
-
-
 def learning_rate_at(config: TrainConfig, step: int) -> float:
     """Step decay of the paper: ÷10 every ``lr_decay_every`` iterations, floored at ``lr_min``."""
     return max(config.learning_rate * 0.1 ** (step // config.lr_decay_every), config.lr_min)
@@ -130,96 +115,13 @@ def _step_decay(keras: Any, tf: Any, config: TrainConfig) -> Any:
     return StepDecay()
 
 
-def _degrade(tf: Any, images: Any, seed: Any, prob: float) -> Any:
-    """What real clips do to faces, each applied to a face with probability ``prob``: Gaussian blur
-    (sigma 0.4–1.5 px, one per batch), noise (uniform, standard deviation 0–8 of 255 per face) and JPEG
-    re-compression (quality 30–90, one per batch), in that order. ``images`` are float32 in [0, 255].
-    Only the picked faces are processed (the three cost about as much as the rest of the augmentation)."""
-    n = tf.shape(images)[0]
-    fold = tf.random.experimental.stateless_fold_in
-
-    def on_picked(images: Any, key: int, change: Any) -> Any:
-        where = tf.where(tf.random.stateless_uniform([n], fold(seed, key)) < prob)
-        picked = tf.gather_nd(images, where)
-        changed = tf.cond(tf.shape(picked)[0] > 0, lambda: change(picked), lambda: picked)  # none picked
-        return tf.tensor_scatter_nd_update(images, where, changed)
-
-    sigma = tf.random.stateless_uniform([], fold(seed, 10), 0.4, 1.5)
-    taps = tf.exp(-0.5 * tf.square(tf.range(-2.0, 3.0) / sigma))
-    taps /= tf.reduce_sum(taps)
-
-    def blur(faces: Any) -> Any:  # separable 5-tap Gaussian, reflected borders
-        rows = tf.pad(faces, [[0, 0], [2, 2], [0, 0], [0, 0]], mode="REFLECT")
-        faces = tf.add_n([taps[i] * rows[:, i : i + 256] for i in range(5)])
-        cols = tf.pad(faces, [[0, 0], [0, 0], [2, 2], [0, 0]], mode="REFLECT")
-        return tf.add_n([taps[i] * cols[:, :, i : i + 256] for i in range(5)])
-
-    def noise(faces: Any) -> Any:
-        m = tf.shape(faces)[0]
-        spread = tf.random.stateless_uniform([m, 1, 1, 1], fold(seed, 11), 0.0, 8.0) * math.sqrt(3.0)
-        return tf.clip_by_value(faces + spread * tf.random.stateless_uniform(tf.shape(faces), fold(seed, 12), -1, 1),
-                                0.0, 255.0)
-
-    quality = tf.random.stateless_uniform([], fold(seed, 13), 30, 91, dtype=tf.int32)
-
-    def jpeg(faces: Any) -> Any:
-        as_uint8 = tf.cast(tf.round(faces), tf.uint8)
-        out = tf.map_fn(lambda face: tf.image.adjust_jpeg_quality(face, quality), as_uint8,
-                        fn_output_signature=tf.TensorSpec([256, 256, 3], tf.uint8))
-        return tf.cast(out, tf.float32)
-
-    images = on_picked(images, 1, blur)
-    images = on_picked(images, 2, noise)
-    return on_picked(images, 3, jpeg)
-
-
-def _augment_fn(tf: Any, rescale_prob: float = 0.0, degrade_prob: float = 0.0) -> Any:
-    """Random affine (rotation, zoom, flip) + brightness + channel shift, stateless per batch seed.
-
-    With ``rescale_prob`` > 0, that share of the faces is first shrunk to a random 50–100 % of
-    256 px (one size per batch) and enlarged back: resampling blur for both classes alike (the crop
-    sizes of the MesoNet training split differ between the classes; docs/training.md has its effect).
-    """
-
-    def augment(images: Any, seed: Any) -> Any:
-        images = tf.cast(images, tf.float32)
-        n = tf.shape(images)[0]
-        seeds = tf.random.experimental.stateless_split(seed, 6)
-        if rescale_prob > 0:
-            size_seed, pick_seed = tf.unstack(tf.random.experimental.stateless_split(seeds[5], 2))
-            size = tf.cast(tf.round(256.0 * tf.random.stateless_uniform([], size_seed, 0.5, 1.0)), tf.int32)
-            small = tf.image.resize(images, tf.stack([size, size]), method="bilinear", antialias=True)
-            rescaled = tf.image.resize(small, [256, 256], method="bilinear")
-            picked = tf.random.stateless_uniform([n, 1, 1, 1], pick_seed) < rescale_prob
-            images = tf.where(picked, rescaled, images)
-        angle = tf.random.stateless_uniform([n], seeds[0], -15.0, 15.0) * (math.pi / 180.0)
-        zoom = tf.random.stateless_uniform([n], seeds[1], 0.8, 1.2)
-        flip = tf.where(tf.random.stateless_uniform([n], seeds[2]) < 0.5, -1.0, 1.0)
-        cos, sin = tf.cos(angle) * zoom, tf.sin(angle) * zoom
-        centre = 127.5
-        # output (x, y) -> input: A (x - c) + c with A = zoom * R(angle) * diag(flip, 1)
-        a0, a1 = cos * flip, -sin
-        b0, b1 = sin * flip, cos
-        transforms = tf.stack(
-            [a0, a1, centre - a0 * centre - a1 * centre, b0, b1, centre - b0 * centre - b1 * centre,
-             tf.zeros([n]), tf.zeros([n])], axis=1,
-        )
-        images = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=[256, 256], fill_value=0.0,
-            interpolation="BILINEAR", fill_mode="NEAREST",
-        )
-        brightness = tf.random.stateless_uniform([n, 1, 1, 1], seeds[3], 0.8, 1.2)
-        shift = tf.random.stateless_uniform([n, 1, 1, 3], seeds[4], -30.0, 30.0)
-        images = tf.clip_by_value(images * brightness + shift, 0.0, 255.0)
-        if degrade_prob > 0:
-            images = _degrade(tf, images, tf.random.experimental.stateless_fold_in(seed, 99), degrade_prob)
-        return images / 255.0
-
-    return augment
-
-
 class Trainer:
-    """Runs one training run in RUN_DIR (new or resumed)."""
+    """Runs one training run in RUN_DIR (new or resumed).
+
+    :meth:`prepare` loads the data and builds ``model``, ``optimizer`` and ``train_step`` (the compiled
+    step: faces, labels, weights in; loss and accuracy out); :meth:`batches` gives an epoch's input
+    pipeline, :meth:`run_epoch` trains one epoch, :meth:`end_epoch` checkpoints it, :meth:`run` loops.
+    """
 
     def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True) -> None:
         self.config = config
@@ -294,7 +196,7 @@ class Trainer:
             self.init_sha256 = start.sha256
         self.optimizer = keras.optimizers.Adam(learning_rate=_step_decay(keras, tf, config))
         self.optimizer.build(self.model.trainable_variables)
-        self.augment = tf.function(_augment_fn(tf, config.rescale_prob, config.degrade_prob))
+        self.augment = tf.function(augment_fn(tf, config.rescale_prob, config.degrade_prob))
         bce = config.loss == "bce"
         model, optimizer = self.model, self.optimizer
 
@@ -317,33 +219,16 @@ class Trainer:
         self.train_step = train_step
         self.prepared = True
 
-    # ---------- state ----------
+    # ---------- loop ----------
     def _variables(self) -> list[Any]:
         return list(self.model.variables) + list(self.optimizer.variables)
 
     def _save_state(self, state: TrainState) -> None:
-        folder = self.run_dir / "checkpoint"
-        arrays = {f"v{i}": v.numpy() for i, v in enumerate(self._variables())}
-        with atomic_path(folder / VARIABLES_FILE, suffix=".npz") as tmp:
-            np.savez(tmp, **arrays)
-        atomic_write_text(folder / STATE_FILE, json.dumps(asdict(state), indent=1))
+        save_state(self.run_dir, state, self._variables())
 
-    def _load_state(self) -> TrainState:
-        folder = self.run_dir / "checkpoint"
-        try:
-            state = TrainState(**json.loads((folder / STATE_FILE).read_text()))
-            with np.load(folder / VARIABLES_FILE) as arrays:
-                variables = self._variables()
-                if len(arrays.files) != len(variables):
-                    raise UsageError(f"{folder}: checkpoint does not match {self.config.arch}")
-                for i, variable in enumerate(variables):
-                    variable.assign(arrays[f"v{i}"])
-        except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise UsageError(f"{folder}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})") from None
-        return state
-
-    # ---------- loop ----------
-    def _batches(self, epoch: int, start_step: int) -> Any:
+    def batches(self, epoch: int, start_step: int = 0) -> tuple[int, Any]:
+        """The epoch's number of steps, and its batches from ``start_step`` on as a tf.data pipeline of
+        (faces, labels, sample weights): shuffled and augmented as functions of (seed, epoch, step)."""
         tf, config = self.tf, self.config
         order = np.random.default_rng([config.seed, epoch]).permutation(self.train_idx)
         steps = len(order) // config.batch_size
@@ -395,64 +280,41 @@ class Trainer:
         result.update({key: float(np.mean(values)) for key, values in per_source.items() if values})
         return result
 
-    def run(self, resume: bool = False) -> TrainState:
+    def run_epoch(self, state: TrainState) -> dict[str, Any]:
+        """Train epoch ``state.epoch`` from step ``state.step`` on (advancing both step counters per batch),
+        then score the held-out part; return the epoch's log record. Checkpoints nothing: see :meth:`end_epoch`."""
         from tqdm import tqdm
 
-        if not self.prepared:
-            self.prepare()
-        config = self.config
-        state = self._load_state() if resume else TrainState()
-        if state.finished:
-            self.log("run already finished; nothing to do", file=sys.stderr)
-            return state
-        try:
-            while state.epoch < config.epochs:
-                epoch = state.epoch
-                self.tf.keras.utils.set_random_seed(config.seed * 1000 + epoch)
-                steps, batches = self._batches(epoch, state.step)
-                losses: list[float] = []
-                accs: list[float] = []
-                started = time.perf_counter()
-                with tqdm(total=steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
-                          unit="batch", disable=not self.progress, file=sys.stderr) as bar:
-                    for x, y, w in batches:
-                        loss, acc = self.train_step(x, y, w)
-                        losses.append(float(loss))
-                        accs.append(float(acc))
-                        state.step += 1
-                        state.global_step += 1
-                        bar.set_postfix(loss=f"{np.mean(losses):.4f}", acc=f"{np.mean(accs):.3f}")
-                        bar.update(1)
-                seconds = time.perf_counter() - started
-                record = {
-                    "epoch": epoch + 1,
-                    "learning_rate": learning_rate_at(config, state.global_step - 1),
-                    "train_loss": float(np.mean(losses)) if losses else None,
-                    "train_accuracy": float(np.mean(accs)) if accs else None,
-                    "seconds": round(seconds, 2),
-                    "images_per_second": (
-                        round(len(losses) * config.batch_size / seconds, 2) if seconds else None
-                    ),
-                    **self._evaluate_heldout(),
-                }
-                self._end_epoch(state, record)
-                if state.stale_epochs >= config.patience:
-                    self.log(f"early stop: held-out accuracy did not improve for {config.patience} epochs",
-                             file=sys.stderr)
-                    break
-                if learning_rate_at(config, state.global_step) <= config.lr_min and state.stale_epochs >= 2:
-                    self.log("learning rate at its floor and no improvement: stopping", file=sys.stderr)
-                    break
-        except KeyboardInterrupt:
-            self._save_state(state)
-            self.log(f"\ninterrupted: state saved at epoch {state.epoch + 1}, step {state.step}; "
-                     f"continue with: mesocli train --resume {self.run_dir}", file=sys.stderr)
-            raise
-        state.finished = True
-        self._save_state(state)
-        return state
+        config, epoch = self.config, state.epoch
+        self.tf.keras.utils.set_random_seed(config.seed * 1000 + epoch)
+        steps, batches = self.batches(epoch, state.step)
+        losses: list[float] = []
+        accs: list[float] = []
+        started = time.perf_counter()
+        with tqdm(total=steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
+                  unit="batch", disable=not self.progress, file=sys.stderr) as bar:
+            for x, y, w in batches:
+                loss, acc = self.train_step(x, y, w)
+                losses.append(float(loss))
+                accs.append(float(acc))
+                state.step += 1
+                state.global_step += 1
+                bar.set_postfix(loss=f"{np.mean(losses):.4f}", acc=f"{np.mean(accs):.3f}")
+                bar.update(1)
+        seconds = time.perf_counter() - started
+        return {
+            "epoch": epoch + 1,
+            "learning_rate": learning_rate_at(config, state.global_step - 1),
+            "train_loss": float(np.mean(losses)) if losses else None,
+            "train_accuracy": float(np.mean(accs)) if accs else None,
+            "seconds": round(seconds, 2),
+            "images_per_second": round(len(losses) * config.batch_size / seconds, 2) if seconds else None,
+            **self._evaluate_heldout(),
+        }
 
-    def _end_epoch(self, state: TrainState, record: dict[str, Any]) -> None:
+    def end_epoch(self, state: TrainState, record: dict[str, Any]) -> None:
+        """Keep a finished epoch: its weights, the best weights and model card if it is the best so far, the
+        resumable state (pointing at the next epoch) and the log."""
         epoch = record["epoch"]
         state.history.append(record)
         checkpoints = self.run_dir / "checkpoints"
@@ -470,8 +332,37 @@ class Trainer:
         state.epoch += 1
         state.step = 0
         self._save_state(state)
-        self._write_log(state.history)
+        write_log(self.run_dir, state.history)
         self.log(json.dumps(record), file=sys.stderr)
+
+    def run(self, resume: bool = False) -> TrainState:
+        """Train epoch after epoch (:meth:`run_epoch`, :meth:`end_epoch`) until the last, an early stop, or
+        Ctrl-C (the state is saved, then KeyboardInterrupt goes on); ``resume`` starts from the saved state."""
+        if not self.prepared:
+            self.prepare()
+        config = self.config
+        state = load_state(self.run_dir, self._variables(), config.arch) if resume else TrainState()
+        if state.finished:
+            self.log("run already finished; nothing to do", file=sys.stderr)
+            return state
+        try:
+            while state.epoch < config.epochs:
+                self.end_epoch(state, self.run_epoch(state))
+                if state.stale_epochs >= config.patience:
+                    self.log(f"early stop: held-out accuracy did not improve for {config.patience} epochs",
+                             file=sys.stderr)
+                    break
+                if learning_rate_at(config, state.global_step) <= config.lr_min and state.stale_epochs >= 2:
+                    self.log("learning rate at its floor and no improvement: stopping", file=sys.stderr)
+                    break
+        except KeyboardInterrupt:
+            self._save_state(state)
+            self.log(f"\ninterrupted: state saved at epoch {state.epoch + 1}, step {state.step}; "
+                     f"continue with: mesocli train --resume {self.run_dir}", file=sys.stderr)
+            raise
+        state.finished = True
+        self._save_state(state)
+        return state
 
     def _save_best(self, state: TrainState, record: dict[str, Any]) -> None:
         from mesocli.weights import ModelCard, save_own
@@ -501,38 +392,6 @@ class Trainer:
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         save_own(self.model, self.run_dir / "best.weights.h5", card)
-
-    def _write_log(self, history: list[dict[str, Any]]) -> None:
-        keys = sorted({key for row in history for key in row}, key=lambda k: (k != "epoch", k))
-        with atomic_path(self.run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(history)
-        atomic_write_text(self.run_dir / "log.json", json.dumps(history, indent=1))
-        _plot_history(history, self.run_dir / "training.png")
-
-
-def _plot_history(history: list[dict[str, Any]], target: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row["epoch"] for row in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [row.get("train_loss") for row in history], label="train")
-    ax_loss.plot(epochs, [row.get("heldout_loss") for row in history], label="held-out")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.plot(epochs, [row.get("train_accuracy") for row in history], label="train")
-    ax_acc.plot(epochs, [row.get("heldout_accuracy") for row in history], label="held-out")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(target, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
 
 
 def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress: bool = True) -> TrainState:

@@ -1,11 +1,11 @@
-"""Video decoding with the bundled ffmpeg: probe a header, stream selected frames as RGB arrays.
+"""Video decoding with the bundled ffmpeg: stream selected frames as RGB arrays.
 
-One ffmpeg process reads each video sequentially (no seeking, no frame counting pass). Its
-``select`` filter drops the frames that are not wanted *before* the costly RGB conversion, and its
-``showinfo`` filter reports each kept frame's timestamp and size on stderr. ffmpeg applies rotation
-metadata itself (autorotate); non-square pixels are resampled to square ones. Decoding overlaps
-whatever the caller does per frame: ffmpeg queues decoded frames itself (``fifo`` muxer, bounded)
-and a reader thread keeps a few more ready.
+The header is read first (:func:`mesocli.probe.probe_video`). One ffmpeg process reads each video
+sequentially (no seeking, no frame counting pass). Its ``select`` filter drops the frames that are
+not wanted *before* the costly RGB conversion, and its ``showinfo`` filter reports each kept frame's
+timestamp and size on stderr. ffmpeg applies rotation metadata itself (autorotate); non-square
+pixels are resampled to square ones. Decoding overlaps whatever the caller does per frame: ffmpeg
+queues decoded frames itself (``fifo`` muxer, bounded) and a reader thread keeps a few more ready.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 
 import numpy as np
 
 from mesocli.errors import InputError, ParameterError, UsageError
-from mesocli.fsutil import check_input_file
+from mesocli.probe import VideoInfo, count_frames_fast, ffmpeg_exe, ffmpeg_input, probe_video
 
 FRAME_MODES = ("frames", "fps", "every", "all")
 DEFAULT_FRAMES = 30
@@ -79,28 +79,6 @@ class FrameSelection:
         }[self.mode]
 
 
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the header says about the first video stream. Sizes are as displayed (rotation applied)."""
-
-    path: str
-    width: int
-    height: int
-    fps: float | None
-    duration: float | None
-    rotation: int  # degrees clockwise that players apply: 0, 90, 180 or 270
-    frame_count_estimate: int | None
-    codec: str = ""
-    stream: int = 0  # index of the stream in the file
-    pixel_aspect: float = 1.0  # sample aspect ratio; frames are resampled to square pixels
-    start: float = 0.0  # the video stream's first timestamp; frame times are counted from it
-
-    def as_dict(self) -> dict:
-        data = asdict(self)
-        del data["path"], data["stream"]
-        return data
-
-
 @dataclass
 class Frame:
     """One decoded frame: its index in the stream, its time in seconds, H×W×3 uint8 RGB pixels."""
@@ -108,140 +86,6 @@ class Frame:
     index: int
     time: float
     image: np.ndarray = field(repr=False)
-
-
-def ffmpeg_exe() -> str:
-    """The ffmpeg binary bundled with imageio-ffmpeg (or the one IMAGEIO_FFMPEG_EXE names)."""
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def _input(path: str | Path) -> list[str]:
-    """ffmpeg's arguments to read a local file, and only that: no URL, no network, whatever its name."""
-    return ["-protocol_whitelist", "file", "-i", f"file:{path}"]
-
-
-# ---------------------------------------------------------------------------------------------- probing
-
-_DURATION = re.compile(r"Duration: (?:(\d+):(\d+):(\d+(?:\.\d+)?)|N/A)(?:, start: (-?\d+(?:\.\d+)?))?")
-_STREAM = re.compile(r"^\s*Stream #0:(\d+)\S*: (\w+): (.*)$")
-_SIZE = re.compile(r"(?:^|[ ,])(\d+)x(\d+)(?=[ ,\[]|$)")
-_FPS = re.compile(r"(\d+(?:\.\d+)?)(k?) (fps|tbr)")
-_SAR = re.compile(r"SAR (\d+):(\d+)")
-_STREAM_START = re.compile(r"start (-?\d+(?:\.\d+)?)")
-_ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
-_ROTATE_TAG = re.compile(r"^\s*rotate\s*:\s*(-?\d+)", re.IGNORECASE)
-_DURATION_TAG = re.compile(r"^\s*DURATION(?:-\w+)?\s*:\s*(\d+):(\d+):(\d+(?:\.\d+)?)", re.IGNORECASE)
-
-
-def _ffmpeg_error(stderr: str) -> str:
-    """What ffmpeg said went wrong, in one line: its distinct messages, without prefixes and boilerplate."""
-    messages: list[str] = []
-    for line in stderr.splitlines():
-        line = re.sub(r"^(\[[^\]]*\]\s*)+", "", line.strip())
-        line = re.sub(r"^Error opening input( files?)?: ", "", line)
-        boilerplate = line.startswith(("Error opening input file", "At least one output file"))
-        if not line or boilerplate or "misdetection" in line:
-            continue
-        if line not in messages:
-            messages.append(line)
-    return "; ".join(messages[-2:]) or "ffmpeg could not read it"
-
-
-def _seconds(hours: str, minutes: str, seconds: str) -> float:
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def probe_video(path: str | Path) -> VideoInfo:
-    """Read the header of a video file (ffmpeg ``-i``, no decoding); raise InputError when unusable."""
-    path = Path(path)
-    if check_input_file(path).st_size == 0:  # also refuses folders, named pipes and devices
-        raise InputError(f"{path}: empty file")
-    try:
-        done = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", *_input(path)],
-            capture_output=True, text=True, errors="replace", timeout=120,
-        )
-    except subprocess.TimeoutExpired:
-        raise InputError(f"{path}: ffmpeg took too long to read the header") from None
-    stderr = done.stderr
-    if "Input #0" not in stderr:
-        raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)})")
-    info = _parse_probe(str(path), stderr)
-    limit = max_frame_pixels()
-    if limit is not None and info.width * info.height > limit:
-        raise InputError(f"{path}: frames too large ({info.width}×{info.height} pixels; the limit is "
-                         f"{limit} pixels, as for images: Pillow's decompression-bomb limit)")
-    return info
-
-
-def max_frame_pixels() -> int | None:
-    """The largest frame decoded (an RGB copy of each is made): the pixels Pillow refuses in an image."""
-    from PIL import Image
-
-    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
-
-
-def _parse_probe(path: str, stderr: str) -> VideoInfo:
-    duration = start = None
-    streams: list[tuple[int, str, str, list[str]]] = []  # (index, type, description, following lines)
-    for line in stderr.splitlines():
-        if (match := _DURATION.search(line)) and not streams:
-            if match.group(1) is not None:
-                duration = _seconds(*match.group(1, 2, 3))
-            start = float(match.group(4)) if match.group(4) else None
-        elif match := _STREAM.match(line):
-            streams.append((int(match.group(1)), match.group(2), match.group(3), []))
-        elif streams and line.startswith("    "):
-            streams[-1][3].append(line)
-    videos = [s for s in streams if s[1] == "Video" and "(attached pic)" not in s[2]]
-    if not videos:
-        kinds = sorted({s[1].lower() for s in streams}) or ["no streams"]
-        raise InputError(f"{path}: no video stream ({', '.join(kinds)} only)")
-    index, _, description, extra = videos[0]
-    size = _SIZE.search(description)
-    if size is None:
-        raise InputError(f"{path}: video stream without a frame size ({description[:80]})")
-    width, height = int(size.group(1)), int(size.group(2))
-    fps = None
-    for value, kilo, _unit in _FPS.findall(description):  # "fps" comes before "tbr"
-        fps = float(value) * (1000 if kilo else 1)
-        break
-    sar = _SAR.search(description)
-    pixel_aspect = 1.0
-    if sar and int(sar.group(1)) and int(sar.group(2)):  # 0:1 means unknown
-        pixel_aspect = int(sar.group(1)) / int(sar.group(2))
-    rotation = 0
-    for line in extra:
-        if match := _ROTATION.search(line):
-            rotation = round(-float(match.group(1))) % 360
-        elif (match := _ROTATE_TAG.match(line)) and not rotation:
-            rotation = int(match.group(1)) % 360
-        elif match := _DURATION_TAG.match(line):
-            duration = _seconds(*match.group(1, 2, 3))  # the stream's own duration (Matroska)
-    stream_start = _STREAM_START.search(description)
-    video_start = float(stream_start.group(1)) if stream_start else (start or 0.0)
-    if duration is not None and start is not None and stream_start:  # video starting after the audio
-        duration = max(0.0, duration + start - video_start)
-    if abs(pixel_aspect - 1.0) > 1e-3:
-        width = max(1, round(width * pixel_aspect))
-    if rotation in (90, 270):
-        width, height = height, width
-    estimate = round(duration * fps) if duration and fps else None
-    codec = description.split(" ", 1)[0].rstrip(",")
-    return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect, video_start)
-
-
-def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:
-    """Count the video packets without decoding them (a demuxing pass); None if ffmpeg cannot tell."""
-    done = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", *_input(path),
-         "-map", f"0:{info.stream}", "-c", "copy", "-f", "null", "-"],
-        capture_output=True, text=True, errors="replace", timeout=600,
-    )
-    found = re.findall(r"frame=\s*(\d+)", done.stderr)
-    return int(found[-1]) if found and int(found[-1]) > 0 else None
 
 
 # ---------------------------------------------------------------------------------------------- selection
@@ -349,10 +193,11 @@ class FrameReader:
             filters.append("scale=w='max(1,round(iw*sar))':h=ih,setsar=1")
         filters.append("showinfo=checksum=0")
         # The fifo muxer queues frames inside ffmpeg, so that it keeps decoding while the caller is
-        # busy (loading the face models holds Python's lock for a second): a pipe holds only 1 MB.
+        # busy (loading the face models holds Python's lock a while): a pipe holds only 1 MB.
         queue_size = max(2, min(64, _FFMPEG_QUEUE_BYTES // self._frame_bytes))
         return [
-            ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", *_input(self.path),
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info",
+            *ffmpeg_input(self.path),
             "-map", f"0:{self.info.stream}", "-vf", ",".join(filters), "-fps_mode", "passthrough",
             "-c:v", "rawvideo", "-pix_fmt", "rgb24", "-f", "fifo", "-fifo_format", "rawvideo",
             "-queue_size", str(queue_size), "pipe:1",

@@ -125,13 +125,29 @@ def _h5py() -> Any:
     return h5py
 
 
-def _open_h5(path: Path) -> Any:
+def _check_regular(path: Path) -> None:
+    """Refuse a missing path, a folder, and what is not a regular file (a named pipe or a device would
+    block the reader)."""
     if not path.exists():
         raise WeightsError(f"{path}: weights file not found")
     if path.is_dir():
         raise WeightsError(f"{path}: is a folder, not a weights file")
-    if not path.is_file():  # a named pipe or a device would block the reader
+    if not path.is_file():
         raise WeightsError(f"{path}: not a regular file")
+
+
+def _check_digest(path: Path, digest: str, card: ModelCard | None) -> None:
+    """Refuse a file whose sha256 is not the one its model card records."""
+    if card is not None and card.sha256 and card.sha256 != digest:
+        raise WeightsError(
+            f"{path}: sha256 {digest[:12]}… does not match its model card ({card.sha256[:12]}…): "
+            "the file is corrupted or was replaced"
+        )
+
+
+def open_h5(path: Path) -> Any:
+    """The weights file opened with h5py; what is not a readable HDF5 weights file is a one-line WeightsError."""
+    _check_regular(path)
     if zipfile.is_zipfile(path):
         raise WeightsError(
             f"{path}: a full-model .keras archive; mesocli loads weights only (a model file can carry "
@@ -154,7 +170,7 @@ def _decode(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _legacy_root(h5: Any) -> Any | None:
+def legacy_root(h5: Any) -> Any | None:
     """The group holding Keras 2 per-layer weights (weights-only file, or a full model's model_weights)."""
     if "layer_names" in h5.attrs:
         return h5
@@ -163,7 +179,7 @@ def _legacy_root(h5: Any) -> Any | None:
     return None
 
 
-def _legacy_layers(root: Any) -> dict[str, list[Any]]:
+def legacy_layers(root: Any) -> dict[str, list[Any]]:
     """Map our layer names (kind_rank, ranked by the file's creation numbers) to weight arrays."""
     by_kind: dict[str, list[tuple[int, list[Any]]]] = {}
     for layer_name in map(_decode, root.attrs["layer_names"]):
@@ -181,6 +197,15 @@ def _legacy_layers(root: Any) -> dict[str, list[Any]]:
         for rank, (_, arrays) in enumerate(sorted(entries, key=lambda item: item[0]), start=1):
             mapped[f"{kind}_{rank}"] = arrays
     return mapped
+
+
+def legacy_arch(path: Path, layers: dict[str, list[Any]]) -> str:
+    """The network that a legacy file's layers are meant for, told by its number of convolutions."""
+    convs = sum(1 for name in layers if name.startswith("conv2d_"))
+    arch = {4: "meso4", 16: "mesoinception4"}.get(convs)
+    if arch is None:
+        raise WeightsError(f"{path}: {convs} convolution layers fit neither Meso4 (4) nor MesoInception4 (16)")
+    return arch
 
 
 def _assign_legacy(model: Any, layers: dict[str, list[Any]]) -> None:
@@ -220,18 +245,14 @@ def inspect_weights(path: Path) -> tuple[str, bool]:
 
 
 def _inspect(path: Path) -> tuple[str, bool]:
-    with _open_h5(path) as h5:
-        root = _legacy_root(h5)
+    with open_h5(path) as h5:
+        root = legacy_root(h5)
         if root is not None:
             try:
-                layers = _legacy_layers(root)
+                layers = legacy_layers(root)
             except (ValueError, KeyError) as exc:
                 raise WeightsError(f"{path}: not MesoNet weights ({exc})") from None
-            convs = sum(1 for name in layers if name.startswith("conv2d_"))
-            arch = {4: "meso4", 16: "mesoinception4"}.get(convs)
-            if arch is None:
-                raise WeightsError(f"{path}: {convs} convolution layers fit neither Meso4 (4) nor MesoInception4 (16)")
-            return arch, True
+            return legacy_arch(path, layers), True
         signature = _dataset_signature(h5)
     for arch in ARCHITECTURES:
         if signature == _own_signature(arch):
@@ -243,21 +264,12 @@ def check_file(path: Path, card: ModelCard | None) -> str:
     """Refuse what is not a regular file (before reading it: a pipe would block) and a file whose sha256
     differs from its model card; return the sha256."""
     path = Path(path)
-    if not path.exists():
-        raise WeightsError(f"{path}: weights file not found")
-    if path.is_dir():
-        raise WeightsError(f"{path}: is a folder, not a weights file")
-    if not path.is_file():
-        raise WeightsError(f"{path}: not a regular file")
+    _check_regular(path)
     try:
         digest = sha256_file(path)
     except PermissionError:
         raise WeightsError(f"{path}: permission denied") from None
-    if card is not None and card.sha256 and card.sha256 != digest:
-        raise WeightsError(
-            f"{path}: sha256 {digest[:12]}… does not match its model card ({card.sha256[:12]}…): "
-            "the file is corrupted or was replaced"
-        )
+    _check_digest(path, digest, card)
     return digest
 
 
@@ -271,11 +283,7 @@ def load_weights(path: Path, arch: str | None = None, name: str | None = None) -
     card_file = card_path_for(path)
     card = ModelCard.from_json(card_file) if path.is_file() and card_file.is_file() else None
     digest = sha256_file(path) if card is not None else ""
-    if card is not None and card.sha256 and card.sha256 != digest:  # integrity first: a damaged file is not parsed
-        raise WeightsError(
-            f"{path}: sha256 {digest[:12]}… does not match its model card ({card.sha256[:12]}…): "
-            "the file is corrupted or was replaced"
-        )
+    _check_digest(path, digest, card)  # integrity first: a damaged file is not parsed
     found_arch, legacy = inspect_weights(path)
     if arch is not None and arch != found_arch:
         raise WeightsError(
@@ -287,8 +295,8 @@ def load_weights(path: Path, arch: str | None = None, name: str | None = None) -
     model = build_model(found_arch)
     try:
         if legacy:
-            with _open_h5(path) as h5:
-                _assign_legacy(model, _legacy_layers(_legacy_root(h5)))
+            with open_h5(path) as h5:
+                _assign_legacy(model, legacy_layers(legacy_root(h5)))
         else:
             model.load_weights(path)
     except (ValueError, KeyError, OSError, RuntimeError) as exc:

@@ -125,14 +125,14 @@ def test_kill_9_then_a_full_disk_during_train_then_resume(train_data: Path, refe
 
     with monkeypatch.context() as patch:
         disk = FaultyFs(run).install(patch)
-        end_epoch = Trainer._end_epoch
+        end_epoch = Trainer.end_epoch
 
         def fill_up_in_epoch_2(self: Trainer, state, record) -> None:
             if record["epoch"] == 2:
                 disk.space = disk.used  # the disk is full when epoch 2 is to be saved
             end_epoch(self, state, record)
 
-        patch.setattr(Trainer, "_end_epoch", fill_up_in_epoch_2)
+        patch.setattr(Trainer, "end_epoch", fill_up_in_epoch_2)
         full = run_cli("train", "--resume", run, "-q")
     assert full.code == 2
     assert full.error_line() in {f"cannot write {run}/{name}: No space left on device"

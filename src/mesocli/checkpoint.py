@@ -1,0 +1,98 @@
+"""What a training run writes at the end of every epoch besides weights: its resumable state and its log.
+
+The state is ``checkpoint/state.json`` (:class:`TrainState`) with ``checkpoint/last.npz`` (every model
+and optimizer variable, in order); the log is ``log.csv``, ``log.json`` and the ``training.png`` plot,
+one row per epoch. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import zipfile
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mesocli.errors import UsageError
+from mesocli.fsutil import atomic_path, atomic_write_text
+
+STATE_FILE = "state.json"
+VARIABLES_FILE = "last.npz"
+
+
+@dataclass
+class TrainState:
+    """Progress of a run: what --resume needs besides the variables."""
+
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+    best_epoch: int | None = None
+    best_score: list[float] = field(default_factory=lambda: [-math.inf, -math.inf])
+    stale_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False
+
+
+def save_state(run_dir: Path, state: TrainState, variables: list[Any]) -> None:
+    """Write the variables, then the state that points past them."""
+    folder = run_dir / "checkpoint"
+    arrays = {f"v{i}": v.numpy() for i, v in enumerate(variables)}
+    with atomic_path(folder / VARIABLES_FILE, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+    atomic_write_text(folder / STATE_FILE, json.dumps(asdict(state), indent=1))
+
+
+def load_state(run_dir: Path, variables: list[Any], arch: str) -> TrainState:
+    """Read the state and assign the saved values to ``variables``; a damaged checkpoint is a UsageError."""
+    folder = run_dir / "checkpoint"
+    try:
+        state = TrainState(**json.loads((folder / STATE_FILE).read_text()))
+        with np.load(folder / VARIABLES_FILE) as arrays:
+            if len(arrays.files) != len(variables):
+                raise UsageError(f"{folder}: checkpoint does not match {arch}")
+            for i, variable in enumerate(variables):
+                variable.assign(arrays[f"v{i}"])
+    except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise UsageError(f"{folder}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})") from None
+    return state
+
+
+def write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """``log.csv`` and ``log.json`` (one row per epoch) and their plot, ``training.png``."""
+    keys = sorted({key for row in history for key in row}, key=lambda k: (k != "epoch", k))
+    with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+    atomic_write_text(run_dir / "log.json", json.dumps(history, indent=1))
+    plot_history(history, run_dir / "training.png")
+
+
+def plot_history(history: list[dict[str, Any]], target: Path) -> None:
+    """Training and held-out loss and accuracy per epoch, side by side, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [row.get("train_loss") for row in history], label="train")
+    ax_loss.plot(epochs, [row.get("heldout_loss") for row in history], label="held-out")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_acc.plot(epochs, [row.get("train_accuracy") for row in history], label="train")
+    ax_acc.plot(epochs, [row.get("heldout_accuracy") for row in history], label="held-out")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(target, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,209 @@
+"""One input of ``mesocli extract``: its faces as JPEG crops in OUT_DIR, and the manifest lines that list them.
+
+:class:`ExtractOptions` say which frames, which detector, and where each crop goes (``video`` or
+``dataset`` layout); :func:`extract_one` works through one input and returns its
+:class:`InputResult` with its manifest block (a ``face`` line per crop, then its ``input`` line). It
+never raises for a bad input: a failure is an ``error`` result, and the crops it wrote are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mesocli.errors import InputError, OutputError, ParameterError, UsageError
+from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image
+from mesocli.fsutil import atomic_write_bytes
+from mesocli.inputs import identify
+from mesocli.outdir import safe_name
+from mesocli.video import FrameReader, FrameSelection
+
+LAYOUTS = ("video", "dataset")
+LABELS = ("df", "real")
+ALIGNMENT = "mesonet-pipeline/1"  # bump when crops of the same frame would change
+
+Report = Callable[[int, str, int], None]
+
+
+def _valid_label(label: str | None) -> bool:
+    """``df`` or ``real``, optionally with a method sub-folder: ``df/Face2Face`` (eval reports per method)."""
+    if not label:
+        return False
+    cls, _, method = label.partition("/")
+    return cls in LABELS and (not _ or (bool(method) and safe_name(method) == method))
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """What to extract and how to lay it out (validated: bad values raise UsageError)."""
+
+    selection: FrameSelection = field(default_factory=FrameSelection)
+    detector: str = "hog"
+    all_faces: bool = False
+    layout: str = "video"
+    label: str | None = None
+    split: str | None = None
+    quality: int = 95
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ParameterError("{detector} must be one of {choices}, not {value!r}", choices=", ".join(DETECTORS),
+                                 value=self.detector)
+        if self.layout not in LAYOUTS:
+            raise ParameterError("{layout} must be one of {choices}, not {value!r}", choices=", ".join(LAYOUTS),
+                                 value=self.layout)
+        if self.layout == "dataset" and not _valid_label(self.label):
+            raise ParameterError("{layout} dataset needs {label} {choices} (optionally /METHOD, e.g. df/Face2Face)"
+                                 + (", not {value!r}" if self.label else ""), choices=" or ".join(LABELS),
+                                 value=self.label)
+        if self.layout == "video" and (self.label or self.split):
+            raise ParameterError("{label} and {split} go with {layout} dataset")
+        if self.split is not None and (not self.split or safe_name(self.split) != self.split):
+            raise ParameterError("{split} must be a plain folder name (letters, digits, '._-'), not {value!r}",
+                                 value=self.split)
+        if not 1 <= self.quality <= 100:
+            raise ParameterError("{quality} must be between 1 and 100, not {value}", value=self.quality)
+
+    def settings(self) -> dict:
+        """What the manifest header records: a resumed run must use the same."""
+        return {
+            "frames": {"mode": self.selection.mode, "value": self.selection.value},
+            "detector": self.detector, "all_faces": self.all_faces, "layout": self.layout,
+            "jpeg_quality": self.quality, "alignment": ALIGNMENT,
+        }
+
+    def face_file(self, name: str, frame: int, track: int) -> str:
+        """Where a crop goes, relative to OUT_DIR (posix)."""
+        if self.layout == "video":
+            return f"{name}/{frame}_{track}.jpg" if self.all_faces else f"{name}/{frame}.jpg"
+        folder = f"{self.split}/{self.label}" if self.split else str(self.label)
+        stem = f"{name}_t{track}" if self.all_faces else name  # <video>_<frame>: eval's video-level grouping
+        return f"{folder}/{stem}_{frame}.jpg"
+
+
+@dataclass
+class InputResult:
+    """What became of one input: ``ok``, ``no_face``, ``error``, or ``skipped`` (done by an earlier run)."""
+
+    source: str
+    status: str
+    kind: str | None = None
+    name: str | None = None
+    message: str = ""
+    frames: int = 0
+    frames_with_faces: int = 0
+    faces: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input to extract: its place in the input list, as given, its real path, its name in OUT_DIR, and
+    the size and mtime that tell a later run whether it changed."""
+
+    number: int
+    source: str
+    path: str
+    name: str
+    size: int | None
+    mtime_ns: int | None
+
+
+def _base(job: Job, options: ExtractOptions) -> dict:
+    """The fields every manifest line of an input starts with."""
+    base: dict = {"source": job.source, "name": job.name}
+    if options.layout == "dataset":
+        base.update(label=options.label, split=options.split)
+    return base
+
+
+def input_line(job: Job, options: ExtractOptions, result: InputResult, warnings: Sequence[str] = ()) -> dict:
+    """The manifest line that closes an input's block: its status and counts."""
+    line = {
+        "type": "input", **_base(job, options), "path": job.path, "kind": result.kind, "status": result.status,
+        "message": result.message, "frames": result.frames, "frames_with_faces": result.frames_with_faces,
+        "faces": result.faces, "seconds": result.seconds, "size": job.size, "mtime_ns": job.mtime_ns,
+    }
+    if warnings:
+        line["warnings"] = list(warnings)
+    return line
+
+
+def _frames_with_faces(job: Job, options: ExtractOptions, result: InputResult, report: Report,
+                       warnings: list[str]) -> Iterator[FrameFaces]:
+    result.kind, info = identify(job.path)
+    if result.kind == "image":
+        report(job.number, "start", 1)
+        yield FrameFaces(0, 0.0, faces_in_image(job.path, options.detector, options.all_faces, source=job.source))
+        return
+    with FrameReader(job.path, options.selection, info) as reader:  # ffmpeg decodes while the models load
+        report(job.number, "start", reader.expected or 0)
+        yield from faces_in_frames(reader, job.source, options.detector, options.all_faces)
+    warnings.extend(reader.warnings)
+
+
+def _save_crop(crop: np.ndarray, out_dir: Path, file: str, quality: int) -> str:
+    """Write one crop as JPEG (temporary name, then rename); return its SHA-256."""
+    buffer = io.BytesIO()
+    Image.fromarray(crop).save(buffer, "JPEG", quality=quality, subsampling=0)  # 4:4:4: keep colour detail
+    data = buffer.getvalue()
+    atomic_write_bytes(out_dir / file, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def extract_one(job: Job, out_dir: Path, options: ExtractOptions, report: Report) -> tuple[InputResult, list[dict]]:
+    """Extract one input; never raises: a failure is an ``error`` result whose crops are removed."""
+    started = time.perf_counter()
+    result = InputResult(job.source, "error", name=job.name)
+    base = _base(job, options)
+    faces: list[dict] = []
+    warnings: list[str] = []
+    try:
+        for frame in _frames_with_faces(job, options, result, report, warnings):
+            result.frames += 1
+            result.frames_with_faces += bool(frame.faces)
+            for face in frame.faces:
+                file = options.face_file(job.name, face.frame, face.track)
+                faces.append({
+                    "type": "face", **base, "frame": face.frame, "time": face.time, "box": list(face.box),
+                    "centre": list(face.centre), "size": face.size, "angle": face.angle, "track": face.track,
+                    "file": file, "sha256": _save_crop(face.crop, out_dir, file, options.quality),
+                })
+            report(job.number, "frame", 1)
+        result.status = "ok" if faces else "no_face"
+    except InputError as exc:
+        result.message = _as_given(str(exc), job)
+    except (UsageError, OutputError):  # not this input's fault (face models missing, disk full): stop the run
+        _remove_crops(out_dir, faces)
+        raise
+    except Exception as exc:  # one input's failure must not stop the others
+        result.message = f"{job.source}: {type(exc).__name__}: {exc}"
+    if result.status == "error":
+        _remove_crops(out_dir, faces)
+        faces = []
+    result.faces = len(faces)
+    result.seconds = round(time.perf_counter() - started, 3)
+    return result, [*faces, input_line(job, options, result, warnings)]
+
+
+def _as_given(message: str, job: Job) -> str:
+    """An input's error naming the input as given on the command line, not its resolved path."""
+    if os.path.islink(job.source) and not os.path.exists(job.source):
+        return f"{job.source}: broken symbolic link"
+    return job.source + message[len(job.path) :] if message.startswith(job.path + ": ") else message
+
+
+def _remove_crops(out_dir: Path, faces: list[dict]) -> None:
+    """Delete the crops of an input that did not finish: no file is left that the manifest does not list."""
+    for line in faces:
+        with contextlib.suppress(OSError):
+            (out_dir / line["file"]).unlink(missing_ok=True)

@@ -1,0 +1,171 @@
+"""What a video file holds, read from its header by the bundled ffmpeg (``ffmpeg -i``, no decoding).
+
+:func:`probe_video` lists the file's streams from ffmpeg's report and describes the first video
+stream (not an attached picture) as a :class:`VideoInfo`: displayed size (rotation and non-square
+pixels applied), frame rate, duration, start time. :func:`count_frames_fast` counts its packets when
+the header gives no length. Every problem is an :class:`mesocli.errors.InputError` of one line.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mesocli.errors import InputError
+from mesocli.fsutil import check_input_file
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the header says about the first video stream. Sizes are as displayed (rotation applied)."""
+
+    path: str
+    width: int
+    height: int
+    fps: float | None
+    duration: float | None
+    rotation: int  # degrees clockwise that players apply: 0, 90, 180 or 270
+    frame_count_estimate: int | None
+    codec: str = ""
+    stream: int = 0  # index of the stream in the file
+    pixel_aspect: float = 1.0  # sample aspect ratio; frames are resampled to square pixels
+    start: float = 0.0  # the video stream's first timestamp; frame times are counted from it
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        del data["path"], data["stream"]
+        return data
+
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary bundled with imageio-ffmpeg (or the one IMAGEIO_FFMPEG_EXE names)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg_input(path: str | Path) -> list[str]:
+    """ffmpeg's arguments to read a local file, and only that: no URL, no network, whatever its name."""
+    return ["-protocol_whitelist", "file", "-i", f"file:{path}"]
+
+
+_DURATION = re.compile(r"Duration: (?:(\d+):(\d+):(\d+(?:\.\d+)?)|N/A)(?:, start: (-?\d+(?:\.\d+)?))?")
+_STREAM = re.compile(r"^\s*Stream #0:(\d+)\S*: (\w+): (.*)$")
+_SIZE = re.compile(r"(?:^|[ ,])(\d+)x(\d+)(?=[ ,\[]|$)")
+_FPS = re.compile(r"(\d+(?:\.\d+)?)(k?) (fps|tbr)")
+_SAR = re.compile(r"SAR (\d+):(\d+)")
+_STREAM_START = re.compile(r"start (-?\d+(?:\.\d+)?)")
+_ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
+_ROTATE_TAG = re.compile(r"^\s*rotate\s*:\s*(-?\d+)", re.IGNORECASE)
+_DURATION_TAG = re.compile(r"^\s*DURATION(?:-\w+)?\s*:\s*(\d+):(\d+):(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def _ffmpeg_error(stderr: str) -> str:
+    """What ffmpeg said went wrong, in one line: its distinct messages, without prefixes and boilerplate."""
+    messages: list[str] = []
+    for line in stderr.splitlines():
+        line = re.sub(r"^(\[[^\]]*\]\s*)+", "", line.strip())
+        line = re.sub(r"^Error opening input( files?)?: ", "", line)
+        boilerplate = line.startswith(("Error opening input file", "At least one output file"))
+        if not line or boilerplate or "misdetection" in line:
+            continue
+        if line not in messages:
+            messages.append(line)
+    return "; ".join(messages[-2:]) or "ffmpeg could not read it"
+
+
+def _seconds(hours: str, minutes: str, seconds: str) -> float:
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read the header of a video file (ffmpeg ``-i``, no decoding); raise InputError when unusable."""
+    path = Path(path)
+    if check_input_file(path).st_size == 0:  # also refuses folders, named pipes and devices
+        raise InputError(f"{path}: empty file")
+    try:
+        done = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", *ffmpeg_input(path)],
+            capture_output=True, text=True, errors="replace", timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{path}: ffmpeg took too long to read the header") from None
+    stderr = done.stderr
+    if "Input #0" not in stderr:
+        raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)})")
+    info = _parse_probe(str(path), stderr)
+    limit = max_frame_pixels()
+    if limit is not None and info.width * info.height > limit:
+        raise InputError(f"{path}: frames too large ({info.width}×{info.height} pixels; the limit is "
+                         f"{limit} pixels, as for images: Pillow's decompression-bomb limit)")
+    return info
+
+
+def max_frame_pixels() -> int | None:
+    """The largest frame decoded (an RGB copy of each is made): the pixels Pillow refuses in an image."""
+    from PIL import Image
+
+    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
+
+
+def _parse_probe(path: str, stderr: str) -> VideoInfo:
+    duration = start = None
+    streams: list[tuple[int, str, str, list[str]]] = []  # (index, type, description, following lines)
+    for line in stderr.splitlines():
+        if (match := _DURATION.search(line)) and not streams:
+            if match.group(1) is not None:
+                duration = _seconds(*match.group(1, 2, 3))
+            start = float(match.group(4)) if match.group(4) else None
+        elif match := _STREAM.match(line):
+            streams.append((int(match.group(1)), match.group(2), match.group(3), []))
+        elif streams and line.startswith("    "):
+            streams[-1][3].append(line)
+    videos = [s for s in streams if s[1] == "Video" and "(attached pic)" not in s[2]]
+    if not videos:
+        kinds = sorted({s[1].lower() for s in streams}) or ["no streams"]
+        raise InputError(f"{path}: no video stream ({', '.join(kinds)} only)")
+    index, _, description, extra = videos[0]
+    size = _SIZE.search(description)
+    if size is None:
+        raise InputError(f"{path}: video stream without a frame size ({description[:80]})")
+    width, height = int(size.group(1)), int(size.group(2))
+    fps = None
+    for value, kilo, _unit in _FPS.findall(description):  # "fps" comes before "tbr"
+        fps = float(value) * (1000 if kilo else 1)
+        break
+    sar = _SAR.search(description)
+    pixel_aspect = 1.0
+    if sar and int(sar.group(1)) and int(sar.group(2)):  # 0:1 means unknown
+        pixel_aspect = int(sar.group(1)) / int(sar.group(2))
+    rotation = 0
+    for line in extra:
+        if match := _ROTATION.search(line):
+            rotation = round(-float(match.group(1))) % 360
+        elif (match := _ROTATE_TAG.match(line)) and not rotation:
+            rotation = int(match.group(1)) % 360
+        elif match := _DURATION_TAG.match(line):
+            duration = _seconds(*match.group(1, 2, 3))  # the stream's own duration (Matroska)
+    stream_start = _STREAM_START.search(description)
+    video_start = float(stream_start.group(1)) if stream_start else (start or 0.0)
+    if duration is not None and start is not None and stream_start:  # video starting after the audio
+        duration = max(0.0, duration + start - video_start)
+    if abs(pixel_aspect - 1.0) > 1e-3:
+        width = max(1, round(width * pixel_aspect))
+    if rotation in (90, 270):
+        width, height = height, width
+    estimate = round(duration * fps) if duration and fps else None
+    codec = description.split(" ", 1)[0].rstrip(",")
+    return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect, video_start)
+
+
+def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:
+    """Count the video packets without decoding them (a demuxing pass); None if ffmpeg cannot tell."""
+    done = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", *ffmpeg_input(path),
+         "-map", f"0:{info.stream}", "-c", "copy", "-f", "null", "-"],
+        capture_output=True, text=True, errors="replace", timeout=600,
+    )
+    found = re.findall(r"frame=\s*(\d+)", done.stderr)
+    return int(found[-1]) if found and int(found[-1]) > 0 else None

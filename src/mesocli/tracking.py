@@ -1,0 +1,130 @@
+"""Face tracks: which face of this frame is which face of the previous ones.
+
+A :class:`Tracker` follows faces across the sampled frames of one video. Per frame it first asks for
+each known face around where it was; only when that leaves a face unfound (or, with ``all_faces``,
+at least once per second of video, so that newcomers are found) does it ask for a whole-frame search,
+and it pairs those detections with the tracks by overlap (IoU) or centre distance. Without
+``all_faces`` there is one track, the largest face (the paper). How a face is searched for is the
+caller's (:class:`mesocli.faces.FaceFinder`); this module only decides where, and who is who.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MAX_MISSED = 3  # sampled frames a track may go unseen before it is forgotten
+REDETECT_SECONDS = 1.0  # all_faces: search the whole frame at least this often (video time)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A detector's face box (pixels, x right, y down) and its score."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    score: float = 0.0
+
+    @property
+    def side(self) -> float:
+        return max(self.right - self.left, self.bottom - self.top, 1.0)
+
+    @property
+    def area(self) -> float:
+        return max(self.right - self.left, 0.0) * max(self.bottom - self.top, 0.0)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.left + self.right) / 2, (self.top + self.bottom) / 2
+
+    def iou(self, other: Box) -> float:
+        w = min(self.right, other.right) - max(self.left, other.left)
+        h = min(self.bottom, other.bottom) - max(self.top, other.top)
+        inter = max(w, 0.0) * max(h, 0.0)
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def near(self, other: Box) -> bool:
+        """Same face in a later frame: overlapping, or centres closer than half a face."""
+        (x1, y1), (x2, y2) = self.centre, other.centre
+        return self.iou(other) >= 0.2 or math.hypot(x1 - x2, y1 - y2) <= 0.5 * max(self.side, other.side)
+
+    def mapped(self, scale: float, dx: float, dy: float) -> Box:
+        """From detection-image coordinates back to frame coordinates."""
+        return Box(self.left / scale + dx, self.top / scale + dy, self.right / scale + dx,
+                   self.bottom / scale + dy, self.score)
+
+    def ints(self) -> tuple[int, int, int, int]:
+        return round(self.left), round(self.top), round(self.right), round(self.bottom)
+
+
+@dataclass
+class Track:
+    """One face followed from frame to frame: its id, where it was last seen, and for how many frames not."""
+
+    id: int
+    box: Box
+    missed: int = 0
+
+
+class Tracker:
+    """The tracks of one video; call :meth:`reset` before another."""
+
+    def __init__(self, all_faces: bool = False) -> None:
+        self.all_faces = all_faces
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the faces of previous frames."""
+        self.tracks: list[Track] = []
+        self._next_id = 0
+        self._last_full: float | None = None
+
+    def _new_track(self, box: Box) -> Track:
+        track = Track(self._next_id, box)
+        self._next_id += 1
+        return track
+
+    def locate(self, search_around: Callable[[Box], Box | None], search_frame: Callable[[], list[Box]],
+               time: float) -> list[tuple[Track, Box]]:
+        """This frame's faces, each paired with its track (tracks updated). ``search_around(box)`` finds the
+        face nearest a known one; ``search_frame()`` finds every face of the whole frame."""
+        found: dict[int, tuple[Track, Box]] = {}
+        for track in self.tracks:
+            box = search_around(track.box)
+            if box is not None:
+                found[track.id] = (track, box)
+        lost = len(found) < len(self.tracks)
+        stale = self._last_full is None or abs(time - self._last_full) >= REDETECT_SECONDS
+        if not found or (self.all_faces and (lost or stale)):
+            self._last_full = time
+            detections = sorted(search_frame(), key=lambda b: -b.area)
+            if not self.all_faces:
+                detections = detections[:1]  # the largest face, the paper's choice
+            claimed = [box for _, box in found.values()]
+            for det in detections:
+                if any(det.iou(box) > 0.3 for box in claimed):
+                    continue  # already found around its track
+                free = [t for t in self.tracks if t.id not in found and t.box.near(det)]
+                track = max(free, key=lambda t: t.box.iou(det), default=None)
+                if track is None:
+                    track = self._new_track(det) if (self.all_faces or not self.tracks) else self.tracks[0]
+                    if track not in self.tracks:
+                        self.tracks.append(track)
+                found[track.id] = (track, det)
+                claimed.append(det)
+        # two tracks that converged on one face: the older one keeps it
+        kept: list[tuple[Track, Box]] = []
+        for track, box in sorted(found.values(), key=lambda item: item[0].id):
+            if all(box.iou(other) <= 0.5 for _, other in kept):
+                kept.append((track, box))
+        kept_ids = {track.id for track, _ in kept}
+        for track in self.tracks:
+            track.missed = 0 if track.id in kept_ids else track.missed + 1
+        for track, box in kept:
+            track.box = box
+        self.tracks = [t for t in self.tracks if t.missed <= MAX_MISSED]
+        return kept
