@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, require_shared, run_cli
 
-from mesocli.resume import plan_inputs
+from mesocli.inputs import plan_inputs
 from mesocli.scan import ScanOptions, scan_inputs
 from mesocli.weights import resolve_model
 

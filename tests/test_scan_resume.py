@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from mesocli.resume import file_key, plan_inputs, read_done
+from mesocli.inputs import plan_inputs
+from mesocli.resume import file_key, read_done
 
 
 @pytest.fixture(scope="module")

@@ -396,7 +396,7 @@ class Trainer:
         return result
 
     def run(self, resume: bool = False) -> TrainState:
-        from tqdm import tqdm
+        from mesocli.progress import counter
 
         if not self.prepared:
             self.prepare()
@@ -413,8 +413,8 @@ class Trainer:
                 losses: list[float] = []
                 accs: list[float] = []
                 started = time.perf_counter()
-                with tqdm(total=steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
-                          unit="batch", disable=not self.progress, file=sys.stderr) as bar:
+                with counter(steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
+                             unit="batch", enabled=self.progress) as bar:
                     for x, y, w in batches:
                         loss, acc = self.train_step(x, y, w)
                         losses.append(float(loss))

@@ -22,7 +22,7 @@ import pytest
 from media import MediaKit, make_face_video
 from PIL import Image
 
-from mesocli.outdir import LOCK, MANIFEST
+from mesocli.manifest import LOCK, MANIFEST
 from robustness.helpers import (
     VFR_TICKS,
     CliResult,

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from media import MediaKit, make_face_video
 
-from mesocli.outdir import LOCK, MANIFEST
+from mesocli.manifest import LOCK, MANIFEST
 from mesocli.training import Trainer
 from robustness.helpers import CliResult, FaultyFs, kill_9, make_faces, start_paused, tree
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from media import MediaKit
 
-from mesocli.outdir import LOCK, MANIFEST
+from mesocli.manifest import LOCK, MANIFEST
 from robustness.helpers import CliResult, FaultyFs, make_faces, tree, unwritable
 
 # ---------------------------------------------------------------------------------------------- refused up front
