@@ -42,8 +42,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
 
+    from mesocli.inputs import plan_inputs
     from mesocli.ray_engine import RayScan, require_ray
-    from mesocli.resume import plan_inputs
     from mesocli.scan import ScanOptions, scan_inputs
     from mesocli.weights import resolve_model
 

@@ -40,6 +40,12 @@ def test_the_cli_offers_the_library_choices() -> None:
 
     assert [d.value for d in cli.Detector] == list(model_names())
     assert [a.value for a in cli.Arch] == list(ARCHITECTURES)
+    # choices whose library module imports NumPy are spelled out in cli_options: they must still agree
+    from mesocli.cli_options import ExportFormat, Runtime
+    from mesocli.export import FORMATS
+    from mesocli.runtime import RUNTIMES
+
+    assert [r.value for r in Runtime] == list(RUNTIMES) and [f.value for f in ExportFormat] == list(FORMATS)
 
 
 def test_load_model_by_name_or_path(model, own_weights: Path) -> None:

@@ -21,7 +21,7 @@ from mesocli.datasets import video_id
 from mesocli.errors import InputError, UsageError
 from mesocli.extract import ExtractOptions, extract, format_summary
 from mesocli.inputs import expand_inputs, probe_kind
-from mesocli.outdir import LOCK, MANIFEST, locked, safe_name
+from mesocli.manifest import LOCK, MANIFEST, locked, safe_name
 from mesocli.video import FrameSelection
 
 FRAMES6 = ExtractOptions(FrameSelection("frames", 6))

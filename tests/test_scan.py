@@ -151,11 +151,11 @@ def test_read_path_list_skips_blank_lines() -> None:
 
 
 def test_finalize_never_scores_a_failed_input() -> None:
-    from mesocli.scan import _Face, _Job
+    from mesocli.producer import Face, Job
 
-    job = _Job("x.mp4", kind="video", error="x.mp4: decoder failed", done=True)
+    job = Job("x.mp4", kind="video", error="x.mp4: decoder failed", done=True)
     job.sampled = [(0, 0.0)]
-    job.faces = [_Face(0, 0.0, 0, 0.9)]
+    job.faces = [Face(0, 0.0, 0, 0.9)]
     result = finalize(job, ScanOptions(), {"arch": "meso4", "name": "n", "weights_sha256": "0" * 64})
     assert (result.status, result.p_fake, result.verdict) == ("error", None, None)
 
@@ -246,12 +246,12 @@ def test_all_faces_gives_a_verdict_per_track_and_the_most_fake_wins(kit: MediaKi
 
 
 def test_finalize_takes_the_most_fake_track_and_its_timeline() -> None:
-    from mesocli.scan import _Face, _Job
+    from mesocli.producer import Face, Job
 
-    job = _Job("two.mp4", kind="video", done=True, duration=4.0)
+    job = Job("two.mp4", kind="video", done=True, duration=4.0)
     job.sampled = [(i, float(i)) for i in range(4)]
-    job.faces = [_Face(i, float(i), 0, 0.1) for i in range(4)]
-    job.faces += [_Face(i, float(i), 1, p) for i, p in zip(range(4), (0.2, 0.9, 0.9, None), strict=True)
+    job.faces = [Face(i, float(i), 0, 0.1) for i in range(4)]
+    job.faces += [Face(i, float(i), 1, p) for i, p in zip(range(4), (0.2, 0.9, 0.9, None), strict=True)
                   if p is not None]
     options = ScanOptions(all_faces=True, smooth=1)
     result = finalize(job, options, {"arch": "meso4", "name": "n", "weights_sha256": "0" * 64})

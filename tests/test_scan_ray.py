@@ -19,7 +19,7 @@ import pytest
 from conftest import RunCli, check_schema, require_shared
 from media import MediaKit
 
-from mesocli.resume import plan_inputs
+from mesocli.inputs import plan_inputs
 from mesocli.scan import ScanOptions, scan_inputs
 from mesocli.weights import resolve_model
 

@@ -16,7 +16,8 @@ import pytest
 from conftest import RunCli
 from media import MediaKit
 
-from mesocli.resume import file_key, plan_inputs, read_done
+from mesocli.inputs import plan_inputs
+from mesocli.resume import file_key, read_done
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ exception and never a score.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mesocli.errors import ParameterError, UsageError
+from mesocli.errors import CheckFailed, ParameterError, UsageError, check_choice
 
 if TYPE_CHECKING:
     from mesocli.evaluate import EvalReport
@@ -51,12 +51,9 @@ def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtim
     from mesocli.models import ARCHITECTURES
     from mesocli.runtime import RUNTIMES, resolve
 
-    if runtime not in RUNTIMES:
-        raise ParameterError("{runtime} must be one of {choices}, not {value!r}", choices=", ".join(RUNTIMES),
-                             value=runtime)
-    if arch is not None and arch not in ARCHITECTURES:
-        raise ParameterError("{arch} must be one of {choices}, not {value!r}", choices=", ".join(ARCHITECTURES),
-                             value=arch)
+    check_choice("runtime", runtime, RUNTIMES)
+    if arch is not None:
+        check_choice("arch", arch, ARCHITECTURES)
     names = model_names()
     if isinstance(name_or_path, str) and name_or_path in names:
         return resolve(arch, name_or_path, None, runtime)
@@ -142,12 +139,6 @@ def extract(
     inputs: PathLike | Iterable[PathLike],
     out_dir: PathLike,
     *,
-    frames: int | None = None,
-    fps: float | None = None,
-    every: int | None = None,
-    all_frames: bool = False,
-    detector: str = "hog",
-    all_faces: bool = False,
     layout: str = "video",
     label: str | None = None,
     split: str | None = None,
@@ -155,22 +146,31 @@ def extract(
     workers: int | None = 1,
     force: bool = False,
     progress: bool = False,
+    **sampling: Any,
 ) -> ExtractSummary:
     """Detect, track and align faces; write 256x256 crops and ``manifest.jsonl`` to ``out_dir``.
 
-    Resumable: inputs the manifest marks complete are skipped. ``layout="dataset"`` writes
-    ``out_dir/<split>/<label>/<video>_<frame>.jpg`` (``label``: ``df`` or ``real``, optionally
-    ``/METHOD``). ``workers``: processes (``None``: one per core). Returns the summary (one result per
-    input: ``ok``, ``no_face``, ``error``, ``skipped``).
+    ``sampling``: the frames and faces to take, as for :func:`scan`: ``frames``, ``fps``, ``every``,
+    ``all_frames``, ``detector`` and ``all_faces``. Resumable: inputs the manifest marks complete are
+    skipped. ``layout="dataset"`` writes ``out_dir/<split>/<label>/<video>_<frame>.jpg`` (``label``:
+    ``df`` or ``real``, optionally ``/METHOD``). ``workers``: processes (``None``: one per core).
+    Returns the summary (one result per input: ``ok``, ``no_face``, ``error``, ``skipped``).
     """
     from mesocli.extract import ExtractOptions
     from mesocli.extract import extract as extract_faces
-    from mesocli.video import FrameSelection
 
-    selection = FrameSelection.from_options(frames, fps, every, all_frames)
+    selection, detector, all_faces = _sampling(**sampling)
     options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality)
     return extract_faces([Path(item) for item in _paths(inputs)], Path(out_dir), options,
-                              workers=_check_workers(workers), force=force, progress=progress)
+                         workers=_check_workers(workers), force=force, progress=progress)
+
+
+def _sampling(frames: int | None = None, fps: float | None = None, every: int | None = None,
+              all_frames: bool = False, detector: str = "hog", all_faces: bool = False) -> tuple[Any, str, bool]:
+    """:func:`extract`'s sampling keywords as a FrameSelection, the detector, and all_faces."""
+    from mesocli.video import FrameSelection
+
+    return FrameSelection.from_options(frames, fps, every, all_frames), detector, all_faces
 
 
 def open_dataset(data: PathLike | None, split: str | None = "validation") -> Any:
@@ -210,3 +210,107 @@ def evaluate(
     check_threshold(threshold)
     dataset = open_dataset(data, split)
     return evaluate_dataset(_model(model, arch, runtime), dataset, threshold, progress=progress)
+
+
+def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | None = None, *,
+          mix: PathLike | None = None, resume: PathLike | None = None, split: str | None = "train", force: bool = False,
+          progress: bool = True, **settings: Any) -> tuple[Any, Path]:
+    """Train a network on the dataset roots ``data`` (``ROOT/<split>/{df,real}/``; several are mixed
+    with equal loss shares) or the sources of a ``mix`` file, in the run folder ``out``; or continue
+    the run in ``resume``. ``settings``: fields of :class:`mesocli.training.TrainConfig` (``arch``,
+    ``manipulation``, ``epochs``, ...). Returns the final :class:`mesocli.training.TrainState` and the
+    run folder (its best weights: ``best.weights.h5``)."""
+    from dataclasses import asdict
+
+    from mesocli import training
+    from mesocli.sources import Source, read_mix
+
+    if resume is not None:
+        return training.resume_run(Path(resume), progress=progress), Path(resume)
+    roots = [data] if isinstance(data, str | os.PathLike) else list(data or [])
+    if not (roots or mix) or out is None:
+        raise ParameterError("give {data} (or {mix} FILE) and {out} RUN_DIR (or {resume} RUN_DIR)")
+    if roots and mix:
+        raise ParameterError("give {data} roots or {mix} FILE, not both")
+    sources = read_mix(Path(mix)) if mix else [Source(os.fspath(root), split or None) for root in roots]
+    config = training.TrainConfig(data=sources[0].root, split=split or None, **settings,
+                                  sources=[asdict(source) for source in sources] if len(sources) > 1 or mix else None)
+    return training.start_run(config, Path(out), force=force, progress=progress), Path(out)
+
+
+def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: PathLike | None = None, *,
+                   bundled: bool = False, check: bool = False, verify: bool = False, force: bool = False,
+                   echo: Callable[[str], None] = print) -> int:
+    """Export weights files (``.weights.h5`` or the authors' ``.h5``) to ``fmt`` (``onnx``, ``savedmodel``,
+    ``tflite``): beside each source, or to ``out`` (a file for one source, a folder for several). With
+    ``bundled``: the bundled weights' ONNX files, those that are stale (all with ``force`` or ``verify``);
+    with ``check`` too, only report whether each is fresh. ``verify``: compare with the Keras model
+    (raises :class:`mesocli.errors.CheckFailed` on a mismatch). Each state and export is a line to
+    ``echo``. Returns the exit status: 1 when ``check`` finds a stale export, else 0."""
+    from mesocli import export as exporting
+    from mesocli.writers import refuse_existing
+
+    paths = [Path(source) for source in sources]
+    target_dir = None if out is None else Path(out)
+    if bundled == bool(paths):
+        raise ParameterError("give weights files or {bundled}")
+    if check and not bundled:
+        raise ParameterError("{check} goes with {bundled}")
+    jobs: list[tuple[Path, Path]] = []
+    if bundled:
+        if fmt != "onnx":
+            raise ParameterError("{bundled} exports ONNX only")
+        states = exporting.bundled_states()
+        if not states:
+            raise UsageError("no bundled weights (no model card in the bundled weights folder)")
+        for state in states:
+            echo(f"{state.onnx}: {'up to date' if state.fresh else 'stale or missing'} "
+                 f"(source sha256 {state.sha256[:12]})")
+        if check:
+            return 1 if any(not state.fresh for state in states) else 0
+        jobs = [(state.weights, state.onnx) for state in states if force or verify or not state.fresh]
+    elif target_dir is not None and len(paths) > 1 and target_dir.exists() and not target_dir.is_dir():
+        raise ParameterError("{value}: {out} must be a folder when exporting several files", value=target_dir)
+    for source in paths:
+        target = exporting.default_output(source, fmt)
+        if target_dir is not None:
+            target = target_dir / target.name if (len(paths) > 1 or target_dir.is_dir()) else target_dir
+        refuse_existing(target, force)
+        jobs.append((source, target))
+    for source_path, target in jobs:
+        weights = exporting.read_source(source_path)
+        written = exporting.export(weights, target, fmt)
+        note = ""
+        if verify:
+            diff = exporting.verify(weights, written, fmt)
+            note = f", max |p_fake - Keras| {diff:.1e} on 8 random faces"
+            if not diff <= 1e-5:  # NaN fails too
+                raise CheckFailed(f"{written}: differs from the Keras model by {diff:.1e} (> 1e-5)")
+        echo(f"{source_path} -> {written} ({weights.arch}, sha256 {weights.sha256[:12]}{note})")
+    return 0
+
+
+def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str = "df", arch: str | None = None,
+            weights: PathLike | None = None, threshold: float = 0.5, force: bool = False) -> Iterator[dict[str, Any]]:
+    """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
+    one detector: ``model`` (``df``, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
+    once a face was read. Yields one dict per face: path, p_fake, verdict, heatmap file, status."""
+    from mesocli.aggregate import check_threshold
+    from mesocli.detectors import ANY
+    from mesocli.explain import explain_files
+    from mesocli.weights import resolve_model
+
+    check_threshold(threshold)
+    if weights is not None and model != "df":
+        raise ParameterError("give {model} or {weights}, not both")
+    if model == ANY:
+        raise ParameterError("explain takes one detector: {model} df or f2f")
+    loaded: list[Any] = []
+
+    def network() -> Any:
+        if not loaded:
+            loaded.append(resolve_model(arch, model, None if weights is None else Path(weights)))
+        return loaded[0].model
+
+    return explain_files([Path(face) for face in _paths(faces)], network, Path(out), threshold=threshold,
+                         force=force)

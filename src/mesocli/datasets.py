@@ -191,7 +191,7 @@ def iter_decoded(
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from tqdm import tqdm
+    from mesocli.progress import counter
 
     paths = list(dataset.paths)
     n = len(paths)
@@ -204,8 +204,8 @@ def iter_decoded(
 
     pending: deque[Future] = deque()
     submitted = 0
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, tqdm(
-        total=n, desc=desc, unit="img", disable=not progress, leave=False
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, counter(
+        n, desc=desc, unit="img", enabled=progress, leave=False
     ) as bar:
         for start in range(0, n, batch_size):
             size = min(batch_size, n - start)

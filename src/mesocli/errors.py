@@ -1,6 +1,7 @@
-"""Exceptions that the CLI turns into one-line messages and exit statuses."""
+"""Exceptions that the CLI turns into one-line messages and exit statuses, and the checks of a
+parameter's value against its choices."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from string import Formatter
 
 
@@ -18,6 +19,12 @@ class UsageError(MesocliError):
 
 class WeightsError(UsageError):
     """A weights file that is missing, unreadable, corrupted or does not fit the architecture."""
+
+
+class CheckFailed(MesocliError):
+    """A check the user asked for found a problem (``export --verify``): exit status 1."""
+
+    exit_code = 1
 
 
 class InputError(MesocliError):
@@ -52,3 +59,17 @@ class ParameterError(UsageError):
         fields = {field for _, field, _, _ in Formatter().parse(self.template) if field}
         params = {field: name(field) for field in fields if field not in self.values}
         return self.template.format(**params, **self.values)
+
+
+def check_choice(parameter: str, value: object, choices: Collection[str]) -> None:
+    """Raise ParameterError (``detector must be one of hog, cnn, none, not 'sift'``) unless ``value`` is a choice."""
+    if value not in choices:
+        raise ParameterError("{" + parameter + "} must be one of {choices}, not {value!r}", choices=", ".join(choices),
+                             value=value)
+
+
+def check_known(parameter: str, value: str, choices: Collection[str]) -> None:
+    """Raise ParameterError (``unknown fmt 'xml'; choose table or json``) unless ``value`` is a choice."""
+    if value not in choices:
+        listed = " or ".join(choices) if len(choices) == 2 else "one of " + ", ".join(choices)
+        raise ParameterError("unknown {" + parameter + "} '{value}'; choose {choices}", value=value, choices=listed)

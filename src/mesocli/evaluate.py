@@ -10,8 +10,8 @@ the combined ones (largest p_fake).
 
 from __future__ import annotations
 
-import csv
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,9 @@ import numpy as np
 from mesocli.aggregate import check_threshold
 from mesocli.datasets import DecodedImages, FolderDataset, iter_decoded, video_id
 from mesocli.detectors import DetectorSet, combine
-from mesocli.errors import UsageError
-from mesocli.fsutil import atomic_path
+from mesocli.errors import ParameterError, UsageError, check_known
 from mesocli.metrics import binary_report, video_level
+from mesocli.progress import note
 from mesocli.runtime import OnnxModel
 from mesocli.weights import LoadedModel
 
@@ -33,7 +33,6 @@ REPORT_KEYS = (
     "images_per_second", "methods", "detectors",
 )
 SHORT_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer")
-SCORES_COLUMNS = ("path", "label", "video", "p_fake", "verdict")
 
 
 @dataclass
@@ -198,112 +197,52 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-# ---------- outputs ----------
-def refuse_existing(targets: list[Path | None], force: bool) -> None:
-    """Raise UsageError for the first output file that exists, unless ``force``."""
-    for target in targets:
-        if target is None:
-            continue
-        if Path(target).is_dir():
+def run_eval(
+    data: Path | None, split: str | None = "validation", *, model: str | None = None, arch: str | None = None,
+    weights: Path | None = None, runtime: str = "onnx", threshold: float = 0.5, fmt: str = "table",
+    plot: Path | None = None, scores: Path | None = None, force: bool = False, quiet: bool = False,
+    log: Callable[[str], None] = note,
+) -> EvalReport:
+    """``mesocli eval``: check the arguments and the outputs first, evaluate (see
+    :func:`mesocli.api.open_dataset` for ``data``), then write per-image ``scores`` (CSV) and the ROC
+    ``plot``. Notes (unless ``quiet``) and skipped files go to ``log``."""
+    from mesocli import writers
+    from mesocli.api import open_dataset
+    from mesocli.fsutil import check_writable
+    from mesocli.runtime import resolve
+
+    check_known("fmt", fmt, writers.REPORT_FORMATS)
+    if model is not None and weights is not None:
+        raise ParameterError("give {model} or {weights}, not both")
+    check_threshold(threshold)
+    dataset = open_dataset(data, split)
+    for target in (plot, scores):
+        if target is not None and Path(target).is_dir():
             raise UsageError(f"{target} is a folder; give a file name")
-        if Path(target).exists() and not force:
-            raise UsageError(f"{target} exists; pass --force to overwrite it")
-
-
-def check_plot_format(target: Path) -> None:
-    """Raise UsageError if matplotlib cannot write a file with ``target``'s extension."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if Path(target).suffix.lower().lstrip(".") not in formats:
-        raise UsageError(f"{target}: --plot needs one of the extensions .{', .'.join(sorted(formats))}")
-
-
-def write_scores(report: EvalReport, target: Path) -> None:
-    """Per-image CSV (path relative to the dataset root, label, video id, p_fake, verdict), atomically."""
-    rows = zip(report.paths, report.labels_is_fake, report.video_ids, report.p_fake, strict=True)
-    # a file name that is not UTF-8 is written with a \udce9-style escape rather than failing
-    with atomic_path(Path(target), suffix=".csv") as tmp, open(
-        tmp, "w", newline="", encoding="utf-8", errors="backslashreplace"
-    ) as out:
-        writer = csv.writer(out)
-        writer.writerow(SCORES_COLUMNS)
-        for path, fake, vid, p in rows:
-            verdict = "fake" if p >= report.threshold else "real"
-            writer.writerow([path, "df" if fake else "real", vid or "", f"{p:.6f}", verdict])
-
-
-def plot_roc(report: EvalReport, target: Path) -> None:
-    """ROC curve (positive = fake) with the operating point at the report's threshold, atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, _ = roc_curve(report.labels_is_fake, report.p_fake)
-    c = report.confusion
-    op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(fpr, tpr, lw=1.5, label=f"{report.model['name']} (AUC {report.auc:.3f})")
-    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
-    ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
-    ax.scatter([report.eer], [1 - report.eer], marker="x", color="black", zorder=3,
-               label=f"EER {report.eer:.3f}")
-    ax.scatter([op_fpr], [op_tpr], color="red", zorder=3,
-               label=f"p_fake ≥ {report.threshold:g}: acc {report.accuracy:.3f}")
-    split = report.data["split"] or Path(report.data["root"]).name
-    ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake called fake)",
-           title=f"ROC on {split} ({report.data['images']} images)", xlim=(0, 1), ylim=(0, 1.01))
-    ax.set_aspect("equal")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    suffix = Path(target).suffix
-    try:
-        with atomic_path(Path(target), suffix=suffix) as tmp:
-            fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").lower() or None)
-    finally:
-        plt.close(fig)
-
-
-def render_table(report: EvalReport) -> Any:
-    """The report as a rich Table."""
-    from rich.table import Table
-
-    data, c = report.data, report.confusion
-    split = data["split"] or "(single split)"
-    table = Table(title=f"{report.model['name']} ({report.model['arch']}) on {data['root']} {split}",
-                  show_header=True, title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("note", style="dim")
-    rows = [
-        ("images", f"{data['images']}", f"df {data['df']}, real {data['real']}, skipped {data['skipped']}"),
-        ("accuracy", f"{report.accuracy:.4f}", f"fake when p_fake ≥ {report.threshold:g}"),
-        ("accuracy df", f"{report.accuracy_df:.4f}", "fakes called fake"),
-        ("accuracy real", f"{report.accuracy_real:.4f}", "reals called real"),
-        ("AUC", f"{report.auc:.4f}", "ROC, positive = fake"),
-        ("EER", f"{report.eer:.4f}", "equal error rate"),
-        ("average precision", f"{report.average_precision:.4f}", "positive = fake"),
-        ("confusion", f"tp {c['tp']} fn {c['fn']}", f"fp {c['fp']} tn {c['tn']} (positive = fake)"),
-        ("best threshold", f"{report.best_threshold:.4f}", f"accuracy {report.best_accuracy:.4f}"),
-    ]
-    if report.video is not None:
-        video = report.video
-        rows += [
-            ("videos", f"{video['videos']}", "frames grouped by <video>_<frame> names"),
-            ("video accuracy (mean)", f"{video['accuracy_mean']:.4f}", "mean p_fake ≥ threshold"),
-            ("video accuracy (vote)", f"{video['accuracy_vote']:.4f}", "≥ half of the frames fake"),
-        ]
-    for title, groups in (("method", report.methods), ("detector", report.detectors)):
-        for name, item in (groups or {}).items():
-            video = item.get("video")
-            note = f"acc {item['accuracy']:.4f} (df {item['accuracy_df']:.4f}, real {item['accuracy_real']:.4f})"
-            if video is not None:
-                note += f", video {video['accuracy_mean']:.4f}"
-            rows.append((f"{title} {name}: AUC", f"{item['auc']:.4f}", note))
-    rows.append(("speed", f"{report.images_per_second:.1f} img/s", f"{report.seconds:.1f} s"))
-    for row in rows:
-        table.add_row(*row)
-    return table
+        writers.refuse_existing(target, force, "{value} exists; pass {force} to overwrite it")
+    if plot is not None:
+        writers.check_plot_format(plot)
+    if plot is not None and scores is not None and plot.resolve() == scores.resolve():
+        raise ParameterError("{plot} and {scores} name the same file")
+    for target in (scores, plot):
+        if target is not None:
+            check_writable(target)  # before the evaluation, not after it
+    say = (lambda text: None) if quiet else log
+    counts = dataset.counts
+    say(f"data: {dataset.root} split={dataset.split or '(none)'}: df {counts['df']}, real {counts['real']} "
+         f"({len(dataset.paths)} images)")
+    loaded = resolve(arch, model or "df", weights, runtime)
+    legacy = ", the authors' legacy file" if loaded.legacy else ""
+    say(f"model: {loaded.name} ({loaded.arch}{legacy}, sha256 {loaded.sha256[:12]})")
+    report = evaluate(loaded, dataset, threshold, progress=not quiet)
+    for line in report.skipped[:10]:
+        log(f"mesocli: skipped {line}")
+    if len(report.skipped) > 10:
+        log(f"mesocli: … and {len(report.skipped) - 10} more files skipped")
+    if scores is not None:
+        writers.write_scores(report, scores)
+        say(f"scores: {scores}")
+    if plot is not None:
+        writers.plot_roc(report, plot)
+        say(f"ROC plot: {plot}")
+    return report

@@ -195,7 +195,7 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
     from mesocli.errors import InputError, UsageError
     from mesocli.fsutil import atomic_write_bytes, check_writable
     from mesocli.inputs import expand_inputs, probe_kind
-    from mesocli.outdir import unique_name
+    from mesocli.manifest import unique_name
     from mesocli.preprocess import load_face
 
     files = expand_inputs([Path(p) for p in paths], missing_ok=True, media_only=True)

@@ -25,7 +25,7 @@ from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_l
 from mesocli.errors import InputError, ParameterError, UsageError
 from mesocli.fsutil import output_errors
 from mesocli.inputs import expand_inputs
-from mesocli.outdir import (
+from mesocli.manifest import (
     MANIFEST,
     MANIFEST_VERSION,
     Appender,
@@ -37,6 +37,7 @@ from mesocli.outdir import (
     safe_name,
     unique_name,
 )
+from mesocli.progress import ExtractProgress
 
 FORMATS = ("table", "json")
 
@@ -87,57 +88,6 @@ def _worker_task(job: Job, out_dir: Path, options: ExtractOptions) -> tuple[Inpu
     return extract_one(job, out_dir, options, _worker_report)
 
 
-class _Progress:
-    """Progress bars on stderr (rich): one for the inputs, one per input being worked on."""
-
-    def __init__(self, enabled: bool, jobs: list[Job]):
-        self._bars = None
-        self._tasks: dict[int, int] = {}
-        self._names = {job.number: job.name for job in jobs}
-        if enabled and jobs:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self._overall = self._bars.add_task("inputs", total=len(jobs))
-
-    @property
-    def enabled(self) -> bool:
-        return self._bars is not None
-
-    def report(self, number: int, event: str, value: int) -> None:
-        if self._bars is None:
-            return
-        if event == "start":
-            label = self._names.get(number, str(number))[:30]
-            self._tasks[number] = self._bars.add_task(f"  {label}", total=value or None)
-        elif event == "frame" and number in self._tasks:
-            self._bars.advance(self._tasks[number], value)
-
-    def done(self, number: int) -> None:
-        if self._bars is None:
-            return
-        if number in self._tasks:
-            self._bars.remove_task(self._tasks.pop(number))
-        self._bars.advance(self._overall)
-
-    def __enter__(self) -> _Progress:
-        if self._bars is not None:
-            self._bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bars is not None:
-            self._bars.stop()
-
-
 def default_workers() -> int:
     """All the cores this process may use."""
     try:
@@ -147,7 +97,7 @@ def default_workers() -> int:
 
 
 def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: int,
-              appender: Appender, bars: _Progress) -> list[tuple[int, InputResult]]:
+              appender: Appender, bars: ExtractProgress) -> list[tuple[int, InputResult]]:
     """Extract every job (in this process, or in a pool of ``workers``); record each as it finishes."""
     results: list[tuple[int, InputResult]] = []
 
@@ -314,7 +264,7 @@ def extract(
         manifest.save()  # the header, minus what is redone now, minus a torn last line
         appender = Appender(manifest.path)
         try:
-            with _Progress(progress, jobs) as bars:
+            with ExtractProgress(progress, jobs) as bars:
                 done = _run_jobs(jobs, out_dir, options, workers, appender, bars)
         finally:
             appender.close()

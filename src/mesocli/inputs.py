@@ -9,10 +9,11 @@ skipped without probing, so that a folder of mixed files stays quick to scan.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from mesocli.errors import InputError, UsageError
+from mesocli.errors import InputError, MesocliError, UsageError
 from mesocli.fsutil import check_input_file, reading
 from mesocli.preprocess import check_image
 from mesocli.video import VideoInfo, probe_video
@@ -159,3 +160,25 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
         else:
             raise UsageError(f"{path}: no such file or folder")
     return result
+
+
+def plan_inputs(arguments: Iterable[str | Path]) -> list[str]:
+    """The command-line inputs as one entry per result: a folder is replaced by the media files in it.
+
+    Each entry, scanned alone by :func:`mesocli.scan.scan_inputs`, gives the very result that a scan
+    of all the arguments gives for it (same path string, same status): files are named as the scan
+    names them, and a folder that cannot be listed or holds no media stays itself (its ``error``
+    result). Each argument is expanded on its own, as the scan does.
+    """
+    planned: list[str] = []
+    for raw in arguments:
+        path = Path(raw)
+        if not path.is_dir():
+            planned.append(str(raw))
+            continue
+        try:
+            files = expand_inputs([path], media_only=True)
+        except (MesocliError, OSError):
+            files = []
+        planned.extend([str(file) for file in files] or [str(raw)])
+    return planned

@@ -57,7 +57,7 @@ class ScanWorker:
         return {"pid": os.getpid(), "model": self.model_info, "failure": self.failure}
 
     def scan(self, item: str) -> list[dict[str, Any]]:
-        """Scan one planned input (see :func:`mesocli.resume.plan_inputs`): its result rows."""
+        """Scan one planned input (see :func:`mesocli.inputs.plan_inputs`): its result rows."""
         from mesocli.scan import scan_inputs
 
         return [result.to_dict() for result in scan_inputs([item], self.loaded, self.options)]

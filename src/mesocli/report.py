@@ -193,7 +193,7 @@ class Explainer:
 
     def _write_faces(self, data: dict[str, Any], faces: list[FaceImage]) -> None:
         from mesocli.fsutil import atomic_write_bytes
-        from mesocli.outdir import unique_name
+        from mesocli.manifest import unique_name
 
         assert self.explain_dir is not None
         folder = self.explain_dir / unique_name(Path(data["path"]).stem, data["path"], self._names)

@@ -20,12 +20,12 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mesocli.errors import MesocliError, OutputError, UsageError
+from mesocli.errors import OutputError, UsageError
 from mesocli.fsutil import output_errors
 
 FileKey = tuple[int, int] | None
@@ -44,30 +44,6 @@ def file_key(path: str | Path) -> FileKey:
 def file_field(key: FileKey) -> dict[str, int] | None:
     """The ``file`` object of a resumable scan's row."""
     return None if key is None else {"size": key[0], "mtime_ns": key[1]}
-
-
-def plan_inputs(arguments: Iterable[str | Path]) -> list[str]:
-    """The command-line inputs as one entry per result: a folder is replaced by the media files in it.
-
-    Each entry, scanned alone by :func:`mesocli.scan.scan_inputs`, gives the very result that a scan
-    of all the arguments gives for it (same path string, same status): files are named as the scan
-    names them, and a folder that cannot be listed or holds no media stays itself (its ``error``
-    result). Each argument is expanded on its own, as the scan does.
-    """
-    from mesocli.inputs import expand_inputs
-
-    planned: list[str] = []
-    for raw in arguments:
-        path = Path(raw)
-        if not path.is_dir():
-            planned.append(str(raw))
-            continue
-        try:
-            files = expand_inputs([path], media_only=True)
-        except (MesocliError, OSError):
-            files = []
-        planned.extend([str(file) for file in files] or [str(raw)])
-    return planned
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The scanning engine: videos, images and folders in; one honest :class:`ScanResult` per input out.
 
-A producer thread walks the inputs, decodes frames and finds faces; the calling thread scores the
-crops in batches with ONNX Runtime or TensorFlow (:mod:`mesocli.runtime`; crops from several frames
-and inputs share a batch) and yields each input's result, in input order, as soon as all its faces are scored.
+A producer thread (:mod:`mesocli.producer`) walks the inputs, decodes frames and finds faces; the
+calling thread scores the crops in batches with ONNX Runtime or TensorFlow (:mod:`mesocli.runtime`;
+crops from several frames and inputs share a batch) and yields each input's result, in input order,
+as soon as all its faces are scored.
 
 Nothing is made up: an input that cannot be read is ``status: error`` with the reason and no score,
 and one in which no face was found is ``no_face``, never ``real``.
@@ -13,18 +14,18 @@ from __future__ import annotations
 import functools
 import itertools
 import queue
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from mesocli import aggregate
 from mesocli.detectors import DetectorSet, MultiPredictor, combine
-from mesocli.errors import MesocliError, ParameterError
+from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS
+from mesocli.producer import Face, Failed, Finished, Job, Message, Producer, Sampled, Started
 
 ProgressHook = Callable[[str, str, "int | None"], None]
 """Called with (event, path, total): ``start`` (total = frames expected or None), ``frame``, ``done``."""
@@ -61,12 +62,8 @@ class ScanOptions:
     every: int | None = None
 
     def __post_init__(self) -> None:
-        if self.detector not in DETECTORS:
-            raise ParameterError("{detector} must be one of {choices}, not {value!r}",
-                                 choices=", ".join(DETECTORS), value=self.detector)
-        if self.aggregation not in aggregate.AGGREGATIONS:
-            raise ParameterError("{aggregation} must be one of {choices}, not {value!r}",
-                                 choices=", ".join(aggregate.AGGREGATIONS), value=self.aggregation)
+        check_choice("detector", self.detector, DETECTORS)
+        check_choice("aggregation", self.aggregation, aggregate.AGGREGATIONS)
         aggregate.check_threshold(self.threshold)
         if self.smooth < 1:
             raise ParameterError("{smooth} must be at least 1")
@@ -80,10 +77,6 @@ class ScanOptions:
         from mesocli.video import FrameSelection
 
         return FrameSelection.from_options(self.frames, self.fps, self.every, self.all_frames)
-
-    def describe_sampling(self) -> str:
-        """The frame sampling in words (reports)."""
-        return self.selection().describe()
 
 
 @dataclass
@@ -187,159 +180,6 @@ def read_path_list(stream: IO[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Producer side: inputs -> frames -> face crops
-
-
-@dataclass
-class _Face:
-    frame: int
-    time: float
-    track: int | None
-    p_fake: float | None = None
-    detectors: dict[str, float] | None = None
-
-
-@dataclass
-class _Job:
-    """One input on its way through the pipeline."""
-
-    path: str
-    kind: str | None = None
-    started: float = field(default_factory=time.perf_counter)
-    finished: float = 0.0  # when it was read to the end, or its last face scored, whichever is later
-    duration: float | None = None
-    sampled: list[tuple[int, float]] = field(default_factory=list)
-    faces: list[_Face] = field(default_factory=list)
-    error: str | None = None
-    done: bool = False
-    pending: int = 0
-    key: int = 0  # the input's number, for a ScanObserver
-
-
-class _Stopped(Exception):
-    """The consumer went away; the producer ends quietly."""
-
-
-class _Producer(threading.Thread):
-    """Walks the inputs and puts ``("start"|"frame"|"end", job, ...)`` messages on a bounded queue."""
-
-    def __init__(self, paths: Sequence[str | Path], options: ScanOptions, out: queue.Queue,
-                 progress: ProgressHook | None) -> None:
-        super().__init__(name="mesocli-scan-producer", daemon=True)
-        self.paths = list(paths)
-        self.options = options
-        self.out = out
-        self.progress = progress
-        self.stop = threading.Event()
-
-    def put(self, message: tuple) -> None:
-        while not self.stop.is_set():
-            try:
-                self.out.put(message, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-        raise _Stopped
-
-    def run(self) -> None:
-        try:
-            for raw in self.paths:
-                self._argument(Path(raw), str(raw))
-            self.put(("eof",))
-        except _Stopped:
-            return
-        except BaseException as exc:  # a bug, not a bad input: hand it to the consumer to raise
-            try:
-                self.put(("fatal", exc))
-            except _Stopped:
-                return
-
-    def _argument(self, path: Path, shown: str) -> None:
-        """One command-line argument: a file, or a folder expanded recursively."""
-        from mesocli.inputs import expand_inputs
-
-        if not path.exists():
-            self._failed(shown, "broken symbolic link" if path.is_symlink() else "no such file or folder")
-        elif not path.is_dir():
-            self._input(path, shown)
-        else:
-            # files that neither carry a media suffix nor start like media are skipped; the others
-            # are all reported, an unreadable "clip.mp4" as an error
-            try:
-                files = expand_inputs([path], media_only=True)
-            except (MesocliError, OSError) as exc:
-                self._failed(shown, f"cannot list the folder ({exc})")
-                return
-            for file in files:
-                self._input(file, str(file))
-            if not files:
-                self._failed(shown, "folder holds no video or image")
-
-    def _failed(self, shown: str, message: str) -> None:
-        job = _Job(shown, error=f"{shown}: {message}")
-        self.put(("start", job))
-        self._end(job)
-
-    def _end(self, job: _Job) -> None:
-        job.finished = time.perf_counter()
-        self.put(("end", job))
-
-    def _input(self, path: Path, shown: str) -> None:
-        from mesocli.inputs import identify
-
-        job = _Job(shown)
-        self.put(("start", job))
-        try:
-            job.kind, info = identify(path)
-            if job.kind == "image":
-                self._hook("start", shown, 1)
-                self._image(job, path)
-            else:
-                self._video(job, path, info)
-        except _Stopped:
-            raise
-        except MesocliError as exc:
-            job.error = str(exc)
-        except Exception as exc:  # decoders and detectors raise many kinds; report, never guess a score
-            job.error = f"{shown}: {type(exc).__name__}: {exc}".strip()
-        self._end(job)
-
-    def _hook(self, event: str, path: str, total: int | None = None) -> None:
-        if self.progress is not None:
-            self.progress(event, path, total)
-
-    def _image(self, job: _Job, path: Path) -> None:
-        from mesocli.faces import faces_in_image
-        from mesocli.preprocess import open_image
-
-        image = open_image(path)
-        records = faces_in_image(image, self.options.detector, self.options.all_faces, source=job.path)
-        self.put(("frame", job, 0, 0.0, self._pick(records)))
-        self._hook("frame", job.path)
-
-    def _video(self, job: _Job, path: Path, info: Any) -> None:
-        from mesocli.faces import FaceFinder
-        from mesocli.video import FrameReader
-
-        job.duration = float(info.duration) if info.duration else None
-        with FrameReader(path, self.options.selection(), info) as reader:  # ffmpeg decodes ahead
-            self._hook("start", job.path, reader.expected)
-            finder = FaceFinder(self.options.detector, self.options.all_faces)
-            for frame in reader:
-                records = finder.find(frame, job.path)
-                self.put(("frame", job, frame.index, float(frame.time), self._pick(records)))
-                self._hook("frame", job.path)
-
-    def _pick(self, records: Sequence[Any]) -> list[tuple[int | None, Any]]:
-        """All faces with ``--all-faces``, else the largest one (the paper's choice)."""
-        if not records:
-            return []
-        if not self.options.all_faces:
-            records = [max(records, key=lambda r: float(r.size))]
-        return [(getattr(r, "track", None), r.crop) for r in records]
-
-
-# --------------------------------------------------------------------------------------------------
 # Consumer side: batches -> scores -> results
 
 
@@ -364,10 +204,10 @@ def scan_inputs(
     ready: so batches stay full while results still stream. ``observer`` (optional) is told of every
     sampled frame and scored face crop (see :class:`ScanObserver`).
     """
-    messages: queue.Queue = queue.Queue(maxsize=max(64, 2 * options.batch_size))
-    producer = _Producer(list(paths), options, messages, progress)
-    jobs: deque[_Job] = deque()
-    batch: list[tuple[_Job, _Face, Any]] = []
+    messages: queue.Queue[Message] = queue.Queue(maxsize=max(64, 2 * options.batch_size))
+    producer = Producer(list(paths), options, messages, progress)
+    jobs: deque[Job] = deque()
+    batch: list[tuple[Job, Face, Any]] = []
     predictor: Any = None
     numbers = itertools.count()
 
@@ -410,30 +250,28 @@ def scan_inputs(
                 waiting = False
                 yield from finished()
                 continue
-            kind = message[0]
-            if kind == "eof":
+            if isinstance(message, Finished):
                 break
-            if kind == "fatal":
-                raise message[1]
-            job = message[1]
-            if kind == "start":
+            if isinstance(message, Failed):
+                raise message.error
+            job = message.job
+            if isinstance(message, Started):
                 jobs.append(job)
                 job.key = next(numbers)
                 if observer is not None:
                     observer.started(job.key, job.path)
-            elif kind == "frame":
-                _, _, index, stamp, crops = message
-                job.sampled.append((int(index), stamp))
+            elif isinstance(message, Sampled):
+                job.sampled.append((message.index, message.time))
                 if observer is not None:
-                    observer.sampled(job.key, int(index), stamp, len(crops))
-                for track, crop in crops:
-                    face = _Face(int(index), stamp, None if track is None else int(track))
+                    observer.sampled(job.key, message.index, message.time, len(message.crops))
+                for track, crop in message.crops:
+                    face = Face(message.index, message.time, None if track is None else int(track))
                     job.faces.append(face)
                     job.pending += 1
                     batch.append((job, face, crop))
                     if len(batch) >= options.batch_size:
                         score_batch()
-            elif kind == "end":
+            else:  # Ended
                 job.done = True
                 if job.error:  # nothing of a failed input is scored
                     batch[:] = [item for item in batch if item[0] is not job]
@@ -483,7 +321,7 @@ def _predictor_for(loaded: Any, options: ScanOptions) -> Any:
     return make_predictor(loaded, options)
 
 
-def finalize(job: _Job, options: ScanOptions, model_info: dict[str, Any]) -> ScanResult:
+def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any]) -> ScanResult:
     """Aggregate a finished job's face scores into its :class:`ScanResult`."""
     is_video = job.kind == "video"
     result = ScanResult(
@@ -511,7 +349,7 @@ def finalize(job: _Job, options: ScanOptions, model_info: dict[str, Any]) -> Sca
         result.status = "no_face"
         return result
     result.status = "ok"
-    groups: dict[int, list[_Face]] = {}
+    groups: dict[int, list[Face]] = {}
     if not options.all_faces:  # the largest face of each frame, one series (the paper)
         groups[0] = job.faces
     elif is_video:  # one series per face track
@@ -546,7 +384,7 @@ def _aggregate(scores: list[float], is_video: bool, options: ScanOptions) -> flo
     return aggregate.aggregate(scores, options.aggregation, options.threshold) if is_video else scores[0]
 
 
-def _segments(job: _Job, faces: list[_Face], options: ScanOptions) -> list[aggregate.Segment]:
+def _segments(job: Job, faces: list[Face], options: ScanOptions) -> list[aggregate.Segment]:
     """Timeline of one face series over the job's sampled frames (one score per frame: the max)."""
     per_frame: dict[int, float] = {}
     for face in faces:

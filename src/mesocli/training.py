@@ -283,7 +283,7 @@ class Trainer:
     def run_epoch(self, state: TrainState) -> dict[str, Any]:
         """Train epoch ``state.epoch`` from step ``state.step`` on (advancing both step counters per batch),
         then score the held-out part; return the epoch's log record. Checkpoints nothing: see :meth:`end_epoch`."""
-        from tqdm import tqdm
+        from mesocli.progress import counter
 
         config, epoch = self.config, state.epoch
         self.tf.keras.utils.set_random_seed(config.seed * 1000 + epoch)
@@ -291,8 +291,8 @@ class Trainer:
         losses: list[float] = []
         accs: list[float] = []
         started = time.perf_counter()
-        with tqdm(total=steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
-                  unit="batch", disable=not self.progress, file=sys.stderr) as bar:
+        with counter(steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
+                     unit="batch", enabled=self.progress) as bar:
             for x, y, w in batches:
                 loss, acc = self.train_step(x, y, w)
                 losses.append(float(loss))

@@ -23,7 +23,7 @@ from conftest import CliResult, RunCli
 from media import MediaKit, make_face_video, truncate
 from PIL import Image
 
-from mesocli.outdir import LOCK, MANIFEST
+from mesocli.manifest import LOCK, MANIFEST
 from robustness.helpers import (
     VFR_TICKS,
     face_image,

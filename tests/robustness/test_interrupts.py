@@ -16,7 +16,7 @@ import pytest
 from conftest import RunCli
 from media import MediaKit, make_face_video, make_faces
 
-from mesocli.outdir import LOCK, MANIFEST
+from mesocli.manifest import LOCK, MANIFEST
 from mesocli.training import Trainer
 from robustness.helpers import FaultyFs, kill_9, start_paused, tree
 

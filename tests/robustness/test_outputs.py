@@ -16,7 +16,7 @@ import pytest
 from conftest import RunCli
 from media import MediaKit, make_faces
 
-from mesocli.outdir import LOCK, MANIFEST
+from mesocli.manifest import LOCK, MANIFEST
 from robustness.helpers import FaultyFs, tree, unwritable
 
 # ---------------------------------------------------------------------------------------------- refused up front

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import RunCli
 
-from mesocli.outdir import LOCK, MANIFEST
+from mesocli.manifest import LOCK, MANIFEST
 from robustness.helpers import tree
 
 ODD_NAMES = ["..jpg", "...jpg", "-rf.jpg", ".hidden.jpg", "a\\b.jpg", "line\nbreak.jpg", "${HOME}.jpg",

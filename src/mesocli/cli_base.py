@@ -1,0 +1,121 @@
+"""What runs under the ``mesocli`` commands: library errors as one-line messages with flag names and
+their exit statuses, Ctrl-C, and printing what a command returns."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import typer
+
+from mesocli.errors import MesocliError, ParameterError
+
+DEBUG = {"on": False}
+FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--model"}
+"""Library parameters whose flag is not ``--`` + the name with dashes."""
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print a one-line error on stderr and exit with ``code``."""
+    typer.echo(f"mesocli: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def flag(parameter: str) -> str:
+    """The command-line flag of a library parameter (``batch_size`` -> ``--batch-size``)."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def message(exc: MesocliError, names: dict[str, str] | None = None) -> str:
+    """An error's one-line message, with flag names (or a command's own ``names``) where the library
+    speaks of parameters."""
+    if not isinstance(exc, ParameterError):
+        return str(exc)
+    return exc.render(lambda parameter: (names or {}).get(parameter) or flag(parameter))
+
+
+def command_of(app: typer.Typer) -> Callable[..., Any]:
+    """``app``'s command decorator: ``command(name, names=..., quiet_interrupt=..., **settings)`` registers a
+    command whose library errors become one-line errors with their exit status (a traceback with
+    ``--debug``), parameters named by their flags or the command's own ``names``; with ``quiet_interrupt``
+    Ctrl-C exits 130 without a message."""
+
+    def command(name: str | None = None, *, names: dict[str, str] | None = None, quiet_interrupt: bool = False,
+                **settings: Any) -> Callable[[Callable[..., Any]], Any]:
+        return lambda function: app.command(name, **settings)(_guarded(function, names, quiet_interrupt))
+
+    return command
+
+
+def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_interrupt: bool) -> Callable[..., Any]:
+    """``function`` with its library errors (and Ctrl-C) turned into exits, as :func:`command_of` says."""
+
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except MesocliError as exc:
+            if DEBUG["on"]:
+                raise
+            fail(message(exc, names), exc.exit_code)
+        except KeyboardInterrupt:
+            if not quiet_interrupt:
+                raise
+            raise typer.Exit(130) from None
+
+    return guarded
+
+
+def err(text: str) -> None:
+    """Print a line on stderr."""
+    typer.echo(text, err=True)
+
+
+def show(view: Any) -> None:
+    """Print text as it is, rich renderables (a table, or a list of them) through rich."""
+    if isinstance(view, str):
+        typer.echo(view)
+        return
+    from rich.console import Console
+
+    console = Console()
+    for item in view if isinstance(view, list) else [view]:
+        console.print(item)
+
+
+def _tolerant_stdout() -> None:
+    """Make standard output write a file name that is not UTF-8 as ``\\udce9`` (a JSON escape) instead of
+    failing; a locale that already chose a handler (surrogateescape) keeps it."""
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        with contextlib.suppress(ValueError, io.UnsupportedOperation):
+            sys.stdout.reconfigure(errors="backslashreplace")
+
+
+def run(app: typer.Typer) -> None:
+    """Run ``app`` on ``sys.argv`` and exit: every error is one line on stderr (a traceback only with
+    --debug), with its exit status. MesocliError carries its own status (2 usage, 3 input); a
+    command-line parsing error is 2."""
+    _tolerant_stdout()
+    try:
+        code = app(standalone_mode=False)
+    except MesocliError as exc:
+        if DEBUG["on"]:
+            raise
+        typer.echo(f"mesocli: error: {message(exc)}", err=True)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        typer.echo("mesocli: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the parser's errors (bad option, missing argument) come as ClickException
+        if DEBUG["on"] or not hasattr(exc, "format_message"):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            typer.echo(exc.format_message(), err=True)
+            sys.exit(2)
+        typer.echo(f"mesocli: error: {exc.format_message()} (see 'mesocli --help')", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,83 @@
+"""Options that several ``mesocli`` commands share, declared once (Typer ``Annotated`` aliases), and the
+Typer choices, built from the library's constants. Light: no TensorFlow, no NumPy."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mesocli.models import ARCHITECTURES
+from mesocli.weights import MANIPULATIONS
+
+Arch = Enum("Arch", {name: name for name in ARCHITECTURES}, type=str)
+Manipulation = Enum("Manipulation", {name: name for name in MANIPULATIONS}, type=str)
+Detector = Enum("Detector", {name: name for name in (*MANIPULATIONS, "any")}, type=str)  # detectors.ANY: NumPy
+
+
+class Runtime(str, Enum):  # runtime.RUNTIMES (runtime.py imports NumPy)
+    onnx = "onnx"
+    tensorflow = "tensorflow"
+
+
+class Loss(str, Enum):  # training: the losses TrainConfig takes
+    mse = "mse"
+    bce = "bce"
+
+
+class ExportFormat(str, Enum):  # export.FORMATS (export.py imports NumPy)
+    onnx = "onnx"
+    savedmodel = "savedmodel"
+    tflite = "tflite"
+
+
+def Opt(kind: Any, help: str, *names: str, **settings: Any) -> Any:
+    """An option of type ``kind``: ``names`` (default: ``--`` + the parameter's name) and Typer ``settings``."""
+    return Annotated[kind, typer.Option(*names, help=help, **settings)]
+
+
+def Arg(kind: Any, help: str) -> Any:
+    """A command-line argument of type ``kind``."""
+    return Annotated[kind, typer.Argument(help=help, show_default=False)]
+
+
+def Force(help: str) -> Any:
+    """The ``--force`` option, with what it lets the command replace."""
+    return Opt(bool, help, "--force")
+
+
+def Format(help: str, kind: Any = str, show_default: bool = True) -> Any:
+    """The ``--format`` option (the library's parameter ``fmt``) of type ``kind``."""
+    return Opt(kind, help, "--format", show_default=show_default)
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+Threshold = Annotated[float, typer.Option("--threshold", help="Verdict fake when p_fake >= this.")]
+ArchOption = Annotated[Arch | None, typer.Option("--arch", help="Network: meso4 (default) or mesoinception4.")]
+ModelOption = Annotated[
+    Detector,
+    typer.Option("--model", help="Bundled detector: df (Deepfakes), f2f (Face2Face), fs (FaceSwap), or any "
+                 "(every detector; fake when any says fake)."),
+]
+WeightsOption = Annotated[
+    Path | None, typer.Option("--weights", help="Any weights file: mesocli's .weights.h5 or the authors' Keras 2 .h5.")
+]
+RuntimeOption = Annotated[
+    Runtime,
+    typer.Option("--runtime", help="Inference runtime: onnx (ONNX Runtime, fast start) or tensorflow (Keras)."),
+]
+
+# frame sampling and face finding (scan, extract)
+Frames = Annotated[
+    int | None, typer.Option("--frames", help="N evenly spaced frames per video (default 30).", show_default=False)
+]
+Fps = Annotated[float | None, typer.Option("--fps", help="F frames per second instead.")]
+Every = Annotated[int | None, typer.Option("--every", help="Every K-th frame instead.", show_default=False)]
+AllFrames = Annotated[bool, typer.Option("--all-frames", help="Every frame.")]
+FaceDetector = Annotated[
+    str,
+    typer.Option("--detector", help="Face detector: hog (fast), cnn (slow, finds more) or none (inputs are face "
+                 "crops: the whole image or frame goes to the network)."),
+]

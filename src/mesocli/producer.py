@@ -1,0 +1,216 @@
+"""The scan's reading side: a thread that walks the inputs, decodes frames and finds faces, and hands
+them to the scoring side (:func:`mesocli.scan.scan_inputs`) as messages on a bounded queue.
+
+Per input it sends :class:`Started`, a :class:`Sampled` per sampled frame (with the face crops picked
+in it), then :class:`Ended`; after the last input :class:`Finished`. A bug (not a bad input) is sent
+as :class:`Failed`, for the consumer to raise. A bad input is never an exception: its :class:`Job`
+ends with ``error`` set.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mesocli.errors import MesocliError
+
+if TYPE_CHECKING:
+    from mesocli.scan import ProgressHook, ScanOptions
+
+Crops = list[tuple[int | None, Any]]
+"""The faces picked in one frame: (track, 256×256 crop) pairs."""
+
+
+@dataclass
+class Face:
+    """One face of a sampled frame, and its score once the network has seen it."""
+
+    frame: int
+    time: float
+    track: int | None
+    p_fake: float | None = None
+    detectors: dict[str, float] | None = None
+
+
+@dataclass
+class Job:
+    """One input on its way through the pipeline."""
+
+    path: str
+    kind: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    finished: float = 0.0  # when it was read to the end, or its last face scored, whichever is later
+    duration: float | None = None
+    sampled: list[tuple[int, float]] = field(default_factory=list)
+    faces: list[Face] = field(default_factory=list)
+    error: str | None = None
+    done: bool = False
+    pending: int = 0
+    key: int = 0  # the input's number, for a ScanObserver
+
+
+@dataclass
+class Started:
+    """An input is being read."""
+
+    job: Job
+
+
+@dataclass
+class Sampled:
+    """A sampled frame of the input (``index``, at ``time`` seconds) and the face crops picked in it."""
+
+    job: Job
+    index: int
+    time: float
+    crops: Crops
+
+
+@dataclass
+class Ended:
+    """The input was read to its end (or failed: ``job.error``)."""
+
+    job: Job
+
+
+@dataclass
+class Finished:
+    """Every input was read."""
+
+
+@dataclass
+class Failed:
+    """The producer hit a bug; the consumer raises ``error``."""
+
+    error: BaseException
+
+
+Message = Started | Sampled | Ended | Finished | Failed
+
+
+class _Stopped(Exception):
+    """The consumer went away; the producer ends quietly."""
+
+
+class Producer(threading.Thread):
+    """Walks the inputs and puts messages (:data:`Message`) on ``out``, a bounded queue; :attr:`stop` ends it."""
+
+    def __init__(self, paths: Sequence[str | Path], options: ScanOptions, out: queue.Queue,
+                 progress: ProgressHook | None) -> None:
+        super().__init__(name="mesocli-scan-producer", daemon=True)
+        self.paths = list(paths)
+        self.options = options
+        self.out = out
+        self.progress = progress
+        self.stop = threading.Event()
+
+    def put(self, message: Message) -> None:
+        while not self.stop.is_set():
+            try:
+                self.out.put(message, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def run(self) -> None:
+        try:
+            for raw in self.paths:
+                self._argument(Path(raw), str(raw))
+            self.put(Finished())
+        except _Stopped:
+            return
+        except BaseException as exc:  # a bug, not a bad input: hand it to the consumer to raise
+            try:
+                self.put(Failed(exc))
+            except _Stopped:
+                return
+
+    def _argument(self, path: Path, shown: str) -> None:
+        """One command-line argument: a file, or a folder expanded recursively."""
+        from mesocli.inputs import expand_inputs
+
+        if not path.exists():
+            self._failed(shown, "broken symbolic link" if path.is_symlink() else "no such file or folder")
+        elif not path.is_dir():
+            self._input(path, shown)
+        else:
+            # files that neither carry a media suffix nor start like media are skipped; the others
+            # are all reported, an unreadable "clip.mp4" as an error
+            try:
+                files = expand_inputs([path], media_only=True)
+            except (MesocliError, OSError) as exc:
+                self._failed(shown, f"cannot list the folder ({exc})")
+                return
+            for file in files:
+                self._input(file, str(file))
+            if not files:
+                self._failed(shown, "folder holds no video or image")
+
+    def _failed(self, shown: str, message: str) -> None:
+        job = Job(shown, error=f"{shown}: {message}")
+        self.put(Started(job))
+        self._end(job)
+
+    def _end(self, job: Job) -> None:
+        job.finished = time.perf_counter()
+        self.put(Ended(job))
+
+    def _input(self, path: Path, shown: str) -> None:
+        from mesocli.inputs import identify
+
+        job = Job(shown)
+        self.put(Started(job))
+        try:
+            job.kind, info = identify(path)
+            if job.kind == "image":
+                self._hook("start", shown, 1)
+                self._image(job, path)
+            else:
+                self._video(job, path, info)
+        except _Stopped:
+            raise
+        except MesocliError as exc:
+            job.error = str(exc)
+        except Exception as exc:  # decoders and detectors raise many kinds; report, never guess a score
+            job.error = f"{shown}: {type(exc).__name__}: {exc}".strip()
+        self._end(job)
+
+    def _hook(self, event: str, path: str, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(event, path, total)
+
+    def _image(self, job: Job, path: Path) -> None:
+        from mesocli.faces import faces_in_image
+        from mesocli.preprocess import open_image
+
+        image = open_image(path)
+        records = faces_in_image(image, self.options.detector, self.options.all_faces, source=job.path)
+        self.put(Sampled(job, 0, 0.0, self._pick(records)))
+        self._hook("frame", job.path)
+
+    def _video(self, job: Job, path: Path, info: Any) -> None:
+        from mesocli.faces import FaceFinder
+        from mesocli.video import FrameReader
+
+        job.duration = float(info.duration) if info.duration else None
+        with FrameReader(path, self.options.selection(), info) as reader:  # ffmpeg decodes ahead
+            self._hook("start", job.path, reader.expected)
+            finder = FaceFinder(self.options.detector, self.options.all_faces)
+            for frame in reader:
+                records = finder.find(frame, job.path)
+                self.put(Sampled(job, int(frame.index), float(frame.time), self._pick(records)))
+                self._hook("frame", job.path)
+
+    def _pick(self, records: Sequence[Any]) -> Crops:
+        """All faces with ``--all-faces``, else the largest one (the paper's choice)."""
+        if not records:
+            return []
+        if not self.options.all_faces:
+            records = [max(records, key=lambda r: float(r.size))]
+        return [(getattr(r, "track", None), r.crop) for r in records]

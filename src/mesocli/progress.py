@@ -1,0 +1,99 @@
+"""Progress on stderr: rich bars for work done per input (scan, extract), tqdm counters for loops over
+images or batches (eval, dataset decoding, training), and notes. Every bar is a no-op when it is
+turned off."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def note(text: str) -> None:
+    """Print a line on stderr (the default ``log`` of the commands' library functions)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+class InputBars:
+    """Rich bars on stderr: a count of the inputs done, and one bar per input being worked on.
+
+    Use as a context manager; the bars vanish when it ends (``transient``). Safe to call from
+    another thread (rich's Progress is thread-safe).
+    """
+
+    def __init__(self, enabled: bool, title: str, total: int | None = None, style: str = "none") -> None:
+        self._bars: Any = None
+        self._tasks: dict[object, Any] = {}
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bars = Progress(TextColumn("{task.description}", style=style), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self._overall = self._bars.add_task(title, total=total)
+
+    @property
+    def enabled(self) -> bool:
+        return self._bars is not None
+
+    def __enter__(self) -> InputBars:
+        if self._bars is not None:
+            self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+
+    def start(self, key: object, label: str, total: int | None) -> None:
+        """A bar for one input (``total`` steps, or None when unknown)."""
+        if self._bars is not None:
+            self._tasks[key] = self._bars.add_task(label, total=total)
+
+    def advance(self, key: object, steps: int = 1) -> None:
+        if self._bars is not None and key in self._tasks:
+            self._bars.advance(self._tasks[key], steps)
+
+    def done(self, key: object) -> None:
+        """Remove the input's bar and count it done."""
+        if self._bars is None:
+            return
+        if key in self._tasks:
+            self._bars.remove_task(self._tasks.pop(key))
+        self._bars.advance(self._overall)
+
+
+class ScanProgress(InputBars):
+    """The scan's bars; pass :meth:`hook` to :func:`mesocli.scan.scan_inputs` (a ``ProgressHook``)."""
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__(enabled, "inputs done", style="cyan")
+
+    def hook(self, event: str, path: str, total: int | None) -> None:
+        if event == "start":
+            self.start(path, path if len(path) <= 40 else "…" + path[-39:], total)
+        elif event == "frame":
+            self.advance(path)
+        elif event == "done":
+            self.done(path)
+
+
+class ExtractProgress(InputBars):
+    """The bars of ``extract``: its jobs report ``(number, event, value)``, ``start`` with the frames
+    expected, ``frame`` with the frames done since."""
+
+    def __init__(self, enabled: bool, jobs: list[Any]) -> None:
+        super().__init__(enabled and bool(jobs), "inputs", total=len(jobs))
+        self._names = {job.number: job.name for job in jobs}
+
+    def report(self, number: int, event: str, value: int) -> None:
+        if event == "start":
+            self.start(number, f"  {self._names.get(number, str(number))[:30]}", value or None)
+        elif event == "frame":
+            self.advance(number, value)
+
+
+def counter(total: int, *, desc: str, unit: str, enabled: bool, **options: Any) -> Any:
+    """A tqdm counter on stderr (disabled when not ``enabled``); ``options`` go to tqdm."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, **options)

@@ -1,0 +1,270 @@
+"""``mesocli scan`` from arguments to an output: every argument and output is checked before any work,
+the inputs are planned (with ``resume``: less those the output already holds), the engine is picked
+(this process, local worker processes, or Ray), and each input's row is written as it comes, to
+standard output or to a file (atomically; with ``resume``, appended and synced).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from mesocli.errors import ParameterError, UsageError, check_known
+from mesocli.fsutil import atomic_path, check_writable, output_errors
+from mesocli.progress import ScanProgress, note
+from mesocli.scan import ScanOptions, exit_status, read_path_list
+from mesocli.writers import FORMATS, format_for, make_writer, refuse_existing
+
+Rows = Callable[[Any, Any], Iterator[dict[str, Any]]]
+"""An engine's results: called with a progress hook and an observer, it yields result rows in input order."""
+ENGINES = ("local", "ray")
+
+
+def run_scan(
+    inputs: Sequence[str], options: ScanOptions, *, model: str = "df", arch: str | None = None,
+    weights: Path | None = None, runtime: str = "onnx", fmt: str | None = None, output: Path | None = None,
+    force: bool = False, resume: bool = False, fail_on_fake: bool = False, quiet: bool = False,
+    engine: str = "local", address: str | None = None, workers: int | None = None, explain: Path | None = None,
+    report: Path | None = None, explain_top: int = 4, log: Callable[[str], None] = note,
+) -> int:
+    """Scan ``inputs`` (``-``: paths read from standard input) and write one row per input in ``fmt``
+    (default: by ``output``'s suffix, else a table on a terminal and JSON Lines in a pipe) to ``output``
+    or standard output; heatmaps to ``explain``, an HTML report to ``report``. Notes go to ``log``.
+
+    Returns the exit status (:func:`mesocli.scan.exit_status`). Bad arguments raise ParameterError
+    (naming parameters) before anything is read or written.
+    """
+    paths = read_inputs(inputs)
+    fmt = _check(output, fmt, force, resume, engine, address, workers)
+    explainer = _explainer(explain, report, explain_top, options, force, output)
+    if explainer is not None and engine == "ray":
+        raise ParameterError("{report} and {explain} need the local engine (the heatmaps are made where the faces are)")
+    statuses: list[str] = []
+    verdicts: list[str | None] = []
+    todo, stamp = plan_scan(paths, engine, output if resume else None, statuses, verdicts, quiet, log)
+    if engine == "ray":
+        rows = _ray_rows(todo, options, (arch, model, None if weights is None else weights.resolve(), runtime),
+                         workers, address)
+    else:
+        rows = _local_rows(todo, options, (arch, model, weights, runtime), workers, explainer)
+    with contextlib.ExitStack() as stack:
+        stream = _open(stack, output, resume)
+        writer = make_writer(fmt, stream, color=None if output is None else False)
+        bars = stack.enter_context(ScanProgress(not quiet and sys.stderr.isatty()))
+        for row in rows(bars.hook, None if explainer is None else explainer.observer):
+            writer.write(stamp(row))
+            if explainer is not None:
+                explainer.add(row)
+            statuses.append(row["status"])
+            verdicts.append(row["verdict"])
+        bars.__exit__()
+        writer.close()
+        stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
+        if explainer is not None:
+            explainer.finish()
+    return exit_status(statuses, verdicts, fail_on_fake)
+
+
+def read_inputs(inputs: Sequence[str]) -> list[str]:
+    """The inputs, each ``-`` replaced by the paths on standard input (one per line)."""
+    paths: list[str] = []
+    for item in inputs:
+        paths.extend(read_path_list(_stdin_paths()) if item == "-" else [item])
+    if not paths:
+        raise UsageError("no inputs (stdin gave no paths)")
+    return paths
+
+
+def _stdin_paths() -> Any:
+    """Standard input as text whose undecodable bytes (file names that are not UTF-8) survive as they do in
+    ``os.fsdecode``, so that every path read opens the very file it names."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None or sys.stdin.errors == "surrogateescape":
+        return sys.stdin
+    return io.TextIOWrapper(buffer, encoding=sys.stdin.encoding or "utf-8", errors="surrogateescape")
+
+
+def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engine: str, address: str | None,
+           workers: int | None) -> str:
+    """Check the output and engine arguments (in this order: the first problem is the one reported);
+    return the output format."""
+    if output is not None and output.is_dir():
+        raise ParameterError("{value}: {output} is a folder", value=output)
+    check_known("engine", engine, ENGINES)
+    if engine == "local" and address is not None:
+        raise ParameterError("{address} needs {engine} ray")
+    if engine == "ray":
+        from mesocli.ray_engine import require_ray
+
+        require_ray()
+    if resume and (output is None or force):
+        raise ParameterError("{resume} needs {output} FILE (JSON Lines), and not {force}")
+    refuse_existing(output, force or resume,
+                    "{value}: exists; pass {force} to replace it, or {resume} to add the inputs it lacks")
+    fmt = fmt or format_for(None if output is None else output.name, sys.stdout.isatty())
+    check_known("fmt", fmt, FORMATS)
+    if resume and fmt != "jsonl":
+        raise ParameterError("{resume} appends JSON Lines: give an {output} ending in .jsonl, or {fmt} jsonl")
+    if output is not None:
+        check_writable(output)  # before the work, not after it
+    if workers is not None and workers < 1:
+        raise ParameterError("{workers} must be at least 1")
+    return fmt
+
+
+def plan_scan(
+    paths: list[str], engine: str, resume_from: Path | None, statuses: list[str], verdicts: list[str | None],
+    quiet: bool, log: Callable[[str], None] = note,
+) -> tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]:
+    """What to scan, and how to stamp each row: the arguments as given (local scan), one entry per input
+    (Ray), less those the output holds (``resume_from``: their statuses join ``statuses``/``verdicts``, and
+    rows get the ``file`` key that a later resume matches)."""
+    from mesocli.inputs import plan_inputs
+    from mesocli.resume import file_field, file_key, read_done
+
+    if resume_from is None:
+        return (paths if engine == "local" else plan_inputs(paths)), lambda row: row
+    done, note = read_done(resume_from)
+    items = plan_inputs(paths)
+    keys = {item: file_key(item) for item in items}
+    todo = []
+    for item in items:
+        found = done.find(item, keys[item])
+        if found is None:
+            todo.append(item)
+        else:
+            statuses.append(found[0])
+            verdicts.append(found[1])
+    if note:
+        log(f"mesocli: {note}")
+    if not quiet:
+        log(f"mesocli: resume: {len(items) - len(todo)} of {len(items)} inputs already in {resume_from}, "
+            f"{len(todo)} to scan")
+
+    def stamp(row: dict[str, Any]) -> dict[str, Any]:
+        path = row["path"]
+        return {**row, "file": file_field(keys[path] if path in keys else file_key(path))}
+
+    return todo, stamp
+
+
+def _ray_rows(todo: list[str], options: ScanOptions, model: tuple, workers: int | None, address: str | None) -> Rows:
+    """Rows from a pool of Ray workers, each loading the model (``runtime.resolve`` arguments) itself."""
+    from mesocli.ray_engine import RayScan
+    from mesocli.runtime import resolve
+
+    ray_scan = RayScan(todo, functools.partial(resolve, *model), options, workers=workers, address=address)
+
+    def rows(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
+        for row in ray_scan.results():
+            hook("done", row["path"], None)
+            yield row
+
+    return rows
+
+
+def _local_rows(todo: list[str], options: ScanOptions, model: tuple, workers: int | None, explainer: Any) -> Rows:
+    """Rows from this process, or from worker processes (one per core unless ``workers``; one when
+    heatmaps are made: they need the crops here). The model is loaded now."""
+    from mesocli.parallel import default_workers, scan_parallel
+    from mesocli.runtime import resolve
+    from mesocli.scan import scan_inputs
+
+    loaded = resolve(*model)
+    processes = 1 if explainer is not None else workers or default_workers()
+    if explainer is not None:
+        _explain_with(explainer, loaded)
+
+    def rows(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
+        results = (scan_parallel(todo, loaded, options, processes, progress=hook) if processes > 1
+                   else scan_inputs(todo, loaded, options, progress=hook, observer=observer))
+        return (result.to_dict() for result in results)
+
+    return rows
+
+
+def _open(stack: contextlib.ExitStack, output: Path | None, resume: bool) -> Any:
+    """The stream rows are written to: standard output, a temporary file renamed onto ``output`` when
+    the stack closes without error, or (``resume``) ``output`` opened for appending."""
+    stream: Any = sys.stdout
+    if output is not None and resume:
+        from mesocli.resume import appending
+
+        stream = stack.enter_context(appending(output))
+    elif output is not None:
+        target = stack.enter_context(atomic_path(output, wrap_errors=False))
+        with output_errors(output):
+            stream = stack.enter_context(open(target, "w", encoding="utf-8", newline="", errors="backslashreplace"))
+    return GuardedStream(stream, output or "standard output")
+
+
+class GuardedStream:
+    """A text stream whose write failures (disk full, ...) become an OutputError naming it; a closed
+    pipe stays a BrokenPipeError (the reader went away)."""
+
+    def __init__(self, stream: IO[str], name: object) -> None:
+        self._stream = stream
+        self._name = name
+
+    def write(self, text: str) -> int:
+        with self._errors():
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        with self._errors():
+            self._stream.flush()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            with output_errors(self._name):
+                raise exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _explainer(explain: Path | None, report: Path | None, top: int, options: ScanOptions, force: bool,
+               output: Path | None) -> Any:
+    """The scan's heatmap and report maker (:class:`mesocli.report.Explainer`; its targets are checked
+    now, before any work), or None when neither ``explain`` nor ``report`` is asked for."""
+    if explain is None and report is None:
+        return None
+    from mesocli.report import Explainer
+
+    if report is not None and output is not None and report.resolve() == output.resolve():
+        raise ParameterError("{report} and {output} name the same file")
+    selection = options.selection()
+    sampling = {"frames": f"{selection.value} frames", "fps": f"{selection.value} fps",
+                "every": f"every {selection.value}th frame"}.get(selection.mode, "all frames")
+    meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
+            "verdict rule": f"{options.aggregation} of the frame scores, threshold {options.threshold:g}, "
+                            f"timeline smoothed over {options.smooth} frames"}
+    return Explainer(None, explain_dir=explain, report=report, top=top, smooth=options.smooth,
+                     threshold=options.threshold, meta=meta, force=force)
+
+
+def _explain_with(explainer: Any, loaded: Any) -> None:
+    """Point the explainer at the scan's model: Keras weights, loaded (with TensorFlow) at the first heatmap.
+
+    With ``model="any"`` the heatmaps are those of the first detector (df); the report shows every
+    detector's p_fake."""
+    from mesocli.detectors import DetectorSet
+
+    meta = {"model": f"{loaded.name} ({loaded.arch}, sha256 {loaded.sha256[:12]})"}
+    heatmaps = loaded
+    if isinstance(loaded, DetectorSet):
+        name, heatmaps = next(iter(loaded.members.items()))
+        meta["heatmaps"] = (f"Grad-CAM of the {name} detector; the p_fake in the captions is the combined score "
+                            "(the largest detector's)")
+    explainer.model = lambda: heatmaps.model
+    explainer.meta = {**meta, **explainer.meta}

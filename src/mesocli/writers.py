@@ -1,0 +1,344 @@
+"""Writers of results: scan rows in four formats, eval's table, CSV and ROC plot, the model cards'
+listing, and the rules every output file follows (exists: refused unless forced).
+
+Scan writers take result dicts (``ScanResult.to_dict()``):
+
+``json``  one JSON document, a list, written as results arrive (``[`` first, ``]`` on close);
+``jsonl`` one compact object per line, flushed as each input finishes (for ``| jq``);
+``csv``   one row per input, nested values (faces, segments) as compact JSON in their cell;
+``table`` a rich table for people, printed when the scan is over.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from mesocli.errors import ParameterError, check_known
+from mesocli.fsutil import atomic_path
+
+if TYPE_CHECKING:
+    from mesocli.evaluate import EvalReport
+
+FORMATS = ("table", "json", "jsonl", "csv")
+REPORT_FORMATS = ("table", "json")
+"""Formats of ``eval`` and ``models``: a table for people, or one JSON document."""
+SCORES_COLUMNS = ("path", "label", "video", "p_fake", "verdict")
+EXISTS = "{value}: exists; pass {force} to replace it"
+CSV_COLUMNS = (
+    "path", "type", "status", "error", "p_fake", "verdict", "threshold", "aggregation",
+    "model_arch", "model_name", "model_weights_sha256", "frames_sampled", "frames_with_face",
+    "faces", "segments", "seconds",
+)
+
+
+class Writer(Protocol):
+    def write(self, result: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class JsonlWriter:
+    """One object per line, flushed at once."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, result: dict[str, Any]) -> None:
+        self.stream.write(_compact(result) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class JsonWriter:
+    """A JSON list, streamed item by item; valid JSON only once closed."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.count = 0
+
+    def write(self, result: dict[str, Any]) -> None:
+        text = json.dumps(result, indent=2, ensure_ascii=False)
+        self.stream.write(("[\n" if self.count == 0 else ",\n") + text)
+        self.stream.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self.stream.write("[]\n" if self.count == 0 else "\n]\n")
+        self.stream.flush()
+
+
+def csv_row(result: dict[str, Any]) -> dict[str, Any]:
+    """The flat CSV row of a result: model and frames split into columns, lists as JSON text."""
+    model = result.get("model") or {}
+    frames = result.get("frames") or {}
+    row = {key: result.get(key) for key in CSV_COLUMNS}
+    row.update(
+        model_arch=model.get("arch"), model_name=model.get("name"),
+        model_weights_sha256=model.get("weights_sha256"),
+        frames_sampled=frames.get("sampled"), frames_with_face=frames.get("with_face"),
+        faces=None if result.get("faces") is None else _compact(result["faces"]),
+        segments=_compact(result.get("segments") or []),
+    )
+    return {key: "" if value is None else value for key, value in row.items()}
+
+
+class CsvWriter:
+    """A header, then one row per input (empty cell for null)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        self.writer.writeheader()
+
+    def write(self, result: dict[str, Any]) -> None:
+        self.writer.writerow(csv_row(result))
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class TableWriter:
+    """A rich table (path, verdict, p_fake, frames with a face / sampled, status) and a summary line."""
+
+    def __init__(self, stream: IO[str], color: bool | None = None) -> None:
+        self.stream = stream
+        self.color = color
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, result: dict[str, Any]) -> None:
+        self.rows.append(result)
+
+    def close(self) -> None:
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
+        # on a terminal rows fold to its width; in a file or pipe paths are never cut
+        longest = max([0] + [len(row["path"]) + len(row.get("error") or "") for row in self.rows])
+        width = None if terminal else max(100, longest + 50)
+        console = Console(file=self.stream, width=width, no_color=self.color is False, highlight=False)
+
+        table = Table(show_edge=False, pad_edge=False)
+        table.add_column("path", overflow="fold")
+        table.add_column("verdict")
+        table.add_column("p_fake", justify="right")
+        table.add_column("frames", justify="right")
+        table.add_column("status", overflow="fold")
+        with_detectors = any(row.get("detectors") for row in self.rows)  # --model any
+        if with_detectors:
+            table.add_column("detectors (p_fake)")
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            verdict = row.get("verdict")
+            label = row["status"] if verdict is None else verdict
+            counts[label] = counts.get(label, 0) + 1
+            style = {"fake": "bold red", "real": "green"}.get(verdict or "", "yellow")
+            frames = row.get("frames") or {}
+            error = row.get("error") or ""
+            if error.startswith(row["path"] + ": "):  # the path is in the first column already
+                error = error[len(row["path"]) + 2 :]
+            status = f"error: {error}" if error else row["status"].replace("_", " ")
+            cells = [
+                escape(row["path"]),
+                f"[{style}]{verdict or '-'}[/]",
+                "-" if row.get("p_fake") is None else f"{row['p_fake']:.3f}",
+                f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
+                escape(status),
+            ]
+            if with_detectors:
+                detectors = row.get("detectors") or {}
+                cells.append(" ".join(f"{name} {item['p_fake']:.3f}" for name, item in detectors.items()) or "-")
+            table.add_row(*cells)
+        console.print(table)
+        order = ("fake", "real", "no_face", "error")
+        summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)
+        console.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
+
+
+def refuse_existing(target: Path | str | None, force: bool, template: str = EXISTS, **values: object) -> None:
+    """The rule of every output: a file that exists is replaced only with ``force`` (else ParameterError,
+    from ``template``: ``{value}`` is the path)."""
+    if target is not None and Path(target).exists() and not force:
+        raise ParameterError(template, value=target, **values)
+
+
+def make_writer(fmt: str, stream: IO[str], color: bool | None = None) -> Writer:
+    """The writer for ``fmt`` (one of :data:`FORMATS`) on ``stream``."""
+    if fmt == "jsonl":
+        return JsonlWriter(stream)
+    if fmt == "json":
+        return JsonWriter(stream)
+    if fmt == "csv":
+        return CsvWriter(stream)
+    if fmt == "table":
+        return TableWriter(stream, color)
+    raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
+
+
+def format_for(path_name: str | None, stdout_is_tty: bool) -> str:
+    """The default format: by ``--output``'s suffix, else a table on a terminal and JSON Lines in a pipe."""
+    if path_name is not None:
+        lowered = path_name.lower()
+        for suffix, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv")):
+            if lowered.endswith(suffix):
+                return fmt
+        return "jsonl"
+    return "table" if stdout_is_tty else "jsonl"
+
+
+# --------------------------------------------------------------------------------------------------
+# eval
+
+
+def check_plot_format(target: Path) -> None:
+    """Raise ParameterError if matplotlib cannot write a file with ``target``'s extension."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(target).suffix.lower().lstrip(".") not in formats:
+        raise ParameterError("{value}: {plot} needs one of the extensions .{choices}", value=target,
+                             choices=", .".join(sorted(formats)))
+
+
+def write_scores(report: EvalReport, target: Path) -> None:
+    """Per-image CSV (path relative to the dataset root, label, video id, p_fake, verdict), atomically."""
+    rows = zip(report.paths, report.labels_is_fake, report.video_ids, report.p_fake, strict=True)
+    # a file name that is not UTF-8 is written with a \udce9-style escape rather than failing
+    with atomic_path(Path(target), suffix=".csv") as tmp, open(
+        tmp, "w", newline="", encoding="utf-8", errors="backslashreplace"
+    ) as out:
+        writer = csv.writer(out)
+        writer.writerow(SCORES_COLUMNS)
+        for path, fake, vid, p in rows:
+            verdict = "fake" if p >= report.threshold else "real"
+            writer.writerow([path, "df" if fake else "real", vid or "", f"{p:.6f}", verdict])
+
+
+def plot_roc(report: EvalReport, target: Path) -> None:
+    """ROC curve (positive = fake) with the operating point at the report's threshold, atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(report.labels_is_fake, report.p_fake)
+    c = report.confusion
+    op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, lw=1.5, label=f"{report.model['name']} (AUC {report.auc:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
+    ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
+    ax.scatter([report.eer], [1 - report.eer], marker="x", color="black", zorder=3,
+               label=f"EER {report.eer:.3f}")
+    ax.scatter([op_fpr], [op_tpr], color="red", zorder=3,
+               label=f"p_fake ≥ {report.threshold:g}: acc {report.accuracy:.3f}")
+    split = report.data["split"] or Path(report.data["root"]).name
+    ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake called fake)",
+           title=f"ROC on {split} ({report.data['images']} images)", xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    suffix = Path(target).suffix
+    try:
+        with atomic_path(Path(target), suffix=suffix) as tmp:
+            fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").lower() or None)
+    finally:
+        plt.close(fig)
+
+
+def eval_table(report: EvalReport) -> Any:
+    """An eval report as a rich Table."""
+    from rich.table import Table
+
+    data, c = report.data, report.confusion
+    split = data["split"] or "(single split)"
+    table = Table(title=f"{report.model['name']} ({report.model['arch']}) on {data['root']} {split}",
+                  show_header=True, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("note", style="dim")
+    rows = [
+        ("images", f"{data['images']}", f"df {data['df']}, real {data['real']}, skipped {data['skipped']}"),
+        ("accuracy", f"{report.accuracy:.4f}", f"fake when p_fake ≥ {report.threshold:g}"),
+        ("accuracy df", f"{report.accuracy_df:.4f}", "fakes called fake"),
+        ("accuracy real", f"{report.accuracy_real:.4f}", "reals called real"),
+        ("AUC", f"{report.auc:.4f}", "ROC, positive = fake"),
+        ("EER", f"{report.eer:.4f}", "equal error rate"),
+        ("average precision", f"{report.average_precision:.4f}", "positive = fake"),
+        ("confusion", f"tp {c['tp']} fn {c['fn']}", f"fp {c['fp']} tn {c['tn']} (positive = fake)"),
+        ("best threshold", f"{report.best_threshold:.4f}", f"accuracy {report.best_accuracy:.4f}"),
+    ]
+    if report.video is not None:
+        video = report.video
+        rows += [
+            ("videos", f"{video['videos']}", "frames grouped by <video>_<frame> names"),
+            ("video accuracy (mean)", f"{video['accuracy_mean']:.4f}", "mean p_fake ≥ threshold"),
+            ("video accuracy (vote)", f"{video['accuracy_vote']:.4f}", "≥ half of the frames fake"),
+        ]
+    for title, groups in (("method", report.methods), ("detector", report.detectors)):
+        for name, item in (groups or {}).items():
+            video = item.get("video")
+            note = f"acc {item['accuracy']:.4f} (df {item['accuracy_df']:.4f}, real {item['accuracy_real']:.4f})"
+            if video is not None:
+                note += f", video {video['accuracy_mean']:.4f}"
+            rows.append((f"{title} {name}: AUC", f"{item['auc']:.4f}", note))
+    rows.append(("speed", f"{report.images_per_second:.1f} img/s", f"{report.seconds:.1f} s"))
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def eval_view(report: EvalReport, fmt: str) -> Any:
+    """What ``eval`` prints: the report as indented JSON text, or as a rich Table."""
+    return json.dumps(report.to_dict(), indent=2) if fmt == "json" else eval_table(report)
+
+
+# --------------------------------------------------------------------------------------------------
+# models
+
+
+def models_view(fmt: str) -> str | list[Any]:
+    """What ``models`` prints: the bundled model cards as JSON text, or a rich Table and a line naming
+    the detectors without bundled weights."""
+    from dataclasses import asdict
+
+    from mesocli.weights import MANIPULATIONS, bundled_cards
+
+    cards = bundled_cards()
+    if fmt == "json":
+        return json.dumps([asdict(card) for card in cards], indent=2)
+    check_known("fmt", fmt, REPORT_FORMATS)
+    from rich.table import Table
+
+    table = Table(title="Bundled weights. val: MesoNet validation split (accuracy, AUC, video accuracy); "
+                  "DF / F2F / FS: AUC on FaceForensics++ Deepfakes / Face2Face / FaceSwap test faces",
+                  title_justify="left")
+    ffpp_methods = {"DF": "Deepfakes", "F2F": "Face2Face", "FS": "FaceSwap"}
+    for column in ("arch", "model", "val acc", "val AUC", "video", *ffpp_methods, "epochs", "sha256"):
+        table.add_column(column, no_wrap=True)
+    for card in cards:
+        val = card.metrics.get("validation", {})
+        video = val.get("video") or {}
+        ffpp = card.metrics.get("ffpp_test", {}).get("methods") or {}
+        figures = (val.get("accuracy"), val.get("auc"), video.get("accuracy_mean"),
+                   *((ffpp.get(method) or {}).get("auc") for method in ffpp_methods.values()))
+        table.add_row(card.arch, card.manipulation, *("" if value is None else f"{value:.3f}" for value in figures),
+                      str(card.epochs or ""), card.sha256[:8])
+    bundled = {(card.arch, card.manipulation) for card in cards}
+    missing = [f"{a}/{m}" for a in ("meso4", "mesoinception4") for m in MANIPULATIONS if (a, m) not in bundled]
+    if not missing:
+        return [table]
+    return [table, f"No bundled weights for: {', '.join(missing)}; use --weights PATH (e.g. the authors' .h5 files)."]
