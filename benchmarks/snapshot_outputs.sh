@@ -12,7 +12,7 @@ shared=${MESOCLI_SHARED:-../shared}
 faces=${FFPP_FACES:-build/ffpp-test20}
 mesocli=${MESOCLI:-.venv/bin/mesocli}
 mkdir -p "$out"
-zero() { sed -E -i 's/"seconds": ?[0-9.]+/"seconds": 0/g' "$@"; }
+zero() { sed -E -i 's/"(seconds|images_per_second)": ?[0-9.]+/"\1": 0/g' "$@"; }
 
 "$mesocli" scan "$shared/videos" --frames 30 -q -o "$out/scan.json"
 "$mesocli" scan "$shared/videos" --frames 30 --detail -q -o "$out/scan-detail.jsonl"
@@ -38,7 +38,7 @@ zero "$out"/eval*.json
 
 clip=$(find "$shared/videos/fake" -name '*.mp4' | sort | head -1)
 "$mesocli" extract "$clip" "$out/extract" --frames 10 -q
-( cd "$out/extract" && find . -type f ! -name manifest.jsonl -print0 | sort -z | xargs -0 sha256sum > ../extract-files.sha256 )
+( cd "$out/extract" && find . -type f ! -name manifest.jsonl ! -name .mesocli-extract.lock -print0 | sort -z | xargs -0 sha256sum > ../extract-files.sha256 )
 grep -v '"started"\|"seconds"' "$out/extract/manifest.jsonl" | sed -E 's/"(time|created|started|finished)[a-z_]*": ?"[^"]*"/"\1": ""/g' > "$out/extract-manifest.jsonl" || true
 rm -rf "$out/extract"
 echo "snapshot in $out"

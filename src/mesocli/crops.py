@@ -24,7 +24,7 @@ from mesocli.errors import InputError, OutputError, ParameterError, UsageError
 from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image
 from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
-from mesocli.outdir import safe_name
+from mesocli.manifest import safe_name
 from mesocli.video import FrameReader, FrameSelection
 
 LAYOUTS = ("video", "dataset")
