@@ -5,7 +5,8 @@ Usage (from the repository root)::
     .venv/bin/python scripts/bundle_weights.py runs/meso4_df --data ../shared/data/mesonet-df \
         --ffpp build/ffpp-test20
 
-Copies ``RUN_DIR/best.weights.h5`` to ``weights/<arch>_<manipulation>.weights.h5``, evaluates it
+Copies ``RUN_DIR/best.weights.h5`` (``--weights averaged``: ``averaged.weights.h5``) to
+``weights/<arch>_<manipulation>.weights.h5``, evaluates it
 with ``mesocli eval``'s code on the MesoNet ``validation`` split and (``--ffpp``) on the FaceForensics++
 test faces (``scripts/build_ffpp_faces.sh ... --frames 20``, split ``test``), and writes the model
 card beside it with ``metrics.validation`` and ``metrics.ffpp_test`` = the ``mesocli eval --format
@@ -37,13 +38,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", default="validation")
     parser.add_argument("--ffpp", type=Path, help="FF++ test faces: ROOT/test/{df,real}/<method>/")
+    parser.add_argument("--weights", default="best", choices=("best", "averaged"),
+                        help="which of the run's weights: its best epoch, or averaged (scripts/average_checkpoints.py)")
     args = parser.parse_args()
 
-    card = ModelCard.from_json(args.run_dir / "best.json")
+    card = ModelCard.from_json(args.run_dir / f"{args.weights}.json")
     name = f"{card.arch}_{card.manipulation}"
     target = REPO / "weights" / f"{name}.weights.h5"
     with atomic_path(target, suffix=".weights.h5") as tmp:
-        shutil.copyfile(args.run_dir / "best.weights.h5", tmp)
+        shutil.copyfile(args.run_dir / f"{args.weights}.weights.h5", tmp)
     card.weights_file = target.name
     card.name = name
     atomic_write_text(card_path_for(target), card.to_json())  # the run's card (its sha256) replaces any older one

@@ -228,3 +228,31 @@ def test_no_class_weights_trains_with_equal_weights(tiny_data: Path, tmp_path: P
     assert code == 0, err
     assert "class weights df=1.000 real=1.000" in err
     assert json.loads((run / "config.json").read_text())["class_weights"] is False
+
+
+@pytest.mark.slow
+def test_averaging_a_run_writes_the_mean_of_its_epochs_scored_on_its_held_out_part(
+    uninterrupted: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from mesocli.averaging import average_run, epoch_files
+
+    run = tmp_path / "run"
+    shutil.copytree(uninterrupted, run)
+    files = epoch_files(run)
+    assert list(files) == [1, 2]
+    result = average_run(run, progress=False)
+    assert result.epochs == [1, 2] and result.path == run / "averaged.weights.h5"
+    assert set(result.heldout) >= {"heldout_loss", "heldout_accuracy", "heldout_auc"}
+    assert result.best_epoch in (1, 2) and "heldout_auc" in result.best_heldout
+    epochs = [load_weights(path, "meso4").model.get_weights() for path in files.values()]
+    averaged = load_weights(result.path, "meso4")
+    assert averaged.card is not None and averaged.card.metrics["averaged_epochs"] == [1, 2]
+    for got, first, second in zip(averaged.model.get_weights(), *epochs, strict=True):
+        np.testing.assert_allclose(got, (first + second) / 2, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(epochs[0][0], epochs[1][0])  # two different epochs, so the mean is a new point
+    with pytest.raises(UsageError, match="need at least two kept epochs"):
+        average_run(run, [2], write=False, progress=False)
+    with pytest.raises(UsageError, match="kept: 1, 2"):
+        average_run(run, [1, 5], write=False, progress=False)

@@ -254,7 +254,7 @@ class Trainer:
         ds = tf.data.Dataset.from_tensor_slices((np.arange(steps, dtype=np.int64), batches)).skip(start_step)
         return steps, ds.map(load, num_parallel_calls=2, deterministic=True).prefetch(2)
 
-    def _evaluate_heldout(self) -> dict[str, float]:
+    def evaluate_heldout(self) -> dict[str, float]:
         """Held-out loss, accuracy and AUC: per source, then their mean (the figures that select the epoch)."""
         from sklearn.metrics import roc_auc_score
 
@@ -309,7 +309,7 @@ class Trainer:
             "train_accuracy": float(np.mean(accs)) if accs else None,
             "seconds": round(seconds, 2),
             "images_per_second": round(len(losses) * config.batch_size / seconds, 2) if seconds else None,
-            **self._evaluate_heldout(),
+            **self.evaluate_heldout(),
         }
 
     def end_epoch(self, state: TrainState, record: dict[str, Any]) -> None:
@@ -365,13 +365,19 @@ class Trainer:
         return state
 
     def _save_best(self, state: TrainState, record: dict[str, Any]) -> None:
+        heldout = {k: v for k, v in record.items() if k.startswith("heldout_")}
+        self.save_model(self.run_dir / "best.weights.h5", record["epoch"], heldout)
+
+    def save_model(self, target: Path, epochs: int, heldout: dict[str, float], **metrics: Any) -> None:
+        """Write the model's current weights to ``target`` with their model card (data, command, held-out
+        figures, and any further ``metrics``)."""
         from mesocli.weights import ModelCard, save_own
 
         config = self.config
         card = ModelCard(
             arch=config.arch,
             manipulation=config.manipulation,
-            weights_file="best.weights.h5",
+            weights_file=target.name,
             sha256="",
             name=f"{config.arch}_{config.manipulation}",
             command=config.command,
@@ -386,12 +392,11 @@ class Trainer:
                 "init_weights": ({"file": Path(config.init_weights).name, "sha256": self.init_sha256}
                                  if config.init_weights else None),
             },
-            epochs=record["epoch"],
-            metrics={"heldout": {k: v for k, v in record.items() if k.startswith("heldout_")},
-                     "trainable_params": count_trainable(self.model)},
+            epochs=epochs,
+            metrics={"heldout": heldout, "trainable_params": count_trainable(self.model), **metrics},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-        save_own(self.model, self.run_dir / "best.weights.h5", card)
+        save_own(self.model, target, card)
 
 
 def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress: bool = True) -> TrainState:
@@ -414,12 +419,17 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
 def resume_run(run_dir: Path, progress: bool = True) -> TrainState:
     """Continue the run in ``run_dir`` from its last saved state."""
     run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    if not (run_dir / "checkpoint" / STATE_FILE).exists():
+        return Trainer(config, run_dir, progress).run(resume=False)
+    return Trainer(config, run_dir, progress).run(resume=True)
+
+
+def read_config(run_dir: Path) -> TrainConfig:
+    """The configuration a run in ``run_dir`` was started with."""
     try:
-        config = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
+        return TrainConfig(**json.loads((Path(run_dir) / "config.json").read_text()))
     except FileNotFoundError:
         raise UsageError(f"{run_dir}: no training run to resume (config.json missing)") from None
     except (OSError, ValueError, TypeError) as exc:
         raise UsageError(f"{run_dir}/config.json: unreadable, cannot resume ({type(exc).__name__}: {exc})") from None
-    if not (run_dir / "checkpoint" / STATE_FILE).exists():
-        return Trainer(config, run_dir, progress).run(resume=False)
-    return Trainer(config, run_dir, progress).run(resume=True)
