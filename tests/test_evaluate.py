@@ -257,3 +257,26 @@ def test_per_method_figures_match_hand_computed_values(tmp_path: Path, grey_mode
     assert a["video"]["videos"] == 3 and a["video"]["accuracy_mean"] == pytest.approx(2 / 3)
     assert report.video["videos"] == 4
     assert report.auc == pytest.approx(13 / 16)  # the total: both methods' pairs together
+
+
+def test_any_scores_csv_has_each_detectors_column(grey_model: LoadedModel, scored_root: Path, tmp_path: Path) -> None:
+    """With several detectors, --scores adds p_fake_<detector> beside the combined (largest) p_fake."""
+    from mesocli.detectors import DetectorSet
+    from mesocli.writers import write_scores
+
+    keras = grey_model.model
+    inverted = LoadedModel("meso4", "inverted", Path("inv.weights.h5"), "1" * 64,
+                           type(keras)(keras.inputs, 1 - keras.outputs[0]))  # p_fake' = 1 - p_fake
+    both = DetectorSet("meso4", {"df": grey_model, "f2f": inverted})
+    report = evaluate(both, find_dataset(scored_root, "validation"))
+    target = tmp_path / "scores.csv"
+    write_scores(report, target)
+    rows = list(csv.DictReader(target.open()))
+    assert len(rows) == 10 and list(rows[0]) == ["path", "label", "video", "p_fake", "verdict", "p_fake_df",
+                                                 "p_fake_f2f"]
+    for row in rows:
+        df, f2f = float(row["p_fake_df"]), float(row["p_fake_f2f"])
+        assert f2f == pytest.approx(1 - df, abs=1e-5)
+        assert float(row["p_fake"]) == pytest.approx(max(df, f2f), abs=1e-6)
+    write_scores(evaluate(grey_model, find_dataset(scored_root, "validation")), target)
+    assert target.read_text().splitlines()[0] == "path,label,video,p_fake,verdict"  # one detector: no extra columns

@@ -1,3 +1,4 @@
+"""``python -m mesocli``: the same as the ``mesocli`` command."""
 from mesocli.cli import main
 
 main()

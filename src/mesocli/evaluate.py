@@ -60,6 +60,7 @@ class EvalReport:
     paths: list[str] = field(default_factory=list, repr=False)
     labels_is_fake: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
     p_fake: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    p_fake_by_detector: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # --model any
     video_ids: list[str | None] = field(default_factory=list, repr=False)
     skipped: list[str] = field(default_factory=list, repr=False)
 
@@ -179,6 +180,8 @@ def evaluate(
         paths=[_relative(path, dataset.root) for path in paths],
         labels_is_fake=labels_is_fake,
         p_fake=p_fake,
+        p_fake_by_detector=({name: scores[used] for name, scores in by_detector.items()}
+                            if isinstance(loaded, DetectorSet) else {}),
         video_ids=videos,
         skipped=skipped,
     )

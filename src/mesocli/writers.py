@@ -212,17 +212,21 @@ def check_plot_format(target: Path) -> None:
 
 
 def write_scores(report: EvalReport, target: Path) -> None:
-    """Per-image CSV (path relative to the dataset root, label, video id, p_fake, verdict), atomically."""
-    rows = zip(report.paths, report.labels_is_fake, report.video_ids, report.p_fake, strict=True)
+    """Per-image CSV (path relative to the dataset root, label, video id, p_fake, verdict, and with
+    ``--model any`` each detector's ``p_fake_<name>``), atomically."""
+    detectors = list(report.p_fake_by_detector)
+    rows = zip(report.paths, report.labels_is_fake, report.video_ids, report.p_fake,
+               *(report.p_fake_by_detector[name] for name in detectors), strict=True)
     # a file name that is not UTF-8 is written with a \udce9-style escape rather than failing
     with atomic_path(Path(target), suffix=".csv") as tmp, open(
         tmp, "w", newline="", encoding="utf-8", errors="backslashreplace"
     ) as out:
         writer = csv.writer(out)
-        writer.writerow(SCORES_COLUMNS)
-        for path, fake, vid, p in rows:
+        writer.writerow([*SCORES_COLUMNS, *(f"p_fake_{name}" for name in detectors)])
+        for path, fake, vid, p, *by_detector in rows:
             verdict = "fake" if p >= report.threshold else "real"
-            writer.writerow([path, "df" if fake else "real", vid or "", f"{p:.6f}", verdict])
+            writer.writerow([path, "df" if fake else "real", vid or "", f"{p:.6f}", verdict,
+                             *(f"{value:.6f}" for value in by_detector)])
 
 
 def plot_roc(report: EvalReport, target: Path) -> None:
