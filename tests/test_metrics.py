@@ -128,3 +128,16 @@ def test_best_threshold_is_achieved_and_optimal(rows: list, threshold: float) ->
     assert 0.0 <= report["eer"] <= 1.0
     # EER is symmetric in the classes
     assert eer(~fake, 1.0 - p) == pytest.approx(report["eer"], abs=1e-9)
+
+
+def test_video_level_with_several_detectors_calls_a_video_fake_when_any_detectors_aggregate_does() -> None:
+    """--model any: each detector aggregates the video, then the largest counts (what scan decides)."""
+    videos, fake = ["a", "a", "b", "b"], [True, True, False, False]
+    df = [0.9, 0.2, 0.1, 0.1]  # a: mean 0.55 (fake), 1 of 2 frames fake (vote: fake); b: real
+    fs = [0.1, 0.1, 0.7, 0.2]  # a: real; b: mean 0.45 (real), 1 of 2 frames fake (vote: fake, wrong)
+    assert video_level(videos, fake, np.maximum(df, fs), 0.5, [df, fs]) == {
+        "videos": 2, "accuracy_mean": 1.0, "accuracy_vote": 0.5}
+    # where the rules part: b's per-frame maximum averages 0.45 (fake at 0.4), each detector's 0.275 (real)
+    df, fs = [0.9, 0.2, 0.45, 0.1], [0.1, 0.1, 0.1, 0.45]
+    assert video_level(videos, fake, np.maximum(df, fs), 0.4)["accuracy_mean"] == 0.5
+    assert video_level(videos, fake, np.maximum(df, fs), 0.4, [df, fs])["accuracy_mean"] == 1.0

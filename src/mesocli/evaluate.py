@@ -103,18 +103,20 @@ def _scores(
     return p_fake, ok, errors
 
 
-def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None]) -> dict:
-    """Accuracy (overall, per class), AUC and EER, plus the video-level figures, of one subset."""
+def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
+           by_detector: list[np.ndarray] | None = None) -> dict:
+    """Accuracy (overall, per class), AUC and EER, plus the video-level figures, of one subset
+    (``by_detector``: each detector's scores, for ``--model any``'s video rule)."""
     figures = binary_report(labels_is_fake, p_fake, threshold)
     short: dict[str, Any] = {"images": len(p_fake), "df": int(labels_is_fake.sum()),
                              "real": int((~labels_is_fake).sum())}
     short.update({key: figures[key] for key in SHORT_KEYS})
-    short["video"] = video_level(videos, labels_is_fake, p_fake, threshold)
+    short["video"] = video_level(videos, labels_is_fake, p_fake, threshold, by_detector)
     return short
 
 
 def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str | None], threshold: float,
-               videos: list[str | None]) -> dict[str, Any] | None:
+               videos: list[str | None], by_detector: list[np.ndarray] | None = None) -> dict[str, Any] | None:
     """Figures for each fake method against every real image; None when the fakes carry no method."""
     names = sorted({m for m, fake in zip(methods, labels_is_fake, strict=True) if fake and m is not None})
     if not names:
@@ -123,7 +125,8 @@ def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str
     for name in names:
         keep = ~labels_is_fake | np.array([m == name for m in methods])
         result[name] = _short(labels_is_fake[keep], p_fake[keep], threshold,
-                              [v for v, k in zip(videos, keep, strict=True) if k])
+                              [v for v, k in zip(videos, keep, strict=True) if k],
+                              [scores[keep] for scores in by_detector] if by_detector else None)
     return result
 
 
@@ -161,6 +164,9 @@ def evaluate(
     videos = [_video_key(path, method) for path, method in zip(paths, methods, strict=True)]
     figures = binary_report(labels_is_fake, p_fake, threshold)
     detectors = None
+    used_by_detector = ({name: scores[used] for name, scores in by_detector.items()}
+                        if isinstance(loaded, DetectorSet) else {})
+    series = list(used_by_detector.values()) or None  # --model any: each detector aggregates a video
     if isinstance(loaded, DetectorSet):
         detectors = {}
         for name, scores in by_detector.items():
@@ -172,16 +178,15 @@ def evaluate(
               "real": n_real, "skipped": len(skipped)},
         threshold=float(threshold),
         **figures,
-        video=video_level(videos, labels_is_fake, p_fake, threshold),
+        video=video_level(videos, labels_is_fake, p_fake, threshold, series),
         seconds=round(seconds, 3),
         images_per_second=round(len(dataset.paths) / seconds, 1) if seconds > 0 else 0.0,
-        methods=per_method(labels_is_fake, p_fake, methods, threshold, videos),
+        methods=per_method(labels_is_fake, p_fake, methods, threshold, videos, series),
         detectors=detectors,
         paths=[_relative(path, dataset.root) for path in paths],
         labels_is_fake=labels_is_fake,
         p_fake=p_fake,
-        p_fake_by_detector=({name: scores[used] for name, scores in by_detector.items()}
-                            if isinstance(loaded, DetectorSet) else {}),
+        p_fake_by_detector=used_by_detector,
         video_ids=videos,
         skipped=skipped,
     )

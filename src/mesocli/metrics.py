@@ -103,14 +103,17 @@ def binary_report(labels_is_fake: Any, p_fake: Any, threshold: float = 0.5) -> d
 
 
 def video_level(
-    video_ids: Sequence[str | None], labels_is_fake: Any, p_fake: Any, threshold: float = 0.5
+    video_ids: Sequence[str | None], labels_is_fake: Any, p_fake: Any, threshold: float = 0.5,
+    by_detector: Sequence[Any] | None = None,
 ) -> dict[str, Any] | None:
     """Video-level accuracy with two aggregations of the frames of each video (the paper's video figure).
 
     A video is the frames sharing a video id *and* a class. ``mean``: the video is fake when the
     mean p_fake of its frames is ``>= threshold``. ``vote``: fake when at least half of its frames
-    are fake (``p_fake >= threshold``). Returns {videos, accuracy_mean, accuracy_vote}, or None when
-    some frame has no video id.
+    are fake (``p_fake >= threshold``). With ``by_detector`` (each detector's p_fake per frame,
+    ``--model any``), each detector aggregates the video on its own and the video is fake when any
+    detector's aggregate says so, as ``scan`` decides. Returns {videos, accuracy_mean, accuracy_vote},
+    or None when some frame has no video id.
     """
     from sklearn.metrics import accuracy_score
 
@@ -122,8 +125,10 @@ def video_level(
     keys = np.asarray([f"{int(label)}/{vid}" for label, vid in zip(y, video_ids, strict=True)])
     _, group = np.unique(keys, return_inverse=True)
     frames = np.bincount(group).astype(np.float64)
-    mean_p = np.bincount(group, weights=p) / frames
-    fake_share = np.bincount(group, weights=(p >= threshold).astype(np.float64)) / frames
+    series = [np.asarray(scores, dtype=np.float64) for scores in by_detector] if by_detector else [p]
+    mean_p = np.max([np.bincount(group, weights=s) / frames for s in series], axis=0)
+    fake_share = np.max([np.bincount(group, weights=(s >= threshold).astype(np.float64)) / frames
+                         for s in series], axis=0)
     video_is_fake = np.zeros(len(frames), dtype=bool)
     video_is_fake[group] = y
     return {
