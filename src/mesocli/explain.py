@@ -197,6 +197,7 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
     from mesocli.inputs import expand_inputs, probe_kind
     from mesocli.manifest import unique_name
     from mesocli.preprocess import load_face
+    from mesocli.writers import refuse_existing
 
     files = expand_inputs([Path(p) for p in paths], missing_ok=True, media_only=True)
     if not files:
@@ -205,9 +206,7 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
         raise UsageError(f"{out_dir}: --out is not a folder")
     taken: set[str] = set()
     targets = [out_dir / (unique_name(f.stem, str(f), taken) + ".png") for f in files]
-    clashes = [t for t in targets if t.exists()]
-    if clashes and not force:
-        raise UsageError(f"{clashes[0]}: exists; pass --force to replace it")
+    refuse_existing(next((t for t in targets if t.exists()), None), force)
     check_writable(out_dir / "probe")
     cam: GradCam | None = None
     pending: list[tuple[Path, Path, np.ndarray]] = []

@@ -213,12 +213,12 @@ def check_targets(explain_dir: Path | None, report: Path | None, force: bool) ->
     """Refuse, before any work, a --report file or a non-empty --explain folder that exists (unless ``force``),
     and a place where nothing can be written."""
     from mesocli.fsutil import check_writable
+    from mesocli.writers import refuse_existing
 
     if report is not None:
         if report.is_dir():
             raise UsageError(f"{report}: --report is a folder")
-        if report.exists() and not force:
-            raise UsageError(f"{report}: exists; pass --force to replace it")
+        refuse_existing(report, force)
         check_writable(report)
     if explain_dir is not None:
         if explain_dir.exists() and not explain_dir.is_dir():
