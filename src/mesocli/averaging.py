@@ -9,7 +9,6 @@ identity groups), never on a test split. The result is written beside ``best.wei
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from mesocli.errors import UsageError
 from mesocli.training import Trainer, read_config
+from mesocli.weights import ModelCard
 
 AVERAGED = "averaged.weights.h5"
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.weights\.h5")
@@ -73,10 +73,9 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
                                for arrays in zip(*stacks, strict=True)])
     heldout = trainer.evaluate_heldout()
     best_epoch, best_heldout = None, {}
-    best_card = run_dir / "best.json"
-    if best_card.exists():
-        card = json.loads(best_card.read_text())
-        best_epoch, best_heldout = card.get("epochs"), card.get("metrics", {}).get("heldout", {})
+    if (run_dir / "best.json").exists():
+        card = ModelCard.from_json(run_dir / "best.json")
+        best_epoch, best_heldout = card.epochs, card.metrics.get("heldout", {})
     path = None
     if write:
         path = run_dir / AVERAGED
