@@ -256,3 +256,39 @@ def test_averaging_a_run_writes_the_mean_of_its_epochs_scored_on_its_held_out_pa
         average_run(run, [2], write=False, progress=False)
     with pytest.raises(UsageError, match="kept: 1, 2"):
         average_run(run, [1, 5], write=False, progress=False)
+
+
+@pytest.mark.slow
+def test_interpolating_a_run_with_its_start_keeps_the_alpha_its_held_out_part_prefers(
+    uninterrupted: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from mesocli.averaging import average_run, epoch_files
+    from mesocli.training import selection_score
+
+    run = tmp_path / "run"
+    shutil.copytree(uninterrupted, run)
+    with pytest.raises(UsageError, match="did not start from weights"):
+        average_run(run, [2], write=False, progress=False, alphas=[0.5])
+    files = epoch_files(run)
+    config = json.loads((run / "config.json").read_text())
+    config["init_weights"] = str(files[1])  # pretend the run started from its first epoch
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match=r"in \[0, 1\]"):
+        average_run(run, [2], write=False, progress=False, alphas=[0.5, 1.5])
+
+    result = average_run(run, [2], progress=False, alphas=[0.0, 0.5, 1.0])
+    assert result.epochs == [2] and [tried["alpha"] for tried in result.sweep] == [0.0, 0.5, 1.0]
+    best = max(result.sweep, key=lambda tried: selection_score(config["select"], tried["heldout"]))
+    assert result.alpha == best["alpha"] and result.heldout == best["heldout"]
+    # α = 0 is the start and α = 1 the epoch itself: their held-out figures are the log's
+    log = {row["epoch"]: row for row in json.loads((run / "log.json").read_text())}
+    for alpha, epoch in ((0.0, 1), (1.0, 2)):
+        tried = next(tried for tried in result.sweep if tried["alpha"] == alpha)
+        assert tried["heldout"]["heldout_auc"] == pytest.approx(log[epoch]["heldout_auc"], abs=1e-6)
+    first, second = (load_weights(files[epoch], "meso4").model.get_weights() for epoch in (1, 2))
+    kept = load_weights(result.path, "meso4")
+    assert kept.card is not None and kept.card.metrics["interpolated_with_start"] == result.alpha
+    for got, start, end in zip(kept.model.get_weights(), first, second, strict=True):
+        np.testing.assert_allclose(got, (1 - result.alpha) * start + result.alpha * end, rtol=1e-6, atol=1e-7)

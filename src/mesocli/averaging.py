@@ -1,15 +1,18 @@
-"""Checkpoint averaging: the mean of a run's per-epoch weights, scored on the run's own held-out part.
+"""Weight averaging, scored on the run's own held-out part.
 
 A run keeps every epoch's weights in ``RUN_DIR/checkpoints/epoch_NNN.weights.h5``. Their element-wise
-mean (batch-norm statistics included) often generalises better than any single epoch; whether it
-does here is decided the way the run chose its epoch, on the held-out part it drew (same seed, same
-identity groups), never on a test split. The result is written beside ``best.weights.h5`` as
-``averaged.weights.h5`` with its model card.
+mean (batch-norm statistics included) often generalises better than any single epoch. A warm-started
+run can also be *interpolated* with the weights it started from, ``(1 − α)·start + α·fine-tuned``
+(weight-space ensembling, "WiSE-FT", Wortsman et al., CVPR 2022), which often keeps what the start
+knew of other data while adding what fine-tuning learnt. Whether either helps is decided the way the
+run chose its epoch, on the held-out part it drew (same seed, same identity groups), never on a test
+split. The result is written beside ``best.weights.h5`` as ``averaged.weights.h5`` with its model card.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from mesocli.errors import UsageError
-from mesocli.training import Trainer, read_config
-from mesocli.weights import ModelCard
+from mesocli.training import Trainer, read_config, selection_score
+from mesocli.weights import ModelCard, sha256_file
 
 AVERAGED = "averaged.weights.h5"
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.weights\.h5")
@@ -26,7 +29,8 @@ _EPOCH_FILE = re.compile(r"epoch_(\d+)\.weights\.h5")
 
 @dataclass
 class AveragedRun:
-    """What averaging gave: the epochs used, their mean's held-out figures beside the best epoch's."""
+    """What averaging gave: the epochs used, the kept weights' held-out figures beside the best epoch's,
+    and, for an interpolation with the start, the α kept and every α tried with its held-out figures."""
 
     run_dir: Path
     epochs: list[int]
@@ -34,11 +38,13 @@ class AveragedRun:
     best_epoch: int | None
     best_heldout: dict[str, float]
     path: Path | None
+    alpha: float | None = None
+    sweep: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_dir": str(self.run_dir), "epochs": self.epochs, "heldout": self.heldout,
-                "best_epoch": self.best_epoch, "best_heldout": self.best_heldout,
-                "path": str(self.path) if self.path else None}
+        return {"run_dir": str(self.run_dir), "epochs": self.epochs, "alpha": self.alpha,
+                "heldout": self.heldout, "best_epoch": self.best_epoch, "best_heldout": self.best_heldout,
+                "sweep": self.sweep, "path": str(self.path) if self.path else None}
 
 
 def epoch_files(run_dir: Path) -> dict[int, Path]:
@@ -51,27 +57,54 @@ def epoch_files(run_dir: Path) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = True,
-                progress: bool = True) -> AveragedRun:
-    """Average the weights of ``epochs`` (default: every kept epoch) of the run in ``run_dir``, score the
-    mean on the run's held-out part and, with ``write``, save it as ``RUN_DIR/averaged.weights.h5``."""
+def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = True, progress: bool = True,
+                alphas: Sequence[float] | None = None, start: Path | None = None) -> AveragedRun:
+    """Average the weights of ``epochs`` (default: every kept epoch) of the run in ``run_dir`` and score the
+    mean on the run's held-out part. With ``alphas``, the mean (one epoch is enough) is interpolated with
+    the run's starting weights (``--init-weights``; ``start``: any weights file of the network, such as the
+    first run of a chain of warm starts) at each α, and the α whose held-out figure the run selects by
+    (``--select``) is best is kept. With ``write``, the kept weights are saved as
+    ``RUN_DIR/averaged.weights.h5``."""
     run_dir = Path(run_dir)
     files = epoch_files(run_dir)
     chosen = sorted(set(epochs)) if epochs else list(files)
     missing = [epoch for epoch in chosen if epoch not in files]
-    if missing or len(chosen) < 2:
+    needed = 1 if alphas else 2
+    if missing or len(chosen) < needed:
         kept = ", ".join(map(str, files)) or "none"
-        raise UsageError(f"{run_dir}: need at least two kept epochs to average (asked {chosen or 'all'}; "
-                         f"kept: {kept})")
-    trainer = Trainer(read_config(run_dir), run_dir, progress)
+        what = "one kept epoch to interpolate" if alphas else "two kept epochs to average"
+        raise UsageError(f"{run_dir}: need at least {what} (asked {chosen or 'all'}; kept: {kept})")
+    config = read_config(run_dir)
+    if alphas and not (start or config.init_weights):
+        raise UsageError(f"{run_dir}: the run did not start from weights (--init-weights); nothing to "
+                         "interpolate with (give a start file)")
+    if alphas and any(not 0 <= alpha <= 1 for alpha in alphas):
+        raise UsageError(f"interpolation weights must lie in [0, 1] (got {list(alphas)})")
+    trainer = Trainer(config, run_dir, progress)
     trainer.prepare()
+    if start:
+        from mesocli.weights import load_weights
+
+        origin = load_weights(Path(start), config.arch).model.get_weights()
+    else:
+        origin = trainer.model.get_weights()
     stacks = []
     for epoch in chosen:
         trainer.model.load_weights(files[epoch])
         stacks.append(trainer.model.get_weights())
-    trainer.model.set_weights([np.mean(np.stack(arrays), axis=0).astype(arrays[0].dtype)
-                               for arrays in zip(*stacks, strict=True)])
-    heldout = trainer.evaluate_heldout()
+    mean = [np.mean(np.stack(arrays), axis=0).astype(arrays[0].dtype) for arrays in zip(*stacks, strict=True)]
+    alpha, sweep = None, None
+    if alphas:
+        sweep = []
+        for candidate in alphas:
+            trainer.model.set_weights(_interpolate(origin, mean, candidate))
+            sweep.append({"alpha": candidate, "heldout": trainer.evaluate_heldout()})
+        kept = max(sweep, key=lambda tried: selection_score(config.select, tried["heldout"]))
+        alpha, heldout = kept["alpha"], kept["heldout"]
+        trainer.model.set_weights(_interpolate(origin, mean, alpha))
+    else:
+        trainer.model.set_weights(mean)
+        heldout = trainer.evaluate_heldout()
     best_epoch, best_heldout = None, {}
     if (run_dir / "best.json").exists():
         card = ModelCard.from_json(run_dir / "best.json")
@@ -79,5 +112,14 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
     path = None
     if write:
         path = run_dir / AVERAGED
-        trainer.save_model(path, max(chosen), heldout, averaged_epochs=chosen)
-    return AveragedRun(run_dir, chosen, heldout, best_epoch, best_heldout, path)
+        extra = {"interpolated_with_start": alpha} if alphas else {}
+        if alphas and start:
+            extra["start"] = {"file": Path(start).name, "sha256": sha256_file(Path(start))}
+        trainer.save_model(path, max(chosen), heldout, averaged_epochs=chosen, **extra)
+    return AveragedRun(run_dir, chosen, heldout, best_epoch, best_heldout, path, alpha, sweep)
+
+
+def _interpolate(start: list[np.ndarray], end: list[np.ndarray], alpha: float) -> list[np.ndarray]:
+    """``(1 − alpha)·start + alpha·end``, array by array, in each array's dtype."""
+    return [((1 - alpha) * first + alpha * second).astype(second.dtype)
+            for first, second in zip(start, end, strict=True)]

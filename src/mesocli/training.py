@@ -115,6 +115,15 @@ def _step_decay(keras: Any, tf: Any, config: TrainConfig) -> Any:
     return StepDecay()
 
 
+def selection_score(select: str, record: dict[str, Any]) -> list[float]:
+    """What ``--select`` compares between candidates (larger is better): the chosen held-out figure, then
+    a tie-breaker (held-out loss, or accuracy when selecting by loss)."""
+    loss = record.get("heldout_loss", record.get("train_loss") or 0.0)
+    return {"accuracy": [record.get("heldout_accuracy", 0.0), -loss],
+            "auc": [record.get("heldout_auc", 0.0), -loss],
+            "loss": [-loss, record.get("heldout_accuracy", 0.0)]}[select]
+
+
 class Trainer:
     """Runs one training run in RUN_DIR (new or resumed).
 
@@ -320,10 +329,7 @@ class Trainer:
         checkpoints = self.run_dir / "checkpoints"
         with atomic_path(checkpoints / f"epoch_{epoch:03d}.weights.h5", suffix=".weights.h5") as tmp:
             self.model.save_weights(tmp)
-        loss = record.get("heldout_loss", record["train_loss"] or 0.0)
-        score = {"accuracy": [record.get("heldout_accuracy", 0.0), -loss],
-                 "auc": [record.get("heldout_auc", 0.0), -loss],
-                 "loss": [-loss, record.get("heldout_accuracy", 0.0)]}[self.config.select]
+        score = selection_score(self.config.select, record)
         if score > state.best_score:
             state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
             self._save_best(state, record)
