@@ -1,0 +1,60 @@
+"""Video thresholds a detector's own held-out part would support: is 0.5 the right cut?
+
+Usage (from the repository root)::
+
+    .venv/bin/python scripts/heldout_thresholds.py runs/meso4_df_ffpp2 weights/meso4_df.weights.h5
+
+Rebuilds the held-out part the run drew (same sources, seed and identity groups), keeps its sources
+whose file names carry video ids (FaceForensics++), scores those faces with WEIGHTS, and prints each
+held-out video's mean p_fake, the video accuracy at 0.5, and the thresholds that would do best on
+those videos. Only the run's held-out part is read, never a test split: this is how a per-detector
+threshold for ``--model any`` would have to be chosen, and whether the held-out videos are enough to
+choose one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+import mesocli
+from mesocli.datasets import video_id
+from mesocli.evaluate import evaluate
+from mesocli.sources import load_sources, split_by_groups
+from mesocli.training import read_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path, help="the training run whose held-out part is used")
+    parser.add_argument("weights", type=Path, help="the weights to score it with (the run's bundled detector)")
+    args = parser.parse_args()
+    config = read_config(args.run_dir)
+    data = load_sources(config.source_list())
+    _, held = split_by_groups(data.combined.labels, data.source_index, data.groups, config.val_fraction,
+                              config.seed)
+    held = np.array([i for i in held if video_id(data.combined.paths[i]) is not None])
+    report = evaluate(mesocli.load_model(str(args.weights), arch=config.arch), data.combined.subset(held))
+    frames: dict[tuple[str, bool], list[float]] = defaultdict(list)
+    for video, is_fake, p in zip(report.video_ids, report.labels_is_fake, report.p_fake, strict=True):
+        frames[(video, bool(is_fake))].append(float(p))
+    videos = sorted((video, is_fake, float(np.mean(scores))) for (video, is_fake), scores in frames.items())
+    truth = np.array([is_fake for _, is_fake, _ in videos])
+    means = np.array([mean for _, _, mean in videos])
+    cuts = np.unique(np.concatenate([[0.5], means, means + 1e-6]))
+    right = np.array([int(np.sum((means >= cut) == truth)) for cut in cuts])
+    best = cuts[right == right.max()]
+    print(json.dumps({
+        "run": str(args.run_dir), "weights": str(args.weights), "faces": len(held),
+        "videos": [{"video": video, "fake": is_fake, "mean_p_fake": round(mean, 3)} for video, is_fake, mean in videos],
+        "right_at_0.5": int(np.sum((means >= 0.5) == truth)), "of": len(videos),
+        "best_right": int(right.max()), "best_thresholds": [round(float(best.min()), 3), round(float(best.max()), 3)],
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
