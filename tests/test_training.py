@@ -292,3 +292,43 @@ def test_interpolating_a_run_with_its_start_keeps_the_alpha_its_held_out_part_pr
     assert kept.card is not None and kept.card.metrics["interpolated_with_start"] == result.alpha
     for got, start, end in zip(kept.model.get_weights(), first, second, strict=True):
         np.testing.assert_allclose(got, (1 - result.alpha) * start + result.alpha * end, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_a_greedy_soup_keeps_ingredients_that_help_and_refuses_runs_with_another_held_out_part(
+    uninterrupted: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from mesocli.averaging import epoch_files, greedy_soup
+    from mesocli.training import selection_score
+
+    run = tmp_path / "run"
+    shutil.copytree(uninterrupted, run)
+    other = tmp_path / "other-seed"
+    shutil.copytree(uninterrupted, other)
+    config = json.loads((other / "config.json").read_text())
+    config["seed"] += 1
+    (other / "config.json").write_text(json.dumps(config))
+    files = epoch_files(run)
+    with pytest.raises(UsageError, match="did not draw the held-out part"):
+        greedy_soup(run, [files[1], epoch_files(other)[2]], write=False, progress=False)
+    with pytest.raises(UsageError, match="no such weights file"):
+        greedy_soup(run, [files[1], run / "missing.weights.h5"], write=False, progress=False)
+    with pytest.raises(UsageError, match="at least two"):
+        greedy_soup(run, [files[1]], write=False, progress=False)
+
+    soup = greedy_soup(run, [files[1], files[2]], progress=False)
+    select = json.loads((run / "config.json").read_text())["select"]
+    ranked = [selection_score(select, entry["heldout"]) for entry in soup.candidates]
+    assert ranked == sorted(ranked, reverse=True) and len(ranked) == 2
+    assert soup.ingredients[0] == soup.candidates[0]["file"]
+    second = soup.candidates[1]
+    kept = len(soup.ingredients) == 2
+    assert kept == (selection_score(select, second["soup_heldout"]) >= ranked[0])
+    assert soup.heldout == (second["soup_heldout"] if kept else soup.candidates[0]["heldout"])
+    written = load_weights(soup.path, "meso4")
+    assert written.card is not None and [item["file"] for item in written.card.metrics["soup"]] == soup.ingredients
+    members = [load_weights(Path(item), "meso4").model.get_weights() for item in soup.ingredients]
+    for got, *arrays in zip(written.model.get_weights(), *members, strict=True):
+        np.testing.assert_allclose(got, np.mean(arrays, axis=0), rtol=1e-6, atol=1e-7)

@@ -92,7 +92,7 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
     for epoch in chosen:
         trainer.model.load_weights(files[epoch])
         stacks.append(trainer.model.get_weights())
-    mean = [np.mean(np.stack(arrays), axis=0).astype(arrays[0].dtype) for arrays in zip(*stacks, strict=True)]
+    mean = _mean(stacks)
     alpha, sweep = None, None
     if alphas:
         sweep = []
@@ -123,3 +123,84 @@ def _interpolate(start: list[np.ndarray], end: list[np.ndarray], alpha: float) -
     """``(1 − alpha)·start + alpha·end``, array by array, in each array's dtype."""
     return [((1 - alpha) * first + alpha * second).astype(second.dtype)
             for first, second in zip(start, end, strict=True)]
+
+
+@dataclass
+class Soup:
+    """A greedy soup: each candidate's own held-out figures, the ingredients kept, and the soup's."""
+
+    run_dir: Path
+    candidates: list[dict[str, Any]]
+    ingredients: list[str]
+    heldout: dict[str, float]
+    path: Path | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_dir": str(self.run_dir), "candidates": self.candidates, "ingredients": self.ingredients,
+                "heldout": self.heldout, "path": str(self.path) if self.path else None}
+
+
+def heldout_key(config: Any) -> tuple[Any, ...]:
+    """What fixes a run's held-out part: its sources' files (root, split, methods, every), the seed, the
+    held-out fraction and the file limit; not the loss shares or anything about training itself."""
+    sources = tuple((str(Path(source.root)), source.split, tuple(source.methods or ()), source.every)
+                    for source in config.source_list())
+    return sources, config.seed, config.val_fraction, config.limit
+
+
+def run_of(weights: Path) -> Path:
+    """The run folder a weights file belongs to (``RUN/best.weights.h5`` or ``RUN/checkpoints/epoch_N…``)."""
+    weights = Path(weights)
+    return weights.parent.parent if weights.parent.name == "checkpoints" else weights.parent
+
+
+def greedy_soup(run_dir: Path, candidates: Sequence[Path], write: bool = True, progress: bool = True) -> Soup:
+    """Greedy model soup (Wortsman et al., ICML 2022) scored on the held-out part of the run in ``run_dir``.
+
+    Every candidate must come from a run that drew the same held-out part (same sources, seed and
+    fraction; checked), so that none of them trained on a held-out face. Candidates are ranked by
+    their own held-out figure (the run's ``--select``); the best starts the soup, and each next one is
+    kept when the mean of the soup with it scores at least as well. With ``write``, the soup is saved
+    as ``RUN_DIR/averaged.weights.h5``."""
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    paths = [Path(candidate) for candidate in candidates]
+    if len(paths) < 2:
+        raise UsageError("a soup needs at least two candidate weights files")
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such weights file")
+        other = run_of(path)
+        if not (other / "config.json").is_file() or heldout_key(read_config(other)) != heldout_key(config):
+            raise UsageError(f"{path}: its run ({other}) did not draw the held-out part of {run_dir} "
+                             "(other sources, seed or fraction), so it may have trained on held-out faces")
+    trainer = Trainer(config, run_dir, progress)
+    trainer.prepare()
+    weights = {}
+    scored = []
+    for path in paths:
+        trainer.model.load_weights(path)
+        weights[path] = trainer.model.get_weights()
+        scored.append({"file": str(path), "heldout": trainer.evaluate_heldout()})
+    scored.sort(key=lambda entry: selection_score(config.select, entry["heldout"]), reverse=True)
+    soup = [Path(scored[0]["file"])]
+    best = scored[0]["heldout"]
+    for entry in scored[1:]:
+        trial = [*soup, Path(entry["file"])]
+        trainer.model.set_weights(_mean([weights[path] for path in trial]))
+        heldout = trainer.evaluate_heldout()
+        entry["soup_heldout"] = heldout
+        if selection_score(config.select, heldout) >= selection_score(config.select, best):
+            soup, best = trial, heldout
+    trainer.model.set_weights(_mean([weights[path] for path in soup]))
+    path = None
+    if write:
+        path = run_dir / AVERAGED
+        ingredients = [{"file": str(item), "sha256": sha256_file(item)} for item in soup]
+        trainer.save_model(path, None, best, soup=ingredients)
+    return Soup(run_dir, scored, [str(item) for item in soup], best, path)
+
+
+def _mean(stacks: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """The element-wise mean of several models' weight lists, in each array's dtype."""
+    return [np.mean(np.stack(arrays), axis=0).astype(arrays[0].dtype) for arrays in zip(*stacks, strict=True)]

@@ -374,7 +374,7 @@ class Trainer:
         heldout = {k: v for k, v in record.items() if k.startswith("heldout_")}
         self.save_model(self.run_dir / "best.weights.h5", record["epoch"], heldout)
 
-    def save_model(self, target: Path, epochs: int, heldout: dict[str, float], **metrics: Any) -> None:
+    def save_model(self, target: Path, epochs: int | None, heldout: dict[str, float], **metrics: Any) -> None:
         """Write the model's current weights to ``target`` with their model card (data, command, held-out
         figures, and any further ``metrics``)."""
         from mesocli.weights import ModelCard, save_own
