@@ -175,3 +175,28 @@ def test_method_folders_are_read_from_the_class_folders(two_roots: tuple[Path, P
     dataset = find_dataset(two_roots[0], "train")
     assert set(dataset.methods) == {"Deepfakes", "Face2Face", "original"}
     assert find_dataset(two_roots[1], "train").methods == [None] * 60
+
+
+def test_a_heldout_seed_keeps_the_held_out_part_while_the_training_seed_changes(
+    two_roots: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from dataclasses import asdict
+
+    from mesocli.averaging import heldout_key
+    from mesocli.training import TrainConfig, Trainer
+
+    ffpp, mesonet = two_roots
+    sources = [asdict(Source(str(mesonet))), asdict(Source(str(ffpp)))]
+
+    def held(**seeds: int) -> tuple[np.ndarray, TrainConfig]:
+        config = TrainConfig(data=str(mesonet), sources=sources, val_fraction=0.25, batch_size=8, **seeds)
+        trainer = Trainer(config, tmp_path / "run", progress=False)
+        trainer.prepare()
+        return trainer.held_idx, config
+
+    base, base_config = held(seed=0)
+    shared, shared_config = held(seed=5, heldout_seed=0)
+    own, own_config = held(seed=5)
+    np.testing.assert_array_equal(base, shared)
+    assert not np.array_equal(base, own)  # seed 5 alone draws other identity groups
+    assert heldout_key(base_config) == heldout_key(shared_config) != heldout_key(own_config)

@@ -141,11 +141,12 @@ class Soup:
 
 
 def heldout_key(config: Any) -> tuple[Any, ...]:
-    """What fixes a run's held-out part: its sources' files (root, split, methods, every), the seed, the
-    held-out fraction and the file limit; not the loss shares or anything about training itself."""
+    """What fixes a run's held-out part: its sources' files (root, split, methods, every), the seed of the
+    draw (``--heldout-seed``, else ``--seed``), the held-out fraction and the file limit; not the loss
+    shares or anything about training itself."""
     sources = tuple((str(Path(source.root)), source.split, tuple(source.methods or ()), source.every)
                     for source in config.source_list())
-    return sources, config.seed, config.val_fraction, config.limit
+    return sources, config.split_seed, config.val_fraction, config.limit
 
 
 def run_of(weights: Path) -> Path:

@@ -91,6 +91,8 @@ def train(
     val_fraction: Opt(float, "Held-out part of the training split for model selection.") = 0.1,
     patience: Opt(int, "Early stop after N epochs without held-out improvement.") = 6,
     seed: Opt(int, "Seed for the held-out split, shuffling and augmentation.") = 0,
+    heldout_seed: Opt(int | None, "Seed for the held-out split only (default: --seed), so runs of other seeds "
+                      "select on the same held-out part.") = None,
     augment: Opt(bool, "Random affine, flip, colour changes.", "--augment/--no-augment") = True,
     rescale_prob: Opt(float, "Share of faces shrunk to 50-100 % and enlarged back (resampling blur), 0 = paper.") = 0.0,
     class_weights: Opt(bool, "Weight each class's loss by N / (2 N_class).", "--class-weights/--no-class-weights")
@@ -114,6 +116,7 @@ def train(
         lr_decay_every=lr_decay_every, loss=loss.value, val_fraction=val_fraction, patience=patience, seed=seed,
         augment=augment, rescale_prob=rescale_prob, class_weights=class_weights, jit_compile=jit, limit=limit,
         degrade_prob=degrade_prob, init_weights=str(init_weights) if init_weights else None, select=select,
+        heldout_seed=heldout_seed,
     )
     typer.echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
 

@@ -67,6 +67,12 @@ class TrainConfig:
     init_weights: str | None = None  # warm start from any weights file of the same network
     degrade_prob: float = 0.0  # JPEG re-compression, blur and noise, each with this probability per face
     select: str = "accuracy"  # held-out figure that picks the best epoch: accuracy, auc or loss
+    heldout_seed: int | None = None  # seed of the held-out draw (None: seed), so runs of other seeds share it
+
+    @property
+    def split_seed(self) -> int:
+        """The seed that draws the held-out part (and the ``limit`` subset): ``heldout_seed`` or ``seed``."""
+        return self.seed if self.heldout_seed is None else self.heldout_seed
 
     def source_list(self) -> list[Any]:
         """The training sources: ``sources`` if given, else the single root ``data``/``split``."""
@@ -148,7 +154,7 @@ class Trainer:
         config = self.config
         data = load_sources(config.source_list())
         if config.limit:
-            picked = np.sort(np.random.default_rng(config.seed).permutation(len(data.labels))[: config.limit])
+            picked = np.sort(np.random.default_rng(config.split_seed).permutation(len(data.labels))[: config.limit])
             data = TrainingData(data.sources, data.datasets, data.combined.subset(picked), data.source_index[picked],
                                 data.groups[picked], data.ignored)
         self.data = data
@@ -171,7 +177,7 @@ class Trainer:
             where = dataset.root if len(data.sources) == 1 else "any training source"
             raise UsageError(f"no readable images of class {missing} in {where}; both df and real are needed")
         train_idx, held_idx = split_by_groups(labels[usable], data.source_index[usable], data.groups[usable],
-                                              config.val_fraction, config.seed)
+                                              config.val_fraction, config.split_seed)
         self.train_idx, self.held_idx = usable[train_idx], usable[held_idx]
         if len(self.train_idx) < config.batch_size:
             raise UsageError(
@@ -394,6 +400,7 @@ class Trainer:
                 "sources_sha256": self.data.sha256(),
                 "counts": self.data.combined.counts,
                 "heldout_fraction": config.val_fraction,
+                "heldout_seed": config.split_seed,
                 "heldout": "by identity group where file names carry video ids, else by file",
                 "init_weights": ({"file": Path(config.init_weights).name, "sha256": self.init_sha256}
                                  if config.init_weights else None),
