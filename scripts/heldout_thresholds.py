@@ -36,7 +36,7 @@ def main() -> None:
     config = read_config(args.run_dir)
     data = load_sources(config.source_list())
     _, held = split_by_groups(data.combined.labels, data.source_index, data.groups, config.val_fraction,
-                              config.seed)
+                              config.split_seed)
     held = np.array([i for i in held if video_id(data.combined.paths[i]) is not None])
     report = evaluate(mesocli.load_model(str(args.weights), arch=config.arch), data.combined.subset(held))
     frames: dict[tuple[str, bool], list[float]] = defaultdict(list)
