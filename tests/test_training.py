@@ -272,6 +272,12 @@ def test_interpolating_a_run_with_its_start_keeps_the_alpha_its_held_out_part_pr
     with pytest.raises(UsageError, match="did not start from weights"):
         average_run(run, [2], write=False, progress=False, alphas=[0.5])
     files = epoch_files(run)
+    log = {row["epoch"]: row for row in json.loads((run / "log.json").read_text())}
+    # an explicit start file needs no --init-weights; α = 0 is that file itself
+    explicit = average_run(run, [2], progress=False, alphas=[0.0], start=files[1])
+    assert explicit.heldout["heldout_auc"] == pytest.approx(log[1]["heldout_auc"], abs=1e-6)
+    start_card = load_weights(explicit.path, "meso4").card
+    assert start_card is not None and start_card.metrics["start"]["file"] == files[1].name
     config = json.loads((run / "config.json").read_text())
     config["init_weights"] = str(files[1])  # pretend the run started from its first epoch
     (run / "config.json").write_text(json.dumps(config))
@@ -283,7 +289,6 @@ def test_interpolating_a_run_with_its_start_keeps_the_alpha_its_held_out_part_pr
     best = max(result.sweep, key=lambda tried: selection_score(config["select"], tried["heldout"]))
     assert result.alpha == best["alpha"] and result.heldout == best["heldout"]
     # α = 0 is the start and α = 1 the epoch itself: their held-out figures are the log's
-    log = {row["epoch"]: row for row in json.loads((run / "log.json").read_text())}
     for alpha, epoch in ((0.0, 1), (1.0, 2)):
         tried = next(tried for tried in result.sweep if tried["alpha"] == alpha)
         assert tried["heldout"]["heldout_auc"] == pytest.approx(log[epoch]["heldout_auc"], abs=1e-6)
