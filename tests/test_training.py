@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,14 @@ def uninterrupted(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     run = tmp_path_factory.mktemp("uninterrupted")
     state = start_run(config_for(tiny_data, 2), run, progress=False)
     assert state.finished and state.epoch == 2
+    return run
+
+
+@pytest.fixture
+def run_copy(uninterrupted: Path, tmp_path: Path) -> Path:
+    """A private copy of the two-epoch run, for tests that write into it."""
+    run = tmp_path / "run"
+    shutil.copytree(uninterrupted, run)
     return run
 
 
@@ -232,14 +241,11 @@ def test_no_class_weights_trains_with_equal_weights(tiny_data: Path, tmp_path: P
 
 @pytest.mark.slow
 def test_averaging_a_run_writes_the_mean_of_its_epochs_scored_on_its_held_out_part(
-    uninterrupted: Path, tmp_path: Path
+    run_copy: Path
 ) -> None:
-    import shutil
-
     from mesocli.averaging import average_run, epoch_files
 
-    run = tmp_path / "run"
-    shutil.copytree(uninterrupted, run)
+    run = run_copy
     files = epoch_files(run)
     assert list(files) == [1, 2]
     result = average_run(run, progress=False)
@@ -260,15 +266,12 @@ def test_averaging_a_run_writes_the_mean_of_its_epochs_scored_on_its_held_out_pa
 
 @pytest.mark.slow
 def test_interpolating_a_run_with_its_start_keeps_the_alpha_its_held_out_part_prefers(
-    uninterrupted: Path, tmp_path: Path
+    run_copy: Path
 ) -> None:
-    import shutil
-
     from mesocli.averaging import average_run, epoch_files
     from mesocli.training import selection_score
 
-    run = tmp_path / "run"
-    shutil.copytree(uninterrupted, run)
+    run = run_copy
     with pytest.raises(UsageError, match="did not start from weights"):
         average_run(run, [2], write=False, progress=False, alphas=[0.5])
     files = epoch_files(run)
@@ -301,15 +304,12 @@ def test_interpolating_a_run_with_its_start_keeps_the_alpha_its_held_out_part_pr
 
 @pytest.mark.slow
 def test_a_greedy_soup_keeps_ingredients_that_help_and_refuses_runs_with_another_held_out_part(
-    uninterrupted: Path, tmp_path: Path
+    run_copy: Path, uninterrupted: Path, tmp_path: Path
 ) -> None:
-    import shutil
-
     from mesocli.averaging import epoch_files, greedy_soup
     from mesocli.training import selection_score
 
-    run = tmp_path / "run"
-    shutil.copytree(uninterrupted, run)
+    run = run_copy
     other = tmp_path / "other-seed"
     shutil.copytree(uninterrupted, other)
     config = json.loads((other / "config.json").read_text())
