@@ -24,8 +24,7 @@ import numpy as np
 import mesocli
 from mesocli.datasets import video_id
 from mesocli.evaluate import evaluate
-from mesocli.sources import load_sources, split_by_groups
-from mesocli.training import read_config
+from mesocli.training import load_run_data, read_config, split_run_data
 
 
 def main() -> None:
@@ -34,9 +33,8 @@ def main() -> None:
     parser.add_argument("weights", type=Path, help="the weights to score it with (the run's bundled detector)")
     args = parser.parse_args()
     config = read_config(args.run_dir)
-    data = load_sources(config.source_list())
-    _, held = split_by_groups(data.combined.labels, data.source_index, data.groups, config.val_fraction,
-                              config.split_seed)
+    data = load_run_data(config)
+    _, held = split_run_data(config, data, np.arange(len(data.labels)))  # as training drew it (every file readable)
     held = np.array([i for i in held if video_id(data.combined.paths[i]) is not None])
     report = evaluate(mesocli.load_model(str(args.weights), arch=config.arch), data.combined.subset(held))
     frames: dict[tuple[str, bool], list[float]] = defaultdict(list)

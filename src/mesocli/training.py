@@ -130,6 +130,24 @@ def selection_score(select: str, record: dict[str, Any]) -> list[float]:
             "loss": [-loss, record.get("heldout_accuracy", 0.0)]}[select]
 
 
+def load_run_data(config: TrainConfig) -> TrainingData:
+    """A run's training files: its sources, cut to the ``limit`` subset (drawn with the held-out seed)."""
+    data = load_sources(config.source_list())
+    if config.limit:
+        picked = np.sort(np.random.default_rng(config.split_seed).permutation(len(data.labels))[: config.limit])
+        data = TrainingData(data.sources, data.datasets, data.combined.subset(picked), data.source_index[picked],
+                            data.groups[picked], data.ignored)
+    return data
+
+
+def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) indices into ``data`` among the ``usable`` (readable) files: whole identity groups
+    per source, drawn with ``config.split_seed`` (:func:`mesocli.sources.split_by_groups`)."""
+    train, held = split_by_groups(data.labels[usable], data.source_index[usable], data.groups[usable],
+                                  config.val_fraction, config.split_seed)
+    return usable[train], usable[held]
+
+
 class Trainer:
     """Runs one training run in RUN_DIR (new or resumed).
 
@@ -152,12 +170,7 @@ class Trainer:
 
         tf = self.tf = import_tensorflow()
         config = self.config
-        data = load_sources(config.source_list())
-        if config.limit:
-            picked = np.sort(np.random.default_rng(config.split_seed).permutation(len(data.labels))[: config.limit])
-            data = TrainingData(data.sources, data.datasets, data.combined.subset(picked), data.source_index[picked],
-                                data.groups[picked], data.ignored)
-        self.data = data
+        data = self.data = load_run_data(config)
         dataset = data.combined
         for source, part in zip(data.sources, data.datasets, strict=True):
             counts = part.counts
@@ -176,9 +189,7 @@ class Trainer:
             missing = " and ".join(name for name, n in zip(("df", "real"), readable, strict=True) if n == 0)
             where = dataset.root if len(data.sources) == 1 else "any training source"
             raise UsageError(f"no readable images of class {missing} in {where}; both df and real are needed")
-        train_idx, held_idx = split_by_groups(labels[usable], data.source_index[usable], data.groups[usable],
-                                              config.val_fraction, config.split_seed)
-        self.train_idx, self.held_idx = usable[train_idx], usable[held_idx]
+        self.train_idx, self.held_idx = split_run_data(config, data, usable)
         if len(self.train_idx) < config.batch_size:
             raise UsageError(
                 f"only {len(self.train_idx)} training images, fewer than one batch ({config.batch_size})"
