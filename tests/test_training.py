@@ -90,6 +90,19 @@ def test_train_one_epoch_writes_a_loadable_model_card(tiny_data: Path, tmp_path:
         start_run(config_for(tiny_data, 1), run, progress=False)
 
 
+@pytest.mark.slow
+def test_early_stop_names_the_selected_figure(
+    tiny_data: Path, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mesocli.training.selection_score", lambda select, record: [0.0])  # never improves
+    run = tmp_path / "run"
+    code, out, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH[2:], "--epochs", "3",
+                             "--patience", "1", "--select", "auc")
+    assert code == 0, err
+    assert "early stop: held-out auc did not improve for 1 epochs" in err
+    assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2]
+
+
 def _final_state(run: Path) -> dict[str, np.ndarray]:
     with np.load(run / "checkpoint" / "last.npz") as arrays:
         return {key: arrays[key] for key in arrays.files}

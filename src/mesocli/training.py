@@ -372,7 +372,7 @@ class Trainer:
             while state.epoch < config.epochs:
                 self.end_epoch(state, self.run_epoch(state))
                 if state.stale_epochs >= config.patience:
-                    self.log(f"early stop: held-out accuracy did not improve for {config.patience} epochs",
+                    self.log(f"early stop: held-out {config.select} did not improve for {config.patience} epochs",
                              file=sys.stderr)
                     break
                 if learning_rate_at(config, state.global_step) <= config.lr_min and state.stale_epochs >= 2:
