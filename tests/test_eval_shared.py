@@ -45,7 +45,7 @@ def test_authors_meso4_df_on_validation(validation_split: tuple[FolderDataset, D
     assert report.best_accuracy >= report.accuracy
 
 
-BUNDLED = ["meso4_df", "meso4_f2f", "meso4_fs", "mesoinception4_df", "mesoinception4_f2f"]
+BUNDLED = ["meso4_df", "meso4_f2f", "meso4_fs", "mesoinception4_df", "mesoinception4_f2f", "mesoinception4_fs"]
 DEEPFAKE = [name for name in BUNDLED if name.endswith("_df")]
 
 
