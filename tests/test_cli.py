@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from conftest import RunCli, cli_code, fresh_python
 
 from mesocli import __version__
@@ -31,10 +34,20 @@ def test_models_lists_bundled_cards_as_json(run_cli: RunCli) -> None:
         assert {"arch", "manipulation", "weights_file", "sha256", "metrics"} <= set(card)
 
 
-def test_models_table_names_missing_choices(run_cli: RunCli) -> None:
+def test_models_table_names_missing_choices(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mesocli import weights as weights_module
+
+    result = run_cli("models")
+    assert result.code == 0 and "No bundled weights" not in result.out  # every network/detector pair ships
+    shutil.copy(weights_module.bundled_dir() / "meso4_df.json", tmp_path)  # a bundle of one detector
+    monkeypatch.setattr(weights_module, "bundled_dir", lambda: tmp_path)
     result = run_cli("models")
     assert result.code == 0
-    assert "f2f" in result.out and "--weights" in result.out
+    missing = result.out.split("No bundled weights for:", 1)[1]
+    assert "meso4/f2f" in missing and "mesoinception4/df" in missing and "meso4/df" not in missing
+    assert "--weights" in missing
 
 
 def test_python_dash_m_entry_point() -> None:
