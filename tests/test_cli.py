@@ -12,6 +12,7 @@ import pytest
 from conftest import RunCli, cli_code, fresh_python
 
 from mesocli import __version__
+from mesocli import weights as weights_module
 from mesocli.weights import bundled_cards
 
 
@@ -37,8 +38,6 @@ def test_models_lists_bundled_cards_as_json(run_cli: RunCli) -> None:
 def test_models_table_names_missing_choices(
     run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mesocli import weights as weights_module
-
     result = run_cli("models")
     assert result.code == 0 and "No bundled weights" not in result.out  # every network/detector pair ships
     shutil.copy(weights_module.bundled_dir() / "meso4_df.json", tmp_path)  # a bundle of one detector
