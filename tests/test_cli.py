@@ -13,7 +13,6 @@ from conftest import RunCli, cli_code, fresh_python
 
 from mesocli import __version__
 from mesocli import weights as weights_module
-from mesocli.weights import bundled_cards
 
 
 def test_help_does_not_import_tensorflow_or_dlib() -> None:
@@ -30,14 +29,12 @@ def test_models_lists_bundled_cards_as_json(run_cli: RunCli) -> None:
     result = run_cli("models", "--format", "json")
     assert result.code == 0
     cards = json.loads(result.out)
-    assert cards and [card["name"] for card in cards] == [card.name for card in bundled_cards()]
+    assert cards and [card["name"] for card in cards] == [card.name for card in weights_module.bundled_cards()]
     for card in cards:
         assert {"arch", "manipulation", "weights_file", "sha256", "metrics"} <= set(card)
 
 
-def test_models_table_names_missing_choices(
-    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_models_table_names_missing_choices(run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_cli("models")
     assert result.code == 0 and "No bundled weights" not in result.out  # every network/detector pair ships
     shutil.copy(weights_module.bundled_dir() / "meso4_df.json", tmp_path)  # a bundle of one detector
