@@ -79,6 +79,24 @@ def test_held_out_part_shares_no_person_or_video_with_training(two_roots: tuple[
         assert set(np.unique(data.labels[held_mine])) == {0, 1}
 
 
+@pytest.mark.parametrize("order", ["aux last", "aux first"])
+def test_a_source_outside_the_held_out_part_is_trained_on_whole(two_roots: tuple[Path, Path], order: str) -> None:
+    ffpp, mesonet = two_roots
+    alone = load_sources([Source(str(ffpp))])
+    _, held_alone = split_by_groups(alone.labels, alone.source_index, alone.groups, 0.25, seed=3)
+    sources = [Source(str(ffpp)), Source(str(mesonet), heldout=False)]
+    if order == "aux first":
+        sources.reverse()
+    data = load_sources(sources)
+    aux = 0 if order == "aux first" else 1
+    train, held = split_by_groups(data.labels, data.source_index, data.groups, 0.25, seed=3,
+                                  train_only=frozenset({aux}))
+    assert set(data.source_index[held]) == {1 - aux}  # nothing of the auxiliary source is held out
+    assert np.all(np.isin(np.flatnonzero(data.source_index == aux), train))
+    paths = data.combined.paths
+    assert sorted(paths[i] for i in held) == sorted(alone.combined.paths[i] for i in held_alone)
+
+
 def test_methods_and_frame_stride_select_files(two_roots: tuple[Path, Path]) -> None:
     ffpp, _ = two_roots
     data = load_sources([Source(str(ffpp), methods=["Face2Face", "original"], every=2)])

@@ -253,6 +253,40 @@ def test_no_class_weights_trains_with_equal_weights(tiny_data: Path, tmp_path: P
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("arch", ["meso4", "mesoinception4"])
+def test_frozen_blocks_keep_their_starting_weights_while_the_rest_learns(
+    tiny_data: Path, tmp_path: Path, run_cli: RunCli, arch: str
+) -> None:
+    start = tmp_path / "start"
+    code, _, err = run_cli("train", tiny_data, "--out", start, "--arch", arch, *ONE_EPOCH)
+    assert code == 0, err
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", tiny_data, "--out", run, "--arch", arch, *ONE_EPOCH, "--learning-rate", "0.01",
+                           "--init-weights", start / "best.weights.h5", "--freeze-blocks", "2")
+    assert code == 0, err
+    assert "frozen: the first 2 feature blocks" in err
+    before, after = (load_weights(folder / "best.weights.h5") for folder in (start, run))
+    layers = [(a.name, a.get_weights(), b.get_weights()) for a, b in zip(before.model.layers, after.model.layers,
+                                                                         strict=True) if a.weights]
+    norms = [i for i, (name, _, _) in enumerate(layers) if name.startswith("batch_normalization")]
+    frozen, free = layers[: norms[1] + 1], layers[norms[1] + 1:]
+    for name, old, new in frozen:  # kernels, biases and the batch norms' moving statistics
+        assert all(np.array_equal(o, n) for o, n in zip(old, new, strict=True)), name
+    for name, old, new in free:
+        assert not all(np.array_equal(o, n) for o, n in zip(old, new, strict=True)), name
+    card = after.card
+    assert card is not None and card.data["frozen_blocks"] == 2
+    assert card.metrics["trainable_params"] < before.card.metrics["trainable_params"]
+
+
+def test_freezing_more_blocks_than_the_network_has_is_refused(tiny_data: Path, tmp_path: Path,
+                                                              run_cli: RunCli) -> None:
+    code, _, err = run_cli("train", tiny_data, "--out", tmp_path / "run", *ONE_EPOCH, "--freeze-blocks", "5")
+    assert code != 0 and "--freeze-blocks 5: must be in [0, 4]" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
 def test_averaging_a_run_writes_the_mean_of_its_epochs_scored_on_its_held_out_part(
     run_copy: Path
 ) -> None:

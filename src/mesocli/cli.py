@@ -101,6 +101,7 @@ def train(
     init_weights: Opt(Path | None, "Start from these weights (any file of the same network) instead of a random "
                       "init.") = None,
     select: Opt(str, "Held-out figure that picks the best epoch: accuracy, auc or loss.") = "accuracy",
+    freeze_blocks: Opt(int, "Keep the first N of the 4 feature blocks as they start (with --init-weights).") = 0,
     jit: Opt(bool, "XLA-compile the training step.", "--jit/--no-jit") = False,
     limit: Opt(int | None, "Use only N images (quick trials).") = None,
     resume: Opt(Path | None, "Continue the run in this folder.") = None,
@@ -116,7 +117,7 @@ def train(
         lr_decay_every=lr_decay_every, loss=loss.value, val_fraction=val_fraction, patience=patience, seed=seed,
         augment=augment, rescale_prob=rescale_prob, class_weights=class_weights, jit_compile=jit, limit=limit,
         degrade_prob=degrade_prob, init_weights=str(init_weights) if init_weights else None, select=select,
-        heldout_seed=heldout_seed,
+        heldout_seed=heldout_seed, freeze_blocks=freeze_blocks,
     )
     typer.echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
 

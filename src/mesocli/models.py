@@ -92,6 +92,24 @@ def build_model(arch: str) -> Any:
     return keras.Model(inputs, _classifier_head(make, x), name=DISPLAY_NAMES[arch])
 
 
+FEATURE_BLOCKS = 4  # both networks: two stem blocks (conv or inception), then two 16-filter conv blocks
+
+
+def freeze_blocks(model: Any, blocks: int) -> None:
+    """Freeze the first ``blocks`` feature blocks (their convolutions and batch norm, which then keeps
+    its moving statistics): fine-tuning adapts only the later blocks and the classifier head."""
+    if not 0 <= blocks <= FEATURE_BLOCKS:
+        raise ValueError(f"blocks must be in [0, {FEATURE_BLOCKS}], got {blocks}")
+    seen = 0
+    for layer in model.layers:
+        if seen == blocks:
+            break
+        if layer.weights:
+            layer.trainable = False
+        if layer.name.startswith("batch_normalization"):  # each block ends in its batch norm
+            seen += 1
+
+
 def count_trainable(model: Any) -> int:
     """Number of trainable parameters."""
     return int(sum(int(w.numpy().size) for w in model.trainable_weights))

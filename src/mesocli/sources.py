@@ -6,7 +6,8 @@ total loss proportional to its ``weight`` (default: equal shares), and inside a 
 gets half of that share (with class balancing on), whatever the file counts. The held-out part for
 model selection is drawn per source by **identity group** (:func:`mesocli.datasets.identity_groups`)
 where the file names carry video ids, so no person and no video is on both sides; a source without
-ids (plain numbered files) falls back to a stratified draw of single files.
+ids (plain numbered files) falls back to a stratified draw of single files. A source marked
+``"heldout": false`` (synthetic or auxiliary data) is trained on whole and takes no part in selection.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Source:
     methods: list[str] | None = None
     every: int = 1
     weight: float = 1.0
+    heldout: bool = True  # False: train on every file; nothing held out, so it never selects the epoch
 
     def check(self) -> None:
         if self.every < 1:
@@ -149,17 +151,22 @@ def split_heldout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
 
 
 def split_by_groups(
-    labels: np.ndarray, source_index: np.ndarray, groups: np.ndarray, fraction: float, seed: int
+    labels: np.ndarray, source_index: np.ndarray, groups: np.ndarray, fraction: float, seed: int,
+    train_only: frozenset[int] = frozenset(),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train, held-out) indices: per source, whole identity groups are held out until ``fraction`` is reached.
 
     Groups are visited in a seeded random order. A source whose groups are all single files (no video
-    ids) gets a stratified draw of files instead, as a single-root run always did.
+    ids) gets a stratified draw of files instead, as a single-root run always did. Sources numbered in
+    ``train_only`` hold nothing out.
     """
     rng = np.random.default_rng(seed)
     train_parts, held_parts = [], []
     for source in np.unique(source_index):
         members = np.flatnonzero(source_index == source)
+        if int(source) in train_only:
+            train_parts.append(members)
+            continue
         member_groups = groups[members]
         unique = np.unique(member_groups)
         if len(unique) == len(members):  # no ids: stratified by class, as before
@@ -178,7 +185,8 @@ def split_by_groups(
         is_held = np.isin(member_groups, held_groups)
         train_parts.append(members[~is_held])
         held_parts.append(members[is_held])
-    return np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(held_parts))
+    held = np.concatenate(held_parts) if held_parts else np.array([], dtype=np.int64)
+    return np.sort(np.concatenate(train_parts)), np.sort(held)
 
 
 def sample_weights(

@@ -34,7 +34,7 @@ from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_stat
 from mesocli.datasets import decode_dataset
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, atomic_write_text, check_writable
-from mesocli.models import build_model, count_trainable
+from mesocli.models import FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
 from mesocli.sources import TrainingData, load_sources, sample_weights, split_by_groups
 
 SELECTIONS = ("accuracy", "auc", "loss")
@@ -68,6 +68,7 @@ class TrainConfig:
     degrade_prob: float = 0.0  # JPEG re-compression, blur and noise, each with this probability per face
     select: str = "accuracy"  # held-out figure that picks the best epoch: accuracy, auc or loss
     heldout_seed: int | None = None  # seed of the held-out draw (None: seed), so runs of other seeds share it
+    freeze_blocks: int = 0  # feature blocks kept as they start (with --init-weights: fine-tune the rest only)
 
     @property
     def split_seed(self) -> int:
@@ -95,6 +96,7 @@ class TrainConfig:
             ("--degrade-prob", 0 <= self.degrade_prob <= 1, "in [0, 1]"),
             ("--select", self.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
             ("--limit", self.limit is None or self.limit >= 1, "at least 1"),
+            ("--freeze-blocks", 0 <= self.freeze_blocks <= FEATURE_BLOCKS, f"in [0, {FEATURE_BLOCKS}]"),
         ]
         for option, ok, wanted in rules:
             if not ok:
@@ -143,8 +145,9 @@ def load_run_data(config: TrainConfig) -> TrainingData:
 def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(train, held-out) indices into ``data`` among the ``usable`` (readable) files: whole identity groups
     per source, drawn with ``config.split_seed`` (:func:`mesocli.sources.split_by_groups`)."""
+    train_only = frozenset(number for number, source in enumerate(data.sources) if not source.heldout)
     train, held = split_by_groups(data.labels[usable], data.source_index[usable], data.groups[usable],
-                                  config.val_fraction, config.split_seed)
+                                  config.val_fraction, config.split_seed, train_only)
     return usable[train], usable[held]
 
 
@@ -220,6 +223,10 @@ class Trainer:
             start = load_weights(Path(config.init_weights), config.arch)
             self.model.set_weights(start.model.get_weights())
             self.init_sha256 = start.sha256
+        freeze_blocks(self.model, config.freeze_blocks)
+        if config.freeze_blocks:
+            self.log(f"frozen: the first {config.freeze_blocks} feature blocks; "
+                     f"{count_trainable(self.model)} trainable parameters", file=sys.stderr)
         self.optimizer = keras.optimizers.Adam(learning_rate=_step_decay(keras, tf, config))
         self.optimizer.build(self.model.trainable_variables)
         self.augment = tf.function(augment_fn(tf, config.rescale_prob, config.degrade_prob))
@@ -415,6 +422,7 @@ class Trainer:
                 "heldout": "by identity group where file names carry video ids, else by file",
                 "init_weights": ({"file": Path(config.init_weights).name, "sha256": self.init_sha256}
                                  if config.init_weights else None),
+                "frozen_blocks": config.freeze_blocks,
             },
             epochs=epochs,
             metrics={"heldout": heldout, "trainable_params": count_trainable(self.model), **metrics},
