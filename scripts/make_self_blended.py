@@ -21,15 +21,16 @@ Resumable: pairs already written are skipped; each file is written to a temporar
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+import dlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from tqdm import tqdm
 
 from mesocli.datasets import find_dataset
 from mesocli.faces import models_dir
+from mesocli.fsutil import atomic_path
 
 SIZE = 256
 OUTLINE = [*range(0, 17), *range(26, 16, -1)]  # jaw line (0-16), then the eyebrows back (26-17)
@@ -37,8 +38,6 @@ OUTLINE = [*range(0, 17), *range(26, 16, -1)]  # jaw line (0-16), then the eyebr
 
 def landmarks(detector, predictor, image: np.ndarray):  # noqa: ANN001 (dlib objects)
     """68 landmarks of the largest face dlib's HOG detector finds in the crop; None when it finds none."""
-    import dlib
-
     boxes = detector(image, 1)
     if not boxes:
         return None
@@ -81,9 +80,8 @@ def altered_copy(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def save_jpeg(image: Image.Image, target: Path, quality: int) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    image.save(tmp, format="JPEG", quality=quality)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        image.save(tmp, format="JPEG", quality=quality)
 
 
 def main() -> None:
@@ -94,9 +92,6 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1, help="use every N-th real face (sorted by name)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-
-    import dlib
-
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(models_dir() / "shape_predictor_68_face_landmarks.dat"))
     dataset = find_dataset(args.source, args.split)
