@@ -97,6 +97,35 @@ def test_a_source_outside_the_held_out_part_is_trained_on_whole(two_roots: tuple
     assert sorted(paths[i] for i in held) == sorted(alone.combined.paths[i] for i in held_alone)
 
 
+def test_a_held_out_person_is_dropped_from_training_in_every_source(two_roots: tuple[Path, Path]) -> None:
+    """The same people in two sources (Face2Face vs originals held out; Deepfakes and originals as
+    auxiliary data): the held-out part is the one the first source draws alone, and no training file of
+    either source shows a held-out person."""
+    from mesocli.training import TrainConfig, load_run_data, split_run_data
+
+    ffpp, _ = two_roots
+    alone = TrainConfig(data="", sources=[{"root": str(ffpp), "methods": ["Face2Face", "original"]}],
+                        val_fraction=0.25, seed=3)
+    data_alone = load_run_data(alone)
+    train_alone, held_alone = split_run_data(alone, data_alone, np.arange(len(data_alone.labels)))
+    assert len(train_alone) + len(held_alone) == len(data_alone.labels)  # one source: nothing dropped
+
+    both = TrainConfig(data="", sources=[{"root": str(ffpp), "methods": ["Face2Face", "original"]},
+                                         {"root": str(ffpp), "methods": ["Deepfakes", "original"],
+                                          "heldout": False}], val_fraction=0.25, seed=3)
+    data = load_run_data(both)
+    train, held = split_run_data(both, data, np.arange(len(data.labels)))
+    paths = data.combined.paths
+    assert sorted(paths[i] for i in held) == sorted(data_alone.combined.paths[i] for i in held_alone)
+    held_people = set().union(*(_people(paths[i]) for i in held))
+    train_people = set().union(*(_people(paths[i]) for i in train))
+    assert held_people and not held_people & train_people
+    aux_train = train[data.source_index[train] == 1]
+    dropped = len(data.labels) - len(train) - len(held)
+    assert dropped == int(np.sum(data.source_index == 1)) - len(aux_train) > 0
+    assert {data.combined.methods[i] for i in aux_train} == {"Deepfakes", "original"}
+
+
 def test_methods_and_frame_stride_select_files(two_roots: tuple[Path, Path]) -> None:
     ffpp, _ = two_roots
     data = load_sources([Source(str(ffpp), methods=["Face2Face", "original"], every=2)])
@@ -160,6 +189,7 @@ def test_train_on_two_roots_records_every_source_in_the_card(
     assert described[1]["methods"] == ["Deepfakes", "original"] and described[1]["every"] == 2
     assert described[1]["counts"] == {"df": 24 * 3, "real": 24 * 3}
     assert all(len(s["file_list_sha256"]) == 64 for s in described)
+    assert card.data["dropped_shared_identity"] == 0  # the two roots share no people
     heldout = card.metrics["heldout"]
     assert {"heldout_auc_source0", "heldout_auc_source1", "heldout_auc"} <= set(heldout)
     mean_auc = (heldout["heldout_auc_source0"] + heldout["heldout_auc_source1"]) / 2

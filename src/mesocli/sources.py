@@ -8,6 +8,9 @@ model selection is drawn per source by **identity group** (:func:`mesocli.datase
 where the file names carry video ids, so no person and no video is on both sides; a source without
 ids (plain numbered files) falls back to a stratified draw of single files. A source marked
 ``"heldout": false`` (synthetic or auxiliary data) is trained on whole and takes no part in selection.
+Across sources, a training file that shares a video id token (a person) with any held-out file is
+dropped from training (:func:`drop_shared_identities`), so two sources cut from the same videos
+cannot leak a held-out person into training.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mesocli.datasets import FolderDataset, find_dataset, frame_number, identity_groups
+from mesocli.datasets import FolderDataset, find_dataset, frame_number, identity_groups, video_id
 from mesocli.errors import UsageError
 
 
@@ -187,6 +190,25 @@ def split_by_groups(
         held_parts.append(members[is_held])
     held = np.concatenate(held_parts) if held_parts else np.array([], dtype=np.int64)
     return np.sort(np.concatenate(train_parts)), np.sort(held)
+
+
+def identity_tokens(path: Path) -> frozenset[str]:
+    """The people a frame file shows, as its video id's tokens (``033_097`` → {033, 097}); empty without an id."""
+    video = video_id(Path(path))
+    return frozenset(token for token in video.split("_") if token) if video else frozenset()
+
+
+def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, int]:
+    """``train`` without the files that share an identity token with any ``held`` file, and how many went.
+
+    Inside one source the identity groups already keep people apart; this catches the same person in
+    two sources (say, originals in one and their Face2Face fakes in another marked ``heldout: false``).
+    """
+    held_tokens = frozenset().union(*(identity_tokens(paths[index]) for index in held))
+    if not held_tokens:
+        return train, 0
+    keep = np.array([not (identity_tokens(paths[index]) & held_tokens) for index in train], dtype=bool)
+    return train[keep], int((~keep).sum())
 
 
 def sample_weights(

@@ -35,7 +35,7 @@ from mesocli.datasets import decode_dataset
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, atomic_write_text, check_writable
 from mesocli.models import FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
-from mesocli.sources import TrainingData, load_sources, sample_weights, split_by_groups
+from mesocli.sources import TrainingData, drop_shared_identities, load_sources, sample_weights, split_by_groups
 
 SELECTIONS = ("accuracy", "auc", "loss")
 
@@ -144,11 +144,13 @@ def load_run_data(config: TrainConfig) -> TrainingData:
 
 def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(train, held-out) indices into ``data`` among the ``usable`` (readable) files: whole identity groups
-    per source, drawn with ``config.split_seed`` (:func:`mesocli.sources.split_by_groups`)."""
+    per source, drawn with ``config.split_seed`` (:func:`mesocli.sources.split_by_groups`); training files
+    of a held-out person in another source are dropped (:func:`mesocli.sources.drop_shared_identities`)."""
     train_only = frozenset(number for number, source in enumerate(data.sources) if not source.heldout)
     train, held = split_by_groups(data.labels[usable], data.source_index[usable], data.groups[usable],
                                   config.val_fraction, config.split_seed, train_only)
-    return usable[train], usable[held]
+    train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held])
+    return train, usable[held]
 
 
 class Trainer:
@@ -193,6 +195,10 @@ class Trainer:
             where = dataset.root if len(data.sources) == 1 else "any training source"
             raise UsageError(f"no readable images of class {missing} in {where}; both df and real are needed")
         self.train_idx, self.held_idx = split_run_data(config, data, usable)
+        self.dropped_shared = len(usable) - len(self.train_idx) - len(self.held_idx)
+        if self.dropped_shared:
+            self.log(f"left out of training: {self.dropped_shared} faces of people held out in another source",
+                     file=sys.stderr)
         if len(self.train_idx) < config.batch_size:
             raise UsageError(
                 f"only {len(self.train_idx)} training images, fewer than one batch ({config.batch_size})"
@@ -423,6 +429,7 @@ class Trainer:
                 "init_weights": ({"file": Path(config.init_weights).name, "sha256": self.init_sha256}
                                  if config.init_weights else None),
                 "frozen_blocks": config.freeze_blocks,
+                "dropped_shared_identity": self.dropped_shared,
             },
             epochs=epochs,
             metrics={"heldout": heldout, "trainable_params": count_trainable(self.model), **metrics},
