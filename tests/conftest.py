@@ -160,6 +160,24 @@ def own_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def write_bundle(folder: Path, detectors: list[tuple[str, str, int, float]]) -> Path:
+    """A weights folder as ``weights/`` is: per (arch, manipulation, seed, scale) a real network from a
+    seeded init, its weights scaled by ``scale`` (so detectors disagree), saved with its model card."""
+    from mesocli._tf import import_tensorflow
+    from mesocli.models import build_model
+    from mesocli.weights import ModelCard, save_own
+
+    for arch, manipulation, seed, scale in detectors:
+        import_tensorflow().keras.utils.set_random_seed(seed)
+        model = build_model(arch)
+        for variable in model.trainable_variables:
+            variable.assign(variable.numpy() * scale)
+        path = folder / f"{arch}_{manipulation}.weights.h5"
+        save_own(model, path, ModelCard(arch=arch, manipulation=manipulation, weights_file=path.name, sha256="",
+                                        name=f"{arch}_{manipulation}"))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
     """The standard test media (tests/media.py), each file made once per session."""

@@ -7,30 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import RunCli, check_schema
+from conftest import RunCli, check_schema, write_bundle
 from media import MediaKit
 
 from mesocli import weights as weights_module
 from mesocli.detectors import DetectorSet
-from mesocli.weights import ModelCard, resolve_model, save_own
+from mesocli.weights import resolve_model
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A weights folder with two Meso4 detectors (df, f2f): real networks, different seeded inits."""
-    from mesocli._tf import import_tensorflow
-    from mesocli.models import build_model
-
-    folder = tmp_path_factory.mktemp("bundle")
-    for seed, manipulation in ((11, "df"), (12, "f2f")):
-        import_tensorflow().keras.utils.set_random_seed(seed)
-        model = build_model("meso4")
-        for variable in model.trainable_variables:  # spread the outputs so the two detectors disagree
-            variable.assign(variable.numpy() * (1.5 if manipulation == "df" else 0.5))
-        path = folder / f"meso4_{manipulation}.weights.h5"
-        save_own(model, path, ModelCard(arch="meso4", manipulation=manipulation, weights_file=path.name,
-                                        sha256="", name=f"meso4_{manipulation}"))
-    return folder
+    return write_bundle(tmp_path_factory.mktemp("bundle"), [("meso4", "df", 11, 1.5), ("meso4", "f2f", 12, 0.5)])
 
 
 @pytest.fixture

@@ -43,17 +43,19 @@ def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtim
 
     ``name_or_path``: a bundled detector (``df`` Deepfakes, ``f2f`` Face2Face, ``fs`` FaceSwap, ``any``:
     all of them, fake when one says fake) or a weights file (mesocli's ``.weights.h5``, the authors'
-    Keras 2 ``.h5``, or an exported ``.onnx``). ``arch``: ``meso4`` (default for bundled names) or
-    ``mesoinception4``; a file's own network is found from its contents. ``runtime``: ``onnx`` (fast
+    Keras 2 ``.h5``, or an exported ``.onnx``). ``arch``: ``meso4`` (default for bundled names),
+    ``mesoinception4``, or ``ensemble`` (bundled names only: the mean of both networks' p_fake); a
+    file's own network is found from its contents. ``runtime``: ``onnx`` (fast
     start, no TensorFlow) or ``tensorflow``. Raises :class:`mesocli.errors.WeightsError` for a file
     that is missing or does not hold fitting weights.
     """
+    from mesocli.detectors import ENSEMBLE
     from mesocli.models import ARCHITECTURES
     from mesocli.runtime import RUNTIMES, resolve
 
     check_choice("runtime", runtime, RUNTIMES)
     if arch is not None:
-        check_choice("arch", arch, ARCHITECTURES)
+        check_choice("arch", arch, (*ARCHITECTURES, ENSEMBLE))
     names = model_names()
     if isinstance(name_or_path, str) and name_or_path in names:
         return resolve(arch, name_or_path, None, runtime)
@@ -296,7 +298,7 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str =
     one detector: ``model`` (``df``, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
     once a face was read. Yields one dict per face: path, p_fake, verdict, heatmap file, status."""
     from mesocli.aggregate import check_threshold
-    from mesocli.detectors import ANY
+    from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.explain import explain_files
     from mesocli.weights import resolve_model
 
@@ -305,6 +307,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str =
         raise ParameterError("give {model} or {weights}, not both")
     if model == ANY:
         raise ParameterError("explain takes one detector: {model} df or f2f")
+    if arch == ENSEMBLE:
+        raise ParameterError("explain takes one network: {arch} meso4 or mesoinception4")
     loaded: list[Any] = []
 
     def network() -> Any:

@@ -35,6 +35,7 @@ from mesocli.cli_options import (
     Quiet,
     Runtime,
     RuntimeOption,
+    ScoringArchOption,
     Threshold,
     WeightsOption,
 )
@@ -127,7 +128,7 @@ def evaluate(
     data: Opt(Path | None, "Dataset root: ROOT/<split>/{df,real}/ or ROOT/{df,real}/ (default: $MESOCLI_DATA).")
     = None,
     split: Opt(str, "Split to evaluate (ignored when ROOT holds df/ and real/).") = "validation",
-    arch: ArchOption = None,
+    arch: ScoringArchOption = None,
     model: Opt(Detector | None, "Bundled detector: df (default), f2f, fs, or any (scored by the largest p_fake).")
     = None,
     weights: WeightsOption = None,
@@ -253,7 +254,7 @@ def explain_command(
 def scan(
     inputs: Arg(list[str], "Videos, images, folders (recursive), or - (paths on stdin)."),
     model: ModelOption = Detector.df,
-    arch: ArchOption = None,
+    arch: ScoringArchOption = None,
     weights: WeightsOption = None,
     detector: FaceDetector = "hog",
     frames: Frames = None,

@@ -13,6 +13,7 @@ from mesocli.models import ARCHITECTURES
 from mesocli.weights import MANIPULATIONS
 
 Arch = Enum("Arch", {name: name for name in ARCHITECTURES}, type=str)
+ScoringArch = Enum("ScoringArch", {name: name for name in (*ARCHITECTURES, "ensemble")}, type=str)  # detectors.ENSEMBLE
 Manipulation = Enum("Manipulation", {name: name for name in MANIPULATIONS}, type=str)
 Detector = Enum("Detector", {name: name for name in (*MANIPULATIONS, "any")}, type=str)  # detectors.ANY: NumPy
 
@@ -56,6 +57,11 @@ def Format(help: str, kind: Any = str, show_default: bool = True) -> Any:
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 Threshold = Annotated[float, typer.Option("--threshold", help="Verdict fake when p_fake >= this.")]
 ArchOption = Annotated[Arch | None, typer.Option("--arch", help="Network: meso4 (default) or mesoinception4.")]
+ScoringArchOption = Annotated[
+    ScoringArch | None,
+    typer.Option("--arch", help="Network: meso4 (default), mesoinception4, or ensemble (both; each detector's "
+                 "p_fake is the mean of the two networks')."),
+]
 ModelOption = Annotated[
     Detector,
     typer.Option("--model", help="Bundled detector: df (Deepfakes), f2f (Face2Face), fs (FaceSwap), or any "

@@ -1,9 +1,13 @@
-"""Several detectors over the same faces: ``--model any``.
+"""Several detectors over the same faces: ``--model any`` and ``--arch ensemble``.
 
 A :class:`DetectorSet` holds every bundled detector of one network (``df``, ``f2f``): each face is
 scored by each of them in the same pass (the video is decoded and its faces found once), and the
 combined ``p_fake`` is the **largest** detector score, so the verdict is fake as soon as any
 detector says fake. Each detector's own score is kept in the outputs.
+
+An :class:`Ensemble` is one detector read by both networks: its ``p_fake`` is the **mean** of the
+bundled Meso4 and MesoInception4 detectors' for the same manipulation (``--arch ensemble``); with
+``--model any`` each detector of the set is such an ensemble.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import numpy as np
 
 ANY = "any"
+ENSEMBLE = "ensemble"
 
 
 @dataclass
@@ -43,13 +48,86 @@ class DetectorSet:
                 "detectors": {name: member.describe() for name, member in self.members.items()}}
 
 
-def bundled_set(arch: str | None, load: Callable[[Path, str], Any]) -> DetectorSet:
-    """Every bundled detector of ``arch`` (default meso4), each loaded with ``load(path, arch)``."""
+@dataclass
+class Ensemble:
+    """One manipulation's detector read by several networks (arch -> model): p_fake is their mean."""
+
+    manipulation: str
+    members: dict[str, Any]
+    arch: str = ENSEMBLE
+    card: Any = None
+    legacy: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{ENSEMBLE}_{self.manipulation}"
+
+    @property
+    def sha256(self) -> str:
+        return ",".join(member.sha256 for member in self.members.values())
+
+    def describe(self) -> dict[str, Any]:
+        """The ``model`` object of the JSON outputs, with each network's detector name and weights hash."""
+        return {"arch": self.arch, "name": self.name, "weights_sha256": None,
+                "networks": {arch: member.describe() for arch, member in self.members.items()}}
+
+
+class EnsemblePredictor:
+    """Scores faces with each network of an :class:`Ensemble` and returns the mean p_fake."""
+
+    def __init__(self, predictors: list[Any]) -> None:
+        self.predictors = predictors
+
+    def p_fake(self, faces: Any) -> np.ndarray:
+        batch = np.asarray(faces, dtype=np.uint8)
+        return np.mean([predictor.p_fake(batch) for predictor in self.predictors], axis=0)
+
+    def p_real(self, faces: Any) -> np.ndarray:
+        return 1.0 - self.p_fake(faces)
+
+
+def ensemble_predictor(loaded: Ensemble, make: Callable[[Any], Any]) -> EnsemblePredictor:
+    """The predictor of an ensemble, each network's made with ``make(model)``."""
+    return EnsemblePredictor([make(member) for member in loaded.members.values()])
+
+
+def bundled_ensemble(manipulation: str, load: Callable[[Path, str], Any]) -> Ensemble:
+    """The bundled ``manipulation`` detector of every network, loaded with ``load(path, arch)``."""
+    from mesocli.models import ARCHITECTURES
+    from mesocli.weights import bundled_weights_path
+
+    return Ensemble(manipulation, {arch: load(bundled_weights_path(arch, manipulation), arch)
+                                   for arch in ARCHITECTURES})
+
+
+def resolve_ensemble(manipulation: str, weights: Path | None, load: Callable[[Path, str], Any]) -> Any:
+    """``--arch ensemble``'s model selection: an :class:`Ensemble`, or a :class:`DetectorSet` of them for any."""
     from mesocli.errors import WeightsError
-    from mesocli.models import DISPLAY_NAMES
+    from mesocli.weights import MANIPULATIONS
+
+    if weights is not None:
+        raise WeightsError(f"--arch {ENSEMBLE} uses the bundled weights of both networks; it does not take --weights")
+    if manipulation == ANY:
+        return bundled_set(ENSEMBLE, load)
+    if manipulation not in MANIPULATIONS:
+        raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(MANIPULATIONS)}, {ANY}")
+    return bundled_ensemble(manipulation, load)
+
+
+def bundled_set(arch: str | None, load: Callable[[Path, str], Any]) -> DetectorSet:
+    """Every bundled detector of ``arch`` (default meso4), each loaded with ``load(path, arch)``;
+    for ``ensemble``, every manipulation bundled for both networks, as an :class:`Ensemble`."""
+    from mesocli.errors import WeightsError
+    from mesocli.models import ARCHITECTURES, DISPLAY_NAMES
     from mesocli.weights import MANIPULATIONS, bundled_cards, bundled_dir
 
     arch = arch or "meso4"
+    if arch == ENSEMBLE:
+        bundled = {(card.arch, card.manipulation) for card in bundled_cards()}
+        shared = [name for name in MANIPULATIONS if all((net, name) in bundled for net in ARCHITECTURES)]
+        if not shared:
+            raise WeightsError(f"no manipulation is bundled for every network, for --arch {ENSEMBLE}")
+        return DetectorSet(arch, {name: bundled_ensemble(name, load) for name in shared})
     found = sorted((card for card in bundled_cards() if card.arch == arch),
                    key=lambda card: MANIPULATIONS.index(card.manipulation))
     if not found:

@@ -9,13 +9,14 @@ threads; forking them is unsafe) and run the network on one thread each.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mesocli.detectors import DetectorSet
+from mesocli.detectors import DetectorSet, Ensemble
 from mesocli.inputs import plan_inputs
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 
@@ -38,12 +39,12 @@ class KerasFile:
 
 def _portable(loaded: Any) -> Any:
     """What a spawned worker can receive: ONNX models without their session, Keras models as a :class:`KerasFile`."""
-    import dataclasses
-
     from mesocli.runtime import OnnxModel
 
     if isinstance(loaded, DetectorSet):
         return DetectorSet(loaded.arch, {name: _portable(member) for name, member in loaded.members.items()})
+    if isinstance(loaded, Ensemble):
+        return dataclasses.replace(loaded, members={arch: _portable(member) for arch, member in loaded.members.items()})
     if isinstance(loaded, OnnxModel):
         return dataclasses.replace(loaded, session=None)
     return KerasFile(str(loaded.weights_path), loaded.arch)
@@ -55,6 +56,8 @@ def _ready(loaded: Any) -> Any:
 
     if isinstance(loaded, DetectorSet):
         return DetectorSet(loaded.arch, {name: _ready(member) for name, member in loaded.members.items()})
+    if isinstance(loaded, Ensemble):
+        return dataclasses.replace(loaded, members={arch: _ready(member) for arch, member in loaded.members.items()})
     if isinstance(loaded, OnnxModel):
         loaded.threads = 1
         return loaded

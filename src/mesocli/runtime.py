@@ -183,11 +183,13 @@ def convert(path: Path, arch: str | None = None, digest: str | None = None) -> O
 def resolve(arch: str | None, manipulation: str, weights: Path | None, runtime: str = DEFAULT_RUNTIME) -> Any:
     """The CLI's model selection (see :func:`mesocli.weights.resolve_model`) for ``runtime``."""
     from mesocli import weights as w
-    from mesocli.detectors import ANY, bundled_set
+    from mesocli.detectors import ANY, ENSEMBLE, bundled_set, resolve_ensemble
     from mesocli.errors import UsageError
 
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown --runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
+    if arch == ENSEMBLE and runtime != "tensorflow":
+        return resolve_ensemble(manipulation, weights, load_onnx)
     if runtime == "tensorflow" or manipulation == ANY and weights is not None:
         return w.resolve_model(arch, manipulation, weights)
     if manipulation == ANY:
@@ -202,7 +204,12 @@ def resolve(arch: str | None, manipulation: str, weights: Path | None, runtime: 
 
 def make_predictor(loaded: Any, batch_size: int = DEFAULT_BATCH, jit_compile: bool = True,
                    threads: int | None = None) -> Any:
-    """A predictor for ``loaded``: ONNX Runtime for an :class:`OnnxModel`, else the Keras Predictor."""
+    """A predictor for ``loaded``: ONNX Runtime for an :class:`OnnxModel`, the mean of its networks' for an
+    :class:`mesocli.detectors.Ensemble`, else the Keras Predictor."""
+    from mesocli.detectors import Ensemble, ensemble_predictor
+
+    if isinstance(loaded, Ensemble):
+        return ensemble_predictor(loaded, lambda member: make_predictor(member, batch_size, jit_compile, threads))
     if isinstance(loaded, OnnxModel):
         return loaded.predictor(batch_size, threads)
     from mesocli.predictor import Predictor

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from mesocli import aggregate
-from mesocli.detectors import DetectorSet, MultiPredictor, combine
+from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor
 from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS
 from mesocli.producer import Face, Failed, Finished, Job, Message, Producer, Sampled, Started
@@ -300,6 +300,8 @@ def make_predictor(loaded: Any, options: ScanOptions) -> Any:
     """
     from mesocli.runtime import OnnxModel
 
+    if isinstance(loaded, Ensemble):
+        return ensemble_predictor(loaded, lambda member: make_predictor(member, options))
     if isinstance(loaded, OnnxModel):
         return loaded.predictor(options.batch_size)
     return _predictor(loaded.model, min(NETWORK_BATCH, options.batch_size), options.jit)

@@ -256,9 +256,9 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
 def _explain_with(explainer: Any, loaded: Any) -> None:
     """Point the explainer at the scan's model: Keras weights, loaded (with TensorFlow) at the first heatmap.
 
-    With ``model="any"`` the heatmaps are those of the first detector (df); the report shows every
-    detector's p_fake."""
-    from mesocli.detectors import DetectorSet
+    With ``model="any"`` the heatmaps are those of the first detector (df), with ``arch="ensemble"``
+    those of its Meso4 network; the report shows every detector's p_fake."""
+    from mesocli.detectors import DetectorSet, Ensemble
 
     meta = {"model": f"{loaded.name} ({loaded.arch}, sha256 {loaded.sha256[:12]})"}
     heatmaps = loaded
@@ -266,5 +266,9 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
         name, heatmaps = next(iter(loaded.members.items()))
         meta["heatmaps"] = (f"Grad-CAM of the {name} detector; the p_fake in the captions is the combined score "
                             "(the largest detector's)")
+    if isinstance(heatmaps, Ensemble):
+        network, heatmaps = next(iter(heatmaps.members.items()))
+        meta["heatmaps"] = (f"Grad-CAM of the {network} network's {heatmaps.name} detector; the p_fake in the "
+                            "captions is the ensemble's (the mean of both networks')")
     explainer.model = lambda: heatmaps.model
     explainer.meta = {**meta, **explainer.meta}

@@ -309,10 +309,13 @@ def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> 
     """The CLI's model selection: ``--weights PATH`` if given, else the bundled arch/manipulation file.
 
     ``manipulation`` ``any`` gives a :class:`mesocli.detectors.DetectorSet` of every bundled detector
-    of the network instead of one :class:`LoadedModel`.
+    of the network instead of one :class:`LoadedModel`; ``arch`` ``ensemble`` a
+    :class:`mesocli.detectors.Ensemble` of both networks' (a set of them for ``any``).
     """
-    from mesocli.detectors import ANY, bundled_set
+    from mesocli.detectors import ANY, ENSEMBLE, bundled_set, resolve_ensemble
 
+    if arch == ENSEMBLE:
+        return resolve_ensemble(manipulation, weights, load_weights)
     if manipulation == ANY:
         if weights is not None:
             raise WeightsError(f"--model {ANY} uses the bundled detectors; it does not take --weights")
