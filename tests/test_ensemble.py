@@ -73,6 +73,12 @@ def test_ensemble_any_the_tensorflow_runtime_and_workers(bundled: Path, kit: Med
                              "tensorflow", "--format", "json", "-q")
     assert code == 0, err
     assert json.loads(out)[0]["p_fake"] == pytest.approx(result["detectors"]["df"]["p_fake"], abs=1e-4)
+    code, out, err = run_cli("scan", kit.face_video, "--arch", "ensemble", "--model", "any", "--frames", "4",
+                             "--format", "csv", "-q")
+    assert code == 0, err
+    digests = out.splitlines()[1].split(",")[10].split(" ")  # model_weights_sha256: every file behind it
+    networks = result["model"]["detectors"]["df"]["networks"]
+    assert digests == [f"df.{arch}={networks[arch]['weights_sha256']}" for arch in ("meso4", "mesoinception4")]
     # spawned workers get both networks of each detector
     code, out, err = run_cli("scan", kit.face_video, kit.face_video, "--arch", "ensemble", "--model", "any",
                              "--frames", "4", "--workers", "2", "--format", "json", "-q")

@@ -76,6 +76,17 @@ class JsonWriter:
         self.stream.flush()
 
 
+def _member_digests(model: dict[str, Any], prefix: str = "") -> str:
+    """Every weights hash behind a model object without its own (``--model any``, ``--arch ensemble``), as
+    ``name=sha256`` pairs joined by spaces (``df.meso4=…`` for an ensemble inside ``any``)."""
+    parts = []
+    for key in ("detectors", "networks"):
+        for name, member in (model.get(key) or {}).items():
+            digest = member.get("weights_sha256")
+            parts.append(f"{prefix}{name}={digest}" if digest else _member_digests(member, f"{prefix}{name}."))
+    return " ".join(part for part in parts if part)
+
+
 def csv_row(result: dict[str, Any]) -> dict[str, Any]:
     """The flat CSV row of a result: model and frames split into columns, lists as JSON text."""
     model = result.get("model") or {}
@@ -83,7 +94,7 @@ def csv_row(result: dict[str, Any]) -> dict[str, Any]:
     row = {key: result.get(key) for key in CSV_COLUMNS}
     row.update(
         model_arch=model.get("arch"), model_name=model.get("name"),
-        model_weights_sha256=model.get("weights_sha256"),
+        model_weights_sha256=model.get("weights_sha256") or _member_digests(model) or None,
         frames_sampled=frames.get("sampled"), frames_with_face=frames.get("with_face"),
         faces=None if result.get("faces") is None else _compact(result["faces"]),
         segments=_compact(result.get("segments") or []),
