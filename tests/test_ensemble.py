@@ -91,12 +91,15 @@ def test_ensemble_eval_scores_each_face_by_the_mean(bundled: Path, tmp_path: Pat
     scores = {}
     for arch in ("meso4", "mesoinception4", "ensemble"):
         target = tmp_path / f"{arch}.csv"
-        code, out, err = run_cli("eval", "--data", data, "--arch", arch, "--scores", target, "--format", "json", "-q")
+        code, out, err = run_cli("eval", "--data", data, "--arch", arch, "--scores", target, "--format", "json")
         assert code == 0, err
         assert json.loads(out)["model"]["arch"] == arch
         rows = target.read_text().splitlines()[1:]
         scores[arch] = {row.split(",")[0]: float(row.split(",")[3]) for row in rows}
     assert len(scores["ensemble"]) == 12
+    networks = json.loads(out)["model"]["networks"]  # the ensemble's run, last: its note names both files
+    assert (f"model: ensemble_df (ensemble, sha256 meso4 {networks['meso4']['weights_sha256'][:12]}, "
+            f"mesoinception4 {networks['mesoinception4']['weights_sha256'][:12]})") in err
     for path, p_fake in scores["ensemble"].items():
         assert p_fake == pytest.approx((scores["meso4"][path] + scores["mesoinception4"][path]) / 2, abs=1e-5)
 

@@ -240,8 +240,7 @@ def run_eval(
     say(f"data: {dataset.root} split={dataset.split or '(none)'}: df {counts['df']}, real {counts['real']} "
          f"({len(dataset.paths)} images)")
     loaded = resolve(arch, model or "df", weights, runtime)
-    legacy = ", the authors' legacy file" if loaded.legacy else ""
-    say(f"model: {loaded.name} ({loaded.arch}{legacy}, sha256 {loaded.sha256[:12]})")
+    say(f"model: {writers.model_label(loaded.describe(), loaded.legacy)}")
     report = evaluate(loaded, dataset, threshold, progress=not quiet)
     for line in report.skipped[:10]:
         log(f"mesocli: skipped {line}")

@@ -259,8 +259,9 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
     With ``model="any"`` the heatmaps are those of the first detector (df), with ``arch="ensemble"``
     those of its Meso4 network; the report shows every detector's p_fake."""
     from mesocli.detectors import DetectorSet, Ensemble
+    from mesocli.writers import model_label
 
-    meta = {"model": f"{loaded.name} ({loaded.arch}, sha256 {loaded.sha256[:12]})"}
+    meta = {"model": model_label(loaded.describe())}
     heatmaps = loaded
     if isinstance(loaded, DetectorSet):
         name, heatmaps = next(iter(loaded.members.items()))
@@ -268,7 +269,9 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
                             "(the largest detector's)")
     if isinstance(heatmaps, Ensemble):
         network, heatmaps = next(iter(heatmaps.members.items()))
-        meta["heatmaps"] = (f"Grad-CAM of the {network} network's {heatmaps.name} detector; the p_fake in the "
-                            "captions is the ensemble's (the mean of both networks')")
+        score = ("the combined score (the largest detector's)" if isinstance(loaded, DetectorSet)
+                 else "the ensemble's (the mean of both networks')")
+        meta["heatmaps"] = (f"Grad-CAM of {heatmaps.name}, the {network} half of the ensemble; the p_fake in the "
+                            f"captions is {score}")
     explainer.model = lambda: heatmaps.model
     explainer.meta = {**meta, **explainer.meta}

@@ -76,15 +76,27 @@ class JsonWriter:
         self.stream.flush()
 
 
-def _member_digests(model: dict[str, Any], prefix: str = "") -> str:
-    """Every weights hash behind a model object without its own (``--model any``, ``--arch ensemble``), as
-    ``name=sha256`` pairs joined by spaces (``df.meso4=…`` for an ensemble inside ``any``)."""
-    parts = []
+def weights_digests(model: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Every weights file behind a JSON ``model`` object, as (name, sha256): its own hash, else those of its
+    ``detectors`` (``--model any``) and ``networks`` (``--arch ensemble``; ``df.meso4`` inside ``any``)."""
+    if model.get("weights_sha256"):
+        return [(prefix.rstrip(".") or str(model.get("name")), model["weights_sha256"])]
+    found = []
     for key in ("detectors", "networks"):
         for name, member in (model.get(key) or {}).items():
-            digest = member.get("weights_sha256")
-            parts.append(f"{prefix}{name}={digest}" if digest else _member_digests(member, f"{prefix}{name}."))
-    return " ".join(part for part in parts if part)
+            found += weights_digests(member, f"{prefix}{name}.")
+    return found
+
+
+def model_label(model: dict[str, Any], legacy: bool = False) -> str:
+    """One line naming a model and its weights: ``meso4_df (meso4, sha256 d7b09a477023)``, or each file's
+    short hash for ``--model any`` / ``--arch ensemble``."""
+    if model.get("weights_sha256"):
+        hashes = f"sha256 {model['weights_sha256'][:12]}"
+    else:
+        hashes = "sha256 " + ", ".join(f"{name} {digest[:12]}" for name, digest in weights_digests(model))
+    origin = ", the authors' legacy file" if legacy else ""
+    return f"{model.get('name')} ({model.get('arch')}{origin}, {hashes})"
 
 
 def csv_row(result: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +106,8 @@ def csv_row(result: dict[str, Any]) -> dict[str, Any]:
     row = {key: result.get(key) for key in CSV_COLUMNS}
     row.update(
         model_arch=model.get("arch"), model_name=model.get("name"),
-        model_weights_sha256=model.get("weights_sha256") or _member_digests(model) or None,
+        model_weights_sha256=model.get("weights_sha256")
+        or " ".join(f"{name}={digest}" for name, digest in weights_digests(model)) or None,
         frames_sampled=frames.get("sampled"), frames_with_face=frames.get("with_face"),
         faces=None if result.get("faces") is None else _compact(result["faces"]),
         segments=_compact(result.get("segments") or []),
