@@ -384,3 +384,32 @@ def test_a_greedy_soup_keeps_ingredients_that_help_and_refuses_runs_with_another
     members = [load_weights(Path(item), "meso4").model.get_weights() for item in soup.ingredients]
     for got, *arrays in zip(written.model.get_weights(), *members, strict=True):
         np.testing.assert_allclose(got, np.mean(arrays, axis=0), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_heldout_ensemble_rebuilds_a_runs_held_out_part_from_its_card_and_refuses_another_draw(
+    run_copy: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "heldout_ensemble.py"
+    spec = importlib.util.spec_from_file_location("heldout_ensemble", script)
+    heldout_ensemble = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(heldout_ensemble)
+    card = run_copy / "best.json"
+    monkeypatch.setattr(sys, "argv", ["heldout_ensemble.py", str(card), str(card)])
+    heldout_ensemble.main()
+    report = json.loads(capsys.readouterr().out)
+    logged = json.loads(card.read_text())["metrics"]["heldout"]
+    alone, mean = report["results"].values()  # the same detector twice: the mean is the detector itself
+    assert alone["auc"] == pytest.approx(logged["heldout_auc"], abs=1e-3)  # the run's own held-out figure
+    assert alone["accuracy"] == pytest.approx(logged["heldout_accuracy"], abs=1e-3)
+    assert mean == alone and report["faces"] == 12
+    other = run_copy / "other.json"
+    drawn = json.loads(card.read_text())
+    drawn["data"]["heldout_seed"] = 8
+    other.write_text(json.dumps(drawn))
+    monkeypatch.setattr(sys, "argv", ["heldout_ensemble.py", str(card), str(other)])
+    with pytest.raises(SystemExit, match="did not draw the same held-out part"):
+        heldout_ensemble.main()
