@@ -35,8 +35,12 @@ def test_models_lists_bundled_cards_as_json(run_cli: RunCli) -> None:
 
 
 def test_models_table_names_missing_choices(run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
     result = run_cli("models")
     assert result.code == 0 and "No bundled weights" not in result.out  # every network/detector pair ships
+    assert "…" not in result.out  # an 80-column terminal shows every figure and name whole
+    for card in weights_module.bundled_cards():
+        assert card.sha256[:6] in result.out and f"{card.metrics['validation']['accuracy']:.3f}" in result.out
     shutil.copy(weights_module.bundled_dir() / "meso4_df.json", tmp_path)  # a bundle of one detector
     monkeypatch.setattr(weights_module, "bundled_dir", lambda: tmp_path)
     result = run_cli("models")

@@ -349,14 +349,20 @@ def models_view(fmt: str) -> str | list[Any]:
     if fmt == "json":
         return json.dumps([asdict(card) for card in cards], indent=2)
     check_known("fmt", fmt, REPORT_FORMATS)
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="Bundled weights. val: MesoNet validation split (accuracy, AUC, video accuracy); "
-                  "DF / F2F / FS: AUC on FaceForensics++ Deepfakes / Face2Face / FaceSwap test faces",
-                  title_justify="left")
+    table = Table(title="Bundled weights", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True,
+                  caption="val: MesoNet validation split (accuracy, AUC, video accuracy); FF++: AUC on "
+                  "FaceForensics++ test faces per method (Deepfakes, Face2Face, FaceSwap)", caption_justify="left")
     ffpp_methods = {"DF": "Deepfakes", "F2F": "Face2Face", "FS": "FaceSwap"}
-    for column in ("arch", "model", "val acc", "val AUC", "video", *ffpp_methods, "epochs", "sha256"):
-        table.add_column(column, no_wrap=True)
+    table.add_column("arch", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    for column in ("val\nacc", "val\nAUC", "val\nvideo", *(f"FF++\n{method}" for method in ffpp_methods),
+                   "best\nepoch"):
+        table.add_column(column, no_wrap=True, justify="right", min_width=5)
+    table.add_column("sha256", no_wrap=True)
     for card in cards:
         val = card.metrics.get("validation", {})
         video = val.get("video") or {}
@@ -364,7 +370,7 @@ def models_view(fmt: str) -> str | list[Any]:
         figures = (val.get("accuracy"), val.get("auc"), video.get("accuracy_mean"),
                    *((ffpp.get(method) or {}).get("auc") for method in ffpp_methods.values()))
         table.add_row(card.arch, card.manipulation, *("" if value is None else f"{value:.3f}" for value in figures),
-                      str(card.epochs or ""), card.sha256[:8])
+                      str(card.epochs or ""), card.sha256[:6])
     bundled = {(card.arch, card.manipulation) for card in cards}
     missing = [f"{a}/{m}" for a in ("meso4", "mesoinception4") for m in MANIPULATIONS if (a, m) not in bundled]
     if not missing:
