@@ -115,3 +115,19 @@ def test_bundled_weights_match_their_model_card(
 def validation_split_available() -> Path:
     """Skip/fail (per MESOCLI_REQUIRE_SHARED) before the bundled-weights check when ../shared is absent."""
     return require_shared("data", "mesonet-df", "validation")
+
+
+@pytest.mark.slow
+def test_the_documented_ensemble_figures_on_ffpp_test_faces(
+    ffpp_test_faces: tuple[FolderDataset, DecodedImages]
+) -> None:
+    """docs/training.md "Both networks at once": `--arch ensemble` on the FF++ test faces."""
+    dataset, decoded = ffpp_test_faces
+    own_method = {"df": ("Deepfakes", 0.937), "f2f": ("Face2Face", 0.994), "fs": ("FaceSwap", 0.779)}
+    for manipulation, (method, auc) in own_method.items():
+        report = evaluate(resolve("ensemble", manipulation, None), dataset, 0.5, decoded=decoded)
+        assert report.methods[method]["auc"] == pytest.approx(auc, abs=0.005), manipulation
+    report = evaluate(resolve("ensemble", "any", None), dataset, 0.5, decoded=decoded)
+    assert report.auc == pytest.approx(0.857, abs=0.005)
+    assert report.methods["FaceSwap"]["auc"] == pytest.approx(0.646, abs=0.005)
+    assert report.video["videos"] == 36 and report.video["accuracy_mean"] == pytest.approx(26 / 36)
