@@ -82,9 +82,6 @@ class EnsemblePredictor:
         batch = np.asarray(faces, dtype=np.uint8)
         return np.mean([predictor.p_fake(batch) for predictor in self.predictors], axis=0)
 
-    def p_real(self, faces: Any) -> np.ndarray:
-        return 1.0 - self.p_fake(faces)
-
 
 def ensemble_predictor(loaded: Ensemble, make: Callable[[Any], Any]) -> EnsemblePredictor:
     """The predictor of an ensemble, each network's made with ``make(model)``."""
