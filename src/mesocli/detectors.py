@@ -100,14 +100,13 @@ def bundled_ensemble(manipulation: str, load: Callable[[Path, str], Any]) -> Ens
 def resolve_ensemble(manipulation: str, weights: Path | None, load: Callable[[Path, str], Any]) -> Any:
     """``--arch ensemble``'s model selection: an :class:`Ensemble`, or a :class:`DetectorSet` of them for any."""
     from mesocli.errors import WeightsError
-    from mesocli.weights import MANIPULATIONS
+    from mesocli.weights import check_manipulation
 
     if weights is not None:
         raise WeightsError(f"--arch {ENSEMBLE} uses the bundled weights of both networks; it does not take --weights")
     if manipulation == ANY:
         return bundled_set(ENSEMBLE, load)
-    if manipulation not in MANIPULATIONS:
-        raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(MANIPULATIONS)}, {ANY}")
+    check_manipulation(manipulation)
     return bundled_ensemble(manipulation, load)
 
 

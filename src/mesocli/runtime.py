@@ -194,8 +194,7 @@ def resolve(arch: str | None, manipulation: str, weights: Path | None, runtime: 
         return w.resolve_model(arch, manipulation, weights)
     if manipulation == ANY:
         return bundled_set(arch, load_onnx)
-    if manipulation not in w.MANIPULATIONS:
-        raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(w.MANIPULATIONS)}, {ANY}")
+    w.check_manipulation(manipulation)
     if weights is not None:
         return load_onnx(weights, arch)
     arch = arch or "meso4"

@@ -305,6 +305,12 @@ def load_weights(path: Path, arch: str | None = None, name: str | None = None) -
     return LoadedModel(found_arch, label, path, digest, model, card, legacy)
 
 
+def check_manipulation(manipulation: str) -> None:
+    """A WeightsError for a ``--model`` that names no bundled detector (``any`` is handled by the callers)."""
+    if manipulation not in MANIPULATIONS:
+        raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(MANIPULATIONS)}, any")
+
+
 def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> Any:
     """The CLI's model selection: ``--weights PATH`` if given, else the bundled arch/manipulation file.
 
@@ -320,8 +326,7 @@ def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> 
         if weights is not None:
             raise WeightsError(f"--model {ANY} uses the bundled detectors; it does not take --weights")
         return bundled_set(arch, load_weights)
-    if manipulation not in MANIPULATIONS:
-        raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(MANIPULATIONS)}, {ANY}")
+    check_manipulation(manipulation)
     if weights is not None:
         return load_weights(weights, arch)
     arch = arch or "meso4"
