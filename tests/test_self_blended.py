@@ -54,3 +54,37 @@ def test_every_real_face_gets_a_blend_of_itself_at_the_same_jpeg_quality(tmp_pat
     held_names = [data.combined.paths[i].name for i in held]
     assert held_names and all(held_names.count(name) == 2 for name in held_names)
     assert not {data.combined.paths[i].name for i in train} & set(held_names)
+
+
+def test_blends_of_video_frames_keep_their_person_out_of_training_when_held_out(tmp_path: Path) -> None:
+    """Blends of FaceForensics++-named frames (``<video>_<frame>``) are named ``<video>_<frame>_0``: as an
+    auxiliary source beside the FaceSwap/original source they came from, the blends of a held-out person are
+    left out of training and every other blend is kept, and the held-out part is the one drawn without them."""
+    from mesocli.training import TrainConfig, load_run_data, split_run_data
+
+    ffpp = tmp_path / "ffpp"
+    face = face_crop(256)
+    for person in range(6):
+        partner = person ^ 1
+        for frame in range(2):
+            for folder, video in (("real/original", f"{person:03d}"), ("df/FaceSwap", f"{person:03d}_{partner:03d}")):
+                (ffpp / "train" / folder).mkdir(parents=True, exist_ok=True)
+                face.rotate(2 * person + frame).save(ffpp / "train" / folder / f"{video}_{frame}.jpg", quality=95)
+    sbi = tmp_path / "sbi"
+    assert "12 pairs written" in run_script(ffpp, sbi)
+    assert (sbi / "train" / "df" / "003_1_0.jpg").is_file()
+
+    fs = {"root": str(ffpp), "methods": ["FaceSwap", "original"]}
+    alone = TrainConfig(data="", sources=[fs], val_fraction=0.3, seed=0)
+    data_alone = load_run_data(alone)
+    _, held_alone = split_run_data(alone, data_alone, np.arange(len(data_alone.labels)))
+    config = TrainConfig(data="", sources=[fs, {"root": str(sbi), "heldout": False}], val_fraction=0.3, seed=0)
+    data = load_run_data(config)
+    train, held = split_run_data(config, data, np.arange(len(data.labels)))
+    paths = data.combined.paths
+    assert sorted(paths[i] for i in held) == sorted(data_alone.combined.paths[i] for i in held_alone)
+    held_people = {paths[i].name[:3] for i in held}
+    blends = np.flatnonzero(data.source_index == 1)
+    kept = {paths[i].name for i in train if data.source_index[i] == 1}
+    expected = {paths[i].name for i in blends if paths[i].name[:3] not in held_people}
+    assert held_people and kept == expected and len(kept) < len({paths[i].name for i in blends})
