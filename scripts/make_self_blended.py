@@ -15,6 +15,13 @@ crop) of a colour-, sharpness- and geometry-jittered copy is pasted back over th
 soft mask of random size and softness. What is left to see is what face swaps leave: a blending
 boundary and a colour or sharpness mismatch, with no identity change to learn from.
 
+With ``--other-person`` the pasted inner face is another person's instead (after the blended images of
+Face X-ray, Li et al., CVPR 2020): a real face of a video whose people differ, mapped onto this face's
+landmarks by a least-squares affine warp and matched to its colours inside the mask, then jittered
+as above. That adds what face swaps change, the identity, to the seam. The pair is named
+``<video>_<other video>_<frame>`` so that both people's ids stay in the name: a held-out part drawn
+by identity keeps either person's faces out of training.
+
 Resumable: pairs already written are skipped; each file is written to a temporary name, then renamed.
 """
 
@@ -28,9 +35,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from tqdm import tqdm
 
-from mesocli.datasets import find_dataset
+from mesocli.datasets import find_dataset, frame_number, video_id
 from mesocli.faces import models_dir
 from mesocli.fsutil import atomic_path
+from mesocli.sources import identity_tokens
 
 SIZE = 256
 OUTLINE = [*range(0, 17), *range(26, 16, -1)]  # jaw line (0-16), then the eyebrows back (26-17)
@@ -79,6 +87,32 @@ def altered_copy(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     return out.transform((SIZE, SIZE), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR)
 
 
+def warped_onto(other: Image.Image, other_points: np.ndarray, points: np.ndarray) -> Image.Image:
+    """``other`` warped so that its landmarks land on ``points`` (least-squares affine map)."""
+    design = np.hstack([points, np.ones((len(points), 1))])
+    inverse, *_ = np.linalg.lstsq(design, other_points, rcond=None)  # output (x, y, 1) -> input (x, y)
+    coeffs = (*inverse[:, 0], *inverse[:, 1])
+    return other.transform((SIZE, SIZE), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR)
+
+
+def colour_matched(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``source`` with each channel's mean and spread inside ``mask`` moved to ``target``'s there."""
+    inside = mask[..., 0] > 0.5
+    if inside.sum() < 16:
+        return source
+    src, tgt = source[inside], target[inside]
+    scale = tgt.std(axis=0) / np.maximum(src.std(axis=0), 1.0)
+    return np.clip((source - src.mean(axis=0)) * scale + tgt.mean(axis=0), 0, 255)
+
+
+def pair_name(path: Path, other: Path | None) -> str:
+    """The pair's file name: ``<stem>_0.jpg``, or with another person ``<video>_<other video>_<frame>.jpg``."""
+    if other is None:
+        return f"{path.stem}_0.jpg"
+    video, frame = video_id(path) or path.stem, frame_number(path) or 0
+    return f"{video}_{video_id(other) or other.stem}_{frame}.jpg"
+
+
 def save_jpeg(image: Image.Image, target: Path, quality: int) -> None:
     with atomic_path(target) as tmp:
         image.save(tmp, format="JPEG", quality=quality)
@@ -91,6 +125,8 @@ def main() -> None:
     parser.add_argument("--split", default="train")
     parser.add_argument("--every", type=int, default=1, help="use every N-th real face (sorted by name)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--other-person", action="store_true",
+                        help="paste another person's inner face (from a video of other people), not the face's own")
     args = parser.parse_args()
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(models_dir() / "shape_predictor_68_face_landmarks.dat"))
@@ -99,22 +135,45 @@ def main() -> None:
     folders = {name: args.out / args.split / name for name in ("real", "df")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
+    people = [identity_tokens(Path(path)) or frozenset([Path(path).stem]) for path in reals]
+    cache: dict[Path, tuple[Image.Image, np.ndarray | None]] = {}  # faces read once when they are partners too
+
+    def face(path: Path) -> tuple[Image.Image, np.ndarray | None]:
+        if path in cache:
+            return cache[path]
+        with Image.open(path) as opened:
+            image = opened.convert("RGB").resize((SIZE, SIZE), Image.Resampling.BILINEAR)
+        found = image, landmarks(detector, predictor, np.asarray(image))
+        if args.other_person:
+            cache[path] = found
+        return found
+
     written = skipped_done = no_face = 0
     for index, path in enumerate(tqdm(reals, desc="self-blending", unit="face")):
-        name = f"{Path(path).stem}_0.jpg"
+        rng = np.random.default_rng([args.seed, index])
+        other = None
+        if args.other_person:
+            others = [reals[i] for i in range(len(reals)) if not people[i] & people[index]]
+            if not others:
+                raise SystemExit(f"no real face of another person to blend into {path}")
+            other = Path(others[int(rng.integers(len(others)))])
+        name = pair_name(Path(path), other)
         if all((folder / name).is_file() for folder in folders.values()):
             skipped_done += 1
             continue
-        rng = np.random.default_rng([args.seed, index])
-        with Image.open(path) as opened:
-            image = opened.convert("RGB").resize((SIZE, SIZE), Image.Resampling.BILINEAR)
-        points = landmarks(detector, predictor, np.asarray(image))
-        if points is None:
+        image, points = face(Path(path))
+        other_points = face(other)[1] if other is not None else None
+        if points is None or (other is not None and other_points is None):
             no_face += 1
             continue
         mask = blend_mask(points, rng)
-        source = np.asarray(altered_copy(image, rng), dtype=np.float32)
         target = np.asarray(image, dtype=np.float32)
+        if other is None:
+            source = np.asarray(altered_copy(image, rng), dtype=np.float32)
+        else:
+            warped = np.asarray(warped_onto(face(other)[0], other_points, points), dtype=np.float32)
+            matched = Image.fromarray(colour_matched(warped, target, mask).astype(np.uint8))
+            source = np.asarray(altered_copy(matched, rng), dtype=np.float32)
         fake = Image.fromarray(np.clip(source * mask + target * (1 - mask) + 0.5, 0, 255).astype(np.uint8))
         quality = int(rng.integers(75, 96))
         save_jpeg(image, folders["real"] / name, quality)

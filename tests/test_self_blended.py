@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from media import face_crop
 from PIL import Image
 
-from mesocli.sources import Source, load_sources, split_by_groups
+from mesocli.sources import Source, identity_tokens, load_sources, split_by_groups
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_self_blended.py"
 
@@ -56,10 +57,12 @@ def test_every_real_face_gets_a_blend_of_itself_at_the_same_jpeg_quality(tmp_pat
     assert not {data.combined.paths[i].name for i in train} & set(held_names)
 
 
-def test_blends_of_video_frames_keep_their_person_out_of_training_when_held_out(tmp_path: Path) -> None:
-    """Blends of FaceForensics++-named frames (``<video>_<frame>``) are named ``<video>_<frame>_0``: as an
-    auxiliary source beside the FaceSwap/original source they came from, the blends of a held-out person are
-    left out of training and every other blend is kept, and the held-out part is the one drawn without them."""
+@pytest.mark.parametrize("mode", [[], ["--other-person"]], ids=["own face", "other person"])
+def test_blends_of_video_frames_keep_their_people_out_of_training(tmp_path: Path, mode: list[str]) -> None:
+    """Blends of FaceForensics++-named frames (``<video>_<frame>``) are named ``<video>_<frame>_0``, or with
+    ``--other-person`` ``<video>_<other video>_<frame>``: as an auxiliary source beside the FaceSwap/original
+    source they came from, every blend showing a held-out person is left out of training and every other
+    blend is kept, and the held-out part is the one drawn without them."""
     from mesocli.training import TrainConfig, load_run_data, split_run_data
 
     ffpp = tmp_path / "ffpp"
@@ -71,8 +74,14 @@ def test_blends_of_video_frames_keep_their_person_out_of_training_when_held_out(
                 (ffpp / "train" / folder).mkdir(parents=True, exist_ok=True)
                 face.rotate(2 * person + frame).save(ffpp / "train" / folder / f"{video}_{frame}.jpg", quality=95)
     sbi = tmp_path / "sbi"
-    assert "12 pairs written" in run_script(ffpp, sbi)
-    assert (sbi / "train" / "df" / "003_1_0.jpg").is_file()
+    assert "12 pairs written" in run_script(ffpp, sbi, *mode)
+    names = sorted(path.name for path in (sbi / "train" / "df").iterdir())
+    assert names == sorted(path.name for path in (sbi / "train" / "real").iterdir())
+    if mode:  # the other person's video is named beside this face's, and is never this face's own
+        pairs = [identity_tokens(Path(name)) for name in names]
+        assert all(len(tokens) == 2 for tokens in pairs) and len(set(pairs)) > 1
+    else:
+        assert "003_1_0.jpg" in names
 
     fs = {"root": str(ffpp), "methods": ["FaceSwap", "original"]}
     alone = TrainConfig(data="", sources=[fs], val_fraction=0.3, seed=0)
@@ -83,8 +92,8 @@ def test_blends_of_video_frames_keep_their_person_out_of_training_when_held_out(
     train, held = split_run_data(config, data, np.arange(len(data.labels)))
     paths = data.combined.paths
     assert sorted(paths[i] for i in held) == sorted(data_alone.combined.paths[i] for i in held_alone)
-    held_people = {paths[i].name[:3] for i in held}
-    blends = np.flatnonzero(data.source_index == 1)
-    kept = {paths[i].name for i in train if data.source_index[i] == 1}
-    expected = {paths[i].name for i in blends if paths[i].name[:3] not in held_people}
-    assert held_people and kept == expected and len(kept) < len({paths[i].name for i in blends})
+    held_people = frozenset().union(*(identity_tokens(paths[i]) for i in held))
+    blends = [paths[i] for i in np.flatnonzero(data.source_index == 1)]
+    kept = {paths[i] for i in train if data.source_index[i] == 1}
+    expected = {path for path in blends if not identity_tokens(path) & held_people}
+    assert held_people and kept == expected and len(kept) < len(blends)
