@@ -162,7 +162,7 @@ def main() -> None:
             skipped_done += 1
             continue
         image, points = face(Path(path))
-        other_points = face(other)[1] if other is not None else None
+        other_image, other_points = face(other) if other is not None else (None, None)
         if points is None or (other is not None and other_points is None):
             no_face += 1
             continue
@@ -171,7 +171,7 @@ def main() -> None:
         if other is None:
             source = np.asarray(altered_copy(image, rng), dtype=np.float32)
         else:
-            warped = np.asarray(warped_onto(face(other)[0], other_points, points), dtype=np.float32)
+            warped = np.asarray(warped_onto(other_image, other_points, points), dtype=np.float32)
             matched = Image.fromarray(colour_matched(warped, target, mask).astype(np.uint8))
             source = np.asarray(altered_copy(matched, rng), dtype=np.float32)
         fake = Image.fromarray(np.clip(source * mask + target * (1 - mask) + 0.5, 0, 255).astype(np.uint8))
