@@ -180,6 +180,60 @@ def test_resume_equals_uninterrupted_run(
     assert resume_run(run, progress=False).global_step == 8
 
 
+@pytest.mark.slow
+def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
+    uninterrupted: Path, tiny_data: Path, tmp_path: Path, run_cli: RunCli
+) -> None:
+    run = tmp_path / "run"
+    assert start_run(config_for(tiny_data, 1), run, progress=False).finished
+    first_card = json.loads((run / "best.json").read_text())
+
+    code, out, err = run_cli("train", "--resume", run, "--epochs", "2")
+    assert code == 0, err
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert (state["epoch"], state["global_step"], state["finished"]) == (2, 8, True)
+    expected, got = _final_state(uninterrupted), _final_state(run)
+    for key in expected:  # batches, augmentation and learning rate depend on (seed, epoch, step) only
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    config = json.loads((run / "config.json").read_text())
+    assert config["epochs"] == 2 and config["patience"] == 10
+    assert config["extensions"] == [{"after_epoch": 1, "epochs": [1, 2], "patience": [10, 10],
+                                     "command": f"mesocli train --resume {run} --epochs 2"}]
+    card = json.loads((run / "best.json").read_text())
+    if card["epochs"] == 2:  # a card written after the extension says how the run got there
+        assert card["command"] == f"pytest && mesocli train --resume {run} --epochs 2"
+    else:
+        assert card == first_card
+    assert len(json.loads((run / "log.json").read_text())) == 2
+
+    # the same plan again is not a change: nothing is trained, nothing recorded
+    code, _, err = run_cli("train", "--resume", run, "--epochs", "2")
+    assert code == 0 and "already finished" in err
+    assert json.loads((run / "config.json").read_text()) == config
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--epochs", "1"), "--epochs 1: the run in {run} has reached epoch 2; give at least 2"),
+        (("--patience", "0"), "--patience 0: must be at least 1"),
+        (("--learning-rate", "0.01", "--epochs", "3"),
+         "--resume continues a run with the settings in its config.json; only --epochs and --patience can "
+         "change: drop --learning-rate"),
+        (("--seed", "1", "--out", "elsewhere"), "drop --out, --seed"),
+    ],
+)
+def test_resume_refuses_what_it_cannot_change_and_leaves_the_run_as_it_was(
+    args: tuple[str, ...], message: str, run_copy: Path, run_cli: RunCli
+) -> None:
+    before = {path: path.read_bytes() for path in run_copy.rglob("*") if path.is_file()}
+    code, out, err = run_cli("train", "--resume", run_copy, *args)
+    assert code == 2 and out == ""
+    assert err.strip().endswith(message.format(run=run_copy)) and len(err.strip().splitlines()) == 1
+    assert {path: path.read_bytes() for path in run_copy.rglob("*") if path.is_file()} == before
+
+
 def _gradient_energy(images: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(images, axis=2)).mean(axis=(1, 2, 3))
 

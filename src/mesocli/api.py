@@ -219,16 +219,22 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
           progress: bool = True, **settings: Any) -> tuple[Any, Path]:
     """Train a network on the dataset roots ``data`` (``ROOT/<split>/{df,real}/``; several are mixed
     with equal loss shares) or the sources of a ``mix`` file, in the run folder ``out``; or continue
-    the run in ``resume``. ``settings``: fields of :class:`mesocli.training.TrainConfig` (``arch``,
-    ``manipulation``, ``epochs``, ...). Returns the final :class:`mesocli.training.TrainState` and the
-    run folder (its best weights: ``best.weights.h5``)."""
+    the run in ``resume`` (only its ``epochs`` and ``patience`` may change). ``settings``: fields of
+    :class:`mesocli.training.TrainConfig` (``arch``, ``manipulation``, ``epochs``, ...). Returns the final
+    :class:`mesocli.training.TrainState` and the run folder (its best weights: ``best.weights.h5``)."""
     from dataclasses import asdict
 
     from mesocli import training
     from mesocli.sources import Source, read_mix
 
     if resume is not None:
-        return training.resume_run(Path(resume), progress=progress), Path(resume)
+        changes = {key: settings.pop(key) for key in ("epochs", "patience") if key in settings}
+        given = [key for key, value in {"data": data, "mix": mix, "out": out}.items() if value is not None]
+        if given or settings:
+            given = [f"{{{key}}}" for key in [*given, *settings]]
+            raise ParameterError(f"{{resume}} continues a run with the settings in its config.json; only {{epochs}} "
+                                 f"and {{patience}} can change: drop {', '.join(given)}")
+        return training.resume_run(Path(resume), progress=progress, **changes), Path(resume)
     roots = [data] if isinstance(data, str | os.PathLike) else list(data or [])
     if not (roots or mix) or out is None:
         raise ParameterError("give {data} (or {mix} FILE) and {out} RUN_DIR (or {resume} RUN_DIR)")

@@ -39,6 +39,7 @@ from mesocli.cli_options import (
     Threshold,
     WeightsOption,
 )
+from mesocli.errors import UsageError
 
 app = typer.Typer(
     name="mesocli",
@@ -75,8 +76,15 @@ def models(fmt: Format("table or json.") = "table") -> None:
     show(models_view(fmt))
 
 
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave parameter ``name`` (on the command line or through its environment variable)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
 @command(names={"data": "DATA"}, quiet_interrupt=True)
 def train(
+    ctx: typer.Context,
     data: Arg(list[Path] | None, "Dataset roots: ROOT/<split>/{df,real}/; several are mixed with equal loss shares.")
     = None,
     mix: Opt(Path | None, "Mixing file (JSON) of sources: root, split, methods, every, weight.") = None,
@@ -109,17 +117,29 @@ def train(
     force: Force("Start over in an --out folder that holds a run.") = False,
     quiet: Quiet = False,
 ) -> None:
-    """Train Meso4 / MesoInception4 with the paper's recipe; checkpoint each epoch; resume with --resume."""
+    """Train Meso4 / MesoInception4 with the paper's recipe; checkpoint each epoch; resume with --resume
+    (which may change --epochs and --patience, also of a finished run)."""
     from mesocli import api
 
-    state, run_dir = api.train(
-        data, out, mix=mix, resume=resume, split=split, force=force, progress=not quiet, arch=arch.value,
-        manipulation=model.value, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        lr_decay_every=lr_decay_every, loss=loss.value, val_fraction=val_fraction, patience=patience, seed=seed,
-        augment=augment, rescale_prob=rescale_prob, class_weights=class_weights, jit_compile=jit, limit=limit,
-        degrade_prob=degrade_prob, init_weights=str(init_weights) if init_weights else None, select=select,
-        heldout_seed=heldout_seed, freeze_blocks=freeze_blocks,
-    )
+    if resume is not None:
+        given = [param for param in ctx.command.params
+                 if param.name not in ("resume", "quiet", "epochs", "patience") and _given(ctx, param.name)]
+        if given:
+            names = ", ".join(param.opts[0] if param.param_type_name == "option" else param.human_readable_name
+                              for param in given)
+            raise UsageError("--resume continues a run with the settings in its config.json; only --epochs and "
+                             f"--patience can change: drop {names}")
+        changes = {name: value for name, value in (("epochs", epochs), ("patience", patience)) if _given(ctx, name)}
+        state, run_dir = api.train(resume=resume, progress=not quiet, **changes)
+    else:
+        state, run_dir = api.train(
+            data, out, mix=mix, split=split, force=force, progress=not quiet, arch=arch.value,
+            manipulation=model.value, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+            lr_decay_every=lr_decay_every, loss=loss.value, val_fraction=val_fraction, patience=patience, seed=seed,
+            augment=augment, rescale_prob=rescale_prob, class_weights=class_weights, jit_compile=jit, limit=limit,
+            degrade_prob=degrade_prob, init_weights=str(init_weights) if init_weights else None, select=select,
+            heldout_seed=heldout_seed, freeze_blocks=freeze_blocks,
+        )
     typer.echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
 
 

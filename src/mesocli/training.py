@@ -22,7 +22,7 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,12 @@ class TrainConfig:
     select: str = "accuracy"  # held-out figure that picks the best epoch: accuracy, auc or loss
     heldout_seed: int | None = None  # seed of the held-out draw (None: seed), so runs of other seeds share it
     freeze_blocks: int = 0  # feature blocks kept as they start (with --init-weights: fine-tune the rest only)
+    extensions: list[dict[str, Any]] = field(default_factory=list)  # `--resume --epochs/--patience` changes
+
+    @property
+    def full_command(self) -> str:
+        """The command that started the run, then each ``--resume`` that changed its epochs or patience."""
+        return " && ".join([self.command, *(change["command"] for change in self.extensions)])
 
     @property
     def split_seed(self) -> int:
@@ -416,7 +422,7 @@ class Trainer:
             weights_file=target.name,
             sha256="",
             name=f"{config.arch}_{config.manipulation}",
-            command=config.command,
+            command=config.full_command,
             seed=config.seed,
             data={
                 "sources": self.data.describe(),
@@ -455,13 +461,52 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
     return trainer.run(resume=False)
 
 
-def resume_run(run_dir: Path, progress: bool = True) -> TrainState:
-    """Continue the run in ``run_dir`` from its last saved state."""
+def resume_run(run_dir: Path, progress: bool = True, epochs: int | None = None, patience: int | None = None,
+               command: str = "") -> TrainState:
+    """Continue the run in ``run_dir`` from its last saved state; ``epochs`` / ``patience`` change its plan
+    (:func:`extend_run`), also for a run that has finished."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
+    if epochs is not None or patience is not None:
+        config = extend_run(run_dir, config, epochs, patience, command or shlex.join(["mesocli", *sys.argv[1:]]))
     if not (run_dir / "checkpoint" / STATE_FILE).exists():
         return Trainer(config, run_dir, progress).run(resume=False)
     return Trainer(config, run_dir, progress).run(resume=True)
+
+
+def extend_run(run_dir: Path, config: TrainConfig, epochs: int | None, patience: int | None,
+               command: str) -> TrainConfig:
+    """Give the run in ``run_dir`` a new number of epochs and/or patience, recorded in ``config.json`` (and so
+    in every model card it writes from now on). The order of the batches and the learning rate depend on the
+    seed, the epoch and the step only, so a run extended from N to M epochs trains as one planned for M
+    from the start would have (unless it stopped early). A finished run is reopened; fewer epochs than it
+    has already trained are refused."""
+    state_path = run_dir / "checkpoint" / STATE_FILE
+    try:
+        state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{state_path}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})") from None
+    done = int(state.get("epoch", 0)) + (1 if state.get("step") else 0)
+    new_epochs = config.epochs if epochs is None else epochs
+    new_patience = config.patience if patience is None else patience
+    if new_epochs < max(done, 1):
+        raise UsageError(f"--epochs {new_epochs}: the run in {run_dir} has reached epoch {done}; give at least "
+                         f"{max(done, 1)}")
+    if (new_epochs, new_patience) == (config.epochs, config.patience):
+        return config
+    changed = replace(config, epochs=new_epochs, patience=new_patience)
+    changed.check()
+    changed.extensions = [*config.extensions, {"after_epoch": int(state.get("epoch", 0)),
+                                               "epochs": [config.epochs, new_epochs],
+                                               "patience": [config.patience, new_patience], "command": command}]
+    if state.get("finished"):  # reopen first: a crash before config.json is written leaves a run that ends at once
+        atomic_write_text(state_path, json.dumps({**state, "finished": False}, indent=1))
+    atomic_write_text(run_dir / "config.json", json.dumps(asdict(changed), indent=1))
+    if state.get("stale_epochs", 0) >= new_patience:
+        print(f"note: the run stopped early (held-out {config.select} not better for {state['stale_epochs']} "
+              f"epochs); it stops again after the next epoch unless that one improves: raise --patience too",
+              file=sys.stderr)
+    return changed
 
 
 def read_config(run_dir: Path) -> TrainConfig:
