@@ -213,6 +213,28 @@ def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
 
 
 @pytest.mark.slow
+def test_an_early_stopped_run_given_more_epochs_says_to_raise_patience_and_trains_one_more(
+    run_copy: Path, run_cli: RunCli
+) -> None:
+    state_file = run_copy / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    state["stale_epochs"] = 10  # as if the run had stopped early on patience 10
+    state_file.write_text(json.dumps(state))
+
+    code, _, err = run_cli("train", "--resume", run_copy, "--epochs", "4")
+    assert code == 0, err
+    assert "raise --patience too" in err
+    after = json.loads(state_file.read_text())
+    assert after["finished"] and after["epoch"] == 3 and "early stop" in err  # one epoch, then the rule again
+
+    code, _, err = run_cli("train", "--resume", run_copy, "--patience", "20")
+    assert code == 0 and "raise --patience" not in err
+    assert json.loads(state_file.read_text())["epoch"] == 4
+    assert [change["patience"] for change in json.loads((run_copy / "config.json").read_text())["extensions"]] == [
+        [10, 10], [10, 20]]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

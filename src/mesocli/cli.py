@@ -113,7 +113,7 @@ def train(
     freeze_blocks: Opt(int, "Keep the first N of the 4 feature blocks as they start (with --init-weights).") = 0,
     jit: Opt(bool, "XLA-compile the training step.", "--jit/--no-jit") = False,
     limit: Opt(int | None, "Use only N images (quick trials).") = None,
-    resume: Opt(Path | None, "Continue the run in this folder.") = None,
+    resume: Opt(Path | None, "Continue the run in this folder; with --epochs / --patience, to a new plan.") = None,
     force: Force("Start over in an --out folder that holds a run.") = False,
     quiet: Quiet = False,
 ) -> None:
