@@ -1,6 +1,6 @@
 """Training speed of both networks and the decode speed of the tf.data pipeline.
 
-    .venv/bin/python benchmarks/train_speed.py [--data ROOT] [--batches 4] [--decode 1500]
+    .venv/bin/python benchmarks/train_speed.py [--data ROOT] [--batches 4] [--decode 1500] [--degrade-prob 0 0.3]
 
 Times a few real training steps (mesocli.training.Trainer's own input pipeline with augmentation
 and its compiled step, batch 75) after warm-up, and extrapolates to one epoch of the 12,353-image
@@ -13,6 +13,7 @@ Figures depend on what else runs on the machine: the load average is printed fir
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -48,11 +49,11 @@ def decode_speed(root: Path, count: int) -> dict[str, float]:
             "cores_busy": cpu / wall}
 
 
-def train_speed(root: Path, arch: str, batches: int, warmup: int) -> dict[str, float]:
+def train_speed(root: Path, arch: str, batches: int, warmup: int, degrade_prob: float = 0.0) -> dict[str, float]:
     """Images/s of the real training step (input pipeline + augmentation + update) and of held-out scoring."""
     needed = int(np.ceil((warmup + batches) * BATCH / (1 - HELDOUT_FRACTION))) + BATCH
     config = TrainConfig(data=str(root), arch=arch, limit=needed, batch_size=BATCH,
-                         val_fraction=HELDOUT_FRACTION)
+                         val_fraction=HELDOUT_FRACTION, degrade_prob=degrade_prob)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(config, Path(run_dir), progress=False)
         trainer.prepare()  # the trainer's own data, model and compiled step
@@ -86,6 +87,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (graph tracing)")
     parser.add_argument("--decode", type=int, default=1500, help="files to decode for the decode figure")
     parser.add_argument("--arch", nargs="+", default=["meso4", "mesoinception4"])
+    parser.add_argument("--degrade-prob", type=float, nargs="+", default=[0.0],
+                        help="train with these --degrade-prob values (JPEG, blur, noise), one figure each")
     args = parser.parse_args()
     if not (args.data / "train").is_dir():
         sys.exit(f"train_speed: no train split in {args.data} (pass --data or set MESOCLI_DATA)")
@@ -95,13 +98,12 @@ def main() -> None:
     d = decode_speed(args.data, args.decode)
     print(f"decode (tf.data, Pillow bilinear to 256x256): {d['images_per_second']:.0f} images/s "
           f"({d['images']} files in {d['seconds']:.1f} s, {d['cores_busy']:.2f} cores busy)", flush=True)
-    for arch in args.arch:
-        t = train_speed(args.data, arch, args.batches, args.warmup)
-        print(f"{arch:>15}: train {t['train_images_per_second']:.1f} images/s (batch {BATCH}, augmented), "
-              f"held-out scoring {t['inference_images_per_second']:.0f} images/s; one epoch of the "
+    for arch, degrade in itertools.product(args.arch, args.degrade_prob):
+        t = train_speed(args.data, arch, args.batches, args.warmup, degrade)
+        print(f"{arch:>15}, degrade {degrade}: train {t['train_images_per_second']:.1f} images/s (batch {BATCH}, "
+              f"augmented), held-out scoring {t['inference_images_per_second']:.0f} images/s; one epoch of the "
               f"{TRAIN_SPLIT_IMAGES:,}-image train split ({t['steps_per_epoch']} steps) "
               f"~ {t['epoch_seconds'] / 60:.1f} min", flush=True)
-
 
 if __name__ == "__main__":
     main()
