@@ -170,6 +170,10 @@ def test_cli_real_weights_file(own_weights: Path, scored_root: Path, run_cli: Ru
     assert report["model"]["arch"] == "meso4" and report["model"]["name"] == "meso4_test"
     assert len(report["model"]["weights_sha256"]) == 64
     assert 0.0 <= report["auc"] <= 1.0 and report["data"]["images"] == 10
+    # without -q, notes go to stderr but no progress bar when stderr is not a terminal (a log file)
+    code, out, err = run_cli("eval", "--data", str(scored_root), "--weights", str(own_weights), "--format", "json")
+    assert code == 0 and json.loads(out)["auc"] == report["auc"]
+    assert "\r" not in err and "img/s" not in err and err.startswith("data: ") and err.endswith("\n")
 
 
 def _empty(root: Path) -> None:

@@ -180,6 +180,8 @@ def test_explain_command_writes_heatmaps_and_reports_bad_faces(
     assert code == 2 and "exists; pass --force" in stderr
     code, _, _ = run_cli("explain", faces, "--out", out, "--weights", own_weights, "--force")
     assert code == 0
+    code, stdout, stderr = run_cli("explain", faces, "--out", out, "--weights", own_weights, "--force", "--model", "df")
+    assert (code, stdout, stderr) == (2, "", "mesocli: error: give --model or --weights, not both\n")
 
 
 def test_importing_the_explain_modules_loads_no_tensorflow() -> None:

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from conftest import require_shared
 from media import MediaKit, astronaut, save_face_image
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
+from mesocli import faces
 from mesocli.align import SIDE_FACTOR, Geometry, aligned_crop, face_geometry, landmark_points
 from mesocli.errors import UsageError
 from mesocli.faces import FaceFinder, faces_in_image, faces_in_video
+from mesocli.tracking import Box
 from mesocli.video import FrameSelection
 
 ANGLE_TOLERANCE = 3.0
@@ -167,6 +169,26 @@ def test_cnn_detector_finds_the_face(photo_face) -> None:
     faces = faces_in_image(small, detector="cnn")
     assert len(faces) == 1
     assert abs(faces[0].angle - photo_face.angle) < ANGLE_TOLERANCE
+
+
+def test_weak_whole_frame_hog_faces_count_only_when_the_cnn_detector_agrees(
+    photo_face, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HOG fires on some text (an ROC plot's axis label gave a 0.46 "face" that scored 0.0005 p_fake,
+    "real"); a whole-frame HOG face under HOG_SURE_SCORE needs dlib's CNN detector to find it too."""
+    finder = FaceFinder()
+    frame = faces._FrameImages(np.asarray(astronaut()))
+    assert finder._cnn_agrees(frame, Box(*photo_face.box))
+    edge = faces._FrameImages(np.ascontiguousarray(np.asarray(astronaut())[:, 200:]))  # a quarter cut off
+    left, top, right, bottom = photo_face.box
+    assert finder._cnn_agrees(edge, Box(left - 200, top, right - 200, bottom))
+    text = Image.new("RGB", (400, 300), "white")
+    ImageDraw.Draw(text).text((20, 100), "true positive rate 0.6", fill="black", font=ImageFont.load_default(40))
+    assert not finder._cnn_agrees(faces._FrameImages(np.asarray(text)), Box(20, 90, 120, 190))
+
+    monkeypatch.setattr(faces, "HOG_SURE_SCORE", math.inf)  # every whole-frame face must now be confirmed
+    found = faces_in_image(astronaut())
+    assert len(found) == 1 and found[0].box == photo_face.box
 
 
 def test_finder_state_and_validation(kit: MediaKit) -> None:

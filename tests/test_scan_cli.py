@@ -126,6 +126,21 @@ def test_bad_options_are_usage_errors(scan, faces: list[Path], args: list[str]) 
     assert result.error_line()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "fs"], "give --model or --weights, not both"),  # the fixture passes --weights
+        (["--model", "df"], "give --model or --weights, not both"),
+        (["--force"], "--force replaces an --output or --report file or fills an --explain folder: give one"),
+        (["--explain-top", "2"], "--explain-top needs --explain DIR or --report FILE"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(scan, faces: list[Path], args: list[str], message: str) -> None:
+    result = scan(*args, faces[0])
+    assert result.code == 2
+    assert result.error_line() == message
+
+
 def test_scan_help_is_instant_and_documents_exit_statuses() -> None:
     out, modules = fresh_python(cli_code("scan", "--help"))
     assert "EXIT" in out.upper() and "--fail-on-fake" in out

@@ -298,10 +298,10 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     return 0
 
 
-def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str = "df", arch: str | None = None,
+def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str | None = None, arch: str | None = None,
             weights: PathLike | None = None, threshold: float = 0.5, force: bool = False) -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
-    one detector: ``model`` (``df``, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
+    one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
     once a face was read. Yields one dict per face: path, p_fake, verdict, heatmap file, status."""
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
@@ -309,8 +309,9 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str =
     from mesocli.weights import resolve_model
 
     check_threshold(threshold)
-    if weights is not None and model != "df":
+    if weights is not None and model is not None:
         raise ParameterError("give {model} or {weights}, not both")
+    model = model or "df"
     if model == ANY:
         raise ParameterError("explain takes one detector: {model} df or f2f")
     if arch == ENSEMBLE:

@@ -238,7 +238,7 @@ def extract(
 def explain_command(
     faces: Arg(list[Path], "Aligned face crops (images) or folders of them."),
     out: Opt(Path, "Folder for the heatmaps: OUT/<face>.png.", show_default=False),
-    model: ModelOption = Detector.df,
+    model: ModelOption = None,
     arch: ArchOption = None,
     weights: WeightsOption = None,
     threshold: Threshold = 0.5,
@@ -254,7 +254,7 @@ def explain_command(
     from mesocli.api import explain
 
     code = 0
-    for line in explain(faces, out, model=model.value, arch=arch and arch.value, weights=weights,
+    for line in explain(faces, out, model=model and model.value, arch=arch and arch.value, weights=weights,
                         threshold=threshold, force=force):
         typer.echo(json.dumps(line, ensure_ascii=False))
         code = max(code, 3 if line["status"] == "error" else 0)
@@ -273,7 +273,7 @@ def explain_command(
 )
 def scan(
     inputs: Arg(list[str], "Videos, images, folders (recursive), or - (paths on stdin)."),
-    model: ModelOption = Detector.df,
+    model: ModelOption = None,
     arch: ScoringArchOption = None,
     weights: WeightsOption = None,
     detector: FaceDetector = "hog",
@@ -306,7 +306,8 @@ def scan(
                  metavar="DIR") = None,
     report: Opt(Path | None, "Write a one-file HTML report (verdicts, timelines, heatmaps), atomically.",
                 metavar="FILE") = None,
-    explain_top: Opt(int, "Heatmaps of the K most-fake and K most-real faces per input.") = 4,
+    explain_top: Opt(int | None, "Heatmaps of the K most-fake and K most-real faces per input (with --explain or "
+                     "--report; default 4).", show_default=False) = None,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
     import os
@@ -318,7 +319,7 @@ def scan(
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size)
     try:
-        code = run_scan(inputs, options, model=model.value, arch=arch and arch.value, weights=weights,
+        code = run_scan(inputs, options, model=model and model.value, arch=arch and arch.value, weights=weights,
                         runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,
                         fail_on_fake=fail_on_fake, quiet=quiet, engine=engine, address=address, workers=workers,
                         explain=explain, report=report, explain_top=explain_top, log=err)

@@ -63,9 +63,9 @@ ScoringArchOption = Annotated[
                  "p_fake is the mean of the two networks')."),
 ]
 ModelOption = Annotated[
-    Detector,
-    typer.Option("--model", help="Bundled detector: df (Deepfakes), f2f (Face2Face), fs (FaceSwap), or any "
-                 "(every detector; fake when any says fake)."),
+    Detector | None,
+    typer.Option("--model", help="Bundled detector: df (Deepfakes; the default), f2f (Face2Face), fs (FaceSwap), or "
+                 "any (every detector; fake when any says fake).", show_default=False),
 ]
 WeightsOption = Annotated[
     Path | None, typer.Option("--weights", help="Any weights file: mesocli's .weights.h5 or the authors' Keras 2 .h5.")

@@ -10,6 +10,7 @@ the combined ones (largest p_fake).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -241,7 +242,7 @@ def run_eval(
          f"({len(dataset.paths)} images)")
     loaded = resolve(arch, model or "df", weights, runtime)
     say(f"model: {writers.model_label(loaded.describe(), loaded.legacy)}")
-    report = evaluate(loaded, dataset, threshold, progress=not quiet)
+    report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty())  # no bar in logs
     for line in report.skipped[:10]:
         log(f"mesocli: skipped {line}")
     if len(report.skipped) > 10:

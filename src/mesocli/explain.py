@@ -207,7 +207,7 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
     taken: set[str] = set()
     targets = [out_dir / (unique_name(f.stem, str(f), taken) + ".png") for f in files]
     refuse_existing(next((t for t in targets if t.exists()), None), force)
-    check_writable(out_dir / "probe")
+    check_writable(out_dir, folder=True)
     cam: GradCam | None = None
     pending: list[tuple[Path, Path, np.ndarray]] = []
 

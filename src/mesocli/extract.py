@@ -23,7 +23,7 @@ from pathlib import Path
 from mesocli import __version__
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
 from mesocli.errors import InputError, ParameterError, UsageError
-from mesocli.fsutil import output_errors
+from mesocli.fsutil import check_writable
 from mesocli.inputs import expand_inputs
 from mesocli.manifest import (
     MANIFEST,
@@ -255,8 +255,7 @@ def extract(
     if not files:
         raise UsageError("no video or image among the inputs")
     _refuse_foreign(out_dir, Manifest.read(out_dir), force)  # before leaving a lock file in someone's folder
-    with output_errors(out_dir):
-        out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(out_dir, folder=True)
     with locked(out_dir):
         remove_temporaries(out_dir)
         manifest = _prepare(out_dir, options, force)
@@ -293,7 +292,8 @@ def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
              for row in rows]
     c = summary.counts()
-    lines.append(f"{c['inputs']} inputs: {c['ok']} ok, {c['no_face']} without face, {c['error']} failed, "
+    inputs = f"{c['inputs']} input" + ("" if c["inputs"] == 1 else "s")
+    lines.append(f"{inputs}: {c['ok']} ok, {c['no_face']} without face, {c['error']} failed, "
                  f"{c['skipped']} already done; {c['faces']} faces from {c['frames']} frames "
                  f"in {summary.seconds:.1f} s -> {Path(summary.out_dir) / MANIFEST}")
     return "\n".join(lines) + "\n"

@@ -37,6 +37,7 @@ ROI_MARGIN = 0.4  # the window searched around a known face: its box grown by th
 ROI_SCALES = (1.0, 0.8, 1.3)  # face sizes tried around a known face, × the detector's roi_face
 CANDIDATE_THRESHOLD = -0.4  # HOG full-frame candidates down to this score are checked around
 PAD_FRACTION = 0.3  # grey border added, each side, for the "face fills the frame" search
+HOG_SURE_SCORE = 0.6  # a HOG face found in a whole-frame search scoring under this needs the CNN detector to agree
 
 
 @dataclass
@@ -272,7 +273,28 @@ class FaceFinder:
                           or abs(time - self._last_upsampled) >= REDETECT_SECONDS):
             self._last_upsampled = time  # small faces: the upsampled search the authors ran on a miss
             found = self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale)
+        if self.detector == "hog":  # HOG fires on some text and patterns, with low scores: ask the CNN
+            found = [box for box in found if box.score >= HOG_SURE_SCORE or self._cnn_agrees(images, box)]
         return found
+
+    def _cnn_agrees(self, images: _FrameImages, box: Box) -> bool:
+        """Whether dlib's CNN detector finds a face centred inside ``box``, in a window around it (grey-padded
+        where it leaves the frame) scaled so the face is the CNN's ``roi_face`` px."""
+        grow = ROI_MARGIN * box.side
+        left, top = math.floor(box.left - grow), math.floor(box.top - grow)
+        right, bottom = math.ceil(box.right + grow), math.ceil(box.bottom + grow)
+        x0, y0, x1, y1 = images.clip(box, ROI_MARGIN)
+        window = Image.new("RGB", (right - left, bottom - top), (128, 128, 128))
+        window.paste(images.region("RGB", x0, y0, x1, y1), (x0 - left, y0 - top))
+        scale = _SPECS["cnn"].roi_face / box.side
+        window = window.resize((max(1, round(window.width * scale)), max(1, round(window.height * scale))),
+                               Image.Resampling.BILINEAR)
+        for found in _cnn_detector()(np.asarray(window), 0):
+            cx = (found.rect.left() + found.rect.right()) / 2 / scale + left
+            cy = (found.rect.top() + found.rect.bottom()) / 2 / scale + top
+            if box.left <= cx <= box.right and box.top <= cy <= box.bottom:
+                return True
+        return False
 
     def _confirmed(self, images: _FrameImages, candidates: list[Box], scale: float) -> list[Box]:
         """The faces among candidates (detection-image coordinates): those scoring ≥ 0 if any, else

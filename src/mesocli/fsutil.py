@@ -4,6 +4,7 @@ complete), write failures as one-line errors, and the checks every input file go
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import tempfile
@@ -27,16 +28,55 @@ def output_errors(target: Path | str) -> Iterator[None]:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
+@functools.cache
+def _umask() -> int:
+    """The process umask, read once: from /proc where Linux shows it, else set (to 0o077) and at once restored."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o077)  # restrictive meanwhile: a file another thread creates now is not world-writable
+    os.umask(mask)
+    return mask
+
+
+def _give_mode(tmp: Path, target: Path) -> None:
+    """Give the finished file ``tmp`` the permissions of the ``target`` it replaces, or, for a new target, those
+    of ``open(target, "w")`` (0o666 less the umask). Best effort: some file systems (FAT) refuse modes."""
+    with contextlib.suppress(OSError):
+        if not stat.S_ISREG(os.stat(tmp).st_mode):
+            return
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode) & 0o777
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
+
+
+def _make_folder(folder: Path, target: Path) -> None:
+    """Make ``folder`` and its parents; an existing non-folder on the way is an OutputError naming it and ``target``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [*reversed(folder.parents), folder]
+                        if os.path.lexists(p) and not os.path.isdir(p)), None)
+        if blocker is None:
+            raise
+        raise OutputError(f"cannot write {target}: {blocker} is not a folder") from None
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path, suffix: str = "", *, wrap_errors: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds.
 
     On failure the temporary file is removed and ``target`` is left as it was. An OSError (in the
     block too, unless ``wrap_errors`` is False) becomes an :class:`OutputError` naming ``target``.
+    The file keeps the permissions of the ``target`` it replaces; a new one gets those of
+    ``open(target, "w")``: 0o666 less the umask (not mkstemp's 0o600).
     """
     target = Path(target)
     with output_errors(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(target.parent, target)
         handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".part", dir=target.parent)
         os.close(handle)
     tmp = Path(name)
@@ -47,6 +87,7 @@ def atomic_path(target: Path, suffix: str = "", *, wrap_errors: bool = True) -> 
         with output_errors(target) if wrap_errors else contextlib.nullcontext():
             yield tmp
         with output_errors(target):
+            _give_mode(tmp, target)
             os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -66,12 +107,14 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def check_writable(target: Path) -> None:
-    """Raise OutputError now if no file can be created beside ``target``: fail before the work, not after."""
+def check_writable(target: Path, *, folder: bool = False) -> None:
+    """Raise OutputError now if no file can be created beside ``target`` (in it, if ``folder``): fail before the
+    work, not after. The folder is made if missing; the error names ``target``."""
     target = Path(target)
+    where = target if folder else target.parent
     with output_errors(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=target.parent):
+        _make_folder(where, target)
+        with tempfile.TemporaryFile(dir=where):
             pass
 
 

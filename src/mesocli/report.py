@@ -225,4 +225,4 @@ def check_targets(explain_dir: Path | None, report: Path | None, force: bool) ->
             raise UsageError(f"{explain_dir}: --explain is not a folder")
         if explain_dir.is_dir() and any(os.scandir(explain_dir)) and not force:
             raise UsageError(f"{explain_dir}: folder is not empty; pass --force to write into it")
-        check_writable(explain_dir / "probe")
+        check_writable(explain_dir, folder=True)

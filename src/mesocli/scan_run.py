@@ -26,11 +26,11 @@ ENGINES = ("local", "ray")
 
 
 def run_scan(
-    inputs: Sequence[str], options: ScanOptions, *, model: str = "df", arch: str | None = None,
+    inputs: Sequence[str], options: ScanOptions, *, model: str | None = None, arch: str | None = None,
     weights: Path | None = None, runtime: str = "onnx", fmt: str | None = None, output: Path | None = None,
     force: bool = False, resume: bool = False, fail_on_fake: bool = False, quiet: bool = False,
     engine: str = "local", address: str | None = None, workers: int | None = None, explain: Path | None = None,
-    report: Path | None = None, explain_top: int = 4, log: Callable[[str], None] = note,
+    report: Path | None = None, explain_top: int | None = None, log: Callable[[str], None] = note,
 ) -> int:
     """Scan ``inputs`` (``-``: paths read from standard input) and write one row per input in ``fmt``
     (default: by ``output``'s suffix, else a table on a terminal and JSON Lines in a pipe) to ``output``
@@ -39,6 +39,14 @@ def run_scan(
     Returns the exit status (:func:`mesocli.scan.exit_status`). Bad arguments raise ParameterError
     (naming parameters) before anything is read or written.
     """
+    if weights is not None and model not in (None, "any"):  # any: the library says why it takes no --weights
+        raise ParameterError("give {model} or {weights}, not both")
+    model = model or "df"
+    if force and output is None and explain is None and report is None:
+        raise ParameterError("{force} replaces an {output} or {report} file or fills an {explain} folder: give one")
+    if explain_top is not None and explain is None and report is None:
+        raise ParameterError("{explain_top} needs {explain} DIR or {report} FILE")
+    explain_top = 4 if explain_top is None else explain_top
     paths = read_inputs(inputs)
     fmt = _check(output, fmt, force, resume, engine, address, workers)
     explainer = _explainer(explain, report, explain_top, options, force, output)

@@ -71,7 +71,7 @@ def test_extract_out_dir_below_a_file(tmp_path: Path, face_jpeg: Path, run_cli: 
     (tmp_path / "notes.txt").write_text("mine\n")
     result = run_cli("extract", face_jpeg, tmp_path / "notes.txt" / "faces")
     assert result.code == 2
-    assert result.error_line() == f"cannot write {tmp_path}/notes.txt/faces: Not a directory"
+    assert result.error_line() == f"cannot write {tmp_path}/notes.txt/faces: {tmp_path}/notes.txt is not a folder"
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 

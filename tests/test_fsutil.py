@@ -1,0 +1,128 @@
+"""fsutil: the mode of files written atomically, and the error for an output below a file."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from mesocli import fsutil
+from mesocli.errors import OutputError
+from mesocli.fsutil import atomic_path, atomic_write_bytes, atomic_write_text, check_writable
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], None]]:
+    """Set the process umask for the test (and forget fsutil's cached one); restored afterwards."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+
+    def set_umask(mask: int) -> None:
+        os.umask(mask)
+        fsutil._umask.cache_clear()
+
+    yield set_umask
+    os.umask(saved)
+    fsutil._umask.cache_clear()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _suffix_writer(tmp: Path, data: bytes = b"x", mode: int = 0o666) -> None:
+    """A writer that creates the file itself (as Keras does), with ``mode`` before the umask."""
+    assert not tmp.exists()
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    os.write(handle, data)
+    os.close(handle)
+
+
+@pytest.mark.parametrize(("mask", "expected"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)],
+                         ids=["umask-022", "umask-077", "umask-002"])
+def test_a_new_file_gets_the_umask_mode(mask: int, expected: int, tmp_path: Path,
+                                        umask: Callable[[int], None]) -> None:
+    umask(mask)
+    atomic_write_text(tmp_path / "r.csv", "a,b\n")
+    atomic_write_bytes(tmp_path / "crop.jpg", b"\xff\xd8")
+    with atomic_path(tmp_path / "report.json") as tmp:
+        tmp.write_text("{}\n")
+    with atomic_path(tmp_path / "run.weights.h5", suffix=".weights.h5") as tmp:
+        _suffix_writer(tmp, mode=0o600)  # a writer that creates owner-only still ends with the umask mode
+    for name in ("r.csv", "crop.jpg", "report.json", "run.weights.h5"):
+        assert _mode(tmp_path / name) == expected, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crop.jpg", "r.csv", "report.json", "run.weights.h5"]
+
+
+def test_an_existing_target_keeps_its_mode(tmp_path: Path, umask: Callable[[int], None]) -> None:
+    umask(0o022)
+    plain, suffixed = tmp_path / "r.csv", tmp_path / "plot.png"
+    for target in (plain, suffixed):
+        target.write_text("old\n")
+        target.chmod(0o640)
+    atomic_write_text(plain, "new\n")
+    with atomic_path(suffixed, suffix=".png") as tmp:
+        _suffix_writer(tmp, b"new\n")  # created 0o644 under this umask, but replaces a 0o640 file
+    for target in (plain, suffixed):
+        assert (target.read_text(), _mode(target)) == ("new\n", 0o640)
+
+
+def test_a_failed_write_leaves_the_target_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "r.csv"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("writer failed")
+    assert (target.read_text(), _mode(target), list(tmp_path.iterdir())) == ("old\n", 0o640, [target])
+
+
+@pytest.mark.parametrize(("given", "blocker"), [("notvideo.mp4/res.json", "notvideo.mp4"),
+                                                ("notvideo.mp4/a/b/out.json", "notvideo.mp4")])
+@pytest.mark.parametrize("check", ["atomic_path", "check_writable"])
+def test_an_output_below_a_file_names_the_file(given: str, blocker: str, check: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("notvideo.mp4").write_bytes(b"not a video")
+    with pytest.raises(OutputError) as caught:
+        if check == "check_writable":
+            check_writable(Path(given))
+        else:
+            with atomic_path(Path(given)) as tmp:
+                tmp.write_text("{}")
+    assert str(caught.value) == f"cannot write {given}: {blocker} is not a folder"
+    assert [p.name for p in tmp_path.iterdir()] == ["notvideo.mp4"]
+    assert Path("notvideo.mp4").read_bytes() == b"not a video"
+
+
+def test_an_absolute_output_below_a_file_names_it_absolute(tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("mine\n")
+    target = tmp_path / "file.txt" / "a" / "b" / "out.json"
+    expected = f"cannot write {target}: {tmp_path / 'file.txt'} is not a folder"
+    with pytest.raises(OutputError) as written:
+        atomic_write_text(target, "{}")
+    with pytest.raises(OutputError) as checked:
+        check_writable(target, folder=True)
+    assert str(written.value) == str(checked.value) == expected
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def test_check_writable_folder_makes_the_folder_and_leaves_it_empty(tmp_path: Path) -> None:
+    check_writable(tmp_path / "out" / "heatmaps", folder=True)
+    assert list((tmp_path / "out" / "heatmaps").iterdir()) == []
+
+
+def test_explain_out_below_a_file_names_the_out_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mesocli.explain import explain_files
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (8, 8)).save("face.jpg")
+    Path("notvideo.mp4").write_bytes(b"not a video")
+    with pytest.raises(OutputError) as caught:
+        next(explain_files(["face.jpg"], model=None, out_dir=Path("notvideo.mp4/x")))
+    assert str(caught.value) == "cannot write notvideo.mp4/x: notvideo.mp4 is not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["face.jpg", "notvideo.mp4"]
