@@ -41,6 +41,8 @@ def test_models_table_names_missing_choices(run_cli: RunCli, tmp_path: Path, mon
     assert "…" not in result.out  # an 80-column terminal shows every figure and name whole
     for card in weights_module.bundled_cards():
         assert card.sha256[:6] in result.out and f"{card.metrics['validation']['accuracy']:.3f}" in result.out
+        row = next(line for line in result.out.splitlines() if card.sha256[:6] in line)
+        assert row.split()[-2] == (str(card.epochs) if card.epochs else "soup")  # the best epoch, or a soup's
     shutil.copy(weights_module.bundled_dir() / "meso4_df.json", tmp_path)  # a bundle of one detector
     monkeypatch.setattr(weights_module, "bundled_dir", lambda: tmp_path)
     result = run_cli("models")

@@ -355,7 +355,8 @@ def models_view(fmt: str) -> str | list[Any]:
     table = Table(title="Bundled weights", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True,
                   caption="val: MesoNet validation split (accuracy, AUC, video accuracy); FF++: AUC on "
-                  "FaceForensics++ test faces per method (Deepfakes, Face2Face, FaceSwap)", caption_justify="left")
+                  "FaceForensics++ test faces per method (Deepfakes, Face2Face, FaceSwap); soup: a weight average of "
+                  "epochs (its card lists them)", caption_justify="left")
     ffpp_methods = {"DF": "Deepfakes", "F2F": "Face2Face", "FS": "FaceSwap"}
     table.add_column("arch", no_wrap=True)
     table.add_column("model", no_wrap=True)
@@ -370,7 +371,7 @@ def models_view(fmt: str) -> str | list[Any]:
         figures = (val.get("accuracy"), val.get("auc"), video.get("accuracy_mean"),
                    *((ffpp.get(method) or {}).get("auc") for method in ffpp_methods.values()))
         table.add_row(card.arch, card.manipulation, *("" if value is None else f"{value:.3f}" for value in figures),
-                      str(card.epochs or ""), card.sha256[:6])
+                      str(card.epochs or ("soup" if "soup" in card.metrics else "")), card.sha256[:6])
     bundled = {(card.arch, card.manipulation) for card in cards}
     missing = [f"{a}/{m}" for a in ("meso4", "mesoinception4") for m in MANIPULATIONS if (a, m) not in bundled]
     if not missing:
