@@ -61,6 +61,15 @@ def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
     (own_weights.parent / "empty.h5").write_bytes(b"")
     with pytest.raises(WeightsError):
         mesocli.load_model(own_weights.parent / "empty.h5")
+    with pytest.raises(WeightsError, match="^/nowhere/mine.h5: weights file not found$"):
+        mesocli.load_model("/nowhere/mine.h5")
+    # scan names its own parameters, not those of the functions it calls
+    with pytest.raises(ParameterError, match="^model must be one of df, f2f, fs, any or a weights file, not 'nope'$"):
+        mesocli.scan(["clip.mp4"], model="nope")
+    with pytest.raises(TypeError, match=r"^scan\(\) got an unexpected keyword argument 'weights' \(a weights file"):
+        mesocli.scan(["clip.mp4"], weights=own_weights)
+    # the modules the README names are attributes of the package, without their own import
+    assert mesocli.errors.ParameterError is ParameterError and callable(mesocli.api.train)
 
 
 def test_scan_gives_typed_results_in_input_order(model, kit: MediaKit, tmp_path: Path) -> None:

@@ -213,6 +213,22 @@ def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
 
 
 @pytest.mark.slow
+def test_a_run_started_on_a_relative_path_resumes_from_another_folder(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    monkeypatch.chdir(tiny_data.parent)
+    run = tmp_path / "run"
+    assert start_run(config_for(Path(tiny_data.name), 1), run, progress=False).finished
+    monkeypatch.chdir(tmp_path)  # the data's relative path does not open from here
+    code, _, err = run_cli("train", "--resume", run, "--epochs", "2")
+    assert code == 0, err
+    card = json.loads((run / "best.json").read_text())
+    assert card["data"]["sources"][0]["root"] == tiny_data.name  # recorded as given
+    assert card["name"] == "run/best.weights.h5"  # a trained file is not named like a bundled detector
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 2
+
+
+@pytest.mark.slow
 def test_an_early_stopped_run_given_more_epochs_says_to_raise_patience_and_trains_one_more(
     run_copy: Path, run_cli: RunCli
 ) -> None:

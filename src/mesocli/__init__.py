@@ -22,6 +22,7 @@ _API = {
     "evaluate": "mesocli.api", "ScanResult": "mesocli.scan", "ExtractSummary": "mesocli.extract",
     "EvalReport": "mesocli.evaluate",
 }
+_MODULES = ("api", "errors")  # reachable as attributes without their own import
 __all__ = ["EvalReport", "ExtractSummary", "ScanResult", "__version__", "evaluate", "extract", "iter_scan",
            "load_model", "scan"]
 
@@ -41,8 +42,14 @@ class _Package(ModuleType):
             return getattr(import_module(_API[name]), name)
         return super().__getattribute__(name)
 
+    def __getattr__(self, name: str) -> Any:
+        """``mesocli.api``, ``mesocli.errors``: the modules the README names, imported on first use."""
+        if name in _MODULES:
+            return import_module(f"{__name__}.{name}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *_API})
+        return sorted({*super().__dir__(), *_API, *_MODULES})
 
 
 sys.modules[__name__].__class__ = _Package

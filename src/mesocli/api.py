@@ -13,12 +13,13 @@ exception and never a score.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mesocli.errors import CheckFailed, ParameterError, UsageError, check_choice
+from mesocli.errors import CheckFailed, ParameterError, UsageError, WeightsError, check_choice
 
 if TYPE_CHECKING:
     from mesocli.evaluate import EvalReport
@@ -49,6 +50,11 @@ def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtim
     start, no TensorFlow) or ``tensorflow``. Raises :class:`mesocli.errors.WeightsError` for a file
     that is missing or does not hold fitting weights.
     """
+    return _load(name_or_path, arch, runtime, "name_or_path")
+
+
+def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str) -> Any:
+    """:func:`load_model`'s work; errors name ``parameter`` (``model`` when :func:`scan` loads it)."""
     from mesocli.detectors import ENSEMBLE
     from mesocli.models import ARCHITECTURES
     from mesocli.runtime import RUNTIMES, resolve
@@ -61,7 +67,9 @@ def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtim
         return resolve(arch, name_or_path, None, runtime)
     path = Path(name_or_path)
     if not path.is_file():
-        raise ParameterError("{name_or_path} must be one of {choices} or a weights file; {value!r} is neither",
+        if path.suffix or len(path.parts) > 1:  # meant as a file
+            raise WeightsError(f"{os.fspath(path)}: weights file not found")
+        raise ParameterError("{" + parameter + "} must be one of {choices} or a weights file, not {value!r}",
                              choices=", ".join(names), value=os.fspath(name_or_path))
     return resolve(arch, names[0], path, runtime)
 
@@ -74,7 +82,7 @@ def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
 
 
 def _model(model: Any, arch: str | None, runtime: str) -> Any:
-    return load_model(model, arch=arch, runtime=runtime) if isinstance(model, str | os.PathLike) else model
+    return _load(model, arch, runtime, "model") if isinstance(model, str | os.PathLike) else model
 
 
 def _check_workers(workers: int | None) -> int | None:
@@ -134,6 +142,10 @@ def scan(inputs: PathLike | Iterable[PathLike], model: Any = "df", **options: An
     ``no_face`` or ``error``), ``p_fake``, ``verdict``, ``segments`` and ``to_dict()`` (the JSON object
     of ``mesocli scan``, docs/scan.md).
     """
+    unknown = sorted(set(options) - set(inspect.signature(iter_scan).parameters))
+    if unknown:  # named here, not as iter_scan's
+        hint = " (a weights file goes in model=)" if "weights" in unknown else ""
+        raise TypeError(f"scan() got an unexpected keyword argument {unknown[0]!r}{hint}")
     return list(iter_scan(inputs, model, **options))
 
 

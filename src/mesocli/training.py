@@ -18,7 +18,9 @@ same batches.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -70,6 +72,7 @@ class TrainConfig:
     heldout_seed: int | None = None  # seed of the held-out draw (None: seed), so runs of other seeds share it
     freeze_blocks: int = 0  # feature blocks kept as they start (with --init-weights: fine-tune the rest only)
     extensions: list[dict[str, Any]] = field(default_factory=list)  # `--resume --epochs/--patience` changes
+    workdir: str | None = None  # the folder the run was started in: relative data paths are relative to it
 
     @property
     def full_command(self) -> str:
@@ -88,6 +91,11 @@ class TrainConfig:
         if self.sources:
             return [Source(**entry) for entry in self.sources]
         return [Source(root=self.data, split=self.split)]
+
+    def located(self, path: str) -> str:
+        """``path`` as it can be opened from here: a relative one is taken from ``workdir`` (a run resumed
+        from another folder still finds its data)."""
+        return os.path.join(self.workdir, path) if self.workdir else path
 
     def check(self) -> None:
         """Raise UsageError naming the option when a setting is out of range."""
@@ -140,7 +148,9 @@ def selection_score(select: str, record: dict[str, Any]) -> list[float]:
 
 def load_run_data(config: TrainConfig) -> TrainingData:
     """A run's training files: its sources, cut to the ``limit`` subset (drawn with the held-out seed)."""
-    data = load_sources(config.source_list())
+    sources = config.source_list()
+    data = load_sources([replace(source, root=config.located(source.root)) for source in sources])
+    data.sources = sources  # the card records the paths as given
     if config.limit:
         picked = np.sort(np.random.default_rng(config.split_seed).permutation(len(data.labels))[: config.limit])
         data = TrainingData(data.sources, data.datasets, data.combined.subset(picked), data.source_index[picked],
@@ -172,6 +182,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.log = print if progress else (lambda *a, **k: None)
+        self.bars = progress and sys.stderr.isatty()  # notes always, progress bars only on a terminal
         self.prepared = False
 
     # ---------- setup ----------
@@ -189,7 +200,7 @@ class Trainer:
                      f"weight={source.weight}: df={counts['df']} real={counts['real']}", file=sys.stderr)
         for path in data.ignored[:5]:
             self.log(f"skipped (not an image): {path}", file=sys.stderr)
-        decoded = decode_dataset(dataset, progress=self.progress)
+        decoded = decode_dataset(dataset, progress=self.bars)
         for message in decoded.errors.values():
             self.log(f"skipped (unreadable): {message}", file=sys.stderr)
         usable = np.flatnonzero(decoded.ok)
@@ -232,7 +243,7 @@ class Trainer:
         if config.init_weights:
             from mesocli.weights import load_weights
 
-            start = load_weights(Path(config.init_weights), config.arch)
+            start = load_weights(Path(config.located(config.init_weights)), config.arch)
             self.model.set_weights(start.model.get_weights())
             self.init_sha256 = start.sha256
         freeze_blocks(self.model, config.freeze_blocks)
@@ -337,7 +348,7 @@ class Trainer:
         accs: list[float] = []
         started = time.perf_counter()
         with counter(steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
-                     unit="batch", enabled=self.progress) as bar:
+                     unit="batch", enabled=self.bars) as bar:
             for x, y, w in batches:
                 loss, acc = self.train_step(x, y, w)
                 losses.append(float(loss))
@@ -421,7 +432,7 @@ class Trainer:
             manipulation=config.manipulation,
             weights_file=target.name,
             sha256="",
-            name=f"{config.arch}_{config.manipulation}",
+            name=f"{self.run_dir.name}/{target.name}",  # not a bundled detector's name (bundling renames it)
             command=config.full_command,
             seed=config.seed,
             data={
@@ -453,6 +464,7 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
                          "or pass --force to start over")
     check_writable(run_dir / "config.json")  # before reading the data, not after
     config.command = config.command or shlex.join(["mesocli", *sys.argv[1:]])
+    config.workdir = config.workdir or os.getcwd()
     trainer = Trainer(config, run_dir, progress)
     trainer.prepare()  # unusable data fails here, before the folder holds a run that --resume would take up
     for name in (STATE_FILE, VARIABLES_FILE):  # --force: the old run's state must not be resumed with this config
@@ -469,8 +481,15 @@ def resume_run(run_dir: Path, progress: bool = True, epochs: int | None = None, 
     config = read_config(run_dir)
     if epochs is not None or patience is not None:
         config = extend_run(run_dir, config, epochs, patience, command or shlex.join(["mesocli", *sys.argv[1:]]))
-    if not (run_dir / "checkpoint" / STATE_FILE).exists():
+    state_path = run_dir / "checkpoint" / STATE_FILE
+    if not state_path.exists():
         return Trainer(config, run_dir, progress).run(resume=False)
+    with contextlib.suppress(OSError, ValueError, TypeError):  # a damaged state is reported by Trainer.run
+        state = TrainState(**json.loads(state_path.read_text()))
+        if state.finished:  # say so before reading the data, not after
+            if progress:
+                print("run already finished; nothing to do (give more --epochs to extend it)", file=sys.stderr)
+            return state
     return Trainer(config, run_dir, progress).run(resume=True)
 
 
