@@ -82,6 +82,27 @@ def test_weights_files_are_converted_once_then_cached(own_weights: Path, tmp_pat
         load_onnx(own_weights, "mesoinception4")  # from the cache too
 
 
+def test_an_exported_onnx_file_is_scanned_as_its_weights_are(own_weights: Path, tmp_path: Path, kit: MediaKit,
+                                                              run_cli: RunCli) -> None:
+    exported = tmp_path / "mine.onnx"
+    code, _, err = run_cli("export", own_weights, "--out", exported)
+    assert code == 0, err
+    loaded = load_onnx(exported)
+    assert loaded.origin == "exported" and loaded.describe() == load_weights(own_weights).describe()
+    np.testing.assert_allclose(loaded.predictor().p_fake(RANDOM), keras_p_fake(own_weights, RANDOM), atol=1e-5)
+    rows = [json.loads(run_cli("scan", kit.face_jpeg, "--weights", weights, "--format", "jsonl", "-q").out)
+            for weights in (own_weights, exported)]
+    assert rows[0]["p_fake"] == pytest.approx(rows[1]["p_fake"], abs=1e-5) and rows[0]["model"] == rows[1]["model"]
+    with pytest.raises(WeightsError, match="holds Meso4 weights, not MesoInception4"):
+        load_onnx(exported, "mesoinception4")
+    code, _, err = run_cli("scan", kit.face_jpeg, "--weights", exported, "--runtime", "tensorflow", "-q")
+    assert code == 2 and err.endswith("an exported ONNX model runs on --runtime onnx (the default), not tensorflow\n")
+    foreign = tmp_path / "foreign.onnx"
+    foreign.write_bytes(b"not an onnx model")
+    with pytest.raises(WeightsError, match="not an ONNX model written by `mesocli export`"):
+        load_onnx(foreign)
+
+
 def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch,
                                                               run_cli: RunCli) -> None:

@@ -68,7 +68,8 @@ ModelOption = Annotated[
                  "any (every detector; fake when any says fake).", show_default=False),
 ]
 WeightsOption = Annotated[
-    Path | None, typer.Option("--weights", help="Any weights file: mesocli's .weights.h5 or the authors' Keras 2 .h5.")
+    Path | None, typer.Option("--weights", help="Any weights file: mesocli's .weights.h5, the authors' Keras 2 .h5, or "
+                               "an .onnx written by mesocli export.")
 ]
 RuntimeOption = Annotated[
     Runtime,

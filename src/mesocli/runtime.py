@@ -91,7 +91,7 @@ class OnnxModel:
     weights_path: Path
     sha256: str
     onnx: bytes | Path
-    origin: str  # "bundled", "cache" or "converted"
+    origin: str  # "bundled", "cache", "converted" or "exported" (an .onnx file given as it is)
     card: Any = None
     legacy: bool = False
     session: Any = None  # an ONNX Runtime session already opened on ``onnx`` (default threads)
@@ -141,6 +141,8 @@ def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
     from mesocli.export import default_output
 
     path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        return _exported(path, arch)
     card_file = w.card_path_for(path)
     card = w.ModelCard.from_json(card_file) if path.is_file() and card_file.is_file() else None
     digest = w.check_file(path, card)
@@ -159,6 +161,22 @@ def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
         return OnnxModel(found.arch, name, path, digest, candidate, origin, None if found.legacy else card,
                          found.legacy, session)
     return convert(path, arch, digest)
+
+
+def _exported(path: Path, arch: str | None) -> OnnxModel:
+    """An ONNX file written by ``mesocli export``, run as it is; it reports the sha256 of the weights it was
+    exported from (as a scan of those weights does)."""
+    from mesocli import weights as w
+
+    w.check_file(path, None)  # a regular, readable file
+    found, session = _onnx_card(path)
+    if found is None:
+        raise WeightsError(f"{path}: not an ONNX model written by `mesocli export` (no model card inside)")
+    if arch is not None and arch != found.arch:
+        raise WeightsError(f"{path}: holds {w.DISPLAY_NAMES[found.arch]} weights, not {w.DISPLAY_NAMES[arch]} "
+                           "(drop --arch or fix it)")
+    return OnnxModel(found.arch, found.name or path.name, path, found.source_sha256, path, "exported", None,
+                     found.legacy, session)
 
 
 def convert(path: Path, arch: str | None = None, digest: str | None = None) -> OnnxModel:

@@ -279,6 +279,8 @@ def load_weights(path: Path, arch: str | None = None, name: str | None = None) -
     ``arch`` is checked against what the file holds (inferred when None). A model card beside an
     own-format file is read, and a sha256 that differs from the card's is refused.
     """
+    if Path(path).suffix.lower() == ".onnx":
+        raise WeightsError(f"{path}: an exported ONNX model runs on --runtime onnx (the default), not tensorflow")
     path = Path(path)
     card_file = card_path_for(path)
     card = ModelCard.from_json(card_file) if path.is_file() and card_file.is_file() else None
