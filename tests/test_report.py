@@ -73,7 +73,7 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
     assert "3 inputs: 1 scanned" in text and "1 with no face, 1 failed" in text
     assert "NO FACE" in text and "ERROR" in text and "not a readable video" in text
     assert "8 of 8 sampled frames" in text  # the clip without a face lists its faceless frames
-    assert "most fake #1" in text and "most real #2" in text
+    assert "highest p_fake #1" in text and "lowest p_fake #2" in text
     # the face clip: a timeline and 2 + 2 heatmap faces; the no-face clip: a timeline of faceless frames
     assert len(page.images) == 2 + 4
     assert {"summary", "input-1", "input-2", "input-3"} <= page.ids

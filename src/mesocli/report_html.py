@@ -102,6 +102,7 @@ section.input{page-break-inside:avoid}
 a{color:#0050a0}
 """
 
+GROUP_LABELS = {"most fake": "highest p_fake", "most real": "lowest p_fake"}  # a real clip's "most fake" is real
 STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "error: not scanned"}
 
 
@@ -180,7 +181,8 @@ def _section(number: int, entry: ReportEntry) -> str:
            f" · type {_esc(r.get('type') or 'unknown')}"]
     if status == "ok":
         aggregation = r.get("aggregation")
-        how = f" ({_esc(aggregation)} of the frame scores)" if aggregation else ""
+        how = {"vote": " (vote: the share of frames whose p_fake is at or above the threshold)",
+               None: ""}.get(aggregation, f" ({_esc(aggregation)} of the frame scores)")
         out.append(f" · p_fake <b>{fmt_p(r.get('p_fake'))}</b>{how}, threshold {_esc(r.get('threshold'))}")
     out.append("</p>")
     if status == "error":
@@ -238,12 +240,13 @@ def _section(number: int, entry: ReportEntry) -> str:
                 faces.reverse()
             if not faces:
                 continue
-            title = f"The {len(faces)} {group} face{'s' if len(faces) != 1 else ''}"
+            label = GROUP_LABELS[group]
+            title = f"The {len(faces)} face{'s' if len(faces) != 1 else ''} with the {label}"
             if r.get("type") == "image" and len(entry.faces) == 1:
                 title = "The face"
             out.append(f'<h4>{_esc(title)}</h4><div class="faces">')
             for rank, face in enumerate(faces, 1):
-                out.append(f"<figure>{_img(face.png, face.caption)}<figcaption>{_esc(group)} #{rank}: "
+                out.append(f"<figure>{_img(face.png, face.caption)}<figcaption>{_esc(label)} #{rank}: "
                            f"{_esc(face.caption)} · map: evidence for {_esc(face.target)}</figcaption></figure>")
             out.append("</div>")
     out.append("</section>")
