@@ -66,7 +66,7 @@ def ffpp_test_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[FolderDat
         options = ExtractOptions(FrameSelection.from_options(frames=20), "hog", layout="dataset", label=label,
                                  split="test")
         summary = extract([root / method], out, options)
-        assert all(result.status == "ok" for result in summary.results), summary.as_dict()
+        assert all(result.status == "ok" for result in summary.results), summary.to_dict()
     dataset = find_dataset(out, "test")
     assert set(dataset.methods) == {"Deepfakes", "Face2Face", "FaceSwap", "original"}
     decoded = decode_dataset(dataset, progress=False)

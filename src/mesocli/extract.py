@@ -63,9 +63,12 @@ class ExtractSummary:
         """3 when an input failed (see the manifest for why), else 0."""
         return InputError.exit_code if any(r.status == "error" for r in self.results) else 0
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
+        """The JSON object of ``mesocli extract --format json`` (``to_dict``, as scan and eval results)."""
         return {"out_dir": self.out_dir, "manifest": str(Path(self.out_dir) / MANIFEST), "seconds": self.seconds,
                 "counts": self.counts(), "inputs": [asdict(r) for r in self.results]}
+
+    as_dict = to_dict  # its name in 0.1.0
 
 
 # ---------------------------------------------------------------------------------------------- workers
@@ -283,7 +286,7 @@ def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
     """The end-of-run summary: a plain-text table (one row per input, then totals) or JSON."""
     check_format(fmt)
     if fmt == "json":
-        return json.dumps(summary.as_dict(), indent=2) + "\n"
+        return json.dumps(summary.to_dict(), indent=2) + "\n"
     rows = [("status", "faces", "frames", "name", "input")]
     for r in summary.results:
         frames = f"{r.frames_with_faces}/{r.frames}" if r.frames else "-"  # with a face / sampled
