@@ -196,8 +196,8 @@ def _one_class(root: Path) -> None:
          "no class folders (df|fake, real) in {root}/validation or {root}"),
         (_empty, ["--data", "{root}"], "no images of class df and real"),
         (_one_class, ["--data", "{root}"], "no images of class real; both df and real are needed"),
-        (_one_class, ["--data", "{root}", "--split", "test"],
-         "no class folders (df|fake, real) in {root}/test or"),
+        (_one_class, ["--data", "{root}", "--split", "test"],  # the split that exists is named
+         "no class folders (df|fake, real) in {root}/test or {root}; splits with them: validation (--split)\n"),
         (None, [], "no dataset: pass --data ROOT or set MESOCLI_DATA"),
         (None, ["--data", "{root}", "--format", "xml"], "unknown --format 'xml'"),
         (None, ["--data", "{root}", "--threshold", "1.5"], "--threshold must be between 0 and 1, not 1.5"),

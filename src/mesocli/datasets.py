@@ -138,7 +138,9 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
         folder, class_dirs, used_split = root, _class_dirs(root), None
     if not class_dirs:
         where = f"{folder}" if folder == root or folder.exists() else f"{folder} or {root}"
-        raise UsageError(f"no class folders (df|fake, real) in {where}")
+        splits = sorted(child.name for child in root.iterdir() if child.is_dir() and _class_dirs(child))
+        hint = f"; splits with them: {', '.join(splits)} (--split)" if splits else ""
+        raise UsageError(f"no class folders (df|fake, real) in {where}{hint}")
     paths: list[Path] = []
     labels: list[int] = []
     ignored: list[Path] = []
