@@ -126,6 +126,13 @@ def test_bad_options_are_usage_errors(scan, faces: list[Path], args: list[str]) 
     assert result.error_line()
 
 
+def test_a_bad_choice_names_the_option_and_the_choices(scan, faces: list[Path]) -> None:
+    result = scan("--model", "bogus", faces[0])
+    assert result.code == 2
+    assert result.error_line() == ("Invalid value for '--model': 'bogus' is not one of 'df', 'f2f', 'fs', 'any'. "
+                                   "(see 'mesocli --help')")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -116,6 +116,7 @@ def run(app: typer.Typer) -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":
             typer.echo(exc.format_message(), err=True)
             sys.exit(2)
-        typer.echo(f"mesocli: error: {exc.format_message()} (see 'mesocli --help')", err=True)
+        text = exc.format_message().replace("Value error, ", "")  # the parser's validator prefix says nothing
+        typer.echo(f"mesocli: error: {text} (see 'mesocli --help')", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)
