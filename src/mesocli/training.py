@@ -479,13 +479,20 @@ def resume_run(run_dir: Path, progress: bool = True, epochs: int | None = None, 
     (:func:`extend_run`), also for a run that has finished."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    if epochs is not None or patience is not None:
-        config = extend_run(run_dir, config, epochs, patience, command or shlex.join(["mesocli", *sys.argv[1:]]))
     state_path = run_dir / "checkpoint" / STATE_FILE
     if not state_path.exists():
+        if epochs is not None or patience is not None:
+            config = extend_run(run_dir, config, {}, epochs, patience, command)
         return Trainer(config, run_dir, progress).run(resume=False)
-    with contextlib.suppress(OSError, ValueError, TypeError):  # a damaged state is reported by Trainer.run
-        state = TrainState(**json.loads(state_path.read_text()))
+    try:
+        saved = json.loads(state_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{state_path.parent}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})"
+                         ) from None
+    if epochs is not None or patience is not None:
+        config = extend_run(run_dir, config, saved, epochs, patience, command)
+    with contextlib.suppress(TypeError):  # a state of the wrong shape is reported by Trainer.run
+        state = TrainState(**saved)
         if state.finished:  # say so before reading the data, not after
             if progress:
                 print("run already finished; nothing to do (give more --epochs to extend it)", file=sys.stderr)
@@ -493,18 +500,14 @@ def resume_run(run_dir: Path, progress: bool = True, epochs: int | None = None, 
     return Trainer(config, run_dir, progress).run(resume=True)
 
 
-def extend_run(run_dir: Path, config: TrainConfig, epochs: int | None, patience: int | None,
-               command: str) -> TrainConfig:
+def extend_run(run_dir: Path, config: TrainConfig, state: dict[str, Any], epochs: int | None, patience: int | None,
+               command: str = "") -> TrainConfig:
     """Give the run in ``run_dir`` a new number of epochs and/or patience, recorded in ``config.json`` (and so
     in every model card it writes from now on). The order of the batches and the learning rate depend on the
     seed, the epoch and the step only, so a run extended from N to M epochs trains as one planned for M
     from the start would have (unless it stopped early). A finished run is reopened; fewer epochs than it
-    has already trained are refused."""
-    state_path = run_dir / "checkpoint" / STATE_FILE
-    try:
-        state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{state_path}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})") from None
+    has already trained are refused. ``state``: the saved ``checkpoint/state.json`` ({} if none)."""
+    command = command or shlex.join(["mesocli", *sys.argv[1:]])
     done = int(state.get("epoch", 0)) + (1 if state.get("step") else 0)
     new_epochs = config.epochs if epochs is None else epochs
     new_patience = config.patience if patience is None else patience
@@ -519,7 +522,8 @@ def extend_run(run_dir: Path, config: TrainConfig, epochs: int | None, patience:
                                                "epochs": [config.epochs, new_epochs],
                                                "patience": [config.patience, new_patience], "command": command}]
     if state.get("finished"):  # reopen first: a crash before config.json is written leaves a run that ends at once
-        atomic_write_text(state_path, json.dumps({**state, "finished": False}, indent=1))
+        state["finished"] = False
+        atomic_write_text(run_dir / "checkpoint" / STATE_FILE, json.dumps(state, indent=1))
     atomic_write_text(run_dir / "config.json", json.dumps(asdict(changed), indent=1))
     if state.get("stale_epochs", 0) >= new_patience:
         print(f"note: the run stopped early (held-out {config.select} not better for {state['stale_epochs']} "
