@@ -28,7 +28,7 @@ def main() -> None:
     decoded = decode_dataset(dataset, progress=False)
     reports = {}
     for path in args.weights:
-        report = evaluate(load_weights(path), dataset, decoded=decoded).to_dict()
+        report = evaluate(load_weights(path), dataset, decoded=decoded, bootstrap=0).to_dict()
         reports[str(path)] = report
         methods = report["methods"] or {}
         cells = " ".join(f"{name} {item['auc']:.3f}" for name, item in methods.items())

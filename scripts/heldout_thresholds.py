@@ -36,7 +36,7 @@ def main() -> None:
     data = load_run_data(config)
     _, held = split_run_data(config, data, np.arange(len(data.labels)))  # as training drew it (every file readable)
     held = np.array([i for i in held if video_id(data.combined.paths[i]) is not None])
-    report = evaluate(mesocli.load_model(str(args.weights), arch=config.arch), data.combined.subset(held))
+    report = evaluate(mesocli.load_model(str(args.weights), arch=config.arch), data.combined.subset(held), bootstrap=0)
     frames: dict[tuple[str, bool], list[float]] = defaultdict(list)
     for video, is_fake, p in zip(report.video_ids, report.labels_is_fake, report.p_fake, strict=True):
         frames[(video, bool(is_fake))].append(float(p))

@@ -35,7 +35,7 @@ def validation_split() -> tuple[FolderDataset, DecodedImages]:
 def test_authors_meso4_df_on_validation(validation_split: tuple[FolderDataset, DecodedImages]) -> None:
     dataset, decoded = validation_split
     weights = require_shared("reference", "authors-weights", "Meso4_DF.h5")
-    report = evaluate(load_weights(weights), dataset, 0.5, decoded=decoded)
+    report = evaluate(load_weights(weights), dataset, 0.5, decoded=decoded, bootstrap=0)
     assert report.data["images"] == 7104 and report.data["skipped"] == 0
     assert report.accuracy == pytest.approx(0.876, abs=0.003)
     assert report.accuracy_df == pytest.approx(0.960, abs=0.005)
@@ -85,7 +85,7 @@ def test_bundled_weights_match_their_card_on_ffpp_test_faces(
     recorded = (loaded.card.metrics.get("ffpp_test") or {}).get("methods")
     assert recorded, f"{loaded.weights_path}: model card has no metrics.ffpp_test.methods"
     dataset, decoded = ffpp_test_faces
-    report = evaluate(loaded, dataset, 0.5, decoded=decoded)
+    report = evaluate(loaded, dataset, 0.5, decoded=decoded, bootstrap=0)
     assert report.data["images"] == loaded.card.metrics["ffpp_test"]["data"]["images"]
     assert set(report.methods) == set(recorded) == {"Deepfakes", "Face2Face", "FaceSwap"}
     for method, figures in report.methods.items():
@@ -106,7 +106,7 @@ def test_bundled_weights_match_their_model_card(
     recorded = card.metrics.get("validation", {}).get("accuracy")
     assert recorded is not None, f"{loaded.weights_path}: model card has no metrics.validation.accuracy"
     dataset, decoded = request.getfixturevalue("validation_split")
-    report = evaluate(loaded, dataset, card.metrics["validation"].get("threshold", 0.5), decoded=decoded)
+    report = evaluate(loaded, dataset, card.metrics["validation"].get("threshold", 0.5), decoded=decoded, bootstrap=0)
     assert report.accuracy == pytest.approx(recorded, abs=0.002)
     assert report.auc == pytest.approx(card.metrics["validation"]["auc"], abs=0.002)
 
@@ -125,9 +125,24 @@ def test_the_documented_ensemble_figures_on_ffpp_test_faces(
     dataset, decoded = ffpp_test_faces
     own_method = {"df": ("Deepfakes", 0.937), "f2f": ("Face2Face", 0.994), "fs": ("FaceSwap", 0.779)}
     for manipulation, (method, auc) in own_method.items():
-        report = evaluate(resolve("ensemble", manipulation, None), dataset, 0.5, decoded=decoded)
+        report = evaluate(resolve("ensemble", manipulation, None), dataset, 0.5, decoded=decoded, bootstrap=0)
         assert report.methods[method]["auc"] == pytest.approx(auc, abs=0.005), manipulation
     report = evaluate(resolve("ensemble", "any", None), dataset, 0.5, decoded=decoded)
     assert report.auc == pytest.approx(0.857, abs=0.005)
     assert report.methods["FaceSwap"]["auc"] == pytest.approx(0.646, abs=0.005)
     assert report.video["videos"] == 36 and report.video["accuracy_mean"] == pytest.approx(26 / 36)
+
+
+@pytest.mark.slow
+def test_ffpp_test_intervals_are_as_wide_as_twelve_videos_a_method_make_them(
+    ffpp_test_faces: tuple[FolderDataset, DecodedImages]
+) -> None:
+    """docs/training.md "How sure the test figures are": the bundled meso4_df's Deepfakes AUC (0.942) and
+    its 36-clip video accuracy, with their 95 % intervals (videos resampled, seed 0)."""
+    dataset, decoded = ffpp_test_faces
+    report = evaluate(resolve("meso4", "df", None), dataset, 0.5, decoded=decoded)
+    assert report.intervals is not None and report.intervals["unit"] == "video"
+    low, high = report.methods["Deepfakes"]["intervals"]["auc"]
+    assert low < 0.90 and high > 0.95 and low < report.methods["Deepfakes"]["auc"] < high  # 0.95 inside it
+    low, high = report.intervals["video_accuracy_mean"]  # 20 of 36 clips right: Wilson
+    assert (low, high) == pytest.approx((0.396, 0.705), abs=0.002)

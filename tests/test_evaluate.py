@@ -96,6 +96,12 @@ def test_evaluate_known_scores(grey_model: LoadedModel, scored_root: Path) -> No
     got = {Path(path).stem: p for path, p in zip(report.paths, report.p_fake, strict=True)}
     assert got == pytest.approx(expected, abs=1e-5)
     # same figures from pre-decoded images (the path shared-data tests use)
+    intervals = result["intervals"]  # 95 %: resampling the 5 videos within each class, Wilson for video accuracy
+    assert intervals["unit"] == "video" and intervals["resamples"] == 1000 and intervals["level"] == 0.95
+    for key in ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer"):
+        assert intervals[key][0] <= result[key] <= intervals[key][1], key
+    assert intervals["video_accuracy_mean"] == pytest.approx([0.2307, 0.8824], abs=1e-3)  # 3 of 5 right
+    assert evaluate(grey_model, dataset, 0.5).to_dict()["intervals"] == intervals  # seeded: the same each time
     again = evaluate(grey_model, dataset, 0.5, decoded=decode_dataset(dataset, progress=False)).to_dict()
     assert {k: again[k] for k in ("accuracy", "auc", "eer", "video")} == {
         k: result[k] for k in ("accuracy", "auc", "eer", "video")}
@@ -108,6 +114,9 @@ def test_evaluate_without_video_ids(grey_model: LoadedModel, tmp_path: Path) -> 
         Image.new("RGB", (64, 64), (_grey(p),) * 3).save(root / cls / f"{i:05d}.png")
     report = evaluate(grey_model, find_dataset(root, "validation"), 0.75)  # ROOT/{df,real}: one split
     assert report.data["split"] is None and report.video is None
+    assert report.intervals is not None and report.intervals["unit"] == "image"
+    assert "video_accuracy_mean" not in report.intervals
+    assert evaluate(grey_model, find_dataset(root, "validation"), 0.75, bootstrap=0).intervals is None
     assert report.confusion == {"tp": 2, "fp": 0, "tn": 6, "fn": 2, "positive": "fake"}
 
 
@@ -160,6 +169,7 @@ def test_cli_json_scores_plot(
     assert calls[-1] == ("mesoinception4", "f2f", None, "onnx")
     assert sum(row["verdict"] == "fake" for row in csv.DictReader(scores.open())) == 2
     assert "accuracy" in out and "video accuracy (mean)" in out  # the rich table
+    assert "interval" in out and "Wilson" in out  # the 95 % interval column and how it was drawn
 
 
 def test_cli_real_weights_file(own_weights: Path, scored_root: Path, run_cli: RunCli) -> None:
@@ -203,6 +213,7 @@ def _one_class(root: Path) -> None:
         (None, ["--data", "{root}", "--threshold", "1.5"], "--threshold must be between 0 and 1, not 1.5"),
         (None, ["--data", "{root}", "--model", "df", "--weights", "w.h5"],
          "give --model or --weights, not both"),
+        (None, ["--data", "{root}", "--bootstrap", "-5"], "--bootstrap -5: must be 0 (no intervals) or more"),
     ],
 )
 def test_cli_errors_are_one_line(

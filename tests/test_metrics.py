@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesocli.metrics import best_threshold, binary_report, eer, video_level
+from mesocli.metrics import (
+    best_threshold,
+    binary_report,
+    bootstrap_intervals,
+    eer,
+    proportion_interval,
+    video_level,
+)
 
 # 4 fakes, 6 reals. Sorted by p_fake: F.9 F.8 R.7 F.6 R.4 F.3 R.2 R.2 R.1 R.05
 FAKE = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=bool)
@@ -141,3 +148,46 @@ def test_video_level_with_several_detectors_calls_a_video_fake_when_any_detector
     df, fs = [0.9, 0.2, 0.45, 0.1], [0.1, 0.1, 0.1, 0.45]
     assert video_level(videos, fake, np.maximum(df, fs), 0.4)["accuracy_mean"] == 0.5
     assert video_level(videos, fake, np.maximum(df, fs), 0.4, [df, fs])["accuracy_mean"] == 1.0
+
+
+def _correlated_frames(videos: int, frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Videos whose frames share one score (plus a little noise): the case frame resampling gets wrong."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(videos) % 2 == 0, frames)
+    level = np.repeat(rng.normal(0.5, 0.2, videos), frames) + 0.15 * y
+    return y, np.clip(level + rng.normal(0, 0.01, len(y)), 0, 1), [f"v{i // frames}" for i in range(len(y))]
+
+
+def test_bootstrap_intervals_hold_the_estimate_are_seeded_and_widen_for_correlated_frames() -> None:
+    y, p, videos = _correlated_frames(videos=40, frames=25)
+    figures = binary_report(y, p)
+    by_video = bootstrap_intervals(y, p, units=videos, resamples=300)
+    for key in ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer"):
+        low, high = by_video[key]
+        assert 0 <= low <= figures[key] <= high <= 1, key
+    assert bootstrap_intervals(y, p, units=videos, resamples=300) == by_video  # seeded
+    assert bootstrap_intervals(y, p, units=videos, resamples=300, seed=1) != by_video
+    by_frame = bootstrap_intervals(y, p, resamples=300)  # 1,000 "independent" frames: far too sure
+    width = {name: found["auc"][1] - found["auc"][0] for name, found in (("video", by_video), ("frame", by_frame))}
+    assert width["video"] > 3 * width["frame"]
+
+
+def test_bootstrap_of_perfect_scores_and_of_one_unit_per_class() -> None:
+    y = np.array([1, 1, 0, 0], bool)
+    assert bootstrap_intervals(y, [0.9, 0.8, 0.2, 0.1], resamples=50)["auc"] == [1.0, 1.0]
+    # one video per class: every resample is the data itself
+    fixed = bootstrap_intervals(y, [0.9, 0.4, 0.6, 0.1], units=["a", "a", "b", "b"], resamples=20)
+    figures = binary_report(y, [0.9, 0.4, 0.6, 0.1])
+    assert all(fixed[key] == [figures[key]] * 2 for key in fixed)
+    with pytest.raises(ValueError, match="both classes"):
+        bootstrap_intervals([1, 1], [0.2, 0.3])
+
+
+def test_wilson_interval_by_hand() -> None:
+    # 27 of 36 right: p = 0.75, z = 1.96: centre (p + z²/2n) / (1 + z²/n), half-width as Wilson
+    z, n, k = 1.959964, 36, 27
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert proportion_interval(k, n) == pytest.approx([centre - half, centre + half], abs=1e-6)
+    assert proportion_interval(36, 36)[1] == pytest.approx(1.0)

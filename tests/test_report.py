@@ -19,6 +19,7 @@ class Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.tags: list[str] = []
         self.images: list[str] = []
+        self.alts: list[str] = []
         self.external: list[str] = []
         self.ids: set[str] = set()
         self.anchors: list[str] = []
@@ -31,6 +32,7 @@ class Page(HTMLParser):
             self.ids.add(values["id"])
         if tag == "img":
             self.images.append(values.get("src") or "")
+            self.alts.append(values.get("alt") or "")
         if tag == "a" and values.get("href"):
             self.anchors.append(values["href"])
         for name in ("src", "href"):
@@ -76,6 +78,9 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
     assert "highest p_fake #1" in text and "lowest p_fake #2" in text
     # the face clip: a timeline and 2 + 2 heatmap faces; the no-face clip: a timeline of faceless frames
     assert len(page.images) == 2 + 4
+    # each heatmap panel carries its caption in the picture (and its alt text), not again beneath it
+    assert "map: evidence for" not in text
+    assert sum("· map: evidence for" in alt and alt.startswith("p_fake ") for alt in page.alts) == 4
     assert {"summary", "input-1", "input-2", "input-3"} <= page.ids
     written = sorted(p.relative_to(faces).as_posix() for p in faces.rglob("*.png"))
     assert len(written) == 4 and all(name.startswith("face/0") for name in written), written

@@ -179,3 +179,16 @@ def test_a_video_without_faces_exits_3_and_the_others_are_reported(run_cli: RunC
         ("no_face", "video", True), ("ok", "video", False)
     ]
     assert [i["frames"] for i in items] == [{"sampled": 6, "with_face": 0}, {"sampled": 6, "with_face": 6}]
+
+
+def test_the_scan_plan_lists_a_folders_media_so_the_progress_bar_knows_its_total(
+    faces: list[Path], tmp_path: Path
+) -> None:
+    from mesocli.scan_run import plan_scan
+
+    (tmp_path / "empty").mkdir()
+    folder = faces[0].parent
+    (folder / "notes.txt").write_text("not media")
+    todo, stamp = plan_scan([str(folder), str(faces[0]), str(tmp_path / "empty")], None, [], [], quiet=True)
+    assert todo == [str(faces[0]), str(faces[1]), str(faces[0]), str(tmp_path / "empty")]  # the empty folder: its error
+    assert stamp({"path": "x"}) == {"path": "x"}

@@ -323,7 +323,8 @@ def test_degradations_change_the_picked_faces_only_and_are_seeded() -> None:
     ("option", "value", "message"),
     [("--rescale-prob", "1.5", "--rescale-prob 1.5: must be in [0, 1]"),
      ("--val-fraction", "1", "--val-fraction 1.0: must be in [0, 1)"),
-     ("--epochs", "0", "--epochs 0: must be at least 1")],
+     ("--epochs", "0", "--epochs 0: must be at least 1"),
+     ("--label-smoothing", "1", "--label-smoothing 1.0: must be in [0, 1)")],
 )
 def test_out_of_range_training_options_are_refused_before_anything_is_written(
     option: str, value: str, message: str, tiny_data: Path, tmp_path: Path,
@@ -342,6 +343,22 @@ def test_no_class_weights_trains_with_equal_weights(tiny_data: Path, tmp_path: P
     assert code == 0, err
     assert "class weights df=1.000 real=1.000" in err
     assert json.loads((run / "config.json").read_text())["class_weights"] is False
+
+
+@pytest.mark.slow
+def test_label_smoothing_trains_towards_softened_targets(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """With targets 1 - e/2 and e/2, cross-entropy cannot fall below their entropy; without, it is the paper's loss."""
+    losses = {}
+    for smoothing in ("0", "0.4"):
+        run = tmp_path / smoothing
+        code, _, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--epochs", "2", "--loss", "bce",
+                               "--learning-rate", "0.01", "--label-smoothing", smoothing)
+        assert code == 0, err
+        assert json.loads((run / "config.json").read_text())["label_smoothing"] == float(smoothing)
+        losses[smoothing] = [row["train_loss"] for row in json.loads((run / "log.json").read_text())]
+    floor = -(0.8 * np.log(0.8) + 0.2 * np.log(0.2))  # entropy of the targets 0.8 / 0.2
+    assert min(losses["0.4"]) >= floor - 1e-4
+    assert losses["0.4"] != losses["0"]
 
 
 @pytest.mark.slow

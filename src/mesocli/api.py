@@ -214,16 +214,20 @@ def evaluate(
     runtime: str = "onnx",
     threshold: float = 0.5,
     progress: bool = False,
+    bootstrap: int = 1000,
 ) -> EvalReport:
     """Score every face crop of a labelled dataset (see :func:`open_dataset`) and report accuracy, AUC,
-    EER and video-level accuracy (:class:`mesocli.evaluate.EvalReport`; ``to_dict()`` is the JSON of
-    ``mesocli eval``). Unreadable files are listed in ``report.skipped``, not scored."""
+    EER and video-level accuracy with their 95 % intervals (``bootstrap`` resamples, 0: none)
+    (:class:`mesocli.evaluate.EvalReport`; ``to_dict()`` is the JSON of ``mesocli eval``). Unreadable
+    files are listed in ``report.skipped``, not scored."""
     from mesocli.aggregate import check_threshold
+    from mesocli.evaluate import check_bootstrap
     from mesocli.evaluate import evaluate as evaluate_dataset
 
     check_threshold(threshold)
+    check_bootstrap(bootstrap)
     dataset = open_dataset(data, split)
-    return evaluate_dataset(_model(model, arch, runtime), dataset, threshold, progress=progress)
+    return evaluate_dataset(_model(model, arch, runtime), dataset, threshold, progress=progress, bootstrap=bootstrap)
 
 
 def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | None = None, *,

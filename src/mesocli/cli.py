@@ -111,6 +111,7 @@ def train(
                       "init.") = None,
     select: Opt(str, "Held-out figure that picks the best epoch: accuracy, auc or loss.") = "accuracy",
     freeze_blocks: Opt(int, "Keep the first N of the 4 feature blocks as they start (with --init-weights).") = 0,
+    label_smoothing: Opt(float, "Train towards y (1 - e) + e / 2 instead of 0 / 1 (0 = paper).") = 0.0,
     jit: Opt(bool, "XLA-compile the training step.", "--jit/--no-jit") = False,
     limit: Opt(int | None, "Use only N images (quick trials).") = None,
     resume: Opt(Path | None, "Continue the run in this folder; with --epochs / --patience, to a new plan.") = None,
@@ -138,7 +139,7 @@ def train(
             lr_decay_every=lr_decay_every, loss=loss.value, val_fraction=val_fraction, patience=patience, seed=seed,
             augment=augment, rescale_prob=rescale_prob, class_weights=class_weights, jit_compile=jit, limit=limit,
             degrade_prob=degrade_prob, init_weights=str(init_weights) if init_weights else None, select=select,
-            heldout_seed=heldout_seed, freeze_blocks=freeze_blocks,
+            heldout_seed=heldout_seed, freeze_blocks=freeze_blocks, label_smoothing=label_smoothing,
         )
     typer.echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
 
@@ -157,16 +158,17 @@ def evaluate(
     plot: Opt(Path | None, "Write the ROC curve with the operating point (roc.png).") = None,
     scores: Opt(Path | None, "Write per-image scores as CSV (scores.csv).") = None,
     force: Force("Overwrite existing --plot / --scores.") = False,
+    bootstrap: Opt(int, "Resamples for the 95 % intervals (by video where names carry ids); 0: none.") = 1000,
     quiet: Quiet = False,
     runtime: RuntimeOption = Runtime.onnx,
 ) -> None:
-    """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy)."""
+    """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy, 95 % intervals)."""
     from mesocli.evaluate import run_eval
     from mesocli.writers import eval_view
 
     report = run_eval(data, split, model=model and model.value, arch=arch and arch.value, weights=weights,
                       runtime=runtime.value, threshold=threshold, fmt=fmt, plot=plot, scores=scores, force=force,
-                      quiet=quiet, log=err)
+                      quiet=quiet, bootstrap=bootstrap, log=err)
     show(eval_view(report, fmt))
 
 

@@ -23,7 +23,7 @@ from mesocli.aggregate import check_threshold
 from mesocli.datasets import DecodedImages, FolderDataset, iter_decoded, video_id
 from mesocli.detectors import DetectorSet, combine
 from mesocli.errors import ParameterError, UsageError, check_known
-from mesocli.metrics import binary_report, video_level
+from mesocli.metrics import binary_report, bootstrap_intervals, proportion_interval, video_level
 from mesocli.progress import note
 from mesocli.runtime import OnnxModel
 from mesocli.weights import LoadedModel
@@ -31,8 +31,9 @@ from mesocli.weights import LoadedModel
 REPORT_KEYS = (
     "model", "data", "threshold", "accuracy", "accuracy_df", "accuracy_real", "auc", "eer",
     "average_precision", "confusion", "best_threshold", "best_accuracy", "video", "seconds",
-    "images_per_second", "methods", "detectors",
+    "images_per_second", "intervals", "methods", "detectors",
 )
+DEFAULT_BOOTSTRAP = 1000  # resamples for the 95 % intervals (0: none)
 SHORT_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer")
 
 
@@ -57,6 +58,7 @@ class EvalReport:
     images_per_second: float
     methods: dict[str, Any] | None = None
     detectors: dict[str, Any] | None = None
+    intervals: dict[str, Any] | None = None
     # per-image detail for --scores and --plot (not part of the JSON object)
     paths: list[str] = field(default_factory=list, repr=False)
     labels_is_fake: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
@@ -104,20 +106,48 @@ def _scores(
     return p_fake, ok, errors
 
 
+def check_bootstrap(resamples: int) -> None:
+    """Refuse a negative number of resamples (0 turns the intervals off)."""
+    if resamples < 0:
+        raise ParameterError("{bootstrap} {value}: must be 0 (no intervals) or more", value=resamples)
+
+
+def intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
+              video: dict[str, Any] | None, resamples: int) -> dict[str, Any] | None:
+    """95 % intervals of the image figures (bootstrap over videos where every image names one, else
+    over images) and of the video accuracies (Wilson); None when ``resamples`` is 0."""
+    if resamples <= 0:
+        return None
+    by_video = all(videos)
+    result: dict[str, Any] = {
+        "level": 0.95, "resamples": resamples, "unit": "video" if by_video else "image",
+        **bootstrap_intervals(labels_is_fake, p_fake, threshold, videos if by_video else None, resamples),
+    }
+    if video is not None:
+        for key in ("accuracy_mean", "accuracy_vote"):
+            right = round(video[key] * video["videos"])
+            result[f"video_{key}"] = proportion_interval(right, video["videos"])
+    return result
+
+
 def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
-           by_detector: list[np.ndarray] | None = None) -> dict:
+           by_detector: list[np.ndarray] | None = None, resamples: int = 0) -> dict:
     """Accuracy (overall, per class), AUC and EER, plus the video-level figures, of one subset
-    (``by_detector``: each detector's scores, for ``--model any``'s video rule)."""
+    (``by_detector``: each detector's scores, for ``--model any``'s video rule), and their 95 %
+    intervals when ``resamples`` > 0."""
     figures = binary_report(labels_is_fake, p_fake, threshold)
     short: dict[str, Any] = {"images": len(p_fake), "df": int(labels_is_fake.sum()),
                              "real": int((~labels_is_fake).sum())}
     short.update({key: figures[key] for key in SHORT_KEYS})
     short["video"] = video_level(videos, labels_is_fake, p_fake, threshold, by_detector)
+    if resamples > 0:
+        short["intervals"] = intervals(labels_is_fake, p_fake, threshold, videos, short["video"], resamples)
     return short
 
 
 def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str | None], threshold: float,
-               videos: list[str | None], by_detector: list[np.ndarray] | None = None) -> dict[str, Any] | None:
+               videos: list[str | None], by_detector: list[np.ndarray] | None = None,
+               resamples: int = 0) -> dict[str, Any] | None:
     """Figures for each fake method against every real image; None when the fakes carry no method."""
     names = sorted({m for m, fake in zip(methods, labels_is_fake, strict=True) if fake and m is not None})
     if not names:
@@ -127,7 +157,7 @@ def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str
         keep = ~labels_is_fake | np.array([m == name for m in methods])
         result[name] = _short(labels_is_fake[keep], p_fake[keep], threshold,
                               [v for v, k in zip(videos, keep, strict=True) if k],
-                              [scores[keep] for scores in by_detector] if by_detector else None)
+                              [scores[keep] for scores in by_detector] if by_detector else None, resamples)
     return result
 
 
@@ -138,8 +168,10 @@ def evaluate(
     *,
     decoded: DecodedImages | None = None,
     progress: bool = False,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
 ) -> EvalReport:
-    """Score every image of ``dataset`` with ``loaded`` and compute the report.
+    """Score every image of ``dataset`` with ``loaded`` and compute the report, with 95 % intervals
+    (``bootstrap`` resamples; 0: none) of the overall, per-method and per-detector figures.
 
     ``decoded`` (from :func:`mesocli.datasets.decode_dataset`) skips decoding, for callers that
     evaluate several models on the same data; otherwise files are decoded and scored in a stream.
@@ -168,10 +200,11 @@ def evaluate(
     used_by_detector = ({name: scores[used] for name, scores in by_detector.items()}
                         if isinstance(loaded, DetectorSet) else {})
     series = list(used_by_detector.values()) or None  # --model any: each detector aggregates a video
+    video = video_level(videos, labels_is_fake, p_fake, threshold, series)
     if isinstance(loaded, DetectorSet):
         detectors = {}
         for name, scores in by_detector.items():
-            detectors[name] = _short(labels_is_fake, scores[used], threshold, videos)
+            detectors[name] = _short(labels_is_fake, scores[used], threshold, videos, resamples=bootstrap)
             detectors[name]["methods"] = per_method(labels_is_fake, scores[used], methods, threshold, videos)
     return EvalReport(
         model=loaded.describe(),
@@ -179,11 +212,12 @@ def evaluate(
               "real": n_real, "skipped": len(skipped)},
         threshold=float(threshold),
         **figures,
-        video=video_level(videos, labels_is_fake, p_fake, threshold, series),
+        video=video,
         seconds=round(seconds, 3),
         images_per_second=round(len(dataset.paths) / seconds, 1) if seconds > 0 else 0.0,
-        methods=per_method(labels_is_fake, p_fake, methods, threshold, videos, series),
+        methods=per_method(labels_is_fake, p_fake, methods, threshold, videos, series, bootstrap),
         detectors=detectors,
+        intervals=intervals(labels_is_fake, p_fake, threshold, videos, video, bootstrap),
         paths=[_relative(path, dataset.root) for path in paths],
         labels_is_fake=labels_is_fake,
         p_fake=p_fake,
@@ -210,7 +244,7 @@ def run_eval(
     data: Path | None, split: str | None = "validation", *, model: str | None = None, arch: str | None = None,
     weights: Path | None = None, runtime: str = "onnx", threshold: float = 0.5, fmt: str = "table",
     plot: Path | None = None, scores: Path | None = None, force: bool = False, quiet: bool = False,
-    log: Callable[[str], None] = note,
+    bootstrap: int = DEFAULT_BOOTSTRAP, log: Callable[[str], None] = note,
 ) -> EvalReport:
     """``mesocli eval``: check the arguments and the outputs first, evaluate (see
     :func:`mesocli.api.open_dataset` for ``data``), then write per-image ``scores`` (CSV) and the ROC
@@ -224,6 +258,7 @@ def run_eval(
     if model is not None and weights is not None:
         raise ParameterError("give {model} or {weights}, not both")
     check_threshold(threshold)
+    check_bootstrap(bootstrap)
     dataset = open_dataset(data, split)
     for target in (plot, scores):
         if target is not None and Path(target).is_dir():
@@ -242,7 +277,8 @@ def run_eval(
          f"({len(dataset.paths)} images)")
     loaded = resolve(arch, model or "df", weights, runtime)
     say(f"model: {writers.model_label(loaded.describe(), loaded.legacy)}")
-    report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty())  # no bar in logs
+    report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty(),  # no bar in logs
+                      bootstrap=bootstrap)
     for line in report.skipped[:10]:
         log(f"mesocli: skipped {line}")
     if len(report.skipped) > 10:

@@ -35,6 +35,11 @@ def eer(labels_is_fake: Any, p_fake: Any) -> float:
 
     y, p = _arrays(labels_is_fake, p_fake)
     fpr, tpr, _ = roc_curve(y, p)
+    return _eer_of_curve(fpr, tpr)
+
+
+def _eer_of_curve(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """Where a ROC curve (linear between its points) crosses FPR = FNR."""
     gap = (1.0 - tpr) - fpr  # FNR - FPR: from +1 at (0, 0) down to -1 at (1, 1), never increasing
     i = int(np.argmax(gap <= 0))
     if gap[i] == 0:
@@ -136,3 +141,57 @@ def video_level(
         "accuracy_mean": float(accuracy_score(video_is_fake, mean_p >= threshold)),
         "accuracy_vote": float(accuracy_score(video_is_fake, fake_share >= 0.5)),
     }
+
+
+INTERVAL_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer")
+
+
+def bootstrap_intervals(
+    labels_is_fake: Any, p_fake: Any, threshold: float = 0.5, units: Sequence[Any] | None = None,
+    resamples: int = 1000, seed: int = 0, level: float = 0.95,
+) -> dict[str, list[float]]:
+    """Percentile-bootstrap intervals of accuracy (overall, per class), AUC and EER.
+
+    Whole ``units`` are resampled (one per image, e.g. its video id: frames of one video are not
+    independent draws, so resampling frames would give intervals far too narrow), with replacement
+    and within each class, so that every resample holds both classes in their observed numbers of
+    units. ``None`` units: each image is its own. Seeded: the same call gives the same intervals.
+    """
+    from sklearn.metrics import auc, roc_curve
+
+    y, p = _arrays(labels_is_fake, p_fake)
+    if resamples < 1:
+        raise ValueError("resamples must be at least 1")
+    codes = np.arange(len(y)) if units is None else np.unique(
+        np.asarray([f"{int(label)}/{unit}" for label, unit in zip(y, units, strict=True)]), return_inverse=True)[1]
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    unit_is_fake = np.zeros(len(counts), dtype=bool)
+    unit_is_fake[codes] = y
+    per_class = [np.flatnonzero(unit_is_fake), np.flatnonzero(~unit_is_fake)]
+    rng = np.random.default_rng(seed)
+    called_fake = p >= threshold
+    draws: dict[str, list[float]] = {key: [] for key in INTERVAL_KEYS}
+    for _ in range(resamples):
+        picked = np.concatenate([rng.choice(group, size=len(group)) for group in per_class])
+        lengths = counts[picked]
+        offsets = np.repeat(starts[picked] - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        index = order[offsets]
+        yy, pp, called = y[index], p[index], called_fake[index]
+        draws["accuracy"].append(float(np.mean(called == yy)))
+        draws["accuracy_df"].append(float(np.mean(called[yy])))
+        draws["accuracy_real"].append(float(np.mean(~called[~yy])))
+        fpr, tpr, _ = roc_curve(yy, pp)
+        draws["auc"].append(float(auc(fpr, tpr)))
+        draws["eer"].append(_eer_of_curve(fpr, tpr))
+    tail = (1.0 - level) / 2.0 * 100.0
+    return {key: [float(v) for v in np.percentile(values, [tail, 100.0 - tail])] for key, values in draws.items()}
+
+
+def proportion_interval(successes: int, trials: int, level: float = 0.95) -> list[float]:
+    """Wilson score interval of a proportion (e.g. video accuracy: ``successes`` right of ``trials``)."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(successes, trials).proportion_ci(confidence_level=level, method="wilson")
+    return [float(interval.low), float(interval.high)]

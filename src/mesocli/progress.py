@@ -65,8 +65,8 @@ class InputBars:
 class ScanProgress(InputBars):
     """The scan's bars; pass :meth:`hook` to :func:`mesocli.scan.scan_inputs` (a ``ProgressHook``)."""
 
-    def __init__(self, enabled: bool) -> None:
-        super().__init__(enabled, "inputs done", style="cyan")
+    def __init__(self, enabled: bool, total: int | None = None) -> None:
+        super().__init__(enabled, "inputs done", total, style="cyan")
 
     def hook(self, event: str, path: str, total: int | None) -> None:
         if event == "start":

@@ -246,8 +246,8 @@ def _section(number: int, entry: ReportEntry) -> str:
                 title = "The face"
             out.append(f'<h4>{_esc(title)}</h4><div class="faces">')
             for rank, face in enumerate(faces, 1):
-                out.append(f"<figure>{_img(face.png, face.caption)}<figcaption>{_esc(label)} #{rank}: "
-                           f"{_esc(face.caption)} · map: evidence for {_esc(face.target)}</figcaption></figure>")
+                alt = f"{face.caption} · map: evidence for {face.target}"  # written in the panel itself
+                out.append(f"<figure>{_img(face.png, alt)}<figcaption>{_esc(label)} #{rank}</figcaption></figure>")
             out.append("</div>")
     out.append("</section>")
     return "".join(out)

@@ -54,7 +54,7 @@ def run_scan(
         raise ParameterError("{report} and {explain} need the local engine (the heatmaps are made where the faces are)")
     statuses: list[str] = []
     verdicts: list[str | None] = []
-    todo, stamp = plan_scan(paths, engine, output if resume else None, statuses, verdicts, quiet, log)
+    todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet, log)
     if engine == "ray":
         rows = _ray_rows(todo, options, (arch, model, None if weights is None else weights.resolve(), runtime),
                          workers, address)
@@ -63,7 +63,7 @@ def run_scan(
     with contextlib.ExitStack() as stack:
         stream = _open(stack, output, resume)
         writer = make_writer(fmt, stream, color=None if output is None else False)
-        bars = stack.enter_context(ScanProgress(not quiet and sys.stderr.isatty()))
+        bars = stack.enter_context(ScanProgress(not quiet and sys.stderr.isatty(), len(todo)))
         for row in rows(bars.hook, None if explainer is None else explainer.observer):
             writer.write(stamp(row))
             if explainer is not None:
@@ -126,17 +126,17 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
 
 
 def plan_scan(
-    paths: list[str], engine: str, resume_from: Path | None, statuses: list[str], verdicts: list[str | None],
+    paths: list[str], resume_from: Path | None, statuses: list[str], verdicts: list[str | None],
     quiet: bool, log: Callable[[str], None] = note,
 ) -> tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]:
-    """What to scan, and how to stamp each row: the arguments as given (local scan), one entry per input
-    (Ray), less those the output holds (``resume_from``: their statuses join ``statuses``/``verdicts``, and
-    rows get the ``file`` key that a later resume matches)."""
+    """What to scan, and how to stamp each row: one entry per input (a folder's media files listed, so the
+    bars know the count), less those the output holds (``resume_from``: their statuses join
+    ``statuses``/``verdicts``, and rows get the ``file`` key that a later resume matches)."""
     from mesocli.inputs import plan_inputs
     from mesocli.resume import file_field, file_key, read_done
 
     if resume_from is None:
-        return (paths if engine == "local" else plan_inputs(paths)), lambda row: row
+        return plan_inputs(paths), lambda row: row
     done, note = read_done(resume_from)
     items = plan_inputs(paths)
     keys = {item: file_key(item) for item in items}

@@ -71,6 +71,7 @@ class TrainConfig:
     select: str = "accuracy"  # held-out figure that picks the best epoch: accuracy, auc or loss
     heldout_seed: int | None = None  # seed of the held-out draw (None: seed), so runs of other seeds share it
     freeze_blocks: int = 0  # feature blocks kept as they start (with --init-weights: fine-tune the rest only)
+    label_smoothing: float = 0.0  # training targets pulled towards 0.5: y (1 - ε) + ε / 2
     extensions: list[dict[str, Any]] = field(default_factory=list)  # `--resume --epochs/--patience` changes
     workdir: str | None = None  # the folder the run was started in: relative data paths are relative to it
 
@@ -111,6 +112,7 @@ class TrainConfig:
             ("--select", self.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
             ("--limit", self.limit is None or self.limit >= 1, "at least 1"),
             ("--freeze-blocks", 0 <= self.freeze_blocks <= FEATURE_BLOCKS, f"in [0, {FEATURE_BLOCKS}]"),
+            ("--label-smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
         ]
         for option, ok, wanted in rules:
             if not ok:
@@ -254,18 +256,20 @@ class Trainer:
         self.optimizer.build(self.model.trainable_variables)
         self.augment = tf.function(augment_fn(tf, config.rescale_prob, config.degrade_prob))
         bce = config.loss == "bce"
+        smoothing = config.label_smoothing
         model, optimizer = self.model, self.optimizer
 
         @tf.function(jit_compile=config.jit_compile)
         def train_step(x: Any, y: Any, w: Any) -> Any:
             with tf.GradientTape() as tape:
                 p = model(x, training=True)[:, 0]
+                target = y * (1 - smoothing) + smoothing / 2
                 if bce:
                     eps = 1e-7
                     p_clip = tf.clip_by_value(p, eps, 1 - eps)
-                    per = -(y * tf.math.log(p_clip) + (1 - y) * tf.math.log(1 - p_clip))
+                    per = -(target * tf.math.log(p_clip) + (1 - target) * tf.math.log(1 - p_clip))
                 else:
-                    per = tf.square(p - y)
+                    per = tf.square(p - target)
                 loss = tf.reduce_sum(per * w) / tf.reduce_sum(w)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))

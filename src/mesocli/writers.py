@@ -287,34 +287,44 @@ def plot_roc(report: EvalReport, target: Path) -> None:
         plt.close(fig)
 
 
+def _interval(intervals: dict[str, Any] | None, key: str) -> str:
+    """``0.912–0.961`` for ``key`` of an ``intervals`` dict, or "" when there is none."""
+    bounds = (intervals or {}).get(key)
+    return f"{bounds[0]:.3f}–{bounds[1]:.3f}" if bounds else ""
+
+
 def eval_table(report: EvalReport) -> Any:
-    """An eval report as a rich Table."""
+    """An eval report as a rich Table (with a 95 % interval column when the report has intervals)."""
     from rich.table import Table
 
-    data, c = report.data, report.confusion
+    data, c, ci = report.data, report.confusion, report.intervals
     split = data["split"] or "(single split)"
     table = Table(title=f"{report.model['name']} ({report.model['arch']}) on {data['root']} {split}",
                   show_header=True, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    if ci is not None:
+        table.add_column("95 % interval", justify="right")
     table.add_column("note", style="dim")
     rows = [
-        ("images", f"{data['images']}", f"df {data['df']}, real {data['real']}, skipped {data['skipped']}"),
-        ("accuracy", f"{report.accuracy:.4f}", f"fake when p_fake ≥ {report.threshold:g}"),
-        ("accuracy df", f"{report.accuracy_df:.4f}", "fakes called fake"),
-        ("accuracy real", f"{report.accuracy_real:.4f}", "reals called real"),
-        ("AUC", f"{report.auc:.4f}", "ROC, positive = fake"),
-        ("EER", f"{report.eer:.4f}", "equal error rate"),
-        ("average precision", f"{report.average_precision:.4f}", "positive = fake"),
-        ("confusion", f"tp {c['tp']} fn {c['fn']}", f"fp {c['fp']} tn {c['tn']} (positive = fake)"),
-        ("best threshold", f"{report.best_threshold:.4f}", f"accuracy {report.best_accuracy:.4f}"),
+        ("images", f"{data['images']}", "", f"df {data['df']}, real {data['real']}, skipped {data['skipped']}"),
+        ("accuracy", f"{report.accuracy:.4f}", _interval(ci, "accuracy"), f"fake when p_fake ≥ {report.threshold:g}"),
+        ("accuracy df", f"{report.accuracy_df:.4f}", _interval(ci, "accuracy_df"), "fakes called fake"),
+        ("accuracy real", f"{report.accuracy_real:.4f}", _interval(ci, "accuracy_real"), "reals called real"),
+        ("AUC", f"{report.auc:.4f}", _interval(ci, "auc"), "ROC, positive = fake"),
+        ("EER", f"{report.eer:.4f}", _interval(ci, "eer"), "equal error rate"),
+        ("average precision", f"{report.average_precision:.4f}", "", "positive = fake"),
+        ("confusion", f"tp {c['tp']} fn {c['fn']}", "", f"fp {c['fp']} tn {c['tn']} (positive = fake)"),
+        ("best threshold", f"{report.best_threshold:.4f}", "", f"accuracy {report.best_accuracy:.4f}"),
     ]
     if report.video is not None:
         video = report.video
         rows += [
-            ("videos", f"{video['videos']}", "frames grouped by <video>_<frame> names"),
-            ("video accuracy (mean)", f"{video['accuracy_mean']:.4f}", "mean p_fake ≥ threshold"),
-            ("video accuracy (vote)", f"{video['accuracy_vote']:.4f}", "≥ half of the frames fake"),
+            ("videos", f"{video['videos']}", "", "frames grouped by <video>_<frame> names"),
+            ("video accuracy (mean)", f"{video['accuracy_mean']:.4f}", _interval(ci, "video_accuracy_mean"),
+             "mean p_fake ≥ threshold"),
+            ("video accuracy (vote)", f"{video['accuracy_vote']:.4f}", _interval(ci, "video_accuracy_vote"),
+             "≥ half of the frames fake"),
         ]
     for title, groups in (("method", report.methods), ("detector", report.detectors)):
         for name, item in (groups or {}).items():
@@ -322,10 +332,13 @@ def eval_table(report: EvalReport) -> Any:
             note = f"acc {item['accuracy']:.4f} (df {item['accuracy_df']:.4f}, real {item['accuracy_real']:.4f})"
             if video is not None:
                 note += f", video {video['accuracy_mean']:.4f}"
-            rows.append((f"{title} {name}: AUC", f"{item['auc']:.4f}", note))
-    rows.append(("speed", f"{report.images_per_second:.1f} img/s", f"{report.seconds:.1f} s"))
-    for row in rows:
-        table.add_row(*row)
+            rows.append((f"{title} {name}: AUC", f"{item['auc']:.4f}", _interval(item.get("intervals"), "auc"), note))
+    rows.append(("speed", f"{report.images_per_second:.1f} img/s", "", f"{report.seconds:.1f} s"))
+    if ci is not None:
+        rows.append(("intervals", f"{ci['resamples']}", "", f"bootstrap resamples of the {ci['unit']}s of each class; "
+                     "video accuracy: Wilson"))
+    for metric, value, interval, note in rows:
+        table.add_row(metric, value, *([interval] if ci is not None else []), note)
     return table
 
 
