@@ -12,6 +12,7 @@ from mesocli.metrics import (
     binary_report,
     bootstrap_intervals,
     eer,
+    paired_difference,
     proportion_interval,
     video_level,
 )
@@ -191,3 +192,16 @@ def test_wilson_interval_by_hand() -> None:
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     assert proportion_interval(k, n) == pytest.approx([centre - half, centre + half], abs=1e-6)
     assert proportion_interval(36, 36)[1] == pytest.approx(1.0)
+
+
+def test_paired_difference_is_zero_for_the_same_scores_and_tighter_than_two_separate_intervals() -> None:
+    y, p, videos = _correlated_frames(videos=40, frames=25)
+    same = paired_difference(y, p, p, units=videos, resamples=200)
+    assert all(item["difference"] == 0 and item["interval"] == [0.0, 0.0] for item in same.values())
+    better = np.clip(p + 0.05 * np.where(y, 1, -1), 0, 1)  # B: every fake a little more fake, every real less
+    found = paired_difference(y, p, better, units=videos, resamples=200)
+    low, high = found["auc"]["interval"]
+    assert found["auc"]["difference"] > 0 and 0 < low <= high  # a difference this data shows
+    assert found["eer"]["difference"] < 0  # lower is better for EER
+    separate = [bootstrap_intervals(y, scores, units=videos, resamples=200)["auc"] for scores in (p, better)]
+    assert separate[0][1] > separate[1][0]  # the two unpaired intervals overlap: they could not tell

@@ -7,7 +7,7 @@ on scikit-learn, so it can be checked by hand without a network.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -146,20 +146,12 @@ def video_level(
 INTERVAL_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer")
 
 
-def bootstrap_intervals(
-    labels_is_fake: Any, p_fake: Any, threshold: float = 0.5, units: Sequence[Any] | None = None,
-    resamples: int = 1000, seed: int = 0, level: float = 0.95,
-) -> dict[str, list[float]]:
-    """Percentile-bootstrap intervals of accuracy (overall, per class), AUC and EER.
-
-    Whole ``units`` are resampled (one per image, e.g. its video id: frames of one video are not
-    independent draws, so resampling frames would give intervals far too narrow), with replacement
-    and within each class, so that every resample holds both classes in their observed numbers of
-    units. ``None`` units: each image is its own. Seeded: the same call gives the same intervals.
-    """
-    from sklearn.metrics import auc, roc_curve
-
-    y, p = _arrays(labels_is_fake, p_fake)
+def resampled_indices(labels_is_fake: Any, units: Sequence[Any] | None = None, resamples: int = 1000,
+                      seed: int = 0) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of a labelled set, as index arrays into it: whole ``units`` (one per image,
+    e.g. its video id; ``None``: each image its own) drawn with replacement within each class, so that
+    every resample holds both classes in their observed numbers of units. Seeded."""
+    y = np.asarray(labels_is_fake).astype(bool)
     if resamples < 1:
         raise ValueError("resamples must be at least 1")
     codes = np.arange(len(y)) if units is None else np.unique(
@@ -171,22 +163,64 @@ def bootstrap_intervals(
     unit_is_fake[codes] = y
     per_class = [np.flatnonzero(unit_is_fake), np.flatnonzero(~unit_is_fake)]
     rng = np.random.default_rng(seed)
-    called_fake = p >= threshold
-    draws: dict[str, list[float]] = {key: [] for key in INTERVAL_KEYS}
     for _ in range(resamples):
         picked = np.concatenate([rng.choice(group, size=len(group)) for group in per_class])
         lengths = counts[picked]
         offsets = np.repeat(starts[picked] - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        index = order[offsets]
-        yy, pp, called = y[index], p[index], called_fake[index]
-        draws["accuracy"].append(float(np.mean(called == yy)))
-        draws["accuracy_df"].append(float(np.mean(called[yy])))
-        draws["accuracy_real"].append(float(np.mean(~called[~yy])))
-        fpr, tpr, _ = roc_curve(yy, pp)
-        draws["auc"].append(float(auc(fpr, tpr)))
-        draws["eer"].append(_eer_of_curve(fpr, tpr))
+        yield order[offsets]
+
+
+def _figures(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    """The INTERVAL_KEYS figures of one (resampled) set, without input checks."""
+    from sklearn.metrics import auc, roc_curve
+
+    called = p >= threshold
+    fpr, tpr, _ = roc_curve(y, p)
+    return {"accuracy": float(np.mean(called == y)), "accuracy_df": float(np.mean(called[y])),
+            "accuracy_real": float(np.mean(~called[~y])), "auc": float(auc(fpr, tpr)),
+            "eer": _eer_of_curve(fpr, tpr)}
+
+
+def _percentiles(draws: dict[str, list[float]], level: float) -> dict[str, list[float]]:
     tail = (1.0 - level) / 2.0 * 100.0
     return {key: [float(v) for v in np.percentile(values, [tail, 100.0 - tail])] for key, values in draws.items()}
+
+
+def bootstrap_intervals(
+    labels_is_fake: Any, p_fake: Any, threshold: float = 0.5, units: Sequence[Any] | None = None,
+    resamples: int = 1000, seed: int = 0, level: float = 0.95,
+) -> dict[str, list[float]]:
+    """Percentile-bootstrap intervals of accuracy (overall, per class), AUC and EER.
+
+    Whole ``units`` are resampled (see :func:`resampled_indices`): frames of one video are not
+    independent draws, so resampling frames would give intervals far too narrow.
+    """
+    y, p = _arrays(labels_is_fake, p_fake)
+    draws: dict[str, list[float]] = {key: [] for key in INTERVAL_KEYS}
+    for index in resampled_indices(y, units, resamples, seed):
+        for key, value in _figures(y[index], p[index], threshold).items():
+            draws[key].append(value)
+    return _percentiles(draws, level)
+
+
+def paired_difference(
+    labels_is_fake: Any, p_fake_a: Any, p_fake_b: Any, threshold: float = 0.5, units: Sequence[Any] | None = None,
+    resamples: int = 1000, seed: int = 0, level: float = 0.95,
+) -> dict[str, dict[str, Any]]:
+    """How much better B scores than A on the same images: each figure's difference (B − A) and its
+    percentile-bootstrap interval, both models scored on the same resampled units each time (a paired
+    comparison, far tighter than two separate intervals). An interval that excludes 0 is a difference
+    this data shows; for EER lower is better, so a negative difference favours B."""
+    y, p_a = _arrays(labels_is_fake, p_fake_a)
+    _, p_b = _arrays(labels_is_fake, p_fake_b)
+    observed_a, observed_b = _figures(y, p_a, threshold), _figures(y, p_b, threshold)
+    draws: dict[str, list[float]] = {key: [] for key in INTERVAL_KEYS}
+    for index in resampled_indices(y, units, resamples, seed):
+        a, b = _figures(y[index], p_a[index], threshold), _figures(y[index], p_b[index], threshold)
+        for key in INTERVAL_KEYS:
+            draws[key].append(b[key] - a[key])
+    bounds = _percentiles(draws, level)
+    return {key: {"difference": observed_b[key] - observed_a[key], "interval": bounds[key]} for key in INTERVAL_KEYS}
 
 
 def proportion_interval(successes: int, trials: int, level: float = 0.95) -> list[float]:
