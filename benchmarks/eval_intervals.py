@@ -55,7 +55,7 @@ def main() -> None:
     labels = report.labels_is_fake
     subsets = {"all": slice(None)}
     methods = [Path(path).parts[-2] for path in report.paths]
-    for method in sorted(set(m for m, fake in zip(methods, labels, strict=True) if fake)):
+    for method in sorted(report.methods or {}):  # df/<METHOD>/ folders: the file's parent folder
         subsets[method] = [not fake or m == method for m, fake in zip(methods, labels, strict=True)]
     print(f"{'faces':<12} {'AUC':>6}  {'by video':>13} {'width':>6}  {'by frame':>13} {'width':>6}  ratio")
     for name, keep in subsets.items():
