@@ -112,7 +112,7 @@ def check_bootstrap(resamples: int) -> None:
         raise ParameterError("{bootstrap} {value}: must be 0 (no intervals) or more", value=resamples)
 
 
-def intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
+def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
               video: dict[str, Any] | None, resamples: int) -> dict[str, Any] | None:
     """95 % intervals of the image figures (bootstrap over videos where every image names one, else
     over images) and of the video accuracies (Wilson); None when ``resamples`` is 0."""
@@ -141,7 +141,7 @@ def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, vid
     short.update({key: figures[key] for key in SHORT_KEYS})
     short["video"] = video_level(videos, labels_is_fake, p_fake, threshold, by_detector)
     if resamples > 0:
-        short["intervals"] = intervals(labels_is_fake, p_fake, threshold, videos, short["video"], resamples)
+        short["intervals"] = figure_intervals(labels_is_fake, p_fake, threshold, videos, short["video"], resamples)
     return short
 
 
@@ -217,7 +217,7 @@ def evaluate(
         images_per_second=round(len(dataset.paths) / seconds, 1) if seconds > 0 else 0.0,
         methods=per_method(labels_is_fake, p_fake, methods, threshold, videos, series, bootstrap),
         detectors=detectors,
-        intervals=intervals(labels_is_fake, p_fake, threshold, videos, video, bootstrap),
+        intervals=figure_intervals(labels_is_fake, p_fake, threshold, videos, video, bootstrap),
         paths=[_relative(path, dataset.root) for path in paths],
         labels_is_fake=labels_is_fake,
         p_fake=p_fake,
