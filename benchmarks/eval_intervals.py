@@ -18,6 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -52,16 +54,14 @@ def main() -> None:
           f"(+{b - a:.1f} s, ×{b / a:.1f}); target: +30 s at most -> {'met' if b - a <= 30 else 'NOT met'}")
 
     report = evaluate(loaded, dataset, decoded=decoded, bootstrap=args.resamples)
-    labels = report.labels_is_fake
-    subsets = {"all": slice(None)}
-    methods = [Path(path).parts[-2] for path in report.paths]
-    for method in sorted(report.methods or {}):  # df/<METHOD>/ folders: the file's parent folder
-        subsets[method] = [not fake or m == method for m, fake in zip(methods, labels, strict=True)]
+    labels, video_ids = report.labels_is_fake, np.asarray(report.video_ids, dtype=object)
+    subsets = {"all": np.ones(len(labels), dtype=bool)}
+    methods = np.asarray([Path(path).parts[-2] for path in report.paths])  # df/<METHOD>/: the parent folder
+    for method in sorted(report.methods or {}):
+        subsets[method] = ~labels | (methods == method)
     print(f"{'faces':<12} {'AUC':>6}  {'by video':>13} {'width':>6}  {'by frame':>13} {'width':>6}  ratio")
     for name, keep in subsets.items():
-        y, p = labels[keep], report.p_fake[keep]
-        videos = [v for v, k in zip(report.video_ids, keep if name != "all" else [True] * len(labels), strict=True)
-                  if k]
+        y, p, videos = labels[keep], report.p_fake[keep], list(video_ids[keep])
         by_video = bootstrap_intervals(y, p, units=videos, resamples=args.resamples)["auc"]
         by_frame = bootstrap_intervals(y, p, resamples=args.resamples)["auc"]
         wv, wf = by_video[1] - by_video[0], by_frame[1] - by_frame[0]
