@@ -1,19 +1,21 @@
 """Speed of ``mesocli scan``: one video, every frame of a 720p clip, many videos per call, cold start.
 
-    .venv/bin/python benchmarks/scan.py [--shared DIR] [--weights FILE] [--videos 20] [--skip-separate]
+    .venv/bin/python benchmarks/scan.py [--shared DIR] [--weights FILE] [--model df|any] [--runtime onnx|tensorflow]
+        [--videos 20] [--skip-separate]
 
 Figures (wall time, measured in one run, on whatever else the machine is doing: the load average is
 printed first):
 
 1. ``mesocli scan --frames 30`` on the 30 s 640×480 FF++ Deepfakes clip: a whole process (cold:
-   Python, TensorFlow import, weights) and the scan alone in a warm process;
+   Python, runtime import, weights) and the scan alone in a warm process;
 2. ``--all-frames`` on the 12 s 1280×720 NeuralTextures clip (warm): frames/s, and the ratio to the
    clip's own frame rate (>= 1 is real time);
 3. N short face videos (made with tests/media.py, 2 s 320×240) in one call vs N separate calls;
 4. cold start: ``mesocli scan one_face.jpg --detector none`` (median of 3 processes), next to a bare
-   ``import tensorflow``.
+   import of the runtime (``onnxruntime`` or ``tensorflow``).
 
-Weights: the bundled Meso4 df if present, else the authors' Meso4_DF.h5 from the shared folder.
+Weights: the bundled Meso4 detector named by ``--model`` (df by default) if present, else the
+authors' Meso4_DF.h5 from the shared folder; ``--runtime`` as ``scan``'s (onnx by default).
 """
 
 from __future__ import annotations
@@ -46,12 +48,14 @@ def timed(function, *args, **kwargs):
     return time.perf_counter() - start, value
 
 
-def weights_args(shared: Path, weights: Path | None) -> list[str]:
+def weights_args(shared: Path, weights: Path | None, model: str, runtime: str) -> list[str]:
+    """The CLI options that pick the weights and runtime the benchmark measures."""
+    chosen = ["--runtime", runtime]
     if weights is not None:
-        return ["--weights", str(weights)]
+        return [*chosen, "--weights", str(weights)]
     if (REPO / "weights" / "meso4_df.json").exists():
-        return []
-    return ["--weights", str(shared / "reference" / "authors-weights" / "Meso4_DF.h5")]
+        return [*chosen, "--model", model]
+    return [*chosen, "--weights", str(shared / "reference" / "authors-weights" / "Meso4_DF.h5")]
 
 
 def row(label: str, value: str, note: str = "") -> None:
@@ -62,15 +66,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("MESOCLI_SHARED", REPO.parent / "shared")))
     parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--model", choices=("df", "f2f", "fs", "any"), default="df")
+    parser.add_argument("--runtime", choices=("onnx", "tensorflow"), default="onnx")
     parser.add_argument("--videos", type=int, default=20)
     parser.add_argument("--skip-separate", action="store_true", help="Skip the N separate processes (slow).")
     args = parser.parse_args()
-    wargs = weights_args(args.shared, args.weights)
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; weights: {wargs or 'bundled'}")
+    wargs = weights_args(args.shared, args.weights, args.model, args.runtime)
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {' '.join(wargs)}")
 
     from mesocli.probe import probe_video
+    from mesocli.runtime import resolve
     from mesocli.scan import ScanOptions, scan_inputs
-    from mesocli.weights import load_weights, resolve_model
 
     # 1. one 30 s 640x480 video, 30 frames
     print("\n1. scan --frames 30, 30 s 640x480 FF++ Deepfakes clip")
@@ -78,10 +84,10 @@ def main() -> None:
     cold, done = mesocli("scan", *wargs, "--frames", "30", "--quiet", str(video))
     result = json.loads(done.stdout)
     row("whole process (cold)", f"{cold:.2f} s", f"status {result['status']}, p_fake {result['p_fake']}")
-    load = (lambda: load_weights(args.weights)) if args.weights else (
-        (lambda: resolve_model("meso4", "df", None)) if not wargs else (lambda: load_weights(Path(wargs[1]))))
-    t_load, loaded = timed(load)
-    row("loading TensorFlow + weights in-process", f"{t_load:.2f} s")
+    weights = Path(wargs[wargs.index("--weights") + 1]) if "--weights" in wargs else None
+    model = args.model if weights is None else "df"
+    t_load, loaded = timed(lambda: resolve("meso4" if weights is None else None, model, weights, args.runtime))
+    row(f"loading the runtime ({args.runtime}) + weights in-process", f"{t_load:.2f} s")
     list(scan_inputs([str(video)], loaded, ScanOptions(frames=2)))  # warm the detector and the predictor
     warm, _ = timed(lambda: list(scan_inputs([str(video)], loaded, ScanOptions(frames=30))))
     row("scan alone (warm process)", f"{warm:.2f} s", f"{30 / warm:.1f} sampled frames/s")
@@ -125,14 +131,15 @@ def main() -> None:
         face = Path(folder) / "one_face.jpg"
         save_face_image(face, size=(256, 256))
         runs = [mesocli("scan", *wargs, "--detector", "none", str(face))[0] for _ in range(3)]
+        module = {"onnx": "onnxruntime", "tensorflow": "tensorflow"}[args.runtime]
         imports = []
         for _ in range(3):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, check=True)
+            subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, check=True)
             imports.append(time.perf_counter() - start)
         row("mesocli scan (median of 3)", f"{statistics.median(runs):.2f} s",
             f"target < 4 s; runs {', '.join(f'{r:.2f}' for r in runs)}")
-        row("python -c 'import tensorflow' (median of 3)", f"{statistics.median(imports):.2f} s",
+        row(f"python -c 'import {module}' (median of 3)", f"{statistics.median(imports):.2f} s",
             f"{statistics.median(imports) / statistics.median(runs):.0%} of the cold start")
 
 

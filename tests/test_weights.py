@@ -130,3 +130,21 @@ def test_missing_bundled_choice_says_how_to_pass_weights(monkeypatch: pytest.Mon
         bundled_weights_path("mesoinception4", "f2f")
     with pytest.raises(WeightsError, match="unknown --model"):
         resolve_model(None, "neuraltextures", None)
+
+
+def test_readme_weights_table_quotes_the_model_cards() -> None:
+    """Each bundled row of README's weights table gives its card's figures, rounded as `mesocli models` rounds."""
+    from mesocli.weights import bundled_cards
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`") and cells[0].endswith("`"):
+            rows[cells[0].strip("`")] = [figure.strip() for cell in cells[2:] for figure in cell.split("/")]
+    cards = bundled_cards()
+    assert cards and set(rows) == {card.weights_file.removesuffix(".weights.h5") for card in cards}
+    for card in cards:
+        val, methods = card.metrics["validation"], card.metrics["ffpp_test"]["methods"]
+        figures = [val["accuracy"], val["auc"], *(methods[m]["auc"] for m in ("Deepfakes", "Face2Face", "FaceSwap"))]
+        assert rows[card.weights_file.removesuffix(".weights.h5")] == [f"{value:.3f}" for value in figures], card.name
