@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import RunCli
 from PIL import Image
 
 from mesocli.datasets import decode_dataset, find_dataset
-from mesocli.errors import UsageError
+from mesocli.errors import ParameterError, UsageError
 from mesocli.evaluate import REPORT_KEYS, evaluate
 from mesocli.weights import LoadedModel
 
@@ -295,3 +298,59 @@ def test_any_scores_csv_has_each_detectors_column(grey_model: LoadedModel, score
         assert float(row["p_fake"]) == pytest.approx(max(df, f2f), abs=1e-6)
     write_scores(evaluate(grey_model, find_dataset(scored_root, "validation")), target)
     assert target.read_text().splitlines()[0] == "path,label,video,p_fake,verdict"  # one detector: no extra columns
+
+
+def test_images_per_second_counts_the_scored_images_only(grey_model: LoadedModel, scored_root: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """11 image files, one unreadable (skipped): 10 scored in 2 s are 5 images/s, not 5.5."""
+    clock = iter([100.0, 102.0])
+    monkeypatch.setattr(sys.modules[evaluate.__module__], "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    dataset = find_dataset(scored_root, "validation")
+    report = evaluate(grey_model, dataset, bootstrap=0)
+    assert len(dataset.paths) == 11 and report.data["images"] == 10
+    assert (report.seconds, report.images_per_second) == (2.0, 5.0)
+
+
+def test_plot_formats_are_those_matplotlib_writes_by_itself(grey_model: LoadedModel, scored_root: Path,
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every extension --plot accepts is written (no LaTeX, no ghostscript, even with usetex in the
+    user's matplotlibrc); pgf, which needs LaTeX, is refused up front."""
+    import matplotlib
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from mesocli.writers import check_plot_format, plot_roc
+
+    monkeypatch.setitem(matplotlib.rcParams, "text.usetex", True)
+    report = evaluate(grey_model, find_dataset(scored_root, "validation"), bootstrap=0)
+    accepted = []
+    for fmt in sorted(FigureCanvasBase.get_supported_filetypes()):
+        target = tmp_path / f"roc.{fmt}"
+        try:
+            check_plot_format(target)
+        except ParameterError:
+            continue
+        plot_roc(report, target)
+        assert target.stat().st_size > 1000, fmt
+        accepted.append(fmt)
+    assert {"png", "pdf", "svg", "eps"} <= set(accepted) and "pgf" not in accepted
+
+
+def test_cli_pgf_plot_is_refused_before_scoring(scored_root: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    result = run_cli("eval", "--data", scored_root, "--plot", tmp_path / "roc.pgf", "--scores", tmp_path / "s.csv")
+    line = result.error_line()
+    assert result.code == 2 and line.startswith(f"{tmp_path / 'roc.pgf'}: --plot needs one of the extensions .")
+    assert ".png" in line and ".pgf" not in line.split("extensions")[1] and not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.skipif(shutil.which("xelatex") is not None, reason="xelatex is installed: a pgf plot would be written")
+def test_cli_plot_failing_after_scoring_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    run_cli: RunCli) -> None:
+    """Past the up-front check (here: switched off), matplotlib's own failure is one line, exit 2."""
+    from mesocli import writers
+
+    root = make_scored_dataset(tmp_path / "data", extras=False)
+    monkeypatch.setattr(writers, "check_plot_format", lambda target: None)
+    plot, scores = tmp_path / "roc.pgf", tmp_path / "s.csv"
+    result = run_cli("eval", "--data", root, "--plot", plot, "--scores", scores, "--bootstrap", "0", "-q")
+    assert result.code == 2 and result.error_line().startswith(f"cannot write {plot}: 'xelatex' not found")
+    assert len(scores.read_text().splitlines()) == 11 and not plot.exists()

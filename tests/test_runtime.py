@@ -4,7 +4,10 @@ and scans / evaluations with the bundled weights that never import TensorFlow.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -179,3 +182,45 @@ def test_a_weights_file_without_layer_names_is_read_through_keras(own_weights: P
     converted = load_onnx(copy)
     assert converted.arch == "meso4" and converted.origin == "converted"
     np.testing.assert_allclose(converted.predictor().p_fake(RANDOM), keras_p_fake(own_weights, RANDOM), atol=1e-5)
+
+
+def test_export_refuses_two_sources_with_one_output(own_weights: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """Two runs' best.weights.h5 into one folder would both be out/best.onnx: refused before any work."""
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
+    for folder in (a, b, out):
+        folder.mkdir()
+        shutil.copy(own_weights, folder / "best.weights.h5")
+    for sources in ([a, b], [a, a]):
+        result = run_cli("export", *(s / "best.weights.h5" for s in sources), "--out", out, "--force")
+        assert result.code == 2 and result.error_line() == (
+            f"{out / 'best.onnx'}: {sources[0] / 'best.weights.h5'} and {sources[1] / 'best.weights.h5'} would both "
+            "be exported there (export them one at a time, each with its own --out)")
+        assert sorted(p.name for p in out.iterdir()) == ["best.weights.h5"]
+    (out / "best.tflite.json").write_text("{}")  # a TFLite file's card is an output too
+    result = run_cli("export", a / "best.weights.h5", "--format", "tflite", "--out", out)
+    assert result.code == 2 and result.error_line() == f"{out / 'best.tflite.json'}: exists; pass --force to replace it"
+    assert (out / "best.tflite.json").read_text() == "{}" and not (out / "best.tflite").exists()
+
+
+@pytest.mark.parametrize(("fmt", "name", "named"), [("tflite", "y.onnx", "ONNX"), ("savedmodel", "z.onnx", "ONNX"),
+                                                    ("onnx", "m.tflite", "TFLite"),
+                                                    ("onnx", "w.weights.h5", "Keras weights")])
+def test_export_refuses_an_out_named_for_another_format(fmt: str, name: str, named: str, own_weights: Path,
+                                                       tmp_path: Path, run_cli: RunCli) -> None:
+    target = tmp_path / name
+    result = run_cli("export", own_weights, "--format", fmt, "--out", target)
+    assert result.code == 2 and result.error_line() == (
+        f"{target}: {target.suffix} is the extension of {named} files, not of --format {fmt} (change --format or "
+        "the name)")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_tflite_export_keeps_tensorflow_lines_off_the_terminal(own_weights: Path, tmp_path: Path) -> None:
+    """Converter and interpreter (--verify) notices are captured, as TensorFlow's start-up lines are."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MESOCLI_TF_VERBOSE", "TF_CPP_MIN_LOG_LEVEL")}
+    target = tmp_path / "m.tflite"
+    done = subprocess.run([sys.executable, "-m", "mesocli", "export", str(own_weights), "--format", "tflite",
+                           "--out", str(target), "--verify"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.startswith(f"{own_weights} -> {target} (meso4") and target.stat().st_size > 0

@@ -231,6 +231,23 @@ def test_broken_videos_are_errors_among_good_inputs(kit: MediaKit, loaded) -> No
     assert (results[5].frames_sampled, results[5].frames_with_face) == (1, 1)
 
 
+def test_a_cut_short_video_is_scored_on_what_decodes_and_says_so(tmp_path: Path, kit: MediaKit, loaded) -> None:
+    from media import encode, plan_transforms, render
+
+    images = [render(t, kit.FACE_SIZE) for t in plan_transforms(kit.FACE_FRAMES, kit.FACE_SIZE)]
+    whole = encode(tmp_path / "whole.mp4", images, fps=kit.FPS, faststart=True)  # index first: the cut stays readable
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    clean, damaged = scan_all([whole, cut], loaded, frames=8, threshold=0.0)  # every frame flagged
+    assert clean.status == "ok" and clean.warnings == [] and clean.to_dict()["warnings"] == []
+    assert damaged.status == "ok" and 0 < damaged.frames_sampled < 8
+    assert damaged.warnings[0] == f"damaged or cut short: {damaged.frames_sampled} of 8 planned frames decoded"
+    assert any(w.startswith("ffmpeg: ") for w in damaged.warnings[1:])
+    assert clean.segments[-1].end == pytest.approx(2.0, abs=0.1)  # the clip's end, from the header
+    assert damaged.segments[-1].end < 2.0 * 2 / 3  # where decoding stopped, not the header's 2 s
+    check_schema(damaged.to_dict())
+
+
 def test_all_faces_gives_a_verdict_per_track_and_the_most_fake_wins(kit: MediaKit, loaded) -> None:
     (result,) = scan_all([kit.two_face_video], loaded, all_faces=True, detail=True)
     assert result.status == "ok"

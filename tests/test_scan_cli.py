@@ -72,6 +72,16 @@ def test_csv_has_one_row_per_input(scan, faces: list[Path]) -> None:
         assert json.loads(row["segments"]) == [] and row["faces"] == ""
 
 
+def test_csv_keeps_what_json_has(run_cli: RunCli, faces: list[Path]) -> None:
+    """Each detector's p_fake (--model any) and the frame scores (--detail) are cells, as in JSON."""
+    common = ("scan", "--model", "any", "--detector", "none", "--detail", faces[0])
+    table = list(csv.DictReader(io.StringIO(run_cli(*common, "--format", "csv").out)))
+    (item,) = json.loads(run_cli(*common, "--format", "json").out)
+    assert len(table) == 1
+    assert json.loads(table[0]["detectors"]) == {name: d["p_fake"] for name, d in item["detectors"].items()}
+    assert json.loads(table[0]["scores"]) == item["scores"] and table[0]["warnings"] == ""
+
+
 def test_table_lists_path_verdict_and_frames(scan, faces: list[Path]) -> None:
     result = scan("--format", "table", "--threshold", "0", faces[0])
     assert result.code == 0
@@ -166,6 +176,29 @@ def test_end_to_end_pipe_with_exit_statuses(own_weights: Path, faces: list[Path]
     items = [json.loads(line) for line in result.stdout.splitlines()]
     assert [i["status"] for i in items] == ["ok", "error", "ok"]
     assert result.stderr == ""  # no progress bars, no TensorFlow banners when stderr is not a terminal
+
+
+def test_closed_standard_streams_give_one_line_not_a_traceback(own_weights: Path, faces: list[Path],
+                                                                tmp_path: Path) -> None:
+    """A shell's ``>&-``, ``2>&-``, ``<&-``: scans that do not need the closed stream work; one that does
+    is refused before any work, in one line, with exit 2 (exit 1 would mean "fake")."""
+    base = [sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector", "none"]
+
+    def run(*args: object, close: int) -> subprocess.CompletedProcess:
+        """The scan with standard stream ``close`` (0, 1, 2) closed in the child, the others piped."""
+        return subprocess.run([*base, *map(str, args)], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=300, preexec_fn=lambda: os.close(close))
+
+    written = tmp_path / "out.jsonl"
+    done = run("-o", written, faces[0], close=1)  # the results go to a file: stdout is not needed
+    assert done.returncode == 0 and done.stderr == "" and json.loads(written.read_text())["status"] == "ok"
+    done = run(faces[0], close=1)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "mesocli: error: standard output is closed: write the results to a file with --output FILE")
+    done = run("--format", "jsonl", faces[0], close=2)
+    assert done.returncode == 0 and json.loads(done.stdout)["status"] == "ok"
+    done = run("-", close=0)
+    assert done.returncode == 2 and done.stderr.strip() == "mesocli: error: no inputs (stdin gave no paths)"
 
 
 def test_a_video_without_faces_exits_3_and_the_others_are_reported(run_cli: RunCli, own_weights: Path,

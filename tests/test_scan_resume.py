@@ -112,3 +112,52 @@ def test_plan_and_keys(clips, tmp_path: Path) -> None:
     assert file_key(empty) is None and file_key(tmp_path / "nope") is None
     done, note = read_done(tmp_path / "absent.jsonl")
     assert note is None and done.find("a", None) is None
+
+
+def test_a_resume_with_other_settings_is_refused_untouched(clips, run_cli: RunCli, tmp_path: Path) -> None:
+    """One output, one model and rule: rows of df at 0.5 are not joined by f2f or 0.9 rows, nor do they
+    answer for them (the exit status of a resume comes from its output's rows)."""
+    output = tmp_path / "results.jsonl"
+    args = ["scan", str(clips[0]), "--frames", "3", "-o", str(output), "--resume", "-q"]
+    assert run_cli(*args)[0] == 0
+    before = output.read_bytes()
+    for extra, differs in ((["--model", "f2f"], "model meso4_df"), (["--threshold", "0.9"], "threshold 0.5, not 0.9"),
+                           (["--aggregate", "vote"], "aggregation mean, not vote"), (["--all-faces"], "all faces")):
+        code, _, err = run_cli(*args, str(clips[1]), *extra)
+        assert code == 2 and differs in err and len(err.splitlines()) == 1, err
+        assert output.read_bytes() == before
+    assert run_cli(*args, str(clips[1]), "--threshold", "0.50")[0] == 0  # the same settings, spelled otherwise
+    assert len(_rows(output)) == 2
+
+
+def test_a_whole_last_row_without_its_newline_is_kept(clips, run_cli: RunCli, tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    args = ["scan", str(clips[0]), "--frames", "3", "-o", str(output), "--resume", "-q"]
+    assert run_cli(*args)[0] == 0
+    output.write_bytes(output.read_bytes().rstrip(b"\n"))  # e.g. edited by hand, or joined by a script
+    code, _, err = run_cli(*args, str(clips[1]))
+    assert code == 0 and "cut off" not in err
+    assert [row["path"] for row in _rows(output)] == [str(clips[0]), str(clips[1])]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--report", "{clip}", "--force"], "an output cannot be one of the inputs"),
+        (["-o", "{clip}", "--force"], "an output cannot be one of the inputs"),
+        (["--report", "{tmp}/x", "--explain", "{tmp}/x"], "--report and --explain name the same path"),
+        (["-o", "{tmp}/r.jsonl", "--resume", "--report", "{tmp}/r.html"], "not with --resume"),
+    ],
+)
+def test_outputs_that_would_destroy_inputs_or_each_other_are_refused_first(
+        clips, run_cli: RunCli, tmp_path: Path, extra: list[str], message: str) -> None:
+    before = clips[0].read_bytes()
+    code, out, err = run_cli("scan", clips[0], *(a.format(clip=clips[0], tmp=tmp_path) for a in extra))
+    assert code == 2 and out == "" and message in err and len(err.splitlines()) == 1, err
+    assert clips[0].read_bytes() == before and list(tmp_path.iterdir()) == []
+
+
+def test_dash_output_is_standard_output(clips, run_cli: RunCli, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("scan", clips[0], "--frames", "3", "-o", "-", "-q")
+    assert code == 0 and json.loads(out)["status"] == "ok" and not (tmp_path / "-").exists()

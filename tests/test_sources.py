@@ -248,3 +248,20 @@ def test_a_heldout_seed_keeps_the_held_out_part_while_the_training_seed_changes(
     np.testing.assert_array_equal(base, shared)
     assert not np.array_equal(base, own)  # seed 5 alone draws other identity groups
     assert heldout_key(base_config) == heldout_key(shared_config) != heldout_key(own_config)
+
+
+def test_all_faces_track_and_frame_numbers_are_no_identity() -> None:
+    """``extract --all-faces --layout dataset`` names ``<video>_t<track>_<frame>``: ``t0`` ties no one."""
+    from mesocli.sources import drop_shared_identities, identity_tokens
+
+    names = ["000_003_t0_0012.jpg", "000_003_t1_0012.jpg", "003_t0_0005.jpg", "001_t0_0012.jpg", "001_t1_0007.jpg",
+             "002_t1_0012.jpg", "t1_0003.jpg", "t1_0004.jpg", "00012.jpg"]
+    paths = [Path(name) for name in names]
+    assert [identity_tokens(path) for path in paths[:3]] == [{"000", "003"}, {"000", "003"}, {"003"}]
+    groups = identity_groups(paths)
+    assert groups[0] == groups[1] == groups[2]  # both tracks of video 000_003, and person 003's own video
+    assert groups[3] == groups[4]  # the tracks of one video stay together
+    assert len({groups[0], groups[3], groups[5], groups[6], groups[8]}) == 5  # one track number ties no videos
+    assert groups[6] == groups[7] and identity_tokens(paths[6]) == {"t1"}  # a video named t1 is still one video
+    train, dropped = drop_shared_identities(paths, np.arange(1, len(paths)), np.array([0]))
+    assert dropped == 2 and train.tolist() == [3, 4, 5, 6, 7, 8]  # only the held-out people 000 and 003 go

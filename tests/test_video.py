@@ -100,6 +100,34 @@ def test_unknown_length_falls_back_to_counting_packets(tmp_path) -> None:
     assert [f.index for f in frames] == [2, 7, 12, 17]
 
 
+@pytest.mark.parametrize(
+    ("name", "options", "first_time"),
+    [
+        ("offset.ts", ["-c", "copy", "-output_ts_offset", "100"], 0.0),  # MPEG-TS: starts at 101.4 s
+        ("offset.mkv", ["-c", "copy", "-output_ts_offset", "10"], 0.0),  # Matroska: "lasts" 12 s from 10 s
+        ("late.mp4", "late", 1.0),  # the video stream begins 1 s after the audio
+    ],
+)
+def test_frame_times_count_from_the_files_start(tmp_path, kit: MediaKit, name: str, options, first_time: float) -> None:
+    import subprocess
+
+    from media import ffmpeg
+
+    path = tmp_path / name
+    if options == "late":
+        command = ["-itsoffset", "1", "-i", str(kit.face_video), "-f", "lavfi", "-i", "sine=d=3",
+                   "-map", "1:a", "-map", "0:v", "-c:v", "copy", "-c:a", "aac"]
+    else:
+        command = ["-i", str(kit.face_video), *options]
+    subprocess.run([ffmpeg(), "-y", "-v", "error", *command, str(path)], check=True)
+    info = probe_video(path)
+    assert info.duration == pytest.approx(2.0, abs=0.1) and info.start == pytest.approx(first_time, abs=0.05)
+    assert info.frame_count_estimate == kit.FACE_FRAMES
+    frames = list(iter_frames(path, FrameSelection("frames", 4)))
+    assert [f.index for f in frames] == [3, 9, 15, 21]  # spread over the whole clip, as in the original
+    assert [f.time for f in frames] == pytest.approx([first_time + i / 12 for i in (3, 9, 15, 21)], abs=0.02)
+
+
 def test_stopping_early_stops_ffmpeg(kit: MediaKit) -> None:
     started = time.perf_counter()
     reader = FrameReader(kit.face_video, FrameSelection("all"))

@@ -1,4 +1,5 @@
-"""Import TensorFlow quietly: no oneDNN/CUDA banner lines in the user's terminal."""
+"""Run TensorFlow quietly: no oneDNN/CUDA banner lines, absl warnings or deprecation notices in the
+user's terminal (``MESOCLI_TF_VERBOSE=1`` shows them)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,22 @@ def _stderr_captured() -> Iterator[None]:
         try:
             yield
         except BaseException:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             sink.seek(0)
             sys.stderr.write(sink.read().decode(errors="replace"))
             raise
         finally:
+            sys.stderr.flush()  # what Python still buffers (warnings, absl logging) goes where it was written
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def quiet() -> contextlib.AbstractContextManager[None]:
+    """A block whose stderr (TensorFlow's C++ logs, absl warnings, deprecation notices) is captured and
+    replayed only if it raises; shown as it comes when ``MESOCLI_TF_VERBOSE`` is set (not 0)."""
+    verbose = os.environ.get("MESOCLI_TF_VERBOSE", "") not in ("", "0")
+    return contextlib.nullcontext() if verbose else _stderr_captured()
 
 
 def import_tensorflow() -> ModuleType:
@@ -40,8 +50,7 @@ def import_tensorflow() -> ModuleType:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    quiet = os.environ.get("MESOCLI_TF_VERBOSE", "") in ("", "0")
-    with _stderr_captured() if quiet else contextlib.nullcontext():
+    with quiet():
         import tensorflow as tf
 
         tf.config.list_physical_devices()

@@ -272,7 +272,6 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     (raises :class:`mesocli.errors.CheckFailed` on a mismatch). Each state and export is a line to
     ``echo``. Returns the exit status: 1 when ``check`` finds a stale export, else 0."""
     from mesocli import export as exporting
-    from mesocli.writers import refuse_existing
 
     paths = [Path(source) for source in sources]
     target_dir = None if out is None else Path(out)
@@ -293,14 +292,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         if check:
             return 1 if any(not state.fresh for state in states) else 0
         jobs = [(state.weights, state.onnx) for state in states if force or verify or not state.fresh]
-    elif target_dir is not None and len(paths) > 1 and target_dir.exists() and not target_dir.is_dir():
-        raise ParameterError("{value}: {out} must be a folder when exporting several files", value=target_dir)
-    for source in paths:
-        target = exporting.default_output(source, fmt)
-        if target_dir is not None:
-            target = target_dir / target.name if (len(paths) > 1 or target_dir.is_dir()) else target_dir
-        refuse_existing(target, force)
-        jobs.append((source, target))
+    jobs += exporting.plan_exports(paths, fmt, target_dir, force)
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
         written = exporting.export(weights, target, fmt)
@@ -329,7 +321,7 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
         raise ParameterError("give {model} or {weights}, not both")
     model = model or "df"
     if model == ANY:
-        raise ParameterError("explain takes one detector: {model} df or f2f")
+        raise ParameterError("explain takes one detector: {model} df, f2f or fs")
     if arch == ENSEMBLE:
         raise ParameterError("explain takes one network: {arch} meso4 or mesoinception4")
     loaded: list[Any] = []

@@ -288,7 +288,7 @@ def scan(
     aggregation: Opt(str, "Frame scores to a video score: mean (paper), vote (authors' code: share of frames voting "
                      "fake) or confident (DFDC winner's rule).", "--aggregate") = "mean",
     threshold: Threshold = 0.5,
-    smooth: Opt(int, "Timeline: moving average over K sampled frames.") = 5,
+    smooth: Opt(int, "Timeline: centred moving average over K sampled frames (an even K counts as K+1).") = 5,
     detail: Opt(bool, "Add per-frame scores to each result.", "--detail") = False,
     fmt: Format("table, json, jsonl or csv (default: table on a terminal, else jsonl; with --output, by its "
                 "suffix).", str | None, show_default=False) = None,

@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 import typer
 
-from mesocli.errors import MesocliError, ParameterError
+from mesocli.errors import MesocliError, OutputError, ParameterError
 
 DEBUG = {"on": False}
 FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--model"}
@@ -95,10 +96,42 @@ def _tolerant_stdout() -> None:
             sys.stdout.reconfigure(errors="backslashreplace")
 
 
+class ClosedOutput(io.TextIOBase):
+    """Standard output when the shell closed it (``>&-``): reported as closed, so a command that needs it
+    refuses before any work, and a write fails with one clear line rather than a traceback."""
+
+    name = "<stdout>"
+
+    @property
+    def closed(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        raise OutputError("cannot write standard output: it is closed")
+
+    def flush(self) -> None:
+        pass
+
+
+def _usable_standard_streams() -> None:
+    """A standard stream the shell closed (``<&-``, ``2>&-``) is ``None`` in Python: input reads as empty,
+    error output goes nowhere, standard output is a :class:`ClosedOutput`."""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (open for the process's life)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    if sys.stdout is None:
+        sys.stdout = ClosedOutput()
+
+
 def run(app: typer.Typer) -> None:
     """Run ``app`` on ``sys.argv`` and exit: every error is one line on stderr (a traceback only with
     --debug), with its exit status. MesocliError carries its own status (2 usage, 3 input); a
     command-line parsing error is 2."""
+    _usable_standard_streams()
     _tolerant_stdout()
     try:
         code = app(standalone_mode=False)

@@ -4,7 +4,8 @@ Labels follow the networks' orientation: ``real`` = 1, ``df`` (alias ``fake``) =
 class folder names the manipulation *method* of the files in it (``test/df/Face2Face/033_097_12.jpg``):
 eval reports per method and training sources can keep only some methods. File names
 ``<video>_<frame>`` carry a video id; FaceForensics++ ids ``A_B`` tie the identities A and B, which
-:func:`identity_groups` uses to keep a person on one side of a held-out split. Images are
+:func:`identity_groups` uses to keep a person on one side of a held-out split (the track token of
+``extract --all-faces`` names, ``<video>_t<track>_<frame>``, is no person). Images are
 decoded by a parallel ``tf.data`` pipeline through :func:`mesocli.preprocess.load_face`, the one
 preprocessing shared by every command; unreadable files are reported and skipped.
 """
@@ -26,6 +27,7 @@ from mesocli.preprocess import INPUT_SIZE, load_face
 
 CLASS_ALIASES = {"df": 0, "fake": 0, "real": 1}
 _VIDEO_FRAME = re.compile(r"^(?P<video>.+)_(?P<frame>\d+)$")
+_TRACK = re.compile(r"t\d+")  # ``extract --all-faces``: ``<video>_t<track>_<frame>``
 
 
 @dataclass
@@ -93,8 +95,7 @@ def identity_groups(paths: list[Path]) -> np.ndarray:
 
     tokens_per_file: list[list[str] | None] = []
     for path in paths:
-        video = video_id(Path(path))
-        tokens = [token for token in video.split("_") if token] if video else None
+        tokens = identities(Path(path)) or None
         tokens_per_file.append(tokens)
         for token in tokens or ():
             parent[find(token)] = find(tokens[0])
@@ -104,6 +105,18 @@ def identity_groups(paths: list[Path]) -> np.ndarray:
         key = find(tokens[0]) if tokens else f"\0file{index}"
         groups[index] = roots.setdefault(key, len(roots))
     return groups
+
+
+def identities(path: Path) -> list[str]:
+    """The people a frame file shows: its video id's ``_`` tokens (``033_097`` → 033, 097); [] without an id.
+
+    Track tokens (``t0`` in ``033_097_t0_12.jpg``, from ``extract --all-faces``) are no person; a video
+    id made of track tokens only (a video named ``t1``) is one identity. The frame number never is one.
+    """
+    video = video_id(Path(path))
+    if not video:
+        return []
+    return [token for token in video.split("_") if token and not _TRACK.fullmatch(token)] or [video]
 
 
 def video_id(path: Path) -> str | None:

@@ -22,7 +22,7 @@ import numpy as np
 from mesocli.aggregate import check_threshold
 from mesocli.datasets import DecodedImages, FolderDataset, iter_decoded, video_id
 from mesocli.detectors import DetectorSet, combine
-from mesocli.errors import ParameterError, UsageError, check_known
+from mesocli.errors import OutputError, ParameterError, UsageError, check_known
 from mesocli.metrics import binary_report, bootstrap_intervals, proportion_interval, video_level
 from mesocli.progress import note
 from mesocli.runtime import OnnxModel
@@ -214,7 +214,7 @@ def evaluate(
         **figures,
         video=video,
         seconds=round(seconds, 3),
-        images_per_second=round(len(dataset.paths) / seconds, 1) if seconds > 0 else 0.0,
+        images_per_second=round(len(used) / seconds, 1) if seconds > 0 else 0.0,  # scored images only
         methods=per_method(labels_is_fake, p_fake, methods, threshold, videos, series, bootstrap),
         detectors=detectors,
         intervals=figure_intervals(labels_is_fake, p_fake, threshold, videos, video, bootstrap),
@@ -287,6 +287,12 @@ def run_eval(
         writers.write_scores(report, scores)
         say(f"scores: {scores}")
     if plot is not None:
-        writers.plot_roc(report, plot)
+        try:
+            writers.plot_roc(report, plot)
+        except OutputError:
+            raise
+        except Exception as exc:  # matplotlib failing after the scoring: one line, not a traceback
+            reason = next(iter(str(exc).splitlines()), "") or type(exc).__name__
+            raise OutputError(f"cannot write {plot}: {reason}") from exc
         say(f"ROC plot: {plot}")
     return report

@@ -11,17 +11,19 @@ checked against the Keras model (:func:`verify`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mesocli.errors import UsageError, WeightsError
+from mesocli.errors import ParameterError, UsageError, WeightsError
 from mesocli.onnx_graph import INPUT_NAME, INPUT_SPEC, OUTPUT_SPEC, SCALING, Arrays, build_onnx, fit_arch
 
 FORMATS = ("onnx", "savedmodel", "tflite")
 TFLITE_OUTPUT = "one output: p_fake, float32 (N,) = 1 - P(real)"
+SUFFIXES = {".onnx": "ONNX", ".tflite": "TFLite", ".h5": "Keras weights"}  # a SavedModel is a folder: none
 CARD_KEYS = ("mesocli_card", "source_sha256", "arch", "manipulation", "name", "input", "scaling", "output")
 
 
@@ -164,6 +166,48 @@ def default_output(source: Path, fmt: str) -> Path:
     return source.with_name(stem + suffix)
 
 
+def tflite_card_path(target: Path) -> Path:
+    """The model card written beside a TFLite file: ``<target>.json``."""
+    return Path(str(target) + ".json")
+
+
+def check_target(target: Path, fmt: str) -> None:
+    """Refuse a ``target`` named with another format's extension (a TFLite file called ``y.onnx``)."""
+    suffix = Path(target).suffix.lower()
+    named = SUFFIXES.get(suffix)
+    if named is not None and suffix != f".{fmt}":
+        raise ParameterError("{value}: {suffix} is the extension of {named} files, not of {fmt} {kind} "
+                             "(change {fmt} or the name)", value=target, suffix=suffix, named=named, kind=fmt)
+
+
+def plan_exports(sources: Sequence[Path], fmt: str, out: Path | None, force: bool) -> list[tuple[Path, Path]]:
+    """(source, target) of each export: beside the source, or ``out`` (a file for one source, a folder for
+    several). Checked before any work: an existing output (and a TFLite file's card) is refused without
+    ``force``, and so are two sources that would be written to one path and a target named with
+    another format's extension."""
+    from mesocli.writers import refuse_existing
+
+    several = len(sources) > 1
+    if out is not None and several and out.exists() and not out.is_dir():
+        raise ParameterError("{value}: {out} must be a folder when exporting several files", value=out)
+    jobs: list[tuple[Path, Path]] = []
+    taken: dict[Path, Path] = {}
+    for source in map(Path, sources):
+        target = default_output(source, fmt)
+        if out is not None:
+            target = out / target.name if several or out.is_dir() else out
+        check_target(target, fmt)
+        key = target.resolve()
+        if key in taken:
+            raise ParameterError("{value}: {first} and {second} would both be exported there (export them one "
+                                 "at a time, each with its own {out})", value=target, first=taken[key], second=source)
+        taken[key] = source
+        for path in (target, tflite_card_path(target)) if fmt == "tflite" else (target,):
+            refuse_existing(path, force)
+        jobs.append((source, target))
+    return jobs
+
+
 def write_onnx(source: SourceWeights, target: Path) -> Path:
     """Write ``source`` as ONNX to ``target`` atomically."""
     from mesocli.fsutil import atomic_path
@@ -214,11 +258,14 @@ def write_savedmodel(source: SourceWeights, target: Path) -> Path:
     import shutil
     import tempfile
 
+    from mesocli._tf import quiet
+
     tf, module = _tf_module(source)
     target = Path(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
+        with quiet():
+            tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
         (tmp / "assets").mkdir(exist_ok=True)
         (tmp / "assets" / "mesocli_card.json").write_text(json.dumps(source.card().metadata(), indent=2))
         if target.exists():
@@ -235,25 +282,24 @@ def write_tflite(source: SourceWeights, target: Path) -> Path:
     output, p_fake (N,). The card goes into ``<target>.json`` beside it."""
     from dataclasses import replace
 
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
+    from mesocli._tf import quiet
     from mesocli.fsutil import atomic_path, atomic_write_text
 
-    tf, module = _tf_module(source)
+    tf, module = _tf_module(source)  # imports TensorFlow quietly, before its converter modules
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     @tf.function(input_signature=[tf.TensorSpec([None, 256, 256, 3], tf.uint8, name=INPUT_NAME)])
     def p_fake(image: Any) -> Any:
         return module.serve(image)["p_fake"]
 
-    # a converter given the live variables keeps them as uninitialised resources (NaN out): freeze first
-    frozen = convert_variables_to_constants_v2(p_fake.get_concrete_function())
-    data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+    with quiet():  # the converter's C++ logs and absl deprecation warnings
+        # a converter given the live variables keeps them as uninitialised resources (NaN out): freeze first
+        frozen = convert_variables_to_constants_v2(p_fake.get_concrete_function())
+        data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
     with atomic_path(Path(target), suffix=".tflite") as tmp:
         tmp.write_bytes(data)
     card = replace(source.card(), output=TFLITE_OUTPUT)
-    atomic_write_text(Path(str(target) + ".json"), json.dumps(card.metadata(), indent=2) + "\n")
+    atomic_write_text(tflite_card_path(Path(target)), json.dumps(card.metadata(), indent=2) + "\n")
     return Path(target)
 
 
@@ -262,6 +308,7 @@ def export(source: SourceWeights, target: Path, fmt: str = "onnx") -> Path:
     writers = {"onnx": write_onnx, "savedmodel": write_savedmodel, "tflite": write_tflite}
     if fmt not in writers:
         raise UsageError(f"unknown --format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    check_target(target, fmt)
     return writers[fmt](source, target)
 
 
@@ -295,6 +342,8 @@ def bundled_states() -> list[BundledState]:
 
 def verify(source: SourceWeights, target: Path, fmt: str, faces: np.ndarray | None = None) -> float:
     """Max abs difference of p_fake between the exported file and the Keras model (imports TensorFlow)."""
+    from mesocli._tf import quiet
+
     if faces is None:
         faces = np.random.default_rng(0).integers(0, 256, (8, 256, 256, 3), dtype=np.uint8)
     tf, module = _tf_module(source)
@@ -304,15 +353,17 @@ def verify(source: SourceWeights, target: Path, fmt: str, faces: np.ndarray | No
 
         got = OnnxPredictor(Path(target)).p_fake(faces)
     elif fmt == "savedmodel":
-        serve = tf.saved_model.load(str(target)).signatures["serving_default"]
-        got = serve(image=tf.constant(faces))["p_fake"].numpy().astype(np.float64)
+        with quiet():
+            serve = tf.saved_model.load(str(target)).signatures["serving_default"]
+            got = serve(image=tf.constant(faces))["p_fake"].numpy().astype(np.float64)
     else:
-        interpreter = tf.lite.Interpreter(model_path=str(target))
-        (entry,) = interpreter.get_input_details()
-        interpreter.resize_tensor_input(entry["index"], list(faces.shape))
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(entry["index"], faces)
-        interpreter.invoke()
-        (exit_,) = interpreter.get_output_details()
-        got = interpreter.get_tensor(exit_["index"]).astype(np.float64)
+        with quiet():  # the interpreter's deprecation warning and XNNPACK line
+            interpreter = tf.lite.Interpreter(model_path=str(target))
+            (entry,) = interpreter.get_input_details()
+            interpreter.resize_tensor_input(entry["index"], list(faces.shape))
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(entry["index"], faces)
+            interpreter.invoke()
+            (exit_,) = interpreter.get_output_details()
+            got = interpreter.get_tensor(exit_["index"]).astype(np.float64)
     return float(np.max(np.abs(got - (1.0 - keras))))

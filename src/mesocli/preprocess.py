@@ -96,7 +96,8 @@ def _one_line(exc: BaseException) -> str:
 
 def _read_image(path: str | Path, decode: bool) -> Image.Image:
     """Open ``path`` with Pillow (header only, or fully decoded); every failure is a one-line InputError."""
-    check_input_file(path)
+    if check_input_file(path).st_size == 0:
+        raise InputError(f"{path}: empty file")
     try:
         with Image.open(path, formats=PILLOW_FORMATS) as image:
             if not decode:

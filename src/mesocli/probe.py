@@ -31,7 +31,7 @@ class VideoInfo:
     codec: str = ""
     stream: int = 0  # index of the stream in the file
     pixel_aspect: float = 1.0  # sample aspect ratio; frames are resampled to square pixels
-    start: float = 0.0  # the video stream's first timestamp; frame times are counted from it
+    start: float = 0.0  # when the video stream begins, in seconds from the file's start (as players count)
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -52,6 +52,7 @@ def ffmpeg_input(path: str | Path) -> list[str]:
 
 
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):(\d+(?:\.\d+)?)|N/A)(?:, start: (-?\d+(?:\.\d+)?))?")
+_INPUT = re.compile(r"^Input #0, (.*), from ")
 _STREAM = re.compile(r"^\s*Stream #0:(\d+)\S*: (\w+): (.*)$")
 _SIZE = re.compile(r"(?:^|[ ,])(\d+)x(\d+)(?=[ ,\[]|$)")
 _FPS = re.compile(r"(\d+(?:\.\d+)?)(k?) (fps|tbr)")
@@ -112,9 +113,12 @@ def max_frame_pixels() -> int | None:
 
 def _parse_probe(path: str, stderr: str) -> VideoInfo:
     duration = start = None
+    container = ""
     streams: list[tuple[int, str, str, list[str]]] = []  # (index, type, description, following lines)
     for line in stderr.splitlines():
-        if (match := _DURATION.search(line)) and not streams:
+        if (match := _INPUT.match(line)) and not streams:
+            container = match.group(1)
+        elif (match := _DURATION.search(line)) and not streams:
             if match.group(1) is not None:
                 duration = _seconds(*match.group(1, 2, 3))
             start = float(match.group(4)) if match.group(4) else None
@@ -147,17 +151,23 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
             rotation = int(match.group(1)) % 360
         elif match := _DURATION_TAG.match(line):
             duration = _seconds(*match.group(1, 2, 3))  # the stream's own duration (Matroska)
+    # ffmpeg counts frame times from the file's start (its earliest timestamp, ``start``); the video
+    # stream may begin later (after the audio). Matroska's durations are end times on a clock that
+    # starts at 0 (a file cut from a stream starts at 10 s and "lasts" 13 s); others' are lengths.
+    file_start = start or 0.0
     stream_start = _STREAM_START.search(description)
-    video_start = float(stream_start.group(1)) if stream_start else (start or 0.0)
-    if duration is not None and start is not None and stream_start:  # video starting after the audio
-        duration = max(0.0, duration + start - video_start)
+    video_start = float(stream_start.group(1)) if stream_start else file_start
+    if duration is not None:
+        end = duration if "matroska" in container else duration + file_start
+        duration = max(0.0, end - video_start)
     if abs(pixel_aspect - 1.0) > 1e-3:
         width = max(1, round(width * pixel_aspect))
     if rotation in (90, 270):
         width, height = height, width
     estimate = round(duration * fps) if duration and fps else None
     codec = description.split(" ", 1)[0].rstrip(",")
-    return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect, video_start)
+    return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
+                     max(0.0, video_start - file_start))
 
 
 def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:

@@ -49,6 +49,7 @@ class Job:
     sampled: list[tuple[int, float]] = field(default_factory=list)
     faces: list[Face] = field(default_factory=list)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # what the decoder reported on a damaged input
     done: bool = False
     pending: int = 0
     key: int = 0  # the input's number, for a ScanObserver
@@ -198,7 +199,7 @@ class Producer(threading.Thread):
         from mesocli.faces import FaceFinder
         from mesocli.video import FrameReader
 
-        job.duration = float(info.duration) if info.duration else None
+        job.duration = info.start + float(info.duration) if info.duration else None  # the video's end, in frame time
         with FrameReader(path, self.options.selection(), info) as reader:  # ffmpeg decodes ahead
             self._hook("start", job.path, reader.expected)
             finder = FaceFinder(self.options.detector, self.options.all_faces)
@@ -206,6 +207,9 @@ class Producer(threading.Thread):
                 records = finder.find(frame, job.path)
                 self.put(Sampled(job, int(frame.index), float(frame.time), self._pick(records)))
                 self._hook("frame", job.path)
+            job.warnings = damage_warnings(reader)
+            if job.warnings and reader.expected is not None and reader.decoded < reader.expected:
+                job.duration = None  # it ended early: the timeline stops at the last decoded frame
 
     def _pick(self, records: Sequence[Any]) -> Crops:
         """All faces with ``--all-faces``, else the largest one (the paper's choice)."""
@@ -214,3 +218,14 @@ class Producer(threading.Thread):
         if not self.options.all_faces:
             records = [max(records, key=lambda r: float(r.size))]
         return [(getattr(r, "track", None), r.crop) for r in records]
+
+
+def damage_warnings(reader: Any) -> list[str]:
+    """What a finished FrameReader says of a damaged video: how many planned frames it decoded when
+    the stream ended early, then ffmpeg's own messages. Empty for a clean decode."""
+    if not reader.warnings:
+        return []
+    notes = [f"ffmpeg: {message}" for message in reader.warnings]
+    if reader.expected is not None and reader.decoded < reader.expected:
+        notes.insert(0, f"damaged or cut short: {reader.decoded} of {reader.expected} planned frames decoded")
+    return notes

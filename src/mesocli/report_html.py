@@ -152,7 +152,7 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
     head = "<tr><th>#</th><th>input</th><th>type</th><th>verdict</th><th>p_fake</th>"
     if several:
         head += "".join(f"<th>p_fake {_esc(n)}</th>" for n in names)
-    head += "<th>faces / sampled frames</th><th>flagged</th><th>error</th></tr>"
+    head += "<th>faces / sampled frames</th><th>flagged</th><th>error or warning</th></tr>"
     rows = []
     for number, entry in enumerate(entries, 1):
         r = entry.result
@@ -166,7 +166,8 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
             scores = dict(detector_scores(r))
             cells += [f'<td class="num">{fmt_p(scores.get(n))}</td>' for n in names]
         cells += [f'<td class="num">{frames.get("with_face", 0)} / {frames.get("sampled", 0)}</td>',
-                  f"<td>{_esc(flagged)}</td>", f'<td class="path">{_esc(r.get("error") or "")}</td>']
+                  f"<td>{_esc(flagged)}</td>",
+                  f'<td class="path">{_esc(r.get("error") or "; ".join((r.get("warnings") or [])[:1]))}</td>']
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<section id="summary"><h2>Summary</h2><p>{_esc(" ".join(parts[:1]))} '
             f'{_esc(", ".join(parts[1:]))}.</p><table>{head}{"".join(rows)}</table></section>')
@@ -193,6 +194,9 @@ def _section(number: int, entry: ReportEntry) -> str:
     frames = r.get("frames") or {}
     out.append(f"<p class=\"meta\">{frames.get('sampled', 0)} sampled frame(s), "
                f"{frames.get('with_face', 0)} with a face.</p>")
+    if r.get("warnings"):
+        out.append('<p class="errmsg">Warning: the video is damaged; its score rests on the frames that could be '
+                   "decoded.</p><ul>" + "".join(f"<li>{_esc(w)}</li>" for w in r["warnings"]) + "</ul>")
     if status == "no_face":
         out.append("<p class=\"note\">No face was found in any sampled frame, so there is no score: "
                    "a clip without a face is not called real.</p>")

@@ -8,6 +8,10 @@ cost is that a file replaced in place with the same size and mtime to the nanose
 taken as done, and a renamed file is scanned again. Rows without ``file`` (written by a plain
 ``--output`` run) match by path alone.
 
+The rows of one output must agree on what made their verdicts: the model (names and weights hashes),
+the threshold, the aggregation rule and ``--all-faces``. A resume with other settings is refused
+(:meth:`Done.check_settings`) rather than mixing verdicts of two models in one file.
+
 Every row is written with one ``write`` and flushed with ``fsync`` before the next input's result
 is taken, so a killed job leaves whole lines, except perhaps the last one: that partial line is
 cut off when the output is opened again.
@@ -52,10 +56,38 @@ class Done:
 
     keys: dict[tuple[str, FileKey], tuple[str, str | None]] = field(default_factory=dict)
     paths_only: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    settings: dict[str, set[str]] = field(default_factory=dict)  # setting -> the values the rows show
 
     def find(self, path: str, key: FileKey) -> tuple[str, str | None] | None:
         """The (status, verdict) of the row for this version of ``path``, or None when there is none."""
         return self.keys.get((path, key), self.paths_only.get(path))
+
+    def add_settings(self, row: dict[str, Any]) -> None:
+        for name, value in row_settings(row).items():
+            self.settings.setdefault(name, set()).add(value)
+
+    def check_settings(self, output: Path, wanted: dict[str, str]) -> None:
+        """Refuse (UsageError) to add rows made with settings other than the ones the output's rows show."""
+        differ = [f"{name} {' / '.join(sorted(self.settings[name]))}, not {value}"
+                  for name, value in wanted.items() if self.settings.get(name, {value}) != {value}]
+        if differ:
+            raise UsageError(f"{output}: its rows were made with other settings ({'; '.join(differ)}); resume "
+                             "with the same model and options, or write to another --output")
+
+
+def row_settings(row: dict[str, Any]) -> dict[str, str]:
+    """What made a row's verdict, as text: model (name and weights hashes), threshold, aggregation (videos)
+    and whether every face was scored. Rows of inputs that failed show only what they carry."""
+    from mesocli.writers import weights_digests
+
+    model = row.get("model") or {}
+    settings = {"threshold": f"{row.get('threshold')}", "all faces": "yes" if row.get("faces") is not None else "no"}
+    if model:
+        digests = ", ".join(f"{name} {digest[:12]}" for name, digest in weights_digests(model))
+        settings["model"] = f"{model.get('name')} ({model.get('arch')}; {digests})"
+    if row.get("type") == "video" and row.get("aggregation"):
+        settings["aggregation"] = str(row["aggregation"])
+    return settings
 
 
 def _key_of(row: dict[str, Any]) -> FileKey:
@@ -75,12 +107,19 @@ def read_done(output: Path) -> tuple[Done, str | None]:
     with output_errors(output):
         data = output.read_bytes()
     complete = data[: data.rfind(b"\n") + 1]
+    if len(complete) < len(data) and _is_row(data[len(complete):]):  # whole, only its newline missing
+        with output_errors(output), open(output, "ab") as handle:
+            handle.write(b"\n")
+            os.fsync(handle.fileno())
+        data += b"\n"
+        complete = data
     for number, line in enumerate(complete.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
             outcome = (str(row["status"]), row.get("verdict"))
+            done.add_settings(row)
             if "file" in row:
                 done.keys[(row["path"], _key_of(row))] = outcome
             else:
@@ -97,6 +136,15 @@ def read_done(output: Path) -> tuple[Done, str | None]:
             os.fsync(handle.fileno())
         note = f"{output}: cut off an incomplete last line ({len(data) - len(complete)} bytes) left by a stopped scan"
     return done, note
+
+
+def _is_row(line: bytes) -> bool:
+    """Whether ``line`` is a whole scan result (a JSON object with a path and a status)."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(row, dict) and "path" in row and "status" in row
 
 
 class SyncedStream:

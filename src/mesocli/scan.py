@@ -141,6 +141,7 @@ class ScanResult:
     seconds: float = 0.0
     scores: list[FrameScore] | None = None
     detectors: dict[str, float] | None = None  # --model any: each detector's p_fake for this input
+    warnings: list[str] = field(default_factory=list)  # decoding problems that did not stop the scan
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -157,6 +158,7 @@ class ScanResult:
             "faces": None if self.faces is None else [t.to_dict() for t in self.faces],
             "segments": [s.to_dict() for s in self.segments],
             "seconds": round(self.seconds, 3),
+            "warnings": list(self.warnings),
         }
         if self.scores is not None:
             out["scores"] = [s.to_dict() for s in self.scores]
@@ -340,6 +342,7 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any]) -> Scan
         frames_with_face=len({f.frame for f in job.faces}),
         faces=[] if options.all_faces else None,
         seconds=max(0.0, job.finished - job.started),
+        warnings=list(job.warnings),
     )
     if options.detail:
         result.scores = [

@@ -42,6 +42,8 @@ def run_scan(
     if weights is not None and model not in (None, "any"):  # any: the library says why it takes no --weights
         raise ParameterError("give {model} or {weights}, not both")
     model = model or "df"
+    if output is not None and str(output) == "-":  # the usual spelling of standard output
+        output = None
     if force and output is None and explain is None and report is None:
         raise ParameterError("{force} replaces an {output} or {report} file or fills an {explain} folder: give one")
     if explain_top is not None and explain is None and report is None:
@@ -52,14 +54,23 @@ def run_scan(
     explainer = _explainer(explain, report, explain_top, options, force, output)
     if explainer is not None and engine == "ray":
         raise ParameterError("{report} and {explain} need the local engine (the heatmaps are made where the faces are)")
+    if explainer is not None and resume:
+        raise ParameterError("{report} and {explain} cover the inputs of one run: not with {resume}, whose output "
+                             "holds inputs of earlier runs too")
+    from mesocli.runtime import resolve
+
+    model_args = (arch, model, weights, runtime)
+    loaded = resolve(*model_args) if engine == "local" or resume else None
     statuses: list[str] = []
     verdicts: list[str | None] = []
-    todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet, log)
+    settings = None if loaded is None else _settings(options, loaded.describe())
+    todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet, log, settings,
+                            outputs=[target for target in (output, report) if target is not None])
     if engine == "ray":
         rows = _ray_rows(todo, options, (arch, model, None if weights is None else weights.resolve(), runtime),
                          workers, address)
     else:
-        rows = _local_rows(todo, options, (arch, model, weights, runtime), workers, explainer)
+        rows = _local_rows(todo, options, loaded, workers, explainer)
     with contextlib.ExitStack() as stack:
         stream = _open(stack, output, resume)
         writer = make_writer(fmt, stream, color=None if output is None else False)
@@ -103,6 +114,8 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
     return the output format."""
     if output is not None and output.is_dir():
         raise ParameterError("{value}: {output} is a folder", value=output)
+    if output is None and getattr(sys.stdout, "closed", False):
+        raise ParameterError("standard output is closed: write the results to a file with {output} FILE")
     check_known("engine", engine, ENGINES)
     if engine == "local" and address is not None:
         raise ParameterError("{address} needs {engine} ray")
@@ -125,20 +138,33 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
     return fmt
 
 
+def _settings(options: ScanOptions, model_info: dict[str, Any]) -> dict[str, str]:
+    """What makes this run's verdicts, as a resumed output's rows record it (:func:`mesocli.resume.row_settings`)."""
+    from mesocli.resume import row_settings
+
+    return row_settings({"model": model_info, "threshold": options.threshold, "type": "video",
+                         "aggregation": options.aggregation, "faces": [] if options.all_faces else None})
+
+
 def plan_scan(
     paths: list[str], resume_from: Path | None, statuses: list[str], verdicts: list[str | None],
-    quiet: bool, log: Callable[[str], None] = note,
+    quiet: bool, log: Callable[[str], None] = note, settings: dict[str, str] | None = None,
+    outputs: Sequence[Path] = (),
 ) -> tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]:
     """What to scan, and how to stamp each row: one entry per input (a folder's media files listed, so the
     bars know the count), less those the output holds (``resume_from``: their statuses join
-    ``statuses``/``verdicts``, and rows get the ``file`` key that a later resume matches)."""
+    ``statuses``/``verdicts``, and rows get the ``file`` key that a later resume matches; its rows must
+    have been made with ``settings``). An input that is one of ``outputs`` is refused."""
     from mesocli.inputs import plan_inputs
     from mesocli.resume import file_field, file_key, read_done
 
-    if resume_from is None:
-        return plan_inputs(paths), lambda row: row
-    done, note = read_done(resume_from)
     items = plan_inputs(paths)
+    _refuse_inputs_as_outputs(items, outputs)
+    if resume_from is None:
+        return items, lambda row: row
+    done, note = read_done(resume_from)
+    if settings is not None:
+        done.check_settings(resume_from, settings)
     keys = {item: file_key(item) for item in items}
     todo = []
     for item in items:
@@ -161,6 +187,14 @@ def plan_scan(
     return todo, stamp
 
 
+def _refuse_inputs_as_outputs(items: list[str], outputs: Sequence[Path]) -> None:
+    """A ParameterError when an output file would replace one of the inputs (the evidence being scanned)."""
+    inputs = {Path(item).resolve() for item in items}
+    for target in outputs:
+        if target.resolve() in inputs:
+            raise ParameterError("{value}: an output cannot be one of the inputs", value=target)
+
+
 def _ray_rows(todo: list[str], options: ScanOptions, model: tuple, workers: int | None, address: str | None) -> Rows:
     """Rows from a pool of Ray workers, each loading the model (``runtime.resolve`` arguments) itself."""
     from mesocli.ray_engine import RayScan
@@ -176,14 +210,12 @@ def _ray_rows(todo: list[str], options: ScanOptions, model: tuple, workers: int 
     return rows
 
 
-def _local_rows(todo: list[str], options: ScanOptions, model: tuple, workers: int | None, explainer: Any) -> Rows:
+def _local_rows(todo: list[str], options: ScanOptions, loaded: Any, workers: int | None, explainer: Any) -> Rows:
     """Rows from this process, or from worker processes (one per core unless ``workers``; one when
-    heatmaps are made: they need the crops here). The model is loaded now."""
+    heatmaps are made: they need the crops here), scored with the ``loaded`` model."""
     from mesocli.parallel import default_workers, scan_parallel
-    from mesocli.runtime import resolve
     from mesocli.scan import scan_inputs
 
-    loaded = resolve(*model)
     processes = 1 if explainer is not None else workers or default_workers()
     if explainer is not None:
         _explain_with(explainer, loaded)
@@ -251,9 +283,11 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
 
     if report is not None and output is not None and report.resolve() == output.resolve():
         raise ParameterError("{report} and {output} name the same file")
+    if report is not None and explain is not None and report.resolve() == explain.resolve():
+        raise ParameterError("{report} and {explain} name the same path (a file and a folder)")
     selection = options.selection()
     sampling = {"frames": f"{selection.value} frames", "fps": f"{selection.value} fps",
-                "every": f"every {selection.value}th frame"}.get(selection.mode, "all frames")
+                "every": f"one frame in {selection.value}"}.get(selection.mode, "all frames")
     meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
             "verdict rule": f"{options.aggregation} of the frame scores, threshold {options.threshold:g}, "
                             f"timeline smoothed over {options.smooth} frames"}

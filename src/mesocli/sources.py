@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mesocli.datasets import FolderDataset, find_dataset, frame_number, identity_groups, video_id
+from mesocli.datasets import FolderDataset, find_dataset, frame_number, identities, identity_groups
 from mesocli.errors import UsageError
 
 
@@ -193,9 +193,8 @@ def split_by_groups(
 
 
 def identity_tokens(path: Path) -> frozenset[str]:
-    """The people a frame file shows, as its video id's tokens (``033_097`` → {033, 097}); empty without an id."""
-    video = video_id(Path(path))
-    return frozenset(token for token in video.split("_") if token) if video else frozenset()
+    """The people a frame file shows (:func:`mesocli.datasets.identities`: ``033_097_t0_12.jpg`` → {033, 097})."""
+    return frozenset(identities(Path(path)))
 
 
 def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, int]:

@@ -267,7 +267,7 @@ class FrameReader:
                     break
                 index = next(indices)
                 try:
-                    time = float(pts_time) - self.info.start
+                    time = float(pts_time)  # from the file's start: ffmpeg has subtracted its start time
                 except ValueError:
                     time = math.nan
                 if not math.isfinite(time):

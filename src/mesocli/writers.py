@@ -5,7 +5,8 @@ Scan writers take result dicts (``ScanResult.to_dict()``):
 
 ``json``  one JSON document, a list, written as results arrive (``[`` first, ``]`` on close);
 ``jsonl`` one compact object per line, flushed as each input finishes (for ``| jq``);
-``csv``   one row per input, nested values (faces, segments) as compact JSON in their cell;
+``csv``   one row per input, nested values (faces, segments, detectors, scores, warnings) as compact JSON
+          in their cell;
 ``table`` a rich table for people, printed when the scan is over.
 """
 
@@ -30,7 +31,7 @@ EXISTS = "{value}: exists; pass {force} to replace it"
 CSV_COLUMNS = (
     "path", "type", "status", "error", "p_fake", "verdict", "threshold", "aggregation",
     "model_arch", "model_name", "model_weights_sha256", "frames_sampled", "frames_with_face",
-    "faces", "segments", "seconds",
+    "faces", "segments", "seconds", "detectors", "warnings", "scores",
 )
 
 
@@ -111,6 +112,10 @@ def csv_row(result: dict[str, Any]) -> dict[str, Any]:
         frames_sampled=frames.get("sampled"), frames_with_face=frames.get("with_face"),
         faces=None if result.get("faces") is None else _compact(result["faces"]),
         segments=_compact(result.get("segments") or []),
+        detectors=None if result.get("detectors") is None
+        else _compact({name: item["p_fake"] for name, item in result["detectors"].items()}),
+        warnings=_compact(result["warnings"]) if result.get("warnings") else None,
+        scores=None if result.get("scores") is None else _compact(result["scores"]),
     )
     return {key: "" if value is None else value for key, value in row.items()}
 
@@ -148,9 +153,8 @@ class TableWriter:
         from rich.table import Table
 
         terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
-        # on a terminal rows fold to its width; in a file or pipe paths are never cut
-        longest = max([0] + [len(row["path"]) + len(row.get("error") or "") for row in self.rows])
-        width = None if terminal else max(100, longest + 50)
+        # on a terminal rows fold to its width; in a file or pipe no cell is ever cut or folded
+        width = None if terminal else 1 << 16
         console = Console(file=self.stream, width=width, no_color=self.color is False, highlight=False)
 
         table = Table(show_edge=False, pad_edge=False)
@@ -173,6 +177,8 @@ class TableWriter:
             if error.startswith(row["path"] + ": "):  # the path is in the first column already
                 error = error[len(row["path"]) + 2 :]
             status = f"error: {error}" if error else row["status"].replace("_", " ")
+            if row.get("warnings"):
+                status += f" ({row['warnings'][0]})"
             cells = [
                 escape(row["path"]),
                 f"[{style}]{verdict or '-'}[/]",
@@ -225,11 +231,18 @@ def format_for(path_name: str | None, stdout_is_tty: bool) -> str:
 # eval
 
 
-def check_plot_format(target: Path) -> None:
-    """Raise ParameterError if matplotlib cannot write a file with ``target``'s extension."""
-    from matplotlib.backend_bases import FigureCanvasBase
+# what matplotlib writes without an outside program (pgf needs LaTeX; plot_roc turns usetex off)
+PLOT_FORMATS = ("png", "jpg", "jpeg", "pdf", "svg", "svgz", "eps", "ps", "tif", "tiff", "webp", "avif", "gif",
+                "raw", "rgba")
 
-    formats = FigureCanvasBase.get_supported_filetypes()
+
+def check_plot_format(target: Path) -> None:
+    """Raise ParameterError unless matplotlib writes ``target``'s extension by itself (not pgf: LaTeX)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    from PIL import features
+
+    supported = FigureCanvasBase.get_supported_filetypes()
+    formats = [f for f in PLOT_FORMATS if f in supported and (f not in ("webp", "avif") or features.check(f))]
     if Path(target).suffix.lower().lstrip(".") not in formats:
         raise ParameterError("{value}: {plot} needs one of the extensions .{choices}", value=target,
                              choices=", .".join(sorted(formats)))
@@ -264,27 +277,28 @@ def plot_roc(report: EvalReport, target: Path) -> None:
     fpr, tpr, _ = roc_curve(report.labels_is_fake, report.p_fake)
     c = report.confusion
     op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(fpr, tpr, lw=1.5, label=f"{report.model['name']} (AUC {report.auc:.3f})")
-    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
-    ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
-    ax.scatter([report.eer], [1 - report.eer], marker="x", color="black", zorder=3,
-               label=f"EER {report.eer:.3f}")
-    ax.scatter([op_fpr], [op_tpr], color="red", zorder=3,
-               label=f"p_fake ≥ {report.threshold:g}: acc {report.accuracy:.3f}")
-    split = report.data["split"] or Path(report.data["root"]).name
-    ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake called fake)",
-           title=f"ROC on {split} ({report.data['images']} images)", xlim=(0, 1), ylim=(0, 1.01))
-    ax.set_aspect("equal")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    suffix = Path(target).suffix
-    try:
-        with atomic_path(Path(target), suffix=suffix) as tmp:
-            fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").lower() or None)
-    finally:
-        plt.close(fig)
+    with matplotlib.rc_context({"text.usetex": False, "ps.usedistiller": None}):  # no LaTeX, no ghostscript
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.plot(fpr, tpr, lw=1.5, label=f"{report.model['name']} (AUC {report.auc:.3f})")
+        ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
+        ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
+        ax.scatter([report.eer], [1 - report.eer], marker="x", color="black", zorder=3,
+                   label=f"EER {report.eer:.3f}")
+        ax.scatter([op_fpr], [op_tpr], color="red", zorder=3,
+                   label=f"p_fake ≥ {report.threshold:g}: acc {report.accuracy:.3f}")
+        split = report.data["split"] or Path(report.data["root"]).name
+        ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake called fake)",
+               title=f"ROC on {split} ({report.data['images']} images)", xlim=(0, 1), ylim=(0, 1.01))
+        ax.set_aspect("equal")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        suffix = Path(target).suffix
+        try:
+            with atomic_path(Path(target), suffix=suffix) as tmp:
+                fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").lower() or None)
+        finally:
+            plt.close(fig)
 
 
 def _interval(intervals: dict[str, Any] | None, key: str) -> str:
