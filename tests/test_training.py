@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,78 @@ def test_resume_equals_uninterrupted_run(
     assert resume_run(run, progress=False).global_step == 8
 
 
+
+def _ctrl_c() -> None:
+    """A real Ctrl-C: SIGINT to this process, handled (KeyboardInterrupt, or held back) before this returns."""
+    signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("point", "saved_at"),
+    [("after_update_7", (1, 3)),  # epoch 2: the 7th step applied its update, its bookkeeping not done yet
+     ("after_update_4", (0, 4)),  # the same after the last step of epoch 1
+     ("heldout_scoring", (0, 4)),  # epoch 1 trained, its held-out part being scored
+     ("saving_best", (1, 0))],  # epoch 1 being checkpointed: its best weights being written
+)
+def test_ctrl_c_at_any_point_resumes_to_the_uninterrupted_run_and_its_log(
+    point: str, saved_at: tuple[int, int], uninterrupted: Path, tiny_data: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        if point.startswith("after_update"):
+            prepare, at = Trainer.prepare, int(point[-1])
+
+            def prepare_then_count(self: Trainer) -> None:
+                prepare(self)
+                step, done = self.train_step, [0]
+
+                def counted(x, y, w):
+                    result = step(x, y, w)
+                    done[0] += 1
+                    if done[0] == at:
+                        _ctrl_c()
+                    return result
+
+                self.train_step = counted
+
+            patch.setattr(Trainer, "prepare", prepare_then_count)
+        else:
+            name = "evaluate_heldout" if point == "heldout_scoring" else "_save_best"
+            original = getattr(Trainer, name)
+
+            def interrupted(self: Trainer, *args):
+                _ctrl_c()
+                return original(self, *args)
+
+            patch.setattr(Trainer, name, interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            start_run(config_for(tiny_data, 2), run, progress=False)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is itself again
+
+    saved = json.loads((run / "checkpoint" / "state.json").read_text())
+    epoch, step = saved_at
+    assert (saved["epoch"], saved["step"], saved["global_step"]) == (epoch, step, 4 * epoch + step)
+    assert len(saved["history"]) == epoch
+    state = resume_run(run, progress=False)
+    assert state.finished and state.global_step == 8
+
+    expected, got = _final_state(uninterrupted), _final_state(run)
+    assert expected.keys() == got.keys()
+    for key in expected:  # the optimizer's iteration count too: no step applied twice
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    ours = json.loads((run / "log.json").read_text())
+    reference = json.loads((uninterrupted / "log.json").read_text())
+    assert [row["epoch"] for row in ours] == [1, 2]
+    for mine, theirs in zip(ours, reference, strict=True):  # the resumed epoch's row covers the whole epoch
+        for key in ("learning_rate", "train_loss", "train_accuracy", "heldout_loss", "heldout_accuracy"):
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-4), (mine["epoch"], key)
+        assert mine["seconds"] > 0 and mine["images_per_second"] > 0
+    assert json.loads((run / "best.json").read_text())["epochs"] == json.loads(
+        (uninterrupted / "best.json").read_text())["epochs"]
+
+
 @pytest.mark.slow
 def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
     uninterrupted: Path, tiny_data: Path, tmp_path: Path, run_cli: RunCli
@@ -334,6 +407,25 @@ def test_out_of_range_training_options_are_refused_before_anything_is_written(
     code, out, err = run_cli("train", tiny_data, "--out", run, option, value)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not run.exists()
+
+
+
+@pytest.mark.parametrize(
+    ("data", "option", "message"),
+    [("tiny", ("--batch-size", "100"), "only 43 training images, fewer than one batch (100)"),
+     ("missing", (), "is not a folder")],
+)
+def test_a_start_refused_on_its_data_leaves_no_folder_behind(
+    data: str, option: tuple[str, ...], message: str, tiny_data: Path, tmp_path: Path, run_cli: RunCli
+) -> None:
+    root = tiny_data if data == "tiny" else tmp_path / "missing"
+    code, out, err = run_cli("train", root, "--out", tmp_path / "new" / "runs" / "run", *option, "-q")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "new").exists()  # nor the folders above --out that the start made
+    kept = tmp_path / "kept"  # a folder that was there before stays
+    kept.mkdir()
+    assert run_cli("train", root, "--out", kept, *option, "-q").code == 2
+    assert kept.is_dir() and not any(kept.iterdir())
 
 
 @pytest.mark.slow
@@ -522,3 +614,32 @@ def test_heldout_ensemble_rebuilds_a_runs_held_out_part_from_its_card_and_refuse
     monkeypatch.setattr(sys, "argv", ["heldout_ensemble.py", str(card), str(other)])
     with pytest.raises(SystemExit, match="did not draw the same held-out part"):
         heldout_ensemble.main()
+
+
+@pytest.mark.slow
+def test_a_dataset_of_all_faces_crops_trains_with_no_person_on_both_sides(tmp_path: Path, run_cli: RunCli) -> None:
+    """``extract --all-faces --layout dataset`` names crops ``<video>_t<track>_<frame>``: the track token is
+    no person, so the held-out part is drawn by video pair, not the whole source (was: 0 training images)."""
+    from media import make_faces
+
+    from mesocli.sources import identity_tokens
+    from mesocli.training import load_run_data, split_run_data
+
+    root = tmp_path / "data"
+    make_faces(root / "train", {"df": 32, "real": 32})
+    videos = {"real": [f"{i:03d}" for i in range(8)], "df": [f"{i:03d}_{i ^ 1:03d}" for i in range(8)]}
+    for label, names in videos.items():  # 4 pairs of people, 16 faces each: 2 tracks x 2 frames a video
+        new = [f"{video}_t{track}_{frame:04d}.png" for video in names for track in (0, 1) for frame in (0, 12)]
+        for path, name in zip(sorted((root / "train" / label).iterdir()), new, strict=True):
+            path.rename(path.with_name(name))
+    code, out, err = run_cli("train", root, "--out", tmp_path / "run", *ONE_EPOCH, "--seed", "7")
+    assert code == 0, err
+    assert "training on 48 (df 24, real 24), held out 16" in err  # one pair of people of four held out
+
+    config = config_for(root, 1)
+    data = load_run_data(config)
+    train, held = split_run_data(config, data, np.arange(len(data.labels)))
+    people = [identity_tokens(path) for path in data.combined.paths]
+    held_people, train_people = (frozenset().union(*(people[i] for i in part)) for part in (held, train))
+    assert len(held_people) == 2 and len(train_people) == 6 and not held_people & train_people
+    assert not any(token.startswith("t") for token in held_people | train_people)

@@ -37,6 +37,16 @@ class TrainState:
     stale_epochs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False
+    # the current epoch's running totals, so that a resumed epoch's log row covers the whole epoch
+    epoch_loss: float = 0.0  # sum of its batches' mean losses
+    epoch_accuracy: float = 0.0  # sum of its batches' accuracies
+    epoch_seconds: float = 0.0  # time spent on its batches
+
+    def next_epoch(self) -> None:
+        """Point at the start of the next epoch: step and running totals at 0."""
+        self.epoch += 1
+        self.step = 0
+        self.epoch_loss = self.epoch_accuracy = self.epoch_seconds = 0.0
 
 
 def save_state(run_dir: Path, state: TrainState, variables: list[Any]) -> None:

@@ -10,7 +10,8 @@ by per-class loss weights ``N / (2 · N_class)``. A seeded held-out part of the 
 Resume is exact as far as TensorFlow allows: the shuffling order and the augmentation of every
 batch are functions of (seed, epoch, step), and the saved state holds every model and optimizer
 variable (:mod:`mesocli.checkpoint`), so an interrupted run continued with ``--resume`` replays the
-same batches.
+same batches. Ctrl-C is held back (:func:`interrupts_held`) while a step updates the variables and
+is counted, and while a checkpoint is written, so the saved state never counts a step twice or not at all.
 
 :class:`Trainer` runs it: :meth:`Trainer.prepare` (data, model, compiled step), then per epoch
 :meth:`Trainer.run_epoch` and :meth:`Trainer.end_epoch`, looped by :meth:`Trainer.run`.
@@ -22,8 +23,11 @@ import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -118,6 +122,24 @@ class TrainConfig:
             if not ok:
                 value = getattr(self, option[2:].replace("-", "_"))
                 raise UsageError(f"{option} {value}: must be {wanted}")
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block is done, then deliver it: the block runs whole (a training
+    step and its bookkeeping, a checkpoint). Outside the main thread, or under a handler not set from
+    Python, a plain block."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        signal.raise_signal(signal.SIGINT)  # to the handler the block found: KeyboardInterrupt, as a rule
 
 
 def learning_rate_at(config: TrainConfig, step: int) -> float:
@@ -284,7 +306,8 @@ class Trainer:
         return list(self.model.variables) + list(self.optimizer.variables)
 
     def _save_state(self, state: TrainState) -> None:
-        save_state(self.run_dir, state, self._variables())
+        with interrupts_held():  # the variables and the state that points past them, both or neither
+            save_state(self.run_dir, state, self._variables())
 
     def batches(self, epoch: int, start_step: int = 0) -> tuple[int, Any]:
         """The epoch's number of steps, and its batches from ``start_step`` on as a tf.data pipeline of
@@ -341,34 +364,37 @@ class Trainer:
         return result
 
     def run_epoch(self, state: TrainState) -> dict[str, Any]:
-        """Train epoch ``state.epoch`` from step ``state.step`` on (advancing both step counters per batch),
-        then score the held-out part; return the epoch's log record. Checkpoints nothing: see :meth:`end_epoch`."""
+        """Train epoch ``state.epoch`` from step ``state.step`` on (advancing the step counters and the epoch's
+        running totals per batch), then score the held-out part; return the epoch's log record, which covers
+        the whole epoch (also its part before a resume). Checkpoints nothing: see :meth:`end_epoch`."""
         from mesocli.progress import counter
 
         config, epoch = self.config, state.epoch
         self.tf.keras.utils.set_random_seed(config.seed * 1000 + epoch)
         steps, batches = self.batches(epoch, state.step)
-        losses: list[float] = []
-        accs: list[float] = []
-        started = time.perf_counter()
         with counter(steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
                      unit="batch", enabled=self.bars) as bar:
+            last = time.perf_counter()
             for x, y, w in batches:
-                loss, acc = self.train_step(x, y, w)
-                losses.append(float(loss))
-                accs.append(float(acc))
-                state.step += 1
-                state.global_step += 1
-                bar.set_postfix(loss=f"{np.mean(losses):.4f}", acc=f"{np.mean(accs):.3f}")
+                with interrupts_held():  # an update applied is an update counted (and saved as such on Ctrl-C)
+                    loss, acc = self.train_step(x, y, w)
+                    state.epoch_loss += float(loss)
+                    state.epoch_accuracy += float(acc)
+                    state.step += 1
+                    state.global_step += 1
+                    now = time.perf_counter()
+                    state.epoch_seconds, last = state.epoch_seconds + now - last, now
+                bar.set_postfix(loss=f"{state.epoch_loss / state.step:.4f}",
+                                acc=f"{state.epoch_accuracy / state.step:.3f}")
                 bar.update(1)
-        seconds = time.perf_counter() - started
+        done, seconds = state.step, state.epoch_seconds
         return {
             "epoch": epoch + 1,
             "learning_rate": learning_rate_at(config, state.global_step - 1),
-            "train_loss": float(np.mean(losses)) if losses else None,
-            "train_accuracy": float(np.mean(accs)) if accs else None,
+            "train_loss": state.epoch_loss / done if done else None,
+            "train_accuracy": state.epoch_accuracy / done if done else None,
             "seconds": round(seconds, 2),
-            "images_per_second": round(len(losses) * config.batch_size / seconds, 2) if seconds else None,
+            "images_per_second": round(done * config.batch_size / seconds, 2) if seconds else None,
             **self.evaluate_heldout(),
         }
 
@@ -386,15 +412,15 @@ class Trainer:
             self._save_best(state, record)
         else:
             state.stale_epochs += 1
-        state.epoch += 1
-        state.step = 0
+        state.next_epoch()
         self._save_state(state)
         write_log(self.run_dir, state.history)
         self.log(json.dumps(record), file=sys.stderr)
 
     def run(self, resume: bool = False) -> TrainState:
         """Train epoch after epoch (:meth:`run_epoch`, :meth:`end_epoch`) until the last, an early stop, or
-        Ctrl-C (the state is saved, then KeyboardInterrupt goes on); ``resume`` starts from the saved state."""
+        Ctrl-C (the state is saved, then KeyboardInterrupt goes on; an epoch's checkpoint is finished first);
+        ``resume`` starts from the saved state."""
         if not self.prepared:
             self.prepare()
         config = self.config
@@ -404,7 +430,9 @@ class Trainer:
             return state
         try:
             while state.epoch < config.epochs:
-                self.end_epoch(state, self.run_epoch(state))
+                record = self.run_epoch(state)
+                with interrupts_held():  # half a checkpoint (history kept, epoch not advanced) would be resumed
+                    self.end_epoch(state, record)
                 if state.stale_epochs >= config.patience:
                     self.log(f"early stop: held-out {config.select} did not improve for {config.patience} epochs",
                              file=sys.stderr)
@@ -466,11 +494,18 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
     if (run_dir / "config.json").exists() and not force:
         raise UsageError(f"{run_dir} already holds a training run: continue it with --resume {run_dir}, "
                          "or pass --force to start over")
-    check_writable(run_dir / "config.json")  # before reading the data, not after
+    made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]  # innermost first
     config.command = config.command or shlex.join(["mesocli", *sys.argv[1:]])
     config.workdir = config.workdir or os.getcwd()
     trainer = Trainer(config, run_dir, progress)
-    trainer.prepare()  # unusable data fails here, before the folder holds a run that --resume would take up
+    try:
+        check_writable(run_dir / "config.json")  # before reading the data, not after
+        trainer.prepare()  # unusable data fails here, before the folder holds a run that --resume would take up
+    except BaseException:
+        for folder in made:  # a failed start leaves no folder behind (one that holds anything stays)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     for name in (STATE_FILE, VARIABLES_FILE):  # --force: the old run's state must not be resumed with this config
         (run_dir / "checkpoint" / name).unlink(missing_ok=True)
     atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=1))
