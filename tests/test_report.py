@@ -128,6 +128,29 @@ def test_report_shows_every_detector_and_every_track(tmp_path: Path) -> None:
     assert "Face tracks" in text and "0.50–2.50 s" in text and "1 of 6 sampled frames: 2.50 s" in text
 
 
+def test_a_heatmap_explains_the_class_the_scan_decided(own_weights: Path) -> None:
+    """With --model any or --arch ensemble the map is drawn by another network than the one whose score
+    decided: its target is the decided class (the caption's), not that network's own verdict."""
+    import numpy as np
+    from media import face_crop
+
+    from mesocli.evidence import EvidenceCollector
+    from mesocli.explain import GradCam
+    from mesocli.report import explain_faces
+    from mesocli.weights import load_weights
+
+    crop = np.asarray(face_crop(256).convert("RGB"))
+    cam = GradCam(load_weights(own_weights).model)
+    (own,) = cam.explain([crop], threshold=0.5)
+    decided = 0.9 if own.target == "real" else 0.1  # the combined score says the opposite
+    collector = EvidenceCollector(top=1)
+    collector.started(0, "face.jpg")
+    collector.sampled(0, 0, 0.0, 1)
+    collector.scored(0, 0, 0.0, None, crop, decided)
+    (image,) = explain_faces(cam, collector.take("face.jpg"), "image", 0.5)
+    assert image.p_fake == decided and image.target == ("fake" if decided >= 0.5 else "real") != own.target
+
+
 def test_evidence_keeps_only_the_extremes() -> None:
     from mesocli.evidence import FaceSample, InputEvidence
     from mesocli.report import series_of

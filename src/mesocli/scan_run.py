@@ -315,5 +315,8 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
                  else "the ensemble's (the mean of both networks')")
         meta["heatmaps"] = (f"Grad-CAM of {heatmaps.name}, the {network} half of the ensemble; the p_fake in the "
                             f"captions is {score}")
+    if getattr(heatmaps, "origin", None) == "exported":  # an .onnx file as given: no Keras weights to explain
+        raise ParameterError("{report} and {explain} draw heatmaps with Keras: give the weights file {value} was "
+                             "exported from", value=heatmaps.weights_path)
     explainer.model = lambda: heatmaps.model
     explainer.meta = {**meta, **explainer.meta}

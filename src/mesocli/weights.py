@@ -280,7 +280,9 @@ def load_weights(path: Path, arch: str | None = None, name: str | None = None) -
     own-format file is read, and a sha256 that differs from the card's is refused.
     """
     if Path(path).suffix.lower() == ".onnx":
-        raise WeightsError(f"{path}: an exported ONNX model runs on --runtime onnx (the default), not tensorflow")
+        raise WeightsError(f"{path}: an exported ONNX model holds no Keras weights: it runs on --runtime onnx "
+                           "(the default) only; for TensorFlow and heatmaps, give the weights file it was exported "
+                           "from")
     path = Path(path)
     card_file = card_path_for(path)
     card = ModelCard.from_json(card_file) if path.is_file() and card_file.is_file() else None
