@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import RunCli, fresh_python
-from media import MediaKit
+from media import MediaKit, make_faces
 
 import mesocli
+from mesocli import api
 from mesocli.errors import ParameterError, WeightsError
 
 
@@ -143,3 +147,142 @@ def test_evaluate_a_folder_dataset(model, kit: MediaKit, tmp_path: Path, monkeyp
     monkeypatch.delenv("MESOCLI_DATA")
     with pytest.raises(ParameterError, match="^no dataset: pass data ROOT or set MESOCLI_DATA"):
         mesocli.evaluate(model=model)
+
+
+# ---------------------------------------------------------------------------------------------- arguments
+
+
+def test_workers_none_is_one_per_core(model, kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    monkeypatch.setenv("MESOCLI_WORKERS", "1")  # one per core, as $MESOCLI_WORKERS says: in this process
+    (one,) = mesocli.scan(kit.face_jpeg, model=model, detector="none")
+    (result,) = mesocli.scan(kit.face_jpeg, model=model, detector="none", workers=None)
+    assert result.status == "ok" and result.p_fake == one.p_fake
+    assert next(mesocli.iter_scan(kit.face_jpeg, model, detector="none", workers=None)).p_fake == one.p_fake
+    assert inspect.signature(mesocli.iter_scan).parameters["workers"].default == 1
+    # NumPy numbers and a whole float of frames are numbers
+    (again,) = mesocli.scan(kit.face_jpeg, model=model, detector="none", threshold=np.float32(0.5), frames=30.0,
+                            batch_size=np.int64(8))
+    assert again.p_fake == pytest.approx(one.p_fake)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory: pytest.TempPathFactory) -> Path:  # a dataset: ROOT/{df,real}/
+    return make_faces(tmp_path_factory.mktemp("faces"), {"df": 2, "real": 2})
+
+
+NOT_A_MODEL = "^model must be one of df, f2f, fs, any, a weights file or what load_model returned, not "
+
+
+@pytest.mark.parametrize("call", ["scan", "iter_scan", "evaluate"])
+@pytest.mark.parametrize(("bad", "shown"), [(None, "None"), (42, "42"), (object(), "<object object")])
+def test_a_model_that_is_no_model_is_refused_when_called(call: str, bad: object, shown: str, kit: MediaKit,
+                                                         faces: Path) -> None:
+    with pytest.raises(ParameterError, match=NOT_A_MODEL + re.escape(shown)):
+        getattr(mesocli, call)(faces if call == "evaluate" else kit.face_jpeg, model=bad)  # iter_scan: no next()
+
+
+@pytest.mark.parametrize("call", ["scan", "iter_scan", "evaluate"])
+@pytest.mark.parametrize("given", [{"arch": "mesoinception4"}, {"runtime": "tensorflow"}, {"runtime": "onnx"},
+                                   {"arch": "meso4", "runtime": "onnx"}])
+def test_arch_and_runtime_are_refused_with_a_loaded_model(call: str, given: dict, model, kit: MediaKit,
+                                                          faces: Path) -> None:
+    first = next(iter(given))
+    with pytest.raises(ParameterError, match=f"^{first} applies when model is a name or a weights file, not a "
+                                             "loaded model: give it to load_model$"):
+        getattr(mesocli, call)(faces if call == "evaluate" else kit.face_jpeg, model=model, **given)
+
+
+def test_bad_model_names_and_inputs_name_the_parameter(tmp_path: Path, kit: MediaKit) -> None:
+    with pytest.raises(ParameterError, match="^name_or_path must be one of df, f2f, fs, any or a weights file, "
+                                             "not 42$"):
+        mesocli.load_model(42)
+    for inputs, shown in ((None, "None"), ([kit.face_jpeg, 7], "7"), (b"clip.mp4", "b'clip.mp4'")):
+        with pytest.raises(ParameterError, match=re.escape(f"inputs must be a path or paths (str or os.PathLike), "
+                                                           f"not {shown}")):
+            mesocli.scan(inputs)
+    with pytest.raises(ParameterError, match="^arch must be one of meso4, mesoinception4, not 'MesoInception4'$"):
+        api.explain(kit.face_jpeg, tmp_path / "heat", arch="MesoInception4")
+    with pytest.raises(ParameterError, match="^model must be one of df, f2f, fs, not 'xx'$"):
+        api.explain(kit.face_jpeg, tmp_path / "heat", model="xx")
+    with pytest.raises(TypeError, match=r"^extract\(\) got an unexpected keyword argument 'foo'$"):
+        mesocli.extract(kit.face_jpeg, tmp_path / "faces", foo=1)
+    assert not (tmp_path / "heat").exists() and not (tmp_path / "faces").exists()
+
+
+@pytest.mark.parametrize(
+    ("call", "given", "message"),
+    [("scan", {"frames": "3"}, "frames must be a number, not '3'"),
+     ("scan", {"fps": [1]}, "fps must be a number, not [1]"),
+     ("scan", {"threshold": "0.5"}, "threshold must be a number, not '0.5'"),
+     ("scan", {"threshold": None}, "threshold must be a number, not None"),
+     ("scan", {"workers": "2"}, "workers must be a whole number, not '2'"),
+     ("iter_scan", {"batch_size": 8.0}, "batch_size must be a whole number, not 8.0"),
+     ("iter_scan", {"smooth": True}, "smooth must be a whole number, not True"),
+     ("evaluate", {"bootstrap": 1.5}, "bootstrap must be a whole number, not 1.5"),
+     ("evaluate", {"threshold": "0.5"}, "threshold must be a number, not '0.5'"),
+     ("extract", {"every": "5"}, "every must be a number, not '5'"),
+     ("extract", {"quality": 90.5}, "quality must be a whole number, not 90.5"),
+     ("extract", {"workers": 1.5}, "workers must be a whole number, not 1.5"),
+     ("explain", {"threshold": "0.5"}, "threshold must be a number, not '0.5'")],
+)
+def test_arguments_of_the_wrong_type_are_refused_when_called(call: str, given: dict, message: str, model,
+                                                             kit: MediaKit, tmp_path: Path) -> None:
+    calls = {"scan": lambda: mesocli.scan(kit.face_jpeg, model=model, **given),
+             "iter_scan": lambda: mesocli.iter_scan(kit.face_jpeg, model=model, **given),
+             "evaluate": lambda: mesocli.evaluate(tmp_path / "no dataset", model=model, **given),  # before any work
+             "extract": lambda: mesocli.extract(kit.face_jpeg, tmp_path / "faces", **given),
+             "explain": lambda: api.explain(kit.face_jpeg, tmp_path / "faces", **given)}
+    with pytest.raises(ParameterError) as caught:
+        calls[call]()
+    assert str(caught.value) == message
+    assert not (tmp_path / "faces").exists()
+
+
+@pytest.mark.parametrize(("setting", "value", "message"),
+                         [("epochs", 0, "{} 0: must be at least 1"), ("batch_size", 0, "{} 0: must be at least 1"),
+                          ("select", "x", "{} x: must be one of accuracy, auc, loss")])
+def test_training_settings_are_named_as_parameters_and_the_cli_names_flags(
+    setting: str, value: object, message: str, tmp_path: Path, run_cli: RunCli,
+) -> None:
+    data = make_faces(tmp_path / "data" / "train", {"df": 4, "real": 4}).parent
+    with pytest.raises(ParameterError) as caught:
+        api.train(data, tmp_path / "run", progress=False, **{setting: value})
+    assert str(caught.value) == message.format(setting)
+    flag = "--" + setting.replace("_", "-")
+    code, out, err = run_cli("train", data, "--out", tmp_path / "run", flag, value)
+    assert (code, out, err) == (2, "", f"mesocli: error: {message.format(flag)}\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_names_the_split_parameter(tmp_path: Path, run_cli: RunCli) -> None:
+    root = make_faces(tmp_path / "data" / "validation", {"df": 2, "real": 2}).parent
+    expected = f"no class folders (df|fake, real) in {root}/train or {root}; splits with them: validation ({{}})"
+    with pytest.raises(ParameterError) as caught:
+        mesocli.evaluate(root, split="train")
+    assert str(caught.value) == expected.format("split")
+    code, _, err = run_cli("eval", "--data", root, "--split", "train")
+    assert (code, err) == (2, f"mesocli: error: {expected.format('--split')}\n")
+
+
+@pytest.mark.slow
+def test_a_run_records_the_call_that_started_or_extended_it(tmp_path: Path, run_cli: RunCli) -> None:
+    data = make_faces(tmp_path / "data" / "train", {"df": 8, "real": 8}).parent
+    run = tmp_path / "run"
+    state, _ = api.train([data], run, progress=False, epochs=1, batch_size=4, val_fraction=0.25, augment=False)
+    call = (f"mesocli.api.train(data=['{data}'], out='{run}', progress=False, epochs=1, batch_size=4, "
+            "val_fraction=0.25, augment=False)")
+    assert state.finished and json.loads((run / "config.json").read_text())["command"] == call
+    assert json.loads((run / "best.json").read_text())["command"] == call
+    api.train(resume=run, epochs=2, progress=False)
+    extension = f"mesocli.api.train(resume='{run}', progress=False, epochs=2)"
+    assert [change["command"] for change in json.loads((run / "config.json").read_text())["extensions"]] == [
+        extension]
+    assert json.loads((run / "best.json").read_text())["command"] in (call, f"{call} && {extension}")
+    # the command records its command line
+    args = ["train", str(data), "--out", str(tmp_path / "cli"), "--epochs", "1", "--batch-size", "4",
+            "--val-fraction", "0.25", "--no-augment", "--quiet"]
+    code, _, err = run_cli(*args)
+    assert code == 0, err
+    assert json.loads((tmp_path / "cli" / "config.json").read_text())["command"] == shlex.join(["mesocli", *args])

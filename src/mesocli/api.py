@@ -14,6 +14,7 @@ exception and never a score.
 from __future__ import annotations
 
 import inspect
+import numbers
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -65,30 +66,69 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
     names = model_names()
     if isinstance(name_or_path, str) and name_or_path in names:
         return resolve(arch, name_or_path, None, runtime)
-    path = Path(name_or_path)
-    if not path.is_file():
-        if path.suffix or len(path.parts) > 1:  # meant as a file
+    path = Path(name_or_path) if isinstance(name_or_path, str | os.PathLike) else None
+    if path is None or not path.is_file():
+        if path is not None and (path.suffix or len(path.parts) > 1):  # meant as a file
             raise WeightsError(f"{os.fspath(path)}: weights file not found")
+        value = name_or_path if path is None else os.fspath(path)
         raise ParameterError("{" + parameter + "} must be one of {choices} or a weights file, not {value!r}",
-                             choices=", ".join(names), value=os.fspath(name_or_path))
+                             choices=", ".join(names), value=value)
     return resolve(arch, names[0], path, runtime)
 
 
 def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
-    items = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
+    many = isinstance(inputs, Iterable) and not isinstance(inputs, str | bytes | os.PathLike)
+    items = list(inputs) if many else [inputs]
+    wrong = [item for item in items if not isinstance(item, str | os.PathLike)]
+    if wrong:
+        raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value!r}", value=wrong[0])
     if not items:
         raise ParameterError("{inputs} is empty")
     return [os.fspath(item) for item in items]
 
 
-def _model(model: Any, arch: str | None, runtime: str) -> Any:
-    return _load(model, arch, runtime, "model") if isinstance(model, str | os.PathLike) else model
+def _model(model: Any, arch: str | None, runtime: str | None) -> Any:
+    """The model that :func:`scan` and :func:`evaluate` take: ``model`` loaded (by name or path), or checked
+    to be what :func:`load_model` returns; ``arch`` and ``runtime`` belong to a model that is loaded here."""
+    from mesocli.detectors import DetectorSet, Ensemble
+    from mesocli.runtime import OnnxModel
+    from mesocli.weights import LoadedModel
+
+    if isinstance(model, str | os.PathLike):
+        return _load(model, arch, runtime or "onnx", "model")
+    if not isinstance(model, OnnxModel | LoadedModel | DetectorSet | Ensemble):
+        raise ParameterError("{model} must be one of {choices}, a weights file or what load_model returned, "
+                             "not {value!r}", choices=", ".join(model_names()), value=model)
+    given = [name for name, value in (("arch", arch), ("runtime", runtime)) if value is not None]
+    if given:
+        raise ParameterError("{" + given[0] + "} applies when {model} is a name or a weights file, not a loaded "
+                             "model: give it to load_model")
+    return model
+
+
+def _check_numbers(**values: tuple[object, Any]) -> None:
+    """Refuse, naming the parameter, a value that is not of its type: ``int`` (a whole number) or ``float``
+    (any number), ``| None`` where None is allowed. NumPy numbers count; bool is neither."""
+    for name, (value, kind) in values.items():
+        whole = int in (kinds := getattr(kind, "__args__", (kind,)))
+        if value is None and type(None) in kinds:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral if whole else numbers.Real):
+            raise ParameterError("{" + name + "} must be " + ("a whole number" if whole else "a number")
+                                 + ", not {value!r}", value=value)
 
 
 def _check_workers(workers: int | None) -> int | None:
+    _check_numbers(workers=(workers, int | None))
     if workers is not None and workers < 1:
         raise ParameterError("{workers} must be at least 1, not {value}", value=workers)
     return workers
+
+
+def _check_sampling(frames: object, fps: object, every: object) -> None:
+    """The types of the frame sampling numbers; their values are :class:`mesocli.video.FrameSelection`'s
+    to check (``frames=30.0`` is 30 frames)."""
+    _check_numbers(frames=(frames, float | None), fps=(fps, float | None), every=(every, float | None))
 
 
 def iter_scan(
@@ -96,7 +136,7 @@ def iter_scan(
     model: Any = "df",
     *,
     arch: str | None = None,
-    runtime: str = "onnx",
+    runtime: str | None = None,
     frames: int | None = None,
     fps: float | None = None,
     every: int | None = None,
@@ -108,20 +148,23 @@ def iter_scan(
     smooth: int = 5,
     detail: bool = False,
     batch_size: int = 32,
-    workers: int = 1,
+    workers: int | None = 1,
 ) -> Iterator[ScanResult]:
     """Like :func:`scan`, but yields each input's result as soon as it is ready (in input order).
 
     The arguments are checked (and the model loaded) when this is called, not at the first result.
     Closing the iterator early stops the scan.
     """
+    from mesocli.parallel import default_workers
     from mesocli.scan import ScanOptions, scan_inputs
 
+    _check_sampling(frames, fps, every)
+    _check_numbers(threshold=(threshold, float), smooth=(smooth, int), batch_size=(batch_size, int))
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size)
     paths = _paths(inputs)
-    _check_workers(workers)
+    workers = _check_workers(workers) or default_workers()
     loaded = _model(model, arch, runtime)
     if workers > 1:
         from mesocli.parallel import scan_parallel
@@ -134,13 +177,13 @@ def scan(inputs: PathLike | Iterable[PathLike], model: Any = "df", **options: An
     """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per input.
 
     ``model``: what :func:`load_model` returned, or a name or path to load (with ``arch=`` and
-    ``runtime=``). Frame sampling: at most one of ``frames`` (N evenly spaced, default 30), ``fps``,
-    ``every`` (every K-th frame) and ``all_frames``. ``detector``: ``hog``, ``cnn``, or ``none``
-    (inputs are aligned face crops). ``aggregation``: ``mean``, ``vote`` or ``confident``; the verdict
-    is ``fake`` when ``p_fake >= threshold``. ``all_faces``: a verdict per face track. ``detail``: keep
-    per-frame scores. ``workers``: processes (default 1). Each result has ``status`` (``ok``,
-    ``no_face`` or ``error``), ``p_fake``, ``verdict``, ``segments`` and ``to_dict()`` (the JSON object
-    of ``mesocli scan``, docs/scan.md).
+    ``runtime=``, default ``onnx``; a loaded model takes neither). Frame sampling: at most one of ``frames``
+    (N evenly spaced, default 30), ``fps``, ``every`` (every K-th frame) and ``all_frames``. ``detector``:
+    ``hog``, ``cnn``, or ``none`` (inputs are aligned face crops). ``aggregation``: ``mean``, ``vote`` or
+    ``confident``; the verdict is ``fake`` when ``p_fake >= threshold``. ``all_faces``: a verdict per face
+    track. ``detail``: keep per-frame scores. ``workers``: processes (default 1; ``None``: one per core).
+    Each result has ``status`` (``ok``, ``no_face`` or ``error``), ``p_fake``, ``verdict``, ``segments`` and
+    ``to_dict()`` (the JSON object of ``mesocli scan``, docs/scan.md).
     """
     unknown = sorted(set(options) - set(inspect.signature(iter_scan).parameters))
     if unknown:  # named here, not as iter_scan's
@@ -173,6 +216,10 @@ def extract(
     from mesocli.extract import ExtractOptions
     from mesocli.extract import extract as extract_faces
 
+    unknown = sorted(set(sampling) - set(inspect.signature(_sampling).parameters))
+    if unknown:
+        raise TypeError(f"extract() got an unexpected keyword argument {unknown[0]!r}")
+    _check_numbers(quality=(quality, int))
     selection, detector, all_faces = _sampling(**sampling)
     options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality)
     return extract_faces([Path(item) for item in _paths(inputs)], Path(out_dir), options,
@@ -184,6 +231,7 @@ def _sampling(frames: int | None = None, fps: float | None = None, every: int | 
     """:func:`extract`'s sampling keywords as a FrameSelection, the detector, and all_faces."""
     from mesocli.video import FrameSelection
 
+    _check_sampling(frames, fps, every)
     return FrameSelection.from_options(frames, fps, every, all_frames), detector, all_faces
 
 
@@ -202,6 +250,9 @@ def open_dataset(data: PathLike | None, split: str | None = "validation") -> Any
     except ParameterError:
         raise
     except UsageError as exc:
+        message, hint, rest = str(exc).rpartition(" (--split)")
+        if hint and not rest:  # find_dataset names the flag after the splits that hold data: name the parameter
+            raise ParameterError("{message} ({split}){source}", message=message, source=source) from None
         raise UsageError(f"{exc}{source}") from None
 
 
@@ -211,7 +262,7 @@ def evaluate(
     *,
     split: str | None = "validation",
     arch: str | None = None,
-    runtime: str = "onnx",
+    runtime: str | None = None,
     threshold: float = 0.5,
     progress: bool = False,
     bootstrap: int = 1000,
@@ -219,11 +270,12 @@ def evaluate(
     """Score every face crop of a labelled dataset (see :func:`open_dataset`) and report accuracy, AUC,
     EER and video-level accuracy with their 95 % intervals (``bootstrap`` resamples, 0: none)
     (:class:`mesocli.evaluate.EvalReport`; ``to_dict()`` is the JSON of ``mesocli eval``). Unreadable
-    files are listed in ``report.skipped``, not scored."""
+    files are listed in ``report.skipped``, not scored. ``model``, ``arch``, ``runtime``: as for :func:`scan`."""
     from mesocli.aggregate import check_threshold
     from mesocli.evaluate import check_bootstrap
     from mesocli.evaluate import evaluate as evaluate_dataset
 
+    _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int))
     check_threshold(threshold)
     check_bootstrap(bootstrap)
     dataset = open_dataset(data, split)
@@ -237,12 +289,19 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     with equal loss shares) or the sources of a ``mix`` file, in the run folder ``out``; or continue
     the run in ``resume`` (only its ``epochs`` and ``patience`` may change). ``settings``: fields of
     :class:`mesocli.training.TrainConfig` (``arch``, ``manipulation``, ``epochs``, ...). Returns the final
-    :class:`mesocli.training.TrainState` and the run folder (its best weights: ``best.weights.h5``)."""
+    :class:`mesocli.training.TrainState` and the run folder (its best weights: ``best.weights.h5``). The run
+    records this call (``mesocli.api.train(data='...', ...)``) as the command that started or extended it."""
     from dataclasses import asdict
 
     from mesocli import training
     from mesocli.sources import Source, read_mix
 
+    if not isinstance(data, str | os.PathLike | None):
+        data = list(data)  # read once, for the call recorded and for the roots
+    command = settings.pop("command", "")
+    if not command:  # the CLI gives its command line
+        command = _python_call(train, {"data": data, "out": out, "mix": mix, "resume": resume, "split": split,
+                                       "force": force, "progress": progress, **settings})
     if resume is not None:
         changes = {key: settings.pop(key) for key in ("epochs", "patience") if key in settings}
         given = [key for key, value in {"data": data, "mix": mix, "out": out}.items() if value is not None]
@@ -250,16 +309,31 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
             given = [f"{{{key}}}" for key in [*given, *settings]]
             raise ParameterError(f"{{resume}} continues a run with the settings in its config.json; only {{epochs}} "
                                  f"and {{patience}} can change: drop {', '.join(given)}")
-        return training.resume_run(Path(resume), progress=progress, **changes), Path(resume)
-    roots = [data] if isinstance(data, str | os.PathLike) else list(data or [])
+        return training.resume_run(Path(resume), progress=progress, command=command, **changes), Path(resume)
+    roots = [data] if isinstance(data, str | os.PathLike) else data or []
     if not (roots or mix) or out is None:
         raise ParameterError("give {data} (or {mix} FILE) and {out} RUN_DIR (or {resume} RUN_DIR)")
     if roots and mix:
         raise ParameterError("give {data} roots or {mix} FILE, not both")
     sources = read_mix(Path(mix)) if mix else [Source(os.fspath(root), split or None) for root in roots]
-    config = training.TrainConfig(data=sources[0].root, split=split or None, **settings,
+    config = training.TrainConfig(data=sources[0].root, split=split or None, command=command, **settings,
                                   sources=[asdict(source) for source in sources] if len(sources) > 1 or mix else None)
     return training.start_run(config, Path(out), force=force, progress=progress), Path(out)
+
+
+def _python_call(function: Callable[..., Any], arguments: dict[str, Any]) -> str:
+    """``function`` called with ``arguments`` as Python source, those at their defaults left out and paths
+    written as strings: what a run records as the command that made it."""
+    parameters = inspect.signature(function).parameters
+
+    def literal(value: Any) -> str:
+        if isinstance(value, list | tuple):
+            return "[" + ", ".join(map(literal, value)) + "]"
+        return repr(os.fspath(value) if isinstance(value, os.PathLike) else value)
+
+    given = [f"{key}={literal(value)}" for key, value in arguments.items()
+             if key not in parameters or value != parameters[key].default]
+    return f"{function.__module__}.{function.__name__}({', '.join(given)})"
 
 
 def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: PathLike | None = None, *,
@@ -314,16 +388,21 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.explain import explain_files
-    from mesocli.weights import resolve_model
+    from mesocli.models import ARCHITECTURES
+    from mesocli.weights import MANIPULATIONS, resolve_model
 
+    _check_numbers(threshold=(threshold, float))
     check_threshold(threshold)
     if weights is not None and model is not None:
         raise ParameterError("give {model} or {weights}, not both")
     model = model or "df"
     if model == ANY:
         raise ParameterError("explain takes one detector: {model} df, f2f or fs")
+    check_choice("model", model, MANIPULATIONS)
     if arch == ENSEMBLE:
         raise ParameterError("explain takes one network: {arch} meso4 or mesoinception4")
+    if arch is not None:
+        check_choice("arch", arch, ARCHITECTURES)
     loaded: list[Any] = []
 
     def network() -> Any:

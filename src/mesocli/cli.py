@@ -120,8 +120,11 @@ def train(
 ) -> None:
     """Train Meso4 / MesoInception4 with the paper's recipe; checkpoint each epoch; resume with --resume
     (which may change --epochs and --patience, also of a finished run)."""
+    import shlex
+
     from mesocli import api
 
+    command_line = shlex.join(["mesocli", *sys.argv[1:]])  # what the run records as its command
     if resume is not None:
         given = [param for param in ctx.command.params
                  if param.name not in ("resume", "quiet", "epochs", "patience") and _given(ctx, param.name)]
@@ -131,10 +134,10 @@ def train(
             raise UsageError("--resume continues a run with the settings in its config.json; only --epochs and "
                              f"--patience can change: drop {names}")
         changes = {name: value for name, value in (("epochs", epochs), ("patience", patience)) if _given(ctx, name)}
-        state, run_dir = api.train(resume=resume, progress=not quiet, **changes)
+        state, run_dir = api.train(resume=resume, progress=not quiet, command=command_line, **changes)
     else:
         state, run_dir = api.train(
-            data, out, mix=mix, split=split, force=force, progress=not quiet, arch=arch.value,
+            data, out, mix=mix, split=split, force=force, progress=not quiet, command=command_line, arch=arch.value,
             manipulation=model.value, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             lr_decay_every=lr_decay_every, loss=loss.value, val_fraction=val_fraction, patience=patience, seed=seed,
             augment=augment, rescale_prob=rescale_prob, class_weights=class_weights, jit_compile=jit, limit=limit,

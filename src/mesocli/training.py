@@ -38,7 +38,7 @@ import numpy as np
 from mesocli.augment import augment_fn
 from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_state, save_state, write_log
 from mesocli.datasets import decode_dataset
-from mesocli.errors import UsageError
+from mesocli.errors import ParameterError, UsageError
 from mesocli.fsutil import atomic_path, atomic_write_text, check_writable
 from mesocli.models import FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
 from mesocli.sources import TrainingData, drop_shared_identities, load_sources, sample_weights, split_by_groups
@@ -103,25 +103,26 @@ class TrainConfig:
         return os.path.join(self.workdir, path) if self.workdir else path
 
     def check(self) -> None:
-        """Raise UsageError naming the option when a setting is out of range."""
+        """Raise ParameterError naming the setting (``epochs 0: must be at least 1``; the CLI names its flag,
+        ``--epochs``) when a setting is out of range."""
         rules = [
-            ("--epochs", self.epochs >= 1, "at least 1"),
-            ("--batch-size", self.batch_size >= 1, "at least 1"),
-            ("--learning-rate", self.learning_rate > 0, "above 0"),
-            ("--lr-decay-every", self.lr_decay_every >= 1, "at least 1"),
-            ("--val-fraction", 0 <= self.val_fraction < 1, "in [0, 1)"),
-            ("--patience", self.patience >= 1, "at least 1"),
-            ("--rescale-prob", 0 <= self.rescale_prob <= 1, "in [0, 1]"),
-            ("--degrade-prob", 0 <= self.degrade_prob <= 1, "in [0, 1]"),
-            ("--select", self.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
-            ("--limit", self.limit is None or self.limit >= 1, "at least 1"),
-            ("--freeze-blocks", 0 <= self.freeze_blocks <= FEATURE_BLOCKS, f"in [0, {FEATURE_BLOCKS}]"),
-            ("--label-smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("epochs", self.epochs >= 1, "at least 1"),
+            ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("learning_rate", self.learning_rate > 0, "above 0"),
+            ("lr_decay_every", self.lr_decay_every >= 1, "at least 1"),
+            ("val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)"),
+            ("patience", self.patience >= 1, "at least 1"),
+            ("rescale_prob", 0 <= self.rescale_prob <= 1, "in [0, 1]"),
+            ("degrade_prob", 0 <= self.degrade_prob <= 1, "in [0, 1]"),
+            ("select", self.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
+            ("limit", self.limit is None or self.limit >= 1, "at least 1"),
+            ("freeze_blocks", 0 <= self.freeze_blocks <= FEATURE_BLOCKS, f"in [0, {FEATURE_BLOCKS}]"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
         ]
-        for option, ok, wanted in rules:
+        for name, ok, wanted in rules:
             if not ok:
-                value = getattr(self, option[2:].replace("-", "_"))
-                raise UsageError(f"{option} {value}: must be {wanted}")
+                raise ParameterError("{" + name + "} {value}: must be {wanted}", value=getattr(self, name),
+                                     wanted=wanted)
 
 
 @contextlib.contextmanager
