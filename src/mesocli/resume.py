@@ -77,11 +77,15 @@ class Done:
 
 def row_settings(row: dict[str, Any]) -> dict[str, str]:
     """What made a row's verdict, as text: model (name and weights hashes), threshold, aggregation (videos)
-    and whether every face was scored. Rows of inputs that failed show only what they carry."""
+    and whether every face was scored: those the row carries (a failed input's row has no aggregation)."""
     from mesocli.writers import weights_digests
 
     model = row.get("model") or {}
-    settings = {"threshold": f"{row.get('threshold')}", "all faces": "yes" if row.get("faces") is not None else "no"}
+    settings: dict[str, str] = {}
+    if "threshold" in row:
+        settings["threshold"] = f"{row['threshold']}"
+    if "faces" in row:
+        settings["all faces"] = "yes" if row["faces"] is not None else "no"
     if model:
         digests = ", ".join(f"{name} {digest[:12]}" for name, digest in weights_digests(model))
         settings["model"] = f"{model.get('name')} ({model.get('arch')}; {digests})"
