@@ -128,6 +128,21 @@ def test_frame_times_count_from_the_files_start(tmp_path, kit: MediaKit, name: s
     assert [f.time for f in frames] == pytest.approx([first_time + i / 12 for i in (3, 9, 15, 21)], abs=0.02)
 
 
+def test_frames_spread_over_the_video_when_the_audio_outlasts_it(tmp_path, kit: MediaKit) -> None:
+    """The header's duration is the file's (5 s of audio); the 2 s video's frames are counted instead."""
+    import subprocess
+
+    from media import ffmpeg
+
+    path = tmp_path / "long_audio.mp4"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-f", "lavfi", "-i", "sine=d=5",
+                    "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(path)], check=True)
+    info = probe_video(path)
+    assert info.other_streams and info.frame_count_estimate == 60  # 5 s × 12 fps: a guess, too high
+    frames = list(iter_frames(path, FrameSelection("frames", 4)))
+    assert [f.index for f in frames] == [3, 9, 15, 21]  # as in the file without audio
+
+
 def test_stopping_early_stops_ffmpeg(kit: MediaKit) -> None:
     started = time.perf_counter()
     reader = FrameReader(kit.face_video, FrameSelection("all"))

@@ -32,10 +32,11 @@ class VideoInfo:
     stream: int = 0  # index of the stream in the file
     pixel_aspect: float = 1.0  # sample aspect ratio; frames are resampled to square pixels
     start: float = 0.0  # when the video stream begins, in seconds from the file's start (as players count)
+    other_streams: bool = False  # audio (or more video): the header's duration may be another stream's
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        del data["path"], data["stream"]
+        del data["path"], data["stream"], data["other_streams"]
         return data
 
 
@@ -166,8 +167,9 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
         width, height = height, width
     estimate = round(duration * fps) if duration and fps else None
     codec = description.split(" ", 1)[0].rstrip(",")
+    others = [s for s in streams if s[1] in ("Video", "Audio") and s[0] != index and "(attached pic)" not in s[2]]
     return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
-                     max(0.0, video_start - file_start))
+                     max(0.0, video_start - file_start), bool(others))
 
 
 def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:

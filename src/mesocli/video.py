@@ -169,8 +169,11 @@ class FrameReader:
         self.selection = selection
         self.info = info if info is not None else probe_video(self.path)
         total = self.info.frame_count_estimate
-        if total is None and selection.mode == "frames":
-            total = count_frames_fast(self.path, self.info)
+        if selection.mode == "frames" and (total is None or self.info.other_streams):
+            # evenly spaced frames need the count: the header's is a guess, too high when the audio outlasts
+            # the video (its duration is the file's); counting the packets is a demuxing pass (tens of ms)
+            counted = count_frames_fast(self.path, self.info)
+            total = counted if total is None else min(total, counted or total)
         self.plan = _plan(selection, self.info, total)
         self.warnings: list[str] = []
         self.decoded = 0
