@@ -33,10 +33,11 @@ class VideoInfo:
     pixel_aspect: float = 1.0  # sample aspect ratio; frames are resampled to square pixels
     start: float = 0.0  # when the video stream begins, in seconds from the file's start (as players count)
     other_streams: bool = False  # audio (or more video): the header's duration may be another stream's
+    file_start: float = 0.0  # the file's first timestamp (of any stream): time 0 of the frame times
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        del data["path"], data["stream"], data["other_streams"]
+        del data["path"], data["stream"], data["other_streams"], data["file_start"]
         return data
 
 
@@ -152,8 +153,8 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
             rotation = int(match.group(1)) % 360
         elif match := _DURATION_TAG.match(line):
             duration = _seconds(*match.group(1, 2, 3))  # the stream's own duration (Matroska)
-    # ffmpeg counts frame times from the file's start (its earliest timestamp, ``start``); the video
-    # stream may begin later (after the audio). Matroska's durations are end times on a clock that
+    # Frame times count from the file's start (its earliest timestamp, ``start``); the video stream may
+    # begin later (after the audio). Matroska's durations are end times on a clock that
     # starts at 0 (a file cut from a stream starts at 10 s and "lasts" 13 s); others' are lengths.
     file_start = start or 0.0
     stream_start = _STREAM_START.search(description)
@@ -169,7 +170,7 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
     codec = description.split(" ", 1)[0].rstrip(",")
     others = [s for s in streams if s[1] in ("Video", "Audio") and s[0] != index and "(attached pic)" not in s[2]]
     return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
-                     max(0.0, video_start - file_start), bool(others))
+                     max(0.0, video_start - file_start), bool(others), file_start)
 
 
 def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:

@@ -199,8 +199,8 @@ class Producer(threading.Thread):
         from mesocli.faces import FaceFinder
         from mesocli.video import FrameReader
 
-        job.duration = info.start + float(info.duration) if info.duration else None  # the video's end, in frame time
         with FrameReader(path, self.options.selection(), info) as reader:  # ffmpeg decodes ahead
+            job.duration = info.start + reader.duration if reader.duration else None  # the video's end, in frame time
             self._hook("start", job.path, reader.expected)
             finder = FaceFinder(self.options.detector, self.options.all_faces)
             for frame in reader:

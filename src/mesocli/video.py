@@ -160,6 +160,7 @@ _END = object()
 class FrameReader:
     """The selected frames of one video, decoded by one ffmpeg process; iterate once, then ``close``.
 
+    ``duration`` is the video's length in seconds (the header's, or its counted frames' when fewer).
     After iteration, ``warnings`` holds the errors ffmpeg reported while decoding (a damaged
     stream still yields the frames it could decode) and ``decoded`` the number of frames yielded.
     """
@@ -174,6 +175,9 @@ class FrameReader:
             # the video (its duration is the file's); counting the packets is a demuxing pass (tens of ms)
             counted = count_frames_fast(self.path, self.info)
             total = counted if total is None else min(total, counted or total)
+        self.duration = self.info.duration  # the video's length: the header's, or its counted frames' if fewer
+        if total and self.info.fps and self.info.frame_count_estimate and total < self.info.frame_count_estimate:
+            self.duration = total / self.info.fps
         self.plan = _plan(selection, self.info, total)
         self.warnings: list[str] = []
         self.decoded = 0
@@ -193,14 +197,15 @@ class FrameReader:
         if self.plan.expression:
             filters.append(f"select='{self.plan.expression}'")
         if abs(self.info.pixel_aspect - 1.0) > 1e-3:
-            filters.append("scale=w='max(1,round(iw*sar))':h=ih,setsar=1")
+            # to the displayed size the header gives (after rotation, the sample aspect ratio is inverted)
+            filters.append(f"scale={self.info.width}:{self.info.height},setsar=1")
         filters.append("showinfo=checksum=0")
         # The fifo muxer queues frames inside ffmpeg, so that it keeps decoding while the caller is
         # busy (loading the face models holds Python's lock a while): a pipe holds only 1 MB.
         queue_size = max(2, min(64, _FFMPEG_QUEUE_BYTES // self._frame_bytes))
         return [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info",
-            *ffmpeg_input(self.path),
+            "-copyts", *ffmpeg_input(self.path),  # the stream's own timestamps: times are counted in Python
             "-map", f"0:{self.info.stream}", "-vf", ",".join(filters), "-fps_mode", "passthrough",
             "-c:v", "rawvideo", "-pix_fmt", "rgb24", "-f", "fifo", "-fifo_format", "rawvideo",
             "-queue_size", str(queue_size), "pipe:1",
@@ -270,7 +275,7 @@ class FrameReader:
                     break
                 index = next(indices)
                 try:
-                    time = float(pts_time)  # from the file's start: ffmpeg has subtracted its start time
+                    time = float(pts_time) - self.info.file_start  # from the file's start, as players count
                 except ValueError:
                     time = math.nan
                 if not math.isfinite(time):
