@@ -199,6 +199,32 @@ def test_refusals(tmp_path: Path, kit: MediaKit) -> None:
             ExtractOptions(**bad)
 
 
+def test_an_input_inside_out_dir_is_refused_by_name(tmp_path: Path, kit: MediaKit, run_cli: RunCli) -> None:
+    """Found by a user: a video inside OUT_DIR was dropped silently ("no video or image among the inputs")."""
+    out = tmp_path / "par"
+    (out / "sub").mkdir(parents=True)
+    shutil.copy(kit.face_video, out / "clip.mp4")
+    shutil.copy(kit.face_video, out / "sub" / "clip.mp4")
+    inside = "whose files are never inputs: move it out, or use another OUT_DIR"
+    for given, message in [(out / "clip.mp4", f"{out}/clip.mp4 is inside OUT_DIR {out}, {inside}"),
+                           (out / "sub", f"{out}/sub is inside OUT_DIR {out}, {inside}"),
+                           (out, f"{out} is OUT_DIR, whose files are never inputs: use another OUT_DIR")]:
+        result = run_cli("extract", kit.face_jpeg, given, out, "--force", "--workers", "1")
+        assert result.code == 2 and result.error_line() == message
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["clip.mp4", "sub", "sub/clip.mp4"]
+    # a folder that holds OUT_DIR is searched without it: its crops are not taken as inputs on a re-run
+    source = tmp_path / "videos"
+    source.mkdir()
+    shutil.copy(kit.face_video, source / "clip.mp4")
+    for _ in range(2):
+        result = run_cli("extract", source, source / "faces", "--frames", "2", "--workers", "1", "--format", "json")
+        assert result.code == 0 and [i["source"] for i in json.loads(result.out)["inputs"]] == [f"{source}/clip.mp4"]
+    (source / "clip.mp4").unlink()
+    result = run_cli("extract", source, source / "faces")
+    assert result.code == 2 and result.error_line() == (
+        f"no video or image among the inputs (the files inside OUT_DIR {source}/faces are its output, never inputs)")
+
+
 def test_a_second_extract_into_the_same_folder_is_refused(tmp_path: Path, kit: MediaKit) -> None:
     out = tmp_path / "out"
     out.mkdir()

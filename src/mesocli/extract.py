@@ -3,7 +3,9 @@
 :func:`extract` expands the inputs, takes the output folder's lock, skips what its manifest marks
 complete, and works through the rest (:func:`mesocli.crops.extract_one`), one input per process at
 a time. Crops are written to a temporary name and renamed; only the main process appends to the
-manifest, one block per input.
+manifest, one block per input. Before an input's first crop, the lock file names it
+(:class:`mesocli.manifest.Journal`): the crops of an input that a run did not finish (Ctrl-C, a full
+disk, ``kill -9``) are deleted by that run, or else by the next, so that every crop is listed.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import json
 import multiprocessing
 import os
 import queue
+import re
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
@@ -29,6 +33,7 @@ from mesocli.manifest import (
     MANIFEST,
     MANIFEST_VERSION,
     Appender,
+    Journal,
     Manifest,
     foreign_content,
     key_of,
@@ -74,6 +79,7 @@ class ExtractSummary:
 # ---------------------------------------------------------------------------------------------- workers
 
 _WORKER: dict = {}
+Record = Callable[[Job, InputResult, list[dict]], None]
 
 
 def _init_worker(events: multiprocessing.Queue | None, parent: int) -> None:
@@ -99,20 +105,16 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: int,
-              appender: Appender, bars: ExtractProgress) -> list[tuple[int, InputResult]]:
-    """Extract every job (in this process, or in a pool of ``workers``); record each as it finishes."""
-    results: list[tuple[int, InputResult]] = []
+def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: int, record: Record,
+              bars: ExtractProgress) -> None:
+    """Extract every job (in this process, or in a pool of ``workers``); record each as it finishes.
 
-    def record(job: Job, result: InputResult, lines: list[dict]) -> None:
-        appender.write(lines)
-        bars.done(job.number)
-        results.append((job.number, result))
-
+    When it returns or raises, no worker is left running."""
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             record(job, *extract_one(job, out_dir, options, bars.report))
-        return results
+            bars.done(job.number)
+        return
     context = multiprocessing.get_context("spawn")
     events = context.Queue() if bars.enabled else None
     stop = threading.Event()
@@ -133,10 +135,11 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
             job = futures[future]
             try:
                 record(job, *future.result())
-            except BrokenProcessPool as exc:
+            except BrokenProcessPool as exc:  # its crops are deleted once the pool is shut down
                 result = InputResult(job.source, "error", name=job.name,
                                      message=f"{job.source}: the worker process died ({exc or 'killed'})")
                 record(job, result, [input_line(job, options, result)])
+            bars.done(job.number)
     except BaseException:  # Ctrl-C: stop the workers now; the next run redoes their inputs
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.terminate()
@@ -146,7 +149,6 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
         stop.set()
         if relay_thread is not None:
             relay_thread.join()
-    return results
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -163,36 +165,82 @@ def _refuse_foreign(out_dir: Path, manifest: Manifest, force: bool) -> None:
                          "use another OUT_DIR, or --force to write into it")
 
 
-def _prepare(out_dir: Path, options: ExtractOptions, force: bool) -> Manifest:
-    """Read (and repair) the manifest; refuse an OUT_DIR that is not ours or holds other settings."""
+def _prepare(out_dir: Path, options: ExtractOptions, force: bool, journal: Journal) -> Manifest:
+    """Read (and repair) the manifest; refuse an OUT_DIR that is not ours or holds other settings.
+
+    Then delete the unlisted crops of the inputs an earlier run started and did not finish (the
+    ``journal``), and, with ``force`` and other settings, the crops the manifest lists."""
     manifest = Manifest.read(out_dir)
     header = {"type": "header", "tool": "mesocli extract", "version": MANIFEST_VERSION, "mesocli": __version__,
               "settings": options.settings()}
     _refuse_foreign(out_dir, manifest, force)
-    if manifest.header is not None and (manifest.header.get("settings") != options.settings()
-                                        or manifest.header.get("version") != MANIFEST_VERSION):
+    other = manifest.header is not None and (manifest.header.get("settings") != options.settings()
+                                             or manifest.header.get("version") != MANIFEST_VERSION)
+    if other and not force:
         old, new = manifest.header.get("settings", {}), options.settings()
         changed = ", ".join(f"{k}: {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}"
                             for k in new if old.get(k) != new.get(k)) or "manifest version"
-        if not force:
-            raise UsageError(f"{out_dir} was extracted with other settings ({changed}): use another OUT_DIR, "
-                             "or --force to start over (deletes the crops its manifest lists)")
-        for lines in manifest.entries.values():
-            _delete_files(out_dir, lines)
+        raise UsageError(f"{out_dir} was extracted with other settings ({changed}): use another OUT_DIR, "
+                         "or --force to start over (deletes the crops its manifest lists)")
+    listed = _listed(line for lines in manifest.entries.values() for line in lines)
+    _delete_files(out_dir, _crops_of(out_dir, journal.started, journal.since) - listed)
+    if other:
+        _delete_files(out_dir, listed)
         manifest.entries.clear()
     manifest.header = header
     return manifest
 
 
-def _delete_files(out_dir: Path, lines: list[dict]) -> None:
-    """Delete the crops that manifest lines list (only files inside OUT_DIR)."""
+def _listed(lines: Iterable[dict]) -> set[str]:
+    """The crops that manifest lines list (relative to OUT_DIR)."""
+    return {line["file"] for line in lines if line.get("type") == "face" and isinstance(line.get("file"), str)}
+
+
+def _delete_files(out_dir: Path, files: Iterable[str]) -> None:
+    """Delete files given relative to OUT_DIR (only those inside it)."""
     root = os.path.realpath(out_dir)
-    for line in lines:
-        if line.get("type") == "face" and isinstance(line.get("file"), str):
-            path = os.path.realpath(out_dir / line["file"])
-            if path.startswith(root + os.sep):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+    for file in files:
+        path = os.path.realpath(out_dir / file)
+        if path.startswith(root + os.sep):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _started(job: Job, options: ExtractOptions) -> dict:
+    """What the lock file keeps of an input being extracted: enough to find its crops (:func:`_crops_of`)."""
+    return {"name": job.name, "label": options.label, "split": options.split, "layout": options.layout,
+            "all_faces": options.all_faces}
+
+
+def _crops_of(out_dir: Path, started: Iterable[dict], since: int) -> set[str]:
+    """The files named as mesocli names the crops of ``started`` inputs (:func:`_started`), any frame and track.
+
+    Regular files inside OUT_DIR, in an input's own folder (``<name>/``) or named after it in its
+    label's folder (``<split>/<label>/<name>_…``), written since the inputs were started (mtime, ns):
+    what the run may have written for them, nothing else (not a file of the same name that was there).
+    """
+    folders: dict[tuple[str, str], set[str]] = {}  # (folder, crop names with the input's name as group 1) -> names
+    for line in started:
+        name, all_faces = line.get("name"), line.get("all_faces") is True
+        if not isinstance(name, str) or safe_name(name) != name:
+            continue
+        if line.get("layout") == "dataset":  # <name>_<frame>.jpg, <name>_t<track>_<frame>.jpg
+            folder = "/".join(part for part in (line.get("split"), line.get("label")) if isinstance(part, str))
+            key = (folder, r"(.+)_t\d+_\d+\.jpg" if all_faces else r"(.+)_\d+\.jpg")
+        else:  # <name>/<frame>.jpg, <name>/<frame>_<track>.jpg: the folder is the input's alone
+            key, name = (name, r"()\d+_\d+\.jpg" if all_faces else r"()\d+\.jpg"), ""
+        folders.setdefault(key, set()).add(name)
+    root, files = os.path.realpath(out_dir) + os.sep, set()
+    for (folder, pattern), names in folders.items():
+        if not os.path.realpath(out_dir / folder).startswith(root):
+            continue
+        with contextlib.suppress(OSError), os.scandir(out_dir / folder) as entries:
+            for entry in entries:
+                match = re.fullmatch(pattern, entry.name)
+                if (match and match[1] in names and entry.is_file(follow_symlinks=False)
+                        and entry.stat(follow_symlinks=False).st_mtime_ns >= since):
+                    files.add(f"{folder}/{entry.name}")
+    return files
 
 
 def _stat(path: str) -> tuple[int | None, int | None]:
@@ -224,7 +272,7 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions,
             )))
             continue
         if lines:
-            _delete_files(out_dir, lines)
+            _delete_files(out_dir, _listed(lines))
             del manifest.entries[key]
         todo.append((number, file, path, last.get("name")))
     taken = {lines[-1].get("name", "").lower() for key, lines in manifest.entries.items()
@@ -240,6 +288,24 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions,
     return skipped, jobs
 
 
+def _refuse_inside(inputs: list[Path], out_dir: Path) -> None:
+    """Refuse an input that is OUT_DIR or lies inside it: the output of ``extract`` is never its input."""
+    root = os.path.realpath(out_dir)
+    for path in inputs:
+        real = os.path.realpath(path)
+        if real == root or real.startswith(root + os.sep):
+            where = "is OUT_DIR" if real == root else f"is inside OUT_DIR {out_dir}"
+            fix = "" if real == root else "move it out, or "
+            raise UsageError(f"{path} {where}, whose files are never inputs: {fix}use another OUT_DIR")
+
+
+def _finish(out_dir: Path, journal: Journal, unfinished: list[dict]) -> None:
+    """Delete the crops of the inputs this run did not finish (interrupted, failed, their worker killed),
+    then clear the lock file's list: every crop left is listed in the manifest."""
+    _delete_files(out_dir, _crops_of(out_dir, unfinished, journal.since))
+    journal.record([])
+
+
 def extract(
     inputs: list[Path], out_dir: Path, options: ExtractOptions, *, workers: int | None = None,
     force: bool = False, progress: bool = False,
@@ -252,25 +318,36 @@ def extract(
         raise ParameterError("{workers} must be at least 1, not {value}", value=workers)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir} exists and is not a folder")
-    inside = os.path.realpath(out_dir) + os.sep  # never take our own crops as inputs
-    files = [f for f in expand_inputs(inputs, missing_ok=True, media_only=True)
-             if not os.path.realpath(f).startswith(inside)]
+    _refuse_inside(inputs, out_dir)
+    inside = os.path.realpath(out_dir) + os.sep  # never take our own crops as inputs (a parent folder is scanned)
+    found = expand_inputs(inputs, missing_ok=True, media_only=True)
+    files = [f for f in found if not os.path.realpath(f).startswith(inside)]
     if not files:
-        raise UsageError("no video or image among the inputs")
+        raise UsageError("no video or image among the inputs"
+                         + (f" (the files inside OUT_DIR {out_dir} are its output, never inputs)" if found else ""))
     _refuse_foreign(out_dir, Manifest.read(out_dir), force)  # before leaving a lock file in someone's folder
     check_writable(out_dir, folder=True)
-    with locked(out_dir):
+    done: dict[int, InputResult] = {}
+    with locked(out_dir) as journal:
         remove_temporaries(out_dir)
-        manifest = _prepare(out_dir, options, force)
+        manifest = _prepare(out_dir, options, force, journal)
         skipped, jobs = _plan(files, manifest, options, out_dir)
         manifest.save()  # the header, minus what is redone now, minus a torn last line
+        journal.record([_started(job, options) for job in jobs])  # before their first crop
         appender = Appender(manifest.path)
+
+        def record(job: Job, result: InputResult, lines: list[dict]) -> None:
+            appender.write(lines)
+            done[job.number] = result
+
         try:
             with ExtractProgress(progress, jobs) as bars:
-                done = _run_jobs(jobs, out_dir, options, workers, appender, bars)
+                _run_jobs(jobs, out_dir, options, workers, record, bars)
         finally:
             appender.close()
-    results = sorted([*skipped, *done], key=lambda item: item[0])
+            _finish(out_dir, journal, [_started(job, options) for job in jobs
+                                       if job.number not in done or done[job.number].status == "error"])
+    results = sorted([*skipped, *done.items()], key=lambda item: item[0])
     return ExtractSummary(str(out_dir), [r for _, r in results], round(time.perf_counter() - started, 3))
 
 

@@ -4,7 +4,8 @@
 each finished input its face lines followed by its input line, appended in one write. An input is
 complete when its input line says ``ok`` or ``no_face``; a re-run skips it. Whatever a killed run
 left behind is cleaned up by the next one: a torn last line or face lines without their input line
-are dropped (the input is redone), temporary ``.*.part`` files are deleted.
+are dropped (the input is redone), temporary ``.*.part`` files are deleted. The lock file names the
+inputs a run has started (:class:`Journal`), so that the crops of those it did not finish can be found.
 """
 
 from __future__ import annotations
@@ -30,23 +31,64 @@ _TEMP = re.compile(r"^\..+\.part$")
 _NAME_BYTES = 120
 
 
+@dataclass
+class Journal:
+    """The lock file: the pid of the run that holds it, then one JSON line per input the run has started.
+
+    ``started`` is what the previous run left there: the inputs it started and did not see through
+    (a killed run cannot clear its list), whose crops the manifest may not list. The file's mtime
+    (:attr:`since`) is when the list was written: no crop of those inputs is older.
+    """
+
+    path: Path
+    fd: int
+    started: list[dict] = field(default_factory=list)
+
+    def record(self, started: list[dict]) -> None:
+        """Replace the list of started inputs (written before their first crop; ``[]`` once they are done)."""
+        data = (f"{os.getpid()}\n" + "".join(dumps(line) for line in started)).encode()
+        with output_errors(self.path):
+            done = 0
+            while done < len(data):
+                done += os.pwrite(self.fd, data[done:], done)
+            os.ftruncate(self.fd, len(data))
+
+    @property
+    def since(self) -> int:
+        return os.fstat(self.fd).st_mtime_ns
+
+
+def _journal_lines(data: bytes) -> list[dict]:
+    lines = []
+    for raw in data.split(b"\n")[1:-1]:  # after the pid; after the last newline: a torn line
+        with contextlib.suppress(ValueError):
+            line = json.loads(raw)
+            if isinstance(line, dict):
+                lines.append(line)
+    return lines
+
+
 @contextlib.contextmanager
-def locked(out_dir: Path) -> Iterator[None]:
+def locked(out_dir: Path) -> Iterator[Journal]:
     """Hold an exclusive lock on ``out_dir`` (fcntl): a second extract into it is refused, not mixed in."""
+    path = out_dir / LOCK
     with output_errors(out_dir):
-        fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            holder = os.pread(fd, 32, 0).split(b"\n")[0].decode("ascii", "replace").strip()
             who = f" (pid {holder})" if holder.isdigit() else ""
             raise UsageError(
                 f"{out_dir} is in use by another 'mesocli extract'{who}: wait for it to end, or use another OUT_DIR"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
+        stat = os.fstat(fd)
+        journal = Journal(path, fd, _journal_lines(os.pread(fd, stat.st_size, 0)))
+        journal.record(journal.started)  # our pid; the list, and its time, stay until its crops are deleted
+        with contextlib.suppress(OSError):  # not the owner: the list's crops will be kept, not deleted
+            os.utime(fd, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        yield journal
     finally:
         os.close(fd)
 

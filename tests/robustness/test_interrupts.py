@@ -1,4 +1,5 @@
-"""Interruptions: ``kill -9`` in the middle of ``extract`` and of ``train``, a full disk during training.
+"""Interruptions: ``kill -9`` and Ctrl-C in the middle of ``extract``, ``kill -9`` in ``train``, a full disk
+during training.
 
 The killed runs are real child processes stopped at a chosen point (a crop written under its temporary
 name; the second step of epoch 2), so the tests are deterministic. Each is resumed and compared with an
@@ -8,7 +9,10 @@ uninterrupted run: same files, same manifest lines; the same trained variables.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +75,57 @@ def test_kill_9_during_extract_then_resume(videos: Path, tmp_path: Path, run_cli
     assert _crops(out) == _crops(clean) and len(_crops(out)) == 12
     assert _face_lines(out) == _face_lines(clean)
     assert set(tree(out)) == set(_crops(out)) | {MANIFEST, LOCK}  # no orphan, no temporary file
+
+
+DATASET = ("--layout", "dataset", "--label", "real", "--workers", "1", "--format", "json")
+
+
+def _stop_in_v1(videos: Path, out: Path, marker: Path) -> subprocess.Popen:
+    """A dataset extract (4 frames of 8: 1, 3, 5, 7) stopped at its 7th crop: v0 done, v1's frames 1 and 3
+    written but not listed, frame 5 half-way. ``out`` holds someone's file named like a crop of v1."""
+    theirs = out / "real" / "v1_9.jpg"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text("theirs\n")
+    os.utime(theirs, (1.6e9, 1.6e9))
+    return start_paused(["extract", videos, out, "--frames", "4", *DATASET, "--force"], "crop", 7, marker)
+
+
+@pytest.mark.parametrize("then", ["force-other-settings", "resume-without-it"])
+def test_no_unlisted_crop_after_kill_9(then: str, videos: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """A killed run's unfinished crops are deleted by the next run, whatever its settings and inputs; a file
+    mesocli did not write is kept, even if named like one of them.
+
+    Found by an auditor: ``--force`` with other settings left them, unlisted, in the dataset ``train`` reads.
+    """
+    out = tmp_path / "out"
+    kill_9(_stop_in_v1(videos, out, tmp_path / "stopped"))
+    assert {"real/v1_1.jpg", "real/v1_3.jpg"} <= set(_crops(out))
+    if then == "force-other-settings":  # frames 2 and 6: none of the old names is written again
+        inputs, options = [videos], ["--frames", "2"]
+        assert run_cli("extract", *inputs, out, *options, *DATASET).code == 2  # refused: deletes nothing yet
+        resumed = run_cli("extract", *inputs, out, *options, *DATASET, "--force")
+    else:  # same settings, but v1 is left out
+        inputs, options = [videos / "v0.mp4", videos / "v2.mp4"], ["--frames", "4"]
+        resumed = run_cli("extract", *inputs, out, *options, *DATASET)
+    assert resumed.code == 0, resumed.err
+    clean = tmp_path / "clean"
+    assert run_cli("extract", *inputs, clean, *options, *DATASET).code == 0
+    assert _crops(out) == _crops(clean) | {"real/v1_9.jpg": _crops(out)["real/v1_9.jpg"]}
+    assert _face_lines(out) == _face_lines(clean)
+    assert set(tree(out)) == set(_crops(out)) | {MANIFEST, LOCK}
+    assert (out / LOCK).read_text().count("\n") == 1  # the pid only: nothing left unfinished
+
+
+def test_ctrl_c_during_extract_leaves_only_listed_crops(videos: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    out = tmp_path / "out"
+    child = _stop_in_v1(videos, out, tmp_path / "stopped")
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=60) == 130
+    child.stderr.close()
+    listed = {json.loads(line)["file"] for line in _face_lines(out)}
+    assert len(listed) == 4  # v0's; v1's crops are deleted, someone's file is not
+    assert set(tree(out)) == listed | {MANIFEST, LOCK, "real/v1_9.jpg"}
+    assert (out / "real" / "v1_9.jpg").read_text() == "theirs\n"
 
 
 # ---------------------------------------------------------------------------------------------- train
