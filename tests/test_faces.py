@@ -164,6 +164,23 @@ def test_images(kit: MediaKit, tmp_path: Path) -> None:
     assert len(whole) == 1 and whole[0].box == (0, 0, 80, 100) and whole[0].crop.shape == (256, 256, 3)
 
 
+def test_a_photos_small_faces_are_found() -> None:
+    """A still image is searched at up to full resolution when the downscaled search finds nothing (a
+    130 px face crop in a 4000×3000 photo is 31 px at 960 px), and with all_faces its small faces are
+    looked for beside a large one (a video frame's are not: its faces are found as they come closer)."""
+    from media import face_crop
+
+    photo = Image.new("RGB", (4000, 3000), (128, 128, 128))
+    photo.paste(face_crop(130), (2500, 1200))
+    (found,) = faces_in_image(photo)
+    assert 2500 < found.centre[0] < 2630 and 1200 < found.centre[1] < 1330
+    group = Image.new("RGB", (960, 480), (128, 128, 128))
+    group.paste(face_crop(400), (40, 40))
+    group.paste(face_crop(70), (700, 200))  # found only in the upsampled search
+    assert len(faces_in_image(group)) == 1  # the largest face, as ever
+    assert sorted(round(record.size) > 150 for record in faces_in_image(group, all_faces=True)) == [False, True]
+
+
 def test_cnn_detector_finds_the_face(photo_face) -> None:
     small = astronaut().resize((384, 384))
     faces = faces_in_image(small, detector="cnn")

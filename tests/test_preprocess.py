@@ -67,3 +67,30 @@ def test_decompression_bombs_are_refused(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(InputError, match="decompression-bomb"):
         open_image(path)
+
+
+def test_large_images_under_the_bomb_limit_are_read_without_pillows_warning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    path = tmp_path / "large.png"
+    Image.new("L", (40, 40)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1,600 pixels: over the limit, under twice it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning would raise here
+        assert open_image(path).size == (40, 40)
+
+
+def test_heic_is_named_and_animated_images_say_which_frame_is_scored(tmp_path: Path) -> None:
+    from mesocli.preprocess import image_notes
+
+    heic = tmp_path / "photo.heic"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 200)  # what an iPhone photo starts with
+    with pytest.raises(InputError, match="HEIC/HEIF image, which mesocli cannot read: convert it to JPEG or PNG"):
+        open_image(heic)
+    animated = tmp_path / "two.gif"
+    first, second = Image.new("RGB", (32, 32), "grey"), Image.new("RGB", (32, 32), "white")
+    first.save(animated, save_all=True, append_images=[second])
+    assert image_notes(animated) == ["animated or multi-page image: only its first of 2 frames is scored"]
+    assert image_notes(heic) == []
+    assert np.asarray(open_image(animated).convert("RGB")).mean() == pytest.approx(128, abs=2)  # the first frame

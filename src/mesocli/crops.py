@@ -25,6 +25,7 @@ from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image
 from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
 from mesocli.manifest import safe_name
+from mesocli.preprocess import image_notes
 from mesocli.video import FrameReader, FrameSelection
 
 LAYOUTS = ("video", "dataset")
@@ -144,6 +145,7 @@ def _frames_with_faces(job: Job, options: ExtractOptions, result: InputResult, r
     if result.kind == "image":
         report(job.number, "start", 1)
         yield FrameFaces(0, 0.0, faces_in_image(job.path, options.detector, options.all_faces, source=job.source))
+        warnings.extend(image_notes(job.path))
         return
     with FrameReader(job.path, options.selection, info) as reader:  # ffmpeg decodes while the models load
         report(job.number, "start", reader.expected or 0)

@@ -38,6 +38,7 @@ ROI_SCALES = (1.0, 0.8, 1.3)  # face sizes tried around a known face, × the det
 CANDIDATE_THRESHOLD = -0.4  # HOG full-frame candidates down to this score are checked around
 PAD_FRACTION = 0.3  # grey border added, each side, for the "face fills the frame" search
 HOG_SURE_SCORE = 0.6  # a HOG face found in a whole-frame search scoring under this needs the CNN detector to agree
+STILL_SIDE = 4000  # a still image with no face at the downscaled size is searched again at up to this side
 
 
 @dataclass
@@ -192,7 +193,8 @@ class FaceFinder:
     ``find`` keeps state from frame to frame (where the faces were); call ``reset`` before another video.
     """
 
-    def __init__(self, detector: str = "hog", all_faces: bool = False):
+    def __init__(self, detector: str = "hog", all_faces: bool = False, still: bool = False):
+        self.still = still  # a still image: one frame, worth a full-resolution search for small faces
         if detector not in DETECTORS:
             raise UsageError(f"--detector must be one of {', '.join(DETECTORS)}, not {detector!r}")
         self.detector = detector
@@ -269,10 +271,17 @@ class FaceFinder:
             padded = ImageOps.expand(base, border=border, fill=128 if base.mode == "L" else (128, 128, 128))
             shrink = base.width / images.width
             found = [b.mapped(shrink, -border / shrink, -border / shrink) for b in self._run_detector(padded)]
-        if not found and (self._misses < 3 or self._last_upsampled is None
-                          or abs(time - self._last_upsampled) >= REDETECT_SECONDS):
+        every_face = self.still and self.all_faces  # a photo's small faces beside its large ones, too
+        if (not found or every_face) and (self._misses < 3 or self._last_upsampled is None
+                                          or abs(time - self._last_upsampled) >= REDETECT_SECONDS):
             self._last_upsampled = time  # small faces: the upsampled search the authors ran on a miss
-            found = self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale)
+            found = _added(found, self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale))
+        if self.still and (not found or every_face) and longest > 2 * self._spec.full_side:
+            # a photo's faces too small even upsampled (under ~4 % of its side): its full resolution, up to
+            # STILL_SIDE, searched once (a video's frames are not: their faces are found as they come closer)
+            large = _scaled(source, min(1.0, STILL_SIDE / longest))
+            candidates = self._run_detector(large, 0, CANDIDATE_THRESHOLD)
+            found = _added(found, self._confirmed(images, candidates, large.width / images.width))
         if self.detector == "hog":  # HOG fires on some text and patterns, with low scores: ask the CNN
             found = [box for box in found if box.score >= HOG_SURE_SCORE or self._cnn_agrees(images, box)]
         return found
@@ -366,6 +375,11 @@ def faces_in_video(
         yield from faces_in_frames(reader, str(path), detector, all_faces)
 
 
+def _added(found: list[Box], more: list[Box]) -> list[Box]:
+    """``found`` and the boxes of ``more`` that are not one of them (the same face at another scale)."""
+    return found + [box for box in more if all(box.iou(other) <= 0.3 for other in found)]
+
+
 def faces_in_image(
     image: str | Path | np.ndarray | Image.Image, detector: str = "hog", all_faces: bool = False,
     source: str | None = None,
@@ -379,4 +393,4 @@ def faces_in_image(
     elif image.ndim == 2 or image.shape[2] != 3:
         image = np.asarray(to_rgb(Image.fromarray(image)))
     frame = Frame(0, 0.0, np.ascontiguousarray(image))
-    return FaceFinder(detector, all_faces).find(frame, source or "<image>")
+    return FaceFinder(detector, all_faces, still=True).find(frame, source or "<image>")

@@ -12,7 +12,9 @@ nearest-neighbour; see docs/models.md for what the choice does to their weights.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -94,12 +96,22 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+@contextlib.contextmanager
+def _opened(path: str | Path) -> Iterator[Image.Image]:
+    """``Image.open`` of the raster formats, without Pillow's warning for images between its limit and
+    twice it (they are read; beyond, DecompressionBombError refuses them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path, formats=PILLOW_FORMATS) as image:
+            yield image
+
+
 def _read_image(path: str | Path, decode: bool) -> Image.Image:
     """Open ``path`` with Pillow (header only, or fully decoded); every failure is a one-line InputError."""
     if check_input_file(path).st_size == 0:
         raise InputError(f"{path}: empty file")
     try:
-        with Image.open(path, formats=PILLOW_FORMATS) as image:
+        with _opened(path) as image:
             if not decode:
                 return image
             image.load()
@@ -114,7 +126,26 @@ def _read_image(path: str | Path, decode: bool) -> Image.Image:
     except MemoryError:
         raise InputError(f"{path}: image too large to decode (out of memory)") from None
     except Exception as exc:  # Pillow's decoders raise many kinds on damaged files
+        if _is_heif(path):
+            raise InputError(f"{path}: HEIC/HEIF image, which mesocli cannot read: convert it to JPEG or PNG "
+                             "(e.g. with ffmpeg or an image viewer)") from None
         raise InputError(f"{path}: not a readable image ({_one_line(exc)})") from None
+
+
+def _is_heif(path: str | Path) -> bool:
+    """Whether the file announces a HEIC/HEIF image (an ISO media ``ftyp`` box with a HEIF brand)."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    return head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1")
+
+
+def image_notes(path: str | Path) -> list[str]:
+    """Warnings about a still image's reading: an animated or multi-page file is scored on its first frame."""
+    with contextlib.suppress(Exception), _opened(path) as image:
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            return [f"animated or multi-page image: only its first of {frames} frames is scored"]
+    return []
 
 
 def check_image(path: str | Path) -> None:

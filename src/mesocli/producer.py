@@ -188,9 +188,10 @@ class Producer(threading.Thread):
 
     def _image(self, job: Job, path: Path) -> None:
         from mesocli.faces import faces_in_image
-        from mesocli.preprocess import open_image
+        from mesocli.preprocess import image_notes, open_image
 
         image = open_image(path)
+        job.warnings = image_notes(path)
         records = faces_in_image(image, self.options.detector, self.options.all_faces, source=job.path)
         self.put(Sampled(job, 0, 0.0, self._pick(records)))
         self._hook("frame", job.path)
