@@ -267,6 +267,10 @@ def test_the_command_exits_3_on_a_failed_input_and_2_on_bad_options(tmp_path: Pa
     ]:
         result = run_cli("extract", kit.face_jpeg, tmp_path / "x", *args)
         assert result.code == 2 and message in result.error_line()
+    result = run_cli("extract", kit.face_jpeg)  # OUT_DIR forgotten: the one path is not called an input
+    assert result.code == 2 and result.error_line() == (
+        f"give the videos, images or folders, then OUT_DIR, the folder for the crops (only "
+        f"{kit.face_jpeg} was given); see 'mesocli extract --help'")
 
 
 @pytest.mark.slow

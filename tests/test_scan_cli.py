@@ -225,3 +225,24 @@ def test_the_scan_plan_lists_a_folders_media_so_the_progress_bar_knows_its_total
     todo, stamp = plan_scan([str(folder), str(faces[0]), str(tmp_path / "empty")], None, [], [], quiet=True)
     assert todo == [str(faces[0]), str(faces[1]), str(faces[0]), str(tmp_path / "empty")]  # the empty folder: its error
     assert stamp({"path": "x"}) == {"path": "x"}
+
+
+@pytest.mark.parametrize(
+    ("stdout_tty", "fmt", "output", "bars"),
+    [
+        (True, "table", None, True),  # the table is printed once the bars are gone
+        (True, "jsonl", None, False),  # rows stream to the terminal the bars are drawn on
+        (True, "json", None, False),
+        (True, "csv", None, False),
+        (True, "jsonl", "out.jsonl", True),  # rows go to a file
+        (False, "jsonl", None, True),  # rows go to a pipe
+    ],
+)
+def test_progress_bars_are_never_drawn_over_rows_on_the_same_terminal(
+        monkeypatch: pytest.MonkeyPatch, stdout_tty: bool, fmt: str, output: str | None, bars: bool) -> None:
+    from mesocli.scan_run import _bars_wanted
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: stdout_tty)
+    assert _bars_wanted(False, fmt, None if output is None else Path(output)) is bars
+    assert _bars_wanted(True, fmt, None) is False  # --quiet

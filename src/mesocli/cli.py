@@ -202,8 +202,8 @@ def export(
 
 @command(quiet_interrupt=True)
 def extract(
-    inputs: Arg(list[Path], "Videos, images or folders (searched recursively)."),
-    out_dir: Arg(Path, "Output folder: crops and manifest.jsonl."),
+    inputs: Arg(list[Path] | None, "Videos, images or folders (searched recursively).") = None,
+    out_dir: Arg(Path | None, "Output folder: crops and manifest.jsonl.") = None,
     frames: Frames = None,
     fps: Fps = None,
     every: Every = None,
@@ -229,6 +229,10 @@ def extract(
     from mesocli import api
     from mesocli.extract import check_format, format_summary
 
+    if not inputs or out_dir is None:  # one path is taken for OUT_DIR: say which is missing
+        given = f" (only {out_dir} was given)" if out_dir is not None else ""
+        raise UsageError(f"give the videos, images or folders, then OUT_DIR, the folder for the crops{given}; "
+                         "see 'mesocli extract --help'")
     check_format(fmt)
     summary = api.extract(
         inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames, detector=detector,

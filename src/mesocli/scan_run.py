@@ -74,7 +74,7 @@ def run_scan(
     with contextlib.ExitStack() as stack:
         stream = _open(stack, output, resume)
         writer = make_writer(fmt, stream, color=None if output is None else False)
-        bars = stack.enter_context(ScanProgress(not quiet and sys.stderr.isatty(), len(todo)))
+        bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output), len(todo)))
         for row in rows(bars.hook, None if explainer is None else explainer.observer):
             writer.write(stamp(row))
             if explainer is not None:
@@ -87,6 +87,14 @@ def run_scan(
         if explainer is not None:
             explainer.finish()
     return exit_status(statuses, verdicts, fail_on_fake)
+
+
+def _bars_wanted(quiet: bool, fmt: str, output: Path | None) -> bool:
+    """Progress bars go to a terminal's stderr, unless rows stream to that same terminal (json, jsonl and
+    csv on standard output: the bars would be drawn over them); a table is printed after the bars."""
+    if quiet or not sys.stderr.isatty():
+        return False
+    return output is not None or fmt == "table" or not sys.stdout.isatty()
 
 
 def read_inputs(inputs: Sequence[str]) -> list[str]:

@@ -319,7 +319,7 @@ def eval_table(report: EvalReport) -> Any:
     table.add_column("value", justify="right")
     if ci is not None:
         table.add_column("95 % interval", justify="right")
-    table.add_column("note", style="dim")
+    table.add_column("note", style="dim", overflow="fold")
     rows = [
         ("images", f"{data['images']}", "", f"df {data['df']}, real {data['real']}, skipped {data['skipped']}"),
         ("accuracy", f"{report.accuracy:.4f}", _interval(ci, "accuracy"), f"fake when p_fake ≥ {report.threshold:g}"),
