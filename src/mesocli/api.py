@@ -247,12 +247,9 @@ def open_dataset(data: PathLike | None, split: str | None = "validation") -> Any
         data, source = os.environ[DATA_VARIABLE], f" (from ${DATA_VARIABLE})"
     try:
         return find_dataset(Path(data), split or None)
-    except ParameterError:
-        raise
+    except ParameterError as exc:
+        raise ParameterError(exc.template + "{source}", **exc.values, source=source) from None
     except UsageError as exc:
-        message, hint, rest = str(exc).rpartition(" (--split)")
-        if hint and not rest:  # find_dataset names the flag after the splits that hold data: name the parameter
-            raise ParameterError("{message} ({split}){source}", message=message, source=source) from None
         raise UsageError(f"{exc}{source}") from None
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mesocli.errors import UsageError
+from mesocli.errors import ParameterError, UsageError
 from mesocli.inputs import IMAGE_SUFFIXES
 from mesocli.preprocess import INPUT_SIZE, load_face
 
@@ -152,8 +152,10 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
     if not class_dirs:
         where = f"{folder}" if folder == root or folder.exists() else f"{folder} or {root}"
         splits = sorted(child.name for child in root.iterdir() if child.is_dir() and _class_dirs(child))
-        hint = f"; splits with them: {', '.join(splits)} (--split)" if splits else ""
-        raise UsageError(f"no class folders (df|fake, real) in {where}{hint}")
+        if splits:  # the split parameter is named as the caller knows it (--split, or split)
+            raise ParameterError("no class folders (df|fake, real) in {where}; splits with them: {splits} ({split})",
+                                 where=where, splits=", ".join(splits))
+        raise UsageError(f"no class folders (df|fake, real) in {where}")
     paths: list[Path] = []
     labels: list[int] = []
     ignored: list[Path] = []
