@@ -59,8 +59,7 @@ def run_scan(
                              "holds inputs of earlier runs too")
     from mesocli.runtime import resolve
 
-    model_args = (arch, model, weights, runtime)
-    loaded = resolve(*model_args) if engine == "local" or resume else None
+    loaded = resolve(arch, model, weights, runtime) if engine == "local" or resume else None
     statuses: list[str] = []
     verdicts: list[str | None] = []
     settings = None if loaded is None else _settings(options, loaded.describe())
@@ -197,6 +196,8 @@ def plan_scan(
 
 def _refuse_inputs_as_outputs(items: list[str], outputs: Sequence[Path]) -> None:
     """A ParameterError when an output file would replace one of the inputs (the evidence being scanned)."""
+    if not outputs:  # nothing written to files: no path of an archive to resolve
+        return
     inputs = {Path(item).resolve() for item in items}
     for target in outputs:
         if target.resolve() in inputs:
