@@ -278,3 +278,16 @@ def test_finalize_takes_the_most_fake_track_and_its_timeline() -> None:
     # frame 3 has no face of track 1: the segment ends halfway to it
     assert [(s.start, s.end, s.frames) for s in result.segments] == [(0.5, 2.5, 2)]
     assert result.frames_with_face == 4
+
+
+def test_worker_processes_report_each_input_done_without_empty_bars(crops: list[Path], own_weights: Path) -> None:
+    """With --workers, frames are scanned in other processes: the bars get one ``done`` per input, in order
+    (no ``start`` of a bar that could only be empty, 0/?, and gone at once)."""
+    from mesocli.parallel import scan_parallel
+    from mesocli.runtime import load_onnx
+
+    events: list[tuple[str, str]] = []
+    results = list(scan_parallel([str(p) for p in crops[:2]], load_onnx(own_weights), ScanOptions(detector="none"),
+                                 workers=2, progress=lambda event, path, total: events.append((event, path))))
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert events == [("done", str(crops[0])), ("done", str(crops[1]))]

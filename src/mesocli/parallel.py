@@ -89,7 +89,6 @@ def scan_parallel(paths: Sequence[str | Path], loaded: Any, options: ScanOptions
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=_init, initargs=(payload, options)) as pool:
         for result in pool.imap(_scan_one, tasks, chunksize=1):
-            if progress is not None:
-                progress("start", result.path, None)
+            if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
                 progress("done", result.path, None)
             yield result
