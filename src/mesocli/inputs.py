@@ -29,7 +29,8 @@ _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"B
                 b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
 _VIDEO_MAGIC = (b"\x1aE\xdf\xa3", b"FLV", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3", b"0&\xb2u\x8ef\xcf\x11",
                 b"YUV4MPEG2", b"OggS", b"\x00\x00\x00\x01", b"\x06\x0e+4")
-_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1", b"avif", b"avis"}
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1"}  # images Pillow cannot read
+_IMAGE_BRANDS = HEIF_BRANDS | {b"avif", b"avis"}
 _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P "}
 
 

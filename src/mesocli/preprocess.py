@@ -134,9 +134,11 @@ def _read_image(path: str | Path, decode: bool) -> Image.Image:
 
 def _is_heif(path: str | Path) -> bool:
     """Whether the file announces a HEIC/HEIF image (an ISO media ``ftyp`` box with a HEIF brand)."""
+    from mesocli.inputs import HEIF_BRANDS
+
     with open(path, "rb") as handle:
         head = handle.read(12)
-    return head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1")
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
 
 
 def image_notes(path: str | Path) -> list[str]:

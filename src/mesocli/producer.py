@@ -209,7 +209,7 @@ class Producer(threading.Thread):
                 self.put(Sampled(job, int(frame.index), float(frame.time), self._pick(records)))
                 self._hook("frame", job.path)
             job.warnings = damage_warnings(reader)
-            if job.warnings and reader.expected is not None and reader.decoded < reader.expected:
+            if reader.cut_short:
                 job.duration = None  # it ended early: the timeline stops at the last decoded frame
 
     def _pick(self, records: Sequence[Any]) -> Crops:
@@ -227,6 +227,6 @@ def damage_warnings(reader: Any) -> list[str]:
     if not reader.warnings:
         return []
     notes = [f"ffmpeg: {message}" for message in reader.warnings]
-    if reader.expected is not None and reader.decoded < reader.expected:
+    if reader.cut_short:
         notes.insert(0, f"damaged or cut short: {reader.decoded} of {reader.expected} planned frames decoded")
     return notes

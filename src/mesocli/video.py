@@ -188,6 +188,12 @@ class FrameReader:
         self._start()
 
     @property
+    def cut_short(self) -> bool:
+        """After iteration: ffmpeg reported errors and fewer frames than planned came out (a damaged or
+        truncated file)."""
+        return bool(self.warnings) and self.plan.expected is not None and self.decoded < self.plan.expected
+
+    @property
     def expected(self) -> int | None:
         """How many frames the selection should yield, from the header (an estimate)."""
         return self.plan.expected
