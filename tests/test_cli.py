@@ -52,6 +52,25 @@ def test_models_table_names_missing_choices(run_cli: RunCli, tmp_path: Path, mon
     assert "--weights" in missing
 
 
+def test_models_table_in_a_narrow_terminal_loses_no_column(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "60")  # too narrow for one table: rich used to crop sha256 and the best epoch
+    result = run_cli("models")
+    assert result.code == 0 and "…" not in result.out
+    assert max(len(line) for line in result.out.splitlines()) <= 60
+    assert "FaceForensics++ test figures" in result.out  # the FF++ figures in a table of their own
+    for card in weights_module.bundled_cards():
+        assert card.sha256[:6] in result.out
+        assert f"{card.metrics['ffpp_test']['methods']['FaceSwap']['auc']:.3f}" in result.out
+
+
+def test_help_shows_no_value_placeholder_for_flags(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    for command in ("scan", "train", "extract"):
+        result = run_cli(command, "--help")
+        assert result.code == 0 and "--quiet" in result.out
+        assert "<bool>" not in result.out  # flags take no value (typer 0.29 showed "--quiet <bool>")
+
+
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run([sys.executable, "-m", "mesocli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"mesocli {__version__}"

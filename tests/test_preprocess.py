@@ -52,6 +52,15 @@ def test_sixteen_bit_png_keeps_its_range(tmp_path: Path) -> None:
     assert (load_face(path) == 255).all()
 
 
+def test_sixteen_bit_pgm_is_scaled_as_sixteen_bit_png_is(tmp_path: Path) -> None:
+    dark = np.random.default_rng(0).integers(0, 20000, (40, 40), dtype=np.uint16)  # a dark 16-bit scan
+    (tmp_path / "dark.pgm").write_bytes(b"P5\n40 40\n65535\n" + dark.astype(">u2").tobytes())
+    Image.fromarray(dark).save(tmp_path / "dark.png")
+    pgm, png = load_face(tmp_path / "dark.pgm"), load_face(tmp_path / "dark.png")
+    assert pgm.max() <= 80  # not stretched to its own minimum and maximum (it was: up to 255)
+    np.testing.assert_array_equal(pgm, png)
+
+
 def test_unreadable_files_raise_one_line_input_errors(tmp_path: Path) -> None:
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"\x00\x01not an image")

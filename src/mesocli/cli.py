@@ -71,9 +71,11 @@ def _root(
 @command()
 def models(fmt: Format("table or json.") = "table") -> None:
     """List the bundled weights and the figures in their model cards (validation split)."""
+    from rich.console import Console
+
     from mesocli.writers import models_view
 
-    show(models_view(fmt))
+    show(models_view(fmt, Console().width))
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -85,8 +87,8 @@ def _given(ctx: typer.Context, name: str) -> bool:
 @command(names={"data": "DATA"}, quiet_interrupt=True)
 def train(
     ctx: typer.Context,
-    data: Arg(list[Path] | None, "Dataset roots: ROOT/<split>/{df,real}/; several are mixed with equal loss shares.")
-    = None,
+    data: Arg(list[Path] | None, "Dataset roots: ROOT/<split>/{df,real}/; several are mixed with equal loss shares.",
+              "[DATA]...") = None,
     mix: Opt(Path | None, "Mixing file (JSON) of sources: root, split, methods, every, weight.") = None,
     out: Opt(Path | None, "Run folder for checkpoints, logs and best weights.") = None,
     split: Opt(str, "Split to train on.") = "train",
@@ -118,8 +120,10 @@ def train(
     force: Force("Start over in an --out folder that holds a run.") = False,
     quiet: Quiet = False,
 ) -> None:
-    """Train Meso4 / MesoInception4 with the paper's recipe; checkpoint each epoch; resume with --resume
-    (which may change --epochs and --patience, also of a finished run)."""
+    """Train Meso4 / MesoInception4 with the paper's recipe, with a checkpoint each epoch.
+
+    Continue a stopped or finished run with --resume (which may change --epochs and --patience).
+    """
     import shlex
 
     from mesocli import api
@@ -184,7 +188,7 @@ def evaluate(
     "See docs/models.md.",
 )
 def export(
-    sources: Arg(list[Path] | None, "Weights files: mesocli's .weights.h5 or the authors' .h5.") = None,
+    sources: Arg(list[Path] | None, "Weights files: mesocli's .weights.h5 or the authors' .h5.", "WEIGHTS...") = None,
     fmt: Format("onnx, savedmodel or tflite.", ExportFormat) = ExportFormat.onnx,
     out: Opt(Path | None, "Output file (one source) or folder (several); default: beside the source.", "--out", "-o")
     = None,
@@ -202,8 +206,8 @@ def export(
 
 @command(quiet_interrupt=True)
 def extract(
-    inputs: Arg(list[Path] | None, "Videos, images or folders (searched recursively).") = None,
-    out_dir: Arg(Path | None, "Output folder: crops and manifest.jsonl.") = None,
+    inputs: Arg(list[Path] | None, "Videos, images or folders (searched recursively).", "INPUTS...") = None,
+    out_dir: Arg(Path | None, "Output folder: crops and manifest.jsonl.", "OUT_DIR") = None,
     frames: Frames = None,
     fps: Fps = None,
     every: Every = None,
@@ -245,7 +249,7 @@ def extract(
 
 @command("explain", quiet_interrupt=True)
 def explain_command(
-    faces: Arg(list[Path], "Aligned face crops (images) or folders of them."),
+    faces: Arg(list[Path], "Aligned face crops (images) or folders of them.", "FACES..."),
     out: Opt(Path, "Folder for the heatmaps: OUT/<face>.png.", show_default=False),
     model: ModelOption = None,
     arch: ArchOption = None,
@@ -281,7 +285,7 @@ def explain_command(
     "exist (the others are still reported; 3 wins over 1).",
 )
 def scan(
-    inputs: Arg(list[str], "Videos, images, folders (recursive), or - (paths on stdin)."),
+    inputs: Arg(list[str], "Videos, images, folders (recursive), or - (paths on stdin).", "INPUTS..."),
     model: ModelOption = None,
     arch: ScoringArchOption = None,
     weights: WeightsOption = None,

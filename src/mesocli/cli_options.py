@@ -39,9 +39,9 @@ def Opt(kind: Any, help: str, *names: str, **settings: Any) -> Any:
     return Annotated[kind, typer.Option(*names, help=help, **settings)]
 
 
-def Arg(kind: Any, help: str) -> Any:
-    """A command-line argument of type ``kind``."""
-    return Annotated[kind, typer.Argument(help=help, show_default=False)]
+def Arg(kind: Any, help: str, metavar: str) -> Any:
+    """A command-line argument of type ``kind``, shown in usage lines as ``metavar``."""
+    return Annotated[kind, typer.Argument(help=help, show_default=False, metavar=metavar)]
 
 
 def Force(help: str) -> Any:

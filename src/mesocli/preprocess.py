@@ -115,6 +115,8 @@ def _read_image(path: str | Path, decode: bool) -> Image.Image:
             if not decode:
                 return image
             image.load()
+            if image.format == "PPM" and image.mode == "I":  # 16-bit PGM, which Pillow scales to 0-65535
+                return Image.fromarray(np.asarray(image).astype(np.uint16))  # I;16: scaled as 16-bit PNG is
             return ImageOps.exif_transpose(image) or image
     except Image.DecompressionBombError as exc:
         limit = " ".join(str(exc).split())

@@ -13,7 +13,9 @@ Scan writers take result dicts (``ScanResult.to_dict()``):
 from __future__ import annotations
 
 import csv
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -365,10 +367,13 @@ def eval_view(report: EvalReport, fmt: str) -> Any:
 # models
 
 
-def models_view(fmt: str) -> str | list[Any]:
-    """What ``models`` prints: the bundled model cards as JSON text, or a rich Table and a line naming
+def models_view(fmt: str, width: int = 80) -> str | list[Any]:
+    """What ``models`` prints: the bundled model cards as JSON text, or rich Tables (one, or where it is
+    wider than ``width`` columns, the validation and the FaceForensics++ figures apart) and a line naming
     the detectors without bundled weights."""
     from dataclasses import asdict
+
+    from rich.console import Console
 
     from mesocli.weights import MANIPULATIONS, bundled_cards
 
@@ -376,31 +381,53 @@ def models_view(fmt: str) -> str | list[Any]:
     if fmt == "json":
         return json.dumps([asdict(card) for card in cards], indent=2)
     check_known("fmt", fmt, REPORT_FORMATS)
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title="Bundled weights", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True,
-                  caption="val: MesoNet validation split (accuracy, AUC, video accuracy); FF++: AUC on "
-                  "FaceForensics++ test faces per method (Deepfakes, Face2Face, FaceSwap); soup: a weight average of "
-                  "epochs (its card lists them)", caption_justify="left")
     ffpp_methods = {"DF": "Deepfakes", "F2F": "Face2Face", "FS": "FaceSwap"}
-    table.add_column("arch", no_wrap=True)
-    table.add_column("model", no_wrap=True)
-    for column in ("val\nacc", "val\nAUC", "val\nvideo", *(f"FF++\n{method}" for method in ffpp_methods),
-                   "best\nepoch"):
-        table.add_column(column, no_wrap=True, justify="right", min_width=5)
-    table.add_column("sha256", no_wrap=True)
-    for card in cards:
-        val = card.metrics.get("validation", {})
-        video = val.get("video") or {}
-        ffpp = card.metrics.get("ffpp_test", {}).get("methods") or {}
-        figures = (val.get("accuracy"), val.get("auc"), video.get("accuracy_mean"),
-                   *((ffpp.get(method) or {}).get("auc") for method in ffpp_methods.values()))
-        table.add_row(card.arch, card.manipulation, *("" if value is None else f"{value:.3f}" for value in figures),
-                      str(card.epochs or ("soup" if "soup" in card.metrics else "")), card.sha256[:6])
+    columns: dict[str, Callable[[Any], str]] = {
+        "val\nacc": lambda card: _figure(card.metrics.get("validation", {}).get("accuracy")),
+        "val\nAUC": lambda card: _figure(card.metrics.get("validation", {}).get("auc")),
+        "val\nvideo": lambda card: _figure((card.metrics.get("validation", {}).get("video") or {})
+                                           .get("accuracy_mean")),
+        **{f"FF++\n{short}": functools.partial(_ffpp_auc, method=method) for short, method in ffpp_methods.items()},
+        "best\nepoch": lambda card: str(card.epochs or ("soup" if "soup" in card.metrics else "")),
+        "sha256": lambda card: card.sha256[:6],
+    }
+    val_legend = "val: MesoNet validation split (accuracy, AUC, video accuracy)"
+    ffpp_legend = "FF++: AUC on FaceForensics++ test faces per method (Deepfakes, Face2Face, FaceSwap)"
+    soup_legend = "soup: a weight average of epochs (its card lists them)"
+    tables = [_cards_table(cards, "Bundled weights", columns, f"{val_legend}; {ffpp_legend}; {soup_legend}")]
+    if Console(width=1000).measure(tables[0]).minimum > width:  # too narrow: rich would crop the right columns
+        ffpp = [name for name in columns if name.startswith("FF++")]
+        tables = [
+            _cards_table(cards, "Bundled weights", {k: v for k, v in columns.items() if k not in ffpp},
+                         f"{val_legend}; {soup_legend}"),
+            _cards_table(cards, "FaceForensics++ test figures", {k: columns[k] for k in ffpp}, ffpp_legend),
+        ]
     bundled = {(card.arch, card.manipulation) for card in cards}
     missing = [f"{a}/{m}" for a in ("meso4", "mesoinception4") for m in MANIPULATIONS if (a, m) not in bundled]
     if not missing:
-        return [table]
-    return [table, f"No bundled weights for: {', '.join(missing)}; use --weights PATH (e.g. the authors' .h5 files)."]
+        return tables
+    return [*tables, f"No bundled weights for: {', '.join(missing)}; use --weights PATH (e.g. the authors' .h5 files)."]
+
+
+def _figure(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _ffpp_auc(card: Any, method: str) -> str:
+    return _figure(((card.metrics.get("ffpp_test", {}).get("methods") or {}).get(method) or {}).get("auc"))
+
+
+def _cards_table(cards: list[Any], title: str, columns: dict[str, Callable[[Any], str]], caption: str) -> Any:
+    """One row per model card: its network and detector, then ``columns`` (header → cell of a card)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+                  caption=caption, caption_justify="left")
+    table.add_column("arch", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    for header in columns:
+        table.add_column(header, no_wrap=True, justify="left" if header == "sha256" else "right", min_width=5)
+    for card in cards:
+        table.add_row(card.arch, card.manipulation, *(cell(card) for cell in columns.values()))
+    return table
