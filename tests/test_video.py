@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from media import MediaKit, encode, plan_transforms, render
+from media import MediaKit, encode, ffmpeg, plan_transforms, render
 
 from mesocli.errors import InputError, UsageError
 from mesocli.video import FrameReader, FrameSelection, VideoInfo, _plan, iter_frames, probe_video
@@ -56,6 +58,26 @@ def test_selection_yields_exactly_the_planned_frames(kit: MediaKit, all_frames: 
     for frame in frames:  # ffmpeg's select and the Python predicate agree on which frame is which
         assert np.array_equal(frame.image, all_frames[frame.index].image)
         assert frame.time == pytest.approx(frame.index / kit.FPS, abs=1e-3)
+
+
+def test_fps_on_variable_frame_rate_video_is_spaced_in_time(kit: MediaKit, tmp_path: Path) -> None:
+    # a phone-like clip: its first 12 frames at 24 frames a second (0-0.46 s), the other 12 at 4 (0.5-3.25 s)
+    path = tmp_path / "vfr.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-i", str(kit.face_video), "-vf",
+                    "settb=1/96,setpts='if(lt(N,12),N/24,0.5+(N-12)/4)/TB'", "-fps_mode", "vfr",
+                    "-enc_time_base", "1:96", "-c:v", "libx264",
+                    "-crf", "16", "-pix_fmt", "yuv420p", str(path)], check=True, capture_output=True)
+    every = list(iter_frames(path, FrameSelection("all")))
+    assert [f.time for f in every] == pytest.approx([n / 24 for n in range(12)] + [0.5 + n / 4 for n in range(12)],
+                                                   abs=1e-6)
+    frames = list(iter_frames(path, FrameSelection("fps", 2.0)))
+    # by time: one frame each half second (frame numbers at the average rate, 7 a second, gave 4 frames
+    # in the first half second and then one every 1.75 s)
+    assert [f.time for f in frames] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+    assert [f.index for f in frames] == [0, 12, 14, 16, 18, 20, 22]
+    for frame in frames:  # each frame's number is its own in the stream
+        assert np.array_equal(frame.image, every[frame.index].image)
+    assert [f.index for f in iter_frames(path, FrameSelection("fps", 48.0))] == list(range(24))  # no copies
 
 
 @given(total=st.integers(1, 5000), wanted=st.integers(1, 400))

@@ -10,6 +10,7 @@ queues decoded frames itself (``fifo`` muxer, bounded) and a reader thread keeps
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import functools
@@ -93,11 +94,16 @@ class Frame:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A frame predicate written twice, identically: as an ffmpeg ``select`` expression and in Python."""
+    """A frame predicate written twice, identically: as an ffmpeg ``select`` expression and in Python.
+
+    A plan ``by_time`` selects on timestamps, which Python does not see ahead: ``keep`` is then unused
+    and each kept frame's number comes from ffmpeg (a ``showinfo`` before the ``select``).
+    """
 
     expression: str | None  # None: every frame
     keep: Callable[[int], bool]
     expected: int | None
+    by_time: bool = False
 
     def indices(self) -> Iterator[int]:
         return (n for n in count() if self.keep(n))
@@ -117,19 +123,37 @@ def _plan(selection: FrameSelection, info: VideoInfo, total: int | None) -> _Pla
         if k == 1:
             return everything
         return _Plan(f"not(mod(n,{k}))", lambda n: n % k == 0, -(-total // k) if total else None)
-    if selection.mode == "fps":  # the frame nearest to each k / F seconds
-        step = (info.fps or 25.0) / float(selection.value)
-        if step <= 1:
-            return everything
-        expected = math.ceil(total / step) if total else None
-        return _Plan(f"lt(ceil((n-0.5)/{step!r})*{step!r},n+0.5)",
-                     lambda n: math.ceil((n - 0.5) / step) * step < n + 0.5, expected)
+    if selection.mode == "fps":
+        return _fps_plan(float(selection.value), info, total)
     if total is None:  # length unknown even after counting packets: one frame a second
         return _plan(FrameSelection("fps", 1.0), info, None)
     wanted = int(selection.value)
     if wanted >= total:
         return everything
     return _Plan(_evenly_spaced_expression(wanted, total), functools.partial(_evenly_spaced, wanted, total), wanted)
+
+
+def _fps_plan(per_second: float, info: VideoInfo, total: int | None) -> _Plan:
+    """F frames a second, by time: the frame nearest to each k / F seconds from the first frame.
+
+    ffmpeg cannot look ahead, so it keeps a frame when its time plus half the gap since the previous
+    frame (the midpoint to the next frame, were the gap the same) has passed the next multiple of
+    1 / F, then waits for the multiple after it. On constant-frame-rate video that is the nearest frame
+    (a tie goes to the later one); on variable-rate video (phone recordings, screen captures) frames
+    stay about 1 / F seconds apart where frame numbers would not. A stretch without frames longer than
+    1 / F gives one frame, not copies. Frames without a timestamp fall back to the nearest frame number
+    at the average rate (``rate / F`` frames apart).
+    """
+    rate = info.fps or 25.0
+    step = rate / per_second  # in frames, for frames without a timestamp
+    by_number = f"lt(ceil((n-0.5)/{step!r})*{step!r},n+0.5)"
+    half_gap = "if(isnan(prev_t),0,(t-prev_t)/2)"
+    ticks = f"(t-start_t+{half_gap})*{per_second!r}"  # in units of 1 / F; ld(0): the next multiple to pass
+    by_time = f"if(gt({ticks},ld(0))+isnan(prev_t),st(0,floor({ticks})+1))"  # the first frame, and each nearest
+    expected = max(1, math.ceil(info.duration * per_second - 1e-9)) if info.duration else None
+    if total:
+        expected = min(expected or math.ceil(total / step), total)
+    return _Plan(f"if(isnan(t-start_t),{by_number},gt({by_time},0))", lambda n: True, expected, by_time=True)
 
 
 def _evenly_spaced(wanted: int, total: int, n: int) -> bool:
@@ -199,13 +223,13 @@ class FrameReader:
         return self.plan.expected
 
     def _command(self) -> list[str]:
-        filters = []
+        filters = ["showinfo@all=checksum=0"] if self.plan.by_time else []  # every frame's number and pts
         if self.plan.expression:
             filters.append(f"select='{self.plan.expression}'")
         if abs(self.info.pixel_aspect - 1.0) > 1e-3:
             # to the displayed size the header gives (after rotation, the sample aspect ratio is inverted)
             filters.append(f"scale={self.info.width}:{self.info.height},setsar=1")
-        filters.append("showinfo=checksum=0")
+        filters.append("showinfo@kept=checksum=0")
         # The fifo muxer queues frames inside ffmpeg, so that it keeps decoding while the caller is
         # busy (loading the face models holds Python's lock a while): a pipe holds only 1 MB.
         queue_size = max(2, min(64, _FFMPEG_QUEUE_BYTES // self._frame_bytes))
@@ -237,12 +261,21 @@ class FrameReader:
             thread.start()
 
     def _read_log(self, headers: queue.Queue) -> None:
-        """Parse ffmpeg's stderr: one showinfo line per output frame, and error messages."""
+        """Parse ffmpeg's stderr: one showinfo line per output frame (and, for a plan by time, one per
+        decoded frame before the selection, which gives the kept frames' numbers), and error messages."""
         assert self._process is not None and self._process.stderr is not None
+        decoded: collections.deque[tuple[str, int]] = collections.deque()  # (pts, frame number) not yet kept
         for raw in self._process.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
             if "showinfo" in line and (match := _SHOWINFO.search(line)):
-                headers.put((match.group(3), int(match.group(4)), int(match.group(5))))
+                if "showinfo@all" in line:
+                    decoded.append((match.group(2), int(match.group(1))))
+                    continue
+                number = None
+                while decoded and number is None:  # the kept frames come in the decoded frames' order
+                    pts, candidate = decoded.popleft()
+                    number = candidate if pts == match.group(2) else None
+                headers.put((match.group(3), int(match.group(4)), int(match.group(5)), number))
             elif (match := _LEVEL.search(line)) and len(self.warnings) < 20:
                 message = match.group(2).strip()
                 if message and message not in self.warnings:
@@ -269,7 +302,7 @@ class FrameReader:
                 header = headers.get()
                 if header is _END:
                     break
-                pts_time, width, height = header
+                pts_time, width, height, number = header
                 image = np.empty((height, width, 3), np.uint8)
                 view, got = memoryview(image).cast("B"), 0
                 while got < len(view):
@@ -279,7 +312,7 @@ class FrameReader:
                     got += n
                 if got < len(view):
                     break
-                index = next(indices)
+                index = number if number is not None else next(indices)
                 try:
                     time = float(pts_time) - self.info.file_start  # from the file's start, as players count
                 except ValueError:
