@@ -50,6 +50,7 @@ def test_bundled_export_is_fresh_and_matches_keras(weights_file: str, faces: np.
     assert card is not None and card.source_sha256 == sha256_file(weights), (
         f"{target.name} is missing or stale: run scripts/export_bundled.sh (mesocli export --bundled)"
     )
+    assert ModelCard.from_json(card_path_for(weights)).onnx_sha256 == sha256_file(target)  # else scan converts
     assert card.arch == ModelCard.from_json(card_path_for(weights)).arch
     got = OnnxPredictor(target).p_fake(faces)
     assert np.abs(got - keras_p_fake(weights, faces)).max() <= 1e-5
@@ -91,11 +92,15 @@ def test_an_exported_onnx_file_is_scanned_as_its_weights_are(own_weights: Path, 
     code, _, err = run_cli("export", own_weights, "--out", exported)
     assert code == 0, err
     loaded = load_onnx(exported)
-    assert loaded.origin == "exported" and loaded.describe() == load_weights(own_weights).describe()
+    source = load_weights(own_weights).describe()
+    assert loaded.origin == "exported" and loaded.describe() == {  # what ran: the file given, by its own sha256
+        "arch": "meso4", "name": f"mine.onnx (exported from {source['name']}, sha256 {source['weights_sha256'][:12]})",
+        "weights_sha256": sha256_file(exported)}
     np.testing.assert_allclose(loaded.predictor().p_fake(RANDOM), keras_p_fake(own_weights, RANDOM), atol=1e-5)
     rows = [json.loads(run_cli("scan", kit.face_jpeg, "--weights", weights, "--format", "jsonl", "-q").out)
             for weights in (own_weights, exported)]
-    assert rows[0]["p_fake"] == pytest.approx(rows[1]["p_fake"], abs=1e-5) and rows[0]["model"] == rows[1]["model"]
+    assert rows[0]["p_fake"] == pytest.approx(rows[1]["p_fake"], abs=1e-5)
+    assert rows[1]["model"] == loaded.describe()
     with pytest.raises(WeightsError, match="holds Meso4 weights, not MesoInception4"):
         load_onnx(exported, "mesoinception4")
     code, _, err = run_cli("scan", kit.face_jpeg, "--weights", exported, "--runtime", "tensorflow", "-q")
@@ -135,6 +140,52 @@ def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path,
     assert code == 1 and "stale" in out
     assert [s.fresh for s in bundled_states()] == [False]
     assert load_onnx(weights).origin == "converted"
+
+
+def _shift_a_bias(onnx_file: Path) -> None:
+    """Edit the graph's last bias, as someone replacing the network behind a file's back would."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(onnx_file)
+    bias = [tensor for tensor in model.graph.initializer if tensor.dims == [1]][-1]
+    bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias) - 2.0, bias.name))
+    onnx.save(model, onnx_file)
+
+
+def test_an_edited_bundled_export_is_not_run(own_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             run_cli: RunCli) -> None:
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    weights = Path(shutil.copy(own_weights, folder / "meso4_df.weights.h5"))
+    card = ModelCard.from_json(card_path_for(own_weights))
+    card.weights_file, card.sha256 = weights.name, sha256_file(weights)
+    card_path_for(weights).write_text(card.to_json())
+    monkeypatch.setattr("mesocli.weights.bundled_dir", lambda: folder)
+    monkeypatch.setenv("MESOCLI_CACHE", str(tmp_path / "cache"))
+    assert run_cli("export", "--bundled")[0] == 0
+    assert ModelCard.from_json(card_path_for(weights)).onnx_sha256 == sha256_file(folder / "meso4_df.onnx")
+    assert load_onnx(weights).origin == "bundled"
+    expected = keras_p_fake(weights, RANDOM)
+    _shift_a_bias(folder / "meso4_df.onnx")  # its source_sha256 still names the weights: it used to run
+    loaded = load_onnx(weights)
+    assert loaded.origin == "converted" and loaded.describe()["weights_sha256"] == sha256_file(weights)
+    np.testing.assert_allclose(loaded.predictor().p_fake(RANDOM), expected, atol=1e-5)
+    code, out, _ = run_cli("export", "--bundled", "--check")
+    assert code == 1 and "stale" in out
+
+
+def test_an_edited_cached_model_is_converted_again(own_weights: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESOCLI_CACHE", str(tmp_path / "cache"))
+    assert load_onnx(own_weights).origin == "converted"
+    (cached,) = (tmp_path / "cache" / "onnx").glob("*.onnx")
+    assert load_onnx(own_weights).origin == "cache"
+    _shift_a_bias(cached)
+    loaded = load_onnx(own_weights)
+    assert loaded.origin == "converted"  # not the edited graph under the weights' sha256
+    np.testing.assert_allclose(loaded.predictor().p_fake(RANDOM), keras_p_fake(own_weights, RANDOM), atol=1e-5)
+    assert load_onnx(own_weights).origin == "cache"  # rewritten
 
 
 def test_runtimes_give_the_same_results(kit: MediaKit, run_cli: RunCli) -> None:

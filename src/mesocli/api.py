@@ -363,10 +363,13 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         if check:
             return 1 if any(not state.fresh for state in states) else 0
         jobs = [(state.weights, state.onnx) for state in states if force or verify or not state.fresh]
+    bundled_jobs = set(jobs)
     jobs += exporting.plan_exports(paths, fmt, target_dir, force)
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
         written = exporting.export(weights, target, fmt)
+        if (source_path, target) in bundled_jobs:
+            exporting.record_bundled_export(source_path, written)
         note = ""
         if verify:
             diff = exporting.verify(weights, written, fmt)

@@ -318,7 +318,8 @@ def export(source: SourceWeights, target: Path, fmt: str = "onnx") -> Path:
 
 @dataclass
 class BundledState:
-    """One bundled ``.weights.h5`` and its ONNX export: ``fresh`` when the export's card names its sha256."""
+    """One bundled ``.weights.h5`` and its ONNX export: ``fresh`` when the export's card names the weights'
+    sha256 and the model card the export's."""
 
     weights: Path
     onnx: Path
@@ -328,16 +329,28 @@ class BundledState:
 
 def bundled_states() -> list[BundledState]:
     """Every bundled weights file (found through the model cards in the bundled folder) and its export's state."""
-    from mesocli.weights import bundled_cards, bundled_dir
+    from mesocli.weights import bundled_cards, bundled_dir, sha256_file
 
     states = []
     for card in bundled_cards():
         weights = bundled_dir() / card.weights_file
         target = default_output(weights, "onnx")
         found = onnx_card(target) if target.is_file() else None
-        fresh = found is not None and found.source_sha256 == card.sha256
+        fresh = (found is not None and found.source_sha256 == card.sha256
+                 and card.onnx_sha256 == sha256_file(target))
         states.append(BundledState(weights, target, card.sha256, fresh))
     return states
+
+
+def record_bundled_export(weights: Path, onnx: Path) -> None:
+    """Write the sha256 of a bundled weights file's ONNX export into its model card (scan runs it only then)."""
+    from mesocli.fsutil import atomic_write_text
+    from mesocli.weights import ModelCard, card_path_for, sha256_file
+
+    card_file = card_path_for(weights)
+    card = ModelCard.from_json(card_file)
+    card.onnx_sha256 = sha256_file(onnx)
+    atomic_write_text(card_file, card.to_json())
 
 
 def verify(source: SourceWeights, target: Path, fmt: str, faces: np.ndarray | None = None) -> float:

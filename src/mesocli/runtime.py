@@ -4,12 +4,15 @@
 the Keras :class:`mesocli.predictor.Predictor`. Where the ONNX graph comes from:
 
 1. bundled weights: ``weights/<name>.onnx`` beside ``<name>.weights.h5``, made by ``mesocli export
-   --bundled``; used only when the sha256 in its card is the ``.weights.h5``'s (else 2.);
+   --bundled``; used only when the model card records both files' sha256 (else 2.);
 2. any other file (``--weights``): converted once, without TensorFlow (the weights are read with
    h5py, the graph built with the ``onnx`` package), and cached by the file's sha256 in
-   ``$MESOCLI_CACHE`` (default ``$XDG_CACHE_HOME/mesocli`` or ``~/.cache/mesocli``); a cache that
-   cannot be written is skipped. Only a ``.weights.h5`` written by a Keras that does not name its
-   layers in the file needs TensorFlow to be read, once.
+   ``$MESOCLI_CACHE`` (default ``$XDG_CACHE_HOME/mesocli`` or ``~/.cache/mesocli``) with the
+   converted graph's own sha256 beside it (a cached graph that differs is converted again); a cache
+   that cannot be written is skipped. Only a ``.weights.h5`` written by a Keras that does not name its
+   layers in the file needs TensorFlow to be read, once;
+3. an ``.onnx`` file written by ``mesocli export`` (``--weights``): run as it is, reported by its own
+   sha256.
 
 The weights file is checked as :func:`mesocli.weights.load_weights` checks it (regular file,
 sha256 against its model card, architecture against ``--arch``) with the same one-line errors.
@@ -17,6 +20,8 @@ sha256 against its model card, architecture against ``--arch``) with the same on
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,12 +124,12 @@ class OnnxModel:
         return load_weights(self.weights_path, self.arch).model
 
 
-def _onnx_card(path: Path) -> tuple[Any, Any]:
-    """(card, session) of a mesocli ONNX file, read with ONNX Runtime (no ``onnx`` import); card None if unusable."""
+def _onnx_card(model: bytes | Path) -> tuple[Any, Any]:
+    """(card, session) of a mesocli ONNX model, read with ONNX Runtime (no ``onnx`` import); card None if unusable."""
     from mesocli.export import ExportCard
 
     try:
-        session = _session(path)
+        session = _session(model)
         meta = session.get_modelmeta().custom_metadata_map
     except Exception:  # a damaged or foreign file is not used
         return None, None
@@ -135,8 +140,29 @@ def cached_path(digest: str) -> Path:
     return cache_dir() / "onnx" / f"{digest}.onnx"
 
 
+def _recorded_sha256(onnx_path: Path) -> Path:
+    """Where the cache records the sha256 of a converted model (``<weights sha256>.sha256``)."""
+    return onnx_path.with_suffix(".sha256")
+
+
+def _verified(candidate: Path, expected: str | None) -> bytes | None:
+    """The bytes of an ONNX file whose sha256 is ``expected`` (read once: what is checked is what runs);
+    None when it is missing, unreadable, not recorded or different (damaged or replaced)."""
+    if not expected:
+        return None
+    try:
+        data = candidate.read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == expected else None
+
+
 def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
-    """Check a weights file and return it ready for ONNX Runtime (bundled export, cache, or converted now)."""
+    """Check a weights file and return it ready for ONNX Runtime (bundled export, cache, or converted now).
+
+    A bundled export is used only when its own sha256 is the one its model card records, a cached one
+    when it is the one the cache recorded beside it: the graph that runs is the weights file reported.
+    """
     from mesocli import weights as w
     from mesocli.export import default_output
 
@@ -146,51 +172,57 @@ def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
     card_file = w.card_path_for(path)
     card = w.ModelCard.from_json(card_file) if path.is_file() and card_file.is_file() else None
     digest = w.check_file(path, card)
-    candidates = [(default_output(path, "onnx"), "bundled")] if card is not None else []
-    candidates.append((cached_path(digest), "cache"))
-    for candidate, origin in candidates:
-        if not candidate.is_file():
-            continue
-        found, session = _onnx_card(candidate)
+    candidates = [(default_output(path, "onnx"), "bundled", card.onnx_sha256)] if card is not None else []
+    cached = cached_path(digest)
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        candidates.append((cached, "cache", _recorded_sha256(cached).read_text(encoding="ascii").strip()))
+    for candidate, origin, expected in candidates:
+        data = _verified(candidate, expected)
+        found, session = _onnx_card(data) if data is not None else (None, None)
         if found is None or found.source_sha256 != digest:
-            continue  # stale or foreign: convert instead
+            continue  # stale, damaged or foreign: convert instead
         if arch is not None and arch != found.arch:
             raise WeightsError(f"{path}: holds {w.DISPLAY_NAMES[found.arch]} weights, not "
                                f"{w.DISPLAY_NAMES[arch]} (drop --arch or fix it)")
         name = card.name if card is not None and card.name and not found.legacy else path.name
-        return OnnxModel(found.arch, name, path, digest, candidate, origin, None if found.legacy else card,
+        return OnnxModel(found.arch, name, path, digest, data, origin, None if found.legacy else card,
                          found.legacy, session)
     return convert(path, arch, digest)
 
 
 def _exported(path: Path, arch: str | None) -> OnnxModel:
-    """An ONNX file written by ``mesocli export``, run as it is; it reports the sha256 of the weights it was
-    exported from (as a scan of those weights does)."""
+    """An ONNX file written by ``mesocli export``, run as it is; it reports its own sha256 (what ran), and
+    the weights it was exported from in its name."""
     from mesocli import weights as w
 
     w.check_file(path, None)  # a regular, readable file
-    found, session = _onnx_card(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    found, session = _onnx_card(data)
     if found is None:
         raise WeightsError(f"{path}: not an ONNX model written by `mesocli export` (no model card inside)")
     if arch is not None and arch != found.arch:
         raise WeightsError(f"{path}: holds {w.DISPLAY_NAMES[found.arch]} weights, not {w.DISPLAY_NAMES[arch]} "
                            "(drop --arch or fix it)")
-    return OnnxModel(found.arch, found.name or path.name, path, found.source_sha256, path, "exported", None,
+    name = f"{path.name} (exported from {found.name or found.source_file}, sha256 {found.source_sha256[:12]})"
+    return OnnxModel(found.arch, name, path, hashlib.sha256(data).hexdigest(), data, "exported", None,
                      found.legacy, session)
 
 
 def convert(path: Path, arch: str | None = None, digest: str | None = None) -> OnnxModel:
     """Read and convert a weights file now; keep the result in the cache when it can be written."""
-    import contextlib
-
     from mesocli.export import onnx_bytes, read_source
-    from mesocli.fsutil import atomic_path
+    from mesocli.fsutil import atomic_path, atomic_write_text
 
     source = read_source(Path(path), arch, digest)
     data = onnx_bytes(source.arrays, source.arch, source.card())
+    cached = cached_path(source.sha256)
     with contextlib.suppress(OSError):  # a read-only or full cache only costs the next run a conversion
-        with atomic_path(cached_path(source.sha256), suffix=".onnx") as tmp:
+        with atomic_path(cached, suffix=".onnx") as tmp:
             tmp.write_bytes(data)
+        atomic_write_text(_recorded_sha256(cached), hashlib.sha256(data).hexdigest() + "\n")
     from mesocli.weights import ModelCard, card_path_for
 
     card_file = card_path_for(source.path)

@@ -46,6 +46,7 @@ class ModelCard:
     output: str = "p_fake = 1 - sigmoid output (the network's sigmoid is P(real))"
     metrics: dict[str, Any] = field(default_factory=dict)
     created: str = ""
+    onnx_sha256: str = ""  # of the ONNX export beside the weights (bundled weights: what scan runs)
 
     @classmethod
     def from_json(cls, path: Path) -> ModelCard:
