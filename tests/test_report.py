@@ -128,6 +128,26 @@ def test_report_shows_every_detector_and_every_track(tmp_path: Path) -> None:
     assert "Face tracks" in text and "0.50–2.50 s" in text and "1 of 6 sampled frames: 2.50 s" in text
 
 
+def test_report_scores_agree_with_the_verdicts_at_the_threshold(tmp_path: Path) -> None:
+    from mesocli.report import ReportEntry, render_html
+
+    result = {
+        "path": "face.jpg", "type": "image", "status": "ok", "error": None, "p_fake": 0.627561, "verdict": "real",
+        "threshold": 0.628, "aggregation": "mean", "model": {"name": "any"},
+        "detectors": {"df": {"p_fake": 0.627561}, "f2f": {"p_fake": 0.0}},
+        "frames": {"sampled": 1, "with_face": 1}, "segments": [],
+    }
+    report = tmp_path / "r.html"
+    report.write_text(render_html([ReportEntry(result, None)]))
+    _, text = check_report(report)
+    assert "0.627561 below threshold" in text and "0.628 fired" not in text  # 0.628 read as fired at 0.628
+    assert "0.000 below threshold" in text  # an exact 0 (a vote with no fake frame) was shown as "<0.001"
+    result |= {"p_fake": 0.628, "verdict": "fake", "detectors": {"df": {"p_fake": 0.628}, "f2f": {"p_fake": 4e-4}}}
+    report.write_text(render_html([ReportEntry(result, None)]))
+    page, text = check_report(report)
+    assert "0.628 fired" in text and "<0.001 below threshold" in text  # escaped in the page, "<" as text
+
+
 def test_a_heatmap_explains_the_class_the_scan_decided(own_weights: Path) -> None:
     """With --model any or --arch ensemble the map is drawn by another network than the one whose score
     decided: its target is the decided class (the caption's), not that network's own verdict."""

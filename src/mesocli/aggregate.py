@@ -52,7 +52,7 @@ def mean(scores: Sequence[float], threshold: float = 0.5) -> float:
 def vote(scores: Sequence[float], threshold: float = 0.5) -> float:
     """The share of frames whose p_fake is >= ``threshold`` (the authors' released code)."""
     values = _check(scores)
-    return sum(1 for v in values if v >= threshold) / len(values)
+    return sum(1 for v in values if is_fake(v, threshold)) / len(values)
 
 
 def confident(scores: Sequence[float], threshold: float = 0.5) -> float:
@@ -89,9 +89,25 @@ def check_threshold(threshold: float) -> float:
     return threshold
 
 
+SCORE_DECIMALS = 6  # how scores are reported (JSON, CSV); verdicts are taken on the reported value
+
+
+def is_fake(p_fake: float, threshold: float = 0.5) -> bool:
+    """Whether ``p_fake`` as reported (6 decimals) is ``>= threshold``: a printed score equal to the
+    threshold is never called real."""
+    return round(float(p_fake), SCORE_DECIMALS) >= threshold
+
+
 def verdict(p_fake: float, threshold: float = 0.5) -> str:
-    """``fake`` when ``p_fake >= threshold``, else ``real``."""
-    return "fake" if p_fake >= threshold else "real"
+    """``fake`` when :func:`is_fake`, else ``real``."""
+    return "fake" if is_fake(p_fake, threshold) else "real"
+
+
+def shown(p_fake: float, threshold: float, decimals: int = 3) -> str:
+    """``p_fake`` for people, with ``decimals`` decimals, or the reported six where fewer would contradict
+    the verdict (0.627561 at threshold 0.628 is real: shown 0.627561, not 0.628)."""
+    short = f"{p_fake:.{decimals}f}"
+    return short if verdict(float(short), threshold) == verdict(p_fake, threshold) else f"{p_fake:.{SCORE_DECIMALS}f}"
 
 
 def smooth(scores: Sequence[float], window: int = DEFAULT_WINDOW) -> list[float]:
@@ -172,7 +188,7 @@ def segments(
         run.clear()
 
     for i, value in enumerate(smoothed):
-        if value is not None and value >= threshold:
+        if value is not None and is_fake(value, threshold):
             run.append(i)
         else:
             close()

@@ -17,16 +17,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesocli.aggregate import shown, verdict
 
-def fmt_p(value: float | None) -> str:
-    """A p_fake for people: three decimals, ``<0.001`` / ``>0.999`` at the ends, an em dash for none."""
+
+def fmt_p(value: float | None, threshold: float | None = None) -> str:
+    """A p_fake for people (HTML): three decimals, ``<0.001`` / ``>0.999`` near the ends (0 and 1 as they
+    are), an em dash for none; with ``threshold``, more decimals where three would contradict the verdict."""
     if value is None:
         return "—"
-    if value < 0.001:
-        return "<0.001"
-    if value > 0.999:
-        return ">0.999"
-    return f"{value:.3f}"
+    if 0 < value < 0.001:
+        return "&lt;0.001"
+    if 0.999 < value < 1:
+        return "&gt;0.999"
+    return f"{value:.3f}" if threshold is None else shown(value, threshold)
 
 
 def detector_scores(result: dict[str, Any]) -> list[tuple[str, float | None]]:
@@ -161,10 +164,10 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
         cells = [f'<td class="num">{number}</td>',
                  f'<td class="path"><a href="#input-{number}">{_esc(r.get("path"))}</a></td>',
                  f"<td>{_esc(r.get('type') or '—')}</td>", f"<td>{_badge(r)}</td>",
-                 f'<td class="num">{fmt_p(r.get("p_fake"))}</td>']
+                 f'<td class="num">{fmt_p(r.get("p_fake"), r.get("threshold"))}</td>']
         if several:
             scores = dict(detector_scores(r))
-            cells += [f'<td class="num">{fmt_p(scores.get(n))}</td>' for n in names]
+            cells += [f'<td class="num">{fmt_p(scores.get(n), r.get("threshold"))}</td>' for n in names]
         cells += [f'<td class="num">{frames.get("with_face", 0)} / {frames.get("sampled", 0)}</td>',
                   f"<td>{_esc(flagged)}</td>",
                   f'<td class="path">{_esc(r.get("error") or "; ".join((r.get("warnings") or [])[:1]))}</td>']
@@ -184,7 +187,8 @@ def _section(number: int, entry: ReportEntry) -> str:
         aggregation = r.get("aggregation")
         how = {"vote": " (vote: the share of frames whose p_fake is at or above the threshold)",
                None: ""}.get(aggregation, f" ({_esc(aggregation)} of the frame scores)")
-        out.append(f" · p_fake <b>{fmt_p(r.get('p_fake'))}</b>{how}, threshold {_esc(r.get('threshold'))}")
+        out.append(f" · p_fake <b>{fmt_p(r.get('p_fake'), r.get('threshold'))}</b>{how}, "
+                   f"threshold {_esc(r.get('threshold'))}")
     out.append("</p>")
     if status == "error":
         out.append(f'<p class="errmsg">{_esc(r.get("error") or "unknown error")}</p>'
@@ -203,8 +207,9 @@ def _section(number: int, entry: ReportEntry) -> str:
     if status == "ok":
         threshold = float(r.get("threshold", 0.5))
         rows = "".join(
-            f"<tr><td>{_esc(name)}</td><td class=\"num\">{fmt_p(p)}</td><td>"
-            f"{'fired (≥ threshold)' if p is not None and p >= threshold else 'below threshold'}</td></tr>"
+            f"<tr><td>{_esc(name)}</td><td class=\"num\">{fmt_p(p, threshold)}</td><td>"
+            f"{'fired (≥ threshold)' if p is not None and verdict(p, threshold) == 'fake' else 'below threshold'}"
+            "</td></tr>"
             for name, p in detector_scores(r))
         out.append(f"<h3>p_fake per detector</h3><table><tr><th>detector</th><th>p_fake</th><th></th></tr>"
                    f"{rows}</table>")

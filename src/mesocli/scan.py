@@ -168,7 +168,7 @@ class ScanResult:
 
 
 def _r(value: float) -> float:
-    return round(float(value), 6)
+    return round(float(value), aggregate.SCORE_DECIMALS)
 
 
 def _detector_dict(scores: dict[str, float], threshold: float) -> dict[str, dict[str, Any]]:

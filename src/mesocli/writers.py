@@ -154,6 +154,8 @@ class TableWriter:
         from rich.markup import escape
         from rich.table import Table
 
+        from mesocli.aggregate import shown
+
         terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
         # on a terminal rows fold to its width; in a file or pipe no cell is ever cut or folded
         width = None if terminal else 1 << 16
@@ -184,13 +186,14 @@ class TableWriter:
             cells = [
                 escape(row["path"]),
                 f"[{style}]{verdict or '-'}[/]",
-                "-" if row.get("p_fake") is None else f"{row['p_fake']:.3f}",
+                "-" if row.get("p_fake") is None else shown(row["p_fake"], row.get("threshold", 0.5)),
                 f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
                 escape(status),
             ]
             if with_detectors:
                 detectors = row.get("detectors") or {}
-                cells.append(" ".join(f"{name} {item['p_fake']:.3f}" for name, item in detectors.items()) or "-")
+                cells.append(" ".join(f"{name} {shown(item['p_fake'], row.get('threshold', 0.5))}"
+                                      for name, item in detectors.items()) or "-")
             table.add_row(*cells)
         console.print(table)
         order = ("fake", "real", "no_face", "error")
