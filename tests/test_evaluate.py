@@ -342,6 +342,17 @@ def test_cli_pgf_plot_is_refused_before_scoring(scored_root: Path, tmp_path: Pat
     assert ".png" in line and ".pgf" not in line.split("extensions")[1] and not (tmp_path / "s.csv").exists()
 
 
+def test_a_missing_dependency_is_one_line(scored_root: Path, tmp_path: Path, run_cli: RunCli,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # a damaged install: `import matplotlib` fails
+    result = run_cli("eval", "--data", scored_root, "--plot", tmp_path / "roc.png")
+    assert result.code == 2 and "Traceback" not in result.err  # it was a ModuleNotFoundError traceback, exit 1
+    assert result.error_line() == ("this command needs the Python package matplotlib, which is not installed (a "
+                                   "damaged installation): reinstall mesocli, or pip install matplotlib")
+
+
 @pytest.mark.skipif(shutil.which("xelatex") is not None, reason="xelatex is installed: a pgf plot would be written")
 def test_cli_plot_failing_after_scoring_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     run_cli: RunCli) -> None:

@@ -67,8 +67,31 @@ def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_i
             if not quiet_interrupt:
                 raise
             raise typer.Exit(130) from None
+        except ModuleNotFoundError as exc:
+            missing = missing_dependency(exc)
+            if missing is None or DEBUG["on"]:
+                raise
+            fail(missing, 2)
 
     return guarded
+
+
+# import name -> distribution of mesocli's required dependencies (a damaged install may lack one)
+_DISTRIBUTIONS = {
+    "tensorflow": "tensorflow", "keras": "tensorflow", "onnxruntime": "onnxruntime", "onnx": "onnx",
+    "matplotlib": "matplotlib", "sklearn": "scikit-learn", "dlib": "dlib-bin", "h5py": "h5py",
+    "face_recognition_models": "face_recognition_models", "PIL": "Pillow", "imageio_ffmpeg": "imageio-ffmpeg",
+}
+
+
+def missing_dependency(exc: ModuleNotFoundError) -> str | None:
+    """The one-line error for a required dependency that is not installed, or None for any other module."""
+    top = (exc.name or "").split(".")[0]
+    if top not in _DISTRIBUTIONS:
+        return None
+    hint = "; or scan with --runtime tensorflow" if top == "onnxruntime" else ""
+    return (f"this command needs the Python package {_DISTRIBUTIONS[top]}, which is not installed (a damaged "
+            f"installation): reinstall mesocli, or pip install {_DISTRIBUTIONS[top]}{hint}")
 
 
 def err(text: str) -> None:
