@@ -89,6 +89,21 @@ def test_table_lists_path_verdict_and_frames(scan, faces: list[Path]) -> None:
     assert "1 input: 1 fake" in result.out
 
 
+def test_control_characters_in_names_reach_no_terminal(scan, run_cli: RunCli, faces: list[Path],
+                                                        tmp_path: Path) -> None:
+    # an untrusted file name that moves the cursor up and erases a line: it could hide another input's row
+    hostile = tmp_path / "b\x1b[1A\x1b[2K.jpg"
+    hostile.write_bytes(faces[1].read_bytes())
+    result = scan("--format", "table", faces[0], hostile)
+    assert result.code == 0 and "\x1b" not in result.out
+    assert "b\\x1b[1A\\x1b[2K.jpg" in result.out  # shown as escapes
+    assert json.loads(scan("--format", "json", hostile).out)[0]["path"] == str(hostile)  # JSON keeps the name
+    code, out, _ = run_cli("extract", hostile, tmp_path / "crops", "--detector", "none", "-q")
+    assert code == 0 and "\x1b" not in out and "\\x1b[1A" in out
+    result = run_cli("scan", tmp_path / "missing\x1b[2K.mp4")
+    assert result.code == 3 and "\x1b" not in result.err
+
+
 def test_paths_from_stdin(scan, faces: list[Path]) -> None:
     result = scan("-", stdin="\n".join(map(str, faces)) + "\n\n")
     assert result.code == 0

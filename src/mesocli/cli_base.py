@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from mesocli.errors import MesocliError, OutputError, ParameterError
+from mesocli.errors import MesocliError, OutputError, ParameterError, printable
 
 DEBUG = {"on": False}
 FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--model"}
@@ -22,7 +22,7 @@ FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--mod
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error on stderr and exit with ``code``."""
-    typer.echo(f"mesocli: error: {message}", err=True)
+    typer.echo(f"mesocli: error: {printable(message)}", err=True)
     raise typer.Exit(code)
 
 

@@ -5,6 +5,12 @@ from collections.abc import Callable, Collection
 from string import Formatter
 
 
+def printable(text: str) -> str:
+    """``text`` as it is safe to show on a terminal: control characters (escape sequences that could
+    move the cursor or erase a line, newlines, tabs) written as Python escapes, e.g. ``\\x1b``."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class MesocliError(Exception):
     """A user-facing failure: the message is printed as is, without a traceback."""
 

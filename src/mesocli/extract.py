@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mesocli import __version__
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
-from mesocli.errors import InputError, ParameterError, UsageError
+from mesocli.errors import InputError, ParameterError, UsageError, printable
 from mesocli.fsutil import check_writable
 from mesocli.inputs import expand_inputs
 from mesocli.manifest import (
@@ -367,7 +367,7 @@ def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
     rows = [("status", "faces", "frames", "name", "input")]
     for r in summary.results:
         frames = f"{r.frames_with_faces}/{r.frames}" if r.frames else "-"  # with a face / sampled
-        rows.append((r.status, str(r.faces), frames, r.name or "-", r.message or r.source))
+        rows.append((r.status, str(r.faces), frames, printable(r.name or "-"), printable(r.message or r.source)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
              for row in rows]

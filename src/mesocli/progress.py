@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from mesocli.errors import printable
+
 
 def note(text: str) -> None:
     """Print a line on stderr (the default ``log`` of the commands' library functions)."""
@@ -45,9 +47,11 @@ class InputBars:
             self._bars.stop()
 
     def start(self, key: object, label: str, total: int | None) -> None:
-        """A bar for one input (``total`` steps, or None when unknown)."""
+        """A bar for one input (``total`` steps, or None when unknown); ``label`` is shown as it is."""
         if self._bars is not None:
-            self._tasks[key] = self._bars.add_task(label, total=total)
+            from rich.markup import escape
+
+            self._tasks[key] = self._bars.add_task(escape(printable(label)), total=total)
 
     def advance(self, key: object, steps: int = 1) -> None:
         if self._bars is not None and key in self._tasks:

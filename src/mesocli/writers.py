@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from mesocli.errors import ParameterError, check_known
+from mesocli.errors import ParameterError, check_known, printable
 from mesocli.fsutil import atomic_path
 
 if TYPE_CHECKING:
@@ -184,11 +184,11 @@ class TableWriter:
             if row.get("warnings"):
                 status += f" ({row['warnings'][0]})"
             cells = [
-                escape(row["path"]),
+                escape(printable(row["path"])),
                 f"[{style}]{verdict or '-'}[/]",
                 "-" if row.get("p_fake") is None else shown(row["p_fake"], row.get("threshold", 0.5)),
                 f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
-                escape(status),
+                escape(printable(status)),
             ]
             if with_detectors:
                 detectors = row.get("detectors") or {}
