@@ -110,6 +110,28 @@ def test_evaluate_known_scores(grey_model: LoadedModel, scored_root: Path) -> No
         k: result[k] for k in ("accuracy", "auc", "eer", "video")}
 
 
+def test_no_interval_from_a_class_of_one_video(grey_model: LoadedModel, tmp_path: Path) -> None:
+    root = tmp_path / "one"
+    for frame, (cls, video, p) in enumerate(IMAGES):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        name = "f1" if cls == "df" else video  # all four fakes from one video
+        Image.new("RGB", (64, 64), (_grey(p),) * 3).save(root / cls / f"{name}_{frame}.png")
+    report = evaluate(grey_model, find_dataset(root, "validation"), 0.5)
+    intervals = report.to_dict()["intervals"]
+    # resampling one video gives the same figures each time: the interval had width 0 ("0.750–0.750")
+    assert "accuracy" not in intervals and "auc" not in intervals
+    assert intervals["note"] == ("image figures' intervals not computed: 1 video in the df class (a bootstrap "
+                                 "needs at least 2 in each)")
+    assert intervals["video_accuracy_mean"][0] < intervals["video_accuracy_mean"][1]  # Wilson: still honest
+    from rich.console import Console
+
+    from mesocli.writers import eval_table
+
+    console = Console(width=200, record=True)
+    console.print(eval_table(report))
+    assert "1 video in the df class" in console.export_text()
+
+
 def test_evaluate_without_video_ids(grey_model: LoadedModel, tmp_path: Path) -> None:
     root = tmp_path / "flat"
     for i, (cls, _, p) in enumerate(IMAGES):

@@ -119,10 +119,15 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
     if resamples <= 0:
         return None
     by_video = all(videos)
-    result: dict[str, Any] = {
-        "level": 0.95, "resamples": resamples, "unit": "video" if by_video else "image",
-        **bootstrap_intervals(labels_is_fake, p_fake, threshold, videos if by_video else None, resamples),
-    }
+    unit = "video" if by_video else "image"
+    units = [len({v for v, fake in zip(videos, labels_is_fake, strict=True) if fake == cls}) if by_video
+             else int(np.sum(labels_is_fake == cls)) for cls in (True, False)]
+    result: dict[str, Any] = {"level": 0.95, "resamples": resamples, "unit": unit}
+    if min(units) < 2:  # resampling one unit gives the same figures every time: an interval of width 0
+        result["note"] = (f"image figures' intervals not computed: {min(units)} {unit} in the "
+                          f"{'df' if units[0] < 2 else 'real'} class (a bootstrap needs at least 2 in each)")
+    else:
+        result.update(bootstrap_intervals(labels_is_fake, p_fake, threshold, videos if by_video else None, resamples))
     if video is not None:
         for key in ("accuracy_mean", "accuracy_vote"):
             right = round(video[key] * video["videos"])

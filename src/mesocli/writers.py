@@ -354,8 +354,8 @@ def eval_table(report: EvalReport) -> Any:
             rows.append((f"{title} {name}: AUC", f"{item['auc']:.4f}", _interval(item.get("intervals"), "auc"), note))
     rows.append(("speed", f"{report.images_per_second:.1f} img/s", "", f"{report.seconds:.1f} s"))
     if ci is not None:
-        rows.append(("intervals", f"{ci['resamples']}", "", f"bootstrap resamples of the {ci['unit']}s of each class; "
-                     "video accuracy: Wilson"))
+        rows.append(("intervals", f"{ci['resamples']}", "", ci.get("note") or f"bootstrap resamples of the "
+                     f"{ci['unit']}s of each class; video accuracy: Wilson"))
     for metric, value, interval, note in rows:
         table.add_row(metric, value, *([interval] if ci is not None else []), note)
     return table
