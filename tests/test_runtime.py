@@ -201,6 +201,7 @@ def test_runtimes_give_the_same_results(kit: MediaKit, run_cli: RunCli) -> None:
     for a, b in zip(onnx.pop("scores"), tf.pop("scores"), strict=True):
         assert abs(a.pop("p_fake") - b.pop("p_fake")) <= 1e-5 and a == b
     onnx.pop("seconds"), tf.pop("seconds")
+    assert onnx.pop("settings") | {"runtime": "tensorflow"} == tf.pop("settings")  # each row says which ran
     assert onnx == tf
 
 

@@ -15,6 +15,8 @@ from conftest import CliResult, RunCli, check_schema, cli_code, fresh_python
 from media import MediaKit, face_crop
 from PIL import Image
 
+from mesocli import __version__
+
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
@@ -47,6 +49,8 @@ def test_jsonl_is_the_default_on_a_pipe_and_follows_the_schema(scan, faces: list
         assert item["path"] == str(path) and item["status"] == "ok" and item["type"] == "image"
         assert item["frames"] == {"sampled": 1, "with_face": 1}
         assert item["model"]["name"] == "meso4_test" and len(item["model"]["weights_sha256"]) == 64
+        assert item["settings"] == {"mesocli": __version__, "runtime": "onnx", "detector": "none",  # provenance
+                                    "sampling": {"mode": "frames", "value": 30}, "smooth": 5}
 
 
 def test_json_is_one_list_document(scan, faces: list[Path], tmp_path: Path) -> None:
@@ -80,6 +84,7 @@ def test_csv_keeps_what_json_has(run_cli: RunCli, faces: list[Path]) -> None:
     assert len(table) == 1
     assert json.loads(table[0]["detectors"]) == {name: d["p_fake"] for name, d in item["detectors"].items()}
     assert json.loads(table[0]["scores"]) == item["scores"] and table[0]["warnings"] == ""
+    assert json.loads(table[0]["settings"]) == item["settings"]
 
 
 def test_table_lists_path_verdict_and_frames(scan, faces: list[Path]) -> None:

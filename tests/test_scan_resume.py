@@ -122,10 +122,14 @@ def test_a_resume_with_other_settings_is_refused_untouched(clips, run_cli: RunCl
     assert run_cli(*args)[0] == 0
     before = output.read_bytes()
     for extra, differs in ((["--model", "f2f"], "model meso4_df"), (["--threshold", "0.9"], "threshold 0.5, not 0.9"),
-                           (["--aggregate", "vote"], "aggregation mean, not vote"), (["--all-faces"], "all faces")):
+                           (["--aggregate", "vote"], "aggregation mean, not vote"), (["--all-faces"], "all faces"),
+                           (["--detector", "none"], "face detector hog, not none"),  # these three were joined
+                           (["--smooth", "3"], "smoothing 5, not 3")):
         code, _, err = run_cli(*args, str(clips[1]), *extra)
         assert code == 2 and differs in err and len(err.splitlines()) == 1, err
         assert output.read_bytes() == before
+    code, _, err = run_cli(*[a if a != "3" else "4" for a in args], str(clips[1]))
+    assert code == 2 and "frame sampling frames 3, not frames 4" in err and output.read_bytes() == before
     assert run_cli(*args, str(clips[1]), "--threshold", "0.50")[0] == 0  # the same settings, spelled otherwise
     assert len(_rows(output)) == 2
 

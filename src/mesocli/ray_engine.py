@@ -45,16 +45,19 @@ class ScanWorker:
     def __init__(self, loader: Callable[[], Any], options: Any) -> None:
         self.options = options
         self.failure: tuple[str, int] | None = None
+        from mesocli.scan import run_settings
+
         try:
             self.loaded = loader()
             self.model_info = self.loaded.describe()
         except MesocliError as exc:  # unusable weights: said once to the driver, which stops the job
             self.failure = (str(exc), exc.exit_code)
-            self.model_info = {}
+            self.loaded, self.model_info = None, {}
+        self.settings = run_settings(options, self.loaded)
 
     def ready(self) -> dict[str, Any]:
-        """This worker's process id, model description, and its loading error if any."""
-        return {"pid": os.getpid(), "model": self.model_info, "failure": self.failure}
+        """This worker's process id, model description, row settings, and its loading error if any."""
+        return {"pid": os.getpid(), "model": self.model_info, "settings": self.settings, "failure": self.failure}
 
     def scan(self, item: str) -> list[dict[str, Any]]:
         """Scan one planned input (see :func:`mesocli.inputs.plan_inputs`): its result rows."""
@@ -91,6 +94,7 @@ class RayScan:
         self.address = address
         self.slots: list[_Slot] = []
         self.model_info: dict[str, Any] = {}
+        self.settings: dict[str, Any] | None = None  # the rows' settings, as the first ready worker gives them
         self.replacements = 0
         self.running: dict[Any, tuple[_Slot, str]] = {}  # task -> (actor, input) while it runs
         self._actor_class: Any = None
@@ -184,7 +188,7 @@ class RayScan:
                     error = MesocliError(message)
                     error.exit_code = code
                     raise error
-                slot.pid, self.model_info = info["pid"], info["model"]
+                slot.pid, self.model_info, self.settings = info["pid"], info["model"], info["settings"]
                 idle.append(slot)
                 continue
             slot, item = running.pop(ref)
@@ -204,7 +208,7 @@ class RayScan:
         return ScanResult(
             path=item, type=None, status="error", error=f"{item}: {message}", p_fake=None, verdict=None,
             threshold=self.options.threshold, aggregation=None, model=self.model_info,
-            faces=[] if self.options.all_faces else None,
+            faces=[] if self.options.all_faces else None, settings=self.settings,
         ).to_dict()
 
 

@@ -9,7 +9,8 @@ taken as done, and a renamed file is scanned again. Rows without ``file`` (writt
 ``--output`` run) match by path alone.
 
 The rows of one output must agree on what made their verdicts: the model (names and weights hashes),
-the threshold, the aggregation rule and ``--all-faces``. A resume with other settings is refused
+the threshold, the aggregation rule, ``--all-faces``, the face detector, the frame sampling and the
+smoothing. A resume with other settings is refused
 (:meth:`Done.check_settings`) rather than mixing verdicts of two models in one file.
 
 Every row is written with one ``write`` and flushed with ``fsync`` before the next input's result
@@ -76,8 +77,10 @@ class Done:
 
 
 def row_settings(row: dict[str, Any]) -> dict[str, str]:
-    """What made a row's verdict, as text: model (name and weights hashes), threshold, aggregation (videos)
-    and whether every face was scored: those the row carries (a failed input's row has no aggregation)."""
+    """What made a row's verdict, as text: model (name and weights hashes), threshold, whether every face
+    was scored, the face detector, and for videos the aggregation, frame sampling and smoothing: those
+    the row carries (a failed input's row has no aggregation). The runtime is not among them: both give
+    the same scores."""
     from mesocli.writers import weights_digests
 
     model = row.get("model") or {}
@@ -91,6 +94,13 @@ def row_settings(row: dict[str, Any]) -> dict[str, str]:
         settings["model"] = f"{model.get('name')} ({model.get('arch')}; {digests})"
     if row.get("type") == "video" and row.get("aggregation"):
         settings["aggregation"] = str(row["aggregation"])
+    made = row.get("settings") or {}  # rows written before this key: not compared
+    if "detector" in made:
+        settings["face detector"] = str(made["detector"])
+    if row.get("type") == "video" and made.get("sampling"):
+        sampling = made["sampling"]
+        settings["frame sampling"] = f"{sampling['mode']} {sampling['value']}" if sampling["value"] else "all"
+        settings["smoothing"] = str(made["smooth"])
     return settings
 
 

@@ -136,6 +136,14 @@ def _onnx_card(model: bytes | Path) -> tuple[Any, Any]:
     return ExportCard.from_metadata(dict(meta)), session
 
 
+def runtime_of(loaded: Any) -> str:
+    """``onnx`` or ``tensorflow``: what runs ``loaded`` (a model, or a detector set or ensemble of them)."""
+    members = getattr(loaded, "members", None)
+    if members:
+        return runtime_of(next(iter(members.values())))
+    return "onnx" if isinstance(loaded, OnnxModel) else "tensorflow"
+
+
 def cached_path(digest: str) -> Path:
     return cache_dir() / "onnx" / f"{digest}.onnx"
 

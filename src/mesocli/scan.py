@@ -142,6 +142,7 @@ class ScanResult:
     scores: list[FrameScore] | None = None
     detectors: dict[str, float] | None = None  # --model any: each detector's p_fake for this input
     warnings: list[str] = field(default_factory=list)  # decoding problems that did not stop the scan
+    settings: dict[str, Any] | None = None  # how the rest was made (see run_settings)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -159,12 +160,26 @@ class ScanResult:
             "segments": [s.to_dict() for s in self.segments],
             "seconds": round(self.seconds, 3),
             "warnings": list(self.warnings),
+            "settings": self.settings,
         }
         if self.scores is not None:
             out["scores"] = [s.to_dict() for s in self.scores]
         if self.detectors is not None:
             out["detectors"] = _detector_dict(self.detectors, self.threshold)
         return out
+
+
+def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
+    """What made a row besides its model, threshold and aggregation (the JSON ``settings`` object): the
+    mesocli version, the runtime that ran the network (None when no model was loaded), the face
+    detector, the frame sampling and the timeline's smoothing window."""
+    from mesocli import __version__
+    from mesocli.runtime import runtime_of
+
+    selection = options.selection()
+    return {"mesocli": __version__, "runtime": None if loaded is None else runtime_of(loaded),
+            "detector": options.detector, "sampling": {"mode": selection.mode, "value": selection.value},
+            "smooth": options.smooth}
 
 
 def _r(value: float) -> float:
@@ -235,13 +250,13 @@ def scan_inputs(
             job = jobs.popleft()
             if progress is not None:
                 progress("done", job.path, None)
-            yield finalize(job, options, model_info)
+            yield finalize(job, options, model_info, settings)
 
     producer.start()
     try:
         if callable(loaded):
             loaded = loaded()
-        model_info = loaded.describe()
+        model_info, settings = loaded.describe(), run_settings(options, loaded)
         predictor = _predictor_for(loaded, options)
         waiting = False  # an input read to its end has faces in the batch
         while True:
@@ -325,8 +340,9 @@ def _predictor_for(loaded: Any, options: ScanOptions) -> Any:
     return make_predictor(loaded, options)
 
 
-def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any]) -> ScanResult:
-    """Aggregate a finished job's face scores into its :class:`ScanResult`."""
+def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
+             settings: dict[str, Any] | None = None) -> ScanResult:
+    """Aggregate a finished job's face scores into its :class:`ScanResult` (``settings``: :func:`run_settings`)."""
     is_video = job.kind == "video"
     result = ScanResult(
         path=job.path,
@@ -343,6 +359,7 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any]) -> Scan
         faces=[] if options.all_faces else None,
         seconds=max(0.0, job.finished - job.started),
         warnings=list(job.warnings),
+        settings=settings,
     )
     if options.detail:
         result.scores = [

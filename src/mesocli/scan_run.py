@@ -148,9 +148,11 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
 def _settings(options: ScanOptions, model_info: dict[str, Any]) -> dict[str, str]:
     """What makes this run's verdicts, as a resumed output's rows record it (:func:`mesocli.resume.row_settings`)."""
     from mesocli.resume import row_settings
+    from mesocli.scan import run_settings
 
     return row_settings({"model": model_info, "threshold": options.threshold, "type": "video",
-                         "aggregation": options.aggregation, "faces": [] if options.all_faces else None})
+                         "aggregation": options.aggregation, "faces": [] if options.all_faces else None,
+                         "settings": run_settings(options, None)})
 
 
 def plan_scan(

@@ -33,7 +33,7 @@ EXISTS = "{value}: exists; pass {force} to replace it"
 CSV_COLUMNS = (
     "path", "type", "status", "error", "p_fake", "verdict", "threshold", "aggregation",
     "model_arch", "model_name", "model_weights_sha256", "frames_sampled", "frames_with_face",
-    "faces", "segments", "seconds", "detectors", "warnings", "scores",
+    "faces", "segments", "seconds", "detectors", "warnings", "scores", "settings",
 )
 
 
@@ -118,6 +118,7 @@ def csv_row(result: dict[str, Any]) -> dict[str, Any]:
         else _compact({name: item["p_fake"] for name, item in result["detectors"].items()}),
         warnings=_compact(result["warnings"]) if result.get("warnings") else None,
         scores=None if result.get("scores") is None else _compact(result["scores"]),
+        settings=None if result.get("settings") is None else _compact(result["settings"]),
     )
     return {key: "" if value is None else value for key, value in row.items()}
 
