@@ -11,6 +11,8 @@ from conftest import RunCli
 from media import MediaKit
 from PIL import Image
 
+from mesocli.weights import sha256_file
+
 
 class Page(HTMLParser):
     """Collects what a structural check needs: tags, image sources, links, ids, text."""
@@ -73,6 +75,7 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
     for path in inputs:
         assert str(path) in text
     assert "3 inputs: 1 scanned" in text and "1 with no face, 1 failed" in text
+    assert "runtime: onnx" in text and sha256_file(own_weights) in text  # what ran, and its whole hash
     assert "NO FACE" in text and "ERROR" in text and "not a readable video" in text
     assert "8 of 8 sampled frames" in text  # the clip without a face lists its faceless frames
     assert "highest p_fake #1" in text and "lowest p_fake #2" in text

@@ -312,9 +312,11 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
     With ``model="any"`` the heatmaps are those of the first detector (df), with ``arch="ensemble"``
     those of its Meso4 network; the report shows every detector's p_fake."""
     from mesocli.detectors import DetectorSet, Ensemble
-    from mesocli.writers import model_label
+    from mesocli.runtime import runtime_of
+    from mesocli.writers import model_label, weights_digests
 
-    meta = {"model": model_label(loaded.describe())}
+    meta = {"model": model_label(loaded.describe()), "runtime": runtime_of(loaded),
+            "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
     heatmaps = loaded
     if isinstance(loaded, DetectorSet):
         name, heatmaps = next(iter(loaded.members.items()))
