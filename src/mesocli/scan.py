@@ -90,7 +90,7 @@ class FrameScore:
     detectors: dict[str, float] | None = None  # --model any: each detector's p_fake
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"frame": self.frame, "time": round(self.time, 3), "p_fake": _r(self.p_fake), "track": self.track}
+        out = {"frame": self.frame, "time": round(self.time, 6), "p_fake": _r(self.p_fake), "track": self.track}
         if self.detectors is not None:
             out["detectors"] = {name: _r(value) for name, value in self.detectors.items()}
         return out
