@@ -111,9 +111,78 @@ def test_an_absolute_output_below_a_file_names_it_absolute(tmp_path: Path) -> No
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
 
 
-def test_check_writable_folder_makes_the_folder_and_leaves_it_empty(tmp_path: Path) -> None:
+def test_check_writable_leaves_no_folder_it_made(tmp_path: Path) -> None:
+    (tmp_path / "kept").mkdir()
     check_writable(tmp_path / "out" / "heatmaps", folder=True)
-    assert list((tmp_path / "out" / "heatmaps").iterdir()) == []
+    check_writable(tmp_path / "new1" / "new2" / "o.json")
+    check_writable(tmp_path / "kept" / "o.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"] and not any((tmp_path / "kept").iterdir())
+
+
+def test_a_file_that_appears_during_the_write_is_not_replaced(tmp_path: Path) -> None:
+    from mesocli.errors import ParameterError
+
+    target = tmp_path / "same.json"
+    with pytest.raises(ParameterError) as caught, atomic_path(target, replace=False) as tmp:
+        tmp.write_text("mine")
+        target.write_text("theirs")  # another run published meanwhile
+    assert str(caught.value) == f"{target}: exists (it appeared during the run); pass force to replace it"
+    assert target.read_text() == "theirs" and [p.name for p in tmp_path.iterdir()] == ["same.json"]
+    with atomic_path(target, replace=True) as tmp:
+        tmp.write_text("mine")
+    assert target.read_text() == "mine"
+
+
+def test_a_new_file_is_published_without_replace(tmp_path: Path) -> None:
+    with atomic_path(tmp_path / "new.json", replace=False) as tmp:
+        tmp.write_text("{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["new.json"] and (tmp_path / "new.json").read_text() == "{}"
+
+
+def test_a_name_of_255_bytes_is_written(tmp_path: Path) -> None:
+    for name in ("r" * 250 + ".json", "é" * 125 + ".csv"):  # 255 and 254 bytes
+        atomic_write_text(tmp_path / name, "x")
+        with atomic_path(tmp_path / name, suffix=".csv") as tmp:
+            tmp.write_text("y")
+        assert (tmp_path / name).read_text() == "y"
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_symbolic_link_keeps_its_place_and_its_file_is_written(tmp_path: Path) -> None:
+    (tmp_path / "real.json").write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to("real.json")
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and (tmp_path / "real.json").read_text() == "new"
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to("made.json")
+    atomic_write_text(dangling, "made", replace=False)
+    assert dangling.is_symlink() and (tmp_path / "made.json").read_text() == "made"
+
+
+def test_a_stream_is_written_into(tmp_path: Path) -> None:
+    read, write = os.pipe()
+    try:
+        link = tmp_path / "mystdout"
+        link.symlink_to(f"/proc/self/fd/{write}")
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        assert [fsutil.is_stream(p) for p in (link, fifo, "/dev/null", f"/dev/fd/{write}", tmp_path)] == [True] * 4 + [
+            False]
+        atomic_write_text(link, "through the pipe", replace=False)
+        assert link.is_symlink() and os.read(read, 100) == b"through the pipe"
+        check_writable(link)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "mystdout"]
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_an_output_below_a_broken_link_says_so(tmp_path: Path) -> None:
+    (tmp_path / "dangl").symlink_to("nowhere")
+    with pytest.raises(OutputError) as caught:
+        check_writable(tmp_path / "dangl", folder=True)
+    assert str(caught.value) == f"cannot write {tmp_path / 'dangl'}: {tmp_path / 'dangl'} is a broken symbolic link"
 
 
 def test_explain_out_below_a_file_names_the_out_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

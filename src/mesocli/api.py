@@ -345,7 +345,6 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     from mesocli import export as exporting
 
     paths = [Path(source) for source in sources]
-    target_dir = None if out is None else Path(out)
     if bundled == bool(paths):
         raise ParameterError("give weights files or {bundled}")
     if check and not bundled:
@@ -364,10 +363,10 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
             return 1 if any(not state.fresh for state in states) else 0
         jobs = [(state.weights, state.onnx) for state in states if force or verify or not state.fresh]
     bundled_jobs = set(jobs)
-    jobs += exporting.plan_exports(paths, fmt, target_dir, force)
+    jobs += exporting.plan_exports(paths, fmt, out, force)  # as given: a trailing '/' names a folder
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
-        written = exporting.export(weights, target, fmt)
+        written = exporting.export(weights, target, fmt, replace=force or (source_path, target) in bundled_jobs)
         if (source_path, target) in bundled_jobs:
             exporting.record_bundled_export(source_path, written)
         note = ""

@@ -190,8 +190,8 @@ def evaluate(
 def export(
     sources: Arg(list[Path] | None, "Weights files: mesocli's .weights.h5 or the authors' .h5.", "WEIGHTS...") = None,
     fmt: Format("onnx, savedmodel or tflite.", ExportFormat) = ExportFormat.onnx,
-    out: Opt(Path | None, "Output file (one source) or folder (several); default: beside the source.", "--out", "-o")
-    = None,
+    out: Opt(str | None, "Output file (one source) or folder (several, or ending with /); default: beside the source.",
+             "--out", "-o") = None,
     bundled: Opt(bool, "Export every bundled weights file to ONNX.", "--bundled") = False,
     check: Opt(bool, "With --bundled: only check each export is fresh.", "--check") = False,
     verify: Opt(bool, "Compare p_fake with the Keras model on random faces (loads TensorFlow).", "--verify") = False,

@@ -32,7 +32,7 @@ _TRACK = re.compile(r"t\d+")  # ``extract --all-faces``: ``<video>_t<track>_<fra
 
 @dataclass
 class FolderDataset:
-    """The files of one split and their labels (1 = real, 0 = df)."""
+    """The files of one split and their labels (1 = real, 0 = df); ``folders``: the class folders read."""
 
     root: Path
     split: str | None
@@ -40,6 +40,7 @@ class FolderDataset:
     labels: np.ndarray
     ignored: list[Path] = field(default_factory=list)
     methods: list[str | None] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.methods:
@@ -170,7 +171,8 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
                         labels.append(label)
                     else:
                         ignored.append(path)
-    dataset = FolderDataset(root, used_split, paths, np.asarray(labels, dtype=np.int64), ignored)
+    dataset = FolderDataset(root, used_split, paths, np.asarray(labels, dtype=np.int64), ignored,
+                            folders=[directory for dirs in class_dirs.values() for directory in dirs])
     missing = [name for name, count in dataset.counts.items() if count == 0]
     if missing:
         raise UsageError(f"{folder}: no images of class {' and '.join(missing)}; both df and real are needed")

@@ -265,6 +265,7 @@ def run_eval(
     check_threshold(threshold)
     check_bootstrap(bootstrap)
     dataset = open_dataset(data, split)
+    writers.refuse_inputs_as_outputs((), (plot, scores), dataset.folders)  # the images being evaluated
     for target in (plot, scores):
         if target is not None and Path(target).is_dir():
             raise UsageError(f"{target} is a folder; give a file name")
@@ -289,11 +290,11 @@ def run_eval(
     if len(report.skipped) > 10:
         log(f"mesocli: … and {len(report.skipped) - 10} more files skipped")
     if scores is not None:
-        writers.write_scores(report, scores)
+        writers.write_scores(report, scores, replace=force)
         say(f"scores: {scores}")
     if plot is not None:
         try:
-            writers.plot_roc(report, plot)
+            writers.plot_roc(report, plot, replace=force)
         except OutputError:
             raise
         except Exception as exc:  # matplotlib failing after the scoring: one line, not a traceback

@@ -219,7 +219,7 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
         explanations = cam.explain(np.stack([face for _, _, face in pending]), threshold=threshold)
         for (source, target, face), explanation in zip(pending, explanations, strict=True):
             caption = f"{caption_for(explanation.p_fake, kind='image')} · {source.name}"
-            atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)))
+            atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)), replace=force)
             verdict = "fake" if explanation.p_fake >= threshold else "real"
             yield {"path": str(source), "status": "ok", "error": None, "p_fake": round(explanation.p_fake, 6),
                    "verdict": verdict, "target": explanation.target, "heatmap": str(target)}

@@ -11,6 +11,7 @@ checked against the Keras model (:func:`verify`).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,22 +181,27 @@ def check_target(target: Path, fmt: str) -> None:
                              "(change {fmt} or the name)", value=target, suffix=suffix, named=named, kind=fmt)
 
 
-def plan_exports(sources: Sequence[Path], fmt: str, out: Path | None, force: bool) -> list[tuple[Path, Path]]:
+def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, force: bool) -> list[tuple[Path, Path]]:
     """(source, target) of each export: beside the source, or ``out`` (a file for one source, a folder for
-    several). Checked before any work: an existing output (and a TFLite file's card) is refused without
-    ``force``, and so are two sources that would be written to one path and a target named with
-    another format's extension."""
+    several or when it ends with ``/``); a source given twice is exported once. Checked before any work:
+    an existing output (and a TFLite file's card) is refused without ``force``, and so are two sources
+    that would be written to one path and a target named with another format's extension."""
     from mesocli.writers import refuse_existing
 
-    several = len(sources) > 1
-    if out is not None and several and out.exists() and not out.is_dir():
-        raise ParameterError("{value}: {out} must be a folder when exporting several files", value=out)
+    as_folder = out is not None and (len(sources) > 1 or os.fspath(out).endswith(("/", os.sep)))
+    folder = None if out is None else Path(out)
+    if folder is not None and as_folder and folder.exists() and not folder.is_dir():
+        raise ParameterError("{value}: {out} must be a folder (it ends with '/', or several files are exported)",
+                             value=out)
     jobs: list[tuple[Path, Path]] = []
     taken: dict[Path, Path] = {}
+    firsts: dict[Path, Path] = {}
     for source in map(Path, sources):
+        firsts.setdefault(source.resolve(), source)
+    for source in firsts.values():
         target = default_output(source, fmt)
-        if out is not None:
-            target = out / target.name if several or out.is_dir() else out
+        if folder is not None:
+            target = folder / target.name if as_folder or folder.is_dir() else folder
         check_target(target, fmt)
         key = target.resolve()
         if key in taken:
@@ -208,12 +214,12 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: Path | None, force: boo
     return jobs
 
 
-def write_onnx(source: SourceWeights, target: Path) -> Path:
-    """Write ``source`` as ONNX to ``target`` atomically."""
+def write_onnx(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
+    """Write ``source`` as ONNX to ``target`` atomically (``replace``: as :func:`mesocli.fsutil.atomic_path`)."""
     from mesocli.fsutil import atomic_path
 
     data = onnx_bytes(source.arrays, source.arch, source.card())
-    with atomic_path(Path(target), suffix=".onnx") as tmp:
+    with atomic_path(Path(target), suffix=".onnx", replace=replace) as tmp:
         tmp.write_bytes(data)
     return Path(target)
 
@@ -253,12 +259,14 @@ def _tf_module(source: SourceWeights) -> tuple[Any, Any]:
     return tf, Serving()
 
 
-def write_savedmodel(source: SourceWeights, target: Path) -> Path:
-    """A TensorFlow SavedModel folder (signature ``serving_default``) with the card as ``mesocli_card.json``."""
+def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
+    """A TensorFlow SavedModel folder (signature ``serving_default``) with the card as ``mesocli_card.json``;
+    an existing folder is replaced only with ``replace``."""
     import shutil
     import tempfile
 
     from mesocli._tf import quiet
+    from mesocli.fsutil import APPEARED
 
     tf, module = _tf_module(source)
     target = Path(target)
@@ -268,6 +276,8 @@ def write_savedmodel(source: SourceWeights, target: Path) -> Path:
             tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
         (tmp / "assets").mkdir(exist_ok=True)
         (tmp / "assets" / "mesocli_card.json").write_text(json.dumps(source.card().metadata(), indent=2))
+        if target.exists() and not replace:
+            raise ParameterError(APPEARED, value=target)
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
@@ -277,10 +287,11 @@ def write_savedmodel(source: SourceWeights, target: Path) -> Path:
     return target
 
 
-def write_tflite(source: SourceWeights, target: Path) -> Path:
+def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
     """A TFLite (LiteRT) flatbuffer, float32, variables frozen: input ``image`` uint8 (N, 256, 256, 3), one
-    output, p_fake (N,). The card goes into ``<target>.json`` beside it."""
-    from dataclasses import replace
+    output, p_fake (N,). The card goes into ``<target>.json`` beside it (``replace``: as
+    :func:`mesocli.fsutil.atomic_path`)."""
+    import dataclasses
 
     from mesocli._tf import quiet
     from mesocli.fsutil import atomic_path, atomic_write_text
@@ -296,20 +307,21 @@ def write_tflite(source: SourceWeights, target: Path) -> Path:
         # a converter given the live variables keeps them as uninitialised resources (NaN out): freeze first
         frozen = convert_variables_to_constants_v2(p_fake.get_concrete_function())
         data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-    with atomic_path(Path(target), suffix=".tflite") as tmp:
+    with atomic_path(Path(target), suffix=".tflite", replace=replace) as tmp:
         tmp.write_bytes(data)
-    card = replace(source.card(), output=TFLITE_OUTPUT)
-    atomic_write_text(tflite_card_path(Path(target)), json.dumps(card.metadata(), indent=2) + "\n")
+    card = dataclasses.replace(source.card(), output=TFLITE_OUTPUT)
+    atomic_write_text(tflite_card_path(Path(target)), json.dumps(card.metadata(), indent=2) + "\n", replace=replace)
     return Path(target)
 
 
-def export(source: SourceWeights, target: Path, fmt: str = "onnx") -> Path:
-    """Write ``source`` to ``target`` in ``fmt`` (onnx, savedmodel or tflite)."""
+def export(source: SourceWeights, target: Path, fmt: str = "onnx", *, replace: bool = True) -> Path:
+    """Write ``source`` to ``target`` in ``fmt`` (onnx, savedmodel or tflite), replacing an existing output
+    only with ``replace``."""
     writers = {"onnx": write_onnx, "savedmodel": write_savedmodel, "tflite": write_tflite}
     if fmt not in writers:
         raise UsageError(f"unknown --format '{fmt}'; choose one of {', '.join(FORMATS)}")
     check_target(target, fmt)
-    return writers[fmt](source, target)
+    return writers[fmt](source, target, replace=replace)
 
 
 # --------------------------------------------------------------------------------------------------

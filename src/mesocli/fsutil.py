@@ -4,15 +4,22 @@ complete), write failures as one-line errors, and the checks every input file go
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import functools
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from mesocli.errors import InputError, OutputError
+from mesocli.errors import InputError, OutputError, ParameterError, UsageError
 
+_FD_FOLDER = re.compile(r"/proc/(self|thread-self|\d+)(/task/\d+)?/fd|/dev/fd")
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
+APPEARED = "{value}: exists (it appeared during the run); pass {force} to replace it"
+"""The refusal of an output that another process wrote while this run worked (a ParameterError template)."""
 _KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFSOCK: "a socket"}
 
@@ -62,60 +69,172 @@ def _make_folder(folder: Path, target: Path) -> None:
                         if os.path.lexists(p) and not os.path.isdir(p)), None)
         if blocker is None:
             raise
-        raise OutputError(f"cannot write {target}: {blocker} is not a folder") from None
+        what = "a broken symbolic link" if os.path.islink(blocker) else "not a folder"
+        raise OutputError(f"cannot write {target}: {blocker} is {what}") from None
+
+
+def is_stream(target: Path | str) -> bool:
+    """Whether an output is written straight into rather than replaced: a character device (``/dev/null``),
+    a named pipe, or an open descriptor (``/dev/stdout``, ``/dev/fd/N``, a link to one): not a file that a
+    run could overwrite."""
+    if _names_descriptor(Path(target)):
+        return True
+    try:
+        mode = os.stat(target).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _names_descriptor(path: Path) -> bool:
+    """Whether ``path`` (through its symbolic links) names an entry of a process's ``fd`` folder."""
+    for _ in range(40):  # the system's own limit on links followed
+        parent = os.path.realpath(path.parent)
+        if _FD_FOLDER.fullmatch(parent):
+            return True
+        if not path.is_symlink():
+            return False
+        path = Path(parent) / os.readlink(path)
+    return False
+
+
+def real_target(target: Path | str) -> Path:
+    """The file an output path names: ``target``, or for a symbolic link the file it leads to (what is
+    protected and replaced; the link itself stays). A stream (:func:`is_stream`) is itself."""
+    target = Path(target)
+    if not target.is_symlink() or is_stream(target):
+        return target
+    return Path(os.path.realpath(target))
+
+
+def _temp_prefix(folder: Path, name: str, suffix: str) -> str:
+    """``.{name}.`` for the temporary file beside ``name``, ``name`` cut short where the whole temporary name
+    (with mkstemp's 8 characters and ``suffix``) would pass the file system's limit on a name's length."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    room = limit - len(os.fsencode(f"..{suffix}")) - 8
+    encoded = os.fsencode(name)
+    return f".{os.fsdecode(encoded[:room]) if len(encoded) > room else name}."
+
+
+def _publish(tmp: Path, target: Path, replace: bool) -> bool:
+    """Put the finished ``tmp`` at ``target``: replacing whatever is there, or (not ``replace``) only where
+    nothing is; False when a file appeared there meanwhile (another run), which is left as it is."""
+    if replace:
+        os.replace(tmp, target)
+        return True
+    try:
+        os.link(tmp, target)  # atomic: fails if target exists
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        if os.path.lexists(target):  # a file system without hard links: checked, then renamed
+            return False
+        os.replace(tmp, target)
+        return True
+    os.unlink(tmp)
+    return True
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path, suffix: str = "", *, wrap_errors: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds.
+def atomic_path(target: Path, suffix: str = "", *, wrap_errors: bool = True, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; put it at ``target`` if the block succeeds.
 
     On failure the temporary file is removed and ``target`` is left as it was. An OSError (in the
     block too, unless ``wrap_errors`` is False) becomes an :class:`OutputError` naming ``target``.
     The file keeps the permissions of the ``target`` it replaces; a new one gets those of
-    ``open(target, "w")``: 0o666 less the umask (not mkstemp's 0o600).
+    ``open(target, "w")``: 0o666 less the umask (not mkstemp's 0o600). Without ``replace`` (a user's
+    output without ``--force``) a file at ``target`` is never replaced, also one that appeared meanwhile.
+    A symbolic link's file is replaced, not the link; a stream (:func:`is_stream`) is yielded itself.
     """
-    target = Path(target)
-    with output_errors(target):
-        _make_folder(target.parent, target)
-        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".part", dir=target.parent)
+    if is_stream(target):
+        with output_errors(target) if wrap_errors else contextlib.nullcontext():
+            yield Path(target)
+        return
+    shown, target = target, real_target(target)
+    with output_errors(shown):
+        _make_folder(target.parent, shown)
+        handle, name = tempfile.mkstemp(prefix=_temp_prefix(target.parent, target.name, suffix + ".part"),
+                                        suffix=suffix + ".part", dir=target.parent)
         os.close(handle)
     tmp = Path(name)
     if suffix:  # some writers (Keras) insist on the file name ending with their suffix
         tmp.unlink()
         tmp = tmp.with_name(tmp.name[: -len(".part")])
     try:
-        with output_errors(target) if wrap_errors else contextlib.nullcontext():
+        with output_errors(shown) if wrap_errors else contextlib.nullcontext():
             yield tmp
-        with output_errors(target):
+        with output_errors(shown):
             _give_mode(tmp, target)
-            os.replace(tmp, target)
+            published = _publish(tmp, target, replace)
+        if not published:
+            raise ParameterError(APPEARED, value=shown)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
 
 
-def atomic_write_text(target: Path, text: str) -> None:
-    """Write ``text`` to ``target`` atomically."""
-    with atomic_path(target) as tmp:
+def atomic_write_text(target: Path, text: str, *, replace: bool = True) -> None:
+    """Write ``text`` to ``target`` atomically (``replace``: as :func:`atomic_path`)."""
+    with atomic_path(target, replace=replace) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically."""
-    with atomic_path(target) as tmp:
+def atomic_write_bytes(target: Path, data: bytes, *, replace: bool = True) -> None:
+    """Write ``data`` to ``target`` atomically (``replace``: as :func:`atomic_path`)."""
+    with atomic_path(target, replace=replace) as tmp:
         tmp.write_bytes(data)
 
 
 def check_writable(target: Path, *, folder: bool = False) -> None:
     """Raise OutputError now if no file can be created beside ``target`` (in it, if ``folder``): fail before the
-    work, not after. The folder is made if missing; the error names ``target``."""
+    work, not after. Nothing is left: folders made for the check are removed (the writer makes them again).
+    The error names ``target``; a stream (:func:`is_stream`) needs no check."""
     target = Path(target)
-    where = target if folder else target.parent
-    with output_errors(target):
-        _make_folder(where, target)
-        with tempfile.TemporaryFile(dir=where):
-            pass
+    if not folder and is_stream(target):
+        return
+    where = target if folder else real_target(target).parent
+    made = [path for path in (where, *where.parents) if not os.path.lexists(path)]  # innermost first
+    try:
+        with output_errors(target):
+            _make_folder(where, target)
+            with tempfile.TemporaryFile(dir=where):
+                pass
+    finally:
+        for path in made:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+@contextlib.contextmanager
+def holding_lock(path: Path, refusal: str) -> Iterator[int]:
+    """Hold an exclusive lock (fcntl) on the file ``path``, made with its folder if missing, whose first line the
+    holder writes its pid to; yield its descriptor. Held by another process: UsageError from ``refusal``, its
+    ``{who}`` filled with `` (pid N)``. A lock file removed by its holder meanwhile is made anew."""
+    while True:
+        with output_errors(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).split(b"\n")[0].decode("ascii", "replace").strip()
+                raise UsageError(refusal.format(who=f" (pid {holder})" if holder.isdigit() else "")) from None
+            try:
+                current = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                yield fd
+                return
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager

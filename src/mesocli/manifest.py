@@ -11,7 +11,6 @@ inputs a run has started (:class:`Journal`), so that the crops of those it did n
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -20,8 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mesocli.errors import UsageError
-from mesocli.fsutil import atomic_write_text, output_errors
+from mesocli.fsutil import atomic_write_text, holding_lock, output_errors
 
 MANIFEST = "manifest.jsonl"
 LOCK = ".mesocli-extract.lock"
@@ -72,25 +70,14 @@ def _journal_lines(data: bytes) -> list[dict]:
 def locked(out_dir: Path) -> Iterator[Journal]:
     """Hold an exclusive lock on ``out_dir`` (fcntl): a second extract into it is refused, not mixed in."""
     path = out_dir / LOCK
-    with output_errors(out_dir):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).split(b"\n")[0].decode("ascii", "replace").strip()
-            who = f" (pid {holder})" if holder.isdigit() else ""
-            raise UsageError(
-                f"{out_dir} is in use by another 'mesocli extract'{who}: wait for it to end, or use another OUT_DIR"
-            ) from None
+    refusal = f"{out_dir} is in use by another 'mesocli extract'{{who}}: wait for it to end, or use another OUT_DIR"
+    with holding_lock(path, refusal) as fd:
         stat = os.fstat(fd)
         journal = Journal(path, fd, _journal_lines(os.pread(fd, stat.st_size, 0)))
         journal.record(journal.started)  # our pid; the list, and its time, stay until its crops are deleted
         with contextlib.suppress(OSError):  # not the owner: the list's crops will be kept, not deleted
             os.utime(fd, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         yield journal
-    finally:
-        os.close(fd)
 
 
 def remove_temporaries(out_dir: Path) -> int:

@@ -12,6 +12,7 @@ when heatmaps are computed (:class:`mesocli.explain.GradCam`).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Iterable, Sequence
@@ -148,7 +149,9 @@ class Explainer:
     """Collects a scan's evidence, writes heatmap faces per input and, at :meth:`finish`, the report.
 
     Pass :attr:`observer` to :func:`mesocli.scan.scan_inputs` and each result to :meth:`add` as it
-    comes. The network for heatmaps (and TensorFlow) is loaded on the first input that has faces.
+    comes. The network for heatmaps (and TensorFlow) is loaded on the first input that has faces. Used
+    as a context manager, a failure in the block removes what it wrote (the folders it made, the files
+    it added): a failed scan leaves ``explain_dir`` as it was.
     """
 
     def __init__(self, model: Any, *, explain_dir: Path | None = None, report: Path | None = None,
@@ -167,7 +170,24 @@ class Explainer:
         self.entries: list[ReportEntry] = []
         self._gradcam: Any = None
         self._names: set[str] = set()
+        self.force = force
+        self._added: list[Path] = []  # files this run created (not replaced), then folders it made, innermost first
+        self._made = [] if explain_dir is None else [p for p in (explain_dir, *explain_dir.parents)
+                                                      if not os.path.lexists(p)]
         check_targets(explain_dir, report, force)
+
+    def __enter__(self) -> Explainer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            return
+        for path in self._added:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for folder in self._made:  # one that holds anything else stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def _cam(self) -> Any:
         if self._gradcam is None:
@@ -200,8 +220,13 @@ class Explainer:
 
         assert self.explain_dir is not None
         folder = self.explain_dir / unique_name(Path(data["path"]).stem, data["path"], self._names)
+        if not os.path.lexists(folder):
+            self._made.insert(0, folder)
         for rank, face in enumerate(faces, 1):
-            atomic_write_bytes(folder / face.file_name(rank, data.get("type")), face.png)
+            target = folder / face.file_name(rank, data.get("type"))
+            if not os.path.lexists(target):
+                self._added.append(target)
+            atomic_write_bytes(target, face.png, replace=self.force)
 
     def finish(self) -> None:
         """Write the report (atomically), if one was asked for."""
@@ -209,7 +234,7 @@ class Explainer:
             return
         from mesocli.fsutil import atomic_write_text
 
-        atomic_write_text(self.report, render_html(self.entries, self.meta))
+        atomic_write_text(self.report, render_html(self.entries, self.meta), replace=self.force)
 
 
 def check_targets(explain_dir: Path | None, report: Path | None, force: bool) -> None:

@@ -18,7 +18,7 @@ from mesocli.errors import ParameterError, UsageError, check_known
 from mesocli.fsutil import atomic_path, check_writable, output_errors
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status, read_path_list
-from mesocli.writers import FORMATS, format_for, make_writer, refuse_existing
+from mesocli.writers import FORMATS, format_for, make_writer, refuse_existing, refuse_inputs_as_outputs
 
 Rows = Callable[[Any, Any], Iterator[dict[str, Any]]]
 """An engine's results: called with a progress hook and an observer, it yields result rows in input order."""
@@ -71,7 +71,9 @@ def run_scan(
     else:
         rows = _local_rows(todo, options, loaded, workers, explainer)
     with contextlib.ExitStack() as stack:
-        stream = _open(stack, output, resume)
+        if explainer is not None:
+            stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
+        stream = _open(stack, output, resume, force)
         writer = make_writer(fmt, stream, color=None if output is None else False)
         bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output), len(todo)))
         for row in rows(bars.hook, None if explainer is None else explainer.observer):
@@ -168,7 +170,7 @@ def plan_scan(
     from mesocli.resume import file_field, file_key, read_done
 
     items = plan_inputs(paths)
-    _refuse_inputs_as_outputs(items, outputs)
+    refuse_inputs_as_outputs(items, outputs)
     if resume_from is None:
         return items, lambda row: row
     done, note = read_done(resume_from)
@@ -194,16 +196,6 @@ def plan_scan(
         return {**row, "file": file_field(keys[path] if path in keys else file_key(path))}
 
     return todo, stamp
-
-
-def _refuse_inputs_as_outputs(items: list[str], outputs: Sequence[Path]) -> None:
-    """A ParameterError when an output file would replace one of the inputs (the evidence being scanned)."""
-    if not outputs:  # nothing written to files: no path of an archive to resolve
-        return
-    inputs = {Path(item).resolve() for item in items}
-    for target in outputs:
-        if target.resolve() in inputs:
-            raise ParameterError("{value}: an output cannot be one of the inputs", value=target)
 
 
 def _ray_rows(todo: list[str], options: ScanOptions, model: tuple, workers: int | None, address: str | None) -> Rows:
@@ -239,16 +231,17 @@ def _local_rows(todo: list[str], options: ScanOptions, loaded: Any, workers: int
     return rows
 
 
-def _open(stack: contextlib.ExitStack, output: Path | None, resume: bool) -> Any:
-    """The stream rows are written to: standard output, a temporary file renamed onto ``output`` when
-    the stack closes without error, or (``resume``) ``output`` opened for appending."""
+def _open(stack: contextlib.ExitStack, output: Path | None, resume: bool, force: bool) -> Any:
+    """The stream rows are written to: standard output, a temporary file put at ``output`` when the stack
+    closes without error (replacing a file there only with ``force``), or (``resume``) ``output`` opened
+    for appending."""
     stream: Any = sys.stdout
     if output is not None and resume:
         from mesocli.resume import appending
 
         stream = stack.enter_context(appending(output))
     elif output is not None:
-        target = stack.enter_context(atomic_path(output, wrap_errors=False))
+        target = stack.enter_context(atomic_path(output, wrap_errors=False, replace=force))
         with output_errors(output):
             stream = stack.enter_context(open(target, "w", encoding="utf-8", newline="", errors="backslashreplace"))
     return GuardedStream(stream, output or "standard output")

@@ -39,11 +39,12 @@ from mesocli.augment import augment_fn
 from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_state, save_state, write_log
 from mesocli.datasets import decode_dataset
 from mesocli.errors import ParameterError, UsageError
-from mesocli.fsutil import atomic_path, atomic_write_text, check_writable
+from mesocli.fsutil import atomic_path, atomic_write_text, check_writable, holding_lock, output_errors
 from mesocli.models import FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
 from mesocli.sources import TrainingData, drop_shared_identities, load_sources, sample_weights, split_by_groups
 
 SELECTIONS = ("accuracy", "auc", "loss")
+LOCK = ".mesocli-train.lock"
 
 
 @dataclass
@@ -488,29 +489,55 @@ class Trainer:
         save_own(self.model, target, card)
 
 
-def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress: bool = True) -> TrainState:
-    """Start a new run in ``run_dir`` (refusing one that already holds a run unless ``force``)."""
-    run_dir = Path(run_dir)
-    config.check()
+def _refuse_run(run_dir: Path, force: bool) -> None:
     if (run_dir / "config.json").exists() and not force:
         raise UsageError(f"{run_dir} already holds a training run: continue it with --resume {run_dir}, "
                          "or pass --force to start over")
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path, hint: str = "") -> Iterator[None]:
+    """Hold the lock of the run folder ``run_dir`` (made if missing): a second train or resume of the run is
+    refused, naming this process, while this one works (``hint`` ends the refusal). The lock file goes with
+    the lock: the folder is left as the run made it."""
+    path = run_dir / LOCK
+    with holding_lock(path, f"{run_dir} is in use by another 'mesocli train'{{who}}: wait for it to end{hint}") as fd:
+        try:
+            pid = f"{os.getpid()}\n".encode()
+            with output_errors(path):
+                os.pwrite(fd, pid, 0)
+                os.ftruncate(fd, len(pid))
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress: bool = True) -> TrainState:
+    """Start a new run in ``run_dir`` (refusing one that already holds a run unless ``force``, and one that
+    another process is training)."""
+    run_dir = Path(run_dir)
+    config.check()
+    _refuse_run(run_dir, force)
     made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]  # innermost first
     config.command = config.command or shlex.join(["mesocli", *sys.argv[1:]])
     config.workdir = config.workdir or os.getcwd()
     trainer = Trainer(config, run_dir, progress)
+    prepared = False
     try:
         check_writable(run_dir / "config.json")  # before reading the data, not after
-        trainer.prepare()  # unusable data fails here, before the folder holds a run that --resume would take up
+        with run_lock(run_dir, ", or use another --out"):
+            _refuse_run(run_dir, force)  # again: another run may have started there meanwhile
+            trainer.prepare()  # unusable data fails here, before the folder holds a run that --resume would take up
+            prepared = True
+            for name in (STATE_FILE, VARIABLES_FILE):  # --force: the old run's state must not be resumed now
+                (run_dir / "checkpoint" / name).unlink(missing_ok=True)
+            atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=1))
+            return trainer.run(resume=False)
     except BaseException:
-        for folder in made:  # a failed start leaves no folder behind (one that holds anything stays)
+        for folder in made if not prepared else ():  # a failed start leaves no folder (one holding anything stays)
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
-    for name in (STATE_FILE, VARIABLES_FILE):  # --force: the old run's state must not be resumed with this config
-        (run_dir / "checkpoint" / name).unlink(missing_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=1))
-    return trainer.run(resume=False)
 
 
 def resume_run(run_dir: Path, progress: bool = True, epochs: int | None = None, patience: int | None = None,
@@ -518,7 +545,14 @@ def resume_run(run_dir: Path, progress: bool = True, epochs: int | None = None, 
     """Continue the run in ``run_dir`` from its last saved state; ``epochs`` / ``patience`` change its plan
     (:func:`extend_run`), also for a run that has finished."""
     run_dir = Path(run_dir)
-    config = read_config(run_dir)
+    read_config(run_dir)  # a folder without a run is refused before a lock file is left in it
+    with run_lock(run_dir):
+        return _resume(run_dir, progress, epochs, patience, command)
+
+
+def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | None, command: str) -> TrainState:
+    """:func:`resume_run`, the run's lock held."""
+    config = read_config(run_dir)  # as it is now that no other process changes it
     state_path = run_dir / "checkpoint" / STATE_FILE
     if not state_path.exists():
         if epochs is not None or patience is not None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import csv
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from mesocli.errors import ParameterError, check_known, printable
-from mesocli.fsutil import atomic_path
+from mesocli.fsutil import atomic_path, is_stream
 
 if TYPE_CHECKING:
     from mesocli.evaluate import EvalReport
@@ -204,9 +204,26 @@ class TableWriter:
 
 def refuse_existing(target: Path | str | None, force: bool, template: str = EXISTS, **values: object) -> None:
     """The rule of every output: a file that exists is replaced only with ``force`` (else ParameterError,
-    from ``template``: ``{value}`` is the path)."""
-    if target is not None and Path(target).exists() and not force:
+    from ``template``: ``{value}`` is the path). A stream (``/dev/stdout``, a named pipe) is no such file."""
+    if target is not None and Path(target).exists() and not force and not is_stream(target):
         raise ParameterError(template, value=target, **values)
+
+
+def refuse_inputs_as_outputs(inputs: Iterable[str | Path], outputs: Iterable[Path | None],
+                             folders: Sequence[Path] = ()) -> None:
+    """The rule of every output: it never replaces one of the ``inputs`` (the evidence being read) nor is
+    written inside one of the ``folders`` being read (a dataset's class folders); else ParameterError."""
+    targets = [(target, Path(target).resolve()) for target in outputs if target is not None]
+    if not targets:  # nothing written to files: no path of an archive to resolve
+        return
+    read = {Path(item).resolve() for item in inputs}
+    for target, real in targets:
+        inside = next((folder for folder in folders if real.is_relative_to(Path(folder).resolve())), None)
+        if real in read or (inside is not None and real.exists()):
+            raise ParameterError("{value}: an output cannot be one of the inputs", value=target)
+        if inside is not None:
+            raise ParameterError("{value}: an output cannot be written inside {folder}, whose files are inputs",
+                                 value=target, folder=inside)
 
 
 def make_writer(fmt: str, stream: IO[str], color: bool | None = None) -> Writer:
@@ -254,14 +271,14 @@ def check_plot_format(target: Path) -> None:
                              choices=", .".join(sorted(formats)))
 
 
-def write_scores(report: EvalReport, target: Path) -> None:
+def write_scores(report: EvalReport, target: Path, *, replace: bool = True) -> None:
     """Per-image CSV (path relative to the dataset root, label, video id, p_fake, verdict, and with
-    ``--model any`` each detector's ``p_fake_<name>``), atomically."""
+    ``--model any`` each detector's ``p_fake_<name>``), atomically (``replace``: as :func:`atomic_path`)."""
     detectors = list(report.p_fake_by_detector)
     rows = zip(report.paths, report.labels_is_fake, report.video_ids, report.p_fake,
                *(report.p_fake_by_detector[name] for name in detectors), strict=True)
     # a file name that is not UTF-8 is written with a \udce9-style escape rather than failing
-    with atomic_path(Path(target), suffix=".csv") as tmp, open(
+    with atomic_path(Path(target), suffix=".csv", replace=replace) as tmp, open(
         tmp, "w", newline="", encoding="utf-8", errors="backslashreplace"
     ) as out:
         writer = csv.writer(out)
@@ -272,8 +289,9 @@ def write_scores(report: EvalReport, target: Path) -> None:
                              *(f"{value:.6f}" for value in by_detector)])
 
 
-def plot_roc(report: EvalReport, target: Path) -> None:
-    """ROC curve (positive = fake) with the operating point at the report's threshold, atomically."""
+def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
+    """ROC curve (positive = fake) with the operating point at the report's threshold, atomically
+    (``replace``: as :func:`atomic_path`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -301,7 +319,7 @@ def plot_roc(report: EvalReport, target: Path) -> None:
         fig.tight_layout()
         suffix = Path(target).suffix
         try:
-            with atomic_path(Path(target), suffix=suffix) as tmp:
+            with atomic_path(Path(target), suffix=suffix, replace=replace) as tmp:
                 fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").lower() or None)
         finally:
             plt.close(fig)

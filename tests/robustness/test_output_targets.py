@@ -1,0 +1,195 @@
+"""Where outputs land: never on the evidence read, never over a file another run wrote meanwhile, straight into
+a stream (device, pipe, descriptor), through a symbolic link to its file; and a failed run leaves nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import RunCli
+from media import make_faces
+
+from robustness.helpers import FaultyFs
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_faces(tmp_path_factory.mktemp("data"), {"df": 4, "real": 4})
+
+
+@pytest.fixture
+def data_copy(tiny_data: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_data, tmp_path / "ds"))
+
+
+@pytest.mark.parametrize("option", ["--plot", "--scores"])
+def test_eval_never_writes_over_an_image_it_evaluates(option: str, data_copy: Path, own_weights: Path,
+                                                      run_cli: RunCli) -> None:
+    image = next((data_copy / "df").iterdir())
+    before = image.read_bytes()
+    target = image.with_suffix(".png") if option == "--plot" else image
+    if option == "--plot":
+        image.rename(target)  # a plot needs a plot extension: the dataset's own .png
+    result = run_cli("eval", "--data", data_copy, "--weights", own_weights, option, target, "--force", "-q")
+    assert (result.code, result.error_line()) == (2, f"{target}: an output cannot be one of the inputs")
+    assert target.read_bytes() == before
+
+
+def test_eval_writes_nothing_inside_a_class_folder(data_copy: Path, own_weights: Path, run_cli: RunCli) -> None:
+    target = data_copy / "real" / "roc.png"
+    result = run_cli("eval", "--data", data_copy, "--weights", own_weights, "--plot", target, "-q")
+    assert result.code == 2
+    assert result.error_line() == f"{target}: an output cannot be written inside {data_copy / 'real'}, whose files " \
+                                  "are inputs"
+    assert not target.exists()
+
+
+def test_an_output_that_appears_during_the_scan_is_kept(face_jpeg: Path, own_weights: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    from mesocli import scan_run
+
+    target = tmp_path / "same.json"
+    make_writer = scan_run.make_writer
+
+    def racing_writer(*args: object, **kwargs: object) -> object:
+        target.write_text("the other run's results\n")  # another run publishes while this one scans
+        return make_writer(*args, **kwargs)
+
+    monkeypatch.setattr(scan_run, "make_writer", racing_writer)
+    result = run_cli("scan", face_jpeg, "--weights", own_weights, "-q", "-o", target)
+    assert result.code == 2
+    assert result.error_line() == f"{target}: exists (it appeared during the run); pass --force to replace it"
+    assert target.read_text() == "the other run's results\n" and [p.name for p in tmp_path.iterdir()] == [target.name]
+    assert run_cli("scan", face_jpeg, "--weights", own_weights, "-q", "-o", target, "--force").code == 0
+    assert json.loads(target.read_text())[0]["status"] == "ok"
+
+
+def test_train_refuses_a_run_folder_in_use(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    from dataclasses import asdict
+
+    from mesocli.training import LOCK, TrainConfig, run_lock
+
+    run = tmp_path / "run"
+    with run_lock(run):  # another train of this folder, still working
+        assert (run / LOCK).read_text() == f"{os.getpid()}\n"
+        started = run_cli("train", tiny_data, "--out", run, "--epochs", "1", "--batch-size", "2", "-q")
+        (run / "config.json").write_text(json.dumps(asdict(TrainConfig(data=str(tiny_data)))))
+        resumed = run_cli("train", "--resume", run, "-q")
+    refusal = f"{run} is in use by another 'mesocli train' (pid {os.getpid()}): wait for it to end"
+    assert (started.code, started.error_line()) == (2, refusal + ", or use another --out")
+    assert (resumed.code, resumed.error_line()) == (2, refusal)
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"] and not (run / LOCK).exists()
+
+
+def test_a_failed_train_start_leaves_no_lock_file(tmp_path: Path, run_cli: RunCli) -> None:
+    (tmp_path / "data" / "df").mkdir(parents=True)  # one class only: refused when the data is read
+    make_faces(tmp_path / "data", {"real": 2})
+    run = tmp_path / "new" / "run"
+    result = run_cli("train", tmp_path / "data", "--out", run, "--epochs", "1", "-q")
+    assert result.code == 2 and not (tmp_path / "new").exists()
+
+
+# ------------------------------------------------------------------------------------ streams and links
+
+
+def test_scan_writes_into_a_device_without_force(face_jpeg: Path, own_weights: Path, run_cli: RunCli) -> None:
+    result = run_cli("scan", face_jpeg, "--weights", own_weights, "-q", "-o", "/dev/null")
+    assert result.code == 0 and result.err == ""
+    assert Path("/dev/null").is_char_device()
+
+
+@pytest.mark.parametrize("command", ["scan", "eval"])
+def test_an_output_link_to_a_descriptor_is_written_into(command: str, face_jpeg: Path, own_weights: Path,
+                                                        tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    read, write = os.pipe()
+    link = tmp_path / "mystdout"
+    link.symlink_to(f"/proc/self/fd/{write}")
+    try:
+        args = (("scan", face_jpeg, "-o", link, "--format", "jsonl") if command == "scan"
+                else ("eval", "--data", tiny_data, "--scores", link, "--bootstrap", "0"))
+        result = run_cli(*args, "--weights", own_weights, "-q", "--force")
+        os.close(write)
+        with os.fdopen(read, "rb") as pipe:
+            written = pipe.read().decode()
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(write)
+    assert result.code == 0, result.err
+    assert link.is_symlink() and [p.name for p in tmp_path.iterdir()] == ["mystdout"]
+    assert written.startswith('{"path":' if command == "scan" else "path,label,")
+
+
+def test_an_output_link_to_a_file_protects_and_replaces_the_file(face_jpeg: Path, own_weights: Path, tmp_path: Path,
+                                                                 run_cli: RunCli) -> None:
+    real = tmp_path / "real.json"
+    real.write_text("earlier\n")
+    link = tmp_path / "link.json"
+    link.symlink_to(real.name)
+    refused = run_cli("scan", face_jpeg, "--weights", own_weights, "-q", "-o", link)
+    assert refused.code == 2 and "exists; pass --force" in refused.error_line() and real.read_text() == "earlier\n"
+    assert run_cli("scan", face_jpeg, "--weights", own_weights, "-q", "-o", link, "--force").code == 0
+    assert link.is_symlink() and json.loads(real.read_text())[0]["status"] == "ok"
+
+
+def test_an_output_name_of_250_bytes_is_written(face_jpeg: Path, own_weights: Path, tmp_path: Path,
+                                                run_cli: RunCli) -> None:
+    target = tmp_path / ("r" * 245 + ".json")
+    assert run_cli("scan", face_jpeg, "--weights", own_weights, "-q", "-o", target).code == 0
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+# ------------------------------------------------------------------------------------ failures leave nothing
+
+
+def test_a_failed_scan_start_leaves_no_folder(face_jpeg: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    result = run_cli("scan", face_jpeg, "-o", tmp_path / "new1" / "new2" / "o.json", "--weights",
+                     tmp_path / "missing.h5")
+    assert result.code == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_extract_into_a_broken_link(face_jpeg: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    dangling = tmp_path / "dangl"
+    dangling.symlink_to("nowhere")
+    result = run_cli("extract", face_jpeg, dangling)
+    assert (result.code, result.error_line()) == (2, f"cannot write {dangling}: {dangling} is a broken symbolic link")
+
+
+def test_a_failed_explain_leaves_no_folder(face_jpeg: Path, own_weights: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    heatmaps = tmp_path / "heatmaps"
+    with monkeypatch.context() as patch:
+        FaultyFs(heatmaps, space=0).install(patch)  # the disk fills at the first heatmap
+        result = run_cli("scan", face_jpeg, "--weights", own_weights, "-q", "--explain", heatmaps)
+    assert result.code == 2 and result.err.endswith("No space left on device\n")  # its row was on stdout
+    assert list(tmp_path.iterdir()) == []
+    assert run_cli("scan", face_jpeg, "--weights", own_weights, "-q", "--explain", heatmaps).code == 0
+
+
+# ------------------------------------------------------------------------------------ export
+
+
+@pytest.fixture
+def weights_copy(tmp_path: Path) -> Path:
+    from mesocli.weights import bundled_dir
+
+    folder = tmp_path / "e1"
+    folder.mkdir()
+    for name in ("meso4_df.weights.h5", "meso4_df.json"):
+        shutil.copy(bundled_dir() / name, folder / name)
+    return folder / "meso4_df.weights.h5"
+
+
+def test_export_to_a_trailing_slash_writes_into_a_folder(weights_copy: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    result = run_cli("export", weights_copy, "-o", f"{tmp_path / 'eout2'}/")
+    assert result.code == 0, result.err
+    assert [p.name for p in (tmp_path / "eout2").iterdir()] == ["meso4_df.onnx"]
+
+
+def test_export_of_one_source_given_twice(weights_copy: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    result = run_cli("export", weights_copy, weights_copy, "-o", tmp_path / "d")
+    assert result.code == 0, result.err
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["meso4_df.onnx"] and result.out.count(" -> ") == 1
