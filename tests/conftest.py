@@ -178,6 +178,34 @@ def write_bundle(folder: Path, detectors: list[tuple[str, str, int, float]]) -> 
     return folder
 
 
+KillFfmpeg = Callable[[int], list[int]]
+
+
+@pytest.fixture
+def kill_ffmpeg(monkeypatch: pytest.MonkeyPatch) -> KillFfmpeg:
+    """``kill_ffmpeg(signal)``: the next FrameReader's ffmpeg gets ``signal`` as its first frame comes out (it
+    is still decoding then, on :attr:`MediaKit.long_face_video`); returns the list of the pids signalled,
+    filled as it happens."""
+    from mesocli.video import FrameReader
+
+    def arm(number: int) -> list[int]:
+        signalled: list[int] = []
+        next_frame = FrameReader.__next__
+
+        def first_then_signal(reader: FrameReader):
+            frame = next_frame(reader)
+            if reader.decoded == 1 and not signalled:
+                assert reader._process is not None and reader._process.poll() is None, "ffmpeg ended already"
+                reader._process.send_signal(number)
+                signalled.append(reader._process.pid)
+            return frame
+
+        monkeypatch.setattr(FrameReader, "__next__", first_then_signal)
+        return signalled
+
+    return arm
+
+
 @pytest.fixture(scope="session")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
     """The standard test media (tests/media.py), each file made once per session."""

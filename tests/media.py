@@ -226,6 +226,14 @@ class MediaKit:
             p, self.FACE_FRAMES, size=self.FACE_SIZE, fps=self.FPS, display_rotation=display_rotation))
 
     @property
+    def long_face_video(self) -> Path:
+        """The face video looped 21 times (504 frames): more than ffmpeg and the reader buffer, so ffmpeg is
+        still decoding when the first frame comes out."""
+        return self._made("face_long.mp4", lambda p: subprocess.run(
+            [ffmpeg(), "-y", "-v", "error", "-stream_loop", "20", "-i", str(self.face_video), "-c", "copy",
+             "-f", "mp4", str(p)], check=True, capture_output=True))
+
+    @property
     def two_face_video(self) -> Path:
         return self._made("two_faces.mp4", lambda p: make_two_face_video(p))
 

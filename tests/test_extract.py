@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RunCli
+from conftest import KillFfmpeg, RunCli
 from media import MediaKit, make_face_video
 from PIL import Image
 
@@ -151,6 +151,22 @@ def test_bad_inputs_get_clear_statuses_and_do_not_stop_the_others(tmp_path: Path
     # failed inputs are retried by the next run, complete ones are not
     again = extract([*bad, kit.face_video], out, FRAMES6, workers=1)
     assert sorted({r.status for r in again.results}) == ["error", "skipped"]
+
+
+def test_a_video_whose_ffmpeg_is_killed_is_recorded_as_failed(tmp_path: Path, kit: MediaKit,
+                                                               kill_ffmpeg: KillFfmpeg) -> None:
+    """Found by an auditor: the frames decoded before the kill were recorded as the input's complete
+    extraction (``ok``), and the next run skipped it: the other frames were never extracted."""
+    out = tmp_path / "out"
+    kill_ffmpeg(signal.SIGKILL)
+    summary = extract([kit.long_face_video, kit.face_jpeg], out, ExtractOptions(FrameSelection("all")), workers=1)
+    killed, image = summary.results
+    assert summary.exit_code == 3 and image.status == "ok"
+    assert (killed.status, killed.faces) == ("error", 0)
+    assert killed.message == f"{kit.long_face_video}: decoding stopped: ffmpeg was killed by signal 9 (SIGKILL)"
+    line = next(line for line in read_manifest(out) if line["type"] == "input" and line["name"] == killed.name)
+    assert line["status"] == "error" and line["message"] == killed.message  # the next run redoes it
+    assert not list((out / killed.name).iterdir())  # its crops so far are removed
 
 
 def test_dataset_layout(tmp_path: Path, kit: MediaKit) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import check_schema
+from conftest import KillFfmpeg, check_schema
 from media import MediaKit, face_crop
 from PIL import Image
 
@@ -229,6 +230,18 @@ def test_broken_videos_are_errors_among_good_inputs(kit: MediaKit, loaded) -> No
     assert "empty" in results[2].error and "text file" in results[3].error
     assert "no video stream" in results[4].error
     assert (results[5].frames_sampled, results[5].frames_with_face) == (1, 1)
+
+
+def test_a_video_whose_ffmpeg_is_killed_is_an_error_not_a_score(kit: MediaKit, loaded,
+                                                                 kill_ffmpeg: KillFfmpeg) -> None:
+    """Found by an auditor: the frames decoded before the kill were scored ``ok``, the intact file called
+    "damaged or cut short"."""
+    kill_ffmpeg(signal.SIGKILL)
+    killed, other = scan_all([kit.long_face_video, kit.face_video], loaded, all_frames=True)
+    assert killed.status == "error" and killed.p_fake is None and killed.verdict is None
+    assert killed.error == f"{kit.long_face_video}: decoding stopped: ffmpeg was killed by signal 9 (SIGKILL)"
+    assert other.status == "ok" and other.frames_sampled == kit.FACE_FRAMES  # the next input is read as usual
+    check_schema(killed.to_dict())
 
 
 def test_a_cut_short_video_is_scored_on_what_decodes_and_says_so(tmp_path: Path, kit: MediaKit, loaded) -> None:

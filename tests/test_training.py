@@ -12,8 +12,9 @@ import pytest
 from conftest import RunCli
 from PIL import Image
 
-from mesocli.errors import UsageError
-from mesocli.training import TrainConfig, Trainer, resume_run, start_run
+from mesocli.cli_base import _sigterm_as_interrupt
+from mesocli.errors import Terminated, UsageError
+from mesocli.training import TrainConfig, Trainer, interrupts_held, resume_run, start_run
 from mesocli.weights import load_weights
 
 N_DF, N_REAL = 20, 28
@@ -182,24 +183,38 @@ def test_resume_equals_uninterrupted_run(
 
 
 
-def _ctrl_c() -> None:
-    """A real Ctrl-C: SIGINT to this process, handled (KeyboardInterrupt, or held back) before this returns."""
-    signal.raise_signal(signal.SIGINT)
+def test_sigterm_waits_for_a_held_block_as_ctrl_c_does() -> None:
+    """Under the CLI, SIGTERM stops a run as Ctrl-C does, so it must wait for a step or checkpoint as well."""
+    done = []
+    with _sigterm_as_interrupt(), pytest.raises(Terminated):
+        with interrupts_held():
+            signal.raise_signal(signal.SIGTERM)
+            done.append("the whole block")
+    assert done == ["the whole block"]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # as before the command
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("point", "saved_at"),
-    [("after_update_7", (1, 3)),  # epoch 2: the 7th step applied its update, its bookkeeping not done yet
-     ("after_update_4", (0, 4)),  # the same after the last step of epoch 1
-     ("heldout_scoring", (0, 4)),  # epoch 1 trained, its held-out part being scored
-     ("saving_best", (1, 0))],  # epoch 1 being checkpointed: its best weights being written
+    ("point", "saved_at", "number"),
+    [("after_update_7", (1, 3), signal.SIGINT),  # epoch 2: the 7th step applied its update, its bookkeeping not done
+     ("after_update_4", (0, 4), signal.SIGINT),  # the same after the last step of epoch 1
+     ("heldout_scoring", (0, 4), signal.SIGINT),  # epoch 1 trained, its held-out part being scored
+     ("saving_best", (1, 0), signal.SIGINT),  # epoch 1 being checkpointed: its best weights being written
+     ("after_update_7", (1, 3), signal.SIGTERM),  # SIGTERM under the CLI: as Ctrl-C
+     ("saving_best", (1, 0), signal.SIGTERM)],
 )
 def test_ctrl_c_at_any_point_resumes_to_the_uninterrupted_run_and_its_log(
-    point: str, saved_at: tuple[int, int], uninterrupted: Path, tiny_data: Path, tmp_path: Path,
+    point: str, saved_at: tuple[int, int], number: int, uninterrupted: Path, tiny_data: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run = tmp_path / "run"
+
+    def _ctrl_c() -> None:
+        """A real Ctrl-C (or SIGTERM) to this process, handled (KeyboardInterrupt, or held back) before this
+        returns."""
+        signal.raise_signal(number)
+
     with monkeypatch.context() as patch:
         if point.startswith("after_update"):
             prepare, at = Trainer.prepare, int(point[-1])
@@ -227,7 +242,7 @@ def test_ctrl_c_at_any_point_resumes_to_the_uninterrupted_run_and_its_log(
                 return original(self, *args)
 
             patch.setattr(Trainer, name, interrupted)
-        with pytest.raises(KeyboardInterrupt):
+        with _sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
             start_run(config_for(tiny_data, 2), run, progress=False)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is itself again
 

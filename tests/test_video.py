@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import KillFfmpeg
 from hypothesis import given
 from hypothesis import strategies as st
 from media import MediaKit, encode, ffmpeg, plan_transforms, render
 
 from mesocli.errors import InputError, UsageError
+from mesocli.probe import ffmpeg_stopped
 from mesocli.video import FrameReader, FrameSelection, VideoInfo, _plan, iter_frames, probe_video
 
 
@@ -203,6 +209,68 @@ def test_damaged_stream_yields_what_it_can(tmp_path, kit: MediaKit) -> None:
     frames = list(reader)
     assert 0 < len(frames) < 24
     assert reader.warnings  # ffmpeg's complaints are kept for the manifest
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [(signal.SIGKILL, "ffmpeg was killed by signal 9 (SIGKILL)"),
+     (signal.SIGTERM, "ffmpeg was stopped by signal 15 (SIGTERM)"),  # ffmpeg's own handler: status 255
+     (signal.SIGINT, "ffmpeg was stopped by signal 2 (SIGINT)")],
+)
+def test_ffmpeg_ended_by_a_signal_is_an_input_error(kit: MediaKit, kill_ffmpeg: KillFfmpeg, number: int,
+                                                    reason: str) -> None:
+    """Frames stop where ffmpeg was stopped, not where the file ends: never taken as the whole video.
+
+    Found by an auditor: the frames decoded so far were scored ``ok`` (the intact file called "damaged").
+    """
+    signalled = kill_ffmpeg(number)
+    reader = FrameReader(kit.long_face_video, FrameSelection("all"))
+    with pytest.raises(InputError) as raised:
+        for _frame in reader:
+            pass
+    assert signalled and reader.decoded > 0  # on SIGTERM and SIGINT, ffmpeg hands out the frames it holds first
+    assert str(raised.value) == f"{kit.long_face_video}: decoding stopped: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("code", "log", "reason"),
+    [(0, "", None), (1, "", None), (183, "", None), (None, "", None),
+     (-9, "", "ffmpeg was killed by signal 9 (SIGKILL)"),
+     (255, "[info] Exiting normally, received signal 15.", "ffmpeg was stopped by signal 15 (SIGTERM)"),
+     (255, "", "ffmpeg was stopped by a signal (exit status 255)")],
+)
+def test_ffmpeg_stopped_tells_a_signal_from_an_error(code: int | None, log: str, reason: str | None) -> None:
+    assert ffmpeg_stopped(code, log) == reason
+
+
+_IGNORING_CTRL_C = textwrap.dedent("""
+    import signal, sys
+    from mesocli.video import FrameReader, FrameSelection
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a job started with & from a script
+    reader = FrameReader(sys.argv[1], FrameSelection("all"))
+    count = 0
+    for frame in reader:
+        count += 1
+        if count == 1:
+            print("ready", flush=True)
+            sys.stdin.readline()  # the test sends Ctrl-C to the job's process group meanwhile
+    print(count, reader.warnings)
+""")
+
+
+def test_ctrl_c_that_mesocli_ignores_does_not_stop_its_ffmpeg(kit: MediaKit) -> None:
+    """Found by an auditor: a scan started with & from a script ignores Ctrl-C, but its ffmpeg took it and
+    stopped; the current video was cut short and the scan went on."""
+    child = subprocess.Popen([sys.executable, "-c", _IGNORING_CTRL_C, str(kit.long_face_video)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C at the terminal does: the whole foreground group
+        out, _ = child.communicate("go\n", timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 0 and out == "504 []\n"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """What runs under the ``mesocli`` commands: library errors as one-line messages with flag names and
-their exit statuses, Ctrl-C, and printing what a command returns."""
+their exit statuses, Ctrl-C and SIGTERM, and printing what a command returns."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ import contextlib
 import functools
 import io
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import typer
 
-from mesocli.errors import MesocliError, OutputError, ParameterError, printable
+from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, printable
 
 DEBUG = {"on": False}
+TERMINATED = {"on": False}
+"""Set when SIGTERM arrived: the run then exits 143, however the interruption came out of the command."""
 FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--model"}
 """Library parameters whose flag is not ``--`` + the name with dashes."""
 
@@ -43,7 +47,7 @@ def command_of(app: typer.Typer) -> Callable[..., Any]:
     """``app``'s command decorator: ``command(name, names=..., quiet_interrupt=..., **settings)`` registers a
     command whose library errors become one-line errors with their exit status (a traceback with
     ``--debug``), parameters named by their flags or the command's own ``names``; with ``quiet_interrupt``
-    Ctrl-C exits 130 without a message."""
+    Ctrl-C exits 130 without a message (SIGTERM always says so: 143, one line, see :func:`run`)."""
 
     def command(name: str | None = None, *, names: dict[str, str] | None = None, quiet_interrupt: bool = False,
                 **settings: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -150,12 +154,42 @@ def _usable_standard_streams() -> None:
         sys.stdout = ClosedOutput()
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """In the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread, so that a
+    command stops as on Ctrl-C: temporary files removed, workers and their ffmpeg stopped. Once: a second
+    SIGTERM does not cut that cleanup short. A SIGTERM ignored from the start (``nohup``-like launchers), or
+    handled by the program that calls :func:`run`, is left alone."""
+    TERMINATED["on"] = False
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM)
+    if not in_main or previous != signal.SIG_DFL:
+        yield
+        return
+
+    def stop(number: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, lambda number, frame: None)  # not SIG_IGN: processes started now inherit it
+        TERMINATED["on"] = True
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(app: typer.Typer) -> None:
     """Run ``app`` on ``sys.argv`` and exit: every error is one line on stderr (a traceback only with
     --debug), with its exit status. MesocliError carries its own status (2 usage, 3 input); a
-    command-line parsing error is 2."""
+    command-line parsing error is 2; Ctrl-C 130; SIGTERM, once the command has cleaned up, 143."""
     _usable_standard_streams()
     _tolerant_stdout()
+    with _sigterm_as_interrupt():
+        _run(app)
+
+
+def _run(app: typer.Typer) -> None:
     try:
         code = app(standalone_mode=False)
     except MesocliError as exc:
@@ -164,6 +198,7 @@ def run(app: typer.Typer) -> None:
         typer.echo(f"mesocli: error: {message(exc)}", err=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
+        _exit_interrupted()
         typer.echo("mesocli: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # the parser's errors (bad option, missing argument) come as ClickException
@@ -175,4 +210,12 @@ def run(app: typer.Typer) -> None:
         text = exc.format_message().replace("Value error, ", "")  # the parser's validator prefix says nothing
         typer.echo(f"mesocli: error: {text} (see 'mesocli --help')", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
+    _exit_interrupted()  # the command ended on SIGTERM (typer turns the KeyboardInterrupt into status 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_interrupted() -> None:
+    """After SIGTERM: one line, exit status 143."""
+    if TERMINATED["on"]:
+        typer.echo("mesocli: stopped by SIGTERM", err=True)
+        sys.exit(Terminated.exit_code)

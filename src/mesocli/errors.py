@@ -67,6 +67,13 @@ class ParameterError(UsageError):
         return self.template.format(**params, **self.values)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a scheduler) under the CLI: the run stops as on Ctrl-C, cleaning up as it
+    goes (temporary files removed, workers stopped), then exits with status 143 (128 + 15)."""
+
+    exit_code = 143
+
+
 def check_choice(parameter: str, value: object, choices: Collection[str]) -> None:
     """Raise ParameterError (``detector must be one of hog, cnn, none, not 'sift'``) unless ``value`` is a choice."""
     if value not in choices:

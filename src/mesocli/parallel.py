@@ -4,7 +4,9 @@ Face detection (dlib HOG) is single-threaded and takes most of a scan's time, so
 over worker processes (``--workers``). Folders are expanded here (:func:`mesocli.inputs.plan_inputs`),
 each file is one task, and results come back in input order, each as soon as it and those before it
 are done (``Pool.imap``). Workers are started with ``spawn`` (the parent already runs ONNX Runtime
-threads; forking them is unsafe) and run the network on one thread each.
+threads; forking them is unsafe) and run the network on one thread each. They stop with the main
+process: terminated when it stops (Ctrl-C, SIGTERM, an error), and at their next frame when it is gone
+(``kill -9``), as ``extract``'s do.
 """
 
 from __future__ import annotations
@@ -66,12 +68,19 @@ def _ready(loaded: Any) -> Any:
     return load_weights(Path(loaded.path), loaded.arch)
 
 
-def _init(loaded: Any, options: ScanOptions) -> None:
-    _WORKER["loaded"], _WORKER["options"] = _ready(loaded), options
+def _init(loaded: Any, options: ScanOptions, parent: int) -> None:
+    _WORKER.update(loaded=_ready(loaded), options=options, parent=parent)
+
+
+def _stop_if_orphaned(event: str, path: str, total: int | None = None) -> None:
+    """A worker's progress hook: the main process died (``kill -9``), so stop now; its ffmpeg, whose frames
+    nobody reads any more, ends on the broken pipe."""
+    if os.getppid() != _WORKER["parent"]:
+        os._exit(1)
 
 
 def _scan_one(path: str) -> ScanResult:
-    (result,) = scan_inputs([path], _WORKER["loaded"], _WORKER["options"])
+    (result,) = scan_inputs([path], _WORKER["loaded"], _WORKER["options"], progress=_stop_if_orphaned)
     return result
 
 
@@ -87,7 +96,7 @@ def scan_parallel(paths: Sequence[str | Path], loaded: Any, options: ScanOptions
         return
     payload = _portable(loaded)
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init, initargs=(payload, options)) as pool:
+    with context.Pool(workers, initializer=_init, initargs=(payload, options, os.getpid())) as pool:
         for result in pool.imap(_scan_one, tasks, chunksize=1):
             if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
                 progress("done", result.path, None)

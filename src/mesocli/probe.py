@@ -9,6 +9,7 @@ the header gives no length. Every problem is an :class:`mesocli.errors.InputErro
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,6 +54,30 @@ def ffmpeg_input(path: str | Path) -> list[str]:
     return ["-protocol_whitelist", "file", "-i", f"file:{path}"]
 
 
+OWN_GROUP = {"process_group": 0}
+"""Popen arguments that start ffmpeg in its own process group: a Ctrl-C at the terminal (or one sent to the
+job) reaches mesocli, which stops ffmpeg itself, and not ffmpeg behind its back (mesocli may ignore it:
+a job started with ``&`` from a script does)."""
+_FFMPEG_SIGNALLED = 255  # ffmpeg's status after its own SIGINT/SIGTERM handler: "received signal N"
+_RECEIVED = re.compile(r"received signal (\d+)")
+
+
+def ffmpeg_stopped(code: int | None, log: str = "") -> str | None:
+    """Why ffmpeg ended on a signal (killed: a negative ``code``; stopped through its own handler: 255, the
+    signal named in its ``log``), as ``ffmpeg was killed by signal 9 (SIGKILL)``; None if it was not."""
+    if code is None or not (code < 0 or code == _FFMPEG_SIGNALLED):
+        return None
+    received = _RECEIVED.search(log)
+    if code >= 0 and received is None:
+        return f"ffmpeg was stopped by a signal (exit status {code})"
+    number = -code if code < 0 else int(received.group(1))
+    try:
+        name = f" ({signal.Signals(number).name})"
+    except ValueError:
+        name = ""
+    return f"ffmpeg was {'killed' if code < 0 else 'stopped'} by signal {number}{name}"
+
+
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):(\d+(?:\.\d+)?)|N/A)(?:, start: (-?\d+(?:\.\d+)?))?")
 _INPUT = re.compile(r"^Input #0, (.*), from ")
 _STREAM = re.compile(r"^\s*Stream #0:(\d+)\S*: (\w+): (.*)$")
@@ -91,11 +116,13 @@ def probe_video(path: str | Path) -> VideoInfo:
     try:
         done = subprocess.run(
             [ffmpeg_exe(), "-hide_banner", "-nostdin", *ffmpeg_input(path)],
-            capture_output=True, text=True, errors="replace", timeout=120,
+            capture_output=True, text=True, errors="replace", timeout=120, **OWN_GROUP,
         )
     except subprocess.TimeoutExpired:
         raise InputError(f"{path}: ffmpeg took too long to read the header") from None
     stderr = done.stderr
+    if stopped := ffmpeg_stopped(done.returncode, stderr):
+        raise InputError(f"{path}: reading the header stopped: {stopped}")
     if "Input #0" not in stderr:
         raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)})")
     info = _parse_probe(str(path), stderr)
@@ -178,7 +205,9 @@ def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:
     done = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", *ffmpeg_input(path),
          "-map", f"0:{info.stream}", "-c", "copy", "-f", "null", "-"],
-        capture_output=True, text=True, errors="replace", timeout=600,
+        capture_output=True, text=True, errors="replace", timeout=600, **OWN_GROUP,
     )
+    if stopped := ffmpeg_stopped(done.returncode, done.stderr):
+        raise InputError(f"{path}: counting the frames stopped: {stopped}")
     found = re.findall(r"frame=\s*(\d+)", done.stderr)
     return int(found[-1]) if found and int(found[-1]) > 0 else None

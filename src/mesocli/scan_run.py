@@ -10,7 +10,7 @@ import contextlib
 import functools
 import io
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,8 +20,9 @@ from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status, read_path_list
 from mesocli.writers import FORMATS, format_for, make_writer, refuse_existing, refuse_inputs_as_outputs
 
-Rows = Callable[[Any, Any], Iterator[dict[str, Any]]]
-"""An engine's results: called with a progress hook and an observer, it yields result rows in input order."""
+Rows = Callable[[Any, Any], Generator[dict[str, Any], None, None]]
+"""An engine's results: called with a progress hook and an observer, it yields result rows in input order
+(closing the generator stops the engine)."""
 ENGINES = ("local", "ray")
 
 
@@ -76,7 +77,10 @@ def run_scan(
         stream = _open(stack, output, resume, force)
         writer = make_writer(fmt, stream, color=None if output is None else False)
         bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output), len(todo)))
-        for row in rows(bars.hook, None if explainer is None else explainer.observer):
+        # closed first when the scan stops (Ctrl-C, SIGTERM, an error): workers and their ffmpeg end now
+        results = stack.enter_context(contextlib.closing(rows(bars.hook, None if explainer is None
+                                                               else explainer.observer)))
+        for row in results:
             writer.write(stamp(row))
             if explainer is not None:
                 explainer.add(row)

@@ -10,7 +10,7 @@ by per-class loss weights ``N / (2 · N_class)``. A seeded held-out part of the 
 Resume is exact as far as TensorFlow allows: the shuffling order and the augmentation of every
 batch are functions of (seed, epoch, step), and the saved state holds every model and optimizer
 variable (:mod:`mesocli.checkpoint`), so an interrupted run continued with ``--resume`` replays the
-same batches. Ctrl-C is held back (:func:`interrupts_held`) while a step updates the variables and
+same batches. Ctrl-C and SIGTERM are held back (:func:`interrupts_held`) while a step updates the variables and
 is counted, and while a checkpoint is written, so the saved state never counts a step twice or not at all.
 
 :class:`Trainer` runs it: :meth:`Trainer.prepare` (data, model, compiled step), then per epoch
@@ -128,20 +128,23 @@ class TrainConfig:
 
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) back until the block is done, then deliver it: the block runs whole (a training
-    step and its bookkeeping, a checkpoint). Outside the main thread, or under a handler not set from
-    Python, a plain block."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+    """Hold Ctrl-C (SIGINT) and SIGTERM back until the block is done, then deliver the first: the block runs
+    whole (a training step and its bookkeeping, a checkpoint). Outside the main thread a plain block; a
+    signal that is ignored, or whose handler was not set from Python, is left alone."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    held = [number for number in (signal.SIGINT, signal.SIGTERM)
+            if signal.getsignal(number) not in (None, signal.SIG_IGN)]
+    previous = {number: signal.signal(number, lambda number, frame: caught.append(number)) for number in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     if caught:
-        signal.raise_signal(signal.SIGINT)  # to the handler the block found: KeyboardInterrupt, as a rule
+        signal.raise_signal(caught[0])  # to the handler the block found: KeyboardInterrupt, as a rule
 
 
 def learning_rate_at(config: TrainConfig, step: int) -> float:

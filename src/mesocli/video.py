@@ -27,7 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from mesocli.errors import InputError, ParameterError, UsageError
-from mesocli.probe import VideoInfo, count_frames_fast, ffmpeg_exe, ffmpeg_input, probe_video
+from mesocli.probe import (
+    OWN_GROUP,
+    VideoInfo,
+    count_frames_fast,
+    ffmpeg_exe,
+    ffmpeg_input,
+    ffmpeg_stopped,
+    probe_video,
+)
 
 FRAME_MODES = ("frames", "fps", "every", "all")
 DEFAULT_FRAMES = 30
@@ -187,6 +195,8 @@ class FrameReader:
     ``duration`` is the video's length in seconds (the header's, or its counted frames' when fewer).
     After iteration, ``warnings`` holds the errors ffmpeg reported while decoding (a damaged
     stream still yields the frames it could decode) and ``decoded`` the number of frames yielded.
+    An ffmpeg that ends on a signal (killed, or stopped by Ctrl-C) raises InputError: its frames stop
+    where it was stopped, not where the file does.
     """
 
     def __init__(self, path: str | Path, selection: FrameSelection, info: VideoInfo | None = None):
@@ -205,6 +215,7 @@ class FrameReader:
         self.plan = _plan(selection, self.info, total)
         self.warnings: list[str] = []
         self.decoded = 0
+        self._signal_note = ""  # ffmpeg's "received signal N", when its own handler stopped it
         self._process: subprocess.Popen | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -247,7 +258,7 @@ class FrameReader:
 
     def _start(self) -> None:
         self._process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE)
+                                         stderr=subprocess.PIPE, **OWN_GROUP)
         for pipe in (self._process.stdout, self._process.stderr):  # bigger pipes: ffmpeg blocks less
             with contextlib.suppress(OSError):
                 fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, 1 << 20)
@@ -276,6 +287,8 @@ class FrameReader:
                     pts, candidate = decoded.popleft()
                     number = candidate if pts == match.group(2) else None
                 headers.put((match.group(3), int(match.group(4)), int(match.group(5)), number))
+            elif "received signal" in line:
+                self._signal_note = line
             elif (match := _LEVEL.search(line)) and len(self.warnings) < 20:
                 message = match.group(2).strip()
                 if message and message not in self.warnings:
@@ -341,8 +354,10 @@ class FrameReader:
         return item
 
     def _finish(self) -> None:
-        """Wait for ffmpeg at the end of the stream; a failure before any frame is an InputError."""
+        """Wait for ffmpeg at the end of the stream; a failure before any frame, or a signal, is an InputError."""
         code = self._shutdown(kill=False)
+        if stopped := ffmpeg_stopped(code, self._signal_note):
+            raise InputError(f"{self.path}: decoding stopped: {stopped}")
         if code and self.decoded == 0:
             reason = self.warnings[-1] if self.warnings else f"ffmpeg exited with status {code}"
             raise InputError(f"{self.path}: could not decode ({reason})")

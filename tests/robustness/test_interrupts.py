@@ -8,11 +8,15 @@ uninterrupted run: same files, same manifest lines; the same trained variables.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -116,16 +120,82 @@ def test_no_unlisted_crop_after_kill_9(then: str, videos: Path, tmp_path: Path, 
     assert (out / LOCK).read_text().count("\n") == 1  # the pid only: nothing left unfinished
 
 
-def test_ctrl_c_during_extract_leaves_only_listed_crops(videos: Path, tmp_path: Path, run_cli: RunCli) -> None:
+@pytest.mark.parametrize(("number", "status", "said"), [(signal.SIGINT, 130, b""),
+                                                      (signal.SIGTERM, 143, b"mesocli: stopped by SIGTERM\n")])
+def test_ctrl_c_or_sigterm_during_extract_leaves_only_listed_crops(number: int, status: int, said: bytes,
+                                                                   videos: Path, tmp_path: Path) -> None:
+    """SIGTERM (kill, timeout, a scheduler) stops as Ctrl-C does. Found by an auditor: it ended the process on
+    the spot, leaving the crops of the input being extracted for the next run to delete."""
     out = tmp_path / "out"
     child = _stop_in_v1(videos, out, tmp_path / "stopped")
-    child.send_signal(signal.SIGINT)
-    assert child.wait(timeout=60) == 130
+    child.send_signal(number)
+    assert child.wait(timeout=60) == status
+    assert child.stderr.read() == said  # no traceback
     child.stderr.close()
     listed = {json.loads(line)["file"] for line in _face_lines(out)}
     assert len(listed) == 4  # v0's; v1's crops are deleted, someone's file is not
     assert set(tree(out)) == listed | {MANIFEST, LOCK, "real/v1_9.jpg"}
     assert (out / "real" / "v1_9.jpg").read_text() == "theirs\n"
+    assert (out / LOCK).read_text().count("\n") == 1  # nothing left for the next run to clean up
+
+
+# ---------------------------------------------------------------------------------------------- scan
+
+
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """Every process: pid -> (parent pid, state, command line)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found[int(entry)] = (int(fields[1]), fields[0], command)
+    return found
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """The processes below ``pid`` (workers, their ffmpeg): pid -> command line."""
+    table, found, todo = _processes(), {}, [pid]
+    while todo:
+        parent = todo.pop()
+        for child, (ppid, _state, command) in table.items():
+            if ppid == parent and child not in found:
+                found[child] = command
+                todo.append(child)
+    return found
+
+
+def _running(pids: Iterable[int]) -> list[int]:
+    """Those of ``pids`` still running (a zombie has stopped: it waits for its parent, or init, to reap it)."""
+    table = _processes()
+    return [pid for pid in pids if pid in table and table[pid][1] != "Z"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_scan_with_its_workers_and_ffmpeg(workers: int, kit: MediaKit, tmp_path: Path) -> None:
+    """Found by an auditor: SIGTERM ended scan on the spot; its workers and their ffmpeg ran on for ~20 s,
+    then printed BrokenPipeError tracebacks, and the output's temporary file stayed behind."""
+    output = tmp_path / "out.json"
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.long_face_video, kit.face_video,
+                              "--all-frames", "--workers", str(workers), "-q", "-o", output],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        below: dict[int, str] = {}
+        while not any("face_long" in command and "ffmpeg" in command for command in below.values()):
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+            below = _descendants(child.pid)
+        child.send_signal(signal.SIGTERM)  # mid-video: the output's temporary file is there, ffmpeg decoding
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert (child.returncode, out, err) == (143, b"", b"mesocli: stopped by SIGTERM\n")
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary file
+    deadline = time.monotonic() + 10  # the workers are gone (terminated); an orphaned ffmpeg ends on its pipe
+    while _running(below) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _running(below) == [], below
 
 
 # ---------------------------------------------------------------------------------------------- train
