@@ -195,7 +195,7 @@ def _run(app: typer.Typer) -> None:
     except MesocliError as exc:
         if DEBUG["on"]:
             raise
-        typer.echo(f"mesocli: error: {message(exc)}", err=True)
+        typer.echo(f"mesocli: error: {printable(message(exc))}", err=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         _exit_interrupted()
@@ -208,7 +208,7 @@ def _run(app: typer.Typer) -> None:
             typer.echo(exc.format_message(), err=True)
             sys.exit(2)
         text = exc.format_message().replace("Value error, ", "")  # the parser's validator prefix says nothing
-        typer.echo(f"mesocli: error: {text} (see 'mesocli --help')", err=True)
+        typer.echo(f"mesocli: error: {printable(text)} (see 'mesocli --help')", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
     _exit_interrupted()  # the command ended on SIGTERM (typer turns the KeyboardInterrupt into status 130)
     sys.exit(code if isinstance(code, int) else 0)
