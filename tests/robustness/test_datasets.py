@@ -103,6 +103,36 @@ def test_linked_sub_folders_of_a_class_are_followed_once(own_weights: Path, tmp_
         "root": "", "split": None, "images": 8, "df": 3, "real": 5, "skipped": 0}
 
 
+def _renamed_faces(root: Path, names: dict[str, list[str]]) -> Path:
+    """``ROOT/<class>/<name>.png`` faces (the names decide the identity groups of the held-out split)."""
+    make_faces(root, {label: len(stems) for label, stems in names.items()})
+    for label, stems in names.items():
+        for png, stem in zip(sorted((root / label).iterdir()), stems, strict=True):
+            png.rename(png.with_name(f"{stem}.png"))
+    return root
+
+
+SPLIT_CASES = [  # (id, file names per class, the start of the message)
+    ("a-video-per-class", {"df": [f"a_{i}" for i in range(6)], "real": [f"b_{i}" for i in range(6)]},
+     "the training part holds no "),  # one group held out whole: a whole class
+    ("too-few-to-hold-out", {"df": ["da", "db", "dc"], "real": ["ra"]},
+     "the held-out part holds no real image (training 3: df 2, real 1; held-out 1: df 1, real 0; "),
+]
+
+
+@pytest.mark.parametrize(("names", "message"), [case[1:] for case in SPLIT_CASES],
+                         ids=[case[0] for case in SPLIT_CASES])
+def test_train_refuses_a_split_part_without_both_classes(names: dict[str, list[str]], message: str, tmp_path: Path,
+                                                         run_cli: RunCli) -> None:
+    """It trained on one class (numpy warnings, held-out accuracy 0.0), or chose epochs by one class, exit 0."""
+    root, run = _renamed_faces(tmp_path / "data", names), tmp_path / "run"
+    result = run_cli("train", root, "--out", run, *TRAIN)
+    assert result.code == 2
+    line = result.error_line()
+    assert line.startswith(message) and line.endswith("change --val-fraction (now 0.25) or add images of more people")
+    assert not (run / "config.json").exists()
+
+
 def test_non_images_are_skipped_and_reported(own_weights: Path, tmp_path: Path,
                                              run_cli: RunCli) -> None:
     root = make_faces(tmp_path / "data", {"df": 3, "real": 3})
