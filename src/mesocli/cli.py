@@ -206,7 +206,8 @@ def export(
 
 @command(quiet_interrupt=True)
 def extract(
-    inputs: Arg(list[Path] | None, "Videos, images or folders (searched recursively).", "INPUTS...") = None,
+    inputs: Arg(list[Path] | None, "Videos, images or folders (searched recursively, hidden files skipped with a "
+                "note).", "INPUTS...") = None,
     out_dir: Arg(Path | None, "Output folder: crops and manifest.jsonl.", "OUT_DIR") = None,
     frames: Frames = None,
     fps: Fps = None,
@@ -280,12 +281,15 @@ def explain_command(
     "Each input gets status ok (with p_fake and a verdict), no_face, or error (with the reason, never "
     "a score). Images with --detector none are taken as aligned face crops. See docs/scan.md for the "
     "JSON fields, the aggregation rules and the timeline.\n\n"
+    "Folders are searched recursively; hidden files and folders (names starting with '.') inside them are "
+    "skipped, and a note on stderr says how many (even with --quiet): name them to scan them.\n\n"
     "Exit status: 0 every input was scanned; 1 with --fail-on-fake when a verdict is fake; 2 usage "
     "error (bad option, unusable weights, --output exists); 3 an input failed, had no face or does not "
     "exist (the others are still reported; 3 wins over 1).",
 )
 def scan(
-    inputs: Arg(list[str], "Videos, images, folders (recursive), or - (paths on stdin).", "INPUTS..."),
+    inputs: Arg(list[str], "Videos, images, folders (recursive, hidden files skipped with a note), or - (paths on "
+                "stdin).", "INPUTS..."),
     model: ModelOption = None,
     arch: ScoringArchOption = None,
     weights: WeightsOption = None,

@@ -18,10 +18,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from mesocli.errors import ParameterError, UsageError
+from mesocli.fsutil import walk_folder
 from mesocli.inputs import IMAGE_SUFFIXES
 from mesocli.preprocess import INPUT_SIZE, load_face
 
@@ -126,21 +128,41 @@ def video_id(path: Path) -> str | None:
     return match.group("video") if match else None
 
 
+def _refuse_unlisted(error: OSError) -> NoReturn:
+    """A dataset folder that cannot be listed: a UsageError, since its images would be missing from the figures."""
+    raise UsageError(f"{error.filename}: cannot list this dataset folder ({error.strerror or error}): its images "
+                     "would be missing from the figures; fix its permissions or move it out of the dataset")
+
+
 def _class_dirs(folder: Path) -> dict[int, list[Path]]:
     found: dict[int, list[Path]] = {}
     if folder.is_dir():
-        for child in sorted(folder.iterdir()):
+        try:
+            children = sorted(folder.iterdir())
+        except OSError as error:
+            _refuse_unlisted(error)
+        for child in children:
             label = CLASS_ALIASES.get(child.name.lower())
             if label is not None and child.is_dir():
                 found.setdefault(label, []).append(child)
     return found
 
 
+def _holds_classes(folder: Path) -> bool:
+    """Whether ``folder`` holds class folders (for a hint: one that cannot be listed, lost+found, does not)."""
+    try:
+        return bool(_class_dirs(folder))
+    except UsageError:
+        return False
+
+
 def find_dataset(root: Path, split: str | None) -> FolderDataset:
     """List a split's files; raise UsageError with where it looked if it is missing or unusable.
 
     ``ROOT/<split>/{df,real}`` is used when it exists; a ``ROOT`` holding ``{df,real}`` directly is
-    a single split and is used whatever ``split`` says (``FolderDataset.split`` is then None).
+    a single split and is used whatever ``split`` says (``FolderDataset.split`` is then None). Sub-folders
+    of class folders are searched recursively, symbolic links followed (each folder once, as ``scan``
+    does); one that cannot be listed is refused (UsageError), never left out.
     """
     root = Path(root)
     if not root.is_dir():
@@ -152,7 +174,7 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
         folder, class_dirs, used_split = root, _class_dirs(root), None
     if not class_dirs:
         where = f"{folder}" if folder == root or folder.exists() else f"{folder} or {root}"
-        splits = sorted(child.name for child in root.iterdir() if child.is_dir() and _class_dirs(child))
+        splits = sorted(child.name for child in root.iterdir() if child.is_dir() and _holds_classes(child))
         if splits:  # the split parameter is named as the caller knows it (--split, or split)
             raise ParameterError("no class folders (df|fake, real) in {where}; splits with them: {splits} ({split})",
                                  where=where, splits=", ".join(splits))
@@ -161,10 +183,9 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
     labels: list[int] = []
     ignored: list[Path] = []
     for label, dirs in class_dirs.items():
-        for directory in dirs:
-            for dirpath, dirnames, files in os.walk(directory, followlinks=False):
-                dirnames.sort()  # a reproducible file order (the held-out split draws by index)
-                for name in sorted(files):
+        for directory in dirs:  # sorted: a reproducible file order (the held-out split draws by index)
+            for dirpath, _dirnames, files in walk_folder(directory, set(), _refuse_unlisted):
+                for name in files:
                     path = Path(dirpath) / name
                     if path.suffix.lower() in IMAGE_SUFFIXES:
                         paths.append(path)

@@ -28,7 +28,7 @@ from mesocli import __version__
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
 from mesocli.errors import InputError, ParameterError, UsageError, printable
 from mesocli.fsutil import check_writable
-from mesocli.inputs import expand_inputs
+from mesocli.inputs import expand_inputs, hidden_notes
 from mesocli.manifest import (
     MANIFEST,
     MANIFEST_VERSION,
@@ -42,7 +42,7 @@ from mesocli.manifest import (
     safe_name,
     unique_name,
 )
-from mesocli.progress import ExtractProgress
+from mesocli.progress import ExtractProgress, note
 
 FORMATS = ("table", "json")
 
@@ -308,9 +308,10 @@ def _finish(out_dir: Path, journal: Journal, unfinished: list[dict]) -> None:
 
 def extract(
     inputs: list[Path], out_dir: Path, options: ExtractOptions, *, workers: int | None = None,
-    force: bool = False, progress: bool = False,
+    force: bool = False, progress: bool = False, log: Callable[[str], None] = note,
 ) -> ExtractSummary:
-    """Extract the faces of ``inputs`` (videos, images, folders) into ``out_dir``; see the module doc."""
+    """Extract the faces of ``inputs`` (videos, images, folders) into ``out_dir``; see the module doc.
+    Hidden files skipped inside folders are noted to ``log``."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     workers = default_workers() if workers is None else workers
@@ -320,8 +321,15 @@ def extract(
         raise UsageError(f"{out_dir} exists and is not a folder")
     _refuse_inside(inputs, out_dir)
     inside = os.path.realpath(out_dir) + os.sep  # never take our own crops as inputs (a parent folder is scanned)
-    found = expand_inputs(inputs, missing_ok=True, media_only=True)
-    files = [f for f in found if not os.path.realpath(f).startswith(inside)]
+
+    def outside(path: Path) -> bool:
+        return not os.path.realpath(path).startswith(inside)
+
+    hidden: dict[str, list[Path]] = {}
+    found = expand_inputs(inputs, missing_ok=True, media_only=True, hidden=hidden)
+    for line in hidden_notes({folder: list(filter(outside, entries)) for folder, entries in hidden.items()}):
+        log(f"mesocli: {line}")
+    files = list(filter(outside, found))
     if not files:
         raise UsageError("no video or image among the inputs"
                          + (f" (the files inside OUT_DIR {out_dir} are its output, never inputs)" if found else ""))

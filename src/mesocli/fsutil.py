@@ -1,5 +1,6 @@
 """File-system helpers: safe writes (a temp file beside the target, renamed into place only when
-complete), write failures as one-line errors, and the checks every input file goes through first."""
+complete), write failures as one-line errors, the checks every input file goes through first, and
+the folder walk that every command shares."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mesocli.errors import InputError, OutputError, ParameterError, UsageError
@@ -251,12 +252,39 @@ def reading(path: str | Path) -> Iterator[None]:
 
 
 def check_input_file(path: str | Path) -> os.stat_result:
-    """Stat an input file; raise InputError unless it is a regular file (a named pipe would block a reader)."""
+    """Stat an input file; raise InputError unless it is a regular file (a named pipe would block a reader).
+
+    A folder that walks could not list (:func:`walk_folder`) is ``permission denied`` here, as a file is."""
     with reading(path):
         info = os.stat(path)
-    if stat.S_ISDIR(info.st_mode):
-        raise InputError(f"{path}: is a folder")
+        if stat.S_ISDIR(info.st_mode):
+            os.scandir(path).close()  # a folder that cannot be listed: "permission denied", as a file
+            raise InputError(f"{path}: is a folder")
     if not stat.S_ISREG(info.st_mode):
         kind = _KINDS.get(stat.S_IFMT(info.st_mode), "a special file")
         raise InputError(f"{path}: not a regular file ({kind})")
     return info
+
+
+def walk_folder(
+    folder: Path, seen: set[tuple[int, int]], unlisted: Callable[[OSError], None]
+) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk`` of ``folder`` top-down, names sorted, symbolic links followed, each folder once.
+
+    ``seen`` holds the (device, inode) of the folders walked, which cuts link loops. A folder that
+    cannot be listed (its OSError names it) goes to ``unlisted``, never left out in silence. The
+    caller may prune the yielded ``dirs`` in place.
+    """
+    for root, dirs, files in os.walk(folder, followlinks=True, onerror=unlisted):
+        try:
+            info = os.stat(root)
+        except OSError:  # gone since it was listed
+            dirs[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        dirs.sort()
+        files.sort()
+        yield root, dirs, files

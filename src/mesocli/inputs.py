@@ -9,12 +9,13 @@ skipped without probing, so that a folder of mixed files stays quick to scan.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
 from mesocli.errors import InputError, MesocliError, UsageError
-from mesocli.fsutil import check_input_file, reading
+from mesocli.fsutil import check_input_file, reading, walk_folder
 from mesocli.preprocess import check_image
 from mesocli.video import VideoInfo, probe_video
 
@@ -69,14 +70,15 @@ def _is_text(head: bytes) -> bool:
 
 
 def looks_like_media(path: Path) -> bool:
-    """Cheap pre-filter for files found in folders: media magic bytes or a media extension."""
+    """Cheap pre-filter for files found in folders: media magic bytes or a media extension. A file that
+    cannot be read (permission denied) passes: it may be media, so its reader reports it."""
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES or suffix in VIDEO_SUFFIXES:
         return True
     try:
         return sniff(_head(path)) is not None
     except InputError:
-        return False
+        return True
 
 
 def identify(path: str | Path) -> tuple[Kind, VideoInfo | None]:
@@ -113,33 +115,46 @@ def probe_kind(path: str | Path) -> Kind | None:
         return None
 
 
-def _walk(folder: Path, seen_dirs: set[tuple[int, int]]) -> list[Path]:
-    """Files under ``folder``, recursively (symbolic links followed, loops cut), hidden ones skipped."""
+def _examinable(path: Path) -> bool:
+    """Whether a file found in a folder is one to report: a regular file, or one that cannot be examined
+    (its reader says why). A named pipe, a device or a dangling link is not."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+
+
+def _walk(folder: Path, seen_dirs: set[tuple[int, int]], hidden: dict[str, list[Path]] | None) -> list[Path]:
+    """Files under ``folder``, recursively (:func:`mesocli.fsutil.walk_folder`): hidden files and folders
+    (``.name``) are skipped and listed in ``hidden[str(folder)]``; a folder that cannot be listed is kept, so
+    that it is reported as an input that failed."""
     found: list[Path] = []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        try:
-            stat = os.stat(root)
-        except OSError:
-            dirs[:] = []
-            continue
-        if (stat.st_dev, stat.st_ino) in seen_dirs:
-            dirs[:] = []
-            continue
-        seen_dirs.add((stat.st_dev, stat.st_ino))
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            path = Path(root, name)
-            if not name.startswith(".") and path.is_file():
-                found.append(path)
+    for root, dirs, files in walk_folder(folder, seen_dirs, lambda exc: found.append(Path(exc.filename))):
+        if hidden is not None:
+            hidden.setdefault(str(folder), []).extend(Path(root, name) for name in dirs + files if name.startswith("."))
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        found.extend(path for name in files if not name.startswith(".") and _examinable(path := Path(root, name)))
     return sorted(found, key=lambda p: p.relative_to(folder).parts)
 
 
-def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool = False) -> list[Path]:
+def hidden_notes(hidden: dict[str, list[Path]]) -> list[str]:
+    """One note per folder whose hidden files or folders were skipped (``hidden``: from :func:`expand_inputs`)."""
+    return [f"{folder}: skipped {len(entries)} hidden {'file or folder' if len(entries) == 1 else 'files or folders'}"
+            " (names starting with '.'); name them as inputs to include them" for folder, entries in hidden.items()
+            if entries]
+
+
+def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool = False,
+                  hidden: dict[str, list[Path]] | None = None) -> list[Path]:
     """Files named on the command line, folders expanded recursively (sorted), each file once.
 
     A path that does not exist raises UsageError, or is kept as is with ``missing_ok`` (so that
     the caller reports it with the other inputs). ``media_only`` drops files found *inside folders*
-    that do not look like media (:func:`looks_like_media`); files named explicitly are always kept.
+    that do not look like media (:func:`looks_like_media`); files named explicitly are always kept,
+    hidden ones too. Inside folders, hidden files and folders are skipped and listed in ``hidden``
+    (per folder argument); a folder that cannot be listed is kept as an entry, for its reader to report.
     """
     result: list[Path] = []
     seen_files: set[str] = set()
@@ -153,7 +168,7 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
 
     for path in map(Path, paths):
         if path.is_dir():
-            for file in _walk(path, seen_dirs):
+            for file in _walk(path, seen_dirs, hidden):
                 if not media_only or looks_like_media(file):
                     add(file)
         elif path.exists() or missing_ok:
@@ -163,13 +178,13 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
     return result
 
 
-def plan_inputs(arguments: Iterable[str | Path]) -> list[str]:
+def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] | None = None) -> list[str]:
     """The command-line inputs as one entry per result: a folder is replaced by the media files in it.
 
     Each entry, scanned alone by :func:`mesocli.scan.scan_inputs`, gives the very result that a scan
     of all the arguments gives for it (same path string, same status): files are named as the scan
     names them, and a folder that cannot be listed or holds no media stays itself (its ``error``
-    result). Each argument is expanded on its own, as the scan does.
+    result). Each argument is expanded on its own, as the scan does; ``hidden``: as for :func:`expand_inputs`.
     """
     planned: list[str] = []
     for raw in arguments:
@@ -178,7 +193,7 @@ def plan_inputs(arguments: Iterable[str | Path]) -> list[str]:
             planned.append(str(raw))
             continue
         try:
-            files = expand_inputs([path], media_only=True)
+            files = expand_inputs([path], media_only=True, hidden=hidden)
         except (MesocliError, OSError):
             files = []
         planned.extend([str(file) for file in files] or [str(raw)])

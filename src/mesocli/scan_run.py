@@ -169,11 +169,15 @@ def plan_scan(
     """What to scan, and how to stamp each row: one entry per input (a folder's media files listed, so the
     bars know the count), less those the output holds (``resume_from``: their statuses join
     ``statuses``/``verdicts``, and rows get the ``file`` key that a later resume matches; its rows must
-    have been made with ``settings``). An input that is one of ``outputs`` is refused."""
-    from mesocli.inputs import plan_inputs
+    have been made with ``settings``). An input that is one of ``outputs`` is refused. Hidden files skipped
+    inside folders are noted even when ``quiet``: the results do not cover them."""
+    from mesocli.inputs import hidden_notes, plan_inputs
     from mesocli.resume import file_field, file_key, read_done
 
-    items = plan_inputs(paths)
+    hidden: dict[str, list[Path]] = {}
+    items = plan_inputs(paths, hidden)
+    for line in hidden_notes(hidden):
+        log(f"mesocli: {line}")
     refuse_inputs_as_outputs(items, outputs)
     if resume_from is None:
         return items, lambda row: row

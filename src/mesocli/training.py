@@ -195,7 +195,24 @@ def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray) 
     train, held = split_by_groups(data.labels[usable], data.source_index[usable], data.groups[usable],
                                   config.val_fraction, config.split_seed, train_only)
     train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held])
+    check_split(config, data, train, usable[held])
     return train, usable[held]
+
+
+def check_split(config: TrainConfig, data: TrainingData, train: np.ndarray, held: np.ndarray) -> None:
+    """Refuse (ParameterError) a training part, or a held-out part that the run asks for, without both classes:
+    a model trained on one class, or an epoch chosen by one class's accuracy, is no detector."""
+    labels = data.combined.labels
+    counts = {part: np.bincount(labels[indices], minlength=2) for part, indices in (("training", train),
+                                                                                    ("held-out", held))}
+    wants_heldout = config.val_fraction > 0 and any(source.heldout for source in data.sources)
+    for part in ("training", "held-out") if wants_heldout else ("training",):
+        missing = " and ".join(name for name, n in zip(("df", "real"), counts[part], strict=True) if n == 0)
+        if missing:
+            shown = "; ".join(f"{name} {int(c.sum())}: df {c[0]}, real {c[1]}" for name, c in counts.items())
+            raise ParameterError("the {part} part holds no {missing} image ({shown}; a person's images stay on one "
+                                 "side): change {val_fraction} (now {value}) or add images of more people",
+                                 part=part, missing=missing, shown=shown, value=config.val_fraction)
 
 
 class Trainer:

@@ -165,9 +165,9 @@ class _Budgeted:
 class FaultyFs:
     """Fault injection for the files under ``root``, in this process (Python-level file calls only).
 
-    ``unreadable``: opening a file there for reading fails with EACCES (as ``chmod 000`` does for a
-    non-root user). ``unwritable``: creating, writing, renaming or making folders there fails with
-    EACCES. ``space``: a disk with that many bytes left; a write beyond them is cut short and fails
+    ``unreadable``: opening a file there for reading, or listing a folder there, fails with EACCES (as
+    ``chmod 000`` does for a non-root user). ``unwritable``: creating, writing, renaming or making folders
+    there fails with EACCES. ``space``: a disk with that many bytes left; a write beyond them is cut short and fails
     with ENOSPC (``space`` may be set at any time: the disk fills up). ``used`` counts the bytes written
     there. Files written by C libraries (HDF5) escape it.
     """
@@ -244,6 +244,15 @@ class FaultyFs:
 
             return wrapped
 
+        def lister(name: str) -> Callable[..., Any]:
+            real = getattr(os, name)
+
+            def wrapped(path: Any = ".", *args: Any, **kwargs: Any) -> Any:
+                self._check(path, False)
+                return real(path, *args, **kwargs)
+
+            return wrapped
+
         real_mkdir = os.mkdir
 
         def mkdir(path: Any, *args: Any, **kwargs: Any) -> None:
@@ -258,6 +267,8 @@ class FaultyFs:
         monkeypatch.setattr(os, "write", os_write)
         monkeypatch.setattr(os, "close", os_close)
         monkeypatch.setattr(os, "mkdir", mkdir)
+        monkeypatch.setattr(os, "scandir", lister("scandir"))
+        monkeypatch.setattr(os, "listdir", lister("listdir"))
         monkeypatch.setattr(os, "replace", guard("replace", 2))
         monkeypatch.setattr(os, "rename", guard("rename", 2))
         return self

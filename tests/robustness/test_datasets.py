@@ -14,6 +14,8 @@ import pytest
 from conftest import CliResult, RunCli
 from media import make_faces
 
+from robustness.helpers import unreadable
+
 TRAIN = ("--epochs", "1", "--batch-size", "2", "--val-fraction", "0.25", "-q")
 
 
@@ -71,6 +73,64 @@ def test_unusable_datasets_are_one_line_usage_errors(setup: Callable[[Path], Non
     if command == "train":
         again = run_cli("train", "--resume", run)
         assert again.code == 2 and "no training run to resume" in again.error_line()
+
+
+@pytest.mark.parametrize("command", ["eval", "train"])
+def test_a_class_sub_folder_that_cannot_be_listed_is_refused(command: str, own_weights: Path, tmp_path: Path,
+                                                             run_cli: RunCli) -> None:
+    """Its images would be missing from the figures unseen (eval counted 3 of 6 real images, exit 0)."""
+    root, run = tmp_path / "data", tmp_path / "run"
+    make_faces(root / "test", {"df": 3, "real": 3})
+    locked = make_faces(root / "test" / "real", {"locked": 3}) / "locked"
+    with unreadable(locked):
+        result = _run(run_cli, command, root, run, own_weights)
+    assert result.code == 2
+    assert result.error_line() == (f"{locked}: cannot list this dataset folder (Permission denied): its images "
+                                   "would be missing from the figures; fix its permissions or move it out of the "
+                                   "dataset")
+    assert not (run / "config.json").exists()
+
+
+def test_linked_sub_folders_of_a_class_are_followed_once(own_weights: Path, tmp_path: Path,
+                                                         run_cli: RunCli) -> None:
+    """As scan and extract do: a linked sub-folder counts, a link loop is walked once."""
+    root = make_faces(tmp_path / "data", {"df": 3, "real": 3})
+    (root / "real" / "more").symlink_to(make_faces(tmp_path / "elsewhere", {"more": 2}) / "more")
+    (root / "df" / "loop").symlink_to(root / "df")
+    result = run_cli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
+    assert result.code == 0
+    assert json.loads(result.out)["data"] | {"root": ""} == {
+        "root": "", "split": None, "images": 8, "df": 3, "real": 5, "skipped": 0}
+
+
+def _renamed_faces(root: Path, names: dict[str, list[str]]) -> Path:
+    """``ROOT/<class>/<name>.png`` faces (the names decide the identity groups of the held-out split)."""
+    make_faces(root, {label: len(stems) for label, stems in names.items()})
+    for label, stems in names.items():
+        for png, stem in zip(sorted((root / label).iterdir()), stems, strict=True):
+            png.rename(png.with_name(f"{stem}.png"))
+    return root
+
+
+SPLIT_CASES = [  # (id, file names per class, the start of the message)
+    ("a-video-per-class", {"df": [f"a_{i}" for i in range(6)], "real": [f"b_{i}" for i in range(6)]},
+     "the training part holds no "),  # one group held out whole: a whole class
+    ("too-few-to-hold-out", {"df": ["da", "db", "dc"], "real": ["ra"]},
+     "the held-out part holds no real image (training 3: df 2, real 1; held-out 1: df 1, real 0; "),
+]
+
+
+@pytest.mark.parametrize(("names", "message"), [case[1:] for case in SPLIT_CASES],
+                         ids=[case[0] for case in SPLIT_CASES])
+def test_train_refuses_a_split_part_without_both_classes(names: dict[str, list[str]], message: str, tmp_path: Path,
+                                                         run_cli: RunCli) -> None:
+    """It trained on one class (numpy warnings, held-out accuracy 0.0), or chose epochs by one class, exit 0."""
+    root, run = _renamed_faces(tmp_path / "data", names), tmp_path / "run"
+    result = run_cli("train", root, "--out", run, *TRAIN)
+    assert result.code == 2
+    line = result.error_line()
+    assert line.startswith(message) and line.endswith("change --val-fraction (now 0.25) or add images of more people")
+    assert not (run / "config.json").exists()
 
 
 def test_non_images_are_skipped_and_reported(own_weights: Path, tmp_path: Path,

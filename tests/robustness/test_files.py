@@ -282,3 +282,47 @@ def test_a_folder_without_media_is_an_error_result(tmp_path: Path, face_jpeg: Pa
     alone = run_cli("extract", folder, tmp_path / "out")
     assert alone.code == 2 and alone.error_line() == "no video or image among the inputs"
     assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_entries_of_a_folder_are_error_results(tmp_path: Path, kit: MediaKit, own_weights: Path,
+                                                          run_cli: RunCli) -> None:
+    """Nothing in a folder vanishes unread: a sub-folder that cannot be listed, and an unreadable file
+    without a media extension, are error results (exit 3); the readable image is still processed."""
+    folder = tmp_path / "in"
+    for name in ("sub/one.jpg", "locked/two.jpg", "lockedfile"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(kit.face_jpeg, folder / name)
+    locked, locked_file, good = folder / "locked", folder / "lockedfile", folder / "sub" / "one.jpg"
+    with unreadable(locked), unreadable(locked_file):
+        scanned = run_cli("scan", "--weights", own_weights, folder)
+        extracted = run_cli("extract", folder, tmp_path / "out", "--workers", "1", "--format", "json")
+        alone = run_cli("scan", "--weights", own_weights, locked)
+    expected = [(str(locked), "error", f"{locked}: permission denied"),
+                (str(locked_file), "error", f"{locked_file}: permission denied"), (str(good), "ok", None)]
+    assert scanned.code == 3 and scanned.err == ""
+    assert [(row["path"], row["status"], row["error"]) for row in scanned.jsonl()] == expected
+    assert extracted.code == 3 and extracted.err == ""
+    assert [(row["source"], row["status"], row["message"] or None)
+            for row in json.loads(extracted.out)["inputs"]] == expected
+    assert alone.code == 3 and [row["error"] for row in alone.jsonl()] == [f"{locked}: permission denied"]
+
+
+def test_hidden_entries_of_a_folder_are_skipped_with_a_note(tmp_path: Path, kit: MediaKit, own_weights: Path,
+                                                            run_cli: RunCli) -> None:
+    """Hidden files and folders inside a folder are skipped, and a note on stderr (even with -q) says how
+    many; named on the command line, they are processed."""
+    folder = tmp_path / "in"
+    (folder / ".git").mkdir(parents=True)
+    for name in ("face.jpg", ".hidden.jpg", ".git/x.jpg"):
+        shutil.copy(kit.face_jpeg, folder / name)
+    note = (f"mesocli: {folder}: skipped 2 hidden files or folders (names starting with '.'); name them as inputs "
+            "to include them\n")
+    scanned = run_cli("scan", "--weights", own_weights, folder, "-q")
+    assert scanned.code == 0 and scanned.err == note
+    assert [row["path"] for row in scanned.jsonl()] == [str(folder / "face.jpg")]
+    named = run_cli("scan", "--weights", own_weights, folder / ".hidden.jpg", folder / ".git")
+    assert named.code == 0 and named.err == ""
+    assert [row["path"] for row in named.jsonl()] == [str(folder / ".hidden.jpg"), str(folder / ".git" / "x.jpg")]
+    extracted = run_cli("extract", folder, tmp_path / "out", "--workers", "1", "--format", "json", "-q")
+    assert extracted.code == 0 and extracted.err == note
+    assert [row["source"] for row in json.loads(extracted.out)["inputs"]] == [str(folder / "face.jpg")]
