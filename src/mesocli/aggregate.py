@@ -93,9 +93,9 @@ SCORE_DECIMALS = 6  # how scores are reported (JSON, CSV); verdicts are taken on
 
 
 def is_fake(p_fake: float, threshold: float = 0.5) -> bool:
-    """Whether ``p_fake`` as reported (6 decimals) is ``>= threshold``: a printed score equal to the
-    threshold is never called real."""
-    return round(float(p_fake), SCORE_DECIMALS) >= threshold
+    """Whether ``p_fake`` as reported (6 decimals) is ``>=`` the threshold to as many decimals: a printed
+    score equal to the threshold is never called real, and any score ``>= threshold`` is fake."""
+    return round(float(p_fake), SCORE_DECIMALS) >= round(float(threshold), SCORE_DECIMALS)
 
 
 def verdict(p_fake: float, threshold: float = 0.5) -> str:

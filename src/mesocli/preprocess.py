@@ -58,7 +58,7 @@ def face_to_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
         array = image
         if array.dtype != np.uint8:
             raise ValueError(f"expected a uint8 array, got {array.dtype}")
-        if array.ndim == 3 and array.shape[2] == 1:
+        if array.ndim == 3 and array.shape[2] in (1, 2):  # grey, or grey and alpha (dropped, as RGBA's is)
             array = array[:, :, 0]
         if array.ndim == 2:
             array = np.repeat(array[:, :, None], 3, axis=2)
