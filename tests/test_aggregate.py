@@ -70,8 +70,8 @@ def test_verdict_is_fake_at_or_above_the_threshold() -> None:
 def test_verdicts_agree_with_the_printed_scores() -> None:
     # scores are reported with 6 decimals: 0.62756149 prints as 0.627561, so at threshold 0.627561 it is fake
     assert verdict(0.62756149, 0.627561) == "fake"  # it was called real beside "p_fake": 0.627561
-    assert verdict(0.62756149, 0.6275615) == "fake"  # the threshold to 6 decimals too: 0.627561
-    assert verdict(0.62756149, 0.6275616) == "real" and verdict(0.26953125, 0.26953125) == "fake"
+    assert verdict(0.62756149, 0.6275615) == "real"  # 0.627561 < 0.6275615, as printed
+    assert verdict(0.26953125, 0.26953125) == "fake" and verdict(0.0, 1e-7) == "real"  # and p >= threshold
     assert vote([0.62756149, 0.1], 0.627561) == 0.5
     assert aggregate.shown(0.627561, 0.628) == "0.627561"  # 0.628 would read as fake at 0.628
     assert aggregate.shown(0.627561, 0.627561) == "0.628" and aggregate.shown(0.4, 0.5) == "0.400"
@@ -142,6 +142,7 @@ def test_segments_are_ordered_disjoint_and_inside_the_video(scores, threshold: f
     found = segments(times, scores, threshold, window, duration)
     for segment in found:
         assert 0.0 <= segment.start <= segment.end <= duration
-        assert segment.p_fake_mean >= threshold - 1e-12 and segment.p_fake_max >= segment.p_fake_mean - 1e-12
+        # a frame is fake when its score, or its score to 6 decimals, reaches the threshold
+        assert segment.p_fake_mean >= threshold - 5e-7 and segment.p_fake_max >= segment.p_fake_mean - 1e-12
     for before, after in zip(found, found[1:], strict=False):
         assert before.end <= after.start

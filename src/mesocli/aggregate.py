@@ -93,9 +93,10 @@ SCORE_DECIMALS = 6  # how scores are reported (JSON, CSV); verdicts are taken on
 
 
 def is_fake(p_fake: float, threshold: float = 0.5) -> bool:
-    """Whether ``p_fake`` as reported (6 decimals) is ``>=`` the threshold to as many decimals: a printed
-    score equal to the threshold is never called real, and any score ``>= threshold`` is fake."""
-    return round(float(p_fake), SCORE_DECIMALS) >= round(float(threshold), SCORE_DECIMALS)
+    """Whether ``p_fake >= threshold``, or the score as reported (6 decimals) is: a printed score equal to
+    the threshold is never called real."""
+    p_fake = float(p_fake)
+    return p_fake >= threshold or round(p_fake, SCORE_DECIMALS) >= threshold
 
 
 def verdict(p_fake: float, threshold: float = 0.5) -> str:
