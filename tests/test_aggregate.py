@@ -77,6 +77,15 @@ def test_verdicts_agree_with_the_printed_scores() -> None:
     assert aggregate.shown(0.627561, 0.627561) == "0.628" and aggregate.shown(0.4, 0.5) == "0.400"
 
 
+def test_eval_calls_faces_as_scan_does() -> None:
+    from mesocli.metrics import called_fake
+
+    scores = [0.4999996, 0.4999994, 0.5, 0.26953125]
+    called = [True, False, True, False]
+    assert called_fake(scores, 0.5).tolist() == [verdict(p, 0.5) == "fake" for p in scores] == called
+    assert called_fake([0.26953125], 0.26953125).tolist() == [True]
+
+
 def test_smooth_is_a_centred_truncated_moving_average() -> None:
     assert smooth([0, 0, 1, 0, 0], 3) == pytest.approx([0, 1 / 3, 1 / 3, 1 / 3, 0])
     assert smooth([1, 2, 3, 4, 5, 6], 5) == pytest.approx([2, 2.5, 3, 4, 4.5, 5])

@@ -182,6 +182,11 @@ def test_explain_command_writes_heatmaps_and_reports_bad_faces(
     assert code == 0
     code, stdout, stderr = run_cli("explain", faces, "--out", out, "--weights", own_weights, "--force", "--model", "df")
     assert (code, stdout, stderr) == (2, "", "mesocli: error: give --model or --weights, not both\n")
+    crop = faces / "a.png"
+    before = crop.read_bytes()  # its heatmap would be faces/a.png: the crop itself (it was overwritten)
+    code, _, stderr = run_cli("explain", crop, "--out", faces, "--weights", own_weights, "--force")
+    assert code == 2 and stderr == f"mesocli: error: {crop}: an output cannot be one of the inputs\n"
+    assert crop.read_bytes() == before
 
 
 def test_importing_the_explain_modules_loads_no_tensorflow() -> None:

@@ -126,11 +126,25 @@ def test_a_file_that_appears_during_the_write_is_not_replaced(tmp_path: Path) ->
     with pytest.raises(ParameterError) as caught, atomic_path(target, replace=False) as tmp:
         tmp.write_text("mine")
         target.write_text("theirs")  # another run published meanwhile
-    assert str(caught.value) == f"{target}: exists (it appeared during the run); pass force to replace it"
-    assert target.read_text() == "theirs" and [p.name for p in tmp_path.iterdir()] == ["same.json"]
+    kept = tmp_path / "same-2.json"  # this run's work is not lost
+    assert str(caught.value) == (f"{target}: exists (it appeared during the run), so this run's output is in {kept}; "
+                                 "pass force to replace the file instead")
+    assert target.read_text() == "theirs" and kept.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same-2.json", "same.json"]
     with atomic_path(target, replace=True) as tmp:
         tmp.write_text("mine")
     assert target.read_text() == "mine"
+
+
+def test_a_lock_refusal_names_a_folder_with_braces(tmp_path: Path) -> None:
+    from mesocli.errors import UsageError
+
+    lock = tmp_path / "run{x}" / ".lock"
+    with fsutil.holding_lock(lock, "held") as fd, pytest.raises(UsageError) as caught:
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # the holder's pid, as extract and train write it
+        with fsutil.holding_lock(lock, f"{lock.parent} is in use{{who}}"):  # a second holder (another file handle)
+            pass
+    assert str(caught.value) == f"{lock.parent} is in use (pid {os.getpid()})"  # it was a KeyError traceback
 
 
 def test_a_new_file_is_published_without_replace(tmp_path: Path) -> None:

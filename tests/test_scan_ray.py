@@ -41,11 +41,14 @@ def ray_session():
             pytest.fail(message + " -- required in CI (.ci/run installs it)")
         pytest.skip(message)
     import logging
+    import signal
 
     import ray
 
+    sigterm = signal.getsignal(signal.SIGTERM)
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024 * 1024,
              log_to_driver=False, logging_level=logging.ERROR)
+    signal.signal(signal.SIGTERM, sigterm)  # ray.init's exits with status 15: later tests send SIGTERM
     yield ray
     ray.shutdown()
 

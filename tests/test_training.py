@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,14 @@ def make_tiny_dataset(root: Path, seed: int = 0) -> Path:
     (root / "train" / "df" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     (root / "train" / "real" / "Thumbs.db").write_bytes(b"junk")
     return root
+
+
+@pytest.fixture(autouse=True)
+def default_sigterm() -> Iterator[None]:
+    """SIGTERM as a new process has it: a library started earlier in the test session (Ray) may have set its own."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="module")

@@ -86,6 +86,12 @@ def test_fps_on_variable_frame_rate_video_is_spaced_in_time(kit: MediaKit, tmp_p
     assert [f.index for f in iter_frames(path, FrameSelection("fps", 48.0))] == list(range(24))  # no copies
 
 
+def test_fps_is_one_setting_however_written() -> None:
+    # a resumed output compares settings as text: the API's fps=2 and the CLI's --fps 2 must read the same
+    assert FrameSelection("fps", 2).value == FrameSelection("fps", 2.0).value == 2.0
+    assert isinstance(FrameSelection("fps", 2).value, float)
+
+
 @given(total=st.integers(1, 5000), wanted=st.integers(1, 400))
 def test_frames_plan_is_evenly_spaced(total: int, wanted: int) -> None:
     info = VideoInfo("x", 8, 8, 25.0, total / 25.0, 0, total)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from mesocli.aggregate import verdict
 from mesocli.preprocess import face_batch
 
 COLORMAP = "viridis"  # perceptually uniform, readable with every common colour-vision deficiency
@@ -91,7 +92,7 @@ class GradCam:
         logits, signed = self.maps(batch)
         p_fake = 1.0 / (1.0 + np.exp(logits.astype(np.float64)))  # 1 - sigmoid(logit of P(real))
         if isinstance(target, str):
-            targets = [("fake" if p >= threshold else "real") if target == "auto" else target for p in p_fake]
+            targets = [verdict(p, threshold) if target == "auto" else target for p in p_fake]
         else:
             targets = list(target)
         if any(t not in ("fake", "real") for t in targets) or len(targets) != len(batch):
@@ -197,7 +198,7 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
     from mesocli.inputs import expand_inputs, probe_kind
     from mesocli.manifest import unique_name
     from mesocli.preprocess import load_face
-    from mesocli.writers import refuse_existing
+    from mesocli.writers import refuse_existing, refuse_inputs_as_outputs
 
     files = expand_inputs([Path(p) for p in paths], missing_ok=True, media_only=True)
     if not files:
@@ -206,6 +207,7 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
         raise UsageError(f"{out_dir}: --out is not a folder")
     taken: set[str] = set()
     targets = [out_dir / (unique_name(f.stem, str(f), taken) + ".png") for f in files]
+    refuse_inputs_as_outputs(files, targets)  # with --force too: a heatmap named as the crop it explains
     refuse_existing(next((t for t in targets if t.exists()), None), force)
     check_writable(out_dir, folder=True)
     cam: GradCam | None = None
@@ -220,9 +222,9 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
         for (source, target, face), explanation in zip(pending, explanations, strict=True):
             caption = f"{caption_for(explanation.p_fake, kind='image')} · {source.name}"
             atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)), replace=force)
-            verdict = "fake" if explanation.p_fake >= threshold else "real"
+            called = verdict(explanation.p_fake, threshold)
             yield {"path": str(source), "status": "ok", "error": None, "p_fake": round(explanation.p_fake, 6),
-                   "verdict": verdict, "target": explanation.target, "heatmap": str(target)}
+                   "verdict": called, "target": explanation.target, "heatmap": str(target)}
         pending.clear()
 
     for source, target in zip(files, targets, strict=True):

@@ -10,6 +10,7 @@ checked against the Keras model (:func:`verify`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Sequence
@@ -276,8 +277,11 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
             tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
         (tmp / "assets").mkdir(exist_ok=True)
         (tmp / "assets" / "mesocli_card.json").write_text(json.dumps(source.card().metadata(), indent=2))
-        if target.exists() and not replace:
-            raise ParameterError(APPEARED, value=target)
+        if target.exists() and not replace:  # another run wrote it meanwhile: keep this one beside it
+            kept = next(path for n in itertools.count(2)
+                        if not (path := target.with_name(f"{target.name}-{n}")).exists())
+            tmp.rename(kept)
+            raise ParameterError(APPEARED, value=target, kept=kept)
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)

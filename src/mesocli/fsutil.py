@@ -8,6 +8,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import itertools
 import os
 import re
 import stat
@@ -19,7 +20,8 @@ from mesocli.errors import InputError, OutputError, ParameterError, UsageError
 
 _FD_FOLDER = re.compile(r"/proc/(self|thread-self|\d+)(/task/\d+)?/fd|/dev/fd")
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
-APPEARED = "{value}: exists (it appeared during the run); pass {force} to replace it"
+APPEARED = ("{value}: exists (it appeared during the run), so this run's output is in {kept}; pass {force} to "
+            "replace the file instead")
 """The refusal of an output that another process wrote while this run worked (a ParameterError template)."""
 _KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFSOCK: "a socket"}
@@ -141,6 +143,16 @@ def _publish(tmp: Path, target: Path, replace: bool) -> bool:
     return True
 
 
+def _keep(tmp: Path, target: Path) -> Path:
+    """Put a finished output whose ``target`` another run took meanwhile beside it, at the first free
+    ``<stem>-<n><suffix>``: the work is not lost. Returns where."""
+    for number in itertools.count(2):
+        kept = target.with_name(f"{target.stem}-{number}{target.suffix}")
+        if _publish(tmp, kept, replace=False):
+            return kept
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path, suffix: str = "", *, wrap_errors: bool = True, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; put it at ``target`` if the block succeeds.
@@ -173,7 +185,7 @@ def atomic_path(target: Path, suffix: str = "", *, wrap_errors: bool = True, rep
             _give_mode(tmp, target)
             published = _publish(tmp, target, replace)
         if not published:
-            raise ParameterError(APPEARED, value=shown)
+            raise ParameterError(APPEARED, value=shown, kept=_keep(tmp, target))
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -226,7 +238,8 @@ def holding_lock(path: Path, refusal: str) -> Iterator[int]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.pread(fd, 32, 0).split(b"\n")[0].decode("ascii", "replace").strip()
-                raise UsageError(refusal.format(who=f" (pid {holder})" if holder.isdigit() else "")) from None
+                who = f" (pid {holder})" if holder.isdigit() else ""
+                raise UsageError(refusal.replace("{who}", who)) from None  # not format: a path may hold braces
             try:
                 current = os.stat(path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:

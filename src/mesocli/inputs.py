@@ -8,6 +8,7 @@ skipped without probing, so that a folder of mixed files stays quick to scan.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable
@@ -122,8 +123,8 @@ def _examinable(path: Path) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except FileNotFoundError:
         return False
-    except OSError:
-        return True
+    except OSError as exc:
+        return exc.errno != errno.ELOOP  # a link loop: as a dangling link
 
 
 def _walk(folder: Path, seen_dirs: set[tuple[int, int]], hidden: dict[str, list[Path]] | None) -> list[Path]:

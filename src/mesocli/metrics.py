@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from mesocli.aggregate import SCORE_DECIMALS
+
 
 def _arrays(labels_is_fake: Any, p_fake: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert: 1-D, same length, finite scores, both classes present."""
@@ -75,6 +77,13 @@ def best_threshold(labels_is_fake: Any, p_fake: Any) -> tuple[float, float]:
     return float(thresholds[pick]), float(correct[pick] / len(y))
 
 
+def called_fake(p_fake: Any, threshold: float) -> np.ndarray:
+    """The verdict rule of :func:`mesocli.aggregate.is_fake` on an array: ``p_fake >= threshold``, or the score
+    as reported (6 decimals) is."""
+    p = np.asarray(p_fake, dtype=np.float64)
+    return (p >= threshold) | (np.round(p, SCORE_DECIMALS) >= threshold)
+
+
 def binary_report(labels_is_fake: Any, p_fake: Any, threshold: float = 0.5) -> dict[str, Any]:
     """Image-level figures at ``threshold`` (fake when ``p_fake >= threshold``) and threshold-free ones.
 
@@ -91,7 +100,7 @@ def binary_report(labels_is_fake: Any, p_fake: Any, threshold: float = 0.5) -> d
     )
 
     y, p = _arrays(labels_is_fake, p_fake)
-    predicted = p >= threshold
+    predicted = called_fake(p, threshold)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, predicted, labels=[False, True]).ravel())
     best_t, best_acc = best_threshold(y, p)
     return {
@@ -132,13 +141,13 @@ def video_level(
     frames = np.bincount(group).astype(np.float64)
     series = [np.asarray(scores, dtype=np.float64) for scores in by_detector] if by_detector else [p]
     mean_p = np.max([np.bincount(group, weights=s) / frames for s in series], axis=0)
-    fake_share = np.max([np.bincount(group, weights=(s >= threshold).astype(np.float64)) / frames
+    fake_share = np.max([np.bincount(group, weights=called_fake(s, threshold).astype(np.float64)) / frames
                          for s in series], axis=0)
     video_is_fake = np.zeros(len(frames), dtype=bool)
     video_is_fake[group] = y
     return {
         "videos": len(frames),
-        "accuracy_mean": float(accuracy_score(video_is_fake, mean_p >= threshold)),
+        "accuracy_mean": float(accuracy_score(video_is_fake, called_fake(mean_p, threshold))),
         "accuracy_vote": float(accuracy_score(video_is_fake, fake_share >= 0.5)),
     }
 
@@ -174,7 +183,7 @@ def _figures(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]
     """The INTERVAL_KEYS figures of one (resampled) set, without input checks."""
     from sklearn.metrics import auc, roc_curve
 
-    called = p >= threshold
+    called = called_fake(p, threshold)
     fpr, tpr, _ = roc_curve(y, p)
     return {"accuracy": float(np.mean(called == y)), "accuracy_df": float(np.mean(called[y])),
             "accuracy_real": float(np.mean(~called[~y])), "auc": float(auc(fpr, tpr)),

@@ -116,10 +116,18 @@ class RayScan:
         )
         if address == "local":
             settings.update(num_cpus=self.workers or os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE)
+        import signal
+        import threading
+
+        main = threading.current_thread() is threading.main_thread()
+        sigterm = signal.getsignal(signal.SIGTERM) if main else None
         try:
             ray.init(address=address, **settings)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise UsageError(f"cannot start or join Ray at '{address}': {exc}".splitlines()[0]) from None
+        finally:
+            if sigterm is not None:  # ray.init sets one that exits with status 15, skipping mesocli's handling
+                signal.signal(signal.SIGTERM, sigterm)
         return True
 
     def _new_actor(self, ray: Any) -> _Slot:

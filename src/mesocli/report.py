@@ -129,7 +129,7 @@ def explain_faces(gradcam: Any, evidence: InputEvidence, kind: str | None, thres
         return []
     # the class the scan decided for each face, also when another network drew the map (--model any,
     # --arch ensemble): the map shows that network's evidence for the decided class
-    targets = ["fake" if face.sample.p_fake >= threshold else "real" for _, face in kept]
+    targets = [aggregate.verdict(face.sample.p_fake, threshold) for _, face in kept]
     explanations = gradcam.explain([k.crop for _, k in kept], target=targets, threshold=threshold)
     images = []
     for (group, face), explanation in zip(kept, explanations, strict=True):

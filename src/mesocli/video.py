@@ -62,6 +62,8 @@ class FrameSelection:
             raise ParameterError("{" + self.mode + "} needs a whole number, got {value}", value=self.value)
         elif self.mode in ("frames", "every"):
             object.__setattr__(self, "value", int(self.value))
+        else:  # fps: 2 and 2.0 are one setting (a resumed output compares them as text)
+            object.__setattr__(self, "value", float(self.value))
 
     @classmethod
     def from_options(

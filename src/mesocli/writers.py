@@ -274,6 +274,8 @@ def check_plot_format(target: Path) -> None:
 def write_scores(report: EvalReport, target: Path, *, replace: bool = True) -> None:
     """Per-image CSV (path relative to the dataset root, label, video id, p_fake, verdict, and with
     ``--model any`` each detector's ``p_fake_<name>``), atomically (``replace``: as :func:`atomic_path`)."""
+    from mesocli.aggregate import verdict
+
     detectors = list(report.p_fake_by_detector)
     rows = zip(report.paths, report.labels_is_fake, report.video_ids, report.p_fake,
                *(report.p_fake_by_detector[name] for name in detectors), strict=True)
@@ -284,8 +286,7 @@ def write_scores(report: EvalReport, target: Path, *, replace: bool = True) -> N
         writer = csv.writer(out)
         writer.writerow([*SCORES_COLUMNS, *(f"p_fake_{name}" for name in detectors)])
         for path, fake, vid, p, *by_detector in rows:
-            verdict = "fake" if p >= report.threshold else "real"
-            writer.writerow([path, "df" if fake else "real", vid or "", f"{p:.6f}", verdict,
+            writer.writerow([path, "df" if fake else "real", vid or "", f"{p:.6f}", verdict(p, report.threshold),
                              *(f"{value:.6f}" for value in by_detector)])
 
 

@@ -307,6 +307,16 @@ def test_unreadable_entries_of_a_folder_are_error_results(tmp_path: Path, kit: M
     assert alone.code == 3 and [row["error"] for row in alone.jsonl()] == [f"{locked}: permission denied"]
 
 
+def test_a_link_loop_in_a_folder_is_skipped_as_a_dangling_link(tmp_path: Path, kit: MediaKit, own_weights: Path,
+                                                               run_cli: RunCli) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(kit.face_jpeg, folder / "a.jpg")
+    (folder / "self").symlink_to("self")  # ELOOP: it was an error row "broken symbolic link", exit 3
+    result = run_cli("scan", "--weights", own_weights, folder, "-q")
+    assert result.code == 0 and [row["path"] for row in result.jsonl()] == [str(folder / "a.jpg")]
+
+
 def test_hidden_entries_of_a_folder_are_skipped_with_a_note(tmp_path: Path, kit: MediaKit, own_weights: Path,
                                                             run_cli: RunCli) -> None:
     """Hidden files and folders inside a folder are skipped, and a note on stderr (even with -q) says how

@@ -62,8 +62,11 @@ def test_an_output_that_appears_during_the_scan_is_kept(face_jpeg: Path, own_wei
     monkeypatch.setattr(scan_run, "make_writer", racing_writer)
     result = run_cli("scan", face_jpeg, "--weights", own_weights, "-q", "-o", target)
     assert result.code == 2
-    assert result.error_line() == f"{target}: exists (it appeared during the run); pass --force to replace it"
-    assert target.read_text() == "the other run's results\n" and [p.name for p in tmp_path.iterdir()] == [target.name]
+    kept = tmp_path / "same-2.json"
+    assert result.error_line() == (f"{target}: exists (it appeared during the run), so this run's output is in "
+                                   f"{kept}; pass --force to replace the file instead")
+    assert target.read_text() == "the other run's results\n" and json.loads(kept.read_text())[0]["status"] == "ok"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kept.name, target.name]
     assert run_cli("scan", face_jpeg, "--weights", own_weights, "-q", "-o", target, "--force").code == 0
     assert json.loads(target.read_text())[0]["status"] == "ok"
 
