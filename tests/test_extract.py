@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import KillFfmpeg, RunCli
@@ -331,3 +332,21 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path, run_cli: RunCli) 
     assert face_lines(out) == face_lines(clean)
     assert not list(out.rglob("*.part"))
     assert (out / LOCK).exists()
+
+
+def test_a_bar_whose_start_comes_after_its_input_finished_is_not_drawn() -> None:
+    """With worker processes, an input's "start" event can reach the main process after the input is done:
+    its bar was added then and never removed (2000 fast inputs left 935 bars, and redrawing them took
+    minutes)."""
+    from mesocli.progress import ExtractProgress
+
+    jobs = [SimpleNamespace(number=n, name=f"input{n}") for n in range(2)]
+    bars = ExtractProgress(True, jobs)
+    with bars:
+        bars.done(0)  # finished first ...
+        bars.report(0, "start", 3)  # ... its start relayed late
+        bars.report(1, "start", 3)
+        bars.report(1, "frame", 1)
+        assert [task.description.strip() for task in bars._bars.tasks] == ["inputs", "input1"]
+        bars.done(1)
+        assert [task.description.strip() for task in bars._bars.tasks] == ["inputs"]

@@ -109,6 +109,26 @@ def test_control_characters_in_names_reach_no_terminal(scan, run_cli: RunCli, fa
     assert result.code == 3 and "\x1b" not in result.err
 
 
+def test_a_file_reached_twice_is_scanned_once(scan, faces: list[Path], tmp_path: Path) -> None:
+    link = tmp_path / "link.png"
+    link.symlink_to(faces[0])
+    listing = "\n".join(map(str, [faces[0].parent, *faces, link])) + "\n"  # what `find DIR` prints
+    result = scan("-", stdin=listing)
+    assert result.code == 0 and [row["path"] for row in result.jsonl()] == [str(p) for p in faces]  # it was 5 rows
+
+
+def test_default_workers_are_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from mesocli import parallel
+
+    extract = importlib.import_module("mesocli.extract")  # the module (mesocli.extract is also the API's function)
+    monkeypatch.delenv("MESOCLI_WORKERS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)  # a big host ...
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)  # ... lending this process 1 core
+    assert parallel.default_workers() == extract.default_workers() == 1  # scan started 64 workers
+
+
 def test_paths_from_stdin(scan, faces: list[Path]) -> None:
     result = scan("-", stdin="\n".join(map(str, faces)) + "\n\n")
     assert result.code == 0
@@ -243,7 +263,8 @@ def test_the_scan_plan_lists_a_folders_media_so_the_progress_bar_knows_its_total
     folder = faces[0].parent
     (folder / "notes.txt").write_text("not media")
     todo, stamp = plan_scan([str(folder), str(faces[0]), str(tmp_path / "empty")], None, [], [], quiet=True)
-    assert todo == [str(faces[0]), str(faces[1]), str(faces[0]), str(tmp_path / "empty")]  # the empty folder: its error
+    # the empty folder: its error; faces[0], reached twice (as `find DIR | mesocli scan -` gives it), once
+    assert todo == [str(faces[0]), str(faces[1]), str(tmp_path / "empty")]
     assert stamp({"path": "x"}) == {"path": "x"}
 
 

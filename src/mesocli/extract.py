@@ -99,10 +99,9 @@ def _worker_task(job: Job, out_dir: Path, options: ExtractOptions) -> tuple[Inpu
 
 def default_workers() -> int:
     """All the cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    from mesocli.parallel import usable_cores
+
+    return usable_cores()
 
 
 def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: int, record: Record,
@@ -381,7 +380,8 @@ def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
              for row in rows]
     c = summary.counts()
     inputs = f"{c['inputs']} input" + ("" if c["inputs"] == 1 else "s")
+    new = " new" if c["skipped"] else ""  # the totals count this run's work: not the inputs already done
     lines.append(f"{inputs}: {c['ok']} ok, {c['no_face']} without face, {c['error']} failed, "
-                 f"{c['skipped']} already done; {c['faces']} faces from {c['frames']} frames "
+                 f"{c['skipped']} already done; {c['faces']}{new} faces from {c['frames']}{new} frames "
                  f"in {summary.seconds:.1f} s -> {Path(summary.out_dir) / MANIFEST}")
     return "\n".join(lines) + "\n"

@@ -186,16 +186,27 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
     of all the arguments gives for it (same path string, same status): files are named as the scan
     names them, and a folder that cannot be listed or holds no media stays itself (its ``error``
     result). Each argument is expanded on its own, as the scan does; ``hidden``: as for :func:`expand_inputs`.
+    A file reached twice (named twice, inside two folders given, or through a link) is planned once, where
+    it is first reached: one result per file.
     """
     planned: list[str] = []
+    seen: set[str] = set()
+
+    def plan(entry: str) -> None:
+        key = os.path.realpath(entry) if os.path.isfile(entry) else entry
+        if key not in seen:
+            seen.add(key)
+            planned.append(entry)
+
     for raw in arguments:
         path = Path(raw)
         if not path.is_dir():
-            planned.append(str(raw))
+            plan(str(raw))
             continue
         try:
             files = expand_inputs([path], media_only=True, hidden=hidden)
         except (MesocliError, OSError):
             files = []
-        planned.extend([str(file) for file in files] or [str(raw)])
+        for entry in [str(file) for file in files] or [str(raw)]:
+            plan(entry)
     return planned

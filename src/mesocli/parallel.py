@@ -25,10 +25,19 @@ from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 _WORKER: dict[str, Any] = {}
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or ``taskset``'s limit), not the
+    machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def default_workers() -> int:
-    """``$MESOCLI_WORKERS`` if set, else the number of cores."""
+    """``$MESOCLI_WORKERS`` if set, else the cores this process may use."""
     value = os.environ.get("MESOCLI_WORKERS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
+    return int(value) if value.isdigit() and int(value) > 0 else usable_cores()
 
 
 @dataclass(frozen=True)

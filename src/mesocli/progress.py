@@ -25,6 +25,7 @@ class InputBars:
     def __init__(self, enabled: bool, title: str, total: int | None = None, style: str = "none") -> None:
         self._bars: Any = None
         self._tasks: dict[object, Any] = {}
+        self._finished: set[object] = set()  # done before their start arrived (events from worker processes)
         if enabled:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -48,7 +49,9 @@ class InputBars:
 
     def start(self, key: object, label: str, total: int | None) -> None:
         """A bar for one input (``total`` steps, or None when unknown); ``label`` is shown as it is."""
-        if self._bars is not None:
+        if self._bars is not None and key in self._finished:  # its start came late: no bar for a finished input
+            self._finished.discard(key)
+        elif self._bars is not None:
             from rich.markup import escape
 
             self._tasks[key] = self._bars.add_task(escape(printable(label)), total=total)
@@ -63,6 +66,8 @@ class InputBars:
             return
         if key in self._tasks:
             self._bars.remove_task(self._tasks.pop(key))
+        else:
+            self._finished.add(key)
         self._bars.advance(self._overall)
 
 

@@ -115,7 +115,9 @@ class RayScan:
             configure_logging=True,
         )
         if address == "local":
-            settings.update(num_cpus=self.workers or os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE)
+            from mesocli.parallel import usable_cores
+
+            settings.update(num_cpus=self.workers or usable_cores(), object_store_memory=LOCAL_OBJECT_STORE)
         import signal
         import threading
 
