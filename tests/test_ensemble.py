@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,8 @@ def test_ensemble_scan_of_a_real_video_is_the_mean_of_both_networks(
     assert ensemble["verdict"] == ("fake" if ensemble["p_fake"] >= 0.5 else "real")
 
 
-def test_ensemble_any_the_tensorflow_runtime_and_workers(bundled: Path, kit: MediaKit, run_cli: RunCli) -> None:
+def test_ensemble_any_the_tensorflow_runtime_and_workers(bundled: Path, kit: MediaKit, run_cli: RunCli,
+                                                         tmp_path: Path) -> None:
     code, out, err = run_cli("scan", kit.face_video, "--arch", "ensemble", "--model", "any", "--frames", "4",
                              "--format", "json", "-q")
     assert code == 0, err
@@ -80,7 +82,8 @@ def test_ensemble_any_the_tensorflow_runtime_and_workers(bundled: Path, kit: Med
     networks = result["model"]["detectors"]["df"]["networks"]
     assert digests == [f"df.{arch}={networks[arch]['weights_sha256']}" for arch in ("meso4", "mesoinception4")]
     # spawned workers get both networks of each detector
-    code, out, err = run_cli("scan", kit.face_video, kit.face_video, "--arch", "ensemble", "--model", "any",
+    copy = shutil.copy(kit.face_video, tmp_path / "copy.mp4")  # a second input (the same one twice is scanned once)
+    code, out, err = run_cli("scan", kit.face_video, copy, "--arch", "ensemble", "--model", "any",
                              "--frames", "4", "--workers", "2", "--format", "json", "-q")
     assert code == 0, err
     assert [row["p_fake"] for row in json.loads(out)] == pytest.approx([result["p_fake"]] * 2, abs=1e-4)

@@ -89,14 +89,15 @@ def test_scan_paths_from_stdin(tmp_path: Path, face_jpeg: Path, own_weights: Pat
     """Absolute, relative and ``..`` paths, blank lines, CRLF, a missing one: each is reported, nothing is written."""
     (tmp_path / "sub").mkdir()
     shutil.copy(face_jpeg, tmp_path / "face.jpg")
+    shutil.copy(face_jpeg, tmp_path / "other.jpg")  # another file: one file named twice is scanned once
     monkeypatch.chdir(tmp_path / "sub")
-    stdin = f"{tmp_path}/face.jpg\r\n\n../face.jpg\n   \n{tmp_path}/sub/../missing.jpg\n"
+    stdin = f"{tmp_path}/face.jpg\r\n\n../other.jpg\n   \n{tmp_path}/sub/../missing.jpg\n"
     before = tree(tmp_path)
     result = run_cli("scan", "--weights", own_weights, "-", stdin=stdin)
     assert result.code == 3 and result.err == ""
     items = result.jsonl()
     assert [(item["path"], item["status"]) for item in items] == [
-        (f"{tmp_path}/face.jpg", "ok"), ("../face.jpg", "ok"), (f"{tmp_path}/sub/../missing.jpg", "error")]
+        (f"{tmp_path}/face.jpg", "ok"), ("../other.jpg", "ok"), (f"{tmp_path}/sub/../missing.jpg", "error")]
     assert items[2]["error"] == f"{tmp_path}/sub/../missing.jpg: no such file or folder"
     assert tree(tmp_path) == before
 
