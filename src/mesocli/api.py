@@ -170,7 +170,9 @@ def iter_scan(
         from mesocli.parallel import scan_parallel
 
         return scan_parallel(paths, loaded, options, workers)
-    return scan_inputs(paths, loaded, options)
+    from mesocli.inputs import plan_inputs
+
+    return scan_inputs(plan_inputs(paths), loaded, options)  # one result per file, as with workers
 
 
 def scan(inputs: PathLike | Iterable[PathLike], model: Any = "df", **options: Any) -> list[ScanResult]:
