@@ -49,9 +49,17 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+VIDEO_DEMUXERS = ("mov", "matroska", "avi", "mpegts", "mpeg", "mpegvideo", "flv", "asf", "ogg", "mxf", "h264",
+                  "hevc", "m4v", "yuv4mpegpipe")
+"""The containers and raw streams ffmpeg may read (those of :data:`mesocli.inputs.VIDEO_SUFFIXES`). Not the
+ones that open other files: playlists (hls, dash), lists (concat), image sequences (image2: ``v%d.jpg``
+would read ``v1.jpg``, ``v2.jpg`` beside it)."""
+
+
 def ffmpeg_input(path: str | Path) -> list[str]:
-    """ffmpeg's arguments to read a local file, and only that: no URL, no network, whatever its name."""
-    return ["-protocol_whitelist", "file", "-i", f"file:{path}"]
+    """ffmpeg's arguments to read a local file, and only that: no URL, no network, whatever its name, and no
+    other file that it names (only the :data:`VIDEO_DEMUXERS` may read it)."""
+    return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(VIDEO_DEMUXERS), "-i", f"file:{path}"]
 
 
 OWN_GROUP = {"process_group": 0}
@@ -92,6 +100,9 @@ _DURATION_TAG = re.compile(r"^\s*DURATION(?:-\w+)?\s*:\s*(\d+):(\d+):(\d+(?:\.\d
 
 def _ffmpeg_error(stderr: str) -> str:
     """What ffmpeg said went wrong, in one line: its distinct messages, without prefixes and boilerplate."""
+    if "Format not on whitelist" in stderr:  # a playlist, file list or image sequence: see VIDEO_DEMUXERS
+        return ("not a video container mesocli reads; playlists (HLS, DASH), file lists and image sequences, "
+                "which name other files, are refused")
     messages: list[str] = []
     for line in stderr.splitlines():
         line = re.sub(r"^(\[[^\]]*\]\s*)+", "", line.strip())

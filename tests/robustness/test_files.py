@@ -307,6 +307,32 @@ def test_unreadable_entries_of_a_folder_are_error_results(tmp_path: Path, kit: M
     assert alone.code == 3 and [row["error"] for row in alone.jsonl()] == [f"{locked}: permission denied"]
 
 
+def test_a_file_that_names_other_files_is_not_followed(tmp_path: Path, kit: MediaKit, own_weights: Path,
+                                                       run_cli: RunCli) -> None:
+    """A DASH playlist named .mp4 that points at another local video, and random bytes named with ffmpeg's
+    image-sequence pattern beside numbered images: ffmpeg read those other files, and their faces were
+    scored (and written as crops, and into reports) under the hostile file's name."""
+    dash = tmp_path / "holiday.mp4"
+    dash.write_bytes(b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<!-- \xff\xfe -->\n'
+                     b'<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" '
+                     b'profiles="urn:mpeg:dash:profile:isoff-on-demand:2011" type="static" '
+                     b'mediaPresentationDuration="PT2S" '
+                     b'minBufferTime="PT1S"><Period><AdaptationSet mimeType="video/mp4"><Representation id="v" '
+                     b'bandwidth="500000" width="320" height="240" codecs="avc1.64001e"><BaseURL>'
+                     + os.fsencode(kit.face_video) + b"</BaseURL></Representation></AdaptationSet></Period></MPD>\n")
+    sequence = tmp_path / "v%d.jpg"
+    sequence.write_bytes(os.urandom(3000))
+    for number in (1, 2):
+        shutil.copy(kit.face_jpeg, tmp_path / f"v{number}.jpg")
+    result = run_cli("scan", "--weights", own_weights, dash, sequence, "--frames", "3")
+    rows = result.jsonl()
+    assert result.code == 3 and [row["status"] for row in rows] == ["error", "error"]
+    assert "playlists (HLS, DASH), file lists and image sequences, which name other files, are refused" in \
+        rows[0]["error"]
+    code, _, _ = run_cli("extract", dash, tmp_path / "crops", "--frames", "3", "-q")
+    assert code == 3 and not list((tmp_path / "crops").rglob("*.jpg"))
+
+
 def test_a_link_loop_in_a_folder_is_skipped_as_a_dangling_link(tmp_path: Path, kit: MediaKit, own_weights: Path,
                                                                run_cli: RunCli) -> None:
     folder = tmp_path / "in"
