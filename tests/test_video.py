@@ -86,6 +86,31 @@ def test_fps_on_variable_frame_rate_video_is_spaced_in_time(kit: MediaKit, tmp_p
     assert [f.index for f in iter_frames(path, FrameSelection("fps", 48.0))] == list(range(24))  # no copies
 
 
+@pytest.mark.parametrize("second", ["160x120", "640x480"])
+def test_a_stream_whose_size_changes_midway_is_read_at_one_size(tmp_path: Path, second: str) -> None:
+    """Two MPEG-TS clips of different sizes joined with `cat` (an ordinary file): the smaller second half
+    hung the reader for good (the frame bytes out of step with the sizes ffmpeg reported), the larger one
+    gave frames made of tiled pieces, scored "ok"."""
+    import threading
+
+    parts = []
+    for number, (size, offset) in enumerate([("320x240", 0), (second, 1)]):
+        part = tmp_path / f"{number}.ts"
+        subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=10", "-t", "1",
+                        "-c:v", "libx264", "-output_ts_offset", str(offset), str(part)], check=True)
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    frames: list = []
+    reader = threading.Thread(target=lambda: frames.extend(iter_frames(joined, FrameSelection("all"))), daemon=True)
+    reader.start()
+    reader.join(timeout=60)
+    assert not reader.is_alive(), "the reader hung"
+    assert len(frames) == 20 and {frame.image.shape for frame in frames} == {(240, 320, 3)}
+    last = np.asarray(frames[-1].image, dtype=np.int16)
+    assert np.abs(last[:120] - last[120:]).mean() > 10  # one picture, not two copies of a half-size frame
+
+
 def test_fps_is_one_setting_however_written() -> None:
     # a resumed output compares settings as text: the API's fps=2 and the CLI's --fps 2 must read the same
     assert FrameSelection("fps", 2).value == FrameSelection("fps", 2.0).value == 2.0

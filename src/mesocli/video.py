@@ -239,9 +239,12 @@ class FrameReader:
         filters = ["showinfo@all=checksum=0"] if self.plan.by_time else []  # every frame's number and pts
         if self.plan.expression:
             filters.append(f"select='{self.plan.expression}'")
+        # Every frame at the displayed size the header gives (after rotation, the sample aspect ratio is
+        # inverted): non-square pixels made square, and a stream whose size changes midway (two clips joined)
+        # read at one size, so that each frame's bytes are where they are expected (a no-op otherwise).
+        filters.append(f"scale={self.info.width}:{self.info.height}")
         if abs(self.info.pixel_aspect - 1.0) > 1e-3:
-            # to the displayed size the header gives (after rotation, the sample aspect ratio is inverted)
-            filters.append(f"scale={self.info.width}:{self.info.height},setsar=1")
+            filters.append("setsar=1")
         filters.append("showinfo@kept=checksum=0")
         # The fifo muxer queues frames inside ffmpeg, so that it keeps decoding while the caller is
         # busy (loading the face models holds Python's lock a while): a pipe holds only 1 MB.
