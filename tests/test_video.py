@@ -111,6 +111,30 @@ def test_a_stream_whose_size_changes_midway_is_read_at_one_size(tmp_path: Path, 
     assert np.abs(last[:120] - last[120:]).mean() > 10  # one picture, not two copies of a half-size frame
 
 
+def test_an_ffmpeg_still_running_when_mesocli_exits_is_killed() -> None:
+    """A thread can be waiting on an ffmpeg that never ends (a file on a hung mount) when mesocli exits,
+    on SIGTERM say: ffmpeg, in its own process group, was left running for good."""
+    code = ("import threading, time\n"
+            "from mesocli.probe import ffmpeg_exe, start_ffmpeg\n"
+            "process = start_ffmpeg([ffmpeg_exe(), '-v', 'quiet', '-re', '-f', 'lavfi', '-i', 'testsrc', '-f', "
+            "'null', '-'])\n"
+            "threading.Thread(target=process.wait, daemon=True).start()\n"
+            "time.sleep(0.5)\n"
+            "print('PID', process.pid)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    pid = int(done.stdout.split("PID")[1])
+    for _ in range(50):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        if state in ("Z", "X"):  # killed, waiting to be reaped by whoever adopted it
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError("ffmpeg outlived mesocli")
+
+
 def test_fps_is_one_setting_however_written() -> None:
     # a resumed output compares settings as text: the API's fps=2 and the CLI's --fps 2 must read the same
     assert FrameSelection("fps", 2).value == FrameSelection("fps", 2.0).value == 2.0

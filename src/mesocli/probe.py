@@ -8,11 +8,15 @@ the header gives no length. Every problem is an :class:`mesocli.errors.InputErro
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import re
 import signal
 import subprocess
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from mesocli.errors import InputError
 from mesocli.fsutil import check_input_file
@@ -66,6 +70,46 @@ OWN_GROUP = {"process_group": 0}
 """Popen arguments that start ffmpeg in its own process group: a Ctrl-C at the terminal (or one sent to the
 job) reaches mesocli, which stops ffmpeg itself, and not ffmpeg behind its back (mesocli may ignore it:
 a job started with ``&`` from a script does)."""
+_RUNNING: set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def start_ffmpeg(arguments: list[str], **options: Any) -> subprocess.Popen:
+    """Start ffmpeg in its own process group (:data:`OWN_GROUP`); call :func:`ffmpeg_done` once it has ended.
+    One still running when mesocli exits is killed, also one that a thread was still waiting on."""
+    process = subprocess.Popen(arguments, **options, **OWN_GROUP)
+    with _RUNNING_LOCK:
+        _RUNNING.add(process)
+    return process
+
+
+def ffmpeg_done(process: subprocess.Popen) -> None:
+    with _RUNNING_LOCK:
+        _RUNNING.discard(process)
+
+
+@atexit.register
+def _kill_running_ffmpeg() -> None:
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for process in running:
+        with contextlib.suppress(OSError):
+            process.kill()
+
+
+def _run_ffmpeg(arguments: list[str], timeout: float) -> tuple[int, str]:
+    """Run ffmpeg to its end (killed after ``timeout`` seconds: TimeoutExpired); its status and stderr."""
+    process = start_ffmpeg(arguments, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True, errors="replace")
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        ffmpeg_done(process)
+    return process.returncode, stderr
 _FFMPEG_SIGNALLED = 255  # ffmpeg's status after its own SIGINT/SIGTERM handler: "received signal N"
 _RECEIVED = re.compile(r"received signal (\d+)")
 
@@ -125,14 +169,10 @@ def probe_video(path: str | Path) -> VideoInfo:
     if check_input_file(path).st_size == 0:  # also refuses folders, named pipes and devices
         raise InputError(f"{path}: empty file")
     try:
-        done = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", *ffmpeg_input(path)],
-            capture_output=True, text=True, errors="replace", timeout=120, **OWN_GROUP,
-        )
+        code, stderr = _run_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", *ffmpeg_input(path)], timeout=120)
     except subprocess.TimeoutExpired:
         raise InputError(f"{path}: ffmpeg took too long to read the header") from None
-    stderr = done.stderr
-    if stopped := ffmpeg_stopped(done.returncode, stderr):
+    if stopped := ffmpeg_stopped(code, stderr):
         raise InputError(f"{path}: reading the header stopped: {stopped}")
     if "Input #0" not in stderr:
         raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)})")
@@ -213,12 +253,13 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
 
 def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:
     """Count the video packets without decoding them (a demuxing pass); None if ffmpeg cannot tell."""
-    done = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", *ffmpeg_input(path),
-         "-map", f"0:{info.stream}", "-c", "copy", "-f", "null", "-"],
-        capture_output=True, text=True, errors="replace", timeout=600, **OWN_GROUP,
-    )
-    if stopped := ffmpeg_stopped(done.returncode, done.stderr):
+    try:
+        code, stderr = _run_ffmpeg(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", *ffmpeg_input(path),
+             "-map", f"0:{info.stream}", "-c", "copy", "-f", "null", "-"], timeout=600)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{path}: ffmpeg took too long to count the frames") from None
+    if stopped := ffmpeg_stopped(code, stderr):
         raise InputError(f"{path}: counting the frames stopped: {stopped}")
-    found = re.findall(r"frame=\s*(\d+)", done.stderr)
+    found = re.findall(r"frame=\s*(\d+)", stderr)
     return int(found[-1]) if found and int(found[-1]) > 0 else None

@@ -28,13 +28,14 @@ import numpy as np
 
 from mesocli.errors import InputError, ParameterError, UsageError
 from mesocli.probe import (
-    OWN_GROUP,
     VideoInfo,
     count_frames_fast,
+    ffmpeg_done,
     ffmpeg_exe,
     ffmpeg_input,
     ffmpeg_stopped,
     probe_video,
+    start_ffmpeg,
 )
 
 FRAME_MODES = ("frames", "fps", "every", "all")
@@ -262,8 +263,8 @@ class FrameReader:
         return max(1, self.info.width * self.info.height * 3)
 
     def _start(self) -> None:
-        self._process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, **OWN_GROUP)
+        self._process = start_ffmpeg(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
         for pipe in (self._process.stdout, self._process.stderr):  # bigger pipes: ffmpeg blocks less
             with contextlib.suppress(OSError):
                 fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, 1 << 20)
@@ -378,6 +379,7 @@ class FrameReader:
         if kill and process.poll() is None:
             process.kill()
         code = process.wait()
+        ffmpeg_done(process)
         for thread in self._threads:
             thread.join(timeout=5)
         for stream in (process.stdout, process.stderr):
