@@ -129,6 +129,17 @@ def test_default_workers_are_the_cores_this_process_may_use(monkeypatch: pytest.
     assert parallel.default_workers() == extract.default_workers() == 1  # scan started 64 workers
 
 
+def test_csv_cells_are_not_formulas(scan, faces: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hostile = tmp_path / '=HYPERLINK("evil.example","click").png'
+    hostile.write_bytes(faces[0].read_bytes())
+    monkeypatch.chdir(tmp_path)  # `ls | mesocli scan -`: names without a folder before them
+    result = scan("--format", "csv", "-", stdin=f"{hostile.name}\n@SUM(1+1).png\n")
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    # a spreadsheet ran them as formulas; JSON keeps the exact names
+    assert [row["path"] for row in rows] == [f"'{hostile.name}", "'@SUM(1+1).png"]
+    assert rows[1]["error"].startswith("'@SUM(1+1).png: ")
+
+
 def test_paths_from_stdin(scan, faces: list[Path]) -> None:
     result = scan("-", stdin="\n".join(map(str, faces)) + "\n\n")
     assert result.code == 0

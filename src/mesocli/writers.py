@@ -120,7 +120,13 @@ def csv_row(result: dict[str, Any]) -> dict[str, Any]:
         scores=None if result.get("scores") is None else _compact(result["scores"]),
         settings=None if result.get("settings") is None else _compact(result["settings"]),
     )
-    return {key: "" if value is None else value for key, value in row.items()}
+    return {key: "" if value is None else spreadsheet_safe(value) for key, value in row.items()}
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell that a spreadsheet will not run: text starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return (a file named ``=HYPERLINK(…).mp4``) gets a leading ``'``; other values as they are."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 class CsvWriter:
@@ -286,7 +292,8 @@ def write_scores(report: EvalReport, target: Path, *, replace: bool = True) -> N
         writer = csv.writer(out)
         writer.writerow([*SCORES_COLUMNS, *(f"p_fake_{name}" for name in detectors)])
         for path, fake, vid, p, *by_detector in rows:
-            writer.writerow([path, "df" if fake else "real", vid or "", f"{p:.6f}", verdict(p, report.threshold),
+            writer.writerow([spreadsheet_safe(path), "df" if fake else "real", spreadsheet_safe(vid or ""), f"{p:.6f}",
+                             verdict(p, report.threshold),
                              *(f"{value:.6f}" for value in by_detector)])
 
 
