@@ -103,3 +103,13 @@ def test_heic_is_named_and_animated_images_say_which_frame_is_scored(tmp_path: P
     assert image_notes(animated) == ["animated or multi-page image: only its first of 2 frames is scored"]
     assert image_notes(heic) == []
     assert np.asarray(open_image(animated).convert("RGB")).mean() == pytest.approx(128, abs=2)  # the first frame
+
+
+def test_sixteen_bit_values_scale_as_x_over_257_without_float_copies() -> None:
+    from mesocli.preprocess import to_rgb
+
+    every = np.arange(65536, dtype=np.uint16).reshape(256, 256)  # each 16-bit value once
+    grey = np.asarray(to_rgb(Image.fromarray(every)))[..., 0]
+    np.testing.assert_array_equal(grey, np.rint(every / 257.0).astype(np.uint8))  # as before, in integers now
+    floats = np.array([[np.nan, np.inf, -1.0, 3.0]], dtype=np.float32)
+    assert np.asarray(to_rgb(Image.fromarray(floats, "F")))[..., 0].tolist() == [[64, 64, 0, 255]]

@@ -34,15 +34,21 @@ def to_rgb(image: Image.Image) -> Image.Image:
     """Return ``image`` as 8-bit RGB, whatever its mode (L, LA, La, P, RGBA, CMYK, I;16, F, ...)."""
     if image.mode == "RGB":
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        with np.errstate(invalid="ignore"):  # a float image may hold NaN or inf: taken as 0
-            array = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        if image.mode.startswith("I;16"):
-            scaled = array / 257.0
-        else:
+    if image.mode in ("I;16", "I;16B", "I;16L"):  # round(x / 257), in integers: no full-size float copies
+        grey = ((np.asarray(image).astype(np.uint32) + 128) // 257).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if image.mode in ("I", "F"):  # stretched from its darkest to its brightest value, in one float32 copy
+        array = np.array(image, dtype=np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):  # a float image may hold NaN or inf: taken as 0
+            np.nan_to_num(array, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             low, high = float(array.min()), float(array.max())
-            scaled = (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
-        return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L").convert("RGB")
+            if high > low:
+                array -= low
+                array *= 255.0 / (high - low)
+            else:
+                array[...] = 0
+        np.clip(np.rint(array, out=array), 0, 255, out=array)
+        return Image.fromarray(array.astype(np.uint8), "L").convert("RGB")
     if image.mode == "La":  # premultiplied alpha: Pillow converts it to LA only
         image = image.convert("LA")
     if image.mode in ("RGBA", "RGBa", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
