@@ -34,6 +34,7 @@ CONFIDENT_REAL = 0.2
 CONFIDENT_FAKE_SHARE = 0.25
 CONFIDENT_REAL_SHARE = 0.9
 DEFAULT_WINDOW = 5
+SCORE_DECIMALS = 6  # how scores are reported (JSON, CSV); a score equal to the threshold as reported is fake
 
 
 def _check(scores: Sequence[float]) -> list[float]:
@@ -88,8 +89,6 @@ def check_threshold(threshold: float) -> float:
         raise ParameterError("{threshold} must be between 0 and 1, not {value}", value=threshold)
     return threshold
 
-
-SCORE_DECIMALS = 6  # how scores are reported (JSON, CSV); verdicts are taken on the reported value
 
 
 def is_fake(p_fake: float, threshold: float = 0.5) -> bool:
