@@ -204,8 +204,67 @@ def test_train_on_two_roots_records_every_source_in_the_card(
     assert init == {"file": "best.weights.h5", "sha256": card.sha256}
 
 
+def test_runs_group_consecutive_numbered_files_of_a_folder() -> None:
+    names = ["df/df100.jpg", "df/df9.jpg", "df/df1.jpg", "df/df11.jpg", "df/df2.jpg", "df/df10.jpg",
+             "real/00003.jpg", "real/00000.jpg", "real/00002.jpg", "real/00001.jpg", "real/033_7.jpg"]
+    paths = [Path(name) for name in names]
+    group = dict(zip(names, identity_groups(paths, runs=2), strict=True))
+    # numbers compared as numbers: df1 df2 | df9 df10 | df11 df100, whatever the order given
+    assert group["df/df1.jpg"] == group["df/df2.jpg"] != group["df/df9.jpg"] == group["df/df10.jpg"]
+    assert group["df/df11.jpg"] == group["df/df100.jpg"] != group["df/df10.jpg"]
+    assert group["real/00000.jpg"] == group["real/00001.jpg"] != group["real/00002.jpg"] == group["real/00003.jpg"]
+    assert {group[n] for n in names if n.startswith("df/")}.isdisjoint(group[n] for n in names[6:])  # folders apart
+    assert list(group.values()).count(group["real/033_7.jpg"]) == 1  # a video id keeps its identity group
+    assert len(set(identity_groups(paths))) == len(paths)  # without runs: one group per numbered file
+
+
+def test_runs_hold_out_whole_runs_of_each_class(tmp_path: Path) -> None:
+    """A source of numbered frames in video order: the held-out part is whole runs, a fraction of each class."""
+    from mesocli.training import TrainConfig, Trainer
+
+    root = make_numbered(tmp_path / "numbered", count=40)
+    data = load_sources([Source(str(root), runs=5)])
+    train, held = split_by_groups(data.labels, data.source_index, data.groups, 0.25, seed=3,
+                                  by_class=frozenset({0}))
+    paths = data.combined.paths
+    for label in (0, 1):
+        numbers = sorted(int(paths[i].stem) for i in held if data.labels[i] == label)
+        assert len(numbers) == 10  # a quarter of the class's 40 files: two runs of 5
+        runs = {number // 5 for number in numbers}
+        assert numbers == [number for run in sorted(runs) for number in range(5 * run, 5 * run + 5)]
+    assert len(np.intersect1d(train, held)) == 0 and len(train) + len(held) == len(paths)
+
+    # a run draws the same part, and says how it holds out; without runs it points at the option
+    config = TrainConfig(data=str(root), sources=[{"root": str(root), "runs": 5}], val_fraction=0.25, seed=3,
+                         batch_size=8)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer.prepare()
+    np.testing.assert_array_equal(trainer.held_idx, held)
+
+
+@pytest.mark.slow
+def test_training_without_runs_notes_that_single_frames_are_held_out(
+    two_roots: tuple[Path, Path], tmp_path: Path, run_cli: RunCli
+) -> None:
+    _, mesonet = two_roots
+    code, out, err = run_cli("train", str(mesonet), "--out", str(tmp_path / "run"), "--epochs", "1",
+                             "--batch-size", "8", "--val-fraction", "0.25")
+    assert code == 0, err
+    assert "no video ids in the file names" in err and "--heldout-runs N" in err
+    code, out, err = run_cli("train", str(mesonet), "--out", str(tmp_path / "runs"), "--epochs", "1",
+                             "--batch-size", "8", "--val-fraction", "0.25", "--heldout-runs", "10")
+    assert code == 0, err
+    assert "no video ids" not in err and "runs=10" in err
+    from mesocli.weights import load_weights
+
+    card = load_weights(tmp_path / "runs" / "best.weights.h5").card
+    assert card is not None and card.data["sources"][0]["runs"] == 10
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--mix", "nowhere.json"], "mixing file not found"),
+    (["--mix", "nowhere.json", "--heldout-runs", "5"], "--heldout-runs goes with DATA roots"),
+    (["--heldout-runs", "-1"], "--heldout-runs -1: must be 0 (single files) or more"),
     (["--select", "speed"], "--select speed: must be one of accuracy, auc, loss"),
     (["--degrade-prob", "2"], "--degrade-prob 2.0: must be in [0, 1]"),
 ])

@@ -287,7 +287,9 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     """Train a network on the dataset roots ``data`` (``ROOT/<split>/{df,real}/``; several are mixed
     with equal loss shares) or the sources of a ``mix`` file, in the run folder ``out``; or continue
     the run in ``resume`` (only its ``epochs`` and ``patience`` may change). ``settings``: fields of
-    :class:`mesocli.training.TrainConfig` (``arch``, ``manipulation``, ``epochs``, ...). Returns the final
+    :class:`mesocli.training.TrainConfig` (``arch``, ``manipulation``, ``epochs``, ...), and ``heldout_runs``
+    N: the roots' files without video ids are held out in runs of N (``runs`` of a mixing file's
+    sources, :class:`mesocli.sources.Source`). Returns the final
     :class:`mesocli.training.TrainState` and the run folder (its best weights: ``best.weights.h5``). The run
     records this call (``mesocli.api.train(data='...', ...)``) as the command that started or extended it."""
     from dataclasses import asdict
@@ -314,9 +316,15 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
         raise ParameterError("give {data} (or {mix} FILE) and {out} RUN_DIR (or {resume} RUN_DIR)")
     if roots and mix:
         raise ParameterError("give {data} roots or {mix} FILE, not both")
-    sources = read_mix(Path(mix)) if mix else [Source(os.fspath(root), split or None) for root in roots]
+    runs = settings.pop("heldout_runs", 0)
+    if runs and mix:
+        raise ParameterError("{heldout_runs} goes with {data} roots; in a mixing file, give each source \"runs\"")
+    if runs < 0:
+        raise ParameterError("{heldout_runs} {value}: must be 0 (single files) or more", value=runs)
+    sources = read_mix(Path(mix)) if mix else [Source(os.fspath(root), split or None, runs=runs) for root in roots]
+    listed = len(sources) > 1 or mix or runs
     config = training.TrainConfig(data=sources[0].root, split=split or None, command=command, **settings,
-                                  sources=[asdict(source) for source in sources] if len(sources) > 1 or mix else None)
+                                  sources=[asdict(source) for source in sources] if listed else None)
     return training.start_run(config, Path(out), force=force, progress=progress), Path(out)
 
 

@@ -104,6 +104,8 @@ def train(
     seed: Opt(int, "Seed for the held-out split, shuffling and augmentation.") = 0,
     heldout_seed: Opt(int | None, "Seed for the held-out split only (default: --seed), so runs of other seeds "
                       "select on the same held-out part.") = None,
+    heldout_runs: Opt(int, "Hold out runs of N consecutive files (by name) where names carry no video ids: for "
+                      "frames stored in video order. 0 = single files.") = 0,
     augment: Opt(bool, "Random affine, flip, colour changes.", "--augment/--no-augment") = True,
     rescale_prob: Opt(float, "Share of faces shrunk to 50-100 % and enlarged back (resampling blur), 0 = paper.") = 0.0,
     class_weights: Opt(bool, "Weight each class's loss by N / (2 N_class).", "--class-weights/--no-class-weights")
@@ -147,6 +149,7 @@ def train(
             augment=augment, rescale_prob=rescale_prob, class_weights=class_weights, jit_compile=jit, limit=limit,
             degrade_prob=degrade_prob, init_weights=str(init_weights) if init_weights else None, select=select,
             heldout_seed=heldout_seed, freeze_blocks=freeze_blocks, label_smoothing=label_smoothing,
+            heldout_runs=heldout_runs,
         )
     typer.echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
 

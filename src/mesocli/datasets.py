@@ -80,13 +80,15 @@ def frame_number(path: Path) -> int | None:
     return int(match.group("frame")) if match else None
 
 
-def identity_groups(paths: list[Path]) -> np.ndarray:
+def identity_groups(paths: list[Path], runs: int = 0) -> np.ndarray:
     """A group number per file: files sharing a person (through their video ids) share a group.
 
     A video id ``033_097`` (FaceForensics++: video 033 with the face of 097) ties ids 033 and 097;
     ``033`` alone is the original. The groups are the connected components of that relation, so a
     held-out split by group never puts one person on both sides. A file without a video id is a
-    group of its own.
+    group of its own, or with ``runs`` N, one of a run of N consecutive such files of its folder (in
+    name order, numbers compared as numbers): for frames stored in video order under plain numbers
+    (``df00012.jpg``), where a file's neighbours are frames of its video.
     """
     parent: dict[str, str] = {}
 
@@ -102,12 +104,33 @@ def identity_groups(paths: list[Path]) -> np.ndarray:
         tokens_per_file.append(tokens)
         for token in tokens or ():
             parent[find(token)] = find(tokens[0])
+    run_of = _runs([Path(path) for path, tokens in zip(paths, tokens_per_file, strict=True) if not tokens], runs)
     roots: dict[str, int] = {}
     groups = np.empty(len(paths), dtype=np.int64)
     for index, tokens in enumerate(tokens_per_file):
-        key = find(tokens[0]) if tokens else f"\0file{index}"
+        if tokens:
+            key = find(tokens[0])
+        elif runs:
+            key = f"\0run{run_of[Path(paths[index])]}"
+        else:
+            key = f"\0file{index}"
         groups[index] = roots.setdefault(key, len(roots))
     return groups
+
+
+def _runs(paths: list[Path], size: int) -> dict[Path, str]:
+    """Each path's run of ``size`` consecutive files of its folder, in natural name order (``9`` before ``10``)."""
+    if size < 1:
+        return {}
+    folders: dict[Path, list[Path]] = {}
+    for path in paths:
+        folders.setdefault(path.parent, []).append(path)
+    run_of = {}
+    for folder, members in folders.items():
+        members.sort(key=lambda path: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)])
+        for position, path in enumerate(members):
+            run_of[path] = f"{folder}\0{position // size}"
+    return run_of
 
 
 def identities(path: Path) -> list[str]:

@@ -6,7 +6,8 @@ total loss proportional to its ``weight`` (default: equal shares), and inside a 
 gets half of that share (with class balancing on), whatever the file counts. The held-out part for
 model selection is drawn per source by **identity group** (:func:`mesocli.datasets.identity_groups`)
 where the file names carry video ids, so no person and no video is on both sides; a source without
-ids (plain numbered files) falls back to a stratified draw of single files. A source marked
+ids (plain numbered files) falls back to a stratified draw of single files, or, with ``runs`` N (for
+frames stored in video order), to a per-class draw of runs of N consecutive files. A source marked
 ``"heldout": false`` (synthetic or auxiliary data) is trained on whole and takes no part in selection.
 Across sources, a training file that shares a video id token (a person) with any held-out file is
 dropped from training (:func:`drop_shared_identities`), so two sources cut from the same videos
@@ -37,8 +38,11 @@ class Source:
     every: int = 1
     weight: float = 1.0
     heldout: bool = True  # False: train on every file; nothing held out, so it never selects the epoch
+    runs: int = 0  # files without video ids are held out in runs of this many consecutive files (0: one by one)
 
     def check(self) -> None:
+        if self.runs < 0:
+            raise UsageError(f"source {self.root}: runs must be 0 (single files) or more, not {self.runs}")
         if self.every < 1:
             raise UsageError(f"source {self.root}: every must be at least 1, not {self.every}")
         if not self.weight > 0:
@@ -124,7 +128,7 @@ def load_sources(sources: list[Source]) -> TrainingData:
         datasets.append(dataset)
         ignored.extend(listed.ignored)
         parts_source.append(np.full(len(dataset.paths), number, dtype=np.int64))
-        groups = identity_groups(dataset.paths) + group_offset
+        groups = identity_groups(dataset.paths, source.runs) + group_offset
         group_offset = int(groups.max()) + 1
         parts_groups.append(groups)
     paths = [path for dataset in datasets for path in dataset.paths]
@@ -155,13 +159,14 @@ def split_heldout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
 
 def split_by_groups(
     labels: np.ndarray, source_index: np.ndarray, groups: np.ndarray, fraction: float, seed: int,
-    train_only: frozenset[int] = frozenset(),
+    train_only: frozenset[int] = frozenset(), by_class: frozenset[int] = frozenset(),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train, held-out) indices: per source, whole identity groups are held out until ``fraction`` is reached.
 
     Groups are visited in a seeded random order. A source whose groups are all single files (no video
     ids) gets a stratified draw of files instead, as a single-root run always did. Sources numbered in
-    ``train_only`` hold nothing out.
+    ``by_class`` (runs of files, each of one class) draw their groups for each class apart, ``fraction`` of
+    each, with a generator of their own. Sources numbered in ``train_only`` hold nothing out.
     """
     rng = np.random.default_rng(seed)
     train_parts, held_parts = [], []
@@ -171,25 +176,36 @@ def split_by_groups(
             train_parts.append(members)
             continue
         member_groups = groups[members]
-        unique = np.unique(member_groups)
-        if len(unique) == len(members):  # no ids: stratified by class, as before
+        if len(np.unique(member_groups)) == len(members):  # no ids: stratified by class, as before
             train, held = split_heldout(labels[members], fraction, seed + 1000 * int(source))
             train_parts.append(members[train])
             held_parts.append(members[held])
             continue
-        target = fraction * len(members)
-        held_groups: list[int] = []
-        count = 0
-        for group in rng.permutation(unique):
-            if count >= target - 1e-9:
-                break
-            held_groups.append(int(group))
-            count += int(np.sum(member_groups == group))
-        is_held = np.isin(member_groups, held_groups)
+        is_held = np.zeros(len(members), dtype=bool)
+        if int(source) in by_class:  # its own generator, like the stratified draw: other sources draw as before
+            own = np.random.default_rng(seed + 1000 * int(source))
+            for label in (0, 1):
+                cell = labels[members] == label
+                is_held |= np.isin(member_groups, _drawn_groups(member_groups[cell], fraction, own))
+        else:
+            is_held = np.isin(member_groups, _drawn_groups(member_groups, fraction, rng))
         train_parts.append(members[~is_held])
         held_parts.append(members[is_held])
     held = np.concatenate(held_parts) if held_parts else np.array([], dtype=np.int64)
     return np.sort(np.concatenate(train_parts)), np.sort(held)
+
+
+def _drawn_groups(member_groups: np.ndarray, fraction: float, rng: np.random.Generator) -> list[int]:
+    """Groups taken in a random order until they hold ``fraction`` of ``member_groups``' files."""
+    target = fraction * len(member_groups)
+    drawn: list[int] = []
+    count = 0
+    for group in rng.permutation(np.unique(member_groups)):
+        if count >= target - 1e-9:
+            break
+        drawn.append(int(group))
+        count += int(np.sum(member_groups == group))
+    return drawn
 
 
 def identity_tokens(path: Path) -> frozenset[str]:

@@ -192,8 +192,9 @@ def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray) 
     per source, drawn with ``config.split_seed`` (:func:`mesocli.sources.split_by_groups`); training files
     of a held-out person in another source are dropped (:func:`mesocli.sources.drop_shared_identities`)."""
     train_only = frozenset(number for number, source in enumerate(data.sources) if not source.heldout)
+    by_class = frozenset(number for number, source in enumerate(data.sources) if source.runs)
     train, held = split_by_groups(data.labels[usable], data.source_index[usable], data.groups[usable],
-                                  config.val_fraction, config.split_seed, train_only)
+                                  config.val_fraction, config.split_seed, train_only, by_class)
     train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held])
     check_split(config, data, train, usable[held])
     return train, usable[held]
@@ -240,10 +241,16 @@ class Trainer:
         config = self.config
         data = self.data = load_run_data(config)
         dataset = data.combined
-        for source, part in zip(data.sources, data.datasets, strict=True):
+        for number, (source, part) in enumerate(zip(data.sources, data.datasets, strict=True)):
             counts = part.counts
+            runs = f" runs={source.runs}" if source.runs else ""
             self.log(f"data: {part.root} split={part.split} methods={source.methods or 'all'} every={source.every} "
-                     f"weight={source.weight}: df={counts['df']} real={counts['real']}", file=sys.stderr)
+                     f"weight={source.weight}{runs}: df={counts['df']} real={counts['real']}", file=sys.stderr)
+            mine = data.groups[data.source_index == number]
+            if config.val_fraction and source.heldout and not source.runs and len(np.unique(mine)) == len(mine):
+                self.log(f"note: {part.root}: no video ids in the file names, so single files are held out and "
+                         "frames of one video can sit on both sides; if its files are frames in video order, hold "
+                         "out runs of them (--heldout-runs N, or \"runs\" in a mixing file)", file=sys.stderr)
         for path in data.ignored[:5]:
             self.log(f"skipped (not an image): {path}", file=sys.stderr)
         decoded = decode_dataset(dataset, progress=self.bars)
