@@ -28,9 +28,11 @@ from mesocli.cli_options import (
     Format,
     Fps,
     Frames,
+    KerasWeightsOption,
     Loss,
     Manipulation,
     ModelOption,
+    OneModelOption,
     Opt,
     Quiet,
     Runtime,
@@ -252,16 +254,16 @@ def extract(
 def explain_command(
     faces: Arg(list[Path], "Aligned face crops (images) or folders of them.", "FACES..."),
     out: Opt(Path, "Folder for the heatmaps: OUT/<face>.png.", show_default=False),
-    model: ModelOption = None,
+    model: OneModelOption = None,
     arch: ArchOption = None,
-    weights: WeightsOption = None,
+    weights: KerasWeightsOption = None,
     threshold: Threshold = 0.5,
     force: Force("Replace existing heatmap files.") = False,
 ) -> None:
     """Heatmaps (Grad-CAM) of where the network found its evidence on face crops; see docs/explain.md.
 
-    Prints one JSON line per face (path, p_fake, verdict, heatmap file). Exit status: 0 done; 2 usage
-    error; 3 a face could not be read (the others are still explained).
+    Prints one JSON line per face (path, status, error, p_fake, verdict, target, heatmap). Exit status:
+    0 done; 2 usage error; 3 a face could not be read (the others are still explained).
     """
     import json
 
