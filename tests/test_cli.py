@@ -83,6 +83,15 @@ def test_explain_help_offers_only_what_explain_takes(run_cli: RunCli, monkeypatc
     assert "not an exported .onnx" in weights_line
 
 
+def test_train_help_names_every_key_of_a_mixing_file(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mesocli.sources import Source
+
+    monkeypatch.setenv("COLUMNS", "250")
+    mix_line = next(line for line in run_cli("train", "--help").out.splitlines() if "--mix" in line)
+    keys = list(Source.__dataclass_fields__)
+    assert keys and all(key in mix_line for key in keys), (keys, mix_line)
+
+
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run([sys.executable, "-m", "mesocli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"mesocli {__version__}"
