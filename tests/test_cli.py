@@ -71,6 +71,27 @@ def test_help_shows_no_value_placeholder_for_flags(run_cli: RunCli, monkeypatch:
         assert "<bool>" not in result.out  # flags take no value (typer 0.29 showed "--quiet <bool>")
 
 
+def test_explain_help_offers_only_what_explain_takes(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """explain draws maps with one Keras network: its help offered --model any and exported .onnx files,
+    which it refuses."""
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run_cli("explain", "--help")
+    assert result.code == 0
+    model_line = next(line for line in result.out.splitlines() if "--model" in line)
+    assert "<df|f2f|fs>" in model_line and "any" not in model_line
+    weights_line = next(line for line in result.out.splitlines() if "--weights" in line)
+    assert "not an exported .onnx" in weights_line
+
+
+def test_train_help_names_every_key_of_a_mixing_file(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mesocli.sources import Source
+
+    monkeypatch.setenv("COLUMNS", "250")
+    mix_line = next(line for line in run_cli("train", "--help").out.splitlines() if "--mix" in line)
+    keys = list(Source.__dataclass_fields__)
+    assert keys and all(key in mix_line for key in keys), (keys, mix_line)
+
+
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run([sys.executable, "-m", "mesocli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"mesocli {__version__}"

@@ -134,6 +134,36 @@ def test_a_resume_with_other_settings_is_refused_untouched(clips, run_cli: RunCl
     assert len(_rows(output)) == 2
 
 
+def _through_doubles(line: str) -> str:
+    """A row as ``jq`` 1.6 writes it back: every number read as a double, integral ones written without
+    ``.0`` (``2.0`` becomes ``2``; an mtime in ns is rounded to the nearest double)."""
+    def whole(value):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {key: whole(item) for key, item in value.items()}
+        return [whole(item) for item in value] if isinstance(value, list) else value
+
+    return json.dumps(whole(json.loads(line, parse_int=float)), separators=(",", ":"))
+
+
+def test_the_documented_retry_of_errors_through_jq_resumes(clips, run_cli: RunCli, tmp_path: Path) -> None:
+    """docs/scale.md: keep the rows that are not errors (``jq -c 'select(.status != "error")'``) and resume.
+    jq 1.6 reads numbers as doubles: the kept rows must still match their settings and their files."""
+    clip = Path(shutil.copy(clips[0], tmp_path / "clip.mp4"))
+    os.utime(clip, ns=(clip.stat().st_atime_ns, 1_796_546_034_123_456_789))  # no double holds this mtime
+    missing = tmp_path / "missing.mp4"
+    output, retry = tmp_path / "results.jsonl", tmp_path / "retry.jsonl"
+    args = ["scan", str(clip), str(missing), "--fps", "2", "--resume", "-q"]
+    assert run_cli(*args, "-o", output)[0] == 3
+    kept = [_through_doubles(line) for line in output.read_text().splitlines() if '"status":"error"' not in line]
+    assert '"value":2}' in kept[0] and '"mtime_ns":1796546034123456768}' in kept[0]  # as jq 1.6 writes them
+    retry.write_text("".join(line + "\n" for line in kept))
+    code, _, err = run_cli(*args, "-o", retry)
+    assert code == 3 and "other settings" not in err, err
+    assert [row["path"] for row in _rows(retry)] == [str(clip), str(missing)]  # the clip kept, the error tried again
+
+
 def test_a_whole_last_row_without_its_newline_is_kept(clips, run_cli: RunCli, tmp_path: Path) -> None:
     output = tmp_path / "results.jsonl"
     args = ["scan", str(clips[0]), "--frames", "3", "-o", str(output), "--resume", "-q"]

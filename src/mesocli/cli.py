@@ -28,9 +28,11 @@ from mesocli.cli_options import (
     Format,
     Fps,
     Frames,
+    KerasWeightsOption,
     Loss,
     Manipulation,
     ModelOption,
+    OneModelOption,
     Opt,
     Quiet,
     Runtime,
@@ -89,7 +91,8 @@ def train(
     ctx: typer.Context,
     data: Arg(list[Path] | None, "Dataset roots: ROOT/<split>/{df,real}/; several are mixed with equal loss shares.",
               "[DATA]...") = None,
-    mix: Opt(Path | None, "Mixing file (JSON) of sources: root, split, methods, every, weight.") = None,
+    mix: Opt(Path | None, "Mixing file (JSON) of sources: root, split, methods, every, weight, heldout "
+             "(docs/training.md).") = None,
     out: Opt(Path | None, "Run folder for checkpoints, logs and best weights.") = None,
     split: Opt(str, "Split to train on.") = "train",
     arch: Opt(Arch, "Network to train.") = Arch.meso4,
@@ -255,16 +258,16 @@ def extract(
 def explain_command(
     faces: Arg(list[Path], "Aligned face crops (images) or folders of them.", "FACES..."),
     out: Opt(Path, "Folder for the heatmaps: OUT/<face>.png.", show_default=False),
-    model: ModelOption = None,
+    model: OneModelOption = None,
     arch: ArchOption = None,
-    weights: WeightsOption = None,
+    weights: KerasWeightsOption = None,
     threshold: Threshold = 0.5,
     force: Force("Replace existing heatmap files.") = False,
 ) -> None:
     """Heatmaps (Grad-CAM) of where the network found its evidence on face crops; see docs/explain.md.
 
-    Prints one JSON line per face (path, p_fake, verdict, heatmap file). Exit status: 0 done; 2 usage
-    error; 3 a face could not be read (the others are still explained).
+    Prints one JSON line per face (path, status, error, p_fake, verdict, target, heatmap). Exit status:
+    0 done; 2 usage error; 3 a face could not be read (the others are still explained).
     """
     import json
 

@@ -1,12 +1,14 @@
 """Resumable scans: a JSON Lines output that is appended to, one whole line per input, and read back
-to skip the inputs it already holds (``mesocli scan ... --output results.jsonl --resume``).
+to skip the inputs it already holds (``mesocli scan INPUT --output results.jsonl --resume``).
 
 An input counts as done when a row with its path, **file size and modification time** (``file``:
 ``{"size", "mtime_ns"}``, written with every row of a resumable scan) is in the output. A stat is
 free where a content hash would read every byte of every archived clip again on each resume; the
 cost is that a file replaced in place with the same size and mtime to the nanosecond would be
 taken as done, and a renamed file is scanned again. Rows without ``file`` (written by a plain
-``--output`` run) match by path alone.
+``--output`` run) match by path alone. Numbers are compared as numbers, not as text, and an mtime
+matches to double precision (about 256 ns), so rows that went through a tool that reads JSON numbers
+as doubles (``jq`` 1.6 writes ``2.0`` as ``2`` and rounds large integers) still match.
 
 The rows of one output must agree on what made their verdicts: the model (names and weights hashes),
 the threshold, the aggregation rule, ``--all-faces``, the face detector, the frame sampling and the
@@ -55,13 +57,13 @@ def file_field(key: FileKey) -> dict[str, int] | None:
 class Done:
     """What an output already holds: rows by (path, file key), and the paths of rows without a key."""
 
-    keys: dict[tuple[str, FileKey], tuple[str, str | None]] = field(default_factory=dict)
+    keys: dict[tuple[str, tuple[int, float] | None], tuple[str, str | None]] = field(default_factory=dict)
     paths_only: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     settings: dict[str, set[str]] = field(default_factory=dict)  # setting -> the values the rows show
 
     def find(self, path: str, key: FileKey) -> tuple[str, str | None] | None:
         """The (status, verdict) of the row for this version of ``path``, or None when there is none."""
-        return self.keys.get((path, key), self.paths_only.get(path))
+        return self.keys.get((path, _comparable(key)), self.paths_only.get(path))
 
     def add_settings(self, row: dict[str, Any]) -> None:
         for name, value in row_settings(row).items():
@@ -86,7 +88,7 @@ def row_settings(row: dict[str, Any]) -> dict[str, str]:
     model = row.get("model") or {}
     settings: dict[str, str] = {}
     if "threshold" in row:
-        settings["threshold"] = f"{row['threshold']}"
+        settings["threshold"] = _number(row["threshold"])
     if "faces" in row:
         settings["all faces"] = "yes" if row["faces"] is not None else "no"
     if model:
@@ -99,9 +101,22 @@ def row_settings(row: dict[str, Any]) -> dict[str, str]:
         settings["face detector"] = str(made["detector"])
     if row.get("type") == "video" and made.get("sampling"):
         sampling = made["sampling"]
-        settings["frame sampling"] = f"{sampling['mode']} {sampling['value']}" if sampling["value"] else "all"
-        settings["smoothing"] = str(made["smooth"])
+        settings["frame sampling"] = f"{sampling['mode']} {_number(sampling['value'])}" if sampling["value"] else "all"
+        settings["smoothing"] = _number(made["smooth"])
     return settings
+
+
+def _number(value: Any) -> str:
+    """A JSON number as text that does not depend on how it was written: ``2``, ``2.0`` and ``2e0`` give ``2``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _comparable(key: FileKey) -> tuple[int, float] | None:
+    """A file key as rows are matched: the mtime as the nearest double, which a JSON tool that rounds
+    integers to doubles (``jq`` 1.6) leaves unchanged."""
+    return None if key is None else (key[0], float(key[1]))
 
 
 def _key_of(row: dict[str, Any]) -> FileKey:
@@ -135,7 +150,7 @@ def read_done(output: Path) -> tuple[Done, str | None]:
             outcome = (str(row["status"]), row.get("verdict"))
             done.add_settings(row)
             if "file" in row:
-                done.keys[(row["path"], _key_of(row))] = outcome
+                done.keys[(row["path"], _comparable(_key_of(row)))] = outcome
             else:
                 done.paths_only[row["path"]] = outcome
         except (ValueError, KeyError, TypeError) as exc:
