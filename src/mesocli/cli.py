@@ -91,7 +91,7 @@ def train(
     ctx: typer.Context,
     data: Arg(list[Path] | None, "Dataset roots: ROOT/<split>/{df,real}/; several are mixed with equal loss shares.",
               "[DATA]...") = None,
-    mix: Opt(Path | None, "Mixing file (JSON) of sources: root, split, methods, every, weight, heldout "
+    mix: Opt(Path | None, "Mixing file (JSON) of sources: root, split, methods, every, weight, heldout, runs "
              "(docs/training.md).") = None,
     out: Opt(Path | None, "Run folder for checkpoints, logs and best weights.") = None,
     split: Opt(str, "Split to train on.") = "train",
