@@ -211,6 +211,22 @@ def test_bad_model_names_and_inputs_name_the_parameter(tmp_path: Path, kit: Medi
     assert not (tmp_path / "heat").exists() and not (tmp_path / "faces").exists()
 
 
+def test_explain_checks_its_faces_and_outputs_when_called(tmp_path: Path, kit: MediaKit) -> None:
+    """Like iter_scan, api.explain refuses bad arguments at the call, not at the first next()."""
+    (tmp_path / "file").write_text("")
+    (tmp_path / "heat").mkdir()
+    existing = tmp_path / "heat" / f"{Path(kit.face_jpeg).stem}.png"
+    existing.write_bytes(b"old")
+    cases = [({"out": tmp_path / "file"}, ParameterError, f"^{tmp_path / 'file'}: out is not a folder$"),
+             ({"out": tmp_path / "heat"}, ParameterError, f"^{existing}: exists; pass force to replace it$"),
+             ({"out": tmp_path / "new", "weights": tmp_path / "gone.h5"}, WeightsError,
+              f"^{tmp_path / 'gone.h5'}: weights file not found$")]
+    for given, error, message in cases:
+        with pytest.raises(error, match=message):
+            api.explain(kit.face_jpeg, **given)  # no next()
+    assert existing.read_bytes() == b"old" and not (tmp_path / "new").exists()
+
+
 @pytest.mark.parametrize(
     ("call", "given", "message"),
     [("scan", {"frames": "3"}, "frames must be a number, not '3'"),

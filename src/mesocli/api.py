@@ -385,7 +385,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
             weights: PathLike | None = None, threshold: float = 0.5, force: bool = False) -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
     one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
-    once a face was read. Yields one dict per face: path, p_fake, verdict, heatmap file, status."""
+    once a face was read. Yields one dict per face: path, p_fake, verdict, heatmap file, status. The arguments,
+    the faces and ``out`` are checked when this is called (a missing ``weights`` file too), not at the first face."""
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.explain import explain_files
@@ -404,6 +405,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
         raise ParameterError("explain takes one network: {arch} meso4 or mesoinception4")
     if arch is not None:
         check_choice("arch", arch, ARCHITECTURES)
+    if weights is not None and not Path(weights).is_file():
+        raise WeightsError(f"{os.fspath(weights)}: weights file not found")
     loaded: list[Any] = []
 
     def network() -> Any:
