@@ -227,6 +227,12 @@ def test_explain_checks_its_faces_and_outputs_when_called(tmp_path: Path, kit: M
     assert existing.read_bytes() == b"old" and not (tmp_path / "new").exists()
 
 
+def test_export_weights_refuses_an_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="^fmt must be one of onnx, savedmodel, tflite, not 'pt'$"):
+        api.export_weights([tmp_path / "m.weights.h5"], "pt", tmp_path / "m.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("call", "given", "message"),
     [("scan", {"frames": "3"}, "frames must be a number, not '3'"),

@@ -346,6 +346,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     ``echo``. Returns the exit status: 1 when ``check`` finds a stale export, else 0."""
     from mesocli import export as exporting
 
+    check_choice("fmt", fmt, exporting.FORMATS)
     paths = [Path(source) for source in sources]
     if bundled == bool(paths):
         raise ParameterError("give weights files or {bundled}")
