@@ -45,11 +45,13 @@ def test_the_cli_offers_the_library_choices() -> None:
     assert [d.value for d in cli.Detector] == list(model_names())
     assert [a.value for a in cli.Arch] == list(ARCHITECTURES)
     # choices whose library module imports NumPy are spelled out in cli_options: they must still agree
-    from mesocli.cli_options import ExportFormat, Runtime
+    from mesocli.cli_options import ExportFormat, Loss, Runtime
     from mesocli.export import FORMATS
     from mesocli.runtime import RUNTIMES
+    from mesocli.training import LOSSES
 
     assert [r.value for r in Runtime] == list(RUNTIMES) and [f.value for f in ExportFormat] == list(FORMATS)
+    assert [loss.value for loss in Loss] == list(LOSSES)
 
 
 def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
@@ -275,6 +277,21 @@ def test_training_settings_are_named_as_parameters_and_the_cli_names_flags(
     flag = "--" + setting.replace("_", "-")
     code, out, err = run_cli("train", data, "--out", tmp_path / "run", flag, value)
     assert (code, out, err) == (2, "", f"mesocli: error: {message.format(flag)}\n")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("setting", "value", "message"),
+                         [("arch", "meso5", "arch meso5: must be one of meso4, mesoinception4"),
+                          ("manipulation", "deepfake", "manipulation deepfake: must be one of df, f2f, fs"),
+                          ("loss", "hinge", "loss hinge: must be one of mse, bce")])
+def test_training_choices_are_checked_before_the_data_is_read(setting: str, value: str, message: str,
+                                                              tmp_path: Path) -> None:
+    """An unknown loss used to train with MSE and record the unknown name; an unknown manipulation wrote a
+    model card with it; an unknown arch failed with a ValueError once the data was read."""
+    data = make_faces(tmp_path / "data" / "train", {"df": 4, "real": 4}).parent
+    with pytest.raises(ParameterError) as caught:
+        api.train(data, tmp_path / "run", progress=False, **{setting: value})
+    assert str(caught.value) == message
     assert not (tmp_path / "run").exists()
 
 

@@ -40,10 +40,11 @@ from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_stat
 from mesocli.datasets import decode_dataset
 from mesocli.errors import ParameterError, UsageError
 from mesocli.fsutil import atomic_path, atomic_write_text, check_writable, holding_lock, output_errors
-from mesocli.models import FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
+from mesocli.models import ARCHITECTURES, FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
 from mesocli.sources import TrainingData, drop_shared_identities, load_sources, sample_weights, split_by_groups
 
 SELECTIONS = ("accuracy", "auc", "loss")
+LOSSES = ("mse", "bce")  # mean squared error on the sigmoid (the paper), binary cross-entropy
 LOCK = ".mesocli-train.lock"
 
 
@@ -105,8 +106,13 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise ParameterError naming the setting (``epochs 0: must be at least 1``; the CLI names its flag,
-        ``--epochs``) when a setting is out of range."""
+        ``--epochs``) when a setting is out of range or not one of its choices."""
+        from mesocli.weights import MANIPULATIONS
+
         rules = [
+            ("arch", self.arch in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}"),
+            ("manipulation", self.manipulation in MANIPULATIONS, f"one of {', '.join(MANIPULATIONS)}"),
+            ("loss", self.loss in LOSSES, f"one of {', '.join(LOSSES)}"),
             ("epochs", self.epochs >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("learning_rate", self.learning_rate > 0, "above 0"),
