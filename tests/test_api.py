@@ -249,7 +249,18 @@ def test_export_weights_refuses_an_unknown_format(tmp_path: Path) -> None:
      ("extract", {"every": "5"}, "every must be a number, not '5'"),
      ("extract", {"quality": 90.5}, "quality must be a whole number, not 90.5"),
      ("extract", {"workers": 1.5}, "workers must be a whole number, not 1.5"),
-     ("explain", {"threshold": "0.5"}, "threshold must be a number, not '0.5'")],
+     ("explain", {"threshold": "0.5"}, "threshold must be a number, not '0.5'"),
+     # switches: "no" or 1 would otherwise be taken as on; a split or label that is no string failed with a TypeError
+     ("scan", {"all_frames": "no"}, "all_frames must be True or False, not 'no'"),
+     ("iter_scan", {"detail": 1}, "detail must be True or False, not 1"),
+     ("iter_scan", {"all_faces": None}, "all_faces must be True or False, not None"),
+     ("evaluate", {"progress": "yes"}, "progress must be True or False, not 'yes'"),
+     ("evaluate", {"split": 3}, "split must be a string or None, not 3"),
+     ("extract", {"force": "no"}, "force must be True or False, not 'no'"),
+     ("extract", {"all_faces": 0}, "all_faces must be True or False, not 0"),
+     ("extract", {"layout": "dataset", "label": "df", "split": 3}, "split must be a string or None, not 3"),
+     ("extract", {"layout": "dataset", "label": 0, "split": "test"}, "label must be a string or None, not 0"),
+     ("explain", {"force": "no"}, "force must be True or False, not 'no'")],
 )
 def test_arguments_of_the_wrong_type_are_refused_when_called(call: str, given: dict, message: str, model,
                                                              kit: MediaKit, tmp_path: Path) -> None:
