@@ -78,6 +78,17 @@ def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
     assert mesocli.errors.ParameterError is ParameterError and callable(mesocli.api.train)
 
 
+def test_an_ensemble_with_a_weights_file_names_the_python_parameters() -> None:
+    from mesocli.weights import bundled_weights_path
+
+    weights = bundled_weights_path("meso4", "df")
+    with pytest.raises(ParameterError, match="^arch ensemble averages the bundled weights of both networks: "
+                                             "name_or_path must be one of df, f2f, fs, any, not a weights file$"):
+        mesocli.load_model(weights, arch="ensemble")
+    with pytest.raises(ParameterError, match="^arch ensemble .*: model must be one of"):
+        mesocli.iter_scan("clip.mp4", model=weights, arch="ensemble")
+
+
 def test_scan_gives_typed_results_in_input_order(model, kit: MediaKit, tmp_path: Path) -> None:
     missing = tmp_path / "gone.mp4"
     results = mesocli.scan([kit.face_jpeg, missing], model=model, detector="none")

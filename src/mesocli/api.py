@@ -74,6 +74,9 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
         value = name_or_path if path is None else os.fspath(path)
         raise ParameterError("{" + parameter + "} must be one of {choices} or a weights file, not {value!r}",
                              choices=", ".join(names), value=value)
+    if arch == ENSEMBLE:  # else the library's WeightsError, which speaks of --arch and --weights
+        raise ParameterError("{arch} ensemble averages the bundled weights of both networks: {" + parameter
+                             + "} must be one of {choices}, not a weights file", choices=", ".join(names))
     return resolve(arch, names[0], path, runtime)
 
 
