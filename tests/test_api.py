@@ -305,11 +305,16 @@ def test_training_settings_are_named_as_parameters_and_the_cli_names_flags(
 @pytest.mark.parametrize(("setting", "value", "message"),
                          [("arch", "meso5", "arch meso5: must be one of meso4, mesoinception4"),
                           ("manipulation", "deepfake", "manipulation deepfake: must be one of df, f2f, fs"),
-                          ("loss", "hinge", "loss hinge: must be one of mse, bce")])
-def test_training_choices_are_checked_before_the_data_is_read(setting: str, value: str, message: str,
-                                                              tmp_path: Path) -> None:
+                          ("loss", "hinge", "loss hinge: must be one of mse, bce"),
+                          ("epochs", 1.5, "epochs 1.5: must be a whole number"),
+                          ("seed", "1", "seed '1': must be a whole number"),
+                          ("learning_rate", "1e-3", "learning_rate '1e-3': must be a number"),
+                          ("augment", "no", "augment 'no': must be True or False")])
+def test_training_choices_and_kinds_are_checked_before_the_data_is_read(setting: str, value: object, message: str,
+                                                                        tmp_path: Path) -> None:
     """An unknown loss used to train with MSE and record the unknown name; an unknown manipulation wrote a
-    model card with it; an unknown arch failed with a ValueError once the data was read."""
+    model card with it; an unknown arch failed with a ValueError once the data was read; epochs=1.5 trained
+    two epochs and recorded 1.5; augment="no" augmented."""
     data = make_faces(tmp_path / "data" / "train", {"df": 4, "real": 4}).parent
     with pytest.raises(ParameterError) as caught:
         api.train(data, tmp_path / "run", progress=False, **{setting: value})
