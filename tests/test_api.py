@@ -45,11 +45,13 @@ def test_the_cli_offers_the_library_choices() -> None:
     assert [d.value for d in cli.Detector] == list(model_names())
     assert [a.value for a in cli.Arch] == list(ARCHITECTURES)
     # choices whose library module imports NumPy are spelled out in cli_options: they must still agree
-    from mesocli.cli_options import ExportFormat, Runtime
+    from mesocli.cli_options import ExportFormat, Loss, Runtime
     from mesocli.export import FORMATS
     from mesocli.runtime import RUNTIMES
+    from mesocli.training import LOSSES
 
     assert [r.value for r in Runtime] == list(RUNTIMES) and [f.value for f in ExportFormat] == list(FORMATS)
+    assert [loss.value for loss in Loss] == list(LOSSES)
 
 
 def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
@@ -74,6 +76,17 @@ def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
         mesocli.scan(["clip.mp4"], weights=own_weights)
     # the modules the README names are attributes of the package, without their own import
     assert mesocli.errors.ParameterError is ParameterError and callable(mesocli.api.train)
+
+
+def test_an_ensemble_with_a_weights_file_names_the_python_parameters() -> None:
+    from mesocli.weights import bundled_weights_path
+
+    weights = bundled_weights_path("meso4", "df")
+    with pytest.raises(ParameterError, match="^arch ensemble averages the bundled weights of both networks: "
+                                             "name_or_path must be one of df, f2f, fs, any, not a weights file$"):
+        mesocli.load_model(weights, arch="ensemble")
+    with pytest.raises(ParameterError, match="^arch ensemble .*: model must be one of"):
+        mesocli.iter_scan("clip.mp4", model=weights, arch="ensemble")
 
 
 def test_scan_gives_typed_results_in_input_order(model, kit: MediaKit, tmp_path: Path) -> None:
@@ -211,6 +224,28 @@ def test_bad_model_names_and_inputs_name_the_parameter(tmp_path: Path, kit: Medi
     assert not (tmp_path / "heat").exists() and not (tmp_path / "faces").exists()
 
 
+def test_explain_checks_its_faces_and_outputs_when_called(tmp_path: Path, kit: MediaKit) -> None:
+    """Like iter_scan, api.explain refuses bad arguments at the call, not at the first next()."""
+    (tmp_path / "file").write_text("")
+    (tmp_path / "heat").mkdir()
+    existing = tmp_path / "heat" / f"{Path(kit.face_jpeg).stem}.png"
+    existing.write_bytes(b"old")
+    cases = [({"out": tmp_path / "file"}, ParameterError, f"^{tmp_path / 'file'}: out is not a folder$"),
+             ({"out": tmp_path / "heat"}, ParameterError, f"^{existing}: exists; pass force to replace it$"),
+             ({"out": tmp_path / "new", "weights": tmp_path / "gone.h5"}, WeightsError,
+              f"^{tmp_path / 'gone.h5'}: weights file not found$")]
+    for given, error, message in cases:
+        with pytest.raises(error, match=message):
+            api.explain(kit.face_jpeg, **given)  # no next()
+    assert existing.read_bytes() == b"old" and not (tmp_path / "new").exists()
+
+
+def test_export_weights_refuses_an_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="^fmt must be one of onnx, savedmodel, tflite, not 'pt'$"):
+        api.export_weights([tmp_path / "m.weights.h5"], "pt", tmp_path / "m.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("call", "given", "message"),
     [("scan", {"frames": "3"}, "frames must be a number, not '3'"),
@@ -225,7 +260,18 @@ def test_bad_model_names_and_inputs_name_the_parameter(tmp_path: Path, kit: Medi
      ("extract", {"every": "5"}, "every must be a number, not '5'"),
      ("extract", {"quality": 90.5}, "quality must be a whole number, not 90.5"),
      ("extract", {"workers": 1.5}, "workers must be a whole number, not 1.5"),
-     ("explain", {"threshold": "0.5"}, "threshold must be a number, not '0.5'")],
+     ("explain", {"threshold": "0.5"}, "threshold must be a number, not '0.5'"),
+     # switches: "no" or 1 would otherwise be taken as on; a split or label that is no string failed with a TypeError
+     ("scan", {"all_frames": "no"}, "all_frames must be True or False, not 'no'"),
+     ("iter_scan", {"detail": 1}, "detail must be True or False, not 1"),
+     ("iter_scan", {"all_faces": None}, "all_faces must be True or False, not None"),
+     ("evaluate", {"progress": "yes"}, "progress must be True or False, not 'yes'"),
+     ("evaluate", {"split": 3}, "split must be a string or None, not 3"),
+     ("extract", {"force": "no"}, "force must be True or False, not 'no'"),
+     ("extract", {"all_faces": 0}, "all_faces must be True or False, not 0"),
+     ("extract", {"layout": "dataset", "label": "df", "split": 3}, "split must be a string or None, not 3"),
+     ("extract", {"layout": "dataset", "label": 0, "split": "test"}, "label must be a string or None, not 0"),
+     ("explain", {"force": "no"}, "force must be True or False, not 'no'")],
 )
 def test_arguments_of_the_wrong_type_are_refused_when_called(call: str, given: dict, message: str, model,
                                                              kit: MediaKit, tmp_path: Path) -> None:
@@ -253,6 +299,26 @@ def test_training_settings_are_named_as_parameters_and_the_cli_names_flags(
     flag = "--" + setting.replace("_", "-")
     code, out, err = run_cli("train", data, "--out", tmp_path / "run", flag, value)
     assert (code, out, err) == (2, "", f"mesocli: error: {message.format(flag)}\n")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("setting", "value", "message"),
+                         [("arch", "meso5", "arch meso5: must be one of meso4, mesoinception4"),
+                          ("manipulation", "deepfake", "manipulation deepfake: must be one of df, f2f, fs"),
+                          ("loss", "hinge", "loss hinge: must be one of mse, bce"),
+                          ("epochs", 1.5, "epochs 1.5: must be a whole number"),
+                          ("seed", "1", "seed '1': must be a whole number"),
+                          ("learning_rate", "1e-3", "learning_rate '1e-3': must be a number"),
+                          ("augment", "no", "augment 'no': must be True or False")])
+def test_training_choices_and_kinds_are_checked_before_the_data_is_read(setting: str, value: object, message: str,
+                                                                        tmp_path: Path) -> None:
+    """An unknown loss used to train with MSE and record the unknown name; an unknown manipulation wrote a
+    model card with it; an unknown arch failed with a ValueError once the data was read; epochs=1.5 trained
+    two epochs and recorded 1.5; augment="no" augmented."""
+    data = make_faces(tmp_path / "data" / "train", {"df": 4, "real": 4}).parent
+    with pytest.raises(ParameterError) as caught:
+        api.train(data, tmp_path / "run", progress=False, **{setting: value})
+    assert str(caught.value) == message
     assert not (tmp_path / "run").exists()
 
 

@@ -322,6 +322,28 @@ def test_any_scores_csv_has_each_detectors_column(grey_model: LoadedModel, score
     assert target.read_text().splitlines()[0] == "path,label,video,p_fake,verdict"  # one detector: no extra columns
 
 
+def test_method_and_detector_objects_keep_their_keys_without_intervals(grey_model: LoadedModel,
+                                                                      tmp_path: Path) -> None:
+    """--bootstrap 0: ``intervals`` is null inside each method and each detector, as at the top, not missing
+    (and, as with intervals, absent inside a detector's methods)."""
+    from mesocli.detectors import DetectorSet
+
+    files = [("df/A", "a1", 0.9), ("df/A", "a2", 0.6), ("df/B", "b1", 0.8), ("df/B", "b2", 0.3),
+             ("real", "r1", 0.7), ("real", "r2", 0.2)]
+    for frame, (folder, video, p_fake) in enumerate(files):
+        (tmp_path / "test" / folder).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (256, 256), (_grey(p_fake),) * 3).save(tmp_path / "test" / folder / f"{video}_{frame}.png")
+    both = DetectorSet("meso4", {"df": grey_model, "f2f": grey_model})
+    for bootstrap in (0, 20):
+        report = evaluate(both, find_dataset(tmp_path, "test"), bootstrap=bootstrap).to_dict()
+        objects = [*report["methods"].values(), *report["detectors"].values()]
+        assert len(objects) == 4 and all("intervals" in item for item in objects), bootstrap
+        assert all((item["intervals"] is None) == (bootstrap == 0) for item in objects)
+        assert all("intervals" not in item for detector in report["detectors"].values()
+                   for item in detector["methods"].values())
+    assert report["intervals"]["resamples"] == 20
+
+
 def test_images_per_second_counts_the_scored_images_only(grey_model: LoadedModel, scored_root: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """11 image files, one unreadable (skipped): 10 scored in 2 s are 5 images/s, not 5.5."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,9 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
         value = name_or_path if path is None else os.fspath(path)
         raise ParameterError("{" + parameter + "} must be one of {choices} or a weights file, not {value!r}",
                              choices=", ".join(names), value=value)
+    if arch == ENSEMBLE:  # else the library's WeightsError, which speaks of --arch and --weights
+        raise ParameterError("{arch} ensemble averages the bundled weights of both networks: {" + parameter
+                             + "} must be one of {choices}, not a weights file", choices=", ".join(names))
     return resolve(arch, names[0], path, runtime)
 
 
@@ -118,6 +122,22 @@ def _check_numbers(**values: tuple[object, Any]) -> None:
                                  + ", not {value!r}", value=value)
 
 
+def _check_flags(**values: object) -> None:
+    """Refuse, naming the parameter, a switch that is not ``True`` or ``False`` (NumPy's count): ``"no"`` and 1
+    would otherwise be taken as switched on."""
+    numpy = sys.modules.get("numpy")
+    for name, value in values.items():
+        if not (isinstance(value, bool) or numpy is not None and isinstance(value, numpy.bool_)):
+            raise ParameterError("{" + name + "} must be True or False, not {value!r}", value=value)
+
+
+def _check_texts(**values: object) -> None:
+    """Refuse, naming the parameter, a value that is neither a string nor None (a split, a label)."""
+    for name, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise ParameterError("{" + name + "} must be a string or None, not {value!r}", value=value)
+
+
 def _check_workers(workers: int | None) -> int | None:
     _check_numbers(workers=(workers, int | None))
     if workers is not None and workers < 1:
@@ -160,6 +180,7 @@ def iter_scan(
 
     _check_sampling(frames, fps, every)
     _check_numbers(threshold=(threshold, float), smooth=(smooth, int), batch_size=(batch_size, int))
+    _check_flags(all_frames=all_frames, all_faces=all_faces, detail=detail)
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size)
@@ -222,6 +243,8 @@ def extract(
     if unknown:
         raise TypeError(f"extract() got an unexpected keyword argument {unknown[0]!r}")
     _check_numbers(quality=(quality, int))
+    _check_flags(force=force, progress=progress)
+    _check_texts(label=label, split=split)
     selection, detector, all_faces = _sampling(**sampling)
     options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality)
     return extract_faces([Path(item) for item in _paths(inputs)], Path(out_dir), options,
@@ -234,6 +257,7 @@ def _sampling(frames: int | None = None, fps: float | None = None, every: int | 
     from mesocli.video import FrameSelection
 
     _check_sampling(frames, fps, every)
+    _check_flags(all_frames=all_frames, all_faces=all_faces)
     return FrameSelection.from_options(frames, fps, every, all_frames), detector, all_faces
 
 
@@ -275,6 +299,8 @@ def evaluate(
     from mesocli.evaluate import evaluate as evaluate_dataset
 
     _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int))
+    _check_flags(progress=progress)
+    _check_texts(split=split)
     check_threshold(threshold)
     check_bootstrap(bootstrap)
     dataset = open_dataset(data, split)
@@ -297,6 +323,8 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     from mesocli import training
     from mesocli.sources import Source, read_mix
 
+    _check_flags(force=force, progress=progress)
+    _check_texts(split=split)
     if not isinstance(data, str | os.PathLike | None):
         data = list(data)  # read once, for the call recorded and for the roots
     command = settings.pop("command", "")
@@ -354,6 +382,8 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     ``echo``. Returns the exit status: 1 when ``check`` finds a stale export, else 0."""
     from mesocli import export as exporting
 
+    check_choice("fmt", fmt, exporting.FORMATS)
+    _check_flags(bundled=bundled, check=check, verify=verify, force=force)
     paths = [Path(source) for source in sources]
     if bundled == bool(paths):
         raise ParameterError("give weights files or {bundled}")
@@ -393,7 +423,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
             weights: PathLike | None = None, threshold: float = 0.5, force: bool = False) -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
     one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
-    once a face was read. Yields one dict per face: path, p_fake, verdict, heatmap file, status."""
+    once a face was read. Yields one dict per face: path, p_fake, verdict, heatmap file, status. The arguments,
+    the faces and ``out`` are checked when this is called (a missing ``weights`` file too), not at the first face."""
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.explain import explain_files
@@ -401,6 +432,7 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     from mesocli.weights import MANIPULATIONS, resolve_model
 
     _check_numbers(threshold=(threshold, float))
+    _check_flags(force=force)
     check_threshold(threshold)
     if weights is not None and model is not None:
         raise ParameterError("give {model} or {weights}, not both")
@@ -412,6 +444,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
         raise ParameterError("explain takes one network: {arch} meso4 or mesoinception4")
     if arch is not None:
         check_choice("arch", arch, ARCHITECTURES)
+    if weights is not None and not Path(weights).is_file():
+        raise WeightsError(f"{os.fspath(weights)}: weights file not found")
     loaded: list[Any] = []
 
     def network() -> Any:

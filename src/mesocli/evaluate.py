@@ -136,23 +136,23 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
 
 
 def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
-           by_detector: list[np.ndarray] | None = None, resamples: int = 0) -> dict:
+           by_detector: list[np.ndarray] | None = None, resamples: int | None = None) -> dict:
     """Accuracy (overall, per class), AUC and EER, plus the video-level figures, of one subset
-    (``by_detector``: each detector's scores, for ``--model any``'s video rule), and their 95 %
-    intervals when ``resamples`` > 0."""
+    (``by_detector``: each detector's scores, for ``--model any``'s video rule), and with ``resamples``
+    their 95 % ``intervals`` (null when it is 0, as the report's own; ``None``: no such key)."""
     figures = binary_report(labels_is_fake, p_fake, threshold)
     short: dict[str, Any] = {"images": len(p_fake), "df": int(labels_is_fake.sum()),
                              "real": int((~labels_is_fake).sum())}
     short.update({key: figures[key] for key in SHORT_KEYS})
     short["video"] = video_level(videos, labels_is_fake, p_fake, threshold, by_detector)
-    if resamples > 0:
+    if resamples is not None:
         short["intervals"] = figure_intervals(labels_is_fake, p_fake, threshold, videos, short["video"], resamples)
     return short
 
 
 def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str | None], threshold: float,
                videos: list[str | None], by_detector: list[np.ndarray] | None = None,
-               resamples: int = 0) -> dict[str, Any] | None:
+               resamples: int | None = None) -> dict[str, Any] | None:
     """Figures for each fake method against every real image; None when the fakes carry no method."""
     names = sorted({m for m, fake in zip(methods, labels_is_fake, strict=True) if fake and m is not None})
     if not names:

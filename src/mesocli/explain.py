@@ -15,7 +15,7 @@ TensorFlow is imported only when a :class:`GradCam` is built; drawing (:func:`ov
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,31 +185,43 @@ def caption_for(p_fake: float, frame: int | None = None, time: float | None = No
 
 
 def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, threshold: float = 0.5,
-                  force: bool = False, batch: int = 16) -> Any:
+                  force: bool = False, batch: int = 16) -> Iterator[dict[str, Any]]:
     """Explain face crops (image files, folders of them): write ``OUT_DIR/<name>.png`` per face and
     yield one dict per input (path, status ok/error, error, p_fake, verdict, heatmap).
 
     Crops are resized to 256×256 as everywhere else (:func:`mesocli.preprocess.load_face`); an
-    unreadable file, or a video, is an ``error`` line and the others go on. An existing heatmap file
-    is refused (UsageError, before any work) unless ``force``.
+    unreadable file, or a video, is an ``error`` line and the others go on. The inputs and the outputs
+    are checked when this is called, before the first face is read: no face images, an ``out_dir``
+    that is no folder or cannot be written, and an existing heatmap file (unless ``force``) raise
+    UsageError then, not at the first ``next()``.
     """
-    from mesocli.errors import InputError, UsageError
-    from mesocli.fsutil import atomic_write_bytes, check_writable
-    from mesocli.inputs import expand_inputs, probe_kind
+    from mesocli.errors import ParameterError, UsageError
+    from mesocli.fsutil import check_writable
+    from mesocli.inputs import expand_inputs
     from mesocli.manifest import unique_name
-    from mesocli.preprocess import load_face
     from mesocli.writers import refuse_existing, refuse_inputs_as_outputs
 
     files = expand_inputs([Path(p) for p in paths], missing_ok=True, media_only=True)
     if not files:
         raise UsageError("no face images to explain")
     if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir}: --out is not a folder")
+        raise ParameterError("{path}: {out} is not a folder", path=out_dir)
     taken: set[str] = set()
     targets = [out_dir / (unique_name(f.stem, str(f), taken) + ".png") for f in files]
     refuse_inputs_as_outputs(files, targets)  # with --force too: a heatmap named as the crop it explains
     refuse_existing(next((t for t in targets if t.exists()), None), force)
     check_writable(out_dir, folder=True)
+    return _explain_checked(files, targets, model, threshold, force, batch)
+
+
+def _explain_checked(files: list[Path], targets: list[Path], model: Any, threshold: float, force: bool,
+                     batch: int) -> Iterator[dict[str, Any]]:
+    """:func:`explain_files`' work once its checks passed: one dict per face, heatmaps written in batches."""
+    from mesocli.errors import InputError
+    from mesocli.fsutil import atomic_write_bytes
+    from mesocli.inputs import probe_kind
+    from mesocli.preprocess import load_face
+
     cam: GradCam | None = None
     pending: list[tuple[Path, Path, np.ndarray]] = []
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import numbers
 import os
 import shlex
 import signal
@@ -40,10 +41,16 @@ from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_stat
 from mesocli.datasets import decode_dataset
 from mesocli.errors import ParameterError, UsageError
 from mesocli.fsutil import atomic_path, atomic_write_text, check_writable, holding_lock, output_errors
-from mesocli.models import FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
+from mesocli.models import ARCHITECTURES, FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
 from mesocli.sources import TrainingData, drop_shared_identities, load_sources, sample_weights, split_by_groups
 
 SELECTIONS = ("accuracy", "auc", "loss")
+WHOLE_SETTINGS = ("epochs", "batch_size", "lr_decay_every", "patience", "seed", "limit", "heldout_seed",
+                  "freeze_blocks")
+REAL_SETTINGS = ("learning_rate", "lr_min", "val_fraction", "rescale_prob", "degrade_prob", "label_smoothing")
+SWITCH_SETTINGS = ("augment", "class_weights", "jit_compile")
+OPTIONAL_SETTINGS = ("limit", "heldout_seed")  # None: not set
+LOSSES = ("mse", "bce")  # mean squared error on the sigmoid (the paper), binary cross-entropy
 LOCK = ".mesocli-train.lock"
 
 
@@ -105,8 +112,14 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise ParameterError naming the setting (``epochs 0: must be at least 1``; the CLI names its flag,
-        ``--epochs``) when a setting is out of range."""
+        ``--epochs``) when a setting is out of range or not one of its choices."""
+        from mesocli.weights import MANIPULATIONS
+
+        self._check_types()
         rules = [
+            ("arch", self.arch in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}"),
+            ("manipulation", self.manipulation in MANIPULATIONS, f"one of {', '.join(MANIPULATIONS)}"),
+            ("loss", self.loss in LOSSES, f"one of {', '.join(LOSSES)}"),
             ("epochs", self.epochs >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("learning_rate", self.learning_rate > 0, "above 0"),
@@ -124,6 +137,26 @@ class TrainConfig:
             if not ok:
                 raise ParameterError("{" + name + "} {value}: must be {wanted}", value=getattr(self, name),
                                      wanted=wanted)
+
+    def _check_types(self) -> None:
+        """Refuse a number setting of the wrong kind (``epochs=1.5`` trained two epochs and recorded 1.5; a
+        switch given as ``"no"`` was on), naming it; NumPy numbers become Python ones (config.json is JSON)."""
+        kinds = {name: "whole" for name in WHOLE_SETTINGS} | {name: "real" for name in REAL_SETTINGS} | {
+            name: "switch" for name in SWITCH_SETTINGS}
+        for name, kind in kinds.items():
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL_SETTINGS:
+                continue
+            if kind == "switch":
+                if not isinstance(value, bool | np.bool_):
+                    raise ParameterError("{" + name + "} {value!r}: must be True or False", value=value)
+                setattr(self, name, bool(value))
+                continue
+            if isinstance(value, bool | np.bool_) or not isinstance(
+                    value, numbers.Integral if kind == "whole" else numbers.Real):
+                raise ParameterError("{" + name + "} {value!r}: must be " + ("a whole number" if kind == "whole"
+                                     else "a number"), value=value)
+            setattr(self, name, int(value) if kind == "whole" else float(value))
 
 
 @contextlib.contextmanager
