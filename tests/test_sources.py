@@ -162,6 +162,8 @@ def test_mixing_file_is_read_relative_to_itself_and_checked(tmp_path: Path, two_
         read_mix(mix)
     with pytest.raises(UsageError, match="every must be at least 1"):
         load_sources([Source(str(ffpp), every=0)])
+    with pytest.raises(UsageError, match="runs must be 0 .single files. or more, not 1.5"):
+        load_sources([Source(str(ffpp), runs=1.5)])  # type: ignore[arg-type]
 
 
 @pytest.mark.slow

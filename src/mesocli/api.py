@@ -345,6 +345,7 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     if roots and mix:
         raise ParameterError("give {data} roots or {mix} FILE, not both")
     runs = settings.pop("heldout_runs", 0)
+    _check_numbers(heldout_runs=(runs, int))
     if runs and mix:
         raise ParameterError("{heldout_runs} goes with {data} roots; in a mixing file, give each source \"runs\"")
     if runs < 0:

@@ -41,7 +41,7 @@ class Source:
     runs: int = 0  # files without video ids are held out in runs of this many consecutive files (0: one by one)
 
     def check(self) -> None:
-        if self.runs < 0:
+        if isinstance(self.runs, bool) or not isinstance(self.runs, int) or self.runs < 0:
             raise UsageError(f"source {self.root}: runs must be 0 (single files) or more, not {self.runs}")
         if self.every < 1:
             raise UsageError(f"source {self.root}: every must be at least 1, not {self.every}")
