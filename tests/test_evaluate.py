@@ -299,6 +299,21 @@ def test_per_method_figures_match_hand_computed_values(tmp_path: Path, grey_mode
     assert report.auc == pytest.approx(13 / 16)  # the total: both methods' pairs together
 
 
+def test_fakes_outside_method_folders_get_a_row_of_their_own(tmp_path: Path, grey_model: LoadedModel) -> None:
+    """Fakes directly in df/ beside df/A/ are reported as "(no method)", not left out of every method row."""
+    files = [("df/A", "a1", 0.9), ("df/A", "a1", 0.6), ("df", "d1", 0.3), ("df", "d1", 0.8),
+             ("real", "r1", 0.7), ("real", "r1", 0.4), ("real", "r2", 0.2), ("real", "r2", 0.2)]
+    for frame, (folder, video, p_fake) in enumerate(files):
+        (tmp_path / "test" / folder).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (256, 256), (_grey(p_fake),) * 3).save(tmp_path / "test" / folder / f"{video}_{frame}.png")
+    methods = evaluate(grey_model, find_dataset(tmp_path, "test")).to_dict()["methods"]
+    assert set(methods) == {"A", "(no method)"}
+    loose = methods["(no method)"]
+    assert (loose["images"], loose["df"], loose["real"]) == (6, 2, 4)
+    assert loose["auc"] == pytest.approx(6 / 8)  # fake-real pairs ranked right: .3 beats the two .2, .8 all four
+    assert sum(row["df"] for row in methods.values()) == 4  # every fake is in a method row
+
+
 def test_any_scores_csv_has_each_detectors_column(grey_model: LoadedModel, scored_root: Path, tmp_path: Path) -> None:
     """With several detectors, --scores adds p_fake_<detector> beside the combined (largest) p_fake."""
     from mesocli.detectors import DetectorSet

@@ -103,11 +103,27 @@ def test_video_level_by_hand() -> None:
     p = [x for _, _, ps in frames for x in ps]
     assert video_level(ids, fake, p, 0.5) == {"videos": 6, "accuracy_mean": 4 / 6, "accuracy_vote": 2 / 6}
     # threshold .7, every mean is below it: A B F wrong, C D G right -> 3/6
-    # votes (p >= .7): A 2/3 fake right, B 0 wrong, C 1/2 fake wrong, D right, F 1/3 wrong, G right -> 3/6
+    # votes as scan casts them (share of frames >= .7, fake when the share is >= .7): A 2/3 real wrong,
+    # B 0 wrong, C 1/2 real right, D right, F 1/3 wrong, G right -> 3/6
     result = video_level(ids, fake, p, 0.7)
     assert result == {
         "videos": 6, "accuracy_mean": pytest.approx(3 / 6), "accuracy_vote": pytest.approx(3 / 6)
     }
+    # a fake video of frames .75 .72 .1 at .7: 2/3 of its frames vote fake, under the .7 scan needs
+    assert video_level(["H"] * 3 + ["R"], [1, 1, 1, 0], [0.75, 0.72, 0.1, 0.1], 0.7)["accuracy_vote"] == 0.5
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.62, 0.7])
+def test_video_vote_is_the_verdict_of_scan_aggregate_vote(threshold: float) -> None:
+    from mesocli.aggregate import is_fake, vote
+
+    rng = np.random.default_rng(7)
+    videos = {f"v{i}": (int(rng.integers(0, 2)), rng.random(int(rng.integers(1, 9))).round(2)) for i in range(40)}
+    ids = [vid for vid, (_, ps) in videos.items() for _ in ps]
+    fake = [label for _, (label, ps) in videos.items() for _ in ps]
+    p = [float(x) for _, (_, ps) in videos.items() for x in ps]
+    right = [is_fake(vote(ps, threshold), threshold) == bool(label) for label, ps in videos.values()]
+    assert video_level(ids, fake, p, threshold)["accuracy_vote"] == pytest.approx(np.mean(right))
 
 
 def test_video_level_keys_videos_by_class_and_needs_ids() -> None:

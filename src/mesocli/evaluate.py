@@ -150,16 +150,21 @@ def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, vid
     return short
 
 
+NO_METHOD = "(no method)"  # fakes directly in the class folder when others sit in method folders
+
+
 def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str | None], threshold: float,
                videos: list[str | None], by_detector: list[np.ndarray] | None = None,
                resamples: int | None = None) -> dict[str, Any] | None:
-    """Figures for each fake method against every real image; None when the fakes carry no method."""
-    names = sorted({m for m, fake in zip(methods, labels_is_fake, strict=True) if fake and m is not None})
-    if not names:
+    """Figures for each fake method against every real image; None when the fakes carry no method. Fakes
+    directly in the class folder, beside method folders, are the method ``(no method)``."""
+    named = [m if m is not None else NO_METHOD for m in methods]
+    if all(m is None for m, fake in zip(methods, labels_is_fake, strict=True) if fake):
         return None
+    names = sorted({m for m, fake in zip(named, labels_is_fake, strict=True) if fake})
     result = {}
     for name in names:
-        keep = ~labels_is_fake | np.array([m == name for m in methods])
+        keep = ~labels_is_fake | np.array([m == name for m in named])
         result[name] = _short(labels_is_fake[keep], p_fake[keep], threshold,
                               [v for v, k in zip(videos, keep, strict=True) if k],
                               [scores[keep] for scores in by_detector] if by_detector else None, resamples)

@@ -123,11 +123,11 @@ def video_level(
     """Video-level accuracy with two aggregations of the frames of each video (the paper's video figure).
 
     A video is the frames sharing a video id *and* a class. ``mean``: the video is fake when the
-    mean p_fake of its frames is ``>= threshold``. ``vote``: fake when at least half of its frames
-    are fake (``p_fake >= threshold``). With ``by_detector`` (each detector's p_fake per frame,
-    ``--model any``), each detector aggregates the video on its own and the video is fake when any
-    detector's aggregate says so, as ``scan`` decides. Returns {videos, accuracy_mean, accuracy_vote},
-    or None when some frame has no video id.
+    mean p_fake of its frames is ``>= threshold``. ``vote``: fake when the share of its frames that are
+    fake (``p_fake >= threshold``) is ``>= threshold``, as ``scan --aggregate vote`` decides. With
+    ``by_detector`` (each detector's p_fake per frame, ``--model any``), each detector aggregates the
+    video on its own and the video is fake when any detector's aggregate says so, as ``scan`` decides.
+    Returns {videos, accuracy_mean, accuracy_vote}, or None when some frame has no video id.
     """
     from sklearn.metrics import accuracy_score
 
@@ -148,7 +148,7 @@ def video_level(
     return {
         "videos": len(frames),
         "accuracy_mean": float(accuracy_score(video_is_fake, called_fake(mean_p, threshold))),
-        "accuracy_vote": float(accuracy_score(video_is_fake, fake_share >= 0.5)),
+        "accuracy_vote": float(accuracy_score(video_is_fake, called_fake(fake_share, threshold))),
     }
 
 
