@@ -370,7 +370,7 @@ def eval_table(report: EvalReport) -> Any:
             ("video accuracy (mean)", f"{video['accuracy_mean']:.4f}", _interval(ci, "video_accuracy_mean"),
              "mean p_fake ≥ threshold"),
             ("video accuracy (vote)", f"{video['accuracy_vote']:.4f}", _interval(ci, "video_accuracy_vote"),
-             "≥ half of the frames fake"),
+             "share of frames fake ≥ threshold"),
         ]
     for title, groups in (("method", report.methods), ("detector", report.detectors)):
         for name, item in (groups or {}).items():
