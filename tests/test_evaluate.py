@@ -82,6 +82,11 @@ def check_known_figures(report: dict) -> None:
     assert report["video"] == {
         "videos": 5, "accuracy_mean": pytest.approx(0.6), "accuracy_vote": pytest.approx(0.8)
     }
+    calibrated = report["calibration"]  # squared distances: fakes .01 .04 .16 .49, reals .49 .16 .04 .04 .01 .0025
+    assert calibrated["brier"] == pytest.approx(1.4425 / 10, abs=1e-3)
+    assert sum(b["faces"] for b in calibrated["bins"]) == 10
+    gaps = sum(b["faces"] * abs(b["fake_share"] - b["mean_p_fake"]) for b in calibrated["bins"]) / 10
+    assert calibrated["ece"] == pytest.approx(gaps)
 
 
 def test_evaluate_known_scores(grey_model: LoadedModel, scored_root: Path) -> None:

@@ -11,6 +11,7 @@ from mesocli.metrics import (
     best_threshold,
     binary_report,
     bootstrap_intervals,
+    calibration,
     eer,
     paired_difference,
     proportion_interval,
@@ -221,3 +222,22 @@ def test_paired_difference_is_zero_for_the_same_scores_and_tighter_than_two_sepa
     assert found["eer"]["difference"] < 0  # lower is better for EER
     separate = [bootstrap_intervals(y, scores, units=videos, resamples=200)["auc"] for scores in (p, better)]
     assert separate[0][1] > separate[1][0]  # the two unpaired intervals overlap: they could not tell
+
+
+def test_calibration_by_hand() -> None:
+    fake = [1, 1, 0, 0, 1, 0]
+    p = [0.95, 0.85, 0.92, 0.05, 0.15, 0.12]
+    result = calibration(fake, p)
+    # bins [0, .1): .05 real; [.1, .2): .15 fake, .12 real; [.8, .9): .85 fake; [.9, 1]: .95 fake, .92 real
+    assert [(b["range"], b["faces"]) for b in result["bins"]] == [
+        ([0.0, 0.1], 1), ([0.1, 0.2], 2), ([0.8, 0.9], 1), ([0.9, 1.0], 2)]
+    assert [b["fake_share"] for b in result["bins"]] == [0.0, 0.5, 1.0, 0.5]
+    assert [b["mean_p_fake"] for b in result["bins"]] == pytest.approx([0.05, 0.135, 0.85, 0.935])
+    # ECE: (1 * .05 + 2 * .365 + 1 * .15 + 2 * .435) / 6; Brier: mean squared distance to the label
+    assert result["ece"] == pytest.approx(1.8 / 6)
+    assert result["brier"] == pytest.approx((0.05**2 + 0.15**2 + 0.92**2 + 0.05**2 + 0.85**2 + 0.12**2) / 6)
+    edges = calibration([1, 0], [1.0, 0.1])["bins"]  # 1.0 is in the last bin, 0.1 opens the second
+    assert [b["range"] for b in edges] == [[0.1, 0.2], [0.9, 1.0]]
+    assert calibration([1, 0, 1, 0], [1.0, 0.0, 1.0, 0.0]) == {
+        "brier": 0.0, "ece": 0.0, "bins": [{"range": [0.0, 0.1], "faces": 2, "mean_p_fake": 0.0, "fake_share": 0.0},
+                                           {"range": [0.9, 1.0], "faces": 2, "mean_p_fake": 1.0, "fake_share": 1.0}]}

@@ -46,7 +46,8 @@ from mesocli.errors import UsageError
 app = typer.Typer(
     name="mesocli",
     help="Find faces in videos and tell whether they were tampered with (MesoNet). "
-    "Every score is p_fake: the probability that a face is forged.",
+    "Every score is p_fake, from 0 (real) to 1 (forged): the network's score that a face is forged, not a "
+    "calibrated probability.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",

@@ -23,14 +23,14 @@ from mesocli.aggregate import check_threshold
 from mesocli.datasets import DecodedImages, FolderDataset, iter_decoded, video_id
 from mesocli.detectors import DetectorSet, combine
 from mesocli.errors import OutputError, ParameterError, UsageError, check_known
-from mesocli.metrics import binary_report, bootstrap_intervals, proportion_interval, video_level
+from mesocli.metrics import binary_report, bootstrap_intervals, calibration, proportion_interval, video_level
 from mesocli.progress import note
 from mesocli.runtime import OnnxModel
 from mesocli.weights import LoadedModel
 
 REPORT_KEYS = (
     "model", "data", "threshold", "accuracy", "accuracy_df", "accuracy_real", "auc", "eer",
-    "average_precision", "confusion", "best_threshold", "best_accuracy", "video", "seconds",
+    "average_precision", "confusion", "best_threshold", "best_accuracy", "calibration", "video", "seconds",
     "images_per_second", "intervals", "methods", "detectors",
 )
 DEFAULT_BOOTSTRAP = 1000  # resamples for the 95 % intervals (0: none)
@@ -58,6 +58,7 @@ class EvalReport:
     images_per_second: float
     methods: dict[str, Any] | None = None
     detectors: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None  # Brier score, ECE and the reliability bins of p_fake
     intervals: dict[str, Any] | None = None
     # per-image detail for --scores and --plot (not part of the JSON object)
     paths: list[str] = field(default_factory=list, repr=False)
@@ -223,6 +224,7 @@ def evaluate(
         threshold=float(threshold),
         **figures,
         video=video,
+        calibration=calibration(labels_is_fake, p_fake),
         seconds=round(seconds, 3),
         images_per_second=round(len(used) / seconds, 1) if seconds > 0 else 0.0,  # scored images only
         methods=per_method(labels_is_fake, p_fake, methods, threshold, videos, series, bootstrap),

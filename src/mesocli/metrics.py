@@ -116,6 +116,32 @@ def binary_report(labels_is_fake: Any, p_fake: Any, threshold: float = 0.5) -> d
     }
 
 
+CALIBRATION_BINS = 10
+
+
+def calibration(labels_is_fake: Any, p_fake: Any, bins: int = CALIBRATION_BINS) -> dict[str, Any]:
+    """How far p_fake is from a probability of forgery on this data: the Brier score (mean squared
+    distance to the label), the expected calibration error (over ``bins`` equal-width bins of p_fake,
+    the face-weighted mean of |share of fakes − mean p_fake|), and the bins themselves (a reliability
+    table: ``range``, ``faces``, ``mean_p_fake``, ``fake_share``; empty bins left out). Both depend on
+    the share of fakes in the data."""
+    from sklearn.metrics import brier_score_loss
+
+    y, p = _arrays(labels_is_fake, p_fake)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)  # [0, .1), ..., [.9, 1]
+    rows, gap = [], 0.0
+    for number in range(bins):
+        members = index == number
+        if not members.any():
+            continue
+        mean_p, share = float(p[members].mean()), float(y[members].mean())
+        gap += members.sum() / len(p) * abs(share - mean_p)
+        rows.append({"range": [round(float(edges[number]), 6), round(float(edges[number + 1]), 6)],
+                     "faces": int(members.sum()), "mean_p_fake": mean_p, "fake_share": share})
+    return {"brier": float(brier_score_loss(y, p)), "ece": float(gap), "bins": rows}
+
+
 def video_level(
     video_ids: Sequence[str | None], labels_is_fake: Any, p_fake: Any, threshold: float = 0.5,
     by_detector: Sequence[Any] | None = None,

@@ -277,7 +277,8 @@ def render_html(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = No
         f"<style>{CSS}</style></head><body>",
         "<header><h1>mesocli scan report</h1>",
         f'<p class="meta">mesocli {_esc(__version__)} · {_esc(created)}. Every score is <b>p_fake</b>, the '
-        "probability that a face is forged; a verdict is <i>fake</i> when p_fake ≥ the threshold.</p>",
+        "network's score that a face is forged, from 0 (real) to 1: it ranks faces but is not a calibrated "
+        "probability; a verdict is <i>fake</i> when p_fake ≥ the threshold.</p>",
         f'<ul class="meta">{lines}</ul></header>' if lines else "</header>",
         _summary(entries),
         *(_section(number, entry) for number, entry in enumerate(entries, 1)),

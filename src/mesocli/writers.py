@@ -310,7 +310,7 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
     c = report.confusion
     op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
     with matplotlib.rc_context({"text.usetex": False, "ps.usedistiller": None}):  # no LaTeX, no ghostscript
-        fig, ax = plt.subplots(figsize=(5, 5))
+        fig, (ax, reliability) = plt.subplots(1, 2, figsize=(10, 5))
         ax.plot(fpr, tpr, lw=1.5, label=f"{report.model['name']} (AUC {report.auc:.3f})")
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
         ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
@@ -324,6 +324,7 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
         ax.set_aspect("equal")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
+        _plot_reliability(reliability, report)
         fig.tight_layout()
         suffix = Path(target).suffix
         try:
@@ -331,6 +332,24 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
                 fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").lower() or None)
         finally:
             plt.close(fig)
+
+
+def _plot_reliability(ax: Any, report: EvalReport) -> None:
+    """The reliability diagram of ``report.calibration``: share of fakes against mean p_fake per bin."""
+    bins = (report.calibration or {}).get("bins", [])
+    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="calibrated")
+    ax.bar([(b["range"][0] + b["range"][1]) / 2 for b in bins], [b["fake_share"] for b in bins],
+           width=[0.9 * (b["range"][1] - b["range"][0]) for b in bins], alpha=0.35, label="share of fakes per bin")
+    ax.plot([b["mean_p_fake"] for b in bins], [b["fake_share"] for b in bins], marker="o", lw=1.2,
+            label=f"ECE {report.calibration['ece']:.3f}" if report.calibration else None)
+    for b in bins:
+        ax.annotate(str(b["faces"]), (b["mean_p_fake"], b["fake_share"]), textcoords="offset points",
+                    xytext=(0, 5), ha="center", fontsize=7, color="dimgrey")
+    ax.set(xlabel="p_fake (mean of the bin)", ylabel="share of fakes", xlim=(0, 1), ylim=(0, 1.05),
+           title="Calibration (faces per bin)")
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
 
 
 def _interval(intervals: dict[str, Any] | None, key: str) -> str:
@@ -363,6 +382,10 @@ def eval_table(report: EvalReport) -> Any:
         ("confusion", f"tp {c['tp']} fn {c['fn']}", "", f"fp {c['fp']} tn {c['tn']} (positive = fake)"),
         ("best threshold", f"{report.best_threshold:.4f}", "", f"accuracy {report.best_accuracy:.4f}"),
     ]
+    if report.calibration is not None:
+        cal = report.calibration
+        rows.append(("calibration: ECE", f"{cal['ece']:.4f}", "",
+                     f"Brier {cal['brier']:.4f}; 0 = p_fake is the share of fakes among faces so scored"))
     if report.video is not None:
         video = report.video
         rows += [
