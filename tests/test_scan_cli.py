@@ -298,3 +298,20 @@ def test_progress_bars_are_never_drawn_over_rows_on_the_same_terminal(
     monkeypatch.setattr(sys.stdout, "isatty", lambda: stdout_tty)
     assert _bars_wanted(False, fmt, None if output is None else Path(output)) is bars
     assert _bars_wanted(True, fmt, None) is False  # --quiet
+
+
+@pytest.mark.parametrize("package", ["dlib", "face_recognition_models"])
+def test_a_missing_face_detector_package_is_one_line_before_any_input(
+    run_cli: RunCli, own_weights: Path, faces: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    package: str,
+) -> None:
+    """A damaged install without dlib (or its models) stops scan and extract at once, with the package named;
+    it used to give one error row per input. ``--detector none`` needs neither."""
+    monkeypatch.setitem(sys.modules, package, None)  # `import dlib` fails, as when it is not installed
+    wanted = "dlib-bin" if package == "dlib" else package
+    for args in (["scan", "--weights", own_weights, *faces], ["extract", *faces, tmp_path / "out"]):
+        result = run_cli(*args)
+        assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+        assert f"needs the Python package {wanted}, which is not installed" in result.error_line()
+        assert not result.out and not (tmp_path / "out").exists()
+    assert run_cli("scan", "--weights", own_weights, "--detector", "none", *faces).code == 0

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from mesocli.errors import InputError, OutputError, ParameterError, UsageError
-from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image
+from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image, require_packages
 from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
 from mesocli.manifest import safe_name
@@ -73,6 +73,7 @@ class ExtractOptions:
                                  value=self.split)
         if not 1 <= self.quality <= 100:
             raise ParameterError("{quality} must be between 1 and 100, not {value}", value=self.quality)
+        require_packages(self.detector)
 
     def settings(self) -> dict:
         """What the manifest header records: a resumed run must use the same."""

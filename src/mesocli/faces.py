@@ -89,6 +89,17 @@ def _model_file(name: str) -> str:
     return str(path)
 
 
+def require_packages(detector: str) -> None:
+    """Raise ModuleNotFoundError (the CLI's one-line "needs the Python package" error) when ``detector``
+    needs dlib and the face models and one is not installed, before any input is read: a damaged
+    installation used to fail every input one by one."""
+    if detector == "none":
+        return
+    for module in ("dlib", "face_recognition_models"):
+        if importlib.util.find_spec(module) is None:
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+
 @functools.cache
 def _dlib():  # the dlib module
     import dlib

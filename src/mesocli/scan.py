@@ -24,7 +24,7 @@ from typing import IO, Any, Protocol
 from mesocli import aggregate
 from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor
 from mesocli.errors import ParameterError, check_choice
-from mesocli.faces import DETECTORS
+from mesocli.faces import DETECTORS, require_packages
 from mesocli.producer import Face, Failed, Finished, Job, Message, Producer, Sampled, Started
 
 ProgressHook = Callable[[str, str, "int | None"], None]
@@ -71,6 +71,7 @@ class ScanOptions:
             raise ParameterError("{batch_size} must be at least 1")
         if self.selection().mode == "frames":
             self.frames = self.selection().value
+        require_packages(self.detector)
 
     def selection(self) -> Any:
         """The :class:`mesocli.video.FrameSelection` these options ask for (it checks them)."""
