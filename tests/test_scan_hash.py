@@ -124,13 +124,17 @@ def test_a_file_that_changes_during_its_scan_is_flagged(
         return taken
 
     monkeypatch.setattr(mesocli.digest, "fingerprint", then_touched)
-    code, out, err = run_cli("scan", clip, "--weights", own_weights, "--frames", 4, "--workers", 1, "--format", "jsonl")
+    report = tmp_path / "report.html"
+    code, out, err = run_cli("scan", clip, "--weights", own_weights, "--frames", 4, "--workers", 1, "--format", "jsonl",
+                             "--report", report, "--explain-top", 0)
     assert code == 0, err
     (row,) = [json.loads(line) for line in out.splitlines()]
     check_schema(row)
     assert row["sha256"] == original
     (warning,) = [w for w in row["warnings"] if w.startswith(CHANGED)]
     assert "mtime_ns" in warning and "may not be the bytes judged" in warning
+    text = check_report(report)[1]
+    assert "the file changed while it was scanned" in text and "the video is damaged" not in text
 
 
 def test_fingerprint_streams_and_stops(tmp_path: Path) -> None:
