@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -69,7 +71,8 @@ def test_any_table_shows_the_detectors_and_any_refuses_weights(
     assert "detectors (p_fake)" in out and "df 0." in out and "f2f 0." in out
     code, out, err = run_cli("scan", kit.face_video, "--model", "any", "--frames", "4", "--format", "csv", "-q")
     assert code == 0, err
-    cells = out.splitlines()[1].split(",")
-    assert cells[9] == "meso4_any" and [pair.split("=")[0] for pair in cells[10].split(" ")] == ["df", "f2f"]
+    (row,) = csv.DictReader(io.StringIO(out))  # columns by name: the CSV may gain columns
+    assert row["model_name"] == "meso4_any"
+    assert [pair.split("=")[0] for pair in row["model_weights_sha256"].split(" ")] == ["df", "f2f"]
     code, out, err = run_cli("scan", kit.face_video, "--model", "any", "--weights", own_weights, "-q")
     assert code == 2 and "--model any uses the bundled detectors" in err

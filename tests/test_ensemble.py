@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -78,7 +80,8 @@ def test_ensemble_any_the_tensorflow_runtime_and_workers(bundled: Path, kit: Med
     code, out, err = run_cli("scan", kit.face_video, "--arch", "ensemble", "--model", "any", "--frames", "4",
                              "--format", "csv", "-q")
     assert code == 0, err
-    digests = out.splitlines()[1].split(",")[10].split(" ")  # model_weights_sha256: every file behind it
+    (row,) = csv.DictReader(io.StringIO(out))
+    digests = row["model_weights_sha256"].split(" ")  # every file behind it
     networks = result["model"]["detectors"]["df"]["networks"]
     assert digests == [f"df.{arch}={networks[arch]['weights_sha256']}" for arch in ("meso4", "mesoinception4")]
     # spawned workers get both networks of each detector

@@ -8,6 +8,7 @@ there; elsewhere they skip when Ray is not installed.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import json
 import os
@@ -81,7 +82,7 @@ def test_ray_gives_the_local_results_even_when_a_worker_is_killed(ray_session) -
         mine = local[row["path"]]
         assert row["status"] == mine["status"] == "ok", (row["path"], row["error"])
         assert abs(row["p_fake"] - mine["p_fake"]) <= 1e-6, row["path"]
-        for key in ("verdict", "frames", "segments", "type", "model", "aggregation"):
+        for key in ("verdict", "frames", "segments", "type", "model", "aggregation", "sha256"):
             assert row[key] == mine[key], (row["path"], key)
 
 
@@ -147,6 +148,8 @@ def test_cli_ray_engine_resumes_an_output(ray_session, kit: MediaKit, run_cli: R
     }
     for row in rows[1:]:
         check_schema(row)
-    assert added[str(missing)]["file"] is None
+    assert added[str(missing)]["file"] is None and added[str(missing)]["sha256"] is None
     assert added[str(kit.noface_video)]["file"]["size"] == kit.noface_video.stat().st_size
+    # hashed by the Ray worker that scanned it
+    assert added[str(kit.noface_video)]["sha256"] == hashlib.sha256(kit.noface_video.read_bytes()).hexdigest()
 

@@ -169,6 +169,7 @@ def iter_scan(
     detail: bool = False,
     batch_size: int = 32,
     workers: int | None = 1,
+    hash_inputs: bool = True,
 ) -> Iterator[ScanResult]:
     """Like :func:`scan`, but yields each input's result as soon as it is ready (in input order).
 
@@ -180,10 +181,10 @@ def iter_scan(
 
     _check_sampling(frames, fps, every)
     _check_numbers(threshold=(threshold, float), smooth=(smooth, int), batch_size=(batch_size, int))
-    _check_flags(all_frames=all_frames, all_faces=all_faces, detail=detail)
+    _check_flags(all_frames=all_frames, all_faces=all_faces, detail=detail, hash_inputs=hash_inputs)
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
-                          detail=detail, batch_size=batch_size)
+                          detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
     paths = _paths(inputs)
     workers = _check_workers(workers) or default_workers()
     loaded = _model(model, arch, runtime)
@@ -205,8 +206,10 @@ def scan(inputs: PathLike | Iterable[PathLike], model: Any = "df", **options: An
     ``hog``, ``cnn``, or ``none`` (inputs are aligned face crops). ``aggregation``: ``mean``, ``vote`` or
     ``confident``; the verdict is ``fake`` when ``p_fake >= threshold``. ``all_faces``: a verdict per face
     track. ``detail``: keep per-frame scores. ``workers``: processes (default 1; ``None``: one per core).
-    Each result has ``status`` (``ok``, ``no_face`` or ``error``), ``p_fake``, ``verdict``, ``segments`` and
-    ``to_dict()`` (the JSON object of ``mesocli scan``, docs/scan.md).
+    ``hash_inputs=False`` skips hashing each file (``sha256`` is then None; ``scan --no-hash``).
+    Each result has ``status`` (``ok``, ``no_face`` or ``error``), ``sha256`` (the file's SHA-256, None for an
+    error), ``p_fake``, ``verdict``, ``segments`` and ``to_dict()`` (the JSON object of ``mesocli scan``,
+    docs/scan.md).
     """
     unknown = sorted(set(options) - set(inspect.signature(iter_scan).parameters))
     if unknown:  # named here, not as iter_scan's

@@ -312,6 +312,8 @@ def scan(
     threshold: Threshold = 0.5,
     smooth: Opt(int, "Timeline: centred moving average over K sampled frames (an even K counts as K+1).") = 5,
     detail: Opt(bool, "Add per-frame scores to each result.", "--detail") = False,
+    hash_inputs: Opt(bool, "Record each input's SHA-256 in its result (sha256). --no-hash skips the extra read of "
+                     "every file (huge archives): the sha256 key is then null.", "--hash/--no-hash") = True,
     fmt: Format("table, json, jsonl or csv (default: table on a terminal, else jsonl; with --output, by its "
                 "suffix).", str | None, show_default=False) = None,
     output: Opt(Path | None, "Write results to FILE, atomically.", "--output", "-o") = None,
@@ -341,7 +343,7 @@ def scan(
 
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
-                          detail=detail, batch_size=batch_size)
+                          detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
     try:
         code = run_scan(inputs, options, model=model and model.value, arch=arch and arch.value, weights=weights,
                         runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,

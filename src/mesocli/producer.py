@@ -50,6 +50,7 @@ class Job:
     faces: list[Face] = field(default_factory=list)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # what the decoder reported on a damaged input
+    sha256: str | None = None  # of the file's bytes (mesocli.digest), unless hashing is off or it failed
     done: bool = False
     pending: int = 0
     key: int = 0  # the input's number, for a ScanObserver
@@ -163,17 +164,24 @@ class Producer(threading.Thread):
         self.put(Ended(job))
 
     def _input(self, path: Path, shown: str) -> None:
+        from mesocli.digest import changed
         from mesocli.inputs import identify
 
         job = Job(shown)
         self.put(Started(job))
         try:
             job.kind, info = identify(path)
+            taken = self._hash(path) if self.options.hash_inputs else None
             if job.kind == "image":
                 self._hook("start", shown, 1)
                 self._image(job, path)
             else:
                 self._video(job, path, info)
+            if taken is not None:
+                job.sha256 = taken.sha256
+                warning = changed(taken, path)
+                if warning:
+                    job.warnings.append(warning)
         except _Stopped:
             raise
         except MesocliError as exc:
@@ -181,6 +189,15 @@ class Producer(threading.Thread):
         except Exception as exc:  # decoders and detectors raise many kinds; report, never guess a score
             job.error = f"{shown}: {type(exc).__name__}: {exc}".strip()
         self._end(job)
+
+    def _hash(self, path: Path) -> Any:
+        """The input's :class:`mesocli.digest.Fingerprint`, taken before it is decoded (stops with the scan)."""
+        from mesocli.digest import fingerprint
+
+        found = fingerprint(path, self.stop.is_set)
+        if found is None:
+            raise _Stopped
+        return found
 
     def _hook(self, event: str, path: str, total: int | None = None) -> None:
         if self.progress is not None:

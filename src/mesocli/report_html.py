@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mesocli.aggregate import shown, verdict
+from mesocli.digest import CHANGED
 
 
 def fmt_p(value: float | None, threshold: float | None = None) -> str:
@@ -97,7 +98,7 @@ border-color:#0072B2}.no_face{background:#eee;color:#333;border-color:#888;borde
 .error{background:#fff;color:#000;border-color:#000;border-style:dotted}
 .errmsg{font-family:ui-monospace,monospace;background:#f7f7f7;border-left:4px solid #000;padding:6px 10px;
 overflow-wrap:anywhere}
-.meta{color:#444;font-size:.92em}.note{color:#444;font-size:.92em;max-width:60em}
+.meta{color:#444;font-size:.92em}.sha256{overflow-wrap:anywhere}.note{color:#444;font-size:.92em;max-width:60em}
 figure{margin:6px 0}figure img{max-width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:.88em;color:#333}
 .faces{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:10px}
@@ -181,6 +182,7 @@ def _section(number: int, entry: ReportEntry) -> str:
     status = r.get("status")
     out = [f'<section class="input" id="input-{number}">',
            f"<h2>{number}. {_esc(r.get('path'))}</h2>",
+           _digest(r),
            f"<p>{_badge(r)} &nbsp;{_esc(STATUS_TEXT.get(status, str(status)))}"
            f" · type {_esc(r.get('type') or 'unknown')}"]
     if status == "ok":
@@ -198,9 +200,14 @@ def _section(number: int, entry: ReportEntry) -> str:
     frames = r.get("frames") or {}
     out.append(f"<p class=\"meta\">{frames.get('sampled', 0)} sampled frame(s), "
                f"{frames.get('with_face', 0)} with a face.</p>")
-    if r.get("warnings"):
+    changed = [w for w in r.get("warnings") or [] if w.startswith(CHANGED)]
+    damage = [w for w in r.get("warnings") or [] if not w.startswith(CHANGED)]
+    if changed:
+        out.append('<p class="errmsg">Warning: the file changed while it was scanned; its sha256 may not be of the '
+                   "bytes judged.</p><ul>" + "".join(f"<li>{_esc(w)}</li>" for w in changed) + "</ul>")
+    if damage:
         out.append('<p class="errmsg">Warning: the video is damaged; its score rests on the frames that could be '
-                   "decoded.</p><ul>" + "".join(f"<li>{_esc(w)}</li>" for w in r["warnings"]) + "</ul>")
+                   "decoded.</p><ul>" + "".join(f"<li>{_esc(w)}</li>" for w in damage) + "</ul>")
     if status == "no_face":
         out.append("<p class=\"note\">No face was found in any sampled frame, so there is no score: "
                    "a clip without a face is not called real.</p>")
@@ -260,6 +267,14 @@ def _section(number: int, entry: ReportEntry) -> str:
             out.append("</div>")
     out.append("</section>")
     return "".join(out)
+
+
+def _digest(r: dict[str, Any]) -> str:
+    """The input file's SHA-256 in full, under its path (or why there is none)."""
+    if r.get("sha256"):
+        return f'<p class="meta">sha256 <code class="sha256">{_esc(r["sha256"])}</code></p>'
+    why = "the input could not be read" if r.get("status") == "error" else "not computed (--no-hash)"
+    return f'<p class="meta">sha256: none, {why}</p>'
 
 
 def render_html(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = None) -> str:

@@ -6,9 +6,11 @@ An input counts as done when a row with its path, **file size and modification t
 free where a content hash would read every byte of every archived clip again on each resume; the
 cost is that a file replaced in place with the same size and mtime to the nanosecond would be
 taken as done, and a renamed file is scanned again. Rows without ``file`` (written by a plain
-``--output`` run) match by path alone. Numbers are compared as numbers, not as text, and an mtime
-matches to double precision (about 256 ns), so rows that went through a tool that reads JSON numbers
-as doubles (``jq`` 1.6 writes ``2.0`` as ``2`` and rounds large integers) still match.
+``--output`` run) match by path alone. A row's ``sha256`` (:mod:`mesocli.digest`) plays no part: rows
+written before it existed count as done, and inputs skipped are not read. Numbers are compared as
+numbers, not as text, and an mtime matches to double precision (about 256 ns), so rows that went
+through a tool that reads JSON numbers as doubles (``jq`` 1.6 writes ``2.0`` as ``2`` and rounds
+large integers) still match.
 
 The rows of one output must agree on what made their verdicts: the model (names and weights hashes),
 the threshold, the aggregation rule, ``--all-faces``, the face detector, the frame sampling and the

@@ -60,6 +60,7 @@ class ScanOptions:
     batch_size: int = 32  # crops gathered (across frames and inputs) before they are scored
     jit: bool = False  # XLA-compile the network (pays off only over many thousand faces)
     every: int | None = None
+    hash_inputs: bool = True  # each result's sha256 (mesocli.digest); off: null, and no file is read twice
 
     def __post_init__(self) -> None:
         check_choice("detector", self.detector, DETECTORS)
@@ -144,10 +145,12 @@ class ScanResult:
     detectors: dict[str, float] | None = None  # --model any: each detector's p_fake for this input
     warnings: list[str] = field(default_factory=list)  # decoding problems that did not stop the scan
     settings: dict[str, Any] | None = None  # how the rest was made (see run_settings)
+    sha256: str | None = None  # the input file's SHA-256 (hex); None for an error, or with hashing off
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "path": self.path,
+            "sha256": self.sha256,
             "type": self.type,
             "status": self.status,
             "error": self.error,
@@ -361,6 +364,7 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         seconds=max(0.0, job.finished - job.started),
         warnings=list(job.warnings),
         settings=settings,
+        sha256=None if job.error else job.sha256,
     )
     if options.detail:
         result.scores = [

@@ -31,7 +31,7 @@ REPORT_FORMATS = ("table", "json")
 SCORES_COLUMNS = ("path", "label", "video", "p_fake", "verdict")
 EXISTS = "{value}: exists; pass {force} to replace it"
 CSV_COLUMNS = (
-    "path", "type", "status", "error", "p_fake", "verdict", "threshold", "aggregation",
+    "path", "sha256", "type", "status", "error", "p_fake", "verdict", "threshold", "aggregation",
     "model_arch", "model_name", "model_weights_sha256", "frames_sampled", "frames_with_face",
     "faces", "segments", "seconds", "detectors", "warnings", "scores", "settings",
 )

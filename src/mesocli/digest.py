@@ -1,0 +1,90 @@
+"""Chain of custody: the SHA-256 of each scanned input's bytes, and whether the file changed while it was scanned.
+
+The scan hashes each input in the process (and producer thread) that decodes it, in 1 MiB chunks (never
+the whole file in memory), before decoding it: the digest names the file as it was when its scan began.
+The file's identity when opened (device, inode, size, modification time) is kept, and compared with the
+path's once decoding is over: a file replaced, appended to or rewritten in between gets a warning in its
+row (:func:`changed`), since the digest may then not be of the bytes that were judged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mesocli.errors import InputError
+
+CHUNK = 1 << 20
+CHANGED = "file changed while it was scanned"
+"""How the warning of :func:`changed` begins."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """What identifies one version of a file: which file (device, inode), its size and its mtime (ns)."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> Version:
+        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A file's SHA-256 (hex), the version it had when opened, and how many bytes were hashed."""
+
+    sha256: str
+    version: Version
+    read: int
+
+
+def fingerprint(path: str | Path, interrupted: Callable[[], bool] = lambda: False) -> Fingerprint | None:
+    """Hash a regular file in :data:`CHUNK` reads; None when ``interrupted()`` turns true between two
+    chunks (the scan was stopped). Raises InputError when it cannot be read or is not a regular file."""
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    read = 0
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError(f"{path}: not a regular file: cannot hash it")
+            while count := handle.readinto(buffer):
+                digest.update(view[:count])
+                read += count
+                if interrupted():
+                    return None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it to hash it ({exc.strerror or type(exc).__name__})") from None
+    return Fingerprint(digest.hexdigest(), Version.of(info), read)
+
+
+def changed(taken: Fingerprint, path: str | Path) -> str | None:
+    """A row warning when ``path`` is no longer the version that was hashed (or the bytes hashed were not
+    its size when opened: it changed while being hashed); None when it is unchanged."""
+    before = taken.version
+    try:
+        after: Version | None = Version.of(os.stat(path))
+    except OSError:
+        after = None
+    if after == before and taken.read == before.size:
+        return None
+    if after is None:
+        now = "it is gone"
+    elif (after.device, after.inode) != (before.device, before.inode):
+        now = "another file is at its path"
+    else:
+        now = f"size {before.size} -> {after.size} bytes, mtime_ns {before.mtime_ns} -> {after.mtime_ns}"
+    if after == before:  # the bytes hashed are not the size seen when opened
+        now = f"{taken.read} bytes hashed of {before.size}"
+    return (f"{CHANGED} ({now}): its sha256 is of the bytes read when its scan began, "
+            "which may not be the bytes judged")

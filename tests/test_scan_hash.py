@@ -1,0 +1,145 @@
+"""Chain of custody: every scan result names the SHA-256 of the bytes it judged, in every output (JSON, CSV,
+the HTML report, the Python API), null for an error and with --no-hash; old outputs without it resume."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import RunCli, check_schema
+from media import MediaKit
+from test_report import check_report
+
+import mesocli
+from mesocli.digest import CHANGED, fingerprint
+from mesocli.errors import ParameterError
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_json_and_report_name_the_bytes_of_a_video_and_an_image(
+    run_cli: RunCli, own_weights: Path, kit: MediaKit, tmp_path: Path
+) -> None:
+    missing, report = tmp_path / "gone.mp4", tmp_path / "report.html"
+    inputs = [kit.face_video, kit.face_jpeg, kit.truncated, missing]
+    code, out, err = run_cli("scan", *inputs, "--weights", own_weights, "--frames", 4, "--format", "json",
+                             "--report", report, "--explain-top", 0)
+    assert code == 3, err
+    rows = json.loads(out)
+    for row in rows:
+        check_schema(row)
+    assert [row["status"] for row in rows] == ["ok", "ok", "error", "error"]
+    video, image = rows[:2]
+    assert video["sha256"] == sha256_of(kit.face_video) and image["sha256"] == sha256_of(kit.face_jpeg)
+    assert [row["sha256"] for row in rows[2:]] == [None, None]  # unreadable, not there: no bytes judged
+    assert not any(CHANGED in w for row in rows for w in row["warnings"])
+    _, text = check_report(report)
+    for row in rows[:2]:  # in full, under the input's path
+        assert f"{row['path']} sha256 {row['sha256']}" in text
+    assert text.count("sha256: none, the input could not be read") == 2
+
+
+def test_csv_has_a_sha256_column(run_cli: RunCli, own_weights: Path, kit: MediaKit, tmp_path: Path) -> None:
+    code, out, err = run_cli("scan", kit.face_jpeg, tmp_path / "gone.jpg", "--weights", own_weights,
+                             "--detector", "none", "--format", "csv")
+    assert code == 3, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [row["sha256"] for row in rows] == [sha256_of(kit.face_jpeg), ""]
+    assert list(rows[0])[:3] == ["path", "sha256", "type"]
+
+
+def test_no_hash_gives_null_and_says_so(run_cli: RunCli, own_weights: Path, kit: MediaKit, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    code, out, err = run_cli("scan", kit.face_jpeg, "--weights", own_weights, "--detector", "none", "--no-hash",
+                             "--format", "jsonl", "--report", report, "--explain-top", 0)
+    assert code == 0, err
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    check_schema(row)
+    assert row["status"] == "ok" and row["sha256"] is None
+    assert "sha256: none, not computed (--no-hash)" in check_report(report)[1]
+    code, out, _ = run_cli("scan", "--help")
+    assert code == 0 and "--no-hash" in out and "sha256" in out and "null" in out
+
+
+def test_api_results_are_the_cli_rows(run_cli: RunCli, kit: MediaKit, tmp_path: Path) -> None:
+    inputs = [kit.face_video, kit.face_jpeg, tmp_path / "gone.mp4"]
+    code, out, err = run_cli("scan", *inputs, "--frames", 4, "--format", "json", "--workers", 1)
+    assert code == 3, err
+    results = mesocli.scan(inputs, model="df", frames=4)
+    assert [r.sha256 for r in results] == [sha256_of(kit.face_video), sha256_of(kit.face_jpeg), None]
+
+    def steady(row: dict) -> dict:  # all but the wall time
+        return {key: value for key, value in row.items() if key != "seconds"}
+
+    assert [steady(r.to_dict()) for r in results] == [steady(row) for row in json.loads(out)]
+    (off,) = mesocli.scan(kit.face_jpeg, model="df", hash_inputs=False)
+    assert off.sha256 is None and off.to_dict()["sha256"] is None
+    with pytest.raises(ParameterError, match="^hash_inputs must be True or False, not 'no'"):
+        mesocli.scan(kit.face_jpeg, model="df", hash_inputs="no")
+
+
+def test_resume_keeps_old_rows_without_sha256(run_cli: RunCli, own_weights: Path, kit: MediaKit,
+                                              tmp_path: Path) -> None:
+    """Rows written before the key existed still count as done; the inputs added get their sha256."""
+    output = tmp_path / "results.jsonl"
+    args = ["scan", "--weights", own_weights, "--frames", 4, "--workers", 1, "-o", output, "--resume", "-q"]
+    code, _, err = run_cli(*args, kit.face_video)
+    assert code == 0, err
+    (row,) = [json.loads(line) for line in output.read_text().splitlines()]
+    assert row["sha256"] == sha256_of(kit.face_video)
+    del row["sha256"]  # as an earlier mesocli wrote it
+    old = json.dumps(row) + "\n"
+    output.write_text(old)
+    code, _, err = run_cli(*args[:-1], kit.face_video, kit.face_jpeg)
+    assert code == 0, err
+    assert "resume: 1 of 2 inputs already in" in err
+    text = output.read_text()
+    assert text.startswith(old)
+    (added,) = [json.loads(line) for line in text[len(old):].splitlines()]
+    check_schema(added)
+    assert added["path"] == str(kit.face_jpeg) and added["sha256"] == sha256_of(kit.face_jpeg)
+
+
+def test_a_file_that_changes_during_its_scan_is_flagged(
+    run_cli: RunCli, own_weights: Path, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest is taken before decoding; a file touched after it (here: right after) gets a warning."""
+    import mesocli.digest
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(kit.face_video.read_bytes())
+    original = sha256_of(clip)
+
+    def then_touched(path: Path, interrupted=lambda: False):
+        taken = fingerprint(path, interrupted)
+        stats = os.stat(path)
+        os.utime(path, ns=(stats.st_atime_ns, stats.st_mtime_ns + 1_000_000_000))
+        return taken
+
+    monkeypatch.setattr(mesocli.digest, "fingerprint", then_touched)
+    report = tmp_path / "report.html"
+    code, out, err = run_cli("scan", clip, "--weights", own_weights, "--frames", 4, "--workers", 1, "--format", "jsonl",
+                             "--report", report, "--explain-top", 0)
+    assert code == 0, err
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    check_schema(row)
+    assert row["sha256"] == original
+    (warning,) = [w for w in row["warnings"] if w.startswith(CHANGED)]
+    assert "mtime_ns" in warning and "may not be the bytes judged" in warning
+    text = check_report(report)[1]
+    assert "the file changed while it was scanned" in text and "the video is damaged" not in text
+
+
+def test_fingerprint_streams_and_stops(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * (1 << 20) + 5))  # more than one chunk, and a partial last one
+    taken = fingerprint(big)
+    assert taken is not None and taken.sha256 == sha256_of(big) and taken.read == big.stat().st_size
+    assert fingerprint(big, lambda: True) is None  # the scan was stopped: no digest
