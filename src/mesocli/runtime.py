@@ -16,6 +16,8 @@ the Keras :class:`mesocli.predictor.Predictor`. Where the ONNX graph comes from:
 
 The weights file is checked as :func:`mesocli.weights.load_weights` checks it (regular file,
 sha256 against its model card, architecture against ``--arch``) with the same one-line errors.
+ONNX Runtime runs with its telemetry off (``ORT_DISABLE_TELEMETRY=1`` unless set otherwise): nothing of a
+run is written to ``~/.cache/Microsoft``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ def cache_dir() -> Path:
 
 
 def _session(model: bytes | Path, threads: int | None = None) -> Any:
+    # ONNX Runtime's telemetry (unless the user chose): no device id and event database written to the user's
+    # cache folder, and no warning with colour codes on stderr at every start where that folder cannot be written
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime as ort
 
     options = ort.SessionOptions()

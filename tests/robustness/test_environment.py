@@ -1,0 +1,51 @@
+"""The environments analysts run mesocli in: locales and stdout encodings, closed pipes and descriptors,
+narrow terminals, a deleted current folder, names longer than the file system allows, the umask, caches
+that cannot be written, warnings turned into errors and a TensorFlow that cannot be loaded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from media import face_crop
+
+NAMES = ["ünïcödé☃😀.png", os.fsdecode(b"caf\xe9 \xff.png")]  # non-ASCII; not UTF-8 at all
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Aligned face crops (``--detector none``) with the odd names of :data:`NAMES`, and a plain one."""
+    folder = tmp_path_factory.mktemp("crops")
+    paths = [folder / "plain.png", *(folder / name for name in NAMES)]
+    for path in paths:
+        face_crop().save(path)
+    return paths
+
+
+def mesocli(*args: object, env: dict[str, str] | None = None, **options: object) -> subprocess.CompletedProcess:
+    """``python -m mesocli ARGS`` in a new process (bytes out), with ``env`` added to this one's."""
+    if "stdout" not in options and "stderr" not in options:
+        options.setdefault("capture_output", True)
+    return subprocess.run([sys.executable, "-m", "mesocli", *map(os.fsencode, map(str, args))],
+                          env={**os.environ, **(env or {})}, timeout=300, **options)
+
+
+def test_an_unwritable_cache_gives_no_onnx_runtime_warning(tmp_path: Path, crops: list[Path],
+                                                           own_weights: Path) -> None:
+    """ONNX Runtime's telemetry wrote a device id and an event database to ``$XDG_CACHE_HOME/Microsoft``, and
+    where that folder cannot be made (``XDG_CACHE_HOME`` a file, a read-only ``HOME``) printed a coloured,
+    timestamped warning on stderr at every scan, ``--quiet`` or not."""
+    env = {key: value for key, value in os.environ.items() if key != "ORT_DISABLE_TELEMETRY"}
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for xdg in (blocker, cache):
+        done = subprocess.run([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                               "none", "-q", str(crops[0])], env={**env, "XDG_CACHE_HOME": str(xdg)},
+                              capture_output=True, text=True, timeout=300)
+        assert (done.returncode, done.stderr) == (0, "")
+    assert list(cache.iterdir()) == []
