@@ -4,12 +4,16 @@ that cannot be written, warnings turned into errors and a TensorFlow that cannot
 
 from __future__ import annotations
 
+import importlib.abc
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from conftest import RunCli
 from media import face_crop
 
 NAMES = ["ünïcödé☃😀.png", os.fsdecode(b"caf\xe9 \xff.png")]  # non-ASCII; not UTF-8 at all
@@ -49,3 +53,31 @@ def test_an_unwritable_cache_gives_no_onnx_runtime_warning(tmp_path: Path, crops
                               capture_output=True, text=True, timeout=300)
         assert (done.returncode, done.stderr) == (0, "")
     assert list(cache.iterdir()) == []
+
+
+def test_warnings_as_errors_do_not_stop_the_tensorflow_runtime(crops: list[Path], own_weights: Path) -> None:
+    """``PYTHONWARNINGS=error`` (CI): Keras's NumPy 2 deprecation notice was a traceback, exit 1."""
+    done = mesocli("scan", "--weights", own_weights, "--detector", "none", "--runtime", "tensorflow", crops[0],
+                   env={"PYTHONWARNINGS": "error"})
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["status"] == "ok"
+
+
+class _Unmappable(importlib.abc.MetaPathFinder):
+    """TensorFlow whose library cannot be mapped, as under ``ulimit -v``."""
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: object = None) -> None:
+        if name == "tensorflow":
+            raise ImportError("libtensorflow_cc.so.2: failed to map segment from shared object")
+
+
+def test_a_tensorflow_that_cannot_be_loaded_is_one_line(crops: list[Path], own_weights: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """It was an ImportError traceback, exit 1."""
+    for name in [name for name in sys.modules if name == "tensorflow" or name.startswith("tensorflow.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_Unmappable(), *sys.meta_path])
+    result = run_cli("scan", "--weights", own_weights, "--detector", "none", "--runtime", "tensorflow", crops[0])
+    assert (result.code, result.error_line()) == (
+        2, "TensorFlow cannot be loaded (libtensorflow_cc.so.2: failed to map segment from shared object): too little "
+           "memory for it (see ulimit -v), or a damaged installation")
