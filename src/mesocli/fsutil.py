@@ -50,6 +50,11 @@ def _umask() -> int:
     return mask
 
 
+def folder_mode() -> int:
+    """The mode ``mkdir`` gives a new folder: 0o777 less the umask (for a folder made by ``mkdtemp``, 0o700)."""
+    return 0o777 & ~_umask()
+
+
 def _give_mode(tmp: Path, target: Path) -> None:
     """Give the finished file ``tmp`` the permissions of the ``target`` it replaces, or, for a new target, those
     of ``open(target, "w")`` (0o666 less the umask). Best effort: some file systems (FAT) refuse modes."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.abc
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,22 @@ def mesocli(*args: object, env: dict[str, str] | None = None, **options: object)
         options.setdefault("capture_output", True)
     return subprocess.run([sys.executable, "-m", "mesocli", *map(os.fsencode, map(str, args))],
                           env={**os.environ, **(env or {})}, timeout=300, **options)
+
+
+def test_a_savedmodel_export_folder_gets_the_umask_mode(tmp_path: Path, own_weights: Path, run_cli: RunCli) -> None:
+    """``export --format savedmodel``: the folder was 0o700 (mkdtemp's) whatever the umask, so that the account
+    that serves the model could not read it, while every file in it followed the umask."""
+    from mesocli import fsutil
+
+    saved = os.umask(0o022)
+    fsutil._umask.cache_clear()  # read again: this umask
+    try:
+        result = run_cli("export", own_weights, "--format", "savedmodel", "-o", tmp_path / "model")
+    finally:
+        os.umask(saved)
+        fsutil._umask.cache_clear()
+    assert result.code == 0, result.err
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o755
 
 
 def test_an_unwritable_cache_gives_no_onnx_runtime_warning(tmp_path: Path, crops: list[Path],
