@@ -71,11 +71,9 @@ def _root(
 @command()
 def models(fmt: Format("table or json.") = "table") -> None:
     """List the bundled weights and the figures in their model cards (validation split)."""
-    from rich.console import Console
+    from mesocli.writers import console, models_view
 
-    from mesocli.writers import models_view
-
-    show(models_view(fmt, Console().width))
+    show(models_view(fmt, console().width))
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -327,23 +325,17 @@ def scan(
                      "--report; default 4).", show_default=False) = None,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
-    import os
-
     from mesocli.scan import ScanOptions
     from mesocli.scan_run import run_scan
 
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size)
-    try:
-        code = run_scan(inputs, options, model=model and model.value, arch=arch and arch.value, weights=weights,
-                        runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,
-                        fail_on_fake=fail_on_fake, quiet=quiet, engine=engine, address=address, workers=workers,
-                        explain=explain, report=report, explain_top=explain_top, log=err)
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(141) from None
-    raise typer.Exit(code)
+    code = run_scan(inputs, options, model=model and model.value, arch=arch and arch.value, weights=weights,
+                    runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,
+                    fail_on_fake=fail_on_fake, quiet=quiet, engine=engine, address=address, workers=workers,
+                    explain=explain, report=report, explain_top=explain_top, log=err)
+    raise typer.Exit(code)  # a reader that went away (`| head`): 141, see mesocli.cli_base
 
 
 def main() -> None:

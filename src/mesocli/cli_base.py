@@ -3,6 +3,7 @@ their exit statuses, Ctrl-C and SIGTERM, and printing what a command returns."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 import io
@@ -18,6 +19,8 @@ import typer
 from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, printable
 
 DEBUG = {"on": False}
+BROKEN_PIPE = 141
+"""Exit status when the reader of standard output went away (``| head``): 128 + SIGPIPE, as a shell reports it."""
 TERMINATED = {"on": False}
 """Set when SIGTERM arrived: the run then exits 143, however the interruption came out of the command."""
 FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--model"}
@@ -71,6 +74,9 @@ def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_i
             if not quiet_interrupt:
                 raise
             raise typer.Exit(130) from None
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+            _discard_stdout()
+            raise typer.Exit(BROKEN_PIPE) from None
         except ModuleNotFoundError as exc:
             missing = missing_dependency(exc)
             if missing is None or DEBUG["on"]:
@@ -104,23 +110,45 @@ def err(text: str) -> None:
 
 
 def show(view: Any) -> None:
-    """Print text as it is, rich renderables (a table, or a list of them) through rich."""
+    """Print text as it is, rich renderables (a table, or a list of them) through rich: each at least as wide as
+    it needs (a terminal narrower than a table wraps its lines; no column is cut short or left out)."""
     if isinstance(view, str):
         typer.echo(view)
         return
-    from rich.console import Console
+    from mesocli.writers import console, needed_width
 
-    console = Console()
+    width = console().width
     for item in view if isinstance(view, list) else [view]:
-        console.print(item)
+        console(width=width if isinstance(item, str) else max(width, needed_width(item))).print(item)
+
+
+def _json_escape(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: a character the stream's encoding lacks becomes a JSON escape (``\\u00e9``; a
+    surrogate pair beyond the BMP), which reads back, inside a JSON string, as the very character."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    escapes = []
+    for char in error.object[error.start:error.end]:
+        code = ord(char)
+        if code > 0xFFFF:
+            code -= 0x10000
+            escapes.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            escapes.append(f"\\u{code:04x}")
+    return "".join(escapes), error.end
+
+
+JSON_ESCAPE = "mesocli.jsonescape"
+codecs.register_error(JSON_ESCAPE, _json_escape)
 
 
 def _tolerant_stdout() -> None:
-    """Make standard output write a file name that is not UTF-8 as ``\\udce9`` (a JSON escape) instead of
-    failing; a locale that already chose a handler (surrogateescape) keeps it."""
-    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+    """Make standard output write what its encoding lacks (a file name that is not UTF-8, any non-ASCII name on
+    an ASCII or Latin-1 stdout) as JSON escapes (``\\udce9``, ``\\u00fc``), so that JSON output stays valid JSON,
+    instead of failing; a locale that already chose surrogateescape (raw bytes) keeps it."""
+    if getattr(sys.stdout, "errors", None) in ("strict", "backslashreplace") and hasattr(sys.stdout, "reconfigure"):
         with contextlib.suppress(ValueError, io.UnsupportedOperation):
-            sys.stdout.reconfigure(errors="backslashreplace")
+            sys.stdout.reconfigure(errors=JSON_ESCAPE)
 
 
 class ClosedOutput(io.TextIOBase):
@@ -144,14 +172,34 @@ class ClosedOutput(io.TextIOBase):
 
 
 def _usable_standard_streams() -> None:
-    """A standard stream the shell closed (``<&-``, ``2>&-``) is ``None`` in Python: input reads as empty,
-    error output goes nowhere, standard output is a :class:`ClosedOutput`."""
+    """A standard stream the shell closed (``<&-``, ``>&-``, ``2>&-``) is ``None`` in Python: input reads as
+    empty, error output goes nowhere, standard output is a :class:`ClosedOutput`. Its descriptor (0, 1, 2) is
+    opened on the null device, so that no file opened later takes it: what a library or ffmpeg writes to
+    descriptor 2 would land in that file (an output, a crop), and code that saves and restores descriptor 2
+    failed with "Bad file descriptor"."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: ``fd`` itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
     if sys.stdin is None:
         sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (open for the process's life)
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     if sys.stdout is None:
         sys.stdout = ClosedOutput()
+
+
+def _discard_stdout() -> None:
+    """Point standard output's descriptor at the null device, so that what Python still buffers for a reader
+    that went away (``| head``) is dropped at exit rather than raising BrokenPipeError again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 @contextlib.contextmanager
@@ -211,6 +259,17 @@ def _run(app: typer.Typer) -> None:
         typer.echo(f"mesocli: error: {printable(text)} (see 'mesocli --help')", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
     _exit_interrupted()  # the command ended on SIGTERM (typer turns the KeyboardInterrupt into status 130)
+    try:
+        sys.stdout.flush()  # what is still buffered: a reader that went away shows here, not at exit
+    except BrokenPipeError:
+        _discard_stdout()
+        sys.exit(BROKEN_PIPE)
+    except OSError as exc:  # a full disk
+        _discard_stdout()
+        typer.echo(f"mesocli: error: cannot write standard output: {exc.strerror or exc}", err=True)
+        sys.exit(OutputError.exit_code)
+    except ValueError:  # closed by the command
+        pass
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RunCli
-from media import face_crop
+from media import face_crop, make_faces
 
 NAMES = ["ünïcödé☃😀.png", os.fsdecode(b"caf\xe9 \xff.png")]  # non-ASCII; not UTF-8 at all
 
@@ -30,12 +30,85 @@ def crops(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return paths
 
 
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_faces(tmp_path_factory.mktemp("data"), {"df": 4, "real": 4})
+
+
 def mesocli(*args: object, env: dict[str, str] | None = None, **options: object) -> subprocess.CompletedProcess:
     """``python -m mesocli ARGS`` in a new process (bytes out), with ``env`` added to this one's."""
     if "stdout" not in options and "stderr" not in options:
         options.setdefault("capture_output", True)
     return subprocess.run([sys.executable, "-m", "mesocli", *map(os.fsencode, map(str, args))],
                           env={**os.environ, **(env or {})}, timeout=300, **options)
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_json_stays_valid_json_on_a_stdout_that_lacks_characters(encoding: str, crops: list[Path],
+                                                                  own_weights: Path) -> None:
+    """A non-UTF-8 stdout (``PYTHONIOENCODING``, a Latin-1 locale) writes what it lacks as JSON escapes that
+    read back to the very file name (it wrote ``\\xfc``, which no JSON reader accepts)."""
+    for fmt in ("jsonl", "json"):
+        done = mesocli("scan", "--weights", own_weights, "--detector", "none", "--format", fmt, *crops,
+                       env={"PYTHONIOENCODING": encoding})
+        assert done.returncode == 0, done.stderr
+        text = done.stdout.decode(encoding)
+        rows = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+        assert [row["path"] for row in rows] == [str(path) for path in crops]
+
+
+@pytest.mark.parametrize("args", [["models"], ["scan", "--format", "table"], ["scan", "--format", "jsonl"],
+                                  ["eval", "--bootstrap", "0", "-q"]], ids=lambda args: "-".join(args[:3]))
+def test_a_reader_that_went_away_exits_141_not_1(args: list[str], crops: list[Path], own_weights: Path,
+                                                 tiny_data: Path) -> None:
+    """``mesocli ... | head``: the reader closed the pipe. Status 141 (SIGPIPE) and nothing on stderr, as for
+    any command of a pipeline; it was 1, which ``scan --fail-on-fake`` uses for "a verdict is fake"."""
+    extra = {"scan": ["--weights", own_weights, "--detector", "none", crops[0]],
+             "eval": ["--data", tiny_data, "--weights", own_weights]}.get(args[0], [])
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first write
+    try:
+        done = mesocli(*args, *extra, stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr.decode()) == (141, "")
+
+
+def test_narrow_and_zero_width_terminals_leave_no_column_out(tiny_data: Path, own_weights: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """``COLUMNS=0`` printed nothing at all (exit 0); ``COLUMNS=20`` left the model column out of ``models``
+    and cut names short (``mesoi…``): a table is printed at least as wide as it needs, the terminal wraps it."""
+    from mesocli.weights import bundled_cards
+
+    for columns in ("0", "20"):
+        monkeypatch.setenv("COLUMNS", columns)
+        listed = run_cli("models")
+        assert listed.code == 0 and "…" not in listed.out
+        rows = [line.split()[:2] for line in listed.out.splitlines() if line.startswith(" meso")]
+        for card in bundled_cards():
+            assert [card.arch, card.manipulation] in rows
+        evaluated = run_cli("eval", "--data", tiny_data, "--weights", own_weights, "--bootstrap", "0", "-q")
+        assert evaluated.code == 0 and "accuracy" in evaluated.out and "…" not in evaluated.out
+
+
+def _closing(*descriptors: int):
+    def close() -> None:
+        for fd in descriptors:
+            os.close(fd)
+
+    return close
+
+
+def test_closed_stdout_and_stderr_leave_no_descriptor_for_a_file_to_take(tmp_path: Path, crops: list[Path],
+                                                                         own_weights: Path) -> None:
+    """``>&- 2>&-`` (cron, a daemon): the first file opened took descriptor 2, where TensorFlow, ONNX Runtime and
+    ffmpeg write; saving and restoring it failed, and the bundled weights were called a "damaged HDF5 file
+    (Bad file descriptor)", exit 2, no output."""
+    out = tmp_path / "out.json"
+    done = mesocli("scan", "--weights", own_weights, "--detector", "none", "--runtime", "tensorflow", crops[0],
+                   "-o", out, stdin=subprocess.DEVNULL, capture_output=False, preexec_fn=_closing(1, 2))
+    assert done.returncode == 0
+    assert [row["status"] for row in json.loads(out.read_text())] == ["ok"]
 
 
 def test_a_savedmodel_export_folder_gets_the_umask_mode(tmp_path: Path, own_weights: Path, run_cli: RunCli) -> None:
