@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import functools
 import io
 import os
@@ -203,6 +204,34 @@ def _discard_stdout() -> None:
 
 
 @contextlib.contextmanager
+def _no_world_writable_outputs() -> Iterator[None]:
+    """In the block, the umask also withholds write permission from others (``umask 000`` acts as ``002``):
+    crops, reports and exports of evidence are never world-writable. The caller's umask is restored after."""
+    previous = os.umask(0o077)
+    os.umask(previous | 0o002)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def environment_error(exc: OSError) -> str | None:
+    """The one-line message for an OSError that the environment, not a file's content, caused: a name longer
+    than the file system allows, or a current folder that was deleted; None for any other error."""
+    if exc.errno == errno.ENAMETOOLONG:
+        path = os.fsdecode(exc.filename) if exc.filename is not None else ""
+        longest = max((len(os.fsencode(part)) for part in path.split(os.sep)), default=0)
+        return (f"{path}: name too long ({longest} bytes in one name; the file system allows 255): "
+                "give a shorter one")
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return ("the current folder no longer exists (it was deleted or moved): cd to a folder that exists, "
+                "or give absolute paths")
+    return None
+
+
+@contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """In the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread, so that a
     command stops as on Ctrl-C: temporary files removed, workers and their ffmpeg stopped. Once: a second
@@ -233,7 +262,7 @@ def run(app: typer.Typer) -> None:
     command-line parsing error is 2; Ctrl-C 130; SIGTERM, once the command has cleaned up, 143."""
     _usable_standard_streams()
     _tolerant_stdout()
-    with _sigterm_as_interrupt():
+    with _sigterm_as_interrupt(), _no_world_writable_outputs():
         _run(app)
 
 
@@ -249,6 +278,12 @@ def _run(app: typer.Typer) -> None:
         _exit_interrupted()
         typer.echo("mesocli: interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:
+        line = environment_error(exc)
+        if DEBUG["on"] or line is None:
+            raise
+        typer.echo(f"mesocli: error: {printable(line)}", err=True)
+        sys.exit(2)
     except Exception as exc:  # the parser's errors (bad option, missing argument) come as ClickException
         if DEBUG["on"] or not hasattr(exc, "format_message"):
             raise

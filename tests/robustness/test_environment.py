@@ -17,6 +17,7 @@ import pytest
 from conftest import RunCli
 from media import face_crop, make_faces
 
+LONG_NAME = "x" * 252 + ".json"  # 257 bytes: one more than a name may hold
 NAMES = ["ünïcödé☃😀.png", os.fsdecode(b"caf\xe9 \xff.png")]  # non-ASCII; not UTF-8 at all
 
 
@@ -91,6 +92,50 @@ def test_narrow_and_zero_width_terminals_leave_no_column_out(tiny_data: Path, ow
         assert evaluated.code == 0 and "accuracy" in evaluated.out and "…" not in evaluated.out
 
 
+def test_a_deleted_current_folder_is_one_line(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                              tiny_data: Path, monkeypatch: pytest.MonkeyPatch,
+                                              run_cli: RunCli) -> None:
+    """Outputs named relative to a current folder that was deleted (another shell's ``rm -r``): one line,
+    exit 2; it was a FileNotFoundError traceback with exit 1 ("fake" for scan)."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    runs = [("scan", "--weights", own_weights, "--detector", "none", crops[0], "-o", "out.json"),
+            ("extract", crops[0], "out"),
+            ("explain", crops[0], "--out", "heatmaps", "--weights", own_weights),
+            ("eval", "--data", tiny_data, "--weights", own_weights, "--scores", "scores.csv", "-q"),
+            ("export", own_weights, "-o", "w.onnx")]
+    for args in runs:
+        result = run_cli(*args)
+        assert (result.code, result.error_line()) == (2, "the current folder no longer exists (it was deleted or "
+                                                          "moved): cd to a folder that exists, or give absolute paths")
+
+
+def test_a_name_longer_than_the_file_system_allows(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                   tiny_data: Path, run_cli: RunCli) -> None:
+    """An output name of 257 bytes is one line, exit 2; an input of that name is an error result and the other
+    inputs are processed. Each was an OSError traceback (exit 1), after the other inputs were scanned."""
+    long = tmp_path / LONG_NAME
+    expected = f"{long}: name too long (257 bytes in one name; the file system allows 255): give a shorter one"
+    runs = [("scan", "--weights", own_weights, "--detector", "none", crops[0], "-o", long),
+            ("scan", "--weights", own_weights, "--detector", "none", crops[0], "--report", long),
+            ("extract", crops[0], long),
+            ("explain", crops[0], "--out", long, "--weights", own_weights),
+            ("eval", "--data", tiny_data, "--weights", own_weights, "--scores", long, "-q"),
+            ("export", own_weights, "-o", long)]
+    for args in runs:
+        result = run_cli(*args)
+        assert (result.code, result.error_line()) == (2, expected), args[0]
+    scanned = run_cli("scan", "--weights", own_weights, "--detector", "none", crops[0], long)
+    assert scanned.code == 3
+    assert [(row["status"], row["error"]) for row in scanned.jsonl()] == [
+        ("ok", None), ("error", f"{long}: cannot read (File name too long)")]
+    explained = run_cli("explain", crops[0], long, "--out", tmp_path / "heatmaps", "--weights", own_weights)
+    assert explained.code == 3
+    assert [json.loads(line)["status"] for line in explained.out.splitlines()] == ["ok", "error"]
+
+
 def _closing(*descriptors: int):
     def close() -> None:
         for fd in descriptors:
@@ -109,6 +154,27 @@ def test_closed_stdout_and_stderr_leave_no_descriptor_for_a_file_to_take(tmp_pat
                    "-o", out, stdin=subprocess.DEVNULL, capture_output=False, preexec_fn=_closing(1, 2))
     assert done.returncode == 0
     assert [row["status"] for row in json.loads(out.read_text())] == ["ok"]
+
+
+def _others_may_write(root: Path) -> list[str]:
+    return [str(path.relative_to(root)) for path in [root, *root.rglob("*")]
+            if stat.S_IMODE(path.lstat().st_mode) & stat.S_IWOTH and not path.is_symlink()]
+
+
+def test_umask_000_makes_no_evidence_world_writable(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                    face_jpeg: Path) -> None:
+    """Under ``umask 000`` crops, manifests, results, reports and heatmaps were 0666 and their folders 0777: anyone
+    on the machine could change them. The CLI withholds write permission from others (``umask 000`` acts as 002)."""
+    for args in (("extract", face_jpeg, tmp_path / "faces"),
+                 ("scan", "--weights", own_weights, "--detector", "none", crops[0], "-o", tmp_path / "r" / "s.json",
+                  "--report", tmp_path / "r" / "report.html", "--explain", tmp_path / "r" / "heatmaps")):
+        done = mesocli(*args, umask=0)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "faces" / "manifest.jsonl").is_file() and (tmp_path / "r" / "report.html").is_file()
+    assert _others_may_write(tmp_path / "faces") == []
+    assert _others_may_write(tmp_path / "r") == []
+    made = tmp_path / "r" / "s.json"
+    assert stat.S_IMODE(made.stat().st_mode) == 0o664  # group-writable, as umask 000 asks: only others lose it
 
 
 def test_a_savedmodel_export_folder_gets_the_umask_mode(tmp_path: Path, own_weights: Path, run_cli: RunCli) -> None:
