@@ -191,7 +191,8 @@ class TableWriter:
         terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
         # on a terminal rows fold to its width; in a file or pipe no cell is ever cut or folded
         width = None if terminal else 1 << 16
-        out = console(file=self.stream, width=width, no_color=self.color is False, highlight=False)
+        # colour: never in a file; elsewhere as NO_COLOR says (no_color=False made rich ignore NO_COLOR)
+        out = console(file=self.stream, width=width, no_color=True if self.color is False else None, highlight=False)
 
         table = Table(show_edge=False, pad_edge=False)
         table.add_column("path", overflow="fold")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.abc
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from conftest import RunCli
 from media import face_crop, make_faces
 
 LONG_NAME = "x" * 252 + ".json"  # 257 bytes: one more than a name may hold
+COLOUR = re.compile(r"\x1b\[[0-9;]*(3[0-8]|9[0-7])[;m]")  # an SGR sequence that sets a foreground colour
 NAMES = ["ünïcödé☃😀.png", os.fsdecode(b"caf\xe9 \xff.png")]  # non-ASCII; not UTF-8 at all
 
 
@@ -90,6 +92,17 @@ def test_narrow_and_zero_width_terminals_leave_no_column_out(tiny_data: Path, ow
             assert [card.arch, card.manipulation] in rows
         evaluated = run_cli("eval", "--data", tiny_data, "--weights", own_weights, "--bootstrap", "0", "-q")
         assert evaluated.code == 0 and "accuracy" in evaluated.out and "…" not in evaluated.out
+
+
+def test_no_color_is_obeyed_by_the_scan_table(crops: list[Path], own_weights: Path,
+                                              monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """``NO_COLOR=1`` on a terminal (``FORCE_COLOR`` stands in for one here): the verdicts were still green and red."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    coloured = run_cli("scan", "--weights", own_weights, "--detector", "none", "--format", "table", crops[0])
+    assert coloured.code == 0 and COLOUR.search(coloured.out)  # the control: colour where it is allowed
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = run_cli("scan", "--weights", own_weights, "--detector", "none", "--format", "table", crops[0])
+    assert plain.code == 0 and "real" in plain.out and not COLOUR.search(plain.out)
 
 
 def test_a_deleted_current_folder_is_one_line(tmp_path: Path, crops: list[Path], own_weights: Path,
