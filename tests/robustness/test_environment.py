@@ -60,6 +60,19 @@ def test_json_stays_valid_json_on_a_stdout_that_lacks_characters(encoding: str, 
         assert [row["path"] for row in rows] == [str(path) for path in crops]
 
 
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_scan_dash_finds_the_files_whatever_stdins_encoding(encoding: str, crops: list[Path],
+                                                            own_weights: Path) -> None:
+    """``ls | mesocli scan -`` gives the names' bytes: with ``PYTHONIOENCODING=latin-1`` a UTF-8 name was decoded
+    as Latin-1 and reported "no such file or folder"; read as ``os.fsdecode`` reads a name, each is found."""
+    listing = b"".join(os.fsencode(path) + b"\n" for path in crops)
+    done = mesocli("scan", "--weights", own_weights, "--detector", "none", "-", input=listing,
+                   env={"PYTHONIOENCODING": encoding})
+    assert done.returncode == 0, done.stdout
+    rows = [json.loads(line) for line in done.stdout.decode(encoding).splitlines()]
+    assert [(row["path"], row["status"]) for row in rows] == [(str(path), "ok") for path in crops]
+
+
 @pytest.mark.parametrize("args", [["models"], ["scan", "--format", "table"], ["scan", "--format", "jsonl"],
                                   ["eval", "--bootstrap", "0", "-q"]], ids=lambda args: "-".join(args[:3]))
 def test_a_reader_that_went_away_exits_141_not_1(args: list[str], crops: list[Path], own_weights: Path,
