@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from mesocli import __version__
-from mesocli.cli_base import DEBUG, command_of, err, run, show
+from mesocli.cli_base import DEBUG, command_of, echo, err, run, show
 from mesocli.cli_options import (
     AllFrames,
     Arch,
@@ -56,7 +56,7 @@ command = command_of(app)
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"mesocli {__version__}")
+        echo(f"mesocli {__version__}")
         raise typer.Exit()
 
 
@@ -146,7 +146,7 @@ def train(
             degrade_prob=degrade_prob, init_weights=str(init_weights) if init_weights else None, select=select,
             heldout_seed=heldout_seed, freeze_blocks=freeze_blocks, label_smoothing=label_smoothing,
         )
-    typer.echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
+    echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
 
 
 @command("eval")
@@ -199,7 +199,7 @@ def export(
     from mesocli.api import export_weights
 
     raise typer.Exit(export_weights(sources or [], fmt.value, out, bundled=bundled, check=check, verify=verify,
-                                    force=force, echo=typer.echo))
+                                    force=force, echo=echo))
 
 
 @command(quiet_interrupt=True)
@@ -242,7 +242,7 @@ def extract(
         all_faces=all_faces, layout=layout, label=label, split=split, quality=quality, workers=workers,
         force=force, progress=not quiet and sys.stderr.isatty(),
     )
-    typer.echo(format_summary(summary, fmt), nl=False)
+    echo(format_summary(summary, fmt), nl=False)
     raise typer.Exit(summary.exit_code)
 
 
@@ -268,7 +268,7 @@ def explain_command(
     code = 0
     for line in explain(faces, out, model=model and model.value, arch=arch and arch.value, weights=weights,
                         threshold=threshold, force=force):
-        typer.echo(json.dumps(line, ensure_ascii=False))
+        echo(json.dumps(line, ensure_ascii=False))
         code = max(code, 3 if line["status"] == "error" else 0)
     raise typer.Exit(code)
 

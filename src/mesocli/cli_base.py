@@ -110,11 +110,18 @@ def err(text: str) -> None:
     typer.echo(text, err=True)
 
 
+def echo(text: str, nl: bool = True) -> None:
+    """Print on standard output as :func:`run` set it up: what its encoding lacks as JSON escapes. (Without a
+    file, typer.echo writes to click's own copy of an ASCII stdout, UTF-8 with ``?`` for a name's
+    undecodable bytes: the names in explain's and extract's JSON were lost.)"""
+    typer.echo(text, nl=nl, file=sys.stdout)
+
+
 def show(view: Any) -> None:
     """Print text as it is, rich renderables (a table, or a list of them) through rich: each at least as wide as
     it needs (a terminal narrower than a table wraps its lines; no column is cut short or left out)."""
     if isinstance(view, str):
-        typer.echo(view)
+        echo(view)
         return
     from mesocli.writers import console, needed_width
 
@@ -123,33 +130,51 @@ def show(view: Any) -> None:
         console(width=width if isinstance(item, str) else max(width, needed_width(item))).print(item)
 
 
+def _escape(char: str) -> str:
+    """``char`` as a JSON escape: ``\\u00fc``; a surrogate pair beyond the BMP."""
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
 def _json_escape(error: UnicodeError) -> tuple[str, int]:
-    """Codec error handler: a character the stream's encoding lacks becomes a JSON escape (``\\u00e9``; a
-    surrogate pair beyond the BMP), which reads back, inside a JSON string, as the very character."""
+    """Codec error handler: a character the stream's encoding lacks becomes a JSON escape (``\\u00e9``), which
+    reads back, inside a JSON string, as the very character."""
     if not isinstance(error, UnicodeEncodeError):
         raise error
-    escapes = []
+    return "".join(map(_escape, error.object[error.start:error.end])), error.end
+
+
+def _raw_or_json_escape(error: UnicodeError) -> tuple[bytes, int]:
+    """Codec error handler: a file name's undecodable bytes (surrogates) as the bytes themselves, as
+    ``surrogateescape`` writes them; any other character the encoding lacks as a JSON escape."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    written = bytearray()
     for char in error.object[error.start:error.end]:
         code = ord(char)
-        if code > 0xFFFF:
-            code -= 0x10000
-            escapes.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
-        else:
-            escapes.append(f"\\u{code:04x}")
-    return "".join(escapes), error.end
+        written += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else _escape(char).encode("ascii")
+    return bytes(written), error.end
 
 
 JSON_ESCAPE = "mesocli.jsonescape"
+RAW_OR_JSON_ESCAPE = "mesocli.rawjsonescape"
 codecs.register_error(JSON_ESCAPE, _json_escape)
+codecs.register_error(RAW_OR_JSON_ESCAPE, _raw_or_json_escape)
 
 
 def _tolerant_stdout() -> None:
-    """Make standard output write what its encoding lacks (a file name that is not UTF-8, any non-ASCII name on
-    an ASCII or Latin-1 stdout) as JSON escapes (``\\udce9``, ``\\u00fc``), so that JSON output stays valid JSON,
-    instead of failing; a locale that already chose surrogateescape (raw bytes) keeps it."""
-    if getattr(sys.stdout, "errors", None) in ("strict", "backslashreplace") and hasattr(sys.stdout, "reconfigure"):
+    """Make standard output write what its encoding lacks instead of failing: any character as a JSON escape
+    (``\\u00fc``; ``\\udce9`` for a file name's byte that is not UTF-8), so that JSON output stays valid JSON;
+    a locale that chose surrogateescape (C, POSIX) keeps a name's raw bytes, with JSON escapes for the rest
+    (a table's ``≥`` was a UnicodeEncodeError there)."""
+    handler = {"strict": JSON_ESCAPE, "backslashreplace": JSON_ESCAPE,
+               "surrogateescape": RAW_OR_JSON_ESCAPE}.get(getattr(sys.stdout, "errors", None) or "")
+    if handler is not None and hasattr(sys.stdout, "reconfigure"):
         with contextlib.suppress(ValueError, io.UnsupportedOperation):
-            sys.stdout.reconfigure(errors=JSON_ESCAPE)
+            sys.stdout.reconfigure(errors=handler)
 
 
 class ClosedOutput(io.TextIOBase):

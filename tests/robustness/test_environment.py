@@ -60,6 +60,32 @@ def test_json_stays_valid_json_on_a_stdout_that_lacks_characters(encoding: str, 
         assert [row["path"] for row in rows] == [str(path) for path in crops]
 
 
+def test_an_ascii_locale_prints_every_name_and_every_table(crops: list[Path], own_weights: Path,
+                                                           tiny_data: Path) -> None:
+    """``LC_ALL=C`` without UTF-8 mode (an ASCII locale; any non-UTF-8 one alike): eval's table (its ``≥``) was a
+    UnicodeEncodeError traceback, exit 1, and explain's JSON named the files ``??n??c...``, lost; now a name's
+    bytes are written as they are (as scan writes them there) and other characters as JSON escapes."""
+    env = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    evaluated = mesocli("eval", "--data", tiny_data, "--weights", own_weights, "--bootstrap", "0", "-q", env=env)
+    assert evaluated.returncode == 0, evaluated.stderr.decode()
+    assert b"\\u2265 0.5" in evaluated.stdout  # fake when p_fake >= 0.5
+    explained = mesocli("explain", *crops, "--out", crops[0].parent / "heatmaps", "--weights", own_weights, env=env)
+    assert explained.returncode == 0, explained.stderr.decode()
+    rows = [json.loads(os.fsdecode(line)) for line in explained.stdout.splitlines()]
+    assert [row["path"] for row in rows] == [str(path) for path in crops]
+
+
+def test_a_report_names_a_file_that_is_not_utf8(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                run_cli: RunCli) -> None:
+    """``scan --report`` on a file whose name is not UTF-8 ended in a UnicodeEncodeError traceback after the
+    scan, the report lost; the page names it with the JSON output's escape."""
+    report = tmp_path / "report.html"
+    result = run_cli("scan", "--weights", own_weights, "--detector", "none", "--report", report, *crops)
+    assert result.code == 0, result.err
+    page = report.read_text(encoding="utf-8")
+    assert "caf\\udce9 \\udcff.png" in page and "ünïcödé☃😀.png" in page
+
+
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
 def test_scan_dash_finds_the_files_whatever_stdins_encoding(encoding: str, crops: list[Path],
                                                             own_weights: Path) -> None:
