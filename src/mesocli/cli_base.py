@@ -287,6 +287,8 @@ def run(app: typer.Typer) -> None:
     command-line parsing error is 2; Ctrl-C 130; SIGTERM, once the command has cleaned up, 143."""
     _usable_standard_streams()
     _tolerant_stdout()
+    if os.environ.get("COLUMNS", "1").strip() in ("0", ""):  # rich takes it as is: --help printed nothing
+        del os.environ["COLUMNS"]
     with _sigterm_as_interrupt(), _no_world_writable_outputs():
         _run(app)
 

@@ -118,8 +118,9 @@ def test_a_reader_that_went_away_exits_141_not_1(args: list[str], crops: list[Pa
 
 def test_narrow_and_zero_width_terminals_leave_no_column_out(tiny_data: Path, own_weights: Path,
                                                              monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
-    """``COLUMNS=0`` printed nothing at all (exit 0); ``COLUMNS=20`` left the model column out of ``models``
-    and cut names short (``mesoi…``): a table is printed at least as wide as it needs, the terminal wraps it."""
+    """``COLUMNS=0`` printed nothing at all (exit 0), ``--help`` a blank line; ``COLUMNS=20`` left the model
+    column out of ``models`` and cut names short (``mesoi…``): a table is printed at least as wide as it needs,
+    the terminal wraps it."""
     from mesocli.weights import bundled_cards
 
     for columns in ("0", "20"):
@@ -131,6 +132,9 @@ def test_narrow_and_zero_width_terminals_leave_no_column_out(tiny_data: Path, ow
             assert [card.arch, card.manipulation] in rows
         evaluated = run_cli("eval", "--data", tiny_data, "--weights", own_weights, "--bootstrap", "0", "-q")
         assert evaluated.code == 0 and "accuracy" in evaluated.out and "…" not in evaluated.out
+        monkeypatch.setenv("COLUMNS", columns)
+        helped = run_cli("--help")  # COLUMNS=0: typer's help was one blank line
+        assert helped.code == 0 and "Usage:" in helped.out and "scan" in helped.out
 
 
 def test_no_color_is_obeyed_by_the_scan_table(crops: list[Path], own_weights: Path,
