@@ -8,6 +8,7 @@ import contextlib
 import errno
 import functools
 import io
+import logging
 import os
 import signal
 import sys
@@ -289,6 +290,9 @@ def run(app: typer.Typer) -> None:
     _tolerant_stdout()
     if os.environ.get("COLUMNS", "1").strip() in ("0", ""):  # rich takes it as is: --help printed nothing
         del os.environ["COLUMNS"]
+    # where the home folder cannot be written (a container's HOME=/), matplotlib's two-line notice that it
+    # made a temporary cache folder instead: not the user's concern, the plots are the same
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     with _sigterm_as_interrupt(), _no_world_writable_outputs():
         _run(app)
 

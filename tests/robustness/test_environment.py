@@ -267,6 +267,22 @@ def test_an_unwritable_cache_gives_no_onnx_runtime_warning(tmp_path: Path, crops
     assert list(cache.iterdir()) == []
 
 
+def test_an_unwritable_home_gives_no_matplotlib_notice(tmp_path: Path, own_weights: Path, tiny_data: Path) -> None:
+    """A container's ``HOME=/`` (or a read-only one): ``eval --plot`` printed matplotlib's "mkdir -p failed for path
+    ..." and "Matplotlib created a temporary cache directory ... it is highly recommended to set the MPLCONFIGDIR
+    environment variable ..." on stderr, ``-q`` or not."""
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    plot = tmp_path / "roc.png"
+    done = subprocess.run([sys.executable, "-m", "mesocli", "eval", "--data", str(tiny_data), "--weights",
+                           str(own_weights), "--bootstrap", "0", "-q", "--plot", str(plot)],
+                          env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
 def test_warnings_as_errors_do_not_stop_the_tensorflow_runtime(crops: list[Path], own_weights: Path) -> None:
     """``PYTHONWARNINGS=error`` (CI): Keras's NumPy 2 deprecation notice was a traceback, exit 1."""
     done = mesocli("scan", "--weights", own_weights, "--detector", "none", "--runtime", "tensorflow", crops[0],
