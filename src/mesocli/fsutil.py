@@ -27,6 +27,20 @@ _KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat
           stat.S_IFSOCK: "a socket"}
 
 
+def cache_folder() -> Path | None:
+    """mesocli's cache: ``$MESOCLI_CACHE``, else ``$XDG_CACHE_HOME/mesocli`` (an absolute one, as the XDG rules
+    say), else ``~/.cache/mesocli``; None where there is no home folder (``HOME`` unset and the user not in the
+    password database, as in containers run with an arbitrary user id): ``~`` stayed ``~``, and a folder named
+    ``~`` was made in the current one (the analyst's evidence folder)."""
+    if os.environ.get("MESOCLI_CACHE"):
+        return Path(os.environ["MESOCLI_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg, "mesocli")
+    home = os.path.expanduser("~")
+    return Path(home, ".cache", "mesocli") if os.path.isabs(home) else None
+
+
 @contextlib.contextmanager
 def output_errors(target: Path | str) -> Iterator[None]:
     """Turn an OSError raised in the block (folder not writable, disk full) into an OutputError naming ``target``."""

@@ -267,6 +267,35 @@ def test_an_unwritable_cache_gives_no_onnx_runtime_warning(tmp_path: Path, crops
     assert list(cache.iterdir()) == []
 
 
+def test_without_a_home_folder_nothing_is_cached_in_the_current_one(tmp_path: Path, own_weights: Path,
+                                                                    face_jpeg: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    run_cli: RunCli) -> None:
+    """``HOME`` unset and a user id without a password entry (a container run with an arbitrary id): ``~`` stays
+    ``~``, so the converted model went to ``./~/.cache/mesocli`` in the current (evidence) folder, and the face
+    detector's cache (``Path.home()``) raised RuntimeError. Now nothing is cached there."""
+    import pwd
+
+    from mesocli import faces
+
+    def no_entry(uid: int) -> None:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    for name in ("HOME", "MESOCLI_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    work = tmp_path / "evidence"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    faces._hog_detector.cache_clear()  # made (and cached) anew, here
+    try:
+        result = run_cli("scan", "--weights", own_weights, face_jpeg)
+    finally:
+        faces._hog_detector.cache_clear()
+    assert result.code == 0, result.out + result.err
+    assert [row["status"] for row in result.jsonl()] == ["ok"]
+    assert list(work.iterdir()) == []
+
+
 def test_an_unwritable_home_gives_no_matplotlib_notice(tmp_path: Path, own_weights: Path, tiny_data: Path) -> None:
     """A container's ``HOME=/`` (or a read-only one): ``eval --plot`` printed matplotlib's "mkdir -p failed for path
     ..." and "Matplotlib created a temporary cache directory ... it is highly recommended to set the MPLCONFIGDIR
