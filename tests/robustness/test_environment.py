@@ -116,6 +116,23 @@ def test_a_reader_that_went_away_exits_141_not_1(args: list[str], crops: list[Pa
     assert (done.returncode, done.stderr.decode()) == (141, "")
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [["--help"], ["models"], ["eval", "--bootstrap", "0", "-q"], ["explain"], ["extract"],
+                                  ["export"]], ids=lambda args: args[0])
+def test_a_full_disk_on_stdout_is_one_line_in_every_command(args: list[str], tmp_path: Path, crops: list[Path],
+                                                            own_weights: Path, tiny_data: Path) -> None:
+    """``> /dev/full`` (a full disk under a redirection): only scan said so; the other commands ended in an
+    OSError traceback with exit 1, after their work."""
+    extra = {"eval": ["--data", tiny_data, "--weights", own_weights],
+             "explain": [crops[0], "--out", tmp_path / "heatmaps", "--weights", own_weights],
+             "extract": [crops[0], tmp_path / "faces"],
+             "export": [own_weights, "-o", tmp_path / "w.onnx"]}.get(args[0], [])
+    with open("/dev/full", "w") as full:
+        done = mesocli(*args, *extra, stdout=full, stderr=subprocess.PIPE)
+    assert (done.returncode, done.stderr.decode()) == (
+        2, "mesocli: error: cannot write standard output: No space left on device\n")
+
+
 def test_narrow_and_zero_width_terminals_leave_no_column_out(tiny_data: Path, own_weights: Path,
                                                              monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
     """``COLUMNS=0`` printed nothing at all (exit 0), ``--help`` a blank line; ``COLUMNS=20`` left the model
