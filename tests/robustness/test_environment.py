@@ -337,6 +337,25 @@ def test_warnings_as_errors_do_not_stop_the_tensorflow_runtime(crops: list[Path]
     assert json.loads(done.stdout)["status"] == "ok"
 
 
+@pytest.mark.parametrize("setting", [{"floatx": "float16"}, {"image_data_format": "channels_first"}],
+                         ids=["float16", "channels-first"])
+def test_a_users_keras_settings_do_not_change_the_scores(setting: dict[str, str], tmp_path: Path, crops: list[Path],
+                                                         own_weights: Path) -> None:
+    """``~/.keras/keras.json`` written for other work: ``floatx`` float16 changed the TensorFlow runtime's p_fake
+    (0.061101 -> 0.061523 for a bundled detector), ``channels_first`` made the weights "a damaged HDF5 file"."""
+    args = ("scan", "--weights", own_weights, "--detector", "none", crops[0])
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_HOME"}
+    onnx = subprocess.run([sys.executable, "-m", "mesocli", *map(str, args)], env=env, capture_output=True,
+                          timeout=300)
+    assert onnx.returncode == 0, onnx.stderr
+    (tmp_path / ".keras").mkdir()
+    (tmp_path / ".keras" / "keras.json").write_text(json.dumps({"backend": "tensorflow", **setting}))
+    keras = subprocess.run([sys.executable, "-m", "mesocli", *map(str, args), "--runtime", "tensorflow"],
+                           env={**env, "HOME": str(tmp_path)}, capture_output=True, timeout=300)
+    assert keras.returncode == 0, keras.stderr.decode()
+    assert json.loads(keras.stdout)["p_fake"] == pytest.approx(json.loads(onnx.stdout)["p_fake"], abs=2e-6)
+
+
 class _Unmappable(importlib.abc.MetaPathFinder):
     """TensorFlow whose library cannot be mapped, as under ``ulimit -v``."""
 
