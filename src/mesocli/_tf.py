@@ -52,7 +52,9 @@ def import_tensorflow() -> ModuleType:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    # mesocli's networks, heatmaps and exports are TensorFlow code: a KERAS_BACKEND the user exported for other
+    # work (jax, torch) made every TensorFlow path a traceback ("Keras cannot be imported")
+    os.environ["KERAS_BACKEND"] = "tensorflow"
     # Keras's own deprecation notices (NumPy 2's copy keyword) are not the user's to fix: under
     # PYTHONWARNINGS=error they were tracebacks
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(keras|tensorflow)(\.|$)")

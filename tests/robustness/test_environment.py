@@ -356,6 +356,17 @@ def test_a_users_keras_settings_do_not_change_the_scores(setting: dict[str, str]
     assert json.loads(keras.stdout)["p_fake"] == pytest.approx(json.loads(onnx.stdout)["p_fake"], abs=2e-6)
 
 
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_a_users_keras_backend_does_not_stop_the_tensorflow_runtime(backend: str, crops: list[Path],
+                                                                    own_weights: Path) -> None:
+    """``KERAS_BACKEND=jax`` exported for other work: every TensorFlow path (``--runtime tensorflow``, heatmaps,
+    exports) was an ImportError traceback, "Keras cannot be imported", exit 1."""
+    done = mesocli("scan", "--weights", own_weights, "--detector", "none", "--runtime", "tensorflow", crops[0],
+                   env={"KERAS_BACKEND": backend})
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["status"] == "ok"
+
+
 class _Unmappable(importlib.abc.MetaPathFinder):
     """TensorFlow whose library cannot be mapped, as under ``ulimit -v``."""
 
