@@ -107,8 +107,9 @@ def missing_dependency(exc: ModuleNotFoundError) -> str | None:
 
 
 def err(text: str) -> None:
-    """Print a line on stderr."""
-    typer.echo(text, err=True)
+    """Print a line on stderr, its control characters escaped (a name with a newline or an escape sequence in
+    a note, such as the hidden files skipped in a folder, split the line or reached the terminal raw)."""
+    typer.echo(printable(text), err=True)
 
 
 def echo(text: str, nl: bool = True) -> None:

@@ -165,6 +165,29 @@ def test_no_color_is_obeyed_by_the_scan_table(crops: list[Path], own_weights: Pa
     assert plain.code == 0 and "real" in plain.out and not COLOUR.search(plain.out)
 
 
+def test_names_in_notes_reach_the_terminal_escaped(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                   tiny_data: Path, run_cli: RunCli) -> None:
+    """The notes on stderr (hidden files skipped in a folder, files an eval skipped) printed names raw: a newline
+    split the line, an escape sequence (``\\x1b[31m``, ``\\x1b[2J``) reached the terminal."""
+    import shutil
+
+    folder = tmp_path / "ev\x1b[31mil\nfolder"
+    folder.mkdir()
+    shutil.copy(crops[0], folder / "a.png")
+    shutil.copy(crops[0], folder / ".hidden.png")
+    data = Path(shutil.copytree(tiny_data, tmp_path / "data"))
+    (data / "real" / "notes\x1b[2J.txt").write_text("not an image\n")
+    runs = [("scan", "--weights", own_weights, "--detector", "none", folder),
+            ("extract", folder, tmp_path / "faces", "--detector", "none"),
+            ("eval", "--data", data, "--weights", own_weights, "--bootstrap", "0", "--format", "json")]
+    for args in runs:
+        result = run_cli(*args)
+        assert result.code == 0, result.err
+        assert "\x1b" not in result.err and "\\x1b" in result.err, args[0]
+        (skipped,) = [line for line in result.err.splitlines() if "skipped" in line]  # one line, not split
+        assert skipped.startswith("mesocli: "), result.err
+
+
 def test_a_deleted_current_folder_is_one_line(tmp_path: Path, crops: list[Path], own_weights: Path,
                                               tiny_data: Path, monkeypatch: pytest.MonkeyPatch,
                                               run_cli: RunCli) -> None:
