@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 
 from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
-from mesocli.fsutil import atomic_path, cache_folder
+from mesocli.fsutil import atomic_path, cache_folder, trusted_cache_file
 from mesocli.preprocess import face_to_uint8, open_image, to_rgb
 from mesocli.tracking import REDETECT_SECONDS, Box, Tracker
 from mesocli.video import Frame, FrameReader, FrameSelection
@@ -103,7 +103,7 @@ def _hog_detector():
     if folder is None:
         return dlib.get_frontal_face_detector()
     cached = folder / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
-    if cached.is_file():
+    if cached.is_file() and trusted_cache_file(cached):
         with contextlib.suppress(RuntimeError):
             return dlib.fhog_object_detector(str(cached))
     detector = dlib.get_frontal_face_detector()

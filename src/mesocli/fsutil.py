@@ -41,6 +41,22 @@ def cache_folder() -> Path | None:
     return Path(home, ".cache", "mesocli") if os.path.isabs(home) else None
 
 
+def trusted_cache_file(path: Path, *others: Path) -> bool:
+    """Whether a cached file (and ``others`` beside it) may be used: each, and their folder, belong to this user
+    (or root) and no one else may write them. A cache that others can write (a shared ``MESOCLI_CACHE``, one
+    made under ``umask 000``) could hold someone else's model or face detector, with the sha256 recorded beside
+    it, and so change the verdicts: it is not read (each run converts, or builds the detector)."""
+    user = os.geteuid()
+    try:
+        for entry in (path, *others, path.parent):
+            info = os.stat(entry)
+            if info.st_uid not in (user, 0) or info.st_mode & stat.S_IWOTH:
+                return False
+    except OSError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def output_errors(target: Path | str) -> Iterator[None]:
     """Turn an OSError raised in the block (folder not writable, disk full) into an OutputError naming ``target``."""

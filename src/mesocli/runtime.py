@@ -179,6 +179,7 @@ def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
     """
     from mesocli import weights as w
     from mesocli.export import default_output
+    from mesocli.fsutil import trusted_cache_file
 
     path = Path(path)
     if path.suffix.lower() == ".onnx":
@@ -188,7 +189,7 @@ def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
     digest = w.check_file(path, card)
     candidates = [(default_output(path, "onnx"), "bundled", card.onnx_sha256)] if card is not None else []
     cached = cached_path(digest)
-    if cached is not None:
+    if cached is not None and trusted_cache_file(cached, _recorded_sha256(cached)):
         with contextlib.suppress(OSError, UnicodeDecodeError):
             candidates.append((cached, "cache", _recorded_sha256(cached).read_text(encoding="ascii").strip()))
     for candidate, origin, expected in candidates:

@@ -336,6 +336,24 @@ def test_without_a_home_folder_nothing_is_cached_in_the_current_one(tmp_path: Pa
     assert list(work.iterdir()) == []
 
 
+def test_a_cache_that_others_can_write_is_not_used(tmp_path: Path, own_weights: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The converted model is checked against the sha256 recorded beside it, in the same folder: whoever can
+    write that folder (a shared ``MESOCLI_CACHE``, a cache made under ``umask 000``) could put another network
+    there, and its verdicts would be reported under these weights. Such a cache is now not read."""
+    from mesocli import runtime
+
+    monkeypatch.setenv("MESOCLI_CACHE", str(tmp_path / "cache"))
+    assert runtime.load_onnx(own_weights).origin == "converted"
+    assert runtime.load_onnx(own_weights).origin == "cache"  # the control: a cache of one's own is used
+    cached = runtime.cached_path(runtime.load_onnx(own_weights).sha256)
+    cached.parent.chmod(0o777)
+    assert runtime.load_onnx(own_weights).origin == "converted"
+    cached.parent.chmod(0o755)
+    cached.chmod(0o666)
+    assert runtime.load_onnx(own_weights).origin == "converted"
+
+
 def test_an_unwritable_home_gives_no_matplotlib_notice(tmp_path: Path, own_weights: Path, tiny_data: Path) -> None:
     """A container's ``HOME=/`` (or a read-only one): ``eval --plot`` printed matplotlib's "mkdir -p failed for path
     ..." and "Matplotlib created a temporary cache directory ... it is highly recommended to set the MPLCONFIGDIR
