@@ -365,3 +365,23 @@ def test_selection_defaults_to_30_frames() -> None:
     assert FrameSelection("frames", 30.0).value == 30
     with pytest.raises(UsageError):
         FrameSelection("frames", 2.5)
+
+
+def test_an_ffmpeg_short_of_memory_does_not_blame_the_file(kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ffmpeg under ``ulimit -v`` cannot start its threads (EAGAIN): the error blamed the file with ffmpeg's last
+    line ("Nothing was written into output file ...") instead of naming the shortage."""
+    import resource
+
+    from mesocli import video
+
+    start = video.start_ffmpeg
+
+    def limited(arguments: list[str], **options: object) -> subprocess.Popen:
+        limit = 300 * 2**20  # enough to start ffmpeg, too little for its decoding and scaling threads
+        return start(arguments, **options, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+
+    monkeypatch.setattr(video, "start_ffmpeg", limited)
+    with pytest.raises(InputError) as caught:
+        list(FrameReader(kit.face_video, FrameSelection("frames", 4)))
+    assert str(caught.value).startswith(f"{kit.face_video}: could not decode: ffmpeg ran out of memory or threads (")
+    assert str(caught.value).endswith("the file may be fine: raise the memory limit (ulimit -v) or free memory")

@@ -7,8 +7,11 @@ import contextlib
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from types import ModuleType
+
+from mesocli.errors import UsageError
 
 
 @contextlib.contextmanager
@@ -49,10 +52,22 @@ def import_tensorflow() -> ModuleType:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with quiet():
-        import tensorflow as tf
+    # mesocli's networks, heatmaps and exports are TensorFlow code: a KERAS_BACKEND the user exported for other
+    # work (jax, torch) made every TensorFlow path a traceback ("Keras cannot be imported")
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    # Keras's own deprecation notices (NumPy 2's copy keyword) are not the user's to fix: under
+    # PYTHONWARNINGS=error they were tracebacks
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(keras|tensorflow)(\.|$)")
+    try:
+        with quiet():
+            import tensorflow as tf
 
-        tf.config.list_physical_devices()
-        tf.get_logger().setLevel("ERROR")
+            tf.config.list_physical_devices()
+            tf.get_logger().setLevel("ERROR")
+    except ModuleNotFoundError:
+        raise
+    except ImportError as exc:  # a library that cannot be mapped: too little memory (ulimit -v), a damaged install
+        sys.modules.pop("tensorflow", None)
+        raise UsageError(f"TensorFlow cannot be loaded ({exc}): too little memory for it (see ulimit -v), or a "
+                         "damaged installation") from None
     return tf

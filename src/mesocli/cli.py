@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from mesocli import __version__
-from mesocli.cli_base import DEBUG, command_of, err, run, show
+from mesocli.cli_base import DEBUG, command_of, echo, err, run, show
 from mesocli.cli_options import (
     AllFrames,
     Arch,
@@ -59,7 +59,7 @@ command = command_of(app)
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"mesocli {__version__}")
+        echo(f"mesocli {__version__}")
         raise typer.Exit()
 
 
@@ -74,11 +74,9 @@ def _root(
 @command()
 def models(fmt: Format("table or json.") = "table") -> None:
     """List the bundled weights and the figures in their model cards (validation split)."""
-    from rich.console import Console
+    from mesocli.writers import console, models_view
 
-    from mesocli.writers import models_view
-
-    show(models_view(fmt, Console().width))
+    show(models_view(fmt, console().width))
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -155,7 +153,7 @@ def train(
             heldout_seed=heldout_seed, freeze_blocks=freeze_blocks, label_smoothing=label_smoothing,
             heldout_runs=heldout_runs,
         )
-    typer.echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
+    echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
 
 
 @command("eval")
@@ -208,7 +206,7 @@ def export(
     from mesocli.api import export_weights
 
     raise typer.Exit(export_weights(sources or [], fmt.value, out, bundled=bundled, check=check, verify=verify,
-                                    force=force, echo=typer.echo))
+                                    force=force, echo=echo))
 
 
 @command(quiet_interrupt=True)
@@ -251,7 +249,7 @@ def extract(
         all_faces=all_faces, layout=layout, label=label, split=split, quality=quality, workers=workers,
         force=force, progress=not quiet and sys.stderr.isatty(),
     )
-    typer.echo(format_summary(summary, fmt), nl=False)
+    echo(format_summary(summary, fmt), nl=False)
     raise typer.Exit(summary.exit_code)
 
 
@@ -277,7 +275,7 @@ def explain_command(
     code = 0
     for line in explain(faces, out, model=model and model.value, arch=arch and arch.value, weights=weights,
                         threshold=threshold, force=force):
-        typer.echo(json.dumps(line, ensure_ascii=False))
+        echo(json.dumps(line, ensure_ascii=False))
         code = max(code, 3 if line["status"] == "error" else 0)
     raise typer.Exit(code)
 
@@ -336,23 +334,17 @@ def scan(
                      "--report; default 4).", show_default=False) = None,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
-    import os
-
     from mesocli.scan import ScanOptions
     from mesocli.scan_run import run_scan
 
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
-    try:
-        code = run_scan(inputs, options, model=model and model.value, arch=arch and arch.value, weights=weights,
-                        runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,
-                        fail_on_fake=fail_on_fake, quiet=quiet, engine=engine, address=address, workers=workers,
-                        explain=explain, report=report, explain_top=explain_top, log=err)
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(141) from None
-    raise typer.Exit(code)
+    code = run_scan(inputs, options, model=model and model.value, arch=arch and arch.value, weights=weights,
+                    runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,
+                    fail_on_fake=fail_on_fake, quiet=quiet, engine=engine, address=address, workers=workers,
+                    explain=explain, report=report, explain_top=explain_top, log=err)
+    raise typer.Exit(code)  # a reader that went away (`| head`): 141, see mesocli.cli_base
 
 
 def main() -> None:

@@ -3,9 +3,12 @@ their exit statuses, Ctrl-C and SIGTERM, and printing what a command returns."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import errno
 import functools
 import io
+import logging
 import os
 import signal
 import sys
@@ -18,6 +21,8 @@ import typer
 from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, printable
 
 DEBUG = {"on": False}
+BROKEN_PIPE = 141
+"""Exit status when the reader of standard output went away (``| head``): 128 + SIGPIPE, as a shell reports it."""
 TERMINATED = {"on": False}
 """Set when SIGTERM arrived: the run then exits 143, however the interruption came out of the command."""
 FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--model"}
@@ -71,6 +76,9 @@ def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_i
             if not quiet_interrupt:
                 raise
             raise typer.Exit(130) from None
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+            _discard_stdout()
+            raise typer.Exit(BROKEN_PIPE) from None
         except ModuleNotFoundError as exc:
             missing = missing_dependency(exc)
             if missing is None or DEBUG["on"]:
@@ -99,28 +107,76 @@ def missing_dependency(exc: ModuleNotFoundError) -> str | None:
 
 
 def err(text: str) -> None:
-    """Print a line on stderr."""
-    typer.echo(text, err=True)
+    """Print a line on stderr, its control characters escaped (a name with a newline or an escape sequence in
+    a note, such as the hidden files skipped in a folder, split the line or reached the terminal raw)."""
+    typer.echo(printable(text), err=True)
+
+
+def echo(text: str, nl: bool = True) -> None:
+    """Print on standard output as :func:`run` set it up: what its encoding lacks as JSON escapes. (Without a
+    file, typer.echo writes to click's own copy of an ASCII stdout, UTF-8 with ``?`` for a name's
+    undecodable bytes: the names in explain's and extract's JSON were lost.)"""
+    typer.echo(text, nl=nl, file=sys.stdout)
 
 
 def show(view: Any) -> None:
-    """Print text as it is, rich renderables (a table, or a list of them) through rich."""
+    """Print text as it is, rich renderables (a table, or a list of them) through rich: each at least as wide as
+    it needs (a terminal narrower than a table wraps its lines; no column is cut short or left out)."""
     if isinstance(view, str):
-        typer.echo(view)
+        echo(view)
         return
-    from rich.console import Console
+    from mesocli.writers import console, needed_width
 
-    console = Console()
+    width = console().width
     for item in view if isinstance(view, list) else [view]:
-        console.print(item)
+        console(width=width if isinstance(item, str) else max(width, needed_width(item))).print(item)
+
+
+def _escape(char: str) -> str:
+    """``char`` as a JSON escape: ``\\u00fc``; a surrogate pair beyond the BMP."""
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def _json_escape(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: a character the stream's encoding lacks becomes a JSON escape (``\\u00e9``), which
+    reads back, inside a JSON string, as the very character."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return "".join(map(_escape, error.object[error.start:error.end])), error.end
+
+
+def _raw_or_json_escape(error: UnicodeError) -> tuple[bytes, int]:
+    """Codec error handler: a file name's undecodable bytes (surrogates) as the bytes themselves, as
+    ``surrogateescape`` writes them; any other character the encoding lacks as a JSON escape."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    written = bytearray()
+    for char in error.object[error.start:error.end]:
+        code = ord(char)
+        written += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else _escape(char).encode("ascii")
+    return bytes(written), error.end
+
+
+JSON_ESCAPE = "mesocli.jsonescape"
+RAW_OR_JSON_ESCAPE = "mesocli.rawjsonescape"
+codecs.register_error(JSON_ESCAPE, _json_escape)
+codecs.register_error(RAW_OR_JSON_ESCAPE, _raw_or_json_escape)
 
 
 def _tolerant_stdout() -> None:
-    """Make standard output write a file name that is not UTF-8 as ``\\udce9`` (a JSON escape) instead of
-    failing; a locale that already chose a handler (surrogateescape) keeps it."""
-    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+    """Make standard output write what its encoding lacks instead of failing: any character as a JSON escape
+    (``\\u00fc``; ``\\udce9`` for a file name's byte that is not UTF-8), so that JSON output stays valid JSON;
+    a locale that chose surrogateescape (C, POSIX) keeps a name's raw bytes, with JSON escapes for the rest
+    (a table's ``≥`` was a UnicodeEncodeError there)."""
+    handler = {"strict": JSON_ESCAPE, "backslashreplace": JSON_ESCAPE,
+               "surrogateescape": RAW_OR_JSON_ESCAPE}.get(getattr(sys.stdout, "errors", None) or "")
+    if handler is not None and hasattr(sys.stdout, "reconfigure"):
         with contextlib.suppress(ValueError, io.UnsupportedOperation):
-            sys.stdout.reconfigure(errors="backslashreplace")
+            sys.stdout.reconfigure(errors=handler)
 
 
 class ClosedOutput(io.TextIOBase):
@@ -143,15 +199,94 @@ class ClosedOutput(io.TextIOBase):
         pass
 
 
+class GuardedStdout:
+    """Standard output whose failed writes (a full disk, ``> /dev/full``) are an OutputError, one line and exit
+    status 2, in every command (only scan's were; the others ended in a traceback with exit 1). A reader that
+    went away stays a BrokenPipeError (exit 141)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        with self._errors():
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        with self._errors():
+            self._stream.flush()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _errors() -> Iterator[None]:
+        try:
+            yield
+        except (BrokenPipeError, OutputError):
+            raise
+        except OSError as exc:
+            _discard_stdout()  # what is still buffered would fail again at exit (a traceback, status 120)
+            raise OutputError(f"cannot write standard output: {exc.strerror or exc}") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _usable_standard_streams() -> None:
-    """A standard stream the shell closed (``<&-``, ``2>&-``) is ``None`` in Python: input reads as empty,
-    error output goes nowhere, standard output is a :class:`ClosedOutput`."""
+    """A standard stream the shell closed (``<&-``, ``>&-``, ``2>&-``) is ``None`` in Python: input reads as
+    empty, error output goes nowhere, standard output is a :class:`ClosedOutput`. Its descriptor (0, 1, 2) is
+    opened on the null device, so that no file opened later takes it: what a library or ffmpeg writes to
+    descriptor 2 would land in that file (an output, a crop), and code that saves and restores descriptor 2
+    failed with "Bad file descriptor"."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: ``fd`` itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
     if sys.stdin is None:
         sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (open for the process's life)
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     if sys.stdout is None:
         sys.stdout = ClosedOutput()
+
+
+def _discard_stdout() -> None:
+    """Point standard output's descriptor at the null device, so that what Python still buffers for a reader
+    that went away (``| head``) is dropped at exit rather than raising BrokenPipeError again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+
+
+@contextlib.contextmanager
+def _no_world_writable_outputs() -> Iterator[None]:
+    """In the block, the umask also withholds write permission from others (``umask 000`` acts as ``002``):
+    crops, reports and exports of evidence are never world-writable. The caller's umask is restored after."""
+    previous = os.umask(0o077)
+    os.umask(previous | 0o002)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def environment_error(exc: OSError) -> str | None:
+    """The one-line message for an OSError that the environment, not a file's content, caused: a name longer
+    than the file system allows, or a current folder that was deleted; None for any other error."""
+    if exc.errno == errno.ENAMETOOLONG:
+        path = os.fsdecode(exc.filename) if exc.filename is not None else ""
+        longest = max((len(os.fsencode(part)) for part in path.split(os.sep)), default=0)
+        return (f"{path}: name too long ({longest} bytes in one name; the file system allows 255): "
+                "give a shorter one")
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return ("the current folder no longer exists (it was deleted or moved): cd to a folder that exists, "
+                "or give absolute paths")
+    return None
 
 
 @contextlib.contextmanager
@@ -185,8 +320,17 @@ def run(app: typer.Typer) -> None:
     command-line parsing error is 2; Ctrl-C 130; SIGTERM, once the command has cleaned up, 143."""
     _usable_standard_streams()
     _tolerant_stdout()
-    with _sigterm_as_interrupt():
-        _run(app)
+    if os.environ.get("COLUMNS", "1").strip() in ("0", ""):  # rich takes it as is: --help printed nothing
+        del os.environ["COLUMNS"]
+    # where the home folder cannot be written (a container's HOME=/), matplotlib's two-line notice that it
+    # made a temporary cache folder instead: not the user's concern, the plots are the same
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
+    stdout, sys.stdout = sys.stdout, GuardedStdout(sys.stdout)
+    try:
+        with _sigterm_as_interrupt(), _no_world_writable_outputs():
+            _run(app)
+    finally:
+        sys.stdout = stdout
 
 
 def _run(app: typer.Typer) -> None:
@@ -201,6 +345,12 @@ def _run(app: typer.Typer) -> None:
         _exit_interrupted()
         typer.echo("mesocli: interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:
+        line = environment_error(exc)
+        if DEBUG["on"] or line is None:
+            raise
+        typer.echo(f"mesocli: error: {printable(line)}", err=True)
+        sys.exit(2)
     except Exception as exc:  # the parser's errors (bad option, missing argument) come as ClickException
         if DEBUG["on"] or not hasattr(exc, "format_message"):
             raise
@@ -211,6 +361,17 @@ def _run(app: typer.Typer) -> None:
         typer.echo(f"mesocli: error: {printable(text)} (see 'mesocli --help')", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
     _exit_interrupted()  # the command ended on SIGTERM (typer turns the KeyboardInterrupt into status 130)
+    try:
+        sys.stdout.flush()  # what is still buffered: a reader that went away shows here, not at exit
+    except BrokenPipeError:
+        _discard_stdout()
+        sys.exit(BROKEN_PIPE)
+    except OutputError as exc:  # a full disk
+        _discard_stdout()
+        typer.echo(f"mesocli: error: {printable(str(exc))}", err=True)
+        sys.exit(exc.exit_code)
+    except ValueError:  # closed by the command
+        pass
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -15,6 +15,7 @@ TensorFlow is imported only when a :class:`GradCam` is built; drawing (:func:`ov
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,7 +242,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
 
     for source, target in zip(files, targets, strict=True):
         try:
-            if source.exists() and probe_kind(source) == "video":
+            if os.path.exists(source) and probe_kind(source) == "video":  # load_face says why one cannot be read
                 raise InputError(f"{source}: is a video; use 'mesocli scan VIDEO --explain DIR'")
             face = load_face(source)
         except InputError as exc:

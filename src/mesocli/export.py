@@ -267,12 +267,13 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
     import tempfile
 
     from mesocli._tf import quiet
-    from mesocli.fsutil import APPEARED
+    from mesocli.fsutil import APPEARED, folder_mode
 
     tf, module = _tf_module(source)
     target = Path(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        os.chmod(tmp, folder_mode())  # as its files (and mkdir) have it, not mkdtemp's owner-only 0o700
         with quiet():
             tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
         (tmp / "assets").mkdir(exist_ok=True)

@@ -17,7 +17,6 @@ import contextlib
 import functools
 import importlib.util
 import math
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from PIL import Image, ImageOps
 
 from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
-from mesocli.fsutil import atomic_path
+from mesocli.fsutil import atomic_path, cache_folder, trusted_cache_file
 from mesocli.preprocess import face_to_uint8, open_image, to_rgb
 from mesocli.tracking import REDETECT_SECONDS, Box, Tracker
 from mesocli.video import Frame, FrameReader, FrameSelection
@@ -107,16 +106,15 @@ def _dlib():  # the dlib module
     return dlib
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mesocli"
-
-
 @functools.cache
 def _hog_detector():
     """dlib's frontal face detector; kept in binary form in the user cache, which loads faster than building it."""
     dlib = _dlib()
-    cached = _cache_dir() / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
-    if cached.is_file():
+    folder = cache_folder()  # None: no home folder, no cache (Path.home() raised RuntimeError there)
+    if folder is None:
+        return dlib.get_frontal_face_detector()
+    cached = folder / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
+    if cached.is_file() and trusted_cache_file(cached):
         with contextlib.suppress(RuntimeError):
             return dlib.fhog_object_detector(str(cached))
     detector = dlib.get_frontal_face_detector()

@@ -27,6 +27,36 @@ _KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat
           stat.S_IFSOCK: "a socket"}
 
 
+def cache_folder() -> Path | None:
+    """mesocli's cache: ``$MESOCLI_CACHE``, else ``$XDG_CACHE_HOME/mesocli`` (an absolute one, as the XDG rules
+    say), else ``~/.cache/mesocli``; None where there is no home folder (``HOME`` unset and the user not in the
+    password database, as in containers run with an arbitrary user id): ``~`` stayed ``~``, and a folder named
+    ``~`` was made in the current one (the analyst's evidence folder)."""
+    if os.environ.get("MESOCLI_CACHE"):
+        return Path(os.environ["MESOCLI_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg, "mesocli")
+    home = os.path.expanduser("~")
+    return Path(home, ".cache", "mesocli") if os.path.isabs(home) else None
+
+
+def trusted_cache_file(path: Path, *others: Path) -> bool:
+    """Whether a cached file (and ``others`` beside it) may be used: each, and their folder, belong to this user
+    (or root) and no one else may write them. A cache that others can write (a shared ``MESOCLI_CACHE``, one
+    made under ``umask 000``) could hold someone else's model or face detector, with the sha256 recorded beside
+    it, and so change the verdicts: it is not read (each run converts, or builds the detector)."""
+    user = os.geteuid()
+    try:
+        for entry in (path, *others, path.parent):
+            info = os.stat(entry)
+            if info.st_uid not in (user, 0) or info.st_mode & stat.S_IWOTH:
+                return False
+    except OSError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def output_errors(target: Path | str) -> Iterator[None]:
     """Turn an OSError raised in the block (folder not writable, disk full) into an OutputError naming ``target``."""
@@ -48,6 +78,11 @@ def _umask() -> int:
     mask = os.umask(0o077)  # restrictive meanwhile: a file another thread creates now is not world-writable
     os.umask(mask)
     return mask
+
+
+def folder_mode() -> int:
+    """The mode ``mkdir`` gives a new folder: 0o777 less the umask (for a folder made by ``mkdtemp``, 0o700)."""
+    return 0o777 & ~_umask()
 
 
 def _give_mode(tmp: Path, target: Path) -> None:

@@ -168,11 +168,11 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
             result.append(path)
 
     for path in map(Path, paths):
-        if path.is_dir():
+        if os.path.isdir(path):  # os.path: a name too long is no folder, not an OSError
             for file in _walk(path, seen_dirs, hidden):
                 if not media_only or looks_like_media(file):
                     add(file)
-        elif path.exists() or missing_ok:
+        elif os.path.exists(path) or missing_ok:
             add(path)
         else:
             raise UsageError(f"{path}: no such file or folder")
@@ -200,7 +200,7 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
 
     for raw in arguments:
         path = Path(raw)
-        if not path.is_dir():
+        if not os.path.isdir(path):
             plan(str(raw))
             continue
         try:

@@ -7,6 +7,8 @@ everything a user sees is ``p_fake = 1 - output``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from mesocli._tf import import_tensorflow
@@ -73,12 +75,34 @@ def _inception_block(make: _Layers, x: Any, a: int, b: int, c: int, d: int) -> A
     return make.keras.layers.MaxPooling2D(pool_size=(2, 2), padding="same")(x)
 
 
+@contextlib.contextmanager
+def _network_config(keras: Any) -> Iterator[None]:
+    """Keras's global settings as the networks (and every weights file) are: float32, channels last, while the
+    layers are made; the caller's are restored. A user's ``~/.keras/keras.json`` for other work (``"floatx":
+    "float16"``, ``"image_data_format": "channels_first"``) changed the TensorFlow runtime's scores, or made
+    the bundled weights a "damaged HDF5 file"."""
+    floatx, data_format = keras.config.floatx(), keras.config.image_data_format()
+    keras.config.set_floatx("float32")
+    keras.config.set_image_data_format("channels_last")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_image_data_format(data_format)
+
+
 def build_model(arch: str) -> Any:
-    """Build ``meso4`` or ``mesoinception4`` as a Keras 3 functional model (untrained)."""
+    """Build ``meso4`` or ``mesoinception4`` as a Keras 3 functional model (untrained), float32 and channels last
+    whatever Keras's own settings."""
     tf = import_tensorflow()
     keras = tf.keras
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    with _network_config(keras):
+        return _build(keras, arch)
+
+
+def _build(keras: Any, arch: str) -> Any:
     make = _Layers(keras)
     inputs = keras.Input(shape=(256, 256, 3), name="image")
     if arch == "meso4":

@@ -137,9 +137,14 @@ class Producer(threading.Thread):
         """One command-line argument: a file, or a folder expanded recursively."""
         from mesocli.inputs import expand_inputs
 
-        if not path.exists():
+        try:
+            exists, folder = path.exists(), path.is_dir()
+        except OSError as exc:  # a name longer than the file system allows, ...
+            self._failed(shown, f"cannot read ({exc.strerror or exc})")
+            return
+        if not exists:
             self._failed(shown, "broken symbolic link" if path.is_symlink() else "no such file or folder")
-        elif not path.is_dir():
+        elif not folder:
             self._input(path, shown)
         else:
             # files that neither carry a media suffix nor start like media are skipped; the others

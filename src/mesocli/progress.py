@@ -11,8 +11,9 @@ from mesocli.errors import printable
 
 
 def note(text: str) -> None:
-    """Print a line on stderr (the default ``log`` of the commands' library functions)."""
-    print(text, file=sys.stderr, flush=True)
+    """Print a line on stderr (the default ``log`` of the commands' library functions), its control characters
+    escaped (:func:`mesocli.errors.printable`): a folder or file name in it reaches no terminal raw."""
+    print(printable(text), file=sys.stderr, flush=True)
 
 
 class InputBars:

@@ -299,4 +299,6 @@ def render_html(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = No
         *(_section(number, entry) for number, entry in enumerate(entries, 1)),
         "</body></html>\n",
     ]
-    return "\n".join(body)
+    # a file name that is not UTF-8 (its bytes kept as surrogates, as os.fsdecode keeps them) is shown with the
+    # escape the JSON output uses, ``caf\\udce9.mp4``: the page is UTF-8 (writing it failed after the scan)
+    return "\n".join(body).encode("utf-8", "backslashreplace").decode("utf-8")

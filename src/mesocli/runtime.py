@@ -16,6 +16,8 @@ the Keras :class:`mesocli.predictor.Predictor`. Where the ONNX graph comes from:
 
 The weights file is checked as :func:`mesocli.weights.load_weights` checks it (regular file,
 sha256 against its model card, architecture against ``--arch``) with the same one-line errors.
+ONNX Runtime runs with its telemetry off (``ORT_DISABLE_TELEMETRY=1`` unless set otherwise): nothing of a
+run is written to ``~/.cache/Microsoft``.
 """
 
 from __future__ import annotations
@@ -38,15 +40,18 @@ DEFAULT_RUNTIME = "onnx"
 DEFAULT_BATCH = 32
 
 
-def cache_dir() -> Path:
-    """Cache of converted models: ``$MESOCLI_CACHE``, else ``$XDG_CACHE_HOME/mesocli`` or ``~/.cache/mesocli``."""
-    if os.environ.get("MESOCLI_CACHE"):
-        return Path(os.environ["MESOCLI_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mesocli"
+def cache_dir() -> Path | None:
+    """Cache of converted models: ``$MESOCLI_CACHE``, else ``$XDG_CACHE_HOME/mesocli`` or ``~/.cache/mesocli``;
+    None without a home folder (:func:`mesocli.fsutil.cache_folder`): each run converts."""
+    from mesocli.fsutil import cache_folder
+
+    return cache_folder()
 
 
 def _session(model: bytes | Path, threads: int | None = None) -> Any:
+    # ONNX Runtime's telemetry (unless the user chose): no device id and event database written to the user's
+    # cache folder, and no warning with colour codes on stderr at every start where that folder cannot be written
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -144,8 +149,9 @@ def runtime_of(loaded: Any) -> str:
     return "onnx" if isinstance(loaded, OnnxModel) else "tensorflow"
 
 
-def cached_path(digest: str) -> Path:
-    return cache_dir() / "onnx" / f"{digest}.onnx"
+def cached_path(digest: str) -> Path | None:
+    folder = cache_dir()
+    return None if folder is None else folder / "onnx" / f"{digest}.onnx"
 
 
 def _recorded_sha256(onnx_path: Path) -> Path:
@@ -173,6 +179,7 @@ def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
     """
     from mesocli import weights as w
     from mesocli.export import default_output
+    from mesocli.fsutil import trusted_cache_file
 
     path = Path(path)
     if path.suffix.lower() == ".onnx":
@@ -182,8 +189,9 @@ def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
     digest = w.check_file(path, card)
     candidates = [(default_output(path, "onnx"), "bundled", card.onnx_sha256)] if card is not None else []
     cached = cached_path(digest)
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        candidates.append((cached, "cache", _recorded_sha256(cached).read_text(encoding="ascii").strip()))
+    if cached is not None and trusted_cache_file(cached, _recorded_sha256(cached)):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            candidates.append((cached, "cache", _recorded_sha256(cached).read_text(encoding="ascii").strip()))
     for candidate, origin, expected in candidates:
         data = _verified(candidate, expected)
         found, session = _onnx_card(data) if data is not None else (None, None)
@@ -227,10 +235,11 @@ def convert(path: Path, arch: str | None = None, digest: str | None = None) -> O
     source = read_source(Path(path), arch, digest)
     data = onnx_bytes(source.arrays, source.arch, source.card())
     cached = cached_path(source.sha256)
-    with contextlib.suppress(OSError):  # a read-only or full cache only costs the next run a conversion
-        with atomic_path(cached, suffix=".onnx") as tmp:
-            tmp.write_bytes(data)
-        atomic_write_text(_recorded_sha256(cached), hashlib.sha256(data).hexdigest() + "\n")
+    if cached is not None:
+        with contextlib.suppress(OSError):  # a read-only or full cache only costs the next run a conversion
+            with atomic_path(cached, suffix=".onnx") as tmp:
+                tmp.write_bytes(data)
+            atomic_write_text(_recorded_sha256(cached), hashlib.sha256(data).hexdigest() + "\n")
     from mesocli.weights import ModelCard, card_path_for
 
     card_file = card_path_for(source.path)

@@ -6,6 +6,7 @@ standard output or to a file (atomically; with ``resume``, appended and synced).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 import io
@@ -113,12 +114,15 @@ def read_inputs(inputs: Sequence[str]) -> list[str]:
 
 
 def _stdin_paths() -> Any:
-    """Standard input as text whose undecodable bytes (file names that are not UTF-8) survive as they do in
-    ``os.fsdecode``, so that every path read opens the very file it names."""
+    """Standard input as text decoded as ``os.fsdecode`` decodes file names (the file system's encoding, its
+    undecodable bytes kept), so that every path read opens the very file it names: ``ls``, ``find`` write the
+    names' bytes, whatever stdin's text encoding (``PYTHONIOENCODING=latin-1`` found no UTF-8-named file)."""
     buffer = getattr(sys.stdin, "buffer", None)
-    if buffer is None or sys.stdin.errors == "surrogateescape":
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    if buffer is None or (codecs.lookup(sys.stdin.encoding or "ascii").name, sys.stdin.errors) == (
+            codecs.lookup(encoding).name, errors):
         return sys.stdin
-    return io.TextIOWrapper(buffer, encoding=sys.stdin.encoding or "utf-8", errors="surrogateescape")
+    return io.TextIOWrapper(buffer, encoding=encoding, errors=errors)
 
 
 def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engine: str, address: str | None,

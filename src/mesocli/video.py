@@ -189,6 +189,8 @@ def _evenly_spaced_expression(wanted: int, total: int) -> str:
 
 _SHOWINFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:(\S+).*?\bs:(\d+)x(\d+)")
 _LEVEL = re.compile(r"\[(error|fatal|panic)\]\s*(.*)")
+_STARVED = ("Cannot allocate memory", "Resource temporarily unavailable")
+"""ffmpeg's words (strerror of ENOMEM, EAGAIN) when memory or threads ran out, not the file's content."""
 _END = object()
 
 
@@ -365,6 +367,10 @@ class FrameReader:
         if stopped := ffmpeg_stopped(code, self._signal_note):
             raise InputError(f"{self.path}: decoding stopped: {stopped}")
         if code and self.decoded == 0:
+            starved = next((line for line in self.warnings if any(cause in line for cause in _STARVED)), None)
+            if starved is not None:  # not the file's fault: its last line blamed it ("Nothing was written ...")
+                raise InputError(f"{self.path}: could not decode: ffmpeg ran out of memory or threads ({starved}); "
+                                 "the file may be fine: raise the memory limit (ulimit -v) or free memory")
             reason = self.warnings[-1] if self.warnings else f"ffmpeg exited with status {code}"
             raise InputError(f"{self.path}: could not decode ({reason})")
         if code:

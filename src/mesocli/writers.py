@@ -13,6 +13,7 @@ Scan writers take result dicts (``ScanResult.to_dict()``):
 from __future__ import annotations
 
 import csv
+import errno
 import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -35,6 +36,31 @@ CSV_COLUMNS = (
     "model_arch", "model_name", "model_weights_sha256", "frames_sampled", "frames_with_face",
     "faces", "segments", "seconds", "detectors", "warnings", "scores", "settings",
 )
+
+
+def console(**settings: Any) -> Any:
+    """A rich Console for mesocli's output (``settings``: rich's). A reader that went away (``| head``) raises
+    BrokenPipeError, which the CLI turns into exit status 141 (rich itself exits with status 1: "fake" for
+    ``scan --fail-on-fake``); a terminal width of 0 (``COLUMNS=0``, which rich takes as is and prints
+    nothing) is the usual 80."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    made = _Console(**settings)
+    if made.width < 1:
+        made.width = 80
+    return made
+
+
+def needed_width(renderable: Any) -> int:
+    """The fewest columns ``renderable`` (a rich Table) takes without cutting a cell short or leaving one out."""
+    from rich.console import Console
+
+    return Console(width=1 << 16).measure(renderable).minimum
 
 
 class Writer(Protocol):
@@ -157,7 +183,6 @@ class TableWriter:
         self.rows.append(result)
 
     def close(self) -> None:
-        from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
 
@@ -166,7 +191,8 @@ class TableWriter:
         terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
         # on a terminal rows fold to its width; in a file or pipe no cell is ever cut or folded
         width = None if terminal else 1 << 16
-        console = Console(file=self.stream, width=width, no_color=self.color is False, highlight=False)
+        # colour: never in a file; elsewhere as NO_COLOR says (no_color=False made rich ignore NO_COLOR)
+        out = console(file=self.stream, width=width, no_color=True if self.color is False else None, highlight=False)
 
         table = Table(show_edge=False, pad_edge=False)
         table.add_column("path", overflow="fold")
@@ -202,10 +228,10 @@ class TableWriter:
                 cells.append(" ".join(f"{name} {shown(item['p_fake'], row.get('threshold', 0.5))}"
                                       for name, item in detectors.items()) or "-")
             table.add_row(*cells)
-        console.print(table)
+        out.print(table)
         order = ("fake", "real", "no_face", "error")
         summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)
-        console.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
+        out.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
 
 
 def refuse_existing(target: Path | str | None, force: bool, template: str = EXISTS, **values: object) -> None:
@@ -426,8 +452,6 @@ def models_view(fmt: str, width: int = 80) -> str | list[Any]:
     the detectors without bundled weights."""
     from dataclasses import asdict
 
-    from rich.console import Console
-
     from mesocli.weights import MANIPULATIONS, bundled_cards
 
     cards = bundled_cards()
@@ -448,7 +472,7 @@ def models_view(fmt: str, width: int = 80) -> str | list[Any]:
     ffpp_legend = "FF++: AUC on FaceForensics++ test faces per method (Deepfakes, Face2Face, FaceSwap)"
     soup_legend = "soup: a weight average of epochs (its card lists them)"
     tables = [_cards_table(cards, "Bundled weights", columns, f"{val_legend}; {ffpp_legend}; {soup_legend}")]
-    if Console(width=1000).measure(tables[0]).minimum > width:  # too narrow: rich would crop the right columns
+    if needed_width(tables[0]) > width:  # too narrow: rich would crop the right columns
         ffpp = [name for name in columns if name.startswith("FF++")]
         tables = [
             _cards_table(cards, "Bundled weights", {k: v for k, v in columns.items() if k not in ffpp},

@@ -1,0 +1,428 @@
+"""The environments analysts run mesocli in: locales and stdout encodings, closed pipes and descriptors,
+narrow terminals, a deleted current folder, names longer than the file system allows, the umask, caches
+that cannot be written, warnings turned into errors and a TensorFlow that cannot be loaded."""
+
+from __future__ import annotations
+
+import importlib.abc
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from conftest import RunCli
+from media import face_crop, make_faces
+
+LONG_NAME = "x" * 252 + ".json"  # 257 bytes: one more than a name may hold
+COLOUR = re.compile(r"\x1b\[[0-9;]*(3[0-8]|9[0-7])[;m]")  # an SGR sequence that sets a foreground colour
+NAMES = ["ünïcödé☃😀.png", os.fsdecode(b"caf\xe9 \xff.png")]  # non-ASCII; not UTF-8 at all
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Aligned face crops (``--detector none``) with the odd names of :data:`NAMES`, and a plain one."""
+    folder = tmp_path_factory.mktemp("crops")
+    paths = [folder / "plain.png", *(folder / name for name in NAMES)]
+    for path in paths:
+        face_crop().save(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_faces(tmp_path_factory.mktemp("data"), {"df": 4, "real": 4})
+
+
+def mesocli(*args: object, env: dict[str, str] | None = None, **options: object) -> subprocess.CompletedProcess:
+    """``python -m mesocli ARGS`` in a new process (bytes out), with ``env`` added to this one's."""
+    if "stdout" not in options and "stderr" not in options:
+        options.setdefault("capture_output", True)
+    return subprocess.run([sys.executable, "-m", "mesocli", *map(os.fsencode, map(str, args))],
+                          env={**os.environ, **(env or {})}, timeout=300, **options)
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_json_stays_valid_json_on_a_stdout_that_lacks_characters(encoding: str, crops: list[Path],
+                                                                  own_weights: Path) -> None:
+    """A non-UTF-8 stdout (``PYTHONIOENCODING``, a Latin-1 locale) writes what it lacks as JSON escapes that
+    read back to the very file name (it wrote ``\\xfc``, which no JSON reader accepts)."""
+    for fmt in ("jsonl", "json"):
+        done = mesocli("scan", "--weights", own_weights, "--detector", "none", "--format", fmt, *crops,
+                       env={"PYTHONIOENCODING": encoding})
+        assert done.returncode == 0, done.stderr
+        text = done.stdout.decode(encoding)
+        rows = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+        assert [row["path"] for row in rows] == [str(path) for path in crops]
+
+
+def test_an_ascii_locale_prints_every_name_and_every_table(crops: list[Path], own_weights: Path,
+                                                           tiny_data: Path) -> None:
+    """``LC_ALL=C`` without UTF-8 mode (an ASCII locale; any non-UTF-8 one alike): eval's table (its ``≥``) was a
+    UnicodeEncodeError traceback, exit 1, and explain's JSON named the files ``??n??c...``, lost; now a name's
+    bytes are written as they are (as scan writes them there) and other characters as JSON escapes."""
+    env = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    evaluated = mesocli("eval", "--data", tiny_data, "--weights", own_weights, "--bootstrap", "0", "-q", env=env)
+    assert evaluated.returncode == 0, evaluated.stderr.decode()
+    assert b"\\u2265 0.5" in evaluated.stdout  # fake when p_fake >= 0.5
+    explained = mesocli("explain", *crops, "--out", crops[0].parent / "heatmaps", "--weights", own_weights, env=env)
+    assert explained.returncode == 0, explained.stderr.decode()
+    rows = [json.loads(os.fsdecode(line)) for line in explained.stdout.splitlines()]
+    assert [row["path"] for row in rows] == [str(path) for path in crops]
+
+
+def test_a_report_names_a_file_that_is_not_utf8(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                run_cli: RunCli) -> None:
+    """``scan --report`` on a file whose name is not UTF-8 ended in a UnicodeEncodeError traceback after the
+    scan, the report lost; the page names it with the JSON output's escape."""
+    report = tmp_path / "report.html"
+    result = run_cli("scan", "--weights", own_weights, "--detector", "none", "--report", report, *crops)
+    assert result.code == 0, result.err
+    page = report.read_text(encoding="utf-8")
+    assert "caf\\udce9 \\udcff.png" in page and "ünïcödé☃😀.png" in page
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_scan_dash_finds_the_files_whatever_stdins_encoding(encoding: str, crops: list[Path],
+                                                            own_weights: Path) -> None:
+    """``ls | mesocli scan -`` gives the names' bytes: with ``PYTHONIOENCODING=latin-1`` a UTF-8 name was decoded
+    as Latin-1 and reported "no such file or folder"; read as ``os.fsdecode`` reads a name, each is found."""
+    listing = b"".join(os.fsencode(path) + b"\n" for path in crops)
+    done = mesocli("scan", "--weights", own_weights, "--detector", "none", "-", input=listing,
+                   env={"PYTHONIOENCODING": encoding})
+    assert done.returncode == 0, done.stdout
+    rows = [json.loads(line) for line in done.stdout.decode(encoding).splitlines()]
+    assert [(row["path"], row["status"]) for row in rows] == [(str(path), "ok") for path in crops]
+
+
+@pytest.mark.parametrize("args", [["models"], ["scan", "--format", "table"], ["scan", "--format", "jsonl"],
+                                  ["eval", "--bootstrap", "0", "-q"]], ids=lambda args: "-".join(args[:3]))
+def test_a_reader_that_went_away_exits_141_not_1(args: list[str], crops: list[Path], own_weights: Path,
+                                                 tiny_data: Path) -> None:
+    """``mesocli ... | head``: the reader closed the pipe. Status 141 (SIGPIPE) and nothing on stderr, as for
+    any command of a pipeline; it was 1, which ``scan --fail-on-fake`` uses for "a verdict is fake"."""
+    extra = {"scan": ["--weights", own_weights, "--detector", "none", crops[0]],
+             "eval": ["--data", tiny_data, "--weights", own_weights]}.get(args[0], [])
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first write
+    try:
+        done = mesocli(*args, *extra, stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr.decode()) == (141, "")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [["--help"], ["models"], ["eval", "--bootstrap", "0", "-q"], ["explain"], ["extract"],
+                                  ["export"]], ids=lambda args: args[0])
+def test_a_full_disk_on_stdout_is_one_line_in_every_command(args: list[str], tmp_path: Path, crops: list[Path],
+                                                            own_weights: Path, tiny_data: Path) -> None:
+    """``> /dev/full`` (a full disk under a redirection): only scan said so; the other commands ended in an
+    OSError traceback with exit 1, after their work."""
+    extra = {"eval": ["--data", tiny_data, "--weights", own_weights],
+             "explain": [crops[0], "--out", tmp_path / "heatmaps", "--weights", own_weights],
+             "extract": [crops[0], tmp_path / "faces"],
+             "export": [own_weights, "-o", tmp_path / "w.onnx"]}.get(args[0], [])
+    with open("/dev/full", "w") as full:
+        done = mesocli(*args, *extra, stdout=full, stderr=subprocess.PIPE)
+    assert (done.returncode, done.stderr.decode()) == (
+        2, "mesocli: error: cannot write standard output: No space left on device\n")
+
+
+def test_narrow_and_zero_width_terminals_leave_no_column_out(tiny_data: Path, own_weights: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """``COLUMNS=0`` printed nothing at all (exit 0), ``--help`` a blank line; ``COLUMNS=20`` left the model
+    column out of ``models`` and cut names short (``mesoi…``): a table is printed at least as wide as it needs,
+    the terminal wraps it."""
+    from mesocli.weights import bundled_cards
+
+    for columns in ("0", "20"):
+        monkeypatch.setenv("COLUMNS", columns)
+        listed = run_cli("models")
+        assert listed.code == 0 and "…" not in listed.out
+        rows = [line.split()[:2] for line in listed.out.splitlines() if line.startswith(" meso")]
+        for card in bundled_cards():
+            assert [card.arch, card.manipulation] in rows
+        evaluated = run_cli("eval", "--data", tiny_data, "--weights", own_weights, "--bootstrap", "0", "-q")
+        assert evaluated.code == 0 and "accuracy" in evaluated.out and "…" not in evaluated.out
+        monkeypatch.setenv("COLUMNS", columns)
+        helped = run_cli("--help")  # COLUMNS=0: typer's help was one blank line
+        assert helped.code == 0 and "Usage:" in helped.out and "scan" in helped.out
+
+
+def test_no_color_is_obeyed_by_the_scan_table(crops: list[Path], own_weights: Path,
+                                              monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """``NO_COLOR=1`` on a terminal (``FORCE_COLOR`` stands in for one here): the verdicts were still green and red."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    coloured = run_cli("scan", "--weights", own_weights, "--detector", "none", "--format", "table", crops[0])
+    assert coloured.code == 0 and COLOUR.search(coloured.out)  # the control: colour where it is allowed
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = run_cli("scan", "--weights", own_weights, "--detector", "none", "--format", "table", crops[0])
+    assert plain.code == 0 and "real" in plain.out and not COLOUR.search(plain.out)
+
+
+def test_names_in_notes_reach_the_terminal_escaped(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                   tiny_data: Path, run_cli: RunCli) -> None:
+    """The notes on stderr (hidden files skipped in a folder, files an eval skipped) printed names raw: a newline
+    split the line, an escape sequence (``\\x1b[31m``, ``\\x1b[2J``) reached the terminal."""
+    import shutil
+
+    folder = tmp_path / "ev\x1b[31mil\nfolder"
+    folder.mkdir()
+    shutil.copy(crops[0], folder / "a.png")
+    shutil.copy(crops[0], folder / ".hidden.png")
+    data = Path(shutil.copytree(tiny_data, tmp_path / "data"))
+    (data / "real" / "notes\x1b[2J.txt").write_text("not an image\n")
+    runs = [("scan", "--weights", own_weights, "--detector", "none", folder),
+            ("extract", folder, tmp_path / "faces", "--detector", "none"),
+            ("eval", "--data", data, "--weights", own_weights, "--bootstrap", "0", "--format", "json")]
+    for args in runs:
+        result = run_cli(*args)
+        assert result.code == 0, result.err
+        assert "\x1b" not in result.err and "\\x1b" in result.err, args[0]
+        (skipped,) = [line for line in result.err.splitlines() if "skipped" in line]  # one line, not split
+        assert skipped.startswith("mesocli: "), result.err
+
+
+def test_a_deleted_current_folder_is_one_line(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                              tiny_data: Path, monkeypatch: pytest.MonkeyPatch,
+                                              run_cli: RunCli) -> None:
+    """Outputs named relative to a current folder that was deleted (another shell's ``rm -r``): one line,
+    exit 2; it was a FileNotFoundError traceback with exit 1 ("fake" for scan)."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    runs = [("scan", "--weights", own_weights, "--detector", "none", crops[0], "-o", "out.json"),
+            ("extract", crops[0], "out"),
+            ("explain", crops[0], "--out", "heatmaps", "--weights", own_weights),
+            ("eval", "--data", tiny_data, "--weights", own_weights, "--scores", "scores.csv", "-q"),
+            ("export", own_weights, "-o", "w.onnx")]
+    for args in runs:
+        result = run_cli(*args)
+        assert (result.code, result.error_line()) == (2, "the current folder no longer exists (it was deleted or "
+                                                          "moved): cd to a folder that exists, or give absolute paths")
+
+
+def test_a_name_longer_than_the_file_system_allows(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                   tiny_data: Path, run_cli: RunCli) -> None:
+    """An output name of 257 bytes is one line, exit 2; an input of that name is an error result and the other
+    inputs are processed. Each was an OSError traceback (exit 1), after the other inputs were scanned."""
+    long = tmp_path / LONG_NAME
+    expected = f"{long}: name too long (257 bytes in one name; the file system allows 255): give a shorter one"
+    runs = [("scan", "--weights", own_weights, "--detector", "none", crops[0], "-o", long),
+            ("scan", "--weights", own_weights, "--detector", "none", crops[0], "--report", long),
+            ("extract", crops[0], long),
+            ("explain", crops[0], "--out", long, "--weights", own_weights),
+            ("eval", "--data", tiny_data, "--weights", own_weights, "--scores", long, "-q"),
+            ("export", own_weights, "-o", long)]
+    for args in runs:
+        result = run_cli(*args)
+        assert (result.code, result.error_line()) == (2, expected), args[0]
+    scanned = run_cli("scan", "--weights", own_weights, "--detector", "none", crops[0], long)
+    assert scanned.code == 3
+    assert [(row["status"], row["error"]) for row in scanned.jsonl()] == [
+        ("ok", None), ("error", f"{long}: cannot read (File name too long)")]
+    explained = run_cli("explain", crops[0], long, "--out", tmp_path / "heatmaps", "--weights", own_weights)
+    assert explained.code == 3
+    assert [json.loads(line)["status"] for line in explained.out.splitlines()] == ["ok", "error"]
+
+
+def _closing(*descriptors: int):
+    def close() -> None:
+        for fd in descriptors:
+            os.close(fd)
+
+    return close
+
+
+def test_closed_stdout_and_stderr_leave_no_descriptor_for_a_file_to_take(tmp_path: Path, crops: list[Path],
+                                                                         own_weights: Path) -> None:
+    """``>&- 2>&-`` (cron, a daemon): the first file opened took descriptor 2, where TensorFlow, ONNX Runtime and
+    ffmpeg write; saving and restoring it failed, and the bundled weights were called a "damaged HDF5 file
+    (Bad file descriptor)", exit 2, no output."""
+    out = tmp_path / "out.json"
+    done = mesocli("scan", "--weights", own_weights, "--detector", "none", "--runtime", "tensorflow", crops[0],
+                   "-o", out, stdin=subprocess.DEVNULL, capture_output=False, preexec_fn=_closing(1, 2))
+    assert done.returncode == 0
+    assert [row["status"] for row in json.loads(out.read_text())] == ["ok"]
+
+
+def _others_may_write(root: Path) -> list[str]:
+    return [str(path.relative_to(root)) for path in [root, *root.rglob("*")]
+            if stat.S_IMODE(path.lstat().st_mode) & stat.S_IWOTH and not path.is_symlink()]
+
+
+def test_umask_000_makes_no_evidence_world_writable(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                    face_jpeg: Path) -> None:
+    """Under ``umask 000`` crops, manifests, results, reports and heatmaps were 0666 and their folders 0777: anyone
+    on the machine could change them. The CLI withholds write permission from others (``umask 000`` acts as 002)."""
+    for args in (("extract", face_jpeg, tmp_path / "faces"),
+                 ("scan", "--weights", own_weights, "--detector", "none", crops[0], "-o", tmp_path / "r" / "s.json",
+                  "--report", tmp_path / "r" / "report.html", "--explain", tmp_path / "r" / "heatmaps")):
+        done = mesocli(*args, umask=0)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "faces" / "manifest.jsonl").is_file() and (tmp_path / "r" / "report.html").is_file()
+    assert _others_may_write(tmp_path / "faces") == []
+    assert _others_may_write(tmp_path / "r") == []
+    made = tmp_path / "r" / "s.json"
+    assert stat.S_IMODE(made.stat().st_mode) == 0o664  # group-writable, as umask 000 asks: only others lose it
+
+
+def test_a_savedmodel_export_folder_gets_the_umask_mode(tmp_path: Path, own_weights: Path, run_cli: RunCli) -> None:
+    """``export --format savedmodel``: the folder was 0o700 (mkdtemp's) whatever the umask, so that the account
+    that serves the model could not read it, while every file in it followed the umask."""
+    from mesocli import fsutil
+
+    saved = os.umask(0o022)
+    fsutil._umask.cache_clear()  # read again: this umask
+    try:
+        result = run_cli("export", own_weights, "--format", "savedmodel", "-o", tmp_path / "model")
+    finally:
+        os.umask(saved)
+        fsutil._umask.cache_clear()
+    assert result.code == 0, result.err
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o755
+
+
+def test_an_unwritable_cache_gives_no_onnx_runtime_warning(tmp_path: Path, crops: list[Path],
+                                                           own_weights: Path) -> None:
+    """ONNX Runtime's telemetry wrote a device id and an event database to ``$XDG_CACHE_HOME/Microsoft``, and
+    where that folder cannot be made (``XDG_CACHE_HOME`` a file, a read-only ``HOME``) printed a coloured,
+    timestamped warning on stderr at every scan, ``--quiet`` or not."""
+    env = {key: value for key, value in os.environ.items() if key != "ORT_DISABLE_TELEMETRY"}
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for xdg in (blocker, cache):
+        done = subprocess.run([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                               "none", "-q", str(crops[0])], env={**env, "XDG_CACHE_HOME": str(xdg)},
+                              capture_output=True, text=True, timeout=300)
+        assert (done.returncode, done.stderr) == (0, "")
+    assert list(cache.iterdir()) == []
+
+
+def test_without_a_home_folder_nothing_is_cached_in_the_current_one(tmp_path: Path, own_weights: Path,
+                                                                    face_jpeg: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    run_cli: RunCli) -> None:
+    """``HOME`` unset and a user id without a password entry (a container run with an arbitrary id): ``~`` stays
+    ``~``, so the converted model went to ``./~/.cache/mesocli`` in the current (evidence) folder, and the face
+    detector's cache (``Path.home()``) raised RuntimeError. Now nothing is cached there."""
+    import pwd
+
+    from mesocli import faces
+
+    def no_entry(uid: int) -> None:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    for name in ("HOME", "MESOCLI_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    work = tmp_path / "evidence"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    faces._hog_detector.cache_clear()  # made (and cached) anew, here
+    try:
+        result = run_cli("scan", "--weights", own_weights, face_jpeg)
+    finally:
+        faces._hog_detector.cache_clear()
+    assert result.code == 0, result.out + result.err
+    assert [row["status"] for row in result.jsonl()] == ["ok"]
+    assert list(work.iterdir()) == []
+
+
+def test_a_cache_that_others_can_write_is_not_used(tmp_path: Path, own_weights: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The converted model is checked against the sha256 recorded beside it, in the same folder: whoever can
+    write that folder (a shared ``MESOCLI_CACHE``, a cache made under ``umask 000``) could put another network
+    there, and its verdicts would be reported under these weights. Such a cache is now not read."""
+    from mesocli import runtime
+
+    monkeypatch.setenv("MESOCLI_CACHE", str(tmp_path / "cache"))
+    assert runtime.load_onnx(own_weights).origin == "converted"
+    assert runtime.load_onnx(own_weights).origin == "cache"  # the control: a cache of one's own is used
+    cached = runtime.cached_path(runtime.load_onnx(own_weights).sha256)
+    cached.parent.chmod(0o777)
+    assert runtime.load_onnx(own_weights).origin == "converted"
+    cached.parent.chmod(0o755)
+    cached.chmod(0o666)
+    assert runtime.load_onnx(own_weights).origin == "converted"
+
+
+def test_an_unwritable_home_gives_no_matplotlib_notice(tmp_path: Path, own_weights: Path, tiny_data: Path) -> None:
+    """A container's ``HOME=/`` (or a read-only one): ``eval --plot`` printed matplotlib's "mkdir -p failed for path
+    ..." and "Matplotlib created a temporary cache directory ... it is highly recommended to set the MPLCONFIGDIR
+    environment variable ..." on stderr, ``-q`` or not."""
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    plot = tmp_path / "roc.png"
+    done = subprocess.run([sys.executable, "-m", "mesocli", "eval", "--data", str(tiny_data), "--weights",
+                           str(own_weights), "--bootstrap", "0", "-q", "--plot", str(plot)],
+                          env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_warnings_as_errors_do_not_stop_the_tensorflow_runtime(crops: list[Path], own_weights: Path) -> None:
+    """``PYTHONWARNINGS=error`` (CI): Keras's NumPy 2 deprecation notice was a traceback, exit 1."""
+    done = mesocli("scan", "--weights", own_weights, "--detector", "none", "--runtime", "tensorflow", crops[0],
+                   env={"PYTHONWARNINGS": "error"})
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["status"] == "ok"
+
+
+@pytest.mark.parametrize("setting", [{"floatx": "float16"}, {"image_data_format": "channels_first"}],
+                         ids=["float16", "channels-first"])
+def test_a_users_keras_settings_do_not_change_the_scores(setting: dict[str, str], tmp_path: Path, crops: list[Path],
+                                                         own_weights: Path) -> None:
+    """``~/.keras/keras.json`` written for other work: ``floatx`` float16 changed the TensorFlow runtime's p_fake
+    (0.061101 -> 0.061523 for a bundled detector), ``channels_first`` made the weights "a damaged HDF5 file"."""
+    args = ("scan", "--weights", own_weights, "--detector", "none", crops[0])
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_HOME"}
+    onnx = subprocess.run([sys.executable, "-m", "mesocli", *map(str, args)], env=env, capture_output=True,
+                          timeout=300)
+    assert onnx.returncode == 0, onnx.stderr
+    (tmp_path / ".keras").mkdir()
+    (tmp_path / ".keras" / "keras.json").write_text(json.dumps({"backend": "tensorflow", **setting}))
+    keras = subprocess.run([sys.executable, "-m", "mesocli", *map(str, args), "--runtime", "tensorflow"],
+                           env={**env, "HOME": str(tmp_path)}, capture_output=True, timeout=300)
+    assert keras.returncode == 0, keras.stderr.decode()
+    assert json.loads(keras.stdout)["p_fake"] == pytest.approx(json.loads(onnx.stdout)["p_fake"], abs=2e-6)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_a_users_keras_backend_does_not_stop_the_tensorflow_runtime(backend: str, crops: list[Path],
+                                                                    own_weights: Path) -> None:
+    """``KERAS_BACKEND=jax`` exported for other work: every TensorFlow path (``--runtime tensorflow``, heatmaps,
+    exports) was an ImportError traceback, "Keras cannot be imported", exit 1."""
+    done = mesocli("scan", "--weights", own_weights, "--detector", "none", "--runtime", "tensorflow", crops[0],
+                   env={"KERAS_BACKEND": backend})
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["status"] == "ok"
+
+
+class _Unmappable(importlib.abc.MetaPathFinder):
+    """TensorFlow whose library cannot be mapped, as under ``ulimit -v``."""
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: object = None) -> None:
+        if name == "tensorflow":
+            raise ImportError("libtensorflow_cc.so.2: failed to map segment from shared object")
+
+
+def test_a_tensorflow_that_cannot_be_loaded_is_one_line(crops: list[Path], own_weights: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """It was an ImportError traceback, exit 1."""
+    for name in [name for name in sys.modules if name == "tensorflow" or name.startswith("tensorflow.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_Unmappable(), *sys.meta_path])
+    result = run_cli("scan", "--weights", own_weights, "--detector", "none", "--runtime", "tensorflow", crops[0])
+    assert (result.code, result.error_line()) == (
+        2, "TensorFlow cannot be loaded (libtensorflow_cc.so.2: failed to map segment from shared object): too little "
+           "memory for it (see ulimit -v), or a damaged installation")
