@@ -410,8 +410,8 @@ def eval_table(report: EvalReport) -> Any:
     ]
     if report.calibration is not None:
         cal = report.calibration
-        rows.append(("calibration: ECE", f"{cal['ece']:.4f}", "",
-                     f"Brier {cal['brier']:.4f}; 0 = p_fake is the share of fakes among faces so scored"))
+        rows.append(("ECE", f"{cal['ece']:.4f}", "",
+                     f"calibration error (0: p_fake = share of fakes among faces so scored); Brier {cal['brier']:.4f}"))
     if report.video is not None:
         video = report.video
         rows += [
