@@ -6,6 +6,7 @@ import json
 import shutil
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -611,6 +612,35 @@ def test_a_greedy_soup_keeps_ingredients_that_help_and_refuses_runs_with_another
         np.testing.assert_allclose(got, np.mean(arrays, axis=0), rtol=1e-6, atol=1e-7)
 
 
+def test_a_soup_refuses_runs_that_held_out_runs_of_files_or_nothing(tiny_data: Path, tmp_path: Path) -> None:
+    """Same root, seed and fraction, but ``runs`` or ``heldout: false``: another held-out part (or none, so
+    a run that trained on every face), not soup material."""
+    from dataclasses import asdict
+
+    from mesocli.averaging import greedy_soup, heldout_key
+    from mesocli.sources import Source
+
+    single = config_for(tiny_data, 1)
+    configs = {"single": single,
+               "runs": replace(single, sources=[asdict(Source(str(tiny_data), "train", runs=4))]),
+               "whole": replace(single, sources=[asdict(Source(str(tiny_data), "train", heldout=False))])}
+    held = {}
+    for name, config in configs.items():
+        trainer = Trainer(config, tmp_path / name, progress=False)
+        trainer.prepare()  # decodes the tiny split; trains nothing
+        held[name] = set(trainer.held_idx.tolist())
+        (tmp_path / name / "checkpoints").mkdir(parents=True)
+        (tmp_path / name / "config.json").write_text(json.dumps(asdict(config)))
+        (tmp_path / name / "checkpoints" / "epoch_001.weights.h5").write_bytes(b"")
+    assert held["single"] != held["runs"] and not held["whole"]  # the other runs trained on held-out faces
+    for other in ("runs", "whole"):
+        assert heldout_key(configs[other]) != heldout_key(single)
+        with pytest.raises(UsageError, match="did not draw the held-out part"):
+            greedy_soup(tmp_path / "single", [tmp_path / "single" / "checkpoints" / "epoch_001.weights.h5",
+                                              tmp_path / other / "checkpoints" / "epoch_001.weights.h5"],
+                        write=False, progress=False)
+
+
 @pytest.mark.slow
 def test_heldout_ensemble_rebuilds_a_runs_held_out_part_from_its_card_and_refuses_another_draw(
     run_copy: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
@@ -636,6 +666,11 @@ def test_heldout_ensemble_rebuilds_a_runs_held_out_part_from_its_card_and_refuse
     drawn["data"]["heldout_seed"] = 8
     other.write_text(json.dumps(drawn))
     monkeypatch.setattr(sys, "argv", ["heldout_ensemble.py", str(card), str(other)])
+    with pytest.raises(SystemExit, match="did not draw the same held-out part"):
+        heldout_ensemble.main()
+    drawn = json.loads(card.read_text())
+    drawn["data"]["sources"][0]["runs"] = 4  # same files and seed, but runs of files held out
+    other.write_text(json.dumps(drawn))
     with pytest.raises(SystemExit, match="did not draw the same held-out part"):
         heldout_ensemble.main()
 

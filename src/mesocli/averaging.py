@@ -11,6 +11,7 @@ split. The result is written beside ``best.weights.h5`` as ``averaged.weights.h5
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -141,11 +142,12 @@ class Soup:
 
 
 def heldout_key(config: Any) -> tuple[Any, ...]:
-    """What fixes a run's held-out part: its sources' files (root, split, methods, every), the seed of the
-    draw (``--heldout-seed``, else ``--seed``), the held-out fraction and the file limit; not the loss
-    shares or anything about training itself."""
-    sources = tuple((str(Path(source.root)), source.split, tuple(source.methods or ()), source.every)
-                    for source in config.source_list())
+    """What fixes a run's held-out part: its sources' files (root as the run opens it, split, methods, every)
+    and how each is held out (``heldout``, ``runs``), the seed of the draw (``--heldout-seed``, else
+    ``--seed``), the held-out fraction and the file limit; not the loss shares or anything about training
+    itself."""
+    sources = tuple((os.path.abspath(config.located(source.root)), source.split, tuple(source.methods or ()),
+                     source.every, source.heldout, source.runs) for source in config.source_list())
     return sources, config.split_seed, config.val_fraction, config.limit
 
 
@@ -174,7 +176,8 @@ def greedy_soup(run_dir: Path, candidates: Sequence[Path], write: bool = True, p
         other = run_of(path)
         if not (other / "config.json").is_file() or heldout_key(read_config(other)) != heldout_key(config):
             raise UsageError(f"{path}: its run ({other}) did not draw the held-out part of {run_dir} "
-                             "(other sources, seed or fraction), so it may have trained on held-out faces")
+                             "(other sources, held-out settings, seed or fraction), so it may have trained on "
+                               "held-out faces")
     trainer = Trainer(config, run_dir, progress)
     trainer.prepare()
     weights = {}
