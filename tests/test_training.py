@@ -8,6 +8,7 @@ import signal
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -415,6 +416,29 @@ def test_degradations_change_the_picked_faces_only_and_are_seeded() -> None:
     some = degrade(tf, faces, seed, 0.3).numpy()
     untouched = np.abs(some - faces.numpy()).reshape(12, -1).max(axis=1) == 0
     assert 0 < untouched.sum() < 12
+
+
+def test_no_augment_still_applies_the_degradations_and_resampling_blur_asked_for(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """``--no-augment`` turns off the paper's augmentation only: ``--degrade-prob`` / ``--rescale-prob`` stay on
+    (they were silently dropped), without flips or rotations; with neither, faces reach the step as decoded."""
+
+    def first_batch(**settings: Any) -> tuple[np.ndarray, np.ndarray]:
+        config = replace(config_for(tiny_data, 1), augment=False, **settings)
+        trainer = Trainer(config, tmp_path / "run", progress=False)
+        trainer.prepare()  # decodes the tiny split; trains nothing
+        x, _, _ = next(iter(trainer.batches(0)[1]))
+        order = np.random.default_rng([config.seed, 0]).permutation(trainer.train_idx)[: config.batch_size]
+        return x.numpy(), trainer.images[order].astype(np.float32) / 255
+
+    plain, decoded = first_batch()
+    np.testing.assert_array_equal(plain, decoded)
+    for settings in ({"degrade_prob": 1.0}, {"rescale_prob": 1.0}):
+        changed, decoded = first_batch(**settings)
+        difference = np.abs(changed - decoded).reshape(len(decoded), -1).mean(axis=1)
+        assert (difference > 0.002).all(), settings  # every face degraded or resampled ...
+        assert (difference < 0.15).all(), settings  # ... in place: no flip, rotation, zoom or colour change
 
 
 @pytest.mark.parametrize(

@@ -338,7 +338,7 @@ class Trainer:
                      f"{count_trainable(self.model)} trainable parameters", file=sys.stderr)
         self.optimizer = keras.optimizers.Adam(learning_rate=_step_decay(keras, tf, config))
         self.optimizer.build(self.model.trainable_variables)
-        self.augment = tf.function(augment_fn(tf, config.rescale_prob, config.degrade_prob))
+        self.augment = tf.function(augment_fn(tf, config.rescale_prob, config.degrade_prob, paper=config.augment))
         bce = config.loss == "bce"
         smoothing = config.label_smoothing
         model, optimizer = self.model, self.optimizer
@@ -388,7 +388,7 @@ class Trainer:
             x.set_shape([config.batch_size, 256, 256, 3])
             y.set_shape([config.batch_size])
             w.set_shape([config.batch_size])
-            if config.augment:
+            if config.augment or config.rescale_prob > 0 or config.degrade_prob > 0:  # --no-augment: paper's only
                 offset = tf.cast(epoch * 1_000_000, tf.int64) + step
                 seed = tf.stack([tf.constant(config.seed, tf.int64), offset])
                 x = self.augment(x, seed)
