@@ -1,7 +1,9 @@
 """Training-time augmentation of face batches, in TensorFlow, stateless: a function of the batch's seed.
 
 The paper's augmentation is the authors' Keras ``ImageDataGenerator`` (rotation ±15°, zoom ±20 %,
-horizontal flip, brightness ×0.8–1.2, channel shift ±30/255). Two additions, both off by default and
+horizontal flip, brightness ×0.8–1.2, channel shift ±30/255), with two differences: one zoom factor for
+both axes (Keras draws one per axis) and a shift drawn for each channel apart (Keras adds one shift to
+all three). Two additions, both off by default and
 described in docs/training.md: resampling blur (``rescale_prob``) before it, and the degradations of
 real clips (``degrade_prob``: blur, noise, JPEG re-compression) after it. Faces are 256×256 RGB.
 """
