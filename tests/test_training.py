@@ -536,6 +536,14 @@ def test_freezing_more_blocks_than_the_network_has_is_refused(tiny_data: Path, t
     assert not (tmp_path / "run").exists()
 
 
+def test_freezing_blocks_without_starting_weights_is_refused(tiny_data: Path, tmp_path: Path,
+                                                            run_cli: RunCli) -> None:
+    """Frozen blocks keep the weights they start with: without --init-weights, random ones (it trained that way)."""
+    code, _, err = run_cli("train", tiny_data, "--out", tmp_path / "run", *ONE_EPOCH, "--freeze-blocks", "2")
+    assert code == 2 and "--freeze-blocks 2 keeps blocks as they start: it needs --init-weights" in err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_averaging_a_run_writes_the_mean_of_its_epochs_scored_on_its_held_out_part(
     run_copy: Path

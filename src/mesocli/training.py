@@ -137,6 +137,9 @@ class TrainConfig:
             if not ok:
                 raise ParameterError("{" + name + "} {value}: must be {wanted}", value=getattr(self, name),
                                      wanted=wanted)
+        if self.freeze_blocks and not self.init_weights:
+            raise ParameterError("{freeze_blocks} {value} keeps blocks as they start: it needs {init_weights} "
+                                 "(randomly initialised blocks would never learn)", value=self.freeze_blocks)
 
     def _check_types(self) -> None:
         """Refuse a number setting of the wrong kind (``epochs=1.5`` trained two epochs and recorded 1.5; a
