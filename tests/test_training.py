@@ -350,6 +350,33 @@ def test_an_early_stopped_run_given_more_epochs_says_to_raise_patience_and_train
 
 
 @pytest.mark.slow
+def test_resume_and_soups_refuse_a_run_whose_data_changed(tmp_path: Path) -> None:
+    """Files added after a run started would redraw its held-out part (faces it trained on held out, the
+    batches' order another): --resume and the held-out scoring of averaging refuse instead."""
+    from mesocli.averaging import greedy_soup
+
+    data = make_tiny_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    start_run(config_for(data, 1), run, progress=False)
+    rng = np.random.default_rng(5)
+    for cls in ("df", "real"):
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, size=(80, 80, 3), dtype=np.uint8)).save(
+                data / "train" / cls / f"{900 + i:05d}.jpg")
+    saved = (run / "checkpoint" / "state.json").read_text()
+    with pytest.raises(UsageError, match="the run's data changed since it started"):
+        resume_run(run, progress=False, epochs=2)
+    with pytest.raises(UsageError, match="the run's data changed since it started"):
+        greedy_soup(run, [run / "checkpoints" / "epoch_001.weights.h5", run / "best.weights.h5"], write=False,
+                    progress=False)
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == json.loads(saved)["epoch"]
+    for cls in ("df", "real"):  # the data as it was: the run goes on
+        for i in range(4):
+            (data / "train" / cls / f"{900 + i:05d}.jpg").unlink()
+    assert resume_run(run, progress=False, epochs=2).epoch == 2
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -11,6 +11,8 @@ split. The result is written beside ``best.weights.h5`` as ``averaged.weights.h5
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mesocli.checkpoint import STATE_FILE
 from mesocli.errors import UsageError
 from mesocli.training import Trainer, read_config, selection_score
 from mesocli.weights import ModelCard, sha256_file
@@ -81,8 +84,7 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
                          "interpolate with (give a start file)")
     if alphas and any(not 0 <= alpha <= 1 for alpha in alphas):
         raise UsageError(f"interpolation weights must lie in [0, 1] (got {list(alphas)})")
-    trainer = Trainer(config, run_dir, progress)
-    trainer.prepare()
+    trainer = _prepared(config, run_dir, progress)
     if start:
         from mesocli.weights import load_weights
 
@@ -118,6 +120,19 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
             extra["start"] = {"file": Path(start).name, "sha256": sha256_file(Path(start))}
         trainer.save_model(path, max(chosen), heldout, averaged_epochs=chosen, **extra)
     return AveragedRun(run_dir, chosen, heldout, best_epoch, best_heldout, path, alpha, sweep)
+
+
+def _prepared(config: Any, run_dir: Path, progress: bool) -> Trainer:
+    """A :class:`Trainer` of the run in ``run_dir`` with its data read and held-out part drawn; UsageError if
+    the data changed since the run saved its state (another held-out part than the one it selected on)."""
+    trainer = Trainer(config, run_dir, progress)
+    trainer.prepare()
+    state = run_dir / "checkpoint" / STATE_FILE
+    saved = None
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no state (or an unreadable one): nothing to check
+        saved = json.loads(state.read_text()).get("split_sha256")
+    trainer.check_split_unchanged(saved)
+    return trainer
 
 
 def _interpolate(start: list[np.ndarray], end: list[np.ndarray], alpha: float) -> list[np.ndarray]:
@@ -178,8 +193,7 @@ def greedy_soup(run_dir: Path, candidates: Sequence[Path], write: bool = True, p
             raise UsageError(f"{path}: its run ({other}) did not draw the held-out part of {run_dir} "
                              "(other sources, held-out settings, seed or fraction), so it may have trained on "
                                "held-out faces")
-    trainer = Trainer(config, run_dir, progress)
-    trainer.prepare()
+    trainer = _prepared(config, run_dir, progress)
     weights = {}
     scored = []
     for path in paths:

@@ -20,6 +20,7 @@ is counted, and while a checkpoint is written, so the saved state never counts a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import numbers
 import os
@@ -490,6 +491,8 @@ class Trainer:
             self.prepare()
         config = self.config
         state = load_state(self.run_dir, self._variables(), config.arch) if resume else TrainState()
+        self.check_split_unchanged(state.split_sha256)
+        state.split_sha256 = self.split_sha256()
         if state.finished:
             self.log("run already finished; nothing to do", file=sys.stderr)
             return state
@@ -513,6 +516,29 @@ class Trainer:
         state.finished = True
         self._save_state(state)
         return state
+
+    def split_sha256(self) -> str:
+        """A hash of the training and held-out files (source, path within its root, label), in order: what the
+        batches and the held-out figures of the run are made of."""
+        digest = hashlib.sha256()
+        for part, indices in (("train", self.train_idx), ("heldout", self.held_idx)):
+            for index in indices:
+                source = int(self.data.source_index[index])
+                path = self.data.combined.paths[index]
+                with contextlib.suppress(ValueError):
+                    path = path.relative_to(self.data.datasets[source].root)
+                digest.update(f"{part}\t{source}\t{path.as_posix()}\t{self.data.labels[index]}\n".encode(
+                    "utf-8", "surrogateescape"))
+        return digest.hexdigest()
+
+    def check_split_unchanged(self, saved: str | None) -> None:
+        """Refuse (UsageError) to go on with a run whose data changed since its state was saved (``saved``: its
+        :meth:`split_sha256`; None for a new run or one saved before this check): other files would be held out,
+        some of them already trained on, and the batches' order would not be the run's."""
+        if saved is not None and saved != self.split_sha256():
+            raise UsageError(f"{self.run_dir}: the run's data changed since it started (files added, removed or "
+                             "unreadable), so its training and held-out parts are no longer the ones it trained and "
+                             "selected on; restore the data, or start a new run")
 
     def _save_best(self, state: TrainState, record: dict[str, Any]) -> None:
         heldout = {k: v for k, v in record.items() if k.startswith("heldout_")}
