@@ -572,6 +572,23 @@ def test_freezing_blocks_without_starting_weights_is_refused(tiny_data: Path, tm
 
 
 @pytest.mark.slow
+def test_force_drops_the_old_runs_epochs_so_averaging_never_mixes_two_runs(run_copy: Path, tiny_data: Path) -> None:
+    """A two-epoch run started over with --force for one epoch (another seed, so another held-out part): only the
+    new run's epoch is left to average; files that are not the run's stay."""
+    from mesocli.averaging import epoch_files
+
+    (run_copy / "averaged.weights.h5").write_bytes(b"old")
+    (run_copy / "notes.txt").write_text("mine")
+    config = replace(config_for(tiny_data, 1), seed=8)
+    start_run(config, run_copy, force=True, progress=False)
+    assert list(epoch_files(run_copy)) == [1]
+    assert not (run_copy / "averaged.weights.h5").exists() and (run_copy / "notes.txt").read_text() == "mine"
+    card = load_weights(run_copy / "best.weights.h5", "meso4").card
+    assert card is not None and card.seed == 8 and card.epochs == 1
+    assert [row["epoch"] for row in json.loads((run_copy / "log.json").read_text())] == [1]
+
+
+@pytest.mark.slow
 def test_averaging_a_run_writes_the_mean_of_its_epochs_scored_on_its_held_out_part(
     run_copy: Path
 ) -> None:

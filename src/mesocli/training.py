@@ -53,6 +53,9 @@ SWITCH_SETTINGS = ("augment", "class_weights", "jit_compile")
 OPTIONAL_SETTINGS = ("limit", "heldout_seed")  # None: not set
 LOSSES = ("mse", "bce")  # mean squared error on the sigmoid (the paper), binary cross-entropy
 LOCK = ".mesocli-train.lock"
+# what a run writes beside its checkpoints (averaging: averaged.*): --force removes an old run's
+OLD_RUN_FILES = ("best.weights.h5", "best.json", "averaged.weights.h5", "averaged.json", "log.csv", "log.json",
+                 "training.png")
 
 
 @dataclass
@@ -620,6 +623,10 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
             prepared = True
             for name in (STATE_FILE, VARIABLES_FILE):  # --force: the old run's state must not be resumed now
                 (run_dir / "checkpoint" / name).unlink(missing_ok=True)
+            if force:  # nor its weights averaged, souped or bundled as this run's
+                for path in [*(run_dir / "checkpoints").glob("epoch_*.weights.h5"),
+                             *(run_dir / name for name in OLD_RUN_FILES)]:
+                    path.unlink(missing_ok=True)
             atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=1))
             return trainer.run(resume=False)
     except BaseException:
