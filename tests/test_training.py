@@ -194,6 +194,36 @@ def test_resume_equals_uninterrupted_run(
 
 
 
+@pytest.mark.slow
+def test_ctrl_c_after_an_early_stopping_epoch_resumes_to_the_stopped_run(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Patience 1 and a learning rate too small to move a weight (every block frozen, so no batch-norm
+    statistic moves either): epoch 2 ties epoch 1 and the run stops. A Ctrl-C just after epoch 2's checkpoint
+    used to leave a state that --resume trained a third epoch from."""
+    from mesocli.models import build_model
+
+    start = tmp_path / "start.weights.h5"
+    build_model("meso4").save_weights(start)
+    config = replace(config_for(tiny_data, 3), patience=1, learning_rate=1e-20, lr_min=1e-20, freeze_blocks=4,
+                     init_weights=str(start))
+    plain = start_run(replace(config), tmp_path / "plain", progress=False)
+    assert plain.finished and plain.epoch == 2 and plain.history[0]["heldout_loss"] == plain.history[1]["heldout_loss"]
+    end_epoch = Trainer.end_epoch
+
+    def end_then_stop(self: Trainer, state: Any, record: dict[str, Any]) -> None:
+        end_epoch(self, state, record)
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "end_epoch", end_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            start_run(replace(config), tmp_path / "cut", progress=False)
+    resumed = resume_run(tmp_path / "cut", progress=False)
+    assert resumed.finished and (resumed.epoch, resumed.global_step) == (plain.epoch, plain.global_step)
+
+
 def test_sigterm_waits_for_a_held_block_as_ctrl_c_does() -> None:
     """Under the CLI, SIGTERM stops a run as Ctrl-C does, so it must wait for a step or checkpoint as well."""
     done = []

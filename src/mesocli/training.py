@@ -271,6 +271,7 @@ class Trainer:
         self.log = print if progress else (lambda *a, **k: None)
         self.bars = progress and sys.stderr.isatty()  # notes always, progress bars only on a terminal
         self.prepared = False
+        self.stop_reason: str | None = None  # set by end_epoch when the run stops there
 
     # ---------- setup ----------
     def prepare(self) -> None:
@@ -482,6 +483,9 @@ class Trainer:
         else:
             state.stale_epochs += 1
         state.next_epoch()
+        self.stop_reason = self._stop_reason(state)
+        if self.stop_reason:  # decided before the state is saved: resumed after a Ctrl-C here, it stays stopped
+            state.finished = True
         self._save_state(state)
         write_log(self.run_dir, state.history)
         self.log(json.dumps(record), file=sys.stderr)
@@ -504,12 +508,8 @@ class Trainer:
                 record = self.run_epoch(state)
                 with interrupts_held():  # half a checkpoint (history kept, epoch not advanced) would be resumed
                     self.end_epoch(state, record)
-                if state.stale_epochs >= config.patience:
-                    self.log(f"early stop: held-out {config.select} did not improve for {config.patience} epochs",
-                             file=sys.stderr)
-                    break
-                if learning_rate_at(config, state.global_step) <= config.lr_min and state.stale_epochs >= 2:
-                    self.log("learning rate at its floor and no improvement: stopping", file=sys.stderr)
+                if self.stop_reason:
+                    self.log(self.stop_reason, file=sys.stderr)
                     break
         except KeyboardInterrupt:
             self._save_state(state)
@@ -542,6 +542,16 @@ class Trainer:
             raise UsageError(f"{self.run_dir}: the run's data changed since it started (files added, removed or "
                              "unreadable), so its training and held-out parts are no longer the ones it trained and "
                              "selected on; restore the data, or start a new run")
+
+    def _stop_reason(self, state: TrainState) -> str | None:
+        """Why the run stops after the epoch just ended (patience, or the learning rate at its floor with two
+        epochs that brought nothing); None to go on."""
+        config = self.config
+        if state.stale_epochs >= config.patience:
+            return f"early stop: held-out {config.select} did not improve for {config.patience} epochs"
+        if learning_rate_at(config, state.global_step) <= config.lr_min and state.stale_epochs >= 2:
+            return "learning rate at its floor and no improvement: stopping"
+        return None
 
     def _save_best(self, state: TrainState, record: dict[str, Any]) -> None:
         heldout = {k: v for k, v in record.items() if k.startswith("heldout_")}
