@@ -400,9 +400,14 @@ def test_resume_and_soups_refuse_a_run_whose_data_changed(tmp_path: Path) -> Non
         greedy_soup(run, [run / "checkpoints" / "epoch_001.weights.h5", run / "best.weights.h5"], write=False,
                     progress=False)
     assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == json.loads(saved)["epoch"]
+    later = tmp_path / "later"  # the same settings on the changed data: the same held-out key, other faces
+    start_run(config_for(data, 1), later, progress=False)
     for cls in ("df", "real"):  # the data as it was: the run goes on
         for i in range(4):
             (data / "train" / cls / f"{900 + i:05d}.jpg").unlink()
+    with pytest.raises(UsageError, match="the data changed between the runs"):
+        greedy_soup(run, [run / "checkpoints" / "epoch_001.weights.h5", later / "best.weights.h5"], write=False,
+                    progress=False)
     assert resume_run(run, progress=False, epochs=2).epoch == 2
 
 

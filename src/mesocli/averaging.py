@@ -127,12 +127,15 @@ def _prepared(config: Any, run_dir: Path, progress: bool) -> Trainer:
     the data changed since the run saved its state (another held-out part than the one it selected on)."""
     trainer = Trainer(config, run_dir, progress)
     trainer.prepare()
-    state = run_dir / "checkpoint" / STATE_FILE
-    saved = None
-    with contextlib.suppress(OSError, ValueError, AttributeError):  # no state (or an unreadable one): nothing to check
-        saved = json.loads(state.read_text()).get("split_sha256")
-    trainer.check_split_unchanged(saved)
+    trainer.check_split_unchanged(_saved_split(run_dir))
     return trainer
+
+
+def _saved_split(run_dir: Path) -> str | None:
+    """The ``split_sha256`` a run saved in its state; None without one (no state, an unreadable one, an older run)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return json.loads((run_dir / "checkpoint" / STATE_FILE).read_text()).get("split_sha256")
+    return None
 
 
 def _interpolate(start: list[np.ndarray], end: list[np.ndarray], alpha: float) -> list[np.ndarray]:
@@ -192,8 +195,13 @@ def greedy_soup(run_dir: Path, candidates: Sequence[Path], write: bool = True, p
         if not (other / "config.json").is_file() or heldout_key(read_config(other)) != heldout_key(config):
             raise UsageError(f"{path}: its run ({other}) did not draw the held-out part of {run_dir} "
                              "(other sources, held-out settings, seed or fraction), so it may have trained on "
-                               "held-out faces")
+                             "held-out faces")
     trainer = _prepared(config, run_dir, progress)
+    for path in paths:
+        saved = _saved_split(run_of(path))
+        if saved is not None and saved != trainer.split_sha256():
+            raise UsageError(f"{path}: its run ({run_of(path)}) trained and held out other files than {run_dir} has "
+                             "now (the data changed between the runs), so it may have trained on held-out faces")
     weights = {}
     scored = []
     for path in paths:
