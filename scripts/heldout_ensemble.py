@@ -6,7 +6,7 @@ Usage (from the repository root)::
 
 Each argument is a model card. The held-out part is rebuilt from the first card's data (its sources,
 held-out fraction and seed, identity groups as training drew them); every other card must describe
-the same part (same files, fraction and seed), else the script stops: a detector scored on faces it
+the same part (same files, held-out settings, fraction and seed), else the script stops: a detector scored on faces it
 trained on would win for the wrong reason. Each detector scores the held-out faces, then the mean of
 their p_fake does. Printed per source and as the mean over sources (the figure ``--select auc``
 picks epochs by), as JSON. Only held-out faces are read, never a test split.
@@ -31,7 +31,7 @@ from mesocli.weights import ModelCard
 def config_from_card(card: ModelCard) -> TrainConfig:
     """The parts of a training configuration that decide its held-out draw, from its model card."""
     data: dict[str, Any] = card.data or {}
-    keys = ("root", "split", "methods", "every", "weight", "heldout")
+    keys = ("root", "split", "methods", "every", "weight", "heldout", "runs")
     sources = [{key: source[key] for key in keys if key in source} for source in data["sources"]]
     return TrainConfig(data=sources[0]["root"], arch=card.arch, manipulation=card.manipulation, sources=sources,
                        val_fraction=data["heldout_fraction"], heldout_seed=split_seed(card))
@@ -46,8 +46,8 @@ def split_seed(card: ModelCard) -> int:
 def draw_signature(card: ModelCard) -> tuple[Any, ...]:
     """What must match for two cards to share a held-out part."""
     data: dict[str, Any] = card.data or {}
-    return (tuple(source["file_list_sha256"] for source in data["sources"]), data["heldout_fraction"],
-            split_seed(card))
+    return (tuple((source["file_list_sha256"], source.get("heldout", True), source.get("runs", 0))
+                  for source in data["sources"]), data["heldout_fraction"], split_seed(card))
 
 
 def figures(labels_is_fake: np.ndarray, p_fake: np.ndarray, source: np.ndarray) -> dict[str, float]:

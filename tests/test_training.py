@@ -6,7 +6,9 @@ import json
 import shutil
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -192,6 +194,36 @@ def test_resume_equals_uninterrupted_run(
 
 
 
+@pytest.mark.slow
+def test_ctrl_c_after_an_early_stopping_epoch_resumes_to_the_stopped_run(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Patience 1 and a learning rate too small to move a weight (every block frozen, so no batch-norm
+    statistic moves either): epoch 2 ties epoch 1 and the run stops. A Ctrl-C just after epoch 2's checkpoint
+    used to leave a state that --resume trained a third epoch from."""
+    from mesocli.models import build_model
+
+    start = tmp_path / "start.weights.h5"
+    build_model("meso4").save_weights(start)
+    config = replace(config_for(tiny_data, 3), patience=1, learning_rate=1e-20, lr_min=1e-20, freeze_blocks=4,
+                     init_weights=str(start))
+    plain = start_run(replace(config), tmp_path / "plain", progress=False)
+    assert plain.finished and plain.epoch == 2 and plain.history[0]["heldout_loss"] == plain.history[1]["heldout_loss"]
+    end_epoch = Trainer.end_epoch
+
+    def end_then_stop(self: Trainer, state: Any, record: dict[str, Any]) -> None:
+        end_epoch(self, state, record)
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "end_epoch", end_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            start_run(replace(config), tmp_path / "cut", progress=False)
+    resumed = resume_run(tmp_path / "cut", progress=False)
+    assert resumed.finished and (resumed.epoch, resumed.global_step) == (plain.epoch, plain.global_step)
+
+
 def test_sigterm_waits_for_a_held_block_as_ctrl_c_does() -> None:
     """Under the CLI, SIGTERM stops a run as Ctrl-C does, so it must wait for a step or checkpoint as well."""
     done = []
@@ -348,6 +380,38 @@ def test_an_early_stopped_run_given_more_epochs_says_to_raise_patience_and_train
 
 
 @pytest.mark.slow
+def test_resume_and_soups_refuse_a_run_whose_data_changed(tmp_path: Path) -> None:
+    """Files added after a run started would redraw its held-out part (faces it trained on held out, the
+    batches' order another): --resume and the held-out scoring of averaging refuse instead."""
+    from mesocli.averaging import greedy_soup
+
+    data = make_tiny_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    start_run(config_for(data, 1), run, progress=False)
+    rng = np.random.default_rng(5)
+    for cls in ("df", "real"):
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, size=(80, 80, 3), dtype=np.uint8)).save(
+                data / "train" / cls / f"{900 + i:05d}.jpg")
+    saved = (run / "checkpoint" / "state.json").read_text()
+    with pytest.raises(UsageError, match="the run's data changed since it started"):
+        resume_run(run, progress=False, epochs=2)
+    with pytest.raises(UsageError, match="the run's data changed since it started"):
+        greedy_soup(run, [run / "checkpoints" / "epoch_001.weights.h5", run / "best.weights.h5"], write=False,
+                    progress=False)
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == json.loads(saved)["epoch"]
+    later = tmp_path / "later"  # the same settings on the changed data: the same held-out key, other faces
+    start_run(config_for(data, 1), later, progress=False)
+    for cls in ("df", "real"):  # the data as it was: the run goes on
+        for i in range(4):
+            (data / "train" / cls / f"{900 + i:05d}.jpg").unlink()
+    with pytest.raises(UsageError, match="the data changed between the runs"):
+        greedy_soup(run, [run / "checkpoints" / "epoch_001.weights.h5", later / "best.weights.h5"], write=False,
+                    progress=False)
+    assert resume_run(run, progress=False, epochs=2).epoch == 2
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -414,6 +478,29 @@ def test_degradations_change_the_picked_faces_only_and_are_seeded() -> None:
     some = degrade(tf, faces, seed, 0.3).numpy()
     untouched = np.abs(some - faces.numpy()).reshape(12, -1).max(axis=1) == 0
     assert 0 < untouched.sum() < 12
+
+
+def test_no_augment_still_applies_the_degradations_and_resampling_blur_asked_for(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """``--no-augment`` turns off the paper's augmentation only: ``--degrade-prob`` / ``--rescale-prob`` stay on
+    (they were silently dropped), without flips or rotations; with neither, faces reach the step as decoded."""
+
+    def first_batch(**settings: Any) -> tuple[np.ndarray, np.ndarray]:
+        config = replace(config_for(tiny_data, 1), augment=False, **settings)
+        trainer = Trainer(config, tmp_path / "run", progress=False)
+        trainer.prepare()  # decodes the tiny split; trains nothing
+        x, _, _ = next(iter(trainer.batches(0)[1]))
+        order = np.random.default_rng([config.seed, 0]).permutation(trainer.train_idx)[: config.batch_size]
+        return x.numpy(), trainer.images[order].astype(np.float32) / 255
+
+    plain, decoded = first_batch()
+    np.testing.assert_array_equal(plain, decoded)
+    for settings in ({"degrade_prob": 1.0}, {"rescale_prob": 1.0}):
+        changed, decoded = first_batch(**settings)
+        difference = np.abs(changed - decoded).reshape(len(decoded), -1).mean(axis=1)
+        assert (difference > 0.002).all(), settings  # every face degraded or resampled ...
+        assert (difference < 0.15).all(), settings  # ... in place: no flip, rotation, zoom or colour change
 
 
 @pytest.mark.parametrize(
@@ -509,6 +596,31 @@ def test_freezing_more_blocks_than_the_network_has_is_refused(tiny_data: Path, t
     code, _, err = run_cli("train", tiny_data, "--out", tmp_path / "run", *ONE_EPOCH, "--freeze-blocks", "5")
     assert code != 0 and "--freeze-blocks 5: must be in [0, 4]" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_freezing_blocks_without_starting_weights_is_refused(tiny_data: Path, tmp_path: Path,
+                                                            run_cli: RunCli) -> None:
+    """Frozen blocks keep the weights they start with: without --init-weights, random ones (it trained that way)."""
+    code, _, err = run_cli("train", tiny_data, "--out", tmp_path / "run", *ONE_EPOCH, "--freeze-blocks", "2")
+    assert code == 2 and "--freeze-blocks 2 keeps blocks as they start: it needs --init-weights" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_force_drops_the_old_runs_epochs_so_averaging_never_mixes_two_runs(run_copy: Path, tiny_data: Path) -> None:
+    """A two-epoch run started over with --force for one epoch (another seed, so another held-out part): only the
+    new run's epoch is left to average; files that are not the run's stay."""
+    from mesocli.averaging import epoch_files
+
+    (run_copy / "averaged.weights.h5").write_bytes(b"old")
+    (run_copy / "notes.txt").write_text("mine")
+    config = replace(config_for(tiny_data, 1), seed=8)
+    start_run(config, run_copy, force=True, progress=False)
+    assert list(epoch_files(run_copy)) == [1]
+    assert not (run_copy / "averaged.weights.h5").exists() and (run_copy / "notes.txt").read_text() == "mine"
+    card = load_weights(run_copy / "best.weights.h5", "meso4").card
+    assert card is not None and card.seed == 8 and card.epochs == 1
+    assert [row["epoch"] for row in json.loads((run_copy / "log.json").read_text())] == [1]
 
 
 @pytest.mark.slow
@@ -611,6 +723,35 @@ def test_a_greedy_soup_keeps_ingredients_that_help_and_refuses_runs_with_another
         np.testing.assert_allclose(got, np.mean(arrays, axis=0), rtol=1e-6, atol=1e-7)
 
 
+def test_a_soup_refuses_runs_that_held_out_runs_of_files_or_nothing(tiny_data: Path, tmp_path: Path) -> None:
+    """Same root, seed and fraction, but ``runs`` or ``heldout: false``: another held-out part (or none, so
+    a run that trained on every face), not soup material."""
+    from dataclasses import asdict
+
+    from mesocli.averaging import greedy_soup, heldout_key
+    from mesocli.sources import Source
+
+    single = config_for(tiny_data, 1)
+    configs = {"single": single,
+               "runs": replace(single, sources=[asdict(Source(str(tiny_data), "train", runs=4))]),
+               "whole": replace(single, sources=[asdict(Source(str(tiny_data), "train", heldout=False))])}
+    held = {}
+    for name, config in configs.items():
+        trainer = Trainer(config, tmp_path / name, progress=False)
+        trainer.prepare()  # decodes the tiny split; trains nothing
+        held[name] = set(trainer.held_idx.tolist())
+        (tmp_path / name / "checkpoints").mkdir(parents=True)
+        (tmp_path / name / "config.json").write_text(json.dumps(asdict(config)))
+        (tmp_path / name / "checkpoints" / "epoch_001.weights.h5").write_bytes(b"")
+    assert held["single"] != held["runs"] and not held["whole"]  # the other runs trained on held-out faces
+    for other in ("runs", "whole"):
+        assert heldout_key(configs[other]) != heldout_key(single)
+        with pytest.raises(UsageError, match="did not draw the held-out part"):
+            greedy_soup(tmp_path / "single", [tmp_path / "single" / "checkpoints" / "epoch_001.weights.h5",
+                                              tmp_path / other / "checkpoints" / "epoch_001.weights.h5"],
+                        write=False, progress=False)
+
+
 @pytest.mark.slow
 def test_heldout_ensemble_rebuilds_a_runs_held_out_part_from_its_card_and_refuses_another_draw(
     run_copy: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
@@ -636,6 +777,11 @@ def test_heldout_ensemble_rebuilds_a_runs_held_out_part_from_its_card_and_refuse
     drawn["data"]["heldout_seed"] = 8
     other.write_text(json.dumps(drawn))
     monkeypatch.setattr(sys, "argv", ["heldout_ensemble.py", str(card), str(other)])
+    with pytest.raises(SystemExit, match="did not draw the same held-out part"):
+        heldout_ensemble.main()
+    drawn = json.loads(card.read_text())
+    drawn["data"]["sources"][0]["runs"] = 4  # same files and seed, but runs of files held out
+    other.write_text(json.dumps(drawn))
     with pytest.raises(SystemExit, match="did not draw the same held-out part"):
         heldout_ensemble.main()
 

@@ -1,7 +1,9 @@
 """Training-time augmentation of face batches, in TensorFlow, stateless: a function of the batch's seed.
 
 The paper's augmentation is the authors' Keras ``ImageDataGenerator`` (rotation ±15°, zoom ±20 %,
-horizontal flip, brightness ×0.8–1.2, channel shift ±30/255). Two additions, both off by default and
+horizontal flip, brightness ×0.8–1.2, channel shift ±30/255), with two differences: one zoom factor for
+both axes (Keras draws one per axis) and a shift drawn for each channel apart (Keras adds one shift to
+all three). Two additions, both off by default and
 described in docs/training.md: resampling blur (``rescale_prob``) before it, and the degradations of
 real clips (``degrade_prob``: blur, noise, JPEG re-compression) after it. Faces are 256×256 RGB.
 """
@@ -55,9 +57,10 @@ def degrade(tf: Any, images: Any, seed: Any, prob: float) -> Any:
     return on_picked(images, 3, jpeg)
 
 
-def augment_fn(tf: Any, rescale_prob: float = 0.0, degrade_prob: float = 0.0) -> Any:
+def augment_fn(tf: Any, rescale_prob: float = 0.0, degrade_prob: float = 0.0, paper: bool = True) -> Any:
     """``augment(images, seed)``: random affine (rotation, zoom, flip) + brightness + channel shift, stateless
-    per batch seed; uint8 or float faces in [0, 255] in, float32 in [0, 1] out.
+    per batch seed; uint8 or float faces in [0, 255] in, float32 in [0, 1] out. ``paper`` False
+    (``--no-augment``) leaves out those, not the additions below.
 
     With ``rescale_prob`` > 0, that share of the faces is first shrunk to a random 50–100 % of
     256 px (one size per batch) and enlarged back: resampling blur for both classes alike (the crop
@@ -76,27 +79,34 @@ def augment_fn(tf: Any, rescale_prob: float = 0.0, degrade_prob: float = 0.0) ->
             rescaled = tf.image.resize(small, [256, 256], method="bilinear")
             picked = tf.random.stateless_uniform([n, 1, 1, 1], pick_seed) < rescale_prob
             images = tf.where(picked, rescaled, images)
-        angle = tf.random.stateless_uniform([n], seeds[0], -15.0, 15.0) * (math.pi / 180.0)
-        zoom = tf.random.stateless_uniform([n], seeds[1], 0.8, 1.2)
-        flip = tf.where(tf.random.stateless_uniform([n], seeds[2]) < 0.5, -1.0, 1.0)
-        cos, sin = tf.cos(angle) * zoom, tf.sin(angle) * zoom
-        centre = 127.5
-        # output (x, y) -> input: A (x - c) + c with A = zoom * R(angle) * diag(flip, 1)
-        a0, a1 = cos * flip, -sin
-        b0, b1 = sin * flip, cos
-        transforms = tf.stack(
-            [a0, a1, centre - a0 * centre - a1 * centre, b0, b1, centre - b0 * centre - b1 * centre,
-             tf.zeros([n]), tf.zeros([n])], axis=1,
-        )
-        images = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=[256, 256], fill_value=0.0,
-            interpolation="BILINEAR", fill_mode="NEAREST",
-        )
-        brightness = tf.random.stateless_uniform([n, 1, 1, 1], seeds[3], 0.8, 1.2)
-        shift = tf.random.stateless_uniform([n, 1, 1, 3], seeds[4], -30.0, 30.0)
-        images = tf.clip_by_value(images * brightness + shift, 0.0, 255.0)
+        if paper:
+            images = _paper_augmentation(tf, images, seeds)
         if degrade_prob > 0:
             images = degrade(tf, images, tf.random.experimental.stateless_fold_in(seed, 99), degrade_prob)
         return images / 255.0
 
     return augment
+
+
+def _paper_augmentation(tf: Any, images: Any, seeds: Any) -> Any:
+    """The authors' augmentation (module doc) of float32 faces in [0, 255], seeded by ``seeds[0:5]``."""
+    n = tf.shape(images)[0]
+    angle = tf.random.stateless_uniform([n], seeds[0], -15.0, 15.0) * (math.pi / 180.0)
+    zoom = tf.random.stateless_uniform([n], seeds[1], 0.8, 1.2)
+    flip = tf.where(tf.random.stateless_uniform([n], seeds[2]) < 0.5, -1.0, 1.0)
+    cos, sin = tf.cos(angle) * zoom, tf.sin(angle) * zoom
+    centre = 127.5
+    # output (x, y) -> input: A (x - c) + c with A = zoom * R(angle) * diag(flip, 1)
+    a0, a1 = cos * flip, -sin
+    b0, b1 = sin * flip, cos
+    transforms = tf.stack(
+        [a0, a1, centre - a0 * centre - a1 * centre, b0, b1, centre - b0 * centre - b1 * centre,
+         tf.zeros([n]), tf.zeros([n])], axis=1,
+    )
+    images = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=[256, 256], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="NEAREST",
+    )
+    brightness = tf.random.stateless_uniform([n, 1, 1, 1], seeds[3], 0.8, 1.2)
+    shift = tf.random.stateless_uniform([n, 1, 1, 3], seeds[4], -30.0, 30.0)
+    return tf.clip_by_value(images * brightness + shift, 0.0, 255.0)

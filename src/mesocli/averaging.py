@@ -11,6 +11,9 @@ split. The result is written beside ``best.weights.h5`` as ``averaged.weights.h5
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mesocli.checkpoint import STATE_FILE
 from mesocli.errors import UsageError
 from mesocli.training import Trainer, read_config, selection_score
 from mesocli.weights import ModelCard, sha256_file
@@ -80,8 +84,7 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
                          "interpolate with (give a start file)")
     if alphas and any(not 0 <= alpha <= 1 for alpha in alphas):
         raise UsageError(f"interpolation weights must lie in [0, 1] (got {list(alphas)})")
-    trainer = Trainer(config, run_dir, progress)
-    trainer.prepare()
+    trainer = _prepared(config, run_dir, progress)
     if start:
         from mesocli.weights import load_weights
 
@@ -119,6 +122,22 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
     return AveragedRun(run_dir, chosen, heldout, best_epoch, best_heldout, path, alpha, sweep)
 
 
+def _prepared(config: Any, run_dir: Path, progress: bool) -> Trainer:
+    """A :class:`Trainer` of the run in ``run_dir`` with its data read and held-out part drawn; UsageError if
+    the data changed since the run saved its state (another held-out part than the one it selected on)."""
+    trainer = Trainer(config, run_dir, progress)
+    trainer.prepare()
+    trainer.check_split_unchanged(_saved_split(run_dir))
+    return trainer
+
+
+def _saved_split(run_dir: Path) -> str | None:
+    """The ``split_sha256`` a run saved in its state; None without one (no state, an unreadable one, an older run)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return json.loads((run_dir / "checkpoint" / STATE_FILE).read_text()).get("split_sha256")
+    return None
+
+
 def _interpolate(start: list[np.ndarray], end: list[np.ndarray], alpha: float) -> list[np.ndarray]:
     """``(1 − alpha)·start + alpha·end``, array by array, in each array's dtype."""
     return [((1 - alpha) * first + alpha * second).astype(second.dtype)
@@ -141,11 +160,12 @@ class Soup:
 
 
 def heldout_key(config: Any) -> tuple[Any, ...]:
-    """What fixes a run's held-out part: its sources' files (root, split, methods, every), the seed of the
-    draw (``--heldout-seed``, else ``--seed``), the held-out fraction and the file limit; not the loss
-    shares or anything about training itself."""
-    sources = tuple((str(Path(source.root)), source.split, tuple(source.methods or ()), source.every)
-                    for source in config.source_list())
+    """What fixes a run's held-out part: its sources' files (root as the run opens it, split, methods, every)
+    and how each is held out (``heldout``, ``runs``), the seed of the draw (``--heldout-seed``, else
+    ``--seed``), the held-out fraction and the file limit; not the loss shares or anything about training
+    itself."""
+    sources = tuple((os.path.abspath(config.located(source.root)), source.split, tuple(source.methods or ()),
+                     source.every, source.heldout, source.runs) for source in config.source_list())
     return sources, config.split_seed, config.val_fraction, config.limit
 
 
@@ -174,9 +194,14 @@ def greedy_soup(run_dir: Path, candidates: Sequence[Path], write: bool = True, p
         other = run_of(path)
         if not (other / "config.json").is_file() or heldout_key(read_config(other)) != heldout_key(config):
             raise UsageError(f"{path}: its run ({other}) did not draw the held-out part of {run_dir} "
-                             "(other sources, seed or fraction), so it may have trained on held-out faces")
-    trainer = Trainer(config, run_dir, progress)
-    trainer.prepare()
+                             "(other sources, held-out settings, seed or fraction), so it may have trained on "
+                             "held-out faces")
+    trainer = _prepared(config, run_dir, progress)
+    for path in paths:
+        saved = _saved_split(run_of(path))
+        if saved is not None and saved != trainer.split_sha256():
+            raise UsageError(f"{path}: its run ({run_of(path)}) trained and held out other files than {run_dir} has "
+                             "now (the data changed between the runs), so it may have trained on held-out faces")
     weights = {}
     scored = []
     for path in paths:

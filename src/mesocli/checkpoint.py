@@ -41,6 +41,7 @@ class TrainState:
     epoch_loss: float = 0.0  # sum of its batches' mean losses
     epoch_accuracy: float = 0.0  # sum of its batches' accuracies
     epoch_seconds: float = 0.0  # time spent on its batches
+    split_sha256: str | None = None  # the training and held-out files the run started with (None: older runs)
 
     def next_epoch(self) -> None:
         """Point at the start of the next epoch: step and running totals at 0."""

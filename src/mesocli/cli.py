@@ -108,7 +108,8 @@ def train(
                       "select on the same held-out part.") = None,
     heldout_runs: Opt(int, "Hold out runs of N consecutive files (by name) where names carry no video ids: for "
                       "frames stored in video order. 0 = single files.") = 0,
-    augment: Opt(bool, "Random affine, flip, colour changes.", "--augment/--no-augment") = True,
+    augment: Opt(bool, "Random affine, flip, colour changes (the paper's; --rescale-prob and --degrade-prob apply "
+                           "either way).", "--augment/--no-augment") = True,
     rescale_prob: Opt(float, "Share of faces shrunk to 50-100 % and enlarged back (resampling blur), 0 = paper.") = 0.0,
     class_weights: Opt(bool, "Weight each class's loss by N / (2 N_class).", "--class-weights/--no-class-weights")
     = True,

@@ -20,6 +20,7 @@ is counted, and while a checkpoint is written, so the saved state never counts a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import numbers
 import os
@@ -52,6 +53,9 @@ SWITCH_SETTINGS = ("augment", "class_weights", "jit_compile")
 OPTIONAL_SETTINGS = ("limit", "heldout_seed")  # None: not set
 LOSSES = ("mse", "bce")  # mean squared error on the sigmoid (the paper), binary cross-entropy
 LOCK = ".mesocli-train.lock"
+# what a run writes beside its checkpoints (averaging: averaged.*): --force removes an old run's
+OLD_RUN_FILES = ("best.weights.h5", "best.json", "averaged.weights.h5", "averaged.json", "log.csv", "log.json",
+                 "training.png")
 
 
 @dataclass
@@ -137,6 +141,9 @@ class TrainConfig:
             if not ok:
                 raise ParameterError("{" + name + "} {value}: must be {wanted}", value=getattr(self, name),
                                      wanted=wanted)
+        if self.freeze_blocks and not self.init_weights:
+            raise ParameterError("{freeze_blocks} {value} keeps blocks as they start: it needs {init_weights} "
+                                 "(randomly initialised blocks would never learn)", value=self.freeze_blocks)
 
     def _check_types(self) -> None:
         """Refuse a number setting of the wrong kind (``epochs=1.5`` trained two epochs and recorded 1.5; a
@@ -264,6 +271,7 @@ class Trainer:
         self.log = print if progress else (lambda *a, **k: None)
         self.bars = progress and sys.stderr.isatty()  # notes always, progress bars only on a terminal
         self.prepared = False
+        self.stop_reason: str | None = None  # set by end_epoch when the run stops there
 
     # ---------- setup ----------
     def prepare(self) -> None:
@@ -338,7 +346,7 @@ class Trainer:
                      f"{count_trainable(self.model)} trainable parameters", file=sys.stderr)
         self.optimizer = keras.optimizers.Adam(learning_rate=_step_decay(keras, tf, config))
         self.optimizer.build(self.model.trainable_variables)
-        self.augment = tf.function(augment_fn(tf, config.rescale_prob, config.degrade_prob))
+        self.augment = tf.function(augment_fn(tf, config.rescale_prob, config.degrade_prob, paper=config.augment))
         bce = config.loss == "bce"
         smoothing = config.label_smoothing
         model, optimizer = self.model, self.optimizer
@@ -388,7 +396,7 @@ class Trainer:
             x.set_shape([config.batch_size, 256, 256, 3])
             y.set_shape([config.batch_size])
             w.set_shape([config.batch_size])
-            if config.augment:
+            if config.augment or config.rescale_prob > 0 or config.degrade_prob > 0:  # --no-augment: paper's only
                 offset = tf.cast(epoch * 1_000_000, tf.int64) + step
                 seed = tf.stack([tf.constant(config.seed, tf.int64), offset])
                 x = self.augment(x, seed)
@@ -475,6 +483,9 @@ class Trainer:
         else:
             state.stale_epochs += 1
         state.next_epoch()
+        self.stop_reason = self._stop_reason(state)
+        if self.stop_reason:  # decided before the state is saved: resumed after a Ctrl-C here, it stays stopped
+            state.finished = True
         self._save_state(state)
         write_log(self.run_dir, state.history)
         self.log(json.dumps(record), file=sys.stderr)
@@ -487,6 +498,8 @@ class Trainer:
             self.prepare()
         config = self.config
         state = load_state(self.run_dir, self._variables(), config.arch) if resume else TrainState()
+        self.check_split_unchanged(state.split_sha256)
+        state.split_sha256 = self.split_sha256()
         if state.finished:
             self.log("run already finished; nothing to do", file=sys.stderr)
             return state
@@ -495,12 +508,8 @@ class Trainer:
                 record = self.run_epoch(state)
                 with interrupts_held():  # half a checkpoint (history kept, epoch not advanced) would be resumed
                     self.end_epoch(state, record)
-                if state.stale_epochs >= config.patience:
-                    self.log(f"early stop: held-out {config.select} did not improve for {config.patience} epochs",
-                             file=sys.stderr)
-                    break
-                if learning_rate_at(config, state.global_step) <= config.lr_min and state.stale_epochs >= 2:
-                    self.log("learning rate at its floor and no improvement: stopping", file=sys.stderr)
+                if self.stop_reason:
+                    self.log(self.stop_reason, file=sys.stderr)
                     break
         except KeyboardInterrupt:
             self._save_state(state)
@@ -510,6 +519,39 @@ class Trainer:
         state.finished = True
         self._save_state(state)
         return state
+
+    def split_sha256(self) -> str:
+        """A hash of the training and held-out files (source, path within its root, label), in order: what the
+        batches and the held-out figures of the run are made of."""
+        digest = hashlib.sha256()
+        for part, indices in (("train", self.train_idx), ("heldout", self.held_idx)):
+            for index in indices:
+                source = int(self.data.source_index[index])
+                path = self.data.combined.paths[index]
+                with contextlib.suppress(ValueError):
+                    path = path.relative_to(self.data.datasets[source].root)
+                digest.update(f"{part}\t{source}\t{path.as_posix()}\t{self.data.labels[index]}\n".encode(
+                    "utf-8", "surrogateescape"))
+        return digest.hexdigest()
+
+    def check_split_unchanged(self, saved: str | None) -> None:
+        """Refuse (UsageError) to go on with a run whose data changed since its state was saved (``saved``: its
+        :meth:`split_sha256`; None for a new run or one saved before this check): other files would be held out,
+        some of them already trained on, and the batches' order would not be the run's."""
+        if saved is not None and saved != self.split_sha256():
+            raise UsageError(f"{self.run_dir}: the run's data changed since it started (files added, removed or "
+                             "unreadable), so its training and held-out parts are no longer the ones it trained and "
+                             "selected on; restore the data, or start a new run")
+
+    def _stop_reason(self, state: TrainState) -> str | None:
+        """Why the run stops after the epoch just ended (patience, or the learning rate at its floor with two
+        epochs that brought nothing); None to go on."""
+        config = self.config
+        if state.stale_epochs >= config.patience:
+            return f"early stop: held-out {config.select} did not improve for {config.patience} epochs"
+        if learning_rate_at(config, state.global_step) <= config.lr_min and state.stale_epochs >= 2:
+            return "learning rate at its floor and no improvement: stopping"
+        return None
 
     def _save_best(self, state: TrainState, record: dict[str, Any]) -> None:
         heldout = {k: v for k, v in record.items() if k.startswith("heldout_")}
@@ -591,6 +633,10 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
             prepared = True
             for name in (STATE_FILE, VARIABLES_FILE):  # --force: the old run's state must not be resumed now
                 (run_dir / "checkpoint" / name).unlink(missing_ok=True)
+            if force:  # nor its weights averaged, souped or bundled as this run's
+                for path in [*(run_dir / "checkpoints").glob("epoch_*.weights.h5"),
+                             *(run_dir / name for name in OLD_RUN_FILES)]:
+                    path.unlink(missing_ok=True)
             atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=1))
             return trainer.run(resume=False)
     except BaseException:
