@@ -394,8 +394,10 @@ def test_resume_and_soups_refuse_a_run_whose_data_changed(tmp_path: Path) -> Non
             Image.fromarray(rng.integers(0, 255, size=(80, 80, 3), dtype=np.uint8)).save(
                 data / "train" / cls / f"{900 + i:05d}.jpg")
     saved = (run / "checkpoint" / "state.json").read_text()
+    planned = (run / "config.json").read_text()
     with pytest.raises(UsageError, match="the run's data changed since it started"):
         resume_run(run, progress=False, epochs=2)
+    assert (run / "config.json").read_text() == planned  # the refused extension is not recorded
     with pytest.raises(UsageError, match="the run's data changed since it started"):
         greedy_soup(run, [run / "checkpoints" / "epoch_001.weights.h5", run / "best.weights.h5"], write=False,
                     progress=False)

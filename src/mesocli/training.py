@@ -41,7 +41,14 @@ from mesocli.augment import augment_fn
 from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_state, save_state, write_log
 from mesocli.datasets import decode_dataset
 from mesocli.errors import ParameterError, UsageError
-from mesocli.fsutil import atomic_path, atomic_write_text, check_writable, holding_lock, output_errors
+from mesocli.fsutil import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_writable,
+    holding_lock,
+    output_errors,
+)
 from mesocli.models import ARCHITECTURES, FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
 from mesocli.sources import TrainingData, drop_shared_identities, load_sources, sample_weights, split_by_groups
 
@@ -254,6 +261,10 @@ def check_split(config: TrainConfig, data: TrainingData, train: np.ndarray, held
             raise ParameterError("the {part} part holds no {missing} image ({shown}; a person's images stay on one "
                                  "side): change {val_fraction} (now {value}) or add images of more people",
                                  part=part, missing=missing, shown=shown, value=config.val_fraction)
+
+
+class SplitChanged(UsageError):
+    """The run's training and held-out files are not the ones its saved state was trained and selected on."""
 
 
 class Trainer:
@@ -539,7 +550,7 @@ class Trainer:
         :meth:`split_sha256`; None for a new run or one saved before this check): other files would be held out,
         some of them already trained on, and the batches' order would not be the run's."""
         if saved is not None and saved != self.split_sha256():
-            raise UsageError(f"{self.run_dir}: the run's data changed since it started (files added, removed or "
+            raise SplitChanged(f"{self.run_dir}: the run's data changed since it started (files added, removed or "
                              "unreadable), so its training and held-out parts are no longer the ones it trained and "
                              "selected on; restore the data, or start a new run")
 
@@ -669,6 +680,7 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
     except (OSError, ValueError) as exc:
         raise UsageError(f"{state_path.parent}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})"
                          ) from None
+    recorded = (run_dir / "config.json").read_bytes()
     if epochs is not None or patience is not None:
         config = extend_run(run_dir, config, saved, epochs, patience, command)
     with contextlib.suppress(TypeError):  # a state of the wrong shape is reported by Trainer.run
@@ -677,7 +689,11 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
             if progress:
                 print("run already finished; nothing to do (give more --epochs to extend it)", file=sys.stderr)
             return state
-    return Trainer(config, run_dir, progress).run(resume=True)
+    try:
+        return Trainer(config, run_dir, progress).run(resume=True)
+    except SplitChanged:  # refused before any step: the run's plan stays the one it had
+        atomic_write_bytes(run_dir / "config.json", recorded)
+        raise
 
 
 def extend_run(run_dir: Path, config: TrainConfig, state: dict[str, Any], epochs: int | None, patience: int | None,
