@@ -326,3 +326,28 @@ def test_all_faces_track_and_frame_numbers_are_no_identity() -> None:
     assert groups[6] == groups[7] and identity_tokens(paths[6]) == {"t1"}  # a video named t1 is still one video
     train, dropped = drop_shared_identities(paths, np.arange(1, len(paths)), np.array([0]))
     assert dropped == 2 and train.tolist() == [3, 4, 5, 6, 7, 8]  # only the held-out people 000 and 003 go
+
+
+def test_a_source_holding_out_one_class_is_noted(tmp_path: Path, two_roots: tuple[Path, Path],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A source whose held-out part is all real (whole videos of one class drawn) has no AUC: train says so."""
+    from mesocli.training import TrainConfig, Trainer
+
+    root = tmp_path / "videos"
+    for cls, videos in (("df", ["a"]), ("real", ["b", "c", "d", "e", "f", "g", "h"])):
+        (root / "train" / cls).mkdir(parents=True)
+        for video in videos:
+            for frame in range(4):
+                Image.fromarray(np.full((64, 64, 3), ord(video) + frame, dtype=np.uint8)).save(
+                    root / "train" / cls / f"{video}_{frame}.png")
+    sources = [{"root": str(two_roots[1])}, {"root": str(root)}]
+    seed = next(seed for seed in range(50) if set(np.unique(_held_labels(sources, seed))) == {1})
+    config = TrainConfig(data=str(root), sources=sources, val_fraction=0.1, seed=seed, batch_size=8)
+    Trainer(config, tmp_path / "run", progress=True).prepare()
+    assert f"note: the held-out part of {root} holds real faces only" in capsys.readouterr().err
+
+
+def _held_labels(sources: list[dict], seed: int) -> np.ndarray:
+    data = load_sources([Source(**source) for source in sources])
+    _, held = split_by_groups(data.labels, data.source_index, data.groups, 0.1, seed)
+    return data.labels[held][data.source_index[held] == 1]
