@@ -815,3 +815,24 @@ def test_a_dataset_of_all_faces_crops_trains_with_no_person_on_both_sides(tmp_pa
     held_people, train_people = (frozenset().union(*(people[i] for i in part)) for part in (held, train))
     assert len(held_people) == 2 and len(train_people) == 6 and not held_people & train_people
     assert not any(token.startswith("t") for token in held_people | train_people)
+
+
+@pytest.mark.slow
+def test_an_extension_refused_on_changed_data_leaves_an_early_stopped_run_stopped(tmp_path: Path) -> None:
+    """--resume --epochs N on changed data is refused: neither config.json nor the saved state may keep the
+    extension (a reopened state made a later plain --resume train on after the early stop)."""
+    data = make_tiny_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    start_run(config_for(data, 1), run, progress=False)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "epochs": 3}))  # as if it stopped early at epoch 1 of 3
+    before = {path: path.read_bytes() for path in (run / "config.json", run / "checkpoint" / "state.json")}
+    added = data / "train" / "df" / "00900.jpg"
+    Image.fromarray(np.zeros((80, 80, 3), dtype=np.uint8)).save(added)
+    with pytest.raises(UsageError, match="the run's data changed since it started"):
+        resume_run(run, progress=False, epochs=4)
+    assert {path: path.read_bytes() for path in before} == before
+    added.unlink()  # the data as it was: the run is still the early-stopped one
+    state = resume_run(run, progress=False)
+    assert state.finished and state.epoch == 1
+    assert not (run / "checkpoints" / "epoch_002.weights.h5").exists()

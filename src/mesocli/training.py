@@ -686,7 +686,7 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
     except (OSError, ValueError) as exc:
         raise UsageError(f"{state_path.parent}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})"
                          ) from None
-    recorded = (run_dir / "config.json").read_bytes()
+    recorded = {path: path.read_bytes() for path in (run_dir / "config.json", state_path)}
     if epochs is not None or patience is not None:
         config = extend_run(run_dir, config, saved, epochs, patience, command)
     with contextlib.suppress(TypeError):  # a state of the wrong shape is reported by Trainer.run
@@ -697,8 +697,9 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
             return state
     try:
         return Trainer(config, run_dir, progress).run(resume=True)
-    except SplitChanged:  # refused before any step: the run's plan stays the one it had
-        atomic_write_bytes(run_dir / "config.json", recorded)
+    except SplitChanged:  # refused before any step: the run's plan (and a finished run's end) stays as it was
+        for path, content in recorded.items():  # extend_run reopened a finished run's state
+            atomic_write_bytes(path, content)
         raise
 
 
