@@ -238,6 +238,9 @@ def test_calibration_by_hand() -> None:
     assert result["brier"] == pytest.approx((0.05**2 + 0.15**2 + 0.92**2 + 0.05**2 + 0.85**2 + 0.12**2) / 6)
     edges = calibration([1, 0], [1.0, 0.1])["bins"]  # 1.0 is in the last bin, 0.1 opens the second
     assert [b["range"] for b in edges] == [[0.1, 0.2], [0.9, 1.0]]
+    # every edge opens its bin: 0.3, 0.6 and 0.7 fell in the bin below (np.linspace gives 0.30000000000000004)
+    opening = calibration([1, 0] * 5, [number / 10 for number in range(10)])["bins"]
+    assert [(b["range"][0], b["mean_p_fake"]) for b in opening] == [(n / 10, n / 10) for n in range(10)]
     assert calibration([1, 0, 1, 0], [1.0, 0.0, 1.0, 0.0]) == {
         "brier": 0.0, "ece": 0.0, "bins": [{"range": [0.0, 0.1], "faces": 2, "mean_p_fake": 0.0, "fake_share": 0.0},
                                            {"range": [0.9, 1.0], "faces": 2, "mean_p_fake": 1.0, "fake_share": 1.0}]}
