@@ -220,6 +220,14 @@ def test_runs_group_consecutive_numbered_files_of_a_folder() -> None:
     assert len(set(identity_groups(paths))) == len(paths)  # without runs: one group per numbered file
 
 
+def test_runs_sort_names_with_digits_that_are_no_decimal_numbers() -> None:
+    """A name with a superscript digit ("²", a digit to str.isdigit but no decimal number) made the sort a
+    ValueError; numbers in other scripts ("٣" is 3) still sort as numbers."""
+    names = ["df/²1.jpg", "df/3.jpg", "df/٣.jpg", "df/10.jpg"]
+    group = dict(zip(names, identity_groups([Path(name) for name in names], runs=2), strict=True))
+    assert group["df/3.jpg"] == group["df/٣.jpg"] != group["df/10.jpg"] == group["df/²1.jpg"]
+
+
 def test_runs_hold_out_whole_runs_of_each_class(tmp_path: Path) -> None:
     """A source of numbered frames in video order: the held-out part is whole runs, a fraction of each class."""
     from mesocli.training import TrainConfig, Trainer

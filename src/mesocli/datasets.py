@@ -127,10 +127,15 @@ def _runs(paths: list[Path], size: int) -> dict[Path, str]:
         folders.setdefault(path.parent, []).append(path)
     run_of = {}
     for folder, members in folders.items():
-        members.sort(key=lambda path: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)])
+        members.sort(key=_natural)
         for position, path in enumerate(members):
             run_of[path] = f"{folder}\0{position // size}"
     return run_of
+
+
+def _natural(path: Path) -> list[str | int]:
+    """A sort key of ``path``'s name with its runs of decimal digits as numbers (``df9`` before ``df10``)."""
+    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", path.name))]
 
 
 def identities(path: Path) -> list[str]:
