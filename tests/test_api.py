@@ -322,6 +322,17 @@ def test_training_choices_and_kinds_are_checked_before_the_data_is_read(setting:
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
+def test_heldout_runs_takes_a_numpy_whole_number_as_the_other_settings_do(tmp_path: Path) -> None:
+    """heldout_runs=np.int64(2) passed the parameter check, then was refused as "runs must be 0 (single files)
+    or more, not 2" once the data was read."""
+    data = make_faces(tmp_path / "data" / "train", {"df": 8, "real": 8}).parent
+    state, run = api.train(data, tmp_path / "run", progress=False, epochs=1, batch_size=4, val_fraction=0.25,
+                           augment=False, heldout_runs=np.int64(2))
+    assert state.finished
+    assert [source["runs"] for source in json.loads((run / "config.json").read_text())["sources"]] == [2]
+
+
 def test_evaluate_names_the_split_parameter(tmp_path: Path, run_cli: RunCli) -> None:
     root = make_faces(tmp_path / "data" / "validation", {"df": 2, "real": 2}).parent
     expected = f"no class folders (df|fake, real) in {root}/train or {root}; splits with them: validation ({{}})"

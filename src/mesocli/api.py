@@ -349,6 +349,7 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
         raise ParameterError("give {data} roots or {mix} FILE, not both")
     runs = settings.pop("heldout_runs", 0)
     _check_numbers(heldout_runs=(runs, int))
+    runs = int(runs)  # a NumPy number, as every other setting (Source and config.json take Python ones)
     if runs and mix:
         raise ParameterError("{heldout_runs} goes with {data} roots; in a mixing file, give each source \"runs\"")
     if runs < 0:
