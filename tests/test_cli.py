@@ -92,6 +92,14 @@ def test_train_help_names_every_key_of_a_mixing_file(run_cli: RunCli, monkeypatc
     assert keys and all(key in mix_line for key in keys), (keys, mix_line)
 
 
+def test_eval_help_says_the_plot_holds_the_reliability_diagram(run_cli: RunCli,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """eval --plot draws the calibration's reliability diagram beside the ROC curve; its help named the curve only."""
+    monkeypatch.setenv("COLUMNS", "250")
+    plot_line = next(line for line in run_cli("eval", "--help").out.splitlines() if "--plot" in line)
+    assert "ROC curve" in plot_line and "reliability diagram" in plot_line
+
+
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run([sys.executable, "-m", "mesocli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"mesocli {__version__}"

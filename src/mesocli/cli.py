@@ -168,7 +168,8 @@ def evaluate(
     weights: WeightsOption = None,
     threshold: Threshold = 0.5,
     fmt: Format("table, or json (one object on stdout).") = "table",
-    plot: Opt(Path | None, "Write the ROC curve with the operating point (roc.png).") = None,
+    plot: Opt(Path | None, "Write the ROC curve with the operating point, and the reliability diagram beside it "
+              "(roc.png).") = None,
     scores: Opt(Path | None, "Write per-image scores as CSV (scores.csv).") = None,
     force: Force("Overwrite existing --plot / --scores.") = False,
     bootstrap: Opt(int, "Resamples for the 95 % intervals (by video where names carry ids); 0: none.") = 1000,

@@ -324,8 +324,8 @@ def write_scores(report: EvalReport, target: Path, *, replace: bool = True) -> N
 
 
 def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
-    """ROC curve (positive = fake) with the operating point at the report's threshold, atomically
-    (``replace``: as :func:`atomic_path`)."""
+    """ROC curve (positive = fake) with the operating point at the report's threshold, and the reliability
+    diagram of its calibration beside it, atomically (``replace``: as :func:`atomic_path`)."""
     import matplotlib
 
     matplotlib.use("Agg")
