@@ -252,6 +252,33 @@ def test_runs_hold_out_whole_runs_of_each_class(tmp_path: Path) -> None:
     np.testing.assert_array_equal(trainer.held_idx, held)
 
 
+def test_a_class_by_class_draw_counts_groups_of_both_classes_once() -> None:
+    """Groups holding both classes (a fake's video id names its original's person): the groups drawn for the
+    fakes took their reals along, and the reals' own draw then took a quarter more (190 files of 400 held out)."""
+    groups, labels = np.repeat(np.arange(40), 10), np.tile([0] * 5 + [1] * 5, 40)
+    _, held = split_by_groups(labels, np.zeros(400, dtype=np.int64), groups, 0.25, seed=3, by_class=frozenset({0}))
+    assert [int((labels[held] == label).sum()) for label in (0, 1)] == [50, 50]
+
+
+def test_runs_leave_a_source_whose_files_all_name_their_video_drawn_as_before(
+    two_roots: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """--heldout-runs applies to every root given: a FaceForensics++ root (every file names its video) keeps its
+    draw of identity groups; it was drawn class by class, holding out about half of it for a quarter asked."""
+    from mesocli.training import TrainConfig, Trainer
+
+    ffpp, mesonet = two_roots
+    held = []
+    for runs in (0, 5):
+        config = TrainConfig(data=str(ffpp), sources=[{"root": str(ffpp), "runs": runs},
+                                                      {"root": str(mesonet), "runs": 5}],
+                             val_fraction=0.25, seed=3, batch_size=8)
+        trainer = Trainer(config, tmp_path / f"run{runs}", progress=False)
+        trainer.prepare()
+        held.append(trainer.held_idx[trainer.data.source_index[trainer.held_idx] == 0])
+    np.testing.assert_array_equal(held[1], held[0])
+
+
 @pytest.mark.slow
 def test_training_without_runs_notes_that_single_frames_are_held_out(
     two_roots: tuple[Path, Path], tmp_path: Path, run_cli: RunCli

@@ -186,7 +186,11 @@ def split_by_groups(
             own = np.random.default_rng(seed + 1000 * int(source))
             for label in (0, 1):
                 cell = labels[members] == label
-                is_held |= np.isin(member_groups, _drawn_groups(member_groups[cell], fraction, own))
+                # a group of both classes (a video id shared by a fake and its original) held for the other
+                # class counts towards this one's share: it was held out twice over
+                drawn = _drawn_groups(member_groups[cell & ~is_held], fraction, own, of=int(cell.sum()),
+                                      already=int((cell & is_held).sum()))
+                is_held |= np.isin(member_groups, drawn)
         else:
             is_held = np.isin(member_groups, _drawn_groups(member_groups, fraction, rng))
         train_parts.append(members[~is_held])
@@ -195,17 +199,27 @@ def split_by_groups(
     return np.sort(np.concatenate(train_parts)), np.sort(held)
 
 
-def _drawn_groups(member_groups: np.ndarray, fraction: float, rng: np.random.Generator) -> list[int]:
-    """Groups taken in a random order until they hold ``fraction`` of ``member_groups``' files."""
-    target = fraction * len(member_groups)
+def _drawn_groups(member_groups: np.ndarray, fraction: float, rng: np.random.Generator, of: int | None = None,
+                  already: int = 0) -> list[int]:
+    """Groups taken in a random order until they hold ``fraction`` of ``member_groups``' files (of ``of`` files,
+    ``already`` of them held out before)."""
+    target = fraction * (len(member_groups) if of is None else of)
     drawn: list[int] = []
-    count = 0
+    count = already
     for group in rng.permutation(np.unique(member_groups)):
         if count >= target - 1e-9:
             break
         drawn.append(int(group))
         count += int(np.sum(member_groups == group))
     return drawn
+
+
+def run_sources(data: TrainingData) -> frozenset[int]:
+    """The sources whose held-out part is drawn class by class, in runs (``by_class`` of :func:`split_by_groups`):
+    those with ``runs`` that hold files without video ids. A source whose every file names its video draws its
+    identity groups as it would without ``runs``."""
+    return frozenset(number for number, (source, dataset) in enumerate(zip(data.sources, data.datasets, strict=True))
+                     if source.runs and any(not identity_tokens(path) for path in dataset.paths))
 
 
 def identity_tokens(path: Path) -> frozenset[str]:

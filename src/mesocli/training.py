@@ -50,7 +50,14 @@ from mesocli.fsutil import (
     output_errors,
 )
 from mesocli.models import ARCHITECTURES, FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
-from mesocli.sources import TrainingData, drop_shared_identities, load_sources, sample_weights, split_by_groups
+from mesocli.sources import (
+    TrainingData,
+    drop_shared_identities,
+    load_sources,
+    run_sources,
+    sample_weights,
+    split_by_groups,
+)
 
 SELECTIONS = ("accuracy", "auc", "loss")
 WHOLE_SETTINGS = ("epochs", "batch_size", "lr_decay_every", "patience", "seed", "limit", "heldout_seed",
@@ -239,9 +246,8 @@ def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray) 
     per source, drawn with ``config.split_seed`` (:func:`mesocli.sources.split_by_groups`); training files
     of a held-out person in another source are dropped (:func:`mesocli.sources.drop_shared_identities`)."""
     train_only = frozenset(number for number, source in enumerate(data.sources) if not source.heldout)
-    by_class = frozenset(number for number, source in enumerate(data.sources) if source.runs)
     train, held = split_by_groups(data.labels[usable], data.source_index[usable], data.groups[usable],
-                                  config.val_fraction, config.split_seed, train_only, by_class)
+                                  config.val_fraction, config.split_seed, train_only, run_sources(data))
     train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held])
     check_split(config, data, train, usable[held])
     return train, usable[held]
