@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 
 from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
-from mesocli.fsutil import atomic_path, cache_folder, trusted_cache_file
+from mesocli.fsutil import atomic_path, cache_file_writable, cache_folder, trusted_cache_file
 from mesocli.preprocess import face_to_uint8, open_image, to_rgb
 from mesocli.tracking import REDETECT_SECONDS, Box, Tracker
 from mesocli.video import Frame, FrameReader, FrameSelection
@@ -118,8 +118,10 @@ def _hog_detector():
         with contextlib.suppress(RuntimeError):
             return dlib.fhog_object_detector(str(cached))
     detector = dlib.get_frontal_face_detector()
-    with contextlib.suppress(OSError, RuntimeError), atomic_path(cached) as tmp:  # a cache: best effort
-        detector.save(str(tmp))
+    with contextlib.suppress(OSError, RuntimeError):  # a cache: best effort
+        if cache_file_writable(cached):
+            with atomic_path(cached) as tmp:
+                detector.save(str(tmp))
     return detector
 
 

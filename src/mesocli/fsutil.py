@@ -46,14 +46,32 @@ def trusted_cache_file(path: Path, *others: Path) -> bool:
     (or root) and no one else may write them. A cache that others can write (a shared ``MESOCLI_CACHE``, one
     made under ``umask 000``) could hold someone else's model or face detector, with the sha256 recorded beside
     it, and so change the verdicts: it is not read (each run converts, or builds the detector)."""
-    user = os.geteuid()
     try:
-        for entry in (path, *others, path.parent):
-            info = os.stat(entry)
-            if info.st_uid not in (user, 0) or info.st_mode & stat.S_IWOTH:
-                return False
+        return all(_owned(os.stat(entry)) for entry in (path, *others, path.parent))
     except OSError:
         return False
+
+
+def _owned(info: os.stat_result) -> bool:
+    """Whether a file or folder belongs to this user (or root) and others may not write it."""
+    return info.st_uid in (os.geteuid(), 0) and not info.st_mode & stat.S_IWOTH
+
+
+def cache_file_writable(path: Path, *others: Path) -> bool:
+    """Whether a cached file (and ``others`` beside it) may be written now: their folder is made, and trusted
+    as :func:`trusted_cache_file` trusts it; an untrusted file at one of the paths (another user's, one others
+    may write, a symbolic link) is removed first, so that the new one gets this run's mode (it kept the old one's:
+    a file once 0666 was converted again on every run) and no link is followed (one planted in a folder others
+    may write made the run overwrite the file it pointed to). False in a folder others may write: nothing is
+    written there. Raises OSError when the folder cannot be made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not _owned(os.stat(path.parent)):
+        return False
+    for entry in (path, *others):
+        with contextlib.suppress(FileNotFoundError):
+            info = os.lstat(entry)
+            if stat.S_ISLNK(info.st_mode) or not _owned(info):
+                entry.unlink()
     return True
 
 

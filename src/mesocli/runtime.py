@@ -230,16 +230,17 @@ def _exported(path: Path, arch: str | None) -> OnnxModel:
 def convert(path: Path, arch: str | None = None, digest: str | None = None) -> OnnxModel:
     """Read and convert a weights file now; keep the result in the cache when it can be written."""
     from mesocli.export import onnx_bytes, read_source
-    from mesocli.fsutil import atomic_path, atomic_write_text
+    from mesocli.fsutil import atomic_path, atomic_write_text, cache_file_writable
 
     source = read_source(Path(path), arch, digest)
     data = onnx_bytes(source.arrays, source.arch, source.card())
     cached = cached_path(source.sha256)
     if cached is not None:
         with contextlib.suppress(OSError):  # a read-only or full cache only costs the next run a conversion
-            with atomic_path(cached, suffix=".onnx") as tmp:
-                tmp.write_bytes(data)
-            atomic_write_text(_recorded_sha256(cached), hashlib.sha256(data).hexdigest() + "\n")
+            if cache_file_writable(cached, _recorded_sha256(cached)):  # never in a folder others may write
+                with atomic_path(cached, suffix=".onnx") as tmp:
+                    tmp.write_bytes(data)
+                atomic_write_text(_recorded_sha256(cached), hashlib.sha256(data).hexdigest() + "\n")
     from mesocli.weights import ModelCard, card_path_for
 
     card_file = card_path_for(source.path)

@@ -354,6 +354,61 @@ def test_a_cache_that_others_can_write_is_not_used(tmp_path: Path, own_weights: 
     assert runtime.load_onnx(own_weights).origin == "converted"
 
 
+def test_an_untrusted_cache_file_is_replaced_by_a_trusted_one(tmp_path: Path, own_weights: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cached model that others may write (made under ``umask 000``) was converted again and rewritten with
+    its old mode, 0666, on every run: it is replaced by a file of this run's mode, which the next run reads."""
+    from mesocli import runtime
+
+    monkeypatch.setenv("MESOCLI_CACHE", str(tmp_path / "cache"))
+    cached = runtime.cached_path(runtime.load_onnx(own_weights).sha256)
+    cached.chmod(0o666)
+    assert runtime.load_onnx(own_weights).origin == "converted"
+    assert not stat.S_IMODE(cached.stat().st_mode) & stat.S_IWOTH
+    assert runtime.load_onnx(own_weights).origin == "cache"
+
+
+def test_a_link_planted_in_a_cache_others_can_write_is_not_followed(tmp_path: Path, own_weights: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared cache folder that anyone may write: a symbolic link put there under the converted model's name
+    made the run write the model into the file it pointed to (any file the user may write). Nothing is written
+    in such a folder now."""
+    from mesocli import runtime
+    from mesocli.weights import sha256_file
+
+    monkeypatch.setenv("MESOCLI_CACHE", str(tmp_path / "shared"))
+    cached = runtime.cached_path(sha256_file(own_weights))
+    cached.parent.mkdir(parents=True)
+    cached.parent.chmod(0o777)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    cached.symlink_to(victim)
+    assert runtime.load_onnx(own_weights).origin == "converted"
+    assert victim.read_text() == "precious\n"
+    assert sorted(path.name for path in cached.parent.iterdir()) == [cached.name]  # the link, as it was
+
+
+def test_the_face_detector_cache_follows_no_link_planted_by_others(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for the face detector's cache file: a link in a folder others may write is not written through."""
+    import dlib
+
+    from mesocli import faces
+
+    monkeypatch.setenv("MESOCLI_CACHE", str(tmp_path / "shared"))
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared").chmod(0o777)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / "shared" / f"dlib-{dlib.__version__}-frontal_face_detector.svm").symlink_to(victim)
+    faces._hog_detector.cache_clear()
+    try:
+        assert faces._hog_detector() is not None
+    finally:
+        faces._hog_detector.cache_clear()
+    assert victim.read_text() == "precious\n"
+
+
 def test_an_unwritable_home_gives_no_matplotlib_notice(tmp_path: Path, own_weights: Path, tiny_data: Path) -> None:
     """A container's ``HOME=/`` (or a read-only one): ``eval --plot`` printed matplotlib's "mkdir -p failed for path
     ..." and "Matplotlib created a temporary cache directory ... it is highly recommended to set the MPLCONFIGDIR
