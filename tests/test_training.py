@@ -380,6 +380,19 @@ def test_an_early_stopped_run_given_more_epochs_says_to_raise_patience_and_train
 
 
 @pytest.mark.slow
+def test_an_extension_refused_because_the_data_moved_is_not_recorded(tmp_path: Path) -> None:
+    """``--resume --epochs N`` on a run whose data folder was moved fails before any step; its config.json and
+    state are as they were, so the run resumes as planned once the data is back."""
+    data = make_tiny_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    start_run(config_for(data, 1), run, progress=False)
+    before = {name: (run / name).read_bytes() for name in ("config.json", "checkpoint/state.json")}
+    data.rename(tmp_path / "moved")
+    with pytest.raises(UsageError, match="dataset not found"):
+        resume_run(run, progress=False, epochs=2)
+    assert {name: (run / name).read_bytes() for name in before} == before
+
+
 def test_resume_and_soups_refuse_a_run_whose_data_changed(tmp_path: Path) -> None:
     """Files added after a run started would redraw its held-out part (faces it trained on held out, the
     batches' order another): --resume and the held-out scoring of averaging refuse instead."""

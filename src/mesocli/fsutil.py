@@ -43,9 +43,10 @@ def cache_folder() -> Path | None:
 
 def trusted_cache_file(path: Path, *others: Path) -> bool:
     """Whether a cached file (and ``others`` beside it) may be used: each, and their folder, belong to this user
-    (or root) and no one else may write them. A cache that others can write (a shared ``MESOCLI_CACHE``, one
-    made under ``umask 000``) could hold someone else's model or face detector, with the sha256 recorded beside
-    it, and so change the verdicts: it is not read (each run converts, or builds the detector)."""
+    (or root) and other users (outside the group) may not write them. A cache that others can write (a shared
+    ``MESOCLI_CACHE``, one made under ``umask 000``) could hold someone else's model or face detector, with the
+    sha256 recorded beside it, and so change the verdicts: it is not read (each run converts, or builds the
+    detector). The group is trusted: under the common ``umask 002`` every file is group-writable."""
     try:
         return all(_owned(os.stat(entry)) for entry in (path, *others, path.parent))
     except OSError:

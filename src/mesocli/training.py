@@ -701,11 +701,13 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
             if progress:
                 print("run already finished; nothing to do (give more --epochs to extend it)", file=sys.stderr)
             return state
+    trainer = Trainer(config, run_dir, progress)
     try:
-        return Trainer(config, run_dir, progress).run(resume=True)
-    except SplitChanged:  # refused before any step: the run's plan (and a finished run's end) stays as it was
-        for path, content in recorded.items():  # extend_run reopened a finished run's state
-            atomic_write_bytes(path, content)
+        return trainer.run(resume=True)
+    except UsageError as exc:
+        if isinstance(exc, SplitChanged) or not trainer.prepared:  # refused before any step (data changed,
+            for path, content in recorded.items():  # moved, unreadable): the run's plan and a finished run's
+                atomic_write_bytes(path, content)  # end stay as they were (extend_run reopened its state)
         raise
 
 
