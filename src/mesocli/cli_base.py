@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import typer
 
 from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, printable
+from mesocli.fsutil import GuardedStream
 
 DEBUG = {"on": False}
 BROKEN_PIPE = 141
@@ -199,37 +200,6 @@ class ClosedOutput(io.TextIOBase):
         pass
 
 
-class GuardedStdout:
-    """Standard output whose failed writes (a full disk, ``> /dev/full``) are an OutputError, one line and exit
-    status 2, in every command (only scan's were; the others ended in a traceback with exit 1). A reader that
-    went away stays a BrokenPipeError (exit 141)."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        with self._errors():
-            return self._stream.write(text)
-
-    def flush(self) -> None:
-        with self._errors():
-            self._stream.flush()
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _errors() -> Iterator[None]:
-        try:
-            yield
-        except (BrokenPipeError, OutputError):
-            raise
-        except OSError as exc:
-            _discard_stdout()  # what is still buffered would fail again at exit (a traceback, status 120)
-            raise OutputError(f"cannot write standard output: {exc.strerror or exc}") from None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 def _usable_standard_streams() -> None:
     """A standard stream the shell closed (``<&-``, ``>&-``, ``2>&-``) is ``None`` in Python: input reads as
     empty, error output goes nowhere, standard output is a :class:`ClosedOutput`. Its descriptor (0, 1, 2) is
@@ -325,7 +295,9 @@ def run(app: typer.Typer) -> None:
     # where the home folder cannot be written (a container's HOME=/), matplotlib's two-line notice that it
     # made a temporary cache folder instead: not the user's concern, the plots are the same
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
-    stdout, sys.stdout = sys.stdout, GuardedStdout(sys.stdout)
+    # a full disk on standard output is one line and exit status 2 in every command (it was a traceback, exit 1);
+    # what is still buffered is dropped, or it would fail again at exit
+    stdout, sys.stdout = sys.stdout, GuardedStream(sys.stdout, "standard output", on_failure=_discard_stdout)
     try:
         with _sigterm_as_interrupt(), _no_world_writable_outputs():
             _run(app)

@@ -15,6 +15,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from mesocli.errors import InputError, OutputError, ParameterError, UsageError
 
@@ -85,6 +86,40 @@ def output_errors(target: Path | str) -> Iterator[None]:
         raise
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+class GuardedStream:
+    """A text stream whose write failures (disk full, ...) become an OutputError naming it (``cannot write
+    standard output: No space left on device``), after ``on_failure`` runs; a closed pipe stays a
+    BrokenPipeError (the reader went away)."""
+
+    def __init__(self, stream: Any, name: object, on_failure: Callable[[], None] | None = None) -> None:
+        self._stream = stream
+        self._name = name
+        self._on_failure = on_failure
+
+    def write(self, text: str) -> int:
+        with self._errors():
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        with self._errors():
+            self._stream.flush()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (BrokenPipeError, OutputError):
+            raise
+        except OSError as exc:
+            if self._on_failure is not None:
+                self._on_failure()
+            with output_errors(str(self._name)):
+                raise exc from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 @functools.cache

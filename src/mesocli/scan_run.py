@@ -13,10 +13,10 @@ import io
 import sys
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from mesocli.errors import ParameterError, UsageError, check_known
-from mesocli.fsutil import atomic_path, check_writable, output_errors
+from mesocli.fsutil import GuardedStream, atomic_path, check_writable, output_errors
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status, read_path_list
 from mesocli.writers import FORMATS, format_for, make_writer, refuse_existing, refuse_inputs_as_outputs
@@ -257,36 +257,6 @@ def _open(stack: contextlib.ExitStack, output: Path | None, resume: bool, force:
         with output_errors(output):
             stream = stack.enter_context(open(target, "w", encoding="utf-8", newline="", errors="backslashreplace"))
     return GuardedStream(stream, output or "standard output")
-
-
-class GuardedStream:
-    """A text stream whose write failures (disk full, ...) become an OutputError naming it; a closed
-    pipe stays a BrokenPipeError (the reader went away)."""
-
-    def __init__(self, stream: IO[str], name: object) -> None:
-        self._stream = stream
-        self._name = name
-
-    def write(self, text: str) -> int:
-        with self._errors():
-            return self._stream.write(text)
-
-    def flush(self) -> None:
-        with self._errors():
-            self._stream.flush()
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            with output_errors(self._name):
-                raise exc
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
 
 def _explainer(explain: Path | None, report: Path | None, top: int, options: ScanOptions, force: bool,
