@@ -283,13 +283,18 @@ def test_single_split_root_fallback(tmp_path: Path) -> None:
     assert dataset.paths[:4] == sorted(dataset.paths[:4])
 
 
+def write_grey_faces(split: Path, files: list[tuple[str, str, float]]) -> None:
+    """``(folder, video, p_fake)`` → ``split/folder/<video>_<n>.png``, grey so that ``grey_model`` scores it p_fake."""
+    for frame, (folder, video, p_fake) in enumerate(files):
+        (split / folder).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (256, 256), (_grey(p_fake),) * 3).save(split / folder / f"{video}_{frame}.png")
+
+
 def test_per_method_figures_match_hand_computed_values(tmp_path: Path, grey_model: LoadedModel) -> None:
     """Fakes in method folders are each scored against every real image (AUC by counting pairs)."""
     files = [("df/A", "a1", 0.9), ("df/A", "a1", 0.6), ("df/B", "a1", 0.8), ("df/B", "a1", 0.3),
              ("real/orig", "r1", 0.7), ("real/orig", "r1", 0.4), ("real/orig", "r2", 0.2), ("real/orig", "r2", 0.2)]
-    for frame, (folder, video, p_fake) in enumerate(files):
-        (tmp_path / "test" / folder).mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (256, 256), (_grey(p_fake),) * 3).save(tmp_path / "test" / folder / f"{video}_{frame}.png")
+    write_grey_faces(tmp_path / "test", files)
     report = evaluate(grey_model, find_dataset(tmp_path, "test"))
     methods = report.to_dict()["methods"]
     assert set(methods) == {"A", "B"}
@@ -308,9 +313,7 @@ def test_fakes_outside_method_folders_get_a_row_of_their_own(tmp_path: Path, gre
     """Fakes directly in df/ beside df/A/ are reported as "(no method)", not left out of every method row."""
     files = [("df/A", "a1", 0.9), ("df/A", "a1", 0.6), ("df", "d1", 0.3), ("df", "d1", 0.8),
              ("real", "r1", 0.7), ("real", "r1", 0.4), ("real", "r2", 0.2), ("real", "r2", 0.2)]
-    for frame, (folder, video, p_fake) in enumerate(files):
-        (tmp_path / "test" / folder).mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (256, 256), (_grey(p_fake),) * 3).save(tmp_path / "test" / folder / f"{video}_{frame}.png")
+    write_grey_faces(tmp_path / "test", files)
     methods = evaluate(grey_model, find_dataset(tmp_path, "test")).to_dict()["methods"]
     assert set(methods) == {"A", "(no method)"}
     loose = methods["(no method)"]
@@ -350,9 +353,7 @@ def test_method_and_detector_objects_keep_their_keys_without_intervals(grey_mode
 
     files = [("df/A", "a1", 0.9), ("df/A", "a2", 0.6), ("df/B", "b1", 0.8), ("df/B", "b2", 0.3),
              ("real", "r1", 0.7), ("real", "r2", 0.2)]
-    for frame, (folder, video, p_fake) in enumerate(files):
-        (tmp_path / "test" / folder).mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (256, 256), (_grey(p_fake),) * 3).save(tmp_path / "test" / folder / f"{video}_{frame}.png")
+    write_grey_faces(tmp_path / "test", files)
     both = DetectorSet("meso4", {"df": grey_model, "f2f": grey_model})
     for bootstrap in (0, 20):
         report = evaluate(both, find_dataset(tmp_path, "test"), bootstrap=bootstrap).to_dict()
