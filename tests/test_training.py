@@ -196,7 +196,7 @@ def test_resume_equals_uninterrupted_run(
 
 @pytest.mark.slow
 def test_ctrl_c_after_an_early_stopping_epoch_resumes_to_the_stopped_run(
-    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Patience 1 and a learning rate too small to move a weight (every block frozen, so no batch-norm
     statistic moves either): epoch 2 ties epoch 1 and the run stops. A Ctrl-C just after epoch 2's checkpoint
@@ -219,7 +219,9 @@ def test_ctrl_c_after_an_early_stopping_epoch_resumes_to_the_stopped_run(
     with monkeypatch.context() as patch:
         patch.setattr(Trainer, "end_epoch", end_then_stop)
         with pytest.raises(KeyboardInterrupt):
-            start_run(replace(config), tmp_path / "cut", progress=False)
+            start_run(replace(config), tmp_path / "cut", progress=True)
+    said = capsys.readouterr().err  # the run had ended: no "continue with --resume", which would do nothing
+    assert "interrupted after the run had ended (early stop" in said and "continue with" not in said
     resumed = resume_run(tmp_path / "cut", progress=False)
     assert resumed.finished and (resumed.epoch, resumed.global_step) == (plain.epoch, plain.global_step)
 

@@ -536,8 +536,12 @@ class Trainer:
                     break
         except KeyboardInterrupt:
             self._save_state(state)
-            self.log(f"\ninterrupted: state saved at epoch {state.epoch + 1}, step {state.step}; "
-                     f"continue with: mesocli train --resume {self.run_dir}", file=sys.stderr)
+            if state.finished:  # the last checkpoint had decided the stop: nothing is left to resume
+                self.log(f"\ninterrupted after the run had ended ({self.stop_reason}); its best weights: "
+                         f"{self.run_dir / 'best.weights.h5'}", file=sys.stderr)
+            else:
+                self.log(f"\ninterrupted: state saved at epoch {state.epoch + 1}, step {state.step}; "
+                         f"continue with: mesocli train --resume {self.run_dir}", file=sys.stderr)
             raise
         state.finished = True
         self._save_state(state)
