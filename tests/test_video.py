@@ -166,6 +166,28 @@ def test_rotation_metadata_is_applied(kit: MediaKit, all_frames: list, rotation:
         assert np.abs(frame.image.astype(np.int16) - upright).mean() < 6
 
 
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_an_old_style_rotate_tag_is_applied(kit: MediaKit, all_frames: list, tmp_path: Path, rotation: int) -> None:
+    """A Matroska file remuxed by an older ffmpeg keeps a phone's rotation as a ``rotate`` tag (degrees clockwise),
+    without a display matrix: ffmpeg no longer turns such frames itself, mesocli does (they were squeezed to
+    the turned size, sideways)."""
+    from PIL import Image
+
+    stored = encode(tmp_path / "stored.mp4", [Image.fromarray(f.image).rotate(rotation, expand=True)
+                                              for f in all_frames[:6]])
+    path = tmp_path / "tagged.mkv"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(stored), "-c", "copy", "-metadata:s:v",
+                    f"rotate={rotation}", str(path)], check=True)
+    info = probe_video(path)
+    assert (info.width, info.height, info.rotation) == (320, 240, rotation)
+    frames = list(iter_frames(path, FrameSelection("all")))
+    assert len(frames) == 6
+    for frame in frames:
+        assert frame.image.shape == (240, 320, 3)
+        upright = all_frames[frame.index].image.astype(np.int16)
+        assert np.abs(frame.image.astype(np.int16) - upright).mean() < 6
+
+
 def test_non_square_pixels_are_made_square(tmp_path) -> None:
     images = [render(t, (160, 120)) for t in plan_transforms(4, (160, 120))]
     path = encode(tmp_path / "anamorphic.mp4", images, sar="2/1")

@@ -39,10 +39,12 @@ class VideoInfo:
     start: float = 0.0  # when the video stream begins, in seconds from the file's start (as players count)
     other_streams: bool = False  # audio (or more video): the header's duration may be another stream's
     file_start: float = 0.0  # the file's first timestamp (of any stream): time 0 of the frame times
+    autorotated: bool = True  # ffmpeg turns the frames itself (a display matrix); False: only a ``rotate`` tag says
+    # to (Matroska files remuxed by an older ffmpeg), which ffmpeg ignores and mesocli applies (:mod:`mesocli.video`)
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        del data["path"], data["stream"], data["other_streams"], data["file_start"]
+        del data["path"], data["stream"], data["other_streams"], data["file_start"], data["autorotated"]
         return data
 
 
@@ -223,14 +225,16 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
     pixel_aspect = 1.0
     if sar and int(sar.group(1)) and int(sar.group(2)):  # 0:1 means unknown
         pixel_aspect = int(sar.group(1)) / int(sar.group(2))
-    rotation = 0
+    rotation, tag_rotation, matrix = 0, 0, False
     for line in extra:
         if match := _ROTATION.search(line):
-            rotation = round(-float(match.group(1))) % 360
-        elif (match := _ROTATE_TAG.match(line)) and not rotation:
-            rotation = int(match.group(1)) % 360
+            rotation, matrix = round(-float(match.group(1))) % 360, True
+        elif match := _ROTATE_TAG.match(line):
+            tag_rotation = int(match.group(1)) % 360
         elif match := _DURATION_TAG.match(line):
             duration = _seconds(*match.group(1, 2, 3))  # the stream's own duration (Matroska)
+    if not matrix:  # a display matrix is what ffmpeg applies; without one, the tag says how the frames are turned
+        rotation = tag_rotation
     # Frame times count from the file's start (its earliest timestamp, ``start``); the video stream may
     # begin later (after the audio). Matroska's durations are end times on a clock that
     # starts at 0 (a file cut from a stream starts at 10 s and "lasts" 13 s); others' are lengths.
@@ -248,7 +252,7 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
     codec = description.split(" ", 1)[0].rstrip(",")
     others = [s for s in streams if s[1] in ("Video", "Audio") and s[0] != index and "(attached pic)" not in s[2]]
     return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
-                     max(0.0, video_start - file_start), bool(others), file_start)
+                     max(0.0, video_start - file_start), bool(others), file_start, matrix or not rotation)
 
 
 def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:

@@ -3,8 +3,8 @@
 The header is read first (:func:`mesocli.probe.probe_video`). One ffmpeg process reads each video
 sequentially (no seeking, no frame counting pass). Its ``select`` filter drops the frames that are
 not wanted *before* the costly RGB conversion, and its ``showinfo`` filter reports each kept frame's
-timestamp and size on stderr. ffmpeg applies rotation metadata itself (autorotate); non-square
-pixels are resampled to square ones. Decoding overlaps whatever the caller does per frame: ffmpeg
+timestamp and size on stderr. ffmpeg applies rotation metadata itself (autorotate), and mesocli the
+old-style ``rotate`` tag that ffmpeg ignores; non-square pixels are resampled to square ones. Decoding overlaps whatever the caller does per frame: ffmpeg
 queues decoded frames itself (``fifo`` muxer, bounded) and a reader thread keeps a few more ready.
 """
 
@@ -43,6 +43,7 @@ DEFAULT_FRAMES = 30
 _FFMPEG_QUEUE_BYTES = 128 << 20  # decoded frames ffmpeg may hold while the caller is busy
 _QUEUE_BYTES = 32 << 20  # and the reader thread
 _F_SETPIPE_SZ = 1031
+_TURN = {90: "transpose=clock", 180: "hflip,vflip", 270: "transpose=cclock"}  # degrees clockwise -> filter
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,8 @@ class FrameReader:
         filters = ["showinfo@all=checksum=0"] if self.plan.by_time else []  # every frame's number and pts
         if self.plan.expression:
             filters.append(f"select='{self.plan.expression}'")
+        if not self.info.autorotated:  # a rotate tag without a display matrix: ffmpeg leaves the frames turned
+            filters.append(_TURN.get(self.info.rotation, f"rotate={self.info.rotation}*PI/180"))
         # Every frame at the displayed size the header gives (after rotation, the sample aspect ratio is
         # inverted): non-square pixels made square, and a stream whose size changes midway (two clips joined)
         # read at one size, so that each frame's bytes are where they are expected (a no-op otherwise).
