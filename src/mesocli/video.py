@@ -4,8 +4,9 @@ The header is read first (:func:`mesocli.probe.probe_video`). One ffmpeg process
 sequentially (no seeking, no frame counting pass). Its ``select`` filter drops the frames that are
 not wanted *before* the costly RGB conversion, and its ``showinfo`` filter reports each kept frame's
 timestamp and size on stderr. ffmpeg applies rotation metadata itself (autorotate), and mesocli the
-old-style ``rotate`` tag that ffmpeg ignores; non-square pixels are resampled to square ones. Decoding overlaps whatever the caller does per frame: ffmpeg
-queues decoded frames itself (``fifo`` muxer, bounded) and a reader thread keeps a few more ready.
+old-style ``rotate`` tag that ffmpeg ignores; non-square pixels are resampled to square ones.
+Decoding overlaps whatever the caller does per frame: ffmpeg queues decoded frames itself (``fifo``
+muxer, bounded) and a reader thread keeps a few more ready.
 """
 
 from __future__ import annotations
