@@ -334,6 +334,60 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path, run_cli: RunCli) 
     assert (out / LOCK).exists()
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_of_a_killed_run_all_stop(tmp_path: Path, kit: MediaKit) -> None:
+    """kill -9 of the main process: a worker with no input left to do (waiting for one) stopped too; it
+    waited forever, holding its face models in memory (one more after each killed run)."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(kit.face_jpeg, inputs / "a.jpg")  # done at once: its worker then waits
+    make_face_video(inputs / "b.mp4", frames=240, size=(320, 240), angles=[0.0] * 240)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "extract", str(inputs), str(out), "--all-frames",
+                                "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        manifest = out / MANIFEST
+        if manifest.exists() and '"type": "input"' in manifest.read_text():
+            break
+        time.sleep(0.05)
+    workers = [pid for pid in _children(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert '"type": "input"' in (out / MANIFEST).read_text(), "the image was not done before the kill"
+    assert len(workers) == 2
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(map(_running, workers)):
+        time.sleep(0.1)
+    left = [pid for pid in workers if _running(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
 def test_a_bar_whose_start_comes_after_its_input_finished_is_not_drawn() -> None:
     """With worker processes, an input's "start" event can reach the main process after the input is done:
     its bar was added then and never removed (2000 fast inputs left 935 bars, and redrawing them took
