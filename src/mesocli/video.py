@@ -244,7 +244,7 @@ class FrameReader:
         filters = ["showinfo@all=checksum=0"] if self.plan.by_time else []  # every frame's number and pts
         if self.plan.expression:
             filters.append(f"select='{self.plan.expression}'")
-        if not self.info.autorotated:  # a rotate tag without a display matrix: ffmpeg leaves the frames turned
+        if not self.info.autorotated:  # a rotate tag without a display matrix, which recent ffmpeg ignores
             filters.append(_TURN.get(self.info.rotation, f"rotate={self.info.rotation}*PI/180"))
         # Every frame at the displayed size the header gives (after rotation, the sample aspect ratio is
         # inverted): non-square pixels made square, and a stream whose size changes midway (two clips joined)
@@ -258,7 +258,8 @@ class FrameReader:
         queue_size = max(2, min(64, _FFMPEG_QUEUE_BYTES // self._frame_bytes))
         return [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info",
-            "-copyts", *ffmpeg_input(self.path),  # the stream's own timestamps: times are counted in Python
+            "-copyts", *([] if self.info.autorotated else ["-noautorotate"]),  # a rotate tag: turned once, here
+            *ffmpeg_input(self.path),  # the stream's own timestamps: times are counted in Python
             "-map", f"0:{self.info.stream}", "-vf", ",".join(filters), "-fps_mode", "passthrough",
             "-c:v", "rawvideo", "-pix_fmt", "rgb24", "-f", "fifo", "-fifo_format", "rawvideo",
             "-queue_size", str(queue_size), "pipe:1",
