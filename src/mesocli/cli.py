@@ -221,7 +221,8 @@ def extract(
     every: Every = None,
     all_frames: AllFrames = False,
     detector: FaceDetector = "hog",
-    all_faces: Opt(bool, "Every face, with a track id per person (default: the largest).", "--all-faces") = False,
+    all_faces: Opt(bool, "Every face, with a track id per person (default: one face, the largest when first "
+                   "found, then followed).", "--all-faces") = False,
     layout: Opt(str, "video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.")
     = "video",
     label: Opt(str | None, "--layout dataset: df or real, optionally /METHOD (df/Face2Face).") = None,
@@ -305,8 +306,8 @@ def scan(
     fps: Fps = None,
     every: Every = None,
     all_frames: AllFrames = False,
-    all_faces: Opt(bool, "A verdict per face track; the video's is the most-fake track's (default: the largest face "
-                   "of each frame).", "--all-faces") = False,
+    all_faces: Opt(bool, "A verdict per face track; the video's is the most-fake track's (default: one face, the "
+                   "largest when first found, then followed).", "--all-faces") = False,
     aggregation: Opt(str, "Frame scores to a video score: mean (paper), vote (authors' code: share of frames voting "
                      "fake) or confident (DFDC winner's rule).", "--aggregate") = "mean",
     threshold: Threshold = 0.5,

@@ -4,7 +4,8 @@ A :class:`Tracker` follows faces across the sampled frames of one video. Per fra
 each known face around where it was; only when that leaves a face unfound (or, with ``all_faces``,
 at least once per second of video, so that newcomers are found) does it ask for a whole-frame search,
 and it pairs those detections with the tracks by overlap (IoU) or centre distance. Without
-``all_faces`` there is one track, the largest face (the paper). How a face is searched for is the
+``all_faces`` there is one track: the largest face of a whole-frame search, then followed while it is
+found (the authors' ``FaceFinder``). How a face is searched for is the
 caller's (:class:`mesocli.faces.FaceFinder`); this module only decides where, and who is who.
 """
 
