@@ -37,6 +37,10 @@ ROI_SCALES = (1.0, 0.8, 1.3)  # face sizes tried around a known face, × the det
 CANDIDATE_THRESHOLD = -0.4  # HOG full-frame candidates down to this score are checked around
 PAD_FRACTION = 0.3  # grey border added, each side, for the "face fills the frame" search
 HOG_SURE_SCORE = 0.6  # a HOG face found in a whole-frame search scoring under this needs the CNN detector to agree
+REFIT_ANGLE = 5.0  # a face measured as turned by this many degrees or more is fitted again, turned upright
+REFIT_CHANGE = 8.0  # and that fit is kept when its angle differs from the first by more than this (it lagged)
+REFITS = 2  # at most
+REFIT_MARGIN = 0.6  # the window turned upright: the box grown by this × its side each way (holds the turned box)
 STILL_SIDE = 4000  # a still image with no face at the downscaled size is searched again at up to this side
 
 
@@ -337,6 +341,38 @@ class FaceFinder:
         shape = _landmark_model()(grey, _dlib().rectangle(left - x0, top - y0, right - x0, bottom - y0))
         return np.array([(p.x + x0, p.y + y0) for p in shape.parts()], dtype=np.float64)
 
+    def _upright_landmarks(self, images: _FrameImages, box: Box, angle: float) -> np.ndarray:
+        """dlib's 68 points for the face in ``box`` turned by ``angle`` degrees (counter-clockwise), fitted on
+        the window turned upright about the box's centre, then turned back (frame coordinates)."""
+        x0, y0, x1, y1 = images.clip(box, REFIT_MARGIN)
+        cx, cy = box.centre[0] - x0, box.centre[1] - y0  # pixel indices in the window
+        upright = images.region("L", x0, y0, x1, y1).rotate(
+            -angle, Image.Resampling.BILINEAR, center=(cx + 0.5, cy + 0.5), fillcolor=128)
+        half_w, half_h = (box.right - box.left) / 2, (box.bottom - box.top) / 2
+        rect = _dlib().rectangle(round(cx - half_w), round(cy - half_h), round(cx + half_w), round(cy + half_h))
+        shape = _landmark_model()(np.asarray(upright), rect)
+        dx, dy = np.array([(p.x - cx, p.y - cy) for p in shape.parts()], dtype=np.float64).T
+        rad = math.radians(angle)
+        cos, sin = math.cos(rad), math.sin(rad)
+        return np.stack([cx + x0 + dx * cos + dy * sin, cy + y0 - dx * sin + dy * cos], axis=1)
+
+    def _fitted(self, images: _FrameImages, box: Box) -> tuple[np.ndarray, Geometry]:
+        """The face's landmarks and aligned square. dlib's shape model starts from an upright mean face: on a head
+        tilted beyond about 30° its points lag behind the tilt, and the square came out still turned by 15-30°.
+        A face measured as turned is fitted again on its window turned upright; the second fit is kept when it
+        finds another angle (on a face the first fit had right, it finds the same, and the first is kept)."""
+        landmarks = self._landmarks(images, box)
+        geometry = face_geometry(landmarks)
+        for _ in range(REFITS):
+            if not abs(geometry.angle) >= REFIT_ANGLE:
+                break
+            again = self._upright_landmarks(images, box, geometry.angle)
+            refit = face_geometry(again)
+            if not abs(refit.angle - geometry.angle) > REFIT_CHANGE:
+                break
+            landmarks, geometry = again, refit
+        return landmarks, geometry
+
     def find(self, frame: Frame, source: str) -> list[FaceRecord]:
         """The faces of ``frame``, aligned: the largest one, or with ``all_faces`` each (by track id)."""
         image = frame.image
@@ -348,8 +384,7 @@ class FaceFinder:
         self._misses = 0 if located else self._misses + 1
         records = []
         for track, box in located:
-            landmarks = self._landmarks(images, box)
-            geometry = face_geometry(landmarks)
+            landmarks, geometry = self._fitted(images, box)
             if not geometry.size >= 4:  # degenerate landmarks
                 continue
             records.append(FaceRecord(
