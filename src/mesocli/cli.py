@@ -201,7 +201,8 @@ def export(
              "--out", "-o") = None,
     bundled: Opt(bool, "Export every bundled weights file to ONNX.", "--bundled") = False,
     check: Opt(bool, "With --bundled: only check each export is fresh.", "--check") = False,
-    verify: Opt(bool, "Compare p_fake with the Keras model on random faces (loads TensorFlow).", "--verify") = False,
+    verify: Opt(bool, "Compare p_fake with the Keras model on 8 random test images (loads TensorFlow).",
+                "--verify") = False,
     force: Force("Replace an existing output.") = False,
 ) -> None:
     """Export weights (help text above)."""

@@ -120,7 +120,7 @@ def read_source(path: Path, arch: str | None = None, digest: str | None = None) 
     from mesocli import weights as w
 
     path = Path(path)
-    card = w.ModelCard.from_json(w.card_path_for(path)) if path.is_file() and w.card_path_for(path).is_file() else None
+    card = w.card_beside(path)
     digest = digest or w.check_file(path, card)
     legacy = False
     try:
@@ -283,8 +283,10 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
                         if not (path := target.with_name(f"{target.name}-{n}")).exists())
             tmp.rename(kept)
             raise ParameterError(APPEARED, value=target, kept=kept)
-        if target.exists():
+        if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
+        elif os.path.lexists(target):  # a file (or a link) where the folder goes: --force replaces it too
+            target.unlink()
         tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -370,12 +372,31 @@ def record_bundled_export(weights: Path, onnx: Path) -> None:
     atomic_write_text(card_file, card.to_json())
 
 
+VERIFY_CELLS = (3, 4, 6, 8, 12, 16, 24, 32)  # coarse random colour fields, one face each
+
+
+def verification_faces(seed: int = 0) -> np.ndarray:
+    """The faces ``--verify`` compares on: (8, 256, 256, 3) uint8, random colours on a coarse grid (3×3 to
+    32×32 cells) smoothed to 256×256 (bicubic).
+
+    Not white noise: on it the networks' outputs saturate (the bundled MesoInception4 df gives p_fake 0 for
+    every such face), and an export that feeds 0–255 pixels or BGR gave the same 0 and passed. On these the
+    bundled networks' scores lie away from 0 and 1 and move when the scaling or the channel order is wrong
+    (tests/test_runtime.py)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    cells = [rng.integers(0, 256, (n, n, 3), dtype=np.uint8) for n in VERIFY_CELLS]
+    return np.stack([np.asarray(Image.fromarray(c).resize((256, 256), Image.BICUBIC)) for c in cells])
+
+
 def verify(source: SourceWeights, target: Path, fmt: str, faces: np.ndarray | None = None) -> float:
-    """Max abs difference of p_fake between the exported file and the Keras model (imports TensorFlow)."""
+    """Max abs difference of p_fake between the exported file and the Keras model (imports TensorFlow), on
+    ``faces`` (default :func:`verification_faces`)."""
     from mesocli._tf import quiet
 
     if faces is None:
-        faces = np.random.default_rng(0).integers(0, 256, (8, 256, 256, 3), dtype=np.uint8)
+        faces = verification_faces()
     tf, module = _tf_module(source)
     keras = module.model(faces.astype(np.float32) / 255.0, training=False).numpy()[:, 0].astype(np.float64)
     if fmt == "onnx":

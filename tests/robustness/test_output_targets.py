@@ -196,3 +196,16 @@ def test_export_of_one_source_given_twice(weights_copy: Path, tmp_path: Path, ru
     result = run_cli("export", weights_copy, weights_copy, "-o", tmp_path / "d")
     assert result.code == 0, result.err
     assert [p.name for p in (tmp_path / "d").iterdir()] == ["meso4_df.onnx"] and result.out.count(" -> ") == 1
+
+
+@pytest.mark.slow
+def test_a_savedmodel_export_with_force_replaces_a_file_in_its_place(weights_copy: Path, tmp_path: Path,
+                                                                     run_cli: RunCli) -> None:
+    """--force over a file where the SavedModel folder goes: a NotADirectoryError traceback (exit 1), after
+    TensorFlow had written the whole model to a temporary folder."""
+    target = tmp_path / "model"
+    target.write_text("an old export\n")
+    result = run_cli("export", weights_copy, "--format", "savedmodel", "-o", target, "--force")
+    assert result.code == 0, result.err
+    assert (target / "saved_model.pb").is_file() and (target / "assets" / "mesocli_card.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e1", "model"]  # no temporary folder left
