@@ -10,6 +10,7 @@ checked against the Keras model (:func:`verify`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -301,7 +302,7 @@ def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -
     import dataclasses
 
     from mesocli._tf import quiet
-    from mesocli.fsutil import atomic_path, atomic_write_text
+    from mesocli.fsutil import atomic_path
 
     tf, module = _tf_module(source)  # imports TensorFlow quietly, before its converter modules
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -314,11 +315,21 @@ def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -
         # a converter given the live variables keeps them as uninitialised resources (NaN out): freeze first
         frozen = convert_variables_to_constants_v2(p_fake.get_concrete_function())
         data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-    with atomic_path(Path(target), suffix=".tflite", replace=replace) as tmp:
-        tmp.write_bytes(data)
     card = dataclasses.replace(source.card(), output=TFLITE_OUTPUT)
-    atomic_write_text(tflite_card_path(Path(target)), json.dumps(card.metadata(), indent=2) + "\n", replace=replace)
-    return Path(target)
+    target = Path(target)
+    existed, placed = os.path.lexists(target), False
+    try:  # the card is put in place last: a TFLite file is never left without its card
+        with atomic_path(tflite_card_path(target), replace=replace) as card_tmp:
+            card_tmp.write_text(json.dumps(card.metadata(), indent=2) + "\n", encoding="utf-8")
+            with atomic_path(target, suffix=".tflite", replace=replace) as tmp:
+                tmp.write_bytes(data)
+            placed = True
+    except BaseException:
+        if placed and not existed:
+            with contextlib.suppress(OSError):
+                target.unlink()
+        raise
+    return target
 
 
 def export(source: SourceWeights, target: Path, fmt: str = "onnx", *, replace: bool = True) -> Path:

@@ -209,3 +209,15 @@ def test_a_savedmodel_export_with_force_replaces_a_file_in_its_place(weights_cop
     assert result.code == 0, result.err
     assert (target / "saved_model.pb").is_file() and (target / "assets" / "mesocli_card.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e1", "model"]  # no temporary folder left
+
+
+@pytest.mark.slow
+def test_a_tflite_export_whose_card_cannot_be_written_leaves_nothing(weights_copy: Path, tmp_path: Path,
+                                                                    run_cli: RunCli) -> None:
+    """The .tflite was put in place before its card: a card that could not be written (here a folder in its
+    place) left a TFLite file without its card, and the next run without --force refused it as existing."""
+    out = tmp_path / "out"
+    (out / "m.tflite.json").mkdir(parents=True)
+    result = run_cli("export", weights_copy, "--format", "tflite", "-o", out / "m.tflite", "--force")
+    assert (result.code, result.error_line()) == (2, f"cannot write {out / 'm.tflite.json'}: Is a directory")
+    assert [p.name for p in out.iterdir()] == ["m.tflite.json"]
