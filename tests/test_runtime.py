@@ -328,3 +328,12 @@ def test_the_verification_faces_tell_a_broken_export_from_a_right_one(weights_fi
     assert ((right > 1e-3) & (right < 1 - 1e-3)).sum() >= len(faces) // 2, right
     assert np.abs(p_fake(faces[..., ::-1]) - right).max() > 1e-2  # BGR instead of RGB
     assert np.abs(p_fake(faces, 1.0) - right).max() > 1e-2  # 0-255 instead of 0-1
+
+
+def test_export_bundled_refuses_an_out_it_would_ignore(tmp_path: Path, run_cli: RunCli) -> None:
+    """--bundled writes beside the bundled weights: an --out given with it was ignored, exit 0, nothing there."""
+    result = run_cli("export", "--bundled", "--out", f"{tmp_path / 'deploy'}/")
+    assert (result.code, result.out) == (2, "")
+    assert result.error_line() == ("--out does not go with --bundled, which writes beside the bundled weights: "
+                                   f"export each file to --out by its path (they are in {bundled_dir()})")
+    assert not (tmp_path / "deploy").exists()

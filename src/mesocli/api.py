@@ -394,6 +394,11 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         raise ParameterError("give weights files or {bundled}")
     if check and not bundled:
         raise ParameterError("{check} goes with {bundled}")
+    if bundled and out is not None:
+        from mesocli.weights import bundled_dir
+
+        raise ParameterError("{out} does not go with {bundled}, which writes beside the bundled weights: export each "
+                             "file to {out} by its path (they are in {folder})", folder=bundled_dir())
     jobs: list[tuple[Path, Path]] = []
     if bundled:
         if fmt != "onnx":
