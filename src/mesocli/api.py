@@ -378,13 +378,15 @@ def _python_call(function: Callable[..., Any], arguments: dict[str, Any]) -> str
 
 def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: PathLike | None = None, *,
                    bundled: bool = False, check: bool = False, verify: bool = False, force: bool = False,
-                   echo: Callable[[str], None] = print) -> int:
+                   echo: Callable[[str], None] = print, log: Callable[[str], None] | None = None) -> int:
     """Export weights files (``.weights.h5`` or the authors' ``.h5``) to ``fmt`` (``onnx``, ``savedmodel``,
-    ``tflite``): beside each source, or to ``out`` (a file for one source, a folder for several). With
-    ``bundled``: the bundled weights' ONNX files, those that are stale (all with ``force`` or ``verify``);
-    with ``check`` too, only report whether each is fresh. ``verify``: compare with the Keras model
-    (raises :class:`mesocli.errors.CheckFailed` on a mismatch). Each state and export is a line to
-    ``echo``. Returns the exit status: 1 when ``check`` finds a stale export, else 0."""
+    ``tflite``): beside each source, or to ``out`` (a file for one source, a folder for several; an ONNX
+    file also a stream such as ``/dev/stdout``). With ``bundled``: the bundled weights' ONNX files, those
+    that are stale (all with ``force`` or ``verify``); with ``check`` too, only report whether each is
+    fresh. ``verify``: compare with the Keras model (raises :class:`mesocli.errors.CheckFailed` on a
+    mismatch). Each state and export is a line to ``echo``, or to ``log`` (default: standard error) when
+    an export goes into a stream, which may be standard output. Returns the exit status: 1 when ``check``
+    finds a stale export, else 0."""
     from mesocli import export as exporting
 
     check_choice("fmt", fmt, exporting.FORMATS)
@@ -413,7 +415,11 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
             return 1 if any(not state.fresh for state in states) else 0
         jobs = [(state.weights, state.onnx) for state in states if force or verify or not state.fresh]
     bundled_jobs = set(jobs)
-    jobs += exporting.plan_exports(paths, fmt, out, force)  # as given: a trailing '/' names a folder
+    jobs += exporting.plan_exports(paths, fmt, out, force, verify)  # as given: a trailing '/' names a folder
+    from mesocli.fsutil import is_stream
+
+    if any(is_stream(target) for _, target in jobs):  # the model itself may be going to standard output
+        echo = log or (lambda line: print(line, file=sys.stderr))
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
         written = exporting.export(weights, target, fmt, replace=force or (source_path, target) in bundled_jobs)

@@ -209,7 +209,7 @@ def export(
     from mesocli.api import export_weights
 
     raise typer.Exit(export_weights(sources or [], fmt.value, out, bundled=bundled, check=check, verify=verify,
-                                    force=force, echo=echo))
+                                    force=force, echo=echo, log=err))
 
 
 @command(quiet_interrupt=True)

@@ -27,6 +27,10 @@ from mesocli.onnx_graph import INPUT_NAME, INPUT_SPEC, OUTPUT_SPEC, SCALING, Arr
 FORMATS = ("onnx", "savedmodel", "tflite")
 TFLITE_OUTPUT = "one output: p_fake, float32 (N,) = 1 - P(real)"
 SUFFIXES = {".onnx": "ONNX", ".tflite": "TFLite", ".h5": "Keras weights"}  # a SavedModel is a folder: none
+STREAM = "{value}: {reason}: {out} cannot be a device, named pipe or descriptor"
+STREAM_REASONS = {"savedmodel": "a SavedModel is a folder",
+                  "tflite": "a TFLite export writes its card beside it (FILE.tflite.json)",
+                  "verify": "{verify} reads the exported file back"}
 CARD_KEYS = ("mesocli_card", "source_sha256", "arch", "manipulation", "name", "input", "scaling", "output")
 
 
@@ -183,11 +187,15 @@ def check_target(target: Path, fmt: str) -> None:
                              "(change {fmt} or the name)", value=target, suffix=suffix, named=named, kind=fmt)
 
 
-def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, force: bool) -> list[tuple[Path, Path]]:
+def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, force: bool,
+                 verify: bool = False) -> list[tuple[Path, Path]]:
     """(source, target) of each export: beside the source, or ``out`` (a file for one source, a folder for
     several or when it ends with ``/``); a source given twice is exported once. Checked before any work:
     an existing output (and a TFLite file's card) is refused without ``force``, and so are two sources
-    that would be written to one path and a target named with another format's extension."""
+    that would be written to one path, a target named with another format's extension, and a stream
+    (``/dev/stdout``, a pipe) where a folder, a card beside the file or, with ``verify``, a file to read back
+    is needed: only an ONNX file goes into a stream."""
+    from mesocli.fsutil import is_stream
     from mesocli.writers import refuse_existing
 
     as_folder = out is not None and (len(sources) > 1 or os.fspath(out).endswith(("/", os.sep)))
@@ -205,6 +213,9 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, forc
         if folder is not None:
             target = folder / target.name if as_folder or folder.is_dir() else folder
         check_target(target, fmt)
+        if is_stream(target) and (fmt != "onnx" or verify):
+            reason = STREAM_REASONS["verify" if fmt == "onnx" else fmt]
+            raise ParameterError(STREAM.replace("{reason}", reason), value=target)
         key = target.resolve()
         if key in taken:
             raise ParameterError("{value}: {first} and {second} would both be exported there (export them one "
@@ -268,7 +279,7 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
     import tempfile
 
     from mesocli._tf import quiet
-    from mesocli.fsutil import APPEARED, folder_mode
+    from mesocli.fsutil import APPEARED, folder_mode, is_stream
 
     tf, module = _tf_module(source)
     target = Path(target)
@@ -284,9 +295,11 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
                         if not (path := target.with_name(f"{target.name}-{n}")).exists())
             tmp.rename(kept)
             raise ParameterError(APPEARED, value=target, kept=kept)
+        if is_stream(target):  # never replace a device (/dev/null) or a pipe: plan_exports refuses them first
+            raise ParameterError(STREAM, value=target, reason=STREAM_REASONS["savedmodel"])
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
-        elif os.path.lexists(target):  # a file (or a link) where the folder goes: --force replaces it too
+        elif target.is_symlink() or target.is_file():  # a file where the folder goes: --force replaces it too
             target.unlink()
         tmp.rename(target)
     except BaseException:
