@@ -440,7 +440,7 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
     one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
     once a face was read. Yields one dict per face: path, p_fake, verdict, heatmap file, status. The arguments,
-    the faces and ``out`` are checked when this is called (a missing ``weights`` file too), not at the first face."""
+    the faces, ``out`` and a ``weights`` file are checked when this is called, not at the first face."""
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.explain import explain_files
@@ -462,6 +462,12 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
         check_choice("arch", arch, ARCHITECTURES)
     if weights is not None and not Path(weights).is_file():
         raise WeightsError(f"{os.fspath(weights)}: weights file not found")
+    if weights is not None:  # unusable weights are refused before any face, as scan refuses them
+        from mesocli.export import read_source
+        from mesocli.weights import reject_onnx
+
+        reject_onnx(Path(weights))
+        read_source(Path(weights), arch)  # checked and read as load_weights will, without TensorFlow
     loaded: list[Any] = []
 
     def network() -> Any:

@@ -290,16 +290,21 @@ def check_file(path: Path, card: ModelCard | None) -> str:
     return digest
 
 
+def reject_onnx(path: Path) -> None:
+    """A WeightsError for an exported ``.onnx`` file where Keras weights are needed (TensorFlow, heatmaps)."""
+    if path.suffix.lower() == ".onnx":
+        raise WeightsError(f"{path}: an exported ONNX model holds no Keras weights: it runs on --runtime onnx "
+                           "(the default) only; for TensorFlow and heatmaps, give the weights file it was exported "
+                           "from")
+
+
 def load_weights(path: Path, arch: str | None = None, name: str | None = None) -> LoadedModel:
     """Load any supported weights file into a fresh network.
 
     ``arch`` is checked against what the file holds (inferred when None). A model card beside an
     own-format file is read, and a sha256 that differs from the card's is refused.
     """
-    if Path(path).suffix.lower() == ".onnx":
-        raise WeightsError(f"{path}: an exported ONNX model holds no Keras weights: it runs on --runtime onnx "
-                           "(the default) only; for TensorFlow and heatmaps, give the weights file it was exported "
-                           "from")
+    reject_onnx(Path(path))
     path = Path(path)
     card = card_beside(path)
     digest = sha256_file(path) if card is not None else ""
