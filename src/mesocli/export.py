@@ -195,7 +195,7 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, forc
     that would be written to one path, a target named with another format's extension, and a stream
     (``/dev/stdout``, a pipe) where a folder, a card beside the file or, with ``verify``, a file to read back
     is needed: only an ONNX file goes into a stream."""
-    from mesocli.fsutil import is_stream
+    from mesocli.fsutil import check_writable, is_stream
     from mesocli.writers import refuse_existing
 
     as_folder = out is not None and (len(sources) > 1 or os.fspath(out).endswith(("/", os.sep)))
@@ -223,6 +223,7 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, forc
         taken[key] = source
         for path in (target, tflite_card_path(target)) if fmt == "tflite" else (target,):
             refuse_existing(path, force)
+        check_writable(target)  # before the work (a TensorFlow conversion takes seconds), naming the target
         jobs.append((source, target))
     return jobs
 
@@ -279,11 +280,13 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
     import tempfile
 
     from mesocli._tf import quiet
-    from mesocli.fsutil import APPEARED, folder_mode, is_stream
+    from mesocli.fsutil import APPEARED, folder_mode, is_stream, output_errors
 
     tf, module = _tf_module(source)
     target = Path(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    with output_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         os.chmod(tmp, folder_mode())  # as its files (and mkdir) have it, not mkdtemp's owner-only 0o700
         with quiet():

@@ -258,3 +258,12 @@ def test_an_export_that_cannot_go_to_a_stream_is_refused_before_any_work(fmt: st
     assert (result.code, result.out) == (2, "")
     assert result.error_line() == f"/dev/null: {reason}: --out cannot be a device, named pipe or descriptor"
     assert Path("/dev/null").is_char_device() and not Path("/dev/null.json").exists()
+
+
+@pytest.mark.slow
+def test_a_savedmodel_export_makes_its_parent_folders(weights_copy: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """As an ONNX or TFLite export does: a FileNotFoundError traceback once TensorFlow had converted the model."""
+    target = tmp_path / "new" / "sub" / "model"
+    result = run_cli("export", weights_copy, "--format", "savedmodel", "-o", target)
+    assert result.code == 0, result.err
+    assert (target / "saved_model.pb").is_file() and sorted(p.name for p in target.parent.iterdir()) == ["model"]
