@@ -192,3 +192,27 @@ def test_explain_command_writes_heatmaps_and_reports_bad_faces(
 def test_importing_the_explain_modules_loads_no_tensorflow() -> None:
     _, modules = fresh_python("import mesocli.explain, mesocli.report, mesocli.evidence")
     assert not modules & {"tensorflow", "keras", "matplotlib"}
+
+
+@pytest.mark.parametrize("kind", ["text", "onnx", "other-arch"])
+def test_explain_refuses_unusable_weights_before_any_face(kind: str, run_cli: RunCli, tmp_path: Path,
+                                                          own_weights: Path) -> None:
+    """The weights were loaded at the first face explained: an unreadable crop before it had its JSON line
+    printed, then the weights error, exit 2: a half output. Now checked before any face, as scan does."""
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    face_crop().save(tmp_path / "a.png")
+    weights, options, message = {
+        "text": (tmp_path / "notes.h5", [], "not an HDF5 weights file"),
+        "onnx": (tmp_path / "m.onnx", [], "an exported ONNX model holds no Keras weights"),
+        "other-arch": (own_weights, ["--arch", "mesoinception4"], "holds Meso4 weights, not MesoInception4"),
+    }[kind]
+    if kind == "text":
+        weights.write_text("these are not weights\n")
+    elif kind == "onnx":
+        assert run_cli("export", own_weights, "--out", weights).code == 0
+    out = tmp_path / "maps"
+    result = run_cli("explain", tmp_path / "broken.jpg", tmp_path / "a.png", "--out", out, "--weights", weights,
+                     *options)
+    assert (result.code, result.out) == (2, "")
+    assert result.error_line().startswith(f"{weights}: {message}")
+    assert not out.exists()

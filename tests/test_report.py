@@ -184,3 +184,39 @@ def test_evidence_keeps_only_the_extremes() -> None:
     picked = [(group, kept.sample.p_fake, kept.crop) for group, kept in evidence.extremes()]
     assert picked == [("most fake", 0.9, 1), ("most fake", 0.7, 3), ("most real", 0.1, 2), ("most real", 0.05, 4)]
     assert len(evidence.faces) == 6 and [s.track for s in series_of(evidence.faces)] == [0]
+
+
+def test_a_rerun_does_not_scan_its_own_heatmaps(kit: MediaKit, own_weights: Path, tmp_path: Path,
+                                                run_cli: RunCli) -> None:
+    """``scan FOLDER --explain FOLDER/heatmaps``, run again with --force: the first run's heatmap panels were
+    found in the folder and scanned as evidence (a verdict for each, and heatmaps of the heatmaps)."""
+    import json
+    import shutil
+
+    folder = tmp_path / "case"
+    folder.mkdir()
+    shutil.copy(kit.face_jpeg, folder / "face.jpg")
+    args = ("scan", folder, "--weights", own_weights, "--detector", "none", "--explain", folder / "heatmaps",
+            "--format", "jsonl", "-q")
+    first = run_cli(*args)
+    again = run_cli(*args, "--force")
+    assert first.code == again.code == 0, again.err
+    for result in (first, again):
+        assert [json.loads(line)["path"] for line in result.out.splitlines()] == [str(folder / "face.jpg")]
+    assert [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*.png"))] == [
+        "heatmaps/face/01_pfake" + p.name.split("_pfake", 1)[1] for p in sorted(folder.rglob("*.png"))]
+
+
+def test_explain_into_the_scanned_folder_itself_still_scans_its_files(kit: MediaKit, own_weights: Path,
+                                                                      tmp_path: Path, run_cli: RunCli) -> None:
+    import json
+    import shutil
+
+    folder = tmp_path / "case"
+    folder.mkdir()
+    shutil.copy(kit.face_jpeg, folder / "face.jpg")
+    args = ("scan", folder, "--weights", own_weights, "--detector", "none", "--explain", folder, "--format", "jsonl",
+            "-q", "--force")
+    for _ in range(2):
+        result = run_cli(*args)
+        assert [json.loads(line)["path"] for line in result.out.splitlines()] == [str(folder / "face.jpg")]

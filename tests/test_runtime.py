@@ -17,7 +17,19 @@ from conftest import RunCli, cli_code, fresh_python
 from media import MediaKit, make_face_video, make_faces, save_face_image
 
 from mesocli.errors import WeightsError
-from mesocli.export import bundled_states, default_output, export, onnx_bytes, onnx_card, read_source, verify
+from mesocli.export import (
+    SourceWeights,
+    bundled_states,
+    default_output,
+    export,
+    onnx_bytes,
+    onnx_card,
+    read_source,
+    verification_faces,
+    verify,
+    write_onnx,
+)
+from mesocli.onnx_graph import build_onnx
 from mesocli.runtime import OnnxPredictor, load_onnx
 from mesocli.weights import ModelCard, bundled_cards, bundled_dir, card_path_for, load_weights, sha256_file
 
@@ -280,3 +292,48 @@ def test_tflite_export_keeps_tensorflow_lines_off_the_terminal(own_weights: Path
                            "--out", str(target), "--verify"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert done.stdout.startswith(f"{own_weights} -> {target} (meso4") and target.stat().st_size > 0
+
+
+def _unscaled_export(source: SourceWeights, path: Path) -> Path:
+    """``source`` as ONNX but fed 0-255 pixels (the /255 left out, the authors' pipeline.py pitfall)."""
+    from onnx import numpy_helper
+
+    model = build_onnx(source.arrays, source.arch, source.card().metadata())
+    for index, tensor in enumerate(model.graph.initializer):
+        if tensor.name == "scale_255":
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(np.array(1.0, np.float32), tensor.name))
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_verify_catches_an_export_that_leaves_out_the_scaling(tmp_path: Path) -> None:
+    """--verify fed white noise, on which the bundled MesoInception4 df says p_fake 0 for every face: an export
+    without the /255 gave 0 too and passed with a difference of 0."""
+    source = read_source(bundled_dir() / "mesoinception4_df.weights.h5")
+    assert verify(source, _unscaled_export(source, tmp_path / "unscaled.onnx"), "onnx") > 1e-2
+    assert verify(source, write_onnx(source, tmp_path / "right.onnx"), "onnx") <= 1e-5
+
+
+@pytest.mark.parametrize("weights_file", BUNDLED)
+def test_the_verification_faces_tell_a_broken_export_from_a_right_one(weights_file: str) -> None:
+    """Every bundled network gives them scores away from 0 and 1, which move when the channels are swapped
+    or the /255 is left out."""
+    model = load_weights(bundled_dir() / weights_file).model
+    faces = verification_faces()
+
+    def p_fake(x: np.ndarray, scale: float = 255.0) -> np.ndarray:
+        return 1.0 - model(x.astype(np.float32) / scale, training=False).numpy()[:, 0].astype(np.float64)
+
+    right = p_fake(faces)
+    assert ((right > 1e-3) & (right < 1 - 1e-3)).sum() >= len(faces) // 2, right
+    assert np.abs(p_fake(faces[..., ::-1]) - right).max() > 1e-2  # BGR instead of RGB
+    assert np.abs(p_fake(faces, 1.0) - right).max() > 1e-2  # 0-255 instead of 0-1
+
+
+def test_export_bundled_refuses_an_out_it_would_ignore(tmp_path: Path, run_cli: RunCli) -> None:
+    """--bundled writes beside the bundled weights: an --out given with it was ignored, exit 0, nothing there."""
+    result = run_cli("export", "--bundled", "--out", f"{tmp_path / 'deploy'}/")
+    assert (result.code, result.out) == (2, "")
+    assert result.error_line() == ("--out does not go with --bundled, which writes beside the bundled weights: "
+                                   f"export each file to --out by its path (they are in {bundled_dir()})")
+    assert not (tmp_path / "deploy").exists()

@@ -378,13 +378,15 @@ def _python_call(function: Callable[..., Any], arguments: dict[str, Any]) -> str
 
 def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: PathLike | None = None, *,
                    bundled: bool = False, check: bool = False, verify: bool = False, force: bool = False,
-                   echo: Callable[[str], None] = print) -> int:
+                   echo: Callable[[str], None] = print, log: Callable[[str], None] | None = None) -> int:
     """Export weights files (``.weights.h5`` or the authors' ``.h5``) to ``fmt`` (``onnx``, ``savedmodel``,
-    ``tflite``): beside each source, or to ``out`` (a file for one source, a folder for several). With
-    ``bundled``: the bundled weights' ONNX files, those that are stale (all with ``force`` or ``verify``);
-    with ``check`` too, only report whether each is fresh. ``verify``: compare with the Keras model
-    (raises :class:`mesocli.errors.CheckFailed` on a mismatch). Each state and export is a line to
-    ``echo``. Returns the exit status: 1 when ``check`` finds a stale export, else 0."""
+    ``tflite``): beside each source, or to ``out`` (a file for one source, a folder for several; an ONNX
+    file also a stream such as ``/dev/stdout``). With ``bundled``: the bundled weights' ONNX files, those
+    that are stale (all with ``force`` or ``verify``); with ``check`` too, only report whether each is
+    fresh. ``verify``: compare with the Keras model (raises :class:`mesocli.errors.CheckFailed` on a
+    mismatch). Each state and export is a line to ``echo``, or to ``log`` (default: standard error) when
+    an export goes into a stream, which may be standard output. Returns the exit status: 1 when ``check``
+    finds a stale export, else 0."""
     from mesocli import export as exporting
 
     check_choice("fmt", fmt, exporting.FORMATS)
@@ -394,6 +396,11 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         raise ParameterError("give weights files or {bundled}")
     if check and not bundled:
         raise ParameterError("{check} goes with {bundled}")
+    if bundled and out is not None:
+        from mesocli.weights import bundled_dir
+
+        raise ParameterError("{out} does not go with {bundled}, which writes beside the bundled weights: export each "
+                             "file to {out} by its path (they are in {folder})", folder=bundled_dir())
     jobs: list[tuple[Path, Path]] = []
     if bundled:
         if fmt != "onnx":
@@ -408,7 +415,11 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
             return 1 if any(not state.fresh for state in states) else 0
         jobs = [(state.weights, state.onnx) for state in states if force or verify or not state.fresh]
     bundled_jobs = set(jobs)
-    jobs += exporting.plan_exports(paths, fmt, out, force)  # as given: a trailing '/' names a folder
+    jobs += exporting.plan_exports(paths, fmt, out, force, verify)  # as given: a trailing '/' names a folder
+    from mesocli.fsutil import is_stream
+
+    if any(is_stream(target) for _, target in jobs):  # the model itself may be going to standard output
+        echo = log or (lambda line: print(line, file=sys.stderr))
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
         written = exporting.export(weights, target, fmt, replace=force or (source_path, target) in bundled_jobs)
@@ -417,7 +428,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         note = ""
         if verify:
             diff = exporting.verify(weights, written, fmt)
-            note = f", max |p_fake - Keras| {diff:.1e} on 8 random faces"
+            note = f", max |p_fake - Keras| {diff:.1e} on {len(exporting.VERIFY_CELLS)} random test images"
             if not diff <= 1e-5:  # NaN fails too
                 raise CheckFailed(f"{written}: differs from the Keras model by {diff:.1e} (> 1e-5)")
         echo(f"{source_path} -> {written} ({weights.arch}, sha256 {weights.sha256[:12]}{note})")
@@ -429,7 +440,7 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
     one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
     once a face was read. Yields one dict per face: path, p_fake, verdict, heatmap file, status. The arguments,
-    the faces and ``out`` are checked when this is called (a missing ``weights`` file too), not at the first face."""
+    the faces, ``out`` and a ``weights`` file are checked when this is called, not at the first face."""
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.explain import explain_files
@@ -451,6 +462,12 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
         check_choice("arch", arch, ARCHITECTURES)
     if weights is not None and not Path(weights).is_file():
         raise WeightsError(f"{os.fspath(weights)}: weights file not found")
+    if weights is not None:  # unusable weights are refused before any face, as scan refuses them
+        from mesocli.export import read_source
+        from mesocli.weights import reject_onnx
+
+        reject_onnx(Path(weights))
+        read_source(Path(weights), arch)  # checked and read as load_weights will, without TensorFlow
     loaded: list[Any] = []
 
     def network() -> Any:

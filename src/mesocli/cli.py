@@ -201,14 +201,15 @@ def export(
              "--out", "-o") = None,
     bundled: Opt(bool, "Export every bundled weights file to ONNX.", "--bundled") = False,
     check: Opt(bool, "With --bundled: only check each export is fresh.", "--check") = False,
-    verify: Opt(bool, "Compare p_fake with the Keras model on random faces (loads TensorFlow).", "--verify") = False,
+    verify: Opt(bool, "Compare p_fake with the Keras model on 8 random test images (loads TensorFlow).",
+                "--verify") = False,
     force: Force("Replace an existing output.") = False,
 ) -> None:
     """Export weights (help text above)."""
     from mesocli.api import export_weights
 
     raise typer.Exit(export_weights(sources or [], fmt.value, out, bundled=bundled, check=check, verify=verify,
-                                    force=force, echo=echo))
+                                    force=force, echo=echo, log=err))
 
 
 @command(quiet_interrupt=True)

@@ -10,6 +10,7 @@ checked against the Keras model (:func:`verify`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -26,6 +27,10 @@ from mesocli.onnx_graph import INPUT_NAME, INPUT_SPEC, OUTPUT_SPEC, SCALING, Arr
 FORMATS = ("onnx", "savedmodel", "tflite")
 TFLITE_OUTPUT = "one output: p_fake, float32 (N,) = 1 - P(real)"
 SUFFIXES = {".onnx": "ONNX", ".tflite": "TFLite", ".h5": "Keras weights"}  # a SavedModel is a folder: none
+STREAM = "{value}: {reason}: {out} cannot be a device, named pipe or descriptor"
+STREAM_REASONS = {"savedmodel": "a SavedModel is a folder",
+                  "tflite": "a TFLite export writes its card beside it (FILE.tflite.json)",
+                  "verify": "{verify} reads the exported file back"}
 CARD_KEYS = ("mesocli_card", "source_sha256", "arch", "manipulation", "name", "input", "scaling", "output")
 
 
@@ -120,7 +125,7 @@ def read_source(path: Path, arch: str | None = None, digest: str | None = None) 
     from mesocli import weights as w
 
     path = Path(path)
-    card = w.ModelCard.from_json(w.card_path_for(path)) if path.is_file() and w.card_path_for(path).is_file() else None
+    card = w.card_beside(path)
     digest = digest or w.check_file(path, card)
     legacy = False
     try:
@@ -182,11 +187,15 @@ def check_target(target: Path, fmt: str) -> None:
                              "(change {fmt} or the name)", value=target, suffix=suffix, named=named, kind=fmt)
 
 
-def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, force: bool) -> list[tuple[Path, Path]]:
+def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, force: bool,
+                 verify: bool = False) -> list[tuple[Path, Path]]:
     """(source, target) of each export: beside the source, or ``out`` (a file for one source, a folder for
     several or when it ends with ``/``); a source given twice is exported once. Checked before any work:
     an existing output (and a TFLite file's card) is refused without ``force``, and so are two sources
-    that would be written to one path and a target named with another format's extension."""
+    that would be written to one path, a target named with another format's extension, and a stream
+    (``/dev/stdout``, a pipe) where a folder, a card beside the file or, with ``verify``, a file to read back
+    is needed: only an ONNX file goes into a stream."""
+    from mesocli.fsutil import check_writable, is_stream
     from mesocli.writers import refuse_existing
 
     as_folder = out is not None and (len(sources) > 1 or os.fspath(out).endswith(("/", os.sep)))
@@ -204,6 +213,9 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, forc
         if folder is not None:
             target = folder / target.name if as_folder or folder.is_dir() else folder
         check_target(target, fmt)
+        if is_stream(target) and (fmt != "onnx" or verify):
+            reason = STREAM_REASONS["verify" if fmt == "onnx" else fmt]
+            raise ParameterError(STREAM.replace("{reason}", reason), value=target)
         key = target.resolve()
         if key in taken:
             raise ParameterError("{value}: {first} and {second} would both be exported there (export them one "
@@ -211,6 +223,7 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, forc
         taken[key] = source
         for path in (target, tflite_card_path(target)) if fmt == "tflite" else (target,):
             refuse_existing(path, force)
+        check_writable(target)  # before the work (a TensorFlow conversion takes seconds), naming the target
         jobs.append((source, target))
     return jobs
 
@@ -267,11 +280,13 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
     import tempfile
 
     from mesocli._tf import quiet
-    from mesocli.fsutil import APPEARED, folder_mode
+    from mesocli.fsutil import APPEARED, folder_mode, is_stream, output_errors
 
     tf, module = _tf_module(source)
     target = Path(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    with output_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         os.chmod(tmp, folder_mode())  # as its files (and mkdir) have it, not mkdtemp's owner-only 0o700
         with quiet():
@@ -283,8 +298,12 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
                         if not (path := target.with_name(f"{target.name}-{n}")).exists())
             tmp.rename(kept)
             raise ParameterError(APPEARED, value=target, kept=kept)
-        if target.exists():
+        if is_stream(target):  # never replace a device (/dev/null) or a pipe: plan_exports refuses them first
+            raise ParameterError(STREAM, value=target, reason=STREAM_REASONS["savedmodel"])
+        if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
+        elif target.is_symlink() or target.is_file():  # a file where the folder goes: --force replaces it too
+            target.unlink()
         tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -299,7 +318,7 @@ def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -
     import dataclasses
 
     from mesocli._tf import quiet
-    from mesocli.fsutil import atomic_path, atomic_write_text
+    from mesocli.fsutil import atomic_path
 
     tf, module = _tf_module(source)  # imports TensorFlow quietly, before its converter modules
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -312,11 +331,21 @@ def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -
         # a converter given the live variables keeps them as uninitialised resources (NaN out): freeze first
         frozen = convert_variables_to_constants_v2(p_fake.get_concrete_function())
         data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-    with atomic_path(Path(target), suffix=".tflite", replace=replace) as tmp:
-        tmp.write_bytes(data)
     card = dataclasses.replace(source.card(), output=TFLITE_OUTPUT)
-    atomic_write_text(tflite_card_path(Path(target)), json.dumps(card.metadata(), indent=2) + "\n", replace=replace)
-    return Path(target)
+    target = Path(target)
+    existed, placed = os.path.lexists(target), False
+    try:  # the card is put in place last: a TFLite file is never left without its card
+        with atomic_path(tflite_card_path(target), replace=replace) as card_tmp:
+            card_tmp.write_text(json.dumps(card.metadata(), indent=2) + "\n", encoding="utf-8")
+            with atomic_path(target, suffix=".tflite", replace=replace) as tmp:
+                tmp.write_bytes(data)
+            placed = True
+    except BaseException:
+        if placed and not existed:
+            with contextlib.suppress(OSError):
+                target.unlink()
+        raise
+    return target
 
 
 def export(source: SourceWeights, target: Path, fmt: str = "onnx", *, replace: bool = True) -> Path:
@@ -370,12 +399,31 @@ def record_bundled_export(weights: Path, onnx: Path) -> None:
     atomic_write_text(card_file, card.to_json())
 
 
+VERIFY_CELLS = (3, 4, 6, 8, 12, 16, 24, 32)  # coarse random colour fields, one face each
+
+
+def verification_faces(seed: int = 0) -> np.ndarray:
+    """The faces ``--verify`` compares on: (8, 256, 256, 3) uint8, random colours on a coarse grid (3×3 to
+    32×32 cells) smoothed to 256×256 (bicubic).
+
+    Not white noise: on it the networks' outputs saturate (the bundled MesoInception4 df gives p_fake 0 for
+    every such face), and an export that feeds 0–255 pixels or BGR gave the same 0 and passed. On these the
+    bundled networks' scores lie away from 0 and 1 and move when the scaling or the channel order is wrong
+    (tests/test_runtime.py)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    cells = [rng.integers(0, 256, (n, n, 3), dtype=np.uint8) for n in VERIFY_CELLS]
+    return np.stack([np.asarray(Image.fromarray(c).resize((256, 256), Image.BICUBIC)) for c in cells])
+
+
 def verify(source: SourceWeights, target: Path, fmt: str, faces: np.ndarray | None = None) -> float:
-    """Max abs difference of p_fake between the exported file and the Keras model (imports TensorFlow)."""
+    """Max abs difference of p_fake between the exported file and the Keras model (imports TensorFlow), on
+    ``faces`` (default :func:`verification_faces`)."""
     from mesocli._tf import quiet
 
     if faces is None:
-        faces = np.random.default_rng(0).integers(0, 256, (8, 256, 256, 3), dtype=np.uint8)
+        faces = verification_faces()
     tf, module = _tf_module(source)
     keras = module.model(faces.astype(np.float32) / 255.0, training=False).numpy()[:, 0].astype(np.float64)
     if fmt == "onnx":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,9 @@ class FaceImage:
         if self.track is not None:
             name += f"_track{self.track}"
         return name + ".png"
+
+
+HEATMAP_FILE = re.compile(r"\d{2,}_pfake\d\.\d{3}(_frame\d{6,})?(_track\d+)?\.png")  # names file_name gives
 
 
 @dataclass

@@ -184,8 +184,7 @@ def load_onnx(path: Path, arch: str | None = None) -> OnnxModel:
     path = Path(path)
     if path.suffix.lower() == ".onnx":
         return _exported(path, arch)
-    card_file = w.card_path_for(path)
-    card = w.ModelCard.from_json(card_file) if path.is_file() and card_file.is_file() else None
+    card = w.card_beside(path)
     digest = w.check_file(path, card)
     candidates = [(default_output(path, "onnx"), "bundled", card.onnx_sha256)] if card is not None else []
     cached = cached_path(digest)

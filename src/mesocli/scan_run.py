@@ -10,6 +10,7 @@ import codecs
 import contextlib
 import functools
 import io
+import os
 import sys
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
@@ -66,7 +67,8 @@ def run_scan(
     verdicts: list[str | None] = []
     settings = None if loaded is None else _settings(options, loaded.describe())
     todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet, log, settings,
-                            outputs=[target for target in (output, report) if target is not None])
+                            outputs=[target for target in (output, report) if target is not None],
+                            output_folders=[] if explain is None else [explain])
     if engine == "ray":
         rows = _ray_rows(todo, options, (arch, model, None if weights is None else weights.resolve(), runtime),
                          workers, address)
@@ -168,13 +170,15 @@ def _settings(options: ScanOptions, model_info: dict[str, Any]) -> dict[str, str
 def plan_scan(
     paths: list[str], resume_from: Path | None, statuses: list[str], verdicts: list[str | None],
     quiet: bool, log: Callable[[str], None] = note, settings: dict[str, str] | None = None,
-    outputs: Sequence[Path] = (),
+    outputs: Sequence[Path] = (), output_folders: Sequence[Path] = (),
 ) -> tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]:
     """What to scan, and how to stamp each row: one entry per input (a folder's media files listed, so the
     bars know the count), less those the output holds (``resume_from``: their statuses join
     ``statuses``/``verdicts``, and rows get the ``file`` key that a later resume matches; its rows must
-    have been made with ``settings``). An input that is one of ``outputs`` is refused. Hidden files skipped
-    inside folders are noted even when ``quiet``: the results do not cover them."""
+    have been made with ``settings``). An input that is one of ``outputs`` is refused; files found inside
+    a folder given that lie in one of ``output_folders`` (the --explain folder) and are named as heatmaps
+    (an earlier run's) are left out, with a note. Hidden files skipped inside folders are noted even when
+    ``quiet``: the results do not cover them."""
     from mesocli.inputs import hidden_notes, plan_inputs
     from mesocli.resume import file_field, file_key, read_done
 
@@ -182,6 +186,8 @@ def plan_scan(
     items = plan_inputs(paths, hidden)
     for line in hidden_notes(hidden):
         log(f"mesocli: {line}")
+    for folder in output_folders:
+        items = _leave_out(items, paths, folder, log)
     refuse_inputs_as_outputs(items, outputs)
     if resume_from is None:
         return items, lambda row: row
@@ -208,6 +214,26 @@ def plan_scan(
         return {**row, "file": file_field(keys[path] if path in keys else file_key(path))}
 
     return todo, stamp
+
+
+def _leave_out(items: list[str], named: Sequence[str], folder: Path, log: Callable[[str], None]) -> list[str]:
+    """``items`` less the heatmap files (named as ``--explain`` names them) found inside ``folder`` by
+    expanding a folder given; files named on the command line stay."""
+    from mesocli.report_html import HEATMAP_FILE
+
+    inside = os.path.realpath(folder) + os.sep
+    given = set(map(str, named))
+
+    def earlier_heatmap(item: str) -> bool:
+        return (item not in given and os.path.realpath(item).startswith(inside)
+                and HEATMAP_FILE.fullmatch(os.path.basename(item)) is not None)
+
+    kept = [item for item in items if not earlier_heatmap(item)]
+    if len(kept) < len(items):
+        count = len(items) - len(kept)
+        log(f"mesocli: left out {count} file{'s' if count > 1 else ''} inside {folder}, this run's --explain "
+            "folder (heatmaps of an earlier run)")
+    return kept
 
 
 def _ray_rows(todo: list[str], options: ScanOptions, model: tuple, workers: int | None, address: str | None) -> Rows:

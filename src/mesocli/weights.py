@@ -100,6 +100,22 @@ def card_path_for(weights_path: Path) -> Path:
     return weights_path.with_name(stem + ".json")
 
 
+def card_beside(weights_path: Path) -> ModelCard | None:
+    """The model card beside a weights file (None when there is none). A JSON file given as the weights file
+    (its own card, by mistake) is a WeightsError that says so: its sha256 is not the one it records, which
+    would otherwise read as a corrupted or replaced file."""
+    path = Path(weights_path)
+    card_file = card_path_for(path)
+    if card_file == path and path.is_file():
+        try:
+            described = ModelCard.from_json(path).weights_file
+        except WeightsError:
+            described = ""
+        hint = f" (give {path.with_name(described)})" if described else ""
+        raise WeightsError(f"{path}: a model card (JSON), not a weights file{hint}")
+    return ModelCard.from_json(card_file) if path.is_file() and card_file.is_file() else None
+
+
 def bundled_cards() -> list[ModelCard]:
     """Model cards of every bundled weights file."""
     folder = bundled_dir()
@@ -274,19 +290,23 @@ def check_file(path: Path, card: ModelCard | None) -> str:
     return digest
 
 
+def reject_onnx(path: Path) -> None:
+    """A WeightsError for an exported ``.onnx`` file where Keras weights are needed (TensorFlow, heatmaps)."""
+    if path.suffix.lower() == ".onnx":
+        raise WeightsError(f"{path}: an exported ONNX model holds no Keras weights: it runs on --runtime onnx "
+                           "(the default) only; for TensorFlow and heatmaps, give the weights file it was exported "
+                           "from")
+
+
 def load_weights(path: Path, arch: str | None = None, name: str | None = None) -> LoadedModel:
     """Load any supported weights file into a fresh network.
 
     ``arch`` is checked against what the file holds (inferred when None). A model card beside an
     own-format file is read, and a sha256 that differs from the card's is refused.
     """
-    if Path(path).suffix.lower() == ".onnx":
-        raise WeightsError(f"{path}: an exported ONNX model holds no Keras weights: it runs on --runtime onnx "
-                           "(the default) only; for TensorFlow and heatmaps, give the weights file it was exported "
-                           "from")
+    reject_onnx(Path(path))
     path = Path(path)
-    card_file = card_path_for(path)
-    card = ModelCard.from_json(card_file) if path.is_file() and card_file.is_file() else None
+    card = card_beside(path)
     digest = sha256_file(path) if card is not None else ""
     _check_digest(path, digest, card)  # integrity first: a damaged file is not parsed
     found_arch, legacy = inspect_weights(path)

@@ -196,3 +196,74 @@ def test_export_of_one_source_given_twice(weights_copy: Path, tmp_path: Path, ru
     result = run_cli("export", weights_copy, weights_copy, "-o", tmp_path / "d")
     assert result.code == 0, result.err
     assert [p.name for p in (tmp_path / "d").iterdir()] == ["meso4_df.onnx"] and result.out.count(" -> ") == 1
+
+
+@pytest.mark.slow
+def test_a_savedmodel_export_with_force_replaces_a_file_in_its_place(weights_copy: Path, tmp_path: Path,
+                                                                     run_cli: RunCli) -> None:
+    """--force over a file where the SavedModel folder goes: a NotADirectoryError traceback (exit 1), after
+    TensorFlow had written the whole model to a temporary folder."""
+    target = tmp_path / "model"
+    target.write_text("an old export\n")
+    result = run_cli("export", weights_copy, "--format", "savedmodel", "-o", target, "--force")
+    assert result.code == 0, result.err
+    assert (target / "saved_model.pb").is_file() and (target / "assets" / "mesocli_card.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e1", "model"]  # no temporary folder left
+
+
+@pytest.mark.slow
+def test_a_tflite_export_whose_card_cannot_be_written_leaves_nothing(weights_copy: Path, tmp_path: Path,
+                                                                    run_cli: RunCli) -> None:
+    """The .tflite was put in place before its card: a card that could not be written (here a folder in its
+    place) left a TFLite file without its card, and the next run without --force refused it as existing."""
+    out = tmp_path / "out"
+    (out / "m.tflite.json").mkdir(parents=True)
+    result = run_cli("export", weights_copy, "--format", "tflite", "-o", out / "m.tflite", "--force")
+    assert (result.code, result.error_line()) == (2, f"cannot write {out / 'm.tflite.json'}: Is a directory")
+    assert [p.name for p in out.iterdir()] == ["m.tflite.json"]
+
+
+def test_an_onnx_export_to_standard_output_is_the_model_alone(weights_copy: Path, tmp_path: Path) -> None:
+    """``export W --out /dev/stdout > m.onnx``: the summary line went to standard output too, over the model's
+    first bytes (a file) or after its last (a pipe): a model that no runtime could parse, exit 0."""
+    import subprocess
+    import sys
+
+    from mesocli.runtime import load_onnx
+    from mesocli.weights import sha256_file
+
+    command = [sys.executable, "-m", "mesocli", "export", str(weights_copy), "--out", "/dev/stdout"]
+    with open(tmp_path / "file.onnx", "wb") as out:
+        to_file = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, timeout=300)
+    to_pipe = subprocess.run(command, capture_output=True, timeout=300)
+    (tmp_path / "pipe.onnx").write_bytes(to_pipe.stdout)
+    line = f"{weights_copy} -> /dev/stdout (meso4, sha256 {sha256_file(weights_copy)[:12]})\n"
+    for done, name in ((to_file, "file.onnx"), (to_pipe, "pipe.onnx")):
+        assert (done.returncode, done.stderr.decode()) == (0, line)
+        assert load_onnx(tmp_path / name).arch == "meso4"  # a whole model, with its card
+    assert (tmp_path / "file.onnx").read_bytes() == (tmp_path / "pipe.onnx").read_bytes()
+
+
+@pytest.mark.parametrize(("fmt", "verify", "reason"), [
+    ("savedmodel", False, "a SavedModel is a folder"),
+    ("tflite", False, "a TFLite export writes its card beside it (FILE.tflite.json)"),
+    ("onnx", True, "--verify reads the exported file back"),
+])
+def test_an_export_that_cannot_go_to_a_stream_is_refused_before_any_work(fmt: str, verify: bool, reason: str,
+                                                                         weights_copy: Path, run_cli: RunCli) -> None:
+    """To /dev/null: a SavedModel ended in a NotADirectoryError traceback; a TFLite file's card was written to
+    /dev/null.json; --verify read the device back, an ONNX Runtime traceback."""
+    result = run_cli("export", weights_copy, "--format", fmt, "--out", "/dev/null", "--force",
+                     *(["--verify"] if verify else []))
+    assert (result.code, result.out) == (2, "")
+    assert result.error_line() == f"/dev/null: {reason}: --out cannot be a device, named pipe or descriptor"
+    assert Path("/dev/null").is_char_device() and not Path("/dev/null.json").exists()
+
+
+@pytest.mark.slow
+def test_a_savedmodel_export_makes_its_parent_folders(weights_copy: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """As an ONNX or TFLite export does: a FileNotFoundError traceback once TensorFlow had converted the model."""
+    target = tmp_path / "new" / "sub" / "model"
+    result = run_cli("export", weights_copy, "--format", "savedmodel", "-o", target)
+    assert result.code == 0, result.err
+    assert (target / "saved_model.pb").is_file() and sorted(p.name for p in target.parent.iterdir()) == ["model"]

@@ -38,11 +38,18 @@ def _train(out: Path, args: dict) -> tuple:
     return ("train", args["data"], "--out", out, "--epochs", "1", "--batch-size", "2", "-q")
 
 
+def _export(fmt: str) -> Callable[[Path, dict], tuple]:
+    return lambda out, args: ("export", args["weights"], "--format", fmt, "--out", out)
+
+
 UNWRITABLE = [  # (id, command, the output under a read-only folder, what the error names)
     ("extract-out-dir-not-writable", _extract, "faces", "{out}"),
     ("scan-output-not-writable", _scan, "report.json", "{out}"),
     ("eval-scores-not-writable", _eval, "scores.csv", "{out}"),
     ("train-out-not-writable", _train, "run", "{out}/config.json"),
+    ("export-onnx-not-writable", _export("onnx"), "m.onnx", "{out}"),
+    ("export-savedmodel-not-writable", _export("savedmodel"), "m", "{out}"),
+    ("export-tflite-not-writable", _export("tflite"), "m.tflite", "{out}"),
 ]
 
 

@@ -52,6 +52,11 @@ def _unrelated(folder: Path, own: Path) -> Path:
     return folder / "other.h5"
 
 
+def _card(folder: Path, own: Path) -> Path:
+    shutil.copy(own, folder / own.name)
+    return Path(shutil.copy(card_path_for(own), folder / card_path_for(own).name))
+
+
 WEIGHT_CASES = [
     ("missing-weights-file", _missing, [], "weights file not found"),
     ("text-file-as-weights", _text, [], "not an HDF5 weights file"),
@@ -59,6 +64,7 @@ WEIGHT_CASES = [
     ("named-pipe-as-weights", _fifo, [], "not a regular file"),
     ("truncated-weights", _half, [], "damaged HDF5 file (truncated file"),
     ("unrelated-hdf5", _unrelated, [], "HDF5 file whose layers fit neither Meso4 nor MesoInception4"),
+    ("model-card-as-weights", _card, [], "a model card (JSON), not a weights file (give "),
     ("other-architecture-with-arch", lambda folder, own: own, ["--arch", "mesoinception4"],
      "holds Meso4 weights, not MesoInception4 (drop --arch or fix it)"),
 ]
@@ -81,6 +87,21 @@ def test_eval_refuses_them_the_same_way(tmp_path: Path, run_cli: RunCli) -> None
     weights = _text(tmp_path, tmp_path)
     result = run_cli("eval", "--data", data, "--weights", weights, "-q")
     assert result.code == 2 and result.error_line() == f"{weights}: not an HDF5 weights file"
+
+
+@pytest.mark.parametrize("command", ["eval", "explain", "export"])
+def test_a_model_card_given_as_weights_is_not_called_corrupted(command: str, own_weights: Path, face_jpeg: Path,
+                                                               tmp_path: Path, run_cli: RunCli) -> None:
+    """The JSON card beside the weights, given by mistake: its sha256 differs from the one it records, so every
+    command said the file was "corrupted or was replaced", a false alarm about the evidence chain."""
+    card = _card(tmp_path, own_weights)
+    args = {"eval": ["eval", "--data", make_faces(tmp_path / "data", {"df": 2, "real": 2}), "--weights", card, "-q"],
+            "explain": ["explain", face_jpeg, "--out", tmp_path / "maps", "--weights", card],
+            "export": ["export", card, "--out", tmp_path / "m.onnx"]}[command]
+    result = run_cli(*args)
+    assert result.code == 2 and result.error_line() == (
+        f"{card}: a model card (JSON), not a weights file (give {tmp_path / own_weights.name})")
+    assert not (tmp_path / "maps").exists() and not (tmp_path / "m.onnx").exists()
 
 
 def test_debug_shows_the_traceback(tmp_path: Path, face_jpeg: Path, run_cli: RunCli) -> None:
