@@ -337,7 +337,7 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
     op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
     with matplotlib.rc_context({"text.usetex": False, "ps.usedistiller": None}):  # no LaTeX, no ghostscript
         fig, (ax, reliability) = plt.subplots(1, 2, figsize=(10, 5))
-        ax.plot(fpr, tpr, lw=1.5, label=f"{report.model['name']} (AUC {report.auc:.3f})")
+        ax.plot(fpr, tpr, lw=1.5, label=f"{_literal(report.model['name'])} (AUC {report.auc:.3f})")
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
         ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
         ax.scatter([report.eer], [1 - report.eer], marker="x", color="black", zorder=3,
@@ -346,7 +346,7 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
                    label=f"p_fake ≥ {report.threshold:g}: acc {report.accuracy:.3f}")
         split = report.data["split"] or Path(report.data["root"]).name
         ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake called fake)",
-               title=f"ROC on {split} ({report.data['images']} images)", xlim=(0, 1), ylim=(0, 1.01))
+               title=f"ROC on {_literal(split)} ({report.data['images']} images)", xlim=(0, 1), ylim=(0, 1.01))
         ax.set_aspect("equal")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
@@ -358,6 +358,12 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
                 fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").lower() or None)
         finally:
             plt.close(fig)
+
+
+def _literal(name: str) -> str:
+    """A name (a folder, a weights file) as matplotlib shows it as it is: its ``$`` are not mathtext delimiters,
+    its control characters escaped (:func:`printable`)."""
+    return printable(name).replace("$", r"\$")
 
 
 def _plot_reliability(ax: Any, report: EvalReport) -> None:
@@ -385,13 +391,15 @@ def _interval(intervals: dict[str, Any] | None, key: str) -> str:
 
 
 def eval_table(report: EvalReport) -> Any:
-    """An eval report as a rich Table (with a 95 % interval column when the report has intervals)."""
+    """An eval report as a rich Table (with a 95 % interval column when the report has intervals). Every cell is
+    text, not rich markup, its control characters escaped: folder and file names (the dataset's root, its
+    method folders, the weights) come from the disk."""
     from rich.table import Table
 
     data, c, ci = report.data, report.confusion, report.intervals
     split = data["split"] or "(single split)"
-    table = Table(title=f"{report.model['name']} ({report.model['arch']}) on {data['root']} {split}",
-                  show_header=True, title_justify="left")
+    title = f"{report.model['name']} ({report.model['arch']}) on {data['root']} {split}"
+    table = Table(title=_plain_text(title), show_header=True, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     if ci is not None:
@@ -433,8 +441,16 @@ def eval_table(report: EvalReport) -> Any:
         rows.append(("intervals", f"{ci['resamples']}", "", ci.get("note") or f"bootstrap resamples of the "
                      f"{ci['unit']}s of each class; video accuracy: Wilson"))
     for metric, value, interval, note in rows:
-        table.add_row(metric, value, *([interval] if ci is not None else []), note)
+        cells = (metric, value, *([interval] if ci is not None else []), note)
+        table.add_row(*(_plain_text(cell) for cell in cells))
     return table
+
+
+def _plain_text(text: str) -> Any:
+    """``text`` as a rich Text shown as it is (no markup), its control characters escaped (:func:`printable`)."""
+    from rich.text import Text
+
+    return Text(printable(text))
 
 
 def eval_view(report: EvalReport, fmt: str) -> Any:
