@@ -184,3 +184,28 @@ def test_evidence_keeps_only_the_extremes() -> None:
     picked = [(group, kept.sample.p_fake, kept.crop) for group, kept in evidence.extremes()]
     assert picked == [("most fake", 0.9, 1), ("most fake", 0.7, 3), ("most real", 0.1, 2), ("most real", 0.05, 4)]
     assert len(evidence.faces) == 6 and [s.track for s in series_of(evidence.faces)] == [0]
+
+
+def test_names_that_would_display_as_something_else_are_shown_escaped(tmp_path: Path) -> None:
+    """A right-to-left override makes ``evil\\u202egnp.mp4`` read ``evil4pm.png`` in a browser; a zero-width space,
+    a newline or an escape character vanished or looked like a space: each is written as its escape, and said so."""
+    from mesocli.report import ReportEntry, render_html
+
+    names = ["evil\u202egnp.mp4", "zw\u200bsp.mp4", "two\nlines.mp4", "esc\x1b[2J.mp4", "nb\u00a0sp.mp4"]
+    base = {"type": "video", "threshold": 0.5, "aggregation": "mean", "model": {"name": "meso4_df"},
+            "frames": {"sampled": 4, "with_face": 4}, "segments": []}
+    entries = [ReportEntry(base | {"path": name, "status": "ok", "error": None, "p_fake": 0.2, "verdict": "real",
+                                   "warnings": [f"ffmpeg: {name}: Invalid NAL unit size"]}) for name in names]
+    entries.append(ReportEntry(base | {"path": "bad\u202e.mp4", "status": "error", "p_fake": None, "verdict": None,
+                                       "type": None, "error": "bad\u202e.mp4: not a readable video"}))
+    report = tmp_path / "r.html"
+    report.write_text(render_html(entries, {"model": "meso4_df (weights x\u202eyz.h5)"}), encoding="utf-8")
+    source = report.read_text(encoding="utf-8")
+    for char in "\u202e\u200b\x1b\u00a0":
+        assert char not in source
+    _, text = check_report(report)
+    for shown in ("evil\\u202egnp.mp4", "zw\\u200bsp.mp4", "two\\nlines.mp4", "esc\\x1b[2J.mp4", "nb\\xa0sp.mp4",
+                  "bad\\u202e.mp4: not a readable video", "ffmpeg: evil\\u202egnp.mp4: Invalid NAL unit size",
+                  "weights x\\u202eyz.h5"):
+        assert shown in text, shown
+    assert text.count("its name holds characters that are invisible or change how it reads") == len(names) + 1
