@@ -209,3 +209,21 @@ def test_names_that_would_display_as_something_else_are_shown_escaped(tmp_path: 
                   "weights x\\u202eyz.h5"):
         assert shown in text, shown
     assert text.count("its name holds characters that are invisible or change how it reads") == len(names) + 1
+
+
+def test_explain_folders_of_two_non_utf8_names_with_one_stem(run_cli: RunCli, tmp_path: Path, own_weights: Path,
+                                                              kit: MediaKit) -> None:
+    """Two inputs named ``caf\\xe9.jpg`` (not UTF-8) in two folders: the second's heatmap folder takes a hash of its
+    path, which failed on the name's undecodable byte (a UnicodeEncodeError traceback, the first's faces removed)."""
+    import os
+    import shutil
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(kit.face_jpeg, os.fsdecode(bytes(tmp_path / folder) + b"/caf\xe9.jpg"))
+    faces = tmp_path / "faces"
+    code, _, stderr = run_cli("scan", tmp_path / "a", tmp_path / "b", "--weights", own_weights, "--explain", faces,
+                              "--explain-top", 1, "--format", "json")
+    assert code == 0, stderr
+    folders = sorted(os.fsencode(p.name) for p in faces.iterdir())
+    assert len(folders) == 2 and all(len(list(p.glob("*.png"))) == 1 for p in faces.iterdir()), folders
