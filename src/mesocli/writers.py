@@ -70,7 +70,26 @@ class Writer(Protocol):
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def json_text(text: str) -> str:
+    """JSON text with its invisible characters as ``\\u`` escapes (the same JSON value): a line or paragraph
+    separator (U+2028, U+2029, U+0085) in a name split a row for ``str.splitlines()``, and a right-to-left override
+    or a zero-width space made a row read otherwise on a terminal. Newlines (the layout; JSON escapes those in
+    strings) and undecodable bytes (surrogates: the stream writes them) are left as they are."""
+    if text.replace("\n", "").isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" or "\ud800" <= c <= "\udfff" else _json_escape(c) for c in text)
+
+
+def _json_escape(char: str) -> str:
+    """``char`` as a JSON escape: ``\\u2028``; a surrogate pair beyond the BMP."""
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 class JsonlWriter:
@@ -95,7 +114,7 @@ class JsonWriter:
         self.count = 0
 
     def write(self, result: dict[str, Any]) -> None:
-        text = json.dumps(result, indent=2, ensure_ascii=False)
+        text = json_text(json.dumps(result, indent=2, ensure_ascii=False))
         self.stream.write(("[\n" if self.count == 0 else ",\n") + text)
         self.stream.flush()
         self.count += 1
