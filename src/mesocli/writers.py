@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from mesocli.errors import ParameterError, check_known, printable
+from mesocli.errors import ParameterError, check_known, json_escape, printable
 from mesocli.fsutil import atomic_path, is_stream
 
 if TYPE_CHECKING:
@@ -80,16 +80,7 @@ def json_text(text: str) -> str:
     strings) and undecodable bytes (surrogates: the stream writes them) are left as they are."""
     if text.replace("\n", "").isprintable():
         return text
-    return "".join(c if c.isprintable() or c == "\n" or "\ud800" <= c <= "\udfff" else _json_escape(c) for c in text)
-
-
-def _json_escape(char: str) -> str:
-    """``char`` as a JSON escape: ``\\u2028``; a surrogate pair beyond the BMP."""
-    code = ord(char)
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    code -= 0x10000
-    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return "".join(c if c.isprintable() or c == "\n" or "\ud800" <= c <= "\udfff" else json_escape(c) for c in text)
 
 
 class JsonlWriter:
