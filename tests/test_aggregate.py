@@ -155,3 +155,10 @@ def test_segments_are_ordered_disjoint_and_inside_the_video(scores, threshold: f
         assert segment.p_fake_mean >= threshold - 5e-7 and segment.p_fake_max >= segment.p_fake_mean - 1e-12
     for before, after in zip(found, found[1:], strict=False):
         assert before.end <= after.start
+
+
+def test_scores_near_the_ends_are_not_shown_as_certainties() -> None:
+    """The table showed 0.9996 as ``1.000`` and 0.0004 as ``0.000`` (the report: ``>0.999``, ``<0.001``)."""
+    assert aggregate.shown(0.9996, 0.5) == ">0.999" and aggregate.shown(0.0004, 0.5) == "<0.001"
+    assert aggregate.shown(1.0, 0.5) == "1.000" and aggregate.shown(0.0, 0.5) == "0.000"  # exact ends as they are
+    assert aggregate.shown(0.9996, 0.9999) == "0.999600"  # still: never a figure that contradicts the verdict

@@ -430,3 +430,40 @@ def test_cli_plot_failing_after_scoring_is_one_line(tmp_path: Path, monkeypatch:
     result = run_cli("eval", "--data", root, "--plot", plot, "--scores", scores, "--bootstrap", "0", "-q")
     assert result.code == 2 and result.error_line().startswith(f"cannot write {plot}: 'xelatex' not found")
     assert len(scores.read_text().splitlines()) == 11 and not plot.exists()
+
+
+HOSTILE_METHOD = "[bold red]A\x1b[2J"  # rich markup and an escape sequence (erase the screen) in a folder name
+
+
+def test_eval_table_shows_folder_names_as_they_are(grey_model: LoadedModel, tmp_path: Path) -> None:
+    """Names from the disk (dataset root, method folders) are text, not rich markup, and reach no terminal raw:
+    a root holding ``[/]`` crashed the table (MarkupError traceback) after the whole evaluation."""
+    from rich.console import Console
+
+    from mesocli.writers import eval_table
+
+    root = tmp_path / "faces [/]x"
+    files = [(f"df/{HOSTILE_METHOD}", "a1", 0.9), (f"df/{HOSTILE_METHOD}", "a1", 0.6), ("df/B", "b1", 0.8),
+             ("df/B", "b1", 0.3), ("real", "r1", 0.7), ("real", "r1", 0.4), ("real", "r2", 0.2), ("real", "r2", 0.2)]
+    write_grey_faces(root / "test", files)
+    report = evaluate(grey_model, find_dataset(root, "test"), bootstrap=0)
+    console = Console(width=400, record=True, force_terminal=True)
+    console.print(eval_table(report))
+    text = console.export_text(styles=True)
+    assert "faces [/]x" in text
+    assert "method [bold red]A\\x1b[2J: AUC" in text
+    assert "\x1b[2J" not in text
+
+
+def test_plot_keeps_dollar_signs_in_names(grey_model: LoadedModel, tmp_path: Path) -> None:
+    """A dollar pair in the split's folder name or the weights' name is text, not matplotlib mathtext: the plot
+    failed after the whole evaluation (``cannot write roc.png: ValueError``)."""
+    from dataclasses import replace
+
+    from mesocli.writers import plot_roc
+
+    root = make_scored_dataset(tmp_path / "data", split="set $\\bad$ 1", extras=False)
+    report = evaluate(grey_model, find_dataset(root, "set $\\bad$ 1"), bootstrap=0)
+    report = replace(report, model=report.model | {"name": "run$_{x$.weights.h5"})
+    plot_roc(report, tmp_path / "roc.png")
+    assert (tmp_path / "roc.png").stat().st_size > 1000

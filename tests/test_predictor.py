@@ -26,3 +26,36 @@ def test_predictor_matches_the_model_and_reports_p_fake(model, count: int) -> No
 def test_predictor_refuses_wrong_shapes(model) -> None:
     with pytest.raises(ValueError, match="256, 256, 3"):
         Predictor(model).p_fake(np.zeros((2, 128, 128, 3), np.uint8))
+
+
+@pytest.fixture(scope="module")
+def nan_weights(tmp_path_factory: pytest.TempPathFactory):
+    """Meso4 weights whose last layer holds NaN (a damaged or hostile file): every face scores NaN."""
+    from mesocli.weights import ModelCard, save_own
+
+    model = build_model("meso4")
+    last = model.trainable_variables[-1]
+    last.assign(np.full(last.shape, np.nan, dtype="float32"))
+    path = tmp_path_factory.mktemp("nan") / "meso4_nan.weights.h5"
+    save_own(model, path, ModelCard(arch="meso4", manipulation="df", weights_file=path.name, sha256="",
+                                    name="meso4_nan"))
+    return path
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "tensorflow"])
+def test_weights_that_score_nan_stop_the_scan(nan_weights, run_cli, kit, runtime: str) -> None:
+    """A NaN score was written as ``"p_fake": NaN`` (not JSON) with the verdict ``real`` and exit status 0."""
+    result = run_cli("scan", kit.face_jpeg, "--weights", nan_weights, "--runtime", runtime, "--format", "jsonl")
+    assert result.code == 2 and "NaN" not in result.out and '"real"' not in result.out
+    assert result.error_line() == (f"{nan_weights.name}: the network's score of a face is not a number (NaN): "
+                                   "these weights are unusable")
+
+
+def test_weights_that_score_nan_stop_eval_in_one_line(nan_weights, run_cli, tmp_path) -> None:
+    from test_evaluate import make_scored_dataset
+
+    root = make_scored_dataset(tmp_path / "data", extras=False)
+    result = run_cli("eval", "--data", root, "--weights", nan_weights, "--bootstrap", 0, "-q")
+    assert result.code == 2 and "Traceback" not in result.err  # was a ValueError traceback (scores must be finite)
+    assert result.error_line().endswith("the network's score of a face is not a number (NaN): these weights are "
+                                        "unusable")

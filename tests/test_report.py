@@ -220,3 +220,46 @@ def test_explain_into_the_scanned_folder_itself_still_scans_its_files(kit: Media
     for _ in range(2):
         result = run_cli(*args)
         assert [json.loads(line)["path"] for line in result.out.splitlines()] == [str(folder / "face.jpg")]
+
+
+def test_names_that_would_display_as_something_else_are_shown_escaped(tmp_path: Path) -> None:
+    """A right-to-left override makes ``evil\\u202egnp.mp4`` read ``evil4pm.png`` in a browser; a zero-width space,
+    a newline or an escape character vanished or looked like a space: each is written as its escape, and said so."""
+    from mesocli.report import ReportEntry, render_html
+
+    names = ["evil\u202egnp.mp4", "zw\u200bsp.mp4", "two\nlines.mp4", "esc\x1b[2J.mp4", "nb\u00a0sp.mp4"]
+    base = {"type": "video", "threshold": 0.5, "aggregation": "mean", "model": {"name": "meso4_df"},
+            "frames": {"sampled": 4, "with_face": 4}, "segments": []}
+    entries = [ReportEntry(base | {"path": name, "status": "ok", "error": None, "p_fake": 0.2, "verdict": "real",
+                                   "warnings": [f"ffmpeg: {name}: Invalid NAL unit size"]}) for name in names]
+    entries.append(ReportEntry(base | {"path": "bad\u202e.mp4", "status": "error", "p_fake": None, "verdict": None,
+                                       "type": None, "error": "bad\u202e.mp4: not a readable video"}))
+    report = tmp_path / "r.html"
+    report.write_text(render_html(entries, {"model": "meso4_df (weights x\u202eyz.h5)"}), encoding="utf-8")
+    source = report.read_text(encoding="utf-8")
+    for char in "\u202e\u200b\x1b\u00a0":
+        assert char not in source
+    _, text = check_report(report)
+    for shown in ("evil\\u202egnp.mp4", "zw\\u200bsp.mp4", "two\\nlines.mp4", "esc\\x1b[2J.mp4", "nb\\xa0sp.mp4",
+                  "bad\\u202e.mp4: not a readable video", "ffmpeg: evil\\u202egnp.mp4: Invalid NAL unit size",
+                  "weights x\\u202eyz.h5"):
+        assert shown in text, shown
+    assert text.count("its name holds characters that are invisible or change how it reads") == len(names) + 1
+
+
+def test_explain_folders_of_two_non_utf8_names_with_one_stem(run_cli: RunCli, tmp_path: Path, own_weights: Path,
+                                                              kit: MediaKit) -> None:
+    """Two inputs named ``caf\\xe9.jpg`` (not UTF-8) in two folders: the second's heatmap folder takes a hash of its
+    path, which failed on the name's undecodable byte (a UnicodeEncodeError traceback, the first's faces removed)."""
+    import os
+    import shutil
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(kit.face_jpeg, os.fsdecode(bytes(tmp_path / folder) + b"/caf\xe9.jpg"))
+    faces = tmp_path / "faces"
+    code, _, stderr = run_cli("scan", tmp_path / "a", tmp_path / "b", "--weights", own_weights, "--explain", faces,
+                              "--explain-top", 1, "--format", "json")
+    assert code == 0, stderr
+    folders = sorted(os.fsencode(p.name) for p in faces.iterdir())
+    assert len(folders) == 2 and all(len(list(p.glob("*.png"))) == 1 for p in faces.iterdir()), folders

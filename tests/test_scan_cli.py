@@ -109,6 +109,21 @@ def test_control_characters_in_names_reach_no_terminal(scan, run_cli: RunCli, fa
     assert result.code == 3 and "\x1b" not in result.err
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_json_rows_stay_one_line_whatever_the_name(scan, faces: list[Path], tmp_path: Path, fmt: str) -> None:
+    """A name holding a line or paragraph separator (U+2028, U+2029, U+0085) split a JSONL row for ``splitlines()``,
+    and a right-to-left override reordered the row on a terminal (``cat``): they are \\u escapes, the same JSON."""
+    names = [tmp_path / f"a{char}b.jpg" for char in "\u2028\u2029\x85\u202e\u200b"]
+    for name in names:
+        name.write_bytes(faces[0].read_bytes())
+    result = scan("--format", fmt, *names)
+    assert result.code == 0
+    for char in "\u2028\u2029\x85\u202e\u200b":
+        assert char not in result.out
+    rows = [json.loads(line) for line in result.out.splitlines()] if fmt == "jsonl" else json.loads(result.out)
+    assert [row["path"] for row in rows] == [str(name) for name in names]
+
+
 def test_a_file_reached_twice_is_scanned_once(scan, faces: list[Path], tmp_path: Path) -> None:
     link = tmp_path / "link.png"
     link.symlink_to(faces[0])

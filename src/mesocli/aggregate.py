@@ -105,9 +105,17 @@ def verdict(p_fake: float, threshold: float = 0.5) -> str:
 
 def shown(p_fake: float, threshold: float, decimals: int = 3) -> str:
     """``p_fake`` for people, with ``decimals`` decimals, or the reported six where fewer would contradict
-    the verdict (0.627561 at threshold 0.628 is real: shown 0.627561, not 0.628)."""
+    the verdict (0.627561 at threshold 0.628 is real: shown 0.627561, not 0.628); a score that rounds to an end
+    without being it is ``<0.001`` or ``>0.999`` (not the certainty ``0.000``, ``1.000``), as the report shows it."""
     short = f"{p_fake:.{decimals}f}"
-    return short if verdict(float(short), threshold) == verdict(p_fake, threshold) else f"{p_fake:.{SCORE_DECIMALS}f}"
+    if verdict(float(short), threshold) != verdict(p_fake, threshold):
+        return f"{p_fake:.{SCORE_DECIMALS}f}"
+    step = f"{10.0 ** -decimals:.{decimals}f}"
+    if float(short) == 0 < p_fake:
+        return f"<{step}"
+    if float(short) == 1 > p_fake:
+        return f">{1 - float(step):.{decimals}f}"
+    return short
 
 
 def smooth(scores: Sequence[float], window: int = DEFAULT_WINDOW) -> list[float]:

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, printable
+from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
 from mesocli.fsutil import GuardedStream
 
 DEBUG = {"on": False}
@@ -133,21 +133,12 @@ def show(view: Any) -> None:
         console(width=width if isinstance(item, str) else max(width, needed_width(item))).print(item)
 
 
-def _escape(char: str) -> str:
-    """``char`` as a JSON escape: ``\\u00fc``; a surrogate pair beyond the BMP."""
-    code = ord(char)
-    if code > 0xFFFF:
-        code -= 0x10000
-        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-    return f"\\u{code:04x}"
-
-
 def _json_escape(error: UnicodeError) -> tuple[str, int]:
     """Codec error handler: a character the stream's encoding lacks becomes a JSON escape (``\\u00e9``), which
     reads back, inside a JSON string, as the very character."""
     if not isinstance(error, UnicodeEncodeError):
         raise error
-    return "".join(map(_escape, error.object[error.start:error.end])), error.end
+    return "".join(map(json_escape, error.object[error.start:error.end])), error.end
 
 
 def _raw_or_json_escape(error: UnicodeError) -> tuple[bytes, int]:
@@ -158,7 +149,7 @@ def _raw_or_json_escape(error: UnicodeError) -> tuple[bytes, int]:
     written = bytearray()
     for char in error.object[error.start:error.end]:
         code = ord(char)
-        written += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else _escape(char).encode("ascii")
+        written += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else json_escape(char).encode("ascii")
     return bytes(written), error.end
 
 

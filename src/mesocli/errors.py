@@ -11,6 +11,15 @@ def printable(text: str) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def json_escape(char: str) -> str:
+    """``char`` as a JSON escape: ``\\u00fc``; a surrogate pair beyond the BMP."""
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
 class MesocliError(Exception):
     """A user-facing failure: the message is printed as is, without a traceback."""
 

@@ -78,7 +78,7 @@ def _scores(
     progress: bool,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
     """p_fake of every file per detector (NaN where unreadable), the readable mask, and the read errors."""
-    from mesocli.runtime import make_predictor
+    from mesocli.runtime import check_scores, make_predictor
 
     members = loaded.members if isinstance(loaded, DetectorSet) else {"": loaded}
     predictors = {name: make_predictor(member) for name, member in members.items()}
@@ -102,7 +102,8 @@ def _scores(
             score(batch.start, batch.images)
             ok[batch.start : batch.start + len(batch.ok)] = batch.ok
             errors.update(batch.errors)
-    for values in p_fake.values():
+    for name, values in p_fake.items():
+        check_scores(values[ok], members[name])
         values[~ok] = np.nan
     return p_fake, ok, errors
 

@@ -203,15 +203,15 @@ class Appender:
 def unique_name(stem: str, path: str, taken: set[str]) -> str:
     """A name for an input's outputs that no other input uses (case-insensitively); adds it to ``taken``.
 
-    An input whose stem is free keeps it; otherwise a short hash of its path makes it unique, so
-    the name does not depend on the order the inputs come in.
+    An input whose stem is free keeps it; otherwise a short hash of its path (its bytes on disk: also a name
+    that is not UTF-8) makes it unique, so the name does not depend on the order the inputs come in.
     """
     base = safe_name(stem)
     name, counter = base, 1
     if name.lower() in taken:
-        name = f"{base}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
+        name = f"{base}-{hashlib.sha1(os.fsencode(path)).hexdigest()[:6]}"
     while name.lower() in taken:
         counter += 1
-        name = f"{base}-{hashlib.sha1(path.encode()).hexdigest()[:6]}-{counter}"
+        name = f"{base}-{hashlib.sha1(os.fsencode(path)).hexdigest()[:6]}-{counter}"
     taken.add(name.lower())
     return name

@@ -20,6 +20,7 @@ from typing import Any
 
 from mesocli.aggregate import shown, verdict
 from mesocli.digest import CHANGED
+from mesocli.errors import printable
 
 
 def fmt_p(value: float | None, threshold: float | None = None) -> str:
@@ -115,7 +116,21 @@ STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "error: not
 
 
 def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """``value`` as HTML text, its control and invisible characters written as escapes (:func:`printable`): a file
+    name with a right-to-left override (``evil\\u202egnp.mp4`` read as ``evil4pm.png``), a zero-width space or a
+    newline is shown as it is, not as another name."""
+    return html.escape(printable(str(value)), quote=True)
+
+
+def _name_note(path: object) -> str:
+    """A note under an input's title when its name holds characters :func:`_esc` shows as escapes, else ""."""
+    name = str(path)
+    hidden = sorted({repr(c)[1:-1] for c in name if not c.isprintable()})
+    if not hidden:
+        return ""
+    return ('<p class="note">Note: its name holds characters that are invisible or change how it reads (or bytes '
+            f"that are not text), shown as escapes: {_esc(', '.join(hidden))}. The JSON and CSV outputs keep the "
+            "name exactly.</p>")
 
 
 def _img(png: bytes, alt: str, width: int | None = None) -> str:
@@ -186,6 +201,7 @@ def _section(number: int, entry: ReportEntry) -> str:
     status = r.get("status")
     out = [f'<section class="input" id="input-{number}">',
            f"<h2>{number}. {_esc(r.get('path'))}</h2>",
+           _name_note(r.get("path")),
            _digest(r),
            f"<p>{_badge(r)} &nbsp;{_esc(STATUS_TEXT.get(status, str(status)))}"
            f" · type {_esc(r.get('type') or 'unknown')}"]

@@ -268,6 +268,16 @@ def resolve(arch: str | None, manipulation: str, weights: Path | None, runtime: 
     return load_onnx(w.bundled_weights_path(arch, manipulation), arch)
 
 
+def check_scores(p_fake: np.ndarray, loaded: Any) -> None:
+    """Raise WeightsError unless every score of ``loaded`` (a model, or a member of a set) is a number: weights
+    holding NaN (a damaged or hostile file) score every face NaN, which compares as below any threshold."""
+    if np.isfinite(p_fake).all():
+        return
+    path = getattr(loaded, "weights_path", None)
+    name = Path(path).name if path else loaded.describe().get("name")
+    raise WeightsError(f"{name}: the network's score of a face is not a number (NaN): these weights are unusable")
+
+
 def make_predictor(loaded: Any, batch_size: int = DEFAULT_BATCH, jit_compile: bool = True,
                    threads: int | None = None) -> Any:
     """A predictor for ``loaded``: ONNX Runtime for an :class:`OnnxModel`, the mean of its networks' for an

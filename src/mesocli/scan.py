@@ -225,6 +225,8 @@ def scan_inputs(
     ready: so batches stay full while results still stream. ``observer`` (optional) is told of every
     sampled frame and scored face crop (see :class:`ScanObserver`).
     """
+    from mesocli.runtime import check_scores
+
     messages: queue.Queue[Message] = queue.Queue(maxsize=max(64, 2 * options.batch_size))
     producer = Producer(list(paths), options, messages, progress)
     jobs: deque[Job] = deque()
@@ -237,7 +239,10 @@ def scan_inputs(
             return
         crops = [crop for _, _, crop in batch]
         by_detector = predictor.p_fake_by_detector(crops) if isinstance(predictor, MultiPredictor) else None
+        for name, scores in (by_detector or {}).items():
+            check_scores(scores, loaded.members[name])
         p_fake = combine(by_detector) if by_detector else predictor.p_fake(crops)
+        check_scores(p_fake, loaded)
         now = time.perf_counter()
         for number, ((job, face, crop), value) in enumerate(zip(batch, p_fake, strict=True)):
             face.p_fake = float(value)

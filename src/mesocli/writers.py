@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from mesocli.errors import ParameterError, check_known, printable
+from mesocli.errors import ParameterError, check_known, json_escape, printable
 from mesocli.fsutil import atomic_path, is_stream
 
 if TYPE_CHECKING:
@@ -70,7 +70,17 @@ class Writer(Protocol):
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def json_text(text: str) -> str:
+    """JSON text with its invisible characters as ``\\u`` escapes (the same JSON value): a line or paragraph
+    separator (U+2028, U+2029, U+0085) in a name split a row for ``str.splitlines()``, and a right-to-left override
+    or a zero-width space made a row read otherwise on a terminal. Newlines (the layout; JSON escapes those in
+    strings) and undecodable bytes (surrogates: the stream writes them) are left as they are."""
+    if text.replace("\n", "").isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" or "\ud800" <= c <= "\udfff" else json_escape(c) for c in text)
 
 
 class JsonlWriter:
@@ -95,7 +105,7 @@ class JsonWriter:
         self.count = 0
 
     def write(self, result: dict[str, Any]) -> None:
-        text = json.dumps(result, indent=2, ensure_ascii=False)
+        text = json_text(json.dumps(result, indent=2, ensure_ascii=False))
         self.stream.write(("[\n" if self.count == 0 else ",\n") + text)
         self.stream.flush()
         self.count += 1
@@ -337,7 +347,7 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
     op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
     with matplotlib.rc_context({"text.usetex": False, "ps.usedistiller": None}):  # no LaTeX, no ghostscript
         fig, (ax, reliability) = plt.subplots(1, 2, figsize=(10, 5))
-        ax.plot(fpr, tpr, lw=1.5, label=f"{report.model['name']} (AUC {report.auc:.3f})")
+        ax.plot(fpr, tpr, lw=1.5, label=f"{_literal(report.model['name'])} (AUC {report.auc:.3f})")
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
         ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
         ax.scatter([report.eer], [1 - report.eer], marker="x", color="black", zorder=3,
@@ -346,7 +356,7 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
                    label=f"p_fake ≥ {report.threshold:g}: acc {report.accuracy:.3f}")
         split = report.data["split"] or Path(report.data["root"]).name
         ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake called fake)",
-               title=f"ROC on {split} ({report.data['images']} images)", xlim=(0, 1), ylim=(0, 1.01))
+               title=f"ROC on {_literal(split)} ({report.data['images']} images)", xlim=(0, 1), ylim=(0, 1.01))
         ax.set_aspect("equal")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
@@ -358,6 +368,12 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
                 fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").lower() or None)
         finally:
             plt.close(fig)
+
+
+def _literal(name: str) -> str:
+    """A name (a folder, a weights file) as matplotlib shows it as it is: its ``$`` are not mathtext delimiters,
+    its control characters escaped (:func:`printable`)."""
+    return printable(name).replace("$", r"\$")
 
 
 def _plot_reliability(ax: Any, report: EvalReport) -> None:
@@ -385,13 +401,15 @@ def _interval(intervals: dict[str, Any] | None, key: str) -> str:
 
 
 def eval_table(report: EvalReport) -> Any:
-    """An eval report as a rich Table (with a 95 % interval column when the report has intervals)."""
+    """An eval report as a rich Table (with a 95 % interval column when the report has intervals). Every cell is
+    text, not rich markup, its control characters escaped: folder and file names (the dataset's root, its
+    method folders, the weights) come from the disk."""
     from rich.table import Table
 
     data, c, ci = report.data, report.confusion, report.intervals
     split = data["split"] or "(single split)"
-    table = Table(title=f"{report.model['name']} ({report.model['arch']}) on {data['root']} {split}",
-                  show_header=True, title_justify="left")
+    title = f"{report.model['name']} ({report.model['arch']}) on {data['root']} {split}"
+    table = Table(title=_plain_text(title), show_header=True, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     if ci is not None:
@@ -433,8 +451,16 @@ def eval_table(report: EvalReport) -> Any:
         rows.append(("intervals", f"{ci['resamples']}", "", ci.get("note") or f"bootstrap resamples of the "
                      f"{ci['unit']}s of each class; video accuracy: Wilson"))
     for metric, value, interval, note in rows:
-        table.add_row(metric, value, *([interval] if ci is not None else []), note)
+        cells = (metric, value, *([interval] if ci is not None else []), note)
+        table.add_row(*(_plain_text(cell) for cell in cells))
     return table
+
+
+def _plain_text(text: str) -> Any:
+    """``text`` as a rich Text shown as it is (no markup), its control characters escaped (:func:`printable`)."""
+    from rich.text import Text
+
+    return Text(printable(text))
 
 
 def eval_view(report: EvalReport, fmt: str) -> Any:
