@@ -31,6 +31,8 @@ STREAM = "{value}: {reason}: {out} cannot be a device, named pipe or descriptor"
 STREAM_REASONS = {"savedmodel": "a SavedModel is a folder",
                   "tflite": "a TFLite export writes its card beside it (FILE.tflite.json)",
                   "verify": "{verify} reads the exported file back"}
+NOT_SAVEDMODEL = ("{value}: a folder that is not a SavedModel (no saved_model.pb): {force} replaces an earlier "
+                  "export only, never another folder (move it, or give another {out})")
 CARD_KEYS = ("mesocli_card", "source_sha256", "arch", "manipulation", "name", "input", "scaling", "output")
 
 
@@ -187,12 +189,20 @@ def check_target(target: Path, fmt: str) -> None:
                              "(change {fmt} or the name)", value=target, suffix=suffix, named=named, kind=fmt)
 
 
+def is_savedmodel(path: Path) -> bool:
+    """Whether ``path`` is a SavedModel folder (an earlier export, which ``--force`` may replace): a folder, not
+    a link to one, holding ``saved_model.pb``."""
+    path = Path(path)
+    return path.is_dir() and not path.is_symlink() and (path / "saved_model.pb").is_file()
+
+
 def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, force: bool,
                  verify: bool = False) -> list[tuple[Path, Path]]:
     """(source, target) of each export: beside the source, or ``out`` (a file for one source, a folder for
     several or when it ends with ``/``); a source given twice is exported once. Checked before any work:
     an existing output (and a TFLite file's card) is refused without ``force``, and so are two sources
-    that would be written to one path, a target named with another format's extension, and a stream
+    that would be written to one path, a target named with another format's extension, a folder that is not a
+    SavedModel where one goes (``out`` naming an earlier SavedModel is replaced, not written into), and a stream
     (``/dev/stdout``, a pipe) where a folder, a card beside the file or, with ``verify``, a file to read back
     is needed: only an ONNX file goes into a stream."""
     from mesocli.fsutil import check_writable, is_stream
@@ -211,8 +221,11 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, forc
     for source in firsts.values():
         target = default_output(source, fmt)
         if folder is not None:
-            target = folder / target.name if as_folder or folder.is_dir() else folder
+            inside = as_folder or (folder.is_dir() and not (fmt == "savedmodel" and is_savedmodel(folder)))
+            target = folder / target.name if inside else folder  # an earlier SavedModel named: the target
         check_target(target, fmt)
+        if fmt == "savedmodel" and target.is_dir() and not target.is_symlink() and not is_savedmodel(target):
+            raise ParameterError(NOT_SAVEDMODEL, value=target)
         if is_stream(target) and (fmt != "onnx" or verify):
             reason = STREAM_REASONS["verify" if fmt == "onnx" else fmt]
             raise ParameterError(STREAM.replace("{reason}", reason), value=target)
@@ -275,7 +288,8 @@ def _tf_module(source: SourceWeights) -> tuple[Any, Any]:
 
 def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
     """A TensorFlow SavedModel folder (signature ``serving_default``) with the card as ``mesocli_card.json``;
-    an existing folder is replaced only with ``replace``."""
+    an existing SavedModel folder (or a file or link in its place) is replaced only with ``replace``, never
+    another folder."""
     import shutil
     import tempfile
 
@@ -301,6 +315,8 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
         if is_stream(target):  # never replace a device (/dev/null) or a pipe: plan_exports refuses them first
             raise ParameterError(STREAM, value=target, reason=STREAM_REASONS["savedmodel"])
         if target.is_dir() and not target.is_symlink():
+            if not is_savedmodel(target):  # a folder that appeared meanwhile: plan_exports refuses others first
+                raise ParameterError(NOT_SAVEDMODEL, value=target)
             shutil.rmtree(target)
         elif target.is_symlink() or target.is_file():  # a file where the folder goes: --force replaces it too
             target.unlink()

@@ -267,3 +267,42 @@ def test_a_savedmodel_export_makes_its_parent_folders(weights_copy: Path, tmp_pa
     result = run_cli("export", weights_copy, "--format", "savedmodel", "-o", target)
     assert result.code == 0, result.err
     assert (target / "saved_model.pb").is_file() and sorted(p.name for p in target.parent.iterdir()) == ["model"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_savedmodel_export_never_replaces_a_folder_that_is_not_one(force: bool, weights_copy: Path,
+                                                                     run_cli: RunCli) -> None:
+    """A folder named as the SavedModel goes (``meso4_df_savedmodel`` beside the weights) holding the analyst's
+    own files: --force deleted it whole (shutil.rmtree), whatever it held."""
+    folder = weights_copy.with_name("meso4_df_savedmodel")
+    (folder / "case").mkdir(parents=True)
+    (folder / "case" / "notes.txt").write_text("not an export\n")
+    result = run_cli("export", weights_copy, "--format", "savedmodel", *(["--force"] if force else []))
+    assert (result.code, result.out) == (2, "")
+    assert result.error_line() == f"{folder}: a folder that is not a SavedModel (no saved_model.pb): --force " \
+                                  "replaces an earlier export only, never another folder (move it, or give another --out)"
+    assert (folder / "case" / "notes.txt").read_text() == "not an export\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["case"]
+
+
+def test_a_savedmodel_export_named_as_an_earlier_one_is_refused_not_put_inside(weights_copy: Path, tmp_path: Path,
+                                                                              run_cli: RunCli) -> None:
+    """The same ``export --format savedmodel --out model`` run twice: the second wrote a SavedModel inside the
+    first (model/meso4_df_savedmodel), exit 0, instead of refusing an existing output."""
+    earlier = tmp_path / "model"
+    (earlier / "variables").mkdir(parents=True)
+    (earlier / "saved_model.pb").write_bytes(b"an earlier export")
+    result = run_cli("export", weights_copy, "--format", "savedmodel", "-o", earlier)
+    assert (result.code, result.error_line()) == (2, f"{earlier}: exists; pass --force to replace it")
+    assert sorted(p.name for p in earlier.iterdir()) == ["saved_model.pb", "variables"]
+
+
+@pytest.mark.slow
+def test_a_savedmodel_export_with_force_replaces_an_earlier_one_named_as_out(weights_copy: Path, tmp_path: Path,
+                                                                            run_cli: RunCli) -> None:
+    target = tmp_path / "model"
+    assert run_cli("export", weights_copy, "--format", "savedmodel", "-o", target).code == 0
+    result = run_cli("export", weights_copy, "--format", "savedmodel", "-o", target, "--force")
+    assert result.code == 0, result.err
+    assert result.out.split(" -> ")[1].startswith(f"{target} (")
+    assert sorted(p.name for p in target.iterdir()) == ["assets", "fingerprint.pb", "saved_model.pb", "variables"]
