@@ -280,7 +280,8 @@ def test_a_savedmodel_export_never_replaces_a_folder_that_is_not_one(force: bool
     result = run_cli("export", weights_copy, "--format", "savedmodel", *(["--force"] if force else []))
     assert (result.code, result.out) == (2, "")
     assert result.error_line() == f"{folder}: a folder that is not a SavedModel (no saved_model.pb): --force " \
-                                  "replaces an earlier export only, never another folder (move it, or give another --out)"
+                                  "replaces an earlier export only, never another folder (move it, or give " \
+                                  "another --out)"
     assert (folder / "case" / "notes.txt").read_text() == "not an export\n"
     assert sorted(p.name for p in folder.iterdir()) == ["case"]
 
