@@ -224,8 +224,12 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, forc
             inside = as_folder or (folder.is_dir() and not (fmt == "savedmodel" and is_savedmodel(folder)))
             target = folder / target.name if inside else folder  # an earlier SavedModel named: the target
         check_target(target, fmt)
-        if fmt == "savedmodel" and target.is_dir() and not target.is_symlink() and not is_savedmodel(target):
-            raise ParameterError(NOT_SAVEDMODEL, value=target)
+        if fmt == "savedmodel" and target.is_dir() and not target.is_symlink():
+            if not is_savedmodel(target):
+                raise ParameterError(NOT_SAVEDMODEL, value=target)
+            if source.resolve().is_relative_to(target.resolve()):  # replacing the folder would delete it
+                raise ParameterError("{value}: an output cannot be one of the inputs ({source} lies inside it)",
+                                     value=target, source=source)
         if is_stream(target) and (fmt != "onnx" or verify):
             reason = STREAM_REASONS["verify" if fmt == "onnx" else fmt]
             raise ParameterError(STREAM.replace("{reason}", reason), value=target)

@@ -307,3 +307,17 @@ def test_a_savedmodel_export_with_force_replaces_an_earlier_one_named_as_out(wei
     assert result.code == 0, result.err
     assert result.out.split(" -> ")[1].startswith(f"{target} (")
     assert sorted(p.name for p in target.iterdir()) == ["assets", "fingerprint.pb", "saved_model.pb", "variables"]
+
+
+def test_a_savedmodel_export_never_replaces_the_folder_that_holds_its_weights(weights_copy: Path, tmp_path: Path,
+                                                                             run_cli: RunCli) -> None:
+    """The weights kept inside an earlier SavedModel folder, exported again over it with --force: replacing the
+    folder would delete the very weights being exported."""
+    earlier = tmp_path / "model"
+    (earlier / "variables").mkdir(parents=True)
+    (earlier / "saved_model.pb").write_bytes(b"an earlier export")
+    source = Path(shutil.copy(weights_copy, earlier / weights_copy.name))
+    result = run_cli("export", source, "--format", "savedmodel", "-o", earlier, "--force")
+    assert (result.code, result.error_line()) == (2, f"{earlier}: an output cannot be one of the inputs ({source} "
+                                                     "lies inside it)")
+    assert source.read_bytes() == weights_copy.read_bytes()
