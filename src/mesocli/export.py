@@ -200,13 +200,15 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, forc
                  verify: bool = False) -> list[tuple[Path, Path]]:
     """(source, target) of each export: beside the source, or ``out`` (a file for one source, a folder for
     several or when it ends with ``/``); a source given twice is exported once. Checked before any work:
-    an existing output (and a TFLite file's card) is refused without ``force``, and so are two sources
+    an existing output (and a TFLite file's card) is refused without ``force``, and so are a source or its
+    model card as an output (with ``force`` too), two sources
     that would be written to one path, a target named with another format's extension, a folder that is not a
     SavedModel where one goes (``out`` naming an earlier SavedModel is replaced, not written into), and a stream
     (``/dev/stdout``, a pipe) where a folder, a card beside the file or, with ``verify``, a file to read back
     is needed: only an ONNX file goes into a stream."""
     from mesocli.fsutil import check_writable, is_stream
-    from mesocli.writers import refuse_existing
+    from mesocli.weights import card_path_for
+    from mesocli.writers import refuse_existing, refuse_inputs_as_outputs
 
     as_folder = out is not None and (len(sources) > 1 or os.fspath(out).endswith(("/", os.sep)))
     folder = None if out is None else Path(out)
@@ -218,12 +220,14 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, forc
     firsts: dict[Path, Path] = {}
     for source in map(Path, sources):
         firsts.setdefault(source.resolve(), source)
+    read = [path for source in firsts.values() for path in (source, card_path_for(source))]  # --force or not
     for source in firsts.values():
         target = default_output(source, fmt)
         if folder is not None:
             inside = as_folder or (folder.is_dir() and not (fmt == "savedmodel" and is_savedmodel(folder)))
             target = folder / target.name if inside else folder  # an earlier SavedModel named: the target
         check_target(target, fmt)
+        refuse_inputs_as_outputs(read, [target, *([tflite_card_path(target)] if fmt == "tflite" else [])])
         if fmt == "savedmodel" and target.is_dir() and not target.is_symlink():
             if not is_savedmodel(target):
                 raise ParameterError(NOT_SAVEDMODEL, value=target)

@@ -321,3 +321,22 @@ def test_a_savedmodel_export_never_replaces_the_folder_that_holds_its_weights(we
     assert (result.code, result.error_line()) == (2, f"{earlier}: an output cannot be one of the inputs ({source} "
                                                      "lies inside it)")
     assert source.read_bytes() == weights_copy.read_bytes()
+
+
+@pytest.mark.parametrize(("fmt", "out", "hit"), [
+    ("onnx", "w", "w"),  # the weights file itself, named without an extension
+    ("savedmodel", "w", "w"),
+    ("tflite", "meso4_df", "meso4_df.json"),  # the TFLite card (FILE.json) is the weights' own model card
+])
+def test_an_export_never_writes_over_the_weights_or_their_card(fmt: str, out: str, hit: str, weights_copy: Path,
+                                                                run_cli: RunCli) -> None:
+    """--force replaced the weights being exported (``export w --out w``: the ONNX model over the HDF5 file) or
+    their model card (``--format tflite --out meso4_df``: its card is meso4_df.json, the weights' card), after
+    which the weights were refused as having an unreadable card."""
+    folder = weights_copy.parent
+    source = weights_copy if fmt == "tflite" else weights_copy.rename(folder / "w")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = run_cli("export", source, "--format", fmt, "--out", folder / out, "--force")
+    assert (result.code, result.out) == (2, "")
+    assert result.error_line() == f"{folder / hit}: an output cannot be one of the inputs"
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
