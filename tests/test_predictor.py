@@ -59,3 +59,14 @@ def test_weights_that_score_nan_stop_eval_in_one_line(nan_weights, run_cli, tmp_
     assert result.code == 2 and "Traceback" not in result.err  # was a ValueError traceback (scores must be finite)
     assert result.error_line().endswith("the network's score of a face is not a number (NaN): these weights are "
                                         "unusable")
+
+
+def test_weights_that_score_nan_stop_explain(nan_weights, run_cli, kit, tmp_path) -> None:
+    """As scan and eval: explain wrote ``"p_fake": NaN`` (not JSON) with the verdict ``real``, a heatmap captioned
+    ``p_fake nan``, and exit status 0."""
+    out = tmp_path / "maps"
+    result = run_cli("explain", kit.face_jpeg, "--weights", nan_weights, "--out", out)
+    assert result.code == 2 and "NaN" not in result.out and '"real"' not in result.out
+    assert result.error_line() == (f"{nan_weights.name}: the network's score of a face is not a number (NaN): "
+                                   "these weights are unusable")
+    assert not out.exists() or list(out.iterdir()) == []
