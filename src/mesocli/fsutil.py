@@ -91,12 +91,14 @@ def output_errors(target: Path | str) -> Iterator[None]:
 class GuardedStream:
     """A text stream whose write failures (disk full, ...) become an OutputError naming it (``cannot write
     standard output: No space left on device``), after ``on_failure`` runs; a closed pipe stays a
-    BrokenPipeError (the reader went away)."""
+    BrokenPipeError (the reader went away), and :attr:`reader_gone` says it happened (a library that catches the
+    error, as rich and click do, exits with status 1)."""
 
     def __init__(self, stream: Any, name: object, on_failure: Callable[[], None] | None = None) -> None:
         self._stream = stream
         self._name = name
         self._on_failure = on_failure
+        self.reader_gone = False
 
     def write(self, text: str) -> int:
         with self._errors():
@@ -110,7 +112,10 @@ class GuardedStream:
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except (BrokenPipeError, OutputError):
+        except BrokenPipeError:
+            self.reader_gone = True
+            raise
+        except OutputError:
             raise
         except OSError as exc:
             if self._on_failure is not None:

@@ -116,6 +116,21 @@ def test_a_reader_that_went_away_exits_141_not_1(args: list[str], crops: list[Pa
     assert (done.returncode, done.stderr.decode()) == (141, "")
 
 
+@pytest.mark.parametrize("args", [["--help"], ["--version"], [], ["scan", "--help"], ["extract", "--help"],
+                                  ["train", "--help"], ["eval", "--help"], ["explain", "--help"], ["export", "--help"],
+                                  ["models", "--help"]], ids=lambda args: "-".join(args) or "no-args")
+def test_help_and_version_to_a_reader_that_went_away_exit_141(args: list[str]) -> None:
+    """``mesocli --help | head -1``: the help (rich) and the version (click) exited with status 1, the status of
+    a failure, where every command exits 141 (SIGPIPE) and says nothing."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first write
+    try:
+        done = mesocli(*args, stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr.decode()) == (141, "")
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 @pytest.mark.parametrize("args", [["--help"], ["models"], ["eval", "--bootstrap", "0", "-q"], ["explain"], ["extract"],
                                   ["export"]], ids=lambda args: args[0])
