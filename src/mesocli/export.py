@@ -267,7 +267,7 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
     import tempfile
 
     from mesocli._tf import quiet
-    from mesocli.fsutil import APPEARED, folder_mode
+    from mesocli.fsutil import APPEARED, folder_mode, no_world_write
 
     tf, module = _tf_module(source)
     target = Path(target)
@@ -278,6 +278,7 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
             tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
         (tmp / "assets").mkdir(exist_ok=True)
         (tmp / "assets" / "mesocli_card.json").write_text(json.dumps(source.card().metadata(), indent=2))
+        no_world_write(tmp)  # what TensorFlow wrote by the umask: not writable by others under umask 000
         if target.exists() and not replace:  # another run wrote it meanwhile: keep this one beside it
             kept = next(path for n in itertools.count(2)
                         if not (path := target.with_name(f"{target.name}-{n}")).exists())
