@@ -347,7 +347,8 @@ class BundledState:
 
 def bundled_states() -> list[BundledState]:
     """Every bundled weights file (found through the model cards in the bundled folder) and its export's state."""
-    from mesocli.weights import bundled_cards, bundled_dir, sha256_file
+    from mesocli.digest import sha256_file
+    from mesocli.weights import bundled_cards, bundled_dir
 
     states = []
     for card in bundled_cards():
@@ -362,8 +363,9 @@ def bundled_states() -> list[BundledState]:
 
 def record_bundled_export(weights: Path, onnx: Path) -> None:
     """Write the sha256 of a bundled weights file's ONNX export into its model card (scan runs it only then)."""
+    from mesocli.digest import sha256_file
     from mesocli.fsutil import atomic_write_text
-    from mesocli.weights import ModelCard, card_path_for, sha256_file
+    from mesocli.weights import ModelCard, card_path_for
 
     card_file = card_path_for(weights)
     card = ModelCard.from_json(card_file)
