@@ -6,9 +6,13 @@ import csv
 import io
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import CliResult, RunCli, check_schema, cli_code, fresh_python
@@ -227,6 +231,102 @@ def test_end_to_end_pipe_with_exit_statuses(own_weights: Path, faces: list[Path]
     items = [json.loads(line) for line in result.stdout.splitlines()]
     assert [i["status"] for i in items] == ["ok", "error", "ok"]
     assert result.stderr == ""  # no progress bars, no TensorFlow banners when stderr is not a terminal
+
+
+class _Lines:
+    """The lines a process writes to a pipe, read as they come (a thread), each awaited with a generous
+    timeout that only guards against a hang."""
+
+    def __init__(self, stream: Any) -> None:
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(b"")
+
+    def next(self) -> bytes:
+        return self._lines.get(timeout=120)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_paths_on_stdin_are_scanned_as_they_arrive(workers: str, own_weights: Path, faces: list[Path],
+                                                   tmp_path: Path) -> None:
+    """``find ... | mesocli scan -`` read the whole list before scanning its first path: a slow ``find`` (or a
+    ``tail -f`` of a list that never ends) gave no result until it finished. Now each line is scanned as it
+    arrives and its row written at once; blank lines, CRLF, a missing path (an error row, in order), a file
+    listed twice (one row) and the exit status are as for a list read whole."""
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--workers", workers, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        rows = _Lines(process.stdout)
+        process.stdin.write(os.fsencode(faces[0]) + b"\r\n\n")
+        process.stdin.flush()  # the list goes on: stdin stays open
+        first = json.loads(rows.next())
+        assert (first["path"], first["status"]) == (str(faces[0]), "ok")
+        process.stdin.write(b"%s\n%s\n%s" % (os.fsencode(tmp_path / "gone.png"), os.fsencode(faces[0]),
+                                              os.fsencode(faces[1])))  # the last line without its newline
+        process.stdin.close()
+        rest = [json.loads(line) for line in iter(rows.next, b"")]
+        assert [(row["path"], row["status"]) for row in rest] == [(str(tmp_path / "gone.png"), "error"),
+                                                                  (str(faces[1]), "ok")]
+        assert process.wait(timeout=240) == 3
+        assert process.stderr.read() == b""
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_scan_waiting_for_its_next_path_stops_on_sigterm(workers: str, own_weights: Path, faces: list[Path]) -> None:
+    """SIGTERM while the list on stdin goes on (``tail -f list | mesocli scan -``): the scan stops (143) rather
+    than wait for a line that may never come (the worker pool's feeder waited for ever)."""
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--workers", workers, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(os.fsencode(faces[0]) + b"\n")
+        process.stdin.flush()
+        assert json.loads(_Lines(process.stdout).next())["status"] == "ok"
+        process.terminate()
+        assert process.wait(timeout=120) == 143
+        assert process.stderr.read() == b"mesocli: stopped by SIGTERM\n"
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_resumed_scan_of_paths_on_stdin_appends_each_row_as_it_comes(own_weights: Path, faces: list[Path],
+                                                                      tmp_path: Path) -> None:
+    """``--resume`` with paths on stdin: inputs the output holds are skipped, each new row is on disk before the
+    next line arrives, and the resume count is given once the list ends."""
+    output = tmp_path / "results.jsonl"
+    command = [sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector", "none",
+               "--workers", "1", "-o", str(output), "--resume", "-"]
+    first = subprocess.run(command, input=os.fsencode(faces[0]) + b"\n", capture_output=True, timeout=240)
+    assert first.returncode == 0, first.stderr
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        notes = _Lines(process.stderr)
+        process.stdin.write(b"%s\n%s\n" % (os.fsencode(faces[0]), os.fsencode(faces[1])))
+        process.stdin.flush()
+        give_up = time.monotonic() + 120  # only a guard against a hang
+        with open(output, "rb") as written:
+            written.readline()
+            while not (line := written.readline()).endswith(b"\n"):  # the new row, before stdin closes
+                assert process.poll() is None and time.monotonic() < give_up, "no row before the list ended"
+                written.seek(-len(line), os.SEEK_CUR)
+                time.sleep(0.05)
+        assert json.loads(line)["path"] == str(faces[1])
+        process.stdin.close()
+        assert process.wait(timeout=240) == 0
+        assert notes.next().decode().startswith(f"mesocli: resume: 1 of 2 inputs already in {output}")
+    finally:
+        process.kill()
+        process.wait()
+    assert [json.loads(line)["path"] for line in output.read_text().splitlines()] == [str(p) for p in faces]
 
 
 def test_closed_standard_streams_give_one_line_not_a_traceback(own_weights: Path, faces: list[Path],
