@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -415,3 +416,24 @@ def test_a_missing_face_detector_package_is_one_line_before_any_input(
         assert f"needs the Python package {wanted}, which is not installed" in result.error_line()
         assert not result.out and not (tmp_path / "out").exists()
     assert run_cli("scan", "--weights", own_weights, "--detector", "none", *faces).code == 0
+
+
+def test_streamed_inputs_read_stdin_as_scan_reads_a_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The paths of ``-`` among other inputs, in order: blank lines skipped, CRLF and a last line without its
+    newline read, a second ``-`` empty; a standard input that cannot be read is an error, not a shorter list."""
+    from mesocli.errors import UsageError
+    from mesocli.stdin_paths import StreamedInputs
+
+    read, write = os.pipe()
+    os.write(write, b"a\n\n  \nb\r\nc\xff")
+    os.close(write)
+    with open(read, "rb") as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        assert list(StreamedInputs(["x", "-", "y", "-"])) == ["x", "a", "b", os.fsdecode(b"c\xff"), "y"]
+    folder = os.open(tmp_path, os.O_RDONLY)  # read(2) fails: EISDIR
+    try:
+        monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(fileno=lambda: folder))
+        with pytest.raises(UsageError, match="cannot read the paths on standard input"):
+            list(StreamedInputs(["-"]))
+    finally:
+        os.close(folder)

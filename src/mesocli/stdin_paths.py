@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from mesocli.errors import UsageError
+
 _END = None
 """What the reader queues when standard input ends."""
 
@@ -34,6 +36,7 @@ class StreamedInputs(Iterator[str]):
         self._reader: threading.Thread | None = None
         self._ended = False
         self._first: str | None = None
+        self._error: OSError | None = None
         self._paths = self._walk(inputs)
 
     def __next__(self) -> str:
@@ -72,6 +75,8 @@ class StreamedInputs(Iterator[str]):
                 continue
             if line is _END:
                 self._ended = True
+                if self._error is not None:
+                    raise UsageError(f"cannot read the paths on standard input ({self._error.strerror or self._error})")
                 return
             yield line
 
@@ -79,6 +84,8 @@ class StreamedInputs(Iterator[str]):
         try:
             for line in stdin_lines():
                 self._lines.put(line)
+        except OSError as exc:  # EIO, a descriptor closed under it: the list is cut, not complete
+            self._error = exc
         finally:
             self._lines.put(_END)
 
