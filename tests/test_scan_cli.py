@@ -437,3 +437,42 @@ def test_streamed_inputs_read_stdin_as_scan_reads_a_list(monkeypatch: pytest.Mon
             list(StreamedInputs(["-"]))
     finally:
         os.close(folder)
+
+
+def test_a_nul_separated_list_on_stdin(scan, faces: list[Path], tmp_path: Path) -> None:
+    """``find … -print0 | mesocli scan --null -``: names with a newline (or ending in spaces) are read whole.
+    Without ``--null`` such a list was one path holding NUL bytes: an error row, and with ``-o`` a ValueError
+    traceback ("embedded null byte"); now one line that says to give ``--null``."""
+    odd = tmp_path / "two\nlines .png"
+    odd.write_bytes(faces[0].read_bytes())
+    listing = b"".join(os.fsencode(path) + b"\0" for path in [odd, faces[1], odd])
+    result = scan("--null", "-", stdin=os.fsdecode(listing))
+    assert result.code == 0, result.err
+    assert [row["path"] for row in result.jsonl()] == [str(odd), str(faces[1])]
+    plain = b"".join(os.fsencode(path) + b"\0" for path in faces)
+    for extra in ([], ["-o", tmp_path / "out.jsonl"]):
+        result = scan(*extra, "-", stdin=os.fsdecode(plain))
+        assert (result.code, result.error_line()) == (2, "the paths on standard input are separated by NUL bytes "
+                                                         "(find -print0): give --null")
+    assert not (tmp_path / "out.jsonl").exists()
+    result = scan("--null", faces[0])
+    assert result.code == 2 and "--null is for the paths on standard input" in result.error_line()
+
+
+def test_a_nul_separated_list_streams_from_a_pipe(own_weights: Path, faces: list[Path], tmp_path: Path) -> None:
+    """``--null`` through a real pipe, the list held open after its first name: that name's row comes first."""
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--workers", "1", "-0", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        rows = _Lines(process.stdout)
+        process.stdin.write(os.fsencode(faces[0]) + b"\0")
+        process.stdin.flush()
+        assert json.loads(rows.next())["path"] == str(faces[0])
+        process.stdin.write(os.fsencode(faces[1]))
+        process.stdin.close()
+        assert json.loads(rows.next())["path"] == str(faces[1])
+        assert process.wait(timeout=120) == 0
+    finally:
+        process.kill()
+        process.wait()

@@ -31,9 +31,11 @@ def run_scan(
     weights: Path | None = None, runtime: str = "onnx", fmt: str | None = None, output: Path | None = None,
     force: bool = False, resume: bool = False, fail_on_fake: bool = False, quiet: bool = False,
     engine: str = "local", address: str | None = None, workers: int | None = None, explain: Path | None = None,
-    report: Path | None = None, explain_top: int | None = None, log: Callable[[str], None] = note,
+    report: Path | None = None, explain_top: int | None = None, null: bool = False,
+    log: Callable[[str], None] = note,
 ) -> int:
-    """Scan ``inputs`` (``-``: paths read from standard input) and write one row per input in ``fmt``
+    """Scan ``inputs`` (``-``: paths read from standard input, one per line, or with ``null`` separated by NUL
+    bytes) and write one row per input in ``fmt``
     (default: by ``output``'s suffix, else a table on a terminal and JSON Lines in a pipe) to ``output``
     or standard output; heatmaps to ``explain``, an HTML report to ``report``. Notes go to ``log``.
 
@@ -50,7 +52,9 @@ def run_scan(
     if explain_top is not None and explain is None and report is None:
         raise ParameterError("{explain_top} needs {explain} DIR or {report} FILE")
     explain_top = 4 if explain_top is None else explain_top
-    paths = read_inputs(inputs)
+    if null and "-" not in inputs:
+        raise ParameterError("{null} is for the paths on standard input: give - among the inputs")
+    paths = read_inputs(inputs, null)
     fmt = _check(output, fmt, force, resume, engine, address, workers)
     explainer = _explainer(explain, report, explain_top, options, force, output)
     if explainer is not None and engine == "ray":
@@ -103,13 +107,14 @@ def _bars_wanted(quiet: bool, fmt: str, output: Path | None) -> bool:
     return output is not None or fmt == "table" or not sys.stdout.isatty()
 
 
-def read_inputs(inputs: Sequence[str]) -> list[str] | StreamedInputs:
-    """The inputs, each ``-`` replaced by the paths on standard input (one per line). With a ``-``, an iterator
+def read_inputs(inputs: Sequence[str], null: bool = False) -> list[str] | StreamedInputs:
+    """The inputs, each ``-`` replaced by the paths on standard input (one per line; with ``null``, separated by
+    NUL bytes). With a ``-``, an iterator
     that hands out each path as its line arrives (the scan of the first path starts while ``find`` still lists
     the others); the first path is awaited now, so that an empty list is refused before any work."""
     if "-" not in inputs:
         return list(inputs)
-    streamed = StreamedInputs(inputs)
+    streamed = StreamedInputs(inputs, null)
     if not streamed.has_paths():
         raise UsageError("no inputs (stdin gave no paths)")
     return streamed

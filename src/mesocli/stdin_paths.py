@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from mesocli.errors import UsageError
+from mesocli.errors import ParameterError, UsageError
 
 _END = None
 """What the reader queues when standard input ends."""
@@ -28,9 +28,11 @@ class Stopped(Exception):
 
 class StreamedInputs(Iterator[str]):
     """The scan's inputs, each ``-`` replaced by the paths on standard input (one per line, blank lines
-    skipped, a trailing CR stripped), read as they arrive; :meth:`stop` ends the wait for more."""
+    skipped, a trailing CR stripped; with ``null``, separated by NUL bytes and taken whole, as ``find -print0``
+    writes them), read as they arrive; :meth:`stop` ends the wait for more."""
 
-    def __init__(self, inputs: Sequence[str]) -> None:
+    def __init__(self, inputs: Sequence[str], null: bool = False) -> None:
+        self._null = null
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stopped = threading.Event()
         self._reader: threading.Thread | None = None
@@ -63,7 +65,15 @@ class StreamedInputs(Iterator[str]):
             if self._reader is None:
                 self._reader = threading.Thread(target=self._read, name="mesocli-stdin", daemon=True)
                 self._reader.start()
-            yield from (line.rstrip("\r\n") for line in self._arrived() if line.strip())
+            for line in self._arrived():
+                if self._null:
+                    if line.rstrip("\0"):
+                        yield line.rstrip("\0")
+                elif "\0" in line:  # no name holds one: a list that find -print0 wrote
+                    raise ParameterError("the paths on standard input are separated by NUL bytes (find -print0): "
+                                         "give {null}")
+                elif line.strip():
+                    yield line.rstrip("\r\n")
 
     def _arrived(self) -> Iterator[str]:
         while not self._ended:
@@ -82,7 +92,7 @@ class StreamedInputs(Iterator[str]):
 
     def _read(self) -> None:
         try:
-            for line in stdin_lines():
+            for line in stdin_lines(b"\0" if self._null else b"\n"):
                 self._lines.put(line)
         except OSError as exc:  # EIO, a descriptor closed under it: the list is cut, not complete
             self._error = exc
@@ -90,19 +100,20 @@ class StreamedInputs(Iterator[str]):
             self._lines.put(_END)
 
 
-def stdin_lines() -> Iterator[str]:
-    """Standard input's lines (with their newline), each as soon as it arrives, decoded as ``os.fsdecode``
+def stdin_lines(separator: bytes = b"\n") -> Iterator[str]:
+    """Standard input's lines (with their ``separator``), each as soon as it arrives, decoded as ``os.fsdecode``
     decodes file names: ``ls`` and ``find`` write the names' bytes, whatever stdin's text encoding
     (``PYTHONIOENCODING=latin-1`` found no UTF-8-named file)."""
     try:
         fd = sys.stdin.fileno()
     except (AttributeError, OSError, ValueError):  # a stream without a descriptor (io.UnsupportedOperation too)
-        yield from _text_stdin()
+        text = _text_stdin()
+        yield from (text if separator == b"\n" else (part + "\0" for part in text.read().split("\0")))
         return
     pending = b""
     while chunk := os.read(fd, 1 << 16):
-        *lines, pending = (pending + chunk).split(b"\n")
-        yield from (os.fsdecode(line + b"\n") for line in lines)
+        *lines, pending = (pending + chunk).split(separator)
+        yield from (os.fsdecode(line + separator) for line in lines)
     if pending:
         yield os.fsdecode(pending)
 
