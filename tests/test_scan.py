@@ -304,3 +304,31 @@ def test_worker_processes_report_each_input_done_without_empty_bars(crops: list[
                                  workers=2, progress=lambda event, path, total: events.append((event, path))))
     assert [r.status for r in results] == ["ok", "ok"]
     assert events == [("done", str(crops[0])), ("done", str(crops[1]))]
+
+
+def test_one_process_shows_one_input_bar_not_a_stack(crops: list[Path], kit: MediaKit, loaded) -> None:
+    """``scan --workers 1``: every input read ahead of the scores kept its full bar until its row was out, so
+    the terminal showed a stack of finished bars (up to the inputs read ahead) under the count, where the
+    default (worker processes) shows the count alone. An input's bar now goes once it is read: one at a time."""
+    from mesocli.progress import ScanProgress
+
+    paths = [str(p) for p in [*crops, kit.face_video]]
+    bars = ScanProgress(True, total=len(paths))
+    read_all = threading.Event()
+    peak = 0
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        nonlocal peak
+        bars.hook(event, path, total)
+        peak = max(peak, len(bars._tasks))
+        if event == "start" and path == paths[-1]:
+            read_all.set()
+
+    def model():  # the scores wait until the producer has read every input: the most bars there can be
+        read_all.wait(120)
+        return loaded
+
+    with bars:
+        results = list(scan_inputs(paths, model, ScanOptions(detector="none", frames=4), progress=hook))
+    assert [r.status for r in results] == ["ok"] * len(paths)
+    assert peak == 1 and bars._tasks == {}

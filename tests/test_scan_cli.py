@@ -6,9 +6,14 @@ import csv
 import io
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import CliResult, RunCli, check_schema, cli_code, fresh_python
@@ -244,6 +249,102 @@ def test_end_to_end_pipe_with_exit_statuses(own_weights: Path, faces: list[Path]
     assert result.stderr == ""  # no progress bars, no TensorFlow banners when stderr is not a terminal
 
 
+class _Lines:
+    """The lines a process writes to a pipe, read as they come (a thread), each awaited with a generous
+    timeout that only guards against a hang."""
+
+    def __init__(self, stream: Any) -> None:
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(b"")
+
+    def next(self) -> bytes:
+        return self._lines.get(timeout=120)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_paths_on_stdin_are_scanned_as_they_arrive(workers: str, own_weights: Path, faces: list[Path],
+                                                   tmp_path: Path) -> None:
+    """``find ... | mesocli scan -`` read the whole list before scanning its first path: a slow ``find`` (or a
+    ``tail -f`` of a list that never ends) gave no result until it finished. Now each line is scanned as it
+    arrives and its row written at once; blank lines, CRLF, a missing path (an error row, in order), a file
+    listed twice (one row) and the exit status are as for a list read whole."""
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--workers", workers, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        rows = _Lines(process.stdout)
+        process.stdin.write(os.fsencode(faces[0]) + b"\r\n\n")
+        process.stdin.flush()  # the list goes on: stdin stays open
+        first = json.loads(rows.next())
+        assert (first["path"], first["status"]) == (str(faces[0]), "ok")
+        process.stdin.write(b"%s\n%s\n%s" % (os.fsencode(tmp_path / "gone.png"), os.fsencode(faces[0]),
+                                              os.fsencode(faces[1])))  # the last line without its newline
+        process.stdin.close()
+        rest = [json.loads(line) for line in iter(rows.next, b"")]
+        assert [(row["path"], row["status"]) for row in rest] == [(str(tmp_path / "gone.png"), "error"),
+                                                                  (str(faces[1]), "ok")]
+        assert process.wait(timeout=240) == 3
+        assert process.stderr.read() == b""
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_scan_waiting_for_its_next_path_stops_on_sigterm(workers: str, own_weights: Path, faces: list[Path]) -> None:
+    """SIGTERM while the list on stdin goes on (``tail -f list | mesocli scan -``): the scan stops (143) rather
+    than wait for a line that may never come (the worker pool's feeder waited for ever)."""
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--workers", workers, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(os.fsencode(faces[0]) + b"\n")
+        process.stdin.flush()
+        assert json.loads(_Lines(process.stdout).next())["status"] == "ok"
+        process.terminate()
+        assert process.wait(timeout=120) == 143
+        assert process.stderr.read() == b"mesocli: stopped by SIGTERM\n"
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_resumed_scan_of_paths_on_stdin_appends_each_row_as_it_comes(own_weights: Path, faces: list[Path],
+                                                                      tmp_path: Path) -> None:
+    """``--resume`` with paths on stdin: inputs the output holds are skipped, each new row is on disk before the
+    next line arrives, and the resume count is given once the list ends."""
+    output = tmp_path / "results.jsonl"
+    command = [sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector", "none",
+               "--workers", "1", "-o", str(output), "--resume", "-"]
+    first = subprocess.run(command, input=os.fsencode(faces[0]) + b"\n", capture_output=True, timeout=240)
+    assert first.returncode == 0, first.stderr
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        notes = _Lines(process.stderr)
+        process.stdin.write(b"%s\n%s\n" % (os.fsencode(faces[0]), os.fsencode(faces[1])))
+        process.stdin.flush()
+        give_up = time.monotonic() + 120  # only a guard against a hang
+        with open(output, "rb") as written:
+            written.readline()
+            while not (line := written.readline()).endswith(b"\n"):  # the new row, before stdin closes
+                assert process.poll() is None and time.monotonic() < give_up, "no row before the list ended"
+                written.seek(-len(line), os.SEEK_CUR)
+                time.sleep(0.05)
+        assert json.loads(line)["path"] == str(faces[1])
+        process.stdin.close()
+        assert process.wait(timeout=240) == 0
+        assert notes.next().decode().startswith(f"mesocli: resume: 1 of 2 inputs already in {output}")
+    finally:
+        process.kill()
+        process.wait()
+    assert [json.loads(line)["path"] for line in output.read_text().splitlines()] == [str(p) for p in faces]
+
+
 def test_closed_standard_streams_give_one_line_not_a_traceback(own_weights: Path, faces: list[Path],
                                                                 tmp_path: Path) -> None:
     """A shell's ``>&-``, ``2>&-``, ``<&-``: scans that do not need the closed stream work; one that does
@@ -330,3 +431,63 @@ def test_a_missing_face_detector_package_is_one_line_before_any_input(
         assert f"needs the Python package {wanted}, which is not installed" in result.error_line()
         assert not result.out and not (tmp_path / "out").exists()
     assert run_cli("scan", "--weights", own_weights, "--detector", "none", *faces).code == 0
+
+
+def test_streamed_inputs_read_stdin_as_scan_reads_a_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The paths of ``-`` among other inputs, in order: blank lines skipped, CRLF and a last line without its
+    newline read, a second ``-`` empty; a standard input that cannot be read is an error, not a shorter list."""
+    from mesocli.errors import UsageError
+    from mesocli.stdin_paths import StreamedInputs
+
+    read, write = os.pipe()
+    os.write(write, b"a\n\n  \nb\r\nc\xff")
+    os.close(write)
+    with open(read, "rb") as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        assert list(StreamedInputs(["x", "-", "y", "-"])) == ["x", "a", "b", os.fsdecode(b"c\xff"), "y"]
+    folder = os.open(tmp_path, os.O_RDONLY)  # read(2) fails: EISDIR
+    try:
+        monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(fileno=lambda: folder))
+        with pytest.raises(UsageError, match="cannot read the paths on standard input"):
+            list(StreamedInputs(["-"]))
+    finally:
+        os.close(folder)
+
+
+def test_a_nul_separated_list_on_stdin(scan, faces: list[Path], tmp_path: Path) -> None:
+    """``find … -print0 | mesocli scan --null -``: names with a newline (or ending in spaces) are read whole.
+    Without ``--null`` such a list was one path holding NUL bytes: an error row, and with ``-o`` a ValueError
+    traceback ("embedded null byte"); now one line that says to give ``--null``."""
+    odd = tmp_path / "two\nlines .png"
+    odd.write_bytes(faces[0].read_bytes())
+    listing = b"".join(os.fsencode(path) + b"\0" for path in [odd, faces[1], odd])
+    result = scan("--null", "-", stdin=os.fsdecode(listing))
+    assert result.code == 0, result.err
+    assert [row["path"] for row in result.jsonl()] == [str(odd), str(faces[1])]
+    plain = b"".join(os.fsencode(path) + b"\0" for path in faces)
+    for extra in ([], ["-o", tmp_path / "out.jsonl"]):
+        result = scan(*extra, "-", stdin=os.fsdecode(plain))
+        assert (result.code, result.error_line()) == (2, "the paths on standard input are separated by NUL bytes "
+                                                         "(find -print0): give --null")
+    assert not (tmp_path / "out.jsonl").exists()
+    result = scan("--null", faces[0])
+    assert result.code == 2 and "--null is for the paths on standard input" in result.error_line()
+
+
+def test_a_nul_separated_list_streams_from_a_pipe(own_weights: Path, faces: list[Path], tmp_path: Path) -> None:
+    """``--null`` through a real pipe, the list held open after its first name: that name's row comes first."""
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--workers", "1", "-0", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        rows = _Lines(process.stdout)
+        process.stdin.write(os.fsencode(faces[0]) + b"\0")
+        process.stdin.flush()
+        assert json.loads(rows.next())["path"] == str(faces[0])
+        process.stdin.write(os.fsencode(faces[1]))
+        process.stdin.close()
+        assert json.loads(rows.next())["path"] == str(faces[1])
+        assert process.wait(timeout=120) == 0
+    finally:
+        process.kill()
+        process.wait()

@@ -143,3 +143,28 @@ def test_fingerprint_streams_and_stops(tmp_path: Path) -> None:
     taken = fingerprint(big)
     assert taken is not None and taken.sha256 == sha256_of(big) and taken.read == big.stat().st_size
     assert fingerprint(big, lambda: True) is None  # the scan was stopped: no digest
+
+
+def test_one_code_path_hashes_a_file(tmp_path: Path) -> None:
+    """A file's sha256 had two copies of the chunked read (``digest.fingerprint`` for scan's inputs,
+    ``weights.sha256_file`` for weights, exports and model cards): one now, in :mod:`mesocli.digest`, so that a
+    fix to one reaches every digest mesocli records."""
+    import ast
+
+    from mesocli import digest, weights
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(2 * (1 << 20) + 7))
+    assert digest.sha256_file(big) == sha256_of(big) == fingerprint(big).sha256
+    assert weights.sha256_file is digest.sha256_file
+    readers = {"open", "read", "readinto"}  # a file read in pieces to hash it (not bytes read whole to be used:
+    # the ONNX model whose digest is checked is the very bytes that run)
+    for source in sorted(Path(mesocli.__file__).parent.glob("*.py")):
+        if source.name == "digest.py":
+            continue
+        for function in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if not isinstance(function, ast.FunctionDef):
+                continue
+            called = {node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                      for node in ast.walk(function) if isinstance(node, ast.Call)}
+            assert not ("sha256" in called and called & readers), f"{source.name}: {function.name} hashes a file"

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from mesocli.checkpoint import STATE_FILE
+from mesocli.digest import sha256_file
 from mesocli.errors import UsageError
 from mesocli.training import Trainer, read_config, selection_score
-from mesocli.weights import ModelCard, sha256_file
+from mesocli.weights import ModelCard
 
 AVERAGED = "averaged.weights.h5"
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.weights\.h5")

@@ -298,7 +298,7 @@ def explain_command(
 )
 def scan(
     inputs: Arg(list[str], "Videos, images, folders (recursive, hidden files skipped with a note), or - (paths on "
-                "stdin).", "INPUTS..."),
+                "stdin, one per line, each scanned as it arrives).", "INPUTS..."),
     model: ModelOption = None,
     arch: ScoringArchOption = None,
     weights: WeightsOption = None,
@@ -336,6 +336,8 @@ def scan(
                 metavar="FILE") = None,
     explain_top: Opt(int | None, "Heatmaps of the K most-fake and K most-real faces per input (with --explain or "
                      "--report; default 4).", show_default=False) = None,
+    null: Opt(bool, "The paths on stdin (-) are separated by NUL bytes, as find -print0 writes them (names with a "
+              "newline are read whole).", "--null", "-0") = False,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
     from mesocli.scan import ScanOptions
@@ -347,7 +349,7 @@ def scan(
     code = run_scan(inputs, options, model=model and model.value, arch=arch and arch.value, weights=weights,
                     runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,
                     fail_on_fake=fail_on_fake, quiet=quiet, engine=engine, address=address, workers=workers,
-                    explain=explain, report=report, explain_top=explain_top, log=err)
+                    explain=explain, report=report, explain_top=explain_top, null=null, log=err)
     raise typer.Exit(code)  # a reader that went away (`| head`): 141, see mesocli.cli_base
 
 

@@ -288,10 +288,18 @@ def run(app: typer.Typer) -> None:
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
     # a full disk on standard output is one line and exit status 2 in every command (it was a traceback, exit 1);
     # what is still buffered is dropped, or it would fail again at exit
-    stdout, sys.stdout = sys.stdout, GuardedStream(sys.stdout, "standard output", on_failure=_discard_stdout)
+    guarded = GuardedStream(sys.stdout, "standard output", on_failure=_discard_stdout)
+    stdout, sys.stdout = sys.stdout, guarded
     try:
         with _sigterm_as_interrupt(), _no_world_writable_outputs():
             _run(app)
+    except SystemExit as exc:
+        # the help (rich) and --version (click) catch a closed pipe themselves and exit with status 1, which
+        # says "failed" (and "fake" for scan --fail-on-fake): the reader went away, 141 as for every command
+        if guarded.reader_gone and exc.code == 1:
+            _discard_stdout()
+            sys.exit(BROKEN_PIPE)
+        raise
     finally:
         sys.stdout = stdout
 

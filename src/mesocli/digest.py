@@ -1,4 +1,4 @@
-"""Chain of custody: the SHA-256 of each scanned input's bytes, and whether the file changed while it was scanned.
+"""Chain of custody: every file's SHA-256 (inputs, weights, exports), and whether an input changed while scanned.
 
 The scan hashes each input in the process (and producer thread) that decodes it, in 1 MiB chunks (never
 the whole file in memory), before decoding it: the digest names the file as it was when its scan began.
@@ -10,6 +10,7 @@ row (:func:`changed`), since the digest may then not be of the bytes that were j
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 from collections.abc import Callable
@@ -46,26 +47,44 @@ class Fingerprint:
     read: int
 
 
-def fingerprint(path: str | Path, interrupted: Callable[[], bool] = lambda: False) -> Fingerprint | None:
-    """Hash a regular file in :data:`CHUNK` reads; None when ``interrupted()`` turns true between two
-    chunks (the scan was stopped). Raises InputError when it cannot be read or is not a regular file."""
+def _hash(handle: io.RawIOBase, interrupted: Callable[[], bool]) -> tuple[str, int] | None:
+    """The SHA-256 (hex) of what is left to read in ``handle`` (unbuffered), in :data:`CHUNK` reads, and how many
+    bytes it read; None when ``interrupted()`` turns true between two chunks. The one loop that hashes a file."""
     digest = hashlib.sha256()
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
     read = 0
+    while count := handle.readinto(buffer):
+        digest.update(view[:count])
+        read += count
+        if interrupted():
+            return None
+    return digest.hexdigest(), read
+
+
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 (hex) of a file (a weights file, an export), read in :data:`CHUNK` reads, never whole in
+    memory. Raises OSError as reading it does."""
+    with open(path, "rb", buffering=0) as handle:
+        hashed = _hash(handle, lambda: False)
+    assert hashed is not None
+    return hashed[0]
+
+
+def fingerprint(path: str | Path, interrupted: Callable[[], bool] = lambda: False) -> Fingerprint | None:
+    """Hash a regular file in :data:`CHUNK` reads; None when ``interrupted()`` turns true between two
+    chunks (the scan was stopped). Raises InputError when it cannot be read or is not a regular file."""
     try:
         with open(path, "rb", buffering=0) as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise InputError(f"{path}: not a regular file: cannot hash it")
-            while count := handle.readinto(buffer):
-                digest.update(view[:count])
-                read += count
-                if interrupted():
-                    return None
+            hashed = _hash(handle, interrupted)
     except OSError as exc:
         raise InputError(f"{path}: cannot read it to hash it ({exc.strerror or type(exc).__name__})") from None
-    return Fingerprint(digest.hexdigest(), Version.of(info), read)
+    if hashed is None:
+        return None
+    return Fingerprint(hashed[0], Version.of(info), hashed[1])
 
 
 def changed(taken: Fingerprint, path: str | Path) -> str | None:

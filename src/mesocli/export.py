@@ -302,7 +302,7 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
     import tempfile
 
     from mesocli._tf import quiet
-    from mesocli.fsutil import APPEARED, folder_mode, is_stream, output_errors
+    from mesocli.fsutil import APPEARED, folder_mode, is_stream, no_world_write, output_errors
 
     tf, module = _tf_module(source)
     target = Path(target)
@@ -315,6 +315,7 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
             tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
         (tmp / "assets").mkdir(exist_ok=True)
         (tmp / "assets" / "mesocli_card.json").write_text(json.dumps(source.card().metadata(), indent=2))
+        no_world_write(tmp)  # what TensorFlow wrote by the umask: not writable by others under umask 000
         if target.exists() and not replace:  # another run wrote it meanwhile: keep this one beside it
             kept = next(path for n in itertools.count(2)
                         if not (path := target.with_name(f"{target.name}-{n}")).exists())
@@ -399,7 +400,8 @@ class BundledState:
 
 def bundled_states() -> list[BundledState]:
     """Every bundled weights file (found through the model cards in the bundled folder) and its export's state."""
-    from mesocli.weights import bundled_cards, bundled_dir, sha256_file
+    from mesocli.digest import sha256_file
+    from mesocli.weights import bundled_cards, bundled_dir
 
     states = []
     for card in bundled_cards():
@@ -414,8 +416,9 @@ def bundled_states() -> list[BundledState]:
 
 def record_bundled_export(weights: Path, onnx: Path) -> None:
     """Write the sha256 of a bundled weights file's ONNX export into its model card (scan runs it only then)."""
+    from mesocli.digest import sha256_file
     from mesocli.fsutil import atomic_write_text
-    from mesocli.weights import ModelCard, card_path_for, sha256_file
+    from mesocli.weights import ModelCard, card_path_for
 
     card_file = card_path_for(weights)
     card = ModelCard.from_json(card_file)

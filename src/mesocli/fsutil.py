@@ -66,7 +66,7 @@ def cache_file_writable(path: Path, *others: Path) -> bool:
     a file once 0666 was converted again on every run) and no link is followed (one planted in a folder others
     may write made the run overwrite the file it pointed to). False in a folder others may write: nothing is
     written there. Raises OSError when the folder cannot be made."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent)
     if not _owned(os.stat(path.parent)):
         return False
     for entry in (path, *others):
@@ -91,12 +91,14 @@ def output_errors(target: Path | str) -> Iterator[None]:
 class GuardedStream:
     """A text stream whose write failures (disk full, ...) become an OutputError naming it (``cannot write
     standard output: No space left on device``), after ``on_failure`` runs; a closed pipe stays a
-    BrokenPipeError (the reader went away)."""
+    BrokenPipeError (the reader went away), and :attr:`reader_gone` says it happened (a library that catches the
+    error, as rich and click do, exits with status 1)."""
 
     def __init__(self, stream: Any, name: object, on_failure: Callable[[], None] | None = None) -> None:
         self._stream = stream
         self._name = name
         self._on_failure = on_failure
+        self.reader_gone = False
 
     def write(self, text: str) -> int:
         with self._errors():
@@ -110,7 +112,10 @@ class GuardedStream:
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except (BrokenPipeError, OutputError):
+        except BrokenPipeError:
+            self.reader_gone = True
+            raise
+        except OutputError:
             raise
         except OSError as exc:
             if self._on_failure is not None:
@@ -134,28 +139,67 @@ def _umask() -> int:
     return mask
 
 
+NEW_FILE = 0o664
+"""The mode every new output file is opened with (``os.open``), before the umask: never writable by others."""
+NEW_FOLDER = 0o775
+"""The mode every new output folder is made with, before the umask: never writable by others."""
+
+
+def _output_mask() -> int:
+    """The umask, also withholding write permission from others: under ``umask 000`` crops, reports and exports of
+    evidence are not world-writable, whichever entry point (the CLI, the Python API) wrote them. The process's
+    umask itself is left as it is."""
+    return _umask() | 0o002
+
+
 def folder_mode() -> int:
-    """The mode ``mkdir`` gives a new folder: 0o777 less the umask (for a folder made by ``mkdtemp``, 0o700)."""
-    return 0o777 & ~_umask()
+    """The mode a new output folder gets: 0o777 less the umask, never writable by others (for a folder made by
+    ``mkdtemp``, 0o700)."""
+    return 0o777 & ~_output_mask()
+
+
+def make_folders(folder: Path) -> None:
+    """Make ``folder`` and its missing parents (as ``mkdir -p``) with :data:`NEW_FOLDER` less the umask: not
+    writable by others under ``umask 000`` (``Path.mkdir`` makes parents 0o777 less the umask)."""
+    folder = Path(folder)
+    missing = [path for path in (folder, *folder.parents) if not os.path.isdir(path)]
+    for path in reversed(missing):  # outermost first
+        try:
+            path.mkdir(NEW_FOLDER)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+
+
+def no_world_write(root: Path) -> None:
+    """Withhold write permission from others on ``root`` and everything under it (what a library such as
+    TensorFlow wrote there by the process's umask). Best effort: some file systems (FAT) refuse modes."""
+    for folder, folders, files in os.walk(root):
+        for path in (folder, *(os.path.join(folder, name) for name in folders + files)):
+            with contextlib.suppress(OSError):
+                info = os.lstat(path)
+                if not stat.S_ISLNK(info.st_mode) and info.st_mode & stat.S_IWOTH:
+                    os.chmod(path, stat.S_IMODE(info.st_mode) & ~stat.S_IWOTH)
 
 
 def _give_mode(tmp: Path, target: Path) -> None:
     """Give the finished file ``tmp`` the permissions of the ``target`` it replaces, or, for a new target, those
-    of ``open(target, "w")`` (0o666 less the umask). Best effort: some file systems (FAT) refuse modes."""
+    of ``open(target, "w")`` less write permission for others (0o666 less :func:`_output_mask`). Best effort:
+    some file systems (FAT) refuse modes."""
     with contextlib.suppress(OSError):
         if not stat.S_ISREG(os.stat(tmp).st_mode):
             return
         try:
             mode = stat.S_IMODE(os.stat(target).st_mode) & 0o777
         except OSError:
-            mode = 0o666 & ~_umask()
+            mode = 0o666 & ~_output_mask()
         os.chmod(tmp, mode)
 
 
 def _make_folder(folder: Path, target: Path) -> None:
     """Make ``folder`` and its parents; an existing non-folder on the way is an OutputError naming it and ``target``."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folders(folder)
     except (FileExistsError, NotADirectoryError):
         blocker = next((p for p in [*reversed(folder.parents), folder]
                         if os.path.lexists(p) and not os.path.isdir(p)), None)
@@ -249,8 +293,9 @@ def atomic_path(target: Path, suffix: str = "", *, wrap_errors: bool = True, rep
     On failure the temporary file is removed and ``target`` is left as it was. An OSError (in the
     block too, unless ``wrap_errors`` is False) becomes an :class:`OutputError` naming ``target``.
     The file keeps the permissions of the ``target`` it replaces; a new one gets those of
-    ``open(target, "w")``: 0o666 less the umask (not mkstemp's 0o600). Without ``replace`` (a user's
-    output without ``--force``) a file at ``target`` is never replaced, also one that appeared meanwhile.
+    ``open(target, "w")``: 0o666 less the umask, never writable by others (not mkstemp's 0o600). Without
+    ``replace`` (a user's output without ``--force``) a file at ``target`` is never replaced, also one that
+    appeared meanwhile.
     A symbolic link's file is replaced, not the link; a stream (:func:`is_stream`) is yielded itself.
     """
     if is_stream(target):
@@ -320,7 +365,7 @@ def holding_lock(path: Path, refusal: str) -> Iterator[int]:
     ``{who}`` filled with `` (pid N)``. A lock file removed by its holder meanwhile is made anew."""
     while True:
         with output_errors(path.parent):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(path.parent)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:

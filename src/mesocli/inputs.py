@@ -179,7 +179,8 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
     return result
 
 
-def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] | None = None) -> list[str]:
+def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] | None = None,
+                seen: set[str] | None = None) -> list[str]:
     """The command-line inputs as one entry per result: a folder is replaced by the media files in it.
 
     Each entry, scanned alone by :func:`mesocli.scan.scan_inputs`, gives the very result that a scan
@@ -187,10 +188,11 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
     names them, and a folder that cannot be listed or holds no media stays itself (its ``error``
     result). Each argument is expanded on its own, as the scan does; ``hidden``: as for :func:`expand_inputs`.
     A file reached twice (named twice, inside two folders given, or through a link) is planned once, where
-    it is first reached: one result per file.
+    it is first reached: one result per file. ``seen``: what earlier calls planned (arguments that arrive one
+    by one), updated.
     """
     planned: list[str] = []
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
 
     def plan(entry: str) -> None:
         key = os.path.realpath(entry) if os.path.isfile(entry) else entry

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from mesocli.detectors import DetectorSet, Ensemble
 from mesocli.inputs import plan_inputs
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
+from mesocli.stdin_paths import stop_waiting
 
 _WORKER: dict[str, Any] = {}
 
@@ -93,20 +94,24 @@ def _scan_one(path: str) -> ScanResult:
     return result
 
 
-def scan_parallel(paths: Sequence[str | Path], loaded: Any, options: ScanOptions, workers: int,
+def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions, workers: int,
                   progress: ProgressHook | None = None) -> Iterator[ScanResult]:
-    """Like :func:`mesocli.scan.scan_inputs` (same results, same order) with ``workers`` processes."""
+    """Like :func:`mesocli.scan.scan_inputs` (same results, same order) with ``workers`` processes. ``paths``
+    as an iterator: planned inputs (:func:`mesocli.inputs.plan_inputs`), handed out as they arrive."""
     import multiprocessing
 
-    tasks = plan_inputs(paths)
-    workers = max(1, min(workers, len(tasks)))
+    tasks: Iterable[str | Path] = paths if isinstance(paths, Iterator) else plan_inputs(paths)
+    workers = max(1, min(workers, len(tasks))) if isinstance(tasks, list) else workers
     if workers == 1:
         yield from scan_inputs(tasks, loaded, options, progress)
         return
     payload = _portable(loaded)
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=_init, initargs=(payload, options, os.getpid())) as pool:
-        for result in pool.imap(_scan_one, tasks, chunksize=1):
-            if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
-                progress("done", result.path, None)
-            yield result
+        try:
+            for result in pool.imap(_scan_one, tasks, chunksize=1):
+                if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
+                    progress("done", result.path, None)
+                yield result
+        finally:
+            stop_waiting(tasks)  # paths on stdin: the pool's feeder no longer waits for a line (it would hang)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,10 +102,10 @@ class _Stopped(Exception):
 class Producer(threading.Thread):
     """Walks the inputs and puts messages (:data:`Message`) on ``out``, a bounded queue; :attr:`stop` ends it."""
 
-    def __init__(self, paths: Sequence[str | Path], options: ScanOptions, out: queue.Queue,
+    def __init__(self, paths: Iterable[str | Path], options: ScanOptions, out: queue.Queue,
                  progress: ProgressHook | None) -> None:
         super().__init__(name="mesocli-scan-producer", daemon=True)
-        self.paths = list(paths)
+        self.paths = paths  # iterated here: paths read from stdin arrive while the first is scanned
         self.options = options
         self.out = out
         self.progress = progress
@@ -167,6 +167,7 @@ class Producer(threading.Thread):
     def _end(self, job: Job) -> None:
         job.finished = time.perf_counter()
         self.put(Ended(job))
+        self._hook("read", job.path)  # its bar goes now, not when its row is out (bars of inputs read ahead stacked)
 
     def _input(self, path: Path, shown: str) -> None:
         from mesocli.digest import changed

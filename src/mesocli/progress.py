@@ -27,6 +27,7 @@ class InputBars:
         self._bars: Any = None
         self._tasks: dict[object, Any] = {}
         self._finished: set[object] = set()  # done before their start arrived (events from worker processes)
+        self._read: set[object] = set()  # bars removed when the input was read, their rows not yet out
         if enabled:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -61,12 +62,20 @@ class InputBars:
         if self._bars is not None and key in self._tasks:
             self._bars.advance(self._tasks[key], steps)
 
+    def read(self, key: object) -> None:
+        """Remove the input's bar: it is read, its row is yet to come (it is counted at :meth:`done`)."""
+        if self._bars is not None and key in self._tasks:
+            self._bars.remove_task(self._tasks.pop(key))
+            self._read.add(key)
+
     def done(self, key: object) -> None:
         """Remove the input's bar and count it done."""
         if self._bars is None:
             return
         if key in self._tasks:
             self._bars.remove_task(self._tasks.pop(key))
+        elif key in self._read:
+            self._read.discard(key)
         else:
             self._finished.add(key)
         self._bars.advance(self._overall)
@@ -83,6 +92,8 @@ class ScanProgress(InputBars):
             self.start(path, path if len(path) <= 40 else "…" + path[-39:], total)
         elif event == "frame":
             self.advance(path)
+        elif event == "read":
+            self.read(path)
         elif event == "done":
             self.done(path)
 

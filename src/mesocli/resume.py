@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mesocli.errors import OutputError, UsageError
-from mesocli.fsutil import output_errors
+from mesocli.fsutil import NEW_FILE, make_folders, output_errors
 
 FileKey = tuple[int, int] | None
 """(size, mtime_ns) of a regular file; None for a path that is missing or not a regular file."""
@@ -199,8 +199,9 @@ class SyncedStream:
 def appending(output: Path) -> Iterator[IO[str]]:
     """Open ``output`` for appending whole rows, locked against a second scan writing to it."""
     with output_errors(output):
-        output.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(output, "a", encoding="utf-8", newline="", errors="backslashreplace")
+        make_folders(output.parent)
+        handle = open(os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, NEW_FILE), "a", encoding="utf-8",
+                      newline="", errors="backslashreplace")
     with handle:
         if sys.platform != "win32":
             import fcntl

@@ -26,9 +26,11 @@ from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, en
 from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS, require_packages
 from mesocli.producer import Face, Failed, Finished, Job, Message, Producer, Sampled, Started
+from mesocli.stdin_paths import stop_waiting
 
 ProgressHook = Callable[[str, str, "int | None"], None]
-"""Called with (event, path, total): ``start`` (total = frames expected or None), ``frame``, ``done``."""
+"""Called with (event, path, total): ``start`` (total = frames expected or None), ``frame``, ``read`` (the input is
+read: its bar goes), ``done`` (its row is out)."""
 
 
 class ScanObserver(Protocol):
@@ -228,7 +230,7 @@ def scan_inputs(
     from mesocli.runtime import check_scores
 
     messages: queue.Queue[Message] = queue.Queue(maxsize=max(64, 2 * options.batch_size))
-    producer = Producer(list(paths), options, messages, progress)
+    producer = Producer(paths if isinstance(paths, Iterator) else list(paths), options, messages, progress)
     jobs: deque[Job] = deque()
     batch: list[tuple[Job, Face, Any]] = []
     predictor: Any = None
@@ -308,6 +310,7 @@ def scan_inputs(
         yield from finished()
     finally:
         producer.stop.set()
+        stop_waiting(producer.paths)  # paths on stdin: the producer no longer waits for the next line
         producer.join(timeout=5)
 
 

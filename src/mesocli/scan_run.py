@@ -6,10 +6,8 @@ standard output or to a file (atomically; with ``resume``, appended and synced).
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import functools
-import io
 import os
 import sys
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -19,7 +17,8 @@ from typing import Any
 from mesocli.errors import ParameterError, UsageError, check_known
 from mesocli.fsutil import GuardedStream, atomic_path, check_writable, output_errors
 from mesocli.progress import ScanProgress, note
-from mesocli.scan import ScanOptions, exit_status, read_path_list
+from mesocli.scan import ScanOptions, exit_status
+from mesocli.stdin_paths import Stoppable, StreamedInputs
 from mesocli.writers import FORMATS, format_for, make_writer, refuse_existing, refuse_inputs_as_outputs
 
 Rows = Callable[[Any, Any], Generator[dict[str, Any], None, None]]
@@ -33,9 +32,11 @@ def run_scan(
     weights: Path | None = None, runtime: str = "onnx", fmt: str | None = None, output: Path | None = None,
     force: bool = False, resume: bool = False, fail_on_fake: bool = False, quiet: bool = False,
     engine: str = "local", address: str | None = None, workers: int | None = None, explain: Path | None = None,
-    report: Path | None = None, explain_top: int | None = None, log: Callable[[str], None] = note,
+    report: Path | None = None, explain_top: int | None = None, null: bool = False,
+    log: Callable[[str], None] = note,
 ) -> int:
-    """Scan ``inputs`` (``-``: paths read from standard input) and write one row per input in ``fmt``
+    """Scan ``inputs`` (``-``: paths read from standard input, one per line, or with ``null`` separated by NUL
+    bytes) and write one row per input in ``fmt``
     (default: by ``output``'s suffix, else a table on a terminal and JSON Lines in a pipe) to ``output``
     or standard output; heatmaps to ``explain``, an HTML report to ``report``. Notes go to ``log``.
 
@@ -52,7 +53,9 @@ def run_scan(
     if explain_top is not None and explain is None and report is None:
         raise ParameterError("{explain_top} needs {explain} DIR or {report} FILE")
     explain_top = 4 if explain_top is None else explain_top
-    paths = read_inputs(inputs)
+    if null and "-" not in inputs:
+        raise ParameterError("{null} is for the paths on standard input: give - among the inputs")
+    paths = read_inputs(inputs, null)
     fmt = _check(output, fmt, force, resume, engine, address, workers)
     explainer = _explainer(explain, report, explain_top, options, force, output)
     if explainer is not None and engine == "ray":
@@ -79,7 +82,8 @@ def run_scan(
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
         writer = make_writer(fmt, stream, color=None if output is None else False)
-        bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output), len(todo)))
+        bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output),
+                                                len(todo) if isinstance(todo, list) else None))
         # closed first when the scan stops (Ctrl-C, SIGTERM, an error): workers and their ffmpeg end now
         results = stack.enter_context(contextlib.closing(rows(bars.hook, None if explainer is None
                                                                else explainer.observer)))
@@ -105,26 +109,17 @@ def _bars_wanted(quiet: bool, fmt: str, output: Path | None) -> bool:
     return output is not None or fmt == "table" or not sys.stdout.isatty()
 
 
-def read_inputs(inputs: Sequence[str]) -> list[str]:
-    """The inputs, each ``-`` replaced by the paths on standard input (one per line)."""
-    paths: list[str] = []
-    for item in inputs:
-        paths.extend(read_path_list(_stdin_paths()) if item == "-" else [item])
-    if not paths:
+def read_inputs(inputs: Sequence[str], null: bool = False) -> list[str] | StreamedInputs:
+    """The inputs, each ``-`` replaced by the paths on standard input (one per line; with ``null``, separated by
+    NUL bytes). With a ``-``, an iterator
+    that hands out each path as its line arrives (the scan of the first path starts while ``find`` still lists
+    the others); the first path is awaited now, so that an empty list is refused before any work."""
+    if "-" not in inputs:
+        return list(inputs)
+    streamed = StreamedInputs(inputs, null)
+    if not streamed.has_paths():
         raise UsageError("no inputs (stdin gave no paths)")
-    return paths
-
-
-def _stdin_paths() -> Any:
-    """Standard input as text decoded as ``os.fsdecode`` decodes file names (the file system's encoding, its
-    undecodable bytes kept), so that every path read opens the very file it names: ``ls``, ``find`` write the
-    names' bytes, whatever stdin's text encoding (``PYTHONIOENCODING=latin-1`` found no UTF-8-named file)."""
-    buffer = getattr(sys.stdin, "buffer", None)
-    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-    if buffer is None or (codecs.lookup(sys.stdin.encoding or "ascii").name, sys.stdin.errors) == (
-            codecs.lookup(encoding).name, errors):
-        return sys.stdin
-    return io.TextIOWrapper(buffer, encoding=encoding, errors=errors)
+    return streamed
 
 
 def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engine: str, address: str | None,
@@ -168,52 +163,51 @@ def _settings(options: ScanOptions, model_info: dict[str, Any]) -> dict[str, str
 
 
 def plan_scan(
-    paths: list[str], resume_from: Path | None, statuses: list[str], verdicts: list[str | None],
+    paths: list[str] | StreamedInputs, resume_from: Path | None, statuses: list[str], verdicts: list[str | None],
     quiet: bool, log: Callable[[str], None] = note, settings: dict[str, str] | None = None,
     outputs: Sequence[Path] = (), output_folders: Sequence[Path] = (),
-) -> tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]:
+) -> tuple[list[str] | Iterator[str], Callable[[dict[str, Any]], dict[str, Any]]]:
     """What to scan, and how to stamp each row: one entry per input (a folder's media files listed, so the
     bars know the count), less those the output holds (``resume_from``: their statuses join
     ``statuses``/``verdicts``, and rows get the ``file`` key that a later resume matches; its rows must
     have been made with ``settings``). An input that is one of ``outputs`` is refused; files found inside
     a folder given that lie in one of ``output_folders`` (the --explain folder) and are named as heatmaps
-    (an earlier run's) are left out, with a note. Hidden files skipped inside folders are noted even when
-    ``quiet``: the results do not cover them."""
-    from mesocli.inputs import hidden_notes, plan_inputs
+    (an earlier run's) are left out, with a note. Hidden files skipped
+    inside folders are noted even when ``quiet``: the results do not cover them. ``paths`` as an iterator
+    (paths on stdin): the plan is an iterator too, each path planned as it arrives (the resume count is
+    noted once the list ends)."""
     from mesocli.resume import file_field, file_key, read_done
 
-    hidden: dict[str, list[Path]] = {}
-    items = plan_inputs(paths, hidden)
-    for line in hidden_notes(hidden):
-        log(f"mesocli: {line}")
-    for folder in output_folders:
-        items = _leave_out(items, paths, folder, log)
-    refuse_inputs_as_outputs(items, outputs)
-    if resume_from is None:
-        return items, lambda row: row
-    done, note = read_done(resume_from)
-    if settings is not None:
+    done, note = read_done(resume_from) if resume_from is not None else (None, None)
+    if done is not None and settings is not None:
         done.check_settings(resume_from, settings)
-    keys = {item: file_key(item) for item in items}
-    todo = []
-    for item in items:
-        found = done.find(item, keys[item])
-        if found is None:
-            todo.append(item)
-        else:
-            statuses.append(found[0])
-            verdicts.append(found[1])
-    if note:
-        log(f"mesocli: {note}")
-    if not quiet:
-        log(f"mesocli: resume: {len(items) - len(todo)} of {len(items)} inputs already in {resume_from}, "
-            f"{len(todo)} to scan")
+    keys: dict[str, Any] = {}
+    items = _planned(paths, log, outputs, output_folders)
+
+    def todo() -> Iterator[str]:
+        count = held = 0
+        for item in items:
+            count += 1
+            keys[item] = file_key(item)
+            found = done.find(item, keys[item])
+            if found is None:
+                yield item
+            else:
+                held += 1
+                statuses.append(found[0])
+                verdicts.append(found[1])
+        if note:
+            log(f"mesocli: {note}")
+        if not quiet:
+            log(f"mesocli: resume: {held} of {count} inputs already in {resume_from}, {count - held} to scan")
 
     def stamp(row: dict[str, Any]) -> dict[str, Any]:
         path = row["path"]
         return {**row, "file": file_field(keys[path] if path in keys else file_key(path))}
 
-    return todo, stamp
+    if done is None:
+        return items, lambda row: row
+    return (list(todo()) if isinstance(paths, list) else Stoppable(todo(), paths.stop)), stamp
 
 
 def _leave_out(items: list[str], named: Sequence[str], folder: Path, log: Callable[[str], None]) -> list[str]:
@@ -236,12 +230,36 @@ def _leave_out(items: list[str], named: Sequence[str], folder: Path, log: Callab
     return kept
 
 
-def _ray_rows(todo: list[str], options: ScanOptions, model: tuple, workers: int | None, address: str | None) -> Rows:
+def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outputs: Sequence[Path],
+             output_folders: Sequence[Path] = ()) -> list[str] | Iterator[str]:
+    """The planned inputs (:func:`mesocli.inputs.plan_inputs`), hidden files noted, an output among them refused:
+    a list for a list, else an iterator that plans each path as it arrives."""
+    from mesocli.inputs import hidden_notes, plan_inputs
+
+    def plan(arguments: list[str], seen: set[str]) -> list[str]:
+        hidden: dict[str, list[Path]] = {}
+        items = plan_inputs(arguments, hidden, seen)
+        for line in hidden_notes(hidden):
+            log(f"mesocli: {line}")
+        for folder in output_folders:
+            items = _leave_out(items, arguments, folder, log)
+        refuse_inputs_as_outputs(items, outputs)
+        return items
+
+    if isinstance(paths, list):
+        return plan(paths, set())
+    seen: set[str] = set()
+    return Stoppable((item for path in paths for item in plan([path], seen)), paths.stop)
+
+
+def _ray_rows(todo: list[str] | Iterator[str], options: ScanOptions, model: tuple, workers: int | None,
+              address: str | None) -> Rows:
     """Rows from a pool of Ray workers, each loading the model (``runtime.resolve`` arguments) itself."""
     from mesocli.ray_engine import RayScan
     from mesocli.runtime import resolve
 
-    ray_scan = RayScan(todo, functools.partial(resolve, *model), options, workers=workers, address=address)
+    ray_scan = RayScan(list(todo), functools.partial(resolve, *model), options, workers=workers,  # the whole list
+                       address=address)
 
     def rows(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
         for row in ray_scan.results():
@@ -251,7 +269,8 @@ def _ray_rows(todo: list[str], options: ScanOptions, model: tuple, workers: int 
     return rows
 
 
-def _local_rows(todo: list[str], options: ScanOptions, loaded: Any, workers: int | None, explainer: Any) -> Rows:
+def _local_rows(todo: list[str] | Iterator[str], options: ScanOptions, loaded: Any, workers: int | None,
+                explainer: Any) -> Rows:
     """Rows from this process, or from worker processes (one per core unless ``workers``; one when
     heatmaps are made: they need the crops here), scored with the ``loaded`` model."""
     from mesocli.parallel import default_workers, scan_parallel

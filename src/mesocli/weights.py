@@ -9,7 +9,6 @@ into mesocli's own architectures: no model configuration or code from a file is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tempfile
@@ -20,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mesocli.digest import sha256_file
 from mesocli.errors import WeightsError
 from mesocli.models import ARCHITECTURES, DISPLAY_NAMES, build_model
 
@@ -76,14 +76,6 @@ class LoadedModel:
     def describe(self) -> dict[str, Any]:
         """The ``model`` object of mesocli's JSON outputs."""
         return {"arch": self.arch, "name": self.name, "weights_sha256": self.sha256}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def bundled_dir() -> Path:

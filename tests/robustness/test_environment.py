@@ -116,6 +116,21 @@ def test_a_reader_that_went_away_exits_141_not_1(args: list[str], crops: list[Pa
     assert (done.returncode, done.stderr.decode()) == (141, "")
 
 
+@pytest.mark.parametrize("args", [["--help"], ["--version"], [], ["scan", "--help"], ["extract", "--help"],
+                                  ["train", "--help"], ["eval", "--help"], ["explain", "--help"], ["export", "--help"],
+                                  ["models", "--help"]], ids=lambda args: "-".join(args) or "no-args")
+def test_help_and_version_to_a_reader_that_went_away_exit_141(args: list[str]) -> None:
+    """``mesocli --help | head -1``: the help (rich) and the version (click) exited with status 1, the status of
+    a failure, where every command exits 141 (SIGPIPE) and says nothing."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first write
+    try:
+        done = mesocli(*args, stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr.decode()) == (141, "")
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 @pytest.mark.parametrize("args", [["--help"], ["models"], ["eval", "--bootstrap", "0", "-q"], ["explain"], ["extract"],
                                   ["export"]], ids=lambda args: args[0])
@@ -271,6 +286,37 @@ def test_umask_000_makes_no_evidence_world_writable(tmp_path: Path, crops: list[
     assert _others_may_write(tmp_path / "r") == []
     made = tmp_path / "r" / "s.json"
     assert stat.S_IMODE(made.stat().st_mode) == 0o664  # group-writable, as umask 000 asks: only others lose it
+
+
+def test_the_python_api_under_umask_000_makes_no_evidence_world_writable(tmp_path: Path, crops: list[Path],
+                                                                        own_weights: Path, face_jpeg: Path) -> None:
+    """Only the CLI withheld write permission from others under ``umask 000``: a script calling ``mesocli.extract``,
+    ``explain``, ``export_weights`` wrote 0666 crops and manifests in 0777 folders (new parent folders too). Every
+    write withholds it now, and the caller's umask is left as it was."""
+    code = f"""
+import os
+os.umask(0)
+from pathlib import Path
+import mesocli
+from mesocli import api
+out = Path({str(tmp_path)!r})
+summary = mesocli.extract([{str(face_jpeg)!r}], out / "faces" / "deep")
+assert [r.status for r in summary.results] == ["ok"], summary
+mesocli.extract([{str(face_jpeg)!r}], out / "set", layout="dataset", label="df", split="train")
+rows = list(api.explain([{str(crops[0])!r}], out / "heat" / "maps", weights={str(own_weights)!r}))
+assert [r["status"] for r in rows] == ["ok"], rows
+api.export_weights([{str(own_weights)!r}], "onnx", out / "onnx" / "w.onnx", echo=lambda line: None)
+api.export_weights([{str(own_weights)!r}], "savedmodel", out / "saved", echo=lambda line: None)
+print("umask", oct(os.umask(0)))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["umask", "0o0"]  # the library did not change the caller's umask
+    assert (tmp_path / "faces" / "deep" / "manifest.jsonl").is_file() and (tmp_path / "saved").is_dir()
+    assert _others_may_write(tmp_path) == []
+    made = tmp_path / "onnx" / "w.onnx"
+    assert stat.S_IMODE(made.stat().st_mode) == 0o664  # group-writable, as umask 000 asks: only others lose it
+    assert stat.S_IMODE(made.parent.stat().st_mode) == 0o775
 
 
 def test_a_savedmodel_export_folder_gets_the_umask_mode(tmp_path: Path, own_weights: Path, run_cli: RunCli) -> None:
