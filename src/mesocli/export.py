@@ -302,12 +302,12 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
     import tempfile
 
     from mesocli._tf import quiet
-    from mesocli.fsutil import APPEARED, folder_mode, is_stream, no_world_write, output_errors
+    from mesocli.fsutil import APPEARED, folder_mode, is_stream, make_folders, no_world_write, output_errors
 
     tf, module = _tf_module(source)
     target = Path(target)
     with output_errors(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(target.parent)  # not writable by others under umask 000, as every output's folders
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         os.chmod(tmp, folder_mode())  # as its files (and mkdir) have it, not mkdtemp's owner-only 0o700
