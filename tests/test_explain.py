@@ -189,6 +189,19 @@ def test_explain_command_writes_heatmaps_and_reports_bad_faces(
     assert crop.read_bytes() == before
 
 
+def test_explain_lines_stay_one_line_whatever_the_names(run_cli: RunCli, tmp_path: Path, own_weights: Path) -> None:
+    """As scan's JSON Lines: a crop named with a line separator (U+2028) or a right-to-left override split its
+    line for ``str.splitlines()`` and read otherwise on a terminal; they are \\u escapes (the same JSON value)."""
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    name = "a\u2028b\u202egnp.png"
+    face_crop().save(faces / name)
+    code, stdout, stderr = run_cli("explain", faces, "--out", tmp_path / "maps", "--weights", own_weights)
+    assert code == 0, stderr
+    assert len(stdout.splitlines()) == 1 and "\\u2028" in stdout and "\\u202e" in stdout
+    assert json.loads(stdout)["path"] == str(faces / name)
+
+
 def test_importing_the_explain_modules_loads_no_tensorflow() -> None:
     _, modules = fresh_python("import mesocli.explain, mesocli.report, mesocli.evidence")
     assert not modules & {"tensorflow", "keras", "matplotlib"}

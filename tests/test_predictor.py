@@ -59,3 +59,44 @@ def test_weights_that_score_nan_stop_eval_in_one_line(nan_weights, run_cli, tmp_
     assert result.code == 2 and "Traceback" not in result.err  # was a ValueError traceback (scores must be finite)
     assert result.error_line().endswith("the network's score of a face is not a number (NaN): these weights are "
                                         "unusable")
+
+
+def test_weights_that_score_nan_stop_explain(nan_weights, run_cli, kit, tmp_path) -> None:
+    """As scan and eval: explain wrote ``"p_fake": NaN`` (not JSON) with the verdict ``real``, a heatmap captioned
+    ``p_fake nan``, and exit status 0."""
+    out = tmp_path / "maps"
+    result = run_cli("explain", kit.face_jpeg, "--weights", nan_weights, "--out", out)
+    assert result.code == 2 and "NaN" not in result.out and '"real"' not in result.out
+    assert result.error_line() == (f"{nan_weights.name}: the network's score of a face is not a number (NaN): "
+                                   "these weights are unusable")
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_eval_stops_at_the_first_batch_that_scores_nan(nan_weights, tmp_path, monkeypatch) -> None:
+    """eval decoded and scored the whole dataset (55 s for the 7,104 validation faces) before saying that the
+    weights score NaN: it stops at the first batch, as scan does."""
+    import importlib
+
+    from PIL import Image
+
+    from mesocli.datasets import find_dataset
+    from mesocli.errors import WeightsError
+    from mesocli.weights import load_weights
+
+    for cls in ("df", "real"):
+        (tmp_path / cls).mkdir()
+        for n in range(150):
+            Image.new("RGB", (32, 32), (n, 90, 40)).save(tmp_path / cls / f"v{n}_0.png")
+    evaluating = importlib.import_module("mesocli.evaluate")  # the module (the package exports the function)
+    batches: list[int] = []
+    iter_decoded = evaluating.iter_decoded
+
+    def counted(*args, **kwargs):
+        for batch in iter_decoded(*args, **kwargs):
+            batches.append(batch.start)
+            yield batch
+
+    monkeypatch.setattr(evaluating, "iter_decoded", counted)
+    with pytest.raises(WeightsError, match="not a number"):
+        evaluating.evaluate(load_weights(nan_weights), find_dataset(tmp_path, None), bootstrap=0)
+    assert batches == [0]  # of 3 batches of 128

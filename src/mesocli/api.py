@@ -473,7 +473,7 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     def network() -> Any:
         if not loaded:
             loaded.append(resolve_model(arch, model, None if weights is None else Path(weights)))
-        return loaded[0].model
+        return loaded[0]  # the LoadedModel: its Keras model, and its name for errors
 
     return explain_files([Path(face) for face in _paths(faces)], network, Path(out), threshold=threshold,
                          force=force)

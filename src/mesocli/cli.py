@@ -275,11 +275,12 @@ def explain_command(
     import json
 
     from mesocli.api import explain
+    from mesocli.writers import json_text
 
     code = 0
     for line in explain(faces, out, model=model and model.value, arch=arch and arch.value, weights=weights,
                         threshold=threshold, force=force):
-        echo(json.dumps(line, ensure_ascii=False))
+        echo(json_text(json.dumps(line, ensure_ascii=False)))  # invisible characters as \u escapes, as scan's
         code = max(code, 3 if line["status"] == "error" else 0)
     raise typer.Exit(code)
 

@@ -87,7 +87,9 @@ def _scores(
 
     def score(start: int, images: np.ndarray) -> None:
         for name, predictor in predictors.items():
-            p_fake[name][start : start + len(images)] = predictor.p_fake(images)
+            scores = predictor.p_fake(images)
+            check_scores(scores, members[name])  # at the first batch (an unreadable file's stand-in scores too)
+            p_fake[name][start : start + len(images)] = scores
 
     if decoded is not None:
         if len(decoded.ok) != n:
@@ -102,8 +104,7 @@ def _scores(
             score(batch.start, batch.images)
             ok[batch.start : batch.start + len(batch.ok)] = batch.ok
             errors.update(batch.errors)
-    for name, values in p_fake.items():
-        check_scores(values[ok], members[name])
+    for values in p_fake.values():
         values[~ok] = np.nan
     return p_fake, ok, errors
 

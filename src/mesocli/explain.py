@@ -194,7 +194,9 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
     unreadable file, or a video, is an ``error`` line and the others go on. The inputs and the outputs
     are checked when this is called, before the first face is read: no face images, an ``out_dir``
     that is no folder or cannot be written, and an existing heatmap file (unless ``force``) raise
-    UsageError then, not at the first ``next()``.
+    UsageError then, not at the first ``next()``. ``model``: a Keras model, a LoadedModel, or a callable
+    giving one when the first face is ready; weights that score a face NaN raise WeightsError before
+    any heatmap is written.
     """
     from mesocli.errors import ParameterError, UsageError
     from mesocli.fsutil import check_writable
@@ -222,16 +224,21 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
     from mesocli.fsutil import atomic_write_bytes
     from mesocli.inputs import probe_kind
     from mesocli.preprocess import load_face
+    from mesocli.runtime import check_scores
 
     cam: GradCam | None = None
+    given: Any = None  # what ``model`` gave: a LoadedModel (named in errors) or a Keras model
     pending: list[tuple[Path, Path, np.ndarray]] = []
 
     def flush() -> Any:
-        nonlocal cam
+        nonlocal cam, given
         if not pending:
             return
-        cam = cam or GradCam(model() if callable(model) and not hasattr(model, "layers") else model)
+        if cam is None:
+            given = model() if callable(model) and not hasattr(model, "layers") else model
+            cam = GradCam(getattr(given, "model", given))
         explanations = cam.explain(np.stack([face for _, _, face in pending]), threshold=threshold)
+        check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
         for (source, target, face), explanation in zip(pending, explanations, strict=True):
             caption = f"{caption_for(explanation.p_fake, kind='image')} · {source.name}"
             atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)), replace=force)

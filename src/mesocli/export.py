@@ -31,6 +31,8 @@ STREAM = "{value}: {reason}: {out} cannot be a device, named pipe or descriptor"
 STREAM_REASONS = {"savedmodel": "a SavedModel is a folder",
                   "tflite": "a TFLite export writes its card beside it (FILE.tflite.json)",
                   "verify": "{verify} reads the exported file back"}
+NOT_SAVEDMODEL = ("{value}: a folder that is not a SavedModel (no saved_model.pb): {force} replaces an earlier "
+                  "export only, never another folder (move it, or give another {out})")
 CARD_KEYS = ("mesocli_card", "source_sha256", "arch", "manipulation", "name", "input", "scaling", "output")
 
 
@@ -187,16 +189,26 @@ def check_target(target: Path, fmt: str) -> None:
                              "(change {fmt} or the name)", value=target, suffix=suffix, named=named, kind=fmt)
 
 
+def is_savedmodel(path: Path) -> bool:
+    """Whether ``path`` is a SavedModel folder (an earlier export, which ``--force`` may replace): a folder, not
+    a link to one, holding ``saved_model.pb``."""
+    path = Path(path)
+    return path.is_dir() and not path.is_symlink() and (path / "saved_model.pb").is_file()
+
+
 def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, force: bool,
                  verify: bool = False) -> list[tuple[Path, Path]]:
     """(source, target) of each export: beside the source, or ``out`` (a file for one source, a folder for
     several or when it ends with ``/``); a source given twice is exported once. Checked before any work:
-    an existing output (and a TFLite file's card) is refused without ``force``, and so are two sources
-    that would be written to one path, a target named with another format's extension, and a stream
+    an existing output (and a TFLite file's card) is refused without ``force``, and so are a source or its
+    model card as an output (with ``force`` too), two sources
+    that would be written to one path, a target named with another format's extension, a folder that is not a
+    SavedModel where one goes (``out`` naming an earlier SavedModel is replaced, not written into), and a stream
     (``/dev/stdout``, a pipe) where a folder, a card beside the file or, with ``verify``, a file to read back
     is needed: only an ONNX file goes into a stream."""
     from mesocli.fsutil import check_writable, is_stream
-    from mesocli.writers import refuse_existing
+    from mesocli.weights import card_path_for
+    from mesocli.writers import refuse_existing, refuse_inputs_as_outputs
 
     as_folder = out is not None and (len(sources) > 1 or os.fspath(out).endswith(("/", os.sep)))
     folder = None if out is None else Path(out)
@@ -208,11 +220,20 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, forc
     firsts: dict[Path, Path] = {}
     for source in map(Path, sources):
         firsts.setdefault(source.resolve(), source)
+    read = [path for source in firsts.values() for path in (source, card_path_for(source))]  # --force or not
     for source in firsts.values():
         target = default_output(source, fmt)
         if folder is not None:
-            target = folder / target.name if as_folder or folder.is_dir() else folder
+            inside = as_folder or (folder.is_dir() and not (fmt == "savedmodel" and is_savedmodel(folder)))
+            target = folder / target.name if inside else folder  # an earlier SavedModel named: the target
         check_target(target, fmt)
+        refuse_inputs_as_outputs(read, [target, *([tflite_card_path(target)] if fmt == "tflite" else [])])
+        if fmt == "savedmodel" and target.is_dir() and not target.is_symlink():
+            if not is_savedmodel(target):
+                raise ParameterError(NOT_SAVEDMODEL, value=target)
+            if source.resolve().is_relative_to(target.resolve()):  # replacing the folder would delete it
+                raise ParameterError("{value}: an output cannot be one of the inputs ({source} lies inside it)",
+                                     value=target, source=source)
         if is_stream(target) and (fmt != "onnx" or verify):
             reason = STREAM_REASONS["verify" if fmt == "onnx" else fmt]
             raise ParameterError(STREAM.replace("{reason}", reason), value=target)
@@ -275,17 +296,18 @@ def _tf_module(source: SourceWeights) -> tuple[Any, Any]:
 
 def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
     """A TensorFlow SavedModel folder (signature ``serving_default``) with the card as ``mesocli_card.json``;
-    an existing folder is replaced only with ``replace``."""
+    an existing SavedModel folder (or a file or link in its place) is replaced only with ``replace``, never
+    another folder."""
     import shutil
     import tempfile
 
     from mesocli._tf import quiet
-    from mesocli.fsutil import APPEARED, folder_mode, is_stream, no_world_write, output_errors
+    from mesocli.fsutil import APPEARED, folder_mode, is_stream, make_folders, no_world_write, output_errors
 
     tf, module = _tf_module(source)
     target = Path(target)
     with output_errors(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(target.parent)  # not writable by others under umask 000, as every output's folders
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         os.chmod(tmp, folder_mode())  # as its files (and mkdir) have it, not mkdtemp's owner-only 0o700
@@ -302,6 +324,8 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
         if is_stream(target):  # never replace a device (/dev/null) or a pipe: plan_exports refuses them first
             raise ParameterError(STREAM, value=target, reason=STREAM_REASONS["savedmodel"])
         if target.is_dir() and not target.is_symlink():
+            if not is_savedmodel(target):  # a folder that appeared meanwhile: plan_exports refuses others first
+                raise ParameterError(NOT_SAVEDMODEL, value=target)
             shutil.rmtree(target)
         elif target.is_symlink() or target.is_file():  # a file where the folder goes: --force replaces it too
             target.unlink()

@@ -274,7 +274,7 @@ def check_scores(p_fake: np.ndarray, loaded: Any) -> None:
     if np.isfinite(p_fake).all():
         return
     path = getattr(loaded, "weights_path", None)
-    name = Path(path).name if path else loaded.describe().get("name")
+    name = Path(path).name if path else loaded.describe().get("name") if hasattr(loaded, "describe") else loaded.name
     raise WeightsError(f"{name}: the network's score of a face is not a number (NaN): these weights are unusable")
 
 

@@ -335,6 +335,23 @@ def test_a_savedmodel_export_folder_gets_the_umask_mode(tmp_path: Path, own_weig
     assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o755
 
 
+def test_a_savedmodel_export_under_umask_000_makes_no_world_writable_parent_folder(tmp_path: Path,
+                                                                                  own_weights: Path) -> None:
+    """The parent folders that ``api.export_weights(..., "savedmodel", "new/sub/model")`` made were 0777 under
+    ``umask 000`` (made by mkdir, not as every other output's folders are)."""
+    code = f"""
+import os
+os.umask(0)
+from mesocli import api
+api.export_weights([{str(own_weights)!r}], "savedmodel", {str(tmp_path / "new" / "sub" / "model")!r},
+                   echo=lambda line: None)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "new" / "sub" / "model" / "saved_model.pb").is_file()
+    assert _others_may_write(tmp_path / "new") == []
+
+
 def test_an_unwritable_cache_gives_no_onnx_runtime_warning(tmp_path: Path, crops: list[Path],
                                                            own_weights: Path) -> None:
     """ONNX Runtime's telemetry wrote a device id and an event database to ``$XDG_CACHE_HOME/Microsoft``, and

@@ -267,3 +267,76 @@ def test_a_savedmodel_export_makes_its_parent_folders(weights_copy: Path, tmp_pa
     result = run_cli("export", weights_copy, "--format", "savedmodel", "-o", target)
     assert result.code == 0, result.err
     assert (target / "saved_model.pb").is_file() and sorted(p.name for p in target.parent.iterdir()) == ["model"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_savedmodel_export_never_replaces_a_folder_that_is_not_one(force: bool, weights_copy: Path,
+                                                                     run_cli: RunCli) -> None:
+    """A folder named as the SavedModel goes (``meso4_df_savedmodel`` beside the weights) holding the analyst's
+    own files: --force deleted it whole (shutil.rmtree), whatever it held."""
+    folder = weights_copy.with_name("meso4_df_savedmodel")
+    (folder / "case").mkdir(parents=True)
+    (folder / "case" / "notes.txt").write_text("not an export\n")
+    result = run_cli("export", weights_copy, "--format", "savedmodel", *(["--force"] if force else []))
+    assert (result.code, result.out) == (2, "")
+    assert result.error_line() == f"{folder}: a folder that is not a SavedModel (no saved_model.pb): --force " \
+                                  "replaces an earlier export only, never another folder (move it, or give " \
+                                  "another --out)"
+    assert (folder / "case" / "notes.txt").read_text() == "not an export\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["case"]
+
+
+def test_a_savedmodel_export_named_as_an_earlier_one_is_refused_not_put_inside(weights_copy: Path, tmp_path: Path,
+                                                                              run_cli: RunCli) -> None:
+    """The same ``export --format savedmodel --out model`` run twice: the second wrote a SavedModel inside the
+    first (model/meso4_df_savedmodel), exit 0, instead of refusing an existing output."""
+    earlier = tmp_path / "model"
+    (earlier / "variables").mkdir(parents=True)
+    (earlier / "saved_model.pb").write_bytes(b"an earlier export")
+    result = run_cli("export", weights_copy, "--format", "savedmodel", "-o", earlier)
+    assert (result.code, result.error_line()) == (2, f"{earlier}: exists; pass --force to replace it")
+    assert sorted(p.name for p in earlier.iterdir()) == ["saved_model.pb", "variables"]
+
+
+@pytest.mark.slow
+def test_a_savedmodel_export_with_force_replaces_an_earlier_one_named_as_out(weights_copy: Path, tmp_path: Path,
+                                                                            run_cli: RunCli) -> None:
+    target = tmp_path / "model"
+    assert run_cli("export", weights_copy, "--format", "savedmodel", "-o", target).code == 0
+    result = run_cli("export", weights_copy, "--format", "savedmodel", "-o", target, "--force")
+    assert result.code == 0, result.err
+    assert result.out.split(" -> ")[1].startswith(f"{target} (")
+    assert sorted(p.name for p in target.iterdir()) == ["assets", "fingerprint.pb", "saved_model.pb", "variables"]
+
+
+def test_a_savedmodel_export_never_replaces_the_folder_that_holds_its_weights(weights_copy: Path, tmp_path: Path,
+                                                                             run_cli: RunCli) -> None:
+    """The weights kept inside an earlier SavedModel folder, exported again over it with --force: replacing the
+    folder would delete the very weights being exported."""
+    earlier = tmp_path / "model"
+    (earlier / "variables").mkdir(parents=True)
+    (earlier / "saved_model.pb").write_bytes(b"an earlier export")
+    source = Path(shutil.copy(weights_copy, earlier / weights_copy.name))
+    result = run_cli("export", source, "--format", "savedmodel", "-o", earlier, "--force")
+    assert (result.code, result.error_line()) == (2, f"{earlier}: an output cannot be one of the inputs ({source} "
+                                                     "lies inside it)")
+    assert source.read_bytes() == weights_copy.read_bytes()
+
+
+@pytest.mark.parametrize(("fmt", "out", "hit"), [
+    ("onnx", "w", "w"),  # the weights file itself, named without an extension
+    ("savedmodel", "w", "w"),
+    ("tflite", "meso4_df", "meso4_df.json"),  # the TFLite card (FILE.json) is the weights' own model card
+])
+def test_an_export_never_writes_over_the_weights_or_their_card(fmt: str, out: str, hit: str, weights_copy: Path,
+                                                                run_cli: RunCli) -> None:
+    """--force replaced the weights being exported (``export w --out w``: the ONNX model over the HDF5 file) or
+    their model card (``--format tflite --out meso4_df``: its card is meso4_df.json, the weights' card), after
+    which the weights were refused as having an unreadable card."""
+    folder = weights_copy.parent
+    source = weights_copy if fmt == "tflite" else weights_copy.rename(folder / "w")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = run_cli("export", source, "--format", fmt, "--out", folder / out, "--force")
+    assert (result.code, result.out) == (2, "")
+    assert result.error_line() == f"{folder / hit}: an output cannot be one of the inputs"
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
