@@ -162,3 +162,13 @@ def test_scores_near_the_ends_are_not_shown_as_certainties() -> None:
     assert aggregate.shown(0.9996, 0.5) == ">0.999" and aggregate.shown(0.0004, 0.5) == "<0.001"
     assert aggregate.shown(1.0, 0.5) == "1.000" and aggregate.shown(0.0, 0.5) == "0.000"  # exact ends as they are
     assert aggregate.shown(0.9996, 0.9999) == "0.999600"  # still: never a figure that contradicts the verdict
+
+
+def test_the_table_and_the_report_show_a_score_the_same_way() -> None:
+    """0.0007 was ``0.001`` in the table and ``<0.001`` in the report (two formatters)."""
+    from mesocli.report_html import fmt_p
+
+    for score in (0.0, 0.0004, 0.0007, 0.25, 0.5, 0.9993, 0.9996, 1.0):
+        assert fmt_p(score, 0.5) == aggregate.shown(score, 0.5).replace("<", "&lt;").replace(">", "&gt;")
+    assert aggregate.shown(0.0007, 0.5) == "<0.001" and aggregate.shown(0.9993, 0.5) == ">0.999"
+    assert fmt_p(0.0007) == "&lt;0.001" and fmt_p(None) == "—"

@@ -103,18 +103,19 @@ def verdict(p_fake: float, threshold: float = 0.5) -> str:
     return "fake" if is_fake(p_fake, threshold) else "real"
 
 
-def shown(p_fake: float, threshold: float, decimals: int = 3) -> str:
-    """``p_fake`` for people, with ``decimals`` decimals, or the reported six where fewer would contradict
-    the verdict (0.627561 at threshold 0.628 is real: shown 0.627561, not 0.628); a score that rounds to an end
-    without being it is ``<0.001`` or ``>0.999`` (not the certainty ``0.000``, ``1.000``), as the report shows it."""
+def shown(p_fake: float, threshold: float | None = None, decimals: int = 3) -> str:
+    """``p_fake`` for people, with ``decimals`` decimals; with ``threshold``, the reported six where fewer
+    would contradict the verdict (0.627561 at threshold 0.628 is real: shown 0.627561, not 0.628). A score
+    closer to an end than one step without being it is ``<0.001`` or ``>0.999``, not the certainty ``0.000``
+    or ``1.000`` nor a rounded ``0.001``; the table and the report show scores this one way."""
     short = f"{p_fake:.{decimals}f}"
-    if verdict(float(short), threshold) != verdict(p_fake, threshold):
+    if threshold is not None and verdict(float(short), threshold) != verdict(p_fake, threshold):
         return f"{p_fake:.{SCORE_DECIMALS}f}"
-    step = f"{10.0 ** -decimals:.{decimals}f}"
-    if float(short) == 0 < p_fake:
-        return f"<{step}"
-    if float(short) == 1 > p_fake:
-        return f">{1 - float(step):.{decimals}f}"
+    step = 10.0 ** -decimals
+    if 0 < p_fake < step:
+        return f"<{step:.{decimals}f}"
+    if 1 - step < p_fake < 1:
+        return f">{1 - step:.{decimals}f}"
     return short
 
 

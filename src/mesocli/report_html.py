@@ -24,15 +24,9 @@ from mesocli.errors import printable
 
 
 def fmt_p(value: float | None, threshold: float | None = None) -> str:
-    """A p_fake for people (HTML): three decimals, ``<0.001`` / ``>0.999`` near the ends (0 and 1 as they
-    are), an em dash for none; with ``threshold``, more decimals where three would contradict the verdict."""
-    if value is None:
-        return "—"
-    if 0 < value < 0.001:
-        return "&lt;0.001"
-    if 0.999 < value < 1:
-        return "&gt;0.999"
-    return f"{value:.3f}" if threshold is None else shown(value, threshold)
+    """A p_fake for people (HTML), as the table shows it (:func:`mesocli.aggregate.shown`), an em dash for
+    none."""
+    return "—" if value is None else html.escape(shown(value, threshold))
 
 
 def detector_scores(result: dict[str, Any]) -> list[tuple[str, float | None]]:
