@@ -15,6 +15,7 @@ import functools
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,6 +26,11 @@ import pytest
 from media import MediaKit
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A suite started with & from a script (a CI runner, nohup) inherits Ctrl-C ignored, and so would every
+# mesocli process the tests start: the tests that send Ctrl-C need it to be Ctrl-C, as at a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_root() -> Path:
