@@ -76,7 +76,7 @@ def require_ffmpeg() -> None:
 @functools.cache
 def _ffmpeg_problem(exe: str) -> str | None:
     """Why ``exe`` cannot decode for mesocli (one line), or None; checked once per process."""
-    hint = "set IMAGEIO_FFMPEG_EXE to a recent ffmpeg, or reinstall imageio-ffmpeg (0.6 or later bundles one)"
+    hint = "set IMAGEIO_FFMPEG_EXE to a recent ffmpeg, or reinstall imageio-ffmpeg (0.8 or later bundles one)"
     try:
         run = subprocess.run([exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL, capture_output=True,
                              text=True, errors="replace", timeout=60)
