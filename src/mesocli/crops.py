@@ -26,6 +26,7 @@ from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
 from mesocli.manifest import safe_name
 from mesocli.preprocess import image_notes
+from mesocli.probe import require_ffmpeg
 from mesocli.video import FrameReader, FrameSelection
 
 LAYOUTS = ("video", "dataset")
@@ -74,6 +75,7 @@ class ExtractOptions:
         if not 1 <= self.quality <= 100:
             raise ParameterError("{quality} must be between 1 and 100, not {value}", value=self.quality)
         require_packages(self.detector)
+        require_ffmpeg()
 
     def settings(self) -> dict:
         """What the manifest header records: a resumed run must use the same."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import re
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mesocli.errors import InputError
+from mesocli.errors import InputError, UsageError
 from mesocli.fsutil import check_input_file
 
 
@@ -53,6 +54,42 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+MIN_FFMPEG = (5, 1)  # the oldest ffmpeg that knows the options mesocli passes (-fps_mode came in 5.1)
+_FFMPEG_VERSION = re.compile(r"ffmpeg version n?(\d+)\.(\d+)(\.\d+)?")
+
+
+def require_ffmpeg() -> None:
+    """Raise UsageError, before any input is read, when the ffmpeg mesocli would run cannot be run or is older
+    than :data:`MIN_FFMPEG` (a system one, IMAGEIO_FFMPEG_EXE, an old imageio-ffmpeg): every video used to fail
+    one by one with ffmpeg's "Option not found", as if the files were damaged."""
+    try:
+        exe = ffmpeg_exe()
+    except RuntimeError as exc:  # imageio-ffmpeg found no binary (none bundled, none on PATH)
+        raise UsageError(f"cannot find ffmpeg ({exc})") from None
+    problem = _ffmpeg_problem(exe)
+    if problem:
+        raise UsageError(problem)
+
+
+@functools.cache
+def _ffmpeg_problem(exe: str) -> str | None:
+    """Why ``exe`` cannot decode for mesocli (one line), or None; checked once per process."""
+    hint = "set IMAGEIO_FFMPEG_EXE to a recent ffmpeg, or reinstall imageio-ffmpeg (0.8 or later bundles one)"
+    try:
+        run = subprocess.run([exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, errors="replace", timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot run ffmpeg {exe} ({getattr(exc, 'strerror', None) or exc}): {hint}"
+    found = _FFMPEG_VERSION.search(run.stdout)
+    if run.returncode != 0 and found is None:
+        return f"cannot run ffmpeg {exe} (exit status {run.returncode}): {hint}"
+    if found and (int(found.group(1)), int(found.group(2))) < MIN_FFMPEG:
+        version = found.group(0).split()[-1]
+        wanted = ".".join(map(str, MIN_FFMPEG))
+        return f"ffmpeg {version} is too old: mesocli needs ffmpeg {wanted} or later ({exe}): {hint}"
+    return None  # a version it cannot read (a development build such as N-113000-g...) is given the benefit
 
 
 VIDEO_DEMUXERS = ("mov", "matroska", "avi", "mpegts", "mpeg", "mpegvideo", "flv", "asf", "ogg", "mxf", "h264",

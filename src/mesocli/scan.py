@@ -25,6 +25,7 @@ from mesocli import aggregate
 from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor
 from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS, require_packages
+from mesocli.probe import require_ffmpeg
 from mesocli.producer import Face, Failed, Finished, Job, Message, Producer, Sampled, Started
 from mesocli.stdin_paths import stop_waiting
 
@@ -75,6 +76,7 @@ class ScanOptions:
         if self.selection().mode == "frames":
             self.frames = self.selection().value
         require_packages(self.detector)
+        require_ffmpeg()
 
     def selection(self) -> Any:
         """The :class:`mesocli.video.FrameSelection` these options ask for (it checks them)."""

@@ -544,3 +544,39 @@ def test_a_tensorflow_that_cannot_be_loaded_is_one_line(crops: list[Path], own_w
     assert (result.code, result.error_line()) == (
         2, "TensorFlow cannot be loaded (libtensorflow_cc.so.2: failed to map segment from shared object): too little "
            "memory for it (see ulimit -v), or a damaged installation")
+
+
+OLD_FFMPEG = """#!/bin/sh
+# ffmpeg 4.2 as the oldest allowed imageio-ffmpeg bundled it (and as older distributions ship it): no -fps_mode
+case " $* " in
+  *" -version "*) echo "ffmpeg version 4.2.2-static https://johnvansickle.com/ffmpeg/"; exit 0;;
+  *" -fps_mode "*) echo "Unrecognized option 'fps_mode'." >&2
+                   echo "Error splitting the argument list: Option not found" >&2; exit 1;;
+esac
+exec {real} "$@"
+"""
+
+
+@pytest.mark.parametrize("kind", ["old", "unrunnable"])
+def test_an_ffmpeg_too_old_or_unrunnable_is_one_line_before_any_input(
+        kind: str, tmp_path: Path, own_weights: Path) -> None:
+    """An ffmpeg older than 5.1 (a system one, IMAGEIO_FFMPEG_EXE, an old imageio-ffmpeg) failed every video
+    with "could not decode (Error splitting the argument list: Option not found)", exit 3, as if the files
+    were damaged; one that cannot be run failed every input with a PermissionError."""
+    from media import ffmpeg, make_face_video
+
+    exe = tmp_path / "ffmpeg"
+    exe.write_text(OLD_FFMPEG.format(real=ffmpeg()))
+    exe.chmod(0o755 if kind == "old" else 0o644)
+    if kind == "unrunnable" and os.geteuid() == 0:  # root may run a file without x bits only if one is set
+        exe.write_text("not a program\n")
+    video = tmp_path / "clip.mp4"
+    make_face_video(video, frames=6)
+    wanted = ("ffmpeg 4.2.2 is too old: mesocli needs ffmpeg 5.1 or later" if kind == "old"
+              else "cannot run ffmpeg")
+    for args in (["scan", "--weights", own_weights, video], ["extract", video, tmp_path / "out"]):
+        result = mesocli(*args, env={"IMAGEIO_FFMPEG_EXE": str(exe)})
+        err = os.fsdecode(result.stderr).strip()
+        assert result.returncode == 2 and len(err.splitlines()) == 1, err
+        assert err.startswith("mesocli: error: ") and wanted in err, err
+        assert not result.stdout and not (tmp_path / "out").exists()
