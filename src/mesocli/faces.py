@@ -28,7 +28,7 @@ from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, cache_file_writable, cache_folder, trusted_cache_file
 from mesocli.preprocess import face_to_uint8, open_image, to_rgb
-from mesocli.tracking import REDETECT_SECONDS, Box, Tracker
+from mesocli.tracking import LARGER_AREA, REDETECT_SECONDS, Box, Tracker
 from mesocli.video import Frame, FrameReader, FrameSelection
 
 DETECTORS = ("hog", "cnn", "none")
@@ -301,6 +301,31 @@ class FaceFinder:
             found = [box for box in found if box.score >= HOG_SURE_SCORE or self._cnn_agrees(images, box)]
         return found
 
+    def _search_larger(self, images: _FrameImages, box: Box) -> list[Box]:
+        """The faces of the whole frame at least ``LARGER_AREA`` × the area of ``box`` (the followed face), not it.
+
+        Only faces larger than ``box`` are wanted, so the frame is downscaled until such a face is about the
+        detector's smallest (its ``min_face``): cheap when the followed face is large. Each candidate is
+        searched around at full resolution (measured as the followed face is, and confirmed), and a weak HOG
+        face needs the CNN detector's agreement, as in the whole-frame search.
+        """
+        wanted = math.sqrt(LARGER_AREA) * box.side  # the smallest side wanted
+        longest = max(images.width, images.height)
+        small = _scaled(images.full(self._mode), min(self._spec.min_face / wanted, self._spec.full_side / longest))
+        scale = small.width / images.width
+        found = []
+        for candidate in self._run_detector(small):
+            candidate = candidate.mapped(scale, 0, 0)
+            if box.near(candidate) or candidate.side < box.side:
+                continue  # the followed face itself, or too small to be wanted
+            refined = self._search_around(images, candidate)
+            if refined is None or refined.area < LARGER_AREA * box.area or box.near(refined):
+                continue
+            if self.detector == "hog" and refined.score < HOG_SURE_SCORE and not self._cnn_agrees(images, refined):
+                continue
+            found.append(refined)
+        return found
+
     def _cnn_agrees(self, images: _FrameImages, box: Box) -> bool:
         """Whether dlib's CNN detector finds a face centred inside ``box``, in a window around it (grey-padded
         where it leaves the frame) scaled so the face is the CNN's ``roi_face`` px."""
@@ -380,7 +405,8 @@ class FaceFinder:
             return [_whole_frame(frame, source)]
         images = _FrameImages(image)
         located = self.tracker.locate(functools.partial(self._search_around, images),
-                                      functools.partial(self._search_frame, images, frame.time), frame.time)
+                                      functools.partial(self._search_frame, images, frame.time), frame.time,
+                                      functools.partial(self._search_larger, images))
         self._misses = 0 if located else self._misses + 1
         records = []
         for track, box in located:
