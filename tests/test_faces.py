@@ -15,7 +15,7 @@ from mesocli import faces
 from mesocli.align import SIDE_FACTOR, Geometry, aligned_crop, face_geometry, landmark_points
 from mesocli.errors import UsageError
 from mesocli.faces import FaceFinder, faces_in_image, faces_in_video
-from mesocli.tracking import Box
+from mesocli.tracking import Box, Tracker
 from mesocli.video import FrameReader, FrameSelection
 
 ANGLE_TOLERANCE = 3.0
@@ -182,6 +182,31 @@ def test_the_followed_face_growing_is_not_taken_for_another(kit: MediaKit) -> No
         found = [finder.find(frame, "face") for frame in reader]
     assert all(len(records) == 1 for records in found)
     assert [track.id for track in finder.tracker.tracks] == [0]
+
+
+def test_the_search_for_a_larger_face_runs_once_a_second_and_wants_a_quarter_more_area() -> None:
+    followed = Box(100, 100, 200, 200, 1.0)
+    slightly = Box(300, 100, 411, 211, 1.0)  # 1.23× the area: not taken
+    itself = Box(95, 95, 215, 215, 1.0)  # the followed face measured larger: not another face
+    larger = Box(300, 80, 420, 200, 1.0)  # 1.44×
+    offered: list[Box] = []
+    asked: list[float] = []
+    tracker = Tracker()
+
+    def locate(time: float) -> int:
+        def search_larger(box: Box) -> list[Box]:
+            asked.append(time)
+            return list(offered)
+        (track, _), = tracker.locate(lambda box: box if box.left < 250 else larger, lambda: [followed], time,
+                                     search_larger)
+        return track.id
+
+    assert [locate(t) for t in (0.0, 0.5, 0.9)] == [0, 0, 0] and asked == []  # found by the whole-frame search
+    offered[:] = [slightly, itself]
+    assert [locate(t) for t in (1.0, 1.5, 2.2)] == [0, 0, 0] and asked == [1.0, 2.2]
+    offered.append(larger)
+    assert [locate(t) for t in (2.5, 3.2, 3.4)] == [0, 1, 1] and asked == [1.0, 2.2, 3.2]
+    assert tracker.tracks[0].box == larger
 
 
 def test_no_face_video_gives_empty_frames(kit: MediaKit) -> None:
