@@ -148,6 +148,25 @@ def make_two_face_video(path: Path, frames: int = 12, size: tuple[int, int] = (4
     return left, right
 
 
+def make_larger_face_video(path: Path, frames: int = 36, size: tuple[int, int] = (480, 270), fps: float = 12,
+                           appears: int = 18) -> tuple[list[FaceTransform], list[FaceTransform]]:
+    """A small face (the photo) from the first frame, and from frame ``appears`` on a larger one beside it
+    (its mirror image, about 1.8× the side: a close-up coming into view); each drifting a little."""
+    w, h = size
+    steps = np.linspace(0.0, 1.0, frames)
+    small = [FaceTransform(i, (w * (0.22 + 0.03 * t), h * 0.45), 0.95, 3.0 * t) for i, t in enumerate(steps)]
+    large = [FaceTransform(i, (w * (0.68 - 0.03 * t), h * 0.52), 1.7, -3.0 * t) for i, t in enumerate(steps)]
+    images = []
+    for a, b in zip(small, large, strict=True):
+        canvas = Image.new("RGB", size, BACKGROUND)
+        render(a, size, canvas=canvas)
+        if b.index >= appears:
+            render(b, size, mirror=True, canvas=canvas)
+        images.append(canvas)
+    encode(path, images, fps)
+    return small, large[appears:]
+
+
 def make_noface_video(path: Path, frames: int = 12, size: tuple[int, int] = (320, 240), fps: float = 12) -> Path:
     """A moving test pattern: a valid video without any face."""
     w, h = size
@@ -236,6 +255,11 @@ class MediaKit:
     @property
     def two_face_video(self) -> Path:
         return self._made("two_faces.mp4", lambda p: make_two_face_video(p))
+
+    @property
+    def larger_face_video(self) -> Path:
+        """A small face from the start; a larger one beside it from 1.5 s on (3 s, 480×270, 12 fps)."""
+        return self._made("larger_face.mp4", lambda p: make_larger_face_video(p))
 
     @property
     def noface_video(self) -> Path:

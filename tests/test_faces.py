@@ -15,8 +15,8 @@ from mesocli import faces
 from mesocli.align import SIDE_FACTOR, Geometry, aligned_crop, face_geometry, landmark_points
 from mesocli.errors import UsageError
 from mesocli.faces import FaceFinder, faces_in_image, faces_in_video
-from mesocli.tracking import Box
-from mesocli.video import FrameSelection
+from mesocli.tracking import Box, Tracker
+from mesocli.video import FrameReader, FrameSelection
 
 ANGLE_TOLERANCE = 3.0
 
@@ -156,6 +156,57 @@ def test_all_faces_gives_each_person_a_stable_track(kit: MediaKit) -> None:
     assert len(sides) == 2 and all(len(s) == 1 for s in sides.values())
     largest = list(faces_in_video(kit.two_face_video, FrameSelection("frames", 3)))
     assert len(largest) == 3 and all(len(r.faces) == 1 and r.faces[0].track == 0 for r in largest)
+
+
+def test_a_larger_face_coming_into_view_is_taken_within_a_second(kit: MediaKit) -> None:
+    """Default mode: a small face from the start, a larger one beside it from 1.5 s on. The followed face
+    used to be kept for as long as it was found, so the larger face was never cropped or scored; the whole
+    frame is now searched for a larger face once per second of video."""
+    results = list(faces_in_video(kit.larger_face_video, FrameSelection("all")))
+    assert all(len(r.faces) == 1 and r.faces[0].track == 0 for r in results)
+    before = [r.faces[0] for r in results if r.time < 1.5]
+    after = [r.faces[0] for r in results if r.time >= 1.5 + 1.0 + 0.1]
+    assert before and after
+    assert all(face.size < 150 and face.centre[0] < 200 for face in before)  # the small face, left
+    assert all(face.size > 180 and face.centre[0] > 240 for face in after)  # the larger face, right
+    # sampled once a second (every frame a whole-frame search for a larger face): still taken
+    sparse = list(faces_in_video(kit.larger_face_video, FrameSelection("fps", 1.0)))
+    assert [r.faces[0].size > 180 for r in sparse] == [r.time >= 1.5 for r in sparse]
+
+
+def test_the_followed_face_growing_is_not_taken_for_another(kit: MediaKit) -> None:
+    """The one-face video's face grows by 30 % and drifts: the search for a larger face never takes it for
+    another face, and no search finds the one face of the video again as a newcomer."""
+    finder = FaceFinder()
+    with FrameReader(kit.face_video, FrameSelection("all")) as reader:
+        found = [finder.find(frame, "face") for frame in reader]
+    assert all(len(records) == 1 for records in found)
+    assert [track.id for track in finder.tracker.tracks] == [0]
+
+
+def test_the_search_for_a_larger_face_runs_once_a_second_and_wants_a_quarter_more_area() -> None:
+    followed = Box(100, 100, 200, 200, 1.0)
+    slightly = Box(300, 100, 411, 211, 1.0)  # 1.23× the area: not taken
+    itself = Box(95, 95, 215, 215, 1.0)  # the followed face measured larger: not another face
+    larger = Box(300, 80, 420, 200, 1.0)  # 1.44×
+    offered: list[Box] = []
+    asked: list[float] = []
+    tracker = Tracker()
+
+    def locate(time: float) -> int:
+        def search_larger(box: Box) -> list[Box]:
+            asked.append(time)
+            return list(offered)
+        (track, _), = tracker.locate(lambda box: box if box.left < 250 else larger, lambda: [followed], time,
+                                     search_larger)
+        return track.id
+
+    assert [locate(t) for t in (0.0, 0.5, 0.9)] == [0, 0, 0] and asked == []  # found by the whole-frame search
+    offered[:] = [slightly, itself]
+    assert [locate(t) for t in (1.0, 1.5, 2.2)] == [0, 0, 0] and asked == [1.0, 2.2]
+    offered.append(larger)
+    assert [locate(t) for t in (2.5, 3.2, 3.4)] == [0, 1, 1] and asked == [1.0, 2.2, 3.2]
+    assert tracker.tracks[0].box == larger
 
 
 def test_no_face_video_gives_empty_frames(kit: MediaKit) -> None:

@@ -261,6 +261,22 @@ def test_a_cut_short_video_is_scored_on_what_decodes_and_says_so(tmp_path: Path,
     check_schema(damaged.to_dict())
 
 
+def test_the_default_face_is_a_larger_one_that_comes_into_view(kit: MediaKit, loaded) -> None:
+    """A small face from the start, a close-up beside it from 1.5 s on: once it is in view, the scores are
+    the close-up's (they used to stay the small face's for the whole video)."""
+    from mesocli.faces import faces_in_video
+    from mesocli.video import FrameSelection
+
+    (result,) = scan_all([kit.larger_face_video], loaded, frames=36, detail=True)
+    crops = {r.frame: r.faces[0] for r in faces_in_video(kit.larger_face_video, FrameSelection("frames", 36))}
+    assert result.status == "ok" and [s.frame for s in result.scores] == sorted(crops)
+    late = [s for s in result.scores if s.time >= 2.6]
+    assert late and all(crops[s.frame].size > 180 for s in late)  # the close-up's crops (see test_faces)
+    x = np.stack([crops[s.frame].crop for s in late]).astype(np.float32) / 255.0
+    expected = 1.0 - loaded.model(x, training=False).numpy()[:, 0]
+    assert [s.p_fake for s in late] == pytest.approx(expected.tolist(), abs=1e-4)
+
+
 def test_all_faces_gives_a_verdict_per_track_and_the_most_fake_wins(kit: MediaKit, loaded) -> None:
     (result,) = scan_all([kit.two_face_video], loaded, all_faces=True, detail=True)
     assert result.status == "ok"

@@ -223,7 +223,8 @@ def extract(
     all_frames: AllFrames = False,
     detector: FaceDetector = "hog",
     all_faces: Opt(bool, "Every face, with a track id per person (default: one face, the largest when first "
-                   "found, then followed).", "--all-faces") = False,
+                   "found, then followed; a close-up, found by a small search once per second of video, is taken "
+                   "instead).", "--all-faces") = False,
     layout: Opt(str, "video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.")
     = "video",
     label: Opt(str | None, "--layout dataset: df or real, optionally /METHOD (df/Face2Face).") = None,
@@ -309,7 +310,8 @@ def scan(
     every: Every = None,
     all_frames: AllFrames = False,
     all_faces: Opt(bool, "A verdict per face track; the video's is the most-fake track's (default: one face, the "
-                   "largest when first found, then followed).", "--all-faces") = False,
+                   "largest when first found, then followed; a close-up, found by a small search once per second of "
+                   "video, is scored instead).", "--all-faces") = False,
     aggregation: Opt(str, "Frame scores to a video score: mean (paper), vote (authors' code: share of frames voting "
                      "fake) or confident (DFDC winner's rule).", "--aggregate") = "mean",
     threshold: Threshold = 0.5,

@@ -6,7 +6,9 @@ whole frame downscaled; then the downscaled frame padded with grey (a face that 
 as in already-cropped clips, cannot be found otherwise); then, last, the frame upsampled (small
 faces). Landmarks (dlib's 68-point model) give the aligned crop (:mod:`mesocli.align`).
 
-Default: the largest face per frame (the paper), track 0. ``all_faces``: every face, each with a
+Default: one face per frame (the paper), track 0: the largest when first found, then followed, and
+replaced by a larger face (a close-up) that a small whole-frame search, once per second of video,
+finds. ``all_faces``: every face, each with a
 track id that stays with a person across frames (:mod:`mesocli.tracking`); the whole frame is
 searched again at least once per second of video so that newcomers are found.
 """
@@ -28,7 +30,7 @@ from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, cache_file_writable, cache_folder, trusted_cache_file
 from mesocli.preprocess import face_to_uint8, open_image, to_rgb
-from mesocli.tracking import REDETECT_SECONDS, Box, Tracker
+from mesocli.tracking import LARGER_AREA, REDETECT_SECONDS, Box, Tracker
 from mesocli.video import Frame, FrameReader, FrameSelection
 
 DETECTORS = ("hog", "cnn", "none")
@@ -41,6 +43,7 @@ REFIT_ANGLE = 5.0  # a face measured as turned by this many degrees or more is f
 REFIT_CHANGE = 8.0  # and that fit is kept when its angle differs from the first by more than this (it lagged)
 REFITS = 2  # at most
 REFIT_MARGIN = 0.6  # the window turned upright: the box grown by this × its side each way (holds the turned box)
+LARGER_PIXELS = 256 * 192  # the search for a larger face sees the frame downscaled to at most this many pixels
 STILL_SIDE = 4000  # a still image with no face at the downscaled size is searched again at up to this side
 
 
@@ -301,6 +304,32 @@ class FaceFinder:
             found = [box for box in found if box.score >= HOG_SURE_SCORE or self._cnn_agrees(images, box)]
         return found
 
+    def _search_larger(self, images: _FrameImages, box: Box) -> list[Box]:
+        """The faces of the whole frame at least ``LARGER_AREA`` × the area of ``box`` (the followed face), not it.
+
+        Only faces larger than ``box`` are wanted, so the frame is downscaled until such a face is about the
+        detector's smallest (its ``min_face``), and at least to ``LARGER_PIXELS`` (one HOG pass of a few ms:
+        faces under about 45 % of the frame's shorter side are then not looked for). Each candidate is
+        searched around at full resolution (measured as the followed face is, and confirmed), and a weak HOG
+        face needs the CNN detector's agreement, as in the whole-frame search.
+        """
+        wanted = math.sqrt(LARGER_AREA) * box.side  # the smallest side wanted
+        budget = math.sqrt(LARGER_PIXELS / (images.width * images.height))
+        small = _scaled(images.full(self._mode), min(self._spec.min_face / wanted, budget))
+        scale = small.width / images.width
+        found = []
+        for candidate in self._run_detector(small):
+            candidate = candidate.mapped(scale, 0, 0)
+            if box.near(candidate) or candidate.side < 0.9 * box.side:  # (a coarse box: measured again below)
+                continue  # the followed face itself, or too small to be wanted
+            refined = self._search_around(images, candidate)
+            if refined is None or refined.area < LARGER_AREA * box.area or box.near(refined):
+                continue
+            if self.detector == "hog" and refined.score < HOG_SURE_SCORE and not self._cnn_agrees(images, refined):
+                continue
+            found.append(refined)
+        return found
+
     def _cnn_agrees(self, images: _FrameImages, box: Box) -> bool:
         """Whether dlib's CNN detector finds a face centred inside ``box``, in a window around it (grey-padded
         where it leaves the frame) scaled so the face is the CNN's ``roi_face`` px."""
@@ -380,7 +409,8 @@ class FaceFinder:
             return [_whole_frame(frame, source)]
         images = _FrameImages(image)
         located = self.tracker.locate(functools.partial(self._search_around, images),
-                                      functools.partial(self._search_frame, images, frame.time), frame.time)
+                                      functools.partial(self._search_frame, images, frame.time), frame.time,
+                                      functools.partial(self._search_larger, images))
         self._misses = 0 if located else self._misses + 1
         records = []
         for track, box in located:

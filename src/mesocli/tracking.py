@@ -5,7 +5,9 @@ each known face around where it was; only when that leaves a face unfound (or, w
 at least once per second of video, so that newcomers are found) does it ask for a whole-frame search,
 and it pairs those detections with the tracks by overlap (IoU) or centre distance. Without
 ``all_faces`` there is one track: the largest face of a whole-frame search, then followed while it is
-found (the authors' ``FaceFinder``). How a face is searched for is the
+found (the authors' ``FaceFinder``), except that once per second of video the whole frame is
+searched for a face at least ``LARGER_AREA`` × its area, which then starts a new track and is followed
+instead (a close-up coming into view). How a face is searched for is the
 caller's (:class:`mesocli.faces.FaceFinder`); this module only decides where, and who is who.
 """
 
@@ -16,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_MISSED = 3  # sampled frames a track may go unseen before it is forgotten
-REDETECT_SECONDS = 1.0  # all_faces: search the whole frame at least this often (video time)
+REDETECT_SECONDS = 1.0  # search the whole frame at least this often (video time): newcomers, or a larger face
+LARGER_AREA = 1.25  # one face: another face at least this × the followed one's area is taken instead
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,10 @@ class Tracker:
         return track
 
     def locate(self, search_around: Callable[[Box], Box | None], search_frame: Callable[[], list[Box]],
-               time: float) -> list[tuple[Track, Box]]:
+               time: float, search_larger: Callable[[Box], list[Box]] | None = None) -> list[tuple[Track, Box]]:
         """This frame's faces, each paired with its track (tracks updated). ``search_around(box)`` finds the
-        face nearest a known one; ``search_frame()`` finds every face of the whole frame."""
+        face nearest a known one; ``search_frame()`` finds every face of the whole frame;
+        ``search_larger(box)`` (one face) the faces of the whole frame at least ``LARGER_AREA`` × its area."""
         found: dict[int, tuple[Track, Box]] = {}
         for track in self.tracks:
             box = search_around(track.box)
@@ -100,6 +104,9 @@ class Tracker:
                 found[track.id] = (track, box)
         lost = len(found) < len(self.tracks)
         stale = self._last_full is None or abs(time - self._last_full) >= REDETECT_SECONDS
+        if found and stale and not self.all_faces and search_larger is not None:
+            self._last_full = time
+            found = self._larger(found, search_larger)
         if not found or (self.all_faces and (lost or stale)):
             self._last_full = time
             detections = sorted(search_frame(), key=lambda b: -b.area)
@@ -129,3 +136,14 @@ class Tracker:
             track.box = box
         self.tracks = [t for t in self.tracks if t.missed <= MAX_MISSED]
         return kept
+
+    def _larger(self, found: dict[int, tuple[Track, Box]],
+                search_larger: Callable[[Box], list[Box]]) -> dict[int, tuple[Track, Box]]:
+        """One face: the followed face, or a larger face elsewhere in the frame as a new track."""
+        ((_, box),) = found.values()
+        larger = [det for det in search_larger(box) if det.area >= LARGER_AREA * box.area and not box.near(det)]
+        if not larger:
+            return found
+        track = self._new_track(max(larger, key=lambda b: b.area))
+        self.tracks = [track]
+        return {track.id: (track, track.box)}
