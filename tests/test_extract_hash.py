@@ -14,7 +14,9 @@ import pytest
 from conftest import RunCli
 from media import MediaKit
 
+import mesocli
 from mesocli.digest import fingerprint
+from mesocli.errors import ParameterError
 from mesocli.extract import ExtractOptions, extract
 from mesocli.manifest import MANIFEST
 from mesocli.video import FrameSelection
@@ -61,6 +63,10 @@ def test_no_hash_writes_null_and_shares_a_manifest_with_hashed_lines(tmp_path: P
     assert [i["status"] for i in json.loads(stdout)["inputs"]] == ["skipped", "ok"]
     lines = input_lines(out)
     assert lines["face.jpg"]["sha256"] is None and lines["face.mp4"]["sha256"] == sha256_of(kit.face_video)
+    (off,) = mesocli.extract(kit.face_jpeg, tmp_path / "api", detector="none", hash_inputs=False).results
+    assert off.status == "ok" and off.sha256 is None
+    with pytest.raises(ParameterError, match="^hash_inputs must be True or False, not 'no'"):
+        mesocli.extract(kit.face_jpeg, tmp_path / "api", detector="none", hash_inputs="no")
 
 
 def test_a_manifest_of_an_earlier_version_resumes(tmp_path: Path, kit: MediaKit) -> None:
