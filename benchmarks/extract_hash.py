@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/extract_hash.py [--shared DIR] [--video FILE] [--minutes 3] [--repeats 3] [--cold]
 
 Figures (wall time of whole ``mesocli extract`` processes into a fresh OUT_DIR, ``--workers 1``, the median of
-``--repeats`` runs, hashed and ``--no-hash`` runs alternating; the load average is printed first):
+``--repeats`` runs, hashed and ``--no-hash`` runs alternating, ABBA; the load average is printed first):
 
 1. each labelled clip of the shared folder (``videos/``): the hash alone (:func:`mesocli.digest.fingerprint`,
    in this process), then the 8 clips in one call;
@@ -55,11 +55,14 @@ def hash_alone(path: Path, repeats: int, cold: bool) -> float:
 
 
 def compare(label: str, inputs: list[str], repeats: int, cold: bool) -> None:
-    """Median wall time with and without hashing, runs alternating."""
+    """Median wall time with and without hashing, runs alternating (ABBA: which goes first alternates too)."""
     hashed, plain = [], []
-    for _ in range(repeats):
-        hashed.append(extract_seconds(*inputs, cold=cold))
-        plain.append(extract_seconds("--no-hash", *inputs, cold=cold))
+    for repeat in range(repeats):
+        for hashing in (True, False) if repeat % 2 == 0 else (False, True):
+            if hashing:
+                hashed.append(extract_seconds(*inputs, cold=cold))
+            else:
+                plain.append(extract_seconds("--no-hash", *inputs, cold=cold))
     with_hash, without = statistics.median(hashed), statistics.median(plain)
     print(f"  {label:<40} hash {with_hash:7.2f} s   --no-hash {without:7.2f} s   "
           f"difference {with_hash - without:+.2f} s ({(with_hash / without - 1) * 100:+.0f} %)", flush=True)
