@@ -229,6 +229,7 @@ def extract(
     workers: int | None = 1,
     force: bool = False,
     progress: bool = False,
+    hash_inputs: bool = True,
     **sampling: Any,
 ) -> ExtractSummary:
     """Detect, track and align faces; write 256x256 crops and ``manifest.jsonl`` to ``out_dir``.
@@ -237,7 +238,9 @@ def extract(
     ``all_frames``, ``detector`` and ``all_faces``. Resumable: inputs the manifest marks complete are
     skipped. ``layout="dataset"`` writes ``out_dir/<split>/<label>/<video>_<frame>.jpg`` (``label``:
     ``df`` or ``real``, optionally ``/METHOD``). ``workers``: processes (``None``: one per core).
-    Returns the summary (one result per input: ``ok``, ``no_face``, ``error``, ``skipped``).
+    Returns the summary (one result per input: ``ok``, ``no_face``, ``error``, ``skipped``; its ``sha256``, the
+    input file's SHA-256 as the manifest records it, None for an error). ``hash_inputs=False`` skips hashing
+    each input (``extract --no-hash``: ``sha256`` None).
     """
     from mesocli.extract import ExtractOptions
     from mesocli.extract import extract as extract_faces
@@ -246,10 +249,10 @@ def extract(
     if unknown:
         raise TypeError(f"extract() got an unexpected keyword argument {unknown[0]!r}")
     _check_numbers(quality=(quality, int))
-    _check_flags(force=force, progress=progress)
+    _check_flags(force=force, progress=progress, hash_inputs=hash_inputs)
     _check_texts(label=label, split=split)
     selection, detector, all_faces = _sampling(**sampling)
-    options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality)
+    options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs)
     return extract_faces([Path(item) for item in _paths(inputs)], Path(out_dir), options,
                          workers=_check_workers(workers), force=force, progress=progress)
 

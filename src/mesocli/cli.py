@@ -231,6 +231,8 @@ def extract(
     split: Opt(str | None, "--layout dataset: split folder, e.g. train.") = None,
     quality: Opt(int, "JPEG quality of the crops.") = 95,
     workers: Opt(int | None, "Inputs processed in parallel (default: all cores).") = None,
+    hash_inputs: Opt(bool, "Record each input's SHA-256 in the manifest (sha256). --no-hash skips the extra read "
+                     "of every file (huge archives): the sha256 key is then null.", "--hash/--no-hash") = True,
     force: Force("Use a non-empty OUT_DIR without manifest; redo one made with other options.") = False,
     fmt: Format("Summary on stdout: table or json.") = "table",
     quiet: Quiet = False,
@@ -252,7 +254,7 @@ def extract(
     summary = api.extract(
         inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames, detector=detector,
         all_faces=all_faces, layout=layout, label=label, split=split, quality=quality, workers=workers,
-        force=force, progress=not quiet and sys.stderr.isatty(),
+        force=force, progress=not quiet and sys.stderr.isatty(), hash_inputs=hash_inputs,
     )
     echo(format_summary(summary, fmt), nl=False)
     raise typer.Exit(summary.exit_code)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mesocli import digest
 from mesocli.errors import InputError, OutputError, ParameterError, UsageError
 from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image, require_packages
 from mesocli.fsutil import atomic_write_bytes
@@ -55,6 +56,7 @@ class ExtractOptions:
     label: str | None = None
     split: str | None = None
     quality: int = 95
+    hash_inputs: bool = True  # each input line's sha256 (mesocli.digest); off: null. Not a setting: may differ
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -107,6 +109,7 @@ class InputResult:
     frames_with_faces: int = 0
     faces: int = 0
     seconds: float = 0.0
+    sha256: str | None = None  # of the input file's bytes, read before decoding; None: failed, or not hashed
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def input_line(job: Job, options: ExtractOptions, result: InputResult, warnings:
         "type": "input", **_base(job, options), "path": job.path, "kind": result.kind, "status": result.status,
         "message": result.message, "frames": result.frames, "frames_with_faces": result.frames_with_faces,
         "faces": result.faces, "seconds": result.seconds, "size": job.size, "mtime_ns": job.mtime_ns,
+        "sha256": result.sha256,
     }
     if warnings:
         line["warnings"] = list(warnings)
@@ -144,16 +148,24 @@ def input_line(job: Job, options: ExtractOptions, result: InputResult, warnings:
 
 def _frames_with_faces(job: Job, options: ExtractOptions, result: InputResult, report: Report,
                        warnings: list[str]) -> Iterator[FrameFaces]:
+    """The input's frames with their faces; once they are all read, its sha256 in ``result`` (taken before
+    decoding, as ``scan`` takes it) and a warning when the file changed since it was hashed."""
     result.kind, info = identify(job.path)
+    taken = digest.fingerprint(job.path) if options.hash_inputs else None
     if result.kind == "image":
         report(job.number, "start", 1)
         yield FrameFaces(0, 0.0, faces_in_image(job.path, options.detector, options.all_faces, source=job.source))
         warnings.extend(image_notes(job.path))
-        return
-    with FrameReader(job.path, options.selection, info) as reader:  # ffmpeg decodes while the models load
-        report(job.number, "start", reader.expected or 0)
-        yield from faces_in_frames(reader, job.source, options.detector, options.all_faces)
-    warnings.extend(reader.warnings)
+    else:
+        with FrameReader(job.path, options.selection, info) as reader:  # ffmpeg decodes while the models load
+            report(job.number, "start", reader.expected or 0)
+            yield from faces_in_frames(reader, job.source, options.detector, options.all_faces)
+        warnings.extend(reader.warnings)
+    if taken is not None:
+        result.sha256 = taken.sha256
+        warning = digest.changed(taken, job.path, extracting=True)
+        if warning:
+            warnings.append(warning)
 
 
 def _save_crop(crop: np.ndarray, out_dir: Path, file: str, quality: int) -> str:
@@ -194,7 +206,7 @@ def extract_one(job: Job, out_dir: Path, options: ExtractOptions, report: Report
         result.message = f"{job.source}: {type(exc).__name__}: {exc}"
     if result.status == "error":
         _remove_crops(out_dir, faces)
-        faces = []
+        faces, result.sha256 = [], None  # no bytes were extracted
     result.faces = len(faces)
     result.seconds = round(time.perf_counter() - started, 3)
     return result, [*faces, input_line(job, options, result, warnings)]

@@ -1,7 +1,7 @@
 """Chain of custody: every file's SHA-256 (inputs, weights, exports), and whether an input changed while scanned.
 
-The scan hashes each input in the process (and producer thread) that decodes it, in 1 MiB chunks (never
-the whole file in memory), before decoding it: the digest names the file as it was when its scan began.
+``scan`` and ``extract`` hash each input in the process (and producer thread) that decodes it, in 1 MiB chunks
+(never the whole file in memory), before decoding it: the digest names the file as it was when its scan began.
 The file's identity when opened (device, inode, size, modification time) is kept, and compared with the
 path's once decoding is over: a file replaced, appended to or rewritten in between gets a warning in its
 row (:func:`changed`), since the digest may then not be of the bytes that were judged.
@@ -21,7 +21,9 @@ from mesocli.errors import InputError
 
 CHUNK = 1 << 20
 CHANGED = "file changed while it was scanned"
-"""How the warning of :func:`changed` begins."""
+"""How the warning of :func:`changed` begins (in a scan's results)."""
+CHANGED_EXTRACTING = "file changed while it was extracted"
+"""How the warning of :func:`changed` begins in an extract manifest's input line."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,10 @@ def fingerprint(path: str | Path, interrupted: Callable[[], bool] = lambda: Fals
     return Fingerprint(hashed[0], Version.of(info), hashed[1])
 
 
-def changed(taken: Fingerprint, path: str | Path) -> str | None:
+def changed(taken: Fingerprint, path: str | Path, *, extracting: bool = False) -> str | None:
     """A row warning when ``path`` is no longer the version that was hashed (or the bytes hashed were not
-    its size when opened: it changed while being hashed); None when it is unchanged."""
+    its size when opened: it changed while being hashed); None when it is unchanged. ``extracting``: worded
+    for ``extract``'s manifest rather than a scan's results."""
     before = taken.version
     try:
         after: Version | None = Version.of(os.stat(path))
@@ -105,5 +108,8 @@ def changed(taken: Fingerprint, path: str | Path) -> str | None:
         now = f"size {before.size} -> {after.size} bytes, mtime_ns {before.mtime_ns} -> {after.mtime_ns}"
     if after == before:  # the bytes hashed are not the size seen when opened
         now = f"{taken.read} bytes hashed of {before.size}"
+    if extracting:
+        return (f"{CHANGED_EXTRACTING} ({now}): its sha256 is of the bytes read when its extraction began, "
+                "which may not be the bytes the crops were taken from")
     return (f"{CHANGED} ({now}): its sha256 is of the bytes read when its scan began, "
             "which may not be the bytes judged")

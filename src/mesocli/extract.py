@@ -30,6 +30,7 @@ from mesocli.errors import InputError, ParameterError, UsageError, printable
 from mesocli.fsutil import check_writable
 from mesocli.inputs import expand_inputs, hidden_notes
 from mesocli.manifest import (
+    COMPLETE,
     MANIFEST,
     MANIFEST_VERSION,
     Appender,
@@ -283,7 +284,7 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions,
         if manifest.is_complete(key) and (last.get("size"), last.get("mtime_ns")) == _stat(path):
             skipped.append((number, InputResult(
                 str(file), "skipped", last.get("kind"), last.get("name"), "", last.get("frames", 0),
-                last.get("frames_with_faces", 0), last.get("faces", 0),
+                last.get("frames_with_faces", 0), last.get("faces", 0), sha256=_digest(last),
             )))
             continue
         if lines:
@@ -301,6 +302,40 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions,
             name = unique_name(file.stem, path, taken)
         jobs.append(Job(number, str(file), path, name, *_stat(path)))
     return skipped, jobs
+
+
+def _digest(line: dict) -> str | None:
+    """An input line's sha256; None when it has none (a failed input, ``--no-hash``, an earlier mesocli)."""
+    value = line.get("sha256")
+    return value if isinstance(value, str) else None
+
+
+class SameBytes:
+    """Notes an input whose bytes are those of another input extracted under another path (a renamed or moved
+    file, a copy): it is extracted again all the same, since inputs are known by path (the same bytes may be
+    listed under two names on purpose), but the dataset now holds them twice, which a user should know."""
+
+    def __init__(self, manifest: Manifest, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.paths: dict[str, str] = {}  # sha256 -> the path first extracted with those bytes
+        for lines in manifest.entries.values():
+            if lines[-1].get("status") in COMPLETE:
+                self._add(_digest(lines[-1]), lines[-1].get("path"))
+
+    def _add(self, sha256: str | None, path: object) -> str | None:
+        """The path already known for ``sha256`` (``path`` becomes it when none is)."""
+        if sha256 is None or not isinstance(path, str):
+            return None
+        return self.paths.setdefault(sha256, path)
+
+    def check(self, job: Job, result: InputResult) -> None:
+        """Note ``job`` when its bytes are another path's; remember them otherwise."""
+        if result.status not in COMPLETE or result.sha256 is None:
+            return
+        old = self._add(result.sha256, job.path)
+        if old is not None and old != job.path:
+            self.log(f"mesocli: {job.source}: same bytes as {old}, already extracted (sha256 {result.sha256[:12]}); "
+                     "extracting it again")
 
 
 def _refuse_inside(inputs: list[Path], out_dir: Path) -> None:
@@ -326,7 +361,8 @@ def extract(
     force: bool = False, progress: bool = False, log: Callable[[str], None] = note,
 ) -> ExtractSummary:
     """Extract the faces of ``inputs`` (videos, images, folders) into ``out_dir``; see the module doc.
-    Hidden files skipped inside folders are noted to ``log``."""
+    Hidden files skipped inside folders, and inputs with the bytes of another (:class:`SameBytes`), are
+    noted to ``log``."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     workers = default_workers() if workers is None else workers
@@ -355,6 +391,7 @@ def extract(
         remove_temporaries(out_dir)
         manifest = _prepare(out_dir, options, force, journal)
         skipped, jobs = _plan(files, manifest, options, out_dir)
+        same_bytes = SameBytes(manifest, log)
         manifest.save()  # the header, minus what is redone now, minus a torn last line
         journal.record([_started(job, options) for job in jobs])  # before their first crop
         appender = Appender(manifest.path)
@@ -362,6 +399,7 @@ def extract(
         def record(job: Job, result: InputResult, lines: list[dict]) -> None:
             appender.write(lines)
             done[job.number] = result
+            same_bytes.check(job, result)
 
         try:
             with ExtractProgress(progress, jobs) as bars:

@@ -10,6 +10,7 @@ OUT_DIR) and (d) that the good image is still processed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -202,11 +203,18 @@ def _scan_checks(case: FileCase, path: Path, good: Path, result: CliResult) -> d
     return item
 
 
-def _extract_checks(case: FileCase, path: Path, out: Path, result: CliResult) -> list[dict]:
-    assert result.err == "", result.err
+def _extract_checks(case: FileCase, path: Path, good: Path, out: Path, result: CliResult) -> list[dict]:
     summary = json.loads(result.out)
     first, other = summary["inputs"]
     assert first["source"] == str(path) and other["status"] == "ok" and other["faces"] == 1
+    assert other["sha256"] == hashlib.sha256(good.read_bytes()).hexdigest()
+    if first["status"] != "error" and first["sha256"] == other["sha256"]:  # a copy of the good input: said so
+        (note,) = result.err.splitlines()
+        assert note.startswith(f"mesocli: {good}: same bytes as ") and note.endswith("; extracting it again")
+    else:
+        assert result.err == "", result.err
+    if first["status"] == "error":
+        assert first["sha256"] is None
     if case.status == "error":
         assert first["status"] == "error" and result.code == 3
         assert case.message in first["message"] and str(path) in first["message"] and "\n" not in first["message"]
@@ -234,7 +242,7 @@ def test_scan_and_extract(case: FileCase, made: Callable[[FileCase], Path], face
         scanned = run_cli("scan", "--weights", own_weights, "--frames", "3", "--detail", path, face_jpeg)
         extracted = run_cli("extract", path, face_jpeg, out, "--frames", "3", "--workers", "1", "--format", "json")
     item = _scan_checks(case, path, face_jpeg, scanned)
-    faces = _extract_checks(case, path, out, extracted)
+    faces = _extract_checks(case, path, face_jpeg, out, extracted)
     if case.check is not None:
         case.check(item, faces)
 

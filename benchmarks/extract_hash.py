@@ -1,0 +1,104 @@
+"""Cost of each extract manifest's input ``sha256``: ``mesocli extract --frames 30`` with and without ``--no-hash``.
+
+    .venv/bin/python benchmarks/extract_hash.py [--shared DIR] [--video FILE] [--minutes 3] [--repeats 3] [--cold]
+
+Figures (wall time of whole ``mesocli extract`` processes into a fresh OUT_DIR, ``--workers 1``, the median of
+``--repeats`` runs, hashed and ``--no-hash`` runs alternating, ABBA; the load average is printed first):
+
+1. each labelled clip of the shared folder (``videos/``): the hash alone (:func:`mesocli.digest.fingerprint`,
+   in this process), then the 8 clips in one call;
+2. a large video: ``--video FILE``, else one made as ``benchmarks/scan_hash.py`` makes it (the FF++ real clip
+   looped for ``--minutes`` and scaled to 1920×1080: several hundred MB), the hash alone and one call.
+
+``--cold`` drops the inputs' pages from the page cache before each run (see ``scan_hash.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from scan_hash import REAL, REPO, evict, make_video
+
+
+def extract_seconds(*args: str, cold: bool = False) -> float:
+    if cold:
+        evict([arg for arg in args if not arg.startswith("--")])
+    with tempfile.TemporaryDirectory(prefix="mesocli-bench-") as out:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "mesocli", "extract", *args, str(Path(out) / "faces"),
+                               "--frames", "30", "--workers", "1", "--quiet", "--format", "json"],
+                              check=False, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"extract failed ({done.returncode}): {done.stderr.strip()}")
+    return seconds
+
+
+def hash_alone(path: Path, repeats: int, cold: bool) -> float:
+    from mesocli.digest import fingerprint
+
+    times = []
+    for _ in range(repeats):
+        if cold:
+            evict([str(path)])
+        start = time.perf_counter()
+        fingerprint(path)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compare(label: str, inputs: list[str], repeats: int, cold: bool) -> None:
+    """Median wall time with and without hashing, runs alternating (ABBA: which goes first alternates too)."""
+    hashed, plain = [], []
+    for repeat in range(repeats):
+        for hashing in (True, False) if repeat % 2 == 0 else (False, True):
+            if hashing:
+                hashed.append(extract_seconds(*inputs, cold=cold))
+            else:
+                plain.append(extract_seconds("--no-hash", *inputs, cold=cold))
+    with_hash, without = statistics.median(hashed), statistics.median(plain)
+    print(f"  {label:<40} hash {with_hash:7.2f} s   --no-hash {without:7.2f} s   "
+          f"difference {with_hash - without:+.2f} s ({(with_hash / without - 1) * 100:+.0f} %)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shared", type=Path, default=Path(os.environ.get("MESOCLI_SHARED", REPO.parent / "shared")))
+    parser.add_argument("--video", type=Path, default=None, help="A large video (default: one is made).")
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cold", action="store_true", help="Read the inputs from disk at each run.")
+    parser.add_argument("--clips-only", action="store_true", help="Skip the large video.")
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
+    where = "from disk" if args.cold else "page cache"
+    clips = sorted((args.shared / "videos").rglob("*.mp4"))
+    print(f"\n1. the {len(clips)} labelled clips ({sum(p.stat().st_size for p in clips) / 1e6:.1f} MB)")
+    for clip in clips:
+        seconds = hash_alone(clip, args.repeats, args.cold)
+        print(f"  sha256 alone ({where}) {clip.name:<38} {clip.stat().st_size / 1e6:5.2f} MB  "
+              f"{seconds * 1000:6.2f} ms", flush=True)
+    compare("extract --frames 30, one call", [str(p) for p in clips], args.repeats, args.cold)
+    if args.clips_only:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        video = args.video
+        if video is None:
+            video = Path(folder) / "large_1080p.mp4"
+            make_video(args.shared / REAL, video, args.minutes)
+        size = video.stat().st_size
+        seconds = hash_alone(video, args.repeats, args.cold)
+        print(f"\n2. {video.name}: {size / 1e6:.0f} MB\n  sha256 alone ({where}) {seconds:.2f} s, "
+              f"{size / 1e6 / seconds:.0f} MB/s", flush=True)
+        compare("extract --frames 30", [str(video)], args.repeats, args.cold)
+
+
+if __name__ == "__main__":
+    main()

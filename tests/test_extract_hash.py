@@ -1,0 +1,144 @@
+"""Chain of custody for ``extract``: each input line of the manifest names the SHA-256 of the input's bytes
+(null for a failed input and with --no-hash), old manifests without it resume, and an input whose bytes are
+another input's (a renamed or copied file) is noted, and still extracted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import RunCli
+from media import MediaKit
+
+import mesocli
+from mesocli.digest import fingerprint
+from mesocli.errors import ParameterError
+from mesocli.extract import ExtractOptions, extract
+from mesocli.manifest import MANIFEST
+from mesocli.video import FrameSelection
+
+FAST = ExtractOptions(FrameSelection("frames", 2), detector="none")
+FAST_ARGS = ("--frames", 2, "--detector", "none", "--workers", 1, "--format", "json")
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def input_lines(out: Path) -> dict[str, dict]:
+    lines = [json.loads(line) for line in (out / MANIFEST).read_text().splitlines()]
+    return {Path(line["source"]).name: line for line in lines if line["type"] == "input"}
+
+
+def test_each_input_line_names_the_bytes_extracted(tmp_path: Path, kit: MediaKit) -> None:
+    out = tmp_path / "out"
+    inputs = [kit.face_video, kit.face_jpeg, kit.text_mp4, kit.truncated, tmp_path / "gone.mp4"]
+    summary = extract(inputs, out, FAST, workers=2)  # hashed in the worker processes
+    assert [r.status for r in summary.results] == ["ok", "ok", "error", "error", "error"]
+    lines = input_lines(out)
+    assert lines["face.mp4"]["sha256"] == sha256_of(kit.face_video)
+    assert lines["face.jpg"]["sha256"] == sha256_of(kit.face_jpeg)
+    for name in ("notes.mp4", "truncated.mp4", "gone.mp4"):  # failed: no bytes were extracted
+        assert "sha256" in lines[name] and lines[name]["sha256"] is None
+    assert not any("warnings" in line for line in lines.values() if line["status"] == "ok")
+    assert [r.sha256 for r in summary.results] == [sha256_of(kit.face_video), sha256_of(kit.face_jpeg), None, None,
+                                                   None]
+    again = extract(inputs, out, FAST, workers=1)  # the skipped inputs keep their digest in the summary
+    assert [r.sha256 for r in again.results[:2]] == [sha256_of(kit.face_video), sha256_of(kit.face_jpeg)]
+
+
+def test_no_hash_writes_null_and_shares_a_manifest_with_hashed_lines(tmp_path: Path, kit: MediaKit,
+                                                                     run_cli: RunCli) -> None:
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("extract", kit.face_jpeg, out, *FAST_ARGS, "--no-hash")
+    assert code == 0, err
+    assert json.loads(stdout)["inputs"][0]["sha256"] is None
+    assert input_lines(out)["face.jpg"]["sha256"] is None
+    code, stdout, err = run_cli("extract", kit.face_jpeg, kit.face_video, out, *FAST_ARGS)  # not other settings
+    assert code == 0, err
+    assert [i["status"] for i in json.loads(stdout)["inputs"]] == ["skipped", "ok"]
+    lines = input_lines(out)
+    assert lines["face.jpg"]["sha256"] is None and lines["face.mp4"]["sha256"] == sha256_of(kit.face_video)
+    (off,) = mesocli.extract(kit.face_jpeg, tmp_path / "api", detector="none", hash_inputs=False).results
+    assert off.status == "ok" and off.sha256 is None
+    with pytest.raises(ParameterError, match="^hash_inputs must be True or False, not 'no'"):
+        mesocli.extract(kit.face_jpeg, tmp_path / "api", detector="none", hash_inputs="no")
+
+
+def test_a_manifest_of_an_earlier_version_resumes(tmp_path: Path, kit: MediaKit) -> None:
+    out = tmp_path / "out"
+    extract([kit.face_jpeg, kit.face_video], out, FAST, workers=1)
+    old = [json.loads(line) for line in (out / MANIFEST).read_text().splitlines()]
+    for line in old:
+        if line["type"] == "input":
+            del line["sha256"]  # as mesocli 0.x wrote it
+    text = "".join(json.dumps(line) + "\n" for line in old)
+    (out / MANIFEST).write_text(text)
+    again = extract([kit.face_jpeg, kit.face_video], out, FAST, workers=1)
+    assert [(r.status, r.sha256) for r in again.results] == [("skipped", None), ("skipped", None)]
+    assert (out / MANIFEST).read_text() == text  # nothing redone, nothing rewritten
+    third = extract([kit.face_jpeg, kit.face_video, kit.face_png_named_mp4], out, FAST, workers=1)
+    assert [r.status for r in third.results] == ["skipped", "skipped", "ok"]
+    assert (out / MANIFEST).read_text().startswith(text)
+    assert input_lines(out)[kit.face_png_named_mp4.name]["sha256"] == sha256_of(kit.face_png_named_mp4)
+
+
+def test_an_input_with_the_bytes_of_another_is_noted_and_extracted_again(tmp_path: Path, kit: MediaKit,
+                                                                          run_cli: RunCli) -> None:
+    """A renamed (or copied) input is a new path: it is extracted again, as before, but now said so."""
+    first, out = tmp_path / "first.jpg", tmp_path / "out"
+    shutil.copy(kit.face_jpeg, first)
+    code, _, err = run_cli("extract", first, out, *FAST_ARGS)
+    assert code == 0 and "same bytes" not in err, err
+    renamed = tmp_path / "renamed.jpg"
+    first.rename(renamed)
+    code, stdout, err = run_cli("extract", renamed, out, *FAST_ARGS)
+    assert code == 0, err
+    digest = sha256_of(renamed)
+    assert err.splitlines() == [f"mesocli: {renamed}: same bytes as {first}, already extracted "
+                                f"(sha256 {digest[:12]}); extracting it again"]
+    assert [i["status"] for i in json.loads(stdout)["inputs"]] == ["ok"]
+    lines = input_lines(out)
+    assert lines["first.jpg"]["sha256"] == lines["renamed.jpg"]["sha256"] == digest
+    # a file copied twice into the inputs of one run: one note, for the second
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(kit.face_jpeg, twice / name)
+    code, stdout, err = run_cli("extract", twice, tmp_path / "out2", *FAST_ARGS)
+    assert code == 0, err
+    assert err.splitlines() == [f"mesocli: {twice / 'b.jpg'}: same bytes as {twice / 'a.jpg'}, already extracted "
+                                f"(sha256 {digest[:12]}); extracting it again"]
+    # the same file under another label (on purpose): no note; nothing is skipped by content
+    data = tmp_path / "data"
+    for label in ("df", "real"):
+        code, stdout, err = run_cli("extract", renamed, data, *FAST_ARGS, "--layout", "dataset", "--label", label)
+        assert code == 0 and "same bytes" not in err, err
+        assert [i["status"] for i in json.loads(stdout)["inputs"]] == ["ok"]
+
+
+def test_a_file_that_changes_during_its_extraction_is_flagged(tmp_path: Path, kit: MediaKit,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import mesocli.digest
+
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(kit.face_video, clip)
+    original = sha256_of(clip)
+
+    def then_touched(path: Path, interrupted=lambda: False):
+        taken = fingerprint(path, interrupted)
+        stats = os.stat(path)
+        os.utime(path, ns=(stats.st_atime_ns, stats.st_mtime_ns + 1_000_000_000))
+        return taken
+
+    monkeypatch.setattr(mesocli.digest, "fingerprint", then_touched)
+    extract([clip], tmp_path / "out", FAST, workers=1)
+    line = input_lines(tmp_path / "out")["clip.mp4"]
+    assert line["sha256"] == original
+    (warning,) = line["warnings"]
+    assert warning.startswith("file changed while it was extracted (size") and "mtime_ns" in warning
+    assert "may not be the bytes the crops were taken from" in warning
