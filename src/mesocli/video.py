@@ -20,6 +20,7 @@ import queue
 import re
 import subprocess
 import threading
+import time as clock
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import count
@@ -193,6 +194,9 @@ _SHOWINFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:(\S+).*?\bs:(\d+
 _LEVEL = re.compile(r"\[(error|fatal|panic)\]\s*(.*)")
 _STARVED = ("Cannot allocate memory", "Resource temporarily unavailable")
 """ffmpeg's words (strerror of ENOMEM, EAGAIN) when memory or threads ran out, not the file's content."""
+STARVED_GRACE = 10.0
+"""Seconds an ffmpeg that said it ran out of memory or threads gets to hand out its first frame: short of a
+thread, it sometimes waits for good (or crashes) instead of exiting."""
 _END = object()
 
 
@@ -223,6 +227,7 @@ class FrameReader:
         self.warnings: list[str] = []
         self.decoded = 0
         self._signal_note = ""  # ffmpeg's "received signal N", when its own handler stopped it
+        self._starved: tuple[str, float] | None = None  # ffmpeg's line saying memory or threads ran out, and when
         self._process: subprocess.Popen | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -304,6 +309,8 @@ class FrameReader:
                 self._signal_note = line
             elif (match := _LEVEL.search(line)) and len(self.warnings) < 20:
                 message = match.group(2).strip()
+                if self._starved is None and any(cause in message for cause in _STARVED):
+                    self._starved = (message, clock.monotonic())
                 if message and message not in self.warnings:
                     self.warnings.append(message)
         headers.put(_END)
@@ -356,7 +363,7 @@ class FrameReader:
         return self
 
     def __next__(self) -> Frame:
-        item = self._frames.get() if self._process is not None else _END
+        item = self._next_item() if self._process is not None else _END
         if item is _END:
             self._finish()
             raise StopIteration
@@ -366,16 +373,29 @@ class FrameReader:
         self.decoded += 1
         return item
 
+    def _next_item(self) -> object:
+        """The next frame (or end, or error) from the reader thread; an ffmpeg that ran out of memory or threads
+        and gave no frame within :data:`STARVED_GRACE` seconds is stopped (it may never give one)."""
+        while True:
+            try:
+                return self._frames.get(timeout=0.5)
+            except queue.Empty:
+                process, starved = self._process, self._starved
+                if (starved is not None and self.decoded == 0 and clock.monotonic() - starved[1] > STARVED_GRACE
+                        and process is not None and process.poll() is None):
+                    process.kill()  # its stderr closes: the reader threads end the stream
+
     def _finish(self) -> None:
         """Wait for ffmpeg at the end of the stream; a failure before any frame, or a signal, is an InputError."""
         code = self._shutdown(kill=False)
+        if code and self.decoded == 0 and self._starved is not None:
+            # not the file's fault: its last line blamed it ("Nothing was written ..."), or it crashed or hung
+            raise InputError(f"{self.path}: could not decode: ffmpeg ran out of memory or threads "
+                             f"({self._starved[0]}); the file may be fine: raise the memory limit (ulimit -v) or "
+                             "free memory")
         if stopped := ffmpeg_stopped(code, self._signal_note):
             raise InputError(f"{self.path}: decoding stopped: {stopped}")
         if code and self.decoded == 0:
-            starved = next((line for line in self.warnings if any(cause in line for cause in _STARVED)), None)
-            if starved is not None:  # not the file's fault: its last line blamed it ("Nothing was written ...")
-                raise InputError(f"{self.path}: could not decode: ffmpeg ran out of memory or threads ({starved}); "
-                                 "the file may be fine: raise the memory limit (ulimit -v) or free memory")
             reason = self.warnings[-1] if self.warnings else f"ffmpeg exited with status {code}"
             raise InputError(f"{self.path}: could not decode ({reason})")
         if code:
