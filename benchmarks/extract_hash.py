@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from scan_hash import REAL, REPO, evict, make_video
+from scan_hash import REAL, REPO, compare, evict, hash_alone, make_video
 
 
 def extract_seconds(*args: str, cold: bool = False) -> float:
@@ -39,33 +38,6 @@ def extract_seconds(*args: str, cold: bool = False) -> float:
     if done.returncode != 0:
         raise SystemExit(f"extract failed ({done.returncode}): {done.stderr.strip()}")
     return seconds
-
-
-def hash_alone(path: Path, repeats: int, cold: bool) -> float:
-    from mesocli.digest import fingerprint
-
-    times = []
-    for _ in range(repeats):
-        if cold:
-            evict([str(path)])
-        start = time.perf_counter()
-        fingerprint(path)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def compare(label: str, inputs: list[str], repeats: int, cold: bool) -> None:
-    """Median wall time with and without hashing, runs alternating (ABBA: which goes first alternates too)."""
-    hashed, plain = [], []
-    for repeat in range(repeats):
-        for hashing in (True, False) if repeat % 2 == 0 else (False, True):
-            if hashing:
-                hashed.append(extract_seconds(*inputs, cold=cold))
-            else:
-                plain.append(extract_seconds("--no-hash", *inputs, cold=cold))
-    with_hash, without = statistics.median(hashed), statistics.median(plain)
-    print(f"  {label:<40} hash {with_hash:7.2f} s   --no-hash {without:7.2f} s   "
-          f"difference {with_hash - without:+.2f} s ({(with_hash / without - 1) * 100:+.0f} %)", flush=True)
 
 
 def main() -> None:
@@ -85,7 +57,7 @@ def main() -> None:
         seconds = hash_alone(clip, args.repeats, args.cold)
         print(f"  sha256 alone ({where}) {clip.name:<38} {clip.stat().st_size / 1e6:5.2f} MB  "
               f"{seconds * 1000:6.2f} ms", flush=True)
-    compare("extract --frames 30, one call", [str(p) for p in clips], args.repeats, args.cold)
+    compare("extract --frames 30, one call", [str(p) for p in clips], args.repeats, args.cold, extract_seconds)
     if args.clips_only:
         return
     with tempfile.TemporaryDirectory() as folder:
@@ -97,7 +69,7 @@ def main() -> None:
         seconds = hash_alone(video, args.repeats, args.cold)
         print(f"\n2. {video.name}: {size / 1e6:.0f} MB\n  sha256 alone ({where}) {seconds:.2f} s, "
               f"{size / 1e6 / seconds:.0f} MB/s", flush=True)
-        compare("extract --frames 30", [str(video)], args.repeats, args.cold)
+        compare("extract --frames 30", [str(video)], args.repeats, args.cold, extract_seconds)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,23 @@ def kill_ffmpeg(monkeypatch: pytest.MonkeyPatch) -> KillFfmpeg:
     return arm
 
 
+@pytest.fixture
+def touched_after_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file that mesocli hashes is touched right after (its mtime one second later): a file that changed
+    while it was scanned or extracted."""
+    import mesocli.digest
+
+    fingerprint = mesocli.digest.fingerprint
+
+    def then_touched(path: Path, interrupted: Callable[[], bool] = lambda: False) -> object:
+        taken = fingerprint(path, interrupted)
+        stats = os.stat(path)
+        os.utime(path, ns=(stats.st_atime_ns, stats.st_mtime_ns + 1_000_000_000))
+        return taken
+
+    monkeypatch.setattr(mesocli.digest, "fingerprint", then_touched)
+
+
 @pytest.fixture(scope="session")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> MediaKit:
     """The standard test media (tests/media.py), each file made once per session."""

@@ -138,14 +138,21 @@ def make_two_face_video(path: Path, frames: int = 12, size: tuple[int, int] = (4
     steps = np.linspace(0.0, 1.0, frames)
     left = [FaceTransform(i, (w * (0.25 + 0.04 * t), h * 0.5), 1.1, 5.0 * t) for i, t in enumerate(steps)]
     right = [FaceTransform(i, (w * (0.75 - 0.04 * t), h * 0.5), 1.1, -5.0 * t) for i, t in enumerate(steps)]
+    encode_two_faces(path, left, right, size, fps)
+    return left, right
+
+
+def encode_two_faces(path: Path, first: list[FaceTransform], second: list[FaceTransform], size: tuple[int, int],
+                     fps: float, appears: int = 0) -> None:
+    """A video of the photo at ``first``'s places and its mirror image at ``second``'s (from frame ``appears``)."""
     images = []
-    for a, b in zip(left, right, strict=True):
+    for a, b in zip(first, second, strict=True):
         canvas = Image.new("RGB", size, BACKGROUND)
         render(a, size, canvas=canvas)
-        render(b, size, mirror=True, canvas=canvas)
+        if b.index >= appears:
+            render(b, size, mirror=True, canvas=canvas)
         images.append(canvas)
     encode(path, images, fps)
-    return left, right
 
 
 def make_larger_face_video(path: Path, frames: int = 36, size: tuple[int, int] = (480, 270), fps: float = 12,
@@ -156,14 +163,7 @@ def make_larger_face_video(path: Path, frames: int = 36, size: tuple[int, int] =
     steps = np.linspace(0.0, 1.0, frames)
     small = [FaceTransform(i, (w * (0.22 + 0.03 * t), h * 0.45), 0.95, 3.0 * t) for i, t in enumerate(steps)]
     large = [FaceTransform(i, (w * (0.68 - 0.03 * t), h * 0.52), 1.7, -3.0 * t) for i, t in enumerate(steps)]
-    images = []
-    for a, b in zip(small, large, strict=True):
-        canvas = Image.new("RGB", size, BACKGROUND)
-        render(a, size, canvas=canvas)
-        if b.index >= appears:
-            render(b, size, mirror=True, canvas=canvas)
-        images.append(canvas)
-    encode(path, images, fps)
+    encode_two_faces(path, small, large, size, fps, appears)
     return small, large[appears:]
 
 

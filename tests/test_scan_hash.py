@@ -108,22 +108,13 @@ def test_resume_keeps_old_rows_without_sha256(run_cli: RunCli, own_weights: Path
 
 
 def test_a_file_that_changes_during_its_scan_is_flagged(
-    run_cli: RunCli, own_weights: Path, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli, own_weights: Path, kit: MediaKit, tmp_path: Path, touched_after_hashing: None
 ) -> None:
     """The digest is taken before decoding; a file touched after it (here: right after) gets a warning."""
-    import mesocli.digest
-
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(kit.face_video.read_bytes())
     original = sha256_of(clip)
 
-    def then_touched(path: Path, interrupted=lambda: False):
-        taken = fingerprint(path, interrupted)
-        stats = os.stat(path)
-        os.utime(path, ns=(stats.st_atime_ns, stats.st_mtime_ns + 1_000_000_000))
-        return taken
-
-    monkeypatch.setattr(mesocli.digest, "fingerprint", then_touched)
     report = tmp_path / "report.html"
     code, out, err = run_cli("scan", clip, "--weights", own_weights, "--frames", 4, "--workers", 1, "--format", "jsonl",
                              "--report", report, "--explain-top", 0)
