@@ -15,7 +15,6 @@ Figures (wall time of whole ``mesocli extract`` processes into a fresh OUT_DIR, 
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scan_hash import REAL, REPO, compare, evict, hash_alone, make_video
+from scan_hash import compare, evict, hash_alone, large_video, options
 
 
 def extract_seconds(*args: str, cold: bool = False) -> float:
@@ -41,12 +40,7 @@ def extract_seconds(*args: str, cold: bool = False) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shared", type=Path, default=Path(os.environ.get("MESOCLI_SHARED", REPO.parent / "shared")))
-    parser.add_argument("--video", type=Path, default=None, help="A large video (default: one is made).")
-    parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cold", action="store_true", help="Read the inputs from disk at each run.")
+    parser = options(__doc__.split("\n")[0])
     parser.add_argument("--clips-only", action="store_true", help="Skip the large video.")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
@@ -60,11 +54,7 @@ def main() -> None:
     compare("extract --frames 30, one call", [str(p) for p in clips], args.repeats, args.cold, extract_seconds)
     if args.clips_only:
         return
-    with tempfile.TemporaryDirectory() as folder:
-        video = args.video
-        if video is None:
-            video = Path(folder) / "large_1080p.mp4"
-            make_video(args.shared / REAL, video, args.minutes)
+    with large_video(args) as video:
         size = video.stat().st_size
         seconds = hash_alone(video, args.repeats, args.cold)
         print(f"\n2. {video.name}: {size / 1e6:.0f} MB\n  sha256 alone ({where}) {seconds:.2f} s, "

@@ -18,13 +18,14 @@ so that each scan reads them from disk.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,20 +88,33 @@ def compare(label: str, inputs: list[str], repeats: int, cold: bool,
           f"cost {with_hash - without:+.2f} s ({(with_hash / without - 1) * 100:+.0f} %)", flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def options(description: str) -> argparse.ArgumentParser:
+    """The options both sha256 benchmarks take."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("MESOCLI_SHARED", REPO.parent / "shared")))
     parser.add_argument("--video", type=Path, default=None, help="A large video (default: one is made).")
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cold", action="store_true", help="Read the inputs from disk at each run.")
-    args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    return parser
+
+
+@contextlib.contextmanager
+def large_video(args: argparse.Namespace) -> Iterator[Path]:
+    """``--video``, else one made (:func:`make_video`) in a temporary folder, removed afterwards."""
     with tempfile.TemporaryDirectory() as folder:
         video = args.video
         if video is None:
             video = Path(folder) / "large_1080p.mp4"
             make_video(args.shared / REAL, video, args.minutes)
+        yield video
+
+
+def main() -> None:
+    parser = options(__doc__.split("\n")[0])
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    with large_video(args) as video:
         size = video.stat().st_size
         print(f"\n1. {video.name}: {size / 1e6:.0f} MB")
         seconds = hash_alone(video, args.repeats, args.cold)
