@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import KillFfmpeg, RunCli
+from conftest import KillFfmpeg, RunCli, children_of, running
 from media import MediaKit, make_face_video
 from PIL import Image
 
@@ -360,28 +360,6 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path, run_cli: RunCli) 
     assert (out / LOCK).exists()
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_workers_of_a_killed_run_all_stop(tmp_path: Path, kit: MediaKit) -> None:
@@ -400,15 +378,15 @@ def test_workers_of_a_killed_run_all_stop(tmp_path: Path, kit: MediaKit) -> None
         if manifest.exists() and '"type": "input"' in manifest.read_text():
             break
         time.sleep(0.05)
-    workers = [pid for pid in _children(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+    workers = [pid for pid in children_of(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert '"type": "input"' in (out / MANIFEST).read_text(), "the image was not done before the kill"
     assert len(workers) == 2
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(map(_running, workers)):
+    while time.monotonic() < deadline and any(map(running, workers)):
         time.sleep(0.1)
-    left = [pid for pid in workers if _running(pid)]
+    left = [pid for pid in workers if running(pid)]
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []

@@ -44,6 +44,7 @@ from mesocli.manifest import (
     unique_name,
 )
 from mesocli.progress import ExtractProgress, note
+from mesocli.workers import stop_if_orphaned, watch_parent
 
 FORMATS = ("table", "json")
 
@@ -83,29 +84,13 @@ _WORKER: dict = {}
 Record = Callable[[Job, InputResult, list[dict]], None]
 
 
-_ORPHAN_CHECK_SECONDS = 0.5
-
-
 def _init_worker(events: multiprocessing.Queue | None, parent: int) -> None:
-    _WORKER.update(events=events, parent=parent)
-    threading.Thread(target=_watch_parent, daemon=True, name="parent-watch").start()
-
-
-def _stop_if_orphaned() -> None:
-    if os.getppid() != _WORKER["parent"]:  # the main process died (kill -9): stop, the next run redoes the input
-        os._exit(1)
-
-
-def _watch_parent() -> None:
-    """Stop this worker once the main process is gone, also while it waits for an input (it waited forever:
-    its task queue is a pipe that it holds open itself)."""
-    while True:
-        time.sleep(_ORPHAN_CHECK_SECONDS)
-        _stop_if_orphaned()
+    _WORKER.update(events=events)
+    watch_parent(parent)
 
 
 def _worker_report(number: int, event: str, value: int) -> None:
-    _stop_if_orphaned()
+    stop_if_orphaned()
     if _WORKER["events"] is not None:
         _WORKER["events"].put((number, event, value))
 
