@@ -135,6 +135,29 @@ def test_a_second_run_does_nothing(tmp_path: Path, kit: MediaKit) -> None:
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != LOCK} == stamps
 
 
+def test_an_input_gone_since_it_was_extracted_keeps_its_crops(tmp_path: Path, kit: MediaKit) -> None:
+    """Found in an audit: an input named again after its file went away (an archive not mounted, a file moved)
+    had its crops and lines deleted and an error line written in their place; a folder's inputs kept theirs.
+    Now it is an error of this run only: its crops and lines stay until it is there again."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    gone = folder / "gone.mp4"
+    shutil.copy(kit.face_video, gone)
+    inputs = [gone, kit.face_jpeg]
+    assert extract(inputs, out, FRAMES6, workers=1).exit_code == 0
+    manifest, crops = (out / MANIFEST).read_bytes(), files_of(out)
+    assert any(name.startswith("gone/") for name in crops)
+    gone.unlink()
+    again = extract(inputs, out, FRAMES6, workers=1)
+    assert [(r.status, r.name, r.message) for r in again.results] == [
+        ("error", "gone", f"{gone}: no such file; its crops of an earlier run are kept"), ("skipped", "face", "")]
+    assert again.exit_code == 3
+    assert (out / MANIFEST).read_bytes() == manifest and files_of(out) == crops
+    shutil.copy(kit.face_video, gone)  # back (a new mtime): extracted again, under its name
+    assert [r.status for r in extract(inputs, out, FRAMES6, workers=1).results] == ["ok", "skipped"]
+    assert files_of(out) == crops
+
+
 def test_bad_inputs_get_clear_statuses_and_do_not_stop_the_others(tmp_path: Path, kit: MediaKit) -> None:
     out = tmp_path / "out"
     bad = [kit.zero_byte, kit.text_mp4, kit.truncated, kit.audio_only, kit.noface_video, tmp_path / "gone.mp4"]

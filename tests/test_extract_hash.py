@@ -18,7 +18,7 @@ from media import MediaKit, make_face_video
 import mesocli
 from mesocli import digest
 from mesocli.crops import extract_one
-from mesocli.errors import ParameterError
+from mesocli.errors import InputError, ParameterError
 from mesocli.extract import ExtractOptions, extract
 from mesocli.manifest import MANIFEST
 from mesocli.video import FrameSelection
@@ -223,3 +223,25 @@ def test_same_bytes_notes_do_not_depend_on_the_order_workers_finish_in(tmp_path:
     reversed_ = run_cli("extract", folder, tmp_path / "two", *FAST_ARGS)
     assert reversed_.code == 0
     assert reversed_.err.splitlines() == expected
+
+
+def test_an_input_that_cannot_be_read_to_check_it_keeps_its_crops(tmp_path: Path, kit: MediaKit,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume that cannot read a done input to check its bytes (permissions, a failing disk) does not delete
+    its crops: the input is an error of this run alone."""
+    out = tmp_path / "out"
+    extract([kit.face_jpeg, kit.face_video], out, FAST, workers=1)
+    manifest = (out / MANIFEST).read_bytes()
+
+    def unreadable(path: str) -> None:
+        raise InputError(f"{path}: cannot read it to hash it (Permission denied)")
+
+    monkeypatch.setattr(digest, "fingerprint", unreadable)
+    again = extract([kit.face_jpeg, kit.face_video], out, FAST, workers=1)
+    assert [(r.status, r.message) for r in again.results] == [
+        ("error", f"{kit.face_jpeg}: cannot read it to hash it (Permission denied); its crops of an earlier run "
+                  "are kept"),
+        ("error", f"{kit.face_video}: cannot read it to hash it (Permission denied); its crops of an earlier run "
+                  "are kept")]
+    assert (out / MANIFEST).read_bytes() == manifest
+    assert len(list(out.rglob("*.jpg"))) == 3

@@ -264,6 +264,8 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_di
     An input is redone from scratch (its old crops deleted) when it failed last time or its file
     changed since: its size or mtime, or else (when its line has a sha256 and inputs are hashed) its
     bytes (:func:`_changed_bytes`). It keeps the name it had; a new input gets a name no other uses.
+    One done whose file is gone, or cannot be read to check it, is an error of this run alone: its crops
+    and lines are kept (among the ``skipped``: nothing is done), for the run that finds it again.
     """
     skipped: list[tuple[int, InputResult]] = []
     todo: list[tuple[int, Path, str, tuple]] = []  # (number, file, real path, manifest key)
@@ -274,12 +276,18 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_di
         last = manifest.entries[key][-1] if key in manifest.entries else {}
         if manifest.is_complete(key) and (last.get("size"), last.get("mtime_ns")) == _stat(path):
             done.append((number, file, path, key))
+        elif manifest.is_complete(key) and not os.path.exists(path):
+            why = "broken symbolic link" if os.path.islink(file) else "no such file"
+            skipped.append((number, _kept(file, last, why)))
         else:
             todo.append((number, file, path, key))
     changed = _changed_bytes([(file, path, manifest.entries[key][-1]) for _, file, path, key in done],
                              options, workers, log)
     for number, file, path, key in done:
         last = manifest.entries[key][-1]
+        if isinstance(changed.get(path), str):
+            skipped.append((number, _kept(file, last, changed[path])))
+            continue
         if path in changed:
             todo.append((number, file, path, key))
             continue
@@ -306,30 +314,39 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_di
     return skipped, jobs
 
 
+def _kept(file: Path, line: dict, why: str) -> InputResult:
+    """The result of an input done by an earlier run that this run cannot check (``why``): its crops are kept."""
+    return InputResult(str(file), "error", line.get("kind"), line.get("name"),
+                       f"{file}: {why}; its crops of an earlier run are kept", sha256=_digest(line))
+
+
 def _changed_bytes(done: list[tuple[Path, str, dict]], options: ExtractOptions, workers: int,
-                   log: Callable[[str], None]) -> set[str]:
-    """The paths of inputs done whose bytes are no longer those their line's sha256 names (a file replaced with
-    the same size and mtime: ``cp -p``, ``rsync -t``), each noted to ``log``, or that cannot be read to tell.
-    Inputs are hashed again (``workers`` at a time) unless ``--no-hash``; a line without a sha256 is not checked."""
+                   log: Callable[[str], None]) -> dict[str, str | None]:
+    """The inputs done whose bytes are no longer those their line's sha256 names (a file replaced with the same
+    size and mtime: ``cp -p``, ``rsync -t``), each noted to ``log``: path -> None; and those that cannot be read
+    to tell: path -> why. Inputs are hashed again (``workers`` at a time) unless ``--no-hash``; a line without
+    a sha256 is not checked."""
     checked = [(file, path, _digest(line)) for file, path, line in done if _digest(line) is not None]
     if not options.hash_inputs or not checked:
-        return set()
+        return {}
 
-    def now(path: str) -> str | None:
-        with contextlib.suppress(InputError):
+    def now(path: str) -> tuple[str | None, str | None]:  # (its sha256, or why it cannot be read)
+        try:
             taken = digest.fingerprint(path)
-            return taken.sha256 if taken is not None else None
-        return None  # unreadable: redone, and its extraction says why
+        except InputError as exc:
+            return None, str(exc).removeprefix(f"{path}: ")
+        return (taken.sha256 if taken is not None else None), None
 
     with ThreadPoolExecutor(max(1, min(workers, len(checked)))) as pool:
         digests = list(pool.map(now, [path for _, path, _ in checked]))
-    changed = set()
-    for (file, path, old), new in zip(checked, digests, strict=True):
-        if new != old:
-            changed.add(path)
-            if new is not None:
-                log(f"mesocli: {file}: its bytes changed since it was extracted, though not its size and mtime "
-                    f"(sha256 {old[:12]} -> {new[:12]}); extracting it again")
+    changed: dict[str, str | None] = {}
+    for (file, path, old), (new, why) in zip(checked, digests, strict=True):
+        if new is None:
+            changed[path] = why or "cannot read it"
+        elif new != old:
+            changed[path] = None
+            log(f"mesocli: {file}: its bytes changed since it was extracted, though not its size and mtime "
+                f"(sha256 {old[:12]} -> {new[:12]}); extracting it again")
     return changed
 
 
