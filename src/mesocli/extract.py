@@ -281,12 +281,12 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_di
             skipped.append((number, _kept(file, last, why)))
         else:
             todo.append((number, file, path, key))
-    changed = _changed_bytes([(file, path, manifest.entries[key][-1]) for _, file, path, key in done],
-                             options, workers, log)
+    changed, unreadable = _changed_bytes([(file, path, manifest.entries[key][-1]) for _, file, path, key in done],
+                                         options, workers, log)
     for number, file, path, key in done:
         last = manifest.entries[key][-1]
-        if isinstance(changed.get(path), str):
-            skipped.append((number, _kept(file, last, changed[path])))
+        if path in unreadable:
+            skipped.append((number, _kept(file, last, unreadable[path])))
             continue
         if path in changed:
             todo.append((number, file, path, key))
@@ -317,18 +317,18 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_di
 def _kept(file: Path, line: dict, why: str) -> InputResult:
     """The result of an input done by an earlier run that this run cannot check (``why``): its crops are kept."""
     return InputResult(str(file), "error", line.get("kind"), line.get("name"),
-                       f"{file}: {why}; its crops of an earlier run are kept", sha256=_digest(line))
+                       f"{file}: {why}; its crops of an earlier run are kept")
 
 
 def _changed_bytes(done: list[tuple[Path, str, dict]], options: ExtractOptions, workers: int,
-                   log: Callable[[str], None]) -> dict[str, str | None]:
-    """The inputs done whose bytes are no longer those their line's sha256 names (a file replaced with the same
-    size and mtime: ``cp -p``, ``rsync -t``), each noted to ``log``: path -> None; and those that cannot be read
-    to tell: path -> why. Inputs are hashed again (``workers`` at a time) unless ``--no-hash``; a line without
-    a sha256 is not checked."""
+                   log: Callable[[str], None]) -> tuple[set[str], dict[str, str]]:
+    """The paths of the inputs done whose bytes are no longer those their line's sha256 names (a file replaced
+    with the same size and mtime: ``cp -p``, ``rsync -t``), each noted to ``log``; and those that cannot be read
+    to tell, with why. Inputs are hashed again (``workers`` at a time) unless ``--no-hash``; a line without a
+    sha256 is not checked."""
     checked = [(file, path, _digest(line)) for file, path, line in done if _digest(line) is not None]
     if not options.hash_inputs or not checked:
-        return {}
+        return set(), {}
 
     def now(path: str) -> tuple[str | None, str | None]:  # (its sha256, or why it cannot be read)
         try:
@@ -339,15 +339,15 @@ def _changed_bytes(done: list[tuple[Path, str, dict]], options: ExtractOptions, 
 
     with ThreadPoolExecutor(max(1, min(workers, len(checked)))) as pool:
         digests = list(pool.map(now, [path for _, path, _ in checked]))
-    changed: dict[str, str | None] = {}
+    changed, unreadable = set(), {}
     for (file, path, old), (new, why) in zip(checked, digests, strict=True):
         if new is None:
-            changed[path] = why or "cannot read it"
+            unreadable[path] = why or "cannot read it"
         elif new != old:
-            changed[path] = None
+            changed.add(path)
             log(f"mesocli: {file}: its bytes changed since it was extracted, though not its size and mtime "
                 f"(sha256 {old[:12]} -> {new[:12]}); extracting it again")
-    return changed
+    return changed, unreadable
 
 
 def _digest(line: dict) -> str | None:
