@@ -10,7 +10,8 @@
 # By default every frame is extracted (hog detector, largest face) and training picks a frame stride
 # per source (docs/training.md has the measurement behind it); FRAME_OPTION replaces --all-frames,
 # e.g. `--frames 20` for the evaluation set. SPLITS (default "train test") limits the splits.
-# Resumable: run it again after an interruption.
+# Resumable: run it again after an interruption. An OUT_DIR that a mesocli with another alignment rule
+# filled is refused (exit 2, one line): build into a new OUT_DIR.
 set -euo pipefail
 root="${1:-${MESOCLI_SHARED:-../shared}/data/ffpp-c23}"
 out="${2:-build/ffpp-faces}"

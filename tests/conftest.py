@@ -128,6 +128,29 @@ def cli_code(*argv: object) -> str:
             f"sys.argv = ['mesocli', *{[str(a) for a in argv]!r}]\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n")
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (from /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 
 # ---------------------------------------------------------------------------------------------- fixtures
 

@@ -14,10 +14,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import KillFfmpeg, RunCli
+from conftest import KillFfmpeg, RunCli, children_of, running
 from media import MediaKit, make_face_video
 from PIL import Image
 
+from mesocli.crops import ALIGNMENT
 from mesocli.datasets import video_id
 from mesocli.errors import InputError, UsageError
 from mesocli.extract import ExtractOptions, extract, format_summary
@@ -134,6 +135,29 @@ def test_a_second_run_does_nothing(tmp_path: Path, kit: MediaKit) -> None:
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != LOCK} == stamps
 
 
+def test_an_input_gone_since_it_was_extracted_keeps_its_crops(tmp_path: Path, kit: MediaKit) -> None:
+    """Found in an audit: an input named again after its file went away (an archive not mounted, a file moved)
+    had its crops and lines deleted and an error line written in their place; a folder's inputs kept theirs.
+    Now it is an error of this run only: its crops and lines stay until it is there again."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    gone = folder / "gone.mp4"
+    shutil.copy(kit.face_video, gone)
+    inputs = [gone, kit.face_jpeg]
+    assert extract(inputs, out, FRAMES6, workers=1).exit_code == 0
+    manifest, crops = (out / MANIFEST).read_bytes(), files_of(out)
+    assert any(name.startswith("gone/") for name in crops)
+    gone.unlink()
+    again = extract(inputs, out, FRAMES6, workers=1)
+    assert [(r.status, r.name, r.message) for r in again.results] == [
+        ("error", "gone", f"{gone}: no such file; its crops of an earlier run are kept"), ("skipped", "face", "")]
+    assert again.exit_code == 3
+    assert (out / MANIFEST).read_bytes() == manifest and files_of(out) == crops
+    shutil.copy(kit.face_video, gone)  # back (a new mtime): extracted again, under its name
+    assert [r.status for r in extract(inputs, out, FRAMES6, workers=1).results] == ["ok", "skipped"]
+    assert files_of(out) == crops
+
+
 def test_bad_inputs_get_clear_statuses_and_do_not_stop_the_others(tmp_path: Path, kit: MediaKit) -> None:
     out = tmp_path / "out"
     bad = [kit.zero_byte, kit.text_mp4, kit.truncated, kit.audio_only, kit.noface_video, tmp_path / "gone.mp4"]
@@ -214,6 +238,31 @@ def test_refusals(tmp_path: Path, kit: MediaKit) -> None:
                 {"layout": "dataset", "label": "df", "split": "../x"}, {"detector": "yolo"}, {"quality": 0}):
         with pytest.raises(UsageError):
             ExtractOptions(**bad)
+
+
+def test_a_dataset_of_an_earlier_alignment_is_refused_and_left_as_it_was(tmp_path: Path, kit: MediaKit,
+                                                                        run_cli: RunCli) -> None:
+    """Found in review: the crops changed (a face tilted by 35-45° fitted again upright; the single face switching
+    to a close-up) while the alignment recorded in the manifest did not, so a resume of a dataset made before
+    mixed the crops of two rules. Its alignment is now mesonet-pipeline/2, and an older dataset is refused."""
+    out = tmp_path / "out"
+    assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
+    lines = read_manifest(out)
+    assert lines[0]["settings"]["alignment"] == ALIGNMENT == "mesonet-pipeline/2"
+    lines[0]["settings"]["alignment"], lines[0]["mesocli"] = "mesonet-pipeline/1", "0.9.0"
+    (out / MANIFEST).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != LOCK}
+
+    result = run_cli("extract", kit.face_jpeg, kit.face_video, out, "--workers", 1)
+    assert result.code == 2 and result.err.count("\n") == 1
+    assert result.error_line() == (
+        f"{out} holds crops made by mesocli 0.9.0 with alignment mesonet-pipeline/1, not this mesocli's "
+        "mesonet-pipeline/2: a resume would mix the two; extract into a new OUT_DIR, or --force to start over "
+        "(deletes the crops its manifest lists)")
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+            if p.is_file() and p.name != LOCK} == before  # nothing written, nothing deleted
+    assert run_cli("extract", kit.face_jpeg, out, "--workers", 1, "--force").code == 0
+    assert read_manifest(out)[0]["settings"]["alignment"] == "mesonet-pipeline/2"
 
 
 def test_an_input_inside_out_dir_is_refused_by_name(tmp_path: Path, kit: MediaKit, run_cli: RunCli) -> None:
@@ -334,28 +383,6 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path, run_cli: RunCli) 
     assert (out / LOCK).exists()
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_workers_of_a_killed_run_all_stop(tmp_path: Path, kit: MediaKit) -> None:
@@ -374,15 +401,15 @@ def test_workers_of_a_killed_run_all_stop(tmp_path: Path, kit: MediaKit) -> None
         if manifest.exists() and '"type": "input"' in manifest.read_text():
             break
         time.sleep(0.05)
-    workers = [pid for pid in _children(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+    workers = [pid for pid in children_of(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert '"type": "input"' in (out / MANIFEST).read_text(), "the image was not done before the kill"
     assert len(workers) == 2
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(map(_running, workers)):
+    while time.monotonic() < deadline and any(map(running, workers)):
         time.sleep(0.1)
-    left = [pid for pid in workers if _running(pid)]
+    left = [pid for pid in workers if running(pid)]
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []

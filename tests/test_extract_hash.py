@@ -5,20 +5,25 @@ another input's (a renamed or copied file) is noted, and still extracted."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 from conftest import RunCli
-from media import MediaKit
+from media import MediaKit, make_face_video
 
 import mesocli
-from mesocli.errors import ParameterError
+from mesocli import digest
+from mesocli.crops import extract_one
+from mesocli.errors import InputError, ParameterError
 from mesocli.extract import ExtractOptions, extract
 from mesocli.manifest import MANIFEST
 from mesocli.video import FrameSelection
 
+extract_module = importlib.import_module("mesocli.extract")  # not mesocli.extract: the function
 FAST = ExtractOptions(FrameSelection("frames", 2), detector="none")
 FAST_ARGS = ("--frames", 2, "--detector", "none", "--workers", 1, "--format", "json")
 
@@ -131,3 +136,112 @@ def test_a_file_that_changes_during_its_extraction_is_flagged(tmp_path: Path, ki
     (warning,) = line["warnings"]
     assert warning.startswith("file changed while it was extracted (size") and "mtime_ns" in warning
     assert "may not be the bytes the crops were taken from" in warning
+
+
+def _pad_to_the_same_size(first: Path, second: Path) -> None:
+    """Give the smaller MP4 the other's size: a top-level ``free`` box at its end, which players skip."""
+    small, large = sorted((first, second), key=lambda path: path.stat().st_size)
+    gap = large.stat().st_size - small.stat().st_size
+    if gap:
+        gap = max(gap, 8)
+        with open(small, "ab") as handle:
+            handle.write(gap.to_bytes(4, "big") + b"free" + bytes(gap - 8))
+    if first.stat().st_size != second.stat().st_size:  # the gap was under 8 bytes: pad the other too
+        _pad_to_the_same_size(first, second)
+
+
+def test_a_video_replaced_with_the_same_size_and_mtime_is_extracted_again(tmp_path: Path, run_cli: RunCli,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: a video replaced by another of the same size, its mtime kept (``cp -p``, ``rsync -t``),
+    was skipped as done, and the dataset kept the crops of a video no longer there under its name."""
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    make_face_video(first, frames=8, angles=[0.0] * 8)
+    make_face_video(second, frames=8, angles=[14.0] * 8)
+    _pad_to_the_same_size(first, second)
+    clip, out = tmp_path / "in" / "clip.mp4", tmp_path / "out"
+    args = ("--frames", 2, "--workers", 1, "--format", "json")
+    clip.parent.mkdir()
+    shutil.copy2(first, clip)
+    assert run_cli("extract", clip, out, *args).code == 0
+    old = input_lines(out)["clip.mp4"]
+    stamp = clip.stat().st_mtime_ns
+    shutil.copyfile(second, clip)
+    os.utime(clip, ns=(stamp, stamp))  # what cp -p, rsync -t or touch -r leave
+    assert (clip.stat().st_size, clip.stat().st_mtime_ns) == (old["size"], old["mtime_ns"])
+
+    code, stdout, err = run_cli("extract", clip, out, *args)
+    assert code == 0, err
+    new = sha256_of(second)
+    assert err.splitlines() == [f"mesocli: {clip}: its bytes changed since it was extracted, though not its size "
+                                f"and mtime (sha256 {old['sha256'][:12]} -> {new[:12]}); extracting it again"]
+    assert [i["status"] for i in json.loads(stdout)["inputs"]] == ["ok"]
+    assert input_lines(out)["clip.mp4"]["sha256"] == new
+    fresh = tmp_path / "fresh" / "clip.mp4"
+    fresh.parent.mkdir()
+    shutil.copy(second, fresh)
+    assert run_cli("extract", fresh, tmp_path / "out2", *args).code == 0
+    assert crops_of(out) == crops_of(tmp_path / "out2") != {}
+
+    # --no-hash: no hashing at all, a resume compares size and mtime only (and reads nothing)
+    shutil.copyfile(first, clip)
+    os.utime(clip, ns=(stamp, stamp))
+    monkeypatch.setattr(digest, "fingerprint", lambda *_: pytest.fail("hashed with --no-hash"))
+    code, stdout, err = run_cli("extract", clip, out, *args, "--no-hash")
+    assert code == 0 and err == "", err
+    assert [i["status"] for i in json.loads(stdout)["inputs"]] == ["skipped"]
+    monkeypatch.undo()
+    code, stdout, err = run_cli("extract", clip, out, *args)  # hashing again: the line's digest is not the file's
+    assert code == 0 and "its bytes changed since it was extracted" in err
+    assert input_lines(out)["clip.mp4"]["sha256"] == sha256_of(first)
+
+
+def crops_of(out: Path) -> dict[str, str]:
+    return {p.relative_to(out).as_posix(): sha256_of(p) for p in sorted(out.rglob("*.jpg"))}
+
+
+def test_same_bytes_notes_do_not_depend_on_the_order_workers_finish_in(tmp_path: Path, kit: MediaKit, run_cli: RunCli,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --workers, inputs finish in any order: the note names the later input (in input order) and the first
+    with those bytes, once each, as a run with one worker does."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        shutil.copy(kit.face_jpeg, folder / name)
+    in_order = run_cli("extract", folder, tmp_path / "one", *FAST_ARGS)
+    assert in_order.code == 0
+    digest_ = sha256_of(folder / "a.jpg")[:12]
+    expected = [f"mesocli: {folder / name}: same bytes as {folder / 'a.jpg'}, already extracted (sha256 {digest_}); "
+                "extracting it again" for name in ("b.jpg", "c.jpg")]
+    assert in_order.err.splitlines() == expected
+
+    def last_first(jobs, out_dir, options, workers, record, bars) -> None:  # workers finishing in reverse order
+        for job in reversed(jobs):
+            record(job, *extract_one(job, out_dir, options, bars.report))
+            bars.done(job.number)
+
+    monkeypatch.setattr(extract_module, "_run_jobs", last_first)
+    reversed_ = run_cli("extract", folder, tmp_path / "two", *FAST_ARGS)
+    assert reversed_.code == 0
+    assert reversed_.err.splitlines() == expected
+
+
+def test_an_input_that_cannot_be_read_to_check_it_keeps_its_crops(tmp_path: Path, kit: MediaKit,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume that cannot read a done input to check its bytes (permissions, a failing disk) does not delete
+    its crops: the input is an error of this run alone."""
+    out = tmp_path / "out"
+    extract([kit.face_jpeg, kit.face_video], out, FAST, workers=1)
+    manifest = (out / MANIFEST).read_bytes()
+
+    def unreadable(path: str) -> None:
+        raise InputError(f"{path}: cannot read it to hash it (Permission denied)")
+
+    monkeypatch.setattr(digest, "fingerprint", unreadable)
+    again = extract([kit.face_jpeg, kit.face_video], out, FAST, workers=1)
+    assert [(r.status, r.message) for r in again.results] == [
+        ("error", f"{kit.face_jpeg}: cannot read it to hash it (Permission denied); its crops of an earlier run "
+                  "are kept"),
+        ("error", f"{kit.face_video}: cannot read it to hash it (Permission denied); its crops of an earlier run "
+                  "are kept")]
+    assert (out / MANIFEST).read_bytes() == manifest
+    assert len(list(out.rglob("*.jpg"))) == 3

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliResult, RunCli, check_schema, cli_code, fresh_python
+from conftest import CliResult, RunCli, check_schema, children_of, cli_code, fresh_python, running
 from media import MediaKit, face_crop
 from PIL import Image
 
@@ -312,6 +312,34 @@ def test_a_scan_waiting_for_its_next_path_stops_on_sigterm(workers: str, own_wei
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_idle_workers_of_a_killed_scan_stop(own_weights: Path, faces: list[Path]) -> None:
+    """kill -9 of a scan whose workers wait for their next path (the list on stdin goes on): they stop too (the
+    pool's workers see the end of their task pipe; :mod:`mesocli.workers` checks besides), holding no model."""
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--workers", "2", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        process.stdin.write(os.fsencode(faces[0]) + b"\n")
+        process.stdin.flush()
+        assert json.loads(_Lines(process.stdout).next())["status"] == "ok"
+        workers = [pid for pid in children_of(process.pid)
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(workers) == 2
+    finally:
+        process.kill()
+        process.wait()
+    give_up = time.monotonic() + 30  # they stop within a second; only a guard against a hang
+    while time.monotonic() < give_up and any(map(running, workers)):
+        time.sleep(0.1)
+    left = [pid for pid in workers if running(pid)]
+    for pid in left:
+        os.kill(pid, 9)
+    assert left == []
 
 
 def test_a_resumed_scan_of_paths_on_stdin_appends_each_row_as_it_comes(own_weights: Path, faces: list[Path],

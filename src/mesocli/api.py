@@ -236,8 +236,9 @@ def extract(
 
     ``sampling``: the frames and faces to take, as for :func:`scan`: ``frames``, ``fps``, ``every``,
     ``all_frames``, ``detector`` and ``all_faces``. Resumable: inputs the manifest marks complete are
-    skipped. ``layout="dataset"`` writes ``out_dir/<split>/<label>/<video>_<frame>.jpg`` (``label``:
-    ``df`` or ``real``, optionally ``/METHOD``). ``workers``: processes (``None``: one per core).
+    skipped, unless their file changed (size, mtime; bytes, checked by hashing unless ``hash_inputs=False``).
+    ``layout="dataset"`` writes ``out_dir/<split>/<label>/<video>_<frame>.jpg`` (``label``: ``df`` or ``real``,
+    optionally ``/METHOD``). ``workers``: processes (``None``: one per core).
     Returns the summary (one result per input: ``ok``, ``no_face``, ``error``, ``skipped``; its ``sha256``, the
     input file's SHA-256 as the manifest records it, None for an error). ``hash_inputs=False`` skips hashing
     each input (``extract --no-hash``: ``sha256`` None).

@@ -231,9 +231,12 @@ def extract(
     split: Opt(str | None, "--layout dataset: split folder, e.g. train.") = None,
     quality: Opt(int, "JPEG quality of the crops.") = 95,
     workers: Opt(int | None, "Inputs processed in parallel (default: all cores).") = None,
-    hash_inputs: Opt(bool, "Record each input's SHA-256 in the manifest (sha256). --no-hash skips the extra read "
-                     "of every file (huge archives): the sha256 key is then null.", "--hash/--no-hash") = True,
-    force: Force("Use a non-empty OUT_DIR without manifest; redo one made with other options.") = False,
+    hash_inputs: Opt(bool, "Record each input's SHA-256 in the manifest (sha256), and on a re-run redo an input "
+                     "whose bytes changed though its size and mtime did not. --no-hash skips the extra read of "
+                     "every file (huge archives): the sha256 key is then null, a re-run checks size and mtime "
+                     "only.", "--hash/--no-hash") = True,
+    force: Force("Use a non-empty OUT_DIR without manifest; redo one made with other options or by a mesocli "
+                 "with another alignment.") = False,
     fmt: Format("Summary on stdout: table or json.") = "table",
     quiet: Quiet = False,
 ) -> None:

@@ -19,12 +19,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mesocli import __version__
+from mesocli import __version__, digest
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
 from mesocli.errors import InputError, ParameterError, UsageError, printable
 from mesocli.fsutil import check_writable
@@ -44,6 +44,7 @@ from mesocli.manifest import (
     unique_name,
 )
 from mesocli.progress import ExtractProgress, note
+from mesocli.workers import stop_if_orphaned, watch_parent
 
 FORMATS = ("table", "json")
 
@@ -83,29 +84,13 @@ _WORKER: dict = {}
 Record = Callable[[Job, InputResult, list[dict]], None]
 
 
-_ORPHAN_CHECK_SECONDS = 0.5
-
-
 def _init_worker(events: multiprocessing.Queue | None, parent: int) -> None:
-    _WORKER.update(events=events, parent=parent)
-    threading.Thread(target=_watch_parent, daemon=True, name="parent-watch").start()
-
-
-def _stop_if_orphaned() -> None:
-    if os.getppid() != _WORKER["parent"]:  # the main process died (kill -9): stop, the next run redoes the input
-        os._exit(1)
-
-
-def _watch_parent() -> None:
-    """Stop this worker once the main process is gone, also while it waits for an input (it waited forever:
-    its task queue is a pipe that it holds open itself)."""
-    while True:
-        time.sleep(_ORPHAN_CHECK_SECONDS)
-        _stop_if_orphaned()
+    _WORKER.update(events=events)
+    watch_parent(parent)
 
 
 def _worker_report(number: int, event: str, value: int) -> None:
-    _stop_if_orphaned()
+    stop_if_orphaned()
     if _WORKER["events"] is not None:
         _WORKER["events"].put((number, event, value))
 
@@ -194,6 +179,11 @@ def _prepare(out_dir: Path, options: ExtractOptions, force: bool, journal: Journ
                                              or manifest.header.get("version") != MANIFEST_VERSION)
     if other and not force:
         old, new = manifest.header.get("settings", {}), options.settings()
+        if old.get("alignment") != new["alignment"]:  # no option gives the old crops back
+            made = f"mesocli {manifest.header.get('mesocli', '?')} with alignment {old.get('alignment') or 'unknown'}"
+            raise UsageError(f"{out_dir} holds crops made by {made}, not this mesocli's {new['alignment']}: a resume "
+                             "would mix the two; extract into a new OUT_DIR, or --force to start over (deletes the "
+                             "crops its manifest lists)")
         changed = ", ".join(f"{k}: {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}"
                             for k in new if old.get(k) != new.get(k)) or "manifest version"
         raise UsageError(f"{out_dir} was extracted with other settings ({changed}): use another OUT_DIR, "
@@ -267,34 +257,54 @@ def _stat(path: str) -> tuple[int | None, int | None]:
         return None, None
 
 
-def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions,
-          out_dir: Path) -> tuple[list[tuple[int, InputResult]], list[Job]]:
+def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_dir: Path, workers: int,
+          log: Callable[[str], None]) -> tuple[list[tuple[int, InputResult]], list[Job]]:
     """Split the inputs into those an earlier run completed (skipped) and those to do (jobs, named).
 
     An input is redone from scratch (its old crops deleted) when it failed last time or its file
-    changed since (size, mtime). It keeps the name it had; a new input gets a name no other uses.
+    changed since: its size or mtime, or else (when its line has a sha256 and inputs are hashed) its
+    bytes (:func:`_changed_bytes`). It keeps the name it had; a new input gets a name no other uses.
+    One done whose file is gone, or cannot be read to check it, is an error of this run alone: its crops
+    and lines are kept (among the ``skipped``: nothing is done), for the run that finds it again.
     """
     skipped: list[tuple[int, InputResult]] = []
-    todo: list[tuple[int, Path, str, str | None]] = []
+    todo: list[tuple[int, Path, str, tuple]] = []  # (number, file, real path, manifest key)
+    done: list[tuple[int, Path, str, tuple]] = []  # complete, with the same size and mtime
     for number, file in enumerate(files):
         path = os.path.realpath(file)
         key = key_of({"path": path, "label": options.label, "split": options.split})
-        lines = manifest.entries.get(key)
-        last = lines[-1] if lines else {}
+        last = manifest.entries[key][-1] if key in manifest.entries else {}
         if manifest.is_complete(key) and (last.get("size"), last.get("mtime_ns")) == _stat(path):
-            skipped.append((number, InputResult(
-                str(file), "skipped", last.get("kind"), last.get("name"), "", last.get("frames", 0),
-                last.get("frames_with_faces", 0), last.get("faces", 0), sha256=_digest(last),
-            )))
+            done.append((number, file, path, key))
+        elif manifest.is_complete(key) and not os.path.exists(path):
+            why = "broken symbolic link" if os.path.islink(file) else "no such file"
+            skipped.append((number, _kept(file, last, why)))
+        else:
+            todo.append((number, file, path, key))
+    changed, unreadable = _changed_bytes([(file, path, manifest.entries[key][-1]) for _, file, path, key in done],
+                                         options, workers, log)
+    for number, file, path, key in done:
+        last = manifest.entries[key][-1]
+        if path in unreadable:
+            skipped.append((number, _kept(file, last, unreadable[path])))
             continue
+        if path in changed:
+            todo.append((number, file, path, key))
+            continue
+        skipped.append((number, InputResult(
+            str(file), "skipped", last.get("kind"), last.get("name"), "", last.get("frames", 0),
+            last.get("frames_with_faces", 0), last.get("faces", 0), sha256=_digest(last),
+        )))
+    redo: list[tuple[int, Path, str, str | None]] = []
+    for number, file, path, key in sorted(todo, key=lambda item: item[0]):
+        lines = manifest.entries.pop(key, [])
         if lines:
             _delete_files(out_dir, _listed(lines))
-            del manifest.entries[key]
-        todo.append((number, file, path, last.get("name")))
+        redo.append((number, file, path, lines[-1].get("name") if lines else None))
     taken = {lines[-1].get("name", "").lower() for key, lines in manifest.entries.items()
              if key[1:] == (options.label, options.split)}  # names in use in the same folder
     jobs = []
-    for number, file, path, previous in todo:
+    for number, file, path, previous in redo:
         if previous and safe_name(previous) == previous and previous.lower() not in taken:
             taken.add(previous.lower())
             name = previous
@@ -302,6 +312,42 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions,
             name = unique_name(file.stem, path, taken)
         jobs.append(Job(number, str(file), path, name, *_stat(path)))
     return skipped, jobs
+
+
+def _kept(file: Path, line: dict, why: str) -> InputResult:
+    """The result of an input done by an earlier run that this run cannot check (``why``): its crops are kept."""
+    return InputResult(str(file), "error", line.get("kind"), line.get("name"),
+                       f"{file}: {why}; its crops of an earlier run are kept")
+
+
+def _changed_bytes(done: list[tuple[Path, str, dict]], options: ExtractOptions, workers: int,
+                   log: Callable[[str], None]) -> tuple[set[str], dict[str, str]]:
+    """The paths of the inputs done whose bytes are no longer those their line's sha256 names (a file replaced
+    with the same size and mtime: ``cp -p``, ``rsync -t``), each noted to ``log``; and those that cannot be read
+    to tell, with why. Inputs are hashed again (``workers`` at a time) unless ``--no-hash``; a line without a
+    sha256 is not checked."""
+    checked = [(file, path, _digest(line)) for file, path, line in done if _digest(line) is not None]
+    if not options.hash_inputs or not checked:
+        return set(), {}
+
+    def now(path: str) -> tuple[str | None, str | None]:  # (its sha256, or why it cannot be read)
+        try:
+            taken = digest.fingerprint(path)
+        except InputError as exc:
+            return None, str(exc).removeprefix(f"{path}: ")
+        return (taken.sha256 if taken is not None else None), None
+
+    with ThreadPoolExecutor(max(1, min(workers, len(checked)))) as pool:
+        digests = list(pool.map(now, [path for _, path, _ in checked]))
+    changed, unreadable = set(), {}
+    for (file, path, old), (new, why) in zip(checked, digests, strict=True):
+        if new is None:
+            unreadable[path] = why or "cannot read it"
+        elif new != old:
+            changed.add(path)
+            log(f"mesocli: {file}: its bytes changed since it was extracted, though not its size and mtime "
+                f"(sha256 {old[:12]} -> {new[:12]}); extracting it again")
+    return changed, unreadable
 
 
 def _digest(line: dict) -> str | None:
@@ -313,20 +359,38 @@ def _digest(line: dict) -> str | None:
 class SameBytes:
     """Notes an input whose bytes are those of another input extracted under another path (a renamed or moved
     file, a copy): it is extracted again all the same, since inputs are known by path (the same bytes may be
-    listed under two names on purpose), but the dataset now holds them twice, which a user should know."""
+    listed under two names on purpose), but the dataset now holds them twice, which a user should know.
 
-    def __init__(self, manifest: Manifest, log: Callable[[str], None]) -> None:
+    Inputs are taken in input order whatever the order they finish in (``--workers``): each as soon as those
+    before it are done, the rest when the run ends (:meth:`close`). So the notes are those of a run with one
+    worker: each later copy names the first."""
+
+    def __init__(self, manifest: Manifest, log: Callable[[str], None], numbers: Iterable[int] = ()) -> None:
         self.log = log
         self.paths: dict[str, str] = {}  # sha256 -> the path first extracted with those bytes
         for lines in manifest.entries.values():
             if lines[-1].get("status") in COMPLETE:
                 self._add(_digest(lines[-1]), lines[-1].get("path"))
+        self.waiting = sorted(numbers)  # the inputs of this run not yet checked, in input order
+        self.finished: dict[int, tuple[Job, InputResult]] = {}
 
     def _add(self, sha256: str | None, path: object) -> str | None:
         """The path already known for ``sha256`` (``path`` becomes it when none is)."""
         if sha256 is None or not isinstance(path, str):
             return None
         return self.paths.setdefault(sha256, path)
+
+    def done(self, job: Job, result: InputResult) -> None:
+        """``job`` finished: check it, and those after it that finished first, once those before it are done."""
+        self.finished[job.number] = (job, result)
+        while self.waiting and self.waiting[0] in self.finished:
+            self.check(*self.finished.pop(self.waiting.pop(0)))
+
+    def close(self) -> None:
+        """The run ended (or stopped): check the inputs that finished, in input order."""
+        for number in sorted(self.finished):
+            self.check(*self.finished.pop(number))
+        self.waiting.clear()
 
     def check(self, job: Job, result: InputResult) -> None:
         """Note ``job`` when its bytes are another path's; remember them otherwise."""
@@ -390,8 +454,8 @@ def extract(
     with locked(out_dir) as journal:
         remove_temporaries(out_dir)
         manifest = _prepare(out_dir, options, force, journal)
-        skipped, jobs = _plan(files, manifest, options, out_dir)
-        same_bytes = SameBytes(manifest, log)
+        skipped, jobs = _plan(files, manifest, options, out_dir, workers, log)
+        same_bytes = SameBytes(manifest, log, [job.number for job in jobs])
         manifest.save()  # the header, minus what is redone now, minus a torn last line
         journal.record([_started(job, options) for job in jobs])  # before their first crop
         appender = Appender(manifest.path)
@@ -399,13 +463,14 @@ def extract(
         def record(job: Job, result: InputResult, lines: list[dict]) -> None:
             appender.write(lines)
             done[job.number] = result
-            same_bytes.check(job, result)
+            same_bytes.done(job, result)
 
         try:
             with ExtractProgress(progress, jobs) as bars:
                 _run_jobs(jobs, out_dir, options, workers, record, bars)
         finally:
             appender.close()
+            same_bytes.close()
             _finish(out_dir, journal, [_started(job, options) for job in jobs
                                        if job.number not in done or done[job.number].status == "error"])
     results = sorted([*skipped, *done.items()], key=lambda item: item[0])

@@ -5,8 +5,8 @@ over worker processes (``--workers``). Folders are expanded here (:func:`mesocli
 each file is one task, and results come back in input order, each as soon as it and those before it
 are done (``Pool.imap``). Workers are started with ``spawn`` (the parent already runs ONNX Runtime
 threads; forking them is unsafe) and run the network on one thread each. They stop with the main
-process: terminated when it stops (Ctrl-C, SIGTERM, an error), and at their next frame when it is gone
-(``kill -9``), as ``extract``'s do.
+process: terminated when it stops (Ctrl-C, SIGTERM, an error), and by themselves when it is gone
+(``kill -9``; :mod:`mesocli.workers`), as ``extract``'s do.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from mesocli.detectors import DetectorSet, Ensemble
 from mesocli.inputs import plan_inputs
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 from mesocli.stdin_paths import stop_waiting
+from mesocli.workers import stop_if_orphaned, watch_parent
 
 _WORKER: dict[str, Any] = {}
 
@@ -79,18 +80,14 @@ def _ready(loaded: Any) -> Any:
 
 
 def _init(loaded: Any, options: ScanOptions, parent: int) -> None:
-    _WORKER.update(loaded=_ready(loaded), options=options, parent=parent)
-
-
-def _stop_if_orphaned(event: str, path: str, total: int | None = None) -> None:
-    """A worker's progress hook: the main process died (``kill -9``), so stop now; its ffmpeg, whose frames
-    nobody reads any more, ends on the broken pipe."""
-    if os.getppid() != _WORKER["parent"]:
-        os._exit(1)
+    watch_parent(parent)
+    _WORKER.update(loaded=_ready(loaded), options=options)
 
 
 def _scan_one(path: str) -> ScanResult:
-    (result,) = scan_inputs([path], _WORKER["loaded"], _WORKER["options"], progress=_stop_if_orphaned)
+    # its progress hook: stop at the next frame when the main process is gone; its ffmpeg, whose frames nobody
+    # reads any more, ends on the broken pipe
+    (result,) = scan_inputs([path], _WORKER["loaded"], _WORKER["options"], progress=stop_if_orphaned)
     return result
 
 
