@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliResult, RunCli, check_schema, cli_code, fresh_python
+from conftest import ROW_END, CliResult, RunCli, check_schema, cli_code, fresh_python, parsed_rows, read_until
 from media import MediaKit, face_crop
 from PIL import Image
 
@@ -491,3 +491,49 @@ def test_a_nul_separated_list_streams_from_a_pipe(own_weights: Path, faces: list
     finally:
         process.kill()
         process.wait()
+
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_a_usage_error_found_mid_run_leaves_the_rows_done_as_a_whole_document(own_weights: Path, faces: list[Path],
+                                                                               fmt: str) -> None:
+    """A line of the list found bad after the first row was written (a NUL byte without ``--null``): exit 2 and
+    its one line, and standard output a whole document of the rows done. JSON was ``[`` and a row, no ``]``."""
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--workers", "1", "--format", fmt, "-"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(os.fsencode(faces[0]) + b"\n")
+        process.stdin.flush()
+        out = read_until(process.stdout, ROW_END[fmt])
+        process.stdin.write(os.fsencode(faces[1]) + b"\0\n")
+        process.stdin.close()
+        rest, err = process.stdout.read(), process.stderr.read()
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert (process.returncode, err) == (2, b"mesocli: error: the paths on standard input are separated by NUL "
+                                            b"bytes (find -print0): give --null\n")
+    assert [row["path"] for row in parsed_rows(fmt, out + rest)] == [str(faces[0])]
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_an_output_listed_on_stdin_is_left_out_not_read(scan, faces: list[Path], tmp_path: Path,
+                                                        resume: bool) -> None:
+    """``find case -type f | mesocli scan - -o case/results.json``: the list streams, so the output cannot be
+    refused before the work. It was refused when its line came (exit 2: the rows done lost with ``-o``), and the
+    output's temporary file, which ``find`` lists while the scan writes it, was scanned as evidence (an error
+    row, exit 3). Both are now left out, with a note; the output is written whole."""
+    output = tmp_path / ("results.jsonl" if resume else "results.json")
+    output.write_text("")  # an earlier run's (replaced with --force; appended to with --resume)
+    temporary = tmp_path / f".{output.name}.k2x_9q0z.part"  # as the scan's own temporary file is named
+    temporary.write_text("[\n")
+    listing = "".join(f"{path}\n" for path in [faces[0], output, temporary, faces[1]])
+    result = scan("-", "-o", output, "--resume" if resume else "--force", "--workers", "1", stdin=listing)
+    assert result.code == 0, result.err
+    rows = [json.loads(line) for line in output.read_text().splitlines()] if resume else json.loads(
+        output.read_text())
+    assert [row["path"] for row in rows] == [str(faces[0]), str(faces[1])]
+    assert f"mesocli: left out {output}: it is an output of this scan, not an input\n" in result.err
+    assert f"mesocli: left out {temporary}: a temporary file of this scan's output, not an input\n" in result.err

@@ -68,6 +68,10 @@ class Writer(Protocol):
 
     def close(self) -> None: ...
 
+    def stop(self) -> None:
+        """The scan stopped before its end (Ctrl-C, SIGTERM, an error): leave a whole document of the rows
+        written so far (JSON: the list closed); a table, made for people at the end, is not printed."""
+
 
 def _compact(value: Any) -> str:
     return json_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
@@ -96,6 +100,8 @@ class JsonlWriter:
     def close(self) -> None:
         self.stream.flush()
 
+    stop = close
+
 
 class JsonWriter:
     """A JSON list, streamed item by item; valid JSON only once closed."""
@@ -113,6 +119,8 @@ class JsonWriter:
     def close(self) -> None:
         self.stream.write("[]\n" if self.count == 0 else "\n]\n")
         self.stream.flush()
+
+    stop = close
 
 
 def weights_digests(model: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -180,6 +188,8 @@ class CsvWriter:
     def close(self) -> None:
         self.stream.flush()
 
+    stop = close
+
 
 class TableWriter:
     """A rich table (path, verdict, p_fake, frames with a face / sampled, status) and a summary line."""
@@ -191,6 +201,9 @@ class TableWriter:
 
     def write(self, result: dict[str, Any]) -> None:
         self.rows.append(result)
+
+    def stop(self) -> None:
+        pass
 
     def close(self) -> None:
         from rich.markup import escape
