@@ -537,3 +537,33 @@ def test_an_output_listed_on_stdin_is_left_out_not_read(scan, faces: list[Path],
     assert [row["path"] for row in rows] == [str(faces[0]), str(faces[1])]
     assert f"mesocli: left out {output}: it is an output of this scan, not an input\n" in result.err
     assert f"mesocli: left out {temporary}: a temporary file of this scan's output, not an input\n" in result.err
+
+
+def _hour_of_scores(fps: int = 30) -> dict[str, Any]:
+    """A result row of a 1-hour video scored at every frame (``--all-frames --detail``): 108,000 faces."""
+    scores = [{"frame": n, "time": round(n / fps, 6), "p_fake": round((n * 7919 % 1000003) / 1000003, 6), "track": 0}
+              for n in range(3600 * fps)]
+    return {"path": "hour.mp4", "status": "ok", "scores": scores, "segments": [], "warnings": []}
+
+
+def test_a_csv_cell_is_never_longer_than_a_spreadsheet_cell() -> None:
+    """``--format csv --detail`` of a 1-hour video at every frame wrote a 7 MB ``scores`` cell: a spreadsheet cuts a
+    cell at 32,767 characters, or splits it over the next cells, and the sheet no longer lines up; Python's csv
+    module refused it (field larger than field limit). The cell now holds the faces that fit, then says how many
+    more there are and where to find them (JSON Lines), and a note on stderr says so."""
+    from mesocli.writers import CELL_LIMIT, make_writer
+
+    row = _hour_of_scores()
+    stream, notes = io.StringIO(), []
+    writer = make_writer("csv", stream, log=notes.append)
+    writer.write(row)
+    writer.close()
+    (cells,) = list(csv.DictReader(io.StringIO(stream.getvalue())))  # within csv's field size limit, too
+    assert CELL_LIMIT == 32_767 and max(map(len, cells.values())) <= CELL_LIMIT
+    kept, _, rest = cells["scores"].rpartition("] (+")
+    kept = json.loads(kept + "]")
+    assert 400 < len(kept) < 600 and kept == row["scores"][: len(kept)]
+    assert rest == (f"{len(row['scores']) - len(kept)} more, cut: a spreadsheet cell holds 32,767 characters; "
+                    "--format jsonl has them all)")
+    assert notes == [f"mesocli: hour.mp4: its scores cell holds {len(kept)} of {len(row['scores'])} items, what a "
+                     "spreadsheet cell holds (32,767 characters): --format jsonl has them all"]

@@ -81,7 +81,7 @@ def run_scan(
         if explainer is not None:
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
-        writer = make_writer(fmt, stream, color=None if output is None else False)
+        writer = make_writer(fmt, stream, color=None if output is None else False, log=log)
         stack.enter_context(_whole_on_stop(writer, stream))
         bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output),
                                                 len(todo) if isinstance(todo, list) else None))
