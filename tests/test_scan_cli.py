@@ -567,3 +567,27 @@ def test_a_csv_cell_is_never_longer_than_a_spreadsheet_cell() -> None:
                     "--format jsonl has them all)")
     assert notes == [f"mesocli: hour.mp4: its scores cell holds {len(kept)} of {len(row['scores'])} items, what a "
                      "spreadsheet cell holds (32,767 characters): --format jsonl has them all"]
+
+
+def test_a_report_that_fails_at_the_end_leaves_the_json_on_stdout_whole(own_weights: Path, faces: list[Path],
+                                                                        tmp_path: Path) -> None:
+    """The rows are all out and the list closed when the report, written last, is refused (a file appeared at its
+    path meanwhile): exit 2 and its line, and standard output the closed list, not closed twice."""
+    report = tmp_path / "report.html"
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--format", "json", "--report", str(report), "-"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(os.fsencode(faces[0]) + b"\n")
+        process.stdin.flush()
+        out = read_until(process.stdout, ROW_END["json"])
+        report.write_text("someone else's\n")
+        process.stdin.close()
+        rest, err = process.stdout.read(), process.stderr.read()
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 2 and b"report.html: exists (it appeared during the run)" in err, err
+    assert [row["path"] for row in parsed_rows("json", out + rest)] == [str(faces[0])]
+    assert report.read_text() == "someone else's\n"

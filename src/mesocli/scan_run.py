@@ -96,7 +96,8 @@ def run_scan(
             statuses.append(row["status"])
             verdicts.append(row["verdict"])
         bars.__exit__()
-        writer.close()
+        with whole_write():
+            writer.close()
         stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
         if explainer is not None:
             explainer.finish()

@@ -109,6 +109,7 @@ class JsonWriter:
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self.count = 0
+        self.closed = False
 
     def write(self, result: dict[str, Any]) -> None:
         text = json_text(json.dumps(result, indent=2, ensure_ascii=False))
@@ -117,8 +118,10 @@ class JsonWriter:
         self.count += 1
 
     def close(self) -> None:
-        self.stream.write("[]\n" if self.count == 0 else "\n]\n")
-        self.stream.flush()
+        if not self.closed:  # once: a stop after the close (the report, written last, failed) adds nothing
+            self.closed = True
+            self.stream.write("[]\n" if self.count == 0 else "\n]\n")
+            self.stream.flush()
 
     stop = close
 
