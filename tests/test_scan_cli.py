@@ -591,3 +591,17 @@ def test_a_report_that_fails_at_the_end_leaves_the_json_on_stdout_whole(own_weig
     assert process.returncode == 2 and b"report.html: exists (it appeared during the run)" in err, err
     assert [row["path"] for row in parsed_rows("json", out + rest)] == [str(faces[0])]
     assert report.read_text() == "someone else's\n"
+
+
+def test_a_heatmap_listed_on_stdin_is_left_out_not_read(scan, faces: list[Path], tmp_path: Path) -> None:
+    """``find case -type f | mesocli scan - --explain case/heatmaps``: ``find`` lists the heatmaps the scan writes
+    meanwhile (or an earlier run's, replaced with ``--force``); each was scanned as a face image, a row of
+    evidence that the scan itself drew. Now left out, with a note."""
+    explain = tmp_path / "heatmaps"
+    heatmap = explain / "one" / "01_pfake0.731_frame000000.png"
+    heatmap.parent.mkdir(parents=True)
+    heatmap.write_bytes(faces[1].read_bytes())
+    result = scan("-", "--explain", explain, "--force", "--format", "jsonl", stdin=f"{faces[0]}\n{heatmap}\n")
+    assert result.code == 0, result.err
+    assert [row["path"] for row in result.jsonl()] == [str(faces[0])]
+    assert f"mesocli: left out {heatmap}: a heatmap in this scan's --explain folder, not an input\n" in result.err
