@@ -11,6 +11,7 @@ only a new interpreter shows: which modules an import loads, ``python -m``, a pr
 
 from __future__ import annotations
 
+import csv
 import functools
 import io
 import json
@@ -20,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 from media import MediaKit
@@ -150,6 +151,35 @@ def running(pid: int) -> bool:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
+
+
+def read_until(stream: Any, end: bytes) -> bytes:
+    """What a process wrote to ``stream`` (a pipe), read until ``end`` is among it (or the pipe closes)."""
+    got = b""
+    while end not in got:
+        chunk = os.read(stream.fileno(), 1 << 16)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+ROW_END = {"json": b"\n}", "jsonl": b"}\n", "csv": b"\n/"}
+"""What shows that a scan's first row is all there on standard output (csv: the next line starts, an absolute
+path)."""
+
+
+def parsed_rows(fmt: str, out: bytes) -> list[dict[str, Any]]:
+    """The rows of a whole ``fmt`` document of ``scan`` (fails on a torn one)."""
+    text = out.decode()
+    if fmt == "json":
+        return json.loads(text)
+    if fmt == "jsonl":
+        assert text == "" or text.endswith("\n"), text[-200:]
+        return [json.loads(line) for line in text.splitlines()]
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][0] == "path" and all(len(row) == len(rows[0]) for row in rows), rows
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
 
 
 # ---------------------------------------------------------------------------------------------- fixtures

@@ -16,7 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliResult, RunCli, check_schema, children_of, cli_code, fresh_python, running
+from conftest import (
+    ROW_END,
+    CliResult,
+    RunCli,
+    check_schema,
+    children_of,
+    cli_code,
+    fresh_python,
+    parsed_rows,
+    read_until,
+    running,
+)
 from media import MediaKit, face_crop
 from PIL import Image
 
@@ -519,3 +530,117 @@ def test_a_nul_separated_list_streams_from_a_pipe(own_weights: Path, faces: list
     finally:
         process.kill()
         process.wait()
+
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_a_usage_error_found_mid_run_leaves_the_rows_done_as_a_whole_document(own_weights: Path, faces: list[Path],
+                                                                               fmt: str) -> None:
+    """A line of the list found bad after the first row was written (a NUL byte without ``--null``): exit 2 and
+    its one line, and standard output a whole document of the rows done. JSON was ``[`` and a row, no ``]``."""
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--workers", "1", "--format", fmt, "-"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(os.fsencode(faces[0]) + b"\n")
+        process.stdin.flush()
+        out = read_until(process.stdout, ROW_END[fmt])
+        process.stdin.write(os.fsencode(faces[1]) + b"\0\n")
+        process.stdin.close()
+        rest, err = process.stdout.read(), process.stderr.read()
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert (process.returncode, err) == (2, b"mesocli: error: the paths on standard input are separated by NUL "
+                                            b"bytes (find -print0): give --null\n")
+    assert [row["path"] for row in parsed_rows(fmt, out + rest)] == [str(faces[0])]
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_an_output_listed_on_stdin_is_left_out_not_read(scan, faces: list[Path], tmp_path: Path,
+                                                        resume: bool) -> None:
+    """``find case -type f | mesocli scan - -o case/results.json``: the list streams, so the output cannot be
+    refused before the work. It was refused when its line came (exit 2: the rows done lost with ``-o``), and the
+    output's temporary file, which ``find`` lists while the scan writes it, was scanned as evidence (an error
+    row, exit 3). Both are now left out, with a note; the output is written whole."""
+    output = tmp_path / ("results.jsonl" if resume else "results.json")
+    output.write_text("")  # an earlier run's (replaced with --force; appended to with --resume)
+    temporary = tmp_path / f".{output.name}.k2x_9q0z.part"  # as the scan's own temporary file is named
+    temporary.write_text("[\n")
+    listing = "".join(f"{path}\n" for path in [faces[0], output, temporary, faces[1]])
+    result = scan("-", "-o", output, "--resume" if resume else "--force", "--workers", "1", stdin=listing)
+    assert result.code == 0, result.err
+    rows = [json.loads(line) for line in output.read_text().splitlines()] if resume else json.loads(
+        output.read_text())
+    assert [row["path"] for row in rows] == [str(faces[0]), str(faces[1])]
+    assert f"mesocli: left out {output}: it is an output of this scan, not an input\n" in result.err
+    assert f"mesocli: left out {temporary}: a temporary file of this scan's output, not an input\n" in result.err
+
+
+def _hour_of_scores(fps: int = 30) -> dict[str, Any]:
+    """A result row of a 1-hour video scored at every frame (``--all-frames --detail``): 108,000 faces."""
+    scores = [{"frame": n, "time": round(n / fps, 6), "p_fake": round((n * 7919 % 1000003) / 1000003, 6), "track": 0}
+              for n in range(3600 * fps)]
+    return {"path": "hour.mp4", "status": "ok", "scores": scores, "segments": [], "warnings": []}
+
+
+def test_a_csv_cell_is_never_longer_than_a_spreadsheet_cell() -> None:
+    """``--format csv --detail`` of a 1-hour video at every frame wrote a 7 MB ``scores`` cell: a spreadsheet cuts a
+    cell at 32,767 characters, or splits it over the next cells, and the sheet no longer lines up; Python's csv
+    module refused it (field larger than field limit). The cell now holds the faces that fit, then says how many
+    more there are and where to find them (JSON Lines), and a note on stderr says so."""
+    from mesocli.writers import CELL_LIMIT, make_writer
+
+    row = _hour_of_scores()
+    stream, notes = io.StringIO(), []
+    writer = make_writer("csv", stream, log=notes.append)
+    writer.write(row)
+    writer.close()
+    (cells,) = list(csv.DictReader(io.StringIO(stream.getvalue())))  # within csv's field size limit, too
+    assert CELL_LIMIT == 32_767 and max(map(len, cells.values())) <= CELL_LIMIT
+    kept, _, rest = cells["scores"].rpartition("] (+")
+    kept = json.loads(kept + "]")
+    assert 400 < len(kept) < 600 and kept == row["scores"][: len(kept)]
+    assert rest == (f"{len(row['scores']) - len(kept)} more, cut: a spreadsheet cell holds 32,767 characters; "
+                    "--format jsonl has them all)")
+    assert notes == [f"mesocli: hour.mp4: its scores cell holds {len(kept)} of {len(row['scores'])} items, what a "
+                     "spreadsheet cell holds (32,767 characters): --format jsonl has them all"]
+
+
+def test_a_report_that_fails_at_the_end_leaves_the_json_on_stdout_whole(own_weights: Path, faces: list[Path],
+                                                                        tmp_path: Path) -> None:
+    """The rows are all out and the list closed when the report, written last, is refused (a file appeared at its
+    path meanwhile): exit 2 and its line, and standard output the closed list, not closed twice."""
+    report = tmp_path / "report.html"
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
+                                "none", "--format", "json", "--report", str(report), "-"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(os.fsencode(faces[0]) + b"\n")
+        process.stdin.flush()
+        out = read_until(process.stdout, ROW_END["json"])
+        report.write_text("someone else's\n")
+        process.stdin.close()
+        rest, err = process.stdout.read(), process.stderr.read()
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 2 and b"report.html: exists (it appeared during the run)" in err, err
+    assert [row["path"] for row in parsed_rows("json", out + rest)] == [str(faces[0])]
+    assert report.read_text() == "someone else's\n"
+
+
+def test_a_heatmap_listed_on_stdin_is_left_out_not_read(scan, faces: list[Path], tmp_path: Path) -> None:
+    """``find case -type f | mesocli scan - --explain case/heatmaps``: ``find`` lists the heatmaps the scan writes
+    meanwhile (or an earlier run's, replaced with ``--force``); each was scanned as a face image, a row of
+    evidence that the scan itself drew. Now left out, with a note."""
+    explain = tmp_path / "heatmaps"
+    heatmap = explain / "one" / "01_pfake0.731_frame000000.png"
+    heatmap.parent.mkdir(parents=True)
+    heatmap.write_bytes(faces[1].read_bytes())
+    result = scan("-", "--explain", explain, "--force", "--format", "jsonl", stdin=f"{faces[0]}\n{heatmap}\n")
+    assert result.code == 0, result.err
+    assert [row["path"] for row in result.jsonl()] == [str(faces[0])]
+    assert f"mesocli: left out {heatmap}: a heatmap in this scan's --explain folder, not an input\n" in result.err

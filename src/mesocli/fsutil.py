@@ -11,8 +11,10 @@ import functools
 import itertools
 import os
 import re
+import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -92,13 +94,14 @@ class GuardedStream:
     """A text stream whose write failures (disk full, ...) become an OutputError naming it (``cannot write
     standard output: No space left on device``), after ``on_failure`` runs; a closed pipe stays a
     BrokenPipeError (the reader went away), and :attr:`reader_gone` says it happened (a library that catches the
-    error, as rich and click do, exits with status 1)."""
+    error, as rich and click do, exits with status 1); :attr:`failed` says that a write or flush failed at all."""
 
     def __init__(self, stream: Any, name: object, on_failure: Callable[[], None] | None = None) -> None:
         self._stream = stream
         self._name = name
         self._on_failure = on_failure
         self.reader_gone = False
+        self.failed = False
 
     def write(self, text: str) -> int:
         with self._errors():
@@ -113,11 +116,13 @@ class GuardedStream:
         try:
             yield
         except BrokenPipeError:
-            self.reader_gone = True
+            self.reader_gone = self.failed = True
             raise
         except OutputError:
+            self.failed = True
             raise
         except OSError as exc:
+            self.failed = True
             if self._on_failure is not None:
                 self._on_failure()
             with output_errors(str(self._name)):
@@ -125,6 +130,28 @@ class GuardedStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def whole_write() -> Iterator[None]:
+    """In the block, Ctrl-C and SIGTERM wait: their Python handlers run as it ends, so that what the block writes
+    (a row of results) is written whole or not at all, never cut in the middle. In the main thread only, and only
+    for signals that a Python handler takes (one ignored, or left to the system, is left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {number: handler for number, handler in handlers.items() if callable(handler)}
+    arrived: list[int] = []
+    for number in handlers:
+        signal.signal(number, lambda number, frame: arrived.append(number))
+    try:
+        yield
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        for number in arrived:
+            handlers[number](number, None)
 
 
 @functools.cache
@@ -253,6 +280,16 @@ def _temp_prefix(folder: Path, name: str, suffix: str) -> str:
     room = limit - len(os.fsencode(f"..{suffix}")) - 8
     encoded = os.fsencode(name)
     return f".{os.fsdecode(encoded[:room]) if len(encoded) > room else name}."
+
+
+def is_temporary_of(path: str | Path, target: str | Path) -> bool:
+    """Whether ``path`` is named as a temporary file that :func:`atomic_path` makes for ``target`` (``.NAME.`` and
+    mkstemp's 8 characters, beside it), be it this run's or one a killed run left."""
+    real = real_target(Path(target))
+    if os.path.realpath(Path(path).parent) != os.path.realpath(real.parent):
+        return False
+    prefix = _temp_prefix(real.parent, real.name, ".part")
+    return re.fullmatch(re.escape(prefix) + r"[a-z0-9_]{8}(\.[^/]*)?", Path(path).name) is not None
 
 
 def _publish(tmp: Path, target: Path, replace: bool) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mesocli.errors import ParameterError, UsageError, check_known
-from mesocli.fsutil import GuardedStream, atomic_path, check_writable, output_errors
+from mesocli.fsutil import GuardedStream, atomic_path, check_writable, output_errors, whole_write
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
 from mesocli.stdin_paths import Stoppable, StreamedInputs
@@ -81,24 +81,41 @@ def run_scan(
         if explainer is not None:
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
-        writer = make_writer(fmt, stream, color=None if output is None else False)
+        writer = make_writer(fmt, stream, color=None if output is None else False, log=log)
+        stack.enter_context(_whole_on_stop(writer, stream))
         bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output),
                                                 len(todo) if isinstance(todo, list) else None))
         # closed first when the scan stops (Ctrl-C, SIGTERM, an error): workers and their ffmpeg end now
         results = stack.enter_context(contextlib.closing(rows(bars.hook, None if explainer is None
                                                                else explainer.observer)))
         for row in results:
-            writer.write(stamp(row))
+            with whole_write():
+                writer.write(stamp(row))
             if explainer is not None:
                 explainer.add(row)
             statuses.append(row["status"])
             verdicts.append(row["verdict"])
         bars.__exit__()
-        writer.close()
+        with whole_write():
+            writer.close()
         stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
         if explainer is not None:
             explainer.finish()
     return exit_status(statuses, verdicts, fail_on_fake)
+
+
+@contextlib.contextmanager
+def _whole_on_stop(writer: Any, stream: GuardedStream) -> Iterator[None]:
+    """When the scan stops before its end (Ctrl-C, SIGTERM, an error found mid-run), the writer leaves a whole
+    document of the rows done (JSON's list closed: ``| jq`` and ``> out.json`` get valid JSON), unless writing
+    itself failed (a reader gone, a full disk); the stop itself goes on as it came (its exit status and line)."""
+    try:
+        yield
+    except BaseException:
+        if not stream.failed:
+            with whole_write(), contextlib.suppress(Exception):
+                writer.stop()
+        raise
 
 
 def _bars_wanted(quiet: bool, fmt: str, output: Path | None) -> bool:
@@ -170,7 +187,8 @@ def plan_scan(
     """What to scan, and how to stamp each row: one entry per input (a folder's media files listed, so the
     bars know the count), less those the output holds (``resume_from``: their statuses join
     ``statuses``/``verdicts``, and rows get the ``file`` key that a later resume matches; its rows must
-    have been made with ``settings``). An input that is one of ``outputs`` is refused; files found inside
+    have been made with ``settings``). An input that is one of ``outputs`` is refused (one that arrives on
+    stdin, left out with a note: :func:`_own_output`); files found inside
     a folder given that lie in one of ``output_folders`` (the --explain folder) and are named as heatmaps
     (an earlier run's) are left out, with a note. Hidden files skipped
     inside folders are noted even when ``quiet``: the results do not cover them. ``paths`` as an iterator
@@ -232,8 +250,9 @@ def _leave_out(items: list[str], named: Sequence[str], folder: Path, log: Callab
 
 def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outputs: Sequence[Path],
              output_folders: Sequence[Path] = ()) -> list[str] | Iterator[str]:
-    """The planned inputs (:func:`mesocli.inputs.plan_inputs`), hidden files noted, an output among them refused:
-    a list for a list, else an iterator that plans each path as it arrives."""
+    """The planned inputs (:func:`mesocli.inputs.plan_inputs`), hidden files noted: a list for a list (an output
+    among them refused), else an iterator that plans each path as it arrives (an output among them left out,
+    :func:`_own_output`: the work done so far is not lost to a refusal, nor the output read as an input)."""
     from mesocli.inputs import hidden_notes, plan_inputs
 
     def plan(arguments: list[str], seen: set[str]) -> list[str]:
@@ -243,13 +262,37 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
             log(f"mesocli: {line}")
         for folder in output_folders:
             items = _leave_out(items, arguments, folder, log)
-        refuse_inputs_as_outputs(items, outputs)
         return items
 
     if isinstance(paths, list):
-        return plan(paths, set())
+        refuse_inputs_as_outputs(planned := plan(paths, set()), outputs)
+        return planned
     seen: set[str] = set()
-    return Stoppable((item for path in paths for item in plan([path], seen)), paths.stop)
+    return Stoppable((item for path in paths for item in plan([path], seen)
+                      if not _own_output(item, outputs, output_folders, log)), paths.stop)
+
+
+def _own_output(item: str, outputs: Sequence[Path], output_folders: Sequence[Path], log: Callable[[str], None]) -> bool:
+    """Whether ``item``, a path that arrived on stdin while the scan runs (too late to refuse the run), is one this
+    scan writes: one of ``outputs`` (appended to with ``--resume``), a temporary file of one (``find`` lists the
+    output being written), or a heatmap in one of ``output_folders`` (the ``--explain`` folder). Such a path is
+    left out, with a note: never read as evidence."""
+    from mesocli.fsutil import is_temporary_of
+    from mesocli.report_html import HEATMAP_FILE
+
+    real = os.path.realpath(item)
+    if any(real == os.path.realpath(target) for target in outputs):
+        log(f"mesocli: left out {item}: it is an output of this scan, not an input")
+        return True
+    if any(is_temporary_of(item, target) for target in outputs):
+        log(f"mesocli: left out {item}: a temporary file of this scan's output, not an input")
+        return True
+    inside = [folder for folder in output_folders if real.startswith(os.path.realpath(folder) + os.sep)]
+    name = os.path.basename(item)
+    if inside and (HEATMAP_FILE.fullmatch(name) or (name.startswith(".") and name.endswith(".part"))):
+        log(f"mesocli: left out {item}: a heatmap in this scan's --explain folder, not an input")
+        return True
+    return False
 
 
 def _ray_rows(todo: list[str] | Iterator[str], options: ScanOptions, model: tuple, workers: int | None,

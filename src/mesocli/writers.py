@@ -6,7 +6,7 @@ Scan writers take result dicts (``ScanResult.to_dict()``):
 ``json``  one JSON document, a list, written as results arrive (``[`` first, ``]`` on close);
 ``jsonl`` one compact object per line, flushed as each input finishes (for ``| jq``);
 ``csv``   one row per input, nested values (faces, segments, detectors, scores, warnings) as compact JSON
-          in their cell;
+          in their cell, a list cut where a spreadsheet would cut it (32,767 characters), saying so;
 ``table`` a rich table for people, printed when the scan is over.
 """
 
@@ -68,6 +68,10 @@ class Writer(Protocol):
 
     def close(self) -> None: ...
 
+    def stop(self) -> None:
+        """The scan stopped before its end (Ctrl-C, SIGTERM, an error): leave a whole document of the rows
+        written so far (JSON: the list closed); a table, made for people at the end, is not printed."""
+
 
 def _compact(value: Any) -> str:
     return json_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
@@ -96,6 +100,8 @@ class JsonlWriter:
     def close(self) -> None:
         self.stream.flush()
 
+    stop = close
+
 
 class JsonWriter:
     """A JSON list, streamed item by item; valid JSON only once closed."""
@@ -103,6 +109,7 @@ class JsonWriter:
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self.count = 0
+        self.closed = False
 
     def write(self, result: dict[str, Any]) -> None:
         text = json_text(json.dumps(result, indent=2, ensure_ascii=False))
@@ -111,8 +118,12 @@ class JsonWriter:
         self.count += 1
 
     def close(self) -> None:
-        self.stream.write("[]\n" if self.count == 0 else "\n]\n")
-        self.stream.flush()
+        if not self.closed:  # once: a stop after the close (the report, written last, failed) adds nothing
+            self.closed = True
+            self.stream.write("[]\n" if self.count == 0 else "\n]\n")
+            self.stream.flush()
+
+    stop = close
 
 
 def weights_digests(model: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -138,8 +149,34 @@ def model_label(model: dict[str, Any], legacy: bool = False) -> str:
     return f"{model.get('name')} ({model.get('arch')}{origin}, {hashes})"
 
 
-def csv_row(result: dict[str, Any]) -> dict[str, Any]:
-    """The flat CSV row of a result: model and frames split into columns, lists as JSON text."""
+CELL_LIMIT = 32_767
+"""The most characters a spreadsheet cell holds (Excel, LibreOffice): a longer one is cut, or split over the next
+cells, and the sheet no longer lines up."""
+_CUT = " (+{more} more, cut: a spreadsheet cell holds 32,767 characters; --format jsonl has them all)"
+
+
+def list_cell(items: list[Any], column: str, path: object, log: Callable[[str], None] | None = None) -> str:
+    """A list as the compact JSON text of a CSV cell, at most :data:`CELL_LIMIT` characters: where the whole list
+    is longer (``--detail`` of a long video), the items that fit, then ``(+N more, cut: …)``, which no JSON reader
+    takes for the whole list; ``log`` is told."""
+    parts = [_compact(item) for item in items]
+    text = "[" + ",".join(parts) + "]"
+    if len(text) <= CELL_LIMIT:
+        return text
+    kept, length = 0, 2 + len(_CUT.format(more=len(parts)))
+    while kept < len(parts) and length + len(parts[kept]) + (kept > 0) <= CELL_LIMIT:
+        length += len(parts[kept]) + (kept > 0)
+        kept += 1
+    if log is not None:
+        log(f"mesocli: {path}: its {column} cell holds {kept} of {len(parts)} items, what a spreadsheet cell holds "
+            "(32,767 characters): --format jsonl has them all")
+    return "[" + ",".join(parts[:kept]) + "]" + _CUT.format(more=len(parts) - kept)
+
+
+def csv_row(result: dict[str, Any], log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The flat CSV row of a result: model and frames split into columns, lists as JSON text (each cell at most
+    :data:`CELL_LIMIT` characters, :func:`list_cell`; ``log`` hears of a cut one)."""
+    path = printable(str(result.get("path")))
     model = result.get("model") or {}
     frames = result.get("frames") or {}
     row = {key: result.get(key) for key in CSV_COLUMNS}
@@ -148,12 +185,12 @@ def csv_row(result: dict[str, Any]) -> dict[str, Any]:
         model_weights_sha256=model.get("weights_sha256")
         or " ".join(f"{name}={digest}" for name, digest in weights_digests(model)) or None,
         frames_sampled=frames.get("sampled"), frames_with_face=frames.get("with_face"),
-        faces=None if result.get("faces") is None else _compact(result["faces"]),
-        segments=_compact(result.get("segments") or []),
+        faces=None if result.get("faces") is None else list_cell(result["faces"], "faces", path, log),
+        segments=list_cell(result.get("segments") or [], "segments", path, log),
         detectors=None if result.get("detectors") is None
         else _compact({name: item["p_fake"] for name, item in result["detectors"].items()}),
-        warnings=_compact(result["warnings"]) if result.get("warnings") else None,
-        scores=None if result.get("scores") is None else _compact(result["scores"]),
+        warnings=list_cell(result["warnings"], "warnings", path, log) if result.get("warnings") else None,
+        scores=None if result.get("scores") is None else list_cell(result["scores"], "scores", path, log),
         settings=None if result.get("settings") is None else _compact(result["settings"]),
     )
     return {key: "" if value is None else spreadsheet_safe(value) for key, value in row.items()}
@@ -166,19 +203,23 @@ def spreadsheet_safe(value: Any) -> Any:
 
 
 class CsvWriter:
-    """A header, then one row per input (empty cell for null)."""
+    """A header, then one row per input (empty cell for null; ``log`` hears of a cell cut to a spreadsheet's
+    limit)."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], log: Callable[[str], None] | None = None) -> None:
         self.stream = stream
+        self.log = log
         self.writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
         self.writer.writeheader()
 
     def write(self, result: dict[str, Any]) -> None:
-        self.writer.writerow(csv_row(result))
+        self.writer.writerow(csv_row(result, self.log))
         self.stream.flush()
 
     def close(self) -> None:
         self.stream.flush()
+
+    stop = close
 
 
 class TableWriter:
@@ -191,6 +232,9 @@ class TableWriter:
 
     def write(self, result: dict[str, Any]) -> None:
         self.rows.append(result)
+
+    def stop(self) -> None:
+        pass
 
     def close(self) -> None:
         from rich.markup import escape
@@ -268,14 +312,15 @@ def refuse_inputs_as_outputs(inputs: Iterable[str | Path], outputs: Iterable[Pat
                                  value=target, folder=inside)
 
 
-def make_writer(fmt: str, stream: IO[str], color: bool | None = None) -> Writer:
-    """The writer for ``fmt`` (one of :data:`FORMATS`) on ``stream``."""
+def make_writer(fmt: str, stream: IO[str], color: bool | None = None,
+                log: Callable[[str], None] | None = None) -> Writer:
+    """The writer for ``fmt`` (one of :data:`FORMATS`) on ``stream``; ``log``: notes (a CSV cell cut short)."""
     if fmt == "jsonl":
         return JsonlWriter(stream)
     if fmt == "json":
         return JsonWriter(stream)
     if fmt == "csv":
-        return CsvWriter(stream)
+        return CsvWriter(stream, log)
     if fmt == "table":
         return TableWriter(stream, color)
     raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import RunCli
+from conftest import ROW_END, RunCli, parsed_rows, read_until
 from media import MediaKit, make_face_video, make_faces
 
 from mesocli.manifest import LOCK, MANIFEST
@@ -290,3 +290,23 @@ def test_resume_from_a_damaged_run_folder(damage: str, reference_run: Path, tmp_
     where = f"{run}/config.json: unreadable" if damage == "config" else f"{run}/checkpoint: damaged checkpoint"
     assert result.error_line().startswith(f"{where}, cannot resume (")
     assert tree(run) == before  # nothing written over it
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+@pytest.mark.parametrize(("number", "status", "said"), [(signal.SIGINT, 130, b""),
+                                                      (signal.SIGTERM, 143, b"mesocli: stopped by SIGTERM\n")])
+def test_a_scan_stopped_after_its_first_row_leaves_a_whole_document_on_stdout(
+        fmt: str, number: int, status: int, said: bytes, kit: MediaKit) -> None:
+    """``scan a.mp4 b.mp4 --format json > out.json`` stopped by Ctrl-C or SIGTERM once a's row is out: the output
+    is the list of the rows done, for ``jq`` to read. It was ``[`` and a's row, without the ``]``."""
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
+                              kit.long_face_video.parent / "later.mp4", "--all-frames", "--workers", "1", "-q",
+                              "--format", fmt], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = read_until(child.stdout, ROW_END[fmt])
+        child.send_signal(number)  # the long video is being read
+        rest, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert (child.returncode, err) == (status, said)
+    assert [row["path"] for row in parsed_rows(fmt, out + rest)] == [str(kit.face_video)]
