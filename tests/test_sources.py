@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import RunCli
+from media import make_faces
 from PIL import Image
 
 from mesocli.datasets import find_dataset, identity_groups, video_id
@@ -386,3 +387,20 @@ def _held_labels(sources: list[dict], seed: int) -> np.ndarray:
     data = load_sources([Source(**source) for source in sources])
     _, held = split_by_groups(data.labels, data.source_index, data.groups, 0.1, seed)
     return data.labels[held][data.source_index[held] == 1]
+
+
+@pytest.mark.parametrize("empty", [False, True], ids=["no-real-folder", "empty-real-folder"])
+def test_a_source_of_one_class_in_a_mix_is_a_one_line_error(
+    empty: bool, two_roots: tuple[Path, Path], tmp_path: Path, run_cli: RunCli
+) -> None:
+    """Each source of a mixing file needs both classes (a one-class source is made with ``methods`` only)."""
+    lone = tmp_path / "lone"
+    make_faces(lone / "train", {"df": 4}, size=(32, 32))
+    if empty:
+        (lone / "train" / "real").mkdir()
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"sources": [{"root": str(two_roots[1])}, {"root": str(lone)}]}))
+    code, out, err = run_cli("train", "--mix", mix, "--out", tmp_path / "run", "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.strip().endswith(f"{lone}/train: no images of class real; both df and real are needed")
+    assert not (tmp_path / "run").exists()

@@ -84,6 +84,7 @@ def test_train_one_epoch_writes_a_loadable_model_card(tiny_data: Path, tmp_path:
     (source,) = card.data["sources"]
     assert card.data["counts"] == source["counts"] == {"df": N_DF + 1, "real": N_REAL} and source["split"] == "train"
     assert len(source["file_list_sha256"]) == 64 and len(card.data["sources_sha256"]) == 64
+    assert len(card.data["content_sha256"]) == 64 and card.metrics["loss"] == "mse"
     assert card.metrics["trainable_params"] == 27_977
     assert 0.0 <= card.metrics["heldout"]["heldout_accuracy"] <= 1.0
     log = json.loads((run / "log.json").read_text())
@@ -152,7 +153,7 @@ def test_resume_equals_uninterrupted_run(
                 raise KeyboardInterrupt
 
             patch.setattr(Trainer, "end_epoch", end_then_stop)
-        else:  # Ctrl-C before the 7th training step: epoch 2 (4 steps an epoch), step 2
+        else:  # Ctrl-C before the 8th training step: epoch 2 (5 steps an epoch, the last of 4 faces), step 2
             prepare = Trainer.prepare
 
             def prepare_then_count(self: Trainer) -> None:
@@ -160,7 +161,7 @@ def test_resume_equals_uninterrupted_run(
                 step, done = self.train_step, [0]
 
                 def counted(x, y, w):
-                    if done[0] == 6:
+                    if done[0] == 7:
                         raise KeyboardInterrupt
                     done[0] += 1
                     return step(x, y, w)
@@ -176,7 +177,7 @@ def test_resume_equals_uninterrupted_run(
         (1, 0, False) if interrupt == "after_epoch_1" else (1, 2, False)
     )
     state = resume_run(run, progress=False)
-    assert state.finished and state.epoch == 2 and state.global_step == 8
+    assert state.finished and state.epoch == 2 and state.global_step == 10
 
     expected, got = _final_state(uninterrupted), _final_state(run)
     assert expected.keys() == got.keys()  # model, optimizer and dropout-seed variables
@@ -190,7 +191,7 @@ def test_resume_equals_uninterrupted_run(
     assert json.loads((run / "best.json").read_text())["epochs"] == json.loads(
         (uninterrupted / "best.json").read_text())["epochs"]
     # finished runs are not trained further
-    assert resume_run(run, progress=False).global_step == 8
+    assert resume_run(run, progress=False).global_step == 10
 
 
 
@@ -240,11 +241,11 @@ def test_sigterm_waits_for_a_held_block_as_ctrl_c_does() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("point", "saved_at", "number"),
-    [("after_update_7", (1, 3), signal.SIGINT),  # epoch 2: the 7th step applied its update, its bookkeeping not done
-     ("after_update_4", (0, 4), signal.SIGINT),  # the same after the last step of epoch 1
-     ("heldout_scoring", (0, 4), signal.SIGINT),  # epoch 1 trained, its held-out part being scored
+    [("after_update_8", (1, 3), signal.SIGINT),  # epoch 2: the 8th step applied its update, its bookkeeping not done
+     ("after_update_5", (0, 5), signal.SIGINT),  # the same after the last (partial) step of epoch 1
+     ("heldout_scoring", (0, 5), signal.SIGINT),  # epoch 1 trained, its held-out part being scored
      ("saving_best", (1, 0), signal.SIGINT),  # epoch 1 being checkpointed: its best weights being written
-     ("after_update_7", (1, 3), signal.SIGTERM),  # SIGTERM under the CLI: as Ctrl-C
+     ("after_update_8", (1, 3), signal.SIGTERM),  # SIGTERM under the CLI: as Ctrl-C
      ("saving_best", (1, 0), signal.SIGTERM)],
 )
 def test_ctrl_c_at_any_point_resumes_to_the_uninterrupted_run_and_its_log(
@@ -291,10 +292,10 @@ def test_ctrl_c_at_any_point_resumes_to_the_uninterrupted_run_and_its_log(
 
     saved = json.loads((run / "checkpoint" / "state.json").read_text())
     epoch, step = saved_at
-    assert (saved["epoch"], saved["step"], saved["global_step"]) == (epoch, step, 4 * epoch + step)
+    assert (saved["epoch"], saved["step"], saved["global_step"]) == (epoch, step, 5 * epoch + step)
     assert len(saved["history"]) == epoch
     state = resume_run(run, progress=False)
-    assert state.finished and state.global_step == 8
+    assert state.finished and state.global_step == 10
 
     expected, got = _final_state(uninterrupted), _final_state(run)
     assert expected.keys() == got.keys()
@@ -322,7 +323,7 @@ def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
     code, out, err = run_cli("train", "--resume", run, "--epochs", "2")
     assert code == 0, err
     state = json.loads((run / "checkpoint" / "state.json").read_text())
-    assert (state["epoch"], state["global_step"], state["finished"]) == (2, 8, True)
+    assert (state["epoch"], state["global_step"], state["finished"]) == (2, 10, True)
     expected, got = _final_state(uninterrupted), _final_state(run)
     for key in expected:  # batches, augmentation and learning rate depend on (seed, epoch, step) only
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
@@ -851,3 +852,120 @@ def test_an_extension_refused_on_changed_data_leaves_an_early_stopped_run_stoppe
     state = resume_run(run, progress=False)
     assert state.finished and state.epoch == 1
     assert not (run / "checkpoints" / "epoch_002.weights.h5").exists()
+
+
+def test_an_epoch_trains_on_every_training_image_once(tmp_path: Path) -> None:
+    """With N mod B images over whole batches, the last, partial batch is trained on too (it was left out:
+    3 of these 11 faces were never seen that epoch)."""
+    from media import make_faces
+
+    from mesocli.checkpoint import TrainState
+
+    data = make_faces(tmp_path / "data", {"df": 6, "real": 5}, size=(32, 32), seed=4)
+    config = TrainConfig(data=str(data), epochs=1, batch_size=4, val_fraction=0.0, augment=False, seed=2,
+                         command="pytest")
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer.prepare()
+    step, fed = trainer.train_step, []
+
+    def counted(x, y, w):
+        fed.extend(np.round(x.numpy() * 255).astype(np.uint8))  # --no-augment: the decoded faces, /255
+        return step(x, y, w)
+
+    trainer.train_step = counted
+    state = TrainState()
+    record = trainer.run_epoch(state)
+    assert len(trainer.train_idx) == 11 and len(fed) == 11 and state.step == 3
+    assert sorted(face.tobytes() for face in fed) == sorted(trainer.images[i].tobytes() for i in trainer.train_idx)
+    assert record["images_per_second"] > 0
+
+
+def test_the_held_out_loss_is_the_runs_loss(tiny_data: Path, tmp_path: Path) -> None:
+    """``--loss bce``: the held-out loss is binary cross-entropy as training's (it was always the MSE)."""
+    from mesocli.predictor import Predictor
+
+    for loss in ("mse", "bce"):
+        trainer = Trainer(replace(config_for(tiny_data, 1), loss=loss), tmp_path / loss, progress=False)
+        trainer.prepare()  # an untrained network scores the held-out part
+        p = np.clip(Predictor(trainer.model).p_real(trainer.images[trainer.held_idx]), 1e-7, 1 - 1e-7)
+        y = trainer.labels[trainer.held_idx]
+        expected = (np.mean((p - y) ** 2) if loss == "mse"
+                    else np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+        assert trainer.evaluate_heldout()["heldout_loss"] == pytest.approx(float(expected), rel=1e-4), loss
+
+
+def test_resume_refuses_a_run_whose_images_were_rewritten_under_their_names(tmp_path: Path) -> None:
+    """Faces replaced in place between a kill and the resume (``extract --force`` with other settings): the file
+    list is the same, the faces are not. The resume went on silently, training on other faces than it started."""
+    data = make_tiny_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    start_run(config_for(data, 1), run, progress=False)
+    planned = (run / "config.json").read_text()
+    victim = data / "train" / "real" / "00003.jpg"
+    original = victim.read_bytes()
+    Image.fromarray(np.full((90, 70, 3), 128, np.uint8)).save(victim, quality=90)
+    with pytest.raises(UsageError, match="the run's data changed since it started .images rewritten"):
+        resume_run(run, progress=False, epochs=2)
+    assert (run / "config.json").read_text() == planned  # the refused extension is not recorded
+    victim.write_bytes(original)  # the data as it was: the run goes on
+    assert resume_run(run, progress=False, epochs=2).epoch == 2
+
+
+@pytest.mark.slow
+def test_a_run_with_every_augmentation_and_bce_resumes_after_a_crash_as_the_uninterrupted_run(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resume tests above use the default recipe; this one ``--loss bce --label-smoothing --rescale-prob
+    --degrade-prob`` (the bundled weights' kind of run), crashed in epoch 2 with nothing saved (as ``kill -9``
+    leaves it: the state of epoch 1's checkpoint), then resumed."""
+    config = replace(config_for(tiny_data, 2), loss="bce", label_smoothing=0.1, rescale_prob=0.5, degrade_prob=0.5)
+    reference = tmp_path / "reference"
+    start_run(replace(config), reference, progress=False)
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        prepare = Trainer.prepare
+
+        def prepare_then_crash(self: Trainer) -> None:
+            prepare(self)
+            step, done = self.train_step, [0]
+
+            def counted(x, y, w):
+                if done[0] == 7:  # epoch 2, step 2
+                    raise RuntimeError("power cut")
+                done[0] += 1
+                return step(x, y, w)
+
+            self.train_step = counted
+
+        patch.setattr(Trainer, "prepare", prepare_then_crash)
+        with pytest.raises(RuntimeError, match="power cut"):
+            start_run(replace(config), run, progress=False)
+    saved = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert (saved["epoch"], saved["step"]) == (1, 0)  # nothing of epoch 2 was saved
+    assert resume_run(run, progress=False).global_step == 10
+    expected, got = _final_state(reference), _final_state(run)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    ours, theirs = (json.loads((folder / "log.json").read_text()) for folder in (run, reference))
+    assert [row["heldout_loss"] for row in ours] == pytest.approx([row["heldout_loss"] for row in theirs], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_the_same_seed_trains_the_same_run_and_another_seed_another(tmp_path: Path) -> None:
+    """``--seed`` fixes the held-out draw, the initialisation, the order of the batches and their augmentation."""
+    from media import make_faces
+
+    data = make_faces(tmp_path / "data", {"df": 9, "real": 8}, size=(32, 32), seed=6)
+
+    def trained(seed: int, name: str) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+        config = TrainConfig(data=str(data), epochs=1, batch_size=4, val_fraction=0.3, seed=seed, command="pytest")
+        start_run(config, tmp_path / name, progress=False)
+        return _final_state(tmp_path / name), json.loads((tmp_path / name / "log.json").read_text())
+
+    (first, first_log), (again, again_log), (other, _) = trained(3, "a"), trained(3, "b"), trained(4, "c")
+    assert first.keys() == again.keys() == other.keys()
+    for key in first:
+        np.testing.assert_array_equal(again[key], first[key], err_msg=key)
+    assert [{k: v for k, v in row.items() if k not in ("seconds", "images_per_second")} for row in again_log] == [
+        {k: v for k, v in row.items() if k not in ("seconds", "images_per_second")} for row in first_log]
+    assert any(not np.array_equal(other[key], first[key]) for key in first)

@@ -128,14 +128,15 @@ def _prepared(config: Any, run_dir: Path, progress: bool) -> Trainer:
     the data changed since the run saved its state (another held-out part than the one it selected on)."""
     trainer = Trainer(config, run_dir, progress)
     trainer.prepare()
-    trainer.check_split_unchanged(_saved_split(run_dir))
+    trainer.check_split_unchanged(_saved_split(run_dir), _saved_split(run_dir, "data_sha256"))
     return trainer
 
 
-def _saved_split(run_dir: Path) -> str | None:
-    """The ``split_sha256`` a run saved in its state; None without one (no state, an unreadable one, an older run)."""
+def _saved_split(run_dir: Path, key: str = "split_sha256") -> str | None:
+    """The ``split_sha256`` (or another ``key``) a run saved in its state; None without one (no state, an
+    unreadable one, an older run)."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        return json.loads((run_dir / "checkpoint" / STATE_FILE).read_text()).get("split_sha256")
+        return json.loads((run_dir / "checkpoint" / STATE_FILE).read_text()).get(key)
     return None
 
 

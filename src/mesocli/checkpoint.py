@@ -42,6 +42,7 @@ class TrainState:
     epoch_accuracy: float = 0.0  # sum of its batches' accuracies
     epoch_seconds: float = 0.0  # time spent on its batches
     split_sha256: str | None = None  # the training and held-out files the run started with (None: older runs)
+    data_sha256: str | None = None  # the bytes of those files (None: runs saved before this check)
 
     def next_epoch(self) -> None:
         """Point at the start of the next epoch: step and running totals at 0."""

@@ -229,6 +229,16 @@ def selection_score(select: str, record: dict[str, Any]) -> list[float]:
             "loss": [-loss, record.get("heldout_accuracy", 0.0)]}[select]
 
 
+def heldout_loss(loss: str, p_real: np.ndarray, y: np.ndarray) -> float:
+    """The run's ``--loss`` (MSE or BCE, clipped as the training step clips it) of P(real) against the true
+    0/1 labels, unweighted and without label smoothing: the mean over the faces given."""
+    p = np.asarray(p_real, dtype=np.float64)
+    if loss == "bce":
+        p = np.clip(p, 1e-7, 1 - 1e-7)
+        return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+    return float(np.mean((p - y) ** 2))
+
+
 def load_run_data(config: TrainConfig) -> TrainingData:
     """A run's training files: its sources, cut to the ``limit`` subset (drawn with the held-out seed)."""
     sources = config.source_list()
@@ -289,6 +299,7 @@ class Trainer:
         self.bars = progress and sys.stderr.isatty()  # notes always, progress bars only on a terminal
         self.prepared = False
         self.stop_reason: str | None = None  # set by end_epoch when the run stops there
+        self._data_sha256: str | None = None  # data_sha256, once computed
 
     # ---------- setup ----------
     def prepare(self) -> None:
@@ -404,21 +415,23 @@ class Trainer:
 
     def batches(self, epoch: int, start_step: int = 0) -> tuple[int, Any]:
         """The epoch's number of steps, and its batches from ``start_step`` on as a tf.data pipeline of
-        (faces, labels, sample weights): shuffled and augmented as functions of (seed, epoch, step)."""
+        (faces, labels, sample weights): shuffled and augmented as functions of (seed, epoch, step). Every
+        training face is in one batch an epoch: the last batch holds the N mod ``batch_size`` left over."""
         tf, config = self.tf, self.config
         order = np.random.default_rng([config.seed, epoch]).permutation(self.train_idx)
-        steps = len(order) // config.batch_size
-        batches = order[: steps * config.batch_size].reshape(steps, config.batch_size)
+        size = config.batch_size
+        steps = -(-len(order) // size)
         images, labels, weights = self.images, self.labels, self.sample_weights
 
-        def gather(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def gather(step: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            index = order[step * size : (step + 1) * size]
             return images[index], labels[index], weights[index]
 
-        def load(step: Any, index: Any) -> Any:
-            x, y, w = tf.numpy_function(gather, [index], [tf.uint8, tf.float32, tf.float32], stateful=False)
-            x.set_shape([config.batch_size, 256, 256, 3])
-            y.set_shape([config.batch_size])
-            w.set_shape([config.batch_size])
+        def load(step: Any) -> Any:
+            x, y, w = tf.numpy_function(gather, [step], [tf.uint8, tf.float32, tf.float32], stateful=False)
+            x.set_shape([None, 256, 256, 3])
+            y.set_shape([None])
+            w.set_shape([None])
             if config.augment or config.rescale_prob > 0 or config.degrade_prob > 0:  # --no-augment: paper's only
                 offset = tf.cast(epoch * 1_000_000, tf.int64) + step
                 seed = tf.stack([tf.constant(config.seed, tf.int64), offset])
@@ -427,11 +440,12 @@ class Trainer:
                 x = tf.cast(x, tf.float32) / 255.0
             return x, y, w
 
-        ds = tf.data.Dataset.from_tensor_slices((np.arange(steps, dtype=np.int64), batches)).skip(start_step)
+        ds = tf.data.Dataset.range(start_step, steps)
         return steps, ds.map(load, num_parallel_calls=2, deterministic=True).prefetch(2)
 
     def evaluate_heldout(self) -> dict[str, float]:
-        """Held-out loss, accuracy and AUC: per source, then their mean (the figures that select the epoch)."""
+        """Held-out loss (:func:`heldout_loss`), accuracy and AUC: per source, then their mean (the figures that
+        select the epoch)."""
         from sklearn.metrics import roc_auc_score
 
         from mesocli.predictor import Predictor
@@ -445,7 +459,7 @@ class Trainer:
         result: dict[str, float] = {}
         for source in np.unique(sources):
             mine = sources == source
-            figures = {"heldout_loss": float(np.mean((p_real[mine] - y[mine]) ** 2)),
+            figures = {"heldout_loss": heldout_loss(self.config.loss, p_real[mine], y[mine]),
                        "heldout_accuracy": float(np.mean((p_real[mine] > 0.5) == (y[mine] == 1)))}
             if len(np.unique(y[mine])) == 2:
                 figures["heldout_auc"] = float(roc_auc_score(y[mine], p_real[mine]))
@@ -487,7 +501,8 @@ class Trainer:
             "train_loss": state.epoch_loss / done if done else None,
             "train_accuracy": state.epoch_accuracy / done if done else None,
             "seconds": round(seconds, 2),
-            "images_per_second": round(done * config.batch_size / seconds, 2) if seconds else None,
+            "images_per_second": round(min(done * config.batch_size, len(self.train_idx)) / seconds, 2)
+            if seconds else None,
             **self.evaluate_heldout(),
         }
 
@@ -521,8 +536,8 @@ class Trainer:
             self.prepare()
         config = self.config
         state = load_state(self.run_dir, self._variables(), config.arch) if resume else TrainState()
-        self.check_split_unchanged(state.split_sha256)
-        state.split_sha256 = self.split_sha256()
+        self.check_split_unchanged(state.split_sha256, state.data_sha256)
+        state.split_sha256, state.data_sha256 = self.split_sha256(), self.data_sha256()
         if state.finished:
             self.log("run already finished; nothing to do", file=sys.stderr)
             return state
@@ -561,14 +576,32 @@ class Trainer:
                     "utf-8", "surrogateescape"))
         return digest.hexdigest()
 
-    def check_split_unchanged(self, saved: str | None) -> None:
+    def data_sha256(self) -> str:
+        """A hash of the bytes of the training and held-out files, in :meth:`split_sha256`'s order: an image
+        rewritten under its old name (``extract --force`` with other settings) changes it."""
+        if self._data_sha256 is None:
+            digest = hashlib.sha256()
+            for index in (*self.train_idx, *self.held_idx):
+                try:
+                    digest.update(hashlib.sha256(self.data.combined.paths[index].read_bytes()).digest())
+                except OSError:
+                    digest.update(b"unreadable")  # read a moment ago: it changed meanwhile
+            self._data_sha256 = digest.hexdigest()
+        return self._data_sha256
+
+    def check_split_unchanged(self, saved: str | None, saved_data: str | None = None) -> None:
         """Refuse (UsageError) to go on with a run whose data changed since its state was saved (``saved``: its
-        :meth:`split_sha256`; None for a new run or one saved before this check): other files would be held out,
-        some of them already trained on, and the batches' order would not be the run's."""
+        :meth:`split_sha256`, ``saved_data``: its :meth:`data_sha256`; None for a new run or one saved before
+        the check): other files would be held out, some of them already trained on, the batches' order would
+        not be the run's, or other faces would stand under the names it trained on."""
         if saved is not None and saved != self.split_sha256():
             raise SplitChanged(f"{self.run_dir}: the run's data changed since it started (files added, removed or "
                              "unreadable), so its training and held-out parts are no longer the ones it trained and "
                              "selected on; restore the data, or start a new run")
+        if saved_data is not None and saved_data != self.data_sha256():
+            raise SplitChanged(f"{self.run_dir}: the run's data changed since it started (images rewritten under "
+                               "the same names), so it would train and select on other faces than it did; restore "
+                               "the data, or start a new run")
 
     def _stop_reason(self, state: TrainState) -> str | None:
         """Why the run stops after the epoch just ended (patience, or the learning rate at its floor with two
@@ -602,6 +635,7 @@ class Trainer:
                 "sources": self.data.describe(),
                 "files": len(self.data.labels),
                 "sources_sha256": self.data.sha256(),
+                "content_sha256": self.data_sha256(),  # the bytes of the faces trained and held out
                 "counts": self.data.combined.counts,
                 "heldout_fraction": config.val_fraction,
                 "heldout_seed": config.split_seed,
@@ -612,7 +646,8 @@ class Trainer:
                 "dropped_shared_identity": self.dropped_shared,
             },
             epochs=epochs,
-            metrics={"heldout": heldout, "trainable_params": count_trainable(self.model), **metrics},
+            metrics={"heldout": heldout, "loss": config.loss, "trainable_params": count_trainable(self.model),
+                     **metrics},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         save_own(self.model, target, card)
