@@ -139,9 +139,9 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
         require_ray()
     if resume and (output is None or force):
         raise ParameterError("{resume} needs {output} FILE (JSON Lines), and not {force}")
-    refuse_existing(output, force or resume,
-                    "{value}: exists; pass {force} to replace it, or {resume} to add the inputs it lacks")
     fmt = fmt or format_for(None if output is None else output.name, sys.stdout.isatty())
+    resumable = ", or {resume} to add the inputs it lacks" if fmt == "jsonl" else ""  # --resume appends JSON Lines
+    refuse_existing(output, force or resume, "{value}: exists; pass {force} to replace it" + resumable)
     check_known("fmt", fmt, FORMATS)
     if resume and fmt != "jsonl":
         raise ParameterError("{resume} appends JSON Lines: give an {output} ending in .jsonl, or {fmt} jsonl")
