@@ -60,6 +60,9 @@ def run_scan(
     explainer = _explainer(explain, report, explain_top, options, force, output)
     if explainer is not None and engine == "ray":
         raise ParameterError("{report} and {explain} need the local engine (the heatmaps are made where the faces are)")
+    if explainer is not None and workers is not None and workers > 1:
+        raise ParameterError("{report} and {explain} scan in this process (the heatmaps are drawn from its crops): "
+                             "not with {workers} {value}; leave {workers} out", value=workers)
     if explainer is not None and resume:
         raise ParameterError("{report} and {explain} cover the inputs of one run: not with {resume}, whose output "
                              "holds inputs of earlier runs too")
