@@ -547,7 +547,8 @@ def test_the_injected_import_warning_is_an_error_outside_mesocli() -> None:
     assert done.returncode == 1 and "DeprecationWarning: 'oneOf' deprecated" in done.stderr
 
 
-@pytest.mark.parametrize("command", ["eval --plot", "explain", "scan --report", "export --format tflite", "train"])
+@pytest.mark.parametrize("command", ["eval --plot", "explain", "scan --report", "export --format tflite",
+                                     pytest.param("train", marks=pytest.mark.slow)])
 def test_a_libraries_own_deprecation_at_import_is_not_an_error(command: str, tmp_path: Path, crops: list[Path],
                                                                tiny_data: Path, own_weights: Path) -> None:
     """``PYTHONWARNINGS=error`` with matplotlib 3.8-3.10 and pyparsing 3.3: matplotlib's import warned
