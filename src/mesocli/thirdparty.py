@@ -15,9 +15,19 @@ MATPLOTLIB = ("matplotlib", "pyparsing")
 @contextlib.contextmanager
 def their_deprecations(*packages: str) -> Iterator[None]:
     """A block in which (Pending)DeprecationWarnings raised by ``packages``' own code are ignored; every other
-    warning, mesocli's own included, follows the user's filters, which are as they were after the block."""
+    warning, mesocli's own included, follows the user's filters. After it, the filters are the user's and those
+    that the block added itself (a library's import: scipy ignores "numpy.ndarray size changed"), as without it."""
     module = "(" + "|".join(map(re.escape, packages)) + r")(\.|$)"
     with warnings.catch_warnings():
+        before = list(warnings.filters)
         for category in (DeprecationWarning, PendingDeprecationWarning):
             warnings.filterwarnings("ignore", category=category, module=module)
-        yield
+        ours = warnings.filters[:2]
+        try:
+            yield
+        finally:
+            added = [entry for entry in warnings.filters
+                     if entry not in before and not any(entry is mine for mine in ours)]
+    for action, message, category, where, lineno in reversed(added):  # each goes in front, in its order
+        warnings.filterwarnings(action, message.pattern if message else "", category, where.pattern if where else "",
+                                lineno)

@@ -591,6 +591,26 @@ def test_a_users_warning_filters_still_apply_to_mesocli() -> None:
         assert warnings.filters == before
 
 
+def test_the_filters_a_library_sets_at_its_import_stay() -> None:
+    """What the libraries set while they are imported (scipy ignores "numpy.ndarray size changed", urllib3 its
+    DependencyWarning) stays set after the import, as without the block, in front of the user's filters."""
+    import warnings
+
+    from mesocli.thirdparty import their_deprecations
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        users = list(warnings.filters)
+        with their_deprecations("scipy"):
+            warnings.filterwarnings("ignore", message="numpy.ndarray size changed")  # as scipy's import does
+            warnings.simplefilter("always", ResourceWarning)
+        assert warnings.filters[2:] == users
+        warnings.warn_explicit("numpy.ndarray size changed, may indicate binary incompatibility", RuntimeWarning,
+                               "x.py", 1, module="scipy._lib")
+        with pytest.raises(DeprecationWarning):
+            warnings.warn_explicit("old", DeprecationWarning, "x.py", 1, module="scipy.sparse")
+
+
 @pytest.mark.parametrize("setting", [{"floatx": "float16"}, {"image_data_format": "channels_first"}],
                          ids=["float16", "channels-first"])
 def test_a_users_keras_settings_do_not_change_the_scores(setting: dict[str, str], tmp_path: Path, crops: list[Path],
