@@ -548,12 +548,13 @@ def test_the_injected_import_warning_is_an_error_outside_mesocli() -> None:
 
 
 @pytest.mark.parametrize("command", ["eval --plot", "explain", "scan --report", "export --format tflite",
-                                     pytest.param("train", marks=pytest.mark.slow)])
+                                     "scan --runtime tensorflow", pytest.param("train", marks=pytest.mark.slow)])
 def test_a_libraries_own_deprecation_at_import_is_not_an_error(command: str, tmp_path: Path, crops: list[Path],
                                                                tiny_data: Path, own_weights: Path) -> None:
     """``PYTHONWARNINGS=error`` with matplotlib 3.8-3.10 and pyparsing 3.3: matplotlib's import warned
     (DeprecationWarning), and ``eval --plot``, ``explain``, ``scan --report`` and ``train`` ended in a traceback,
-    exit 1. A library's own deprecation notices at its import are not the user's to fix."""
+    exit 1; so did every TensorFlow path (Keras imports matplotlib.pyplot). A library's own deprecation notices
+    at its import are not the user's to fix."""
     args = {
         "eval --plot": ["eval", "--data", tiny_data, "--weights", own_weights, "--bootstrap", "0", "-q",
                         "--plot", tmp_path / "roc.png"],
@@ -561,6 +562,8 @@ def test_a_libraries_own_deprecation_at_import_is_not_an_error(command: str, tmp
         "scan --report": ["scan", crops[0], "--weights", own_weights, "--detector", "none", "-q",
                           "--report", tmp_path / "report.html"],
         "export --format tflite": ["export", own_weights, "--format", "tflite", "-o", tmp_path / "m.tflite"],
+        "scan --runtime tensorflow": ["scan", crops[0], "--weights", own_weights, "--detector", "none",
+                                      "--runtime", "tensorflow"],
         "train": ["train", tiny_data, "--split", "train", "--out", tmp_path / "run", "--epochs", "1",
                   "--batch-size", "4", "--val-fraction", "0.25", "-q"],
     }[command]
