@@ -104,6 +104,7 @@ def test_an_output_that_is_not_scan_results_is_refused_untouched(run_cli: RunCli
 
 
 @pytest.mark.parametrize(("line", "why"), [("not json", "not JSON"), ("[1, 2]", "not a JSON object"),
+                                           ("null", "not a JSON object"),
                                            ('{"a": 1}', "no 'status' key"), ('{"status": "ok"}', "no 'path' key")])
 def test_a_line_that_is_not_a_scan_result_says_why_in_words(run_cli: RunCli, tmp_path: Path, line: str,
                                                              why: str) -> None:

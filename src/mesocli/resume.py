@@ -149,9 +149,9 @@ def read_done(output: Path) -> tuple[Done, str | None]:
             continue
         try:
             row = json.loads(line)
+            why = None if isinstance(row, dict) else "not a JSON object"
         except ValueError:
-            row = None
-        why = "not JSON" if row is None else None if isinstance(row, dict) else "not a JSON object"
+            why = "not JSON"
         try:
             if why is None:
                 outcome = (str(row["status"]), row.get("verdict"))
