@@ -6,7 +6,7 @@
 # FFPP_ROOT holds <split>/<method>/<id>.mp4 (default ../shared/data/ffpp-c23); OUT_DIR (default
 # build/ffpp-faces) receives <split>/{df,real}/<method>/<video>_<frame>.jpg: the label comes from the
 # method folder (original = real, every other method = df), the FF++ video id stays in the file name
-# (033_097_0012.jpg), which is what identity-grouped held-out splits and per-method eval read.
+# (033_097_12.jpg), which is what identity-grouped held-out splits and per-method eval read.
 # By default every frame is extracted (hog detector, largest face) and training picks a frame stride
 # per source (docs/training.md has the measurement behind it); FRAME_OPTION replaces --all-frames,
 # e.g. `--frames 20` for the evaluation set. SPLITS (default "train test") limits the splits.
@@ -28,7 +28,7 @@ for split in ${SPLITS:-train test}; do
     status=0
     "$mesocli" extract "$method_dir" "$out" --layout dataset --split "$split" --label "$label/$method" \
       "${frames[@]}" --detector hog --quiet --format json > /dev/null || status=$?
-    # 3 = some input had no face or failed; the manifest says which, the others are extracted
+    # 3 = some input failed; the manifest says which and why, the others are extracted
     if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then exit "$status"; fi
   done
 done

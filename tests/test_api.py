@@ -54,6 +54,19 @@ def test_the_cli_offers_the_library_choices() -> None:
     assert [loss.value for loss in Loss] == list(LOSSES)
 
 
+def test_a_loaded_model_given_to_load_model_is_one_short_line(model) -> None:
+    """``mesocli.load_model(model)`` with a model already loaded: the error held the model's whole repr, its ONNX
+    graph's bytes included (331,490 characters)."""
+    with pytest.raises(ParameterError) as raised:
+        mesocli.load_model(model)
+    message = str(raised.value)
+    assert message.startswith("name_or_path must be one of df, f2f, fs, any or a weights file, not OnnxModel(")
+    assert len(message) < 200 and "\n" not in message
+    with pytest.raises(ParameterError) as raised:
+        mesocli.scan([b"x" * 100_000], model=model)
+    assert len(str(raised.value)) < 200
+
+
 def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
     assert model.describe()["arch"] == "meso4"
     own = mesocli.load_model(own_weights, runtime="tensorflow")

@@ -7,6 +7,7 @@ import io
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from conftest import RunCli
 from media import MediaKit
 from PIL import Image
@@ -93,6 +94,20 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
     assert code == 2 and "exists; pass --force" in stderr
     code, _, stderr = run_cli("scan", kit.face_jpeg, "--weights", own_weights, "--explain", faces)
     assert code == 2 and "not empty; pass --force" in stderr
+
+
+@pytest.mark.parametrize("flag", ["--report", "--explain"])
+def test_workers_are_refused_with_heatmaps_rather_than_ignored(run_cli: RunCli, kit: MediaKit, own_weights: Path,
+                                                              tmp_path: Path, flag: str) -> None:
+    """``scan --workers 4 --report r.html`` scanned in one process, the --workers given ignored without a word
+    (the heatmaps are drawn from crops kept in this process); it is refused now, as --engine ray is."""
+    target = tmp_path / ("report.html" if flag == "--report" else "faces")
+    result = run_cli("scan", kit.face_jpeg, "--weights", own_weights, flag, target, "--workers", "2")
+    assert result.code == 2
+    assert result.error_line() == ("--report and --explain scan in this process (the heatmaps are drawn from its "
+                                   "crops): not with --workers 2; leave --workers out")
+    assert not target.exists()
+    assert run_cli("scan", kit.face_jpeg, "--weights", own_weights, flag, target, "--workers", "1", "-q").code == 0
 
 
 def test_report_shows_every_detector_and_every_track(tmp_path: Path) -> None:

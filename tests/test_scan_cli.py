@@ -207,6 +207,18 @@ def test_output_is_written_atomically_and_not_overwritten(scan, faces: list[Path
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary file left behind
 
 
+@pytest.mark.parametrize("name, hint", [("earlier.jsonl", True), ("earlier.csv", False), ("earlier.json", False)])
+def test_an_existing_output_suggests_resume_only_where_resume_works(scan, faces: list[Path], tmp_path: Path,
+                                                                     name: str, hint: bool) -> None:
+    """``-o report.csv`` over an existing file said "pass --force to replace it, or --resume to add the inputs it
+    lacks"; the --resume it suggested was then refused ("--resume appends JSON Lines")."""
+    target = tmp_path / name
+    target.write_text("earlier\n")
+    result = scan("--output", target, faces[0])
+    expected = f"{target}: exists; pass --force to replace it" + (", or --resume to add the inputs it lacks" * hint)
+    assert (result.code, result.error_line()) == (2, expected)
+
+
 @pytest.mark.parametrize(
     "args",
     [["--format", "xml"], ["--aggregate", "median"], ["--frames", "5", "--fps", "2"], ["--threshold", "2"],

@@ -103,6 +103,19 @@ def test_an_output_that_is_not_scan_results_is_refused_untouched(run_cli: RunCli
     assert output.read_text() == "not json\n{}\n"
 
 
+@pytest.mark.parametrize(("line", "why"), [("not json", "not JSON"), ("[1, 2]", "not a JSON object"),
+                                           ("null", "not a JSON object"),
+                                           ('{"a": 1}', "no 'status' key"), ('{"status": "ok"}', "no 'path' key")])
+def test_a_line_that_is_not_a_scan_result_says_why_in_words(run_cli: RunCli, tmp_path: Path, line: str,
+                                                             why: str) -> None:
+    """The reason was the name of a Python exception: ``line 2 is not a scan result (KeyError)``."""
+    output = tmp_path / "notes.jsonl"
+    output.write_text(line + "\n")
+    result = run_cli("scan", tmp_path / "x.mp4", "-o", output, "--resume")
+    assert (result.code, result.error_line()) == (2, f"{output}: line 1 is not a scan result ({why}); --resume "
+                                                     "needs the JSON Lines output of an earlier scan")
+
+
 def test_plan_and_keys(clips, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

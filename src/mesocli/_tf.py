@@ -58,8 +58,12 @@ def import_tensorflow() -> ModuleType:
     # Keras's own deprecation notices (NumPy 2's copy keyword) are not the user's to fix: under
     # PYTHONWARNINGS=error they were tracebacks
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(keras|tensorflow)(\.|$)")
+    from mesocli.thirdparty import MATPLOTLIB, their_deprecations
+
     try:
-        with quiet():
+        # Keras imports matplotlib.pyplot (keras.visualization), whose deprecations (pyparsing 3.3) are not the
+        # user's to fix either
+        with quiet(), their_deprecations(*MATPLOTLIB):
             import tensorflow as tf
 
             tf.config.list_physical_devices()

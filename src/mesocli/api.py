@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import os
+import reprlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -72,12 +73,19 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
         if path is not None and (path.suffix or len(path.parts) > 1):  # meant as a file
             raise WeightsError(f"{os.fspath(path)}: weights file not found")
         value = name_or_path if path is None else os.fspath(path)
-        raise ParameterError("{" + parameter + "} must be one of {choices} or a weights file, not {value!r}",
-                             choices=", ".join(names), value=value)
+        raise ParameterError("{" + parameter + "} must be one of {choices} or a weights file, not {value}",
+                             choices=", ".join(names), value=_short(value))
     if arch == ENSEMBLE:  # else the library's WeightsError, which speaks of --arch and --weights
         raise ParameterError("{arch} ensemble averages the bundled weights of both networks: {" + parameter
                              + "} must be one of {choices}, not a weights file", choices=", ".join(names))
     return resolve(arch, names[0], path, runtime)
+
+
+def _short(value: object) -> str:
+    """``repr(value)`` cut to a line's worth: a loaded model's repr holds its whole ONNX graph."""
+    shortened = reprlib.Repr()
+    shortened.maxstring = shortened.maxother = 80
+    return shortened.repr(value)
 
 
 def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
@@ -85,7 +93,8 @@ def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
     items = list(inputs) if many else [inputs]
     wrong = [item for item in items if not isinstance(item, str | os.PathLike)]
     if wrong:
-        raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value!r}", value=wrong[0])
+        raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value}",
+                             value=_short(wrong[0]))
     if not items:
         raise ParameterError("{inputs} is empty")
     return [os.fspath(item) for item in items]

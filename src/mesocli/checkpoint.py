@@ -88,10 +88,13 @@ def write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
 
 def plot_history(history: list[dict[str, Any]], target: Path) -> None:
     """Training and held-out loss and accuracy per epoch, side by side, as a PNG."""
-    import matplotlib
+    from mesocli.thirdparty import MATPLOTLIB, their_deprecations
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    with their_deprecations(*MATPLOTLIB):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))

@@ -278,7 +278,7 @@ def run_eval(
     for target in (plot, scores):
         if target is not None and Path(target).is_dir():
             raise UsageError(f"{target} is a folder; give a file name")
-        writers.refuse_existing(target, force, "{value} exists; pass {force} to overwrite it")
+        writers.refuse_existing(target, force)
     if plot is not None:
         writers.check_plot_format(plot)
     if plot is not None and scores is not None and plot.resolve() == scores.resolve():

@@ -115,7 +115,10 @@ class GradCam:
 
 def colorize(heat: np.ndarray, colormap: str = COLORMAP) -> np.ndarray:
     """A [0, 1] map as (H, W, 3) uint8 colours of ``colormap``."""
-    from matplotlib import colormaps
+    from mesocli.thirdparty import MATPLOTLIB, their_deprecations
+
+    with their_deprecations(*MATPLOTLIB):
+        from matplotlib import colormaps
 
     rgba = colormaps[colormap](np.clip(heat, 0.0, 1.0))
     return np.rint(rgba[..., :3] * 255).astype(np.uint8)

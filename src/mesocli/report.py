@@ -74,8 +74,11 @@ def timeline_png(result: dict[str, Any], evidence: InputEvidence | None, smooth:
     no_face = [t for _, t in evidence.no_face_frames()] if evidence is not None else []
     if not faces and not no_face:
         return None
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from mesocli.thirdparty import MATPLOTLIB, their_deprecations
+
+    with their_deprecations(*MATPLOTLIB):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
     threshold = float(result.get("threshold", 0.5))
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")

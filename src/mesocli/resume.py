@@ -149,17 +149,24 @@ def read_done(output: Path) -> tuple[Done, str | None]:
             continue
         try:
             row = json.loads(line)
-            outcome = (str(row["status"]), row.get("verdict"))
-            done.add_settings(row)
-            if "file" in row:
-                done.keys[(row["path"], _comparable(_key_of(row)))] = outcome
-            else:
-                done.paths_only[row["path"]] = outcome
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(
-                f"{output}: line {number} is not a scan result ({type(exc).__name__}); --resume needs the "
-                "JSON Lines output of an earlier scan"
-            ) from None
+            why = None if isinstance(row, dict) else "not a JSON object"
+        except ValueError:
+            why = "not JSON"
+        try:
+            if why is None:
+                outcome = (str(row["status"]), row.get("verdict"))
+                done.add_settings(row)
+                if "file" in row:
+                    done.keys[(row["path"], _comparable(_key_of(row)))] = outcome
+                else:
+                    done.paths_only[row["path"]] = outcome
+        except KeyError as exc:
+            why = f"no {exc.args[0]!r} key"
+        except (ValueError, TypeError):
+            why = "a value of the wrong kind"
+        if why is not None:
+            raise UsageError(f"{output}: line {number} is not a scan result ({why}); --resume needs the JSON Lines "
+                             "output of an earlier scan")
     note = None
     if len(complete) < len(data):
         with output_errors(output), open(output, "r+b") as handle:

@@ -60,6 +60,9 @@ def run_scan(
     explainer = _explainer(explain, report, explain_top, options, force, output)
     if explainer is not None and engine == "ray":
         raise ParameterError("{report} and {explain} need the local engine (the heatmaps are made where the faces are)")
+    if explainer is not None and workers is not None and workers > 1:
+        raise ParameterError("{report} and {explain} scan in this process (the heatmaps are drawn from its crops): "
+                             "not with {workers} {value}; leave {workers} out", value=workers)
     if explainer is not None and resume:
         raise ParameterError("{report} and {explain} cover the inputs of one run: not with {resume}, whose output "
                              "holds inputs of earlier runs too")
@@ -156,9 +159,9 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
         require_ray()
     if resume and (output is None or force):
         raise ParameterError("{resume} needs {output} FILE (JSON Lines), and not {force}")
-    refuse_existing(output, force or resume,
-                    "{value}: exists; pass {force} to replace it, or {resume} to add the inputs it lacks")
     fmt = fmt or format_for(None if output is None else output.name, sys.stdout.isatty())
+    resumable = ", or {resume} to add the inputs it lacks" if fmt == "jsonl" else ""  # --resume appends JSON Lines
+    refuse_existing(output, force or resume, "{value}: exists; pass {force} to replace it" + resumable)
     check_known("fmt", fmt, FORMATS)
     if resume and fmt != "jsonl":
         raise ParameterError("{resume} appends JSON Lines: give an {output} ending in .jsonl, or {fmt} jsonl")

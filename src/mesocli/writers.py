@@ -348,8 +348,12 @@ PLOT_FORMATS = ("png", "jpg", "jpeg", "pdf", "svg", "svgz", "eps", "ps", "tif", 
 
 def check_plot_format(target: Path) -> None:
     """Raise ParameterError unless matplotlib writes ``target``'s extension by itself (not pgf: LaTeX)."""
-    from matplotlib.backend_bases import FigureCanvasBase
     from PIL import features
+
+    from mesocli.thirdparty import MATPLOTLIB, their_deprecations
+
+    with their_deprecations(*MATPLOTLIB):
+        from matplotlib.backend_bases import FigureCanvasBase
 
     supported = FigureCanvasBase.get_supported_filetypes()
     formats = [f for f in PLOT_FORMATS if f in supported and (f not in ("webp", "avif") or features.check(f))]
@@ -381,11 +385,15 @@ def write_scores(report: EvalReport, target: Path, *, replace: bool = True) -> N
 def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
     """ROC curve (positive = fake) with the operating point at the report's threshold, and the reliability
     diagram of its calibration beside it, atomically (``replace``: as :func:`atomic_path`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
+
+    from mesocli.thirdparty import MATPLOTLIB, their_deprecations
+
+    with their_deprecations(*MATPLOTLIB):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
     fpr, tpr, _ = roc_curve(report.labels_is_fake, report.p_fake)
     c = report.confusion

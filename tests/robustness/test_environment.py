@@ -496,6 +496,124 @@ def test_warnings_as_errors_do_not_stop_the_tensorflow_runtime(crops: list[Path]
     assert json.loads(done.stdout)["status"] == "ok"
 
 
+# Run as ``python -c``: each module of DEPRECATING warns, in its own code, at the end of its import, as matplotlib
+# 3.8-3.10 did under pyparsing 3.3 ("'oneOf' deprecated - use 'one_of'", from matplotlib._fontconfig_pattern),
+# whatever versions are installed here; then mesocli runs its command.
+WARNING_IMPORTS = """
+import importlib.abc, importlib.util, runpy, sys
+
+DEPRECATING = {"matplotlib._fontconfig_pattern", "matplotlib.colors", "keras", "tensorflow"}
+WARN = "import warnings; warnings.warn(\\"'oneOf' deprecated - use 'one_of'\\", DeprecationWarning)"
+
+
+class Deprecating(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name not in DEPRECATING:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            exec(compile(WARN, module.__file__, "exec"), vars(module))
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, Deprecating())
+sys.argv[0] = "mesocli"
+runpy.run_module("mesocli", run_name="__main__", alter_sys=True)
+"""
+
+
+def mesocli_warning_at_import(*args: object) -> subprocess.CompletedProcess:
+    """``mesocli ARGS`` under ``PYTHONWARNINGS=error``, where matplotlib, Keras and TensorFlow warn at import."""
+    return subprocess.run([sys.executable, "-c", WARNING_IMPORTS, *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "error"}, timeout=300)
+
+
+def test_the_injected_import_warning_is_an_error_outside_mesocli() -> None:
+    """The injection works: a plain ``import matplotlib`` under it fails, as with matplotlib 3.8-3.10 and
+    pyparsing 3.3."""
+    done = subprocess.run([sys.executable, "-c", WARNING_IMPORTS.replace('runpy.run_module("mesocli", '
+                                                                         'run_name="__main__", alter_sys=True)',
+                                                                         "import matplotlib.pyplot")],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "error"}, timeout=300)
+    assert done.returncode == 1 and "DeprecationWarning: 'oneOf' deprecated" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["eval --plot", "explain", "scan --report", "export --format tflite",
+                                     "scan --runtime tensorflow", pytest.param("train", marks=pytest.mark.slow)])
+def test_a_libraries_own_deprecation_at_import_is_not_an_error(command: str, tmp_path: Path, crops: list[Path],
+                                                               tiny_data: Path, own_weights: Path) -> None:
+    """``PYTHONWARNINGS=error`` with matplotlib 3.8-3.10 and pyparsing 3.3: matplotlib's import warned
+    (DeprecationWarning), and ``eval --plot``, ``explain``, ``scan --report`` and ``train`` ended in a traceback,
+    exit 1; so did every TensorFlow path (Keras imports matplotlib.pyplot). A library's own deprecation notices
+    at its import are not the user's to fix."""
+    args = {
+        "eval --plot": ["eval", "--data", tiny_data, "--weights", own_weights, "--bootstrap", "0", "-q",
+                        "--plot", tmp_path / "roc.png"],
+        "explain": ["explain", crops[0], "--weights", own_weights, "--out", tmp_path / "heat"],
+        "scan --report": ["scan", crops[0], "--weights", own_weights, "--detector", "none", "-q",
+                          "--report", tmp_path / "report.html"],
+        "export --format tflite": ["export", own_weights, "--format", "tflite", "-o", tmp_path / "m.tflite"],
+        "scan --runtime tensorflow": ["scan", crops[0], "--weights", own_weights, "--detector", "none",
+                                      "--runtime", "tensorflow"],
+        "train": ["train", tiny_data, "--split", "train", "--out", tmp_path / "run", "--epochs", "1",
+                  "--batch-size", "4", "--val-fraction", "0.25", "-q"],
+    }[command]
+    done = mesocli_warning_at_import(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_users_warning_filters_still_apply_to_mesocli() -> None:
+    """Only the libraries' own deprecations are let through: one from mesocli's code is still an error, and
+    the user's filters are as they were after the import."""
+    import warnings
+
+    from mesocli.thirdparty import their_deprecations
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        before = list(warnings.filters)
+        with their_deprecations("matplotlib"):
+            warnings.warn_explicit("old", DeprecationWarning, "x.py", 1, module="matplotlib._fontconfig_pattern")
+            warnings.warn_explicit("old", PendingDeprecationWarning, "x.py", 1, module="matplotlib.cbook")
+            with pytest.raises(DeprecationWarning):
+                warnings.warn_explicit("ours", DeprecationWarning, "x.py", 1, module="mesocli.report")
+            with pytest.raises(DeprecationWarning):
+                warnings.warn_explicit("theirs", DeprecationWarning, "x.py", 1, module="matplotlibextra")
+            with pytest.raises(UserWarning):
+                warnings.warn_explicit("not a deprecation", UserWarning, "x.py", 1, module="matplotlib.pyplot")
+        assert warnings.filters == before
+
+
+def test_the_filters_a_library_sets_at_its_import_stay() -> None:
+    """What the libraries set while they are imported (scipy ignores "numpy.ndarray size changed", urllib3 its
+    DependencyWarning) stays set after the import, as without the block, in front of the user's filters."""
+    import warnings
+
+    from mesocli.thirdparty import their_deprecations
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        users = list(warnings.filters)
+        with their_deprecations("scipy"):
+            warnings.filterwarnings("ignore", message="numpy.ndarray size changed")  # as scipy's import does
+            warnings.simplefilter("always", ResourceWarning)
+        assert warnings.filters[2:] == users
+        warnings.warn_explicit("numpy.ndarray size changed, may indicate binary incompatibility", RuntimeWarning,
+                               "x.py", 1, module="scipy._lib")
+        with pytest.raises(DeprecationWarning):
+            warnings.warn_explicit("old", DeprecationWarning, "x.py", 1, module="scipy.sparse")
+
+
 @pytest.mark.parametrize("setting", [{"floatx": "float16"}, {"image_data_format": "channels_first"}],
                          ids=["float16", "channels-first"])
 def test_a_users_keras_settings_do_not_change_the_scores(setting: dict[str, str], tmp_path: Path, crops: list[Path],
