@@ -257,7 +257,7 @@ def extract(
     summary = api.extract(
         inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames, detector=detector,
         all_faces=all_faces, layout=layout, label=label, split=split, quality=quality, workers=workers,
-        force=force, progress=not quiet and sys.stderr.isatty(), hash_inputs=hash_inputs,
+        force=force, progress=not quiet and sys.stderr.isatty(), hash_inputs=hash_inputs, quiet=quiet,
     )
     echo(format_summary(summary, fmt), nl=False)
     raise typer.Exit(summary.exit_code)
