@@ -140,6 +140,45 @@ def test_an_input_that_cannot_be_read_to_check_it_keeps_its_row(clips, run_cli: 
         f"mesocli: resume: 1 of 1 inputs already in {output}, 0 to scan",
     ]
 
+
+def test_paths_on_stdin_are_checked_as_they_arrive_and_a_long_check_noted_once(
+        clips, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    output = tmp_path / "results.jsonl"
+    args = ("scan", "-", "--frames", "3", "-o", output, "--resume")
+    paths = f"{clips[0]}\n{clips[1]}\n"
+    assert run_cli(*args, stdin=paths).code == 0
+    checked, fingerprint = [], digest.fingerprint
+    monkeypatch.setattr(digest, "NOTED_BYTES", 1)  # as for a large archive
+    monkeypatch.setattr(digest, "fingerprint", lambda path, *rest: checked.append(path) or fingerprint(path, *rest))
+    code, _, err = run_cli(*args, stdin=paths)
+    assert code == 0, err
+    assert checked == [str(clips[0]), str(clips[1])]
+    size = clips[0].stat().st_size
+    assert err.splitlines() == [
+        "mesocli: resume: reading the inputs already scanned again as their paths arrive, to check that their "
+        f"bytes are unchanged ({size / 1e9:.1f} GB so far; --no-hash: size and mtime only)",
+        f"mesocli: resume: 2 of 2 inputs already in {output}, 0 to scan",
+    ]
+    code, _, err = run_cli(*args, "-q", stdin=paths)
+    assert code == 0 and err == "", err
+
+
+def test_a_row_without_size_and_mtime_is_checked_by_its_bytes(clips, run_cli: RunCli, tmp_path: Path) -> None:
+    """A row of a plain --output scan (no ``file`` key) matches by path alone; its sha256 tells a file that
+    changed since (here: a free box appended), which is scanned again."""
+    clip, output = Path(shutil.copy(clips[0], tmp_path / "clip.mp4")), tmp_path / "results.jsonl"
+    assert run_cli("scan", clip, "--frames", "3", "-o", output, "-q").code == 0
+    [old] = _rows(output)
+    assert "file" not in old
+    with open(clip, "ab") as handle:
+        handle.write((16).to_bytes(4, "big") + b"free" + bytes(8))
+    new = hashlib.sha256(clip.read_bytes()).hexdigest()
+    code, _, err = run_cli("scan", clip, "--frames", "3", "-o", output, "--resume")
+    assert code == 0, err
+    assert err.splitlines()[0] == (f"mesocli: {clip}: its bytes changed since it was scanned "
+                                   f"(sha256 {old['sha256'][:12]} -> {new[:12]}); scanning it again")
+    assert [row["sha256"] for row in _rows(output)] == [old["sha256"], new]
+
 def test_a_changed_file_is_scanned_again_and_a_missing_one_once(clips, run_cli: RunCli, tmp_path: Path) -> None:
     output = tmp_path / "results.jsonl"
     missing = tmp_path / "missing.mp4"

@@ -154,7 +154,7 @@ def recheck(paths: Sequence[str], workers: int, *, done: str, bar: bool = False,
     stop = threading.Event()
     lock = threading.Lock()
     with counter(total, desc="checking sha256", unit="B", enabled=bar and total >= NOTED_BYTES, unit_scale=True,
-                 unit_divisor=1024, leave=False) as shown:
+                 leave=False) as shown:
 
         def advance(count: int) -> None:
             with lock:

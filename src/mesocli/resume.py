@@ -73,6 +73,10 @@ class Done:
         """The (status, verdict, sha256) of the row for this version of ``path``, or None when there is none."""
         return self.keys.get((path, _comparable(key)), self.paths_only.get(path))
 
+    def keyed(self, path: str, key: FileKey) -> bool:
+        """Whether a row for this version of ``path`` has its size and mtime (else it matched by path alone)."""
+        return (path, _comparable(key)) in self.keys
+
     def add_settings(self, row: dict[str, Any]) -> None:
         for name, value in row_settings(row).items():
             self.settings.setdefault(name, set()).add(value)

@@ -213,15 +213,27 @@ def plan_scan(
         done.check_settings(resume_from, settings)
     keys: dict[str, Any] = {}
     items = _planned(paths, log, outputs, output_folders)
-    counts = [0, 0]  # inputs, inputs held
+    counts = [0, 0, 0]  # inputs, inputs held, bytes checked of paths streamed
 
-    def decide(batch: list[str]) -> Iterator[str]:
+    def decide(batch: list[str], whole: bool) -> Iterator[str]:
+        """The inputs of ``batch`` to scan; ``whole``: the whole list (its check announced as one, with a bar),
+        else one path streamed (announced once the paths checked add up to a long check)."""
+        from mesocli import digest
+
         found = {}
         for item in batch:
             keys[item] = file_key(item)
             found[item] = done.find(item, keys[item])
         held = {item: outcome for item, outcome in found.items() if outcome is not None}
-        changed, unread = _changed(held, keys, workers, log, None if quiet else log, bar) if rehash else (set(), set())
+        if rehash and not whole and not quiet:
+            before = counts[2]
+            counts[2] += sum(keys[item][0] for item, outcome in held.items() if outcome[2] and keys[item])
+            if before < digest.NOTED_BYTES <= counts[2]:
+                log("mesocli: resume: reading the inputs already scanned again as their paths arrive, to check that "
+                    f"their bytes are unchanged ({counts[2] / 1e9:.1f} GB so far; --no-hash: size and mtime only)")
+        notes = log if whole and not quiet else None
+        keyed = {item for item in held if done.keyed(item, keys[item])}
+        changed, unread = _changed(held, keyed, workers, log, notes, bar and whole) if rehash else (set(), set())
         for item in batch:
             counts[0] += 1
             outcome = found[item]
@@ -234,14 +246,14 @@ def plan_scan(
 
     def todo() -> Iterator[str]:
         if isinstance(items, list):
-            yield from decide(items)  # checked together, ``workers`` at a time
+            yield from decide(items, True)  # checked together, ``workers`` at a time
         else:
             for item in items:
-                yield from decide([item])
+                yield from decide([item], False)
         if note:
             log(f"mesocli: {note}")
         if not quiet:
-            count, held = counts
+            count, held = counts[:2]
             log(f"mesocli: resume: {held} of {count} inputs already in {resume_from}, {count - held} to scan")
 
     def stamp(row: dict[str, Any]) -> dict[str, Any]:
@@ -253,11 +265,12 @@ def plan_scan(
     return (list(todo()) if isinstance(paths, list) else Stoppable(todo(), paths.stop)), stamp
 
 
-def _changed(held: dict[str, Any], keys: dict[str, Any], workers: int, log: Callable[[str], None],
+def _changed(held: dict[str, Any], keyed: set[str], workers: int, log: Callable[[str], None],
              notes: Callable[[str], None] | None, bar: bool) -> tuple[set[str], set[str]]:
     """The inputs among ``held`` (path -> its row's (status, verdict, sha256)) whose bytes are no longer those
     their row's sha256 names (a file replaced with the same size and mtime: ``cp -p``, ``rsync -t``), each noted
-    to ``log``: they are scanned again, and their new row, appended, is the one a later resume finds. A row
+    to ``log`` (``keyed``: those matched by size and mtime too, not by path alone): they are scanned again, and
+    their new row, appended, is the one a later resume finds. A row
     without a sha256 is not checked. Also the inputs that cannot be read to check them: they keep their row
     (noted; a scan of one would fail too, and the row of the bytes it had is worth more than an error row), and
     count as errors of this run (exit status 3)."""
@@ -273,7 +286,7 @@ def _changed(held: dict[str, Any], keys: dict[str, Any], workers: int, log: Call
             log(f"mesocli: {item}: cannot read it to check its bytes ({why}); its row of an earlier scan is kept")
         elif new != old:
             changed.add(item)
-            unchanged = ", though not its size and mtime" if keys.get(item) is not None else ""
+            unchanged = ", though not its size and mtime" if item in keyed else ""
             log(f"mesocli: {item}: its bytes changed since it was scanned{unchanged} "
                 f"(sha256 {old[:12]} -> {new[:12]}); scanning it again")
     return changed, unread
