@@ -211,6 +211,18 @@ def make_faces(root: Path, counts: dict[str, int], size: tuple[int, int] = (48, 
     return Path(root)
 
 
+def pad_to_the_same_size(first: Path, second: Path) -> None:
+    """Give the smaller MP4 the other's size: a top-level ``free`` box at its end, which players skip."""
+    small, large = sorted((first, second), key=lambda path: path.stat().st_size)
+    gap = large.stat().st_size - small.stat().st_size
+    if gap:
+        gap = max(gap, 8)
+        with open(small, "ab") as handle:
+            handle.write(gap.to_bytes(4, "big") + b"free" + bytes(gap - 8))
+    if first.stat().st_size != second.stat().st_size:  # the gap was under 8 bytes: pad the other too
+        pad_to_the_same_size(first, second)
+
+
 class MediaKit:
     """The standard test files, each made once under ``root`` (shared by all test modules of a session)."""
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from conftest import RunCli
-from media import MediaKit, make_face_video
+from media import MediaKit, make_face_video, pad_to_the_same_size
 
 import mesocli
-from mesocli import digest
+from mesocli import digest, progress
 from mesocli.crops import extract_one
 from mesocli.errors import InputError, ParameterError
 from mesocli.extract import ExtractOptions, extract
@@ -138,18 +138,6 @@ def test_a_file_that_changes_during_its_extraction_is_flagged(tmp_path: Path, ki
     assert "may not be the bytes the crops were taken from" in warning
 
 
-def _pad_to_the_same_size(first: Path, second: Path) -> None:
-    """Give the smaller MP4 the other's size: a top-level ``free`` box at its end, which players skip."""
-    small, large = sorted((first, second), key=lambda path: path.stat().st_size)
-    gap = large.stat().st_size - small.stat().st_size
-    if gap:
-        gap = max(gap, 8)
-        with open(small, "ab") as handle:
-            handle.write(gap.to_bytes(4, "big") + b"free" + bytes(gap - 8))
-    if first.stat().st_size != second.stat().st_size:  # the gap was under 8 bytes: pad the other too
-        _pad_to_the_same_size(first, second)
-
-
 def test_a_video_replaced_with_the_same_size_and_mtime_is_extracted_again(tmp_path: Path, run_cli: RunCli,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Found in review: a video replaced by another of the same size, its mtime kept (``cp -p``, ``rsync -t``),
@@ -157,7 +145,7 @@ def test_a_video_replaced_with_the_same_size_and_mtime_is_extracted_again(tmp_pa
     first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
     make_face_video(first, frames=8, angles=[0.0] * 8)
     make_face_video(second, frames=8, angles=[14.0] * 8)
-    _pad_to_the_same_size(first, second)
+    pad_to_the_same_size(first, second)
     clip, out = tmp_path / "in" / "clip.mp4", tmp_path / "out"
     args = ("--frames", 2, "--workers", 1, "--format", "json")
     clip.parent.mkdir()
@@ -233,7 +221,7 @@ def test_an_input_that_cannot_be_read_to_check_it_keeps_its_crops(tmp_path: Path
     extract([kit.face_jpeg, kit.face_video], out, FAST, workers=1)
     manifest = (out / MANIFEST).read_bytes()
 
-    def unreadable(path: str) -> None:
+    def unreadable(path: str, *_: object) -> None:
         raise InputError(f"{path}: cannot read it to hash it (Permission denied)")
 
     monkeypatch.setattr(digest, "fingerprint", unreadable)
@@ -245,3 +233,48 @@ def test_an_input_that_cannot_be_read_to_check_it_keeps_its_crops(tmp_path: Path
                   "are kept")]
     assert (out / MANIFEST).read_bytes() == manifest
     assert len(list(out.rglob("*.jpg"))) == 3
+
+
+def test_a_long_check_of_the_inputs_done_is_announced_unless_quiet(tmp_path: Path, kit: MediaKit, run_cli: RunCli,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: a resume over a large archive read every input done again without a word for minutes.
+    A check of digest.NOTED_BYTES or more is announced first (not with -q); small ones stay silent."""
+    out = tmp_path / "out"
+    args = ("extract", kit.face_video, kit.face_jpeg, out, "--frames", 2, "--workers", 1)
+    assert run_cli(*args).code == 0
+    code, _, err = run_cli(*args)  # a few kB: no note
+    assert code == 0 and err == "", err
+    monkeypatch.setattr(digest, "NOTED_BYTES", 1)
+    size = kit.face_video.stat().st_size + kit.face_jpeg.stat().st_size
+    code, _, err = run_cli(*args)
+    assert code == 0, err
+    assert err.splitlines() == [f"mesocli: resume: reading 2 inputs already extracted again ({size / 1e6:.1f} MB) "
+                                "to check that their bytes are unchanged (--no-hash: size and mtime only)"]
+    code, _, err = run_cli(*args, "-q")
+    assert code == 0 and err == "", err
+
+
+def test_recheck_counts_the_bytes_it_reads_on_a_bar(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The byte counter of a resume's check (shown on a terminal's stderr) ends at the bytes read; an unreadable
+    file is told, not raised."""
+    files = [tmp_path / "a.bin", tmp_path / "b.bin"]
+    files[0].write_bytes(b"a" * (digest.CHUNK + 5))
+    files[1].write_bytes(b"b" * 7)
+    monkeypatch.setattr(digest, "NOTED_BYTES", 1)
+    bars = []
+
+    def counter(*args: object, **options: object) -> object:
+        bars.append(made(*args, **options))
+        return bars[-1]
+
+    made = progress.counter
+    monkeypatch.setattr(progress, "counter", counter)
+    notes: list[str] = []
+    result = digest.recheck([str(files[0]), str(tmp_path / "gone"), str(files[1])], 2, done="scanned", bar=True,
+                            log=notes.append)
+    assert result[0] == (sha256_of(files[0]), None) and result[2] == (sha256_of(files[1]), None)
+    assert result[1][0] is None and "cannot read it to hash it" in result[1][1]
+    assert len(notes) == 1 and "3 inputs already scanned" in notes[0]
+    assert "checking sha256" in capsys.readouterr().err
+    assert [(bar.n, bar.total) for bar in bars] == [(digest.CHUNK + 12, digest.CHUNK + 12)]

@@ -12,14 +12,16 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import RunCli, check_schema, require_shared
-from media import MediaKit
+from media import MediaKit, make_face_video, make_noface_video, pad_to_the_same_size
 
+from mesocli import digest
 from mesocli.inputs import plan_inputs
 from mesocli.scan import ScanOptions, scan_inputs
 from mesocli.weights import resolve_model
@@ -153,3 +155,37 @@ def test_cli_ray_engine_resumes_an_output(ray_session, kit: MediaKit, run_cli: R
     # hashed by the Ray worker that scanned it
     assert added[str(kit.noface_video)]["sha256"] == hashlib.sha256(kit.noface_video.read_bytes()).hexdigest()
 
+
+def test_cli_ray_resume_scans_a_file_with_new_bytes_again(ray_session, run_cli: RunCli, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """--engine ray --resume plans the inputs as the local engine does (scan_run.plan_scan, on the driver): a
+    video replaced by another of the same size and mtime is read again there, and scanned again by a worker."""
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    make_face_video(first, frames=8, angles=[0.0] * 8)
+    make_noface_video(second, frames=8)
+    pad_to_the_same_size(first, second)
+    clip, output = tmp_path / "in" / "clip.mp4", tmp_path / "results.jsonl"
+    clip.parent.mkdir()
+    shutil.copy2(first, clip)
+    args = ("scan", clip, "--engine", "ray", "--workers", "1", "--frames", "4", "-o", output, "--resume")
+    assert run_cli(*args).code == 0
+    [old] = [json.loads(line) for line in output.read_text().splitlines()]
+    stamp = clip.stat().st_mtime_ns
+    shutil.copyfile(second, clip)
+    os.utime(clip, ns=(stamp, stamp))
+    monkeypatch.setattr(digest, "NOTED_BYTES", 1)  # the note of a long check, as for a large archive
+
+    code, _, err = run_cli(*args)
+    new = hashlib.sha256(second.read_bytes()).hexdigest()
+    assert code == 3, err
+    lines = err.splitlines()
+    assert lines[0].startswith("mesocli: resume: reading 1 input already scanned again (")
+    assert lines[1:] == [
+        f"mesocli: {clip}: its bytes changed since it was scanned, though not its size and mtime "
+        f"(sha256 {old['sha256'][:12]} -> {new[:12]}); scanning it again",
+        f"mesocli: resume: 0 of 1 inputs already in {output}, 1 to scan",
+    ]
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert rows[0] == old and (rows[1]["status"], rows[1]["sha256"]) == ("no_face", new)
+    code, _, err = run_cli(*args, "-q")  # quiet: no note of the check, nothing changed
+    assert code == 3 and err == "", err

@@ -3,6 +3,7 @@ reports every input exactly once; partial lines are cut; changed files are scann
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import pytest
 from conftest import RunCli
-from media import MediaKit
+from media import MediaKit, make_face_video, make_noface_video, pad_to_the_same_size
 
+from mesocli import digest
+from mesocli.errors import InputError
 from mesocli.inputs import plan_inputs
 from mesocli.resume import file_key, read_done
 
@@ -63,6 +66,118 @@ def test_a_killed_scan_resumes_with_every_input_exactly_once(clips, run_cli: Run
     code, _, err = run_cli(*args)  # nothing left to do: nothing appended
     assert code == 0 and _rows(output) == after
 
+
+
+def test_a_video_replaced_with_the_same_size_and_mtime_is_scanned_again(run_cli: RunCli, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: a video replaced by another of the same size, its mtime kept (``cp -p``, ``rsync -t``),
+    was skipped as done, and the output kept the verdict of a video no longer there under its name."""
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    make_face_video(first, frames=8, angles=[0.0] * 8)
+    make_noface_video(second, frames=8)
+    pad_to_the_same_size(first, second)
+    clip, output = tmp_path / "in" / "clip.mp4", tmp_path / "results.jsonl"
+    clip.parent.mkdir()
+    shutil.copy2(first, clip)
+    args = ("scan", clip, "--frames", "4", "-o", output, "--resume")
+    assert run_cli(*args).code == 0
+    [old] = _rows(output)
+    assert old["status"] == "ok"
+    stamp = clip.stat().st_mtime_ns
+    shutil.copyfile(second, clip)
+    os.utime(clip, ns=(stamp, stamp))  # what cp -p, rsync -t or touch -r leave
+    assert file_key(clip) == (old["file"]["size"], old["file"]["mtime_ns"])
+
+    code, _, err = run_cli(*args)
+    assert code == 3, err  # the new video has no face
+    new = hashlib.sha256(second.read_bytes()).hexdigest()
+    assert err.splitlines() == [
+        f"mesocli: {clip}: its bytes changed since it was scanned, though not its size and mtime "
+        f"(sha256 {old['sha256'][:12]} -> {new[:12]}); scanning it again",
+        f"mesocli: resume: 0 of 1 inputs already in {output}, 1 to scan",
+    ]
+    rows = _rows(output)
+    assert rows[0] == old  # kept as written; the last row for a path is current
+    assert (rows[1]["path"], rows[1]["status"], rows[1]["sha256"], rows[1]["file"]) == (
+        str(clip), "no_face", new, old["file"])
+
+    code, _, err = run_cli(*args)  # the new row matches: nothing to do
+    assert code == 3 and err.splitlines() == [f"mesocli: resume: 1 of 1 inputs already in {output}, 0 to scan"]
+    assert _rows(output) == rows
+
+    # --no-hash: a resume compares size and mtime only, and reads nothing
+    shutil.copyfile(first, clip)
+    os.utime(clip, ns=(stamp, stamp))
+    monkeypatch.setattr(digest, "fingerprint", lambda *_, **__: pytest.fail("hashed with --no-hash"))
+    code, _, err = run_cli(*args, "--no-hash")
+    assert code == 3 and "1 of 1 inputs already in" in err and "changed" not in err
+    assert _rows(output) == rows
+    monkeypatch.undo()
+    code, _, err = run_cli(*args)  # hashing again: the row's digest is not the file's
+    assert code == 0 and "its bytes changed since it was scanned" in err
+    assert _rows(output)[-1]["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+
+
+def test_an_input_that_cannot_be_read_to_check_it_keeps_its_row(clips, run_cli: RunCli, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume that cannot read a done input to check its bytes (permissions, a failing disk) keeps its row,
+    says so, and scans nothing (the row of the bytes it had is worth more than an error row); the input is an
+    error of this run (exit status 3), as in extract."""
+    output = tmp_path / "results.jsonl"
+    args = ("scan", clips[0], "--frames", "3", "-o", output, "--resume")
+    assert run_cli(*args).code == 0
+    rows = _rows(output)
+
+    def unreadable(path: str, *_: object) -> None:
+        raise InputError(f"{path}: cannot read it to hash it (Permission denied)")
+
+    monkeypatch.setattr(digest, "fingerprint", unreadable)
+    code, _, err = run_cli(*args)
+    assert code == 3 and _rows(output) == rows
+    assert err.splitlines() == [
+        f"mesocli: {clips[0]}: cannot read it to check its bytes (cannot read it to hash it (Permission denied)); "
+        "its row of an earlier scan is kept",
+        f"mesocli: resume: 1 of 1 inputs already in {output}, 0 to scan",
+    ]
+
+
+def test_paths_on_stdin_are_checked_as_they_arrive_and_a_long_check_noted_once(
+        clips, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    output = tmp_path / "results.jsonl"
+    args = ("scan", "-", "--frames", "3", "-o", output, "--resume")
+    paths = f"{clips[0]}\n{clips[1]}\n"
+    assert run_cli(*args, stdin=paths).code == 0
+    checked, fingerprint = [], digest.fingerprint
+    monkeypatch.setattr(digest, "NOTED_BYTES", 1)  # as for a large archive
+    monkeypatch.setattr(digest, "fingerprint", lambda path, *rest: checked.append(path) or fingerprint(path, *rest))
+    code, _, err = run_cli(*args, stdin=paths)
+    assert code == 0, err
+    assert checked == [str(clips[0]), str(clips[1])]
+    size = clips[0].stat().st_size
+    assert err.splitlines() == [
+        "mesocli: resume: reading the inputs already scanned again as their paths arrive, to check that their "
+        f"bytes are unchanged ({size / 1e9:.1f} GB so far; --no-hash: size and mtime only)",
+        f"mesocli: resume: 2 of 2 inputs already in {output}, 0 to scan",
+    ]
+    code, _, err = run_cli(*args, "-q", stdin=paths)
+    assert code == 0 and err == "", err
+
+
+def test_a_row_without_size_and_mtime_is_checked_by_its_bytes(clips, run_cli: RunCli, tmp_path: Path) -> None:
+    """A row of a plain --output scan (no ``file`` key) matches by path alone; its sha256 tells a file that
+    changed since (here: a free box appended), which is scanned again."""
+    clip, output = Path(shutil.copy(clips[0], tmp_path / "clip.mp4")), tmp_path / "results.jsonl"
+    assert run_cli("scan", clip, "--frames", "3", "-o", output, "-q").code == 0
+    [old] = _rows(output)
+    assert "file" not in old
+    with open(clip, "ab") as handle:
+        handle.write((16).to_bytes(4, "big") + b"free" + bytes(8))
+    new = hashlib.sha256(clip.read_bytes()).hexdigest()
+    code, _, err = run_cli("scan", clip, "--frames", "3", "-o", output, "--resume")
+    assert code == 0, err
+    assert err.splitlines()[0] == (f"mesocli: {clip}: its bytes changed since it was scanned "
+                                   f"(sha256 {old['sha256'][:12]} -> {new[:12]}); scanning it again")
+    assert [row["sha256"] for row in _rows(output)] == [old["sha256"], new]
 
 def test_a_changed_file_is_scanned_again_and_a_missing_one_once(clips, run_cli: RunCli, tmp_path: Path) -> None:
     output = tmp_path / "results.jsonl"

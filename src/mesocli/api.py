@@ -239,6 +239,7 @@ def extract(
     force: bool = False,
     progress: bool = False,
     hash_inputs: bool = True,
+    quiet: bool = False,
     **sampling: Any,
 ) -> ExtractSummary:
     """Detect, track and align faces; write 256x256 crops and ``manifest.jsonl`` to ``out_dir``.
@@ -250,7 +251,8 @@ def extract(
     optionally ``/METHOD``). ``workers``: processes (``None``: one per core).
     Returns the summary (one result per input: ``ok``, ``no_face``, ``error``, ``skipped``; its ``sha256``, the
     input file's SHA-256 as the manifest records it, None for an error). ``hash_inputs=False`` skips hashing
-    each input (``extract --no-hash``: ``sha256`` None).
+    each input (``extract --no-hash``: ``sha256`` None). A resume that reads 1 GB or more again to check the
+    inputs done says so on stderr first, unless ``quiet``; ``progress`` shows a byte counter while it reads.
     """
     from mesocli.extract import ExtractOptions
     from mesocli.extract import extract as extract_faces
@@ -259,12 +261,12 @@ def extract(
     if unknown:
         raise TypeError(f"extract() got an unexpected keyword argument {unknown[0]!r}")
     _check_numbers(quality=(quality, int))
-    _check_flags(force=force, progress=progress, hash_inputs=hash_inputs)
+    _check_flags(force=force, progress=progress, hash_inputs=hash_inputs, quiet=quiet)
     _check_texts(label=label, split=split)
     selection, detector, all_faces = _sampling(**sampling)
     options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs)
     return extract_faces([Path(item) for item in _paths(inputs)], Path(out_dir), options,
-                         workers=_check_workers(workers), force=force, progress=progress)
+                         workers=_check_workers(workers), force=force, progress=progress, quiet=quiet)
 
 
 def _sampling(frames: int | None = None, fps: float | None = None, every: int | None = None,

@@ -257,7 +257,7 @@ def extract(
     summary = api.extract(
         inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames, detector=detector,
         all_faces=all_faces, layout=layout, label=label, split=split, quality=quality, workers=workers,
-        force=force, progress=not quiet and sys.stderr.isatty(), hash_inputs=hash_inputs,
+        force=force, progress=not quiet and sys.stderr.isatty(), hash_inputs=hash_inputs, quiet=quiet,
     )
     echo(format_summary(summary, fmt), nl=False)
     raise typer.Exit(summary.exit_code)
@@ -322,8 +322,10 @@ def scan(
     threshold: Threshold = 0.5,
     smooth: Opt(int, "Timeline: centred moving average over K sampled frames (an even K counts as K+1).") = 5,
     detail: Opt(bool, "Add per-frame scores to each result.", "--detail") = False,
-    hash_inputs: Opt(bool, "Record each input's SHA-256 in its result (sha256). --no-hash skips the extra read of "
-                     "every file (huge archives): the sha256 key is then null.", "--hash/--no-hash") = True,
+    hash_inputs: Opt(bool, "Record each input's SHA-256 in its result (sha256), and with --resume scan again an "
+                     "input whose bytes changed though its size and mtime did not. --no-hash skips the extra read "
+                     "of every file (huge archives): the sha256 key is then null, a resume checks size and mtime "
+                     "only.", "--hash/--no-hash") = True,
     fmt: Format("table, json, jsonl or csv (default: table on a terminal, else jsonl; with --output, by its "
                 "suffix).", str | None, show_default=False) = None,
     output: Opt(Path | None, "Write results to FILE, atomically.", "--output", "-o") = None,

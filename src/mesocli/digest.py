@@ -13,7 +13,8 @@ import hashlib
 import io
 import os
 import stat
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,11 @@ class Fingerprint:
     read: int
 
 
-def _hash(handle: io.RawIOBase, interrupted: Callable[[], bool]) -> tuple[str, int] | None:
+def _hash(handle: io.RawIOBase, interrupted: Callable[[], bool],
+          progress: Callable[[int], None] | None = None) -> tuple[str, int] | None:
     """The SHA-256 (hex) of what is left to read in ``handle`` (unbuffered), in :data:`CHUNK` reads, and how many
-    bytes it read; None when ``interrupted()`` turns true between two chunks. The one loop that hashes a file."""
+    bytes it read; None when ``interrupted()`` turns true between two chunks. ``progress`` is told the bytes of
+    each read. The one loop that hashes a file."""
     digest = hashlib.sha256()
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
@@ -59,6 +62,8 @@ def _hash(handle: io.RawIOBase, interrupted: Callable[[], bool]) -> tuple[str, i
     while count := handle.readinto(buffer):
         digest.update(view[:count])
         read += count
+        if progress is not None:
+            progress(count)
         if interrupted():
             return None
     return digest.hexdigest(), read
@@ -73,15 +78,17 @@ def sha256_file(path: str | Path) -> str:
     return hashed[0]
 
 
-def fingerprint(path: str | Path, interrupted: Callable[[], bool] = lambda: False) -> Fingerprint | None:
-    """Hash a regular file in :data:`CHUNK` reads; None when ``interrupted()`` turns true between two
-    chunks (the scan was stopped). Raises InputError when it cannot be read or is not a regular file."""
+def fingerprint(path: str | Path, interrupted: Callable[[], bool] = lambda: False,
+                progress: Callable[[int], None] | None = None) -> Fingerprint | None:
+    """Hash a regular file in :data:`CHUNK` reads (``progress`` told the bytes of each); None when ``interrupted()``
+    turns true between two chunks (the scan was stopped). Raises InputError when it cannot be read or is not a
+    regular file."""
     try:
         with open(path, "rb", buffering=0) as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise InputError(f"{path}: not a regular file: cannot hash it")
-            hashed = _hash(handle, interrupted)
+            hashed = _hash(handle, interrupted, progress)
     except OSError as exc:
         raise InputError(f"{path}: cannot read it to hash it ({exc.strerror or type(exc).__name__})") from None
     if hashed is None:
@@ -113,3 +120,56 @@ def changed(taken: Fingerprint, path: str | Path, *, extracting: bool = False) -
                 "which may not be the bytes the crops were taken from")
     return (f"{CHANGED} ({now}): its sha256 is of the bytes read when its scan began, "
             "which may not be the bytes judged")
+
+
+NOTED_BYTES = 1 << 30
+"""A resume that checks at least this many bytes again says so first (about a second from the page cache, many
+from a disk)."""
+
+
+def recheck(paths: Sequence[str], workers: int, *, done: str, bar: bool = False,
+            log: Callable[[str], None] | None = None) -> list[tuple[str | None, str | None]]:
+    """Hash again (``workers`` files at a time) the inputs a resume would skip, to tell whether their bytes are
+    still those an earlier run recorded: for each path, ``(sha256, None)``, or ``(None, why)`` when it cannot be
+    read. When they add up to :data:`NOTED_BYTES` or more, a line says so to ``log`` first (None: quiet), saying
+    how they were ``done`` (``scanned``, ``extracted``); ``bar``: a byte counter on stderr while they are read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mesocli.progress import counter
+
+    if not paths:
+        return []
+    sizes = []
+    for path in paths:
+        try:
+            sizes.append(os.stat(path).st_size)
+        except OSError:
+            sizes.append(0)
+    total = sum(sizes)
+    if log is not None and total >= NOTED_BYTES:
+        size = f"{total / 1e9:.1f} GB" if total >= 1e8 else f"{total / 1e6:.1f} MB"
+        inputs = "1 input" if len(paths) == 1 else f"{len(paths)} inputs"
+        log(f"mesocli: resume: reading {inputs} already {done} again ({size}) to check that their bytes are "
+            "unchanged (--no-hash: size and mtime only)")
+    stop = threading.Event()
+    lock = threading.Lock()
+    with counter(total, desc="checking sha256", unit="B", enabled=bar and total >= NOTED_BYTES, unit_scale=True,
+                 leave=False) as shown:
+
+        def advance(count: int) -> None:
+            with lock:
+                shown.update(count)
+
+        def now(path: str) -> tuple[str | None, str | None]:
+            try:
+                taken = fingerprint(path, stop.is_set, None if shown.disable else advance)
+            except InputError as exc:
+                return None, str(exc).removeprefix(f"{path}: ")
+            return (None, "stopped") if taken is None else (taken.sha256, None)
+
+        with ThreadPoolExecutor(max(1, min(workers, len(paths)))) as pool:
+            try:
+                return list(pool.map(now, paths))
+            except BaseException:  # Ctrl-C: the threads stop at their next chunk, not at the end of their file
+                stop.set()
+                raise

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -258,7 +258,8 @@ def _stat(path: str) -> tuple[int | None, int | None]:
 
 
 def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_dir: Path, workers: int,
-          log: Callable[[str], None]) -> tuple[list[tuple[int, InputResult]], list[Job]]:
+          log: Callable[[str], None], progress: bool = False,
+          quiet: bool = False) -> tuple[list[tuple[int, InputResult]], list[Job]]:
     """Split the inputs into those an earlier run completed (skipped) and those to do (jobs, named).
 
     An input is redone from scratch (its old crops deleted) when it failed last time or its file
@@ -282,7 +283,7 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_di
         else:
             todo.append((number, file, path, key))
     changed, unreadable = _changed_bytes([(file, path, manifest.entries[key][-1]) for _, file, path, key in done],
-                                         options, workers, log)
+                                         options, workers, log, progress, quiet)
     for number, file, path, key in done:
         last = manifest.entries[key][-1]
         if path in unreadable:
@@ -321,24 +322,18 @@ def _kept(file: Path, line: dict, why: str) -> InputResult:
 
 
 def _changed_bytes(done: list[tuple[Path, str, dict]], options: ExtractOptions, workers: int,
-                   log: Callable[[str], None]) -> tuple[set[str], dict[str, str]]:
+                   log: Callable[[str], None], progress: bool = False,
+                   quiet: bool = False) -> tuple[set[str], dict[str, str]]:
     """The paths of the inputs done whose bytes are no longer those their line's sha256 names (a file replaced
     with the same size and mtime: ``cp -p``, ``rsync -t``), each noted to ``log``; and those that cannot be read
-    to tell, with why. Inputs are hashed again (``workers`` at a time) unless ``--no-hash``; a line without a
-    sha256 is not checked."""
+    to tell, with why. Inputs are hashed again (``workers`` at a time, :func:`mesocli.digest.recheck`: a line
+    first when that is much, unless ``quiet``; a byte counter with ``progress``) unless ``--no-hash``; a line
+    without a sha256 is not checked."""
     checked = [(file, path, _digest(line)) for file, path, line in done if _digest(line) is not None]
     if not options.hash_inputs or not checked:
         return set(), {}
-
-    def now(path: str) -> tuple[str | None, str | None]:  # (its sha256, or why it cannot be read)
-        try:
-            taken = digest.fingerprint(path)
-        except InputError as exc:
-            return None, str(exc).removeprefix(f"{path}: ")
-        return (taken.sha256 if taken is not None else None), None
-
-    with ThreadPoolExecutor(max(1, min(workers, len(checked)))) as pool:
-        digests = list(pool.map(now, [path for _, path, _ in checked]))
+    digests = digest.recheck([path for _, path, _ in checked], workers, done="extracted",
+                             bar=progress, log=None if quiet else log)
     changed, unreadable = set(), {}
     for (file, path, old), (new, why) in zip(checked, digests, strict=True):
         if new is None:
@@ -422,11 +417,11 @@ def _finish(out_dir: Path, journal: Journal, unfinished: list[dict]) -> None:
 
 def extract(
     inputs: list[Path], out_dir: Path, options: ExtractOptions, *, workers: int | None = None,
-    force: bool = False, progress: bool = False, log: Callable[[str], None] = note,
+    force: bool = False, progress: bool = False, quiet: bool = False, log: Callable[[str], None] = note,
 ) -> ExtractSummary:
     """Extract the faces of ``inputs`` (videos, images, folders) into ``out_dir``; see the module doc.
     Hidden files skipped inside folders, and inputs with the bytes of another (:class:`SameBytes`), are
-    noted to ``log``."""
+    noted to ``log``; so is a long check of the inputs done (their sha256 read again), unless ``quiet``."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     workers = default_workers() if workers is None else workers
@@ -454,7 +449,7 @@ def extract(
     with locked(out_dir) as journal:
         remove_temporaries(out_dir)
         manifest = _prepare(out_dir, options, force, journal)
-        skipped, jobs = _plan(files, manifest, options, out_dir, workers, log)
+        skipped, jobs = _plan(files, manifest, options, out_dir, workers, log, progress, quiet)
         same_bytes = SameBytes(manifest, log, [job.number for job in jobs])
         manifest.save()  # the header, minus what is redone now, minus a torn last line
         journal.record([_started(job, options) for job in jobs])  # before their first crop

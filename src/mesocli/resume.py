@@ -2,12 +2,13 @@
 to skip the inputs it already holds (``mesocli scan INPUT --output results.jsonl --resume``).
 
 An input counts as done when a row with its path, **file size and modification time** (``file``:
-``{"size", "mtime_ns"}``, written with every row of a resumable scan) is in the output. A stat is
-free where a content hash would read every byte of every archived clip again on each resume; the
-cost is that a file replaced in place with the same size and mtime to the nanosecond would be
-taken as done, and a renamed file is scanned again. Rows without ``file`` (written by a plain
-``--output`` run) match by path alone. A row's ``sha256`` (:mod:`mesocli.digest`) plays no part: rows
-written before it existed count as done, and inputs skipped are not read. Numbers are compared as
+``{"size", "mtime_ns"}``, written with every row of a resumable scan) is in the output, and, when
+that row has a ``sha256`` (:mod:`mesocli.digest`) and hashing is on, the file still has those bytes:
+it is read again to tell (``scan_run.plan_scan``), so that a file replaced with the same size and
+mtime (``cp -p``, ``rsync -t``) is scanned again; its new row, appended, is the one the next resume
+finds. ``--no-hash`` reads nothing: size and mtime only. Rows without a ``sha256`` (an error, an
+earlier mesocli, ``--no-hash``) count as done unread. A renamed file is scanned again. Rows without
+``file`` (written by a plain ``--output`` run) match by path alone. Numbers are compared as
 numbers, not as text, and an mtime matches to double precision (about 256 ns), so rows that went
 through a tool that reads JSON numbers as doubles (``jq`` 1.6 writes ``2.0`` as ``2`` and rounds
 large integers) still match.
@@ -55,17 +56,26 @@ def file_field(key: FileKey) -> dict[str, int] | None:
     return None if key is None else {"size": key[0], "mtime_ns": key[1]}
 
 
+Outcome = tuple[str, str | None, str | None]
+"""What a resume needs of a row: its status, verdict and sha256 (None: an error, ``--no-hash``, an older mesocli)."""
+
+
 @dataclass
 class Done:
-    """What an output already holds: rows by (path, file key), and the paths of rows without a key."""
+    """What an output already holds: rows by (path, file key), and the paths of rows without a key; a later row
+    for the same key replaces an earlier one (the last row for a path is current)."""
 
-    keys: dict[tuple[str, tuple[int, float] | None], tuple[str, str | None]] = field(default_factory=dict)
-    paths_only: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    keys: dict[tuple[str, tuple[int, float] | None], Outcome] = field(default_factory=dict)
+    paths_only: dict[str, Outcome] = field(default_factory=dict)
     settings: dict[str, set[str]] = field(default_factory=dict)  # setting -> the values the rows show
 
-    def find(self, path: str, key: FileKey) -> tuple[str, str | None] | None:
-        """The (status, verdict) of the row for this version of ``path``, or None when there is none."""
+    def find(self, path: str, key: FileKey) -> Outcome | None:
+        """The (status, verdict, sha256) of the row for this version of ``path``, or None when there is none."""
         return self.keys.get((path, _comparable(key)), self.paths_only.get(path))
+
+    def keyed(self, path: str, key: FileKey) -> bool:
+        """Whether a row for this version of ``path`` has its size and mtime (else it matched by path alone)."""
+        return (path, _comparable(key)) in self.keys
 
     def add_settings(self, row: dict[str, Any]) -> None:
         for name, value in row_settings(row).items():
@@ -154,7 +164,8 @@ def read_done(output: Path) -> tuple[Done, str | None]:
             why = "not JSON"
         try:
             if why is None:
-                outcome = (str(row["status"]), row.get("verdict"))
+                sha256 = row.get("sha256")
+                outcome = (str(row["status"]), row.get("verdict"), sha256 if isinstance(sha256, str) else None)
                 done.add_settings(row)
                 if "file" in row:
                     done.keys[(row["path"], _comparable(_key_of(row)))] = outcome

@@ -74,7 +74,8 @@ def run_scan(
     settings = None if loaded is None else _settings(options, loaded.describe())
     todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet, log, settings,
                             outputs=[target for target in (output, report) if target is not None],
-                            output_folders=[] if explain is None else [explain])
+                            output_folders=[] if explain is None else [explain], rehash=options.hash_inputs,
+                            workers=_hash_workers(engine, workers), bar=_bars_wanted(quiet, fmt, output))
     if engine == "ray":
         rows = _ray_rows(todo, options, (arch, model, None if weights is None else weights.resolve(), runtime),
                          workers, address)
@@ -119,6 +120,14 @@ def _whole_on_stop(writer: Any, stream: GuardedStream) -> Iterator[None]:
             with whole_write(), contextlib.suppress(Exception):
                 writer.stop()
         raise
+
+
+def _hash_workers(engine: str, workers: int | None) -> int:
+    """How many inputs a resume reads at a time to check their bytes, here: ``workers`` with the local engine,
+    else (Ray's workers may be on other machines) the cores of this one."""
+    from mesocli.parallel import default_workers
+
+    return workers if engine == "local" and workers else default_workers()
 
 
 def _bars_wanted(quiet: bool, fmt: str, output: Path | None) -> bool:
@@ -185,18 +194,21 @@ def _settings(options: ScanOptions, model_info: dict[str, Any]) -> dict[str, str
 def plan_scan(
     paths: list[str] | StreamedInputs, resume_from: Path | None, statuses: list[str], verdicts: list[str | None],
     quiet: bool, log: Callable[[str], None] = note, settings: dict[str, str] | None = None,
-    outputs: Sequence[Path] = (), output_folders: Sequence[Path] = (),
+    outputs: Sequence[Path] = (), output_folders: Sequence[Path] = (), rehash: bool = False, workers: int = 1,
+    bar: bool = False,
 ) -> tuple[list[str] | Iterator[str], Callable[[dict[str, Any]], dict[str, Any]]]:
     """What to scan, and how to stamp each row: one entry per input (a folder's media files listed, so the
     bars know the count), less those the output holds (``resume_from``: their statuses join
     ``statuses``/``verdicts``, and rows get the ``file`` key that a later resume matches; its rows must
-    have been made with ``settings``). An input that is one of ``outputs`` is refused (one that arrives on
+    have been made with ``settings``). With ``rehash``, an input whose row has a sha256 is read again
+    (``workers`` files at a time, :func:`mesocli.digest.recheck`; a byte counter with ``bar``) and scanned again
+    when its bytes changed (:func:`_changed`). An input that is one of ``outputs`` is refused (one that arrives on
     stdin, left out with a note: :func:`_own_output`); files found inside
     a folder given that lie in one of ``output_folders`` (the --explain folder) and are named as heatmaps
     (an earlier run's) are left out, with a note. Hidden files skipped
     inside folders are noted even when ``quiet``: the results do not cover them. ``paths`` as an iterator
-    (paths on stdin): the plan is an iterator too, each path planned as it arrives (the resume count is
-    noted once the list ends)."""
+    (paths on stdin): the plan is an iterator too, each path planned (and checked) as it arrives (the resume
+    count is noted once the list ends)."""
     from mesocli.resume import file_field, file_key, read_done
 
     done, note = read_done(resume_from) if resume_from is not None else (None, None)
@@ -204,22 +216,47 @@ def plan_scan(
         done.check_settings(resume_from, settings)
     keys: dict[str, Any] = {}
     items = _planned(paths, log, outputs, output_folders)
+    counts = [0, 0, 0]  # inputs, inputs held, bytes checked of paths streamed
 
-    def todo() -> Iterator[str]:
-        count = held = 0
-        for item in items:
-            count += 1
+    def decide(batch: list[str], whole: bool) -> Iterator[str]:
+        """The inputs of ``batch`` to scan; ``whole``: the whole list (its check announced as one, with a bar),
+        else one path streamed (announced once the paths checked add up to a long check)."""
+        from mesocli import digest
+
+        found = {}
+        for item in batch:
             keys[item] = file_key(item)
-            found = done.find(item, keys[item])
-            if found is None:
+            found[item] = done.find(item, keys[item])
+        held = {item: outcome for item, outcome in found.items() if outcome is not None}
+        if rehash and not whole and not quiet:
+            before = counts[2]
+            counts[2] += sum(keys[item][0] for item, outcome in held.items() if outcome[2] and keys[item])
+            if before < digest.NOTED_BYTES <= counts[2]:
+                log("mesocli: resume: reading the inputs already scanned again as their paths arrive, to check that "
+                    f"their bytes are unchanged ({counts[2] / 1e9:.1f} GB so far; --no-hash: size and mtime only)")
+        notes = log if whole and not quiet else None
+        keyed = {item for item in held if done.keyed(item, keys[item])}
+        changed, unread = _changed(held, keyed, workers, log, notes, bar and whole) if rehash else (set(), set())
+        for item in batch:
+            counts[0] += 1
+            outcome = found[item]
+            if outcome is None or item in changed:
                 yield item
             else:
-                held += 1
-                statuses.append(found[0])
-                verdicts.append(found[1])
+                counts[1] += 1
+                statuses.append("error" if item in unread else outcome[0])  # unchecked: an error of this run
+                verdicts.append(outcome[1])
+
+    def todo() -> Iterator[str]:
+        if isinstance(items, list):
+            yield from decide(items, True)  # checked together, ``workers`` at a time
+        else:
+            for item in items:
+                yield from decide([item], False)
         if note:
             log(f"mesocli: {note}")
         if not quiet:
+            count, held = counts[:2]
             log(f"mesocli: resume: {held} of {count} inputs already in {resume_from}, {count - held} to scan")
 
     def stamp(row: dict[str, Any]) -> dict[str, Any]:
@@ -229,6 +266,33 @@ def plan_scan(
     if done is None:
         return items, lambda row: row
     return (list(todo()) if isinstance(paths, list) else Stoppable(todo(), paths.stop)), stamp
+
+
+def _changed(held: dict[str, Any], keyed: set[str], workers: int, log: Callable[[str], None],
+             notes: Callable[[str], None] | None, bar: bool) -> tuple[set[str], set[str]]:
+    """The inputs among ``held`` (path -> its row's (status, verdict, sha256)) whose bytes are no longer those
+    their row's sha256 names (a file replaced with the same size and mtime: ``cp -p``, ``rsync -t``), each noted
+    to ``log`` (``keyed``: those matched by size and mtime too, not by path alone): they are scanned again, and
+    their new row, appended, is the one a later resume finds. A row
+    without a sha256 is not checked. Also the inputs that cannot be read to check them: they keep their row
+    (noted; a scan of one would fail too, and the row of the bytes it had is worth more than an error row), and
+    count as errors of this run (exit status 3)."""
+    from mesocli import digest
+
+    checked = {item: outcome[2] for item, outcome in held.items() if outcome[2] is not None}
+    digests = digest.recheck(list(checked), workers, done="scanned", bar=bar, log=notes)
+    changed: set[str] = set()
+    unread: set[str] = set()
+    for (item, old), (new, why) in zip(checked.items(), digests, strict=True):
+        if new is None:
+            unread.add(item)
+            log(f"mesocli: {item}: cannot read it to check its bytes ({why}); its row of an earlier scan is kept")
+        elif new != old:
+            changed.add(item)
+            unchanged = ", though not its size and mtime" if item in keyed else ""
+            log(f"mesocli: {item}: its bytes changed since it was scanned{unchanged} "
+                f"(sha256 {old[:12]} -> {new[:12]}); scanning it again")
+    return changed, unread
 
 
 def _leave_out(items: list[str], named: Sequence[str], folder: Path, log: Callable[[str], None]) -> list[str]:
