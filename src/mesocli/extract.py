@@ -330,15 +330,21 @@ def _changed_bytes(done: list[tuple[Path, str, dict]], options: ExtractOptions, 
     if not options.hash_inputs or not checked:
         return set(), {}
 
+    stopped = threading.Event()  # the run stops (Ctrl-C, SIGTERM): files being hashed stop between two chunks
+
     def now(path: str) -> tuple[str | None, str | None]:  # (its sha256, or why it cannot be read)
         try:
-            taken = digest.fingerprint(path)
+            taken = digest.fingerprint(path, stopped.is_set)
         except InputError as exc:
             return None, str(exc).removeprefix(f"{path}: ")
         return (taken.sha256 if taken is not None else None), None
 
     with ThreadPoolExecutor(max(1, min(workers, len(checked)))) as pool:
-        digests = list(pool.map(now, [path for _, path, _ in checked]))
+        try:
+            digests = list(pool.map(now, [path for _, path, _ in checked]))
+        except BaseException:
+            stopped.set()
+            raise
     changed, unreadable = set(), {}
     for (file, path, old), (new, why) in zip(checked, digests, strict=True):
         if new is None:
