@@ -322,3 +322,27 @@ def test_a_second_ctrl_c_stops_a_write_that_waits_for_its_reader() -> None:
         _, err = child.communicate()
     assert stopped
     assert err.rstrip().endswith(b"KeyboardInterrupt")
+
+
+def test_a_handler_that_a_second_signal_runs_in_the_block_keeps_what_it_set() -> None:
+    """The CLI's SIGTERM handler stops the run once: it sets a no-op handler for the SIGTERMs that follow, then
+    raises. Run by a second SIGTERM while a row waits, what it set stays, so a third does not cut the clean-up
+    short."""
+    import signal
+
+    def quiet(number: int, frame: object) -> None:
+        pass
+
+    def stop(number: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, quiet)
+        raise RuntimeError("terminated")
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(RuntimeError, match="terminated"):
+            with fsutil.whole_write():
+                os.kill(os.getpid(), signal.SIGTERM)  # waits for the row
+                os.kill(os.getpid(), signal.SIGTERM)  # the second: now
+        assert signal.getsignal(signal.SIGTERM) is quiet
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -160,7 +160,8 @@ def whole_write() -> Iterator[None]:
     finally:
         holding.clear()
         for number, handler in handlers.items():
-            signal.signal(number, handler)
+            if signal.getsignal(number) is hold:  # not one a handler set meanwhile (the CLI's SIGTERM, once)
+                signal.signal(number, handler)
         for number in arrived:
             handlers[number](number, None)
 
