@@ -278,3 +278,34 @@ def test_recheck_counts_the_bytes_it_reads_on_a_bar(tmp_path: Path, capsys: pyte
     assert len(notes) == 1 and "3 inputs already scanned" in notes[0]
     assert "checking sha256" in capsys.readouterr().err
     assert [(bar.n, bar.total) for bar in bars] == [(digest.CHUNK + 12, digest.CHUNK + 12)]
+
+
+def test_ctrl_c_while_a_resume_checks_the_bytes_stops_the_hashing(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or SIGTERM) while a resume hashes the inputs it would skip: the files being hashed stop between two
+    chunks, as a scan's do. The run waited until each was hashed to its end (minutes for large videos on network
+    storage, ``--workers`` of them at once)."""
+    import signal
+    import threading
+
+    videos = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for video in videos:
+        video.write_bytes(os.urandom(1 << 20))
+    stopped: list[bool] = []
+    real = digest.fingerprint
+
+    def fingerprint(path: str, interrupted=lambda: False, progress=None) -> digest.Fingerprint | None:
+        if path == str(videos[1]):  # Ctrl-C while b is hashed (the run waits for its result)
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            for _ in range(3000):  # until the main thread stops waiting for it (bounded: never hangs the suite)
+                if interrupted():
+                    break
+                threading.Event().wait(0.01)
+            stopped.append(interrupted())
+        return real(path, interrupted, progress)
+
+    monkeypatch.setattr(extract_module.digest, "fingerprint", fingerprint)
+    with pytest.raises(KeyboardInterrupt):
+        extract_module._changed_bytes([(video, str(video), {"sha256": "0" * 64}) for video in videos], FAST, 1,
+                                      lambda text: None)
+    assert stopped == [True]

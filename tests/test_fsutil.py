@@ -225,3 +225,124 @@ def test_a_signal_that_arrives_while_a_row_is_written_waits_for_the_whole_row() 
         written.append("after the row")  # never reached: the interrupt comes as the block ends
     assert written == ["first half", "second half"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.fixture
+def own_sigterm() -> Iterator[list[int]]:
+    """SIGTERM raises RuntimeError (as the CLI's handler raises Terminated) for the test; both handlers restored
+    after it. Yields the list of the SIGTERMs that handler ran for."""
+    import signal
+
+    ran: list[int] = []
+
+    def terminated(number: int, frame: object) -> None:
+        ran.append(number)
+        raise RuntimeError("terminated")
+
+    before = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield ran
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_a_signal_that_comes_while_whole_write_sets_its_handlers_leaves_none_of_them_set(
+        own_sigterm: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM arriving after whole_write held Ctrl-C but before it held SIGTERM: SIGTERM stops the run as it came,
+    and Ctrl-C is no longer held. Ctrl-C was left held for the rest of the process (lost, even in a notebook)."""
+    import signal
+
+    real = signal.signal
+
+    def swap(number: int, handler: object) -> object:
+        if number == signal.SIGTERM and handler is not signal.getsignal(signal.SIGTERM):
+            os.kill(os.getpid(), signal.SIGTERM)  # its handler runs now, before the swap
+        return real(number, handler)
+
+    monkeypatch.setattr(signal, "signal", swap)
+    with pytest.raises(RuntimeError, match="terminated"):
+        with fsutil.whole_write():
+            pass
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_that_comes_while_whole_write_restores_its_handlers_is_not_lost(
+        own_sigterm: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C arriving as whole_write ends, once Ctrl-C's handler is back but not yet SIGTERM's: the interrupt
+    comes, and a later SIGTERM still stops the run. SIGTERM was left held by a block long over: every later
+    SIGTERM was lost."""
+    import signal
+
+    real = signal.signal
+
+    def swap(number: int, handler: object) -> object:
+        previous = real(number, handler)
+        if number == signal.SIGINT and handler is signal.default_int_handler:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, its own handler back, SIGTERM's not yet
+        return previous
+
+    monkeypatch.setattr(signal, "signal", swap)
+    with pytest.raises(KeyboardInterrupt):
+        with fsutil.whole_write():
+            pass
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match="terminated"):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100):  # its handler runs at the next instruction: this loop is never done
+            pass
+    assert own_sigterm == [signal.SIGTERM]
+
+
+def test_a_second_ctrl_c_stops_a_write_that_waits_for_its_reader() -> None:
+    """A row written to a reader that reads no more (``| less`` left open, a stalled log collector) waits in the
+    write: the first Ctrl-C waits with it, the second stops the run at once. No Ctrl-C, nor SIGTERM, stopped it:
+    each waited for the reader."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import os; from mesocli import fsutil\nread, write = os.pipe()\nout = os.fdopen(write, 'w')\n"
+            "with fsutil.whole_write():\n    print('writing', flush=True)\n"
+            "    out.write('x' * (1 << 20))  # nobody reads it\n    out.flush()\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == b"writing\n"
+        for _ in range(300):  # Ctrl-C again and again (a burst may come as one signal): it stops after the second
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(0.1)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        stopped = child.poll() is not None
+    finally:
+        child.kill()
+        _, err = child.communicate()
+    assert stopped
+    assert err.rstrip().endswith(b"KeyboardInterrupt")
+
+
+def test_a_handler_that_a_second_signal_runs_in_the_block_keeps_what_it_set() -> None:
+    """The CLI's SIGTERM handler stops the run once: it sets a no-op handler for the SIGTERMs that follow, then
+    raises. Run by a second SIGTERM while a row waits, what it set stays, so a third does not cut the clean-up
+    short."""
+    import signal
+
+    def quiet(number: int, frame: object) -> None:
+        pass
+
+    def stop(number: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, quiet)
+        raise RuntimeError("terminated")
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(RuntimeError, match="terminated"):
+            with fsutil.whole_write():
+                os.kill(os.getpid(), signal.SIGTERM)  # waits for the row
+                os.kill(os.getpid(), signal.SIGTERM)  # the second: now
+        assert signal.getsignal(signal.SIGTERM) is quiet
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -135,21 +135,33 @@ class GuardedStream:
 @contextlib.contextmanager
 def whole_write() -> Iterator[None]:
     """In the block, Ctrl-C and SIGTERM wait: their Python handlers run as it ends, so that what the block writes
-    (a row of results) is written whole or not at all, never cut in the middle. In the main thread only, and only
-    for signals that a Python handler takes (one ignored, or left to the system, is left alone)."""
+    (a row of results) is written whole or not at all, never cut in the middle. A second one while one waits runs
+    at once (the write may wait for a reader that reads no more: the user insists). In the main thread only, and
+    only for signals that a Python handler takes (one ignored, or left to the system, is left alone)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     handlers = {number: handler for number, handler in handlers.items() if callable(handler)}
     arrived: list[int] = []
-    for number in handlers:
-        signal.signal(number, lambda number, frame: arrived.append(number))
-    try:
+    holding = [True]
+
+    def hold(number: int, frame: Any) -> None:
+        if holding and not arrived:
+            arrived.append(number)
+            return
+        arrived.clear()  # a second one, or one after the block, whose handler was not back yet: now
+        handlers[number](number, frame)
+
+    try:  # a signal may come between two of these calls: every handler is back however the block ends
+        for number in handlers:
+            signal.signal(number, hold)
         yield
     finally:
+        holding.clear()
         for number, handler in handlers.items():
-            signal.signal(number, handler)
+            if signal.getsignal(number) is hold:  # not one a handler set meanwhile (the CLI's SIGTERM, once)
+                signal.signal(number, handler)
         for number in arrived:
             handlers[number](number, None)
 
