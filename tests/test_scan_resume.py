@@ -323,3 +323,30 @@ def test_dash_output_is_standard_output(clips, run_cli: RunCli, tmp_path: Path, 
     monkeypatch.chdir(tmp_path)
     code, out, _ = run_cli("scan", clips[0], "--frames", "3", "-o", "-", "-q")
     assert code == 0 and json.loads(out)["status"] == "ok" and not (tmp_path / "-").exists()
+
+
+def test_a_stopped_scan_of_paths_on_stdin_does_not_finish_the_check_of_a_large_input(tmp_path: Path) -> None:
+    """Found in review: with the paths on stdin, a resume checks each input done as it arrives, in the thread
+    that draws the paths; Ctrl-C stopped the scan, but the check went on to the input's last byte (a 40 GB
+    archive: half a minute and more before the shell came back, then a note that it would be scanned again).
+    The stop that ends the wait for the next path now ends the check too, between two chunks."""
+    from mesocli.scan_run import plan_scan
+    from mesocli.stdin_paths import Stopped, StreamedInputs
+
+    large, output = tmp_path / "large.mp4", tmp_path / "results.jsonl"
+    with open(large, "wb") as handle:  # sparse: nothing on disk, read as zeros
+        handle.truncate(digest.NOTED_BYTES)
+    size, mtime_ns = file_key(large)
+    output.write_text(json.dumps({"path": str(large), "status": "ok", "verdict": "real", "sha256": "0" * 64,
+                                  "file": {"size": size, "mtime_ns": mtime_ns}}) + "\n", encoding="utf-8")
+    paths = StreamedInputs([str(large)])
+    lines: list[str] = []
+
+    def log(line: str) -> None:  # the long check is announced: Ctrl-C, as a user would press it now
+        lines.append(line)
+        paths.stop()
+
+    todo, _ = plan_scan(paths, output, [], [], quiet=False, log=log, rehash=True, workers=2)
+    with pytest.raises(Stopped):
+        next(todo)
+    assert len(lines) == 1 and "reading the inputs already scanned again as their paths arrive" in lines[0]
