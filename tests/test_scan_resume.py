@@ -220,7 +220,13 @@ def test_an_output_that_is_not_scan_results_is_refused_untouched(run_cli: RunCli
 
 @pytest.mark.parametrize(("line", "why"), [("not json", "not JSON"), ("[1, 2]", "not a JSON object"),
                                            ("null", "not a JSON object"),
-                                           ('{"a": 1}', "no 'status' key"), ('{"status": "ok"}', "no 'path' key")])
+                                           ('{"a": 1}', "no 'status' key"), ('{"status": "ok"}', "no 'path' key"),
+                                           # found in review: these two were tracebacks (AttributeError,
+                                           # OverflowError), exit 1
+                                           ('{"path": "a", "status": "ok", "model": "meso4"}',
+                                            "a value of the wrong kind"),
+                                           ('{"path": "a", "status": "ok", "file": {"size": 1e999, "mtime_ns": 1}}',
+                                            "a value of the wrong kind")])
 def test_a_line_that_is_not_a_scan_result_says_why_in_words(run_cli: RunCli, tmp_path: Path, line: str,
                                                              why: str) -> None:
     """The reason was the name of a Python exception: ``line 2 is not a scan result (KeyError)``."""

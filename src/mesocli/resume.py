@@ -173,7 +173,7 @@ def read_done(output: Path) -> tuple[Done, str | None]:
                     done.paths_only[row["path"]] = outcome
         except KeyError as exc:
             why = f"no {exc.args[0]!r} key"
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError, OverflowError):  # "model": "x"; a size of 1e999 (inf)
             why = "a value of the wrong kind"
         if why is not None:
             raise UsageError(f"{output}: line {number} is not a scan result ({why}); --resume needs the JSON Lines "
