@@ -356,3 +356,32 @@ def test_a_stopped_scan_of_paths_on_stdin_does_not_finish_the_check_of_a_large_i
     with pytest.raises(Stopped):
         next(todo)
     assert len(lines) == 1 and "reading the inputs already scanned again as their paths arrive" in lines[0]
+
+
+def test_an_input_restored_to_an_earlier_version_is_scanned_again(run_cli: RunCli, tmp_path: Path) -> None:
+    """Found in review: the last row for a path is current, but a resume matched any earlier row of the path. A
+    video scanned (row 1), replaced by another (row 2), then restored from a backup with its size and mtime
+    (``cp -p``, ``rsync -t``) matched row 1 and was skipped: the output's current row for it (row 2) kept the
+    verdict of the bytes that had replaced it. A row matches only while it is its path's last."""
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    make_face_video(first, frames=8, angles=[0.0] * 8)
+    make_noface_video(second, frames=8)
+    clip, output = tmp_path / "in" / "clip.mp4", tmp_path / "results.jsonl"
+    clip.parent.mkdir()
+    shutil.copy2(first, clip)
+    stamp = clip.stat().st_mtime_ns
+    args = ("scan", clip, "--frames", "4", "-o", output, "--resume", "-q")
+    assert run_cli(*args).code == 0
+    shutil.copyfile(second, clip)
+    assert run_cli(*args).code == 3  # the other video: no face, a second row
+    assert [row["status"] for row in _rows(output)] == ["ok", "no_face"]
+    shutil.copyfile(first, clip)
+    os.utime(clip, ns=(stamp, stamp))  # the backup restored as rsync -t or cp -p leave it
+    assert file_key(clip) == (_rows(output)[0]["file"]["size"], _rows(output)[0]["file"]["mtime_ns"])
+
+    code, _, err = run_cli(*args)
+    assert code == 0, err  # this run judged the video at the path, not the one before it
+    rows = _rows(output)
+    assert [row["status"] for row in rows] == ["ok", "no_face", "ok"]
+    assert rows[-1]["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    assert run_cli(*args).code == 0 and len(_rows(output)) == 3  # the last row matches: nothing to do

@@ -62,12 +62,26 @@ Outcome = tuple[str, str | None, str | None]
 
 @dataclass
 class Done:
-    """What an output already holds: rows by (path, file key), and the paths of rows without a key; a later row
-    for the same key replaces an earlier one (the last row for a path is current)."""
+    """What an output already holds: rows by (path, file key), and the paths of rows without a key; only the
+    last row for a path counts (it is current): an earlier one, of a version of the file replaced since, matches
+    no more (that version restored with its size and mtime is scanned again, its row then the last)."""
 
     keys: dict[tuple[str, tuple[int, float] | None], Outcome] = field(default_factory=dict)
     paths_only: dict[str, Outcome] = field(default_factory=dict)
     settings: dict[str, set[str]] = field(default_factory=dict)  # setting -> the values the rows show
+    current: dict[str, Any] = field(default_factory=dict, repr=False)  # path -> its last row's key in ``keys``
+
+    def add(self, row: dict[str, Any], outcome: Outcome) -> None:
+        """Count ``row`` as its path's current row, in place of any earlier one."""
+        path, key = row["path"], _comparable(_key_of(row)) if "file" in row else None
+        self.paths_only.pop(path, None)
+        if path in self.current:
+            del self.keys[(path, self.current.pop(path))]
+        if "file" in row:
+            self.keys[(path, key)] = outcome
+            self.current[path] = key
+        else:
+            self.paths_only[path] = outcome
 
     def find(self, path: str, key: FileKey) -> Outcome | None:
         """The (status, verdict, sha256) of the row for this version of ``path``, or None when there is none."""
@@ -167,10 +181,7 @@ def read_done(output: Path) -> tuple[Done, str | None]:
                 sha256 = row.get("sha256")
                 outcome = (str(row["status"]), row.get("verdict"), sha256 if isinstance(sha256, str) else None)
                 done.add_settings(row)
-                if "file" in row:
-                    done.keys[(row["path"], _comparable(_key_of(row)))] = outcome
-                else:
-                    done.paths_only[row["path"]] = outcome
+                done.add(row, outcome)
         except KeyError as exc:
             why = f"no {exc.args[0]!r} key"
         except (ValueError, TypeError, AttributeError, OverflowError):  # "model": "x"; a size of 1e999 (inf)
