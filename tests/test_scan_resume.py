@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RunCli
-from media import MediaKit, make_face_video, make_noface_video, pad_to_the_same_size
+from media import MediaKit, a_face_and_a_noface_video_of_one_size
 
 from mesocli import digest
 from mesocli.errors import InputError
@@ -72,10 +72,7 @@ def test_a_video_replaced_with_the_same_size_and_mtime_is_scanned_again(run_cli:
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Found in review: a video replaced by another of the same size, its mtime kept (``cp -p``, ``rsync -t``),
     was skipped as done, and the output kept the verdict of a video no longer there under its name."""
-    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
-    make_face_video(first, frames=8, angles=[0.0] * 8)
-    make_noface_video(second, frames=8)
-    pad_to_the_same_size(first, second)
+    first, second = a_face_and_a_noface_video_of_one_size(tmp_path)
     clip, output = tmp_path / "in" / "clip.mp4", tmp_path / "results.jsonl"
     clip.parent.mkdir()
     shutil.copy2(first, clip)
@@ -363,9 +360,7 @@ def test_an_input_restored_to_an_earlier_version_is_scanned_again(run_cli: RunCl
     video scanned (row 1), replaced by another (row 2), then restored from a backup with its size and mtime
     (``cp -p``, ``rsync -t``) matched row 1 and was skipped: the output's current row for it (row 2) kept the
     verdict of the bytes that had replaced it. A row matches only while it is its path's last."""
-    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
-    make_face_video(first, frames=8, angles=[0.0] * 8)
-    make_noface_video(second, frames=8)
+    first, second = a_face_and_a_noface_video_of_one_size(tmp_path)
     clip, output = tmp_path / "in" / "clip.mp4", tmp_path / "results.jsonl"
     clip.parent.mkdir()
     shutil.copy2(first, clip)
