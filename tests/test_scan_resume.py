@@ -380,3 +380,21 @@ def test_an_input_restored_to_an_earlier_version_is_scanned_again(run_cli: RunCl
     assert [row["status"] for row in rows] == ["ok", "no_face", "ok"]
     assert rows[-1]["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
     assert run_cli(*args).code == 0 and len(_rows(output)) == 3  # the last row matches: nothing to do
+
+
+def test_a_resume_of_an_output_another_scan_appends_to_is_refused_before_its_check(
+        clips, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: a second ``--resume`` of an output that a running scan appends to read every input done
+    again (an hour for a large archive) before it was refused ("another scan is writing to it"). It is refused
+    first now, the output untouched."""
+    from mesocli.resume import appending
+
+    output = tmp_path / "results.jsonl"
+    args = ("scan", clips[0], "--frames", "3", "-o", output, "--resume")
+    assert run_cli(*args).code == 0
+    rows = output.read_bytes()
+    monkeypatch.setattr(digest, "recheck", lambda *_, **__: pytest.fail("checked the inputs of a locked output"))
+    with appending(output):  # the running scan
+        result = run_cli(*args)
+    assert (result.code, result.error_line()) == (2, f"{output}: another scan is writing to it")
+    assert output.read_bytes() == rows

@@ -154,13 +154,15 @@ def _key_of(row: dict[str, Any]) -> FileKey:
 
 def read_done(output: Path) -> tuple[Done, str | None]:
     """Read a resumable output; cut off a partial last line (a killed writer's). Returns what it holds
-    and a note for the user when a line was cut. A complete line that is not a scan result is an error:
+    and a note for the user when a line was cut. One that another scan is appending to is refused
+    (OutputError), untouched. A complete line that is not a scan result is an error:
     the file is not touched then."""
     done = Done()
     if not output.exists():
         return done, None
-    with output_errors(output):
-        data = output.read_bytes()
+    with output_errors(output), open(output, "rb") as handle:
+        _lock(handle, output)  # another scan appends to it: refused now, not after the check of its inputs
+        data = handle.read()
     complete = data[: data.rfind(b"\n") + 1]
     if len(complete) < len(data) and _is_row(data[len(complete):]):  # whole, only its newline missing
         with output_errors(output), open(output, "ab") as handle:
@@ -232,11 +234,16 @@ def appending(output: Path) -> Iterator[IO[str]]:
         handle = open(os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, NEW_FILE), "a", encoding="utf-8",
                       newline="", errors="backslashreplace")
     with handle:
-        if sys.platform != "win32":
-            import fcntl
-
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                raise OutputError(f"{output}: another scan is writing to it") from None
+        _lock(handle, output)
         yield SyncedStream(handle)  # type: ignore[misc]
+
+
+def _lock(handle: IO[Any], output: Path) -> None:
+    """Lock ``output`` (open as ``handle``) against a second scan appending to it, or refuse (OutputError)."""
+    if sys.platform != "win32":
+        import fcntl
+
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise OutputError(f"{output}: another scan is writing to it") from None
