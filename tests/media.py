@@ -223,6 +223,16 @@ def pad_to_the_same_size(first: Path, second: Path) -> None:
         pad_to_the_same_size(first, second)
 
 
+def a_face_and_a_noface_video_of_one_size(folder: Path) -> tuple[Path, Path]:
+    """``first.mp4`` (a face) and ``second.mp4`` (no face) in ``folder``, of the same size: one replaced by the
+    other with its mtime kept is a file whose size and mtime did not change, its bytes did."""
+    first, second = folder / "first.mp4", folder / "second.mp4"
+    make_face_video(first, frames=8, angles=[0.0] * 8)
+    make_noface_video(second, frames=8)
+    pad_to_the_same_size(first, second)
+    return first, second
+
+
 class MediaKit:
     """The standard test files, each made once under ``root`` (shared by all test modules of a session)."""
 

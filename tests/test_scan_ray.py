@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RunCli, check_schema, require_shared
-from media import MediaKit, make_face_video, make_noface_video, pad_to_the_same_size
+from media import MediaKit, a_face_and_a_noface_video_of_one_size
 
 from mesocli import digest
 from mesocli.inputs import plan_inputs
@@ -160,10 +160,7 @@ def test_cli_ray_resume_scans_a_file_with_new_bytes_again(ray_session, run_cli: 
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """--engine ray --resume plans the inputs as the local engine does (scan_run.plan_scan, on the driver): a
     video replaced by another of the same size and mtime is read again there, and scanned again by a worker."""
-    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
-    make_face_video(first, frames=8, angles=[0.0] * 8)
-    make_noface_video(second, frames=8)
-    pad_to_the_same_size(first, second)
+    first, second = a_face_and_a_noface_video_of_one_size(tmp_path)
     clip, output = tmp_path / "in" / "clip.mp4", tmp_path / "results.jsonl"
     clip.parent.mkdir()
     shutil.copy2(first, clip)

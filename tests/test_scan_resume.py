@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RunCli
-from media import MediaKit, make_face_video, make_noface_video, pad_to_the_same_size
+from media import MediaKit, a_face_and_a_noface_video_of_one_size
 
 from mesocli import digest
 from mesocli.errors import InputError
@@ -72,10 +72,7 @@ def test_a_video_replaced_with_the_same_size_and_mtime_is_scanned_again(run_cli:
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Found in review: a video replaced by another of the same size, its mtime kept (``cp -p``, ``rsync -t``),
     was skipped as done, and the output kept the verdict of a video no longer there under its name."""
-    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
-    make_face_video(first, frames=8, angles=[0.0] * 8)
-    make_noface_video(second, frames=8)
-    pad_to_the_same_size(first, second)
+    first, second = a_face_and_a_noface_video_of_one_size(tmp_path)
     clip, output = tmp_path / "in" / "clip.mp4", tmp_path / "results.jsonl"
     clip.parent.mkdir()
     shutil.copy2(first, clip)
@@ -220,7 +217,13 @@ def test_an_output_that_is_not_scan_results_is_refused_untouched(run_cli: RunCli
 
 @pytest.mark.parametrize(("line", "why"), [("not json", "not JSON"), ("[1, 2]", "not a JSON object"),
                                            ("null", "not a JSON object"),
-                                           ('{"a": 1}', "no 'status' key"), ('{"status": "ok"}', "no 'path' key")])
+                                           ('{"a": 1}', "no 'status' key"), ('{"status": "ok"}', "no 'path' key"),
+                                           # found in review: these two were tracebacks (AttributeError,
+                                           # OverflowError), exit 1
+                                           ('{"path": "a", "status": "ok", "model": "meso4"}',
+                                            "a value of the wrong kind"),
+                                           ('{"path": "a", "status": "ok", "file": {"size": 1e999, "mtime_ns": 1}}',
+                                            "a value of the wrong kind")])
 def test_a_line_that_is_not_a_scan_result_says_why_in_words(run_cli: RunCli, tmp_path: Path, line: str,
                                                              why: str) -> None:
     """The reason was the name of a Python exception: ``line 2 is not a scan result (KeyError)``."""
@@ -323,3 +326,75 @@ def test_dash_output_is_standard_output(clips, run_cli: RunCli, tmp_path: Path, 
     monkeypatch.chdir(tmp_path)
     code, out, _ = run_cli("scan", clips[0], "--frames", "3", "-o", "-", "-q")
     assert code == 0 and json.loads(out)["status"] == "ok" and not (tmp_path / "-").exists()
+
+
+def test_a_stopped_scan_of_paths_on_stdin_does_not_finish_the_check_of_a_large_input(tmp_path: Path) -> None:
+    """Found in review: with the paths on stdin, a resume checks each input done as it arrives, in the thread
+    that draws the paths; Ctrl-C stopped the scan, but the check went on to the input's last byte (a 40 GB
+    archive: half a minute and more before the shell came back, then a note that it would be scanned again).
+    The stop that ends the wait for the next path now ends the check too, between two chunks."""
+    from mesocli.scan_run import plan_scan
+    from mesocli.stdin_paths import Stopped, StreamedInputs
+
+    large, output = tmp_path / "large.mp4", tmp_path / "results.jsonl"
+    with open(large, "wb") as handle:  # sparse: nothing on disk, read as zeros
+        handle.truncate(digest.NOTED_BYTES)
+    size, mtime_ns = file_key(large)
+    output.write_text(json.dumps({"path": str(large), "status": "ok", "verdict": "real", "sha256": "0" * 64,
+                                  "file": {"size": size, "mtime_ns": mtime_ns}}) + "\n", encoding="utf-8")
+    paths = StreamedInputs([str(large)])
+    lines: list[str] = []
+
+    def log(line: str) -> None:  # the long check is announced: Ctrl-C, as a user would press it now
+        lines.append(line)
+        paths.stop()
+
+    todo, _ = plan_scan(paths, output, [], [], quiet=False, log=log, rehash=True, workers=2)
+    with pytest.raises(Stopped):
+        next(todo)
+    assert len(lines) == 1 and "reading the inputs already scanned again as their paths arrive" in lines[0]
+
+
+def test_an_input_restored_to_an_earlier_version_is_scanned_again(run_cli: RunCli, tmp_path: Path) -> None:
+    """Found in review: the last row for a path is current, but a resume matched any earlier row of the path. A
+    video scanned (row 1), replaced by another (row 2), then restored from a backup with its size and mtime
+    (``cp -p``, ``rsync -t``) matched row 1 and was skipped: the output's current row for it (row 2) kept the
+    verdict of the bytes that had replaced it. A row matches only while it is its path's last."""
+    first, second = a_face_and_a_noface_video_of_one_size(tmp_path)
+    clip, output = tmp_path / "in" / "clip.mp4", tmp_path / "results.jsonl"
+    clip.parent.mkdir()
+    shutil.copy2(first, clip)
+    stamp = clip.stat().st_mtime_ns
+    args = ("scan", clip, "--frames", "4", "-o", output, "--resume", "-q")
+    assert run_cli(*args).code == 0
+    shutil.copyfile(second, clip)
+    assert run_cli(*args).code == 3  # the other video: no face, a second row
+    assert [row["status"] for row in _rows(output)] == ["ok", "no_face"]
+    shutil.copyfile(first, clip)
+    os.utime(clip, ns=(stamp, stamp))  # the backup restored as rsync -t or cp -p leave it
+    assert file_key(clip) == (_rows(output)[0]["file"]["size"], _rows(output)[0]["file"]["mtime_ns"])
+
+    code, _, err = run_cli(*args)
+    assert code == 0, err  # this run judged the video at the path, not the one before it
+    rows = _rows(output)
+    assert [row["status"] for row in rows] == ["ok", "no_face", "ok"]
+    assert rows[-1]["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    assert run_cli(*args).code == 0 and len(_rows(output)) == 3  # the last row matches: nothing to do
+
+
+def test_a_resume_of_an_output_another_scan_appends_to_is_refused_before_its_check(
+        clips, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: a second ``--resume`` of an output that a running scan appends to read every input done
+    again (an hour for a large archive) before it was refused ("another scan is writing to it"). It is refused
+    first now, the output untouched."""
+    from mesocli.resume import appending
+
+    output = tmp_path / "results.jsonl"
+    args = ("scan", clips[0], "--frames", "3", "-o", output, "--resume")
+    assert run_cli(*args).code == 0
+    rows = output.read_bytes()
+    monkeypatch.setattr(digest, "recheck", lambda *_, **__: pytest.fail("checked the inputs of a locked output"))
+    with appending(output):  # the running scan
+        result = run_cli(*args)
+    assert (result.code, result.error_line()) == (2, f"{output}: another scan is writing to it")
+    assert output.read_bytes() == rows

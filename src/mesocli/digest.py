@@ -128,11 +128,14 @@ from a disk)."""
 
 
 def recheck(paths: Sequence[str], workers: int, *, done: str, bar: bool = False,
-            log: Callable[[str], None] | None = None) -> list[tuple[str | None, str | None]]:
+            log: Callable[[str], None] | None = None,
+            interrupted: Callable[[], bool] = lambda: False) -> list[tuple[str | None, str | None]]:
     """Hash again (``workers`` files at a time) the inputs a resume would skip, to tell whether their bytes are
     still those an earlier run recorded: for each path, ``(sha256, None)``, or ``(None, why)`` when it cannot be
     read. When they add up to :data:`NOTED_BYTES` or more, a line says so to ``log`` first (None: quiet), saying
-    how they were ``done`` (``scanned``, ``extracted``); ``bar``: a byte counter on stderr while they are read."""
+    how they were ``done`` (``scanned``, ``extracted``); ``bar``: a byte counter on stderr while they are read.
+    The reads stop at their next chunk (``(None, "stopped")``) on an exception here (Ctrl-C) or once
+    ``interrupted()`` turns true (a scan stopped while this runs in the thread that draws its paths)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from mesocli.progress import counter
@@ -162,7 +165,7 @@ def recheck(paths: Sequence[str], workers: int, *, done: str, bar: bool = False,
 
         def now(path: str) -> tuple[str | None, str | None]:
             try:
-                taken = fingerprint(path, stop.is_set, None if shown.disable else advance)
+                taken = fingerprint(path, lambda: stop.is_set() or interrupted(), None if shown.disable else advance)
             except InputError as exc:
                 return None, str(exc).removeprefix(f"{path}: ")
             return (None, "stopped") if taken is None else (taken.sha256, None)

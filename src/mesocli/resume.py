@@ -62,12 +62,26 @@ Outcome = tuple[str, str | None, str | None]
 
 @dataclass
 class Done:
-    """What an output already holds: rows by (path, file key), and the paths of rows without a key; a later row
-    for the same key replaces an earlier one (the last row for a path is current)."""
+    """What an output already holds: rows by (path, file key), and the paths of rows without a key; only the
+    last row for a path counts (it is current): an earlier one, of a version of the file replaced since, matches
+    no more (that version restored with its size and mtime is scanned again, its row then the last)."""
 
     keys: dict[tuple[str, tuple[int, float] | None], Outcome] = field(default_factory=dict)
     paths_only: dict[str, Outcome] = field(default_factory=dict)
     settings: dict[str, set[str]] = field(default_factory=dict)  # setting -> the values the rows show
+    current: dict[str, Any] = field(default_factory=dict, repr=False)  # path -> its last row's key in ``keys``
+
+    def add(self, row: dict[str, Any], outcome: Outcome) -> None:
+        """Count ``row`` as its path's current row, in place of any earlier one."""
+        path, key = row["path"], _comparable(_key_of(row)) if "file" in row else None
+        self.paths_only.pop(path, None)
+        if path in self.current:
+            del self.keys[(path, self.current.pop(path))]
+        if "file" in row:
+            self.keys[(path, key)] = outcome
+            self.current[path] = key
+        else:
+            self.paths_only[path] = outcome
 
     def find(self, path: str, key: FileKey) -> Outcome | None:
         """The (status, verdict, sha256) of the row for this version of ``path``, or None when there is none."""
@@ -140,13 +154,15 @@ def _key_of(row: dict[str, Any]) -> FileKey:
 
 def read_done(output: Path) -> tuple[Done, str | None]:
     """Read a resumable output; cut off a partial last line (a killed writer's). Returns what it holds
-    and a note for the user when a line was cut. A complete line that is not a scan result is an error:
+    and a note for the user when a line was cut. One that another scan is appending to is refused
+    (OutputError), untouched. A complete line that is not a scan result is an error:
     the file is not touched then."""
     done = Done()
     if not output.exists():
         return done, None
-    with output_errors(output):
-        data = output.read_bytes()
+    with output_errors(output), open(output, "rb") as handle:
+        _lock(handle, output)  # another scan appends to it: refused now, not after the check of its inputs
+        data = handle.read()
     complete = data[: data.rfind(b"\n") + 1]
     if len(complete) < len(data) and _is_row(data[len(complete):]):  # whole, only its newline missing
         with output_errors(output), open(output, "ab") as handle:
@@ -167,13 +183,10 @@ def read_done(output: Path) -> tuple[Done, str | None]:
                 sha256 = row.get("sha256")
                 outcome = (str(row["status"]), row.get("verdict"), sha256 if isinstance(sha256, str) else None)
                 done.add_settings(row)
-                if "file" in row:
-                    done.keys[(row["path"], _comparable(_key_of(row)))] = outcome
-                else:
-                    done.paths_only[row["path"]] = outcome
+                done.add(row, outcome)
         except KeyError as exc:
             why = f"no {exc.args[0]!r} key"
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError, OverflowError):  # "model": "x"; a size of 1e999 (inf)
             why = "a value of the wrong kind"
         if why is not None:
             raise UsageError(f"{output}: line {number} is not a scan result ({why}); --resume needs the JSON Lines "
@@ -221,11 +234,16 @@ def appending(output: Path) -> Iterator[IO[str]]:
         handle = open(os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, NEW_FILE), "a", encoding="utf-8",
                       newline="", errors="backslashreplace")
     with handle:
-        if sys.platform != "win32":
-            import fcntl
-
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                raise OutputError(f"{output}: another scan is writing to it") from None
+        _lock(handle, output)
         yield SyncedStream(handle)  # type: ignore[misc]
+
+
+def _lock(handle: IO[Any], output: Path) -> None:
+    """Lock ``output`` (open as ``handle``) against a second scan appending to it, or refuse (OutputError)."""
+    if sys.platform != "win32":
+        import fcntl
+
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise OutputError(f"{output}: another scan is writing to it") from None

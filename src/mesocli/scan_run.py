@@ -216,6 +216,8 @@ def plan_scan(
         done.check_settings(resume_from, settings)
     keys: dict[str, Any] = {}
     items = _planned(paths, log, outputs, output_folders)
+    # paths on stdin are checked in the thread that draws them: the scan's stop (Ctrl-C) ends a check midway
+    stopped = (lambda: False) if isinstance(paths, list) else paths.stopped
     counts = [0, 0, 0]  # inputs, inputs held, bytes checked of paths streamed
 
     def decide(batch: list[str], whole: bool) -> Iterator[str]:
@@ -236,7 +238,8 @@ def plan_scan(
                     f"their bytes are unchanged ({counts[2] / 1e9:.1f} GB so far; --no-hash: size and mtime only)")
         notes = log if whole and not quiet else None
         keyed = {item for item in held if done.keyed(item, keys[item])}
-        changed, unread = _changed(held, keyed, workers, log, notes, bar and whole) if rehash else (set(), set())
+        changed, unread = (_changed(held, keyed, workers, log, notes, bar and whole, stopped) if rehash
+                           else (set(), set()))
         for item in batch:
             counts[0] += 1
             outcome = found[item]
@@ -269,18 +272,23 @@ def plan_scan(
 
 
 def _changed(held: dict[str, Any], keyed: set[str], workers: int, log: Callable[[str], None],
-             notes: Callable[[str], None] | None, bar: bool) -> tuple[set[str], set[str]]:
+             notes: Callable[[str], None] | None, bar: bool,
+             stopped: Callable[[], bool] = lambda: False) -> tuple[set[str], set[str]]:
     """The inputs among ``held`` (path -> its row's (status, verdict, sha256)) whose bytes are no longer those
     their row's sha256 names (a file replaced with the same size and mtime: ``cp -p``, ``rsync -t``), each noted
     to ``log`` (``keyed``: those matched by size and mtime too, not by path alone): they are scanned again, and
     their new row, appended, is the one a later resume finds. A row
     without a sha256 is not checked. Also the inputs that cannot be read to check them: they keep their row
     (noted; a scan of one would fail too, and the row of the bytes it had is worth more than an error row), and
-    count as errors of this run (exit status 3)."""
+    count as errors of this run (exit status 3). ``stopped()`` true (the scan of paths on stdin was stopped):
+    the check ends at its next chunk and raises :class:`mesocli.stdin_paths.Stopped`."""
     from mesocli import digest
+    from mesocli.stdin_paths import Stopped
 
     checked = {item: outcome[2] for item, outcome in held.items() if outcome[2] is not None}
-    digests = digest.recheck(list(checked), workers, done="scanned", bar=bar, log=notes)
+    digests = digest.recheck(list(checked), workers, done="scanned", bar=bar, log=notes, interrupted=stopped)
+    if stopped():
+        raise Stopped
     changed: set[str] = set()
     unread: set[str] = set()
     for (item, old), (new, why) in zip(checked.items(), digests, strict=True):

@@ -57,6 +57,10 @@ class StreamedInputs(Iterator[str]):
         """End the wait for the next path: the scan is over."""
         self._stopped.set()
 
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called: work done for the next path (a resume's check) ends too."""
+        return self._stopped.is_set()
+
     def _walk(self, inputs: Sequence[str]) -> Iterator[str]:
         for item in inputs:
             if item != "-":
