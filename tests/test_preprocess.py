@@ -113,3 +113,25 @@ def test_sixteen_bit_values_scale_as_x_over_257_without_float_copies() -> None:
     np.testing.assert_array_equal(grey, np.rint(every / 257.0).astype(np.uint8))  # as before, in integers now
     floats = np.array([[np.nan, np.inf, -1.0, 3.0]], dtype=np.float32)
     assert np.asarray(to_rgb(Image.fromarray(floats, "F")))[..., 0].tolist() == [[64, 64, 0, 255]]
+
+
+def test_opening_an_image_and_a_third_party_import_never_swap_the_warning_filters_at_once(tmp_path: Path) -> None:
+    """``warnings.catch_warnings`` saves and restores the filters of the whole process: a scan's input reader
+    opening an image while the main thread imports matplotlib (``scan --report``) could restore the other's
+    filters and leave one set for good. Both blocks hold one lock, so the reader waits."""
+    import threading
+    import warnings
+
+    from mesocli.thirdparty import MATPLOTLIB, their_deprecations
+
+    path = tmp_path / "face.png"
+    Image.new("RGB", (8, 8)).save(path)
+    before = list(warnings.filters)
+    opened = threading.Event()
+    reader = threading.Thread(target=lambda: (open_image(path), opened.set()))
+    with their_deprecations(*MATPLOTLIB):
+        reader.start()
+        assert not opened.wait(0.5), "the image was opened while the filters were swapped"
+    reader.join(10)
+    assert opened.is_set()
+    assert warnings.filters == before

@@ -122,7 +122,7 @@ def changed(taken: Fingerprint, path: str | Path, *, extracting: bool = False) -
             "which may not be the bytes judged")
 
 
-NOTED_BYTES = 1 << 30
+NOTED_BYTES = 10**9
 """A resume that checks at least this many bytes again says so first (about a second from the page cache, many
 from a disk)."""
 

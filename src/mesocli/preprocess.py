@@ -105,8 +105,11 @@ def _one_line(exc: BaseException) -> str:
 @contextlib.contextmanager
 def _opened(path: str | Path) -> Iterator[Image.Image]:
     """``Image.open`` of the raster formats, without Pillow's warning for images between its limit and
-    twice it (they are read; beyond, DecompressionBombError refuses them)."""
-    with warnings.catch_warnings():
+    twice it (they are read; beyond, DecompressionBombError refuses them). Under :data:`FILTERS_LOCK`: a scan's
+    input reader opens images while the main thread may be importing matplotlib."""
+    from mesocli.thirdparty import FILTERS_LOCK
+
+    with FILTERS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path, formats=PILLOW_FORMATS) as image:
             yield image
