@@ -969,3 +969,89 @@ def test_the_same_seed_trains_the_same_run_and_another_seed_another(tmp_path: Pa
     assert [{k: v for k, v in row.items() if k not in ("seconds", "images_per_second")} for row in again_log] == [
         {k: v for k, v in row.items() if k not in ("seconds", "images_per_second")} for row in first_log]
     assert any(not np.array_equal(other[key], first[key]) for key in first)
+
+
+def _as_saved_before_the_runs_own_held_out_loss(run: Path) -> list[float]:
+    """Rewrite a ``--loss bce`` run's state, log and best card as mesocli saved them before the held-out loss was the
+    run's own loss: the MSE of each epoch's weights as held-out loss, the best and stale epochs chosen by it, no
+    ``data_sha256``. Returns the MSE figures, epoch by epoch."""
+    from mesocli.checkpoint import write_log
+    from mesocli.training import read_config, selection_score
+
+    config = read_config(run)
+    scorer = Trainer(replace(config, loss="mse"), run / "mse-scorer", progress=False)
+    scorer.prepare()
+    state_path = run / "checkpoint" / "state.json"
+    saved = json.loads(state_path.read_text())
+    best = [-np.inf, -np.inf]
+    for row in saved["history"]:
+        scorer.model.load_weights(run / "checkpoints" / f"epoch_{row['epoch']:03d}.weights.h5")
+        row["heldout_loss"] = scorer.evaluate_heldout()["heldout_loss"]
+        if selection_score(config.select, row) > best:
+            best, saved["best_epoch"], saved["stale_epochs"] = selection_score(config.select, row), row["epoch"], 0
+        else:
+            saved["stale_epochs"] += 1
+    saved.update(best_score=best, data_sha256=None)
+    state_path.write_text(json.dumps(saved, indent=1))
+    write_log(run, saved["history"])
+    card = json.loads((run / "best.json").read_text())
+    card["metrics"]["heldout"]["heldout_loss"] = saved["history"][saved["best_epoch"] - 1]["heldout_loss"]
+    (run / "best.json").write_text(json.dumps(card))
+    return [row["heldout_loss"] for row in saved["history"]]
+
+
+@pytest.mark.slow
+def test_a_bce_run_logged_with_mse_held_out_losses_is_rescored_on_resume(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``--loss bce --select loss`` run saved before the held-out loss was the run's own (its epochs logged the
+    MSE, never above the BCE of the same predictions) and resumed: new epochs' BCE was compared with the old best's
+    MSE, so no new epoch could become the best, and log.csv mixed the two. Its old epochs are now re-scored from
+    their weights, and the resumed run is the one a run of this version would have been."""
+    from mesocli.training import heldout_loss
+
+    p, y = np.random.default_rng(0).random(50), (np.arange(50) % 2).astype(np.float32)
+    assert heldout_loss("mse", p, y) == float(np.mean((p - y) ** 2))  # an MSE run's held-out loss never changed
+    config = replace(config_for(tiny_data, 2), loss="bce", select="loss")
+    reference = tmp_path / "reference"
+    start_run(replace(config), reference, progress=False)
+    old = tmp_path / "old"
+    shutil.copytree(reference, old)
+    mse = _as_saved_before_the_runs_own_held_out_loss(old)
+
+    orphan = tmp_path / "orphan"
+    shutil.copytree(old, orphan)
+
+    resume_run(reference, progress=False, epochs=4)
+    capsys.readouterr()
+    resume_run(old, progress=True, epochs=4)
+    notes = capsys.readouterr().err
+
+    ours, theirs = (json.loads((run / "checkpoint" / "state.json").read_text()) for run in (old, reference))
+    assert ours["best_score"] == pytest.approx(theirs["best_score"], rel=1e-6)
+    assert (ours["best_epoch"], ours["stale_epochs"], ours["epoch"]) == (
+        theirs["best_epoch"], theirs["stale_epochs"], theirs["epoch"])
+    assert "earlier epochs logged the held-out loss as MSE" in notes
+    logs = [json.loads((run / "log.json").read_text()) for run in (old, reference)]
+    assert [row["heldout_loss"] for row in logs[0]] == pytest.approx([row["heldout_loss"] for row in logs[1]],
+                                                                      rel=1e-6)
+    assert [row.get("heldout_mse") for row in logs[0]] == [*mse, None, None]  # kept, and named as what it is
+    cards = [json.loads((run / "best.json").read_text()) for run in (old, reference)]
+    assert cards[0]["epochs"] == cards[1]["epochs"]
+    assert cards[0]["metrics"]["heldout"]["heldout_loss"] == pytest.approx(
+        cards[1]["metrics"]["heldout"]["heldout_loss"], rel=1e-6)
+    expected, got = _final_state(reference), _final_state(old)
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+
+    for path in (orphan / "checkpoints" / "epoch_001.weights.h5", orphan / "best.weights.h5"):
+        path.unlink()  # an epoch without weights: nothing to compare new epochs' loss with
+    planned = (orphan / "config.json").read_text()
+    with pytest.raises(UsageError, match="logged the held-out loss as MSE"):
+        resume_run(orphan, progress=False, epochs=4)
+    assert (orphan / "config.json").read_text() == planned  # the refused extension is not recorded
+    (orphan / "config.json").write_text(planned.replace('"select": "loss"', '"select": "accuracy"'))
+    resume_run(orphan, progress=False, epochs=3)  # accuracy selects; the unscored epoch loses its ties
+    log = json.loads((orphan / "log.json").read_text())
+    assert "heldout_loss" not in log[0] and log[0]["heldout_mse"] == mse[0]
+    assert log[1]["heldout_loss"] == pytest.approx(logs[1][1]["heldout_loss"], rel=1e-6)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import numbers
 import os
 import shlex
@@ -237,6 +238,38 @@ def heldout_loss(loss: str, p_real: np.ndarray, y: np.ndarray) -> float:
         p = np.clip(p, 1e-7, 1 - 1e-7)
         return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
     return float(np.mean((p - y) ** 2))
+
+
+def epoch_weights(run_dir: Path, epoch: int, best_epoch: int | None) -> Path | None:
+    """The saved weights of a run's ``epoch``: ``checkpoints/epoch_NNN.weights.h5``, else ``best.weights.h5``
+    for the best epoch; None when neither is there."""
+    for path, ours in ((run_dir / "checkpoints" / f"epoch_{epoch:03d}.weights.h5", True),
+                       (run_dir / "best.weights.h5", epoch == best_epoch)):
+        if ours and path.is_file():
+            return path
+    return None
+
+
+def mse_logged_epochs(config: TrainConfig, saved: dict[str, Any]) -> list[int]:
+    """The epochs of a ``--loss bce`` run whose held-out loss was logged as the MSE: all of them in a state
+    saved before the held-out loss was the run's own loss (that version had no ``data_sha256``)."""
+    if config.loss != "bce" or saved.get("data_sha256") is not None:
+        return []
+    return [int(row["epoch"]) for row in saved.get("history") or [] if "heldout_loss" in row]
+
+
+def check_rescorable(run_dir: Path, config: TrainConfig, saved: dict[str, Any]) -> None:
+    """Refuse (UsageError) a ``--select loss`` resume of a run whose MSE-logged epochs (:func:`mse_logged_epochs`)
+    cannot all be re-scored, for want of their weights: new epochs' cross-entropy cannot be compared with them."""
+    if config.select != "loss":
+        return
+    missing = [epoch for epoch in mse_logged_epochs(config, saved)
+               if epoch_weights(run_dir, epoch, saved.get("best_epoch")) is None]
+    if missing:
+        raise UsageError(f"{run_dir}: its epochs {', '.join(map(str, missing))} logged the held-out loss as MSE "
+                         "(an older mesocli) and their weights (checkpoints/epoch_NNN.weights.h5) are gone, so "
+                         "--select loss cannot compare them with the cross-entropy of new epochs; restore those "
+                         "files, or start a new run")
 
 
 def load_run_data(config: TrainConfig) -> TrainingData:
@@ -537,10 +570,13 @@ class Trainer:
         config = self.config
         state = load_state(self.run_dir, self._variables(), config.arch) if resume else TrainState()
         self.check_split_unchanged(state.split_sha256, state.data_sha256)
+        mse_logged = mse_logged_epochs(config, asdict(state))
         state.split_sha256, state.data_sha256 = self.split_sha256(), self.data_sha256()
         if state.finished:
             self.log("run already finished; nothing to do", file=sys.stderr)
             return state
+        if mse_logged:
+            self.rescore_mse_history(state, mse_logged)
         try:
             while state.epoch < config.epochs:
                 record = self.run_epoch(state)
@@ -561,6 +597,57 @@ class Trainer:
         state.finished = True
         self._save_state(state)
         return state
+
+    def rescore_mse_history(self, state: TrainState, epochs: list[int]) -> None:
+        """Re-score the held-out loss of ``epochs`` (:func:`mse_logged_epochs`: logged as the MSE by an older
+        mesocli, though the run's loss is BCE) from their saved weights, keeping the old figures as
+        ``heldout_mse``; choose the best epoch and count the stale ones again as :meth:`end_epoch` would have;
+        rewrite the best weights' card, the state (now marked by ``data_sha256``) and the log. An epoch without
+        weights keeps only its ``heldout_mse`` and loses ties on the selected figure (:func:`check_rescorable`
+        refuses ``--select loss`` then)."""
+        check_rescorable(self.run_dir, self.config, {**asdict(state), "data_sha256": None})
+        current = [variable.numpy() for variable in self.model.variables]
+        rescored = 0
+        try:
+            for number, row in enumerate(state.history):
+                if row["epoch"] not in epochs:
+                    continue
+                path = epoch_weights(self.run_dir, row["epoch"], state.best_epoch)
+                figures: dict[str, float] = {}
+                if path is not None:
+                    self.model.load_weights(path)
+                    figures = {k: v for k, v in self.evaluate_heldout().items() if k.startswith("heldout_loss")}
+                    rescored += 1
+                new: dict[str, Any] = {}
+                for key, value in row.items():
+                    if key.startswith("heldout_loss"):
+                        if key in figures:
+                            new[key] = figures[key]
+                        new[key.replace("heldout_loss", "heldout_mse", 1)] = value
+                    else:
+                        new[key] = value
+                state.history[number] = new
+            best_score, best_epoch, stale = [-math.inf, -math.inf], None, 0
+            for row in state.history:
+                score = selection_score(self.config.select, row if "heldout_loss" in row or "heldout_mse" not in row
+                                        else {**row, "heldout_loss": math.inf})
+                if score > best_score:
+                    best_score, best_epoch, stale = score, row["epoch"], 0
+                else:
+                    stale += 1
+            state.best_score, state.best_epoch, state.stale_epochs = best_score, best_epoch, stale
+            best = epoch_weights(self.run_dir, best_epoch, best_epoch) if best_epoch is not None else None
+            if best is not None:
+                self.model.load_weights(best)
+                self._save_best(state, next(row for row in state.history if row["epoch"] == best_epoch))
+        finally:
+            for variable, value in zip(self.model.variables, current, strict=True):
+                variable.assign(value)
+        self._save_state(state)
+        write_log(self.run_dir, state.history)
+        self.log(f"note: {self.run_dir}: {len(epochs)} earlier epochs logged the held-out loss as MSE (an older "
+                 f"mesocli); re-scored {rescored} with bce from their weights (the old figures kept as heldout_mse); "
+                 f"best epoch: {best_epoch}", file=sys.stderr)
 
     def split_sha256(self) -> str:
         """A hash of the training and held-out files (source, path within its root, label), in order: what the
@@ -731,6 +818,8 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
     except (OSError, ValueError) as exc:
         raise UsageError(f"{state_path.parent}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})"
                          ) from None
+    if not saved.get("finished") or epochs is not None or patience is not None:  # it would train
+        check_rescorable(run_dir, config, saved)
     recorded = {path: path.read_bytes() for path in (run_dir / "config.json", state_path)}
     if epochs is not None or patience is not None:
         config = extend_run(run_dir, config, saved, epochs, patience, command)
