@@ -620,6 +620,17 @@ def test_a_csv_cell_is_never_longer_than_a_spreadsheet_cell() -> None:
                      "spreadsheet cell holds (32,767 characters): --format jsonl has them all"]
 
 
+def test_a_csv_cell_counts_characters_as_a_spreadsheet_does() -> None:
+    """A spreadsheet counts a cell in UTF-16 units: a character beyond U+FFFF (an emoji in a file name) counts twice.
+    Warnings naming such files fit in 32,767 Python characters but not in a cell."""
+    from mesocli.writers import CELL_LIMIT, list_cell
+
+    items = ["\U0001f600" * 100] * 200  # 20,000 characters, 40,000 UTF-16 units, as JSON text
+    cell = list_cell(items, "warnings", "clip.mp4")
+    assert len(cell.encode("utf-16-le")) // 2 <= CELL_LIMIT
+    assert cell.endswith("more, cut: a spreadsheet cell holds 32,767 characters; --format jsonl has them all)")
+
+
 def test_a_report_that_fails_at_the_end_leaves_the_json_on_stdout_whole(own_weights: Path, faces: list[Path],
                                                                         tmp_path: Path) -> None:
     """The rows are all out and the list closed when the report, written last, is refused (a file appeared at its

@@ -159,3 +159,31 @@ def test_one_code_path_hashes_a_file(tmp_path: Path) -> None:
             called = {node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
                       for node in ast.walk(function) if isinstance(node, ast.Call)}
             assert not ("sha256" in called and called & readers), f"{source.name}: {function.name} hashes a file"
+
+
+def test_a_named_pipe_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    """A path that is now a named pipe (a resume checks the bytes of a path its earlier row names): one line at once.
+    Opening it for reading waited for a writer, for good."""
+    import threading
+
+    from mesocli.errors import InputError
+
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    outcome: list[str] = []
+
+    def take() -> None:
+        try:
+            fingerprint(fifo)
+        except InputError as exc:
+            outcome.append(str(exc))
+
+    reader = threading.Thread(target=take, daemon=True)
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # the old code waits for a writer: give it one, so that the thread ends
+        with open(fifo, "wb"):
+            pass
+        reader.join(5)
+        pytest.fail("fingerprint waited for a writer on a named pipe")
+    assert outcome == [f"{fifo}: not a regular file: cannot hash it"]

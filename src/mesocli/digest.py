@@ -83,11 +83,12 @@ def fingerprint(path: str | Path, interrupted: Callable[[], bool] = lambda: Fals
     """Hash a regular file in :data:`CHUNK` reads (``progress`` told the bytes of each); None when ``interrupted()``
     turns true between two chunks (the scan was stopped). Raises InputError when it cannot be read or is not a
     regular file."""
-    try:
-        with open(path, "rb", buffering=0) as handle:
+    try:  # opened without blocking: a named pipe now at the path must not wait for a writer
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise InputError(f"{path}: not a regular file: cannot hash it")
+            os.set_blocking(handle.fileno(), True)
             hashed = _hash(handle, interrupted, progress)
     except OSError as exc:
         raise InputError(f"{path}: cannot read it to hash it ({exc.strerror or type(exc).__name__})") from None

@@ -155,17 +155,23 @@ cells, and the sheet no longer lines up."""
 _CUT = " (+{more} more, cut: a spreadsheet cell holds 32,767 characters; --format jsonl has them all)"
 
 
+def _units(text: str) -> int:
+    """The length of ``text`` as a spreadsheet counts it: UTF-16 code units (a character beyond U+FFFF, an emoji in
+    a file name, counts twice)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def list_cell(items: list[Any], column: str, path: object, log: Callable[[str], None] | None = None) -> str:
     """A list as the compact JSON text of a CSV cell, at most :data:`CELL_LIMIT` characters: where the whole list
     is longer (``--detail`` of a long video), the items that fit, then ``(+N more, cut: …)``, which no JSON reader
     takes for the whole list; ``log`` is told."""
     parts = [_compact(item) for item in items]
     text = "[" + ",".join(parts) + "]"
-    if len(text) <= CELL_LIMIT:
+    if _units(text) <= CELL_LIMIT:
         return text
-    kept, length = 0, 2 + len(_CUT.format(more=len(parts)))
-    while kept < len(parts) and length + len(parts[kept]) + (kept > 0) <= CELL_LIMIT:
-        length += len(parts[kept]) + (kept > 0)
+    kept, length = 0, 2 + _units(_CUT.format(more=len(parts)))
+    while kept < len(parts) and length + _units(parts[kept]) + (kept > 0) <= CELL_LIMIT:
+        length += _units(parts[kept]) + (kept > 0)
         kept += 1
     if log is not None:
         log(f"mesocli: {path}: its {column} cell holds {kept} of {len(parts)} items, what a spreadsheet cell holds "
