@@ -339,6 +339,13 @@ def test_the_command_exits_3_on_a_failed_input_and_2_on_bad_options(tmp_path: Pa
         f"{kit.face_jpeg} was given); see 'mesocli extract --help'")
 
 
+def test_the_summary_counts_one_face_in_the_singular(tmp_path: Path, kit: MediaKit, run_cli: RunCli) -> None:
+    """One image, one face: the summary says "1 face from 1 frame" (it said "1 faces from 1 frames")."""
+    result = run_cli("extract", kit.face_jpeg, tmp_path / "out", "--workers", "1")
+    assert result.code == 0, result.err
+    assert "1 input: 1 ok, 0 without face, 0 failed, 0 already done; 1 face from 1 frame in " in result.out
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path: Path, run_cli: RunCli) -> None:
     """kill -9 in the middle of a run, run again: same crops, same face lines as one clean run.

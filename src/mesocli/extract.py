@@ -480,6 +480,10 @@ def check_format(fmt: str) -> None:
         raise ParameterError("{fmt} must be one of {choices}, not {value!r}", choices=", ".join(FORMATS), value=fmt)
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 face``, ``2 faces``, ``0 new frames``."""
+    return f"{number}{noun}" + ("" if number == 1 else "s")
+
 def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
     """The end-of-run summary: a plain-text table (one row per input, then totals) or JSON."""
     check_format(fmt)
@@ -495,7 +499,8 @@ def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
     c = summary.counts()
     inputs = f"{c['inputs']} input" + ("" if c["inputs"] == 1 else "s")
     new = " new" if c["skipped"] else ""  # the totals count this run's work: not the inputs already done
+    faces, frames = _count(c["faces"], new + " face"), _count(c["frames"], new + " frame")
     lines.append(f"{inputs}: {c['ok']} ok, {c['no_face']} without face, {c['error']} failed, "
-                 f"{c['skipped']} already done; {c['faces']}{new} faces from {c['frames']}{new} frames "
+                 f"{c['skipped']} already done; {faces} from {frames} "
                  f"in {summary.seconds:.1f} s -> {Path(summary.out_dir) / MANIFEST}")
     return "\n".join(lines) + "\n"
