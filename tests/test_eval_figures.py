@@ -274,6 +274,11 @@ def test_model_any_figures() -> None:
         n, m, v = ref_videos(ids, y, [np.array(scores)], 0.5)
         assert own["video"] == {"videos": n, "accuracy_mean": pytest.approx(m), "accuracy_vote": pytest.approx(v)}
     keep = [i for i, (f, _) in enumerate(files) if f != "df/Y"]
+    for name, scores in (("df", df), ("f2f", f2f)):  # each detector's own per-method figures
+        own = report["detectors"][name]["methods"]["X"]
+        assert own["auc"] == pytest.approx(roc_auc_score(y[keep], np.array(scores)[keep]))
+        n, m, v = ref_videos([ids[i] for i in keep], y[keep], [np.array(scores)[keep]], 0.5)
+        assert own["video"] == {"videos": n, "accuracy_mean": pytest.approx(m), "accuracy_vote": pytest.approx(v)}
     x = report["methods"]["X"]
     assert x["auc"] == pytest.approx(roc_auc_score(y[keep], combined[keep]))
     n, m, v = ref_videos([ids[i] for i in keep], y[keep], [np.array(df)[keep], np.array(f2f)[keep]], 0.5)
