@@ -117,20 +117,25 @@ def check_bootstrap(resamples: int) -> None:
 
 def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
               video: dict[str, Any] | None, resamples: int) -> dict[str, Any] | None:
-    """95 % intervals of the image figures (bootstrap over videos where every image names one, else
-    over images) and of the video accuracies (Wilson); None when ``resamples`` is 0."""
+    """95 % intervals of the image figures (bootstrap over videos where images name one, an image without
+    a video id a unit of its own; over images where none does) and of the video accuracies (Wilson); None
+    when ``resamples`` is 0."""
     if resamples <= 0:
         return None
-    by_video = all(videos)
+    by_video = any(videos)
     unit = "video" if by_video else "image"
-    units = [len({v for v, fake in zip(videos, labels_is_fake, strict=True) if fake == cls}) if by_video
-             else int(np.sum(labels_is_fake == cls)) for cls in (True, False)]
+    keys = [v if v else f"\x00{i}" for i, v in enumerate(videos)]  # NUL: no file name holds one
+    units = [len({k for k, fake in zip(keys, labels_is_fake, strict=True) if fake == cls}) for cls in (True, False)]
     result: dict[str, Any] = {"level": 0.95, "resamples": resamples, "unit": unit}
+    loose = sum(1 for v in videos if not v) if by_video else 0
     if min(units) < 2:  # resampling one unit gives the same figures every time: an interval of width 0
         result["note"] = (f"image figures' intervals not computed: {min(units)} {unit} in the "
                           f"{'df' if units[0] < 2 else 'real'} class (a bootstrap needs at least 2 in each)")
     else:
-        result.update(bootstrap_intervals(labels_is_fake, p_fake, threshold, videos if by_video else None, resamples))
+        result.update(bootstrap_intervals(labels_is_fake, p_fake, threshold, keys if by_video else None, resamples))
+        if loose:
+            result["note"] = (f"{loose} image{'s' if loose > 1 else ''} without a video id (not named "
+                              "<video>_<frame>) resampled as units of their own")
     if video is not None:
         for key in ("accuracy_mean", "accuracy_vote"):
             right = round(video[key] * video["videos"])
@@ -298,6 +303,10 @@ def run_eval(
         log(f"mesocli: skipped {line}")
     if len(report.skipped) > 10:
         log(f"mesocli: … and {len(report.skipped) - 10} more files skipped")
+    loose = [path for path, video in zip(report.paths, report.video_ids, strict=True) if not video]
+    if report.video is None and len(loose) < len(report.paths):  # some frames name their video, not all
+        say(f"no video figures: {len(loose)} of {len(report.paths)} images have no video id (not named "
+            f"<video>_<frame>), e.g. {loose[0]}")
     if scores is not None:
         writers.write_scores(report, scores, replace=force)
         say(f"scores: {scores}")

@@ -56,20 +56,34 @@ def best_threshold(labels_is_fake: Any, p_fake: Any) -> tuple[float, float]:
     Every distinct way to cut the sorted scores is tried; the threshold returned is the midpoint
     between the two scores on either side of the cut (below the lowest score: half of it; above
     the highest: halfway to 1), so it is not on a score. Ties go to the threshold closest to
-    0.5, then to the higher one.
+    0.5, then to the higher one. The cuts are those the verdict rule (:func:`called_fake`) can make:
+    it sees a score as the larger of the score and its 6-decimal value, so two scores apart only below
+    that rounding (0.4999996 and 0.4999999 both show 0.500000) are never split, and ``eval --threshold``
+    at the threshold returned gets the accuracy returned.
     """
     from sklearn.metrics import roc_curve
 
     y, p = _arrays(labels_is_fake, p_fake)
-    fpr, tpr, cuts = roc_curve(y, p, drop_intermediate=False)  # cuts[0] = inf: nothing called fake
+    q = np.maximum(p, np.round(p, SCORE_DECIMALS))  # called_fake(p, t) is exactly q >= t
+    fpr, tpr, cuts = roc_curve(y, q, drop_intermediate=False)  # cuts[0] = inf: nothing called fake
     positives, negatives = int(y.sum()), int((~y).sum())
     correct = np.rint(tpr * positives) + np.rint((1.0 - fpr) * negatives)
-    # cut k calls fake every p >= cuts[k]: any threshold in (cuts[k+1], cuts[k]] does the same
-    upper, lower = cuts[:-1], cuts[1:]
-    middle = (upper[1:] + lower[1:]) / 2.0
-    middle = np.where(middle > lower[1:], middle, upper[1:])  # scores one ulp apart
-    highest, lowest = cuts[1], cuts[-1]
-    above = (highest + 1.0) / 2.0 if highest < 1.0 else float(np.nextafter(highest, np.inf))
+    # the raw scores at each level of q (cuts[1:], descending): the lowest and the highest
+    levels, group = np.unique(q, return_inverse=True)
+    low, high = np.full(len(levels), np.inf), np.full(len(levels), -np.inf)
+    np.minimum.at(low, group, p)
+    np.maximum.at(high, group, p)
+    at = np.searchsorted(levels, cuts[1:])
+    low, high = low[at], high[at]
+    # cut k calls fake every q >= cuts[k]: any threshold in (cuts[k+1], cuts[k]] does the same
+    upper, lower = cuts[1:-1], cuts[2:]
+    middle = (low[:-1] + high[1:]) / 2.0  # between the raw scores on either side, where that cuts there
+    rounded = (upper + lower) / 2.0
+    middle = np.where(middle > lower, middle, np.where(rounded > lower, rounded, upper))  # else one ulp apart
+    highest, lowest = cuts[1], low[-1]
+    above = (high[0] + 1.0) / 2.0
+    if not above > highest:
+        above = (highest + 1.0) / 2.0 if highest < 1.0 else float(np.nextafter(highest, np.inf))
     below = lowest / 2.0 if lowest > 0.0 else lowest
     thresholds = np.concatenate([[above], middle, [below]])
     best = np.flatnonzero(correct == correct.max())

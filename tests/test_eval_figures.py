@@ -1,0 +1,388 @@
+"""Every figure ``mesocli eval`` reports, recomputed independently (scikit-learn, numpy, by hand).
+
+The network is stubbed at the predictor seam (``mesocli.runtime.make_predictor``): each "image" is one
+uint8 pixel holding its index, and the stub returns the score listed for that index. So any score
+(0.5 exactly, ties, NaN) reaches ``evaluate`` as given, without decoding or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score, roc_curve
+
+from mesocli.aggregate import aggregate, verdict
+from mesocli.datasets import DecodedImages, FolderDataset
+from mesocli.detectors import DetectorSet
+from mesocli.errors import UsageError, WeightsError
+from mesocli.evaluate import evaluate
+
+
+class Stub(SimpleNamespace):
+    """A detector whose p_fake of image k is ``scores[k]``."""
+
+    def describe(self) -> dict:
+        return {"arch": "meso4", "name": self.name, "weights_sha256": "0" * 64}
+
+
+@pytest.fixture(autouse=True)
+def stub_predictor(monkeypatch: pytest.MonkeyPatch) -> None:
+    def make(member, *args, **kwargs):
+        table = np.asarray(member.scores, dtype=np.float64)
+        return SimpleNamespace(p_fake=lambda images: table[np.asarray(images)[:, 0, 0, 0].astype(int)])
+    monkeypatch.setattr("mesocli.runtime.make_predictor", make)
+
+
+def run(files: list[tuple[str, str]], scores: list[float] | dict[str, list[float]], threshold: float = 0.5,
+        bootstrap: int = 0):
+    """``files``: (class folder relative to the split, e.g. ``df/A``, file name); evaluate with stubbed scores."""
+    root = Path("/nonexistent/data")
+    paths = [root / "test" / folder / name for folder, name in files]
+    labels = np.array([0 if folder.split("/")[0] == "df" else 1 for folder, _ in files])
+    methods = [folder.split("/")[1] if "/" in folder else None for folder, _ in files]
+    if not any(methods):
+        methods = []  # FolderDataset works them out (all None)
+    dataset = FolderDataset(root, "test", paths, labels, methods=methods)
+    images = np.arange(len(files), dtype=np.uint8).reshape(-1, 1, 1, 1)
+    decoded = DecodedImages(images, np.ones(len(files), bool), {})
+    if isinstance(scores, dict):
+        loaded = DetectorSet("meso4", {name: Stub(name=name, scores=s, weights_path=Path(f"{name}.h5"))
+                                       for name, s in scores.items()})
+    else:
+        loaded = Stub(name="stub", scores=scores, weights_path=Path("stub.h5"))
+    return evaluate(loaded, dataset, threshold, decoded=decoded, bootstrap=bootstrap)
+
+
+# -- independent reference implementations -------------------------------------------------------------
+
+def ref_eer(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """EER by sweeping every distinct cut (fake when p >= t): FPR and FNR at each cut, and where the ROC
+    polyline crosses FPR = FNR; also the score at which it happens (the cut nearest the crossing)."""
+    cuts = np.concatenate([[np.inf], np.unique(p)[::-1]])
+    fpr = np.array([np.mean(p[~y] >= t) for t in cuts])
+    fnr = np.array([np.mean(p[y] < t) for t in cuts])
+    for k in range(1, len(cuts)):
+        if fnr[k] <= fpr[k]:  # crossed between k-1 and k
+            d0, d1 = fnr[k - 1] - fpr[k - 1], fnr[k] - fpr[k]
+            s = d0 / (d0 - d1) if d0 != d1 else 0.0
+            return float(fpr[k - 1] + s * (fpr[k] - fpr[k - 1])), float(cuts[k])
+    raise AssertionError("no crossing")
+
+
+def ref_auc_pairs(y: np.ndarray, p: np.ndarray) -> float:
+    """AUC as the share of (fake, real) pairs ranked right, ties counting one half."""
+    fakes, reals = p[y], p[~y]
+    wins = sum((f > r) + 0.5 * (f == r) for f in fakes for r in reals)
+    return wins / (len(fakes) * len(reals))
+
+
+def ref_ap(y: np.ndarray, p: np.ndarray) -> float:
+    """Average precision: sum over distinct cuts of (recall gain) * precision at that cut."""
+    total, last_recall = 0.0, 0.0
+    for t in np.unique(p)[::-1]:
+        called = p >= t
+        recall, precision = (called & y).sum() / y.sum(), (called & y).sum() / called.sum()
+        total += (recall - last_recall) * precision
+        last_recall = recall
+    return total
+
+
+def ref_videos(ids: list[str], y: np.ndarray, series: list[np.ndarray], threshold: float) -> tuple[int, float, float]:
+    """Video accuracy by the mean and the vote rules with aggregate's own rules applied video by video;
+    several series (``any``): fake when one series' own aggregate is fake."""
+    groups: dict[tuple[bool, str], list[int]] = defaultdict(list)
+    for i, (vid, fake) in enumerate(zip(ids, y, strict=True)):
+        groups[(bool(fake), vid)].append(i)
+    right = {"mean": 0, "vote": 0}
+    for (fake, _), members in groups.items():
+        for rule in right:
+            called = max(aggregate([float(s[i]) for i in members], rule, threshold) for s in series)
+            right[rule] += (verdict(called, threshold) == "fake") == fake
+    return len(groups), right["mean"] / len(groups), right["vote"] / len(groups)
+
+
+# A dataset with ties, a score of exactly 0.5 on each side, videos of several frames
+FILES = ([("df", f"fa_{i}.png") for i in range(4)] + [("df", f"fb_{i}.png") for i in range(3)]
+         + [("df", f"fc_{i}.png") for i in range(2)] + [("real", f"ra_{i}.png") for i in range(3)]
+         + [("real", f"rb_{i}.png") for i in range(4)] + [("real", f"rc_{i}.png") for i in range(2)]
+         + [("real", f"rd_{i}.png") for i in range(1)])
+SCORES = [0.9, 0.7, 0.5, 0.2,   0.6, 0.4, 0.45,   0.5, 0.1,
+          0.5, 0.3, 0.2,   0.8, 0.6, 0.1, 0.05,   0.45, 0.55,   0.3]
+
+
+def test_every_image_figure_recomputed() -> None:
+    report = run(FILES, SCORES).to_dict()
+    y = np.array([f == "df" for f, _ in FILES])
+    p = np.array(SCORES)
+    called = p >= 0.5  # the verdict rule: a score of exactly 0.5 is fake
+    tn, fp, fn, tp = confusion_matrix(y, called).ravel()
+    # by hand: fakes .9 .7 .5 .6 .5 called fake (5 of 9); reals .5 .8 .6 .55 called fake (4 of 10)
+    assert (tp, fn, fp, tn) == (5, 4, 4, 6)
+    assert report["confusion"] == {"tp": 5, "fp": 4, "tn": 6, "fn": 4, "positive": "fake"}
+    assert report["accuracy"] == pytest.approx(11 / 19)
+    assert report["accuracy_df"] == pytest.approx(5 / 9) and report["accuracy_real"] == pytest.approx(6 / 10)
+    assert report["auc"] == pytest.approx(roc_auc_score(y, p)) == pytest.approx(ref_auc_pairs(y, p))
+    assert report["average_precision"] == pytest.approx(average_precision_score(y, p)) == pytest.approx(ref_ap(y, p))
+    eer_value, _ = ref_eer(y, p)
+    assert report["eer"] == pytest.approx(eer_value)
+    # best threshold: accuracy at the reported threshold, by the verdict rule, is the reported best accuracy,
+    # and no cut does better
+    assert np.mean((p >= report["best_threshold"]) == y) == pytest.approx(report["best_accuracy"])
+    assert report["best_accuracy"] == pytest.approx(max(np.mean((p >= t) == y) for t in [*np.unique(p), 1.01]))
+    # calibration: Brier, and ECE over [0, .1), ..., [.9, 1] (by the floor of 10 p, 1.0 in the last bin)
+    assert report["calibration"]["brier"] == pytest.approx(np.mean((p - y) ** 2))
+    bins = np.minimum(np.floor(np.round(p * 10, 9)).astype(int), 9)
+    ece = sum(np.sum(bins == b) / len(p) * abs(y[bins == b].mean() - p[bins == b].mean()) for b in set(bins))
+    assert report["calibration"]["ece"] == pytest.approx(ece)
+    rows = {tuple(row["range"]): row for row in report["calibration"]["bins"]}
+    assert rows[(0.5, 0.6)]["faces"] == 4 and rows[(0.5, 0.6)]["fake_share"] == pytest.approx(2 / 4)  # .5 .5 .5 .55
+    # videos (frames sharing an id and a class), both rules, against aggregate.py's own rules
+    ids = [name.split("_")[0] for _, name in FILES]
+    videos, by_mean, by_vote = ref_videos(ids, y, [p], 0.5)
+    # by hand: fa mean .575 fake, vote 3/4 fake; fb mean .483 real, vote 1/3 real; fc mean .3 real, vote 1/2 fake
+    # ra mean .333 real, vote 1/3 real; rb mean .3875 real, vote 2/4 fake; rc mean .5 fake, vote 1/2 fake;
+    # rd .3 real: mean 4 of 7 right, vote 4 of 7 right
+    assert (videos, by_mean, by_vote) == (7, pytest.approx(4 / 7), pytest.approx(4 / 7))
+    assert report["video"] == {"videos": 7, "accuracy_mean": pytest.approx(4 / 7),
+                               "accuracy_vote": pytest.approx(4 / 7)}
+
+
+def test_vote_rule_matches_the_authors_code_in_p_real_terms() -> None:
+    """The released code counts frames with P(real) > 0.5; mesocli counts p_fake >= 0.5 = 1 - P(real) >= 0.5.
+    The share of fake frames is one minus the authors' share of real frames, frame for frame (0.5 included)."""
+    p_fake = np.array(SCORES)
+    p_real = 1.0 - p_fake
+    ids = [name.split("_")[0] for _, name in FILES]
+    for vid in set(ids):
+        members = [i for i, v in enumerate(ids) if v == vid]
+        authors_real_share = np.mean(p_real[members] > 0.5)
+        assert aggregate(p_fake[members], "vote", 0.5) == pytest.approx(1.0 - authors_real_share)
+
+
+def test_bootstrap_resamples_videos_with_a_fixed_seed_and_percentiles_of_the_figures() -> None:
+    """An independent stratified video bootstrap (seed 0: the fake videos drawn first, then the real ones,
+    each in sorted order of their keys) gives the reported percentile intervals."""
+    report = run(FILES, SCORES, bootstrap=200).to_dict()
+    ci = report["intervals"]
+    assert ci["unit"] == "video" and ci["resamples"] == 200 and ci["level"] == 0.95
+    y = np.array([f == "df" for f, _ in FILES])
+    p = np.array(SCORES)
+    ids = np.array([f"{int(fake)}/{name.split('_')[0]}" for (_, name), fake in zip(FILES, y, strict=True)])
+    fakes, reals = sorted(set(ids[y])), sorted(set(ids[~y]))
+    rng = np.random.default_rng(0)
+    draws = defaultdict(list)
+    for _ in range(200):
+        picked = list(rng.choice(fakes, len(fakes))) + list(rng.choice(reals, len(reals)))
+        index = np.concatenate([np.flatnonzero(ids == key) for key in picked])
+        yy, pp = y[index], p[index]
+        draws["accuracy"].append(np.mean((pp >= 0.5) == yy))
+        draws["accuracy_df"].append(np.mean(pp[yy] >= 0.5))
+        draws["accuracy_real"].append(np.mean(pp[~yy] < 0.5))
+        draws["auc"].append(roc_auc_score(yy, pp))
+        draws["eer"].append(ref_eer(yy, pp)[0])
+    for key, values in draws.items():
+        assert ci[key] == pytest.approx(list(np.percentile(values, [2.5, 97.5]))), key
+    assert run(FILES, SCORES, bootstrap=200).to_dict()["intervals"] == ci  # seeded
+    # video accuracies: Wilson intervals of 4 right of 7 (1.96, by hand)
+    z, n, k = 1.959964, 7, 4
+    centre, half = (k + z * z / 2) / (n + z * z), z * np.sqrt(k * (n - k) / n + z * z / 4) / (n + z * z)
+    assert ci["video_accuracy_mean"] == pytest.approx([centre - half, centre + half], abs=1e-5)
+
+
+def test_video_bootstrap_is_wider_than_a_frame_bootstrap_would_be() -> None:
+    """Frames of one video scored alike: resampling videos must not claim the precision of the frames."""
+    files = [("df", f"f{v}_{i}.png") for v in range(4) for i in range(10)]
+    files += [("real", f"r{v}_{i}.png") for v in range(4) for i in range(10)]
+    scores = [0.9] * 20 + [0.1] * 20 + [0.1] * 30 + [0.9] * 10  # 2 of 4 fake videos missed, 1 of 4 real
+    ci = run(files, scores, bootstrap=300).to_dict()["intervals"]
+    assert ci["unit"] == "video"
+    # each resample's df accuracy is k/4 for some k: by video, the interval spans whole videos
+    assert ci["accuracy_df"][0] <= 0.25 and ci["accuracy_df"][1] >= 0.75
+
+
+def test_all_scores_tied() -> None:
+    files = [("df", "a_0.png"), ("df", "a_1.png"), ("real", "b_0.png"), ("real", "b_1.png")]
+    report = run(files, [0.3] * 4).to_dict()
+    assert report["auc"] == 0.5 and report["eer"] == 0.5  # one ROC segment from (0, 0) to (1, 1)
+    assert report["average_precision"] == pytest.approx(0.5)  # the share of fakes
+    assert report["accuracy"] == 0.5 and report["accuracy_df"] == 0.0 and report["accuracy_real"] == 1.0
+    assert report["best_accuracy"] == 0.5
+
+
+def test_a_score_of_exactly_the_threshold_is_fake_as_in_scan() -> None:
+    files = [("df", "a_0.png"), ("df", "a_1.png"), ("real", "b_0.png"), ("real", "b_1.png")]
+    report = run(files, [0.5, 0.4, 0.5, 0.1])
+    assert report.confusion == {"tp": 1, "fp": 1, "tn": 1, "fn": 1, "positive": "fake"}
+    assert verdict(0.5, 0.5) == "fake"
+    # video means: a .45 real (wrong), b .3 real (right); vote: a 1/2 fake (right), b 1/2 fake (wrong)
+    assert report.video == {"videos": 2, "accuracy_mean": 0.5, "accuracy_vote": 0.5}
+    assert verdict(aggregate([0.5, 0.4], "vote")) == "fake" and verdict(aggregate([0.5, 0.4], "mean")) == "real"
+
+
+def test_nan_scores_are_refused() -> None:
+    files = [("df", "a_0.png"), ("real", "b_0.png")]
+    with pytest.raises(WeightsError, match="NaN"):
+        run(files, [float("nan"), 0.2])
+
+
+def test_one_class_is_a_usage_error_not_an_undefined_auc() -> None:
+    with pytest.raises(UsageError, match="no readable images of class real"):
+        run([("df", "a_0.png"), ("df", "a_1.png")], [0.2, 0.9])
+
+
+def test_a_method_folder_with_one_image_and_one_video_per_class() -> None:
+    files = [("df/A", "a_0.png"), ("df/B", "b_0.png"), ("df/B", "b_1.png"), ("real", "r_0.png"), ("real", "r_1.png")]
+    report = run(files, [0.7, 0.6, 0.3, 0.4, 0.2], bootstrap=50).to_dict()
+    a = report["methods"]["A"]
+    assert (a["images"], a["df"], a["real"]) == (3, 1, 2)
+    assert a["auc"] == 1.0 and a["eer"] == 0.0 and a["accuracy"] == 1.0
+    assert a["video"] == {"videos": 2, "accuracy_mean": 1.0, "accuracy_vote": 1.0}
+    assert "auc" not in a["intervals"] and "1 video in the df class" in a["intervals"]["note"]
+    b = report["methods"]["B"]
+    assert b["auc"] == pytest.approx(ref_auc_pairs(np.array([1, 1, 0, 0], bool), np.array([0.6, 0.3, 0.4, 0.2])))
+    assert b["video"]["accuracy_mean"] == pytest.approx(1 / 2)  # B/b mean .45 real (wrong), r .3 real (right)
+
+
+def test_model_any_figures() -> None:
+    """Combined p_fake per face is the largest; a video is fake when one detector's own aggregate is fake."""
+    files = [("df/X", "x_0.png"), ("df/X", "x_1.png"), ("df/Y", "y_0.png"), ("df/Y", "y_1.png"),
+             ("real", "r_0.png"), ("real", "r_1.png"), ("real", "s_0.png"), ("real", "s_1.png")]
+    df = [0.9, 0.2, 0.3, 0.1, 0.2, 0.6, 0.1, 0.1]
+    f2f = [0.1, 0.4, 0.55, 0.6, 0.1, 0.45, 0.4, 0.2]
+    report = run(files, {"df": df, "f2f": f2f}).to_dict()
+    y = np.array([f.startswith("df") for f, _ in files])
+    combined = np.maximum(df, f2f)
+    assert report["auc"] == pytest.approx(roc_auc_score(y, combined))
+    assert report["accuracy"] == pytest.approx(np.mean((combined >= 0.5) == y))
+    ids = [f"{folder}/{name.split('_')[0]}" for folder, name in files]
+    videos, by_mean, by_vote = ref_videos(ids, y, [np.array(df), np.array(f2f)], 0.5)
+    # by hand: X df mean .55 fake; Y f2f mean .575 fake; r df mean .4, f2f .275 real; s real -> mean 4/4
+    # vote: X df 1/2 fake; Y f2f 2/2; r df 1/2 fake (wrong); s real -> 3/4
+    # (the per-face maximum would give r mean (.2 + .6) / 2 = .4 real too, but X by max (.9 + .4)/2)
+    assert (videos, by_mean, by_vote) == (4, 1.0, 0.75)
+    assert report["video"] == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 0.75}
+    for name, scores in (("df", df), ("f2f", f2f)):
+        own = report["detectors"][name]
+        assert own["auc"] == pytest.approx(roc_auc_score(y, scores))
+        assert own["accuracy"] == pytest.approx(np.mean((np.array(scores) >= 0.5) == y))
+        n, m, v = ref_videos(ids, y, [np.array(scores)], 0.5)
+        assert own["video"] == {"videos": n, "accuracy_mean": pytest.approx(m), "accuracy_vote": pytest.approx(v)}
+    keep = [i for i, (f, _) in enumerate(files) if f != "df/Y"]
+    for name, scores in (("df", df), ("f2f", f2f)):  # each detector's own per-method figures
+        own = report["detectors"][name]["methods"]["X"]
+        assert own["auc"] == pytest.approx(roc_auc_score(y[keep], np.array(scores)[keep]))
+        n, m, v = ref_videos([ids[i] for i in keep], y[keep], [np.array(scores)[keep]], 0.5)
+        assert own["video"] == {"videos": n, "accuracy_mean": pytest.approx(m), "accuracy_vote": pytest.approx(v)}
+    x = report["methods"]["X"]
+    assert x["auc"] == pytest.approx(roc_auc_score(y[keep], combined[keep]))
+    n, m, v = ref_videos([ids[i] for i in keep], y[keep], [np.array(df)[keep], np.array(f2f)[keep]], 0.5)
+    assert x["video"] == {"videos": n, "accuracy_mean": pytest.approx(m), "accuracy_vote": pytest.approx(v)}
+
+
+def test_json_table_and_plot_agree(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from mesocli import writers
+
+    report = run(FILES, SCORES, bootstrap=100)
+    data = report.to_dict()
+    out = io.StringIO()
+    Console(file=out, width=250).print(writers.eval_table(report))
+    text = out.getvalue()
+
+    def cell(metric: str) -> str:
+        line = next(line for line in text.splitlines() if re.search(rf"│ {re.escape(metric)}\s+│", line))
+        return [c.strip() for c in line.split("│")][2]
+
+    for metric, key in (("accuracy", "accuracy"), ("accuracy df", "accuracy_df"), ("accuracy real", "accuracy_real"),
+                        ("AUC", "auc"), ("EER", "eer"), ("average precision", "average_precision"),
+                        ("ECE", None), ("video accuracy (mean)", None), ("video accuracy (vote)", None)):
+        value = data[key] if key else {"ECE": data["calibration"]["ece"],
+                                       "video accuracy (mean)": data["video"]["accuracy_mean"],
+                                       "video accuracy (vote)": data["video"]["accuracy_vote"]}[metric]
+        assert cell(metric) == f"{value:.4f}", metric
+    assert cell("confusion") == f"tp {data['confusion']['tp']} fn {data['confusion']['fn']}"
+    assert f"{data['intervals']['auc'][0]:.3f}–{data['intervals']['auc'][1]:.3f}" in text
+
+    import matplotlib.axes
+    drawn: dict[str, list] = defaultdict(list)
+    real_plot, real_scatter = matplotlib.axes.Axes.plot, matplotlib.axes.Axes.scatter
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", lambda ax, *a, **k: (drawn["plot"].append((a, k)),
+                                                                            real_plot(ax, *a, **k))[1])
+    monkeypatch.setattr(matplotlib.axes.Axes, "scatter", lambda ax, *a, **k: (drawn["scatter"].append((a, k)),
+                                                                               real_scatter(ax, *a, **k))[1])
+    writers.plot_roc(report, tmp_path / "roc.png")
+    (fpr, tpr), label = drawn["plot"][0][0], drawn["plot"][0][1]["label"]
+    y, p = np.array([f == "df" for f, _ in FILES]), np.array(SCORES)
+    ref_fpr, ref_tpr, _ = roc_curve(y, p)
+    assert np.allclose(fpr, ref_fpr) and np.allclose(tpr, ref_tpr)
+    assert f"AUC {data['auc']:.3f}" in label
+    (eer_x, eer_y), eer_kw = drawn["scatter"][0]
+    assert eer_x == [data["eer"]] and eer_y == [1 - data["eer"]] and f"EER {data['eer']:.3f}" in eer_kw["label"]
+    assert np.interp(data["eer"], ref_fpr, ref_tpr) == pytest.approx(1 - data["eer"])  # the point is on the curve
+    (op_x, op_y), op_kw = drawn["scatter"][1]
+    c = data["confusion"]
+    assert (op_x, op_y) == ([c["fp"] / (c["fp"] + c["tn"])], [c["tp"] / (c["tp"] + c["fn"])])
+    assert any(np.isclose(op_x[0], ref_fpr) & np.isclose(op_y[0], ref_tpr))  # the operating point is on the curve
+    assert f"acc {data['accuracy']:.3f}" in op_kw["label"]
+
+
+def test_files_without_a_video_id_do_not_turn_the_video_bootstrap_off() -> None:
+    """One stray file (``cover.png``) among the frames of videos: the intervals still resample whole videos,
+    the stray file a unit of its own; resampling single frames would claim a precision the data lacks."""
+    files = [*FILES, ("df", "cover.png")]
+    scores = [*SCORES, 0.35]
+    report = run(files, scores, bootstrap=200).to_dict()
+    assert report["video"] is None  # video figures need every frame's video
+    ci = report["intervals"]
+    assert ci["unit"] == "video"
+    assert "1 image without a video id" in ci["note"]
+    y = np.array([f == "df" for f, _ in files])
+    p = np.array(scores)
+    ids = np.array([f"{int(fake)}/{name.split('_')[0]}" for (_, name), fake in zip(files, y, strict=True)])
+    ids[-1] = "1/\x0019"  # the stray file: a unit of its own, keyed by its position (sorts before the videos)
+    fakes, reals = sorted(set(ids[y])), sorted(set(ids[~y]))
+    rng = np.random.default_rng(0)
+    aucs = []
+    for _ in range(200):
+        picked = list(rng.choice(fakes, len(fakes))) + list(rng.choice(reals, len(reals)))
+        index = np.concatenate([np.flatnonzero(ids == key) for key in picked])
+        aucs.append(roc_auc_score(y[index], p[index]))
+    assert ci["auc"] == pytest.approx(list(np.percentile(aucs, [2.5, 97.5])))
+
+
+def test_eval_says_why_video_figures_are_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    from mesocli.evaluate import run_eval
+
+    split = tmp_path / "data" / "validation"
+    files = [*FILES[:4], ("df", "cover.png"), *FILES[9:12]]
+    for k, (folder, name) in enumerate(files):
+        (split / folder).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (k, k, k)).save(split / folder / name)
+    scores = [0.0] * 256
+    monkeypatch.setattr("mesocli.runtime.resolve",
+                        lambda *args: Stub(name="stub", scores=scores, weights_path=Path("s.h5"), legacy=False))
+    notes: list[str] = []
+    report = run_eval(tmp_path / "data", bootstrap=0, log=notes.append)
+    assert report.video is None
+    assert any("no video figures" in line and "1 of 8 images" in line and "cover.png" in line for line in notes), notes
+
+
+def test_best_accuracy_is_what_eval_gets_at_the_best_threshold() -> None:
+    """Scores within the 6-decimal rounding of the verdict rule (0.4999996 is shown, and called, 0.500000 at
+    threshold 0.5): the best threshold must be one at which eval's own verdicts reach the best accuracy."""
+    files = [("df", "a_0.png"), ("df", "a_1.png"), ("real", "b_0.png"), ("real", "b_1.png")]
+    for scores in ([0.9, 0.4999999, 0.4999996, 0.1], [0.9, 0.2999996, 0.2999992, 0.1], [0.9, 0.6, 0.4, 0.1]):
+        report = run(files, scores)
+        again = run(files, scores, threshold=report.best_threshold)
+        assert again.accuracy == report.best_accuracy, scores
+        cuts = {max(s, round(s, 6)) for s in scores} | {1.0}  # fake when p or its shown value >= t
+        assert report.best_accuracy == max(run(files, scores, threshold=t).accuracy for t in cuts), scores
