@@ -348,3 +348,22 @@ def test_one_process_shows_one_input_bar_not_a_stack(crops: list[Path], kit: Med
         results = list(scan_inputs(paths, model, ScanOptions(detector="none", frames=4), progress=hook))
     assert [r.status for r in results] == ["ok"] * len(paths)
     assert peak == 1 and bars._tasks == {}
+
+
+def test_a_worker_opens_its_onnx_session_once_not_once_per_input(crops: list[Path], own_weights: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan --workers N``: each worker scans one input at a time with the model it loaded once, but opened a new
+    ONNX Runtime session (one network thread) for every input: over a folder of thousands of images that setup
+    was paid per image. The worker now opens it once, at its first input."""
+    from mesocli import parallel, runtime
+
+    opened: list[object] = []
+    real_session = runtime._session
+    monkeypatch.setattr(runtime, "_session", lambda *a, **k: opened.append(a) or real_session(*a, **k))
+    loaded = runtime.load_onnx(own_weights)
+    monkeypatch.setattr(parallel, "_WORKER", {"loaded": parallel._ready(parallel._portable(loaded)),
+                                              "options": ScanOptions(detector="none")})
+    opened.clear()
+    results = [parallel._scan_one(str(path)) for path in [*crops, *crops]]
+    assert [r.status for r in results] == ["ok"] * 2 * len(crops)
+    assert len(opened) == 1

@@ -23,7 +23,8 @@ from typing import Any
 from mesocli import aggregate
 from mesocli.errors import UsageError
 from mesocli.evidence import DEFAULT_TOP, EvidenceCollector, InputEvidence
-from mesocli.report_html import FaceImage, ReportEntry, render_html
+from mesocli.report_html import FaceImage, ReportEntry, html_parts
+from mesocli.report_html import render_html as render_html  # re-exported: mesocli.report.render_html
 
 # Okabe & Ito's palette: distinguishable with every common colour-vision deficiency.
 TRACK_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -235,9 +236,11 @@ class Explainer:
         """Write the report (atomically), if one was asked for."""
         if self.report is None:
             return
-        from mesocli.fsutil import atomic_write_text
+        from mesocli.fsutil import atomic_path
 
-        atomic_write_text(self.report, render_html(self.entries, self.meta), replace=self.force)
+        with atomic_path(self.report, replace=self.force) as tmp, open(tmp, "w", encoding="utf-8") as stream:
+            for part in html_parts(self.entries, self.meta):  # part by part: never the whole document in memory
+                stream.write(part)
 
 
 def check_targets(explain_dir: Path | None, report: Path | None, force: bool) -> None:

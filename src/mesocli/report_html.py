@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -293,12 +294,18 @@ def _digest(r: dict[str, Any]) -> str:
 
 def render_html(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = None) -> str:
     """The whole report as one HTML document (see the module docstring)."""
+    return "".join(html_parts(entries, meta))
+
+
+def html_parts(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = None) -> Iterator[str]:
+    """The report's document in parts (head and summary, one section per input, end) to write one after another:
+    part by part, a report of thousands of inputs (hundreds of MB of images) is never held whole in memory."""
     from mesocli import __version__
 
     meta = dict(meta or {})
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = "".join(f"<li>{_esc(k)}: {_esc(v)}</li>" for k, v in meta.items())
-    body = [
+    head = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -310,9 +317,10 @@ def render_html(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = No
         "probability; a verdict is <i>fake</i> when p_fake ≥ the threshold.</p>",
         f'<ul class="meta">{lines}</ul></header>' if lines else "</header>",
         _summary(entries),
-        *(_section(number, entry) for number, entry in enumerate(entries, 1)),
-        "</body></html>\n",
     ]
+    parts = itertools.chain(["\n".join(head) + "\n"],
+                            (_section(number, entry) + "\n" for number, entry in enumerate(entries, 1)),
+                            ["</body></html>\n"])
     # a file name that is not UTF-8 (its bytes kept as surrogates, as os.fsdecode keeps them) is shown with the
     # escape the JSON output uses, ``caf\\udce9.mp4``: the page is UTF-8 (writing it failed after the scan)
-    return "\n".join(body).encode("utf-8", "backslashreplace").decode("utf-8")
+    return (part.encode("utf-8", "backslashreplace").decode("utf-8") for part in parts)

@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,8 @@ class OnnxModel:
     legacy: bool = False
     session: Any = None  # an ONNX Runtime session already opened on ``onnx`` (default threads)
     threads: int | None = None  # ONNX Runtime threads of the predictors made (None: all cores)
+    # sessions opened with a thread count, kept: a worker scans input after input with one model
+    _sessions: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def describe(self) -> dict[str, Any]:
         """The ``model`` object of mesocli's JSON outputs."""
@@ -115,9 +117,13 @@ class OnnxModel:
         threads = threads or self.threads
         predictor = OnnxPredictor.__new__(OnnxPredictor)
         predictor.batch_size = batch_size
-        if self.session is None or threads:
-            predictor._session = _session(self.onnx, threads)
+        if threads:  # one session per thread count (a session runs batches from several threads safely)
+            if threads not in self._sessions:
+                self._sessions[threads] = _session(self.onnx, threads)
+            predictor._session = self._sessions[threads]
         else:
+            if self.session is None:
+                self.session = _session(self.onnx)
             predictor._session = self.session
         return predictor
 
