@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -544,29 +545,39 @@ def test_a_nul_separated_list_streams_from_a_pipe(own_weights: Path, faces: list
         process.wait()
 
 
-
-@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
-def test_a_usage_error_found_mid_run_leaves_the_rows_done_as_a_whole_document(own_weights: Path, faces: list[Path],
-                                                                               fmt: str) -> None:
-    """A line of the list found bad after the first row was written (a NUL byte without ``--null``): exit 2 and
-    its one line, and standard output a whole document of the rows done. JSON was ``[`` and a row, no ``]``."""
-    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
-                                "none", "--workers", "1", "--format", fmt, "-"], stdin=subprocess.PIPE,
+def _scan_stdin_after_first_row(args: list[str], first: Path, fmt: str,
+                                then: Callable[[subprocess.Popen], Any]) -> tuple[int, bytes, bytes]:
+    """``mesocli scan ARGS -`` given ``first`` on stdin: once its row is out, ``then(process)``, stdin closed; the
+    exit status, all of standard output and standard error."""
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", *args, "-"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        process.stdin.write(os.fsencode(faces[0]) + b"\n")
+        process.stdin.write(os.fsencode(first) + b"\n")
         process.stdin.flush()
         out = read_until(process.stdout, ROW_END[fmt])
-        process.stdin.write(os.fsencode(faces[1]) + b"\0\n")
+        then(process)
         process.stdin.close()
         rest, err = process.stdout.read(), process.stderr.read()
         process.wait(timeout=120)
     finally:
         process.kill()
         process.wait()
-    assert (process.returncode, err) == (2, b"mesocli: error: the paths on standard input are separated by NUL "
+    return process.returncode, out + rest, err
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_a_usage_error_found_mid_run_leaves_the_rows_done_as_a_whole_document(own_weights: Path, faces: list[Path],
+                                                                               fmt: str) -> None:
+    """A line of the list found bad after the first row was written (a NUL byte without ``--null``): exit 2 and
+    its one line, and standard output a whole document of the rows done. JSON was ``[`` and a row, no ``]``."""
+    def bad_line(process: subprocess.Popen) -> None:
+        process.stdin.write(os.fsencode(faces[1]) + b"\0\n")
+
+    code, out, err = _scan_stdin_after_first_row(["--weights", str(own_weights), "--detector", "none", "--workers",
+                                                  "1", "--format", fmt], faces[0], fmt, bad_line)
+    assert (code, err) == (2, b"mesocli: error: the paths on standard input are separated by NUL "
                                             b"bytes (find -print0): give --null\n")
-    assert [row["path"] for row in parsed_rows(fmt, out + rest)] == [str(faces[0])]
+    assert [row["path"] for row in parsed_rows(fmt, out)] == [str(faces[0])]
 
 
 @pytest.mark.parametrize("resume", [False, True])
@@ -636,22 +647,11 @@ def test_a_report_that_fails_at_the_end_leaves_the_json_on_stdout_whole(own_weig
     """The rows are all out and the list closed when the report, written last, is refused (a file appeared at its
     path meanwhile): exit 2 and its line, and standard output the closed list, not closed twice."""
     report = tmp_path / "report.html"
-    process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
-                                "none", "--format", "json", "--report", str(report), "-"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        process.stdin.write(os.fsencode(faces[0]) + b"\n")
-        process.stdin.flush()
-        out = read_until(process.stdout, ROW_END["json"])
-        report.write_text("someone else's\n")
-        process.stdin.close()
-        rest, err = process.stdout.read(), process.stderr.read()
-        process.wait(timeout=120)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == 2 and b"report.html: exists (it appeared during the run)" in err, err
-    assert [row["path"] for row in parsed_rows("json", out + rest)] == [str(faces[0])]
+    code, out, err = _scan_stdin_after_first_row(["--weights", str(own_weights), "--detector", "none", "--format",
+                                                  "json", "--report", str(report)], faces[0], "json",
+                                                 lambda process: report.write_text("someone else's\n"))
+    assert code == 2 and b"report.html: exists (it appeared during the run)" in err, err
+    assert [row["path"] for row in parsed_rows("json", out)] == [str(faces[0])]
     assert report.read_text() == "someone else's\n"
 
 
