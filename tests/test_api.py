@@ -376,3 +376,26 @@ def test_a_run_records_the_call_that_started_or_extended_it(tmp_path: Path, run_
     code, _, err = run_cli(*args)
     assert code == 0, err
     assert json.loads((tmp_path / "cli" / "config.json").read_text())["command"] == shlex.join(["mesocli", *args])
+
+
+# ---------------------------------------------------------------------------------------------- reuse
+
+
+def test_one_model_scans_from_several_threads_at_once(kit: MediaKit) -> None:
+    """A web service's thread pool scanning with one loaded model: the shared dlib face detector crashed the
+    process (segmentation fault in ``fhog_object_detector.run``, which dlib documents as not thread-safe)."""
+    inputs = [str(kit.face_video), str(kit.two_face_video), str(kit.face_jpeg)]
+    out, _ = fresh_python(
+        "import json, mesocli\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        f"inputs = {inputs!r}\n"
+        "model = mesocli.load_model('df')\n"
+        "def rows(detector):\n"
+        "    return [{k: v for k, v in r.to_dict().items() if k != 'seconds'}\n"  # all but the time it took
+        "            for r in mesocli.scan(inputs, model=model, detector=detector, detail=True)]\n"
+        "serial = {d: rows(d) for d in ('hog', 'cnn')}\n"
+        "with ThreadPoolExecutor(4) as pool:\n"
+        "    jobs = [(d, pool.submit(rows, d)) for d in ('hog', 'cnn', 'hog', 'cnn', 'hog', 'hog')]\n"
+        "    print(all(job.result() == serial[d] for d, job in jobs))\n"
+    )
+    assert out.split() == ["True"]
