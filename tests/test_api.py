@@ -399,3 +399,50 @@ def test_one_model_scans_from_several_threads_at_once(kit: MediaKit) -> None:
         "    print(all(job.result() == serial[d] for d, job in jobs))\n"
     )
     assert out.split() == ["True"]
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize("call", [
+    lambda tmp: mesocli.load_model(LONG),
+    lambda tmp: mesocli.load_model(LONG + ".h5"),
+    lambda tmp: mesocli.load_model(tmp / LONG / "mine.h5"),
+    lambda tmp: mesocli.scan("clip.mp4", model=LONG),
+    lambda tmp: mesocli.iter_scan("clip.mp4", model=LONG),
+    lambda tmp: mesocli.extract("clip.mp4", tmp / LONG),
+    lambda tmp: mesocli.evaluate(LONG),
+    lambda tmp: api.explain("face.jpg", tmp / LONG),
+    lambda tmp: api.explain("face.jpg", tmp / "heat", weights=LONG),
+    lambda tmp: api.export_weights([LONG + ".h5"]),
+    lambda tmp: api.train(LONG, tmp / "run", progress=False),
+], ids=["load", "load-h5", "load-folder", "scan", "iter_scan", "extract", "evaluate", "explain", "explain-weights",
+        "export", "train"])
+def test_a_name_too_long_is_one_short_usage_error(call, tmp_path: Path) -> None:
+    """``load_model("x" * 300)`` raised a raw OSError "File name too long" from pathlib, with the whole name."""
+    from mesocli.errors import UsageError
+
+    with pytest.raises(UsageError) as raised:
+        call(tmp_path)
+    message = str(raised.value)
+    assert re.search(r"\.\.\..*: name too long \(3\d\d bytes in one name; the file system allows 255\)", message)
+    assert len(message) < 200 and "\n" not in message and not isinstance(raised.value, OSError)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda tmp: mesocli.extract("face.jpg", None), "out_dir must be a path (str or os.PathLike), not None"),
+    (lambda tmp: mesocli.extract("face.jpg", 3), "out_dir must be a path (str or os.PathLike), not 3"),
+    (lambda tmp: mesocli.extract("face.jpg", tmp / "a\0b"), "out_dir holds a NUL character: "),
+    (lambda tmp: mesocli.evaluate(3), "data must be a path (str or os.PathLike) or None, not 3"),
+    (lambda tmp: api.explain("face.jpg", None), "out must be a path (str or os.PathLike), not None"),
+    (lambda tmp: api.export_weights(["a\0b.h5"]), "sources holds a NUL character: "),
+    (lambda tmp: api.train(tmp, tmp / "r\0n", progress=False), "out holds a NUL character: "),
+])
+def test_a_path_that_is_no_path_is_a_parameter_error(call, message: str, tmp_path: Path) -> None:
+    """These were raw TypeErrors and ValueErrors ("embedded null byte") from os and pathlib."""
+    with pytest.raises(ParameterError) as raised:
+        call(tmp_path)
+    assert str(raised.value).startswith(message) and len(str(raised.value)) < 200

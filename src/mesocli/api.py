@@ -13,6 +13,7 @@ exception and never a score.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 import os
@@ -20,9 +21,9 @@ import reprlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from mesocli.errors import CheckFailed, ParameterError, UsageError, WeightsError, check_choice
+from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError, WeightsError, check_choice
 
 if TYPE_CHECKING:
     from mesocli.evaluate import EvalReport
@@ -34,6 +35,41 @@ DATA_VARIABLE = "MESOCLI_DATA"
 """Environment variable naming the default dataset root of :func:`evaluate`."""
 
 
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+def _one_line(function: Function) -> Function:
+    """``function``, whose OSErrors that the environment caused (a name longer than the file system allows, a
+    current folder deleted) are :class:`UsageError` s of one short line, not pathlib's tracebacks."""
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except OSError as exc:
+            from mesocli.fsutil import environment_error
+
+            line = None if isinstance(exc, MesocliError) else environment_error(exc)
+            if line is None:
+                raise
+            raise UsageError(line) from None
+
+    return checked  # type: ignore[return-value]
+
+
+def _check_path(name: str, value: object, optional: bool = False) -> None:
+    """Refuse, naming the parameter, a path that is not a ``str`` or ``os.PathLike`` (or None, where ``optional``)
+    or that holds a NUL character: a TypeError or ValueError from deep inside os and pathlib otherwise."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str | os.PathLike):
+        kinds = "(str or os.PathLike)" + (" or None" if optional else "")
+        raise ParameterError("{" + name + "} must be a path " + kinds + ", not {value}", value=_short(value))
+    text = os.fspath(value)
+    if "\0" in (text if isinstance(text, str) else os.fsdecode(text)):
+        raise ParameterError("{" + name + "} holds a NUL character: {value}", value=_short(text))
+
+
 def model_names() -> tuple[str, ...]:
     """The names :func:`load_model` takes: each bundled manipulation, and ``any`` (all of them)."""
     from mesocli.detectors import ANY
@@ -42,6 +78,7 @@ def model_names() -> tuple[str, ...]:
     return (*MANIPULATIONS, ANY)
 
 
+@_one_line
 def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtime: str = "onnx") -> Any:
     """A detector ready to :func:`scan` or :func:`evaluate` with.
 
@@ -160,6 +197,7 @@ def _check_sampling(frames: object, fps: object, every: object) -> None:
     _check_numbers(frames=(frames, float | None), fps=(fps, float | None), every=(every, float | None))
 
 
+@_one_line
 def iter_scan(
     inputs: PathLike | Iterable[PathLike],
     model: Any = "df",
@@ -206,6 +244,7 @@ def iter_scan(
     return scan_inputs(plan_inputs(paths), loaded, options)  # one result per file, as with workers
 
 
+@_one_line
 def scan(inputs: PathLike | Iterable[PathLike], model: Any = "df", **options: Any) -> list[ScanResult]:
     """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per input.
 
@@ -227,6 +266,7 @@ def scan(inputs: PathLike | Iterable[PathLike], model: Any = "df", **options: An
     return list(iter_scan(inputs, model, **options))
 
 
+@_one_line
 def extract(
     inputs: PathLike | Iterable[PathLike],
     out_dir: PathLike,
@@ -263,6 +303,7 @@ def extract(
     _check_numbers(quality=(quality, int))
     _check_flags(force=force, progress=progress, hash_inputs=hash_inputs, quiet=quiet)
     _check_texts(label=label, split=split)
+    _check_path("out_dir", out_dir)
     selection, detector, all_faces = _sampling(**sampling)
     options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs)
     return extract_faces([Path(item) for item in _paths(inputs)], Path(out_dir), options,
@@ -297,6 +338,7 @@ def open_dataset(data: PathLike | None, split: str | None = "validation") -> Any
         raise UsageError(f"{exc}{source}") from None
 
 
+@_one_line
 def evaluate(
     data: PathLike | None = None,
     model: Any = "df",
@@ -319,12 +361,14 @@ def evaluate(
     _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int))
     _check_flags(progress=progress)
     _check_texts(split=split)
+    _check_path("data", data, optional=True)
     check_threshold(threshold)
     check_bootstrap(bootstrap)
     dataset = open_dataset(data, split)
     return evaluate_dataset(_model(model, arch, runtime), dataset, threshold, progress=progress, bootstrap=bootstrap)
 
 
+@_one_line
 def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | None = None, *,
           mix: PathLike | None = None, resume: PathLike | None = None, split: str | None = "train", force: bool = False,
           progress: bool = True, **settings: Any) -> tuple[Any, Path]:
@@ -345,6 +389,10 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     _check_texts(split=split)
     if not isinstance(data, str | os.PathLike | None):
         data = list(data)  # read once, for the call recorded and for the roots
+    for root in data if isinstance(data, list) else [data]:
+        _check_path("data", root, optional=True)
+    for name, value in (("out", out), ("mix", mix), ("resume", resume)):
+        _check_path(name, value, optional=True)
     command = settings.pop("command", "")
     if not command:  # the CLI gives its command line
         command = _python_call(train, {"data": data, "out": out, "mix": mix, "resume": resume, "split": split,
@@ -391,6 +439,7 @@ def _python_call(function: Callable[..., Any], arguments: dict[str, Any]) -> str
     return f"{function.__module__}.{function.__name__}({', '.join(given)})"
 
 
+@_one_line
 def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: PathLike | None = None, *,
                    bundled: bool = False, check: bool = False, verify: bool = False, force: bool = False,
                    echo: Callable[[str], None] = print, log: Callable[[str], None] | None = None) -> int:
@@ -406,6 +455,10 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
 
     check_choice("fmt", fmt, exporting.FORMATS)
     _check_flags(bundled=bundled, check=check, verify=verify, force=force)
+    sources = list(sources)
+    for source in sources:
+        _check_path("sources", source)
+    _check_path("out", out, optional=True)
     paths = [Path(source) for source in sources]
     if bundled == bool(paths):
         raise ParameterError("give weights files or {bundled}")
@@ -450,6 +503,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     return 0
 
 
+@_one_line
 def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str | None = None, arch: str | None = None,
             weights: PathLike | None = None, threshold: float = 0.5, force: bool = False) -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
@@ -465,6 +519,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     _check_numbers(threshold=(threshold, float))
     _check_flags(force=force)
     check_threshold(threshold)
+    _check_path("out", out)
+    _check_path("weights", weights, optional=True)
     if weights is not None and model is not None:
         raise ParameterError("give {model} or {weights}, not both")
     model = model or "df"

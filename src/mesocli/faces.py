@@ -130,13 +130,18 @@ def _thread_own(name: str, make: Any) -> Any:
 
 
 def _hog_detector():
-    """dlib's frontal face detector, this thread's copy."""
-    return _thread_own("hog", lambda: pickle.loads(_hog_state()))
+    """dlib's frontal face detector, this thread's copy (of the one :func:`_hog_state` holds now)."""
+    state = _hog_state()
+    own = getattr(_THREAD, "hog", None)
+    if own is None or own[0] is not state:
+        own = _THREAD.hog = (state, pickle.loads(state))
+    return own[1]
 
 
 @functools.cache
 def _hog_state() -> bytes:
-    """The detector's pickle, copied into each thread (1 ms); the detector itself is read once."""
+    """The detector's pickle, copied into each thread (1 ms); the detector itself is read once
+    (``_hog_state.cache_clear()``: read again)."""
     return pickle.dumps(_hog_prototype())
 
 
