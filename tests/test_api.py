@@ -446,3 +446,33 @@ def test_a_path_that_is_no_path_is_a_parameter_error(call, message: str, tmp_pat
     with pytest.raises(ParameterError) as raised:
         call(tmp_path)
     assert str(raised.value).startswith(message) and len(str(raised.value)) < 200
+
+
+# ---------------------------------------------------------------------------------------------- side effects
+
+
+def test_the_api_leaves_the_process_as_it_found_it(kit: MediaKit, tmp_path: Path) -> None:
+    """Importing mesocli, loading a model, scanning and extracting (ONNX Runtime) change no signal handler, umask,
+    current folder, standard stream, logging setting or warning filter, print nothing to standard output, and
+    set one environment variable: ORT_DISABLE_TELEMETRY=1 where the user set none (README, "From Python")."""
+    out, _ = fresh_python(
+        "import logging, os, signal, sys, threading, warnings\n"
+        "import numpy, PIL.Image\n"  # third-party imports that set their own filters, before the first look
+        "def state():\n"
+        "    mask = os.umask(0o22); os.umask(mask)\n"
+        "    return (repr([signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]),\n"
+        "            mask, os.getcwd(), sys.stdout, sys.stderr, logging.root.handlers[:], logging.root.level,\n"
+        "            logging.root.manager.disable, sys.excepthook, threading.excepthook, warnings.showwarning,\n"
+        "            [f for f in warnings.filters if 'mesocli' in repr(f)])\n"
+        "before, environ = state(), dict(os.environ)\n"
+        "os.environ.pop('ORT_DISABLE_TELEMETRY', None)\n"
+        f"fd = os.dup(1); sink = open({str(tmp_path / 'stdout')!r}, 'w+'); os.dup2(sink.fileno(), 1)\n"
+        "import mesocli\n"
+        "model = mesocli.load_model('df')\n"
+        f"mesocli.scan([{str(kit.face_video)!r}, {str(kit.face_jpeg)!r}], model=model)\n"
+        f"mesocli.extract({str(kit.face_jpeg)!r}, {str(tmp_path / 'faces')!r}, detector='none')\n"
+        "sys.stdout.flush(); os.dup2(fd, 1)\n"
+        "print(state() == before, sorted(k for k in {*os.environ, *environ} if os.environ.get(k) != environ.get(k)),\n"
+        "      repr(open(sink.name).read()))\n"
+    )
+    assert out.split() == ["True", "['ORT_DISABLE_TELEMETRY']", "''"]
