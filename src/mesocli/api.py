@@ -8,7 +8,9 @@
 Every function here is re-exported by ``mesocli`` (imported on first use, so ``import mesocli`` stays
 light). Bad arguments raise :class:`mesocli.errors.ParameterError` (a :class:`mesocli.errors.UsageError`)
 naming the parameter; an input that cannot be read is a result with ``status == "error"``, never an
-exception and never a score.
+exception and never a score. A name longer than the file system allows is a one-line
+:class:`mesocli.errors.UsageError`, not an OSError. One loaded model may scan from several threads at once.
+What loading a model changes in the process (environment variables, a warning filter): README, "From Python".
 """
 
 from __future__ import annotations
