@@ -476,3 +476,15 @@ def test_the_api_leaves_the_process_as_it_found_it(kit: MediaKit, tmp_path: Path
         "      repr(open(sink.name).read()))\n"
     )
     assert out.split() == ["True", "['ORT_DISABLE_TELEMETRY']", "''"]
+
+
+def test_help_shows_the_options_and_the_model_type() -> None:
+    """``help(mesocli.scan)`` showed ``scan(inputs, model='df', **options)``: none of its options; every function
+    that takes or returns a model was typed ``Any``."""
+    import inspect
+
+    scan = inspect.signature(mesocli.scan)
+    assert list(scan.parameters)[:4] == ["inputs", "model", "arch", "runtime"] and "hash_inputs" in scan.parameters
+    assert scan.return_annotation == "list[ScanResult]"
+    assert inspect.signature(mesocli.load_model).return_annotation == "Model"
+    assert inspect.signature(mesocli.iter_scan).parameters["model"].annotation == "Model | PathLike"

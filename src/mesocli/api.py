@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError, WeightsError, check_choice
 
 if TYPE_CHECKING:
+    from mesocli.detectors import DetectorSet, Ensemble
     from mesocli.evaluate import EvalReport
+    from mesocli.runtime import OnnxModel
+    from mesocli.weights import LoadedModel
+
+    Model = OnnxModel | LoadedModel | DetectorSet | Ensemble
+    """What :func:`load_model` returns: ONNX Runtime (default), TensorFlow, ``any``, ``arch="ensemble"``."""
     from mesocli.extract import ExtractSummary
     from mesocli.scan import ScanResult
 
@@ -81,7 +87,7 @@ def model_names() -> tuple[str, ...]:
 
 
 @_one_line
-def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtime: str = "onnx") -> Any:
+def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtime: str = "onnx") -> Model:
     """A detector ready to :func:`scan` or :func:`evaluate` with.
 
     ``name_or_path``: a bundled detector (``df`` Deepfakes, ``f2f`` Face2Face, ``fs`` FaceSwap, ``any``:
@@ -95,7 +101,7 @@ def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtim
     return _load(name_or_path, arch, runtime, "name_or_path")
 
 
-def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str) -> Any:
+def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str) -> Model:
     """:func:`load_model`'s work; errors name ``parameter`` (``model`` when :func:`scan` loads it)."""
     from mesocli.detectors import ENSEMBLE
     from mesocli.models import ARCHITECTURES
@@ -139,7 +145,7 @@ def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
     return [os.fspath(item) for item in items]
 
 
-def _model(model: Any, arch: str | None, runtime: str | None) -> Any:
+def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Model:
     """The model that :func:`scan` and :func:`evaluate` take: ``model`` loaded (by name or path), or checked
     to be what :func:`load_model` returns; ``arch`` and ``runtime`` belong to a model that is loaded here."""
     from mesocli.detectors import DetectorSet, Ensemble
@@ -202,7 +208,7 @@ def _check_sampling(frames: object, fps: object, every: object) -> None:
 @_one_line
 def iter_scan(
     inputs: PathLike | Iterable[PathLike],
-    model: Any = "df",
+    model: Model | PathLike = "df",
     *,
     arch: str | None = None,
     runtime: str | None = None,
@@ -247,8 +253,8 @@ def iter_scan(
 
 
 @_one_line
-def scan(inputs: PathLike | Iterable[PathLike], model: Any = "df", **options: Any) -> list[ScanResult]:
-    """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per input.
+def scan(inputs: PathLike | Iterable[PathLike], model: Model | PathLike = "df", **options: Any) -> list[ScanResult]:
+    """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per file, in order.
 
     ``model``: what :func:`load_model` returned, or a name or path to load (with ``arch=`` and
     ``runtime=``, default ``onnx``; a loaded model takes neither). Frame sampling: at most one of ``frames``
@@ -266,6 +272,10 @@ def scan(inputs: PathLike | Iterable[PathLike], model: Any = "df", **options: An
         hint = " (a weights file goes in model=)" if "weights" in unknown else ""
         raise TypeError(f"scan() got an unexpected keyword argument {unknown[0]!r}{hint}")
     return list(iter_scan(inputs, model, **options))
+
+
+scan.__signature__ = inspect.signature(iter_scan).replace(  # type: ignore[attr-defined]
+    return_annotation="list[ScanResult]")  # help(scan) lists its options
 
 
 @_one_line
@@ -343,7 +353,7 @@ def open_dataset(data: PathLike | None, split: str | None = "validation") -> Any
 @_one_line
 def evaluate(
     data: PathLike | None = None,
-    model: Any = "df",
+    model: Model | PathLike = "df",
     *,
     split: str | None = "validation",
     arch: str | None = None,
