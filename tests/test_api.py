@@ -488,3 +488,21 @@ def test_help_shows_the_options_and_the_model_type() -> None:
     assert scan.return_annotation == "list[ScanResult]"
     assert inspect.signature(mesocli.load_model).return_annotation == "Model"
     assert inspect.signature(mesocli.iter_scan).parameters["model"].annotation == "Model | PathLike"
+
+
+def test_a_long_wrong_choice_is_shown_shortened() -> None:
+    """``detector="x" * 5000`` gave a ParameterError of 5,046 characters, the value whole."""
+    for call in (lambda: mesocli.load_model("df", runtime="y" * 5000),
+                 lambda: mesocli.scan("clip.mp4", detector="x" * 5000),
+                 lambda: api.export_weights(["m.h5"], "z" * 5000)):
+        with pytest.raises(ParameterError, match=r" must be one of .*, not 'xxx|yyy|zzz") as raised:
+            call()
+        assert len(str(raised.value)) < 200
+
+
+def test_train_names_an_unknown_setting_as_its_own(tmp_path: Path) -> None:
+    """An unknown keyword raised "TrainConfig.__init__() got an unexpected keyword argument", naming a class the
+    caller never used."""
+    with pytest.raises(TypeError, match=r"^train\(\) got an unexpected keyword argument 'bogus'$"):
+        api.train(tmp_path, tmp_path / "run", progress=False, bogus=1)
+    assert not (tmp_path / "run").exists()

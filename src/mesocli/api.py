@@ -19,13 +19,12 @@ import functools
 import inspect
 import numbers
 import os
-import reprlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError, WeightsError, check_choice
+from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError, WeightsError, check_choice, short_repr
 
 if TYPE_CHECKING:
     from mesocli.detectors import DetectorSet, Ensemble
@@ -72,10 +71,10 @@ def _check_path(name: str, value: object, optional: bool = False) -> None:
         return
     if not isinstance(value, str | os.PathLike):
         kinds = "(str or os.PathLike)" + (" or None" if optional else "")
-        raise ParameterError("{" + name + "} must be a path " + kinds + ", not {value}", value=_short(value))
+        raise ParameterError("{" + name + "} must be a path " + kinds + ", not {value}", value=short_repr(value))
     text = os.fspath(value)
     if "\0" in (text if isinstance(text, str) else os.fsdecode(text)):
-        raise ParameterError("{" + name + "} holds a NUL character: {value}", value=_short(text))
+        raise ParameterError("{" + name + "} holds a NUL character: {value}", value=short_repr(text))
 
 
 def model_names() -> tuple[str, ...]:
@@ -119,18 +118,11 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
             raise WeightsError(f"{os.fspath(path)}: weights file not found")
         value = name_or_path if path is None else os.fspath(path)
         raise ParameterError("{" + parameter + "} must be one of {choices} or a weights file, not {value}",
-                             choices=", ".join(names), value=_short(value))
+                             choices=", ".join(names), value=short_repr(value))
     if arch == ENSEMBLE:  # else the library's WeightsError, which speaks of --arch and --weights
         raise ParameterError("{arch} ensemble averages the bundled weights of both networks: {" + parameter
                              + "} must be one of {choices}, not a weights file", choices=", ".join(names))
     return resolve(arch, names[0], path, runtime)
-
-
-def _short(value: object) -> str:
-    """``repr(value)`` cut to a line's worth: a loaded model's repr holds its whole ONNX graph."""
-    shortened = reprlib.Repr()
-    shortened.maxstring = shortened.maxother = 80
-    return shortened.repr(value)
 
 
 def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
@@ -139,7 +131,7 @@ def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
     wrong = [item for item in items if not isinstance(item, str | os.PathLike)]
     if wrong:
         raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value}",
-                             value=_short(wrong[0]))
+                             value=short_repr(wrong[0]))
     if not items:
         raise ParameterError("{inputs} is empty")
     return [os.fspath(item) for item in items]
@@ -392,7 +384,7 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     sources, :class:`mesocli.sources.Source`). Returns the final
     :class:`mesocli.training.TrainState` and the run folder (its best weights: ``best.weights.h5``). The run
     records this call (``mesocli.api.train(data='...', ...)``) as the command that started or extended it."""
-    from dataclasses import asdict
+    from dataclasses import asdict, fields
 
     from mesocli import training
     from mesocli.sources import Source, read_mix
@@ -405,6 +397,11 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
         _check_path("data", root, optional=True)
     for name, value in (("out", out), ("mix", mix), ("resume", resume)):
         _check_path(name, value, optional=True)
+    given_settings = set(settings) - {"command", "heldout_runs"}
+    own = {"data", "split", "sources", "extensions", "workdir"}  # train's own parameters and the run's records
+    unknown = sorted(given_settings - ({item.name for item in fields(training.TrainConfig)} - own))
+    if unknown:  # named here, not as TrainConfig's
+        raise TypeError(f"train() got an unexpected keyword argument {unknown[0]!r}")
     command = settings.pop("command", "")
     if not command:  # the CLI gives its command line
         command = _python_call(train, {"data": data, "out": out, "mix": mix, "resume": resume, "split": split,
