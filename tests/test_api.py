@@ -506,3 +506,11 @@ def test_train_names_an_unknown_setting_as_its_own(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match=r"^train\(\) got an unexpected keyword argument 'bogus'$"):
         api.train(tmp_path, tmp_path / "run", progress=False, bogus=1)
     assert not (tmp_path / "run").exists()
+
+
+def test_dir_of_the_package_lists_its_api_not_its_imports() -> None:
+    """Tab completion in a notebook offered ``Any``, ``ModuleType``, ``TYPE_CHECKING``, ``import_module``, ``sys``."""
+    public = [name for name in dir(mesocli) if not name.startswith("_")]
+    assert public == ["EvalReport", "ExtractSummary", "ScanResult", "api", "errors", "evaluate", "extract", "iter_scan",
+                      "load_model", "scan"]
+    assert "__version__" in dir(mesocli)
