@@ -419,8 +419,9 @@ LONG = "x" * 300
     lambda tmp: api.explain("face.jpg", tmp / "heat", weights=LONG),
     lambda tmp: api.export_weights([LONG + ".h5"]),
     lambda tmp: api.train(LONG, tmp / "run", progress=False),
+    lambda tmp: api.train(resume=LONG, progress=False),
 ], ids=["load", "load-h5", "load-folder", "scan", "iter_scan", "extract", "evaluate", "explain", "explain-weights",
-        "export", "train"])
+        "export", "train", "train-resume"])
 def test_a_name_too_long_is_one_short_usage_error(call, tmp_path: Path) -> None:
     """``load_model("x" * 300)`` raised a raw OSError "File name too long" from pathlib, with the whole name."""
     from mesocli.errors import UsageError
