@@ -29,25 +29,25 @@ from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError
 if TYPE_CHECKING:
     from mesocli.detectors import DetectorSet, Ensemble
     from mesocli.evaluate import EvalReport
+    from mesocli.extract import ExtractSummary
     from mesocli.runtime import OnnxModel
+    from mesocli.scan import ScanResult
     from mesocli.weights import LoadedModel
 
     Model = OnnxModel | LoadedModel | DetectorSet | Ensemble
     """What :func:`load_model` returns: ONNX Runtime (default), TensorFlow, ``any``, ``arch="ensemble"``."""
-    from mesocli.extract import ExtractSummary
-    from mesocli.scan import ScanResult
 
 PathLike = str | os.PathLike[str]
 DATA_VARIABLE = "MESOCLI_DATA"
 """Environment variable naming the default dataset root of :func:`evaluate`."""
 
 
-Function = TypeVar("Function", bound=Callable[..., Any])
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
-def _one_line(function: Function) -> Function:
+def _one_line(function: _Function) -> _Function:
     """``function``, whose OSErrors that the environment caused (a name longer than the file system allows, a
-    current folder deleted) are :class:`UsageError` s of one short line, not pathlib's tracebacks."""
+    current folder deleted) are one-line :class:`UsageError` exceptions, not pathlib's tracebacks."""
 
     @functools.wraps(function)
     def checked(*args: Any, **kwargs: Any) -> Any:
