@@ -376,3 +376,142 @@ def test_a_run_records_the_call_that_started_or_extended_it(tmp_path: Path, run_
     code, _, err = run_cli(*args)
     assert code == 0, err
     assert json.loads((tmp_path / "cli" / "config.json").read_text())["command"] == shlex.join(["mesocli", *args])
+
+
+# ---------------------------------------------------------------------------------------------- reuse
+
+
+def test_one_model_scans_from_several_threads_at_once(kit: MediaKit) -> None:
+    """A web service's thread pool scanning with one loaded model: the shared dlib face detector crashed the
+    process (segmentation fault in ``fhog_object_detector.run``, which dlib documents as not thread-safe)."""
+    inputs = [str(kit.face_video), str(kit.two_face_video), str(kit.face_jpeg)]
+    out, _ = fresh_python(
+        "import json, mesocli\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        f"inputs = {inputs!r}\n"
+        "model = mesocli.load_model('df')\n"
+        "def rows(detector):\n"
+        "    return [{k: v for k, v in r.to_dict().items() if k != 'seconds'}\n"  # all but the time it took
+        "            for r in mesocli.scan(inputs, model=model, detector=detector, detail=True)]\n"
+        "serial = {d: rows(d) for d in ('hog', 'cnn')}\n"
+        "with ThreadPoolExecutor(4) as pool:\n"
+        "    jobs = [(d, pool.submit(rows, d)) for d in ('hog', 'cnn', 'hog', 'cnn', 'hog', 'hog')]\n"
+        "    print(all(job.result() == serial[d] for d, job in jobs))\n"
+    )
+    assert out.split() == ["True"]
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize("call", [
+    lambda tmp: mesocli.load_model(LONG),
+    lambda tmp: mesocli.load_model(LONG + ".h5"),
+    lambda tmp: mesocli.load_model(tmp / LONG / "mine.h5"),
+    lambda tmp: mesocli.scan("clip.mp4", model=LONG),
+    lambda tmp: mesocli.iter_scan("clip.mp4", model=LONG),
+    lambda tmp: mesocli.extract("clip.mp4", tmp / LONG),
+    lambda tmp: mesocli.evaluate(LONG),
+    lambda tmp: api.explain("face.jpg", tmp / LONG),
+    lambda tmp: api.explain("face.jpg", tmp / "heat", weights=LONG),
+    lambda tmp: api.export_weights([LONG + ".h5"]),
+    lambda tmp: api.train(LONG, tmp / "run", progress=False),
+    lambda tmp: api.train(resume=LONG, progress=False),
+], ids=["load", "load-h5", "load-folder", "scan", "iter_scan", "extract", "evaluate", "explain", "explain-weights",
+        "export", "train", "train-resume"])
+def test_a_name_too_long_is_one_short_usage_error(call, tmp_path: Path) -> None:
+    """``load_model("x" * 300)`` raised a raw OSError "File name too long" from pathlib, with the whole name."""
+    from mesocli.errors import UsageError
+
+    with pytest.raises(UsageError) as raised:
+        call(tmp_path)
+    message = str(raised.value)
+    assert re.search(r"\.\.\..*: name too long \(3\d\d bytes in one name; the file system allows 255\)", message)
+    assert len(message) < 200 and "\n" not in message and not isinstance(raised.value, OSError)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda tmp: mesocli.extract("face.jpg", None), "out_dir must be a path (str or os.PathLike), not None"),
+    (lambda tmp: mesocli.extract("face.jpg", 3), "out_dir must be a path (str or os.PathLike), not 3"),
+    (lambda tmp: mesocli.extract("face.jpg", tmp / "a\0b"), "out_dir holds a NUL character: "),
+    (lambda tmp: mesocli.evaluate(3), "data must be a path (str or os.PathLike) or None, not 3"),
+    (lambda tmp: api.explain("face.jpg", None), "out must be a path (str or os.PathLike), not None"),
+    (lambda tmp: api.export_weights(["a\0b.h5"]), "sources holds a NUL character: "),
+    (lambda tmp: api.train(tmp, tmp / "r\0n", progress=False), "out holds a NUL character: "),
+])
+def test_a_path_that_is_no_path_is_a_parameter_error(call, message: str, tmp_path: Path) -> None:
+    """These were raw TypeErrors and ValueErrors ("embedded null byte") from os and pathlib."""
+    with pytest.raises(ParameterError) as raised:
+        call(tmp_path)
+    assert str(raised.value).startswith(message) and len(str(raised.value)) < 200
+
+
+# ---------------------------------------------------------------------------------------------- side effects
+
+
+def test_the_api_leaves_the_process_as_it_found_it(kit: MediaKit, tmp_path: Path) -> None:
+    """Importing mesocli, loading a model, scanning and extracting (ONNX Runtime) change no signal handler, umask,
+    current folder, standard stream, logging setting or warning filter, print nothing to standard output, and
+    set one environment variable: ORT_DISABLE_TELEMETRY=1 where the user set none (README, "From Python")."""
+    out, _ = fresh_python(
+        "import logging, os, signal, sys, threading, warnings\n"
+        "import numpy, PIL.Image\n"  # third-party imports that set their own filters, before the first look
+        "def state():\n"
+        "    mask = os.umask(0o22); os.umask(mask)\n"
+        "    return (repr([signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]),\n"
+        "            mask, os.getcwd(), sys.stdout, sys.stderr, logging.root.handlers[:], logging.root.level,\n"
+        "            logging.root.manager.disable, sys.excepthook, threading.excepthook, warnings.showwarning,\n"
+        "            [f for f in warnings.filters if 'mesocli' in repr(f)])\n"
+        "os.environ.pop('ORT_DISABLE_TELEMETRY', None)\n"
+        "before, environ = state(), dict(os.environ)\n"
+        f"fd = os.dup(1); sink = open({str(tmp_path / 'stdout')!r}, 'w+'); os.dup2(sink.fileno(), 1)\n"
+        "import mesocli\n"
+        "model = mesocli.load_model('df')\n"
+        f"mesocli.scan([{str(kit.face_video)!r}, {str(kit.face_jpeg)!r}], model=model)\n"
+        f"mesocli.extract({str(kit.face_jpeg)!r}, {str(tmp_path / 'faces')!r}, detector='none')\n"
+        "sys.stdout.flush(); os.dup2(fd, 1)\n"
+        "print(state() == before, sorted(k for k in {*os.environ, *environ} if os.environ.get(k) != environ.get(k)),\n"
+        "      repr(open(sink.name).read()))\n"
+    )
+    assert out.split() == ["True", "['ORT_DISABLE_TELEMETRY']", "''"]
+
+
+def test_help_shows_the_options_and_the_model_type() -> None:
+    """``help(mesocli.scan)`` showed ``scan(inputs, model='df', **options)``: none of its options; every function
+    that takes or returns a model was typed ``Any``."""
+    import inspect
+
+    scan = inspect.signature(mesocli.scan)
+    assert list(scan.parameters)[:4] == ["inputs", "model", "arch", "runtime"] and "hash_inputs" in scan.parameters
+    assert scan.return_annotation == "list[ScanResult]"
+    assert inspect.signature(mesocli.load_model).return_annotation == "Model"
+    assert inspect.signature(mesocli.iter_scan).parameters["model"].annotation == "Model | PathLike"
+
+
+def test_a_long_wrong_choice_is_shown_shortened() -> None:
+    """``detector="x" * 5000`` gave a ParameterError of 5,046 characters, the value whole."""
+    for call in (lambda: mesocli.load_model("df", runtime="y" * 5000),
+                 lambda: mesocli.scan("clip.mp4", detector="x" * 5000),
+                 lambda: api.export_weights(["m.h5"], "z" * 5000)):
+        with pytest.raises(ParameterError, match=r" must be one of .*, not 'xxx|yyy|zzz") as raised:
+            call()
+        assert len(str(raised.value)) < 200
+
+
+def test_train_names_an_unknown_setting_as_its_own(tmp_path: Path) -> None:
+    """An unknown keyword raised "TrainConfig.__init__() got an unexpected keyword argument", naming a class the
+    caller never used."""
+    with pytest.raises(TypeError, match=r"^train\(\) got an unexpected keyword argument 'bogus'$"):
+        api.train(tmp_path, tmp_path / "run", progress=False, bogus=1)
+    assert not (tmp_path / "run").exists()
+
+
+def test_dir_of_the_package_lists_its_api_not_its_imports() -> None:
+    """Tab completion in a notebook offered ``Any``, ``ModuleType``, ``TYPE_CHECKING``, ``import_module``, ``sys``."""
+    public = [name for name in dir(mesocli) if not name.startswith("_")]
+    assert public == ["EvalReport", "ExtractSummary", "ScanResult", "api", "errors", "evaluate", "extract", "iter_scan",
+                      "load_model", "scan"]
+    assert "__version__" in dir(mesocli)

@@ -49,7 +49,9 @@ class _Package(ModuleType):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *_API, *_MODULES})
+        """The API, its modules and the dunders: not what the package imports for itself (``sys``, ``Any``)."""
+        dunders = {name for name in super().__dir__() if name.startswith("__")}
+        return sorted({*dunders, *__all__, *_MODULES})
 
 
 sys.modules[__name__].__class__ = _Package

@@ -8,30 +8,73 @@
 Every function here is re-exported by ``mesocli`` (imported on first use, so ``import mesocli`` stays
 light). Bad arguments raise :class:`mesocli.errors.ParameterError` (a :class:`mesocli.errors.UsageError`)
 naming the parameter; an input that cannot be read is a result with ``status == "error"``, never an
-exception and never a score.
+exception and never a score. A name longer than the file system allows is a one-line
+:class:`mesocli.errors.UsageError`, not an OSError. One loaded model may scan from several threads at once.
+What loading a model changes in the process (environment variables, a warning filter): README, "From Python".
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 import os
-import reprlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from mesocli.errors import CheckFailed, ParameterError, UsageError, WeightsError, check_choice
+from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError, WeightsError, check_choice, short_repr
 
 if TYPE_CHECKING:
+    from mesocli.detectors import DetectorSet, Ensemble
     from mesocli.evaluate import EvalReport
     from mesocli.extract import ExtractSummary
+    from mesocli.runtime import OnnxModel
     from mesocli.scan import ScanResult
+    from mesocli.weights import LoadedModel
+
+    Model = OnnxModel | LoadedModel | DetectorSet | Ensemble
+    """What :func:`load_model` returns: ONNX Runtime (default), TensorFlow, ``any``, ``arch="ensemble"``."""
 
 PathLike = str | os.PathLike[str]
 DATA_VARIABLE = "MESOCLI_DATA"
 """Environment variable naming the default dataset root of :func:`evaluate`."""
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def _one_line(function: _Function) -> _Function:
+    """``function``, whose OSErrors that the environment caused (a name longer than the file system allows, a
+    current folder deleted) are one-line :class:`UsageError` exceptions, not pathlib's tracebacks."""
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except OSError as exc:
+            from mesocli.fsutil import environment_error
+
+            line = None if isinstance(exc, MesocliError) else environment_error(exc)
+            if line is None:
+                raise
+            raise UsageError(line) from None
+
+    return checked  # type: ignore[return-value]
+
+
+def _check_path(name: str, value: object, optional: bool = False) -> None:
+    """Refuse, naming the parameter, a path that is not a ``str`` or ``os.PathLike`` (or None, where ``optional``)
+    or that holds a NUL character: a TypeError or ValueError from deep inside os and pathlib otherwise."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str | os.PathLike):
+        kinds = "(str or os.PathLike)" + (" or None" if optional else "")
+        raise ParameterError("{" + name + "} must be a path " + kinds + ", not {value}", value=short_repr(value))
+    text = os.fspath(value)
+    if "\0" in (text if isinstance(text, str) else os.fsdecode(text)):
+        raise ParameterError("{" + name + "} holds a NUL character: {value}", value=short_repr(text))
 
 
 def model_names() -> tuple[str, ...]:
@@ -42,7 +85,8 @@ def model_names() -> tuple[str, ...]:
     return (*MANIPULATIONS, ANY)
 
 
-def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtime: str = "onnx") -> Any:
+@_one_line
+def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtime: str = "onnx") -> Model:
     """A detector ready to :func:`scan` or :func:`evaluate` with.
 
     ``name_or_path``: a bundled detector (``df`` Deepfakes, ``f2f`` Face2Face, ``fs`` FaceSwap, ``any``:
@@ -56,7 +100,7 @@ def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtim
     return _load(name_or_path, arch, runtime, "name_or_path")
 
 
-def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str) -> Any:
+def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str) -> Model:
     """:func:`load_model`'s work; errors name ``parameter`` (``model`` when :func:`scan` loads it)."""
     from mesocli.detectors import ENSEMBLE
     from mesocli.models import ARCHITECTURES
@@ -74,18 +118,11 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
             raise WeightsError(f"{os.fspath(path)}: weights file not found")
         value = name_or_path if path is None else os.fspath(path)
         raise ParameterError("{" + parameter + "} must be one of {choices} or a weights file, not {value}",
-                             choices=", ".join(names), value=_short(value))
+                             choices=", ".join(names), value=short_repr(value))
     if arch == ENSEMBLE:  # else the library's WeightsError, which speaks of --arch and --weights
         raise ParameterError("{arch} ensemble averages the bundled weights of both networks: {" + parameter
                              + "} must be one of {choices}, not a weights file", choices=", ".join(names))
     return resolve(arch, names[0], path, runtime)
-
-
-def _short(value: object) -> str:
-    """``repr(value)`` cut to a line's worth: a loaded model's repr holds its whole ONNX graph."""
-    shortened = reprlib.Repr()
-    shortened.maxstring = shortened.maxother = 80
-    return shortened.repr(value)
 
 
 def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
@@ -94,13 +131,13 @@ def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
     wrong = [item for item in items if not isinstance(item, str | os.PathLike)]
     if wrong:
         raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value}",
-                             value=_short(wrong[0]))
+                             value=short_repr(wrong[0]))
     if not items:
         raise ParameterError("{inputs} is empty")
     return [os.fspath(item) for item in items]
 
 
-def _model(model: Any, arch: str | None, runtime: str | None) -> Any:
+def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Model:
     """The model that :func:`scan` and :func:`evaluate` take: ``model`` loaded (by name or path), or checked
     to be what :func:`load_model` returns; ``arch`` and ``runtime`` belong to a model that is loaded here."""
     from mesocli.detectors import DetectorSet, Ensemble
@@ -160,9 +197,10 @@ def _check_sampling(frames: object, fps: object, every: object) -> None:
     _check_numbers(frames=(frames, float | None), fps=(fps, float | None), every=(every, float | None))
 
 
+@_one_line
 def iter_scan(
     inputs: PathLike | Iterable[PathLike],
-    model: Any = "df",
+    model: Model | PathLike = "df",
     *,
     arch: str | None = None,
     runtime: str | None = None,
@@ -206,8 +244,9 @@ def iter_scan(
     return scan_inputs(plan_inputs(paths), loaded, options)  # one result per file, as with workers
 
 
-def scan(inputs: PathLike | Iterable[PathLike], model: Any = "df", **options: Any) -> list[ScanResult]:
-    """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per input.
+@_one_line
+def scan(inputs: PathLike | Iterable[PathLike], model: Model | PathLike = "df", **options: Any) -> list[ScanResult]:
+    """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per file, in order.
 
     ``model``: what :func:`load_model` returned, or a name or path to load (with ``arch=`` and
     ``runtime=``, default ``onnx``; a loaded model takes neither). Frame sampling: at most one of ``frames``
@@ -227,6 +266,11 @@ def scan(inputs: PathLike | Iterable[PathLike], model: Any = "df", **options: An
     return list(iter_scan(inputs, model, **options))
 
 
+scan.__signature__ = inspect.signature(iter_scan).replace(  # type: ignore[attr-defined]
+    return_annotation="list[ScanResult]")  # help(scan) lists its options
+
+
+@_one_line
 def extract(
     inputs: PathLike | Iterable[PathLike],
     out_dir: PathLike,
@@ -263,6 +307,7 @@ def extract(
     _check_numbers(quality=(quality, int))
     _check_flags(force=force, progress=progress, hash_inputs=hash_inputs, quiet=quiet)
     _check_texts(label=label, split=split)
+    _check_path("out_dir", out_dir)
     selection, detector, all_faces = _sampling(**sampling)
     options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs)
     return extract_faces([Path(item) for item in _paths(inputs)], Path(out_dir), options,
@@ -297,9 +342,10 @@ def open_dataset(data: PathLike | None, split: str | None = "validation") -> Any
         raise UsageError(f"{exc}{source}") from None
 
 
+@_one_line
 def evaluate(
     data: PathLike | None = None,
-    model: Any = "df",
+    model: Model | PathLike = "df",
     *,
     split: str | None = "validation",
     arch: str | None = None,
@@ -319,12 +365,14 @@ def evaluate(
     _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int))
     _check_flags(progress=progress)
     _check_texts(split=split)
+    _check_path("data", data, optional=True)
     check_threshold(threshold)
     check_bootstrap(bootstrap)
     dataset = open_dataset(data, split)
     return evaluate_dataset(_model(model, arch, runtime), dataset, threshold, progress=progress, bootstrap=bootstrap)
 
 
+@_one_line
 def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | None = None, *,
           mix: PathLike | None = None, resume: PathLike | None = None, split: str | None = "train", force: bool = False,
           progress: bool = True, **settings: Any) -> tuple[Any, Path]:
@@ -336,7 +384,7 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     sources, :class:`mesocli.sources.Source`). Returns the final
     :class:`mesocli.training.TrainState` and the run folder (its best weights: ``best.weights.h5``). The run
     records this call (``mesocli.api.train(data='...', ...)``) as the command that started or extended it."""
-    from dataclasses import asdict
+    from dataclasses import asdict, fields
 
     from mesocli import training
     from mesocli.sources import Source, read_mix
@@ -345,6 +393,15 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     _check_texts(split=split)
     if not isinstance(data, str | os.PathLike | None):
         data = list(data)  # read once, for the call recorded and for the roots
+    for root in data if isinstance(data, list) else [data]:
+        _check_path("data", root, optional=True)
+    for name, value in (("out", out), ("mix", mix), ("resume", resume)):
+        _check_path(name, value, optional=True)
+    given_settings = set(settings) - {"command", "heldout_runs"}
+    own = {"data", "split", "sources", "extensions", "workdir"}  # train's own parameters and the run's records
+    unknown = sorted(given_settings - ({item.name for item in fields(training.TrainConfig)} - own))
+    if unknown:  # named here, not as TrainConfig's
+        raise TypeError(f"train() got an unexpected keyword argument {unknown[0]!r}")
     command = settings.pop("command", "")
     if not command:  # the CLI gives its command line
         command = _python_call(train, {"data": data, "out": out, "mix": mix, "resume": resume, "split": split,
@@ -391,6 +448,7 @@ def _python_call(function: Callable[..., Any], arguments: dict[str, Any]) -> str
     return f"{function.__module__}.{function.__name__}({', '.join(given)})"
 
 
+@_one_line
 def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: PathLike | None = None, *,
                    bundled: bool = False, check: bool = False, verify: bool = False, force: bool = False,
                    echo: Callable[[str], None] = print, log: Callable[[str], None] | None = None) -> int:
@@ -406,6 +464,10 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
 
     check_choice("fmt", fmt, exporting.FORMATS)
     _check_flags(bundled=bundled, check=check, verify=verify, force=force)
+    sources = list(sources)
+    for source in sources:
+        _check_path("sources", source)
+    _check_path("out", out, optional=True)
     paths = [Path(source) for source in sources]
     if bundled == bool(paths):
         raise ParameterError("give weights files or {bundled}")
@@ -450,6 +512,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     return 0
 
 
+@_one_line
 def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str | None = None, arch: str | None = None,
             weights: PathLike | None = None, threshold: float = 0.5, force: bool = False) -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
@@ -465,6 +528,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     _check_numbers(threshold=(threshold, float))
     _check_flags(force=force)
     check_threshold(threshold)
+    _check_path("out", out)
+    _check_path("weights", weights, optional=True)
     if weights is not None and model is not None:
         raise ParameterError("give {model} or {weights}, not both")
     model = model or "df"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import errno
 import functools
 import io
 import logging
@@ -19,7 +18,7 @@ from typing import Any, NoReturn
 import typer
 
 from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
-from mesocli.fsutil import GuardedStream
+from mesocli.fsutil import GuardedStream, environment_error
 
 DEBUG = {"on": False}
 BROKEN_PIPE = 141
@@ -232,22 +231,6 @@ def _no_world_writable_outputs() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
-
-
-def environment_error(exc: OSError) -> str | None:
-    """The one-line message for an OSError that the environment, not a file's content, caused: a name longer
-    than the file system allows, or a current folder that was deleted; None for any other error."""
-    if exc.errno == errno.ENAMETOOLONG:
-        path = os.fsdecode(exc.filename) if exc.filename is not None else ""
-        longest = max((len(os.fsencode(part)) for part in path.split(os.sep)), default=0)
-        return (f"{path}: name too long ({longest} bytes in one name; the file system allows 255): "
-                "give a shorter one")
-    try:
-        os.getcwd()
-    except FileNotFoundError:
-        return ("the current folder no longer exists (it was deleted or moved): cd to a folder that exists, "
-                "or give absolute paths")
-    return None
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """Exceptions that the CLI turns into one-line messages and exit statuses, and the checks of a
 parameter's value against its choices."""
 
+import reprlib
 from collections.abc import Callable, Collection
 from string import Formatter
 
@@ -9,6 +10,13 @@ def printable(text: str) -> str:
     """``text`` as it is safe to show on a terminal: control characters (escape sequences that could
     move the cursor or erase a line, newlines, tabs) written as Python escapes, e.g. ``\\x1b``."""
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def short_repr(value: object) -> str:
+    """``repr(value)`` cut to a line's worth (``'xxxx...xxx'``): a message quotes a wrong value, never pages of it."""
+    shortened = reprlib.Repr()
+    shortened.maxstring = shortened.maxother = 80
+    return shortened.repr(value)
 
 
 def json_escape(char: str) -> str:
@@ -86,8 +94,8 @@ class Terminated(KeyboardInterrupt):
 def check_choice(parameter: str, value: object, choices: Collection[str]) -> None:
     """Raise ParameterError (``detector must be one of hog, cnn, none, not 'sift'``) unless ``value`` is a choice."""
     if value not in choices:
-        raise ParameterError("{" + parameter + "} must be one of {choices}, not {value!r}", choices=", ".join(choices),
-                             value=value)
+        raise ParameterError("{" + parameter + "} must be one of {choices}, not {value}", choices=", ".join(choices),
+                             value=short_repr(value))
 
 
 def check_known(parameter: str, value: str, choices: Collection[str]) -> None:

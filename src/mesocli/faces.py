@@ -19,9 +19,12 @@ import contextlib
 import functools
 import importlib.util
 import math
+import pickle
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -113,8 +116,36 @@ def _dlib():  # the dlib module
     return dlib
 
 
-@functools.cache
+_THREAD = threading.local()
+
+
+def _thread_own(name: str, make: Any) -> Any:
+    """This thread's own ``make()``: dlib's detectors must not be used by two threads at once (dlib's docs; a
+    shared one crashed or gave wrong scores when a service scanned from several threads)."""
+    own = getattr(_THREAD, name, None)
+    if own is None:
+        own = make()
+        setattr(_THREAD, name, own)
+    return own
+
+
 def _hog_detector():
+    """dlib's frontal face detector, this thread's copy (of the one :func:`_hog_state` holds now)."""
+    state = _hog_state()
+    own = getattr(_THREAD, "hog", None)
+    if own is None or own[0] is not state:
+        own = _THREAD.hog = (state, pickle.loads(state))
+    return own[1]
+
+
+@functools.cache
+def _hog_state() -> bytes:
+    """The detector's pickle, copied into each thread (1 ms); the detector itself is read once
+    (``_hog_state.cache_clear()``: read again)."""
+    return pickle.dumps(_hog_prototype())
+
+
+def _hog_prototype():
     """dlib's frontal face detector; kept in binary form in the user cache, which loads faster than building it."""
     dlib = _dlib()
     folder = cache_folder()  # None: no home folder, no cache (Path.home() raised RuntimeError there)
@@ -132,13 +163,13 @@ def _hog_detector():
     return detector
 
 
-@functools.cache
 def _cnn_detector():
-    return _dlib().cnn_face_detection_model_v1(_model_file("mmod_human_face_detector.dat"))
+    """dlib's CNN face detector, this thread's own (a small file: a few ms to load)."""
+    return _thread_own("cnn", lambda: _dlib().cnn_face_detection_model_v1(_model_file("mmod_human_face_detector.dat")))
 
 
 @functools.cache
-def _landmark_model():
+def _landmark_model():  # dlib documents its shape_predictor as safe to share between threads
     return _dlib().shape_predictor(_model_file("shape_predictor_68_face_landmarks.dat"))
 
 

@@ -30,6 +30,28 @@ _KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat
           stat.S_IFSOCK: "a socket"}
 
 
+def shortened(path: str, cut: int = 80) -> str:
+    """``path`` in at most ``cut`` characters: its middle left out (``...``) when longer."""
+    return path if len(path) <= cut else f"{path[:cut * 2 // 3]}...{path[len(path) - cut // 3:]}"
+
+
+def environment_error(exc: OSError) -> str | None:
+    """The one-line message for an OSError that the environment, not a file's content, caused: a name longer
+    than the file system allows (the path shortened: one short line), or a current folder that was deleted;
+    None for any other error."""
+    if exc.errno == errno.ENAMETOOLONG:
+        path = os.fsdecode(exc.filename) if exc.filename is not None else ""
+        longest = max((len(os.fsencode(part)) for part in path.split(os.sep)), default=0)
+        return (f"{shortened(path)}: name too long ({longest} bytes in one name; the file system allows 255): "
+                "give a shorter one")
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return ("the current folder no longer exists (it was deleted or moved): cd to a folder that exists, "
+                "or give absolute paths")
+    return None
+
+
 def cache_folder() -> Path | None:
     """mesocli's cache: ``$MESOCLI_CACHE``, else ``$XDG_CACHE_HOME/mesocli`` (an absolute one, as the XDG rules
     say), else ``~/.cache/mesocli``; None where there is no home folder (``HOME`` unset and the user not in the

@@ -47,6 +47,7 @@ from mesocli.fsutil import (
     atomic_write_bytes,
     atomic_write_text,
     check_writable,
+    environment_error,
     holding_lock,
     output_errors,
 )
@@ -878,4 +879,6 @@ def read_config(run_dir: Path) -> TrainConfig:
     except FileNotFoundError:
         raise UsageError(f"{run_dir}: no training run to resume (config.json missing)") from None
     except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"{run_dir}/config.json: unreadable, cannot resume ({type(exc).__name__}: {exc})") from None
+        line = environment_error(exc) if isinstance(exc, OSError) else None  # a name too long: shown shortened
+        raise UsageError(line or f"{run_dir}/config.json: unreadable, cannot resume ({type(exc).__name__}: {exc})"
+                         ) from None

@@ -228,7 +228,8 @@ def test_a_name_longer_than_the_file_system_allows(tmp_path: Path, crops: list[P
     """An output name of 257 bytes is one line, exit 2; an input of that name is an error result and the other
     inputs are processed. Each was an OSError traceback (exit 1), after the other inputs were scanned."""
     long = tmp_path / LONG_NAME
-    expected = f"{long}: name too long (257 bytes in one name; the file system allows 255): give a shorter one"
+    shown = f"{str(long)[:53]}...{str(long)[-26:]}"  # one short line: the name's middle left out
+    expected = f"{shown}: name too long (257 bytes in one name; the file system allows 255): give a shorter one"
     runs = [("scan", "--weights", own_weights, "--detector", "none", crops[0], "-o", long),
             ("scan", "--weights", own_weights, "--detector", "none", crops[0], "--report", long),
             ("extract", crops[0], long),
@@ -389,11 +390,11 @@ def test_without_a_home_folder_nothing_is_cached_in_the_current_one(tmp_path: Pa
     work = tmp_path / "evidence"
     work.mkdir()
     monkeypatch.chdir(work)
-    faces._hog_detector.cache_clear()  # made (and cached) anew, here
+    faces._hog_state.cache_clear()  # made (and cached) anew, here
     try:
         result = run_cli("scan", "--weights", own_weights, face_jpeg)
     finally:
-        faces._hog_detector.cache_clear()
+        faces._hog_state.cache_clear()
     assert result.code == 0, result.out + result.err
     assert [row["status"] for row in result.jsonl()] == ["ok"]
     assert list(work.iterdir()) == []
@@ -464,11 +465,11 @@ def test_the_face_detector_cache_follows_no_link_planted_by_others(tmp_path: Pat
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     (tmp_path / "shared" / f"dlib-{dlib.__version__}-frontal_face_detector.svm").symlink_to(victim)
-    faces._hog_detector.cache_clear()
+    faces._hog_state.cache_clear()
     try:
         assert faces._hog_detector() is not None
     finally:
-        faces._hog_detector.cache_clear()
+        faces._hog_state.cache_clear()
     assert victim.read_text() == "precious\n"
 
 
