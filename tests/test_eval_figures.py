@@ -386,3 +386,18 @@ def test_best_accuracy_is_what_eval_gets_at_the_best_threshold() -> None:
         assert again.accuracy == report.best_accuracy, scores
         cuts = {max(s, round(s, 6)) for s in scores} | {1.0}  # fake when p or its shown value >= t
         assert report.best_accuracy == max(run(files, scores, threshold=t).accuracy for t in cuts), scores
+
+
+def test_the_best_threshold_is_one_eval_takes_when_a_score_shows_1() -> None:
+    """A real image scored 0.9999997 (shown 1.000000, called fake at every threshold up to 1): the best cut was
+    "nothing fake", reported as the threshold 1.0000000000000002, which ``eval --threshold`` refuses (a threshold
+    lies in [0, 1]). The best threshold is now one that eval takes, with the accuracy eval gets at it."""
+    from mesocli.aggregate import check_threshold
+
+    files = [("df", "a_0.png"), ("real", "b_0.png"), ("real", "b_1.png"), ("real", "c_0.png")]
+    for scores in ([0.5, 0.6, 0.7, 0.9999997], [0.5, 0.6, 0.7, 1.0]):
+        report = run(files, scores)
+        check_threshold(report.best_threshold)
+        again = run(files, scores, threshold=report.best_threshold)
+        assert again.accuracy == report.best_accuracy, scores
+        assert report.best_accuracy == max(run(files, scores, threshold=t).accuracy for t in (*scores, 1.0)), scores

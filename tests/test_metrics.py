@@ -62,10 +62,11 @@ def test_best_threshold_at_the_ends() -> None:
     # every image called real is best: the threshold lies above the highest score, below 1
     threshold, accuracy = best_threshold([0, 0, 0, 1], [0.6, 0.7, 0.8, 0.5])
     assert accuracy == 0.75 and 0.8 < threshold <= 1.0
-    # scores of exactly 1.0 (saturated sigmoid) still get a threshold above them
+    # scores of exactly 1.0 (saturated sigmoid): no threshold in [0, 1] lies above them (one above 1 was returned,
+    # which eval --threshold refuses); the best that a threshold up to 1 reaches: every image called fake
     threshold, accuracy = best_threshold([0, 0, 1], [1.0, 1.0, 0.0])
-    assert accuracy == pytest.approx(2 / 3)
-    assert threshold > 1.0 or threshold <= 0.0
+    assert accuracy == pytest.approx(1 / 3)
+    assert threshold == 0.0
 
 
 def test_inverted_scores() -> None:

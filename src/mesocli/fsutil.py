@@ -30,6 +30,9 @@ _KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat
           stat.S_IFSOCK: "a socket"}
 
 
+NAME_MAX, PATH_MAX = 255, 4095  # Linux: the bytes of one name, of a whole path (4096 with its NUL)
+
+
 def shortened(path: str, cut: int = 80) -> str:
     """``path`` in at most ``cut`` characters: its middle left out (``...``) when longer."""
     return path if len(path) <= cut else f"{path[:cut * 2 // 3]}...{path[len(path) - cut // 3:]}"
@@ -42,8 +45,14 @@ def environment_error(exc: OSError) -> str | None:
     if exc.errno == errno.ENAMETOOLONG:
         path = os.fsdecode(exc.filename) if exc.filename is not None else ""
         longest = max((len(os.fsencode(part)) for part in path.split(os.sep)), default=0)
-        return (f"{shortened(path)}: name too long ({longest} bytes in one name; the file system allows 255): "
-                "give a shorter one")
+        if longest > NAME_MAX:
+            return (f"{shortened(path)}: name too long ({longest} bytes in one name; the file system allows "
+                    f"{NAME_MAX}): give a shorter one")
+        length = len(os.fsencode(path))
+        if length > PATH_MAX:  # every name short, the whole path too long
+            return (f"{shortened(path)}: path too long ({length} bytes; the system allows {PATH_MAX}): "
+                    "give a shorter one")
+        return f"{shortened(path)}: name too long for the file system: give a shorter one"
     try:
         os.getcwd()
     except FileNotFoundError:

@@ -56,9 +56,10 @@ def best_threshold(labels_is_fake: Any, p_fake: Any) -> tuple[float, float]:
     Every distinct way to cut the sorted scores is tried; the threshold returned is the midpoint
     between the two scores on either side of the cut (below the lowest score: half of it; above
     the highest: halfway to 1), so it is not on a score. Ties go to the threshold closest to
-    0.5, then to the higher one. The cuts are those the verdict rule (:func:`called_fake`) can make:
-    it sees a score as the larger of the score and its 6-decimal value, so two scores apart only below
-    that rounding (0.4999996 and 0.4999999 both show 0.500000) are never split, and ``eval --threshold``
+    0.5, then to the higher one. The cuts are those the verdict rule (:func:`called_fake`) can make
+    with a threshold in [0, 1]: it sees a score as the larger of the score and its 6-decimal value, so
+    two scores apart only below that rounding (0.4999996 and 0.4999999 both show 0.500000) are never
+    split, and where the highest is shown 1.000000, no threshold calls every image real; ``eval --threshold``
     at the threshold returned gets the accuracy returned.
     """
     from sklearn.metrics import roc_curve
@@ -83,10 +84,11 @@ def best_threshold(labels_is_fake: Any, p_fake: Any) -> tuple[float, float]:
     highest, lowest = cuts[1], low[-1]
     above = (high[0] + 1.0) / 2.0
     if not above > highest:
-        above = (highest + 1.0) / 2.0 if highest < 1.0 else float(np.nextafter(highest, np.inf))
+        above = (highest + 1.0) / 2.0 if highest < 1.0 else np.inf  # a score shown 1.000000: fake at every t <= 1
     below = lowest / 2.0 if lowest > 0.0 else lowest
     thresholds = np.concatenate([[above], middle, [below]])
-    best = np.flatnonzero(correct == correct.max())
+    usable = thresholds <= 1.0  # a threshold lies in [0, 1] (check_threshold)
+    best = np.flatnonzero(usable & (correct == correct[usable].max()))
     pick = best[np.argmin(np.abs(thresholds[best] - 0.5))]
     return float(thresholds[pick]), float(correct[pick] / len(y))
 

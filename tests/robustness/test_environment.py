@@ -400,6 +400,18 @@ def test_without_a_home_folder_nothing_is_cached_in_the_current_one(tmp_path: Pa
     assert list(work.iterdir()) == []
 
 
+def test_a_path_longer_than_the_system_allows_made_of_short_names(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                                  run_cli: RunCli) -> None:
+    """An output path of 4,600 bytes whose every name is short (100 bytes): the error said "100 bytes in one name;
+    the file system allows 255", which is not what is wrong. It now names the path's length."""
+    deep = tmp_path.joinpath(*["d" * 100] * 45, "out.json")
+    result = run_cli("scan", "--weights", own_weights, "--detector", "none", crops[0], "-o", deep)
+    assert result.code == 2, result.err
+    line = result.error_line()
+    assert "in one name" not in line, line
+    assert re.search(rf": path too long \({len(os.fsencode(str(deep)))} bytes; the system allows 4095\)", line), line
+    assert len(line) < 200
+
 def test_a_cache_that_others_can_write_is_not_used(tmp_path: Path, own_weights: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The converted model is checked against the sha256 recorded beside it, in the same folder: whoever can
