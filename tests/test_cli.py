@@ -132,3 +132,18 @@ def test_scan_and_explain_help_say_what_p_fake_and_target_are(run_cli: RunCli,
     assert "not a calibrated probability" in scan
     explain = " ".join(run_cli("explain", "--help").out.split())
     assert "target: the class the map shows evidence for" in explain
+
+
+def test_eval_and_models_help_say_what_they_write_and_show(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``eval --help`` ended --plot and --scores with "(roc.png)" and "(scores.csv)", read as fixed file names;
+    ``models --help`` said "(validation split)" of a table that also shows FaceForensics++ test AUCs."""
+    monkeypatch.setenv("COLUMNS", "250")
+    lines = run_cli("eval", "--help").out.splitlines()
+    plot = next(line for line in lines if re.match(r"│\s+--plot\s", line))
+    assert "FILE" in plot and "e.g. roc.png" in plot and "its suffix picks the format" in plot
+    scores = next(line for line in lines if re.match(r"│\s+--scores\s", line))
+    assert "FILE" in scores and "e.g. scores.csv" in scores and "path, label, video, p_fake, verdict" in scores
+    models = " ".join(run_cli("models", "--help").out.split())
+    assert "MesoNet validation split" in models and "FaceForensics++ test" in models
+    listing = run_cli("--help").out.splitlines()  # one sentence, wrapped only where the terminal ends
+    assert any("models" in line and "FaceForensics++ test)" in line for line in listing), listing

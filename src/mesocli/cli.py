@@ -73,7 +73,7 @@ def _root(
 
 @command()
 def models(fmt: Format("table or json.", choices="table|json") = "table") -> None:
-    """List the bundled weights and the figures in their model cards (validation split)."""
+    """List the bundled weights and their model cards' figures (MesoNet validation split, FaceForensics++ test)."""
     from mesocli.writers import console, models_view
 
     show(models_view(fmt, console().width))
@@ -168,9 +168,10 @@ def evaluate(
     weights: WeightsOption = None,
     threshold: Threshold = 0.5,
     fmt: Format("table, or json (one object on stdout).", choices="table|json") = "table",
-    plot: Opt(Path | None, "Write the ROC curve with the operating point, and the reliability diagram beside it "
-              "(roc.png).") = None,
-    scores: Opt(Path | None, "Write per-image scores as CSV (scores.csv).") = None,
+    plot: Opt(Path | None, "Write the ROC curve with the operating point, and the reliability diagram beside it, "
+              "to FILE (e.g. roc.png; its suffix picks the format: .png, .pdf, .svg, ...).", metavar="FILE") = None,
+    scores: Opt(Path | None, "Write one CSV row per image (path, label, video, p_fake, verdict) to FILE "
+                "(e.g. scores.csv).", metavar="FILE") = None,
     force: Force("Overwrite existing --plot / --scores.") = False,
     bootstrap: Opt(int, "Resamples for the 95 % intervals (by video where names carry ids); 0: none.") = 1000,
     quiet: Quiet = False,
