@@ -78,6 +78,7 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
     assert "3 inputs: 1 scanned" in text and "1 with no face, 1 failed" in text
     assert "runtime: onnx" in text and sha256_file(own_weights) in text  # what ran, and its whole hash
     assert "NO FACE" in text and "ERROR" in text and "not a readable video" in text
+    assert "ERROR not scanned · type unknown" in text  # the badge said it: not "ERROR error: not scanned"
     assert "8 of 8 sampled frames" in text  # the clip without a face lists its faceless frames
     assert "highest p_fake #1" in text and "lowest p_fake #2" in text
     # the face clip: a timeline and 2 + 2 heatmap faces; the no-face clip: a timeline of faceless frames

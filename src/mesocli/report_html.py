@@ -108,7 +108,7 @@ a{color:#0050a0}
 """
 
 GROUP_LABELS = {"most fake": "highest p_fake", "most real": "lowest p_fake"}  # a real clip's "most fake" is real
-STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "error: not scanned"}
+STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "not scanned"}
 
 
 def _esc(value: object) -> str:
