@@ -248,3 +248,22 @@ def test_a_long_file_name_in_a_heatmap_caption_is_shortened_in_the_middle_not_cu
     assert "…" in short and len(short) < len(caption)
     fits = "p_fake 0.918 · frame 235 · 7.83 s · track 0"  # the report's captions: as they are
     assert fit_caption(fits, 564) == fits
+
+
+def test_a_caption_shows_a_name_s_invisible_characters_as_escapes(run_cli: RunCli, tmp_path: Path,
+                                                                  own_weights: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report and the table write a right-to-left override as ``\\u202e`` (``evil\\u202egnp.jpg`` reads
+    ``evilgpj.png`` otherwise); ``mesocli explain`` drew the raw name into the heatmap's caption."""
+    import mesocli.explain as explain_module
+
+    captions: list[str] = []
+    real_panel = explain_module.face_panel
+    monkeypatch.setattr(explain_module, "face_panel",
+                        lambda face, explanation, caption, **kw: (captions.append(caption),
+                                                                  real_panel(face, explanation, caption, **kw))[1])
+    crop = tmp_path / "evil\u202egnp.jpg"
+    face_crop().save(crop)
+    code, _, stderr = run_cli("explain", crop, "--out", tmp_path / "maps", "--weights", own_weights)
+    assert code == 0, stderr
+    assert len(captions) == 1 and captions[0].endswith(" · evil\\u202egnp.jpg") and "\u202e" not in captions[0]

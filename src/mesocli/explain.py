@@ -245,7 +245,7 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
 def _explain_checked(files: list[Path], targets: list[Path], model: Any, threshold: float, force: bool,
                      batch: int) -> Iterator[dict[str, Any]]:
     """:func:`explain_files`' work once its checks passed: one dict per face, heatmaps written in batches."""
-    from mesocli.errors import InputError
+    from mesocli.errors import InputError, printable
     from mesocli.fsutil import atomic_write_bytes
     from mesocli.inputs import probe_kind
     from mesocli.preprocess import load_face
@@ -265,7 +265,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
         explanations = cam.explain(np.stack([face for _, _, face in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
         for (source, target, face), explanation in zip(pending, explanations, strict=True):
-            caption = f"{caption_for(explanation.p_fake, kind='image')} · {source.name}"
+            caption = f"{caption_for(explanation.p_fake, kind='image')} · {printable(source.name)}"
             atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)), replace=force)
             called = verdict(explanation.p_fake, threshold)
             yield {"path": str(source), "status": "ok", "error": None, "p_fake": round(explanation.p_fake, 6),
