@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -103,3 +104,46 @@ def test_eval_help_says_the_plot_holds_the_reliability_diagram(run_cli: RunCli,
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run([sys.executable, "-m", "mesocli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"mesocli {__version__}"
+
+
+def test_help_shows_the_choices_of_every_option_that_has_them(run_cli: RunCli,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan --help`` showed ``--detector <str>``, ``--aggregate <str>``, ``--format <str>``, ``--engine <str>``
+    beside ``--model <df|f2f|fs|any>``: the choices are the value's type, as for --model."""
+    monkeypatch.setenv("COLUMNS", "250")
+    expected = {"scan": {"--detector": "<hog|cnn|none>", "--aggregate": "<mean|vote|confident>",
+                         "--format": "<table|json|jsonl|csv>", "--engine": "<local|ray>"},
+                "eval": {"--format": "<table|json>"}, "models": {"--format": "<table|json>"},
+                "extract": {"--detector": "<hog|cnn|none>"}}
+    for command, options in expected.items():
+        lines = run_cli(command, "--help").out.splitlines()
+        for option, metavar in options.items():
+            line = next(line for line in lines if re.match(rf"│\s+(\*\s+)?{option}\s", line))
+            assert metavar in line and "<str>" not in line, (command, line)
+
+
+def test_scan_and_explain_help_say_what_p_fake_and_target_are(run_cli: RunCli,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan --help`` said "status ok (with p_fake and a verdict)" without saying what p_fake is; ``explain --help``
+    listed a ``target`` key without saying what it holds."""
+    monkeypatch.setenv("COLUMNS", "250")
+    scan = " ".join(run_cli("scan", "--help").out.split())
+    assert "p_fake is the network's score that a face is forged, from 0 (real) to 1 (forged)" in scan
+    assert "not a calibrated probability" in scan
+    explain = " ".join(run_cli("explain", "--help").out.split())
+    assert "target: the class the map shows evidence for" in explain
+
+
+def test_eval_and_models_help_say_what_they_write_and_show(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``eval --help`` ended --plot and --scores with "(roc.png)" and "(scores.csv)", read as fixed file names;
+    ``models --help`` said "(validation split)" of a table that also shows FaceForensics++ test AUCs."""
+    monkeypatch.setenv("COLUMNS", "250")
+    lines = run_cli("eval", "--help").out.splitlines()
+    plot = next(line for line in lines if re.match(r"│\s+--plot\s", line))
+    assert "FILE" in plot and "e.g. roc.png" in plot and "its suffix picks the format" in plot
+    scores = next(line for line in lines if re.match(r"│\s+--scores\s", line))
+    assert "FILE" in scores and "e.g. scores.csv" in scores and "path, label, video, p_fake, verdict" in scores
+    models = " ".join(run_cli("models", "--help").out.split())
+    assert "MesoNet validation split" in models and "FaceForensics++ test" in models
+    listing = run_cli("--help").out.splitlines()  # one sentence, wrapped only where the terminal ends
+    assert any("models" in line and "FaceForensics++ test)" in line for line in listing), listing

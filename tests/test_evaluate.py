@@ -468,3 +468,43 @@ def test_plot_keeps_dollar_signs_in_names(grey_model: LoadedModel, tmp_path: Pat
     report = replace(report, model=report.model | {"name": "run$_{x$.weights.h5"})
     plot_roc(report, tmp_path / "roc.png")
     assert (tmp_path / "roc.png").stat().st_size > 1000
+
+
+def test_calibration_counts_do_not_sit_on_the_curve(grey_model: LoadedModel, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``eval --plot``: each bin's face count was written just above its point of the reliability curve, so where
+    the curve dips (bins of FF++ test faces: 0.63, 0.43, 0.54) the line ran through the number. The counts now sit
+    in a row above the plot, clear of the curve, the bars and the legend, each over its bin."""
+    from dataclasses import replace
+
+    import matplotlib.pyplot as plt
+
+    from mesocli.writers import plot_roc
+
+    root = make_scored_dataset(tmp_path / "data", extras=False)
+    report = evaluate(grey_model, find_dataset(root, "validation"), bootstrap=0)
+    shares = [0.544, 0.630, 0.429, 0.536, 0.725, 0.930, 1.0, 1.0, 1.0, 1.0]
+    faces = [263, 92, 56, 56, 91, 43, 46, 25, 24, 24]
+    bins = [{"range": [i / 10, (i + 1) / 10], "faces": n, "mean_p_fake": i / 10 + 0.05, "fake_share": share}
+            for i, (n, share) in enumerate(zip(faces, shares, strict=True))]
+    report = replace(report, calibration={"brier": 0.35, "ece": 0.375, "bins": bins})
+    figures = []
+    real_close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: (figures.append(fig), real_close(fig))[1])
+    plot_roc(report, tmp_path / "roc.png")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = figures[-1]
+    canvas = FigureCanvasAgg(figure)  # closed by plot_roc: draw it again, off screen
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    reliability = figure.axes[1]
+    counts = [t for t in reliability.texts if t.get_text().isdigit()]
+    assert sorted(int(t.get_text()) for t in counts) == sorted(faces)
+    curve = next(line for line in reliability.lines if line.get_marker() == "o")
+    path = curve.get_transform().transform_path(curve.get_path())
+    frame = reliability.get_window_extent(renderer)
+    for text in counts:
+        box = text.get_window_extent(renderer)
+        assert not path.intersects_bbox(box, filled=False), text.get_text()
+        assert box.y0 >= frame.y1 - 1, text.get_text()  # above the plotting area: clear of bars and legend

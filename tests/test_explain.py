@@ -229,3 +229,41 @@ def test_explain_refuses_unusable_weights_before_any_face(kind: str, run_cli: Ru
     assert (result.code, result.out) == (2, "")
     assert result.error_line().startswith(f"{weights}: {message}")
     assert not out.exists()
+
+
+def test_a_long_file_name_in_a_heatmap_caption_is_shortened_in_the_middle_not_cut_off() -> None:
+    """``mesocli explain crops/`` with a long crop name: the caption was drawn past the panel's right edge,
+    ``p_fake 0.123 · case_2024-11-03_evidence_item_17_camera_03_lobby_entrance_frame_00`` (the end, which tells
+    the frame and face, lost). It is now shortened in the middle of the name with an ellipsis, inside the panel."""
+    from mesocli.explain import Explanation, face_panel, fit_caption
+
+    name = "case_2024-11-03_evidence_item_17_camera_03_lobby_entrance_frame_000235_face_0.jpg"
+    caption = f"p_fake 0.123 · {name}"
+    explanation = Explanation(0.123, "real", np.zeros((256, 256), np.float32), 0.0)
+    panel = np.asarray(face_panel(np.asarray(face_crop()), explanation, caption))
+    caption_row = panel[256 + 4:256 + 24]
+    assert (caption_row[:, -6:] == 255).all()  # nothing drawn in the right margin: the text ends inside
+    short = fit_caption(caption, panel.shape[1] - 12)
+    assert short.startswith("p_fake 0.123 · case_2024") and short.endswith("frame_000235_face_0.jpg")
+    assert "…" in short and len(short) < len(caption)
+    fits = "p_fake 0.918 · frame 235 · 7.83 s · track 0"  # the report's captions: as they are
+    assert fit_caption(fits, 564) == fits
+
+
+def test_a_caption_shows_a_name_s_invisible_characters_as_escapes(run_cli: RunCli, tmp_path: Path,
+                                                                  own_weights: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report and the table write a right-to-left override as ``\\u202e`` (``evil\\u202egnp.jpg`` reads
+    ``evilgpj.png`` otherwise); ``mesocli explain`` drew the raw name into the heatmap's caption."""
+    import mesocli.explain as explain_module
+
+    captions: list[str] = []
+    real_panel = explain_module.face_panel
+    monkeypatch.setattr(explain_module, "face_panel",
+                        lambda face, explanation, caption, **kw: (captions.append(caption),
+                                                                  real_panel(face, explanation, caption, **kw))[1])
+    crop = tmp_path / "evil\u202egnp.jpg"
+    face_crop().save(crop)
+    code, _, stderr = run_cli("explain", crop, "--out", tmp_path / "maps", "--weights", own_weights)
+    assert code == 0, stderr
+    assert len(captions) == 1 and captions[0].endswith(" · evil\\u202egnp.jpg") and "\u202e" not in captions[0]

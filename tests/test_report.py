@@ -78,6 +78,7 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
     assert "3 inputs: 1 scanned" in text and "1 with no face, 1 failed" in text
     assert "runtime: onnx" in text and sha256_file(own_weights) in text  # what ran, and its whole hash
     assert "NO FACE" in text and "ERROR" in text and "not a readable video" in text
+    assert "ERROR not scanned · type unknown" in text  # the badge said it: not "ERROR error: not scanned"
     assert "8 of 8 sampled frames" in text  # the clip without a face lists its faceless frames
     assert "highest p_fake #1" in text and "lowest p_fake #2" in text
     # the face clip: a timeline and 2 + 2 heatmap faces; the no-face clip: a timeline of faceless frames
@@ -312,3 +313,81 @@ def test_a_report_of_many_inputs_is_written_part_by_part_not_built_whole(tmp_pat
     assert size > 40 * len(panel)  # every panel is in the page
     assert peak < size / 4, f"writing a {size / 1e6:.1f} MB report took {peak / 1e6:.1f} MB more"
     check_report(report)
+
+
+def _section_text(page_text: str, title: str) -> str:
+    """The text of the input section headed ``title`` (up to the next section's number or the end)."""
+    start = page_text.index(title)
+    rest = page_text[start + len(title):]
+    end = min((rest.find(f" {n}. ") for n in range(2, 10) if rest.find(f" {n}. ") > 0), default=len(rest))
+    return rest[:end]
+
+
+def test_an_image_section_speaks_of_an_image_not_of_frames_and_ranks(run_cli: RunCli, tmp_path: Path,
+                                                                     kit: MediaKit) -> None:
+    """``scan face.jpg blank.png --report``: the image's one face was captioned "highest p_fake #1" under "The
+    face", and the image without a face listed "Frames with no face: 1 of 1 sampled frames: 0.00 s" and called
+    it "a clip"."""
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(blank)
+    report = tmp_path / "r.html"
+    code, _, stderr = run_cli("scan", kit.face_jpeg, blank, "--report", report, "--format", "json", "-q")
+    assert code == 3, stderr  # the blank image has no face
+    _, text = check_report(report)
+    face = _section_text(text, f"1. {kit.face_jpeg}")
+    assert "The face" in face and "highest p_fake" not in face
+    empty = _section_text(text, f"2. {blank}")
+    assert "NO FACE" in empty and "No face was found in the image" in empty
+    assert "Frames with no face" not in empty and "0.00 s" not in empty and "clip" not in empty
+
+
+def test_the_verdict_line_of_an_all_faces_scan_names_the_track_it_rests_on(tmp_path: Path) -> None:
+    """``scan --all-faces``: the input's p_fake is its most-fake track's, but the line beside the verdict said
+    "p_fake 0.926 (mean of the frame scores)", read as the mean over every face (6 of 22 faces decided it)."""
+    from mesocli.report import ReportEntry, render_html
+
+    result = {
+        "path": "clip.mp4", "type": "video", "status": "ok", "error": None, "p_fake": 0.926385, "verdict": "fake",
+        "threshold": 0.5, "aggregation": "mean", "model": {"name": "meso4_df"},
+        "frames": {"sampled": 30, "with_face": 22},
+        "faces": [{"track": 0, "p_fake": 0.319, "verdict": "real", "frames": 2, "segments": []},
+                  {"track": 1, "p_fake": 0.126, "verdict": "real", "frames": 14, "segments": []},
+                  {"track": 2, "p_fake": 0.926385, "verdict": "fake", "frames": 6, "segments": []}],
+        "segments": [],
+    }
+    report = tmp_path / "r.html"
+    report.write_text(render_html([ReportEntry(result, None)]), encoding="utf-8")
+    _, text = check_report(report)
+    assert "p_fake 0.926 (mean of the frame scores of its most-fake face track, track 2: 6 frames)" in text
+    one = result | {"faces": None}
+    report.write_text(render_html([ReportEntry(one, None)]), encoding="utf-8")
+    _, text = check_report(report)
+    assert "p_fake 0.926 (mean of the frame scores)" in text  # one face followed: as before
+
+
+def test_summary_breaks_a_path_at_its_separators_not_inside_a_short_name(tmp_path: Path) -> None:
+    """In the summary table the input column was squeezed by the error column, and names were split anywhere:
+    ``mixed/hamilton.j`` / ``pg``. The column is now at least 14em wide (on a wide page), and a path breaks after
+    a ``/``, ``_`` or ``-`` first (``<wbr>``), inside a part only when that part is wider than the column."""
+    from mesocli.report import ReportEntry, render_html
+    from mesocli.report_html import CSS
+
+    base = {"type": "video", "threshold": 0.5, "aggregation": "mean", "model": {"name": "meso4_df"},
+            "frames": {"sampled": 4, "with_face": 4}, "segments": []}
+    entries = [ReportEntry(base | {"path": "/work/videos/fake/ffpp_c23_Deepfakes_519_515.mp4", "status": "ok",
+                                   "error": None, "p_fake": 0.6, "verdict": "fake"}),
+               ReportEntry(base | {"path": "mixed/hamilton.jpg", "status": "ok", "error": None, "p_fake": 0.2,
+                                   "verdict": "real"}),
+               ReportEntry(base | {"path": "a<b>/c&d.mp4", "status": "error", "p_fake": None, "verdict": None,
+                                   "error": "a<b>/c&d.mp4: not a readable video (moov atom not found; Invalid data "
+                                            "found when processing input)"})]
+    report = tmp_path / "r.html"
+    source = render_html(entries)
+    report.write_text(source, encoding="utf-8")
+    check_report(report)
+    assert ('/<wbr>work/<wbr>videos/<wbr>fake/<wbr>ffpp_<wbr>c23_<wbr>Deepfakes_<wbr>519_<wbr>515.mp4</a>'
+            in source)
+    assert '<td class="input"><a href="#input-2">mixed/<wbr>hamilton.jpg</a></td>' in source
+    assert "a&lt;b&gt;/<wbr>c&amp;d.mp4</a>" in source
+    assert "td.input{overflow-wrap:anywhere;min-width:14em}" in CSS  # wide enough for a short name
+    assert "<h2>1. /work/videos/fake/ffpp_c23_Deepfakes_519_515.mp4</h2>" in source  # titles as they were

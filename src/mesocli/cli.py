@@ -72,8 +72,8 @@ def _root(
 
 
 @command()
-def models(fmt: Format("table or json.") = "table") -> None:
-    """List the bundled weights and the figures in their model cards (validation split)."""
+def models(fmt: Format("table or json.", choices="table|json") = "table") -> None:
+    """List the bundled weights and their model cards' figures (MesoNet validation split, FaceForensics++ test)."""
     from mesocli.writers import console, models_view
 
     show(models_view(fmt, console().width))
@@ -167,10 +167,11 @@ def evaluate(
     = None,
     weights: WeightsOption = None,
     threshold: Threshold = 0.5,
-    fmt: Format("table, or json (one object on stdout).") = "table",
-    plot: Opt(Path | None, "Write the ROC curve with the operating point, and the reliability diagram beside it "
-              "(roc.png).") = None,
-    scores: Opt(Path | None, "Write per-image scores as CSV (scores.csv).") = None,
+    fmt: Format("table, or json (one object on stdout).", choices="table|json") = "table",
+    plot: Opt(Path | None, "Write the ROC curve with the operating point, and the reliability diagram beside it, "
+              "to FILE (e.g. roc.png; its suffix picks the format: .png, .pdf, .svg, ...).", metavar="FILE") = None,
+    scores: Opt(Path | None, "Write one CSV row per image (path, label, video, p_fake, verdict) to FILE "
+                "(e.g. scores.csv).", metavar="FILE") = None,
     force: Force("Overwrite existing --plot / --scores.") = False,
     bootstrap: Opt(int, "Resamples for the 95 % intervals (by video where names carry ids); 0: none.") = 1000,
     quiet: Quiet = False,
@@ -225,8 +226,8 @@ def extract(
     all_faces: Opt(bool, "Every face, with a track id per person (default: one face, the largest when first "
                    "found, then followed; a close-up, found by a small search once per second of video, is taken "
                    "instead).", "--all-faces") = False,
-    layout: Opt(str, "video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.")
-    = "video",
+    layout: Opt(str, "video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.",
+                metavar="<video|dataset>") = "video",
     label: Opt(str | None, "--layout dataset: df or real, optionally /METHOD (df/Face2Face).") = None,
     split: Opt(str | None, "--layout dataset: split folder, e.g. train.") = None,
     quality: Opt(int, "JPEG quality of the crops.") = 95,
@@ -237,7 +238,7 @@ def extract(
                      "only.", "--hash/--no-hash") = True,
     force: Force("Use a non-empty OUT_DIR without manifest; redo one made with other options or by a mesocli "
                  "with another alignment.") = False,
-    fmt: Format("Summary on stdout: table or json.") = "table",
+    fmt: Format("Summary on stdout: table or json.", choices="table|json") = "table",
     quiet: Quiet = False,
 ) -> None:
     """Detect, track and align faces in videos; write 256×256 crops as a dataset (see docs/extract.md).
@@ -275,7 +276,8 @@ def explain_command(
 ) -> None:
     """Heatmaps (Grad-CAM) of where the network found its evidence on face crops; see docs/explain.md.
 
-    Prints one JSON line per face (path, status, error, p_fake, verdict, target, heatmap). Exit status:
+    Prints one JSON line per face (path, status, error, p_fake, verdict, target, heatmap; target: the class the map
+    shows evidence for, fake or real, the one the network decided). Exit status:
     0 done; 2 usage error; 3 a face could not be read (the others are still explained).
     """
     import json
@@ -295,8 +297,9 @@ def explain_command(
     quiet_interrupt=True,
     help="Score faces in videos, images or folders and give a verdict per input.\n\n"
     "Each input gets status ok (with p_fake and a verdict), no_face, or error (with the reason, never "
-    "a score). Images with --detector none are taken as aligned face crops. See docs/scan.md for the "
-    "JSON fields, the aggregation rules and the timeline.\n\n"
+    "a score). p_fake is the network's score that a face is forged, from 0 (real) to 1 (forged), not a calibrated "
+    "probability; a video's combines its faces' (--aggregate). Images with --detector none are taken as "
+    "aligned face crops. See docs/scan.md for the JSON fields, the aggregation rules and the timeline.\n\n"
     "Folders are searched recursively; hidden files and folders (names starting with '.') inside them are "
     "skipped, and a note on stderr says how many (even with --quiet): name them to scan them.\n\n"
     "Exit status: 0 every input was scanned; 1 with --fail-on-fake when a verdict is fake; 2 usage "
@@ -318,7 +321,8 @@ def scan(
                    "largest when first found, then followed; a close-up, found by a small search once per second of "
                    "video, is scored instead).", "--all-faces") = False,
     aggregation: Opt(str, "Frame scores to a video score: mean (paper), vote (authors' code: share of frames voting "
-                     "fake) or confident (DFDC winner's rule).", "--aggregate") = "mean",
+                     "fake) or confident (DFDC winner's rule).", "--aggregate",
+                     metavar="<mean|vote|confident>") = "mean",
     threshold: Threshold = 0.5,
     smooth: Opt(int, "Timeline: centred moving average over K sampled frames (an even K counts as K+1).") = 5,
     detail: Opt(bool, "Add per-frame scores to each result.", "--detail") = False,
@@ -327,14 +331,15 @@ def scan(
                      "of every file (huge archives): the sha256 key is then null, a resume checks size and mtime "
                      "only.", "--hash/--no-hash") = True,
     fmt: Format("table, json, jsonl or csv (default: table on a terminal, else jsonl; with --output, by its "
-                "suffix).", str | None, show_default=False) = None,
+                "suffix).", str | None, show_default=False, choices="table|json|jsonl|csv") = None,
     output: Opt(Path | None, "Write results to FILE, atomically.", "--output", "-o") = None,
     force: Force("Replace an existing --output or --report file; write into a non-empty --explain folder.") = False,
     fail_on_fake: Opt(bool, "Exit 1 when a verdict is fake.", "--fail-on-fake") = False,
     batch_size: Opt(int, "Faces per network batch.") = 32,
     quiet: Quiet = False,
     runtime: RuntimeOption = Runtime.onnx,
-    engine: Opt(str, "local (this machine) or ray (a pool of Ray workers, see docs/scale.md).") = "local",
+    engine: Opt(str, "local (this machine) or ray (a pool of Ray workers, see docs/scale.md).",
+                metavar="<local|ray>") = "local",
     address: Opt(str | None, "--engine ray: cluster to join (auto, HOST:PORT, ray://HOST:PORT); default "
                  "$RAY_ADDRESS, else a local Ray.") = None,
     workers: Opt(int | None, "Processes (local) or Ray workers, one loaded model each (default: all cores).") = None,

@@ -49,9 +49,10 @@ def Force(help: str) -> Any:
     return Opt(bool, help, "--force")
 
 
-def Format(help: str, kind: Any = str, show_default: bool = True) -> Any:
-    """The ``--format`` option (the library's parameter ``fmt``) of type ``kind``."""
-    return Opt(kind, help, "--format", show_default=show_default)
+def Format(help: str, kind: Any = str, show_default: bool = True, choices: str | None = None) -> Any:
+    """The ``--format`` option (the library's parameter ``fmt``) of type ``kind``; a ``str`` one shows its
+    ``choices`` (``"table|json"``) as its value, as an Enum option does."""
+    return Opt(kind, help, "--format", show_default=show_default, metavar=f"<{choices}>" if choices else None)
 
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
@@ -95,5 +96,5 @@ AllFrames = Annotated[bool, typer.Option("--all-frames", help="Every frame.")]
 FaceDetector = Annotated[
     str,
     typer.Option("--detector", help="Face detector: hog (fast), cnn (slow, finds more) or none (inputs are face "
-                 "crops: the whole image or frame goes to the network)."),
+                 "crops: the whole image or frame goes to the network).", metavar="<hog|cnn|none>"),
 ]

@@ -139,6 +139,28 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
+CAPTION_SIZE = 14  # the caption's font size in a panel
+
+
+def fit_caption(caption: str, width: int, size: int = CAPTION_SIZE) -> str:
+    """``caption`` as drawn in ``width`` pixels: when too long, its last part (``a · b · name``: the file name) is
+    shortened in the middle with an ellipsis, its start and its end (frame numbers, suffix) kept; never cut off."""
+    font = _font(size)
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    if draw.textlength(caption, font=font) <= width:
+        return caption
+    head, sep, name = caption.rpartition(" · ")
+    lead = head + sep
+    for keep in range(len(name) - 1, 1, -1):  # characters of the name kept, about 1/3 before the ellipsis
+        front = keep // 3
+        short = f"{lead}{name[:front]}…{name[len(name) - (keep - front):]}"
+        if draw.textlength(short, font=font) <= width:
+            return short
+    while caption and draw.textlength(caption + "…", font=font) > width:  # even the start is too long
+        caption = caption[:-1]
+    return caption + "…"
+
+
 def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colormap: str = COLORMAP) -> Image.Image:
     """The aligned crop, the same crop with the heatmap over it, a colour scale, and a caption below."""
     gap, bar, pad = 8, 14, 6
@@ -154,8 +176,8 @@ def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colorma
     small = _font(11)
     draw.text((x_bar + bar + 3, 0), "high", fill="black", font=small)
     draw.text((x_bar + bar + 3, 256 - 12), "low", fill="black", font=small)
-    font = _font(14)
-    draw.text((pad, 256 + pad), caption, fill="black", font=font)
+    font = _font(CAPTION_SIZE)
+    draw.text((pad, 256 + pad), fit_caption(caption, width - 2 * pad), fill="black", font=font)
     note = f"map: evidence for {explanation.target.upper()}"
     if explanation.peak <= 0:
         note += " (none found: the map is empty)"
@@ -223,7 +245,7 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
 def _explain_checked(files: list[Path], targets: list[Path], model: Any, threshold: float, force: bool,
                      batch: int) -> Iterator[dict[str, Any]]:
     """:func:`explain_files`' work once its checks passed: one dict per face, heatmaps written in batches."""
-    from mesocli.errors import InputError
+    from mesocli.errors import InputError, printable
     from mesocli.fsutil import atomic_write_bytes
     from mesocli.inputs import probe_kind
     from mesocli.preprocess import load_face
@@ -243,7 +265,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
         explanations = cam.explain(np.stack([face for _, _, face in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
         for (source, target, face), explanation in zip(pending, explanations, strict=True):
-            caption = f"{caption_for(explanation.p_fake, kind='image')} · {source.name}"
+            caption = f"{caption_for(explanation.p_fake, kind='image')} · {printable(source.name)}"
             atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)), replace=force)
             called = verdict(explanation.p_fake, threshold)
             yield {"path": str(source), "status": "ok", "error": None, "p_fake": round(explanation.p_fake, 6),

@@ -91,7 +91,8 @@ h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.25em;margin:1.6em 0 .4em;border-
 padding-bottom:.2em;overflow-wrap:anywhere}h3{font-size:1.02em;margin:1em 0 .3em}h4{font-size:.95em;margin:.8em 0 .3em}
 table{border-collapse:collapse;margin:.4em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;
 vertical-align:top}th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.path{overflow-wrap:anywhere;max-width:420px}
+td.path{overflow-wrap:anywhere;max-width:420px;min-width:14em}td.input{overflow-wrap:anywhere;min-width:14em}
+.range{white-space:nowrap}@media (max-width:1100px),print{td.path,td.input{min-width:0}}
 .badge{display:inline-block;white-space:nowrap;padding:1px 8px;border-radius:4px;font-weight:700;border:2px solid}
 .fake{background:#fbe3d6;color:#8a3200;border-color:#D55E00}.real{background:#dbeaf6;color:#00456e;
 border-color:#0072B2}.no_face{background:#eee;color:#333;border-color:#888;border-style:dashed}
@@ -107,7 +108,7 @@ a{color:#0050a0}
 """
 
 GROUP_LABELS = {"most fake": "highest p_fake", "most real": "lowest p_fake"}  # a real clip's "most fake" is real
-STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "error: not scanned"}
+STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "not scanned"}
 
 
 def _esc(value: object) -> str:
@@ -115,6 +116,13 @@ def _esc(value: object) -> str:
     name with a right-to-left override (``evil\\u202egnp.mp4`` read as ``evil4pm.png``), a zero-width space or a
     newline is shown as it is, not as another name."""
     return html.escape(printable(str(value)), quote=True)
+
+
+def _path_cell(path: object) -> str:
+    """``path`` as HTML (:func:`_esc`) for a table cell: a line may break after a ``/``, ``_`` or ``-`` (``<wbr>``),
+    and elsewhere only where one part is wider than the cell (``hamilton.j`` / ``pg`` was shown)."""
+    parts = re.split(r"(?<=[/_-])(?=.)", printable(str(path)))
+    return "<wbr>".join(html.escape(part, quote=True) for part in parts)
 
 
 def _name_note(path: object) -> str:
@@ -175,16 +183,17 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
     for number, entry in enumerate(entries, 1):
         r = entry.result
         frames = r.get("frames") or {}
-        flagged = ", ".join(f"{s['start']:.1f}–{s['end']:.1f} s" for s in r.get("segments") or [])
+        flagged = ", ".join(f'<span class="range">{s["start"]:.1f}–{s["end"]:.1f} s</span>'
+                            for s in r.get("segments") or [])
         cells = [f'<td class="num">{number}</td>',
-                 f'<td class="path"><a href="#input-{number}">{_esc(r.get("path"))}</a></td>',
+                 f'<td class="input"><a href="#input-{number}">{_path_cell(r.get("path"))}</a></td>',
                  f"<td>{_esc(r.get('type') or '—')}</td>", f"<td>{_badge(r)}</td>",
                  f'<td class="num">{fmt_p(r.get("p_fake"), r.get("threshold"))}</td>']
         if several:
             scores = dict(detector_scores(r))
             cells += [f'<td class="num">{fmt_p(scores.get(n), r.get("threshold"))}</td>' for n in names]
         cells += [f'<td class="num">{frames.get("with_face", 0)} / {frames.get("sampled", 0)}</td>',
-                  f"<td>{_esc(flagged)}</td>",
+                  f"<td>{flagged}</td>",  # numbers only: nothing to escape
                   f'<td class="path">{_esc(r.get("error") or "; ".join((r.get("warnings") or [])[:1]))}</td>']
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<section id="summary"><h2>Summary</h2><p>{_esc(" ".join(parts[:1]))} '
@@ -202,8 +211,15 @@ def _section(number: int, entry: ReportEntry) -> str:
            f" · type {_esc(r.get('type') or 'unknown')}"]
     if status == "ok":
         aggregation = r.get("aggregation")
-        how = {"vote": " (vote: the share of frames whose p_fake is at or above the threshold)",
-               None: ""}.get(aggregation, f" ({_esc(aggregation)} of the frame scores)")
+        how = {"vote": " (vote: the share of frames whose p_fake is at or above the threshold",
+               "confident": " (the confident rule on the frame scores",
+               None: ""}.get(aggregation, f" ({_esc(aggregation)} of the frame scores")
+        tracks = r.get("faces") or []
+        if how and tracks:  # --all-faces: the input's score is its most-fake track's, not one over every face
+            top = max(tracks, key=lambda t: t.get("p_fake") or 0.0)
+            how += (f"{', in' if aggregation == 'vote' else ' of'} its most-fake face track, track "
+                    f"{_esc(top.get('track'))}: {_esc(top.get('frames'))} frame{'s' if top.get('frames') != 1 else ''}")
+        how += ")" if how else ""
         out.append(f" · p_fake <b>{fmt_p(r.get('p_fake'), r.get('threshold'))}</b>{how}, "
                    f"threshold {_esc(r.get('threshold'))}")
     out.append("</p>")
@@ -223,9 +239,11 @@ def _section(number: int, entry: ReportEntry) -> str:
     if damage:
         out.append('<p class="errmsg">Warning: the video is damaged; its score rests on the frames that could be '
                    "decoded.</p><ul>" + "".join(f"<li>{_esc(w)}</li>" for w in damage) + "</ul>")
+    image = r.get("type") == "image"
     if status == "no_face":
-        out.append("<p class=\"note\">No face was found in any sampled frame, so there is no score: "
-                   "a clip without a face is not called real.</p>")
+        where = "in the image" if image else "in any sampled frame"
+        out.append(f"<p class=\"note\">No face was found {where}, so there is no score: "
+                   f"{'an image' if image else 'a clip'} without a face is not called real.</p>")
     if status == "ok":
         threshold = float(r.get("threshold", 0.5))
         rows = "".join(
@@ -256,7 +274,7 @@ def _section(number: int, entry: ReportEntry) -> str:
             out.append(f"<h3>Flagged time ranges</h3><ul>{items}</ul>")
         else:
             out.append("<h3>Flagged time ranges</h3><p>None: the smoothed p_fake stays under the threshold.</p>")
-    if entry.no_face:
+    if entry.no_face and not image:  # an image is one frame: its time says nothing
         times = [t for _, t in entry.no_face]
         out.append(f"<h3>Frames with no face</h3><p>{len(times)} of {frames.get('sampled', len(times))} sampled "
                    f"frames: {_esc(_ranges(times, entry.sampled_times))}.</p>")
@@ -273,12 +291,14 @@ def _section(number: int, entry: ReportEntry) -> str:
                 continue
             label = GROUP_LABELS[group]
             title = f"The {len(faces)} face{'s' if len(faces) != 1 else ''} with the {label}"
-            if r.get("type") == "image" and len(entry.faces) == 1:
+            only = image and len(entry.faces) == 1
+            if only:
                 title = "The face"
             out.append(f'<h4>{_esc(title)}</h4><div class="faces">')
             for rank, face in enumerate(faces, 1):
                 alt = f"{face.caption} · map: evidence for {face.target}"  # written in the panel itself
-                out.append(f"<figure>{_img(face.png, alt)}<figcaption>{_esc(label)} #{rank}</figcaption></figure>")
+                caption = "" if only else f"<figcaption>{_esc(label)} #{rank}</figcaption>"
+                out.append(f"<figure>{_img(face.png, alt)}{caption}</figure>")
             out.append("</div>")
     out.append("</section>")
     return "".join(out)
