@@ -487,6 +487,7 @@ def eval_table(report: EvalReport) -> Any:
         ("accuracy real", f"{report.accuracy_real:.4f}", _interval(ci, "accuracy_real"), "reals called real"),
         ("AUC", f"{report.auc:.4f}", _interval(ci, "auc"), "ROC, positive = fake"),
         ("EER", f"{report.eer:.4f}", _interval(ci, "eer"), "equal error rate"),
+        ("EER threshold", f"{report.eer_threshold:.4f}", "", "FPR nearest FNR: fake when p_fake ≥ it"),
         ("average precision", f"{report.average_precision:.4f}", "", "positive = fake"),
         ("confusion", f"tp {c['tp']} fn {c['fn']}", "", f"fp {c['fp']} tn {c['tn']} (positive = fake)"),
         ("best threshold", f"{report.best_threshold:.4f}", "", f"accuracy {report.best_accuracy:.4f}"),
