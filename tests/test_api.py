@@ -37,6 +37,30 @@ def test_import_is_light_and_the_api_names_stay_functions() -> None:
     assert out.split() == ["[]", "[True,", "True,", "True,", "True]", "ScanResult", "True"]
 
 
+def test_type_hints_of_every_public_callable_resolve() -> None:
+    """``typing.get_type_hints(mesocli.scan)`` raised NameError (``Model``, ``ScanResult``: names imported only
+    under TYPE_CHECKING); every callable in ``mesocli.__all__`` (and the API module's other public functions)
+    now resolves, to the real classes, in a fresh interpreter and without loading a framework."""
+    out, modules = fresh_python(
+        "import inspect, typing, mesocli\n"
+        "from mesocli import api\n"
+        "names = [n for n in mesocli.__all__ if callable(getattr(mesocli, n))]\n"
+        "names += [n for n, f in vars(api).items() if inspect.isfunction(f) and f.__module__ == api.__name__"
+        " and not n.startswith('_')]\n"
+        "hints = {n: typing.get_type_hints(getattr(mesocli, n, None) or getattr(api, n)) for n in names}\n"
+        "print(sorted(set(names)))\n"
+        "print(hints['scan']['return'] == list[mesocli.ScanResult], hints['iter_scan']['return'],"
+        " hints['evaluate']['return'] is mesocli.EvalReport, hints['extract']['return'] is mesocli.ExtractSummary)\n"
+        "print(sorted(t.__name__ for t in typing.get_args(hints['load_model']['return'])))\n"
+    )
+    names, scan_return, models = out.strip().splitlines()
+    assert {"EvalReport", "ExtractSummary", "ScanResult", "evaluate", "extract", "iter_scan", "load_model",
+            "scan", "train", "export_weights", "explain"} <= set(eval(names))
+    assert scan_return == "True collections.abc.Iterator[mesocli.scan.ScanResult] True True"
+    assert models == "['DetectorSet', 'Ensemble', 'LoadedModel', 'OnnxModel']"
+    assert not modules & {"tensorflow", "keras", "onnxruntime", "dlib"}
+
+
 def test_the_cli_offers_the_library_choices() -> None:
     from mesocli import cli
     from mesocli.api import model_names

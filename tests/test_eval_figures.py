@@ -21,7 +21,7 @@ from mesocli.aggregate import aggregate, verdict
 from mesocli.datasets import DecodedImages, FolderDataset
 from mesocli.detectors import DetectorSet
 from mesocli.errors import UsageError, WeightsError
-from mesocli.evaluate import evaluate
+from mesocli.evaluate import REPORT_KEYS, evaluate
 
 
 class Stub(SimpleNamespace):
@@ -151,6 +151,80 @@ def test_every_image_figure_recomputed() -> None:
     assert (videos, by_mean, by_vote) == (7, pytest.approx(4 / 7), pytest.approx(4 / 7))
     assert report["video"] == {"videos": 7, "accuracy_mean": pytest.approx(4 / 7),
                                "accuracy_vote": pytest.approx(4 / 7)}
+
+
+def check_eer_threshold(y: np.ndarray, p: np.ndarray, figures: dict) -> None:
+    """``figures["eer_threshold"]`` against scikit-learn's ROC curve of the raw scores (no two of them within the
+    verdict's 6-decimal rounding): a threshold in [0, 1] whose operating point is on the curve, the point of the
+    curve nearest FPR = FNR, with the EER between its FPR and its FNR."""
+    t = figures["eer_threshold"]
+    assert 0.0 <= t <= 1.0
+    fpr, tpr, _ = roc_curve(y, p, drop_intermediate=False)
+    called = p >= t  # the verdict rule
+    fpr_t, fnr_t = np.mean(called[~y]), np.mean(~called[y])
+    assert any(np.isclose(fpr_t, fpr) & np.isclose(1 - fnr_t, tpr))  # on the curve
+    assert abs(fnr_t - fpr_t) == pytest.approx(np.min(np.abs((1 - tpr) - fpr)))  # nearest the crossing
+    assert min(fpr_t, fnr_t) - 1e-12 <= figures["eer"] <= max(fpr_t, fnr_t) + 1e-12
+
+
+def test_the_eer_threshold_is_where_fpr_meets_fnr() -> None:
+    """eval reported the EER but not the p_fake at which it happens; ``eer_threshold`` is that cut, one that
+    ``eval --threshold`` takes and at which eval's own per-class accuracies are 1 - FPR and 1 - FNR."""
+    from mesocli.aggregate import check_threshold
+
+    rng = np.random.default_rng(7)
+    cases = [(FILES, SCORES)]
+    for n_df, n_real in ((1, 1), (2, 5), (13, 8), (40, 40)):
+        files = [("df", f"f{i}_0.png") for i in range(n_df)] + [("real", f"r{i}_0.png") for i in range(n_real)]
+        scores = np.round(np.concatenate([rng.beta(3, 2, n_df), rng.beta(2, 3, n_real)]), 3)  # ties, none < 1e-6 apart
+        cases.append((files, [float(s) for s in scores]))
+    for files, scores in cases:
+        report = run(files, scores)
+        y, p = np.array([f == "df" for f, _ in files]), np.array(scores)
+        check_eer_threshold(y, p, report.to_dict())
+        check_threshold(report.eer_threshold)
+        again = run(files, scores, threshold=report.eer_threshold)
+        called = p >= report.eer_threshold
+        assert (again.accuracy_df, again.accuracy_real) == (np.mean(called[y]), np.mean(~called[~y]))
+    assert list(run(FILES, SCORES).to_dict()).index("eer_threshold") == list(REPORT_KEYS).index("eer") + 1
+
+
+def test_the_eer_threshold_is_one_eval_takes_within_the_rounding_and_at_1() -> None:
+    """Scores within the verdict's 6-decimal rounding, and one shown 1.000000: the EER threshold is still in
+    [0, 1], and no threshold eval takes brings FNR and FPR closer than it does, by eval's own verdicts."""
+    from mesocli.aggregate import check_threshold
+
+    files = [("df", "a_0.png"), ("df", "a_1.png"), ("real", "b_0.png"), ("real", "b_1.png")]
+    for scores in ([0.9, 0.4999999, 0.4999996, 0.1], [0.9, 0.2999996, 0.2999992, 0.1], [0.4, 0.6, 0.9999997, 0.2],
+                   [0.5, 0.5, 1.0, 0.9999999]):
+        report = run(files, scores)
+        check_threshold(report.eer_threshold)
+
+        def gap(threshold: float, scores: list[float] = scores) -> float:
+            again = run(files, scores, threshold=threshold)
+            return abs((1 - again.accuracy_df) - (1 - again.accuracy_real))
+
+        cuts = {max(s, round(s, 6)) for s in scores} | {0.0, 1.0}  # fake when p or its shown value >= t
+        assert gap(report.eer_threshold) == min(gap(t) for t in cuts), scores
+
+
+def test_the_eer_threshold_per_method_and_per_detector() -> None:
+    """``methods`` and ``--model any``'s ``detectors`` (and their methods) report their EER: each its threshold."""
+    files = [("df/X", "x_0.png"), ("df/X", "x_1.png"), ("df/Y", "y_0.png"), ("df/Y", "y_1.png"),
+             ("real", "r_0.png"), ("real", "r_1.png"), ("real", "s_0.png"), ("real", "s_1.png")]
+    df = [0.9, 0.2, 0.3, 0.1, 0.2, 0.6, 0.15, 0.1]
+    f2f = [0.1, 0.4, 0.55, 0.6, 0.1, 0.45, 0.4, 0.2]
+    report = run(files, {"df": df, "f2f": f2f}).to_dict()
+    y = np.array([f.startswith("df") for f, _ in files])
+    combined = np.maximum(df, f2f)
+    check_eer_threshold(y, combined, report)
+    for method in ("X", "Y"):
+        keep = np.array([f in ("real", f"df/{method}") for f, _ in files])
+        check_eer_threshold(y[keep], combined[keep], report["methods"][method])
+        for name, scores in (("df", df), ("f2f", f2f)):
+            check_eer_threshold(y[keep], np.array(scores)[keep], report["detectors"][name]["methods"][method])
+    for name, scores in (("df", df), ("f2f", f2f)):
+        check_eer_threshold(y, np.array(scores), report["detectors"][name])
 
 
 def test_vote_rule_matches_the_authors_code_in_p_real_terms() -> None:
@@ -301,8 +375,9 @@ def test_json_table_and_plot_agree(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         return [c.strip() for c in line.split("│")][2]
 
     for metric, key in (("accuracy", "accuracy"), ("accuracy df", "accuracy_df"), ("accuracy real", "accuracy_real"),
-                        ("AUC", "auc"), ("EER", "eer"), ("average precision", "average_precision"),
-                        ("ECE", None), ("video accuracy (mean)", None), ("video accuracy (vote)", None)):
+                        ("AUC", "auc"), ("EER", "eer"), ("EER threshold", "eer_threshold"),
+                        ("average precision", "average_precision"), ("ECE", None),
+                        ("video accuracy (mean)", None), ("video accuracy (vote)", None)):
         value = data[key] if key else {"ECE": data["calibration"]["ece"],
                                        "video accuracy (mean)": data["video"]["accuracy_mean"],
                                        "video accuracy (vote)": data["video"]["accuracy_vote"]}[metric]

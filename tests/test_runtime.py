@@ -337,3 +337,42 @@ def test_export_bundled_refuses_an_out_it_would_ignore(tmp_path: Path, run_cli: 
     assert result.error_line() == ("--out does not go with --bundled, which writes beside the bundled weights: "
                                    f"export each file to --out by its path (they are in {bundled_dir()})")
     assert not (tmp_path / "deploy").exists()
+
+
+@pytest.mark.parametrize("threads", [None, 2])
+def test_threads_sharing_a_fresh_model_build_its_session_once(threads: int | None,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads taking their first predictor from one loaded model at once (one model may scan from several
+    threads) each built its ONNX Runtime session: twice the memory and the start. Now the first build happens
+    once, and every thread scores with that session."""
+    import dataclasses
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import onnxruntime
+
+    loaded = load_onnx(bundled_dir() / "meso4_df.weights.h5")
+    fresh = dataclasses.replace(loaded, session=None)  # what a worker process receives: no session yet
+    assert fresh.onnx == (bundled_dir() / "meso4_df.onnx").read_bytes()  # the real bundled graph
+    real_session, built = onnxruntime.InferenceSession, []
+
+    def counting(*args, **kwargs):
+        built.append(threading.get_ident())
+        time.sleep(0.2)  # a session takes a while to build: the other threads reach the check meanwhile
+        return real_session(*args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", counting)
+    start = threading.Barrier(6)
+
+    def first_predictor(_: int):
+        start.wait()
+        return fresh.predictor(threads=threads)
+
+    with ThreadPoolExecutor(6) as pool:
+        predictors = list(pool.map(first_predictor, range(6)))
+    assert len(built) == 1
+    assert len({id(predictor._session) for predictor in predictors}) == 1
+    expected = loaded.predictor().p_fake(RANDOM)
+    for predictor in predictors:
+        np.testing.assert_allclose(predictor.p_fake(RANDOM), expected, rtol=0, atol=1e-6)

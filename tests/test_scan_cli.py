@@ -642,6 +642,21 @@ def test_a_csv_cell_counts_characters_as_a_spreadsheet_does() -> None:
     assert cell.endswith("more, cut: a spreadsheet cell holds 32,767 characters; --format jsonl has them all)")
 
 
+def test_a_csv_cell_counts_a_name_that_is_not_utf8_as_it_is_written() -> None:
+    """A file name's bytes that are not UTF-8 (``caf\\xe9``: the surrogate U+DCE9 in Python) are written as the
+    escape ``\\udce9`` (6 characters) to an ``--output`` file and to a UTF-8 standard output: counted as one
+    character, a cell of warnings naming such files came out longer than a spreadsheet cell."""
+    from mesocli.writers import CELL_LIMIT, list_cell
+
+    items = [os.fsdecode(b"\xe9" * 100)] * 100  # 10,000 surrogates: 60,000 characters once written
+    cell = list_cell(items, "warnings", "clip.mp4")
+    written = cell.encode("utf-8", "backslashreplace").decode("ascii")  # as scan_run opens --output
+    assert len(written) <= CELL_LIMIT
+    assert written.startswith('["\\udce9') and written.endswith("--format jsonl has them all)")
+    assert list_cell(items[:2], "warnings", "clip.mp4") == json.dumps(items[:2], separators=(",", ":"),
+                                                                      ensure_ascii=False)  # short: whole
+
+
 def test_a_report_that_fails_at_the_end_leaves_the_json_on_stdout_whole(own_weights: Path, faces: list[Path],
                                                                         tmp_path: Path) -> None:
     """The rows are all out and the list closed when the report, written last, is refused (a file appeared at its

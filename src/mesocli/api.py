@@ -22,20 +22,20 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+# The types the signatures name, imported at run time so that typing.get_type_hints resolves them (NumPy and
+# Pillow load with them; TensorFlow, ONNX Runtime and dlib only when a model is loaded or a face is looked for).
+from mesocli.detectors import DetectorSet, Ensemble
 from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError, WeightsError, check_choice, short_repr
+from mesocli.evaluate import EvalReport
+from mesocli.extract import ExtractSummary
+from mesocli.runtime import OnnxModel
+from mesocli.scan import ScanResult
+from mesocli.weights import LoadedModel
 
-if TYPE_CHECKING:
-    from mesocli.detectors import DetectorSet, Ensemble
-    from mesocli.evaluate import EvalReport
-    from mesocli.extract import ExtractSummary
-    from mesocli.runtime import OnnxModel
-    from mesocli.scan import ScanResult
-    from mesocli.weights import LoadedModel
-
-    Model = OnnxModel | LoadedModel | DetectorSet | Ensemble
-    """What :func:`load_model` returns: ONNX Runtime (default), TensorFlow, ``any``, ``arch="ensemble"``."""
+Model = OnnxModel | LoadedModel | DetectorSet | Ensemble
+"""What :func:`load_model` returns: ONNX Runtime (default), TensorFlow, ``any``, ``arch="ensemble"``."""
 
 PathLike = str | os.PathLike[str]
 DATA_VARIABLE = "MESOCLI_DATA"
@@ -140,10 +140,6 @@ def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
 def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Model:
     """The model that :func:`scan` and :func:`evaluate` take: ``model`` loaded (by name or path), or checked
     to be what :func:`load_model` returns; ``arch`` and ``runtime`` belong to a model that is loaded here."""
-    from mesocli.detectors import DetectorSet, Ensemble
-    from mesocli.runtime import OnnxModel
-    from mesocli.weights import LoadedModel
-
     if isinstance(model, str | os.PathLike):
         return _load(model, arch, runtime or "onnx", "model")
     if not isinstance(model, OnnxModel | LoadedModel | DetectorSet | Ensemble):

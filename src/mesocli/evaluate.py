@@ -29,12 +29,12 @@ from mesocli.runtime import OnnxModel
 from mesocli.weights import LoadedModel
 
 REPORT_KEYS = (
-    "model", "data", "threshold", "accuracy", "accuracy_df", "accuracy_real", "auc", "eer",
+    "model", "data", "threshold", "accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold",
     "average_precision", "confusion", "best_threshold", "best_accuracy", "calibration", "video", "seconds",
     "images_per_second", "intervals", "methods", "detectors",
 )
 DEFAULT_BOOTSTRAP = 1000  # resamples for the 95 % intervals (0: none)
-SHORT_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer")
+SHORT_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold")
 
 
 @dataclass
@@ -49,6 +49,7 @@ class EvalReport:
     accuracy_real: float
     auc: float
     eer: float
+    eer_threshold: float  # the threshold (in [0, 1], one --threshold takes) nearest FPR = FNR
     average_precision: float
     confusion: dict[str, Any]
     best_threshold: float

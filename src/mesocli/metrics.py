@@ -62,13 +62,36 @@ def best_threshold(labels_is_fake: Any, p_fake: Any) -> tuple[float, float]:
     split, and where the highest is shown 1.000000, no threshold calls every image real; ``eval --threshold``
     at the threshold returned gets the accuracy returned.
     """
-    from sklearn.metrics import roc_curve
-
     y, p = _arrays(labels_is_fake, p_fake)
-    q = np.maximum(p, np.round(p, SCORE_DECIMALS))  # called_fake(p, t) is exactly q >= t
-    fpr, tpr, cuts = roc_curve(y, q, drop_intermediate=False)  # cuts[0] = inf: nothing called fake
+    fpr, tpr, thresholds = _cuts(y, p)
     positives, negatives = int(y.sum()), int((~y).sum())
     correct = np.rint(tpr * positives) + np.rint((1.0 - fpr) * negatives)
+    usable = thresholds <= 1.0  # a threshold lies in [0, 1] (check_threshold)
+    pick = _nearest_half(thresholds, usable & (correct == correct[usable].max()))
+    return float(thresholds[pick]), float(correct[pick] / len(y))
+
+
+def eer_threshold(labels_is_fake: Any, p_fake: Any) -> float:
+    """The threshold at which the error rates are closest to equal: of the cuts of :func:`best_threshold` (each
+    a threshold in [0, 1] that ``eval --threshold`` takes, the verdict rule's 6-decimal rounding included), the
+    one whose FNR − FPR is nearest 0 (where :func:`eer` is: between that cut's FPR and FNR). Ties (one cut on
+    either side of the crossing, as near): the one closest to 0.5, then the higher one."""
+    y, p = _arrays(labels_is_fake, p_fake)
+    fpr, tpr, thresholds = _cuts(y, p)
+    positives, negatives = int(y.sum()), int((~y).sum())
+    missed, false_alarms = positives - np.rint(tpr * positives), np.rint(fpr * negatives)
+    gap = np.abs(missed * negatives - false_alarms * positives)  # |FNR - FPR| * positives * negatives, exact
+    usable = thresholds <= 1.0
+    return float(thresholds[_nearest_half(thresholds, usable & (gap == gap[usable].min()))])
+
+
+def _cuts(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every operating point the verdict rule can reach, from nothing called fake to everything: its FPR, its
+    TPR, and a threshold that reaches it (not on a score; ``inf`` where no threshold in [0, 1] does)."""
+    from sklearn.metrics import roc_curve
+
+    q = np.maximum(p, np.round(p, SCORE_DECIMALS))  # called_fake(p, t) is exactly q >= t
+    fpr, tpr, cuts = roc_curve(y, q, drop_intermediate=False)  # cuts[0] = inf: nothing called fake
     # the raw scores at each level of q (cuts[1:], descending): the lowest and the highest
     levels, group = np.unique(q, return_inverse=True)
     low, high = np.full(len(levels), np.inf), np.full(len(levels), -np.inf)
@@ -86,11 +109,13 @@ def best_threshold(labels_is_fake: Any, p_fake: Any) -> tuple[float, float]:
     if not above > highest:
         above = (highest + 1.0) / 2.0 if highest < 1.0 else np.inf  # a score shown 1.000000: fake at every t <= 1
     below = lowest / 2.0 if lowest > 0.0 else lowest
-    thresholds = np.concatenate([[above], middle, [below]])
-    usable = thresholds <= 1.0  # a threshold lies in [0, 1] (check_threshold)
-    best = np.flatnonzero(usable & (correct == correct[usable].max()))
-    pick = best[np.argmin(np.abs(thresholds[best] - 0.5))]
-    return float(thresholds[pick]), float(correct[pick] / len(y))
+    return fpr, tpr, np.concatenate([[above], middle, [below]])
+
+
+def _nearest_half(thresholds: np.ndarray, candidates: np.ndarray) -> int:
+    """The index of the candidate threshold closest to 0.5, the higher on a tie (thresholds descend)."""
+    best = np.flatnonzero(candidates)
+    return int(best[np.argmin(np.abs(thresholds[best] - 0.5))])
 
 
 def called_fake(p_fake: Any, threshold: float) -> np.ndarray:
@@ -104,8 +129,8 @@ def binary_report(labels_is_fake: Any, p_fake: Any, threshold: float = 0.5) -> d
     """Image-level figures at ``threshold`` (fake when ``p_fake >= threshold``) and threshold-free ones.
 
     Keys: accuracy, accuracy_df (share of fakes called fake), accuracy_real (share of reals called
-    real), auc (ROC AUC), eer, average_precision (positive = fake), confusion {tp, fp, tn, fn,
-    positive}, best_threshold, best_accuracy.
+    real), auc (ROC AUC), eer, eer_threshold (:func:`eer_threshold`), average_precision (positive = fake),
+    confusion {tp, fp, tn, fn, positive}, best_threshold, best_accuracy.
     """
     from sklearn.metrics import (
         accuracy_score,
@@ -125,6 +150,7 @@ def binary_report(labels_is_fake: Any, p_fake: Any, threshold: float = 0.5) -> d
         "accuracy_real": float(recall_score(y, predicted, pos_label=False)),
         "auc": float(roc_auc_score(y, p)),
         "eer": eer(y, p),
+        "eer_threshold": eer_threshold(y, p),
         "average_precision": float(average_precision_score(y, p)),
         "confusion": {"tp": tp, "fp": fp, "tn": tn, "fn": fn, "positive": "fake"},
         "best_threshold": best_t,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from mesocli.preprocess import face_batch
 RUNTIMES = ("onnx", "tensorflow")
 DEFAULT_RUNTIME = "onnx"
 DEFAULT_BATCH = 32
+_BUILDING = threading.Lock()  # a model's sessions are built once, however many threads ask at once
 
 
 def cache_dir() -> Path | None:
@@ -117,15 +119,25 @@ class OnnxModel:
         threads = threads or self.threads
         predictor = OnnxPredictor.__new__(OnnxPredictor)
         predictor.batch_size = batch_size
-        if threads:  # one session per thread count (a session runs batches from several threads safely)
-            if threads not in self._sessions:
-                self._sessions[threads] = _session(self.onnx, threads)
-            predictor._session = self._sessions[threads]
-        else:
-            if self.session is None:
-                self.session = _session(self.onnx)
-            predictor._session = self.session
+        predictor._session = self._session_for(threads)
         return predictor
+
+    def _session_for(self, threads: int | None) -> Any:
+        """The model's session for ``threads`` (None: the default), built on first use, once: threads that ask
+        at the same time wait for it (a session runs batches from several threads safely). One session per
+        thread count."""
+        session = self._sessions.get(threads) if threads else self.session
+        if session is not None:
+            return session
+        with _BUILDING:  # not per model: a model travels to worker processes by pickle, a lock cannot
+            session = self._sessions.get(threads) if threads else self.session
+            if session is None:
+                session = _session(self.onnx, threads)
+                if threads:
+                    self._sessions[threads] = session
+                else:
+                    self.session = session
+            return session
 
     @property
     def model(self) -> Any:

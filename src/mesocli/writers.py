@@ -16,6 +16,7 @@ import csv
 import errno
 import functools
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -155,10 +156,15 @@ cells, and the sheet no longer lines up."""
 _CUT = " (+{more} more, cut: a spreadsheet cell holds 32,767 characters; --format jsonl has them all)"
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _units(text: str) -> int:
     """The length of ``text`` as a spreadsheet counts it: UTF-16 code units (a character beyond U+FFFF, an emoji in
-    a file name, counts twice)."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+    a file name, counts twice), a file name's byte that is not UTF-8 (a lone surrogate) counted as the escape an
+    ``--output`` file and a UTF-8 standard output write for it (``\\udce9``: 6)."""
+    lone = sum(1 for _ in _LONE_SURROGATE.finditer(text))
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2 + 5 * lone
 
 
 def list_cell(items: list[Any], column: str, path: object, log: Callable[[str], None] | None = None) -> str:
@@ -482,6 +488,7 @@ def eval_table(report: EvalReport) -> Any:
         ("accuracy real", f"{report.accuracy_real:.4f}", _interval(ci, "accuracy_real"), "reals called real"),
         ("AUC", f"{report.auc:.4f}", _interval(ci, "auc"), "ROC, positive = fake"),
         ("EER", f"{report.eer:.4f}", _interval(ci, "eer"), "equal error rate"),
+        ("EER threshold", f"{report.eer_threshold:.4f}", "", "FPR nearest FNR: fake when p_fake ≥ it"),
         ("average precision", f"{report.average_precision:.4f}", "", "positive = fake"),
         ("confusion", f"tp {c['tp']} fn {c['fn']}", "", f"fp {c['fp']} tn {c['tn']} (positive = fake)"),
         ("best threshold", f"{report.best_threshold:.4f}", "", f"accuracy {report.best_accuracy:.4f}"),

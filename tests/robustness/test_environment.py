@@ -5,6 +5,7 @@ that cannot be written, warnings turned into errors and a TensorFlow that cannot
 from __future__ import annotations
 
 import importlib.abc
+import io
 import json
 import os
 import re
@@ -84,6 +85,37 @@ def test_a_report_names_a_file_that_is_not_utf8(tmp_path: Path, crops: list[Path
     assert result.code == 0, result.err
     page = report.read_text(encoding="utf-8")
     assert "caf\\udce9 \\udcff.png" in page and "ünïcödé☃😀.png" in page
+
+
+def test_a_name_that_is_not_utf8_in_every_scan_format_and_output(tmp_path: Path, crops: list[Path],
+                                                                  own_weights: Path) -> None:
+    """Guard: a name whose bytes are not UTF-8 (``caf\\xe9 \\xff.png``) in each format. JSON and JSON Lines (file
+    or stdout) read back to the very file; CSV and the table write the escape ``caf\\udce9 \\udcff.png`` to a
+    file and to a UTF-8 stdout (the ``eval --scores`` CSV and the report do the same), and the name's own bytes
+    where Python's stdout keeps them (the C locale's surrogateescape)."""
+    import csv
+
+    def escaped(path: Path) -> str:
+        return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+    scan = ("scan", "--weights", own_weights, "--detector", "none", "--no-hash", *crops)
+    for fmt in ("csv", "jsonl", "json"):
+        output = tmp_path / f"rows.{fmt}"
+        done = mesocli(*scan, "--output", output)
+        assert done.returncode == 0, done.stderr
+        text = output.read_text(encoding="utf-8")  # valid UTF-8
+        if fmt == "csv":
+            assert [row["path"] for row in csv.DictReader(io.StringIO(text))] == list(map(escaped, crops))
+            continue
+        rows = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+        assert [row["path"] for row in rows] == list(map(str, crops)) and all(map(os.path.exists, crops))
+    utf8 = mesocli(*scan, "--format", "csv", env={"PYTHONIOENCODING": "utf-8"})
+    assert [row["path"] for row in csv.DictReader(io.StringIO(utf8.stdout.decode()))] == list(map(escaped, crops))
+    table = mesocli(*scan, "--format", "table", env={"PYTHONIOENCODING": "utf-8", "COLUMNS": "400"})
+    assert table.returncode == 0 and all(escaped(path) in table.stdout.decode() for path in crops)
+    raw = mesocli(*scan, "--format", "csv", env={"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""})
+    assert raw.returncode == 0 and bytes(crops[2]) in raw.stdout  # the name's own bytes
+    assert [row["path"] for row in csv.DictReader(io.StringIO(os.fsdecode(raw.stdout)))] == list(map(str, crops))
 
 
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
