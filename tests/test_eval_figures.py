@@ -208,15 +208,23 @@ def test_the_eer_threshold_is_one_eval_takes_within_the_rounding_and_at_1() -> N
         assert gap(report.eer_threshold) == min(gap(t) for t in cuts), scores
 
 
+#: two fake methods of two videos each and two real videos, two frames each (``--model any`` tests)
+TWO_METHODS = [("df/X", "x_0.png"), ("df/X", "x_1.png"), ("df/Y", "y_0.png"), ("df/Y", "y_1.png"),
+               ("real", "r_0.png"), ("real", "r_1.png"), ("real", "s_0.png"), ("real", "s_1.png")]
+
+
+def run_any(df: list[float], f2f: list[float]) -> tuple[dict, np.ndarray, np.ndarray]:
+    """``--model any`` over TWO_METHODS: the report, the truth (fake) and the combined p_fake (the largest)."""
+    report = run(TWO_METHODS, {"df": df, "f2f": f2f}).to_dict()
+    return report, np.array([f.startswith("df") for f, _ in TWO_METHODS]), np.maximum(df, f2f)
+
+
 def test_the_eer_threshold_per_method_and_per_detector() -> None:
     """``methods`` and ``--model any``'s ``detectors`` (and their methods) report their EER: each its threshold."""
-    files = [("df/X", "x_0.png"), ("df/X", "x_1.png"), ("df/Y", "y_0.png"), ("df/Y", "y_1.png"),
-             ("real", "r_0.png"), ("real", "r_1.png"), ("real", "s_0.png"), ("real", "s_1.png")]
+    files = TWO_METHODS
     df = [0.9, 0.2, 0.3, 0.1, 0.2, 0.6, 0.15, 0.1]
     f2f = [0.1, 0.4, 0.55, 0.6, 0.1, 0.45, 0.4, 0.2]
-    report = run(files, {"df": df, "f2f": f2f}).to_dict()
-    y = np.array([f.startswith("df") for f, _ in files])
-    combined = np.maximum(df, f2f)
+    report, y, combined = run_any(df, f2f)
     check_eer_threshold(y, combined, report)
     for method in ("X", "Y"):
         keep = np.array([f in ("real", f"df/{method}") for f, _ in files])
@@ -325,13 +333,10 @@ def test_a_method_folder_with_one_image_and_one_video_per_class() -> None:
 
 def test_model_any_figures() -> None:
     """Combined p_fake per face is the largest; a video is fake when one detector's own aggregate is fake."""
-    files = [("df/X", "x_0.png"), ("df/X", "x_1.png"), ("df/Y", "y_0.png"), ("df/Y", "y_1.png"),
-             ("real", "r_0.png"), ("real", "r_1.png"), ("real", "s_0.png"), ("real", "s_1.png")]
+    files = TWO_METHODS
     df = [0.9, 0.2, 0.3, 0.1, 0.2, 0.6, 0.1, 0.1]
     f2f = [0.1, 0.4, 0.55, 0.6, 0.1, 0.45, 0.4, 0.2]
-    report = run(files, {"df": df, "f2f": f2f}).to_dict()
-    y = np.array([f.startswith("df") for f, _ in files])
-    combined = np.maximum(df, f2f)
+    report, y, combined = run_any(df, f2f)
     assert report["auc"] == pytest.approx(roc_auc_score(y, combined))
     assert report["accuracy"] == pytest.approx(np.mean((combined >= 0.5) == y))
     ids = [f"{folder}/{name.split('_')[0]}" for folder, name in files]
