@@ -349,22 +349,28 @@ def evaluate(
     threshold: float = 0.5,
     progress: bool = False,
     bootstrap: int = 1000,
+    limit: int | None = None,
+    seed: int = 0,
 ) -> EvalReport:
     """Score every face crop of a labelled dataset (see :func:`open_dataset`) and report accuracy, AUC,
     EER and video-level accuracy with their 95 % intervals (``bootstrap`` resamples, 0: none)
     (:class:`mesocli.evaluate.EvalReport`; ``to_dict()`` is the JSON of ``mesocli eval``). Unreadable
-    files are listed in ``report.skipped``, not scored. ``model``, ``arch``, ``runtime``: as for :func:`scan`."""
+    files are listed in ``report.skipped``, not scored. ``model``, ``arch``, ``runtime``: as for :func:`scan`.
+    ``limit`` N: about N faces only, whole videos drawn per class and method folder with ``seed``
+    (:func:`mesocli.evaluate.limit_dataset`; ``report.data["subset"]`` records the draw)."""
     from mesocli.aggregate import check_threshold
-    from mesocli.evaluate import check_bootstrap
+    from mesocli.evaluate import check_bootstrap, check_limit, limit_dataset
     from mesocli.evaluate import evaluate as evaluate_dataset
 
-    _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int))
+    _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int), limit=(limit, int | None),
+                   seed=(seed, int))
     _check_flags(progress=progress)
     _check_texts(split=split)
     _check_path("data", data, optional=True)
     check_threshold(threshold)
     check_bootstrap(bootstrap)
-    dataset = open_dataset(data, split)
+    check_limit(limit)
+    dataset = limit_dataset(open_dataset(data, split), limit, seed)
     return evaluate_dataset(_model(model, arch, runtime), dataset, threshold, progress=progress, bootstrap=bootstrap)
 
 

@@ -174,6 +174,9 @@ def evaluate(
                 "(e.g. scores.csv).", metavar="FILE") = None,
     force: Force("Overwrite existing --plot / --scores.") = False,
     bootstrap: Opt(int, "Resamples for the 95 % intervals (by video where names carry ids); 0: none.") = 1000,
+    limit: Opt(int | None, "Score about N images only (a quick check): whole videos, drawn per class and method "
+               "folder with --seed; the outputs say it is a subset.") = None,
+    seed: Opt(int, "Seed of the --limit draw.") = 0,
     quiet: Quiet = False,
     runtime: RuntimeOption = Runtime.onnx,
 ) -> None:
@@ -183,7 +186,7 @@ def evaluate(
 
     report = run_eval(data, split, model=model and model.value, arch=arch and arch.value, weights=weights,
                       runtime=runtime.value, threshold=threshold, fmt=fmt, plot=plot, scores=scores, force=force,
-                      quiet=quiet, bootstrap=bootstrap, log=err)
+                      quiet=quiet, bootstrap=bootstrap, limit=limit, seed=seed, log=err)
     show(eval_view(report, fmt))
 
 

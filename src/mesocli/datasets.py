@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -34,7 +34,8 @@ _TRACK = re.compile(r"t\d+")  # ``extract --all-faces``: ``<video>_t<track>_<fra
 
 @dataclass
 class FolderDataset:
-    """The files of one split and their labels (1 = real, 0 = df); ``folders``: the class folders read."""
+    """The files of one split and their labels (1 = real, 0 = df); ``folders``: the class folders read;
+    ``drawn``: how a part of a split was drawn (``eval --limit``, :func:`mesocli.evaluate.limit_dataset`), or None."""
 
     root: Path
     split: str | None
@@ -43,6 +44,7 @@ class FolderDataset:
     ignored: list[Path] = field(default_factory=list)
     methods: list[str | None] = field(default_factory=list)
     folders: list[Path] = field(default_factory=list)
+    drawn: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.methods:

@@ -5,7 +5,8 @@ skipped and counted. Figures come from :mod:`mesocli.metrics`; video-level figur
 every file name carries a video id (``<video>_<frame>.jpg``). When the fake class holds method
 sub-folders (``df/Face2Face/...``), each method is also scored against all the real images
 (``methods``); with ``--model any`` each detector's own figures are added (``detectors``) beside
-the combined ones (largest p_fake).
+the combined ones (largest p_fake). ``--limit N`` scores a seeded subset of about N faces instead
+(:func:`limit_dataset`: whole videos, per class and method folder), marked as such in every output.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from mesocli.errors import OutputError, ParameterError, UsageError, check_known
 from mesocli.metrics import binary_report, bootstrap_intervals, calibration, proportion_interval, video_level
 from mesocli.progress import note
 from mesocli.runtime import OnnxModel
+from mesocli.sources import split_by_groups
 from mesocli.weights import LoadedModel
 
 REPORT_KEYS = (
@@ -108,6 +110,56 @@ def _scores(
     for values in p_fake.values():
         values[~ok] = np.nan
     return p_fake, ok, errors
+
+
+def check_limit(limit: int | None) -> None:
+    """Refuse a ``limit`` under 2 (a subset needs a face of each class)."""
+    if limit is not None and limit < 2:
+        raise ParameterError("{limit} {value}: must be at least 2", value=limit)
+
+
+def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int = 0) -> FolderDataset:
+    """About ``limit`` files of ``dataset`` (``eval --limit``), drawn with ``seed`` as training draws its
+    held-out part (:func:`mesocli.sources.split_by_groups`): whole videos (file names ``<video>_<frame>``; a
+    file without a video id is a unit of its own), ``limit / len`` of each class folder and of each method
+    folder in it, so a cell may pass its share by less than one video. ``dataset.drawn`` records the draw.
+
+    ``dataset`` itself when ``limit`` is None or at least its size; ParameterError when ``limit`` is under 2
+    or the draw leaves a class without a file."""
+    check_limit(limit)
+    if limit is None:
+        return dataset
+    total = len(dataset.paths)
+    if limit >= total:
+        return dataset
+    cells: dict[tuple[int, str], int] = {}
+    units: dict[tuple[int, str | int], int] = {}
+    strata, groups = np.empty(total, np.int64), np.empty(total, np.int64)
+    videos = [video_id(path) for path in dataset.paths]
+    for index, (label, method, video) in enumerate(zip(dataset.labels.tolist(), dataset.methods, videos,
+                                                         strict=True)):
+        strata[index] = cells.setdefault((label, method or ""), len(cells))
+        groups[index] = units.setdefault((int(strata[index]), video if video else index), len(units))
+    _, picked = split_by_groups(dataset.labels, strata, groups, limit / total, seed)
+    counts = np.bincount(dataset.labels[picked], minlength=2)
+    missing = [name for name, count in zip(("df", "real"), counts, strict=True) if count == 0]
+    if missing:
+        shown = ", ".join(f"{name} {count} of {of}" for name, count, of in
+                          zip(("df", "real"), counts, np.bincount(dataset.labels, minlength=2), strict=True))
+        raise ParameterError("{limit} {value} draws no {missing} image ({shown}); give a larger {limit}",
+                             value=limit, missing=" and ".join(missing), shown=shown)
+    with_id = np.array([video is not None for video in videos])
+    by_video = bool(with_id.any())
+    drawn = {"limit": limit, "seed": seed, "unit": "video" if by_video else "image", "images": len(picked),
+             "of_images": total, "videos": len(np.unique(groups[picked][with_id[picked]])) if by_video else None,
+             "of_videos": len(np.unique(groups[with_id])) if by_video else None}
+    return replace(dataset.subset(picked), ignored=dataset.ignored, folders=dataset.folders, drawn=drawn)
+
+
+def subset_note(drawn: dict[str, Any]) -> str:
+    """What the table, the plot and stderr say of an ``eval --limit`` subset (``FolderDataset.drawn``)."""
+    videos = f", {drawn['videos']} of {drawn['of_videos']} videos" if drawn["videos"] is not None else ""
+    return f"{drawn['images']} of {drawn['of_images']} images{videos} (--limit {drawn['limit']} --seed {drawn['seed']})"
 
 
 def check_bootstrap(resamples: int) -> None:
@@ -228,7 +280,7 @@ def evaluate(
     return EvalReport(
         model=loaded.describe(),
         data={"root": str(dataset.root), "split": dataset.split, "images": len(used), "df": n_df,
-              "real": n_real, "skipped": len(skipped)},
+              "real": n_real, "skipped": len(skipped), "subset": dataset.drawn},
         threshold=float(threshold),
         **figures,
         video=video,
@@ -264,11 +316,11 @@ def run_eval(
     data: Path | None, split: str | None = "validation", *, model: str | None = None, arch: str | None = None,
     weights: Path | None = None, runtime: str = "onnx", threshold: float = 0.5, fmt: str = "table",
     plot: Path | None = None, scores: Path | None = None, force: bool = False, quiet: bool = False,
-    bootstrap: int = DEFAULT_BOOTSTRAP, log: Callable[[str], None] = note,
+    bootstrap: int = DEFAULT_BOOTSTRAP, limit: int | None = None, seed: int = 0, log: Callable[[str], None] = note,
 ) -> EvalReport:
     """``mesocli eval``: check the arguments and the outputs first, evaluate (see
-    :func:`mesocli.api.open_dataset` for ``data``), then write per-image ``scores`` (CSV) and the ROC
-    ``plot``. Notes (unless ``quiet``) and skipped files go to ``log``."""
+    :func:`mesocli.api.open_dataset` for ``data``; with ``limit``, :func:`limit_dataset`'s subset), then write
+    per-image ``scores`` (CSV) and the ROC ``plot``. Notes (unless ``quiet``) and skipped files go to ``log``."""
     from mesocli import writers
     from mesocli.api import open_dataset
     from mesocli.fsutil import check_writable
@@ -279,6 +331,7 @@ def run_eval(
         raise ParameterError("give {model} or {weights}, not both")
     check_threshold(threshold)
     check_bootstrap(bootstrap)
+    check_limit(limit)
     dataset = open_dataset(data, split)
     writers.refuse_inputs_as_outputs((), (plot, scores), dataset.folders)  # the images being evaluated
     for target in (plot, scores):
@@ -296,6 +349,14 @@ def run_eval(
     counts = dataset.counts
     say(f"data: {dataset.root} split={dataset.split or '(none)'}: df {counts['df']}, real {counts['real']} "
          f"({len(dataset.paths)} images)")
+    whole = len(dataset.paths)
+    dataset = limit_dataset(dataset, limit, seed)
+    if dataset.drawn is not None:
+        counts = dataset.counts
+        say(f"subset: {subset_note(dataset.drawn)}: df {counts['df']}, real {counts['real']}, whole videos per class "
+            "and method folder")
+    elif limit is not None:
+        say(f"--limit {limit} is not under the split's {whole} images: evaluating the whole split")
     loaded = resolve(arch, model or "df", weights, runtime)
     say(f"model: {writers.model_label(loaded.describe(), loaded.legacy)}")
     report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty(),  # no bar in logs

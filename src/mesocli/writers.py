@@ -399,6 +399,7 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
     diagram of its calibration beside it, atomically (``replace``: as :func:`atomic_path`)."""
     from sklearn.metrics import roc_curve
 
+    from mesocli.evaluate import subset_note
     from mesocli.thirdparty import MATPLOTLIB, their_deprecations
 
     with their_deprecations(*MATPLOTLIB):
@@ -420,12 +421,17 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
         ax.scatter([op_fpr], [op_tpr], color="red", zorder=3,
                    label=f"p_fake ≥ {report.threshold:g}: acc {report.accuracy:.3f}")
         split = report.data["split"] or Path(report.data["root"]).name
+        drawn = report.data.get("subset")
+        size = (f"subset: {drawn['images']} of {drawn['of_images']} images" if drawn
+                else f"{report.data['images']} images")
         ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake called fake)",
-               title=f"ROC on {_literal(split)} ({report.data['images']} images)", xlim=(0, 1), ylim=(0, 1.01))
+               title=f"ROC on {_literal(split)} ({size})", xlim=(0, 1), ylim=(0, 1.01))
         ax.set_aspect("equal")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
         _plot_reliability(reliability, report)
+        if drawn:  # over both panels: a subset's figure is never taken for the whole split's
+            fig.suptitle(_literal(f"subset: {subset_note(drawn)}, not the whole split"), fontsize=10, color="firebrick")
         fig.tight_layout()
         suffix = Path(target).suffix
         try:
@@ -472,6 +478,8 @@ def eval_table(report: EvalReport) -> Any:
     method folders, the weights) come from the disk."""
     from rich.table import Table
 
+    from mesocli.evaluate import subset_note
+
     data, c, ci = report.data, report.confusion, report.intervals
     split = data["split"] or "(single split)"
     title = f"{report.model['name']} ({report.model['arch']}) on {data['root']} {split}"
@@ -483,6 +491,8 @@ def eval_table(report: EvalReport) -> Any:
     table.add_column("note", style="dim", overflow="fold")
     rows = [
         ("images", f"{data['images']}", "", f"df {data['df']}, real {data['real']}, skipped {data['skipped']}"),
+        *([("subset", f"{drawn['images']} of {drawn['of_images']}", "", f"{subset_note(drawn)}: not the whole "
+            "split")] if (drawn := data.get("subset")) else []),
         ("accuracy", f"{report.accuracy:.4f}", _interval(ci, "accuracy"), f"fake when p_fake ≥ {report.threshold:g}"),
         ("accuracy df", f"{report.accuracy_df:.4f}", _interval(ci, "accuracy_df"), "fakes called fake"),
         ("accuracy real", f"{report.accuracy_real:.4f}", _interval(ci, "accuracy_real"), "reals called real"),
