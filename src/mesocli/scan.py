@@ -43,7 +43,8 @@ class ScanObserver(Protocol):
 
     def sampled(self, key: int, frame: int, time: float, faces: int) -> None: ...
 
-    def scored(self, key: int, frame: int, time: float, track: int | None, crop: Any, p_fake: float) -> None: ...
+    def scored(self, key: int, frame: int, time: float, track: int | None, crop: Any, p_fake: float,
+               detectors: dict[str, float] | None = None) -> None: ...
 
 
 @dataclass
@@ -253,7 +254,7 @@ def scan_inputs(
             if by_detector:
                 face.detectors = {name: float(scores[number]) for name, scores in by_detector.items()}
             if observer is not None:
-                observer.scored(job.key, face.frame, face.time, face.track, crop, face.p_fake)
+                observer.scored(job.key, face.frame, face.time, face.track, crop, face.p_fake, face.detectors)
             job.pending -= 1
             job.finished = max(job.finished, now)
         batch.clear()
