@@ -56,11 +56,13 @@ def console(**settings: Any) -> Any:
     return made
 
 
-def needed_width(renderable: Any) -> int:
-    """The fewest columns ``renderable`` (a rich Table) takes without cutting a cell short or leaving one out."""
+def needed_width(renderable: Any, whole: bool = False) -> int:
+    """The fewest columns ``renderable`` (a rich Table) takes without cutting a cell short or leaving one out;
+    ``whole``: without folding any cell either (its natural width)."""
     from rich.console import Console
 
-    return Console(width=1 << 16).measure(renderable).minimum
+    measured = Console(width=1 << 16).measure(renderable)
+    return measured.maximum if whole else measured.minimum
 
 
 class Writer(Protocol):
