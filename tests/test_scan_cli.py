@@ -66,8 +66,22 @@ def test_jsonl_is_the_default_on_a_pipe_and_follows_the_schema(scan, faces: list
         assert item["path"] == str(path) and item["status"] == "ok" and item["type"] == "image"
         assert item["frames"] == {"sampled": 1, "with_face": 1}
         assert item["model"]["name"] == "meso4_test" and len(item["model"]["weights_sha256"]) == 64
-        assert item["settings"] == {"mesocli": __version__, "runtime": "onnx", "detector": "none",  # provenance
-                                    "sampling": {"mode": "frames", "value": 30}, "smooth": 5}
+        # provenance; a still image has no frames to sample and no timeline to smooth
+        assert item["settings"] == {"mesocli": __version__, "runtime": "onnx", "detector": "none",
+                                    "sampling": None, "smooth": None}
+
+
+def test_an_image_row_says_no_frame_sampling_a_video_row_does(scan, faces: list[Path], kit: MediaKit) -> None:
+    """An image's row said ``settings.sampling {"mode": "frames", "value": 30}`` (and a smoothing window), which
+    nothing was sampled or smoothed with; now both are null there, as its aggregation, and set for a video."""
+    result = scan("--every", "3", "--smooth", "3", "--format", "json", faces[0], kit.face_video)
+    assert result.code == 0, result.err
+    image, video = json.loads(result.out)
+    for item in (image, video):
+        check_schema(item)
+    assert (image["type"], image["aggregation"], image["settings"]["sampling"], image["settings"]["smooth"]) == (
+        "image", None, None, None)
+    assert video["settings"]["sampling"] == {"mode": "every", "value": 3} and video["settings"]["smooth"] == 3
 
 
 def test_json_is_one_list_document(scan, faces: list[Path], tmp_path: Path) -> None:
