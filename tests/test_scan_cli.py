@@ -125,6 +125,29 @@ def test_table_lists_path_verdict_and_frames(scan, faces: list[Path]) -> None:
     assert "1 input: 1 fake" in result.out
 
 
+def test_all_faces_table_says_which_track_a_verdict_rests_on(run_cli: RunCli, own_weights: Path,
+                                                              kit: MediaKit) -> None:
+    """With --all-faces a verdict is its most-fake track's: a real clip was called fake on a 6-frame track of
+    someone else, and only the JSON ``faces`` showed it. The table now says which track, of how many, and its
+    frames; the default table (one face per input) stays as narrow as it was."""
+    common = ("scan", "--weights", own_weights, "--frames", "6", kit.two_face_video, kit.face_video)
+    code, out, err = run_cli(*common, "--all-faces", "--format", "json", "-q")
+    assert code == 0, err
+    two, one = json.loads(out)
+    assert len(two["faces"]) == 2 and len(one["faces"]) == 1
+    top = max(two["faces"], key=lambda t: t["p_fake"])
+    code, table, err = run_cli(*common, "--all-faces", "--format", "table", "-q")
+    assert code == 0, err
+    assert "verdict from" in table.splitlines()[0]
+    row = next(line for line in table.splitlines() if "two_faces.mp4" in line)
+    assert f"track {top['track']}, {top['frames']} frames (of 2 tracks)" in row
+    row = next(line for line in table.splitlines() if "face.mp4" in line and "two_faces" not in line)
+    assert f"track 0, {one['faces'][0]['frames']} frames" in row and "(of" not in row
+    code, plain, err = run_cli(*common, "--format", "table", "-q")
+    assert code == 0 and "verdict from" not in plain and "track" not in plain
+    assert max(map(len, plain.splitlines())) < max(map(len, table.splitlines()))
+
+
 def test_control_characters_in_names_reach_no_terminal(scan, run_cli: RunCli, faces: list[Path],
                                                         tmp_path: Path) -> None:
     # an untrusted file name that moves the cursor up and erases a line: it could hide another input's row
