@@ -76,3 +76,51 @@ def test_any_table_shows_the_detectors_and_any_refuses_weights(
     assert [pair.split("=")[0] for pair in row["model_weights_sha256"].split(" ")] == ["df", "f2f"]
     code, out, err = run_cli("scan", kit.face_video, "--model", "any", "--weights", own_weights, "-q")
     assert code == 2 and "--model any uses the bundled detectors" in err
+
+
+def test_each_heatmap_is_drawn_by_the_detector_that_flagged_the_face(bundle: Path) -> None:
+    """The maps of a --model any scan were all drawn by df, also for a face only another detector flagged:
+    its 'most fake' map then showed df's (empty) evidence. Now each face's map is drawn by the detector
+    whose p_fake is the face's combined score, and says so."""
+    from media import face_crop
+
+    from mesocli.evidence import EvidenceCollector
+    from mesocli.explain import GradCam, face_panel, png_bytes
+    from mesocli.report import explain_faces
+    from mesocli.weights import load_weights
+
+    crop = np.asarray(face_crop(256).convert("RGB"))
+    cams = {name: GradCam(load_weights(bundle / f"meso4_{name}.weights.h5").model) for name in ("df", "f2f")}
+    collector = EvidenceCollector(top=1)
+    collector.started(0, "clip.mp4")
+    collector.sampled(0, 0, 0.0, 1)
+    collector.sampled(0, 1, 0.5, 1)
+    collector.scored(0, 0, 0.0, None, crop, 0.8, {"df": 0.1, "f2f": 0.8})  # only f2f says fake
+    collector.scored(0, 1, 0.5, None, crop, 0.3, {"df": 0.3, "f2f": 0.2})  # df's score is the combined one
+    fakest, realest = explain_faces(cams.get, collector.take("clip.mp4"), "video", 0.5)
+    assert (fakest.detector, fakest.target, realest.detector, realest.target) == ("f2f", "fake", "df", "real")
+    assert fakest.caption.endswith("· f2f map") and fakest.file_name(1, "video").endswith("_f2f.png")
+    for image, name in ((fakest, "f2f"), (realest, "df")):
+        (drawn,) = cams[name].explain([crop], target=image.target)
+        assert image.png == png_bytes(face_panel(crop, drawn, image.caption))
+
+
+def test_scan_any_names_the_detector_of_each_heatmap(bundled: Path, kit: MediaKit, run_cli: RunCli,
+                                                     tmp_path: Path) -> None:
+    """``scan --model any --explain`` files and the report say which detector drew each map: the one whose
+    p_fake is that face's combined score (as --detail's per-frame detectors show)."""
+    from mesocli.report_html import HEATMAP_FILE
+
+    out_dir, report = tmp_path / "maps", tmp_path / "report.html"
+    code, out, err = run_cli("scan", kit.face_video, "--model", "any", "--frames", "4", "--detail", "--format",
+                             "json", "--explain", out_dir, "--explain-top", "2", "--report", report, "-q")
+    assert code == 0, err
+    frames = {f["frame"]: f["detectors"] for f in json.loads(out)[0]["scores"]}
+    files = sorted((out_dir / "face").iterdir())
+    assert len(files) == 4
+    for file in files:
+        assert HEATMAP_FILE.fullmatch(file.name), file.name
+        frame, detector = int(file.stem.split("_frame")[1][:6]), file.stem.rsplit("_", 1)[1]
+        scores = frames[frame]
+        assert detector == max(scores, key=lambda name: scores[name])
+    assert "Grad-CAM of the detector whose p_fake is the face" in report.read_text(encoding="utf-8")

@@ -122,6 +122,27 @@ def test_help_shows_the_choices_of_every_option_that_has_them(run_cli: RunCli,
             assert metavar in line and "<str>" not in line, (command, line)
 
 
+def test_help_shows_what_kind_of_value_each_option_takes(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``export --out <str>``, ``scan --address <str>``, ``train --select <str>`` (whose choices are fixed), ...:
+    a bare type where the help could say what is given (a file, a folder, HOST:PORT, the choices). No option of
+    any command shows ``<str>`` now, and files and folders are named as such."""
+    monkeypatch.setenv("COLUMNS", "250")
+    expected = {"scan": {"--address": "HOST:PORT", "--output": "FILE", "--weights": "FILE"},
+                "export": {"--out": "FILE|DIR"},
+                "eval": {"--data": "ROOT", "--split": "NAME", "--weights": "FILE"},
+                "explain": {"--out": "DIR", "--weights": "FILE"},
+                "extract": {"--label": "<df|real>[/METHOD]", "--split": "NAME"},
+                "train": {"--select": "<accuracy|auc|loss>", "--split": "NAME", "--out": "DIR", "--mix": "FILE",
+                          "--init-weights": "FILE", "--resume": "DIR"}}
+    for command in ("scan", "eval", "explain", "export", "extract", "train", "models"):
+        lines = run_cli(command, "--help").out.splitlines()
+        options = [line for line in lines if re.match(r"│\s+(\*\s+)?-", line)]
+        assert options and not [line for line in options if "<str>" in line], (command, options)
+        for option, metavar in expected.get(command, {}).items():
+            line = next(line for line in options if re.match(rf"│\s+(\*\s+)?{option}\s", line))
+            assert re.search(rf"\s{re.escape(metavar)}\s", line) and "<path>" not in line, (command, line)
+
+
 def test_scan_and_explain_help_say_what_p_fake_and_target_are(run_cli: RunCli,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """``scan --help`` said "status ok (with p_fake and a verdict)" without saying what p_fake is; ``explain --help``

@@ -508,3 +508,18 @@ def test_calibration_counts_do_not_sit_on_the_curve(grey_model: LoadedModel, tmp
         box = text.get_window_extent(renderer)
         assert not path.intersects_bbox(box, filled=False), text.get_text()
         assert box.y0 >= frame.y1 - 1, text.get_text()  # above the plotting area: clear of bars and legend
+
+
+def test_eval_table_in_a_pipe_is_as_wide_as_it_needs(own_weights: Path, scored_root: Path, run_cli: RunCli,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piped or redirected, eval's table was 80 columns wide and its note column wrapped over several lines.
+    Now, as scan's table in a file, it takes the width its cells need: each note on its row's one line."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, err = run_cli("eval", "--data", scored_root, "--weights", own_weights, "-q")
+    assert code == 0, err
+    lines = out.splitlines()
+    calibration = next(line for line in lines if line.lstrip("│ ").startswith("ECE"))
+    assert "fakes among faces so scored); Brier" in calibration
+    assert any("bootstrap resamples of the" in line and "of each class; video accuracy: Wilson" in line
+               for line in lines), out
+    assert max(map(len, lines)) < 200  # its own width, not padded out

@@ -66,8 +66,22 @@ def test_jsonl_is_the_default_on_a_pipe_and_follows_the_schema(scan, faces: list
         assert item["path"] == str(path) and item["status"] == "ok" and item["type"] == "image"
         assert item["frames"] == {"sampled": 1, "with_face": 1}
         assert item["model"]["name"] == "meso4_test" and len(item["model"]["weights_sha256"]) == 64
-        assert item["settings"] == {"mesocli": __version__, "runtime": "onnx", "detector": "none",  # provenance
-                                    "sampling": {"mode": "frames", "value": 30}, "smooth": 5}
+        # provenance; a still image has no frames to sample and no timeline to smooth
+        assert item["settings"] == {"mesocli": __version__, "runtime": "onnx", "detector": "none",
+                                    "sampling": None, "smooth": None}
+
+
+def test_an_image_row_says_no_frame_sampling_a_video_row_does(scan, faces: list[Path], kit: MediaKit) -> None:
+    """An image's row said ``settings.sampling {"mode": "frames", "value": 30}`` (and a smoothing window), which
+    nothing was sampled or smoothed with; now both are null there, as its aggregation, and set for a video."""
+    result = scan("--every", "3", "--smooth", "3", "--format", "json", faces[0], kit.face_video)
+    assert result.code == 0, result.err
+    image, video = json.loads(result.out)
+    for item in (image, video):
+        check_schema(item)
+    assert (image["type"], image["aggregation"], image["settings"]["sampling"], image["settings"]["smooth"]) == (
+        "image", None, None, None)
+    assert video["settings"]["sampling"] == {"mode": "every", "value": 3} and video["settings"]["smooth"] == 3
 
 
 def test_json_is_one_list_document(scan, faces: list[Path], tmp_path: Path) -> None:
@@ -109,6 +123,29 @@ def test_table_lists_path_verdict_and_frames(scan, faces: list[Path]) -> None:
     assert result.code == 0
     assert faces[0].name in result.out and "fake" in result.out and "1/1" in result.out
     assert "1 input: 1 fake" in result.out
+
+
+def test_all_faces_table_says_which_track_a_verdict_rests_on(run_cli: RunCli, own_weights: Path,
+                                                              kit: MediaKit) -> None:
+    """With --all-faces a verdict is its most-fake track's: a real clip was called fake on a 6-frame track of
+    someone else, and only the JSON ``faces`` showed it. The table now says which track, of how many, and its
+    frames; the default table (one face per input) stays as narrow as it was."""
+    common = ("scan", "--weights", own_weights, "--frames", "6", kit.two_face_video, kit.face_video)
+    code, out, err = run_cli(*common, "--all-faces", "--format", "json", "-q")
+    assert code == 0, err
+    two, one = json.loads(out)
+    assert len(two["faces"]) == 2 and len(one["faces"]) == 1
+    top = max(two["faces"], key=lambda t: t["p_fake"])
+    code, table, err = run_cli(*common, "--all-faces", "--format", "table", "-q")
+    assert code == 0, err
+    assert "verdict from" in table.splitlines()[0]
+    row = next(line for line in table.splitlines() if "two_faces.mp4" in line)
+    assert f"track {top['track']}, {top['frames']} frames (of 2 tracks)" in row
+    row = next(line for line in table.splitlines() if "face.mp4" in line and "two_faces" not in line)
+    assert f"track 0, {one['faces'][0]['frames']} frames" in row and "(of" not in row
+    code, plain, err = run_cli(*common, "--format", "table", "-q")
+    assert code == 0 and "verdict from" not in plain and "track" not in plain
+    assert max(map(len, plain.splitlines())) < max(map(len, table.splitlines()))
 
 
 def test_control_characters_in_names_reach_no_terminal(scan, run_cli: RunCli, faces: list[Path],

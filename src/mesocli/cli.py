@@ -91,9 +91,9 @@ def train(
     data: Arg(list[Path] | None, "Dataset roots: ROOT/<split>/{df,real}/; several are mixed with equal loss shares.",
               "[DATA]...") = None,
     mix: Opt(Path | None, "Mixing file (JSON) of sources: root, split, methods, every, weight, heldout, runs "
-             "(docs/training.md).") = None,
-    out: Opt(Path | None, "Run folder for checkpoints, logs and best weights.") = None,
-    split: Opt(str, "Split to train on.") = "train",
+             "(docs/training.md).", metavar="FILE") = None,
+    out: Opt(Path | None, "Run folder for checkpoints, logs and best weights.", metavar="DIR") = None,
+    split: Opt(str, "Split to train on.", metavar="NAME") = "train",
     arch: Opt(Arch, "Network to train.") = Arch.meso4,
     model: Opt(Manipulation, "Manipulation label for the model card.") = Manipulation.df,
     epochs: Opt(int, "Maximum number of epochs.") = 30,
@@ -115,13 +115,15 @@ def train(
     = True,
     degrade_prob: Opt(float, "Per face, each of JPEG re-compression, blur and noise with this probability.") = 0.0,
     init_weights: Opt(Path | None, "Start from these weights (any file of the same network) instead of a random "
-                      "init.") = None,
-    select: Opt(str, "Held-out figure that picks the best epoch: accuracy, auc or loss.") = "accuracy",
+                      "init.", metavar="FILE") = None,
+    select: Opt(str, "Held-out figure that picks the best epoch: accuracy, auc or loss.",
+                metavar="<accuracy|auc|loss>") = "accuracy",
     freeze_blocks: Opt(int, "Keep the first N of the 4 feature blocks as they start (with --init-weights).") = 0,
     label_smoothing: Opt(float, "Train towards y (1 - e) + e / 2 instead of 0 / 1 (0 = paper).") = 0.0,
     jit: Opt(bool, "XLA-compile the training step.", "--jit/--no-jit") = False,
     limit: Opt(int | None, "Use only N images (quick trials).") = None,
-    resume: Opt(Path | None, "Continue the run in this folder; with --epochs / --patience, to a new plan.") = None,
+    resume: Opt(Path | None, "Continue the run in this folder; with --epochs / --patience, to a new plan.",
+                metavar="DIR") = None,
     force: Force("Start over in an --out folder that holds a run.") = False,
     quiet: Quiet = False,
 ) -> None:
@@ -159,9 +161,9 @@ def train(
 
 @command("eval")
 def evaluate(
-    data: Opt(Path | None, "Dataset root: ROOT/<split>/{df,real}/ or ROOT/{df,real}/ (default: $MESOCLI_DATA).")
-    = None,
-    split: Opt(str, "Split to evaluate (ignored when ROOT holds df/ and real/).") = "validation",
+    data: Opt(Path | None, "Dataset root: ROOT/<split>/{df,real}/ or ROOT/{df,real}/ (default: $MESOCLI_DATA).",
+              metavar="ROOT") = None,
+    split: Opt(str, "Split to evaluate (ignored when ROOT holds df/ and real/).", metavar="NAME") = "validation",
     arch: ScoringArchOption = None,
     model: Opt(Detector | None, "Bundled detector: df (default), f2f, fs, or any (scored by the largest p_fake).")
     = None,
@@ -202,7 +204,7 @@ def export(
     sources: Arg(list[Path] | None, "Weights files: mesocli's .weights.h5 or the authors' .h5.", "WEIGHTS...") = None,
     fmt: Format("onnx, savedmodel or tflite.", ExportFormat) = ExportFormat.onnx,
     out: Opt(str | None, "Output file (one source) or folder (several, or ending with /); default: beside the source.",
-             "--out", "-o") = None,
+             "--out", "-o", metavar="FILE|DIR") = None,
     bundled: Opt(bool, "Export every bundled weights file to ONNX.", "--bundled") = False,
     check: Opt(bool, "With --bundled: only check each export is fresh.", "--check") = False,
     verify: Opt(bool, "Compare p_fake with the Keras model on 8 random test images (loads TensorFlow).",
@@ -231,8 +233,9 @@ def extract(
                    "instead).", "--all-faces") = False,
     layout: Opt(str, "video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.",
                 metavar="<video|dataset>") = "video",
-    label: Opt(str | None, "--layout dataset: df or real, optionally /METHOD (df/Face2Face).") = None,
-    split: Opt(str | None, "--layout dataset: split folder, e.g. train.") = None,
+    label: Opt(str | None, "--layout dataset: df or real, optionally /METHOD (df/Face2Face).",
+               metavar="<df|real>[/METHOD]") = None,
+    split: Opt(str | None, "--layout dataset: split folder, e.g. train.", metavar="NAME") = None,
     quality: Opt(int, "JPEG quality of the crops.") = 95,
     workers: Opt(int | None, "Inputs processed in parallel (default: all cores).") = None,
     hash_inputs: Opt(bool, "Record each input's SHA-256 in the manifest (sha256), and on a re-run redo an input "
@@ -270,7 +273,7 @@ def extract(
 @command("explain", quiet_interrupt=True)
 def explain_command(
     faces: Arg(list[Path], "Aligned face crops (images) or folders of them.", "FACES..."),
-    out: Opt(Path, "Folder for the heatmaps: OUT/<face>.png.", show_default=False),
+    out: Opt(Path, "Folder for the heatmaps: OUT/<face>.png.", show_default=False, metavar="DIR"),
     model: OneModelOption = None,
     arch: ArchOption = None,
     weights: KerasWeightsOption = None,
@@ -335,7 +338,7 @@ def scan(
                      "only.", "--hash/--no-hash") = True,
     fmt: Format("table, json, jsonl or csv (default: table on a terminal, else jsonl; with --output, by its "
                 "suffix).", str | None, show_default=False, choices="table|json|jsonl|csv") = None,
-    output: Opt(Path | None, "Write results to FILE, atomically.", "--output", "-o") = None,
+    output: Opt(Path | None, "Write results to FILE, atomically.", "--output", "-o", metavar="FILE") = None,
     force: Force("Replace an existing --output or --report file; write into a non-empty --explain folder.") = False,
     fail_on_fake: Opt(bool, "Exit 1 when a verdict is fake.", "--fail-on-fake") = False,
     batch_size: Opt(int, "Faces per network batch.") = 32,
@@ -344,7 +347,7 @@ def scan(
     engine: Opt(str, "local (this machine) or ray (a pool of Ray workers, see docs/scale.md).",
                 metavar="<local|ray>") = "local",
     address: Opt(str | None, "--engine ray: cluster to join (auto, HOST:PORT, ray://HOST:PORT); default "
-                 "$RAY_ADDRESS, else a local Ray.") = None,
+                 "$RAY_ADDRESS, else a local Ray.", metavar="HOST:PORT") = None,
     workers: Opt(int | None, "Processes (local) or Ray workers, one loaded model each (default: all cores).") = None,
     resume: Opt(bool, "Append to the --output JSON Lines file, skipping the inputs it already holds.", "--resume")
     = False,

@@ -121,15 +121,18 @@ def echo(text: str, nl: bool = True) -> None:
 
 def show(view: Any) -> None:
     """Print text as it is, rich renderables (a table, or a list of them) through rich: each at least as wide as
-    it needs (a terminal narrower than a table wraps its lines; no column is cut short or left out)."""
+    it needs (a terminal narrower than a table wraps its lines; no column is cut short or left out). In a file
+    or a pipe a table takes its full width, no cell folded (as scan's table there)."""
     if isinstance(view, str):
         echo(view)
         return
     from mesocli.writers import console, needed_width
 
     width = console().width
+    terminal = sys.stdout.isatty()
     for item in view if isinstance(view, list) else [view]:
-        console(width=width if isinstance(item, str) else max(width, needed_width(item))).print(item)
+        wide = width if isinstance(item, str) else max(width, needed_width(item, whole=not terminal))
+        console(width=wide).print(item)
 
 
 def _json_escape(error: UnicodeError) -> tuple[str, int]:

@@ -70,7 +70,7 @@ ModelOption = Annotated[
 ]
 WeightsOption = Annotated[
     Path | None, typer.Option("--weights", help="Any weights file: mesocli's .weights.h5, the authors' Keras 2 .h5, or "
-                               "an .onnx written by mesocli export.")
+                               "an .onnx written by mesocli export.", metavar="FILE")
 ]
 OneModelOption = Annotated[
     Manipulation | None,
@@ -79,7 +79,7 @@ OneModelOption = Annotated[
 ]
 KerasWeightsOption = Annotated[
     Path | None, typer.Option("--weights", help="A weights file: mesocli's .weights.h5 or the authors' Keras 2 .h5 "
-                               "(not an exported .onnx: it holds no Keras weights).")
+                               "(not an exported .onnx: it holds no Keras weights).", metavar="FILE")
 ]
 RuntimeOption = Annotated[
     Runtime,

@@ -26,6 +26,7 @@ class FaceSample:
     time: float
     track: int | None
     p_fake: float
+    detector: str | None = None  # --model any: the detector whose p_fake is the face's (combined) score
 
 
 @dataclass
@@ -75,6 +76,11 @@ class InputEvidence:
         return [("most fake", k) for k in fakest] + [("most real", k) for k in realest[::-1] if id(k) not in seen]
 
 
+def deciding(detectors: dict[str, float] | None) -> str | None:
+    """The detector whose p_fake is the combined score (the largest; on a tie the first), or None."""
+    return max(detectors, key=lambda name: detectors[name]) if detectors else None
+
+
 class EvidenceCollector:
     """Observer for :func:`mesocli.scan.scan_inputs`; :meth:`take` hands over each input's evidence.
 
@@ -92,8 +98,10 @@ class EvidenceCollector:
     def sampled(self, key: int, frame: int, time: float, faces: int) -> None:
         self._inputs[key].sampled.append((int(frame), float(time), int(faces)))
 
-    def scored(self, key: int, frame: int, time: float, track: int | None, crop: np.ndarray, p_fake: float) -> None:
-        self._inputs[key].add_face(FaceSample(int(frame), float(time), track, float(p_fake)), crop)
+    def scored(self, key: int, frame: int, time: float, track: int | None, crop: np.ndarray, p_fake: float,
+               detectors: dict[str, float] | None = None) -> None:
+        self._inputs[key].add_face(FaceSample(int(frame), float(time), track, float(p_fake), deciding(detectors)),
+                                   crop)
 
     def take(self, path: str) -> InputEvidence | None:
         """The evidence of the oldest input not yet taken, if its path is ``path`` (else None)."""

@@ -193,8 +193,9 @@ def png_bytes(image: Image.Image) -> bytes:
 
 
 def caption_for(p_fake: float, frame: int | None = None, time: float | None = None, track: int | None = None,
-                kind: str | None = "video") -> str:
-    """``p_fake 0.931 · frame 120 · 4.00 s · track 1`` (only the parts that apply)."""
+                kind: str | None = "video", detector: str | None = None) -> str:
+    """``p_fake 0.931 · frame 120 · 4.00 s · track 1 · fs map`` (only the parts that apply; the detector
+    that drew the map with ``--model any``)."""
     shown = "<0.001" if p_fake < 0.001 else ">0.999" if p_fake > 0.999 else f"{p_fake:.3f}"
     parts = [f"p_fake {shown}"]
     if kind == "video" and frame is not None:
@@ -203,6 +204,8 @@ def caption_for(p_fake: float, frame: int | None = None, time: float | None = No
             parts.append(f"{time:.2f} s")
     if track is not None:
         parts.append(f"track {track}")
+    if detector is not None:
+        parts.append(f"{detector} map")
     return " · ".join(parts)
 
 

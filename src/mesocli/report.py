@@ -125,23 +125,36 @@ def timeline_png(result: dict[str, Any], evidence: InputEvidence | None, smooth:
 
 
 def explain_faces(gradcam: Any, evidence: InputEvidence, kind: str | None, threshold: float) -> list[FaceImage]:
-    """Heatmap panels of the input's most-fake then most-real faces (see :meth:`InputEvidence.extremes`)."""
+    """Heatmap panels of the input's most-fake then most-real faces (see :meth:`InputEvidence.extremes`).
+
+    ``gradcam``: a :class:`mesocli.explain.GradCam`, or (``--model any``) a callable giving the GradCam of
+    a detector by name: each face's map is then drawn by the detector whose p_fake is the face's score."""
     from mesocli.explain import caption_for, face_panel, png_bytes
 
     kept = evidence.extremes()
     if not kept:
         return []
-    # the class the scan decided for each face, also when another network drew the map (--model any,
-    # --arch ensemble): the map shows that network's evidence for the decided class
+    # the class the scan decided for each face, also when another network drew the map (--arch ensemble):
+    # the map shows that network's evidence for the decided class
     targets = [aggregate.verdict(face.sample.p_fake, threshold) for _, face in kept]
-    explanations = gradcam.explain([k.crop for _, k in kept], target=targets, threshold=threshold)
+    explanations: list[Any] = [None] * len(kept)
+    by_detector: dict[str | None, list[int]] = {}
+    for number, (_, face) in enumerate(kept):
+        by_detector.setdefault(face.sample.detector if callable(gradcam) else None, []).append(number)
+    for detector, numbers in by_detector.items():
+        cam = gradcam(detector) if callable(gradcam) else gradcam
+        found = cam.explain([kept[n][1].crop for n in numbers], target=[targets[n] for n in numbers],
+                            threshold=threshold)
+        for number, explanation in zip(numbers, found, strict=True):
+            explanations[number] = explanation
     images = []
     for (group, face), explanation in zip(kept, explanations, strict=True):
         s = face.sample
-        caption = caption_for(s.p_fake, s.frame, s.time, s.track, kind)
+        detector = s.detector if callable(gradcam) else None
+        caption = caption_for(s.p_fake, s.frame, s.time, s.track, kind, detector)
         panel = face_panel(face.crop, explanation, caption)
         images.append(FaceImage(png_bytes(panel), caption, s.p_fake, s.frame, s.time, s.track, explanation.target,
-                                group))
+                                group, detector))
     return images
 
 
@@ -163,7 +176,7 @@ class Explainer:
                  meta: dict[str, Any] | None = None, force: bool = False) -> None:
         if top < 0:
             raise UsageError("--explain-top must be 0 or more")
-        self.model = model  # a Keras model, or a callable returning one
+        self.model = model  # a Keras model, a callable returning one, or (--model any) a dict of such per detector
         self.explain_dir = explain_dir
         self.report = report
         self.top = top
@@ -172,7 +185,7 @@ class Explainer:
         self.meta = meta or {}
         self.observer = EvidenceCollector(top)
         self.entries: list[ReportEntry] = []
-        self._gradcam: Any = None
+        self._gradcams: dict[str | None, Any] = {}
         self._names: set[str] = set()
         self.force = force
         self._added: list[Path] = []  # files this run created (not replaced), then folders it made, innermost first
@@ -194,12 +207,19 @@ class Explainer:
                 folder.rmdir()
 
     def _cam(self) -> Any:
-        if self._gradcam is None:
+        """The GradCam of the model, or with a model per detector a callable giving each one's (made once)."""
+        if isinstance(self.model, dict):
+            return self._cam_of
+        return self._cam_of(None)
+
+    def _cam_of(self, detector: str | None) -> Any:
+        if detector not in self._gradcams:
             from mesocli.explain import GradCam
 
-            model = self.model() if callable(self.model) and not hasattr(self.model, "layers") else self.model
-            self._gradcam = GradCam(model)
-        return self._gradcam
+            model = self.model[detector] if isinstance(self.model, dict) else self.model
+            model = model() if callable(model) and not hasattr(model, "layers") else model
+            self._gradcams[detector] = GradCam(model)
+        return self._gradcams[detector]
 
     def add(self, result: Any) -> ReportEntry:
         """Explain one scan result (a ScanResult or its dict); return what the report will show of it."""

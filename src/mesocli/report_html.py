@@ -59,18 +59,23 @@ class FaceImage:
     track: int | None
     target: str
     group: str = "most fake"  # or "most real"
+    detector: str | None = None  # --model any: the detector that drew the map (the one whose score is p_fake)
 
     def file_name(self, rank: int, kind: str | None) -> str:
-        """``01_pfake0.931_frame000120.png`` (frame only for videos, track when known)."""
+        """``01_pfake0.931_frame000120_track1_fs.png`` (frame only for videos, track when known, the
+        detector with ``--model any``)."""
         name = f"{rank:02d}_pfake{self.p_fake:.3f}"
         if kind == "video":
             name += f"_frame{self.frame:06d}"
         if self.track is not None:
             name += f"_track{self.track}"
+        if self.detector is not None:
+            name += f"_{self.detector}"
         return name + ".png"
 
 
-HEATMAP_FILE = re.compile(r"\d{2,}_pfake\d\.\d{3}(_frame\d{6,})?(_track\d+)?\.png")  # names file_name gives
+# the names file_name gives
+HEATMAP_FILE = re.compile(r"\d{2,}_pfake\d\.\d{3}(_frame\d{6,})?(_track\d+)?(_[a-z][a-z0-9]*)?\.png")
 
 
 @dataclass

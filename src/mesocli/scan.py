@@ -43,7 +43,8 @@ class ScanObserver(Protocol):
 
     def sampled(self, key: int, frame: int, time: float, faces: int) -> None: ...
 
-    def scored(self, key: int, frame: int, time: float, track: int | None, crop: Any, p_fake: float) -> None: ...
+    def scored(self, key: int, frame: int, time: float, track: int | None, crop: Any, p_fake: float,
+               detectors: dict[str, float] | None = None) -> None: ...
 
 
 @dataclass
@@ -180,7 +181,8 @@ class ScanResult:
 def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
     """What made a row besides its model, threshold and aggregation (the JSON ``settings`` object): the
     mesocli version, the runtime that ran the network (None when no model was loaded), the face
-    detector, the frame sampling and the timeline's smoothing window."""
+    detector, the frame sampling and the timeline's smoothing window (an image's row: both None, see
+    :func:`finalize`)."""
     from mesocli import __version__
     from mesocli.runtime import runtime_of
 
@@ -253,7 +255,7 @@ def scan_inputs(
             if by_detector:
                 face.detectors = {name: float(scores[number]) for name, scores in by_detector.items()}
             if observer is not None:
-                observer.scored(job.key, face.frame, face.time, face.track, crop, face.p_fake)
+                observer.scored(job.key, face.frame, face.time, face.track, crop, face.p_fake, face.detectors)
             job.pending -= 1
             job.finished = max(job.finished, now)
         batch.clear()
@@ -373,7 +375,9 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         faces=[] if options.all_faces else None,
         seconds=max(0.0, job.finished - job.started),
         warnings=list(job.warnings),
-        settings=settings,
+        # a still image: no frames sampled, no timeline smoothed (as it has no aggregation)
+        settings=settings if settings is None or job.kind != "image" else {**settings, "sampling": None,
+                                                                                 "smooth": None},
         sha256=None if job.error else job.sha256,
     )
     if options.detail:

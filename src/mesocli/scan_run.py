@@ -447,27 +447,33 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
 def _explain_with(explainer: Any, loaded: Any) -> None:
     """Point the explainer at the scan's model: Keras weights, loaded (with TensorFlow) at the first heatmap.
 
-    With ``model="any"`` the heatmaps are those of the first detector (df), with ``arch="ensemble"``
-    those of its Meso4 network; the report shows every detector's p_fake."""
+    With ``model="any"`` each face's map is drawn by the detector whose p_fake is the face's combined score
+    (the largest), with ``arch="ensemble"`` by the detector's Meso4 network; the report shows every
+    detector's p_fake."""
     from mesocli.detectors import DetectorSet, Ensemble
     from mesocli.runtime import runtime_of
     from mesocli.writers import model_label, weights_digests
 
     meta = {"model": model_label(loaded.describe()), "runtime": runtime_of(loaded),
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
-    heatmaps = loaded
+    drawers = dict(loaded.members) if isinstance(loaded, DetectorSet) else {None: loaded}
+    network = None
+    for name, drawer in drawers.items():
+        if isinstance(drawer, Ensemble):
+            network, drawers[name] = next(iter(drawer.members.items()))
     if isinstance(loaded, DetectorSet):
-        name, heatmaps = next(iter(loaded.members.items()))
-        meta["heatmaps"] = (f"Grad-CAM of the {name} detector; the p_fake in the captions is the combined score "
-                            "(the largest detector's)")
-    if isinstance(heatmaps, Ensemble):
-        network, heatmaps = next(iter(heatmaps.members.items()))
-        score = ("the combined score (the largest detector's)" if isinstance(loaded, DetectorSet)
-                 else "the ensemble's (the mean of both networks')")
-        meta["heatmaps"] = (f"Grad-CAM of {heatmaps.name}, the {network} half of the ensemble; the p_fake in the "
-                            f"captions is {score}")
-    if getattr(heatmaps, "origin", None) == "exported":  # an .onnx file as given: no Keras weights to explain
-        raise ParameterError("{report} and {explain} draw heatmaps with Keras: give the weights file {value} was "
-                             "exported from", value=heatmaps.weights_path)
-    explainer.model = lambda: heatmaps.model
+        of = f", drawn by its {network} network" if network else ""
+        meta["heatmaps"] = (f"Grad-CAM of the detector whose p_fake is the face's combined score (the largest), "
+                            f"named in the caption ({', '.join(drawers)}{of})")
+    elif network is not None:
+        meta["heatmaps"] = (f"Grad-CAM of {drawers[None].name}, the {network} half of the ensemble; the p_fake in "
+                            "the captions is the ensemble's (the mean of both networks')")
+    for drawer in drawers.values():
+        if getattr(drawer, "origin", None) == "exported":  # an .onnx file as given: no Keras weights to explain
+            raise ParameterError("{report} and {explain} draw heatmaps with Keras: give the weights file {value} "
+                                 "was exported from", value=drawer.weights_path)
+    if isinstance(loaded, DetectorSet):
+        explainer.model = {name: (lambda drawer=drawer: drawer.model) for name, drawer in drawers.items()}
+    else:
+        explainer.model = lambda: drawers[None].model
     explainer.meta = {**meta, **explainer.meta}

@@ -57,11 +57,13 @@ def console(**settings: Any) -> Any:
     return made
 
 
-def needed_width(renderable: Any) -> int:
-    """The fewest columns ``renderable`` (a rich Table) takes without cutting a cell short or leaving one out."""
+def needed_width(renderable: Any, whole: bool = False) -> int:
+    """The fewest columns ``renderable`` (a rich Table) takes without cutting a cell short or leaving one out;
+    ``whole``: without folding any cell either (its natural width)."""
     from rich.console import Console
 
-    return Console(width=1 << 16).measure(renderable).minimum
+    measured = Console(width=1 << 16).measure(renderable)
+    return measured.maximum if whole else measured.minimum
 
 
 class Writer(Protocol):
@@ -235,7 +237,8 @@ class CsvWriter:
 
 
 class TableWriter:
-    """A rich table (path, verdict, p_fake, frames with a face / sampled, status) and a summary line."""
+    """A rich table (path, verdict, p_fake, frames with a face / sampled, status; with ``--all-faces`` the track
+    each verdict rests on, with ``--model any`` each detector's p_fake) and a summary line."""
 
     def __init__(self, stream: IO[str], color: bool | None = None) -> None:
         self.stream = stream
@@ -266,6 +269,9 @@ class TableWriter:
         table.add_column("p_fake", justify="right")
         table.add_column("frames", justify="right")
         table.add_column("status", overflow="fold")
+        with_tracks = any(row.get("faces") is not None for row in self.rows)  # --all-faces
+        if with_tracks:
+            table.add_column("verdict from")
         with_detectors = any(row.get("detectors") for row in self.rows)  # --model any
         if with_detectors:
             table.add_column("detectors (p_fake)")
@@ -289,6 +295,8 @@ class TableWriter:
                 f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
                 escape(printable(status)),
             ]
+            if with_tracks:
+                cells.append(escape(verdict_source(row)))
             if with_detectors:
                 detectors = row.get("detectors") or {}
                 cells.append(" ".join(f"{name} {shown(item['p_fake'], row.get('threshold', 0.5))}"
@@ -298,6 +306,22 @@ class TableWriter:
         order = ("fake", "real", "no_face", "error")
         summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)
         out.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
+
+
+def verdict_source(row: dict[str, Any]) -> str:
+    """With ``--all-faces``, the track a row's verdict rests on (its most-fake one), its frames and, when there
+    are several, how many: ``track 2, 6 frames (of 3 tracks)``; an image's faces: ``face 1 (of 2 faces)``;
+    ``-`` without a track."""
+    tracks = row.get("faces") or []
+    if not tracks:
+        return "-"
+    top = max(tracks, key=lambda t: t.get("p_fake") or 0.0)  # the input's score (the first on a tie)
+    if row.get("type") == "image":
+        text, unit = f"face {top.get('track')}", "faces"
+    else:
+        frames = top.get("frames")
+        text, unit = f"track {top.get('track')}, {frames} frame{'s' if frames != 1 else ''}", "tracks"
+    return text + (f" (of {len(tracks)} {unit})" if len(tracks) > 1 else "")
 
 
 def refuse_existing(target: Path | str | None, force: bool, template: str = EXISTS, **values: object) -> None:
