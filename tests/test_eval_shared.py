@@ -3,7 +3,7 @@
 
 The validation split (7,104 images) is decoded once per session and shared by the tests here
 (~1 min). The FF++ test faces are extracted once per session from ``data/ffpp-c23/test`` the way
-``scripts/build_ffpp_faces.sh ... --frames 20`` does (48 clips, 20 frames each: ~1 min on 2 cores).
+``scripts/build_ffpp_faces.sh ... --frames 20`` does (36 clips, 20 frames each: ~1 min on 2 cores).
 Reference figures for the authors' Meso4_DF.h5 were measured by the data provider with the
 bilinear resize mesocli uses: accuracy 0.876 (df 0.960, real 0.819), AUC 0.970.
 """
@@ -55,7 +55,7 @@ def test_the_bundled_detectors_are_the_documented_ones() -> None:
 
 @pytest.fixture(scope="session")
 def ffpp_test_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[FolderDataset, DecodedImages]:
-    """Aligned faces of the 48 FF++ test clips (20 frames a clip), labelled by method folder."""
+    """Aligned faces of the 36 FF++ test clips (20 frames a clip), labelled by method folder."""
     from mesocli.extract import ExtractOptions, extract
     from mesocli.video import FrameSelection
 
