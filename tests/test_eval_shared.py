@@ -4,14 +4,20 @@
 The validation split (7,104 images) is decoded once per session and shared by the tests here
 (~1 min). The FF++ test faces are extracted once per session from ``data/ffpp-c23/test`` the way
 ``scripts/build_ffpp_faces.sh ... --frames 20`` does (36 clips, 20 frames each: ~1 min on 2 cores).
+Each bundled network scores those faces once per session: the ensembles and the interval test reuse the
+scores the per-card tests computed (``_scores_computed_once``).
 Reference figures for the authors' Meso4_DF.h5 were measured by the data provider with the
 bilinear resize mesocli uses: accuracy 0.876 (df 0.960, real 0.819), AUC 0.970.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from conftest import require_shared
 
@@ -19,6 +25,45 @@ from mesocli.datasets import DecodedImages, FolderDataset, decode_dataset, find_
 from mesocli.evaluate import evaluate
 from mesocli.runtime import resolve
 from mesocli.weights import bundled_cards, load_weights
+
+
+class _RememberedScores:
+    """An ONNX network's predictor that computes each batch of faces once per test session: the FF++ tests below
+    score the same faces with the same bundled networks (each card's figures, then the ensembles made of those
+    networks, then meso4_df's intervals), and a network gives the same scores to the same faces."""
+
+    scores: dict[tuple[str, str, str], np.ndarray] = {}  # (arch, weights sha256, faces digest) -> P(real)
+
+    def __init__(self, predictor: Any, arch: str, sha256: str) -> None:
+        self.predictor, self.arch, self.sha256 = predictor, arch, sha256
+
+    def p_real(self, faces: Any) -> np.ndarray:
+        batch = np.ascontiguousarray(faces, dtype=np.uint8)
+        key = (self.arch, self.sha256, f"{batch.shape}:{hashlib.blake2b(batch.data, digest_size=16).hexdigest()}")
+        if key not in self.scores:
+            self.scores[key] = self.predictor.p_real(batch)
+        return self.scores[key].copy()
+
+    def p_fake(self, faces: Any) -> np.ndarray:
+        return 1.0 - self.p_real(faces)  # as OnnxPredictor.p_fake
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _scores_computed_once() -> Iterator[None]:
+    """Every ONNX network's predictor (alone, or a member of an ensemble or set) remembers its scores."""
+    from mesocli import runtime
+
+    make_predictor = runtime.make_predictor
+
+    def remembering(loaded: Any, *args: Any, **options: Any) -> Any:
+        predictor = make_predictor(loaded, *args, **options)  # an ensemble's members come back through here
+        if isinstance(loaded, runtime.OnnxModel):
+            return _RememberedScores(predictor, loaded.arch, loaded.sha256)
+        return predictor
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime, "make_predictor", remembering)
+        yield
 
 
 @pytest.fixture(scope="session")

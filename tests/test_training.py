@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import RunCli
+from conftest import RunCli, write_bundle
 from PIL import Image
 
 from mesocli.cli_base import _sigterm_as_interrupt
@@ -136,6 +136,28 @@ def run_copy(uninterrupted: Path, tmp_path: Path) -> Path:
     run = tmp_path / "run"
     shutil.copytree(uninterrupted, run)
     return run
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished one-epoch run on the tiny data (trained once for the module; tests use :func:`one_epoch_copy`)."""
+    run = tmp_path_factory.mktemp("one-epoch")
+    assert start_run(config_for(tiny_data, 1), run, progress=False).finished
+    return run
+
+
+@pytest.fixture
+def one_epoch_copy(one_epoch: Path, tiny_data: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """(data, run): private copies of the tiny data and of :func:`one_epoch`'s run, the copy's config.json
+    pointing at the copied data: as ``start_run(config_for(data, 1), run)`` on a private dataset leaves them
+    (the run's split and data hashes hold paths relative to the data's root), for tests that change either."""
+    data, run = tmp_path / "data", tmp_path / "run"
+    shutil.copytree(tiny_data, data)
+    shutil.copytree(one_epoch, run)
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"] == str(tiny_data)
+    (run / "config.json").write_text(json.dumps({**config, "data": str(data)}, indent=1))
+    return data, run
 
 
 @pytest.mark.slow
@@ -314,10 +336,9 @@ def test_ctrl_c_at_any_point_resumes_to_the_uninterrupted_run_and_its_log(
 
 @pytest.mark.slow
 def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
-    uninterrupted: Path, tiny_data: Path, tmp_path: Path, run_cli: RunCli
+    uninterrupted: Path, one_epoch_copy: tuple[Path, Path], run_cli: RunCli
 ) -> None:
-    run = tmp_path / "run"
-    assert start_run(config_for(tiny_data, 1), run, progress=False).finished
+    _, run = one_epoch_copy  # start_run(config_for(data, 1), run): finished
     first_card = json.loads((run / "best.json").read_text())
 
     code, out, err = run_cli("train", "--resume", run, "--epochs", "2")
@@ -383,12 +404,12 @@ def test_an_early_stopped_run_given_more_epochs_says_to_raise_patience_and_train
 
 
 @pytest.mark.slow
-def test_an_extension_refused_because_the_data_moved_is_not_recorded(tmp_path: Path) -> None:
+def test_an_extension_refused_because_the_data_moved_is_not_recorded(
+    one_epoch_copy: tuple[Path, Path], tmp_path: Path
+) -> None:
     """``--resume --epochs N`` on a run whose data folder was moved fails before any step; its config.json and
     state are as they were, so the run resumes as planned once the data is back."""
-    data = make_tiny_dataset(tmp_path / "data")
-    run = tmp_path / "run"
-    start_run(config_for(data, 1), run, progress=False)
+    data, run = one_epoch_copy  # start_run(config_for(data, 1), run)
     before = {name: (run / name).read_bytes() for name in ("config.json", "checkpoint/state.json")}
     data.rename(tmp_path / "moved")
     with pytest.raises(UsageError, match="dataset not found"):
@@ -396,14 +417,12 @@ def test_an_extension_refused_because_the_data_moved_is_not_recorded(tmp_path: P
     assert {name: (run / name).read_bytes() for name in before} == before
 
 
-def test_resume_and_soups_refuse_a_run_whose_data_changed(tmp_path: Path) -> None:
+def test_resume_and_soups_refuse_a_run_whose_data_changed(one_epoch_copy: tuple[Path, Path], tmp_path: Path) -> None:
     """Files added after a run started would redraw its held-out part (faces it trained on held out, the
     batches' order another): --resume and the held-out scoring of averaging refuse instead."""
     from mesocli.averaging import greedy_soup
 
-    data = make_tiny_dataset(tmp_path / "data")
-    run = tmp_path / "run"
-    start_run(config_for(data, 1), run, progress=False)
+    data, run = one_epoch_copy  # start_run(config_for(data, 1), run)
     rng = np.random.default_rng(5)
     for cls in ("df", "real"):
         for i in range(4):
@@ -572,7 +591,7 @@ def test_label_smoothing_trains_towards_softened_targets(tiny_data: Path, tmp_pa
     losses = {}
     for smoothing in ("0", "0.4"):
         run = tmp_path / smoothing
-        code, _, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--epochs", "2", "--loss", "bce",
+        code, _, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--loss", "bce",
                                "--learning-rate", "0.01", "--label-smoothing", smoothing)
         assert code == 0, err
         assert json.loads((run / "config.json").read_text())["label_smoothing"] == float(smoothing)
@@ -587,15 +606,15 @@ def test_label_smoothing_trains_towards_softened_targets(tiny_data: Path, tmp_pa
 def test_frozen_blocks_keep_their_starting_weights_while_the_rest_learns(
     tiny_data: Path, tmp_path: Path, run_cli: RunCli, arch: str
 ) -> None:
-    start = tmp_path / "start"
-    code, _, err = run_cli("train", tiny_data, "--out", start, "--arch", arch, *ONE_EPOCH)
-    assert code == 0, err
+    from mesocli.models import build_model, count_trainable
+
+    start = write_bundle(tmp_path, [(arch, "df", 5, 1.0)]) / f"{arch}_df.weights.h5"  # seeded init, with its card
     run = tmp_path / "run"
     code, _, err = run_cli("train", tiny_data, "--out", run, "--arch", arch, *ONE_EPOCH, "--learning-rate", "0.01",
-                           "--init-weights", start / "best.weights.h5", "--freeze-blocks", "2")
+                           "--init-weights", start, "--freeze-blocks", "2")
     assert code == 0, err
     assert "frozen: the first 2 feature blocks" in err
-    before, after = (load_weights(folder / "best.weights.h5") for folder in (start, run))
+    before, after = load_weights(start), load_weights(run / "best.weights.h5")
     layers = [(a.name, a.get_weights(), b.get_weights()) for a, b in zip(before.model.layers, after.model.layers,
                                                                          strict=True) if a.weights]
     norms = [i for i, (name, _, _) in enumerate(layers) if name.startswith("batch_normalization")]
@@ -606,7 +625,7 @@ def test_frozen_blocks_keep_their_starting_weights_while_the_rest_learns(
         assert not all(np.array_equal(o, n) for o, n in zip(old, new, strict=True)), name
     card = after.card
     assert card is not None and card.data["frozen_blocks"] == 2
-    assert card.metrics["trainable_params"] < before.card.metrics["trainable_params"]
+    assert card.metrics["trainable_params"] < count_trainable(build_model(arch))  # what an unfrozen run trains
 
 
 def test_freezing_more_blocks_than_the_network_has_is_refused(tiny_data: Path, tmp_path: Path,
@@ -834,12 +853,12 @@ def test_a_dataset_of_all_faces_crops_trains_with_no_person_on_both_sides(tmp_pa
 
 
 @pytest.mark.slow
-def test_an_extension_refused_on_changed_data_leaves_an_early_stopped_run_stopped(tmp_path: Path) -> None:
+def test_an_extension_refused_on_changed_data_leaves_an_early_stopped_run_stopped(
+    one_epoch_copy: tuple[Path, Path]
+) -> None:
     """--resume --epochs N on changed data is refused: neither config.json nor the saved state may keep the
     extension (a reopened state made a later plain --resume train on after the early stop)."""
-    data = make_tiny_dataset(tmp_path / "data")
-    run = tmp_path / "run"
-    start_run(config_for(data, 1), run, progress=False)
+    data, run = one_epoch_copy  # start_run(config_for(data, 1), run)
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "epochs": 3}))  # as if it stopped early at epoch 1 of 3
     before = {path: path.read_bytes() for path in (run / "config.json", run / "checkpoint" / "state.json")}
@@ -894,12 +913,10 @@ def test_the_held_out_loss_is_the_runs_loss(tiny_data: Path, tmp_path: Path) -> 
         assert trainer.evaluate_heldout()["heldout_loss"] == pytest.approx(float(expected), rel=1e-4), loss
 
 
-def test_resume_refuses_a_run_whose_images_were_rewritten_under_their_names(tmp_path: Path) -> None:
+def test_resume_refuses_a_run_whose_images_were_rewritten_under_their_names(one_epoch_copy: tuple[Path, Path]) -> None:
     """Faces replaced in place between a kill and the resume (``extract --force`` with other settings): the file
     list is the same, the faces are not. The resume went on silently, training on other faces than it started."""
-    data = make_tiny_dataset(tmp_path / "data")
-    run = tmp_path / "run"
-    start_run(config_for(data, 1), run, progress=False)
+    data, run = one_epoch_copy  # start_run(config_for(data, 1), run)
     planned = (run / "config.json").read_text()
     victim = data / "train" / "real" / "00003.jpg"
     original = victim.read_bytes()
