@@ -195,3 +195,14 @@ def test_the_library_names_its_parameter(tmp_path: Path) -> None:
     for path in report.paths:
         by_video[cell_of(path)].add(video_of(path))
     assert {cell: len(names) for cell, names in by_video.items()} == {"df": 1, "real": 1}
+
+
+@pytest.mark.parametrize("ids", [True, False])
+def test_a_negative_seed_is_a_one_line_error(ids: bool, tmp_path: Path, run_cli: RunCli) -> None:
+    """``--seed -1`` was a traceback of NumPy's (``expected non-negative integer``)."""
+    root = make_split(tmp_path / "data", {"df": 4, "real": 4}, frames=5 if ids else 1, ids=ids)
+    code, out, err = run_cli("eval", "--data", root, "--limit", 4, "--seed", -1, "-q")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith("mesocli: error: ") and "--seed -1" in err, err
+    with pytest.raises(ParameterError, match="^seed -1: "):
+        run_eval(root, limit=4, seed=-1, quiet=True)

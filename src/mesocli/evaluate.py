@@ -112,10 +112,13 @@ def _scores(
     return p_fake, ok, errors
 
 
-def check_limit(limit: int | None) -> None:
-    """Refuse a ``limit`` under 2 (a subset needs a face of each class)."""
+def check_limit(limit: int | None, seed: int = 0) -> None:
+    """Refuse a ``limit`` under 2 (a subset needs a face of each class) and a negative ``seed`` (NumPy draws
+    with none)."""
     if limit is not None and limit < 2:
         raise ParameterError("{limit} {value}: must be at least 2", value=limit)
+    if seed < 0:
+        raise ParameterError("{seed} {value}: must be 0 or more", value=seed)
 
 
 def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int = 0) -> FolderDataset:
@@ -125,8 +128,8 @@ def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int = 0) -> F
     folder in it, so a cell may pass its share by less than one video. ``dataset.drawn`` records the draw.
 
     ``dataset`` itself when ``limit`` is None or at least its size; ParameterError when ``limit`` is under 2
-    or the draw leaves a class without a file."""
-    check_limit(limit)
+    or the draw leaves a class without a file, or ``seed`` is negative."""
+    check_limit(limit, seed)
     if limit is None:
         return dataset
     total = len(dataset.paths)
@@ -331,7 +334,7 @@ def run_eval(
         raise ParameterError("give {model} or {weights}, not both")
     check_threshold(threshold)
     check_bootstrap(bootstrap)
-    check_limit(limit)
+    check_limit(limit, seed)
     dataset = open_dataset(data, split)
     writers.refuse_inputs_as_outputs((), (plot, scores), dataset.folders)  # the images being evaluated
     for target in (plot, scores):
