@@ -125,7 +125,8 @@ def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int = 0) -> F
     """About ``limit`` files of ``dataset`` (``eval --limit``), drawn with ``seed`` as training draws its
     held-out part (:func:`mesocli.sources.split_by_groups`): whole videos (file names ``<video>_<frame>``; a
     file without a video id is a unit of its own), ``limit / len`` of each class folder and of each method
-    folder in it, so a cell may pass its share by less than one video. ``dataset.drawn`` records the draw.
+    folder in it (a method folder keeps at least one), so a cell may pass its share by less than one video.
+    ``dataset.drawn`` records the draw.
 
     ``dataset`` itself when ``limit`` is None or at least its size; ParameterError when ``limit`` is under 2
     or the draw leaves a class without a file, or ``seed`` is negative."""
@@ -144,6 +145,13 @@ def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int = 0) -> F
         strata[index] = cells.setdefault((label, method or ""), len(cells))
         groups[index] = units.setdefault((int(strata[index]), video if video else index), len(units))
     _, picked = split_by_groups(dataset.labels, strata, groups, limit / total, seed)
+    # files without video ids are drawn one by one, each folder's share rounded: a method folder whose share
+    # rounds to none keeps one unit (drawn with the seed), as a drawn video always keeps it
+    rng, kept = np.random.default_rng(seed), np.isin(np.arange(total), picked)
+    for (_, method), stratum in cells.items():
+        if method and not kept[strata == stratum].any():
+            kept |= groups == rng.choice(np.unique(groups[strata == stratum]))
+    picked = np.flatnonzero(kept)
     counts = np.bincount(dataset.labels[picked], minlength=2)
     missing = [name for name, count in zip(("df", "real"), counts, strict=True) if count == 0]
     if missing:
