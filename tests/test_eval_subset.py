@@ -195,3 +195,26 @@ def test_the_library_names_its_parameter(tmp_path: Path) -> None:
     for path in report.paths:
         by_video[cell_of(path)].add(video_of(path))
     assert {cell: len(names) for cell, names in by_video.items()} == {"df": 1, "real": 1}
+
+
+@pytest.mark.parametrize("ids", [True, False])
+def test_a_negative_seed_is_a_one_line_error(ids: bool, tmp_path: Path, run_cli: RunCli) -> None:
+    """``--seed -1`` was a traceback of NumPy's (``expected non-negative integer``)."""
+    root = make_split(tmp_path / "data", {"df": 4, "real": 4}, frames=5 if ids else 1, ids=ids)
+    code, out, err = run_cli("eval", "--data", root, "--limit", 4, "--seed", -1, "-q")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith("mesocli: error: ") and "--seed -1" in err, err
+    with pytest.raises(ParameterError, match="^seed -1: "):
+        run_eval(root, limit=4, seed=-1, quiet=True)
+
+
+def test_a_rare_method_without_video_ids_is_not_drawn_out(tmp_path: Path) -> None:
+    """Files without video ids were drawn file by file, each method folder's share rounded: a method folder of
+    one face in 81 (--limit 20: a share of 0.25) had none in the subset, and vanished from the per-method figures
+    (docs: "a rare method is not drawn out"), as it never does with video ids."""
+    root = make_split(tmp_path / "data", {"df/A": 40, "df/B": 1, "real": 40}, frames=1, ids=False)
+    for seed in range(4):
+        report = run_eval(root, limit=20, seed=seed, bootstrap=0, quiet=True)
+        per_cell = Counter(cell_of(path) for path in report.paths)
+        assert per_cell["df/B"] == 1 and set(report.methods) == {"A", "B"}, (seed, per_cell)
+        assert 10 <= per_cell["df/A"] <= 11 and 10 <= per_cell["real"] <= 11, (seed, per_cell)

@@ -376,3 +376,42 @@ def test_threads_sharing_a_fresh_model_build_its_session_once(threads: int | Non
     expected = loaded.predictor().p_fake(RANDOM)
     for predictor in predictors:
         np.testing.assert_allclose(predictor.p_fake(RANDOM), expected, rtol=0, atol=1e-6)
+
+
+def test_a_process_forked_while_a_session_is_built_builds_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock that builds a model's first session once is module-wide: a process forked (``multiprocessing``'s
+    default start on Linux before Python 3.14) while another thread held it inherited it held, by no thread of
+    its own, and its first session never came: the child hung. Now a forked child starts with the lock free."""
+    import dataclasses
+    import multiprocessing
+    import threading
+
+    import onnxruntime
+
+    loaded = load_onnx(bundled_dir() / "meso4_df.weights.h5")
+    in_thread, in_child = dataclasses.replace(loaded, session=None), dataclasses.replace(loaded, session=None)
+    parent, building, release = os.getpid(), threading.Event(), threading.Event()
+    real_session = onnxruntime.InferenceSession
+
+    def held(*args, **kwargs):
+        if os.getpid() == parent:  # the parent's thread stays inside the build while the child is forked
+            building.set()
+            release.wait()
+        return real_session(*args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", held)
+    thread = threading.Thread(target=in_thread.predictor)
+    thread.start()
+    try:
+        assert building.wait(60)
+        child = multiprocessing.get_context("fork").Process(target=lambda: in_child.predictor().p_fake(RANDOM))
+        child.start()
+        child.join(120)  # a hung child is killed below: what is tested is that it ends, not how fast
+        hung = child.is_alive()
+        if hung:
+            child.kill()
+            child.join()
+    finally:
+        release.set()
+        thread.join()
+    assert not hung and child.exitcode == 0

@@ -369,7 +369,7 @@ def evaluate(
     _check_path("data", data, optional=True)
     check_threshold(threshold)
     check_bootstrap(bootstrap)
-    check_limit(limit)
+    check_limit(limit, seed)
     dataset = limit_dataset(open_dataset(data, split), limit, seed)
     return evaluate_dataset(_model(model, arch, runtime), dataset, threshold, progress=progress, bootstrap=bootstrap)
 

@@ -112,21 +112,25 @@ def _scores(
     return p_fake, ok, errors
 
 
-def check_limit(limit: int | None) -> None:
-    """Refuse a ``limit`` under 2 (a subset needs a face of each class)."""
+def check_limit(limit: int | None, seed: int = 0) -> None:
+    """Refuse a ``limit`` under 2 (a subset needs a face of each class) and a negative ``seed`` (NumPy draws
+    with none)."""
     if limit is not None and limit < 2:
         raise ParameterError("{limit} {value}: must be at least 2", value=limit)
+    if seed < 0:
+        raise ParameterError("{seed} {value}: must be 0 or more", value=seed)
 
 
 def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int = 0) -> FolderDataset:
     """About ``limit`` files of ``dataset`` (``eval --limit``), drawn with ``seed`` as training draws its
     held-out part (:func:`mesocli.sources.split_by_groups`): whole videos (file names ``<video>_<frame>``; a
     file without a video id is a unit of its own), ``limit / len`` of each class folder and of each method
-    folder in it, so a cell may pass its share by less than one video. ``dataset.drawn`` records the draw.
+    folder in it (a method folder keeps at least one), so a cell may pass its share by less than one video.
+    ``dataset.drawn`` records the draw.
 
     ``dataset`` itself when ``limit`` is None or at least its size; ParameterError when ``limit`` is under 2
-    or the draw leaves a class without a file."""
-    check_limit(limit)
+    or the draw leaves a class without a file, or ``seed`` is negative."""
+    check_limit(limit, seed)
     if limit is None:
         return dataset
     total = len(dataset.paths)
@@ -141,6 +145,13 @@ def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int = 0) -> F
         strata[index] = cells.setdefault((label, method or ""), len(cells))
         groups[index] = units.setdefault((int(strata[index]), video if video else index), len(units))
     _, picked = split_by_groups(dataset.labels, strata, groups, limit / total, seed)
+    # files without video ids are drawn one by one, each folder's share rounded: a method folder whose share
+    # rounds to none keeps one unit (drawn with the seed), as a drawn video always keeps it
+    rng, kept = np.random.default_rng(seed), np.isin(np.arange(total), picked)
+    for (_, method), stratum in cells.items():
+        if method and not kept[strata == stratum].any():
+            kept |= groups == rng.choice(np.unique(groups[strata == stratum]))
+    picked = np.flatnonzero(kept)
     counts = np.bincount(dataset.labels[picked], minlength=2)
     missing = [name for name, count in zip(("df", "real"), counts, strict=True) if count == 0]
     if missing:
@@ -331,7 +342,7 @@ def run_eval(
         raise ParameterError("give {model} or {weights}, not both")
     check_threshold(threshold)
     check_bootstrap(bootstrap)
-    check_limit(limit)
+    check_limit(limit, seed)
     dataset = open_dataset(data, split)
     writers.refuse_inputs_as_outputs((), (plot, scores), dataset.folders)  # the images being evaluated
     for target in (plot, scores):

@@ -42,6 +42,17 @@ DEFAULT_BATCH = 32
 _BUILDING = threading.Lock()  # a model's sessions are built once, however many threads ask at once
 
 
+def _free_building() -> None:
+    """In a forked child: a free lock, not the parent's, which a thread of the parent may have held (by no
+    thread of the child's, it would never be released)."""
+    global _BUILDING
+    _BUILDING = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_free_building)
+
+
 def cache_dir() -> Path | None:
     """Cache of converted models: ``$MESOCLI_CACHE``, else ``$XDG_CACHE_HOME/mesocli`` or ``~/.cache/mesocli``;
     None without a home folder (:func:`mesocli.fsutil.cache_folder`): each run converts."""
