@@ -72,12 +72,13 @@ def variant_clips(ffmpeg: str, test: Path, work: Path, name: str) -> Path:
     return root
 
 
-def extract(clips: Path, faces: Path, frames: int) -> None:
-    """``mesocli extract`` of every method folder into ``faces/test/{real|df}/<method>/``."""
-    for method in METHODS:
+def extract(clips: Path, faces: Path, frames: int, split: str = "test", methods: tuple[str, ...] = METHODS) -> None:
+    """``mesocli extract`` of every method folder into ``faces/<split>/{real|df}/<method>/`` (also used by
+    ``scripts/heldout_degraded.py``)."""
+    for method in methods:
         label = "real" if method == "original" else "df"
         done = subprocess.run([sys.executable, "-m", "mesocli", "extract", str(clips / method), str(faces),
-                               "--layout", "dataset", "--split", "test", "--label", f"{label}/{method}",
+                               "--layout", "dataset", "--split", split, "--label", f"{label}/{method}",
                                "--frames", str(frames), "--detector", "hog", "--quiet", "--format", "json"],
                               capture_output=True, text=True, check=False)
         if done.returncode not in (0, 3):  # 3: some input failed, the manifest says which
