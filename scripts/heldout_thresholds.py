@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 import mesocli
 from mesocli.datasets import video_id
 from mesocli.evaluate import evaluate
+from mesocli.metrics import called_fake
 from mesocli.training import load_run_data, read_config, split_run_data
 
 
@@ -53,14 +54,14 @@ def print_report(run_dir: Path, weights: Path, report) -> None:
     truth = np.array([is_fake for _, is_fake, _ in videos])
     means = np.array([mean for _, _, mean in videos])
     cuts = np.unique(np.concatenate([[0.5], means, means + 1e-6]))
-    right = np.array([int(np.sum((means >= cut) == truth)) for cut in cuts])
+    right = np.array([int(np.sum(called_fake(means, cut) == truth)) for cut in cuts])  # eval's verdict rule
     best = cuts[right == right.max()]
     print(json.dumps({
         "run": str(run_dir), "weights": str(weights), "faces": len(report.p_fake),
         "faces_auc": round(float(roc_auc_score(report.labels_is_fake, report.p_fake)), 4),
-        "faces_accuracy_at_0.5": round(float(np.mean((np.asarray(report.p_fake) >= 0.5) == report.labels_is_fake)), 4),
+        "faces_accuracy_at_0.5": round(float(np.mean(called_fake(report.p_fake, 0.5) == report.labels_is_fake)), 4),
         "videos": [{"video": video, "fake": is_fake, "mean_p_fake": round(mean, 3)} for video, is_fake, mean in videos],
-        "right_at_0.5": int(np.sum((means >= 0.5) == truth)), "of": len(videos),
+        "right_at_0.5": int(np.sum(called_fake(means, 0.5) == truth)), "of": len(videos),
         "best_right": int(right.max()), "best_thresholds": [round(float(best.min()), 3), round(float(best.max()), 3)],
     }, indent=1))
 

@@ -134,6 +134,10 @@ def test_help_shows_what_kind_of_value_each_option_takes(run_cli: RunCli, monkey
                 "extract": {"--label": "<df|real>[/METHOD]", "--split": "NAME"},
                 "train": {"--select": "<accuracy|auc|loss>", "--split": "NAME", "--out": "DIR", "--mix": "FILE",
                           "--init-weights": "FILE", "--resume": "DIR"}}
+    # arguments: (name, what it takes); ``scan INPUTS... <str>`` said neither that a folder or - will do
+    arguments = {"scan": [("INPUT...", "PATH|-")], "extract": [("INPUT...", "PATH"), ("OUT_DIR", "DIR")],
+                 "explain": [("FACE...", "FILE|DIR")], "export": [("WEIGHTS...", "FILE")],
+                 "train": [("DATA...", "ROOT")]}
     for command in ("scan", "eval", "explain", "export", "extract", "train", "models"):
         lines = run_cli(command, "--help").out.splitlines()
         options = [line for line in lines if re.match(r"│\s+(\*\s+)?-", line)]
@@ -141,6 +145,14 @@ def test_help_shows_what_kind_of_value_each_option_takes(run_cli: RunCli, monkey
         for option, metavar in expected.get(command, {}).items():
             line = next(line for line in options if re.match(rf"│\s+(\*\s+)?{option}\s", line))
             assert re.search(rf"\s{re.escape(metavar)}\s", line) and "<path>" not in line, (command, line)
+        start = next((i for i, line in enumerate(lines) if "─ Arguments ─" in line), len(lines))
+        panel = lines[start : next((i for i, line in enumerate(lines) if i > start and line.startswith("╰")), start)]
+        shown = [line for line in panel if re.match(r"│\s+(\*\s+)?[A-Z]", line)]
+        assert len(shown) == len(arguments.get(command, [])), (command, shown)
+        for line, (name, kind) in zip(shown, arguments.get(command, []), strict=True):
+            assert re.match(rf"│\s+(\*\s+)?{re.escape(name)}\s+{re.escape(kind)}\s", line), (command, line)
+        usage = next(line for line in lines if "Usage:" in line)
+        assert all(name in usage for name, _ in arguments.get(command, [])), (command, usage)
 
 
 def test_scan_and_explain_help_say_what_p_fake_and_target_are(run_cli: RunCli,

@@ -380,7 +380,7 @@ def test_json_table_and_plot_agree(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         return [c.strip() for c in line.split("│")][2]
 
     for metric, key in (("accuracy", "accuracy"), ("accuracy df", "accuracy_df"), ("accuracy real", "accuracy_real"),
-                        ("AUC", "auc"), ("EER", "eer"), ("EER threshold", "eer_threshold"),
+                        ("AUC", "auc"), ("EER", "eer"),
                         ("average precision", "average_precision"), ("ECE", None),
                         ("video accuracy (mean)", None), ("video accuracy (vote)", None)):
         value = data[key] if key else {"ECE": data["calibration"]["ece"],
@@ -411,6 +411,30 @@ def test_json_table_and_plot_agree(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert (op_x, op_y) == ([c["fp"] / (c["fp"] + c["tn"])], [c["tp"] / (c["tp"] + c["fn"])])
     assert any(np.isclose(op_x[0], ref_fpr) & np.isclose(op_y[0], ref_tpr))  # the operating point is on the curve
     assert f"acc {data['accuracy']:.3f}" in op_kw["label"]
+
+
+def test_the_thresholds_the_table_shows_make_the_cut_the_json_reports() -> None:
+    """Scores closer than the table's 4 decimals (0.50003 fake, 0.50002 real), and closer than 6 (0.5000003 and
+    0.5000001, which the verdict rule still splits): the ``best threshold`` and ``EER threshold`` the table showed
+    (0.5000), passed to ``--threshold``, called both fake, not the accuracy the JSON's threshold gets."""
+    from rich.console import Console
+
+    from mesocli import writers
+
+    files = [("df", "a_0.png"), ("df", "a_1.png"), ("real", "b_0.png"), ("real", "b_1.png")]
+    for scores in ([0.9, 0.50003, 0.50002, 0.1], [0.9, 0.5000003, 0.5000001, 0.1], [0.9, 0.6, 0.4, 0.1]):
+        report = run(files, scores)
+        out = io.StringIO()
+        Console(file=out, width=250).print(writers.eval_table(report))
+        for metric, key in (("best threshold", "best_threshold"), ("EER threshold", "eer_threshold")):
+            line = next(line for line in out.getvalue().splitlines() if re.search(rf"│ {metric}\s+│", line))
+            shown = [cell.strip() for cell in line.split("│")][2]
+            at_json, at_shown = run(files, scores, float(report.to_dict()[key])), run(files, scores, float(shown))
+            assert (at_shown.accuracy_df, at_shown.accuracy_real) == (at_json.accuracy_df, at_json.accuracy_real), \
+                (scores, metric, shown)
+            assert re.fullmatch(r"\d\.\d{6,}", shown), (scores, metric, shown)  # 6 decimals, more only if needed
+        if scores[1] - scores[2] > 1e-6:
+            assert len(shown) == len("0.500000")  # the shortest that does: 6 decimals where they suffice
 
 
 def test_files_without_a_video_id_do_not_turn_the_video_bootstrap_off() -> None:

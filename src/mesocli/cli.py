@@ -89,7 +89,7 @@ def _given(ctx: typer.Context, name: str) -> bool:
 def train(
     ctx: typer.Context,
     data: Arg(list[Path] | None, "Dataset roots: ROOT/<split>/{df,real}/; several are mixed with equal loss shares.",
-              "[DATA]...") = None,
+              "DATA...", "ROOT") = None,
     mix: Opt(Path | None, "Mixing file (JSON) of sources: root, split, methods, every, weight, heldout, runs "
              "(docs/training.md).", metavar="FILE") = None,
     out: Opt(Path | None, "Run folder for checkpoints, logs and best weights.", metavar="DIR") = None,
@@ -201,7 +201,8 @@ def evaluate(
     "See docs/models.md.",
 )
 def export(
-    sources: Arg(list[Path] | None, "Weights files: mesocli's .weights.h5 or the authors' .h5.", "WEIGHTS...") = None,
+    sources: Arg(list[Path] | None, "Weights files: mesocli's .weights.h5 or the authors' .h5.", "WEIGHTS...",
+                 "FILE") = None,
     fmt: Format("onnx, savedmodel or tflite.", ExportFormat) = ExportFormat.onnx,
     out: Opt(str | None, "Output file (one source) or folder (several, or ending with /); default: beside the source.",
              "--out", "-o", metavar="FILE|DIR") = None,
@@ -221,8 +222,8 @@ def export(
 @command(quiet_interrupt=True)
 def extract(
     inputs: Arg(list[Path] | None, "Videos, images or folders (searched recursively, hidden files skipped with a "
-                "note).", "INPUTS...") = None,
-    out_dir: Arg(Path | None, "Output folder: crops and manifest.jsonl.", "OUT_DIR") = None,
+                "note).", "INPUT...", "PATH") = None,
+    out_dir: Arg(Path | None, "Output folder: crops and manifest.jsonl.", "OUT_DIR", "DIR") = None,
     frames: Frames = None,
     fps: Fps = None,
     every: Every = None,
@@ -272,7 +273,7 @@ def extract(
 
 @command("explain", quiet_interrupt=True)
 def explain_command(
-    faces: Arg(list[Path], "Aligned face crops (images) or folders of them.", "FACES..."),
+    faces: Arg(list[Path], "Aligned face crops (images) or folders of them.", "FACE...", "FILE|DIR"),
     out: Opt(Path, "Folder for the heatmaps: OUT/<face>.png.", show_default=False, metavar="DIR"),
     model: OneModelOption = None,
     arch: ArchOption = None,
@@ -314,7 +315,7 @@ def explain_command(
 )
 def scan(
     inputs: Arg(list[str], "Videos, images, folders (recursive, hidden files skipped with a note), or - (paths on "
-                "stdin, one per line, each scanned as it arrives).", "INPUTS..."),
+                "stdin, one per line, each scanned as it arrives).", "INPUT...", "PATH|-"),
     model: ModelOption = None,
     arch: ScoringArchOption = None,
     weights: WeightsOption = None,

@@ -39,9 +39,27 @@ def Opt(kind: Any, help: str, *names: str, **settings: Any) -> Any:
     return Annotated[kind, typer.Option(*names, help=help, **settings)]
 
 
-def Arg(kind: Any, help: str, metavar: str) -> Any:
-    """A command-line argument of type ``kind``, shown in usage lines as ``metavar``."""
-    return Annotated[kind, typer.Argument(help=help, show_default=False, metavar=metavar)]
+try:  # typer 0.28 carries its own copy of click; 0.27 uses click (pyproject: typer>=0.27,<0.29)
+    from typer._click import types as click_types
+except ImportError:  # pragma: no cover
+    from click import types as click_types  # type: ignore[no-redef]
+
+
+class Shown(click_types.StringParamType):
+    """Text (Typer turns it into a ``Path`` for a ``Path`` parameter) that shows ``what`` it is in help (``FILE``,
+    ``DIR``) where Typer would show ``<str>`` or ``<path>``."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def get_metavar(self, param: Any, ctx: Any) -> str:
+        return self.what
+
+
+def Arg(kind: Any, help: str, metavar: str, what: str) -> Any:
+    """A command-line argument of type ``kind``, named ``metavar`` in usage lines and help, with ``what`` it takes
+    (``FILE``, ``DIR``, ``PATH|-``) in the help's type column."""
+    return Annotated[kind, typer.Argument(help=help, show_default=False, metavar=metavar, click_type=Shown(what))]
 
 
 def Force(help: str) -> Any:

@@ -125,6 +125,18 @@ def called_fake(p_fake: Any, threshold: float) -> np.ndarray:
     return (p >= threshold) | (np.round(p, SCORE_DECIMALS) >= threshold)
 
 
+def threshold_text(threshold: float, p_fake: Any, decimals: int = SCORE_DECIMALS) -> str:
+    """``threshold`` written with ``decimals`` decimals, or with the fewest more that make the same cut of
+    ``p_fake`` (:func:`called_fake`): the text, passed to ``--threshold``, calls the same images fake."""
+    p = np.asarray(p_fake, dtype=np.float64)
+    cut = called_fake(p, threshold)
+    for places in range(decimals, 18):
+        text = f"{threshold:.{places}f}"
+        if np.array_equal(called_fake(p, float(text)), cut):
+            return text
+    return repr(float(threshold))
+
+
 def binary_report(labels_is_fake: Any, p_fake: Any, threshold: float = 0.5) -> dict[str, Any]:
     """Image-level figures at ``threshold`` (fake when ``p_fake >= threshold``) and threshold-free ones.
 

@@ -503,6 +503,7 @@ def eval_table(report: EvalReport) -> Any:
     from rich.table import Table
 
     from mesocli.evaluate import subset_note
+    from mesocli.metrics import threshold_text
 
     data, c, ci = report.data, report.confusion, report.intervals
     split = data["split"] or "(single split)"
@@ -522,10 +523,12 @@ def eval_table(report: EvalReport) -> Any:
         ("accuracy real", f"{report.accuracy_real:.4f}", _interval(ci, "accuracy_real"), "reals called real"),
         ("AUC", f"{report.auc:.4f}", _interval(ci, "auc"), "ROC, positive = fake"),
         ("EER", f"{report.eer:.4f}", _interval(ci, "eer"), "equal error rate"),
-        ("EER threshold", f"{report.eer_threshold:.4f}", "", "FPR nearest FNR: fake when p_fake ≥ it"),
+        ("EER threshold", threshold_text(report.eer_threshold, report.p_fake), "",
+         "FPR nearest FNR: fake when p_fake ≥ it"),
         ("average precision", f"{report.average_precision:.4f}", "", "positive = fake"),
         ("confusion", f"tp {c['tp']} fn {c['fn']}", "", f"fp {c['fp']} tn {c['tn']} (positive = fake)"),
-        ("best threshold", f"{report.best_threshold:.4f}", "", f"accuracy {report.best_accuracy:.4f}"),
+        ("best threshold", threshold_text(report.best_threshold, report.p_fake), "",
+         f"accuracy {report.best_accuracy:.4f}"),
     ]
     if report.calibration is not None:
         cal = report.calibration

@@ -165,11 +165,11 @@ class _Budgeted:
 class FaultyFs:
     """Fault injection for the files under ``root``, in this process (Python-level file calls only).
 
-    ``unreadable``: opening a file there for reading, or listing a folder there, fails with EACCES (as
-    ``chmod 000`` does for a non-root user). ``unwritable``: creating, writing, renaming or making folders
-    there fails with EACCES. ``space``: a disk with that many bytes left; a write beyond them is cut short and fails
-    with ENOSPC (``space`` may be set at any time: the disk fills up). ``used`` counts the bytes written
-    there. Files written by C libraries (HDF5) escape it.
+    ``unreadable``: opening a file there for reading, or listing a folder there, fails with EACCES, and
+    ``os.access(R_OK)`` says False (as ``chmod 000`` does for a non-root user). ``unwritable``: creating,
+    writing, renaming or making folders there fails with EACCES. ``space``: a disk with that many bytes left;
+    a write beyond them is cut short and fails with ENOSPC (``space`` may be set at any time: the disk fills
+    up). ``used`` counts the bytes written there. Files written by C libraries (HDF5) escape it.
     """
 
     def __init__(self, root: Path, *, unreadable: bool = False, unwritable: bool = False,
@@ -261,8 +261,17 @@ class FaultyFs:
             self._check(path, True)
             real_mkdir(path, *args, **kwargs)
 
+        real_access = os.access
+
+        def access(path: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
+            """What ``chmod 000`` makes it answer a non-root user (click's ``Path`` type asks it)."""
+            if self.unreadable and mode & os.R_OK and kwargs.get("dir_fd") is None and self.under(path):
+                return False
+            return real_access(path, mode, *args, **kwargs)
+
         for module in (builtins, io):
             monkeypatch.setattr(module, "open", open_)
+        monkeypatch.setattr(os, "access", access)
         monkeypatch.setattr(os, "open", os_open)
         monkeypatch.setattr(os, "write", os_write)
         monkeypatch.setattr(os, "close", os_close)
