@@ -302,6 +302,10 @@ def test_training_without_runs_notes_that_single_frames_are_held_out(
 @pytest.mark.parametrize(("args", "message"), [
     (["--mix", "nowhere.json"], "mixing file not found"),
     (["--mix", "nowhere.json", "--heldout-runs", "5"], "--heldout-runs goes with DATA roots"),
+    # the sources of a mixing file name their own split: --split was ignored, each source's split trained on
+    (["--mix", "nowhere.json", "--split", "validation"], "--split goes with DATA roots; in a mixing file, give "
+     "each source \"split\""),
+    (["--mix", "nowhere.json", "--split", "train"], "--split goes with DATA roots"),
     (["--heldout-runs", "-1"], "--heldout-runs -1: must be 0 (single files) or more"),
     (["--select", "speed"], "--select speed: must be one of accuracy, auc, loss"),
     (["--degrade-prob", "2"], "--degrade-prob 2.0: must be in [0, 1]"),
@@ -313,6 +317,17 @@ def test_bad_training_sources_are_one_line_errors(
     data = [] if args[0] == "--mix" else [str(two_roots[1])]
     code, out, err = run_cli("train", *data, *args, "--out", str(tmp_path / "run"))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_library_refuses_a_split_beside_a_mixing_file(tmp_path: Path) -> None:
+    """``api.train(mix=..., split="validation")`` trained on each source's own split, as if split were not given."""
+    from mesocli import api
+    from mesocli.errors import ParameterError
+
+    message = '^split goes with data roots; in a mixing file, give each source "split"$'
+    with pytest.raises(ParameterError, match=message):
+        api.train(mix=tmp_path / "nowhere.json", split="validation", out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
