@@ -80,6 +80,30 @@ def test_held_out_part_shares_no_person_or_video_with_training(two_roots: tuple[
         assert set(np.unique(data.labels[held_mine])) == {0, 1}
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_limit_draws_single_faces_and_holds_out_whole_people(two_roots: tuple[Path, Path], seed: int) -> None:
+    """``train --limit N`` draws N single faces (not whole videos, as ``eval --limit`` does; docs/training.md says
+    why): the same faces as every earlier version for the same seed, so an earlier ``--limit`` run resumes on them;
+    its held-out part is then drawn by identity inside the subset, so no person or video is on both sides."""
+    from dataclasses import asdict
+
+    from mesocli.training import TrainConfig, load_run_data, split_run_data
+
+    ffpp, _ = two_roots
+    whole = load_sources([Source(str(ffpp))])
+    config = TrainConfig(data=str(ffpp), sources=[asdict(Source(str(ffpp)))], limit=60, seed=seed,
+                         val_fraction=0.25)
+    data = load_run_data(config)
+    picked = np.sort(np.random.default_rng(seed).permutation(len(whole.labels))[:60])  # the draw runs recorded
+    assert list(data.combined.paths) == [whole.combined.paths[i] for i in picked]
+    assert len({video_id(path) for path in data.combined.paths}) > 60 // 6  # more videos than whole ones would give
+    train, held = split_run_data(config, data, np.arange(len(data.labels)))
+    paths = data.combined.paths
+    held_people = set().union(*(_people(paths[i]) for i in held))
+    train_people = set().union(*(_people(paths[i]) for i in train))
+    assert held.size and not held_people & train_people, "a person (or video) is on both sides"
+
+
 @pytest.mark.parametrize("order", ["aux last", "aux first"])
 def test_a_source_outside_the_held_out_part_is_trained_on_whole(two_roots: tuple[Path, Path], order: str) -> None:
     ffpp, mesonet = two_roots
