@@ -330,6 +330,12 @@ def test_training_without_runs_notes_that_single_frames_are_held_out(
     (["--mix", "nowhere.json", "--split", "validation"], "--split goes with DATA roots; in a mixing file, give "
      "each source \"split\""),
     (["--mix", "nowhere.json", "--split", "train"], "--split goes with DATA roots"),
+    # without a held-out part the epoch was picked by the training loss whatever --select said, and
+    # --heldout-seed drew nothing: both ignored, exit 0
+    (["--val-fraction", "0", "--select", "auc", "--epochs", "1", "--batch-size", "8"],
+     "--select auc picks the epoch by a held-out figure: it needs a held-out part (--val-fraction above 0)"),
+    (["--val-fraction", "0", "--heldout-seed", "3", "--epochs", "1", "--batch-size", "8"],
+     "--heldout-seed draws the held-out part and the --limit subset: it needs --val-fraction above 0 or --limit"),
     (["--heldout-runs", "-1"], "--heldout-runs -1: must be 0 (single files) or more"),
     (["--select", "speed"], "--select speed: must be one of accuracy, auc, loss"),
     (["--degrade-prob", "2"], "--degrade-prob 2.0: must be in [0, 1]"),
