@@ -101,6 +101,22 @@ def test_eval_help_says_the_plot_holds_the_reliability_diagram(run_cli: RunCli,
     assert "ROC curve" in plot_line and "reliability diagram" in plot_line
 
 
+def test_the_cli_imports_no_private_typer_module_and_no_click() -> None:
+    """``cli_options`` imported ``typer._click.types`` (typer's private copy of click, whose ``types`` typer 0.29
+    dropped), else ``click``, which typer 0.26 and later do not install: a typer outside the pin broke every
+    command at import. Only typer's public API (and no click) is imported now."""
+    import ast
+
+    import mesocli
+
+    for path in sorted(Path(mesocli.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert not name.startswith("typer._") and name.split(".")[0] != "click", (path.name, name)
+
+
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run([sys.executable, "-m", "mesocli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"mesocli {__version__}"

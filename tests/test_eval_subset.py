@@ -197,6 +197,21 @@ def test_the_library_names_its_parameter(tmp_path: Path) -> None:
     assert {cell: len(names) for cell, names in by_video.items()} == {"df": 1, "real": 1}
 
 
+def test_a_seed_without_limit_is_refused(tmp_path: Path, run_cli: RunCli) -> None:
+    """``eval --seed 3`` without ``--limit`` scored the whole split, exit 0: a user who gave a seed believed a
+    random subset had been drawn. Now a one-line usage error, as ``export --check`` without ``--bundled``."""
+    from mesocli import api
+
+    root = make_split(tmp_path / "data", {"df": 2, "real": 2})
+    code, out, err = run_cli("eval", "--data", root, "--seed", 3, "-q")
+    assert (code, out) == (2, "")
+    assert err == "mesocli: error: --seed goes with --limit (it seeds the draw of a subset)\n", err
+    for call in (run_eval, api.evaluate):
+        with pytest.raises(ParameterError, match=r"^seed goes with limit \("):
+            call(root, seed=0, bootstrap=0)
+    assert run_eval(root, limit=10, bootstrap=0, quiet=True).data["subset"]["seed"] == 0  # the default seed
+
+
 @pytest.mark.parametrize("ids", [True, False])
 def test_a_negative_seed_is_a_one_line_error(ids: bool, tmp_path: Path, run_cli: RunCli) -> None:
     """``--seed -1`` was a traceback of NumPy's (``expected non-negative integer``)."""

@@ -339,6 +339,15 @@ def test_export_bundled_refuses_an_out_it_would_ignore(tmp_path: Path, run_cli: 
     assert not (tmp_path / "deploy").exists()
 
 
+@pytest.mark.parametrize("flag", ["--verify", "--force"])
+def test_export_check_refuses_what_it_would_ignore(flag: str, run_cli: RunCli) -> None:
+    """``--bundled --check`` only reports whether each export is fresh: ``--verify`` (and ``--force``) given with it
+    were ignored, exit 0, as if the exports had been verified."""
+    result = run_cli("export", "--bundled", "--check", flag)
+    assert (result.code, result.out) == (2, "")
+    assert result.error_line() == f"--check only reports whether each export is fresh: not with {flag}"
+
+
 @pytest.mark.parametrize("threads", [None, 2])
 def test_threads_sharing_a_fresh_model_build_its_session_once(threads: int | None,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:

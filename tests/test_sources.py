@@ -80,6 +80,30 @@ def test_held_out_part_shares_no_person_or_video_with_training(two_roots: tuple[
         assert set(np.unique(data.labels[held_mine])) == {0, 1}
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_limit_draws_single_faces_and_holds_out_whole_people(two_roots: tuple[Path, Path], seed: int) -> None:
+    """``train --limit N`` draws N single faces (not whole videos, as ``eval --limit`` does; docs/training.md says
+    why): the same faces as every earlier version for the same seed, so an earlier ``--limit`` run resumes on them;
+    its held-out part is then drawn by identity inside the subset, so no person or video is on both sides."""
+    from dataclasses import asdict
+
+    from mesocli.training import TrainConfig, load_run_data, split_run_data
+
+    ffpp, _ = two_roots
+    whole = load_sources([Source(str(ffpp))])
+    config = TrainConfig(data=str(ffpp), sources=[asdict(Source(str(ffpp)))], limit=60, seed=seed,
+                         val_fraction=0.25)
+    data = load_run_data(config)
+    picked = np.sort(np.random.default_rng(seed).permutation(len(whole.labels))[:60])  # the draw runs recorded
+    assert list(data.combined.paths) == [whole.combined.paths[i] for i in picked]
+    assert len({video_id(path) for path in data.combined.paths}) > 60 // 6  # more videos than whole ones would give
+    train, held = split_run_data(config, data, np.arange(len(data.labels)))
+    paths = data.combined.paths
+    held_people = set().union(*(_people(paths[i]) for i in held))
+    train_people = set().union(*(_people(paths[i]) for i in train))
+    assert held.size and not held_people & train_people, "a person (or video) is on both sides"
+
+
 @pytest.mark.parametrize("order", ["aux last", "aux first"])
 def test_a_source_outside_the_held_out_part_is_trained_on_whole(two_roots: tuple[Path, Path], order: str) -> None:
     ffpp, mesonet = two_roots
@@ -302,6 +326,16 @@ def test_training_without_runs_notes_that_single_frames_are_held_out(
 @pytest.mark.parametrize(("args", "message"), [
     (["--mix", "nowhere.json"], "mixing file not found"),
     (["--mix", "nowhere.json", "--heldout-runs", "5"], "--heldout-runs goes with DATA roots"),
+    # the sources of a mixing file name their own split: --split was ignored, each source's split trained on
+    (["--mix", "nowhere.json", "--split", "validation"], "--split goes with DATA roots; in a mixing file, give "
+     "each source \"split\""),
+    (["--mix", "nowhere.json", "--split", "train"], "--split goes with DATA roots"),
+    # without a held-out part the epoch was picked by the training loss whatever --select said, and
+    # --heldout-seed drew nothing: both ignored, exit 0
+    (["--val-fraction", "0", "--select", "auc", "--epochs", "1", "--batch-size", "8"],
+     "--select auc picks the epoch by a held-out figure: it needs a held-out part (--val-fraction above 0)"),
+    (["--val-fraction", "0", "--heldout-seed", "3", "--epochs", "1", "--batch-size", "8"],
+     "--heldout-seed draws the held-out part and the --limit subset: it needs --val-fraction above 0 or --limit"),
     (["--heldout-runs", "-1"], "--heldout-runs -1: must be 0 (single files) or more"),
     (["--select", "speed"], "--select speed: must be one of accuracy, auc, loss"),
     (["--degrade-prob", "2"], "--degrade-prob 2.0: must be in [0, 1]"),
@@ -313,6 +347,17 @@ def test_bad_training_sources_are_one_line_errors(
     data = [] if args[0] == "--mix" else [str(two_roots[1])]
     code, out, err = run_cli("train", *data, *args, "--out", str(tmp_path / "run"))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_library_refuses_a_split_beside_a_mixing_file(tmp_path: Path) -> None:
+    """``api.train(mix=..., split="validation")`` trained on each source's own split, as if split were not given."""
+    from mesocli import api
+    from mesocli.errors import ParameterError
+
+    message = '^split goes with data roots; in a mixing file, give each source "split"$'
+    with pytest.raises(ParameterError, match=message):
+        api.train(mix=tmp_path / "nowhere.json", split="validation", out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 

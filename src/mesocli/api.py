@@ -350,20 +350,20 @@ def evaluate(
     progress: bool = False,
     bootstrap: int = 1000,
     limit: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> EvalReport:
     """Score every face crop of a labelled dataset (see :func:`open_dataset`) and report accuracy, AUC,
     EER and video-level accuracy with their 95 % intervals (``bootstrap`` resamples, 0: none)
     (:class:`mesocli.evaluate.EvalReport`; ``to_dict()`` is the JSON of ``mesocli eval``). Unreadable
     files are listed in ``report.skipped``, not scored. ``model``, ``arch``, ``runtime``: as for :func:`scan`.
-    ``limit`` N: about N faces only, whole videos drawn per class and method folder with ``seed``
-    (:func:`mesocli.evaluate.limit_dataset`; ``report.data["subset"]`` records the draw)."""
+    ``limit`` N: about N faces only, whole videos drawn per class and method folder with ``seed`` (default 0;
+    only with ``limit``) (:func:`mesocli.evaluate.limit_dataset`; ``report.data["subset"]`` records the draw)."""
     from mesocli.aggregate import check_threshold
     from mesocli.evaluate import check_bootstrap, check_limit, limit_dataset
     from mesocli.evaluate import evaluate as evaluate_dataset
 
     _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int), limit=(limit, int | None),
-                   seed=(seed, int))
+                   seed=(seed, int | None))
     _check_flags(progress=progress)
     _check_texts(split=split)
     _check_path("data", data, optional=True)
@@ -426,6 +426,8 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     runs = int(runs)  # a NumPy number, as every other setting (Source and config.json take Python ones)
     if runs and mix:
         raise ParameterError("{heldout_runs} goes with {data} roots; in a mixing file, give each source \"runs\"")
+    if mix and split != "train":  # the default; the CLI refuses an explicit --split train too
+        raise ParameterError("{split} goes with {data} roots; in a mixing file, give each source \"split\"")
     if runs < 0:
         raise ParameterError("{heldout_runs} {value}: must be 0 (single files) or more", value=runs)
     sources = read_mix(Path(mix)) if mix else [Source(os.fspath(root), split or None, runs=runs) for root in roots]
@@ -475,6 +477,9 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         raise ParameterError("give weights files or {bundled}")
     if check and not bundled:
         raise ParameterError("{check} goes with {bundled}")
+    if check and (verify or force):
+        raise ParameterError("{check} only reports whether each export is fresh: not with "
+                             + ("{verify}" if verify else "{force}"))
     if bundled and out is not None:
         from mesocli.weights import bundled_dir
 

@@ -93,7 +93,7 @@ def train(
     mix: Opt(Path | None, "Mixing file (JSON) of sources: root, split, methods, every, weight, heldout, runs "
              "(docs/training.md).", metavar="FILE") = None,
     out: Opt(Path | None, "Run folder for checkpoints, logs and best weights.", metavar="DIR") = None,
-    split: Opt(str, "Split to train on.", metavar="NAME") = "train",
+    split: Opt(str, "Split to train on (DATA roots; a mixing file names each source's).", metavar="NAME") = "train",
     arch: Opt(Arch, "Network to train.") = Arch.meso4,
     model: Opt(Manipulation, "Manipulation label for the model card.") = Manipulation.df,
     epochs: Opt(int, "Maximum number of epochs.") = 30,
@@ -147,6 +147,8 @@ def train(
         changes = {name: value for name, value in (("epochs", epochs), ("patience", patience)) if _given(ctx, name)}
         state, run_dir = api.train(resume=resume, progress=not quiet, command=command_line, **changes)
     else:
+        if mix is not None and _given(ctx, "split"):  # each source of a mixing file names its split
+            raise UsageError('--split goes with DATA roots; in a mixing file, give each source "split"')
         state, run_dir = api.train(
             data, out, mix=mix, split=split, force=force, progress=not quiet, command=command_line, arch=arch.value,
             manipulation=model.value, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
@@ -178,7 +180,7 @@ def evaluate(
     bootstrap: Opt(int, "Resamples for the 95 % intervals (by video where names carry ids); 0: none.") = 1000,
     limit: Opt(int | None, "Score about N images only (a quick check): whole videos, drawn per class and method "
                "folder with --seed; the outputs say it is a subset.") = None,
-    seed: Opt(int, "Seed of the --limit draw.") = 0,
+    seed: Opt(int | None, "Seed of the --limit draw (default 0; only with --limit).", show_default=False) = None,
     quiet: Quiet = False,
     runtime: RuntimeOption = Runtime.onnx,
 ) -> None:
@@ -207,7 +209,8 @@ def export(
     out: Opt(str | None, "Output file (one source) or folder (several, or ending with /); default: beside the source.",
              "--out", "-o", metavar="FILE|DIR") = None,
     bundled: Opt(bool, "Export every bundled weights file to ONNX.", "--bundled") = False,
-    check: Opt(bool, "With --bundled: only check each export is fresh.", "--check") = False,
+    check: Opt(bool, "With --bundled: only check each export is fresh (not with --verify or --force).",
+               "--check") = False,
     verify: Opt(bool, "Compare p_fake with the Keras model on 8 random test images (loads TensorFlow).",
                 "--verify") = False,
     force: Force("Replace an existing output.") = False,

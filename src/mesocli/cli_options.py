@@ -3,11 +3,13 @@ Typer choices, built from the library's constants. Light: no TensorFlow, no NumP
 
 from __future__ import annotations
 
+import inspect
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
 
 from mesocli.models import ARCHITECTURES
 from mesocli.weights import MANIPULATIONS
@@ -39,13 +41,27 @@ def Opt(kind: Any, help: str, *names: str, **settings: Any) -> Any:
     return Annotated[kind, typer.Option(*names, help=help, **settings)]
 
 
-try:  # typer 0.28 carries its own copy of click; 0.27 uses click (pyproject: typer>=0.27,<0.29)
-    from typer._click import types as click_types
-except ImportError:  # pragma: no cover
-    from click import types as click_types  # type: ignore[no-redef]
+# typer 0.29 dropped click_type= (and the click types behind it); there the help shows typer's own type
+TYPED_ARGUMENTS = "click_type" in inspect.signature(typer.Argument).parameters
 
 
-class Shown(click_types.StringParamType):
+def _text_type() -> type:
+    """The class of the type typer gives a ``str`` argument (click's ``StringParamType``, or the copy of click
+    that typer 0.26-0.28 carry inside): read off a command built by typer's documented ``typer.main.get_command``,
+    so no private module (``typer._click.types``, gone in typer 0.29) is imported and no click package is needed."""
+    probe = typer.Typer(add_completion=False)
+
+    @probe.command()
+    def text(value: str) -> None:  # pragma: no cover - built, never run
+        """A command with one ``str`` argument."""
+
+    if not TYPED_ARGUMENTS:
+        return object
+    (param,) = typer.main.get_command(probe).params
+    return type(param.type)
+
+
+class Shown(_text_type()):  # type: ignore[misc]
     """Text (Typer turns it into a ``Path`` for a ``Path`` parameter) that shows ``what`` it is in help (``FILE``,
     ``DIR``) where Typer would show ``<str>`` or ``<path>``."""
 
@@ -59,7 +75,8 @@ class Shown(click_types.StringParamType):
 def Arg(kind: Any, help: str, metavar: str, what: str) -> Any:
     """A command-line argument of type ``kind``, named ``metavar`` in usage lines and help, with ``what`` it takes
     (``FILE``, ``DIR``, ``PATH|-``) in the help's type column."""
-    return Annotated[kind, typer.Argument(help=help, show_default=False, metavar=metavar, click_type=Shown(what))]
+    shown = {"click_type": Shown(what)} if TYPED_ARGUMENTS else {}  # typer 0.29 shows its own type (<path>)
+    return Annotated[kind, typer.Argument(help=help, show_default=False, metavar=metavar, **shown)]
 
 
 def Force(help: str) -> Any:

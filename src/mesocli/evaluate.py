@@ -112,27 +112,32 @@ def _scores(
     return p_fake, ok, errors
 
 
-def check_limit(limit: int | None, seed: int = 0) -> None:
-    """Refuse a ``limit`` under 2 (a subset needs a face of each class) and a negative ``seed`` (NumPy draws
-    with none)."""
+def check_limit(limit: int | None, seed: int | None = None) -> None:
+    """Refuse a ``limit`` under 2 (a subset needs a face of each class), a ``seed`` without ``limit`` (it would
+    draw nothing: the whole split is scored) and a negative ``seed`` (NumPy draws with none)."""
     if limit is not None and limit < 2:
         raise ParameterError("{limit} {value}: must be at least 2", value=limit)
+    if seed is None:
+        return
+    if limit is None:
+        raise ParameterError("{seed} goes with {limit} (it seeds the draw of a subset)")
     if seed < 0:
         raise ParameterError("{seed} {value}: must be 0 or more", value=seed)
 
 
-def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int = 0) -> FolderDataset:
-    """About ``limit`` files of ``dataset`` (``eval --limit``), drawn with ``seed`` as training draws its
+def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int | None = None) -> FolderDataset:
+    """About ``limit`` files of ``dataset`` (``eval --limit``), drawn with ``seed`` (None: 0) as training draws its
     held-out part (:func:`mesocli.sources.split_by_groups`): whole videos (file names ``<video>_<frame>``; a
     file without a video id is a unit of its own), ``limit / len`` of each class folder and of each method
     folder in it (a method folder keeps at least one), so a cell may pass its share by less than one video.
     ``dataset.drawn`` records the draw.
 
     ``dataset`` itself when ``limit`` is None or at least its size; ParameterError when ``limit`` is under 2
-    or the draw leaves a class without a file, or ``seed`` is negative."""
+    or the draw leaves a class without a file, or ``seed`` is negative or given without ``limit``."""
     check_limit(limit, seed)
     if limit is None:
         return dataset
+    seed = 0 if seed is None else seed
     total = len(dataset.paths)
     if limit >= total:
         return dataset
@@ -327,7 +332,8 @@ def run_eval(
     data: Path | None, split: str | None = "validation", *, model: str | None = None, arch: str | None = None,
     weights: Path | None = None, runtime: str = "onnx", threshold: float = 0.5, fmt: str = "table",
     plot: Path | None = None, scores: Path | None = None, force: bool = False, quiet: bool = False,
-    bootstrap: int = DEFAULT_BOOTSTRAP, limit: int | None = None, seed: int = 0, log: Callable[[str], None] = note,
+    bootstrap: int = DEFAULT_BOOTSTRAP, limit: int | None = None, seed: int | None = None,
+    log: Callable[[str], None] = note,
 ) -> EvalReport:
     """``mesocli eval``: check the arguments and the outputs first, evaluate (see
     :func:`mesocli.api.open_dataset` for ``data``; with ``limit``, :func:`limit_dataset`'s subset), then write

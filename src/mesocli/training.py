@@ -161,6 +161,20 @@ class TrainConfig:
             raise ParameterError("{freeze_blocks} {value} keeps blocks as they start: it needs {init_weights} "
                                  "(randomly initialised blocks would never learn)", value=self.freeze_blocks)
 
+    def check_together(self) -> None:
+        """Refuse (ParameterError) a setting that a new run would ignore for want of another: ``select`` other than
+        accuracy, or ``heldout_seed`` without ``limit``, when nothing is held out (the epoch is then picked by the
+        training loss). Not asked of a saved run's config, which ran as it is."""
+        if self.val_fraction > 0 and any(source.heldout for source in self.source_list()):
+            return
+        need = "{val_fraction} above 0" if self.val_fraction == 0 else 'a source with "heldout": true'
+        if self.select != "accuracy":
+            raise ParameterError("{select} {value} picks the epoch by a held-out figure: it needs a held-out part ("
+                                 + need + ")", value=self.select)
+        if self.heldout_seed is not None and not self.limit:
+            raise ParameterError("{heldout_seed} draws the held-out part and the {limit} subset: it needs " + need
+                                 + " or {limit}")
+
     def _check_types(self) -> None:
         """Refuse a number setting of the wrong kind (``epochs=1.5`` trained two epochs and recorded 1.5; a
         switch given as ``"no"`` was on), naming it; NumPy numbers become Python ones (config.json is JSON)."""
@@ -769,6 +783,7 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
     another process is training)."""
     run_dir = Path(run_dir)
     config.check()
+    config.check_together()
     _refuse_run(run_dir, force)
     made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]  # innermost first
     config.command = config.command or shlex.join(["mesocli", *sys.argv[1:]])
