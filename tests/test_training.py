@@ -1089,3 +1089,23 @@ def test_a_bce_run_logged_with_mse_held_out_losses_is_rescored_on_resume(
     log = json.loads((orphan / "log.json").read_text())
     assert "heldout_loss" not in log[0] and log[0]["heldout_mse"] == mse[0]
     assert log[1]["heldout_loss"] == pytest.approx(logs[1][1]["heldout_loss"], rel=1e-6)
+
+
+def test_the_training_plot_shows_a_one_epoch_run_and_whole_epochs() -> None:
+    """training.png of a one-epoch run was empty (one point of a line without markers draws nothing), and the
+    epoch axis of a short run was ticked 1.2, 1.4, ... where only whole epochs exist."""
+    from mesocli.checkpoint import history_figure
+
+    row = {"epoch": 1, "train_loss": 0.36, "heldout_loss": 0.26, "train_accuracy": 0.44, "heldout_accuracy": 0.5}
+    for history in ([row], [row, {**row, "epoch": 2}], [{**row, "epoch": epoch} for epoch in range(1, 31)]):
+        figure = history_figure(history)
+        try:
+            for axes in figure.axes:
+                for line in axes.get_lines():
+                    assert line.get_marker() not in (None, "", "None", " "), line.get_label()
+                ticks = [tick for tick in axes.get_xticks() if axes.get_xlim()[0] <= tick <= axes.get_xlim()[1]]
+                assert ticks and all(float(tick).is_integer() for tick in ticks), ticks
+        finally:
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)

@@ -88,6 +88,19 @@ def write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
 
 def plot_history(history: list[dict[str, Any]], target: Path) -> None:
     """Training and held-out loss and accuracy per epoch, side by side, as a PNG."""
+    fig = history_figure(history)
+    import matplotlib.pyplot as plt  # loaded by history_figure, under its warning filters
+
+    try:
+        with atomic_path(target, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=90)
+    finally:
+        plt.close(fig)
+
+
+def history_figure(history: list[dict[str, Any]]) -> Any:
+    """The figure of :func:`plot_history` (matplotlib, Agg): a marker per epoch (a one-epoch run is one point), ticks
+    on whole epochs."""
     from mesocli.thirdparty import MATPLOTLIB, their_deprecations
 
     with their_deprecations(*MATPLOTLIB):
@@ -95,19 +108,21 @@ def plot_history(history: list[dict[str, Any]], target: Path) -> None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [row.get("train_loss") for row in history], label="train")
-    ax_loss.plot(epochs, [row.get("heldout_loss") for row in history], label="held-out")
+    ax_loss.plot(epochs, [row.get("train_loss") for row in history], marker="o", markersize=4, label="train")
+    ax_loss.plot(epochs, [row.get("heldout_loss") for row in history], marker="o", markersize=4, label="held-out")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.plot(epochs, [row.get("train_accuracy") for row in history], label="train")
-    ax_acc.plot(epochs, [row.get("heldout_accuracy") for row in history], label="held-out")
+    ax_acc.plot(epochs, [row.get("train_accuracy") for row in history], marker="o", markersize=4, label="train")
+    ax_acc.plot(epochs, [row.get("heldout_accuracy") for row in history], marker="o", markersize=4, label="held-out")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if epochs:
+            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(target, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
+    return fig
