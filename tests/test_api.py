@@ -91,6 +91,16 @@ def test_a_loaded_model_given_to_load_model_is_one_short_line(model) -> None:
     assert len(str(raised.value)) < 200
 
 
+def test_a_loaded_model_prints_as_a_short_summary(model) -> None:
+    """``print(mesocli.load_model("df"))`` in a notebook printed the ONNX graph's bytes: 331,422 characters (about a
+    million for ``load_model("any")``). The repr names the arch, the weights and their sha256, not the graph."""
+    for loaded in (model, mesocli.load_model("any")):
+        shown = repr(loaded)
+        assert len(shown) < 2000 and "\\x" not in shown, shown[:300]
+    shown = repr(model)
+    assert "arch='meso4'" in shown and "name='meso4_df'" in shown and model.sha256 in shown
+
+
 def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
     assert model.describe()["arch"] == "meso4"
     own = mesocli.load_model(own_weights, runtime="tensorflow")

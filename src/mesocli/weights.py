@@ -70,7 +70,7 @@ class LoadedModel:
     weights_path: Path
     sha256: str
     model: Any
-    card: ModelCard | None = None
+    card: ModelCard | None = field(default=None, repr=False)  # its figures: thousands of characters
     legacy: bool = False
 
     def describe(self) -> dict[str, Any]:
