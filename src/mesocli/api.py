@@ -542,9 +542,9 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
         raise ParameterError("explain takes one network: {arch} meso4 or mesoinception4")
     if arch is not None:
         check_choice("arch", arch, ARCHITECTURES)
-    if weights is not None and not Path(weights).is_file():
+    if weights is not None and not Path(weights).exists():
         raise WeightsError(f"{os.fspath(weights)}: weights file not found")
-    if weights is not None:  # unusable weights are refused before any face, as scan refuses them
+    if weights is not None:  # unusable weights are refused before any face, as scan refuses them (a folder too)
         from mesocli.export import read_source
         from mesocli.weights import reject_onnx
 
