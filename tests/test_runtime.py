@@ -446,3 +446,17 @@ def test_a_tflite_or_savedmodel_export_given_as_weights_says_what_it_is(own_weig
     (tmp_path / "m.tflite.json").unlink()  # without its card: what it is, not where it came from
     with pytest.raises(WeightsError, match=re.escape(f"{tmp_path / 'm.tflite'}: a TFLite model: {takes}")):
         load_onnx(tmp_path / "m.tflite")
+
+
+def test_the_export_line_tells_the_sources_sha256_from_the_exports(own_weights: Path, tmp_path: Path,
+                                                                    kit: MediaKit, run_cli: RunCli) -> None:
+    """``export`` printed ``w.weights.h5 -> m.onnx (meso4, sha256 3b99e59e20b3)``: the source's sha256, read as the
+    export's, while scan and eval of ``m.onnx`` report the export's own (``weights_sha256``), another value."""
+    target = tmp_path / "m.onnx"
+    code, out, err = run_cli("export", own_weights, "--out", target)
+    assert code == 0, err
+    exported = sha256_file(target)
+    assert out == (f"{own_weights} -> {target} (meso4, source sha256 {sha256_file(own_weights)[:12]}, "
+                   f"export sha256 {exported[:12]})\n")
+    row = json.loads(run_cli("scan", kit.face_jpeg, "--weights", target, "--format", "jsonl", "-q").out)
+    assert row["model"]["weights_sha256"] == exported

@@ -463,6 +463,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     an export goes into a stream, which may be standard output. Returns the exit status: 1 when ``check``
     finds a stale export, else 0."""
     from mesocli import export as exporting
+    from mesocli.digest import sha256_file
 
     check_choice("fmt", fmt, exporting.FORMATS)
     _check_flags(bundled=bundled, check=check, verify=verify, force=force)
@@ -510,7 +511,10 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
             note = f", max |p_fake - Keras| {diff:.1e} on {len(exporting.VERIFY_CELLS)} random test images"
             if not diff <= 1e-5:  # NaN fails too
                 raise CheckFailed(f"{written}: differs from the Keras model by {diff:.1e} (> 1e-5)")
-        echo(f"{source_path} -> {written} ({weights.arch}, sha256 {weights.sha256[:12]}{note})")
+        # the export's own sha256 is what scan and eval of it report (a SavedModel folder or a stream has none)
+        hashed = not is_stream(target) and Path(written).is_file()
+        own = f", export sha256 {sha256_file(written)[:12]}" if hashed else ""
+        echo(f"{source_path} -> {written} ({weights.arch}, source sha256 {weights.sha256[:12]}{own}{note})")
     return 0
 
 
