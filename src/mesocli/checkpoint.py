@@ -40,6 +40,8 @@ class TrainState:
     # the current epoch's running totals, so that a resumed epoch's log row covers the whole epoch
     epoch_loss: float = 0.0  # sum of its batches' mean losses
     epoch_accuracy: float = 0.0  # sum of its batches' accuracies
+    # faces called right (None: a state saved mid-epoch before they were counted; its row keeps the batches' mean)
+    epoch_correct: float | None = 0.0
     epoch_seconds: float = 0.0  # time spent on its batches
     split_sha256: str | None = None  # the training and held-out files the run started with (None: older runs)
     data_sha256: str | None = None  # the bytes of those files (None: runs saved before this check)
@@ -49,6 +51,7 @@ class TrainState:
         self.epoch += 1
         self.step = 0
         self.epoch_loss = self.epoch_accuracy = self.epoch_seconds = 0.0
+        self.epoch_correct = 0.0
 
 
 def save_state(run_dir: Path, state: TrainState, variables: list[Any]) -> None:
@@ -64,7 +67,10 @@ def load_state(run_dir: Path, variables: list[Any], arch: str) -> TrainState:
     """Read the state and assign the saved values to ``variables``; a damaged checkpoint is a UsageError."""
     folder = run_dir / "checkpoint"
     try:
-        state = TrainState(**json.loads((folder / STATE_FILE).read_text()))
+        saved = json.loads((folder / STATE_FILE).read_text())
+        if isinstance(saved, dict) and "epoch_correct" not in saved:  # saved before faces were counted
+            saved["epoch_correct"] = None if saved.get("step") else 0.0
+        state = TrainState(**saved)
         with np.load(folder / VARIABLES_FILE) as arrays:
             if len(arrays.files) != len(variables):
                 raise UsageError(f"{folder}: checkpoint does not match {arch}")
