@@ -393,6 +393,7 @@ class Trainer:
         self.log(f"training on {len(self.train_idx)} (df {counts[0]}, real {counts[1]}), held out "
                  f"{len(self.held_idx)}; class weights df={mean_weight[0]:.3f} real={mean_weight[1]:.3f} (mean)",
                  file=sys.stderr)
+        self._note_heldout_share(usable)
         if len(data.sources) > 1:
             for number, source in enumerate(data.sources):
                 mine = data.source_index[self.train_idx] == number
@@ -503,6 +504,18 @@ class Trainer:
                     result[f"{key}_source{int(source)}"] = value
         result.update({key: float(np.mean(values)) for key, values in per_source.items() if values})
         return result
+
+    def _note_heldout_share(self, usable: np.ndarray) -> None:
+        """A note when the held-out part is far (over 5 points) from ``val_fraction`` of the faces of the sources that
+        hold out: people are held out whole, and a few clips make coarse steps (3 clips a class: 67 % for 20 %)."""
+        data, fraction = self.data, self.config.val_fraction
+        holding = [number for number, source in enumerate(data.sources) if source.heldout]
+        total = int(np.isin(data.source_index[usable], holding).sum())
+        if not fraction or not total or abs(len(self.held_idx) / total - fraction) <= 0.05:
+            return
+        self.log(f"note: held out {len(self.held_idx)} of {total} faces ({len(self.held_idx) / total:.0%}) where "
+                 f"--val-fraction asks for {fraction:.0%}: a person's faces are held out whole (by the video ids "
+                 "of their names), and these faces show few people".replace("%", " %"), file=sys.stderr)
 
     def faces_trained(self, state: TrainState) -> int:
         """The faces of the epoch's batches so far (every batch is full but the last)."""
