@@ -1115,8 +1115,8 @@ def test_the_training_plot_shows_a_one_epoch_run_and_whole_epochs() -> None:
 @pytest.mark.slow
 def test_train_accuracy_is_the_share_of_the_epochs_faces_called_right(uninterrupted: Path, tmp_path: Path) -> None:
     """``train_accuracy`` was the mean of the batches' accuracies, so the last batch's few faces weighed as much
-    as a full batch: 20 faces in batches of 16 and 4 logged 0.4375 ((14 of 16 + 0 of 4) / 2) for 14 right of 20,
-    0.70. It is now the share of the epoch's trained faces called right: a whole number of faces."""
+    as a full batch: 20 faces in batches of 16 and 4 logged 0.4375 ((6 of 16 + 2 of 4) / 2) for 8 right of 20,
+    0.40. It is now the share of the epoch's trained faces called right: a whole number of faces."""
     from mesocli.training import read_config
 
     config = read_config(uninterrupted)
