@@ -1150,3 +1150,20 @@ def test_a_held_out_part_far_from_val_fraction_is_noted(tmp_path: Path, run_cli:
     assert "training on 20 (df 10, real 10), held out 40" in err
     assert ("note: held out 40 of 60 faces (67 %) where --val-fraction asks for 20 %: a person's faces are held out "
             "whole (by the video ids of their names), and these faces show few people") in err
+
+
+def test_a_state_saved_mid_epoch_before_faces_were_counted_keeps_the_batches_mean(tmp_path: Path) -> None:
+    """A state saved part-way through an epoch by a mesocli that summed batch accuracies only has no count of faces
+    right: resumed, that epoch's row keeps the batches' mean (counting from the resume would leave out its first
+    part); a state saved between epochs counts faces from the next epoch on."""
+    from dataclasses import asdict
+
+    from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_state
+
+    (tmp_path / "checkpoint").mkdir()
+    np.savez(tmp_path / "checkpoint" / VARIABLES_FILE)
+    for step, expected in ((3, None), (0, 0.0)):
+        saved = asdict(TrainState(step=step, epoch_accuracy=2.25))
+        del saved["epoch_correct"]
+        (tmp_path / "checkpoint" / STATE_FILE).write_text(json.dumps(saved))
+        assert load_state(tmp_path, [], "meso4").epoch_correct == expected
