@@ -91,6 +91,16 @@ def test_a_loaded_model_given_to_load_model_is_one_short_line(model) -> None:
     assert len(str(raised.value)) < 200
 
 
+def test_a_loaded_model_prints_as_a_short_summary(model) -> None:
+    """``print(mesocli.load_model("df"))`` in a notebook printed the ONNX graph's bytes: 331,422 characters (about a
+    million for ``load_model("any")``). The repr names the arch, the weights and their sha256, not the graph."""
+    for loaded in (model, mesocli.load_model("any")):
+        shown = repr(loaded)
+        assert len(shown) < 2000 and "\\x" not in shown, shown[:300]
+    shown = repr(model)
+    assert "arch='meso4'" in shown and "name='meso4_df'" in shown and model.sha256 in shown
+
+
 def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
     assert model.describe()["arch"] == "meso4"
     own = mesocli.load_model(own_weights, runtime="tensorflow")
@@ -539,3 +549,25 @@ def test_dir_of_the_package_lists_its_api_not_its_imports() -> None:
     assert public == ["EvalReport", "ExtractSummary", "ScanResult", "api", "errors", "evaluate", "extract", "iter_scan",
                       "load_model", "scan"]
     assert "__version__" in dir(mesocli)
+
+
+def test_every_dotted_name_the_readme_gives_resolves_as_written() -> None:
+    """The README called ``mesocli.evaluate.run_eval`` the eval command whole; written so (after ``import
+    mesocli.evaluate``) it raised AttributeError: 'function' object has no attribute 'run_eval', since
+    ``mesocli.evaluate`` is the function. Every ``mesocli.x.y`` it names must resolve as written."""
+    import importlib
+
+    names = set(re.findall(r"`(mesocli(?:\.[A-Za-z_]\w*)+)", (Path(__file__).parents[1] / "README.md").read_text()))
+    assert "mesocli.scan_run.run_scan" in names
+    for name in sorted(names):
+        parts = name.split(".")
+        for end in range(len(parts), 1, -1):  # import what a user would import first
+            try:
+                importlib.import_module(".".join(parts[:end]))
+                break
+            except ImportError:
+                continue
+        found: object = mesocli
+        for part in parts[1:]:
+            assert hasattr(found, part), f"{name}: {found!r} has no attribute {part!r}"
+            found = getattr(found, part)

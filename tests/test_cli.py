@@ -196,3 +196,18 @@ def test_eval_and_models_help_say_what_they_write_and_show(run_cli: RunCli, monk
     assert "MesoNet validation split" in models and "FaceForensics++ test" in models
     listing = run_cli("--help").out.splitlines()  # one sentence, wrapped only where the terminal ends
     assert any("models" in line and "FaceForensics++ test)" in line for line in listing), listing
+
+
+def test_command_help_paragraphs_are_not_broken_inside(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typer's rich help keeps a docstring's line breaks: ``explain --help`` broke its first paragraph after
+    "target: the class the map", in the middle of a sentence, whatever the terminal's width."""
+    from mesocli import cli
+
+    monkeypatch.setenv("COLUMNS", "100")
+    for info in cli.app.registered_commands:
+        name = info.name or info.callback.__name__
+        text = run_cli(name, "--help").out.split("╭", 1)[0].splitlines()
+        lines = [line.rstrip() for line in text[text.index(next(t for t in text if "Usage:" in t)) + 1:]]
+        for line, after in zip(lines, lines[1:], strict=False):
+            if line and after:  # a line of a paragraph ends where the next word would not have fitted
+                assert len(line) + 1 + len(after.split()[0]) > 100 - 2, (name, line)

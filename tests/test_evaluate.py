@@ -523,3 +523,28 @@ def test_eval_table_in_a_pipe_is_as_wide_as_it_needs(own_weights: Path, scored_r
     assert any("bootstrap resamples of the" in line and "of each class; video accuracy: Wilson" in line
                for line in lines), out
     assert max(map(len, lines)) < 200  # its own width, not padded out
+
+
+def test_the_operating_point_in_a_corner_of_the_roc_is_drawn_whole(grey_model: LoadedModel, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``eval --plot`` of weights that call every face real (a first short training run does) puts the operating
+    point at (0, 0): the axes cut its marker to a quarter, in the corner, and the EER cross likewise at an edge.
+    Both markers are now drawn whole over the frame."""
+    from dataclasses import replace
+
+    import matplotlib.pyplot as plt
+
+    from mesocli.writers import plot_roc
+
+    root = make_scored_dataset(tmp_path / "data", extras=False)
+    report = evaluate(grey_model, find_dataset(root, "validation"), bootstrap=0)
+    fakes, reals = int(sum(report.labels_is_fake)), len(report.labels_is_fake) - int(sum(report.labels_is_fake))
+    report = replace(report, confusion={"tp": 0, "fn": fakes, "fp": 0, "tn": reals, "positive": "fake"})
+    figures = []
+    real_close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: (figures.append(fig), real_close(fig))[1])
+    plot_roc(report, tmp_path / "roc.png")
+    roc = figures[-1].axes[0]
+    points = {tuple(map(float, c.get_offsets()[0])): c for c in roc.collections}
+    assert (0.0, 0.0) in points  # the operating point: nothing called fake
+    assert all(not c.get_clip_on() for c in points.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -424,3 +425,47 @@ def test_a_process_forked_while_a_session_is_built_builds_its_own(monkeypatch: p
         release.set()
         thread.join()
     assert not hung and child.exitcode == 0
+
+
+@pytest.mark.slow
+def test_a_tflite_or_savedmodel_export_given_as_weights_says_what_it_is(own_weights: Path, tmp_path: Path,
+                                                                      kit: MediaKit, run_cli: RunCli) -> None:
+    """A researcher who exported to TFLite or SavedModel and gave the result to ``scan``/``eval``/``explain
+    --weights`` read "not an HDF5 weights file" (TFLite), "is a folder, not a weights file" (SavedModel) or, from
+    explain, "weights file not found" for a folder that is there. Now the error says what the file is, which
+    weights it was exported from, and what mesocli runs instead."""
+    source = load_weights(own_weights).describe()
+    origin = f"exported from {source['name']}, sha256 {source['weights_sha256'][:12]}"
+    takes = ("mesocli runs weights files (.weights.h5, the authors' .h5) and ONNX exports: give the weights it was "
+             "exported from, or export them with --format onnx")
+    for label in ("df", "real"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        shutil.copy(kit.face_jpeg, tmp_path / "data" / label / "v_0.jpg")
+    for fmt, target, what in (("tflite", tmp_path / "m.tflite", "a TFLite model"),
+                              ("savedmodel", tmp_path / "m_saved", "a TensorFlow SavedModel folder")):
+        code, _, err = run_cli("export", own_weights, "--format", fmt, "--out", target)
+        assert code == 0, err
+        expected = f"{target}: {what} ({origin}): {takes}"
+        for command in (("scan", kit.face_jpeg, "-q"), ("eval", "--data", tmp_path / "data", "-q"),
+                        ("explain", kit.face_jpeg, "--out", tmp_path / "maps")):
+            result = run_cli(*command, "--weights", target)
+            assert (result.code, result.error_line()) == (2, expected), command
+        with pytest.raises(WeightsError, match="^" + re.escape(expected) + "$"):
+            load_onnx(target)
+    (tmp_path / "m.tflite.json").unlink()  # without its card: what it is, not where it came from
+    with pytest.raises(WeightsError, match=re.escape(f"{tmp_path / 'm.tflite'}: a TFLite model: {takes}")):
+        load_onnx(tmp_path / "m.tflite")
+
+
+def test_the_export_line_tells_the_sources_sha256_from_the_exports(own_weights: Path, tmp_path: Path,
+                                                                    kit: MediaKit, run_cli: RunCli) -> None:
+    """``export`` printed ``w.weights.h5 -> m.onnx (meso4, sha256 3b99e59e20b3)``: the source's sha256, read as the
+    export's, while scan and eval of ``m.onnx`` report the export's own (``weights_sha256``), another value."""
+    target = tmp_path / "m.onnx"
+    code, out, err = run_cli("export", own_weights, "--out", target)
+    assert code == 0, err
+    exported = sha256_file(target)
+    assert out == (f"{own_weights} -> {target} (meso4, source sha256 {sha256_file(own_weights)[:12]}, "
+                   f"export sha256 {exported[:12]})\n")
+    row = json.loads(run_cli("scan", kit.face_jpeg, "--weights", target, "--format", "jsonl", "-q").out)
+    assert row["model"]["weights_sha256"] == exported

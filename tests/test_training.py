@@ -859,6 +859,7 @@ def test_a_dataset_of_all_faces_crops_trains_with_no_person_on_both_sides(tmp_pa
     code, out, err = run_cli("train", root, "--out", tmp_path / "run", *ONE_EPOCH, "--seed", "7")
     assert code == 0, err
     assert "training on 48 (df 24, real 24), held out 16" in err  # one pair of people of four held out
+    assert "note: held out" not in err  # 25 % as --val-fraction asks: no note
 
     config = config_for(root, 1)
     data = load_run_data(config)
@@ -1089,3 +1090,80 @@ def test_a_bce_run_logged_with_mse_held_out_losses_is_rescored_on_resume(
     log = json.loads((orphan / "log.json").read_text())
     assert "heldout_loss" not in log[0] and log[0]["heldout_mse"] == mse[0]
     assert log[1]["heldout_loss"] == pytest.approx(logs[1][1]["heldout_loss"], rel=1e-6)
+
+
+def test_the_training_plot_shows_a_one_epoch_run_and_whole_epochs() -> None:
+    """training.png of a one-epoch run was empty (one point of a line without markers draws nothing), and the
+    epoch axis of a short run was ticked 1.2, 1.4, ... where only whole epochs exist."""
+    from mesocli.checkpoint import history_figure
+
+    row = {"epoch": 1, "train_loss": 0.36, "heldout_loss": 0.26, "train_accuracy": 0.44, "heldout_accuracy": 0.5}
+    for history in ([row], [row, {**row, "epoch": 2}], [{**row, "epoch": epoch} for epoch in range(1, 31)]):
+        figure = history_figure(history)
+        try:
+            for axes in figure.axes:
+                for line in axes.get_lines():
+                    assert line.get_marker() not in (None, "", "None", " "), line.get_label()
+                ticks = [tick for tick in axes.get_xticks() if axes.get_xlim()[0] <= tick <= axes.get_xlim()[1]]
+                assert ticks and all(float(tick).is_integer() for tick in ticks), ticks
+        finally:
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)
+
+
+@pytest.mark.slow
+def test_train_accuracy_is_the_share_of_the_epochs_faces_called_right(uninterrupted: Path, tmp_path: Path) -> None:
+    """``train_accuracy`` was the mean of the batches' accuracies, so the last batch's few faces weighed as much
+    as a full batch: 20 faces in batches of 16 and 4 logged 0.4375 ((6 of 16 + 2 of 4) / 2) for 8 right of 20,
+    0.40. It is now the share of the epoch's trained faces called right: a whole number of faces."""
+    from mesocli.training import read_config
+
+    config = read_config(uninterrupted)
+    trainer = Trainer(config, tmp_path / "scorer", progress=False)
+    trainer.prepare()
+    trained = len(trainer.train_idx)
+    assert trained % config.batch_size  # a last batch smaller than the others
+    log = json.loads((uninterrupted / "log.json").read_text())
+    for row in log:
+        right = row["train_accuracy"] * trained
+        assert right == pytest.approx(round(right), abs=1e-6), row
+
+
+@pytest.mark.slow
+def test_a_held_out_part_far_from_val_fraction_is_noted(tmp_path: Path, run_cli: RunCli) -> None:
+    """A first run on a few extracted FF++ clips (3 fakes, 3 originals, 10 frames each; two clips share people)
+    with --val-fraction 0.2 said "training on 20 (df 10, real 10), held out 40" and nothing else: two thirds of
+    the faces held out, without a word on why. A note now gives the share against the one asked for, and why."""
+    from media import make_faces
+
+    root = tmp_path / "data"
+    make_faces(root / "train", {"df": 30, "real": 30})
+    videos = {"df": ["266_252", "654_648", "036_035"], "real": ["033", "035", "036"]}
+    for label, names in videos.items():
+        new = [f"{video}_{frame}.png" for video in names for frame in range(0, 60, 6)]
+        for path, name in zip(sorted((root / "train" / label).iterdir()), new, strict=True):
+            path.rename(path.with_name(name))
+    code, out, err = run_cli("train", root, "--out", tmp_path / "run", "--epochs", "1", "--batch-size", "8",
+                             "--val-fraction", "0.2")
+    assert code == 0, err
+    assert "training on 20 (df 10, real 10), held out 40" in err
+    assert ("note: held out 40 of 60 faces (67 %) where --val-fraction asks for 20 %: a person's faces are held out "
+            "whole (by the video ids of their names), and these faces show few people") in err
+
+
+def test_a_state_saved_mid_epoch_before_faces_were_counted_keeps_the_batches_mean(tmp_path: Path) -> None:
+    """A state saved part-way through an epoch by a mesocli that summed batch accuracies only has no count of faces
+    right: resumed, that epoch's row keeps the batches' mean (counting from the resume would leave out its first
+    part); a state saved between epochs counts faces from the next epoch on."""
+    from dataclasses import asdict
+
+    from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_state
+
+    (tmp_path / "checkpoint").mkdir()
+    np.savez(tmp_path / "checkpoint" / VARIABLES_FILE)
+    for step, expected in ((3, None), (0, 0.0)):
+        saved = asdict(TrainState(step=step, epoch_accuracy=2.25))
+        del saved["epoch_correct"]
+        (tmp_path / "checkpoint" / STATE_FILE).write_text(json.dumps(saved))
+        assert load_state(tmp_path, [], "meso4").epoch_correct == expected

@@ -465,6 +465,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     an export goes into a stream, which may be standard output. Returns the exit status: 1 when ``check``
     finds a stale export, else 0."""
     from mesocli import export as exporting
+    from mesocli.digest import sha256_file
 
     check_choice("fmt", fmt, exporting.FORMATS)
     _check_flags(bundled=bundled, check=check, verify=verify, force=force)
@@ -515,7 +516,10 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
             note = f", max |p_fake - Keras| {diff:.1e} on {len(exporting.VERIFY_CELLS)} random test images"
             if not diff <= 1e-5:  # NaN fails too
                 raise CheckFailed(f"{written}: differs from the Keras model by {diff:.1e} (> 1e-5)")
-        echo(f"{source_path} -> {written} ({weights.arch}, sha256 {weights.sha256[:12]}{note})")
+        # the export's own sha256 is what scan and eval of it report (a SavedModel folder or a stream has none)
+        hashed = not is_stream(target) and Path(written).is_file()
+        own = f", export sha256 {sha256_file(written)[:12]}" if hashed else ""
+        echo(f"{source_path} -> {written} ({weights.arch}, source sha256 {weights.sha256[:12]}{own}{note})")
     return 0
 
 
@@ -547,9 +551,9 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
         raise ParameterError("explain takes one network: {arch} meso4 or mesoinception4")
     if arch is not None:
         check_choice("arch", arch, ARCHITECTURES)
-    if weights is not None and not Path(weights).is_file():
+    if weights is not None and not Path(weights).exists():
         raise WeightsError(f"{os.fspath(weights)}: weights file not found")
-    if weights is not None:  # unusable weights are refused before any face, as scan refuses them
+    if weights is not None:  # unusable weights are refused before any face, as scan refuses them (a folder too)
         from mesocli.export import read_source
         from mesocli.weights import reject_onnx
 

@@ -40,6 +40,8 @@ class TrainState:
     # the current epoch's running totals, so that a resumed epoch's log row covers the whole epoch
     epoch_loss: float = 0.0  # sum of its batches' mean losses
     epoch_accuracy: float = 0.0  # sum of its batches' accuracies
+    # faces called right (None: a state saved mid-epoch before they were counted; its row keeps the batches' mean)
+    epoch_correct: float | None = 0.0
     epoch_seconds: float = 0.0  # time spent on its batches
     split_sha256: str | None = None  # the training and held-out files the run started with (None: older runs)
     data_sha256: str | None = None  # the bytes of those files (None: runs saved before this check)
@@ -49,6 +51,7 @@ class TrainState:
         self.epoch += 1
         self.step = 0
         self.epoch_loss = self.epoch_accuracy = self.epoch_seconds = 0.0
+        self.epoch_correct = 0.0
 
 
 def save_state(run_dir: Path, state: TrainState, variables: list[Any]) -> None:
@@ -64,7 +67,10 @@ def load_state(run_dir: Path, variables: list[Any], arch: str) -> TrainState:
     """Read the state and assign the saved values to ``variables``; a damaged checkpoint is a UsageError."""
     folder = run_dir / "checkpoint"
     try:
-        state = TrainState(**json.loads((folder / STATE_FILE).read_text()))
+        saved = json.loads((folder / STATE_FILE).read_text())
+        if isinstance(saved, dict) and "epoch_correct" not in saved:  # saved before faces were counted
+            saved["epoch_correct"] = None if saved.get("step") else 0.0
+        state = TrainState(**saved)
         with np.load(folder / VARIABLES_FILE) as arrays:
             if len(arrays.files) != len(variables):
                 raise UsageError(f"{folder}: checkpoint does not match {arch}")
@@ -88,6 +94,19 @@ def write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
 
 def plot_history(history: list[dict[str, Any]], target: Path) -> None:
     """Training and held-out loss and accuracy per epoch, side by side, as a PNG."""
+    fig = history_figure(history)
+    import matplotlib.pyplot as plt  # loaded by history_figure, under its warning filters
+
+    try:
+        with atomic_path(target, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=90)
+    finally:
+        plt.close(fig)
+
+
+def history_figure(history: list[dict[str, Any]]) -> Any:
+    """The figure of :func:`plot_history` (matplotlib, Agg): a marker per epoch (a one-epoch run is one point), ticks
+    on whole epochs."""
     from mesocli.thirdparty import MATPLOTLIB, their_deprecations
 
     with their_deprecations(*MATPLOTLIB):
@@ -95,19 +114,21 @@ def plot_history(history: list[dict[str, Any]], target: Path) -> None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [row.get("train_loss") for row in history], label="train")
-    ax_loss.plot(epochs, [row.get("heldout_loss") for row in history], label="held-out")
+    ax_loss.plot(epochs, [row.get("train_loss") for row in history], marker="o", markersize=4, label="train")
+    ax_loss.plot(epochs, [row.get("heldout_loss") for row in history], marker="o", markersize=4, label="held-out")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.plot(epochs, [row.get("train_accuracy") for row in history], label="train")
-    ax_acc.plot(epochs, [row.get("heldout_accuracy") for row in history], label="held-out")
+    ax_acc.plot(epochs, [row.get("train_accuracy") for row in history], marker="o", markersize=4, label="train")
+    ax_acc.plot(epochs, [row.get("heldout_accuracy") for row in history], marker="o", markersize=4, label="held-out")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if epochs:
+            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(target, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
+    return fig

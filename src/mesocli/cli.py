@@ -274,7 +274,14 @@ def extract(
     raise typer.Exit(summary.exit_code)
 
 
-@command("explain", quiet_interrupt=True)
+@command(
+    "explain", quiet_interrupt=True,
+    # one line per paragraph: the rich help keeps a docstring's line breaks
+    help="Heatmaps (Grad-CAM) of where the network found its evidence on face crops; see docs/explain.md.\n\n"
+    "Prints one JSON line per face (path, status, error, p_fake, verdict, target, heatmap; target: the class the "
+    "map shows evidence for, fake or real, the one the network decided).\n\n"
+    "Exit status: 0 done; 2 usage error; 3 a face could not be read (the others are still explained).",
+)
 def explain_command(
     faces: Arg(list[Path], "Aligned face crops (images) or folders of them.", "FACE...", "FILE|DIR"),
     out: Opt(Path, "Folder for the heatmaps: OUT/<face>.png.", show_default=False, metavar="DIR"),
@@ -284,12 +291,7 @@ def explain_command(
     threshold: Threshold = 0.5,
     force: Force("Replace existing heatmap files.") = False,
 ) -> None:
-    """Heatmaps (Grad-CAM) of where the network found its evidence on face crops; see docs/explain.md.
-
-    Prints one JSON line per face (path, status, error, p_fake, verdict, target, heatmap; target: the class the map
-    shows evidence for, fake or real, the one the network decided). Exit status:
-    0 done; 2 usage error; 3 a face could not be read (the others are still explained).
-    """
+    """Heatmaps of face crops (help text above)."""
     import json
 
     from mesocli.api import explain

@@ -113,11 +113,11 @@ class OnnxModel:
     name: str
     weights_path: Path
     sha256: str
-    onnx: bytes | Path
+    onnx: bytes | Path = field(repr=False)  # the graph (its bytes: hundreds of KB) or its file
     origin: str  # "bundled", "cache", "converted" or "exported" (an .onnx file given as it is)
-    card: Any = None
+    card: Any = field(default=None, repr=False)  # the model card (its figures: thousands of characters)
     legacy: bool = False
-    session: Any = None  # an ONNX Runtime session already opened on ``onnx`` (default threads)
+    session: Any = field(default=None, repr=False)  # an ONNX Runtime session opened on ``onnx`` (default threads)
     threads: int | None = None  # ONNX Runtime threads of the predictors made (None: all cores)
     # sessions opened with a thread count, kept: a worker scans input after input with one model
     _sessions: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)

@@ -407,6 +407,7 @@ class Trainer:
         self.log(f"training on {len(self.train_idx)} (df {counts[0]}, real {counts[1]}), held out "
                  f"{len(self.held_idx)}; class weights df={mean_weight[0]:.3f} real={mean_weight[1]:.3f} (mean)",
                  file=sys.stderr)
+        self._note_heldout_share(usable)
         if len(data.sources) > 1:
             for number, source in enumerate(data.sources):
                 mine = data.source_index[self.train_idx] == number
@@ -518,6 +519,31 @@ class Trainer:
         result.update({key: float(np.mean(values)) for key, values in per_source.items() if values})
         return result
 
+    def _note_heldout_share(self, usable: np.ndarray) -> None:
+        """A note when the held-out part is far (over 5 points) from ``val_fraction`` of the faces of the sources that
+        hold out: people are held out whole, and a few clips make coarse steps (3 clips a class: 67 % for 20 %)."""
+        data, fraction = self.data, self.config.val_fraction
+        holding = [number for number, source in enumerate(data.sources) if source.heldout]
+        total = int(np.isin(data.source_index[usable], holding).sum())
+        if not fraction or not total or abs(len(self.held_idx) / total - fraction) <= 0.05:
+            return
+        self.log(f"note: held out {len(self.held_idx)} of {total} faces ({len(self.held_idx) / total:.0%}) where "
+                 f"--val-fraction asks for {fraction:.0%}: a person's faces are held out whole (by the video ids "
+                 "of their names), and these faces show few people".replace("%", " %"), file=sys.stderr)
+
+    def faces_trained(self, state: TrainState) -> int:
+        """The faces of the epoch's batches so far (every batch is full but the last)."""
+        return min(state.step * self.config.batch_size, len(self.train_idx))
+
+    def train_accuracy(self, state: TrainState) -> float | None:
+        """The share of the epoch's faces so far called right (not the batches' mean accuracy, which weighed a
+        small last batch as a full one); the batches' mean for a state saved mid-epoch before faces were counted."""
+        if not state.step:
+            return None
+        if state.epoch_correct is None:
+            return state.epoch_accuracy / state.step
+        return state.epoch_correct / self.faces_trained(state)
+
     def run_epoch(self, state: TrainState) -> dict[str, Any]:
         """Train epoch ``state.epoch`` from step ``state.step`` on (advancing the step counters and the epoch's
         running totals per batch), then score the held-out part; return the epoch's log record, which covers
@@ -535,22 +561,23 @@ class Trainer:
                     loss, acc = self.train_step(x, y, w)
                     state.epoch_loss += float(loss)
                     state.epoch_accuracy += float(acc)
+                    if state.epoch_correct is not None:
+                        state.epoch_correct += float(acc) * int(x.shape[0])
                     state.step += 1
                     state.global_step += 1
                     now = time.perf_counter()
                     state.epoch_seconds, last = state.epoch_seconds + now - last, now
                 bar.set_postfix(loss=f"{state.epoch_loss / state.step:.4f}",
-                                acc=f"{state.epoch_accuracy / state.step:.3f}")
+                                acc=f"{self.train_accuracy(state):.3f}")
                 bar.update(1)
         done, seconds = state.step, state.epoch_seconds
         return {
             "epoch": epoch + 1,
             "learning_rate": learning_rate_at(config, state.global_step - 1),
             "train_loss": state.epoch_loss / done if done else None,
-            "train_accuracy": state.epoch_accuracy / done if done else None,
+            "train_accuracy": self.train_accuracy(state),
             "seconds": round(seconds, 2),
-            "images_per_second": round(min(done * config.batch_size, len(self.train_idx)) / seconds, 2)
-            if seconds else None,
+            "images_per_second": round(self.faces_trained(state) / seconds, 2) if seconds else None,
             **self.evaluate_heldout(),
         }
 

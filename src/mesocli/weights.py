@@ -70,7 +70,7 @@ class LoadedModel:
     weights_path: Path
     sha256: str
     model: Any
-    card: ModelCard | None = None
+    card: ModelCard | None = field(default=None, repr=False)  # its figures: thousands of characters
     legacy: bool = False
 
     def describe(self) -> dict[str, Any]:
@@ -134,11 +134,40 @@ def _h5py() -> Any:
     return h5py
 
 
+def _other_export(path: Path) -> WeightsError | None:
+    """The error for a TFLite file or SavedModel folder (``mesocli export --format tflite|savedmodel``) given where
+    weights go: what it is, the weights its card says it came from, and what mesocli runs instead; else None."""
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        what, card = "a TensorFlow SavedModel folder", path / "assets" / "mesocli_card.json"
+    elif path.is_file() and _signature(path, 8)[4:] == b"TFL3":  # a TFLite flatbuffer's file identifier
+        what, card = "a TFLite model", Path(f"{path}.json")
+    else:
+        return None
+    try:
+        meta = json.loads(card.read_text(encoding="utf-8"))
+        origin = f" (exported from {meta['name']}, sha256 {meta['source_sha256'][:12]})"
+    except (OSError, ValueError, KeyError, TypeError):
+        origin = ""
+    return WeightsError(f"{path}: {what}{origin}: mesocli runs weights files (.weights.h5, the authors' .h5) and "
+                        "ONNX exports: give the weights it was exported from, or export them with --format onnx")
+
+
+def _signature(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of ``path`` (b"" when it cannot be read)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except OSError:
+        return b""
+
+
 def _check_regular(path: Path) -> None:
     """Refuse a missing path, a folder, and what is not a regular file (a named pipe or a device would
     block the reader)."""
     if not path.exists():
         raise WeightsError(f"{path}: weights file not found")
+    if (other := _other_export(path)) is not None:
+        raise other
     if path.is_dir():
         raise WeightsError(f"{path}: is a folder, not a weights file")
     if not path.is_file():

@@ -440,9 +440,10 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
         ax.plot(fpr, tpr, lw=1.5, label=f"{_literal(report.model['name'])} (AUC {report.auc:.3f})")
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
         ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
-        ax.scatter([report.eer], [1 - report.eer], marker="x", color="black", zorder=3,
+        # not clipped: a point on the frame (nothing called fake: (0, 0)) is drawn whole, not a quarter of it
+        ax.scatter([report.eer], [1 - report.eer], marker="x", color="black", zorder=3, clip_on=False,
                    label=f"EER {report.eer:.3f}")
-        ax.scatter([op_fpr], [op_tpr], color="red", zorder=3,
+        ax.scatter([op_fpr], [op_tpr], color="red", zorder=3, clip_on=False,
                    label=f"p_fake ≥ {report.threshold:g}: acc {report.accuracy:.3f}")
         split = report.data["split"] or Path(report.data["root"]).name
         drawn = report.data.get("subset")

@@ -237,7 +237,7 @@ def test_an_onnx_export_to_standard_output_is_the_model_alone(weights_copy: Path
         to_file = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, timeout=300)
     to_pipe = subprocess.run(command, capture_output=True, timeout=300)
     (tmp_path / "pipe.onnx").write_bytes(to_pipe.stdout)
-    line = f"{weights_copy} -> /dev/stdout (meso4, sha256 {sha256_file(weights_copy)[:12]})\n"
+    line = f"{weights_copy} -> /dev/stdout (meso4, source sha256 {sha256_file(weights_copy)[:12]})\n"
     for done, name in ((to_file, "file.onnx"), (to_pipe, "pipe.onnx")):
         assert (done.returncode, done.stderr.decode()) == (0, line)
         assert load_onnx(tmp_path / name).arch == "meso4"  # a whole model, with its card
