@@ -545,7 +545,11 @@ def test_no_augment_still_applies_the_degradations_and_resampling_blur_asked_for
     [("--rescale-prob", "1.5", "--rescale-prob 1.5: must be in [0, 1]"),
      ("--val-fraction", "1", "--val-fraction 1.0: must be in [0, 1)"),
      ("--epochs", "0", "--epochs 0: must be at least 1"),
-     ("--label-smoothing", "1", "--label-smoothing 1.0: must be in [0, 1)")],
+     ("--label-smoothing", "1", "--label-smoothing 1.0: must be in [0, 1)"),
+     # NumPy's seeds: these were tracebacks (ValueError: expected non-negative integer) after TensorFlow loaded
+     ("--seed", "-1", "--seed -1: must be in [0, 4294967295]"),
+     ("--seed", "4294967296", "--seed 4294967296: must be in [0, 4294967295]"),
+     ("--heldout-seed", "-2", "--heldout-seed -2: must be in [0, 4294967295]")],
 )
 def test_out_of_range_training_options_are_refused_before_anything_is_written(
     option: str, value: str, message: str, tiny_data: Path, tmp_path: Path,
@@ -556,6 +560,16 @@ def test_out_of_range_training_options_are_refused_before_anything_is_written(
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not run.exists()
 
+
+
+@pytest.mark.slow
+def test_the_largest_seed_trains(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """Each epoch seeds Keras with ``seed * 1000 + epoch``: from --seed 4294968 on that passed NumPy's 2**32 - 1
+    and the run stopped with a traceback at its first epoch, leaving a folder that every --resume stopped in."""
+    run = tmp_path / "run"
+    code, out, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--seed", "4294967295", "-q")
+    assert code == 0, err
+    assert json.loads((run / "best.json").read_text())["seed"] == 4294967295
 
 
 @pytest.mark.parametrize(

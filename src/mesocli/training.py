@@ -69,6 +69,7 @@ SWITCH_SETTINGS = ("augment", "class_weights", "jit_compile")
 OPTIONAL_SETTINGS = ("limit", "heldout_seed")  # None: not set
 LOSSES = ("mse", "bce")  # mean squared error on the sigmoid (the paper), binary cross-entropy
 LOCK = ".mesocli-train.lock"
+SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (Keras seeds it) takes no larger seed, and no negative one
 # what a run writes beside its checkpoints (averaging: averaged.*): --force removes an old run's
 OLD_RUN_FILES = ("best.weights.h5", "best.json", "averaged.weights.h5", "averaged.json", "log.csv", "log.json",
                  "training.png")
@@ -150,6 +151,8 @@ class TrainConfig:
             ("degrade_prob", 0 <= self.degrade_prob <= 1, "in [0, 1]"),
             ("select", self.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
             ("limit", self.limit is None or self.limit >= 1, "at least 1"),
+            ("seed", 0 <= self.seed <= SEED_MAX, f"in [0, {SEED_MAX}]"),
+            ("heldout_seed", self.heldout_seed is None or 0 <= self.heldout_seed <= SEED_MAX, f"in [0, {SEED_MAX}]"),
             ("freeze_blocks", 0 <= self.freeze_blocks <= FEATURE_BLOCKS, f"in [0, {FEATURE_BLOCKS}]"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
         ]
@@ -511,7 +514,7 @@ class Trainer:
         from mesocli.progress import counter
 
         config, epoch = self.config, state.epoch
-        self.tf.keras.utils.set_random_seed(config.seed * 1000 + epoch)
+        self.tf.keras.utils.set_random_seed((config.seed * 1000 + epoch) % (SEED_MAX + 1))  # as before below 4294967
         steps, batches = self.batches(epoch, state.step)
         with counter(steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
                      unit="batch", enabled=self.bars) as bar:
