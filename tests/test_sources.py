@@ -161,7 +161,7 @@ def test_mixing_file_is_read_relative_to_itself_and_checked(tmp_path: Path, two_
     mix.write_text(json.dumps({"sources": [{"root": str(ffpp), "colour": "blue"}]}))
     with pytest.raises(UsageError, match="not a mixing file"):
         read_mix(mix)
-    with pytest.raises(UsageError, match="every must be at least 1"):
+    with pytest.raises(UsageError, match="every must be a whole number of 1 or more, not 0"):
         load_sources([Source(str(ffpp), every=0)])
     with pytest.raises(UsageError, match="runs must be 0 .single files. or more, not 1.5"):
         load_sources([Source(str(ffpp), runs=1.5)])  # type: ignore[arg-type]
@@ -403,4 +403,32 @@ def test_a_source_of_one_class_in_a_mix_is_a_one_line_error(
     code, out, err = run_cli("train", "--mix", mix, "--out", tmp_path / "run", "-q")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.strip().endswith(f"{lone}/train: no images of class real; both df and real are needed")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"every": "2"}, "every must be a whole number of 1 or more, not '2'"),
+    ({"every": 1.5}, "every must be a whole number of 1 or more, not 1.5"),
+    ({"weight": "1"}, "weight must be a finite number above 0, not '1'"),
+    ({"weight": None}, "weight must be a finite number above 0, not None"),
+    ({"weight": True}, "weight must be a finite number above 0, not True"),
+    ({"weight": 0}, "weight must be a finite number above 0, not 0"),
+    ({"weight": 1e999}, "weight must be a finite number above 0, not inf"),
+    ({"split": 5}, "split must be a folder name (text) or null, not 5"),
+    ({"methods": "Deepfakes"}, "methods must be a list of method folder names, not 'Deepfakes'"),
+    ({"methods": ["Deepfakes", 3]}, "methods must be a list of method folder names, not ['Deepfakes', 3]"),
+    ({"heldout": "no"}, "heldout must be true or false, not 'no'"),
+    ({"runs": "5"}, "runs must be 0 (single files) or more, not '5'"),
+])
+def test_a_mixing_file_of_wrong_value_types_is_a_one_line_error(
+    entry: dict, message: str, two_roots: tuple[Path, Path], tmp_path: Path, run_cli: RunCli,
+) -> None:
+    """These were tracebacks (TypeError in a comparison or a path join, after TensorFlow loaded), or silently taken:
+    ``"heldout": "no"`` held files out, ``"every": 1.5`` kept the frames whose number is a multiple of 1.5, a weight
+    of 1e999 (infinite) trained a whole epoch on NaN weights before a traceback."""
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"sources": [{"root": str(two_roots[0]), **entry}]}).replace("Infinity", "1e999"))
+    code, out, err = run_cli("train", "--mix", mix, "--out", tmp_path / "run", "--epochs", "1", "-q")
+    assert (code, err.count("\n")) == (2, 1), err
+    assert err == f"mesocli: error: {mix}: source {two_roots[0]}: {message}\n"
     assert not (tmp_path / "run").exists()
