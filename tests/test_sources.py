@@ -432,3 +432,27 @@ def test_a_mixing_file_of_wrong_value_types_is_a_one_line_error(
     assert (code, err.count("\n")) == (2, 1), err
     assert err == f"mesocli: error: {mix}: source {two_roots[0]}: {message}\n"
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("alias", ["same root", "symbolic link"])
+def test_a_file_in_two_sources_is_never_trained_on_when_one_holds_it_out(
+    alias: str, two_roots: tuple[Path, Path], tmp_path: Path,
+) -> None:
+    """Two sources that list the same files (one root twice, or under a link; say the originals beside two fake
+    methods): the held-out draws are per source, and files without video ids have no identity to drop them by, so
+    a face held out by one source was trained on through the other: the held-out figures scored training faces."""
+    from mesocli.training import TrainConfig, split_run_data
+
+    mesonet = two_roots[1]
+    other = mesonet
+    if alias == "symbolic link":
+        other = tmp_path / "link"
+        other.symlink_to(mesonet, target_is_directory=True)
+    config = TrainConfig(data=str(mesonet), val_fraction=0.2, sources=[{"root": str(mesonet)}, {"root": str(other)}])
+    data = load_sources(config.source_list())
+    train, held = split_run_data(config, data, np.arange(len(data.labels)))
+    real = [path.resolve() for path in data.combined.paths]
+    held_files = {real[index] for index in held}
+    assert held_files and not held_files & {real[index] for index in train}
+    assert len(train) == len(data.labels) - len(held) - len([i for i in range(len(real)) if i not in held
+                                                              and real[i] in held_files])

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import numbers
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,15 +251,19 @@ def identity_tokens(path: Path) -> frozenset[str]:
 
 
 def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, int]:
-    """``train`` without the files that share an identity token with any ``held`` file, and how many went.
+    """``train`` without the files that share an identity token with any ``held`` file, or are a ``held`` file
+    (the same file, or a link to it, listed by two sources), and how many went.
 
     Inside one source the identity groups already keep people apart; this catches the same person in
-    two sources (say, originals in one and their Face2Face fakes in another marked ``heldout: false``).
+    two sources (say, originals in one and their Face2Face fakes in another marked ``heldout: false``),
+    and the same file in two sources where its name carries no video id.
     """
     held_tokens = frozenset().union(*(identity_tokens(paths[index]) for index in held))
-    if not held_tokens:
+    held_files = {os.path.realpath(paths[index]) for index in held}
+    if not held_files:
         return train, 0
-    keep = np.array([not (identity_tokens(paths[index]) & held_tokens) for index in train], dtype=bool)
+    keep = np.array([not (identity_tokens(paths[index]) & held_tokens) and os.path.realpath(paths[index])
+                     not in held_files for index in train], dtype=bool)
     return train[keep], int((~keep).sum())
 
 
