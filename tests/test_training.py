@@ -118,8 +118,8 @@ def test_early_stop_names_the_selected_figure(
 
 
 def _final_state(run: Path) -> dict[str, np.ndarray]:
-    with np.load(run / "checkpoint" / "last.npz") as arrays:
-        return {key: arrays[key] for key in arrays.files}
+    with np.load(run / "checkpoint" / "last.npz") as arrays:  # the variables (not the state saved with them)
+        return {key: arrays[key] for key in arrays.files if key != "state"}
 
 
 @pytest.fixture(scope="module")
@@ -1103,3 +1103,41 @@ def test_a_bce_run_logged_with_mse_held_out_losses_is_rescored_on_resume(
     log = json.loads((orphan / "log.json").read_text())
     assert "heldout_loss" not in log[0] and log[0]["heldout_mse"] == mse[0]
     assert log[1]["heldout_loss"] == pytest.approx(logs[1][1]["heldout_loss"], rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["disk full", "killed"])
+def test_a_checkpoint_cut_between_its_variables_and_its_state_resumes_to_the_uninterrupted_run(
+    fault: str, uninterrupted: Path, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint is two files: ``last.npz`` (the variables), then ``state.json`` (the step they are at). Cut
+    between the two (the disk full once the variables fit, or ``kill -9``), the state pointed at the start of the
+    epoch whose end the variables held: the resumed run trained that epoch twice over, with no word said, and the
+    log had lost the epoch."""
+    from mesocli import checkpoint
+    from mesocli.errors import OutputError
+
+    run = tmp_path / "run"
+    write = checkpoint.atomic_write_text
+
+    class Killed(BaseException):
+        """``kill -9``: nothing runs after it (no ``except Exception``, no Ctrl-C handling)."""
+
+    def cut(path: Path, text: str, *args: Any, **kwargs: Any) -> None:
+        if Path(path).name == "state.json" and json.loads(text)["epoch"] == 2:
+            if fault == "killed":
+                raise Killed
+            raise OutputError(f"cannot write {path}: No space left on device")
+        write(path, text, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "atomic_write_text", cut)
+        with pytest.raises(Killed if fault == "killed" else OutputError):
+            start_run(config_for(tiny_data, 2), run, progress=False)
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 1  # behind last.npz
+    state = resume_run(run, progress=False)
+    assert state.finished and state.global_step == 10 and [row["epoch"] for row in state.history] == [1, 2]
+    expected, got = _final_state(uninterrupted), _final_state(run)
+    for key in expected:  # the optimizer's iteration count too: epoch 2 trained once
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2]
