@@ -1141,3 +1141,31 @@ def test_a_checkpoint_cut_between_its_variables_and_its_state_resumes_to_the_uni
     for key in expected:  # the optimizer's iteration count too: epoch 2 trained once
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
     assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_run_killed_as_its_last_epoch_is_logged_keeps_that_epoch_in_its_log(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log was written after the state: killed in between, at the last epoch, the run was finished as far as
+    --resume could tell, and log.csv, log.json and training.png lacked that epoch for good."""
+    from mesocli import training
+
+    run = tmp_path / "run"
+    write_log = training.write_log
+
+    class Killed(BaseException):
+        """``kill -9``."""
+
+    def killed_at_epoch_2(run_dir: Path, history: list[dict[str, Any]]) -> None:
+        if len(history) == 2:
+            raise Killed
+        write_log(run_dir, history)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "write_log", killed_at_epoch_2)
+        with pytest.raises(Killed):
+            start_run(config_for(tiny_data, 2), run, progress=False)
+    assert resume_run(run, progress=False).finished
+    assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2]
+    assert (run / "log.csv").read_text().count("\n") == 3
