@@ -40,8 +40,8 @@ import numpy as np
 
 from mesocli.augment import augment_fn
 from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_state, save_state, write_log
-from mesocli.datasets import decode_dataset
-from mesocli.errors import ParameterError, UsageError
+from mesocli.datasets import decode_dataset, identities
+from mesocli.errors import ParameterError, UsageError, printable
 from mesocli.fsutil import (
     atomic_path,
     atomic_write_bytes,
@@ -55,6 +55,7 @@ from mesocli.models import ARCHITECTURES, FEATURE_BLOCKS, build_model, count_tra
 from mesocli.sources import (
     TrainingData,
     drop_shared_identities,
+    identity_tokens,
     load_sources,
     run_sources,
     sample_weights,
@@ -311,9 +312,36 @@ def check_split(config: TrainConfig, data: TrainingData, train: np.ndarray, held
         missing = " and ".join(name for name, n in zip(("df", "real"), counts[part], strict=True) if n == 0)
         if missing:
             shown = "; ".join(f"{name} {int(c.sum())}: df {c[0]}, real {c[1]}" for name, c in counts.items())
+            advice = _one_group(data) or "change {val_fraction} (now {value}) or add images of more people"
             raise ParameterError("the {part} part holds no {missing} image ({shown}; a person's images stay on one "
-                                 "side): change {val_fraction} (now {value}) or add images of more people",
-                                 part=part, missing=missing, shown=shown, value=config.val_fraction)
+                                 "side): " + advice, part=part, missing=missing, shown=shown, value=config.val_fraction)
+
+
+def _one_group(data: TrainingData) -> str | None:
+    """Why a held-out draw cannot work, when the file names of a source tie most of its files (over half) into one
+    identity group (Celeb-DF's ``id0_0003``: the token 0003, a video number, ties every person's 4th video): what
+    to do instead of drawing again; None otherwise. A template of :class:`ParameterError`."""
+    def shown(text: str) -> str:  # as the template shows it: printable, no field
+        return printable(text).replace("{", "{{").replace("}", "}}")
+
+    for number, source in enumerate(data.sources):
+        mine = np.flatnonzero(data.source_index == number)
+        if not source.heldout or len(mine) < 2:
+            continue
+        groups, sizes = np.unique(data.groups[mine], return_counts=True)
+        if sizes.max() * 2 <= len(mine):
+            continue
+        members = [data.combined.paths[index] for index in mine[data.groups[mine] == groups[sizes.argmax()]]]
+        tied = [path for path in members if len(identity_tokens(path)) > 1]
+        if not tied:
+            continue
+        example = min(tied, key=lambda path: (len(identity_tokens(path)), path.name))
+        return (f"one identity group holds {sizes.max()} of the {len(mine)} files of "
+                f"{shown(str(data.datasets[number].root))}: their names tie their videos through shared '_' tokens "
+                f"({shown(example.name)}: the tokens {shown(' and '.join(identities(example)))}; see \"Held-out part "
+                "by identity\" in docs/training.md); rename the files so that each '_' token of a video id names a "
+                "person, or train with {val_fraction} 0")
+    return None
 
 
 class SplitChanged(UsageError):
