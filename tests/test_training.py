@@ -1169,3 +1169,21 @@ def test_a_run_killed_as_its_last_epoch_is_logged_keeps_that_epoch_in_its_log(
     assert resume_run(run, progress=False).finished
     assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2]
     assert (run / "log.csv").read_text().count("\n") == 3
+
+
+def test_a_learning_rate_below_the_floor_is_the_learning_rate_trained_with() -> None:
+    """``--learning-rate 1e-7`` trained at 1e-6 (the floor of the decay, ``lr_min``), and logged 1e-6: ten times
+    what was asked, with no word said. The floor bounds the decay, not the rate given."""
+    from mesocli._tf import import_tensorflow
+    from mesocli.training import _step_decay, learning_rate_at
+
+    tf = import_tensorflow()
+    config = TrainConfig(data="unused", learning_rate=1e-7, lr_decay_every=10)
+    schedule = _step_decay(tf.keras, tf, config)
+    for step in (0, 10, 100):
+        assert learning_rate_at(config, step) == 1e-7
+        assert float(schedule(step)) == pytest.approx(1e-7)
+    paper = TrainConfig(data="unused", lr_decay_every=10)  # 1e-3 ÷ 10 every 10 steps, floored at 1e-6
+    assert [learning_rate_at(paper, step) for step in (0, 10, 30, 40)] == pytest.approx([1e-3, 1e-4, 1e-6, 1e-6])
+    assert [float(_step_decay(tf.keras, tf, paper)(step)) for step in (0, 10, 30, 40)] == pytest.approx(
+        [1e-3, 1e-4, 1e-6, 1e-6])

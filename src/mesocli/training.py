@@ -208,8 +208,14 @@ def interrupts_held() -> Iterator[None]:
 
 
 def learning_rate_at(config: TrainConfig, step: int) -> float:
-    """Step decay of the paper: ÷10 every ``lr_decay_every`` iterations, floored at ``lr_min``."""
-    return max(config.learning_rate * 0.1 ** (step // config.lr_decay_every), config.lr_min)
+    """Step decay of the paper: ÷10 every ``lr_decay_every`` iterations, floored at ``lr_min`` (a learning rate
+    given below that floor stays as given)."""
+    return max(config.learning_rate * 0.1 ** (step // config.lr_decay_every), lr_floor(config))
+
+
+def lr_floor(config: TrainConfig) -> float:
+    """The lowest learning rate the decay reaches: ``lr_min``, or the learning rate itself when that is lower."""
+    return min(config.lr_min, config.learning_rate)
 
 
 def _step_decay(keras: Any, tf: Any, config: TrainConfig) -> Any:
@@ -218,7 +224,7 @@ def _step_decay(keras: Any, tf: Any, config: TrainConfig) -> Any:
     class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
         def __call__(self, step: Any) -> Any:
             drops = tf.floor(tf.cast(step, tf.float32) / config.lr_decay_every)
-            return tf.maximum(config.learning_rate * tf.pow(0.1, drops), config.lr_min)
+            return tf.maximum(config.learning_rate * tf.pow(0.1, drops), lr_floor(config))
 
         def get_config(self) -> dict[str, Any]:
             return {}
@@ -728,7 +734,7 @@ class Trainer:
         config = self.config
         if state.stale_epochs >= config.patience:
             return f"early stop: held-out {config.select} did not improve for {config.patience} epochs"
-        if learning_rate_at(config, state.global_step) <= config.lr_min and state.stale_epochs >= 2:
+        if learning_rate_at(config, state.global_step) <= lr_floor(config) and state.stale_epochs >= 2:
             return "learning rate at its floor and no improvement: stopping"
         return None
 
