@@ -1187,3 +1187,15 @@ def test_a_learning_rate_below_the_floor_is_the_learning_rate_trained_with() -> 
     assert [learning_rate_at(paper, step) for step in (0, 10, 30, 40)] == pytest.approx([1e-3, 1e-4, 1e-6, 1e-6])
     assert [float(_step_decay(tf.keras, tf, paper)(step)) for step in (0, 10, 30, 40)] == pytest.approx(
         [1e-3, 1e-4, 1e-6, 1e-6])
+
+
+@pytest.mark.slow
+def test_a_run_whose_loss_becomes_nan_stops_with_one_line(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """A learning rate far too large turns the weights into NaN: the held-out AUC then stopped the run with a
+    traceback (scikit-learn's "Input contains NaN"), and --resume replayed it to the same traceback."""
+    run = tmp_path / "run"
+    code, out, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--learning-rate", "1e30", "--loss", "bce",
+                             "-q")
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith("mesocli: error: the training diverged: the loss is not a number at epoch 1, step ")
+    assert err.endswith("(learning rate 1e+30); start a new run with a lower --learning-rate\n")

@@ -556,7 +556,13 @@ class Trainer:
             for x, y, w in batches:
                 with interrupts_held():  # an update applied is an update counted (and saved as such on Ctrl-C)
                     loss, acc = self.train_step(x, y, w)
-                    state.epoch_loss += float(loss)
+                    loss = float(loss)
+                    if not math.isfinite(loss):  # NaN weights from now on: nothing to save or resume
+                        raise ParameterError(
+                            "the training diverged: the loss is not a number at epoch {epoch}, step {step} (learning "
+                            "rate {rate:g}); start a new run with a lower {learning_rate}", epoch=epoch + 1,
+                            step=state.step + 1, rate=learning_rate_at(config, state.global_step))
+                    state.epoch_loss += loss
                     state.epoch_accuracy += float(acc)
                     state.step += 1
                     state.global_step += 1
