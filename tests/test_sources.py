@@ -456,3 +456,20 @@ def test_a_file_in_two_sources_is_never_trained_on_when_one_holds_it_out(
     assert held_files and not held_files & {real[index] for index in train}
     assert len(train) == len(data.labels) - len(held) - len([i for i in range(len(real)) if i not in held
                                                               and real[i] in held_files])
+
+
+def test_select_auc_without_a_held_out_auc_is_refused(two_roots: tuple[Path, Path], tmp_path: Path,
+                                                      run_cli: RunCli) -> None:
+    """Sources of one class each (a method folder apiece): no held-out part has an AUC, and ``--select auc`` chose
+    every epoch by the held-out loss, its tie-breaker, with no word beyond a note per source."""
+    ffpp = two_roots[0]
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"sources": [{"root": str(ffpp), "methods": ["Deepfakes"]},
+                                           {"root": str(ffpp), "methods": ["original"]}]}))
+    code, out, err = run_cli("train", "--mix", mix, "--out", tmp_path / "run", "--select", "auc", "--epochs", "1",
+                             "--val-fraction", "0.25", "--batch-size", "8", "-q")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err == ("mesocli: error: --select auc: no source's held-out part holds both classes, so there is no "
+                   "held-out AUC to select by; select by accuracy or loss, or put both classes of a domain in one "
+                   "source\n")
+    assert not (tmp_path / "run").exists()

@@ -405,12 +405,18 @@ class Trainer:
             where = dataset.root if len(data.sources) == 1 else "any training source"
             raise UsageError(f"no readable images of class {missing} in {where}; both df and real are needed")
         self.train_idx, self.held_idx = split_run_data(config, data, usable)
+        with_auc = 0  # held-out parts of both classes
         for number in np.unique(data.source_index[self.held_idx]):
             classes = np.unique(labels[self.held_idx][data.source_index[self.held_idx] == number])
+            with_auc += len(classes) == 2
             if len(classes) == 1:
                 only = ("df", "real")[int(classes[0])]
                 self.log(f"note: the held-out part of {data.datasets[number].root} holds {only} faces only: it has "
                          "no AUC and takes no part in the mean held-out AUC (--select auc)", file=sys.stderr)
+        if config.select == "auc" and len(self.held_idx) and not with_auc:  # epochs would be chosen by the loss
+            raise ParameterError("{select} auc: no source's held-out part holds both classes, so there is no held-out "
+                                 "AUC to select by; select by accuracy or loss, or put both classes of a domain in "
+                                 "one source")
         self.dropped_shared = len(usable) - len(self.train_idx) - len(self.held_idx)
         if self.dropped_shared:
             self.log(f"left out of training: {self.dropped_shared} faces of people held out in another source",
