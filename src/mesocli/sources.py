@@ -53,7 +53,7 @@ class Source:
         methods = self.methods
         problems = [
             (self.split is None or isinstance(self.split, str), "split must be a folder name (text) or null"),
-            (methods is None or (isinstance(methods, list) and all(isinstance(name, str) for name in methods)),
+            (methods is None or (isinstance(methods, list | tuple) and all(isinstance(name, str) for name in methods)),
              "methods must be a list of method folder names"),
             (whole(self.every) and self.every >= 1, "every must be a whole number of 1 or more"),
             (isinstance(weight, numbers.Real) and not isinstance(weight, bool | np.bool_) and math.isfinite(weight)
