@@ -185,7 +185,7 @@ def test_mixing_file_is_read_relative_to_itself_and_checked(tmp_path: Path, two_
     mix.write_text(json.dumps({"sources": [{"root": str(ffpp), "colour": "blue"}]}))
     with pytest.raises(UsageError, match="not a mixing file"):
         read_mix(mix)
-    with pytest.raises(UsageError, match="every must be at least 1"):
+    with pytest.raises(UsageError, match="every must be a whole number of 1 or more, not 0"):
         load_sources([Source(str(ffpp), every=0)])
     with pytest.raises(UsageError, match="runs must be 0 .single files. or more, not 1.5"):
         load_sources([Source(str(ffpp), runs=1.5)])  # type: ignore[arg-type]
@@ -448,4 +448,73 @@ def test_a_source_of_one_class_in_a_mix_is_a_one_line_error(
     code, out, err = run_cli("train", "--mix", mix, "--out", tmp_path / "run", "-q")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.strip().endswith(f"{lone}/train: no images of class real; both df and real are needed")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"every": "2"}, "every must be a whole number of 1 or more, not '2'"),
+    ({"every": 1.5}, "every must be a whole number of 1 or more, not 1.5"),
+    ({"weight": "1"}, "weight must be a finite number above 0, not '1'"),
+    ({"weight": None}, "weight must be a finite number above 0, not None"),
+    ({"weight": True}, "weight must be a finite number above 0, not True"),
+    ({"weight": 0}, "weight must be a finite number above 0, not 0"),
+    ({"weight": 1e999}, "weight must be a finite number above 0, not inf"),
+    ({"split": 5}, "split must be a folder name (text) or null, not 5"),
+    ({"methods": "Deepfakes"}, "methods must be a list of method folder names, not 'Deepfakes'"),
+    ({"methods": ["Deepfakes", 3]}, "methods must be a list of method folder names, not ['Deepfakes', 3]"),
+    ({"heldout": "no"}, "heldout must be true or false, not 'no'"),
+    ({"runs": "5"}, "runs must be 0 (single files) or more, not '5'"),
+])
+def test_a_mixing_file_of_wrong_value_types_is_a_one_line_error(
+    entry: dict, message: str, two_roots: tuple[Path, Path], tmp_path: Path, run_cli: RunCli,
+) -> None:
+    """These were tracebacks (TypeError in a comparison or a path join, after TensorFlow loaded), or silently taken:
+    ``"heldout": "no"`` held files out, ``"every": 1.5`` kept the frames whose number is a multiple of 1.5, a weight
+    of 1e999 (infinite) trained a whole epoch on NaN weights before a traceback."""
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"sources": [{"root": str(two_roots[0]), **entry}]}).replace("Infinity", "1e999"))
+    code, out, err = run_cli("train", "--mix", mix, "--out", tmp_path / "run", "--epochs", "1", "-q")
+    assert (code, err.count("\n")) == (2, 1), err
+    assert err == f"mesocli: error: {mix}: source {two_roots[0]}: {message}\n"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("alias", ["same root", "symbolic link"])
+def test_a_file_in_two_sources_is_never_trained_on_when_one_holds_it_out(
+    alias: str, two_roots: tuple[Path, Path], tmp_path: Path,
+) -> None:
+    """Two sources that list the same files (one root twice, or under a link; say the originals beside two fake
+    methods): the held-out draws are per source, and files without video ids have no identity to drop them by, so
+    a face held out by one source was trained on through the other: the held-out figures scored training faces."""
+    from mesocli.training import TrainConfig, split_run_data
+
+    mesonet = two_roots[1]
+    other = mesonet
+    if alias == "symbolic link":
+        other = tmp_path / "link"
+        other.symlink_to(mesonet, target_is_directory=True)
+    config = TrainConfig(data=str(mesonet), val_fraction=0.2, sources=[{"root": str(mesonet)}, {"root": str(other)}])
+    data = load_sources(config.source_list())
+    train, held = split_run_data(config, data, np.arange(len(data.labels)))
+    real = [path.resolve() for path in data.combined.paths]
+    held_files = {real[index] for index in held}
+    assert held_files and not held_files & {real[index] for index in train}
+    assert len(train) == len(data.labels) - len(held) - len([i for i in range(len(real)) if i not in held
+                                                              and real[i] in held_files])
+
+
+def test_select_auc_without_a_held_out_auc_is_refused(two_roots: tuple[Path, Path], tmp_path: Path,
+                                                      run_cli: RunCli) -> None:
+    """Sources of one class each (a method folder apiece): no held-out part has an AUC, and ``--select auc`` chose
+    every epoch by the held-out loss, its tie-breaker, with no word beyond a note per source."""
+    ffpp = two_roots[0]
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"sources": [{"root": str(ffpp), "methods": ["Deepfakes"]},
+                                           {"root": str(ffpp), "methods": ["original"]}]}))
+    code, out, err = run_cli("train", "--mix", mix, "--out", tmp_path / "run", "--select", "auc", "--epochs", "1",
+                             "--val-fraction", "0.25", "--batch-size", "8", "-q")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err == ("mesocli: error: --select auc: no source's held-out part holds both classes, so there is no "
+                   "held-out AUC to select by; select by accuracy or loss, or put both classes of a domain in one "
+                   "source\n")
     assert not (tmp_path / "run").exists()

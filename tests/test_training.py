@@ -118,8 +118,8 @@ def test_early_stop_names_the_selected_figure(
 
 
 def _final_state(run: Path) -> dict[str, np.ndarray]:
-    with np.load(run / "checkpoint" / "last.npz") as arrays:
-        return {key: arrays[key] for key in arrays.files}
+    with np.load(run / "checkpoint" / "last.npz") as arrays:  # the variables (not the state saved with them)
+        return {key: arrays[key] for key in arrays.files if key != "state"}
 
 
 @pytest.fixture(scope="module")
@@ -545,7 +545,11 @@ def test_no_augment_still_applies_the_degradations_and_resampling_blur_asked_for
     [("--rescale-prob", "1.5", "--rescale-prob 1.5: must be in [0, 1]"),
      ("--val-fraction", "1", "--val-fraction 1.0: must be in [0, 1)"),
      ("--epochs", "0", "--epochs 0: must be at least 1"),
-     ("--label-smoothing", "1", "--label-smoothing 1.0: must be in [0, 1)")],
+     ("--label-smoothing", "1", "--label-smoothing 1.0: must be in [0, 1)"),
+     # NumPy's seeds: these were tracebacks (ValueError: expected non-negative integer) after TensorFlow loaded
+     ("--seed", "-1", "--seed -1: must be in [0, 4294967295]"),
+     ("--seed", "4294967296", "--seed 4294967296: must be in [0, 4294967295]"),
+     ("--heldout-seed", "-2", "--heldout-seed -2: must be in [0, 4294967295]")],
 )
 def test_out_of_range_training_options_are_refused_before_anything_is_written(
     option: str, value: str, message: str, tiny_data: Path, tmp_path: Path,
@@ -556,6 +560,16 @@ def test_out_of_range_training_options_are_refused_before_anything_is_written(
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not run.exists()
 
+
+
+@pytest.mark.slow
+def test_the_largest_seed_trains(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """Each epoch seeds Keras with ``seed * 1000 + epoch``: from --seed 4294968 on that passed NumPy's 2**32 - 1
+    and the run stopped with a traceback at its first epoch, leaving a folder that every --resume stopped in."""
+    run = tmp_path / "run"
+    code, out, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--seed", "4294967295", "-q")
+    assert code == 0, err
+    assert json.loads((run / "best.json").read_text())["seed"] == 4294967295
 
 
 @pytest.mark.parametrize(
@@ -1167,3 +1181,99 @@ def test_a_state_saved_mid_epoch_before_faces_were_counted_keeps_the_batches_mea
         del saved["epoch_correct"]
         (tmp_path / "checkpoint" / STATE_FILE).write_text(json.dumps(saved))
         assert load_state(tmp_path, [], "meso4").epoch_correct == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["disk full", "killed"])
+def test_a_checkpoint_cut_between_its_variables_and_its_state_resumes_to_the_uninterrupted_run(
+    fault: str, uninterrupted: Path, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint is two files: ``last.npz`` (the variables), then ``state.json`` (the step they are at). Cut
+    between the two (the disk full once the variables fit, or ``kill -9``), the state pointed at the start of the
+    epoch whose end the variables held: the resumed run trained that epoch twice over, with no word said, and the
+    log had lost the epoch."""
+    from mesocli import checkpoint
+    from mesocli.errors import OutputError
+
+    run = tmp_path / "run"
+    write = checkpoint.atomic_write_text
+
+    class Killed(BaseException):
+        """``kill -9``: nothing runs after it (no ``except Exception``, no Ctrl-C handling)."""
+
+    def cut(path: Path, text: str, *args: Any, **kwargs: Any) -> None:
+        if Path(path).name == "state.json" and json.loads(text)["epoch"] == 2:
+            if fault == "killed":
+                raise Killed
+            raise OutputError(f"cannot write {path}: No space left on device")
+        write(path, text, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "atomic_write_text", cut)
+        with pytest.raises(Killed if fault == "killed" else OutputError):
+            start_run(config_for(tiny_data, 2), run, progress=False)
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 1  # behind last.npz
+    state = resume_run(run, progress=False)
+    assert state.finished and state.global_step == 10 and [row["epoch"] for row in state.history] == [1, 2]
+    expected, got = _final_state(uninterrupted), _final_state(run)
+    for key in expected:  # the optimizer's iteration count too: epoch 2 trained once
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_run_killed_as_its_last_epoch_is_logged_keeps_that_epoch_in_its_log(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log was written after the state: killed in between, at the last epoch, the run was finished as far as
+    --resume could tell, and log.csv, log.json and training.png lacked that epoch for good."""
+    from mesocli import training
+
+    run = tmp_path / "run"
+    write_log = training.write_log
+
+    class Killed(BaseException):
+        """``kill -9``."""
+
+    def killed_at_epoch_2(run_dir: Path, history: list[dict[str, Any]]) -> None:
+        if len(history) == 2:
+            raise Killed
+        write_log(run_dir, history)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "write_log", killed_at_epoch_2)
+        with pytest.raises(Killed):
+            start_run(config_for(tiny_data, 2), run, progress=False)
+    assert resume_run(run, progress=False).finished
+    assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2]
+    assert (run / "log.csv").read_text().count("\n") == 3
+
+
+def test_a_learning_rate_below_the_floor_is_the_learning_rate_trained_with() -> None:
+    """``--learning-rate 1e-7`` trained at 1e-6 (the floor of the decay, ``lr_min``), and logged 1e-6: ten times
+    what was asked, with no word said. The floor bounds the decay, not the rate given."""
+    from mesocli._tf import import_tensorflow
+    from mesocli.training import _step_decay, learning_rate_at
+
+    tf = import_tensorflow()
+    config = TrainConfig(data="unused", learning_rate=1e-7, lr_decay_every=10)
+    schedule = _step_decay(tf.keras, tf, config)
+    for step in (0, 10, 100):
+        assert learning_rate_at(config, step) == 1e-7
+        assert float(schedule(step)) == pytest.approx(1e-7)
+    paper = TrainConfig(data="unused", lr_decay_every=10)  # 1e-3 ÷ 10 every 10 steps, floored at 1e-6
+    assert [learning_rate_at(paper, step) for step in (0, 10, 30, 40)] == pytest.approx([1e-3, 1e-4, 1e-6, 1e-6])
+    assert [float(_step_decay(tf.keras, tf, paper)(step)) for step in (0, 10, 30, 40)] == pytest.approx(
+        [1e-3, 1e-4, 1e-6, 1e-6])
+
+
+@pytest.mark.slow
+def test_a_run_whose_loss_becomes_nan_stops_with_one_line(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """A learning rate far too large turns the weights into NaN: the held-out AUC then stopped the run with a
+    traceback (scikit-learn's "Input contains NaN"), and --resume replayed it to the same traceback."""
+    run = tmp_path / "run"
+    code, out, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--learning-rate", "1e30", "--loss", "bce",
+                             "-q")
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith("mesocli: error: the training diverged: the loss is not a number at epoch 1, step ")
+    assert err.endswith("(learning rate 1e+30); start a new run with a lower --learning-rate\n")

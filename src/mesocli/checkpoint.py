@@ -54,17 +54,30 @@ class TrainState:
         self.epoch_correct = 0.0
 
 
+STATE_KEY = "state"  # in last.npz: the state its variables belong to (state.json as it is to be written)
+
+
 def save_state(run_dir: Path, state: TrainState, variables: list[Any]) -> None:
-    """Write the variables, then the state that points past them."""
+    """Write the variables with their state, then ``state.json``: cut between the two (``kill -9``, a full disk),
+    :func:`load_state` still finds the state the variables belong to."""
     folder = run_dir / "checkpoint"
+    text = json.dumps(asdict(state), indent=1)
     arrays = {f"v{i}": v.numpy() for i, v in enumerate(variables)}
+    arrays[STATE_KEY] = np.frombuffer(text.encode(), dtype=np.uint8)
     with atomic_path(folder / VARIABLES_FILE, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
-    atomic_write_text(folder / STATE_FILE, json.dumps(asdict(state), indent=1))
+    atomic_write_text(folder / STATE_FILE, text)
+
+
+def _progress(state: TrainState) -> tuple[int, int, int]:
+    return state.epoch, state.step, state.global_step
 
 
 def load_state(run_dir: Path, variables: list[Any], arch: str) -> TrainState:
-    """Read the state and assign the saved values to ``variables``; a damaged checkpoint is a UsageError."""
+    """Read the state and assign the saved values to ``variables``; a damaged checkpoint is a UsageError.
+
+    ``state.json`` is the state, unless the variables were saved at another step than it says (the checkpoint
+    was cut after ``last.npz``): then the state saved with them."""
     folder = run_dir / "checkpoint"
     try:
         saved = json.loads((folder / STATE_FILE).read_text())
@@ -72,8 +85,13 @@ def load_state(run_dir: Path, variables: list[Any], arch: str) -> TrainState:
             saved["epoch_correct"] = None if saved.get("step") else 0.0
         state = TrainState(**saved)
         with np.load(folder / VARIABLES_FILE) as arrays:
-            if len(arrays.files) != len(variables):
+            names = [name for name in arrays.files if name != STATE_KEY]
+            if len(names) != len(variables):
                 raise UsageError(f"{folder}: checkpoint does not match {arch}")
+            if STATE_KEY in arrays.files:  # saved since this check (older checkpoints: state.json alone)
+                saved = TrainState(**json.loads(arrays[STATE_KEY].tobytes().decode()))
+                if _progress(saved) != _progress(state):
+                    state = saved
             for i, variable in enumerate(variables):
                 variable.assign(arrays[f"v{i}"])
     except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:

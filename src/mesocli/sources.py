@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mesocli.datasets import FolderDataset, find_dataset, frame_number, identities, identity_groups
-from mesocli.errors import UsageError
+from mesocli.errors import UsageError, short_repr
 
 
 @dataclass
@@ -41,13 +44,28 @@ class Source:
     runs: int = 0  # files without video ids are held out in runs of this many consecutive files (0: one by one)
 
     def check(self) -> None:
-        if isinstance(self.runs, bool) or not isinstance(self.runs, int) or self.runs < 0:
-            raise UsageError(f"source {self.root}: runs must be 0 (single files) or more, not {self.runs}")
-        if self.every < 1:
-            raise UsageError(f"source {self.root}: every must be at least 1, not {self.every}")
-        if not self.weight > 0:
-            raise UsageError(f"source {self.root}: weight must be above 0, not {self.weight}")
-        if self.methods is not None and not self.methods:
+        """Raise UsageError naming the source and the key whose value is out of range or of the wrong type (a
+        mixing file is JSON: ``"2"``, ``null`` or ``"no"`` are refused, not compared, joined or taken as true)."""
+        def whole(value: Any) -> bool:
+            return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+        weight = self.weight
+        methods = self.methods
+        problems = [
+            (self.split is None or isinstance(self.split, str), "split must be a folder name (text) or null"),
+            (methods is None or (isinstance(methods, list | tuple) and all(isinstance(name, str) for name in methods)),
+             "methods must be a list of method folder names"),
+            (whole(self.every) and self.every >= 1, "every must be a whole number of 1 or more"),
+            (isinstance(weight, numbers.Real) and not isinstance(weight, bool | np.bool_) and math.isfinite(weight)
+             and weight > 0, "weight must be a finite number above 0"),
+            (isinstance(self.heldout, bool | np.bool_), "heldout must be true or false"),
+            (whole(self.runs) and self.runs >= 0, "runs must be 0 (single files) or more"),
+        ]
+        for ok, wanted in problems:
+            if not ok:
+                key = wanted.split()[0]
+                raise UsageError(f"source {self.root}: {wanted}, not {short_repr(getattr(self, key))}")
+        if methods is not None and not methods:
             raise UsageError(f"source {self.root}: methods is empty (omit it to keep every method)")
 
 
@@ -71,6 +89,11 @@ def read_mix(path: Path) -> list[Source]:
         raise UsageError(f"{path}: not a mixing file ({type(exc).__name__}: {exc}); see docs/training.md") from None
     if not sources:
         raise UsageError(f"{path}: no sources")
+    for source in sources:  # before TensorFlow loads, naming the file
+        try:
+            source.check()
+        except UsageError as exc:
+            raise UsageError(f"{path}: {exc}") from None
     return sources
 
 
@@ -228,15 +251,19 @@ def identity_tokens(path: Path) -> frozenset[str]:
 
 
 def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, int]:
-    """``train`` without the files that share an identity token with any ``held`` file, and how many went.
+    """``train`` without the files that share an identity token with any ``held`` file, or are a ``held`` file
+    (the same file, or a link to it, listed by two sources), and how many went.
 
     Inside one source the identity groups already keep people apart; this catches the same person in
-    two sources (say, originals in one and their Face2Face fakes in another marked ``heldout: false``).
+    two sources (say, originals in one and their Face2Face fakes in another marked ``heldout: false``),
+    and the same file in two sources where its name carries no video id.
     """
     held_tokens = frozenset().union(*(identity_tokens(paths[index]) for index in held))
-    if not held_tokens:
+    held_files = {os.path.realpath(paths[index]) for index in held}
+    if not held_files:
         return train, 0
-    keep = np.array([not (identity_tokens(paths[index]) & held_tokens) for index in train], dtype=bool)
+    keep = np.array([not (identity_tokens(paths[index]) & held_tokens) and os.path.realpath(paths[index])
+                     not in held_files for index in train], dtype=bool)
     return train[keep], int((~keep).sum())
 
 

@@ -40,8 +40,8 @@ import numpy as np
 
 from mesocli.augment import augment_fn
 from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_state, save_state, write_log
-from mesocli.datasets import decode_dataset
-from mesocli.errors import ParameterError, UsageError
+from mesocli.datasets import decode_dataset, identities
+from mesocli.errors import ParameterError, UsageError, printable
 from mesocli.fsutil import (
     atomic_path,
     atomic_write_bytes,
@@ -55,6 +55,7 @@ from mesocli.models import ARCHITECTURES, FEATURE_BLOCKS, build_model, count_tra
 from mesocli.sources import (
     TrainingData,
     drop_shared_identities,
+    identity_tokens,
     load_sources,
     run_sources,
     sample_weights,
@@ -69,6 +70,7 @@ SWITCH_SETTINGS = ("augment", "class_weights", "jit_compile")
 OPTIONAL_SETTINGS = ("limit", "heldout_seed")  # None: not set
 LOSSES = ("mse", "bce")  # mean squared error on the sigmoid (the paper), binary cross-entropy
 LOCK = ".mesocli-train.lock"
+SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (Keras seeds it) takes no larger seed, and no negative one
 # what a run writes beside its checkpoints (averaging: averaged.*): --force removes an old run's
 OLD_RUN_FILES = ("best.weights.h5", "best.json", "averaged.weights.h5", "averaged.json", "log.csv", "log.json",
                  "training.png")
@@ -150,6 +152,8 @@ class TrainConfig:
             ("degrade_prob", 0 <= self.degrade_prob <= 1, "in [0, 1]"),
             ("select", self.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
             ("limit", self.limit is None or self.limit >= 1, "at least 1"),
+            ("seed", 0 <= self.seed <= SEED_MAX, f"in [0, {SEED_MAX}]"),
+            ("heldout_seed", self.heldout_seed is None or 0 <= self.heldout_seed <= SEED_MAX, f"in [0, {SEED_MAX}]"),
             ("freeze_blocks", 0 <= self.freeze_blocks <= FEATURE_BLOCKS, f"in [0, {FEATURE_BLOCKS}]"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
         ]
@@ -218,8 +222,14 @@ def interrupts_held() -> Iterator[None]:
 
 
 def learning_rate_at(config: TrainConfig, step: int) -> float:
-    """Step decay of the paper: ÷10 every ``lr_decay_every`` iterations, floored at ``lr_min``."""
-    return max(config.learning_rate * 0.1 ** (step // config.lr_decay_every), config.lr_min)
+    """Step decay of the paper: ÷10 every ``lr_decay_every`` iterations, floored at ``lr_min`` (a learning rate
+    given below that floor stays as given)."""
+    return max(config.learning_rate * 0.1 ** (step // config.lr_decay_every), lr_floor(config))
+
+
+def lr_floor(config: TrainConfig) -> float:
+    """The lowest learning rate the decay reaches: ``lr_min``, or the learning rate itself when that is lower."""
+    return min(config.lr_min, config.learning_rate)
 
 
 def _step_decay(keras: Any, tf: Any, config: TrainConfig) -> Any:
@@ -228,7 +238,7 @@ def _step_decay(keras: Any, tf: Any, config: TrainConfig) -> Any:
     class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
         def __call__(self, step: Any) -> Any:
             drops = tf.floor(tf.cast(step, tf.float32) / config.lr_decay_every)
-            return tf.maximum(config.learning_rate * tf.pow(0.1, drops), config.lr_min)
+            return tf.maximum(config.learning_rate * tf.pow(0.1, drops), lr_floor(config))
 
         def get_config(self) -> dict[str, Any]:
             return {}
@@ -322,9 +332,36 @@ def check_split(config: TrainConfig, data: TrainingData, train: np.ndarray, held
         missing = " and ".join(name for name, n in zip(("df", "real"), counts[part], strict=True) if n == 0)
         if missing:
             shown = "; ".join(f"{name} {int(c.sum())}: df {c[0]}, real {c[1]}" for name, c in counts.items())
+            advice = _one_group(data) or "change {val_fraction} (now {value}) or add images of more people"
             raise ParameterError("the {part} part holds no {missing} image ({shown}; a person's images stay on one "
-                                 "side): change {val_fraction} (now {value}) or add images of more people",
-                                 part=part, missing=missing, shown=shown, value=config.val_fraction)
+                                 "side): " + advice, part=part, missing=missing, shown=shown, value=config.val_fraction)
+
+
+def _one_group(data: TrainingData) -> str | None:
+    """Why a held-out draw cannot work, when the file names of a source tie most of its files (over half) into one
+    identity group (Celeb-DF's ``id0_0003``: the token 0003, a video number, ties every person's 4th video): what
+    to do instead of drawing again; None otherwise. A template of :class:`ParameterError`."""
+    def shown(text: str) -> str:  # as the template shows it: printable, no field
+        return printable(text).replace("{", "{{").replace("}", "}}")
+
+    for number, source in enumerate(data.sources):
+        mine = np.flatnonzero(data.source_index == number)
+        if not source.heldout or len(mine) < 2:
+            continue
+        groups, sizes = np.unique(data.groups[mine], return_counts=True)
+        if sizes.max() * 2 <= len(mine):
+            continue
+        members = [data.combined.paths[index] for index in mine[data.groups[mine] == groups[sizes.argmax()]]]
+        tied = [path for path in members if len(identity_tokens(path)) > 1]
+        if not tied:
+            continue
+        example = min(tied, key=lambda path: (len(identity_tokens(path)), path.name))
+        return (f"one identity group holds {sizes.max()} of the {len(mine)} files of "
+                f"{shown(str(data.datasets[number].root))}: their names tie their videos through shared '_' tokens "
+                f"({shown(example.name)}: the tokens {shown(' and '.join(identities(example)))}; see \"Held-out part "
+                "by identity\" in docs/training.md); rename the files so that each '_' token of a video id names a "
+                "person, or train with {val_fraction} 0")
+    return None
 
 
 class SplitChanged(UsageError):
@@ -382,12 +419,18 @@ class Trainer:
             where = dataset.root if len(data.sources) == 1 else "any training source"
             raise UsageError(f"no readable images of class {missing} in {where}; both df and real are needed")
         self.train_idx, self.held_idx = split_run_data(config, data, usable)
+        with_auc = 0  # held-out parts of both classes
         for number in np.unique(data.source_index[self.held_idx]):
             classes = np.unique(labels[self.held_idx][data.source_index[self.held_idx] == number])
+            with_auc += len(classes) == 2
             if len(classes) == 1:
                 only = ("df", "real")[int(classes[0])]
                 self.log(f"note: the held-out part of {data.datasets[number].root} holds {only} faces only: it has "
                          "no AUC and takes no part in the mean held-out AUC (--select auc)", file=sys.stderr)
+        if config.select == "auc" and len(self.held_idx) and not with_auc:  # epochs would be chosen by the loss
+            raise ParameterError("{select} auc: no source's held-out part holds both classes, so there is no held-out "
+                                 "AUC to select by; select by accuracy or loss, or put both classes of a domain in "
+                                 "one source")
         self.dropped_shared = len(usable) - len(self.train_idx) - len(self.held_idx)
         if self.dropped_shared:
             self.log(f"left out of training: {self.dropped_shared} faces of people held out in another source",
@@ -551,7 +594,7 @@ class Trainer:
         from mesocli.progress import counter
 
         config, epoch = self.config, state.epoch
-        self.tf.keras.utils.set_random_seed(config.seed * 1000 + epoch)
+        self.tf.keras.utils.set_random_seed((config.seed * 1000 + epoch) % (SEED_MAX + 1))  # as before below 4294967
         steps, batches = self.batches(epoch, state.step)
         with counter(steps, initial=state.step, desc=f"epoch {epoch + 1}/{config.epochs}",
                      unit="batch", enabled=self.bars) as bar:
@@ -559,7 +602,13 @@ class Trainer:
             for x, y, w in batches:
                 with interrupts_held():  # an update applied is an update counted (and saved as such on Ctrl-C)
                     loss, acc = self.train_step(x, y, w)
-                    state.epoch_loss += float(loss)
+                    loss = float(loss)
+                    if not math.isfinite(loss):  # NaN weights from now on: nothing to save or resume
+                        raise ParameterError(
+                            "the training diverged: the loss is not a number at epoch {epoch}, step {step} (learning "
+                            "rate {rate:g}); start a new run with a lower {learning_rate}", epoch=epoch + 1,
+                            step=state.step + 1, rate=learning_rate_at(config, state.global_step))
+                    state.epoch_loss += loss
                     state.epoch_accuracy += float(acc)
                     if state.epoch_correct is not None:
                         state.epoch_correct += float(acc) * int(x.shape[0])
@@ -599,8 +648,8 @@ class Trainer:
         self.stop_reason = self._stop_reason(state)
         if self.stop_reason:  # decided before the state is saved: resumed after a Ctrl-C here, it stays stopped
             state.finished = True
+        write_log(self.run_dir, state.history)  # before the state: a run that ends here never lacks its last row
         self._save_state(state)
-        write_log(self.run_dir, state.history)
         self.log(json.dumps(record), file=sys.stderr)
 
     def run(self, resume: bool = False) -> TrainState:
@@ -685,8 +734,8 @@ class Trainer:
         finally:
             for variable, value in zip(self.model.variables, current, strict=True):
                 variable.assign(value)
-        self._save_state(state)
         write_log(self.run_dir, state.history)
+        self._save_state(state)
         self.log(f"note: {self.run_dir}: {len(epochs)} earlier epochs logged the held-out loss as MSE (an older "
                  f"mesocli); re-scored {rescored} with bce from their weights (the old figures kept as heldout_mse); "
                  f"best epoch: {best_epoch}", file=sys.stderr)
@@ -738,7 +787,7 @@ class Trainer:
         config = self.config
         if state.stale_epochs >= config.patience:
             return f"early stop: held-out {config.select} did not improve for {config.patience} epochs"
-        if learning_rate_at(config, state.global_step) <= config.lr_min and state.stale_epochs >= 2:
+        if learning_rate_at(config, state.global_step) <= lr_floor(config) and state.stale_epochs >= 2:
             return "learning rate at its floor and no improvement: stopping"
         return None
 
