@@ -438,3 +438,34 @@ def test_a_bar_whose_start_comes_after_its_input_finished_is_not_drawn() -> None
         assert [task.description.strip() for task in bars._bars.tasks] == ["inputs", "input1"]
         bars.done(1)
         assert [task.description.strip() for task in bars._bars.tasks] == ["inputs"]
+
+
+def test_a_video_named_like_the_manifest_gets_a_folder_of_its_own(tmp_path: Path, kit: MediaKit,
+                                                                   run_cli: RunCli) -> None:
+    """``manifest.jsonl.mp4`` (video layout: OUT_DIR/<name>/) used to stop the whole run with exit 2 on every try:
+    ``cannot write OUT/manifest.jsonl/2.jpg: OUT/manifest.jsonl is not a folder``."""
+    (tmp_path / "in").mkdir()
+    shutil.copy(kit.face_jpeg, tmp_path / "in" / "manifest.jsonl.jpg")
+    shutil.copy(kit.face_jpeg, tmp_path / "in" / "portrait.jpg")
+    out = tmp_path / "out"
+    result = run_cli("extract", tmp_path / "in", out, "--workers", 1, "--format", "json")
+    assert result.code == 0, result.err
+    names = [r["name"] for r in json.loads(result.out)["inputs"]]
+    assert names[0].startswith("manifest.jsonl-") and names[1] == "portrait"
+    assert (out / MANIFEST).is_file() and len(files_of(out)) == 2
+    assert run_cli("extract", tmp_path / "in", out, "--workers", 1).code == 0  # and resumes
+
+
+def test_names_that_differ_only_in_unicode_normalisation_are_made_unique(tmp_path: Path, kit: MediaKit) -> None:
+    """Two stems that differ only in Unicode normalisation (files copied from macOS keep NFD names, others are
+    NFC) look the same to a reader, and are one folder or file name on a file system that normalises (APFS,
+    HFS+, a NAS share to a Mac): they used to get the same name in OUT_DIR, so their crops mixed there."""
+    import unicodedata
+
+    stem = "한국어_인터뷰"
+    for folder, name in (("a", stem), ("b", unicodedata.normalize("NFD", stem))):
+        (tmp_path / folder).mkdir()
+        shutil.copy(kit.face_jpeg, tmp_path / folder / f"{name}.jpg")
+    summary = extract([tmp_path / "a", tmp_path / "b"], tmp_path / "out", FRAMES6, workers=1)
+    first, second = (unicodedata.normalize("NFC", r.name).lower() for r in summary.results)
+    assert [r.status for r in summary.results] == ["ok", "ok"] and first != second

@@ -39,7 +39,9 @@ from mesocli.manifest import (
     foreign_content,
     key_of,
     locked,
+    name_key,
     remove_temporaries,
+    reserved_names,
     safe_name,
     unique_name,
 )
@@ -302,12 +304,13 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_di
         if lines:
             _delete_files(out_dir, _listed(lines))
         redo.append((number, file, path, lines[-1].get("name") if lines else None))
-    taken = {lines[-1].get("name", "").lower() for key, lines in manifest.entries.items()
-             if key[1:] == (options.label, options.split)}  # names in use in the same folder
+    taken = reserved_names(options.layout) | {  # names in use in the same folder
+        name_key(lines[-1].get("name", "")) for key, lines in manifest.entries.items()
+        if key[1:] == (options.label, options.split)}
     jobs = []
     for number, file, path, previous in redo:
-        if previous and safe_name(previous) == previous and previous.lower() not in taken:
-            taken.add(previous.lower())
+        if previous and safe_name(previous) == previous and name_key(previous) not in taken:
+            taken.add(name_key(previous))
             name = previous
         else:
             name = unique_name(file.stem, path, taken)
