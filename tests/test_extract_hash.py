@@ -202,7 +202,7 @@ def test_same_bytes_notes_do_not_depend_on_the_order_workers_finish_in(tmp_path:
                 "extracting it again" for name in ("b.jpg", "c.jpg")]
     assert in_order.err.splitlines() == expected
 
-    def last_first(jobs, out_dir, options, workers, record, bars) -> None:  # workers finishing in reverse order
+    def last_first(jobs, out_dir, options, workers, record, bars, **_) -> None:  # workers finishing in reverse order
         for job in reversed(jobs):
             record(job, *extract_one(job, out_dir, options, bars.report))
             bars.done(job.number)
