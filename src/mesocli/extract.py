@@ -116,8 +116,8 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
 
     A worker process that dies (killed: the OOM killer, kill -9) breaks its pool: the jobs in flight then
     (any may have killed it) are ``discard``-ed (their crops deleted) and extracted again, each alone in a
-    pool of its own; one whose worker dies again is recorded as failed. The jobs not yet started go on in a
-    new pool. When it returns or raises, no worker is left running."""
+    pool of its own (``workers`` at once); one whose worker dies again is recorded as failed. The jobs not yet
+    started go on in a new pool. When it returns or raises, no worker is left running."""
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             record(job, *extract_one(job, out_dir, options, bars.report))
@@ -142,39 +142,70 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
                                 record, bars)
             if suspects and bars.enabled:  # a worker killed while it held the queue's lock would leave it held
                 channel["events"] = context.Queue()
-            if suspects:
-                log(f"mesocli: a worker process died (killed?); extracting again, each alone, the {len(suspects)} "
-                    f"input{'s' if len(suspects) > 1 else ''} it may have held: "
-                    + ", ".join(job.source for job in suspects))
+            if not suspects:
+                continue
+            held = ", ".join(job.source for job in suspects)
+            log(f"mesocli: a worker process died (killed?); extracting again, each alone, the {len(suspects)} "
+                f"input{'s' if len(suspects) > 1 else ''} it may have held: {held}")
             for job in suspects:
                 discard(job)
-                broken = _in_pool([job], 1, context, channel["events"], out_dir, options, record, bars)
-                if broken:
-                    if bars.enabled:
-                        channel["events"] = context.Queue()
-                    discard(job)
-                    result = InputResult(job.source, "error", name=job.name,
-                                         message=f"{job.source}: the worker process died (killed) while it was "
-                                                 "extracted, twice")
-                    record(job, result, [input_line(job, options, result)])
-                    bars.done(job.number)
+            died = _each_alone(suspects, workers, context, channel["events"], out_dir, options, record, bars)
+            if died and bars.enabled:
+                channel["events"] = context.Queue()
+            for job in died:
+                discard(job)
+                result = InputResult(job.source, "error", name=job.name,
+                                     message=f"{job.source}: the worker process died (killed) while it was "
+                                             "extracted, twice")
+                record(job, result, [input_line(job, options, result)])
+                bars.done(job.number)
     finally:
         stop.set()
         if relay_thread is not None:
             relay_thread.join()
 
 
+def _each_alone(jobs: list[Job], workers: int, context: Any, events: Any, out_dir: Path, options: ExtractOptions,
+                record: Record, bars: ExtractProgress) -> list[Job]:
+    """Extract ``jobs``, each in a pool of one process of its own (``workers`` at a time): a worker that dies
+    costs its own job only. Record those done; return those whose worker died."""
+    died = []
+    for start in range(0, len(jobs), workers):
+        batch = jobs[start : start + workers]
+        pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(events, os.getpid()))
+                 for _ in batch]
+        try:
+            futures = [pool.submit(_worker_task, job, out_dir, options) for pool, job in zip(pools, batch, strict=True)]
+            wait(futures)
+            for future, job in zip(futures, batch, strict=True):
+                if isinstance(future.exception(), BrokenProcessPool):
+                    died.append(job)
+                    continue
+                record(job, *future.result())
+                bars.done(job.number)
+        except BaseException:  # Ctrl-C: stop the workers now; the next run redoes their inputs
+            for pool in pools:
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()
+            raise
+        finally:
+            for pool in pools:
+                pool.shutdown(wait=True, cancel_futures=True)
+    return died
+
+
 def _in_pool(waiting: list[Job], workers: int, context: Any, events: Any, out_dir: Path, options: ExtractOptions,
              record: Record, bars: ExtractProgress) -> list[Job]:
-    """Extract the jobs of ``waiting`` (taken from it as they are submitted, ``workers`` at a time: those in flight
-    are known) in a pool of ``workers`` processes; record each as it finishes. When a worker process dies, stop
-    and return the jobs that were in flight and did not finish (the others stay in ``waiting``); else []."""
+    """Extract the jobs of ``waiting`` (taken from it as they are submitted, at most twice ``workers`` in flight:
+    those a dead worker may have held are known, and none waits for the next) in a pool of ``workers``
+    processes; record each as it finishes. When a worker process dies, stop and return the jobs that were in
+    flight and did not finish (the others stay in ``waiting``); else []."""
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                initargs=(events, os.getpid()))
     running: dict[Future, Job] = {}
     try:
         while waiting or running:
-            while waiting and len(running) < workers:
+            while waiting and len(running) < 2 * workers:
                 job = waiting.pop(0)
                 running[pool.submit(_worker_task, job, out_dir, options)] = job
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
