@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -438,3 +439,68 @@ def test_a_bar_whose_start_comes_after_its_input_finished_is_not_drawn() -> None
         assert [task.description.strip() for task in bars._bars.tasks] == ["inputs", "input1"]
         bars.done(1)
         assert [task.description.strip() for task in bars._bars.tasks] == ["inputs"]
+
+
+def test_a_video_named_like_the_manifest_gets_a_folder_of_its_own(tmp_path: Path, kit: MediaKit,
+                                                                   run_cli: RunCli) -> None:
+    """``manifest.jsonl.mp4`` (video layout: OUT_DIR/<name>/) used to stop the whole run with exit 2 on every try:
+    ``cannot write OUT/manifest.jsonl/2.jpg: OUT/manifest.jsonl is not a folder``."""
+    (tmp_path / "in").mkdir()
+    shutil.copy(kit.face_jpeg, tmp_path / "in" / "manifest.jsonl.jpg")
+    shutil.copy(kit.face_jpeg, tmp_path / "in" / "portrait.jpg")
+    out = tmp_path / "out"
+    result = run_cli("extract", tmp_path / "in", out, "--workers", 1, "--format", "json")
+    assert result.code == 0, result.err
+    names = [r["name"] for r in json.loads(result.out)["inputs"]]
+    assert names[0].startswith("manifest.jsonl-") and names[1] == "portrait"
+    assert (out / MANIFEST).is_file() and len(files_of(out)) == 2
+    assert run_cli("extract", tmp_path / "in", out, "--workers", 1).code == 0  # and resumes
+
+
+def test_names_that_differ_only_in_unicode_normalisation_are_made_unique(tmp_path: Path, kit: MediaKit) -> None:
+    """Two stems that differ only in Unicode normalisation (files copied from macOS keep NFD names, others are
+    NFC) look the same to a reader, and are one folder or file name on a file system that normalises (APFS,
+    HFS+, a NAS share to a Mac): they used to get the same name in OUT_DIR, so their crops mixed there."""
+    import unicodedata
+
+    stem = "한국어_인터뷰"
+    for folder, name in (("a", stem), ("b", unicodedata.normalize("NFD", stem))):
+        (tmp_path / folder).mkdir()
+        shutil.copy(kit.face_jpeg, tmp_path / folder / f"{name}.jpg")
+    summary = extract([tmp_path / "a", tmp_path / "b"], tmp_path / "out", FRAMES6, workers=1)
+    first, second = (unicodedata.normalize("NFC", r.name).lower() for r in summary.results)
+    assert [r.status for r in summary.results] == ["ok", "ok"] and first != second
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_worker_killed_costs_no_other_input(tmp_path: Path) -> None:
+    """A worker process killed (the kernel's OOM killer on a large video, a stray kill -9) broke the whole pool:
+    every input not yet recorded, also those never started, became ``error: the worker process died`` (exit 3,
+    the rest of a long run lost). Now the inputs that were in flight are extracted again, each alone, and the
+    others go on: a worker killed once costs nothing."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a", "b", "c", "d"):
+        make_face_video(inputs / f"{name}.mp4", frames=60, size=(320, 240), angles=[0.0] * 60)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "mesocli", "extract", str(inputs), str(out), "--all-frames",
+                                "--workers", "2", "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    killed, deadline = None, time.monotonic() + 120
+    while killed is None and time.monotonic() < deadline and process.poll() is None:
+        for worker in children_of(process.pid):
+            for child in children_of(worker):  # the worker's ffmpeg, decoding a.mp4
+                with contextlib.suppress(OSError):
+                    if "a.mp4" in Path(f"/proc/{child}/cmdline").read_text():
+                        os.kill(worker, signal.SIGKILL)
+                        killed = worker
+        time.sleep(0.02)
+    out_text, err_text = process.communicate(timeout=300)
+    assert killed is not None, "a.mp4 was never seen being decoded"
+    report = json.loads(out_text)
+    assert [(r["status"], r["faces"]) for r in report["inputs"]] == [("ok", 60)] * 4, err_text
+    assert process.returncode == 0
+    listed = {line["file"] for line in read_manifest(out) if line["type"] == "face"}
+    assert set(files_of(out)) == listed and len(listed) == 240
+    assert "a worker process died" in err_text

@@ -202,7 +202,7 @@ def test_same_bytes_notes_do_not_depend_on_the_order_workers_finish_in(tmp_path:
                 "extracting it again" for name in ("b.jpg", "c.jpg")]
     assert in_order.err.splitlines() == expected
 
-    def last_first(jobs, out_dir, options, workers, record, bars) -> None:  # workers finishing in reverse order
+    def last_first(jobs, out_dir, options, workers, record, bars, **_) -> None:  # workers finishing in reverse order
         for job in reversed(jobs):
             record(job, *extract_one(job, out_dir, options, bars.report))
             bars.done(job.number)
@@ -309,3 +309,31 @@ def test_ctrl_c_while_a_resume_checks_the_bytes_stops_the_hashing(tmp_path: Path
         extract_module._changed_bytes([(video, str(video), {"sha256": "0" * 64}) for video in videos], FAST, 1,
                                       lambda text: None)
     assert stopped == [True]
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_an_input_line_gives_the_size_and_mtime_of_the_bytes_extracted(tmp_path: Path, kit: MediaKit,
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       hashed: bool) -> None:
+    """An input rewritten after the run started and before its turn (a copy still arriving in the folder while
+    the inputs before it are extracted: hours, on a large set) was extracted, and hashed, as it then was, but
+    its line gave the size and mtime seen when the run started: a size that is not the bytes its sha256 and its
+    crops come from. Now they are those seen when its extraction began."""
+    first, later = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    shutil.copy(kit.face_jpeg, first)
+    shutil.copy(kit.face_jpeg, later)
+
+    def then_rewrite(job, *args):
+        done = extract_one(job, *args)
+        if job.source == str(first):
+            shutil.copy(kit.face_png_named_mp4, later)  # another image, another size
+        return done
+
+    monkeypatch.setattr(extract_module, "extract_one", then_rewrite)
+    options = ExtractOptions(FrameSelection("frames", 2), detector="none", hash_inputs=hashed)
+    extract([first, later], tmp_path / "out", options, workers=1)
+    line, info = input_lines(tmp_path / "out")["b.jpg"], later.stat()
+    assert (line["size"], line["mtime_ns"]) == (info.st_size, info.st_mtime_ns)
+    assert line["sha256"] == (sha256_of(later) if hashed else None)
+    again = extract([first, later], tmp_path / "out", options, workers=1)
+    assert [r.status for r in again.results] == ["skipped", "skipped"]  # not extracted again for nothing

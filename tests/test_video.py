@@ -438,3 +438,20 @@ def test_an_ffmpeg_that_hangs_short_of_threads_is_stopped(kit: MediaKit, monkeyp
     assert isinstance(outcome[0], InputError)
     assert "ffmpeg ran out of memory or threads (pthread_create() failed: Resource temporarily unavailable)" in str(
         outcome[0])
+
+
+def test_evenly_spaced_frames_of_a_variable_frame_rate_matroska_file(tmp_path, kit: MediaKit) -> None:
+    """Matroska and WebM record no frame count or average rate: the header's fps is the stream's base rate, and
+    on variable-frame-rate video (screen recordings) duration × fps overstated the frames (93 for 20 here), so
+    ``--frames 10`` gave 2 frames. Their frames are counted (a demuxing pass), as for a raw stream."""
+    import subprocess
+
+    from media import ffmpeg
+
+    path = tmp_path / "vfr.mkv"  # 8 frames 1/12 s apart, then 12 frames 1/3 s apart: 20 frames in 7.7 s
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-vf",
+                    "setpts='if(lt(N,12),N*0.5,N*4)/12/TB'", "-fps_mode", "vfr", "-c:v", "libx264", "-preset",
+                    "veryfast", str(path)], check=True)
+    counted = len(list(iter_frames(path, FrameSelection("all"))))
+    frames = list(iter_frames(path, FrameSelection("frames", 10)))
+    assert [f.index for f in frames] == [(2 * i + 1) * counted // 20 for i in range(10)]

@@ -14,7 +14,7 @@ import io
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -150,11 +150,19 @@ def input_line(job: Job, options: ExtractOptions, result: InputResult, warnings:
 
 
 def _frames_with_faces(job: Job, options: ExtractOptions, result: InputResult, report: Report,
-                       warnings: list[str]) -> Iterator[FrameFaces]:
+                       warnings: list[str], seen: dict) -> Iterator[FrameFaces]:
     """The input's frames with their faces; once they are all read, its sha256 in ``result`` (taken before
-    decoding, as ``scan`` takes it) and a warning when the file changed since it was hashed."""
+    decoding, as ``scan`` takes it) and a warning when the file changed since it was hashed. ``seen`` gets the
+    file's ``size`` and ``mtime_ns`` when its extraction began (when it was hashed): the version extracted,
+    which may not be the one the run saw when it started (a file still being copied in)."""
     result.kind, info = identify(job.path)
     taken = digest.fingerprint(job.path) if options.hash_inputs else None
+    if taken is not None:
+        seen.update(size=taken.version.size, mtime_ns=taken.version.mtime_ns)
+    else:
+        with contextlib.suppress(OSError):
+            stat = os.stat(job.path)
+            seen.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
     if result.kind == "image":
         report(job.number, "start", 1)
         yield FrameFaces(0, 0.0, faces_in_image(job.path, options.detector, options.all_faces, source=job.source))
@@ -187,8 +195,9 @@ def extract_one(job: Job, out_dir: Path, options: ExtractOptions, report: Report
     base = _base(job, options)
     faces: list[dict] = []
     warnings: list[str] = []
+    seen: dict = {}
     try:
-        for frame in _frames_with_faces(job, options, result, report, warnings):
+        for frame in _frames_with_faces(job, options, result, report, warnings, seen):
             result.frames += 1
             result.frames_with_faces += bool(frame.faces)
             for face in frame.faces:
@@ -212,7 +221,7 @@ def extract_one(job: Job, out_dir: Path, options: ExtractOptions, report: Report
         faces, result.sha256 = [], None  # no bytes were extracted
     result.faces = len(faces)
     result.seconds = round(time.perf_counter() - started, 3)
-    return result, [*faces, input_line(job, options, result, warnings)]
+    return result, [*faces, input_line(replace(job, **seen), options, result, warnings)]
 
 
 def _as_given(message: str, job: Job) -> str:

@@ -19,10 +19,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from mesocli import __version__, digest
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
@@ -39,7 +40,9 @@ from mesocli.manifest import (
     foreign_content,
     key_of,
     locked,
+    name_key,
     remove_temporaries,
+    reserved_names,
     safe_name,
     unique_name,
 )
@@ -107,49 +110,128 @@ def default_workers() -> int:
 
 
 def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: int, record: Record,
-              bars: ExtractProgress) -> None:
+              bars: ExtractProgress, discard: Callable[[Job], None] = lambda job: None,
+              log: Callable[[str], None] = note) -> None:
     """Extract every job (in this process, or in a pool of ``workers``); record each as it finishes.
 
-    When it returns or raises, no worker is left running."""
+    A worker process that dies (killed: the OOM killer, kill -9) breaks its pool: the jobs in flight then
+    (any may have killed it) are ``discard``-ed (their crops deleted) and extracted again, each alone in a
+    pool of its own (``workers`` at once); one whose worker dies again is recorded as failed. The jobs not yet
+    started go on in a new pool. When it returns or raises, no worker is left running."""
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             record(job, *extract_one(job, out_dir, options, bars.report))
             bars.done(job.number)
         return
     context = multiprocessing.get_context("spawn")
-    events = context.Queue() if bars.enabled else None
+    channel = {"events": context.Queue() if bars.enabled else None}
     stop = threading.Event()
 
     def relay() -> None:  # progress events from the workers to the bars
         while not stop.is_set():
             with contextlib.suppress(queue.Empty):
-                bars.report(*events.get(timeout=0.1))
+                bars.report(*channel["events"].get(timeout=0.1))
 
-    relay_thread = threading.Thread(target=relay, daemon=True) if events is not None else None
+    relay_thread = threading.Thread(target=relay, daemon=True) if bars.enabled else None
     if relay_thread is not None:
         relay_thread.start()
-    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init_worker,
-                               initargs=(events, os.getpid()))
     try:
-        futures = {pool.submit(_worker_task, job, out_dir, options): job for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                record(job, *future.result())
-            except BrokenProcessPool as exc:  # its crops are deleted once the pool is shut down
+        waiting = list(jobs)
+        while waiting:
+            suspects = _in_pool(waiting, min(workers, len(waiting)), context, channel["events"], out_dir, options,
+                                record, bars)
+            if suspects and bars.enabled:  # a worker killed while it held the queue's lock would leave it held
+                channel["events"] = context.Queue()
+            if not suspects:
+                continue
+            held = ", ".join(job.source for job in suspects)
+            log(f"mesocli: a worker process died (killed?); extracting again, each alone, the {len(suspects)} "
+                f"input{'s' if len(suspects) > 1 else ''} it may have held: {held}")
+            for job in suspects:
+                discard(job)
+            died = _each_alone(suspects, workers, context, channel["events"], out_dir, options, record, bars)
+            if died and bars.enabled:
+                channel["events"] = context.Queue()
+            for job in died:
+                discard(job)
                 result = InputResult(job.source, "error", name=job.name,
-                                     message=f"{job.source}: the worker process died ({exc or 'killed'})")
+                                     message=f"{job.source}: the worker process died (killed) while it was "
+                                             "extracted, twice")
                 record(job, result, [input_line(job, options, result)])
-            bars.done(job.number)
+                bars.done(job.number)
+    finally:
+        stop.set()
+        if relay_thread is not None:
+            relay_thread.join()
+
+
+def _each_alone(jobs: list[Job], workers: int, context: Any, events: Any, out_dir: Path, options: ExtractOptions,
+                record: Record, bars: ExtractProgress) -> list[Job]:
+    """Extract ``jobs``, each in a pool of one process of its own (``workers`` at a time): a worker that dies
+    costs its own job only. Record those done; return those whose worker died."""
+    died = []
+    for start in range(0, len(jobs), workers):
+        batch = jobs[start : start + workers]
+        pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(events, os.getpid()))
+                 for _ in batch]
+        try:
+            futures = [pool.submit(_worker_task, job, out_dir, options) for pool, job in zip(pools, batch, strict=True)]
+            wait(futures)
+            for future, job in zip(futures, batch, strict=True):
+                if isinstance(future.exception(), BrokenProcessPool):
+                    died.append(job)
+                    continue
+                record(job, *future.result())
+                bars.done(job.number)
+        except BaseException:  # Ctrl-C: stop the workers now; the next run redoes their inputs
+            for pool in pools:
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()
+            raise
+        finally:
+            for pool in pools:
+                pool.shutdown(wait=True, cancel_futures=True)
+    return died
+
+
+def _in_pool(waiting: list[Job], workers: int, context: Any, events: Any, out_dir: Path, options: ExtractOptions,
+             record: Record, bars: ExtractProgress) -> list[Job]:
+    """Extract the jobs of ``waiting`` (taken from it as they are submitted, at most twice ``workers`` in flight:
+    those a dead worker may have held are known, and none waits for the next) in a pool of ``workers``
+    processes; record each as it finishes. When a worker process dies, stop and return the jobs that were in
+    flight and did not finish (the others stay in ``waiting``); else []."""
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                               initargs=(events, os.getpid()))
+    running: dict[Future, Job] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < 2 * workers:
+                job = waiting.pop(0)
+                running[pool.submit(_worker_task, job, out_dir, options)] = job
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
+                pool.shutdown(wait=True)  # every future of the pool is done now, with its result or broken
+                broken = []
+                for future, job in sorted(running.items(), key=lambda item: item[1].number):
+                    if future.exception() is None:
+                        record(job, *future.result())
+                        bars.done(job.number)
+                    elif isinstance(future.exception(), BrokenProcessPool):
+                        broken.append(job)
+                    else:
+                        raise future.exception()
+                return broken
+            for future in sorted(finished, key=lambda future: running[future].number):
+                job = running.pop(future)
+                record(job, *future.result())
+                bars.done(job.number)
+        return []
     except BaseException:  # Ctrl-C: stop the workers now; the next run redoes their inputs
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.terminate()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        stop.set()
-        if relay_thread is not None:
-            relay_thread.join()
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -302,12 +384,13 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_di
         if lines:
             _delete_files(out_dir, _listed(lines))
         redo.append((number, file, path, lines[-1].get("name") if lines else None))
-    taken = {lines[-1].get("name", "").lower() for key, lines in manifest.entries.items()
-             if key[1:] == (options.label, options.split)}  # names in use in the same folder
+    taken = reserved_names(options.layout) | {  # names in use in the same folder
+        name_key(lines[-1].get("name", "")) for key, lines in manifest.entries.items()
+        if key[1:] == (options.label, options.split)}
     jobs = []
     for number, file, path, previous in redo:
-        if previous and safe_name(previous) == previous and previous.lower() not in taken:
-            taken.add(previous.lower())
+        if previous and safe_name(previous) == previous and name_key(previous) not in taken:
+            taken.add(name_key(previous))
             name = previous
         else:
             name = unique_name(file.stem, path, taken)
@@ -462,7 +545,8 @@ def extract(
 
         try:
             with ExtractProgress(progress, jobs) as bars:
-                _run_jobs(jobs, out_dir, options, workers, record, bars)
+                _run_jobs(jobs, out_dir, options, workers, record, bars, log=log, discard=lambda job: _delete_files(
+                    out_dir, _crops_of(out_dir, [_started(job, options)], journal.since)))
         finally:
             appender.close()
             same_bytes.close()

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,18 +201,31 @@ class Appender:
             os.close(self._fd)
 
 
+def name_key(name: str) -> str:
+    """What two names must not share to be two files everywhere: their case (NTFS, APFS, SMB shares) and their
+    Unicode normalisation (APFS, HFS+: NFC ``é`` and NFD ``e`` + accent are one name, and look the same)."""
+    return unicodedata.normalize("NFC", name).lower()
+
+
+def reserved_names(layout: str) -> set[str]:
+    """The keys (:func:`name_key`) of the names no input may have: in the ``video`` layout an input's folder
+    is ``OUT_DIR/<name>/``, beside the manifest and the lock file."""
+    return {name_key(MANIFEST), name_key(LOCK)} if layout == "video" else set()
+
+
 def unique_name(stem: str, path: str, taken: set[str]) -> str:
-    """A name for an input's outputs that no other input uses (case-insensitively); adds it to ``taken``.
+    """A name for an input's outputs that no other input uses (:func:`name_key`: whatever the case or the
+    Unicode normalisation); adds its key to ``taken``.
 
     An input whose stem is free keeps it; otherwise a short hash of its path (its bytes on disk: also a name
     that is not UTF-8) makes it unique, so the name does not depend on the order the inputs come in.
     """
     base = safe_name(stem)
     name, counter = base, 1
-    if name.lower() in taken:
+    if name_key(name) in taken:
         name = f"{base}-{hashlib.sha1(os.fsencode(path)).hexdigest()[:6]}"
-    while name.lower() in taken:
+    while name_key(name) in taken:
         counter += 1
         name = f"{base}-{hashlib.sha1(os.fsencode(path)).hexdigest()[:6]}-{counter}"
-    taken.add(name.lower())
+    taken.add(name_key(name))
     return name

@@ -42,10 +42,13 @@ class VideoInfo:
     file_start: float = 0.0  # the file's first timestamp (of any stream): time 0 of the frame times
     autorotated: bool = True  # ffmpeg turns the frames itself (a display matrix); False: only a ``rotate`` tag says
     # to (Matroska files remuxed by an older ffmpeg), which ffmpeg ignores and mesocli applies (:mod:`mesocli.video`)
+    rate_guessed: bool = False  # the container records no frame count or average rate (Matroska, WebM): ``fps`` is
+    # the stream's base rate, and ``frame_count_estimate`` too high on variable-frame-rate video
 
     def as_dict(self) -> dict:
         data = asdict(self)
         del data["path"], data["stream"], data["other_streams"], data["file_start"], data["autorotated"]
+        del data["rate_guessed"]
         return data
 
 
@@ -289,7 +292,8 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
     codec = description.split(" ", 1)[0].rstrip(",")
     others = [s for s in streams if s[1] in ("Video", "Audio") and s[0] != index and "(attached pic)" not in s[2]]
     return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
-                     max(0.0, video_start - file_start), bool(others), file_start, matrix or not rotation)
+                     max(0.0, video_start - file_start), bool(others), file_start, matrix or not rotation,
+                     "matroska" in container)
 
 
 def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:

@@ -215,13 +215,16 @@ class FrameReader:
         self.selection = selection
         self.info = info if info is not None else probe_video(self.path)
         total = self.info.frame_count_estimate
-        if selection.mode == "frames" and (total is None or self.info.other_streams):
+        guessed = self.info.rate_guessed
+        if selection.mode == "frames" and (total is None or self.info.other_streams or guessed):
             # evenly spaced frames need the count: the header's is a guess, too high when the audio outlasts
-            # the video (its duration is the file's); counting the packets is a demuxing pass (tens of ms)
+            # the video (its duration is the file's), or on variable-frame-rate Matroska (its fps is the base
+            # rate); counting the packets is a demuxing pass (tens of ms)
             counted = count_frames_fast(self.path, self.info)
-            total = counted if total is None else min(total, counted or total)
+            total = counted or total if total is None or guessed else min(total, counted or total)
         self.duration = self.info.duration  # the video's length: the header's, or its counted frames' if fewer
-        if total and self.info.fps and self.info.frame_count_estimate and total < self.info.frame_count_estimate:
+        if (total and self.info.fps and self.info.frame_count_estimate and total < self.info.frame_count_estimate
+                and not guessed):  # (a Matroska file's fps is its base rate: its header's duration stands)
             self.duration = total / self.info.fps
         self.plan = _plan(selection, self.info, total)
         self.warnings: list[str] = []
