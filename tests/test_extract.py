@@ -309,11 +309,27 @@ def test_torn_manifest_and_temporary_files_are_repaired(tmp_path: Path, kit: Med
     kept = [line for i, line in enumerate(lines) if i != face_input]
     text = "".join(json.dumps(line) + "\n" for line in kept) + '{"type": "input", "source": "x", "sta'
     (out / MANIFEST).write_text(text)
-    (out / "face" / ".2.jpg.abcd.part").write_bytes(b"\xff\xd8half")
+    (out / "face" / ".2.jpg.k3j_9xq2.part").write_bytes(b"\xff\xd8half")  # fsutil.atomic_path's name
     summary = extract([kit.face_video, kit.face_jpeg], out, FRAMES6, workers=1)
     assert [r.status for r in summary.results] == ["ok", "skipped"]  # the unfinished input is redone
     assert face_lines(out) == reference
     assert not list(out.rglob("*.part"))
+
+
+def test_a_users_own_part_files_are_kept(tmp_path: Path, kit: MediaKit) -> None:
+    """Only names atomic_path gives its temporary files (``.NAME.`` and mkstemp's 8 characters) are a killed
+    run's leftovers; a user's ``.notes.part`` beside them was deleted at the next run (and, alone in a folder,
+    did not count as the user's content)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".notes.part").write_text("mine")
+    with pytest.raises(UsageError, match="is not empty"):
+        extract([kit.face_jpeg], out, FRAMES6, workers=1)
+    extract([kit.face_jpeg], out, FRAMES6, workers=1, force=True)
+    (out / "face" / ".my draft.part").write_text("mine too")
+    extract([kit.face_jpeg], out, FRAMES6, workers=1, force=True)
+    assert (out / ".notes.part").read_text() == "mine"
+    assert (out / "face" / ".my draft.part").read_text() == "mine too"
 
 
 # ---------------------------------------------------------------------------------------------- the command

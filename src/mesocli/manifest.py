@@ -26,7 +26,8 @@ MANIFEST = "manifest.jsonl"
 LOCK = ".mesocli-extract.lock"
 MANIFEST_VERSION = 1
 COMPLETE = ("ok", "no_face")
-_TEMP = re.compile(r"^\..+\.part$")
+# fsutil.atomic_path's temporary files: ".NAME." + mkstemp's 8 characters (+ a suffix) + ".part"
+_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}(\.[^/]*)?\.part$")
 _NAME_BYTES = 120
 
 
