@@ -191,6 +191,9 @@ def _evenly_spaced_expression(wanted: int, total: int) -> str:
 # ---------------------------------------------------------------------------------------------- decoding
 
 _SHOWINFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:(\S+).*?\bs:(\d+)x(\d+)")
+_SHOWINFO_FROM = re.compile(r"^\[(?:showinfo@)?(all|kept) @ ")
+"""The log context of mesocli's two showinfo filters: ``[showinfo@kept @ 0x…]``, or ``[kept @ 0x…]`` (ffmpeg 6.0
+names a filter by its instance name alone)."""
 _LEVEL = re.compile(r"\[(error|fatal|panic)\]\s*(.*)")
 _STARVED = ("Cannot allocate memory", "Resource temporarily unavailable")
 """ffmpeg's words (strerror of ENOMEM, EAGAIN) when memory or threads ran out, not the file's content."""
@@ -296,8 +299,8 @@ class FrameReader:
         decoded: collections.deque[tuple[str, int]] = collections.deque()  # (pts, frame number) not yet kept
         for raw in self._process.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
-            if "showinfo" in line and (match := _SHOWINFO.search(line)):
-                if "showinfo@all" in line:
+            if (source := _SHOWINFO_FROM.match(line)) and (match := _SHOWINFO.search(line)):
+                if source.group(1) == "all":
                     decoded.append((match.group(2), int(match.group(1))))
                     continue
                 number = None
