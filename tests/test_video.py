@@ -303,7 +303,8 @@ def test_an_ffmpeg_that_names_filters_by_instance_is_read(kit: MediaKit, all_fra
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
     frames = _read_in_a_thread(kit.face_video, selection)
     wanted = [all_frames[i] for i in indices]
-    assert [(f.index, f.time) for f in frames] == [(f.index, f.time) for f in wanted]
+    assert [f.index for f in frames] == indices
+    assert [f.time for f in frames] == pytest.approx([f.time for f in wanted], abs=1e-5)  # 6.0 logs 6 digits
     assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, wanted, strict=True))
 
 
@@ -328,6 +329,33 @@ def test_frames_are_counted_with_an_ffmpeg_whose_progress_has_no_frame_count(
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
     assert [f.index for f in iter_frames(long_audio, FrameSelection("frames", 4))] == [3, 9, 15, 21]
     assert [f.index for f in iter_frames(raw, FrameSelection("frames", 4))] == [2, 7, 12, 17]
+
+
+FFMPEG_5_1_TIMES = """#!{python}
+# ffmpeg 5.1 and 6.0 log a frame's time with 6 significant digits: pts_time:10000.1, not pts_time:10000.083333
+import re, subprocess, sys
+process = subprocess.Popen([{real!r}, *sys.argv[1:]], stderr=subprocess.PIPE)
+for line in process.stderr:
+    sys.stderr.buffer.write(re.sub(rb"pts_time:(\\S+)", lambda m: b"pts_time:%.6g" % float(m.group(1)), line))
+    sys.stderr.flush()
+sys.exit(process.wait())
+"""
+
+
+def test_frame_times_do_not_depend_on_how_ffmpeg_rounds_them(tmp_path: Path, kit: MediaKit,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frame times were read from showinfo's ``pts_time``, which ffmpeg 5.1 and 6.0 round to 6 significant digits:
+    at 10000 s from the stream's first timestamp they moved by up to 0.05 s. They come from ``pts`` × time base."""
+    path = tmp_path / "late.mkv"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-c", "copy", "-output_ts_offset",
+                    "10000", str(path)], check=True)
+    exe = tmp_path / "ffmpeg"
+    exe.write_text(FFMPEG_5_1_TIMES.format(python=sys.executable, real=ffmpeg()))
+    exe.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
+    for selection in (FrameSelection("all"), FrameSelection("fps", 4.0)):
+        frames = list(iter_frames(path, selection))
+        assert [f.time for f in frames] == pytest.approx([f.index / kit.FPS for f in frames], abs=1e-3)  # in ms
 
 
 def test_stopping_early_stops_ffmpeg(kit: MediaKit) -> None:
