@@ -67,16 +67,17 @@ def scan(exe: str | None, videos: Path) -> tuple[dict[str, float | None], str]:
     return {row["path"]: (row["p_fake"] if row["status"] == "ok" else None) for row in rows}, ""
 
 
-def decode(exe: str | None, video: Path, mode: str = "frames") -> list:
-    """The frames :class:`FrameReader` gives with ``exe``: ``frames`` (scan's 30) or ``all``."""
+def decode(exe: str | None, video: Path, keep: bool = True) -> list | int:
+    """The 30 frames :class:`FrameReader` gives with ``exe`` (``scan``'s default), or (not ``keep``) how many
+    frames it decodes of the whole video, none of them kept."""
     from mesocli.video import FrameReader, FrameSelection
 
     os.environ.pop("IMAGEIO_FFMPEG_EXE", None)
     if exe is not None:
         os.environ["IMAGEIO_FFMPEG_EXE"] = exe
     try:
-        with FrameReader(video, FrameSelection() if mode == "frames" else FrameSelection("all")) as reader:
-            return list(reader)
+        with FrameReader(video, FrameSelection() if keep else FrameSelection("all")) as reader:
+            return list(reader) if keep else sum(1 for _ in reader)
     finally:
         os.environ.pop("IMAGEIO_FFMPEG_EXE", None)
 
@@ -99,7 +100,7 @@ def speed(exe: str | None, clips: list[Path]) -> float:
     for _ in range(2):
         started, count = time.perf_counter(), 0
         for clip in clips:
-            count += sum(1 for _ in decode(exe, clip, "all"))
+            count += decode(exe, clip, keep=False)
         best = max(best, count / (time.perf_counter() - started))
     return best
 
