@@ -503,6 +503,24 @@ def test_an_ffmpeg_short_of_memory_does_not_blame_the_file(kit: MediaKit, monkey
     assert str(caught.value).endswith("the file may be fine: raise the memory limit (ulimit -v) or free memory")
 
 
+def test_an_ffmpeg_5_1_short_of_threads_does_not_blame_the_file(kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ffmpeg 5.1 under ``ulimit -v`` often says only that its encoder threads did not start (3 runs in 8 of the
+    test above with Debian's 5.1): the error blamed the file with "Error initializing output stream 0:0 …"."""
+    from mesocli import video
+
+    words = ("[rawvideo @ 0x5603ab190600] [error] ff_frame_thread_encoder_init failed\n[error] Error initializing "
+             "output stream 0:0 -- Error while opening encoder for output stream #0:0 - maybe incorrect parameters "
+             "such as bit_rate, rate, width or height\n")
+    failing = [sys.executable, "-c", f"import sys\nsys.stderr.write({words!r})\nsys.exit(1)"]
+    start = video.start_ffmpeg
+    monkeypatch.setattr(video, "start_ffmpeg", lambda arguments, **options: start(failing, **options))
+    with pytest.raises(InputError) as caught:
+        list(FrameReader(kit.face_video, FrameSelection("frames", 4)))
+    assert str(caught.value) == (f"{kit.face_video}: could not decode: ffmpeg ran out of memory or threads "
+                                 "(ff_frame_thread_encoder_init failed); the file may be fine: raise the memory limit "
+                                 "(ulimit -v) or free memory")
+
+
 def test_an_ffmpeg_that_hangs_short_of_threads_is_stopped(kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under ``ulimit -v``, ffmpeg sometimes logs ``pthread_create() failed`` and then waits for good (a quarter
     of the runs of the test above): the scan hung with it. A reader that gets no frame within a grace after such

@@ -208,8 +208,9 @@ def _frame_time(pts: str, pts_time: str, time_base: tuple[int, int] | None) -> f
         return math.nan
 
 _LEVEL = re.compile(r"\[(error|fatal|panic)\]\s*(.*)")
-_STARVED = ("Cannot allocate memory", "Resource temporarily unavailable")
-"""ffmpeg's words (strerror of ENOMEM, EAGAIN) when memory or threads ran out, not the file's content."""
+_STARVED = ("Cannot allocate memory", "Resource temporarily unavailable", "ff_frame_thread_encoder_init failed")
+"""ffmpeg's words (strerror of ENOMEM, EAGAIN; ffmpeg 5.1's when its encoder threads did not start) when memory
+or threads ran out, not the file's content."""
 STARVED_GRACE = 10.0
 """Seconds an ffmpeg that said it ran out of memory or threads gets to hand out its first frame: short of a
 thread, it sometimes waits for good (or crashes) instead of exiting."""
