@@ -12,6 +12,7 @@ downloaded and nothing from ``../shared`` is used, so tests that use this run an
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -86,8 +87,17 @@ def plan_transforms(frames: int, size: tuple[int, int], angles: Sequence[float] 
     return [FaceTransform(i, centres[i], scales[i], angles[i]) for i in range(frames)]
 
 
+@cache
 def ffmpeg() -> str:
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    """The ffmpeg that makes the test media: the bundled one, also when ``IMAGEIO_FFMPEG_EXE`` names another for
+    mesocli to decode with (``benchmarks/ffmpeg_matrix.py --tests``): an older one cannot write everything here
+    (5.1 has no ``-display_rotation``), and the tests are then about mesocli's decoding."""
+    chosen = os.environ.pop("IMAGEIO_FFMPEG_EXE", None)
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    finally:
+        if chosen is not None:
+            os.environ["IMAGEIO_FFMPEG_EXE"] = chosen
 
 
 def encode(path: Path, images: Sequence[Image.Image], fps: float = 12, *, faststart: bool = False,

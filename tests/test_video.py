@@ -265,6 +265,99 @@ def test_frames_spread_over_the_video_when_the_audio_outlasts_it(tmp_path, kit: 
     assert [f.index for f in frames] == [3, 9, 15, 21]  # as in the file without audio
 
 
+FFMPEG_6_0_LOG = """#!/bin/bash
+# ffmpeg 6.0 names a filter in its log by its instance name alone: [kept @ 0x...], not [showinfo@kept @ 0x...]
+exec {real} "$@" 2> >(sed -u -E 's/^\\[showinfo@([A-Za-z0-9_]+) @/[\\1 @/' >&2)
+"""
+
+
+def _read_in_a_thread(path: Path, selection: FrameSelection) -> list:
+    """The frames, or what was raised; an AssertionError if the reader still waits after 60 s."""
+    import threading
+
+    outcome: list = []
+
+    def read() -> None:
+        try:
+            outcome.extend(iter_frames(path, selection))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=60)
+    assert not reader.is_alive(), "the reader waited for good"
+    return outcome
+
+
+@pytest.mark.parametrize(("selection", "indices"), [(FrameSelection("all"), list(range(24))),
+                                                    (FrameSelection("fps", 4.0), list(range(0, 24, 3)))])
+def test_an_ffmpeg_that_names_filters_by_instance_is_read(kit: MediaKit, all_frames: list, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          selection: FrameSelection, indices: list[int]) -> None:
+    """ffmpeg 6.0 logs its filters as ``[kept @ 0x...]``: mesocli saw no frame, ffmpeg filled the pipe and waited,
+    and so did the scan, for good (a video under 1 MB of RGB frames gave no frames instead)."""
+    exe = tmp_path / "ffmpeg"
+    exe.write_text(FFMPEG_6_0_LOG.format(real=ffmpeg()))
+    exe.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
+    frames = _read_in_a_thread(kit.face_video, selection)
+    wanted = [all_frames[i] for i in indices]
+    assert [f.index for f in frames] == indices
+    assert [f.time for f in frames] == pytest.approx([f.time for f in wanted], abs=1e-5)  # 6.0 logs 6 digits
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, wanted, strict=True))
+
+
+FFMPEG_7_0_STATS = """#!/bin/bash
+# ffmpeg 7.0 leaves frame= out of its progress line when it copies packets: size=N/A time=... bitrate=N/A speed=...
+exec {real} "$@" 2> >(sed -u -E 's/frame= *[0-9]+ fps= *[0-9.]+ q=[-0-9.]+ +//g' >&2)
+"""
+
+
+def test_frames_are_counted_with_an_ffmpeg_whose_progress_has_no_frame_count(
+        tmp_path: Path, kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ffmpeg 7.0 gives no ``frame=`` when it copies packets: the count came back empty, so a video whose audio
+    outlasts it got fewer frames than asked, none from its end (27 of 30 on a 10 s clip), and a raw H.264 stream
+    one frame a second instead of the number asked."""
+    long_audio = tmp_path / "long_audio.mp4"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-f", "lavfi", "-i", "sine=d=5",
+                    "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(long_audio)], check=True)
+    raw = encode(tmp_path / "raw.h264", [render(t, (160, 120)) for t in plan_transforms(20, (160, 120))])
+    exe = tmp_path / "ffmpeg"
+    exe.write_text(FFMPEG_7_0_STATS.format(real=ffmpeg()))
+    exe.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
+    assert [f.index for f in iter_frames(long_audio, FrameSelection("frames", 4))] == [3, 9, 15, 21]
+    assert [f.index for f in iter_frames(raw, FrameSelection("frames", 4))] == [2, 7, 12, 17]
+
+
+FFMPEG_5_1_TIMES = """#!{python}
+# ffmpeg 5.1 and 6.0 log a frame's time with 6 significant digits: pts_time:10000.1, not pts_time:10000.083333
+import re, subprocess, sys
+process = subprocess.Popen([{real!r}, *sys.argv[1:]], stderr=subprocess.PIPE)
+for line in process.stderr:
+    sys.stderr.buffer.write(re.sub(rb"pts_time:(\\S+)", lambda m: b"pts_time:%.6g" % float(m.group(1)), line))
+    sys.stderr.flush()
+sys.exit(process.wait())
+"""
+
+
+def test_frame_times_do_not_depend_on_how_ffmpeg_rounds_them(tmp_path: Path, kit: MediaKit,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frame times were read from showinfo's ``pts_time``, which ffmpeg 5.1 and 6.0 round to 6 significant digits:
+    at 10000 s from the stream's first timestamp they moved by up to 0.05 s. They come from ``pts`` × time base."""
+    path = tmp_path / "late.mkv"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-c", "copy", "-output_ts_offset",
+                    "10000", str(path)], check=True)
+    exe = tmp_path / "ffmpeg"
+    exe.write_text(FFMPEG_5_1_TIMES.format(python=sys.executable, real=ffmpeg()))
+    exe.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
+    for selection in (FrameSelection("all"), FrameSelection("fps", 4.0)):
+        frames = list(iter_frames(path, selection))
+        assert [f.time for f in frames] == pytest.approx([f.index / kit.FPS for f in frames], abs=1e-3)  # in ms
+
+
 def test_stopping_early_stops_ffmpeg(kit: MediaKit) -> None:
     started = time.perf_counter()
     reader = FrameReader(kit.face_video, FrameSelection("all"))
@@ -408,6 +501,24 @@ def test_an_ffmpeg_short_of_memory_does_not_blame_the_file(kit: MediaKit, monkey
         list(FrameReader(kit.face_video, FrameSelection("frames", 4)))
     assert str(caught.value).startswith(f"{kit.face_video}: could not decode: ffmpeg ran out of memory or threads (")
     assert str(caught.value).endswith("the file may be fine: raise the memory limit (ulimit -v) or free memory")
+
+
+def test_an_ffmpeg_5_1_short_of_threads_does_not_blame_the_file(kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ffmpeg 5.1 under ``ulimit -v`` often says only that its encoder threads did not start (3 runs in 8 of the
+    test above with Debian's 5.1): the error blamed the file with "Error initializing output stream 0:0 …"."""
+    from mesocli import video
+
+    words = ("[rawvideo @ 0x5603ab190600] [error] ff_frame_thread_encoder_init failed\n[error] Error initializing "
+             "output stream 0:0 -- Error while opening encoder for output stream #0:0 - maybe incorrect parameters "
+             "such as bit_rate, rate, width or height\n")
+    failing = [sys.executable, "-c", f"import sys\nsys.stderr.write({words!r})\nsys.exit(1)"]
+    start = video.start_ffmpeg
+    monkeypatch.setattr(video, "start_ffmpeg", lambda arguments, **options: start(failing, **options))
+    with pytest.raises(InputError) as caught:
+        list(FrameReader(kit.face_video, FrameSelection("frames", 4)))
+    assert str(caught.value) == (f"{kit.face_video}: could not decode: ffmpeg ran out of memory or threads "
+                                 "(ff_frame_thread_encoder_init failed); the file may be fine: raise the memory limit "
+                                 "(ulimit -v) or free memory")
 
 
 def test_an_ffmpeg_that_hangs_short_of_threads_is_stopped(kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -139,19 +139,21 @@ def _kill_running_ffmpeg() -> None:
             process.kill()
 
 
-def _run_ffmpeg(arguments: list[str], timeout: float) -> tuple[int, str]:
-    """Run ffmpeg to its end (killed after ``timeout`` seconds: TimeoutExpired); its status and stderr."""
-    process = start_ffmpeg(arguments, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+def _run_ffmpeg(arguments: list[str], timeout: float, *, output: bool = False) -> tuple[int, str, str]:
+    """Run ffmpeg to its end (killed after ``timeout`` seconds: TimeoutExpired); its status, stderr, and stdout
+    (``output``; else empty)."""
+    process = start_ffmpeg(arguments, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE if output else subprocess.DEVNULL, stderr=subprocess.PIPE,
                            text=True, errors="replace")
     try:
-        _, stderr = process.communicate(timeout=timeout)
+        stdout, stderr = process.communicate(timeout=timeout)
     except BaseException:
         process.kill()
         process.wait()
         raise
     finally:
         ffmpeg_done(process)
-    return process.returncode, stderr
+    return process.returncode, stderr, stdout or ""
 _FFMPEG_SIGNALLED = 255  # ffmpeg's status after its own SIGINT/SIGTERM handler: "received signal N"
 _RECEIVED = re.compile(r"received signal (\d+)")
 
@@ -211,7 +213,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     if check_input_file(path).st_size == 0:  # also refuses folders, named pipes and devices
         raise InputError(f"{path}: empty file")
     try:
-        code, stderr = _run_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", *ffmpeg_input(path)], timeout=120)
+        code, stderr, _ = _run_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", *ffmpeg_input(path)], timeout=120)
     except subprocess.TimeoutExpired:
         raise InputError(f"{path}: ffmpeg took too long to read the header") from None
     if stopped := ffmpeg_stopped(code, stderr):
@@ -297,14 +299,17 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
 
 
 def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:
-    """Count the video packets without decoding them (a demuxing pass); None if ffmpeg cannot tell."""
+    """Count the video packets without decoding them (a demuxing pass); None if ffmpeg cannot tell.
+
+    One ``framecrc`` line per packet, which every ffmpeg writes alike (the ``frame=`` of its progress line is
+    missing from ffmpeg 7.0's when it copies packets)."""
     try:
-        code, stderr = _run_ffmpeg(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", *ffmpeg_input(path),
-             "-map", f"0:{info.stream}", "-c", "copy", "-f", "null", "-"], timeout=600)
+        code, stderr, listed = _run_ffmpeg(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *ffmpeg_input(path),
+             "-map", f"0:{info.stream}", "-c", "copy", "-f", "framecrc", "-"], timeout=600, output=True)
     except subprocess.TimeoutExpired:
         raise InputError(f"{path}: ffmpeg took too long to count the frames") from None
     if stopped := ffmpeg_stopped(code, stderr):
         raise InputError(f"{path}: counting the frames stopped: {stopped}")
-    found = re.findall(r"frame=\s*(\d+)", stderr)
-    return int(found[-1]) if found and int(found[-1]) > 0 else None
+    packets = sum(1 for line in listed.splitlines() if line[:1].isdigit())
+    return packets or None

@@ -191,9 +191,26 @@ def _evenly_spaced_expression(wanted: int, total: int) -> str:
 # ---------------------------------------------------------------------------------------------- decoding
 
 _SHOWINFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:(\S+).*?\bs:(\d+)x(\d+)")
+_SHOWINFO_FROM = re.compile(r"^\[(?:showinfo@)?(all|kept) @ ")
+"""The log context of mesocli's two showinfo filters: ``[showinfo@kept @ 0x…]``, or ``[kept @ 0x…]`` (ffmpeg 6.0
+names a filter by its instance name alone)."""
+_TIME_BASE = re.compile(r"config in time_base: (\d+)/(\d+)")
+
+
+def _frame_time(pts: str, pts_time: str, time_base: tuple[int, int] | None) -> float:
+    """A frame's time in seconds: its pts × the time base, exact (ffmpeg 5.1 and 6.0 round the ``pts_time`` they
+    log to 6 significant digits: 0.05 s at 10000 s); the logged time without a time base; NaN without either."""
+    if time_base and pts.lstrip("-").isdigit():
+        return int(pts) * time_base[0] / time_base[1]
+    try:
+        return float(pts_time)
+    except ValueError:
+        return math.nan
+
 _LEVEL = re.compile(r"\[(error|fatal|panic)\]\s*(.*)")
-_STARVED = ("Cannot allocate memory", "Resource temporarily unavailable")
-"""ffmpeg's words (strerror of ENOMEM, EAGAIN) when memory or threads ran out, not the file's content."""
+_STARVED = ("Cannot allocate memory", "Resource temporarily unavailable", "ff_frame_thread_encoder_init failed")
+"""ffmpeg's words (strerror of ENOMEM, EAGAIN; ffmpeg 5.1's when its encoder threads did not start) when memory
+or threads ran out, not the file's content."""
 STARVED_GRACE = 10.0
 """Seconds an ffmpeg that said it ran out of memory or threads gets to hand out its first frame: short of a
 thread, it sometimes waits for good (or crashes) instead of exiting."""
@@ -297,17 +314,22 @@ class FrameReader:
         decoded frame before the selection, which gives the kept frames' numbers), and error messages."""
         assert self._process is not None and self._process.stderr is not None
         decoded: collections.deque[tuple[str, int]] = collections.deque()  # (pts, frame number) not yet kept
+        time_base: tuple[int, int] | None = None  # of the kept frames, from showinfo's "config in" line
         for raw in self._process.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
-            if "showinfo" in line and (match := _SHOWINFO.search(line)):
-                if "showinfo@all" in line:
+            source = _SHOWINFO_FROM.match(line)
+            if source and source.group(1) == "kept" and (base := _TIME_BASE.search(line)):
+                time_base = (int(base.group(1)), int(base.group(2))) if int(base.group(2)) else None
+            elif source and (match := _SHOWINFO.search(line)):
+                if source.group(1) == "all":
                     decoded.append((match.group(2), int(match.group(1))))
                     continue
                 number = None
                 while decoded and number is None:  # the kept frames come in the decoded frames' order
                     pts, candidate = decoded.popleft()
                     number = candidate if pts == match.group(2) else None
-                headers.put((match.group(3), int(match.group(4)), int(match.group(5)), number))
+                seconds = _frame_time(match.group(2), match.group(3), time_base)
+                headers.put((seconds, int(match.group(4)), int(match.group(5)), number))
             elif "received signal" in line:
                 self._signal_note = line
             elif (match := _LEVEL.search(line)) and len(self.warnings) < 20:
@@ -338,7 +360,7 @@ class FrameReader:
                 header = headers.get()
                 if header is _END:
                     break
-                pts_time, width, height, number = header
+                seconds, width, height, number = header
                 image = np.empty((height, width, 3), np.uint8)
                 view, got = memoryview(image).cast("B"), 0
                 while got < len(view):
@@ -349,10 +371,7 @@ class FrameReader:
                 if got < len(view):
                     break
                 index = number if number is not None else next(indices)
-                try:
-                    time = float(pts_time) - self.info.file_start  # from the file's start, as players count
-                except ValueError:
-                    time = math.nan
+                time = seconds - self.info.file_start  # from the file's start, as players count
                 if not math.isfinite(time):
                     time = index / fps
                 if not self._put(Frame(index, round(time, 6), image)):
