@@ -45,10 +45,15 @@ class Source:
 
     def check(self) -> None:
         """Raise UsageError naming the source and the key whose value is out of range or of the wrong type (a
-        mixing file is JSON: ``"2"``, ``null`` or ``"no"`` are refused, not compared, joined or taken as true)."""
+        mixing file is JSON: ``"2"``, ``null`` or ``"no"`` are refused, not compared, joined or taken as true);
+        ``every`` and ``runs`` given as whole floats (``2.0``, as JSON generators write them) become ints."""
         def whole(value: Any) -> bool:
             return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
+        for key in ("every", "runs"):
+            value = getattr(self, key)
+            if isinstance(value, float | np.floating) and math.isfinite(value) and value == int(value):
+                setattr(self, key, int(value))
         weight = self.weight
         methods = self.methods
         problems = [
@@ -275,7 +280,9 @@ def sample_weights(
     Normalised to a mean of 1 over the files given, so the loss scale matches an unweighted run.
     """
     weights = np.zeros(len(labels), dtype=np.float64)
-    shares = np.asarray(shares, dtype=np.float64) / np.sum(shares)
+    shares = np.asarray(shares, dtype=np.float64)
+    shares = shares / shares.max()  # first: weights near the float maximum would sum to infinity
+    shares = shares / shares.sum()
     for source in np.unique(source_index):
         in_source = source_index == source
         present = [label for label in (0, 1) if np.any(in_source & (labels == label))]
