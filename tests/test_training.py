@@ -1222,6 +1222,39 @@ def test_a_checkpoint_cut_between_its_variables_and_its_state_resumes_to_the_uni
 
 
 @pytest.mark.slow
+def test_a_run_cut_as_it_stopped_early_can_be_extended(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut between ``last.npz`` and ``state.json`` in the checkpoint that stops a run early, ``--resume`` goes by
+    the state saved with the variables (stopped), but ``--resume --epochs N`` read ``state.json`` (an epoch behind,
+    not stopped): it did not reopen the run, which then said "run already finished; nothing to do" with N
+    recorded in config.json, so the same command never trained again."""
+    from mesocli import checkpoint
+
+    run = tmp_path / "run"
+    write = checkpoint.atomic_write_text
+
+    class Killed(BaseException):
+        """``kill -9``."""
+
+    def cut(path: Path, text: str, *args: Any, **kwargs: Any) -> None:
+        if Path(path).name == "state.json" and json.loads(text)["finished"]:
+            raise Killed
+        write(path, text, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "atomic_write_text", cut)
+        patch.setattr(Trainer, "_stop_reason", lambda self, state: "early stop: test" if state.epoch == 2 else None)
+        with pytest.raises(Killed):
+            start_run(config_for(tiny_data, 4), run, progress=False)
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 1  # behind last.npz
+    assert resume_run(run, progress=False).finished  # stopped early, as saved with the variables
+    state = resume_run(run, progress=False, epochs=3)
+    assert (state.epoch, [row["epoch"] for row in state.history]) == (3, [1, 2, 3])
+
+
+
+@pytest.mark.slow
 def test_a_run_killed_as_its_last_epoch_is_logged_keeps_that_epoch_in_its_log(
     tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

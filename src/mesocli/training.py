@@ -39,7 +39,15 @@ from typing import Any
 import numpy as np
 
 from mesocli.augment import augment_fn
-from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_state, save_state, write_log
+from mesocli.checkpoint import (
+    STATE_FILE,
+    VARIABLES_FILE,
+    TrainState,
+    current_state,
+    load_state,
+    save_state,
+    write_log,
+)
 from mesocli.datasets import decode_dataset, identities
 from mesocli.errors import ParameterError, UsageError, printable
 from mesocli.fsutil import (
@@ -910,6 +918,7 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
     except (OSError, ValueError) as exc:
         raise UsageError(f"{state_path.parent}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})"
                          ) from None
+    saved = current_state(run_dir, saved)  # a checkpoint cut after last.npz: the state saved with its variables
     if not saved.get("finished") or epochs is not None or patience is not None:  # it would train
         check_rescorable(run_dir, config, saved)
     recorded = {path: path.read_bytes() for path in (run_dir / "config.json", state_path)}
