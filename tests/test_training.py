@@ -549,7 +549,7 @@ def test_no_augment_still_applies_the_degradations_and_resampling_blur_asked_for
      # NumPy's seeds: these were tracebacks (ValueError: expected non-negative integer) after TensorFlow loaded
      ("--seed", "-1", "--seed -1: must be in [0, 4294967295]"),
      ("--seed", "4294967296", "--seed 4294967296: must be in [0, 4294967295]"),
-     ("--heldout-seed", "-2", "--heldout-seed -2: must be in [0, 4294967295]")],
+     ("--heldout-seed", "-2", "--heldout-seed -2: must be 0 or more")],
 )
 def test_out_of_range_training_options_are_refused_before_anything_is_written(
     option: str, value: str, message: str, tiny_data: Path, tmp_path: Path,
@@ -1280,6 +1280,22 @@ def test_a_run_killed_as_its_last_epoch_is_logged_keeps_that_epoch_in_its_log(
     assert resume_run(run, progress=False).finished
     assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2]
     assert (run / "log.csv").read_text().count("\n") == 3
+
+
+def test_a_held_out_seed_above_legacy_seeding_is_taken(tiny_data: Path) -> None:
+    """``--heldout-seed`` draws with ``numpy.random.default_rng``, which takes any whole number from 0: a seed of
+    2**32 or more drew the held-out part before the seed checks, then was refused as ``--seed`` is (whose legacy
+    seeding stops at 2**32 - 1), and so was ``--resume --epochs`` of a run started with one."""
+    from mesocli.training import load_run_data, split_run_data
+
+    config = replace(config_for(tiny_data, 1), heldout_seed=5_000_000_000)
+    config.check()
+    config.check_together()
+    data = load_run_data(config)
+    train, held = split_run_data(config, data, np.arange(len(data.labels)))
+    assert len(held) and len(train) + len(held) == len(data.labels)
+    with pytest.raises(UsageError, match=r"heldout_seed -1: must be 0 or more"):
+        replace(config, heldout_seed=-1).check()
 
 
 def test_a_learning_rate_below_the_floor_is_the_learning_rate_trained_with() -> None:
