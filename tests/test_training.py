@@ -1282,6 +1282,37 @@ def test_a_run_killed_as_its_last_epoch_is_logged_keeps_that_epoch_in_its_log(
     assert (run / "log.csv").read_text().count("\n") == 3
 
 
+@pytest.mark.slow
+def test_a_run_that_trained_on_files_it_held_out_in_another_source_says_so_on_resume(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Since files listed by two sources are never trained on when one holds them out, a run an older mesocli
+    started on such sources draws another training part: ``--resume`` refused it saying the data had changed
+    ("files added, removed or unreadable"; "restore the data"), though not a byte had. It now says why."""
+    from mesocli import training
+    from mesocli.sources import identity_tokens
+
+    def older(paths: list[Path], train: np.ndarray, held: np.ndarray, *_: Any) -> tuple[np.ndarray, int]:
+        """drop_shared_identities as an older mesocli had it: by video-id token only."""
+        tokens = frozenset().union(*(identity_tokens(paths[index]) for index in held))
+        keep = np.array([not (identity_tokens(paths[index]) & tokens) for index in train], dtype=bool)
+        return train[keep], int((~keep).sum())
+
+    run = tmp_path / "run"
+    config = replace(config_for(tiny_data, 1), sources=[{"root": str(tiny_data)}, {"root": str(tiny_data)}])
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "drop_shared_identities", older)
+        start_run(config, run, progress=False)
+    plan = (run / "config.json").read_text()
+    with pytest.raises(UsageError) as raised:
+        resume_run(run, progress=False, epochs=2)
+    message = str(raised.value)
+    assert "\n" not in message and "files added" not in message and "restore the data" not in message, message
+    assert message.startswith(f"{run}: this run was started by an older mesocli that trained on ") and (
+        "held out through another source" in message and message.endswith("start a new run")), message
+    assert (run / "config.json").read_text() == plan  # the extension is not kept
+
+
 def test_a_held_out_seed_above_legacy_seeding_is_taken(tiny_data: Path) -> None:
     """``--heldout-seed`` draws with ``numpy.random.default_rng``, which takes any whole number from 0: a seed of
     2**32 or more drew the held-out part before the seed checks, then was refused as ``--seed`` is (whose legacy

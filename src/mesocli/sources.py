@@ -255,17 +255,19 @@ def identity_tokens(path: Path) -> frozenset[str]:
     return frozenset(identities(Path(path)))
 
 
-def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, int]:
+def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray,
+                           same_files: bool = True) -> tuple[np.ndarray, int]:
     """``train`` without the files that share an identity token with any ``held`` file, or are a ``held`` file
-    (the same file, or a link to it, listed by two sources), and how many went.
+    (the same file, or a link to it, listed by two sources; ``same_files=False``: kept, as older versions did),
+    and how many went.
 
     Inside one source the identity groups already keep people apart; this catches the same person in
     two sources (say, originals in one and their Face2Face fakes in another marked ``heldout: false``),
     and the same file in two sources where its name carries no video id.
     """
     held_tokens = frozenset().union(*(identity_tokens(paths[index]) for index in held))
-    held_files = {os.path.realpath(paths[index]) for index in held}
-    if not held_files:
+    held_files = {os.path.realpath(paths[index]) for index in held} if same_files else set()
+    if not held_files and not held_tokens:
         return train, 0
     keep = np.array([not (identity_tokens(paths[index]) & held_tokens) and os.path.realpath(paths[index])
                      not in held_files for index in train], dtype=bool)
