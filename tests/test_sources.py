@@ -518,3 +518,31 @@ def test_select_auc_without_a_held_out_auc_is_refused(two_roots: tuple[Path, Pat
                    "held-out AUC to select by; select by accuracy or loss, or put both classes of a domain in one "
                    "source\n")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_mixing_file_may_give_whole_numbers_as_floats(two_roots: tuple[Path, Path], tmp_path: Path) -> None:
+    """A JSON generator writes ``2.0`` for a whole number (Python's ``json`` does for a float): ``"every": 2.0``
+    trained on every 2nd frame before the value checks, then was refused ("every must be a whole number ..., not
+    2.0"), as was ``"runs": 3.0``, and so was the resume of a run started with them. They are taken as 2 and 3."""
+    ffpp, mesonet = two_roots
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"sources": [{"root": str(ffpp), "every": 2.0, "weight": 2},
+                                           {"root": str(mesonet), "runs": 3.0}]}))
+    sources = read_mix(mix)
+    assert [(type(s.every), s.every, type(s.runs), s.runs) for s in sources] == [(int, 2, int, 0), (int, 1, int, 3)]
+    as_ints = load_sources([Source(str(ffpp), every=2), Source(str(mesonet), runs=3)])
+    data = load_sources(sources)
+    assert data.combined.paths == as_ints.combined.paths and list(data.groups) == list(as_ints.groups)
+    with pytest.raises(UsageError, match=r"every must be a whole number of 1 or more, not 2\.5$"):
+        Source(str(ffpp), every=2.5).check()  # type: ignore[arg-type]
+
+
+def test_large_finite_weights_keep_their_shares() -> None:
+    """A weight is any finite number above 0 (the mixing-file check says so), but two sources of weight 1e308
+    summed to infinity: every loss weight was 0/0, NaN, and training stopped as 'diverged' at its first step."""
+    labels = np.array([0, 1, 0, 1])
+    source_index = np.array([0, 0, 1, 1])
+    huge = sample_weights(labels, source_index, np.array([1e308, 1e308]), class_balance=True)
+    assert np.all(np.isfinite(huge)) and np.allclose(huge, 1.0)
+    assert np.allclose(sample_weights(labels, source_index, np.array([1e308, 1e307]), True),
+                       sample_weights(labels, source_index, np.array([10.0, 1.0]), True))

@@ -73,6 +73,24 @@ def _progress(state: TrainState) -> tuple[int, int, int]:
     return state.epoch, state.step, state.global_step
 
 
+def current_state(run_dir: Path, saved: Any) -> Any:
+    """What :func:`load_state` resumes from, without the variables: ``saved`` (``state.json`` as read), or the
+    state in ``last.npz`` when its variables are at another step (a checkpoint cut after ``last.npz``). ``saved``
+    when ``last.npz`` holds no state or cannot be read (:func:`load_state` reports a damaged one)."""
+    try:
+        with np.load(run_dir / "checkpoint" / VARIABLES_FILE) as arrays:
+            if STATE_KEY not in arrays.files or not isinstance(saved, dict):
+                return saved
+            inner = json.loads(arrays[STATE_KEY].tobytes().decode())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+        return saved
+
+    def progress(state: dict[str, Any]) -> tuple[Any, ...]:
+        return state.get("epoch"), state.get("step"), state.get("global_step")
+
+    return inner if isinstance(inner, dict) and progress(inner) != progress(saved) else saved
+
+
 def load_state(run_dir: Path, variables: list[Any], arch: str) -> TrainState:
     """Read the state and assign the saved values to ``variables``; a damaged checkpoint is a UsageError.
 

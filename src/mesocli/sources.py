@@ -45,10 +45,15 @@ class Source:
 
     def check(self) -> None:
         """Raise UsageError naming the source and the key whose value is out of range or of the wrong type (a
-        mixing file is JSON: ``"2"``, ``null`` or ``"no"`` are refused, not compared, joined or taken as true)."""
+        mixing file is JSON: ``"2"``, ``null`` or ``"no"`` are refused, not compared, joined or taken as true);
+        ``every`` and ``runs`` given as whole floats (``2.0``, as JSON generators write them) become ints."""
         def whole(value: Any) -> bool:
             return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
+        for key in ("every", "runs"):
+            value = getattr(self, key)
+            if isinstance(value, float | np.floating) and math.isfinite(value) and value == int(value):
+                setattr(self, key, int(value))
         weight = self.weight
         methods = self.methods
         problems = [
@@ -250,17 +255,19 @@ def identity_tokens(path: Path) -> frozenset[str]:
     return frozenset(identities(Path(path)))
 
 
-def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, int]:
+def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray,
+                           same_files: bool = True) -> tuple[np.ndarray, int]:
     """``train`` without the files that share an identity token with any ``held`` file, or are a ``held`` file
-    (the same file, or a link to it, listed by two sources), and how many went.
+    (the same file, or a link to it, listed by two sources; ``same_files=False``: kept, as older versions did),
+    and how many went.
 
     Inside one source the identity groups already keep people apart; this catches the same person in
     two sources (say, originals in one and their Face2Face fakes in another marked ``heldout: false``),
     and the same file in two sources where its name carries no video id.
     """
     held_tokens = frozenset().union(*(identity_tokens(paths[index]) for index in held))
-    held_files = {os.path.realpath(paths[index]) for index in held}
-    if not held_files:
+    held_files = {os.path.realpath(paths[index]) for index in held} if same_files else set()
+    if not held_files and not held_tokens:
         return train, 0
     keep = np.array([not (identity_tokens(paths[index]) & held_tokens) and os.path.realpath(paths[index])
                      not in held_files for index in train], dtype=bool)
@@ -275,7 +282,9 @@ def sample_weights(
     Normalised to a mean of 1 over the files given, so the loss scale matches an unweighted run.
     """
     weights = np.zeros(len(labels), dtype=np.float64)
-    shares = np.asarray(shares, dtype=np.float64) / np.sum(shares)
+    shares = np.asarray(shares, dtype=np.float64)
+    shares = shares / shares.max()  # first: weights near the float maximum would sum to infinity
+    shares = shares / shares.sum()
     for source in np.unique(source_index):
         in_source = source_index == source
         present = [label for label in (0, 1) if np.any(in_source & (labels == label))]

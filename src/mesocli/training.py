@@ -39,7 +39,15 @@ from typing import Any
 import numpy as np
 
 from mesocli.augment import augment_fn
-from mesocli.checkpoint import STATE_FILE, VARIABLES_FILE, TrainState, load_state, save_state, write_log
+from mesocli.checkpoint import (
+    STATE_FILE,
+    VARIABLES_FILE,
+    TrainState,
+    current_state,
+    load_state,
+    save_state,
+    write_log,
+)
 from mesocli.datasets import decode_dataset, identities
 from mesocli.errors import ParameterError, UsageError, printable
 from mesocli.fsutil import (
@@ -153,7 +161,8 @@ class TrainConfig:
             ("select", self.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
             ("limit", self.limit is None or self.limit >= 1, "at least 1"),
             ("seed", 0 <= self.seed <= SEED_MAX, f"in [0, {SEED_MAX}]"),
-            ("heldout_seed", self.heldout_seed is None or 0 <= self.heldout_seed <= SEED_MAX, f"in [0, {SEED_MAX}]"),
+            # drawn with default_rng, which takes any seed from 0 (--seed also seeds NumPy's legacy generator)
+            ("heldout_seed", self.heldout_seed is None or self.heldout_seed >= 0, "0 or more"),
             ("freeze_blocks", 0 <= self.freeze_blocks <= FEATURE_BLOCKS, f"in [0, {FEATURE_BLOCKS}]"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
         ]
@@ -309,14 +318,16 @@ def load_run_data(config: TrainConfig) -> TrainingData:
     return data
 
 
-def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray,
+                   same_files: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(train, held-out) indices into ``data`` among the ``usable`` (readable) files: whole identity groups
     per source, drawn with ``config.split_seed`` (:func:`mesocli.sources.split_by_groups`); training files
-    of a held-out person in another source are dropped (:func:`mesocli.sources.drop_shared_identities`)."""
+    of a held-out person in another source are dropped (:func:`mesocli.sources.drop_shared_identities`; its
+    ``same_files=False``: the training part of older versions)."""
     train_only = frozenset(number for number, source in enumerate(data.sources) if not source.heldout)
     train, held = split_by_groups(data.labels[usable], data.source_index[usable], data.groups[usable],
                                   config.val_fraction, config.split_seed, train_only, run_sources(data))
-    train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held])
+    train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held], same_files)
     check_split(config, data, train, usable[held])
     return train, usable[held]
 
@@ -418,6 +429,7 @@ class Trainer:
             missing = " and ".join(name for name, n in zip(("df", "real"), readable, strict=True) if n == 0)
             where = dataset.root if len(data.sources) == 1 else "any training source"
             raise UsageError(f"no readable images of class {missing} in {where}; both df and real are needed")
+        self.usable = usable
         self.train_idx, self.held_idx = split_run_data(config, data, usable)
         with_auc = 0  # held-out parts of both classes
         for number in np.unique(data.source_index[self.held_idx]):
@@ -740,11 +752,11 @@ class Trainer:
                  f"mesocli); re-scored {rescored} with bce from their weights (the old figures kept as heldout_mse); "
                  f"best epoch: {best_epoch}", file=sys.stderr)
 
-    def split_sha256(self) -> str:
-        """A hash of the training and held-out files (source, path within its root, label), in order: what the
-        batches and the held-out figures of the run are made of."""
+    def split_sha256(self, train: np.ndarray | None = None) -> str:
+        """A hash of the training (``train``, default the run's) and held-out files (source, path within its root,
+        label), in order: what the batches and the held-out figures of the run are made of."""
         digest = hashlib.sha256()
-        for part, indices in (("train", self.train_idx), ("heldout", self.held_idx)):
+        for part, indices in (("train", self.train_idx if train is None else train), ("heldout", self.held_idx)):
             for index in indices:
                 source = int(self.data.source_index[index])
                 path = self.data.combined.paths[index]
@@ -773,6 +785,12 @@ class Trainer:
         the check): other files would be held out, some of them already trained on, the batches' order would
         not be the run's, or other faces would stand under the names it trained on."""
         if saved is not None and saved != self.split_sha256():
+            older = split_run_data(self.config, self.data, self.usable, same_files=False)[0]
+            if len(older) > len(self.train_idx) and saved == self.split_sha256(older):  # the data is as it was
+                raise SplitChanged(f"{self.run_dir}: this run was started by an older mesocli that trained on "
+                                   f"{len(older) - len(self.train_idx)} faces it also held out through another source "
+                                   "(the same files listed by two sources), so its held-out figures scored faces it "
+                                   "had trained on; start a new run")
             raise SplitChanged(f"{self.run_dir}: the run's data changed since it started (files added, removed or "
                              "unreadable), so its training and held-out parts are no longer the ones it trained and "
                              "selected on; restore the data, or start a new run")
@@ -910,6 +928,7 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
     except (OSError, ValueError) as exc:
         raise UsageError(f"{state_path.parent}: damaged checkpoint, cannot resume ({type(exc).__name__}: {exc})"
                          ) from None
+    saved = current_state(run_dir, saved)  # a checkpoint cut after last.npz: the state saved with its variables
     if not saved.get("finished") or epochs is not None or patience is not None:  # it would train
         check_rescorable(run_dir, config, saved)
     recorded = {path: path.read_bytes() for path in (run_dir / "config.json", state_path)}
