@@ -1144,6 +1144,25 @@ def test_train_accuracy_is_the_share_of_the_epochs_faces_called_right(uninterrup
         assert right == pytest.approx(round(right), abs=1e-6), row
 
 
+
+def test_train_accuracy_weighs_each_face_once(uninterrupted: Path, tmp_path: Path) -> None:
+    """Batches that are all right but a small last one all wrong: the share of faces called right is
+    (trained - last) / trained, where the batches' mean (the old figure) is (steps - 1) / steps."""
+    from mesocli.checkpoint import TrainState
+    from mesocli.training import read_config
+
+    config = read_config(uninterrupted)
+    trainer = Trainer(config, tmp_path / "scorer", progress=False)
+    trainer.prepare()
+    trained, size = len(trainer.train_idx), config.batch_size
+    last = trained % size
+    assert last  # a last batch smaller than the others
+    trainer.train_step = lambda x, y, w: (0.25, 1.0 if int(x.shape[0]) == size else 0.0)
+    record = trainer.run_epoch(TrainState())
+    assert record["train_accuracy"] == pytest.approx((trained - last) / trained)
+    steps = -(-trained // size)
+    assert record["train_accuracy"] != pytest.approx((steps - 1) / steps)
+
 @pytest.mark.slow
 def test_a_held_out_part_far_from_val_fraction_is_noted(tmp_path: Path, run_cli: RunCli) -> None:
     """A first run on a few extracted FF++ clips (3 fakes, 3 originals, 10 frames each; two clips share people)
