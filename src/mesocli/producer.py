@@ -229,7 +229,8 @@ class Producer(threading.Thread):
         from mesocli.video import FrameReader
 
         with FrameReader(path, self.options.selection(), info) as reader:  # ffmpeg decodes ahead
-            job.duration = info.start + reader.duration if reader.duration else None  # the video's end, in frame time
+            job.duration = (reader.info.start + reader.duration  # the video's end, in frame time
+                            if reader.duration else None)
             self._hook("start", job.path, reader.expected)
             finder = FaceFinder(self.options.detector, self.options.all_faces)
             for frame in reader:
