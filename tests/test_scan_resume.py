@@ -398,3 +398,35 @@ def test_a_resume_of_an_output_another_scan_appends_to_is_refused_before_its_che
         result = run_cli(*args)
     assert (result.code, result.error_line()) == (2, f"{output}: another scan is writing to it")
     assert output.read_bytes() == rows
+
+
+@pytest.mark.parametrize("hashed", [True, False], ids=["hashed", "no-hash"])
+def test_a_row_gives_the_size_and_mtime_of_the_bytes_scanned(kit: MediaKit, run_cli: RunCli, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, hashed: bool) -> None:
+    """An input rewritten after the resumed scan planned its inputs and before its turn (a copy still arriving
+    while the inputs before it are scanned: hours, on a large archive) was scanned, and hashed, as it then was,
+    but its row's ``file`` gave the size and mtime seen when the run was planned: not the bytes its sha256 and
+    scores come from, so the next resume scanned it again for nothing. Now they are those seen when it was
+    hashed (``--no-hash``: when its reading began)."""
+    from mesocli.producer import Producer
+
+    first, later, output = tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "results.jsonl"
+    shutil.copy(kit.face_jpeg, first)
+    shutil.copy(kit.face_jpeg, later)
+    read = Producer._input
+
+    def rewritten_before_its_turn(self, path: Path, shown: str) -> None:
+        if Path(path) == later:
+            shutil.copy(kit.face_png_named_mp4, later)  # another image, another size
+        read(self, path, shown)
+
+    monkeypatch.setattr(Producer, "_input", rewritten_before_its_turn)
+    args = ("scan", first, later, "--workers", "1", "-o", output, "--resume", *(() if hashed else ("--no-hash",)))
+    assert run_cli(*args).code in (0, 1)
+    row, info = {r["path"]: r for r in _rows(output)}[str(later)], later.stat()
+    assert row["file"] == {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    assert row["sha256"] == (hashlib.sha256(later.read_bytes()).hexdigest() if hashed else None)
+    monkeypatch.undo()
+    code, _, err = run_cli(*args)
+    assert f"2 of 2 inputs already in {output}, 0 to scan" in err  # not scanned again for nothing
+    assert len(_rows(output)) == 2

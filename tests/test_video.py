@@ -242,10 +242,11 @@ def test_frame_times_count_from_the_files_start(tmp_path, kit: MediaKit, name: s
     else:
         command = ["-i", str(kit.face_video), *options]
     subprocess.run([ffmpeg(), "-y", "-v", "error", *command, str(path)], check=True)
-    info = probe_video(path)
+    with FrameReader(path, FrameSelection("frames", 4)) as reader:  # (ffmpeg 5.1 to 7.0: the start counted)
+        frames = list(reader)
+    info = reader.info
     assert info.duration == pytest.approx(2.0, abs=0.1) and info.start == pytest.approx(first_time, abs=0.1)
     assert info.frame_count_estimate == kit.FACE_FRAMES
-    frames = list(iter_frames(path, FrameSelection("frames", 4)))
     assert [f.index for f in frames] == [3, 9, 15, 21]  # spread over the whole clip, as in the original
     assert [f.time for f in frames] == pytest.approx([info.start + i / 12 for i in (3, 9, 15, 21)], abs=0.02)
 
@@ -356,6 +357,39 @@ def test_frame_times_do_not_depend_on_how_ffmpeg_rounds_them(tmp_path: Path, kit
     for selection in (FrameSelection("all"), FrameSelection("fps", 4.0)):
         frames = list(iter_frames(path, selection))
         assert [f.time for f in frames] == pytest.approx([f.index / kit.FPS for f in frames], abs=1e-3)  # in ms
+
+
+FFMPEG_NO_STREAM_START = """#!/bin/bash
+# ffmpeg 5.1, 6.0 and 7.0 print no stream's own start in the header: "29.97 tbn (default)", not "29.97 tbn,
+# start 0.852019 (default)" (the file's "Duration: ..., start: 0.008005" they do print)
+exec {real} "$@" 2> >(sed -u -E '/^ *Stream #/s/, start -?[0-9.]+//' >&2)
+"""
+
+
+def test_a_video_that_starts_after_its_audio_with_an_ffmpeg_that_prints_no_stream_start(
+        tmp_path: Path, kit: MediaKit, monkeypatch: pytest.MonkeyPatch, own_weights: Path) -> None:
+    """ffmpeg 5.1 to 7.0 do not print a stream's own start: a video that begins 1 s after its audio was taken to
+    begin with the file. Its frames were right (they were counted), but its length was 2 s from the file's start,
+    so its timeline ended at its last sampled frame (2.75 s), not at its end (3 s). Now the start comes from the
+    first packet of the counting pass that ``--frames`` already makes of such a file."""
+    from mesocli.scan import ScanOptions, scan_inputs
+    from mesocli.weights import load_weights
+
+    late = tmp_path / "late.mp4"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-itsoffset", "1", "-i", str(kit.face_video), "-f", "lavfi", "-i",
+                    "sine=d=3", "-map", "1:a", "-map", "0:v", "-c:v", "copy", "-c:a", "aac", str(late)], check=True)
+    exe = tmp_path / "ffmpeg"
+    exe.write_text(FFMPEG_NO_STREAM_START.format(real=ffmpeg()))
+    exe.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
+    assert probe_video(late).start == 0.0  # the header alone does not tell
+    with FrameReader(late, FrameSelection("frames", 4)) as reader:
+        frames = list(reader)
+    assert reader.info.start == pytest.approx(1.0, abs=0.03) and reader.duration == pytest.approx(2.0, abs=0.1)
+    assert [f.index for f in frames] == [3, 9, 15, 21]
+    assert [f.time for f in frames] == pytest.approx([1 + i / 12 for i in (3, 9, 15, 21)], abs=0.03)
+    (result,) = scan_inputs([str(late)], load_weights(own_weights), ScanOptions(frames=4, threshold=0.0))
+    assert result.status == "ok" and result.segments[-1].end == pytest.approx(3.0, abs=0.1)  # the video's end
 
 
 def test_stopping_early_stops_ffmpeg(kit: MediaKit) -> None:

@@ -2,8 +2,9 @@
 
 :func:`probe_video` lists the file's streams from ffmpeg's report and describes the first video
 stream (not an attached picture) as a :class:`VideoInfo`: displayed size (rotation and non-square
-pixels applied), frame rate, duration, start time. :func:`count_frames_fast` counts its packets when
-the header gives no length. Every problem is an :class:`mesocli.errors.InputError` of one line.
+pixels applied), frame rate, duration, start time. :func:`count_packets` counts its packets when
+the header gives no length, and finds when the stream starts (which ffmpeg 5.1 to 7.0 do not print).
+Every problem is an :class:`mesocli.errors.InputError` of one line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 import signal
 import subprocess
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,13 @@ class VideoInfo:
     # to (Matroska files remuxed by an older ffmpeg), which ffmpeg ignores and mesocli applies (:mod:`mesocli.video`)
     rate_guessed: bool = False  # the container records no frame count or average rate (Matroska, WebM): ``fps`` is
     # the stream's base rate, and ``frame_count_estimate`` too high on variable-frame-rate video
+    start_known: bool = True  # False: the file has other streams and ffmpeg (5.1 to 7.0) printed no start of the
+    # video stream's own, so ``start`` (0) and ``duration`` (from the file's start) may be early (:func:`with_start`)
 
     def as_dict(self) -> dict:
         data = asdict(self)
         del data["path"], data["stream"], data["other_streams"], data["file_start"], data["autorotated"]
-        del data["rate_guessed"]
+        del data["rate_guessed"], data["start_known"]
         return data
 
 
@@ -295,21 +298,50 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
     others = [s for s in streams if s[1] in ("Video", "Audio") and s[0] != index and "(attached pic)" not in s[2]]
     return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
                      max(0.0, video_start - file_start), bool(others), file_start, matrix or not rotation,
-                     "matroska" in container)
+                     "matroska" in container, stream_start is not None or not others)
 
 
-def count_frames_fast(path: str | Path, info: VideoInfo) -> int | None:
-    """Count the video packets without decoding them (a demuxing pass); None if ffmpeg cannot tell.
+def with_start(info: VideoInfo, start: float) -> VideoInfo:
+    """``info`` of a video stream found to begin ``start`` seconds after the file (its first packet), where the
+    header did not say (``start_known`` False): its duration and frame estimate are shortened to match."""
+    start = max(0.0, start)
+    duration = None if info.duration is None else max(0.0, info.duration - (start - info.start))
+    estimate = round(duration * info.fps) if duration and info.fps else None
+    return replace(info, start=start, duration=duration, frame_count_estimate=estimate, start_known=True)
+
+
+def count_packets(path: str | Path, info: VideoInfo) -> tuple[int | None, float | None]:
+    """The video packets counted without decoding them (a demuxing pass; None if ffmpeg cannot tell), and the
+    stream's start in seconds from the file's (its earliest packet; None if none has a timestamp).
 
     One ``framecrc`` line per packet, which every ffmpeg writes alike (the ``frame=`` of its progress line is
-    missing from ffmpeg 7.0's when it copies packets)."""
+    missing from ffmpeg 7.0's when it copies packets). The start is looked for only where the header did not
+    give it (``start_known`` False): the packets keep the file's own timestamps then (``-copyts``: without it,
+    ffmpeg shifts an MPEG-TS video's to 0), in the ``#tb`` the listing names."""
+    own_times = [] if info.start_known else ["-copyts"]
     try:
         code, stderr, listed = _run_ffmpeg(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *ffmpeg_input(path),
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *own_times, *ffmpeg_input(path),
              "-map", f"0:{info.stream}", "-c", "copy", "-f", "framecrc", "-"], timeout=600, output=True)
     except subprocess.TimeoutExpired:
         raise InputError(f"{path}: ffmpeg took too long to count the frames") from None
     if stopped := ffmpeg_stopped(code, stderr):
         raise InputError(f"{path}: counting the frames stopped: {stopped}")
-    packets = sum(1 for line in listed.splitlines() if line[:1].isdigit())
-    return packets or None
+    packets, first, base = 0, None, None
+    for line in listed.splitlines():
+        if line[:1].isdigit():
+            packets += 1
+            fields = line.split(",")
+            with contextlib.suppress(IndexError, ValueError):
+                pts = int(fields[2])
+                if pts != _NO_PTS and (first is None or pts < first):
+                    first = pts
+        elif match := _TIME_BASE.match(line):
+            base = int(match.group(1)) / int(match.group(2)) if int(match.group(2)) else None
+    if info.start_known or first is None or base is None:
+        return packets or None, None
+    return packets or None, first * base - info.file_start
+
+
+_TIME_BASE = re.compile(r"#tb \d+: (\d+)/(\d+)")
+_NO_PTS = -(2**63)  # AV_NOPTS_VALUE, as framecrc prints a packet without a timestamp

@@ -51,6 +51,7 @@ class Job:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # what the decoder reported on a damaged input
     sha256: str | None = None  # of the file's bytes (mesocli.digest), unless hashing is off or it failed
+    file: tuple[int, int] | None = None  # (size, mtime_ns) of the version read: when hashed, else when reading began
     done: bool = False
     pending: int = 0
     key: int = 0  # the input's number, for a ScanObserver
@@ -172,12 +173,16 @@ class Producer(threading.Thread):
     def _input(self, path: Path, shown: str) -> None:
         from mesocli.digest import changed
         from mesocli.inputs import identify
+        from mesocli.resume import file_key
 
         job = Job(shown)
         self.put(Started(job))
         try:
+            job.file = file_key(path)  # the version read, which may not be the one planned (a copy still arriving)
             job.kind, info = identify(path)
             taken = self._hash(path) if self.options.hash_inputs else None
+            if taken is not None:
+                job.file = (taken.version.size, taken.version.mtime_ns)  # the bytes the sha256 names
             if job.kind == "image":
                 self._hook("start", shown, 1)
                 self._image(job, path)
@@ -224,7 +229,8 @@ class Producer(threading.Thread):
         from mesocli.video import FrameReader
 
         with FrameReader(path, self.options.selection(), info) as reader:  # ffmpeg decodes ahead
-            job.duration = info.start + reader.duration if reader.duration else None  # the video's end, in frame time
+            job.duration = (reader.info.start + reader.duration  # the video's end, in frame time
+                            if reader.duration else None)
             self._hook("start", job.path, reader.expected)
             finder = FaceFinder(self.options.detector, self.options.all_faces)
             for frame in reader:

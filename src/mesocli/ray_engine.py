@@ -63,7 +63,7 @@ class ScanWorker:
         """Scan one planned input (see :func:`mesocli.inputs.plan_inputs`): its result rows."""
         from mesocli.scan import scan_inputs
 
-        return [result.to_dict() for result in scan_inputs([item], self.loaded, self.options)]
+        return [result.to_dict(file=True) for result in scan_inputs([item], self.loaded, self.options)]
 
 
 @dataclass

@@ -2,7 +2,7 @@
 to skip the inputs it already holds (``mesocli scan INPUT --output results.jsonl --resume``).
 
 An input counts as done when a row with its path, **file size and modification time** (``file``:
-``{"size", "mtime_ns"}``, written with every row of a resumable scan) is in the output, and, when
+``{"size", "mtime_ns"}`` of the version scanned, written with every row of a resumable scan) is in the output, and, when
 that row has a ``sha256`` (:mod:`mesocli.digest`) and hashing is on, the file still has those bytes:
 it is read again to tell (``scan_run.plan_scan``), so that a file replaced with the same size and
 mtime (``cp -p``, ``rsync -t``) is scanned again; its new row, appended, is the one the next resume

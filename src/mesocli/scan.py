@@ -151,8 +151,11 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)  # decoding problems that did not stop the scan
     settings: dict[str, Any] | None = None  # how the rest was made (see run_settings)
     sha256: str | None = None  # the input file's SHA-256 (hex); None for an error, or with hashing off
+    file: tuple[int, int] | None = None  # (size, mtime_ns) of the version read (hashed); None: not known
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, file: bool = False) -> dict[str, Any]:
+        """The JSON row; with ``file``, also the ``file`` key of a resumable scan's row when the version read is
+        known (``scan_run.plan_scan`` stamps it, or drops it from a run that is not resumable)."""
         out: dict[str, Any] = {
             "path": self.path,
             "sha256": self.sha256,
@@ -175,6 +178,8 @@ class ScanResult:
             out["scores"] = [s.to_dict() for s in self.scores]
         if self.detectors is not None:
             out["detectors"] = _detector_dict(self.detectors, self.threshold)
+        if file and self.file is not None:
+            out["file"] = {"size": self.file[0], "mtime_ns": self.file[1]}
         return out
 
 
@@ -379,6 +384,7 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         settings=settings if settings is None or job.kind != "image" else {**settings, "sampling": None,
                                                                                  "smooth": None},
         sha256=None if job.error else job.sha256,
+        file=job.file,
     )
     if options.detail:
         result.scores = [

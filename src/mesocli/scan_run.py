@@ -263,11 +263,15 @@ def plan_scan(
             log(f"mesocli: resume: {held} of {count} inputs already in {resume_from}, {count - held} to scan")
 
     def stamp(row: dict[str, Any]) -> dict[str, Any]:
+        """The row with the ``file`` of the version scanned (hashed, or when its reading began); the one seen
+        when it was planned, or now, for a row that does not give it (the input was not read)."""
+        if "file" in row:
+            return row
         path = row["path"]
         return {**row, "file": file_field(keys[path] if path in keys else file_key(path))}
 
-    if done is None:
-        return items, lambda row: row
+    if done is None:  # rows of a run that is not resumable have no ``file``
+        return items, lambda row: {key: value for key, value in row.items() if key != "file"}
     return (list(todo()) if isinstance(paths, list) else Stoppable(todo(), paths.stop)), stamp
 
 
@@ -401,7 +405,7 @@ def _local_rows(todo: list[str] | Iterator[str], options: ScanOptions, loaded: A
     def rows(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
         results = (scan_parallel(todo, loaded, options, processes, progress=hook) if processes > 1
                    else scan_inputs(todo, loaded, options, progress=hook, observer=observer))
-        return (result.to_dict() for result in results)
+        return (result.to_dict(file=True) for result in results)
 
     return rows
 

@@ -31,13 +31,14 @@ import numpy as np
 from mesocli.errors import InputError, ParameterError, UsageError
 from mesocli.probe import (
     VideoInfo,
-    count_frames_fast,
+    count_packets,
     ffmpeg_done,
     ffmpeg_exe,
     ffmpeg_input,
     ffmpeg_stopped,
     probe_video,
     start_ffmpeg,
+    with_start,
 )
 
 FRAME_MODES = ("frames", "fps", "every", "all")
@@ -220,7 +221,8 @@ _END = object()
 class FrameReader:
     """The selected frames of one video, decoded by one ffmpeg process; iterate once, then ``close``.
 
-    ``duration`` is the video's length in seconds (the header's, or its counted frames' when fewer).
+    ``duration`` is the video's length in seconds (the header's, or its counted frames' when fewer); ``info``
+    the header's, with the stream's start found by counting where ffmpeg 5.1 to 7.0 left it out.
     After iteration, ``warnings`` holds the errors ffmpeg reported while decoding (a damaged
     stream still yields the frames it could decode) and ``decoded`` the number of frames yielded.
     An ffmpeg that ends on a signal (killed, or stopped by Ctrl-C) raises InputError: its frames stop
@@ -237,7 +239,10 @@ class FrameReader:
             # evenly spaced frames need the count: the header's is a guess, too high when the audio outlasts
             # the video (its duration is the file's), or on variable-frame-rate Matroska (its fps is the base
             # rate); counting the packets is a demuxing pass (tens of ms)
-            counted = count_frames_fast(self.path, self.info)
+            counted, first = count_packets(self.path, self.info)
+            if first is not None and not self.info.start_known:  # ffmpeg 5.1 to 7.0: the first packet tells
+                self.info = with_start(self.info, first)
+                total = self.info.frame_count_estimate
             total = counted or total if total is None or guessed else min(total, counted or total)
         self.duration = self.info.duration  # the video's length: the header's, or its counted frames' if fewer
         if (total and self.info.fps and self.info.frame_count_estimate and total < self.info.frame_count_estimate
