@@ -457,6 +457,23 @@ def test_a_bar_whose_start_comes_after_its_input_finished_is_not_drawn() -> None
         assert [task.description.strip() for task in bars._bars.tasks] == ["inputs"]
 
 
+def test_an_input_extracted_again_after_its_worker_died_has_one_bar() -> None:
+    """An input whose worker died is extracted again (--workers): its second "start" added a second bar and left
+    the first, stopped where the worker died, on screen until the run ended (one per input retried)."""
+    from mesocli.progress import ExtractProgress
+
+    jobs = [SimpleNamespace(number=n, name=f"input{n}") for n in range(2)]
+    bars = ExtractProgress(True, jobs)
+    with bars:
+        bars.report(0, "start", 3)
+        bars.report(0, "frame", 2)  # its worker dies here
+        bars.report(0, "start", 3)  # extracted again, alone
+        assert [task.description.strip() for task in bars._bars.tasks] == ["inputs", "input0"]
+        assert bars._bars.tasks[1].completed == 0
+        bars.done(0)
+        assert [task.description.strip() for task in bars._bars.tasks] == ["inputs"]
+
+
 def test_a_video_named_like_the_manifest_gets_a_folder_of_its_own(tmp_path: Path, kit: MediaKit,
                                                                    run_cli: RunCli) -> None:
     """``manifest.jsonl.mp4`` (video layout: OUT_DIR/<name>/) used to stop the whole run with exit 2 on every try:
@@ -520,3 +537,55 @@ def test_a_worker_killed_costs_no_other_input(tmp_path: Path) -> None:
     listed = {line["file"] for line in read_manifest(out) if line["type"] == "face"}
     assert set(files_of(out)) == listed and len(listed) == 240
     assert "a worker process died" in err_text
+
+
+_DIE_AFTER_A_CROP = '''
+import os
+if os.environ.get("MESOCLI_TEST_DIE_ON"):  # a worker process (spawned): die once a crop of that input is written
+    import mesocli.crops as crops
+    _write = crops.atomic_write_bytes
+    def _write_then_die(target, data, **options):
+        _write(target, data, **options)
+        if os.environ["MESOCLI_TEST_DIE_ON"] in str(target):
+            os._exit(9)
+    crops.atomic_write_bytes = _write_then_die
+'''
+
+
+def test_an_input_whose_worker_dies_twice_is_an_error_and_the_others_are_done(
+        tmp_path: Path, kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that dies on one input every time (here: ``os._exit`` once its first crop is written, through a
+    ``sitecustomize`` that only the spawned workers run): that input is an error (``… died … twice``), its crops
+    deleted; the inputs in flight with it are extracted again and done, those after it too; every crop is listed,
+    the counts and the exit status say so, and a second run does only that input again."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_DIE_AFTER_A_CROP)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("MESOCLI_TEST_DIE_ON", f"{os.sep}die{os.sep}")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    names = ["a", "b", "die", "d", "e", "f", "g"]
+    for name in names:
+        shutil.copy(kit.face_jpeg, inputs / f"{name}.jpg")
+    out, notes = tmp_path / "out", []
+    options = ExtractOptions(FrameSelection("frames", 2), detector="none")
+    summary = extract([inputs / f"{name}.jpg" for name in names], out, options, workers=2, progress=True,
+                      log=notes.append)
+    statuses = {r.name: r.status for r in summary.results}
+    assert statuses == {**dict.fromkeys(names, "ok"), "die": "error"}, summary.results
+    died = next(r for r in summary.results if r.name == "die")
+    assert died.message == f"{inputs / 'die.jpg'}: the worker process died (killed) while it was extracted, twice"
+    assert summary.exit_code == InputError.exit_code
+    counts = summary.counts()
+    assert (counts["inputs"], counts["ok"], counts["error"], counts["faces"]) == (7, 6, 1, 6)
+    assert [note for note in notes if "a worker process died" in note], notes
+    listed = {line["file"] for line in read_manifest(out) if line["type"] == "face"}
+    assert set(files_of(out)) == listed and len(listed) == 6
+    assert not any(name.startswith("die/") for name in files_of(out))
+    assert not list(out.rglob("*.part"))
+    lines = [line for line in read_manifest(out) if line["type"] == "input"]
+    assert sorted(line["name"] for line in lines) == sorted(names)  # one line each: none recorded twice
+    monkeypatch.delenv("MESOCLI_TEST_DIE_ON")
+    again = extract([inputs / f"{name}.jpg" for name in names], out, options, workers=2)
+    assert {r.name: r.status for r in again.results} == {**dict.fromkeys(names, "skipped"), "die": "ok"}
