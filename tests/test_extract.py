@@ -589,3 +589,70 @@ def test_an_input_whose_worker_dies_twice_is_an_error_and_the_others_are_done(
     monkeypatch.delenv("MESOCLI_TEST_DIE_ON")
     again = extract([inputs / f"{name}.jpg" for name in names], out, options, workers=2)
     assert {r.name: r.status for r in again.results} == {**dict.fromkeys(names, "skipped"), "die": "ok"}
+
+
+_DIE_THEN_HOLD = '''
+import os, pathlib, time
+if os.environ.get("MESOCLI_TEST_HOLD"):  # a worker process (spawned): on die.jpg, die first, then hold
+    import mesocli.crops as crops
+    _write = crops.atomic_write_bytes
+    _hold = pathlib.Path(os.environ["MESOCLI_TEST_HOLD"])
+    def _write_then_die_or_hold(target, data, **options):
+        _write(target, data, **options)
+        if f"{os.sep}die{os.sep}" in str(target):
+            with open(_hold.with_suffix(".attempts"), "a") as attempts:
+                attempts.write("x")
+            if _hold.with_suffix(".attempts").stat().st_size == 1:
+                os._exit(9)
+            _hold.write_text("held")
+            time.sleep(120)
+    crops.atomic_write_bytes = _write_then_die_or_hold
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group", [False, True], ids=["main", "group"])
+def test_ctrl_c_while_an_input_is_extracted_again_after_its_worker_died(tmp_path: Path, kit: MediaKit,
+                                                                       group: bool) -> None:
+    """Ctrl-C (to the main process, or to the whole process group, as a terminal sends it) while the inputs a dead
+    worker held are extracted again, each alone: the run stops (130) with no worker left, every crop left is listed,
+    and the next run extracts what was not done."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_DIE_THEN_HOLD)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    names = ["a", "b", "die", "d", "e", "f"]
+    for name in names:
+        shutil.copy(kit.face_jpeg, inputs / f"{name}.jpg")
+    out, hold = tmp_path / "out", tmp_path / "hold.flag"
+    env = {**os.environ, "MESOCLI_TEST_HOLD": str(hold),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    args = [sys.executable, "-m", "mesocli", "extract", str(inputs), str(out), "--frames", "2", "--detector", "none",
+            "--workers", "2", "--format", "json"]
+    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not hold.exists() and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        assert hold.exists(), child.stderr.read() if child.poll() is not None else "never held"
+        workers = children_of(child.pid)
+        (os.killpg if group else os.kill)(child.pid, signal.SIGINT)
+        assert child.wait(timeout=60) == 130
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    err = child.stderr.read().decode()
+    child.stdout.close(), child.stderr.close()
+    assert "a worker process died" in err and "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while any(map(running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(running, workers))
+    listed = {line["file"] for line in read_manifest(out) if line["type"] == "face"}
+    assert set(files_of(out)) == listed and not any(name.startswith("die/") for name in listed)
+    assert (out / LOCK).read_text().count("\n") == 1  # nothing left unfinished for the next run
+    again = extract([inputs], out, ExtractOptions(FrameSelection("frames", 2), detector="none"), workers=2)
+    assert all(r.status in ("ok", "skipped") for r in again.results) and "die" in {
+        r.name for r in again.results if r.status == "ok"}
+    assert len({line["file"] for line in read_manifest(out) if line["type"] == "face"}) == len(names)
