@@ -656,3 +656,63 @@ def test_ctrl_c_while_an_input_is_extracted_again_after_its_worker_died(tmp_path
     assert all(r.status in ("ok", "skipped") for r in again.results) and "die" in {
         r.name for r in again.results if r.status == "ok"}
     assert len({line["file"] for line in read_manifest(out) if line["type"] == "face"}) == len(names)
+
+
+_DIE_HOLDING_THE_EVENTS_LOCK = '''
+import os, pathlib, sys, time
+if os.environ.get("MESOCLI_TEST_MARKS"):  # a worker process (spawned)
+    import mesocli.crops as crops
+    _write, _marks = crops.atomic_write_bytes, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
+    def _attempt(name):
+        with open(_marks / f"{name}.attempts", "a") as attempts:
+            attempts.write("x")
+        return (_marks / f"{name}.attempts").stat().st_size
+    def _write_then_act(target, data, **options):
+        _write(target, data, **options)
+        if f"{os.sep}die{os.sep}" in str(target):
+            if _attempt("die") > 1:  # extracted alone: die while holding the progress queue's write lock
+                sys.modules["mesocli.extract"]._WORKER["events"]._wlock.acquire()
+                (_marks / "poisoned").touch()
+            os._exit(9)
+        if f"{os.sep}e{os.sep}" in str(target):
+            if _attempt("e") == 1:  # in flight when die's worker dies (this worker is stopped with the pool)
+                time.sleep(60)
+            deadline = time.monotonic() + 30  # extracted alone, beside die: its next progress event comes
+            while not (_marks / "poisoned").exists() and time.monotonic() < deadline:  # once die holds the lock
+                time.sleep(0.02)
+    crops.atomic_write_bytes = _write_then_act
+'''
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_holding_the_progress_queue_hangs_no_other(tmp_path: Path, kit: MediaKit) -> None:
+    """A worker killed while it wrote a progress event (holding the event queue's write lock) left the lock
+    held: a worker extracting another input beside it, alone, could then not flush its own events, so it never
+    exited and the run hung for good waiting for it. (Simulated: the dying worker takes the lock.)"""
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_DIE_HOLDING_THE_EVENTS_LOCK)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    names = ["die", "e", "f", "g"]
+    for name in names:
+        shutil.copy(kit.face_jpeg, inputs / f"{name}.jpg")
+    out = tmp_path / "out"
+    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks), "COLUMNS": "100",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    code = ("import sys; from pathlib import Path; from mesocli.extract import extract, ExtractOptions; "
+            "from mesocli.video import FrameSelection; "
+            "s = extract([Path(sys.argv[1])], Path(sys.argv[2]), ExtractOptions(FrameSelection('frames', 2), "
+            "detector='none'), workers=2, progress=True, log=lambda text: None); "
+            "print(' '.join(f'{r.name}:{r.status}' for r in s.results))")
+    child = subprocess.Popen([sys.executable, "-c", code, str(inputs), str(out)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out_text, err_text = child.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        pytest.fail(f"the run hung ({sorted(p.name for p in marks.iterdir())})")
+    assert child.returncode == 0, err_text
+    assert (marks / "poisoned").exists()  # the case happened
+    assert out_text.split() == ["die:error", "e:ok", "f:ok", "g:ok"]

@@ -150,7 +150,7 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
             for job in suspects:
                 discard(job)
             died = _each_alone(suspects, workers, context, channel["events"], out_dir, options, record, bars)
-            if died and bars.enabled:
+            if bars.enabled:  # (its workers were stopped: one may have held the queue's lock)
                 channel["events"] = context.Queue()
             for job in died:
                 discard(job)
@@ -177,20 +177,18 @@ def _each_alone(jobs: list[Job], workers: int, context: Any, events: Any, out_di
         try:
             futures = [pool.submit(_worker_task, job, out_dir, options) for pool, job in zip(pools, batch, strict=True)]
             wait(futures)
-            for future, job in zip(futures, batch, strict=True):
-                if isinstance(future.exception(), BrokenProcessPool):
-                    died.append(job)
-                    continue
-                record(job, *future.result())
-                bars.done(job.number)
-        except BaseException:  # Ctrl-C: stop the workers now; the next run redoes their inputs
-            for pool in pools:
-                for process in list((getattr(pool, "_processes", None) or {}).values()):
-                    process.terminate()
-            raise
-        finally:
+        finally:  # done (their results are in), or Ctrl-C (the next run redoes their inputs): stop the workers,
+            for pool in pools:  # all at once, rather than wait for them to exit: one killed while it held the
+                for process in list((getattr(pool, "_processes", None) or {}).values()):  # progress queue's lock
+                    process.terminate()  # left it held, and a worker beside it then never exits (events unsent)
             for pool in pools:
                 pool.shutdown(wait=True, cancel_futures=True)
+        for future, job in zip(futures, batch, strict=True):
+            if isinstance(future.exception(), BrokenProcessPool):
+                died.append(job)
+                continue
+            record(job, *future.result())
+            bars.done(job.number)
     return died
 
 
