@@ -489,6 +489,16 @@ def _refuse_inside(inputs: list[Path], out_dir: Path) -> None:
             raise UsageError(f"{path} {where}, whose files are never inputs: {fix}use another OUT_DIR")
 
 
+def _discard(out_dir: Path, job: Job, options: ExtractOptions, since: int) -> None:
+    """Delete what a worker killed on ``job`` may have left (no worker is running now): its crops, and the
+    temporary files in its folder (a crop it was writing; the next run would delete them, but this one may end
+    well)."""
+    _delete_files(out_dir, _crops_of(out_dir, [_started(job, options)], since))
+    folder = out_dir / Path(options.face_file(job.name, 0, 0)).parent
+    if os.path.realpath(folder).startswith(os.path.realpath(out_dir) + os.sep):
+        remove_temporaries(folder)
+
+
 def _finish(out_dir: Path, journal: Journal, unfinished: list[dict]) -> None:
     """Delete the crops of the inputs this run did not finish (interrupted, failed, their worker killed),
     then clear the lock file's list: every crop left is listed in the manifest."""
@@ -543,8 +553,8 @@ def extract(
 
         try:
             with ExtractProgress(progress, jobs) as bars:
-                _run_jobs(jobs, out_dir, options, workers, record, bars, log=log, discard=lambda job: _delete_files(
-                    out_dir, _crops_of(out_dir, [_started(job, options)], journal.since)))
+                _run_jobs(jobs, out_dir, options, workers, record, bars, log=log,
+                          discard=lambda job: _discard(out_dir, job, options, journal.since))
         finally:
             appender.close()
             same_bytes.close()
