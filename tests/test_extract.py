@@ -457,6 +457,23 @@ def test_a_bar_whose_start_comes_after_its_input_finished_is_not_drawn() -> None
         assert [task.description.strip() for task in bars._bars.tasks] == ["inputs"]
 
 
+def test_an_input_extracted_again_after_its_worker_died_has_one_bar() -> None:
+    """An input whose worker died is extracted again (--workers): its second "start" added a second bar and left
+    the first, stopped where the worker died, on screen until the run ended (one per input retried)."""
+    from mesocli.progress import ExtractProgress
+
+    jobs = [SimpleNamespace(number=n, name=f"input{n}") for n in range(2)]
+    bars = ExtractProgress(True, jobs)
+    with bars:
+        bars.report(0, "start", 3)
+        bars.report(0, "frame", 2)  # its worker dies here
+        bars.report(0, "start", 3)  # extracted again, alone
+        assert [task.description.strip() for task in bars._bars.tasks] == ["inputs", "input0"]
+        assert bars._bars.tasks[1].completed == 0
+        bars.done(0)
+        assert [task.description.strip() for task in bars._bars.tasks] == ["inputs"]
+
+
 def test_a_video_named_like_the_manifest_gets_a_folder_of_its_own(tmp_path: Path, kit: MediaKit,
                                                                    run_cli: RunCli) -> None:
     """``manifest.jsonl.mp4`` (video layout: OUT_DIR/<name>/) used to stop the whole run with exit 2 on every try:
@@ -520,3 +537,194 @@ def test_a_worker_killed_costs_no_other_input(tmp_path: Path) -> None:
     listed = {line["file"] for line in read_manifest(out) if line["type"] == "face"}
     assert set(files_of(out)) == listed and len(listed) == 240
     assert "a worker process died" in err_text
+
+
+_DIE_AFTER_A_CROP = '''
+import os, pathlib, time
+if os.environ.get("MESOCLI_TEST_MARKS"):  # a worker process (spawned): die once a crop of die.jpg is written
+    import mesocli.crops as crops
+    from mesocli.fsutil import atomic_path
+    _write, _marks = crops.atomic_write_bytes, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
+    def _wait_for(name):
+        deadline = time.monotonic() + 30
+        while not (_marks / name).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    def _write_then_die(target, data, **options):
+        if f"{os.sep}e{os.sep}" in str(target) and not (_marks / "e-writing").exists():  # beside die, the first
+            with atomic_path(target) as temporary:  # time: stopped with the pool in the middle of a crop
+                temporary.write_bytes(data[:100])
+                (_marks / "e-writing").touch()
+                time.sleep(60)
+        _write(target, data, **options)
+        if f"{os.sep}die{os.sep}" in str(target):
+            _wait_for("e-writing")
+            os._exit(9)
+    crops.atomic_write_bytes = _write_then_die
+'''
+
+
+def test_an_input_whose_worker_dies_twice_is_an_error_and_the_others_are_done(
+        tmp_path: Path, kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that dies on one input every time (here: ``os._exit`` once its first crop is written, through a
+    ``sitecustomize`` that only the spawned workers run): that input is an error (``… died … twice``), its crops
+    deleted; the inputs in flight with it are extracted again and done, those after it too; every crop is listed,
+    the counts and the exit status say so, and a second run does only that input again. The crop another worker
+    was writing when the pool was stopped used to stay in OUT_DIR under its temporary name (``.0.jpg.xxxxxxxx.part``)
+    after a run that ended well."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_DIE_AFTER_A_CROP)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("MESOCLI_TEST_MARKS", str(tmp_path))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    names = ["die", "e", "a", "b", "d", "f", "g"]
+    for name in names:
+        shutil.copy(kit.face_jpeg, inputs / f"{name}.jpg")
+    out, notes = tmp_path / "out", []
+    options = ExtractOptions(FrameSelection("frames", 2), detector="none")
+    summary = extract([inputs / f"{name}.jpg" for name in names], out, options, workers=2, progress=True,
+                      log=notes.append)
+    statuses = {r.name: r.status for r in summary.results}
+    assert statuses == {**dict.fromkeys(names, "ok"), "die": "error"}, summary.results
+    died = next(r for r in summary.results if r.name == "die")
+    assert died.message == f"{inputs / 'die.jpg'}: the worker process died (killed) while it was extracted, twice"
+    assert summary.exit_code == InputError.exit_code
+    counts = summary.counts()
+    assert (counts["inputs"], counts["ok"], counts["error"], counts["faces"]) == (7, 6, 1, 6)
+    assert [note for note in notes if "a worker process died" in note], notes
+    listed = {line["file"] for line in read_manifest(out) if line["type"] == "face"}
+    assert set(files_of(out)) == listed and len(listed) == 6
+    assert not any(name.startswith("die/") for name in files_of(out))
+    assert (tmp_path / "e-writing").exists()  # e's worker was stopped in the middle of a crop
+    assert not list(out.rglob("*.part"))  # its temporary file is not left in OUT_DIR
+    lines = [line for line in read_manifest(out) if line["type"] == "input"]
+    assert sorted(line["name"] for line in lines) == sorted(names)  # one line each: none recorded twice
+    monkeypatch.delenv("MESOCLI_TEST_MARKS")
+    again = extract([inputs / f"{name}.jpg" for name in names], out, options, workers=2)
+    assert {r.name: r.status for r in again.results} == {**dict.fromkeys(names, "skipped"), "die": "ok"}
+
+
+_DIE_THEN_HOLD = '''
+import os, pathlib, time
+if os.environ.get("MESOCLI_TEST_HOLD"):  # a worker process (spawned): on die.jpg, die first, then hold
+    import mesocli.crops as crops
+    _write = crops.atomic_write_bytes
+    _hold = pathlib.Path(os.environ["MESOCLI_TEST_HOLD"])
+    def _write_then_die_or_hold(target, data, **options):
+        _write(target, data, **options)
+        if f"{os.sep}die{os.sep}" in str(target):
+            with open(_hold.with_suffix(".attempts"), "a") as attempts:
+                attempts.write("x")
+            if _hold.with_suffix(".attempts").stat().st_size == 1:
+                os._exit(9)
+            _hold.write_text("held")
+            time.sleep(120)
+    crops.atomic_write_bytes = _write_then_die_or_hold
+'''
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_an_input_is_extracted_again_after_its_worker_died(tmp_path: Path, kit: MediaKit) -> None:
+    """Ctrl-C while the inputs a dead worker held are extracted again, each alone: the run stops (130) with no
+    worker left, every crop left is listed, and the next run extracts what was not done. (Sent to the main
+    process: to the whole group, a worker still starting may print Python's own traceback.)"""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_DIE_THEN_HOLD)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    names = ["a", "b", "die", "d", "e", "f"]
+    for name in names:
+        shutil.copy(kit.face_jpeg, inputs / f"{name}.jpg")
+    out, hold = tmp_path / "out", tmp_path / "hold.flag"
+    env = {**os.environ, "MESOCLI_TEST_HOLD": str(hold),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    args = [sys.executable, "-m", "mesocli", "extract", str(inputs), str(out), "--frames", "2", "--detector", "none",
+            "--workers", "2", "--format", "json"]
+    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not hold.exists() and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        assert hold.exists(), child.stderr.read() if child.poll() is not None else "never held"
+        workers = children_of(child.pid)
+        os.kill(child.pid, signal.SIGINT)
+        assert child.wait(timeout=60) == 130
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    err = child.stderr.read().decode()
+    child.stdout.close(), child.stderr.close()
+    assert "a worker process died" in err and "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while any(map(running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(running, workers))
+    listed = {line["file"] for line in read_manifest(out) if line["type"] == "face"}
+    assert set(files_of(out)) == listed and not any(name.startswith("die/") for name in listed)
+    assert (out / LOCK).read_text().count("\n") == 1  # nothing left unfinished for the next run
+    again = extract([inputs], out, ExtractOptions(FrameSelection("frames", 2), detector="none"), workers=2)
+    assert all(r.status in ("ok", "skipped") for r in again.results) and "die" in {
+        r.name for r in again.results if r.status == "ok"}
+    assert len({line["file"] for line in read_manifest(out) if line["type"] == "face"}) == len(names)
+
+
+_DIE_HOLDING_THE_EVENTS_LOCK = '''
+import os, pathlib, sys, time
+if os.environ.get("MESOCLI_TEST_MARKS"):  # a worker process (spawned)
+    import mesocli.crops as crops
+    _write, _marks = crops.atomic_write_bytes, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
+    def _attempt(name):
+        with open(_marks / f"{name}.attempts", "a") as attempts:
+            attempts.write("x")
+        return (_marks / f"{name}.attempts").stat().st_size
+    def _write_then_act(target, data, **options):
+        _write(target, data, **options)
+        if f"{os.sep}die{os.sep}" in str(target):
+            if _attempt("die") > 1:  # extracted alone: die while holding the progress queue's write lock
+                sys.modules["mesocli.extract"]._WORKER["events"]._wlock.acquire()
+                (_marks / "poisoned").touch()
+            os._exit(9)
+        if f"{os.sep}e{os.sep}" in str(target):
+            if _attempt("e") == 1:  # in flight when die's worker dies (this worker is stopped with the pool)
+                time.sleep(60)
+            deadline = time.monotonic() + 30  # extracted alone, beside die: its next progress event comes
+            while not (_marks / "poisoned").exists() and time.monotonic() < deadline:  # once die holds the lock
+                time.sleep(0.02)
+    crops.atomic_write_bytes = _write_then_act
+'''
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_holding_the_progress_queue_hangs_no_other(tmp_path: Path, kit: MediaKit) -> None:
+    """A worker killed while it wrote a progress event (holding the event queue's write lock) left the lock
+    held: a worker extracting another input beside it, alone, could then not flush its own events, so it never
+    exited and the run hung for good waiting for it. (Simulated: the dying worker takes the lock.)"""
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_DIE_HOLDING_THE_EVENTS_LOCK)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    names = ["die", "e", "f", "g"]
+    for name in names:
+        shutil.copy(kit.face_jpeg, inputs / f"{name}.jpg")
+    out = tmp_path / "out"
+    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks), "COLUMNS": "100",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    code = ("import sys; from pathlib import Path; from mesocli.extract import extract, ExtractOptions; "
+            "from mesocli.video import FrameSelection; "
+            "s = extract([Path(sys.argv[1])], Path(sys.argv[2]), ExtractOptions(FrameSelection('frames', 2), "
+            "detector='none'), workers=2, progress=True, log=lambda text: None); "
+            "print(' '.join(f'{r.name}:{r.status}' for r in s.results))")
+    child = subprocess.Popen([sys.executable, "-c", code, str(inputs), str(out)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out_text, err_text = child.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        pytest.fail(f"the run hung ({sorted(p.name for p in marks.iterdir())})")
+    assert child.returncode == 0, err_text
+    assert (marks / "poisoned").exists()  # the case happened
+    assert out_text.split() == ["die:error", "e:ok", "f:ok", "g:ok"]

@@ -150,7 +150,7 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
             for job in suspects:
                 discard(job)
             died = _each_alone(suspects, workers, context, channel["events"], out_dir, options, record, bars)
-            if died and bars.enabled:
+            if bars.enabled:  # (its workers were stopped: one may have held the queue's lock)
                 channel["events"] = context.Queue()
             for job in died:
                 discard(job)
@@ -177,20 +177,18 @@ def _each_alone(jobs: list[Job], workers: int, context: Any, events: Any, out_di
         try:
             futures = [pool.submit(_worker_task, job, out_dir, options) for pool, job in zip(pools, batch, strict=True)]
             wait(futures)
-            for future, job in zip(futures, batch, strict=True):
-                if isinstance(future.exception(), BrokenProcessPool):
-                    died.append(job)
-                    continue
-                record(job, *future.result())
-                bars.done(job.number)
-        except BaseException:  # Ctrl-C: stop the workers now; the next run redoes their inputs
-            for pool in pools:
-                for process in list((getattr(pool, "_processes", None) or {}).values()):
-                    process.terminate()
-            raise
-        finally:
+        finally:  # done (their results are in), or Ctrl-C (the next run redoes their inputs): stop the workers,
+            for pool in pools:  # all at once, rather than wait for them to exit: one killed while it held the
+                for process in list((getattr(pool, "_processes", None) or {}).values()):  # progress queue's lock
+                    process.terminate()  # left it held, and a worker beside it then never exits (events unsent)
             for pool in pools:
                 pool.shutdown(wait=True, cancel_futures=True)
+        for future, job in zip(futures, batch, strict=True):
+            if isinstance(future.exception(), BrokenProcessPool):
+                died.append(job)
+                continue
+            record(job, *future.result())
+            bars.done(job.number)
     return died
 
 
@@ -491,6 +489,16 @@ def _refuse_inside(inputs: list[Path], out_dir: Path) -> None:
             raise UsageError(f"{path} {where}, whose files are never inputs: {fix}use another OUT_DIR")
 
 
+def _discard(out_dir: Path, job: Job, options: ExtractOptions, since: int) -> None:
+    """Delete what a worker killed on ``job`` may have left (no worker is running now): its crops, and the
+    temporary files in its folder (a crop it was writing; the next run would delete them, but this one may end
+    well)."""
+    _delete_files(out_dir, _crops_of(out_dir, [_started(job, options)], since))
+    folder = out_dir / Path(options.face_file(job.name, 0, 0)).parent
+    if os.path.realpath(folder).startswith(os.path.realpath(out_dir) + os.sep):
+        remove_temporaries(folder)
+
+
 def _finish(out_dir: Path, journal: Journal, unfinished: list[dict]) -> None:
     """Delete the crops of the inputs this run did not finish (interrupted, failed, their worker killed),
     then clear the lock file's list: every crop left is listed in the manifest."""
@@ -545,8 +553,8 @@ def extract(
 
         try:
             with ExtractProgress(progress, jobs) as bars:
-                _run_jobs(jobs, out_dir, options, workers, record, bars, log=log, discard=lambda job: _delete_files(
-                    out_dir, _crops_of(out_dir, [_started(job, options)], journal.since)))
+                _run_jobs(jobs, out_dir, options, workers, record, bars, log=log,
+                          discard=lambda job: _discard(out_dir, job, options, journal.since))
         finally:
             appender.close()
             same_bytes.close()

@@ -50,12 +50,15 @@ class InputBars:
             self._bars.stop()
 
     def start(self, key: object, label: str, total: int | None) -> None:
-        """A bar for one input (``total`` steps, or None when unknown); ``label`` is shown as it is."""
+        """A bar for one input (``total`` steps, or None when unknown); ``label`` is shown as it is. An input
+        started again (extracted again after its worker died) gets a new bar in place of its old one."""
         if self._bars is not None and key in self._finished:  # its start came late: no bar for a finished input
             self._finished.discard(key)
         elif self._bars is not None:
             from rich.markup import escape
 
+            if key in self._tasks:
+                self._bars.remove_task(self._tasks.pop(key))
             self._tasks[key] = self._bars.add_task(escape(printable(label)), total=total)
 
     def advance(self, key: object, steps: int = 1) -> None:
