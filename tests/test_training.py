@@ -1145,6 +1145,25 @@ def test_train_accuracy_is_the_share_of_the_epochs_faces_called_right(uninterrup
 
 
 
+
+def test_the_training_plot_marks_the_epoch_kept() -> None:
+    """training.png showed every epoch but not which one best.weights.h5 holds: a dashed line now marks it."""
+    from mesocli.checkpoint import history_figure
+
+    row = {"epoch": 1, "train_loss": 0.36, "heldout_loss": 0.26, "train_accuracy": 0.44, "heldout_accuracy": 0.5}
+    history = [{**row, "epoch": epoch} for epoch in (1, 2, 3)]
+    for best, marked in ((2, [2.0]), (None, [])):
+        figure = history_figure(history, best)
+        try:
+            for axes in figure.axes:
+                lines = [line for line in axes.get_lines() if line.get_linestyle() == "--"]
+                assert [float(line.get_xdata()[0]) for line in lines] == marked
+                assert all(line.get_label() == f"kept (epoch {best})" for line in lines)
+        finally:
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)
+
 def test_train_accuracy_weighs_each_face_once(uninterrupted: Path, tmp_path: Path) -> None:
     """Batches that are all right but a small last one all wrong: the share of faces called right is
     (trained - last) / trained, where the batches' mean (the old figure) is (steps - 1) / steps."""

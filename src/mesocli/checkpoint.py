@@ -117,20 +117,20 @@ def load_state(run_dir: Path, variables: list[Any], arch: str) -> TrainState:
     return state
 
 
-def write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    """``log.csv`` and ``log.json`` (one row per epoch) and their plot, ``training.png``."""
+def write_log(run_dir: Path, history: list[dict[str, Any]], best_epoch: int | None = None) -> None:
+    """``log.csv`` and ``log.json`` (one row per epoch) and their plot, ``training.png`` (``best_epoch`` marked)."""
     keys = sorted({key for row in history for key in row}, key=lambda k: (k != "epoch", k))
     with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
     atomic_write_text(run_dir / "log.json", json.dumps(history, indent=1))
-    plot_history(history, run_dir / "training.png")
+    plot_history(history, run_dir / "training.png", best_epoch)
 
 
-def plot_history(history: list[dict[str, Any]], target: Path) -> None:
+def plot_history(history: list[dict[str, Any]], target: Path, best_epoch: int | None = None) -> None:
     """Training and held-out loss and accuracy per epoch, side by side, as a PNG."""
-    fig = history_figure(history)
+    fig = history_figure(history, best_epoch)
     import matplotlib.pyplot as plt  # loaded by history_figure, under its warning filters
 
     try:
@@ -140,9 +140,9 @@ def plot_history(history: list[dict[str, Any]], target: Path) -> None:
         plt.close(fig)
 
 
-def history_figure(history: list[dict[str, Any]]) -> Any:
+def history_figure(history: list[dict[str, Any]], best_epoch: int | None = None) -> Any:
     """The figure of :func:`plot_history` (matplotlib, Agg): a marker per epoch (a one-epoch run is one point), ticks
-    on whole epochs."""
+    on whole epochs, and a dashed line at ``best_epoch``, the epoch kept as ``best.weights.h5``."""
     from mesocli.thirdparty import MATPLOTLIB, their_deprecations
 
     with their_deprecations(*MATPLOTLIB):
@@ -161,6 +161,8 @@ def history_figure(history: list[dict[str, Any]]) -> Any:
     ax_acc.plot(epochs, [row.get("heldout_accuracy") for row in history], marker="o", markersize=4, label="held-out")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="0.4", linestyle="--", linewidth=1, label=f"kept (epoch {best_epoch})")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if epochs:
             ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)

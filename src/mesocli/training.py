@@ -660,7 +660,8 @@ class Trainer:
         self.stop_reason = self._stop_reason(state)
         if self.stop_reason:  # decided before the state is saved: resumed after a Ctrl-C here, it stays stopped
             state.finished = True
-        write_log(self.run_dir, state.history)  # before the state: a run that ends here never lacks its last row
+        # before the state: a run that ends here never lacks its last row
+        write_log(self.run_dir, state.history, state.best_epoch)
         self._save_state(state)
         self.log(json.dumps(record), file=sys.stderr)
 
@@ -746,7 +747,7 @@ class Trainer:
         finally:
             for variable, value in zip(self.model.variables, current, strict=True):
                 variable.assign(value)
-        write_log(self.run_dir, state.history)
+        write_log(self.run_dir, state.history, state.best_epoch)
         self._save_state(state)
         self.log(f"note: {self.run_dir}: {len(epochs)} earlier epochs logged the held-out loss as MSE (an older "
                  f"mesocli); re-scored {rescored} with bce from their weights (the old figures kept as heldout_mse); "
