@@ -559,8 +559,6 @@ def test_an_ffmpeg_that_hangs_short_of_threads_is_stopped(kit: MediaKit, monkeyp
     """Under ``ulimit -v``, ffmpeg sometimes logs ``pthread_create() failed`` and then waits for good (a quarter
     of the runs of the test above): the scan hung with it. A reader that gets no frame within a grace after such
     a line stops ffmpeg and names the shortage."""
-    import threading
-
     from mesocli import video
 
     hanging = [sys.executable, "-c", "import sys, time\nsys.stderr.write('[error] pthread_create() failed: "
@@ -568,18 +566,7 @@ def test_an_ffmpeg_that_hangs_short_of_threads_is_stopped(kit: MediaKit, monkeyp
     start = video.start_ffmpeg
     monkeypatch.setattr(video, "start_ffmpeg", lambda arguments, **options: start(hanging, **options))
     monkeypatch.setattr(video, "STARVED_GRACE", 0.5, raising=False)
-    outcome: list[BaseException] = []
-
-    def read() -> None:
-        try:
-            list(FrameReader(kit.face_video, FrameSelection("frames", 4)))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(timeout=60)
-    assert not reader.is_alive(), "the reader waited for a hung ffmpeg"
+    outcome = _read_in_a_thread(kit.face_video, FrameSelection("frames", 4))
     assert isinstance(outcome[0], InputError)
     assert "ffmpeg ran out of memory or threads (pthread_create() failed: Resource temporarily unavailable)" in str(
         outcome[0])
