@@ -10,6 +10,7 @@ disk, ``kill -9``) are deleted by that run, or else by the next, so that every c
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import multiprocessing
@@ -136,7 +137,7 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
     if relay_thread is not None:
         relay_thread.start()
     try:
-        waiting = list(jobs)
+        waiting = collections.deque(jobs)
         while waiting:
             suspects = _in_pool(waiting, min(workers, len(waiting)), context, channel["events"], out_dir, options,
                                 record, bars)
@@ -192,8 +193,8 @@ def _each_alone(jobs: list[Job], workers: int, context: Any, events: Any, out_di
     return died
 
 
-def _in_pool(waiting: list[Job], workers: int, context: Any, events: Any, out_dir: Path, options: ExtractOptions,
-             record: Record, bars: ExtractProgress) -> list[Job]:
+def _in_pool(waiting: collections.deque[Job], workers: int, context: Any, events: Any, out_dir: Path,
+             options: ExtractOptions, record: Record, bars: ExtractProgress) -> list[Job]:
     """Extract the jobs of ``waiting`` (taken from it as they are submitted, at most twice ``workers`` in flight:
     those a dead worker may have held are known, and none waits for the next) in a pool of ``workers``
     processes; record each as it finishes. When a worker process dies, stop and return the jobs that were in
@@ -204,7 +205,7 @@ def _in_pool(waiting: list[Job], workers: int, context: Any, events: Any, out_di
     try:
         while waiting or running:
             while waiting and len(running) < 2 * workers:
-                job = waiting.pop(0)
+                job = waiting.popleft()
                 running[pool.submit(_worker_task, job, out_dir, options)] = job
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
