@@ -1306,10 +1306,10 @@ def test_a_run_killed_as_its_last_epoch_is_logged_keeps_that_epoch_in_its_log(
     class Killed(BaseException):
         """``kill -9``."""
 
-    def killed_at_epoch_2(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    def killed_at_epoch_2(run_dir: Path, history: list[dict[str, Any]], *rest: Any) -> None:
         if len(history) == 2:
             raise Killed
-        write_log(run_dir, history)
+        write_log(run_dir, history, *rest)
 
     with monkeypatch.context() as patch:
         patch.setattr(training, "write_log", killed_at_epoch_2)
