@@ -69,8 +69,10 @@ def save_state(run_dir: Path, state: TrainState, variables: list[Any]) -> None:
     atomic_write_text(folder / STATE_FILE, text)
 
 
-def _progress(state: TrainState) -> tuple[int, int, int]:
-    return state.epoch, state.step, state.global_step
+def _progress(state: TrainState | dict[str, Any]) -> tuple[Any, ...]:
+    """How far a state (or ``state.json`` as read) got: epoch, step, global step."""
+    fields = state if isinstance(state, dict) else asdict(state)
+    return fields.get("epoch"), fields.get("step"), fields.get("global_step")
 
 
 def current_state(run_dir: Path, saved: Any) -> Any:
@@ -84,11 +86,7 @@ def current_state(run_dir: Path, saved: Any) -> Any:
             inner = json.loads(arrays[STATE_KEY].tobytes().decode())
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
         return saved
-
-    def progress(state: dict[str, Any]) -> tuple[Any, ...]:
-        return state.get("epoch"), state.get("step"), state.get("global_step")
-
-    return inner if isinstance(inner, dict) and progress(inner) != progress(saved) else saved
+    return inner if isinstance(inner, dict) and _progress(inner) != _progress(saved) else saved
 
 
 def load_state(run_dir: Path, variables: list[Any], arch: str) -> TrainState:
