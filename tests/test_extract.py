@@ -554,7 +554,7 @@ if os.environ.get("MESOCLI_TEST_MARKS"):  # a worker process (spawned): die once
             with atomic_path(target) as temporary:  # time: stopped with the pool in the middle of a crop
                 temporary.write_bytes(data[:100])
                 (_marks / "e-writing").touch()
-                time.sleep(60)
+                time.sleep(10)
         _write(target, data, **options)
         if f"{os.sep}die{os.sep}" in str(target):
             _wait_for("e-writing")
@@ -688,7 +688,7 @@ if os.environ.get("MESOCLI_TEST_MARKS"):  # a worker process (spawned)
             os._exit(9)
         if f"{os.sep}e{os.sep}" in str(target):
             if _attempt("e") == 1:  # in flight when die's worker dies (this worker is stopped with the pool)
-                time.sleep(60)
+                time.sleep(10)
             deadline = time.monotonic() + 30  # extracted alone, beside die: its next progress event comes
             while not (_marks / "poisoned").exists() and time.monotonic() < deadline:  # once die holds the lock
                 time.sleep(0.02)
