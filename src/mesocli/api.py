@@ -528,7 +528,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
             weights: PathLike | None = None, threshold: float = 0.5, force: bool = False) -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
     one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
-    once a face was read. Yields one dict per face: path, status, error, p_fake, verdict, target, heatmap file and
+    once a face was read. Yields one dict per face: path, status, error, p_fake, verdict, threshold, target, heatmap
+    file and
     ``model`` (arch, name, weights_sha256: the detector, as in scan's rows). The arguments,
     the faces, ``out`` and a ``weights`` file are checked when this is called, not at the first face."""
     from mesocli.aggregate import check_threshold

@@ -217,7 +217,7 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
                   force: bool = False, batch: int = 16, described: dict[str, Any] | None = None
                   ) -> Iterator[dict[str, Any]]:
     """Explain face crops (image files, folders of them): write ``OUT_DIR/<name>.png`` per face and
-    yield one dict per input (path, status ok/error, error, p_fake, verdict, target, heatmap, model).
+    yield one dict per input (path, status ok/error, error, p_fake, verdict, threshold, target, heatmap, model).
 
     ``model`` in each dict is the detector's ``describe()`` (arch, name, weights_sha256) once it is loaded, and
     ``described`` (the same, read from the weights file beforehand) before: an error line printed before the
@@ -280,7 +280,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)), replace=force)
             called = verdict(explanation.p_fake, threshold)
             yield {"path": str(source), "status": "ok", "error": None, "p_fake": round(explanation.p_fake, 6),
-                   "verdict": called, "target": explanation.target, "heatmap": str(target),
+                   "verdict": called, "threshold": threshold, "target": explanation.target, "heatmap": str(target),
                    "model": dict(detector) or None}
         pending.clear()
 
@@ -292,7 +292,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
         except InputError as exc:
             yield from flush()  # keep the output in input order
             yield {"path": str(source), "status": "error", "error": str(exc), "p_fake": None, "verdict": None,
-                   "target": None, "heatmap": None, "model": dict(detector) or None}
+                   "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None}
             continue
         pending.append((source, target, face))
         if len(pending) >= batch:
