@@ -267,3 +267,30 @@ def test_a_caption_shows_a_name_s_invisible_characters_as_escapes(run_cli: RunCl
     code, _, stderr = run_cli("explain", crop, "--out", tmp_path / "maps", "--weights", own_weights)
     assert code == 0, stderr
     assert len(captions) == 1 and captions[0].endswith(" · evil\\u202egnp.jpg") and "\u202e" not in captions[0]
+
+
+def test_explain_lines_name_the_detector(run_cli: RunCli, tmp_path: Path, own_weights: Path) -> None:
+    """A heatmap and its score are evidence only with the detector that made them: every line (an error line
+    before the first face too, when no model is loaded yet) has scan's ``model`` object, the weights' sha256 in
+    full, and the ``threshold`` its verdict was taken at. Before, no line named the weights used."""
+    from mesocli.digest import sha256_file
+    from mesocli.weights import bundled_weights_path
+
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    face_crop().save(tmp_path / "a.png")
+    out = tmp_path / "maps"
+    code, stdout, stderr = run_cli("explain", tmp_path / "broken.jpg", tmp_path / "a.png", "--out", out,
+                                   "--weights", own_weights)
+    assert code == 3, stderr
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    assert [line["status"] for line in lines] == ["error", "ok"]
+    wanted = {"arch": "meso4", "name": "meso4_test", "weights_sha256": sha256_file(own_weights)}
+    assert [line["model"] for line in lines] == [wanted, wanted]
+    assert [line["threshold"] for line in lines] == [0.5, 0.5]  # the verdict's, as in scan's rows
+    code, stdout, stderr = run_cli("explain", tmp_path / "a.png", "--out", tmp_path / "bundled", "--model", "f2f",
+                                   "--threshold", "0.25")
+    assert code == 0, stderr
+    bundled = bundled_weights_path("meso4", "f2f")
+    line = json.loads(stdout)
+    assert line["model"] == {"arch": "meso4", "name": "meso4_f2f", "weights_sha256": sha256_file(bundled)}
+    assert line["threshold"] == 0.25 and line["verdict"] == ("fake" if line["p_fake"] >= 0.25 else "real")

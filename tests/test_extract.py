@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -360,7 +361,27 @@ def test_the_summary_counts_one_face_in_the_singular(tmp_path: Path, kit: MediaK
     """One image, one face: the summary says "1 face from 1 frame" (it said "1 faces from 1 frames")."""
     result = run_cli("extract", kit.face_jpeg, tmp_path / "out", "--workers", "1")
     assert result.code == 0, result.err
-    assert "1 input: 1 ok, 0 without face, 0 failed, 0 already done; 1 face from 1 frame in " in result.out
+    assert "1 input: 1 ok, 0 no face, 0 error, 0 skipped (already done); 1 face from 1 frame in " in result.out
+
+
+def test_the_table_and_the_json_name_each_status_alike(tmp_path: Path, kit: MediaKit, run_cli: RunCli) -> None:
+    """An input done by an earlier run was ``skipped`` in its table row and in the JSON, but ``already done`` in
+    the table's summary line (and ``no_face`` / ``error`` rows were counted as ``without face`` / ``failed``): each
+    count now says its rows' status, as scan's table does; the JSON keeps ``skipped`` (scripts select it)."""
+    out = tmp_path / "out"
+    inputs = [kit.face_jpeg, kit.noface_video, kit.text_mp4]
+    first = run_cli("extract", *inputs, out, "--workers", "1", "--frames", "3")
+    assert first.code == 3, first.err
+    assert [re.split(" {2,}", row)[0] for row in first.out.splitlines()[1:-1]] == ["ok", "no face", "error"]
+    assert ": 1 ok, 1 no face, 1 error, 0 skipped (already done); " in first.out.splitlines()[-1]
+    again = run_cli("extract", *inputs[:2], out, "--workers", "1", "--frames", "3")
+    assert again.code == 0, again.err
+    assert [re.split(" {2,}", row)[0] for row in again.out.splitlines()[1:-1]] == ["skipped", "skipped"]
+    assert ": 0 ok, 0 no face, 0 error, 2 skipped (already done); " in again.out.splitlines()[-1]
+    data = json.loads(run_cli("extract", *inputs[:2], out, "--workers", "1", "--frames", "3", "--format", "json").out)
+    assert [item["status"] for item in data["inputs"]] == ["skipped", "skipped"]
+    assert data["counts"] | {"frames": 0} == {"inputs": 2, "ok": 0, "no_face": 0, "error": 0, "skipped": 2,
+                                              "frames": 0, "faces": 0}
 
 
 @pytest.mark.slow
@@ -400,7 +421,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path, run_cli: RunCli) 
     resumed = run_cli(*args)
     assert resumed.code == 0, resumed.err
     assert resumed.err == ""  # no progress bars when stderr is not a terminal
-    assert f"{done} already done" in resumed.out
+    assert f"{done} skipped (already done)" in resumed.out
     assert files_of(out) == files_of(clean)
     assert face_lines(out) == face_lines(clean)
     assert not list(out.rglob("*.part"))

@@ -391,3 +391,59 @@ def test_summary_breaks_a_path_at_its_separators_not_inside_a_short_name(tmp_pat
     assert "a&lt;b&gt;/<wbr>c&amp;d.mp4</a>" in source
     assert "td.input{overflow-wrap:anywhere;min-width:14em}" in CSS  # wide enough for a short name
     assert "<h2>1. /work/videos/fake/ffpp_c23_Deepfakes_519_515.mp4</h2>" in source  # titles as they were
+
+
+HOSTILE = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "'><svg onload=alert(1)>",
+           "caf\udce9<b>.mp4", "</title><iframe src=//x>"]
+
+
+class Markup(HTMLParser):
+    """Every start tag with its attribute names, and every meta tag's attributes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[str]]] = []
+        self.metas: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, [name for name, _ in attrs]))
+        if tag == "meta":
+            self.metas.append(dict(attrs))
+
+
+def test_untrusted_text_never_becomes_markup_and_the_page_runs_nothing(tmp_path: Path) -> None:
+    """File names, error messages, warnings, model and detector names come from disk and from ffmpeg: each is
+    text on the page (no tag, no event attribute of its own). The page also says, in a Content-Security-Policy,
+    that it runs no script and loads nothing from outside (only its own inline CSS and data: images), so that a
+    name that slipped through a future escape bug still could not run or call home when the report is opened;
+    the page had no such policy."""
+    from mesocli.report import ReportEntry, render_html
+
+    def page(names: list[str]) -> tuple[Markup, str]:
+        base = {"type": "video", "threshold": 0.5, "aggregation": "mean", "frames": {"sampled": 4, "with_face": 4},
+                "segments": [], "sha256": None}
+        entries = []
+        for name in names:
+            entries.append(ReportEntry(base | {"path": name, "status": "ok", "error": None, "p_fake": 0.7,
+                                               "verdict": "fake", "model": {"name": name, "arch": "meso4"},
+                                               "warnings": [f"ffmpeg: {name}"], "detectors": {name: {"p_fake": 0.7}}}))
+            entries.append(ReportEntry(base | {"path": name, "status": "error", "p_fake": None, "verdict": None,
+                                               "type": None, "error": f"{name}: not a readable video",
+                                               "model": {"name": name}, "warnings": []}))
+        report = tmp_path / "r.html"
+        report.write_text(render_html(entries, {name: name for name in names}), encoding="utf-8")
+        _, text = check_report(report)
+        markup = Markup()
+        markup.feed(report.read_text(encoding="utf-8"))
+        return markup, text
+
+    hostile, text = page(HOSTILE)
+    plain, _ = page([name.translate(str.maketrans("<>\"'", "()qa")) for name in HOSTILE])  # no markup characters
+    assert hostile.tags == plain.tags  # the same elements and attributes as without markup: none of theirs
+    for name in HOSTILE:
+        assert name.replace("\udce9", "\\udce9") in text, name
+    (policy,) = [meta["content"] for meta in hostile.metas if (meta.get("http-equiv") or "").lower()
+                 == "content-security-policy"]
+    rules = {rule.split()[0]: rule.split()[1:] for rule in policy.split(";") if rule.strip()}
+    assert rules["default-src"] == ["'none'"] and rules["img-src"] == ["data:"]
+    assert "script-src" not in rules and "connect-src" not in rules  # default-src 'none' covers them

@@ -209,6 +209,44 @@ def test_csv_cells_are_not_formulas(scan, faces: list[Path], tmp_path: Path, mon
     assert rows[1]["error"].startswith("'@SUM(1+1).png: ")
 
 
+def test_a_csv_escape_is_undone_by_one_rule(scan, faces: list[Path], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``=x.png`` and a file really named ``'=x.png`` were both the cell ``'=x.png``: the CSV no longer said which
+    file a row is. A text cell starting with ``'`` now gets one more too, so that dropping the one added ``'``
+    (where a cell starts with ``'`` then ``=``, ``+``, ``-``, ``@``, a tab, a carriage return or ``'``) gives every
+    name back (names without a folder before them: ``ls | mesocli scan -``)."""
+    names = ["=x.png", "'=x.png", "''=x.png", "'plain.png", "+1.png", "@a.png", "plain.png", "\tt.png"]
+    for name in names:
+        (tmp_path / name).write_bytes(faces[0].read_bytes())
+    monkeypatch.chdir(tmp_path)
+    result = scan("--format", "csv", "--null", "-", stdin="".join(f"{name}\0" for name in names))
+    assert result.code == 0, result.err
+    cells = [row["path"] for row in csv.DictReader(io.StringIO(result.out, newline=""))]
+    assert len(set(cells)) == len(names)
+    assert cells == [f"'{name}" if name[:1] in "=+-@\t\r'" else name for name in names]
+    assert [cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@", "\t", "\r", "'") else cell
+            for cell in cells] == names
+
+
+def test_a_carriage_return_in_a_name_stays_in_its_csv_cell(faces: list[Path], tmp_path: Path,
+                                                           own_weights: Path) -> None:
+    """A name holding a lone carriage return (``a\\rb.png``) was written unquoted: every CSV reader (Python's,
+    a spreadsheet's) split the row in two there, the rest of the row under the wrong columns. (A new process:
+    pytest's capture reads a carriage return as a newline.)"""
+    hostile = tmp_path / "a\rb.png"
+    hostile.write_bytes(faces[0].read_bytes())
+    target = tmp_path / "out.csv"
+    for args in ([], ["--output", target]):
+        done = subprocess.run([sys.executable, "-m", "mesocli", "scan", "--weights", own_weights, "--detector", "none",
+                               "--format", "csv", *args, hostile, faces[0]], capture_output=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        text = (target.read_bytes() if args else done.stdout).decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        assert [row["path"] for row in rows] == [str(hostile), str(faces[0])]
+        assert [row["status"] for row in rows] == ["ok", "ok"]
+        assert text.count("\r") == 1 and text.endswith("\n") and not text.endswith("\r\n")  # rows end in \n
+
+
 def test_paths_from_stdin(scan, faces: list[Path]) -> None:
     result = scan("-", stdin="\n".join(map(str, faces)) + "\n\n")
     assert result.code == 0

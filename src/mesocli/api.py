@@ -528,13 +528,16 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
             weights: PathLike | None = None, threshold: float = 0.5, force: bool = False) -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
     one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
-    once a face was read. Yields one dict per face: path, p_fake, verdict, heatmap file, status. The arguments,
+    once a face was read. Yields one dict per face: path, status, error, p_fake, verdict, threshold, target, heatmap
+    file and
+    ``model`` (arch, name, weights_sha256: the detector, as in scan's rows). The arguments,
     the faces, ``out`` and a ``weights`` file are checked when this is called, not at the first face."""
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.explain import explain_files
+    from mesocli.export import read_source
     from mesocli.models import ARCHITECTURES
-    from mesocli.weights import MANIPULATIONS, resolve_model
+    from mesocli.weights import MANIPULATIONS, bundled_weights_path, reject_onnx, resolve_model
 
     _check_numbers(threshold=(threshold, float))
     _check_flags(force=force)
@@ -554,11 +557,12 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     if weights is not None and not Path(weights).exists():
         raise WeightsError(f"{os.fspath(weights)}: weights file not found")
     if weights is not None:  # unusable weights are refused before any face, as scan refuses them (a folder too)
-        from mesocli.export import read_source
-        from mesocli.weights import reject_onnx
-
         reject_onnx(Path(weights))
-        read_source(Path(weights), arch)  # checked and read as load_weights will, without TensorFlow
+    # checked and read as load_weights will, without TensorFlow: every line names the detector, an error line
+    # printed before the network is loaded (at the first face read) too
+    source = read_source(Path(weights) if weights is not None else bundled_weights_path(arch or "meso4", model),
+                         arch)
+    described = {"arch": source.arch, "name": source.name, "weights_sha256": source.sha256}
     loaded: list[Any] = []
 
     def network() -> Any:
@@ -567,4 +571,4 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
         return loaded[0]  # the LoadedModel: its Keras model, and its name for errors
 
     return explain_files([Path(face) for face in _paths(faces)], network, Path(out), threshold=threshold,
-                         force=force)
+                         force=force, described=described)

@@ -278,8 +278,9 @@ def extract(
     "explain", quiet_interrupt=True,
     # one line per paragraph: the rich help keeps a docstring's line breaks
     help="Heatmaps (Grad-CAM) of where the network found its evidence on face crops; see docs/explain.md.\n\n"
-    "Prints one JSON line per face (path, status, error, p_fake, verdict, target, heatmap; target: the class the "
-    "map shows evidence for, fake or real, the one the network decided).\n\n"
+    "Prints one JSON line per face (path, status, error, p_fake, verdict, threshold, target, heatmap, model; target: "
+    "the class the map shows evidence for, fake or real, the one the network decided; model: the detector's arch, "
+    "name and weights_sha256).\n\n"
     "Exit status: 0 done; 2 usage error; 3 a face could not be read (the others are still explained).",
 )
 def explain_command(

@@ -214,9 +214,14 @@ def caption_for(p_fake: float, frame: int | None = None, time: float | None = No
 
 
 def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, threshold: float = 0.5,
-                  force: bool = False, batch: int = 16) -> Iterator[dict[str, Any]]:
+                  force: bool = False, batch: int = 16, described: dict[str, Any] | None = None
+                  ) -> Iterator[dict[str, Any]]:
     """Explain face crops (image files, folders of them): write ``OUT_DIR/<name>.png`` per face and
-    yield one dict per input (path, status ok/error, error, p_fake, verdict, heatmap).
+    yield one dict per input (path, status ok/error, error, p_fake, verdict, threshold, target, heatmap, model).
+
+    ``model`` in each dict is the detector's ``describe()`` (arch, name, weights_sha256) once it is loaded, and
+    ``described`` (the same, read from the weights file beforehand) before: an error line printed before the
+    first face was scored names it too; None where neither is known (a bare Keras model).
 
     Crops are resized to 256×256 as everywhere else (:func:`mesocli.preprocess.load_face`); an
     unreadable file, or a video, is an ``error`` line and the others go on. The inputs and the outputs
@@ -242,11 +247,11 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
     refuse_inputs_as_outputs(files, targets)  # with --force too: a heatmap named as the crop it explains
     refuse_existing(next((t for t in targets if t.exists()), None), force)
     check_writable(out_dir, folder=True)
-    return _explain_checked(files, targets, model, threshold, force, batch)
+    return _explain_checked(files, targets, model, threshold, force, batch, described)
 
 
 def _explain_checked(files: list[Path], targets: list[Path], model: Any, threshold: float, force: bool,
-                     batch: int) -> Iterator[dict[str, Any]]:
+                     batch: int, described: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
     """:func:`explain_files`' work once its checks passed: one dict per face, heatmaps written in batches."""
     from mesocli.errors import InputError, printable
     from mesocli.fsutil import atomic_write_bytes
@@ -257,6 +262,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
     cam: GradCam | None = None
     given: Any = None  # what ``model`` gave: a LoadedModel (named in errors) or a Keras model
     pending: list[tuple[Path, Path, np.ndarray]] = []
+    detector: dict[str, Any] = dict(described or {})  # the model object of every line
 
     def flush() -> Any:
         nonlocal cam, given
@@ -265,6 +271,8 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
         if cam is None:
             given = model() if callable(model) and not hasattr(model, "layers") else model
             cam = GradCam(getattr(given, "model", given))
+            if hasattr(given, "describe"):  # the weights as loaded: what scored the faces
+                detector.update(given.describe())
         explanations = cam.explain(np.stack([face for _, _, face in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
         for (source, target, face), explanation in zip(pending, explanations, strict=True):
@@ -272,7 +280,8 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)), replace=force)
             called = verdict(explanation.p_fake, threshold)
             yield {"path": str(source), "status": "ok", "error": None, "p_fake": round(explanation.p_fake, 6),
-                   "verdict": called, "target": explanation.target, "heatmap": str(target)}
+                   "verdict": called, "threshold": threshold, "target": explanation.target, "heatmap": str(target),
+                   "model": dict(detector) or None}
         pending.clear()
 
     for source, target in zip(files, targets, strict=True):
@@ -283,7 +292,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
         except InputError as exc:
             yield from flush()  # keep the output in input order
             yield {"path": str(source), "status": "error", "error": str(exc), "p_fake": None, "verdict": None,
-                   "target": None, "heatmap": None}
+                   "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None}
             continue
         pending.append((source, target, face))
         if len(pending) >= batch:

@@ -578,14 +578,16 @@ def _count(number: int, noun: str) -> str:
     return f"{number}{noun}" + ("" if number == 1 else "s")
 
 def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
-    """The end-of-run summary: a plain-text table (one row per input, then totals) or JSON."""
+    """The end-of-run summary: a plain-text table (one row per input, then totals) or JSON; a row's status is the
+    JSON's (``no face`` for ``no_face``), and the totals count the rows of each status."""
     check_format(fmt)
     if fmt == "json":
         return json.dumps(summary.to_dict(), indent=2) + "\n"
     rows = [("status", "faces", "frames", "name", "input")]
     for r in summary.results:
         frames = f"{r.frames_with_faces}/{r.frames}" if r.frames else "-"  # with a face / sampled
-        rows.append((r.status, str(r.faces), frames, printable(r.name or "-"), printable(r.message or r.source)))
+        rows.append((r.status.replace("_", " "), str(r.faces), frames, printable(r.name or "-"),
+                     printable(r.message or r.source)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
              for row in rows]
@@ -593,7 +595,8 @@ def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
     inputs = f"{c['inputs']} input" + ("" if c["inputs"] == 1 else "s")
     new = " new" if c["skipped"] else ""  # the totals count this run's work: not the inputs already done
     faces, frames = _count(c["faces"], new + " face"), _count(c["frames"], new + " frame")
-    lines.append(f"{inputs}: {c['ok']} ok, {c['no_face']} without face, {c['error']} failed, "
-                 f"{c['skipped']} already done; {faces} from {frames} "
+    # each count named as its rows' status (and the JSON's, ``_`` a space), as scan's table does
+    lines.append(f"{inputs}: {c['ok']} ok, {c['no_face']} no face, {c['error']} error, "
+                 f"{c['skipped']} skipped (already done); {faces} from {frames} "
                  f"in {summary.seconds:.1f} s -> {Path(summary.out_dir) / MANIFEST}")
     return "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
 """The one-file HTML report of a scan (``scan --report FILE``): what it shows of each input, and the page.
 
 The page is self-contained: images inlined as base64 PNG, CSS inline, no script, no external
-resource, so it opens offline in any browser and can be mailed or archived as it is. Each input is
+resource (its Content-Security-Policy allows none either), so it opens offline in any browser and can be mailed or
+archived as it is. Each input is
 a :class:`ReportEntry`: its result (the documented JSON, :meth:`mesocli.scan.ScanResult.to_dict`),
 its timeline plot, its heatmap faces (:class:`FaceImage`) and the sampled frames without a face;
 :mod:`mesocli.report` gathers them while the scan runs. A result carrying ``detectors`` (a mapping
@@ -111,6 +112,11 @@ figcaption{font-size:.88em;color:#333}
 section.input{page-break-inside:avoid}
 a{color:#0050a0}
 """
+
+POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+"""The page's Content-Security-Policy: its own inline CSS and data: images, nothing else. Every untrusted string
+is escaped; should one ever slip through, a browser still runs no script of it and loads nothing from outside
+(a report is evidence, mailed and opened far from where it was made)."""
 
 GROUP_LABELS = {"most fake": "highest p_fake", "most real": "lowest p_fake"}  # a real clip's "most fake" is real
 STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "not scanned"}
@@ -333,6 +339,7 @@ def html_parts(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = Non
     head = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>mesocli report</title>",
         f"<style>{CSS}</style></head><body>",

@@ -210,10 +210,28 @@ def csv_row(result: dict[str, Any], log: Callable[[str], None] | None = None) ->
     return {key: "" if value is None else spreadsheet_safe(value) for key, value in row.items()}
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A text cell starting with one of these is run as a formula by a spreadsheet (OWASP's CSV injection list)."""
+
+
 def spreadsheet_safe(value: Any) -> Any:
     """A CSV cell that a spreadsheet will not run: text starting with ``=``, ``+``, ``-``, ``@``, a tab or a
-    carriage return (a file named ``=HYPERLINK(…).mp4``) gets a leading ``'``; other values as they are."""
-    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    carriage return (a file named ``=HYPERLINK(…).mp4``) gets a leading ``'``, and so does text starting with ``'``
+    (a file really named ``'=x.mp4`` is ``''=x.mp4``, not the cell of ``=x.mp4``): one rule gives the text back,
+    drop the first ``'`` of a cell that starts with ``'`` then one of those or ``'``. Numbers as they are."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in (*FORMULA_STARTS, "'") else value
+
+
+class _RecordEnds:
+    """A stream that ends each CSV record with ``\n``: :mod:`csv` quotes a cell holding a character of its line
+    terminator only, so records are made with ``\r\n`` (a name's lone carriage return is quoted: it split the row
+    for every reader) and written with ``\n``. ``csv`` writes a record in one call."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(text[:-2] + "\n" if text.endswith("\r\n") else text)
 
 
 class CsvWriter:
@@ -223,7 +241,7 @@ class CsvWriter:
     def __init__(self, stream: IO[str], log: Callable[[str], None] | None = None) -> None:
         self.stream = stream
         self.log = log
-        self.writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        self.writer = csv.DictWriter(_RecordEnds(stream), fieldnames=CSV_COLUMNS, lineterminator="\r\n")
         self.writer.writeheader()
 
     def write(self, result: dict[str, Any]) -> None:
