@@ -391,3 +391,21 @@ def test_summary_breaks_a_path_at_its_separators_not_inside_a_short_name(tmp_pat
     assert "a&lt;b&gt;/<wbr>c&amp;d.mp4</a>" in source
     assert "td.input{overflow-wrap:anywhere;min-width:14em}" in CSS  # wide enough for a short name
     assert "<h2>1. /work/videos/fake/ffpp_c23_Deepfakes_519_515.mp4</h2>" in source  # titles as they were
+
+
+def test_an_animated_image_is_not_called_a_damaged_video(run_cli: RunCli, tmp_path: Path) -> None:
+    """``scan reaction.gif --report``: the GIF's note (only its first frame is scored) was shown under "Warning: the
+    video is damaged; its score rests on the frames that could be decoded" (every warning but a changed file was
+    taken for damage): a moderator read a sound image as a broken video."""
+    from media import plan_transforms, render
+
+    gif = tmp_path / "reaction.gif"
+    frames = [render(t, (320, 240)) for t in plan_transforms(4, (320, 240), angles=[0.0] * 4)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    report = tmp_path / "r.html"
+    code, _, stderr = run_cli("scan", gif, "--report", report, "--format", "json", "-q", "--explain-top", 1)
+    assert code == 0, stderr
+    _, text = check_report(report)
+    section = _section_text(text, f"1. {gif}")
+    assert "damaged" not in section and "video" not in section, section
+    assert "Note: animated or multi-page image: only its first of 4 frames is scored" in section, section

@@ -250,12 +250,22 @@ class Producer(threading.Thread):
         return [(getattr(r, "track", None), r.crop) for r in records]
 
 
+DAMAGE_PREFIXES = ("damaged or cut short: ", "ffmpeg: ")
+"""How the warnings of a damaged video begin (:func:`damage_warnings`); other warnings are notes (an animated
+image scored on its first frame, faces left unscored, a file changed while scanned)."""
+
+
+def is_damage(warning: str) -> bool:
+    """Whether a result's warning says its video is damaged (not a note about what was scored)."""
+    return warning.startswith(DAMAGE_PREFIXES)
+
+
 def damage_warnings(reader: Any) -> list[str]:
     """What a finished FrameReader says of a damaged video: how many planned frames it decoded when
     the stream ended early, then ffmpeg's own messages. Empty for a clean decode."""
     if not reader.warnings:
         return []
-    notes = [f"ffmpeg: {message}" for message in reader.warnings]
+    notes = [f"{DAMAGE_PREFIXES[1]}{message}" for message in reader.warnings]
     if reader.cut_short:
-        notes.insert(0, f"damaged or cut short: {reader.decoded} of {reader.expected} planned frames decoded")
+        notes.insert(0, f"{DAMAGE_PREFIXES[0]}{reader.decoded} of {reader.expected} planned frames decoded")
     return notes
