@@ -381,7 +381,7 @@ def test_a_second_person_left_unscored_is_said(kit: MediaKit, loaded, tmp_path: 
     canvas.save(photo)
     inputs = [kit.two_face_video, photo, kit.face_video]
     video, image, one = scan_all(inputs, loaded, frames=6)
-    note = "2 faces in view: only the largest was scored (--all-faces scores each)"
+    note = "2 faces in view: only the largest was scored; --all-faces scores each"
     assert video.status == image.status == "ok" and note in video.warnings and note in image.warnings
     assert one.warnings == []  # one person: nothing to say
     assert all(r.warnings == [] for r in scan_all(inputs, loaded, frames=6, all_faces=True))

@@ -247,7 +247,7 @@ class Producer(threading.Thread):
         """A note when the input showed more people than the one face scored (not with ``--all-faces``)."""
         if self.options.all_faces or finder.most_faces < 2:
             return []
-        return [f"{finder.most_faces} faces in view: only the largest was scored (--all-faces scores each)"]
+        return [f"{finder.most_faces} faces in view: only the largest was scored; --all-faces scores each"]
 
     def _pick(self, records: Sequence[Any]) -> Crops:
         """All faces with ``--all-faces``, else the largest one (the paper's choice)."""
