@@ -19,7 +19,7 @@ from mesocli.fsutil import GuardedStream, atomic_path, check_writable, output_er
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
 from mesocli.stdin_paths import Stoppable, StreamedInputs
-from mesocli.writers import FORMATS, format_for, make_writer, refuse_existing, refuse_inputs_as_outputs
+from mesocli.writers import FORMATS, format_for, make_writer, other_document, refuse_existing, refuse_inputs_as_outputs
 
 Rows = Callable[[Any, Any], Generator[dict[str, Any], None, None]]
 """An engine's results: called with a progress hook and an observer, it yields result rows in input order
@@ -188,6 +188,9 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
         require_ray()
     if resume and (output is None or force):
         raise ParameterError("{resume} needs {output} FILE (JSON Lines), and not {force}")
+    if fmt is None and output is not None and (instead := other_document(output)) is not None:
+        raise ParameterError("{value}: {output} writes JSON Lines, JSON or CSV (chosen by its suffix): " + instead
+                             + ", or give {fmt} to write one of them under this name", value=output)
     fmt = fmt or format_for(None if output is None else output.name, sys.stdout.isatty())
     resumable = ", or {resume} to add the inputs it lacks" if fmt == "jsonl" else ""  # --resume appends JSON Lines
     refuse_existing(output, force or resume, "{value}: exists; pass {force} to replace it" + resumable)
