@@ -447,3 +447,21 @@ def test_untrusted_text_never_becomes_markup_and_the_page_runs_nothing(tmp_path:
     rules = {rule.split()[0]: rule.split()[1:] for rule in policy.split(";") if rule.strip()}
     assert rules["default-src"] == ["'none'"] and rules["img-src"] == ["data:"]
     assert "script-src" not in rules and "connect-src" not in rules  # default-src 'none' covers them
+
+
+def test_an_animated_image_is_not_called_a_damaged_video(run_cli: RunCli, tmp_path: Path) -> None:
+    """``scan reaction.gif --report``: the GIF's note (only its first frame is scored) was shown under "Warning: the
+    video is damaged; its score rests on the frames that could be decoded" (every warning but a changed file was
+    taken for damage): a moderator read a sound image as a broken video."""
+    from media import plan_transforms, render
+
+    gif = tmp_path / "reaction.gif"
+    frames = [render(t, (320, 240)) for t in plan_transforms(4, (320, 240), angles=[0.0] * 4)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    report = tmp_path / "r.html"
+    code, _, stderr = run_cli("scan", gif, "--report", report, "--format", "json", "-q", "--explain-top", 1)
+    assert code == 0, stderr
+    _, text = check_report(report)
+    section = _section_text(text, f"1. {gif}")
+    assert "damaged" not in section and "video" not in section, section
+    assert "Note: animated or multi-page image: only its first of 4 frames is scored" in section, section

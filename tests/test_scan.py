@@ -367,3 +367,22 @@ def test_a_worker_opens_its_onnx_session_once_not_once_per_input(crops: list[Pat
     results = [parallel._scan_one(str(path)) for path in [*crops, *crops]]
     assert [r.status for r in results] == ["ok"] * 2 * len(crops)
     assert len(opened) == 1
+
+
+def test_a_second_person_left_unscored_is_said(kit: MediaKit, loaded, tmp_path: Path) -> None:
+    """A clip or photo of two people, scanned without ``--all-faces``: one face was scored and the verdict read
+    as the clip's with ``warnings: []``; a moderator had no way to know that the other person was not looked at."""
+    from media import FaceTransform, render
+
+    photo = tmp_path / "two.png"
+    canvas = Image.new("RGB", (480, 240), (96, 112, 128))
+    render(FaceTransform(0, (120, 120), 1.1, 0.0), (480, 240), canvas=canvas)
+    render(FaceTransform(0, (360, 120), 1.1, 0.0), (480, 240), mirror=True, canvas=canvas)
+    canvas.save(photo)
+    inputs = [kit.two_face_video, photo, kit.face_video]
+    video, image, one = scan_all(inputs, loaded, frames=6)
+    note = "2 faces in view: only the largest was scored; --all-faces scores each"
+    assert video.status == image.status == "ok" and note in video.warnings and note in image.warnings
+    assert one.warnings == []  # one person: nothing to say
+    assert all(r.warnings == [] for r in scan_all(inputs, loaded, frames=6, all_faces=True))
+    check_schema(video.to_dict())

@@ -258,6 +258,12 @@ class FaceFinder:
             _landmark_model()
         self.reset()
 
+    @property
+    def most_faces(self) -> int:
+        """The most faces found in one frame since :meth:`reset` (without ``all_faces``, a lower bound: the whole
+        frame is searched for every face only while no face is followed)."""
+        return self.tracker.most_seen
+
     def reset(self) -> None:
         """Forget the faces of previous frames."""
         self.tracker.reset()
@@ -489,9 +495,10 @@ def _added(found: list[Box], more: list[Box]) -> list[Box]:
 
 def faces_in_image(
     image: str | Path | np.ndarray | Image.Image, detector: str = "hog", all_faces: bool = False,
-    source: str | None = None,
+    source: str | None = None, finder: FaceFinder | None = None,
 ) -> list[FaceRecord]:
-    """The faces of one still image (a path, a Pillow image or an H×W×3 uint8 RGB array)."""
+    """The faces of one still image (a path, a Pillow image or an H×W×3 uint8 RGB array); ``finder``: a
+    ``FaceFinder(..., still=True)`` to ask afterwards (its :attr:`~FaceFinder.most_faces`)."""
     if isinstance(image, (str, Path)):
         source = source or str(image)
         image = open_image(image)
@@ -500,4 +507,4 @@ def faces_in_image(
     elif image.ndim == 2 or image.shape[2] != 3:
         image = np.asarray(to_rgb(Image.fromarray(image)))
     frame = Frame(0, 0.0, np.ascontiguousarray(image))
-    return FaceFinder(detector, all_faces, still=True).find(frame, source or "<image>")
+    return (finder or FaceFinder(detector, all_faces, still=True)).find(frame, source or "<image>")

@@ -49,7 +49,7 @@ class Job:
     sampled: list[tuple[int, float]] = field(default_factory=list)
     faces: list[Face] = field(default_factory=list)
     error: str | None = None
-    warnings: list[str] = field(default_factory=list)  # what the decoder reported on a damaged input
+    warnings: list[str] = field(default_factory=list)  # a damaged input, a changed file, what was not scored
     sha256: str | None = None  # of the file's bytes (mesocli.digest), unless hashing is off or it failed
     file: tuple[int, int] | None = None  # (size, mtime_ns) of the version read: when hashed, else when reading began
     done: bool = False
@@ -215,12 +215,14 @@ class Producer(threading.Thread):
             self.progress(event, path, total)
 
     def _image(self, job: Job, path: Path) -> None:
-        from mesocli.faces import faces_in_image
+        from mesocli.faces import FaceFinder, faces_in_image
         from mesocli.preprocess import image_notes, open_image
 
         image = open_image(path)
         job.warnings = image_notes(path)
-        records = faces_in_image(image, self.options.detector, self.options.all_faces, source=job.path)
+        finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
+        records = faces_in_image(image, source=job.path, finder=finder)
+        job.warnings += self._unscored(finder)
         self.put(Sampled(job, 0, 0.0, self._pick(records)))
         self._hook("frame", job.path)
 
@@ -237,9 +239,15 @@ class Producer(threading.Thread):
                 records = finder.find(frame, job.path)
                 self.put(Sampled(job, int(frame.index), float(frame.time), self._pick(records)))
                 self._hook("frame", job.path)
-            job.warnings = damage_warnings(reader)
+            job.warnings = damage_warnings(reader) + self._unscored(finder)
             if reader.cut_short:
                 job.duration = None  # it ended early: the timeline stops at the last decoded frame
+
+    def _unscored(self, finder: Any) -> list[str]:
+        """A note when the input showed more people than the one face scored (not with ``--all-faces``)."""
+        if self.options.all_faces or finder.most_faces < 2:
+            return []
+        return [f"{finder.most_faces} faces in view: only the largest was scored; --all-faces scores each"]
 
     def _pick(self, records: Sequence[Any]) -> Crops:
         """All faces with ``--all-faces``, else the largest one (the paper's choice)."""
@@ -250,12 +258,22 @@ class Producer(threading.Thread):
         return [(getattr(r, "track", None), r.crop) for r in records]
 
 
+DAMAGE_PREFIXES = ("damaged or cut short: ", "ffmpeg: ")
+"""How the warnings of a damaged video begin (:func:`damage_warnings`); other warnings are notes (an animated
+image scored on its first frame, faces left unscored, a file changed while scanned)."""
+
+
+def is_damage(warning: str) -> bool:
+    """Whether a result's warning says its video is damaged (not a note about what was scored)."""
+    return warning.startswith(DAMAGE_PREFIXES)
+
+
 def damage_warnings(reader: Any) -> list[str]:
     """What a finished FrameReader says of a damaged video: how many planned frames it decoded when
     the stream ended early, then ffmpeg's own messages. Empty for a clean decode."""
     if not reader.warnings:
         return []
-    notes = [f"ffmpeg: {message}" for message in reader.warnings]
+    notes = [f"{DAMAGE_PREFIXES[1]}{message}" for message in reader.warnings]
     if reader.cut_short:
-        notes.insert(0, f"damaged or cut short: {reader.decoded} of {reader.expected} planned frames decoded")
+        notes.insert(0, f"{DAMAGE_PREFIXES[0]}{reader.decoded} of {reader.expected} planned frames decoded")
     return notes

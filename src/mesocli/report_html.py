@@ -23,6 +23,7 @@ from typing import Any
 from mesocli.aggregate import shown, verdict
 from mesocli.digest import CHANGED
 from mesocli.errors import printable
+from mesocli.producer import is_damage
 
 
 def fmt_p(value: float | None, threshold: float | None = None) -> str:
@@ -243,13 +244,15 @@ def _section(number: int, entry: ReportEntry) -> str:
     out.append(f"<p class=\"meta\">{frames.get('sampled', 0)} sampled frame(s), "
                f"{frames.get('with_face', 0)} with a face.</p>")
     changed = [w for w in r.get("warnings") or [] if w.startswith(CHANGED)]
-    damage = [w for w in r.get("warnings") or [] if not w.startswith(CHANGED)]
+    damage = [w for w in r.get("warnings") or [] if is_damage(w)]
+    notes = [w for w in r.get("warnings") or [] if not w.startswith(CHANGED) and not is_damage(w)]
     if changed:
         out.append('<p class="errmsg">Warning: the file changed while it was scanned; its sha256 may not be of the '
                    "bytes judged.</p><ul>" + "".join(f"<li>{_esc(w)}</li>" for w in changed) + "</ul>")
     if damage:
         out.append('<p class="errmsg">Warning: the video is damaged; its score rests on the frames that could be '
                    "decoded.</p><ul>" + "".join(f"<li>{_esc(w)}</li>" for w in damage) + "</ul>")
+    out.extend(f'<p class="note">Note: {_esc(w)}</p>' for w in notes)
     image = r.get("type") == "image"
     if status == "no_face":
         where = "in the image" if image else "in any sampled frame"

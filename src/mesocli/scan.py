@@ -148,7 +148,7 @@ class ScanResult:
     seconds: float = 0.0
     scores: list[FrameScore] | None = None
     detectors: dict[str, float] | None = None  # --model any: each detector's p_fake for this input
-    warnings: list[str] = field(default_factory=list)  # decoding problems that did not stop the scan
+    warnings: list[str] = field(default_factory=list)  # damage that did not stop the scan; what was not scored
     settings: dict[str, Any] | None = None  # how the rest was made (see run_settings)
     sha256: str | None = None  # the input file's SHA-256 (hex); None for an error, or with hashing off
     file: tuple[int, int] | None = None  # (size, mtime_ns) of the version read (hashed); None: not known

@@ -19,7 +19,7 @@ from mesocli.fsutil import GuardedStream, atomic_path, check_writable, output_er
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
 from mesocli.stdin_paths import Stoppable, StreamedInputs
-from mesocli.writers import FORMATS, format_for, make_writer, refuse_existing, refuse_inputs_as_outputs
+from mesocli.writers import FORMATS, format_for, make_writer, other_document, refuse_existing, refuse_inputs_as_outputs
 
 Rows = Callable[[Any, Any], Generator[dict[str, Any], None, None]]
 """An engine's results: called with a progress hook and an observer, it yields result rows in input order
@@ -81,7 +81,7 @@ def run_scan(
                          workers, address)
     else:
         rows = _local_rows(todo, options, loaded, workers, explainer)
-    with contextlib.ExitStack() as stack:
+    with _said_on_ctrl_c(statuses, output, resume, fmt, log), contextlib.ExitStack() as stack:
         if explainer is not None:
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
@@ -106,6 +106,26 @@ def run_scan(
         if explainer is not None:
             explainer.finish()
     return exit_status(statuses, verdicts, fail_on_fake)
+
+
+@contextlib.contextmanager
+def _said_on_ctrl_c(statuses: list[str], output: Path | None, resume: bool, fmt: str,
+                    log: Callable[[str], None]) -> Iterator[None]:
+    """On Ctrl-C, one line when the rows done are not kept: an ``output`` written whole at the end (not with
+    ``resume``), or a table printed at the end (rows on standard output in other formats are out already).
+    SIGTERM (a subclass, from a scheduler) says its own line."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if type(exc) is KeyboardInterrupt:
+            done = f"interrupted after {len(statuses)} input{'' if len(statuses) == 1 else 's'}"
+            if output is not None and not resume:
+                log(f"mesocli: {done}: {output} was not written (it is written whole at the end); --resume keeps "
+                    "each row as it is done")
+            elif output is None and fmt == "table":
+                log(f"mesocli: {done}: the table is printed at the end; --format jsonl (or -o FILE.jsonl "
+                    "--resume) keeps each row as it is done")
+        raise
 
 
 @contextlib.contextmanager
@@ -168,6 +188,9 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
         require_ray()
     if resume and (output is None or force):
         raise ParameterError("{resume} needs {output} FILE (JSON Lines), and not {force}")
+    if fmt is None and output is not None and (instead := other_document(output)) is not None:
+        raise ParameterError("{value}: {output} writes JSON Lines, JSON or CSV (chosen by its suffix): " + instead
+                             + ", or give {fmt} to write one of them under this name", value=output)
     fmt = fmt or format_for(None if output is None else output.name, sys.stdout.isatty())
     resumable = ", or {resume} to add the inputs it lacks" if fmt == "jsonl" else ""  # --resume appends JSON Lines
     refuse_existing(output, force or resume, "{value}: exists; pass {force} to replace it" + resumable)

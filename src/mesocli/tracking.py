@@ -86,6 +86,7 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 0
         self._last_full: float | None = None
+        self.most_seen = 0  # most faces a whole-frame search found in one frame (before one face is kept)
 
     def _new_track(self, box: Box) -> Track:
         track = Track(self._next_id, box)
@@ -110,6 +111,7 @@ class Tracker:
         if not found or (self.all_faces and (lost or stale)):
             self._last_full = time
             detections = sorted(search_frame(), key=lambda b: -b.area)
+            self.most_seen = max(self.most_seen, len(detections))
             if not self.all_faces:
                 detections = detections[:1]  # the largest face, the paper's choice
             claimed = [box for _, box in found.values()]

@@ -380,6 +380,20 @@ def make_writer(fmt: str, stream: IO[str], color: bool | None = None,
     raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
 
 
+OTHER_DOCUMENTS = {
+    **dict.fromkeys((".html", ".htm"), "for the HTML report give {report} {value}"),
+    **dict.fromkeys((".xlsx", ".xls", ".ods", ".numbers"), "a .csv file opens in a spreadsheet"),
+}
+"""Suffixes of documents that scan's ``--output`` does not write (JSON Lines under that name was taken for a
+damaged file), and what to give instead."""
+
+
+def other_document(path: Path) -> str | None:
+    """What to give instead when ``path``'s suffix names a document that is not JSON Lines, JSON or CSV (part of
+    a ParameterError template: ``{report}`` names the parameter, ``{value}`` the path)."""
+    return OTHER_DOCUMENTS.get(path.suffix.lower())
+
+
 def format_for(path_name: str | None, stdout_is_tty: bool) -> str:
     """The default format: by ``--output``'s suffix, else a table on a terminal and JSON Lines in a pipe."""
     if path_name is not None:

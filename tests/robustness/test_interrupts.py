@@ -310,3 +310,44 @@ def test_a_scan_stopped_after_its_first_row_leaves_a_whole_document_on_stdout(
         child.kill()
     assert (child.returncode, err) == (status, said)
     assert [row["path"] for row in parsed_rows(fmt, out + rest)] == [str(kit.face_video)]
+
+
+@pytest.mark.parametrize("target", ["output", "table"])
+def test_ctrl_c_says_that_the_rows_done_were_not_kept(target: str, kit: MediaKit, tmp_path: Path) -> None:
+    """A moderator's ``scan uploads/ -o results.jsonl`` (or the table on a terminal) stopped with Ctrl-C after
+    a while: exit 130 and nothing on stderr, and no file: the rows done were gone without a word, and nothing
+    said that ``--resume`` keeps them. Now one line says so (the file is still not written: it is atomic)."""
+    out = tmp_path / "out" / "results.jsonl"
+    out.parent.mkdir()
+    where = ["-o", out] if target == "output" else ["--format", "table"]
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
+                              "--all-frames", "--workers", "1", "-q", *where],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for_ffmpeg(child.pid, kit.long_face_video)  # being read: the output is open, the table not printed
+        child.send_signal(signal.SIGINT)
+        stdout, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130 and stdout == b""
+    assert not out.exists() and list(out.parent.iterdir()) == []
+    line = err.decode()
+    assert line.count("\n") == 1 and line.startswith("mesocli: interrupted after "), line
+    if target == "output":
+        assert f"{out} was not written (it is written whole at the end); --resume keeps each row as it is done" in line
+    else:
+        assert "the table is printed at the end; --format jsonl (or -o FILE.jsonl --resume) keeps each row" in line
+
+
+def _wait_for_ffmpeg(pid: int, video: Path) -> None:
+    """Until the scan's ffmpeg reads ``video``, at most 120 s."""
+    from conftest import children_of
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for child in children_of(pid):
+            with contextlib.suppress(OSError):
+                if b"file:" + os.fsencode(video) in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"no ffmpeg read {video} within 120 s")
