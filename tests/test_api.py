@@ -61,6 +61,21 @@ def test_type_hints_of_every_public_callable_resolve() -> None:
     assert not modules & {"tensorflow", "keras", "onnxruntime", "dlib"}
 
 
+def test_what_the_api_passes_on_is_what_the_library_functions_declare() -> None:
+    """mypy on api.py: ``mesocli.evaluate(model=load_model("df", arch="ensemble"))`` works, but
+    ``mesocli.evaluate.evaluate`` declared no Ensemble, and ``export.plan_exports`` no ``os.PathLike`` ``out``."""
+    import os
+    import typing
+    from importlib import import_module
+
+    evaluate = import_module("mesocli.evaluate")
+    export = import_module("mesocli.export")
+    models = set(typing.get_args(api.Model))
+    assert models <= set(typing.get_args(typing.get_type_hints(evaluate.evaluate)["loaded"]))
+    assert models <= set(typing.get_args(typing.get_type_hints(evaluate._scores)["loaded"]))
+    assert os.PathLike[str] in typing.get_args(typing.get_type_hints(export.plan_exports)["out"])
+
+
 def test_the_cli_offers_the_library_choices() -> None:
     from mesocli import cli
     from mesocli.api import model_names

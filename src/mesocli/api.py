@@ -126,15 +126,18 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
 
 
 def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
-    many = isinstance(inputs, Iterable) and not isinstance(inputs, str | bytes | os.PathLike)
-    items = list(inputs) if many else [inputs]
-    wrong = [item for item in items if not isinstance(item, str | os.PathLike)]
-    if wrong:
+    if isinstance(inputs, str | bytes | os.PathLike) or not isinstance(inputs, Iterable):
+        items: list[object] = [inputs]
+    else:
+        items = list(inputs)
+    paths = [os.fspath(item) for item in items if isinstance(item, str | os.PathLike)]
+    if len(paths) < len(items):
+        wrong = next(item for item in items if not isinstance(item, str | os.PathLike))
         raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value}",
-                             value=short_repr(wrong[0]))
+                             value=short_repr(wrong))
     if not items:
         raise ParameterError("{inputs} is empty")
-    return [os.fspath(item) for item in items]
+    return paths
 
 
 def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Model:
