@@ -348,6 +348,38 @@ def test_arguments_of_the_wrong_type_are_refused_when_called(call: str, given: d
     assert not (tmp_path / "faces").exists()
 
 
+def test_numpy_numbers_and_switches_give_the_results_of_python_ones(model, kit: MediaKit, tmp_path: Path) -> None:
+    """NumPy numbers and booleans are accepted (a notebook's ``np.float32`` threshold, an ``np.int64`` from an
+    array) but were kept: ``json.dumps(result.to_dict())`` raised TypeError (float32, int64 in ``threshold``,
+    ``settings.smooth``, an eval report's ``intervals.resamples``), and ``extract(quality=np.int64(80))`` raised
+    it from inside, while writing its manifest, after every face was cropped."""
+
+    def rows(results: list) -> str:
+        return json.dumps([{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in results])
+
+    inputs = [kit.face_jpeg, kit.face_video]
+    python = dict(threshold=0.75, smooth=3, frames=4, batch_size=8, detail=False)
+    numpy = dict(threshold=np.float32(0.75), smooth=np.int64(3), frames=np.int64(4), batch_size=np.int32(8),
+                 detail=np.False_)
+    assert rows(mesocli.scan(inputs, model=model, **numpy)) == rows(mesocli.scan(inputs, model=model, **python))
+    assert rows(mesocli.scan(inputs, model=model, threshold=1)) == rows(mesocli.scan(inputs, model=model,
+                                                                                       threshold=1.0))
+
+    root = make_faces(tmp_path / "data", {"df": 4, "real": 4})
+    reports = [mesocli.evaluate(root, model=model, split=None, threshold=threshold, bootstrap=bootstrap).to_dict()
+               for threshold, bootstrap in ((0.75, 10), (np.float32(0.75), np.int64(10)))]
+    python_report, numpy_report = (json.dumps({k: v for k, v in r.items() if k not in ("seconds", "images_per_second")})
+                                   for r in reports)
+    assert numpy_report == python_report
+
+    summaries = [mesocli.extract(kit.face_jpeg, tmp_path / name, quality=quality, frames=frames, force=force)
+                 for name, quality, frames, force in (("python", 80, 3, False),
+                                                      ("numpy", np.int64(80), np.int64(3), np.False_))]
+    assert json.dumps([s.to_dict()["counts"] for s in summaries])
+    manifests = [(tmp_path / name / "manifest.jsonl").read_text().splitlines()[0] for name in ("python", "numpy")]
+    assert manifests[0] == manifests[1]
+
+
 @pytest.mark.parametrize(("setting", "value", "message"),
                          [("epochs", 0, "{} 0: must be at least 1"), ("batch_size", 0, "{} 0: must be at least 1"),
                           ("select", "x", "{} x: must be one of accuracy, auc, loss")])

@@ -155,25 +155,36 @@ def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Mo
     return model
 
 
-def _check_numbers(**values: tuple[object, Any]) -> None:
+def _check_numbers(**values: tuple[object, Any]) -> tuple[Any, ...]:
     """Refuse, naming the parameter, a value that is not of its type: ``int`` (a whole number) or ``float``
-    (any number), ``| None`` where None is allowed. NumPy numbers count; bool is neither."""
+    (any number), ``| None`` where None is allowed. NumPy numbers count; bool is neither. Returns the values,
+    in order, as Python's ``int`` or ``float``: a NumPy number kept would reach the results, which
+    ``json.dumps`` then refuses (and ``threshold=1`` would be written ``1``, not the CLI's ``1.0``)."""
+    plain: list[Any] = []
     for name, (value, kind) in values.items():
         whole = int in (kinds := getattr(kind, "__args__", (kind,)))
         if value is None and type(None) in kinds:
+            plain.append(None)
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Integral if whole else numbers.Real):
             raise ParameterError("{" + name + "} must be " + ("a whole number" if whole else "a number")
                                  + ", not {value!r}", value=value)
+        number: Any = value
+        try:
+            plain.append(int(number) if whole else float(number))
+        except OverflowError:  # an int beyond any float
+            raise ParameterError("{" + name + "} is too large: {value}", value=short_repr(value)) from None
+    return tuple(plain)
 
 
-def _check_flags(**values: object) -> None:
+def _check_flags(**values: object) -> tuple[bool, ...]:
     """Refuse, naming the parameter, a switch that is not ``True`` or ``False`` (NumPy's count): ``"no"`` and 1
-    would otherwise be taken as switched on."""
+    would otherwise be taken as switched on. Returns the values, in order, as Python's ``bool``."""
     numpy = sys.modules.get("numpy")
     for name, value in values.items():
         if not (isinstance(value, bool) or numpy is not None and isinstance(value, numpy.bool_)):
             raise ParameterError("{" + name + "} must be True or False, not {value!r}", value=value)
+    return tuple(bool(value) for value in values.values())
 
 
 def _check_texts(**values: object) -> None:
@@ -184,16 +195,18 @@ def _check_texts(**values: object) -> None:
 
 
 def _check_workers(workers: int | None) -> int | None:
-    _check_numbers(workers=(workers, int | None))
+    (workers,) = _check_numbers(workers=(workers, int | None))
     if workers is not None and workers < 1:
         raise ParameterError("{workers} must be at least 1, not {value}", value=workers)
     return workers
 
 
-def _check_sampling(frames: object, fps: object, every: object) -> None:
-    """The types of the frame sampling numbers; their values are :class:`mesocli.video.FrameSelection`'s
-    to check (``frames=30.0`` is 30 frames)."""
+def _check_sampling(frames: Any, fps: Any, every: Any) -> tuple[Any, ...]:
+    """The types of the frame sampling numbers, and the numbers as Python's (a whole one an ``int``); their
+    values are :class:`mesocli.video.FrameSelection`'s to check (``frames=30.0`` is 30 frames)."""
     _check_numbers(frames=(frames, float | None), fps=(fps, float | None), every=(every, float | None))
+    return tuple(value if value is None else int(value) if isinstance(value, numbers.Integral) else float(value)
+                 for value in (frames, fps, every))
 
 
 @_one_line
@@ -225,9 +238,11 @@ def iter_scan(
     from mesocli.parallel import default_workers
     from mesocli.scan import ScanOptions, scan_inputs
 
-    _check_sampling(frames, fps, every)
-    _check_numbers(threshold=(threshold, float), smooth=(smooth, int), batch_size=(batch_size, int))
-    _check_flags(all_frames=all_frames, all_faces=all_faces, detail=detail, hash_inputs=hash_inputs)
+    frames, fps, every = _check_sampling(frames, fps, every)
+    threshold, smooth, batch_size = _check_numbers(threshold=(threshold, float), smooth=(smooth, int),
+                                                   batch_size=(batch_size, int))
+    all_frames, all_faces, detail, hash_inputs = _check_flags(all_frames=all_frames, all_faces=all_faces,
+                                                              detail=detail, hash_inputs=hash_inputs)
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
@@ -303,8 +318,9 @@ def extract(
     unknown = sorted(set(sampling) - set(inspect.signature(_sampling).parameters))
     if unknown:
         raise TypeError(f"extract() got an unexpected keyword argument {unknown[0]!r}")
-    _check_numbers(quality=(quality, int))
-    _check_flags(force=force, progress=progress, hash_inputs=hash_inputs, quiet=quiet)
+    (quality,) = _check_numbers(quality=(quality, int))
+    force, progress, hash_inputs, quiet = _check_flags(force=force, progress=progress, hash_inputs=hash_inputs,
+                                                       quiet=quiet)
     _check_texts(label=label, split=split)
     _check_path("out_dir", out_dir)
     selection, detector, all_faces = _sampling(**sampling)
@@ -318,8 +334,8 @@ def _sampling(frames: int | None = None, fps: float | None = None, every: int | 
     """:func:`extract`'s sampling keywords as a FrameSelection, the detector, and all_faces."""
     from mesocli.video import FrameSelection
 
-    _check_sampling(frames, fps, every)
-    _check_flags(all_frames=all_frames, all_faces=all_faces)
+    frames, fps, every = _check_sampling(frames, fps, every)
+    all_frames, all_faces = _check_flags(all_frames=all_frames, all_faces=all_faces)
     return FrameSelection.from_options(frames, fps, every, all_frames), detector, all_faces
 
 
@@ -365,9 +381,9 @@ def evaluate(
     from mesocli.evaluate import check_bootstrap, check_limit, limit_dataset
     from mesocli.evaluate import evaluate as evaluate_dataset
 
-    _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int), limit=(limit, int | None),
-                   seed=(seed, int | None))
-    _check_flags(progress=progress)
+    threshold, bootstrap, limit, seed = _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int),
+                                                       limit=(limit, int | None), seed=(seed, int | None))
+    (progress,) = _check_flags(progress=progress)
     _check_texts(split=split)
     _check_path("data", data, optional=True)
     check_threshold(threshold)
@@ -394,7 +410,7 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     from mesocli import training
     from mesocli.sources import Source, read_mix
 
-    _check_flags(force=force, progress=progress)
+    force, progress = _check_flags(force=force, progress=progress)
     _check_texts(split=split)
     if not isinstance(data, str | os.PathLike | None):
         data = list(data)  # read once, for the call recorded and for the roots
@@ -425,8 +441,7 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     if roots and mix:
         raise ParameterError("give {data} roots or {mix} FILE, not both")
     runs = settings.pop("heldout_runs", 0)
-    _check_numbers(heldout_runs=(runs, int))
-    runs = int(runs)  # a NumPy number, as every other setting (Source and config.json take Python ones)
+    (runs,) = _check_numbers(heldout_runs=(runs, int))  # a Python int, as every other setting
     if runs and mix:
         raise ParameterError("{heldout_runs} goes with {data} roots; in a mixing file, give each source \"runs\"")
     if mix and split != "train":  # the default; the CLI refuses an explicit --split train too
@@ -471,7 +486,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     from mesocli.digest import sha256_file
 
     check_choice("fmt", fmt, exporting.FORMATS)
-    _check_flags(bundled=bundled, check=check, verify=verify, force=force)
+    bundled, check, verify, force = _check_flags(bundled=bundled, check=check, verify=verify, force=force)
     sources = list(sources)
     for source in sources:
         _check_path("sources", source)
@@ -539,8 +554,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     from mesocli.models import ARCHITECTURES
     from mesocli.weights import MANIPULATIONS, resolve_model
 
-    _check_numbers(threshold=(threshold, float))
-    _check_flags(force=force)
+    (threshold,) = _check_numbers(threshold=(threshold, float))
+    (force,) = _check_flags(force=force)
     check_threshold(threshold)
     _check_path("out", out)
     _check_path("weights", weights, optional=True)
