@@ -263,7 +263,8 @@ def scan(inputs: PathLike | Iterable[PathLike], model: Model | PathLike = "df", 
     """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per file, in order.
 
     ``model``: what :func:`load_model` returned, or a name or path to load (with ``arch=`` and
-    ``runtime=``, default ``onnx``; a loaded model takes neither). Frame sampling: at most one of ``frames``
+    ``runtime=``, default ``onnx``; a loaded model takes neither), at every call: load it once to scan often.
+    Frame sampling: at most one of ``frames``
     (N evenly spaced, default 30), ``fps``, ``every`` (every K-th frame) and ``all_frames``. ``detector``:
     ``hog``, ``cnn``, or ``none`` (inputs are aligned face crops). ``aggregation``: ``mean``, ``vote`` or
     ``confident``; the verdict is ``fake`` when ``p_fake >= threshold``. ``all_faces``: a verdict per face
