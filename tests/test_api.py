@@ -131,6 +131,11 @@ def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
         mesocli.load_model(own_weights.parent / "empty.h5")
     with pytest.raises(WeightsError, match="^/nowhere/mine.h5: weights file not found$"):
         mesocli.load_model("/nowhere/mine.h5")
+    # a Path is a file: load_model(Path("df")) said "must be one of df, ..., not 'df'"
+    with pytest.raises(WeightsError, match="^mine: weights file not found$"):
+        mesocli.load_model(Path("mine"))
+    with pytest.raises(WeightsError, match=r"^df: weights file not found \(a bundled detector is named by a str: 'df'"):
+        mesocli.load_model(Path("df"))
     # scan names its own parameters, not those of the functions it calls
     with pytest.raises(ParameterError, match="^model must be one of df, f2f, fs, any or a weights file, not 'nope'$"):
         mesocli.scan(["clip.mp4"], model="nope")

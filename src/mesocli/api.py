@@ -91,7 +91,7 @@ def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtim
 
     ``name_or_path``: a bundled detector (``df`` Deepfakes, ``f2f`` Face2Face, ``fs`` FaceSwap, ``any``:
     all of them, fake when one says fake) or a weights file (mesocli's ``.weights.h5``, the authors'
-    Keras 2 ``.h5``, or an exported ``.onnx``). ``arch``: ``meso4`` (default for bundled names),
+    Keras 2 ``.h5``, or an exported ``.onnx``; an ``os.PathLike`` is always a file). ``arch``: ``meso4`` (default for bundled names),
     ``mesoinception4``, or ``ensemble`` (bundled names only: the mean of both networks' p_fake); a
     file's own network is found from its contents. ``runtime``: ``onnx`` (fast
     start, no TensorFlow) or ``tensorflow``. Raises :class:`mesocli.errors.WeightsError` for a file
@@ -114,8 +114,9 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
         return resolve(arch, name_or_path, None, runtime)
     path = Path(name_or_path) if isinstance(name_or_path, str | os.PathLike) else None
     if path is None or not path.is_file():
-        if path is not None and (path.suffix or len(path.parts) > 1):  # meant as a file
-            raise WeightsError(f"{os.fspath(path)}: weights file not found")
+        if path is not None and (path.suffix or len(path.parts) > 1 or not isinstance(name_or_path, str)):  # a file
+            hint = f" (a bundled detector is named by a str: {os.fspath(path)!r})" if os.fspath(path) in names else ""
+            raise WeightsError(f"{os.fspath(path)}: weights file not found{hint}")
         value = name_or_path if path is None else os.fspath(path)
         raise ParameterError("{" + parameter + "} must be one of {choices} or a weights file, not {value}",
                              choices=", ".join(names), value=short_repr(value))
