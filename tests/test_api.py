@@ -575,6 +575,10 @@ def test_help_shows_the_options_and_the_model_type() -> None:
     assert scan.return_annotation == "list[ScanResult]"
     assert inspect.signature(mesocli.load_model).return_annotation == "Model"
     assert inspect.signature(mesocli.iter_scan).parameters["model"].annotation == "Model | PathLike"
+    # extract took its sampling options as **sampling: help() and type checkers saw none of them
+    extract = inspect.signature(mesocli.extract).parameters
+    assert {"frames", "fps", "every", "all_frames", "detector", "all_faces"} <= set(extract)
+    assert extract["frames"].annotation == "int | None" and extract["frames"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def test_a_long_wrong_choice_is_shown_shortened() -> None:

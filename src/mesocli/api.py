@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 # The types the signatures name, imported at run time so that typing.get_type_hints resolves them (NumPy and
 # Pillow load with them; TensorFlow, ONNX Runtime and dlib only when a model is loaded or a face is looked for).
@@ -43,6 +43,8 @@ DATA_VARIABLE = "MESOCLI_DATA"
 
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
+_Parameters = ParamSpec("_Parameters")
+_Return = TypeVar("_Return")
 
 
 def _one_line(function: _Function) -> _Function:
@@ -91,9 +93,9 @@ def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtim
 
     ``name_or_path``: a bundled detector (``df`` Deepfakes, ``f2f`` Face2Face, ``fs`` FaceSwap, ``any``:
     all of them, fake when one says fake) or a weights file (mesocli's ``.weights.h5``, the authors'
-    Keras 2 ``.h5``, or an exported ``.onnx``; an ``os.PathLike`` is always a file). ``arch``: ``meso4`` (default for bundled names),
-    ``mesoinception4``, or ``ensemble`` (bundled names only: the mean of both networks' p_fake); a
-    file's own network is found from its contents. ``runtime``: ``onnx`` (fast
+    Keras 2 ``.h5``, or an exported ``.onnx``; an ``os.PathLike`` is always a file). ``arch``: ``meso4``
+    (default for bundled names), ``mesoinception4``, or ``ensemble`` (bundled names only: the mean of both
+    networks' p_fake); a file's own network is found from its contents. ``runtime``: ``onnx`` (fast
     start, no TensorFlow) or ``tensorflow``. Raises :class:`mesocli.errors.WeightsError` for a file
     that is missing or does not hold fitting weights.
     """
@@ -259,7 +261,21 @@ def iter_scan(
     return scan_inputs(plan_inputs(paths), loaded, options)  # one result per file, as with workers
 
 
+def _parameters_of(
+    like: Callable[_Parameters, Any],
+) -> Callable[[Callable[..., _Return]], Callable[_Parameters, _Return]]:
+    """The decorated function with ``like``'s parameters, for ``help()`` and type checkers, and its own return type."""
+
+    def decorate(function: Callable[..., _Return]) -> Callable[_Parameters, _Return]:
+        function.__signature__ = inspect.signature(like).replace(  # type: ignore[attr-defined]
+            return_annotation=inspect.signature(function).return_annotation)
+        return function
+
+    return decorate
+
+
 @_one_line
+@_parameters_of(iter_scan)  # its options, checked by a type checker too (not **options: Any)
 def scan(inputs: PathLike | Iterable[PathLike], model: Model | PathLike = "df", **options: Any) -> list[ScanResult]:
     """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per file, in order.
 
@@ -282,15 +298,17 @@ def scan(inputs: PathLike | Iterable[PathLike], model: Model | PathLike = "df", 
     return list(iter_scan(inputs, model, **options))
 
 
-scan.__signature__ = inspect.signature(iter_scan).replace(  # type: ignore[attr-defined]
-    return_annotation="list[ScanResult]")  # help(scan) lists its options
-
-
 @_one_line
 def extract(
     inputs: PathLike | Iterable[PathLike],
     out_dir: PathLike,
     *,
+    frames: int | None = None,
+    fps: float | None = None,
+    every: int | None = None,
+    all_frames: bool = False,
+    detector: str = "hog",
+    all_faces: bool = False,
     layout: str = "video",
     label: str | None = None,
     split: str | None = None,
@@ -300,12 +318,11 @@ def extract(
     progress: bool = False,
     hash_inputs: bool = True,
     quiet: bool = False,
-    **sampling: Any,
 ) -> ExtractSummary:
     """Detect, track and align faces; write 256x256 crops and ``manifest.jsonl`` to ``out_dir``.
 
-    ``sampling``: the frames and faces to take, as for :func:`scan`: ``frames``, ``fps``, ``every``,
-    ``all_frames``, ``detector`` and ``all_faces``. Resumable: inputs the manifest marks complete are
+    The frames and faces to take, as for :func:`scan`: ``frames``, ``fps``, ``every``, ``all_frames``,
+    ``detector`` and ``all_faces``. Resumable: inputs the manifest marks complete are
     skipped, unless their file changed (size, mtime; bytes, checked by hashing unless ``hash_inputs=False``).
     ``layout="dataset"`` writes ``out_dir/<split>/<label>/<video>_<frame>.jpg`` (``label``: ``df`` or ``real``,
     optionally ``/METHOD``). ``workers``: processes (``None``: one per core).
@@ -317,15 +334,12 @@ def extract(
     from mesocli.extract import ExtractOptions
     from mesocli.extract import extract as extract_faces
 
-    unknown = sorted(set(sampling) - set(inspect.signature(_sampling).parameters))
-    if unknown:
-        raise TypeError(f"extract() got an unexpected keyword argument {unknown[0]!r}")
     (quality,) = _check_numbers(quality=(quality, int))
     force, progress, hash_inputs, quiet = _check_flags(force=force, progress=progress, hash_inputs=hash_inputs,
                                                        quiet=quiet)
     _check_texts(label=label, split=split)
     _check_path("out_dir", out_dir)
-    selection, detector, all_faces = _sampling(**sampling)
+    selection, detector, all_faces = _sampling(frames, fps, every, all_frames, detector, all_faces)
     options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs)
     return extract_faces([Path(item) for item in _paths(inputs)], Path(out_dir), options,
                          workers=_check_workers(workers), force=force, progress=progress, quiet=quiet)
