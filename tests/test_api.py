@@ -6,6 +6,8 @@ import json
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -485,6 +487,26 @@ def test_one_model_scans_from_several_threads_at_once(kit: MediaKit) -> None:
         "    print(all(job.result() == serial[d] for d, job in jobs))\n"
     )
     assert out.split() == ["True"]
+
+
+def test_threads_that_load_tensorflow_models_at_once_all_get_them() -> None:
+    """A service's threads loading their models on TensorFlow at start: all but one failed with "partially
+    initialized module 'tensorflow' has no attribute 'keras'" (``_tf.import_tensorflow`` returned the module that
+    another thread was still importing), and two captures of file descriptor 2 at once could leave the process's
+    stderr in a deleted temporary file."""
+    code = (
+        "import os, mesocli\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "with ThreadPoolExecutor(4) as pool:\n"
+        "    names = ['df', 'f2f', 'fs', 'df']\n"
+        "    models = list(pool.map(lambda name: mesocli.load_model(name, runtime='tensorflow'), names))\n"
+        "print(*[m.name for m in models])\n"
+        "os.write(2, b'stderr still here\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["meso4_df", "meso4_f2f", "meso4_fs", "meso4_df"]
+    assert done.stderr == "stderr still here\n"
 
 
 # ---------------------------------------------------------------------------------------------- errors
