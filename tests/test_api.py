@@ -6,6 +6,8 @@ import json
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,21 @@ def test_type_hints_of_every_public_callable_resolve() -> None:
     assert scan_return == "True collections.abc.Iterator[mesocli.scan.ScanResult] True True"
     assert models == "['DetectorSet', 'Ensemble', 'LoadedModel', 'OnnxModel']"
     assert not modules & {"tensorflow", "keras", "onnxruntime", "dlib"}
+
+
+def test_what_the_api_passes_on_is_what_the_library_functions_declare() -> None:
+    """mypy on api.py: ``mesocli.evaluate(model=load_model("df", arch="ensemble"))`` works, but
+    ``mesocli.evaluate.evaluate`` declared no Ensemble, and ``export.plan_exports`` no ``os.PathLike`` ``out``."""
+    import os
+    import typing
+    from importlib import import_module
+
+    evaluate = import_module("mesocli.evaluate")
+    export = import_module("mesocli.export")
+    models = set(typing.get_args(api.Model))
+    assert models <= set(typing.get_args(typing.get_type_hints(evaluate.evaluate)["loaded"]))
+    assert models <= set(typing.get_args(typing.get_type_hints(evaluate._scores)["loaded"]))
+    assert os.PathLike[str] in typing.get_args(typing.get_type_hints(export.plan_exports)["out"])
 
 
 def test_the_cli_offers_the_library_choices() -> None:
@@ -116,6 +133,11 @@ def test_load_model_by_name_or_path(model, own_weights: Path) -> None:
         mesocli.load_model(own_weights.parent / "empty.h5")
     with pytest.raises(WeightsError, match="^/nowhere/mine.h5: weights file not found$"):
         mesocli.load_model("/nowhere/mine.h5")
+    # a Path is a file: load_model(Path("df")) said "must be one of df, ..., not 'df'"
+    with pytest.raises(WeightsError, match="^mine: weights file not found$"):
+        mesocli.load_model(Path("mine"))
+    with pytest.raises(WeightsError, match=r"^df: weights file not found \(a bundled detector is named by a str: 'df'"):
+        mesocli.load_model(Path("df"))
     # scan names its own parameters, not those of the functions it calls
     with pytest.raises(ParameterError, match="^model must be one of df, f2f, fs, any or a weights file, not 'nope'$"):
         mesocli.scan(["clip.mp4"], model="nope")
@@ -333,6 +355,38 @@ def test_arguments_of_the_wrong_type_are_refused_when_called(call: str, given: d
     assert not (tmp_path / "faces").exists()
 
 
+def test_numpy_numbers_and_switches_give_the_results_of_python_ones(model, kit: MediaKit, tmp_path: Path) -> None:
+    """NumPy numbers and booleans are accepted (a notebook's ``np.float32`` threshold, an ``np.int64`` from an
+    array) but were kept: ``json.dumps(result.to_dict())`` raised TypeError (float32, int64 in ``threshold``,
+    ``settings.smooth``, an eval report's ``intervals.resamples``), and ``extract(quality=np.int64(80))`` raised
+    it from inside, while writing its manifest, after every face was cropped."""
+
+    def rows(results: list) -> str:
+        return json.dumps([{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in results])
+
+    inputs = [kit.face_jpeg, kit.face_video]
+    python = dict(threshold=0.75, smooth=3, frames=4, batch_size=8, detail=False)
+    numpy = dict(threshold=np.float32(0.75), smooth=np.int64(3), frames=np.int64(4), batch_size=np.int32(8),
+                 detail=np.False_)
+    assert rows(mesocli.scan(inputs, model=model, **numpy)) == rows(mesocli.scan(inputs, model=model, **python))
+    assert rows(mesocli.scan(inputs, model=model, threshold=1)) == rows(mesocli.scan(inputs, model=model,
+                                                                                       threshold=1.0))
+
+    root = make_faces(tmp_path / "data", {"df": 4, "real": 4})
+    reports = [mesocli.evaluate(root, model=model, split=None, threshold=threshold, bootstrap=bootstrap).to_dict()
+               for threshold, bootstrap in ((0.75, 10), (np.float32(0.75), np.int64(10)))]
+    python_report, numpy_report = (json.dumps({k: v for k, v in r.items() if k not in ("seconds", "images_per_second")})
+                                   for r in reports)
+    assert numpy_report == python_report
+
+    summaries = [mesocli.extract(kit.face_jpeg, tmp_path / name, quality=quality, frames=frames, force=force)
+                 for name, quality, frames, force in (("python", 80, 3, False),
+                                                      ("numpy", np.int64(80), np.int64(3), np.False_))]
+    assert json.dumps([s.to_dict()["counts"] for s in summaries])
+    manifests = [(tmp_path / name / "manifest.jsonl").read_text().splitlines()[0] for name in ("python", "numpy")]
+    assert manifests[0] == manifests[1]
+
+
 @pytest.mark.parametrize(("setting", "value", "message"),
                          [("epochs", 0, "{} 0: must be at least 1"), ("batch_size", 0, "{} 0: must be at least 1"),
                           ("select", "x", "{} x: must be one of accuracy, auc, loss")])
@@ -435,6 +489,26 @@ def test_one_model_scans_from_several_threads_at_once(kit: MediaKit) -> None:
     assert out.split() == ["True"]
 
 
+def test_threads_that_load_tensorflow_models_at_once_all_get_them() -> None:
+    """A service's threads loading their models on TensorFlow at start: all but one failed with "partially
+    initialized module 'tensorflow' has no attribute 'keras'" (``_tf.import_tensorflow`` returned the module that
+    another thread was still importing), and two captures of file descriptor 2 at once could leave the process's
+    stderr in a deleted temporary file."""
+    code = (
+        "import os, mesocli\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "with ThreadPoolExecutor(4) as pool:\n"
+        "    names = ['df', 'f2f', 'fs', 'df']\n"
+        "    models = list(pool.map(lambda name: mesocli.load_model(name, runtime='tensorflow'), names))\n"
+        "print(*[m.name for m in models])\n"
+        "os.write(2, b'stderr still here\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["meso4_df", "meso4_f2f", "meso4_fs", "meso4_df"]
+    assert done.stderr == "stderr still here\n"
+
+
 # ---------------------------------------------------------------------------------------------- errors
 
 
@@ -523,6 +597,10 @@ def test_help_shows_the_options_and_the_model_type() -> None:
     assert scan.return_annotation == "list[ScanResult]"
     assert inspect.signature(mesocli.load_model).return_annotation == "Model"
     assert inspect.signature(mesocli.iter_scan).parameters["model"].annotation == "Model | PathLike"
+    # extract took its sampling options as **sampling: help() and type checkers saw none of them
+    extract = inspect.signature(mesocli.extract).parameters
+    assert {"frames", "fps", "every", "all_frames", "detector", "all_faces"} <= set(extract)
+    assert extract["frames"].annotation == "int | None" and extract["frames"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def test_a_long_wrong_choice_is_shown_shortened() -> None:

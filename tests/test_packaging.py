@@ -41,6 +41,7 @@ def test_the_wheel_holds_the_package_every_bundled_model_and_the_notices_and_not
     assert {f"{dist_info}/licenses/LICENSE", f"{dist_info}/licenses/NOTICE"} <= names
     sources = {f"mesocli/{path.name}" for path in (REPO / "src" / "mesocli").glob("*.py")}
     assert sources <= names
+    assert "mesocli/py.typed" in names  # PEP 561: a type checker reads the API's hints, not Any everywhere
     stray = [name for name in names if not name.startswith(("mesocli/", f"{dist_info}/"))
              or "__pycache__" in name or name.endswith(".pyc")]
     assert not stray, stray

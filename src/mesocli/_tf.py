@@ -7,32 +7,40 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
 
 from mesocli.errors import UsageError
 
+# Descriptor 2 is the process's: captures from two threads at once end in any order, and the one that saved the
+# other's temporary file as "the" stderr would put it back at its end (nested in one thread, they end in order).
+_CAPTURE = threading.RLock()
+_IMPORT = threading.Lock()  # TensorFlow is imported by one thread; the others wait for it
+_imported: ModuleType | None = None
+
 
 @contextlib.contextmanager
 def _stderr_captured() -> Iterator[None]:
-    """Send file descriptor 2 to a temporary file; replay it only if the block raises."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
-        finally:
-            sys.stderr.flush()  # what Python still buffers (warnings, absl logging) goes where it was written
-            os.dup2(saved, 2)
-            os.close(saved)
+    """Send file descriptor 2 to a temporary file; replay it only if the block raises. One thread at a time."""
+    with _CAPTURE:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile(mode="w+b") as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            except BaseException:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode(errors="replace"))
+                raise
+            finally:
+                sys.stderr.flush()  # what Python still buffers (warnings, absl logging) goes where it was written
+                os.dup2(saved, 2)
+                os.close(saved)
 
 
 def quiet() -> contextlib.AbstractContextManager[None]:
@@ -47,9 +55,20 @@ def import_tensorflow() -> ModuleType:
 
     TensorFlow writes oneDNN/CUDA notices straight to file descriptor 2 before its logging is
     configured, so the import and device discovery run with that descriptor captured.
-    Set ``MESOCLI_TF_VERBOSE=1`` to see them.
+    Set ``MESOCLI_TF_VERBOSE=1`` to see them. Threads that ask at once wait for the one that imports it: the
+    module in ``sys.modules`` is only partly initialised until then ("no attribute 'keras'").
     """
-    if "tensorflow" in sys.modules:
+    global _imported
+    if _imported is not None and sys.modules.get("tensorflow") is _imported:
+        return _imported
+    with _IMPORT:
+        if _imported is None or sys.modules.get("tensorflow") is not _imported:
+            _imported = _import_tensorflow()
+        return _imported
+
+
+def _import_tensorflow() -> ModuleType:
+    if "tensorflow" in sys.modules:  # the user's own import, finished (a thread of theirs importing it: not known)
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # mesocli's networks, heatmaps and exports are TensorFlow code: a KERAS_BACKEND the user exported for other

@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 # The types the signatures name, imported at run time so that typing.get_type_hints resolves them (NumPy and
 # Pillow load with them; TensorFlow, ONNX Runtime and dlib only when a model is loaded or a face is looked for).
@@ -43,6 +43,8 @@ DATA_VARIABLE = "MESOCLI_DATA"
 
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
+_Parameters = ParamSpec("_Parameters")
+_Return = TypeVar("_Return")
 
 
 def _one_line(function: _Function) -> _Function:
@@ -91,9 +93,9 @@ def load_model(name_or_path: PathLike = "df", *, arch: str | None = None, runtim
 
     ``name_or_path``: a bundled detector (``df`` Deepfakes, ``f2f`` Face2Face, ``fs`` FaceSwap, ``any``:
     all of them, fake when one says fake) or a weights file (mesocli's ``.weights.h5``, the authors'
-    Keras 2 ``.h5``, or an exported ``.onnx``). ``arch``: ``meso4`` (default for bundled names),
-    ``mesoinception4``, or ``ensemble`` (bundled names only: the mean of both networks' p_fake); a
-    file's own network is found from its contents. ``runtime``: ``onnx`` (fast
+    Keras 2 ``.h5``, or an exported ``.onnx``; an ``os.PathLike`` is always a file). ``arch``: ``meso4``
+    (default for bundled names), ``mesoinception4``, or ``ensemble`` (bundled names only: the mean of both
+    networks' p_fake); a file's own network is found from its contents. ``runtime``: ``onnx`` (fast
     start, no TensorFlow) or ``tensorflow``. Raises :class:`mesocli.errors.WeightsError` for a file
     that is missing or does not hold fitting weights.
     """
@@ -114,8 +116,9 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
         return resolve(arch, name_or_path, None, runtime)
     path = Path(name_or_path) if isinstance(name_or_path, str | os.PathLike) else None
     if path is None or not path.is_file():
-        if path is not None and (path.suffix or len(path.parts) > 1):  # meant as a file
-            raise WeightsError(f"{os.fspath(path)}: weights file not found")
+        if path is not None and (path.suffix or len(path.parts) > 1 or not isinstance(name_or_path, str)):  # a file
+            hint = f" (a bundled detector is named by a str: {os.fspath(path)!r})" if os.fspath(path) in names else ""
+            raise WeightsError(f"{os.fspath(path)}: weights file not found{hint}")
         value = name_or_path if path is None else os.fspath(path)
         raise ParameterError("{" + parameter + "} must be one of {choices} or a weights file, not {value}",
                              choices=", ".join(names), value=short_repr(value))
@@ -126,15 +129,18 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
 
 
 def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
-    many = isinstance(inputs, Iterable) and not isinstance(inputs, str | bytes | os.PathLike)
-    items = list(inputs) if many else [inputs]
-    wrong = [item for item in items if not isinstance(item, str | os.PathLike)]
-    if wrong:
+    if isinstance(inputs, str | bytes | os.PathLike) or not isinstance(inputs, Iterable):
+        items: list[object] = [inputs]
+    else:
+        items = list(inputs)
+    paths = [os.fspath(item) for item in items if isinstance(item, str | os.PathLike)]
+    if len(paths) < len(items):
+        wrong = next(item for item in items if not isinstance(item, str | os.PathLike))
         raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value}",
-                             value=short_repr(wrong[0]))
+                             value=short_repr(wrong))
     if not items:
         raise ParameterError("{inputs} is empty")
-    return [os.fspath(item) for item in items]
+    return paths
 
 
 def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Model:
@@ -152,25 +158,36 @@ def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Mo
     return model
 
 
-def _check_numbers(**values: tuple[object, Any]) -> None:
+def _check_numbers(**values: tuple[object, Any]) -> tuple[Any, ...]:
     """Refuse, naming the parameter, a value that is not of its type: ``int`` (a whole number) or ``float``
-    (any number), ``| None`` where None is allowed. NumPy numbers count; bool is neither."""
+    (any number), ``| None`` where None is allowed. NumPy numbers count; bool is neither. Returns the values,
+    in order, as Python's ``int`` or ``float``: a NumPy number kept would reach the results, which
+    ``json.dumps`` then refuses (and ``threshold=1`` would be written ``1``, not the CLI's ``1.0``)."""
+    plain: list[Any] = []
     for name, (value, kind) in values.items():
         whole = int in (kinds := getattr(kind, "__args__", (kind,)))
         if value is None and type(None) in kinds:
+            plain.append(None)
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Integral if whole else numbers.Real):
             raise ParameterError("{" + name + "} must be " + ("a whole number" if whole else "a number")
                                  + ", not {value!r}", value=value)
+        number: Any = value
+        try:
+            plain.append(int(number) if whole else float(number))
+        except OverflowError:  # an int beyond any float
+            raise ParameterError("{" + name + "} is too large: {value}", value=short_repr(value)) from None
+    return tuple(plain)
 
 
-def _check_flags(**values: object) -> None:
+def _check_flags(**values: object) -> tuple[bool, ...]:
     """Refuse, naming the parameter, a switch that is not ``True`` or ``False`` (NumPy's count): ``"no"`` and 1
-    would otherwise be taken as switched on."""
+    would otherwise be taken as switched on. Returns the values, in order, as Python's ``bool``."""
     numpy = sys.modules.get("numpy")
     for name, value in values.items():
         if not (isinstance(value, bool) or numpy is not None and isinstance(value, numpy.bool_)):
             raise ParameterError("{" + name + "} must be True or False, not {value!r}", value=value)
+    return tuple(bool(value) for value in values.values())
 
 
 def _check_texts(**values: object) -> None:
@@ -181,16 +198,18 @@ def _check_texts(**values: object) -> None:
 
 
 def _check_workers(workers: int | None) -> int | None:
-    _check_numbers(workers=(workers, int | None))
+    (workers,) = _check_numbers(workers=(workers, int | None))
     if workers is not None and workers < 1:
         raise ParameterError("{workers} must be at least 1, not {value}", value=workers)
     return workers
 
 
-def _check_sampling(frames: object, fps: object, every: object) -> None:
-    """The types of the frame sampling numbers; their values are :class:`mesocli.video.FrameSelection`'s
-    to check (``frames=30.0`` is 30 frames)."""
+def _check_sampling(frames: Any, fps: Any, every: Any) -> tuple[Any, ...]:
+    """The types of the frame sampling numbers, and the numbers as Python's (a whole one an ``int``); their
+    values are :class:`mesocli.video.FrameSelection`'s to check (``frames=30.0`` is 30 frames)."""
     _check_numbers(frames=(frames, float | None), fps=(fps, float | None), every=(every, float | None))
+    return tuple(value if value is None else int(value) if isinstance(value, numbers.Integral) else float(value)
+                 for value in (frames, fps, every))
 
 
 @_one_line
@@ -222,9 +241,11 @@ def iter_scan(
     from mesocli.parallel import default_workers
     from mesocli.scan import ScanOptions, scan_inputs
 
-    _check_sampling(frames, fps, every)
-    _check_numbers(threshold=(threshold, float), smooth=(smooth, int), batch_size=(batch_size, int))
-    _check_flags(all_frames=all_frames, all_faces=all_faces, detail=detail, hash_inputs=hash_inputs)
+    frames, fps, every = _check_sampling(frames, fps, every)
+    threshold, smooth, batch_size = _check_numbers(threshold=(threshold, float), smooth=(smooth, int),
+                                                   batch_size=(batch_size, int))
+    all_frames, all_faces, detail, hash_inputs = _check_flags(all_frames=all_frames, all_faces=all_faces,
+                                                              detail=detail, hash_inputs=hash_inputs)
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
@@ -240,12 +261,27 @@ def iter_scan(
     return scan_inputs(plan_inputs(paths), loaded, options)  # one result per file, as with workers
 
 
+def _parameters_of(
+    like: Callable[_Parameters, Any],
+) -> Callable[[Callable[..., _Return]], Callable[_Parameters, _Return]]:
+    """The decorated function with ``like``'s parameters, for ``help()`` and type checkers, and its own return type."""
+
+    def decorate(function: Callable[..., _Return]) -> Callable[_Parameters, _Return]:
+        function.__signature__ = inspect.signature(like).replace(  # type: ignore[attr-defined]
+            return_annotation=inspect.signature(function).return_annotation)
+        return function
+
+    return decorate
+
+
 @_one_line
+@_parameters_of(iter_scan)  # its options, checked by a type checker too (not **options: Any)
 def scan(inputs: PathLike | Iterable[PathLike], model: Model | PathLike = "df", **options: Any) -> list[ScanResult]:
     """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per file, in order.
 
     ``model``: what :func:`load_model` returned, or a name or path to load (with ``arch=`` and
-    ``runtime=``, default ``onnx``; a loaded model takes neither). Frame sampling: at most one of ``frames``
+    ``runtime=``, default ``onnx``; a loaded model takes neither), at every call: load it once to scan often.
+    Frame sampling: at most one of ``frames``
     (N evenly spaced, default 30), ``fps``, ``every`` (every K-th frame) and ``all_frames``. ``detector``:
     ``hog``, ``cnn``, or ``none`` (inputs are aligned face crops). ``aggregation``: ``mean``, ``vote`` or
     ``confident``; the verdict is ``fake`` when ``p_fake >= threshold``. ``all_faces``: a verdict per face
@@ -262,15 +298,17 @@ def scan(inputs: PathLike | Iterable[PathLike], model: Model | PathLike = "df", 
     return list(iter_scan(inputs, model, **options))
 
 
-scan.__signature__ = inspect.signature(iter_scan).replace(  # type: ignore[attr-defined]
-    return_annotation="list[ScanResult]")  # help(scan) lists its options
-
-
 @_one_line
 def extract(
     inputs: PathLike | Iterable[PathLike],
     out_dir: PathLike,
     *,
+    frames: int | None = None,
+    fps: float | None = None,
+    every: int | None = None,
+    all_frames: bool = False,
+    detector: str = "hog",
+    all_faces: bool = False,
     layout: str = "video",
     label: str | None = None,
     split: str | None = None,
@@ -280,12 +318,11 @@ def extract(
     progress: bool = False,
     hash_inputs: bool = True,
     quiet: bool = False,
-    **sampling: Any,
 ) -> ExtractSummary:
     """Detect, track and align faces; write 256x256 crops and ``manifest.jsonl`` to ``out_dir``.
 
-    ``sampling``: the frames and faces to take, as for :func:`scan`: ``frames``, ``fps``, ``every``,
-    ``all_frames``, ``detector`` and ``all_faces``. Resumable: inputs the manifest marks complete are
+    The frames and faces to take, as for :func:`scan`: ``frames``, ``fps``, ``every``, ``all_frames``,
+    ``detector`` and ``all_faces``. Resumable: inputs the manifest marks complete are
     skipped, unless their file changed (size, mtime; bytes, checked by hashing unless ``hash_inputs=False``).
     ``layout="dataset"`` writes ``out_dir/<split>/<label>/<video>_<frame>.jpg`` (``label``: ``df`` or ``real``,
     optionally ``/METHOD``). ``workers``: processes (``None``: one per core).
@@ -297,14 +334,12 @@ def extract(
     from mesocli.extract import ExtractOptions
     from mesocli.extract import extract as extract_faces
 
-    unknown = sorted(set(sampling) - set(inspect.signature(_sampling).parameters))
-    if unknown:
-        raise TypeError(f"extract() got an unexpected keyword argument {unknown[0]!r}")
-    _check_numbers(quality=(quality, int))
-    _check_flags(force=force, progress=progress, hash_inputs=hash_inputs, quiet=quiet)
+    (quality,) = _check_numbers(quality=(quality, int))
+    force, progress, hash_inputs, quiet = _check_flags(force=force, progress=progress, hash_inputs=hash_inputs,
+                                                       quiet=quiet)
     _check_texts(label=label, split=split)
     _check_path("out_dir", out_dir)
-    selection, detector, all_faces = _sampling(**sampling)
+    selection, detector, all_faces = _sampling(frames, fps, every, all_frames, detector, all_faces)
     options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs)
     return extract_faces([Path(item) for item in _paths(inputs)], Path(out_dir), options,
                          workers=_check_workers(workers), force=force, progress=progress, quiet=quiet)
@@ -315,8 +350,8 @@ def _sampling(frames: int | None = None, fps: float | None = None, every: int | 
     """:func:`extract`'s sampling keywords as a FrameSelection, the detector, and all_faces."""
     from mesocli.video import FrameSelection
 
-    _check_sampling(frames, fps, every)
-    _check_flags(all_frames=all_frames, all_faces=all_faces)
+    frames, fps, every = _check_sampling(frames, fps, every)
+    all_frames, all_faces = _check_flags(all_frames=all_frames, all_faces=all_faces)
     return FrameSelection.from_options(frames, fps, every, all_frames), detector, all_faces
 
 
@@ -362,9 +397,9 @@ def evaluate(
     from mesocli.evaluate import check_bootstrap, check_limit, limit_dataset
     from mesocli.evaluate import evaluate as evaluate_dataset
 
-    _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int), limit=(limit, int | None),
-                   seed=(seed, int | None))
-    _check_flags(progress=progress)
+    threshold, bootstrap, limit, seed = _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int),
+                                                       limit=(limit, int | None), seed=(seed, int | None))
+    (progress,) = _check_flags(progress=progress)
     _check_texts(split=split)
     _check_path("data", data, optional=True)
     check_threshold(threshold)
@@ -391,7 +426,7 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     from mesocli import training
     from mesocli.sources import Source, read_mix
 
-    _check_flags(force=force, progress=progress)
+    force, progress = _check_flags(force=force, progress=progress)
     _check_texts(split=split)
     if not isinstance(data, str | os.PathLike | None):
         data = list(data)  # read once, for the call recorded and for the roots
@@ -422,8 +457,7 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     if roots and mix:
         raise ParameterError("give {data} roots or {mix} FILE, not both")
     runs = settings.pop("heldout_runs", 0)
-    _check_numbers(heldout_runs=(runs, int))
-    runs = int(runs)  # a NumPy number, as every other setting (Source and config.json take Python ones)
+    (runs,) = _check_numbers(heldout_runs=(runs, int))  # a Python int, as every other setting
     if runs and mix:
         raise ParameterError("{heldout_runs} goes with {data} roots; in a mixing file, give each source \"runs\"")
     if mix and split != "train":  # the default; the CLI refuses an explicit --split train too
@@ -468,7 +502,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     from mesocli.digest import sha256_file
 
     check_choice("fmt", fmt, exporting.FORMATS)
-    _check_flags(bundled=bundled, check=check, verify=verify, force=force)
+    bundled, check, verify, force = _check_flags(bundled=bundled, check=check, verify=verify, force=force)
     sources = list(sources)
     for source in sources:
         _check_path("sources", source)
@@ -539,8 +573,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     from mesocli.models import ARCHITECTURES
     from mesocli.weights import MANIPULATIONS, bundled_weights_path, reject_onnx, resolve_model
 
-    _check_numbers(threshold=(threshold, float))
-    _check_flags(force=force)
+    (threshold,) = _check_numbers(threshold=(threshold, float))
+    (force,) = _check_flags(force=force)
     check_threshold(threshold)
     _check_path("out", out)
     _check_path("weights", weights, optional=True)

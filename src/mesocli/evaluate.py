@@ -22,7 +22,7 @@ import numpy as np
 
 from mesocli.aggregate import check_threshold
 from mesocli.datasets import DecodedImages, FolderDataset, iter_decoded, video_id
-from mesocli.detectors import DetectorSet, combine
+from mesocli.detectors import DetectorSet, Ensemble, combine
 from mesocli.errors import OutputError, ParameterError, UsageError, check_known
 from mesocli.metrics import binary_report, bootstrap_intervals, calibration, proportion_interval, video_level
 from mesocli.progress import note
@@ -77,7 +77,7 @@ class EvalReport:
 
 
 def _scores(
-    loaded: LoadedModel | OnnxModel | DetectorSet, dataset: FolderDataset, decoded: DecodedImages | None,
+    loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: FolderDataset, decoded: DecodedImages | None,
     progress: bool,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
     """p_fake of every file per detector (NaN where unreadable), the readable mask, and the read errors."""
@@ -249,7 +249,7 @@ def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str
 
 
 def evaluate(
-    loaded: LoadedModel | OnnxModel | DetectorSet,
+    loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble,
     dataset: FolderDataset,
     threshold: float = 0.5,
     *,

@@ -196,7 +196,7 @@ def is_savedmodel(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink() and (path / "saved_model.pb").is_file()
 
 
-def plan_exports(sources: Sequence[Path], fmt: str, out: str | Path | None, force: bool,
+def plan_exports(sources: Sequence[Path], fmt: str, out: str | os.PathLike[str] | None, force: bool,
                  verify: bool = False) -> list[tuple[Path, Path]]:
     """(source, target) of each export: beside the source, or ``out`` (a file for one source, a folder for
     several or when it ends with ``/``); a source given twice is exported once. Checked before any work:
