@@ -48,7 +48,7 @@ from mesocli.manifest import (
     unique_name,
 )
 from mesocli.progress import ExtractProgress, note
-from mesocli.workers import stop_if_orphaned, watch_parent
+from mesocli.workers import ignore_ctrl_c, starting_workers, stop_if_orphaned, watch_parent
 
 FORMATS = ("table", "json")
 
@@ -92,6 +92,7 @@ Record = Callable[[Job, InputResult, list[dict]], None]
 
 
 def _init_worker(events: multiprocessing.Queue | None, parent: int) -> None:
+    ignore_ctrl_c()
     _WORKER.update(events=events)
     watch_parent(parent)
 
@@ -183,7 +184,8 @@ def _each_alone(jobs: list[Job], workers: int, context: Any, events: Any, out_di
                 job = waiting.popleft()
                 pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker,
                                            initargs=(events, os.getpid()))
-                running[pool.submit(_worker_task, job, out_dir, options)] = (pool, job)
+                with starting_workers():  # (a submit starts the pool's worker)
+                    running[pool.submit(_worker_task, job, out_dir, options)] = (pool, job)
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in sorted(finished, key=lambda future: running[future][1].number):
                 pool, job = running.pop(future)
@@ -234,7 +236,8 @@ def _in_pool(waiting: collections.deque[Job], workers: int, context: Any, events
         while waiting or running:
             while waiting and len(running) < 2 * workers:
                 job = waiting.popleft()
-                running[pool.submit(_worker_task, job, out_dir, options)] = job
+                with starting_workers():  # (a submit may start a worker)
+                    running[pool.submit(_worker_task, job, out_dir, options)] = job
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
                 pool.shutdown(wait=True)  # every future of the pool is done now, with its result or broken

@@ -6,11 +6,12 @@ each file is one task, and results come back in input order, each as soon as it 
 are done (``Pool.imap``). Workers are started with ``spawn`` (the parent already runs ONNX Runtime
 threads; forking them is unsafe) and run the network on one thread each. They stop with the main
 process: terminated when it stops (Ctrl-C, SIGTERM, an error), and by themselves when it is gone
-(``kill -9``; :mod:`mesocli.workers`), as ``extract``'s do.
+(``kill -9``; :mod:`mesocli.workers`), as ``extract``'s do; Ctrl-C is the main process's alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Iterable, Iterator
@@ -22,7 +23,7 @@ from mesocli.detectors import DetectorSet, Ensemble
 from mesocli.inputs import plan_inputs
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 from mesocli.stdin_paths import stop_waiting
-from mesocli.workers import stop_if_orphaned, watch_parent
+from mesocli.workers import ignore_ctrl_c, starting_workers, stop_if_orphaned, watch_parent
 
 _WORKER: dict[str, Any] = {}
 
@@ -79,9 +80,10 @@ def _ready(loaded: Any) -> Any:
     return load_weights(Path(loaded.path), loaded.arch)
 
 
-def _init(loaded: Any, options: ScanOptions, parent: int) -> None:
+def _init(models: Any, options: ScanOptions, parent: int) -> None:
+    ignore_ctrl_c()
     watch_parent(parent)
-    _WORKER.update(loaded=_ready(loaded), options=options)
+    _WORKER.update(loaded=_ready(models.get()), options=options)
 
 
 def _scan_one(path: str) -> ScanResult:
@@ -104,7 +106,18 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
         return
     payload = _portable(loaded)
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init, initargs=(payload, options, os.getpid())) as pool:
+    # the model goes to each worker on a queue, not with its start data: that is then small, so starting a worker
+    # does not wait for it to read it (Ctrl-C waits for the workers' start: starting_workers), and the workers
+    # import what they need at once, not one after another
+    models = context.Queue()
+    models.cancel_join_thread()  # a model no worker took (Ctrl-C, a worker died) is not waited for at exit
+    with contextlib.ExitStack() as stack:
+        stack.callback(models.close)
+        for _ in range(workers):
+            models.put(payload)
+        with starting_workers():  # (its threads too: one starts a worker again when one dies)
+            pool = stack.enter_context(context.Pool(workers, initializer=_init,
+                                                    initargs=(models, options, os.getpid())))
         try:
             for result in pool.imap(_scan_one, tasks, chunksize=1):
                 if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
