@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from mesocli.detectors import DetectorSet, Ensemble
+from mesocli.errors import InputError
 from mesocli.inputs import plan_inputs
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 from mesocli.stdin_paths import stop_waiting
-from mesocli.workers import ignore_ctrl_c, starting_workers, stop_if_orphaned, watch_parent
+from mesocli.workers import CHECK_SECONDS, ignore_ctrl_c, starting_workers, stop_if_orphaned, watch_parent
 
 _WORKER: dict[str, Any] = {}
 
@@ -93,6 +94,17 @@ def _scan_one(path: str) -> ScanResult:
     return result
 
 
+def _check_alive(workers: list[Any]) -> None:
+    """Raise InputError when one of the pool's ``workers`` died (the kernel's out-of-memory killer, ``kill -9``):
+    the input it held would never be done, and the scan waited for it for ever."""
+    for worker in workers:
+        code = worker.exitcode
+        if code not in (None, 0):
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            raise InputError(f"a worker process died ({how}; out of memory?) and its input was lost: the scan stops "
+                             "here; scan the rest again (with --output FILE --resume, what is done is skipped)")
+
+
 def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions, workers: int,
                   progress: ProgressHook | None = None) -> Iterator[ScanResult]:
     """Like :func:`mesocli.scan.scan_inputs` (same results, same order) with ``workers`` processes. ``paths``
@@ -118,8 +130,17 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
         with starting_workers():  # (its threads too: one starts a worker again when one dies)
             pool = stack.enter_context(context.Pool(workers, initializer=_init,
                                                     initargs=(models, options, os.getpid())))
+        started = list(getattr(pool, "_pool", []))  # its workers: one killed is replaced, its input never done
+        results = pool.imap(_scan_one, tasks, chunksize=1)
         try:
-            for result in pool.imap(_scan_one, tasks, chunksize=1):
+            while True:
+                try:
+                    result = results.next(timeout=CHECK_SECONDS)
+                except multiprocessing.TimeoutError:
+                    _check_alive(started)
+                    continue
+                except StopIteration:
+                    break
                 if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
                     progress("done", result.path, None)
                 yield result

@@ -198,6 +198,39 @@ def test_sigterm_stops_scan_with_its_workers_and_ffmpeg(workers: int, kit: Media
     assert _running(below) == [], below
 
 
+def test_a_scan_worker_killed_stops_the_scan_with_one_line(kit: MediaKit, tmp_path: Path) -> None:
+    """A ``scan --workers`` worker killed (the kernel's out-of-memory killer on a large video, a stray kill -9):
+    the pool started another in its place, but the input it held never came back, and the scan waited for it
+    for ever. Now it stops at once: one line, exit status 3, no worker left."""
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.long_face_video, kit.face_video,
+                              "--all-frames", "--workers", "2", "-q", "--format", "jsonl"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        below: dict[int, str] = {}
+        while not any("face_long" in command and "ffmpeg" in command for command in below.values()):
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+            below = _descendants(child.pid)
+        decoding = next(pid for pid, command in below.items() if "face_long" in command and "ffmpeg" in command)
+        worker = _processes()[decoding][0]
+        os.kill(worker, signal.SIGKILL)
+        try:
+            out, err = child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the scan hung after its worker was killed")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert child.returncode == 3, err
+    assert err.decode().startswith("mesocli: error: a worker process died (killed by signal 9")
+    assert err.count(b"\n") == 1
+    deadline = time.monotonic() + 10
+    while _running(below) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _running(below) == [], below
+
+
 _SLOW_TO_START = '''
 import os, pathlib, time
 if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" in pathlib.Path("/proc/self/cmdline").read_text():
