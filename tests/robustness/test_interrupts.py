@@ -207,14 +207,15 @@ def test_a_scan_worker_killed_stops_the_scan_with_one_line(kit: MediaKit, tmp_pa
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        below: dict[int, str] = {}
-        while not any("face_long" in command and "ffmpeg" in command for command in below.values()):
+        workers: list[int] = []
+        while not workers:  # the worker whose ffmpeg reads the long video (one snapshot: an ffmpeg may end)
             assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
             time.sleep(0.05)
-            below = _descendants(child.pid)
-        decoding = next(pid for pid, command in below.items() if "face_long" in command and "ffmpeg" in command)
-        worker = _processes()[decoding][0]
-        os.kill(worker, signal.SIGKILL)
+            table = _processes()
+            workers = [ppid for ppid, _state, command in table.values() if "face_long" in command
+                       and "ffmpeg" in command and table.get(ppid, (0,))[0] == child.pid]
+        below = _descendants(child.pid)
+        os.kill(workers[0], signal.SIGKILL)
         try:
             out, err = child.communicate(timeout=60)
         except subprocess.TimeoutExpired:
