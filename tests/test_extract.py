@@ -626,6 +626,64 @@ def test_an_input_whose_worker_dies_twice_is_an_error_and_the_others_are_done(
     assert {r.name: r.status for r in again.results} == {**dict.fromkeys(names, "skipped"), "die": "ok"}
 
 
+_DIE_BESIDE_A_LONG_INPUT = '''
+import os, pathlib, time
+if os.environ.get("MESOCLI_TEST_MARKS"):  # a worker process (spawned)
+    import mesocli.crops as crops
+    _write, _marks = crops.atomic_write_bytes, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
+    def _attempt(name):
+        with open(_marks / f"{name}.attempts", "a") as attempts:
+            attempts.write("x")
+        return (_marks / f"{name}.attempts").stat().st_size
+    def _wait_for(*names, seconds):
+        deadline = time.monotonic() + seconds
+        while not all((_marks / name).exists() for name in names) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return all((_marks / name).exists() for name in names)
+    def _write_then_act(target, data, **options):
+        _write(target, data, **options)
+        name = pathlib.Path(target).parent.name
+        (_marks / f"{name}-done").touch()
+        if name == "die" and _attempt("die") == 1:  # its worker dies while "long" is in flight beside it
+            _wait_for("long-started", seconds=30)
+            os._exit(9)
+        if name == "long":  # a long input: first in flight when die's worker dies (stopped with the pool), then
+            if _attempt("long") == 1:  # extracted again, alone: it lasts until the other inputs are done
+                (_marks / "long-started").touch()
+                time.sleep(10)
+            elif _wait_for("a-done", "b-done", seconds=15):
+                (_marks / "others-done-meanwhile").touch()
+    crops.atomic_write_bytes = _write_then_act
+'''
+
+
+@pytest.mark.slow
+def test_the_inputs_a_dead_worker_held_are_not_held_back_by_a_long_one(
+        tmp_path: Path, kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inputs a dead worker may have held are extracted again, each alone, ``--workers`` at a time: they went
+    in fixed batches, so a long input among them (a 60 s video) held back the others, and a core stayed idle,
+    until it was done. Now the next starts as soon as one is done. (Python's broken pool itself stops its other
+    workers at once: the long input's first try is cut short, not waited for.)"""
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_DIE_BESIDE_A_LONG_INPUT)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("MESOCLI_TEST_MARKS", str(marks))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    names = ["die", "long", "a", "b"]  # all four handed to the two workers when die's dies
+    for name in names:
+        shutil.copy(kit.face_jpeg, inputs / f"{name}.jpg")
+    notes: list[str] = []
+    summary = extract([inputs / f"{name}.jpg" for name in names], tmp_path / "out",
+                      ExtractOptions(FrameSelection("frames", 2), detector="none"), workers=2, progress=True,
+                      log=notes.append)
+    assert [(r.name, r.status) for r in summary.results] == [(name, "ok") for name in names]
+    assert [note for note in notes if "a worker process died" in note], notes
+    assert (marks / "long.attempts").read_text() == "xx"  # the case happened: long was in flight, then redone
+    assert (marks / "others-done-meanwhile").exists()  # a and b were extracted while long's second try ran
+
+
 _DIE_THEN_HOLD = '''
 import os, pathlib, time
 if os.environ.get("MESOCLI_TEST_HOLD"):  # a worker process (spawned): on die.jpg, die first, then hold

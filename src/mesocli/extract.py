@@ -48,7 +48,7 @@ from mesocli.manifest import (
     unique_name,
 )
 from mesocli.progress import ExtractProgress, note
-from mesocli.workers import stop_if_orphaned, watch_parent
+from mesocli.workers import ignore_ctrl_c, starting_workers, stop_if_orphaned, watch_parent
 
 FORMATS = ("table", "json")
 
@@ -85,10 +85,14 @@ class ExtractSummary:
 # ---------------------------------------------------------------------------------------------- workers
 
 _WORKER: dict = {}
+STOP_SECONDS = 2.0
+"""How long a worker whose input is done (extracted again, alone) may take to exit by itself before it is
+terminated (:func:`_stop`)."""
 Record = Callable[[Job, InputResult, list[dict]], None]
 
 
 def _init_worker(events: multiprocessing.Queue | None, parent: int) -> None:
+    ignore_ctrl_c()
     _WORKER.update(events=events)
     watch_parent(parent)
 
@@ -168,29 +172,55 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
 
 def _each_alone(jobs: list[Job], workers: int, context: Any, events: Any, out_dir: Path, options: ExtractOptions,
                 record: Record, bars: ExtractProgress) -> list[Job]:
-    """Extract ``jobs``, each in a pool of one process of its own (``workers`` at a time): a worker that dies
-    costs its own job only. Record those done; return those whose worker died."""
+    """Extract ``jobs``, each in a pool of one process of its own (``workers`` at a time, the next started as soon as
+    one is done: a long input holds back no other): a worker that dies costs its own job only. Record those done;
+    return those whose worker died."""
     died = []
-    for start in range(0, len(jobs), workers):
-        batch = jobs[start : start + workers]
-        pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(events, os.getpid()))
-                 for _ in batch]
-        try:
-            futures = [pool.submit(_worker_task, job, out_dir, options) for pool, job in zip(pools, batch, strict=True)]
-            wait(futures)
-        finally:  # done (their results are in), or Ctrl-C (the next run redoes their inputs): stop the workers,
-            for pool in pools:  # all at once, rather than wait for them to exit: one killed while it held the
-                for process in list((getattr(pool, "_processes", None) or {}).values()):  # progress queue's lock
-                    process.terminate()  # left it held, and a worker beside it then never exits (events unsent)
-            for pool in pools:
-                pool.shutdown(wait=True, cancel_futures=True)
-        for future, job in zip(futures, batch, strict=True):
-            if isinstance(future.exception(), BrokenProcessPool):
-                died.append(job)
-                continue
-            record(job, *future.result())
-            bars.done(job.number)
+    waiting = collections.deque(jobs)
+    running: dict[Future, tuple[ProcessPoolExecutor, Job]] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < workers:
+                job = waiting.popleft()
+                pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker,
+                                           initargs=(events, os.getpid()))
+                with starting_workers():  # (a submit starts the pool's worker)
+                    running[pool.submit(_worker_task, job, out_dir, options)] = (pool, job)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda future: running[future][1].number):
+                pool, job = running.pop(future)
+                _stop(pool)
+                if isinstance(future.exception(), BrokenProcessPool):
+                    died.append(job)
+                    continue
+                record(job, *future.result())
+                bars.done(job.number)
+    finally:  # Ctrl-C (the next run redoes their inputs), or an error: stop the workers, all at once
+        for pool, _ in running.values():
+            _terminate(pool)
+        for pool, _ in running.values():
+            pool.shutdown(wait=True, cancel_futures=True)
     return died
+
+
+def _terminate(pool: ProcessPoolExecutor, processes: list | None = None) -> None:
+    """Send the pool's worker processes (or ``processes``) SIGTERM, without waiting for them."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()) if processes is None else processes:
+        process.terminate()
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool of :func:`_each_alone` whose job is done (its result is in, or its worker died). Its worker may
+    still be sending its last progress events: it is given :data:`STOP_SECONDS` to exit, then terminated, since one
+    killed while it held the progress queue's lock left it held, and a worker beside it then never exits."""
+    from multiprocessing.connection import wait as wait_for
+
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False)
+    with contextlib.suppress(OSError, ValueError):  # (a sentinel already closed: that worker is gone)
+        wait_for([process.sentinel for process in processes], timeout=STOP_SECONDS)
+    _terminate(pool, processes)
+    pool.shutdown(wait=True)
 
 
 def _in_pool(waiting: collections.deque[Job], workers: int, context: Any, events: Any, out_dir: Path,
@@ -206,7 +236,8 @@ def _in_pool(waiting: collections.deque[Job], workers: int, context: Any, events
         while waiting or running:
             while waiting and len(running) < 2 * workers:
                 job = waiting.popleft()
-                running[pool.submit(_worker_task, job, out_dir, options)] = job
+                with starting_workers():  # (a submit may start a worker)
+                    running[pool.submit(_worker_task, job, out_dir, options)] = job
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
                 pool.shutdown(wait=True)  # every future of the pool is done now, with its result or broken
@@ -226,8 +257,7 @@ def _in_pool(waiting: collections.deque[Job], workers: int, context: Any, events
                 bars.done(job.number)
         return []
     except BaseException:  # Ctrl-C: stop the workers now; the next run redoes their inputs
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
+        _terminate(pool)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

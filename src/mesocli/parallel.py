@@ -6,11 +6,12 @@ each file is one task, and results come back in input order, each as soon as it 
 are done (``Pool.imap``). Workers are started with ``spawn`` (the parent already runs ONNX Runtime
 threads; forking them is unsafe) and run the network on one thread each. They stop with the main
 process: terminated when it stops (Ctrl-C, SIGTERM, an error), and by themselves when it is gone
-(``kill -9``; :mod:`mesocli.workers`), as ``extract``'s do.
+(``kill -9``; :mod:`mesocli.workers`), as ``extract``'s do; Ctrl-C is the main process's alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Iterable, Iterator
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from mesocli.detectors import DetectorSet, Ensemble
+from mesocli.errors import InputError
 from mesocli.inputs import plan_inputs
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 from mesocli.stdin_paths import stop_waiting
-from mesocli.workers import stop_if_orphaned, watch_parent
+from mesocli.workers import CHECK_SECONDS, ignore_ctrl_c, starting_workers, stop_if_orphaned, watch_parent
 
 _WORKER: dict[str, Any] = {}
 
@@ -79,9 +81,10 @@ def _ready(loaded: Any) -> Any:
     return load_weights(Path(loaded.path), loaded.arch)
 
 
-def _init(loaded: Any, options: ScanOptions, parent: int) -> None:
+def _init(models: Any, options: ScanOptions, parent: int) -> None:
+    ignore_ctrl_c()
     watch_parent(parent)
-    _WORKER.update(loaded=_ready(loaded), options=options)
+    _WORKER.update(loaded=_ready(models.get()), options=options)
 
 
 def _scan_one(path: str) -> ScanResult:
@@ -89,6 +92,17 @@ def _scan_one(path: str) -> ScanResult:
     # reads any more, ends on the broken pipe
     (result,) = scan_inputs([path], _WORKER["loaded"], _WORKER["options"], progress=stop_if_orphaned)
     return result
+
+
+def _check_alive(workers: list[Any]) -> None:
+    """Raise InputError when one of the pool's ``workers`` died (the kernel's out-of-memory killer, ``kill -9``):
+    the input it held would never be done, and the scan waited for it for ever."""
+    for worker in workers:
+        code = worker.exitcode
+        if code not in (None, 0):
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            raise InputError(f"a worker process died ({how}; out of memory?) and its input was lost: the scan stops "
+                             "here; scan the rest again (with --output FILE --resume, what is done is skipped)")
 
 
 def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions, workers: int,
@@ -104,9 +118,29 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
         return
     payload = _portable(loaded)
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init, initargs=(payload, options, os.getpid())) as pool:
+    # the model goes to each worker on a queue, not with its start data: that is then small, so starting a worker
+    # does not wait for it to read it (Ctrl-C waits for the workers' start: starting_workers), and the workers
+    # import what they need at once, not one after another
+    models = context.Queue()
+    models.cancel_join_thread()  # a model no worker took (Ctrl-C, a worker died) is not waited for at exit
+    with contextlib.ExitStack() as stack:
+        stack.callback(models.close)
+        for _ in range(workers):
+            models.put(payload)
+        with starting_workers():  # (its threads too: one starts a worker again when one dies)
+            pool = stack.enter_context(context.Pool(workers, initializer=_init,
+                                                    initargs=(models, options, os.getpid())))
+        started = list(getattr(pool, "_pool", []))  # its workers: one killed is replaced, its input never done
+        results = pool.imap(_scan_one, tasks, chunksize=1)
         try:
-            for result in pool.imap(_scan_one, tasks, chunksize=1):
+            while True:
+                try:
+                    result = results.next(timeout=CHECK_SECONDS)
+                except multiprocessing.TimeoutError:
+                    _check_alive(started)
+                    continue
+                except StopIteration:
+                    break
                 if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
                     progress("done", result.path, None)
                 yield result

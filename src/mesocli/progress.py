@@ -4,6 +4,7 @@ turned off."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -117,7 +118,27 @@ class ExtractProgress(InputBars):
 
 
 def counter(total: int, *, desc: str, unit: str, enabled: bool, **options: Any) -> Any:
-    """A tqdm counter on stderr (disabled when not ``enabled``); ``options`` go to tqdm."""
+    """A tqdm counter on stderr (disabled when not ``enabled``); ``options`` go to tqdm. On a terminal that says it
+    has 0 columns and lines (a pseudo-terminal whose size nobody set: ``script``, ``docker exec -t``), as wide as
+    ``COLUMNS`` (or 80), as rich's bars are: tqdm drew it nowhere (-1 wide, on line -1), then ended it with a
+    newline, a blank line."""
     from tqdm import tqdm
 
+    if enabled:
+        options = {**_unsized_terminal(), **options}
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, **options)
+
+
+def _unsized_terminal() -> dict[str, int]:
+    """tqdm's ``ncols`` and ``nrows`` where stderr is a terminal that says 0 (``COLUMNS``, ``LINES``, else 80 by
+    24); none where it tells its size (tqdm reads it), or is no terminal."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # not a terminal, or no file descriptor (a test's capture)
+        return {}
+    shape = {}
+    for option, told, variable, default in (("ncols", size.columns, "COLUMNS", 80), ("nrows", size.lines, "LINES", 24)):
+        if told <= 0:
+            value = os.environ.get(variable, "").strip()
+            shape[option] = int(value) if value.isdigit() and int(value) > 0 else default
+    return shape

@@ -201,6 +201,54 @@ def test_narrow_and_zero_width_terminals_leave_no_column_out(tiny_data: Path, ow
         assert helped.code == 0 and "Usage:" in helped.out and "scan" in helped.out
 
 
+def _on_a_terminal(args: Sequence[object], columns: int) -> bytes:
+    """What ``python -m mesocli ARGS`` writes to a pseudo-terminal ``columns`` wide (0: one whose size nobody set,
+    as ``script`` or ``docker exec -t`` give), its stdin, stdout and stderr."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24 if columns else 0, columns, 0, 0))
+    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", *map(str, args)], stdin=terminal, stdout=terminal,
+                             stderr=terminal, env=env)
+    os.close(terminal)
+    written = b""
+    try:
+        while True:
+            ready, _, _ = select.select([main], [], [], 300)
+            chunk = os.read(main, 65536) if ready else b""
+            if not chunk:
+                break
+            written += chunk
+    except OSError:  # EIO: the terminal's last process is gone
+        pass
+    finally:
+        os.close(main)
+        child.kill()
+    assert child.wait() == 0, written.decode(errors="replace")
+    return written
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal of a chosen size")
+def test_train_on_a_terminal_of_no_size_prints_no_blank_line_before_an_epoch(tiny_data: Path, tmp_path: Path) -> None:
+    """On a terminal whose size nobody set (0 columns: ``script``, ``docker exec -t``, some CI runners), tqdm drew
+    its counters 0 wide, nothing at all, then ended each with a newline: a blank line before each epoch's log
+    line (and after the dataset's decoding). Now a counter is as wide as ``COLUMNS``, or 80, there."""
+    written = _on_a_terminal(["train", tiny_data, "--out", tmp_path / "run", "--epochs", "2", "--batch-size", "2",
+                              "--val-fraction", "0.25", "--seed", "5"], columns=0)
+    lines = written.replace(b"\r\n", b"\n").split(b"\n")
+    epochs = [number for number, line in enumerate(lines) if line.startswith(b'{"epoch": ')]
+    assert len(epochs) == 2, written
+    for number in epochs:  # the line before: the epoch's counter, drawn and left
+        assert re.search(rb"epoch \d/2: 100%.* (\d+)/\1 ", lines[number - 1]), lines[number - 1]
+    assert b"\n\n" not in written.replace(b"\r\n", b"\n"), written  # no blank line anywhere
+
+
 def test_no_color_is_obeyed_by_the_scan_table(crops: list[Path], own_weights: Path,
                                               monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
     """``NO_COLOR=1`` on a terminal (``FORCE_COLOR`` stands in for one here): the verdicts were still green and red."""

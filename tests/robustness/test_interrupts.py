@@ -198,6 +198,94 @@ def test_sigterm_stops_scan_with_its_workers_and_ffmpeg(workers: int, kit: Media
     assert _running(below) == [], below
 
 
+def test_a_scan_worker_killed_stops_the_scan_with_one_line(kit: MediaKit, tmp_path: Path) -> None:
+    """A ``scan --workers`` worker killed (the kernel's out-of-memory killer on a large video, a stray kill -9):
+    the pool started another in its place, but the input it held never came back, and the scan waited for it
+    for ever. Now it stops at once: one line, exit status 3, no worker left."""
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.long_face_video, kit.face_video,
+                              "--all-frames", "--workers", "2", "-q", "--format", "jsonl"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        workers: list[int] = []
+        while not workers:  # the worker whose ffmpeg reads the long video (one snapshot: an ffmpeg may end)
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+            table = _processes()
+            workers = [ppid for ppid, _state, command in table.values() if "face_long" in command
+                       and "ffmpeg" in command and table.get(ppid, (0,))[0] == child.pid]
+        below = _descendants(child.pid)
+        os.kill(workers[0], signal.SIGKILL)
+        try:
+            out, err = child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the scan hung after its worker was killed")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert child.returncode == 3, err
+    assert err.decode().startswith("mesocli: error: a worker process died (killed by signal 9")
+    assert err.count(b"\n") == 1
+    deadline = time.monotonic() + 10
+    while _running(below) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _running(below) == [], below
+
+
+_SLOW_TO_START = '''
+import os, pathlib, time
+if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" in pathlib.Path("/proc/self/cmdline").read_text():
+    _marks = pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
+    (_marks / f"starting-{os.getpid()}").touch()
+    try:
+        for _ in range(200):  # a worker process still starting (as an import of a large package): 10 s
+            time.sleep(0.05)
+    except KeyboardInterrupt:  # (its traceback may not come out: the main process may stop it first)
+        (_marks / "interrupted").touch()
+        raise
+'''
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+@pytest.mark.parametrize("command", ["extract", "scan"])
+def test_ctrl_c_to_the_group_while_workers_start_prints_no_traceback(command: str, kit: MediaKit,
+                                                                      tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches the whole process group: a worker process still starting (here: held in
+    its ``sitecustomize``) printed Python's own traceback (``Fatal Python error: init_import_site``, or a
+    KeyboardInterrupt inside an import of ``spawn_main``) after mesocli's exit. Now the workers ignore Ctrl-C
+    from their first instruction; the main process alone stops the run (130, quietly) and its workers."""
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_SLOW_TO_START)
+    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    work = ["extract", kit.face_video, kit.face_jpeg, tmp_path / "out"] if command == "extract" else [
+        "scan", kit.face_video, kit.face_jpeg, "-q"]
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", *work, "--workers", "2"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(marks.glob("starting-*")) and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.02)
+        assert list(marks.glob("starting-*")), child.stderr.read().decode()[-2000:] if child.poll() else "no worker"
+        below = _descendants(child.pid)
+        for mark in marks.glob("starting-*"):  # a terminal's Ctrl-C reaches the whole group at once: the workers'
+            os.kill(int(mark.name.split("-")[1]), signal.SIGINT)  # share first here, so that it shows what it
+        time.sleep(0.5)  # does to them before the main process (here on a busy machine) stops them
+        os.killpg(child.pid, signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert (child.returncode, err.decode()) == (130, "")
+    assert out == b""
+    assert not (marks / "interrupted").exists()  # no worker was interrupted: the main process stopped them
+    deadline = time.monotonic() + 10  # its workers are gone too
+    while _running(below) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _running(below) == [], below
+
+
 # ---------------------------------------------------------------------------------------------- train
 
 TRAIN = ("--epochs", "2", "--batch-size", "2", "--val-fraction", "0.25", "--seed", "5", "-q")
