@@ -33,7 +33,7 @@ from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, cache_file_writable, cache_folder, trusted_cache_file
 from mesocli.preprocess import face_to_uint8, open_image, to_rgb
-from mesocli.tracking import LARGER_AREA, REDETECT_SECONDS, Box, Tracker
+from mesocli.tracking import LARGER_AREA, REDETECT_SECONDS, Box, Shots, Tracker
 from mesocli.video import Frame, FrameReader, FrameSelection
 
 DETECTORS = ("hog", "cnn", "none")
@@ -249,6 +249,7 @@ class FaceFinder:
         self.detector = detector
         self.all_faces = all_faces
         self.tracker = Tracker(all_faces)
+        self.shots = Shots()
         if detector != "none":  # load the models now, not inside the first frame
             self._spec = _SPECS[detector]
             if detector == "hog":
@@ -261,6 +262,7 @@ class FaceFinder:
     def reset(self) -> None:
         """Forget the faces of previous frames."""
         self.tracker.reset()
+        self.shots.reset()
         self._misses = 0  # consecutive frames without a face
         self._last_upsampled: float | None = None
 
@@ -438,6 +440,8 @@ class FaceFinder:
         image = frame.image
         if self.detector == "none":
             return [_whole_frame(frame, source)]
+        if self.shots.cut(image):  # another shot: nobody in it is known to be anyone of the last
+            self.tracker.new_shot()
         images = _FrameImages(image)
         located = self.tracker.locate(functools.partial(self._search_around, images),
                                       functools.partial(self._search_frame, images, frame.time), frame.time,
