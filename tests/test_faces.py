@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import require_shared
-from media import MediaKit, astronaut, make_cut_to_two_faces_video, save_face_image
+from media import MediaKit, astronaut, ffmpeg, make_cut_to_two_faces_video, save_face_image
 from PIL import Image, ImageDraw, ImageFont
 
 from mesocli import faces
@@ -336,6 +337,24 @@ def test_shared_clips_yield_faces_in_90_percent_of_frames(clip: str) -> None:
     assert len(results) == 30
     with_face = sum(1 for r in results if r.faces)
     assert with_face >= 27, f"{clip}: faces in {with_face}/30 frames"
+
+
+@pytest.mark.slow
+def test_two_people_cut_together_are_two_tracks(tmp_path: Path) -> None:
+    """Two FF++ originals (two people, each a talking head at the centre) joined by a hard cut: the second
+    person took the first one's track (one track of 30 frames); now 15 + 15."""
+    originals = require_shared("data", "ffpp-c23", "test", "original")
+    joined = tmp_path / "joined.mp4"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(originals / "055.mp4"), "-i", str(originals / "147.mp4"),
+                    "-filter_complex", "[0:v]scale=640:360,setsar=1[a];[1:v]scale=640:360,setsar=1[b];"
+                    "[a][b]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264", "-crf", "18", str(joined)],
+                   check=True, capture_output=True)
+    results = list(faces_in_video(joined, FrameSelection("frames", 30), all_faces=True))
+    tracks = {r.frame: [face.track for face in r.faces] for r in results}
+    assert all(len(found) == 1 for found in tracks.values())
+    first = {found[0] for frame, found in tracks.items() if frame < 77}
+    second = {found[0] for frame, found in tracks.items() if frame >= 77}  # 055.mp4 has 77 frames
+    assert len(first) == 1 and len(second) == 1 and first != second
 
 
 @pytest.mark.slow

@@ -9,8 +9,9 @@ faces). Landmarks (dlib's 68-point model) give the aligned crop (:mod:`mesocli.a
 Default: one face per frame (the paper), track 0: the largest when first found, then followed, and
 replaced by a larger face (a close-up) that a small whole-frame search, once per second of video,
 finds. ``all_faces``: every face, each with a
-track id that stays with a person across frames (:mod:`mesocli.tracking`); the whole frame is
-searched again at least once per second of video so that newcomers are found.
+track id that stays with a person across the frames of a shot (:mod:`mesocli.tracking`: a hard cut ends
+every track); the whole frame is searched again at least once per second of video so that newcomers are
+found.
 """
 
 from __future__ import annotations
