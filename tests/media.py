@@ -177,6 +177,38 @@ def make_larger_face_video(path: Path, frames: int = 36, size: tuple[int, int] =
     return small, large[appears:]
 
 
+def make_cut_video(path: Path, frames: int = 24, cut: int = 12, size: tuple[int, int] = (320, 240),
+                   fps: float = 12) -> int:
+    """Two shots with a hard cut at frame ``cut``: the photo's face, then (another person: its mirror image, in
+    another scene) a face at the same place; each drifting a little. Returns ``cut``."""
+    w, h = size
+    images = []
+    for i in range(frames):
+        t = i / max(frames - 1, 1)
+        second = i >= cut
+        transform = FaceTransform(i, (w * (0.5 + 0.03 * t), h * 0.5), 1.1 if second else 1.0, 2.0 * t)
+        images.append(render(transform, size, mirror=second))
+    encode(path, images, fps)
+    return cut
+
+
+def make_cut_to_two_faces_video(path: Path, frames: int = 24, cut: int = 6, size: tuple[int, int] = (480, 270),
+                                fps: float = 12) -> int:
+    """A face on the left, then after a hard cut (another scene) another face at the same place and, on the
+    right, a larger one (1.2× its side). Returns ``cut``."""
+    w, h = size
+    images = []
+    for i in range(frames):
+        place = FaceTransform(i, (w * 0.3, h * 0.5), 0.9, 0.0)
+        if i < cut:
+            images.append(render(place, size))
+        else:  # the mirrored photo (its face at the same place), and the photo's head pasted on the right
+            images.append(render(FaceTransform(i, (w * 0.72, h * 0.5), 1.08, 0.0), size,
+                                 canvas=render(place, size, mirror=True)))
+    encode(path, images, fps)
+    return cut
+
+
 def make_noface_video(path: Path, frames: int = 12, size: tuple[int, int] = (320, 240), fps: float = 12) -> Path:
     """A moving test pattern: a valid video without any face."""
     w, h = size
@@ -292,6 +324,11 @@ class MediaKit:
     def larger_face_video(self) -> Path:
         """A small face from the start; a larger one beside it from 1.5 s on (3 s, 480×270, 12 fps)."""
         return self._made("larger_face.mp4", lambda p: make_larger_face_video(p))
+
+    @property
+    def cut_video(self) -> Path:
+        """The photo's face for 1 s, then a hard cut to another face at the same place for 1 s (12 fps)."""
+        return self._made("cut.mp4", lambda p: make_cut_video(p))
 
     @property
     def noface_video(self) -> Path:

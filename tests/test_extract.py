@@ -216,6 +216,14 @@ def test_all_faces_names_files_by_track(tmp_path: Path, kit: MediaKit) -> None:
     assert names == ["10_0.jpg", "10_1.jpg", "2_0.jpg", "2_1.jpg", "6_0.jpg", "6_1.jpg"]
 
 
+def test_all_faces_crops_of_two_shots_are_two_tracks(tmp_path: Path, kit: MediaKit) -> None:
+    """A face after a hard cut, at the place of the face before it, was written under the same track."""
+    out = tmp_path / "out"
+    extract([kit.cut_video], out, ExtractOptions(FrameSelection("frames", 4), all_faces=True))
+    tracks = {int(frame): int(track) for frame, track in (p.stem.split("_") for p in (out / "cut").iterdir())}
+    assert len(tracks) == 4 and all(track == (frame >= 12) for frame, track in tracks.items())
+
+
 # ---------------------------------------------------------------------------------------------- safety
 
 

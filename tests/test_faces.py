@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import require_shared
-from media import MediaKit, astronaut, save_face_image
+from media import MediaKit, astronaut, ffmpeg, make_cut_to_two_faces_video, save_face_image
 from PIL import Image, ImageDraw, ImageFont
 
 from mesocli import faces
 from mesocli.align import SIDE_FACTOR, Geometry, aligned_crop, face_geometry, landmark_points
 from mesocli.errors import UsageError
 from mesocli.faces import FaceFinder, faces_in_image, faces_in_video
-from mesocli.tracking import Box, Tracker
+from mesocli.tracking import Box, Shots, Tracker, is_cut, thumbnail
 from mesocli.video import FrameReader, FrameSelection
 
 ANGLE_TOLERANCE = 3.0
@@ -156,6 +157,40 @@ def test_all_faces_gives_each_person_a_stable_track(kit: MediaKit) -> None:
     assert len(sides) == 2 and all(len(s) == 1 for s in sides.values())
     largest = list(faces_in_video(kit.two_face_video, FrameSelection("frames", 3)))
     assert len(largest) == 3 and all(len(r.faces) == 1 and r.faces[0].track == 0 for r in largest)
+
+
+def test_a_hard_cut_ends_every_track(kit: MediaKit) -> None:
+    """With ``all_faces``, another person at the same place right after a hard cut took the track of the face
+    before it (one track, two people: its verdict and its crops mixed them); a cut now ends every track."""
+    results = list(faces_in_video(kit.cut_video, FrameSelection("all"), all_faces=True))
+    assert all(len(r.faces) == 1 for r in results)
+    tracks = [r.faces[0].track for r in results]
+    assert set(tracks[:12]) == {0} and set(tracks[12:]) == {1}
+    # sampled sparsely (a whole-frame search at every sampled frame): the same
+    sparse = list(faces_in_video(kit.cut_video, FrameSelection("frames", 6), all_faces=True))
+    assert [r.faces[0].track for r in sparse] == [0 if r.frame < 12 else 1 for r in sparse]
+
+
+def test_cuts_are_found_between_shots_not_in_a_flash_or_a_moved_picture() -> None:
+    photo = np.asarray(astronaut())
+    thumb = thumbnail(photo)
+    assert not is_cut(thumb, thumbnail(np.clip(photo.astype(int) + 70, 0, 255).astype(np.uint8)))  # a flash
+    assert not is_cut(thumb, thumbnail(photo[20:, 30:]))  # the camera moved
+    assert is_cut(thumb, thumbnail(np.ascontiguousarray(photo[:, ::-1])))  # another picture
+    shots = Shots()
+    assert [shots.cut(frame) for frame in (photo, photo, photo[:, ::-1], photo[:, ::-1])] == [False, False, True, False]
+
+
+def test_after_a_hard_cut_one_face_mode_takes_the_largest_face_again(tmp_path: Path) -> None:
+    """Default mode: after a cut, the face at the followed face's old place (another person) was followed on
+    until the next search for a larger face (up to a second later); the new shot's face is now chosen at the
+    cut as the first face was: the largest."""
+    path = tmp_path / "cut2.mp4"
+    cut = make_cut_to_two_faces_video(path)
+    results = list(faces_in_video(path, FrameSelection("all")))
+    assert all(len(r.faces) == 1 and r.faces[0].track == 0 for r in results)
+    assert all(r.faces[0].centre[0] < 240 for r in results[:cut])
+    assert all(r.faces[0].centre[0] > 240 for r in results[cut:])
 
 
 def test_a_larger_face_coming_into_view_is_taken_within_a_second(kit: MediaKit) -> None:
@@ -302,6 +337,24 @@ def test_shared_clips_yield_faces_in_90_percent_of_frames(clip: str) -> None:
     assert len(results) == 30
     with_face = sum(1 for r in results if r.faces)
     assert with_face >= 27, f"{clip}: faces in {with_face}/30 frames"
+
+
+@pytest.mark.slow
+def test_two_people_cut_together_are_two_tracks(tmp_path: Path) -> None:
+    """Two FF++ originals (two people, each a talking head at the centre) joined by a hard cut: the second
+    person took the first one's track (one track of 30 frames); now 15 + 15."""
+    originals = require_shared("data", "ffpp-c23", "test", "original")
+    joined = tmp_path / "joined.mp4"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(originals / "055.mp4"), "-i", str(originals / "147.mp4"),
+                    "-filter_complex", "[0:v]scale=640:360,setsar=1[a];[1:v]scale=640:360,setsar=1[b];"
+                    "[a][b]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264", "-crf", "18", str(joined)],
+                   check=True, capture_output=True)
+    results = list(faces_in_video(joined, FrameSelection("frames", 30), all_faces=True))
+    tracks = {r.frame: [face.track for face in r.faces] for r in results}
+    assert all(len(found) == 1 for found in tracks.values())
+    first = {found[0] for frame, found in tracks.items() if frame < 77}
+    second = {found[0] for frame, found in tracks.items() if frame >= 77}  # 055.mp4 has 77 frames
+    assert len(first) == 1 and len(second) == 1 and first != second
 
 
 @pytest.mark.slow

@@ -291,6 +291,16 @@ def test_all_faces_gives_a_verdict_per_track_and_the_most_fake_wins(kit: MediaKi
     assert largest.faces is None and largest.frames_with_face == 12
 
 
+def test_all_faces_gives_each_shot_of_a_hard_cut_its_own_track(kit: MediaKit, loaded) -> None:
+    """Another face at the same place after a hard cut took the first face's track: one verdict over two
+    people. Each is now a track of its own, scored on its own frames."""
+    (result,) = scan_all([kit.cut_video], loaded, frames=24, all_faces=True, detail=True)
+    assert result.status == "ok"
+    assert [(t.track, t.frames) for t in result.faces] == [(0, 12), (1, 12)]
+    assert {s.track for s in result.scores if s.frame < 12} == {0} and {s.track for s in result.scores
+                                                                      if s.frame >= 12} == {1}
+
+
 def test_finalize_takes_the_most_fake_track_and_its_timeline() -> None:
     from mesocli.producer import Face, Job
 

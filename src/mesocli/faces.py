@@ -9,8 +9,9 @@ faces). Landmarks (dlib's 68-point model) give the aligned crop (:mod:`mesocli.a
 Default: one face per frame (the paper), track 0: the largest when first found, then followed, and
 replaced by a larger face (a close-up) that a small whole-frame search, once per second of video,
 finds. ``all_faces``: every face, each with a
-track id that stays with a person across frames (:mod:`mesocli.tracking`); the whole frame is
-searched again at least once per second of video so that newcomers are found.
+track id that stays with a person across the frames of a shot (:mod:`mesocli.tracking`: a hard cut ends
+every track); the whole frame is searched again at least once per second of video so that newcomers are
+found.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, cache_file_writable, cache_folder, trusted_cache_file
 from mesocli.preprocess import face_to_uint8, open_image, to_rgb
-from mesocli.tracking import LARGER_AREA, REDETECT_SECONDS, Box, Tracker
+from mesocli.tracking import LARGER_AREA, REDETECT_SECONDS, Box, Shots, Tracker
 from mesocli.video import Frame, FrameReader, FrameSelection
 
 DETECTORS = ("hog", "cnn", "none")
@@ -249,6 +250,7 @@ class FaceFinder:
         self.detector = detector
         self.all_faces = all_faces
         self.tracker = Tracker(all_faces)
+        self.shots = Shots()
         if detector != "none":  # load the models now, not inside the first frame
             self._spec = _SPECS[detector]
             if detector == "hog":
@@ -267,6 +269,7 @@ class FaceFinder:
     def reset(self) -> None:
         """Forget the faces of previous frames."""
         self.tracker.reset()
+        self.shots.reset()
         self._misses = 0  # consecutive frames without a face
         self._last_upsampled: float | None = None
 
@@ -444,6 +447,8 @@ class FaceFinder:
         image = frame.image
         if self.detector == "none":
             return [_whole_frame(frame, source)]
+        if self.shots.cut(image):  # another shot: nobody in it is known to be anyone of the last
+            self.tracker.new_shot()
         images = _FrameImages(image)
         located = self.tracker.locate(functools.partial(self._search_around, images),
                                       functools.partial(self._search_frame, images, frame.time), frame.time,

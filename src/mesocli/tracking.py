@@ -9,6 +9,10 @@ found (the authors' ``FaceFinder``), except that once per second of video the wh
 searched for a face at least ``LARGER_AREA`` × its area, which then starts a new track and is followed
 instead (a close-up coming into view). How a face is searched for is the
 caller's (:class:`mesocli.faces.FaceFinder`); this module only decides where, and who is who.
+
+A track never crosses a hard cut (:class:`Shots`): at a cut every track ends, and the faces after it start
+new ones, since another person at the same place would otherwise take the track of the one before (one
+person's track may then be split in two at a cut; two people are not merged).
 """
 
 from __future__ import annotations
@@ -17,9 +21,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+from PIL import Image
+
 MAX_MISSED = 3  # sampled frames a track may go unseen before it is forgotten
 REDETECT_SECONDS = 1.0  # search the whole frame at least this often (video time): newcomers, or a larger face
 LARGER_AREA = 1.25  # one face: another face at least this × the followed one's area is taken instead
+THUMB_SIDE = 32  # a cut is looked for between 32×32 thumbnails (block means) of successive sampled frames
+CUT_CHANGE = 10.0  # a cut: the median grey-level change of the thumbnails at least this (0-255), and
+CUT_LIKENESS = 0.5  # their grey levels correlated under this, or under CUT_SAME_PICTURE with
+CUT_COLOURS = 0.2  # at least this share of their colour histograms (4 levels a channel) not in common
+CUT_SAME_PICTURE = 0.8  # correlated this much or more: the same picture, lit otherwise (a flash), never a cut
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,11 @@ class Tracker:
         self._last_full: float | None = None
         self.most_seen = 0  # most faces a whole-frame search found in one frame (before one face is kept)
 
+    def new_shot(self) -> None:
+        """A hard cut: every track ends (the faces after it start new tracks, with new ids)."""
+        self.tracks = []
+        self._last_full = None
+
     def _new_track(self, box: Box) -> Track:
         track = Track(self._next_id, box)
         self._next_id += 1
@@ -149,3 +166,48 @@ class Tracker:
         track = self._new_track(max(larger, key=lambda b: b.area))
         self.tracks = [track]
         return {track.id: (track, track.box)}
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """An H×W×3 uint8 RGB frame as :class:`Shots` compares it: THUMB_SIDE² block means, float32 RGB."""
+    step = max(1, min(image.shape[:2]) // (3 * THUMB_SIDE))  # every step-th pixel first: cheap at any size
+    sub = Image.fromarray(np.ascontiguousarray(image[::step, ::step]))
+    return np.asarray(sub.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX), dtype=np.float32)
+
+
+def _colours(thumb: np.ndarray) -> np.ndarray:
+    """The share of a thumbnail's cells in each of 4×4×4 colour bins."""
+    q = np.minimum(thumb // 64, 3).astype(np.int64)
+    return np.bincount((q[..., 0] * 16 + q[..., 1] * 4 + q[..., 2]).ravel(), minlength=64) / (THUMB_SIDE ** 2)
+
+
+def is_cut(before: np.ndarray, after: np.ndarray) -> bool:
+    """Whether two thumbnails (:func:`thumbnail`) are of two shots: most of the picture changed (median grey
+    change), and what is there is neither the same picture moved (correlation) nor in the same colours.
+    Camera motion between sparse samples changes much but keeps the correlation or the colours; a caption or an
+    inset changing changes a part of the frame only (the median ignores it); a flash changes the brightness
+    and the colours, not the correlation."""
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    a, b = before @ weights, after @ weights
+    if not np.median(np.abs(a - b)) >= CUT_CHANGE:
+        return False
+    a, b = a - a.mean(), b - b.mean()
+    likeness = float((a * b).sum() / max(math.sqrt(float((a * a).sum() * (b * b).sum())), 1e-6))
+    shared = float(np.minimum(_colours(before), _colours(after)).sum())
+    return likeness < CUT_LIKENESS or (likeness < CUT_SAME_PICTURE and 1.0 - shared >= CUT_COLOURS)
+
+
+class Shots:
+    """Hard cuts in the sampled frames of one video: :meth:`cut` tells whether a frame starts another shot than
+    the previous sampled frame's (under 1 ms a frame); call :meth:`reset` before another video."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._last: np.ndarray | None = None
+
+    def cut(self, image: np.ndarray) -> bool:
+        thumb = thumbnail(image)
+        last, self._last = self._last, thumb
+        return last is not None and is_cut(last, thumb)
