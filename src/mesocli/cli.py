@@ -232,8 +232,8 @@ def extract(
     every: Every = None,
     all_frames: AllFrames = False,
     detector: FaceDetector = "hog",
-    all_faces: Opt(bool, "Every face, with a track id per person (default: one face, the largest when first "
-                   "found, then followed; a close-up, found by a small search once per second of video, is taken "
+    all_faces: Opt(bool, "Every face, with a track id per face track (one face through one shot: a hard cut starts new tracks) "
+                   "(default: one face, the largest when first found, then followed; a close-up, found by a small search once per second of video, is taken "
                    "instead).", "--all-faces") = False,
     layout: Opt(str, "video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.",
                 metavar="<video|dataset>") = "video",
