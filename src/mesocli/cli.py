@@ -234,7 +234,8 @@ def extract(
     detector: FaceDetector = "hog",
     all_faces: Opt(bool, "Every face, with a track id per face track (one face through one shot: a hard cut "
                    "starts new tracks) (default: one face, the largest when first found, then followed; a "
-                   "close-up, found by a small search once per second of video, is taken instead).", "--all-faces") = False,
+                   "close-up, found by a small search once per second of video, is taken instead).",
+                   "--all-faces") = False,
     layout: Opt(str, "video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.",
                 metavar="<video|dataset>") = "video",
     label: Opt(str | None, "--layout dataset: df or real, optionally /METHOD (df/Face2Face).",
