@@ -386,3 +386,39 @@ def test_a_second_person_left_unscored_is_said(kit: MediaKit, loaded, tmp_path: 
     assert one.warnings == []  # one person: nothing to say
     assert all(r.warnings == [] for r in scan_all(inputs, loaded, frames=6, all_faces=True))
     check_schema(video.to_dict())
+
+
+# ------------------------------------------------------------------------------------------ animated images
+
+ANIMATED = [("gif", "GIF"), ("png", "PNG"), ("webp", "WEBP")]  # GIF, APNG, animated WebP
+DELAYS = [100] * 12 + [150] * 12  # ms: a GIF counts in hundredths, so the times are exact in every format
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), ANIMATED)
+def test_an_animated_image_is_scanned_as_a_video(tmp_path: Path, loaded, suffix: str, fmt: str) -> None:
+    """A reaction GIF (or APNG, animated WebP) was scored on its first frame only, with a note: a face swapped in
+    after it went unseen. It is sampled over its length as a video is, its frame times from its frame delays."""
+    from media import make_face_animation
+
+    path = tmp_path / f"reaction.{suffix}"
+    times = make_face_animation(path, DELAYS, format=fmt)
+    every, few, by_time = (scan_all([path], loaded, detail=True, **options)[0]
+                           for options in ({}, {"frames": 6}, {"fps": 2.0}))
+    for result in (every, few, by_time):
+        assert (result.status, result.type, result.aggregation, result.warnings) == ("ok", "video", "mean", [])
+        assert result.frames_with_face == result.frames_sampled
+        check_schema(result.to_dict())
+    assert every.frames_sampled == 24  # 30 asked, 24 held
+    assert [s.time for s in every.scores] == pytest.approx(times, abs=1e-3)
+    assert [s.frame for s in few.scores] == [2, 6, 10, 14, 18, 22]
+    assert [s.time for s in by_time.scores] == pytest.approx([0.0, 0.5, 1.0, 1.5, 1.95, 2.55], abs=1e-3)
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), ANIMATED)
+def test_a_still_gif_webp_or_png_stays_an_image(tmp_path: Path, loaded, suffix: str, fmt: str) -> None:
+    from media import save_face_image
+
+    path = tmp_path / f"still.{suffix}"
+    save_face_image(path, format=fmt)
+    (result,) = scan_all([path], loaded)
+    assert (result.status, result.type, result.frames_sampled, result.warnings) == ("ok", "image", 1, [])
