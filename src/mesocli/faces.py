@@ -510,11 +510,15 @@ def upright_turn(frames: list[Frame], detector: str, all_faces: bool = False, st
     ``none`` (every frame is a face)."""
     if detector == "none" or not frames:
         return None
+    needed = (len(frames) + 1) // 2
     for degrees in TURNS:
-        finder = FaceFinder(detector, all_faces, still=still)
-        hits = sum(bool(finder.find(turned(frame, degrees), "<probe>")) for frame in frames)
-        if 2 * hits >= len(frames):
-            return degrees
+        finder, hits = FaceFinder(detector, all_faces, still=still), 0
+        for tried, frame in enumerate(frames, 1):
+            hits += bool(finder.find(turned(frame, degrees), "<probe>"))
+            if hits >= needed:
+                return degrees
+            if hits + len(frames) - tried < needed:  # no face this way (the cost on a video without faces)
+                break
     return None
 
 

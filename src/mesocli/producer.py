@@ -216,6 +216,7 @@ class Producer(threading.Thread):
 
     def _image(self, job: Job, path: Path) -> None:
         import numpy as np
+        from PIL import ImageOps
 
         from mesocli.faces import FaceFinder, faces_in_image, turn_note, turned, upright_turn
         from mesocli.preprocess import image_notes, open_image, to_rgb
@@ -225,12 +226,14 @@ class Producer(threading.Thread):
         job.warnings = image_notes(path)
         finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
         records = faces_in_image(image, source=job.path, finder=finder)
-        if not records:  # a photo stored sideways (its EXIF orientation lost): try it turned a quarter either way
-            frame = Frame(0, 0.0, np.asarray(to_rgb(image)))
-            turn = upright_turn([frame], self.options.detector, self.options.all_faces, still=True)
+        if not records:  # a photo stored sideways (its EXIF orientation lost): tried turned a quarter either way,
+            # downscaled as the whole-frame search sees it (cheap), then searched in full turned
+            rgb = to_rgb(image)
+            small = Frame(0, 0.0, np.asarray(ImageOps.contain(rgb, (PROBE_SIDE, PROBE_SIDE))))
+            turn = upright_turn([small], self.options.detector, self.options.all_faces)
             if turn is not None:
                 finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
-                records = finder.find(turned(frame, turn), job.path)
+                records = finder.find(turned(Frame(0, 0.0, np.asarray(rgb)), turn), job.path)
                 job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
         self.put(Sampled(job, 0, 0.0, self._pick(records)))
@@ -304,7 +307,8 @@ class Producer(threading.Thread):
         return [(getattr(r, "track", None), r.crop) for r in records]
 
 
-PROBE_FRAMES = 4
+PROBE_FRAMES = 3
+PROBE_SIDE = 960  # a photo without a face upright is tried turned at this size (the whole-frame search's)
 """How many frames of a video without a face upright are tried turned (:func:`mesocli.faces.upright_turn`)."""
 
 
