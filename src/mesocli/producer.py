@@ -321,8 +321,8 @@ def _spread(expected: int | None) -> set[int]:
 
 
 DAMAGE_PREFIXES = ("damaged or cut short: ", "ffmpeg: ")
-"""How the warnings of a damaged video begin (:func:`damage_warnings`); other warnings are notes (an animated
-image scored on its first frame, faces left unscored, a file changed while scanned)."""
+"""How the warnings of a damaged video begin (:func:`damage_warnings`); other warnings are notes (a multi-page
+image scored on its first frame, an input scanned turned, faces left unscored, a file changed while scanned)."""
 
 
 def is_damage(warning: str) -> bool:
