@@ -308,8 +308,9 @@ class Producer(threading.Thread):
 
 
 PROBE_FRAMES = 3
-PROBE_SIDE = 960  # a photo without a face upright is tried turned at this size (the whole-frame search's)
 """How many frames of a video without a face upright are tried turned (:func:`mesocli.faces.upright_turn`)."""
+PROBE_SIDE = 960
+"""The size a photo without a face upright is tried turned at (the whole-frame search's), before a full search."""
 
 
 def _spread(expected: int | None) -> set[int]:
