@@ -240,6 +240,16 @@ def save_face_image(path: Path, transform: FaceTransform | None = None, size: tu
     return transform
 
 
+def make_face_animation(path: Path, delays_ms: Sequence[int], size: tuple[int, int] = (320, 240),
+                        format: str | None = None) -> list[float]:
+    """An animated image (GIF, APNG or WebP, from the suffix or ``format``; written by Pillow) of the astronaut's
+    face moving as in :func:`make_face_video`, one frame per delay; return each frame's start time in seconds."""
+    transforms = plan_transforms(len(delays_ms), size)
+    images = [render(t, size) for t in transforms]
+    images[0].save(path, format=format, save_all=True, append_images=images[1:], duration=list(delays_ms), loop=0)
+    return [round(sum(delays_ms[:i]) / 1000, 6) for i in range(len(delays_ms))]
+
+
 def make_faces(root: Path, counts: dict[str, int], size: tuple[int, int] = (48, 48), seed: int = 0) -> Path:
     """``ROOT/<class>/v<i % 3>_<i>.png``: small noise images, the ``df``/``fake`` ones a little redder."""
     rng = np.random.default_rng(seed)

@@ -815,3 +815,18 @@ def test_a_worker_that_dies_holding_the_progress_queue_hangs_no_other(tmp_path: 
     assert child.returncode == 0, err_text
     assert (marks / "poisoned").exists()  # the case happened
     assert out_text.split() == ["die:error", "e:ok", "f:ok", "g:ok"]
+
+
+def test_an_animated_gif_is_extracted_as_a_video(tmp_path: Path) -> None:
+    """``extract`` shares scan's classification: an animated GIF gave one crop (its first frame); now one per
+    sampled frame, each with its time from the frame delays."""
+    from media import make_face_animation
+
+    gif = tmp_path / "reaction.gif"
+    times = make_face_animation(gif, [100] * 6 + [300] * 6)
+    out = tmp_path / "out"
+    summary = extract([gif], out, FRAMES6, workers=1)
+    assert [(r.kind, r.status, r.faces, r.frames) for r in summary.results] == [("video", "ok", 6, 6)]
+    faces = [line for line in read_manifest(out) if line["type"] == "face"]
+    assert [(f["frame"], f["time"]) for f in faces] == [(n, pytest.approx(times[n], abs=1e-3)) for n in
+                                                        (1, 3, 5, 7, 9, 11)]

@@ -452,10 +452,11 @@ def test_untrusted_text_never_becomes_markup_and_the_page_runs_nothing(tmp_path:
 def test_an_animated_image_is_not_called_a_damaged_video(run_cli: RunCli, tmp_path: Path) -> None:
     """``scan reaction.gif --report``: the GIF's note (only its first frame is scored) was shown under "Warning: the
     video is damaged; its score rests on the frames that could be decoded" (every warning but a changed file was
-    taken for damage): a moderator read a sound image as a broken video."""
+    taken for damage): a moderator read a sound image as a broken video. (An animated GIF is scanned as a video now;
+    a multi-page TIFF is still scored on its first page.)"""
     from media import plan_transforms, render
 
-    gif = tmp_path / "reaction.gif"
+    gif = tmp_path / "pages.tiff"
     frames = [render(t, (320, 240)) for t in plan_transforms(4, (320, 240), angles=[0.0] * 4)]
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
     report = tmp_path / "r.html"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 from pathlib import Path
 
@@ -396,3 +397,84 @@ def test_a_second_person_left_unscored_is_said(kit: MediaKit, loaded, tmp_path: 
     assert one.warnings == []  # one person: nothing to say
     assert all(r.warnings == [] for r in scan_all(inputs, loaded, frames=6, all_faces=True))
     check_schema(video.to_dict())
+
+
+# ------------------------------------------------------------------------------------------ animated images
+
+ANIMATED = [("gif", "GIF"), ("png", "PNG"), ("webp", "WEBP")]  # GIF, APNG, animated WebP
+DELAYS = [100] * 12 + [150] * 12  # ms: a GIF counts in hundredths, so the times are exact in every format
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), ANIMATED)
+def test_an_animated_image_is_scanned_as_a_video(tmp_path: Path, loaded, suffix: str, fmt: str) -> None:
+    """A reaction GIF (or APNG, animated WebP) was scored on its first frame only, with a note: a face swapped in
+    after it went unseen. It is sampled over its length as a video is, its frame times from its frame delays."""
+    from media import make_face_animation
+
+    path = tmp_path / f"reaction.{suffix}"
+    times = make_face_animation(path, DELAYS, format=fmt)
+    every, few, by_time = (scan_all([path], loaded, detail=True, **options)[0]
+                           for options in ({}, {"frames": 6}, {"fps": 2.0}))
+    for result in (every, few, by_time):
+        assert (result.status, result.type, result.aggregation, result.warnings) == ("ok", "video", "mean", [])
+        assert result.frames_with_face == result.frames_sampled
+        check_schema(result.to_dict())
+    assert every.frames_sampled == 24  # 30 asked, 24 held
+    assert [s.time for s in every.scores] == pytest.approx(times, abs=1e-3)
+    assert [s.frame for s in few.scores] == [2, 6, 10, 14, 18, 22]
+    assert [s.time for s in by_time.scores] == pytest.approx([0.0, 0.5, 1.0, 1.5, 1.95, 2.55], abs=1e-3)
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), ANIMATED)
+def test_a_still_gif_webp_or_png_stays_an_image(tmp_path: Path, loaded, suffix: str, fmt: str) -> None:
+    from media import save_face_image
+
+    path = tmp_path / f"still.{suffix}"
+    save_face_image(path, format=fmt)
+    (result,) = scan_all([path], loaded)
+    assert (result.status, result.type, result.frames_sampled, result.warnings) == ("ok", "image", 1, [])
+
+
+# ------------------------------------------------------------------------------------------ sideways inputs
+
+
+def _sideways(source: Path, target: Path, turn: str) -> Path:
+    """``source`` re-encoded with its frames turned (``transpose=clock``/``cclock``) and no rotation metadata: a
+    phone video whose rotation was lost on upload."""
+    from media import ffmpeg
+
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(source), "-vf", f"transpose={turn}", "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(target)], check=True)
+    return target
+
+
+@pytest.mark.parametrize(("turn", "back"), [("clock", "counter-clockwise"), ("cclock", "clockwise")])
+def test_a_video_stored_sideways_is_scanned_turned_and_says_so(kit: MediaKit, loaded, tmp_path: Path, turn: str,
+                                                               back: str) -> None:
+    """A phone video that lost its rotation metadata gave ``no_face`` and no hint. With no face upright in any
+    sampled frame, the frames are tried turned a quarter either way; the face found, the video is scanned so."""
+    sideways = _sideways(kit.face_video, tmp_path / f"sideways_{turn}.mp4", turn)
+    (result,) = scan_all([sideways], loaded, frames=12, detail=True)
+    (upright,) = scan_all([kit.face_video], loaded, frames=12, detail=True)
+    assert (result.status, result.type, result.frames_sampled, result.frames_with_face) == ("ok", "video", 12, 12)
+    assert result.warnings == [f"no face upright; scanned turned 90° {back}: the file's rotation metadata may be "
+                               "missing"]
+    assert [s.frame for s in result.scores] == [s.frame for s in upright.scores]
+    assert result.p_fake == pytest.approx(upright.p_fake, abs=0.05)  # the same faces (re-encoded once more)
+    check_schema(result.to_dict())
+
+
+def test_an_image_stored_sideways_is_scanned_turned_and_says_so(kit: MediaKit, loaded, tmp_path: Path) -> None:
+    sideways = tmp_path / "sideways.png"
+    Image.open(kit.face_jpeg).transpose(Image.Transpose.ROTATE_90).save(sideways)  # no EXIF orientation
+    (result,) = scan_all([sideways], loaded)
+    (upright,) = scan_all([kit.face_jpeg], loaded)
+    assert (result.status, result.type, result.frames_with_face) == ("ok", "image", 1)
+    assert result.warnings == ["no face upright; scanned turned 90° clockwise: the file's rotation metadata may be "
+                               "missing"]
+    assert result.p_fake == pytest.approx(upright.p_fake, abs=0.05)
+
+
+def test_an_input_without_a_face_either_way_is_no_face_without_a_note(kit: MediaKit, loaded) -> None:
+    (result,) = scan_all([kit.noface_video], loaded)
+    assert (result.status, result.frames_sampled, result.warnings) == ("no_face", 12, [])

@@ -308,6 +308,15 @@ def test_bad_options_are_usage_errors(scan, faces: list[Path], args: list[str]) 
     assert result.error_line()
 
 
+def test_an_fps_too_large_to_mean_anything_is_a_usage_error(scan, kit: MediaKit) -> None:
+    """``--fps 1e308`` gave each valid video an error row (``OverflowError: cannot convert float infinity to
+    integer``) and exit 3; it is refused with the other bad values, before any input is read."""
+    result = scan("--fps", "1e308", kit.face_video)
+    assert (result.code, result.error_line()) == (2, "--fps needs at most 1000000 frames a second (more than any "
+                                                     "video holds), got 1e+308")
+    assert scan("--fps", "1000000", kit.face_video).code == 0  # the largest accepted: every frame
+
+
 def test_a_bad_choice_names_the_option_and_the_choices(scan, faces: list[Path]) -> None:
     result = scan("--model", "bogus", faces[0])
     assert result.code == 2

@@ -500,6 +500,8 @@ def test_missing_file(tmp_path) -> None:
         ({"frames": 0}, "positive"),
         ({"fps": -1.0}, "positive"),
         ({"fps": float("nan")}, "positive"),
+        ({"fps": 1e308}, "at most 1000000 frames a second"),  # was OverflowError per video (inf frames)
+        ({"fps": 1e7}, "at most 1000000 frames a second"),
         ({"every": 0}, "positive"),
     ],
 )

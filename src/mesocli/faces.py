@@ -493,6 +493,40 @@ def faces_in_video(
         yield from faces_in_frames(reader, str(path), detector, all_faces)
 
 
+TURNS = {90: -1, 270: 1}
+"""Quarter turns tried on an input without a face upright (rotation metadata lost): degrees clockwise -> the ``k``
+of ``numpy.rot90`` (quarter turns counter-clockwise)."""
+
+
+def turned(frame: Frame, degrees: int) -> Frame:
+    """``frame`` with its pixels turned ``degrees`` clockwise (90 or 270)."""
+    return Frame(frame.index, frame.time, np.ascontiguousarray(np.rot90(frame.image, TURNS[degrees])))
+
+
+def turn_note(degrees: int) -> str:
+    """The warning of an input scanned turned (:func:`upright_turn`)."""
+    way = "clockwise" if degrees == 90 else "counter-clockwise"
+    return f"no face upright; scanned turned 90° {way}: the file's rotation metadata may be missing"
+
+
+def upright_turn(frames: list[Frame], detector: str, all_faces: bool = False, still: bool = False) -> int | None:
+    """The quarter turn (degrees clockwise) that shows faces in at least half of ``frames`` (which show none
+    upright), or None: a video or photo stored sideways, its rotation metadata lost. Never with ``detector``
+    ``none`` (every frame is a face)."""
+    if detector == "none" or not frames:
+        return None
+    needed = (len(frames) + 1) // 2
+    for degrees in TURNS:
+        finder, hits = FaceFinder(detector, all_faces, still=still), 0
+        for tried, frame in enumerate(frames, 1):
+            hits += bool(finder.find(turned(frame, degrees), "<probe>"))
+            if hits >= needed:
+                return degrees
+            if hits + len(frames) - tried < needed:  # no face this way (the cost on a video without faces)
+                break
+    return None
+
+
 def _added(found: list[Box], more: list[Box]) -> list[Box]:
     """``found`` and the boxes of ``more`` that are not one of them (the same face at another scale)."""
     return found + [box for box in more if all(box.iou(other) <= 0.3 for other in found)]

@@ -1,7 +1,8 @@
 """Command-line inputs: expand folders into files, tell videos from images by their content.
 
 A file's kind is decided by what it holds (magic bytes, then Pillow or an ffmpeg probe), never by
-its name alone: a text file named ``.mp4`` is not a video, a video named ``.dat`` is one. Inside
+its name alone: a text file named ``.mp4`` is not a video, a video named ``.dat`` is one. An animated GIF, APNG
+or WebP is a video (ffmpeg decodes it; its frame delays give the frame times); a still one is an image. Inside
 folders, files that neither look like media by their first bytes nor carry a media extension are
 skipped without probing, so that a folder of mixed files stays quick to scan.
 """
@@ -17,7 +18,7 @@ from typing import Literal
 
 from mesocli.errors import InputError, MesocliError, UsageError
 from mesocli.fsutil import check_input_file, reading, walk_folder
-from mesocli.preprocess import check_image
+from mesocli.preprocess import check_image, is_animated
 from mesocli.video import VideoInfo, probe_video
 
 Kind = Literal["video", "image"]
@@ -93,6 +94,11 @@ def identify(path: str | Path) -> tuple[Kind, VideoInfo | None]:
         raise InputError(f"{path}: a text file, not a video or image")
     if kind == "image":
         check_image(path)  # parses the header; the pixels are decoded when used
+        if is_animated(path):
+            try:
+                return "video", probe_video(path)
+            except InputError:  # an ffmpeg without this format's reader (animated WebP before ffmpeg 8), or one
+                pass  # that cannot read this file: its first frame is scored as an image, and its note says so
         return "image", None
     if kind is None:  # nothing in the first bytes says media: ffmpeg has the last word
         try:

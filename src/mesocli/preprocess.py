@@ -161,6 +161,18 @@ def image_notes(path: str | Path) -> list[str]:
     return []
 
 
+ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
+"""Pillow's formats whose animated files (GIF, APNG, animated WebP) are scanned as videos (:func:`is_animated`); a
+multi-page TIFF or a stereo MPO photo stays an image."""
+
+
+def is_animated(path: str | Path) -> bool:
+    """Whether ``path`` is an animated GIF, APNG or WebP (more than one frame); False if Pillow cannot tell."""
+    with contextlib.suppress(Exception), _opened(path) as image:
+        return image.format in ANIMATED_FORMATS and bool(getattr(image, "is_animated", False))
+    return False
+
+
 def check_image(path: str | Path) -> None:
     """Parse an image file's header (no decoding); raise InputError if Pillow cannot or may not read it."""
     _read_image(path, decode=False)

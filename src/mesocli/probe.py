@@ -43,8 +43,8 @@ class VideoInfo:
     file_start: float = 0.0  # the file's first timestamp (of any stream): time 0 of the frame times
     autorotated: bool = True  # ffmpeg turns the frames itself (a display matrix); False: only a ``rotate`` tag says
     # to (Matroska files remuxed by an older ffmpeg), which ffmpeg ignores and mesocli applies (:mod:`mesocli.video`)
-    rate_guessed: bool = False  # the container records no frame count or average rate (Matroska, WebM): ``fps`` is
-    # the stream's base rate, and ``frame_count_estimate`` too high on variable-frame-rate video
+    rate_guessed: bool = False  # the container records no frame count or average rate (Matroska, WebM, animated
+    # images): ``fps`` is the stream's base rate or a rounded mean, ``frame_count_estimate`` off on variable-rate video
     start_known: bool = True  # False: the file has other streams and ffmpeg (5.1 to 7.0) printed no start of the
     # video stream's own, so ``start`` (0) and ``duration`` (from the file's start) may be early (:func:`with_start`)
 
@@ -98,9 +98,13 @@ def _ffmpeg_problem(exe: str) -> str | None:
     return None  # a version it cannot read (a development build such as N-113000-g...) is given the benefit
 
 
+ANIMATED_DEMUXERS = ("gif", "apng", "webp_anim")
+"""ffmpeg's readers of animated images (GIF, APNG, animated WebP: ffmpeg 8 or later), scanned as videos; frame times
+come from each frame's delay."""
 VIDEO_DEMUXERS = ("mov", "matroska", "avi", "mpegts", "mpeg", "mpegvideo", "flv", "asf", "ogg", "mxf", "h264",
-                  "hevc", "m4v", "yuv4mpegpipe")
-"""The containers and raw streams ffmpeg may read (those of :data:`mesocli.inputs.VIDEO_SUFFIXES`). Not the
+                  "hevc", "m4v", "yuv4mpegpipe", *ANIMATED_DEMUXERS)
+"""The containers and raw streams ffmpeg may read (those of :data:`mesocli.inputs.VIDEO_SUFFIXES`, and animated
+images: :data:`ANIMATED_DEMUXERS`). Not the
 ones that open other files: playlists (hls, dash), lists (concat), image sequences (image2: ``v%d.jpg``
 would read ``v1.jpg``, ``v2.jpg`` beside it)."""
 
@@ -298,7 +302,7 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
     others = [s for s in streams if s[1] in ("Video", "Audio") and s[0] != index and "(attached pic)" not in s[2]]
     return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
                      max(0.0, video_start - file_start), bool(others), file_start, matrix or not rotation,
-                     "matroska" in container, stream_start is not None or not others)
+                     "matroska" in container or container in ANIMATED_DEMUXERS, stream_start is not None or not others)
 
 
 def with_start(info: VideoInfo, start: float) -> VideoInfo:

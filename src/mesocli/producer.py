@@ -215,33 +215,82 @@ class Producer(threading.Thread):
             self.progress(event, path, total)
 
     def _image(self, job: Job, path: Path) -> None:
-        from mesocli.faces import FaceFinder, faces_in_image
-        from mesocli.preprocess import image_notes, open_image
+        import numpy as np
+        from PIL import ImageOps
+
+        from mesocli.faces import FaceFinder, faces_in_image, turn_note, turned, upright_turn
+        from mesocli.preprocess import image_notes, open_image, to_rgb
+        from mesocli.video import Frame
 
         image = open_image(path)
         job.warnings = image_notes(path)
         finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
         records = faces_in_image(image, source=job.path, finder=finder)
+        if not records:  # a photo stored sideways (its EXIF orientation lost): tried turned a quarter either way,
+            # downscaled as the whole-frame search sees it (cheap), then searched in full turned
+            rgb = to_rgb(image)
+            small = Frame(0, 0.0, np.asarray(ImageOps.contain(rgb, (PROBE_SIDE, PROBE_SIDE))))
+            turn = upright_turn([small], self.options.detector, self.options.all_faces)
+            if turn is not None:
+                finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
+                records = finder.find(turned(Frame(0, 0.0, np.asarray(rgb)), turn), job.path)
+                job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
         self.put(Sampled(job, 0, 0.0, self._pick(records)))
         self._hook("frame", job.path)
 
     def _video(self, job: Job, path: Path, info: Any) -> None:
-        from mesocli.faces import FaceFinder
+        """Its sampled frames and their faces. While no face is found, the frames are held back (and a few
+        kept); none found in any frame, the kept ones are tried turned a quarter either way (a phone video
+        that lost its rotation metadata), and the video is read again turned if that shows faces."""
+        from mesocli.faces import turn_note, upright_turn
+
+        held, probes = self._read_video(job, path, info)
+        if held is None:
+            return
+        turn = upright_turn(probes, self.options.detector, self.options.all_faces)
+        if turn is None:
+            for message in held:
+                self.put(message)
+            return
+        self._read_video(job, path, info, turn)
+        job.warnings.insert(0, turn_note(turn))
+
+    def _read_video(self, job: Job, path: Path, info: Any,
+                    turn: int | None = None) -> tuple[list[Sampled] | None, list[Any]]:
+        """Read the video once (its frames turned ``turn`` degrees clockwise), sending a :class:`Sampled` per
+        frame. Upright, the frames before the first face are held back: returned, with up to
+        :data:`PROBE_FRAMES` of them spread over the video, when no frame showed a face (else None, [])."""
+        from mesocli.faces import FaceFinder, turned
         from mesocli.video import FrameReader
 
+        held: list[Sampled] | None = [] if turn is None else None
+        probes: list[Any] = []
         with FrameReader(path, self.options.selection(), info) as reader:  # ffmpeg decodes ahead
             job.duration = (reader.info.start + reader.duration  # the video's end, in frame time
                             if reader.duration else None)
             self._hook("start", job.path, reader.expected)
             finder = FaceFinder(self.options.detector, self.options.all_faces)
-            for frame in reader:
+            spread = _spread(reader.expected)
+            for number, frame in enumerate(reader):
+                if turn is not None:
+                    frame = turned(frame, turn)
                 records = finder.find(frame, job.path)
-                self.put(Sampled(job, int(frame.index), float(frame.time), self._pick(records)))
+                message = Sampled(job, int(frame.index), float(frame.time), self._pick(records))
+                if held is not None and not records:
+                    held.append(message)
+                    if number in spread:
+                        probes.append(frame)
+                else:
+                    for waiting in held or []:
+                        self.put(waiting)
+                    held = None
+                    self.put(message)
                 self._hook("frame", job.path)
             job.warnings = damage_warnings(reader) + self._unscored(finder)
             if reader.cut_short:
                 job.duration = None  # it ended early: the timeline stops at the last decoded frame
+        return held, probes
 
     def _unscored(self, finder: Any) -> list[str]:
         """A note when the input showed more people than the one face scored (not with ``--all-faces``)."""
@@ -258,9 +307,23 @@ class Producer(threading.Thread):
         return [(getattr(r, "track", None), r.crop) for r in records]
 
 
+PROBE_FRAMES = 3
+"""How many frames of a video without a face upright are tried turned (:func:`mesocli.faces.upright_turn`)."""
+PROBE_SIDE = 960
+"""The size a photo without a face upright is tried turned at (the whole-frame search's), before a full search."""
+
+
+def _spread(expected: int | None) -> set[int]:
+    """The frame numbers (0, 1, ... of the sampled frames) of :data:`PROBE_FRAMES` frames spread over a video
+    of ``expected`` sampled frames (the first ones when not known)."""
+    if not expected or expected <= PROBE_FRAMES:
+        return set(range(PROBE_FRAMES))
+    return {round(i * (expected - 1) / (PROBE_FRAMES - 1)) for i in range(PROBE_FRAMES)}
+
+
 DAMAGE_PREFIXES = ("damaged or cut short: ", "ffmpeg: ")
-"""How the warnings of a damaged video begin (:func:`damage_warnings`); other warnings are notes (an animated
-image scored on its first frame, faces left unscored, a file changed while scanned)."""
+"""How the warnings of a damaged video begin (:func:`damage_warnings`); other warnings are notes (a multi-page
+image scored on its first frame, an input scanned turned, faces left unscored, a file changed while scanned)."""
 
 
 def is_damage(warning: str) -> bool:

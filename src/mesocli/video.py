@@ -43,6 +43,9 @@ from mesocli.probe import (
 
 FRAME_MODES = ("frames", "fps", "every", "all")
 DEFAULT_FRAMES = 30
+MAX_FPS = 1_000_000.0
+"""The largest ``fps`` a selection takes: more than any video holds (beyond it, every frame is what it meant;
+at 1e308 the planned frame count overflowed)."""
 _FFMPEG_QUEUE_BYTES = 128 << 20  # decoded frames ffmpeg may hold while the caller is busy
 _QUEUE_BYTES = 32 << 20  # and the reader thread
 _F_SETPIPE_SZ = 1031
@@ -67,6 +70,9 @@ class FrameSelection:
             raise ParameterError("{" + self.mode + "} needs a whole number, got {value}", value=self.value)
         elif self.mode in ("frames", "every"):
             object.__setattr__(self, "value", int(self.value))
+        elif self.value > MAX_FPS:
+            raise ParameterError("{fps} needs at most " + f"{MAX_FPS:.0f}" + " frames a second (more than any video "
+                                 "holds), got {value}", value=self.value)
         else:  # fps: 2 and 2.0 are one setting (a resumed output compares them as text)
             object.__setattr__(self, "value", float(self.value))
 
