@@ -527,6 +527,34 @@ def upright_turn(frames: list[Frame], detector: str, all_faces: bool = False, st
     return None
 
 
+PROBE_FRAMES = 3
+"""How many frames of a video without a face upright are tried turned (:func:`upright_turn`)."""
+PROBE_SIDE = 960
+"""The size a photo without a face upright is tried turned at (the whole-frame search's), before a full search."""
+
+
+def probe_numbers(expected: int | None) -> set[int]:
+    """The frame numbers (0, 1, ... of the sampled frames) of :data:`PROBE_FRAMES` frames spread over a video
+    of ``expected`` sampled frames (the first ones when not known): the frames :func:`upright_turn` tries."""
+    if not expected or expected <= PROBE_FRAMES:
+        return set(range(PROBE_FRAMES))
+    return {round(i * (expected - 1) / (PROBE_FRAMES - 1)) for i in range(PROBE_FRAMES)}
+
+
+def turned_photo_faces(image: Image.Image, detector: str, all_faces: bool,
+                       source: str) -> tuple[int, list[FaceRecord], FaceFinder] | None:
+    """A photo without a face upright (its EXIF orientation lost), tried turned a quarter either way downscaled
+    to :data:`PROBE_SIDE` (cheap): the turn, the faces of the whole photo turned so, and the finder that found
+    them; None when neither turn shows a face."""
+    rgb = to_rgb(image)
+    small = Frame(0, 0.0, np.asarray(ImageOps.contain(rgb, (PROBE_SIDE, PROBE_SIDE))))
+    turn = upright_turn([small], detector, all_faces)
+    if turn is None:
+        return None
+    finder = FaceFinder(detector, all_faces, still=True)
+    return turn, finder.find(turned(Frame(0, 0.0, np.asarray(rgb)), turn), source), finder
+
+
 def _added(found: list[Box], more: list[Box]) -> list[Box]:
     """``found`` and the boxes of ``more`` that are not one of them (the same face at another scale)."""
     return found + [box for box in more if all(box.iou(other) <= 0.3 for other in found)]
