@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import KillFfmpeg, RunCli, children_of, running
-from media import MediaKit, make_face_video
+from media import MediaKit, ffmpeg, make_face_video
 from PIL import Image
 
 from mesocli.crops import ALIGNMENT
@@ -830,3 +830,29 @@ def test_an_animated_gif_is_extracted_as_a_video(tmp_path: Path) -> None:
     faces = [line for line in read_manifest(out) if line["type"] == "face"]
     assert [(f["frame"], f["time"]) for f in faces] == [(n, pytest.approx(times[n], abs=1e-3)) for n in
                                                         (1, 3, 5, 7, 9, 11)]
+
+
+def test_an_input_stored_sideways_is_extracted_turned_as_scan_scores_it(tmp_path: Path, kit: MediaKit) -> None:
+    """A phone video or photo that lost its rotation metadata: ``scan`` scored it turned (with a note) but
+    ``extract`` gave ``no_face``, so the crops behind a scan's verdict could not be extracted. It is now turned
+    the same way, its crops upright, and its input line says so; an input without a face either way is unchanged."""
+    video = tmp_path / "in" / "sideways.mp4"
+    video.parent.mkdir()
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-vf", "transpose=clock", "-c:v",
+                    "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(video)], check=True)
+    photo = tmp_path / "in" / "sideways_photo.png"
+    Image.open(kit.face_jpeg).transpose(Image.Transpose.ROTATE_90).save(photo)  # no EXIF orientation
+    out = tmp_path / "out"
+    summary = extract([video, photo, kit.noface_video], out, FRAMES6, workers=1)
+    assert [(r.kind, r.status, r.frames, r.faces) for r in summary.results] == [
+        ("video", "ok", 6, 6), ("image", "ok", 1, 1), ("video", "no_face", 6, 0)]
+    inputs = {Path(line["source"]).name: line for line in read_manifest(out) if line["type"] == "input"}
+    note = "no face upright; scanned turned 90° {}: the file's rotation metadata may be missing"
+    assert inputs["sideways.mp4"]["warnings"] == [note.format("counter-clockwise")]
+    assert inputs["sideways_photo.png"]["warnings"] == [note.format("clockwise")]
+    assert "warnings" not in inputs["noface.mp4"]
+    faces = [line for line in read_manifest(out) if line["type"] == "face"]
+    assert sorted(f["frame"] for f in faces if f["name"] == "sideways") == [2, 6, 10, 14, 18, 22]
+    assert all(abs(f["angle"]) < 20 for f in faces)  # upright crops
+    for face in faces:
+        assert Image.open(out / face["file"]).size == (256, 256)

@@ -285,6 +285,20 @@ def test_cnn_detector_finds_the_face(photo_face) -> None:
     assert abs(faces[0].angle - photo_face.angle) < ANGLE_TOLERANCE
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_cnn_face_stored_sideways_is_aligned_upright(k: int) -> None:
+    """dlib's CNN finds a face turned a quarter (HOG does not), and the landmarks were then fitted as if it were
+    upright: the crop came out sideways, was scored so, and the input was never turned (a face was found). A CNN
+    face whose crop does not look upright is fitted again turned a quarter either way."""
+    photo = np.asarray(astronaut().resize((384, 384)))
+    (upright,) = faces_in_image(photo, detector="cnn")
+    (sideways,) = faces_in_image(np.ascontiguousarray(np.rot90(photo, k)), detector="cnn")
+    assert abs(abs(sideways.angle) - 90) < 15
+    assert abs(abs(sideways.angle - upright.angle) - 90) < ANGLE_TOLERANCE + 5
+    a, b = (record.crop.astype(np.float64).mean(axis=2) for record in (upright, sideways))
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.8  # the same upright crop
+
+
 def test_weak_whole_frame_hog_faces_count_only_when_the_cnn_detector_agrees(
     photo_face, monkeypatch: pytest.MonkeyPatch
 ) -> None:

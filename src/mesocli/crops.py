@@ -22,11 +22,23 @@ from PIL import Image
 
 from mesocli import digest
 from mesocli.errors import InputError, OutputError, ParameterError, UsageError
-from mesocli.faces import DETECTORS, FrameFaces, faces_in_frames, faces_in_image, require_packages
+from mesocli.faces import (
+    DETECTORS,
+    FaceFinder,
+    FrameFaces,
+    faces_in_frames,
+    faces_in_image,
+    probe_numbers,
+    require_packages,
+    turn_note,
+    turned,
+    turned_photo_faces,
+    upright_turn,
+)
 from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
 from mesocli.manifest import safe_name
-from mesocli.preprocess import image_notes
+from mesocli.preprocess import image_notes, open_image
 from mesocli.probe import require_ffmpeg
 from mesocli.video import FrameReader, FrameSelection
 
@@ -165,18 +177,56 @@ def _frames_with_faces(job: Job, options: ExtractOptions, result: InputResult, r
             seen.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
     if result.kind == "image":
         report(job.number, "start", 1)
-        yield FrameFaces(0, 0.0, faces_in_image(job.path, options.detector, options.all_faces, source=job.source))
+        image = open_image(job.path)
+        records = faces_in_image(image, options.detector, options.all_faces, source=job.source)
+        if not records and (found := turned_photo_faces(image, options.detector, options.all_faces, job.source)):
+            turn, records, _ = found
+            warnings.append(turn_note(turn))
+        yield FrameFaces(0, 0.0, records)
+        report(job.number, "frame", 1)
         warnings.extend(image_notes(job.path))
     else:
-        with FrameReader(job.path, options.selection, info) as reader:  # ffmpeg decodes while the models load
-            report(job.number, "start", reader.expected or 0)
-            yield from faces_in_frames(reader, job.source, options.detector, options.all_faces)
-        warnings.extend(reader.warnings)
+        yield from _video_faces(job, options, info, report, warnings)
     if taken is not None:
         result.sha256 = taken.sha256
         warning = digest.changed(taken, job.path, extracting=True)
         if warning:
             warnings.append(warning)
+
+
+def _video_faces(job: Job, options: ExtractOptions, info: object, report: Report,
+                 warnings: list[str]) -> Iterator[FrameFaces]:
+    """A video's sampled frames and their faces, as ``scan`` reads them: with no face upright in any frame, a few
+    of them are tried turned a quarter either way (:func:`mesocli.faces.upright_turn`), and the video is read
+    again turned when that shows faces (a note in ``warnings``). Frames without a face are held back until one
+    has a face, so that nothing is counted twice."""
+    held: list[FrameFaces] | None = []
+    probes = []
+    with FrameReader(job.path, options.selection, info) as reader:  # ffmpeg decodes while the models load
+        report(job.number, "start", reader.expected or 0)
+        spread, finder = probe_numbers(reader.expected), FaceFinder(options.detector, options.all_faces)
+        for number, frame in enumerate(reader):
+            found = FrameFaces(frame.index, frame.time, finder.find(frame, job.source))
+            report(job.number, "frame", 1)
+            if held is not None and not found.faces:
+                held.append(found)
+                if number in spread:
+                    probes.append(frame)
+                continue
+            yield from held or []
+            held = None
+            yield found
+    if held is not None and (turn := upright_turn(probes, options.detector, options.all_faces)) is not None:
+        with FrameReader(job.path, options.selection, info) as reader:
+            report(job.number, "start", reader.expected or 0)
+            for found in faces_in_frames((turned(frame, turn) for frame in reader), job.source, options.detector,
+                                         options.all_faces):
+                report(job.number, "frame", 1)
+                yield found
+        warnings.append(turn_note(turn))
+    else:
+        yield from held or []
+    warnings.extend(reader.warnings)
 
 
 def _save_crop(crop: np.ndarray, out_dir: Path, file: str, quality: int) -> str:
@@ -207,7 +257,6 @@ def extract_one(job: Job, out_dir: Path, options: ExtractOptions, report: Report
                     "centre": list(face.centre), "size": face.size, "angle": face.angle, "track": face.track,
                     "file": file, "sha256": _save_crop(face.crop, out_dir, file, options.quality),
                 })
-            report(job.number, "frame", 1)
         result.status = "ok" if faces else "no_face"
     except InputError as exc:
         result.message = _as_given(str(exc), job)

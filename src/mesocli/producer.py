@@ -215,26 +215,17 @@ class Producer(threading.Thread):
             self.progress(event, path, total)
 
     def _image(self, job: Job, path: Path) -> None:
-        import numpy as np
-        from PIL import ImageOps
-
-        from mesocli.faces import FaceFinder, faces_in_image, turn_note, turned, upright_turn
-        from mesocli.preprocess import image_notes, open_image, to_rgb
-        from mesocli.video import Frame
+        from mesocli.faces import FaceFinder, faces_in_image, turn_note, turned_photo_faces
+        from mesocli.preprocess import image_notes, open_image
 
         image = open_image(path)
         job.warnings = image_notes(path)
         finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
         records = faces_in_image(image, source=job.path, finder=finder)
-        if not records:  # a photo stored sideways (its EXIF orientation lost): tried turned a quarter either way,
-            # downscaled as the whole-frame search sees it (cheap), then searched in full turned
-            rgb = to_rgb(image)
-            small = Frame(0, 0.0, np.asarray(ImageOps.contain(rgb, (PROBE_SIDE, PROBE_SIDE))))
-            turn = upright_turn([small], self.options.detector, self.options.all_faces)
-            if turn is not None:
-                finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
-                records = finder.find(turned(Frame(0, 0.0, np.asarray(rgb)), turn), job.path)
-                job.warnings.insert(0, turn_note(turn))
+        if not records and (found := turned_photo_faces(image, self.options.detector, self.options.all_faces,
+                                                        job.path)):  # a photo stored sideways
+            turn, records, finder = found
+            job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
         self.put(Sampled(job, 0, 0.0, self._pick(records)))
         self._hook("frame", job.path)
@@ -260,8 +251,9 @@ class Producer(threading.Thread):
                     turn: int | None = None) -> tuple[list[Sampled] | None, list[Any]]:
         """Read the video once (its frames turned ``turn`` degrees clockwise), sending a :class:`Sampled` per
         frame. Upright, the frames before the first face are held back: returned, with up to
-        :data:`PROBE_FRAMES` of them spread over the video, when no frame showed a face (else None, [])."""
-        from mesocli.faces import FaceFinder, turned
+        :data:`mesocli.faces.PROBE_FRAMES` of them spread over the video, when no frame showed a face (else
+        None, [])."""
+        from mesocli.faces import FaceFinder, probe_numbers, turned
         from mesocli.video import FrameReader
 
         held: list[Sampled] | None = [] if turn is None else None
@@ -271,7 +263,7 @@ class Producer(threading.Thread):
                             if reader.duration else None)
             self._hook("start", job.path, reader.expected)
             finder = FaceFinder(self.options.detector, self.options.all_faces)
-            spread = _spread(reader.expected)
+            spread = probe_numbers(reader.expected)
             for number, frame in enumerate(reader):
                 if turn is not None:
                     frame = turned(frame, turn)
@@ -305,20 +297,6 @@ class Producer(threading.Thread):
         if not self.options.all_faces:
             records = [max(records, key=lambda r: float(r.size))]
         return [(getattr(r, "track", None), r.crop) for r in records]
-
-
-PROBE_FRAMES = 3
-"""How many frames of a video without a face upright are tried turned (:func:`mesocli.faces.upright_turn`)."""
-PROBE_SIDE = 960
-"""The size a photo without a face upright is tried turned at (the whole-frame search's), before a full search."""
-
-
-def _spread(expected: int | None) -> set[int]:
-    """The frame numbers (0, 1, ... of the sampled frames) of :data:`PROBE_FRAMES` frames spread over a video
-    of ``expected`` sampled frames (the first ones when not known)."""
-    if not expected or expected <= PROBE_FRAMES:
-        return set(range(PROBE_FRAMES))
-    return {round(i * (expected - 1) / (PROBE_FRAMES - 1)) for i in range(PROBE_FRAMES)}
 
 
 DAMAGE_PREFIXES = ("damaged or cut short: ", "ffmpeg: ")
