@@ -427,6 +427,23 @@ def test_ctrl_c_says_that_the_rows_done_were_not_kept(target: str, kit: MediaKit
         assert "the table is printed at the end; --format jsonl (or -o FILE.jsonl --resume) keeps each row" in line
 
 
+def test_ctrl_c_does_not_say_that_a_stream_output_was_not_written(kit: MediaKit) -> None:
+    """``scan -o /dev/stdout`` (or a named pipe, ``-o >(gzip …)``) writes each row into the stream as it is done:
+    stopped with Ctrl-C once a row is out, it said ``/dev/stdout was not written (it is written whole at the end)``
+    under that very row. Now nothing is said, as for rows on standard output."""
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
+                              "--all-frames", "--workers", "1", "-q", "-o", "/dev/stdout"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = read_until(child.stdout, ROW_END["jsonl"])
+        child.send_signal(signal.SIGINT)  # the long video is being read
+        rest, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert (child.returncode, err) == (130, b"")
+    assert [row["path"] for row in parsed_rows("jsonl", out + rest)] == [str(kit.face_video)]
+
+
 def _wait_for_ffmpeg(pid: int, video: Path) -> None:
     """Until the scan's ffmpeg reads ``video``, at most 120 s."""
     from conftest import children_of
