@@ -101,8 +101,9 @@ def _check_alive(workers: list[Any]) -> None:
         code = worker.exitcode
         if code not in (None, 0):
             how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            # not "scan the rest": an --output FILE without --resume is written whole at the end, so not at all
             raise InputError(f"a worker process died ({how}; out of memory?) and its input was lost: the scan stops "
-                             "here; scan the rest again (with --output FILE --resume, what is done is skipped)")
+                             "here; scan again (with --output FILE --resume, the inputs done are kept and skipped)")
 
 
 def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions, workers: int,

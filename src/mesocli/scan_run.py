@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mesocli.errors import ParameterError, UsageError, check_known
-from mesocli.fsutil import GuardedStream, atomic_path, check_writable, output_errors, whole_write
+from mesocli.fsutil import GuardedStream, atomic_path, check_writable, is_stream, output_errors, whole_write
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
 from mesocli.stdin_paths import Stoppable, StreamedInputs
@@ -111,18 +111,20 @@ def run_scan(
 @contextlib.contextmanager
 def _said_on_ctrl_c(statuses: list[str], output: Path | None, resume: bool, fmt: str,
                     log: Callable[[str], None]) -> Iterator[None]:
-    """On Ctrl-C, one line when the rows done are not kept: an ``output`` written whole at the end (not with
-    ``resume``), or a table printed at the end (rows on standard output in other formats are out already).
+    """On Ctrl-C, one line when the rows done are not kept: an ``output`` file written whole at the end (not with
+    ``resume``), or a table printed at the end (rows on standard output, or an ``output`` that is a stream such as
+    ``/dev/stdout`` or a named pipe, in other formats are out already).
     SIGTERM (a subclass, from a scheduler) says its own line."""
     try:
         yield
     except KeyboardInterrupt as exc:
         if type(exc) is KeyboardInterrupt:
             done = f"interrupted after {len(statuses)} input{'' if len(statuses) == 1 else 's'}"
-            if output is not None and not resume:
+            streamed = output is None or is_stream(output)  # rows written into it as they are done
+            if not streamed and not resume:
                 log(f"mesocli: {done}: {output} was not written (it is written whole at the end); --resume keeps "
                     "each row as it is done")
-            elif output is None and fmt == "table":
+            elif streamed and fmt == "table":
                 log(f"mesocli: {done}: the table is printed at the end; --format jsonl (or -o FILE.jsonl "
                     "--resume) keeps each row as it is done")
         raise

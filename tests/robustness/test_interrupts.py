@@ -198,12 +198,16 @@ def test_sigterm_stops_scan_with_its_workers_and_ffmpeg(workers: int, kit: Media
     assert _running(below) == [], below
 
 
-def test_a_scan_worker_killed_stops_the_scan_with_one_line(kit: MediaKit, tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["stdout", "file"])
+def test_a_scan_worker_killed_stops_the_scan_with_one_line(target: str, kit: MediaKit, tmp_path: Path) -> None:
     """A ``scan --workers`` worker killed (the kernel's out-of-memory killer on a large video, a stray kill -9):
     the pool started another in its place, but the input it held never came back, and the scan waited for it
-    for ever. Now it stops at once: one line, exit status 3, no worker left."""
+    for ever. Now it stops at once: one line, exit status 3, no worker left. The line told ``-o FILE`` (not
+    written: it is written whole at the end) to "scan the rest again": the rows done were not kept anywhere."""
+    results = tmp_path / "results.jsonl"
+    where = ["--format", "jsonl"] if target == "stdout" else ["-o", results]
     child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.long_face_video, kit.face_video,
-                              "--all-frames", "--workers", "2", "-q", "--format", "jsonl"],
+                              "--all-frames", "--workers", "2", "-q", *where],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
@@ -226,6 +230,8 @@ def test_a_scan_worker_killed_stops_the_scan_with_one_line(kit: MediaKit, tmp_pa
     assert child.returncode == 3, err
     assert err.decode().startswith("mesocli: error: a worker process died (killed by signal 9")
     assert err.count(b"\n") == 1
+    assert "scan the rest" not in err.decode() and "scan again" in err.decode()
+    assert not results.exists()
     deadline = time.monotonic() + 10
     while _running(below) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -425,6 +431,23 @@ def test_ctrl_c_says_that_the_rows_done_were_not_kept(target: str, kit: MediaKit
         assert f"{out} was not written (it is written whole at the end); --resume keeps each row as it is done" in line
     else:
         assert "the table is printed at the end; --format jsonl (or -o FILE.jsonl --resume) keeps each row" in line
+
+
+def test_ctrl_c_does_not_say_that_a_stream_output_was_not_written(kit: MediaKit) -> None:
+    """``scan -o /dev/stdout`` (or a named pipe, ``-o >(gzip …)``) writes each row into the stream as it is done:
+    stopped with Ctrl-C once a row is out, it said ``/dev/stdout was not written (it is written whole at the end)``
+    under that very row. Now nothing is said, as for rows on standard output."""
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
+                              "--all-frames", "--workers", "1", "-q", "-o", "/dev/stdout"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = read_until(child.stdout, ROW_END["jsonl"])
+        child.send_signal(signal.SIGINT)  # the long video is being read
+        rest, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert (child.returncode, err) == (130, b"")
+    assert [row["path"] for row in parsed_rows("jsonl", out + rest)] == [str(kit.face_video)]
 
 
 def _wait_for_ffmpeg(pid: int, video: Path) -> None:
