@@ -3,10 +3,11 @@
 Face detection (dlib HOG) is single-threaded and takes most of a scan's time, so inputs are spread
 over worker processes (``--workers``). Folders are expanded here (:func:`mesocli.inputs.plan_inputs`),
 each file is one task, and results come back in input order, each as soon as it and those before it
-are done (``Pool.imap``). Workers are started with ``spawn`` (the parent already runs ONNX Runtime
-threads; forking them is unsafe) and run the network on one thread each. They stop with the main
-process: terminated when it stops (Ctrl-C, SIGTERM, an error), and by themselves when it is gone
-(``kill -9``; :mod:`mesocli.workers`), as ``extract``'s do; Ctrl-C is the main process's alone.
+are done. Workers are started with ``spawn`` (the parent already runs ONNX Runtime threads; forking
+them is unsafe) and run the network on one thread each. They stop with the main process: terminated
+when it stops (Ctrl-C, SIGTERM, an error), and by themselves when it is gone (``kill -9``); a worker
+that dies (out of memory) costs no input but perhaps the one that killed it
+(:func:`mesocli.workers.run_retrying`, as ``extract``'s); Ctrl-C is the main process's alone.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Worker processes (``extract --workers``, ``scan --workers``) that stop when their main process is gone.
+"""Worker processes (``extract --workers``, ``scan --workers``): they stop with their main process; one that dies
+costs no input but the one that killed it.
 
 A main process killed by ``kill -9`` cannot stop its workers; each then stops itself: at its next frame
 (:func:`stop_if_orphaned`, called as it works) or, when it waits for an input, within
@@ -7,6 +8,10 @@ A main process killed by ``kill -9`` cannot stop its workers; each then stops it
 Ctrl-C in a terminal reaches the whole process group, workers included: the main process alone handles it (and
 stops its workers). Workers are started in :func:`starting_workers`, so they begin with SIGINT blocked (a worker
 still starting printed Python's own traceback), and ignore it from their initializer on (:func:`ignore_ctrl_c`).
+
+A worker that dies (the kernel's out-of-memory killer on a large input, ``kill -9``): :func:`run_retrying` (both
+commands' pools) runs the inputs it may have held again, each alone, so that only one that kills its worker twice
+is lost.
 """
 
 from __future__ import annotations
