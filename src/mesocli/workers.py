@@ -201,6 +201,10 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
     pool = make_pool(workers if left is None else max(1, min(workers, left)))
     running: dict[Future, T] = {}
     try:
+        launch = getattr(pool, "_launch_processes", None)  # (Python 3.11-3.13)
+        if feed.streamed and callable(launch):  # paths on stdin: every worker now, its model loaded before its path
+            with starting_workers():  # comes (a list's first submits start them all)
+                launch()
         while True:
             while len(running) < 2 * workers:
                 item = feed.take(timeout=None if running else CHECK_SECONDS / 5)
