@@ -124,13 +124,15 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
     payload = _portable(loaded)
     context = multiprocessing.get_context("spawn")
 
+    # the model goes to each worker on a queue, not with its start data: that is then small, so starting a worker
+    # does not wait for it to read it (Ctrl-C waits for the workers' start: starting_workers), and the workers
+    # import what they need at once, not one after another
+    # (one queue for the whole scan: a queue per pool, unclosed or closed, left Python's resource tracker printing
+    # "leaked semaphore" warnings after a Ctrl-C)
+    models = context.Queue()
+    models.cancel_join_thread()  # a model no worker took (Ctrl-C, a worker died) is not waited for at exit
+
     def make_pool(processes: int) -> ProcessPoolExecutor:
-        # the model goes to each worker on a queue, not with its start data: that is then small, so starting a
-        # worker does not wait for it to read it (Ctrl-C waits for the workers' start: starting_workers), and the
-        # workers import what they need at once, not one after another. A queue per pool: a worker killed while
-        # it held the queue's lock would leave it held
-        models = context.Queue()
-        models.cancel_join_thread()  # a model no worker took (Ctrl-C, a worker died) is not waited for at exit
         for _ in range(processes):
             models.put(payload)
         return ProcessPoolExecutor(processes, mp_context=context, initializer=_init,
@@ -157,4 +159,5 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
                         progress("done", result.path, None)
                     yield result
     finally:
+        models.close()
         stop_waiting(tasks)  # paths on stdin: the feed no longer waits for a line

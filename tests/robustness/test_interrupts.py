@@ -324,8 +324,11 @@ def test_ctrl_c_while_an_input_is_scanned_again_stops_cleanly(kit: MediaKit, tmp
             os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == 130, err
     assert "Traceback" not in err.decode()
-    assert [line.startswith("mesocli: a worker process died (killed by signal 9") for line in
-            err.decode().splitlines()] == [True], err.decode()  # the note that it scans die.jpg again; no more
+    # the note that it scans die.jpg again (Python's resource tracker may add its own "leaked semaphore" warning,
+    # rarely, after mesocli's exit: not mesocli's line)
+    lines = [line for line in err.decode().splitlines()
+             if "resource_tracker" not in line and "warnings.warn" not in line]
+    assert [line.startswith("mesocli: a worker process died (killed by signal 9") for line in lines] == [True], lines
     deadline = time.monotonic() + 10
     while _running(below) and time.monotonic() < deadline:
         time.sleep(0.05)
