@@ -10,7 +10,6 @@ disk, ``kill -9``) are deleted by that run, or else by the next, so that every c
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import multiprocessing
@@ -20,11 +19,9 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from mesocli import __version__, digest
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
@@ -48,7 +45,7 @@ from mesocli.manifest import (
     unique_name,
 )
 from mesocli.progress import ExtractProgress, note
-from mesocli.workers import ignore_ctrl_c, starting_workers, stop_if_orphaned, watch_parent
+from mesocli.workers import Lost, ignore_ctrl_c, run_retrying, stop_if_orphaned, watch_parent
 
 FORMATS = ("table", "json")
 
@@ -85,9 +82,6 @@ class ExtractSummary:
 # ---------------------------------------------------------------------------------------------- workers
 
 _WORKER: dict = {}
-STOP_SECONDS = 2.0
-"""How long a worker whose input is done (extracted again, alone) may take to exit by itself before it is
-terminated (:func:`_stop`)."""
 Record = Callable[[Job, InputResult, list[dict]], None]
 
 
@@ -117,7 +111,8 @@ def default_workers() -> int:
 def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: int, record: Record,
               bars: ExtractProgress, discard: Callable[[Job], None] = lambda job: None,
               log: Callable[[str], None] = note) -> None:
-    """Extract every job (in this process, or in a pool of ``workers``); record each as it finishes.
+    """Extract every job (in this process, or in pools of ``workers`` processes:
+    :func:`mesocli.workers.run_retrying`); record each as it finishes.
 
     A worker process that dies (killed: the OOM killer, kill -9) breaks its pool: the jobs in flight then
     (any may have killed it) are ``discard``-ed (their crops deleted) and extracted again, each alone in a
@@ -137,130 +132,42 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
             with contextlib.suppress(queue.Empty):
                 bars.report(*channel["events"].get(timeout=0.1))
 
+    def make_pool(processes: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker,
+                                   initargs=(channel["events"], os.getpid()))
+
+    def fresh_events() -> None:  # a worker killed (or stopped) while it held the queue's lock would leave it held
+        if bars.enabled:
+            channel["events"] = context.Queue()
+
+    def retrying(suspects: list[Job], how: str) -> None:
+        fresh_events()
+        held = ", ".join(job.source for job in suspects)
+        log(f"mesocli: a worker process died ({how}); extracting again, each alone, the {len(suspects)} "
+            f"input{'s' if len(suspects) > 1 else ''} it may have held: {held}")
+        for job in suspects:
+            discard(job)
+
     relay_thread = threading.Thread(target=relay, daemon=True) if bars.enabled else None
     if relay_thread is not None:
         relay_thread.start()
     try:
-        waiting = collections.deque(jobs)
-        while waiting:
-            suspects = _in_pool(waiting, min(workers, len(waiting)), context, channel["events"], out_dir, options,
-                                record, bars)
-            if suspects and bars.enabled:  # a worker killed while it held the queue's lock would leave it held
-                channel["events"] = context.Queue()
-            if not suspects:
-                continue
-            held = ", ".join(job.source for job in suspects)
-            log(f"mesocli: a worker process died (killed?); extracting again, each alone, the {len(suspects)} "
-                f"input{'s' if len(suspects) > 1 else ''} it may have held: {held}")
-            for job in suspects:
-                discard(job)
-            died = _each_alone(suspects, workers, context, channel["events"], out_dir, options, record, bars)
-            if bars.enabled:  # (its workers were stopped: one may have held the queue's lock)
-                channel["events"] = context.Queue()
-            for job in died:
-                discard(job)
-                result = InputResult(job.source, "error", name=job.name,
-                                     message=f"{job.source}: the worker process died (killed) while it was "
-                                             "extracted, twice")
-                record(job, result, [input_line(job, options, result)])
+        outcomes = run_retrying(jobs, workers, make_pool, lambda job: (_worker_task, (job, out_dir, options)),
+                                retrying, fresh_events)
+        with contextlib.closing(outcomes):
+            for job, outcome in outcomes:
+                if isinstance(outcome, Lost):
+                    discard(job)
+                    result = InputResult(job.source, "error", name=job.name,
+                                         message=f"{job.source}: the worker process died (killed) while it was "
+                                                 "extracted, twice")
+                    outcome = (result, [input_line(job, options, result)])
+                record(job, *outcome)
                 bars.done(job.number)
     finally:
         stop.set()
         if relay_thread is not None:
             relay_thread.join()
-
-
-def _each_alone(jobs: list[Job], workers: int, context: Any, events: Any, out_dir: Path, options: ExtractOptions,
-                record: Record, bars: ExtractProgress) -> list[Job]:
-    """Extract ``jobs``, each in a pool of one process of its own (``workers`` at a time, the next started as soon as
-    one is done: a long input holds back no other): a worker that dies costs its own job only. Record those done;
-    return those whose worker died."""
-    died = []
-    waiting = collections.deque(jobs)
-    running: dict[Future, tuple[ProcessPoolExecutor, Job]] = {}
-    try:
-        while waiting or running:
-            while waiting and len(running) < workers:
-                job = waiting.popleft()
-                pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker,
-                                           initargs=(events, os.getpid()))
-                with starting_workers():  # (a submit starts the pool's worker)
-                    running[pool.submit(_worker_task, job, out_dir, options)] = (pool, job)
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in sorted(finished, key=lambda future: running[future][1].number):
-                pool, job = running.pop(future)
-                _stop(pool)
-                if isinstance(future.exception(), BrokenProcessPool):
-                    died.append(job)
-                    continue
-                record(job, *future.result())
-                bars.done(job.number)
-    finally:  # Ctrl-C (the next run redoes their inputs), or an error: stop the workers, all at once
-        for pool, _ in running.values():
-            _terminate(pool)
-        for pool, _ in running.values():
-            pool.shutdown(wait=True, cancel_futures=True)
-    return died
-
-
-def _terminate(pool: ProcessPoolExecutor, processes: list | None = None) -> None:
-    """Send the pool's worker processes (or ``processes``) SIGTERM, without waiting for them."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()) if processes is None else processes:
-        process.terminate()
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Stop a pool of :func:`_each_alone` whose job is done (its result is in, or its worker died). Its worker may
-    still be sending its last progress events: it is given :data:`STOP_SECONDS` to exit, then terminated, since one
-    killed while it held the progress queue's lock left it held, and a worker beside it then never exits."""
-    from multiprocessing.connection import wait as wait_for
-
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False)
-    with contextlib.suppress(OSError, ValueError):  # (a sentinel already closed: that worker is gone)
-        wait_for([process.sentinel for process in processes], timeout=STOP_SECONDS)
-    _terminate(pool, processes)
-    pool.shutdown(wait=True)
-
-
-def _in_pool(waiting: collections.deque[Job], workers: int, context: Any, events: Any, out_dir: Path,
-             options: ExtractOptions, record: Record, bars: ExtractProgress) -> list[Job]:
-    """Extract the jobs of ``waiting`` (taken from it as they are submitted, at most twice ``workers`` in flight:
-    those a dead worker may have held are known, and none waits for the next) in a pool of ``workers``
-    processes; record each as it finishes. When a worker process dies, stop and return the jobs that were in
-    flight and did not finish (the others stay in ``waiting``); else []."""
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                               initargs=(events, os.getpid()))
-    running: dict[Future, Job] = {}
-    try:
-        while waiting or running:
-            while waiting and len(running) < 2 * workers:
-                job = waiting.popleft()
-                with starting_workers():  # (a submit may start a worker)
-                    running[pool.submit(_worker_task, job, out_dir, options)] = job
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
-                pool.shutdown(wait=True)  # every future of the pool is done now, with its result or broken
-                broken = []
-                for future, job in sorted(running.items(), key=lambda item: item[1].number):
-                    if future.exception() is None:
-                        record(job, *future.result())
-                        bars.done(job.number)
-                    elif isinstance(future.exception(), BrokenProcessPool):
-                        broken.append(job)
-                    else:
-                        raise future.exception()
-                return broken
-            for future in sorted(finished, key=lambda future: running[future].number):
-                job = running.pop(future)
-                record(job, *future.result())
-                bars.done(job.number)
-        return []
-    except BaseException:  # Ctrl-C: stop the workers now; the next run redoes their inputs
-        _terminate(pool)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------------------------------------- the run

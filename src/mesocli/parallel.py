@@ -3,10 +3,11 @@
 Face detection (dlib HOG) is single-threaded and takes most of a scan's time, so inputs are spread
 over worker processes (``--workers``). Folders are expanded here (:func:`mesocli.inputs.plan_inputs`),
 each file is one task, and results come back in input order, each as soon as it and those before it
-are done (``Pool.imap``). Workers are started with ``spawn`` (the parent already runs ONNX Runtime
-threads; forking them is unsafe) and run the network on one thread each. They stop with the main
-process: terminated when it stops (Ctrl-C, SIGTERM, an error), and by themselves when it is gone
-(``kill -9``; :mod:`mesocli.workers`), as ``extract``'s do; Ctrl-C is the main process's alone.
+are done. Workers are started with ``spawn`` (the parent already runs ONNX Runtime threads; forking
+them is unsafe) and run the network on one thread each. They stop with the main process: terminated
+when it stops (Ctrl-C, SIGTERM, an error), and by themselves when it is gone (``kill -9``); a worker
+that dies (out of memory) costs no input but perhaps the one that killed it
+(:func:`mesocli.workers.run_retrying`, as ``extract``'s); Ctrl-C is the main process's alone.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mesocli.detectors import DetectorSet, Ensemble
-from mesocli.errors import InputError
 from mesocli.inputs import plan_inputs
+from mesocli.progress import note
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 from mesocli.stdin_paths import stop_waiting
-from mesocli.workers import CHECK_SECONDS, ignore_ctrl_c, starting_workers, stop_if_orphaned, watch_parent
+from mesocli.workers import Lost, ignore_ctrl_c, run_retrying, stop_if_orphaned, watch_parent
 
 _WORKER: dict[str, Any] = {}
 
@@ -94,23 +95,26 @@ def _scan_one(path: str) -> ScanResult:
     return result
 
 
-def _check_alive(workers: list[Any]) -> None:
-    """Raise InputError when one of the pool's ``workers`` died (the kernel's out-of-memory killer, ``kill -9``):
-    the input it held would never be done, and the scan waited for it for ever."""
-    for worker in workers:
-        code = worker.exitcode
-        if code not in (None, 0):
-            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-            # not "scan the rest": an --output FILE without --resume is written whole at the end, so not at all
-            raise InputError(f"a worker process died ({how}; out of memory?) and its input was lost: the scan stops "
-                             "here; scan again (with --output FILE --resume, the inputs done are kept and skipped)")
+def _lost(path: str, how: str, loaded: Any, options: ScanOptions) -> ScanResult:
+    """The row of an input whose worker process died twice (:class:`mesocli.workers.Lost`): an error."""
+    from mesocli.producer import Job
+    from mesocli.scan import finalize, run_settings
+
+    job = Job(path, error=f"{path}: its worker process died twice ({how}; out of memory?)")
+    job.finished = job.started
+    return finalize(job, options, loaded.describe(), run_settings(options, loaded))
 
 
 def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions, workers: int,
-                  progress: ProgressHook | None = None) -> Iterator[ScanResult]:
+                  progress: ProgressHook | None = None, log: Callable[[str], None] = note) -> Iterator[ScanResult]:
     """Like :func:`mesocli.scan.scan_inputs` (same results, same order) with ``workers`` processes. ``paths``
-    as an iterator: planned inputs (:func:`mesocli.inputs.plan_inputs`), handed out as they arrive."""
+    as an iterator: planned inputs (:func:`mesocli.inputs.plan_inputs`), handed out as they arrive.
+
+    A worker that dies (the kernel's out-of-memory killer on a large video, ``kill -9``): the inputs it may have
+    held are scanned again, each alone (noted to ``log``); one whose worker dies again is an ``error`` row, and
+    the scan goes on (:func:`mesocli.workers.run_retrying`, as ``extract`` does)."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     tasks: Iterable[str | Path] = paths if isinstance(paths, Iterator) else plan_inputs(paths)
     workers = max(1, min(workers, len(tasks))) if isinstance(tasks, list) else workers
@@ -119,31 +123,41 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
         return
     payload = _portable(loaded)
     context = multiprocessing.get_context("spawn")
+
     # the model goes to each worker on a queue, not with its start data: that is then small, so starting a worker
     # does not wait for it to read it (Ctrl-C waits for the workers' start: starting_workers), and the workers
     # import what they need at once, not one after another
+    # (one queue for the whole scan: a queue per pool, unclosed or closed, left Python's resource tracker printing
+    # "leaked semaphore" warnings after a Ctrl-C)
     models = context.Queue()
     models.cancel_join_thread()  # a model no worker took (Ctrl-C, a worker died) is not waited for at exit
-    with contextlib.ExitStack() as stack:
-        stack.callback(models.close)
-        for _ in range(workers):
+
+    def make_pool(processes: int) -> ProcessPoolExecutor:
+        for _ in range(processes):
             models.put(payload)
-        with starting_workers():  # (its threads too: one starts a worker again when one dies)
-            pool = stack.enter_context(context.Pool(workers, initializer=_init,
-                                                    initargs=(models, options, os.getpid())))
-        started = list(getattr(pool, "_pool", []))  # its workers: one killed is replaced, its input never done
-        results = pool.imap(_scan_one, tasks, chunksize=1)
-        try:
-            while True:
-                try:
-                    result = results.next(timeout=CHECK_SECONDS)
-                except multiprocessing.TimeoutError:
-                    _check_alive(started)
-                    continue
-                except StopIteration:
-                    break
-                if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
-                    progress("done", result.path, None)
-                yield result
-        finally:
-            stop_waiting(tasks)  # paths on stdin: the pool's feeder no longer waits for a line (it would hang)
+        return ProcessPoolExecutor(processes, mp_context=context, initializer=_init,
+                                   initargs=(models, options, os.getpid()))
+
+    def retrying(suspects: list[tuple[int, str]], how: str) -> None:
+        held = ", ".join(str(path) for _, path in suspects)
+        log(f"mesocli: a worker process died ({how}; out of memory?); scanning again, each alone, the "
+            f"{len(suspects)} input{'s' if len(suspects) > 1 else ''} it may have held: {held}")
+
+    done: dict[int, ScanResult] = {}
+    following = 0  # the number of the next input to yield: results come in input order
+    numbered = list(enumerate(tasks)) if isinstance(tasks, list) else enumerate(tasks)  # (stdin: as they come)
+    outcomes = run_retrying(numbered, workers, make_pool,
+                            lambda task: (_scan_one, (task[1],)), retrying)
+    try:
+        with contextlib.closing(outcomes):
+            for (number, path), outcome in outcomes:
+                done[number] = _lost(str(path), outcome.how, loaded, options) if isinstance(outcome, Lost) else outcome
+                while following in done:
+                    result = done.pop(following)
+                    following += 1
+                    if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
+                        progress("done", result.path, None)
+                    yield result
+    finally:
+        models.close()
+        stop_waiting(tasks)  # paths on stdin: the feed no longer waits for a line

@@ -1,4 +1,5 @@
-"""Worker processes (``extract --workers``, ``scan --workers``) that stop when their main process is gone.
+"""Worker processes (``extract --workers``, ``scan --workers``): they stop with their main process; one that dies
+costs no input but the one that killed it.
 
 A main process killed by ``kill -9`` cannot stop its workers; each then stops itself: at its next frame
 (:func:`stop_if_orphaned`, called as it works) or, when it waits for an input, within
@@ -7,19 +8,30 @@ A main process killed by ``kill -9`` cannot stop its workers; each then stops it
 Ctrl-C in a terminal reaches the whole process group, workers included: the main process alone handles it (and
 stops its workers). Workers are started in :func:`starting_workers`, so they begin with SIGINT blocked (a worker
 still starting printed Python's own traceback), and ignore it from their initializer on (:func:`ignore_ctrl_c`).
+
+A worker that dies (the kernel's out-of-memory killer on a large input, ``kill -9``): :func:`run_retrying` (both
+commands' pools) runs the inputs it may have held again, each alone, so that only one that kills its worker twice
+is lost.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
+import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 CHECK_SECONDS = 0.5
 _PARENT: list[int] = []  # the main process of this worker, once watch_parent was called
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -72,3 +84,221 @@ def stop_if_orphaned(*_: object) -> None:
     arguments are ignored: it serves as a progress hook as it is."""
     if _PARENT and os.getppid() != _PARENT[0]:
         os._exit(1)
+
+
+# ---------------------------------------------------------------------------------------------- a worker that dies
+
+STOP_SECONDS = 2.0
+"""How long a worker whose item is done (run again, alone) may take to exit by itself before it is terminated
+(:func:`stop_pool`)."""
+_NOTHING = object()  # no item to hand out now
+
+
+@dataclass(frozen=True)
+class Lost:
+    """What :func:`run_retrying` gives for an item whose worker process died twice: ``how`` it died
+    (``killed by signal 9``)."""
+
+    how: str
+
+
+def how_it_died(code: int | None) -> str:
+    """A dead process's exit code in words: ``killed by signal 9``, ``exit status 1``."""
+    if code is None:
+        return "killed"
+    return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+
+
+class _Feed(Generic[T]):
+    """The items to hand out: a list at once; an iterator (paths on standard input) drawn by a thread, so that
+    waiting for its next item holds back no result. An error it raises comes after the items before it."""
+
+    def __init__(self, items: Iterable[T]) -> None:
+        self.streamed = isinstance(items, Iterator)
+        self._items: queue.Queue[Any] = queue.Queue()
+        self._ended = not self.streamed
+        self.error: BaseException | None = None
+        if not self.streamed:
+            for item in items:
+                self._items.put(item)
+            return
+        threading.Thread(target=self._draw, args=(items,), daemon=True, name="mesocli-feed").start()
+
+    def _draw(self, items: Iterator[T]) -> None:
+        try:
+            for item in items:
+                self._items.put(item)
+        except BaseException as exc:  # noqa: BLE001 (raised in the main thread, after the items before it)
+            self._items.put(_Failed(exc))
+        else:
+            self._items.put(_END)
+
+    def take(self, timeout: float | None = None) -> Any:
+        """The next item; :data:`_NOTHING` when none is there now (or within ``timeout`` seconds) or all were
+        taken (:attr:`done`)."""
+        if self._ended and self._items.empty():
+            return _NOTHING
+        try:
+            item = self._items.get(timeout=timeout) if timeout else self._items.get_nowait()
+        except queue.Empty:
+            return _NOTHING
+        if item is _END or isinstance(item, _Failed):
+            self._ended = True
+            self.error = item.error if isinstance(item, _Failed) else None
+            return _NOTHING
+        return item
+
+    @property
+    def done(self) -> bool:
+        """Whether every item was taken."""
+        return self._ended and self._items.empty()
+
+    def left(self) -> int | None:
+        """How many items are left, when that is known (a list)."""
+        return None if self.streamed else self._items.qsize()
+
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def run_retrying(items: Iterable[T], workers: int, make_pool: Callable[[int], ProcessPoolExecutor],
+                 call: Callable[[T], tuple[Callable[..., Any], tuple]],
+                 retrying: Callable[[list[T], str], None] = lambda items, how: None,
+                 retried: Callable[[], None] = lambda: None) -> Iterator[tuple[T, Any]]:
+    """Run ``function(*arguments)`` (``call(item)`` gives them) for each of ``items`` in worker processes
+    (``make_pool(n)``: a pool of ``n``, at most ``workers``); yield ``(item, its result)`` as each finishes.
+
+    A worker process that dies (the kernel's out-of-memory killer, ``kill -9``) breaks its pool: the items in
+    flight then (any of them may have killed it; at most twice ``workers``) are run again, each alone in a pool
+    of its own, ``workers`` at a time (``retrying(them, how the worker died)`` first, ``retried()`` after); one
+    whose worker dies again gives :class:`Lost`. The items not yet started go on in a new pool. An error the
+    function raises is raised here. When the generator ends or is closed (Ctrl-C), no worker is left running."""
+    feed = _Feed(items)
+    while not feed.done or feed.error is not None:
+        suspects, how = yield from _in_pool(feed, workers, make_pool, call)
+        if suspects:
+            retrying(suspects, how)
+            yield from _each_alone(suspects, workers, make_pool, call)
+            retried()
+        elif feed.error is not None:
+            raise feed.error
+        else:
+            break
+
+
+def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoolExecutor],
+             call: Callable[[T], tuple[Callable[..., Any], tuple]]) -> Iterator[tuple[T, Any]]:
+    """Run the items of ``feed`` (taken as they are submitted, at most twice ``workers`` in flight: those a dead
+    worker may have held are known, and none waits for the next) in one pool; yield each result as it comes.
+    When a worker process dies, stop and return the items in flight that did not finish, and how it died; else
+    ([], "") once the feed is done."""
+    left = feed.left()
+    pool = make_pool(workers if left is None else max(1, min(workers, left)))
+    running: dict[Future, T] = {}
+    try:
+        launch = getattr(pool, "_launch_processes", None)  # (Python 3.11-3.13)
+        if feed.streamed and callable(launch):  # paths on stdin: every worker now, its model loaded before its path
+            with starting_workers():  # comes (a list's first submits start them all)
+                launch()
+        while True:
+            while len(running) < 2 * workers:
+                item = feed.take(timeout=None if running else CHECK_SECONDS / 5)
+                if item is _NOTHING:
+                    break
+                with starting_workers():  # (a submit may start a worker)
+                    function, arguments = call(item)
+                    running[pool.submit(function, *arguments)] = item
+            if not running:
+                if feed.done:
+                    return [], ""
+                continue
+            finished, _ = wait(running, timeout=CHECK_SECONDS / 5 if feed.streamed and not feed.done else None,
+                               return_when=FIRST_COMPLETED)
+            if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
+                processes = list((getattr(pool, "_processes", None) or {}).values())
+                pool.shutdown(wait=True)  # every future of the pool is done now, with its result or broken
+                broken = []
+                for future, item in running.items():
+                    if future.exception() is None:
+                        yield item, future.result()
+                    elif isinstance(future.exception(), BrokenProcessPool):
+                        broken.append(item)
+                    else:
+                        raise future.exception()  # type: ignore[misc]
+                running.clear()
+                return broken, _how(processes)
+            for future in [future for future in running if future in finished]:
+                item = running.pop(future)
+                yield item, future.result()
+    except BaseException:  # Ctrl-C, the generator closed: stop the workers now
+        terminate(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _each_alone(items: list[T], workers: int, make_pool: Callable[[int], ProcessPoolExecutor],
+                call: Callable[[T], tuple[Callable[..., Any], tuple]]) -> Iterator[tuple[T, Any]]:
+    """Run ``items``, each in a pool of one process of its own (``workers`` at a time, the next started as soon as
+    one is done: a long item holds back no other): a worker that dies costs its own item only (:class:`Lost`)."""
+    waiting = collections.deque(items)
+    running: dict[Future, tuple[ProcessPoolExecutor, T]] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < workers:
+                item = waiting.popleft()
+                pool = make_pool(1)
+                with starting_workers():  # (a submit starts the pool's worker)
+                    function, arguments = call(item)
+                    running[pool.submit(function, *arguments)] = (pool, item)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in [future for future in running if future in finished]:
+                pool, item = running.pop(future)
+                processes = stop_pool(pool)
+                if isinstance(future.exception(), BrokenProcessPool):
+                    yield item, Lost(_how(processes))
+                else:
+                    yield item, future.result()
+    finally:  # Ctrl-C, the generator closed, an error: stop the workers, all at once
+        for pool, _ in running.values():
+            terminate(pool)
+        for pool, _ in running.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _how(processes: list[Any]) -> str:
+    """How the worker of a broken pool died, in words: the first whose exit was not SIGTERM (the pool sends it to
+    the others when one dies)."""
+    codes = [process.exitcode for process in processes if process.exitcode not in (None, 0)]
+    chosen = next((code for code in codes if code != -signal.SIGTERM), codes[0] if codes else None)
+    return how_it_died(chosen)
+
+
+def terminate(pool: ProcessPoolExecutor, processes: list | None = None) -> None:
+    """Send the pool's worker processes (or ``processes``) SIGTERM, without waiting for them."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()) if processes is None else processes:
+        process.terminate()
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> list[Any]:
+    """Stop a pool of one whose item is done (its result is in, or its worker died), and return its processes. Its
+    worker may still be sending its last progress events: it is given :data:`STOP_SECONDS` to exit, then
+    terminated, since one killed while it held a queue's lock left it held, and a worker beside it then never
+    exits."""
+    from multiprocessing.connection import wait as wait_for
+
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
+    pool.shutdown(wait=False)
+    with contextlib.suppress(OSError, ValueError):  # (a sentinel already closed: that worker is gone)
+        wait_for([process.sentinel for process in processes], timeout=STOP_SECONDS)
+    terminate(pool, processes)
+    pool.shutdown(wait=True)
+    if manager is not None:  # it reaps the worker: then its exit code is known (read here, it may not be yet)
+        manager.join(timeout=STOP_SECONDS)
+    return processes

@@ -198,17 +198,20 @@ def test_sigterm_stops_scan_with_its_workers_and_ffmpeg(workers: int, kit: Media
     assert _running(below) == [], below
 
 
-@pytest.mark.parametrize("target", ["stdout", "file"])
-def test_a_scan_worker_killed_stops_the_scan_with_one_line(target: str, kit: MediaKit, tmp_path: Path) -> None:
+def _scan_rows(out: bytes) -> list[tuple[str, str, float | None]]:
+    return [(row["path"], row["status"], row["p_fake"]) for row in map(json.loads, out.decode().splitlines())]
+
+
+def test_a_scan_worker_killed_once_costs_no_input(kit: MediaKit, tmp_path: Path) -> None:
     """A ``scan --workers`` worker killed (the kernel's out-of-memory killer on a large video, a stray kill -9):
-    the pool started another in its place, but the input it held never came back, and the scan waited for it
-    for ever. Now it stops at once: one line, exit status 3, no worker left. The line told ``-o FILE`` (not
-    written: it is written whole at the end) to "scan the rest again": the rows done were not kept anywhere."""
-    results = tmp_path / "results.jsonl"
-    where = ["--format", "jsonl"] if target == "stdout" else ["-o", results]
-    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.long_face_video, kit.face_video,
-                              "--all-frames", "--workers", "2", "-q", *where],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    the scan waited for its input for ever; then it stopped there (one line, exit 3), the rest of a long batch
+    undone. Now the inputs it may have held are scanned again, each alone: every input gets the row (and the
+    p_fake) of a run without the kill, in input order, exit status 0, no worker left."""
+    command = [sys.executable, "-m", "mesocli", "scan", kit.long_face_video, kit.face_video, kit.face_jpeg,
+               "--frames", "60", "--workers", "2", "-q", "--format", "jsonl"]
+    clean = subprocess.run(command, capture_output=True, timeout=240)
+    assert clean.returncode == 0, clean.stderr.decode()[-2000:]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         workers: list[int] = []
@@ -221,17 +224,111 @@ def test_a_scan_worker_killed_stops_the_scan_with_one_line(target: str, kit: Med
         below = _descendants(child.pid)
         os.kill(workers[0], signal.SIGKILL)
         try:
-            out, err = child.communicate(timeout=60)
+            out, err = child.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             pytest.fail("the scan hung after its worker was killed")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
-    assert child.returncode == 3, err
-    assert err.decode().startswith("mesocli: error: a worker process died (killed by signal 9")
-    assert err.count(b"\n") == 1
-    assert "scan the rest" not in err.decode() and "scan again" in err.decode()
-    assert not results.exists()
+    assert child.returncode == 0, err
+    assert _scan_rows(out) == _scan_rows(clean.stdout)
+    assert [status for _, status, _ in _scan_rows(out)] == ["ok"] * 3
+    assert err.decode().startswith("mesocli: a worker process died (killed by signal 9; out of memory?); scanning "
+                                   "again, each alone, the "), err
+    assert "Traceback" not in err.decode()
+    assert _running(below) == [], below
+
+
+_KILLED_ON = '''
+import os, pathlib, signal
+if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" in pathlib.Path("/proc/self/cmdline").read_text():
+    import mesocli.parallel as parallel  # a worker: killed (kill -9) by every input named die*, or else hangs
+    _scan_one, _marks = parallel._scan_one, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
+    def _killed_on_die(path):
+        if pathlib.Path(path).name.startswith("die"):
+            with open(_marks / "die.attempts", "a") as attempts:
+                attempts.write("x")
+            if os.environ.get("MESOCLI_TEST_HANG") and (_marks / "die.attempts").stat().st_size > 1:
+                (_marks / "hanging").touch()
+                signal.pause()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return _scan_one(path)
+    parallel._scan_one = _killed_on_die
+'''
+
+
+def _killing_hook(tmp_path: Path, **env: str) -> tuple[dict[str, str], Path]:
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_KILLED_ON)
+    return {**os.environ, **env, "MESOCLI_TEST_MARKS": str(marks),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}, marks
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_an_input_that_kills_its_worker_every_time_is_an_error_row(kit: MediaKit, tmp_path: Path) -> None:
+    """An input whose worker dies every time (here: a ``sitecustomize`` that only the spawned workers run kills
+    them on ``die.jpg``): it is an ``error`` row (``its worker process died twice``), the others are ``ok``, in
+    input order, exit status 3; the --resume output holds one whole row each, and a resume of the others
+    scans that input alone."""
+    env, marks = _killing_hook(tmp_path)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["a.jpg", "die.jpg", "b.jpg", "c.jpg", "d.jpg"]
+    for name in names:
+        shutil.copy(kit.face_jpeg, folder / name)
+    output = tmp_path / "rows.jsonl"
+    command = [sys.executable, "-m", "mesocli", "scan", *(folder / name for name in names), "--workers", "2", "-q",
+               "-o", output, "--resume"]
+    done = subprocess.run(command, env=env, capture_output=True, timeout=240)
+    assert done.returncode == 3, done.stderr.decode()[-2000:]
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [(Path(row["path"]).name, row["status"]) for row in rows] == [
+        (name, "error" if name == "die.jpg" else "ok") for name in names]
+    assert rows[1]["error"] == f"{folder / 'die.jpg'}: its worker process died twice (killed by signal 9; out of " \
+                               "memory?)"
+    assert (marks / "die.attempts").read_text() == "xx"
+    assert "Traceback" not in done.stderr.decode()
+    # its errors tried again as docs/scale.md says (the other rows kept, then resumed; here without the hook)
+    output.write_text("".join(line + "\n" for line in output.read_text().splitlines()
+                              if json.loads(line)["status"] != "error"))
+    again = subprocess.run(command, capture_output=True, timeout=240)
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [(Path(row["path"]).name, row["status"]) for row in rows] == [
+        *[(name, "ok") for name in names if name != "die.jpg"], ("die.jpg", "ok")]
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_ctrl_c_while_an_input_is_scanned_again_stops_cleanly(kit: MediaKit, tmp_path: Path) -> None:
+    """Ctrl-C while the inputs of a dead worker are scanned again, each alone: the scan stops as ever (130, its
+    one line), no worker left."""
+    env, marks = _killing_hook(tmp_path, MESOCLI_TEST_HANG="1")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.jpg", "die.jpg", "b.jpg"):
+        shutil.copy(kit.face_jpeg, folder / name)
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", folder, "--workers", "2", "-q", "--format",
+                              "jsonl"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (marks / "hanging").exists():
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+        below = _descendants(child.pid)
+        os.killpg(child.pid, signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err.decode()
+    # the note that it scans die.jpg again (Python's resource tracker may add its own "leaked semaphore" warning,
+    # rarely, after mesocli's exit: not mesocli's line)
+    lines = [line for line in err.decode().splitlines()
+             if "resource_tracker" not in line and "warnings.warn" not in line]
+    assert [line.startswith("mesocli: a worker process died (killed by signal 9") for line in lines] == [True], lines
     deadline = time.monotonic() + 10
     while _running(below) and time.monotonic() < deadline:
         time.sleep(0.05)
