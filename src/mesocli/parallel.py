@@ -15,6 +15,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import pickle
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,10 +85,11 @@ def _ready(loaded: Any) -> Any:
     return load_weights(Path(loaded.path), loaded.arch)
 
 
-def _init(models: Any, options: ScanOptions, parent: int) -> None:
+def _init(model_file: str, options: ScanOptions, parent: int) -> None:
     ignore_ctrl_c()
     watch_parent(parent)
-    _WORKER.update(loaded=_ready(models.get()), options=options)
+    with open(model_file, "rb") as stream:  # written by the main process for its workers alone (0o600)
+        _WORKER.update(loaded=_ready(pickle.load(stream)), options=options)
 
 
 def _scan_one(path: str) -> ScanResult:
@@ -124,19 +128,18 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
     payload = _portable(loaded)
     context = multiprocessing.get_context("spawn")
 
-    # the model goes to each worker on a queue, not with its start data: that is then small, so starting a worker
-    # does not wait for it to read it (Ctrl-C waits for the workers' start: starting_workers), and the workers
-    # import what they need at once, not one after another
-    # (one queue for the whole scan: a queue per pool, unclosed or closed, left Python's resource tracker printing
-    # "leaked semaphore" warnings after a Ctrl-C)
-    models = context.Queue()
-    models.cancel_join_thread()  # a model no worker took (Ctrl-C, a worker died) is not waited for at exit
+    # the model goes to each worker in a file (its path in the start data), not with its start data: that is then
+    # small, so starting a worker does not wait for it to read it (Ctrl-C waits for the workers' start:
+    # starting_workers), and the workers import what they need at once, not one after another. (A queue left
+    # Python's resource tracker printing "leaked semaphore" warnings at the end of 1 run in 10, and a worker killed
+    # while it took the model could leave the queue's lock held.)
+    folder = Path(tempfile.mkdtemp(prefix="mesocli-workers-"))  # private (0o700), removed when the scan ends
+    model_file = folder / "model.pickle"
+    model_file.write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
 
     def make_pool(processes: int) -> ProcessPoolExecutor:
-        for _ in range(processes):
-            models.put(payload)
         return ProcessPoolExecutor(processes, mp_context=context, initializer=_init,
-                                   initargs=(models, options, os.getpid()))
+                                   initargs=(str(model_file), options, os.getpid()))
 
     def retrying(suspects: list[tuple[int, str]], how: str) -> None:
         held = ", ".join(str(path) for _, path in suspects)
@@ -159,5 +162,5 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
                         progress("done", result.path, None)
                     yield result
     finally:
-        models.close()
+        shutil.rmtree(folder, ignore_errors=True)
         stop_waiting(tasks)  # paths on stdin: the feed no longer waits for a line

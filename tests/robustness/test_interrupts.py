@@ -324,10 +324,9 @@ def test_ctrl_c_while_an_input_is_scanned_again_stops_cleanly(kit: MediaKit, tmp
             os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == 130, err
     assert "Traceback" not in err.decode()
-    # the note that it scans die.jpg again (Python's resource tracker may add its own "leaked semaphore" warning,
-    # rarely, after mesocli's exit: not mesocli's line)
-    lines = [line for line in err.decode().splitlines()
-             if "resource_tracker" not in line and "warnings.warn" not in line]
+    # the note that it scans die.jpg again, and nothing else (no "leaked semaphore" warning of Python's resource
+    # tracker: the model reached the workers on a queue, whose locks it reported, 1 run in 10)
+    lines = err.decode().splitlines()
     assert [line.startswith("mesocli: a worker process died (killed by signal 9") for line in lines] == [True], lines
     deadline = time.monotonic() + 10
     while _running(below) and time.monotonic() < deadline:
