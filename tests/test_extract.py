@@ -634,8 +634,8 @@ def test_an_input_whose_worker_dies_twice_is_an_error_and_the_others_are_done(
     assert {r.name: r.status for r in again.results} == {**dict.fromkeys(names, "skipped"), "die": "ok"}
 
 
-_DIE_BESIDE_A_LONG_INPUT = '''
-import os, pathlib, time
+_COUNTING_ATTEMPTS = '''
+import os, pathlib, sys, time
 if os.environ.get("MESOCLI_TEST_MARKS"):  # a worker process (spawned)
     import mesocli.crops as crops
     _write, _marks = crops.atomic_write_bytes, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
@@ -643,7 +643,12 @@ if os.environ.get("MESOCLI_TEST_MARKS"):  # a worker process (spawned)
         with open(_marks / f"{name}.attempts", "a") as attempts:
             attempts.write("x")
         return (_marks / f"{name}.attempts").stat().st_size
-    def _wait_for(*names, seconds):
+'''
+"""The start of a worker's sitecustomize that counts each input's attempts in MESOCLI_TEST_MARKS; the code after it
+stays in its ``if`` block (indented by 4)."""
+
+
+_DIE_BESIDE_A_LONG_INPUT = _COUNTING_ATTEMPTS + '''    def _wait_for(*names, seconds):
         deadline = time.monotonic() + seconds
         while not all((_marks / name).exists() for name in names) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -757,16 +762,7 @@ def test_ctrl_c_while_an_input_is_extracted_again_after_its_worker_died(tmp_path
     assert len({line["file"] for line in read_manifest(out) if line["type"] == "face"}) == len(names)
 
 
-_DIE_HOLDING_THE_EVENTS_LOCK = '''
-import os, pathlib, sys, time
-if os.environ.get("MESOCLI_TEST_MARKS"):  # a worker process (spawned)
-    import mesocli.crops as crops
-    _write, _marks = crops.atomic_write_bytes, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
-    def _attempt(name):
-        with open(_marks / f"{name}.attempts", "a") as attempts:
-            attempts.write("x")
-        return (_marks / f"{name}.attempts").stat().st_size
-    def _write_then_act(target, data, **options):
+_DIE_HOLDING_THE_EVENTS_LOCK = _COUNTING_ATTEMPTS + '''    def _write_then_act(target, data, **options):
         _write(target, data, **options)
         if f"{os.sep}die{os.sep}" in str(target):
             if _attempt("die") > 1:  # extracted alone: die while holding the progress queue's write lock
