@@ -116,6 +116,25 @@ def test_face_video_one_face_per_frame_with_its_rotation(kit: MediaKit, photo_fa
         assert (face.track, face.source, face.time) == (0, str(kit.face_video), pytest.approx(result.time))
 
 
+def test_a_video_stored_sideways_is_read_turned_once_each_frame(kit: MediaKit, tmp_path: Path) -> None:
+    """``faces_in_video`` (and ``scan``/``extract``, through :class:`faces.VideoFaces`): a video whose frames show
+    faces only turned a quarter (rotation metadata lost) is read again turned; each sampled frame is given once,
+    in order, its face upright, and the progress callbacks count both reads."""
+    sideways = tmp_path / "sideways.mp4"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-vf", "transpose=clock", "-c:v",
+                    "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(sideways)], check=True)
+    assert [len(r.faces) for r in faces_in_video(sideways, FrameSelection("frames", 4))] == [1, 1, 1, 1]
+    starts, frames = [], []
+    video = faces.VideoFaces(sideways, FrameSelection("frames", 4), on_start=lambda reader: starts.append(
+        reader.expected), on_frame=lambda: frames.append(1))
+    results = list(video)
+    assert (video.turn, starts, len(frames)) == (270, [4, 4], 8)
+    assert [r.frame for r in results] == sorted({r.frame for r in results}) and len(results) == 4
+    assert all(abs(r.faces[0].angle) < 20 for r in results)
+    upright = faces.VideoFaces(kit.noface_video, FrameSelection("frames", 4))
+    assert [r.faces for r in upright] == [[], [], [], []] and upright.turn is None  # no face either way
+
+
 @pytest.mark.parametrize("angle", [-40.0, -35.0, 35.0, 40.0, 45.0])
 def test_a_strongly_tilted_face_gives_an_upright_crop(photo_face, angle: float) -> None:
     """A head tilted by 35-45°: dlib's landmarks, fitted from an upright mean shape, lag behind (the crop came out

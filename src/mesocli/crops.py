@@ -24,23 +24,19 @@ from mesocli import digest
 from mesocli.errors import InputError, OutputError, ParameterError, UsageError
 from mesocli.faces import (
     DETECTORS,
-    FaceFinder,
     FrameFaces,
-    faces_in_frames,
+    VideoFaces,
     faces_in_image,
-    probe_numbers,
     require_packages,
     turn_note,
-    turned,
     turned_photo_faces,
-    upright_turn,
 )
 from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
 from mesocli.manifest import safe_name
 from mesocli.preprocess import image_notes, open_image
 from mesocli.probe import require_ffmpeg
-from mesocli.video import FrameReader, FrameSelection
+from mesocli.video import FrameSelection
 
 LAYOUTS = ("video", "dataset")
 LABELS = ("df", "real")
@@ -198,37 +194,15 @@ def _frames_with_faces(job: Job, options: ExtractOptions, result: InputResult, r
 
 def _video_faces(job: Job, options: ExtractOptions, info: object, report: Report,
                  warnings: list[str]) -> Iterator[FrameFaces]:
-    """A video's sampled frames and their faces, as ``scan`` reads them: with no face upright in any frame, a few
-    of them are tried turned a quarter either way (:func:`mesocli.faces.upright_turn`), and the video is read
-    again turned when that shows faces (a note in ``warnings``). Frames without a face are held back until one
-    has a face, so that nothing is counted twice."""
-    held: list[FrameFaces] | None = []
-    probes = []
-    with FrameReader(job.path, options.selection, info) as reader:  # ffmpeg decodes while the models load
-        report(job.number, "start", reader.expected or 0)
-        spread, finder = probe_numbers(reader.expected), FaceFinder(options.detector, options.all_faces)
-        for number, frame in enumerate(reader):
-            found = FrameFaces(frame.index, frame.time, finder.find(frame, job.source))
-            report(job.number, "frame", 1)
-            if held is not None and not found.faces:
-                held.append(found)
-                if number in spread:
-                    probes.append(frame)
-                continue
-            yield from held or []
-            held = None
-            yield found
-    if held is not None and (turn := upright_turn(probes, options.detector, options.all_faces)) is not None:
-        with FrameReader(job.path, options.selection, info) as reader:
-            report(job.number, "start", reader.expected or 0)
-            for found in faces_in_frames((turned(frame, turn) for frame in reader), job.source, options.detector,
-                                         options.all_faces):
-                report(job.number, "frame", 1)
-                yield found
-        warnings.append(turn_note(turn))
-    else:
-        yield from held or []
-    warnings.extend(reader.warnings)
+    """A video's sampled frames and their faces, as ``scan`` reads them (:class:`mesocli.faces.VideoFaces`:
+    turned when it shows faces only sideways, with a note in ``warnings``)."""
+    video = VideoFaces(job.path, options.selection, info, detector=options.detector, all_faces=options.all_faces,
+                       source=job.source, on_start=lambda reader: report(job.number, "start", reader.expected or 0),
+                       on_frame=lambda: report(job.number, "frame", 1))
+    yield from video
+    if video.turn is not None:
+        warnings.append(turn_note(video.turn))
+    warnings.extend(video.reader.warnings)
 
 
 def _save_crop(crop: np.ndarray, out_dir: Path, file: str, quality: int) -> str:

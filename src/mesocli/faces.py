@@ -22,7 +22,7 @@ import importlib.util
 import math
 import pickle
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -501,21 +501,68 @@ def _whole_frame(frame: Frame, source: str) -> FaceRecord:
                       float(max(width, height)), 0.0, 0, face_to_uint8(frame.image))
 
 
-def faces_in_frames(
-    frames: Iterable[Frame], source: str, detector: str = "hog", all_faces: bool = False
-) -> Iterator[FrameFaces]:
-    """One FrameFaces per frame of a stream, tracking faces from frame to frame."""
-    finder = FaceFinder(detector, all_faces)
-    for frame in frames:
-        yield FrameFaces(frame.index, frame.time, finder.find(frame, source))
-
-
 def faces_in_video(
     path: str | Path, selection: FrameSelection, detector: str = "hog", all_faces: bool = False
 ) -> Iterator[FrameFaces]:
-    """One FrameFaces per sampled frame of a video (also for frames without a face)."""
-    with FrameReader(path, selection) as reader:  # ffmpeg starts decoding while the models load
-        yield from faces_in_frames(reader, str(path), detector, all_faces)
+    """One FrameFaces per sampled frame of a video (also for frames without a face), read turned when it
+    shows faces only sideways (:class:`VideoFaces`)."""
+    return iter(VideoFaces(path, selection, detector=detector, all_faces=all_faces))
+
+
+class VideoFaces:
+    """A video's sampled frames and their faces, as ``scan`` and ``extract`` read them: iterate once for one
+    FrameFaces per frame. With no face upright in any frame, :data:`PROBE_FRAMES` of them spread over the video
+    are tried turned a quarter either way (:func:`upright_turn`), and the video is read again turned when that
+    shows faces. Frames without a face are held back until a frame has one, so that none is given twice.
+
+    ``on_start(reader)`` is called as each read begins, ``on_frame()`` after each frame decoded (held or not).
+    Afterwards ``reader`` is the last read's FrameReader (its warnings, ``cut_short``), ``finder`` its
+    FaceFinder (``most_faces``), and ``turn`` the quarter turn read (degrees clockwise; None upright)."""
+
+    def __init__(self, path: str | Path, selection: FrameSelection, info: Any = None, *, detector: str = "hog",
+                 all_faces: bool = False, source: str | None = None,
+                 on_start: Callable[[FrameReader], object] = lambda reader: None,
+                 on_frame: Callable[[], object] = lambda: None):
+        self.path, self.selection, self.info = path, selection, info
+        self.detector, self.all_faces, self.source = detector, all_faces, str(path) if source is None else source
+        self.on_start, self.on_frame = on_start, on_frame
+        self.reader: FrameReader | None = None
+        self.finder: FaceFinder | None = None
+        self.turn: int | None = None
+
+    def __iter__(self) -> Iterator[FrameFaces]:
+        held, probes = yield from self._read(None)
+        if not held:
+            return
+        self.turn = upright_turn(probes, self.detector, self.all_faces)
+        if self.turn is None:
+            yield from held
+        else:
+            yield from self._read(self.turn)
+
+    def _read(self, turn: int | None) -> Generator[FrameFaces, None, tuple[list[FrameFaces], list[Frame]]]:
+        """One read of the video (its frames turned ``turn`` degrees clockwise); upright, it returns the frames
+        held back with the probe frames when no frame showed a face (else nothing)."""
+        held: list[FrameFaces] | None = [] if turn is None else None
+        probes: list[Frame] = []
+        with FrameReader(self.path, self.selection, self.info) as reader:  # ffmpeg decodes while models load
+            self.reader, self.finder = reader, FaceFinder(self.detector, self.all_faces)
+            self.on_start(reader)
+            spread = probe_numbers(reader.expected)
+            for number, frame in enumerate(reader):
+                if turn is not None:
+                    frame = turned(frame, turn)
+                found = FrameFaces(frame.index, frame.time, self.finder.find(frame, self.source))
+                self.on_frame()
+                if held is not None and not found.faces:
+                    held.append(found)
+                    if number in spread:
+                        probes.append(frame)
+                    continue
+                yield from held or []
+                held = None
+                yield found
+        return held or [], probes
 
 
 TURNS = {90: -1, 270: 1}

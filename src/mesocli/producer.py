@@ -231,58 +231,24 @@ class Producer(threading.Thread):
         self._hook("frame", job.path)
 
     def _video(self, job: Job, path: Path, info: Any) -> None:
-        """Its sampled frames and their faces. While no face is found, the frames are held back (and a few
-        kept); none found in any frame, the kept ones are tried turned a quarter either way (a phone video
-        that lost its rotation metadata), and the video is read again turned if that shows faces."""
-        from mesocli.faces import turn_note, upright_turn
+        """Its sampled frames and their faces, a :class:`Sampled` each, read upright or, when it shows faces
+        only sideways (a phone video that lost its rotation metadata), turned (:class:`mesocli.faces.VideoFaces`)."""
+        from mesocli.faces import VideoFaces, turn_note
 
-        held, probes = self._read_video(job, path, info)
-        if held is None:
-            return
-        turn = upright_turn(probes, self.options.detector, self.options.all_faces)
-        if turn is None:
-            for message in held:
-                self.put(message)
-            return
-        self._read_video(job, path, info, turn)
-        job.warnings.insert(0, turn_note(turn))
-
-    def _read_video(self, job: Job, path: Path, info: Any,
-                    turn: int | None = None) -> tuple[list[Sampled] | None, list[Any]]:
-        """Read the video once (its frames turned ``turn`` degrees clockwise), sending a :class:`Sampled` per
-        frame. Upright, the frames before the first face are held back: returned, with up to
-        :data:`mesocli.faces.PROBE_FRAMES` of them spread over the video, when no frame showed a face (else
-        None, [])."""
-        from mesocli.faces import FaceFinder, probe_numbers, turned
-        from mesocli.video import FrameReader
-
-        held: list[Sampled] | None = [] if turn is None else None
-        probes: list[Any] = []
-        with FrameReader(path, self.options.selection(), info) as reader:  # ffmpeg decodes ahead
-            job.duration = (reader.info.start + reader.duration  # the video's end, in frame time
-                            if reader.duration else None)
+        def started(reader: Any) -> None:
+            job.duration = reader.info.start + reader.duration if reader.duration else None  # its end, frame time
             self._hook("start", job.path, reader.expected)
-            finder = FaceFinder(self.options.detector, self.options.all_faces)
-            spread = probe_numbers(reader.expected)
-            for number, frame in enumerate(reader):
-                if turn is not None:
-                    frame = turned(frame, turn)
-                records = finder.find(frame, job.path)
-                message = Sampled(job, int(frame.index), float(frame.time), self._pick(records))
-                if held is not None and not records:
-                    held.append(message)
-                    if number in spread:
-                        probes.append(frame)
-                else:
-                    for waiting in held or []:
-                        self.put(waiting)
-                    held = None
-                    self.put(message)
-                self._hook("frame", job.path)
-            job.warnings = damage_warnings(reader) + self._unscored(finder)
-            if reader.cut_short:
-                job.duration = None  # it ended early: the timeline stops at the last decoded frame
-        return held, probes
+
+        video = VideoFaces(path, self.options.selection(), info, detector=self.options.detector,
+                           all_faces=self.options.all_faces, source=job.path, on_start=started,
+                           on_frame=lambda: self._hook("frame", job.path))
+        for found in video:
+            self.put(Sampled(job, int(found.frame), float(found.time), self._pick(found.faces)))
+        job.warnings = damage_warnings(video.reader) + self._unscored(video.finder)
+        if video.reader.cut_short:
+            job.duration = None  # it ended early: the timeline stops at the last decoded frame
+        if video.turn is not None:
+            job.warnings.insert(0, turn_note(video.turn))
 
     def _unscored(self, finder: Any) -> list[str]:
         """A note when the input showed more people than the one face scored (not with ``--all-faces``)."""
