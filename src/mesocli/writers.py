@@ -213,8 +213,8 @@ def csv_row(result: dict[str, Any], log: Callable[[str], None] | None = None) ->
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 """A text cell starting with one of these may be run as a formula by a spreadsheet: OWASP's CSV injection list
 (``=``, ``+``, ``-``, ``@``, a tab, a carriage return, a line feed) and the full-width ``＝``, ``＋``, ``－``, ``＠``
-(U+FF1D, U+FF0B, U+FF0D, U+FF20), which a spreadsheet may take for ``=``, ``+``, ``-``, ``@`` (Excel's East Asian
-input turns a leading ``＝`` into ``=``)."""
+(U+FF1D, U+FF0B, U+FF0D, U+FF20), which a spreadsheet may take for ``=``, ``+``, ``-``, ``@``: escaped as a
+precaution."""
 
 
 def spreadsheet_safe(value: Any) -> Any:
