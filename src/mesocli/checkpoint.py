@@ -7,7 +7,6 @@ one row per epoch. Every file is written atomically.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import zipfile
@@ -20,6 +19,7 @@ import numpy as np
 
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, atomic_write_text
+from mesocli.writers import csv_writer
 
 STATE_FILE = "state.json"
 VARIABLES_FILE = "last.npz"
@@ -118,8 +118,8 @@ def load_state(run_dir: Path, variables: list[Any], arch: str) -> TrainState:
 def write_log(run_dir: Path, history: list[dict[str, Any]], best_epoch: int | None = None) -> None:
     """``log.csv`` and ``log.json`` (one row per epoch) and their plot, ``training.png`` (``best_epoch`` marked)."""
     keys = sorted({key for row in history for key in row}, key=lambda k: (k != "epoch", k))
-    with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
+    with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv_writer(handle, keys)
         writer.writeheader()
         writer.writerows(history)
     atomic_write_text(run_dir / "log.json", json.dumps(history, indent=1))

@@ -163,11 +163,18 @@ codecs.register_error(RAW_OR_JSON_ESCAPE, _raw_or_json_escape)
 
 def _tolerant_stdout() -> None:
     """Make standard output write what its encoding lacks instead of failing: any character as a JSON escape
-    (``\\u00fc``; ``\\udce9`` for a file name's byte that is not UTF-8), so that JSON output stays valid JSON;
-    a locale that chose surrogateescape (C, POSIX) keeps a name's raw bytes, with JSON escapes for the rest
-    (a table's ``≥`` was a UnicodeEncodeError there)."""
+    (``\\u00fc``; ``\\udce9`` for a file name's byte that is not UTF-8), so that JSON output stays valid JSON.
+    A UTF-8 standard output is always valid UTF-8: such a byte is the escape there too, also where Python chose
+    surrogateescape (the ``C.UTF-8`` locale, or ``C`` in UTF-8 mode), which wrote the raw byte; a locale of another
+    encoding that chose surrogateescape (``C`` without UTF-8 mode: ASCII) keeps a name's raw bytes, with JSON
+    escapes for the rest (a table's ``≥`` was a UnicodeEncodeError there)."""
+    errors = getattr(sys.stdout, "errors", None) or ""
+    try:
+        utf8 = codecs.lookup(getattr(sys.stdout, "encoding", None) or "ascii").name == "utf-8"
+    except LookupError:
+        utf8 = False
     handler = {"strict": JSON_ESCAPE, "backslashreplace": JSON_ESCAPE,
-               "surrogateescape": RAW_OR_JSON_ESCAPE}.get(getattr(sys.stdout, "errors", None) or "")
+               "surrogateescape": JSON_ESCAPE if utf8 else RAW_OR_JSON_ESCAPE}.get(errors)
     if handler is not None and hasattr(sys.stdout, "reconfigure"):
         with contextlib.suppress(ValueError, io.UnsupportedOperation):
             sys.stdout.reconfigure(errors=handler)

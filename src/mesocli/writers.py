@@ -210,28 +210,52 @@ def csv_row(result: dict[str, Any], log: Callable[[str], None] | None = None) ->
     return {key: "" if value is None else spreadsheet_safe(value) for key, value in row.items()}
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""A text cell starting with one of these is run as a formula by a spreadsheet (OWASP's CSV injection list)."""
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""A text cell starting with one of these may be run as a formula by a spreadsheet: OWASP's CSV injection list
+(``=``, ``+``, ``-``, ``@``, a tab, a carriage return, a line feed) and the full-width ``＝``, ``＋``, ``－``, ``＠``
+(U+FF1D, U+FF0B, U+FF0D, U+FF20), which a spreadsheet may take for ``=``, ``+``, ``-``, ``@``: escaped as a
+precaution."""
 
 
 def spreadsheet_safe(value: Any) -> Any:
-    """A CSV cell that a spreadsheet will not run: text starting with ``=``, ``+``, ``-``, ``@``, a tab or a
-    carriage return (a file named ``=HYPERLINK(…).mp4``) gets a leading ``'``, and so does text starting with ``'``
-    (a file really named ``'=x.mp4`` is ``''=x.mp4``, not the cell of ``=x.mp4``): one rule gives the text back,
-    drop the first ``'`` of a cell that starts with ``'`` then one of those or ``'``. Numbers as they are."""
+    """A CSV cell that a spreadsheet will not run: text starting with one of :data:`FORMULA_STARTS` (a file named
+    ``=HYPERLINK(…).mp4`` or ``＝HYPERLINK(…).mp4``) gets a leading ``'``, and so does text starting with ``'`` (a
+    file really named ``'=x.mp4`` is ``''=x.mp4``, not the cell of ``=x.mp4``): one rule gives the text back,
+    :func:`spreadsheet_text`. Numbers as they are."""
     return f"'{value}" if isinstance(value, str) and value[:1] in (*FORMULA_STARTS, "'") else value
 
 
+def spreadsheet_text(cell: str) -> str:
+    """The text of a CSV cell written by :func:`spreadsheet_safe`: the first ``'`` dropped where the cell starts
+    with ``'`` then one of :data:`FORMULA_STARTS` or ``'``."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in (*FORMULA_STARTS, "'") else cell
+
+
+CSV_LINE_END = "\n"
+"""How every CSV mesocli writes (``scan --format csv``, ``eval --scores``, ``train``'s ``log.csv``) ends a record:
+a line feed, as line tools (``grep``, ``cut``, ``awk``, ``wc -l``, a shell's ``read``) and every CSV reader take it
+(Python's :mod:`csv`, pandas, R, Excel, LibreOffice); RFC 4180's ``\r\n`` left a ``\r`` in the last cell for the
+line tools. A cell holding a line feed or a carriage return is quoted."""
+
+
 class _RecordEnds:
-    """A stream that ends each CSV record with ``\n``: :mod:`csv` quotes a cell holding a character of its line
-    terminator only, so records are made with ``\r\n`` (a name's lone carriage return is quoted: it split the row
-    for every reader) and written with ``\n``. ``csv`` writes a record in one call."""
+    """A stream that ends each CSV record with :data:`CSV_LINE_END`: :mod:`csv` quotes a cell holding a character
+    of its line terminator only, so records are made with ``\r\n`` (a name's lone carriage return is quoted: it
+    split the row for every reader) and written with ``\n``. ``csv`` writes a record in one call."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
     def write(self, text: str) -> int:
-        return self.stream.write(text[:-2] + "\n" if text.endswith("\r\n") else text)
+        return self.stream.write(text[:-2] + CSV_LINE_END if text.endswith("\r\n") else text)
+
+
+def csv_writer(stream: IO[str], fieldnames: Sequence[str] | None = None) -> Any:
+    """A :mod:`csv` writer on ``stream`` (opened with ``newline=""``) that ends records with
+    :data:`CSV_LINE_END`: a ``csv.DictWriter`` of ``fieldnames``, else a ``csv.writer``."""
+    if fieldnames is not None:
+        return csv.DictWriter(_RecordEnds(stream), fieldnames=fieldnames, lineterminator="\r\n")
+    return csv.writer(_RecordEnds(stream), lineterminator="\r\n")
 
 
 class CsvWriter:
@@ -241,7 +265,7 @@ class CsvWriter:
     def __init__(self, stream: IO[str], log: Callable[[str], None] | None = None) -> None:
         self.stream = stream
         self.log = log
-        self.writer = csv.DictWriter(_RecordEnds(stream), fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+        self.writer = csv_writer(stream, CSV_COLUMNS)
         self.writer.writeheader()
 
     def write(self, result: dict[str, Any]) -> None:
@@ -442,7 +466,7 @@ def write_scores(report: EvalReport, target: Path, *, replace: bool = True) -> N
     with atomic_path(Path(target), suffix=".csv", replace=replace) as tmp, open(
         tmp, "w", newline="", encoding="utf-8", errors="backslashreplace"
     ) as out:
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         writer.writerow([*SCORES_COLUMNS, *(f"p_fake_{name}" for name in detectors)])
         for path, fake, vid, p, *by_detector in rows:
             writer.writerow([spreadsheet_safe(path), "df" if fake else "real", spreadsheet_safe(vid or ""), f"{p:.6f}",

@@ -118,6 +118,35 @@ def test_a_name_that_is_not_utf8_in_every_scan_format_and_output(tmp_path: Path,
     assert [row["path"] for row in csv.DictReader(io.StringIO(os.fsdecode(raw.stdout)))] == list(map(str, crops))
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_a_utf8_locale_prints_a_name_that_is_not_utf8_as_valid_utf8(fmt: str, tmp_path: Path, crops: list[Path],
+                                                                    own_weights: Path) -> None:
+    """``LC_ALL=C.UTF-8`` (Python's standard output: UTF-8 with surrogateescape; ``C`` in UTF-8 mode alike): a
+    name's bytes that are not UTF-8 (``caf\\xe9 \\xff.png``) reached standard output raw in JSON, JSON Lines and
+    CSV, which were then not UTF-8 (``json.loads`` of the bytes failed; jq read U+FFFD). Every format now writes the
+    escape ``caf\\udce9 \\udcff.png``, as an ``--output`` file and the ``--report`` page do: JSON reads it back to
+    the very file."""
+    import csv
+
+    def escaped(path: Path) -> str:
+        return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+    report = tmp_path / "report.html"
+    done = mesocli("scan", "--weights", own_weights, "--detector", "none", "--no-hash", "--format", fmt,
+                   "--report", report, *crops,
+                   env={"LC_ALL": "C.UTF-8", "PYTHONUTF8": "0", "PYTHONIOENCODING": "", "COLUMNS": "400"})
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode("utf-8")  # strict: valid UTF-8
+    assert all(escaped(path) in report.read_text(encoding="utf-8") for path in crops[1:])
+    if fmt == "csv":
+        assert [row["path"] for row in csv.DictReader(io.StringIO(text, newline=""))] == list(map(escaped, crops))
+    elif fmt == "table":
+        assert all(escaped(path) in text for path in crops)
+    else:
+        rows = json.loads(done.stdout) if fmt == "json" else [json.loads(line) for line in done.stdout.splitlines()]
+        assert [row["path"] for row in rows] == list(map(str, crops)) and all(map(os.path.exists, crops))
+
+
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
 def test_scan_dash_finds_the_files_whatever_stdins_encoding(encoding: str, crops: list[Path],
                                                             own_weights: Path) -> None:
