@@ -426,6 +426,21 @@ def test_an_animated_image_is_scanned_as_a_video(tmp_path: Path, loaded, suffix:
 
 
 @pytest.mark.parametrize(("suffix", "fmt"), ANIMATED)
+def test_an_animated_images_timeline_is_as_long_as_browsers_play_it(tmp_path: Path, loaded, suffix: str,
+                                                                    fmt: str) -> None:
+    """The timeline ended at an APNG's or WebP's last sampled frame (ffmpeg gives them no duration), and frames of
+    10 ms or less (a browser shows them 100 ms) made a GIF's 10× short: here 1.5 s, read as 0.6 s or less."""
+    from media import make_face_animation
+
+    path = tmp_path / f"fast.{suffix}"
+    make_face_animation(path, [10] * 12 + [150] * 2, size=(64, 48), format=fmt)
+    (result,) = scan_all([path], loaded, detail=True, detector="none", threshold=0.0, frames=4)
+    assert [(s.frame, s.time) for s in result.scores] == [(1, 0.1), (5, 0.5), (8, 0.8), (12, 1.2)]
+    (segment,) = result.segments
+    assert (segment.start, segment.end) == (0.0, pytest.approx(1.5))
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), ANIMATED)
 def test_a_still_gif_webp_or_png_stays_an_image(tmp_path: Path, loaded, suffix: str, fmt: str) -> None:
     from media import save_face_image
 

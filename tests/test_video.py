@@ -17,6 +17,7 @@ from conftest import KillFfmpeg
 from hypothesis import given
 from hypothesis import strategies as st
 from media import MediaKit, encode, ffmpeg, plan_transforms, render
+from PIL import Image, ImageSequence
 
 from mesocli.errors import InputError, UsageError
 from mesocli.probe import ffmpeg_stopped
@@ -589,3 +590,63 @@ def test_evenly_spaced_frames_of_a_variable_frame_rate_matroska_file(tmp_path, k
     counted = len(list(iter_frames(path, FrameSelection("all"))))
     frames = list(iter_frames(path, FrameSelection("frames", 10)))
     assert [f.index for f in frames] == [(2 * i + 1) * counted // 20 for i in range(10)]
+
+
+# ------------------------------------------------------------------------------------------ animated images
+
+ANIMATED = [("gif", "GIF"), ("png", "PNG"), ("webp", "WEBP")]  # GIF, APNG, animated WebP
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), ANIMATED)
+def test_frames_of_10_ms_or_less_are_timed_as_browsers_play_them(tmp_path: Path, suffix: str, fmt: str) -> None:
+    """Browsers show a frame whose delay is 10 ms or less for 100 ms (tools write 0 or 1 centisecond for "the
+    default speed"). ffmpeg kept a GIF's 10 ms and an APNG's or WebP's (and made an APNG's 0 ms 67 ms): such an
+    image's times, length and ``--fps`` sampling were up to 10× short of what a viewer sees."""
+    from media import make_face_animation
+
+    path = tmp_path / f"fast.{suffix}"
+    make_face_animation(path, [0] * 6 + [10] * 6 + [50] * 6, size=(64, 48), format=fmt)
+    shown = [0.1 * i for i in range(12)] + [1.2 + 0.05 * i for i in range(6)]  # 1.5 s in all
+    info = probe_video(path)
+    assert (info.duration, info.frame_count_estimate) == (pytest.approx(1.5), 18)
+    every = list(iter_frames(path, FrameSelection("all"), info))
+    assert [f.time for f in every] == pytest.approx(shown, abs=1e-6)
+    by_time = list(iter_frames(path, FrameSelection("fps", 2.0), info))
+    assert [(f.index, f.time) for f in by_time] == [(0, 0.0), (5, 0.5), (10, 1.0)]  # 1.5 s is past the last frame
+    with FrameReader(path, FrameSelection("frames", 3), info) as reader:
+        assert [(f.index, f.time) for f in reader] == [(3, pytest.approx(0.3)), (9, pytest.approx(0.9)),
+                                                       (15, pytest.approx(1.35))]
+        assert reader.duration == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), ANIMATED)
+def test_an_animated_image_lasts_to_its_last_frames_end(tmp_path: Path, suffix: str, fmt: str) -> None:
+    """An APNG or animated WebP records no duration: ffmpeg gave none, and its timeline ended at its last sampled
+    frame. Its length is the sum of its frame delays, as a GIF's (whose frames ffmpeg times right here)."""
+    from media import make_face_animation
+
+    path = tmp_path / f"slow.{suffix}"
+    times = make_face_animation(path, [100] * 4 + [250] * 4, size=(64, 48), format=fmt)
+    info = probe_video(path)
+    assert (info.duration, info.frame_count_estimate) == (pytest.approx(1.4), 8)
+    assert info.retime is None  # no delay of 10 ms or less: ffmpeg's own times stand
+    assert [f.time for f in iter_frames(path, FrameSelection("all"), info)] == pytest.approx(times, abs=1e-6)
+
+
+def test_a_cut_short_gif_keeps_the_browser_times_of_the_frames_it_holds(tmp_path: Path) -> None:
+    """The delays are read from the GIF's own blocks (a comment among them): a file cut short in its 10th frame
+    keeps 100 ms a frame for the frames that decode, and says it is damaged."""
+    from media import make_face_animation
+
+    whole, cut = tmp_path / "whole.gif", tmp_path / "cut.gif"
+    make_face_animation(whole, [10] * 20, size=(64, 48))
+    with Image.open(whole) as image:  # the same frames, a comment extension before them
+        frames = [frame.copy() for frame in ImageSequence.Iterator(image)]
+    frames[0].save(whole, save_all=True, append_images=frames[1:], duration=10, loop=0, comment=b"a reaction")
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    assert probe_video(whole).duration == pytest.approx(2.0)
+    with FrameReader(cut, FrameSelection("all")) as reader:
+        times = [frame.time for frame in reader]
+        assert reader.warnings and 5 <= len(times) < 20
+    assert times == pytest.approx([0.1 * i for i in range(len(times))], abs=1e-6)

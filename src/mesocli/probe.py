@@ -47,11 +47,13 @@ class VideoInfo:
     # images): ``fps`` is the stream's base rate or a rounded mean, ``frame_count_estimate`` off on variable-rate video
     start_known: bool = True  # False: the file has other streams and ffmpeg (5.1 to 7.0) printed no start of the
     # video stream's own, so ``start`` (0) and ``duration`` (from the file's start) may be early (:func:`with_start`)
+    retime: str | None = None  # an animated image with delays of 10 ms or less: the ``setpts`` expression that
+    # gives its frames the times browsers show them at (:mod:`mesocli.animation`), which ffmpeg's are not
 
     def as_dict(self) -> dict:
         data = asdict(self)
         del data["path"], data["stream"], data["other_streams"], data["file_start"], data["autorotated"]
-        del data["rate_guessed"], data["start_known"]
+        del data["rate_guessed"], data["start_known"], data["retime"]
         return data
 
 
@@ -228,11 +230,29 @@ def probe_video(path: str | Path) -> VideoInfo:
     if "Input #0" not in stderr:
         raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)})")
     info = _parse_probe(str(path), stderr)
+    if (container := _INPUT.search(stderr)) and container.group(1) in ANIMATED_DEMUXERS:
+        info = _as_displayed(info, path, container.group(1))
     limit = max_frame_pixels()
     if limit is not None and info.width * info.height > limit:
         raise InputError(f"{path}: frames too large ({info.width}×{info.height} pixels; the limit is "
                          f"{limit} pixels, as for images: Pillow's decompression-bomb limit)")
     return info
+
+
+def _as_displayed(info: VideoInfo, path: Path, demuxer: str) -> VideoInfo:
+    """An animated image's ``info`` timed as browsers play it (:mod:`mesocli.animation`): its duration the sum of
+    its frames' delays (an APNG's or WebP's header gives none, a GIF's counts a delay of 10 ms as 10 ms), its
+    frame count, and (``retime``) how ffmpeg is to time its frames where it does not as browsers do. Unchanged
+    when the delays cannot be read."""
+    from mesocli.animation import SHORTEST_MS, displayed, frame_delays, setpts_expression
+
+    delays = frame_delays(path, demuxer)
+    if not delays:
+        return info
+    duration = sum(displayed(delay) for delay in delays) / 1000.0
+    retime = setpts_expression(delays) if min(delays) <= SHORTEST_MS else None
+    return replace(info, duration=duration, fps=len(delays) / duration, frame_count_estimate=len(delays),
+                   retime=retime)
 
 
 def max_frame_pixels() -> int | None:

@@ -277,7 +277,9 @@ class FrameReader:
         return self.plan.expected
 
     def _command(self) -> list[str]:
-        filters = ["showinfo@all=checksum=0"] if self.plan.by_time else []  # every frame's number and pts
+        filters = [f"setpts='{self.info.retime}'"] if self.info.retime else []  # an animated image: browser times
+        if self.plan.by_time:
+            filters.append("showinfo@all=checksum=0")  # every frame's number and pts
         if self.plan.expression:
             filters.append(f"select='{self.plan.expression}'")
         if not self.info.autorotated:  # a rotate tag without a display matrix, which recent ffmpeg ignores
