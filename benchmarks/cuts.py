@@ -1,6 +1,6 @@
 """Hard-cut detection (:class:`mesocli.tracking.Shots`): the cuts found at the sampled frames of real and made clips.
 
-    .venv/bin/python benchmarks/cuts.py [--shared ../shared] [--modes 30,all] [--work DIR] [--keep]
+    .venv/bin/python benchmarks/cuts.py [--shared ../shared] [--modes 30,all] [--train] [--work DIR] [--keep]
 
 For each case and each sampling (``30``: ``--frames 30``; ``all``: every frame; ``fpsN``: ``--fps N``),
 the sampled frames where a cut is found, and against the known cuts: real cuts caught / missed and false
@@ -10,7 +10,8 @@ in [a, b] or at the first one after b (more than one there count once). Cases:
 
 - ``shared``: the 8 labelled clips of ``videos/``; only ``real/plain_hamilton_clip.mp4`` has cuts (hard
   cuts at frames 20, 82 and 211);
-- ``ffpp``: the 36 FF++ c23 test clips (``data/ffpp-c23/test``), no cut in any;
+- ``ffpp``: the 36 FF++ c23 test clips (``data/ffpp-c23/test``), no cut in any; with ``--train`` also
+  ``train``: the 35 FF++ train originals;
 - made here with the bundled ffmpeg in a temporary folder (removed unless ``--keep``; nothing is
   committed): the hamilton clip darkened to 30 % and 50 % (``lutyuv``: luma above black and chroma
   scaled, as RGB times 0.3 / 0.5); six pairs of FF++ test originals (two people) at 640×360, 25 fps
@@ -103,12 +104,15 @@ def make(case: Case) -> None:
                     "-pix_fmt", "yuv420p", str(case.path)], check=True)
 
 
-def all_cases(shared: Path, work: Path) -> list[Case]:
+def all_cases(shared: Path, work: Path, train: bool = False) -> list[Case]:
     clips = sorted((shared / "videos").rglob("*.mp4"))
     cases = [Case("shared", str(p.relative_to(shared / "videos")), p,
                   HAMILTON_CUTS if str(p).endswith(HAMILTON) else ()) for p in clips]
     cases += [Case("ffpp", str(p.relative_to(shared / "data" / "ffpp-c23" / "test")), p)
               for p in sorted((shared / "data" / "ffpp-c23" / "test").rglob("*.mp4"))]
+    if train:
+        originals = shared / "data" / "ffpp-c23" / "train" / "original"
+        cases += [Case("train", p.name, p) for p in sorted(originals.glob("*.mp4"))]
     return cases + made_cases(shared, work)
 
 
@@ -174,9 +178,9 @@ def score(case: Case, index: np.ndarray, found: list[int]) -> tuple[int, int, in
     return len(windows), caught, false
 
 
-def cost_1080p(shared: Path, frames: int = 100, repeats: int = 5) -> tuple[float, float]:
-    """Milliseconds a frame at 1920×1080 (a pan over a hamilton frame, scaled up, at 30 fps) for the
-    thumbnail and for the comparisons of :class:`Shots`: the best of ``repeats`` runs (a busy machine)."""
+def cost_1080p(shared: Path, frames: int = 100, repeats: int = 5, shift: int = 960) -> tuple[float, float]:
+    """Milliseconds a frame at 1920×1080 (a pan by ``shift`` pixels over a hamilton frame, scaled up, at 30 fps)
+    for the thumbnail and for the comparisons of :class:`Shots`: the best of ``repeats`` runs (a busy machine)."""
     from PIL import Image
 
     from mesocli import tracking
@@ -184,7 +188,7 @@ def cost_1080p(shared: Path, frames: int = 100, repeats: int = 5) -> tuple[float
 
     source = next(iter_frames(shared / HAMILTON, FrameSelection("frames", 1))).image
     big = np.asarray(Image.fromarray(source).resize((2880, 1620)))
-    images = [np.ascontiguousarray(big[270:1350, x:x + 1920]) for x in np.linspace(0, 960, frames).astype(int)]
+    images = [np.ascontiguousarray(big[270:1350, x:x + 1920]) for x in np.linspace(0, shift, frames).astype(int)]
     thumbs = [tracking.thumbnail(image) for image in images]
     best_thumb = best_compare = math.inf
     for _ in range(repeats):
@@ -204,6 +208,7 @@ def main() -> None:
     parser.add_argument("--modes", default="30,all", help="Comma-separated samplings: 30, all, fps5, ...")
     parser.add_argument("--work", type=Path, default=None, help="Folder for the made clips (default: temporary).")
     parser.add_argument("--keep", action="store_true", help="Keep --work (made clips, thumbnails).")
+    parser.add_argument("--train", action="store_true", help="Also the 35 FF++ train originals (no cut in any).")
     parser.add_argument("--verbose", action="store_true", help="One line per clip, not only per group.")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="mesocli-cuts-"))
@@ -213,7 +218,7 @@ def main() -> None:
 
     print(f"mesocli {mesocli.__version__} from {Path(mesocli.__file__).parent}; load average {os.getloadavg()[0]:.2f}")
     try:
-        cases = all_cases(args.shared, work)
+        cases = all_cases(args.shared, work, args.train)
         for case in cases:
             make(case)
         for mode in args.modes.split(","):
@@ -232,8 +237,10 @@ def main() -> None:
             for group, (clips, total, caught, false, with_false) in groups.items():
                 print(f"  {group:<9} {clips:3d} clips   caught {caught:3d} / {total:<3d}  "
                       f"false {false:3d} ({with_false})")
-        thumb, compare = cost_1080p(args.shared)
-        print(f"\nShots.cut at 1920×1080 (best of 5): thumbnail {thumb:.3f} ms + comparisons {compare:.3f} ms a frame")
+        print("\nShots.cut at 1920×1080, 30 fps, every frame (best of 5), a frame:")
+        for label, shift in (("a fast pan (960 px in 3.3 s)", 960), ("a still shot (drifting 20 px)", 20)):
+            thumb, compare = cost_1080p(args.shared, shift=shift)
+            print(f"  {label:<32} thumbnail {thumb:.3f} ms + comparisons {compare:.3f} ms")
     finally:
         if not args.keep and args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -37,10 +37,12 @@ CUT_SAME_PICTURE = 0.8  # correlated this much or more: the same picture, lit ot
 BLANK_CONTRAST = 2.0  # a thumbnail whose grey levels vary less (standard deviation): blank (black), never a cut;
 # the next frame that is not blank is compared with the last one before it (a fade through black)
 BLEND_SECONDS = 1.5  # a dissolve: a frame this far back at most (at least BLEND_MIN_SECONDS, and more than
-BLEND_MIN_SECONDS = 0.4  # BLEND_SECONDS after the last cut: one transition, one cut) and this one are two shots,
+BLEND_MIN_SECONDS = 0.4  # BLEND_SECONDS after the last cut: one transition, one cut) and this one are two shots
+# (correlated under CUT_LIKENESS: a slow, smooth zoom or change of light is a blend of its ends too), and
 BLEND_RESIDUAL = 0.3  # every frame between them (2 or more) is a blend a·first + b·last of them, to within
 BLEND_MIN_WEIGHT = -0.15  # this share of their difference (root mean square), with both weights at least this
 BLEND_FRAMES = 8  # at most this many of the frames between them are tested (evenly spread)
+BLEND_EVERY = 0.1  # seconds (video time) from one such test to the next at least: dense sampling stays cheap
 _GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -212,7 +214,7 @@ class _Picture:
         return self._colours
 
 
-def _cut(before: _Picture, after: _Picture) -> bool:
+def _cut(before: _Picture, after: _Picture, same_picture: float = CUT_SAME_PICTURE) -> bool:
     middle = before.grey.size // 2
     change = float(np.partition(np.abs(before.grey - after.grey), (middle - 1, middle))[middle - 1:middle + 1].mean())
     if not (change >= CUT_CHANGE
@@ -221,7 +223,7 @@ def _cut(before: _Picture, after: _Picture) -> bool:
     a, b = before.grey - before.mean, after.grey - after.mean
     likeness = float(a @ b) / max(before.contrast * after.contrast * a.size, 1e-6)
     shared = float(np.minimum(before.colours, after.colours).sum())
-    return likeness < CUT_LIKENESS or (likeness < CUT_SAME_PICTURE and 1.0 - shared >= CUT_COLOURS)
+    return likeness < CUT_LIKENESS or (likeness < same_picture and 1.0 - shared >= CUT_COLOURS)
 
 
 def is_cut(before: np.ndarray, after: np.ndarray) -> bool:
@@ -267,6 +269,7 @@ class Shots:
     def reset(self) -> None:
         self._recent: list[_Picture] = []  # since the last cut, not blank, newest last
         self._cut_at: float | None = None  # the last cut's time
+        self._blend_at: float | None = None  # the last dissolve test's time
 
     def cut(self, image: np.ndarray, time: float | None = None) -> bool:
         """Whether the frame ``image`` (at ``time`` seconds; None: no dissolve is looked for) starts a shot."""
@@ -291,9 +294,14 @@ class Shots:
         cut_at = self._cut_at
         if cut_at is not None:  # a transition found early: its frames are no shot's first frame
             recent = [p for p in recent if p.time is not None and p.time - cut_at > BLEND_SECONDS]
-        if picture.time is None or len(recent) < 3 or picture.time - (recent[0].time or 0.0) < BLEND_MIN_SECONDS:
+        time = picture.time
+        if time is None or len(recent) < 3 or time - (recent[0].time or 0.0) < BLEND_MIN_SECONDS:
             return False
-        return _cut(recent[0], picture) and _blend(recent[0], _spread(recent[1:]), picture)
+        if self._blend_at is not None and 0 <= time - self._blend_at < BLEND_EVERY:
+            return False
+        self._blend_at = time
+        return (_cut(recent[0], picture, same_picture=CUT_LIKENESS)
+                and _blend(recent[0], _spread(recent[1:]), picture))
 
 
 def _spread(items: list[_Picture]) -> list[_Picture]:
