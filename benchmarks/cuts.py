@@ -1,4 +1,4 @@
-"""Hard-cut detection (:class:`mesocli.tracking.Shots`): the cuts found at the sampled frames of real and made clips.
+"""Cut detection (:class:`mesocli.tracking.Shots`): the cuts found at the sampled frames of real and made clips.
 
     .venv/bin/python benchmarks/cuts.py [--shared ../shared] [--modes 30,all] [--train] [--work DIR] [--keep]
 
@@ -16,10 +16,12 @@ in [a, b] or at the first one after b (more than one there count once). Cases:
   committed): the hamilton clip darkened to 30 % and 50 % (``lutyuv``: luma above black and chroma
   scaled, as RGB times 0.3 / 0.5); six pairs of FF++ test originals (two people) at 640×360, 25 fps
   joined by a hard cut (``concat``), by a 1-second cross-dissolve (``xfade=fade``) and by a 1-second
-  fade through black (``xfade=fadeblack``); and two non-cuts: an original panned across fast (a
-  half-size window sliding over the whole width in 2.5 s) and one with a 6-frame flash (brightness +0.35).
+  fade through black (``xfade=fadeblack``); and two kinds of non-cut, each of originals 055 and 183: panned
+  across fast (a half-size window sliding over the whole width in 2.5 s), and a 6-frame flash (brightness
+  +0.35).
 
-Also the cost of :meth:`Shots.cut` a frame at 1920×1080 (a pan: every frame compared at full length).
+Also the cost of :meth:`Shots.cut` a frame at 1920×1080, 30 fps: the thumbnail and the comparisons, in a
+fast pan (where a dissolve is tested for at every chance) and in a still shot.
 Runs against older mesocli too (then each sampled frame is compared with the previous one by
 ``is_cut``), for a before/after table: ``PYTHONPATH=<old>/src python benchmarks/cuts.py``.
 Thumbnails are cached in ``--work`` (``thumbs/``) so that a re-run with ``--keep`` decodes nothing. About 3
