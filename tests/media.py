@@ -178,16 +178,18 @@ def make_larger_face_video(path: Path, frames: int = 36, size: tuple[int, int] =
 
 
 def make_cut_video(path: Path, frames: int = 24, cut: int = 12, size: tuple[int, int] = (320, 240),
-                   fps: float = 12) -> int:
+                   fps: float = 12, blend: int = 0) -> int:
     """Two shots with a hard cut at frame ``cut``: the photo's face, then (another person: its mirror image, in
-    another scene) a face at the same place; each drifting a little. Returns ``cut``."""
+    another scene) a face at the same place; each drifting a little. Returns ``cut``. With ``blend``, a
+    cross-dissolve instead: the ``blend`` frames before ``cut`` lay the second shot over the first, ever more."""
     w, h = size
     images = []
     for i in range(frames):
         t = i / max(frames - 1, 1)
-        second = i >= cut
-        transform = FaceTransform(i, (w * (0.5 + 0.03 * t), h * 0.5), 1.1 if second else 1.0, 2.0 * t)
-        images.append(render(transform, size, mirror=second))
+        shots = [render(FaceTransform(i, (w * (0.5 + 0.03 * t), h * 0.5), 1.1 if second else 1.0, 2.0 * t), size,
+                        mirror=second) for second in (False, True)]
+        share = min(max((i - cut + blend + 1) / (blend + 1), 0.0), 1.0)  # of the second shot
+        images.append(Image.blend(*shots, share))
     encode(path, images, fps)
     return cut
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import require_shared
-from media import MediaKit, astronaut, ffmpeg, make_cut_to_two_faces_video, save_face_image
+from media import MediaKit, astronaut, ffmpeg, make_cut_to_two_faces_video, make_cut_video, save_face_image
 from PIL import Image, ImageDraw, ImageFont
 
 from mesocli import faces
@@ -198,6 +198,62 @@ def test_cuts_are_found_between_shots_not_in_a_flash_or_a_moved_picture() -> Non
     assert is_cut(thumb, thumbnail(np.ascontiguousarray(photo[:, ::-1])))  # another picture
     shots = Shots()
     assert [shots.cut(frame) for frame in (photo, photo, photo[:, ::-1], photo[:, ::-1])] == [False, False, True, False]
+
+
+def _frames(path: Path) -> list:
+    return list(FrameReader(path, FrameSelection("all")))
+
+
+def _dark(image: np.ndarray, level: float) -> np.ndarray:
+    return (image.astype(np.float32) * level).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize("level", [0.2, 0.3])
+def test_a_hard_cut_in_dark_footage_is_found(kit: MediaKit, level: float) -> None:
+    """The two shots of the cut video at 20 % and 30 % brightness: every change was under the fixed 10 grey
+    levels, so no cut was found; the change is now also measured against the pictures' contrast."""
+    frames = _frames(kit.cut_video)
+    shots = Shots()
+    found = [frame.index for frame in frames if shots.cut(_dark(frame.image, level))]
+    assert found == [12]
+
+
+def test_a_flash_a_pan_and_a_fade_out_and_in_of_one_shot_are_not_cuts() -> None:
+    """One shot, every frame at 25 fps: a fast pan (a third of the picture's width in a second), then a
+    3-frame flash, then a fade to black and back (the same picture): no cut, also in the darkest frames."""
+    photo = np.asarray(astronaut())
+    pan = [np.ascontiguousarray(photo[100:400, x:x + 300]) for x in range(0, 200, 4)]
+    still = pan[-1]
+    flash = [np.clip(still.astype(int) + 90, 0, 255).astype(np.uint8)] * 3
+    fade = [_dark(still, abs(k) / 10) for k in range(-10, 11)]
+    shots = Shots()
+    found = [n for n, image in enumerate([*pan, still, *flash, still, *fade]) if shots.cut(image, n / 25)]
+    assert found == []
+
+
+def test_a_fade_through_black_between_two_shots_is_a_cut(kit: MediaKit) -> None:
+    """The cut video's first shot fades to black over 8 frames, the second fades in over 8: two cuts were found,
+    into the black frame and out of it; one is now found, at the second shot's first picture (a blank frame
+    is compared with nothing, the next picture with the last one before the black)."""
+    frames = _frames(kit.cut_video)
+    images = [frame.image for frame in frames[:12]] + [_dark(frames[11].image, 1 - k / 8) for k in range(1, 9)]
+    images += [_dark(frames[12].image, k / 8) for k in range(9)] + [frame.image for frame in frames[12:]]
+    shots = Shots()
+    found = [n for n, image in enumerate(images) if shots.cut(image)]
+    assert found == [21]
+
+
+def test_a_dissolve_ends_every_track(tmp_path: Path) -> None:
+    """Two shots joined by a 1-second cross-dissolve (the cut video's, at 12 fps): no two successive frames
+    differ much, so the second person took the first one's track; a cut is now found as the dissolve ends (the
+    frames of the last 1.5 s are blends of the first and the last), and the tracks are split there."""
+    path = tmp_path / "dissolve.mp4"
+    cut = make_cut_video(path, frames=36, cut=24, blend=12)
+    results = list(faces_in_video(path, FrameSelection("all"), all_faces=True))
+    tracks = {r.frame: {face.track for face in r.faces} for r in results}
+    before = set().union(*(tracks[f] for f in range(cut - 12)))
+    after = set().union(*(tracks[f] for f in range(cut + 2, 36)))  # found as the dissolve ends
+    assert len(before) == 1 and len(after) == 1 and before != after
 
 
 def test_after_a_hard_cut_one_face_mode_takes_the_largest_face_again(tmp_path: Path) -> None:

@@ -463,7 +463,7 @@ class FaceFinder:
         image = frame.image
         if self.detector == "none":
             return [_whole_frame(frame, source)]
-        if self.shots.cut(image):  # another shot: nobody in it is known to be anyone of the last
+        if self.shots.cut(image, frame.time):  # another shot: nobody in it is known to be anyone of the last
             self.tracker.new_shot()
         images = _FrameImages(image)
         located = self.tracker.locate(functools.partial(self._search_around, images),
