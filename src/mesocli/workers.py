@@ -12,6 +12,10 @@ still starting printed Python's own traceback), and ignore it from their initial
 A worker that dies (the kernel's out-of-memory killer on a large input, ``kill -9``): :func:`run_retrying` (both
 commands' pools) runs the inputs it may have held again, each alone, so that only one that kills its worker twice
 is lost.
+
+A worker that cannot get ready (its model fails to load there: TensorFlow or ONNX Runtime, the weights file) is
+not a dead one: :func:`getting_ready` keeps the cause, each task raises it (:func:`check_ready`), and the run
+stops with it (:class:`mesocli.errors.WorkerError`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+from mesocli.errors import MesocliError, WorkerError
 
 CHECK_SECONDS = 0.5
 _PARENT: list[int] = []  # the main process of this worker, once watch_parent was called
@@ -84,6 +90,39 @@ def stop_if_orphaned(*_: object) -> None:
     arguments are ignored: it serves as a progress hook as it is."""
     if _PARENT and os.getppid() != _PARENT[0]:
         os._exit(1)
+
+
+# ---------------------------------------------------------------------------------- a worker that cannot get ready
+
+_UNREADY: list[str] = []  # in a worker whose getting_ready failed: why
+
+
+def getting_ready(what: str, prepare: Callable[[], object]) -> None:
+    """In a worker's initializer: ``prepare()`` (load ``what``: ``the model``). An error it raises is kept, not
+    raised: Python's pool takes an initializer that raises for a dead worker (every worker printed a traceback,
+    then each input was run again alone and lost as "died twice"). Each task raises it instead
+    (:func:`check_ready`), and the run stops with its cause."""
+    try:
+        prepare()
+    except Exception as exc:  # noqa: BLE001 (TensorFlow, ONNX Runtime, pickle, the file system: many kinds)
+        _UNREADY[:] = [f"the workers could not load {what}: {cause(exc)}"]
+
+
+def check_ready() -> None:
+    """In a worker, before each task: raise :class:`mesocli.errors.WorkerError` when :func:`getting_ready`
+    failed."""
+    if _UNREADY:
+        raise WorkerError(_UNREADY[0])
+
+
+def cause(exc: BaseException) -> str:
+    """An error in one line: mesocli's own message as it is, another's with its type
+    (``ImportError: libonnxruntime.so: ...``)."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    if isinstance(exc, MesocliError) and line:
+        return line
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------- a worker that dies
@@ -177,7 +216,8 @@ def run_retrying(items: Iterable[T], workers: int, make_pool: Callable[[int], Pr
     flight then (any of them may have killed it; at most twice ``workers``) are run again, each alone in a pool
     of its own, ``workers`` at a time (``retrying(them, how the worker died)`` first, ``retried()`` after); one
     whose worker dies again gives :class:`Lost`. The items not yet started go on in a new pool. An error the
-    function raises is raised here. When the generator ends or is closed (Ctrl-C), no worker is left running."""
+    function raises is raised here (:class:`mesocli.errors.WorkerError`: a worker could not load its model). When
+    the generator ends or is closed (Ctrl-C), no worker is left running."""
     feed = _Feed(items)
     while not feed.done or feed.error is not None:
         suspects, how = yield from _in_pool(feed, workers, make_pool, call)
