@@ -109,8 +109,8 @@ def getting_ready(what: str, prepare: Callable[[], object]) -> None:
 
 
 def check_ready() -> None:
-    """In a worker, before each task: raise :class:`mesocli.errors.WorkerError` when :func:`getting_ready`
-    failed."""
+    """In a worker, before each task (and as the warm-up task of :func:`_in_pool`): raise
+    :class:`mesocli.errors.WorkerError` when :func:`getting_ready` failed."""
     if _UNREADY:
         raise WorkerError(_UNREADY[0])
 
@@ -236,23 +236,32 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
     """Run the items of ``feed`` (taken as they are submitted, at most twice ``workers`` in flight: those a dead
     worker may have held are known, and none waits for the next) in one pool; yield each result as it comes.
     When a worker process dies, stop and return the items in flight that did not finish, and how it died; else
-    ([], "") once the feed is done."""
+    ([], "") once the feed is done.
+
+    Paths on stdin: every worker is started now, with a warm-up task each (:func:`check_ready`; a submit starts
+    one more worker while none is idle), so that the paths that come while the first is scanned find them ready
+    (a list's first submits start them all); one that could not load the model stops the run as soon as it
+    reports it, whether or not an item is in flight."""
     left = feed.left()
     pool = make_pool(workers if left is None else max(1, min(workers, left)))
     running: dict[Future, T] = {}
+    warming: list[Future] = []
     try:
-        launch = getattr(pool, "_launch_processes", None)  # (Python 3.11-3.13)
-        if feed.streamed and callable(launch):  # paths on stdin: every worker now, its model loaded before its path
-            with starting_workers():  # comes (a list's first submits start them all)
-                launch()
+        if feed.streamed:
+            with starting_workers():
+                warming = [pool.submit(check_ready) for _ in range(workers)]
         while True:
+            for future in [future for future in warming if future.done()]:
+                warming.remove(future)
+                if isinstance(future.exception(), WorkerError):
+                    raise future.exception()  # type: ignore[misc]
             while len(running) < 2 * workers:
                 item = feed.take(timeout=None if running else CHECK_SECONDS / 5)
                 if item is _NOTHING:
                     break
                 with starting_workers():  # (a submit may start a worker)
                     function, arguments = call(item)
-                    running[pool.submit(function, *arguments)] = item
+                    running[_submitted(pool, function, arguments)] = item
             if not running:
                 if feed.done:
                     return [], ""
@@ -280,6 +289,17 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submitted(pool: ProcessPoolExecutor, function: Callable[..., Any], arguments: tuple) -> Future:
+    """``pool.submit(function, *arguments)``; a pool broken already (a worker died while it started, before any
+    item was in flight) gives a future that failed with BrokenProcessPool, as one in flight would."""
+    try:
+        return pool.submit(function, *arguments)
+    except BrokenProcessPool as exc:
+        failed: Future = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def _each_alone(items: list[T], workers: int, make_pool: Callable[[int], ProcessPoolExecutor],

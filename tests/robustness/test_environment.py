@@ -4,6 +4,7 @@ that cannot be written, warnings turned into errors and a TensorFlow that cannot
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import io
 import json
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import RunCli
+from conftest import ROW_END, RunCli, children_of, read_until
 from media import face_crop, make_faces
 
 LONG_NAME = "x" * 252 + ".json"  # 257 bytes: one more than a name may hold
@@ -817,6 +818,34 @@ def test_a_tensorflow_the_workers_cannot_load_is_one_line_not_dead_workers(
         2, "the workers could not load the model: TensorFlow cannot be loaded (libtensorflow.so: cannot open shared "
            "object file: No such file or directory): too little memory for it (see ulimit -v), or a damaged "
            "installation")
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_scan_dash_starts_every_worker_at_its_first_path(crops: list[Path]) -> None:
+    """``scan -`` with workers: its first path starts them all (each loads the model), so that the paths that come
+    later find them ready; a submit alone starts one worker at a time."""
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "-", "--detector", "none", "--workers", "2",
+                              "-q", "--format", "jsonl"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    try:
+        child.stdin.write(os.fsencode(crops[0]) + b"\n")
+        child.stdin.flush()  # and stdin stays open: no other path comes yet
+        assert read_until(child.stdout, ROW_END["jsonl"]).endswith(ROW_END["jsonl"])
+        workers = [pid for pid in children_of(child.pid) if b"spawn_main" in _cmdline(pid)]
+        child.stdin.close()
+        assert child.wait(timeout=120) == 0, child.stderr.read()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        child.stdout.close(), child.stderr.close()
+    assert len(workers) == 2
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it ended
+        return b""
 
 
 OLD_FFMPEG = """#!/bin/sh
