@@ -44,6 +44,12 @@ class WeightsError(UsageError):
     """A weights file that is missing, unreadable, corrupted or does not fit the architecture."""
 
 
+class WorkerError(UsageError):
+    """A worker process (``--workers``) could not get ready: its model (TensorFlow, ONNX Runtime, the weights file)
+    failed to load there. The run stops (exit status 2), as it does when the model fails to load in the main
+    process."""
+
+
 class CheckFailed(MesocliError):
     """A check the user asked for found a problem (``export --verify``): exit status 1."""
 

@@ -28,7 +28,15 @@ from mesocli.inputs import plan_inputs
 from mesocli.progress import note
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 from mesocli.stdin_paths import stop_waiting
-from mesocli.workers import Lost, ignore_ctrl_c, run_retrying, stop_if_orphaned, watch_parent
+from mesocli.workers import (
+    Lost,
+    check_ready,
+    getting_ready,
+    ignore_ctrl_c,
+    run_retrying,
+    stop_if_orphaned,
+    watch_parent,
+)
 
 _WORKER: dict[str, Any] = {}
 
@@ -70,7 +78,8 @@ def _portable(loaded: Any) -> Any:
 
 
 def _ready(loaded: Any) -> Any:
-    """The worker's model from :func:`_portable`'s form: one ONNX Runtime thread, or TensorFlow loaded here."""
+    """The worker's model from :func:`_portable`'s form, loaded here: its ONNX Runtime session (one thread) opened,
+    or TensorFlow's model read from its weights file."""
     from mesocli.runtime import OnnxModel
 
     if isinstance(loaded, DetectorSet):
@@ -79,20 +88,27 @@ def _ready(loaded: Any) -> Any:
         return dataclasses.replace(loaded, members={arch: _ready(member) for arch, member in loaded.members.items()})
     if isinstance(loaded, OnnxModel):
         loaded.threads = 1
+        loaded.predictor()  # its session, kept for the scan's predictors: ONNX Runtime loads now, not at a first face
         return loaded
     from mesocli.weights import load_weights
 
     return load_weights(Path(loaded.path), loaded.arch)
 
 
+def _load(model_file: str) -> None:
+    with open(model_file, "rb") as stream:  # written by the main process for its workers alone (0o600)
+        _WORKER["loaded"] = _ready(pickle.load(stream))
+
+
 def _init(model_file: str, options: ScanOptions, parent: int) -> None:
     ignore_ctrl_c()
     watch_parent(parent)
-    with open(model_file, "rb") as stream:  # written by the main process for its workers alone (0o600)
-        _WORKER.update(loaded=_ready(pickle.load(stream)), options=options)
+    _WORKER["options"] = options
+    getting_ready("the model", lambda: _load(model_file))  # a failure stops the scan (WorkerError), with its cause
 
 
 def _scan_one(path: str) -> ScanResult:
+    check_ready()
     # its progress hook: stop at the next frame when the main process is gone; its ffmpeg, whose frames nobody
     # reads any more, ends on the broken pipe
     (result,) = scan_inputs([path], _WORKER["loaded"], _WORKER["options"], progress=stop_if_orphaned)
@@ -116,7 +132,10 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
 
     A worker that dies (the kernel's out-of-memory killer on a large video, ``kill -9``): the inputs it may have
     held are scanned again, each alone (noted to ``log``); one whose worker dies again is an ``error`` row, and
-    the scan goes on (:func:`mesocli.workers.run_retrying`, as ``extract`` does)."""
+    the scan goes on (:func:`mesocli.workers.run_retrying`, as ``extract`` does). A worker that cannot load the
+    model (TensorFlow or ONNX Runtime fails there, the weights file changed since it was checked) stops the scan:
+    :class:`mesocli.errors.WorkerError` (the results yielded before it stay yielded; those done but not yet due,
+    in input order, are dropped)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

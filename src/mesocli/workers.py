@@ -12,6 +12,10 @@ still starting printed Python's own traceback), and ignore it from their initial
 A worker that dies (the kernel's out-of-memory killer on a large input, ``kill -9``): :func:`run_retrying` (both
 commands' pools) runs the inputs it may have held again, each alone, so that only one that kills its worker twice
 is lost.
+
+A worker that cannot get ready (its model fails to load there: TensorFlow or ONNX Runtime, the weights file) is
+not a dead one: :func:`getting_ready` keeps the cause, each task raises it (:func:`check_ready`), and the run
+stops with it (:class:`mesocli.errors.WorkerError`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+from mesocli.errors import MesocliError, WorkerError
 
 CHECK_SECONDS = 0.5
 _PARENT: list[int] = []  # the main process of this worker, once watch_parent was called
@@ -84,6 +90,39 @@ def stop_if_orphaned(*_: object) -> None:
     arguments are ignored: it serves as a progress hook as it is."""
     if _PARENT and os.getppid() != _PARENT[0]:
         os._exit(1)
+
+
+# ---------------------------------------------------------------------------------- a worker that cannot get ready
+
+_UNREADY: list[str] = []  # in a worker whose getting_ready failed: why
+
+
+def getting_ready(what: str, prepare: Callable[[], object]) -> None:
+    """In a worker's initializer: ``prepare()`` (load ``what``: ``the model``). An error it raises is kept, not
+    raised: Python's pool takes an initializer that raises for a dead worker (every worker printed a traceback,
+    then each input was run again alone and lost as "died twice"). Each task raises it instead
+    (:func:`check_ready`), and the run stops with its cause."""
+    try:
+        prepare()
+    except Exception as exc:  # noqa: BLE001 (TensorFlow, ONNX Runtime, pickle, the file system: many kinds)
+        _UNREADY[:] = [f"the workers could not load {what}: {cause(exc)}"]
+
+
+def check_ready() -> None:
+    """In a worker, before each task (and as the warm-up task of :func:`_in_pool`): raise
+    :class:`mesocli.errors.WorkerError` when :func:`getting_ready` failed."""
+    if _UNREADY:
+        raise WorkerError(_UNREADY[0])
+
+
+def cause(exc: BaseException) -> str:
+    """An error in one line: mesocli's own message as it is, another's with its type
+    (``ImportError: libonnxruntime.so: ...``)."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    if isinstance(exc, MesocliError) and line:
+        return line
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------- a worker that dies
@@ -177,7 +216,8 @@ def run_retrying(items: Iterable[T], workers: int, make_pool: Callable[[int], Pr
     flight then (any of them may have killed it; at most twice ``workers``) are run again, each alone in a pool
     of its own, ``workers`` at a time (``retrying(them, how the worker died)`` first, ``retried()`` after); one
     whose worker dies again gives :class:`Lost`. The items not yet started go on in a new pool. An error the
-    function raises is raised here. When the generator ends or is closed (Ctrl-C), no worker is left running."""
+    function raises is raised here (:class:`mesocli.errors.WorkerError`: a worker could not load its model). When
+    the generator ends or is closed (Ctrl-C), no worker is left running."""
     feed = _Feed(items)
     while not feed.done or feed.error is not None:
         suspects, how = yield from _in_pool(feed, workers, make_pool, call)
@@ -196,23 +236,32 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
     """Run the items of ``feed`` (taken as they are submitted, at most twice ``workers`` in flight: those a dead
     worker may have held are known, and none waits for the next) in one pool; yield each result as it comes.
     When a worker process dies, stop and return the items in flight that did not finish, and how it died; else
-    ([], "") once the feed is done."""
+    ([], "") once the feed is done.
+
+    Paths on stdin: every worker is started now, with a warm-up task each (:func:`check_ready`; a submit starts
+    one more worker while none is idle), so that the paths that come while the first is scanned find them ready
+    (a list's first submits start them all); one that could not load the model stops the run as soon as it
+    reports it, whether or not an item is in flight."""
     left = feed.left()
     pool = make_pool(workers if left is None else max(1, min(workers, left)))
     running: dict[Future, T] = {}
+    warming: list[Future] = []
     try:
-        launch = getattr(pool, "_launch_processes", None)  # (Python 3.11-3.13)
-        if feed.streamed and callable(launch):  # paths on stdin: every worker now, its model loaded before its path
-            with starting_workers():  # comes (a list's first submits start them all)
-                launch()
+        if feed.streamed:
+            with starting_workers():
+                warming = [pool.submit(check_ready) for _ in range(workers)]
         while True:
+            for future in [future for future in warming if future.done()]:
+                warming.remove(future)
+                if isinstance(future.exception(), WorkerError):
+                    raise future.exception()  # type: ignore[misc]
             while len(running) < 2 * workers:
                 item = feed.take(timeout=None if running else CHECK_SECONDS / 5)
                 if item is _NOTHING:
                     break
                 with starting_workers():  # (a submit may start a worker)
                     function, arguments = call(item)
-                    running[pool.submit(function, *arguments)] = item
+                    running[_submitted(pool, function, arguments)] = item
             if not running:
                 if feed.done:
                     return [], ""
@@ -240,6 +289,17 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submitted(pool: ProcessPoolExecutor, function: Callable[..., Any], arguments: tuple) -> Future:
+    """``pool.submit(function, *arguments)``; a pool broken already (a worker died while it started, before any
+    item was in flight) gives a future that failed with BrokenProcessPool, as one in flight would."""
+    try:
+        return pool.submit(function, *arguments)
+    except BrokenProcessPool as exc:
+        failed: Future = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def _each_alone(items: list[T], workers: int, make_pool: Callable[[int], ProcessPoolExecutor],

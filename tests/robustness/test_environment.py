@@ -4,6 +4,7 @@ that cannot be written, warnings turned into errors and a TensorFlow that cannot
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import io
 import json
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import RunCli
+from conftest import ROW_END, RunCli, children_of, read_until
 from media import face_crop, make_faces
 
 LONG_NAME = "x" * 252 + ".json"  # 257 bytes: one more than a name may hold
@@ -791,6 +792,89 @@ def test_a_tensorflow_that_cannot_be_loaded_is_one_line(crops: list[Path], own_w
     assert (result.code, result.error_line()) == (
         2, "TensorFlow cannot be loaded (libtensorflow_cc.so.2: failed to map segment from shared object): too little "
            "memory for it (see ulimit -v), or a damaged installation")
+
+
+_UNLOADABLE_IN_WORKERS = """
+import os, pathlib, sys
+if os.environ.get("MESOCLI_TEST_UNLOADABLE") and b"spawn_main" in pathlib.Path("/proc/self/cmdline").read_bytes():
+    class _Unloadable:  # a worker process: the shared library of this package cannot be loaded there
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == os.environ["MESOCLI_TEST_UNLOADABLE"]:
+                raise ImportError(f"lib{name}.so: cannot open shared object file: No such file or directory")
+    sys.meta_path.insert(0, _Unloadable())
+"""
+
+
+def _unloadable_in_workers(tmp_path: Path, package: str) -> dict[str, str]:
+    """The environment of a run whose worker processes alone cannot import ``package`` (a ``sitecustomize``)."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_UNLOADABLE_IN_WORKERS)
+    return {"MESOCLI_TEST_UNLOADABLE": package,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_an_onnx_runtime_the_workers_cannot_load_stops_the_scan_with_its_cause(tmp_path: Path, crops: list[Path],
+                                                                               run_cli: RunCli) -> None:
+    """ONNX Runtime that loads in the main process but not in its workers: the scan ended on a traceback at the
+    first face, exit 1. Now it stops as its workers start, with the cause, one line, exit 2, and the rows of the
+    --resume output stay as they were."""
+    output = tmp_path / "rows.jsonl"
+    assert run_cli("scan", crops[0], "--detector", "none", "-o", output, "--resume", "-q").code == 0
+    kept = output.read_bytes()
+    result = mesocli("scan", *crops, "--detector", "none", "--workers", "2", "-o", output, "--resume", "-q",
+                     env=_unloadable_in_workers(tmp_path, "onnxruntime"))
+    assert (result.returncode, os.fsdecode(result.stderr)) == (
+        2, "mesocli: error: the workers could not load the model: ImportError: libonnxruntime.so: cannot open "
+           "shared object file: No such file or directory\n")
+    assert output.read_bytes() == kept
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_a_tensorflow_the_workers_cannot_load_is_one_line_not_dead_workers(
+        tmp_path: Path, crops: list[Path], own_weights: Path, monkeypatch: pytest.MonkeyPatch,
+        run_cli: RunCli) -> None:
+    """A model that the workers cannot load (here TensorFlow fails there; or the weights file was replaced since
+    the main process checked it) looked like workers that died: every input was scanned again, alone, and ended
+    as "its worker process died twice (killed; out of memory?)", exit 3, after twice the time. Now the scan
+    stops with the cause, one line, exit 2."""
+    for name, value in _unloadable_in_workers(tmp_path, "tensorflow").items():
+        monkeypatch.setenv(name, value)  # this process has TensorFlow: the workers alone fail
+    result = run_cli("scan", *crops[:2], "--weights", own_weights, "--runtime", "tensorflow", "--detector", "none",
+                     "--workers", "2", "-q", "--format", "jsonl")
+    assert (result.code, result.error_line()) == (
+        2, "the workers could not load the model: TensorFlow cannot be loaded (libtensorflow.so: cannot open shared "
+           "object file: No such file or directory): too little memory for it (see ulimit -v), or a damaged "
+           "installation")
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_scan_dash_starts_every_worker_at_its_first_path(crops: list[Path]) -> None:
+    """``scan -`` with workers: its first path starts them all (each loads the model), so that the paths that come
+    later find them ready; a submit alone starts one worker at a time."""
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "-", "--detector", "none", "--workers", "2",
+                              "-q", "--format", "jsonl"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    try:
+        child.stdin.write(os.fsencode(crops[0]) + b"\n")
+        child.stdin.flush()  # and stdin stays open: no other path comes yet
+        assert read_until(child.stdout, ROW_END["jsonl"]).endswith(ROW_END["jsonl"])
+        workers = [pid for pid in children_of(child.pid) if b"spawn_main" in _cmdline(pid)]
+        child.stdin.close()
+        assert child.wait(timeout=120) == 0, child.stderr.read()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        child.stdout.close(), child.stderr.close()
+    assert len(workers) == 2
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it ended
+        return b""
 
 
 OLD_FFMPEG = """#!/bin/sh
