@@ -284,6 +284,21 @@ def test_single_split_root_fallback(tmp_path: Path) -> None:
     assert dataset.paths[:4] == sorted(dataset.paths[:4])
 
 
+def test_a_missing_split_beside_split_folders_is_not_the_roots_own_classes(tmp_path: Path) -> None:
+    """A root that holds split folders and, beside them, class folders of its own (``extract --layout dataset``
+    run once without ``--split``): ``--split tset`` (a typo) evaluated the root's own faces, exit 0, and with
+    only ``real/`` there said "no images of class df". The split asked for must be one of its split folders."""
+    root = make_scored_dataset(tmp_path / "data", split="test", extras=False)
+    make_scored_dataset(root, split=None, extras=False)  # root/df, root/real beside root/test
+    assert find_dataset(root, "test").split == "test"
+    assert find_dataset(root, None).split is None  # no split asked for: the root itself, as before
+    with pytest.raises(ParameterError, match=r"in \S+/tset; splits with them: test \(split\)$"):
+        find_dataset(root, "tset")
+    shutil.rmtree(root / "df")  # root/real alone beside the split folder
+    with pytest.raises(ParameterError, match=r"in \S+/tset; splits with them: test \(split\)$"):
+        find_dataset(root, "tset")
+
+
 def write_grey_faces(split: Path, files: list[tuple[str, str, float]]) -> None:
     """``(folder, video, p_fake)`` → ``split/folder/<video>_<n>.png``, grey so that ``grey_model`` scores it p_fake."""
     for frame, (folder, video, p_fake) in enumerate(files):
