@@ -574,7 +574,8 @@ def test_the_largest_seed_trains(tiny_data: Path, tmp_path: Path, run_cli: RunCl
 
 @pytest.mark.parametrize(
     ("data", "option", "message"),
-    [("tiny", ("--batch-size", "100"), "only 43 training images, fewer than one batch (100)"),
+    [("tiny", ("--batch-size", "100"),
+      "only 43 training images, fewer than one batch (100): give a smaller --batch-size, or more images"),
      ("missing", (), "is not a folder")],
 )
 def test_a_start_refused_on_its_data_leaves_no_folder_behind(

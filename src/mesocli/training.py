@@ -448,9 +448,8 @@ class Trainer:
             self.log(f"left out of training: {self.dropped_shared} faces of people held out in another source",
                      file=sys.stderr)
         if len(self.train_idx) < config.batch_size:
-            raise UsageError(
-                f"only {len(self.train_idx)} training images, fewer than one batch ({config.batch_size})"
-            )
+            raise ParameterError("only {count} training images, fewer than one batch ({value}): give a smaller "
+                                 "{batch_size}, or more images", count=len(self.train_idx), value=config.batch_size)
         self.labels = labels.astype(np.float32)
         shares = np.array([source.weight for source in data.sources])
         self.sample_weights = np.zeros(len(labels), dtype=np.float32)
