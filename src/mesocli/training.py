@@ -49,7 +49,7 @@ from mesocli.checkpoint import (
     write_log,
 )
 from mesocli.datasets import decode_dataset, identities
-from mesocli.errors import ParameterError, UsageError, printable
+from mesocli.errors import ParameterError, UsageError, printable, short_repr
 from mesocli.fsutil import (
     atomic_path,
     atomic_write_bytes,
@@ -207,6 +207,11 @@ class TrainConfig:
                 raise ParameterError("{" + name + "} {value!r}: must be " + ("a whole number" if kind == "whole"
                                      else "a number"), value=value)
             setattr(self, name, int(value) if kind == "whole" else float(value))
+        if self.init_weights is not None:  # a Path (model.weights_path) is recorded as text: config.json is JSON
+            if not isinstance(self.init_weights, str | os.PathLike):
+                raise ParameterError("{init_weights} must be a path (str or os.PathLike), not {value}",
+                                     value=short_repr(self.init_weights))
+            self.init_weights = os.fspath(self.init_weights)
 
 
 @contextlib.contextmanager
