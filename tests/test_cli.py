@@ -35,6 +35,17 @@ def test_models_lists_bundled_cards_as_json(run_cli: RunCli) -> None:
         assert {"arch", "manipulation", "weights_file", "sha256", "metrics"} <= set(card)
 
 
+def test_models_json_gives_each_bundled_files_path(run_cli: RunCli) -> None:
+    """A researcher fine-tuning a bundled detector (``train --init-weights FILE``) needs its file: an installed
+    package keeps it in site-packages, and the cards gave only its name."""
+    import hashlib
+
+    for card in json.loads(run_cli("models", "--format", "json").out):
+        path = Path(card["path"])
+        assert path.is_absolute() and path.name == card["weights_file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == card["sha256"]
+
+
 def test_models_table_names_missing_choices(run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     result = run_cli("models")

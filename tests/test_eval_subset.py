@@ -85,6 +85,23 @@ def test_videos_are_drawn_whole(tmp_path: Path) -> None:
             assert (path in picked) == (video_of(path) in inside), (seed, path)
 
 
+def test_the_tracks_of_a_video_are_drawn_together(tmp_path: Path) -> None:
+    """``extract --all-faces`` crops, ``<video>_t<track>_<frame>``: a video's tracks were drawn one by one."""
+    split = tmp_path / "data" / "validation"
+    for folder in ("df", "real"):
+        (split / folder).mkdir(parents=True)
+        for video in range(6):
+            for track in range(3):
+                for frame in range(2):
+                    name = f"{folder}{video}_t{track}_{frame}.png"
+                    Image.new("RGB", (8, 8), (LEVEL[folder],) * 3).save(split / folder / name)
+    for seed in range(4):
+        report = run_eval(tmp_path / "data", limit=24, seed=seed, bootstrap=0, quiet=True)
+        tracks = Counter(path.rsplit("_t", 1)[0] for path in report.paths)
+        assert set(tracks.values()) == {6}, (seed, tracks)  # every drawn video whole: its 3 tracks of 2 faces
+        assert report.data["subset"]["videos"] == len(tracks) == report.video["videos"]
+
+
 def test_every_class_and_method_keeps_its_share(tmp_path: Path) -> None:
     """About N / total of each class folder and each method folder, in whole videos: the rare method B
     (2 of 28 videos) is never drawn out of the subset, nor is a class."""

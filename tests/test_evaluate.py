@@ -21,6 +21,7 @@ from PIL import Image
 from mesocli.datasets import decode_dataset, find_dataset
 from mesocli.errors import ParameterError, UsageError
 from mesocli.evaluate import REPORT_KEYS, evaluate
+from mesocli.metrics import proportion_interval
 from mesocli.weights import LoadedModel
 
 # (class folder, video, p_fake): p_fake = 1 - grey / 255
@@ -284,6 +285,21 @@ def test_single_split_root_fallback(tmp_path: Path) -> None:
     assert dataset.paths[:4] == sorted(dataset.paths[:4])
 
 
+def test_a_missing_split_beside_split_folders_is_not_the_roots_own_classes(tmp_path: Path) -> None:
+    """A root that holds split folders and, beside them, class folders of its own (``extract --layout dataset``
+    run once without ``--split``): ``--split tset`` (a typo) evaluated the root's own faces, exit 0, and with
+    only ``real/`` there said "no images of class df". The split asked for must be one of its split folders."""
+    root = make_scored_dataset(tmp_path / "data", split="test", extras=False)
+    make_scored_dataset(root, split=None, extras=False)  # root/df, root/real beside root/test
+    assert find_dataset(root, "test").split == "test"
+    assert find_dataset(root, None).split is None  # no split asked for: the root itself, as before
+    with pytest.raises(ParameterError, match=r"in \S+/tset; splits with them: test \(split\)$"):
+        find_dataset(root, "tset")
+    shutil.rmtree(root / "df")  # root/real alone beside the split folder
+    with pytest.raises(ParameterError, match=r"in \S+/tset; splits with them: test \(split\)$"):
+        find_dataset(root, "tset")
+
+
 def write_grey_faces(split: Path, files: list[tuple[str, str, float]]) -> None:
     """``(folder, video, p_fake)`` → ``split/folder/<video>_<n>.png``, grey so that ``grey_model`` scores it p_fake."""
     for frame, (folder, video, p_fake) in enumerate(files):
@@ -308,6 +324,23 @@ def test_per_method_figures_match_hand_computed_values(tmp_path: Path, grey_mode
     assert a["video"]["videos"] == 3 and a["video"]["accuracy_mean"] == pytest.approx(2 / 3)
     assert report.video["videos"] == 4
     assert report.auc == pytest.approx(13 / 16)  # the total: both methods' pairs together
+
+
+def test_the_tracks_of_a_video_are_one_video(tmp_path: Path, grey_model: LoadedModel) -> None:
+    """``extract --all-faces`` names crops ``<video>_t<track>_<frame>``: each track was a video of its own, so 4
+    videos read as 8 and a fake video whose forged face was one of two people counted once right, once wrong.
+    A video is now its tracks together, each aggregated and the video taking the largest, as ``scan
+    --all-faces`` decides, and the intervals resample whole videos."""
+    files = [("df", "f1_t0", 0.2), ("df", "f1_t0", 0.2), ("df", "f1_t1", 0.9), ("df", "f1_t1", 0.9),
+             ("df", "f2_t0", 0.8), ("df", "f2_t0", 0.7),
+             ("real", "r1_t0", 0.1), ("real", "r1_t0", 0.1), ("real", "r1_t3", 0.3), ("real", "r1_t3", 0.4),
+             ("real", "r2_t0", 0.2), ("real", "r2_t1", 0.1)]
+    write_grey_faces(tmp_path / "test", files)
+    report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=200)
+    assert report.video == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0}
+    assert report.intervals["video_accuracy_mean"] == pytest.approx(list(proportion_interval(4, 4)))
+    # the tracks of one video are drawn together: f1 (half its faces right) with f2, never f1_t0 (none) alone
+    assert report.intervals["accuracy_df"][0] >= 0.5
 
 
 def test_fakes_outside_method_folders_get_a_row_of_their_own(tmp_path: Path, grey_model: LoadedModel) -> None:

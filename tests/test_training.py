@@ -574,7 +574,8 @@ def test_the_largest_seed_trains(tiny_data: Path, tmp_path: Path, run_cli: RunCl
 
 @pytest.mark.parametrize(
     ("data", "option", "message"),
-    [("tiny", ("--batch-size", "100"), "only 43 training images, fewer than one batch (100)"),
+    [("tiny", ("--batch-size", "100"),
+      "only 43 training images, fewer than one batch (100): give a smaller --batch-size, or more images"),
      ("missing", (), "is not a folder")],
 )
 def test_a_start_refused_on_its_data_leaves_no_folder_behind(
@@ -1395,3 +1396,18 @@ def test_a_run_whose_loss_becomes_nan_stops_with_one_line(tiny_data: Path, tmp_p
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
     assert err.startswith("mesocli: error: the training diverged: the loss is not a number at epoch 1, step ")
     assert err.endswith("(learning rate 1e+30); start a new run with a lower --learning-rate\n")
+
+
+def test_init_weights_takes_a_path_object(tmp_path: Path) -> None:
+    """``api.train(..., init_weights=mesocli.load_model("df").weights_path)`` (a Path) trained its first epoch,
+    then stopped with a raw ``TypeError: Object of type PosixPath is not JSON serializable`` writing config.json,
+    leaving an empty run folder; a value that is no path at all is refused, naming the setting."""
+    from mesocli import api
+    from mesocli.errors import ParameterError
+
+    config = TrainConfig(data="data", init_weights=Path("weights") / "w.h5")  # type: ignore[arg-type]
+    config.check()
+    assert config.init_weights == "weights/w.h5" and json.loads(json.dumps(config.__dict__))["init_weights"]
+    with pytest.raises(ParameterError, match=r"^init_weights must be a path \(str or os.PathLike\), not 5$"):
+        api.train(tmp_path / "data", tmp_path / "run", init_weights=5, progress=False)
+    assert not (tmp_path / "run").exists()

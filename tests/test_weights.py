@@ -148,3 +148,15 @@ def test_readme_weights_table_quotes_the_model_cards() -> None:
         val, methods = card.metrics["validation"], card.metrics["ffpp_test"]["methods"]
         figures = [val["accuracy"], val["auc"], *(methods[m]["auc"] for m in ("Deepfakes", "Face2Face", "FaceSwap"))]
         assert rows[card.weights_file.removesuffix(".weights.h5")] == [f"{value:.3f}" for value in figures], card.name
+
+
+def test_a_training_run_folder_given_as_weights_names_its_best_weights(tmp_path: Path) -> None:
+    """``eval --weights runs/mine`` (the run folder ``train --out`` made) said only "is a folder"."""
+    import mesocli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.weights.h5").write_bytes(b"")
+    with pytest.raises(WeightsError) as caught:
+        mesocli.load_model(run)
+    assert str(caught.value) == f"{run}: is a folder, not a weights file (a training run: give {run}/best.weights.h5)"

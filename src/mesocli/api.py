@@ -115,7 +115,7 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
     if isinstance(name_or_path, str) and name_or_path in names:
         return resolve(arch, name_or_path, None, runtime)
     path = Path(name_or_path) if isinstance(name_or_path, str | os.PathLike) else None
-    if path is None or not path.is_file():
+    if path is None or not path.exists():  # a folder or a pipe: refused by resolve as the CLI refuses it
         if path is not None and (path.suffix or len(path.parts) > 1 or not isinstance(name_or_path, str)):  # a file
             hint = f" (a bundled detector is named by a str: {os.fspath(path)!r})" if os.fspath(path) in names else ""
             raise WeightsError(f"{os.fspath(path)}: weights file not found{hint}")

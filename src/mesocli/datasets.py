@@ -186,11 +186,18 @@ def _holds_classes(folder: Path) -> bool:
         return False
 
 
+def _split_folders(root: Path) -> list[str]:
+    """The names of ``root``'s sub-folders that hold class folders (its splits), sorted."""
+    return sorted(child.name for child in root.iterdir() if child.is_dir() and _holds_classes(child)
+                  and child.name.lower() not in CLASS_ALIASES)
+
+
 def find_dataset(root: Path, split: str | None) -> FolderDataset:
     """List a split's files; raise UsageError with where it looked if it is missing or unusable.
 
-    ``ROOT/<split>/{df,real}`` is used when it exists; a ``ROOT`` holding ``{df,real}`` directly is
-    a single split and is used whatever ``split`` says (``FolderDataset.split`` is then None). Sub-folders
+    ``ROOT/<split>/{df,real}`` is used when it exists; a ``ROOT`` holding ``{df,real}`` directly and no split
+    folders is a single split and is used whatever ``split`` says (``FolderDataset.split`` is then None); beside
+    split folders, a ``split`` that is not one of them is refused, naming them. Sub-folders
     of class folders are searched recursively, symbolic links followed (each folder once, as ``scan``
     does); one that cannot be listed is refused (UsageError), never left out.
     """
@@ -200,11 +207,12 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
     folder = root / split if split else root
     class_dirs = _class_dirs(folder)
     used_split: str | None = split or None
-    if not class_dirs and split and not folder.exists() and _class_dirs(root):
-        folder, class_dirs, used_split = root, _class_dirs(root), None
+    splits = _split_folders(root) if not class_dirs else []
+    if not class_dirs and split and not folder.exists() and not splits and _class_dirs(root):
+        folder, class_dirs, used_split = root, _class_dirs(root), None  # a root of faces, without split folders
     if not class_dirs:
-        where = f"{folder}" if folder == root or folder.exists() else f"{folder} or {root}"
-        splits = sorted(child.name for child in root.iterdir() if child.is_dir() and _holds_classes(child))
+        own = splits and _holds_classes(root)  # root's own class folders beside its splits: not where it looked
+        where = f"{folder}" if folder == root or folder.exists() or own else f"{folder} or {root}"
         if splits:  # the split parameter is named as the caller knows it (--split, or split)
             raise ParameterError("no class folders (df|fake, real) in {where}; splits with them: {splits} ({split})",
                                  where=where, splits=", ".join(splits))

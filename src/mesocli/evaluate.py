@@ -24,7 +24,14 @@ from mesocli.aggregate import check_threshold
 from mesocli.datasets import DecodedImages, FolderDataset, iter_decoded, video_id
 from mesocli.detectors import DetectorSet, Ensemble, combine
 from mesocli.errors import OutputError, ParameterError, UsageError, check_known
-from mesocli.metrics import binary_report, bootstrap_intervals, calibration, proportion_interval, video_level
+from mesocli.metrics import (
+    binary_report,
+    bootstrap_intervals,
+    calibration,
+    proportion_interval,
+    video_level,
+    video_of_track,
+)
 from mesocli.progress import note
 from mesocli.runtime import OnnxModel
 from mesocli.sources import split_by_groups
@@ -145,6 +152,7 @@ def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int | None = 
     units: dict[tuple[int, str | int], int] = {}
     strata, groups = np.empty(total, np.int64), np.empty(total, np.int64)
     videos = [video_id(path) for path in dataset.paths]
+    videos = [video_of_track(video) if video else None for video in videos]  # a video's tracks drawn together
     for index, (label, method, video) in enumerate(zip(dataset.labels.tolist(), dataset.methods, videos,
                                                          strict=True)):
         strata[index] = cells.setdefault((label, method or ""), len(cells))
@@ -193,7 +201,7 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
         return None
     by_video = any(videos)
     unit = "video" if by_video else "image"
-    keys = [v if v else f"\x00{i}" for i, v in enumerate(videos)]  # NUL: no file name holds one
+    keys = [video_of_track(v) if v else f"\x00{i}" for i, v in enumerate(videos)]  # NUL: in no file name
     units = [len({k for k, fake in zip(keys, labels_is_fake, strict=True) if fake == cls}) for cls in (True, False)]
     result: dict[str, Any] = {"level": 0.95, "resamples": resamples, "unit": unit}
     loose = sum(1 for v in videos if not v) if by_video else 0

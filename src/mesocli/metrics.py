@@ -7,6 +7,7 @@ on scikit-learn, so it can be checked by hand without a network.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -207,6 +208,8 @@ def video_level(
     fake (``p_fake >= threshold``) is ``>= threshold``, as ``scan --aggregate vote`` decides. With
     ``by_detector`` (each detector's p_fake per frame, ``--model any``), each detector aggregates the
     video on its own and the video is fake when any detector's aggregate says so, as ``scan`` decides.
+    The tracks of a video (ids ``<video>_t<track>``, see :func:`video_of_track`) are aggregated each on its
+    own and make one video, which takes the largest, as ``scan --all-faces`` decides.
     Returns {videos, accuracy_mean, accuracy_vote}, or None when some frame has no video id.
     """
     from sklearn.metrics import accuracy_score
@@ -217,19 +220,38 @@ def video_level(
     if any(not vid for vid in video_ids):
         return None
     keys = np.asarray([f"{int(label)}/{vid}" for label, vid in zip(y, video_ids, strict=True)])
-    _, group = np.unique(keys, return_inverse=True)
+    _, group = np.unique(keys, return_inverse=True)  # a track (a video without tracks: the video)
     frames = np.bincount(group).astype(np.float64)
     series = [np.asarray(scores, dtype=np.float64) for scores in by_detector] if by_detector else [p]
     mean_p = np.max([np.bincount(group, weights=s) / frames for s in series], axis=0)
     fake_share = np.max([np.bincount(group, weights=called_fake(s, threshold).astype(np.float64)) / frames
                          for s in series], axis=0)
-    video_is_fake = np.zeros(len(frames), dtype=bool)
-    video_is_fake[group] = y
+    track_is_fake = np.zeros(len(frames), dtype=bool)
+    track_is_fake[group] = y
+    # the tracks of a video (extract --all-faces) make one video, which takes its tracks' largest aggregate
+    videos = np.asarray([f"{int(label)}/{video_of_track(vid)}" for label, vid in zip(y, video_ids, strict=True)])
+    _, video = np.unique(videos, return_inverse=True)
+    of_track = np.zeros(len(frames), dtype=np.int64)
+    of_track[group] = video
+    video_mean, video_share = np.full(video.max() + 1, -1.0), np.full(video.max() + 1, -1.0)
+    np.maximum.at(video_mean, of_track, mean_p)
+    np.maximum.at(video_share, of_track, fake_share)
+    video_is_fake = np.zeros(len(video_mean), dtype=bool)
+    video_is_fake[of_track] = track_is_fake
     return {
-        "videos": len(frames),
-        "accuracy_mean": float(accuracy_score(video_is_fake, called_fake(mean_p, threshold))),
-        "accuracy_vote": float(accuracy_score(video_is_fake, called_fake(fake_share, threshold))),
+        "videos": len(video_mean),
+        "accuracy_mean": float(accuracy_score(video_is_fake, called_fake(video_mean, threshold))),
+        "accuracy_vote": float(accuracy_score(video_is_fake, called_fake(video_share, threshold))),
     }
+
+
+_TRACK_SUFFIX = re.compile(r"_t\d+$")
+
+
+def video_of_track(video: str) -> str:
+    """The video of a track id ``<video>_t<track>`` (``extract --all-faces`` names its crops
+    ``<video>_t<track>_<frame>``); any other video id as it is."""
+    return _TRACK_SUFFIX.sub("", video) or video
 
 
 INTERVAL_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer")

@@ -49,7 +49,7 @@ from mesocli.checkpoint import (
     write_log,
 )
 from mesocli.datasets import decode_dataset, identities
-from mesocli.errors import ParameterError, UsageError, printable
+from mesocli.errors import ParameterError, UsageError, printable, short_repr
 from mesocli.fsutil import (
     atomic_path,
     atomic_write_bytes,
@@ -207,6 +207,11 @@ class TrainConfig:
                 raise ParameterError("{" + name + "} {value!r}: must be " + ("a whole number" if kind == "whole"
                                      else "a number"), value=value)
             setattr(self, name, int(value) if kind == "whole" else float(value))
+        if self.init_weights is not None:  # a Path (model.weights_path) is recorded as text: config.json is JSON
+            if not isinstance(self.init_weights, str | os.PathLike):
+                raise ParameterError("{init_weights} must be a path (str or os.PathLike), not {value}",
+                                     value=short_repr(self.init_weights))
+            self.init_weights = os.fspath(self.init_weights)
 
 
 @contextlib.contextmanager
@@ -448,9 +453,8 @@ class Trainer:
             self.log(f"left out of training: {self.dropped_shared} faces of people held out in another source",
                      file=sys.stderr)
         if len(self.train_idx) < config.batch_size:
-            raise UsageError(
-                f"only {len(self.train_idx)} training images, fewer than one batch ({config.batch_size})"
-            )
+            raise ParameterError("only {count} training images, fewer than one batch ({value}): give a smaller "
+                                 "{batch_size}, or more images", count=len(self.train_idx), value=config.batch_size)
         self.labels = labels.astype(np.float32)
         shares = np.array([source.weight for source in data.sources])
         self.sample_weights = np.zeros(len(labels), dtype=np.float32)

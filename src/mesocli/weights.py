@@ -169,7 +169,9 @@ def _check_regular(path: Path) -> None:
     if (other := _other_export(path)) is not None:
         raise other
     if path.is_dir():
-        raise WeightsError(f"{path}: is a folder, not a weights file")
+        best = path / "best.weights.h5"  # a run folder of ``train --out``
+        hint = f" (a training run: give {best})" if best.is_file() else ""
+        raise WeightsError(f"{path}: is a folder, not a weights file{hint}")
     if not path.is_file():
         raise WeightsError(f"{path}: not a regular file")
 

@@ -639,11 +639,12 @@ def models_view(fmt: str, width: int = 80) -> str | list[Any]:
     the detectors without bundled weights."""
     from dataclasses import asdict
 
-    from mesocli.weights import MANIPULATIONS, bundled_cards
+    from mesocli.weights import MANIPULATIONS, bundled_cards, bundled_dir
 
     cards = bundled_cards()
-    if fmt == "json":
-        return json.dumps([asdict(card) for card in cards], indent=2)
+    if fmt == "json":  # each card with its file's absolute path (for train --init-weights, scan --weights)
+        folder = bundled_dir().resolve()
+        return json.dumps([{**asdict(card), "path": str(folder / card.weights_file)} for card in cards], indent=2)
     check_known("fmt", fmt, REPORT_FORMATS)
     ffpp_methods = {"DF": "Deepfakes", "F2F": "Face2Face", "FS": "FaceSwap"}
     columns: dict[str, Callable[[Any], str]] = {

@@ -23,6 +23,11 @@ def _split_missing(root: Path) -> None:
     make_faces(root / "validation", {"df": 2, "real": 2})
 
 
+def _split_missing_beside_root_classes(root: Path) -> None:
+    make_faces(root / "validation", {"df": 2, "real": 2})
+    make_faces(root, {"df": 2, "real": 2})  # extract --layout dataset once without --split: ROOT/{df,real}
+
+
 def _one_class(root: Path) -> None:
     make_faces(root / "test", {"df": 3})
 
@@ -44,6 +49,8 @@ def _no_root(root: Path) -> None:
 
 DATASET_CASES = [  # (id, setup, message with {root}): the same for eval and train
     ("missing-split", _split_missing, "no class folders (df|fake, real) in {root}/test or {root}"),
+    ("missing-split-beside-root-classes", _split_missing_beside_root_classes,  # not ROOT's own faces, exit 0
+     "no class folders (df|fake, real) in {root}/test; splits with them: validation (--split)"),
     ("one-class-only", _one_class, "{root}/test: no images of class real; both df and real are needed"),
     ("empty-class-folder", _empty_class, "{root}/test: no images of class real; both df and real are needed"),
     ("no-readable-image-of-a-class", _unreadable_class,
