@@ -124,12 +124,14 @@ def timeline_png(result: dict[str, Any], evidence: InputEvidence | None, smooth:
 # Heatmap faces of one input
 
 
-def explain_faces(gradcam: Any, evidence: InputEvidence, kind: str | None, threshold: float) -> list[FaceImage]:
-    """Heatmap panels of the input's most-fake then most-real faces (see :meth:`InputEvidence.extremes`).
+def explain_faces(gradcam: Any, evidence: InputEvidence, kind: str | None, threshold: float, *, png: bool = True,
+                  jpeg: bool = False) -> list[FaceImage]:
+    """Heatmap panels of the input's most-fake then most-real faces (see :meth:`InputEvidence.extremes`), encoded
+    as PNG (``png``: the ``--explain`` files) and as JPEG (``jpeg``: the report's), each only when asked for.
 
-    ``gradcam``: a :class:`mesocli.explain.GradCam`, or (``--model any``) a callable giving the GradCam of
-    a detector by name: each face's map is then drawn by the detector whose p_fake is the face's score."""
-    from mesocli.explain import caption_for, face_panel, png_bytes
+    ``gradcam``: a :class:`mesocli.explain.GradCam` (or ``OnnxGradCam``), or (``--model any``) a callable giving the
+    GradCam of a detector by name: each face's map is then drawn by the detector whose p_fake is the face's score."""
+    from mesocli.explain import caption_for, face_panel, jpeg_bytes, png_bytes
 
     kept = evidence.extremes()
     if not kept:
@@ -153,8 +155,8 @@ def explain_faces(gradcam: Any, evidence: InputEvidence, kind: str | None, thres
         detector = s.detector if callable(gradcam) else None
         caption = caption_for(s.p_fake, s.frame, s.time, s.track, kind, detector)
         panel = face_panel(face.crop, explanation, caption)
-        images.append(FaceImage(png_bytes(panel), caption, s.p_fake, s.frame, s.time, s.track, explanation.target,
-                                group, detector))
+        images.append(FaceImage(png_bytes(panel) if png else None, caption, s.p_fake, s.frame, s.time, s.track,
+                                explanation.target, group, detector, jpeg_bytes(panel) if jpeg else None))
     return images
 
 
@@ -176,7 +178,9 @@ class Explainer:
                  meta: dict[str, Any] | None = None, force: bool = False) -> None:
         if top < 0:
             raise UsageError("--explain-top must be 0 or more")
-        self.model = model  # a Keras model, a callable returning one, or (--model any) a dict of such per detector
+        # a Keras model, a model run by ONNX Runtime (:class:`mesocli.runtime.OnnxModel`: its maps need no TensorFlow),
+        # a callable returning one, or (--model any) a dict of such per detector
+        self.model = model
         self.explain_dir = explain_dir
         self.report = report
         self.top = top
@@ -214,11 +218,11 @@ class Explainer:
 
     def _cam_of(self, detector: str | None) -> Any:
         if detector not in self._gradcams:
-            from mesocli.explain import GradCam
+            from mesocli.explain import gradcam_for
 
             model = self.model[detector] if isinstance(self.model, dict) else self.model
             model = model() if callable(model) and not hasattr(model, "layers") else model
-            self._gradcams[detector] = GradCam(model)
+            self._gradcams[detector] = gradcam_for(model)
         return self._gradcams[detector]
 
     def add(self, result: Any) -> ReportEntry:
@@ -230,7 +234,8 @@ class Explainer:
             entry.no_face = evidence.no_face_frames()
             entry.sampled_times = [t for _, t, _ in evidence.sampled]
             if data.get("status") == "ok" and self.top > 0:
-                entry.faces = explain_faces(self._cam(), evidence, data.get("type"), self.threshold)
+                entry.faces = explain_faces(self._cam(), evidence, data.get("type"), self.threshold,
+                                            png=self.explain_dir is not None, jpeg=self.report is not None)
         if self.report is not None:
             entry.timeline = timeline_png(data, evidence, self.smooth)
             self.entries.append(entry)
@@ -250,6 +255,7 @@ class Explainer:
             target = folder / face.file_name(rank, data.get("type"))
             if not os.path.lexists(target):
                 self._added.append(target)
+            assert face.png is not None  # explain_faces encodes PNGs when there is an explain_dir
             atomic_write_bytes(target, face.png, replace=self.force)
 
     def finish(self) -> None:
