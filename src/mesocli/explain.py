@@ -205,12 +205,15 @@ class OnnxGradCam(_Cam):
 
 
 def gradcam_for(model: Any) -> _Cam:
-    """The Grad-CAM of ``model``: :class:`OnnxGradCam` for a model run by ONNX Runtime (no TensorFlow),
-    else :class:`GradCam` of the Keras model."""
+    """The Grad-CAM of ``model``: :class:`OnnxGradCam` for a model run by ONNX Runtime (no TensorFlow; should its
+    graph not be one mesocli builds, the Keras network of its weights), else :class:`GradCam` of the Keras model."""
     from mesocli.runtime import OnnxModel
 
     if isinstance(model, OnnxModel):
-        return OnnxGradCam(model)
+        try:
+            return OnnxGradCam(model)
+        except ValueError:
+            return GradCam(model.model)
     return GradCam(model if hasattr(model, "layers") else model.model)
 
 
