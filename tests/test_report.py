@@ -266,6 +266,29 @@ def test_the_maps_drawn_without_tensorflow_are_those_keras_draws(own_weights: Pa
     assert onnx_cam.layer_name and keras_cam.layer_name  # which convolution each explained
 
 
+def test_a_graph_mesocli_did_not_build_is_explained_by_its_keras_network(own_weights: Path) -> None:
+    """A graph without the head OnnxGradCam reads (here: its Flatten renamed) is not explained wrongly nor refused:
+    the Keras network of its weights draws the maps, as every map was drawn before."""
+    import dataclasses
+
+    import onnx
+
+    from mesocli.explain import GradCam, OnnxGradCam, gradcam_for
+    from mesocli.runtime import load_onnx
+
+    loaded = load_onnx(own_weights)
+    assert isinstance(gradcam_for(loaded), OnnxGradCam)
+    graph = onnx.load_from_string(loaded.onnx if isinstance(loaded.onnx, bytes) else loaded.onnx.read_bytes())
+    for node in graph.graph.node:
+        if node.op_type == "Flatten":
+            node.op_type = "Identity"
+            del node.attribute[:]
+    foreign = dataclasses.replace(loaded, onnx=graph.SerializeToString(), session=None)
+    with pytest.raises(ValueError, match="not a MesoNet graph"):
+        OnnxGradCam(foreign)
+    assert isinstance(gradcam_for(foreign), GradCam)
+
+
 def test_a_report_is_drawn_without_tensorflow(run_cli: RunCli, kit: MediaKit, own_weights: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """``scan --report`` with the default ONNX runtime needs no TensorFlow: its heatmaps come from ONNX Runtime."""
