@@ -148,6 +148,30 @@ def test_report_shows_every_detector_and_every_track(tmp_path: Path) -> None:
     assert "Face tracks" in text and "0.50–2.50 s" in text and "1 of 6 sampled frames: 2.50 s" in text
 
 
+def test_a_timeline_with_long_legend_labels_keeps_its_legend_inside_the_picture() -> None:
+    """The timeline is laid out beside its measured legend (no constrained layout): with 7 tracks and a 100-frame
+    window, the widest labels, the legend is drawn whole, right of the axes, and nothing touches the right edge."""
+    import numpy as np
+
+    from mesocli.evidence import FaceSample, InputEvidence
+    from mesocli.report import timeline_png
+
+    evidence = InputEvidence("many.mp4", top=0)
+    for frame in range(40):
+        evidence.sampled.append((frame, frame / 2, 7))
+        for track in range(7):
+            evidence.add_face(FaceSample(frame, frame / 2, track, (frame * (track + 1) % 13) / 13), None)
+    result = {"type": "video", "status": "ok", "threshold": 0.5, "segments": [],
+              "faces": [{"track": t, "segments": [{"start": 1.0, "end": 3.0}]} for t in range(7)]}
+    png = timeline_png(result, evidence, smooth=100)
+    assert png is not None
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert pixels.shape == (290, 900)
+    assert (pixels[:, -3:] == 255).all()  # the legend is not cut at the right edge
+    legend = pixels[:, 700:897]
+    assert (legend < 128).sum() > 2000  # its text is there, beside the plot
+
+
 def test_report_scores_agree_with_the_verdicts_at_the_threshold(tmp_path: Path) -> None:
     from mesocli.report import ReportEntry, render_html
 
