@@ -48,7 +48,8 @@ class Page(HTMLParser):
 
 
 def check_report(path: Path) -> tuple[Page, str]:
-    """Parse the report; every image must be an inlined PNG that decodes, every link internal."""
+    """Parse the report; every image must be an inlined PNG (a timeline) or JPEG (a heatmap panel) that decodes,
+    every link internal."""
     source = path.read_text(encoding="utf-8")
     page = Page()
     page.feed(source)
@@ -56,10 +57,10 @@ def check_report(path: Path) -> tuple[Page, str]:
     assert source.startswith("<!DOCTYPE html>") and "script" not in page.tags
     assert page.external == [], page.external
     for src in page.images:
-        assert src.startswith("data:image/png;base64,")
+        assert src.startswith(("data:image/png;base64,", "data:image/jpeg;base64,"))
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True))) as image:
             image.load()
-            assert image.format == "PNG" and image.width > 100
+            assert image.format == src[len("data:image/"):].split(";")[0].upper() and image.width > 100
     assert all(anchor[1:] in page.ids for anchor in page.anchors)
     return page, " ".join(" ".join(page.text).split())
 
@@ -147,6 +148,30 @@ def test_report_shows_every_detector_and_every_track(tmp_path: Path) -> None:
     assert "Face tracks" in text and "0.50–2.50 s" in text and "1 of 6 sampled frames: 2.50 s" in text
 
 
+def test_a_timeline_with_long_legend_labels_keeps_its_legend_inside_the_picture() -> None:
+    """The timeline is laid out beside its measured legend (no constrained layout): with 7 tracks and a 100-frame
+    window, the widest labels, the legend is drawn whole, right of the axes, and nothing touches the right edge."""
+    import numpy as np
+
+    from mesocli.evidence import FaceSample, InputEvidence
+    from mesocli.report import timeline_png
+
+    evidence = InputEvidence("many.mp4", top=0)
+    for frame in range(40):
+        evidence.sampled.append((frame, frame / 2, 7))
+        for track in range(7):
+            evidence.add_face(FaceSample(frame, frame / 2, track, (frame * (track + 1) % 13) / 13), None)
+    result = {"type": "video", "status": "ok", "threshold": 0.5, "segments": [],
+              "faces": [{"track": t, "segments": [{"start": 1.0, "end": 3.0}]} for t in range(7)]}
+    png = timeline_png(result, evidence, smooth=100)
+    assert png is not None
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert pixels.shape == (290, 900)
+    assert (pixels[:, -3:] == 255).all()  # the legend is not cut at the right edge
+    legend = pixels[:, 700:897]
+    assert (legend < 128).sum() > 2000  # its text is there, beside the plot
+
+
 def test_report_scores_agree_with_the_verdicts_at_the_threshold(tmp_path: Path) -> None:
     from mesocli.report import ReportEntry, render_html
 
@@ -188,6 +213,121 @@ def test_a_heatmap_explains_the_class_the_scan_decided(own_weights: Path) -> Non
     collector.scored(0, 0, 0.0, None, crop, decided)
     (image,) = explain_faces(cam, collector.take("face.jpg"), "image", 0.5)
     assert image.p_fake == decided and image.target == ("fake" if decided >= 0.5 else "real") != own.target
+
+
+def test_the_report_shows_heatmap_panels_as_jpeg_and_explain_files_stay_png(tmp_path: Path,
+                                                                          own_weights: Path) -> None:
+    """Each heatmap panel was inlined as a PNG of about 130 KB (the report of a moderator's 23 uploads: 21.6 MB). The
+    report now holds it as a JPEG (quality 90, colour at full resolution) of a quarter of that size; the timeline
+    stays PNG (lines and text), the ``--explain`` files stay PNG, and a panel is encoded only in the formats asked
+    for."""
+    import numpy as np
+    from media import face_crop
+
+    from mesocli.evidence import EvidenceCollector
+    from mesocli.explain import GradCam, face_panel, png_bytes
+    from mesocli.report import explain_faces
+    from mesocli.report_html import ReportEntry, render_html
+    from mesocli.weights import load_weights
+
+    crop = np.asarray(face_crop(256).convert("RGB"))
+    cam = GradCam(load_weights(own_weights).model)
+
+    def faces(**formats: bool) -> list:
+        collector = EvidenceCollector(top=1)
+        collector.started(0, "face.jpg")
+        collector.sampled(0, 0, 0.0, 1)
+        collector.scored(0, 0, 0.0, None, crop, 0.7)
+        return explain_faces(cam, collector.take("face.jpg"), "image", 0.5, **formats)
+
+    (both,) = faces(png=True, jpeg=True)
+    (drawn,) = cam.explain([crop], target="fake")
+    assert both.png == png_bytes(face_panel(crop, drawn, both.caption))  # the --explain file, as before
+    assert both.jpeg is not None and len(both.jpeg) < len(both.png) / 2
+    with Image.open(io.BytesIO(both.jpeg)) as panel, Image.open(io.BytesIO(both.png)) as lossless:
+        assert panel.format == "JPEG" and panel.size == lossless.size
+        # close to the lossless panel everywhere: the caption and the heat colours are not smeared
+        error = np.abs(np.asarray(panel.convert("RGB"), np.int16) - np.asarray(lossless.convert("RGB"), np.int16))
+        assert error.mean() < 2.5, error.mean()
+    (report_only,) = faces(png=False, jpeg=True)
+    assert report_only.png is None and report_only.jpeg == both.jpeg
+    (explain_only,) = faces()
+    assert explain_only.jpeg is None and explain_only.png == both.png
+    result = {"path": "face.jpg", "type": "image", "status": "ok", "error": None, "p_fake": 0.7, "verdict": "fake",
+              "threshold": 0.5, "aggregation": None, "model": {"name": "m"}, "frames": {"sampled": 1, "with_face": 1},
+              "segments": []}
+    report = tmp_path / "r.html"
+    report.write_text(render_html([ReportEntry(result, None, faces=[report_only])]), encoding="utf-8")
+    page, _ = check_report(report)
+    assert [src.split(";")[0] for src in page.images] == ["data:image/jpeg"]
+
+
+def test_the_maps_drawn_without_tensorflow_are_those_keras_draws(own_weights: Path) -> None:
+    """``scan --report`` (ONNX Runtime) drew its heatmaps with the Keras network: TensorFlow was imported for them
+    (seconds, about 700 MB). Its Grad-CAM is now computed from the ONNX graph's last convolution and the head in
+    NumPy: the same maps, scores and classes as Keras's, for faces explained as fake and as real."""
+    import numpy as np
+    from media import face_crop
+
+    from mesocli.explain import GradCam, OnnxGradCam
+    from mesocli.runtime import load_onnx
+    from mesocli.weights import load_weights
+
+    rng = np.random.default_rng(5)
+    base = np.asarray(face_crop(256).convert("RGB"), np.int16)
+    faces = np.stack([base, np.clip(base + rng.integers(-40, 40, base.shape), 0, 255), base[::-1], base[:, ::-1]]
+                     ).astype(np.uint8)
+    keras_cam = GradCam(load_weights(own_weights).model)
+    onnx_cam = OnnxGradCam(load_onnx(own_weights))
+    for target in ("fake", "real"):
+        ours, theirs = onnx_cam.explain(faces, target=target), keras_cam.explain(faces, target=target)
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.target == b.target == target
+            assert abs(a.p_fake - b.p_fake) < 1e-5
+            assert abs(a.peak - b.peak) <= 1e-4 * max(b.peak, 1e-6)
+            assert np.abs(a.heat - b.heat).max() < 1e-4
+    assert any(e.peak > 0 for e in onnx_cam.explain(faces, target="fake") + onnx_cam.explain(faces, target="real"))
+    assert onnx_cam.layer_name and keras_cam.layer_name  # which convolution each explained
+
+
+def test_a_graph_mesocli_did_not_build_is_explained_by_its_keras_network(own_weights: Path) -> None:
+    """A graph without the head OnnxGradCam reads (here: its Flatten renamed) is not explained wrongly nor refused:
+    the Keras network of its weights draws the maps, as every map was drawn before."""
+    import dataclasses
+
+    import onnx
+
+    from mesocli.explain import GradCam, OnnxGradCam, gradcam_for
+    from mesocli.runtime import load_onnx
+
+    loaded = load_onnx(own_weights)
+    assert isinstance(gradcam_for(loaded), OnnxGradCam)
+    graph = onnx.load_from_string(loaded.onnx if isinstance(loaded.onnx, bytes) else loaded.onnx.read_bytes())
+    for node in graph.graph.node:
+        if node.op_type == "Flatten":
+            node.op_type = "Identity"
+            del node.attribute[:]
+    foreign = dataclasses.replace(loaded, onnx=graph.SerializeToString(), session=None)
+    with pytest.raises(ValueError, match="not a MesoNet graph"):
+        OnnxGradCam(foreign)
+    assert isinstance(gradcam_for(foreign), GradCam)
+
+
+def test_a_report_is_drawn_without_tensorflow(run_cli: RunCli, kit: MediaKit, own_weights: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan --report`` with the default ONNX runtime needs no TensorFlow: its heatmaps come from ONNX Runtime."""
+    import mesocli._tf
+
+    def refused() -> None:
+        raise AssertionError("TensorFlow was imported for a report")
+
+    monkeypatch.setattr(mesocli._tf, "import_tensorflow", refused)
+    report = tmp_path / "r.html"
+    result = run_cli("scan", kit.face_jpeg, "--weights", own_weights, "--report", report, "-q", "--format", "json")
+    assert result.code == 0, result.err
+    page, text = check_report(report)
+    assert "runtime: onnx" in text and "The face" in text
+    assert [src.split(";")[0] for src in page.images] == ["data:image/jpeg"]
 
 
 def test_evidence_keeps_only_the_extremes() -> None:

@@ -8,12 +8,14 @@ the last dense layer's input, so a saturated sigmoid (p_fake 1e-9) still has a g
 networks' logit is that of P(real); the logit of *fake* is its negative. Why this method and
 layer: docs/explain.md.
 
-TensorFlow is imported only when a :class:`GradCam` is built; drawing (:func:`overlay`,
+TensorFlow is imported only when a :class:`GradCam` is built (:class:`OnnxGradCam`, the same maps for a
+model run by ONNX Runtime, needs none); drawing (:func:`overlay`,
 :func:`face_panel`) needs only NumPy, Pillow and matplotlib's colour maps.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -49,7 +51,39 @@ def last_conv_layer(model: Any) -> Any:
     return convs[-1]
 
 
-class GradCam:
+class _Cam:
+    """What both Grad-CAMs share: :meth:`explain` from a subclass's :meth:`maps`."""
+
+    def maps(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def explain(self, faces: Sequence[np.ndarray] | np.ndarray, target: str | Sequence[str] = "auto",
+                threshold: float = 0.5) -> list[Explanation]:
+        """Heatmaps for (N, 256, 256, 3) uint8 faces. ``target``: ``fake``, ``real``, or ``auto`` (each
+        face's own verdict at ``threshold``: the map shows the evidence for what the network decided)."""
+        batch = face_batch(faces)
+        if not len(batch):
+            return []
+        logits, signed = self.maps(batch)
+        p_fake = 1.0 / (1.0 + np.exp(logits.astype(np.float64)))  # 1 - sigmoid(logit of P(real))
+        if isinstance(target, str):
+            targets = [verdict(p, threshold) if target == "auto" else target for p in p_fake]
+        else:
+            targets = list(target)
+        if any(t not in ("fake", "real") for t in targets) or len(targets) != len(batch):
+            raise ValueError("target must be 'fake', 'real' or 'auto' (or one of the first two per face)")
+        out = []
+        for i, name in enumerate(targets):
+            cam = np.maximum(signed[i] if name == "real" else -signed[i], 0.0).astype(np.float32)
+            peak = float(cam.max())
+            heat = np.asarray(Image.fromarray(cam, "F").resize((256, 256), Image.BILINEAR))
+            top = float(heat.max())
+            heat = np.clip(heat / top, 0.0, 1.0) if peak > 0 and top > 0 else np.zeros((256, 256), np.float32)
+            out.append(Explanation(float(p_fake[i]), name, heat.astype(np.float32), peak))
+        return out
+
+
+class GradCam(_Cam):
     """Grad-CAM for a Keras model whose last layer is ``Dense(1, sigmoid)`` giving P(real).
 
     ``layer`` picks the convolution (a layer name; default :func:`last_conv_layer`).
@@ -83,45 +117,131 @@ class GradCam:
         weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
         return logit_real.numpy(), tf.reduce_sum(weights * activations, axis=-1).numpy()
 
-    def explain(self, faces: Sequence[np.ndarray] | np.ndarray, target: str | Sequence[str] = "auto",
-                threshold: float = 0.5) -> list[Explanation]:
-        """Heatmaps for (N, 256, 256, 3) uint8 faces. ``target``: ``fake``, ``real``, or ``auto`` (each
-        face's own verdict at ``threshold``: the map shows the evidence for what the network decided)."""
-        batch = face_batch(faces)
-        if not len(batch):
-            return []
-        logits, signed = self.maps(batch)
-        p_fake = 1.0 / (1.0 + np.exp(logits.astype(np.float64)))  # 1 - sigmoid(logit of P(real))
-        if isinstance(target, str):
-            targets = [verdict(p, threshold) if target == "auto" else target for p in p_fake]
-        else:
-            targets = list(target)
-        if any(t not in ("fake", "real") for t in targets) or len(targets) != len(batch):
-            raise ValueError("target must be 'fake', 'real' or 'auto' (or one of the first two per face)")
-        out = []
-        for i, name in enumerate(targets):
-            cam = np.maximum(signed[i] if name == "real" else -signed[i], 0.0).astype(np.float32)
-            peak = float(cam.max())
-            heat = np.asarray(Image.fromarray(cam, "F").resize((256, 256), Image.BILINEAR))
-            top = float(heat.max())
-            heat = np.clip(heat / top, 0.0, 1.0) if peak > 0 and top > 0 else np.zeros((256, 256), np.float32)
-            out.append(Explanation(float(p_fake[i]), name, heat.astype(np.float32), peak))
-        return out
+
+class OnnxGradCam(_Cam):
+    """The same Grad-CAM as :class:`GradCam`, without TensorFlow: for a model run by ONNX Runtime
+    (:class:`mesocli.runtime.OnnxModel`, a graph of :mod:`mesocli.onnx_graph`).
+
+    ONNX Runtime computes the last convolution's activations ``A`` (the graph that scored the faces, with
+    that tensor as one more output); the rest of the network after it, the classifier head (batch norm,
+    max-pooling, flatten, dense 16, leaky ReLU, dense 1), is a few thousand numbers, so its forward pass and
+    its gradient are computed with NumPy. Grad-CAM needs only the gradient's spatial mean per channel,
+    which max-pooling's choice among equal values in a window does not change: the maps are those of
+    :class:`GradCam` (to float32 rounding; tests/test_report.py compares them). Importing TensorFlow and
+    building the Keras network cost a report several seconds and about 700 MB.
+
+    Raises ValueError for a graph that does not end in that head (it is not one mesocli made).
+    """
+
+    def __init__(self, loaded: Any) -> None:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+
+        from mesocli.runtime import _session
+
+        source = loaded.onnx
+        proto = onnx.load_from_string(source) if isinstance(source, bytes) else onnx.load(str(source))
+        graph = proto.graph
+        made = {out: node for node in graph.node for out in node.output}
+        used: dict[str, list[Any]] = {}
+        for node in graph.node:
+            for name in node.input:
+                used.setdefault(name, []).append(node)
+        consts = {t.name: t for t in graph.initializer}
+
+        def before(node: Any, op: str) -> Any:
+            found = made.get(node.input[0])
+            if found is None or found.op_type != op:
+                raise ValueError(f"{loaded.name}: not a MesoNet graph (no {op} before {node.op_type})")
+            return found
+
+        def after(node: Any, op: str) -> Any:
+            found = [n for n in used.get(node.output[0], []) if n.op_type == op]
+            if len(found) != 1:
+                raise ValueError(f"{loaded.name}: not a MesoNet graph (no {op} after {node.op_type})")
+            return found[0]
+
+        def array(name: str) -> np.ndarray:
+            return numpy_helper.to_array(consts[name]).astype(np.float32)
+
+        def attribute(node: Any, name: str, default: Any) -> Any:
+            return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+
+        flatten = [node for node in graph.node if node.op_type == "Flatten"]
+        if len(flatten) != 1:
+            raise ValueError(f"{loaded.name}: not a MesoNet graph (one Flatten expected)")
+        pool = before(before(flatten[0], "Transpose"), "MaxPool")
+        norm = before(pool, "BatchNormalization")
+        relu = before(norm, "Relu")
+        dense = after(flatten[0], "Gemm")
+        leaky = after(dense, "LeakyRelu")
+        last = after(leaky, "Gemm")
+        gamma, beta, mean, var = (array(name) for name in norm.input[1:5])
+        self._scale = gamma / np.sqrt(var + np.float32(attribute(norm, "epsilon", 1e-5)))
+        self._shift = beta - mean * self._scale
+        self._pool = int(attribute(pool, "kernel_shape", [4])[0])
+        self._w1, self._b1 = array(dense.input[1]), array(dense.input[2])
+        self._w2, self._b2 = array(last.input[1])[:, 0], array(last.input[2])[0]
+        self._alpha = np.float32(attribute(leaky, "alpha", 0.01))
+        self.layer_name = relu.output[0]
+        del graph.output[:]  # only the activations: the scores are computed from them below
+        graph.output.append(helper.make_tensor_value_info(relu.output[0], TensorProto.FLOAT, None))
+        self._session = _session(proto.SerializeToString())
+
+    def maps(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`GradCam.maps`: the logit of P(real) per face and the signed class map for *real*."""
+        (nchw,) = self._session.run([self.layer_name], {"image": np.ascontiguousarray(faces)})
+        a = nchw.transpose(0, 2, 3, 1)  # (N, H, W, C), as Keras holds it
+        n, h, w, c = a.shape
+        k = self._pool
+        pooled = (a * self._scale + self._shift).reshape(n, h // k, k, w // k, k, c).max(axis=(2, 4))
+        hidden = pooled.reshape(n, -1) @ self._w1 + self._b1  # flattened (H, W, C) as Keras flattens
+        slope = np.where(hidden > 0, np.float32(1.0), self._alpha)
+        logit_real = (hidden * slope) @ self._w2 + self._b2
+        # d logit / d pooled; each window's gradient goes to one of its maxima, which leaves its sum unchanged
+        grads = ((slope * self._w2) @ self._w1.T).reshape(n, h // k, w // k, c)
+        weights = grads.sum(axis=(1, 2)) * self._scale / (h * w)  # the spatial mean of d logit / d A, per channel
+        return logit_real, np.einsum("nhwc,nc->nhw", a, weights)
+
+
+def gradcam_for(model: Any) -> _Cam:
+    """The Grad-CAM of ``model``: :class:`OnnxGradCam` for a model run by ONNX Runtime (no TensorFlow; should its
+    graph not be one mesocli builds, the Keras network of its weights), else :class:`GradCam` of the Keras model."""
+    from mesocli.runtime import OnnxModel
+
+    if isinstance(model, OnnxModel):
+        try:
+            return OnnxGradCam(model)
+        except ValueError:
+            return GradCam(model.model)
+    return GradCam(model if hasattr(model, "layers") else model.model)
 
 
 # --------------------------------------------------------------------------------------------------
 # Drawing (no TensorFlow)
 
 
-def colorize(heat: np.ndarray, colormap: str = COLORMAP) -> np.ndarray:
-    """A [0, 1] map as (H, W, 3) uint8 colours of ``colormap``."""
+@functools.cache
+def _colours(colormap: str) -> np.ndarray:
+    """The (N, 3) uint8 colours of ``colormap``'s lookup table."""
     from mesocli.thirdparty import MATPLOTLIB, their_deprecations
 
     with their_deprecations(*MATPLOTLIB):
         from matplotlib import colormaps
 
-    rgba = colormaps[colormap](np.clip(heat, 0.0, 1.0))
-    return np.rint(rgba[..., :3] * 255).astype(np.uint8)
+    table = colormaps[colormap]
+    colours = np.rint(table(np.arange(table.N))[:, :3] * 255).astype(np.uint8)
+    colours.flags.writeable = False
+    return colours
+
+
+def colorize(heat: np.ndarray, colormap: str = COLORMAP) -> np.ndarray:
+    """A [0, 1] map as (H, W, 3) uint8 colours of ``colormap``: the colours matplotlib's colormap gives (the entry
+    ``int(x * N)`` of its table), looked up directly rather than through its RGBA floats."""
+    colours = _colours(colormap)
+    scaled = np.clip(heat, 0.0, 1.0) * len(colours)  # in the map's own float type, as matplotlib scales it
+    index = np.minimum(np.nan_to_num(scaled, nan=0.0).astype(np.intp), len(colours) - 1)
+    return colours[index]
 
 
 def overlay(face: np.ndarray, heat: np.ndarray, alpha: float = ALPHA, colormap: str = COLORMAP) -> np.ndarray:
@@ -189,6 +309,16 @@ def png_bytes(image: Image.Image) -> bytes:
     """``image`` encoded as PNG."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=3)  # much faster than the default, barely larger (docs/explain.md)
+    return buffer.getvalue()
+
+
+JPEG_QUALITY = 90  # with full-resolution colour (4:4:4): the caption and the heat colours stay sharp
+
+
+def jpeg_bytes(image: Image.Image) -> bytes:
+    """``image`` encoded as JPEG (a heatmap panel: a quarter of its PNG's size, encoded 15× faster; docs/explain.md)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
     return buffer.getvalue()
 
 

@@ -1,12 +1,11 @@
 """The one-file HTML report of a scan (``scan --report FILE``): what it shows of each input, and the page.
 
-The page is self-contained: images inlined as base64 PNG, CSS inline, no script, no external
-resource (its Content-Security-Policy allows none either), so it opens offline in any browser and can be mailed or
-archived as it is. Each input is
-a :class:`ReportEntry`: its result (the documented JSON, :meth:`mesocli.scan.ScanResult.to_dict`),
-its timeline plot, its heatmap faces (:class:`FaceImage`) and the sampled frames without a face;
-:mod:`mesocli.report` gathers them while the scan runs. A result carrying ``detectors`` (a mapping
-from a detector's name to its p_fake, or to an object with ``p_fake``) gets one row per detector.
+The page is self-contained: images inlined as base64 (timelines PNG, heatmap panels JPEG), CSS inline, no script,
+no external resource (its Content-Security-Policy allows none either), so it opens offline in any browser and can be
+mailed or archived as it is. Each input is a :class:`ReportEntry`: its result (the documented JSON,
+:meth:`mesocli.scan.ScanResult.to_dict`), its timeline plot, its heatmap faces (:class:`FaceImage`) and the sampled
+frames without a face; :mod:`mesocli.report` gathers them while the scan runs. A result carrying ``detectors`` (a
+mapping from a detector's name to its p_fake, or to an object with ``p_fake``) gets one row per detector.
 """
 
 from __future__ import annotations
@@ -51,9 +50,9 @@ def detector_scores(result: dict[str, Any]) -> list[tuple[str, float | None]]:
 
 @dataclass
 class FaceImage:
-    """One explained face: its panel as PNG, and what it shows."""
+    """One explained face: its panel as PNG (the ``--explain`` file) and as JPEG (the report's), and what it shows."""
 
-    png: bytes
+    png: bytes | None  # None when no --explain file is written
     caption: str
     p_fake: float
     frame: int
@@ -62,6 +61,7 @@ class FaceImage:
     target: str
     group: str = "most fake"  # or "most real"
     detector: str | None = None  # --model any: the detector that drew the map (the one whose score is p_fake)
+    jpeg: bytes | None = None  # the panel in the report (a quarter of the PNG's size); None: the PNG is shown
 
     def file_name(self, rank: int, kind: str | None) -> str:
         """``01_pfake0.931_frame000120_track1_fs.png`` (frame only for videos, track when known, the
@@ -148,10 +148,18 @@ def _name_note(path: object) -> str:
             "name exactly.</p>")
 
 
-def _img(png: bytes, alt: str, width: int | None = None) -> str:
-    data = base64.b64encode(png).decode("ascii")
+def _img(image: bytes, alt: str, width: int | None = None, kind: str = "png") -> str:
+    data = base64.b64encode(image).decode("ascii")
     size = f' width="{width}"' if width else ""
-    return f'<img src="data:image/png;base64,{data}" alt="{_esc(alt)}"{size}>'
+    return f'<img src="data:image/{kind};base64,{data}" alt="{_esc(alt)}"{size}>'
+
+
+def _face_img(face: FaceImage, alt: str) -> str:
+    """A heatmap panel: its JPEG when it has one, else its PNG."""
+    if face.jpeg is not None:
+        return _img(face.jpeg, alt, kind="jpeg")
+    assert face.png is not None, "a face with neither a JPEG nor a PNG"
+    return _img(face.png, alt)
 
 
 def _badge(result: dict[str, Any]) -> str:
@@ -312,7 +320,7 @@ def _section(number: int, entry: ReportEntry) -> str:
             for rank, face in enumerate(faces, 1):
                 alt = f"{face.caption} · map: evidence for {face.target}"  # written in the panel itself
                 caption = "" if only else f"<figcaption>{_esc(label)} #{rank}</figcaption>"
-                out.append(f"<figure>{_img(face.png, alt)}{caption}</figure>")
+                out.append(f"<figure>{_face_img(face, alt)}{caption}</figure>")
             out.append("</div>")
     out.append("</section>")
     return "".join(out)

@@ -474,13 +474,14 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
 
 
 def _explain_with(explainer: Any, loaded: Any) -> None:
-    """Point the explainer at the scan's model: Keras weights, loaded (with TensorFlow) at the first heatmap.
+    """Point the explainer at the scan's model: run by ONNX Runtime, as it is (no TensorFlow); Keras weights, loaded
+    at the first heatmap.
 
     With ``model="any"`` each face's map is drawn by the detector whose p_fake is the face's combined score
     (the largest), with ``arch="ensemble"`` by the detector's Meso4 network; the report shows every
     detector's p_fake."""
     from mesocli.detectors import DetectorSet, Ensemble
-    from mesocli.runtime import runtime_of
+    from mesocli.runtime import OnnxModel, runtime_of
     from mesocli.writers import model_label, weights_digests
 
     meta = {"model": model_label(loaded.describe()), "runtime": runtime_of(loaded),
@@ -501,8 +502,9 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
         if getattr(drawer, "origin", None) == "exported":  # an .onnx file as given: no Keras weights to explain
             raise ParameterError("{report} and {explain} draw heatmaps with Keras: give the weights file {value} "
                                  "was exported from", value=drawer.weights_path)
-    if isinstance(loaded, DetectorSet):
-        explainer.model = {name: (lambda drawer=drawer: drawer.model) for name, drawer in drawers.items()}
-    else:
-        explainer.model = lambda: drawers[None].model
+    # a model run by ONNX Runtime draws its maps itself (no TensorFlow: mesocli.explain.OnnxGradCam); a Keras one's
+    # network is built at the first heatmap
+    drawn = {name: drawer if isinstance(drawer, OnnxModel) else (lambda drawer=drawer: drawer.model)
+             for name, drawer in drawers.items()}
+    explainer.model = drawn if isinstance(loaded, DetectorSet) else drawn[None]
     explainer.meta = {**meta, **explainer.meta}
