@@ -95,6 +95,7 @@ def test_the_tracks_of_a_video_are_drawn_together(tmp_path: Path) -> None:
                 for frame in range(2):
                     name = f"{folder}{video}_t{track}_{frame}.png"
                     Image.new("RGB", (8, 8), (LEVEL[folder],) * 3).save(split / folder / name)
+    (tmp_path / "data" / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True}}) + "\n")
     for seed in range(4):
         report = run_eval(tmp_path / "data", limit=24, seed=seed, bootstrap=0, quiet=True)
         tracks = Counter(path.rsplit("_t", 1)[0] for path in report.paths)

@@ -336,11 +336,28 @@ def test_the_tracks_of_a_video_are_one_video(tmp_path: Path, grey_model: LoadedM
              ("real", "r1_t0", 0.1), ("real", "r1_t0", 0.1), ("real", "r1_t3", 0.3), ("real", "r1_t3", 0.4),
              ("real", "r2_t0", 0.2), ("real", "r2_t1", 0.1)]
     write_grey_faces(tmp_path / "test", files)
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True}}) + "\n")  # extract's
     report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=200)
     assert report.video == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0}
     assert report.intervals["video_accuracy_mean"] == pytest.approx(list(proportion_interval(4, 4)))
     # the tracks of one video are drawn together: f1 (half its faces right) with f2, never f1_t0 (none) alone
     assert report.intervals["accuracy_df"][0] >= 0.5
+
+
+@pytest.mark.parametrize("manifest", [None, {"settings": {"all_faces": False}}, "torn"])
+def test_names_ending_in_t_and_digits_are_videos_of_their_own_without_all_faces(
+    tmp_path: Path, grey_model: LoadedModel, manifest: object
+) -> None:
+    """Found in review: ``take_t1.mp4`` and ``take_t2.mp4`` (crops ``take_t1_<frame>``) were read as two tracks
+    of one video ``take``. Tracks are grouped only where extract's manifest says ``--all-faces``."""
+    files = [("df", "take_t1", 0.9), ("df", "take_t1", 0.9), ("df", "take_t2", 0.2), ("df", "take_t2", 0.2),
+             ("df", "fake_a", 0.8), ("real", "r1", 0.1), ("real", "r1", 0.2)]
+    write_grey_faces(tmp_path / "test", files)
+    if manifest is not None:
+        (tmp_path / "manifest.jsonl").write_text("{\"sett" if manifest == "torn" else json.dumps(manifest) + "\n")
+    report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=0)
+    assert report.video == {"videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75}
+    assert sorted(set(report.video_ids)) == ["fake_a", "r1", "take_t1", "take_t2"]
 
 
 def test_fakes_outside_method_folders_get_a_row_of_their_own(tmp_path: Path, grey_model: LoadedModel) -> None:

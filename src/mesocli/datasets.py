@@ -45,6 +45,7 @@ class FolderDataset:
     methods: list[str | None] = field(default_factory=list)
     folders: list[Path] = field(default_factory=list)
     drawn: dict[str, Any] | None = None
+    tracks: bool = False  # made by ``extract --all-faces`` (its manifest says so): names ``<video>_t<track>_<frame>``
 
     def __post_init__(self) -> None:
         if not self.methods:
@@ -63,7 +64,7 @@ class FolderDataset:
 
     def subset(self, indices: np.ndarray) -> FolderDataset:
         return FolderDataset(self.root, self.split, [self.paths[i] for i in indices], self.labels[indices],
-                             methods=[self.methods[i] for i in indices])
+                             methods=[self.methods[i] for i in indices], tracks=self.tracks)
 
 
 def method_of(path: Path, root: Path, split: str | None) -> str | None:
@@ -152,6 +153,21 @@ def identities(path: Path) -> list[str]:
     return [token for token in video.split("_") if token and not _TRACK.fullmatch(token)] or [video]
 
 
+def made_with_all_faces(root: Path) -> bool:
+    """Whether ``root`` is an ``extract --all-faces`` output, as its ``manifest.jsonl`` header says: its file
+    names then carry each face's track (``<video>_t<track>_<frame>``), and a video's tracks make one video. A
+    dataset without that manifest (copied, or made otherwise) is not: a name ending ``_t<digits>`` is its video's."""
+    import json
+
+    try:
+        with open(Path(root) / "manifest.jsonl", encoding="utf-8") as manifest:
+            header = json.loads(manifest.readline())
+    except (OSError, ValueError):
+        return False
+    settings = header.get("settings") if isinstance(header, dict) else None
+    return isinstance(settings, dict) and settings.get("all_faces") is True
+
+
 def video_id(path: Path) -> str | None:
     """The video a frame file belongs to, from a ``<video>_<frame>.<ext>`` name; None otherwise."""
     match = _VIDEO_FRAME.match(path.stem)
@@ -231,7 +247,8 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
                     else:
                         ignored.append(path)
     dataset = FolderDataset(root, used_split, paths, np.asarray(labels, dtype=np.int64), ignored,
-                            folders=[directory for dirs in class_dirs.values() for directory in dirs])
+                            folders=[directory for dirs in class_dirs.values() for directory in dirs],
+                            tracks=made_with_all_faces(root))
     missing = [name for name, count in dataset.counts.items() if count == 0]
     if missing:
         raise UsageError(f"{folder}: no images of class {' and '.join(missing)}; both df and real are needed")

@@ -29,6 +29,7 @@ from mesocli.metrics import (
     bootstrap_intervals,
     calibration,
     proportion_interval,
+    track_id,
     video_level,
     video_of_track,
 )
@@ -152,7 +153,8 @@ def limit_dataset(dataset: FolderDataset, limit: int | None, seed: int | None = 
     units: dict[tuple[int, str | int], int] = {}
     strata, groups = np.empty(total, np.int64), np.empty(total, np.int64)
     videos = [video_id(path) for path in dataset.paths]
-    videos = [video_of_track(video) if video else None for video in videos]  # a video's tracks drawn together
+    if dataset.tracks:  # a video's tracks drawn together
+        videos = [video_of_track(track_id(video)) if video else None for video in videos]
     for index, (label, method, video) in enumerate(zip(dataset.labels.tolist(), dataset.methods, videos,
                                                          strict=True)):
         strata[index] = cells.setdefault((label, method or ""), len(cells))
@@ -289,7 +291,7 @@ def evaluate(
         )
     p_fake = p_all[used]
     methods = [dataset.methods[i] for i in used]
-    videos = [_video_key(path, method) for path, method in zip(paths, methods, strict=True)]
+    videos = [_video_key(path, method, dataset.tracks) for path, method in zip(paths, methods, strict=True)]
     figures = binary_report(labels_is_fake, p_fake, threshold)
     detectors = None
     used_by_detector = ({name: scores[used] for name, scores in by_detector.items()}
@@ -323,10 +325,12 @@ def evaluate(
     )
 
 
-def _video_key(path: Path, method: str | None) -> str | None:
-    """The video a frame belongs to, qualified by its method folder (FF++ reuses ids across methods)."""
+def _video_key(path: Path, method: str | None, tracks: bool = False) -> str | None:
+    """The video a frame belongs to, qualified by its method folder (FF++ reuses ids across methods); with
+    ``tracks`` (an ``extract --all-faces`` dataset), its track of that video (:class:`mesocli.metrics.TrackId`)."""
     video = video_id(path)
-    return f"{method}/{video}" if video is not None and method is not None else video
+    key = f"{method}/{video}" if video is not None and method is not None else video
+    return track_id(key) if tracks and key is not None else key
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -208,7 +208,7 @@ def video_level(
     fake (``p_fake >= threshold``) is ``>= threshold``, as ``scan --aggregate vote`` decides. With
     ``by_detector`` (each detector's p_fake per frame, ``--model any``), each detector aggregates the
     video on its own and the video is fake when any detector's aggregate says so, as ``scan`` decides.
-    The tracks of a video (ids ``<video>_t<track>``, see :func:`video_of_track`) are aggregated each on its
+    The tracks of a video (:class:`TrackId`, from an ``extract --all-faces`` dataset) are aggregated each on its
     own and make one video, which takes the largest, as ``scan --all-faces`` decides.
     Returns {videos, accuracy_mean, accuracy_vote}, or None when some frame has no video id.
     """
@@ -245,13 +245,31 @@ def video_level(
     }
 
 
+class TrackId(str):
+    """The id of one face track of a video (``<video>_t<track>``, from an ``extract --all-faces`` dataset) that
+    knows its ``video``: a video's tracks make one video (:func:`video_level`, the intervals' units)."""
+
+    video: str
+
+    def __new__(cls, track: str, video: str) -> TrackId:
+        made = super().__new__(cls, track)
+        made.video = video
+        return made
+
+
 _TRACK_SUFFIX = re.compile(r"_t\d+$")
 
 
+def track_id(video: str) -> str:
+    """``video`` (``<video>_t<track>`` of an ``extract --all-faces`` dataset) as a :class:`TrackId` of its video;
+    an id without a track suffix as it is."""
+    whole = _TRACK_SUFFIX.sub("", video)
+    return TrackId(video, whole) if whole and whole != video else video
+
+
 def video_of_track(video: str) -> str:
-    """The video of a track id ``<video>_t<track>`` (``extract --all-faces`` names its crops
-    ``<video>_t<track>_<frame>``); any other video id as it is."""
-    return _TRACK_SUFFIX.sub("", video) or video
+    """The video of a :class:`TrackId`; any other video id as it is."""
+    return video.video if isinstance(video, TrackId) else video
 
 
 INTERVAL_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer")
