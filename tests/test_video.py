@@ -650,3 +650,36 @@ def test_a_cut_short_gif_keeps_the_browser_times_of_the_frames_it_holds(tmp_path
         times = [frame.time for frame in reader]
         assert reader.warnings and 5 <= len(times) < 20
     assert times == pytest.approx([0.1 * i for i in range(len(times))], abs=1e-6)
+
+
+def test_an_animated_image_whose_delays_change_often_is_decoded_with_browser_times(tmp_path: Path) -> None:
+    """A GIF whose delays change at each frame (a screen recording's) with some of 10 ms: the ``setpts``
+    expression was a sum of one term a run of equal delays, and ffmpeg's expression parser refuses a sum of 100
+    terms or so ("Cannot allocate memory"): such a file could not be decoded at all. Its runs are now looked up
+    in a tree of ``if``, a few levels deep."""
+    path = tmp_path / "irregular.gif"
+    delays = [10, 20] * 60  # 120 runs of one frame
+    frames = [Image.new("RGB", (16, 16), (2 * i, 255 - 2 * i, i)) for i in range(len(delays))]  # none alike
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=delays, loop=0)
+    info = probe_video(path)
+    assert info.retime is not None and info.duration == pytest.approx(60 * 0.12)
+    times = [frame.time for frame in iter_frames(path, FrameSelection("all"), info)]
+    assert times == pytest.approx([0.12 * (i // 2) + 0.1 * (i % 2) for i in range(len(delays))], abs=1e-6)
+
+
+def test_an_animated_webp_with_a_chunk_ffmpeg_skips_is_timed_from_its_delays(tmp_path: Path) -> None:
+    """A WebP may hold chunks a reader does not know (it skips them): ffmpeg says so ("Skipping chunk") before its
+    ``Input #0`` line, and the container was looked for at the start of the log only: such an image got no
+    duration (its timeline ended at its last sampled frame) and none of the browsers' timing."""
+    import struct
+
+    path = tmp_path / "odd.webp"
+    frames = [Image.new("RGB", (16, 16), (40 * i, 0, 0)) for i in range(4)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=[100, 100, 200, 200], loop=0)
+    data = bytearray(path.read_bytes())
+    at = data.find(b"ANMF")
+    data[at:at] = b"ZZZZ" + struct.pack("<I", 3) + b"abc\x00"  # an odd length, padded to an even one
+    data[4:8] = struct.pack("<I", len(data) - 8)
+    path.write_bytes(data)
+    info = probe_video(path)
+    assert (info.duration, info.frame_count_estimate) == (pytest.approx(0.6), 4)

@@ -24,8 +24,10 @@ SHORTEST_MS = 10.0
 """A frame delay of this many milliseconds or less is played for :data:`SHOWN_MS` (the browsers' rule)."""
 SHOWN_MS = 100.0
 MAX_RUNS = 2000
-"""The most runs of equal delays :func:`setpts_expression` writes (about 40 characters each: ffmpeg's argument
-stays far under the 128 KiB a command-line argument may hold)."""
+"""The most runs of equal delays :func:`setpts_expression` writes (about 60 characters each: ffmpeg's argument
+stays under the 128 KiB a command-line argument may hold, :data:`MAX_EXPRESSION` checked)."""
+MAX_EXPRESSION = 100_000
+"""The longest ``setpts`` expression written (characters)."""
 
 
 def displayed(delay_ms: float) -> float:
@@ -127,9 +129,11 @@ def _webp_delays(handle: BinaryIO) -> list[float]:
 def setpts_expression(delays_ms: Sequence[float]) -> str | None:
     """An ffmpeg ``setpts`` expression that gives frame N the time a browser shows it at (the sum of the
     :func:`displayed` delays before it), in the stream's time base; None when the delays change too often to
-    write (over :data:`MAX_RUNS` runs).
+    write (over :data:`MAX_RUNS` runs, or :data:`MAX_EXPRESSION` characters).
 
-    Written as runs of equal delays: ``between(N,a,b)*(start_a+(N-a)*delay)``, the last run open-ended."""
+    Written as runs of equal delays, ``start_a+(N-a)*delay`` for frames a onwards, looked up in a balanced tree
+    of ``if(lt(N,b),…,…)`` (the last run open-ended): ffmpeg's expression parser refuses a sum of a hundred terms
+    or so ("Cannot allocate memory"), and a tree of 2000 runs is 11 levels deep."""
     runs: list[tuple[int, float, float]] = []  # (first frame, its start, the delay), in seconds
     now = 0.0  # in milliseconds (whole numbers, mostly: exact)
     for n, delay in enumerate(map(displayed, delays_ms)):
@@ -138,8 +142,14 @@ def setpts_expression(delays_ms: Sequence[float]) -> str | None:
         now += delay
     if not runs or len(runs) > MAX_RUNS:
         return None
-    terms = []
-    for i, (first, start, delay) in enumerate(runs):
-        where = f"between(N,{first},{runs[i + 1][0] - 1})" if i + 1 < len(runs) else f"gte(N,{first})"
-        terms.append(f"{where}*({start!r}+(N-{first})*{delay!r})")
-    return f"round(({'+'.join(terms)})/TB)"
+    expression = f"round(({_lookup(runs)})/TB)"
+    return expression if len(expression) <= MAX_EXPRESSION else None
+
+
+def _lookup(runs: list[tuple[int, float, float]]) -> str:
+    """The time of frame N in ``runs`` (sorted by first frame), a binary search written out."""
+    if len(runs) == 1:
+        first, start, delay = runs[0]
+        return f"{start!r}+(N-{first})*{delay!r}"
+    middle = len(runs) // 2
+    return f"if(lt(N,{runs[middle][0]}),{_lookup(runs[:middle])},{_lookup(runs[middle:])})"

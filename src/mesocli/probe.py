@@ -184,7 +184,7 @@ def ffmpeg_stopped(code: int | None, log: str = "") -> str | None:
 
 
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):(\d+(?:\.\d+)?)|N/A)(?:, start: (-?\d+(?:\.\d+)?))?")
-_INPUT = re.compile(r"^Input #0, (.*), from ")
+_INPUT = re.compile(r"^Input #0, (.*), from ", re.M)  # (searched in the whole log: warnings may come first)
 _STREAM = re.compile(r"^\s*Stream #0:(\d+)\S*: (\w+): (.*)$")
 _SIZE = re.compile(r"(?:^|[ ,])(\d+)x(\d+)(?=[ ,\[]|$)")
 _FPS = re.compile(r"(\d+(?:\.\d+)?)(k?) (fps|tbr)")
