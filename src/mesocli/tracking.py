@@ -35,8 +35,8 @@ CUT_LIKENESS = 0.5  # their grey levels correlated under this, or under CUT_SAME
 CUT_COLOURS = 0.2  # at least this share of their colour histograms (4 levels a channel) not in common
 CUT_SAME_PICTURE = 0.8  # correlated this much or more: the same picture, lit otherwise (a flash), never a cut
 SHIFT_MAX = 8  # camera motion: the picture moved by at most this many thumbnail cells (a quarter) each way, and
-SHIFT_LIKENESS = 0.75  # the overlap of the two, so aligned, correlated this much or more with under CUT_COLOURS
-# of its colours changed: the same picture moved (a pan between sparse samples), never a cut
+SHIFT_LIKENESS = 0.75  # the overlap of the two, so aligned, correlated CUT_SAME_PICTURE or more, or this much or
+# more with under CUT_COLOURS of its colours changed: the same picture moved (a pan between sparse samples), no cut
 BLANK_CONTRAST = 2.0  # a thumbnail whose grey levels vary less (standard deviation): blank (black), never a cut;
 # the next frame that is not blank is compared with the last one before it (a fade through black)
 BLEND_SECONDS = 1.5  # a dissolve: a frame this far back at most (at least BLEND_MIN_SECONDS, and more than
@@ -240,7 +240,7 @@ def _shift(before: _Picture, after: _Picture) -> tuple[int, int]:
 def _moved(before: _Picture, after: _Picture) -> bool:
     """Whether ``after`` is ``before``'s picture moved (camera motion between sparse samples): aligned by
     :func:`_shift` (some shift, at most ``SHIFT_MAX`` cells each way), their overlap is correlated at least
-    ``SHIFT_LIKENESS`` with under ``CUT_COLOURS`` of its colours changed."""
+    ``CUT_SAME_PICTURE``, or at least ``SHIFT_LIKENESS`` with under ``CUT_COLOURS`` of its colours changed."""
     dy, dx = _shift(before, after)
     if (dy == 0 and dx == 0) or max(abs(dy), abs(dx)) > SHIFT_MAX:
         return False
@@ -250,6 +250,8 @@ def _moved(before: _Picture, after: _Picture) -> bool:
     x, y = (a @ _GREY).ravel(), (b @ _GREY).ravel()
     x, y = x - x.mean(), y - y.mean()
     likeness = float(x @ y) / max(math.sqrt(float(x @ x) * float(y @ y)), 1e-6)
+    if likeness >= CUT_SAME_PICTURE:
+        return True  # the same picture (lit otherwise, perhaps), as in _cut
     return likeness >= SHIFT_LIKENESS and 1.0 - float(np.minimum(_colours(a), _colours(b)).sum()) < CUT_COLOURS
 
 
