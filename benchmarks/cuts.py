@@ -17,8 +17,9 @@ in [a, b] or at the first one after b (more than one there count once). Cases:
   scaled, as RGB times 0.3 / 0.5); six pairs of FF++ test originals (two people) at 640×360, 25 fps
   joined by a hard cut (``concat``), by a 1-second cross-dissolve (``xfade=fade``) and by a 1-second
   fade through black (``xfade=fadeblack``); and two kinds of non-cut, each of originals 055 and 183: panned
-  across fast (a half-size window sliding over the whole width in 2.5 s), and a 6-frame flash (brightness
-  +0.35).
+  across fast (``pan``: a half-size window sliding over the whole width in 2.5 s; ``pan2x``: in 1.25 s;
+  ``pandown``: down the whole height in 1.25 s; ``pandiag``: across and down in 2.5 s), and a 6-frame flash
+  (brightness +0.35).
 
 Also, for each sampling, the cuts found between clips: every pair "last sampled frame of one clip, first
 sampled frame of another" of the real clips above (shared, ffpp, train) showing two scenes (an FF++ fake
@@ -26,7 +27,7 @@ shows its target video's scene: ``055_147`` and ``055`` are one), each compared 
 
 Also the cost of :meth:`Shots.cut` a frame at 1920×1080, 30 fps: the thumbnail and the comparisons, in a
 fast pan (where a dissolve is tested for at every chance) and in a still shot; and of the comparisons a
-sampled frame in the made pans at each sampling (at ``fps5`` every sample moved by about 2.5 thumbnail cells).
+sampled frame in the made pans at each sampling (at ``fps5`` every sample moved by 2.5 to 5 thumbnail cells).
 Runs against older mesocli too (then each sampled frame is compared with the previous one by
 ``is_cut``), for a before/after table: ``PYTHONPATH=<old>/src python benchmarks/cuts.py``.
 Thumbnails are cached in ``--work`` (``thumbs/``) so that a re-run with ``--keep`` decodes nothing. About 3
@@ -99,10 +100,15 @@ def made_cases(shared: Path, work: Path) -> list[Case]:
             cases.append(Case(kind, f"{a}+{b}", work / f"{kind}_{a}_{b}.mp4", transitions=window,
                               make=[*inputs, "-filter_complex", trim + xfade, "-map", "[v]"]))
     pan = "crop=w=iw/2:h=ih/2:x=(iw/2)*min(t/2.5\\,1):y=ih/4,scale=640:360"
+    pans = {"pan2x": "crop=w=iw/2:h=ih/2:x=(iw/2)*min(t/1.25\\,1):y=ih/4,scale=640:360",
+            "pandown": "crop=w=iw/2:h=ih/2:x=iw/4:y=(ih/2)*min(t/1.25\\,1),scale=640:360",
+            "pandiag": "crop=w=iw/2:h=ih/2:x=(iw/2)*min(t/2.5\\,1):y=(ih/2)*min(t/2.5\\,1),scale=640:360"}
     flash = "eq=brightness=0.35:enable='between(n,30,35)'"
     for a in ("055", "183"):
         source = str(originals / f"{a}.mp4")
         cases.append(Case("pan", a, work / f"pan_{a}.mp4", make=["-i", source, "-vf", pan]))
+        for kind, moving in pans.items():
+            cases.append(Case(kind, a, work / f"{kind}_{a}.mp4", make=["-i", source, "-vf", moving]))
         cases.append(Case("flash", a, work / f"flash_{a}.mp4", make=["-i", source, "-vf", flash]))
     return cases
 
@@ -272,7 +278,7 @@ def main() -> None:
                 index, times, thumbs = thumbnails(case, mode, cache)
                 if case.group in ("shared", "ffpp", "train"):
                     ends.append((case, thumbs[0], thumbs[-1]))
-                if case.group == "pan":
+                if case.group.startswith("pan"):
                     pans.append((index, times, thumbs))
                 found = found_cuts(index, times, thumbs)
                 total, caught, false = score(case, index, found)
