@@ -17,11 +17,17 @@ in [a, b] or at the first one after b (more than one there count once). Cases:
   scaled, as RGB times 0.3 / 0.5); six pairs of FF++ test originals (two people) at 640×360, 25 fps
   joined by a hard cut (``concat``), by a 1-second cross-dissolve (``xfade=fade``) and by a 1-second
   fade through black (``xfade=fadeblack``); and two kinds of non-cut, each of originals 055 and 183: panned
-  across fast (a half-size window sliding over the whole width in 2.5 s), and a 6-frame flash (brightness
-  +0.35).
+  across fast (``pan``: a half-size window sliding over the whole width in 2.5 s; ``pan2x``: in 1.25 s;
+  ``pandown``: down the whole height in 1.25 s; ``pandiag``: across and down in 2.5 s), and a 6-frame flash
+  (brightness +0.35).
+
+Also, for each sampling, the cuts found between clips: every pair "last sampled frame of one clip, first
+sampled frame of another" of the real clips above (shared, ffpp, train) showing two scenes (an FF++ fake
+shows its target video's scene: ``055_147`` and ``055`` are one), each compared as a hard cut.
 
 Also the cost of :meth:`Shots.cut` a frame at 1920×1080, 30 fps: the thumbnail and the comparisons, in a
-fast pan (where a dissolve is tested for at every chance) and in a still shot.
+fast pan (where a dissolve is tested for at every chance) and in a still shot; and of the comparisons a
+sampled frame in the made pans at each sampling (at ``fps5`` every sample moved by 2.5 to 5 thumbnail cells).
 Runs against older mesocli too (then each sampled frame is compared with the previous one by
 ``is_cut``), for a before/after table: ``PYTHONPATH=<old>/src python benchmarks/cuts.py``.
 Thumbnails are cached in ``--work`` (``thumbs/``) so that a re-run with ``--keep`` decodes nothing. About 3
@@ -34,6 +40,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -93,10 +100,15 @@ def made_cases(shared: Path, work: Path) -> list[Case]:
             cases.append(Case(kind, f"{a}+{b}", work / f"{kind}_{a}_{b}.mp4", transitions=window,
                               make=[*inputs, "-filter_complex", trim + xfade, "-map", "[v]"]))
     pan = "crop=w=iw/2:h=ih/2:x=(iw/2)*min(t/2.5\\,1):y=ih/4,scale=640:360"
+    pans = {"pan2x": "crop=w=iw/2:h=ih/2:x=(iw/2)*min(t/1.25\\,1):y=ih/4,scale=640:360",
+            "pandown": "crop=w=iw/2:h=ih/2:x=iw/4:y=(ih/2)*min(t/1.25\\,1),scale=640:360",
+            "pandiag": "crop=w=iw/2:h=ih/2:x=(iw/2)*min(t/2.5\\,1):y=(ih/2)*min(t/2.5\\,1),scale=640:360"}
     flash = "eq=brightness=0.35:enable='between(n,30,35)'"
     for a in ("055", "183"):
         source = str(originals / f"{a}.mp4")
         cases.append(Case("pan", a, work / f"pan_{a}.mp4", make=["-i", source, "-vf", pan]))
+        for kind, moving in pans.items():
+            cases.append(Case(kind, a, work / f"{kind}_{a}.mp4", make=["-i", source, "-vf", moving]))
         cases.append(Case("flash", a, work / f"flash_{a}.mp4", make=["-i", source, "-vf", flash]))
     return cases
 
@@ -182,6 +194,38 @@ def score(case: Case, index: np.ndarray, found: list[int]) -> tuple[int, int, in
     return len(windows), caught, false
 
 
+def scene(case: Case) -> str:
+    """The scene a clip shows: the FF++ number of its target video (the first of ``NNN_MMM``), else its name."""
+    match = re.search(r"(\d{3})(?:_\d{3})?\.mp4$", case.path.name)
+    return match.group(1) if match else case.path.stem
+
+
+def cross_cuts(ends: list[tuple[Case, np.ndarray, np.ndarray]]) -> tuple[int, int]:
+    """(cuts found, pairs) over the pairs "last sampled frame of one clip, first sampled frame of another" of
+    two scenes (``ends``: each clip's first and last thumbnails), each compared as a hard cut (``is_cut``)."""
+    from mesocli.tracking import is_cut
+
+    found = pairs = 0
+    for a, _, last in ends:
+        for b, first, _ in ends:
+            if a is not b and scene(a) != scene(b):
+                pairs += 1
+                found += bool(is_cut(last, first))
+    return found, pairs
+
+
+def compare_cost(clips: list[tuple[np.ndarray, np.ndarray, np.ndarray]], repeats: int = 5) -> float:
+    """Milliseconds a sampled frame for the comparisons of :class:`Shots` over ``clips`` (index, times,
+    thumbnails; at any size, a thumbnail is 32×32): the best of ``repeats`` runs."""
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for clip in clips:
+            found_cuts(*clip)
+        best = min(best, time.perf_counter() - start)
+    return best / max(sum(len(index) for index, _, _ in clips), 1) * 1000
+
+
 def cost_1080p(shared: Path, frames: int = 100, repeats: int = 5, shift: int = 960) -> tuple[float, float]:
     """Milliseconds a frame at 1920×1080 (a pan by ``shift`` pixels over a hamilton frame, scaled up, at 30 fps)
     for the thumbnail and for the comparisons of :class:`Shots`: the best of ``repeats`` runs (a busy machine)."""
@@ -228,8 +272,14 @@ def main() -> None:
         for mode in args.modes.split(","):
             print(f"\nsampling {mode}: group, clips, real cuts caught / total, false cuts (clips with one)")
             groups: dict[str, list[int]] = {}
+            ends = []
+            pans = []
             for case in cases:
                 index, times, thumbs = thumbnails(case, mode, cache)
+                if case.group in ("shared", "ffpp", "train"):
+                    ends.append((case, thumbs[0], thumbs[-1]))
+                if case.group.startswith("pan"):
+                    pans.append((index, times, thumbs))
                 found = found_cuts(index, times, thumbs)
                 total, caught, false = score(case, index, found)
                 row = groups.setdefault(case.group, [0, 0, 0, 0, 0])
@@ -241,6 +291,10 @@ def main() -> None:
             for group, (clips, total, caught, false, with_false) in groups.items():
                 print(f"  {group:<9} {clips:3d} clips   caught {caught:3d} / {total:<3d}  "
                       f"false {false:3d} ({with_false})")
+            found, pairs = cross_cuts(ends)
+            print(f"  cross-clip: {found} of {pairs} pairs (last frame of a clip, first of another scene) a cut")
+            if pans:
+                print(f"  comparisons in the made pans: {compare_cost(pans):.3f} ms a sampled frame (best of 5)")
         print("\nShots.cut at 1920×1080, 30 fps, every frame (best of 5), a frame:")
         for label, shift in (("a fast pan (960 px in 3.3 s)", 960), ("a still shot (drifting 20 px)", 20)):
             thumb, compare = cost_1080p(args.shared, shift=shift)

@@ -231,6 +231,18 @@ def test_a_flash_a_pan_and_a_fade_out_and_in_of_one_shot_are_not_cuts() -> None:
     assert found == []
 
 
+def test_a_fast_pan_sampled_sparsely_is_not_a_cut(kit: MediaKit) -> None:
+    """A fast pan (three quarters of the picture's width a second) sampled at 5 fps: each sample is the last
+    one moved by 15 % of the width, too far for the thumbnails to stay correlated, so every sample while it
+    moved was a cut (a track split at each); the picture moved is now told by the shift that aligns the two
+    and their overlap so aligned. Another picture is still a cut."""
+    frames = list(FrameReader(kit.pan_video, FrameSelection("fps", 5)))
+    assert len(frames) == 10
+    shots = Shots()
+    assert [frame.index for frame in frames if shots.cut(frame.image, frame.time)] == []
+    assert shots.cut(np.ascontiguousarray(frames[3].image[:, ::-1]), frames[-1].time + 0.2)  # a mirrored picture
+
+
 def test_a_fade_through_black_between_two_shots_is_a_cut(kit: MediaKit) -> None:
     """The cut video's first shot fades to black over 8 frames, the second fades in over 8: two cuts were found,
     into the black frame and out of it; one is now found, at the second shot's first picture (a blank frame

@@ -34,6 +34,9 @@ CUT_CONTRAST = 0.32  # this × their contrast (the mean of their grey-level stan
 CUT_LIKENESS = 0.5  # their grey levels correlated under this, or under CUT_SAME_PICTURE with
 CUT_COLOURS = 0.2  # at least this share of their colour histograms (4 levels a channel) not in common
 CUT_SAME_PICTURE = 0.8  # correlated this much or more: the same picture, lit otherwise (a flash), never a cut
+SHIFT_MAX = 8  # camera motion: the picture moved by at most this many thumbnail cells (a quarter) each way, and
+SHIFT_LIKENESS = 0.75  # the overlap of the two, so aligned, correlated CUT_SAME_PICTURE or more, or this much or
+# more with under CUT_COLOURS of its colours changed: the same picture moved (a pan between sparse samples), no cut
 BLANK_CONTRAST = 2.0  # a thumbnail whose grey levels vary less (standard deviation): blank (black), never a cut;
 # the next frame that is not blank is compared with the last one before it (a fade through black)
 BLEND_SECONDS = 1.5  # a dissolve: a frame this far back at most (at least BLEND_MIN_SECONDS, and more than
@@ -44,6 +47,7 @@ BLEND_MIN_WEIGHT = -0.15  # this share of their difference (root mean square), w
 BLEND_FRAMES = 8  # at most this many of the frames between them are tested (evenly spread)
 BLEND_EVERY = 0.1  # seconds (video time) from one such test to the next at least: dense sampling stays cheap
 _GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_WINDOW = np.outer(np.hanning(THUMB_SIDE), np.hanning(THUMB_SIDE))  # tapers the edges before the phase correlation
 
 
 @dataclass(frozen=True)
@@ -190,14 +194,14 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
 def _colours(thumb: np.ndarray) -> np.ndarray:
     """The share of a thumbnail's cells in each of 4×4×4 colour bins."""
     q = np.minimum((thumb * (1 / 64)).astype(np.int64), 3)  # thumb // 64, faster
-    return np.bincount((q[..., 0] * 16 + q[..., 1] * 4 + q[..., 2]).ravel(), minlength=64) / (THUMB_SIDE ** 2)
+    return np.bincount((q[..., 0] * 16 + q[..., 1] * 4 + q[..., 2]).ravel(), minlength=64) / q[..., 0].size
 
 
 class _Picture:
     """What the cut tests read of a thumbnail, computed once: grey levels (flat), their mean and standard
     deviation (the contrast), and (when asked) the colour histogram."""
 
-    __slots__ = ("_colours", "contrast", "grey", "mean", "thumb", "time")
+    __slots__ = ("_colours", "_spectrum", "contrast", "grey", "mean", "thumb", "time")
 
     def __init__(self, thumb: np.ndarray, time: float | None = None) -> None:
         self.thumb = thumb
@@ -205,6 +209,7 @@ class _Picture:
         self.mean = float(self.grey.mean())
         self.contrast = float(np.sqrt(np.dot(self.grey - self.mean, self.grey - self.mean) / self.grey.size))
         self._colours: np.ndarray | None = None
+        self._spectrum: np.ndarray | None = None
         self.time = time
 
     @property
@@ -213,8 +218,46 @@ class _Picture:
             self._colours = _colours(self.thumb)
         return self._colours
 
+    @property
+    def spectrum(self) -> np.ndarray:
+        """The Fourier transform of the grey levels (less their mean, edges tapered): for :func:`_shift`."""
+        if self._spectrum is None:
+            grey = (self.grey - self.mean).reshape(self.thumb.shape[:2])
+            self._spectrum = np.fft.rfft2(grey * _WINDOW)
+        return self._spectrum
 
-def _cut(before: _Picture, after: _Picture, same_picture: float = CUT_SAME_PICTURE) -> bool:
+
+def _shift(before: _Picture, after: _Picture) -> tuple[int, int]:
+    """The shift (rows, columns; in cells) that best aligns ``after`` with ``before``: the peak of their phase
+    correlation (``after[y + dy, x + dx]`` is most like ``before[y, x]``)."""
+    cross = after.spectrum * np.conj(before.spectrum)
+    peak = int(np.argmax(np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-9), s=(THUMB_SIDE, THUMB_SIDE))))
+    dy, dx = divmod(peak, THUMB_SIDE)
+    half = THUMB_SIDE // 2
+    return (dy - THUMB_SIDE if dy > half else dy), (dx - THUMB_SIDE if dx > half else dx)
+
+
+def _moved(before: _Picture, after: _Picture) -> bool:
+    """Whether ``after`` is ``before``'s picture moved (camera motion between sparse samples): aligned by
+    :func:`_shift` (some shift, at most ``SHIFT_MAX`` cells each way), their overlap is correlated at least
+    ``CUT_SAME_PICTURE``, or at least ``SHIFT_LIKENESS`` with under ``CUT_COLOURS`` of its colours changed."""
+    dy, dx = _shift(before, after)
+    if (dy == 0 and dx == 0) or max(abs(dy), abs(dx)) > SHIFT_MAX:
+        return False
+    side = THUMB_SIDE
+    a = before.thumb[max(0, -dy):side - max(0, dy), max(0, -dx):side - max(0, dx)]
+    b = after.thumb[max(0, dy):side - max(0, -dy), max(0, dx):side - max(0, -dx)]
+    x, y = (a @ _GREY).ravel(), (b @ _GREY).ravel()
+    x, y = x - x.mean(), y - y.mean()
+    likeness = float(x @ y) / max(math.sqrt(float(x @ x) * float(y @ y)), 1e-6)
+    if likeness >= CUT_SAME_PICTURE:
+        return True  # the same picture (lit otherwise, perhaps), as in _cut
+    return likeness >= SHIFT_LIKENESS and 1.0 - float(np.minimum(_colours(a), _colours(b)).sum()) < CUT_COLOURS
+
+
+def _cut(before: _Picture, after: _Picture, same_picture: float = CUT_SAME_PICTURE, moved: bool = True) -> bool:
+    """Whether ``before`` and ``after`` are of two shots (:func:`is_cut`); ``moved``: also tell the picture moved
+    (:func:`_moved`) from a cut."""
     middle = before.grey.size // 2
     change = float(np.partition(np.abs(before.grey - after.grey), (middle - 1, middle))[middle - 1:middle + 1].mean())
     if not (change >= CUT_CHANGE
@@ -223,16 +266,19 @@ def _cut(before: _Picture, after: _Picture, same_picture: float = CUT_SAME_PICTU
     a, b = before.grey - before.mean, after.grey - after.mean
     likeness = float(a @ b) / max(before.contrast * after.contrast * a.size, 1e-6)
     shared = float(np.minimum(before.colours, after.colours).sum())
-    return likeness < CUT_LIKENESS or (likeness < same_picture and 1.0 - shared >= CUT_COLOURS)
+    cut = likeness < CUT_LIKENESS or (likeness < same_picture and 1.0 - shared >= CUT_COLOURS)
+    return cut and not (moved and _moved(before, after))  # the extra cost: only where the tests above say "cut"
 
 
 def is_cut(before: np.ndarray, after: np.ndarray) -> bool:
     """Whether two thumbnails (:func:`thumbnail`) are of two shots: most of the picture changed (median grey
     change, in grey levels or relative to the pictures' contrast), and what is there is neither the same picture
-    moved (correlation) nor in the same colours. Camera motion between sparse samples changes much but keeps the
-    correlation or the colours; a caption or an inset changing changes a part of the frame only (the median
-    ignores it); a flash changes the brightness and the colours, not the correlation; in dark or flat footage
-    every change is small, but not small beside the contrast."""
+    moved (correlation) nor in the same colours, nor, once shifted to fit (phase correlation, up to a quarter
+    of the picture each way), the same picture in the same colours where the two overlap. Slow camera motion
+    keeps the correlation or the colours; a fast pan between sparse samples keeps the picture, shifted; a
+    caption or an inset changing changes a part of the frame only (the median ignores it); a flash changes the
+    brightness and the colours, not the correlation; in dark or flat footage every change is small, but not
+    small beside the contrast."""
     return _cut(_Picture(before), _Picture(after))
 
 
@@ -261,7 +307,8 @@ def is_blend(first: np.ndarray, between: list[np.ndarray], last: np.ndarray) -> 
 class Shots:
     """Cuts in the sampled frames of one video: :meth:`cut` tells whether a frame starts another shot than the
     previous sampled frame's (a hard cut), or ends a dissolve or fade begun in the last ``BLEND_SECONDS``
-    (when frame times are given); about 0.2 ms a frame; call :meth:`reset` before another video."""
+    (when frame times are given); about 0.2 ms a frame (0.2 ms more where the picture changed much but only
+    moved: a fast pan sampled sparsely); call :meth:`reset` before another video."""
 
     def __init__(self) -> None:
         self.reset()
@@ -300,8 +347,8 @@ class Shots:
         if self._blend_at is not None and 0 <= time - self._blend_at < BLEND_EVERY:
             return False
         self._blend_at = time
-        return (_cut(recent[0], picture, same_picture=CUT_LIKENESS)
-                and _blend(recent[0], _spread(recent[1:]), picture))
+        return (_cut(recent[0], picture, same_picture=CUT_LIKENESS, moved=False)
+                and _blend(recent[0], _spread(recent[1:]), picture) and not _moved(recent[0], picture))
 
 
 def _spread(items: list[_Picture]) -> list[_Picture]:
