@@ -340,7 +340,8 @@ def test_export_weights_refuses_an_unknown_format(tmp_path: Path) -> None:
      ("extract", {"all_faces": 0}, "all_faces must be True or False, not 0"),
      ("extract", {"layout": "dataset", "label": "df", "split": 3}, "split must be a string or None, not 3"),
      ("extract", {"layout": "dataset", "label": 0, "split": "test"}, "label must be a string or None, not 0"),
-     ("explain", {"force": "no"}, "force must be True or False, not 'no'")],
+     ("explain", {"force": "no"}, "force must be True or False, not 'no'"),
+     ("explain", {"runtime": "torch"}, "runtime must be one of onnx, tensorflow, not 'torch'")],
 )
 def test_arguments_of_the_wrong_type_are_refused_when_called(call: str, given: dict, message: str, model,
                                                              kit: MediaKit, tmp_path: Path) -> None:

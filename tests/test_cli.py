@@ -84,15 +84,16 @@ def test_help_shows_no_value_placeholder_for_flags(run_cli: RunCli, monkeypatch:
 
 
 def test_explain_help_offers_only_what_explain_takes(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
-    """explain draws maps with one Keras network: its help offered --model any and exported .onnx files,
-    which it refuses."""
+    """explain draws maps with one network: its help offered --model any, which it refuses. (It refused exported
+    .onnx files too, and said so; it now explains them.)"""
     monkeypatch.setenv("COLUMNS", "200")
     result = run_cli("explain", "--help")
     assert result.code == 0
     model_line = next(line for line in result.out.splitlines() if "--model" in line)
     assert "<df|f2f|fs>" in model_line and "any" not in model_line
     weights_line = next(line for line in result.out.splitlines() if "--weights" in line)
-    assert "not an exported .onnx" in weights_line
+    assert "an .onnx written by mesocli export" in weights_line
+    assert any("--runtime" in line for line in result.out.splitlines())
 
 
 def test_train_help_names_every_key_of_a_mixing_file(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import RunCli, fresh_python
-from media import face_crop
+from media import MediaKit, face_crop
 from PIL import Image
 
 # The forged region, in the 256x256 crop: the mouth and chin (rows, columns), 13.7 % of the pixels.
@@ -216,7 +216,7 @@ def test_explain_refuses_unusable_weights_before_any_face(kind: str, run_cli: Ru
     face_crop().save(tmp_path / "a.png")
     weights, options, message = {
         "text": (tmp_path / "notes.h5", [], "not an HDF5 weights file"),
-        "onnx": (tmp_path / "m.onnx", [], "an exported ONNX model holds no Keras weights"),
+        "onnx": (tmp_path / "m.onnx", ["--runtime", "tensorflow"], "an exported ONNX model holds no Keras weights"),
         "other-arch": (own_weights, ["--arch", "mesoinception4"], "holds Meso4 weights, not MesoInception4"),
     }[kind]
     if kind == "text":
@@ -294,3 +294,92 @@ def test_explain_lines_name_the_detector(run_cli: RunCli, tmp_path: Path, own_we
     line = json.loads(stdout)
     assert line["model"] == {"arch": "meso4", "name": "meso4_f2f", "weights_sha256": sha256_file(bundled)}
     assert line["threshold"] == 0.25 and line["verdict"] == ("fake" if line["p_fake"] >= 0.25 else "real")
+
+
+def _no_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mesocli._tf
+
+    def refused() -> None:
+        raise AssertionError("TensorFlow was imported by explain")
+
+    monkeypatch.setattr(mesocli._tf, "import_tensorflow", refused)
+
+
+def _pixels(path: str) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), np.int16)
+
+
+def test_explain_needs_no_tensorflow_and_draws_what_keras_draws(run_cli: RunCli, tmp_path: Path, own_weights: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mesocli explain`` loaded TensorFlow and the Keras network (seconds, hundreds of MB) where scan's report
+    no longer does: with the default runtime (onnx) it draws its maps from ONNX Runtime and NumPy; ``--runtime
+    tensorflow`` keeps Keras. Both give the same lines and, to float32 rounding, the same heatmap files."""
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    face_crop().save(faces / "a.png")
+    Image.fromarray(np.asarray(face_crop())[:, ::-1]).save(faces / "b.png")
+    with monkeypatch.context() as patch:
+        _no_tensorflow(patch)
+        code, stdout, stderr = run_cli("explain", faces, "--out", tmp_path / "onnx", "--weights", own_weights)
+    assert code == 0, stderr
+    ours = [json.loads(line) for line in stdout.splitlines()]
+    code, stdout, stderr = run_cli("explain", faces, "--out", tmp_path / "keras", "--weights", own_weights,
+                                   "--runtime", "tensorflow")
+    assert code == 0, stderr
+    theirs = [json.loads(line) for line in stdout.splitlines()]
+    assert len(ours) == len(theirs) == 2
+    for a, b in zip(ours, theirs, strict=True):
+        assert a["p_fake"] == pytest.approx(b["p_fake"], abs=1e-5)
+        assert {k: a[k] for k in ("path", "status", "verdict", "target", "model", "threshold")} == {
+            k: b[k] for k in ("path", "status", "verdict", "target", "model", "threshold")}
+        mine, keras = _pixels(a["heatmap"]), _pixels(b["heatmap"])
+        assert mine.shape == keras.shape and np.abs(mine - keras).max() <= 2, np.abs(mine - keras).max()
+
+
+def test_an_exported_onnx_file_is_explained_and_a_graph_mesocli_did_not_build_is_refused(
+    run_cli: RunCli, tmp_path: Path, own_weights: Path, kit: MediaKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ``.onnx`` written by ``mesocli export`` was refused by ``explain`` and by ``scan --report``/``--explain``
+    (no Keras weights to draw with). Its own graph now draws the maps, without TensorFlow: the lines and scores of
+    the weights it was exported from. A graph mesocli did not build (here: a node put between its Flatten and its
+    dense layer, its model card kept) is still refused, in one line, before any face or scan, with nothing written."""
+    import onnx
+    from onnx import helper
+
+    from mesocli.runtime import load_onnx
+
+    exported = tmp_path / "mine.onnx"
+    assert run_cli("export", own_weights, "--out", exported).code == 0
+    face = tmp_path / "a.png"
+    face_crop().save(face)
+    _no_tensorflow(monkeypatch)
+    code, stdout, stderr = run_cli("explain", face, "--out", tmp_path / "maps", "--weights", exported)
+    assert code == 0, stderr
+    line = json.loads(stdout)
+    assert line["status"] == "ok" and line["model"] == load_onnx(exported).describe()
+    code, stdout, _ = run_cli("explain", face, "--out", tmp_path / "maps2", "--weights", own_weights)
+    assert line["p_fake"] == pytest.approx(json.loads(stdout)["p_fake"], abs=1e-5)
+    assert np.abs(_pixels(line["heatmap"]) - _pixels(json.loads(stdout)["heatmap"])).max() <= 2
+    report, folder = tmp_path / "r.html", tmp_path / "explained"
+    code, stdout, stderr = run_cli("scan", kit.face_jpeg, "--weights", exported, "--report", report, "--explain",
+                                   folder, "-q", "--format", "json")
+    assert code == 0, stderr + stdout
+    assert "The face" in report.read_text(encoding="utf-8") and list(folder.rglob("*.png"))
+
+    graph = onnx.load(str(exported))
+    (flatten,) = [node for node in graph.graph.node if node.op_type == "Flatten"]
+    for node in graph.graph.node:
+        node.input[:] = ["flat_copy" if name == flatten.output[0] else name for name in node.input]
+    at = list(graph.graph.node).index(flatten) + 1  # kept in topological order
+    graph.graph.node.insert(at, helper.make_node("Identity", [flatten.output[0]], ["flat_copy"]))
+    foreign = tmp_path / "edited.onnx"
+    onnx.save(graph, str(foreign))
+    assert load_onnx(foreign).predictor().p_fake(np.asarray(face_crop())[None]).shape == (1,)  # it runs
+    message = f"{foreign}: its graph is not one mesocli builds (no Gemm after Flatten)"
+    result = run_cli("explain", face, "--out", tmp_path / "no", "--weights", foreign)
+    assert (result.code, result.out) == (2, "") and result.error_line().startswith(message)
+    assert not (tmp_path / "no").exists()
+    result = run_cli("scan", kit.face_jpeg, "--weights", foreign, "--report", tmp_path / "no.html", "-q")
+    assert (result.code, result.out) == (2, "") and result.error_line().startswith(message)
+    assert not (tmp_path / "no.html").exists()

@@ -559,23 +559,26 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
 
 @_one_line
 def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str | None = None, arch: str | None = None,
-            weights: PathLike | None = None, threshold: float = 0.5, force: bool = False) -> Iterator[dict[str, Any]]:
+            weights: PathLike | None = None, threshold: float = 0.5, force: bool = False,
+            runtime: str = "onnx") -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
-    one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file, loaded (with TensorFlow)
-    once a face was read. Yields one dict per face: path, status, error, p_fake, verdict, threshold, target, heatmap
-    file and
-    ``model`` (arch, name, weights_sha256: the detector, as in scan's rows). The arguments,
-    the faces, ``out`` and a ``weights`` file are checked when this is called, not at the first face."""
+    one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file (an ``.onnx`` written by
+    ``mesocli export`` too). ``runtime``: ``onnx`` (the default: ONNX Runtime and NumPy, no TensorFlow) or
+    ``tensorflow`` (the Keras network, loaded once a face was read). Yields one dict per face: path, status, error,
+    p_fake, verdict, threshold, target, heatmap file and ``model`` (arch, name, weights_sha256: the detector, as in
+    scan's rows). The arguments, the faces, ``out`` and a ``weights`` file are checked when this is called, not at
+    the first face."""
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.explain import explain_files
-    from mesocli.export import read_source
     from mesocli.models import ARCHITECTURES
-    from mesocli.weights import MANIPULATIONS, bundled_weights_path, reject_onnx, resolve_model
+    from mesocli.runtime import RUNTIMES
+    from mesocli.weights import MANIPULATIONS
 
     (threshold,) = _check_numbers(threshold=(threshold, float))
     (force,) = _check_flags(force=force)
     check_threshold(threshold)
+    check_choice("runtime", runtime, RUNTIMES)
     _check_path("out", out)
     _check_path("weights", weights, optional=True)
     if weights is not None and model is not None:
@@ -590,19 +593,38 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
         check_choice("arch", arch, ARCHITECTURES)
     if weights is not None and not Path(weights).exists():
         raise WeightsError(f"{os.fspath(weights)}: weights file not found")
+    path = None if weights is None else Path(weights)
+    network, described = (_explain_onnx if runtime == "onnx" else _explain_keras)(arch, model, path)
+    return explain_files([Path(face) for face in _paths(faces)], network, Path(out), threshold=threshold,
+                         force=force, described=described)
+
+
+def _explain_onnx(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:
+    """``explain``'s detector on ONNX Runtime, checked now: (the model, its ``describe()``). An exported ``.onnx``
+    is explained from its own graph, refused now should that graph not be one mesocli builds."""
+    from mesocli.explain import gradcam_for
+    from mesocli.runtime import resolve
+
+    loaded = resolve(arch, model, weights, "onnx")
+    return gradcam_for(loaded) if loaded.origin == "exported" else loaded, loaded.describe()
+
+
+def _explain_keras(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:
+    """``explain``'s detector on TensorFlow: (a callable loading the Keras network at the first face, the weights'
+    ``describe()`` read now, without TensorFlow)."""
+    from mesocli.export import read_source
+    from mesocli.weights import bundled_weights_path, reject_onnx, resolve_model
+
     if weights is not None:  # unusable weights are refused before any face, as scan refuses them (a folder too)
-        reject_onnx(Path(weights))
+        reject_onnx(weights)
     # checked and read as load_weights will, without TensorFlow: every line names the detector, an error line
     # printed before the network is loaded (at the first face read) too
-    source = read_source(Path(weights) if weights is not None else bundled_weights_path(arch or "meso4", model),
-                         arch)
-    described = {"arch": source.arch, "name": source.name, "weights_sha256": source.sha256}
+    source = read_source(weights if weights is not None else bundled_weights_path(arch or "meso4", model), arch)
     loaded: list[Any] = []
 
     def network() -> Any:
         if not loaded:
-            loaded.append(resolve_model(arch, model, None if weights is None else Path(weights)))
+            loaded.append(resolve_model(arch, model, weights))
         return loaded[0]  # the LoadedModel: its Keras model, and its name for errors
 
-    return explain_files([Path(face) for face in _paths(faces)], network, Path(out), threshold=threshold,
-                         force=force, described=described)
+    return network, {"arch": source.arch, "name": source.name, "weights_sha256": source.sha256}

@@ -28,7 +28,6 @@ from mesocli.cli_options import (
     Format,
     Fps,
     Frames,
-    KerasWeightsOption,
     Loss,
     Manipulation,
     ModelOption,
@@ -289,9 +288,10 @@ def explain_command(
     out: Opt(Path, "Folder for the heatmaps: OUT/<face>.png.", show_default=False, metavar="DIR"),
     model: OneModelOption = None,
     arch: ArchOption = None,
-    weights: KerasWeightsOption = None,
+    weights: WeightsOption = None,
     threshold: Threshold = 0.5,
     force: Force("Replace existing heatmap files.") = False,
+    runtime: RuntimeOption = Runtime.onnx,
 ) -> None:
     """Heatmaps of face crops (help text above)."""
     import json
@@ -301,7 +301,7 @@ def explain_command(
 
     code = 0
     for line in explain(faces, out, model=model and model.value, arch=arch and arch.value, weights=weights,
-                        threshold=threshold, force=force):
+                        threshold=threshold, force=force, runtime=runtime.value):
         echo(json_text(json.dumps(line, ensure_ascii=False)))  # invisible characters as \u escapes, as scan's
         code = max(code, 3 if line["status"] == "error" else 0)
     raise typer.Exit(code)

@@ -112,10 +112,6 @@ OneModelOption = Annotated[
     typer.Option("--model", help="Bundled detector: df (Deepfakes; the default), f2f (Face2Face) or fs (FaceSwap).",
                  show_default=False),
 ]
-KerasWeightsOption = Annotated[
-    Path | None, typer.Option("--weights", help="A weights file: mesocli's .weights.h5 or the authors' Keras 2 .h5 "
-                               "(not an exported .onnx: it holds no Keras weights).", metavar="FILE")
-]
 RuntimeOption = Annotated[
     Runtime,
     typer.Option("--runtime", help="Inference runtime: onnx (ONNX Runtime, fast start) or tensorflow (Keras)."),

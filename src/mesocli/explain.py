@@ -54,6 +54,8 @@ def last_conv_layer(model: Any) -> Any:
 class _Cam:
     """What both Grad-CAMs share: :meth:`explain` from a subclass's :meth:`maps`."""
 
+    loaded: Any = None  # the model it explains, as :func:`gradcam_for` was given it
+
     def maps(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
@@ -206,15 +208,31 @@ class OnnxGradCam(_Cam):
 
 def gradcam_for(model: Any) -> _Cam:
     """The Grad-CAM of ``model``: :class:`OnnxGradCam` for a model run by ONNX Runtime (no TensorFlow; should its
-    graph not be one mesocli builds, the Keras network of its weights), else :class:`GradCam` of the Keras model."""
+    graph not be one mesocli builds, the Keras network of its weights), else :class:`GradCam` of the Keras model.
+    A Grad-CAM is given back as it is. Its ``loaded`` attribute is ``model`` (what scores the faces, named in errors).
+
+    An exported ``.onnx`` file has no weights file behind it: a graph of one that mesocli did not build (edited by
+    hand) raises WeightsError, one line."""
     from mesocli.runtime import OnnxModel
 
+    if isinstance(model, _Cam):
+        return model
+    cam: _Cam
     if isinstance(model, OnnxModel):
         try:
-            return OnnxGradCam(model)
-        except ValueError:
-            return GradCam(model.model)
-    return GradCam(model if hasattr(model, "layers") else model.model)
+            cam = OnnxGradCam(model)
+        except ValueError as exc:
+            if model.origin == "exported":
+                from mesocli.errors import WeightsError
+
+                why = str(exc).rpartition("(")[2].rstrip(")")  # "no Gemm after Flatten"
+                raise WeightsError(f"{model.weights_path}: its graph is not one mesocli builds ({why}): no heatmaps "
+                                   "can be drawn from it; give the weights file it was exported from") from None
+            cam = GradCam(model.model)
+    else:
+        cam = GradCam(model if hasattr(model, "layers") else model.model)
+    cam.loaded = model
+    return cam
 
 
 # --------------------------------------------------------------------------------------------------
@@ -357,9 +375,9 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
     unreadable file, or a video, is an ``error`` line and the others go on. The inputs and the outputs
     are checked when this is called, before the first face is read: no face images, an ``out_dir``
     that is no folder or cannot be written, and an existing heatmap file (unless ``force``) raise
-    UsageError then, not at the first ``next()``. ``model``: a Keras model, a LoadedModel, or a callable
-    giving one when the first face is ready; weights that score a face NaN raise WeightsError before
-    any heatmap is written.
+    UsageError then, not at the first ``next()``. ``model``: a Keras model, a LoadedModel, an OnnxModel (its
+    maps drawn without TensorFlow, :class:`OnnxGradCam`), a Grad-CAM, or a callable giving one when the first face
+    is ready; weights that score a face NaN raise WeightsError before any heatmap is written.
     """
     from mesocli.errors import ParameterError, UsageError
     from mesocli.fsutil import check_writable
@@ -389,8 +407,8 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
     from mesocli.preprocess import load_face
     from mesocli.runtime import check_scores
 
-    cam: GradCam | None = None
-    given: Any = None  # what ``model`` gave: a LoadedModel (named in errors) or a Keras model
+    cam: _Cam | None = None
+    given: Any = None  # what ``model`` gave: a LoadedModel or OnnxModel (named in errors), or a Keras model
     pending: list[tuple[Path, Path, np.ndarray]] = []
     detector: dict[str, Any] = dict(described or {})  # the model object of every line
 
@@ -400,7 +418,8 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             return
         if cam is None:
             given = model() if callable(model) and not hasattr(model, "layers") else model
-            cam = GradCam(getattr(given, "model", given))
+            cam = gradcam_for(given)  # an ONNX Runtime model's: no TensorFlow
+            given = cam.loaded if cam.loaded is not None else given
             if hasattr(given, "describe"):  # the weights as loaded: what scored the faces
                 detector.update(given.describe())
         explanations = cam.explain(np.stack([face for _, _, face in pending]), threshold=threshold)

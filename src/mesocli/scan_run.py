@@ -481,6 +481,7 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
     (the largest), with ``arch="ensemble"`` by the detector's Meso4 network; the report shows every
     detector's p_fake."""
     from mesocli.detectors import DetectorSet, Ensemble
+    from mesocli.explain import gradcam_for
     from mesocli.runtime import OnnxModel, runtime_of
     from mesocli.writers import model_label, weights_digests
 
@@ -498,13 +499,11 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
     elif network is not None:
         meta["heatmaps"] = (f"Grad-CAM of {drawers[None].name}, the {network} half of the ensemble; the p_fake in "
                             "the captions is the ensemble's (the mean of both networks')")
-    for drawer in drawers.values():
-        if getattr(drawer, "origin", None) == "exported":  # an .onnx file as given: no Keras weights to explain
-            raise ParameterError("{report} and {explain} draw heatmaps with Keras: give the weights file {value} "
-                                 "was exported from", value=drawer.weights_path)
     # a model run by ONNX Runtime draws its maps itself (no TensorFlow: mesocli.explain.OnnxGradCam); a Keras one's
-    # network is built at the first heatmap
-    drawn = {name: drawer if isinstance(drawer, OnnxModel) else (lambda drawer=drawer: drawer.model)
+    # network is built at the first heatmap. An .onnx file as given has no Keras weights behind it: its own graph
+    # draws them, made now (WeightsError for a graph mesocli did not build: refused before the scan)
+    drawn = {name: gradcam_for(drawer) if getattr(drawer, "origin", None) == "exported"
+             else drawer if isinstance(drawer, OnnxModel) else (lambda drawer=drawer: drawer.model)
              for name, drawer in drawers.items()}
     explainer.model = drawn if isinstance(loaded, DetectorSet) else drawn[None]
     explainer.meta = {**meta, **explainer.meta}

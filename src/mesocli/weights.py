@@ -314,11 +314,10 @@ def check_file(path: Path, card: ModelCard | None) -> str:
 
 
 def reject_onnx(path: Path) -> None:
-    """A WeightsError for an exported ``.onnx`` file where Keras weights are needed (TensorFlow, heatmaps)."""
+    """A WeightsError for an exported ``.onnx`` file where Keras weights are needed (TensorFlow)."""
     if path.suffix.lower() == ".onnx":
         raise WeightsError(f"{path}: an exported ONNX model holds no Keras weights: it runs on --runtime onnx "
-                           "(the default) only; for TensorFlow and heatmaps, give the weights file it was exported "
-                           "from")
+                           "(the default) only; for TensorFlow, give the weights file it was exported from")
 
 
 def load_weights(path: Path, arch: str | None = None, name: str | None = None) -> LoadedModel:
