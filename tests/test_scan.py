@@ -365,16 +365,17 @@ def test_a_worker_opens_its_onnx_session_once_not_once_per_input(crops: list[Pat
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """``scan --workers N``: each worker scans one input at a time with the model it loaded once, but opened a new
     ONNX Runtime session (one network thread) for every input: over a folder of thousands of images that setup
-    was paid per image. The worker now opens it once, at its first input."""
+    was paid per image. The worker now opens it once, as it starts (a model it cannot load stops the scan)."""
     from mesocli import parallel, runtime
 
     opened: list[object] = []
     real_session = runtime._session
     monkeypatch.setattr(runtime, "_session", lambda *a, **k: opened.append(a) or real_session(*a, **k))
-    loaded = runtime.load_onnx(own_weights)
-    monkeypatch.setattr(parallel, "_WORKER", {"loaded": parallel._ready(parallel._portable(loaded)),
-                                              "options": ScanOptions(detector="none")})
+    portable = parallel._portable(runtime.load_onnx(own_weights))
     opened.clear()
+    monkeypatch.setattr(parallel, "_WORKER", {"loaded": parallel._ready(portable),
+                                              "options": ScanOptions(detector="none")})
+    assert len(opened) == 1  # as the worker starts
     results = [parallel._scan_one(str(path)) for path in [*crops, *crops]]
     assert [r.status for r in results] == ["ok"] * 2 * len(crops)
     assert len(opened) == 1
