@@ -78,6 +78,9 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
         assert str(path) in text
     assert "3 inputs: 1 scanned" in text and "1 with no face, 1 failed" in text
     assert "runtime: onnx" in text and sha256_file(own_weights) in text  # what ran, and its whole hash
+    from mesocli.probe import ffmpeg_version  # and which ffmpeg decoded the frames (a row's settings.ffmpeg)
+
+    assert f"ffmpeg (video decoding): {ffmpeg_version()}" in text and ffmpeg_version()
     assert "NO FACE" in text and "ERROR" in text and "not a readable video" in text
     assert "ERROR not scanned · type unknown" in text  # the badge said it: not "ERROR error: not scanned"
     assert "8 of 8 sampled frames" in text  # the clip without a face lists its faceless frames

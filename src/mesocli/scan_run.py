@@ -481,10 +481,12 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
     (the largest), with ``arch="ensemble"`` by the detector's Meso4 network; the report shows every
     detector's p_fake."""
     from mesocli.detectors import DetectorSet, Ensemble
+    from mesocli.probe import ffmpeg_version
     from mesocli.runtime import OnnxModel, runtime_of
     from mesocli.writers import model_label, weights_digests
 
     meta = {"model": model_label(loaded.describe()), "runtime": runtime_of(loaded),
+            "ffmpeg (video decoding)": ffmpeg_version() or "unknown version",
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
     drawers = dict(loaded.members) if isinstance(loaded, DetectorSet) else {None: loaded}
     network = None
