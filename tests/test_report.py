@@ -81,6 +81,8 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
     from mesocli.probe import ffmpeg_version  # and which ffmpeg decoded the frames (a row's settings.ffmpeg)
 
     assert f"ffmpeg (video decoding): {ffmpeg_version()}" in text and ffmpeg_version()
+    # "real" is under the threshold, not proven authentic: the page says so beside the rule (it did not)
+    assert "A verdict of real means only that p_fake stayed under it, not that the input is authentic" in text
     assert "NO FACE" in text and "ERROR" in text and "not a readable video" in text
     assert "ERROR not scanned · type unknown" in text  # the badge said it: not "ERROR error: not scanned"
     assert "8 of 8 sampled frames" in text  # the clip without a face lists its faceless frames
