@@ -780,10 +780,14 @@ def test_a_heatmap_listed_on_stdin_is_left_out_not_read(scan, faces: list[Path],
     heatmap = explain / "one" / "01_pfake0.731_frame000000.png"
     heatmap.parent.mkdir(parents=True)
     heatmap.write_bytes(faces[1].read_bytes())
-    result = scan("-", "--explain", explain, "--force", "--format", "jsonl", stdin=f"{faces[0]}\n{heatmap}\n")
+    source = heatmap.parent / "input.json"  # the folder's note of the input its heatmaps are of
+    source.write_text('{"path": "one.png", "sha256": null}\n')
+    result = scan("-", "--explain", explain, "--force", "--format", "jsonl",
+                  stdin=f"{faces[0]}\n{heatmap}\n{source}\n")
     assert result.code == 0, result.err
     assert [row["path"] for row in result.jsonl()] == [str(faces[0])]
     assert f"mesocli: left out {heatmap}: a heatmap in this scan's --explain folder, not an input\n" in result.err
+    assert f"mesocli: left out {source}: a heatmap folder's input.json in this scan's --explain folder" in result.err
 
 
 @pytest.mark.parametrize(("name", "hint"), [("results.html", "for the HTML report give --report {out}"),
