@@ -439,7 +439,7 @@ def _segments(job: Job, faces: list[Face], options: ScanOptions) -> list[aggrega
         per_frame[face.frame] = max(per_frame.get(face.frame, 0.0), face.p_fake)  # type: ignore[arg-type]
     times = [t for _, t in job.sampled]
     scores = [per_frame.get(index) for index, _ in job.sampled]
-    return aggregate.segments(times, scores, options.threshold, options.smooth, job.duration)
+    return aggregate.segments(times, scores, options.threshold, options.smooth, job.duration, job.start)
 
 
 EXIT_OK, EXIT_FAKE, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
