@@ -6,6 +6,7 @@ still looks the same once the network's weights are random explains the image, n
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -172,6 +173,10 @@ def test_explain_command_writes_heatmaps_and_reports_bad_faces(
     lines = [json.loads(line) for line in stdout.splitlines()]
     assert [line["status"] for line in lines] == ["ok", "ok", "error"]
     assert "not a readable image" in lines[2]["error"] and lines[2]["p_fake"] is None
+    # each line names the bytes of the crop it explains (as scan's rows and extract's manifest do): a heatmap is
+    # tied to its crop by content, not only by a path that a later run may fill with another crop
+    assert [line["sha256"] for line in lines] == [hashlib.sha256(Path(line["path"]).read_bytes()).hexdigest()
+                                                  for line in lines[:2]] + [None]
     for line in lines[:2]:
         with Image.open(line["heatmap"]) as image:
             assert image.format == "PNG" and image.height >= 256

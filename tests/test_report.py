@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -78,6 +79,11 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
         assert str(path) in text
     assert "3 inputs: 1 scanned" in text and "1 with no face, 1 failed" in text
     assert "runtime: onnx" in text and sha256_file(own_weights) in text  # what ran, and its whole hash
+    from mesocli.probe import ffmpeg_version  # and which ffmpeg decoded the frames (a row's settings.ffmpeg)
+
+    assert f"ffmpeg (video decoding): {ffmpeg_version()}" in text and ffmpeg_version()
+    # "real" is under the threshold, not proven authentic: the page says so beside the rule (it did not)
+    assert "A verdict of real means only that p_fake stayed under it, not that the input is authentic" in text
     assert "NO FACE" in text and "ERROR" in text and "not a readable video" in text
     assert "ERROR not scanned · type unknown" in text  # the badge said it: not "ERROR error: not scanned"
     assert "8 of 8 sampled frames" in text  # the clip without a face lists its faceless frames
@@ -419,6 +425,33 @@ def test_explain_folders_of_two_non_utf8_names_with_one_stem(run_cli: RunCli, tm
     assert code == 0, stderr
     folders = sorted(os.fsencode(p.name) for p in faces.iterdir())
     assert len(folders) == 2 and all(len(list(p.glob("*.png"))) == 1 for p in faces.iterdir()), folders
+
+
+def test_each_heatmap_folder_names_its_input_and_its_sha256(run_cli: RunCli, tmp_path: Path, own_weights: Path,
+                                                           kit: MediaKit) -> None:
+    """Two inputs of one name (``a/face.jpg``, ``b/face.jpg``) get the heatmap folders ``face`` and
+    ``face-<hash of its path>``: nothing said which folder held which input's faces, so a heatmap could be shown
+    as the evidence of the wrong file. Each folder now holds ``input.json``: the input's path and sha256, as in its
+    row."""
+    import shutil
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(kit.face_jpeg, tmp_path / folder / "face.jpg")
+    with open(tmp_path / "b" / "face.jpg", "ab") as stream:  # other bytes, the same picture
+        stream.write(b"\0")
+    faces = tmp_path / "faces"
+    code, stdout, stderr = run_cli("scan", tmp_path / "a", tmp_path / "b", "--weights", own_weights, "--explain",
+                                   faces, "--explain-top", 1, "--format", "json")
+    assert code == 0, stderr
+    rows = {row["path"]: row["sha256"] for row in json.loads(stdout)}
+    assert len(set(rows.values())) == 2
+    found = {}
+    for folder in faces.iterdir():
+        source = json.loads((folder / "input.json").read_text(encoding="utf-8"))
+        assert len(list(folder.glob("*.png"))) == 1
+        found[source["path"]] = source["sha256"]
+    assert found == rows
 
 
 def test_a_report_of_many_inputs_is_written_part_by_part_not_built_whole(tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ def test_jsonl_is_the_default_on_a_pipe_and_follows_the_schema(scan, faces: list
         assert item["model"]["name"] == "meso4_test" and len(item["model"]["weights_sha256"]) == 64
         # provenance; a still image has no frames to sample and no timeline to smooth
         assert item["settings"] == {"mesocli": __version__, "runtime": "onnx", "detector": "none",
-                                    "sampling": None, "smooth": None}
+                                    "sampling": None, "smooth": None, "ffmpeg": None}
 
 
 def test_an_image_row_says_no_frame_sampling_a_video_row_does(scan, faces: list[Path], kit: MediaKit) -> None:
@@ -82,6 +82,22 @@ def test_an_image_row_says_no_frame_sampling_a_video_row_does(scan, faces: list[
     assert (image["type"], image["aggregation"], image["settings"]["sampling"], image["settings"]["smooth"]) == (
         "image", None, None, None)
     assert video["settings"]["sampling"] == {"mode": "every", "value": 3} and video["settings"]["smooth"] == 3
+
+
+def test_a_video_row_names_the_ffmpeg_that_decoded_it(scan, faces: list[Path], kit: MediaKit) -> None:
+    """A video's frames (and so its scores) come from ffmpeg, which a user may swap (IMAGEIO_FFMPEG_EXE): a row
+    said which mesocli, runtime, detector and sampling made it, but not which ffmpeg, so a report could not be
+    re-run as it was made. Now ``settings.ffmpeg`` is the version ``ffmpeg -version`` prints (null for a still
+    image, which Pillow reads), in the JSON and the CSV alike."""
+    from mesocli.probe import ffmpeg_exe
+
+    banner = subprocess.run([ffmpeg_exe(), "-hide_banner", "-version"], capture_output=True, text=True,
+                            check=True).stdout.split("\n")[0]
+    version = banner.split()[2]  # "ffmpeg version <version> Copyright ..."
+    result = scan("--format", "csv", faces[0], kit.face_video)
+    assert result.code == 0, result.err
+    image, video = (json.loads(row["settings"]) for row in csv.DictReader(io.StringIO(result.out)))
+    assert (image["ffmpeg"], video["ffmpeg"]) == (None, version)
 
 
 def test_json_is_one_list_document(scan, faces: list[Path], tmp_path: Path) -> None:
@@ -764,10 +780,14 @@ def test_a_heatmap_listed_on_stdin_is_left_out_not_read(scan, faces: list[Path],
     heatmap = explain / "one" / "01_pfake0.731_frame000000.png"
     heatmap.parent.mkdir(parents=True)
     heatmap.write_bytes(faces[1].read_bytes())
-    result = scan("-", "--explain", explain, "--force", "--format", "jsonl", stdin=f"{faces[0]}\n{heatmap}\n")
+    source = heatmap.parent / "input.json"  # the folder's note of the input its heatmaps are of
+    source.write_text('{"path": "one.png", "sha256": null}\n')
+    result = scan("-", "--explain", explain, "--force", "--format", "jsonl",
+                  stdin=f"{faces[0]}\n{heatmap}\n{source}\n")
     assert result.code == 0, result.err
     assert [row["path"] for row in result.jsonl()] == [str(faces[0])]
     assert f"mesocli: left out {heatmap}: a heatmap in this scan's --explain folder, not an input\n" in result.err
+    assert f"mesocli: left out {source}: a heatmap folder's input.json in this scan's --explain folder" in result.err
 
 
 @pytest.mark.parametrize(("name", "hint"), [("results.html", "for the HTML report give --report {out}"),

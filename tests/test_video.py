@@ -393,6 +393,27 @@ def test_a_video_that_starts_after_its_audio_with_an_ffmpeg_that_prints_no_strea
     assert result.status == "ok" and result.segments[-1].end == pytest.approx(3.0, abs=0.1)  # the video's end
 
 
+def test_a_timeline_begins_where_a_late_video_stream_does(tmp_path, kit: MediaKit, own_weights) -> None:
+    """A video stream that starts 1 s after the file (its audio first): its frames are timed from the file's start,
+    as a player shows them, but a flagged range that began at its first sampled frame began at 0 s, a second in
+    which the file shows no picture; a report said "flagged 0.0-3.0 s" of a clip seen from 1 s on. It begins
+    at the video's first frame now."""
+    import subprocess
+
+    from media import ffmpeg
+
+    from mesocli.scan import ScanOptions, scan_inputs
+    from mesocli.weights import load_weights
+
+    late = tmp_path / "late.mp4"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-itsoffset", "1", "-i", str(kit.face_video), "-f", "lavfi", "-i",
+                    "sine=d=3", "-map", "1:a", "-map", "0:v", "-c:v", "copy", "-c:a", "aac", str(late)], check=True)
+    (result,) = scan_inputs([str(late)], load_weights(own_weights), ScanOptions(frames=4, threshold=0.0))
+    assert result.status == "ok" and len(result.segments) == 1
+    assert result.segments[0].start == pytest.approx(1.0, abs=0.03)  # was 0.0
+    assert result.segments[0].end == pytest.approx(3.0, abs=0.1)
+
+
 def test_stopping_early_stops_ffmpeg(kit: MediaKit) -> None:
     started = time.perf_counter()
     reader = FrameReader(kit.face_video, FrameSelection("all"))

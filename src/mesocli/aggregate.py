@@ -162,6 +162,7 @@ def segments(
     threshold: float = 0.5,
     window: int = DEFAULT_WINDOW,
     duration: float | None = None,
+    start: float = 0.0,
 ) -> list[Segment]:
     """The time ranges where the smoothed score is >= ``threshold``.
 
@@ -169,8 +170,9 @@ def segments(
     ``None`` where the frame has no (such) face. Scores are smoothed with :func:`smooth` over the
     scored frames only; a run is a maximal sequence of consecutive sampled frames whose smoothed
     score is >= ``threshold`` (a frame without a score ends a run). A run covers its frames' share
-    of the video: from halfway between the previous sampled frame and its first frame (0 for the
-    first frame) to halfway between its last frame and the next sampled frame (``duration``, or the
+    of the video: from halfway between the previous sampled frame and its first frame (``start``, the
+    time of the video's first frame, for the first sampled one: 0, or later in a file whose video stream
+    starts late) to halfway between its last frame and the next sampled frame (``duration``, or the
     last frame's time, for the last one), clipped to ``[0, max(duration, last frame's time)]``.
     ``p_fake_mean`` and ``p_fake_max`` are of the smoothed scores in the run.
     """
@@ -189,11 +191,11 @@ def segments(
         if not run:
             return
         first, last = run[0], run[-1]
-        start = 0.0 if first == 0 else (times[first - 1] + times[first]) / 2
+        begin = min(max(0.0, start), times[first]) if first == 0 else (times[first - 1] + times[first]) / 2
         end = end_of_video if last == len(times) - 1 else (times[last] + times[last + 1]) / 2
-        start, end = max(0.0, min(start, end_of_video)), max(0.0, min(max(end, times[last]), end_of_video))
+        begin, end = max(0.0, min(begin, end_of_video)), max(0.0, min(max(end, times[last]), end_of_video))
         values = [smoothed[i] for i in run]
-        found.append(Segment(start, end, len(run), sum(values) / len(values), max(values)))  # type: ignore[arg-type]
+        found.append(Segment(begin, end, len(run), sum(values) / len(values), max(values)))  # type: ignore[arg-type]
         run.clear()
 
     for i, value in enumerate(smoothed):

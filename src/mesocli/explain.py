@@ -406,10 +406,11 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
     from mesocli.inputs import probe_kind
     from mesocli.preprocess import load_face
     from mesocli.runtime import check_scores
+    from mesocli.weights import sha256_file
 
     cam: _Cam | None = None
     given: Any = None  # what ``model`` gave: a LoadedModel or OnnxModel (named in errors), or a Keras model
-    pending: list[tuple[Path, Path, np.ndarray]] = []
+    pending: list[tuple[Path, Path, np.ndarray, str]] = []  # crop, heatmap, face, the crop's sha256
     detector: dict[str, Any] = dict(described or {})  # the model object of every line
 
     def flush() -> Any:
@@ -422,13 +423,14 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             given = cam.loaded if cam.loaded is not None else given
             if hasattr(given, "describe"):  # the weights as loaded: what scored the faces
                 detector.update(given.describe())
-        explanations = cam.explain(np.stack([face for _, _, face in pending]), threshold=threshold)
+        explanations = cam.explain(np.stack([face for _, _, face, _ in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
-        for (source, target, face), explanation in zip(pending, explanations, strict=True):
+        for (source, target, face, digest), explanation in zip(pending, explanations, strict=True):
             caption = f"{caption_for(explanation.p_fake, kind='image')} · {printable(source.name)}"
             atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)), replace=force)
             called = verdict(explanation.p_fake, threshold)
-            yield {"path": str(source), "status": "ok", "error": None, "p_fake": round(explanation.p_fake, 6),
+            yield {"path": str(source), "sha256": digest, "status": "ok", "error": None,
+                   "p_fake": round(explanation.p_fake, 6),
                    "verdict": called, "threshold": threshold, "target": explanation.target, "heatmap": str(target),
                    "model": dict(detector) or None}
         pending.clear()
@@ -438,12 +440,17 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             if os.path.exists(source) and probe_kind(source) == "video":  # load_face says why one cannot be read
                 raise InputError(f"{source}: is a video; use 'mesocli scan VIDEO --explain DIR'")
             face = load_face(source)
+            try:  # the bytes explained, as scan's rows and extract's manifest name theirs
+                digest = sha256_file(source)
+            except OSError as exc:
+                raise InputError(f"{source}: cannot read ({exc.strerror or exc})") from None
         except InputError as exc:
             yield from flush()  # keep the output in input order
-            yield {"path": str(source), "status": "error", "error": str(exc), "p_fake": None, "verdict": None,
+            yield {"path": str(source), "sha256": None, "status": "error", "error": str(exc), "p_fake": None,
+                   "verdict": None,
                    "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None}
             continue
-        pending.append((source, target, face))
+        pending.append((source, target, face, digest))
         if len(pending) >= batch:
             yield from flush()
     yield from flush()

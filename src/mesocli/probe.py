@@ -100,6 +100,27 @@ def _ffmpeg_problem(exe: str) -> str | None:
     return None  # a version it cannot read (a development build such as N-113000-g...) is given the benefit
 
 
+def ffmpeg_version() -> str | None:
+    """The version of the ffmpeg that decodes videos, as ``ffmpeg -version`` prints it (``n9.0.2-17-g2a571b6068``,
+    ``6.0``, a development build's ``N-113000-g…``), for the rows' ``settings``; None when it cannot be run or says
+    none."""
+    try:
+        return _version_of(ffmpeg_exe())
+    except RuntimeError:  # imageio-ffmpeg found no binary
+        return None
+
+
+@functools.cache
+def _version_of(exe: str) -> str | None:
+    try:
+        run = subprocess.run([exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, errors="replace", timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"ffmpeg version (\S+)", run.stdout)
+    return found.group(1) if found else None
+
+
 ANIMATED_DEMUXERS = ("gif", "apng", "webp_anim")
 """ffmpeg's readers of animated images (GIF, APNG, animated WebP: ffmpeg 8 or later), scanned as videos; frame times
 come from each frame's delay."""

@@ -46,6 +46,7 @@ class Job:
     started: float = field(default_factory=time.perf_counter)
     finished: float = 0.0  # when it was read to the end, or its last face scored, whichever is later
     duration: float | None = None
+    start: float = 0.0  # the time of the video's first frame (later than 0 where its stream starts late)
     sampled: list[tuple[int, float]] = field(default_factory=list)
     faces: list[Face] = field(default_factory=list)
     error: str | None = None
@@ -237,6 +238,7 @@ class Producer(threading.Thread):
 
         def started(reader: Any) -> None:
             job.duration = reader.info.start + reader.duration if reader.duration else None  # its end, frame time
+            job.start = reader.info.start
             self._hook("start", job.path, reader.expected)
 
         video = VideoFaces(path, self.options.selection(), info, detector=self.options.detector,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from mesocli.report_html import FaceImage, ReportEntry, html_parts
 from mesocli.report_html import render_html as render_html  # re-exported: mesocli.report.render_html
 
 # Okabe & Ito's palette: distinguishable with every common colour-vision deficiency.
+SOURCE_FILE = "input.json"
+"""In each input's ``--explain`` folder: ``{"path", "sha256"}`` of the input its heatmaps are of."""
 TRACK_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 
 
@@ -264,6 +267,7 @@ class Explainer:
     def _write_faces(self, data: dict[str, Any], faces: list[FaceImage]) -> None:
         from mesocli.fsutil import atomic_write_bytes
         from mesocli.manifest import unique_name
+        from mesocli.writers import json_text
 
         assert self.explain_dir is not None
         folder = self.explain_dir / unique_name(Path(data["path"]).stem, data["path"], self._names)
@@ -275,6 +279,15 @@ class Explainer:
                 self._added.append(target)
             assert face.png is not None  # explain_faces encodes PNGs when there is an explain_dir
             atomic_write_bytes(target, face.png, replace=self.force)
+        # which input these faces are of: a folder's name is its stem, or the stem and a hash of its path
+        source = folder / SOURCE_FILE
+        if not os.path.lexists(source):
+            self._added.append(source)
+        # as the JSON output writes names: UTF-8, invisible characters escaped, a byte that is not UTF-8 as its
+        # \udcXX escape (backslashreplace writes it so, inside a JSON string)
+        text = json_text(json.dumps({"path": data["path"], "sha256": data.get("sha256")}, indent=1,
+                                    ensure_ascii=False)) + "\n"
+        atomic_write_bytes(source, text.encode("utf-8", "backslashreplace"), replace=self.force)
 
     def finish(self) -> None:
         """Write the report (atomically), if one was asked for."""

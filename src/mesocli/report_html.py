@@ -357,7 +357,9 @@ def html_parts(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = Non
         "<header><h1>mesocli scan report</h1>",
         f'<p class="meta">mesocli {_esc(__version__)} · {_esc(created)}. Every score is <b>p_fake</b>, the '
         "network's score that a face is forged, from 0 (real) to 1: it ranks faces but is not a calibrated "
-        "probability; a verdict is <i>fake</i> when p_fake ≥ the threshold.</p>",
+        "probability; a verdict is <i>fake</i> when p_fake ≥ the threshold. A verdict of <i>real</i> means only "
+        "that p_fake stayed under it, not that the input is authentic: a detector misses forgery methods it was "
+        "not trained on (its model card, <code>mesocli models</code>, lists what it was trained and tested on).</p>",
         f'<ul class="meta">{lines}</ul></header>' if lines else "</header>",
         _summary(entries),
     ]

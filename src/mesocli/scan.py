@@ -186,15 +186,16 @@ class ScanResult:
 def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
     """What made a row besides its model, threshold and aggregation (the JSON ``settings`` object): the
     mesocli version, the runtime that ran the network (None when no model was loaded), the face
-    detector, the frame sampling and the timeline's smoothing window (an image's row: both None, see
-    :func:`finalize`)."""
+    detector, the frame sampling, the timeline's smoothing window and the version of the ffmpeg that decodes
+    videos (an image's row: those three None, see :func:`finalize`)."""
     from mesocli import __version__
+    from mesocli.probe import ffmpeg_version
     from mesocli.runtime import runtime_of
 
     selection = options.selection()
     return {"mesocli": __version__, "runtime": None if loaded is None else runtime_of(loaded),
             "detector": options.detector, "sampling": {"mode": selection.mode, "value": selection.value},
-            "smooth": options.smooth}
+            "smooth": options.smooth, "ffmpeg": ffmpeg_version()}
 
 
 def _r(value: float) -> float:
@@ -380,9 +381,9 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         faces=[] if options.all_faces else None,
         seconds=max(0.0, job.finished - job.started),
         warnings=list(job.warnings),
-        # a still image: no frames sampled, no timeline smoothed (as it has no aggregation)
+        # a still image: no frames sampled, no timeline smoothed (as it has no aggregation), read by Pillow
         settings=settings if settings is None or job.kind != "image" else {**settings, "sampling": None,
-                                                                                 "smooth": None},
+                                                                                 "smooth": None, "ffmpeg": None},
         sha256=None if job.error else job.sha256,
         file=job.file,
     )
@@ -438,7 +439,7 @@ def _segments(job: Job, faces: list[Face], options: ScanOptions) -> list[aggrega
         per_frame[face.frame] = max(per_frame.get(face.frame, 0.0), face.p_fake)  # type: ignore[arg-type]
     times = [t for _, t in job.sampled]
     scores = [per_frame.get(index) for index, _ in job.sampled]
-    return aggregate.segments(times, scores, options.threshold, options.smooth, job.duration)
+    return aggregate.segments(times, scores, options.threshold, options.smooth, job.duration, job.start)
 
 
 EXIT_OK, EXIT_FAKE, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3

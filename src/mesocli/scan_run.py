@@ -379,9 +379,11 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
 def _own_output(item: str, outputs: Sequence[Path], output_folders: Sequence[Path], log: Callable[[str], None]) -> bool:
     """Whether ``item``, a path that arrived on stdin while the scan runs (too late to refuse the run), is one this
     scan writes: one of ``outputs`` (appended to with ``--resume``), a temporary file of one (``find`` lists the
-    output being written), or a heatmap in one of ``output_folders`` (the ``--explain`` folder). Such a path is
+    output being written), or a heatmap (or ``input.json``) in one of ``output_folders`` (the ``--explain``
+    folder). Such a path is
     left out, with a note: never read as evidence."""
     from mesocli.fsutil import is_temporary_of
+    from mesocli.report import SOURCE_FILE
     from mesocli.report_html import HEATMAP_FILE
 
     real = os.path.realpath(item)
@@ -395,6 +397,10 @@ def _own_output(item: str, outputs: Sequence[Path], output_folders: Sequence[Pat
     name = os.path.basename(item)
     if inside and (HEATMAP_FILE.fullmatch(name) or (name.startswith(".") and name.endswith(".part"))):
         log(f"mesocli: left out {item}: a heatmap in this scan's --explain folder, not an input")
+        return True
+    if inside and name == SOURCE_FILE:
+        log(f"mesocli: left out {item}: a heatmap folder's {SOURCE_FILE} in this scan's --explain folder, not an "
+            "input")
         return True
     return False
 
@@ -482,10 +488,12 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
     detector's p_fake."""
     from mesocli.detectors import DetectorSet, Ensemble
     from mesocli.explain import gradcam_for
+    from mesocli.probe import ffmpeg_version
     from mesocli.runtime import OnnxModel, runtime_of
     from mesocli.writers import model_label, weights_digests
 
     meta = {"model": model_label(loaded.describe()), "runtime": runtime_of(loaded),
+            "ffmpeg (video decoding)": ffmpeg_version() or "unknown version",
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
     drawers = dict(loaded.members) if isinstance(loaded, DetectorSet) else {None: loaded}
     network = None
