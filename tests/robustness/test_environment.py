@@ -850,6 +850,46 @@ def test_a_tensorflow_the_workers_cannot_load_is_one_line_not_dead_workers(
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_workers_that_cannot_load_mesocli_stop_scan_and_extract_in_one_line(tmp_path: Path,
+                                                                            crops: list[Path]) -> None:
+    """Worker processes that die as they start (mesocli cannot be imported there): no input ever ran, yet every
+    input was run again alone and ended as "its worker process died twice (exit status 1; out of memory?)",
+    exit 3. Now the run stops, exit 2, its last line saying the workers could not start."""
+    env = _unloadable_in_workers(tmp_path, "mesocli")
+    wanted = ("mesocli: error: the worker processes could not start (exit status 1, before their first input): "
+              "Python or mesocli could not be loaded in them (their error is above)")
+    for args in (["scan", *crops, "--detector", "none", "--workers", "2", "-q", "--format", "jsonl"],
+                 ["extract", *crops, tmp_path / "out", "--detector", "none", "--workers", "2", "-q"]):
+        result = mesocli(*args, env=env)
+        err = os.fsdecode(result.stderr)
+        assert (result.returncode, err.splitlines()[-1]) == (2, wanted), err
+        assert not result.stdout and "died" not in err
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_a_face_model_file_the_workers_cannot_read_stops_the_scan(tmp_path: Path, crops: list[Path]) -> None:
+    """A damaged face model file (here the landmarks, cut short) under --workers: each input was an error row
+    with dlib's many-line message, exit 3. Now the workers find it as they get ready: one line, exit 2."""
+    import face_recognition_models
+
+    package = tmp_path / "site" / "face_recognition_models"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    real = Path(face_recognition_models.__file__).parent / "models"
+    (package / "models" / "mmod_human_face_detector.dat").symlink_to(real / "mmod_human_face_detector.dat")
+    landmarks = package / "models" / "shape_predictor_68_face_landmarks.dat"
+    with open(real / landmarks.name, "rb") as installed:
+        landmarks.write_bytes(installed.read(1000))  # cut short (a new file: the installed one stays as it is)
+    path = os.pathsep.join(filter(None, [str(package.parent), os.environ.get("PYTHONPATH")]))
+    result = mesocli("scan", *crops[:2], "--workers", "2", "-q", "--format", "jsonl", env={"PYTHONPATH": path})
+    err = os.fsdecode(result.stderr)
+    assert result.returncode == 2 and len(err.splitlines()) == 1 and not result.stdout, err
+    assert err.startswith(f"mesocli: error: the workers could not load the face models: face model file damaged or "
+                          f"unreadable: {landmarks} (Error deserializing"), err
+    assert err.endswith("): reinstall face_recognition_models\n"), err
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
 def test_scan_dash_starts_every_worker_at_its_first_path(crops: list[Path]) -> None:
     """``scan -`` with workers: its first path starts them all (each loads the model), so that the paths that come
     later find them ready; a submit alone starts one worker at a time."""
