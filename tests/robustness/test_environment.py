@@ -5,6 +5,7 @@ that cannot be written, warnings turned into errors and a TensorFlow that cannot
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.abc
 import io
 import json
@@ -951,3 +952,36 @@ def test_an_ffmpeg_too_old_or_unrunnable_is_one_line_before_any_input(
         assert result.returncode == 2 and len(err.splitlines()) == 1, err
         assert err.startswith("mesocli: error: ") and wanted in err, err
         assert not result.stdout and not (tmp_path / "out").exists()
+
+
+def test_an_ffmpeg_that_cannot_be_run_any_more_stops_the_run(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """An ffmpeg that passed the check before the first input and then cannot be started (removed, its mode
+    changed, no process left): each video was an error row (``PermissionError``, ``FileNotFoundError``), exit 3,
+    as if the files were damaged. Now the run stops, one line, exit 2; the rows before it stay."""
+    from media import ffmpeg, make_face_video
+
+    from mesocli.probe import require_ffmpeg
+
+    exe = tmp_path / "ffmpeg"
+    exe.write_text(f"#!/bin/sh\nexec {ffmpeg()} \"$@\"\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
+
+    def checked_then_broken() -> None:
+        require_ffmpeg()
+        exe.chmod(0o644)  # (root too may run no file without an x bit)
+
+    for module in ("mesocli.scan", "mesocli.crops"):  # (mesocli.scan is also the package's scan function)
+        monkeypatch.setattr(importlib.import_module(module), "require_ffmpeg", checked_then_broken)
+    video = tmp_path / "clip.mp4"
+    make_face_video(video, frames=4)
+    output = tmp_path / "rows.jsonl"
+    for args in (["scan", "--weights", own_weights, "--detector", "none", crops[0], video, "-o", output, "--resume"],
+                 ["extract", video, tmp_path / "out", "--workers", "1"]):
+        exe.chmod(0o755)
+        result = run_cli(*args, "-q")
+        assert result.code == 2, result.err
+        assert result.error_line() == f"cannot run ffmpeg {exe} (Permission denied): set IMAGEIO_FFMPEG_EXE to a " \
+                                      "recent ffmpeg, or reinstall imageio-ffmpeg (0.8 or later bundles one)"
+    assert [row["path"] for row in map(json.loads, output.read_text().splitlines())] == [str(crops[0])]
