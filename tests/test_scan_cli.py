@@ -587,6 +587,43 @@ def test_a_missing_face_detector_package_is_one_line_before_any_input(
     assert run_cli("scan", "--weights", own_weights, "--detector", "none", *faces).code == 0
 
 
+@pytest.mark.parametrize("damage", ["missing", "damaged"])
+def test_a_missing_or_damaged_face_model_file_stops_scan_and_extract(
+    run_cli: RunCli, own_weights: Path, faces: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    damage: str,
+) -> None:
+    """A face model file of face_recognition_models missing (or cut short: dlib cannot read it) is the
+    installation's fault: scan gave an error row per input (``face model file missing``, or dlib's many-line
+    RuntimeError), exit 3, and extract an error row per input for a damaged one. Now both stop, one line, exit 2,
+    and the rows of a --resume output stay as they were."""
+    import mesocli.faces
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("shape_predictor_68_face_landmarks.dat", "mmod_human_face_detector.dat"):
+        (models / name).symlink_to(mesocli.faces.models_dir() / name)
+    output = tmp_path / "rows.jsonl"
+    assert run_cli("scan", "--weights", own_weights, faces[0], "-o", output, "--resume", "-q").code == 0
+    kept = output.read_bytes()
+    landmarks = models / "shape_predictor_68_face_landmarks.dat"
+    landmarks.unlink()  # the link only: the installed file stays as it is
+    if damage == "damaged":
+        with open(mesocli.faces.models_dir() / landmarks.name, "rb") as installed:
+            landmarks.write_bytes(installed.read(1000))  # cut short
+    monkeypatch.setattr(mesocli.faces, "models_dir", lambda: models)
+    mesocli.faces._landmark_model.cache_clear()
+    try:
+        wanted = (f"face model file damaged or unreadable: {landmarks} (Error deserializing" if damage == "damaged"
+                  else f"face model file missing: {landmarks} (reinstall face_recognition_models)")
+        for args in (["scan", "--weights", own_weights, *faces, "-o", output, "--resume", "-q"],
+                     ["extract", *faces, tmp_path / "out", "--workers", "1"]):  # (in this process)
+            result = run_cli(*args)
+            assert result.code == 2 and result.error_line().startswith(wanted), result.err
+        assert output.read_bytes() == kept
+    finally:
+        mesocli.faces._landmark_model.cache_clear()
+
+
 def test_streamed_inputs_read_stdin_as_scan_reads_a_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The paths of ``-`` among other inputs, in order: blank lines skipped, CRLF and a last line without its
     newline read, a second ``-`` empty; a standard input that cannot be read is an error, not a shorter list."""

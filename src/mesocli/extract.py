@@ -45,7 +45,7 @@ from mesocli.manifest import (
     unique_name,
 )
 from mesocli.progress import ExtractProgress, note
-from mesocli.workers import Lost, ignore_ctrl_c, run_retrying, stop_if_orphaned, watch_parent
+from mesocli.workers import Lost, WorkerPool, ignore_ctrl_c, run_retrying, stop_if_orphaned, watch_parent
 
 FORMATS = ("table", "json")
 
@@ -133,8 +133,7 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
                 bars.report(*channel["events"].get(timeout=0.1))
 
     def make_pool(processes: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker,
-                                   initargs=(channel["events"], os.getpid()))
+        return WorkerPool(processes, context, _init_worker, (channel["events"], os.getpid()))
 
     def fresh_events() -> None:  # a worker killed (or stopped) while it held the queue's lock would leave it held
         if bars.enabled:

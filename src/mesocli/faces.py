@@ -92,6 +92,11 @@ def models_dir() -> Path:
     return Path(locations[0]) / "models"
 
 
+MODEL_FILES = ("shape_predictor_68_face_landmarks.dat", "mmod_human_face_detector.dat")
+"""The files of ``face_recognition_models`` that the detectors read: landmarks, and the CNN detector (which
+``hog`` also runs, to confirm a doubtful face)."""
+
+
 def _model_file(name: str) -> str:
     path = models_dir() / name
     if not path.is_file():
@@ -99,15 +104,39 @@ def _model_file(name: str) -> str:
     return str(path)
 
 
+def _read_model(name: str, load: Callable[[str], Any]) -> Any:
+    """``load(path)`` of the model file ``name``; a file dlib cannot read (damaged, cut short, unreadable) is
+    a :class:`mesocli.errors.UsageError` that stops the run, as a missing one does: it is the installation's
+    fault, not the input's (it was an error row per input, with dlib's many-line message)."""
+    path = _model_file(name)
+    try:
+        return load(path)
+    except RuntimeError as exc:
+        why = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise UsageError(f"face model file damaged or unreadable: {path} ({why}): reinstall "
+                         "face_recognition_models") from None
+
+
 def require_packages(detector: str) -> None:
     """Raise ModuleNotFoundError (the CLI's one-line "needs the Python package" error) when ``detector``
-    needs dlib and the face models and one is not installed, before any input is read: a damaged
-    installation used to fail every input one by one."""
+    needs dlib and the face models and one is not installed, and UsageError when a model file is missing,
+    before any input is read: a damaged installation used to fail every input one by one (a damaged file
+    stops the run when it is loaded, :func:`_read_model`)."""
     if detector == "none":
         return
     for module in ("dlib", "face_recognition_models"):
         if importlib.util.find_spec(module) is None:
             raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+    for name in MODEL_FILES:
+        _model_file(name)
+
+
+def load_models(detector: str) -> None:
+    """Load the face models that ``detector`` needs now (a worker getting ready): a damaged file raises here."""
+    if detector == "none":
+        return
+    _landmark_model()
+    _cnn_detector()
 
 
 @functools.cache
@@ -166,12 +195,12 @@ def _hog_prototype():
 
 def _cnn_detector():
     """dlib's CNN face detector, this thread's own (a small file: a few ms to load)."""
-    return _thread_own("cnn", lambda: _dlib().cnn_face_detection_model_v1(_model_file("mmod_human_face_detector.dat")))
+    return _thread_own("cnn", lambda: _read_model(MODEL_FILES[1], _dlib().cnn_face_detection_model_v1))
 
 
 @functools.cache
 def _landmark_model():  # dlib documents its shape_predictor as safe to share between threads
-    return _dlib().shape_predictor(_model_file("shape_predictor_68_face_landmarks.dat"))
+    return _read_model(MODEL_FILES[0], _dlib().shape_predictor)
 
 
 @dataclass(frozen=True)

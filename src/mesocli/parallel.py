@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from mesocli.detectors import DetectorSet, Ensemble
+from mesocli.faces import load_models
 from mesocli.inputs import plan_inputs
 from mesocli.progress import note
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 from mesocli.stdin_paths import stop_waiting
 from mesocli.workers import (
     Lost,
+    WorkerPool,
     check_ready,
     getting_ready,
     ignore_ctrl_c,
@@ -105,6 +107,7 @@ def _init(model_file: str, options: ScanOptions, parent: int) -> None:
     watch_parent(parent)
     _WORKER["options"] = options
     getting_ready("the model", lambda: _load(model_file))  # a failure stops the scan (WorkerError), with its cause
+    getting_ready("the face models", lambda: load_models(options.detector))  # (a damaged file) as well
 
 
 def _scan_one(path: str) -> ScanResult:
@@ -157,8 +160,7 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
     model_file.write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
 
     def make_pool(processes: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(processes, mp_context=context, initializer=_init,
-                                   initargs=(str(model_file), options, os.getpid()))
+        return WorkerPool(processes, context, _init, (str(model_file), options, os.getpid()))
 
     def retrying(suspects: list[tuple[int, str]], how: str) -> None:
         held = ", ".join(str(path) for _, path in suspects)

@@ -64,6 +64,7 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+FFMPEG_HINT = "set IMAGEIO_FFMPEG_EXE to a recent ffmpeg, or reinstall imageio-ffmpeg (0.8 or later bundles one)"
 MIN_FFMPEG = (5, 1)  # the oldest ffmpeg that knows the options mesocli passes (-fps_mode came in 5.1)
 _FFMPEG_VERSION = re.compile(r"ffmpeg version n?(\d+)\.(\d+)(\.\d+)?")
 
@@ -84,7 +85,7 @@ def require_ffmpeg() -> None:
 @functools.cache
 def _ffmpeg_problem(exe: str) -> str | None:
     """Why ``exe`` cannot decode for mesocli (one line), or None; checked once per process."""
-    hint = "set IMAGEIO_FFMPEG_EXE to a recent ffmpeg, or reinstall imageio-ffmpeg (0.8 or later bundles one)"
+    hint = FFMPEG_HINT
     try:
         run = subprocess.run([exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL, capture_output=True,
                              text=True, errors="replace", timeout=60)
@@ -148,8 +149,15 @@ _RUNNING_LOCK = threading.Lock()
 
 def start_ffmpeg(arguments: list[str], **options: Any) -> subprocess.Popen:
     """Start ffmpeg in its own process group (:data:`OWN_GROUP`); call :func:`ffmpeg_done` once it has ended.
-    One still running when mesocli exits is killed, also one that a thread was still waiting on."""
-    process = subprocess.Popen(arguments, **options, **OWN_GROUP)
+    One still running when mesocli exits is killed, also one that a thread was still waiting on.
+
+    An ffmpeg that cannot be started (removed or made unrunnable since :func:`require_ffmpeg` checked it, no
+    process left to start) raises UsageError: the run stops, as it would have before its first input (each
+    input was an error row, ``FileNotFoundError``)."""
+    try:
+        process = subprocess.Popen(arguments, **options, **OWN_GROUP)
+    except OSError as exc:
+        raise UsageError(f"cannot run ffmpeg {arguments[0]} ({exc.strerror or exc}): {FFMPEG_HINT}") from None
     with _RUNNING_LOCK:
         _RUNNING.add(process)
     return process

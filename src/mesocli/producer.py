@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mesocli.errors import MesocliError
+from mesocli.errors import MesocliError, OutputError, UsageError
 
 if TYPE_CHECKING:
     from mesocli.scan import ProgressHook, ScanOptions
@@ -194,8 +194,8 @@ class Producer(threading.Thread):
                 warning = changed(taken, path)
                 if warning:
                     job.warnings.append(warning)
-        except _Stopped:
-            raise
+        except (_Stopped, UsageError, OutputError):  # not this input's fault (face models missing, a full disk):
+            raise  # the scan stops, as extract does
         except MesocliError as exc:
             job.error = str(exc)
         except Exception as exc:  # decoders and detectors raise many kinds; report, never guess a score

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mesocli.errors import MesocliError, UsageError
+from mesocli.errors import MesocliError, OutputError, UsageError
 
 INSTALL_HINT = "--engine ray needs Ray, which is not installed: pip install 'mesocli[ray]'"
 RESTARTS = 2  # Ray restarts a killed actor and retries its input this many times
@@ -50,6 +50,9 @@ class ScanWorker:
         try:
             self.loaded = loader()
             self.model_info = self.loaded.describe()
+            from mesocli.faces import load_models
+
+            load_models(options.detector)  # a damaged face model file stops the job too
         except MesocliError as exc:  # unusable weights: said once to the driver, which stops the job
             self.failure = (str(exc), exc.exit_code)
             self.loaded, self.model_info = None, {}
@@ -205,6 +208,8 @@ class RayScan:
             try:
                 rows = ray.get(ref)
             except RayError as exc:  # the worker died RESTARTS + 1 times on it, or a bug raised
+                if isinstance(getattr(exc, "cause", None), (UsageError, OutputError)):
+                    raise exc.cause from None  # not the input's fault (its face models, its disk): stop the job
                 yield self._error_row(item, _describe(exc))
                 probing[slot.handle.ready.remote()] = slot  # alive (restarted) or dead for good?
                 continue

@@ -290,7 +290,9 @@ def scan_inputs(
                 continue
             if isinstance(message, Finished):
                 break
-            if isinstance(message, Failed):
+            if isinstance(message, Failed):  # (the face models, ffmpeg, a bug): the inputs read before it first
+                score_batch()
+                yield from finished()
                 raise message.error
             job = message.job
             if isinstance(message, Started):

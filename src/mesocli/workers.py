@@ -13,9 +13,11 @@ A worker that dies (the kernel's out-of-memory killer on a large input, ``kill -
 commands' pools) runs the inputs it may have held again, each alone, so that only one that kills its worker twice
 is lost.
 
-A worker that cannot get ready (its model fails to load there: TensorFlow or ONNX Runtime, the weights file) is
-not a dead one: :func:`getting_ready` keeps the cause, each task raises it (:func:`check_ready`), and the run
-stops with it (:class:`mesocli.errors.WorkerError`).
+A worker that cannot get ready (its model fails to load there: TensorFlow or ONNX Runtime, the weights file, the
+face models) is not a dead one: :func:`getting_ready` keeps the cause, each task raises it (:func:`check_ready`),
+and the run stops with it (:class:`mesocli.errors.WorkerError`). Nor is one that dies as it starts, before its
+initializer (Python or mesocli cannot be loaded in it): a :class:`WorkerPool` counts the workers that got that
+far, and a pool that breaks while none did stops the run too.
 """
 
 from __future__ import annotations
@@ -101,7 +103,9 @@ def getting_ready(what: str, prepare: Callable[[], object]) -> None:
     """In a worker's initializer: ``prepare()`` (load ``what``: ``the model``). An error it raises is kept, not
     raised: Python's pool takes an initializer that raises for a dead worker (every worker printed a traceback,
     then each input was run again alone and lost as "died twice"). Each task raises it instead
-    (:func:`check_ready`), and the run stops with its cause."""
+    (:func:`check_ready`), and the run stops with its cause (the first, when several were getting ready)."""
+    if _UNREADY:
+        return
     try:
         prepare()
     except Exception as exc:  # noqa: BLE001 (TensorFlow, ONNX Runtime, pickle, the file system: many kinds)
@@ -113,6 +117,47 @@ def check_ready() -> None:
     :class:`mesocli.errors.WorkerError` when :func:`getting_ready` failed."""
     if _UNREADY:
         raise WorkerError(_UNREADY[0])
+
+
+class WorkerPool(ProcessPoolExecutor):
+    """A pool of ``processes`` workers started by ``context``, each running ``initializer(*initargs)`` first, that
+    counts the workers that got as far as that (:attr:`started`): one that dies before (its Python cannot start,
+    mesocli or a library it imports cannot be loaded there) has no input to blame (:func:`_check_started`). An
+    error the initializer raises is kept, as :func:`getting_ready` keeps one, for each task to raise."""
+
+    def __init__(self, processes: int, context: Any, initializer: Callable[..., object], initargs: tuple) -> None:
+        self.started = context.RawValue("i", 0)  # shared memory: no lock (zero or not is all that is read)
+        super().__init__(processes, mp_context=context, initializer=_starting,
+                         initargs=(self.started, initializer, initargs))
+
+
+def _starting(started: Any, initializer: Callable[..., object], initargs: tuple) -> None:
+    started.value += 1
+    try:
+        initializer(*initargs)
+    except Exception as exc:  # noqa: BLE001 (Python's pool took it for a dead worker, "killed")
+        if not _UNREADY:
+            _UNREADY[:] = [f"the workers could not start: {cause(exc)}"]
+
+
+def _checked(function: Callable[..., T], *arguments: object) -> T:
+    """A task: ``function(*arguments)`` in a worker that got ready (:func:`check_ready`)."""
+    check_ready()
+    return function(*arguments)
+
+
+def _check_started(pool: ProcessPoolExecutor, processes: list[Any]) -> None:
+    """Raise :class:`mesocli.errors.WorkerError` when the broken ``pool`` (a :class:`WorkerPool`, its
+    ``processes`` ended) broke before any worker reached its initializer, a worker having exited by itself (an
+    exit status: a signal, the out-of-memory killer, may strike a worker as it starts once, and the pool is
+    started again). No input ran there: running them again, each alone, only lost each as "died twice"."""
+    started = getattr(pool, "started", None)
+    if started is None or started.value:
+        return
+    codes = [process.exitcode for process in processes if process.exitcode not in (None, 0, -signal.SIGTERM)]
+    if codes and all(code > 0 for code in codes):  # (SIGTERM: the pool stops the others when one dies)
+        raise WorkerError(f"the worker processes could not start ({how_it_died(codes[0])}, before their first "
+                          "input): Python or mesocli could not be loaded in them (their error is above)")
 
 
 def cause(exc: BaseException) -> str:
@@ -271,6 +316,7 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
             if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
                 processes = list((getattr(pool, "_processes", None) or {}).values())
                 pool.shutdown(wait=True)  # every future of the pool is done now, with its result or broken
+                _check_started(pool, processes)
                 broken = []
                 for future, item in running.items():
                     if future.exception() is None:
@@ -295,7 +341,7 @@ def _submitted(pool: ProcessPoolExecutor, function: Callable[..., Any], argument
     """``pool.submit(function, *arguments)``; a pool broken already (a worker died while it started, before any
     item was in flight) gives a future that failed with BrokenProcessPool, as one in flight would."""
     try:
-        return pool.submit(function, *arguments)
+        return pool.submit(_checked, function, *arguments)
     except BrokenProcessPool as exc:
         failed: Future = Future()
         failed.set_exception(exc)
@@ -315,12 +361,13 @@ def _each_alone(items: list[T], workers: int, make_pool: Callable[[int], Process
                 pool = make_pool(1)
                 with starting_workers():  # (a submit starts the pool's worker)
                     function, arguments = call(item)
-                    running[pool.submit(function, *arguments)] = (pool, item)
+                    running[pool.submit(_checked, function, *arguments)] = (pool, item)
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in [future for future in running if future in finished]:
                 pool, item = running.pop(future)
                 processes = stop_pool(pool)
                 if isinstance(future.exception(), BrokenProcessPool):
+                    _check_started(pool, processes)
                     yield item, Lost(_how(processes))
                 else:
                     yield item, future.result()

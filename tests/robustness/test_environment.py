@@ -5,6 +5,7 @@ that cannot be written, warnings turned into errors and a TensorFlow that cannot
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.abc
 import io
 import json
@@ -850,6 +851,46 @@ def test_a_tensorflow_the_workers_cannot_load_is_one_line_not_dead_workers(
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_workers_that_cannot_load_mesocli_stop_scan_and_extract_in_one_line(tmp_path: Path,
+                                                                            crops: list[Path]) -> None:
+    """Worker processes that die as they start (mesocli cannot be imported there): no input ever ran, yet every
+    input was run again alone and ended as "its worker process died twice (exit status 1; out of memory?)",
+    exit 3. Now the run stops, exit 2, its last line saying the workers could not start."""
+    env = _unloadable_in_workers(tmp_path, "mesocli")
+    wanted = ("mesocli: error: the worker processes could not start (exit status 1, before their first input): "
+              "Python or mesocli could not be loaded in them (their error is above)")
+    for args in (["scan", *crops, "--detector", "none", "--workers", "2", "-q", "--format", "jsonl"],
+                 ["extract", *crops, tmp_path / "out", "--detector", "none", "--workers", "2", "-q"]):
+        result = mesocli(*args, env=env)
+        err = os.fsdecode(result.stderr)
+        assert (result.returncode, err.splitlines()[-1]) == (2, wanted), err
+        assert not result.stdout and "died" not in err
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_a_face_model_file_the_workers_cannot_read_stops_the_scan(tmp_path: Path, crops: list[Path]) -> None:
+    """A damaged face model file (here the landmarks, cut short) under --workers: each input was an error row
+    with dlib's many-line message, exit 3. Now the workers find it as they get ready: one line, exit 2."""
+    import face_recognition_models
+
+    package = tmp_path / "site" / "face_recognition_models"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    real = Path(face_recognition_models.__file__).parent / "models"
+    (package / "models" / "mmod_human_face_detector.dat").symlink_to(real / "mmod_human_face_detector.dat")
+    landmarks = package / "models" / "shape_predictor_68_face_landmarks.dat"
+    with open(real / landmarks.name, "rb") as installed:
+        landmarks.write_bytes(installed.read(1000))  # cut short (a new file: the installed one stays as it is)
+    path = os.pathsep.join(filter(None, [str(package.parent), os.environ.get("PYTHONPATH")]))
+    result = mesocli("scan", *crops[:2], "--workers", "2", "-q", "--format", "jsonl", env={"PYTHONPATH": path})
+    err = os.fsdecode(result.stderr)
+    assert result.returncode == 2 and len(err.splitlines()) == 1 and not result.stdout, err
+    assert err.startswith(f"mesocli: error: the workers could not load the face models: face model file damaged or "
+                          f"unreadable: {landmarks} (Error deserializing"), err
+    assert err.endswith("): reinstall face_recognition_models\n"), err
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
 def test_scan_dash_starts_every_worker_at_its_first_path(crops: list[Path]) -> None:
     """``scan -`` with workers: its first path starts them all (each loads the model), so that the paths that come
     later find them ready; a submit alone starts one worker at a time."""
@@ -911,3 +952,36 @@ def test_an_ffmpeg_too_old_or_unrunnable_is_one_line_before_any_input(
         assert result.returncode == 2 and len(err.splitlines()) == 1, err
         assert err.startswith("mesocli: error: ") and wanted in err, err
         assert not result.stdout and not (tmp_path / "out").exists()
+
+
+def test_an_ffmpeg_that_cannot_be_run_any_more_stops_the_run(tmp_path: Path, crops: list[Path], own_weights: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """An ffmpeg that passed the check before the first input and then cannot be started (removed, its mode
+    changed, no process left): each video was an error row (``PermissionError``, ``FileNotFoundError``), exit 3,
+    as if the files were damaged. Now the run stops, one line, exit 2; the rows before it stay."""
+    from media import ffmpeg, make_face_video
+
+    from mesocli.probe import require_ffmpeg
+
+    exe = tmp_path / "ffmpeg"
+    exe.write_text(f"#!/bin/sh\nexec {ffmpeg()} \"$@\"\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
+
+    def checked_then_broken() -> None:
+        require_ffmpeg()
+        exe.chmod(0o644)  # (root too may run no file without an x bit)
+
+    for module in ("mesocli.scan", "mesocli.crops"):  # (mesocli.scan is also the package's scan function)
+        monkeypatch.setattr(importlib.import_module(module), "require_ffmpeg", checked_then_broken)
+    video = tmp_path / "clip.mp4"
+    make_face_video(video, frames=4)
+    output = tmp_path / "rows.jsonl"
+    for args in (["scan", "--weights", own_weights, "--detector", "none", crops[0], video, "-o", output, "--resume"],
+                 ["extract", video, tmp_path / "out", "--workers", "1"]):
+        exe.chmod(0o755)
+        result = run_cli(*args, "-q")
+        assert result.code == 2, result.err
+        assert result.error_line() == f"cannot run ffmpeg {exe} (Permission denied): set IMAGEIO_FFMPEG_EXE to a " \
+                                      "recent ffmpeg, or reinstall imageio-ffmpeg (0.8 or later bundles one)"
+    assert [row["path"] for row in map(json.loads, output.read_text().splitlines())] == [str(crops[0])]
