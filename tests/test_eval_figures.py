@@ -413,6 +413,79 @@ def test_json_table_and_plot_agree(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert f"acc {data['accuracy']:.3f}" in op_kw["label"]
 
 
+# fakes of three methods (one directly in df/: "(no method)") and reals; scores give each method its own AUC
+BY_METHOD = ([("df/Deepfakes", f"a{i}_0.png") for i in range(4)] + [("df/Face2Face", f"b{i}_0.png") for i in range(3)]
+             + [("df", f"c{i}_0.png") for i in range(2)] + [("real/original", f"r{i}_0.png") for i in range(5)])
+BY_METHOD_SCORES = [0.9, 0.8, 0.7, 0.3,   0.6, 0.2, 0.1,   0.5, 0.45,   0.4, 0.35, 0.65, 0.15, 0.05]
+
+
+def test_plot_draws_each_method_roc_with_the_auc_of_the_json(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    """``eval --plot`` on a dataset whose fakes sit in method folders drew one curve, every fake against every
+    real, while the JSON and the table give each method's AUC. Each method's curve (its fakes against every real)
+    is now drawn beside the overall one, in the legend with the AUC the JSON reports for it."""
+    import matplotlib.pyplot as plt
+
+    from mesocli import writers
+
+    report = run(BY_METHOD, BY_METHOD_SCORES)
+    data = report.to_dict()
+    assert list(data["methods"]) == ["(no method)", "Deepfakes", "Face2Face"]
+    figures = []
+    real_close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: (figures.append(fig), real_close(fig))[1])
+    writers.plot_roc(report, tmp_path / "roc.png")
+    roc = figures[-1].axes[0]
+    curves = {line.get_label(): line.get_xydata() for line in roc.lines if not line.get_label().startswith("_")}
+    y, p = np.array([f.startswith("df") for f, _ in BY_METHOD]), np.array(BY_METHOD_SCORES)
+    folder = np.array([f for f, _ in BY_METHOD])
+    expected = {"stub: all 9 fakes": (np.ones(len(y), bool), data["auc"])}
+    for method, figures_of in data["methods"].items():
+        own = folder == ("df" if method == "(no method)" else f"df/{method}")
+        expected[f"{method}: {own.sum()} fakes"] = (~y | own, figures_of["auc"])
+    assert len(expected) == 4 and len({auc for _, auc in expected.values()}) == 4  # four curves told apart
+    for label, (keep, auc) in expected.items():
+        drawn = next(xy for text, xy in curves.items() if text.startswith(label + " ("))
+        assert f"{label} (AUC {auc:.3f})" in curves, list(curves)
+        fpr, tpr, _ = roc_curve(y[keep], p[keep])
+        assert np.allclose(drawn, np.column_stack([fpr, tpr]))
+        assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc_score(y[keep], p[keep]))
+        assert auc == pytest.approx(roc_auc_score(y[keep], p[keep]))
+    legend = [text.get_text() for text in roc.get_legend().get_texts()]
+    assert legend[0].startswith("stub: all 9 fakes") and "5 reals" in roc.get_legend().get_title().get_text()
+    style = {line.get_label().split(":")[0]: (line.get_color(), line.get_linewidth()) for line in roc.lines}
+    assert style["stub"] == ("black", 2.2)  # the overall curve stands out; each method its colour of the cycle
+    assert [style[method] for method in data["methods"]] == [("C0", 1.2), ("C1", 1.2), ("C2", 1.2)]
+
+
+def test_roc_curves_are_the_json_methods_also_with_model_any() -> None:
+    """:func:`mesocli.evaluate.roc_curves`, the data ``eval --plot`` draws: with ``--model any`` the curves are
+    those of the combined p_fake (the largest of the detectors'), whose figures ``methods`` reports; the area
+    under each curve is the JSON's AUC."""
+    from mesocli.evaluate import roc_curves
+
+    other = [1 - s for s in BY_METHOD_SCORES]
+    for scores in (BY_METHOD_SCORES, {"df": BY_METHOD_SCORES, "f2f": other}):
+        report = run(BY_METHOD, scores)
+        data = report.to_dict()
+        curves = roc_curves(report)
+        assert [curve.method for curve in curves] == [None, *data["methods"]]
+        assert curves[0].fakes == data["data"]["df"] and curves[0].auc == data["auc"]
+        for curve in curves[1:]:
+            figures = data["methods"][curve.method]
+            assert curve.auc == figures["auc"] and curve.fakes == figures["df"]
+        for curve, auc in zip(curves, [data["auc"], *(m["auc"] for m in data["methods"].values())], strict=True):
+            assert np.trapezoid(curve.tpr, curve.fpr) == pytest.approx(auc, abs=1e-12)
+        combined = np.maximum(BY_METHOD_SCORES, other) if isinstance(scores, dict) else np.array(scores)
+        y = np.array([f.startswith("df") for f, _ in BY_METHOD])
+        keep = ~y | np.array([f == "df/Face2Face" for f, _ in BY_METHOD])
+        fpr, tpr, _ = roc_curve(y[keep], combined[keep])
+        face2face = next(curve for curve in curves if curve.method == "Face2Face")
+        assert np.allclose(face2face.fpr, fpr) and np.allclose(face2face.tpr, tpr)
+    no_methods = run(FILES, SCORES)
+    assert no_methods.methods is None and [curve.method for curve in roc_curves(no_methods)] == [None]
+
+
 def test_the_thresholds_the_table_shows_make_the_cut_the_json_reports() -> None:
     """Scores closer than the table's 4 decimals (0.50003 fake, 0.50002 real), and closer than 6 (0.5000003 and
     0.5000001, which the verdict rule still splits): the ``best threshold`` and ``EER threshold`` the table showed

@@ -171,8 +171,9 @@ def evaluate(
     weights: WeightsOption = None,
     threshold: Threshold = 0.5,
     fmt: Format("table, or json (one object on stdout).", choices="table|json") = "table",
-    plot: Opt(Path | None, "Write the ROC curve with the operating point, and the reliability diagram beside it, "
-              "to FILE (e.g. roc.png; its suffix picks the format: .png, .pdf, .svg, ...).", metavar="FILE") = None,
+    plot: Opt(Path | None, "Write the ROC curve with the operating point (and a curve per method folder of the fakes), "
+              "and the reliability diagram beside it, to FILE (e.g. roc.png; its suffix picks the format: .png, "
+              ".pdf, .svg, ...).", metavar="FILE") = None,
     scores: Opt(Path | None, "Write one CSV row per image (path, label, video, p_fake, verdict) to FILE "
                 "(e.g. scores.csv).", metavar="FILE") = None,
     force: Force("Overwrite existing --plot / --scores.") = False,

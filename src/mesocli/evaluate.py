@@ -77,6 +77,7 @@ class EvalReport:
     p_fake: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     p_fake_by_detector: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # --model any
     video_ids: list[str | None] = field(default_factory=list, repr=False)
+    image_methods: list[str | None] = field(default_factory=list, repr=False)  # each image's method folder
     skipped: list[str] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -258,6 +259,35 @@ def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str
     return result
 
 
+@dataclass(frozen=True)
+class RocCurve:
+    """One ROC curve of ``eval --plot``: ``method`` None for every fake, else that method's fakes; each against
+    every real image. ``auc`` is the report's figure for it (``auc``, ``methods[method].auc``)."""
+
+    method: str | None
+    fakes: int
+    fpr: np.ndarray
+    tpr: np.ndarray
+    auc: float
+
+
+def roc_curves(report: EvalReport) -> list[RocCurve]:
+    """The ROC curves of ``report.p_fake`` (positive = fake): every fake against every real image first, then,
+    when the report has ``methods``, each method's fakes against every real image, in the order of ``methods``
+    (with ``--model any``, of the combined p_fake, as ``methods`` is)."""
+    from sklearn.metrics import roc_curve
+
+    def curve(method: str | None, keep: np.ndarray, auc: float) -> RocCurve:
+        fpr, tpr, _ = roc_curve(report.labels_is_fake[keep], report.p_fake[keep])
+        return RocCurve(method, int(report.labels_is_fake[keep].sum()), fpr, tpr, float(auc))
+
+    curves = [curve(None, np.ones(len(report.p_fake), bool), report.auc)]
+    named = np.array([m if m is not None else NO_METHOD for m in report.image_methods], dtype=object)
+    for method, figures in (report.methods or {}).items():
+        curves.append(curve(method, ~report.labels_is_fake | (named == method), figures["auc"]))
+    return curves
+
+
 def evaluate(
     loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble,
     dataset: FolderDataset,
@@ -321,6 +351,7 @@ def evaluate(
         p_fake=p_fake,
         p_fake_by_detector=used_by_detector,
         video_ids=videos,
+        image_methods=methods,
         skipped=skipped,
     )
 

@@ -475,11 +475,8 @@ def write_scores(report: EvalReport, target: Path, *, replace: bool = True) -> N
 
 
 def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
-    """ROC curve (positive = fake) with the operating point at the report's threshold, and the reliability
-    diagram of its calibration beside it, atomically (``replace``: as :func:`atomic_path`)."""
-    from sklearn.metrics import roc_curve
-
-    from mesocli.evaluate import subset_note
+    """:func:`roc_figure` written to ``target`` (the format by its suffix), atomically (``replace``: as
+    :func:`atomic_path`)."""
     from mesocli.thirdparty import MATPLOTLIB, their_deprecations
 
     with their_deprecations(*MATPLOTLIB):
@@ -488,38 +485,75 @@ def plot_roc(report: EvalReport, target: Path, *, replace: bool = True) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-    fpr, tpr, _ = roc_curve(report.labels_is_fake, report.p_fake)
-    c = report.confusion
-    op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
     with matplotlib.rc_context({"text.usetex": False, "ps.usedistiller": None}):  # no LaTeX, no ghostscript
-        fig, (ax, reliability) = plt.subplots(1, 2, figsize=(10, 5))
-        ax.plot(fpr, tpr, lw=1.5, label=f"{_literal(report.model['name'])} (AUC {report.auc:.3f})")
-        ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
-        ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
-        # not clipped: a point on the frame (nothing called fake: (0, 0)) is drawn whole, not a quarter of it
-        ax.scatter([report.eer], [1 - report.eer], marker="x", color="black", zorder=3, clip_on=False,
-                   label=f"EER {report.eer:.3f}")
-        ax.scatter([op_fpr], [op_tpr], color="red", zorder=3, clip_on=False,
-                   label=f"p_fake ≥ {report.threshold:g}: acc {report.accuracy:.3f}")
-        split = report.data["split"] or Path(report.data["root"]).name
-        drawn = report.data.get("subset")
-        size = (f"subset: {drawn['images']} of {drawn['of_images']} images" if drawn
-                else f"{report.data['images']} images")
-        ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake called fake)",
-               title=f"ROC on {_literal(split)} ({size})", xlim=(0, 1), ylim=(0, 1.01))
-        ax.set_aspect("equal")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
-        _plot_reliability(reliability, report)
-        if drawn:  # over both panels: a subset's figure is never taken for the whole split's
-            fig.suptitle(_literal(f"subset: {subset_note(drawn)}, not the whole split"), fontsize=10, color="firebrick")
-        fig.tight_layout()
+        fig = roc_figure(report)
         suffix = Path(target).suffix
         try:
             with atomic_path(Path(target), suffix=suffix, replace=replace) as tmp:
-                fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").lower() or None)
+                # "tight": whatever the layout left outside the figure (a long legend) is in the file
+                fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").lower() or None, bbox_inches="tight")
         finally:
             plt.close(fig)
+
+
+def roc_figure(report: EvalReport) -> Any:
+    """The ``eval --plot`` figure (pyplot, Agg; the caller closes it): the ROC curve (positive = fake) with the
+    operating point at the report's threshold and the EER point, and beside it the reliability diagram of its
+    calibration. When the fakes sit in method folders, each method's curve (its fakes against every real image,
+    :func:`mesocli.evaluate.roc_curves`) is drawn beside the overall one, which is drawn thicker, in black."""
+    from mesocli.evaluate import roc_curves, subset_note
+    from mesocli.thirdparty import MATPLOTLIB, their_deprecations
+
+    with their_deprecations(*MATPLOTLIB):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+    overall, *by_method = roc_curves(report)
+    c = report.confusion
+    op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
+    # taller by the legend below the ROC panel (its title and a row per two entries) and a subset's suptitle
+    rows = (len(by_method) + 5) // 2 + 1 if by_method else 0
+    height = 5 + (0.3 + 0.2 * rows + (0.35 if report.data.get("subset") else 0) if by_method else 0)
+    fig, (ax, reliability) = plt.subplots(1, 2, figsize=(10, height))
+    name = _literal(report.model["name"])
+    if by_method:  # the overall curve first in the legend and on top, the methods' in the default colour cycle
+        ax.plot(overall.fpr, overall.tpr, lw=2.2, color="black", zorder=2.5,
+                label=f"{name}: all {overall.fakes} fakes (AUC {overall.auc:.3f})")
+        for index, curve in enumerate(by_method):
+            ax.plot(curve.fpr, curve.tpr, lw=1.2, color=f"C{index % 10}", ls="-" if index < 10 else "--",
+                    label=f"{_literal(curve.method or '')}: {curve.fakes} fakes (AUC {curve.auc:.3f})")
+    else:
+        ax.plot(overall.fpr, overall.tpr, lw=1.5, label=f"{name} (AUC {overall.auc:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
+    ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
+    # not clipped: a point on the frame (nothing called fake: (0, 0)) is drawn whole, not a quarter of it
+    ax.scatter([report.eer], [1 - report.eer], marker="x", color="black", zorder=3, clip_on=False,
+               label=f"EER {report.eer:.3f}")
+    ax.scatter([op_fpr], [op_tpr], color="red", zorder=3, clip_on=False,
+               label=f"p_fake ≥ {report.threshold:g}: acc {report.accuracy:.3f}")
+    split = report.data["split"] or Path(report.data["root"]).name
+    drawn = report.data.get("subset")
+    size = (f"subset: {drawn['images']} of {drawn['of_images']} images" if drawn
+            else f"{report.data['images']} images")
+    ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake called fake)",
+           title=f"ROC on {_literal(split)} ({size})", xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    if by_method:  # below the panel: a method's curve may run anywhere, under the chance line too
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, title_fontsize=8,
+                  title=f"each against all {report.data['real']} reals; EER and operating point: all fakes")
+    else:
+        ax.legend(loc="lower right", fontsize=8)
+    _plot_reliability(reliability, report)
+    if drawn:  # over both panels: a subset's figure is never taken for the whole split's
+        fig.suptitle(_literal(f"subset: {subset_note(drawn)}, not the whole split"), fontsize=10, color="firebrick")
+    if by_method:  # both panels at the top of their cells, the legend in the room below (tight_layout is not
+        ax.set_anchor("N")  # aware of the equal aspect: centred, the legend ran off a figure with a suptitle)
+        reliability.set_anchor("N")
+    fig.tight_layout()
+    return fig
 
 
 def _literal(name: str) -> str:
