@@ -344,6 +344,22 @@ def test_the_tracks_of_a_video_are_one_video(tmp_path: Path, grey_model: LoadedM
     assert report.intervals["accuracy_df"][0] >= 0.5
 
 
+def test_a_split_folder_of_an_all_faces_dataset_groups_its_tracks(tmp_path: Path, grey_model: LoadedModel) -> None:
+    """Found in review: ``eval --data OUT_DIR/test`` (the split folder itself, which holds df/ and real/) did not
+    see extract's manifest, one folder up, so each ``--all-faces`` track counted as a video (4 videos read as 6)."""
+    files = [("df", "f1_t0", 0.2), ("df", "f1_t1", 0.9), ("df", "f2_t0", 0.8),
+             ("real", "r1_t0", 0.1), ("real", "r1_t3", 0.3), ("real", "r2_t0", 0.2)]
+    write_grey_faces(tmp_path / "test", files)
+    header = {"tool": "mesocli extract", "settings": {"all_faces": True, "layout": "dataset"}}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(header) + "\n")
+    dataset = find_dataset(tmp_path / "test", None)
+    assert dataset.split is None and dataset.tracks
+    assert evaluate(grey_model, dataset, bootstrap=0).video["videos"] == 4
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({**header, "settings": {"all_faces": True,
+                                                                                  "layout": "video"}}) + "\n")
+    assert not find_dataset(tmp_path / "test", None).tracks  # a video-layout manifest names no split folders
+
+
 @pytest.mark.parametrize("manifest", [None, {"settings": {"all_faces": False}}, "torn"])
 def test_names_ending_in_t_and_digits_are_videos_of_their_own_without_all_faces(
     tmp_path: Path, grey_model: LoadedModel, manifest: object

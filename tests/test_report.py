@@ -319,6 +319,43 @@ def test_a_graph_mesocli_did_not_build_is_explained_by_its_keras_network(own_wei
     assert isinstance(gradcam_for(foreign), GradCam)
 
 
+@pytest.mark.parametrize("change", ["constants", "transposed"])
+def test_a_graph_holding_its_head_otherwise_is_drawn_right_or_not_read(own_weights: Path, change: str) -> None:
+    """Found in review: the same network written otherwise, its weights as Constant nodes (not initializers) or its
+    dense layers as ``Gemm(transB=1)`` (as PyTorch and graph simplifiers write them), crashed OnnxGradCam (a
+    KeyError; a NumPy matmul error at the first heatmap) instead of being drawn or told apart. It is drawn now, the
+    maps those of the graph mesocli wrote."""
+    import dataclasses
+
+    import numpy as np
+    import onnx
+    from media import face_crop
+    from onnx import helper, numpy_helper
+
+    from mesocli.explain import OnnxGradCam
+    from mesocli.runtime import load_onnx
+
+    loaded = load_onnx(own_weights)
+    graph = onnx.load_from_string(loaded.onnx if isinstance(loaded.onnx, bytes) else loaded.onnx.read_bytes())
+    if change == "constants":
+        nodes = [helper.make_node("Constant", [], [t.name], value=t) for t in graph.graph.initializer]
+        nodes += list(graph.graph.node)
+        del graph.graph.initializer[:], graph.graph.node[:]
+        graph.graph.node.extend(nodes)
+    else:
+        initializers = {t.name: t for t in graph.graph.initializer}
+        for node in graph.graph.node:
+            if node.op_type == "Gemm":
+                weights = numpy_helper.to_array(initializers[node.input[1]])
+                initializers[node.input[1]].CopyFrom(numpy_helper.from_array(weights.T.copy(), node.input[1]))
+                node.attribute.append(helper.make_attribute("transB", 1))
+    other = dataclasses.replace(loaded, onnx=graph.SerializeToString(), session=None)
+    face = np.asarray(face_crop(256).convert("RGB"))[None]
+    assert other.predictor().p_fake(face) == pytest.approx(loaded.predictor().p_fake(face), abs=1e-6)  # it runs
+    ours, theirs = OnnxGradCam(other).explain(face)[0], OnnxGradCam(loaded).explain(face)[0]
+    assert ours.p_fake == pytest.approx(theirs.p_fake, abs=1e-6) and np.abs(ours.heat - theirs.heat).max() < 1e-5
+
+
 def test_a_report_is_drawn_without_tensorflow(run_cli: RunCli, kit: MediaKit, own_weights: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """``scan --report`` with the default ONNX runtime needs no TensorFlow: its heatmaps come from ONNX Runtime."""

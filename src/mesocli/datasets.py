@@ -153,19 +153,30 @@ def identities(path: Path) -> list[str]:
     return [token for token in video.split("_") if token and not _TRACK.fullmatch(token)] or [video]
 
 
-def made_with_all_faces(root: Path) -> bool:
+def made_with_all_faces(root: Path, split_folder: bool = False) -> bool:
     """Whether ``root`` is an ``extract --all-faces`` output, as its ``manifest.jsonl`` header says: its file
     names then carry each face's track (``<video>_t<track>_<frame>``), and a video's tracks make one video. A
-    dataset without that manifest (copied, or made otherwise) is not: a name ending ``_t<digits>`` is its video's."""
+    dataset without that manifest (copied, or made otherwise) is not: a name ending ``_t<digits>`` is its video's.
+    With ``split_folder`` (``root`` holds the class folders itself), ``root`` may also be a split folder
+    (``OUT_DIR/<split>``) of an ``extract --layout dataset --split`` output, whose manifest is one folder up."""
+    settings = _extract_settings(Path(root))
+    if settings is None and split_folder:
+        settings = _extract_settings(Path(root).absolute().parent)
+        settings = settings if settings is not None and settings.get("layout") == "dataset" else None
+    return settings is not None and settings.get("all_faces") is True
+
+
+def _extract_settings(folder: Path) -> dict[str, Any] | None:
+    """The ``settings`` of ``folder/manifest.jsonl``'s header; None without a readable one."""
     import json
 
     try:
-        with open(Path(root) / "manifest.jsonl", encoding="utf-8") as manifest:
+        with open(folder / "manifest.jsonl", encoding="utf-8") as manifest:
             header = json.loads(manifest.readline())
     except (OSError, ValueError):
-        return False
+        return None
     settings = header.get("settings") if isinstance(header, dict) else None
-    return isinstance(settings, dict) and settings.get("all_faces") is True
+    return settings if isinstance(settings, dict) else None
 
 
 def video_id(path: Path) -> str | None:
@@ -248,7 +259,7 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
                         ignored.append(path)
     dataset = FolderDataset(root, used_split, paths, np.asarray(labels, dtype=np.int64), ignored,
                             folders=[directory for dirs in class_dirs.values() for directory in dirs],
-                            tracks=made_with_all_faces(root))
+                            tracks=made_with_all_faces(root, split_folder=folder == root))
     missing = [name for name, count in dataset.counts.items() if count == 0]
     if missing:
         raise UsageError(f"{folder}: no images of class {' and '.join(missing)}; both df and real are needed")

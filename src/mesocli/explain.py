@@ -150,6 +150,8 @@ class OnnxGradCam(_Cam):
             for name in node.input:
                 used.setdefault(name, []).append(node)
         consts = {t.name: t for t in graph.initializer}
+        consts.update((node.output[0], node.attribute[0].t) for node in graph.node  # weights as Constant nodes
+                      if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value")
 
         def before(node: Any, op: str) -> Any:
             found = made.get(node.input[0])
@@ -164,6 +166,8 @@ class OnnxGradCam(_Cam):
             return found[0]
 
         def array(name: str) -> np.ndarray:
+            if name not in consts:
+                raise ValueError(f"{loaded.name}: not a MesoNet graph ({name} is computed, not a constant)")
             return numpy_helper.to_array(consts[name]).astype(np.float32)
 
         def attribute(node: Any, name: str, default: Any) -> Any:
@@ -182,8 +186,19 @@ class OnnxGradCam(_Cam):
         self._scale = gamma / np.sqrt(var + np.float32(attribute(norm, "epsilon", 1e-5)))
         self._shift = beta - mean * self._scale
         self._pool = int(attribute(pool, "kernel_shape", [4])[0])
-        self._w1, self._b1 = array(dense.input[1]), array(dense.input[2])
-        self._w2, self._b2 = array(last.input[1])[:, 0], array(last.input[2])[0]
+        def gemm(node: Any) -> tuple[np.ndarray, np.ndarray]:
+            """A dense layer's (inputs, outputs) weights and its bias, as ``Gemm`` computes with its attributes."""
+            if attribute(node, "transA", 0) or len(node.input) < 3:
+                raise ValueError(f"{loaded.name}: not a MesoNet graph (a Gemm of another form)")
+            weights = array(node.input[1]) * np.float32(attribute(node, "alpha", 1.0))
+            bias = array(node.input[2]) * np.float32(attribute(node, "beta", 1.0))
+            return (weights.T if attribute(node, "transB", 0) else weights), bias.reshape(-1)
+
+        self._w1, self._b1 = gemm(dense)
+        w2, b2 = gemm(last)
+        if w2.ndim != 2 or w2.shape != (len(self._b1), 1) or self._w1.shape[1] != len(self._b1):
+            raise ValueError(f"{loaded.name}: not a MesoNet graph (dense layers of other shapes)")
+        self._w2, self._b2 = w2[:, 0], b2[0]
         self._alpha = np.float32(attribute(leaky, "alpha", 0.01))
         self.layer_name = relu.output[0]
         del graph.output[:]  # only the activations: the scores are computed from them below
