@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -388,3 +389,32 @@ def test_an_exported_onnx_file_is_explained_and_a_graph_mesocli_did_not_build_is
     result = run_cli("scan", kit.face_jpeg, "--weights", foreign, "--report", tmp_path / "no.html", "-q")
     assert (result.code, result.out) == (2, "") and result.error_line().startswith(message)
     assert not (tmp_path / "no.html").exists()
+
+
+def test_an_explain_line_s_sha256_names_the_bytes_explained_even_if_the_crop_is_replaced(
+        run_cli: RunCli, tmp_path: Path, own_weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crop was decoded, then hashed by reading its file again: a crop replaced between the two (another
+    crop written over it by a pipeline) got the new bytes' sha256 on the line of the face explained. Now the
+    bytes are read once, and hashed and decoded from that one read."""
+    import mesocli.preprocess
+
+    crop = tmp_path / "a.png"
+    face_crop().save(crop)
+    explained = crop.read_bytes()
+    decode = mesocli.preprocess.face_to_uint8
+
+    def decoded_then_replaced(image: Any) -> np.ndarray:
+        face = decode(image)
+        Image.fromarray(np.asarray(face_crop())[:, ::-1]).save(crop)  # another crop, once these bytes are decoded
+        return face
+
+    monkeypatch.setattr(mesocli.preprocess, "face_to_uint8", decoded_then_replaced)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    code, stdout, stderr = run_cli("explain", crop, broken, "--out", tmp_path / "maps", "--weights", own_weights)
+    assert code == 3, stderr
+    assert crop.read_bytes() != explained
+    line, bad = map(json.loads, stdout.splitlines())
+    assert line["sha256"] == hashlib.sha256(explained).hexdigest()
+    # decoded from the bytes read, a file Pillow cannot identify is still named by its path, not by a buffer
+    assert bad["error"] == f"{broken}: not a readable image (cannot identify image file {str(broken)!r})"

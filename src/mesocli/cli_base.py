@@ -29,10 +29,18 @@ FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--mod
 """Library parameters whose flag is not ``--`` + the name with dashes."""
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print a one-line error on stderr and exit with ``code``."""
-    typer.echo(f"mesocli: error: {printable(message)}", err=True)
+def fail(message: str, code: int = 2, exc: BaseException | None = None) -> NoReturn:
+    """Print a one-line error on stderr (then ``exc``'s notes, see :func:`say_error`) and exit with ``code``."""
+    say_error(message, exc)
     raise typer.Exit(code)
+
+
+def say_error(message: str, exc: BaseException | None = None) -> None:
+    """The one error line on stderr, then each note the library added to ``exc`` (``add_note``: what the stop
+    lost, e.g. scan's rows done of an output written whole at the end), one line each."""
+    typer.echo(f"mesocli: error: {printable(message)}", err=True)
+    for note in getattr(exc, "__notes__", ()):
+        typer.echo(printable(note), err=True)
 
 
 def flag(parameter: str) -> str:
@@ -71,7 +79,7 @@ def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_i
         except MesocliError as exc:
             if DEBUG["on"]:
                 raise
-            fail(message(exc, names), exc.exit_code)
+            fail(message(exc, names), exc.exit_code, exc)
         except KeyboardInterrupt:
             if not quiet_interrupt:
                 raise
@@ -303,7 +311,7 @@ def _run(app: typer.Typer) -> None:
     except MesocliError as exc:
         if DEBUG["on"]:
             raise
-        typer.echo(f"mesocli: error: {printable(message(exc))}", err=True)
+        say_error(message(exc), exc)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         _exit_interrupted()
@@ -313,7 +321,7 @@ def _run(app: typer.Typer) -> None:
         line = environment_error(exc)
         if DEBUG["on"] or line is None:
             raise
-        typer.echo(f"mesocli: error: {printable(line)}", err=True)
+        say_error(line, exc)
         sys.exit(2)
     except Exception as exc:  # the parser's errors (bad option, missing argument) come as ClickException
         if DEBUG["on"] or not hasattr(exc, "format_message"):

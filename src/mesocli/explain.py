@@ -16,6 +16,7 @@ model run by ONNX Runtime, needs none); drawing (:func:`overlay`,
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -419,9 +420,8 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
     from mesocli.errors import InputError, printable
     from mesocli.fsutil import atomic_write_bytes
     from mesocli.inputs import probe_kind
-    from mesocli.preprocess import load_face
+    from mesocli.preprocess import image_bytes, load_face
     from mesocli.runtime import check_scores
-    from mesocli.weights import sha256_file
 
     cam: _Cam | None = None
     given: Any = None  # what ``model`` gave: a LoadedModel or OnnxModel (named in errors), or a Keras model
@@ -454,11 +454,9 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
         try:
             if os.path.exists(source) and probe_kind(source) == "video":  # load_face says why one cannot be read
                 raise InputError(f"{source}: is a video; use 'mesocli scan VIDEO --explain DIR'")
-            face = load_face(source)
-            try:  # the bytes explained, as scan's rows and extract's manifest name theirs
-                digest = sha256_file(source)
-            except OSError as exc:
-                raise InputError(f"{source}: cannot read ({exc.strerror or exc})") from None
+            data = image_bytes(source)  # read once: the face is decoded from the very bytes the sha256 names
+            face = load_face(source, data)
+            digest = hashlib.sha256(data).hexdigest()  # as scan's rows and extract's manifest name theirs
         except InputError as exc:
             yield from flush()  # keep the output in input order
             yield {"path": str(source), "sha256": None, "status": "error", "error": str(exc), "p_fake": None,

@@ -13,15 +13,18 @@ nearest-neighbour; see docs/models.md for what the choice does to their weights.
 from __future__ import annotations
 
 import contextlib
+import io
+import os
+import stat
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mesocli.errors import InputError
-from mesocli.fsutil import check_input_file
+from mesocli.fsutil import check_input_file, reading
 
 INPUT_SIZE = 256
 RESAMPLE = Image.Resampling.BILINEAR
@@ -103,24 +106,25 @@ def _one_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _opened(path: str | Path) -> Iterator[Image.Image]:
-    """``Image.open`` of the raster formats, without Pillow's warning for images between its limit and
-    twice it (they are read; beyond, DecompressionBombError refuses them). Under :data:`FILTERS_LOCK`: a scan's
-    input reader opens images while the main thread may be importing matplotlib."""
+def _opened(path: str | Path, data: bytes | None = None) -> Iterator[Image.Image]:
+    """``Image.open`` of the raster formats (of ``path``, or of its bytes ``data``), without Pillow's warning for
+    images between its limit and twice it (they are read; beyond, DecompressionBombError refuses them). Under
+    :data:`FILTERS_LOCK`: a scan's input reader opens images while the main thread may be importing matplotlib."""
     from mesocli.thirdparty import FILTERS_LOCK
 
     with FILTERS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path, formats=PILLOW_FORMATS) as image:
+        with Image.open(path if data is None else io.BytesIO(data), formats=PILLOW_FORMATS) as image:
             yield image
 
 
-def _read_image(path: str | Path, decode: bool) -> Image.Image:
-    """Open ``path`` with Pillow (header only, or fully decoded); every failure is a one-line InputError."""
-    if check_input_file(path).st_size == 0:
+def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Image.Image:
+    """Open ``path`` with Pillow (header only, or fully decoded), or its bytes ``data`` already read; every
+    failure is a one-line InputError naming ``path``."""
+    if (check_input_file(path).st_size if data is None else len(data)) == 0:
         raise InputError(f"{path}: empty file")
     try:
-        with _opened(path) as image:
+        with _opened(path, data) as image:
             if not decode:
                 return image
             image.load()
@@ -137,19 +141,23 @@ def _read_image(path: str | Path, decode: bool) -> Image.Image:
     except MemoryError:
         raise InputError(f"{path}: image too large to decode (out of memory)") from None
     except Exception as exc:  # Pillow's decoders raise many kinds on damaged files
-        if _is_heif(path):
+        if _is_heif(path, data):
             raise InputError(f"{path}: HEIC/HEIF image, which mesocli cannot read: convert it to JPEG or PNG "
                              "(e.g. with ffmpeg or an image viewer)") from None
+        if data is not None and isinstance(exc, UnidentifiedImageError):  # Pillow names the BytesIO, not the file
+            exc = UnidentifiedImageError(f"cannot identify image file {os.fspath(path)!r}")
         raise InputError(f"{path}: not a readable image ({_one_line(exc)})") from None
 
 
-def _is_heif(path: str | Path) -> bool:
-    """Whether the file announces a HEIC/HEIF image (an ISO media ``ftyp`` box with a HEIF brand)."""
+def _is_heif(path: str | Path, data: bytes | None = None) -> bool:
+    """Whether the file (or its bytes ``data``) announces a HEIC/HEIF image (an ISO media ``ftyp`` box with a
+    HEIF brand)."""
     from mesocli.inputs import HEIF_BRANDS
 
-    with open(path, "rb") as handle:
-        head = handle.read(12)
-    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
+    if data is None:
+        with open(path, "rb") as handle:
+            data = handle.read(12)
+    return data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS
 
 
 def image_notes(path: str | Path) -> list[str]:
@@ -178,14 +186,29 @@ def check_image(path: str | Path) -> None:
     _read_image(path, decode=False)
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image file (EXIF orientation applied); raise InputError if unreadable."""
-    return _read_image(path, decode=True)
+def open_image(path: str | Path, data: bytes | None = None) -> Image.Image:
+    """Open and fully decode an image file (EXIF orientation applied), or its bytes ``data`` already read
+    (:func:`image_bytes`); raise InputError if unreadable."""
+    return _read_image(path, decode=True, data=data)
 
 
-def load_face(path: str | Path) -> np.ndarray:
-    """Read an image file as a (256, 256, 3) uint8 face crop."""
-    image = open_image(path)
+def image_bytes(path: str | Path) -> bytes:
+    """An image file's bytes, read once: what a sha256 names and :func:`load_face` decodes with ``data``, so
+    that both are of the same bytes, whatever replaces the file meanwhile. A missing or unreadable file, a
+    folder, or no regular file (a named pipe, opened without blocking: never waited on) is a one-line
+    InputError, as for :func:`open_image`."""
+    check_input_file(path)
+    with reading(path), open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # replaced since its check
+            raise InputError(f"{path}: not a regular file")
+        os.set_blocking(handle.fileno(), True)
+        return handle.readall()
+
+
+def load_face(path: str | Path, data: bytes | None = None) -> np.ndarray:
+    """Read an image file (or decode its bytes ``data``, :func:`image_bytes`) as a (256, 256, 3) uint8 face
+    crop."""
+    image = open_image(path, data)
     try:
         return face_to_uint8(image)
     except (ValueError, OSError) as exc:  # a mode Pillow reads but cannot convert (e.g. LAB)

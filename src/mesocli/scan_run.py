@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mesocli.errors import ParameterError, UsageError, check_known
+from mesocli.errors import MesocliError, ParameterError, UsageError, check_known
 from mesocli.fsutil import GuardedStream, atomic_path, check_writable, is_stream, output_errors, whole_write
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
@@ -81,7 +81,7 @@ def run_scan(
                          workers, address)
     else:
         rows = _local_rows(todo, options, loaded, workers, explainer)
-    with _said_on_ctrl_c(statuses, output, resume, fmt, log), contextlib.ExitStack() as stack:
+    with _said_on_stop(statuses, output, resume, fmt, log), contextlib.ExitStack() as stack:
         if explainer is not None:
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
@@ -109,24 +109,36 @@ def run_scan(
 
 
 @contextlib.contextmanager
-def _said_on_ctrl_c(statuses: list[str], output: Path | None, resume: bool, fmt: str,
-                    log: Callable[[str], None]) -> Iterator[None]:
+def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: str,
+                  log: Callable[[str], None]) -> Iterator[None]:
     """On Ctrl-C, one line when the rows done are not kept: an ``output`` file written whole at the end (not with
     ``resume``), or a table printed at the end (rows on standard output, or an ``output`` that is a stream such as
     ``/dev/stdout`` or a named pipe, in other formats are out already).
-    SIGTERM (a subclass, from a scheduler) says its own line."""
+    SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
+    face model, a full disk) once rows are done gets the same words as a note (``add_note``), which the CLI
+    prints under its one error line."""
+
+    def lost(how: str) -> str | None:
+        """What is said of the rows done (``how``: the run stopped), or None where they are kept."""
+        done = f"{how} after {len(statuses)} input{'' if len(statuses) == 1 else 's'}"
+        streamed = output is None or is_stream(output)  # rows written into it as they are done
+        if not streamed and not resume:
+            return (f"mesocli: {done}: {output} was not written (it is written whole at the end); --resume keeps "
+                    "each row as it is done")
+        if streamed and fmt == "table":
+            return (f"mesocli: {done}: the table is printed at the end; --format jsonl (or -o FILE.jsonl "
+                    "--resume) keeps each row as it is done")
+        return None
+
     try:
         yield
     except KeyboardInterrupt as exc:
-        if type(exc) is KeyboardInterrupt:
-            done = f"interrupted after {len(statuses)} input{'' if len(statuses) == 1 else 's'}"
-            streamed = output is None or is_stream(output)  # rows written into it as they are done
-            if not streamed and not resume:
-                log(f"mesocli: {done}: {output} was not written (it is written whole at the end); --resume keeps "
-                    "each row as it is done")
-            elif streamed and fmt == "table":
-                log(f"mesocli: {done}: the table is printed at the end; --format jsonl (or -o FILE.jsonl "
-                    "--resume) keeps each row as it is done")
+        if type(exc) is KeyboardInterrupt and (line := lost("interrupted")) is not None:
+            log(line)
+        raise
+    except (MesocliError, OSError) as exc:
+        if statuses and (line := lost("stopped")) is not None:
+            exc.add_note(line)
         raise
 
 

@@ -959,6 +959,21 @@ def test_an_ffmpeg_that_cannot_be_run_any_more_stops_the_run(tmp_path: Path, cro
     """An ffmpeg that passed the check before the first input and then cannot be started (removed, its mode
     changed, no process left): each video was an error row (``PermissionError``, ``FileNotFoundError``), exit 3,
     as if the files were damaged. Now the run stops, one line, exit 2; the rows before it stay."""
+    exe, video = _ffmpeg_broken_after_its_check(tmp_path, monkeypatch)
+    output = tmp_path / "rows.jsonl"
+    for args in (["scan", "--weights", own_weights, "--detector", "none", crops[0], video, "-o", output, "--resume"],
+                 ["extract", video, tmp_path / "out", "--workers", "1"]):
+        exe.chmod(0o755)
+        result = run_cli(*args, "-q")
+        assert result.code == 2, result.err
+        assert result.error_line() == f"cannot run ffmpeg {exe} (Permission denied): set IMAGEIO_FFMPEG_EXE to a " \
+                                      "recent ffmpeg, or reinstall imageio-ffmpeg (0.8 or later bundles one)"
+    assert [row["path"] for row in map(json.loads, output.read_text().splitlines())] == [str(crops[0])]
+
+
+def _ffmpeg_broken_after_its_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """An ffmpeg (``IMAGEIO_FFMPEG_EXE``) that passes scan's and extract's check, then loses its x bit; and a
+    short face video for it to fail on."""
     from media import ffmpeg, make_face_video
 
     from mesocli.probe import require_ffmpeg
@@ -976,12 +991,35 @@ def test_an_ffmpeg_that_cannot_be_run_any_more_stops_the_run(tmp_path: Path, cro
         monkeypatch.setattr(importlib.import_module(module), "require_ffmpeg", checked_then_broken)
     video = tmp_path / "clip.mp4"
     make_face_video(video, frames=4)
+    return exe, video
+
+
+def test_an_error_that_stops_a_scan_says_that_the_rows_done_were_not_kept(
+        tmp_path: Path, crops: list[Path], own_weights: Path, monkeypatch: pytest.MonkeyPatch,
+        run_cli: RunCli) -> None:
+    """``scan a.png clip.mp4 -o rows.jsonl`` stopped by an environment error (here ffmpeg made unrunnable
+    after its check) wrote nothing (the file is written whole at the end) and, unlike Ctrl-C, said nothing of the
+    rows already done. Now the error line is followed by one line saying so and naming ``--resume`` (as for a
+    table, printed at the end); not when no row was done, nor when rows went to standard output as they were
+    done."""
+    exe, video = _ffmpeg_broken_after_its_check(tmp_path, monkeypatch)
+    error = f"mesocli: error: cannot run ffmpeg {exe} (Permission denied)"
     output = tmp_path / "rows.jsonl"
-    for args in (["scan", "--weights", own_weights, "--detector", "none", crops[0], video, "-o", output, "--resume"],
-                 ["extract", video, tmp_path / "out", "--workers", "1"]):
+    weights = ["--weights", own_weights, "--detector", "none", "-q"]
+    result = run_cli("scan", *weights, crops[0], video, "-o", output)
+    assert result.code == 2 and result.out == "" and not output.exists(), result.err
+    first, second = result.err.splitlines()
+    assert first.startswith(error), result.err
+    assert second == (f"mesocli: stopped after 1 input: {output} was not written (it is written whole at the "
+                      "end); --resume keeps each row as it is done")
+    exe.chmod(0o755)
+    result = run_cli("scan", *weights, crops[0], video, "--format", "table")  # printed at the end: not printed
+    assert result.code == 2 and result.out == "" and result.err.splitlines()[1:] == [
+        "mesocli: stopped after 1 input: the table is printed at the end; --format jsonl (or -o FILE.jsonl "
+        "--resume) keeps each row as it is done"], result.err
+    for where in (["-o", output], ["--format", "jsonl"]):  # no row done; rows out as they were done
         exe.chmod(0o755)
-        result = run_cli(*args, "-q")
-        assert result.code == 2, result.err
-        assert result.error_line() == f"cannot run ffmpeg {exe} (Permission denied): set IMAGEIO_FFMPEG_EXE to a " \
-                                      "recent ffmpeg, or reinstall imageio-ffmpeg (0.8 or later bundles one)"
-    assert [row["path"] for row in map(json.loads, output.read_text().splitlines())] == [str(crops[0])]
+        inputs = [video, crops[0]] if where[0] == "-o" else [crops[0], video]
+        result = run_cli("scan", *weights, *inputs, *where)
+        assert result.code == 2 and result.err.count("\n") == 1 and result.err.startswith(error), result.err
+    assert [row["path"] for row in result.jsonl()] == [str(crops[0])]
