@@ -46,6 +46,7 @@ class FolderDataset:
     folders: list[Path] = field(default_factory=list)
     drawn: dict[str, Any] | None = None
     tracks: bool = False  # made by ``extract --all-faces`` (its manifest says so): names ``<video>_t<track>_<frame>``
+    manifest_note: str | None = None  # why its manifest could not tell (:func:`all_faces_status`), or None
 
     def __post_init__(self) -> None:
         if not self.methods:
@@ -64,7 +65,8 @@ class FolderDataset:
 
     def subset(self, indices: np.ndarray) -> FolderDataset:
         return FolderDataset(self.root, self.split, [self.paths[i] for i in indices], self.labels[indices],
-                             methods=[self.methods[i] for i in indices], tracks=self.tracks)
+                             methods=[self.methods[i] for i in indices], tracks=self.tracks,
+                             manifest_note=self.manifest_note)
 
 
 def method_of(path: Path, root: Path, split: str | None) -> str | None:
@@ -159,24 +161,46 @@ def made_with_all_faces(root: Path, split_folder: bool = False) -> bool:
     dataset without that manifest (copied, or made otherwise) is not: a name ending ``_t<digits>`` is its video's.
     With ``split_folder`` (``root`` holds the class folders itself), ``root`` may also be a split folder
     (``OUT_DIR/<split>``) of an ``extract --layout dataset --split`` output, whose manifest is one folder up."""
-    settings = _extract_settings(Path(root))
+    return all_faces_status(root, split_folder)[0]
+
+
+def all_faces_status(root: Path, split_folder: bool = False) -> tuple[bool, str | None]:
+    """:func:`made_with_all_faces`, and when it is False because a ``manifest.jsonl`` it looked at could not be
+    read or has no readable header (torn, not JSON), a note saying so (tracks then count as videos); None when
+    there is no manifest at all, or a readable one."""
+    settings, problem = _extract_settings(Path(root))
     if settings is None and split_folder:
-        settings = _extract_settings(Path(root).absolute().parent)
+        settings, above = _extract_settings(Path(root).absolute().parent)
         settings = settings if settings is not None and settings.get("layout") == "dataset" else None
-    return settings is not None and settings.get("all_faces") is True
+        problem = problem or above
+    if settings is not None and settings.get("all_faces") is True:
+        return True, None
+    return False, problem
 
 
-def _extract_settings(folder: Path) -> dict[str, Any] | None:
-    """The ``settings`` of ``folder/manifest.jsonl``'s header; None without a readable one."""
+def _extract_settings(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``settings`` of ``folder/manifest.jsonl``'s header (None without a readable one), and why a manifest
+    that is there could not be read (None when it could, or when there is none)."""
     import json
 
+    path = folder / "manifest.jsonl"
+    reason = None
     try:
-        with open(folder / "manifest.jsonl", encoding="utf-8") as manifest:
-            header = json.loads(manifest.readline())
-    except (OSError, ValueError):
-        return None
-    settings = header.get("settings") if isinstance(header, dict) else None
-    return settings if isinstance(settings, dict) else None
+        with open(path, "rb") as manifest:
+            line = manifest.readline()
+        header = json.loads(line.decode("utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+    except OSError as error:
+        reason = error.strerror or str(error)
+    except UnicodeDecodeError:
+        reason = "not UTF-8"
+    except ValueError:
+        reason = "empty" if not line else "not JSON" if line.endswith(b"\n") else "torn: not JSON, no end of line"
+    if reason is not None:
+        return None, f"{path}: cannot read its header ({reason}): a video's --all-faces tracks are counted as videos"
+    settings = header.get("settings") if isinstance(header, dict) else None  # another tool's manifest: no note
+    return (settings if isinstance(settings, dict) else None), None
 
 
 def video_id(path: Path) -> str | None:
@@ -257,9 +281,10 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
                         labels.append(label)
                     else:
                         ignored.append(path)
+    tracks, manifest_note = all_faces_status(root, split_folder=folder == root)
     dataset = FolderDataset(root, used_split, paths, np.asarray(labels, dtype=np.int64), ignored,
                             folders=[directory for dirs in class_dirs.values() for directory in dirs],
-                            tracks=made_with_all_faces(root, split_folder=folder == root))
+                            tracks=tracks, manifest_note=manifest_note)
     missing = [name for name, count in dataset.counts.items() if count == 0]
     if missing:
         raise UsageError(f"{folder}: no images of class {' and '.join(missing)}; both df and real are needed")
