@@ -5,7 +5,8 @@ class folder names the manipulation *method* of the files in it (``test/df/Face2
 eval reports per method and training sources can keep only some methods. File names
 ``<video>_<frame>`` carry a video id; FaceForensics++ ids ``A_B`` tie the identities A and B, which
 :func:`identity_groups` uses to keep a person on one side of a held-out split (the track token of
-``extract --all-faces`` names, ``<video>_t<track>_<frame>``, is no person). Images are
+``extract --all-faces`` names, ``<video>_t<track>_<frame>``, is no person, in a dataset whose manifest says
+``--all-faces``: :func:`made_with_all_faces`). Images are
 decoded by a parallel ``tf.data`` pipeline through :func:`mesocli.preprocess.load_face`, the one
 preprocessing shared by every command; unreadable files are reported and skipped.
 """
@@ -25,11 +26,11 @@ import numpy as np
 from mesocli.errors import ParameterError, UsageError
 from mesocli.fsutil import walk_folder
 from mesocli.inputs import IMAGE_SUFFIXES
+from mesocli.metrics import track_id, video_of_track
 from mesocli.preprocess import INPUT_SIZE, load_face
 
 CLASS_ALIASES = {"df": 0, "fake": 0, "real": 1}
 _VIDEO_FRAME = re.compile(r"^(?P<video>.+)_(?P<frame>\d+)$")
-_TRACK = re.compile(r"t\d+")  # ``extract --all-faces``: ``<video>_t<track>_<frame>``
 
 
 @dataclass
@@ -85,7 +86,7 @@ def frame_number(path: Path) -> int | None:
     return int(match.group("frame")) if match else None
 
 
-def identity_groups(paths: list[Path], runs: int = 0) -> np.ndarray:
+def identity_groups(paths: list[Path], runs: int = 0, tracks: bool = False) -> np.ndarray:
     """A group number per file: files sharing a person (through their video ids) share a group.
 
     A video id ``033_097`` (FaceForensics++: video 033 with the face of 097) ties ids 033 and 097;
@@ -93,7 +94,8 @@ def identity_groups(paths: list[Path], runs: int = 0) -> np.ndarray:
     held-out split by group never puts one person on both sides. A file without a video id is a
     group of its own, or with ``runs`` N, one of a run of N consecutive such files of its folder (in
     name order, numbers compared as numbers): for frames stored in video order under plain numbers
-    (``df00012.jpg``), where a file's neighbours are frames of its video.
+    (``df00012.jpg``), where a file's neighbours are frames of its video. ``tracks``: the files are of an
+    ``extract --all-faces`` dataset (:func:`identities`).
     """
     parent: dict[str, str] = {}
 
@@ -105,7 +107,7 @@ def identity_groups(paths: list[Path], runs: int = 0) -> np.ndarray:
 
     tokens_per_file: list[list[str] | None] = []
     for path in paths:
-        tokens = identities(Path(path)) or None
+        tokens = identities(Path(path), tracks) or None
         tokens_per_file.append(tokens)
         for token in tokens or ():
             parent[find(token)] = find(tokens[0])
@@ -143,16 +145,20 @@ def _natural(path: Path) -> list[str | int]:
     return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", path.name))]
 
 
-def identities(path: Path) -> list[str]:
+def identities(path: Path, tracks: bool = False) -> list[str]:
     """The people a frame file shows: its video id's ``_`` tokens (``033_097`` → 033, 097); [] without an id.
 
-    Track tokens (``t0`` in ``033_097_t0_12.jpg``, from ``extract --all-faces``) are no person; a video
-    id made of track tokens only (a video named ``t1``) is one identity. The frame number never is one.
+    With ``tracks`` (a file of an ``extract --all-faces`` dataset, :func:`made_with_all_faces`), the track
+    suffix of its id (``_t0`` in ``033_097_t0_12.jpg``) is no person: the tokens are its video's, as eval
+    groups them (:func:`mesocli.metrics.track_id`). Elsewhere ``t1`` is a token like any other (``take_t1``:
+    take and t1). The frame number never is one; a video id without tokens is one identity.
     """
     video = video_id(Path(path))
     if not video:
         return []
-    return [token for token in video.split("_") if token and not _TRACK.fullmatch(token)] or [video]
+    if tracks:
+        video = video_of_track(track_id(video))
+    return [token for token in video.split("_") if token] or [video]
 
 
 def made_with_all_faces(root: Path, split_folder: bool = False) -> bool:
