@@ -135,7 +135,7 @@ def main() -> None:
     folders = {name: args.out / args.split / name for name in ("real", "df")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
-    people = [identity_tokens(Path(path)) or frozenset([Path(path).stem]) for path in reals]
+    people = [identity_tokens(Path(path), dataset.tracks) or frozenset([Path(path).stem]) for path in reals]
     cache: dict[Path, tuple[Image.Image, np.ndarray | None]] = {}  # faces read once when they are partners too
 
     def face(path: Path) -> tuple[Image.Image, np.ndarray | None]:

@@ -8,6 +8,7 @@ uint8 pixel holding its index, and the stub returns the score listed for that in
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -551,6 +552,48 @@ def test_eval_says_why_video_figures_are_missing(tmp_path: Path, monkeypatch: py
     report = run_eval(tmp_path / "data", bootstrap=0, log=notes.append)
     assert report.video is None
     assert any("no video figures" in line and "1 of 8 images" in line and "cover.png" in line for line in notes), notes
+
+
+@pytest.mark.parametrize("where", ["root", "parent"])
+def test_eval_says_once_when_the_manifest_that_tells_tracks_apart_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A dataset whose ``manifest.jsonl`` (of its root or, for a split folder, one folder up) could not be read
+    or has a torn header was silently taken as not made by ``extract --all-faces``: each track of a video counted
+    as a video without a word. Eval now says so once; without a manifest, or with a readable one, it says nothing."""
+    from PIL import Image
+
+    from mesocli.evaluate import run_eval
+
+    root = tmp_path / "data"
+    split = root / "validation"
+    for k, (folder, name) in enumerate(FILES[:4] + FILES[9:13]):
+        (split / folder).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (k, k, k)).save(split / folder / name.replace("_", "_t0_"))
+    monkeypatch.setattr("mesocli.runtime.resolve",
+                        lambda *args: Stub(name="stub", scores=[0.0] * 256, weights_path=Path("s.h5"), legacy=False))
+    data, split_name = (root, "validation") if where == "root" else (split, None)
+    manifest = root / "manifest.jsonl"
+
+    def notes() -> list[str]:
+        said: list[str] = []
+        run_eval(data, split_name, bootstrap=0, log=said.append)
+        return [line for line in said if "manifest.jsonl" in line]
+
+    assert notes() == []  # no manifest: copied crops, nothing to say
+    for content in (b'{"type": "header", "settings": {"all_faces": tr', b"not json\n", b"\xff\xfe\n"):
+        manifest.write_bytes(content)
+        (line,) = notes()
+        assert line.startswith(f"{manifest}: cannot read its header (") and line.endswith(
+            "a video's --all-faces tracks are counted as videos"), line
+    manifest.unlink()
+    manifest.mkdir()  # unreadable as a file
+    (line,) = notes()
+    assert line.startswith(f"{manifest}: cannot read its header ("), line
+    manifest.rmdir()
+    for settings in ({"all_faces": False, "layout": "dataset"}, {"all_faces": True, "layout": "dataset"}):
+        manifest.write_text(json.dumps({"type": "header", "settings": settings}) + "\n")
+        assert notes() == []
 
 
 def test_best_accuracy_is_what_eval_gets_at_the_best_threshold() -> None:

@@ -399,14 +399,45 @@ def test_all_faces_track_and_frame_numbers_are_no_identity() -> None:
     names = ["000_003_t0_0012.jpg", "000_003_t1_0012.jpg", "003_t0_0005.jpg", "001_t0_0012.jpg", "001_t1_0007.jpg",
              "002_t1_0012.jpg", "t1_0003.jpg", "t1_0004.jpg", "00012.jpg"]
     paths = [Path(name) for name in names]
-    assert [identity_tokens(path) for path in paths[:3]] == [{"000", "003"}, {"000", "003"}, {"003"}]
-    groups = identity_groups(paths)
+    assert [identity_tokens(path, tracks=True) for path in paths[:3]] == [{"000", "003"}, {"000", "003"}, {"003"}]
+    groups = identity_groups(paths, tracks=True)
     assert groups[0] == groups[1] == groups[2]  # both tracks of video 000_003, and person 003's own video
     assert groups[3] == groups[4]  # the tracks of one video stay together
     assert len({groups[0], groups[3], groups[5], groups[6], groups[8]}) == 5  # one track number ties no videos
-    assert groups[6] == groups[7] and identity_tokens(paths[6]) == {"t1"}  # a video named t1 is still one video
-    train, dropped = drop_shared_identities(paths, np.arange(1, len(paths)), np.array([0]))
+    assert groups[6] == groups[7] and identity_tokens(paths[6], tracks=True) == {"t1"}  # a video named t1
+    train, dropped = drop_shared_identities(paths, np.arange(1, len(paths)), np.array([0]), tracks=[True] * 9)
     assert dropped == 2 and train.tolist() == [3, 4, 5, 6, 7, 8]  # only the held-out people 000 and 003 go
+
+
+def test_track_tokens_are_no_person_only_in_an_all_faces_dataset(tmp_path: Path) -> None:
+    """Found in review: train's identity groups dropped every ``t<digits>`` token whatever the manifest said, while
+    eval groups tracks only in an ``extract --all-faces`` dataset (its manifest says so). Without that manifest
+    ``a_t1`` and ``b_t1`` are FaceForensics++-style ids that share the person ``t1``; with it they are the tracks
+    ``t1`` of the videos ``a`` and ``b``, and only the last ``_t<digits>`` of a video id is its track, as in eval."""
+    from mesocli.sources import drop_shared_identities, identity_tokens
+
+    root = tmp_path / "data"
+    names = {"df": ["a_t1_0.png", "a_t1_1.png", "scene_t3_t0_0.png"], "real": ["b_t1_0.png", "c_t2_0.png"]}
+    for label, files in names.items():
+        (root / "train" / label).mkdir(parents=True)
+        for name in files:
+            Image.new("RGB", (8, 8)).save(root / "train" / label / name)
+
+    def groups() -> dict[str, int]:
+        data = load_sources([Source(str(root))])
+        return {path.name: int(group) for path, group in zip(data.combined.paths, data.groups, strict=True)}
+
+    plain = groups()
+    assert plain["a_t1_0.png"] == plain["a_t1_1.png"] == plain["b_t1_0.png"]  # the person t1
+    assert len({plain["a_t1_0.png"], plain["c_t2_0.png"], plain["scene_t3_t0_0.png"]}) == 3
+    assert identity_tokens(Path("a_t1_0.png")) == {"a", "t1"}
+    (root / "manifest.jsonl").write_text(json.dumps({"type": "header", "settings": {"all_faces": True}}) + "\n")
+    tracked = groups()
+    assert tracked["a_t1_0.png"] == tracked["a_t1_1.png"] != tracked["b_t1_0.png"]  # track 1 of a and of b
+    assert identity_tokens(Path("scene_t3_t0_0.png"), tracks=True) == {"scene", "t3"}  # the video scene_t3
+    paths = [Path("a_t1_0.png"), Path("b_t1_0.png")]
+    assert drop_shared_identities(paths, np.array([1]), np.array([0]), tracks=[False, False])[1] == 1
+    assert drop_shared_identities(paths, np.array([1]), np.array([0]), tracks=[True, True])[1] == 0
 
 
 def test_a_source_holding_out_one_class_is_noted(tmp_path: Path, two_roots: tuple[Path, Path],

@@ -871,6 +871,8 @@ def test_a_dataset_of_all_faces_crops_trains_with_no_person_on_both_sides(tmp_pa
         new = [f"{video}_t{track}_{frame:04d}.png" for video in names for track in (0, 1) for frame in (0, 12)]
         for path, name in zip(sorted((root / "train" / label).iterdir()), new, strict=True):
             path.rename(path.with_name(name))
+    header = {"type": "header", "settings": {"all_faces": True, "layout": "dataset"}}  # as extract writes it
+    (root / "manifest.jsonl").write_text(json.dumps(header) + "\n")
     code, out, err = run_cli("train", root, "--out", tmp_path / "run", *ONE_EPOCH, "--seed", "7")
     assert code == 0, err
     assert "training on 48 (df 24, real 24), held out 16" in err  # one pair of people of four held out
@@ -879,7 +881,7 @@ def test_a_dataset_of_all_faces_crops_trains_with_no_person_on_both_sides(tmp_pa
     config = config_for(root, 1)
     data = load_run_data(config)
     train, held = split_run_data(config, data, np.arange(len(data.labels)))
-    people = [identity_tokens(path) for path in data.combined.paths]
+    people = [identity_tokens(path, tracks=True) for path in data.combined.paths]
     held_people, train_people = (frozenset().union(*(people[i] for i in part)) for part in (held, train))
     assert len(held_people) == 2 and len(train_people) == 6 and not held_people & train_people
     assert not any(token.startswith("t") for token in held_people | train_people)

@@ -5,7 +5,8 @@ class folder names the manipulation *method* of the files in it (``test/df/Face2
 eval reports per method and training sources can keep only some methods. File names
 ``<video>_<frame>`` carry a video id; FaceForensics++ ids ``A_B`` tie the identities A and B, which
 :func:`identity_groups` uses to keep a person on one side of a held-out split (the track token of
-``extract --all-faces`` names, ``<video>_t<track>_<frame>``, is no person). Images are
+``extract --all-faces`` names, ``<video>_t<track>_<frame>``, is no person, in a dataset whose manifest says
+``--all-faces``: :func:`made_with_all_faces`). Images are
 decoded by a parallel ``tf.data`` pipeline through :func:`mesocli.preprocess.load_face`, the one
 preprocessing shared by every command; unreadable files are reported and skipped.
 """
@@ -25,11 +26,11 @@ import numpy as np
 from mesocli.errors import ParameterError, UsageError
 from mesocli.fsutil import walk_folder
 from mesocli.inputs import IMAGE_SUFFIXES
+from mesocli.metrics import track_id, video_of_track
 from mesocli.preprocess import INPUT_SIZE, load_face
 
 CLASS_ALIASES = {"df": 0, "fake": 0, "real": 1}
 _VIDEO_FRAME = re.compile(r"^(?P<video>.+)_(?P<frame>\d+)$")
-_TRACK = re.compile(r"t\d+")  # ``extract --all-faces``: ``<video>_t<track>_<frame>``
 
 
 @dataclass
@@ -46,6 +47,7 @@ class FolderDataset:
     folders: list[Path] = field(default_factory=list)
     drawn: dict[str, Any] | None = None
     tracks: bool = False  # made by ``extract --all-faces`` (its manifest says so): names ``<video>_t<track>_<frame>``
+    manifest_note: str | None = None  # why its manifest could not tell (:func:`all_faces_status`), or None
 
     def __post_init__(self) -> None:
         if not self.methods:
@@ -64,7 +66,8 @@ class FolderDataset:
 
     def subset(self, indices: np.ndarray) -> FolderDataset:
         return FolderDataset(self.root, self.split, [self.paths[i] for i in indices], self.labels[indices],
-                             methods=[self.methods[i] for i in indices], tracks=self.tracks)
+                             methods=[self.methods[i] for i in indices], tracks=self.tracks,
+                             manifest_note=self.manifest_note)
 
 
 def method_of(path: Path, root: Path, split: str | None) -> str | None:
@@ -83,7 +86,7 @@ def frame_number(path: Path) -> int | None:
     return int(match.group("frame")) if match else None
 
 
-def identity_groups(paths: list[Path], runs: int = 0) -> np.ndarray:
+def identity_groups(paths: list[Path], runs: int = 0, tracks: bool = False) -> np.ndarray:
     """A group number per file: files sharing a person (through their video ids) share a group.
 
     A video id ``033_097`` (FaceForensics++: video 033 with the face of 097) ties ids 033 and 097;
@@ -91,7 +94,8 @@ def identity_groups(paths: list[Path], runs: int = 0) -> np.ndarray:
     held-out split by group never puts one person on both sides. A file without a video id is a
     group of its own, or with ``runs`` N, one of a run of N consecutive such files of its folder (in
     name order, numbers compared as numbers): for frames stored in video order under plain numbers
-    (``df00012.jpg``), where a file's neighbours are frames of its video.
+    (``df00012.jpg``), where a file's neighbours are frames of its video. ``tracks``: the files are of an
+    ``extract --all-faces`` dataset (:func:`identities`).
     """
     parent: dict[str, str] = {}
 
@@ -103,7 +107,7 @@ def identity_groups(paths: list[Path], runs: int = 0) -> np.ndarray:
 
     tokens_per_file: list[list[str] | None] = []
     for path in paths:
-        tokens = identities(Path(path)) or None
+        tokens = identities(Path(path), tracks) or None
         tokens_per_file.append(tokens)
         for token in tokens or ():
             parent[find(token)] = find(tokens[0])
@@ -141,16 +145,20 @@ def _natural(path: Path) -> list[str | int]:
     return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", path.name))]
 
 
-def identities(path: Path) -> list[str]:
+def identities(path: Path, tracks: bool = False) -> list[str]:
     """The people a frame file shows: its video id's ``_`` tokens (``033_097`` → 033, 097); [] without an id.
 
-    Track tokens (``t0`` in ``033_097_t0_12.jpg``, from ``extract --all-faces``) are no person; a video
-    id made of track tokens only (a video named ``t1``) is one identity. The frame number never is one.
+    With ``tracks`` (a file of an ``extract --all-faces`` dataset, :func:`made_with_all_faces`), the track
+    suffix of its id (``_t0`` in ``033_097_t0_12.jpg``) is no person: the tokens are its video's, as eval
+    groups them (:func:`mesocli.metrics.track_id`). Elsewhere ``t1`` is a token like any other (``take_t1``:
+    take and t1). The frame number never is one; a video id without tokens is one identity.
     """
     video = video_id(Path(path))
     if not video:
         return []
-    return [token for token in video.split("_") if token and not _TRACK.fullmatch(token)] or [video]
+    if tracks:
+        video = video_of_track(track_id(video))
+    return [token for token in video.split("_") if token] or [video]
 
 
 def made_with_all_faces(root: Path, split_folder: bool = False) -> bool:
@@ -159,24 +167,46 @@ def made_with_all_faces(root: Path, split_folder: bool = False) -> bool:
     dataset without that manifest (copied, or made otherwise) is not: a name ending ``_t<digits>`` is its video's.
     With ``split_folder`` (``root`` holds the class folders itself), ``root`` may also be a split folder
     (``OUT_DIR/<split>``) of an ``extract --layout dataset --split`` output, whose manifest is one folder up."""
-    settings = _extract_settings(Path(root))
+    return all_faces_status(root, split_folder)[0]
+
+
+def all_faces_status(root: Path, split_folder: bool = False) -> tuple[bool, str | None]:
+    """:func:`made_with_all_faces`, and when it is False because a ``manifest.jsonl`` it looked at could not be
+    read or has no readable header (torn, not JSON), a note saying so (tracks then count as videos); None when
+    there is no manifest at all, or a readable one."""
+    settings, problem = _extract_settings(Path(root))
     if settings is None and split_folder:
-        settings = _extract_settings(Path(root).absolute().parent)
+        settings, above = _extract_settings(Path(root).absolute().parent)
         settings = settings if settings is not None and settings.get("layout") == "dataset" else None
-    return settings is not None and settings.get("all_faces") is True
+        problem = problem or above
+    if settings is not None and settings.get("all_faces") is True:
+        return True, None
+    return False, problem
 
 
-def _extract_settings(folder: Path) -> dict[str, Any] | None:
-    """The ``settings`` of ``folder/manifest.jsonl``'s header; None without a readable one."""
+def _extract_settings(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``settings`` of ``folder/manifest.jsonl``'s header (None without a readable one), and why a manifest
+    that is there could not be read (None when it could, or when there is none)."""
     import json
 
+    path = folder / "manifest.jsonl"
+    reason = None
     try:
-        with open(folder / "manifest.jsonl", encoding="utf-8") as manifest:
-            header = json.loads(manifest.readline())
-    except (OSError, ValueError):
-        return None
-    settings = header.get("settings") if isinstance(header, dict) else None
-    return settings if isinstance(settings, dict) else None
+        with open(path, "rb") as manifest:
+            line = manifest.readline()
+        header = json.loads(line.decode("utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+    except OSError as error:
+        reason = error.strerror or str(error)
+    except UnicodeDecodeError:
+        reason = "not UTF-8"
+    except ValueError:
+        reason = "empty" if not line else "not JSON" if line.endswith(b"\n") else "torn: not JSON, no end of line"
+    if reason is not None:
+        return None, f"{path}: cannot read its header ({reason}): a video's --all-faces tracks are counted as videos"
+    settings = header.get("settings") if isinstance(header, dict) else None  # another tool's manifest: no note
+    return (settings if isinstance(settings, dict) else None), None
 
 
 def video_id(path: Path) -> str | None:
@@ -257,9 +287,10 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
                         labels.append(label)
                     else:
                         ignored.append(path)
+    tracks, manifest_note = all_faces_status(root, split_folder=folder == root)
     dataset = FolderDataset(root, used_split, paths, np.asarray(labels, dtype=np.int64), ignored,
                             folders=[directory for dirs in class_dirs.values() for directory in dirs],
-                            tracks=made_with_all_faces(root, split_folder=folder == root))
+                            tracks=tracks, manifest_note=manifest_note)
     missing = [name for name, count in dataset.counts.items() if count == 0]
     if missing:
         raise UsageError(f"{folder}: no images of class {' and '.join(missing)}; both df and real are needed")

@@ -409,6 +409,8 @@ def run_eval(
     counts = dataset.counts
     say(f"data: {dataset.root} split={dataset.split or '(none)'}: df {counts['df']}, real {counts['real']} "
          f"({len(dataset.paths)} images)")
+    if dataset.manifest_note:  # an unreadable manifest: --all-faces tracks cannot be told from videos
+        say(dataset.manifest_note)
     whole = len(dataset.paths)
     dataset = limit_dataset(dataset, limit, seed)
     if dataset.drawn is not None:

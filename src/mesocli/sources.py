@@ -117,6 +117,11 @@ class TrainingData:
     def labels(self) -> np.ndarray:
         return self.combined.labels
 
+    @property
+    def tracks(self) -> np.ndarray:
+        """Per file: whether it is of an ``extract --all-faces`` source (:func:`identity_tokens`)."""
+        return np.array([self.datasets[number].tracks for number in self.source_index], dtype=bool)
+
     def describe(self) -> list[dict[str, Any]]:
         """What the model card records: each source's settings, file count, class counts and file-list hash."""
         return [
@@ -156,7 +161,7 @@ def load_sources(sources: list[Source]) -> TrainingData:
         datasets.append(dataset)
         ignored.extend(listed.ignored)
         parts_source.append(np.full(len(dataset.paths), number, dtype=np.int64))
-        groups = identity_groups(dataset.paths, source.runs) + group_offset
+        groups = identity_groups(dataset.paths, source.runs, dataset.tracks) + group_offset
         group_offset = int(groups.max()) + 1
         parts_groups.append(groups)
     paths = [path for dataset in datasets for path in dataset.paths]
@@ -250,26 +255,29 @@ def run_sources(data: TrainingData) -> frozenset[int]:
                      if source.runs and any(not identity_tokens(path) for path in dataset.paths))
 
 
-def identity_tokens(path: Path) -> frozenset[str]:
-    """The people a frame file shows (:func:`mesocli.datasets.identities`: ``033_097_t0_12.jpg`` → {033, 097})."""
-    return frozenset(identities(Path(path)))
+def identity_tokens(path: Path, tracks: bool = False) -> frozenset[str]:
+    """The people a frame file shows (:func:`mesocli.datasets.identities`: ``033_097_t0_12.jpg`` → {033, 097}
+    in an ``extract --all-faces`` dataset, ``tracks``; {033, 097, t0} elsewhere)."""
+    return frozenset(identities(Path(path), tracks))
 
 
-def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray,
-                           same_files: bool = True) -> tuple[np.ndarray, int]:
+def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray, same_files: bool = True,
+                           tracks: Any = None) -> tuple[np.ndarray, int]:
     """``train`` without the files that share an identity token with any ``held`` file, or are a ``held`` file
     (the same file, or a link to it, listed by two sources; ``same_files=False``: kept, as older versions did),
     and how many went.
 
     Inside one source the identity groups already keep people apart; this catches the same person in
     two sources (say, originals in one and their Face2Face fakes in another marked ``heldout: false``),
-    and the same file in two sources where its name carries no video id.
+    and the same file in two sources where its name carries no video id. ``tracks``: per file, whether it is of
+    an ``extract --all-faces`` source (:attr:`TrainingData.tracks`); None: none is.
     """
-    held_tokens = frozenset().union(*(identity_tokens(paths[index]) for index in held))
+    tracks = np.zeros(len(paths), dtype=bool) if tracks is None else np.asarray(tracks, dtype=bool)
+    held_tokens = frozenset().union(*(identity_tokens(paths[index], tracks[index]) for index in held))
     held_files = {os.path.realpath(paths[index]) for index in held} if same_files else set()
     if not held_files and not held_tokens:
         return train, 0
-    keep = np.array([not (identity_tokens(paths[index]) & held_tokens) and os.path.realpath(paths[index])
+    keep = np.array([not (identity_tokens(paths[index], tracks[index]) & held_tokens) and os.path.realpath(paths[index])
                      not in held_files for index in train], dtype=bool)
     return train[keep], int((~keep).sum())
 

@@ -332,7 +332,7 @@ def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray,
     train_only = frozenset(number for number, source in enumerate(data.sources) if not source.heldout)
     train, held = split_by_groups(data.labels[usable], data.source_index[usable], data.groups[usable],
                                   config.val_fraction, config.split_seed, train_only, run_sources(data))
-    train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held], same_files)
+    train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held], same_files, data.tracks)
     check_split(config, data, train, usable[held])
     return train, usable[held]
 
@@ -368,13 +368,15 @@ def _one_group(data: TrainingData) -> str | None:
         if sizes.max() * 2 <= len(mine):
             continue
         members = [data.combined.paths[index] for index in mine[data.groups[mine] == groups[sizes.argmax()]]]
-        tied = [path for path in members if len(identity_tokens(path)) > 1]
+        tracks = data.datasets[number].tracks
+        tied = [path for path in members if len(identity_tokens(path, tracks)) > 1]
         if not tied:
             continue
-        example = min(tied, key=lambda path: (len(identity_tokens(path)), path.name))
+        example = min(tied, key=lambda path: (len(identity_tokens(path, tracks)), path.name))
+        tokens = " and ".join(identities(example, tracks))
         return (f"one identity group holds {sizes.max()} of the {len(mine)} files of "
                 f"{shown(str(data.datasets[number].root))}: their names tie their videos through shared '_' tokens "
-                f"({shown(example.name)}: the tokens {shown(' and '.join(identities(example)))}; see \"Held-out part "
+                f"({shown(example.name)}: the tokens {shown(tokens)}; see \"Held-out part "
                 "by identity\" in docs/training.md); rename the files so that each '_' token of a video id names a "
                 "person, or train with {val_fraction} 0")
     return None
