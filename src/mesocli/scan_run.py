@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mesocli.errors import MesocliError, ParameterError, UsageError, check_known
+from mesocli.errors import MesocliError, OutputError, ParameterError, UsageError, check_known
 from mesocli.fsutil import GuardedStream, atomic_path, check_writable, is_stream, output_errors, whole_write
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
@@ -115,7 +115,7 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
     ``resume``), or a table printed at the end (rows on standard output, or an ``output`` that is a stream such as
     ``/dev/stdout`` or a named pipe, in other formats are out already).
     SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
-    face model, a full disk) once rows are done gets the same words as a note (``add_note``), which the CLI
+    face model) once rows are done gets the same words as a note (``add_note``), which the CLI
     prints under its one error line."""
 
     def lost(how: str) -> str | None:
@@ -137,7 +137,10 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
             log(line)
         raise
     except (MesocliError, OSError) as exc:
-        if statuses and (line := lost("stopped")) is not None:
+        # an error of the output itself says what became of it: not written (a full disk), or kept under another
+        # name (it appeared during the run: ``kept``)
+        of_output = isinstance(exc, OutputError) or (isinstance(exc, ParameterError) and "kept" in exc.values)
+        if statuses and not of_output and (line := lost("stopped")) is not None:
             exc.add_note(line)
         raise
 
