@@ -32,7 +32,6 @@ from mesocli.stdin_paths import stop_waiting
 from mesocli.workers import (
     Lost,
     WorkerPool,
-    check_ready,
     getting_ready,
     ignore_ctrl_c,
     run_retrying,
@@ -110,8 +109,7 @@ def _init(model_file: str, options: ScanOptions, parent: int) -> None:
     getting_ready("the face models", lambda: load_models(options.detector))  # (a damaged file) as well
 
 
-def _scan_one(path: str) -> ScanResult:
-    check_ready()
+def _scan_one(path: str) -> ScanResult:  # (run as a task of workers.run_retrying: check_ready first)
     # its progress hook: stop at the next frame when the main process is gone; its ffmpeg, whose frames nobody
     # reads any more, ends on the broken pipe
     (result,) = scan_inputs([path], _WORKER["loaded"], _WORKER["options"], progress=stop_if_orphaned)
