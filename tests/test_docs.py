@@ -100,3 +100,13 @@ def test_every_link_reaches_a_file_and_a_heading(doc: Path) -> None:
         elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
             broken.append(target)
     assert not broken, f"{doc.name}: links to nothing: {broken}"
+
+
+def test_every_script_benchmark_and_mixing_file_the_docs_name_exists() -> None:
+    pattern = r"(?<![\w/.-])((?:scripts|benchmarks)/\w+\.(?:py|sh)|mix-[\w.-]+\.json)"
+    named = {(doc.relative_to(REPO).as_posix(), name)
+             for doc in DOCS for name in re.findall(pattern, doc.read_text(encoding="utf-8"))}
+    assert len(named) > 20
+    missing = [f"{doc}: {name}" for doc, name in sorted(named)
+               if not (REPO / (f"docs/mixes/{name}" if name.startswith("mix-") else name)).exists()]
+    assert not missing, missing
