@@ -110,3 +110,17 @@ def test_every_script_benchmark_and_mixing_file_the_docs_name_exists() -> None:
     missing = [f"{doc}: {name}" for doc, name in sorted(named)
                if not (REPO / (f"docs/mixes/{name}" if name.startswith("mix-") else name)).exists()]
     assert not missing, missing
+
+
+def test_every_option_given_to_a_script_or_benchmark_in_the_docs_is_one_it_takes() -> None:
+    """``benchmarks/scan_hash.py --minutes 5``: the option is in that file (its argument parser or shell case)."""
+    given = set()
+    for doc in DOCS:
+        for code in _code(doc.read_text(encoding="utf-8")):
+            for match in re.finditer(r"((?:scripts|benchmarks)/\w+\.(?:py|sh))([^|;&#]*)", code):
+                given |= {(doc.relative_to(REPO).as_posix(), match.group(1), option)
+                          for option in re.findall(r"(?<!\S)(--[a-z][\w-]*)", match.group(2))}
+    assert len(given) > 10
+    wrong = [f"{doc}: {script} {option}" for doc, script, option in sorted(given)
+             if option not in (REPO / script).read_text(encoding="utf-8")]
+    assert not wrong, wrong
