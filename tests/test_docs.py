@@ -102,8 +102,8 @@ def test_every_link_reaches_a_file_and_a_heading(doc: Path) -> None:
     assert not broken, f"{doc.name}: links to nothing: {broken}"
 
 
-def test_every_script_benchmark_and_mixing_file_the_docs_name_exists() -> None:
-    pattern = r"(?<![\w/.-])((?:scripts|benchmarks)/\w+\.(?:py|sh)|mix-[\w.-]+\.json)"
+def test_every_script_benchmark_test_and_mixing_file_the_docs_name_exists() -> None:
+    pattern = r"(?<![\w/.-])((?:scripts|benchmarks|tests|tests/robustness)/\w+\.(?:py|sh)|mix-[\w.-]+\.json)"
     named = {(doc.relative_to(REPO).as_posix(), name)
              for doc in DOCS for name in re.findall(pattern, doc.read_text(encoding="utf-8"))}
     assert len(named) > 20
