@@ -13,15 +13,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import typer
 
 from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
 from mesocli.fsutil import GuardedStream, environment_error
-
-if TYPE_CHECKING:
-    import click
 
 DEBUG = {"on": False}
 BROKEN_PIPE = 141
@@ -308,7 +305,7 @@ def run(app: typer.Typer) -> None:
         sys.stdout = stdout
 
 
-def _help_of(ctx: click.Context | None) -> str:
+def _help_of(ctx: typer.Context | None) -> str:
     """The help command for the parser's error in ``ctx``: ``mesocli scan --help`` for a bad option of ``scan``
     (``mesocli --help`` lists the commands, not their options), ``mesocli --help`` outside a command."""
     names = []
