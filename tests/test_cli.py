@@ -22,6 +22,25 @@ def test_help_does_not_import_tensorflow_or_dlib() -> None:
     assert not modules & {"tensorflow", "keras", "dlib", "h5py", "sklearn", "matplotlib", "ray"}
 
 
+@pytest.mark.parametrize(
+    ("args", "start", "help_command"),
+    [
+        (["scan", "--frame", "5", "x.mp4"], "No such option: --frame", "mesocli scan --help"),
+        (["eval", "--limit", "many"], "Invalid value for '--limit': 'many' is not a valid int.", "mesocli eval --help"),
+        (["explain", "face.jpg"], "Missing option '--out'.", "mesocli explain --help"),
+        (["--frames", "5"], "No such option: --frames", "mesocli --help"),
+        (["sacn", "x.mp4"], "No such command 'sacn'.", "mesocli --help"),
+    ],
+)
+def test_a_parser_error_points_to_the_help_that_lists_the_options(run_cli: RunCli, args: list[str], start: str,
+                                                                   help_command: str) -> None:
+    """A bad option of a command pointed to ``mesocli --help``, which lists the commands, not that command's
+    options; it points to ``mesocli COMMAND --help``."""
+    result = run_cli(*args)
+    assert (result.code, result.out) == (2, "")
+    assert result.error_line().startswith(start) and result.error_line().endswith(f" (see '{help_command}')")
+
+
 def test_version(run_cli: RunCli) -> None:
     assert run_cli("--version") == (0, f"mesocli {__version__}\n", "")
 

@@ -337,7 +337,7 @@ def test_a_bad_choice_names_the_option_and_the_choices(scan, faces: list[Path]) 
     result = scan("--model", "bogus", faces[0])
     assert result.code == 2
     assert result.error_line() == ("Invalid value for '--model': 'bogus' is not one of 'df', 'f2f', 'fs', 'any'. "
-                                   "(see 'mesocli --help')")
+                                   "(see 'mesocli scan --help')")
 
 
 @pytest.mark.parametrize(

@@ -305,6 +305,16 @@ def run(app: typer.Typer) -> None:
         sys.stdout = stdout
 
 
+def _help_of(ctx: typer.Context | None) -> str:
+    """The help command for the parser's error in ``ctx``: ``mesocli scan --help`` for a bad option of ``scan``
+    (``mesocli --help`` lists the commands, not their options), ``mesocli --help`` outside a command."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["mesocli", *filter(None, names), "--help"])
+
+
 def _run(app: typer.Typer) -> None:
     try:
         code = app(standalone_mode=False)
@@ -330,7 +340,7 @@ def _run(app: typer.Typer) -> None:
             typer.echo(exc.format_message(), err=True)
             sys.exit(2)
         text = exc.format_message().replace("Value error, ", "")  # the parser's validator prefix says nothing
-        typer.echo(f"mesocli: error: {printable(text)} (see 'mesocli --help')", err=True)
+        typer.echo(f"mesocli: error: {printable(text)} (see '{_help_of(getattr(exc, 'ctx', None))}')", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
     _exit_interrupted()  # the command ended on SIGTERM (typer turns the KeyboardInterrupt into status 130)
     try:
