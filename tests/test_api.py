@@ -363,7 +363,8 @@ def test_numpy_numbers_and_switches_give_the_results_of_python_ones(model, kit: 
     it from inside, while writing its manifest, after every face was cropped."""
 
     def rows(results: list) -> str:
-        return json.dumps([{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in results])
+        return json.dumps([{k: v for k, v in r.to_dict().items() if k not in ("seconds", "scanned_at")}
+                           for r in results])
 
     inputs = [kit.face_jpeg, kit.face_video]
     python = dict(threshold=0.75, smooth=3, frames=4, batch_size=8, detail=False)
@@ -376,7 +377,8 @@ def test_numpy_numbers_and_switches_give_the_results_of_python_ones(model, kit: 
     root = make_faces(tmp_path / "data", {"df": 4, "real": 4})
     reports = [mesocli.evaluate(root, model=model, split=None, threshold=threshold, bootstrap=bootstrap).to_dict()
                for threshold, bootstrap in ((0.75, 10), (np.float32(0.75), np.int64(10)))]
-    python_report, numpy_report = (json.dumps({k: v for k, v in r.items() if k not in ("seconds", "images_per_second")})
+    python_report, numpy_report = (json.dumps({k: v for k, v in r.items()
+                                               if k not in ("seconds", "images_per_second", "provenance")})
                                    for r in reports)
     assert numpy_report == python_report
 
@@ -480,7 +482,7 @@ def test_one_model_scans_from_several_threads_at_once(kit: MediaKit) -> None:
         f"inputs = {inputs!r}\n"
         "model = mesocli.load_model('df')\n"
         "def rows(detector):\n"
-        "    return [{k: v for k, v in r.to_dict().items() if k != 'seconds'}\n"  # all but the time it took
+        "    return [{k: v for k, v in r.to_dict().items() if k not in ('seconds', 'scanned_at')}\n"  # all but times
         "            for r in mesocli.scan(inputs, model=model, detector=detector, detail=True)]\n"
         "serial = {d: rows(d) for d in ('hog', 'cnn')}\n"
         "with ThreadPoolExecutor(4) as pool:\n"

@@ -90,6 +90,34 @@ def check_known_figures(report: dict) -> None:
     assert calibrated["ece"] == pytest.approx(gaps)
 
 
+def test_the_report_says_which_software_made_it_and_when(grey_model: LoadedModel, scored_root: Path) -> None:
+    """``eval --format json`` named the model and the data, not the mesocli version, runtime and library versions
+    that made its figures, nor when: a report could not be cited. Now its last key, ``provenance``, says so."""
+    import datetime as dt
+    import re
+    from importlib import metadata
+
+    import numpy as np
+    import PIL
+
+    from mesocli import __version__
+
+    def now() -> str:
+        return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    before = now()
+    report = evaluate(grey_model, find_dataset(scored_root, "validation"), 0.5, bootstrap=0).to_dict()
+    after = now()
+    made = report["provenance"]
+    assert list(report)[-1] == "provenance" and set(made) == {"mesocli", "runtime", "libraries", "finished_at"}
+    assert (made["mesocli"], made["runtime"]) == (__version__, "tensorflow")  # the grey model is a Keras one
+    assert made["libraries"] == {"tensorflow": metadata.version("tensorflow"), "keras": metadata.version("keras"),
+                                 "numpy": np.__version__, "Pillow": PIL.__version__}  # no ffmpeg, no dlib: crops
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", made["finished_at"])
+    assert before <= made["finished_at"] <= after
+    json.dumps(report)  # plain JSON
+
+
 def test_evaluate_known_scores(grey_model: LoadedModel, scored_root: Path) -> None:
     dataset = find_dataset(scored_root, "validation")
     report = evaluate(grey_model, dataset, 0.5)

@@ -275,6 +275,63 @@ def test_a_dataset_of_an_earlier_alignment_is_refused_and_left_as_it_was(tmp_pat
     assert read_manifest(out)[0]["settings"]["alignment"] == "mesonet-pipeline/4"
 
 
+def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says_so(tmp_path: Path, kit: MediaKit,
+                                                                                     run_cli: RunCli) -> None:
+    """The manifest header named the mesocli version only: not the ffmpeg that decoded the frames nor the libraries
+    that found, aligned and wrote the faces. Now it names them. A resume by other versions, or of a manifest of an
+    earlier mesocli (which records neither), is not refused: it says so once, and the header names this run's
+    versions and keeps the earlier ones under ``earlier``; with nothing to extract, the manifest is left as it was."""
+    from mesocli import __version__
+    from mesocli.probe import ffmpeg_version
+    from mesocli.provenance import library_versions
+
+    def rewrite(header: dict) -> bytes:
+        lines = [header, *read_manifest(out)[1:]]
+        (out / MANIFEST).write_text("".join(json.dumps(line, separators=(", ", ": ")) + "\n" for line in lines))
+        return (out / MANIFEST).read_bytes()
+
+    versions, ffmpeg_now = library_versions(), ffmpeg_version()
+    assert list(versions) == ["numpy", "Pillow", "dlib", "face_recognition_models", "imageio-ffmpeg"]
+    assert all(versions.values()) and ffmpeg_now
+    out = tmp_path / "out"
+    assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
+    header = read_manifest(out)[0]
+    assert (header["mesocli"], header["ffmpeg"], header["libraries"]) == (__version__, ffmpeg_now, versions)
+    assert "earlier" not in header
+
+    del header["ffmpeg"], header["libraries"]  # as an earlier mesocli wrote it
+    old = rewrite(header)
+    result = run_cli("extract", kit.face_jpeg, out, "--workers", 1)  # nothing to do: nothing changes
+    assert (result.code, result.err) == (0, "") and (out / MANIFEST).read_bytes() == old
+
+    mirrored, turned = tmp_path / "mirrored.jpg", tmp_path / "turned.jpg"
+    with Image.open(kit.face_jpeg) as face:
+        face.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+        face.rotate(3).save(turned)
+    result = run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1)
+    listed = ", ".join(f"{name} {version}" for name, version in versions.items())
+    assert result.code == 0 and result.err.splitlines() == [
+        f"mesocli: {out / MANIFEST}: its crops so far were made with ffmpeg (not recorded), library versions (not "
+        f"recorded); this run's with ffmpeg {ffmpeg_now}, {listed} (the header records both)"]
+    header = read_manifest(out)[0]
+    assert (header["ffmpeg"], header["libraries"]) == (ffmpeg_now, versions)
+    assert header["earlier"] == [{"mesocli": __version__, "ffmpeg": None, "libraries": None}]
+
+    header["ffmpeg"], header["libraries"]["numpy"] = "6.0", "1.26.4"  # as another ffmpeg and numpy made them
+    rewrite(header)
+    result = run_cli("extract", kit.face_jpeg, mirrored, turned, out, "--workers", 1)
+    assert result.code == 0 and result.err.splitlines() == [
+        f"mesocli: {out / MANIFEST}: its crops so far were made with ffmpeg 6.0, numpy 1.26.4; this run's with "
+        f"ffmpeg {ffmpeg_now}, numpy {versions['numpy']} (the header records both)"]
+    lines = read_manifest(out)
+    assert lines[0]["earlier"] == [{"mesocli": __version__, "ffmpeg": None, "libraries": None},
+                                   {"mesocli": __version__, "ffmpeg": "6.0",
+                                    "libraries": {**versions, "numpy": "1.26.4"}}]
+    assert (lines[0]["ffmpeg"], lines[0]["libraries"]) == (ffmpeg_now, versions)
+    assert sorted(line["source"] for line in lines if line["type"] == "input") == sorted(
+        map(str, (kit.face_jpeg, mirrored, turned)))  # every crop kept, none made again
+
+
 def test_an_input_inside_out_dir_is_refused_by_name(tmp_path: Path, kit: MediaKit, run_cli: RunCli) -> None:
     """Found by a user: a video inside OUT_DIR was dropped silently ("no video or image among the inputs")."""
     out = tmp_path / "par"

@@ -82,6 +82,12 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
     from mesocli.probe import ffmpeg_version  # and which ffmpeg decoded the frames (a row's settings.ffmpeg)
 
     assert f"ffmpeg (video decoding): {ffmpeg_version()}" in text and ffmpeg_version()
+    from mesocli.provenance import library_versions  # the libraries' versions (a row's settings.libraries)
+
+    rows = json.loads(stdout)
+    assert "libraries: " + ", ".join(f"{k} {v}" for k, v in rows[0]["settings"]["libraries"].items()) in text
+    assert rows[0]["settings"]["libraries"] == library_versions("onnx") and "onnxruntime 1." in text
+    assert all(f"scanned {row['scanned_at']}" in text for row in rows)  # when each input's scan finished
     # "real" is under the threshold, not proven authentic: the page says so beside the rule (it did not)
     assert "A verdict of real means only that p_fake stayed under it, not that the input is authentic" in text
     assert "NO FACE" in text and "ERROR" in text and "not a readable video" in text

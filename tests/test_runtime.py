@@ -210,8 +210,11 @@ def test_runtimes_give_the_same_results(kit: MediaKit, run_cli: RunCli) -> None:
     assert abs(onnx.pop("p_fake") - tf.pop("p_fake")) <= 1e-5
     for a, b in zip(onnx.pop("scores"), tf.pop("scores"), strict=True):
         assert abs(a.pop("p_fake") - b.pop("p_fake")) <= 1e-5 and a == b
-    onnx.pop("seconds"), tf.pop("seconds")
-    assert onnx.pop("settings") | {"runtime": "tensorflow"} == tf.pop("settings")  # each row says which ran
+    onnx.pop("seconds"), tf.pop("seconds"), onnx.pop("scanned_at"), tf.pop("scanned_at")
+    made = {"onnx": onnx.pop("settings"), "tensorflow": tf.pop("settings")}  # each row says which ran, and its library
+    assert [list(made[runtime].pop("libraries"))[:2] for runtime in made] == [["onnxruntime", "numpy"],
+                                                                              ["tensorflow", "keras"]]
+    assert made["onnx"] | {"runtime": "tensorflow"} == made["tensorflow"]
     assert onnx == tf
 
 
@@ -237,7 +240,7 @@ def test_workers_give_the_same_results_in_the_same_order(tmp_path: Path, run_cli
         assert code == 3, err
         runs[workers] = [json.loads(line) for line in out.splitlines()]
         for item in runs[workers]:
-            item.pop("seconds")
+            item.pop("seconds"), item.pop("scanned_at")
     assert [r["status"] for r in runs["1"]] == ["ok", "ok", "error", "error"]
     assert runs["1"] == runs["2"]
 

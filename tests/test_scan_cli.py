@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -16,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import PIL
 import pytest
 from conftest import (
     ROW_END,
@@ -33,6 +37,7 @@ from media import MediaKit, face_crop
 from PIL import Image
 
 from mesocli import __version__
+from mesocli.provenance import library_versions
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +73,53 @@ def test_jsonl_is_the_default_on_a_pipe_and_follows_the_schema(scan, faces: list
         assert item["model"]["name"] == "meso4_test" and len(item["model"]["weights_sha256"]) == 64
         # provenance; a still image has no frames to sample and no timeline to smooth
         assert item["settings"] == {"mesocli": __version__, "runtime": "onnx", "detector": "none",
-                                    "sampling": None, "smooth": None, "ffmpeg": None}
+                                    "sampling": None, "smooth": None, "ffmpeg": None,
+                                    "libraries": library_versions("onnx")}
+
+
+def test_a_row_says_when_its_scan_finished_and_which_library_versions_made_it(scan, faces: list[Path],
+                                                                               kit: MediaKit) -> None:
+    """A forensic analyst must say when a result was made and by exactly which software: a row named mesocli's,
+    the runtime and ffmpeg, but neither the time nor the libraries that decide the scores. Now each row has
+    ``scanned_at`` (UTC, ISO 8601 to the second) and ``settings.libraries`` (the installed versions, read from the
+    packages' metadata), in the JSON and the CSV alike (``scanned_at`` the CSV's last column)."""
+    from importlib import metadata
+
+    def now() -> str:
+        return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    before = now()
+    result = scan("--format", "json", "--frames", "2", faces[0], kit.face_video)
+    after = now()
+    assert result.code == 0, result.err
+    rows = json.loads(result.out)
+    wanted = {"onnxruntime": metadata.version("onnxruntime"), "numpy": np.__version__,
+              "Pillow": PIL.__version__, "dlib": dlib_version(),
+              "face_recognition_models": metadata.version("face_recognition_models"),
+              "imageio-ffmpeg": metadata.version("imageio-ffmpeg")}
+    for row in rows:
+        check_schema(row)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["scanned_at"]) and \
+            before <= row["scanned_at"] <= after, (before, row["scanned_at"], after)
+        assert row["settings"]["libraries"] == wanted and "tensorflow" not in row["settings"]["libraries"]
+    assert rows[0]["scanned_at"] <= rows[1]["scanned_at"]  # each input's own time, in the order they finished
+    result = scan("--format", "csv", "--frames", "2", faces[0])
+    assert result.code == 0, result.err
+    header, cells = next(csv.reader(io.StringIO(result.out))), next(csv.DictReader(io.StringIO(result.out)))
+    assert header[-2:] == ["settings", "scanned_at"]  # added last: the other columns stay where they were
+    assert before <= cells["scanned_at"] <= now() and json.loads(cells["settings"])["libraries"] == wanted
+
+
+def dlib_version() -> str:
+    """dlib's installed version, under the name it was installed by (``dlib`` or the ``dlib-bin`` wheel)."""
+    from importlib import metadata
+
+    for name in ("dlib", "dlib-bin"):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    raise AssertionError("dlib is not installed")
 
 
 def test_an_image_row_says_no_frame_sampling_a_video_row_does(scan, faces: list[Path], kit: MediaKit) -> None:

@@ -41,7 +41,7 @@ from mesocli.weights import LoadedModel
 REPORT_KEYS = (
     "model", "data", "threshold", "accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold",
     "average_precision", "confusion", "best_threshold", "best_accuracy", "calibration", "video", "seconds",
-    "images_per_second", "intervals", "methods", "detectors",
+    "images_per_second", "intervals", "methods", "detectors", "provenance",
 )
 DEFAULT_BOOTSTRAP = 1000  # resamples for the 95 % intervals (0: none)
 SHORT_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold")
@@ -71,6 +71,7 @@ class EvalReport:
     detectors: dict[str, Any] | None = None
     calibration: dict[str, Any] | None = None  # Brier score, ECE and the reliability bins of p_fake
     intervals: dict[str, Any] | None = None
+    provenance: dict[str, Any] | None = None  # when it finished, and the software that made it (see provenance())
     # per-image detail for --scores and --plot (not part of the JSON object)
     paths: list[str] = field(default_factory=list, repr=False)
     labels_is_fake: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
@@ -346,6 +347,7 @@ def evaluate(
         methods=per_method(labels_is_fake, p_fake, methods, threshold, videos, series, bootstrap),
         detectors=detectors,
         intervals=figure_intervals(labels_is_fake, p_fake, threshold, videos, video, bootstrap),
+        provenance=provenance(loaded),
         paths=[_relative(path, dataset.root) for path in paths],
         labels_is_fake=labels_is_fake,
         p_fake=p_fake,
@@ -354,6 +356,19 @@ def evaluate(
         image_methods=methods,
         skipped=skipped,
     )
+
+
+def provenance(loaded: Any) -> dict[str, Any]:
+    """The report's ``provenance``: the mesocli version, the runtime that ran the network, the versions of the
+    libraries that decide the scores (the runtime's, numpy, Pillow: eval reads face crops, finds no faces and
+    decodes no video) and when the evaluation finished (UTC, ISO 8601 to the second)."""
+    from mesocli import __version__
+    from mesocli.provenance import EVAL_PACKAGES, library_versions, utc_now
+    from mesocli.runtime import runtime_of
+
+    runtime = runtime_of(loaded)
+    return {"mesocli": __version__, "runtime": runtime, "libraries": library_versions(runtime, EVAL_PACKAGES),
+            "finished_at": utc_now()}
 
 
 def _video_key(path: Path, method: str | None, tracks: bool = False) -> str | None:

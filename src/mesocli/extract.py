@@ -183,13 +183,54 @@ def _refuse_foreign(out_dir: Path, manifest: Manifest, force: bool) -> None:
                          "use another OUT_DIR, or --force to write into it")
 
 
+SOFTWARE = ("mesocli", "ffmpeg", "libraries")
+"""The header's keys that say which software made the crops (not settings: another version is no refusal)."""
+
+
+def software() -> dict:
+    """This run's :data:`SOFTWARE`: the mesocli version, the ffmpeg that decodes videos (``ffmpeg -version``'s), and
+    the versions of the libraries that find, align and write the faces (:func:`mesocli.provenance.library_versions`)."""
+    from mesocli.probe import ffmpeg_version
+    from mesocli.provenance import library_versions
+
+    return {"mesocli": __version__, "ffmpeg": ffmpeg_version(), "libraries": library_versions()}
+
+
+def software_change(old: dict, new: dict) -> str | None:
+    """What differs between the software a manifest's header records (``old``; a header of an earlier mesocli has
+    no ``ffmpeg`` nor ``libraries``) and this run's (``new``, :func:`software`), in words; None when nothing does."""
+    was: list[str] = []
+    now: list[str] = []
+
+    def differ(name: str, before: object, after: object) -> None:
+        was.append(f"{name} {before or '(unknown)'}")
+        now.append(f"{name} {after or '(unknown)'}")
+
+    if old.get("mesocli") != new["mesocli"]:
+        differ("mesocli", old.get("mesocli"), new["mesocli"])
+    if "ffmpeg" not in old:
+        differ("ffmpeg", "(not recorded)", new["ffmpeg"])
+    elif old["ffmpeg"] != new["ffmpeg"]:
+        differ("ffmpeg", old["ffmpeg"], new["ffmpeg"])
+    libraries = old.get("libraries")
+    if not isinstance(libraries, dict):
+        was.append("library versions (not recorded)")
+        now.append(", ".join(f"{name} {version or '(not installed)'}" for name, version in new["libraries"].items()))
+    else:
+        for name, version in new["libraries"].items():
+            if libraries.get(name) != version:
+                differ(name, libraries.get(name) or "(not recorded)", version or "(not installed)")
+    return f"its crops so far were made with {', '.join(was)}; this run's with {', '.join(now)}" if was else None
+
+
 def _prepare(out_dir: Path, options: ExtractOptions, force: bool, journal: Journal) -> Manifest:
     """Read (and repair) the manifest; refuse an OUT_DIR that is not ours or holds other settings.
 
     Then delete the unlisted crops of the inputs an earlier run started and did not finish (the
-    ``journal``), and, with ``force`` and other settings, the crops the manifest lists."""
+    ``journal``), and, with ``force`` and other settings, the crops the manifest lists. The header it sets is
+    this run's; :func:`_keep_software` settles which software it records once the inputs to extract are known."""
     manifest = Manifest.read(out_dir)
-    header = {"type": "header", "tool": "mesocli extract", "version": MANIFEST_VERSION, "mesocli": __version__,
+    header = {"type": "header", "tool": "mesocli extract", "version": MANIFEST_VERSION, **software(),
               "settings": options.settings()}
     _refuse_foreign(out_dir, manifest, force)
     other = manifest.header is not None and (manifest.header.get("settings") != options.settings()
@@ -210,8 +251,29 @@ def _prepare(out_dir: Path, options: ExtractOptions, force: bool, journal: Journ
     if other:
         _delete_files(out_dir, listed)
         manifest.entries.clear()
+    manifest.earlier = None if other else manifest.header
     manifest.header = header
     return manifest
+
+
+def _keep_software(manifest: Manifest, extracting: bool, log: Callable[[str], None]) -> None:
+    """On a resume, the header's software: with nothing to extract, the earlier header's as it was (the crops are
+    all theirs: the manifest is left unchanged); else this run's, the earlier ones kept in ``earlier`` (oldest first)
+    when they differ, and ``log`` told so: crops of two ffmpeg or library versions are mixed, not refused."""
+    old, header = manifest.earlier, manifest.header
+    if old is None or header is None:
+        return
+    if not extracting:
+        manifest.header = old
+        return
+    change = software_change(old, header)
+    if change is None:
+        if "earlier" in old:
+            header["earlier"] = old["earlier"]
+        return
+    earlier = old.get("earlier") if isinstance(old.get("earlier"), list) else []
+    header["earlier"] = [*earlier, {key: old.get(key) for key in SOFTWARE}]
+    log(f"mesocli: {manifest.path}: {change} (the header records both)")
 
 
 def _listed(lines: Iterable[dict]) -> set[str]:
@@ -478,6 +540,7 @@ def extract(
         remove_temporaries(out_dir)
         manifest = _prepare(out_dir, options, force, journal)
         skipped, jobs = _plan(files, manifest, options, out_dir, workers, log, progress, quiet)
+        _keep_software(manifest, bool(jobs), log)
         same_bytes = SameBytes(manifest, log, [job.number for job in jobs])
         manifest.save()  # the header, minus what is redone now, minus a torn last line
         journal.record([_started(job, options) for job in jobs])  # before their first crop

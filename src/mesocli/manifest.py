@@ -130,6 +130,7 @@ class Manifest:
     entries: dict[tuple, list[dict]] = field(default_factory=dict)
     raw: bytes = b""
     ours: bool = True
+    earlier: dict | None = None  # on a resume, the header the file had (extract keeps its software, see there)
 
     @classmethod
     def read(cls, out_dir: Path) -> Manifest:

@@ -327,11 +327,12 @@ def _section(number: int, entry: ReportEntry) -> str:
 
 
 def _digest(r: dict[str, Any]) -> str:
-    """The input file's SHA-256 in full, under its path (or why there is none)."""
+    """The input file's SHA-256 in full, under its path (or why there is none), and when its scan finished."""
+    when = f" · scanned {_esc(r['scanned_at'])}" if r.get("scanned_at") else ""
     if r.get("sha256"):
-        return f'<p class="meta">sha256 <code class="sha256">{_esc(r["sha256"])}</code></p>'
+        return f'<p class="meta">sha256 <code class="sha256">{_esc(r["sha256"])}</code>{when}</p>'
     why = "the input could not be read" if r.get("status") == "error" else "not computed (--no-hash)"
-    return f'<p class="meta">sha256: none, {why}</p>'
+    return f'<p class="meta">sha256: none, {why}{when}</p>'
 
 
 def render_html(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = None) -> str:

@@ -27,6 +27,7 @@ from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS, require_packages
 from mesocli.probe import require_ffmpeg
 from mesocli.producer import Face, Failed, Finished, Job, Message, Producer, Sampled, Started
+from mesocli.provenance import utc_now
 from mesocli.stdin_paths import stop_waiting
 
 ProgressHook = Callable[[str, str, "int | None"], None]
@@ -152,6 +153,7 @@ class ScanResult:
     settings: dict[str, Any] | None = None  # how the rest was made (see run_settings)
     sha256: str | None = None  # the input file's SHA-256 (hex); None for an error, or with hashing off
     file: tuple[int, int] | None = None  # (size, mtime_ns) of the version read (hashed); None: not known
+    scanned_at: str | None = field(default_factory=utc_now)  # when its scan finished (the row was made), UTC
 
     def to_dict(self, file: bool = False) -> dict[str, Any]:
         """The JSON row; with ``file``, also the ``file`` key of a resumable scan's row when the version read is
@@ -171,6 +173,7 @@ class ScanResult:
             "faces": None if self.faces is None else [t.to_dict() for t in self.faces],
             "segments": [s.to_dict() for s in self.segments],
             "seconds": round(self.seconds, 3),
+            "scanned_at": self.scanned_at,
             "warnings": list(self.warnings),
             "settings": self.settings,
         }
@@ -187,15 +190,19 @@ def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
     """What made a row besides its model, threshold and aggregation (the JSON ``settings`` object): the
     mesocli version, the runtime that ran the network (None when no model was loaded), the face
     detector, the frame sampling, the timeline's smoothing window and the version of the ffmpeg that decodes
-    videos (an image's row: those three None, see :func:`finalize`)."""
+    videos (an image's row: those three None, see :func:`finalize`), and the versions of the libraries that
+    decide the scores (:func:`mesocli.provenance.library_versions`: the runtime's, numpy, Pillow, dlib, its face
+    models, imageio-ffmpeg), read from their metadata once per process."""
     from mesocli import __version__
     from mesocli.probe import ffmpeg_version
+    from mesocli.provenance import library_versions
     from mesocli.runtime import runtime_of
 
     selection = options.selection()
-    return {"mesocli": __version__, "runtime": None if loaded is None else runtime_of(loaded),
+    runtime = None if loaded is None else runtime_of(loaded)
+    return {"mesocli": __version__, "runtime": runtime,
             "detector": options.detector, "sampling": {"mode": selection.mode, "value": selection.value},
-            "smooth": options.smooth, "ffmpeg": ffmpeg_version()}
+            "smooth": options.smooth, "ffmpeg": ffmpeg_version(), "libraries": library_versions(runtime)}
 
 
 def _r(value: float) -> float:

@@ -504,11 +504,13 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
     from mesocli.detectors import DetectorSet, Ensemble
     from mesocli.explain import gradcam_for
     from mesocli.probe import ffmpeg_version
+    from mesocli.provenance import library_versions, versions_text
     from mesocli.runtime import OnnxModel, runtime_of
     from mesocli.writers import model_label, weights_digests
 
     meta = {"model": model_label(loaded.describe()), "runtime": runtime_of(loaded),
             "ffmpeg (video decoding)": ffmpeg_version() or "unknown version",
+            "libraries": versions_text(library_versions(runtime_of(loaded))),
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
     drawers = dict(loaded.members) if isinstance(loaded, DetectorSet) else {None: loaded}
     network = None

@@ -35,7 +35,7 @@ EXISTS = "{value}: exists; pass {force} to replace it"
 CSV_COLUMNS = (
     "path", "sha256", "type", "status", "error", "p_fake", "verdict", "threshold", "aggregation",
     "model_arch", "model_name", "model_weights_sha256", "frames_sampled", "frames_with_face",
-    "faces", "segments", "seconds", "detectors", "warnings", "scores", "settings",
+    "faces", "segments", "seconds", "detectors", "warnings", "scores", "settings", "scanned_at",
 )
 
 
