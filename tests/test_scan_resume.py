@@ -439,7 +439,7 @@ def test_a_row_gives_the_size_and_mtime_of_the_bytes_scanned(kit: MediaKit, run_
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -480,12 +480,12 @@ def test_a_csv_output_resumes_with_names_given_back_and_a_cut_row_cut_off(clips,
 
 
 def test_a_csv_saved_with_crlf_line_ends_gets_rows_with_crlf(clips, run_cli: RunCli, tmp_path: Path) -> None:
-    """A scan's CSV saved again by a spreadsheet or ``unix2dos`` ends its lines with ``\\r\\n``: it is resumed, and
-    the rows added end as its lines do (one file, one line end)."""
+    """A scan's CSV saved again by a spreadsheet or ``unix2dos`` ends its lines with ``\\r\\n`` (here with the
+    byte-order mark Excel adds): it is resumed, and the rows added end as its lines do (one file, one line end)."""
     output = tmp_path / "results.csv"
     args = ("scan", "--frames", "3", "-o", output, "--resume", "-q")
     assert run_cli(*args, clips[0]).code == 0
-    output.write_bytes(output.read_bytes().replace(b"\n", b"\r\n"))
+    output.write_bytes(b"\xef\xbb\xbf" + output.read_bytes().replace(b"\n", b"\r\n"))
     code, _, err = run_cli(*args, clips[0], clips[1])
     assert code == 0 and err == "", err
     data = output.read_bytes()
@@ -532,8 +532,9 @@ def _csv_text(*paths: str) -> str:
         ("c.mp4" + ",x" * 22, True),  # every cell, but its line end missing: the last cell may be cut
         ("c.mp4" + ",x" * 23 + "\n", False),  # a whole record of too many cells
         ("c.mp4,,,ok\n", False),  # a whole record too short
+        ("c.mp4,,,error" + "," * 17 + ",1,1.79661E+18\n", False),  # an mtime a spreadsheet rounded
     ],
-    ids=["cut-row", "cut-quoted-cell", "zeros", "no-line-end", "too-many-cells", "too-few-cells"],
+    ids=["cut-row", "cut-quoted-cell", "zeros", "no-line-end", "too-many-cells", "too-few-cells", "rounded-mtime"],
 )
 def test_a_cut_last_csv_row_is_cut_off_and_a_bad_one_refused(tmp_path: Path, tail: str, note: bool) -> None:
     output = tmp_path / "results.csv"
@@ -545,9 +546,13 @@ def test_a_cut_last_csv_row_is_cut_off_and_a_bad_one_refused(tmp_path: Path, tai
         assert output.read_text() == whole
         assert done.find("=b.mp4", None) == ("error", None, None) and done.find("c\n.mp4", None) is None
     else:
-        with pytest.raises(UsageError, match=r"line 4 is not a scan result \(\d+ cells, not 23\); --resume needs the "
-                                             "CSV output of an earlier scan"):
+        with pytest.raises(UsageError) as refused:
             read_done(output, "csv")
+        cells = tail.count(",") + 1
+        why = (f"{cells} cells, not 23" if cells != 23
+               else "its file_mtime_ns cell is not a whole number: '1.79661E+18'")
+        assert str(refused.value) == (f"{output}: line 4 is not a scan result ({why}); --resume needs the CSV output "
+                                      "of an earlier scan")
         assert output.read_text() == whole + tail
 
 

@@ -1,5 +1,5 @@
-"""Resumable scans: a JSON Lines output that is appended to, one whole line per input, and read back
-to skip the inputs it already holds (``mesocli scan INPUT --output results.jsonl --resume``).
+"""Resumable scans: a JSON Lines or CSV output that is appended to, one whole line (record) per input, and read
+back to skip the inputs it already holds (``mesocli scan INPUT --output results.jsonl --resume``; ``results.csv``).
 
 An input counts as done when a row with its path, **file size and modification time** (``file``:
 ``{"size", "mtime_ns"}`` of the version scanned, written with every row of a resumable scan) is in the output, and, when
@@ -21,6 +21,13 @@ smoothing. A resume with other settings is refused
 Every row is written with one ``write`` and flushed with ``fsync`` before the next input's result
 is taken, so a killed job leaves whole lines, except perhaps the last one: that partial line is
 cut off when the output is opened again.
+
+A CSV holds the same: its ``file_size`` and ``file_mtime_ns`` columns are the ``file`` key, the other cells are
+read back as :func:`mesocli.writers.csv_result` says (a name escaped against formulas given back, one not UTF-8
+matched as its escape was written: :func:`csv_path`). Its header must be this mesocli's
+(:data:`mesocli.writers.CSV_COLUMNS`); its rows are appended with the line end its header has (``\\r\\n`` where a
+spreadsheet saved it). A last record without its line end is cut off, even one with every cell: its last cell
+(the mtime) may be cut short, and its input is scanned again.
 """
 
 from __future__ import annotations
@@ -281,8 +288,8 @@ def _read_csv(output: Path, data: bytes, done: Done) -> int:
                            else _add_row(done, csv_result(cells)))
                 except KeyError as exc:
                     why = f"its {exc.args[0]} cell is empty"
-                except ValueError:
-                    why = "a value of the wrong kind"
+                except ValueError as exc:
+                    why = str(exc)
                 if why is not None:
                     raise UsageError(f"{output}: line {number + 1} is not a scan result ({why}); --resume needs the "
                                      "CSV output of an earlier scan")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from mesocli.errors import ParameterError, check_known, json_escape, printable
+from mesocli.errors import ParameterError, check_known, json_escape, printable, short_repr
 from mesocli.fsutil import atomic_path, is_stream
 
 if TYPE_CHECKING:
@@ -215,7 +215,8 @@ def csv_row(result: dict[str, Any], log: Callable[[str], None] | None = None) ->
 def csv_result(cells: dict[str, str]) -> dict[str, Any]:
     """What a resume reads of a row of :func:`csv_row` (``cells``: by :data:`CSV_COLUMNS`), as the JSON row holds
     it: path, status, verdict, sha256, the ``file`` key and what made the verdict (:func:`mesocli.resume.row_settings`).
-    Raises ValueError for a cell that is not of its kind (a size that is not a whole number)."""
+    Raises KeyError (its name) for an empty path or status cell, ValueError (why, in words) for a cell that is not of
+    its kind (a size that is not a whole number)."""
     text = {key: spreadsheet_text(value) for key, value in cells.items()}
     digests = text["model_weights_sha256"]
     model: dict[str, Any] = {"name": text["model_name"] or None, "arch": text["model_arch"] or None}
@@ -229,15 +230,24 @@ def csv_result(cells: dict[str, str]) -> dict[str, Any]:
         "status": text["status"] or None, "verdict": text["verdict"] or None,
         "aggregation": text["aggregation"] or None,
         "model": model if any(model.values()) else {}, "faces": [] if text["faces"] else None,
-        "settings": json.loads(text["settings"]) if text["settings"] else None,
+        "settings": _cell(json.loads, text, "settings", "JSON") if text["settings"] else None,
     }
     if not row["path"] or not row["status"]:
         raise KeyError("path" if not row["path"] else "status")
     if text["threshold"]:
-        row["threshold"] = float(text["threshold"])
+        row["threshold"] = _cell(float, text, "threshold", "a number")
     if text["file_size"] or text["file_mtime_ns"]:
-        row["file"] = {"size": int(text["file_size"]), "mtime_ns": int(text["file_mtime_ns"])}
+        row["file"] = {"size": _cell(int, text, "file_size", "a whole number"),
+                       "mtime_ns": _cell(int, text, "file_mtime_ns", "a whole number")}
     return row
+
+
+def _cell(read: Callable[[str], Any], text: dict[str, str], column: str, kind: str) -> Any:
+    """``read`` of the ``column`` cell, or ValueError: it is not ``kind``."""
+    try:
+        return read(text[column])
+    except ValueError:
+        raise ValueError(f"its {column} cell is not {kind}: {short_repr(text[column])}") from None
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
