@@ -212,12 +212,16 @@ def csv_row(result: dict[str, Any], log: Callable[[str], None] | None = None) ->
     return {key: "" if value is None else spreadsheet_safe(value) for key, value in row.items()}
 
 
+_READ_BACK = ("path", "sha256", "type", "status", "verdict", "threshold", "aggregation", "model_arch", "model_name",
+              "model_weights_sha256", "faces", "settings", "file_size", "file_mtime_ns")
+
+
 def csv_result(cells: dict[str, str]) -> dict[str, Any]:
     """What a resume reads of a row of :func:`csv_row` (``cells``: by :data:`CSV_COLUMNS`), as the JSON row holds
     it: path, status, verdict, sha256, the ``file`` key and what made the verdict (:func:`mesocli.resume.row_settings`).
     Raises KeyError (its name) for an empty path or status cell, ValueError (why, in words) for a cell that is not of
     its kind (a size that is not a whole number)."""
-    text = {key: spreadsheet_text(value) for key, value in cells.items()}
+    text = {key: spreadsheet_text(cells[key]) for key in _READ_BACK}
     digests = text["model_weights_sha256"]
     model: dict[str, Any] = {"name": text["model_name"] or None, "arch": text["model_arch"] or None}
     if "=" in digests:  # --model any, --arch ensemble: name=sha256 pairs, as weights_digests names them
