@@ -307,8 +307,9 @@ def _other_header(header: list[str]) -> str:
 
     missing = [name for name in CSV_COLUMNS if name not in header]
     if set(header) < set(CSV_COLUMNS):
-        return (f"its header lacks the {', '.join(missing)} column{'s' * (len(missing) > 1)} (an earlier mesocli's "
-                "CSV, or a CSV cut down)")
+        named = (f"the {', '.join(missing)} column{'s' * (len(missing) > 1)}" if len(missing) <= 3
+                 else f"{len(missing)} of the {len(CSV_COLUMNS)} columns")
+        return f"its header lacks {named} (an earlier mesocli's CSV, or a CSV cut down)"
     if set(header) == set(CSV_COLUMNS):
         return "its header has this mesocli's columns in another order"
     return f"its header is not that of a mesocli scan CSV (it starts {printable(','.join(header))[:60]!r})"
