@@ -562,3 +562,23 @@ def test_a_csv_header_cut_short_is_written_again(clips, run_cli: RunCli, tmp_pat
     code, _, err = run_cli("scan", clips[0], "--frames", "3", "-o", output, "--resume", "-q")
     assert code == 0 and "cut off an incomplete last line (30 bytes)" in err
     assert [row["path"] for row in _csv(output)] == [str(clips[0])]
+
+
+def test_a_plain_csv_resumes_and_a_missing_input_that_appears_is_scanned(clips, run_cli: RunCli,
+                                                                         tmp_path: Path) -> None:
+    """Every CSV row has its input's file_size and file_mtime_ns (the columns are always there), so the CSV of a
+    plain ``--output`` scan resumes by size and mtime too; the empty cells of an input that was missing match only
+    an input still missing: once the file is there, it is scanned."""
+    output, later = tmp_path / "results.csv", tmp_path / "later.mp4"
+    args = ("scan", clips[0], later, "--frames", "3", "-o", output, "-q")
+    assert run_cli(*args).code == 3  # later.mp4 is missing: an error row
+    stats = clips[0].stat()
+    assert [(row["path"], row["status"], row["file_size"], row["file_mtime_ns"]) for row in _csv(output)] == [
+        (str(clips[0]), "ok", str(stats.st_size), str(stats.st_mtime_ns)), (str(later), "error", "", "")]
+    code, _, err = run_cli(*args[:-1], "--resume")
+    assert code == 3 and err == f"mesocli: resume: 2 of 2 inputs already in {output}, 0 to scan\n"  # still missing
+    shutil.copy(clips[0], later)
+    code, _, err = run_cli(*args[:-1], "--resume")
+    assert code == 0 and err == f"mesocli: resume: 1 of 2 inputs already in {output}, 1 to scan\n"
+    assert [(row["path"], row["status"]) for row in _csv(output)] == [
+        (str(clips[0]), "ok"), (str(later), "error"), (str(later), "ok")]

@@ -245,7 +245,8 @@ def plan_scan(
     """What to scan, and how to stamp each row: one entry per input (a folder's media files listed, so the
     bars know the count), less those the output holds (``resume_from``: their statuses join
     ``statuses``/``verdicts``, and rows get the ``file`` key that a later resume matches; its rows must
-    have been made with ``settings``). With ``rehash``, an input whose row has a sha256 is read again
+    have been made with ``settings``; a CSV's rows (``fmt``) get it in any run: its columns are always there). With
+    ``rehash``, an input whose row has a sha256 is read again
     (``workers`` files at a time, :func:`mesocli.digest.recheck`; a byte counter with ``bar``) and scanned again
     when its bytes changed (:func:`_changed`). An input that is one of ``outputs`` is refused (one that arrives on
     stdin, left out with a note: :func:`_own_output`); files found inside
@@ -315,7 +316,9 @@ def plan_scan(
         path = row["path"]
         return {**row, "file": file_field(keys[path] if path in keys else file_key(path))}
 
-    if done is None:  # rows of a run that is not resumable have no ``file``
+    if done is None and fmt == "csv":  # its file_size and file_mtime_ns cells are always there: always filled
+        return items, stamp
+    if done is None:  # JSON rows of a run that is not resumable have no ``file``
         return items, lambda row: {key: value for key, value in row.items() if key != "file"}
     return (list(todo()) if isinstance(paths, list) else Stoppable(todo(), paths.stop)), stamp
 

@@ -37,7 +37,8 @@ CSV_COLUMNS = (
     "model_arch", "model_name", "model_weights_sha256", "frames_sampled", "frames_with_face",
     "faces", "segments", "seconds", "detectors", "warnings", "scores", "settings", "file_size", "file_mtime_ns",
 )
-"""The header of ``scan --format csv``: the last two are the JSON ``file`` key (with ``--resume``; else empty)."""
+"""The header of ``scan --format csv``: the last two are the JSON ``file`` key, in every CSV (JSON has it only with
+``--resume``), empty for an input that is not a regular file."""
 
 
 def console(**settings: Any) -> Any:
@@ -240,6 +241,7 @@ def csv_result(cells: dict[str, str]) -> dict[str, Any]:
         raise KeyError("path" if not row["path"] else "status")
     if text["threshold"]:
         row["threshold"] = _cell(float, text, "threshold", "a number")
+    row["file"] = None  # empty cells: not a regular file (missing), matched only by an input that still is not one
     if text["file_size"] or text["file_mtime_ns"]:
         row["file"] = {"size": _cell(int, text, "file_size", "a whole number"),
                        "mtime_ns": _cell(int, text, "file_mtime_ns", "a whole number")}
