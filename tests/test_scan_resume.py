@@ -582,3 +582,8 @@ def test_a_plain_csv_resumes_and_a_missing_input_that_appears_is_scanned(clips, 
     assert code == 0 and err == f"mesocli: resume: 1 of 2 inputs already in {output}, 1 to scan\n"
     assert [(row["path"], row["status"]) for row in _csv(output)] == [
         (str(clips[0]), "ok"), (str(later), "error"), (str(later), "ok")]
+
+
+def test_the_csv_header_a_resume_needs_is_documented() -> None:
+    """A resume refuses a CSV of another header: the header is part of the interface, written out in docs/scan.md."""
+    assert f"\n  {','.join(CSV_COLUMNS)}\n" in (Path(__file__).parents[1] / "docs" / "scan.md").read_text()
