@@ -352,7 +352,7 @@ def test_output_is_written_atomically_and_not_overwritten(scan, faces: list[Path
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary file left behind
 
 
-@pytest.mark.parametrize("name, hint", [("earlier.jsonl", True), ("earlier.csv", False), ("earlier.json", False)])
+@pytest.mark.parametrize("name, hint", [("earlier.jsonl", True), ("earlier.csv", True), ("earlier.json", False)])
 def test_an_existing_output_suggests_resume_only_where_resume_works(scan, faces: list[Path], tmp_path: Path,
                                                                      name: str, hint: bool) -> None:
     """``-o report.csv`` over an existing file said "pass --force to replace it, or --resume to add the inputs it

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from mesocli.errors import ParameterError, check_known, json_escape, printable
+from mesocli.errors import ParameterError, check_known, json_escape, printable, short_repr
 from mesocli.fsutil import atomic_path, is_stream
 
 if TYPE_CHECKING:
@@ -35,8 +35,11 @@ EXISTS = "{value}: exists; pass {force} to replace it"
 CSV_COLUMNS = (
     "path", "sha256", "type", "status", "error", "p_fake", "verdict", "threshold", "aggregation",
     "model_arch", "model_name", "model_weights_sha256", "frames_sampled", "frames_with_face",
-    "faces", "segments", "seconds", "detectors", "warnings", "scores", "settings", "scanned_at",
+    "faces", "segments", "seconds", "detectors", "warnings", "scores", "settings", "scanned_at", "file_size",
+    "file_mtime_ns",
 )
+"""The header of ``scan --format csv``: the last two are the JSON ``file`` key, in every CSV (JSON has it only with
+``--resume``), empty for an input that is not a regular file."""
 
 
 def console(**settings: Any) -> Any:
@@ -206,8 +209,52 @@ def csv_row(result: dict[str, Any], log: Callable[[str], None] | None = None) ->
         warnings=list_cell(result["warnings"], "warnings", path, log) if result.get("warnings") else None,
         scores=None if result.get("scores") is None else list_cell(result["scores"], "scores", path, log),
         settings=None if result.get("settings") is None else _compact(result["settings"]),
+        file_size=(result.get("file") or {}).get("size"), file_mtime_ns=(result.get("file") or {}).get("mtime_ns"),
     )
     return {key: "" if value is None else spreadsheet_safe(value) for key, value in row.items()}
+
+
+_READ_BACK = ("path", "sha256", "type", "status", "verdict", "threshold", "aggregation", "model_arch", "model_name",
+              "model_weights_sha256", "faces", "settings", "file_size", "file_mtime_ns")
+
+
+def csv_result(cells: dict[str, str]) -> dict[str, Any]:
+    """What a resume reads of a row of :func:`csv_row` (``cells``: by :data:`CSV_COLUMNS`), as the JSON row holds
+    it: path, status, verdict, sha256, the ``file`` key and what made the verdict (:func:`mesocli.resume.row_settings`).
+    Raises KeyError (its name) for an empty path or status cell, ValueError (why, in words) for a cell that is not of
+    its kind (a size that is not a whole number)."""
+    text = {key: spreadsheet_text(cells[key]) for key in _READ_BACK}
+    digests = text["model_weights_sha256"]
+    model: dict[str, Any] = {"name": text["model_name"] or None, "arch": text["model_arch"] or None}
+    if "=" in digests:  # --model any, --arch ensemble: name=sha256 pairs, as weights_digests names them
+        model["detectors"] = {name: {"weights_sha256": digest}
+                              for name, _, digest in (pair.partition("=") for pair in digests.split())}
+    else:
+        model["weights_sha256"] = digests or None
+    row: dict[str, Any] = {
+        "path": text["path"], "sha256": text["sha256"] or None, "type": text["type"] or None,
+        "status": text["status"] or None, "verdict": text["verdict"] or None,
+        "aggregation": text["aggregation"] or None,
+        "model": model if any(model.values()) else {}, "faces": [] if text["faces"] else None,
+        "settings": _cell(json.loads, text, "settings", "JSON") if text["settings"] else None,
+    }
+    if not row["path"] or not row["status"]:
+        raise KeyError("path" if not row["path"] else "status")
+    if text["threshold"]:
+        row["threshold"] = _cell(float, text, "threshold", "a number")
+    row["file"] = None  # empty cells: not a regular file (missing), matched only by an input that still is not one
+    if text["file_size"] or text["file_mtime_ns"]:
+        row["file"] = {"size": _cell(int, text, "file_size", "a whole number"),
+                       "mtime_ns": _cell(int, text, "file_mtime_ns", "a whole number")}
+    return row
+
+
+def _cell(read: Callable[[str], Any], text: dict[str, str], column: str, kind: str) -> Any:
+    """``read`` of the ``column`` cell, or ValueError: it is not ``kind``."""
+    try:
+        return read(text[column])
+    except ValueError:
+        raise ValueError(f"its {column} cell is not {kind}: {short_repr(text[column])}") from None
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -243,30 +290,33 @@ class _RecordEnds:
     of its line terminator only, so records are made with ``\r\n`` (a name's lone carriage return is quoted: it
     split the row for every reader) and written with ``\n``. ``csv`` writes a record in one call."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], line_end: str = CSV_LINE_END) -> None:
         self.stream = stream
+        self.line_end = line_end
 
     def write(self, text: str) -> int:
-        return self.stream.write(text[:-2] + CSV_LINE_END if text.endswith("\r\n") else text)
+        return self.stream.write(text[:-2] + self.line_end if text.endswith("\r\n") else text)
 
 
-def csv_writer(stream: IO[str], fieldnames: Sequence[str] | None = None) -> Any:
-    """A :mod:`csv` writer on ``stream`` (opened with ``newline=""``) that ends records with
-    :data:`CSV_LINE_END`: a ``csv.DictWriter`` of ``fieldnames``, else a ``csv.writer``."""
+def csv_writer(stream: IO[str], fieldnames: Sequence[str] | None = None, line_end: str = CSV_LINE_END) -> Any:
+    """A :mod:`csv` writer on ``stream`` (opened with ``newline=""``) that ends records with ``line_end``
+    (:data:`CSV_LINE_END`): a ``csv.DictWriter`` of ``fieldnames``, else a ``csv.writer``."""
     if fieldnames is not None:
-        return csv.DictWriter(_RecordEnds(stream), fieldnames=fieldnames, lineterminator="\r\n")
-    return csv.writer(_RecordEnds(stream), lineterminator="\r\n")
+        return csv.DictWriter(_RecordEnds(stream, line_end), fieldnames=fieldnames, lineterminator="\r\n")
+    return csv.writer(_RecordEnds(stream, line_end), lineterminator="\r\n")
 
 
 class CsvWriter:
-    """A header, then one row per input (empty cell for null; ``log`` hears of a cell cut to a spreadsheet's
-    limit)."""
+    """A header (unless ``header`` is false: rows appended to a scan's CSV), then one row per input (empty cell for
+    null; ``log`` hears of a cell cut to a spreadsheet's limit), each ended by ``line_end``."""
 
-    def __init__(self, stream: IO[str], log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, stream: IO[str], log: Callable[[str], None] | None = None, header: bool = True,
+                 line_end: str = CSV_LINE_END) -> None:
         self.stream = stream
         self.log = log
-        self.writer = csv_writer(stream, CSV_COLUMNS)
-        self.writer.writeheader()
+        self.writer = csv_writer(stream, CSV_COLUMNS, line_end)
+        if header:
+            self.writer.writeheader()
 
     def write(self, result: dict[str, Any]) -> None:
         self.writer.writerow(csv_row(result, self.log))
@@ -391,14 +441,15 @@ def refuse_inputs_as_outputs(inputs: Iterable[str | Path], outputs: Iterable[Pat
 
 
 def make_writer(fmt: str, stream: IO[str], color: bool | None = None,
-                log: Callable[[str], None] | None = None) -> Writer:
-    """The writer for ``fmt`` (one of :data:`FORMATS`) on ``stream``; ``log``: notes (a CSV cell cut short)."""
+                log: Callable[[str], None] | None = None, csv_form: tuple[bool, str] = (True, CSV_LINE_END)) -> Writer:
+    """The writer for ``fmt`` (one of :data:`FORMATS`) on ``stream``; ``log``: notes (a CSV cell cut short);
+    ``csv_form``: whether a CSV starts with its header, and its line end (rows appended to a CSV: as it has them)."""
     if fmt == "jsonl":
         return JsonlWriter(stream)
     if fmt == "json":
         return JsonWriter(stream)
     if fmt == "csv":
-        return CsvWriter(stream, log)
+        return CsvWriter(stream, log, *csv_form)
     if fmt == "table":
         return TableWriter(stream, color)
     raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
