@@ -9,6 +9,9 @@ A graph takes what :class:`mesocli.predictor.Predictor` takes and gives what it 
 
 The same construction, fed zeros, lists the layers and shapes each architecture has
 (:func:`expected_layers`), which tells which network a set of arrays fits (:func:`fit_arch`).
+
+:func:`read_head` reads the network after its last convolution back from a graph's bytes, without the ``onnx``
+package (heatmaps: :class:`mesocli.explain.OnnxGradCam`).
 """
 
 from __future__ import annotations
@@ -215,7 +218,10 @@ def read_head(model: bytes, name: str) -> Head:
     Raises ValueError (``name: not a MesoNet graph (why)``) for a graph that does not end in that head."""
     from mesocli.onnx_proto import read_graph
 
-    graph = read_graph(model)
+    try:
+        graph = read_graph(model)
+    except ValueError as exc:
+        raise ValueError(f"{name}: not a MesoNet graph ({exc})") from None
     made = {out: node for node in graph.nodes for out in node.output}
     used: dict[str, list[Any]] = {}
     for node in graph.nodes:
@@ -223,7 +229,7 @@ def read_head(model: bytes, name: str) -> Head:
             used.setdefault(name_in, []).append(node)
     consts = dict(graph.initializers)
     consts.update((node.output[0], node.attribute["value"]) for node in graph.nodes  # weights as Constant nodes
-                  if node.op_type == "Constant" and list(node.attribute) == ["value"]
+                  if node.op_type == "Constant" and node.output and list(node.attribute) == ["value"]
                   and isinstance(node.attribute["value"], np.ndarray))
 
     def before(node: Any, op: str) -> Any:
@@ -233,7 +239,7 @@ def read_head(model: bytes, name: str) -> Head:
         return found
 
     def after(node: Any, op: str) -> Any:
-        found = [n for n in used.get(node.output[0], []) if n.op_type == op]
+        found = [n for n in used.get(node.output[0], []) if n.op_type == op] if node.output else []
         if len(found) != 1:
             raise ValueError(f"{name}: not a MesoNet graph (no {op} after {node.op_type})")
         return found[0]

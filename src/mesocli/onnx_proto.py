@@ -2,10 +2,10 @@
 an output to a graph, without the ``onnx`` package: importing it (and the ``ml_dtypes`` it loads) cost every
 report and ``explain`` about 1–2 s (docs/explain.md), for a few thousand numbers of a graph of a few hundred KB.
 
-Only what :class:`mesocli.explain.OnnxGradCam` needs is decoded: the graph's nodes (op type, inputs, outputs,
-attributes), its initializers and its outputs' names; every other field is skipped. Field numbers are those of
-``onnx/onnx.proto``. Malformed bytes, and what is not read here (external data, sparse or string tensors), raise
-ValueError.
+Only what :func:`mesocli.onnx_graph.read_head` needs is decoded: the graph's nodes (op type, inputs, outputs, and
+their numeric, string and tensor attributes), its initializers and its outputs' names; every other field is
+skipped. Field numbers are those of ``onnx/onnx.proto``. Malformed bytes, and tensors not read here (external
+data, strings), raise ValueError.
 """
 
 from __future__ import annotations
@@ -142,11 +142,10 @@ def _attribute(data: bytes) -> tuple[str, Any]:
             found.setdefault(7, []).extend(_floats(wire, value))
         elif number == 8:
             found.setdefault(8, []).extend(_ints(wire, value))
-    # AttributeType (FLOAT 1, INT 2, STRING 3, TENSOR 4, FLOATS 6, INTS 7) -> its field
+    # AttributeType (FLOAT 1, INT 2, STRING 3, TENSOR 4, FLOATS 6, INTS 7) -> its field; others (graphs, strings,
+    # sparse tensors, types) are not read: None
     slot = {1: 2, 2: 3, 3: 4, 4: 5, 6: 7, 7: 8}.get(kind)
-    if slot is None:
-        if kind or len(found) != 1:
-            raise ValueError(f"attribute {name}: of a type not read here")
+    if slot is None and not kind and len(found) == 1:  # no type written (older files): the one field set
         (slot,) = found
     return name, found.get(slot, {2: 0.0, 3: 0, 4: b"", 7: [], 8: []}.get(slot))  # unset: the field's default
 
