@@ -1,6 +1,8 @@
-"""Just enough of the ONNX file format (protocol buffers) to read a graph's nodes and constant tensors, and to add
-an output to a graph, without the ``onnx`` package: importing it (and the ``ml_dtypes`` it loads) cost every
-report and ``explain`` about 1–2 s (docs/explain.md), for a few thousand numbers of a graph of a few hundred KB.
+"""Just enough of the ONNX file format (protocol buffers) to read a graph's nodes and constants and to add an
+output to it, without the ``onnx`` package.
+
+Importing ``onnx`` (and the ``ml_dtypes`` it loads) cost every report and ``explain`` about 1–2 s
+(docs/explain.md), for a few thousand numbers of a graph of a few hundred KB.
 
 Only what :func:`mesocli.onnx_graph.read_head` needs is decoded: the graph's nodes (op type, inputs, outputs, and
 their numeric, string and tensor attributes), its initializers and its outputs' names; every other field is
