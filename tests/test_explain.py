@@ -213,6 +213,64 @@ def test_importing_the_explain_modules_loads_no_tensorflow() -> None:
     assert not modules & {"tensorflow", "keras", "matplotlib"}
 
 
+def test_explain_and_a_report_import_no_onnx_and_open_one_session(kit: MediaKit, tmp_path: Path) -> None:
+    """``explain`` and ``scan --report`` imported the ``onnx`` package to read the graph's head (about 1-2 s a run,
+    most of it its ml_dtypes) and opened a second ONNX Runtime session for the heatmaps' activations. The graph is
+    read without it now, and the model's one session both scores and gives the activations."""
+    code = f"""
+import sys
+import mesocli.runtime as runtime
+from mesocli.cli import main
+opened = []
+session = runtime._session
+runtime._session = lambda *args, **kwargs: opened.append(1) or session(*args, **kwargs)
+for argv in (["explain", {str(kit.face_jpeg)!r}, "--out", {str(tmp_path / "maps")!r}],
+             ["scan", {str(kit.face_jpeg)!r}, "--detector", "none", "--report", {str(tmp_path / "r.html")!r}, "-q"]):
+    sys.argv = ["mesocli", *argv]
+    try:
+        main()
+    except SystemExit as exc:
+        print("exit", exc.code, "sessions", len(opened))
+    opened.clear()
+"""
+    out, modules = fresh_python(code)
+    assert [line for line in out.splitlines() if line.startswith("exit")] == ["exit 0 sessions 1"] * 2, out
+    assert (tmp_path / "maps" / "face.png").is_file() and (tmp_path / "r.html").is_file()
+    assert "onnx" not in modules and "ml_dtypes" not in modules
+
+
+def test_the_graph_reader_reads_what_the_onnx_package_reads() -> None:
+    """mesocli.onnx_proto reads a graph's nodes, constants and outputs as the ``onnx`` package does, and adds an
+    output that ``onnx`` sees too; bytes that are not a model are a ValueError."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from mesocli.export import default_output
+    from mesocli.onnx_proto import read_graph, with_output
+    from mesocli.weights import bundled_weights_path
+
+    data = default_output(bundled_weights_path("mesoinception4", "df"), "onnx").read_bytes()
+    theirs, ours = onnx.load_from_string(data).graph, read_graph(data)
+    assert [(n.op_type, list(n.input), list(n.output)) for n in theirs.node] == [
+        (n.op_type, n.input, n.output) for n in ours.nodes]
+    for node, mine in zip(theirs.node, ours.nodes, strict=True):
+        expected = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        assert mine.attribute.keys() == expected.keys()
+        for name, value in expected.items():
+            assert mine.attribute[name] == pytest.approx(value), (node.name, name)
+    assert ours.initializers.keys() == {t.name for t in theirs.initializer}
+    for t in theirs.initializer:
+        expected = numpy_helper.to_array(t)
+        assert ours.initializers[t.name].dtype == expected.dtype and np.array_equal(ours.initializers[t.name], expected)
+    assert ours.outputs == [o.name for o in theirs.output] == ["p_real", "p_fake"]
+    extended = with_output(data, "conv2d_16_relu_43")
+    assert [o.name for o in onnx.load_from_string(extended).graph.output] == ["p_real", "p_fake", "conv2d_16_relu_43"]
+    assert read_graph(extended).outputs[-1] == "conv2d_16_relu_43"
+    for junk in (b"", b"not an onnx model", data[: len(data) // 2]):
+        with pytest.raises(ValueError):
+            read_graph(junk)
+
+
 @pytest.mark.parametrize("kind", ["text", "onnx", "other-arch"])
 def test_explain_refuses_unusable_weights_before_any_face(kind: str, run_cli: RunCli, tmp_path: Path,
                                                           own_weights: Path) -> None:
