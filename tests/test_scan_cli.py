@@ -82,7 +82,7 @@ def test_a_row_says_when_its_scan_finished_and_which_library_versions_made_it(sc
     """A forensic analyst must say when a result was made and by exactly which software: a row named mesocli's,
     the runtime and ffmpeg, but neither the time nor the libraries that decide the scores. Now each row has
     ``scanned_at`` (UTC, ISO 8601 to the second) and ``settings.libraries`` (the installed versions, read from the
-    packages' metadata), in the JSON and the CSV alike (``scanned_at`` the CSV's last column)."""
+    packages' metadata), in the JSON and the CSV alike (``scanned_at`` the CSV's column after ``settings``)."""
     from importlib import metadata
 
     def now() -> str:
@@ -106,7 +106,7 @@ def test_a_row_says_when_its_scan_finished_and_which_library_versions_made_it(sc
     result = scan("--format", "csv", "--frames", "2", faces[0])
     assert result.code == 0, result.err
     header, cells = next(csv.reader(io.StringIO(result.out))), next(csv.DictReader(io.StringIO(result.out)))
-    assert header[-2:] == ["settings", "scanned_at"]  # added last: the other columns stay where they were
+    assert header[-4:-2] == ["settings", "scanned_at"]  # added after settings: the others stay where they were
     assert before <= cells["scanned_at"] <= now() and json.loads(cells["settings"])["libraries"] == wanted
 
 
