@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import reduction
 from typing import Any, Generic, TypeVar
 
 from mesocli.errors import MesocliError, WorkerError
@@ -165,6 +166,7 @@ class _Spawning(_SpawnContext):
 
 
 _SAVED_STDERR: list[int] = []  # in the main process, while a _Worker starts: its own standard error (a copy)
+_SWAPPING = threading.Lock()  # (one worker started at a time with its file as standard error)
 
 
 class _Worker(_SpawnProcess):  # type: ignore[misc,valid-type]
@@ -181,9 +183,13 @@ class _Worker(_SpawnProcess):  # type: ignore[misc,valid-type]
 
     def start(self) -> None:
         """Start the process, its standard error in :attr:`errors` (a new temporary file)."""
-        if os.name != "posix":
+        if os.name != "posix" or not hasattr(reduction, "DupFd"):  # (no way to give it the real one back)
             super().start()
             return
+        with _SWAPPING:
+            self._start_capturing()
+
+    def _start_capturing(self) -> None:
         self.errors = tempfile.TemporaryFile()
         with contextlib.suppress(AttributeError, ValueError, OSError):  # replaced, closed: nothing of it to lose
             sys.stderr.flush()
@@ -206,11 +212,12 @@ class _Worker(_SpawnProcess):  # type: ignore[misc,valid-type]
 
     def error_line(self) -> tuple[str, str]:
         """What the dead worker wrote before its initializer: its last line (``ImportError: ...``) and all of it
-        ("" each when nothing was kept)."""
+        (its last 64 KiB; "" each when nothing was kept)."""
         if self.errors is None:
             return "", ""
         with contextlib.suppress(OSError, ValueError):
-            text = os.pread(self.errors.fileno(), 64 * 1024, 0).decode("utf-8", "replace")
+            size = os.fstat(self.errors.fileno()).st_size
+            text = os.pread(self.errors.fileno(), 64 * 1024, max(0, size - 64 * 1024)).decode("utf-8", "replace")
             lines = [line.strip() for line in text.splitlines() if line.strip()]
             return (lines[-1] if lines else ""), text
         return "", ""
@@ -223,9 +230,9 @@ class _RealStderr:
         self.passed = passed
 
     def __reduce__(self) -> tuple[Any, tuple]:
-        from multiprocessing.reduction import DupFd
-
-        return _RealStderr, (DupFd(_SAVED_STDERR[0]) if _SAVED_STDERR else None,)
+        # (multiprocessing's own way to hand a descriptor to the process it starts, as its Connection objects are:
+        # the descriptor is passed to it, open, under the same number)
+        return _RealStderr, (reduction.DupFd(_SAVED_STDERR[0]) if _SAVED_STDERR else None,)
 
     def restore(self) -> None:
         """In the worker: write what its file of errors holds to the real standard error, which is its own from
@@ -239,8 +246,8 @@ class _RealStderr:
             kept = b""
             while chunk := os.pread(2, 64 * 1024, len(kept)):
                 kept += chunk
-            if kept:
-                os.write(real, kept)
+            with open(real, "wb", closefd=False) as stream:
+                stream.write(kept)
         os.dup2(real, 2)
         os.close(real)
 
@@ -563,12 +570,9 @@ def _processes_of(pool: ProcessPoolExecutor) -> list[Any]:
 
 
 def terminate(pool: ProcessPoolExecutor, processes: list | None = None) -> None:
-    """Send the pool's worker processes (or ``processes``) SIGTERM, without waiting for them (those that ended
-    already are left alone)."""
+    """Send the pool's worker processes (or ``processes``) SIGTERM, without waiting for them."""
     for process in _processes_of(pool) if processes is None else processes:
-        with contextlib.suppress(ValueError):  # (closed)
-            if process.exitcode is None:
-                process.terminate()
+        process.terminate()
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> list[Any]:
