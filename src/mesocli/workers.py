@@ -505,6 +505,7 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        _close_errors(pool)
 
 
 def _submitted(pool: ProcessPoolExecutor, function: Callable[..., Any], arguments: tuple) -> Future:
@@ -539,21 +540,25 @@ def _each_alone(items: list[T], workers: int, make_pool: Callable[[int], Process
             for future in [future for future in running if future in finished]:
                 pool, item = running.pop(future)
                 processes = stop_pool(pool)
-                if isinstance(future.exception(), BrokenProcessPool):
-                    _check_started(pool, processes)
-                    if _check_ready(pool, _how(processes), unready):
-                        restarting(_how(processes))
-                        waiting.appendleft(item)
+                try:
+                    if isinstance(future.exception(), BrokenProcessPool):
+                        _check_started(pool, processes)
+                        if _check_ready(pool, _how(processes), unready):
+                            restarting(_how(processes))
+                            waiting.appendleft(item)
+                        else:
+                            yield item, Lost(_how(processes))
                     else:
-                        yield item, Lost(_how(processes))
-                else:
-                    unready[0] = 0
-                    yield item, future.result()
+                        unready[0] = 0
+                        yield item, future.result()
+                finally:
+                    _close_errors(pool)
     finally:  # Ctrl-C, the generator closed, an error: stop the workers, all at once
         for pool, _ in running.values():
             terminate(pool)
         for pool, _ in running.values():
             pool.shutdown(wait=True, cancel_futures=True)
+            _close_errors(pool)
 
 
 def _how(processes: list[Any]) -> str:
@@ -567,6 +572,13 @@ def _how(processes: list[Any]) -> str:
 def _processes_of(pool: ProcessPoolExecutor) -> list[Any]:
     """The worker processes a pool started (a :class:`WorkerPool`'s own list; none for another pool)."""
     return list(getattr(pool, "processes", []))
+
+
+def _close_errors(pool: ProcessPoolExecutor) -> None:
+    """Close the files that kept what the pool's workers wrote as they started (:class:`_Worker`)."""
+    for process in _processes_of(pool):
+        if getattr(process, "errors", None) is not None:
+            process.errors.close()
 
 
 def terminate(pool: ProcessPoolExecutor, processes: list | None = None) -> None:
