@@ -308,8 +308,8 @@ def _check_ready(pool: ProcessPoolExecutor, how: str, unready: list[int]) -> boo
         return False
     unready[0] += 1
     if unready[0] >= 2:
-        raise WorkerError(f"the worker processes could not start ({how}, before their first input, twice): too "
-                          "little memory for them, or another program stops them")
+        killed = ": too little memory for them, or another program stops them" if how.startswith("killed") else ""
+        raise WorkerError(f"the worker processes could not start ({how}, before their first input, twice){killed}")
     return True
 
 
