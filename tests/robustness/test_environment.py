@@ -929,6 +929,20 @@ def test_workers_killed_as_they_start_stop_the_scan(when: str, tmp_path: Path, c
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_extract_workers_killed_as_they_start_stop_the_run(tmp_path: Path, crops: list[Path],
+                                                           monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """As for scan: each input was extracted again, alone, and failed ("the worker process died (killed) while it
+    was extracted, twice"), exit 3; now the run stops, exit 2."""
+    for name, value in _killed_as_they_start(tmp_path, "starting").items():
+        monkeypatch.setenv(name, value)
+    result = run_cli("extract", *crops, tmp_path / "out", "--detector", "none", "--workers", "2", "-q")
+    assert (result.code, result.out, result.err) == (2, "", (
+        "mesocli: the worker processes died as they started (killed by signal 9); starting them again\n"
+        "mesocli: error: the worker processes could not start (killed by signal 9, before their first input, "
+        "twice): too little memory for them, or another program stops them\n"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
 def test_a_worker_killed_once_as_it_starts_costs_no_input(tmp_path: Path, crops: list[Path]) -> None:
     """A worker killed once as it starts: no input ran in it, yet each input in flight was scanned again, alone,
     as if it had killed its worker. Now the workers are started again with them, noted; what a worker writes on
