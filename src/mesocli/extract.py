@@ -152,7 +152,9 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
         relay_thread.start()
     try:
         outcomes = run_retrying(jobs, workers, make_pool, lambda job: (_worker_task, (job, out_dir, options)),
-                                retrying, fresh_events)
+                                retrying, fresh_events,
+                                lambda how: log(f"mesocli: the worker processes died as they started ({how}); "
+                                                "starting them again"))
         with contextlib.closing(outcomes):
             for job, outcome in outcomes:
                 if isinstance(outcome, Lost):
