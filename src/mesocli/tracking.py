@@ -37,6 +37,8 @@ CUT_SAME_PICTURE = 0.8  # correlated this much or more: the same picture, lit ot
 SHIFT_MAX = 8  # camera motion: the picture moved by at most this many thumbnail cells (a quarter) each way, and
 SHIFT_LIKENESS = 0.75  # the overlap of the two, so aligned, correlated CUT_SAME_PICTURE or more, or this much or
 # more with under CUT_COLOURS of its colours changed: the same picture moved (a pan between sparse samples), no cut
+SHIFT_FAR = 16  # or moved further (a half each way, overlapping by half the picture at least): the best-correlated
+# overlap of all such shifts correlated SHIFT_LIKENESS or more with under CUT_COLOURS of its colours changed
 BLANK_CONTRAST = 2.0  # a thumbnail whose grey levels vary less (standard deviation): blank (black), never a cut;
 # the next frame that is not blank is compared with the last one before it (a fade through black)
 BLEND_SECONDS = 1.5  # a dissolve: a frame this far back at most (at least BLEND_MIN_SECONDS, and more than
@@ -48,6 +50,22 @@ BLEND_FRAMES = 8  # at most this many of the frames between them are tested (eve
 BLEND_EVERY = 0.1  # seconds (video time) from one such test to the next at least: dense sampling stays cheap
 _GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _WINDOW = np.outer(np.hanning(THUMB_SIDE), np.hanning(THUMB_SIDE))  # tapers the edges before the phase correlation
+_PAD = 2 * THUMB_SIDE  # the overlap sums of every shift: correlations padded to this size (no wrapping round)
+_SIGNED = np.where(np.arange(_PAD) >= THUMB_SIDE, np.arange(_PAD) - _PAD, np.arange(_PAD))  # index -> shift
+
+
+def _far_shifts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mask's spectrum, the overlap's size (cells) at each shift, and the shifts :func:`_moved_far` tries."""
+    mask = np.fft.rfft2(np.ones((THUMB_SIDE, THUMB_SIDE)), s=(_PAD, _PAD))
+    cells = THUMB_SIDE - np.abs(_SIGNED)
+    size = np.outer(cells, cells).astype(np.float64)
+    near = np.abs(_SIGNED) <= SHIFT_FAR
+    tried = np.outer(near, near) & (size >= THUMB_SIDE * THUMB_SIDE / 2)
+    tried[0, 0] = False
+    return mask, np.maximum(size, 1.0), tried
+
+
+_MASK_SPECTRUM, _OVERLAP_SIZE, _FAR_TRIED = _far_shifts()
 
 
 @dataclass(frozen=True)
@@ -201,7 +219,7 @@ class _Picture:
     """What the cut tests read of a thumbnail, computed once: grey levels (flat), their mean and standard
     deviation (the contrast), and (when asked) the colour histogram."""
 
-    __slots__ = ("_colours", "_spectrum", "contrast", "grey", "mean", "thumb", "time")
+    __slots__ = ("_colours", "_sums", "_spectrum", "contrast", "grey", "mean", "thumb", "time")
 
     def __init__(self, thumb: np.ndarray, time: float | None = None) -> None:
         self.thumb = thumb
@@ -210,6 +228,7 @@ class _Picture:
         self.contrast = float(np.sqrt(np.dot(self.grey - self.mean, self.grey - self.mean) / self.grey.size))
         self._colours: np.ndarray | None = None
         self._spectrum: np.ndarray | None = None
+        self._sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.time = time
 
     @property
@@ -226,6 +245,18 @@ class _Picture:
             self._spectrum = np.fft.rfft2(grey * _WINDOW)
         return self._spectrum
 
+    @property
+    def sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For :func:`_moved_far`: the padded spectrum of the grey levels (less their mean), and the sums of those
+        and of their squares over the part of the picture that overlaps the other one at each shift (as the
+        picture before; the part of the picture after is the same at the opposite shift)."""
+        if self._sums is None:
+            grey = (self.grey - self.mean).reshape(self.thumb.shape[:2]).astype(np.float64)
+            spectra = np.fft.rfft2(np.stack([grey, grey * grey]), s=(_PAD, _PAD))
+            total, squares = np.fft.irfft2(np.conj(spectra) * _MASK_SPECTRUM, s=(_PAD, _PAD))
+            self._sums = spectra[0], total, squares
+        return self._sums
+
 
 def _shift(before: _Picture, after: _Picture) -> tuple[int, int]:
     """The shift (rows, columns; in cells) that best aligns ``after`` with ``before``: the peak of their phase
@@ -237,22 +268,60 @@ def _shift(before: _Picture, after: _Picture) -> tuple[int, int]:
     return (dy - THUMB_SIDE if dy > half else dy), (dx - THUMB_SIDE if dx > half else dx)
 
 
-def _moved(before: _Picture, after: _Picture) -> bool:
-    """Whether ``after`` is ``before``'s picture moved (camera motion between sparse samples): aligned by
-    :func:`_shift` (some shift, at most ``SHIFT_MAX`` cells each way), their overlap is correlated at least
-    ``CUT_SAME_PICTURE``, or at least ``SHIFT_LIKENESS`` with under ``CUT_COLOURS`` of its colours changed."""
-    dy, dx = _shift(before, after)
-    if (dy == 0 and dx == 0) or max(abs(dy), abs(dx)) > SHIFT_MAX:
-        return False
+def _overlap(before: _Picture, after: _Picture, dy: int, dx: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """The correlation of the grey levels of ``before`` and ``after`` where they overlap, ``after`` shifted by
+    (``dy``, ``dx``) cells (as :func:`_shift` tells), and the two overlapping parts."""
     side = THUMB_SIDE
     a = before.thumb[max(0, -dy):side - max(0, dy), max(0, -dx):side - max(0, dx)]
     b = after.thumb[max(0, dy):side - max(0, -dy), max(0, dx):side - max(0, -dx)]
     x, y = (a @ _GREY).ravel(), (b @ _GREY).ravel()
     x, y = x - x.mean(), y - y.mean()
-    likeness = float(x @ y) / max(math.sqrt(float(x @ x) * float(y @ y)), 1e-6)
-    if likeness >= CUT_SAME_PICTURE:
-        return True  # the same picture (lit otherwise, perhaps), as in _cut
-    return likeness >= SHIFT_LIKENESS and 1.0 - float(np.minimum(_colours(a), _colours(b)).sum()) < CUT_COLOURS
+    return float(x @ y) / max(math.sqrt(float(x @ x) * float(y @ y)), 1e-6), a, b
+
+
+def _changed(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of the colours of ``a`` not in ``b``'s (4×4×4 histograms)."""
+    return 1.0 - float(np.minimum(_colours(a), _colours(b)).sum())
+
+
+def _moved(before: _Picture, after: _Picture) -> bool:
+    """Whether ``after`` is ``before``'s picture moved (camera motion between sparse samples): aligned by
+    :func:`_shift` (some shift, at most ``SHIFT_MAX`` cells each way; or a cell off it, where the two overlap
+    best: the peak of the phase correlation may be), their overlap is correlated at least ``CUT_SAME_PICTURE``, or
+    at least ``SHIFT_LIKENESS`` with under ``CUT_COLOURS`` of its colours changed; or else moved further
+    (:func:`_moved_far`)."""
+    dy, dx = _shift(before, after)
+    if (dy, dx) != (0, 0):
+        nearby = [(dy + i, dx + j) for i in (-1, 0, 1) for j in (-1, 0, 1) if i or j]
+        for y, x in [(dy, dx), *sorted(nearby, key=lambda shift: (shift[0] - dy) ** 2 + (shift[1] - dx) ** 2)]:
+            if (y, x) == (0, 0) or max(abs(y), abs(x)) > SHIFT_MAX:
+                continue
+            likeness, a, b = _overlap(before, after, y, x)
+            if likeness >= CUT_SAME_PICTURE:
+                return True  # the same picture (lit otherwise, perhaps), as in _cut
+            if likeness >= SHIFT_LIKENESS and _changed(a, b) < CUT_COLOURS:
+                return True
+    return _moved_far(before, after)
+
+
+def _moved_far(before: _Picture, after: _Picture) -> bool:
+    """Whether ``after`` is ``before``'s picture moved by up to ``SHIFT_FAR`` cells each way (half the picture;
+    the two overlapping by half of it at least), beyond what the phase correlation finds (its window tapers what
+    a large shift keeps): of every such shift, the one whose overlap is best correlated (all at once, with
+    padded FFTs), correlated at least ``SHIFT_LIKENESS`` there with under ``CUT_COLOURS`` of its colours changed
+    (the colours always: among so many shifts two pictures may have some overlap alike)."""
+    spectrum, total, squares = before.sums
+    other, other_total, other_squares = after.sums
+    products = np.fft.irfft2(np.conj(spectrum) * other, s=(_PAD, _PAD))
+    # after's part at shift d is its own part at shift -d: index (-d) mod _PAD
+    other_total, other_squares = (np.roll(np.flip(m, (0, 1)), 1, (0, 1)) for m in (other_total, other_squares))
+    size = _OVERLAP_SIZE
+    covariance = products - total * other_total / size
+    spread = np.maximum(squares - total * total / size, 0.0) * np.maximum(other_squares - other_total ** 2 / size, 0.0)
+    likeness = np.where(_FAR_TRIED, covariance / np.maximum(np.sqrt(spread), 1e-6), -2.0)
+    row, column = divmod(int(np.argmax(likeness)), _PAD)
+    found, a, b = _overlap(before, after, int(_SIGNED[row]), int(_SIGNED[column]))
+    return found >= SHIFT_LIKENESS and _changed(a, b) < CUT_COLOURS
 
 
 def _cut(before: _Picture, after: _Picture, same_picture: float = CUT_SAME_PICTURE, moved: bool = True) -> bool:
