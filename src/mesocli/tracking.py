@@ -50,22 +50,33 @@ BLEND_FRAMES = 8  # at most this many of the frames between them are tested (eve
 BLEND_EVERY = 0.1  # seconds (video time) from one such test to the next at least: dense sampling stays cheap
 _GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _WINDOW = np.outer(np.hanning(THUMB_SIDE), np.hanning(THUMB_SIDE))  # tapers the edges before the phase correlation
-_PAD = 2 * THUMB_SIDE  # the overlap sums of every shift: correlations padded to this size (no wrapping round)
-_SIGNED = np.where(np.arange(_PAD) >= THUMB_SIDE, np.arange(_PAD) - _PAD, np.arange(_PAD))  # index -> shift
+_PAD = 2 * THUMB_SIDE  # the products of every shift: a correlation padded to this size (no wrapping round)
 
 
-def _far_shifts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The mask's spectrum, the overlap's size (cells) at each shift, and the shifts :func:`_moved_far` tries."""
-    mask = np.fft.rfft2(np.ones((THUMB_SIDE, THUMB_SIDE)), s=(_PAD, _PAD))
-    cells = THUMB_SIDE - np.abs(_SIGNED)
-    size = np.outer(cells, cells).astype(np.float64)
-    near = np.abs(_SIGNED) <= SHIFT_FAR
-    tried = np.outer(near, near) & (size >= THUMB_SIDE * THUMB_SIDE / 2)
-    tried[0, 0] = False
-    return mask, np.maximum(size, 1.0), tried
+def _far_shifts() -> tuple[np.ndarray, ...]:
+    """The shifts :func:`_moved_far` tries (rows, columns; their indices in a ``_PAD``² correlation), the
+    corners of the overlap each leaves of the picture before and of the picture after (indices in an integral
+    image: first row, last row + 1, first column, last column + 1), and the overlap's size (cells)."""
+    side = THUMB_SIDE
+    shifts = np.arange(-SHIFT_FAR, SHIFT_FAR + 1)
+    dy, dx = (m.ravel() for m in np.meshgrid(shifts, shifts, indexing="ij"))
+    size = (side - np.abs(dy)) * (side - np.abs(dx))
+    keep = (size >= side * side / 2) & ((dy != 0) | (dx != 0))
+    dy, dx, size = dy[keep], dx[keep], size[keep].astype(np.float64)
+    before = (np.maximum(0, -dy), side - np.maximum(0, dy), np.maximum(0, -dx), side - np.maximum(0, dx))
+    after = (np.maximum(0, dy), side - np.maximum(0, -dy), np.maximum(0, dx), side - np.maximum(0, -dx))
+    return dy, dx, dy % _PAD, dx % _PAD, *before, *after, size
 
 
-_MASK_SPECTRUM, _OVERLAP_SIZE, _FAR_TRIED = _far_shifts()
+(_FAR_DY, _FAR_DX, _FAR_ROWS, _FAR_COLUMNS, _B_TOP, _B_BOTTOM, _B_LEFT, _B_RIGHT,
+ _A_TOP, _A_BOTTOM, _A_LEFT, _A_RIGHT, _FAR_SIZE) = _far_shifts()
+
+
+def _rectangles(integral: np.ndarray, top: np.ndarray, bottom: np.ndarray, left: np.ndarray,
+                right: np.ndarray) -> np.ndarray:
+    """Sums over rectangles (rows ``top`` to ``bottom`` - 1, columns ``left`` to ``right`` - 1) of the picture
+    whose integral image (a zero row and column first) is ``integral``."""
+    return integral[bottom, right] - integral[top, right] - integral[bottom, left] + integral[top, left]
 
 
 @dataclass(frozen=True)
@@ -247,14 +258,13 @@ class _Picture:
 
     @property
     def sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For :func:`_moved_far`: the padded spectrum of the grey levels (less their mean), and the sums of those
-        and of their squares over the part of the picture that overlaps the other one at each shift (as the
-        picture before; the part of the picture after is the same at the opposite shift)."""
+        """For :func:`_moved_far`: the padded spectrum of the grey levels (less their mean), and the integral
+        images of those and of their squares (sums over any rectangle in four look-ups)."""
         if self._sums is None:
             grey = (self.grey - self.mean).reshape(self.thumb.shape[:2]).astype(np.float64)
-            spectra = np.fft.rfft2(np.stack([grey, grey * grey]), s=(_PAD, _PAD))
-            total, squares = np.fft.irfft2(np.conj(spectra) * _MASK_SPECTRUM, s=(_PAD, _PAD))
-            self._sums = spectra[0], total, squares
+            integrals = np.zeros((2, grey.shape[0] + 1, grey.shape[1] + 1))
+            integrals[:, 1:, 1:] = np.stack([grey, grey * grey]).cumsum(axis=1).cumsum(axis=2)
+            self._sums = np.fft.rfft2(grey, s=(_PAD, _PAD)), integrals[0], integrals[1]
         return self._sums
 
 
@@ -310,17 +320,17 @@ def _moved_far(before: _Picture, after: _Picture) -> bool:
     a large shift keeps): of every such shift, the one whose overlap is best correlated (all at once, with
     padded FFTs), correlated at least ``SHIFT_LIKENESS`` there with under ``CUT_COLOURS`` of its colours changed
     (the colours always: among so many shifts two pictures may have some overlap alike)."""
-    spectrum, total, squares = before.sums
-    other, other_total, other_squares = after.sums
-    products = np.fft.irfft2(np.conj(spectrum) * other, s=(_PAD, _PAD))
-    # after's part at shift d is its own part at shift -d: index (-d) mod _PAD
-    other_total, other_squares = (np.roll(np.flip(m, (0, 1)), 1, (0, 1)) for m in (other_total, other_squares))
-    size = _OVERLAP_SIZE
-    covariance = products - total * other_total / size
-    spread = np.maximum(squares - total * total / size, 0.0) * np.maximum(other_squares - other_total ** 2 / size, 0.0)
-    likeness = np.where(_FAR_TRIED, covariance / np.maximum(np.sqrt(spread), 1e-6), -2.0)
-    row, column = divmod(int(np.argmax(likeness)), _PAD)
-    found, a, b = _overlap(before, after, int(_SIGNED[row]), int(_SIGNED[column]))
+    spectrum, sums, squares = before.sums
+    other, other_sums, other_squares = after.sums
+    products = np.fft.irfft2(np.conj(spectrum) * other, s=(_PAD, _PAD))[_FAR_ROWS, _FAR_COLUMNS]
+    total = _rectangles(sums, _B_TOP, _B_BOTTOM, _B_LEFT, _B_RIGHT)
+    spread = _rectangles(squares, _B_TOP, _B_BOTTOM, _B_LEFT, _B_RIGHT) - total * total / _FAR_SIZE
+    other_total = _rectangles(other_sums, _A_TOP, _A_BOTTOM, _A_LEFT, _A_RIGHT)
+    other_spread = _rectangles(other_squares, _A_TOP, _A_BOTTOM, _A_LEFT, _A_RIGHT) - other_total ** 2 / _FAR_SIZE
+    covariance = products - total * other_total / _FAR_SIZE
+    likeness = covariance / np.maximum(np.sqrt(np.maximum(spread, 0.0) * np.maximum(other_spread, 0.0)), 1e-6)
+    best = int(np.argmax(likeness))
+    found, a, b = _overlap(before, after, int(_FAR_DY[best]), int(_FAR_DX[best]))
     return found >= SHIFT_LIKENESS and _changed(a, b) < CUT_COLOURS
 
 
