@@ -332,6 +332,30 @@ def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says
         map(str, (kit.face_jpeg, mirrored, turned)))  # every crop kept, none made again
 
 
+def test_a_resume_after_a_run_that_made_no_crop_names_no_earlier_software(tmp_path: Path, kit: MediaKit,
+                                                                        run_cli: RunCli) -> None:
+    """A run stopped before its first input was done leaves a header and no crop (its partial crops are deleted
+    on the next start). A resume by another ffmpeg or library version said "its crops so far were made with"
+    the stopped run's versions, and the header kept them under ``earlier``: software that made none of the
+    crops. Now, with no crop listed, the header names this run's versions alone, and nothing is said."""
+    from mesocli.probe import ffmpeg_version
+    from mesocli.provenance import library_versions
+
+    first = tmp_path / "first"
+    assert run_cli("extract", kit.face_jpeg, first, "--workers", 1).code == 0
+    header = read_manifest(first)[0]
+    header["ffmpeg"], header["libraries"]["numpy"] = "6.0", "1.26.4"  # another ffmpeg and numpy started it
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).write_text(json.dumps(header) + "\n")  # and it stopped before its first input was done
+    result = run_cli("extract", kit.face_jpeg, out, "--workers", 1)
+    assert (result.code, result.err) == (0, "")
+    lines = read_manifest(out)
+    assert "earlier" not in lines[0] and (lines[0]["ffmpeg"], lines[0]["libraries"]) == (ffmpeg_version(),
+                                                                                         library_versions())
+    assert [line["status"] for line in lines if line["type"] == "input"] == ["ok"]
+
+
 def test_an_input_inside_out_dir_is_refused_by_name(tmp_path: Path, kit: MediaKit, run_cli: RunCli) -> None:
     """Found by a user: a video inside OUT_DIR was dropped silently ("no video or image among the inputs")."""
     out = tmp_path / "par"

@@ -266,6 +266,8 @@ def _keep_software(manifest: Manifest, extracting: bool, log: Callable[[str], No
     if not extracting:
         manifest.header = old
         return
+    if not manifest.entries:  # no crop is left of the earlier runs (one stopped before its first input was done)
+        return
     change = software_change(old, header)
     if change is None:
         if "earlier" in old:
