@@ -356,6 +356,45 @@ def test_a_resume_after_a_run_that_made_no_crop_names_no_earlier_software(tmp_pa
     assert [line["status"] for line in lines if line["type"] == "input"] == ["ok"]
 
 
+def test_a_run_by_other_software_stopped_before_its_first_input_was_done_leaves_the_header_as_it_was(
+        tmp_path: Path, kit: MediaKit, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header named a resume's software from its start: a run by another ffmpeg stopped (Ctrl-C) before its
+    first input was done left its ffmpeg in the header, though it made no crop, and the next resume said "its
+    crops so far were made with" it and kept it under ``earlier``. Now the header names a run's software from
+    its first input done: until then it is the one that made the crops listed."""
+    import importlib
+
+    from mesocli.probe import ffmpeg_version
+
+    module = importlib.import_module("mesocli.extract")  # (mesocli.extract is the API's function)
+    out = tmp_path / "out"
+    assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
+    header = read_manifest(out)[0]
+    header["ffmpeg"] = "6.0"  # the crops were made with ffmpeg 6.0
+    (out / MANIFEST).write_text("".join(json.dumps(line, separators=(", ", ": ")) + "\n"
+                                        for line in [header, *read_manifest(out)[1:]]))
+    before = (out / MANIFEST).read_bytes()
+    mirrored = tmp_path / "mirrored.jpg"
+    with Image.open(kit.face_jpeg) as face:
+        face.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    real = module.software
+    with monkeypatch.context() as patch:  # a run by ffmpeg 7.1, stopped while it extracts its first input
+        patch.setattr(module, "software", lambda: {**real(), "ffmpeg": "7.1"})
+        patch.setattr(module, "extract_one", stopped)
+        assert run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1).code == 130
+    assert (out / MANIFEST).read_bytes() == before
+
+    result = run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1)
+    assert result.code == 0 and f"made with ffmpeg 6.0; this run's with ffmpeg {ffmpeg_version()}" in result.err
+    lines = read_manifest(out)
+    assert [entry["ffmpeg"] for entry in lines[0]["earlier"]] == ["6.0"] and lines[0]["ffmpeg"] == ffmpeg_version()
+    assert [line["status"] for line in lines if line["type"] == "input"] == ["ok", "ok"]
+
+
 def test_an_input_inside_out_dir_is_refused_by_name(tmp_path: Path, kit: MediaKit, run_cli: RunCli) -> None:
     """Found by a user: a video inside OUT_DIR was dropped silently ("no video or image among the inputs")."""
     out = tmp_path / "par"
