@@ -22,7 +22,7 @@ from PIL import Image
 
 from mesocli.crops import ALIGNMENT
 from mesocli.datasets import video_id
-from mesocli.errors import InputError, UsageError
+from mesocli.errors import InputError, OutputError, UsageError
 from mesocli.extract import ExtractOptions, extract, format_summary
 from mesocli.inputs import expand_inputs, probe_kind
 from mesocli.manifest import LOCK, MANIFEST, locked, safe_name
@@ -373,7 +373,7 @@ def test_a_run_by_other_software_stopped_before_its_first_input_was_done_leaves_
     header["ffmpeg"] = "6.0"  # the crops were made with ffmpeg 6.0
     (out / MANIFEST).write_text("".join(json.dumps(line, separators=(", ", ": ")) + "\n"
                                         for line in [header, *read_manifest(out)[1:]]))
-    before = (out / MANIFEST).read_bytes()
+    before, crops = (out / MANIFEST).read_bytes(), sorted(path.name for path in out.rglob("*.jpg"))
     mirrored = tmp_path / "mirrored.jpg"
     with Image.open(kit.face_jpeg) as face:
         face.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
@@ -387,6 +387,18 @@ def test_a_run_by_other_software_stopped_before_its_first_input_was_done_leaves_
         patch.setattr(module, "extract_one", stopped)
         assert run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1).code == 130
     assert (out / MANIFEST).read_bytes() == before
+
+    def full(target: Path, text: str, **kwargs: object) -> None:
+        raise OutputError(f"cannot write {target}: No space left on device")
+
+    with monkeypatch.context() as patch:  # a run by ffmpeg 7.1 that finds the disk full when it switches the header
+        patch.setattr(module, "software", lambda: {**real(), "ffmpeg": "7.1"})
+        patch.setattr(importlib.import_module("mesocli.manifest"), "atomic_write_text", full)
+        result = run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1)
+    assert (result.code, result.err.splitlines()[-1]) == (
+        2, f"mesocli: error: cannot write {out / MANIFEST}: No space left on device")
+    assert (out / MANIFEST).read_bytes() == before
+    assert sorted(path.name for path in out.rglob("*.jpg")) == crops  # the crops it made are deleted
 
     result = run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1)
     assert result.code == 0 and f"made with ffmpeg 6.0; this run's with ffmpeg {ffmpeg_version()}" in result.err

@@ -557,11 +557,10 @@ def extract(
         def record(job: Job, result: InputResult, lines: list[dict]) -> None:
             nonlocal appender, switch
             if switch is not None:  # this run's first input done: the header names this run's software now
+                appender.close()  # (before the file is replaced: Windows replaces no open file)
                 manifest.header, switch = switch, None
-                manifest.save()  # (nothing appended yet: the file is the manifest's text, with the new header)
-                fresh = Appender(manifest.path)  # the file replaced: append to the new one
-                appender.close()
-                appender = fresh
+                manifest.save()  # nothing appended yet: the file is the manifest's text, with the new header
+                appender = Appender(manifest.path)
             appender.write(lines)
             done[job.number] = result
             same_bytes.done(job, result)
