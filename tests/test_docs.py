@@ -55,7 +55,7 @@ def _command_lines(code: str) -> list[tuple[str, list[str]]]:
             words.pop(0)
         if words and words[0] in COMMANDS:
             found.append((words[0], words[1:]))
-    words = re.split(r"[|;#]", code, maxsplit=1)[0].split()
+    words = _arguments(re.split(r"[|;#]", code, maxsplit=1)[0])
     if len(words) > 1 and words[0] in COMMANDS and words[1].startswith("-"):
         found.append((words[0], words[1:]))
     return found
@@ -165,5 +165,7 @@ def test_the_parser_checks_indented_blocks_and_takes_no_file_name_or_subshell_wo
     assert any(_wrong_options(code) for code in _code(text))  # a typo in an indented block is caught
     assert any("--engine ray" in code for code in _code((REPO / "docs" / "scale.md").read_text(encoding="utf-8")))
     assert _wrong_options("mesocli scan --frames 10 -- -clip.mp4 --odd.mp4") == []
+    assert _wrong_options("scan --frames 10 -- -clip.mp4") == [] and _wrong_options("scan --framez 1") == [
+        "scan --framez"]
     assert _wrong_options("mesocli scan $(find videos -name '*.mp4' -newer x) --frames 10") == []
     assert _wrong_options("mesocli scan $(find videos -name '*.mp4') --framez 10") == ["scan --framez"]
