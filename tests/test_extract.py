@@ -22,7 +22,7 @@ from PIL import Image
 
 from mesocli.crops import ALIGNMENT
 from mesocli.datasets import video_id
-from mesocli.errors import InputError, UsageError
+from mesocli.errors import InputError, OutputError, UsageError
 from mesocli.extract import ExtractOptions, extract, format_summary
 from mesocli.inputs import expand_inputs, probe_kind
 from mesocli.manifest import LOCK, MANIFEST, locked, safe_name
@@ -330,6 +330,81 @@ def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says
     assert (lines[0]["ffmpeg"], lines[0]["libraries"]) == (ffmpeg_now, versions)
     assert sorted(line["source"] for line in lines if line["type"] == "input") == sorted(
         map(str, (kit.face_jpeg, mirrored, turned)))  # every crop kept, none made again
+
+
+def test_a_resume_after_a_run_that_made_no_crop_names_no_earlier_software(tmp_path: Path, kit: MediaKit,
+                                                                        run_cli: RunCli) -> None:
+    """A run stopped before its first input was done leaves a header and no crop (its partial crops are deleted
+    on the next start). A resume by another ffmpeg or library version said "its crops so far were made with"
+    the stopped run's versions, and the header kept them under ``earlier``: software that made none of the
+    crops. Now, with no crop listed, the header names this run's versions alone, and nothing is said."""
+    from mesocli.probe import ffmpeg_version
+    from mesocli.provenance import library_versions
+
+    first = tmp_path / "first"
+    assert run_cli("extract", kit.face_jpeg, first, "--workers", 1).code == 0
+    header = read_manifest(first)[0]
+    header["ffmpeg"], header["libraries"]["numpy"] = "6.0", "1.26.4"  # another ffmpeg and numpy started it
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).write_text(json.dumps(header) + "\n")  # and it stopped before its first input was done
+    result = run_cli("extract", kit.face_jpeg, out, "--workers", 1)
+    assert (result.code, result.err) == (0, "")
+    lines = read_manifest(out)
+    assert "earlier" not in lines[0] and (lines[0]["ffmpeg"], lines[0]["libraries"]) == (ffmpeg_version(),
+                                                                                         library_versions())
+    assert [line["status"] for line in lines if line["type"] == "input"] == ["ok"]
+
+
+def test_a_run_by_other_software_stopped_before_its_first_input_was_done_leaves_the_header_as_it_was(
+        tmp_path: Path, kit: MediaKit, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header named a resume's software from its start: a run by another ffmpeg stopped (Ctrl-C) before its
+    first input was done left its ffmpeg in the header, though it made no crop, and the next resume said "its
+    crops so far were made with" it and kept it under ``earlier``. Now the header names a run's software from
+    its first input done: until then it is the one that made the crops listed."""
+    import importlib
+
+    from mesocli.probe import ffmpeg_version
+
+    module = importlib.import_module("mesocli.extract")  # (mesocli.extract is the API's function)
+    out = tmp_path / "out"
+    assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
+    header = read_manifest(out)[0]
+    header["ffmpeg"] = "6.0"  # the crops were made with ffmpeg 6.0
+    (out / MANIFEST).write_text("".join(json.dumps(line, separators=(", ", ": ")) + "\n"
+                                        for line in [header, *read_manifest(out)[1:]]))
+    before, crops = (out / MANIFEST).read_bytes(), sorted(path.name for path in out.rglob("*.jpg"))
+    mirrored = tmp_path / "mirrored.jpg"
+    with Image.open(kit.face_jpeg) as face:
+        face.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    real = module.software
+    with monkeypatch.context() as patch:  # a run by ffmpeg 7.1, stopped while it extracts its first input
+        patch.setattr(module, "software", lambda: {**real(), "ffmpeg": "7.1"})
+        patch.setattr(module, "extract_one", stopped)
+        assert run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1).code == 130
+    assert (out / MANIFEST).read_bytes() == before
+
+    def full(target: Path, text: str, **kwargs: object) -> None:
+        raise OutputError(f"cannot write {target}: No space left on device")
+
+    with monkeypatch.context() as patch:  # a run by ffmpeg 7.1 that finds the disk full when it switches the header
+        patch.setattr(module, "software", lambda: {**real(), "ffmpeg": "7.1"})
+        patch.setattr(importlib.import_module("mesocli.manifest"), "atomic_write_text", full)
+        result = run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1)
+    assert (result.code, result.err.splitlines()[-1]) == (
+        2, f"mesocli: error: cannot write {out / MANIFEST}: No space left on device")
+    assert (out / MANIFEST).read_bytes() == before
+    assert sorted(path.name for path in out.rglob("*.jpg")) == crops  # the crops it made are deleted
+
+    result = run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1)
+    assert result.code == 0 and f"made with ffmpeg 6.0; this run's with ffmpeg {ffmpeg_version()}" in result.err
+    lines = read_manifest(out)
+    assert [entry["ffmpeg"] for entry in lines[0]["earlier"]] == ["6.0"] and lines[0]["ffmpeg"] == ffmpeg_version()
+    assert [line["status"] for line in lines if line["type"] == "input"] == ["ok", "ok"]
 
 
 def test_an_input_inside_out_dir_is_refused_by_name(tmp_path: Path, kit: MediaKit, run_cli: RunCli) -> None:
