@@ -245,6 +245,23 @@ def _seconds(hours: str, minutes: str, seconds: str) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
+CUT_SHORT = ": its index is missing, as in an MP4 or MOV cut short (an upload or copy not finished?)"
+
+
+def _cut_short(path: Path, stderr: str) -> str:
+    """What a probe's "moov atom not found" means in plain words, for a file that starts as an MP4 or MOV does
+    (an ``ftyp`` box): its index (written last by most encoders) is missing, so it was most likely cut short.
+    Empty for any other failure, and for a file that is no MP4 at all (random bytes named ``.mp4``)."""
+    if "moov atom not found" not in stderr:
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return ""
+    return CUT_SHORT if head[4:8] == b"ftyp" else ""
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Read the header of a video file (ffmpeg ``-i``, no decoding); raise InputError when unusable."""
     path = Path(path)
@@ -257,7 +274,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     if stopped := ffmpeg_stopped(code, stderr):
         raise InputError(f"{path}: reading the header stopped: {stopped}")
     if "Input #0" not in stderr:
-        raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)})")
+        raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)}){_cut_short(path, stderr)}")
     info = _parse_probe(str(path), stderr)
     if (container := _INPUT.search(stderr)) and container.group(1) in ANIMATED_DEMUXERS:
         info = _as_displayed(info, path, container.group(1))
