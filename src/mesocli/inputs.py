@@ -53,6 +53,29 @@ def sniff(head: bytes) -> Kind | None:
     return None
 
 
+def audio_format(head: bytes) -> str | None:
+    """The audio-only format the first bytes of a file announce (a voice message, a song: no picture to
+    judge), or None. Asked only of files :func:`sniff` finds no video or image in."""
+    if head[4:8] == b"ftyp" and head[8:12] in _AUDIO_BRANDS:
+        return "M4A"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "WAV"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "AIFF"
+    if head.startswith(b"fLaC"):
+        return "FLAC"
+    if head.startswith(b"#!AMR"):
+        return "AMR"
+    if head.startswith(b"ID3"):
+        return "MP3"
+    if len(head) > 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # a frame sync (a JPEG is sniffed before)
+        if head[1] & 0xF6 == 0xF0 and (head[2] >> 2) & 0x0F <= 12:  # ADTS: layer 0, a sampling rate it defines
+            return "AAC"
+        if head[1] & 0x06 and head[2] >> 4 != 0xF and head[2] & 0x0C != 0x0C:  # MPEG audio: a valid bit and
+            return "MP3"  # sampling rate
+    return None
+
+
 def _head(path: Path, size: int = 200) -> bytes:
     """The first bytes of a regular file (a named pipe or a device is refused, never opened)."""
     check_input_file(path)
@@ -92,6 +115,8 @@ def identify(path: str | Path) -> tuple[Kind, VideoInfo | None]:
     kind = sniff(head)
     if kind is None and _is_text(head):
         raise InputError(f"{path}: a text file, not a video or image")
+    if kind is None and (audio := audio_format(head)):  # ffmpeg's own word was about playlists (not on its list)
+        raise InputError(f"{path}: no video stream (an audio file: {audio})")
     if kind == "image":
         check_image(path)  # parses the header; the pixels are decoded when used
         if is_animated(path):
