@@ -49,11 +49,12 @@ class VideoInfo:
     # video stream's own, so ``start`` (0) and ``duration`` (from the file's start) may be early (:func:`with_start`)
     retime: str | None = None  # an animated image with delays of 10 ms or less: the ``setpts`` expression that
     # gives its frames the times browsers show them at (:mod:`mesocli.animation`), which ffmpeg's are not
+    video_streams: int = 1  # the file's video streams (cover pictures aside): only the first is read
 
     def as_dict(self) -> dict:
         data = asdict(self)
         del data["path"], data["stream"], data["other_streams"], data["file_start"], data["autorotated"]
-        del data["rate_guessed"], data["start_known"], data["retime"]
+        del data["rate_guessed"], data["start_known"], data["retime"], data["video_streams"]
         return data
 
 
@@ -368,7 +369,17 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
     others = [s for s in streams if s[1] in ("Video", "Audio") and s[0] != index and "(attached pic)" not in s[2]]
     return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
                      max(0.0, video_start - file_start), bool(others), file_start, matrix or not rotation,
-                     "matroska" in container or container in ANIMATED_DEMUXERS, stream_start is not None or not others)
+                     "matroska" in container or container in ANIMATED_DEMUXERS, stream_start is not None or not others,
+                     video_streams=len(videos))
+
+
+def streams_note(info: VideoInfo) -> list[str]:
+    """A note when the file holds more video streams than the one read (a second picture a player may show
+    instead, or beside it: its faces are not judged). Empty for one stream."""
+    if info.video_streams < 2:
+        return []
+    return [f"{info.video_streams} video streams: only the first (stream #{info.stream}) was read; "
+            "a player may show another"]
 
 
 def with_start(info: VideoInfo, start: float) -> VideoInfo:
