@@ -225,10 +225,13 @@ _ROTATE_TAG = re.compile(r"^\s*rotate\s*:\s*(-?\d+)", re.IGNORECASE)
 _DURATION_TAG = re.compile(r"^\s*DURATION(?:-\w+)?\s*:\s*(\d+):(\d+):(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
+NOT_LISTED = "not a video container mesocli reads"  # ffmpeg found a format outside VIDEO_DEMUXERS
+
+
 def _ffmpeg_error(stderr: str) -> str:
     """What ffmpeg said went wrong, in one line: its distinct messages, without prefixes and boilerplate."""
     if "Format not on whitelist" in stderr:  # a playlist, file list or image sequence: see VIDEO_DEMUXERS
-        return ("not a video container mesocli reads; playlists (HLS, DASH), file lists and image sequences, "
+        return (f"{NOT_LISTED}; playlists (HLS, DASH), file lists and image sequences, "
                 "which name other files, are refused")
     messages: list[str] = []
     for line in stderr.splitlines():
