@@ -24,7 +24,7 @@ from mesocli.crops import ALIGNMENT
 from mesocli.datasets import video_id
 from mesocli.errors import InputError, OutputError, UsageError
 from mesocli.extract import ExtractOptions, extract, format_summary
-from mesocli.inputs import expand_inputs, probe_kind
+from mesocli.inputs import expand_inputs, identify, probe_kind
 from mesocli.manifest import LOCK, MANIFEST, locked, safe_name
 from mesocli.video import FrameSelection
 
@@ -85,6 +85,24 @@ def test_probe_kind_reads_content_not_names(kit: MediaKit) -> None:
         assert probe_kind(path) is None
     with pytest.raises(InputError, match="no such file"):
         probe_kind(kit.root / "missing.mp4")
+
+
+def test_an_audio_file_named_as_an_input_says_it_has_no_video(kit: MediaKit, tmp_path: Path) -> None:
+    """A voice message or song (WAV, MP3, AAC, FLAC, M4A) read "not a video container mesocli reads; playlists
+    (HLS, DASH), file lists and image sequences … are refused" (or, for M4A, "not a readable video or image (no
+    video stream (audio only))"): it now says what it is, as an MP4 holding only audio does."""
+    made = {}
+    for suffix, codec in ((".wav", "pcm_s16le"), (".mp3", "libmp3lame"), (".aac", "aac"), (".flac", "flac"),
+                          (".m4a", "aac")):
+        made[suffix] = tmp_path / f"voice{suffix}"
+        subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.2", "-c:a", codec,
+                        str(made[suffix])], check=True, capture_output=True)
+    for suffix, name in ((".wav", "WAV"), (".mp3", "MP3"), (".aac", "AAC"), (".flac", "FLAC"), (".m4a", "M4A")):
+        with pytest.raises(InputError) as caught:
+            identify(made[suffix])
+        assert str(caught.value) == f"{made[suffix]}: no video stream (an audio file: {name})"
+    with pytest.raises(InputError, match=r"no video stream \(audio only\)$"):  # an MP4 of audio: unchanged
+        identify(kit.audio_only)
 
 
 def test_safe_names() -> None:

@@ -35,7 +35,7 @@ from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
 from mesocli.manifest import safe_name
 from mesocli.preprocess import image_notes, open_image
-from mesocli.probe import require_ffmpeg
+from mesocli.probe import require_ffmpeg, streams_note
 from mesocli.video import FrameSelection
 
 LAYOUTS = ("video", "dataset")
@@ -205,6 +205,7 @@ def _video_faces(job: Job, options: ExtractOptions, info: object, report: Report
     yield from video
     if video.turn is not None:
         warnings.append(turn_note(video.turn))
+    warnings.extend(streams_note(video.reader.info))
     warnings.extend(video.reader.warnings)
 
 

@@ -27,7 +27,7 @@ from mesocli import __version__, digest
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
 from mesocli.errors import InputError, ParameterError, UsageError, printable
 from mesocli.fsutil import check_writable
-from mesocli.inputs import expand_inputs, hidden_notes
+from mesocli.inputs import expand_inputs, hidden_notes, skipped_notes
 from mesocli.manifest import (
     COMPLETE,
     MANIFEST,
@@ -536,13 +536,16 @@ def extract(
         return not os.path.realpath(path).startswith(inside)
 
     hidden: dict[str, list[Path]] = {}
-    found = expand_inputs(inputs, missing_ok=True, media_only=True, hidden=hidden)
+    skipped: dict[str, list[Path]] = {}
+    found = expand_inputs(inputs, missing_ok=True, media_only=True, hidden=hidden, skipped=skipped)
     for line in hidden_notes({folder: list(filter(outside, entries)) for folder, entries in hidden.items()}):
         log(f"mesocli: {line}")
     files = list(filter(outside, found))
     if not files:
         raise UsageError("no video or image among the inputs"
                          + (f" (the files inside OUT_DIR {out_dir} are its output, never inputs)" if found else ""))
+    for line in skipped_notes({folder: list(filter(outside, entries)) for folder, entries in skipped.items()}):
+        log(f"mesocli: {line}")  # after the refusal above: an error stays one line
     _refuse_foreign(out_dir, Manifest.read(out_dir), force)  # before leaving a lock file in someone's folder
     check_writable(out_dir, folder=True)
     done: dict[int, InputResult] = {}

@@ -377,15 +377,17 @@ def _leave_out(items: list[str], named: Sequence[str], folder: Path, log: Callab
 
 def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outputs: Sequence[Path],
              output_folders: Sequence[Path] = ()) -> list[str] | Iterator[str]:
-    """The planned inputs (:func:`mesocli.inputs.plan_inputs`), hidden files noted: a list for a list (an output
-    among them refused), else an iterator that plans each path as it arrives (an output among them left out,
-    :func:`_own_output`: the work done so far is not lost to a refusal, nor the output read as an input)."""
-    from mesocli.inputs import hidden_notes, plan_inputs
+    """The planned inputs (:func:`mesocli.inputs.plan_inputs`), hidden files and the files of a folder that are
+    not media noted: a list for a list (an output among them refused), else an iterator that plans each path as
+    it arrives (an output among them left out, :func:`_own_output`: the work done so far is not lost to a
+    refusal, nor the output read as an input)."""
+    from mesocli.inputs import hidden_notes, plan_inputs, skipped_notes
 
     def plan(arguments: list[str], seen: set[str]) -> list[str]:
         hidden: dict[str, list[Path]] = {}
-        items = plan_inputs(arguments, hidden, seen)
-        for line in hidden_notes(hidden):
+        skipped: dict[str, list[Path]] = {}
+        items = plan_inputs(arguments, hidden, seen, skipped)
+        for line in hidden_notes(hidden) + skipped_notes(skipped):
             log(f"mesocli: {line}")
         for folder in output_folders:
             items = _leave_out(items, arguments, folder, log)
