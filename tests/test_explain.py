@@ -6,6 +6,7 @@ still looks the same once the network's weights are random explains the image, n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -476,3 +477,58 @@ def test_an_explain_line_s_sha256_names_the_bytes_explained_even_if_the_crop_is_
     assert line["sha256"] == hashlib.sha256(explained).hexdigest()
     # decoded from the bytes read, a file Pillow cannot identify is still named by its path, not by a buffer
     assert bad["error"] == f"{broken}: not a readable image (cannot identify image file {str(broken)!r})"
+
+
+def _field(number: int, wire: int, payload: bytes | int) -> bytes:
+    """One protobuf field: a varint (``wire`` 0) or length-delimited bytes (``wire`` 2)."""
+
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while value >= 0x80:
+            out.append(value & 0x7F | 0x80)
+            value >>= 7
+        return bytes([*out, value])
+
+    body = varint(payload) if isinstance(payload, int) else varint(len(payload)) + payload
+    return varint(number << 3 | wire) + body
+
+
+def _initializer(*fields: bytes) -> bytes:
+    """A ModelProto whose graph holds one initializer of these fields."""
+    return _field(7, 2, _field(5, 2, b"".join(fields)))
+
+
+@pytest.mark.parametrize("model", [
+    _initializer(_field(1, 0, 1), _field(2, 0, 10), _field(5, 0, 70000)),  # float16 bits over 16: OverflowError
+    _initializer(_field(1, 0, 1), _field(2, 0, 6), _field(5, 0, 1 << 40)),  # int32 out of range
+    _initializer(_field(8, 0, 5)),  # a name that is a number: AttributeError
+    _field(7, 2, _field(1, 2, _field(5, 2, _field(1, 2, b"alpha") + _field(2, 2, b"")))),  # no float: IndexError
+    _field(7, 2, _field(1, 2, _field(5, 2, _field(3, 2, b"\x01")))),  # an int that is bytes: TypeError
+    _field(7, 2, _field(1, 2, _field(1, 0, 3))),  # a node's input that is a number
+], ids=["float16-range", "int32-range", "name-number", "float-empty", "int-bytes", "input-number"])
+def test_a_malformed_graph_is_a_value_error(model: bytes) -> None:
+    """Found in review: fields of another wire type than their own, and numbers out of their type's range, raised
+    AttributeError, TypeError, IndexError or OverflowError from the graph reader (a traceback), not ValueError."""
+    from mesocli.onnx_graph import read_head
+
+    with pytest.raises(ValueError, match="not a MesoNet graph"):
+        read_head(model, "m.onnx")
+
+
+def test_bundled_graphs_cut_or_with_bits_flipped_are_a_value_error() -> None:
+    """The graph reader given a bundled graph cut short or with a few bits flipped (seeded) raises ValueError or
+    reads it, nothing else (its first 4 KB, where the nodes are, flipped most)."""
+    import random
+
+    from mesocli.onnx_graph import read_head
+    from mesocli.weights import bundled_dir
+
+    rng = random.Random(40)
+    for path in sorted(bundled_dir().glob("*.onnx")):
+        data = path.read_bytes()
+        for _ in range(150):
+            changed = bytearray(data[: rng.randrange(1, len(data))] if rng.random() < 0.2 else data)
+            for _ in range(rng.randrange(1, 4)):
+                changed[rng.randrange(min(len(changed), 4096))] ^= 1 << rng.randrange(8)
+            with contextlib.suppress(ValueError):
+                read_head(bytes(changed), path.name)

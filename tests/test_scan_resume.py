@@ -213,6 +213,31 @@ def test_resume_usage_errors(monkeypatch, run_cli: RunCli, tmp_path: Path, extra
     assert len(err.splitlines()) == 1 and message in err
 
 
+@pytest.mark.parametrize("target", ["/dev/stdout", "fifo"])
+def test_resume_to_an_output_that_is_not_a_regular_file_is_refused(run_cli: RunCli, tmp_path: Path,
+                                                                   target: str) -> None:
+    """Found in review: ``--resume -o /dev/stdout`` (or a named pipe) read the pipe back before the scan, and hung."""
+    if target == "fifo":
+        target = str(tmp_path / "rows.csv")
+        os.mkfifo(target)
+    keep = os.open(target, os.O_RDWR | os.O_NONBLOCK) if target != "/dev/stdout" else None  # a writer: no EOF
+
+    def hung(*_: object) -> None:
+        raise TimeoutError("the scan hung reading its output back")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)  # only a guard against a hung test
+    try:
+        code, out, err = run_cli("scan", tmp_path / "x.mp4", "-o", target, "--format", "csv", "--resume")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        if keep is not None:
+            os.close(keep)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert f"--resume reads its --output back: {target} is not a regular file" in err
+
+
 def test_an_output_that_is_not_scan_results_is_refused_untouched(run_cli: RunCli, tmp_path: Path) -> None:
     output = tmp_path / "notes.jsonl"
     output.write_text("not json\n{}\n")

@@ -61,7 +61,21 @@ def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
 
 def _signed(value: int) -> int:
     """An int64 field's value (negative ones are written as 10-byte varints)."""
+    if not isinstance(value, int):  # a field of another wire type than its own
+        raise ValueError("malformed protobuf integer field")
     return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _bytes(value: Any) -> bytes:
+    """A length-delimited field's bytes (a string, a message), or ValueError for a field of another wire type."""
+    if not isinstance(value, bytes):
+        raise ValueError("malformed protobuf message or string field")
+    return value
+
+
+def _text(value: Any) -> str:
+    """A string field's text (UTF-8)."""
+    return _bytes(value).decode("utf-8")
 
 
 def _ints(wire: int, value: Any) -> list[int]:
@@ -69,6 +83,7 @@ def _ints(wire: int, value: Any) -> list[int]:
     if wire == 0:
         return [_signed(value)]
     out, at = [], 0
+    value = _bytes(value)
     while at < len(value):
         item, at = _varint(value, at)
         out.append(_signed(item))
@@ -92,9 +107,9 @@ def tensor(data: bytes) -> tuple[str, np.ndarray]:
         elif number == 2:
             dtype = value
         elif number == 8:
-            name = value.decode("utf-8")
+            name = _text(value)
         elif number == 9:
-            raw = value
+            raw = _bytes(value)
         elif number in (4, 10) and wire in (2, 5, 1):  # float_data, double_data
             typed.setdefault(number, []).extend(_floats(wire, value, "<f4" if number == 4 else "<f8"))
         elif number in (5, 7) and wire in (0, 2):  # int32_data, int64_data
@@ -103,12 +118,15 @@ def tensor(data: bytes) -> tuple[str, np.ndarray]:
             raise ValueError(f"tensor {name or '?'}: string or external data is not read here")
     if dtype not in _DTYPES:
         raise ValueError(f"tensor {name or '?'}: data type {dtype} is not read here")
-    if raw is not None:
-        values = np.frombuffer(raw, _DTYPES[dtype])
-    elif dtype == 10:  # float16: its bits in int32_data
-        values = np.array(typed.get(5, []), np.uint16).view(np.float16)
-    else:
-        values = np.array(typed.get(4) or typed.get(10) or typed.get(5) or typed.get(7) or [], _DTYPES[dtype])
+    try:
+        if raw is not None:
+            values = np.frombuffer(raw, _DTYPES[dtype])
+        elif dtype == 10:  # float16: its bits in int32_data
+            values = np.array(typed.get(5, []), np.uint16).view(np.float16)
+        else:
+            values = np.array(typed.get(4) or typed.get(10) or typed.get(5) or typed.get(7) or [], _DTYPES[dtype])
+    except OverflowError:  # a value out of its type's range (float16 bits over 16)
+        raise ValueError(f"tensor {name or '?'}: a value out of range for data type {dtype}") from None
     if values.size != int(np.prod(dims, dtype=np.int64)):
         raise ValueError(f"tensor {name or '?'}: {values.size} values for shape {dims}")
     return name, values.reshape(dims).astype(_DTYPES[dtype].lstrip("<"))
@@ -129,17 +147,19 @@ def _attribute(data: bytes) -> tuple[str, Any]:
     name, kind, found = "", 0, {}
     for number, wire, value in _fields(data):
         if number == 1:
-            name = value.decode("utf-8")
+            name = _text(value)
         elif number == 20:
             kind = value
         elif number == 2:
-            found[2] = _floats(wire, value)[0]
+            found[2] = next(iter(_floats(wire, value)), None)
+            if found[2] is None:  # an empty run of floats
+                raise ValueError("malformed protobuf float field")
         elif number == 3:
             found[3] = _signed(value)
         elif number == 4:
             found[4] = value
         elif number == 5:
-            found[5] = tensor(value)[1]
+            found[5] = tensor(_bytes(value))[1]
         elif number == 7:
             found.setdefault(7, []).extend(_floats(wire, value))
         elif number == 8:
@@ -156,13 +176,13 @@ def _node(data: bytes) -> Node:
     node = Node()
     for number, _, value in _fields(data):
         if number == 1:
-            node.input.append(value.decode("utf-8"))
+            node.input.append(_text(value))
         elif number == 2:
-            node.output.append(value.decode("utf-8"))
+            node.output.append(_text(value))
         elif number == 4:
-            node.op_type = value.decode("utf-8")
+            node.op_type = _text(value)
         elif number == 5:
-            key, attribute = _attribute(value)
+            key, attribute = _attribute(_bytes(value))
             node.attribute[key] = attribute
     return node
 
@@ -191,7 +211,7 @@ def read_graph(model: bytes) -> Graph:
             key, array = tensor(value)
             graph.initializers[key] = array
         elif number == 12:
-            graph.outputs.append(next((v.decode("utf-8") for n, _, v in _fields(value) if n == 1), ""))
+            graph.outputs.append(next((_text(v) for n, _, v in _fields(value) if n == 1), ""))
     return graph
 
 

@@ -208,6 +208,9 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
         require_ray()
     if resume and (output is None or force):
         raise ParameterError("{resume} needs {output} FILE (JSON Lines or CSV), and not {force}")
+    if resume and (is_stream(output) or (output.exists() and not output.is_file())):  # (it would wait on a pipe)
+        raise ParameterError("{resume} reads its {output} back: {value} is not a regular file (a pipe, standard "
+                             "output); resume into a file", value=output)
     if fmt is None and output is not None and (instead := other_document(output)) is not None:
         raise ParameterError("{value}: {output} writes JSON Lines, JSON or CSV (chosen by its suffix): " + instead
                              + ", or give {fmt} to write one of them under this name", value=output)
