@@ -993,7 +993,7 @@ def test_an_input_stored_sideways_is_extracted_turned_as_scan_scores_it(tmp_path
     assert [(r.kind, r.status, r.frames, r.faces) for r in summary.results] == [
         ("video", "ok", 6, 6), ("image", "ok", 1, 1), ("video", "no_face", 6, 0)]
     inputs = {Path(line["source"]).name: line for line in read_manifest(out) if line["type"] == "input"}
-    note = "no face upright; scanned turned 90° {}: the file's rotation metadata may be missing"
+    note = "no face upright; scanned turned 90° {}: the file's rotation metadata may be missing or wrong"
     assert inputs["sideways.mp4"]["warnings"] == [note.format("counter-clockwise")]
     assert inputs["sideways_photo.png"]["warnings"] == [note.format("clockwise")]
     assert "warnings" not in inputs["noface.mp4"]

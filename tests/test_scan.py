@@ -474,7 +474,7 @@ def test_a_video_stored_sideways_is_scanned_turned_and_says_so(kit: MediaKit, lo
     (upright,) = scan_all([kit.face_video], loaded, frames=12, detail=True)
     assert (result.status, result.type, result.frames_sampled, result.frames_with_face) == ("ok", "video", 12, 12)
     assert result.warnings == [f"no face upright; scanned turned 90° {back}: the file's rotation metadata may be "
-                               "missing"]
+                               "missing or wrong"]
     assert [s.frame for s in result.scores] == [s.frame for s in upright.scores]
     assert result.p_fake == pytest.approx(upright.p_fake, abs=0.05)  # the same faces (re-encoded once more)
     check_schema(result.to_dict())
@@ -487,7 +487,7 @@ def test_an_image_stored_sideways_is_scanned_turned_and_says_so(kit: MediaKit, l
     (upright,) = scan_all([kit.face_jpeg], loaded)
     assert (result.status, result.type, result.frames_with_face) == ("ok", "image", 1)
     assert result.warnings == ["no face upright; scanned turned 90° clockwise: the file's rotation metadata may be "
-                               "missing"]
+                               "missing or wrong"]
     assert result.p_fake == pytest.approx(upright.p_fake, abs=0.05)
 
 

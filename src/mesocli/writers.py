@@ -7,7 +7,8 @@ Scan writers take result dicts (``ScanResult.to_dict()``):
 ``jsonl`` one compact object per line, flushed as each input finishes (for ``| jq``);
 ``csv``   one row per input, nested values (faces, segments, detectors, scores, warnings) as compact JSON
           in their cell, a list cut where a spreadsheet would cut it (32,767 characters), saying so;
-``table`` a rich table for people, printed when the scan is over.
+``table`` a rich table for people, printed when the scan is over, in input order, then (for more than one input)
+          a "needs a look" list of the inputs called fake, most fake first, and of those that failed.
 """
 
 from __future__ import annotations
@@ -328,9 +329,16 @@ class CsvWriter:
     stop = close
 
 
+LOOK_LIMIT = 10
+"""The most inputs of each kind (called fake, failed) the table's "needs a look" list names; the rest are counted
+(``… and 37 more called fake``): the table above lists every input."""
+
+
 class TableWriter:
     """A rich table (path, verdict, p_fake, frames with a face / sampled, status; with ``--all-faces`` the track
-    each verdict rests on, with ``--model any`` each detector's p_fake) and a summary line."""
+    each verdict rests on, with ``--model any`` each detector's p_fake), in input order; for more than one input a
+    "needs a look" list of those called fake (most fake first) and those that failed (:func:`look_lines`); and a
+    summary line, last."""
 
     def __init__(self, stream: IO[str], color: bool | None = None) -> None:
         self.stream = stream
@@ -374,9 +382,7 @@ class TableWriter:
             counts[label] = counts.get(label, 0) + 1
             style = {"fake": "bold red", "real": "green"}.get(verdict or "", "yellow")
             frames = row.get("frames") or {}
-            error = row.get("error") or ""
-            if error.startswith(row["path"] + ": "):  # the path is in the first column already
-                error = error[len(row["path"]) + 2 :]
+            error = _error_text(row)
             status = f"error: {error}" if error else row["status"].replace("_", " ")
             if row.get("warnings"):
                 status += f" ({row['warnings'][0]})"
@@ -395,9 +401,57 @@ class TableWriter:
                                       for name, item in detectors.items()) or "-")
             table.add_row(*cells)
         out.print(table)
+        for line in look_lines(self.rows) if len(self.rows) > 1 else []:
+            out.print(line)
         order = ("fake", "real", "no_face", "error")
         summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)
         out.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
+
+
+def _error_text(row: dict[str, Any]) -> str:
+    """A row's error without its path in front (the path is shown beside it already); "" without an error."""
+    error = row.get("error") or ""
+    if error.startswith(row["path"] + ": "):
+        error = error[len(row["path"]) + 2 :]
+    return error
+
+
+def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[Any]:
+    """The table's "needs a look" list, to print (rich renderables, no markup: names come from the disk, their
+    control characters escaped): a heading, then a grid of the inputs called fake, most fake first (input order on
+    a tie), as ``fake   0.982  path``, then those that failed, in input order, as ``error  path: why``; at most
+    ``limit`` of each, the rest counted (``… and 37 more called fake: the table above lists every input``). On a
+    terminal a long path folds within its column. Empty when none is fake or failed."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from mesocli.aggregate import shown
+
+    fakes = sorted((row for row in rows if row.get("verdict") == "fake"), key=lambda row: -(row.get("p_fake") or 0.0))
+    errors = [row for row in rows if row.get("status") == "error"]
+    if not fakes and not errors:
+        return []
+    kinds = [f"{len(fakes)} called fake (most fake first)"] if fakes else []
+    kinds += [f"{len(errors)} failed"] if errors else []
+    grid = Table.grid(padding=(0, 0, 0, 2), pad_edge=True)
+    grid.add_column(no_wrap=True)
+    if fakes:
+        grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
+
+    def add(kind: Text | str, score: str, text: str) -> None:
+        grid.add_row(kind, *([score] if fakes else []), Text(text))
+
+    for row in fakes[:limit]:
+        add(Text("fake", style="bold red"), shown(row["p_fake"], row.get("threshold", 0.5)), printable(row["path"]))
+    if len(fakes) > limit:
+        add("", "", f"… and {len(fakes) - limit} more called fake: the table above lists every input")
+    for row in errors[:limit]:
+        why = _error_text(row)
+        add(Text("error", style="yellow"), "", printable(row["path"] + (f": {why}" if why else "")))
+    if len(errors) > limit:
+        add("", "", f"… and {len(errors) - limit} more failed: the table above lists every input")
+    return [Text("needs a look: " + ", ".join(kinds), style="bold"), grid]
 
 
 def verdict_source(row: dict[str, Any]) -> str:
