@@ -329,8 +329,10 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
             streams[-1][3].append(line)
     videos = [s for s in streams if s[1] == "Video" and "(attached pic)" not in s[2]]
     if not videos:
-        kinds = sorted({s[1].lower() for s in streams}) or ["no streams"]
-        raise InputError(f"{path}: no video stream ({', '.join(kinds)} only)")
+        what = ", ".join(sorted({s[1].lower() for s in streams if s[1] != "Video"}))  # any video: a cover
+        if any(s[1] == "Video" for s in streams):  # cover art (a song's, an audio book's) is no video to judge
+            what = f"{what} and a cover picture" if what else "a cover picture"
+        raise InputError(f"{path}: no video stream ({what or 'no streams'} only)")
     index, _, description, extra = videos[0]
     size = _SIZE.search(description)
     if size is None:
