@@ -737,3 +737,16 @@ def test_cover_pictures_are_no_video_stream(kit: MediaKit, tmp_path: Path) -> No
     assert str(caught.value) == f"{song}: no video stream (audio and a cover picture only)"
     info = probe_video(clip)
     assert (info.video_streams, streams_note(info)) == (1, [])
+
+
+def test_a_cover_ffmpeg_writes_into_an_mkv_is_no_second_video_stream(kit: MediaKit, tmp_path: Path) -> None:
+    """ffmpeg writes a cover (``-disposition attached_pic``) into an MKV as a one-frame MJPEG track, not marked as
+    a cover when read back: a music video so made was noted "2 video streams: … a player may show another"."""
+    from mesocli.probe import streams_note
+
+    clip = tmp_path / "clip.mkv"
+    subprocess.run([ffmpeg(), "-v", "error", "-i", str(kit.face_video), "-i", str(kit.face_jpeg), "-map", "0",
+                    "-map", "1", "-c", "copy", "-disposition:v:1", "attached_pic", str(clip)], check=True,
+                   capture_output=True)
+    info = probe_video(clip)
+    assert (info.stream, info.video_streams, streams_note(info)) == (0, 1, [])
