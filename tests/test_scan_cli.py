@@ -657,6 +657,31 @@ def test_the_scan_plan_lists_a_folders_media_so_the_progress_bar_knows_its_total
     assert stamp({"path": "x"}) == {"path": "x"}
 
 
+def test_the_skipped_note_leaves_out_the_scans_own_outputs(faces: list[Path], tmp_path: Path) -> None:
+    """A scan writing into the folder it scans (``scan uploads -o uploads/rows.csv --resume``, or with its
+    ``--explain`` folder there) found its own output and the heatmaps' input.json among the files "skipped"
+    and told the user to name them as inputs; they are this scan's, not uploads it missed. A user's file stays."""
+    from mesocli.scan_run import plan_scan
+
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    shown = [folder / face.name for face in faces]
+    for face, copy in zip(faces, shown, strict=True):
+        copy.write_bytes(face.read_bytes())
+    output, explain = folder / "rows.csv", folder / "heat"
+    output.write_text("path,status\n")
+    (folder / f".{output.name}.x1y2.part").write_text("")  # the output being written, hidden
+    (explain / "clip").mkdir(parents=True)
+    (explain / "clip" / "input.json").write_text("{}")
+    (folder / "notes.txt").write_text("not media")
+    notes: list[str] = []
+    todo, _ = plan_scan([str(folder)], None, [], [], quiet=True, log=notes.append, outputs=[output],
+                        output_folders=[explain])
+    assert todo == list(map(str, shown)), notes
+    assert [n for n in notes if "hidden" not in n] == [
+        f"mesocli: {folder}: skipped 1 file that is not a video or image (notes.txt); name one as an input to see why"]
+
+
 @pytest.mark.parametrize(
     ("stdout_tty", "fmt", "output", "bars"),
     [

@@ -719,3 +719,34 @@ def test_an_mp4_cut_short_says_so_in_plain_words(kit: MediaKit, tmp_path: Path) 
     with pytest.raises(InputError) as other:
         probe_video(noise)
     assert "moov atom not found" in str(other.value) and "cut short" not in str(other.value)
+
+
+def test_cover_pictures_are_no_video_stream(kit: MediaKit, tmp_path: Path) -> None:
+    """Cover art (an attached picture) is a video stream to ffmpeg but no picture a player plays: an MP4 of audio
+    with a cover read "no video stream (audio, video only)", and a video with a cover must not be noted as
+    holding a second video stream."""
+    from mesocli.probe import streams_note
+
+    song, clip = tmp_path / "song.mp4", tmp_path / "clip.mp4"
+    for path, first in ((song, kit.audio_only), (clip, kit.face_video)):
+        subprocess.run([ffmpeg(), "-v", "error", "-i", str(first), "-i", str(kit.face_jpeg), "-map", "0", "-map",
+                        "1", "-c", "copy", "-disposition:v:" + ("0" if path == song else "1"), "attached_pic",
+                        str(path)], check=True, capture_output=True)
+    with pytest.raises(InputError) as caught:
+        probe_video(song)
+    assert str(caught.value) == f"{song}: no video stream (audio and a cover picture only)"
+    info = probe_video(clip)
+    assert (info.video_streams, streams_note(info)) == (1, [])
+
+
+def test_a_cover_ffmpeg_writes_into_an_mkv_is_no_second_video_stream(kit: MediaKit, tmp_path: Path) -> None:
+    """ffmpeg writes a cover (``-disposition attached_pic``) into an MKV as a one-frame MJPEG track, not marked as
+    a cover when read back: a music video so made was noted "2 video streams: … a player may show another"."""
+    from mesocli.probe import streams_note
+
+    clip = tmp_path / "clip.mkv"
+    subprocess.run([ffmpeg(), "-v", "error", "-i", str(kit.face_video), "-i", str(kit.face_jpeg), "-map", "0",
+                    "-map", "1", "-c", "copy", "-disposition:v:1", "attached_pic", str(clip)], check=True,
+                   capture_output=True)
+    info = probe_video(clip)
+    assert (info.stream, info.video_streams, streams_note(info)) == (0, 1, [])

@@ -49,7 +49,7 @@ class VideoInfo:
     # video stream's own, so ``start`` (0) and ``duration`` (from the file's start) may be early (:func:`with_start`)
     retime: str | None = None  # an animated image with delays of 10 ms or less: the ``setpts`` expression that
     # gives its frames the times browsers show them at (:mod:`mesocli.animation`), which ffmpeg's are not
-    video_streams: int = 1  # the file's video streams (cover pictures aside): only the first is read
+    video_streams: int = 1  # the file's video streams (covers aside, :func:`_cover_track`): only the first is read
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -312,6 +312,18 @@ def max_frame_pixels() -> int | None:
     return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
 
 
+_STILL_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff"}
+
+
+def _cover_track(stream: tuple[int, str, str, list[str]]) -> bool:
+    """Whether a further video stream is a cover as ffmpeg writes one into an MKV (``-disposition attached_pic``):
+    a track of a still-image codec lasting a frame at most (its ``DURATION`` tag 0.1 s or less), which ffmpeg
+    does not mark as an attached picture when it reads the file back."""
+    codec = stream[2].split(",", 1)[0].split(" ", 1)[0]
+    durations = [_seconds(*tag.groups()) for line in stream[3] if (tag := _DURATION_TAG.match(line))]
+    return codec in _STILL_CODECS and bool(durations) and max(durations) <= 0.1
+
+
 def _parse_probe(path: str, stderr: str) -> VideoInfo:
     duration = start = None
     container = ""
@@ -329,8 +341,10 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
             streams[-1][3].append(line)
     videos = [s for s in streams if s[1] == "Video" and "(attached pic)" not in s[2]]
     if not videos:
-        kinds = sorted({s[1].lower() for s in streams}) or ["no streams"]
-        raise InputError(f"{path}: no video stream ({', '.join(kinds)} only)")
+        what = ", ".join(sorted({s[1].lower() for s in streams if s[1] != "Video"}))  # any video: a cover
+        if any(s[1] == "Video" for s in streams):  # cover art (a song's, an audio book's) is no video to judge
+            what = f"{what} and a cover picture" if what else "a cover picture"
+        raise InputError(f"{path}: no video stream ({what or 'no streams'} only)")
     index, _, description, extra = videos[0]
     size = _SIZE.search(description)
     if size is None:
@@ -373,7 +387,7 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
     return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
                      max(0.0, video_start - file_start), bool(others), file_start, matrix or not rotation,
                      "matroska" in container or container in ANIMATED_DEMUXERS, stream_start is not None or not others,
-                     video_streams=len(videos))
+                     video_streams=1 + sum(not _cover_track(stream) for stream in videos[1:]))
 
 
 def streams_note(info: VideoInfo) -> list[str]:

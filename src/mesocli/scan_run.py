@@ -390,6 +390,9 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
         hidden: dict[str, list[Path]] = {}
         skipped: dict[str, list[Path]] = {}
         items = plan_inputs(arguments, hidden, seen, skipped)
+        skipped = {folder: [entry for entry in entries  # this scan's own output is no upload it missed
+                            if not _own_output(str(entry), outputs, output_folders, lambda _line: None)]
+                   for folder, entries in skipped.items()}
         for line in hidden_notes(hidden) + skipped_notes(skipped):
             log(f"mesocli: {line}")
         for folder in output_folders:
