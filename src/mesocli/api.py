@@ -435,7 +435,8 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     for name, value in (("out", out), ("mix", mix), ("resume", resume)):
         _check_path(name, value, optional=True)
     given_settings = set(settings) - {"command", "heldout_runs"}
-    own = {"data", "split", "sources", "extensions", "workdir"}  # train's own parameters and the run's records
+    # train's own parameters and the run's records
+    own = {"data", "split", "sources", "extensions", "workdir", "provenance"}
     unknown = sorted(given_settings - ({item.name for item in fields(training.TrainConfig)} - own))
     if unknown:  # named here, not as TrainConfig's
         raise TypeError(f"train() got an unexpected keyword argument {unknown[0]!r}")
