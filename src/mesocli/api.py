@@ -566,9 +566,10 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file (an ``.onnx`` written by
     ``mesocli export`` too). ``runtime``: ``onnx`` (the default: ONNX Runtime and NumPy, no TensorFlow) or
     ``tensorflow`` (the Keras network, loaded once a face was read). Yields one dict per face: path, status, error,
-    p_fake, verdict, threshold, target, heatmap file and ``model`` (arch, name, weights_sha256: the detector, as in
-    scan's rows). The arguments, the faces, ``out`` and a ``weights`` file are checked when this is called, not at
-    the first face."""
+    p_fake, verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the detector, as in
+    scan's rows), ``explained_at`` (UTC), ``runtime`` and ``libraries`` (the versions of those that drew the map;
+    None before the network is loaded). The arguments, the faces, ``out`` and a ``weights`` file are checked when
+    this is called, not at the first face."""
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.explain import explain_files
