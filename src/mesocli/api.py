@@ -542,8 +542,9 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         echo = log or (lambda line: print(line, file=sys.stderr))
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
-        written = exporting.export(weights, target, fmt, replace=force or (source_path, target) in bundled_jobs)
-        if (source_path, target) in bundled_jobs:
+        bundling = (source_path, target) in bundled_jobs  # rebuilt byte for byte: no time stamp
+        written = exporting.export(weights, target, fmt, replace=force or bundling, stamp=not bundling)
+        if bundling:
             exporting.record_bundled_export(source_path, written)
         note = ""
         if verify:

@@ -267,11 +267,11 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | os.PathLike[str] 
     return jobs
 
 
-def write_onnx(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
+def write_onnx(source: SourceWeights, target: Path, *, replace: bool = True, stamp: bool = True) -> Path:
     """Write ``source`` as ONNX to ``target`` atomically (``replace``: as :func:`mesocli.fsutil.atomic_path`)."""
     from mesocli.fsutil import atomic_path
 
-    data = onnx_bytes(source.arrays, source.arch, source.card("onnx"))
+    data = onnx_bytes(source.arrays, source.arch, source.card("onnx" if stamp else None))
     with atomic_path(Path(target), suffix=".onnx", replace=replace) as tmp:
         tmp.write_bytes(data)
     return Path(target)
@@ -312,7 +312,7 @@ def _tf_module(source: SourceWeights) -> tuple[Any, Any]:
     return tf, Serving()
 
 
-def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
+def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = True, stamp: bool = True) -> Path:
     """A TensorFlow SavedModel folder (signature ``serving_default``) with the card as ``mesocli_card.json``;
     an existing SavedModel folder (or a file or link in its place) is replaced only with ``replace``, never
     another folder."""
@@ -332,8 +332,8 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
         with quiet():
             tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
         (tmp / "assets").mkdir(exist_ok=True)
-        (tmp / "assets" / "mesocli_card.json").write_text(json.dumps(source.card("savedmodel").metadata(),
-                                                                               indent=2))
+        card = source.card("savedmodel" if stamp else None)
+        (tmp / "assets" / "mesocli_card.json").write_text(json.dumps(card.metadata(), indent=2))
         no_world_write(tmp)  # what TensorFlow wrote by the umask: not writable by others under umask 000
         if target.exists() and not replace:  # another run wrote it meanwhile: keep this one beside it
             kept = next(path for n in itertools.count(2)
@@ -355,7 +355,7 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
     return target
 
 
-def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
+def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True, stamp: bool = True) -> Path:
     """A TFLite (LiteRT) flatbuffer, float32, variables frozen: input ``image`` uint8 (N, 256, 256, 3), one
     output, p_fake (N,). The card goes into ``<target>.json`` beside it (``replace``: as
     :func:`mesocli.fsutil.atomic_path`)."""
@@ -375,7 +375,7 @@ def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -
         # a converter given the live variables keeps them as uninitialised resources (NaN out): freeze first
         frozen = convert_variables_to_constants_v2(p_fake.get_concrete_function())
         data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-    card = dataclasses.replace(source.card("tflite"), output=TFLITE_OUTPUT)
+    card = dataclasses.replace(source.card("tflite" if stamp else None), output=TFLITE_OUTPUT)
     target = Path(target)
     existed, placed = os.path.lexists(target), False
     try:  # the card is put in place last: a TFLite file is never left without its card
@@ -392,14 +392,16 @@ def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -
     return target
 
 
-def export(source: SourceWeights, target: Path, fmt: str = "onnx", *, replace: bool = True) -> Path:
+def export(source: SourceWeights, target: Path, fmt: str = "onnx", *, replace: bool = True,
+           stamp: bool = True) -> Path:
     """Write ``source`` to ``target`` in ``fmt`` (onnx, savedmodel or tflite), replacing an existing output
-    only with ``replace``."""
+    only with ``replace``; its card holds :func:`export_provenance` unless not ``stamp`` (the bundled exports, which
+    are rebuilt byte for byte from their weights: their weights' model card records the run)."""
     writers = {"onnx": write_onnx, "savedmodel": write_savedmodel, "tflite": write_tflite}
     if fmt not in writers:
         raise UsageError(f"unknown --format '{fmt}'; choose one of {', '.join(FORMATS)}")
     check_target(target, fmt)
-    return writers[fmt](source, target, replace=replace)
+    return writers[fmt](source, target, replace=replace, stamp=stamp)
 
 
 # --------------------------------------------------------------------------------------------------
