@@ -30,7 +30,9 @@ fast pan (where a dissolve is tested for at every chance) and in a still shot; a
 sampled frame in the made pans at each sampling (at ``fps5`` every sample moved by 2.5 to 5 thumbnail cells).
 Runs against older mesocli too (then each sampled frame is compared with the previous one by
 ``is_cut``), for a before/after table: ``PYTHONPATH=<old>/src python benchmarks/cuts.py``.
-Thumbnails are cached in ``--work`` (``thumbs/``) so that a re-run with ``--keep`` decodes nothing. About 3
+``--modes fps2.5,fps2`` samples the made pans further apart than a quarter of the picture (``pan2x`` and
+``pandown`` move by 10 and 13 thumbnail cells a sample). Thumbnails are cached in ``--work`` (``thumbs/``) so
+that a re-run with ``--keep`` decodes nothing. About 3
 minutes on 2 busy cores for ``--modes 30,all,fps5 --train`` (most of it decoding). Results: docs/extract.md,
 "Cuts end every track".
 """

@@ -12,7 +12,8 @@ shared=${MESOCLI_SHARED:-../shared}
 faces=${FFPP_FACES:-build/ffpp-test20}
 mesocli=${MESOCLI:-.venv/bin/mesocli}
 mkdir -p "$out"
-zero() { sed -E -i 's/"(seconds|images_per_second)": ?[0-9.]+/"\1": 0/g' "$@"; }
+# run times zeroed, and when a row or a report was made (scanned_at, provenance.finished_at) blanked
+zero() { sed -E -i 's/"(seconds|images_per_second)": ?[0-9.]+/"\1": 0/g; s/"(scanned_at|finished_at)": ?"[^"]*"/"\1": ""/g' "$@"; }
 
 "$mesocli" scan "$shared/videos" --frames 30 -q -o "$out/scan.json"
 "$mesocli" scan "$shared/videos" --frames 30 --detail -q -o "$out/scan-detail.jsonl"
@@ -21,12 +22,14 @@ zero() { sed -E -i 's/"(seconds|images_per_second)": ?[0-9.]+/"\1": 0/g' "$@"; }
 "$mesocli" scan "$shared/videos" --frames 10 --arch mesoinception4 -q --format table > "$out/scan-table.txt"
 "$mesocli" scan "$shared/reference" -q -o "$out/scan-images.json" || true
 zero "$out"/scan*.json* 
-# csv: the last column is seconds
+# csv: the seconds and scanned_at columns, found by name
 python3 - "$out/scan.csv" <<'PY'
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1], newline="")))
+columns = [rows[0].index(name) for name in ("seconds", "scanned_at") if name in rows[0]]
 for row in rows[1:]:
-    row[-1] = "0"
+    for column in columns:
+        row[column] = "0"
 with open(sys.argv[1], "w", newline="") as f:
     csv.writer(f).writerows(rows)
 PY

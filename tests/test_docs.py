@@ -25,13 +25,24 @@ COMMANDS = {name: _options(command) for name, command in ROOT.commands.items()}
 ROOT_OPTIONS = _options(ROOT)
 
 
+FENCED = r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```"
+"""A fenced code block (its lines), at the margin or indented under a list item."""
+
+
 def _code(text: str) -> list[str]:
     """Each line of the fenced blocks (a line ending in ``\\`` joined with the next) and each inline code span."""
     lines = []
-    for block in re.findall(r"^```[^\n]*\n(.*?)^```", text, re.S | re.M):
+    for block in re.findall(FENCED, text, re.S | re.M):  # also one indented under a list item
         lines += block.replace("\\\n", " ").splitlines()
-    fenceless = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    fenceless = re.sub(FENCED, "", text, flags=re.S | re.M)
     return lines + re.findall(r"(?<!`)`([^`\n]+)`(?!`)", fenceless)
+
+
+def _arguments(text: str) -> list[str]:
+    """The words of a command line that may be its options: not another program's inside ``$(…)``
+    (``$(find videos -name '*.mp4')``), none after ``--`` (the end of the options: file names follow)."""
+    words = re.sub(r"\$\([^()]*\)", " ", text).split()
+    return words[: words.index("--")] if "--" in words else words
 
 
 def _command_lines(code: str) -> list[tuple[str, list[str]]]:
@@ -39,12 +50,12 @@ def _command_lines(code: str) -> list[tuple[str, list[str]]]:
     in it), or a span that starts with a command's name (```scan --report FILE```); up to a pipe or a comment."""
     found = []
     for match in re.finditer(r"(?:^|[\s/(;&|])mesocli((?:\s+[^|;&#]*)?)", code):
-        words = match.group(1).split()
+        words = _arguments(match.group(1))
         while words and words[0] in ROOT_OPTIONS:
             words.pop(0)
         if words and words[0] in COMMANDS:
             found.append((words[0], words[1:]))
-    words = re.split(r"[|;#]", code, maxsplit=1)[0].split()
+    words = _arguments(re.split(r"[|;#]", code, maxsplit=1)[0])
     if len(words) > 1 and words[0] in COMMANDS and words[1].startswith("-"):
         found.append((words[0], words[1:]))
     return found
@@ -62,20 +73,23 @@ def test_the_docs_show_many_command_lines() -> None:
     assert seen == set(COMMANDS), set(COMMANDS) - seen
 
 
+def _unknown_options(command: str, words: list[str]) -> list[str]:
+    """``COMMAND --option`` of each word of a command line that is an option the command does not have."""
+    options = (re.match(r"--?[A-Za-z0-9][\w-]*", word) for word in words if not re.fullmatch(r"-[\d.e+-]+", word))
+    return [f"{command} {option.group(0)}" for option in options
+            if option and option.group(0) not in COMMANDS[command]]
+
+
 def test_every_option_of_a_documented_command_line_exists() -> None:
-    wrong = []
-    for doc, command, words in _documented_command_lines():
-        for word in words:
-            option = re.match(r"--?[A-Za-z0-9][\w-]*", word)
-            if option and not re.fullmatch(r"-[\d.e+-]+", word) and option.group(0) not in COMMANDS[command]:
-                wrong.append(f"{doc}: mesocli {command} {option.group(0)}")
+    wrong = [f"{doc}: mesocli {option}" for doc, command, words in _documented_command_lines()
+             for option in _unknown_options(command, words)]
     assert not wrong, "options the docs give that the command does not have:\n" + "\n".join(sorted(set(wrong)))
 
 
 def _anchors(doc: Path) -> set[str]:
     """The anchors GitHub gives the headings of ``doc`` (lower case, punctuation dropped, spaces as ``-``)."""
     anchors: set[str] = set()
-    text = re.sub(r"^```.*?^```", "", doc.read_text(encoding="utf-8"), flags=re.S | re.M)
+    text = re.sub(FENCED, "", doc.read_text(encoding="utf-8"), flags=re.S | re.M)
     for heading in re.findall(r"^#{1,6}\s+(.+?)\s*$", text, re.M):
         anchor = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
         number = 1
@@ -87,10 +101,23 @@ def _anchors(doc: Path) -> set[str]:
     return anchors
 
 
+def _links(text: str) -> list[str]:
+    """The targets of the links of a Markdown text: not of what looks like one in code, which is shown as it is
+    (``hooks["done"](row)`` in a Python block, an inline span)."""
+    prose = re.sub(r"(?<!`)`[^`\n]+`(?!`)", "", re.sub(FENCED, "", text, flags=re.S | re.M))
+    return re.findall(r"\]\(([^)\s]+)\)", prose)
+
+
+def test_links_in_code_are_not_links() -> None:
+    text = "See [scan](scan.md) and [`eval`](training.md#eval).\n\n```python\nhooks['done'](row)\n```\n" \
+           "Call `handlers[name](path)` per row.\n"
+    assert _links(text) == ["scan.md", "training.md#eval"]
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.relative_to(REPO).as_posix())
 def test_every_link_reaches_a_file_and_a_heading(doc: Path) -> None:
     broken = []
-    for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text(encoding="utf-8")):
+    for target in _links(doc.read_text(encoding="utf-8")):
         if re.match(r"[a-z]+:", target):
             continue
         path, _, anchor = target.partition("#")
@@ -124,3 +151,21 @@ def test_every_option_given_to_a_script_or_benchmark_in_the_docs_is_one_it_takes
     wrong = [f"{doc}: {script} {option}" for doc, script, option in sorted(given)
              if option not in (REPO / script).read_text(encoding="utf-8")]
     assert not wrong, wrong
+
+
+def _wrong_options(code: str) -> list[str]:
+    return [option for command, words in _command_lines(code) for option in _unknown_options(command, words)]
+
+
+def test_the_parser_checks_indented_blocks_and_takes_no_file_name_or_subshell_word_for_an_option() -> None:
+    """The guard missed the command lines of a block indented under a list item (docs/scale.md's Ray job), and it
+    failed legitimate lines: a file name after ``--`` (``mesocli scan -- -clip.mp4``: the end of the options) and
+    another program's option inside ``$(…)`` (``mesocli scan $(find videos -name '*.mp4')``)."""
+    text = "1. Run it:\n\n   ```\n   mesocli scan videos --framez 5\n   ```\n"
+    assert any(_wrong_options(code) for code in _code(text))  # a typo in an indented block is caught
+    assert any("--engine ray" in code for code in _code((REPO / "docs" / "scale.md").read_text(encoding="utf-8")))
+    assert _wrong_options("mesocli scan --frames 10 -- -clip.mp4 --odd.mp4") == []
+    assert _wrong_options("scan --frames 10 -- -clip.mp4") == [] and _wrong_options("scan --framez 1") == [
+        "scan --framez"]
+    assert _wrong_options("mesocli scan $(find videos -name '*.mp4' -newer x) --frames 10") == []
+    assert _wrong_options("mesocli scan $(find videos -name '*.mp4') --framez 10") == ["scan --framez"]

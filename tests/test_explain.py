@@ -6,6 +6,7 @@ still looks the same once the network's weights are random explains the image, n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -214,6 +215,64 @@ def test_explain_lines_stay_one_line_whatever_the_names(run_cli: RunCli, tmp_pat
 def test_importing_the_explain_modules_loads_no_tensorflow() -> None:
     _, modules = fresh_python("import mesocli.explain, mesocli.report, mesocli.evidence")
     assert not modules & {"tensorflow", "keras", "matplotlib"}
+
+
+def test_explain_and_a_report_import_no_onnx_and_open_one_session(kit: MediaKit, tmp_path: Path) -> None:
+    """``explain`` and ``scan --report`` imported the ``onnx`` package to read the graph's head (about 1-2 s a run,
+    most of it its ml_dtypes) and opened a second ONNX Runtime session for the heatmaps' activations. The graph is
+    read without it now, and the model's one session both scores and gives the activations."""
+    code = f"""
+import sys
+import mesocli.runtime as runtime
+from mesocli.cli import main
+opened = []
+session = runtime._session
+runtime._session = lambda *args, **kwargs: opened.append(1) or session(*args, **kwargs)
+for argv in (["explain", {str(kit.face_jpeg)!r}, "--out", {str(tmp_path / "maps")!r}],
+             ["scan", {str(kit.face_jpeg)!r}, "--detector", "none", "--report", {str(tmp_path / "r.html")!r}, "-q"]):
+    sys.argv = ["mesocli", *argv]
+    try:
+        main()
+    except SystemExit as exc:
+        print("exit", exc.code, "sessions", len(opened))
+    opened.clear()
+"""
+    out, modules = fresh_python(code)
+    assert [line for line in out.splitlines() if line.startswith("exit")] == ["exit 0 sessions 1"] * 2, out
+    assert (tmp_path / "maps" / "face.png").is_file() and (tmp_path / "r.html").is_file()
+    assert "onnx" not in modules and "ml_dtypes" not in modules
+
+
+def test_the_graph_reader_reads_what_the_onnx_package_reads() -> None:
+    """mesocli.onnx_proto reads a graph's nodes, constants and outputs as the ``onnx`` package does, and adds an
+    output that ``onnx`` sees too; bytes that are not a model are a ValueError."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from mesocli.export import default_output
+    from mesocli.onnx_proto import read_graph, with_output
+    from mesocli.weights import bundled_weights_path
+
+    data = default_output(bundled_weights_path("mesoinception4", "df"), "onnx").read_bytes()
+    theirs, ours = onnx.load_from_string(data).graph, read_graph(data)
+    assert [(n.op_type, list(n.input), list(n.output)) for n in theirs.node] == [
+        (n.op_type, n.input, n.output) for n in ours.nodes]
+    for node, mine in zip(theirs.node, ours.nodes, strict=True):
+        expected = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        assert mine.attribute.keys() == expected.keys()
+        for name, value in expected.items():
+            assert mine.attribute[name] == pytest.approx(value), (node.name, name)
+    assert ours.initializers.keys() == {t.name for t in theirs.initializer}
+    for t in theirs.initializer:
+        expected = numpy_helper.to_array(t)
+        assert ours.initializers[t.name].dtype == expected.dtype and np.array_equal(ours.initializers[t.name], expected)
+    assert ours.outputs == [o.name for o in theirs.output] == ["p_real", "p_fake"]
+    extended = with_output(data, "conv2d_16_relu_43")
+    assert [o.name for o in onnx.load_from_string(extended).graph.output] == ["p_real", "p_fake", "conv2d_16_relu_43"]
+    assert read_graph(extended).outputs[-1] == "conv2d_16_relu_43"
+    for junk in (b"", b"not an onnx model", data[: len(data) // 2]):
+        with pytest.raises(ValueError):
+            read_graph(junk)
 
 
 @pytest.mark.parametrize("kind", ["text", "onnx", "other-arch"])
@@ -428,3 +487,58 @@ def test_an_explain_line_s_sha256_names_the_bytes_explained_even_if_the_crop_is_
     assert line["sha256"] == hashlib.sha256(explained).hexdigest()
     # decoded from the bytes read, a file Pillow cannot identify is still named by its path, not by a buffer
     assert bad["error"] == f"{broken}: not a readable image (cannot identify image file {str(broken)!r})"
+
+
+def _field(number: int, wire: int, payload: bytes | int) -> bytes:
+    """One protobuf field: a varint (``wire`` 0) or length-delimited bytes (``wire`` 2)."""
+
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while value >= 0x80:
+            out.append(value & 0x7F | 0x80)
+            value >>= 7
+        return bytes([*out, value])
+
+    body = varint(payload) if isinstance(payload, int) else varint(len(payload)) + payload
+    return varint(number << 3 | wire) + body
+
+
+def _initializer(*fields: bytes) -> bytes:
+    """A ModelProto whose graph holds one initializer of these fields."""
+    return _field(7, 2, _field(5, 2, b"".join(fields)))
+
+
+@pytest.mark.parametrize("model", [
+    _initializer(_field(1, 0, 1), _field(2, 0, 10), _field(5, 0, 70000)),  # float16 bits over 16: OverflowError
+    _initializer(_field(1, 0, 1), _field(2, 0, 6), _field(5, 0, 1 << 40)),  # int32 out of range
+    _initializer(_field(8, 0, 5)),  # a name that is a number: AttributeError
+    _field(7, 2, _field(1, 2, _field(5, 2, _field(1, 2, b"alpha") + _field(2, 2, b"")))),  # no float: IndexError
+    _field(7, 2, _field(1, 2, _field(5, 2, _field(3, 2, b"\x01")))),  # an int that is bytes: TypeError
+    _field(7, 2, _field(1, 2, _field(1, 0, 3))),  # a node's input that is a number
+], ids=["float16-range", "int32-range", "name-number", "float-empty", "int-bytes", "input-number"])
+def test_a_malformed_graph_is_a_value_error(model: bytes) -> None:
+    """Found in review: fields of another wire type than their own, and numbers out of their type's range, raised
+    AttributeError, TypeError, IndexError or OverflowError from the graph reader (a traceback), not ValueError."""
+    from mesocli.onnx_graph import read_head
+
+    with pytest.raises(ValueError, match="not a MesoNet graph"):
+        read_head(model, "m.onnx")
+
+
+def test_bundled_graphs_cut_or_with_bits_flipped_are_a_value_error() -> None:
+    """The graph reader given a bundled graph cut short or with a few bits flipped (seeded) raises ValueError or
+    reads it, nothing else (its first 4 KB, where the nodes are, flipped most)."""
+    import random
+
+    from mesocli.onnx_graph import read_head
+    from mesocli.weights import bundled_dir
+
+    rng = random.Random(40)
+    for path in sorted(bundled_dir().glob("*.onnx")):
+        data = path.read_bytes()
+        for _ in range(150):
+            changed = bytearray(data[: rng.randrange(1, len(data))] if rng.random() < 0.2 else data)
+            for _ in range(rng.randrange(1, 4)):
+                changed[rng.randrange(min(len(changed), 4096))] ^= 1 << rng.randrange(8)
+            with contextlib.suppress(ValueError):
+                read_head(bytes(changed), path.name)

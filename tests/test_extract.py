@@ -22,9 +22,9 @@ from PIL import Image
 
 from mesocli.crops import ALIGNMENT
 from mesocli.datasets import video_id
-from mesocli.errors import InputError, UsageError
+from mesocli.errors import InputError, OutputError, UsageError
 from mesocli.extract import ExtractOptions, extract, format_summary
-from mesocli.inputs import expand_inputs, probe_kind
+from mesocli.inputs import expand_inputs, identify, probe_kind
 from mesocli.manifest import LOCK, MANIFEST, locked, safe_name
 from mesocli.video import FrameSelection
 
@@ -85,6 +85,24 @@ def test_probe_kind_reads_content_not_names(kit: MediaKit) -> None:
         assert probe_kind(path) is None
     with pytest.raises(InputError, match="no such file"):
         probe_kind(kit.root / "missing.mp4")
+
+
+def test_an_audio_file_named_as_an_input_says_it_has_no_video(kit: MediaKit, tmp_path: Path) -> None:
+    """A voice message or song (WAV, MP3, AAC, FLAC, M4A) read "not a video container mesocli reads; playlists
+    (HLS, DASH), file lists and image sequences … are refused" (or, for M4A, "not a readable video or image (no
+    video stream (audio only))"): it now says what it is, as an MP4 holding only audio does."""
+    made = {}
+    for suffix, codec in ((".wav", "pcm_s16le"), (".mp3", "libmp3lame"), (".aac", "aac"), (".flac", "flac"),
+                          (".m4a", "aac")):
+        made[suffix] = tmp_path / f"voice{suffix}"
+        subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.2", "-c:a", codec,
+                        str(made[suffix])], check=True, capture_output=True)
+    for suffix, name in ((".wav", "WAV"), (".mp3", "MP3"), (".aac", "AAC"), (".flac", "FLAC"), (".m4a", "M4A")):
+        with pytest.raises(InputError) as caught:
+            identify(made[suffix])
+        assert str(caught.value) == f"{made[suffix]}: no video stream (an audio file: {name})"
+    with pytest.raises(InputError, match=r"no video stream \(audio only\)$"):  # an MP4 of audio: unchanged
+        identify(kit.audio_only)
 
 
 def test_safe_names() -> None:
@@ -254,11 +272,11 @@ def test_a_dataset_of_an_earlier_alignment_is_refused_and_left_as_it_was(tmp_pat
                                                                         run_cli: RunCli) -> None:
     """Found in review: the crops changed (a face tilted by 35-45° fitted again upright; the single face switching
     to a close-up) while the alignment recorded in the manifest did not, so a resume of a dataset made before
-    mixed the crops of two rules. Its alignment is now mesonet-pipeline/4, and an older dataset is refused."""
+    mixed the crops of two rules. Its alignment is now mesonet-pipeline/5, and an older dataset is refused."""
     out = tmp_path / "out"
     assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
     lines = read_manifest(out)
-    assert lines[0]["settings"]["alignment"] == ALIGNMENT == "mesonet-pipeline/4"
+    assert lines[0]["settings"]["alignment"] == ALIGNMENT == "mesonet-pipeline/5"
     lines[0]["settings"]["alignment"], lines[0]["mesocli"] = "mesonet-pipeline/1", "0.9.0"
     (out / MANIFEST).write_text("".join(json.dumps(line) + "\n" for line in lines))
     before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != LOCK}
@@ -267,12 +285,12 @@ def test_a_dataset_of_an_earlier_alignment_is_refused_and_left_as_it_was(tmp_pat
     assert result.code == 2 and result.err.count("\n") == 1
     assert result.error_line() == (
         f"{out} holds crops made by mesocli 0.9.0 with alignment mesonet-pipeline/1, not this mesocli's "
-        "mesonet-pipeline/4: a resume would mix the two; extract into a new OUT_DIR, or --force to start over "
+        "mesonet-pipeline/5: a resume would mix the two; extract into a new OUT_DIR, or --force to start over "
         "(deletes the crops its manifest lists)")
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
             if p.is_file() and p.name != LOCK} == before  # nothing written, nothing deleted
     assert run_cli("extract", kit.face_jpeg, out, "--workers", 1, "--force").code == 0
-    assert read_manifest(out)[0]["settings"]["alignment"] == "mesonet-pipeline/4"
+    assert read_manifest(out)[0]["settings"]["alignment"] == "mesonet-pipeline/5"
 
 
 def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says_so(tmp_path: Path, kit: MediaKit,
@@ -352,6 +370,81 @@ def test_each_input_line_says_when_its_crops_were_written_and_the_header_when_th
     assert lines[0]["started_at"] == "2026-02-03T04:05:06Z"  # the run that wrote the manifest last
     made = {line["source"]: line["extracted_at"] for line in lines if line["type"] == "input"}
     assert made == {str(kit.face_jpeg): "2026-01-02T03:04:06Z", str(mirrored): "2026-02-03T04:05:07Z"}
+
+
+def test_a_resume_after_a_run_that_made_no_crop_names_no_earlier_software(tmp_path: Path, kit: MediaKit,
+                                                                        run_cli: RunCli) -> None:
+    """A run stopped before its first input was done leaves a header and no crop (its partial crops are deleted
+    on the next start). A resume by another ffmpeg or library version said "its crops so far were made with"
+    the stopped run's versions, and the header kept them under ``earlier``: software that made none of the
+    crops. Now, with no crop listed, the header names this run's versions alone, and nothing is said."""
+    from mesocli.probe import ffmpeg_version
+    from mesocli.provenance import library_versions
+
+    first = tmp_path / "first"
+    assert run_cli("extract", kit.face_jpeg, first, "--workers", 1).code == 0
+    header = read_manifest(first)[0]
+    header["ffmpeg"], header["libraries"]["numpy"] = "6.0", "1.26.4"  # another ffmpeg and numpy started it
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).write_text(json.dumps(header) + "\n")  # and it stopped before its first input was done
+    result = run_cli("extract", kit.face_jpeg, out, "--workers", 1)
+    assert (result.code, result.err) == (0, "")
+    lines = read_manifest(out)
+    assert "earlier" not in lines[0] and (lines[0]["ffmpeg"], lines[0]["libraries"]) == (ffmpeg_version(),
+                                                                                         library_versions())
+    assert [line["status"] for line in lines if line["type"] == "input"] == ["ok"]
+
+
+def test_a_run_by_other_software_stopped_before_its_first_input_was_done_leaves_the_header_as_it_was(
+        tmp_path: Path, kit: MediaKit, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header named a resume's software from its start: a run by another ffmpeg stopped (Ctrl-C) before its
+    first input was done left its ffmpeg in the header, though it made no crop, and the next resume said "its
+    crops so far were made with" it and kept it under ``earlier``. Now the header names a run's software from
+    its first input done: until then it is the one that made the crops listed."""
+    import importlib
+
+    from mesocli.probe import ffmpeg_version
+
+    module = importlib.import_module("mesocli.extract")  # (mesocli.extract is the API's function)
+    out = tmp_path / "out"
+    assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
+    header = read_manifest(out)[0]
+    header["ffmpeg"] = "6.0"  # the crops were made with ffmpeg 6.0
+    (out / MANIFEST).write_text("".join(json.dumps(line, separators=(", ", ": ")) + "\n"
+                                        for line in [header, *read_manifest(out)[1:]]))
+    before, crops = (out / MANIFEST).read_bytes(), sorted(path.name for path in out.rglob("*.jpg"))
+    mirrored = tmp_path / "mirrored.jpg"
+    with Image.open(kit.face_jpeg) as face:
+        face.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    real = module.software
+    with monkeypatch.context() as patch:  # a run by ffmpeg 7.1, stopped while it extracts its first input
+        patch.setattr(module, "software", lambda: {**real(), "ffmpeg": "7.1"})
+        patch.setattr(module, "extract_one", stopped)
+        assert run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1).code == 130
+    assert (out / MANIFEST).read_bytes() == before
+
+    def full(target: Path, text: str, **kwargs: object) -> None:
+        raise OutputError(f"cannot write {target}: No space left on device")
+
+    with monkeypatch.context() as patch:  # a run by ffmpeg 7.1 that finds the disk full when it switches the header
+        patch.setattr(module, "software", lambda: {**real(), "ffmpeg": "7.1"})
+        patch.setattr(importlib.import_module("mesocli.manifest"), "atomic_write_text", full)
+        result = run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1)
+    assert (result.code, result.err.splitlines()[-1]) == (
+        2, f"mesocli: error: cannot write {out / MANIFEST}: No space left on device")
+    assert (out / MANIFEST).read_bytes() == before
+    assert sorted(path.name for path in out.rglob("*.jpg")) == crops  # the crops it made are deleted
+
+    result = run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1)
+    assert result.code == 0 and f"made with ffmpeg 6.0; this run's with ffmpeg {ffmpeg_version()}" in result.err
+    lines = read_manifest(out)
+    assert [entry["ffmpeg"] for entry in lines[0]["earlier"]] == ["6.0"] and lines[0]["ffmpeg"] == ffmpeg_version()
+    assert [line["status"] for line in lines if line["type"] == "input"] == ["ok", "ok"]
 
 
 def test_an_input_inside_out_dir_is_refused_by_name(tmp_path: Path, kit: MediaKit, run_cli: RunCli) -> None:
@@ -922,7 +1015,7 @@ def test_an_input_stored_sideways_is_extracted_turned_as_scan_scores_it(tmp_path
     assert [(r.kind, r.status, r.frames, r.faces) for r in summary.results] == [
         ("video", "ok", 6, 6), ("image", "ok", 1, 1), ("video", "no_face", 6, 0)]
     inputs = {Path(line["source"]).name: line for line in read_manifest(out) if line["type"] == "input"}
-    note = "no face upright; scanned turned 90° {}: the file's rotation metadata may be missing"
+    note = "no face upright; scanned turned 90° {}: the file's rotation metadata may be missing or wrong"
     assert inputs["sideways.mp4"]["warnings"] == [note.format("counter-clockwise")]
     assert inputs["sideways_photo.png"]["warnings"] == [note.format("clockwise")]
     assert "warnings" not in inputs["noface.mp4"]

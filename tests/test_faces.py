@@ -243,6 +243,38 @@ def test_a_fast_pan_sampled_sparsely_is_not_a_cut(kit: MediaKit) -> None:
     assert shots.cut(np.ascontiguousarray(frames[3].image[:, ::-1]), frames[-1].time + 0.2)  # a mirrored picture
 
 
+@pytest.mark.parametrize("step", [100, 140])
+def test_a_pan_of_more_than_a_quarter_of_the_picture_between_samples_is_not_a_cut(step: int) -> None:
+    """A 300-pixel window of the photo moved by a third or nearly half of its side between two samples (across,
+    down): the shift test looked a quarter of the picture each way at most (and its phase correlation, tapered
+    at the edges, finds no large shift), so each was a cut; the best-correlated overlap of half the picture or
+    more is now also tried. Another picture is still a cut."""
+    photo = np.asarray(astronaut())
+    start = thumbnail(np.ascontiguousarray(photo[50:350, 50:350]))
+    across = thumbnail(np.ascontiguousarray(photo[50:350, 50 + step:350 + step]))
+    down = thumbnail(np.ascontiguousarray(photo[50 + step:350 + step, 50:350]))
+    assert not is_cut(start, across)
+    assert not is_cut(start, down)
+    assert is_cut(start, thumbnail(np.ascontiguousarray(photo[50 + step:350 + step, 350:50:-1])))  # mirrored
+
+
+def test_a_pan_down_sampled_sparsely_is_not_a_cut() -> None:
+    """FF++ original 183 panned down (a half-height window crossing its height in 1.25 s), sampled at 5 fps: the
+    peak of the phase correlation between frames 12 and 18 is a cell off the shift (2 columns, the picture moved
+    straight down), where the overlap is correlated at 0.66 only, so a cut was found; the cells around the peak
+    are now tried too (0.82 a cell off)."""
+    path = require_shared("data", "ffpp-c23", "test", "original", "183.mp4")
+    thumbs = []
+    for frame in FrameReader(path, FrameSelection("all")):
+        if frame.index in (6, 12, 18, 24, 30):
+            height, width = frame.image.shape[:2]
+            top = round(height / 2 * min(frame.time / 1.25, 1.0))
+            window = np.ascontiguousarray(frame.image[top:top + height // 2, width // 4:width // 4 + width // 2])
+            thumbs.append(thumbnail(np.asarray(Image.fromarray(window).resize((640, 360), Image.Resampling.BICUBIC))))
+    assert len(thumbs) == 5
+    assert [is_cut(a, b) for a, b in zip(thumbs[:-1], thumbs[1:], strict=True)] == [False] * 4
+
+
 def test_a_fade_through_black_between_two_shots_is_a_cut(kit: MediaKit) -> None:
     """The cut video's first shot fades to black over 8 frames, the second fades in over 8: two cuts were found,
     into the black frame and out of it; one is now found, at the second shot's first picture (a blank frame

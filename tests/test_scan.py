@@ -474,7 +474,7 @@ def test_a_video_stored_sideways_is_scanned_turned_and_says_so(kit: MediaKit, lo
     (upright,) = scan_all([kit.face_video], loaded, frames=12, detail=True)
     assert (result.status, result.type, result.frames_sampled, result.frames_with_face) == ("ok", "video", 12, 12)
     assert result.warnings == [f"no face upright; scanned turned 90° {back}: the file's rotation metadata may be "
-                               "missing"]
+                               "missing or wrong"]
     assert [s.frame for s in result.scores] == [s.frame for s in upright.scores]
     assert result.p_fake == pytest.approx(upright.p_fake, abs=0.05)  # the same faces (re-encoded once more)
     check_schema(result.to_dict())
@@ -487,10 +487,26 @@ def test_an_image_stored_sideways_is_scanned_turned_and_says_so(kit: MediaKit, l
     (upright,) = scan_all([kit.face_jpeg], loaded)
     assert (result.status, result.type, result.frames_with_face) == ("ok", "image", 1)
     assert result.warnings == ["no face upright; scanned turned 90° clockwise: the file's rotation metadata may be "
-                               "missing"]
+                               "missing or wrong"]
     assert result.p_fake == pytest.approx(upright.p_fake, abs=0.05)
 
 
 def test_an_input_without_a_face_either_way_is_no_face_without_a_note(kit: MediaKit, loaded) -> None:
     (result,) = scan_all([kit.noface_video], loaded)
     assert (result.status, result.frames_sampled, result.warnings) == ("no_face", 12, [])
+
+
+def test_a_second_video_stream_left_unread_is_said(kit: MediaKit, loaded, tmp_path: Path) -> None:
+    """An MKV holding two video streams (a face clip, then a clip without a face that a player may be set to
+    show): only the first is read, and the row said nothing; a moderator now reads that another picture was
+    not judged. ``extract`` notes it the same way."""
+    from media import ffmpeg
+
+    both = tmp_path / "two streams.mkv"
+    subprocess.run([ffmpeg(), "-v", "error", "-i", str(kit.face_video), "-i", str(kit.noface_video), "-map", "0:v",
+                    "-map", "1:v", "-c", "copy", str(both)], check=True, capture_output=True)
+    two, one = scan_all([both, kit.face_video], loaded, frames=4)
+    assert two.status == "ok" and two.warnings == [
+        "2 video streams: only the first (stream #0) was read; a player may show another"]
+    assert one.warnings == []
+    check_schema(two.to_dict())

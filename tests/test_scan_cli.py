@@ -82,7 +82,7 @@ def test_a_row_says_when_its_scan_finished_and_which_library_versions_made_it(sc
     """A forensic analyst must say when a result was made and by exactly which software: a row named mesocli's,
     the runtime and ffmpeg, but neither the time nor the libraries that decide the scores. Now each row has
     ``scanned_at`` (UTC, ISO 8601 to the second) and ``settings.libraries`` (the installed versions, read from the
-    packages' metadata), in the JSON and the CSV alike (``scanned_at`` the CSV's last column)."""
+    packages' metadata), in the JSON and the CSV alike (``scanned_at`` the CSV's column after ``settings``)."""
     from importlib import metadata
 
     def now() -> str:
@@ -106,7 +106,7 @@ def test_a_row_says_when_its_scan_finished_and_which_library_versions_made_it(sc
     result = scan("--format", "csv", "--frames", "2", faces[0])
     assert result.code == 0, result.err
     header, cells = next(csv.reader(io.StringIO(result.out))), next(csv.DictReader(io.StringIO(result.out)))
-    assert header[-2:] == ["settings", "scanned_at"]  # added last: the other columns stay where they were
+    assert header[-4:-2] == ["settings", "scanned_at"]  # added after settings: the others stay where they were
     assert before <= cells["scanned_at"] <= now() and json.loads(cells["settings"])["libraries"] == wanted
 
 
@@ -190,6 +190,63 @@ def test_table_lists_path_verdict_and_frames(scan, faces: list[Path]) -> None:
     assert result.code == 0
     assert faces[0].name in result.out and "fake" in result.out and "1/1" in result.out
     assert "1 input: 1 fake" in result.out
+    assert "needs a look" not in result.out  # one input: its row says it all
+
+
+def test_table_ends_with_the_inputs_that_need_a_look(scan, faces: list[Path], tmp_path: Path) -> None:
+    """Among many uploads the few fakes were scattered through the table in input order, marked only by a word
+    once piped: after the table, a list names those called fake, most fake first, then those that failed (why);
+    the table keeps input order and the summary line stays last."""
+    third = tmp_path / "three.png"
+    Image.open(faces[0]).rotate(8).save(third)
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("not an image\n")
+    scores = {row["path"]: row["p_fake"] for row in json.loads(scan("--format", "json", *faces, third).out)}
+    low, middle, high = sorted(scores, key=scores.__getitem__)
+    assert scores[low] < scores[middle] < scores[high]
+    inputs = [low, middle, broken, high]  # the most fake last: input order is not the list's
+    result = scan("--format", "table", "--threshold", str((scores[low] + scores[middle]) / 2), *inputs)
+    assert result.code == 3, result.err  # an input failed
+    lines = result.out.splitlines()
+    rows = [next(i for i, line in enumerate(lines) if str(path) in line) for path in inputs]
+    assert rows == sorted(rows)  # the table: input order, as JSON has it
+    start = lines.index("needs a look: 2 called fake (most fake first), 1 failed")
+    assert start > rows[-1]
+    assert [line.rstrip() for line in lines[start + 1:]] == [
+        f"  fake   {scores[high]:.3f}  {high}",
+        f"  fake   {scores[middle]:.3f}  {middle}",
+        f"  error         {broken}: a text file, not a video or image",
+        "4 inputs: 2 fake, 1 real, 1 error",
+    ]
+
+
+def test_the_needs_a_look_list_is_capped_and_counts_the_rest(scan, faces: list[Path]) -> None:
+    """A run of hundreds of fakes or failures names the first ten of each; the rest are counted, and the table
+    above still lists every input."""
+    from mesocli.writers import make_writer
+
+    (row,) = json.loads(scan("--format", "json", faces[0]).out)
+    fakes = [{**row, "path": f"up/fake{i:02}.mp4", "p_fake": 0.6 + i / 100, "verdict": "fake"} for i in range(13)]
+    errors = [{**row, "path": f"up/bad{i:02}.mp4", "status": "error", "error": f"up/bad{i:02}.mp4: unreadable",
+               "verdict": None, "p_fake": None} for i in range(12)]
+    errors[0] = {**errors[0], "path": "up/bad00\x1b[2K.mp4", "error": "up/bad00\x1b[2K.mp4: unreadable"}
+    stream = io.StringIO()
+    writer = make_writer("table", stream, color=False)
+    for item in [*fakes, *errors]:
+        writer.write(item)
+    writer.close()
+    lines = stream.getvalue().splitlines()
+    start = lines.index("needs a look: 13 called fake (most fake first), 12 failed")
+    assert [line.rstrip() for line in lines[start + 1:]] == [
+        *(f"  fake   {0.6 + i / 100:.3f}  up/fake{i:02}.mp4" for i in range(12, 2, -1)),
+        f"{'':16}… and 3 more called fake: the table above lists every input",
+        "  error         up/bad00\\x1b[2K.mp4: unreadable",  # a name's control characters as escapes
+        *(f"  error         up/bad{i:02}.mp4: unreadable" for i in range(1, 10)),
+        f"{'':16}… and 2 more failed: the table above lists every input",
+        "25 inputs: 13 fake, 12 error",
+    ]
+    assert sum("up/fake" in line or "up/bad" in line for line in lines[:start]) == 25
+    assert "\x1b" not in stream.getvalue()
 
 
 def test_all_faces_table_says_which_track_a_verdict_rests_on(run_cli: RunCli, own_weights: Path,
@@ -352,7 +409,7 @@ def test_output_is_written_atomically_and_not_overwritten(scan, faces: list[Path
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary file left behind
 
 
-@pytest.mark.parametrize("name, hint", [("earlier.jsonl", True), ("earlier.csv", False), ("earlier.json", False)])
+@pytest.mark.parametrize("name, hint", [("earlier.jsonl", True), ("earlier.csv", True), ("earlier.json", False)])
 def test_an_existing_output_suggests_resume_only_where_resume_works(scan, faces: list[Path], tmp_path: Path,
                                                                      name: str, hint: bool) -> None:
     """``-o report.csv`` over an existing file said "pass --force to replace it, or --resume to add the inputs it

@@ -129,6 +129,38 @@ def test_workers_that_cannot_start_stop_the_job_with_the_reason(ray_session) -> 
         list(job.results())
 
 
+def _bundled_with_ffmpeg(ffmpeg: str) -> object:
+    """In a Ray worker: decode with ``ffmpeg`` (a link the test removes), and load the bundled model."""
+    os.environ["IMAGEIO_FFMPEG_EXE"] = ffmpeg
+    return resolve_model(None, "df", None)
+
+
+@pytest.mark.slow
+def test_an_environment_error_mid_run_stops_the_job_after_the_rows_done(ray_session, kit: MediaKit,
+                                                                       tmp_path: Path) -> None:
+    """ffmpeg removed while the job runs: the next input's UsageError ("cannot run ffmpeg") is not that input's
+    fault: the job stops with it (as the local engine does), after the rows done, and its workers are stopped,
+    rather than making it an error row and going on to fail every other input the same way."""
+    import ray.cloudpickle
+
+    from mesocli.errors import UsageError
+    from mesocli.probe import ffmpeg_exe
+    from mesocli.ray_engine import RayScan
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
+    (ffmpeg := tmp_path / "ffmpeg").symlink_to(ffmpeg_exe())
+    videos = [str(kit.face_video), str(kit.noface_video), str(kit.face_video)]
+    job = RayScan(videos, functools.partial(_bundled_with_ffmpeg, str(ffmpeg)), ScanOptions(frames=4), workers=1)
+    results = job.results()
+    first = next(results)
+    assert (first["path"], first["status"]) == (videos[0], "ok"), first
+    ffmpeg.unlink()  # the next input goes to the worker only now (one worker: it is given one when it is idle)
+    with pytest.raises(UsageError, match=f"^cannot run ffmpeg {ffmpeg} "):
+        next(results)
+    with pytest.raises(ray.exceptions.RayActorError):  # and its worker was stopped
+        ray.get(job.slots[0].handle.ready.remote(), timeout=60)
+
+
 @pytest.mark.slow
 def test_cli_ray_engine_resumes_an_output(ray_session, kit: MediaKit, run_cli: RunCli, tmp_path: Path) -> None:
     """--engine ray --resume through the command line, on the Ray this module started: the input the

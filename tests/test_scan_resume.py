@@ -3,7 +3,9 @@ reports every input exactly once; partial lines are cut; changed files are scann
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -18,9 +20,10 @@ from conftest import RunCli
 from media import MediaKit, a_face_and_a_noface_video_of_one_size
 
 from mesocli import digest
-from mesocli.errors import InputError
+from mesocli.errors import InputError, UsageError
 from mesocli.inputs import plan_inputs
 from mesocli.resume import file_key, read_done
+from mesocli.writers import CSV_COLUMNS, make_writer
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +198,11 @@ def test_a_changed_file_is_scanned_again_and_a_missing_one_once(clips, run_cli: 
     ("extra", "message"),
     [
         ([], "--resume needs --output FILE"),
-        (["-o", "out.csv"], "--resume appends JSON Lines"),
-        (["-o", "out.jsonl", "--force"], "--resume needs --output FILE (JSON Lines), and not --force"),
+        (["-o", "out.json"], "--resume appends to JSON Lines or CSV, not json (a JSON list is whole only once "
+                             "closed): give an --output ending in .jsonl or .csv, or --format jsonl or csv"),
+        (["-o", "out.txt", "--format", "table"], "--resume appends to JSON Lines or CSV, not table (a table is "
+                                                 "printed at the end)"),
+        (["-o", "out.csv", "--force"], "--resume needs --output FILE (JSON Lines or CSV), and not --force"),
         (["--address", "auto"], "--address needs --engine ray"),
     ],
 )
@@ -205,6 +211,31 @@ def test_resume_usage_errors(monkeypatch, run_cli: RunCli, tmp_path: Path, extra
     code, out, err = run_cli("scan", "nothing.mp4", "--resume", *extra)
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1 and message in err
+
+
+@pytest.mark.parametrize("target", ["/dev/stdout", "fifo"])
+def test_resume_to_an_output_that_is_not_a_regular_file_is_refused(run_cli: RunCli, tmp_path: Path,
+                                                                   target: str) -> None:
+    """Found in review: ``--resume -o /dev/stdout`` (or a named pipe) read the pipe back before the scan, and hung."""
+    if target == "fifo":
+        target = str(tmp_path / "rows.csv")
+        os.mkfifo(target)
+    keep = os.open(target, os.O_RDWR | os.O_NONBLOCK) if target != "/dev/stdout" else None  # a writer: no EOF
+
+    def hung(*_: object) -> None:
+        raise TimeoutError("the scan hung reading its output back")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)  # only a guard against a hung test
+    try:
+        code, out, err = run_cli("scan", tmp_path / "x.mp4", "-o", target, "--format", "csv", "--resume")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        if keep is not None:
+            os.close(keep)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert f"--resume reads its --output back: {target} is not a regular file" in err
 
 
 def test_an_output_that_is_not_scan_results_is_refused_untouched(run_cli: RunCli, tmp_path: Path) -> None:
@@ -430,3 +461,154 @@ def test_a_row_gives_the_size_and_mtime_of_the_bytes_scanned(kit: MediaKit, run_
     code, _, err = run_cli(*args)
     assert f"2 of 2 inputs already in {output}, 0 to scan" in err  # not scanned again for nothing
     assert len(_rows(output)) == 2
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_csv_output_resumes_with_names_given_back_and_a_cut_row_cut_off(clips, run_cli: RunCli, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-o results.csv --resume`` was refused ("--resume appends JSON Lines"): a CSV scan of an archive that was
+    stopped had to start again. Its rows are read back (a name escaped as a formula, or not UTF-8, as written),
+    a row cut short by the stop is cut off, and new rows follow with no second header."""
+    monkeypatch.chdir(tmp_path)
+    names = ["=SUM(1).mp4", "plain.mp4", "+1.mp4", os.fsdecode(b"caf\xe9.mp4")]
+    for name in names:
+        shutil.copy(clips[0], name)
+    args = ("scan", "--frames", "3", "-o", "results.csv", "--resume")
+    code, _, err = run_cli(*args, *names[:2])
+    assert code == 0, err
+    first = Path("results.csv").read_bytes()
+    assert first.startswith(b"path,") and first.count(b"\n") == 3 and b"\r" not in first
+    assert first.splitlines()[1].startswith(b"'=SUM(1).mp4,")
+    with open("results.csv", "ab") as handle:  # what a write cut short by a kill would leave
+        handle.write(b"+1.mp4," + bytes(16))
+
+    code, _, err = run_cli(*args, *names)
+    assert code == 0, err
+    assert err.splitlines() == ["mesocli: results.csv: cut off an incomplete last line (23 bytes) left by a stopped "
+                                "scan", "mesocli: resume: 2 of 4 inputs already in results.csv, 2 to scan"]
+    data = Path("results.csv").read_bytes()
+    assert data.startswith(first) and data.count(b"path,") == 1 and b"\r" not in data
+    rows = _csv(Path("results.csv"))
+    assert [row["path"] for row in rows] == ["'=SUM(1).mp4", "plain.mp4", "'+1.mp4", "caf\\udce9.mp4"]
+    size, mtime = clips[0].stat().st_size, Path(names[3]).stat().st_mtime_ns
+    assert (rows[3]["status"], rows[3]["file_size"], rows[3]["file_mtime_ns"]) == ("ok", str(size), str(mtime))
+
+    code, _, err = run_cli(*args, *names)  # nothing left to do: nothing appended
+    assert (code, err) == (0, "mesocli: resume: 4 of 4 inputs already in results.csv, 0 to scan\n")
+    assert Path("results.csv").read_bytes() == data
+    code, _, err = run_cli(*args, *names, "--threshold", "0.9")  # one output, one rule, as in JSON Lines
+    assert code == 2 and "threshold 0.5, not 0.9" in err and Path("results.csv").read_bytes() == data
+
+
+def test_a_csv_saved_with_crlf_line_ends_gets_rows_with_crlf(clips, run_cli: RunCli, tmp_path: Path) -> None:
+    """A scan's CSV saved again by a spreadsheet or ``unix2dos`` ends its lines with ``\\r\\n`` (here with the
+    byte-order mark Excel adds): it is resumed, and the rows added end as its lines do (one file, one line end)."""
+    output = tmp_path / "results.csv"
+    args = ("scan", "--frames", "3", "-o", output, "--resume", "-q")
+    assert run_cli(*args, clips[0]).code == 0
+    output.write_bytes(b"\xef\xbb\xbf" + output.read_bytes().replace(b"\n", b"\r\n"))
+    code, _, err = run_cli(*args, clips[0], clips[1])
+    assert code == 0 and err == "", err
+    data = output.read_bytes()
+    assert data.count(b"\r\n") == data.count(b"\n") == 3
+    assert [row["path"] for row in _csv(output)] == [str(clips[0]), str(clips[1])]
+    code, _, err = run_cli(*args[:-1], clips[0], clips[1])
+    assert code == 0 and "2 of 2 inputs already in" in err and output.read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("name,score\na.mp4,1\n", "its header is not that of a mesocli scan CSV (it starts 'name,score')"),
+        (",".join(CSV_COLUMNS[:-2]) + "\n", "its header lacks the file_size, file_mtime_ns columns (an earlier "
+                                            "mesocli's CSV, or a CSV cut down)"),
+        ('{"path": "a.mp4", "status": "ok"}\n', "its header is not that of a mesocli scan CSV (it starts "
+                                                "'{\"path\": \"a.mp4\", \"status\": \"ok\"}')"),
+    ],
+    ids=["not-mesocli", "earlier-mesocli", "json-lines"],
+)
+def test_a_csv_of_another_header_is_refused_untouched(run_cli: RunCli, tmp_path: Path, text: str, why: str) -> None:
+    output = tmp_path / "results.csv"
+    output.write_text(text)
+    result = run_cli("scan", tmp_path / "x.mp4", "-o", output, "--resume")
+    assert (result.code, result.error_line()) == (2, f"{output}: {why}; --resume appends to the CSV of an earlier "
+                                                     "scan by this mesocli: scan to another --output")
+    assert output.read_text() == text
+
+
+def _csv_text(*paths: str) -> str:
+    stream = io.StringIO(newline="")
+    writer = make_writer("csv", stream)
+    for path in paths:
+        writer.write({"path": path, "status": "error", "error": "x", "threshold": 0.5, "model": {}})
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("tail", "note"),
+    [
+        ("c.mp4,,,err", True),  # a row cut short
+        ('"c\n.mp4', True),  # in a quoted cell that holds a line feed
+        ("\0" * 8, True),  # zeros where the last write was lost
+        ("c.mp4" + ",x" * 23, True),  # every cell, but its line end missing: the last cell may be cut
+        ("c.mp4" + ",x" * 24 + "\n", False),  # a whole record of too many cells
+        ("c.mp4,,,ok\n", False),  # a whole record too short
+        ("c.mp4,,,error" + "," * 18 + ",1,1.79661E+18\n", False),  # an mtime a spreadsheet rounded
+    ],
+    ids=["cut-row", "cut-quoted-cell", "zeros", "no-line-end", "too-many-cells", "too-few-cells", "rounded-mtime"],
+)
+def test_a_cut_last_csv_row_is_cut_off_and_a_bad_one_refused(tmp_path: Path, tail: str, note: bool) -> None:
+    output = tmp_path / "results.csv"
+    whole = _csv_text("a.mp4", "=b.mp4")
+    output.write_bytes((whole + tail).encode())
+    if note:
+        done, said = read_done(output, "csv")
+        assert said == f"{output}: cut off an incomplete last line ({len(tail.encode())} bytes) left by a stopped scan"
+        assert output.read_text() == whole
+        assert done.find("=b.mp4", None) == ("error", None, None) and done.find("c\n.mp4", None) is None
+    else:
+        with pytest.raises(UsageError) as refused:
+            read_done(output, "csv")
+        cells = tail.count(",") + 1
+        why = (f"{cells} cells, not 24" if cells != 24
+               else "its file_mtime_ns cell is not a whole number: '1.79661E+18'")
+        assert str(refused.value) == (f"{output}: line 4 is not a scan result ({why}); --resume needs the CSV output "
+                                      "of an earlier scan")
+        assert output.read_text() == whole + tail
+
+
+def test_a_csv_header_cut_short_is_written_again(clips, run_cli: RunCli, tmp_path: Path) -> None:
+    output = tmp_path / "results.csv"
+    output.write_text(",".join(CSV_COLUMNS)[:30])  # stopped while the header was written
+    code, _, err = run_cli("scan", clips[0], "--frames", "3", "-o", output, "--resume", "-q")
+    assert code == 0 and "cut off an incomplete last line (30 bytes)" in err
+    assert [row["path"] for row in _csv(output)] == [str(clips[0])]
+
+
+def test_a_plain_csv_resumes_and_a_missing_input_that_appears_is_scanned(clips, run_cli: RunCli,
+                                                                         tmp_path: Path) -> None:
+    """Every CSV row has its input's file_size and file_mtime_ns (the columns are always there), so the CSV of a
+    plain ``--output`` scan resumes by size and mtime too; the empty cells of an input that was missing match only
+    an input still missing: once the file is there, it is scanned."""
+    output, later = tmp_path / "results.csv", tmp_path / "later.mp4"
+    args = ("scan", clips[0], later, "--frames", "3", "-o", output, "-q")
+    assert run_cli(*args).code == 3  # later.mp4 is missing: an error row
+    stats = clips[0].stat()
+    assert [(row["path"], row["status"], row["file_size"], row["file_mtime_ns"]) for row in _csv(output)] == [
+        (str(clips[0]), "ok", str(stats.st_size), str(stats.st_mtime_ns)), (str(later), "error", "", "")]
+    code, _, err = run_cli(*args[:-1], "--resume")
+    assert code == 3 and err == f"mesocli: resume: 2 of 2 inputs already in {output}, 0 to scan\n"  # still missing
+    shutil.copy(clips[0], later)
+    code, _, err = run_cli(*args[:-1], "--resume")
+    assert code == 0 and err == f"mesocli: resume: 1 of 2 inputs already in {output}, 1 to scan\n"
+    assert [(row["path"], row["status"]) for row in _csv(output)] == [
+        (str(clips[0]), "ok"), (str(later), "error"), (str(later), "ok")]
+
+
+def test_the_csv_header_a_resume_needs_is_documented() -> None:
+    """A resume refuses a CSV of another header: the header is part of the interface, written out in docs/scan.md."""
+    assert f"\n  {','.join(CSV_COLUMNS)}\n" in (Path(__file__).parents[1] / "docs" / "scan.md").read_text()

@@ -704,3 +704,18 @@ def test_an_animated_webp_with_a_chunk_ffmpeg_skips_is_timed_from_its_delays(tmp
     path.write_bytes(data)
     info = probe_video(path)
     assert (info.duration, info.frame_count_estimate) == (pytest.approx(0.6), 4)
+
+
+def test_an_mp4_cut_short_says_so_in_plain_words(kit: MediaKit, tmp_path: Path) -> None:
+    """A moderator scanning an upload still being copied read only ffmpeg's "moov atom not found": the error now
+    says what that means. Random bytes named .mp4 (the same ffmpeg message) get no such guess."""
+    with pytest.raises(InputError) as cut:
+        probe_video(kit.truncated)
+    assert str(cut.value) == (f"{kit.truncated}: not a readable video (moov atom not found; Invalid data found when "
+                              "processing input): its index is missing, as in an MP4 or MOV cut short (an upload "
+                              "or copy not finished?)")
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(InputError) as other:
+        probe_video(noise)
+    assert "moov atom not found" in str(other.value) and "cut short" not in str(other.value)

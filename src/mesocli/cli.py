@@ -358,7 +358,8 @@ def scan(
     address: Opt(str | None, "--engine ray: cluster to join (auto, HOST:PORT, ray://HOST:PORT); default "
                  "$RAY_ADDRESS, else a local Ray.", metavar="HOST:PORT") = None,
     workers: Opt(int | None, "Processes (local) or Ray workers, one loaded model each (default: all cores).") = None,
-    resume: Opt(bool, "Append to the --output JSON Lines file, skipping the inputs it already holds.", "--resume")
+    resume: Opt(bool, "Append to the --output JSON Lines or CSV file, skipping the inputs it already holds.",
+                "--resume")
     = False,
     explain: Opt(Path | None, "Write heatmaps of each input's most-fake and most-real faces to DIR/<input>/.",
                  metavar="DIR") = None,

@@ -35,20 +35,21 @@ from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
 from mesocli.manifest import safe_name
 from mesocli.preprocess import image_notes, open_image
-from mesocli.probe import require_ffmpeg
+from mesocli.probe import require_ffmpeg, streams_note
 from mesocli.provenance import utc_now
 from mesocli.video import FrameSelection
 
 LAYOUTS = ("video", "dataset")
 LABELS = ("df", "real")
-ALIGNMENT = "mesonet-pipeline/4"
+ALIGNMENT = "mesonet-pipeline/5"
 """Recorded in the manifest header: a dataset whose crops another rule made is not resumed. Bump it when the crops
 of the same frame would change (or another face would be cropped). 2: a face tilted by 35-45° is fitted again on
 its window turned upright; the single face switches to a close-up that comes into view. 3: a hard cut ends every
 track (the single face is the new shot's largest); an input with no face upright is cropped turned a quarter; a CNN
 face turned a quarter is fitted upright; animated GIF/APNG/WebP are videos. 4: cuts in dark footage, fades through
 black and dissolves end every track too; animated images are timed as browsers play them (other frames sampled);
-a fast pan between sparse samples is no cut (its track goes on)."""
+a fast pan between sparse samples is no cut (its track goes on). 5: a pan of up to half the picture between two
+samples (or one the phase correlation aligned a cell off) is no cut either."""
 
 Report = Callable[[int, str, int], None]
 
@@ -207,6 +208,7 @@ def _video_faces(job: Job, options: ExtractOptions, info: object, report: Report
     yield from video
     if video.turn is not None:
         warnings.append(turn_note(video.turn))
+    warnings.extend(streams_note(video.reader.info))
     warnings.extend(video.reader.warnings)
 
 

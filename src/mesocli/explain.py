@@ -126,85 +126,33 @@ class OnnxGradCam(_Cam):
     (:class:`mesocli.runtime.OnnxModel`, a graph of :mod:`mesocli.onnx_graph`).
 
     ONNX Runtime computes the last convolution's activations ``A`` (the graph that scored the faces, with
-    that tensor as one more output); the rest of the network after it, the classifier head (batch norm,
-    max-pooling, flatten, dense 16, leaky ReLU, dense 1), is a few thousand numbers, so its forward pass and
-    its gradient are computed with NumPy. Grad-CAM needs only the gradient's spatial mean per channel,
-    which max-pooling's choice among equal values in a window does not change: the maps are those of
-    :class:`GradCam` (to float32 rounding; tests/test_report.py compares them). Importing TensorFlow and
-    building the Keras network cost a report several seconds and about 700 MB.
+    that tensor as one more output: the model's own session, which :func:`mesocli.runtime.load_onnx` opens so);
+    the rest of the network after it, the classifier head (batch norm, max-pooling, flatten, dense 16, leaky
+    ReLU, dense 1; :func:`mesocli.onnx_graph.read_head` reads it without the ``onnx`` package), is a few thousand
+    numbers, so its forward pass and its gradient are computed with NumPy. Grad-CAM needs only the gradient's
+    spatial mean per channel, which max-pooling's choice among equal values in a window does not change: the maps
+    are those of :class:`GradCam` (to float32 rounding; tests/test_report.py compares them). Importing TensorFlow
+    and building the Keras network cost a report several seconds and about 700 MB.
 
     Raises ValueError for a graph that does not end in that head (it is not one mesocli made).
     """
 
     def __init__(self, loaded: Any) -> None:
-        import onnx
-        from onnx import TensorProto, helper, numpy_helper
-
+        from mesocli.onnx_graph import read_head
+        from mesocli.onnx_proto import with_output
         from mesocli.runtime import _session
 
         source = loaded.onnx
-        proto = onnx.load_from_string(source) if isinstance(source, bytes) else onnx.load(str(source))
-        graph = proto.graph
-        made = {out: node for node in graph.node for out in node.output}
-        used: dict[str, list[Any]] = {}
-        for node in graph.node:
-            for name in node.input:
-                used.setdefault(name, []).append(node)
-        consts = {t.name: t for t in graph.initializer}
-        consts.update((node.output[0], node.attribute[0].t) for node in graph.node  # weights as Constant nodes
-                      if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value")
-
-        def before(node: Any, op: str) -> Any:
-            found = made.get(node.input[0])
-            if found is None or found.op_type != op:
-                raise ValueError(f"{loaded.name}: not a MesoNet graph (no {op} before {node.op_type})")
-            return found
-
-        def after(node: Any, op: str) -> Any:
-            found = [n for n in used.get(node.output[0], []) if n.op_type == op]
-            if len(found) != 1:
-                raise ValueError(f"{loaded.name}: not a MesoNet graph (no {op} after {node.op_type})")
-            return found[0]
-
-        def array(name: str) -> np.ndarray:
-            if name not in consts:
-                raise ValueError(f"{loaded.name}: not a MesoNet graph ({name} is computed, not a constant)")
-            return numpy_helper.to_array(consts[name]).astype(np.float32)
-
-        def attribute(node: Any, name: str, default: Any) -> Any:
-            return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
-
-        flatten = [node for node in graph.node if node.op_type == "Flatten"]
-        if len(flatten) != 1:
-            raise ValueError(f"{loaded.name}: not a MesoNet graph (one Flatten expected)")
-        pool = before(before(flatten[0], "Transpose"), "MaxPool")
-        norm = before(pool, "BatchNormalization")
-        relu = before(norm, "Relu")
-        dense = after(flatten[0], "Gemm")
-        leaky = after(dense, "LeakyRelu")
-        last = after(leaky, "Gemm")
-        gamma, beta, mean, var = (array(name) for name in norm.input[1:5])
-        self._scale = gamma / np.sqrt(var + np.float32(attribute(norm, "epsilon", 1e-5)))
-        self._shift = beta - mean * self._scale
-        self._pool = int(attribute(pool, "kernel_shape", [4])[0])
-        def gemm(node: Any) -> tuple[np.ndarray, np.ndarray]:
-            """A dense layer's (inputs, outputs) weights and its bias, as ``Gemm`` computes with its attributes."""
-            if attribute(node, "transA", 0) or len(node.input) < 3:
-                raise ValueError(f"{loaded.name}: not a MesoNet graph (a Gemm of another form)")
-            weights = array(node.input[1]) * np.float32(attribute(node, "alpha", 1.0))
-            bias = array(node.input[2]) * np.float32(attribute(node, "beta", 1.0))
-            return (weights.T if attribute(node, "transB", 0) else weights), bias.reshape(-1)
-
-        self._w1, self._b1 = gemm(dense)
-        w2, b2 = gemm(last)
-        if w2.ndim != 2 or w2.shape != (len(self._b1), 1) or self._w1.shape[1] != len(self._b1):
-            raise ValueError(f"{loaded.name}: not a MesoNet graph (dense layers of other shapes)")
-        self._w2, self._b2 = w2[:, 0], b2[0]
-        self._alpha = np.float32(attribute(leaky, "alpha", 0.01))
-        self.layer_name = relu.output[0]
-        del graph.output[:]  # only the activations: the scores are computed from them below
-        graph.output.append(helper.make_tensor_value_info(relu.output[0], TensorProto.FLOAT, None))
-        self._session = _session(proto.SerializeToString())
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        head = read_head(data, loaded.name)  # the graph read without `import onnx` (about 1-2 s)
+        self._scale, self._shift, self._pool = head.scale, head.shift, head.pool
+        self._w1, self._b1, self._alpha, self._w2, self._b2 = head.w1, head.b1, head.alpha, head.w2, head.b2
+        self.layer_name = head.activations
+        # the activations are an output of the model's own session (mesocli.runtime opens it so): no second session
+        session = loaded.default_session() if hasattr(loaded, "default_session") else None
+        if session is None or self.layer_name not in {output.name for output in session.get_outputs()}:
+            session = _session(data if head.is_output else with_output(data, self.layer_name))
+        self._session = session
 
     def maps(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`GradCam.maps`: the logit of P(real) per face and the signed class map for *real*."""

@@ -27,7 +27,7 @@ from mesocli import __version__, digest
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
 from mesocli.errors import InputError, ParameterError, UsageError, printable
 from mesocli.fsutil import check_writable
-from mesocli.inputs import expand_inputs, hidden_notes
+from mesocli.inputs import expand_inputs, hidden_notes, skipped_notes
 from mesocli.manifest import (
     COMPLETE,
     MANIFEST,
@@ -153,7 +153,9 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
         relay_thread.start()
     try:
         outcomes = run_retrying(jobs, workers, make_pool, lambda job: (_worker_task, (job, out_dir, options)),
-                                retrying, fresh_events)
+                                retrying, fresh_events,
+                                lambda how: log(f"mesocli: the worker processes died as they started ({how}); "
+                                                "starting them again"))
         with contextlib.closing(outcomes):
             for job, outcome in outcomes:
                 if isinstance(outcome, Lost):
@@ -257,24 +259,32 @@ def _prepare(out_dir: Path, options: ExtractOptions, force: bool, journal: Journ
     return manifest
 
 
-def _keep_software(manifest: Manifest, extracting: bool, log: Callable[[str], None]) -> None:
+def _keep_software(manifest: Manifest, extracting: bool, log: Callable[[str], None]) -> dict | None:
     """On a resume, the header's software: with nothing to extract, the earlier header's as it was (the crops are
     all theirs: the manifest is left unchanged); else this run's, the earlier ones kept in ``earlier`` (oldest first)
-    when they differ, and ``log`` told so: crops of two ffmpeg or library versions are mixed, not refused."""
+    when they differ, and ``log`` told so: crops of two ffmpeg or library versions are mixed, not refused.
+
+    When they differ, the header stays the earlier one until this run's first input is done: the header this
+    returns is then written (:func:`extract`), so that a run stopped before that names no software that made no
+    crop. None: the header is already the one to keep."""
     old, header = manifest.earlier, manifest.header
     if old is None or header is None:
-        return
+        return None
     if not extracting:
         manifest.header = old
-        return
+        return None
+    if not manifest.entries:  # no crop is left of the earlier runs (one stopped before its first input was done)
+        return None
     change = software_change(old, header)
     if change is None:
         if "earlier" in old:
             header["earlier"] = old["earlier"]
-        return
+        return None
     earlier = old.get("earlier") if isinstance(old.get("earlier"), list) else []
     header["earlier"] = [*earlier, {key: old.get(key) for key in (*SOFTWARE, "started_at")}]
     log(f"mesocli: {manifest.path}: {change} (the header records both)")
+    manifest.header = old
+    return header
 
 
 def _listed(lines: Iterable[dict]) -> set[str]:
@@ -527,13 +537,16 @@ def extract(
         return not os.path.realpath(path).startswith(inside)
 
     hidden: dict[str, list[Path]] = {}
-    found = expand_inputs(inputs, missing_ok=True, media_only=True, hidden=hidden)
+    skipped: dict[str, list[Path]] = {}
+    found = expand_inputs(inputs, missing_ok=True, media_only=True, hidden=hidden, skipped=skipped)
     for line in hidden_notes({folder: list(filter(outside, entries)) for folder, entries in hidden.items()}):
         log(f"mesocli: {line}")
     files = list(filter(outside, found))
     if not files:
         raise UsageError("no video or image among the inputs"
                          + (f" (the files inside OUT_DIR {out_dir} are its output, never inputs)" if found else ""))
+    for line in skipped_notes({folder: list(filter(outside, entries)) for folder, entries in skipped.items()}):
+        log(f"mesocli: {line}")  # after the refusal above: an error stays one line
     _refuse_foreign(out_dir, Manifest.read(out_dir), force)  # before leaving a lock file in someone's folder
     check_writable(out_dir, folder=True)
     done: dict[int, InputResult] = {}
@@ -541,13 +554,19 @@ def extract(
         remove_temporaries(out_dir)
         manifest = _prepare(out_dir, options, force, journal)
         skipped, jobs = _plan(files, manifest, options, out_dir, workers, log, progress, quiet)
-        _keep_software(manifest, bool(jobs), log)
+        switch = _keep_software(manifest, bool(jobs), log)
         same_bytes = SameBytes(manifest, log, [job.number for job in jobs])
         manifest.save()  # the header, minus what is redone now, minus a torn last line
         journal.record([_started(job, options) for job in jobs])  # before their first crop
         appender = Appender(manifest.path)
 
         def record(job: Job, result: InputResult, lines: list[dict]) -> None:
+            nonlocal appender, switch
+            if switch is not None:  # this run's first input done: the header names this run's software now
+                appender.close()  # (before the file is replaced: Windows replaces no open file)
+                manifest.header, switch = switch, None
+                manifest.save()  # nothing appended yet: the file is the manifest's text, with the new header
+                appender = Appender(manifest.path)
             appender.write(lines)
             done[job.number] = result
             same_bytes.done(job, result)

@@ -607,7 +607,7 @@ def turned(frame: Frame, degrees: int) -> Frame:
 def turn_note(degrees: int) -> str:
     """The warning of an input scanned turned (:func:`upright_turn`)."""
     way = "clockwise" if degrees == 90 else "counter-clockwise"
-    return f"no face upright; scanned turned 90° {way}: the file's rotation metadata may be missing"
+    return f"no face upright; scanned turned 90° {way}: the file's rotation metadata may be missing or wrong"
 
 
 def upright_turn(frames: list[Frame], detector: str, all_faces: bool = False, still: bool = False) -> int | None:

@@ -19,6 +19,7 @@ from typing import Literal
 from mesocli.errors import InputError, MesocliError, UsageError
 from mesocli.fsutil import check_input_file, reading, walk_folder
 from mesocli.preprocess import check_image, is_animated
+from mesocli.probe import NOT_LISTED
 from mesocli.video import VideoInfo, probe_video
 
 Kind = Literal["video", "image"]
@@ -50,6 +51,35 @@ def sniff(head: bytes) -> Kind | None:
         return "video"
     if head.startswith(_VIDEO_MAGIC) or (head[:1] == b"G" and len(head) > 188 and head[188:189] == b"G"):
         return "video"  # the last test: MPEG-TS sync bytes every 188 bytes
+    return None
+
+
+def audio_format(head: bytes) -> str | None:
+    """The audio-only format the first bytes of a file announce (a voice message, a song: no picture to
+    judge), or None. Asked only of files :func:`sniff` finds no video or image in."""
+    if head[4:8] == b"ftyp" and head[8:12] in _AUDIO_BRANDS:
+        return "M4A"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "WAV"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "AIFF"
+    if head.startswith(b"fLaC"):
+        return "FLAC"
+    if head.startswith(b"#!AMR"):
+        return "AMR"
+    if head.startswith(b"ID3"):
+        return "MP3"
+    return None
+
+
+def _audio_frame(head: bytes) -> str | None:
+    """The audio format a frame header at the start announces (MP3 or AAC without a tag), or None: a weak sign (1
+    random file in a few thousand has one), trusted only when ffmpeg, too, found an audio format there."""
+    if len(head) > 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # a frame sync (a JPEG is sniffed before)
+        if head[1] & 0xF6 == 0xF0 and (head[2] >> 2) & 0x0F <= 12:  # ADTS: layer 0, a sampling rate it defines
+            return "AAC"
+        if head[1] & 0x06 and head[2] >> 4 != 0xF and head[2] & 0x0C != 0x0C:  # MPEG audio: a valid bit and
+            return "MP3"  # sampling rate
     return None
 
 
@@ -92,6 +122,8 @@ def identify(path: str | Path) -> tuple[Kind, VideoInfo | None]:
     kind = sniff(head)
     if kind is None and _is_text(head):
         raise InputError(f"{path}: a text file, not a video or image")
+    if kind is None and (audio := audio_format(head)):  # ffmpeg's own word was about playlists (not on its list)
+        raise InputError(f"{path}: no video stream (an audio file: {audio})")
     if kind == "image":
         check_image(path)  # parses the header; the pixels are decoded when used
         if is_animated(path):
@@ -105,6 +137,8 @@ def identify(path: str | Path) -> tuple[Kind, VideoInfo | None]:
             return "video", probe_video(path)
         except InputError as exc:
             detail = str(exc).removeprefix(f"{path}: ")
+            if (audio := _audio_frame(head)) and NOT_LISTED in detail:  # ffmpeg found a format it may not read
+                raise InputError(f"{path}: no video stream (an audio file: {audio})") from None
             if detail.startswith("not a readable video (") and detail.endswith(")"):
                 detail = detail[len("not a readable video (") : -1]
             raise InputError(f"{path}: not a readable video or image ({detail})") from None
@@ -133,16 +167,23 @@ def _examinable(path: Path) -> bool:
         return exc.errno != errno.ELOOP  # a link loop: as a dangling link
 
 
-def _walk(folder: Path, seen_dirs: set[tuple[int, int]], hidden: dict[str, list[Path]] | None) -> list[Path]:
+def _walk(folder: Path, seen_dirs: set[tuple[int, int]], hidden: dict[str, list[Path]] | None,
+          skipped: list[Path] | None = None) -> list[Path]:
     """Files under ``folder``, recursively (:func:`mesocli.fsutil.walk_folder`): hidden files and folders
-    (``.name``) are skipped and listed in ``hidden[str(folder)]``; a folder that cannot be listed is kept, so
+    (``.name``) are skipped and listed in ``hidden[str(folder)]``; entries that are no regular file (a dangling
+    link or a link loop, a named pipe, a device) go to ``skipped``; a folder that cannot be listed is kept, so
     that it is reported as an input that failed."""
     found: list[Path] = []
     for root, dirs, files in walk_folder(folder, seen_dirs, lambda exc: found.append(Path(exc.filename))):
         if hidden is not None:
             hidden.setdefault(str(folder), []).extend(Path(root, name) for name in dirs + files if name.startswith("."))
         dirs[:] = [name for name in dirs if not name.startswith(".")]
-        found.extend(path for name in files if not name.startswith(".") and _examinable(path := Path(root, name)))
+        for name in files:
+            if not name.startswith("."):
+                if _examinable(path := Path(root, name)):
+                    found.append(path)
+                elif skipped is not None:
+                    skipped.append(path)
     return sorted(found, key=lambda p: p.relative_to(folder).parts)
 
 
@@ -153,15 +194,31 @@ def hidden_notes(hidden: dict[str, list[Path]]) -> list[str]:
             if entries]
 
 
+def skipped_notes(skipped: dict[str, list[Path]], shown: int = 3) -> list[str]:
+    """One note per folder whose files were left out as neither videos nor images (``skipped``: from
+    :func:`expand_inputs`), naming the first ``shown`` of them, so that no upload leaves the count unseen."""
+    notes = []
+    for folder, entries in skipped.items():
+        if entries:
+            names = ", ".join(os.path.relpath(entry, folder) for entry in sorted(entries)[:shown])
+            more = f" and {len(entries) - shown} more" if len(entries) > shown else ""
+            what = "file that is not a video or image" if len(entries) == 1 else "files that are not videos or images"
+            notes.append(f"{folder}: skipped {len(entries)} {what} ({names}{more}); name one as an input to see why")
+    return notes
+
+
 def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool = False,
-                  hidden: dict[str, list[Path]] | None = None) -> list[Path]:
+                  hidden: dict[str, list[Path]] | None = None,
+                  skipped: dict[str, list[Path]] | None = None) -> list[Path]:
     """Files named on the command line, folders expanded recursively (sorted), each file once.
 
     A path that does not exist raises UsageError, or is kept as is with ``missing_ok`` (so that
     the caller reports it with the other inputs). ``media_only`` drops files found *inside folders*
     that do not look like media (:func:`looks_like_media`); files named explicitly are always kept,
     hidden ones too. Inside folders, hidden files and folders are skipped and listed in ``hidden``
-    (per folder argument); a folder that cannot be listed is kept as an entry, for its reader to report.
+    (per folder argument), and files found inside folders but left out (not media with ``media_only``, or no
+    regular file: a dangling link, a named pipe) in ``skipped``, likewise; a folder that cannot be listed is
+    kept as an entry, for its reader to report.
     """
     result: list[Path] = []
     seen_files: set[str] = set()
@@ -175,9 +232,12 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
 
     for path in map(Path, paths):
         if os.path.isdir(path):  # os.path: a name too long is no folder, not an OSError
-            for file in _walk(path, seen_dirs, hidden):
+            left_out = [] if skipped is None else skipped.setdefault(str(path), [])
+            for file in _walk(path, seen_dirs, hidden, left_out):
                 if not media_only or looks_like_media(file):
                     add(file)
+                else:
+                    left_out.append(file)
         elif os.path.exists(path) or missing_ok:
             add(path)
         else:
@@ -186,13 +246,14 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
 
 
 def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] | None = None,
-                seen: set[str] | None = None) -> list[str]:
+                seen: set[str] | None = None, skipped: dict[str, list[Path]] | None = None) -> list[str]:
     """The command-line inputs as one entry per result: a folder is replaced by the media files in it.
 
     Each entry, scanned alone by :func:`mesocli.scan.scan_inputs`, gives the very result that a scan
     of all the arguments gives for it (same path string, same status): files are named as the scan
     names them, and a folder that cannot be listed or holds no media stays itself (its ``error``
-    result). Each argument is expanded on its own, as the scan does; ``hidden``: as for :func:`expand_inputs`.
+    result). Each argument is expanded on its own, as the scan does; ``hidden`` and ``skipped``: as for
+    :func:`expand_inputs`.
     A file reached twice (named twice, inside two folders given, or through a link) is planned once, where
     it is first reached: one result per file. ``seen``: what earlier calls planned (arguments that arrive one
     by one), updated.
@@ -212,7 +273,7 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
             plan(str(raw))
             continue
         try:
-            files = expand_inputs([path], media_only=True, hidden=hidden)
+            files = expand_inputs([path], media_only=True, hidden=hidden, skipped=skipped)
         except (MesocliError, OSError):
             files = []
         for entry in [str(file) for file in files] or [str(raw)]:

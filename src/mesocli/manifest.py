@@ -196,11 +196,15 @@ class Appender:
                 view = view[os.write(self._fd, view) :]
 
     def close(self) -> None:
+        """Sync and close the file; once (a second call does nothing)."""
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
         try:
             with output_errors(self.path):
-                os.fsync(self._fd)
+                os.fsync(fd)
         finally:
-            os.close(self._fd)
+            os.close(fd)
 
 
 def name_key(name: str) -> str:

@@ -9,11 +9,15 @@ A graph takes what :class:`mesocli.predictor.Predictor` takes and gives what it 
 
 The same construction, fed zeros, lists the layers and shapes each architecture has
 (:func:`expected_layers`), which tells which network a set of arrays fits (:func:`fit_arch`).
+
+:func:`read_head` reads the network after its last convolution back from a graph's bytes, without the ``onnx``
+package (heatmaps: :class:`mesocli.explain.OnnxGradCam`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -187,3 +191,100 @@ def build_onnx(arrays: Arrays, arch: str, metadata: dict[str, str]) -> Any:
     helper.set_model_props(model, metadata)
     onnx.checker.check_model(model)
     return model
+
+
+@dataclass
+class Head:
+    """The network after its last convolution, read from a graph (:func:`read_head`): what
+    :class:`mesocli.explain.OnnxGradCam` runs forward and backward in NumPy."""
+
+    activations: str  # the name of the last convolution's output (after its ReLU): Grad-CAM's A
+    is_output: bool  # whether ``activations`` is already an output of the graph
+    scale: np.ndarray  # the batch norm as a scale and a shift per channel
+    shift: np.ndarray
+    pool: int  # the max-pooling's window (and stride)
+    w1: np.ndarray  # dense 16: (inputs, 16) weights and bias
+    b1: np.ndarray
+    alpha: np.float32  # the leaky ReLU's slope
+    w2: np.ndarray  # dense 1: (16,) weights and bias
+    b2: np.float32
+
+
+def read_head(model: bytes, name: str) -> Head:
+    """The head of a serialized ONNX model (batch norm, max-pooling, transpose, flatten, dense, leaky ReLU, dense
+    after the last convolution's ReLU), read without the ``onnx`` package (:mod:`mesocli.onnx_proto`). Weights as
+    initializers or Constant nodes, dense layers as ``Gemm`` with or without ``transB`` are read alike.
+
+    Raises ValueError (``name: not a MesoNet graph (why)``) for a graph that does not end in that head."""
+    from mesocli.onnx_proto import read_graph
+
+    try:
+        graph = read_graph(model)
+    except ValueError as exc:
+        raise ValueError(f"{name}: not a MesoNet graph ({exc})") from None
+    made = {out: node for node in graph.nodes for out in node.output}
+    used: dict[str, list[Any]] = {}
+    for node in graph.nodes:
+        for name_in in node.input:
+            used.setdefault(name_in, []).append(node)
+    consts = dict(graph.initializers)
+    consts.update((node.output[0], node.attribute["value"]) for node in graph.nodes  # weights as Constant nodes
+                  if node.op_type == "Constant" and node.output and list(node.attribute) == ["value"]
+                  and isinstance(node.attribute["value"], np.ndarray))
+
+    def before(node: Any, op: str) -> Any:
+        found = made.get(node.input[0]) if node.input else None
+        if found is None or found.op_type != op:
+            raise ValueError(f"{name}: not a MesoNet graph (no {op} before {node.op_type})")
+        return found
+
+    def after(node: Any, op: str) -> Any:
+        found = [n for n in used.get(node.output[0], []) if n.op_type == op] if node.output else []
+        if len(found) != 1:
+            raise ValueError(f"{name}: not a MesoNet graph (no {op} after {node.op_type})")
+        return found[0]
+
+    def array(tensor: str) -> np.ndarray:
+        if tensor not in consts:
+            raise ValueError(f"{name}: not a MesoNet graph ({tensor} is computed, not a constant)")
+        return consts[tensor].astype(np.float32)
+
+    def gemm(node: Any) -> tuple[np.ndarray, np.ndarray]:
+        """A dense layer's (inputs, outputs) weights and its bias, as ``Gemm`` computes with its attributes."""
+        if node.attribute.get("transA", 0) or len(node.input) < 3:
+            raise ValueError(f"{name}: not a MesoNet graph (a Gemm of another form)")
+        weights = array(node.input[1]) * np.float32(node.attribute.get("alpha", 1.0))
+        bias = array(node.input[2]) * np.float32(node.attribute.get("beta", 1.0))
+        return (weights.T if node.attribute.get("transB", 0) else weights), bias.reshape(-1)
+
+    flatten = [node for node in graph.nodes if node.op_type == "Flatten"]
+    if len(flatten) != 1:
+        raise ValueError(f"{name}: not a MesoNet graph (one Flatten expected)")
+    pool = before(before(flatten[0], "Transpose"), "MaxPool")
+    norm = before(pool, "BatchNormalization")
+    relu = before(norm, "Relu")
+    dense = after(flatten[0], "Gemm")
+    leaky = after(dense, "LeakyRelu")
+    last = after(leaky, "Gemm")
+    gamma, beta, mean, var = (array(tensor) for tensor in norm.input[1:5])
+    scale = gamma / np.sqrt(var + np.float32(norm.attribute.get("epsilon", 1e-5)))
+    w1, b1 = gemm(dense)
+    w2, b2 = gemm(last)
+    if w2.ndim != 2 or w2.shape != (len(b1), 1) or w1.shape[1] != len(b1):
+        raise ValueError(f"{name}: not a MesoNet graph (dense layers of other shapes)")
+    return Head(relu.output[0], relu.output[0] in graph.outputs, scale, beta - mean * scale,
+                int(pool.attribute.get("kernel_shape", [4])[0]), w1, b1, np.float32(leaky.attribute.get("alpha", 0.01)),
+                w2[:, 0], b2[0])
+
+
+def explainable(model: bytes) -> bytes:
+    """``model`` with its last convolution's activations as one more output (its outputs and their values
+    unchanged), so that one ONNX Runtime session both scores faces and gives Grad-CAM its activations; ``model``
+    itself when they are an output already or its graph has no MesoNet head (:func:`read_head`)."""
+    from mesocli.onnx_proto import with_output
+
+    try:
+        head = read_head(model, "model")
+    except ValueError:
+        return model
+    return model if head.is_output else with_output(model, head.activations)

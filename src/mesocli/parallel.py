@@ -168,8 +168,9 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
     done: dict[int, ScanResult] = {}
     following = 0  # the number of the next input to yield: results come in input order
     numbered = list(enumerate(tasks)) if isinstance(tasks, list) else enumerate(tasks)  # (stdin: as they come)
-    outcomes = run_retrying(numbered, workers, make_pool,
-                            lambda task: (_scan_one, (task[1],)), retrying)
+    outcomes = run_retrying(numbered, workers, make_pool, lambda task: (_scan_one, (task[1],)), retrying,
+                            restarting=lambda how: log(f"mesocli: the worker processes died as they started ({how}; "
+                                                       "out of memory?); starting them again"))
     try:
         with contextlib.closing(outcomes):
             for (number, path), outcome in outcomes:

@@ -49,11 +49,12 @@ class VideoInfo:
     # video stream's own, so ``start`` (0) and ``duration`` (from the file's start) may be early (:func:`with_start`)
     retime: str | None = None  # an animated image with delays of 10 ms or less: the ``setpts`` expression that
     # gives its frames the times browsers show them at (:mod:`mesocli.animation`), which ffmpeg's are not
+    video_streams: int = 1  # the file's video streams (cover pictures aside): only the first is read
 
     def as_dict(self) -> dict:
         data = asdict(self)
         del data["path"], data["stream"], data["other_streams"], data["file_start"], data["autorotated"]
-        del data["rate_guessed"], data["start_known"], data["retime"]
+        del data["rate_guessed"], data["start_known"], data["retime"], data["video_streams"]
         return data
 
 
@@ -224,10 +225,13 @@ _ROTATE_TAG = re.compile(r"^\s*rotate\s*:\s*(-?\d+)", re.IGNORECASE)
 _DURATION_TAG = re.compile(r"^\s*DURATION(?:-\w+)?\s*:\s*(\d+):(\d+):(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
+NOT_LISTED = "not a video container mesocli reads"  # ffmpeg found a format outside VIDEO_DEMUXERS
+
+
 def _ffmpeg_error(stderr: str) -> str:
     """What ffmpeg said went wrong, in one line: its distinct messages, without prefixes and boilerplate."""
     if "Format not on whitelist" in stderr:  # a playlist, file list or image sequence: see VIDEO_DEMUXERS
-        return ("not a video container mesocli reads; playlists (HLS, DASH), file lists and image sequences, "
+        return (f"{NOT_LISTED}; playlists (HLS, DASH), file lists and image sequences, "
                 "which name other files, are refused")
     messages: list[str] = []
     for line in stderr.splitlines():
@@ -245,6 +249,23 @@ def _seconds(hours: str, minutes: str, seconds: str) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
+CUT_SHORT = ": its index is missing, as in an MP4 or MOV cut short (an upload or copy not finished?)"
+
+
+def _cut_short(path: Path, stderr: str) -> str:
+    """What a probe's "moov atom not found" means in plain words, for a file that starts as an MP4 or MOV does
+    (an ``ftyp`` box): its index (written last by most encoders) is missing, so it was most likely cut short.
+    Empty for any other failure, and for a file that is no MP4 at all (random bytes named ``.mp4``)."""
+    if "moov atom not found" not in stderr:
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return ""
+    return CUT_SHORT if head[4:8] == b"ftyp" else ""
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Read the header of a video file (ffmpeg ``-i``, no decoding); raise InputError when unusable."""
     path = Path(path)
@@ -257,7 +278,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     if stopped := ffmpeg_stopped(code, stderr):
         raise InputError(f"{path}: reading the header stopped: {stopped}")
     if "Input #0" not in stderr:
-        raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)})")
+        raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)}){_cut_short(path, stderr)}")
     info = _parse_probe(str(path), stderr)
     if (container := _INPUT.search(stderr)) and container.group(1) in ANIMATED_DEMUXERS:
         info = _as_displayed(info, path, container.group(1))
@@ -351,7 +372,17 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
     others = [s for s in streams if s[1] in ("Video", "Audio") and s[0] != index and "(attached pic)" not in s[2]]
     return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
                      max(0.0, video_start - file_start), bool(others), file_start, matrix or not rotation,
-                     "matroska" in container or container in ANIMATED_DEMUXERS, stream_start is not None or not others)
+                     "matroska" in container or container in ANIMATED_DEMUXERS, stream_start is not None or not others,
+                     video_streams=len(videos))
+
+
+def streams_note(info: VideoInfo) -> list[str]:
+    """A note when the file holds more video streams than the one read (a second picture a player may show
+    instead, or beside it: its faces are not judged). Empty for one stream."""
+    if info.video_streams < 2:
+        return []
+    return [f"{info.video_streams} video streams: only the first (stream #{info.stream}) was read; "
+            "a player may show another"]
 
 
 def with_start(info: VideoInfo, start: float) -> VideoInfo:

@@ -235,6 +235,7 @@ class Producer(threading.Thread):
         """Its sampled frames and their faces, a :class:`Sampled` each, read upright or, when it shows faces
         only sideways (a phone video that lost its rotation metadata), turned (:class:`mesocli.faces.VideoFaces`)."""
         from mesocli.faces import VideoFaces, turn_note
+        from mesocli.probe import streams_note
 
         def started(reader: Any) -> None:
             job.duration = reader.info.start + reader.duration if reader.duration else None  # its end, frame time
@@ -246,7 +247,7 @@ class Producer(threading.Thread):
                            on_frame=lambda: self._hook("frame", job.path))
         for found in video:
             self.put(Sampled(job, int(found.frame), float(found.time), self._pick(found.faces)))
-        job.warnings = damage_warnings(video.reader) + self._unscored(video.finder)
+        job.warnings = streams_note(video.reader.info) + damage_warnings(video.reader) + self._unscored(video.finder)
         if video.reader.cut_short:
             job.duration = None  # it ended early: the timeline stops at the last decoded frame
         if video.turn is not None:

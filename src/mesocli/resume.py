@@ -1,5 +1,5 @@
-"""Resumable scans: a JSON Lines output that is appended to, one whole line per input, and read back
-to skip the inputs it already holds (``mesocli scan INPUT --output results.jsonl --resume``).
+"""Resumable scans: a JSON Lines or CSV output that is appended to, one whole line (record) per input, and read
+back to skip the inputs it already holds (``mesocli scan INPUT --output results.jsonl --resume``; ``results.csv``).
 
 An input counts as done when a row with its path, **file size and modification time** (``file``:
 ``{"size", "mtime_ns"}`` of the version scanned, written with every row of a resumable scan) is in the output, and, when
@@ -21,6 +21,13 @@ smoothing. A resume with other settings is refused
 Every row is written with one ``write`` and flushed with ``fsync`` before the next input's result
 is taken, so a killed job leaves whole lines, except perhaps the last one: that partial line is
 cut off when the output is opened again.
+
+A CSV holds the same: its ``file_size`` and ``file_mtime_ns`` columns are the ``file`` key, the other cells are
+read back as :func:`mesocli.writers.csv_result` says (a name escaped against formulas given back, one not UTF-8
+matched as its escape was written: :func:`csv_path`). Its header must be this mesocli's
+(:data:`mesocli.writers.CSV_COLUMNS`); its rows are appended with the line end its header has (``\\r\\n`` where a
+spreadsheet saved it). A last record without its line end is cut off, even one with every cell: its last cell
+(the mtime) may be cut short, and its input is scanned again.
 """
 
 from __future__ import annotations
@@ -30,12 +37,12 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mesocli.errors import OutputError, UsageError
+from mesocli.errors import OutputError, UsageError, printable
 from mesocli.fsutil import NEW_FILE, make_folders, output_errors
 
 FileKey = tuple[int, int] | None
@@ -67,6 +74,7 @@ class Done:
     no more (that version restored with its size and mtime is scanned again, its row then the last)."""
 
     keys: dict[tuple[str, tuple[int, float] | None], Outcome] = field(default_factory=dict)
+    form: Callable[[str], str] = field(default=lambda path: path, repr=False)  # an input's path as rows hold it
     paths_only: dict[str, Outcome] = field(default_factory=dict)
     settings: dict[str, set[str]] = field(default_factory=dict)  # setting -> the values the rows show
     current: dict[str, Any] = field(default_factory=dict, repr=False)  # path -> its last row's key in ``keys``
@@ -85,11 +93,12 @@ class Done:
 
     def find(self, path: str, key: FileKey) -> Outcome | None:
         """The (status, verdict, sha256) of the row for this version of ``path``, or None when there is none."""
+        path = self.form(path)
         return self.keys.get((path, _comparable(key)), self.paths_only.get(path))
 
     def keyed(self, path: str, key: FileKey) -> bool:
         """Whether a row for this version of ``path`` has its size and mtime (else it matched by path alone)."""
-        return (path, _comparable(key)) in self.keys
+        return (self.form(path), _comparable(key)) in self.keys
 
     def add_settings(self, row: dict[str, Any]) -> None:
         for name, value in row_settings(row).items():
@@ -152,10 +161,10 @@ def _key_of(row: dict[str, Any]) -> FileKey:
     return int(stats["size"]), int(stats["mtime_ns"])
 
 
-def read_done(output: Path) -> tuple[Done, str | None]:
-    """Read a resumable output; cut off a partial last line (a killed writer's). Returns what it holds
-    and a note for the user when a line was cut. One that another scan is appending to is refused
-    (OutputError), untouched. A complete line that is not a scan result is an error:
+def read_done(output: Path, fmt: str = "jsonl") -> tuple[Done, str | None]:
+    """Read a resumable output (``fmt``: ``jsonl``, or ``csv``: :func:`_read_csv`); cut off a partial last line
+    (a killed writer's). Returns what it holds and a note for the user when a line was cut. One that another scan
+    is appending to is refused (OutputError), untouched. A complete line that is not a scan result is an error:
     the file is not touched then."""
     done = Done()
     if not output.exists():
@@ -163,6 +172,22 @@ def read_done(output: Path) -> tuple[Done, str | None]:
     with output_errors(output), open(output, "rb") as handle:
         _lock(handle, output)  # another scan appends to it: refused now, not after the check of its inputs
         data = handle.read()
+    if fmt == "csv":
+        complete = _read_csv(output, data, done)
+    else:
+        complete = _read_jsonl(output, data, done)
+    note = None
+    if complete < len(data):
+        with output_errors(output), open(output, "r+b") as handle:
+            handle.truncate(complete)
+            os.fsync(handle.fileno())
+        note = f"{output}: cut off an incomplete last line ({len(data) - complete} bytes) left by a stopped scan"
+    return done, note
+
+
+def _read_jsonl(output: Path, data: bytes, done: Done) -> int:
+    """Add the rows of JSON Lines ``data`` to ``done``; return how many of its bytes are whole lines (a whole
+    last row whose newline is missing gets it, in ``output``, and counts)."""
     complete = data[: data.rfind(b"\n") + 1]
     if len(complete) < len(data) and _is_row(data[len(complete):]):  # whole, only its newline missing
         with output_errors(output), open(output, "ab") as handle:
@@ -178,26 +203,137 @@ def read_done(output: Path) -> tuple[Done, str | None]:
             why = None if isinstance(row, dict) else "not a JSON object"
         except ValueError:
             why = "not JSON"
-        try:
-            if why is None:
-                sha256 = row.get("sha256")
-                outcome = (str(row["status"]), row.get("verdict"), sha256 if isinstance(sha256, str) else None)
-                done.add_settings(row)
-                done.add(row, outcome)
-        except KeyError as exc:
-            why = f"no {exc.args[0]!r} key"
-        except (ValueError, TypeError, AttributeError, OverflowError):  # "model": "x"; a size of 1e999 (inf)
-            why = "a value of the wrong kind"
+        if why is None:
+            why = _add_row(done, row)
         if why is not None:
             raise UsageError(f"{output}: line {number} is not a scan result ({why}); --resume needs the JSON Lines "
                              "output of an earlier scan")
-    note = None
-    if len(complete) < len(data):
-        with output_errors(output), open(output, "r+b") as handle:
-            handle.truncate(len(complete))
-            os.fsync(handle.fileno())
-        note = f"{output}: cut off an incomplete last line ({len(data) - len(complete)} bytes) left by a stopped scan"
-    return done, note
+    return len(complete)
+
+
+def _add_row(done: Done, row: dict[str, Any]) -> str | None:
+    """Count ``row`` in ``done``; None, or why it is not a scan result."""
+    try:
+        sha256 = row.get("sha256")
+        outcome = (str(row["status"]), row.get("verdict"), sha256 if isinstance(sha256, str) else None)
+        done.add_settings(row)
+        done.add(row, outcome)
+    except KeyError as exc:
+        return f"no {exc.args[0]!r} key"
+    except (ValueError, TypeError, AttributeError, OverflowError):  # "model": "x"; a size of 1e999 (inf)
+        return "a value of the wrong kind"
+    return None
+
+
+class _Lines:
+    """The lines of a text (each with its ``\\n``), counting the characters handed to a :mod:`csv` reader, which
+    takes a line only when the record it reads goes on there: after a record, ``used`` is where it ends."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = iter(_split_lf(text))
+        self.used = 0
+        self.ended = False  # the text ended inside a record (a quoted cell left open)
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            line = next(self.lines)
+        except StopIteration:
+            self.ended = True
+            raise
+        self.used += len(line)
+        return line
+
+
+def _split_lf(text: str) -> list[str]:
+    """``text`` split after each ``\\n`` only (``str.splitlines`` splits at ``\\r``, ``\\x0b``, U+2028 too)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def _read_csv(output: Path, data: bytes, done: Done) -> int:
+    """Add the rows of a scan's CSV ``data`` (:data:`mesocli.writers.CSV_COLUMNS`, records ended by ``\\n`` or
+    ``\\r\\n``) to ``done``; return how many of its bytes are whole records. A last record without its line end
+    was cut short by a stop (its last cell may be cut too: it is not kept, its input is scanned again); a file
+    whose header is not this mesocli's is refused (UsageError), untouched."""
+    import csv
+
+    from mesocli.writers import CSV_COLUMNS, csv_result
+
+    done.form = csv_path
+    text = data.decode("utf-8", "surrogateescape")
+    start = 1 if text.startswith("\ufeff") else 0  # a byte-order mark added for Excel
+    body = text[start:]
+    lines = _Lines(body)
+    reader = csv.reader(lines)
+    header: list[str] | None = None
+    whole = number = 0  # characters of whole records; the line a record starts on
+    try:
+        for record in reader:
+            cut = lines.ended or body[lines.used - 1 : lines.used] != "\n"
+            if cut and (header is not None or ",".join(CSV_COLUMNS).startswith(",".join(record))):
+                break  # only the last record can be cut short; a header cut short is written again
+            if record and header is None:
+                header = record
+                if header != list(CSV_COLUMNS):
+                    raise UsageError(f"{output}: {_other_header(header)}; --resume appends to the CSV of an earlier "
+                                     "scan by this mesocli: scan to another --output")
+            elif record:
+                cells = dict(zip(CSV_COLUMNS, record, strict=False))
+                try:
+                    why = (f"{len(record)} cells, not {len(CSV_COLUMNS)}" if len(record) != len(CSV_COLUMNS)
+                           else _add_row(done, csv_result(cells)))
+                except KeyError as exc:
+                    why = f"its {exc.args[0]} cell is empty"
+                except ValueError as exc:
+                    why = str(exc)
+                if why is not None:
+                    raise UsageError(f"{output}: line {number + 1} is not a scan result ({why}); --resume needs the "
+                                     "CSV output of an earlier scan")
+            whole, number = lines.used, reader.line_num
+    except csv.Error as exc:  # a NUL byte; at the very end, left by a stop (a crash can leave zeros) it is cut
+        if header is None or lines.used < len(body) or body.endswith("\n"):
+            raise UsageError(f"{output}: line {reader.line_num} is not CSV ({exc}); --resume needs the CSV output "
+                             "of an earlier scan") from None
+    return len(text[: start + whole].encode("utf-8", "surrogateescape"))
+
+
+def _other_header(header: list[str]) -> str:
+    """Why a CSV whose first record is ``header`` is not one a resume appends to, in words."""
+    from mesocli.writers import CSV_COLUMNS
+
+    missing = [name for name in CSV_COLUMNS if name not in header]
+    if set(header) < set(CSV_COLUMNS):
+        named = (f"the {', '.join(missing)} column{'s' * (len(missing) > 1)}" if len(missing) <= 3
+                 else f"{len(missing)} of the {len(CSV_COLUMNS)} columns")
+        return f"its header lacks {named} (an earlier mesocli's CSV, or a CSV cut down)"
+    if set(header) == set(CSV_COLUMNS):
+        return "its header has this mesocli's columns in another order"
+    return f"its header is not that of a mesocli scan CSV (it starts {printable(','.join(header))[:60]!r})"
+
+
+def csv_form(output: Path) -> tuple[bool, str]:
+    """How rows are appended to a scan's CSV ``output`` (read by :func:`read_done`): whether it still needs its
+    header (missing or empty), and the line end of its header (``\\r\\n`` where a spreadsheet saved it so: one
+    file keeps one line end)."""
+    from mesocli.writers import CSV_LINE_END
+
+    if not output.exists():
+        return True, CSV_LINE_END
+    with output_errors(output), open(output, "rb") as handle:
+        for line in handle:
+            if line.strip(b"\xef\xbb\xbf \t\r\n"):
+                return False, "\r\n" if line.endswith(b"\r\n") else CSV_LINE_END
+    return True, CSV_LINE_END
+
+
+def csv_path(path: str) -> str:
+    """``path`` as a scan's CSV output holds it: a byte of its name that is not UTF-8 as the escape written
+    for it (``caf\\udce9.mp4``)."""
+    return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _is_row(line: bytes) -> bool:

@@ -117,7 +117,9 @@ class OnnxModel:
     origin: str  # "bundled", "cache", "converted" or "exported" (an .onnx file given as it is)
     card: Any = field(default=None, repr=False)  # the model card (its figures: thousands of characters)
     legacy: bool = False
-    session: Any = field(default=None, repr=False)  # an ONNX Runtime session opened on ``onnx`` (default threads)
+    # an ONNX Runtime session opened on ``onnx`` (default threads; with the activations heatmaps need as one more
+    # output: mesocli.onnx_graph.explainable)
+    session: Any = field(default=None, repr=False)
     threads: int | None = None  # ONNX Runtime threads of the predictors made (None: all cores)
     # sessions opened with a thread count, kept: a worker scans input after input with one model
     _sessions: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -133,6 +135,11 @@ class OnnxModel:
         predictor._session = self._session_for(threads)
         return predictor
 
+    def default_session(self) -> Any:
+        """The session with the default thread count (opened now if not yet): it scores faces and gives heatmaps
+        (:class:`mesocli.explain.OnnxGradCam`) the last convolution's activations."""
+        return self._session_for(None)
+
     def _session_for(self, threads: int | None) -> Any:
         """The model's session for ``threads`` (None: the default), built on first use, once: threads that ask
         at the same time wait for it (a session runs batches from several threads safely). One session per
@@ -143,7 +150,11 @@ class OnnxModel:
         with _BUILDING:  # not per model: a model travels to worker processes by pickle, a lock cannot
             session = self._sessions.get(threads) if threads else self.session
             if session is None:
-                session = _session(self.onnx, threads)
+                from mesocli.onnx_graph import explainable
+
+                # the default session gives heatmaps their activations too, as the one load_onnx opens
+                graph = self.onnx if threads or not isinstance(self.onnx, bytes) else explainable(self.onnx)
+                session = _session(graph, threads)
                 if threads:
                     self._sessions[threads] = session
                 else:
@@ -158,12 +169,17 @@ class OnnxModel:
         return load_weights(self.weights_path, self.arch).model
 
 
-def _onnx_card(model: bytes | Path) -> tuple[Any, Any]:
-    """(card, session) of a mesocli ONNX model, read with ONNX Runtime (no ``onnx`` import); card None if unusable."""
+def _onnx_card(model: bytes) -> tuple[Any, Any]:
+    """(card, session) of a mesocli ONNX model, read with ONNX Runtime (no ``onnx`` import); card None if unusable.
+
+    The session runs the graph with its last convolution's activations as one more output
+    (:func:`mesocli.onnx_graph.explainable`: the scores are the same, bit for bit), so that heatmaps
+    (:class:`mesocli.explain.OnnxGradCam`) need no second session."""
     from mesocli.export import ExportCard
+    from mesocli.onnx_graph import explainable
 
     try:
-        session = _session(model)
+        session = _session(explainable(model))
         meta = session.get_modelmeta().custom_metadata_map
     except Exception:  # a damaged or foreign file is not used
         return None, None

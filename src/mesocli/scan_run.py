@@ -25,6 +25,8 @@ Rows = Callable[[Any, Any], Generator[dict[str, Any], None, None]]
 """An engine's results: called with a progress hook and an observer, it yields result rows in input order
 (closing the generator stops the engine)."""
 ENGINES = ("local", "ray")
+RESUMABLE = ("jsonl", "csv")
+"""The formats ``--resume`` appends to."""
 
 
 def run_scan(
@@ -72,7 +74,7 @@ def run_scan(
     statuses: list[str] = []
     verdicts: list[str | None] = []
     settings = None if loaded is None else _settings(options, loaded.describe())
-    todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet, log, settings,
+    todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet, log, settings, fmt=fmt,
                             outputs=[target for target in (output, report) if target is not None],
                             output_folders=[] if explain is None else [explain], rehash=options.hash_inputs,
                             workers=_hash_workers(engine, workers), bar=_bars_wanted(quiet, fmt, output))
@@ -85,7 +87,8 @@ def run_scan(
         if explainer is not None:
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
-        writer = make_writer(fmt, stream, color=None if output is None else False, log=log)
+        writer = make_writer(fmt, stream, color=None if output is None else False, log=log,
+                             csv_form=_csv_form(output, resume, fmt))
         stack.enter_context(_whole_on_stop(writer, stream))
         bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output),
                                                 len(todo) if isinstance(todo, list) else None))
@@ -204,16 +207,21 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
 
         require_ray()
     if resume and (output is None or force):
-        raise ParameterError("{resume} needs {output} FILE (JSON Lines), and not {force}")
+        raise ParameterError("{resume} needs {output} FILE (JSON Lines or CSV), and not {force}")
+    if resume and (is_stream(output) or (output.exists() and not output.is_file())):  # (it would wait on a pipe)
+        raise ParameterError("{resume} reads its {output} back: {value} is not a regular file (a pipe, standard "
+                             "output); resume into a file", value=output)
     if fmt is None and output is not None and (instead := other_document(output)) is not None:
         raise ParameterError("{value}: {output} writes JSON Lines, JSON or CSV (chosen by its suffix): " + instead
                              + ", or give {fmt} to write one of them under this name", value=output)
     fmt = fmt or format_for(None if output is None else output.name, sys.stdout.isatty())
-    resumable = ", or {resume} to add the inputs it lacks" if fmt == "jsonl" else ""  # --resume appends JSON Lines
+    resumable = ", or {resume} to add the inputs it lacks" if fmt in RESUMABLE else ""
     refuse_existing(output, force or resume, "{value}: exists; pass {force} to replace it" + resumable)
     check_known("fmt", fmt, FORMATS)
-    if resume and fmt != "jsonl":
-        raise ParameterError("{resume} appends JSON Lines: give an {output} ending in .jsonl, or {fmt} jsonl")
+    if resume and fmt not in RESUMABLE:
+        what = "a JSON list is whole only once closed" if fmt == "json" else "a table is printed at the end"
+        raise ParameterError("{resume} appends to JSON Lines or CSV, not " + fmt + f" ({what}): give an {{output}} "
+                             "ending in .jsonl or .csv, or {fmt} jsonl or csv")
     if output is not None:
         check_writable(output)  # before the work, not after it
     if workers is not None and workers < 1:
@@ -235,12 +243,13 @@ def plan_scan(
     paths: list[str] | StreamedInputs, resume_from: Path | None, statuses: list[str], verdicts: list[str | None],
     quiet: bool, log: Callable[[str], None] = note, settings: dict[str, str] | None = None,
     outputs: Sequence[Path] = (), output_folders: Sequence[Path] = (), rehash: bool = False, workers: int = 1,
-    bar: bool = False,
+    bar: bool = False, fmt: str = "jsonl",
 ) -> tuple[list[str] | Iterator[str], Callable[[dict[str, Any]], dict[str, Any]]]:
     """What to scan, and how to stamp each row: one entry per input (a folder's media files listed, so the
     bars know the count), less those the output holds (``resume_from``: their statuses join
     ``statuses``/``verdicts``, and rows get the ``file`` key that a later resume matches; its rows must
-    have been made with ``settings``). With ``rehash``, an input whose row has a sha256 is read again
+    have been made with ``settings``; a CSV's rows (``fmt``) get it in any run: its columns are always there). With
+    ``rehash``, an input whose row has a sha256 is read again
     (``workers`` files at a time, :func:`mesocli.digest.recheck`; a byte counter with ``bar``) and scanned again
     when its bytes changed (:func:`_changed`). An input that is one of ``outputs`` is refused (one that arrives on
     stdin, left out with a note: :func:`_own_output`); files found inside
@@ -251,7 +260,7 @@ def plan_scan(
     count is noted once the list ends)."""
     from mesocli.resume import file_field, file_key, read_done
 
-    done, note = read_done(resume_from) if resume_from is not None else (None, None)
+    done, note = read_done(resume_from, fmt) if resume_from is not None else (None, None)
     if done is not None and settings is not None:
         done.check_settings(resume_from, settings)
     keys: dict[str, Any] = {}
@@ -310,7 +319,9 @@ def plan_scan(
         path = row["path"]
         return {**row, "file": file_field(keys[path] if path in keys else file_key(path))}
 
-    if done is None:  # rows of a run that is not resumable have no ``file``
+    if done is None and fmt == "csv":  # its file_size and file_mtime_ns cells are always there: always filled
+        return items, stamp
+    if done is None:  # JSON rows of a run that is not resumable have no ``file``
         return items, lambda row: {key: value for key, value in row.items() if key != "file"}
     return (list(todo()) if isinstance(paths, list) else Stoppable(todo(), paths.stop)), stamp
 
@@ -369,15 +380,17 @@ def _leave_out(items: list[str], named: Sequence[str], folder: Path, log: Callab
 
 def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outputs: Sequence[Path],
              output_folders: Sequence[Path] = ()) -> list[str] | Iterator[str]:
-    """The planned inputs (:func:`mesocli.inputs.plan_inputs`), hidden files noted: a list for a list (an output
-    among them refused), else an iterator that plans each path as it arrives (an output among them left out,
-    :func:`_own_output`: the work done so far is not lost to a refusal, nor the output read as an input)."""
-    from mesocli.inputs import hidden_notes, plan_inputs
+    """The planned inputs (:func:`mesocli.inputs.plan_inputs`), hidden files and the files of a folder that are
+    not media noted: a list for a list (an output among them refused), else an iterator that plans each path as
+    it arrives (an output among them left out, :func:`_own_output`: the work done so far is not lost to a
+    refusal, nor the output read as an input)."""
+    from mesocli.inputs import hidden_notes, plan_inputs, skipped_notes
 
     def plan(arguments: list[str], seen: set[str]) -> list[str]:
         hidden: dict[str, list[Path]] = {}
-        items = plan_inputs(arguments, hidden, seen)
-        for line in hidden_notes(hidden):
+        skipped: dict[str, list[Path]] = {}
+        items = plan_inputs(arguments, hidden, seen, skipped)
+        for line in hidden_notes(hidden) + skipped_notes(skipped):
             log(f"mesocli: {line}")
         for folder in output_folders:
             items = _leave_out(items, arguments, folder, log)
@@ -454,6 +467,15 @@ def _local_rows(todo: list[str] | Iterator[str], options: ScanOptions, loaded: A
         return (result.to_dict(file=True) for result in results)
 
     return rows
+
+
+def _csv_form(output: Path | None, resume: bool, fmt: str) -> tuple[bool, str]:
+    """Whether a CSV starts with its header, and its line end: a resumed one's as the file has them
+    (:func:`mesocli.resume.csv_form`)."""
+    from mesocli.resume import csv_form
+    from mesocli.writers import CSV_LINE_END
+
+    return csv_form(output) if resume and fmt == "csv" and output is not None else (True, CSV_LINE_END)
 
 
 def _open(stack: contextlib.ExitStack, output: Path | None, resume: bool, force: bool) -> Any:

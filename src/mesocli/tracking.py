@@ -37,6 +37,8 @@ CUT_SAME_PICTURE = 0.8  # correlated this much or more: the same picture, lit ot
 SHIFT_MAX = 8  # camera motion: the picture moved by at most this many thumbnail cells (a quarter) each way, and
 SHIFT_LIKENESS = 0.75  # the overlap of the two, so aligned, correlated CUT_SAME_PICTURE or more, or this much or
 # more with under CUT_COLOURS of its colours changed: the same picture moved (a pan between sparse samples), no cut
+SHIFT_FAR = 16  # or moved further (a half each way, overlapping by half the picture at least): the best-correlated
+# overlap of all such shifts correlated SHIFT_LIKENESS or more with under CUT_COLOURS of its colours changed
 BLANK_CONTRAST = 2.0  # a thumbnail whose grey levels vary less (standard deviation): blank (black), never a cut;
 # the next frame that is not blank is compared with the last one before it (a fade through black)
 BLEND_SECONDS = 1.5  # a dissolve: a frame this far back at most (at least BLEND_MIN_SECONDS, and more than
@@ -48,6 +50,33 @@ BLEND_FRAMES = 8  # at most this many of the frames between them are tested (eve
 BLEND_EVERY = 0.1  # seconds (video time) from one such test to the next at least: dense sampling stays cheap
 _GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _WINDOW = np.outer(np.hanning(THUMB_SIDE), np.hanning(THUMB_SIDE))  # tapers the edges before the phase correlation
+_PAD = 2 * THUMB_SIDE  # the products of every shift: a correlation padded to this size (no wrapping round)
+
+
+def _far_shifts() -> tuple[np.ndarray, ...]:
+    """The shifts :func:`_moved_far` tries (rows, columns; their indices in a ``_PAD``² correlation), the
+    corners of the overlap each leaves of the picture before and of the picture after (indices in an integral
+    image: first row, last row + 1, first column, last column + 1), and the overlap's size (cells)."""
+    side = THUMB_SIDE
+    shifts = np.arange(-SHIFT_FAR, SHIFT_FAR + 1)
+    dy, dx = (m.ravel() for m in np.meshgrid(shifts, shifts, indexing="ij"))
+    size = (side - np.abs(dy)) * (side - np.abs(dx))
+    keep = (size >= side * side / 2) & ((dy != 0) | (dx != 0))
+    dy, dx, size = dy[keep], dx[keep], size[keep].astype(np.float64)
+    before = (np.maximum(0, -dy), side - np.maximum(0, dy), np.maximum(0, -dx), side - np.maximum(0, dx))
+    after = (np.maximum(0, dy), side - np.maximum(0, -dy), np.maximum(0, dx), side - np.maximum(0, -dx))
+    return dy, dx, dy % _PAD, dx % _PAD, *before, *after, size
+
+
+(_FAR_DY, _FAR_DX, _FAR_ROWS, _FAR_COLUMNS, _B_TOP, _B_BOTTOM, _B_LEFT, _B_RIGHT,
+ _A_TOP, _A_BOTTOM, _A_LEFT, _A_RIGHT, _FAR_SIZE) = _far_shifts()
+
+
+def _rectangles(integral: np.ndarray, top: np.ndarray, bottom: np.ndarray, left: np.ndarray,
+                right: np.ndarray) -> np.ndarray:
+    """Sums over rectangles (rows ``top`` to ``bottom`` - 1, columns ``left`` to ``right`` - 1) of the picture
+    whose integral image (a zero row and column first) is ``integral``."""
+    return integral[bottom, right] - integral[top, right] - integral[bottom, left] + integral[top, left]
 
 
 @dataclass(frozen=True)
@@ -201,7 +230,7 @@ class _Picture:
     """What the cut tests read of a thumbnail, computed once: grey levels (flat), their mean and standard
     deviation (the contrast), and (when asked) the colour histogram."""
 
-    __slots__ = ("_colours", "_spectrum", "contrast", "grey", "mean", "thumb", "time")
+    __slots__ = ("_colours", "_sums", "_spectrum", "contrast", "grey", "mean", "thumb", "time")
 
     def __init__(self, thumb: np.ndarray, time: float | None = None) -> None:
         self.thumb = thumb
@@ -210,6 +239,7 @@ class _Picture:
         self.contrast = float(np.sqrt(np.dot(self.grey - self.mean, self.grey - self.mean) / self.grey.size))
         self._colours: np.ndarray | None = None
         self._spectrum: np.ndarray | None = None
+        self._sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.time = time
 
     @property
@@ -226,6 +256,17 @@ class _Picture:
             self._spectrum = np.fft.rfft2(grey * _WINDOW)
         return self._spectrum
 
+    @property
+    def sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For :func:`_moved_far`: the padded spectrum of the grey levels (less their mean), and the integral
+        images of those and of their squares (sums over any rectangle in four look-ups)."""
+        if self._sums is None:
+            grey = (self.grey - self.mean).reshape(self.thumb.shape[:2]).astype(np.float64)
+            integrals = np.zeros((2, grey.shape[0] + 1, grey.shape[1] + 1))
+            integrals[:, 1:, 1:] = np.stack([grey, grey * grey]).cumsum(axis=1).cumsum(axis=2)
+            self._sums = np.fft.rfft2(grey, s=(_PAD, _PAD)), integrals[0], integrals[1]
+        return self._sums
+
 
 def _shift(before: _Picture, after: _Picture) -> tuple[int, int]:
     """The shift (rows, columns; in cells) that best aligns ``after`` with ``before``: the peak of their phase
@@ -237,22 +278,60 @@ def _shift(before: _Picture, after: _Picture) -> tuple[int, int]:
     return (dy - THUMB_SIDE if dy > half else dy), (dx - THUMB_SIDE if dx > half else dx)
 
 
-def _moved(before: _Picture, after: _Picture) -> bool:
-    """Whether ``after`` is ``before``'s picture moved (camera motion between sparse samples): aligned by
-    :func:`_shift` (some shift, at most ``SHIFT_MAX`` cells each way), their overlap is correlated at least
-    ``CUT_SAME_PICTURE``, or at least ``SHIFT_LIKENESS`` with under ``CUT_COLOURS`` of its colours changed."""
-    dy, dx = _shift(before, after)
-    if (dy == 0 and dx == 0) or max(abs(dy), abs(dx)) > SHIFT_MAX:
-        return False
+def _overlap(before: _Picture, after: _Picture, dy: int, dx: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """The correlation of the grey levels of ``before`` and ``after`` where they overlap, ``after`` shifted by
+    (``dy``, ``dx``) cells (as :func:`_shift` tells), and the two overlapping parts."""
     side = THUMB_SIDE
     a = before.thumb[max(0, -dy):side - max(0, dy), max(0, -dx):side - max(0, dx)]
     b = after.thumb[max(0, dy):side - max(0, -dy), max(0, dx):side - max(0, -dx)]
     x, y = (a @ _GREY).ravel(), (b @ _GREY).ravel()
     x, y = x - x.mean(), y - y.mean()
-    likeness = float(x @ y) / max(math.sqrt(float(x @ x) * float(y @ y)), 1e-6)
-    if likeness >= CUT_SAME_PICTURE:
-        return True  # the same picture (lit otherwise, perhaps), as in _cut
-    return likeness >= SHIFT_LIKENESS and 1.0 - float(np.minimum(_colours(a), _colours(b)).sum()) < CUT_COLOURS
+    return float(x @ y) / max(math.sqrt(float(x @ x) * float(y @ y)), 1e-6), a, b
+
+
+def _changed(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of the colours of ``a`` not in ``b``'s (4×4×4 histograms)."""
+    return 1.0 - float(np.minimum(_colours(a), _colours(b)).sum())
+
+
+def _moved(before: _Picture, after: _Picture) -> bool:
+    """Whether ``after`` is ``before``'s picture moved (camera motion between sparse samples): aligned by
+    :func:`_shift` (some shift, at most ``SHIFT_MAX`` cells each way; or a cell off it, where the two overlap
+    best: the peak of the phase correlation may be), their overlap is correlated at least ``CUT_SAME_PICTURE``, or
+    at least ``SHIFT_LIKENESS`` with under ``CUT_COLOURS`` of its colours changed; or else moved further
+    (:func:`_moved_far`)."""
+    dy, dx = _shift(before, after)
+    if (dy, dx) != (0, 0):
+        nearby = [(dy + i, dx + j) for i in (-1, 0, 1) for j in (-1, 0, 1) if i or j]
+        for y, x in [(dy, dx), *sorted(nearby, key=lambda shift: (shift[0] - dy) ** 2 + (shift[1] - dx) ** 2)]:
+            if (y, x) == (0, 0) or max(abs(y), abs(x)) > SHIFT_MAX:
+                continue
+            likeness, a, b = _overlap(before, after, y, x)
+            if likeness >= CUT_SAME_PICTURE:
+                return True  # the same picture (lit otherwise, perhaps), as in _cut
+            if likeness >= SHIFT_LIKENESS and _changed(a, b) < CUT_COLOURS:
+                return True
+    return _moved_far(before, after)
+
+
+def _moved_far(before: _Picture, after: _Picture) -> bool:
+    """Whether ``after`` is ``before``'s picture moved by up to ``SHIFT_FAR`` cells each way (half the picture;
+    the two overlapping by half of it at least), beyond what the phase correlation finds (its window tapers what
+    a large shift keeps): of every such shift, the one whose overlap is best correlated (all at once, with
+    padded FFTs), correlated at least ``SHIFT_LIKENESS`` there with under ``CUT_COLOURS`` of its colours changed
+    (the colours always: among so many shifts two pictures may have some overlap alike)."""
+    spectrum, sums, squares = before.sums
+    other, other_sums, other_squares = after.sums
+    products = np.fft.irfft2(np.conj(spectrum) * other, s=(_PAD, _PAD))[_FAR_ROWS, _FAR_COLUMNS]
+    total = _rectangles(sums, _B_TOP, _B_BOTTOM, _B_LEFT, _B_RIGHT)
+    spread = _rectangles(squares, _B_TOP, _B_BOTTOM, _B_LEFT, _B_RIGHT) - total * total / _FAR_SIZE
+    other_total = _rectangles(other_sums, _A_TOP, _A_BOTTOM, _A_LEFT, _A_RIGHT)
+    other_spread = _rectangles(other_squares, _A_TOP, _A_BOTTOM, _A_LEFT, _A_RIGHT) - other_total ** 2 / _FAR_SIZE
+    covariance = products - total * other_total / _FAR_SIZE
+    likeness = covariance / np.maximum(np.sqrt(np.maximum(spread, 0.0) * np.maximum(other_spread, 0.0)), 1e-6)
+    best = int(np.argmax(likeness))
+    found, a, b = _overlap(before, after, int(_FAR_DY[best]), int(_FAR_DX[best]))
+    return found >= SHIFT_LIKENESS and _changed(a, b) < CUT_COLOURS
 
 
 def _cut(before: _Picture, after: _Picture, same_picture: float = CUT_SAME_PICTURE, moved: bool = True) -> bool:

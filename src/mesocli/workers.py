@@ -17,22 +17,29 @@ A worker that cannot get ready (its model fails to load there: TensorFlow or ONN
 face models) is not a dead one: :func:`getting_ready` keeps the cause, each task raises it (:func:`check_ready`),
 and the run stops with it (:class:`mesocli.errors.WorkerError`). Nor is one that dies as it starts, before its
 initializer (Python or mesocli cannot be loaded in it): a :class:`WorkerPool` counts the workers that got that
-far, and a pool that breaks while none did stops the run too.
+far, and a pool that breaks while none did stops the run too, with the last line of the worker's own error (its
+standard error goes to a file of its own until it reaches its initializer: :class:`_Worker`). A pool whose workers
+were all killed (a signal: the out-of-memory killer) before any got ready (its initializer done) ran no input:
+it is started again with the same inputs, and when that one too dies before any worker got ready, the run stops.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import multiprocessing
 import os
 import queue
 import signal
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import reduction
 from typing import Any, Generic, TypeVar
 
 from mesocli.errors import MesocliError, WorkerError
@@ -120,24 +127,141 @@ def check_ready() -> None:
 
 
 class WorkerPool(ProcessPoolExecutor):
-    """A pool of ``processes`` workers started by ``context``, each running ``initializer(*initargs)`` first, that
-    counts the workers that got as far as that (:attr:`started`): one that dies before (its Python cannot start,
-    mesocli or a library it imports cannot be loaded there) has no input to blame (:func:`_check_started`). An
-    error the initializer raises is kept, as :func:`getting_ready` keeps one, for each task to raise."""
+    """A pool of ``processes`` workers started by ``spawn`` (``context``), each running ``initializer(*initargs)``
+    first, that counts the workers that got as far as that (:attr:`started`) and those that got past it
+    (:attr:`ready`): one that dies before (its Python cannot start, mesocli or a library it imports cannot be loaded
+    there) has no input to blame (:func:`_check_started`). An error the initializer raises is kept, as
+    :func:`getting_ready` keeps one, for each task to raise.
+
+    Its worker processes are its own (:attr:`processes`, made through its context: Python's pool keeps them in a
+    private attribute), each with its standard error in a file until it reaches its initializer (:class:`_Worker`).
+    """
 
     def __init__(self, processes: int, context: Any, initializer: Callable[..., object], initargs: tuple) -> None:
+        if context.get_start_method() != "spawn":
+            raise ValueError("a WorkerPool starts its workers with spawn")
         self.started = context.RawValue("i", 0)  # shared memory: no lock (zero or not is all that is read)
-        super().__init__(processes, mp_context=context, initializer=_starting,
-                         initargs=(self.started, initializer, initargs))
+        self.ready = context.RawValue("i", 0)
+        self.processes: list[_Worker] = []
+        super().__init__(processes, mp_context=_Spawning(self.processes), initializer=_starting,
+                         initargs=(self.started, self.ready, _RealStderr(), initializer, initargs))
 
 
-def _starting(started: Any, initializer: Callable[..., object], initargs: tuple) -> None:
+_SpawnContext: Any = type(multiprocessing.get_context("spawn"))
+_SpawnProcess: Any = multiprocessing.get_context("spawn").Process
+
+
+class _Spawning(_SpawnContext):
+    """The ``spawn`` context, whose processes are :class:`_Worker` ones, each added to ``processes`` as it is made
+    (Python's pool makes its workers with its context's ``Process``)."""
+
+    def __init__(self, processes: list[_Worker]) -> None:
+        super().__init__()
+        self._made = processes
+
+    def Process(self, *args: Any, **kwargs: Any) -> _Worker:  # type: ignore[override]  # noqa: N802 (the API's name)
+        process = _Worker(*args, **kwargs)
+        self._made.append(process)
+        return process
+
+
+_SAVED_STDERR: list[int] = []  # in the main process, while a _Worker starts: its own standard error (a copy)
+_SWAPPING = threading.Lock()  # (one worker started at a time with its file as standard error)
+
+
+class _Worker(_SpawnProcess):  # type: ignore[misc,valid-type]
+    """A worker process whose standard error is a file of its own (:attr:`errors`) until it reaches its
+    initializer (:func:`_starting`), which then writes what it holds (warnings of an import) to the main process's
+    standard error and writes there from then on: the error of one that dies before (a traceback) is kept for the
+    run's one-line error (:func:`_check_started`), not printed. (POSIX: elsewhere it writes there all along.)
+
+    The main process's standard error (file descriptor 2) is that file for the moment the worker is started (as a
+    new process gets it); a line written there meanwhile by another thread of the main process is written on to
+    its standard error by the worker, unless it dies first."""
+
+    errors: Any = None
+
+    def start(self) -> None:
+        """Start the process, its standard error in :attr:`errors` (a new temporary file)."""
+        if os.name != "posix" or not hasattr(reduction, "DupFd"):  # (no way to give it the real one back)
+            super().start()
+            return
+        with _SWAPPING:
+            self._start_capturing()
+
+    def _start_capturing(self) -> None:
+        self.errors = tempfile.TemporaryFile()
+        with contextlib.suppress(AttributeError, ValueError, OSError):  # replaced, closed: nothing of it to lose
+            sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no standard error (closed)
+            super().start()
+            return
+        os.dup2(self.errors.fileno(), 2)
+        _SAVED_STDERR[:] = [saved]
+        try:
+            super().start()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            _SAVED_STDERR.clear()
+
+    def __getstate__(self) -> dict[str, Any]:  # sent to the worker: without the main process's file
+        return {key: value for key, value in self.__dict__.items() if key != "errors"}
+
+    def error_line(self) -> tuple[str, str]:
+        """What the dead worker wrote before its initializer: its last line (``ImportError: ...``) and all of it
+        (its last 64 KiB; "" each when nothing was kept)."""
+        if self.errors is None:
+            return "", ""
+        with contextlib.suppress(OSError, ValueError):
+            size = os.fstat(self.errors.fileno()).st_size
+            text = os.pread(self.errors.fileno(), 64 * 1024, max(0, size - 64 * 1024)).decode("utf-8", "replace")
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            return (lines[-1] if lines else ""), text
+        return "", ""
+
+
+class _RealStderr:
+    """The main process's standard error, sent to a :class:`_Worker` as it starts (a descriptor passed to it)."""
+
+    def __init__(self, passed: Any = None) -> None:
+        self.passed = passed
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        # (multiprocessing's own way to hand a descriptor to the process it starts, as its Connection objects are:
+        # the descriptor is passed to it, open, under the same number)
+        return _RealStderr, (reduction.DupFd(_SAVED_STDERR[0]) if _SAVED_STDERR else None,)
+
+    def restore(self) -> None:
+        """In the worker: write what its file of errors holds to the real standard error, which is its own from
+        now on."""
+        if self.passed is None:
+            return
+        real = self.passed.detach()
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            kept = b""
+            while chunk := os.pread(2, 64 * 1024, len(kept)):
+                kept += chunk
+            with open(real, "wb", closefd=False) as stream:
+                stream.write(kept)
+        os.dup2(real, 2)
+        os.close(real)
+
+
+def _starting(started: Any, ready: Any, stderr: _RealStderr, initializer: Callable[..., object],
+              initargs: tuple) -> None:
     started.value += 1
+    stderr.restore()
     try:
         initializer(*initargs)
     except Exception as exc:  # noqa: BLE001 (Python's pool took it for a dead worker, "killed")
         if not _UNREADY:
             _UNREADY[:] = [f"the workers could not start: {cause(exc)}"]
+    ready.value += 1
 
 
 def _checked(function: Callable[..., T], *arguments: object) -> T:
@@ -146,18 +270,47 @@ def _checked(function: Callable[..., T], *arguments: object) -> T:
     return function(*arguments)
 
 
+class _WorkerOutput(Exception):
+    """What a worker that could not start wrote (its traceback): the cause of its WorkerError, shown with
+    ``--debug``."""
+
+
 def _check_started(pool: ProcessPoolExecutor, processes: list[Any]) -> None:
     """Raise :class:`mesocli.errors.WorkerError` when the broken ``pool`` (a :class:`WorkerPool`, its
     ``processes`` ended) broke before any worker reached its initializer, a worker having exited by itself (an
-    exit status: a signal, the out-of-memory killer, may strike a worker as it starts once, and the pool is
-    started again). No input ran there: running them again, each alone, only lost each as "died twice"."""
+    exit status; a signal, the out-of-memory killer, may strike a worker as it starts once: :func:`_check_ready`).
+    No input ran there: running them again, each alone, only lost each as "died twice". The message ends with the
+    last line of the worker's own error (``ModuleNotFoundError: No module named 'mesocli'``)."""
     started = getattr(pool, "started", None)
     if started is None or started.value:
         return
-    codes = [process.exitcode for process in processes if process.exitcode not in (None, 0, -signal.SIGTERM)]
-    if codes and all(code > 0 for code in codes):  # (SIGTERM: the pool stops the others when one dies)
-        raise WorkerError(f"the worker processes could not start ({how_it_died(codes[0])}, before their first "
-                          "input): Python or mesocli could not be loaded in them (their error is above)")
+    exited = [process for process in processes if process.exitcode not in (None, 0, -signal.SIGTERM)]
+    if exited and all(process.exitcode > 0 for process in exited):  # (SIGTERM: the pool stops the others)
+        line, text = next((found for process in exited if (found := _error_of(process))[0]), ("", ""))
+        error = WorkerError(f"the worker processes could not start ({how_it_died(exited[0].exitcode)}, before their "
+                            f"first input): Python or mesocli could not be loaded in them"
+                            + (f": {line}" if line else ""))
+        raise error from (_WorkerOutput(text.rstrip()) if text else None)
+
+
+def _error_of(process: Any) -> tuple[str, str]:
+    return process.error_line() if isinstance(process, _Worker) else ("", "")
+
+
+def _check_ready(pool: ProcessPoolExecutor, how: str, unready: list[int]) -> bool:
+    """Whether the broken ``pool`` broke before any of its workers got ready (its initializer done; ``how``: how
+    one died): then no input ran there, and the inputs in flight are not to blame. ``unready[0]`` counts such
+    pools in a row; at the second, raise :class:`mesocli.errors.WorkerError`: the workers cannot start (killed
+    as they start: too little memory for them)."""
+    ready = getattr(pool, "ready", None)
+    if ready is None or ready.value:
+        unready[0] = 0
+        return False
+    unready[0] += 1
+    if unready[0] >= 2:
+        killed = ": too little memory for them, or another program stops them" if how.startswith("killed") else ""
+        raise WorkerError(f"the worker processes could not start ({how}, before their first input, twice){killed}")
+    return True
 
 
 def cause(exc: BaseException) -> str:
@@ -200,6 +353,7 @@ class _Feed(Generic[T]):
     def __init__(self, items: Iterable[T]) -> None:
         self.streamed = isinstance(items, Iterator)
         self._items: queue.Queue[Any] = queue.Queue()
+        self._again: collections.deque[T] = collections.deque()  # (taken first: :meth:`again`)
         self._ended = not self.streamed
         self.error: BaseException | None = None
         if not self.streamed:
@@ -220,6 +374,8 @@ class _Feed(Generic[T]):
     def take(self, timeout: float | None = None) -> Any:
         """The next item; :data:`_NOTHING` when none is there now (or within ``timeout`` seconds) or all were
         taken (:attr:`done`)."""
+        if self._again:
+            return self._again.popleft()
         if self._ended and self._items.empty():
             return _NOTHING
         try:
@@ -235,11 +391,15 @@ class _Feed(Generic[T]):
     @property
     def done(self) -> bool:
         """Whether every item was taken."""
-        return self._ended and self._items.empty()
+        return self._ended and self._items.empty() and not self._again
 
     def left(self) -> int | None:
         """How many items are left, when that is known (a list)."""
-        return None if self.streamed else self._items.qsize()
+        return None if self.streamed else self._items.qsize() + len(self._again)
+
+    def again(self, items: list[T]) -> None:
+        """Hand out ``items`` again, before the others."""
+        self._again.extend(items)
 
 
 _END = object()
@@ -253,35 +413,40 @@ class _Failed:
 def run_retrying(items: Iterable[T], workers: int, make_pool: Callable[[int], ProcessPoolExecutor],
                  call: Callable[[T], tuple[Callable[..., Any], tuple]],
                  retrying: Callable[[list[T], str], None] = lambda items, how: None,
-                 retried: Callable[[], None] = lambda: None) -> Iterator[tuple[T, Any]]:
+                 retried: Callable[[], None] = lambda: None,
+                 restarting: Callable[[str], None] = lambda how: None) -> Iterator[tuple[T, Any]]:
     """Run ``function(*arguments)`` (``call(item)`` gives them) for each of ``items`` in worker processes
     (``make_pool(n)``: a pool of ``n``, at most ``workers``); yield ``(item, its result)`` as each finishes.
 
     A worker process that dies (the kernel's out-of-memory killer, ``kill -9``) breaks its pool: the items in
     flight then (any of them may have killed it; at most twice ``workers``) are run again, each alone in a pool
     of its own, ``workers`` at a time (``retrying(them, how the worker died)`` first, ``retried()`` after); one
-    whose worker dies again gives :class:`Lost`. The items not yet started go on in a new pool. An error the
+    whose worker dies again gives :class:`Lost`. The items not yet started go on in a new pool. A pool whose
+    workers all died before any got ready ran no item: its items go on in a new pool (``restarting(how the
+    worker died)`` first), and when that one too dies so, the run stops (:func:`_check_ready`). An error the
     function raises is raised here (:class:`mesocli.errors.WorkerError`: a worker could not load its model). When
     the generator ends or is closed (Ctrl-C), no worker is left running."""
     feed = _Feed(items)
+    unready = [0]  # pools in a row whose workers died before any got ready
     while not feed.done or feed.error is not None:
-        suspects, how = yield from _in_pool(feed, workers, make_pool, call)
+        suspects, how = yield from _in_pool(feed, workers, make_pool, call, unready)
         if suspects:
             retrying(suspects, how)
-            yield from _each_alone(suspects, workers, make_pool, call)
+            yield from _each_alone(suspects, workers, make_pool, call, unready, restarting)
             retried()
+        elif how:
+            restarting(how)
         elif feed.error is not None:
             raise feed.error
-        else:
-            break
 
 
 def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoolExecutor],
-             call: Callable[[T], tuple[Callable[..., Any], tuple]]) -> Iterator[tuple[T, Any]]:
+             call: Callable[[T], tuple[Callable[..., Any], tuple]], unready: list[int]) -> Iterator[tuple[T, Any]]:
     """Run the items of ``feed`` (taken as they are submitted, at most twice ``workers`` in flight: those a dead
     worker may have held are known, and none waits for the next) in one pool; yield each result as it comes.
     When a worker process dies, stop and return the items in flight that did not finish, and how it died; else
-    ([], "") once the feed is done.
+    ([], "") once the feed is done; ([], how it died) when the pool's workers died before any got ready (its items
+    then go back to the feed: :func:`_check_ready` with ``unready``).
 
     Paths on stdin: every worker is started now, with a warm-up task each (:func:`check_ready`; a submit starts
     one more worker while none is idle), so that the paths that come while the first is scanned find them ready
@@ -314,9 +479,11 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
             finished, _ = wait(running, timeout=CHECK_SECONDS / 5 if feed.streamed and not feed.done else None,
                                return_when=FIRST_COMPLETED)
             if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
-                processes = list((getattr(pool, "_processes", None) or {}).values())
+                processes = _processes_of(pool)
                 pool.shutdown(wait=True)  # every future of the pool is done now, with its result or broken
                 _check_started(pool, processes)
+                how = _how(processes)
+                again = _check_ready(pool, how, unready)
                 broken = []
                 for future, item in running.items():
                     if future.exception() is None:
@@ -326,7 +493,10 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
                     else:
                         raise future.exception()  # type: ignore[misc]
                 running.clear()
-                return broken, _how(processes)
+                if again:  # no item ran in this pool: none is to blame
+                    feed.again(broken)
+                    return [], how
+                return broken, how
             for future in [future for future in running if future in finished]:
                 item = running.pop(future)
                 yield item, future.result()
@@ -335,6 +505,7 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        _close_errors(pool)
 
 
 def _submitted(pool: ProcessPoolExecutor, function: Callable[..., Any], arguments: tuple) -> Future:
@@ -349,9 +520,12 @@ def _submitted(pool: ProcessPoolExecutor, function: Callable[..., Any], argument
 
 
 def _each_alone(items: list[T], workers: int, make_pool: Callable[[int], ProcessPoolExecutor],
-                call: Callable[[T], tuple[Callable[..., Any], tuple]]) -> Iterator[tuple[T, Any]]:
+                call: Callable[[T], tuple[Callable[..., Any], tuple]], unready: list[int],
+                restarting: Callable[[str], None]) -> Iterator[tuple[T, Any]]:
     """Run ``items``, each in a pool of one process of its own (``workers`` at a time, the next started as soon as
-    one is done: a long item holds back no other): a worker that dies costs its own item only (:class:`Lost`)."""
+    one is done: a long item holds back no other): a worker that dies costs its own item only (:class:`Lost`),
+    unless it died before it got ready (the item did not run: it is run again, ``restarting(how)`` first;
+    :func:`_check_ready`)."""
     waiting = collections.deque(items)
     running: dict[Future, tuple[ProcessPoolExecutor, T]] = {}
     try:
@@ -366,16 +540,25 @@ def _each_alone(items: list[T], workers: int, make_pool: Callable[[int], Process
             for future in [future for future in running if future in finished]:
                 pool, item = running.pop(future)
                 processes = stop_pool(pool)
-                if isinstance(future.exception(), BrokenProcessPool):
-                    _check_started(pool, processes)
-                    yield item, Lost(_how(processes))
-                else:
-                    yield item, future.result()
+                try:
+                    if isinstance(future.exception(), BrokenProcessPool):
+                        _check_started(pool, processes)
+                        if _check_ready(pool, _how(processes), unready):
+                            restarting(_how(processes))
+                            waiting.appendleft(item)
+                        else:
+                            yield item, Lost(_how(processes))
+                    else:
+                        unready[0] = 0
+                        yield item, future.result()
+                finally:
+                    _close_errors(pool)
     finally:  # Ctrl-C, the generator closed, an error: stop the workers, all at once
         for pool, _ in running.values():
             terminate(pool)
         for pool, _ in running.values():
             pool.shutdown(wait=True, cancel_futures=True)
+            _close_errors(pool)
 
 
 def _how(processes: list[Any]) -> str:
@@ -386,9 +569,21 @@ def _how(processes: list[Any]) -> str:
     return how_it_died(chosen)
 
 
+def _processes_of(pool: ProcessPoolExecutor) -> list[Any]:
+    """The worker processes a pool started (a :class:`WorkerPool`'s own list; none for another pool)."""
+    return list(getattr(pool, "processes", []))
+
+
+def _close_errors(pool: ProcessPoolExecutor) -> None:
+    """Close the files that kept what the pool's workers wrote as they started (:class:`_Worker`)."""
+    for process in _processes_of(pool):
+        if getattr(process, "errors", None) is not None:
+            process.errors.close()
+
+
 def terminate(pool: ProcessPoolExecutor, processes: list | None = None) -> None:
     """Send the pool's worker processes (or ``processes``) SIGTERM, without waiting for them."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()) if processes is None else processes:
+    for process in _processes_of(pool) if processes is None else processes:
         process.terminate()
 
 
@@ -399,13 +594,24 @@ def stop_pool(pool: ProcessPoolExecutor) -> list[Any]:
     exits."""
     from multiprocessing.connection import wait as wait_for
 
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    manager = getattr(pool, "_executor_manager_thread", None)
+    processes = _processes_of(pool)
     pool.shutdown(wait=False)
     with contextlib.suppress(OSError, ValueError):  # (a sentinel already closed: that worker is gone)
         wait_for([process.sentinel for process in processes], timeout=STOP_SECONDS)
     terminate(pool, processes)
     pool.shutdown(wait=True)
-    if manager is not None:  # it reaps the worker: then its exit code is known (read here, it may not be yet)
-        manager.join(timeout=STOP_SECONDS)
+    _reaped(processes)
     return processes
+
+
+def _reaped(processes: list[Any]) -> None:
+    """Wait (at most :data:`STOP_SECONDS`) until the exit code of each of ``processes``, ended or terminated, is
+    known. The pool's own thread reaps them too: one that reaped a process first leaves the other's
+    ``join`` without the exit code for a moment (Python's ``Popen.poll`` takes the ECHILD of a process reaped
+    already for one not yet ended)."""
+    deadline = time.monotonic() + STOP_SECONDS
+    for process in processes:
+        with contextlib.suppress(ValueError, AssertionError):  # (closed; never started)
+            process.join(max(0.0, deadline - time.monotonic()))
+            while process.exitcode is None and time.monotonic() < deadline:
+                time.sleep(0.01)

@@ -7,7 +7,8 @@ Scan writers take result dicts (``ScanResult.to_dict()``):
 ``jsonl`` one compact object per line, flushed as each input finishes (for ``| jq``);
 ``csv``   one row per input, nested values (faces, segments, detectors, scores, warnings) as compact JSON
           in their cell, a list cut where a spreadsheet would cut it (32,767 characters), saying so;
-``table`` a rich table for people, printed when the scan is over.
+``table`` a rich table for people, printed when the scan is over, in input order, then (for more than one input)
+          a "needs a look" list of the inputs called fake, most fake first, and of those that failed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from mesocli.errors import ParameterError, check_known, json_escape, printable
+from mesocli.errors import ParameterError, check_known, json_escape, printable, short_repr
 from mesocli.fsutil import atomic_path, is_stream
 
 if TYPE_CHECKING:
@@ -35,8 +36,11 @@ EXISTS = "{value}: exists; pass {force} to replace it"
 CSV_COLUMNS = (
     "path", "sha256", "type", "status", "error", "p_fake", "verdict", "threshold", "aggregation",
     "model_arch", "model_name", "model_weights_sha256", "frames_sampled", "frames_with_face",
-    "faces", "segments", "seconds", "detectors", "warnings", "scores", "settings", "scanned_at",
+    "faces", "segments", "seconds", "detectors", "warnings", "scores", "settings", "scanned_at", "file_size",
+    "file_mtime_ns",
 )
+"""The header of ``scan --format csv``: the last two are the JSON ``file`` key, in every CSV (JSON has it only with
+``--resume``), empty for an input that is not a regular file."""
 
 
 def console(**settings: Any) -> Any:
@@ -206,8 +210,52 @@ def csv_row(result: dict[str, Any], log: Callable[[str], None] | None = None) ->
         warnings=list_cell(result["warnings"], "warnings", path, log) if result.get("warnings") else None,
         scores=None if result.get("scores") is None else list_cell(result["scores"], "scores", path, log),
         settings=None if result.get("settings") is None else _compact(result["settings"]),
+        file_size=(result.get("file") or {}).get("size"), file_mtime_ns=(result.get("file") or {}).get("mtime_ns"),
     )
     return {key: "" if value is None else spreadsheet_safe(value) for key, value in row.items()}
+
+
+_READ_BACK = ("path", "sha256", "type", "status", "verdict", "threshold", "aggregation", "model_arch", "model_name",
+              "model_weights_sha256", "faces", "settings", "file_size", "file_mtime_ns")
+
+
+def csv_result(cells: dict[str, str]) -> dict[str, Any]:
+    """What a resume reads of a row of :func:`csv_row` (``cells``: by :data:`CSV_COLUMNS`), as the JSON row holds
+    it: path, status, verdict, sha256, the ``file`` key and what made the verdict (:func:`mesocli.resume.row_settings`).
+    Raises KeyError (its name) for an empty path or status cell, ValueError (why, in words) for a cell that is not of
+    its kind (a size that is not a whole number)."""
+    text = {key: spreadsheet_text(cells[key]) for key in _READ_BACK}
+    digests = text["model_weights_sha256"]
+    model: dict[str, Any] = {"name": text["model_name"] or None, "arch": text["model_arch"] or None}
+    if "=" in digests:  # --model any, --arch ensemble: name=sha256 pairs, as weights_digests names them
+        model["detectors"] = {name: {"weights_sha256": digest}
+                              for name, _, digest in (pair.partition("=") for pair in digests.split())}
+    else:
+        model["weights_sha256"] = digests or None
+    row: dict[str, Any] = {
+        "path": text["path"], "sha256": text["sha256"] or None, "type": text["type"] or None,
+        "status": text["status"] or None, "verdict": text["verdict"] or None,
+        "aggregation": text["aggregation"] or None,
+        "model": model if any(model.values()) else {}, "faces": [] if text["faces"] else None,
+        "settings": _cell(json.loads, text, "settings", "JSON") if text["settings"] else None,
+    }
+    if not row["path"] or not row["status"]:
+        raise KeyError("path" if not row["path"] else "status")
+    if text["threshold"]:
+        row["threshold"] = _cell(float, text, "threshold", "a number")
+    row["file"] = None  # empty cells: not a regular file (missing), matched only by an input that still is not one
+    if text["file_size"] or text["file_mtime_ns"]:
+        row["file"] = {"size": _cell(int, text, "file_size", "a whole number"),
+                       "mtime_ns": _cell(int, text, "file_mtime_ns", "a whole number")}
+    return row
+
+
+def _cell(read: Callable[[str], Any], text: dict[str, str], column: str, kind: str) -> Any:
+    """``read`` of the ``column`` cell, or ValueError: it is not ``kind``."""
+    try:
+        return read(text[column])
+    except ValueError:
+        raise ValueError(f"its {column} cell is not {kind}: {short_repr(text[column])}") from None
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -243,30 +291,33 @@ class _RecordEnds:
     of its line terminator only, so records are made with ``\r\n`` (a name's lone carriage return is quoted: it
     split the row for every reader) and written with ``\n``. ``csv`` writes a record in one call."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], line_end: str = CSV_LINE_END) -> None:
         self.stream = stream
+        self.line_end = line_end
 
     def write(self, text: str) -> int:
-        return self.stream.write(text[:-2] + CSV_LINE_END if text.endswith("\r\n") else text)
+        return self.stream.write(text[:-2] + self.line_end if text.endswith("\r\n") else text)
 
 
-def csv_writer(stream: IO[str], fieldnames: Sequence[str] | None = None) -> Any:
-    """A :mod:`csv` writer on ``stream`` (opened with ``newline=""``) that ends records with
-    :data:`CSV_LINE_END`: a ``csv.DictWriter`` of ``fieldnames``, else a ``csv.writer``."""
+def csv_writer(stream: IO[str], fieldnames: Sequence[str] | None = None, line_end: str = CSV_LINE_END) -> Any:
+    """A :mod:`csv` writer on ``stream`` (opened with ``newline=""``) that ends records with ``line_end``
+    (:data:`CSV_LINE_END`): a ``csv.DictWriter`` of ``fieldnames``, else a ``csv.writer``."""
     if fieldnames is not None:
-        return csv.DictWriter(_RecordEnds(stream), fieldnames=fieldnames, lineterminator="\r\n")
-    return csv.writer(_RecordEnds(stream), lineterminator="\r\n")
+        return csv.DictWriter(_RecordEnds(stream, line_end), fieldnames=fieldnames, lineterminator="\r\n")
+    return csv.writer(_RecordEnds(stream, line_end), lineterminator="\r\n")
 
 
 class CsvWriter:
-    """A header, then one row per input (empty cell for null; ``log`` hears of a cell cut to a spreadsheet's
-    limit)."""
+    """A header (unless ``header`` is false: rows appended to a scan's CSV), then one row per input (empty cell for
+    null; ``log`` hears of a cell cut to a spreadsheet's limit), each ended by ``line_end``."""
 
-    def __init__(self, stream: IO[str], log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, stream: IO[str], log: Callable[[str], None] | None = None, header: bool = True,
+                 line_end: str = CSV_LINE_END) -> None:
         self.stream = stream
         self.log = log
-        self.writer = csv_writer(stream, CSV_COLUMNS)
-        self.writer.writeheader()
+        self.writer = csv_writer(stream, CSV_COLUMNS, line_end)
+        if header:
+            self.writer.writeheader()
 
     def write(self, result: dict[str, Any]) -> None:
         self.writer.writerow(csv_row(result, self.log))
@@ -278,9 +329,16 @@ class CsvWriter:
     stop = close
 
 
+LOOK_LIMIT = 10
+"""The most inputs of each kind (called fake, failed) the table's "needs a look" list names; the rest are counted
+(``… and 37 more called fake``): the table above lists every input."""
+
+
 class TableWriter:
     """A rich table (path, verdict, p_fake, frames with a face / sampled, status; with ``--all-faces`` the track
-    each verdict rests on, with ``--model any`` each detector's p_fake) and a summary line."""
+    each verdict rests on, with ``--model any`` each detector's p_fake), in input order; for more than one input a
+    "needs a look" list of those called fake (most fake first) and those that failed (:func:`look_lines`); and a
+    summary line, last."""
 
     def __init__(self, stream: IO[str], color: bool | None = None) -> None:
         self.stream = stream
@@ -324,9 +382,7 @@ class TableWriter:
             counts[label] = counts.get(label, 0) + 1
             style = {"fake": "bold red", "real": "green"}.get(verdict or "", "yellow")
             frames = row.get("frames") or {}
-            error = row.get("error") or ""
-            if error.startswith(row["path"] + ": "):  # the path is in the first column already
-                error = error[len(row["path"]) + 2 :]
+            error = _error_text(row)
             status = f"error: {error}" if error else row["status"].replace("_", " ")
             if row.get("warnings"):
                 status += f" ({row['warnings'][0]})"
@@ -345,9 +401,57 @@ class TableWriter:
                                       for name, item in detectors.items()) or "-")
             table.add_row(*cells)
         out.print(table)
+        for line in look_lines(self.rows) if len(self.rows) > 1 else []:
+            out.print(line)
         order = ("fake", "real", "no_face", "error")
         summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)
         out.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
+
+
+def _error_text(row: dict[str, Any]) -> str:
+    """A row's error without its path in front (the path is shown beside it already); "" without an error."""
+    error = row.get("error") or ""
+    if error.startswith(row["path"] + ": "):
+        error = error[len(row["path"]) + 2 :]
+    return error
+
+
+def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[Any]:
+    """The table's "needs a look" list, to print (rich renderables, no markup: names come from the disk, their
+    control characters escaped): a heading, then a grid of the inputs called fake, most fake first (input order on
+    a tie), as ``fake   0.982  path``, then those that failed, in input order, as ``error  path: why``; at most
+    ``limit`` of each, the rest counted (``… and 37 more called fake: the table above lists every input``). On a
+    terminal a long path folds within its column. Empty when none is fake or failed."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from mesocli.aggregate import shown
+
+    fakes = sorted((row for row in rows if row.get("verdict") == "fake"), key=lambda row: -(row.get("p_fake") or 0.0))
+    errors = [row for row in rows if row.get("status") == "error"]
+    if not fakes and not errors:
+        return []
+    kinds = [f"{len(fakes)} called fake (most fake first)"] if fakes else []
+    kinds += [f"{len(errors)} failed"] if errors else []
+    grid = Table.grid(padding=(0, 0, 0, 2), pad_edge=True)
+    grid.add_column(no_wrap=True)
+    if fakes:
+        grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
+
+    def add(kind: Text | str, score: str, text: str) -> None:
+        grid.add_row(kind, *([score] if fakes else []), Text(text))
+
+    for row in fakes[:limit]:
+        add(Text("fake", style="bold red"), shown(row["p_fake"], row.get("threshold", 0.5)), printable(row["path"]))
+    if len(fakes) > limit:
+        add("", "", f"… and {len(fakes) - limit} more called fake: the table above lists every input")
+    for row in errors[:limit]:
+        why = _error_text(row)
+        add(Text("error", style="yellow"), "", printable(row["path"] + (f": {why}" if why else "")))
+    if len(errors) > limit:
+        add("", "", f"… and {len(errors) - limit} more failed: the table above lists every input")
+    return [Text("needs a look: " + ", ".join(kinds), style="bold"), grid]
 
 
 def verdict_source(row: dict[str, Any]) -> str:
@@ -391,14 +495,15 @@ def refuse_inputs_as_outputs(inputs: Iterable[str | Path], outputs: Iterable[Pat
 
 
 def make_writer(fmt: str, stream: IO[str], color: bool | None = None,
-                log: Callable[[str], None] | None = None) -> Writer:
-    """The writer for ``fmt`` (one of :data:`FORMATS`) on ``stream``; ``log``: notes (a CSV cell cut short)."""
+                log: Callable[[str], None] | None = None, csv_form: tuple[bool, str] = (True, CSV_LINE_END)) -> Writer:
+    """The writer for ``fmt`` (one of :data:`FORMATS`) on ``stream``; ``log``: notes (a CSV cell cut short);
+    ``csv_form``: whether a CSV starts with its header, and its line end (rows appended to a CSV: as it has them)."""
     if fmt == "jsonl":
         return JsonlWriter(stream)
     if fmt == "json":
         return JsonWriter(stream)
     if fmt == "csv":
-        return CsvWriter(stream, log)
+        return CsvWriter(stream, log, *csv_form)
     if fmt == "table":
         return TableWriter(stream, color)
     raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")

@@ -855,16 +855,107 @@ def test_workers_that_cannot_load_mesocli_stop_scan_and_extract_in_one_line(tmp_
                                                                             crops: list[Path]) -> None:
     """Worker processes that die as they start (mesocli cannot be imported there): no input ever ran, yet every
     input was run again alone and ended as "its worker process died twice (exit status 1; out of memory?)",
-    exit 3. Now the run stops, exit 2, its last line saying the workers could not start."""
+    exit 3. Then the run stopped, exit 2, under each worker's traceback ("their error is above"). Now it is one
+    line, ending with the last line of the workers' own error."""
     env = _unloadable_in_workers(tmp_path, "mesocli")
     wanted = ("mesocli: error: the worker processes could not start (exit status 1, before their first input): "
-              "Python or mesocli could not be loaded in them (their error is above)")
+              "Python or mesocli could not be loaded in them: ImportError: libmesocli.so: cannot open shared object "
+              "file: No such file or directory\n")
     for args in (["scan", *crops, "--detector", "none", "--workers", "2", "-q", "--format", "jsonl"],
                  ["extract", *crops, tmp_path / "out", "--detector", "none", "--workers", "2", "-q"]):
         result = mesocli(*args, env=env)
-        err = os.fsdecode(result.stderr)
-        assert (result.returncode, err.splitlines()[-1]) == (2, wanted), err
-        assert not result.stdout and "died" not in err
+        assert (result.returncode, os.fsdecode(result.stderr), result.stdout) == (2, wanted, b"")
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_debug_shows_the_traceback_of_workers_that_could_not_start(tmp_path: Path, crops: list[Path],
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   run_cli: RunCli) -> None:
+    """``--debug``: the one-line error's cause is what the workers wrote, their traceback."""
+    from mesocli.errors import WorkerError
+
+    for name, value in _unloadable_in_workers(tmp_path, "mesocli").items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(WorkerError, match="could not start") as raised:
+        run_cli("--debug", "scan", *crops[:2], "--detector", "none", "--workers", "2", "-q", "--format", "jsonl")
+    written = str(raised.value.__cause__)
+    assert written.startswith("Traceback (most recent call last):"), written
+    assert written.endswith("ImportError: libmesocli.so: cannot open shared object file: No such file or directory")
+
+
+_KILLED_AS_THEY_START = """
+import os, pathlib, signal
+if os.environ.get("MESOCLI_TEST_KILLED") and b"spawn_main" in pathlib.Path("/proc/self/cmdline").read_bytes():
+    if os.environ["MESOCLI_TEST_KILLED"] == "loading":  # killed as it loads the model (its initializer)
+        from mesocli import parallel
+        parallel._load = lambda model_file: os.kill(os.getpid(), signal.SIGKILL)
+    elif os.environ["MESOCLI_TEST_KILLED"] == "starting":  # killed before it reaches its initializer
+        os.kill(os.getpid(), signal.SIGKILL)
+    else:  # the first worker only is killed as it starts; the others say hello on their standard error
+        try:
+            os.close(os.open(os.path.join(os.environ["MESOCLI_TEST_KILLED"], "killed"), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            print("hello from a worker", flush=True, file=__import__("sys").stderr)
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _killed_as_they_start(tmp_path: Path, how: str) -> dict[str, str]:
+    """The environment of a run whose worker processes are killed (SIGKILL, as by the out-of-memory killer) as
+    they start (``how``: ``starting``, ``loading``; a folder: only the first one)."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_KILLED_AS_THEY_START)
+    return {"MESOCLI_TEST_KILLED": how,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+@pytest.mark.parametrize("when", ["starting", "loading"])
+def test_workers_killed_as_they_start_stop_the_scan(when: str, tmp_path: Path, crops: list[Path],
+                                                    monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """Workers killed by a signal (the out-of-memory killer) each time they start, before their first input or
+    as they load the model: every input was scanned again, alone, and was an error row "its worker process died
+    twice (killed by signal 9; out of memory?)", exit 3. Now the workers are started once more (noted), then the
+    scan stops, one line, exit 2."""
+    for name, value in _killed_as_they_start(tmp_path, when).items():
+        monkeypatch.setenv(name, value)
+    result = run_cli("scan", *crops, "--detector", "none", "--workers", "2", "-q", "--format", "jsonl")
+    assert (result.code, result.out, result.err) == (2, "", (
+        "mesocli: the worker processes died as they started (killed by signal 9; out of memory?); starting them "
+        "again\nmesocli: error: the worker processes could not start (killed by signal 9, before their first input, "
+        "twice): too little memory for them, or another program stops them\n"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_extract_workers_killed_as_they_start_stop_the_run(tmp_path: Path, crops: list[Path],
+                                                           monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """As for scan: each input was extracted again, alone, and failed ("the worker process died (killed) while it
+    was extracted, twice"), exit 3; now the run stops, exit 2."""
+    for name, value in _killed_as_they_start(tmp_path, "starting").items():
+        monkeypatch.setenv(name, value)
+    result = run_cli("extract", *crops, tmp_path / "out", "--detector", "none", "--workers", "2", "-q")
+    assert (result.code, result.out, result.err) == (2, "", (
+        "mesocli: the worker processes died as they started (killed by signal 9); starting them again\n"
+        "mesocli: error: the worker processes could not start (killed by signal 9, before their first input, "
+        "twice): too little memory for them, or another program stops them\n"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_a_worker_killed_once_as_it_starts_costs_no_input(tmp_path: Path, crops: list[Path]) -> None:
+    """A worker killed once as it starts: no input ran in it, yet each input in flight was scanned again, alone,
+    as if it had killed its worker. Now the workers are started again with them, noted; what a worker writes on
+    its standard error as it starts is still shown."""
+    (marks := tmp_path / "marks").mkdir()
+    result = mesocli("scan", *crops, "--detector", "none", "--workers", "2", "--format", "jsonl",
+                     env=_killed_as_they_start(tmp_path, str(marks)))
+    err = os.fsdecode(result.stderr)
+    assert result.returncode == 0, err
+    assert [json.loads(line)["status"] for line in result.stdout.splitlines()] == ["ok"] * len(crops)
+    assert "mesocli: the worker processes died as they started (killed by signal 9; out of memory?); starting them " \
+           "again\n" in err, err
+    assert "each alone" not in err and "hello from a worker\n" in err, err
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")

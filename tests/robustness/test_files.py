@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -349,6 +350,30 @@ def test_a_link_loop_in_a_folder_is_skipped_as_a_dangling_link(tmp_path: Path, k
     (folder / "self").symlink_to("self")  # ELOOP: it was an error row "broken symbolic link", exit 3
     result = run_cli("scan", "--weights", own_weights, folder, "-q")
     assert result.code == 0 and [row["path"] for row in result.jsonl()] == [str(folder / "a.jpg")]
+
+
+def test_files_of_a_folder_that_are_not_media_are_skipped_with_a_note(tmp_path: Path, kit: MediaKit,
+                                                                       own_weights: Path, run_cli: RunCli) -> None:
+    """A folder's files that are neither videos nor images (an audio upload, a text file, a dangling link or a
+    link loop) are skipped, and one note on stderr (even with -q) says how many and names the first: a folder of
+    uploads shows which files got no row. Before, they vanished in silence (4 files, 1 row, no word)."""
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    shutil.copy(kit.face_jpeg, folder / "face.jpg")
+    with wave.open(str(folder / "voice.wav"), "wb") as audio:  # a voice message
+        audio.setnchannels(1), audio.setsampwidth(2), audio.setframerate(8000), audio.writeframes(bytes(1600))
+    (folder / "notes.txt").write_text("not media\n")
+    (folder / "gone").symlink_to("nowhere")
+    (folder / "self").symlink_to("self")
+    note = (f"mesocli: {folder}: skipped 4 files that are not videos or images (gone, notes.txt, self and 1 more); "
+            "name one as an input to see why\n")
+    scanned = run_cli("scan", "--weights", own_weights, folder, "-q")
+    assert scanned.code == 0 and scanned.err == note
+    assert [row["path"] for row in scanned.jsonl()] == [str(folder / "face.jpg")]
+    extracted = run_cli("extract", folder, tmp_path / "out", "--workers", "1", "--format", "json", "-q")
+    assert extracted.code == 0 and extracted.err == note
+    alone = run_cli("scan", "--weights", own_weights, folder / "face.jpg", "-q")
+    assert alone.code == 0 and alone.err == ""
 
 
 def test_hidden_entries_of_a_folder_are_skipped_with_a_note(tmp_path: Path, kit: MediaKit, own_weights: Path,
