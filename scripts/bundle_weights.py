@@ -51,7 +51,7 @@ def main() -> None:
     card.name = name
     atomic_write_text(card_path_for(target), card.to_json())  # the run's card (its sha256) replaces any older one
     source = read_source(target, card.arch)
-    written = export(source, default_output(target, "onnx"))
+    written = export(source, default_output(target, "onnx"), stamp=False)  # as `mesocli export --bundled` writes it
     print(f"{written}: max |p_fake - Keras| {verify(source, written, 'onnx'):.1e}")
     loaded = load_onnx(target, card.arch)  # evaluated as scan and eval run it (ONNX Runtime)
     splits = [("validation", args.data, args.split, {})]

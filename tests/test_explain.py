@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import pytest
 from conftest import RunCli, fresh_python
 from media import MediaKit, face_crop
 from PIL import Image
+
+from mesocli.provenance import library_versions
 
 # The forged region, in the 256x256 crop: the mouth and chin (rows, columns), 13.7 % of the pixels.
 REGION = (112, 192, 72, 184)
@@ -352,6 +355,11 @@ def test_explain_lines_name_the_detector(run_cli: RunCli, tmp_path: Path, own_we
     wanted = {"arch": "meso4", "name": "meso4_test", "weights_sha256": sha256_file(own_weights)}
     assert [line["model"] for line in lines] == [wanted, wanted]
     assert [line["threshold"] for line in lines] == [0.5, 0.5]  # the verdict's, as in scan's rows
+    # when each line was made, and with which runtime and libraries the map was drawn (not known before the network
+    # is loaded: null on an error line that comes first)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", line["explained_at"]) for line in lines)
+    assert [(line["runtime"], line["libraries"]) for line in lines] == [
+        (None, None), ("onnx", library_versions("onnx", ("numpy", "Pillow")))]
     code, stdout, stderr = run_cli("explain", tmp_path / "a.png", "--out", tmp_path / "bundled", "--model", "f2f",
                                    "--threshold", "0.25")
     assert code == 0, stderr
@@ -394,6 +402,8 @@ def test_explain_needs_no_tensorflow_and_draws_what_keras_draws(run_cli: RunCli,
     assert code == 0, stderr
     theirs = [json.loads(line) for line in stdout.splitlines()]
     assert len(ours) == len(theirs) == 2
+    assert {(line["runtime"], tuple(line["libraries"])) for line in ours + theirs} == {
+        ("onnx", ("onnxruntime", "numpy", "Pillow")), ("tensorflow", ("tensorflow", "keras", "numpy", "Pillow"))}
     for a, b in zip(ours, theirs, strict=True):
         assert a["p_fake"] == pytest.approx(b["p_fake"], abs=1e-5)
         assert {k: a[k] for k in ("path", "status", "verdict", "target", "model", "threshold")} == {

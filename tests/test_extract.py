@@ -316,6 +316,7 @@ def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says
     header = read_manifest(out)[0]
     assert (header["mesocli"], header["ffmpeg"], header["libraries"]) == (__version__, ffmpeg_now, versions)
     assert "earlier" not in header
+    started = header["started_at"]
 
     del header["ffmpeg"], header["libraries"]  # as an earlier mesocli wrote it
     old = rewrite(header)
@@ -333,7 +334,7 @@ def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says
         f"recorded); this run's with ffmpeg {ffmpeg_now}, {listed} (the header records both)"]
     header = read_manifest(out)[0]
     assert (header["ffmpeg"], header["libraries"]) == (ffmpeg_now, versions)
-    assert header["earlier"] == [{"mesocli": __version__, "ffmpeg": None, "libraries": None}]
+    assert header["earlier"] == [{"mesocli": __version__, "ffmpeg": None, "libraries": None, "started_at": started}]
 
     header["ffmpeg"], header["libraries"]["numpy"] = "6.0", "1.26.4"  # as another ffmpeg and numpy made them
     rewrite(header)
@@ -342,12 +343,33 @@ def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says
         f"mesocli: {out / MANIFEST}: its crops so far were made with ffmpeg 6.0, numpy 1.26.4; this run's with "
         f"ffmpeg {ffmpeg_now}, numpy {versions['numpy']} (the header records both)"]
     lines = read_manifest(out)
-    assert lines[0]["earlier"] == [{"mesocli": __version__, "ffmpeg": None, "libraries": None},
+    assert lines[0]["earlier"] == [{"mesocli": __version__, "ffmpeg": None, "libraries": None, "started_at": started},
                                    {"mesocli": __version__, "ffmpeg": "6.0",
-                                    "libraries": {**versions, "numpy": "1.26.4"}}]
+                                    "libraries": {**versions, "numpy": "1.26.4"}, "started_at": header["started_at"]}]
     assert (lines[0]["ffmpeg"], lines[0]["libraries"]) == (ffmpeg_now, versions)
     assert sorted(line["source"] for line in lines if line["type"] == "input") == sorted(
         map(str, (kit.face_jpeg, mirrored, turned)))  # every crop kept, none made again
+
+
+def test_each_input_line_says_when_its_crops_were_written_and_the_header_when_the_run_started(
+        tmp_path: Path, kit: MediaKit, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest resumed by several runs did not say which run made which crops: the header named the software of
+    the last run only, and no line had a time. Now the header says when its run started (``started_at``) and each
+    input line when its crops were written (``extracted_at``); an input kept from an earlier run keeps its time."""
+    times = iter(["2026-01-02T03:04:05Z", "2026-01-02T03:04:06Z", "2026-02-03T04:05:06Z", "2026-02-03T04:05:07Z"])
+    now = lambda: next(times)  # noqa: E731 - the clock both modules read, one tick per call
+    for module in ("mesocli.extract", "mesocli.crops"):
+        monkeypatch.setattr(sys.modules[module], "utc_now", now, raising=False)  # (an older mesocli: none)
+    mirrored = tmp_path / "mirrored.jpg"
+    with Image.open(kit.face_jpeg) as face:
+        face.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+    out = tmp_path / "out"
+    assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
+    assert run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1).code == 0
+    lines = read_manifest(out)
+    assert lines[0]["started_at"] == "2026-02-03T04:05:06Z"  # the run that wrote the manifest last
+    made = {line["source"]: line["extracted_at"] for line in lines if line["type"] == "input"}
+    assert made == {str(kit.face_jpeg): "2026-01-02T03:04:06Z", str(mirrored): "2026-02-03T04:05:07Z"}
 
 
 def test_a_resume_after_a_run_that_made_no_crop_names_no_earlier_software(tmp_path: Path, kit: MediaKit,

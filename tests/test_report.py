@@ -13,6 +13,8 @@ from conftest import RunCli
 from media import MediaKit
 from PIL import Image
 
+from mesocli import __version__
+from mesocli.provenance import library_versions
 from mesocli.weights import sha256_file
 
 
@@ -490,10 +492,16 @@ def test_each_heatmap_folder_names_its_input_and_its_sha256(run_cli: RunCli, tmp
     rows = {row["path"]: row["sha256"] for row in json.loads(stdout)}
     assert len(set(rows.values())) == 2
     found = {}
+    scanned = {row["path"]: row["scanned_at"] for row in json.loads(stdout)}
     for folder in faces.iterdir():
         source = json.loads((folder / "input.json").read_text(encoding="utf-8"))
         assert len(list(folder.glob("*.png"))) == 1
         found[source["path"]] = source["sha256"]
+        # and when, and with which software, its heatmaps were drawn (the scan's time, the libraries' versions)
+        assert source["scanned_at"] == scanned[source["path"]] <= source["explained_at"]
+        assert (source["mesocli"], source["runtime"]) == (__version__, "onnx")
+        assert source["libraries"] == library_versions("onnx", ("numpy", "Pillow"))
+        assert all(source["libraries"].values())
     assert found == rows
 
 

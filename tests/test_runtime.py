@@ -3,6 +3,7 @@ and scans / evaluations with the bundled weights that never import TensorFlow.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import pytest
 from conftest import RunCli, cli_code, fresh_python
 from media import MediaKit, make_face_video, make_faces, save_face_image
 
+from mesocli import __version__
 from mesocli.errors import WeightsError
 from mesocli.export import (
     SourceWeights,
@@ -31,11 +33,13 @@ from mesocli.export import (
     write_onnx,
 )
 from mesocli.onnx_graph import build_onnx
+from mesocli.provenance import library_versions
 from mesocli.runtime import OnnxPredictor, load_onnx
 from mesocli.weights import ModelCard, bundled_cards, bundled_dir, card_path_for, load_weights, sha256_file
 
 AUTHORS = ("Meso4_DF.h5", "Meso4_F2F.h5", "MesoInception_DF.h5", "MesoInception_F2F.h5")
 BUNDLED = [card.weights_file for card in bundled_cards()]
+ISO_SECOND = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")  # provenance.utc_now's
 RANDOM = np.random.default_rng(11).integers(0, 256, (6, 256, 256, 3), dtype=np.uint8)
 
 
@@ -143,6 +147,10 @@ def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path,
     assert run_cli("export", "--bundled")[0] == 0
     assert run_cli("export", "--bundled", "--check")[0] == 0
     assert load_onnx(weights).origin == "bundled"
+    bundled = folder / "meso4_df.onnx"  # rebuilt byte for byte from its weights: no time stamp in its card
+    made = bundled.read_bytes()
+    assert onnx_card(bundled).provenance is None  # type: ignore[union-attr]
+    assert run_cli("export", "--bundled", "--force")[0] == 0 and bundled.read_bytes() == made
     with h5py.File(weights, "r+") as h5:  # retrained: one bias changes
         h5["layers/dense_1/vars/1"][...] += 1.0
     write_card()
@@ -445,6 +453,11 @@ def test_a_tflite_or_savedmodel_export_given_as_weights_says_what_it_is(own_weig
                               ("savedmodel", tmp_path / "m_saved", "a TensorFlow SavedModel folder")):
         code, _, err = run_cli("export", own_weights, "--format", fmt, "--out", target)
         assert code == 0, err
+        card = json.loads((tmp_path / "m.tflite.json" if fmt == "tflite" else target / "assets" / "mesocli_card.json"
+                           ).read_text())  # when, and with which converter, it was made
+        provenance = json.loads(card["mesocli_card"])["provenance"]
+        assert provenance["libraries"] == library_versions("tensorflow", ("numpy", "h5py"))
+        assert provenance["mesocli"] == __version__ and ISO_SECOND.fullmatch(provenance["exported_at"])
         expected = f"{target}: {what} ({origin}): {takes}"
         for command in (("scan", kit.face_jpeg, "-q"), ("eval", "--data", tmp_path / "data", "-q"),
                         ("explain", kit.face_jpeg, "--out", tmp_path / "maps")):
@@ -455,6 +468,26 @@ def test_a_tflite_or_savedmodel_export_given_as_weights_says_what_it_is(own_weig
     (tmp_path / "m.tflite.json").unlink()  # without its card: what it is, not where it came from
     with pytest.raises(WeightsError, match=re.escape(f"{tmp_path / 'm.tflite'}: a TFLite model: {takes}")):
         load_onnx(tmp_path / "m.tflite")
+
+
+def test_an_onnx_export_says_when_and_with_which_libraries_it_was_made(own_weights: Path, tmp_path: Path,
+                                                                       run_cli: RunCli) -> None:
+    """An export's card named the weights it came from, not when it was made nor with which software: a model
+    handed on as evidence could not say which onnx wrote it. Now the card holds ``provenance``; the weights
+    converted for ``--runtime onnx`` at scan time (not an export) carry none, as before."""
+    target = tmp_path / "m.onnx"
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    code, _, err = run_cli("export", own_weights, "--out", target)
+    assert code == 0, err
+    card = onnx_card(target)
+    assert card is not None and card.provenance is not None
+    assert card.provenance["mesocli"] == __version__
+    assert card.provenance["libraries"] == library_versions(None, ("onnx", "numpy", "h5py"))
+    assert all(card.provenance["libraries"].values()) and card.provenance["libraries"]["numpy"] == np.__version__
+    made = dt.datetime.strptime(card.provenance["exported_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    assert before <= made <= dt.datetime.now(dt.timezone.utc)
+    source = read_source(own_weights)
+    assert "provenance" not in json.loads(source.card().metadata()["mesocli_card"])
 
 
 def test_the_export_line_tells_the_sources_sha256_from_the_exports(own_weights: Path, tmp_path: Path,

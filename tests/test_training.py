@@ -15,8 +15,10 @@ import pytest
 from conftest import RunCli, write_bundle
 from PIL import Image
 
+from mesocli import __version__
 from mesocli.cli_base import _sigterm_as_interrupt
 from mesocli.errors import Terminated, UsageError
+from mesocli.provenance import library_versions
 from mesocli.training import TrainConfig, Trainer, interrupts_held, resume_run, start_run
 from mesocli.weights import load_weights
 
@@ -340,9 +342,17 @@ def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
 ) -> None:
     _, run = one_epoch_copy  # start_run(config_for(data, 1), run): finished
     first_card = json.loads((run / "best.json").read_text())
+    (started,) = json.loads((run / "config.json").read_text())["provenance"]  # when, and with what, it started
+    versions = library_versions("tensorflow", ("numpy", "Pillow", "h5py"))
+    assert started == {"started_at": started["started_at"], "epoch": 1, "step": 0, "mesocli": __version__,
+                       "libraries": versions} and all(versions.values())
+    assert first_card["provenance"] == {"mesocli": __version__, "libraries": versions, "sessions": [started]}
 
     code, out, err = run_cli("train", "--resume", run, "--epochs", "2")
     assert code == 0, err
+    resumed = json.loads((run / "config.json").read_text())["provenance"]  # the start kept, the resume added
+    assert resumed[0] == started and resumed[1]["epoch"] == 2 and len(resumed) == 2
+    assert started["started_at"] <= resumed[1]["started_at"] and resumed[1]["libraries"] == versions
     state = json.loads((run / "checkpoint" / "state.json").read_text())
     assert (state["epoch"], state["global_step"], state["finished"]) == (2, 10, True)
     expected, got = _final_state(uninterrupted), _final_state(run)
@@ -355,6 +365,7 @@ def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
     card = json.loads((run / "best.json").read_text())
     if card["epochs"] == 2:  # a card written after the extension says how the run got there
         assert card["command"] == f"pytest && mesocli train --resume {run} --epochs 2"
+        assert card["provenance"]["sessions"] == resumed
     else:
         assert card == first_card
     assert len(json.loads((run / "log.json").read_text())) == 2

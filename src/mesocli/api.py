@@ -435,7 +435,8 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
     for name, value in (("out", out), ("mix", mix), ("resume", resume)):
         _check_path(name, value, optional=True)
     given_settings = set(settings) - {"command", "heldout_runs"}
-    own = {"data", "split", "sources", "extensions", "workdir"}  # train's own parameters and the run's records
+    # train's own parameters and the run's records
+    own = {"data", "split", "sources", "extensions", "workdir", "provenance"}
     unknown = sorted(given_settings - ({item.name for item in fields(training.TrainConfig)} - own))
     if unknown:  # named here, not as TrainConfig's
         raise TypeError(f"train() got an unexpected keyword argument {unknown[0]!r}")
@@ -541,8 +542,9 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         echo = log or (lambda line: print(line, file=sys.stderr))
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
-        written = exporting.export(weights, target, fmt, replace=force or (source_path, target) in bundled_jobs)
-        if (source_path, target) in bundled_jobs:
+        bundling = (source_path, target) in bundled_jobs  # rebuilt byte for byte: no time stamp
+        written = exporting.export(weights, target, fmt, replace=force or bundling, stamp=not bundling)
+        if bundling:
             exporting.record_bundled_export(source_path, written)
         note = ""
         if verify:
@@ -565,9 +567,10 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file (an ``.onnx`` written by
     ``mesocli export`` too). ``runtime``: ``onnx`` (the default: ONNX Runtime and NumPy, no TensorFlow) or
     ``tensorflow`` (the Keras network, loaded once a face was read). Yields one dict per face: path, status, error,
-    p_fake, verdict, threshold, target, heatmap file and ``model`` (arch, name, weights_sha256: the detector, as in
-    scan's rows). The arguments, the faces, ``out`` and a ``weights`` file are checked when this is called, not at
-    the first face."""
+    p_fake, verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the detector, as in
+    scan's rows), ``explained_at`` (UTC), ``runtime`` and ``libraries`` (the versions of those that drew the map;
+    None before the network is loaded). The arguments, the faces, ``out`` and a ``weights`` file are checked when
+    this is called, not at the first face."""
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.explain import explain_files

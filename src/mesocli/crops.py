@@ -36,6 +36,7 @@ from mesocli.inputs import identify
 from mesocli.manifest import safe_name
 from mesocli.preprocess import image_notes, open_image
 from mesocli.probe import require_ffmpeg, streams_note
+from mesocli.provenance import utc_now
 from mesocli.video import FrameSelection
 
 LAYOUTS = ("video", "dataset")
@@ -150,12 +151,14 @@ def _base(job: Job, options: ExtractOptions) -> dict:
 
 
 def input_line(job: Job, options: ExtractOptions, result: InputResult, warnings: Sequence[str] = ()) -> dict:
-    """The manifest line that closes an input's block: its status and counts."""
+    """The manifest line that closes an input's block: its status and counts, and ``extracted_at``: when it was made
+    (its crops were all written; UTC, :func:`mesocli.provenance.utc_now`), so that a manifest resumed by several runs
+    says which run made which crops."""
     line = {
         "type": "input", **_base(job, options), "path": job.path, "kind": result.kind, "status": result.status,
         "message": result.message, "frames": result.frames, "frames_with_faces": result.frames_with_faces,
         "faces": result.faces, "seconds": result.seconds, "size": job.size, "mtime_ns": job.mtime_ns,
-        "sha256": result.sha256,
+        "sha256": result.sha256, "extracted_at": utc_now(),
     }
     if warnings:
         line["warnings"] = list(warnings)

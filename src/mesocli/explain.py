@@ -329,7 +329,8 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
                   force: bool = False, batch: int = 16, described: dict[str, Any] | None = None
                   ) -> Iterator[dict[str, Any]]:
     """Explain face crops (image files, folders of them): write ``OUT_DIR/<name>.png`` per face and
-    yield one dict per input (path, status ok/error, error, p_fake, verdict, threshold, target, heatmap, model).
+    yield one dict per input (path, status ok/error, error, p_fake, verdict, threshold, target, heatmap, model,
+    explained_at, runtime, libraries).
 
     ``model`` in each dict is the detector's ``describe()`` (arch, name, weights_sha256) once it is loaded, and
     ``described`` (the same, read from the weights file beforehand) before: an error line printed before the
@@ -369,12 +370,15 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
     from mesocli.fsutil import atomic_write_bytes
     from mesocli.inputs import probe_kind
     from mesocli.preprocess import image_bytes, load_face
-    from mesocli.runtime import check_scores
+    from mesocli.provenance import EVAL_PACKAGES, library_versions, utc_now
+    from mesocli.runtime import check_scores, runtime_of
 
     cam: _Cam | None = None
     given: Any = None  # what ``model`` gave: a LoadedModel or OnnxModel (named in errors), or a Keras model
     pending: list[tuple[Path, Path, np.ndarray, str]] = []  # crop, heatmap, face, the crop's sha256
     detector: dict[str, Any] = dict(described or {})  # the model object of every line
+    # what draws the maps, in every line (null before the network is loaded): the runtime, its libraries' versions
+    software: dict[str, Any] = {"runtime": None, "libraries": None}
 
     def flush() -> Any:
         nonlocal cam, given
@@ -386,6 +390,8 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             given = cam.loaded if cam.loaded is not None else given
             if hasattr(given, "describe"):  # the weights as loaded: what scored the faces
                 detector.update(given.describe())
+            software["runtime"] = runtime_of(given)
+            software["libraries"] = library_versions(software["runtime"], EVAL_PACKAGES)
         explanations = cam.explain(np.stack([face for _, _, face, _ in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
         for (source, target, face, digest), explanation in zip(pending, explanations, strict=True):
@@ -395,7 +401,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             yield {"path": str(source), "sha256": digest, "status": "ok", "error": None,
                    "p_fake": round(explanation.p_fake, 6),
                    "verdict": called, "threshold": threshold, "target": explanation.target, "heatmap": str(target),
-                   "model": dict(detector) or None}
+                   "model": dict(detector) or None, "explained_at": utc_now(), **software}
         pending.clear()
 
     for source, target in zip(files, targets, strict=True):
@@ -409,7 +415,8 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             yield from flush()  # keep the output in input order
             yield {"path": str(source), "sha256": None, "status": "error", "error": str(exc), "p_fake": None,
                    "verdict": None,
-                   "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None}
+                   "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None,
+                   "explained_at": utc_now(), **software}
             continue
         pending.append((source, target, face, digest))
         if len(pending) >= batch:

@@ -49,12 +49,15 @@ class ExportCard:
     input: str = INPUT_SPEC
     scaling: str = SCALING
     output: str = OUTPUT_SPEC
+    provenance: dict[str, Any] | None = None  # an export's: when, and with which software (export_provenance)
 
     def metadata(self) -> dict[str, str]:
         """ONNX ``metadata_props``: the card as JSON under ``mesocli_card``, and its main fields as keys."""
         from dataclasses import asdict
 
         data = asdict(self)
+        if data["provenance"] is None:  # a conversion for the runtime, not an export: as before
+            del data["provenance"]
         props = {"mesocli_card": json.dumps(data, sort_keys=True)}
         props.update({key: str(data[key] or "") for key in CARD_KEYS[1:]})
         return props
@@ -90,8 +93,23 @@ class SourceWeights:
     manipulation: str | None
     arrays: Arrays
 
-    def card(self) -> ExportCard:
-        return ExportCard(self.sha256, self.arch, self.manipulation, self.name, self.path.name, self.legacy)
+    def card(self, fmt: str | None = None) -> ExportCard:
+        """The card of an export of these weights; with ``fmt`` (an export to that format, not a conversion for the
+        runtime), its :func:`export_provenance` too."""
+        return ExportCard(self.sha256, self.arch, self.manipulation, self.name, self.path.name, self.legacy,
+                          provenance=None if fmt is None else export_provenance(fmt))
+
+
+def export_provenance(fmt: str) -> dict[str, Any]:
+    """When an export to ``fmt`` was made and with which software: the mesocli version, ``exported_at`` (UTC,
+    ISO 8601 to the second) and the installed versions of the libraries that read the weights (h5py; Keras reads
+    an old-style file for TensorFlow formats) and write the model (onnx for ONNX, whose graph mesocli builds itself;
+    TensorFlow's saver and TFLite converter for the others), read from their metadata."""
+    from mesocli import __version__
+    from mesocli.provenance import library_versions, utc_now
+
+    runtime, packages = (None, ("onnx", "numpy", "h5py")) if fmt == "onnx" else ("tensorflow", ("numpy", "h5py"))
+    return {"mesocli": __version__, "exported_at": utc_now(), "libraries": library_versions(runtime, packages)}
 
 
 def _own_arrays(h5: Any) -> Arrays | None:
@@ -249,11 +267,11 @@ def plan_exports(sources: Sequence[Path], fmt: str, out: str | os.PathLike[str] 
     return jobs
 
 
-def write_onnx(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
+def write_onnx(source: SourceWeights, target: Path, *, replace: bool = True, stamp: bool = True) -> Path:
     """Write ``source`` as ONNX to ``target`` atomically (``replace``: as :func:`mesocli.fsutil.atomic_path`)."""
     from mesocli.fsutil import atomic_path
 
-    data = onnx_bytes(source.arrays, source.arch, source.card())
+    data = onnx_bytes(source.arrays, source.arch, source.card("onnx" if stamp else None))
     with atomic_path(Path(target), suffix=".onnx", replace=replace) as tmp:
         tmp.write_bytes(data)
     return Path(target)
@@ -294,7 +312,7 @@ def _tf_module(source: SourceWeights) -> tuple[Any, Any]:
     return tf, Serving()
 
 
-def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
+def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = True, stamp: bool = True) -> Path:
     """A TensorFlow SavedModel folder (signature ``serving_default``) with the card as ``mesocli_card.json``;
     an existing SavedModel folder (or a file or link in its place) is replaced only with ``replace``, never
     another folder."""
@@ -314,7 +332,8 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
         with quiet():
             tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
         (tmp / "assets").mkdir(exist_ok=True)
-        (tmp / "assets" / "mesocli_card.json").write_text(json.dumps(source.card().metadata(), indent=2))
+        card = source.card("savedmodel" if stamp else None)
+        (tmp / "assets" / "mesocli_card.json").write_text(json.dumps(card.metadata(), indent=2))
         no_world_write(tmp)  # what TensorFlow wrote by the umask: not writable by others under umask 000
         if target.exists() and not replace:  # another run wrote it meanwhile: keep this one beside it
             kept = next(path for n in itertools.count(2)
@@ -336,7 +355,7 @@ def write_savedmodel(source: SourceWeights, target: Path, *, replace: bool = Tru
     return target
 
 
-def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -> Path:
+def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True, stamp: bool = True) -> Path:
     """A TFLite (LiteRT) flatbuffer, float32, variables frozen: input ``image`` uint8 (N, 256, 256, 3), one
     output, p_fake (N,). The card goes into ``<target>.json`` beside it (``replace``: as
     :func:`mesocli.fsutil.atomic_path`)."""
@@ -356,7 +375,7 @@ def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -
         # a converter given the live variables keeps them as uninitialised resources (NaN out): freeze first
         frozen = convert_variables_to_constants_v2(p_fake.get_concrete_function())
         data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-    card = dataclasses.replace(source.card(), output=TFLITE_OUTPUT)
+    card = dataclasses.replace(source.card("tflite" if stamp else None), output=TFLITE_OUTPUT)
     target = Path(target)
     existed, placed = os.path.lexists(target), False
     try:  # the card is put in place last: a TFLite file is never left without its card
@@ -373,14 +392,16 @@ def write_tflite(source: SourceWeights, target: Path, *, replace: bool = True) -
     return target
 
 
-def export(source: SourceWeights, target: Path, fmt: str = "onnx", *, replace: bool = True) -> Path:
+def export(source: SourceWeights, target: Path, fmt: str = "onnx", *, replace: bool = True,
+           stamp: bool = True) -> Path:
     """Write ``source`` to ``target`` in ``fmt`` (onnx, savedmodel or tflite), replacing an existing output
-    only with ``replace``."""
+    only with ``replace``; its card holds :func:`export_provenance` unless not ``stamp`` (the bundled exports, which
+    are rebuilt byte for byte from their weights: their weights' model card records the run)."""
     writers = {"onnx": write_onnx, "savedmodel": write_savedmodel, "tflite": write_tflite}
     if fmt not in writers:
         raise UsageError(f"unknown --format '{fmt}'; choose one of {', '.join(FORMATS)}")
     check_target(target, fmt)
-    return writers[fmt](source, target, replace=replace)
+    return writers[fmt](source, target, replace=replace, stamp=stamp)
 
 
 # --------------------------------------------------------------------------------------------------

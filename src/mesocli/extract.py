@@ -45,6 +45,7 @@ from mesocli.manifest import (
     unique_name,
 )
 from mesocli.progress import ExtractProgress, note
+from mesocli.provenance import utc_now
 from mesocli.workers import Lost, WorkerPool, ignore_ctrl_c, run_retrying, stop_if_orphaned, watch_parent
 
 FORMATS = ("table", "json")
@@ -233,7 +234,7 @@ def _prepare(out_dir: Path, options: ExtractOptions, force: bool, journal: Journ
     this run's; :func:`_keep_software` settles which software it records once the inputs to extract are known."""
     manifest = Manifest.read(out_dir)
     header = {"type": "header", "tool": "mesocli extract", "version": MANIFEST_VERSION, **software(),
-              "settings": options.settings()}
+              "started_at": utc_now(), "settings": options.settings()}
     _refuse_foreign(out_dir, manifest, force)
     other = manifest.header is not None and (manifest.header.get("settings") != options.settings()
                                              or manifest.header.get("version") != MANIFEST_VERSION)
@@ -280,7 +281,7 @@ def _keep_software(manifest: Manifest, extracting: bool, log: Callable[[str], No
             header["earlier"] = old["earlier"]
         return None
     earlier = old.get("earlier") if isinstance(old.get("earlier"), list) else []
-    header["earlier"] = [*earlier, {key: old.get(key) for key in SOFTWARE}]
+    header["earlier"] = [*earlier, {key: old.get(key) for key in (*SOFTWARE, "started_at")}]
     log(f"mesocli: {manifest.path}: {change} (the header records both)")
     manifest.header = old
     return header

@@ -17,6 +17,9 @@ SCAN_PACKAGES = ("numpy", "Pillow", "dlib", "face_recognition_models", "imageio-
 landmarks (dlib, and the models it loads), and the package that finds (bundles) ffmpeg."""
 EVAL_PACKAGES = ("numpy", "Pillow")
 """What eval's figures also rest on: it reads face crops (Pillow) and scores them; no face detection, no ffmpeg."""
+TRAIN_PACKAGES = ("numpy", "Pillow", "h5py")
+"""What a training run also rests on (besides TensorFlow and Keras): arrays, the image reader that decodes the
+faces, and the HDF5 library that writes the weights."""
 _DISTRIBUTIONS = {"dlib": ("dlib", "dlib-bin")}
 """Packages installed under another distribution name (``pip install dlib-bin`` gives ``import dlib``)."""
 

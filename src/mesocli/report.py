@@ -29,7 +29,8 @@ from mesocli.report_html import render_html as render_html  # re-exported: mesoc
 
 # Okabe & Ito's palette: distinguishable with every common colour-vision deficiency.
 SOURCE_FILE = "input.json"
-"""In each input's ``--explain`` folder: ``{"path", "sha256"}`` of the input its heatmaps are of."""
+"""In each input's ``--explain`` folder: ``{"path", "sha256"}`` of the input its heatmaps are of, and when and with
+what they were made (:func:`drawn_by`)."""
 TRACK_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 
 
@@ -285,8 +286,8 @@ class Explainer:
             self._added.append(source)
         # as the JSON output writes names: UTF-8, invisible characters escaped, a byte that is not UTF-8 as its
         # \udcXX escape (backslashreplace writes it so, inside a JSON string)
-        text = json_text(json.dumps({"path": data["path"], "sha256": data.get("sha256")}, indent=1,
-                                    ensure_ascii=False)) + "\n"
+        text = json_text(json.dumps({"path": data["path"], "sha256": data.get("sha256"), **drawn_by(data)},
+                                    indent=1, ensure_ascii=False)) + "\n"
         atomic_write_bytes(source, text.encode("utf-8", "backslashreplace"), replace=self.force)
 
     def finish(self) -> None:
@@ -298,6 +299,18 @@ class Explainer:
         with atomic_path(self.report, replace=self.force) as tmp, open(tmp, "w", encoding="utf-8") as stream:
             for part in html_parts(self.entries, self.meta):  # part by part: never the whole document in memory
                 stream.write(part)
+
+
+def drawn_by(row: dict[str, Any]) -> dict[str, Any]:
+    """What ``input.json`` says of when and with what the heatmaps of the input of scan ``row`` were made: the
+    row's ``scanned_at``, ``explained_at`` (now, UTC), the mesocli version, the runtime that drew the maps and the
+    versions of the libraries that drew and wrote them (the runtime's, numpy, Pillow)."""
+    from mesocli import __version__
+    from mesocli.provenance import EVAL_PACKAGES, library_versions, utc_now
+
+    runtime = (row.get("settings") or {}).get("runtime")
+    return {"scanned_at": row.get("scanned_at"), "explained_at": utc_now(), "mesocli": __version__,
+            "runtime": runtime, "libraries": library_versions(runtime, EVAL_PACKAGES)}
 
 
 def check_targets(explain_dir: Path | None, report: Path | None, force: bool) -> None:

@@ -116,6 +116,8 @@ class TrainConfig:
     label_smoothing: float = 0.0  # training targets pulled towards 0.5: y (1 - ε) + ε / 2
     extensions: list[dict[str, Any]] = field(default_factory=list)  # `--resume --epochs/--patience` changes
     workdir: str | None = None  # the folder the run was started in: relative data paths are relative to it
+    provenance: list[dict[str, Any]] = field(default_factory=list)  # the start, then each resume that trains:
+    # when, and with which software (session()); oldest first
 
     @property
     def full_command(self) -> str:
@@ -233,6 +235,24 @@ def interrupts_held() -> Iterator[None]:
             signal.signal(number, handler)
     if caught:
         signal.raise_signal(caught[0])  # to the handler the block found: KeyboardInterrupt, as a rule
+
+
+def session(epoch: int = 0, step: int = 0) -> dict[str, Any]:
+    """A start or resume of a run, for ``config.json``'s ``provenance``: when it started (UTC, ISO 8601 to the
+    second), the epoch (counted from 1) and step it started from, the mesocli version and the installed versions of
+    the libraries that train (:func:`mesocli.provenance.library_versions`: TensorFlow, Keras, numpy, Pillow, h5py)."""
+    from mesocli import __version__
+    from mesocli.provenance import TRAIN_PACKAGES, library_versions, utc_now
+
+    return {"started_at": utc_now(), "epoch": epoch + 1, "step": step, "mesocli": __version__,
+            "libraries": library_versions("tensorflow", TRAIN_PACKAGES)}
+
+
+def card_provenance(config: TrainConfig) -> dict[str, Any]:
+    """A model card's ``provenance``: the software that wrote it (mesocli, the libraries, as :func:`session`) and
+    the run's ``sessions`` (``config.json``'s ``provenance``: its start and each resume)."""
+    wrote = session()
+    return {"mesocli": wrote["mesocli"], "libraries": wrote["libraries"], "sessions": config.provenance}
 
 
 def learning_rate_at(config: TrainConfig, step: int) -> float:
@@ -852,6 +872,7 @@ class Trainer:
             metrics={"heldout": heldout, "loss": config.loss, "trainable_params": count_trainable(self.model),
                      **metrics},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            provenance=card_provenance(config),
         )
         save_own(self.model, target, card)
 
@@ -903,6 +924,7 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
                 for path in [*(run_dir / "checkpoints").glob("epoch_*.weights.h5"),
                              *(run_dir / name for name in OLD_RUN_FILES)]:
                     path.unlink(missing_ok=True)
+            config.provenance = [session()]
             atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=1))
             return trainer.run(resume=False)
     except BaseException:
@@ -929,7 +951,14 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
     if not state_path.exists():
         if epochs is not None or patience is not None:
             config = extend_run(run_dir, config, {}, epochs, patience, command)
-        return Trainer(config, run_dir, progress).run(resume=False)
+        before = (run_dir / "config.json").read_bytes()
+        trainer = Trainer(record_session(run_dir, config, {}), run_dir, progress)
+        try:
+            return trainer.run(resume=False)
+        except UsageError:
+            if not trainer.prepared:  # refused before any step: no session to record
+                atomic_write_bytes(run_dir / "config.json", before)
+            raise
     try:
         saved = json.loads(state_path.read_text())
     except (OSError, ValueError) as exc:
@@ -947,7 +976,7 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
             if progress:
                 print("run already finished; nothing to do (give more --epochs to extend it)", file=sys.stderr)
             return state
-    trainer = Trainer(config, run_dir, progress)
+    trainer = Trainer(record_session(run_dir, config, saved), run_dir, progress)
     try:
         return trainer.run(resume=True)
     except UsageError as exc:
@@ -955,6 +984,15 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
             for path, content in recorded.items():  # moved, unreadable): the run's plan and a finished run's
                 atomic_write_bytes(path, content)  # end stay as they were (extend_run reopened its state)
         raise
+
+
+def record_session(run_dir: Path, config: TrainConfig, state: dict[str, Any]) -> TrainConfig:
+    """Add this resume (:func:`session`, from the saved ``state``'s epoch and step) to the run's ``provenance`` in
+    ``config.json``, the earlier sessions kept; a resume refused before its first step restores the file."""
+    epoch, step = (value if isinstance(value, int) else 0 for value in (state.get("epoch"), state.get("step")))
+    changed = replace(config, provenance=[*config.provenance, session(epoch, step)])
+    atomic_write_text(run_dir / "config.json", json.dumps(asdict(changed), indent=1))
+    return changed
 
 
 def extend_run(run_dir: Path, config: TrainConfig, state: dict[str, Any], epochs: int | None, patience: int | None,

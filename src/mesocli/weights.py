@@ -47,6 +47,7 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     onnx_sha256: str = ""  # of the ONNX export beside the weights (bundled weights: what scan runs)
+    provenance: dict[str, Any] | None = None  # a trained file's: the software that wrote it, the run's sessions
 
     @classmethod
     def from_json(cls, path: Path) -> ModelCard:
@@ -58,7 +59,10 @@ class ModelCard:
             raise WeightsError(f"{path}: unreadable model card ({exc})") from None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+        data = asdict(self)
+        if data["provenance"] is None:  # a card of an earlier version (the bundled ones) is written as it was
+            del data["provenance"]
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
 
 @dataclass
