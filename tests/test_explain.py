@@ -239,6 +239,21 @@ for argv in (["explain", {str(kit.face_jpeg)!r}, "--out", {str(tmp_path / "maps"
     assert "onnx" not in modules and "ml_dtypes" not in modules
 
 
+def test_heatmap_colours_are_matplotlib_s_without_importing_it() -> None:
+    """The viridis table was taken from ``matplotlib.colormaps``, whose import (rcParams, fonts, pyparsing) was a
+    third of a one-face ``mesocli explain``. It is read from matplotlib's own listed table now, as data: the colours
+    are those matplotlib's colour maps give, and a map that is not a listed one still comes from matplotlib."""
+    from matplotlib import colormaps
+
+    from mesocli import explain
+
+    for name in ("viridis", "magma", "cividis", "jet"):
+        table = colormaps[name]
+        expected = np.rint(table(np.arange(table.N))[:, :3] * 255).astype(np.uint8)
+        assert np.array_equal(explain._colours(name), expected), name
+        assert (explain._listed_table(name) is None) == (name == "jet")
+
+
 def test_the_graph_reader_reads_what_the_onnx_package_reads() -> None:
     """mesocli.onnx_proto reads a graph's nodes, constants and outputs as the ``onnx`` package does, and adds an
     output that ``onnx`` sees too; bytes that are not a model are a ValueError."""

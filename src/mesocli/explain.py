@@ -10,7 +10,8 @@ layer: docs/explain.md.
 
 TensorFlow is imported only when a :class:`GradCam` is built (:class:`OnnxGradCam`, the same maps for a
 model run by ONNX Runtime, needs none); drawing (:func:`overlay`,
-:func:`face_panel`) needs only NumPy, Pillow and matplotlib's colour maps.
+:func:`face_panel`) needs only NumPy, Pillow and matplotlib's colour tables (read from its data, without
+importing it).
 """
 
 from __future__ import annotations
@@ -205,16 +206,39 @@ def gradcam_for(model: Any) -> _Cam:
 
 @functools.cache
 def _colours(colormap: str) -> np.ndarray:
-    """The (N, 3) uint8 colours of ``colormap``'s lookup table."""
-    from mesocli.thirdparty import MATPLOTLIB, their_deprecations
+    """The (N, 3) uint8 colours of ``colormap``'s lookup table: matplotlib's listed table read from its data file
+    where it has one (without importing matplotlib, about half a second), else from ``matplotlib.colormaps``."""
+    listed = _listed_table(colormap)
+    if listed is None:
+        from mesocli.thirdparty import MATPLOTLIB, their_deprecations
 
-    with their_deprecations(*MATPLOTLIB):
-        from matplotlib import colormaps
+        with their_deprecations(*MATPLOTLIB):
+            from matplotlib import colormaps
 
-    table = colormaps[colormap]
-    colours = np.rint(table(np.arange(table.N))[:, :3] * 255).astype(np.uint8)
+        table = colormaps[colormap]
+        listed = table(np.arange(table.N))[:, :3]
+    colours = np.rint(listed * 255).astype(np.uint8)
     colours.flags.writeable = False
     return colours
+
+
+def _listed_table(colormap: str) -> np.ndarray | None:
+    """The (N, 3) floats of a listed colour map (viridis and its kin) as matplotlib's ``_cm_listed.py`` holds them
+    (``_<name>_data = [[r, g, b], ...]``), read as data; None where that file or table is not there as expected (a
+    test checks the colours equal ``matplotlib.colormaps``')."""
+    import ast
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("matplotlib")  # finds the package without running its __init__
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        text = (Path(folders[0]) / "_cm_listed.py").read_text(encoding="utf-8") if folders else ""
+        start = text.index("[", text.index(f"\n_{colormap}_data = ") + 1)
+        end = text.index("]]", start) + 2
+        values = np.array(ast.literal_eval(text[start:end]), dtype=np.float64)
+    except (ImportError, OSError, ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return values if values.ndim == 2 and values.shape[1] == 3 and len(values) >= 2 else None
 
 
 def colorize(heat: np.ndarray, colormap: str = COLORMAP) -> np.ndarray:
