@@ -58,7 +58,15 @@ from mesocli.manifest import (
 )
 from mesocli.progress import ExtractProgress, note
 from mesocli.video import FrameSelection
-from mesocli.workers import Lost, WorkerPool, ignore_ctrl_c, run_retrying, stop_if_orphaned, watch_parent
+from mesocli.workers import (
+    Lost,
+    WorkerPool,
+    ignore_ctrl_c,
+    run_retrying,
+    stop_if_orphaned,
+    usable_cores,
+    watch_parent,
+)
 
 FORMATS = ("table", "json")
 
@@ -116,8 +124,6 @@ def _worker_task(job: Job, out_dir: Path, options: ExtractOptions) -> tuple[Inpu
 
 def default_workers() -> int:
     """All the cores this process may use."""
-    from mesocli.parallel import usable_cores
-
     return usable_cores()
 
 
