@@ -217,6 +217,10 @@ def test_importing_the_explain_modules_loads_no_tensorflow() -> None:
     assert not modules & {"tensorflow", "keras", "matplotlib"}
 
 
+NOT_FOR_EXPLAIN = {"matplotlib", "mesocli.api", "mesocli.scan", "mesocli.extract", "mesocli.evaluate", "sklearn",
+                   "tensorflow", "dlib"}
+
+
 def test_explain_and_a_report_import_no_onnx_and_open_one_session(kit: MediaKit, tmp_path: Path) -> None:
     """``explain`` and ``scan --report`` imported the ``onnx`` package to read the graph's head (about 1-2 s a run,
     most of it its ml_dtypes) and opened a second ONNX Runtime session for the heatmaps' activations. The graph is
@@ -235,12 +239,31 @@ for argv in (["explain", {str(kit.face_jpeg)!r}, "--out", {str(tmp_path / "maps"
         main()
     except SystemExit as exc:
         print("exit", exc.code, "sessions", len(opened))
+    print("loaded", *sorted(name for name in {sorted(NOT_FOR_EXPLAIN)!r} if name in sys.modules))
     opened.clear()
 """
     out, modules = fresh_python(code)
     assert [line for line in out.splitlines() if line.startswith("exit")] == ["exit 0 sessions 1"] * 2, out
+    # explain's start-up: neither matplotlib (its colour table is read from its data) nor the API module with the
+    # scan, extract and evaluate modules it imports (half a second to a second and a half of a one-face run)
+    assert [line for line in out.splitlines() if line.startswith("loaded")][0] == "loaded", out
     assert (tmp_path / "maps" / "face.png").is_file() and (tmp_path / "r.html").is_file()
     assert "onnx" not in modules and "ml_dtypes" not in modules
+
+
+def test_heatmap_colours_are_matplotlib_s_without_importing_it() -> None:
+    """The viridis table was taken from ``matplotlib.colormaps``, whose import (rcParams, fonts, pyparsing) was a
+    third of a one-face ``mesocli explain``. It is read from matplotlib's own listed table now, as data: the colours
+    are those matplotlib's colour maps give, and a map that is not a listed one still comes from matplotlib."""
+    from matplotlib import colormaps
+
+    from mesocli import explain
+
+    for name in ("viridis", "magma", "cividis", "jet"):
+        table = colormaps[name]
+        expected = np.rint(table(np.arange(table.N))[:, :3] * 255).astype(np.uint8)
+        assert np.array_equal(explain._colours(name), expected), name
+        assert (explain._listed_table(name) is None) == (name == "jet")
 
 
 def test_the_graph_reader_reads_what_the_onnx_package_reads() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import KillFfmpeg, RunCli, children_of, running
+from conftest import KillFfmpeg, RunCli, children_of, cli_code, fresh_python, running
 from media import MediaKit, ffmpeg, make_face_video
 from PIL import Image
 
@@ -1024,3 +1024,15 @@ def test_an_input_stored_sideways_is_extracted_turned_as_scan_scores_it(tmp_path
     assert all(abs(f["angle"]) < 20 for f in faces)  # upright crops
     for face in faces:
         assert Image.open(out / face["file"]).size == (256, 256)
+
+
+def test_extract_starts_without_the_scan_and_evaluate_modules(kit: MediaKit, tmp_path: Path) -> None:
+    """``mesocli extract`` imported ``mesocli.api``, and with it the scan and evaluate modules (their datasets,
+    metrics, runtime and producer) that it never uses, and counted its default workers with scan's process pool
+    module: it calls the extract module's own checked entry now, and the cores are counted by ``workers``."""
+    probe = "print('loaded', *sorted(m for m in ('mesocli.api', 'mesocli.scan', 'mesocli.evaluate', "
+    probe += "'mesocli.parallel', 'onnxruntime') if m in sys.modules))\n"
+    out, _ = fresh_python(cli_code("extract", kit.face_video, tmp_path / "out", "--frames", "2", "-q") + probe)
+    assert "exit 0" in out.splitlines(), out
+    assert [line for line in out.splitlines() if line.startswith("loaded")] == ["loaded"], out
+    assert len(list((tmp_path / "out").rglob("*.jpg"))) == 2

@@ -230,9 +230,15 @@ def test_scan_and_eval_with_bundled_weights_never_import_tensorflow(tmp_path: Pa
     face = tmp_path / "face.jpg"
     save_face_image(face, size=(256, 256))
     data = make_faces(tmp_path / "data", {"df": 2, "real": 2})
-    out, modules = fresh_python(cli_code("scan", "--detector", "none", face) + cli_code("eval", "--data", data, "-q"))
+    probe = "print('loaded', *sorted(m for m in ('mesocli.api', 'mesocli.scan', 'mesocli.extract', 'matplotlib') "
+    probe += "if m in sys.modules))\n"
+    out, modules = fresh_python(cli_code("eval", "--data", data, "-q") + probe + cli_code("scan", "--detector", "none",
+                                                                                        face))
     assert out.splitlines().count("exit 0") == 2, out
     assert not modules & {"tensorflow", "keras"}
+    # eval's start-up imports neither the API module nor the scan and extract modules it imports (without --plot,
+    # no matplotlib either)
+    assert [line for line in out.splitlines() if line.startswith("loaded")] == ["loaded"], out
 
 
 def test_workers_give_the_same_results_in_the_same_order(tmp_path: Path, run_cli: RunCli) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import numbers
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -26,8 +25,17 @@ from typing import Any, ParamSpec, TypeVar
 
 # The types the signatures name, imported at run time so that typing.get_type_hints resolves them (NumPy and
 # Pillow load with them; TensorFlow, ONNX Runtime and dlib only when a model is loaded or a face is looked for).
+from mesocli.datasets import DATA_VARIABLE as DATA_VARIABLE  # re-exported: mesocli.api.DATA_VARIABLE
+from mesocli.datasets import open_dataset as open_dataset  # re-exported: mesocli.api.open_dataset
 from mesocli.detectors import DetectorSet, Ensemble
 from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError, WeightsError, check_choice, short_repr
+from mesocli.errors import check_flags as _check_flags
+from mesocli.errors import check_numbers as _check_numbers
+from mesocli.errors import check_path as _check_path
+from mesocli.errors import check_paths as _paths
+from mesocli.errors import check_sampling as _check_sampling
+from mesocli.errors import check_texts as _check_texts
+from mesocli.errors import check_workers as _check_workers
 from mesocli.evaluate import EvalReport
 from mesocli.extract import ExtractSummary
 from mesocli.runtime import OnnxModel
@@ -38,8 +46,6 @@ Model = OnnxModel | LoadedModel | DetectorSet | Ensemble
 """What :func:`load_model` returns: ONNX Runtime (default), TensorFlow, ``any``, ``arch="ensemble"``."""
 
 PathLike = str | os.PathLike[str]
-DATA_VARIABLE = "MESOCLI_DATA"
-"""Environment variable naming the default dataset root of :func:`evaluate`."""
 
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
@@ -64,19 +70,6 @@ def _one_line(function: _Function) -> _Function:
             raise UsageError(line) from None
 
     return checked  # type: ignore[return-value]
-
-
-def _check_path(name: str, value: object, optional: bool = False) -> None:
-    """Refuse, naming the parameter, a path that is not a ``str`` or ``os.PathLike`` (or None, where ``optional``)
-    or that holds a NUL character: a TypeError or ValueError from deep inside os and pathlib otherwise."""
-    if value is None and optional:
-        return
-    if not isinstance(value, str | os.PathLike):
-        kinds = "(str or os.PathLike)" + (" or None" if optional else "")
-        raise ParameterError("{" + name + "} must be a path " + kinds + ", not {value}", value=short_repr(value))
-    text = os.fspath(value)
-    if "\0" in (text if isinstance(text, str) else os.fsdecode(text)):
-        raise ParameterError("{" + name + "} holds a NUL character: {value}", value=short_repr(text))
 
 
 def model_names() -> tuple[str, ...]:
@@ -128,21 +121,6 @@ def _load(name_or_path: PathLike, arch: str | None, runtime: str, parameter: str
     return resolve(arch, names[0], path, runtime)
 
 
-def _paths(inputs: PathLike | Iterable[PathLike]) -> list[str]:
-    if isinstance(inputs, str | bytes | os.PathLike) or not isinstance(inputs, Iterable):
-        items: list[object] = [inputs]
-    else:
-        items = list(inputs)
-    paths = [os.fspath(item) for item in items if isinstance(item, str | os.PathLike)]
-    if len(paths) < len(items):
-        wrong = next(item for item in items if not isinstance(item, str | os.PathLike))
-        raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value}",
-                             value=short_repr(wrong))
-    if not items:
-        raise ParameterError("{inputs} is empty")
-    return paths
-
-
 def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Model:
     """The model that :func:`scan` and :func:`evaluate` take: ``model`` loaded (by name or path), or checked
     to be what :func:`load_model` returns; ``arch`` and ``runtime`` belong to a model that is loaded here."""
@@ -156,60 +134,6 @@ def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Mo
         raise ParameterError("{" + given[0] + "} applies when {model} is a name or a weights file, not a loaded "
                              "model: give it to load_model")
     return model
-
-
-def _check_numbers(**values: tuple[object, Any]) -> tuple[Any, ...]:
-    """Refuse, naming the parameter, a value that is not of its type: ``int`` (a whole number) or ``float``
-    (any number), ``| None`` where None is allowed. NumPy numbers count; bool is neither. Returns the values,
-    in order, as Python's ``int`` or ``float``: a NumPy number kept would reach the results, which
-    ``json.dumps`` then refuses (and ``threshold=1`` would be written ``1``, not the CLI's ``1.0``)."""
-    plain: list[Any] = []
-    for name, (value, kind) in values.items():
-        whole = int in (kinds := getattr(kind, "__args__", (kind,)))
-        if value is None and type(None) in kinds:
-            plain.append(None)
-            continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral if whole else numbers.Real):
-            raise ParameterError("{" + name + "} must be " + ("a whole number" if whole else "a number")
-                                 + ", not {value!r}", value=value)
-        number: Any = value
-        try:
-            plain.append(int(number) if whole else float(number))
-        except OverflowError:  # an int beyond any float
-            raise ParameterError("{" + name + "} is too large: {value}", value=short_repr(value)) from None
-    return tuple(plain)
-
-
-def _check_flags(**values: object) -> tuple[bool, ...]:
-    """Refuse, naming the parameter, a switch that is not ``True`` or ``False`` (NumPy's count): ``"no"`` and 1
-    would otherwise be taken as switched on. Returns the values, in order, as Python's ``bool``."""
-    numpy = sys.modules.get("numpy")
-    for name, value in values.items():
-        if not (isinstance(value, bool) or numpy is not None and isinstance(value, numpy.bool_)):
-            raise ParameterError("{" + name + "} must be True or False, not {value!r}", value=value)
-    return tuple(bool(value) for value in values.values())
-
-
-def _check_texts(**values: object) -> None:
-    """Refuse, naming the parameter, a value that is neither a string nor None (a split, a label)."""
-    for name, value in values.items():
-        if value is not None and not isinstance(value, str):
-            raise ParameterError("{" + name + "} must be a string or None, not {value!r}", value=value)
-
-
-def _check_workers(workers: int | None) -> int | None:
-    (workers,) = _check_numbers(workers=(workers, int | None))
-    if workers is not None and workers < 1:
-        raise ParameterError("{workers} must be at least 1, not {value}", value=workers)
-    return workers
-
-
-def _check_sampling(frames: Any, fps: Any, every: Any) -> tuple[Any, ...]:
-    """The types of the frame sampling numbers, and the numbers as Python's (a whole one an ``int``); their
-    values are :class:`mesocli.video.FrameSelection`'s to check (``frames=30.0`` is 30 frames)."""
-    _check_numbers(frames=(frames, float | None), fps=(fps, float | None), every=(every, float | None))
-    return tuple(value if value is None else int(value) if isinstance(value, numbers.Integral) else float(value)
-                 for value in (frames, fps, every))
 
 
 @_one_line
@@ -331,46 +255,12 @@ def extract(
     each input (``extract --no-hash``: ``sha256`` None). A resume that reads 1 GB or more again to check the
     inputs done says so on stderr first, unless ``quiet``; ``progress`` shows a byte counter while it reads.
     """
-    from mesocli.extract import ExtractOptions
-    from mesocli.extract import extract as extract_faces
+    from mesocli.extract import extract_inputs
 
-    (quality,) = _check_numbers(quality=(quality, int))
-    force, progress, hash_inputs, quiet = _check_flags(force=force, progress=progress, hash_inputs=hash_inputs,
-                                                       quiet=quiet)
-    _check_texts(label=label, split=split)
-    _check_path("out_dir", out_dir)
-    selection, detector, all_faces = _sampling(frames, fps, every, all_frames, detector, all_faces)
-    options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs)
-    return extract_faces([Path(item) for item in _paths(inputs)], Path(out_dir), options,
-                         workers=_check_workers(workers), force=force, progress=progress, quiet=quiet)
-
-
-def _sampling(frames: int | None = None, fps: float | None = None, every: int | None = None,
-              all_frames: bool = False, detector: str = "hog", all_faces: bool = False) -> tuple[Any, str, bool]:
-    """:func:`extract`'s sampling keywords as a FrameSelection, the detector, and all_faces."""
-    from mesocli.video import FrameSelection
-
-    frames, fps, every = _check_sampling(frames, fps, every)
-    all_frames, all_faces = _check_flags(all_frames=all_frames, all_faces=all_faces)
-    return FrameSelection.from_options(frames, fps, every, all_frames), detector, all_faces
-
-
-def open_dataset(data: PathLike | None, split: str | None = "validation") -> Any:
-    """The :class:`mesocli.datasets.FolderDataset` at ``data`` (``ROOT/<split>/{df,real}/`` or
-    ``ROOT/{df,real}/``); ``data=None`` takes the root from ``$MESOCLI_DATA``."""
-    from mesocli.datasets import find_dataset
-
-    source = ""
-    if data is None:
-        if not os.environ.get(DATA_VARIABLE):
-            raise ParameterError("no dataset: pass {data} ROOT or set " + DATA_VARIABLE)
-        data, source = os.environ[DATA_VARIABLE], f" (from ${DATA_VARIABLE})"
-    try:
-        return find_dataset(Path(data), split or None)
-    except ParameterError as exc:
-        raise ParameterError(exc.template + "{source}", **exc.values, source=source) from None
-    except UsageError as exc:
-        raise UsageError(f"{exc}{source}") from None
+    return extract_inputs(inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames,
+                          detector=detector, all_faces=all_faces, layout=layout, label=label, split=split,
+                          quality=quality, workers=workers, force=force, progress=progress, hash_inputs=hash_inputs,
+                          quiet=quiet)
 
 
 @_one_line
@@ -571,63 +461,7 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     scan's rows), ``explained_at`` (UTC), ``runtime`` and ``libraries`` (the versions of those that drew the map;
     None before the network is loaded). The arguments, the faces, ``out`` and a ``weights`` file are checked when
     this is called, not at the first face."""
-    from mesocli.aggregate import check_threshold
-    from mesocli.detectors import ANY, ENSEMBLE
-    from mesocli.explain import explain_files
-    from mesocli.models import ARCHITECTURES
-    from mesocli.runtime import RUNTIMES
-    from mesocli.weights import MANIPULATIONS
+    from mesocli.explain import explain_inputs
 
-    (threshold,) = _check_numbers(threshold=(threshold, float))
-    (force,) = _check_flags(force=force)
-    check_threshold(threshold)
-    check_choice("runtime", runtime, RUNTIMES)
-    _check_path("out", out)
-    _check_path("weights", weights, optional=True)
-    if weights is not None and model is not None:
-        raise ParameterError("give {model} or {weights}, not both")
-    model = model or "df"
-    if model == ANY:
-        raise ParameterError("explain takes one detector: {model} df, f2f or fs")
-    check_choice("model", model, MANIPULATIONS)
-    if arch == ENSEMBLE:
-        raise ParameterError("explain takes one network: {arch} meso4 or mesoinception4")
-    if arch is not None:
-        check_choice("arch", arch, ARCHITECTURES)
-    if weights is not None and not Path(weights).exists():
-        raise WeightsError(f"{os.fspath(weights)}: weights file not found")
-    path = None if weights is None else Path(weights)
-    network, described = (_explain_onnx if runtime == "onnx" else _explain_keras)(arch, model, path)
-    return explain_files([Path(face) for face in _paths(faces)], network, Path(out), threshold=threshold,
-                         force=force, described=described)
-
-
-def _explain_onnx(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:
-    """``explain``'s detector on ONNX Runtime, checked now: (the model, its ``describe()``). An exported ``.onnx``
-    is explained from its own graph, refused now should that graph not be one mesocli builds."""
-    from mesocli.explain import gradcam_for
-    from mesocli.runtime import resolve
-
-    loaded = resolve(arch, model, weights, "onnx")
-    return gradcam_for(loaded) if loaded.origin == "exported" else loaded, loaded.describe()
-
-
-def _explain_keras(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:
-    """``explain``'s detector on TensorFlow: (a callable loading the Keras network at the first face, the weights'
-    ``describe()`` read now, without TensorFlow)."""
-    from mesocli.export import read_source
-    from mesocli.weights import bundled_weights_path, reject_onnx, resolve_model
-
-    if weights is not None:  # unusable weights are refused before any face, as scan refuses them (a folder too)
-        reject_onnx(weights)
-    # checked and read as load_weights will, without TensorFlow: every line names the detector, an error line
-    # printed before the network is loaded (at the first face read) too
-    source = read_source(weights if weights is not None else bundled_weights_path(arch or "meso4", model), arch)
-    loaded: list[Any] = []
-
-    def network() -> Any:
-        if not loaded:
-            loaded.append(resolve_model(arch, model, weights))
-        return loaded[0]  # the LoadedModel: its Keras model, and its name for errors
-
-    return network, {"arch": source.arch, "name": source.name, "weights_sha256": source.sha256}
+    return explain_inputs(faces, out, model=model, arch=arch, weights=weights, threshold=threshold, force=force,
+                          runtime=runtime)

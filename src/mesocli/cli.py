@@ -258,15 +258,14 @@ def extract(
 
     Exit status: 0 done; 2 usage error; 3 an input failed (the others are still extracted, the manifest says why).
     """
-    from mesocli import api
-    from mesocli.extract import check_format, format_summary
+    from mesocli.extract import check_format, extract_inputs, format_summary  # not mesocli.api: no scan, evaluate
 
     if not inputs or out_dir is None:  # one path is taken for OUT_DIR: say which is missing
         given = f" (only {out_dir} was given)" if out_dir is not None else ""
         raise UsageError(f"give the videos, images or folders, then OUT_DIR, the folder for the crops{given}; "
                          "see 'mesocli extract --help'")
     check_format(fmt)
-    summary = api.extract(
+    summary = extract_inputs(
         inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames, detector=detector,
         all_faces=all_faces, layout=layout, label=label, split=split, quality=quality, workers=workers,
         force=force, progress=not quiet and sys.stderr.isatty(), hash_inputs=hash_inputs, quiet=quiet,
@@ -297,11 +296,11 @@ def explain_command(
     """Heatmaps of face crops (help text above)."""
     import json
 
-    from mesocli.api import explain
+    from mesocli.explain import explain_inputs  # not mesocli.api, which imports scan, extract and evaluate
     from mesocli.writers import json_text
 
     code = 0
-    for line in explain(faces, out, model=model and model.value, arch=arch and arch.value, weights=weights,
+    for line in explain_inputs(faces, out, model=model and model.value, arch=arch and arch.value, weights=weights,
                         threshold=threshold, force=force, runtime=runtime.value):
         echo(json_text(json.dumps(line, ensure_ascii=False)))  # invisible characters as \u escapes, as scan's
         code = max(code, 3 if line["status"] == "error" else 0)

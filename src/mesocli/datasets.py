@@ -33,6 +33,9 @@ CLASS_ALIASES = {"df": 0, "fake": 0, "real": 1}
 _VIDEO_FRAME = re.compile(r"^(?P<video>.+)_(?P<frame>\d+)$")
 
 
+DATA_VARIABLE = "MESOCLI_DATA"
+"""Environment variable naming the default dataset root of :func:`open_dataset` (``mesocli eval``)."""
+
 @dataclass
 class FolderDataset:
     """The files of one split and their labels (1 = real, 0 = df); ``folders``: the class folders read;
@@ -372,3 +375,19 @@ def decode_dataset(dataset: FolderDataset, progress: bool = True) -> DecodedImag
         ok[batch.start : stop] = batch.ok
         errors.update(batch.errors)
     return DecodedImages(images, ok, errors)
+
+
+def open_dataset(data: str | os.PathLike[str] | None, split: str | None = "validation") -> FolderDataset:
+    """The :class:`mesocli.datasets.FolderDataset` at ``data`` (``ROOT/<split>/{df,real}/`` or
+    ``ROOT/{df,real}/``); ``data=None`` takes the root from ``$MESOCLI_DATA``."""
+    source = ""
+    if data is None:
+        if not os.environ.get(DATA_VARIABLE):
+            raise ParameterError("no dataset: pass {data} ROOT or set " + DATA_VARIABLE)
+        data, source = os.environ[DATA_VARIABLE], f" (from ${DATA_VARIABLE})"
+    try:
+        return find_dataset(Path(data), split or None)
+    except ParameterError as exc:
+        raise ParameterError(exc.template + "{source}", **exc.values, source=source) from None
+    except UsageError as exc:
+        raise UsageError(f"{exc}{source}") from None

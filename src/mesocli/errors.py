@@ -1,9 +1,13 @@
 """Exceptions that the CLI turns into one-line messages and exit statuses, and the checks of a
-parameter's value against its choices."""
+parameter's value against its choices, its type (the Python API's arguments: numbers, switches, paths)."""
 
+import numbers
+import os
 import reprlib
-from collections.abc import Callable, Collection
+import sys
+from collections.abc import Callable, Collection, Iterable
 from string import Formatter
+from typing import Any
 
 
 def printable(text: str) -> str:
@@ -109,3 +113,88 @@ def check_known(parameter: str, value: str, choices: Collection[str]) -> None:
     if value not in choices:
         listed = " or ".join(choices) if len(choices) == 2 else "one of " + ", ".join(choices)
         raise ParameterError("unknown {" + parameter + "} '{value}'; choose {choices}", value=value, choices=listed)
+
+
+def check_path(name: str, value: object, optional: bool = False) -> None:
+    """Refuse, naming the parameter, a path that is not a ``str`` or ``os.PathLike`` (or None, where ``optional``)
+    or that holds a NUL character: a TypeError or ValueError from deep inside os and pathlib otherwise."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str | os.PathLike):
+        kinds = "(str or os.PathLike)" + (" or None" if optional else "")
+        raise ParameterError("{" + name + "} must be a path " + kinds + ", not {value}", value=short_repr(value))
+    text = os.fspath(value)
+    if "\0" in (text if isinstance(text, str) else os.fsdecode(text)):
+        raise ParameterError("{" + name + "} holds a NUL character: {value}", value=short_repr(text))
+
+
+def check_paths(inputs: "str | os.PathLike[str] | Iterable[str | os.PathLike[str]]") -> list[str]:
+    """``inputs`` (one path, or an iterable of them) as a list of path strings; refused, naming ``inputs``, where
+    one is not a path or there is none."""
+    if isinstance(inputs, str | bytes | os.PathLike) or not isinstance(inputs, Iterable):
+        items: list[object] = [inputs]
+    else:
+        items = list(inputs)
+    paths = [os.fspath(item) for item in items if isinstance(item, str | os.PathLike)]
+    if len(paths) < len(items):
+        wrong = next(item for item in items if not isinstance(item, str | os.PathLike))
+        raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value}",
+                             value=short_repr(wrong))
+    if not items:
+        raise ParameterError("{inputs} is empty")
+    return paths
+
+
+def check_numbers(**values: tuple[object, Any]) -> tuple[Any, ...]:
+    """Refuse, naming the parameter, a value that is not of its type: ``int`` (a whole number) or ``float``
+    (any number), ``| None`` where None is allowed. NumPy numbers count; bool is neither. Returns the values,
+    in order, as Python's ``int`` or ``float``: a NumPy number kept would reach the results, which
+    ``json.dumps`` then refuses (and ``threshold=1`` would be written ``1``, not the CLI's ``1.0``)."""
+    plain: list[Any] = []
+    for name, (value, kind) in values.items():
+        whole = int in (kinds := getattr(kind, "__args__", (kind,)))
+        if value is None and type(None) in kinds:
+            plain.append(None)
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral if whole else numbers.Real):
+            raise ParameterError("{" + name + "} must be " + ("a whole number" if whole else "a number")
+                                 + ", not {value!r}", value=value)
+        number: Any = value
+        try:
+            plain.append(int(number) if whole else float(number))
+        except OverflowError:  # an int beyond any float
+            raise ParameterError("{" + name + "} is too large: {value}", value=short_repr(value)) from None
+    return tuple(plain)
+
+
+def check_flags(**values: object) -> tuple[bool, ...]:
+    """Refuse, naming the parameter, a switch that is not ``True`` or ``False`` (NumPy's count): ``"no"`` and 1
+    would otherwise be taken as switched on. Returns the values, in order, as Python's ``bool``."""
+    numpy = sys.modules.get("numpy")
+    for name, value in values.items():
+        if not (isinstance(value, bool) or numpy is not None and isinstance(value, numpy.bool_)):
+            raise ParameterError("{" + name + "} must be True or False, not {value!r}", value=value)
+    return tuple(bool(value) for value in values.values())
+
+
+def check_texts(**values: object) -> None:
+    """Refuse, naming the parameter, a value that is neither a string nor None (a split, a label)."""
+    for name, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise ParameterError("{" + name + "} must be a string or None, not {value!r}", value=value)
+
+
+def check_workers(workers: int | None) -> int | None:
+    """A number of worker processes: a whole number of at least 1, or None (the default)."""
+    (workers,) = check_numbers(workers=(workers, int | None))
+    if workers is not None and workers < 1:
+        raise ParameterError("{workers} must be at least 1, not {value}", value=workers)
+    return workers
+
+
+def check_sampling(frames: Any, fps: Any, every: Any) -> tuple[Any, ...]:
+    """The types of the frame sampling numbers, and the numbers as Python's (a whole one an ``int``); their
+    values are :class:`mesocli.video.FrameSelection`'s to check (``frames=30.0`` is 30 frames)."""
+    check_numbers(frames=(frames, float | None), fps=(fps, float | None), every=(every, float | None))
+    return tuple(value if value is None else int(value) if isinstance(value, numbers.Integral) else float(value)
+                 for value in (frames, fps, every))

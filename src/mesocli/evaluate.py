@@ -394,10 +394,10 @@ def run_eval(
     log: Callable[[str], None] = note,
 ) -> EvalReport:
     """``mesocli eval``: check the arguments and the outputs first, evaluate (see
-    :func:`mesocli.api.open_dataset` for ``data``; with ``limit``, :func:`limit_dataset`'s subset), then write
+    :func:`mesocli.datasets.open_dataset` for ``data``; with ``limit``, :func:`limit_dataset`'s subset), then write
     per-image ``scores`` (CSV) and the ROC ``plot``. Notes (unless ``quiet``) and skipped files go to ``log``."""
     from mesocli import writers
-    from mesocli.api import open_dataset
+    from mesocli.datasets import open_dataset  # not mesocli.api, which imports scan and extract
     from mesocli.fsutil import check_writable
     from mesocli.runtime import resolve
 

@@ -10,7 +10,8 @@ layer: docs/explain.md.
 
 TensorFlow is imported only when a :class:`GradCam` is built (:class:`OnnxGradCam`, the same maps for a
 model run by ONNX Runtime, needs none); drawing (:func:`overlay`,
-:func:`face_panel`) needs only NumPy, Pillow and matplotlib's colour maps.
+:func:`face_panel`) needs only NumPy, Pillow and matplotlib's colour tables (read from its data, without
+importing it).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import functools
 import hashlib
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,15 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from mesocli.aggregate import verdict
+from mesocli.errors import (
+    ParameterError,
+    WeightsError,
+    check_choice,
+    check_flags,
+    check_numbers,
+    check_path,
+    check_paths,
+)
 from mesocli.preprocess import face_batch
 
 COLORMAP = "viridis"  # perceptually uniform, readable with every common colour-vision deficiency
@@ -205,16 +215,39 @@ def gradcam_for(model: Any) -> _Cam:
 
 @functools.cache
 def _colours(colormap: str) -> np.ndarray:
-    """The (N, 3) uint8 colours of ``colormap``'s lookup table."""
-    from mesocli.thirdparty import MATPLOTLIB, their_deprecations
+    """The (N, 3) uint8 colours of ``colormap``'s lookup table: matplotlib's listed table read from its data file
+    where it has one (without importing matplotlib, about half a second), else from ``matplotlib.colormaps``."""
+    listed = _listed_table(colormap)
+    if listed is None:
+        from mesocli.thirdparty import MATPLOTLIB, their_deprecations
 
-    with their_deprecations(*MATPLOTLIB):
-        from matplotlib import colormaps
+        with their_deprecations(*MATPLOTLIB):
+            from matplotlib import colormaps
 
-    table = colormaps[colormap]
-    colours = np.rint(table(np.arange(table.N))[:, :3] * 255).astype(np.uint8)
+        table = colormaps[colormap]
+        listed = table(np.arange(table.N))[:, :3]
+    colours = np.rint(listed * 255).astype(np.uint8)
     colours.flags.writeable = False
     return colours
+
+
+def _listed_table(colormap: str) -> np.ndarray | None:
+    """The (N, 3) floats of a listed colour map (viridis and its kin) as matplotlib's ``_cm_listed.py`` holds them
+    (``_<name>_data = [[r, g, b], ...]``), read as data; None where that file or table is not there as expected (a
+    test checks the colours equal ``matplotlib.colormaps``')."""
+    import ast
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("matplotlib")  # finds the package without running its __init__
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        text = (Path(folders[0]) / "_cm_listed.py").read_text(encoding="utf-8") if folders else ""
+        start = text.index("[", text.index(f"\n_{colormap}_data = ") + 1)
+        end = text.index("]]", start) + 2
+        values = np.array(ast.literal_eval(text[start:end]), dtype=np.float64)
+    except (ImportError, OSError, ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return values if values.ndim == 2 and values.shape[1] == 3 and len(values) >= 2 else None
 
 
 def colorize(heat: np.ndarray, colormap: str = COLORMAP) -> np.ndarray:
@@ -422,3 +455,73 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
         if len(pending) >= batch:
             yield from flush()
     yield from flush()
+
+
+# --------------------------------------------------------------------------------------------------
+# The explain command and API (mesocli.api.explain): arguments checked here, without the rest of the API
+
+
+def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+                   model: str | None = None, arch: str | None = None, weights: str | os.PathLike[str] | None = None,
+                   threshold: float = 0.5, force: bool = False, runtime: str = "onnx") -> Iterator[dict[str, Any]]:
+    """:func:`mesocli.api.explain` (see there): every argument, the faces, ``out`` and a ``weights`` file checked
+    now, then the heatmaps as an iterator of one dict per face. Imports neither the scan, extract nor evaluate
+    modules, so ``mesocli explain`` starts without them."""
+    from mesocli.aggregate import check_threshold
+    from mesocli.detectors import ANY, ENSEMBLE
+    from mesocli.models import ARCHITECTURES
+    from mesocli.runtime import RUNTIMES
+    from mesocli.weights import MANIPULATIONS
+
+    (threshold,) = check_numbers(threshold=(threshold, float))
+    (force,) = check_flags(force=force)
+    check_threshold(threshold)
+    check_choice("runtime", runtime, RUNTIMES)
+    check_path("out", out)
+    check_path("weights", weights, optional=True)
+    if weights is not None and model is not None:
+        raise ParameterError("give {model} or {weights}, not both")
+    model = model or "df"
+    if model == ANY:
+        raise ParameterError("explain takes one detector: {model} df, f2f or fs")
+    check_choice("model", model, MANIPULATIONS)
+    if arch == ENSEMBLE:
+        raise ParameterError("explain takes one network: {arch} meso4 or mesoinception4")
+    if arch is not None:
+        check_choice("arch", arch, ARCHITECTURES)
+    if weights is not None and not Path(weights).exists():
+        raise WeightsError(f"{os.fspath(weights)}: weights file not found")
+    path = None if weights is None else Path(weights)
+    network, described = (_explain_onnx if runtime == "onnx" else _explain_keras)(arch, model, path)
+    return explain_files([Path(face) for face in check_paths(faces)], network, Path(out), threshold=threshold,
+                         force=force, described=described)
+
+
+def _explain_onnx(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:
+    """``explain``'s detector on ONNX Runtime, checked now: (the model, its ``describe()``). An exported ``.onnx``
+    is explained from its own graph, refused now should that graph not be one mesocli builds."""
+    from mesocli.runtime import resolve
+
+    loaded = resolve(arch, model, weights, "onnx")
+    return gradcam_for(loaded) if loaded.origin == "exported" else loaded, loaded.describe()
+
+
+def _explain_keras(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:
+    """``explain``'s detector on TensorFlow: (a callable loading the Keras network at the first face, the weights'
+    ``describe()`` read now, without TensorFlow)."""
+    from mesocli.export import read_source
+    from mesocli.weights import bundled_weights_path, reject_onnx, resolve_model
+
+    if weights is not None:  # unusable weights are refused before any face, as scan refuses them (a folder too)
+        reject_onnx(weights)
+    # checked and read as load_weights will, without TensorFlow: every line names the detector, an error line
+    # printed before the network is loaded (at the first face read) too
+    source = read_source(weights if weights is not None else bundled_weights_path(arch or "meso4", model), arch)
+    loaded: list[Any] = []
+
+    def network() -> Any:
+        if not loaded:
+            loaded.append(resolve_model(arch, model, weights))
+        return loaded[0]  # the LoadedModel: its Keras model, and its name for errors
+
+    return network, {"arch": source.arch, "name": source.name, "weights_sha256": source.sha256}

@@ -25,7 +25,19 @@ from pathlib import Path
 
 from mesocli import __version__, digest
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
-from mesocli.errors import InputError, ParameterError, UsageError, printable
+from mesocli.errors import (
+    InputError,
+    ParameterError,
+    UsageError,
+    check_flags,
+    check_numbers,
+    check_path,
+    check_paths,
+    check_sampling,
+    check_texts,
+    check_workers,
+    printable,
+)
 from mesocli.fsutil import check_writable
 from mesocli.inputs import expand_inputs, hidden_notes, skipped_notes
 from mesocli.manifest import (
@@ -46,7 +58,16 @@ from mesocli.manifest import (
 )
 from mesocli.progress import ExtractProgress, note
 from mesocli.provenance import utc_now
-from mesocli.workers import Lost, WorkerPool, ignore_ctrl_c, run_retrying, stop_if_orphaned, watch_parent
+from mesocli.video import FrameSelection
+from mesocli.workers import (
+    Lost,
+    WorkerPool,
+    ignore_ctrl_c,
+    run_retrying,
+    stop_if_orphaned,
+    usable_cores,
+    watch_parent,
+)
 
 FORMATS = ("table", "json")
 
@@ -104,8 +125,6 @@ def _worker_task(job: Job, out_dir: Path, options: ExtractOptions) -> tuple[Inpu
 
 def default_workers() -> int:
     """All the cores this process may use."""
-    from mesocli.parallel import usable_cores
-
     return usable_cores()
 
 
@@ -585,6 +604,47 @@ def extract(
 
 
 # ---------------------------------------------------------------------------------------------- summary
+
+
+def extract_inputs(
+    inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    frames: int | None = None,
+    fps: float | None = None,
+    every: int | None = None,
+    all_frames: bool = False,
+    detector: str = "hog",
+    all_faces: bool = False,
+    layout: str = "video",
+    label: str | None = None,
+    split: str | None = None,
+    quality: int = 95,
+    workers: int | None = 1,
+    force: bool = False,
+    progress: bool = False,
+    hash_inputs: bool = True,
+    quiet: bool = False,
+) -> ExtractSummary:
+    """:func:`mesocli.api.extract` (see there): every argument checked, then :func:`extract`. Imports neither the
+    scan nor the evaluate modules, so ``mesocli extract`` starts without them."""
+    (quality,) = check_numbers(quality=(quality, int))
+    force, progress, hash_inputs, quiet = check_flags(force=force, progress=progress, hash_inputs=hash_inputs,
+                                                       quiet=quiet)
+    check_texts(label=label, split=split)
+    check_path("out_dir", out_dir)
+    selection, detector, all_faces = _sampling(frames, fps, every, all_frames, detector, all_faces)
+    options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs)
+    return extract([Path(item) for item in check_paths(inputs)], Path(out_dir), options,
+                   workers=check_workers(workers), force=force, progress=progress, quiet=quiet)
+
+
+def _sampling(frames: int | None = None, fps: float | None = None, every: int | None = None, all_frames: bool = False,
+              detector: str = "hog", all_faces: bool = False) -> tuple[FrameSelection, str, bool]:
+    """:func:`extract_inputs`'s sampling keywords as a FrameSelection, the detector, and all_faces."""
+    frames, fps, every = check_sampling(frames, fps, every)
+    all_frames, all_faces = check_flags(all_frames=all_frames, all_faces=all_faces)
+    return FrameSelection.from_options(frames, fps, every, all_frames), detector, all_faces
 
 
 def check_format(fmt: str) -> None:

@@ -36,19 +36,11 @@ from mesocli.workers import (
     ignore_ctrl_c,
     run_retrying,
     stop_if_orphaned,
+    usable_cores,
     watch_parent,
 )
 
 _WORKER: dict[str, Any] = {}
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity: a container's or ``taskset``'s limit), not the
-    machine's."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def default_workers() -> int:

@@ -49,6 +49,15 @@ _PARENT: list[int] = []  # the main process of this worker, once watch_parent wa
 T = TypeVar("T")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or ``taskset``'s limit), not the
+    machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 @contextlib.contextmanager
 def starting_workers() -> Iterator[None]:
     """Start worker processes in the block: they begin with SIGINT blocked (this thread's mask, which a new process
