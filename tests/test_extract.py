@@ -367,9 +367,39 @@ def test_each_input_line_says_when_its_crops_were_written_and_the_header_when_th
     assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
     assert run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1).code == 0
     lines = read_manifest(out)
-    assert lines[0]["started_at"] == "2026-02-03T04:05:06Z"  # the run that wrote the manifest last
+    assert lines[0]["started_at"] == "2026-01-02T03:04:05Z"  # the first run of the software that made the crops
     made = {line["source"]: line["extracted_at"] for line in lines if line["type"] == "input"}
     assert made == {str(kit.face_jpeg): "2026-01-02T03:04:06Z", str(mirrored): "2026-02-03T04:05:07Z"}
+
+
+def test_a_resume_by_the_same_software_keeps_when_its_crops_began(
+        tmp_path: Path, kit: MediaKit, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header's ``started_at`` and ``earlier`` say which software made which crops: an input extracted after a
+    ``started_at`` (and before the next) was made by that software. A second resume by the software of the first
+    one moved the header's ``started_at`` to its own start, so the crops the first resume made fell before it and
+    read as made by the earlier software; the header keeps when its software's first run started."""
+    ticks = iter(range(10, 60))
+    now = lambda: f"2026-01-02T03:04:{next(ticks)}Z"  # noqa: E731 - the clock both modules read, one tick per call
+    for module in ("mesocli.extract", "mesocli.crops"):
+        monkeypatch.setattr(sys.modules[module], "utc_now", now)
+    mirrored, turned = tmp_path / "mirrored.jpg", tmp_path / "turned.jpg"
+    with Image.open(kit.face_jpeg) as face:
+        face.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+        face.rotate(3).save(turned)
+    out = tmp_path / "out"
+    assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
+    lines = read_manifest(out)
+    lines[0]["ffmpeg"] = "6.0"  # as another ffmpeg made the first crops
+    (out / MANIFEST).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1).code == 0  # this software's first run
+    assert run_cli("extract", kit.face_jpeg, mirrored, turned, out, "--workers", 1).code == 0  # and its second
+    header, *rest = read_manifest(out)
+    eras = sorted([(era["started_at"], era["ffmpeg"]) for era in header["earlier"]]
+                  + [(header["started_at"], header["ffmpeg"])])
+    made_by = {line["source"]: max(era for era in eras if era[0] <= line["extracted_at"])[1]
+               for line in rest if line["type"] == "input"}
+    assert made_by == {str(kit.face_jpeg): "6.0", str(mirrored): header["ffmpeg"], str(turned): header["ffmpeg"]}
+    assert header["ffmpeg"] != "6.0" and len(header["earlier"]) == 1
 
 
 def test_a_resume_after_a_run_that_made_no_crop_names_no_earlier_software(tmp_path: Path, kit: MediaKit,

@@ -160,6 +160,32 @@ def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path,
     assert load_onnx(weights).origin == "converted"
 
 
+def test_a_bundled_file_exported_by_its_path_beside_it_stays_the_bundled_export(
+        own_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """``mesocli export weights/meso4_df.weights.h5 --force`` rebuilt the bundled ONNX byte for byte, as
+    ``--bundled`` does; since exports carry a time stamp it wrote one into the bundled file, which then no longer
+    matched its model card: ``--check`` called it stale and scan converted the weights instead of running it. An
+    export of a bundled weights file to the ONNX beside it is the bundled export."""
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    weights = Path(shutil.copy(own_weights, folder / "meso4_df.weights.h5"))
+    card = ModelCard.from_json(card_path_for(own_weights))
+    card.weights_file, card.sha256 = weights.name, sha256_file(weights)
+    card_path_for(weights).write_text(card.to_json())
+    monkeypatch.setattr("mesocli.weights.bundled_dir", lambda: folder)
+    assert run_cli("export", "--bundled")[0] == 0
+    bundled = folder / "meso4_df.onnx"
+    made, card_text = bundled.read_bytes(), card_path_for(weights).read_text()
+    monkeypatch.chdir(folder)  # by a relative path too
+    code, _, err = run_cli("export", "meso4_df.weights.h5", "--force")
+    assert code == 0, err
+    assert bundled.read_bytes() == made and card_path_for(weights).read_text() == card_text
+    assert run_cli("export", "--bundled", "--check")[0] == 0 and load_onnx(weights).origin == "bundled"
+    code, _, err = run_cli("export", weights, "--out", tmp_path / "mine.onnx")  # elsewhere: an export, stamped
+    assert code == 0, err
+    assert onnx_card(tmp_path / "mine.onnx").provenance is not None  # type: ignore[union-attr]
+
+
 def _shift_a_bias(onnx_file: Path) -> None:
     """Edit the graph's last bias, as someone replacing the network behind a file's back would."""
     import onnx

@@ -432,7 +432,8 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         echo = log or (lambda line: print(line, file=sys.stderr))
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
-        bundling = (source_path, target) in bundled_jobs  # rebuilt byte for byte: no time stamp
+        # rebuilt byte for byte: no time stamp (a bundled file exported by its path beside it too)
+        bundling = (source_path, target) in bundled_jobs or exporting.rebuilds_bundled(source_path, target, fmt)
         written = exporting.export(weights, target, fmt, replace=force or bundling, stamp=not bundling)
         if bundling:
             exporting.record_bundled_export(source_path, written)

@@ -435,6 +435,20 @@ def bundled_states() -> list[BundledState]:
     return states
 
 
+def rebuilds_bundled(source: Path, target: Path | str, fmt: str) -> bool:
+    """Whether exporting ``source`` to ``target`` in ``fmt`` rebuilds a bundled export: a bundled weights file to
+    the ONNX file beside it (``mesocli export weights/meso4_df.weights.h5 --force``), as ``--bundled`` writes it."""
+    from mesocli.weights import bundled_cards, bundled_dir
+
+    if fmt != "onnx" or not isinstance(target, str | os.PathLike):
+        return False
+    source = Path(os.path.realpath(source))
+    if Path(os.path.realpath(target)) != default_output(source, "onnx"):
+        return False
+    return (source.parent == Path(os.path.realpath(bundled_dir()))
+            and any(card.weights_file == source.name for card in bundled_cards()))
+
+
 def record_bundled_export(weights: Path, onnx: Path) -> None:
     """Write the sha256 of a bundled weights file's ONNX export into its model card (scan runs it only then)."""
     from mesocli.digest import sha256_file

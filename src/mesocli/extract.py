@@ -283,6 +283,10 @@ def _keep_software(manifest: Manifest, extracting: bool, log: Callable[[str], No
     all theirs: the manifest is left unchanged); else this run's, the earlier ones kept in ``earlier`` (oldest first)
     when they differ, and ``log`` told so: crops of two ffmpeg or library versions are mixed, not refused.
 
+    With the same software, the header keeps the earlier ``started_at``: when this software's first run began, so
+    that ``started_at`` and ``earlier`` date which software made which crops (an input extracted after a
+    ``started_at``, and before the next, was made by that software).
+
     When they differ, the header stays the earlier one until this run's first input is done: the header this
     returns is then written (:func:`extract`), so that a run stopped before that names no software that made no
     crop. None: the header is already the one to keep."""
@@ -295,7 +299,9 @@ def _keep_software(manifest: Manifest, extracting: bool, log: Callable[[str], No
     if not manifest.entries:  # no crop is left of the earlier runs (one stopped before its first input was done)
         return None
     change = software_change(old, header)
-    if change is None:
+    if change is None:  # its crops continue the earlier runs': since when this software made them stays as it was
+        if old.get("started_at") is not None:
+            header["started_at"] = old["started_at"]
         if "earlier" in old:
             header["earlier"] = old["earlier"]
         return None
