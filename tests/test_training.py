@@ -1424,3 +1424,34 @@ def test_init_weights_takes_a_path_object(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match=r"^init_weights must be a path \(str or os.PathLike\), not 5$"):
         api.train(tmp_path / "data", tmp_path / "run", init_weights=5, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_train_says_once_when_the_manifest_that_tells_tracks_apart_cannot_be_read(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dataset whose ``manifest.jsonl`` could not be read (a torn header) was taken as not made by ``extract
+    --all-faces`` without a word from train (eval says so): each track of a video was a person of its own. Train
+    now says so once, however many sources read the manifest; with a readable manifest, or none, nothing."""
+    from dataclasses import asdict
+
+    from mesocli.sources import Source
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    manifest = data / "manifest.jsonl"
+    config = config_for(data, 1)
+
+    def notes(sources: int = 1) -> list[str]:
+        setting = [asdict(Source(str(data), "train"))] * sources
+        Trainer(replace(config, sources=setting), tmp_path / "run", progress=True).prepare()  # trains nothing
+        return [line for line in capsys.readouterr().err.splitlines() if "manifest.jsonl" in line]
+
+    manifest.write_bytes(b'{"type": "header", "settings": {"all_faces": tr')
+    for sources in (1, 2):
+        (line,) = notes(sources)
+        assert line == (f"{manifest}: cannot read its header (torn: not JSON, no end of line): a video's "
+                        "--all-faces tracks are counted as videos")
+    manifest.write_text(json.dumps({"type": "header", "settings": {"all_faces": True, "layout": "dataset"}}) + "\n")
+    assert notes() == []
+    manifest.unlink()
+    assert notes() == []

@@ -433,11 +433,15 @@ class Trainer:
         config = self.config
         data = self.data = load_run_data(config)
         dataset = data.combined
+        noted: set[str] = set()  # each unreadable manifest once, however many sources read it
         for number, (source, part) in enumerate(zip(data.sources, data.datasets, strict=True)):
             counts = part.counts
             runs = f" runs={source.runs}" if source.runs else ""
             self.log(f"data: {part.root} split={part.split} methods={source.methods or 'all'} every={source.every} "
                      f"weight={source.weight}{runs}: df={counts['df']} real={counts['real']}", file=sys.stderr)
+            if part.manifest_note and part.manifest_note not in noted:  # as eval says it: tracks count as videos
+                noted.add(part.manifest_note)
+                self.log(part.manifest_note, file=sys.stderr)
             mine = data.groups[data.source_index == number]
             if config.val_fraction and source.heldout and not source.runs and len(np.unique(mine)) == len(mine):
                 self.log(f"note: {part.root}: no video ids in the file names, so single files are held out and "
