@@ -39,6 +39,11 @@ SHIFT_LIKENESS = 0.75  # the overlap of the two, so aligned, correlated CUT_SAME
 # more with under CUT_COLOURS of its colours changed: the same picture moved (a pan between sparse samples), no cut
 SHIFT_FAR = 16  # or moved further (a half each way, overlapping by half the picture at least): the best-correlated
 # overlap of all such shifts correlated SHIFT_LIKENESS or more with under CUT_COLOURS of its colours changed
+ZOOM_SCALES = (0.6, 1.6)  # or zoomed (the camera or the lens) by this much at most and turned by up to
+ZOOM_ANGLE = 15.0  # this many degrees either way (and moved): the overlap of the two, the picture after warped
+ZOOM_STEPS = (11, 7)  # to fit (the best of this many scales × angles, each then shifted as the phase correlation
+ZOOM_TRIED = 3  # tells; this many of the highest correlation peaks tried), at least ZOOM_OVERLAP of the picture,
+ZOOM_OVERLAP = 0.3  # correlated SHIFT_LIKENESS or more with under CUT_COLOURS of its colours changed
 BLANK_CONTRAST = 2.0  # a thumbnail whose grey levels vary less (standard deviation): blank (black), never a cut;
 # the next frame that is not blank is compared with the last one before it (a fade through black)
 BLEND_SECONDS = 1.5  # a dissolve: a frame this far back at most (at least BLEND_MIN_SECONDS, and more than
@@ -70,6 +75,43 @@ def _far_shifts() -> tuple[np.ndarray, ...]:
 
 (_FAR_DY, _FAR_DX, _FAR_ROWS, _FAR_COLUMNS, _B_TOP, _B_BOTTOM, _B_LEFT, _B_RIGHT,
  _A_TOP, _A_BOTTOM, _A_LEFT, _A_RIGHT, _FAR_SIZE) = _far_shifts()
+
+
+def _zoom_grid() -> tuple[np.ndarray, np.ndarray]:
+    """The (scale, angle) pairs :func:`_zoomed` tries: ``ZOOM_STEPS`` scales evenly spread (geometrically) over
+    ``ZOOM_SCALES`` × as many angles over ±``ZOOM_ANGLE`` degrees, less the picture unchanged (the shift tests')."""
+    scales = np.geomspace(*ZOOM_SCALES, ZOOM_STEPS[0])
+    angles = np.linspace(-ZOOM_ANGLE, ZOOM_ANGLE, ZOOM_STEPS[1])
+    scale, angle = (m.ravel() for m in np.meshgrid(scales, angles, indexing="ij"))
+    keep = (np.abs(np.log(scale)) > 0.02) | (np.abs(angle) > 0.5)
+    return scale[keep], angle[keep]
+
+
+def _warp(scale: np.ndarray, angle: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Where each cell of the picture before lies in the picture after, zoomed by ``scale`` and turned by ``angle``
+    degrees about the centre, then shifted by (``dy``, ``dx``) cells (one row each): for a bilinear look-up, the
+    flat indices of the four cells about it and their weights (each K × cells), and whether it is inside."""
+    side = THUMB_SIDE
+    centre = (side - 1) / 2
+    y, x = (m.ravel() - centre for m in np.meshgrid(np.arange(side), np.arange(side), indexing="ij"))
+    rad = np.radians(angle)[:, None]
+    cos, sin, s = np.cos(rad), np.sin(rad), scale[:, None]
+    qy = centre + s * (sin * x + cos * y) + dy[:, None] * s
+    qx = centre + s * (cos * x - sin * y) + dx[:, None] * s
+    inside = (qy >= 0) & (qy <= side - 1) & (qx >= 0) & (qx <= side - 1)
+    y0 = np.clip(np.floor(qy), 0, side - 2).astype(np.int64)
+    x0 = np.clip(np.floor(qx), 0, side - 2).astype(np.int64)
+    fy, fx = np.clip(qy - y0, 0, 1), np.clip(qx - x0, 0, 1)
+    index = np.stack([y0 * side + x0, y0 * side + x0 + 1, (y0 + 1) * side + x0, (y0 + 1) * side + x0 + 1])
+    weight = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
+    return index, weight, inside
+
+
+_ZOOM_SCALE, _ZOOM_ANGLE = _zoom_grid()
+_ZOOM_INDEX, _ZOOM_WEIGHT, _ZOOM_INSIDE = _warp(_ZOOM_SCALE, _ZOOM_ANGLE, np.zeros(_ZOOM_SCALE.size),
+                                                np.zeros(_ZOOM_SCALE.size))
+_ZOOM_WEIGHT = (_ZOOM_WEIGHT * _ZOOM_INSIDE).astype(np.float32)  # nothing from outside the picture
+_ZOOM_COUNT = np.maximum(_ZOOM_INSIDE.sum(axis=1, keepdims=True), 1).astype(np.float32)
 
 
 def _rectangles(integral: np.ndarray, top: np.ndarray, bottom: np.ndarray, left: np.ndarray,
@@ -299,7 +341,7 @@ def _moved(before: _Picture, after: _Picture) -> bool:
     :func:`_shift` (some shift, at most ``SHIFT_MAX`` cells each way; or a cell off it, where the two overlap
     best: the peak of the phase correlation may be), their overlap is correlated at least ``CUT_SAME_PICTURE``, or
     at least ``SHIFT_LIKENESS`` with under ``CUT_COLOURS`` of its colours changed; or else moved further
-    (:func:`_moved_far`)."""
+    (:func:`_moved_far`), or zoomed or turned (:func:`_zoomed`)."""
     dy, dx = _shift(before, after)
     if (dy, dx) != (0, 0):
         nearby = [(dy + i, dx + j) for i in (-1, 0, 1) for j in (-1, 0, 1) if i or j]
@@ -311,7 +353,44 @@ def _moved(before: _Picture, after: _Picture) -> bool:
                 return True  # the same picture (lit otherwise, perhaps), as in _cut
             if likeness >= SHIFT_LIKENESS and _changed(a, b) < CUT_COLOURS:
                 return True
-    return _moved_far(before, after)
+    return _moved_far(before, after) or _zoomed(before, after)
+
+
+def _zoomed(before: _Picture, after: _Picture) -> bool:
+    """Whether ``after`` is ``before``'s picture zoomed (by ``ZOOM_SCALES``), turned (by up to ``ZOOM_ANGLE``
+    degrees) and moved: a zoom or a roll between sparse samples. For each scale and angle tried, ``after`` warped
+    to fit (all at once) is aligned with ``before`` by the phase correlation; where its peaks are highest, the
+    overlap of ``before`` and ``after`` so warped and shifted (``ZOOM_OVERLAP`` of the picture at least) must be
+    correlated ``SHIFT_LIKENESS`` or more with under ``CUT_COLOURS`` of its colours changed (the colours always,
+    as in :func:`_moved_far`)."""
+    side = THUMB_SIDE
+    grey = after.grey - after.mean
+    warped = (grey.astype(np.float32)[_ZOOM_INDEX] * _ZOOM_WEIGHT).sum(axis=0)  # K × cells, 0 outside
+    warped -= (warped.sum(axis=1, keepdims=True) / _ZOOM_COUNT) * _ZOOM_INSIDE
+    spectra = np.fft.rfft2(warped.reshape(-1, side, side) * _WINDOW)
+    cross = spectra * np.conj(before.spectrum)
+    surface = np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-9), s=(side, side)).reshape(len(warped), -1)
+    peaks = surface.argmax(axis=1)
+    heights = surface[np.arange(len(peaks)), peaks]
+    tried = np.argsort(-heights)[:ZOOM_TRIED]
+    dy, dx = np.divmod(peaks[tried], side)
+    dy, dx = np.where(dy > side // 2, dy - side, dy), np.where(dx > side // 2, dx - side, dx)
+    index, weight, inside = _warp(_ZOOM_SCALE[tried], _ZOOM_ANGLE[tried], dy.astype(float), dx.astype(float))
+    cells = after.thumb.reshape(-1, 3)
+    for k in range(len(tried)):
+        if inside[k].sum() < ZOOM_OVERLAP * side * side:
+            continue
+        x = before.grey[inside[k]]
+        y = (grey[index[:, k]] * weight[:, k]).sum(axis=0)[inside[k]]
+        x, y = x - x.mean(), y - y.mean()
+        likeness = float(x @ y) / max(math.sqrt(float(x @ x) * float(y @ y)), 1e-6)
+        if likeness < SHIFT_LIKENESS:
+            continue
+        a = before.thumb.reshape(-1, 3)[inside[k]]
+        b = (cells[index[:, k]] * weight[:, k, :, None]).sum(axis=0)[inside[k]]
+        if _changed(a, b) < CUT_COLOURS:
+            return True
+    return False
 
 
 def _moved_far(before: _Picture, after: _Picture) -> bool:
@@ -353,8 +432,10 @@ def is_cut(before: np.ndarray, after: np.ndarray) -> bool:
     """Whether two thumbnails (:func:`thumbnail`) are of two shots: most of the picture changed (median grey
     change, in grey levels or relative to the pictures' contrast), and what is there is neither the same picture
     moved (correlation) nor in the same colours, nor, once shifted to fit (phase correlation, up to a quarter
-    of the picture each way), the same picture in the same colours where the two overlap. Slow camera motion
-    keeps the correlation or the colours; a fast pan between sparse samples keeps the picture, shifted; a
+    of the picture each way; or the best of every shift up to a half), or zoomed, turned and shifted to fit (0.6
+    to 1.6×, up to 15° either way), the same picture in the same colours where the two overlap. Slow camera
+    motion keeps the correlation or the colours; a fast pan, zoom or roll between sparse samples keeps the
+    picture, moved; a
     caption or an inset changing changes a part of the frame only (the median ignores it); a flash changes the
     brightness and the colours, not the correlation; in dark or flat footage every change is small, but not
     small beside the contrast."""
@@ -387,7 +468,8 @@ class Shots:
     """Cuts in the sampled frames of one video: :meth:`cut` tells whether a frame starts another shot than the
     previous sampled frame's (a hard cut), or ends a dissolve or fade begun in the last ``BLEND_SECONDS``
     (when frame times are given); about 0.2 ms a frame (0.2 ms more where the picture changed much but only
-    moved: a fast pan sampled sparsely); call :meth:`reset` before another video."""
+    moved: a fast pan sampled sparsely; a few ms more where it is neither moved nor zoomed: a cut); call
+    :meth:`reset` before another video."""
 
     def __init__(self) -> None:
         self.reset()
