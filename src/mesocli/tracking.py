@@ -40,10 +40,11 @@ SHIFT_LIKENESS = 0.75  # the overlap of the two, so aligned, correlated CUT_SAME
 SHIFT_FAR = 16  # or moved further (a half each way, overlapping by half the picture at least): the best-correlated
 # overlap of all such shifts correlated SHIFT_LIKENESS or more with under CUT_COLOURS of its colours changed
 ZOOM_SCALES = (0.6, 1.6)  # or zoomed (the camera or the lens) by this much at most and turned by up to
-ZOOM_ANGLE = 15.0  # this many degrees either way (and moved): the overlap of the two, the picture after warped
-ZOOM_STEPS = (11, 7)  # to fit (the best of this many scales × angles, each then shifted as the phase correlation
-ZOOM_TRIED = 3  # tells; this many of the highest correlation peaks tried), at least ZOOM_OVERLAP of the picture,
-ZOOM_OVERLAP = 0.3  # correlated SHIFT_LIKENESS or more with under CUT_COLOURS of its colours changed
+ZOOM_ANGLE = 15.0  # this many degrees either way (and moved): the picture after warped to fit (ZOOM_STEPS scales ×
+ZOOM_STEPS = (11, 7)  # angles, each shifted as the phase correlation tells), the best-correlated overlap of them
+ZOOM_LIKELY = 0.5  # correlated this much at least, then tried again about it (half a step and a cell each way), the
+ZOOM_TRIED = 3  # best of those (this many at most) correlated SHIFT_LIKENESS or more with under CUT_COLOURS of its
+ZOOM_OVERLAP = 0.3  # colours changed, overlapping by this share of the picture at least
 BLANK_CONTRAST = 2.0  # a thumbnail whose grey levels vary less (standard deviation): blank (black), never a cut;
 # the next frame that is not blank is compared with the last one before it (a fade through black)
 BLEND_SECONDS = 1.5  # a dissolve: a frame this far back at most (at least BLEND_MIN_SECONDS, and more than
@@ -87,31 +88,40 @@ def _zoom_grid() -> tuple[np.ndarray, np.ndarray]:
     return scale[keep], angle[keep]
 
 
-def _warp(scale: np.ndarray, angle: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Where each cell of the picture before lies in the picture after, zoomed by ``scale`` and turned by ``angle``
-    degrees about the centre, then shifted by (``dy``, ``dx``) cells (one row each): for a bilinear look-up, the
-    flat indices of the four cells about it and their weights (each K × cells), and whether it is inside."""
+def _warp(scale: np.ndarray, angle: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each cell (row, column) of the picture before lies in the picture after, shifted by (``dy``, ``dx``)
+    cells, then zoomed by ``scale`` and turned by ``angle`` degrees about the centre (one row each, K × cells)."""
     side = THUMB_SIDE
     centre = (side - 1) / 2
     y, x = (m.ravel() - centre for m in np.meshgrid(np.arange(side), np.arange(side), indexing="ij"))
     rad = np.radians(angle)[:, None]
-    cos, sin, s = np.cos(rad), np.sin(rad), scale[:, None]
-    qy = centre + s * (sin * x + cos * y) + dy[:, None] * s
-    qx = centre + s * (cos * x - sin * y) + dx[:, None] * s
+    cos, sin, s = np.cos(rad) * scale[:, None], np.sin(rad) * scale[:, None], dy[:, None]
+    y, x = y + s, x + dx[:, None]
+    return centre + sin * x + cos * y, centre + cos * x - sin * y
+
+
+def _sample(values: np.ndarray, qy: np.ndarray, qx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (a thumbnail's cells, flat, with or without channels) at (``qy``, ``qx``), bilinear (0 outside
+    the picture), and whether each is inside."""
+    side = THUMB_SIDE
     inside = (qy >= 0) & (qy <= side - 1) & (qx >= 0) & (qx <= side - 1)
-    y0 = np.clip(np.floor(qy), 0, side - 2).astype(np.int64)
-    x0 = np.clip(np.floor(qx), 0, side - 2).astype(np.int64)
-    fy, fx = np.clip(qy - y0, 0, 1), np.clip(qx - x0, 0, 1)
-    index = np.stack([y0 * side + x0, y0 * side + x0 + 1, (y0 + 1) * side + x0, (y0 + 1) * side + x0 + 1])
-    weight = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
-    return index, weight, inside
+    y0 = np.minimum(np.maximum(np.floor(qy), 0), side - 2)
+    x0 = np.minimum(np.maximum(np.floor(qx), 0), side - 2)
+    fy, fx = qy - y0, qx - x0
+    at = (y0 * side + x0).astype(np.intp)
+    if values.ndim > 1:
+        fy, fx, inside3 = fy[..., None], fx[..., None], inside[..., None]
+    else:
+        inside3 = inside
+    top = np.take(values, at, axis=0) * (1 - fx) + np.take(values, at + 1, axis=0) * fx
+    bottom = np.take(values, at + side, axis=0) * (1 - fx) + np.take(values, at + side + 1, axis=0) * fx
+    return (top * (1 - fy) + bottom * fy) * inside3, inside
 
 
 _ZOOM_SCALE, _ZOOM_ANGLE = _zoom_grid()
-_ZOOM_INDEX, _ZOOM_WEIGHT, _ZOOM_INSIDE = _warp(_ZOOM_SCALE, _ZOOM_ANGLE, np.zeros(_ZOOM_SCALE.size),
-                                                np.zeros(_ZOOM_SCALE.size))
-_ZOOM_WEIGHT = (_ZOOM_WEIGHT * _ZOOM_INSIDE).astype(np.float32)  # nothing from outside the picture
-_ZOOM_COUNT = np.maximum(_ZOOM_INSIDE.sum(axis=1, keepdims=True), 1).astype(np.float32)
+_ZOOM_Y, _ZOOM_X = _warp(_ZOOM_SCALE, _ZOOM_ANGLE, np.zeros(_ZOOM_SCALE.size), np.zeros(_ZOOM_SCALE.size))
+_ZOOM_INSIDE = (_ZOOM_Y >= 0) & (_ZOOM_Y <= THUMB_SIDE - 1) & (_ZOOM_X >= 0) & (_ZOOM_X <= THUMB_SIDE - 1)
+_ZOOM_COUNT = np.maximum(_ZOOM_INSIDE.sum(axis=1, keepdims=True), 1)
 
 
 def _rectangles(integral: np.ndarray, top: np.ndarray, bottom: np.ndarray, left: np.ndarray,
@@ -358,39 +368,56 @@ def _moved(before: _Picture, after: _Picture) -> bool:
 
 def _zoomed(before: _Picture, after: _Picture) -> bool:
     """Whether ``after`` is ``before``'s picture zoomed (by ``ZOOM_SCALES``), turned (by up to ``ZOOM_ANGLE``
-    degrees) and moved: a zoom or a roll between sparse samples. For each scale and angle tried, ``after`` warped
-    to fit (all at once) is aligned with ``before`` by the phase correlation; where its peaks are highest, the
-    overlap of ``before`` and ``after`` so warped and shifted (``ZOOM_OVERLAP`` of the picture at least) must be
-    correlated ``SHIFT_LIKENESS`` or more with under ``CUT_COLOURS`` of its colours changed (the colours always,
-    as in :func:`_moved_far`)."""
+    degrees) and moved: a zoom or a roll between sparse samples. ``after`` is warped to fit for each scale and
+    angle of a grid (all at once) and aligned with ``before`` by the phase correlation; the warp whose overlap is
+    best correlated (:func:`_fit`) is tried again about it, finer, and the best of those must be correlated
+    ``SHIFT_LIKENESS`` or more with under ``CUT_COLOURS`` of its colours changed (the colours always, as in
+    :func:`_moved_far`: among so many warps two pictures may have some overlap alike)."""
     side = THUMB_SIDE
     grey = after.grey - after.mean
-    warped = (grey.astype(np.float32)[_ZOOM_INDEX] * _ZOOM_WEIGHT).sum(axis=0)  # K × cells, 0 outside
+    warped, _ = _sample(grey, _ZOOM_Y, _ZOOM_X)  # K × cells, 0 outside
     warped -= (warped.sum(axis=1, keepdims=True) / _ZOOM_COUNT) * _ZOOM_INSIDE
     spectra = np.fft.rfft2(warped.reshape(-1, side, side) * _WINDOW)
     cross = spectra * np.conj(before.spectrum)
     surface = np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-9), s=(side, side)).reshape(len(warped), -1)
-    peaks = surface.argmax(axis=1)
-    heights = surface[np.arange(len(peaks)), peaks]
-    tried = np.argsort(-heights)[:ZOOM_TRIED]
-    dy, dx = np.divmod(peaks[tried], side)
+    dy, dx = np.divmod(surface.argmax(axis=1), side)
     dy, dx = np.where(dy > side // 2, dy - side, dy), np.where(dx > side // 2, dx - side, dx)
-    index, weight, inside = _warp(_ZOOM_SCALE[tried], _ZOOM_ANGLE[tried], dy.astype(float), dx.astype(float))
-    cells = after.thumb.reshape(-1, 3)
-    for k in range(len(tried)):
-        if inside[k].sum() < ZOOM_OVERLAP * side * side:
-            continue
-        x = before.grey[inside[k]]
-        y = (grey[index[:, k]] * weight[:, k]).sum(axis=0)[inside[k]]
-        x, y = x - x.mean(), y - y.mean()
-        likeness = float(x @ y) / max(math.sqrt(float(x @ x) * float(y @ y)), 1e-6)
-        if likeness < SHIFT_LIKENESS:
-            continue
-        a = before.thumb.reshape(-1, 3)[inside[k]]
-        b = (cells[index[:, k]] * weight[:, k, :, None]).sum(axis=0)[inside[k]]
-        if _changed(a, b) < CUT_COLOURS:
-            return True
-    return False
+    found = _fit(before, after, _ZOOM_SCALE, _ZOOM_ANGLE, dy.astype(float), dx.astype(float))
+    if found is None:
+        return False
+    scale, angle, sy, sx = found  # the best of the grid: tried again about it, finer
+    steps = np.log(ZOOM_SCALES[1] / ZOOM_SCALES[0]) / (ZOOM_STEPS[0] - 1), 2 * ZOOM_ANGLE / (ZOOM_STEPS[1] - 1)
+    grid = np.array([-0.5, 0.0, 0.5])
+    ls, la, ly, lx = (m.ravel() for m in np.meshgrid(grid * steps[0], grid * steps[1], grid * 2, grid * 2,
+                                                     indexing="ij"))
+    return _fit(before, after, scale * np.exp(ls), angle + la, sy + ly, sx + lx, colours=True) is not None
+
+
+def _fit(before: _Picture, after: _Picture, scale: np.ndarray, angle: np.ndarray, dy: np.ndarray, dx: np.ndarray,
+         colours: bool = False) -> tuple[float, float, float, float] | None:
+    """Of ``after`` zoomed by ``scale``, turned by ``angle`` and shifted by (``dy``, ``dx``) (one try each), the
+    try whose overlap with ``before`` (``ZOOM_OVERLAP`` of the picture at least) is best correlated, as (scale,
+    angle, dy, dx); None if none is correlated ``SHIFT_LIKENESS`` or more (with ``colours``: none of those tried
+    best, at most ``ZOOM_TRIED``, with under ``CUT_COLOURS`` of its colours changed either)."""
+    qy, qx = _warp(scale, angle, dy, dx)
+    y, inside = _sample(after.grey - after.mean, qy, qx)
+    x = (before.grey - before.mean) * inside
+    n = np.maximum(inside.sum(axis=1), 1)
+    sx, sy = x.sum(axis=1), y.sum(axis=1)
+    covariance = (x * y).sum(axis=1) - sx * sy / n
+    spread = np.maximum((x * x).sum(axis=1) - sx * sx / n, 0) * np.maximum((y * y).sum(axis=1) - sy * sy / n, 0)
+    likeness = np.where(n >= ZOOM_OVERLAP * x.shape[1], covariance / np.maximum(np.sqrt(spread), 1e-6), -1.0)
+    order = np.argsort(-likeness)
+    if not colours:
+        best = order[0]
+        return None if likeness[best] < ZOOM_LIKELY else (scale[best], angle[best], dy[best], dx[best])
+    for k in order[:ZOOM_TRIED]:
+        if likeness[k] < SHIFT_LIKENESS:
+            break
+        b = _sample(after.thumb.reshape(-1, 3), qy[k], qx[k])[0][inside[k]]
+        if _changed(before.thumb.reshape(-1, 3)[inside[k]], b) < CUT_COLOURS:
+            return scale[k], angle[k], dy[k], dx[k]
+    return None
 
 
 def _moved_far(before: _Picture, after: _Picture) -> bool:
