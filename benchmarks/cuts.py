@@ -35,7 +35,8 @@ Runs against older mesocli too (then each sampled frame is compared with the pre
 ``--modes fps2.5,fps2`` samples the made pans further apart than a quarter of the picture (``pan2x`` and
 ``pandown`` move by 10 and 13 thumbnail cells a sample). Thumbnails are cached in ``--work`` (``thumbs/``) so
 that a re-run with ``--keep`` decodes nothing. About 3
-minutes on 2 busy cores for ``--modes 30,all,fps5 --train`` (most of it decoding). Results: docs/extract.md,
+minutes on 2 busy cores for ``--modes 30,all,fps5 --train`` (most of it decoding), and 1.5–3 minutes more a sampling
+for the cross-clip pairs (each a cut, so each pays the zoom test). Results: docs/extract.md,
 "Cuts end every track".
 """
 
