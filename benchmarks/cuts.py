@@ -18,8 +18,10 @@ in [a, b] or at the first one after b (more than one there count once). Cases:
   joined by a hard cut (``concat``), by a 1-second cross-dissolve (``xfade=fade``) and by a 1-second
   fade through black (``xfade=fadeblack``); and two kinds of non-cut, each of originals 055 and 183: panned
   across fast (``pan``: a half-size window sliding over the whole width in 2.5 s; ``pan2x``: in 1.25 s;
-  ``pandown``: down the whole height in 1.25 s; ``pandiag``: across and down in 2.5 s), and a 6-frame flash
-  (brightness +0.35).
+  ``pandown``: down the whole height in 1.25 s; ``pandiag``: across and down in 2.5 s), a 6-frame flash
+  (brightness +0.35), and zoomed or turned (``zoompan``, ``rotate``; 640×360, 25 fps): ``zoomin`` 1 to 1.6× in
+  1 s, ``zoomout`` 1.6 to 1× in 1 s (about the centre), ``roll`` turned by 15° in 1 s, ``zoomroll`` zoomed
+  1 to 1.4× and turned by -10° in 1 s (``roll`` and ``zoomroll`` then cropped to the central 60 %: no corners).
 
 Also, for each sampling, the cuts found between clips: every pair "last sampled frame of one clip, first
 sampled frame of another" of the real clips above (shared, ffpp, train) showing two scenes (an FF++ fake
@@ -33,7 +35,8 @@ Runs against older mesocli too (then each sampled frame is compared with the pre
 ``--modes fps2.5,fps2`` samples the made pans further apart than a quarter of the picture (``pan2x`` and
 ``pandown`` move by 10 and 13 thumbnail cells a sample). Thumbnails are cached in ``--work`` (``thumbs/``) so
 that a re-run with ``--keep`` decodes nothing. About 3
-minutes on 2 busy cores for ``--modes 30,all,fps5 --train`` (most of it decoding). Results: docs/extract.md,
+minutes on 2 busy cores for ``--modes 30,all,fps5 --train`` (most of it decoding), and 1.5–3 minutes more a sampling
+for the cross-clip pairs (each a cut, so each pays the zoom test). Results: docs/extract.md,
 "Cuts end every track".
 """
 
@@ -59,6 +62,7 @@ PAIRS = (("055", "147"), ("183", "253"), ("585", "599"), ("644", "657"), ("828",
 JOIN_FPS = 25
 JOIN_FIRST = 62  # frames of the first clip kept (every FF++ test original has at least 2.48 s)
 TRANSITION = 25  # frames (1 s)
+ZOOMS = ("zoomin", "zoomout", "roll", "zoomroll")
 
 
 @dataclass
@@ -106,12 +110,20 @@ def made_cases(shared: Path, work: Path) -> list[Case]:
             "pandown": "crop=w=iw/2:h=ih/2:x=iw/4:y=(ih/2)*min(t/1.25\\,1),scale=640:360",
             "pandiag": "crop=w=iw/2:h=ih/2:x=(iw/2)*min(t/2.5\\,1):y=(ih/2)*min(t/2.5\\,1),scale=640:360"}
     flash = "eq=brightness=0.35:enable='between(n,30,35)'"
+    centred = "x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:s=640x360:fps=25"
+    zooms = {"zoomin": f"fps=25,zoompan=z='1+0.6*min(on/25\\,1)':{centred}",
+             "zoomout": f"fps=25,zoompan=z='1.6-0.6*min(on/25\\,1)':{centred}",
+             "roll": "fps=25,scale=640:360,rotate=a='0.26*min(t\\,1)',crop=384:216,scale=640:360",
+             "zoomroll": (f"fps=25,zoompan=z='1+0.4*min(on/25\\,1)':{centred},"
+                          "rotate=a='-0.17*min(t\\,1)',crop=384:216,scale=640:360")}
     for a in ("055", "183"):
         source = str(originals / f"{a}.mp4")
         cases.append(Case("pan", a, work / f"pan_{a}.mp4", make=["-i", source, "-vf", pan]))
         for kind, moving in pans.items():
             cases.append(Case(kind, a, work / f"{kind}_{a}.mp4", make=["-i", source, "-vf", moving]))
         cases.append(Case("flash", a, work / f"flash_{a}.mp4", make=["-i", source, "-vf", flash]))
+        for kind, moving in zooms.items():
+            cases.append(Case(kind, a, work / f"{kind}_{a}.mp4", make=["-i", source, "-vf", moving]))
     return cases
 
 
@@ -202,18 +214,20 @@ def scene(case: Case) -> str:
     return match.group(1) if match else case.path.stem
 
 
-def cross_cuts(ends: list[tuple[Case, np.ndarray, np.ndarray]]) -> tuple[int, int]:
-    """(cuts found, pairs) over the pairs "last sampled frame of one clip, first sampled frame of another" of
-    two scenes (``ends``: each clip's first and last thumbnails), each compared as a hard cut (``is_cut``)."""
+def cross_cuts(ends: list[tuple[Case, np.ndarray, np.ndarray]]) -> tuple[int, int, float]:
+    """(cuts found, pairs, milliseconds a pair) over the pairs "last sampled frame of one clip, first sampled frame
+    of another" of two scenes (``ends``: each clip's first and last thumbnails), each compared as a hard cut
+    (``is_cut``: the cost of a comparison that finds a cut, every test tried)."""
     from mesocli.tracking import is_cut
 
     found = pairs = 0
+    start = time.perf_counter()
     for a, _, last in ends:
         for b, first, _ in ends:
             if a is not b and scene(a) != scene(b):
                 pairs += 1
                 found += bool(is_cut(last, first))
-    return found, pairs
+    return found, pairs, (time.perf_counter() - start) / max(pairs, 1) * 1000
 
 
 def compare_cost(clips: list[tuple[np.ndarray, np.ndarray, np.ndarray]], repeats: int = 5) -> float:
@@ -276,12 +290,15 @@ def main() -> None:
             groups: dict[str, list[int]] = {}
             ends = []
             pans = []
+            zooms = []
             for case in cases:
                 index, times, thumbs = thumbnails(case, mode, cache)
                 if case.group in ("shared", "ffpp", "train"):
                     ends.append((case, thumbs[0], thumbs[-1]))
                 if case.group.startswith("pan"):
                     pans.append((index, times, thumbs))
+                if case.group in ZOOMS:
+                    zooms.append((index, times, thumbs))
                 found = found_cuts(index, times, thumbs)
                 total, caught, false = score(case, index, found)
                 row = groups.setdefault(case.group, [0, 0, 0, 0, 0])
@@ -293,10 +310,13 @@ def main() -> None:
             for group, (clips, total, caught, false, with_false) in groups.items():
                 print(f"  {group:<9} {clips:3d} clips   caught {caught:3d} / {total:<3d}  "
                       f"false {false:3d} ({with_false})")
-            found, pairs = cross_cuts(ends)
-            print(f"  cross-clip: {found} of {pairs} pairs (last frame of a clip, first of another scene) a cut")
-            if pans:
-                print(f"  comparisons in the made pans: {compare_cost(pans):.3f} ms a sampled frame (best of 5)")
+            found, pairs, cost = cross_cuts(ends)
+            print(f"  cross-clip: {found} of {pairs} pairs (last frame of a clip, first of another scene) a cut "
+                  f"({cost:.3f} ms a pair)")
+            for label, clips in (("pans", pans), ("zooms and rolls", zooms)):
+                if clips:
+                    print(f"  comparisons in the made {label}: {compare_cost(clips):.3f} ms a sampled frame "
+                          "(best of 5)")
         print("\nShots.cut at 1920×1080, 30 fps, every frame (best of 5), a frame:")
         for label, shift in (("a fast pan (960 px in 3.3 s)", 960), ("a still shot (drifting 20 px)", 20)):
             thumb, compare = cost_1080p(args.shared, shift=shift)

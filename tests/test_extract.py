@@ -272,11 +272,11 @@ def test_a_dataset_of_an_earlier_alignment_is_refused_and_left_as_it_was(tmp_pat
                                                                         run_cli: RunCli) -> None:
     """Found in review: the crops changed (a face tilted by 35-45° fitted again upright; the single face switching
     to a close-up) while the alignment recorded in the manifest did not, so a resume of a dataset made before
-    mixed the crops of two rules. Its alignment is now mesonet-pipeline/5, and an older dataset is refused."""
+    mixed the crops of two rules. Its alignment is now mesonet-pipeline/6, and an older dataset is refused."""
     out = tmp_path / "out"
     assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
     lines = read_manifest(out)
-    assert lines[0]["settings"]["alignment"] == ALIGNMENT == "mesonet-pipeline/5"
+    assert lines[0]["settings"]["alignment"] == ALIGNMENT == "mesonet-pipeline/6"
     lines[0]["settings"]["alignment"], lines[0]["mesocli"] = "mesonet-pipeline/1", "0.9.0"
     (out / MANIFEST).write_text("".join(json.dumps(line) + "\n" for line in lines))
     before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != LOCK}
@@ -285,12 +285,12 @@ def test_a_dataset_of_an_earlier_alignment_is_refused_and_left_as_it_was(tmp_pat
     assert result.code == 2 and result.err.count("\n") == 1
     assert result.error_line() == (
         f"{out} holds crops made by mesocli 0.9.0 with alignment mesonet-pipeline/1, not this mesocli's "
-        "mesonet-pipeline/5: a resume would mix the two; extract into a new OUT_DIR, or --force to start over "
+        "mesonet-pipeline/6: a resume would mix the two; extract into a new OUT_DIR, or --force to start over "
         "(deletes the crops its manifest lists)")
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
             if p.is_file() and p.name != LOCK} == before  # nothing written, nothing deleted
     assert run_cli("extract", kit.face_jpeg, out, "--workers", 1, "--force").code == 0
-    assert read_manifest(out)[0]["settings"]["alignment"] == "mesonet-pipeline/5"
+    assert read_manifest(out)[0]["settings"]["alignment"] == "mesonet-pipeline/6"
 
 
 def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says_so(tmp_path: Path, kit: MediaKit,

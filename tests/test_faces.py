@@ -9,7 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import require_shared
-from media import MediaKit, astronaut, ffmpeg, make_cut_to_two_faces_video, make_cut_video, save_face_image
+from media import (
+    MediaKit,
+    astronaut,
+    ffmpeg,
+    make_cut_to_two_faces_video,
+    make_cut_video,
+    plan_transforms,
+    render,
+    save_face_image,
+)
 from PIL import Image, ImageDraw, ImageFont
 
 from mesocli import faces
@@ -198,6 +207,38 @@ def test_cuts_are_found_between_shots_not_in_a_flash_or_a_moved_picture() -> Non
     assert is_cut(thumb, thumbnail(np.ascontiguousarray(photo[:, ::-1])))  # another picture
     shots = Shots()
     assert [shots.cut(frame) for frame in (photo, photo, photo[:, ::-1], photo[:, ::-1])] == [False, False, True, False]
+
+
+def _view(scale: float = 1.0, angle: float = 0.0, mirror: bool = False) -> np.ndarray:
+    """The thumbnail of a 300-pixel view of the photo about its centre, zoomed by ``scale`` and turned by
+    ``angle`` degrees (a camera zooming, rolling), mirrored if asked (another picture)."""
+    photo = astronaut().rotate(angle, resample=Image.Resampling.BILINEAR) if angle else astronaut()
+    half = 150 / scale
+    view = np.asarray(photo.transform((300, 300), Image.Transform.EXTENT, (256 - half, 256 - half, 256 + half,
+                                                                          256 + half), Image.Resampling.BILINEAR))
+    return thumbnail(np.ascontiguousarray(view[:, ::-1]) if mirror else view)
+
+
+@pytest.mark.parametrize("scale", [0.6, 0.7, 1.5, 1.6])
+def test_a_zoom_between_samples_is_not_a_cut(scale: float) -> None:
+    """The view zoomed out or in by up to 1.6×: neither the contrast test nor the shift test saw the same
+    picture, so each was a cut; the picture after, warped to fit (scale, roll, shift), is now compared with the
+    one before where they overlap. Another picture zoomed and turned is still a cut."""
+    start = _view()
+    assert not is_cut(start, _view(scale))
+    assert not is_cut(start, _view(scale, angle=10))
+    assert is_cut(start, _view(scale, mirror=True))
+    assert is_cut(start, _view(1 / scale, angle=-10, mirror=True))
+
+
+def test_sparse_samples_of_a_face_moved_zoomed_and_turned_are_one_shot() -> None:
+    """Three samples of the README's example (the face moved, grown 1.3× and turned by 30° over 48 frames, each
+    sample 10° and about 1.1× from the last): every sample was a cut, so ``--frames 3 --all-faces`` gave three
+    one-frame tracks where ``--frames 30`` gave one."""
+    transforms = plan_transforms(48, (480, 360))
+    shots = Shots()
+    frames = [np.asarray(render(transforms[n], (480, 360))) for n in (8, 24, 40)]
+    assert [shots.cut(frame, n / 3) for n, frame in enumerate(frames)] == [False, False, False]
 
 
 def _frames(path: Path) -> list:

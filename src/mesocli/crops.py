@@ -41,7 +41,7 @@ from mesocli.video import FrameSelection
 
 LAYOUTS = ("video", "dataset")
 LABELS = ("df", "real")
-ALIGNMENT = "mesonet-pipeline/5"
+ALIGNMENT = "mesonet-pipeline/6"
 """Recorded in the manifest header: a dataset whose crops another rule made is not resumed. Bump it when the crops
 of the same frame would change (or another face would be cropped). 2: a face tilted by 35-45° is fitted again on
 its window turned upright; the single face switches to a close-up that comes into view. 3: a hard cut ends every
@@ -49,7 +49,8 @@ track (the single face is the new shot's largest); an input with no face upright
 face turned a quarter is fitted upright; animated GIF/APNG/WebP are videos. 4: cuts in dark footage, fades through
 black and dissolves end every track too; animated images are timed as browsers play them (other frames sampled);
 a fast pan between sparse samples is no cut (its track goes on). 5: a pan of up to half the picture between two
-samples (or one the phase correlation aligned a cell off) is no cut either."""
+samples (or one the phase correlation aligned a cell off) is no cut either. 6: a zoom (0.6-1.6×) or a camera roll
+(up to 15°) between two samples is no cut either."""
 
 Report = Callable[[int, str, int], None]
 

@@ -39,6 +39,12 @@ SHIFT_LIKENESS = 0.75  # the overlap of the two, so aligned, correlated CUT_SAME
 # more with under CUT_COLOURS of its colours changed: the same picture moved (a pan between sparse samples), no cut
 SHIFT_FAR = 16  # or moved further (a half each way, overlapping by half the picture at least): the best-correlated
 # overlap of all such shifts correlated SHIFT_LIKENESS or more with under CUT_COLOURS of its colours changed
+ZOOM_SCALES = (0.6, 1.6)  # or zoomed (the camera or the lens) by this much at most and turned by up to
+ZOOM_ANGLE = 15.0  # this many degrees either way (and moved): the picture after warped to fit (ZOOM_STEPS scales ×
+ZOOM_STEPS = (11, 7)  # angles, each shifted as the phase correlation tells), the best-correlated overlap of them
+ZOOM_LIKELY = 0.5  # correlated this much at least, then tried again about it (half a step and a cell each way), the
+ZOOM_TRIED = 3  # best of those (this many at most) correlated SHIFT_LIKENESS or more with under CUT_COLOURS of its
+ZOOM_OVERLAP = 0.3  # colours changed, overlapping by this share of the picture at least
 BLANK_CONTRAST = 2.0  # a thumbnail whose grey levels vary less (standard deviation): blank (black), never a cut;
 # the next frame that is not blank is compared with the last one before it (a fade through black)
 BLEND_SECONDS = 1.5  # a dissolve: a frame this far back at most (at least BLEND_MIN_SECONDS, and more than
@@ -70,6 +76,52 @@ def _far_shifts() -> tuple[np.ndarray, ...]:
 
 (_FAR_DY, _FAR_DX, _FAR_ROWS, _FAR_COLUMNS, _B_TOP, _B_BOTTOM, _B_LEFT, _B_RIGHT,
  _A_TOP, _A_BOTTOM, _A_LEFT, _A_RIGHT, _FAR_SIZE) = _far_shifts()
+
+
+def _zoom_grid() -> tuple[np.ndarray, np.ndarray]:
+    """The (scale, angle) pairs :func:`_zoomed` tries: ``ZOOM_STEPS`` scales evenly spread (geometrically) over
+    ``ZOOM_SCALES`` × as many angles over ±``ZOOM_ANGLE`` degrees, less the picture unchanged (the shift tests')."""
+    scales = np.geomspace(*ZOOM_SCALES, ZOOM_STEPS[0])
+    angles = np.linspace(-ZOOM_ANGLE, ZOOM_ANGLE, ZOOM_STEPS[1])
+    scale, angle = (m.ravel() for m in np.meshgrid(scales, angles, indexing="ij"))
+    keep = (np.abs(np.log(scale)) > 0.02) | (np.abs(angle) > 0.5)
+    return scale[keep], angle[keep]
+
+
+def _warp(scale: np.ndarray, angle: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each cell (row, column) of the picture before lies in the picture after, shifted by (``dy``, ``dx``)
+    cells, then zoomed by ``scale`` and turned by ``angle`` degrees about the centre (one row each, K × cells)."""
+    side = THUMB_SIDE
+    centre = (side - 1) / 2
+    y, x = (m.ravel() - centre for m in np.meshgrid(np.arange(side), np.arange(side), indexing="ij"))
+    rad = np.radians(angle)[:, None]
+    cos, sin, s = np.cos(rad) * scale[:, None], np.sin(rad) * scale[:, None], dy[:, None]
+    y, x = y + s, x + dx[:, None]
+    return centre + sin * x + cos * y, centre + cos * x - sin * y
+
+
+def _sample(values: np.ndarray, qy: np.ndarray, qx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (a thumbnail's cells, flat, with or without channels) at (``qy``, ``qx``), bilinear (0 outside
+    the picture), and whether each is inside."""
+    side = THUMB_SIDE
+    inside = (qy >= 0) & (qy <= side - 1) & (qx >= 0) & (qx <= side - 1)
+    y0 = np.minimum(np.maximum(np.floor(qy), 0), side - 2)
+    x0 = np.minimum(np.maximum(np.floor(qx), 0), side - 2)
+    fy, fx = qy - y0, qx - x0
+    at = (y0 * side + x0).astype(np.intp)
+    if values.ndim > 1:
+        fy, fx, inside3 = fy[..., None], fx[..., None], inside[..., None]
+    else:
+        inside3 = inside
+    top = np.take(values, at, axis=0) * (1 - fx) + np.take(values, at + 1, axis=0) * fx
+    bottom = np.take(values, at + side, axis=0) * (1 - fx) + np.take(values, at + side + 1, axis=0) * fx
+    return (top * (1 - fy) + bottom * fy) * inside3, inside
+
+
+_ZOOM_SCALE, _ZOOM_ANGLE = _zoom_grid()
+_ZOOM_Y, _ZOOM_X = _warp(_ZOOM_SCALE, _ZOOM_ANGLE, np.zeros(_ZOOM_SCALE.size), np.zeros(_ZOOM_SCALE.size))
+_ZOOM_INSIDE = (_ZOOM_Y >= 0) & (_ZOOM_Y <= THUMB_SIDE - 1) & (_ZOOM_X >= 0) & (_ZOOM_X <= THUMB_SIDE - 1)
+_ZOOM_COUNT = np.maximum(_ZOOM_INSIDE.sum(axis=1, keepdims=True), 1)
 
 
 def _rectangles(integral: np.ndarray, top: np.ndarray, bottom: np.ndarray, left: np.ndarray,
@@ -299,7 +351,7 @@ def _moved(before: _Picture, after: _Picture) -> bool:
     :func:`_shift` (some shift, at most ``SHIFT_MAX`` cells each way; or a cell off it, where the two overlap
     best: the peak of the phase correlation may be), their overlap is correlated at least ``CUT_SAME_PICTURE``, or
     at least ``SHIFT_LIKENESS`` with under ``CUT_COLOURS`` of its colours changed; or else moved further
-    (:func:`_moved_far`)."""
+    (:func:`_moved_far`), or zoomed or turned (:func:`_zoomed`)."""
     dy, dx = _shift(before, after)
     if (dy, dx) != (0, 0):
         nearby = [(dy + i, dx + j) for i in (-1, 0, 1) for j in (-1, 0, 1) if i or j]
@@ -311,7 +363,61 @@ def _moved(before: _Picture, after: _Picture) -> bool:
                 return True  # the same picture (lit otherwise, perhaps), as in _cut
             if likeness >= SHIFT_LIKENESS and _changed(a, b) < CUT_COLOURS:
                 return True
-    return _moved_far(before, after)
+    return _moved_far(before, after) or _zoomed(before, after)
+
+
+def _zoomed(before: _Picture, after: _Picture) -> bool:
+    """Whether ``after`` is ``before``'s picture zoomed (by ``ZOOM_SCALES``), turned (by up to ``ZOOM_ANGLE``
+    degrees) and moved: a zoom or a roll between sparse samples. ``after`` is warped to fit for each scale and
+    angle of a grid (all at once) and aligned with ``before`` by the phase correlation; the warp whose overlap is
+    best correlated (:func:`_fit`) is tried again about it, finer, and the best of those must be correlated
+    ``SHIFT_LIKENESS`` or more with under ``CUT_COLOURS`` of its colours changed (the colours always, as in
+    :func:`_moved_far`: among so many warps two pictures may have some overlap alike)."""
+    side = THUMB_SIDE
+    grey = after.grey - after.mean
+    warped, _ = _sample(grey, _ZOOM_Y, _ZOOM_X)  # K × cells, 0 outside
+    warped -= (warped.sum(axis=1, keepdims=True) / _ZOOM_COUNT) * _ZOOM_INSIDE
+    spectra = np.fft.rfft2(warped.reshape(-1, side, side) * _WINDOW)
+    cross = spectra * np.conj(before.spectrum)
+    surface = np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-9), s=(side, side)).reshape(len(warped), -1)
+    dy, dx = np.divmod(surface.argmax(axis=1), side)
+    dy, dx = np.where(dy > side // 2, dy - side, dy), np.where(dx > side // 2, dx - side, dx)
+    found = _fit(before, after, _ZOOM_SCALE, _ZOOM_ANGLE, dy.astype(float), dx.astype(float))
+    if found is None:
+        return False
+    scale, angle, sy, sx = found  # the best of the grid: tried again about it, finer
+    steps = np.log(ZOOM_SCALES[1] / ZOOM_SCALES[0]) / (ZOOM_STEPS[0] - 1), 2 * ZOOM_ANGLE / (ZOOM_STEPS[1] - 1)
+    grid = np.array([-0.5, 0.0, 0.5])
+    ls, la, ly, lx = (m.ravel() for m in np.meshgrid(grid * steps[0], grid * steps[1], grid * 2, grid * 2,
+                                                     indexing="ij"))
+    return _fit(before, after, scale * np.exp(ls), angle + la, sy + ly, sx + lx, colours=True) is not None
+
+
+def _fit(before: _Picture, after: _Picture, scale: np.ndarray, angle: np.ndarray, dy: np.ndarray, dx: np.ndarray,
+         colours: bool = False) -> tuple[float, float, float, float] | None:
+    """Of ``after`` zoomed by ``scale``, turned by ``angle`` and shifted by (``dy``, ``dx``) (one try each), the
+    try whose overlap with ``before`` (``ZOOM_OVERLAP`` of the picture at least) is best correlated, as (scale,
+    angle, dy, dx); None if none is correlated ``SHIFT_LIKENESS`` or more (with ``colours``: none of those tried
+    best, at most ``ZOOM_TRIED``, with under ``CUT_COLOURS`` of its colours changed either)."""
+    qy, qx = _warp(scale, angle, dy, dx)
+    y, inside = _sample(after.grey - after.mean, qy, qx)
+    x = (before.grey - before.mean) * inside
+    n = np.maximum(inside.sum(axis=1), 1)
+    sx, sy = x.sum(axis=1), y.sum(axis=1)
+    covariance = (x * y).sum(axis=1) - sx * sy / n
+    spread = np.maximum((x * x).sum(axis=1) - sx * sx / n, 0) * np.maximum((y * y).sum(axis=1) - sy * sy / n, 0)
+    likeness = np.where(n >= ZOOM_OVERLAP * x.shape[1], covariance / np.maximum(np.sqrt(spread), 1e-6), -1.0)
+    order = np.argsort(-likeness)
+    if not colours:
+        best = order[0]
+        return None if likeness[best] < ZOOM_LIKELY else (scale[best], angle[best], dy[best], dx[best])
+    for k in order[:ZOOM_TRIED]:
+        if likeness[k] < SHIFT_LIKENESS:
+            break
+        b = _sample(after.thumb.reshape(-1, 3), qy[k], qx[k])[0][inside[k]]
+        if _changed(before.thumb.reshape(-1, 3)[inside[k]], b) < CUT_COLOURS:
+            return scale[k], angle[k], dy[k], dx[k]
+    return None
 
 
 def _moved_far(before: _Picture, after: _Picture) -> bool:
@@ -353,8 +459,10 @@ def is_cut(before: np.ndarray, after: np.ndarray) -> bool:
     """Whether two thumbnails (:func:`thumbnail`) are of two shots: most of the picture changed (median grey
     change, in grey levels or relative to the pictures' contrast), and what is there is neither the same picture
     moved (correlation) nor in the same colours, nor, once shifted to fit (phase correlation, up to a quarter
-    of the picture each way), the same picture in the same colours where the two overlap. Slow camera motion
-    keeps the correlation or the colours; a fast pan between sparse samples keeps the picture, shifted; a
+    of the picture each way; or the best of every shift up to a half), or zoomed, turned and shifted to fit (0.6
+    to 1.6×, up to 15° either way), the same picture in the same colours where the two overlap. Slow camera
+    motion keeps the correlation or the colours; a fast pan, zoom or roll between sparse samples keeps the
+    picture, moved; a
     caption or an inset changing changes a part of the frame only (the median ignores it); a flash changes the
     brightness and the colours, not the correlation; in dark or flat footage every change is small, but not
     small beside the contrast."""
@@ -387,7 +495,8 @@ class Shots:
     """Cuts in the sampled frames of one video: :meth:`cut` tells whether a frame starts another shot than the
     previous sampled frame's (a hard cut), or ends a dissolve or fade begun in the last ``BLEND_SECONDS``
     (when frame times are given); about 0.2 ms a frame (0.2 ms more where the picture changed much but only
-    moved: a fast pan sampled sparsely); call :meth:`reset` before another video."""
+    moved: a fast pan sampled sparsely; a few ms more where it is neither moved nor zoomed: a cut); call
+    :meth:`reset` before another video."""
 
     def __init__(self) -> None:
         self.reset()
