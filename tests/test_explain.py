@@ -266,6 +266,45 @@ def test_heatmap_colours_are_matplotlib_s_without_importing_it() -> None:
         assert (explain._listed_table(name) is None) == (name == "jet")
 
 
+def test_a_colour_table_file_not_as_expected_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listed table is read from matplotlib's ``_cm_listed.py`` as data; a file laid out otherwise must give None
+    (the colours then come from ``matplotlib.colormaps``), not another map's table or wrong colours. A name bound to
+    an expression took the next table in the file (``_viridis_data = _magma_data`` read the table after it), and
+    0-255 values were taken as 0-1 ones (wrapped to other colours). A missing file, a zip and an unreadable file
+    give None too."""
+    import importlib.machinery
+    import importlib.util
+
+    from mesocli import explain
+
+    package = tmp_path / "matplotlib"
+    package.mkdir()
+    spec = importlib.machinery.ModuleSpec("matplotlib", None, is_package=True)
+    spec.submodule_search_locations = [str(package)]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *_: spec)
+    table = "[[0.1, 0.2, 0.3],\n [0.4, 0.5, 0.6]]"
+    listed = package / "_cm_listed.py"
+    assert explain._listed_table("viridis") is None  # no file
+    listed.write_text(f"_magma_data = {table}\n_viridis_data = {table}\n", encoding="utf-8")
+    assert explain._listed_table("viridis").tolist() == [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]  # the layout read
+    for layout in (f"_magma_data = {table}\n_viridis_data = _magma_data\n_plasma_data = {table}\n",
+                   "_viridis_data = np.array([[0.1, 0.2, 0.3],\n [0.4, 0.5, 0.6]])\n",
+                   "_viridis_data = [[68, 1, 84],\n [253, 231, 37]]\n",
+                   "_viridis_data = [[0.1, 0.2, 1e999],\n [0.4, 0.5, 0.6]]\n",
+                   "_viridis_data = [[0.1, 0.2],\n [0.4, 0.5]]\n",
+                   "_viridis_data = [[0.1, 0.2, 0.3],\n [0.4, 0.5]]\n",
+                   b"\n_viridis_data = [[0.1, 0.2, 0.3],\n [0.4, 0.5, 0.\xff]]\n"):
+        if isinstance(layout, bytes):
+            listed.write_bytes(layout)
+        else:
+            listed.write_text("\n" + layout, encoding="utf-8")
+        assert explain._listed_table("viridis") is None, layout
+    listed.unlink()
+    spec.submodule_search_locations = [str(tmp_path / "matplotlib.zip" / "matplotlib")]  # a zip-installed package
+    (tmp_path / "matplotlib.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    assert explain._listed_table("viridis") is None
+
+
 def test_the_graph_reader_reads_what_the_onnx_package_reads() -> None:
     """mesocli.onnx_proto reads a graph's nodes, constants and outputs as the ``onnx`` package does, and adds an
     output that ``onnx`` sees too; bytes that are not a model are a ValueError."""
