@@ -402,7 +402,8 @@ def _fit(before: _Picture, after: _Picture, scale: np.ndarray, angle: np.ndarray
     """Of ``after`` zoomed by ``scale``, turned by ``angle`` and shifted by (``dy``, ``dx``) (one try each), the
     try whose overlap with ``before`` (``ZOOM_OVERLAP`` of the picture at least) is best correlated, as (scale,
     angle, dy, dx); None if none is correlated ``SHIFT_LIKENESS`` or more (with ``colours``: none of those tried
-    best, at most ``ZOOM_TRIED``, with under ``CUT_COLOURS`` of its colours changed either)."""
+    best, at most ``ZOOM_TRIED``, with under ``CUT_COLOURS`` of its colours changed either). An overlap whose grey
+    levels vary less than ``BLANK_CONTRAST`` (standard deviation) on either side is no match."""
     qy, qx = _warp(scale, angle, dy, dx)
     at = _bilinear(qy, qx)
     y, inside = _lookup(after.grey - after.mean, *at), at[3]
@@ -410,8 +411,12 @@ def _fit(before: _Picture, after: _Picture, scale: np.ndarray, angle: np.ndarray
     n = np.maximum(inside.sum(axis=1), 1)
     sx, sy = x.sum(axis=1), y.sum(axis=1)
     covariance = (x * y).sum(axis=1) - sx * sy / n
-    spread = np.maximum((x * x).sum(axis=1) - sx * sx / n, 0) * np.maximum((y * y).sum(axis=1) - sy * sy / n, 0)
-    likeness = np.where(n >= ZOOM_OVERLAP * x.shape[1], covariance / np.maximum(np.sqrt(spread), 1e-6), -1.0)
+    spread_x, spread_y = (x * x).sum(axis=1) - sx * sx / n, (y * y).sum(axis=1) - sy * sy / n
+    # an overlap as flat as a blank picture on either side shows nothing to compare (its correlation would be
+    # rounding noise over a zero variance, any size): no match
+    flat = BLANK_CONTRAST * BLANK_CONTRAST * n
+    seen = (n >= ZOOM_OVERLAP * x.shape[1]) & (spread_x >= flat) & (spread_y >= flat)
+    likeness = np.where(seen, covariance / np.sqrt(np.maximum(spread_x * spread_y, flat * flat)), -1.0)
     order = np.argsort(-likeness)
     if not colours:
         best = order[0]
