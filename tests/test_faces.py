@@ -231,6 +231,19 @@ def test_a_zoom_between_samples_is_not_a_cut(scale: float) -> None:
     assert is_cut(start, _view(1 / scale, angle=-10, mirror=True))
 
 
+@pytest.mark.parametrize(("before_black", "after_black"), [((slice(None), slice(0, 20)), (slice(None), slice(12, 32))),
+                                                         ((slice(None), slice(0, 28)), (slice(0, 16), slice(None)))])
+def test_two_pictures_alike_only_in_a_flat_black_area_are_a_cut(before_black: tuple, after_black: tuple) -> None:
+    """Found in review: two unrelated pictures (the photo, and the photo turned upside down) each with a flat black
+    part were taken for one picture zoomed: a warp whose overlap is flat black on both sides had a correlation of
+    rounding noise over a zero variance (thousands), the best of the grid, and black has the same colours. An
+    overlap as flat as a blank picture on either side is now no match."""
+    photo = np.asarray(astronaut())
+    before, after = thumbnail(photo), thumbnail(np.ascontiguousarray(photo[::-1, ::-1]))
+    before[before_black], after[after_black] = 0, 0
+    assert is_cut(before, after)
+
+
 def test_sparse_samples_of_a_face_moved_zoomed_and_turned_are_one_shot() -> None:
     """Three samples of the README's example (the face moved, grown 1.3× and turned by 30° over 48 frames, each
     sample 10° and about 1.1× from the last): every sample was a cut, so ``--frames 3 --all-faces`` gave three

@@ -100,27 +100,31 @@ def _warp(scale: np.ndarray, angle: np.ndarray, dy: np.ndarray, dx: np.ndarray) 
     return centre + sin * x + cos * y, centre + cos * x - sin * y
 
 
-def _sample(values: np.ndarray, qy: np.ndarray, qx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``values`` (a thumbnail's cells, flat, with or without channels) at (``qy``, ``qx``), bilinear (0 outside
-    the picture), and whether each is inside."""
+def _bilinear(qy: np.ndarray, qx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where :func:`_lookup` reads a thumbnail at (``qy``, ``qx``): the first of the four cells (flat index), the
+    fractions down and across (float32, as the thumbnails), and whether each point is inside the picture."""
     side = THUMB_SIDE
     inside = (qy >= 0) & (qy <= side - 1) & (qx >= 0) & (qx <= side - 1)
     y0 = np.minimum(np.maximum(np.floor(qy), 0), side - 2)
     x0 = np.minimum(np.maximum(np.floor(qx), 0), side - 2)
-    fy, fx = qy - y0, qx - x0
-    at = (y0 * side + x0).astype(np.intp)
+    return (y0 * side + x0).astype(np.intp), (qy - y0).astype(np.float32), (qx - x0).astype(np.float32), inside
+
+
+def _lookup(values: np.ndarray, at: np.ndarray, fy: np.ndarray, fx: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """``values`` (a thumbnail's cells, flat, with or without channels) where :func:`_bilinear` tells, bilinear (0
+    outside the picture)."""
+    side = THUMB_SIDE
     if values.ndim > 1:
-        fy, fx, inside3 = fy[..., None], fx[..., None], inside[..., None]
-    else:
-        inside3 = inside
+        fy, fx, inside = fy[..., None], fx[..., None], inside[..., None]
     top = np.take(values, at, axis=0) * (1 - fx) + np.take(values, at + 1, axis=0) * fx
     bottom = np.take(values, at + side, axis=0) * (1 - fx) + np.take(values, at + side + 1, axis=0) * fx
-    return (top * (1 - fy) + bottom * fy) * inside3, inside
+    return (top * (1 - fy) + bottom * fy) * inside
 
 
 _ZOOM_SCALE, _ZOOM_ANGLE = _zoom_grid()
 _ZOOM_Y, _ZOOM_X = _warp(_ZOOM_SCALE, _ZOOM_ANGLE, np.zeros(_ZOOM_SCALE.size), np.zeros(_ZOOM_SCALE.size))
-_ZOOM_INSIDE = (_ZOOM_Y >= 0) & (_ZOOM_Y <= THUMB_SIDE - 1) & (_ZOOM_X >= 0) & (_ZOOM_X <= THUMB_SIDE - 1)
+_ZOOM_AT = _bilinear(_ZOOM_Y, _ZOOM_X)  # the grid's look-ups, worked out once
+_ZOOM_INSIDE = _ZOOM_AT[3]
 _ZOOM_COUNT = np.maximum(_ZOOM_INSIDE.sum(axis=1, keepdims=True), 1)
 
 
@@ -375,7 +379,7 @@ def _zoomed(before: _Picture, after: _Picture) -> bool:
     :func:`_moved_far`: among so many warps two pictures may have some overlap alike)."""
     side = THUMB_SIDE
     grey = after.grey - after.mean
-    warped, _ = _sample(grey, _ZOOM_Y, _ZOOM_X)  # K × cells, 0 outside
+    warped = _lookup(grey, *_ZOOM_AT)  # K × cells, 0 outside
     warped -= (warped.sum(axis=1, keepdims=True) / _ZOOM_COUNT) * _ZOOM_INSIDE
     spectra = np.fft.rfft2(warped.reshape(-1, side, side) * _WINDOW)
     cross = spectra * np.conj(before.spectrum)
@@ -398,15 +402,21 @@ def _fit(before: _Picture, after: _Picture, scale: np.ndarray, angle: np.ndarray
     """Of ``after`` zoomed by ``scale``, turned by ``angle`` and shifted by (``dy``, ``dx``) (one try each), the
     try whose overlap with ``before`` (``ZOOM_OVERLAP`` of the picture at least) is best correlated, as (scale,
     angle, dy, dx); None if none is correlated ``SHIFT_LIKENESS`` or more (with ``colours``: none of those tried
-    best, at most ``ZOOM_TRIED``, with under ``CUT_COLOURS`` of its colours changed either)."""
+    best, at most ``ZOOM_TRIED``, with under ``CUT_COLOURS`` of its colours changed either). An overlap whose grey
+    levels vary less than ``BLANK_CONTRAST`` (standard deviation) on either side is no match."""
     qy, qx = _warp(scale, angle, dy, dx)
-    y, inside = _sample(after.grey - after.mean, qy, qx)
+    at = _bilinear(qy, qx)
+    y, inside = _lookup(after.grey - after.mean, *at), at[3]
     x = (before.grey - before.mean) * inside
     n = np.maximum(inside.sum(axis=1), 1)
     sx, sy = x.sum(axis=1), y.sum(axis=1)
     covariance = (x * y).sum(axis=1) - sx * sy / n
-    spread = np.maximum((x * x).sum(axis=1) - sx * sx / n, 0) * np.maximum((y * y).sum(axis=1) - sy * sy / n, 0)
-    likeness = np.where(n >= ZOOM_OVERLAP * x.shape[1], covariance / np.maximum(np.sqrt(spread), 1e-6), -1.0)
+    spread_x, spread_y = (x * x).sum(axis=1) - sx * sx / n, (y * y).sum(axis=1) - sy * sy / n
+    # an overlap as flat as a blank picture on either side shows nothing to compare (its correlation would be
+    # rounding noise over a zero variance, any size): no match
+    flat = BLANK_CONTRAST * BLANK_CONTRAST * n
+    seen = (n >= ZOOM_OVERLAP * x.shape[1]) & (spread_x >= flat) & (spread_y >= flat)
+    likeness = np.where(seen, covariance / np.sqrt(np.maximum(spread_x * spread_y, flat * flat)), -1.0)
     order = np.argsort(-likeness)
     if not colours:
         best = order[0]
@@ -414,7 +424,7 @@ def _fit(before: _Picture, after: _Picture, scale: np.ndarray, angle: np.ndarray
     for k in order[:ZOOM_TRIED]:
         if likeness[k] < SHIFT_LIKENESS:
             break
-        b = _sample(after.thumb.reshape(-1, 3), qy[k], qx[k])[0][inside[k]]
+        b = _lookup(after.thumb.reshape(-1, 3), *(part[k] for part in at))[inside[k]]
         if _changed(before.thumb.reshape(-1, 3)[inside[k]], b) < CUT_COLOURS:
             return scale[k], angle[k], dy[k], dx[k]
     return None
