@@ -41,14 +41,14 @@ def test_import_is_light_and_the_api_names_stay_functions() -> None:
 
 def test_type_hints_of_every_public_callable_resolve() -> None:
     """``typing.get_type_hints(mesocli.scan)`` raised NameError (``Model``, ``ScanResult``: names imported only
-    under TYPE_CHECKING); every callable in ``mesocli.__all__`` (and the API module's other public functions)
-    now resolves, to the real classes, in a fresh interpreter and without loading a framework."""
+    under TYPE_CHECKING); every callable in ``mesocli.__all__`` and ``mesocli.api.__all__`` now resolves, to the
+    real classes, in a fresh interpreter and without loading a framework."""
     out, modules = fresh_python(
-        "import inspect, typing, mesocli\n"
+        "import typing, mesocli\n"
         "from mesocli import api\n"
         "names = [n for n in mesocli.__all__ if callable(getattr(mesocli, n))]\n"
-        "names += [n for n, f in vars(api).items() if inspect.isfunction(f) and f.__module__ == api.__name__"
-        " and not n.startswith('_')]\n"
+        "names += [n for n in api.__all__ if callable(getattr(api, n)) and not isinstance(getattr(api, n), type)"
+        " and not typing.get_args(getattr(api, n))]\n"
         "hints = {n: typing.get_type_hints(getattr(mesocli, n, None) or getattr(api, n)) for n in names}\n"
         "print(sorted(set(names)))\n"
         "print(hints['scan']['return'] == list[mesocli.ScanResult], hints['iter_scan']['return'],"
@@ -57,10 +57,30 @@ def test_type_hints_of_every_public_callable_resolve() -> None:
     )
     names, scan_return, models = out.strip().splitlines()
     assert {"EvalReport", "ExtractSummary", "ScanResult", "evaluate", "extract", "iter_scan", "load_model",
-            "scan", "train", "export_weights", "explain"} <= set(eval(names))
+            "scan", "train", "export_weights", "explain", "open_dataset", "model_names"} <= set(eval(names))
     assert scan_return == "True collections.abc.Iterator[mesocli.scan.ScanResult] True True"
     assert models == "['DetectorSet', 'Ensemble', 'LoadedModel', 'OnnxModel']"
     assert not modules & {"tensorflow", "keras", "onnxruntime", "dlib"}
+
+
+def test_the_api_names_what_it_exports() -> None:
+    """``open_dataset`` moved to :mod:`mesocli.datasets` and is re-exported by the API: the type-hint check took
+    only functions defined in ``mesocli.api`` and dropped it, and ``help(mesocli.api)`` no longer listed it.
+    ``api.__all__`` names every public function the module defines or re-exports, help lists each, and the
+    README names each function."""
+    import inspect
+    import pydoc
+
+    assert all(hasattr(api, name) for name in api.__all__)
+    functions = {name for name, value in vars(api).items() if inspect.isfunction(value) and not name.startswith("_")
+                 and value.__module__ in (api.__name__, "mesocli.datasets")}
+    assert functions <= set(api.__all__), sorted(functions - set(api.__all__))
+    shown = pydoc.plain(pydoc.render_doc(api))
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for name in api.__all__:
+        assert re.search(rf"^    {name}\b", shown, re.MULTILINE), name
+        if inspect.isfunction(getattr(api, name)):
+            assert re.search(rf"\b(mesocli|api)\.{name}\b", readme), f"README does not name {name}"
 
 
 def test_what_the_api_passes_on_is_what_the_library_functions_declare() -> None:

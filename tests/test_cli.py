@@ -55,6 +55,14 @@ def test_models_lists_bundled_cards_as_json(run_cli: RunCli) -> None:
         assert {"arch", "manipulation", "weights_file", "sha256", "metrics"} <= set(card)
 
 
+def test_models_json_shows_each_card_as_its_file_holds_it(run_cli: RunCli) -> None:
+    """A bundled card's file has no ``provenance`` key; the listing showed ``"provenance": null`` for each."""
+    folder = weights_module.bundled_dir()
+    for card in json.loads(run_cli("models", "--format", "json").out):
+        stored = json.loads((folder / card["weights_file"]).with_suffix("").with_suffix(".json").read_text())
+        assert card == {**stored, "path": card["path"]}
+
+
 def test_models_json_gives_each_bundled_files_path(run_cli: RunCli) -> None:
     """A researcher fine-tuning a bundled detector (``train --init-weights FILE``) needs its file: an installed
     package keeps it in site-packages, and the cards gave only its name."""

@@ -244,6 +244,20 @@ def test_two_pictures_alike_only_in_a_flat_black_area_are_a_cut(before_black: tu
     assert is_cut(before, after)
 
 
+@pytest.mark.parametrize("level", [30.0, 120.0])
+def test_two_pictures_alike_only_in_a_flat_area_moved_far_are_a_cut(level: float) -> None:
+    """Found in review: two unrelated pictures (the photo, and the photo turned upside down), the first's top half
+    and the second's bottom half one plain, faintly graded area (a wall, a sky: under ``BLANK_CONTRAST`` grey
+    levels of spread), were taken for one picture moved by half its height: of every far shift, the overlap plain
+    on both sides was the best correlated, and it has the same colours. An overlap as flat as a blank picture on
+    either side is now no match there either, as in the zoom test."""
+    photo = np.asarray(astronaut())
+    before, after = thumbnail(photo), thumbnail(np.ascontiguousarray(photo[::-1, ::-1]))
+    ramp = level + np.linspace(-2.5, 2.5, 16, dtype=np.float32)[:, None, None]  # a standard deviation of 1.5
+    before[:16], after[16:] = ramp, ramp
+    assert is_cut(before, after)
+
+
 def test_sparse_samples_of_a_face_moved_zoomed_and_turned_are_one_shot() -> None:
     """Three samples of the README's example (the face moved, grown 1.3× and turned by 30° over 48 frames, each
     sample 10° and about 1.1× from the last): every sample was a cut, so ``--frames 3 --all-faces`` gave three

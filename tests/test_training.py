@@ -376,6 +376,47 @@ def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
     assert json.loads((run / "config.json").read_text()) == config
 
 
+@pytest.mark.parametrize(("stop", "sessions"), [
+    ("ctrl_c_reading_the_data", 1),  # Ctrl-C before the first step: no session
+    ("crash_reading_the_data", 1),  # an error that is no UsageError (a bug, memory): no session either
+    ("ctrl_c_after_the_first_step", 2),  # the resume trained a step: it is a session of the run
+])
+def test_a_resume_stopped_before_its_first_step_records_no_session(
+    stop: str, sessions: int, one_epoch_copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train --resume`` stopped by Ctrl-C or a crash while it read the data still added a session to
+    ``config.json``'s ``provenance``, as if it had trained; a session is written at its first step."""
+    _, run = one_epoch_copy  # start_run(config_for(data, 1), run): finished
+    started = json.loads((run / "config.json").read_text())["provenance"]
+    prepare = Trainer.prepare
+
+    def prepare_then_stop(self: Trainer) -> None:
+        prepare(self)
+        if stop == "ctrl_c_reading_the_data":
+            raise KeyboardInterrupt
+        if stop == "crash_reading_the_data":
+            raise RuntimeError("out of memory")
+        step = self.train_step
+
+        def stepped(x, y, w):
+            result = step(x, y, w)
+            signal.raise_signal(signal.SIGINT)  # held until the step is counted
+            return result
+
+        self.train_step = stepped
+
+    monkeypatch.setattr(Trainer, "prepare", prepare_then_stop)
+    with pytest.raises(KeyboardInterrupt if "ctrl_c" in stop else RuntimeError):
+        resume_run(run, progress=False, epochs=2)
+    recorded = json.loads((run / "config.json").read_text())
+    assert len(recorded["provenance"]) == sessions and recorded["provenance"][0] == started[0]
+    assert recorded["epochs"] == 2  # the plan as extended (an extension records its own command)
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert (state["epoch"], state["step"]) == (1, sessions - 1)
+    if sessions == 2:
+        assert recorded["provenance"][1]["epoch"] == 2 and recorded["provenance"][1]["step"] == 0
+
+
 @pytest.mark.slow
 def test_a_run_started_on_a_relative_path_resumes_from_another_folder(
     tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli

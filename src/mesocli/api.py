@@ -42,6 +42,11 @@ from mesocli.runtime import OnnxModel
 from mesocli.scan import ScanResult
 from mesocli.weights import LoadedModel
 
+__all__ = ["DATA_VARIABLE", "Model", "PathLike", "evaluate", "explain", "export_weights", "extract", "iter_scan",
+           "load_model", "model_names", "open_dataset", "scan", "train"]
+"""The API (``help(mesocli.api)`` lists these; ``open_dataset`` and ``DATA_VARIABLE`` live in
+:mod:`mesocli.datasets`); the classes it imports are its types, not its names."""
+
 Model = OnnxModel | LoadedModel | DetectorSet | Ensemble
 """What :func:`load_model` returns: ONNX Runtime (default), TensorFlow, ``any``, ``arch="ensemble"``."""
 

@@ -435,7 +435,8 @@ def _moved_far(before: _Picture, after: _Picture) -> bool:
     the two overlapping by half of it at least), beyond what the phase correlation finds (its window tapers what
     a large shift keeps): of every such shift, the one whose overlap is best correlated (all at once, with
     padded FFTs), correlated at least ``SHIFT_LIKENESS`` there with under ``CUT_COLOURS`` of its colours changed
-    (the colours always: among so many shifts two pictures may have some overlap alike)."""
+    (the colours always: among so many shifts two pictures may have some overlap alike). An overlap whose grey
+    levels vary less than ``BLANK_CONTRAST`` (standard deviation) on either side is no match."""
     spectrum, sums, squares = before.sums
     other, other_sums, other_squares = after.sums
     products = np.fft.irfft2(np.conj(spectrum) * other, s=(_PAD, _PAD))[_FAR_ROWS, _FAR_COLUMNS]
@@ -444,8 +445,13 @@ def _moved_far(before: _Picture, after: _Picture) -> bool:
     other_total = _rectangles(other_sums, _A_TOP, _A_BOTTOM, _A_LEFT, _A_RIGHT)
     other_spread = _rectangles(other_squares, _A_TOP, _A_BOTTOM, _A_LEFT, _A_RIGHT) - other_total ** 2 / _FAR_SIZE
     covariance = products - total * other_total / _FAR_SIZE
-    likeness = covariance / np.maximum(np.sqrt(np.maximum(spread, 0.0) * np.maximum(other_spread, 0.0)), 1e-6)
+    # an overlap as flat as a blank picture on either side shows nothing to compare (as in _fit): no match
+    flat = BLANK_CONTRAST * BLANK_CONTRAST * _FAR_SIZE
+    seen = (spread >= flat) & (other_spread >= flat)
+    likeness = np.where(seen, covariance / np.sqrt(np.maximum(spread * other_spread, flat * flat)), -1.0)
     best = int(np.argmax(likeness))
+    if not seen[best]:
+        return False
     found, a, b = _overlap(before, after, int(_FAR_DY[best]), int(_FAR_DX[best]))
     return found >= SHIFT_LIKENESS and _changed(a, b) < CUT_COLOURS
 

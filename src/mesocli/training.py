@@ -414,8 +414,11 @@ class Trainer:
     pipeline, :meth:`run_epoch` trains one epoch, :meth:`end_epoch` checkpoints it, :meth:`run` loops.
     """
 
-    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True) -> None:
+    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True, session: bool = False) -> None:
+        """``session``: ``config``'s last ``provenance`` entry is this resume, which ``config.json`` lists once it
+        trains a step (:meth:`_record_session`)."""
         self.config = config
+        self.session_pending = session
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.log = print if progress else (lambda *a, **k: None)
@@ -543,6 +546,13 @@ class Trainer:
     def _variables(self) -> list[Any]:
         return list(self.model.variables) + list(self.optimizer.variables)
 
+    def _record_session(self) -> None:
+        """Write ``config.json`` with this resume's session, the first time the run changes (its first step, an
+        epoch's end or a re-scoring): a resume stopped before that (Ctrl-C, a crash) is no session of the run."""
+        if self.session_pending:
+            atomic_write_text(self.run_dir / "config.json", json.dumps(asdict(self.config), indent=1))
+            self.session_pending = False
+
     def _save_state(self, state: TrainState) -> None:
         with interrupts_held():  # the variables and the state that points past them, both or neither
             save_state(self.run_dir, state, self._variables())
@@ -656,11 +666,13 @@ class Trainer:
                         state.epoch_correct += float(acc) * int(x.shape[0])
                     state.step += 1
                     state.global_step += 1
+                    self._record_session()
                     now = time.perf_counter()
                     state.epoch_seconds, last = state.epoch_seconds + now - last, now
                 bar.set_postfix(loss=f"{state.epoch_loss / state.step:.4f}",
                                 acc=f"{self.train_accuracy(state):.3f}")
                 bar.update(1)
+        self._record_session()  # an epoch resumed after its last step: ended (scored, checkpointed) by this session
         done, seconds = state.step, state.epoch_seconds
         return {
             "epoch": epoch + 1,
@@ -740,6 +752,7 @@ class Trainer:
         weights keeps only its ``heldout_mse`` and loses ties on the selected figure (:func:`check_rescorable`
         refuses ``--select loss`` then)."""
         check_rescorable(self.run_dir, self.config, {**asdict(state), "data_sha256": None})
+        self._record_session()  # the cards and the state it rewrites name this session
         current = [variable.numpy() for variable in self.model.variables]
         rescored = 0
         try:
@@ -955,14 +968,7 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
     if not state_path.exists():
         if epochs is not None or patience is not None:
             config = extend_run(run_dir, config, {}, epochs, patience, command)
-        before = (run_dir / "config.json").read_bytes()
-        trainer = Trainer(record_session(run_dir, config, {}), run_dir, progress)
-        try:
-            return trainer.run(resume=False)
-        except UsageError:
-            if not trainer.prepared:  # refused before any step: no session to record
-                atomic_write_bytes(run_dir / "config.json", before)
-            raise
+        return Trainer(with_session(config, {}), run_dir, progress, session=True).run(resume=False)
     try:
         saved = json.loads(state_path.read_text())
     except (OSError, ValueError) as exc:
@@ -980,7 +986,7 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
             if progress:
                 print("run already finished; nothing to do (give more --epochs to extend it)", file=sys.stderr)
             return state
-    trainer = Trainer(record_session(run_dir, config, saved), run_dir, progress)
+    trainer = Trainer(with_session(config, saved), run_dir, progress, session=True)
     try:
         return trainer.run(resume=True)
     except UsageError as exc:
@@ -990,13 +996,12 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
         raise
 
 
-def record_session(run_dir: Path, config: TrainConfig, state: dict[str, Any]) -> TrainConfig:
-    """Add this resume (:func:`session`, from the saved ``state``'s epoch and step) to the run's ``provenance`` in
-    ``config.json``, the earlier sessions kept; a resume refused before its first step restores the file."""
+def with_session(config: TrainConfig, state: dict[str, Any]) -> TrainConfig:
+    """``config`` with this resume (:func:`session`, from the saved ``state``'s epoch and step) added to its
+    ``provenance``, the earlier sessions kept; :class:`Trainer` writes it to ``config.json`` at its first step, so
+    a resume refused, interrupted or crashed before that adds none."""
     epoch, step = (value if isinstance(value, int) else 0 for value in (state.get("epoch"), state.get("step")))
-    changed = replace(config, provenance=[*config.provenance, session(epoch, step)])
-    atomic_write_text(run_dir / "config.json", json.dumps(asdict(changed), indent=1))
-    return changed
+    return replace(config, provenance=[*config.provenance, session(epoch, step)])
 
 
 def extend_run(run_dir: Path, config: TrainConfig, state: dict[str, Any], epochs: int | None, patience: int | None,

@@ -58,11 +58,15 @@ class ModelCard:
         except (OSError, ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: unreadable model card ({exc})") from None
 
-    def to_json(self) -> str:
+    def as_dict(self) -> dict[str, Any]:
+        """The card's fields as its file holds them: no ``provenance`` key where it has none."""
         data = asdict(self)
         if data["provenance"] is None:  # a card of an earlier version (the bundled ones) is written as it was
             del data["provenance"]
-        return json.dumps(data, indent=2, sort_keys=False) + "\n"
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2, sort_keys=False) + "\n"
 
 
 @dataclass

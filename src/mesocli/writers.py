@@ -776,14 +776,12 @@ def models_view(fmt: str, width: int = 80) -> str | list[Any]:
     """What ``models`` prints: the bundled model cards as JSON text, or rich Tables (one, or where it is
     wider than ``width`` columns, the validation and the FaceForensics++ figures apart) and a line naming
     the detectors without bundled weights."""
-    from dataclasses import asdict
-
     from mesocli.weights import MANIPULATIONS, bundled_cards, bundled_dir
 
     cards = bundled_cards()
     if fmt == "json":  # each card with its file's absolute path (for train --init-weights, scan --weights)
         folder = bundled_dir().resolve()
-        return json.dumps([{**asdict(card), "path": str(folder / card.weights_file)} for card in cards], indent=2)
+        return json.dumps([{**card.as_dict(), "path": str(folder / card.weights_file)} for card in cards], indent=2)
     check_known("fmt", fmt, REPORT_FORMATS)
     ffpp_methods = {"DF": "Deepfakes", "F2F": "Face2Face", "FS": "FaceSwap"}
     columns: dict[str, Callable[[Any], str]] = {
