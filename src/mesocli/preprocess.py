@@ -134,8 +134,13 @@ def _reduction(size: tuple[int, int]) -> int:
 def _draft(image: Image.Image) -> int:
     """Have a (not yet loaded) JPEG decode reduced (:func:`_reduction`); the factor it is reduced by."""
     scale = _reduction(image.size) if image.format in ("JPEG", "MPO") else 1
-    if scale > 1:
-        image.draft(None, (image.width // scale, image.height // scale))  # Pillow then picks exactly ``scale``
+    if scale > 1 and image.draft(None, (image.width // scale, image.height // scale)) is None:  # Pillow picks
+        scale = 1  # exactly ``scale``, or declines (a JPEG of several tiles): then it is decoded at full size
+    pixels = image.width * image.height
+    if Image.MAX_IMAGE_PIXELS and pixels > 2 * Image.MAX_IMAGE_PIXELS:  # a JPEG over the limit that was not reduced
+        raise Image.DecompressionBombError(f"Image size ({pixels} pixels) exceeds limit of "
+                                           f"{2 * Image.MAX_IMAGE_PIXELS} pixels, could be decompression bomb DOS "
+                                           "attack.")
     return scale
 
 
