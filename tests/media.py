@@ -388,3 +388,22 @@ class MediaKit:
     def face_png_named_mp4(self) -> Path:
         """A PNG image whose name says video: kinds are decided by content."""
         return self._made("still.mp4", lambda p: save_face_image(p, format="PNG"))
+
+
+def grey_jpeg(path: Path, width: int, height: int) -> Path:
+    """A baseline greyscale JPEG of mid-grey, of any size, written without making its pixels: each 8×8 block of
+    mid-grey encodes to the same 6 bits, so four blocks are the same 3 bytes (``width`` and ``height`` multiples
+    of 8 up to 65,500, their blocks a multiple of 4). A 65,496×2,816 one (184 megapixels, over Pillow's limit)
+    is 2 MB."""
+    import io
+
+    blocks = (width // 8) * (height // 8)
+    assert width % 8 == 0 and height % 8 == 0 and blocks % 4 == 0
+    small = io.BytesIO()
+    Image.new("L", (32, 32), 128).save(small, "JPEG")
+    data = small.getvalue()
+    sof, sos = data.index(b"\xff\xc0"), data.index(b"\xff\xda")
+    header = bytearray(data[:sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big")])  # up to the scan's data
+    header[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    path.write_bytes(bytes(header) + b"\x28\xa2\x8a" * (blocks // 4) + b"\xff\xd9")
+    return path

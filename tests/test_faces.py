@@ -564,3 +564,27 @@ def test_multi_person_clip_has_several_tracks() -> None:
     results = list(faces_in_video(path, FrameSelection("frames", 30), all_faces=True))
     assert len({face.track for r in results for face in r.faces}) > 1
     assert sum(1 for r in results if r.faces) >= HAMILTON_MIN * 30
+
+
+def test_a_large_photo_decoded_reduced_gives_its_faces_in_the_files_pixels(kit: MediaKit, tmp_path: Path) -> None:
+    """A JPEG over 8000 pixels is decoded at 1/2 (stored sideways, EXIF-turned upright): its face is the small
+    photo's, its box, centre, size and landmarks in the turned photo's full-size pixels, the crop alike."""
+    from mesocli.preprocess import decode_scale, open_image
+
+    scale = 26  # 320×240 -> 8320×6240
+    small = Image.open(kit.face_jpeg)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    large = small.resize((small.width * scale, small.height * scale), Image.Resampling.BICUBIC)
+    large.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "large.jpg", exif=exif, quality=90)
+    del large
+    assert decode_scale(open_image(tmp_path / "large.jpg")) == 2
+    (expected,) = faces_in_image(kit.face_jpeg)
+    (face,) = faces_in_image(tmp_path / "large.jpg")
+    tolerance = 0.05 * expected.size * scale
+    assert np.allclose(face.box, np.array(expected.box) * scale, atol=tolerance)
+    assert np.allclose(face.centre, np.array(expected.centre) * scale, atol=tolerance)
+    assert face.size == pytest.approx(expected.size * scale, rel=0.05)
+    assert face.landmarks is not None and expected.landmarks is not None
+    assert np.abs(face.landmarks - expected.landmarks * scale).max() < tolerance
+    assert np.abs(face.crop.astype(int) - expected.crop.astype(int)).mean() < 8

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media import grey_jpeg
 from PIL import Image
 
 from mesocli.errors import InputError
@@ -135,3 +136,55 @@ def test_opening_an_image_and_a_third_party_import_never_swap_the_warning_filter
     reader.join(10)
     assert opened.is_set()
     assert warnings.filters == before
+
+
+def test_a_jpeg_over_pillows_limit_is_decoded_reduced_never_at_full_size(tmp_path: Path) -> None:
+    """A 184-megapixel JPEG (a 200 MP phone photo is as far over Pillow's limit of 179 MP) was refused as a
+    decompression bomb; it is decoded at 1/8 by the JPEG decoder, its longest side still over 4000."""
+    from mesocli.preprocess import check_image, decode_scale
+
+    path = grey_jpeg(tmp_path / "huge.jpg", 65_496, 2_816)
+    check_image(path)
+    image = open_image(path)
+    assert (image.size, image.mode, decode_scale(image)) == ((8_187, 352), "L", 8)
+    assert (np.asarray(image) == 128).all()
+    assert load_face(path).shape == (256, 256, 3)
+
+
+def test_only_baseline_jpegs_up_to_twice_the_limit_are_read_reduced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over Pillow's limit, a progressive JPEG (whose decoder holds the whole picture's coefficients), a JPEG
+    over twice the limit and any other format are refused as before."""
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # refused above 2000 pixels; read reduced up to 4000
+    picture = _image("RGB", (60, 60))  # 3600 pixels
+    picture.save(tmp_path / "baseline.jpg")
+    picture.save(tmp_path / "progressive.jpg", progressive=True)
+    picture.save(tmp_path / "picture.png")
+    _image("RGB", (70, 70)).save(tmp_path / "larger.jpg")  # 4900 pixels
+    image = open_image(tmp_path / "baseline.jpg")
+    assert (image.size, preprocess.decode_scale(image)) == ((30, 30), 2)
+    for name in ("progressive.jpg", "picture.png", "larger.jpg"):
+        with pytest.raises(InputError, match=r"image too large \(Pillow's decompression-bomb limit: Image size"):
+            open_image(tmp_path / name)
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_turned_as_its_exif_says(tmp_path: Path) -> None:
+    """A JPEG over 8000 pixels is decoded at 1/2 (its longest side kept at 4000 or more), then turned upright
+    by its EXIF orientation; smaller JPEGs and other formats are decoded at full size."""
+    from mesocli.preprocess import decode_scale
+
+    stored = Image.new("RGB", (8_192, 2_048), (0, 0, 255))  # stored sideways: its top is the red left edge
+    stored.paste((255, 0, 0), (0, 0, 512, 2_048))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    stored.save(tmp_path / "turned.jpg", exif=exif, quality=90)
+    stored.crop((0, 0, 4_000, 2_048)).save(tmp_path / "smaller.jpg")
+    image = open_image(tmp_path / "turned.jpg")
+    assert (image.size, decode_scale(image)) == ((1_024, 4_096), 2)
+    pixels = np.asarray(image)
+    assert pixels[10, 512][0] > 200 and pixels[-10, 512][2] > 200  # red at the top, blue below
+    assert decode_scale(open_image(tmp_path / "smaller.jpg")) == 1
+    assert open_image(tmp_path / "smaller.jpg").size == (4_000, 2_048)

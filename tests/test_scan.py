@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import KillFfmpeg, check_schema
-from media import MediaKit, face_crop
+from media import MediaKit, face_crop, grey_jpeg
 from PIL import Image
 
 from mesocli.errors import UsageError
@@ -510,3 +510,11 @@ def test_a_second_video_stream_left_unread_is_said(kit: MediaKit, loaded, tmp_pa
         "2 video streams: only the first (stream #0) was read; a player may show another"]
     assert one.warnings == []
     check_schema(two.to_dict())
+
+
+def test_a_photo_over_pillows_limit_is_scanned_not_refused(loaded, tmp_path: Path) -> None:
+    """A JPEG over Pillow's decompression-bomb limit (184 megapixels here; a 200 MP phone photo) was an error
+    (`image too large`); it is decoded reduced and searched for faces (this one, all grey, shows none)."""
+    path = grey_jpeg(tmp_path / "huge.jpg", 65_496, 2_816)
+    (result,) = scan_all([path], loaded)
+    assert (result.status, result.type, result.error, result.warnings) == ("no_face", "image", None, [])

@@ -23,7 +23,7 @@ import math
 import pickle
 import threading
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from PIL import Image, ImageOps
 from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, cache_file_writable, cache_folder, trusted_cache_file
-from mesocli.preprocess import face_to_uint8, open_image, to_rgb
+from mesocli.preprocess import decode_scale, face_to_uint8, open_image, to_rgb
 from mesocli.tracking import LARGER_AREA, REDETECT_SECONDS, Box, Shots, Tracker
 from mesocli.video import Frame, FrameReader, FrameSelection
 
@@ -225,10 +225,12 @@ class _FrameImages:
     While only windows around known faces are searched, only those windows are converted.
     """
 
-    def __init__(self, image: np.ndarray):
+    def __init__(self, image: np.ndarray, picture: Image.Image | None = None):
         self.array = image
         self.height, self.width = image.shape[:2]
         self._full: dict[str, Image.Image] = {}
+        if picture is not None:  # the RGB Pillow image ``image`` was made from: not copied again
+            self._full["RGB"] = picture
 
     def full(self, mode: str) -> Image.Image:
         """The whole frame as a Pillow image of ``mode`` ("RGB" or "L")."""
@@ -487,14 +489,15 @@ class FaceFinder:
                     best, best_score = (landmarks, geometry, crop), score
         return best
 
-    def find(self, frame: Frame, source: str) -> list[FaceRecord]:
-        """The faces of ``frame``, aligned: the largest one, or with ``all_faces`` each (by track id)."""
+    def find(self, frame: Frame, source: str, picture: Image.Image | None = None) -> list[FaceRecord]:
+        """The faces of ``frame``, aligned: the largest one, or with ``all_faces`` each (by track id).
+        ``picture``: the RGB Pillow image of ``frame``'s pixels, if there is one (a photo's), used as it is."""
         image = frame.image
         if self.detector == "none":
             return [_whole_frame(frame, source)]
         if self.shots.cut(image, frame.time):  # another shot: nobody in it is known to be anyone of the last
             self.tracker.new_shot()
-        images = _FrameImages(image)
+        images = _FrameImages(image, picture)
         located = self.tracker.locate(functools.partial(self._search_around, images),
                                       functools.partial(self._search_frame, images, frame.time), frame.time,
                                       functools.partial(self._search_larger, images))
@@ -653,7 +656,20 @@ def turned_photo_faces(image: Image.Image, detector: str, all_faces: bool,
     if turn is None:
         return None
     finder = FaceFinder(detector, all_faces, still=True)
-    return turn, finder.find(turned(Frame(0, 0.0, np.asarray(rgb)), turn), source), finder
+    records = finder.find(turned(Frame(0, 0.0, np.asarray(rgb)), turn), source)
+    return turn, _in_file_pixels(records, decode_scale(image)), finder
+
+
+def _in_file_pixels(records: list[FaceRecord], scale: int) -> list[FaceRecord]:
+    """``records`` of a picture decoded reduced by ``scale`` (:func:`mesocli.preprocess.decode_scale`), their
+    boxes, centres, sizes and landmarks in the file's own pixels (the crops are those of the reduced picture)."""
+    if scale == 1:
+        return records
+    return [replace(record, box=tuple(round(v * scale) for v in record.box),  # type: ignore[arg-type]
+                    centre=(round(record.centre[0] * scale, 2), round(record.centre[1] * scale, 2)),
+                    size=round(record.size * scale, 2),
+                    landmarks=None if record.landmarks is None else record.landmarks * scale)
+            for record in records]
 
 
 def _added(found: list[Box], more: list[Box]) -> list[Box]:
@@ -670,9 +686,13 @@ def faces_in_image(
     if isinstance(image, (str, Path)):
         source = source or str(image)
         image = open_image(image)
+    scale, picture = 1, None
     if isinstance(image, Image.Image):
-        image = np.asarray(to_rgb(image))
+        scale = decode_scale(image)  # a large JPEG decoded reduced: its faces' positions in the file's pixels
+        picture = to_rgb(image)
+        image = np.asarray(picture)
     elif image.ndim == 2 or image.shape[2] != 3:
         image = np.asarray(to_rgb(Image.fromarray(image)))
     frame = Frame(0, 0.0, np.ascontiguousarray(image))
-    return (finder or FaceFinder(detector, all_faces, still=True)).find(frame, source or "<image>")
+    records = (finder or FaceFinder(detector, all_faces, still=True)).find(frame, source or "<image>", picture)
+    return _in_file_pixels(records, scale)

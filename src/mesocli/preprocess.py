@@ -31,6 +31,12 @@ RESAMPLE = Image.Resampling.BILINEAR
 # The raster formats Pillow may read (those :func:`mesocli.inputs.sniff` calls images; MPO is JPEG). Any other is
 # refused unopened, whatever the file's name: Pillow would run Ghostscript on an EPS file, for one.
 PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "AVIF")
+DECODE_SIDE = 4000
+"""The longest side a JPEG is decoded at, at least: a larger one is decoded reduced by 1/2, 1/4 or 1/8 (the JPEG
+decoder's DCT scaling, which never makes the full-size picture) while its longest side stays at or above this,
+the largest size face detection searches a photo at (:data:`mesocli.faces.STILL_SIDE`)."""
+DECODE_SCALE = "mesocli_decode_scale"
+"""The key of a decoded image's ``info`` that holds the factor its JPEG was reduced by (absent: 1)."""
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -118,19 +124,67 @@ def _opened(path: str | Path, data: bytes | None = None) -> Iterator[Image.Image
             yield image
 
 
+def _reduction(size: tuple[int, int]) -> int:
+    """The largest of 8, 4, 2 and 1 that a JPEG of ``size`` may be decoded reduced by, its longest side kept at
+    :data:`DECODE_SIDE` or more."""
+    return next(scale for scale in (8, 4, 2, 1) if max(size) // scale >= DECODE_SIDE and min(size) >= scale
+                or scale == 1)
+
+
+def _draft(image: Image.Image) -> int:
+    """Have a (not yet loaded) JPEG decode reduced (:func:`_reduction`); the factor it is reduced by."""
+    scale = _reduction(image.size) if image.format in ("JPEG", "MPO") else 1
+    if scale > 1 and image.draft(None, (image.width // scale, image.height // scale)) is None:  # Pillow picks
+        scale = 1  # exactly ``scale``, or declines (a JPEG of several tiles): then it is decoded at full size
+    pixels = image.width * image.height
+    if Image.MAX_IMAGE_PIXELS and pixels > 2 * Image.MAX_IMAGE_PIXELS:  # a JPEG over the limit that was not reduced
+        raise Image.DecompressionBombError(f"Image size ({pixels} pixels) exceeds limit of "
+                                           f"{2 * Image.MAX_IMAGE_PIXELS} pixels, could be decompression bomb DOS "
+                                           "attack.")
+    return scale
+
+
+@contextlib.contextmanager
+def _opened_large_jpeg(path: str | Path, data: bytes | None, bomb: Image.DecompressionBombError
+                       ) -> Iterator[Image.Image]:
+    """A JPEG over Pillow's decompression-bomb limit, opened to be decoded reduced (:func:`_draft`) to under the
+    limit; ``bomb`` is raised again for any other file: not a JPEG, progressive (its decoder holds the whole
+    picture's coefficients), more than twice the limit, or too large still once reduced."""
+    from PIL import JpegImagePlugin
+
+    limit = Image.MAX_IMAGE_PIXELS
+    with open(path, "rb") if data is None else io.BytesIO(data) as handle:
+        if handle.read(3) != b"\xff\xd8\xff" or not limit:
+            raise bomb
+        handle.seek(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = JpegImagePlugin.JpegImageFile(handle)  # the class itself: Image.open would refuse it
+        with image:
+            width, height = image.size
+            scale = _reduction(image.size)
+            reduced = -(-width // scale) * -(-height // scale)
+            if (image.info.get("progressive") or width * height > 4 * limit or reduced > limit
+                    or len(image.tile) != 1):
+                raise bomb
+            yield image
+
+
 def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Image.Image:
-    """Open ``path`` with Pillow (header only, or fully decoded), or its bytes ``data`` already read; every
-    failure is a one-line InputError naming ``path``."""
+    """Open ``path`` with Pillow (header only, or decoded: a large JPEG reduced, :func:`_draft`), or its bytes
+    ``data`` already read; every failure is a one-line InputError naming ``path``."""
     if (check_input_file(path).st_size if data is None else len(data)) == 0:
         raise InputError(f"{path}: empty file")
     try:
-        with _opened(path, data) as image:
-            if not decode:
-                return image
-            image.load()
-            if image.format == "PPM" and image.mode == "I":  # 16-bit PGM, which Pillow scales to 0-65535
-                return Image.fromarray(np.asarray(image).astype(np.uint16))  # I;16: scaled as 16-bit PNG is
-            return ImageOps.exif_transpose(image) or image
+        try:
+            with _opened(path, data) as image:
+                return _decoded(image) if decode else image
+        except Image.DecompressionBombError as bomb:
+            if not decode:  # a header is only checked: a JPEG that can be read reduced passes
+                with _opened_large_jpeg(path, data, bomb) as image:
+                    return image
+            with _opened_large_jpeg(path, data, bomb) as image:
+                return _decoded(image)
     except Image.DecompressionBombError as exc:
         limit = " ".join(str(exc).split())
         raise InputError(f"{path}: image too large (Pillow's decompression-bomb limit: {limit})") from None
@@ -147,6 +201,27 @@ def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Im
         if data is not None and isinstance(exc, UnidentifiedImageError):  # Pillow names the BytesIO, not the file
             exc = UnidentifiedImageError(f"cannot identify image file {os.fspath(path)!r}")
         raise InputError(f"{path}: not a readable image ({_one_line(exc)})") from None
+
+
+def _decoded(image: Image.Image) -> Image.Image:
+    """``image`` (opened, not loaded) decoded: a large JPEG reduced (:func:`_draft`, its factor in ``info``
+    under :data:`DECODE_SCALE`), a 16-bit PGM as 16-bit, and turned as its EXIF orientation says."""
+    scale = _draft(image)
+    image.load()
+    if image.format == "PPM" and image.mode == "I":  # 16-bit PGM, which Pillow scales to 0-65535
+        return Image.fromarray(np.asarray(image).astype(np.uint16))  # I;16: scaled as 16-bit PNG is
+    if image.format in ("JPEG", "MPO"):  # turned in place: no second full-size copy of an upright photo
+        ImageOps.exif_transpose(image, in_place=True)
+    else:  # a copy: some formats' pixels are mapped from the file, which may be replaced meanwhile
+        image = ImageOps.exif_transpose(image) or image
+    if scale > 1:
+        image.info[DECODE_SCALE] = scale
+    return image
+
+
+def decode_scale(image: Image.Image) -> int:
+    """The factor :func:`open_image` reduced ``image`` by when decoding it (1: full size)."""
+    return int(image.info.get(DECODE_SCALE, 1))
 
 
 def _is_heif(path: str | Path, data: bytes | None = None) -> bool:

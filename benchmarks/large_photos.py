@@ -1,0 +1,80 @@
+"""Time, peak memory and p_fake of ``mesocli scan`` on very large photos (JPEGs decoded reduced).
+
+    .venv/bin/python benchmarks/large_photos.py [--shared ../shared] [--work build/large_photos]
+                                                [--sides 4000,8000,12000,14200]
+
+Upscales the first face image of ``reference/test_images/df`` and of ``.../real`` (342×342 face crops
+from FaceForensics++) to each side² (bicubic, JPEG quality 90; 14200² is 202 megapixels, over Pillow's
+decompression-bomb limit), and a 900-px face pasted on an 8000×6000 plain background, into ``--work``
+(made once); then scans each with ``mesocli scan FILE --format json`` in a process of its own under
+``/usr/bin/time`` and prints its wall time, peak RSS, status, faces found and p_fake. Run it with a
+checkout before and after a change to compare (``PYTHONPATH`` picks the source). About 1 min on 2 busy
+cores. Figures: the report of the change that decodes large JPEGs reduced (docs/scan.md, "Images").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_inputs(shared: Path, work: Path, sides: list[int]) -> list[Path]:
+    """The upscaled photos (and the small face on a large background), made once."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # the photos over the limit are made here on purpose
+    work.mkdir(parents=True, exist_ok=True)
+    made = []
+    for kind in ("df", "real"):
+        source = sorted((shared / "reference" / "test_images" / kind).glob("*.jpg"))[0]
+        face = Image.open(source).convert("RGB")
+        for side in sides:
+            path = work / f"{kind}{side}.jpg"
+            if not path.exists():
+                face.resize((side, side), Image.Resampling.BICUBIC).save(path, quality=90)
+            made.append(path)
+    scene = work / "scene8000.jpg"
+    if not scene.exists():
+        background = Image.new("RGB", (8000, 6000), (90, 110, 130))
+        background.paste(face.resize((900, 900), Image.Resampling.BICUBIC), (3000, 2000))
+        background.save(scene, quality=90)
+    return [*made, scene]
+
+
+def scan(path: Path) -> dict:
+    """One scan in a process of its own: wall seconds, peak RSS (MB) and the result's fields."""
+    with tempfile.TemporaryDirectory() as folder:
+        timing = Path(folder) / "time"
+        command = ["/usr/bin/time", "-f", "%e %M", "-o", str(timing), sys.executable, "-m", "mesocli", "scan",
+                   str(path), "--format", "json"]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        seconds, kilobytes = timing.read_text().split()[-2:]
+    (row,) = json.loads(done.stdout)
+    return {"seconds": float(seconds), "peak_mb": int(kilobytes) / 1024, "status": row["status"],
+            "faces": row["frames"]["with_face"], "p_fake": row["p_fake"], "error": row["error"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=Path(os.environ.get("MESOCLI_SHARED", REPO.parent / "shared")))
+    parser.add_argument("--work", type=Path, default=REPO / "build" / "large_photos")
+    parser.add_argument("--sides", default="4000,8000,12000,14200")
+    args = parser.parse_args()
+    paths = make_inputs(args.shared, args.work, [int(side) for side in args.sides.split(",")])
+    print(f"{'input':<18} {'seconds':>8} {'peak MB':>8}  status   faces  p_fake")
+    for path in paths:
+        found = scan(path)
+        p_fake = "" if found["p_fake"] is None else f"{found['p_fake']:.6f}"
+        print(f"{path.name:<18} {found['seconds']:>8.2f} {found['peak_mb']:>8.0f}  {found['status']:<8} "
+              f"{found['faces']:>5}  {p_fake} {found['error'] or ''}")
+
+
+if __name__ == "__main__":
+    main()
