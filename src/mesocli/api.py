@@ -437,7 +437,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         echo = log or (lambda line: print(line, file=sys.stderr))
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
-        # rebuilt byte for byte: no time stamp (a bundled file exported by its path beside it too)
+        # rebuilt byte for byte: no provenance, whose versions vary by machine (a bundled file exported beside it too)
         bundling = (source_path, target) in bundled_jobs or exporting.rebuilds_bundled(source_path, target, fmt)
         written = exporting.export(weights, target, fmt, replace=force or bundling, stamp=not bundling)
         if bundling:

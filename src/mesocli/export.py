@@ -101,15 +101,16 @@ class SourceWeights:
 
 
 def export_provenance(fmt: str) -> dict[str, Any]:
-    """When an export to ``fmt`` was made and with which software: the mesocli version, ``exported_at`` (UTC,
-    ISO 8601 to the second) and the installed versions of the libraries that read the weights (h5py; Keras reads
-    an old-style file for TensorFlow formats) and write the model (onnx for ONNX, whose graph mesocli builds itself;
-    TensorFlow's saver and TFLite converter for the others), read from their metadata."""
+    """Which software made an export to ``fmt``: the mesocli version and the installed versions of the libraries
+    that read the weights (h5py; Keras reads an old-style file for TensorFlow formats) and write the model (onnx for
+    ONNX, whose graph mesocli builds itself; TensorFlow's saver and TFLite converter for the others), read from their
+    metadata. No time: two exports of the same weights by the same software are the same bytes, so an export can be
+    made again and checked against another byte for byte (its date is its file's)."""
     from mesocli import __version__
-    from mesocli.provenance import library_versions, utc_now
+    from mesocli.provenance import library_versions
 
     runtime, packages = (None, ("onnx", "numpy", "h5py")) if fmt == "onnx" else ("tensorflow", ("numpy", "h5py"))
-    return {"mesocli": __version__, "exported_at": utc_now(), "libraries": library_versions(runtime, packages)}
+    return {"mesocli": __version__, "libraries": library_versions(runtime, packages)}
 
 
 def _own_arrays(h5: Any) -> Arrays | None:
