@@ -129,30 +129,39 @@ def test_an_exported_onnx_file_is_scanned_as_its_weights_are(own_weights: Path, 
         load_onnx(foreign)
 
 
-def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch,
-                                                              run_cli: RunCli) -> None:
+def _bundled_copy(own_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of ``own_weights`` as the bundled ``meso4_df`` in ``tmp_path/bundled`` (with its card, which
+    :func:`_write_card` rewrites), that folder standing for ``weights/``; the copy's path."""
     folder = tmp_path / "bundled"
     folder.mkdir()
     weights = Path(shutil.copy(own_weights, folder / "meso4_df.weights.h5"))
-    card = ModelCard.from_json(card_path_for(own_weights))
-
-    def write_card() -> None:
-        card.weights_file, card.sha256 = weights.name, sha256_file(weights)
-        card_path_for(weights).write_text(card.to_json())
-
-    write_card()
+    _write_card(own_weights, weights)
     monkeypatch.setattr("mesocli.weights.bundled_dir", lambda: folder)
+    return weights
+
+
+def _write_card(own_weights: Path, weights: Path) -> None:
+    """``own_weights``' model card beside ``weights``, naming that file and its sha256."""
+    card = ModelCard.from_json(card_path_for(own_weights))
+    card.weights_file, card.sha256 = weights.name, sha256_file(weights)
+    card_path_for(weights).write_text(card.to_json())
+
+
+def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              run_cli: RunCli) -> None:
+    weights = _bundled_copy(own_weights, tmp_path, monkeypatch)
+    folder = weights.parent
     assert run_cli("export", "--bundled")[0] == 0
     assert run_cli("export", "--bundled", "--check")[0] == 0
     assert load_onnx(weights).origin == "bundled"
-    bundled = folder / "meso4_df.onnx"  # rebuilt byte for byte from its weights: no time stamp in its card
+    bundled = folder / "meso4_df.onnx"  # rebuilt byte for byte from its weights: no provenance in its card
     made = bundled.read_bytes()
     assert onnx_card(bundled).provenance is None  # type: ignore[union-attr]
     assert run_cli("export", "--bundled", "--force")[0] == 0 and bundled.read_bytes() == made
     with h5py.File(weights, "r+") as h5:  # retrained: one bias changes
         h5["layers/dense_1/vars/1"][...] += 1.0
-    write_card()
+    _write_card(own_weights, weights)
     code, out, _ = run_cli("export", "--bundled", "--check")
     assert code == 1 and "stale" in out
     assert [s.fresh for s in bundled_states()] == [False]
@@ -162,16 +171,11 @@ def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path,
 def test_a_bundled_file_exported_by_its_path_beside_it_stays_the_bundled_export(
         own_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
     """``mesocli export weights/meso4_df.weights.h5 --force`` rebuilt the bundled ONNX byte for byte, as
-    ``--bundled`` does; since exports carry a time stamp it wrote one into the bundled file, which then no longer
+    ``--bundled`` does; since exports carry their provenance it wrote that into the bundled file, which then no longer
     matched its model card: ``--check`` called it stale and scan converted the weights instead of running it. An
     export of a bundled weights file to the ONNX beside it is the bundled export."""
-    folder = tmp_path / "bundled"
-    folder.mkdir()
-    weights = Path(shutil.copy(own_weights, folder / "meso4_df.weights.h5"))
-    card = ModelCard.from_json(card_path_for(own_weights))
-    card.weights_file, card.sha256 = weights.name, sha256_file(weights)
-    card_path_for(weights).write_text(card.to_json())
-    monkeypatch.setattr("mesocli.weights.bundled_dir", lambda: folder)
+    weights = _bundled_copy(own_weights, tmp_path, monkeypatch)
+    folder = weights.parent
     assert run_cli("export", "--bundled")[0] == 0
     bundled = folder / "meso4_df.onnx"
     made, card_text = bundled.read_bytes(), card_path_for(weights).read_text()
@@ -180,7 +184,7 @@ def test_a_bundled_file_exported_by_its_path_beside_it_stays_the_bundled_export(
     assert code == 0, err
     assert bundled.read_bytes() == made and card_path_for(weights).read_text() == card_text
     assert run_cli("export", "--bundled", "--check")[0] == 0 and load_onnx(weights).origin == "bundled"
-    code, _, err = run_cli("export", weights, "--out", tmp_path / "mine.onnx")  # elsewhere: an export, stamped
+    code, _, err = run_cli("export", weights, "--out", tmp_path / "mine.onnx")  # elsewhere: an export
     assert code == 0, err
     assert onnx_card(tmp_path / "mine.onnx").provenance is not None  # type: ignore[union-attr]
 
@@ -198,13 +202,8 @@ def _shift_a_bias(onnx_file: Path) -> None:
 
 def test_an_edited_bundled_export_is_not_run(own_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              run_cli: RunCli) -> None:
-    folder = tmp_path / "bundled"
-    folder.mkdir()
-    weights = Path(shutil.copy(own_weights, folder / "meso4_df.weights.h5"))
-    card = ModelCard.from_json(card_path_for(own_weights))
-    card.weights_file, card.sha256 = weights.name, sha256_file(weights)
-    card_path_for(weights).write_text(card.to_json())
-    monkeypatch.setattr("mesocli.weights.bundled_dir", lambda: folder)
+    weights = _bundled_copy(own_weights, tmp_path, monkeypatch)
+    folder = weights.parent
     monkeypatch.setenv("MESOCLI_CACHE", str(tmp_path / "cache"))
     assert run_cli("export", "--bundled")[0] == 0
     assert ModelCard.from_json(card_path_for(weights)).onnx_sha256 == sha256_file(folder / "meso4_df.onnx")
