@@ -86,3 +86,14 @@ def test_a_module_imported_from_outside_its_distribution_is_flagged_not_given_it
     assert package_version("mesofake-absent") is None  # neither importable nor installed: not installed
     assert versions_text({"mesofake": package_version("mesofake"), "mesofake-absent": None}) == (
         "mesofake unknown (the copy imported is from no installed distribution), mesofake-absent (not installed)")
+
+
+def test_a_package_folder_linked_elsewhere_is_still_its_distributions(first_on_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check follows links to the file that runs: the venv's package linked into another folder on the path is
+    the installed one, not flagged."""
+    installed = Path(importlib.util.find_spec("imageio_ffmpeg").origin).parent
+    monkeypatch.delitem(sys.modules, "imageio_ffmpeg", raising=False)
+    (first_on_path / "imageio_ffmpeg").symlink_to(installed, target_is_directory=True)
+    assert importlib.util.find_spec("imageio_ffmpeg").origin.startswith(str(first_on_path))
+    assert package_version("imageio-ffmpeg") == metadata.version("imageio-ffmpeg")

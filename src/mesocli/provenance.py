@@ -89,7 +89,7 @@ def _imported_from(module: str) -> tuple[str, str] | None:
     origin = getattr(spec, "origin", None)
     if not origin or not getattr(spec, "has_location", False):
         return None
-    path = Path(origin)
+    path = Path(os.path.realpath(origin))  # the file that runs (a folder linked into site-packages is not another)
     root = path.parent.parent if spec.submodule_search_locations is not None else path.parent
     if not root.is_dir():
         return None
