@@ -3,6 +3,8 @@ says so when the module imported is from none (fake distributions in a folder pu
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -19,17 +21,21 @@ NOT_TO_IMPORT = "raise ImportError('provenance imported me')\n"
 """A fake package's code: recording its version must not import it."""
 
 
-def fake_package(folder: Path, module: str, distribution: str | None = None, version: str = "1.20.1") -> Path:
-    """``folder/module/__init__.py``, and with ``distribution`` its ``*.dist-info`` (METADATA, RECORD, top_level.txt)
-    as pip writes it; ``folder``."""
-    (folder / module).mkdir(parents=True)
-    (folder / module / "__init__.py").write_text(NOT_TO_IMPORT)
+def fake_package(folder: Path, module: str, distribution: str | None = None, version: str = "1.20.1",
+                 code: str = NOT_TO_IMPORT) -> Path:
+    """``folder/module/__init__.py`` (``code``, written over one there: a distribution installed over another), and
+    with ``distribution`` its ``*.dist-info`` (METADATA, RECORD with ``code``'s hash, top_level.txt) as pip writes
+    it; ``folder``."""
+    init = folder / module / "__init__.py"
+    init.parent.mkdir(parents=True, exist_ok=True)
+    init.write_text(code)
     if distribution is not None:
         info = folder / f"{distribution.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
         (info / "top_level.txt").write_text(f"{module}\n")
-        (info / "RECORD").write_text(f"{module}/__init__.py,sha256=x,40\n{info.name}/METADATA,,\n"
+        digest = base64.urlsafe_b64encode(hashlib.sha256(code.encode()).digest()).rstrip(b"=").decode()
+        (info / "RECORD").write_text(f"{module}/__init__.py,sha256={digest},{len(code)}\n{info.name}/METADATA,,\n"
                                      f"{info.name}/top_level.txt,,\n{info.name}/RECORD,,\n")
     return folder
 
@@ -97,3 +103,18 @@ def test_a_package_folder_linked_elsewhere_is_still_its_distributions(first_on_p
     (first_on_path / "imageio_ffmpeg").symlink_to(installed, target_is_directory=True)
     assert importlib.util.find_spec("imageio_ffmpeg").origin.startswith(str(first_on_path))
     assert package_version("imageio-ffmpeg") == metadata.version("imageio-ffmpeg")
+
+
+def test_a_variant_installed_over_the_package_is_told_by_its_files_hash(first_on_path: Path) -> None:
+    """Two distributions in one folder list the module's file (``Pillow-SIMD`` installed over ``Pillow``, a stale
+    dist-info an upgrade left): the one whose RECORD hash is the file's is what runs (the record took the package's
+    own name's); when the hash cannot tell them apart the record says which it could be."""
+    fake_package(first_on_path, "mesofake", "mesofake", "1.0", code="# the plain build\n")
+    fake_package(first_on_path, "mesofake", "mesofake-simd", "2.0")  # installed over it: its file is the one there
+    fake_package(first_on_path, "mesotwo", "mesotwo", "1.0", code="# an older one\n")
+    fake_package(first_on_path, "mesotwo", "mesotwo", "2.0")  # upgraded, 1.0's dist-info left behind
+    fake_package(first_on_path, "mesothree", "mesothree", "1.0")
+    fake_package(first_on_path, "mesothree", "mesothree-gpu", "1.1")  # the same file: either could be what runs
+    assert package_version("mesofake") == "mesofake-simd 2.0"
+    assert package_version("mesotwo") == "2.0"
+    assert package_version("mesothree") == "unknown (the copy imported could be mesothree 1.0's or mesothree-gpu 1.1's)"

@@ -19,8 +19,10 @@ installed distribution's metadata (about 0.25 s on a 90-distribution environment
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
+import hashlib
 import importlib.util
 import os
 import re
@@ -93,7 +95,7 @@ def _imported_from(module: str) -> tuple[str, str] | None:
     root = path.parent.parent if spec.submodule_search_locations is not None else path.parent
     if not root.is_dir():
         return None
-    return str(root), path.relative_to(root).as_posix()
+    return str(root), path.relative_to(root).as_posix()  # root: a real path, as os.path.realpath gives
 
 
 @functools.cache
@@ -105,63 +107,100 @@ def _version(name: str, where: tuple[str, str] | None) -> str | None:
         except metadata.PackageNotFoundError:
             return None
     root, file = where
-    found = _owner(root, name, file)
-    if found is not None:
-        return found[1] if _normal(found[0]) == _normal(name) else f"{found[0]} {found[1]}"
+    found = _owners(root, name, file)
+    if len(found) == 1:
+        return found[0][1] if _normal(found[0][0]) == _normal(name) else " ".join(found[0])
+    if found:  # its file is listed, with its hash, by several (a variant installed over it, a stale dist-info)
+        return f"{UNKNOWN} (the copy imported could be {_either(found)})"
     for entry in sys.path:  # the module comes from no distribution: is one installed elsewhere?
-        if entry and os.path.isdir(entry) and os.path.realpath(entry) != os.path.realpath(root):
-            other = _owner(entry, name, file)
-            if other is not None:
-                return f"{UNKNOWN} (the copy imported is not the installed {other[0]} {other[1]})"
+        if entry and os.path.isdir(entry) and os.path.realpath(entry) != root:
+            other = _owners(entry, name, file, check=False)
+            if other:
+                return f"{UNKNOWN} (the copy imported is not the installed {_either(other, '')})"
     return f"{UNKNOWN} (the copy imported is from no installed distribution)"
 
 
-def _owner(folder: str, name: str, file: str) -> tuple[str, str] | None:
-    """(name, version) of the distribution in ``folder`` that holds ``file`` (relative to it): the one of the
-    package's own name if there is one (its metadata alone is read), else one whose ``RECORD`` lists ``file``,
-    those named ``<name>-…`` (``onnxruntime-gpu``) first; None if none does."""
+def _either(found: list[tuple[str, str]], owned: str = "'s") -> str:
+    """``Pillow 13.0.0's or Pillow-SIMD 9.0.0.post1's``."""
+    named = [f"{name} {version}{owned}" for name, version in found]
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
+
+
+def _owners(folder: str, name: str, file: str, check: bool = True) -> list[tuple[str, str]]:
+    """(name, version) of the distributions in ``folder`` that hold ``file`` (relative to it), one as a rule.
+
+    The one of the package's own name when no other there is named ``<name>-…`` (its metadata alone is read); else
+    those of that name or ``<name>-…`` (``onnxruntime-gpu``) whose ``RECORD`` lists ``file``; when none does, any
+    other there whose ``RECORD`` lists it; when none does, the one of the package's own name, at its word. When
+    several list it, those whose ``RECORD`` hash is the file's (with ``check``: the file is the one in ``folder``,
+    not a copy elsewhere). [] when none holds it."""
     installed = _distributions_in(folder)
     wanted = _normal(name)
-    if wanted in installed:
-        return _name_version(installed[wanted], name)
-    variants = sorted(installed, key=lambda other: not other.startswith(wanted + "-"))
-    for other in variants:
-        if _lists(installed[other], file):
-            return _name_version(installed[other], other)
-    return None
+    own = installed.get(wanted, [])
+    variants = [info for other, infos in installed.items() if other.startswith(wanted + "-") for info in infos]
+    if len(own) == 1 and not variants:
+        return [_name_version(own[0])]
+    records = {info: _record(info, file) for info in (*own, *variants)}
+    listing = [info for info, entry in records.items() if entry is not None]
+    if not listing:  # listed by none of those: by another there?
+        others = {info: _record(info, file) for infos in installed.values() for info in infos if info not in records}
+        records.update(others)
+        listing = [info for info, entry in others.items() if entry is not None]
+    if not listing:  # by none: the package's own distribution there (if any) is taken at its word
+        listing = own
+    if len(listing) > 1 and check:
+        digest = _digest(Path(folder, file))
+        listing = [info for info in listing if records.get(info) == digest] or listing
+    return [_name_version(info) for info in listing]
 
 
 @functools.cache
-def _distributions_in(folder: str) -> dict[str, Path]:
-    """The metadata folders (``*.dist-info``, ``*.egg-info``) in ``folder``, by normalized distribution name (the
-    first of a name, in sorted order)."""
+def _distributions_in(folder: str) -> dict[str, list[Path]]:
+    """The metadata folders (``*.dist-info``, ``*.egg-info``) in ``folder``, by normalized distribution name, in
+    sorted order."""
     try:
         entries = sorted(os.listdir(folder))
     except OSError:
         return {}
-    found: dict[str, Path] = {}
+    found: dict[str, list[Path]] = {}
     for entry in entries:
         if entry.endswith((".dist-info", ".egg-info")):
-            found.setdefault(_normal(entry.rsplit(".", 1)[0].split("-", 1)[0]), Path(folder, entry))
+            found.setdefault(_normal(entry.rsplit(".", 1)[0].split("-", 1)[0]), []).append(Path(folder, entry))
     return found
 
 
-def _lists(info: Path, file: str) -> bool:
-    """Whether the distribution whose metadata is in ``info`` installed ``file`` (relative to its folder)."""
+def _record(info: Path, file: str) -> str | None:
+    """The hash (``sha256=…``, maybe empty) with which the distribution whose metadata is in ``info`` lists
+    ``file`` (relative to its folder) among the files it installed; None when it does not list it."""
     try:
-        record = (info / "RECORD").read_text(encoding="utf-8", errors="replace")
-    except OSError:  # an egg-info: installed-files.txt, relative to the egg-info folder
-        files = metadata.PathDistribution(info).files or []
+        record = b"\n" + (info / "RECORD").read_bytes()
+    except OSError:  # an egg-info: installed-files.txt (no hashes), relative to the egg-info folder
         target = os.path.normpath(info.parent / file)
-        return any(os.path.normpath(info / str(listed)) == target for listed in files)
-    return any(line.split(",", 1)[0].strip('"') == file for line in record.splitlines() if line.startswith(
-        (file, f'"{file}')))
+        listed = metadata.PathDistribution(info).files or ()
+        return "" if any(os.path.normpath(info / str(path)) == target for path in listed) else None
+    for line in (f"\n{file},".encode(), f'\n"{file}",'.encode()):  # searched, not parsed: TensorFlow's is 3 MB
+        at = record.find(line)
+        if at >= 0:
+            start = at + len(line)
+            ends = [end for end in (record.find(b",", start), record.find(b"\n", start)) if end >= 0]
+            return record[start:min(ends, default=len(record))].strip().decode("ascii", "replace")
+    return None
 
 
-def _name_version(info: Path, fallback: str) -> tuple[str, str]:
-    """The name (as its metadata spells it) and version of the distribution whose metadata is in ``info``."""
+def _digest(path: Path) -> str | None:
+    """``sha256=…`` of ``path``'s bytes as ``RECORD`` writes it (urlsafe base64, unpadded); None if unreadable."""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return None
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _name_version(info: Path) -> tuple[str, str]:
+    """The name (as its metadata spells it, else as its folder does) and version of the distribution whose
+    metadata is in ``info``."""
     read = metadata.PathDistribution(info).metadata  # parsed once (``.version`` would parse it again)
-    return read["Name"] or fallback, read["Version"]
+    return read["Name"] or info.name.rsplit(".", 1)[0].split("-", 1)[0], read["Version"] or UNKNOWN
 
 
 def _normal(name: str) -> str:
