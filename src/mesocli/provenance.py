@@ -20,10 +20,8 @@ not name the package (``dlib-bin``'s names ``_dlib_pybind11`` only).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import functools
-import hashlib
 import importlib.util
 import os
 import re
@@ -190,6 +188,9 @@ def _record(info: Path, file: str) -> str | None:
 
 def _digest(path: Path) -> str | None:
     """``sha256=…`` of ``path``'s bytes as ``RECORD`` writes it (urlsafe base64, unpadded); None if unreadable."""
+    import base64
+    import hashlib
+
     try:
         digest = hashlib.sha256(path.read_bytes()).digest()
     except OSError:
