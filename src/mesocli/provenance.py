@@ -79,9 +79,10 @@ def versions_text(libraries: dict[str, str | None]) -> str:
 
 
 def _imported_from(module: str) -> tuple[str, str] | None:
-    """Where ``module`` (top-level) is imported from, as (the folder on ``sys.path``, the module's file relative to
-    it, ``/``-separated): the module imported if it is, else the one an import would find (located, not imported).
-    None when it cannot be imported, or not from a file in a folder (a namespace package, a zip)."""
+    """Where ``module`` (top-level) is imported from, as (the folder it lies in, a ``sys.path`` entry with links
+    resolved; the module's file relative to it, ``/``-separated): the module imported if it is, else the one an
+    import would find (located, not imported). None when it cannot be imported, or not from a file in a folder (a
+    namespace package, a zip)."""
     loaded = sys.modules.get(module)
     try:
         spec = getattr(loaded, "__spec__", None) if loaded is not None else importlib.util.find_spec(module)
