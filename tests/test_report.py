@@ -14,7 +14,7 @@ from media import MediaKit
 from PIL import Image
 
 from mesocli import __version__
-from mesocli.provenance import library_versions
+from mesocli.provenance import library_versions, versions_text
 from mesocli.weights import sha256_file
 
 
@@ -84,10 +84,10 @@ def test_a_mixed_run_shows_a_good_clip_a_clip_without_faces_and_a_corrupt_file(
     from mesocli.probe import ffmpeg_version  # and which ffmpeg decoded the frames (a row's settings.ffmpeg)
 
     assert f"ffmpeg (video decoding): {ffmpeg_version()}" in text and ffmpeg_version()
-    from mesocli.provenance import library_versions  # the libraries' versions (a row's settings.libraries)
+    # the libraries' versions (a row's settings.libraries), as the report writes them
 
     rows = json.loads(stdout)
-    assert "libraries: " + ", ".join(f"{k} {v}" for k, v in rows[0]["settings"]["libraries"].items()) in text
+    assert "libraries: " + versions_text(rows[0]["settings"]["libraries"]) in text
     assert rows[0]["settings"]["libraries"] == library_versions("onnx") and "onnxruntime 1." in text
     assert all(f"scanned {row['scanned_at']}" in text for row in rows)  # when each input's scan finished
     # "real" is under the threshold, not proven authentic: the page says so beside the rule (it did not)

@@ -111,12 +111,13 @@ def test_a_row_says_when_its_scan_finished_and_which_library_versions_made_it(sc
 
 
 def dlib_version() -> str:
-    """dlib's installed version, under the name it was installed by (``dlib`` or the ``dlib-bin`` wheel)."""
+    """dlib's installed version as a row names it: ``20.0`` (the ``dlib`` distribution) or, installed by the
+    ``dlib-bin`` wheel, ``dlib-bin 20.0.1.post1`` (a variant names itself)."""
     from importlib import metadata
 
-    for name in ("dlib", "dlib-bin"):
+    for name, label in (("dlib", ""), ("dlib-bin", "dlib-bin ")):
         try:
-            return metadata.version(name)
+            return label + metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
     raise AssertionError("dlib is not installed")

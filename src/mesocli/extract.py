@@ -57,7 +57,7 @@ from mesocli.manifest import (
     unique_name,
 )
 from mesocli.progress import ExtractProgress, note
-from mesocli.provenance import utc_now
+from mesocli.provenance import utc_now, version_text, versions_text
 from mesocli.video import FrameSelection
 from mesocli.workers import (
     Lost,
@@ -237,11 +237,12 @@ def software_change(old: dict, new: dict) -> str | None:
     libraries = old.get("libraries")
     if not isinstance(libraries, dict):
         was.append("library versions (not recorded)")
-        now.append(", ".join(f"{name} {version or '(not installed)'}" for name, version in new["libraries"].items()))
+        now.append(versions_text(new["libraries"]))
     else:
         for name, version in new["libraries"].items():
             if libraries.get(name) != version:
-                differ(name, libraries.get(name) or "(not recorded)", version or "(not installed)")
+                was.append(version_text(name, libraries[name]) if name in libraries else f"{name} (not recorded)")
+                now.append(version_text(name, version))
     return f"its crops so far were made with {', '.join(was)}; this run's with {', '.join(now)}" if was else None
 
 

@@ -1,0 +1,120 @@
+"""Provenance names the software that ran: the distribution that holds the module imported, whatever its name, and
+says so when the module imported is from none (fake distributions in a folder put first on ``sys.path``)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import sys
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from mesocli import provenance
+from mesocli.extract import software_change
+from mesocli.provenance import library_versions, package_version, versions_text
+
+NOT_TO_IMPORT = "raise ImportError('provenance imported me')\n"
+"""A fake package's code: recording its version must not import it."""
+
+
+def fake_package(folder: Path, module: str, distribution: str | None = None, version: str = "1.20.1",
+                 code: str = NOT_TO_IMPORT) -> Path:
+    """``folder/module/__init__.py`` (``code``, written over one there: a distribution installed over another), and
+    with ``distribution`` its ``*.dist-info`` (METADATA, RECORD with ``code``'s hash, top_level.txt) as pip writes
+    it; ``folder``."""
+    init = folder / module / "__init__.py"
+    init.parent.mkdir(parents=True, exist_ok=True)
+    init.write_text(code)
+    if distribution is not None:
+        info = folder / f"{distribution.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
+        (info / "top_level.txt").write_text(f"{module}\n")
+        digest = base64.urlsafe_b64encode(hashlib.sha256(code.encode()).digest()).rstrip(b"=").decode()
+        (info / "RECORD").write_text(f"{module}/__init__.py,sha256={digest},{len(code)}\n{info.name}/METADATA,,\n"
+                                     f"{info.name}/top_level.txt,,\n{info.name}/RECORD,,\n")
+    return folder
+
+
+@pytest.fixture
+def first_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty folder put first on ``sys.path``, the provenance caches emptied before and after."""
+    def forget() -> None:
+        for value in vars(provenance).values():
+            if hasattr(value, "cache_clear"):
+                value.cache_clear()
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    forget()
+    yield folder
+    forget()
+
+
+def test_a_variant_distribution_is_named_with_its_version(first_on_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``onnxruntime-gpu`` (a second site-packages first on the path, the venv's ``onnxruntime`` after it) is what
+    runs: the record named the venv's onnxruntime instead; a variant of a package not installed under its own name
+    read as not installed."""
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)  # not imported yet: located, not imported
+    fake_package(first_on_path, "onnxruntime", "onnxruntime-gpu")
+    fake_package(first_on_path, "mesofake", "mesofake-cuda12", "2.0")
+    versions = library_versions("onnx", ("numpy",))
+    assert versions == {"onnxruntime": "onnxruntime-gpu 1.20.1", "numpy": metadata.version("numpy")}
+    assert package_version("mesofake") == "mesofake-cuda12 2.0"
+    assert "onnxruntime" not in sys.modules and "mesofake" not in sys.modules
+    # the text of the HTML report and of extract's note names the variant
+    assert versions_text(versions) == f"onnxruntime-gpu 1.20.1, numpy {versions['numpy']}"
+    assert software_change({"mesocli": "0", "ffmpeg": None, "libraries": {"onnxruntime": "1.32.0"}},
+                           {"mesocli": "0", "ffmpeg": None, "libraries": {"onnxruntime": versions["onnxruntime"]}}) \
+        == "its crops so far were made with onnxruntime 1.32.0; this run's with onnxruntime-gpu 1.20.1"
+
+
+def test_a_module_imported_from_outside_its_distribution_is_flagged_not_given_its_version(
+        first_on_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module imported (or found first) from a folder with no distribution of it, as PYTHONPATH gives one, is not
+    the installed one: its version is unknown and the record says so, naming the distribution installed elsewhere
+    (the record gave that distribution's version as if it had run)."""
+    fake_package(first_on_path, "face_recognition_models")  # no metadata: a source tree on PYTHONPATH
+    shadow = importlib.util.spec_from_file_location("face_recognition_models",
+                                                    first_on_path / "face_recognition_models" / "__init__.py")
+    monkeypatch.setitem(sys.modules, "face_recognition_models", importlib.util.module_from_spec(shadow))
+    installed = metadata.version("face_recognition_models")
+    assert package_version("face_recognition_models") == \
+        f"unknown (the copy imported is not the installed face_recognition_models {installed})"
+    fake_package(first_on_path, "mesofake")  # importable, installed nowhere
+    assert package_version("mesofake") == "unknown (the copy imported is from no installed distribution)"
+    assert package_version("mesofake-absent") is None  # neither importable nor installed: not installed
+    assert versions_text({"mesofake": package_version("mesofake"), "mesofake-absent": None}) == (
+        "mesofake unknown (the copy imported is from no installed distribution), mesofake-absent (not installed)")
+
+
+def test_a_package_folder_linked_elsewhere_is_still_its_distributions(first_on_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check follows links to the file that runs: the venv's package linked into another folder on the path is
+    the installed one, not flagged."""
+    installed = Path(importlib.util.find_spec("imageio_ffmpeg").origin).parent
+    monkeypatch.delitem(sys.modules, "imageio_ffmpeg", raising=False)
+    (first_on_path / "imageio_ffmpeg").symlink_to(installed, target_is_directory=True)
+    assert importlib.util.find_spec("imageio_ffmpeg").origin.startswith(str(first_on_path))
+    assert package_version("imageio-ffmpeg") == metadata.version("imageio-ffmpeg")
+
+
+def test_a_variant_installed_over_the_package_is_told_by_its_files_hash(first_on_path: Path) -> None:
+    """Two distributions in one folder list the module's file (``Pillow-SIMD`` installed over ``Pillow``, a stale
+    dist-info an upgrade left): the one whose RECORD hash is the file's is what runs (the record took the package's
+    own name's); when the hash cannot tell them apart the record says which it could be."""
+    fake_package(first_on_path, "mesofake", "mesofake", "1.0", code="# the plain build\n")
+    fake_package(first_on_path, "mesofake", "mesofake-simd", "2.0")  # installed over it: its file is the one there
+    fake_package(first_on_path, "mesotwo", "mesotwo", "1.0", code="# an older one\n")
+    fake_package(first_on_path, "mesotwo", "mesotwo", "2.0")  # upgraded, 1.0's dist-info left behind
+    fake_package(first_on_path, "mesothree", "mesothree", "1.0")
+    fake_package(first_on_path, "mesothree", "mesothree-gpu", "1.1")  # the same file: either could be what runs
+    assert package_version("mesofake") == "mesofake-simd 2.0"
+    assert package_version("mesotwo") == "2.0"
+    assert package_version("mesothree") == "unknown (the copy imported could be mesothree 1.0's or mesothree-gpu 1.1's)"
