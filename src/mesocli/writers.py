@@ -447,9 +447,11 @@ def _error_text(row: dict[str, Any]) -> str:
 def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[Any]:
     """The table's "needs a look" list, to print (rich renderables, no markup: names come from the disk, their
     control characters escaped): a heading, then a grid of the inputs called fake, most fake first (input order on
-    a tie), as ``fake   0.982  path``, then those that failed, in input order, as ``error  path: why``; at most
-    ``limit`` of each, the rest counted (``… and 37 more called fake: the table above lists every input``). On a
-    terminal a long path folds within its column. Empty when none is fake or failed."""
+    a tie), as ``fake   0.982  path``, then those that failed, in input order, as ``error  path: why``, then those
+    in which no face was found, in input order, as ``no face  path`` (a face the detector missed may be a forged
+    one: no verdict is no all-clear); at most ``limit`` of each, the rest counted (``… and 37 more called fake: the
+    table above lists every input``). On a terminal a long path folds within its column. Empty when none is fake,
+    failed or without a face."""
     from rich.table import Table
     from rich.text import Text
 
@@ -457,10 +459,12 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
 
     fakes = sorted((row for row in rows if row.get("verdict") == "fake"), key=lambda row: -(row.get("p_fake") or 0.0))
     errors = [row for row in rows if row.get("status") == "error"]
-    if not fakes and not errors:
+    faceless = [row for row in rows if row.get("status") == "no_face"]
+    if not fakes and not errors and not faceless:
         return []
     kinds = [f"{len(fakes)} called fake (most fake first)"] if fakes else []
     kinds += [f"{len(errors)} failed"] if errors else []
+    kinds += [f"{len(faceless)} with no face found"] if faceless else []
     grid = Table.grid(padding=(0, 0, 0, 2), pad_edge=True)
     grid.add_column(no_wrap=True)
     if fakes:
@@ -479,6 +483,10 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
         add(Text("error", style="yellow"), "", printable(row["path"] + (f": {why}" if why else "")))
     if len(errors) > limit:
         add("", "", f"… and {len(errors) - limit} more failed: the table above lists every input")
+    for row in faceless[:limit]:
+        add(Text("no face", style="yellow"), "", printable(row["path"]))
+    if len(faceless) > limit:
+        add("", "", f"… and {len(faceless) - limit} more with no face found: the table above lists every input")
     return [Text("needs a look: " + ", ".join(kinds), style="bold"), grid]
 
 
