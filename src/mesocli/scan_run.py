@@ -32,9 +32,9 @@ RESUMABLE = ("jsonl", "csv")
 def run_scan(
     inputs: Sequence[str], options: ScanOptions, *, model: str | None = None, arch: str | None = None,
     weights: Path | None = None, runtime: str = "onnx", fmt: str | None = None, output: Path | None = None,
-    force: bool = False, resume: bool = False, fail_on_fake: bool = False, quiet: bool = False,
-    engine: str = "local", address: str | None = None, workers: int | None = None, explain: Path | None = None,
-    report: Path | None = None, explain_top: int | None = None, null: bool = False,
+    force: bool = False, resume: bool = False, fail_on_fake: bool = False, no_face_ok: bool = False,
+    quiet: bool = False, engine: str = "local", address: str | None = None, workers: int | None = None,
+    explain: Path | None = None, report: Path | None = None, explain_top: int | None = None, null: bool = False,
     log: Callable[[str], None] = note,
 ) -> int:
     """Scan ``inputs`` (``-``: paths read from standard input, one per line, or with ``null`` separated by NUL
@@ -42,7 +42,8 @@ def run_scan(
     (default: by ``output``'s suffix, else a table on a terminal and JSON Lines in a pipe) to ``output``
     or standard output; heatmaps to ``explain``, an HTML report to ``report``. Notes go to ``log``.
 
-    Returns the exit status (:func:`mesocli.scan.exit_status`). Bad arguments raise ParameterError
+    Returns the exit status (:func:`mesocli.scan.exit_status`; ``no_face_ok``: an input in which no face was found
+    counts as scanned). Bad arguments raise ParameterError
     (naming parameters) before anything is read or written.
     """
     if weights is not None and model not in (None, "any"):  # any: the library says why it takes no --weights
@@ -109,7 +110,7 @@ def run_scan(
         stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
         if explainer is not None:
             explainer.finish()
-    return exit_status(statuses, verdicts, fail_on_fake)
+    return exit_status(statuses, verdicts, fail_on_fake, no_face_ok)
 
 
 @contextlib.contextmanager
