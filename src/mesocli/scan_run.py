@@ -127,8 +127,9 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
         """What is said of the rows done (``how``: the run stopped), or None where they are kept."""
         done = f"{how} after {len(statuses)} input{'' if len(statuses) == 1 else 's'}"
         streamed = output is None or is_stream(output)  # rows written into it as they are done
-        if not streamed and not resume:
-            return (f"mesocli: {done}: {output} was not written (it is written whole at the end); --resume keeps "
+        if not streamed and not resume:  # --resume appends JSON Lines or CSV only: not to this JSON list or table
+            keeps = "--resume" if fmt in RESUMABLE else "-o FILE.jsonl --resume"
+            return (f"mesocli: {done}: {output} was not written (it is written whole at the end); {keeps} keeps "
                     "each row as it is done")
         return None
 

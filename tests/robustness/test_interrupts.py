@@ -505,11 +505,13 @@ def test_a_scan_stopped_after_its_first_row_leaves_a_whole_document_on_stdout(
     assert [row["path"] for row in parsed_rows(fmt, out + rest)] == [str(kit.face_video)]
 
 
-def test_ctrl_c_says_that_the_rows_done_were_not_kept(kit: MediaKit, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "keeps"), [("results.jsonl", "--resume"), ("results.json", "-o FILE.jsonl --resume")])
+def test_ctrl_c_says_that_the_rows_done_were_not_kept(name: str, keeps: str, kit: MediaKit, tmp_path: Path) -> None:
     """A moderator's ``scan uploads/ -o results.jsonl`` stopped with Ctrl-C after a while: exit 130 and nothing on
     stderr, and no file: the rows done were gone without a word, and nothing said that ``--resume`` keeps them. Now
-    one line says so (the file is still not written: it is atomic)."""
-    out = tmp_path / "out" / "results.jsonl"
+    one line says so (the file is still not written: it is atomic). For ``-o results.json`` it named ``--resume``,
+    which does not append to a JSON list (refused): it names a JSON Lines file with it."""
+    out = tmp_path / "out" / name
     out.parent.mkdir()
     child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
                               "--all-frames", "--workers", "1", "-q", "-o", out],
@@ -524,7 +526,8 @@ def test_ctrl_c_says_that_the_rows_done_were_not_kept(kit: MediaKit, tmp_path: P
     assert not out.exists() and list(out.parent.iterdir()) == []
     line = err.decode()
     assert line.count("\n") == 1 and line.startswith("mesocli: interrupted after "), line
-    assert f"{out} was not written (it is written whole at the end); --resume keeps each row as it is done" in line
+    assert line.endswith(f"{out} was not written (it is written whole at the end); {keeps} keeps each row as it is "
+                         "done\n"), line
 
 
 @pytest.mark.parametrize(("number", "status", "said", "how"), [
