@@ -144,6 +144,10 @@ def test_exit_status_rules() -> None:
     assert exit_status(["ok", "ok"], ["real", "real"], fail_on_fake=True) == 0
     assert exit_status(["ok", "no_face"], ["real", None]) == 3
     assert exit_status(["ok", "error"], ["fake", None], fail_on_fake=True) == 3
+    # --no-face-ok: an input without a face counts as scanned; a failed one still gives 3
+    assert exit_status(["ok", "no_face"], ["real", None], no_face_ok=True) == 0
+    assert exit_status(["ok", "no_face"], ["fake", None], fail_on_fake=True, no_face_ok=True) == 1
+    assert exit_status(["no_face", "error"], [None, None], no_face_ok=True) == 3
 
 
 def test_read_path_list_skips_blank_lines() -> None:

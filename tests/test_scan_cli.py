@@ -33,7 +33,7 @@ from conftest import (
     read_until,
     running,
 )
-from media import MediaKit, face_crop
+from media import MediaKit, face_crop, grey_jpeg
 from PIL import Image
 
 from mesocli import __version__
@@ -222,8 +222,8 @@ def test_table_ends_with_the_inputs_that_need_a_look(scan, faces: list[Path], tm
 
 
 def test_the_needs_a_look_list_is_capped_and_counts_the_rest(scan, faces: list[Path]) -> None:
-    """A run of hundreds of fakes or failures names the first ten of each; the rest are counted, and the table
-    above still lists every input."""
+    """A run of hundreds of fakes, failures or inputs without a face names the first ten of each; the rest are
+    counted, and the table above still lists every input."""
     from mesocli.writers import make_writer
 
     (row,) = json.loads(scan("--format", "json", faces[0]).out)
@@ -231,23 +231,48 @@ def test_the_needs_a_look_list_is_capped_and_counts_the_rest(scan, faces: list[P
     errors = [{**row, "path": f"up/bad{i:02}.mp4", "status": "error", "error": f"up/bad{i:02}.mp4: unreadable",
                "verdict": None, "p_fake": None} for i in range(12)]
     errors[0] = {**errors[0], "path": "up/bad00\x1b[2K.mp4", "error": "up/bad00\x1b[2K.mp4: unreadable"}
+    faceless = [{**row, "path": f"up/none{i:02}.jpg", "status": "no_face", "verdict": None, "p_fake": None}
+                for i in range(11)]
     stream = io.StringIO()
     writer = make_writer("table", stream, color=False)
-    for item in [*fakes, *errors]:
+    for item in [*fakes, *errors, *faceless]:
         writer.write(item)
     writer.close()
     lines = stream.getvalue().splitlines()
-    start = lines.index("needs a look: 13 called fake (most fake first), 12 failed")
+    start = lines.index("needs a look: 13 called fake (most fake first), 12 failed, 11 with no face found")
     assert [line.rstrip() for line in lines[start + 1:]] == [
-        *(f"  fake   {0.6 + i / 100:.3f}  up/fake{i:02}.mp4" for i in range(12, 2, -1)),
-        f"{'':16}… and 3 more called fake: the table above lists every input",
-        "  error         up/bad00\\x1b[2K.mp4: unreadable",  # a name's control characters as escapes
-        *(f"  error         up/bad{i:02}.mp4: unreadable" for i in range(1, 10)),
-        f"{'':16}… and 2 more failed: the table above lists every input",
-        "25 inputs: 13 fake, 12 error",
+        *(f"  fake     {0.6 + i / 100:.3f}  up/fake{i:02}.mp4" for i in range(12, 2, -1)),
+        f"{'':18}… and 3 more called fake: the table above lists every input",
+        "  error           up/bad00\\x1b[2K.mp4: unreadable",  # a name's control characters as escapes
+        *(f"  error           up/bad{i:02}.mp4: unreadable" for i in range(1, 10)),
+        f"{'':18}… and 2 more failed: the table above lists every input",
+        *(f"  no face         up/none{i:02}.jpg" for i in range(10)),
+        f"{'':18}… and 1 more with no face found: the table above lists every input",
+        "36 inputs: 13 fake, 11 no face, 12 error",
     ]
-    assert sum("up/fake" in line or "up/bad" in line for line in lines[:start]) == 25
+    assert sum("up/fake" in line or "up/bad" in line or "up/none" in line for line in lines[:start]) == 36
     assert "\x1b" not in stream.getvalue()
+
+
+def test_inputs_without_a_face_need_a_look_and_no_face_ok_keeps_them_from_exit_3(run_cli: RunCli, kit: MediaKit,
+                                                                                 tmp_path: Path) -> None:
+    """A photo or a clip in which no face was found may be a fake whose face the detector missed (small, turned,
+    dark): the table's "needs a look" list named the fakes and the failures only, so such inputs hid among the
+    table's rows. Now they are a group of their own, after the failures, counted. A gate over uploads where some
+    photos show no person exited 3 as for an unreadable file, and still does; ``--no-face-ok`` counts them as
+    scanned (same rows): 0, or 1 with ``--fail-on-fake``; a failed input still gives 3."""
+    blank = grey_jpeg(tmp_path / "landscape.jpg", 320, 240)
+    table = run_cli("scan", kit.face_jpeg, kit.noface_video, blank, "--format", "table", "-q")
+    assert table.code == 3, table.err
+    lines = [line.rstrip() for line in table.out.splitlines()]
+    start = lines.index("needs a look: 2 with no face found")
+    assert lines[start + 1:] == [f"  no face  {kit.noface_video}", f"  no face  {blank}", "3 inputs: 1 real, 2 no face"]
+    for extra, code in (([], 0), (["--threshold", "0", "--fail-on-fake"], 1)):
+        gate = run_cli("scan", kit.face_jpeg, blank, "--no-face-ok", *extra)
+        assert gate.code == code, gate.err
+        assert [row["status"] for row in gate.jsonl()] == ["ok", "no_face"]
+    failed = run_cli("scan", kit.face_jpeg, blank, tmp_path / "gone.jpg", "--no-face-ok")
+    assert failed.code == 3 and [row["status"] for row in failed.jsonl()] == ["ok", "no_face", "error"]
 
 
 def test_all_faces_table_says_which_track_a_verdict_rests_on(run_cli: RunCli, own_weights: Path,

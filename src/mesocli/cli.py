@@ -317,8 +317,9 @@ def explain_command(
     "Folders are searched recursively; hidden files and folders (names starting with '.') inside them are "
     "skipped, and a note on stderr says how many (even with --quiet): name them to scan them.\n\n"
     "Exit status: 0 every input was scanned; 1 with --fail-on-fake when a verdict is fake; 2 usage "
-    "error (bad option, unusable weights, --output exists); 3 an input failed, had no face or does not "
-    "exist (the others are still reported; 3 wins over 1).",
+    "error (bad option, unusable weights, --output exists); 3 an input failed, had no face (unless --no-face-ok) or "
+    "does not exist (the others are still reported; 3 wins over 1); 130 Ctrl-C, 143 SIGTERM (a table lists the "
+    "inputs done).",
 )
 def scan(
     inputs: Arg(list[str], "Videos, images, folders (recursive, hidden files skipped with a note), or - (paths on "
@@ -349,6 +350,9 @@ def scan(
     output: Opt(Path | None, "Write results to FILE, atomically.", "--output", "-o", metavar="FILE") = None,
     force: Force("Replace an existing --output or --report file; write into a non-empty --explain folder.") = False,
     fail_on_fake: Opt(bool, "Exit 1 when a verdict is fake.", "--fail-on-fake") = False,
+    no_face_ok: Opt(bool, "An input in which no face was found does not make the exit status 3 (it is still a "
+                    "no_face row, without a verdict): for uploads where photos without a person are expected. A "
+                    "failed input still exits 3.", "--no-face-ok") = False,
     batch_size: Opt(int, "Faces per network batch.") = 32,
     quiet: Quiet = False,
     runtime: RuntimeOption = Runtime.onnx,
@@ -378,8 +382,8 @@ def scan(
                           detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
     code = run_scan(inputs, options, model=model and model.value, arch=arch and arch.value, weights=weights,
                     runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,
-                    fail_on_fake=fail_on_fake, quiet=quiet, engine=engine, address=address, workers=workers,
-                    explain=explain, report=report, explain_top=explain_top, null=null, log=err)
+                    fail_on_fake=fail_on_fake, no_face_ok=no_face_ok, quiet=quiet, engine=engine, address=address,
+                    workers=workers, explain=explain, report=report, explain_top=explain_top, null=null, log=err)
     raise typer.Exit(code)  # a reader that went away (`| head`): 141, see mesocli.cli_base
 
 

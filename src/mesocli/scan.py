@@ -454,10 +454,12 @@ def _segments(job: Job, faces: list[Face], options: ScanOptions) -> list[aggrega
 EXIT_OK, EXIT_FAKE, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
 
 
-def exit_status(statuses: Iterable[str], verdicts: Iterable[str | None], fail_on_fake: bool = False) -> int:
-    """The CLI's exit status: 3 if any input failed or had no face (it wins: the scan is incomplete),
-    else 1 with ``fail_on_fake`` if any verdict is fake, else 0."""
-    if any(status != "ok" for status in statuses):
+def exit_status(statuses: Iterable[str], verdicts: Iterable[str | None], fail_on_fake: bool = False,
+                no_face_ok: bool = False) -> int:
+    """The CLI's exit status: 3 if any input failed or had no face (it wins: the scan is incomplete; with
+    ``no_face_ok`` an input without a face counts as scanned, only a failed one gives 3), else 1 with ``fail_on_fake``
+    if any verdict is fake, else 0."""
+    if any(status != "ok" and not (no_face_ok and status == "no_face") for status in statuses):
         return EXIT_INPUT
     if fail_on_fake and any(v == "fake" for v in verdicts):
         return EXIT_FAKE

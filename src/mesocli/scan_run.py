@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mesocli.errors import MesocliError, OutputError, ParameterError, UsageError, check_known
+from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, UsageError, check_known
 from mesocli.fsutil import GuardedStream, atomic_path, check_writable, is_stream, output_errors, whole_write
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
@@ -32,9 +32,9 @@ RESUMABLE = ("jsonl", "csv")
 def run_scan(
     inputs: Sequence[str], options: ScanOptions, *, model: str | None = None, arch: str | None = None,
     weights: Path | None = None, runtime: str = "onnx", fmt: str | None = None, output: Path | None = None,
-    force: bool = False, resume: bool = False, fail_on_fake: bool = False, quiet: bool = False,
-    engine: str = "local", address: str | None = None, workers: int | None = None, explain: Path | None = None,
-    report: Path | None = None, explain_top: int | None = None, null: bool = False,
+    force: bool = False, resume: bool = False, fail_on_fake: bool = False, no_face_ok: bool = False,
+    quiet: bool = False, engine: str = "local", address: str | None = None, workers: int | None = None,
+    explain: Path | None = None, report: Path | None = None, explain_top: int | None = None, null: bool = False,
     log: Callable[[str], None] = note,
 ) -> int:
     """Scan ``inputs`` (``-``: paths read from standard input, one per line, or with ``null`` separated by NUL
@@ -42,7 +42,8 @@ def run_scan(
     (default: by ``output``'s suffix, else a table on a terminal and JSON Lines in a pipe) to ``output``
     or standard output; heatmaps to ``explain``, an HTML report to ``report``. Notes go to ``log``.
 
-    Returns the exit status (:func:`mesocli.scan.exit_status`). Bad arguments raise ParameterError
+    Returns the exit status (:func:`mesocli.scan.exit_status`; ``no_face_ok``: an input in which no face was found
+    counts as scanned). Bad arguments raise ParameterError
     (naming parameters) before anything is read or written.
     """
     if weights is not None and model not in (None, "any"):  # any: the library says why it takes no --weights
@@ -88,7 +89,8 @@ def run_scan(
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
         writer = make_writer(fmt, stream, color=None if output is None else False, log=log,
-                             csv_form=_csv_form(output, resume, fmt))
+                             csv_form=_csv_form(output, resume, fmt),
+                             planned=len(todo) if isinstance(todo, list) else None)
         stack.enter_context(_whole_on_stop(writer, stream))
         bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output),
                                                 len(todo) if isinstance(todo, list) else None))
@@ -108,15 +110,15 @@ def run_scan(
         stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
         if explainer is not None:
             explainer.finish()
-    return exit_status(statuses, verdicts, fail_on_fake)
+    return exit_status(statuses, verdicts, fail_on_fake, no_face_ok)
 
 
 @contextlib.contextmanager
 def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: str,
                   log: Callable[[str], None]) -> Iterator[None]:
     """On Ctrl-C, one line when the rows done are not kept: an ``output`` file written whole at the end (not with
-    ``resume``), or a table printed at the end (rows on standard output, or an ``output`` that is a stream such as
-    ``/dev/stdout`` or a named pipe, in other formats are out already).
+    ``resume``). Rows on standard output, or in an ``output`` that is a stream such as ``/dev/stdout`` or a named
+    pipe, are out already (a table: printed as the scan stops, of the inputs done, :meth:`TableWriter.stop`).
     SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
     face model) once rows are done gets the same words as a note (``add_note``), which the CLI
     prints under its one error line."""
@@ -125,12 +127,10 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
         """What is said of the rows done (``how``: the run stopped), or None where they are kept."""
         done = f"{how} after {len(statuses)} input{'' if len(statuses) == 1 else 's'}"
         streamed = output is None or is_stream(output)  # rows written into it as they are done
-        if not streamed and not resume:
-            return (f"mesocli: {done}: {output} was not written (it is written whole at the end); --resume keeps "
+        if not streamed and not resume:  # --resume appends JSON Lines or CSV only: not to this JSON list or table
+            keeps = "--resume" if fmt in RESUMABLE else "-o FILE.jsonl --resume"
+            return (f"mesocli: {done}: {output} was not written (it is written whole at the end); {keeps} keeps "
                     "each row as it is done")
-        if streamed and fmt == "table":
-            return (f"mesocli: {done}: the table is printed at the end; --format jsonl (or -o FILE.jsonl "
-                    "--resume) keeps each row as it is done")
         return None
 
     try:
@@ -151,14 +151,17 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
 @contextlib.contextmanager
 def _whole_on_stop(writer: Any, stream: GuardedStream) -> Iterator[None]:
     """When the scan stops before its end (Ctrl-C, SIGTERM, an error found mid-run), the writer leaves a whole
-    document of the rows done (JSON's list closed: ``| jq`` and ``> out.json`` get valid JSON), unless writing
-    itself failed (a reader gone, a full disk); the stop itself goes on as it came (its exit status and line)."""
+    document of the rows done (JSON's list closed: ``| jq`` and ``> out.json`` get valid JSON; a table of the inputs
+    done, then a line saying why it stopped), unless writing itself failed (a reader gone, a full disk); the stop
+    itself goes on as it came (its exit status and line)."""
     try:
         yield
-    except BaseException:
+    except BaseException as exc:
         if not stream.failed:
+            why = ("SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C" if isinstance(exc, KeyboardInterrupt)
+                   else "an error")
             with whole_write(), contextlib.suppress(Exception):
-                writer.stop()
+                writer.stop(why)
         raise
 
 

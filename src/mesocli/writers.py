@@ -7,8 +7,9 @@ Scan writers take result dicts (``ScanResult.to_dict()``):
 ``jsonl`` one compact object per line, flushed as each input finishes (for ``| jq``);
 ``csv``   one row per input, nested values (faces, segments, detectors, scores, warnings) as compact JSON
           in their cell, a list cut where a spreadsheet would cut it (32,767 characters), saying so;
-``table`` a rich table for people, printed when the scan is over, in input order, then (for more than one input)
-          a "needs a look" list of the inputs called fake, most fake first, and of those that failed.
+``table`` a rich table for people, printed when the scan is over (or stopped: of the inputs done, then a line
+          saying so), in input order, then (for more than one input) a "needs a look" list of the inputs called
+          fake, most fake first, of those that failed, and of those in which no face was found.
 """
 
 from __future__ import annotations
@@ -75,9 +76,10 @@ class Writer(Protocol):
 
     def close(self) -> None: ...
 
-    def stop(self) -> None:
-        """The scan stopped before its end (Ctrl-C, SIGTERM, an error): leave a whole document of the rows
-        written so far (JSON: the list closed); a table, made for people at the end, is not printed."""
+    def stop(self, why: str) -> None:
+        """The scan stopped before its end (``why``: ``Ctrl-C``, ``SIGTERM``, ``an error``): leave a whole document
+        of the rows written so far (JSON: the list closed; a table: of the inputs done, then a line saying that the
+        scan was stopped and how many inputs it did not scan)."""
 
 
 def _compact(value: Any) -> str:
@@ -107,7 +109,8 @@ class JsonlWriter:
     def close(self) -> None:
         self.stream.flush()
 
-    stop = close
+    def stop(self, why: str) -> None:
+        self.close()
 
 
 class JsonWriter:
@@ -130,7 +133,8 @@ class JsonWriter:
             self.stream.write("[]\n" if self.count == 0 else "\n]\n")
             self.stream.flush()
 
-    stop = close
+    def stop(self, why: str) -> None:
+        self.close()
 
 
 def weights_digests(model: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -326,30 +330,48 @@ class CsvWriter:
     def close(self) -> None:
         self.stream.flush()
 
-    stop = close
+    def stop(self, why: str) -> None:
+        self.close()
 
 
 LOOK_LIMIT = 10
-"""The most inputs of each kind (called fake, failed) the table's "needs a look" list names; the rest are counted
-(``… and 37 more called fake``): the table above lists every input."""
+"""The most inputs of each kind (called fake, failed, no face found) the table's "needs a look" list names; the rest
+are counted (``… and 37 more called fake``): the table above lists every input."""
 
 
 class TableWriter:
     """A rich table (path, verdict, p_fake, frames with a face / sampled, status; with ``--all-faces`` the track
     each verdict rests on, with ``--model any`` each detector's p_fake), in input order; for more than one input a
-    "needs a look" list of those called fake (most fake first) and those that failed (:func:`look_lines`); and a
-    summary line, last."""
+    "needs a look" list of those called fake (most fake first), those that failed and those in which no face was
+    found (:func:`look_lines`); and a summary line, last. ``planned``: how many inputs the scan has (None: not known,
+    paths on stdin), said when it is stopped (:meth:`stop`)."""
 
-    def __init__(self, stream: IO[str], color: bool | None = None) -> None:
+    def __init__(self, stream: IO[str], color: bool | None = None, planned: int | None = None) -> None:
         self.stream = stream
         self.color = color
+        self.planned = planned
         self.rows: list[dict[str, Any]] = []
+        self.stopped: str | None = None
 
     def write(self, result: dict[str, Any]) -> None:
         self.rows.append(result)
 
-    def stop(self) -> None:
-        pass
+    def stop(self, why: str) -> None:
+        """The table of the inputs done, then a last line: the scan was stopped (``why``) and how many inputs it did
+        not scan. A moderator who stops a long run keeps the verdicts made so far on the screen."""
+        self.stopped = why
+        if self.rows or why != "an error":  # an error that stops the run before any row: its line says it all
+            self.close()
+
+    def stop_line(self) -> str:
+        """``stopped by Ctrl-C after 6 of 240 inputs: 234 not scanned; …``, the table's last line after a stop."""
+        done = len(self.rows)
+        if self.planned is None:
+            count = f"{done} input{'s' if done != 1 else ''}: the rest of the list was not scanned"
+        else:
+            count = f"{done} of {self.planned} inputs: {self.planned - done} not scanned"
+        return (f"stopped by {self.stopped} after {count}; -o FILE.jsonl --resume keeps each row as it is done and "
+                "goes on from there")
 
     def close(self) -> None:
         from rich.markup import escape
@@ -400,12 +422,18 @@ class TableWriter:
                 cells.append(" ".join(f"{name} {shown(item['p_fake'], row.get('threshold', 0.5))}"
                                       for name, item in detectors.items()) or "-")
             table.add_row(*cells)
-        out.print(table)
+        if self.rows or self.stopped is None:
+            out.print(table)
         for line in look_lines(self.rows) if len(self.rows) > 1 else []:
             out.print(line)
         order = ("fake", "real", "no_face", "error")
         summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)
-        out.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
+        if self.rows or self.stopped is None:
+            out.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
+        if self.stopped is not None:
+            from rich.text import Text
+
+            out.print(Text(self.stop_line(), style="bold yellow"))
 
 
 def _error_text(row: dict[str, Any]) -> str:
@@ -419,9 +447,11 @@ def _error_text(row: dict[str, Any]) -> str:
 def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[Any]:
     """The table's "needs a look" list, to print (rich renderables, no markup: names come from the disk, their
     control characters escaped): a heading, then a grid of the inputs called fake, most fake first (input order on
-    a tie), as ``fake   0.982  path``, then those that failed, in input order, as ``error  path: why``; at most
-    ``limit`` of each, the rest counted (``… and 37 more called fake: the table above lists every input``). On a
-    terminal a long path folds within its column. Empty when none is fake or failed."""
+    a tie), as ``fake   0.982  path``, then those that failed, in input order, as ``error  path: why``, then those
+    in which no face was found, in input order, as ``no face  path`` (a face the detector missed may be a forged
+    one: no verdict is no all-clear); at most ``limit`` of each, the rest counted (``… and 37 more called fake: the
+    table above lists every input``). On a terminal a long path folds within its column. Empty when none is fake,
+    failed or without a face."""
     from rich.table import Table
     from rich.text import Text
 
@@ -429,10 +459,12 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
 
     fakes = sorted((row for row in rows if row.get("verdict") == "fake"), key=lambda row: -(row.get("p_fake") or 0.0))
     errors = [row for row in rows if row.get("status") == "error"]
-    if not fakes and not errors:
+    faceless = [row for row in rows if row.get("status") == "no_face"]
+    if not fakes and not errors and not faceless:
         return []
     kinds = [f"{len(fakes)} called fake (most fake first)"] if fakes else []
     kinds += [f"{len(errors)} failed"] if errors else []
+    kinds += [f"{len(faceless)} with no face found"] if faceless else []
     grid = Table.grid(padding=(0, 0, 0, 2), pad_edge=True)
     grid.add_column(no_wrap=True)
     if fakes:
@@ -451,6 +483,10 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
         add(Text("error", style="yellow"), "", printable(row["path"] + (f": {why}" if why else "")))
     if len(errors) > limit:
         add("", "", f"… and {len(errors) - limit} more failed: the table above lists every input")
+    for row in faceless[:limit]:
+        add(Text("no face", style="yellow"), "", printable(row["path"]))
+    if len(faceless) > limit:
+        add("", "", f"… and {len(faceless) - limit} more with no face found: the table above lists every input")
     return [Text("needs a look: " + ", ".join(kinds), style="bold"), grid]
 
 
@@ -495,9 +531,11 @@ def refuse_inputs_as_outputs(inputs: Iterable[str | Path], outputs: Iterable[Pat
 
 
 def make_writer(fmt: str, stream: IO[str], color: bool | None = None,
-                log: Callable[[str], None] | None = None, csv_form: tuple[bool, str] = (True, CSV_LINE_END)) -> Writer:
+                log: Callable[[str], None] | None = None, csv_form: tuple[bool, str] = (True, CSV_LINE_END),
+                planned: int | None = None) -> Writer:
     """The writer for ``fmt`` (one of :data:`FORMATS`) on ``stream``; ``log``: notes (a CSV cell cut short);
-    ``csv_form``: whether a CSV starts with its header, and its line end (rows appended to a CSV: as it has them)."""
+    ``csv_form``: whether a CSV starts with its header, and its line end (rows appended to a CSV: as it has them);
+    ``planned``: how many inputs the scan has, which a table stopped before its end says (None: not known)."""
     if fmt == "jsonl":
         return JsonlWriter(stream)
     if fmt == "json":
@@ -505,7 +543,7 @@ def make_writer(fmt: str, stream: IO[str], color: bool | None = None,
     if fmt == "csv":
         return CsvWriter(stream, log, *csv_form)
     if fmt == "table":
-        return TableWriter(stream, color)
+        return TableWriter(stream, color, planned)
     raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
 
 

@@ -1090,9 +1090,8 @@ def test_an_error_that_stops_a_scan_says_that_the_rows_done_were_not_kept(
         run_cli: RunCli) -> None:
     """``scan a.png clip.mp4 -o rows.jsonl`` stopped by an environment error (here ffmpeg made unrunnable
     after its check) wrote nothing (the file is written whole at the end) and, unlike Ctrl-C, said nothing of the
-    rows already done. Now the error line is followed by one line saying so and naming ``--resume`` (as for a
-    table, printed at the end); not when no row was done, nor when rows went to standard output as they were
-    done."""
+    rows already done. Now the error line is followed by one line saying so and naming ``--resume``; not when no
+    row was done, nor when rows went to standard output as they were done (a table: printed as the run stops)."""
     exe, video = _ffmpeg_broken_after_its_check(tmp_path, monkeypatch)
     error = f"mesocli: error: cannot run ffmpeg {exe} (Permission denied)"
     output = tmp_path / "rows.jsonl"
@@ -1104,10 +1103,15 @@ def test_an_error_that_stops_a_scan_says_that_the_rows_done_were_not_kept(
     assert second == (f"mesocli: stopped after 1 input: {output} was not written (it is written whole at the "
                       "end); --resume keeps each row as it is done")
     exe.chmod(0o755)
-    result = run_cli("scan", *weights, crops[0], video, "--format", "table")  # printed at the end: not printed
-    assert result.code == 2 and result.out == "" and result.err.splitlines()[1:] == [
-        "mesocli: stopped after 1 input: the table is printed at the end; --format jsonl (or -o FILE.jsonl "
-        "--resume) keeps each row as it is done"], result.err
+    # the table (printed at the end) is printed as the error stops the run, of the inputs done (it was not printed,
+    # and a second line said so): its last line says that the scan stopped, under the summary of the inputs done
+    result = run_cli("scan", *weights, crops[0], video, "--format", "table")
+    assert result.code == 2 and result.err.count("\n") == 1 and result.err.startswith(error), result.err
+    lines = result.out.splitlines()
+    assert str(crops[0]) in lines[2] and str(video) not in result.out
+    assert lines[-2].startswith("1 input: ") and lines[-1] == (
+        "stopped by an error after 1 of 2 inputs: 1 not scanned; -o FILE.jsonl --resume keeps each row as it is done "
+        "and goes on from there")
     for where in (["-o", output], ["--format", "jsonl"]):  # no row done; rows out as they were done
         exe.chmod(0o755)
         inputs = [video, crops[0]] if where[0] == "-o" else [crops[0], video]

@@ -505,19 +505,19 @@ def test_a_scan_stopped_after_its_first_row_leaves_a_whole_document_on_stdout(
     assert [row["path"] for row in parsed_rows(fmt, out + rest)] == [str(kit.face_video)]
 
 
-@pytest.mark.parametrize("target", ["output", "table"])
-def test_ctrl_c_says_that_the_rows_done_were_not_kept(target: str, kit: MediaKit, tmp_path: Path) -> None:
-    """A moderator's ``scan uploads/ -o results.jsonl`` (or the table on a terminal) stopped with Ctrl-C after
-    a while: exit 130 and nothing on stderr, and no file: the rows done were gone without a word, and nothing
-    said that ``--resume`` keeps them. Now one line says so (the file is still not written: it is atomic)."""
-    out = tmp_path / "out" / "results.jsonl"
+@pytest.mark.parametrize(("name", "keeps"), [("results.jsonl", "--resume"), ("results.json", "-o FILE.jsonl --resume")])
+def test_ctrl_c_says_that_the_rows_done_were_not_kept(name: str, keeps: str, kit: MediaKit, tmp_path: Path) -> None:
+    """A moderator's ``scan uploads/ -o results.jsonl`` stopped with Ctrl-C after a while: exit 130 and nothing on
+    stderr, and no file: the rows done were gone without a word, and nothing said that ``--resume`` keeps them. Now
+    one line says so (the file is still not written: it is atomic). For ``-o results.json`` it named ``--resume``,
+    which does not append to a JSON list (refused): it names a JSON Lines file with it."""
+    out = tmp_path / "out" / name
     out.parent.mkdir()
-    where = ["-o", out] if target == "output" else ["--format", "table"]
     child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
-                              "--all-frames", "--workers", "1", "-q", *where],
+                              "--all-frames", "--workers", "1", "-q", "-o", out],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for_ffmpeg(child.pid, kit.long_face_video)  # being read: the output is open, the table not printed
+        _wait_for_ffmpeg(child.pid, kit.long_face_video)  # being read: the output is open
         child.send_signal(signal.SIGINT)
         stdout, err = child.communicate(timeout=60)
     finally:
@@ -526,10 +526,40 @@ def test_ctrl_c_says_that_the_rows_done_were_not_kept(target: str, kit: MediaKit
     assert not out.exists() and list(out.parent.iterdir()) == []
     line = err.decode()
     assert line.count("\n") == 1 and line.startswith("mesocli: interrupted after "), line
-    if target == "output":
-        assert f"{out} was not written (it is written whole at the end); --resume keeps each row as it is done" in line
-    else:
-        assert "the table is printed at the end; --format jsonl (or -o FILE.jsonl --resume) keeps each row" in line
+    assert line.endswith(f"{out} was not written (it is written whole at the end); {keeps} keeps each row as it is "
+                         "done\n"), line
+
+
+@pytest.mark.parametrize(("number", "status", "said", "how"), [
+    (signal.SIGINT, 130, b"", "Ctrl-C"), (signal.SIGTERM, 143, b"mesocli: stopped by SIGTERM\n", "SIGTERM")])
+def test_a_stopped_table_scan_prints_the_verdicts_made_so_far(number: int, status: int, said: bytes, how: str,
+                                                                kit: MediaKit, tmp_path: Path) -> None:
+    """A moderator's ``scan uploads/`` on a terminal (the table, printed at the end) stopped with Ctrl-C or SIGTERM
+    after a while: exit 130 (143) and not a row of the verdicts already made (Ctrl-C said only that the table is
+    printed at the end). Now the table of the inputs done is printed, with its "needs a look" list, then a line:
+    stopped, and how many inputs were not scanned; the exit status is as before."""
+    missing = tmp_path / "gone.jpg"
+    inputs = [kit.face_jpeg, missing, kit.face_video, kit.long_face_video, tmp_path / "later.mp4"]
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", *inputs, "--all-frames", "--workers", "1",
+                              "--batch-size", "1", "-q", "--format", "table"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # the long video is being read: the photo and the missing file were done while face.mp4 was read (each crop
+        # is scored at once), face.mp4 may be done or not
+        _wait_for_ffmpeg(child.pid, kit.long_face_video)
+        child.send_signal(number)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert (child.returncode, err) == (status, said)
+    lines = [line.rstrip() for line in out.decode().splitlines()]
+    rows = [line.split(" ")[0] for line in lines[2:] if line.startswith("/")]
+    assert rows in ([str(kit.face_jpeg), str(missing)], [str(kit.face_jpeg), str(missing), str(kit.face_video)])
+    done = len(rows)
+    assert lines[done + 2:done + 4] == ["needs a look: 1 failed", f"  error  {missing}: no such file or folder"]
+    assert lines[-2].startswith(f"{done} inputs: ") and lines[-2].endswith(", 1 error")
+    assert lines[-1] == (f"stopped by {how} after {done} of 5 inputs: {5 - done} not scanned; -o FILE.jsonl --resume "
+                         "keeps each row as it is done and goes on from there")
 
 
 def test_ctrl_c_does_not_say_that_a_stream_output_was_not_written(kit: MediaKit) -> None:
