@@ -297,3 +297,20 @@ def test_other_large_images_are_reduced_once_decoded(name: str, tmp_path: Path) 
     with Image.open(path) as whole:
         expected = to_rgb(whole).reduce(2)
     np.testing.assert_array_equal(np.asarray(to_rgb(image)), np.asarray(expected))
+
+
+def test_a_damaged_large_png_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read band by band, a PNG cut short or with damaged compressed data is still a one-line error."""
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(preprocess, "PNG_BAND_BYTES", 1000, raising=False)
+    whole = tmp_path / "whole.png"
+    _png("RGB", (77, 101)).save(whole)
+    data = whole.read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[:len(data) // 2])
+    (tmp_path / "damaged.png").write_bytes(data[:len(data) // 2] + b"\xff" * 50 + data[len(data) // 2 + 50:])
+    for name, message in (("cut.png", "image file is truncated"), ("damaged.png", "broken data stream")):
+        with pytest.raises(InputError, match=f"{name}: not a readable image \\({message}") as info:
+            open_image(tmp_path / name)
+        assert "\n" not in str(info.value)

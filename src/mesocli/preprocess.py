@@ -132,7 +132,7 @@ def _opened(path: str | Path, data: bytes | None = None) -> Iterator[Image.Image
 
 
 def _reduction(size: tuple[int, int]) -> int:
-    """The largest of 8, 4, 2 and 1 that a JPEG of ``size`` may be decoded reduced by, its longest side kept at
+    """The largest of 8, 4, 2 and 1 that an image of ``size`` is decoded reduced by, its longest side kept at
     :data:`DECODE_SIDE` or more."""
     return next(scale for scale in (8, 4, 2, 1) if max(size) // scale >= DECODE_SIDE and min(size) >= scale
                 or scale == 1)
@@ -265,11 +265,11 @@ def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> 
                     break
                 left -= len(piece)
                 while piece and done < height:  # a band inflated at a time: a bomb's rows never pile up
-                    pending += inflater.decompress(piece, rows * stride)
+                    pending += _inflated(inflater, piece, rows * stride)
                     piece = inflater.unconsumed_tail
                     drain()
     if done < height:
-        pending += inflater.flush()
+        pending += _inflated(inflater, b"", 0)
         drain()
     if done < height:
         raise OSError(f"image file is truncated ({height - done} of {height} rows not read)")
@@ -277,6 +277,15 @@ def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> 
     if exif is not None:
         reduced.info["exif"] = exif
     return reduced
+
+
+def _inflated(inflater: zlib._Decompress, data: bytes, most: int) -> bytes:
+    """Up to ``most`` bytes (0: all that is left) inflated from ``data``; damaged data is the OSError that Pillow's
+    own PNG decoder gives."""
+    try:
+        return inflater.decompress(data, most) if most else inflater.flush()
+    except zlib.error:
+        raise OSError("broken data stream when reading image file") from None
 
 
 @contextlib.contextmanager
@@ -312,7 +321,7 @@ def _opened_large(path: str | Path, data: bytes | None, bomb: Image.Decompressio
 
 
 def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Image.Image:
-    """Open ``path`` with Pillow (header only, or decoded: a large JPEG reduced, :func:`_draft`), or its bytes
+    """Open ``path`` with Pillow (header only, or decoded: a large one reduced, :func:`_decoded`), or its bytes
     ``data`` already read; every failure is a one-line InputError naming ``path``."""
     if (check_input_file(path).st_size if data is None else len(data)) == 0:
         raise InputError(f"{path}: empty file")
