@@ -391,7 +391,7 @@ def _reduced(image: Image.Image, scale: int) -> Image.Image:
     """A large decoded image of a format that cannot be decoded reduced (TIFF, WebP, GIF, BMP, an interlaced or
     16-bit PNG, ...) reduced by ``scale`` at once (box averages, as the band-by-band PNG decode's), so that only
     the decode itself is full size; made RGB first where Pillow cannot reduce its mode (palette, 1-bit, 16-bit)."""
-    if image.mode in ("P", "PA", "1") or image.mode.startswith("I;16"):
+    if image.mode not in ("L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F"):
         image = to_rgb(image)
     reduced = image.reduce(scale)
     reduced.info = {key: value for key, value in image.info.items() if key != "transparency"}
