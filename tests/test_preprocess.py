@@ -154,7 +154,7 @@ def test_a_jpeg_over_pillows_limit_is_decoded_reduced_never_at_full_size(tmp_pat
 def test_only_baseline_jpegs_up_to_twice_the_limit_are_read_reduced(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Over Pillow's limit, a progressive JPEG (whose decoder holds the whole picture's coefficients), a JPEG
-    over twice the limit and any other format are refused as before."""
+    over twice the limit and a format that cannot be decoded reduced (TIFF here) are refused as before."""
     from mesocli import preprocess
 
     monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
@@ -162,18 +162,18 @@ def test_only_baseline_jpegs_up_to_twice_the_limit_are_read_reduced(
     picture = _image("RGB", (60, 60))  # 3600 pixels
     picture.save(tmp_path / "baseline.jpg")
     picture.save(tmp_path / "progressive.jpg", progressive=True)
-    picture.save(tmp_path / "picture.png")
+    picture.save(tmp_path / "picture.tif")
     _image("RGB", (70, 70)).save(tmp_path / "larger.jpg")  # 4900 pixels
     image = open_image(tmp_path / "baseline.jpg")
     assert (image.size, preprocess.decode_scale(image)) == ((30, 30), 2)
-    for name in ("progressive.jpg", "picture.png", "larger.jpg"):
+    for name in ("progressive.jpg", "picture.tif", "larger.jpg"):
         with pytest.raises(InputError, match=r"image too large \(Pillow's decompression-bomb limit: Image size"):
             open_image(tmp_path / name)
 
 
 def test_a_large_jpeg_is_decoded_reduced_and_turned_as_its_exif_says(tmp_path: Path) -> None:
     """A JPEG over 8000 pixels is decoded at 1/2 (its longest side kept at 4000 or more), then turned upright
-    by its EXIF orientation; smaller JPEGs and other formats are decoded at full size."""
+    by its EXIF orientation; smaller JPEGs are decoded at full size."""
     from mesocli.preprocess import decode_scale
 
     stored = Image.new("RGB", (8_192, 2_048), (0, 0, 255))  # stored sideways: its top is the red left edge
@@ -188,3 +188,129 @@ def test_a_large_jpeg_is_decoded_reduced_and_turned_as_its_exif_says(tmp_path: P
     assert pixels[10, 512][0] > 200 and pixels[-10, 512][2] > 200  # red at the top, blue below
     assert decode_scale(open_image(tmp_path / "smaller.jpg")) == 1
     assert open_image(tmp_path / "smaller.jpg").size == (4_000, 2_048)
+
+
+@pytest.fixture
+def full_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The size of every image Pillow decodes from a file (``ImageFile.load``) while the test runs."""
+    from PIL import ImageFile
+
+    sizes: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def recorded(self: ImageFile.ImageFile):  # type: ignore[no-untyped-def]
+        sizes.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recorded)
+    return sizes
+
+
+def _png(mode: str, size: tuple[int, int]) -> Image.Image:
+    """A picture that PNG's filters (Sub, Paeth, ...) have something to do with: gradients, and noisy rows."""
+    rng = np.random.default_rng(2)
+    pixels = np.cumsum(rng.integers(0, 5, (size[1], size[0], 4)), axis=1).astype(np.uint8)
+    pixels[::7] = rng.integers(0, 256, pixels[::7].shape, dtype=np.uint8)
+    rgba = Image.fromarray(pixels, "RGBA")
+    return rgba.convert("RGB").quantize(50) if mode == "P" else rgba.convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA", "P"])
+def test_a_large_png_is_decoded_reduced_band_by_band_never_whole(
+        mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, full_loads: list) -> None:
+    """A PNG (8 bits a channel, not interlaced) whose longest side is 2×DECODE_SIDE or more was decoded at full
+    size (Pillow cannot reduce it); it is decoded a band of rows at a time, each reduced: the same pixels as
+    the whole picture made RGB and reduced, and no decode of the whole picture."""
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(preprocess, "PNG_BAND_BYTES", 1000, raising=False)  # bands of 4 (RGBA) to 12 (L, P) rows
+    path = tmp_path / "large.png"
+    _png(mode, (77, 101)).save(path, transparency=3) if mode == "P" else _png(mode, (77, 101)).save(path)
+    image = open_image(path)
+    assert (image.size, image.mode, preprocess.decode_scale(image)) == ((20, 26), "RGB", 4)
+    assert len(full_loads) >= 9 and max(height for _, height in full_loads) <= 13  # a band and the row before it
+    with Image.open(path) as whole:
+        expected = preprocess.to_rgb(whole).reduce(4)
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(expected))
+
+
+def test_a_large_png_is_turned_as_its_exif_says(tmp_path: Path) -> None:
+    from mesocli.preprocess import decode_scale
+
+    stored = Image.new("RGB", (8_192, 512), (0, 0, 255))  # stored sideways: its top is the red left edge
+    stored.paste((255, 0, 0), (0, 0, 512, 512))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    stored.save(tmp_path / "turned.png", exif=exif, compress_level=1)
+    image = open_image(tmp_path / "turned.png")
+    assert (image.size, decode_scale(image)) == ((256, 4_096), 2)
+    pixels = np.asarray(image)
+    assert tuple(pixels[10, 128]) == (255, 0, 0) and tuple(pixels[-10, 128]) == (0, 0, 255)
+
+
+def test_a_png_over_pillows_limit_is_read_reduced_and_larger_ones_refused_with_the_way_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, full_loads: list) -> None:
+    """A PNG over Pillow's limit (a one-colour "bomb": a few kB that expand to megapixels here, to gigapixels
+    in the wild) was refused; one that can be read reduced (8 bits a channel, not interlaced, up to twice the
+    limit) is, as a JPEG is, without ever being decoded whole. Others are refused from their header alone,
+    saying what to do."""
+    from mesocli import preprocess
+    from mesocli.preprocess import check_image, decode_scale
+
+    monkeypatch.setattr(preprocess, "PNG_BAND_BYTES", 100_000, raising=False)  # bands of 12 rows
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500_000)  # refused above 1 MP; read reduced up to 2 MP
+    Image.new("L", (8_000, 240), 7).save(tmp_path / "bomb.png")  # 1.92 MP
+    Image.new("L", (8_100, 250), 7).save(tmp_path / "larger.png")  # 2.03 MP
+    Image.new("I;16", (8_000, 240), 7).save(tmp_path / "deep.png")  # 16 bits: cannot be read reduced
+    assert (tmp_path / "bomb.png").stat().st_size < 10_000
+    check_image(tmp_path / "bomb.png")
+    image = open_image(tmp_path / "bomb.png")
+    assert (image.size, decode_scale(image), image.getextrema()) == ((4_000, 120), 2, ((7, 7),) * 3)
+    assert all(height < 240 for _, height in full_loads)
+    way_out = ("): downscale it to 1,000,000 pixels or fewer (2,000,000 for a baseline JPEG or a PNG of 8 bits a "
+               "channel, not interlaced, which are read reduced)")
+    for name, pixels in (("larger.png", 2_025_000), ("deep.png", 1_920_000)):
+        for check in (check_image, open_image):
+            with pytest.raises(InputError) as refused:
+                check(tmp_path / name)
+            assert str(refused.value) == (f"{tmp_path / name}: image too large (Pillow's decompression-bomb limit: "
+                                          f"Image size ({pixels} pixels) exceeds limit of 1000000 pixels, could be "
+                                          f"decompression bomb DOS attack.{way_out}")
+    assert all(height < 240 for _, height in full_loads)
+
+
+@pytest.mark.parametrize("name", ["large.tif", "large.webp", "large.bmp", "large.gif", "deep.png"])
+def test_other_large_images_are_reduced_once_decoded(name: str, tmp_path: Path) -> None:
+    """TIFF, WebP, BMP, GIF and a 16-bit PNG cannot be decoded reduced; one 8000 px or more is reduced as soon
+    as it is decoded (it was kept, and copied, at full size): the same factor and pixels as a PNG read reduced."""
+    from mesocli.preprocess import decode_scale, to_rgb
+
+    picture = _png("RGB", (8_192, 24))
+    path = tmp_path / name
+    if name == "deep.png":
+        Image.fromarray(np.asarray(picture.convert("L")).astype(np.uint16) * 257).save(path)
+    else:
+        picture.save(path, **({"lossless": True} if name.endswith(".webp") else {}))
+    image = open_image(path)
+    assert (image.size, decode_scale(image)) == ((4_096, 12), 2)
+    with Image.open(path) as whole:
+        expected = to_rgb(whole).reduce(2)
+    np.testing.assert_array_equal(np.asarray(to_rgb(image)), np.asarray(expected))
+
+
+def test_a_damaged_large_png_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read band by band, a PNG cut short or with damaged compressed data is still a one-line error."""
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(preprocess, "PNG_BAND_BYTES", 1000, raising=False)
+    whole = tmp_path / "whole.png"
+    _png("RGB", (77, 101)).save(whole)
+    data = whole.read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[:len(data) // 2])
+    (tmp_path / "damaged.png").write_bytes(data[:len(data) // 2] + b"\xff" * 50 + data[len(data) // 2 + 50:])
+    for name, message in (("cut.png", "image file is truncated"), ("damaged.png", "broken data stream")):
+        with pytest.raises(InputError, match=f"{name}: not a readable image \\({message}") as info:
+            open_image(tmp_path / name)
+        assert "\n" not in str(info.value)

@@ -688,7 +688,7 @@ def faces_in_image(
         image = open_image(image)
     scale, picture = 1, None
     if isinstance(image, Image.Image):
-        scale = decode_scale(image)  # a large JPEG decoded reduced: its faces' positions in the file's pixels
+        scale = decode_scale(image)  # a large image decoded reduced: its faces' positions in the file's pixels
         picture = to_rgb(image)
         image = np.asarray(picture)
     elif image.ndim == 2 or image.shape[2] != 3:

@@ -16,7 +16,9 @@ import contextlib
 import io
 import os
 import stat
+import struct
 import warnings
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -32,11 +34,16 @@ RESAMPLE = Image.Resampling.BILINEAR
 # refused unopened, whatever the file's name: Pillow would run Ghostscript on an EPS file, for one.
 PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "AVIF")
 DECODE_SIDE = 4000
-"""The longest side a JPEG is decoded at, at least: a larger one is decoded reduced by 1/2, 1/4 or 1/8 (the JPEG
-decoder's DCT scaling, which never makes the full-size picture) while its longest side stays at or above this,
-the largest size face detection searches a photo at (:data:`mesocli.faces.STILL_SIDE`)."""
+"""The longest side an image is decoded at, at least: a larger one is decoded reduced by 1/2, 1/4 or 1/8 while
+its longest side stays at or above this, the largest size face detection searches a photo at
+(:data:`mesocli.faces.STILL_SIDE`). A JPEG by its decoder's DCT scaling and a PNG (8-bit, not interlaced) band by
+band (:func:`_png_reduced`): neither ever makes the full-size picture; other formats are reduced once decoded."""
 DECODE_SCALE = "mesocli_decode_scale"
-"""The key of a decoded image's ``info`` that holds the factor its JPEG was reduced by (absent: 1)."""
+"""The key of a decoded image's ``info`` that holds the factor it was reduced by (absent: 1)."""
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+"""Channels of each PNG colour type (grey, RGB, palette, grey and alpha, RGBA)."""
+PNG_BAND_BYTES = 8 << 20
+"""About how many bytes of decoded PNG rows :func:`_png_reduced` holds at a time."""
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -125,7 +132,7 @@ def _opened(path: str | Path, data: bytes | None = None) -> Iterator[Image.Image
 
 
 def _reduction(size: tuple[int, int]) -> int:
-    """The largest of 8, 4, 2 and 1 that a JPEG of ``size`` may be decoded reduced by, its longest side kept at
+    """The largest of 8, 4, 2 and 1 that an image of ``size`` is decoded reduced by, its longest side kept at
     :data:`DECODE_SIDE` or more."""
     return next(scale for scale in (8, 4, 2, 1) if max(size) // scale >= DECODE_SIDE and min(size) >= scale
                 or scale == 1)
@@ -144,34 +151,177 @@ def _draft(image: Image.Image) -> int:
     return scale
 
 
+def _png_header(image: Image.Image) -> tuple[int, int] | None:
+    """The colour type and channels of a PNG that :func:`_png_reduced` can decode band by band (8 bits a channel,
+    not interlaced, one frame), read from its IHDR chunk; None for any other image."""
+    if image.format != "PNG" or getattr(image, "is_animated", False) or image.fp is None:
+        return None
+    position = image.fp.tell()
+    try:
+        image.fp.seek(8)
+        head = image.fp.read(8 + 13)
+    finally:
+        image.fp.seek(position)
+    if len(head) < 21 or head[4:8] != b"IHDR":
+        return None
+    depth, colour, _, _, interlace = struct.unpack(">BBBBB", head[16:21])
+    if depth != 8 or interlace or colour not in PNG_CHANNELS:
+        return None
+    return colour, PNG_CHANNELS[colour]
+
+
+def _png_chunks(handle: io.BufferedIOBase | io.BytesIO) -> Iterator[tuple[bytes, int]]:
+    """A PNG's chunks after its signature: each one's type and length, ``handle`` at its data (read it, or not:
+    the next one is found from its offset)."""
+    offset = 8
+    while True:
+        handle.seek(offset)
+        head = handle.read(8)
+        if len(head) < 8:
+            return
+        length, kind = struct.unpack(">I4s", head)
+        yield kind, length
+        if kind == b"IEND":
+            return
+        offset += 12 + length
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_of(size: bytes, extra: bytes, rows: list[bytes | memoryview]) -> bytes:
+    """A PNG file of an IHDR chunk's data ``size``, the chunks ``extra`` (PLTE, tRNS) and filtered ``rows`` (each
+    a filter type and its bytes), stored uncompressed (deflate's stored blocks: no compressing)."""
+    blocks: list[bytes | memoryview] = [b"\x78\x01"]
+    total, adler = sum(len(part) for part in rows), 1
+    sent = 0
+    for part in rows:
+        adler = zlib.adler32(part, adler)
+        for start in range(0, len(part), 65_535):
+            piece = part[start:start + 65_535]
+            sent += len(piece)
+            blocks += [struct.pack("<BHH", sent == total, len(piece), len(piece) ^ 0xFFFF), piece]
+    blocks.append(struct.pack(">I", adler))
+    length = sum(len(block) for block in blocks)
+    crc = zlib.crc32(b"IDAT")
+    for block in blocks:
+        crc = zlib.crc32(block, crc)
+    return b"".join([b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", size), extra, struct.pack(">I", length), b"IDAT",
+                     *blocks, struct.pack(">I", crc), _png_chunk(b"IEND", b"")])
+
+
+def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> Image.Image:
+    """A large PNG (opened, not loaded; :func:`_png_header`) decoded reduced by ``scale``, band by band, as RGB
+    (transparency composited on black, as :func:`to_rgb` does): the full-size picture is never made. Its
+    compressed rows are inflated a band at a time; each band is decoded by Pillow as a PNG of its own, led by the
+    last row of the band before it, unfiltered (the row that PNG's filters refer to), then reduced. The same
+    pixels as the whole picture decoded, made RGB and reduced."""
+    from PIL import PngImagePlugin
+
+    width, height = image.size
+    stride = width * channels + 1  # a filter type, then the row
+    rows = max(scale, PNG_BAND_BYTES // stride // scale * scale)
+    header = struct.pack(">IIBBBBB", width, 0, 8, colour, 0, 0, 0)
+    extra, exif = b"", None
+    reduced = Image.new("RGB", (-(-width // scale), -(-height // scale)))
+    inflater, pending, previous, done = zlib.decompressobj(), bytearray(), b"", 0
+
+    def band(count: int) -> None:
+        nonlocal previous, done
+        ihdr = header[:4] + struct.pack(">I", count + bool(previous)) + header[8:]
+        with memoryview(pending) as inflated:  # no copy of the band's rows until the PNG made of them
+            data = _png_of(ihdr, extra, [b"\0" + previous] * bool(previous) + [inflated[:count * stride]])
+        del pending[:count * stride]
+        with PngImagePlugin.PngImageFile(io.BytesIO(data)) as decoded:  # its size checked already, as a whole
+            decoded.load()
+            last = decoded.height - 1
+            previous = decoded.crop((0, last, width, last + 1)).tobytes()
+            box = (0, decoded.height - count, width, decoded.height)  # the band's rows, not the one leading them
+            if decoded.mode in ("L", "RGB"):  # reduced first: the same pixels, a 1/4 to 1/64 of the work to convert
+                reduced.paste(to_rgb(decoded.reduce(scale, box)), (0, done // scale))
+            else:  # palette, alpha: made RGB (composited on black) first, as to_rgb makes the whole picture
+                reduced.paste(to_rgb(decoded).reduce(scale, box), (0, done // scale))
+        done += count
+
+    def drain() -> None:
+        while len(pending) >= rows * stride and done + rows <= height:
+            band(rows)
+        if done < height <= done + rows and len(pending) >= (height - done) * stride:
+            band(height - done)
+
+    handle = image.fp
+    assert handle is not None
+    for kind, length in _png_chunks(handle):
+        if kind in (b"PLTE", b"tRNS"):
+            extra += _png_chunk(kind, handle.read(length))
+        elif kind == b"eXIf":
+            exif = handle.read(length)
+        elif kind == b"IDAT" and done < height:
+            left = length
+            while left and done < height:
+                piece = handle.read(min(left, 1 << 20))
+                if not piece:
+                    break
+                left -= len(piece)
+                while piece and done < height:  # a band inflated at a time: a bomb's rows never pile up
+                    pending += _inflated(inflater, piece, rows * stride)
+                    piece = inflater.unconsumed_tail
+                    drain()
+    if done < height:
+        pending += _inflated(inflater, b"", 0)
+        drain()
+    if done < height:
+        raise OSError(f"image file is truncated ({height - done} of {height} rows not read)")
+    reduced.info = {key: value for key, value in image.info.items() if key != "transparency"}
+    if exif is not None:
+        reduced.info["exif"] = exif
+    return reduced
+
+
+def _inflated(inflater: zlib._Decompress, data: bytes, most: int) -> bytes:
+    """Up to ``most`` bytes (0: all that is left) inflated from ``data``; damaged data is the OSError that Pillow's
+    own PNG decoder gives."""
+    try:
+        return inflater.decompress(data, most) if most else inflater.flush()
+    except zlib.error:
+        raise OSError("broken data stream when reading image file") from None
+
+
 @contextlib.contextmanager
-def _opened_large_jpeg(path: str | Path, data: bytes | None, bomb: Image.DecompressionBombError
-                       ) -> Iterator[Image.Image]:
-    """A JPEG over Pillow's decompression-bomb limit, opened to be decoded reduced (:func:`_draft`) to under the
-    limit; ``bomb`` is raised again for any other file: not a JPEG, progressive (its decoder holds the whole
-    picture's coefficients), more than twice the limit, or too large still once reduced."""
-    from PIL import JpegImagePlugin
+def _opened_large(path: str | Path, data: bytes | None, bomb: Image.DecompressionBombError) -> Iterator[Image.Image]:
+    """An image over Pillow's decompression-bomb limit that can be decoded reduced to under it (a baseline JPEG,
+    :func:`_draft`; a PNG of 8 bits a channel, not interlaced, :func:`_png_reduced`), opened; ``bomb`` is raised
+    again for any other file: another format, a progressive JPEG (its decoder holds the whole picture's
+    coefficients), more than twice the limit, or too large still once reduced."""
+    from PIL import JpegImagePlugin, PngImagePlugin
 
     limit = Image.MAX_IMAGE_PIXELS
     with open(path, "rb") if data is None else io.BytesIO(data) as handle:
-        if handle.read(3) != b"\xff\xd8\xff" or not limit:
+        magic = handle.read(8)
+        opener = {b"\xff\xd8\xff": JpegImagePlugin.JpegImageFile,
+                  b"\x89PNG\r\n\x1a\n": PngImagePlugin.PngImageFile}.get(magic[:3] if magic[:1] == b"\xff" else magic)
+        if opener is None or not limit:
             raise bomb
         handle.seek(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = JpegImagePlugin.JpegImageFile(handle)  # the class itself: Image.open would refuse it
+            image = opener(handle)  # the class itself: Image.open would refuse it
         with image:
             width, height = image.size
             scale = _reduction(image.size)
             reduced = -(-width // scale) * -(-height // scale)
-            if (image.info.get("progressive") or width * height > 4 * limit or reduced > limit
-                    or len(image.tile) != 1):
+            if width * height > 4 * limit or reduced > limit or scale == 1:
+                raise bomb
+            if image.format == "PNG" and _png_header(image) is None:
+                raise bomb
+            if image.format == "JPEG" and (image.info.get("progressive") or len(image.tile) != 1):
                 raise bomb
             yield image
 
 
 def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Image.Image:
-    """Open ``path`` with Pillow (header only, or decoded: a large JPEG reduced, :func:`_draft`), or its bytes
+    """Open ``path`` with Pillow (header only, or decoded: a large one reduced, :func:`_decoded`), or its bytes
     ``data`` already read; every failure is a one-line InputError naming ``path``."""
     if (check_input_file(path).st_size if data is None else len(data)) == 0:
         raise InputError(f"{path}: empty file")
@@ -180,14 +330,15 @@ def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Im
             with _opened(path, data) as image:
                 return _decoded(image) if decode else image
         except Image.DecompressionBombError as bomb:
-            if not decode:  # a header is only checked: a JPEG that can be read reduced passes
-                with _opened_large_jpeg(path, data, bomb) as image:
+            if not decode:  # a header is only checked: an image that can be read reduced passes
+                with _opened_large(path, data, bomb) as image:
                     return image
-            with _opened_large_jpeg(path, data, bomb) as image:
+            with _opened_large(path, data, bomb) as image:
                 return _decoded(image)
     except Image.DecompressionBombError as exc:
         limit = " ".join(str(exc).split())
-        raise InputError(f"{path}: image too large (Pillow's decompression-bomb limit: {limit})") from None
+        raise InputError(f"{path}: image too large (Pillow's decompression-bomb limit: {limit}){_way_out(exc)}"
+                         ) from None
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except PermissionError:
@@ -203,20 +354,48 @@ def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Im
         raise InputError(f"{path}: not a readable image ({_one_line(exc)})") from None
 
 
+def _way_out(bomb: Image.DecompressionBombError) -> str:
+    """What to do with an image refused as too large: downscale it, to the limit, or to twice it for the formats
+    that are read reduced over it (:func:`_opened_large`)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if not limit:
+        return ""
+    return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG or a PNG of 8 "
+            "bits a channel, not interlaced, which are read reduced)")
+
+
 def _decoded(image: Image.Image) -> Image.Image:
-    """``image`` (opened, not loaded) decoded: a large JPEG reduced (:func:`_draft`, its factor in ``info``
-    under :data:`DECODE_SCALE`), a 16-bit PGM as 16-bit, and turned as its EXIF orientation says."""
-    scale = _draft(image)
-    image.load()
-    if image.format == "PPM" and image.mode == "I":  # 16-bit PGM, which Pillow scales to 0-65535
-        return Image.fromarray(np.asarray(image).astype(np.uint16))  # I;16: scaled as 16-bit PNG is
-    if image.format in ("JPEG", "MPO"):  # turned in place: no second full-size copy of an upright photo
+    """``image`` (opened, not loaded) decoded: a large one reduced (a JPEG by :func:`_draft`, a PNG band by band
+    by :func:`_png_reduced`, others once decoded, :func:`_reduced`; its factor in ``info`` under
+    :data:`DECODE_SCALE`), a 16-bit PGM as 16-bit, and turned as its EXIF orientation says."""
+    scale = 1
+    if image.format == "PNG" and (png := _png_header(image)) and (scale := _reduction(image.size)) > 1:
+        image = _png_reduced(image, *png, scale)
+    else:
+        scale = _draft(image)
+        image.load()
+        if image.format == "PPM" and image.mode == "I":  # 16-bit PGM, which Pillow scales to 0-65535
+            image = Image.fromarray(np.asarray(image).astype(np.uint16))  # I;16: scaled as 16-bit PNG is
+        if scale == 1 and (scale := _reduction(image.size)) > 1:  # not decoded reduced (not a JPEG, or declined)
+            image = _reduced(image, scale)
+    if image.format in ("JPEG", "MPO") or scale > 1:  # turned in place: no second full-size copy of a photo
         ImageOps.exif_transpose(image, in_place=True)
     else:  # a copy: some formats' pixels are mapped from the file, which may be replaced meanwhile
         image = ImageOps.exif_transpose(image) or image
     if scale > 1:
         image.info[DECODE_SCALE] = scale
     return image
+
+
+def _reduced(image: Image.Image, scale: int) -> Image.Image:
+    """A large decoded image of a format that cannot be decoded reduced (TIFF, WebP, GIF, BMP, an interlaced or
+    16-bit PNG, ...) reduced by ``scale`` at once (box averages, as the band-by-band PNG decode's), so that only
+    the decode itself is full size; made RGB first where Pillow cannot reduce its mode (palette, 1-bit, 16-bit)."""
+    if image.mode not in ("L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F"):
+        image = to_rgb(image)
+    reduced = image.reduce(scale)
+    reduced.info = {key: value for key, value in image.info.items() if key != "transparency"}
+    return reduced
 
 
 def decode_scale(image: Image.Image) -> int:
