@@ -199,6 +199,48 @@ def test_scan_samples_every_kth_frame(model, kit: MediaKit) -> None:
     assert [s.frame for s in result.scores] == [0, 6, 12, 18]
 
 
+def test_scan_takes_pictures_in_memory(model, kit: MediaKit) -> None:
+    """A notebook's frames and photos (Pillow images, RGB uint8 arrays) were refused ("inputs must be a path"):
+    they had to be written to files first. Each is scanned as its image file is, named by its place."""
+    from PIL import Image
+
+    with Image.open(kit.face_jpeg) as opened:
+        picture = opened.copy()
+    array = np.asarray(picture)
+    results = mesocli.scan([picture, kit.face_jpeg, array, np.stack([array, array[:, ::-1]])], model=model)
+    assert [r.path for r in results] == ["<image 0>", str(kit.face_jpeg), "<image 2>", "<image 3>", "<image 4>"]
+    assert [r.status for r in results] == ["ok"] * 5 and {r.type for r in results} == {"image"}
+    file_score = results[1].p_fake
+    assert [r.p_fake for r in results[:4]] == [pytest.approx(file_score, abs=1e-6)] * 4
+    assert [r.sha256 is None for r in results] == [True, False, True, True, True]
+    json.dumps([r.to_dict() for r in results])
+    (alone,) = mesocli.iter_scan(array, model=model)  # one array alone is one picture, not rows
+    assert alone.path == "<image 0>" and alone.p_fake == pytest.approx(file_score, abs=1e-6)
+
+
+@pytest.mark.parametrize(("given", "options", "message"), [
+    (np.zeros((8, 8, 3)), {}, "inputs: an image array must be uint8 (0-255), not float64 (8×8×3)"),
+    (np.zeros((8, 8, 2), np.uint8), {}, "inputs: an image array is H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or "
+                                        "N×H×W×3 (N frames), not 8×8×2"),
+    ([np.zeros((8, 8), np.uint8)], {"workers": 2}, "workers 2: pictures in memory are scanned in this process"),
+], ids=["float", "shape", "workers"])
+def test_pictures_scan_cannot_take_are_refused_when_called(given, options: dict, message: str, model) -> None:
+    with pytest.raises(ParameterError) as raised:
+        mesocli.iter_scan(given, model=model, **options)
+    assert str(raised.value).startswith(message)
+
+
+def test_a_value_whose_repr_spans_lines_is_shown_on_one_line(tmp_path: Path) -> None:
+    """``extract(frame, ...)`` with a NumPy frame: the one-line error held the array's repr, over several lines."""
+    with pytest.raises(ParameterError) as raised:
+        mesocli.extract(np.zeros((4, 4, 3), np.uint8), tmp_path / "faces")
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("inputs must be a path or paths (str or os.PathLike), not "
+                                                       "array([[[0, 0, 0], [0, 0, 0], ")
+    assert message.endswith("(pictures in memory: scan and iter_scan take them)")
+    assert not (tmp_path / "faces").exists()
+
+
 @pytest.mark.parametrize(
     ("options", "message", "args"),
     [({"frames": 0}, "{frames} needs a positive number, got 0", ["--frames", "0"]),
@@ -301,7 +343,8 @@ def test_bad_model_names_and_inputs_name_the_parameter(tmp_path: Path, kit: Medi
                                              "not 42$"):
         mesocli.load_model(42)
     for inputs, shown in ((None, "None"), ([kit.face_jpeg, 7], "7"), (b"clip.mp4", "b'clip.mp4'")):
-        with pytest.raises(ParameterError, match=re.escape(f"inputs must be a path or paths (str or os.PathLike), "
+        with pytest.raises(ParameterError, match=re.escape(f"inputs must be a path or paths (str or os.PathLike) "
+                                                           f"or pictures (Pillow images, uint8 NumPy arrays), "
                                                            f"not {shown}")):
             mesocli.scan(inputs)
     with pytest.raises(ParameterError, match="^arch must be one of meso4, mesoinception4, not 'MesoInception4'$"):

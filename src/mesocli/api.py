@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import numpy as np
+import PIL.Image
+
 # The types the signatures name, imported at run time so that typing.get_type_hints resolves them (NumPy and
 # Pillow load with them; TensorFlow, ONNX Runtime and dlib only when a model is loaded or a face is looked for).
 from mesocli.datasets import DATA_VARIABLE as DATA_VARIABLE  # re-exported: mesocli.api.DATA_VARIABLE
@@ -32,18 +35,18 @@ from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError
 from mesocli.errors import check_flags as _check_flags
 from mesocli.errors import check_numbers as _check_numbers
 from mesocli.errors import check_path as _check_path
-from mesocli.errors import check_paths as _paths
 from mesocli.errors import check_sampling as _check_sampling
 from mesocli.errors import check_texts as _check_texts
 from mesocli.errors import check_workers as _check_workers
 from mesocli.evaluate import EvalReport
 from mesocli.extract import ExtractSummary
+from mesocli.inputs import scan_entries
 from mesocli.runtime import OnnxModel
 from mesocli.scan import ScanResult
 from mesocli.weights import LoadedModel
 
-__all__ = ["DATA_VARIABLE", "Model", "PathLike", "evaluate", "explain", "export_weights", "extract", "iter_scan",
-           "load_model", "model_names", "open_dataset", "scan", "train"]
+__all__ = ["DATA_VARIABLE", "Model", "PathLike", "Picture", "evaluate", "explain", "export_weights", "extract",
+           "iter_scan", "load_model", "model_names", "open_dataset", "scan", "train"]
 """The API (``help(mesocli.api)`` lists these; ``open_dataset`` and ``DATA_VARIABLE`` live in
 :mod:`mesocli.datasets`); the classes it imports are its types, not its names."""
 
@@ -51,6 +54,10 @@ Model = OnnxModel | LoadedModel | DetectorSet | Ensemble
 """What :func:`load_model` returns: ONNX Runtime (default), TensorFlow, ``any``, ``arch="ensemble"``."""
 
 PathLike = str | os.PathLike[str]
+
+Picture = np.ndarray | PIL.Image.Image
+"""A picture held in memory that :func:`scan` takes: a Pillow image, or a uint8 NumPy array, RGB (not OpenCV's
+BGR): H×W, H×W×3, H×W×4, or N×H×W×3 for N pictures."""
 
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
@@ -143,7 +150,7 @@ def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Mo
 
 @_one_line
 def iter_scan(
-    inputs: PathLike | Iterable[PathLike],
+    inputs: PathLike | Picture | Iterable[PathLike | Picture],
     model: Model | PathLike = "df",
     *,
     arch: str | None = None,
@@ -178,8 +185,12 @@ def iter_scan(
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
-    paths = _paths(inputs)
+    entries = scan_entries(inputs)
+    paths = [entry for entry in entries if isinstance(entry, str)]
     workers = _check_workers(workers) or default_workers()
+    if workers > 1 and len(paths) < len(entries):
+        raise ParameterError("{workers} {value}: pictures in memory are scanned in this process: give workers=1",
+                             value=workers)
     loaded = _model(model, arch, runtime)
     if workers > 1:
         from mesocli.parallel import scan_parallel
@@ -187,7 +198,10 @@ def iter_scan(
         return scan_parallel(paths, loaded, options, workers)
     from mesocli.inputs import plan_inputs
 
-    return scan_inputs(plan_inputs(paths), loaded, options)  # one result per file, as with workers
+    seen: set[str] = set()  # one result per file, as with workers; one per picture
+    planned = [item for entry in entries
+               for item in (plan_inputs([entry], seen=seen) if isinstance(entry, str) else [entry])]
+    return scan_inputs(planned, loaded, options)
 
 
 def _parameters_of(
@@ -205,8 +219,14 @@ def _parameters_of(
 
 @_one_line
 @_parameters_of(iter_scan)  # its options, checked by a type checker too (not **options: Any)
-def scan(inputs: PathLike | Iterable[PathLike], model: Model | PathLike = "df", **options: Any) -> list[ScanResult]:
+def scan(inputs: PathLike | Picture | Iterable[PathLike | Picture], model: Model | PathLike = "df",
+         **options: Any) -> list[ScanResult]:
     """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per file, in order.
+
+    ``inputs`` may also hold pictures already in memory (:data:`Picture`: a Pillow image, or an RGB uint8
+    NumPy array; an N×H×W×3 array is N pictures): each is scanned as an image file is, its result's ``path``
+    ``<image N>`` (N: its place among the inputs) and ``sha256`` None; their pixels are read as they are
+    scanned, in this process (``workers=1``).
 
     ``model``: what :func:`load_model` returned, or a name or path to load (with ``arch=`` and
     ``runtime=``, default ``onnx``; a loaded model takes neither), at every call: load it once to scan often.
