@@ -230,6 +230,25 @@ def test_pictures_scan_cannot_take_are_refused_when_called(given, options: dict,
     assert str(raised.value).startswith(message)
 
 
+@pytest.mark.parametrize("call", ["scan", "extract"])
+def test_workers_from_a_script_on_standard_input_are_refused_before_they_start(
+        call: str, model, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python - < job.py`` with ``workers=2``: each worker died running ``<stdin>`` as the main script, and the
+    error spoke of a FileNotFoundError for ``<cwd>/<stdin>`` and of mesocli that could not be loaded."""
+    from mesocli.errors import WorkerError
+
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "<stdin>")
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)
+    inputs = [kit.face_jpeg, kit.face_png_named_mp4]
+    with pytest.raises(WorkerError, match=r"^2 worker processes cannot start: .* '<stdin>' is no file \(a script "
+                                          r"read from standard input\?\): run the script from a file, or use one"):
+        if call == "scan":
+            mesocli.scan(inputs, model=model, workers=2, detector="none")
+        else:
+            mesocli.extract(inputs, tmp_path / "faces", workers=2, detector="none")
+    assert not (tmp_path / "faces").exists()  # refused before the folder was made
+
+
 def test_a_value_whose_repr_spans_lines_is_shown_on_one_line(tmp_path: Path) -> None:
     """``extract(frame, ...)`` with a NumPy frame: the one-line error held the array's repr, over several lines."""
     with pytest.raises(ParameterError) as raised:
