@@ -218,6 +218,36 @@ def test_scan_takes_pictures_in_memory(model, kit: MediaKit) -> None:
     assert alone.path == "<image 0>" and alone.p_fake == pytest.approx(file_score, abs=1e-6)
 
 
+def test_iter_scan_reads_a_generator_of_inputs_as_it_goes(model, kit: MediaKit) -> None:
+    """A generator of frames (a camera, a stream, paths as they arrive) was read whole before the first result: an
+    endless one hung the call for good. Its items are now scanned as they come; a bad one raises when reached."""
+    import threading
+
+    from PIL import Image
+
+    with Image.open(kit.face_jpeg) as opened:
+        array = np.asarray(opened.convert("RGB"))
+    first_out = threading.Event()
+    asked: list[bool] = []
+
+    def frames():
+        yield array
+        asked.append(first_out.wait(timeout=5))  # the next input is asked for once the first result is out
+        yield kit.face_jpeg
+        yield 3
+
+    results = mesocli.iter_scan(frames(), model=model)
+    first = next(results)
+    first_out.set()
+    second = next(results)
+    assert (first.path, second.path) == ("<image 0>", str(kit.face_jpeg)) and asked == [True]
+    assert first.p_fake == pytest.approx(second.p_fake, abs=1e-6)
+    with pytest.raises(ParameterError, match=r"^inputs must be a path or paths .*, not 3$"):
+        next(results)
+    with pytest.raises(ParameterError, match="^inputs is empty$"):
+        mesocli.iter_scan(iter([]), model=model)
+
+
 @pytest.mark.parametrize(("given", "options", "message"), [
     (np.zeros((8, 8, 3)), {}, "inputs: an image array must be uint8 (0-255), not float64 (8×8×3)"),
     (np.zeros((8, 8, 2), np.uint8), {}, "inputs: an image array is H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or "

@@ -40,7 +40,7 @@ from mesocli.errors import check_texts as _check_texts
 from mesocli.errors import check_workers as _check_workers
 from mesocli.evaluate import EvalReport
 from mesocli.extract import ExtractSummary
-from mesocli.inputs import scan_entries
+from mesocli.inputs import MemoryImage, scan_entries
 from mesocli.runtime import OnnxModel
 from mesocli.scan import ScanResult
 from mesocli.weights import LoadedModel
@@ -172,7 +172,10 @@ def iter_scan(
     """Like :func:`scan`, but yields each input's result as soon as it is ready (in input order).
 
     The arguments are checked (and the model loaded) when this is called, not at the first result.
-    Closing the iterator early stops the scan.
+    Closing the iterator early stops the scan. ``inputs`` given as an iterator (a generator: frames of a
+    stream, paths as they arrive) is read as the scan goes, so results come before it ends: its first item is
+    checked when this is called, each other when the scan reaches it (``workers=1``; with more, it is read
+    whole first).
     """
     from mesocli.parallel import default_workers
     from mesocli.scan import ScanOptions, scan_inputs
@@ -185,23 +188,31 @@ def iter_scan(
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
-    entries = scan_entries(inputs)
-    paths = [entry for entry in entries if isinstance(entry, str)]
     workers = _check_workers(workers) or default_workers()
-    if workers > 1 and len(paths) < len(entries):
-        raise ParameterError("{workers} {value}: pictures in memory are scanned in this process: give workers=1",
-                             value=workers)
-    loaded = _model(model, arch, runtime)
+    entries = scan_entries(inputs, lazy=workers == 1)  # a generator's items are read as the scan goes
     if workers > 1:
+        entries = list(entries)  # (a list already: not lazy)
+        paths = [entry for entry in entries if isinstance(entry, str)]
+        if len(paths) < len(entries):
+            raise ParameterError("{workers} {value}: pictures in memory are scanned in this process: give workers=1",
+                                 value=workers)
+        loaded = _model(model, arch, runtime)
         from mesocli.parallel import scan_parallel
 
         return scan_parallel(paths, loaded, options, workers)
+    loaded = _model(model, arch, runtime)
+    return scan_inputs(_planned(entries), loaded, options)
+
+
+def _planned(entries: Iterable[str | MemoryImage]) -> Iterable[str | MemoryImage]:
+    """The scan's entries, each folder replaced by its media files and a file reached twice planned once (one
+    result per file, as with workers; one per picture): a list for a list, else as the entries come."""
     from mesocli.inputs import plan_inputs
 
-    seen: set[str] = set()  # one result per file, as with workers; one per picture
-    planned = [item for entry in entries
-               for item in (plan_inputs([entry], seen=seen) if isinstance(entry, str) else [entry])]
-    return scan_inputs(planned, loaded, options)
+    seen: set[str] = set()
+    planned = (item for entry in entries
+               for item in (plan_inputs([entry], seen=seen) if isinstance(entry, str) else [entry]))
+    return list(planned) if isinstance(entries, list) else planned
 
 
 def _parameters_of(

@@ -10,9 +10,10 @@ skipped without probing, so that a folder of mixed files stays quick to scan.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -305,28 +306,37 @@ class MemoryImage:
 ARRAY_SHAPES = "H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or N×H×W×3 (N frames)"
 
 
-def scan_entries(inputs: object, parameter: str = "inputs") -> list[str | MemoryImage]:
+def scan_entries(inputs: object, parameter: str = "inputs", lazy: bool = False) -> Iterable[str | MemoryImage]:
     """``inputs`` (one path or picture, or an iterable of them) as the scan's entries: each path a ``str``, each
     Pillow image or uint8 array (:data:`ARRAY_SHAPES`; an N×H×W×C array is N pictures) a :class:`MemoryImage`
     named by its place among the entries. Refused, naming ``parameter``: no entry, or one of another type or
-    shape (checked now: the pixels are read when the picture is scanned)."""
+    shape (the pixels are read when the picture is scanned). A list of them all, checked now; with ``lazy``, an
+    iterator (a generator) stays one: its first entry is checked now, each other as the scan reaches it."""
     if isinstance(inputs, str | bytes | os.PathLike) or _is_picture(inputs) or not isinstance(inputs, Iterable):
-        items: list[object] = [inputs]
-    else:
-        items = list(inputs)
-    if not items:
+        inputs = [inputs]
+    entries = _entries(iter(inputs), parameter)
+    first = next(entries, None)
+    if first is None:
         raise ParameterError("{" + parameter + "} is empty")
-    entries: list[str | MemoryImage] = []
+    if lazy and isinstance(inputs, Iterator):
+        return itertools.chain([first], entries)
+    return [first, *entries]
+
+
+def _entries(items: Iterator[object], parameter: str) -> Iterator[str | MemoryImage]:
+    """:func:`scan_entries`' entries, each item checked as it is taken."""
+    number = 0
     for item in items:
         if isinstance(item, str | os.PathLike):
-            entries.append(os.fspath(item))
+            number += 1
+            yield os.fspath(item)
         elif _is_picture(item):
             for picture in _pictures(item, parameter):
-                entries.append(MemoryImage(f"<image {len(entries)}>", picture))
+                number += 1
+                yield MemoryImage(f"<image {number - 1}>", picture)
         else:
             raise ParameterError("{" + parameter + "} must be a path or paths (str or os.PathLike) or pictures (Pillow "
                                  "images, uint8 NumPy arrays), not {value}", value=short_repr(item))
-    return entries
 
 
 def _is_picture(item: object) -> bool:
