@@ -421,6 +421,17 @@ def test_explain_checks_its_faces_and_outputs_when_called(tmp_path: Path, kit: M
     assert existing.read_bytes() == b"old" and not (tmp_path / "new").exists()
 
 
+def test_export_weights_reports_on_standard_error_unless_told(capsys: pytest.CaptureFixture[str]) -> None:
+    """``api.export_weights(bundled=True, check=True)`` printed its six state lines on standard output: a library
+    call wrote into a service's or a pipeline's own output. They go to standard error, or to ``echo``."""
+    api.export_weights(bundled=True, check=True)  # (whether each is fresh: tests/test_runtime.py)
+    out, err = capsys.readouterr()
+    assert out == "" and err.count(".onnx: ") == 6 and err.count(" (source sha256 ") == 6
+    lines: list[str] = []
+    api.export_weights(bundled=True, check=True, echo=lines.append)
+    assert len(lines) == 6 and capsys.readouterr() == ("", "")
+
+
 def test_export_weights_refuses_an_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="^fmt must be one of onnx, savedmodel, tflite, not 'pt'$"):
         api.export_weights([tmp_path / "m.weights.h5"], "pt", tmp_path / "m.pt")

@@ -416,18 +416,23 @@ def _python_call(function: Callable[..., Any], arguments: dict[str, Any]) -> str
 @_one_line
 def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: PathLike | None = None, *,
                    bundled: bool = False, check: bool = False, verify: bool = False, force: bool = False,
-                   echo: Callable[[str], None] = print, log: Callable[[str], None] | None = None) -> int:
+                   echo: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None) -> int:
     """Export weights files (``.weights.h5`` or the authors' ``.h5``) to ``fmt`` (``onnx``, ``savedmodel``,
     ``tflite``): beside each source, or to ``out`` (a file for one source, a folder for several; an ONNX
     file also a stream such as ``/dev/stdout``). With ``bundled``: the bundled weights' ONNX files, those
     that are stale (all with ``force`` or ``verify``); with ``check`` too, only report whether each is
     fresh. ``verify``: compare with the Keras model (raises :class:`mesocli.errors.CheckFailed` on a
-    mismatch). Each state and export is a line to ``echo``, or to ``log`` (default: standard error) when
-    an export goes into a stream, which may be standard output. Returns the exit status: 1 when ``check``
+    mismatch). Each state and export is a line to ``echo`` (default: standard error, as a library's
+    report; ``echo=print`` for standard output), or to ``log`` (default: standard error) when an export goes
+    into a stream, which may be standard output. Returns the exit status: 1 when ``check``
     finds a stale export, else 0."""
     from mesocli import export as exporting
     from mesocli.digest import sha256_file
 
+    def to_stderr(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    echo = to_stderr if echo is None else echo  # a library call prints nothing to standard output
     check_choice("fmt", fmt, exporting.FORMATS)
     bundled, check, verify, force = _check_flags(bundled=bundled, check=check, verify=verify, force=force)
     sources = list(sources)
@@ -465,7 +470,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     from mesocli.fsutil import is_stream
 
     if any(is_stream(target) for _, target in jobs):  # the model itself may be going to standard output
-        echo = log or (lambda line: print(line, file=sys.stderr))
+        echo = log or to_stderr
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
         # rebuilt byte for byte: no provenance, whose versions vary by machine (a bundled file exported beside it too)
