@@ -218,6 +218,19 @@ def test_scan_takes_pictures_in_memory(model, kit: MediaKit) -> None:
     assert alone.path == "<image 0>" and alone.p_fake == pytest.approx(file_score, abs=1e-6)
 
 
+def test_a_pillow_image_whose_file_was_closed_is_an_error_that_says_so(model, kit: MediaKit) -> None:
+    """``with Image.open(path) as image: ...`` then ``scan(image)``: its pixels were never read, and the error row
+    said ``AssertionError:`` and nothing more."""
+    from PIL import Image
+
+    with Image.open(kit.face_jpeg) as opened:
+        pass
+    (result,) = mesocli.scan(opened, model=model)
+    assert result.status == "error" and result.p_fake is None
+    assert result.error == ("<image 0>: the Pillow image's file was closed before its pixels were read (Image.open"
+                            "(...) left by its with block: call .load() or .copy() inside it)")
+
+
 def test_iter_scan_reads_a_generator_of_inputs_as_it_goes(model, kit: MediaKit) -> None:
     """A generator of frames (a camera, a stream, paths as they arrive) was read whole before the first result: an
     endless one hung the call for good. Its items are now scanned as they come; a bad one raises when reached."""

@@ -296,6 +296,15 @@ class MemoryImage:
         from PIL import Image
 
         if isinstance(self.image, Image.Image):
+            try:
+                self.image.load()
+            except Exception as exc:  # Pillow reads a file's pixels when they are first needed
+                if getattr(self.image, "fp", True) is None:
+                    raise InputError(f"{self.name}: the Pillow image's file was closed before its pixels were read "
+                                     "(Image.open(...) left by its with block: call .load() or .copy() inside it)"
+                                     ) from None
+                raise InputError(f"{self.name}: the Pillow image cannot be read ({type(exc).__name__}: {exc})"
+                                 ) from None
             return self.image
         import numpy as np
 
