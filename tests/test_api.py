@@ -434,6 +434,23 @@ def test_explain_checks_its_faces_and_outputs_when_called(tmp_path: Path, kit: M
     assert existing.read_bytes() == b"old" and not (tmp_path / "new").exists()
 
 
+def test_explain_takes_the_model_load_model_returned(model, kit: MediaKit, tmp_path: Path) -> None:
+    """``api.explain(faces, out, model=load_model("df"))``, as scan and evaluate take it, was refused: "model must be
+    one of df, f2f, fs, not OnnxModel(...)". The heatmap is the one its name draws; a model of several networks,
+    or ``arch`` beside a loaded model, is refused naming the parameters."""
+    (by_model,) = api.explain(kit.face_jpeg, tmp_path / "a", model=model)
+    (by_name,) = api.explain(kit.face_jpeg, tmp_path / "b", model="df")
+    assert by_model["status"] == "ok" and by_model["model"] == by_name["model"] == model.describe()
+    assert by_model["p_fake"] == by_name["p_fake"]
+    assert (tmp_path / "a" / "face.png").read_bytes() == (tmp_path / "b" / "face.png").read_bytes()
+    for given, message in ((dict(model=mesocli.load_model("any")), "explain takes one network, not model any"),
+                           (dict(model=model, arch="meso4"), "arch applies when model is a name, not a loaded model"),
+                           (dict(model=3), "model must be df, f2f, fs or what load_model returned, not 3")):
+        with pytest.raises(ParameterError, match="^" + re.escape(message)):
+            api.explain(kit.face_jpeg, tmp_path / "c", **given)
+    assert not (tmp_path / "c").exists()
+
+
 def test_export_weights_reports_on_standard_error_unless_told(capsys: pytest.CaptureFixture[str]) -> None:
     """``api.export_weights(bundled=True, check=True)`` printed its six state lines on standard output: a library
     call wrote into a service's or a pipeline's own output. They go to standard error, or to ``echo``."""

@@ -492,12 +492,14 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
 
 
 @_one_line
-def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str | None = None, arch: str | None = None,
+def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str | Model | None = None,
+            arch: str | None = None,
             weights: PathLike | None = None, threshold: float = 0.5, force: bool = False,
             runtime: str = "onnx") -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
-    one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file (an ``.onnx`` written by
-    ``mesocli export`` too). ``runtime``: ``onnx`` (the default: ONNX Runtime and NumPy, no TensorFlow) or
+    one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``, or a model of one network that
+    :func:`load_model` returned, used on its own runtime, without ``arch``) or a ``weights`` file (an ``.onnx``
+    written by ``mesocli export`` too). ``runtime``: ``onnx`` (the default: ONNX Runtime and NumPy, no TensorFlow) or
     ``tensorflow`` (the Keras network, loaded once a face was read). Yields one dict per face: path, status, error,
     p_fake, verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the detector, as in
     scan's rows), ``explained_at`` (UTC), ``runtime`` and ``libraries`` (the versions of those that drew the map;
