@@ -199,6 +199,110 @@ def test_scan_samples_every_kth_frame(model, kit: MediaKit) -> None:
     assert [s.frame for s in result.scores] == [0, 6, 12, 18]
 
 
+def test_scan_takes_pictures_in_memory(model, kit: MediaKit) -> None:
+    """A notebook's frames and photos (Pillow images, RGB uint8 arrays) were refused ("inputs must be a path"):
+    they had to be written to files first. Each is scanned as its image file is, named by its place."""
+    from PIL import Image
+
+    with Image.open(kit.face_jpeg) as opened:
+        picture = opened.copy()
+    array = np.asarray(picture)
+    results = mesocli.scan([picture, kit.face_jpeg, array, np.stack([array, array[:, ::-1]])], model=model)
+    assert [r.path for r in results] == ["<image 0>", str(kit.face_jpeg), "<image 2>", "<image 3>", "<image 4>"]
+    assert [r.status for r in results] == ["ok"] * 5 and {r.type for r in results} == {"image"}
+    file_score = results[1].p_fake
+    assert [r.p_fake for r in results[:4]] == [pytest.approx(file_score, abs=1e-6)] * 4
+    assert [r.sha256 is None for r in results] == [True, False, True, True, True]
+    json.dumps([r.to_dict() for r in results])
+    (alone,) = mesocli.iter_scan(array, model=model)  # one array alone is one picture, not rows
+    assert alone.path == "<image 0>" and alone.p_fake == pytest.approx(file_score, abs=1e-6)
+
+
+def test_a_pillow_image_whose_file_was_closed_is_an_error_that_says_so(model, kit: MediaKit) -> None:
+    """``with Image.open(path) as image: ...`` then ``scan(image)``: its pixels were never read, and the error row
+    said ``AssertionError:`` and nothing more."""
+    from PIL import Image
+
+    with Image.open(kit.face_jpeg) as opened:
+        pass
+    (result,) = mesocli.scan(opened, model=model)
+    assert result.status == "error" and result.p_fake is None
+    assert result.error == ("<image 0>: the Pillow image's file was closed before its pixels were read (Image.open"
+                            "(...) left by its with block: call .load() or .copy() inside it)")
+
+
+def test_iter_scan_reads_a_generator_of_inputs_as_it_goes(model, kit: MediaKit) -> None:
+    """A generator of frames (a camera, a stream, paths as they arrive) was read whole before the first result: an
+    endless one hung the call for good. Its items are now scanned as they come; a bad one raises when reached."""
+    import threading
+
+    from PIL import Image
+
+    with Image.open(kit.face_jpeg) as opened:
+        array = np.asarray(opened.convert("RGB"))
+    first_out = threading.Event()
+    asked: list[bool] = []
+
+    def frames():
+        yield array
+        asked.append(first_out.wait(timeout=5))  # the next input is asked for once the first result is out
+        yield kit.face_jpeg
+        yield 3
+
+    results = mesocli.iter_scan(frames(), model=model)
+    first = next(results)
+    first_out.set()
+    second = next(results)
+    assert (first.path, second.path) == ("<image 0>", str(kit.face_jpeg)) and asked == [True]
+    assert first.p_fake == pytest.approx(second.p_fake, abs=1e-6)
+    with pytest.raises(ParameterError, match=r"^inputs must be a path or paths .*, not 3$"):
+        next(results)
+    with pytest.raises(ParameterError, match="^inputs is empty$"):
+        mesocli.iter_scan(iter([]), model=model)
+
+
+@pytest.mark.parametrize(("given", "options", "message"), [
+    (np.zeros((8, 8, 3)), {}, "inputs: an image array must be uint8 (0-255), not float64 (8×8×3)"),
+    (np.zeros((8, 8, 2), np.uint8), {}, "inputs: an image array is H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or "
+                                        "N×H×W×3 (N frames), not 8×8×2"),
+    ([np.zeros((8, 8), np.uint8)], {"workers": 2}, "workers 2: pictures in memory are scanned in this process"),
+], ids=["float", "shape", "workers"])
+def test_pictures_scan_cannot_take_are_refused_when_called(given, options: dict, message: str, model) -> None:
+    with pytest.raises(ParameterError) as raised:
+        mesocli.iter_scan(given, model=model, **options)
+    assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize("call", ["scan", "extract"])
+def test_workers_from_a_script_on_standard_input_are_refused_before_they_start(
+        call: str, model, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python - < job.py`` with ``workers=2``: each worker died running ``<stdin>`` as the main script, and the
+    error spoke of a FileNotFoundError for ``<cwd>/<stdin>`` and of mesocli that could not be loaded."""
+    from mesocli.errors import WorkerError
+
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "<stdin>")
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)
+    inputs = [kit.face_jpeg, kit.face_png_named_mp4]
+    with pytest.raises(WorkerError, match=r"^2 worker processes cannot start: .* '<stdin>' is no file \(a script "
+                                          r"read from standard input\?\): run the script from a file, or use one"):
+        if call == "scan":
+            mesocli.scan(inputs, model=model, workers=2, detector="none")
+        else:
+            mesocli.extract(inputs, tmp_path / "faces", workers=2, detector="none")
+    assert not (tmp_path / "faces").exists()  # refused before the folder was made
+
+
+def test_a_value_whose_repr_spans_lines_is_shown_on_one_line(tmp_path: Path) -> None:
+    """``extract(frame, ...)`` with a NumPy frame: the one-line error held the array's repr, over several lines."""
+    with pytest.raises(ParameterError) as raised:
+        mesocli.extract(np.zeros((4, 4, 3), np.uint8), tmp_path / "faces")
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("inputs must be a path or paths (str or os.PathLike), not "
+                                                       "array([[[0, 0, 0], [0, 0, 0], ")
+    assert message.endswith("(pictures in memory: scan and iter_scan take them)")
+    assert not (tmp_path / "faces").exists()
+
+
 @pytest.mark.parametrize(
     ("options", "message", "args"),
     [({"frames": 0}, "{frames} needs a positive number, got 0", ["--frames", "0"]),
@@ -301,7 +405,8 @@ def test_bad_model_names_and_inputs_name_the_parameter(tmp_path: Path, kit: Medi
                                              "not 42$"):
         mesocli.load_model(42)
     for inputs, shown in ((None, "None"), ([kit.face_jpeg, 7], "7"), (b"clip.mp4", "b'clip.mp4'")):
-        with pytest.raises(ParameterError, match=re.escape(f"inputs must be a path or paths (str or os.PathLike), "
+        with pytest.raises(ParameterError, match=re.escape(f"inputs must be a path or paths (str or os.PathLike) "
+                                                           f"or pictures (Pillow images, uint8 NumPy arrays), "
                                                            f"not {shown}")):
             mesocli.scan(inputs)
     with pytest.raises(ParameterError, match="^arch must be one of meso4, mesoinception4, not 'MesoInception4'$"):
@@ -327,6 +432,34 @@ def test_explain_checks_its_faces_and_outputs_when_called(tmp_path: Path, kit: M
         with pytest.raises(error, match=message):
             api.explain(kit.face_jpeg, **given)  # no next()
     assert existing.read_bytes() == b"old" and not (tmp_path / "new").exists()
+
+
+def test_explain_takes_the_model_load_model_returned(model, kit: MediaKit, tmp_path: Path) -> None:
+    """``api.explain(faces, out, model=load_model("df"))``, as scan and evaluate take it, was refused: "model must be
+    one of df, f2f, fs, not OnnxModel(...)". The heatmap is the one its name draws; a model of several networks,
+    or ``arch`` beside a loaded model, is refused naming the parameters."""
+    (by_model,) = api.explain(kit.face_jpeg, tmp_path / "a", model=model)
+    (by_name,) = api.explain(kit.face_jpeg, tmp_path / "b", model="df")
+    assert by_model["status"] == "ok" and by_model["model"] == by_name["model"] == model.describe()
+    assert by_model["p_fake"] == by_name["p_fake"]
+    assert (tmp_path / "a" / "face.png").read_bytes() == (tmp_path / "b" / "face.png").read_bytes()
+    for given, message in ((dict(model=mesocli.load_model("any")), "explain takes one network, not model any"),
+                           (dict(model=model, arch="meso4"), "arch applies when model is a name, not a loaded model"),
+                           (dict(model=3), "model must be df, f2f, fs or what load_model returned, not 3")):
+        with pytest.raises(ParameterError, match="^" + re.escape(message)):
+            api.explain(kit.face_jpeg, tmp_path / "c", **given)
+    assert not (tmp_path / "c").exists()
+
+
+def test_export_weights_reports_on_standard_error_unless_told(capsys: pytest.CaptureFixture[str]) -> None:
+    """``api.export_weights(bundled=True, check=True)`` printed its six state lines on standard output: a library
+    call wrote into a service's or a pipeline's own output. They go to standard error, or to ``echo``."""
+    api.export_weights(bundled=True, check=True)  # (whether each is fresh: tests/test_runtime.py)
+    out, err = capsys.readouterr()
+    assert out == "" and err.count(".onnx: ") == 6 and err.count(" (source sha256 ") == 6
+    lines: list[str] = []
+    api.export_weights(bundled=True, check=True, echo=lines.append)
+    assert len(lines) == 6 and capsys.readouterr() == ("", "")
 
 
 def test_export_weights_refuses_an_unknown_format(tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import numpy as np
+import PIL.Image
+
 # The types the signatures name, imported at run time so that typing.get_type_hints resolves them (NumPy and
 # Pillow load with them; TensorFlow, ONNX Runtime and dlib only when a model is loaded or a face is looked for).
 from mesocli.datasets import DATA_VARIABLE as DATA_VARIABLE  # re-exported: mesocli.api.DATA_VARIABLE
@@ -32,18 +35,18 @@ from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError
 from mesocli.errors import check_flags as _check_flags
 from mesocli.errors import check_numbers as _check_numbers
 from mesocli.errors import check_path as _check_path
-from mesocli.errors import check_paths as _paths
 from mesocli.errors import check_sampling as _check_sampling
 from mesocli.errors import check_texts as _check_texts
 from mesocli.errors import check_workers as _check_workers
 from mesocli.evaluate import EvalReport
 from mesocli.extract import ExtractSummary
+from mesocli.inputs import MemoryImage, scan_entries
 from mesocli.runtime import OnnxModel
 from mesocli.scan import ScanResult
 from mesocli.weights import LoadedModel
 
-__all__ = ["DATA_VARIABLE", "Model", "PathLike", "evaluate", "explain", "export_weights", "extract", "iter_scan",
-           "load_model", "model_names", "open_dataset", "scan", "train"]
+__all__ = ["DATA_VARIABLE", "Model", "PathLike", "Picture", "evaluate", "explain", "export_weights", "extract",
+           "iter_scan", "load_model", "model_names", "open_dataset", "scan", "train"]
 """The API (``help(mesocli.api)`` lists these; ``open_dataset`` and ``DATA_VARIABLE`` live in
 :mod:`mesocli.datasets`); the classes it imports are its types, not its names."""
 
@@ -51,6 +54,10 @@ Model = OnnxModel | LoadedModel | DetectorSet | Ensemble
 """What :func:`load_model` returns: ONNX Runtime (default), TensorFlow, ``any``, ``arch="ensemble"``."""
 
 PathLike = str | os.PathLike[str]
+
+Picture = np.ndarray | PIL.Image.Image
+"""A picture held in memory that :func:`scan` takes: a Pillow image, or a uint8 NumPy array, RGB (not OpenCV's
+BGR): H×W, H×W×3, H×W×4, or N×H×W×3 for N pictures."""
 
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
@@ -143,7 +150,7 @@ def _model(model: Model | PathLike, arch: str | None, runtime: str | None) -> Mo
 
 @_one_line
 def iter_scan(
-    inputs: PathLike | Iterable[PathLike],
+    inputs: PathLike | Picture | Iterable[PathLike | Picture],
     model: Model | PathLike = "df",
     *,
     arch: str | None = None,
@@ -165,7 +172,10 @@ def iter_scan(
     """Like :func:`scan`, but yields each input's result as soon as it is ready (in input order).
 
     The arguments are checked (and the model loaded) when this is called, not at the first result.
-    Closing the iterator early stops the scan.
+    Closing the iterator early stops the scan. ``inputs`` given as an iterator (a generator: frames of a
+    stream, paths as they arrive) is read as the scan goes, so results come before it ends: its first item is
+    checked when this is called, each other when the scan reaches it (``workers=1``; with more, it is read
+    whole first).
     """
     from mesocli.parallel import default_workers
     from mesocli.scan import ScanOptions, scan_inputs
@@ -178,16 +188,31 @@ def iter_scan(
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
-    paths = _paths(inputs)
     workers = _check_workers(workers) or default_workers()
-    loaded = _model(model, arch, runtime)
+    entries = scan_entries(inputs, lazy=workers == 1)  # a generator's items are read as the scan goes
     if workers > 1:
+        entries = list(entries)  # (a list already: not lazy)
+        paths = [entry for entry in entries if isinstance(entry, str)]
+        if len(paths) < len(entries):
+            raise ParameterError("{workers} {value}: pictures in memory are scanned in this process: give workers=1",
+                                 value=workers)
+        loaded = _model(model, arch, runtime)
         from mesocli.parallel import scan_parallel
 
         return scan_parallel(paths, loaded, options, workers)
+    loaded = _model(model, arch, runtime)
+    return scan_inputs(_planned(entries), loaded, options)
+
+
+def _planned(entries: Iterable[str | MemoryImage]) -> Iterable[str | MemoryImage]:
+    """The scan's entries, each folder replaced by its media files and a file reached twice planned once (one
+    result per file, as with workers; one per picture): a list for a list, else as the entries come."""
     from mesocli.inputs import plan_inputs
 
-    return scan_inputs(plan_inputs(paths), loaded, options)  # one result per file, as with workers
+    seen: set[str] = set()
+    planned = (item for entry in entries
+               for item in (plan_inputs([entry], seen=seen) if isinstance(entry, str) else [entry]))
+    return list(planned) if isinstance(entries, list) else planned
 
 
 def _parameters_of(
@@ -205,8 +230,14 @@ def _parameters_of(
 
 @_one_line
 @_parameters_of(iter_scan)  # its options, checked by a type checker too (not **options: Any)
-def scan(inputs: PathLike | Iterable[PathLike], model: Model | PathLike = "df", **options: Any) -> list[ScanResult]:
+def scan(inputs: PathLike | Picture | Iterable[PathLike | Picture], model: Model | PathLike = "df",
+         **options: Any) -> list[ScanResult]:
     """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per file, in order.
+
+    ``inputs`` may also hold pictures already in memory (:data:`Picture`: a Pillow image, or an RGB uint8
+    NumPy array; an N×H×W×3 array is N pictures): each is scanned as an image file is, its result's ``path``
+    ``<image N>`` (N: its place among the inputs) and ``sha256`` None; their pixels are read as they are
+    scanned, in this process (``workers=1``).
 
     ``model``: what :func:`load_model` returned, or a name or path to load (with ``arch=`` and
     ``runtime=``, default ``onnx``; a loaded model takes neither), at every call: load it once to scan often.
@@ -385,18 +416,23 @@ def _python_call(function: Callable[..., Any], arguments: dict[str, Any]) -> str
 @_one_line
 def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: PathLike | None = None, *,
                    bundled: bool = False, check: bool = False, verify: bool = False, force: bool = False,
-                   echo: Callable[[str], None] = print, log: Callable[[str], None] | None = None) -> int:
+                   echo: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None) -> int:
     """Export weights files (``.weights.h5`` or the authors' ``.h5``) to ``fmt`` (``onnx``, ``savedmodel``,
     ``tflite``): beside each source, or to ``out`` (a file for one source, a folder for several; an ONNX
     file also a stream such as ``/dev/stdout``). With ``bundled``: the bundled weights' ONNX files, those
     that are stale (all with ``force`` or ``verify``); with ``check`` too, only report whether each is
     fresh. ``verify``: compare with the Keras model (raises :class:`mesocli.errors.CheckFailed` on a
-    mismatch). Each state and export is a line to ``echo``, or to ``log`` (default: standard error) when
-    an export goes into a stream, which may be standard output. Returns the exit status: 1 when ``check``
+    mismatch). Each state and export is a line to ``echo`` (default: standard error, as a library's
+    report; ``echo=print`` for standard output), or to ``log`` (default: standard error) when an export goes
+    into a stream, which may be standard output. Returns the exit status: 1 when ``check``
     finds a stale export, else 0."""
     from mesocli import export as exporting
     from mesocli.digest import sha256_file
 
+    def to_stderr(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    echo = to_stderr if echo is None else echo  # a library call prints nothing to standard output
     check_choice("fmt", fmt, exporting.FORMATS)
     bundled, check, verify, force = _check_flags(bundled=bundled, check=check, verify=verify, force=force)
     sources = list(sources)
@@ -434,7 +470,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
     from mesocli.fsutil import is_stream
 
     if any(is_stream(target) for _, target in jobs):  # the model itself may be going to standard output
-        echo = log or (lambda line: print(line, file=sys.stderr))
+        echo = log or to_stderr
     for source_path, target in jobs:
         weights = exporting.read_source(source_path)
         # rebuilt byte for byte: no provenance, whose versions vary by machine (a bundled file exported beside it too)
@@ -456,12 +492,14 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
 
 
 @_one_line
-def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str | None = None, arch: str | None = None,
+def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str | Model | None = None,
+            arch: str | None = None,
             weights: PathLike | None = None, threshold: float = 0.5, force: bool = False,
             runtime: str = "onnx") -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
-    one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``) or a ``weights`` file (an ``.onnx`` written by
-    ``mesocli export`` too). ``runtime``: ``onnx`` (the default: ONNX Runtime and NumPy, no TensorFlow) or
+    one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``, or a model of one network that
+    :func:`load_model` returned, used on its own runtime, without ``arch``) or a ``weights`` file (an ``.onnx``
+    written by ``mesocli export`` too). ``runtime``: ``onnx`` (the default: ONNX Runtime and NumPy, no TensorFlow) or
     ``tensorflow`` (the Keras network, loaded once a face was read). Yields one dict per face: path, status, error,
     p_fake, verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the detector, as in
     scan's rows), ``explained_at`` (UTC), ``runtime`` and ``libraries`` (the versions of those that drew the map;

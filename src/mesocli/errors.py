@@ -20,7 +20,8 @@ def short_repr(value: object) -> str:
     """``repr(value)`` cut to a line's worth (``'xxxx...xxx'``): a message quotes a wrong value, never pages of it."""
     shortened = reprlib.Repr()
     shortened.maxstring = shortened.maxother = 80
-    return shortened.repr(value)
+    text = shortened.repr(value)
+    return " ".join(text.split()) if "\n" in text else text  # a NumPy array's repr spans lines: one, here
 
 
 def json_escape(char: str) -> str:
@@ -131,18 +132,25 @@ def check_path(name: str, value: object, optional: bool = False) -> None:
 def check_paths(inputs: "str | os.PathLike[str] | Iterable[str | os.PathLike[str]]") -> list[str]:
     """``inputs`` (one path, or an iterable of them) as a list of path strings; refused, naming ``inputs``, where
     one is not a path or there is none."""
-    if isinstance(inputs, str | bytes | os.PathLike) or not isinstance(inputs, Iterable):
-        items: list[object] = [inputs]
+    if isinstance(inputs, str | bytes | os.PathLike) or _picture(inputs) or not isinstance(inputs, Iterable):
+        items: list[object] = [inputs]  # an array is one wrong value, not its rows
     else:
         items = list(inputs)
     paths = [os.fspath(item) for item in items if isinstance(item, str | os.PathLike)]
     if len(paths) < len(items):
         wrong = next(item for item in items if not isinstance(item, str | os.PathLike))
-        raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value}",
+        raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value}"
+                             + (" (pictures in memory: scan and iter_scan take them)" if _picture(wrong) else ""),
                              value=short_repr(wrong))
     if not items:
         raise ParameterError("{inputs} is empty")
     return paths
+
+
+def _picture(value: object) -> bool:
+    """Whether ``value`` is a NumPy array or a Pillow image (which :func:`mesocli.api.scan` takes), told
+    without importing either."""
+    return type(value).__module__.partition(".")[0] in ("numpy", "PIL")
 
 
 def check_numbers(**values: tuple[object, Any]) -> tuple[Any, ...]:

@@ -37,6 +37,7 @@ from mesocli.errors import (
     check_numbers,
     check_path,
     check_paths,
+    short_repr,
 )
 from mesocli.preprocess import face_batch
 
@@ -467,7 +468,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
 
 
 def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], out: str | os.PathLike[str], *,
-                   model: str | None = None, arch: str | None = None, weights: str | os.PathLike[str] | None = None,
+                   model: str | Any = None, arch: str | None = None, weights: str | os.PathLike[str] | None = None,
                    threshold: float = 0.5, force: bool = False, runtime: str = "onnx") -> Iterator[dict[str, Any]]:
     """:func:`mesocli.api.explain` (see there): every argument, the faces, ``out`` and a ``weights`` file checked
     now, then the heatmaps as an iterator of one dict per face. Imports neither the scan, extract nor evaluate
@@ -486,6 +487,9 @@ def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     check_path("weights", weights, optional=True)
     if weights is not None and model is not None:
         raise ParameterError("give {model} or {weights}, not both")
+    if not isinstance(model, str | None):  # what load_model returned: one network, explained on its own runtime
+        return explain_files([Path(face) for face in check_paths(faces)], *_loaded_network(model, arch), Path(out),
+                             threshold=threshold, force=force)
     model = model or "df"
     if model == ANY:
         raise ParameterError("explain takes one detector: {model} df, f2f or fs")
@@ -500,6 +504,24 @@ def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     network, described = (_explain_onnx if runtime == "onnx" else _explain_keras)(arch, model, path)
     return explain_files([Path(face) for face in check_paths(faces)], network, Path(out), threshold=threshold,
                          force=force, described=described)
+
+
+def _loaded_network(model: object, arch: str | None) -> tuple[Any]:
+    """A model that :func:`mesocli.api.load_model` returned, as :func:`explain_files` takes it; refused, naming the
+    parameters: ``arch`` with it, a model of several networks (``any``, ``ensemble``), or no model at all."""
+    from mesocli.detectors import DetectorSet, Ensemble
+    from mesocli.runtime import OnnxModel
+    from mesocli.weights import LoadedModel
+
+    if isinstance(model, DetectorSet | Ensemble):
+        raise ParameterError("explain takes one network, not {model} {value} (several): load one, as load_model('df')",
+                             value="any" if isinstance(model, DetectorSet) else "ensemble")
+    if not isinstance(model, OnnxModel | LoadedModel):
+        raise ParameterError("{model} must be df, f2f, fs or what load_model returned, not {value}",
+                             value=short_repr(model))
+    if arch is not None:
+        raise ParameterError("{arch} applies when {model} is a name, not a loaded model: give it to load_model")
+    return (gradcam_for(model) if isinstance(model, OnnxModel) and model.origin == "exported" else model,)
 
 
 def _explain_onnx(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:

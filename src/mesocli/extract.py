@@ -62,6 +62,7 @@ from mesocli.video import FrameSelection
 from mesocli.workers import (
     Lost,
     WorkerPool,
+    check_spawnable,
     ignore_ctrl_c,
     run_retrying,
     stop_if_orphaned,
@@ -573,6 +574,8 @@ def extract(
                          + (f" (the files inside OUT_DIR {out_dir} are its output, never inputs)" if found else ""))
     for line in skipped_notes({folder: list(filter(outside, entries)) for folder, entries in skipped.items()}):
         log(f"mesocli: {line}")  # after the refusal above: an error stays one line
+    if workers > 1 and len(files) > 1:  # before the folder is touched
+        check_spawnable(min(workers, len(files)))
     _refuse_foreign(out_dir, Manifest.read(out_dir), force)  # before leaving a lock file in someone's folder
     check_writable(out_dir, folder=True)
     done: dict[int, InputResult] = {}

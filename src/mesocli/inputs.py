@@ -10,13 +10,15 @@ skipped without probing, so that a folder of mixed files stays quick to scan.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from mesocli.errors import InputError, MesocliError, UsageError
+from mesocli.errors import InputError, MesocliError, ParameterError, UsageError, short_repr
 from mesocli.fsutil import check_input_file, reading, walk_folder
 from mesocli.preprocess import check_image, is_animated
 from mesocli.probe import NOT_LISTED
@@ -279,3 +281,92 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
         for entry in [str(file) for file in files] or [str(raw)]:
             plan(entry)
     return planned
+
+
+@dataclass(frozen=True)
+class MemoryImage:
+    """A picture the caller holds in memory (a Pillow image, or an RGB uint8 array), scanned as an image file
+    is; ``name`` is its result's path (``<image N>``)."""
+
+    name: str
+    image: Any
+
+    def picture(self) -> Any:
+        """The picture as a Pillow image (an array's pixels, as they are now: read when it is scanned)."""
+        from PIL import Image
+
+        if isinstance(self.image, Image.Image):
+            try:
+                self.image.load()
+            except Exception as exc:  # Pillow reads a file's pixels when they are first needed
+                if getattr(self.image, "fp", True) is None:
+                    raise InputError(f"{self.name}: the Pillow image's file was closed before its pixels were read "
+                                     "(Image.open(...) left by its with block: call .load() or .copy() inside it)"
+                                     ) from None
+                raise InputError(f"{self.name}: the Pillow image cannot be read ({type(exc).__name__}: {exc})"
+                                 ) from None
+            return self.image
+        import numpy as np
+
+        array = self.image[:, :, 0] if self.image.ndim == 3 and self.image.shape[2] == 1 else self.image
+        return Image.fromarray(np.ascontiguousarray(array))
+
+
+ARRAY_SHAPES = "H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or N×H×W×3 (N frames)"
+
+
+def scan_entries(inputs: object, parameter: str = "inputs", lazy: bool = False) -> Iterable[str | MemoryImage]:
+    """``inputs`` (one path or picture, or an iterable of them) as the scan's entries: each path a ``str``, each
+    Pillow image or uint8 array (:data:`ARRAY_SHAPES`; an N×H×W×C array is N pictures) a :class:`MemoryImage`
+    named by its place among the entries. Refused, naming ``parameter``: no entry, or one of another type or
+    shape (the pixels are read when the picture is scanned). A list of them all, checked now; with ``lazy``, an
+    iterator (a generator) stays one: its first entry is checked now, each other as the scan reaches it."""
+    if isinstance(inputs, str | bytes | os.PathLike) or _is_picture(inputs) or not isinstance(inputs, Iterable):
+        inputs = [inputs]
+    entries = _entries(iter(inputs), parameter)
+    first = next(entries, None)
+    if first is None:
+        raise ParameterError("{" + parameter + "} is empty")
+    if lazy and isinstance(inputs, Iterator):
+        return itertools.chain([first], entries)
+    return [first, *entries]
+
+
+def _entries(items: Iterator[object], parameter: str) -> Iterator[str | MemoryImage]:
+    """:func:`scan_entries`' entries, each item checked as it is taken."""
+    number = 0
+    for item in items:
+        if isinstance(item, str | os.PathLike):
+            number += 1
+            yield os.fspath(item)
+        elif _is_picture(item):
+            for picture in _pictures(item, parameter):
+                number += 1
+                yield MemoryImage(f"<image {number - 1}>", picture)
+        else:
+            raise ParameterError("{" + parameter + "} must be a path or paths (str or os.PathLike) or pictures (Pillow "
+                                 "images, uint8 NumPy arrays), not {value}", value=short_repr(item))
+
+
+def _is_picture(item: object) -> bool:
+    """Whether ``item`` is a Pillow image or a NumPy array (the pictures a scan takes in memory)."""
+    import numpy as np
+    from PIL import Image
+
+    return isinstance(item, Image.Image | np.ndarray)
+
+
+def _pictures(item: object, parameter: str) -> list[Any]:
+    """The pictures of one in-memory item (a Pillow image, an array: one, or N frames), checked."""
+    import numpy as np
+
+    if not isinstance(item, np.ndarray):
+        return [item]  # a Pillow image
+    shape = "×".join(map(str, item.shape))
+    if item.dtype != np.uint8:
+        raise ParameterError("{" + parameter + "}: an image array must be uint8 (0-255), not {dtype} ({shape})",
+                             dtype=str(item.dtype), shape=shape)
+    if item.ndim not in (2, 3, 4) or (item.ndim > 2 and item.shape[-1] not in (1, 3, 4)) or 0 in item.shape:
+        raise ParameterError("{" + parameter + "}: an image array is " + ARRAY_SHAPES + ", not {shape}",
+                             shape=shape)
+    return list(item) if item.ndim == 4 else [item]

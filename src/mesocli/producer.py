@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mesocli.errors import MesocliError, OutputError, UsageError
+from mesocli.inputs import MemoryImage
 
 if TYPE_CHECKING:
     from mesocli.scan import ProgressHook, ScanOptions
@@ -125,7 +126,10 @@ class Producer(threading.Thread):
     def run(self) -> None:
         try:
             for raw in self.paths:
-                self._argument(Path(raw), str(raw))
+                if isinstance(raw, MemoryImage):
+                    self._memory(raw)
+                else:
+                    self._argument(Path(raw), str(raw))
             self.put(Finished())
         except _Stopped:
             return
@@ -215,12 +219,32 @@ class Producer(threading.Thread):
         if self.progress is not None:
             self.progress(event, path, total)
 
+    def _memory(self, item: MemoryImage) -> None:
+        """A picture held in memory: scanned as an image file is, with no file to hash (``sha256`` None)."""
+        job = Job(item.name, kind="image")
+        self.put(Started(job))
+        self._hook("start", item.name, 1)
+        try:
+            self._picture(job, item.picture())
+        except (_Stopped, UsageError, OutputError):
+            raise
+        except MesocliError as exc:
+            job.error = str(exc)
+        except Exception as exc:  # as for a file: reported, never a guessed score
+            job.error = f"{item.name}: {type(exc).__name__}: {exc}".strip()
+        self._end(job)
+
     def _image(self, job: Job, path: Path) -> None:
-        from mesocli.faces import FaceFinder, faces_in_image, turn_note, turned_photo_faces
         from mesocli.preprocess import image_notes, open_image
 
         image = open_image(path)
         job.warnings = image_notes(path)
+        self._picture(job, image)
+
+    def _picture(self, job: Job, image: Any) -> None:
+        """The faces of a still picture (a Pillow image), one :class:`Sampled`; tried turned when none is upright."""
+        from mesocli.faces import FaceFinder, faces_in_image, turn_note, turned_photo_faces
+
         finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
         records = faces_in_image(image, source=job.path, finder=finder)
         if not records and (found := turned_photo_faces(image, self.options.detector, self.options.all_faces,

@@ -135,6 +135,25 @@ def check_ready() -> None:
         raise WorkerError(_UNREADY[0])
 
 
+def check_spawnable(processes: int) -> None:
+    """Raise :class:`mesocli.errors.WorkerError` where spawned workers cannot start: Python's ``spawn`` runs the
+    program's main script again in each, which a script read from standard input (``python - < job.py``: its
+    ``__file__`` is ``<stdin>``) or deleted since is not. (Run by module name, or with no script, as in a
+    notebook: nothing to run again.)"""
+    from multiprocessing import process
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if getattr(getattr(main, "__spec__", None), "name", None) is not None or path is None:
+        return
+    if not os.path.isabs(path) and process.ORIGINAL_DIR is not None:  # as spawn finds it
+        path = os.path.join(process.ORIGINAL_DIR, path)
+    if not os.path.isfile(path):
+        raise WorkerError(f"{processes} worker processes cannot start: Python starts each by running this program's "
+                          f"main script again, and {getattr(main, '__file__', None)!r} is no file (a script read from "
+                          "standard input?): run the script from a file, or use one worker")
+
+
 class WorkerPool(ProcessPoolExecutor):
     """A pool of ``processes`` workers started by ``spawn`` (``context``), each running ``initializer(*initargs)``
     first, that counts the workers that got as far as that (:attr:`started`) and those that got past it
@@ -149,6 +168,7 @@ class WorkerPool(ProcessPoolExecutor):
     def __init__(self, processes: int, context: Any, initializer: Callable[..., object], initargs: tuple) -> None:
         if context.get_start_method() != "spawn":
             raise ValueError("a WorkerPool starts its workers with spawn")
+        check_spawnable(processes)
         self.started = context.RawValue("i", 0)  # shared memory: no lock (zero or not is all that is read)
         self.ready = context.RawValue("i", 0)
         self.processes: list[_Worker] = []
