@@ -249,6 +249,29 @@ def test_the_needs_a_look_list_is_capped_and_counts_the_rest(scan, faces: list[P
     assert "\x1b" not in stream.getvalue()
 
 
+def test_table_shows_where_a_clip_called_real_is_flagged(scan, faces: list[Path], kit: MediaKit) -> None:
+    """A clip whose forged part is a few seconds of its length is called real by its mean, while its timeline
+    flags that part: the table said only ``real`` and left it out of the "needs a look" list (the HTML report
+    showed the range). The table has a ``flagged`` column, and the list names such a clip with its ranges."""
+    common = ("--frames", "24", "--smooth", "1", kit.face_video)
+    (row,) = json.loads(scan("--format", "json", "--detail", *common).out)
+    scores = [face["p_fake"] for face in row["scores"]]
+    assert max(scores) - row["p_fake"] > 1e-4  # the frames differ: a threshold between the mean and the top
+    threshold = str(round((row["p_fake"] + max(scores)) / 2, 6))
+    (row,) = json.loads(scan("--format", "json", "--threshold", threshold, *common).out)
+    assert row["verdict"] == "real" and row["segments"]  # called real, flagged in part
+    result = scan("--format", "table", "--threshold", threshold, *common, faces[0])
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    first = "{start:.1f}–{end:.1f} s".format(**row["segments"][0])  # as the report shows a range
+    assert "flagged" in lines[0].split()
+    assert first in next(line for line in lines if "face.mp4" in line)
+    start = next(i for i, line in enumerate(lines) if line.startswith("needs a look:"))
+    assert "1 called real but flagged in part" in lines[start]
+    assert any(line.split()[:2] == ["real", f"{row['p_fake']:.3f}"] and f"face.mp4: flagged {first}" in line
+               for line in lines[start + 1:])
+
+
 def test_all_faces_table_says_which_track_a_verdict_rests_on(run_cli: RunCli, own_weights: Path,
                                                               kit: MediaKit) -> None:
     """With --all-faces a verdict is its most-fake track's: a real clip was called fake on a 6-frame track of

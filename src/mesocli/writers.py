@@ -8,7 +8,8 @@ Scan writers take result dicts (``ScanResult.to_dict()``):
 ``csv``   one row per input, nested values (faces, segments, detectors, scores, warnings) as compact JSON
           in their cell, a list cut where a spreadsheet would cut it (32,767 characters), saying so;
 ``table`` a rich table for people, printed when the scan is over, in input order, then (for more than one input)
-          a "needs a look" list of the inputs called fake, most fake first, and of those that failed.
+          a "needs a look" list of the inputs called fake, most fake first, of those called real whose timeline
+          is flagged in part, and of those that failed.
 """
 
 from __future__ import annotations
@@ -335,10 +336,10 @@ LOOK_LIMIT = 10
 
 
 class TableWriter:
-    """A rich table (path, verdict, p_fake, frames with a face / sampled, status; with ``--all-faces`` the track
-    each verdict rests on, with ``--model any`` each detector's p_fake), in input order; for more than one input a
-    "needs a look" list of those called fake (most fake first) and those that failed (:func:`look_lines`); and a
-    summary line, last."""
+    """A rich table (path, verdict, p_fake, frames with a face / sampled, the flagged time ranges when a row has
+    one, status; with ``--all-faces`` the track each verdict rests on, with ``--model any`` each detector's p_fake),
+    in input order; for more than one input a "needs a look" list of those called fake (most fake first), those
+    called real but flagged in part and those that failed (:func:`look_lines`); and a summary line, last."""
 
     def __init__(self, stream: IO[str], color: bool | None = None) -> None:
         self.stream = stream
@@ -368,6 +369,9 @@ class TableWriter:
         table.add_column("verdict")
         table.add_column("p_fake", justify="right")
         table.add_column("frames", justify="right")
+        with_flagged = any(row.get("segments") for row in self.rows)  # a timeline at or above the threshold
+        if with_flagged:  # where in a clip (a real verdict's too: a short forged stretch the mean hides)
+            table.add_column("flagged", overflow="fold")
         table.add_column("status", overflow="fold")
         with_tracks = any(row.get("faces") is not None for row in self.rows)  # --all-faces
         if with_tracks:
@@ -391,6 +395,7 @@ class TableWriter:
                 f"[{style}]{verdict or '-'}[/]",
                 "-" if row.get("p_fake") is None else shown(row["p_fake"], row.get("threshold", 0.5)),
                 f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
+                *([flagged_text(row.get("segments") or []) or "-"] if with_flagged else []),
                 escape(printable(status)),
             ]
             if with_tracks:
@@ -416,36 +421,58 @@ def _error_text(row: dict[str, Any]) -> str:
     return error
 
 
+FLAGGED_SHOWN = 3
+"""The most flagged time ranges the table names per input; the rest are counted (``+2 more``)."""
+
+
+def flagged_text(segments: Sequence[dict[str, Any]], limit: int = FLAGGED_SHOWN) -> str:
+    """A row's flagged time ranges as the report shows them, ``13.0–15.0 s, 21.5–22.0 s`` (at most ``limit``, then
+    ``+N more``); "" without one."""
+    text = ", ".join(f"{s['start']:.1f}–{s['end']:.1f} s" for s in segments[:limit])
+    return text + (f" +{len(segments) - limit} more" if len(segments) > limit else "")
+
+
 def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[Any]:
     """The table's "needs a look" list, to print (rich renderables, no markup: names come from the disk, their
     control characters escaped): a heading, then a grid of the inputs called fake, most fake first (input order on
-    a tie), as ``fake   0.982  path``, then those that failed, in input order, as ``error  path: why``; at most
-    ``limit`` of each, the rest counted (``… and 37 more called fake: the table above lists every input``). On a
-    terminal a long path folds within its column. Empty when none is fake or failed."""
+    a tie), as ``fake   0.982  path``, then those called real whose timeline is flagged in part (a short forged
+    stretch that the clip's mean hides), most fake first, as ``real   0.369  path: flagged 13.0–15.0 s``, then
+    those that failed, in input order, as ``error  path: why``; at most ``limit`` of each, the rest counted
+    (``… and 37 more called fake: the table above lists every input``). On a terminal a long path folds within its
+    column. Empty when none is fake, flagged or failed."""
     from rich.table import Table
     from rich.text import Text
 
     from mesocli.aggregate import shown
 
     fakes = sorted((row for row in rows if row.get("verdict") == "fake"), key=lambda row: -(row.get("p_fake") or 0.0))
+    flagged = sorted((row for row in rows if row.get("verdict") == "real" and row.get("segments")),
+                     key=lambda row: -(row.get("p_fake") or 0.0))
     errors = [row for row in rows if row.get("status") == "error"]
-    if not fakes and not errors:
+    if not fakes and not flagged and not errors:
         return []
     kinds = [f"{len(fakes)} called fake (most fake first)"] if fakes else []
+    kinds += [f"{len(flagged)} called real but flagged in part"] if flagged else []
     kinds += [f"{len(errors)} failed"] if errors else []
+    scored = bool(fakes or flagged)
     grid = Table.grid(padding=(0, 0, 0, 2), pad_edge=True)
     grid.add_column(no_wrap=True)
-    if fakes:
+    if scored:
         grid.add_column(justify="right", no_wrap=True)
     grid.add_column(overflow="fold")
 
     def add(kind: Text | str, score: str, text: str) -> None:
-        grid.add_row(kind, *([score] if fakes else []), Text(text))
+        grid.add_row(kind, *([score] if scored else []), Text(text))
 
     for row in fakes[:limit]:
         add(Text("fake", style="bold red"), shown(row["p_fake"], row.get("threshold", 0.5)), printable(row["path"]))
     if len(fakes) > limit:
         add("", "", f"… and {len(fakes) - limit} more called fake: the table above lists every input")
+    for row in flagged[:limit]:
+        add(Text("real", style="green"), shown(row["p_fake"], row.get("threshold", 0.5)),
+            printable(row["path"]) + f": flagged {flagged_text(row['segments'])}")
+    if len(flagged) > limit:
+        add("", "", f"… and {len(flagged) - limit} more flagged in part: the table above lists every input")
     for row in errors[:limit]:
         why = _error_text(row)
         add(Text("error", style="yellow"), "", printable(row["path"] + (f": {why}" if why else "")))
