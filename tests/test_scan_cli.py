@@ -297,6 +297,35 @@ def test_all_faces_table_says_which_track_a_verdict_rests_on(run_cli: RunCli, ow
     assert code == 0 and max(map(len, one_input.splitlines())) < max(map(len, table.splitlines()))
 
 
+def test_all_faces_says_where_each_face_is(run_cli: RunCli, own_weights: Path, kit: MediaKit,
+                                          tmp_path: Path) -> None:
+    """A split screen (two people side by side, one of them forged): ``faces`` gave each track a verdict but not
+    where it is, so which person was called fake could be told only from the report's crops. Each track has its
+    ``box`` (median over its frames, frame pixels), the table's ``verdict from`` names the verdict's, and the
+    report's face tracks table each one's."""
+    common = ("scan", "--weights", own_weights, "--frames", "6", "--all-faces", kit.two_face_video, "-q")
+    code, out, err = run_cli(*common, "--format", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    check_schema(row)
+    width = 480  # the kit's two-face clip (media.make_two_face_video): the photo a quarter across, its mirror 3/4
+    centres = sorted(((t["box"][0] + t["box"][2]) / 2, t["track"]) for t in row["faces"])
+    assert len(centres) == 2 and centres[0][0] < width / 2 < centres[1][0]
+    assert abs(centres[0][0] - width * 0.27) < 30 and abs(centres[1][0] - width * 0.73) < 30
+    for track in row["faces"]:
+        left, top, right, bottom = track["box"]
+        assert 0 <= left < right <= width and 0 <= top < bottom <= 240
+    top = max(row["faces"], key=lambda t: t["p_fake"])
+    code, table, err = run_cli(*common, "--format", "table", "--report", tmp_path / "report.html",
+                               "--explain-top", "1")
+    assert code == 0, err
+    box = top["box"]
+    assert f"(of 2 tracks) at x {box[0]}–{box[2]}, y {box[1]}–{box[3]}" in table
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "where in the frame" in page
+    assert all(f"x {t['box'][0]}–{t['box'][2]}, y {t['box'][1]}–{t['box'][3]}" in page for t in row["faces"])
+
+
 def test_control_characters_in_names_reach_no_terminal(scan, run_cli: RunCli, faces: list[Path],
                                                         tmp_path: Path) -> None:
     # an untrusted file name that moves the cursor up and erases a line: it could hide another input's row
