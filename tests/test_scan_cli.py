@@ -297,6 +297,20 @@ def test_all_faces_table_says_which_track_a_verdict_rests_on(run_cli: RunCli, ow
     assert code == 0 and max(map(len, one_input.splitlines())) < max(map(len, table.splitlines()))
 
 
+def test_a_long_video_sampled_sparsely_says_what_its_timeline_cannot_see(scan, kit: MediaKit) -> None:
+    """``--frames 30`` (the default) over a 10-minute clip samples one frame every 20 s: 2 forged seconds in its
+    middle were missed with no trace (real, no flagged range, no warning). A video sampled more than 5 s apart
+    has a note saying so and how to sample more; one sampled closer has none."""
+    video = kit.long_face_video  # 42 s
+    (sparse,) = json.loads(scan("--format", "json", "--frames", "4", video).out)
+    assert sparse["status"] == "ok"
+    assert sparse["warnings"] == ["sampled one frame every 10.5 s, 4 over 42 s: a forged stretch shorter than "
+                                  "that may be missed; --fps 2 samples every 0.5 s"]
+    check_schema(sparse)
+    (dense,) = json.loads(scan("--format", "json", "--frames", "12", video).out)
+    assert dense["status"] == "ok" and dense["warnings"] == []  # 3.5 s apart
+
+
 def test_all_faces_says_where_each_face_is(run_cli: RunCli, own_weights: Path, kit: MediaKit,
                                           tmp_path: Path) -> None:
     """A split screen (two people side by side, one of them forged): ``faces`` gave each track a verdict but not

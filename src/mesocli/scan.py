@@ -436,7 +436,28 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         result.detectors = {name: max(t.detectors[name] for t in tracks) for name in top.detectors}
     if options.all_faces:
         result.faces = sorted(tracks, key=lambda t: t.track)
+    if is_video:
+        result.warnings += sparse_note(job)
     return result
+
+
+SPARSE_SECONDS = 5.0
+"""The widest spacing of a video's sampled frames left without a note: wider, a short forged stretch (2 s of a
+10-minute clip) can fall between two samples and leave no trace in the verdict or the timeline."""
+
+
+def sparse_note(job: Job) -> list[str]:
+    """A note when a video's sampled frames lie more than :data:`SPARSE_SECONDS` apart (``--frames 30`` over a clip
+    longer than 2.5 minutes): what the timeline cannot see, and how to sample more. Empty otherwise."""
+    end = job.duration if job.duration else (job.sampled[-1][1] if job.sampled else 0.0)
+    span = end - job.start
+    if len(job.sampled) < 2 or span <= 0:
+        return []
+    step = span / len(job.sampled)
+    if step <= SPARSE_SECONDS:
+        return []
+    return [f"sampled one frame every {step:.1f} s, {len(job.sampled)} over {span:.0f} s: a forged stretch "
+            f"shorter than that may be missed; --fps 2 samples every 0.5 s"]
 
 
 def _median_box(faces: list[Face]) -> tuple[int, int, int, int] | None:
