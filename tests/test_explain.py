@@ -199,6 +199,31 @@ def test_explain_command_writes_heatmaps_and_reports_bad_faces(
     assert crop.read_bytes() == before
 
 
+def test_a_heatmap_panel_given_to_explain_is_explained_as_the_face_it_shows(run_cli: RunCli, tmp_path: Path,
+                                                                            kit: MediaKit) -> None:
+    """An analyst runs ``explain`` on the flagged face that ``scan --explain`` wrote: that file is a panel (crop,
+    map, colour scale, caption), and the whole panel was squeezed to 256×256 and scored as a face (another p_fake,
+    a map of the panel). Its crop is explained, with a note; a JPEG copy of the panel too; other images as before."""
+    code, _, stderr = run_cli("scan", kit.face_jpeg, "--explain", tmp_path / "ex", "-q")
+    assert code == 0, stderr
+    (panel,) = sorted((tmp_path / "ex").glob("*/*.png"))
+    with Image.open(panel) as image:
+        image.convert("RGB").save(tmp_path / "copy.jpg", quality=85)  # the panel mailed on as a JPEG
+        image.crop((0, 0, 256, 256)).save(tmp_path / "crop.png")  # the very crop the scan scored
+    code, stdout, stderr = run_cli("explain", panel, tmp_path / "copy.jpg", tmp_path / "crop.png",
+                                   "--out", tmp_path / "maps")
+    assert code == 0, stderr
+    from_panel, from_copy, from_crop = (json.loads(line) for line in stdout.splitlines())
+    named = float(re.search(r"_pfake(\d\.\d{3})", panel.name).group(1))  # the score the scan gave this face
+    assert abs(from_panel["p_fake"] - from_crop["p_fake"]) < 1e-5 and abs(from_panel["p_fake"] - named) <= 5e-4
+    assert abs(from_copy["p_fake"] - from_crop["p_fake"]) < 0.05
+    assert from_panel["sha256"] == hashlib.sha256(panel.read_bytes()).hexdigest()  # the file given, as ever
+    assert f"{panel}: a heatmap panel" in stderr and "copy.jpg: a heatmap panel" in stderr
+    assert "crop.png" not in stderr
+    with Image.open(from_panel["heatmap"]) as drawn, Image.open(from_crop["heatmap"]) as direct:
+        assert np.array_equal(np.asarray(drawn)[:256, :256], np.asarray(direct)[:256, :256])
+
+
 def test_explain_lines_stay_one_line_whatever_the_names(run_cli: RunCli, tmp_path: Path, own_weights: Path) -> None:
     """As scan's JSON Lines: a crop named with a line separator (U+2028) or a right-to-left override split its
     line for ``str.splitlines()`` and read otherwise on a terminal; they are \\u escapes (the same JSON value)."""

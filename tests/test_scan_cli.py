@@ -275,6 +275,29 @@ def test_inputs_without_a_face_need_a_look_and_no_face_ok_keeps_them_from_exit_3
     assert failed.code == 3 and [row["status"] for row in failed.jsonl()] == ["ok", "no_face", "error"]
 
 
+def test_table_shows_where_a_clip_called_real_is_flagged(scan, faces: list[Path], kit: MediaKit) -> None:
+    """A clip whose forged part is a few seconds of its length is called real by its mean, while its timeline
+    flags that part: the table said only ``real`` and left it out of the "needs a look" list (the HTML report
+    showed the range). The table has a ``flagged`` column, and the list names such a clip with its ranges."""
+    common = ("--frames", "24", "--smooth", "1", kit.face_video)
+    (row,) = json.loads(scan("--format", "json", "--detail", *common).out)
+    scores = [face["p_fake"] for face in row["scores"]]
+    assert max(scores) - row["p_fake"] > 1e-4  # the frames differ: a threshold between the mean and the top
+    threshold = str(round((row["p_fake"] + max(scores)) / 2, 6))
+    (row,) = json.loads(scan("--format", "json", "--threshold", threshold, *common).out)
+    assert row["verdict"] == "real" and row["segments"]  # called real, flagged in part
+    result = scan("--format", "table", "--threshold", threshold, *common, faces[0])
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    first = "{start:.1f}–{end:.1f} s".format(**row["segments"][0])  # as the report shows a range
+    assert "flagged" in lines[0].split()
+    assert first in next(line for line in lines if "face.mp4" in line)
+    start = next(i for i, line in enumerate(lines) if line.startswith("needs a look:"))
+    assert "1 called real but flagged in part" in lines[start]
+    assert any(line.split()[:2] == ["real", f"{row['p_fake']:.3f}"] and f"face.mp4: flagged {first}" in line
+               for line in lines[start + 1:])
+
+
 def test_all_faces_table_says_which_track_a_verdict_rests_on(run_cli: RunCli, own_weights: Path,
                                                               kit: MediaKit) -> None:
     """With --all-faces a verdict is its most-fake track's: a real clip was called fake on a 6-frame track of
@@ -298,6 +321,49 @@ def test_all_faces_table_says_which_track_a_verdict_rests_on(run_cli: RunCli, ow
     # (the two-face clip's status notes its unscored face: compared without it)
     code, one_input, err = run_cli(*common[:-2], kit.face_video, "--format", "table", "-q")
     assert code == 0 and max(map(len, one_input.splitlines())) < max(map(len, table.splitlines()))
+
+
+def test_a_long_video_sampled_sparsely_says_what_its_timeline_cannot_see(scan, kit: MediaKit) -> None:
+    """``--frames 30`` (the default) over a 10-minute clip samples one frame every 20 s: 2 forged seconds in its
+    middle were missed with no trace (real, no flagged range, no warning). A video sampled more than 5 s apart
+    has a note saying so and how to sample more; one sampled closer has none."""
+    video = kit.long_face_video  # 42 s
+    (sparse,) = json.loads(scan("--format", "json", "--frames", "4", video).out)
+    assert sparse["status"] == "ok"
+    assert sparse["warnings"] == ["sampled one frame every 10.5 s, 4 over 42 s: a forged stretch shorter than "
+                                  "that may be missed; --fps 2 samples every 0.5 s"]
+    check_schema(sparse)
+    (dense,) = json.loads(scan("--format", "json", "--frames", "12", video).out)
+    assert dense["status"] == "ok" and dense["warnings"] == []  # 3.5 s apart
+
+
+def test_all_faces_says_where_each_face_is(run_cli: RunCli, own_weights: Path, kit: MediaKit,
+                                          tmp_path: Path) -> None:
+    """A split screen (two people side by side, one of them forged): ``faces`` gave each track a verdict but not
+    where it is, so which person was called fake could be told only from the report's crops. Each track has its
+    ``box`` (median over its frames, frame pixels), the table's ``verdict from`` names the verdict's, and the
+    report's face tracks table each one's."""
+    common = ("scan", "--weights", own_weights, "--frames", "6", "--all-faces", kit.two_face_video, "-q")
+    code, out, err = run_cli(*common, "--format", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    check_schema(row)
+    width = 480  # the kit's two-face clip (media.make_two_face_video): the photo a quarter across, its mirror 3/4
+    centres = sorted(((t["box"][0] + t["box"][2]) / 2, t["track"]) for t in row["faces"])
+    assert len(centres) == 2 and centres[0][0] < width / 2 < centres[1][0]
+    assert abs(centres[0][0] - width * 0.27) < 30 and abs(centres[1][0] - width * 0.73) < 30
+    for track in row["faces"]:
+        left, top, right, bottom = track["box"]
+        assert 0 <= left < right <= width and 0 <= top < bottom <= 240
+    top = max(row["faces"], key=lambda t: t["p_fake"])
+    code, table, err = run_cli(*common, "--format", "table", "--report", tmp_path / "report.html",
+                               "--explain-top", "1")
+    assert code == 0, err
+    box = top["box"]
+    assert f"(of 2 tracks) at x {box[0]}–{box[2]}, y {box[1]}–{box[3]}" in table
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "where in the frame" in page
+    assert all(f"x {t['box'][0]}–{t['box'][2]}, y {t['box'][1]}–{t['box'][3]}" in page for t in row["faces"])
 
 
 def test_control_characters_in_names_reach_no_terminal(scan, run_cli: RunCli, faces: list[Path],

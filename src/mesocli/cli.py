@@ -301,7 +301,7 @@ def explain_command(
 
     code = 0
     for line in explain_inputs(faces, out, model=model and model.value, arch=arch and arch.value, weights=weights,
-                        threshold=threshold, force=force, runtime=runtime.value):
+                        threshold=threshold, force=force, runtime=runtime.value, log=err):
         echo(json_text(json.dumps(line, ensure_ascii=False)))  # invisible characters as \u escapes, as scan's
         code = max(code, 3 if line["status"] == "error" else 0)
     raise typer.Exit(code)

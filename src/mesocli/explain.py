@@ -20,7 +20,7 @@ import functools
 import hashlib
 import io
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,17 +302,26 @@ def fit_caption(caption: str, width: int, size: int = CAPTION_SIZE) -> str:
     return caption + "…"
 
 
+PANEL_GAP, PANEL_BAR = 8, 14  # between the crop, the map and the colour scale; the scale's width
+PANEL_SIZE = (256 * 2 + PANEL_GAP * 2 + PANEL_BAR + 34, 256 + 44)  # a heatmap panel: 576×300
+PANEL_BAR_X = 512 + 2 * PANEL_GAP  # where its colour scale starts
+PANEL_BAR_TOLERANCE = 8.0  # the mean difference (0-255) a panel's scale may have from the drawn one: JPEG's rounding
+
+
+def _scale(colormap: str = COLORMAP) -> np.ndarray:
+    """A panel's colour scale, (256, PANEL_BAR, 3) uint8: the map's colours from high (top) to low."""
+    return colorize(np.linspace(1.0, 0.0, 256, dtype=np.float32)[:, None].repeat(PANEL_BAR, axis=1), colormap)
+
+
 def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colormap: str = COLORMAP) -> Image.Image:
     """The aligned crop, the same crop with the heatmap over it, a colour scale, and a caption below."""
-    gap, bar, pad = 8, 14, 6
-    width = 256 * 2 + gap * 2 + bar + 34
-    height = 256 + 44
+    gap, bar, pad = PANEL_GAP, PANEL_BAR, 6
+    width, height = PANEL_SIZE
     panel = Image.new("RGB", (width, height), "white")
     panel.paste(Image.fromarray(face), (0, 0))
     panel.paste(Image.fromarray(overlay(face, explanation.heat, colormap=colormap)), (256 + gap, 0))
-    scale = np.linspace(1.0, 0.0, 256, dtype=np.float32)[:, None].repeat(bar, axis=1)
-    x_bar = 512 + 2 * gap
-    panel.paste(Image.fromarray(colorize(scale, colormap)), (x_bar, 0))
+    x_bar = PANEL_BAR_X
+    panel.paste(Image.fromarray(_scale(colormap)), (x_bar, 0))
     draw = ImageDraw.Draw(panel)
     small = _font(11)
     draw.text((x_bar + bar + 3, 0), "high", fill="black", font=small)
@@ -324,6 +333,24 @@ def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colorma
         note += " (none found: the map is empty)"
     draw.text((pad, 256 + pad + 18), note, fill=(60, 60, 60), font=font)
     return panel
+
+
+def panel_face(data: bytes) -> np.ndarray | None:
+    """The aligned 256×256 crop on the left of a heatmap panel (:func:`face_panel`: what ``scan --explain`` and
+    ``explain`` write), when the image ``data`` is one, else None. A panel is told by its size and its colour scale
+    (the viridis bar beside the map, to within a JPEG copy's rounding), not by its name: the map and the caption,
+    squeezed to 256×256 with the crop, scored as a face (p_fake 0.829 for a face scored 0.816)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.size != PANEL_SIZE:
+                return None
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError):  # not an image Pillow reads: load_face says why
+        return None
+    bar = pixels[:256, PANEL_BAR_X:PANEL_BAR_X + PANEL_BAR].astype(np.int16)
+    if float(np.abs(bar - _scale().astype(np.int16)).mean()) > PANEL_BAR_TOLERANCE:
+        return None
+    return np.ascontiguousarray(pixels[:256, :256])
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -365,8 +392,8 @@ def caption_for(p_fake: float, frame: int | None = None, time: float | None = No
 
 
 def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, threshold: float = 0.5,
-                  force: bool = False, batch: int = 16, described: dict[str, Any] | None = None
-                  ) -> Iterator[dict[str, Any]]:
+                  force: bool = False, batch: int = 16, described: dict[str, Any] | None = None,
+                  log: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
     """Explain face crops (image files, folders of them): write ``OUT_DIR/<name>.png`` per face and
     yield one dict per input (path, status ok/error, error, p_fake, verdict, threshold, target, heatmap, model,
     explained_at, runtime, libraries).
@@ -375,7 +402,8 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
     ``described`` (the same, read from the weights file beforehand) before: an error line printed before the
     first face was scored names it too; None where neither is known (a bare Keras model).
 
-    Crops are resized to 256×256 as everywhere else (:func:`mesocli.preprocess.load_face`); an
+    Crops are resized to 256×256 as everywhere else (:func:`mesocli.preprocess.load_face`); a heatmap panel (a
+    ``scan --explain`` file) gives the crop it shows (:func:`panel_face`), with a note to ``log``; an
     unreadable file, or a video, is an ``error`` line and the others go on. The inputs and the outputs
     are checked when this is called, before the first face is read: no face images, an ``out_dir``
     that is no folder or cannot be written, and an existing heatmap file (unless ``force``) raise
@@ -399,11 +427,12 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
     refuse_inputs_as_outputs(files, targets)  # with --force too: a heatmap named as the crop it explains
     refuse_existing(next((t for t in targets if t.exists()), None), force)
     check_writable(out_dir, folder=True)
-    return _explain_checked(files, targets, model, threshold, force, batch, described)
+    return _explain_checked(files, targets, model, threshold, force, batch, described, log)
 
 
 def _explain_checked(files: list[Path], targets: list[Path], model: Any, threshold: float, force: bool,
-                     batch: int, described: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+                     batch: int, described: dict[str, Any] | None,
+                     log: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
     """:func:`explain_files`' work once its checks passed: one dict per face, heatmaps written in batches."""
     from mesocli.errors import InputError, printable
     from mesocli.fsutil import atomic_write_bytes
@@ -448,7 +477,11 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             if os.path.exists(source) and probe_kind(source) == "video":  # load_face says why one cannot be read
                 raise InputError(f"{source}: is a video; use 'mesocli scan VIDEO --explain DIR'")
             data = image_bytes(source)  # read once: the face is decoded from the very bytes the sha256 names
-            face = load_face(source, data)
+            shown = panel_face(data)  # a heatmap panel: the crop it shows, not the panel squeezed into a face
+            face = load_face(source, data) if shown is None else shown
+            if shown is not None and log is not None:
+                log(f"mesocli: {printable(str(source))}: a heatmap panel (scan --explain, explain): its face crop "
+                    "(the left 256×256) is explained, not the whole panel")
             digest = hashlib.sha256(data).hexdigest()  # as scan's rows and extract's manifest name theirs
         except InputError as exc:
             yield from flush()  # keep the output in input order
@@ -469,10 +502,11 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
 
 def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], out: str | os.PathLike[str], *,
                    model: str | Any = None, arch: str | None = None, weights: str | os.PathLike[str] | None = None,
-                   threshold: float = 0.5, force: bool = False, runtime: str = "onnx") -> Iterator[dict[str, Any]]:
+                   threshold: float = 0.5, force: bool = False, runtime: str = "onnx",
+                   log: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
     """:func:`mesocli.api.explain` (see there): every argument, the faces, ``out`` and a ``weights`` file checked
-    now, then the heatmaps as an iterator of one dict per face. Imports neither the scan, extract nor evaluate
-    modules, so ``mesocli explain`` starts without them."""
+    now, then the heatmaps as an iterator of one dict per face (notes, such as a heatmap panel given as a face, to
+    ``log``). Imports neither the scan, extract nor evaluate modules, so ``mesocli explain`` starts without them."""
     from mesocli.aggregate import check_threshold
     from mesocli.detectors import ANY, ENSEMBLE
     from mesocli.models import ARCHITECTURES
@@ -489,7 +523,7 @@ def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[st
         raise ParameterError("give {model} or {weights}, not both")
     if not isinstance(model, str | None):  # what load_model returned: one network, explained on its own runtime
         return explain_files([Path(face) for face in check_paths(faces)], *_loaded_network(model, arch), Path(out),
-                             threshold=threshold, force=force)
+                             threshold=threshold, force=force, log=log)
     model = model or "df"
     if model == ANY:
         raise ParameterError("explain takes one detector: {model} df, f2f or fs")
@@ -503,7 +537,7 @@ def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     path = None if weights is None else Path(weights)
     network, described = (_explain_onnx if runtime == "onnx" else _explain_keras)(arch, model, path)
     return explain_files([Path(face) for face in check_paths(faces)], network, Path(out), threshold=threshold,
-                         force=force, described=described)
+                         force=force, described=described, log=log)
 
 
 def _loaded_network(model: object, arch: str | None) -> tuple[Any]:

@@ -23,8 +23,11 @@ from mesocli.inputs import MemoryImage
 if TYPE_CHECKING:
     from mesocli.scan import ProgressHook, ScanOptions
 
-Crops = list[tuple[int | None, Any]]
-"""The faces picked in one frame: (track, 256×256 crop) pairs."""
+Box = tuple[int, int, int, int]
+"""A face's detector box in its frame's pixels: left, top, right, bottom."""
+
+Crops = list[tuple[int | None, Any, Box | None]]
+"""The faces picked in one frame: (track, 256×256 crop, box) triples."""
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Face:
     track: int | None
     p_fake: float | None = None
     detectors: dict[str, float] | None = None
+    box: Box | None = None  # where it is in the frame (left, top, right, bottom)
 
 
 @dataclass
@@ -289,7 +293,18 @@ class Producer(threading.Thread):
             return []
         if not self.options.all_faces:
             records = [max(records, key=lambda r: float(r.size))]
-        return [(getattr(r, "track", None), r.crop) for r in records]
+        return [(getattr(r, "track", None), r.crop, _box(r)) for r in records]
+
+
+def box_text(box: Sequence[int] | None) -> str:
+    """Where a face is, for people: ``x 1006–1089, y 113–196`` (frame pixels); "" without a box."""
+    return "" if not box else f"x {box[0]}–{box[2]}, y {box[1]}–{box[3]}"
+
+
+def _box(record: Any) -> Box | None:
+    """A face record's detector box as four ints, None where it has none."""
+    box = getattr(record, "box", None)
+    return None if box is None else (int(box[0]), int(box[1]), int(box[2]), int(box[3]))
 
 
 DAMAGE_PREFIXES = ("damaged or cut short: ", "ffmpeg: ")

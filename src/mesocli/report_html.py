@@ -22,7 +22,7 @@ from typing import Any
 from mesocli.aggregate import shown, verdict
 from mesocli.digest import CHANGED
 from mesocli.errors import printable
-from mesocli.producer import is_damage
+from mesocli.producer import box_text, is_damage
 
 
 def fmt_p(value: float | None, threshold: float | None = None) -> str:
@@ -278,10 +278,11 @@ def _section(number: int, entry: ReportEntry) -> str:
         tracks = r.get("faces") or []
         if tracks:
             rows = "".join(f"<tr><td>{t['track']}</td><td>{_badge(t | {'status': 'ok'})}</td>"
-                           f"<td class=\"num\">{fmt_p(t['p_fake'])}</td><td class=\"num\">{t['frames']}</td></tr>"
+                           f"<td class=\"num\">{fmt_p(t['p_fake'])}</td><td class=\"num\">{t['frames']}</td>"
+                           f"<td>{_esc(box_text(t.get('box')) or '—')}</td></tr>"
                            for t in tracks)
             out.append("<h3>Face tracks</h3><table><tr><th>track</th><th>verdict</th><th>p_fake</th>"
-                       f"<th>frames</th></tr>{rows}</table>")
+                       f"<th>frames</th><th>where in the frame (pixels)</th></tr>{rows}</table>")
     if entry.timeline:
         out.append(f"<h3>Timeline</h3><figure>{_img(entry.timeline, 'p_fake over time for ' + str(r.get('path')))}"
                    "<figcaption>p_fake of each sampled frame (dots), its moving average (line), the threshold "

@@ -115,6 +115,7 @@ class TrackResult:
     segments: list[aggregate.Segment] = field(default_factory=list)
     detectors: dict[str, float] | None = None  # --model any: each detector's aggregated p_fake
     threshold: float = 0.5  # for the detectors' verdicts
+    box: tuple[int, int, int, int] | None = None  # where the face is: the median of its boxes (frame pixels)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -124,6 +125,8 @@ class TrackResult:
             "frames": self.frames,
             "segments": [s.to_dict() for s in self.segments],
         }
+        if self.box is not None:
+            out["box"] = list(self.box)
         if self.detectors is not None:
             out["detectors"] = _detector_dict(self.detectors, self.threshold)
         return out
@@ -311,8 +314,8 @@ def scan_inputs(
                 job.sampled.append((message.index, message.time))
                 if observer is not None:
                     observer.sampled(job.key, message.index, message.time, len(message.crops))
-                for track, crop in message.crops:
-                    face = Face(message.index, message.time, None if track is None else int(track))
+                for track, crop, box in message.crops:
+                    face = Face(message.index, message.time, None if track is None else int(track), box=box)
                     job.faces.append(face)
                     job.pending += 1
                     batch.append((job, face, crop))
@@ -426,14 +429,45 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         spans = _segments(job, faces, options) if is_video else []
         verdict = aggregate.verdict(p_fake, options.threshold)
         tracks.append(TrackResult(track, p_fake, verdict, len({f.frame for f in faces}), spans, per_detector,
-                                  options.threshold))
+                                  options.threshold, _median_box(faces)))
     top = max(tracks, key=lambda t: t.p_fake)
     result.p_fake, result.verdict, result.segments = top.p_fake, top.verdict, top.segments
     if top.detectors is not None:  # each detector's score for the input: its largest over the tracks
         result.detectors = {name: max(t.detectors[name] for t in tracks) for name in top.detectors}
     if options.all_faces:
         result.faces = sorted(tracks, key=lambda t: t.track)
+    if is_video:
+        result.warnings += sparse_note(job)
     return result
+
+
+SPARSE_SECONDS = 5.0
+"""The widest spacing of a video's sampled frames left without a note: wider, a short forged stretch (2 s of a
+10-minute clip) can fall between two samples and leave no trace in the verdict or the timeline."""
+
+
+def sparse_note(job: Job) -> list[str]:
+    """A note when a video's sampled frames lie more than :data:`SPARSE_SECONDS` apart (``--frames 30`` over a clip
+    longer than 2.5 minutes): what the timeline cannot see, and how to sample more. Empty otherwise."""
+    end = job.duration if job.duration else (job.sampled[-1][1] if job.sampled else 0.0)
+    span = end - job.start
+    if len(job.sampled) < 2 or span <= 0:
+        return []
+    step = span / len(job.sampled)
+    if step <= SPARSE_SECONDS:
+        return []
+    return [f"sampled one frame every {step:.1f} s, {len(job.sampled)} over {span:.0f} s: a forged stretch "
+            f"shorter than that may be missed; --fps 2 samples every 0.5 s"]
+
+
+def _median_box(faces: list[Face]) -> tuple[int, int, int, int] | None:
+    """Where a track's face is: the median of each side of its boxes (a face that moves a little keeps its place;
+    one that crosses the frame is shown where it is most of the time), None without boxes."""
+    boxes = [f.box for f in faces if f.box is not None]
+    if not boxes:
+        return None
+    left, top, right, bottom = (sorted(side)[(len(side) - 1) // 2] for side in zip(*boxes, strict=True))
+    return int(left), int(top), int(right), int(bottom)
 
 
 def _aggregate(scores: list[float], is_video: bool, options: ScanOptions) -> float:

@@ -9,7 +9,8 @@ Scan writers take result dicts (``ScanResult.to_dict()``):
           in their cell, a list cut where a spreadsheet would cut it (32,767 characters), saying so;
 ``table`` a rich table for people, printed when the scan is over (or stopped: of the inputs done, then a line
           saying so), in input order, then (for more than one input) a "needs a look" list of the inputs called
-          fake, most fake first, of those that failed, and of those in which no face was found.
+          fake, most fake first, of those called real whose timeline is flagged in part, of those that failed, and
+          of those in which no face was found.
 """
 
 from __future__ import annotations
@@ -340,11 +341,12 @@ are counted (``… and 37 more called fake``): the table above lists every input
 
 
 class TableWriter:
-    """A rich table (path, verdict, p_fake, frames with a face / sampled, status; with ``--all-faces`` the track
-    each verdict rests on, with ``--model any`` each detector's p_fake), in input order; for more than one input a
-    "needs a look" list of those called fake (most fake first), those that failed and those in which no face was
-    found (:func:`look_lines`); and a summary line, last. ``planned``: how many inputs the scan has (None: not known,
-    paths on stdin), said when it is stopped (:meth:`stop`)."""
+    """A rich table (path, verdict, p_fake, frames with a face / sampled, the flagged time ranges when a row has
+    one, status; with ``--all-faces`` the track each verdict rests on, with ``--model any`` each detector's p_fake),
+    in input order; for more than one input a "needs a look" list of those called fake (most fake first), those
+    called real but flagged in part, those that failed and those in which no face was found (:func:`look_lines`);
+    and a summary line, last. ``planned``: how many inputs the scan has (None: not known, paths on stdin), said when
+    it is stopped (:meth:`stop`)."""
 
     def __init__(self, stream: IO[str], color: bool | None = None, planned: int | None = None) -> None:
         self.stream = stream
@@ -390,6 +392,9 @@ class TableWriter:
         table.add_column("verdict")
         table.add_column("p_fake", justify="right")
         table.add_column("frames", justify="right")
+        with_flagged = any(row.get("segments") for row in self.rows)  # a timeline at or above the threshold
+        if with_flagged:  # where in a clip (a real verdict's too: a short forged stretch the mean hides)
+            table.add_column("flagged", overflow="fold")
         table.add_column("status", overflow="fold")
         with_tracks = any(row.get("faces") is not None for row in self.rows)  # --all-faces
         if with_tracks:
@@ -413,6 +418,7 @@ class TableWriter:
                 f"[{style}]{verdict or '-'}[/]",
                 "-" if row.get("p_fake") is None else shown(row["p_fake"], row.get("threshold", 0.5)),
                 f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
+                *([flagged_text(row.get("segments") or []) or "-"] if with_flagged else []),
                 escape(printable(status)),
             ]
             if with_tracks:
@@ -444,40 +450,61 @@ def _error_text(row: dict[str, Any]) -> str:
     return error
 
 
+FLAGGED_SHOWN = 3
+"""The most flagged time ranges the table names per input; the rest are counted (``+2 more``)."""
+
+
+def flagged_text(segments: Sequence[dict[str, Any]], limit: int = FLAGGED_SHOWN) -> str:
+    """A row's flagged time ranges as the report shows them, ``13.0–15.0 s, 21.5–22.0 s`` (at most ``limit``, then
+    ``+N more``); "" without one."""
+    text = ", ".join(f"{s['start']:.1f}–{s['end']:.1f} s" for s in segments[:limit])
+    return text + (f" +{len(segments) - limit} more" if len(segments) > limit else "")
+
+
 def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[Any]:
     """The table's "needs a look" list, to print (rich renderables, no markup: names come from the disk, their
     control characters escaped): a heading, then a grid of the inputs called fake, most fake first (input order on
-    a tie), as ``fake   0.982  path``, then those that failed, in input order, as ``error  path: why``, then those
-    in which no face was found, in input order, as ``no face  path`` (a face the detector missed may be a forged
-    one: no verdict is no all-clear); at most ``limit`` of each, the rest counted (``… and 37 more called fake: the
-    table above lists every input``). On a terminal a long path folds within its column. Empty when none is fake,
-    failed or without a face."""
+    a tie), as ``fake   0.982  path``, then those called real whose timeline is flagged in part (a short forged
+    stretch that the clip's mean hides), most fake first, as ``real   0.369  path: flagged 13.0–15.0 s``, then
+    those that failed, in input order, as ``error  path: why``, then those in which no face was found, in input
+    order, as ``no face  path`` (a face the detector missed may be a forged one: no verdict is no all-clear); at
+    most ``limit`` of each, the rest counted (``… and 37 more called fake: the table above lists every input``). On
+    a terminal a long path folds within its column. Empty when none is fake, flagged, failed or without a face."""
     from rich.table import Table
     from rich.text import Text
 
     from mesocli.aggregate import shown
 
     fakes = sorted((row for row in rows if row.get("verdict") == "fake"), key=lambda row: -(row.get("p_fake") or 0.0))
+    flagged = sorted((row for row in rows if row.get("verdict") == "real" and row.get("segments")),
+                     key=lambda row: -(row.get("p_fake") or 0.0))
     errors = [row for row in rows if row.get("status") == "error"]
     faceless = [row for row in rows if row.get("status") == "no_face"]
-    if not fakes and not errors and not faceless:
+    if not fakes and not flagged and not errors and not faceless:
         return []
     kinds = [f"{len(fakes)} called fake (most fake first)"] if fakes else []
+    kinds += [f"{len(flagged)} called real but flagged in part"] if flagged else []
     kinds += [f"{len(errors)} failed"] if errors else []
     kinds += [f"{len(faceless)} with no face found"] if faceless else []
+    scored = bool(fakes or flagged)
     grid = Table.grid(padding=(0, 0, 0, 2), pad_edge=True)
     grid.add_column(no_wrap=True)
-    if fakes:
+    if scored:
         grid.add_column(justify="right", no_wrap=True)
     grid.add_column(overflow="fold")
 
     def add(kind: Text | str, score: str, text: str) -> None:
-        grid.add_row(kind, *([score] if fakes else []), Text(text))
+        grid.add_row(kind, *([score] if scored else []), Text(text))
 
     for row in fakes[:limit]:
         add(Text("fake", style="bold red"), shown(row["p_fake"], row.get("threshold", 0.5)), printable(row["path"]))
     if len(fakes) > limit:
         add("", "", f"… and {len(fakes) - limit} more called fake: the table above lists every input")
+    for row in flagged[:limit]:
+        add(Text("real", style="green"), shown(row["p_fake"], row.get("threshold", 0.5)),
+            printable(row["path"]) + f": flagged {flagged_text(row['segments'])}")
+    if len(flagged) > limit:
+        add("", "", f"… and {len(flagged) - limit} more flagged in part: the table above lists every input")
     for row in errors[:limit]:
         why = _error_text(row)
         add(Text("error", style="yellow"), "", printable(row["path"] + (f": {why}" if why else "")))
@@ -492,8 +519,10 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
 
 def verdict_source(row: dict[str, Any]) -> str:
     """With ``--all-faces``, the track a row's verdict rests on (its most-fake one), its frames and, when there
-    are several, how many: ``track 2, 6 frames (of 3 tracks)``; an image's faces: ``face 1 (of 2 faces)``;
-    ``-`` without a track."""
+    are several, how many and where it is: ``track 2, 6 frames (of 3 tracks) at x 1006–1089, y 113–196``; an
+    image's faces: ``face 1 (of 2 faces) at …``; ``-`` without a track."""
+    from mesocli.producer import box_text
+
     tracks = row.get("faces") or []
     if not tracks:
         return "-"
@@ -503,7 +532,8 @@ def verdict_source(row: dict[str, Any]) -> str:
     else:
         frames = top.get("frames")
         text, unit = f"track {top.get('track')}, {frames} frame{'s' if frames != 1 else ''}", "tracks"
-    return text + (f" (of {len(tracks)} {unit})" if len(tracks) > 1 else "")
+    text += f" (of {len(tracks)} {unit})" if len(tracks) > 1 else ""
+    return text + (f" at {box_text(top.get('box'))}" if len(tracks) > 1 and top.get("box") else "")
 
 
 def refuse_existing(target: Path | str | None, force: bool, template: str = EXISTS, **values: object) -> None:
