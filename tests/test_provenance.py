@@ -118,3 +118,17 @@ def test_a_variant_installed_over_the_package_is_told_by_its_files_hash(first_on
     assert package_version("mesofake") == "mesofake-simd 2.0"
     assert package_version("mesotwo") == "2.0"
     assert package_version("mesothree") == "unknown (the copy imported could be mesothree 1.0's or mesothree-gpu 1.1's)"
+
+
+def test_a_legacy_egg_info_install_is_told_by_its_installed_files(first_on_path: Path) -> None:
+    """A package installed the legacy way (``setup.py install``: an ``*.egg-info`` whose ``installed-files.txt``
+    lists its files relative to that folder, no hashes) over a variant's wheel: the file is the egg-info's, not the
+    variant's (whose RECORD hash is not the file's). The egg-info's list was read as relative to the wrong folder,
+    so it never listed the file, and the record named the variant whose file had been overwritten."""
+    fake_package(first_on_path, "mesofake", "mesofake-gpu", "2.0", code="# the variant's wheel\n")
+    fake_package(first_on_path, "mesofake", code="# built from source, installed over it\n")
+    info = first_on_path / "mesofake-1.0-py3.11.egg-info"
+    info.mkdir()
+    (info / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: mesofake\nVersion: 1.0\n")
+    (info / "installed-files.txt").write_text("../mesofake/__init__.py\nPKG-INFO\ninstalled-files.txt\n")
+    assert package_version("mesofake") == "1.0"
