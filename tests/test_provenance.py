@@ -37,6 +37,7 @@ def fake_package(folder: Path, module: str, distribution: str | None = None, ver
         digest = base64.urlsafe_b64encode(hashlib.sha256(code.encode()).digest()).rstrip(b"=").decode()
         (info / "RECORD").write_text(f"{module}/__init__.py,sha256={digest},{len(code)}\n{info.name}/METADATA,,\n"
                                      f"{info.name}/top_level.txt,,\n{info.name}/RECORD,,\n")
+    importlib.invalidate_caches()  # the folder's listing, which the import system caches, is not that of before
     return folder
 
 
