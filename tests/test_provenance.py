@@ -133,3 +133,16 @@ def test_a_legacy_egg_info_install_is_told_by_its_installed_files(first_on_path:
     (info / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: mesofake\nVersion: 1.0\n")
     (info / "installed-files.txt").write_text("../mesofake/__init__.py\nPKG-INFO\ninstalled-files.txt\n")
     assert package_version("mesofake") == "1.0"
+
+
+def test_a_package_installed_as_an_egg_folder_is_its_eggs(first_on_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python setup.py install`` (as dlib's own instructions long said) puts a package in an ``*.egg`` folder on the
+    path, its metadata in that folder's ``EGG-INFO``: Python's metadata finds it there, the record read
+    ``unknown (the copy imported is from no installed distribution)``."""
+    egg = first_on_path / "mesofake-1.5-py3.11-linux-x86_64.egg"
+    fake_package(egg, "mesofake")
+    (egg / "EGG-INFO").mkdir()
+    (egg / "EGG-INFO" / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: mesofake\nVersion: 1.5\n")
+    monkeypatch.syspath_prepend(str(egg))  # as easy-install.pth puts it
+    assert metadata.version("mesofake") == "1.5"
+    assert package_version("mesofake") == "1.5"

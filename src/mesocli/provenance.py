@@ -159,12 +159,14 @@ def _owners(folder: str, name: str, file: str, check: bool = True) -> list[tuple
 @functools.cache
 def _distributions_in(folder: str) -> dict[str, list[Path]]:
     """The metadata folders (``*.dist-info``, ``*.egg-info``) in ``folder``, by normalized distribution name, in
-    sorted order."""
+    sorted order; for an ``*.egg`` folder (``setup.py install``), its ``EGG-INFO``."""
     try:
         entries = sorted(os.listdir(folder))
     except OSError:
         return {}
     found: dict[str, list[Path]] = {}
+    if folder.endswith(".egg") and "EGG-INFO" in entries:  # the egg is on the path, its metadata inside it
+        found[_normal(os.path.basename(folder).split("-", 1)[0])] = [Path(folder, "EGG-INFO")]
     for entry in entries:
         if entry.endswith((".dist-info", ".egg-info")):
             found.setdefault(_normal(entry.rsplit(".", 1)[0].split("-", 1)[0]), []).append(Path(folder, entry))
