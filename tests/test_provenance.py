@@ -146,3 +146,17 @@ def test_a_package_installed_as_an_egg_folder_is_its_eggs(first_on_path: Path, m
     monkeypatch.syspath_prepend(str(egg))  # as easy-install.pth puts it
     assert metadata.version("mesofake") == "1.5"
     assert package_version("mesofake") == "1.5"
+
+
+def test_an_extract_header_of_the_bare_version_names_the_same_variant() -> None:
+    """A manifest header written before variants named themselves recorded dlib-bin's version bare
+    (``"dlib": "20.0.1.post1"``): resuming the extract with the same dlib-bin noted that its crops so far were made with
+    another dlib (``dlib 20.0.1.post1``; this run's ``dlib-bin 20.0.1.post1``), and kept that as an earlier software.
+    The same version under the variant's name is the same software; another version is still noted."""
+    old = {"mesocli": "0", "ffmpeg": None, "libraries": {"dlib": "20.0.1.post1", "numpy": "2.4.6"}}
+    assert software_change(old, {**old, "libraries": {"dlib": "dlib-bin 20.0.1.post1", "numpy": "2.4.6"}}) is None
+    assert software_change(old, {**old, "libraries": {"dlib": "dlib-bin 20.0.2", "numpy": "2.4.6"}}) == (
+        "its crops so far were made with dlib 20.0.1.post1; this run's with dlib-bin 20.0.2")
+    unknown = "unknown (the copy imported is not the installed dlib-bin 20.0.1.post1)"
+    assert software_change(old, {**old, "libraries": {"dlib": unknown, "numpy": "2.4.6"}}) == (
+        f"its crops so far were made with dlib 20.0.1.post1; this run's with dlib {unknown}")
