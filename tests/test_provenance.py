@@ -37,6 +37,7 @@ def fake_package(folder: Path, module: str, distribution: str | None = None, ver
         digest = base64.urlsafe_b64encode(hashlib.sha256(code.encode()).digest()).rstrip(b"=").decode()
         (info / "RECORD").write_text(f"{module}/__init__.py,sha256={digest},{len(code)}\n{info.name}/METADATA,,\n"
                                      f"{info.name}/top_level.txt,,\n{info.name}/RECORD,,\n")
+    importlib.invalidate_caches()  # the folder's listing, which the import system caches, is not that of before
     return folder
 
 
@@ -118,3 +119,44 @@ def test_a_variant_installed_over_the_package_is_told_by_its_files_hash(first_on
     assert package_version("mesofake") == "mesofake-simd 2.0"
     assert package_version("mesotwo") == "2.0"
     assert package_version("mesothree") == "unknown (the copy imported could be mesothree 1.0's or mesothree-gpu 1.1's)"
+
+
+def test_a_legacy_egg_info_install_is_told_by_its_installed_files(first_on_path: Path) -> None:
+    """A package installed the legacy way (``setup.py install``: an ``*.egg-info`` whose ``installed-files.txt``
+    lists its files relative to that folder, no hashes) over a variant's wheel: the file is the egg-info's, not the
+    variant's (whose RECORD hash is not the file's). The egg-info's list was read as relative to the wrong folder,
+    so it never listed the file, and the record named the variant whose file had been overwritten."""
+    fake_package(first_on_path, "mesofake", "mesofake-gpu", "2.0", code="# the variant's wheel\n")
+    fake_package(first_on_path, "mesofake", code="# built from source, installed over it\n")
+    info = first_on_path / "mesofake-1.0-py3.11.egg-info"
+    info.mkdir()
+    (info / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: mesofake\nVersion: 1.0\n")
+    (info / "installed-files.txt").write_text("../mesofake/__init__.py\nPKG-INFO\ninstalled-files.txt\n")
+    assert package_version("mesofake") == "1.0"
+
+
+def test_a_package_installed_as_an_egg_folder_is_its_eggs(first_on_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python setup.py install`` (as dlib's own instructions long said) puts a package in an ``*.egg`` folder on the
+    path, its metadata in that folder's ``EGG-INFO``: Python's metadata finds it there, the record read
+    ``unknown (the copy imported is from no installed distribution)``."""
+    egg = first_on_path / "mesofake-1.5-py3.11-linux-x86_64.egg"
+    fake_package(egg, "mesofake")
+    (egg / "EGG-INFO").mkdir()
+    (egg / "EGG-INFO" / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: mesofake\nVersion: 1.5\n")
+    monkeypatch.syspath_prepend(str(egg))  # as easy-install.pth puts it
+    assert metadata.version("mesofake") == "1.5"
+    assert package_version("mesofake") == "1.5"
+
+
+def test_an_extract_header_of_the_bare_version_names_the_same_variant() -> None:
+    """A manifest header written before variants named themselves recorded dlib-bin's version bare
+    (``"dlib": "20.0.1.post1"``): resuming the extract with the same dlib-bin noted that its crops so far were made with
+    another dlib (``dlib 20.0.1.post1``; this run's ``dlib-bin 20.0.1.post1``), and kept that as an earlier software.
+    The same version under the variant's name is the same software; another version is still noted."""
+    old = {"mesocli": "0", "ffmpeg": None, "libraries": {"dlib": "20.0.1.post1", "numpy": "2.4.6"}}
+    assert software_change(old, {**old, "libraries": {"dlib": "dlib-bin 20.0.1.post1", "numpy": "2.4.6"}}) is None
+    assert software_change(old, {**old, "libraries": {"dlib": "dlib-bin 20.0.2", "numpy": "2.4.6"}}) == (
+        "its crops so far were made with dlib 20.0.1.post1; this run's with dlib-bin 20.0.2")
+    unknown = "unknown (the copy imported is not the installed dlib-bin 20.0.1.post1)"
+    assert software_change(old, {**old, "libraries": {"dlib": unknown, "numpy": "2.4.6"}}) == (
+        f"its crops so far were made with dlib 20.0.1.post1; this run's with dlib {unknown}")

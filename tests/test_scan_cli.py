@@ -1034,6 +1034,38 @@ def test_a_report_that_fails_at_the_end_leaves_the_json_on_stdout_whole(own_weig
     assert report.read_text() == "someone else's\n"
 
 
+def test_a_table_printed_before_the_report_fails_is_printed_once(own_weights: Path, faces: list[Path],
+                                                                tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The table is printed when the scan is over, then the report is written: when the report is refused (a file
+    appeared at its path meanwhile; or Ctrl-C while it is written) the table was printed a second time, under a
+    line that said the scan stopped with 0 inputs not scanned. Now the table stands once, as a whole run's."""
+    from mesocli.errors import ParameterError
+    from mesocli.scan import ScanOptions
+    from mesocli.scan_run import run_scan
+
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    for face in faces:
+        (folder / face.name).write_bytes(face.read_bytes())
+    (folder / ".thumbs").write_bytes(b"")  # its note comes once the report's path was checked, before the scan
+    report = tmp_path / "report.html"
+
+    def appear(line: str) -> None:
+        if "hidden" in line:
+            report.write_text("someone else's\n")
+
+    capsys.readouterr()
+    with pytest.raises(ParameterError, match="appeared during the run"):
+        run_scan([str(folder)], ScanOptions(detector="none"), weights=own_weights, fmt="table", report=report,
+                 quiet=True, log=appear)
+    out = capsys.readouterr().out
+    assert report.read_text() == "someone else's\n"
+    assert [line for line in out.splitlines() if line.startswith("2 inputs: ")] == ["2 inputs: 2 real"], out
+    assert "stopped by" not in out, out
+    assert [line.split(" ")[0] for line in out.splitlines() if line.startswith(str(folder))] == [
+        str(folder / "one.png"), str(folder / "two.jpg")]
+
+
 def test_a_heatmap_listed_on_stdin_is_left_out_not_read(scan, faces: list[Path], tmp_path: Path) -> None:
     """``find case -type f | mesocli scan - --explain case/heatmaps``: ``find`` lists the heatmaps the scan writes
     meanwhile (or an earlier run's, replaced with ``--force``); each was scanned as a face image, a row of

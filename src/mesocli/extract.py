@@ -57,7 +57,7 @@ from mesocli.manifest import (
     unique_name,
 )
 from mesocli.progress import ExtractProgress, note
-from mesocli.provenance import utc_now, version_text, versions_text
+from mesocli.provenance import UNKNOWN, utc_now, version_text, versions_text
 from mesocli.video import FrameSelection
 from mesocli.workers import (
     Lost,
@@ -241,10 +241,20 @@ def software_change(old: dict, new: dict) -> str | None:
         now.append(versions_text(new["libraries"]))
     else:
         for name, version in new["libraries"].items():
-            if libraries.get(name) != version:
+            if not _same_version(libraries.get(name), version):
                 was.append(version_text(name, libraries[name]) if name in libraries else f"{name} (not recorded)")
                 now.append(version_text(name, version))
     return f"its crops so far were made with {', '.join(was)}; this run's with {', '.join(now)}" if was else None
+
+
+def _same_version(before: object, after: object) -> bool:
+    """Whether a header's library version (``before``) is this run's (``after``): equal, or the same version that a
+    header of an earlier mesocli recorded bare for a variant that now names itself (``"20.0.1.post1"``, now
+    ``"dlib-bin 20.0.1.post1"``)."""
+    if before == after:
+        return True
+    return (isinstance(before, str) and isinstance(after, str) and " " not in before
+            and not after.startswith(UNKNOWN) and after.endswith(" " + before))
 
 
 def _prepare(out_dir: Path, options: ExtractOptions, force: bool, journal: Journal) -> Manifest:

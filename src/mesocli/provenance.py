@@ -132,8 +132,9 @@ def _owners(folder: str, name: str, file: str, check: bool = True) -> list[tuple
     The one of the package's own name when no other there is named ``<name>-…`` (its metadata alone is read); else
     those of that name or ``<name>-…`` (``onnxruntime-gpu``) whose ``RECORD`` lists ``file``; when none does, any
     other there whose ``RECORD`` lists it; when none does, the one of the package's own name, at its word. When
-    several list it, those whose ``RECORD`` hash is the file's (with ``check``: the file is the one in ``folder``,
-    not a copy elsewhere). [] when none holds it."""
+    several list it, those whose ``RECORD`` hash is the file's, else those that list it with no hash (an egg-info's
+    ``installed-files.txt``: one whose hash is not the file's was installed over) (with ``check``: the file is the
+    one in ``folder``, not a copy elsewhere). [] when none holds it."""
     installed = _distributions_in(folder)
     wanted = _normal(name)
     own = installed.get(wanted, [])
@@ -148,21 +149,24 @@ def _owners(folder: str, name: str, file: str, check: bool = True) -> list[tuple
         listing = [info for info, entry in others.items() if entry is not None]
     if not listing:  # by none: the package's own distribution there (if any) is taken at its word
         listing = own
-    if len(listing) > 1 and check:
+    if len(listing) > 1 and check:  # the one whose hash is the file's; else those that give none (an egg-info)
         digest = _digest(Path(folder, file))
-        listing = [info for info in listing if records.get(info) == digest] or listing
+        listing = ([info for info in listing if records.get(info) == digest]
+                   or [info for info in listing if not records.get(info)] or listing)
     return [_name_version(info) for info in listing]
 
 
 @functools.cache
 def _distributions_in(folder: str) -> dict[str, list[Path]]:
     """The metadata folders (``*.dist-info``, ``*.egg-info``) in ``folder``, by normalized distribution name, in
-    sorted order."""
+    sorted order; for an ``*.egg`` folder (``setup.py install``), its ``EGG-INFO``."""
     try:
         entries = sorted(os.listdir(folder))
     except OSError:
         return {}
     found: dict[str, list[Path]] = {}
+    if folder.endswith(".egg") and "EGG-INFO" in entries:  # the egg is on the path, its metadata inside it
+        found[_normal(os.path.basename(folder).split("-", 1)[0])] = [Path(folder, "EGG-INFO")]
     for entry in entries:
         if entry.endswith((".dist-info", ".egg-info")):
             found.setdefault(_normal(entry.rsplit(".", 1)[0].split("-", 1)[0]), []).append(Path(folder, entry))
@@ -174,10 +178,13 @@ def _record(info: Path, file: str) -> str | None:
     ``file`` (relative to its folder) among the files it installed; None when it does not list it."""
     try:
         record = b"\n" + (info / "RECORD").read_bytes()
-    except OSError:  # an egg-info: installed-files.txt (no hashes), relative to the egg-info folder
+    except OSError:  # an egg-info: installed-files.txt (no hashes), relative to the egg-info folder, as written
+        try:  # (not ``PathDistribution.files``: SOURCES.txt, the source tree's, before Python 3.12, and relative to
+            listed = (info / "installed-files.txt").read_text(errors="replace").splitlines()  # the folder since)
+        except OSError:
+            return None
         target = os.path.normpath(info.parent / file)
-        listed = metadata.PathDistribution(info).files or ()
-        return "" if any(os.path.normpath(info / str(path)) == target for path in listed) else None
+        return "" if any(os.path.normpath(info / path) == target for path in listed if path) else None
     for line in (f"\n{file},".encode(), f'\n"{file}",'.encode()):  # searched, not parsed: TensorFlow's is 3 MB
         at = record.find(line)
         if at >= 0:

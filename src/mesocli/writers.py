@@ -354,6 +354,7 @@ class TableWriter:
         self.planned = planned
         self.rows: list[dict[str, Any]] = []
         self.stopped: str | None = None
+        self.printed = False
 
     def write(self, result: dict[str, Any]) -> None:
         self.rows.append(result)
@@ -361,6 +362,8 @@ class TableWriter:
     def stop(self, why: str) -> None:
         """The table of the inputs done, then a last line: the scan was stopped (``why``) and how many inputs it did
         not scan. A moderator who stops a long run keeps the verdicts made so far on the screen."""
+        if self.printed:  # the scan was over, the table out (the report, written last, failed; Ctrl-C meanwhile)
+            return
         self.stopped = why
         if self.rows or why != "an error":  # an error that stops the run before any row: its line says it all
             self.close()
@@ -381,6 +384,7 @@ class TableWriter:
 
         from mesocli.aggregate import shown
 
+        self.printed = True  # once: a stop after the close adds nothing
         terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
         # on a terminal rows fold to its width; in a file or pipe no cell is ever cut or folded
         width = None if terminal else 1 << 16
