@@ -400,6 +400,18 @@ def test_a_second_person_left_unscored_is_said(kit: MediaKit, loaded, tmp_path: 
     check_schema(video.to_dict())
 
 
+def test_a_verdict_on_small_faces_says_it_is_unreliable(kit: MediaKit, loaded) -> None:
+    """A face of about 36 px in 1080p video was ``no_face``; now found, its crop is that face enlarged over 4×,
+    whose texture MesoNet cannot judge: the verdict is given, with a warning that says so."""
+    small, normal = scan_all([kit.small_face_video, kit.face_video], loaded, frames=3)
+    assert (small.status, small.frames_with_face) == ("ok", 3) and small.verdict is not None
+    assert small.warnings == ["small faces: 3 of 3 faces are under 64 px (the aligned square, in frame pixels): "
+                              "too small for MesoNet to judge, their crops enlarged over 4×; a verdict drawn from "
+                              "them is unreliable"]
+    assert normal.warnings == []
+    check_schema(small.to_dict())
+
+
 # ------------------------------------------------------------------------------------------ animated images
 
 ANIMATED = [("gif", "GIF"), ("png", "PNG"), ("webp", "WEBP")]  # GIF, APNG, animated WebP

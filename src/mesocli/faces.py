@@ -49,6 +49,8 @@ REFITS = 2  # at most
 REFIT_MARGIN = 0.6  # the window turned upright: the box grown by this × its side each way (holds the turned box)
 LARGER_PIXELS = 256 * 192  # the search for a larger face sees the frame downscaled to at most this many pixels
 STILL_SIDE = 4000  # a still image with no face at the downscaled size is searched again at up to this side
+SMALL_PIXELS = 3840 * 2160  # a video frame with no face, searched again at up to twice its size: at most this many
+SMALL_SCALE = 2.0  # pixels (a face of about 40 px in 1920×1080, 75 px in 3840×2160, is then HOG's smallest)
 
 
 @dataclass
@@ -69,6 +71,22 @@ class FaceRecord:
     @property
     def geometry(self) -> Geometry:
         return Geometry(self.centre, self.size, self.angle)
+
+
+SMALL_FACE = 64
+"""A face whose aligned square is under this side (frame pixels) is too small to judge: its crop is that square
+enlarged over 4× to 256×256, its texture gone, and no MesoNet training face was under 66 px."""
+
+
+def small_faces_note(sizes: list[float]) -> list[str]:
+    """The warning of an input whose faces scored or extracted (their aligned squares' ``sizes``) include some
+    under :data:`SMALL_FACE`; empty when none is."""
+    small = sum(size < SMALL_FACE for size in sizes)
+    if not small:
+        return []
+    which = "the face is" if len(sizes) == 1 else f"{small} of {len(sizes)} faces are"
+    return [f"small faces: {which} under {SMALL_FACE} px (the aligned square, in frame pixels): too small for "
+            "MesoNet to judge, their crops enlarged over 4×; a verdict drawn from them is unreliable"]
 
 
 @dataclass
@@ -365,15 +383,26 @@ class FaceFinder:
                                           or abs(time - self._last_upsampled) >= REDETECT_SECONDS):
             self._last_upsampled = time  # small faces: the upsampled search the authors ran on a miss
             found = _added(found, self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale))
-        if self.still and (not found or every_face) and longest > 2 * self._spec.full_side:
-            # a photo's faces too small even upsampled (under ~4 % of its side): its full resolution, up to
-            # STILL_SIDE, searched once (a video's frames are not: their faces are found as they come closer)
-            large = _scaled(source, min(1.0, STILL_SIDE / longest))
-            candidates = self._run_detector(large, 0, CANDIDATE_THRESHOLD)
-            found = _added(found, self._confirmed(images, candidates, large.width / images.width))
+            if not found and not self.still and self.detector == "hog" and longest > self._spec.full_side:
+                # faces too small even upsampled (under ~4 % of the longest side: 80 px in 1920×1080): the frame
+                # at up to twice its full resolution (SMALL_PIXELS), at the upsampled search's pace
+                enlarge = min(SMALL_SCALE, math.sqrt(SMALL_PIXELS / (images.width * images.height)))
+                found = self._search_enlarged(images, source, enlarge)
+        enlarge = SMALL_SCALE if self.detector == "hog" else 1.0  # (the CNN: its full resolution at most)
+        if self.still and (not found or every_face) and longest > 2 * self._spec.full_side / enlarge:
+            # a photo's faces too small even upsampled (under ~4 % of its side): up to twice its full resolution
+            # (HOG), at most STILL_SIDE, searched once
+            found = _added(found, self._search_enlarged(images, source, min(enlarge, STILL_SIDE / longest)))
         if self.detector == "hog":  # HOG fires on some text and patterns, with low scores: ask the CNN
             found = [box for box in found if box.score >= HOG_SURE_SCORE or self._cnn_agrees(images, box)]
         return found
+
+    def _search_enlarged(self, images: _FrameImages, source: Image.Image, scale: float) -> list[Box]:
+        """The faces of the whole frame ``source`` resized by ``scale`` (enlarged when over 1), confirmed."""
+        size = (max(1, round(source.width * scale)), max(1, round(source.height * scale)))
+        resized = source if size == source.size else source.resize(size, Image.Resampling.BILINEAR)
+        candidates = self._run_detector(resized, 0, CANDIDATE_THRESHOLD)
+        return self._confirmed(images, candidates, resized.width / images.width)
 
     def _search_larger(self, images: _FrameImages, box: Box) -> list[Box]:
         """The faces of the whole frame at least ``LARGER_AREA`` × the area of ``box`` (the followed face), not it.

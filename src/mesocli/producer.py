@@ -216,7 +216,7 @@ class Producer(threading.Thread):
             self.progress(event, path, total)
 
     def _image(self, job: Job, path: Path) -> None:
-        from mesocli.faces import FaceFinder, faces_in_image, turn_note, turned_photo_faces
+        from mesocli.faces import FaceFinder, faces_in_image, small_faces_note, turn_note, turned_photo_faces
         from mesocli.preprocess import image_notes, open_image
 
         image = open_image(path)
@@ -228,13 +228,15 @@ class Producer(threading.Thread):
             turn, records, finder = found
             job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
+        records = self._chosen(records)
+        job.warnings += small_faces_note([record.size for record in records])
         self.put(Sampled(job, 0, 0.0, self._pick(records)))
         self._hook("frame", job.path)
 
     def _video(self, job: Job, path: Path, info: Any) -> None:
         """Its sampled frames and their faces, a :class:`Sampled` each, read upright or, when it shows faces
         only sideways (a phone video that lost its rotation metadata), turned (:class:`mesocli.faces.VideoFaces`)."""
-        from mesocli.faces import VideoFaces, turn_note
+        from mesocli.faces import VideoFaces, small_faces_note, turn_note
         from mesocli.probe import streams_note
 
         def started(reader: Any) -> None:
@@ -245,9 +247,13 @@ class Producer(threading.Thread):
         video = VideoFaces(path, self.options.selection(), info, detector=self.options.detector,
                            all_faces=self.options.all_faces, source=job.path, on_start=started,
                            on_frame=lambda: self._hook("frame", job.path))
+        sizes: list[float] = []  # of the faces scored
         for found in video:
-            self.put(Sampled(job, int(found.frame), float(found.time), self._pick(found.faces)))
-        job.warnings = streams_note(video.reader.info) + damage_warnings(video.reader) + self._unscored(video.finder)
+            records = self._chosen(found.faces)
+            sizes += [record.size for record in records]
+            self.put(Sampled(job, int(found.frame), float(found.time), self._pick(records)))
+        job.warnings = (streams_note(video.reader.info) + damage_warnings(video.reader) + self._unscored(video.finder)
+                        + small_faces_note(sizes))
         if video.reader.cut_short:
             job.duration = None  # it ended early: the timeline stops at the last decoded frame
         if video.turn is not None:
@@ -259,12 +265,15 @@ class Producer(threading.Thread):
             return []
         return [f"{finder.most_faces} faces in view: only the largest was scored; --all-faces scores each"]
 
-    def _pick(self, records: Sequence[Any]) -> Crops:
-        """All faces with ``--all-faces``, else the largest one (the paper's choice)."""
-        if not records:
-            return []
-        if not self.options.all_faces:
-            records = [max(records, key=lambda r: float(r.size))]
+    def _chosen(self, records: Sequence[Any]) -> Sequence[Any]:
+        """The faces scored: all with ``--all-faces``, else the largest one (the paper's choice)."""
+        if not records or self.options.all_faces:
+            return records
+        return [max(records, key=lambda r: float(r.size))]
+
+    @staticmethod
+    def _pick(records: Sequence[Any]) -> Crops:
+        """The crops of the faces :meth:`_chosen`, with their tracks."""
         return [(getattr(r, "track", None), r.crop) for r in records]
 
 
