@@ -452,6 +452,18 @@ def test_a_small_face_in_a_large_photo_is_found() -> None:
     assert len(found) == 1 and found[0].box[0] <= 1400 <= found[0].box[2] and found[0].size < faces.SMALL_FACE
 
 
+def test_a_weak_box_the_cnn_rejects_leaves_the_next_searches_to_run(tmp_path: Path) -> None:
+    """An FF++ face of about 110 px (its HOG box) in a 1920×1080 photo was missed: the downscaled search found a
+    weak box beside it (score 0.07), which stopped the later searches, and which the CNN then rejected."""
+    clip = require_shared("data", "ffpp-c23", "test", "original", "055.mp4")
+    photo = tmp_path / "wide.png"
+    shrink = "scale=trunc(iw*0.69182/2)*2:trunc(ih*0.69182/2)*2,pad=1920:1080:640:360:color=gray"  # 159 -> 110 px
+    subprocess.run([ffmpeg(), "-v", "error", "-ss", "1", "-i", str(clip), "-frames:v", "1", "-vf", shrink,
+                    str(photo)], check=True)
+    found = faces_in_image(photo)
+    assert len(found) == 1 and 640 < found[0].box[0] < found[0].box[2] < 640 + 443
+
+
 def test_the_enlarged_search_of_a_faceless_large_frame_runs_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
     """Its cost stays bounded as the upsampled search's is: each of the first 3 frames without a face, then once
     per second of video; frames no larger than the downscaled search's 960 px are never enlarged."""

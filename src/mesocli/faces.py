@@ -360,42 +360,52 @@ class FaceFinder:
         return None
 
     def _search_frame(self, images: _FrameImages, time: float) -> list[Box]:
-        """Every face of the whole frame: downscaled, then padded (face filling it), then upsampled.
+        """Every face of the whole frame: downscaled, then padded (face filling it), then upsampled, then (a large
+        frame) enlarged from its full resolution.
 
         When no face scores above the detector's threshold, candidates just under it are kept if the
-        search around them (at three scales) confirms them. Like the authors'
+        search around them (at three scales) confirms them; a weak HOG face counts only when the CNN detector
+        agrees (:meth:`_sure`), and one it rejects leaves the next step to run. Like the authors'
         ``no_face_acceleration_threshold``: after 3 frames in a row without a face, the costly
-        upsampled search runs only once per second of video.
+        upsampled and enlarged searches run only once per second of video.
         """
         source = images.full(self._mode)
         longest = max(images.width, images.height)
         small = _scaled(source, self._spec.full_side / longest)
         scale = small.width / images.width
-        found = self._confirmed(images, self._run_detector(small, 0, CANDIDATE_THRESHOLD), scale)
+        found = self._sure(images, self._confirmed(images, self._run_detector(small, 0, CANDIDATE_THRESHOLD), scale))
         if not found:  # a face larger than the frame: give it room, at a size where it is still > min_face
             base = _scaled(source, 4 * self._spec.min_face / (longest * (1 + 2 * PAD_FRACTION)))
             border = round(PAD_FRACTION * max(base.size))
             padded = ImageOps.expand(base, border=border, fill=128 if base.mode == "L" else (128, 128, 128))
             shrink = base.width / images.width
-            found = [b.mapped(shrink, -border / shrink, -border / shrink) for b in self._run_detector(padded)]
+            found = self._sure(images, [b.mapped(shrink, -border / shrink, -border / shrink)
+                                        for b in self._run_detector(padded)])
         every_face = self.still and self.all_faces  # a photo's small faces beside its large ones, too
         if (not found or every_face) and (self._misses < 3 or self._last_upsampled is None
                                           or abs(time - self._last_upsampled) >= REDETECT_SECONDS):
             self._last_upsampled = time  # small faces: the upsampled search the authors ran on a miss
-            found = _added(found, self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale))
+            upsampled = self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale)
+            found = _added(found, self._sure(images, upsampled))
             if not found and not self.still and self.detector == "hog" and longest > self._spec.full_side:
-                # faces too small even upsampled (under ~4 % of the longest side: 80 px in 1920×1080): the frame
-                # at up to twice its full resolution (SMALL_PIXELS), at the upsampled search's pace
+                # faces too small even upsampled (under about 4 % of the longest side: 48 px in 1920×1080): the
+                # frame at up to twice its full resolution (SMALL_PIXELS), at the upsampled search's pace
                 enlarge = min(SMALL_SCALE, math.sqrt(SMALL_PIXELS / (images.width * images.height)))
-                found = self._search_enlarged(images, source, enlarge)
+                found = self._sure(images, self._search_enlarged(images, source, enlarge))
         enlarge = SMALL_SCALE if self.detector == "hog" else 1.0  # (the CNN: its full resolution at most)
         if self.still and (not found or every_face) and longest > 2 * self._spec.full_side / enlarge:
             # a photo's faces too small even upsampled (under ~4 % of its side): up to twice its full resolution
             # (HOG), at most STILL_SIDE, searched once
-            found = _added(found, self._search_enlarged(images, source, min(enlarge, STILL_SIDE / longest)))
-        if self.detector == "hog":  # HOG fires on some text and patterns, with low scores: ask the CNN
-            found = [box for box in found if box.score >= HOG_SURE_SCORE or self._cnn_agrees(images, box)]
+            enlarged = self._search_enlarged(images, source, min(enlarge, STILL_SIDE / longest))
+            found = _added(found, self._sure(images, enlarged))
         return found
+
+    def _sure(self, images: _FrameImages, boxes: list[Box]) -> list[Box]:
+        """``boxes`` but HOG's weak ones the CNN detector does not confirm: HOG fires on some text and patterns,
+        with low scores."""
+        if self.detector != "hog":
+            return boxes
+        return [box for box in boxes if box.score >= HOG_SURE_SCORE or self._cnn_agrees(images, box)]
 
     def _search_enlarged(self, images: _FrameImages, source: Image.Image, scale: float) -> list[Box]:
         """The faces of the whole frame ``source`` resized by ``scale`` (enlarged when over 1), confirmed."""
