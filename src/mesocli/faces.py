@@ -3,8 +3,9 @@
 Per frame, like the authors' ``FaceFinder``: search first around the faces of the previous frame
 (a small window scaled so the face is about 100 px, cheap), then, only if that finds nothing, the
 whole frame downscaled; then the downscaled frame padded with grey (a face that fills the frame,
-as in already-cropped clips, cannot be found otherwise); then, last, the frame upsampled (small
-faces). Landmarks (dlib's 68-point model) give the aligned crop (:mod:`mesocli.align`).
+as in already-cropped clips, cannot be found otherwise); then the frame upsampled (small faces); then,
+last, a large frame still without a face from its full resolution, enlarged up to twice (faces of a few
+dozen pixels in a wide shot). Landmarks (dlib's 68-point model) give the aligned crop (:mod:`mesocli.align`).
 
 Default: one face per frame (the paper), track 0: the largest when first found, then followed, and
 replaced by a larger face (a close-up) that a small whole-frame search, once per second of video,
