@@ -243,7 +243,8 @@ def extract_one(job: Job, out_dir: Path, options: ExtractOptions, report: Report
                     "file": file, "sha256": _save_crop(face.crop, out_dir, file, options.quality),
                 })
         result.status = "ok" if faces else "no_face"
-        warnings.extend(small_faces_note([face["size"] for face in faces]))
+        if options.detector != "none":  # (the inputs are crops)
+            warnings.extend(small_faces_note([face["size"] for face in faces]))
     except InputError as exc:
         result.message = _as_given(str(exc), job)
     except (UsageError, OutputError):  # not this input's fault (face models missing, disk full): stop the run

@@ -216,7 +216,7 @@ class Producer(threading.Thread):
             self.progress(event, path, total)
 
     def _image(self, job: Job, path: Path) -> None:
-        from mesocli.faces import FaceFinder, faces_in_image, small_faces_note, turn_note, turned_photo_faces
+        from mesocli.faces import FaceFinder, faces_in_image, turn_note, turned_photo_faces
         from mesocli.preprocess import image_notes, open_image
 
         image = open_image(path)
@@ -229,14 +229,14 @@ class Producer(threading.Thread):
             job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
         records = self._chosen(records)
-        job.warnings += small_faces_note([record.size for record in records])
+        job.warnings += self._small([float(record.size) for record in records])
         self.put(Sampled(job, 0, 0.0, self._pick(records)))
         self._hook("frame", job.path)
 
     def _video(self, job: Job, path: Path, info: Any) -> None:
         """Its sampled frames and their faces, a :class:`Sampled` each, read upright or, when it shows faces
         only sideways (a phone video that lost its rotation metadata), turned (:class:`mesocli.faces.VideoFaces`)."""
-        from mesocli.faces import VideoFaces, small_faces_note, turn_note
+        from mesocli.faces import VideoFaces, turn_note
         from mesocli.probe import streams_note
 
         def started(reader: Any) -> None:
@@ -247,13 +247,13 @@ class Producer(threading.Thread):
         video = VideoFaces(path, self.options.selection(), info, detector=self.options.detector,
                            all_faces=self.options.all_faces, source=job.path, on_start=started,
                            on_frame=lambda: self._hook("frame", job.path))
-        sizes: list[float] = []  # of the faces scored
+        scored: list[float] = []  # the sizes of the faces scored (not the records: their crops are let go)
         for found in video:
             records = self._chosen(found.faces)
-            sizes += [record.size for record in records]
+            scored += [float(record.size) for record in records]
             self.put(Sampled(job, int(found.frame), float(found.time), self._pick(records)))
         job.warnings = (streams_note(video.reader.info) + damage_warnings(video.reader) + self._unscored(video.finder)
-                        + small_faces_note(sizes))
+                        + self._small(scored))
         if video.reader.cut_short:
             job.duration = None  # it ended early: the timeline stops at the last decoded frame
         if video.turn is not None:
@@ -264,6 +264,13 @@ class Producer(threading.Thread):
         if self.options.all_faces or finder.most_faces < 2:
             return []
         return [f"{finder.most_faces} faces in view: only the largest was scored; --all-faces scores each"]
+
+    def _small(self, sizes: list[float]) -> list[str]:
+        """A note when faces scored (their aligned squares' ``sizes``) are too small to judge (not with
+        ``--detector none``: the inputs are crops)."""
+        from mesocli.faces import small_faces_note
+
+        return [] if self.options.detector == "none" else small_faces_note(sizes)
 
     def _chosen(self, records: Sequence[Any]) -> Sequence[Any]:
         """The faces scored: all with ``--all-faces``, else the largest one (the paper's choice)."""
