@@ -85,9 +85,12 @@ def small_faces_note(sizes: list[float]) -> list[str]:
     small = sum(size < SMALL_FACE for size in sizes)
     if not small:
         return []
-    which = "the face is" if len(sizes) == 1 else f"{small} of {len(sizes)} faces are"
+    if len(sizes) == 1:
+        which, crops, them = "the face is", "its crop", "it"
+    else:
+        which, crops, them = f"{small} of {len(sizes)} faces are", "their crops", "them"
     return [f"small faces: {which} under {SMALL_FACE} px (the aligned square, in frame pixels): too small for "
-            "MesoNet to judge, their crops enlarged over 4×; a verdict drawn from them is unreliable"]
+            f"MesoNet to judge, {crops} enlarged over 4×; a verdict drawn from {them} is unreliable"]
 
 
 @dataclass
