@@ -361,6 +361,13 @@ class MediaKit:
         return self._made("pan.mp4", lambda p: make_pan_video(p))
 
     @property
+    def small_face_video(self) -> Path:
+        """A face about 36 px tall (HOG's box) in 1920×1080 frames, drifting right: 6 frames at 12 fps."""
+        return self._made("small_face.mp4", lambda p: make_face_video(
+            p, 6, angles=[0.0] * 6, size=(1920, 1080), fps=self.FPS, scales=[0.4] * 6,
+            centres=[(700.0 + 4 * i, 600.0) for i in range(6)]))
+
+    @property
     def noface_video(self) -> Path:
         return self._made("noface.mp4", lambda p: make_noface_video(p))
 

@@ -234,6 +234,21 @@ def test_all_faces_names_files_by_track(tmp_path: Path, kit: MediaKit) -> None:
     assert names == ["10_0.jpg", "10_1.jpg", "2_0.jpg", "2_1.jpg", "6_0.jpg", "6_1.jpg"]
 
 
+def test_small_faces_are_extracted_with_their_size_and_a_warning(tmp_path: Path, kit: MediaKit) -> None:
+    """A face of about 36 px in 1080p video gave no crop (``no_face``); its crops now come with their size, and
+    the input line warns that they are too small to judge."""
+    out = tmp_path / "out"
+    summary = extract([kit.small_face_video, kit.face_video], out, ExtractOptions(FrameSelection("frames", 2)))
+    assert [r.faces for r in summary.results] == [2, 2]
+    lines = read_manifest(out)
+    small = [line for line in lines if line["type"] == "face" and line["name"] == "small_face"]
+    assert len(small) == 2 and all(line["size"] < 64 for line in small)
+    inputs = {line["name"]: line for line in lines if line["type"] == "input"}
+    assert inputs["small_face"]["status"] == "ok"
+    assert inputs["small_face"]["warnings"][0].startswith("small faces: 2 of 2 faces are under 64 px")
+    assert "warnings" not in inputs["face"]
+
+
 def test_all_faces_crops_of_two_shots_are_two_tracks(tmp_path: Path, kit: MediaKit) -> None:
     """A face after a hard cut, at the place of the face before it, was written under the same track."""
     out = tmp_path / "out"

@@ -26,7 +26,7 @@ from mesocli.align import SIDE_FACTOR, Geometry, aligned_crop, face_geometry, la
 from mesocli.errors import UsageError
 from mesocli.faces import FaceFinder, faces_in_image, faces_in_video
 from mesocli.tracking import Box, Shots, Tracker, is_cut, thumbnail
-from mesocli.video import FrameReader, FrameSelection
+from mesocli.video import Frame, FrameReader, FrameSelection
 
 ANGLE_TOLERANCE = 3.0
 
@@ -429,6 +429,54 @@ def test_the_search_for_a_larger_face_runs_once_a_second_and_wants_a_quarter_mor
     offered.append(larger)
     assert [locate(t) for t in (2.5, 3.2, 3.4)] == [0, 1, 1] and asked == [1.0, 2.2, 3.2]
     assert tracker.tracks[0].box == larger
+
+
+def test_a_small_face_in_a_large_frame_is_found_and_followed(kit: MediaKit) -> None:
+    """A face of about 36 px in 1920×1080 video (a wide shot, CCTV) was never found: the whole-frame search saw
+    the frame at 960 px, and upsampled that (faces from about 80 px). Such a frame without a face found is
+    searched again at twice its size, and the face, once found, is followed."""
+    results = list(faces_in_video(kit.small_face_video, FrameSelection("all")))
+    assert [len(r.faces) for r in results] == [1] * 6
+    for result in results:
+        face = result.faces[0]
+        assert 28 <= face.box[3] - face.box[1] <= 48 and face.box[0] <= 700 + 4 * result.frame <= face.box[2]
+        assert face.size < faces.SMALL_FACE and face.crop.shape == (256, 256, 3)
+
+
+def test_a_small_face_in_a_large_photo_is_found() -> None:
+    """A 1920×1080 photo (under twice the downscaled search's 960 px) was never searched at full resolution: a
+    face of about 36 px was missed. It is searched at up to twice its size."""
+    from media import FaceTransform
+
+    found = faces_in_image(render(FaceTransform(0, (1400.0, 300.0), 0.4, 0.0), (1920, 1080)))
+    assert len(found) == 1 and found[0].box[0] <= 1400 <= found[0].box[2] and found[0].size < faces.SMALL_FACE
+
+
+def test_a_weak_box_the_cnn_rejects_leaves_the_next_searches_to_run(tmp_path: Path) -> None:
+    """An FF++ face of about 110 px (its HOG box) in a 1920×1080 photo was missed: the downscaled search found a
+    weak box beside it (score 0.07), which stopped the later searches, and which the CNN then rejected."""
+    clip = require_shared("data", "ffpp-c23", "test", "original", "055.mp4")
+    photo = tmp_path / "wide.png"
+    shrink = "scale=trunc(iw*0.69182/2)*2:trunc(ih*0.69182/2)*2,pad=1920:1080:640:360:color=gray"  # 159 -> 110 px
+    subprocess.run([ffmpeg(), "-v", "error", "-ss", "1", "-i", str(clip), "-frames:v", "1", "-vf", shrink,
+                    str(photo)], check=True)
+    found = faces_in_image(photo)
+    assert len(found) == 1 and 640 < found[0].box[0] < found[0].box[2] < 640 + 443
+
+
+def test_the_enlarged_search_of_a_faceless_large_frame_runs_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its cost stays bounded as the upsampled search's is: each of the first 3 frames without a face, then once
+    per second of video; frames no larger than the downscaled search's 960 px are never enlarged."""
+    finder, enlarged = FaceFinder(), []
+    search = finder._search_enlarged
+    monkeypatch.setattr(finder, "_search_enlarged", lambda *args: enlarged.append(args[2]) or search(*args))
+    grey = np.full((720, 1280, 3), 120, np.uint8)
+    times = [n / 12 for n in range(30)]  # 2.5 s at 12 fps
+    assert not any(finder.find(Frame(n, t, grey), "grey") for n, t in enumerate(times))
+    assert enlarged == [2.0] * 5  # 0, 1/12, 2/12 s, then 1 s after: 7/6 and 13/6 s
+    finder.reset()
+    assert not any(finder.find(Frame(n, t, grey[:480, :640]), "grey") for n, t in enumerate(times))
+    assert len(enlarged) == 5
 
 
 def test_no_face_video_gives_empty_frames(kit: MediaKit) -> None:

@@ -16,6 +16,7 @@ from PIL import Image
 from mesocli.errors import UsageError
 from mesocli.preprocess import face_to_uint8, open_image
 from mesocli.scan import ScanOptions, exit_status, finalize, read_path_list, scan_inputs
+from mesocli.video import FrameReader, FrameSelection
 
 
 @pytest.fixture(scope="module")
@@ -404,6 +405,24 @@ def test_a_second_person_left_unscored_is_said(kit: MediaKit, loaded, tmp_path: 
     assert one.warnings == []  # one person: nothing to say
     assert all(r.warnings == [] for r in scan_all(inputs, loaded, frames=6, all_faces=True))
     check_schema(video.to_dict())
+
+
+def test_a_verdict_on_small_faces_says_it_is_unreliable(kit: MediaKit, loaded, tmp_path: Path) -> None:
+    """A face of about 36 px in 1080p video was ``no_face``; now found, its crop is that face enlarged over 4×,
+    whose texture MesoNet cannot judge: the verdict is given, with a warning that says so."""
+    small, normal = scan_all([kit.small_face_video, kit.face_video], loaded, frames=3)
+    assert (small.status, small.frames_with_face) == ("ok", 3) and small.verdict is not None
+    assert small.warnings == ["small faces: 3 of 3 faces are under 64 px (the aligned square, in frame pixels): "
+                              "too small for MesoNet to judge, their crops enlarged over 4×; a verdict drawn from "
+                              "them is unreliable"]
+    assert normal.warnings == []
+    check_schema(small.to_dict())
+    photo = tmp_path / "wide.png"  # the video's first frame
+    with FrameReader(kit.small_face_video, FrameSelection("frames", 1)) as reader:
+        Image.fromarray(next(iter(reader)).image).save(photo)
+    assert scan_all([photo], loaded)[0].warnings == [
+        "small faces: the face is under 64 px (the aligned square, in frame pixels): too small for MesoNet to "
+        "judge, its crop enlarged over 4×; a verdict drawn from it is unreliable"]
 
 
 # ------------------------------------------------------------------------------------------ animated images

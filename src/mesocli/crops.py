@@ -28,6 +28,7 @@ from mesocli.faces import (
     VideoFaces,
     faces_in_image,
     require_packages,
+    small_faces_note,
     turn_note,
     turned_photo_faces,
 )
@@ -242,6 +243,8 @@ def extract_one(job: Job, out_dir: Path, options: ExtractOptions, report: Report
                     "file": file, "sha256": _save_crop(face.crop, out_dir, file, options.quality),
                 })
         result.status = "ok" if faces else "no_face"
+        if options.detector != "none":  # (the inputs are crops)
+            warnings.extend(small_faces_note([face["size"] for face in faces]))
     except InputError as exc:
         result.message = _as_given(str(exc), job)
     except (UsageError, OutputError):  # not this input's fault (face models missing, disk full): stop the run

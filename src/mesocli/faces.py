@@ -3,8 +3,9 @@
 Per frame, like the authors' ``FaceFinder``: search first around the faces of the previous frame
 (a small window scaled so the face is about 100 px, cheap), then, only if that finds nothing, the
 whole frame downscaled; then the downscaled frame padded with grey (a face that fills the frame,
-as in already-cropped clips, cannot be found otherwise); then, last, the frame upsampled (small
-faces). Landmarks (dlib's 68-point model) give the aligned crop (:mod:`mesocli.align`).
+as in already-cropped clips, cannot be found otherwise); then the frame upsampled (small faces); then,
+last, a large frame still without a face from its full resolution, enlarged up to twice (faces of a few
+dozen pixels in a wide shot). Landmarks (dlib's 68-point model) give the aligned crop (:mod:`mesocli.align`).
 
 Default: one face per frame (the paper), track 0: the largest when first found, then followed, and
 replaced by a larger face (a close-up) that a small whole-frame search, once per second of video,
@@ -49,6 +50,8 @@ REFITS = 2  # at most
 REFIT_MARGIN = 0.6  # the window turned upright: the box grown by this × its side each way (holds the turned box)
 LARGER_PIXELS = 256 * 192  # the search for a larger face sees the frame downscaled to at most this many pixels
 STILL_SIDE = 4000  # a still image with no face at the downscaled size is searched again at up to this side
+SMALL_PIXELS = 3840 * 2160  # a video frame with no face, searched again at up to twice its size: at most this many
+SMALL_SCALE = 2.0  # pixels (a face of about 40 px in 1920×1080, 75 px in 3840×2160, is then HOG's smallest)
 
 
 @dataclass
@@ -69,6 +72,25 @@ class FaceRecord:
     @property
     def geometry(self) -> Geometry:
         return Geometry(self.centre, self.size, self.angle)
+
+
+SMALL_FACE = 64
+"""A face whose aligned square is under this side (frame pixels) is too small to judge: its crop is that square
+enlarged over 4× to 256×256, its texture gone, and no MesoNet training face was under 66 px."""
+
+
+def small_faces_note(sizes: list[float]) -> list[str]:
+    """The warning of an input whose faces scored or extracted (their aligned squares' ``sizes``) include some
+    under :data:`SMALL_FACE`; empty when none is."""
+    small = sum(size < SMALL_FACE for size in sizes)
+    if not small:
+        return []
+    if len(sizes) == 1:
+        which, crops, them = "the face is", "its crop", "it"
+    else:
+        which, crops, them = f"{small} of {len(sizes)} faces are", "their crops", "them"
+    return [f"small faces: {which} under {SMALL_FACE} px (the aligned square, in frame pixels): too small for "
+            f"MesoNet to judge, {crops} enlarged over 4×; a verdict drawn from {them} is unreliable"]
 
 
 @dataclass
@@ -342,38 +364,59 @@ class FaceFinder:
         return None
 
     def _search_frame(self, images: _FrameImages, time: float) -> list[Box]:
-        """Every face of the whole frame: downscaled, then padded (face filling it), then upsampled.
+        """Every face of the whole frame: downscaled, then padded (face filling it), then upsampled, then (a large
+        frame) enlarged from its full resolution.
 
         When no face scores above the detector's threshold, candidates just under it are kept if the
-        search around them (at three scales) confirms them. Like the authors'
+        search around them (at three scales) confirms them; a weak HOG face counts only when the CNN detector
+        agrees (:meth:`_sure`), and one it rejects leaves the next step to run. Like the authors'
         ``no_face_acceleration_threshold``: after 3 frames in a row without a face, the costly
-        upsampled search runs only once per second of video.
+        upsampled and enlarged searches run only once per second of video.
         """
         source = images.full(self._mode)
         longest = max(images.width, images.height)
         small = _scaled(source, self._spec.full_side / longest)
         scale = small.width / images.width
-        found = self._confirmed(images, self._run_detector(small, 0, CANDIDATE_THRESHOLD), scale)
+        found = self._sure(images, self._confirmed(images, self._run_detector(small, 0, CANDIDATE_THRESHOLD), scale))
         if not found:  # a face larger than the frame: give it room, at a size where it is still > min_face
             base = _scaled(source, 4 * self._spec.min_face / (longest * (1 + 2 * PAD_FRACTION)))
             border = round(PAD_FRACTION * max(base.size))
             padded = ImageOps.expand(base, border=border, fill=128 if base.mode == "L" else (128, 128, 128))
             shrink = base.width / images.width
-            found = [b.mapped(shrink, -border / shrink, -border / shrink) for b in self._run_detector(padded)]
+            found = self._sure(images, [b.mapped(shrink, -border / shrink, -border / shrink)
+                                        for b in self._run_detector(padded)])
         every_face = self.still and self.all_faces  # a photo's small faces beside its large ones, too
         if (not found or every_face) and (self._misses < 3 or self._last_upsampled is None
                                           or abs(time - self._last_upsampled) >= REDETECT_SECONDS):
             self._last_upsampled = time  # small faces: the upsampled search the authors ran on a miss
-            found = _added(found, self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale))
-        if self.still and (not found or every_face) and longest > 2 * self._spec.full_side:
-            # a photo's faces too small even upsampled (under ~4 % of its side): its full resolution, up to
-            # STILL_SIDE, searched once (a video's frames are not: their faces are found as they come closer)
-            large = _scaled(source, min(1.0, STILL_SIDE / longest))
-            candidates = self._run_detector(large, 0, CANDIDATE_THRESHOLD)
-            found = _added(found, self._confirmed(images, candidates, large.width / images.width))
-        if self.detector == "hog":  # HOG fires on some text and patterns, with low scores: ask the CNN
-            found = [box for box in found if box.score >= HOG_SURE_SCORE or self._cnn_agrees(images, box)]
+            upsampled = self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale)
+            found = _added(found, self._sure(images, upsampled))
+            if not found and not self.still and self.detector == "hog" and longest > self._spec.full_side:
+                # faces too small even upsampled (under about 4 % of the longest side: 48 px in 1920×1080): the
+                # frame at up to twice its full resolution (SMALL_PIXELS), at the upsampled search's pace
+                enlarge = min(SMALL_SCALE, math.sqrt(SMALL_PIXELS / (images.width * images.height)))
+                found = self._sure(images, self._search_enlarged(images, source, enlarge))
+        enlarge = SMALL_SCALE if self.detector == "hog" else 1.0  # (the CNN: its full resolution at most)
+        if self.still and (not found or every_face) and longest > 2 * self._spec.full_side / enlarge:
+            # a photo's faces too small even upsampled (under ~4 % of its side): up to twice its full resolution
+            # (HOG), at most STILL_SIDE, searched once
+            enlarged = self._search_enlarged(images, source, min(enlarge, STILL_SIDE / longest))
+            found = _added(found, self._sure(images, enlarged))
         return found
+
+    def _sure(self, images: _FrameImages, boxes: list[Box]) -> list[Box]:
+        """``boxes`` but HOG's weak ones the CNN detector does not confirm: HOG fires on some text and patterns,
+        with low scores."""
+        if self.detector != "hog":
+            return boxes
+        return [box for box in boxes if box.score >= HOG_SURE_SCORE or self._cnn_agrees(images, box)]
+
+    def _search_enlarged(self, images: _FrameImages, source: Image.Image, scale: float) -> list[Box]:
+        """The faces of the whole frame ``source`` resized by ``scale`` (enlarged when over 1), confirmed."""
+        size = (max(1, round(source.width * scale)), max(1, round(source.height * scale)))
+        resized = source if size == source.size else source.resize(size, Image.Resampling.BILINEAR)
+        candidates = self._run_detector(resized, 0, CANDIDATE_THRESHOLD)
+        return self._confirmed(images, candidates, resized.width / images.width)
 
     def _search_larger(self, images: _FrameImages, box: Box) -> list[Box]:
         """The faces of the whole frame at least ``LARGER_AREA`` × the area of ``box`` (the followed face), not it.

@@ -256,6 +256,8 @@ class Producer(threading.Thread):
             turn, records, finder = found
             job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
+        records = self._chosen(records)
+        job.warnings += self._small([float(record.size) for record in records])
         self.put(Sampled(job, 0, 0.0, self._pick(records)))
         self._hook("frame", job.path)
 
@@ -273,9 +275,13 @@ class Producer(threading.Thread):
         video = VideoFaces(path, self.options.selection(), info, detector=self.options.detector,
                            all_faces=self.options.all_faces, source=job.path, on_start=started,
                            on_frame=lambda: self._hook("frame", job.path))
+        scored: list[float] = []  # the sizes of the faces scored (not the records: their crops are let go)
         for found in video:
-            self.put(Sampled(job, int(found.frame), float(found.time), self._pick(found.faces)))
-        job.warnings = streams_note(video.reader.info) + damage_warnings(video.reader) + self._unscored(video.finder)
+            records = self._chosen(found.faces)
+            scored += [float(record.size) for record in records]
+            self.put(Sampled(job, int(found.frame), float(found.time), self._pick(records)))
+        job.warnings = (streams_note(video.reader.info) + damage_warnings(video.reader) + self._unscored(video.finder)
+                        + self._small(scored))
         if video.reader.cut_short:
             job.duration = None  # it ended early: the timeline stops at the last decoded frame
         if video.turn is not None:
@@ -287,12 +293,22 @@ class Producer(threading.Thread):
             return []
         return [f"{finder.most_faces} faces in view: only the largest was scored; --all-faces scores each"]
 
-    def _pick(self, records: Sequence[Any]) -> Crops:
-        """All faces with ``--all-faces``, else the largest one (the paper's choice)."""
-        if not records:
-            return []
-        if not self.options.all_faces:
-            records = [max(records, key=lambda r: float(r.size))]
+    def _small(self, sizes: list[float]) -> list[str]:
+        """A note when faces scored (their aligned squares' ``sizes``) are too small to judge (not with
+        ``--detector none``: the inputs are crops)."""
+        from mesocli.faces import small_faces_note
+
+        return [] if self.options.detector == "none" else small_faces_note(sizes)
+
+    def _chosen(self, records: Sequence[Any]) -> Sequence[Any]:
+        """The faces scored: all with ``--all-faces``, else the largest one (the paper's choice)."""
+        if not records or self.options.all_faces:
+            return records
+        return [max(records, key=lambda r: float(r.size))]
+
+    @staticmethod
+    def _pick(records: Sequence[Any]) -> Crops:
+        """The crops of the faces :meth:`_chosen`, with their tracks and boxes."""
         return [(getattr(r, "track", None), r.crop, _box(r)) for r in records]
 
 
