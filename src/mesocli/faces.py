@@ -537,19 +537,20 @@ def faces_in_video(
     path: str | Path, selection: FrameSelection, detector: str = "hog", all_faces: bool = False
 ) -> Iterator[FrameFaces]:
     """One FrameFaces per sampled frame of a video (also for frames without a face), read turned when it
-    shows faces only sideways (:class:`VideoFaces`)."""
+    shows faces only sideways or upside down (:class:`VideoFaces`)."""
     return iter(VideoFaces(path, selection, detector=detector, all_faces=all_faces))
 
 
 class VideoFaces:
     """A video's sampled frames and their faces, as ``scan`` and ``extract`` read them: iterate once for one
     FrameFaces per frame. With no face upright in any frame, :data:`PROBE_FRAMES` of them spread over the video
-    are tried turned a quarter either way (:func:`upright_turn`), and the video is read again turned when that
-    shows faces. Frames without a face are held back until a frame has one, so that none is given twice.
+    are tried turned a quarter either way, then upside down (:func:`upright_turn`), and the video is read again
+    turned when that shows faces. Frames without a face are held back until a frame has one, so that none is
+    given twice.
 
     ``on_start(reader)`` is called as each read begins, ``on_frame()`` after each frame decoded (held or not).
     Afterwards ``reader`` is the last read's FrameReader (its warnings, ``cut_short``), ``finder`` its
-    FaceFinder (``most_faces``), and ``turn`` the quarter turn read (degrees clockwise; None upright)."""
+    FaceFinder (``most_faces``), and ``turn`` the turn read (degrees clockwise; None upright)."""
 
     def __init__(self, path: str | Path, selection: FrameSelection, info: Any = None, *, detector: str = "hog",
                  all_faces: bool = False, source: str | None = None,
@@ -597,33 +598,36 @@ class VideoFaces:
         return held or [], probes
 
 
-TURNS = {90: -1, 270: 1}
-"""Quarter turns tried on an input without a face upright (rotation metadata lost): degrees clockwise -> the ``k``
-of ``numpy.rot90`` (quarter turns counter-clockwise)."""
+TURNS = {90: -1, 270: 1, 180: 2}
+"""Turns tried on an input without a face upright (rotation metadata lost), in this order: degrees clockwise -> the
+``k`` of ``numpy.rot90`` (quarter turns counter-clockwise). Upside down last: a sideways input costs no more."""
+TURNED_FACE_ANGLE = 60.0
+"""A face found in a frame tried turned counts only if it is within this many degrees of upright there: a CNN face
+still sideways (``--detector cnn`` finds faces turned a quarter) shows that the turn is not the right one."""
 
 
 def turned(frame: Frame, degrees: int) -> Frame:
-    """``frame`` with its pixels turned ``degrees`` clockwise (90 or 270)."""
+    """``frame`` with its pixels turned ``degrees`` clockwise (90, 180 or 270)."""
     return Frame(frame.index, frame.time, np.ascontiguousarray(np.rot90(frame.image, TURNS[degrees])))
 
 
 def turn_note(degrees: int) -> str:
     """The warning of an input scanned turned (:func:`upright_turn`)."""
-    way = "clockwise" if degrees == 90 else "counter-clockwise"
-    return f"no face upright; scanned turned 90° {way}: the file's rotation metadata may be missing or wrong"
+    way = {90: "90° clockwise", 180: "180°", 270: "90° counter-clockwise"}[degrees]
+    return f"no face upright; scanned turned {way}: the file's rotation metadata may be missing or wrong"
 
 
 def upright_turn(frames: list[Frame], detector: str, all_faces: bool = False, still: bool = False) -> int | None:
-    """The quarter turn (degrees clockwise) that shows faces in at least half of ``frames`` (which show none
-    upright), or None: a video or photo stored sideways, its rotation metadata lost. Never with ``detector``
-    ``none`` (every frame is a face)."""
+    """The turn (degrees clockwise: a quarter either way, then upside down) that shows faces upright in at least
+    half of ``frames`` (which show none upright), or None: a video or photo stored sideways or upside down, its
+    rotation metadata lost. Never with ``detector`` ``none`` (every frame is a face)."""
     if detector == "none" or not frames:
         return None
     needed = (len(frames) + 1) // 2
     for degrees in TURNS:
         finder, hits = FaceFinder(detector, all_faces, still=still), 0
         for tried, frame in enumerate(frames, 1):
-            hits += bool(finder.find(turned(frame, degrees), "<probe>"))
+            hits += any(abs(face.angle) < TURNED_FACE_ANGLE for face in finder.find(turned(frame, degrees), "<probe>"))
             if hits >= needed:
                 return degrees
             if hits + len(frames) - tried < needed:  # no face this way (the cost on a video without faces)
@@ -647,9 +651,9 @@ def probe_numbers(expected: int | None) -> set[int]:
 
 def turned_photo_faces(image: Image.Image, detector: str, all_faces: bool,
                        source: str) -> tuple[int, list[FaceRecord], FaceFinder] | None:
-    """A photo without a face upright (its EXIF orientation lost), tried turned a quarter either way downscaled
+    """A photo without a face upright (its EXIF orientation lost), tried turned (:data:`TURNS`) downscaled
     to :data:`PROBE_SIDE` (cheap): the turn, the faces of the whole photo turned so, and the finder that found
-    them; None when neither turn shows a face."""
+    them; None when no turn shows a face."""
     rgb = to_rgb(image)
     small = Frame(0, 0.0, np.asarray(ImageOps.contain(rgb, (PROBE_SIDE, PROBE_SIDE))))
     turn = upright_turn([small], detector, all_faces)

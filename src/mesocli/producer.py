@@ -224,7 +224,7 @@ class Producer(threading.Thread):
         finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
         records = faces_in_image(image, source=job.path, finder=finder)
         if not records and (found := turned_photo_faces(image, self.options.detector, self.options.all_faces,
-                                                        job.path)):  # a photo stored sideways
+                                                        job.path)):  # a photo stored sideways or upside down
             turn, records, finder = found
             job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
@@ -233,7 +233,8 @@ class Producer(threading.Thread):
 
     def _video(self, job: Job, path: Path, info: Any) -> None:
         """Its sampled frames and their faces, a :class:`Sampled` each, read upright or, when it shows faces
-        only sideways (a phone video that lost its rotation metadata), turned (:class:`mesocli.faces.VideoFaces`)."""
+        only sideways or upside down (a phone video that lost its rotation metadata), turned
+        (:class:`mesocli.faces.VideoFaces`)."""
         from mesocli.faces import VideoFaces, turn_note
         from mesocli.probe import streams_note
 
