@@ -511,6 +511,20 @@ def test_a_video_and_a_photo_stored_upside_down_are_scanned_turned_and_say_so(ki
     check_schema(turned_video.to_dict())
 
 
+def test_a_sideways_video_with_a_few_faces_found_sideways_is_still_scanned_turned(kit: MediaKit, loaded,
+                                                                                  tmp_path: Path) -> None:
+    """HOG found the sideways face in 2 of 10 sampled frames, its landmarks fitted as if upright: the video was
+    never tried turned, and its verdict rested on those two sideways crops, a confident false "fake" (0.81). A
+    face whose crop does not look upright no longer counts as a face upright: the video is scanned turned."""
+    sideways = _sideways(kit.face_video, tmp_path / "sideways.mp4", "cclock")
+    (result,) = scan_all([sideways], loaded, frames=10)
+    (upright,) = scan_all([kit.face_video], loaded, frames=10)
+    assert (result.status, result.frames_with_face) == ("ok", 10)
+    assert result.warnings == ["no face upright; scanned turned 90° clockwise: the file's rotation metadata may be "
+                               "missing or wrong"]
+    assert result.p_fake == pytest.approx(upright.p_fake, abs=0.05)
+
+
 def test_an_input_without_a_face_either_way_is_no_face_without_a_note(kit: MediaKit, loaded) -> None:
     (result,) = scan_all([kit.noface_video], loaded)
     assert (result.status, result.frames_sampled, result.warnings) == ("no_face", 12, [])

@@ -26,10 +26,9 @@ from mesocli.faces import (
     DETECTORS,
     FrameFaces,
     VideoFaces,
-    faces_in_image,
+    photo_faces,
     require_packages,
     turn_note,
-    turned_photo_faces,
 )
 from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
@@ -51,7 +50,8 @@ black and dissolves end every track too; animated images are timed as browsers p
 a fast pan between sparse samples is no cut (its track goes on). 5: a pan of up to half the picture between two
 samples (or one the phase correlation aligned a cell off) is no cut either. 6: a zoom (0.6-1.6×) or a camera roll
 (up to 15°) between two samples is no cut either. 7: an input with no face upright is cropped turned upside down
-when that shows faces (as turned a quarter); a CNN input upside down is turned 180°, not a quarter."""
+when that shows faces (as turned a quarter); a CNN input upside down is turned 180°, not a quarter; a face whose crop
+does not look upright (HOG) does not count as a face upright."""
 
 Report = Callable[[int, str, int], None]
 
@@ -184,9 +184,8 @@ def _frames_with_faces(job: Job, options: ExtractOptions, result: InputResult, r
     if result.kind == "image":
         report(job.number, "start", 1)
         image = open_image(job.path)
-        records = faces_in_image(image, options.detector, options.all_faces, source=job.source)
-        if not records and (found := turned_photo_faces(image, options.detector, options.all_faces, job.source)):
-            turn, records, _ = found
+        turn, records, _ = photo_faces(image, options.detector, options.all_faces, job.source)
+        if turn is not None:
             warnings.append(turn_note(turn))
         yield FrameFaces(0, 0.0, records)
         report(job.number, "frame", 1)

@@ -216,16 +216,13 @@ class Producer(threading.Thread):
             self.progress(event, path, total)
 
     def _image(self, job: Job, path: Path) -> None:
-        from mesocli.faces import FaceFinder, faces_in_image, turn_note, turned_photo_faces
+        from mesocli.faces import photo_faces, turn_note
         from mesocli.preprocess import image_notes, open_image
 
         image = open_image(path)
         job.warnings = image_notes(path)
-        finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
-        records = faces_in_image(image, source=job.path, finder=finder)
-        if not records and (found := turned_photo_faces(image, self.options.detector, self.options.all_faces,
-                                                        job.path)):  # a photo stored sideways or upside down
-            turn, records, finder = found
+        turn, records, finder = photo_faces(image, self.options.detector, self.options.all_faces, job.path)
+        if turn is not None:  # a photo stored sideways or upside down
             job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
         self.put(Sampled(job, 0, 0.0, self._pick(records)))
