@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from conftest import KillFfmpeg, RunCli, children_of, cli_code, fresh_python, running
 from media import MediaKit, ffmpeg, make_face_video
@@ -287,11 +288,11 @@ def test_a_dataset_of_an_earlier_alignment_is_refused_and_left_as_it_was(tmp_pat
                                                                         run_cli: RunCli) -> None:
     """Found in review: the crops changed (a face tilted by 35-45° fitted again upright; the single face switching
     to a close-up) while the alignment recorded in the manifest did not, so a resume of a dataset made before
-    mixed the crops of two rules. Its alignment is now mesonet-pipeline/6, and an older dataset is refused."""
+    mixed the crops of two rules. Its alignment is now mesonet-pipeline/7, and an older dataset is refused."""
     out = tmp_path / "out"
     assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
     lines = read_manifest(out)
-    assert lines[0]["settings"]["alignment"] == ALIGNMENT == "mesonet-pipeline/6"
+    assert lines[0]["settings"]["alignment"] == ALIGNMENT == "mesonet-pipeline/7"
     lines[0]["settings"]["alignment"], lines[0]["mesocli"] = "mesonet-pipeline/1", "0.9.0"
     (out / MANIFEST).write_text("".join(json.dumps(line) + "\n" for line in lines))
     before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != LOCK}
@@ -300,12 +301,12 @@ def test_a_dataset_of_an_earlier_alignment_is_refused_and_left_as_it_was(tmp_pat
     assert result.code == 2 and result.err.count("\n") == 1
     assert result.error_line() == (
         f"{out} holds crops made by mesocli 0.9.0 with alignment mesonet-pipeline/1, not this mesocli's "
-        "mesonet-pipeline/6: a resume would mix the two; extract into a new OUT_DIR, or --force to start over "
+        "mesonet-pipeline/7: a resume would mix the two; extract into a new OUT_DIR, or --force to start over "
         "(deletes the crops its manifest lists)")
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
             if p.is_file() and p.name != LOCK} == before  # nothing written, nothing deleted
     assert run_cli("extract", kit.face_jpeg, out, "--workers", 1, "--force").code == 0
-    assert read_manifest(out)[0]["settings"]["alignment"] == "mesonet-pipeline/6"
+    assert read_manifest(out)[0]["settings"]["alignment"] == "mesonet-pipeline/7"
 
 
 def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says_so(tmp_path: Path, kit: MediaKit,
@@ -1069,6 +1070,32 @@ def test_an_input_stored_sideways_is_extracted_turned_as_scan_scores_it(tmp_path
     assert all(abs(f["angle"]) < 20 for f in faces)  # upright crops
     for face in faces:
         assert Image.open(out / face["file"]).size == (256, 256)
+
+
+def test_an_input_stored_upside_down_is_extracted_turned_with_upright_crops(tmp_path: Path, kit: MediaKit) -> None:
+    """A video or photo whose pixels are upside down without rotation metadata gave ``no_face``; it is extracted
+    turned 180° (as ``scan`` scores it), its crops those of the upright input, and its input line says so."""
+    video = tmp_path / "in" / "upside_down.mp4"
+    video.parent.mkdir()
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-vf", "hflip,vflip", "-c:v",
+                    "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(video)], check=True)
+    photo = tmp_path / "in" / "upside_down_photo.png"
+    Image.open(kit.face_jpeg).transpose(Image.Transpose.ROTATE_180).save(photo)  # no EXIF orientation
+    out, upright = tmp_path / "out", tmp_path / "upright"
+    summary = extract([video, photo], out, FRAMES6, workers=1)
+    assert [(r.kind, r.status, r.frames, r.faces) for r in summary.results] == [("video", "ok", 6, 6),
+                                                                                 ("image", "ok", 1, 1)]
+    note = "no face upright; scanned turned 180°: the file's rotation metadata may be missing or wrong"
+    assert [line["warnings"] for line in read_manifest(out) if line["type"] == "input"] == [[note], [note]]
+    extract([kit.face_video, kit.face_jpeg], upright, FRAMES6, workers=1)
+    turned = [line for line in read_manifest(out) if line["type"] == "face"]
+    faces = [line for line in read_manifest(upright) if line["type"] == "face"]
+    assert [f["frame"] for f in turned] == [f["frame"] for f in faces] == [2, 6, 10, 14, 18, 22, 0]
+    for face, ours in zip(faces, turned, strict=True):
+        assert ours["angle"] == pytest.approx(face["angle"], abs=3)  # upright crops, as the upright input's
+        a, b = (np.asarray(Image.open(folder / f["file"]).convert("L"), dtype=np.float64)
+                for folder, f in ((upright, face), (out, ours)))
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
 
 
 def test_extract_starts_without_the_scan_and_evaluate_modules(kit: MediaKit, tmp_path: Path) -> None:

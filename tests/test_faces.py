@@ -534,6 +534,13 @@ def test_cnn_face_stored_sideways_is_aligned_upright(k: int) -> None:
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.8  # the same upright crop
 
 
+def test_an_upside_down_photo_is_turned_upside_down_not_a_quarter_with_the_cnn() -> None:
+    """dlib's CNN finds faces turned a quarter: a photo stored upside down, tried turned a quarter, showed a face
+    there (sideways), and was read turned 90° (a wrong note). A face counts for a turn only upright there."""
+    photo = np.ascontiguousarray(np.rot90(np.asarray(astronaut().resize((384, 384))), 2))
+    assert faces.upright_turn([Frame(0, 0.0, photo)], "cnn") == 180
+
+
 def test_weak_whole_frame_hog_faces_count_only_when_the_cnn_detector_agrees(
     photo_face, monkeypatch: pytest.MonkeyPatch
 ) -> None:

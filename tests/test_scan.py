@@ -479,12 +479,13 @@ def test_a_still_gif_webp_or_png_stays_an_image(tmp_path: Path, loaded, suffix: 
 # ------------------------------------------------------------------------------------------ sideways inputs
 
 
-def _sideways(source: Path, target: Path, turn: str) -> Path:
-    """``source`` re-encoded with its frames turned (``transpose=clock``/``cclock``) and no rotation metadata: a
-    phone video whose rotation was lost on upload."""
+def _sideways(source: Path, target: Path, turn: str, turning: str = "") -> Path:
+    """``source`` re-encoded with its frames turned (``transpose=clock``/``cclock``, or the filter ``turning``) and
+    no rotation metadata: a phone video whose rotation was lost on upload."""
     from media import ffmpeg
 
-    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(source), "-vf", f"transpose={turn}", "-c:v", "libx264",
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(source), "-vf", turning or f"transpose={turn}",
+                    "-c:v", "libx264",
                     "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(target)], check=True)
     return target
 
@@ -511,6 +512,39 @@ def test_an_image_stored_sideways_is_scanned_turned_and_says_so(kit: MediaKit, l
     (result,) = scan_all([sideways], loaded)
     (upright,) = scan_all([kit.face_jpeg], loaded)
     assert (result.status, result.type, result.frames_with_face) == ("ok", "image", 1)
+    assert result.warnings == ["no face upright; scanned turned 90° clockwise: the file's rotation metadata may be "
+                               "missing or wrong"]
+    assert result.p_fake == pytest.approx(upright.p_fake, abs=0.05)
+
+
+def test_a_video_and_a_photo_stored_upside_down_are_scanned_turned_and_say_so(kit: MediaKit, loaded,
+                                                                             tmp_path: Path) -> None:
+    """A video or photo whose pixels are upside down, without rotation metadata (a phone recording re-encoded by a
+    tool that dropped its display matrix), gave ``no_face``: only quarter turns were tried. It is now tried upside
+    down too, scanned turned 180°, scored as the upright one, with a note."""
+    video = _sideways(kit.face_video, tmp_path / "upside_down.mp4", "", turning="hflip,vflip")
+    photo = tmp_path / "upside_down.png"
+    Image.open(kit.face_jpeg).transpose(Image.Transpose.ROTATE_180).save(photo)  # no EXIF orientation
+    turned_video, turned_photo = scan_all([video, photo], loaded, frames=12, detail=True)
+    upright_video, upright_photo = scan_all([kit.face_video, kit.face_jpeg], loaded, frames=12, detail=True)
+    note = "no face upright; scanned turned 180°: the file's rotation metadata may be missing or wrong"
+    assert (turned_video.status, turned_video.frames_with_face, turned_video.warnings) == ("ok", 12, [note])
+    assert (turned_photo.status, turned_photo.frames_with_face, turned_photo.warnings) == ("ok", 1, [note])
+    assert [s.frame for s in turned_video.scores] == [s.frame for s in upright_video.scores]
+    assert turned_video.p_fake == pytest.approx(upright_video.p_fake, abs=0.05)
+    assert turned_photo.p_fake == pytest.approx(upright_photo.p_fake, abs=0.05)
+    check_schema(turned_video.to_dict())
+
+
+def test_a_sideways_video_with_a_few_faces_found_sideways_is_still_scanned_turned(kit: MediaKit, loaded,
+                                                                                  tmp_path: Path) -> None:
+    """HOG found the sideways face in 2 of 10 sampled frames, its landmarks fitted as if upright: the video was
+    never tried turned, and its verdict rested on those two sideways crops, a confident false "fake" (0.81). A
+    face whose crop does not look upright no longer counts as a face upright: the video is scanned turned."""
+    sideways = _sideways(kit.face_video, tmp_path / "sideways.mp4", "cclock")
+    (result,) = scan_all([sideways], loaded, frames=10)
+    (upright,) = scan_all([kit.face_video], loaded, frames=10)
+    assert (result.status, result.frames_with_face) == ("ok", 10)
     assert result.warnings == ["no face upright; scanned turned 90° clockwise: the file's rotation metadata may be "
                                "missing or wrong"]
     assert result.p_fake == pytest.approx(upright.p_fake, abs=0.05)

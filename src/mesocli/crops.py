@@ -26,11 +26,10 @@ from mesocli.faces import (
     DETECTORS,
     FrameFaces,
     VideoFaces,
-    faces_in_image,
+    photo_faces,
     require_packages,
     small_faces_note,
     turn_note,
-    turned_photo_faces,
 )
 from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
@@ -42,7 +41,7 @@ from mesocli.video import FrameSelection
 
 LAYOUTS = ("video", "dataset")
 LABELS = ("df", "real")
-ALIGNMENT = "mesonet-pipeline/6"
+ALIGNMENT = "mesonet-pipeline/7"
 """Recorded in the manifest header: a dataset whose crops another rule made is not resumed. Bump it when the crops
 of the same frame would change (or another face would be cropped). 2: a face tilted by 35-45° is fitted again on
 its window turned upright; the single face switches to a close-up that comes into view. 3: a hard cut ends every
@@ -51,7 +50,9 @@ face turned a quarter is fitted upright; animated GIF/APNG/WebP are videos. 4: c
 black and dissolves end every track too; animated images are timed as browsers play them (other frames sampled);
 a fast pan between sparse samples is no cut (its track goes on). 5: a pan of up to half the picture between two
 samples (or one the phase correlation aligned a cell off) is no cut either. 6: a zoom (0.6-1.6×) or a camera roll
-(up to 15°) between two samples is no cut either."""
+(up to 15°) between two samples is no cut either. 7: an input with no face upright is cropped turned upside down
+when that shows faces (as turned a quarter); a CNN input upside down is turned 180°, not a quarter; a face whose crop
+does not look upright (HOG) does not count as a face upright."""
 
 Report = Callable[[int, str, int], None]
 
@@ -184,9 +185,8 @@ def _frames_with_faces(job: Job, options: ExtractOptions, result: InputResult, r
     if result.kind == "image":
         report(job.number, "start", 1)
         image = open_image(job.path)
-        records = faces_in_image(image, options.detector, options.all_faces, source=job.source)
-        if not records and (found := turned_photo_faces(image, options.detector, options.all_faces, job.source)):
-            turn, records, _ = found
+        turn, records, _ = photo_faces(image, options.detector, options.all_faces, job.source)
+        if turn is not None:
             warnings.append(turn_note(turn))
         yield FrameFaces(0, 0.0, records)
         report(job.number, "frame", 1)
@@ -203,7 +203,7 @@ def _frames_with_faces(job: Job, options: ExtractOptions, result: InputResult, r
 def _video_faces(job: Job, options: ExtractOptions, info: object, report: Report,
                  warnings: list[str]) -> Iterator[FrameFaces]:
     """A video's sampled frames and their faces, as ``scan`` reads them (:class:`mesocli.faces.VideoFaces`:
-    turned when it shows faces only sideways, with a note in ``warnings``)."""
+    turned when it shows faces only sideways or upside down, with a note in ``warnings``)."""
     video = VideoFaces(job.path, options.selection, info, detector=options.detector, all_faces=options.all_faces,
                        source=job.source, on_start=lambda reader: report(job.number, "start", reader.expected or 0),
                        on_frame=lambda: report(job.number, "frame", 1))

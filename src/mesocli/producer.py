@@ -247,13 +247,10 @@ class Producer(threading.Thread):
 
     def _picture(self, job: Job, image: Any) -> None:
         """The faces of a still picture (a Pillow image), one :class:`Sampled`; tried turned when none is upright."""
-        from mesocli.faces import FaceFinder, faces_in_image, turn_note, turned_photo_faces
+        from mesocli.faces import photo_faces, turn_note
 
-        finder = FaceFinder(self.options.detector, self.options.all_faces, still=True)
-        records = faces_in_image(image, source=job.path, finder=finder)
-        if not records and (found := turned_photo_faces(image, self.options.detector, self.options.all_faces,
-                                                        job.path)):  # a photo stored sideways
-            turn, records, finder = found
+        turn, records, finder = photo_faces(image, self.options.detector, self.options.all_faces, job.path)
+        if turn is not None:  # a photo stored sideways or upside down
             job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
         records = self._chosen(records)
@@ -263,7 +260,8 @@ class Producer(threading.Thread):
 
     def _video(self, job: Job, path: Path, info: Any) -> None:
         """Its sampled frames and their faces, a :class:`Sampled` each, read upright or, when it shows faces
-        only sideways (a phone video that lost its rotation metadata), turned (:class:`mesocli.faces.VideoFaces`)."""
+        only sideways or upside down (a phone video that lost its rotation metadata), turned
+        (:class:`mesocli.faces.VideoFaces`)."""
         from mesocli.faces import VideoFaces, turn_note
         from mesocli.probe import streams_note
 
