@@ -1406,6 +1406,38 @@ def test_a_run_that_trained_on_files_it_held_out_in_another_source_says_so_on_re
     assert (run / "config.json").read_text() == plan  # the extension is not kept
 
 
+@pytest.mark.slow
+def test_a_run_that_grouped_celeb_df_names_by_video_number_says_so_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Celeb-DF names are now held out by the person of their video (``id0_id4_0000``: person 0), not by every token:
+    a run an older mesocli started on them draws another held-out part, and ``--resume`` said the data had changed
+    ("restore the data"), though not a byte had. It now says why."""
+    import re
+
+    from media import make_faces
+
+    from mesocli import datasets
+
+    root = make_faces(tmp_path / "data", {"df": 12, "real": 24})
+    stems = {"real": [f"id{p}_{p:04d}_{f}" for p in range(8) for f in range(3)],
+             "df": [f"id{p}_id{p + 4}_{p:04d}_{f}" for p in range(4) for f in range(3)]}
+    for label, names in stems.items():
+        for image, stem in zip(sorted((root / label).iterdir()), names, strict=True):
+            image.rename(image.with_name(f"{stem}{image.suffix}"))
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:  # an older mesocli: every token of a video id is a person
+        patch.setattr(datasets, "_CELEB_DF", re.compile(r"(?!)"), raising=False)
+        start_run(config_for(root, 1), run, progress=False)
+    with pytest.raises(UsageError) as raised:
+        resume_run(run, progress=False, epochs=2)
+    message = str(raised.value)
+    assert "\n" not in message and "restore the data" not in message, message
+    assert message == (f"{run}: this run was started by an older mesocli that grouped Celeb-DF names (id0_0003) by "
+                       "their video number too; this mesocli groups them by person and would hold out other faces: "
+                       "start a new run (or resume it with the mesocli that started it)")
+
+
 def test_a_held_out_seed_above_legacy_seeding_is_taken(tiny_data: Path) -> None:
     """``--heldout-seed`` draws with ``numpy.random.default_rng``, which takes any whole number from 0: a seed of
     2**32 or more drew the held-out part before the seed checks, then was refused as ``--seed`` is (whose legacy

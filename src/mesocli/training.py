@@ -67,6 +67,7 @@ from mesocli.sources import (
     load_sources,
     run_sources,
     sample_weights,
+    source_groups,
     split_by_groups,
 )
 
@@ -344,16 +345,20 @@ def load_run_data(config: TrainConfig) -> TrainingData:
 
 
 def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray,
-                   same_files: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                   same_files: bool = True, celeb_df: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(train, held-out) indices into ``data`` among the ``usable`` (readable) files: whole identity groups
     per source, drawn with ``config.split_seed`` (:func:`mesocli.sources.split_by_groups`); training files
     of a held-out person in another source are dropped (:func:`mesocli.sources.drop_shared_identities`; its
-    ``same_files=False``: the training part of older versions)."""
+    ``same_files=False``: the training part of older versions; ``celeb_df=False``: the parts of versions that
+    grouped Celeb-DF names by their video numbers too, :func:`mesocli.sources.source_groups`)."""
     train_only = frozenset(number for number, source in enumerate(data.sources) if not source.heldout)
-    train, held = split_by_groups(data.labels[usable], data.source_index[usable], data.groups[usable],
+    groups = data.groups if celeb_df else source_groups(data, celeb_df=False)
+    train, held = split_by_groups(data.labels[usable], data.source_index[usable], groups[usable],
                                   config.val_fraction, config.split_seed, train_only, run_sources(data))
-    train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held], same_files, data.tracks)
-    check_split(config, data, train, usable[held])
+    train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held], same_files, data.tracks,
+                                      celeb_df)
+    if celeb_df:
+        check_split(config, data, train, usable[held])
     return train, usable[held]
 
 
@@ -375,7 +380,7 @@ def check_split(config: TrainConfig, data: TrainingData, train: np.ndarray, held
 
 def _one_group(data: TrainingData) -> str | None:
     """Why a held-out draw cannot work, when the file names of a source tie most of its files (over half) into one
-    identity group (Celeb-DF's ``id0_0003``: the token 0003, a video number, ties every person's 4th video): what
+    identity group (``real_001``/``fake_001``: the tokens real, fake and 001 tie everything): what
     to do instead of drawing again; None otherwise. A template of :class:`ParameterError`."""
     def shown(text: str) -> str:  # as the template shows it: printable, no field
         return printable(text).replace("{", "{{").replace("}", "}}")
@@ -796,11 +801,13 @@ class Trainer:
                  f"mesocli); re-scored {rescored} with bce from their weights (the old figures kept as heldout_mse); "
                  f"best epoch: {best_epoch}", file=sys.stderr)
 
-    def split_sha256(self, train: np.ndarray | None = None) -> str:
-        """A hash of the training (``train``, default the run's) and held-out files (source, path within its root,
-        label), in order: what the batches and the held-out figures of the run are made of."""
+    def split_sha256(self, train: np.ndarray | None = None, held: np.ndarray | None = None) -> str:
+        """A hash of the training (``train``, default the run's) and held-out files (``held``, default the run's;
+        source, path within its root, label), in order: what the batches and the held-out figures of the run are
+        made of."""
         digest = hashlib.sha256()
-        for part, indices in (("train", self.train_idx if train is None else train), ("heldout", self.held_idx)):
+        for part, indices in (("train", self.train_idx if train is None else train),
+                              ("heldout", self.held_idx if held is None else held)):
             for index in indices:
                 source = int(self.data.source_index[index])
                 path = self.data.combined.paths[index]
@@ -835,6 +842,13 @@ class Trainer:
                                    f"{len(older) - len(self.train_idx)} faces it also held out through another source "
                                    "(the same files listed by two sources), so its held-out figures scored faces it "
                                    "had trained on; start a new run")
+            if any(identities(path) != identities(path, celeb_df=False) for path in self.data.combined.paths):
+                older_train, older_held = split_run_data(self.config, self.data, self.usable, celeb_df=False)
+                if saved == self.split_sha256(older_train, older_held):  # the data is as it was
+                    raise SplitChanged(f"{self.run_dir}: this run was started by an older mesocli that grouped "
+                                       "Celeb-DF names (id0_0003) by their video number too; this mesocli groups "
+                                       "them by person and would hold out other faces: start a new run (or resume "
+                                       "it with the mesocli that started it)")
             raise SplitChanged(f"{self.run_dir}: the run's data changed since it started (files added, removed or "
                              "unreadable), so its training and held-out parts are no longer the ones it trained and "
                              "selected on; restore the data, or start a new run")
