@@ -694,3 +694,35 @@ def test_cli_compare(own_weights: Path, scored_root: Path, tmp_path: Path, run_c
     assert not scores.exists()
     code, out, _ = run_cli("eval", "--data", scored_root, "--weights", own_weights, "--format", "json", "-q")
     assert json.loads(out)["comparison"] is None
+
+
+def test_cli_warns_when_the_weights_were_trained_on_the_very_files(own_weights: Path, scored_root: Path,
+                                                                   tmp_path: Path, run_cli: RunCli) -> None:
+    """A fine-tuned model evaluated on the split it was trained on scored its own training faces without a word
+    (AUC 0.92 on a split whose held-out quarter alone is unseen): its model card lists the files it trained on."""
+    from mesocli._tf import import_tensorflow
+    from mesocli.models import build_model
+    from mesocli.weights import ModelCard, save_own
+
+    import_tensorflow().keras.utils.set_random_seed(1234)
+    listed = find_dataset(scored_root, "validation").file_list_sha256()
+    tuned = tmp_path / "tuned.weights.h5"
+    card = ModelCard(arch="meso4", manipulation="df", weights_file=tuned.name, sha256="", name="tuned",
+                     data={"sources": [{"root": "data", "split": "validation", "heldout": True,
+                                        "file_list_sha256": listed}], "heldout_fraction": 0.25})
+    save_own(build_model("meso4"), tuned, card)
+    warning = ("mesocli: warning: tuned was trained on these very files (its model card's source data, split "
+               "validation: all but the held-out part (--val-fraction 0.25) trained on): these figures overstate how "
+               "it does on faces it has not seen; evaluate it on another split")
+    result = run_cli("eval", "--data", scored_root, "--weights", tuned, "--compare", own_weights, "-q",
+                     "--bootstrap", "0", "--format", "json")
+    assert result.code == 0 and warning in result.err.splitlines(), result.err
+    assert "meso4_test" not in result.err  # no card sources: no warning
+    result = run_cli("eval", "--data", scored_root, "--weights", own_weights, "--compare", tuned, "-q",
+                     "--bootstrap", "0", "--format", "json")
+    assert [line for line in result.err.splitlines() if "warning" in line] == [
+        warning.replace("warning: tuned", "warning: --compare tuned")]
+    (scored_root / "validation" / "real" / "r4_0.png").write_bytes((scored_root / "validation" / "real" /
+                                                                  "r3_8.png").read_bytes())
+    result = run_cli("eval", "--data", scored_root, "--weights", tuned, "-q", "--bootstrap", "0", "--format", "json")
+    assert result.code == 0 and "warning" not in result.err  # other files than it trained on

@@ -255,6 +255,28 @@ def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOT
     return result
 
 
+def trained_on(loaded: Any, dataset: FolderDataset, option: str = "") -> str | None:
+    """A warning when ``loaded``'s model card (mesocli's own weights) lists ``dataset``'s very files as one of the
+    sources it was trained on (the same file-list hash: names and labels): its figures then score faces the model
+    trained on (or selected its epoch on), not unseen ones. None otherwise, also for files without a card.
+    ``option``: the option that named the model (``--compare``), shown before its name."""
+    data = getattr(getattr(loaded, "card", None), "data", None)
+    sources = data.get("sources") if isinstance(data, dict) else None
+    if not isinstance(sources, list):
+        return None
+    listed = dataset.file_list_sha256()
+    for source in sources:
+        if isinstance(source, dict) and source.get("file_list_sha256") == listed:
+            held = data.get("heldout_fraction")
+            part = (f"all but the held-out part (--val-fraction {held:g}) trained on" if isinstance(held, int | float)
+                    and source.get("heldout", True) and held > 0 else "every one trained on")
+            named = f"{option} {loaded.name}" if option else loaded.name
+            return (f"warning: {named} was trained on these very files (its model card's source "
+                    f"{source.get('root')}, split {source.get('split')}: {part}): these figures overstate how it "
+                    "does on faces it has not seen; evaluate it on another split")
+    return None
+
+
 def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
            by_detector: list[np.ndarray] | None = None, resamples: int | None = None) -> dict:
     """Accuracy (overall, per class), AUC and EER, plus the video-level figures, of one subset
@@ -454,6 +476,7 @@ def run_eval(
         if target is not None:
             check_writable(target)  # before the evaluation, not after it
     say = (lambda text: None) if quiet else log
+    whole_split = dataset
     counts = dataset.counts
     say(f"data: {dataset.root} split={dataset.split or '(none)'}: df {counts['df']}, real {counts['real']} "
          f"({len(dataset.paths)} images)")
@@ -470,6 +493,10 @@ def run_eval(
     loaded = resolve(arch, model or "df", weights, runtime)
     other = resolve(None, "df", compare_with, runtime) if compare_with is not None else None
     say(f"model: {writers.model_label(loaded.describe(), loaded.legacy)}")
+    for scored, option in ((loaded, ""), (other, "--compare")):
+        warning = trained_on(scored, whole_split, option) if scored is not None else None
+        if warning:  # even with --quiet: the figures are not what they seem
+            log(f"mesocli: {warning}")
     report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty(),  # no bar in logs
                       bootstrap=bootstrap)
     if other is not None:
