@@ -40,6 +40,7 @@ import numpy as np
 
 from mesocli.augment import augment_fn
 from mesocli.checkpoint import (
+    SPLIT_FILE,
     STATE_FILE,
     VARIABLES_FILE,
     TrainState,
@@ -47,8 +48,9 @@ from mesocli.checkpoint import (
     load_state,
     save_state,
     write_log,
+    write_split,
 )
-from mesocli.datasets import decode_dataset, identities
+from mesocli.datasets import decode_dataset, identities, video_id
 from mesocli.errors import ParameterError, UsageError, printable, short_repr
 from mesocli.fsutil import (
     atomic_path,
@@ -82,7 +84,7 @@ LOCK = ".mesocli-train.lock"
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (Keras seeds it) takes no larger seed, and no negative one
 # what a run writes beside its checkpoints (averaging: averaged.*): --force removes an old run's
 OLD_RUN_FILES = ("best.weights.h5", "best.json", "averaged.weights.h5", "averaged.json", "log.csv", "log.json",
-                 "training.png")
+                 "training.png", SPLIT_FILE)
 
 
 @dataclass
@@ -721,6 +723,8 @@ class Trainer:
         config = self.config
         state = load_state(self.run_dir, self._variables(), config.arch) if resume else TrainState()
         self.check_split_unchanged(state.split_sha256, state.data_sha256)
+        if not resume or not (self.run_dir / SPLIT_FILE).exists():  # a run of an older version gets it now
+            write_split(self.run_dir, self.split_rows())
         mse_logged = mse_logged_epochs(config, asdict(state))
         state.split_sha256, state.data_sha256 = self.split_sha256(), self.data_sha256()
         if state.finished:
@@ -800,6 +804,20 @@ class Trainer:
         self.log(f"note: {self.run_dir}: {len(epochs)} earlier epochs logged the held-out loss as MSE (an older "
                  f"mesocli); re-scored {rescored} with bce from their weights (the old figures kept as heldout_mse); "
                  f"best epoch: {best_epoch}", file=sys.stderr)
+
+    def split_rows(self) -> list[tuple[int, str, str, str, str]]:
+        """Every listed file's row of ``split.csv`` (:func:`mesocli.checkpoint.write_split`), in listing order."""
+        part = np.full(len(self.data.labels), "unreadable", dtype=object)
+        part[self.usable] = "dropped"
+        part[self.train_idx], part[self.held_idx] = "train", "heldout"
+        rows = []
+        for index, path in enumerate(self.data.combined.paths):
+            source = int(self.data.source_index[index])
+            with contextlib.suppress(ValueError):
+                path = path.relative_to(self.data.datasets[source].root)
+            rows.append((source, path.as_posix(), ("df", "real")[int(self.data.labels[index])],
+                         video_id(Path(path)) or "", str(part[index])))
+        return rows
 
     def split_sha256(self, train: np.ndarray | None = None, held: np.ndarray | None = None) -> str:
         """A hash of the training (``train``, default the run's) and held-out files (``held``, default the run's;
