@@ -642,3 +642,87 @@ def test_the_operating_point_in_a_corner_of_the_roc_is_drawn_whole(grey_model: L
     points = {tuple(map(float, c.get_offsets()[0])): c for c in roc.collections}
     assert (0.0, 0.0) in points  # the operating point: nothing called fake
     assert all(not c.get_clip_on() for c in points.values())
+
+
+def test_compare_gives_paired_differences_by_video(grey_model: LoadedModel, scored_root: Path) -> None:
+    """``eval --compare``: a paired comparison of two models on the same faces (docs/training.md's "How sure the
+    test figures are" used it through a script the package does not install); it was not offered."""
+    from dataclasses import replace
+
+    from mesocli.evaluate import compare
+
+    report = evaluate(grey_model, find_dataset(scored_root, "validation"), 0.5, bootstrap=0)
+    perfect = replace(report, p_fake=report.labels_is_fake * 0.8 + 0.1, model={"name": "perfect"})
+    found = compare(report, perfect, resamples=200)
+    assert found["model"] == {"name": "perfect"} and found["unit"] == "video" and found["resamples"] == 200
+    assert found["accuracy"]["this"] == pytest.approx(0.8) and found["accuracy"]["other"] == pytest.approx(1.0)
+    assert found["accuracy"]["difference"] == pytest.approx(-0.2)
+    assert found["auc"]["difference"] == pytest.approx(21 / 24 - 1)
+    assert found["eer"]["difference"] == pytest.approx(0.25)
+    for key in ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer"):
+        low, high = found[key]["interval"]
+        assert low <= found[key]["difference"] <= high
+    assert found["accuracy_real"]["interval"][1] <= 0  # the perfect model never does worse on any resample
+    same = compare(report, report, resamples=50)
+    assert all(same[key]["difference"] == 0 and same[key]["interval"] == [0, 0] for key in ("accuracy", "auc"))
+    assert compare(report, perfect, resamples=0)["auc"]["interval"] is None
+    shorter = replace(perfect, paths=perfect.paths[:-1])
+    with pytest.raises(UsageError, match="the images changed between the two models' scoring"):
+        compare(report, shorter)
+    import mesocli
+
+    through_api = mesocli.evaluate(scored_root, grey_model, compare=grey_model, bootstrap=20).comparison
+    assert through_api is not None and through_api["auc"]["interval"] == [0, 0] and through_api["unit"] == "video"
+
+
+def test_cli_compare(own_weights: Path, scored_root: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """The JSON report's ``comparison`` and the table's rows; a bad ``--compare`` file is refused before scoring."""
+    code, out, err = run_cli("eval", "--data", scored_root, "--weights", own_weights, "--compare", own_weights,
+                             "--format", "json", "-q", "--bootstrap", "100")
+    assert code == 0, err
+    report = json.loads(out)
+    assert list(report) == list(REPORT_KEYS) and report["comparison"]["model"]["name"] == "meso4_test"
+    assert report["comparison"]["auc"] == {"this": report["auc"], "other": report["auc"], "difference": 0.0,
+                                           "interval": [0.0, 0.0]}
+    code, out, err = run_cli("eval", "--data", scored_root, "--weights", own_weights, "--compare", own_weights, "-q")
+    assert code == 0, err
+    assert "AUC minus meso4_test" in out and "paired, by video" in out
+    scores = tmp_path / "scores.csv"
+    result = run_cli("eval", "--data", scored_root, "--compare", tmp_path / "missing.h5", "--scores", scores, "-q")
+    assert result.code == 2
+    assert result.err.strip() == f"mesocli: error: {tmp_path / 'missing.h5'}: weights file not found"
+    assert not scores.exists()
+    code, out, _ = run_cli("eval", "--data", scored_root, "--weights", own_weights, "--format", "json", "-q")
+    assert json.loads(out)["comparison"] is None
+
+
+def test_cli_warns_when_the_weights_were_trained_on_the_very_files(own_weights: Path, scored_root: Path,
+                                                                   tmp_path: Path, run_cli: RunCli) -> None:
+    """A fine-tuned model evaluated on the split it was trained on scored its own training faces without a word
+    (AUC 0.92 on a split whose held-out quarter alone is unseen): its model card lists the files it trained on."""
+    from mesocli._tf import import_tensorflow
+    from mesocli.models import build_model
+    from mesocli.weights import ModelCard, save_own
+
+    import_tensorflow().keras.utils.set_random_seed(1234)
+    listed = find_dataset(scored_root, "validation").file_list_sha256()
+    tuned = tmp_path / "tuned.weights.h5"
+    card = ModelCard(arch="meso4", manipulation="df", weights_file=tuned.name, sha256="", name="tuned",
+                     data={"sources": [{"root": "data", "split": "validation", "heldout": True,
+                                        "file_list_sha256": listed}], "heldout_fraction": 0.25})
+    save_own(build_model("meso4"), tuned, card)
+    warning = ("mesocli: warning: tuned was trained on these very files (its model card's source data, split "
+               "validation: all but the held-out part (--val-fraction 0.25) trained on): these figures overstate how "
+               "it does on faces it has not seen; evaluate it on another split")
+    result = run_cli("eval", "--data", scored_root, "--weights", tuned, "--compare", own_weights, "-q",
+                     "--bootstrap", "0", "--format", "json")
+    assert result.code == 0 and warning in result.err.splitlines(), result.err
+    assert "meso4_test" not in result.err  # no card sources: no warning
+    result = run_cli("eval", "--data", scored_root, "--weights", own_weights, "--compare", tuned, "-q",
+                     "--bootstrap", "0", "--format", "json")
+    assert [line for line in result.err.splitlines() if "warning" in line] == [
+        warning.replace("warning: tuned", "warning: --compare tuned")]
+    (scored_root / "validation" / "real" / "r4_0.png").write_bytes((scored_root / "validation" / "real" /
+                                                                  "r3_8.png").read_bytes())
+    result = run_cli("eval", "--data", scored_root, "--weights", tuned, "-q", "--bootstrap", "0", "--format", "json")
+    assert result.code == 0 and "warning" not in result.err  # other files than it trained on

@@ -25,6 +25,37 @@ def test_identity_groups_join_the_people_of_ffpp_pairs() -> None:
     assert len({groups[0], groups[3], groups[6], groups[7], groups[8]}) == 5  # files without ids stand alone
 
 
+def test_celeb_df_names_are_held_out_by_the_person_of_their_video() -> None:
+    """Celeb-DF's names (``id0_0003``: person 0's 4th video; ``id0_id16_0003``: it with person 16's face swapped in;
+    ``YouTube-real/00003``) tied every person's 4th video through the token ``0003``, and the swaps tie nearly every
+    person to every other: a Celeb-DF folder was one group, so ``train`` refused any held-out part. A video and
+    the fakes made from it now go with its person; no other name changes."""
+    from mesocli.sources import drop_shared_identities, identity_tokens
+
+    names = [f"id{person}_{video:04d}_{frame}.jpg" for person in range(4) for video in range(2) for frame in range(2)]
+    names += [f"id{person}_id{(person + 1) % 4}_{video:04d}_{frame}.jpg" for person in range(4) for video in range(2)
+              for frame in range(2)]
+    names += ["00000_3.jpg", "00001_3.jpg", "033_097_1.jpg", "097_0000_2.jpg", "id0_x_0001_1.jpg"]
+    paths = [Path(name) for name in names]
+    groups = identity_groups(paths)
+    person = {path: path.name.split("_")[0] for path in paths[:32]}
+    for path, group in zip(paths[:32], groups[:32], strict=True):  # a group per person: its videos and their fakes
+        assert {person[other] for other, its in zip(paths[:32], groups[:32], strict=True) if its == group} == {
+            person[path]}
+    assert len(set(groups[:32])) == 4 and len(set(groups[32:34])) == 2  # YouTube-real's plain numbers stand alone
+    assert groups[34] == groups[35] and groups[36] == groups[0]  # other names tie by every token, as before
+    assert identity_tokens(Path("id3_id16_0003_12.jpg")) == {"id3"} and identity_tokens(Path("id3_0003_5.jpg")) == {
+        "id3"}
+    assert identity_tokens(Path("097_0000_2.jpg")) == {"097", "0000"}  # not Celeb-DF: every token, as before
+    assert identity_tokens(Path("id0_x_0001_1.jpg")) == {"id0", "x", "0001"}
+    assert identity_tokens(Path("id3_id16_0003_12.jpg"), celeb_df=False) == {"id3", "id16", "0003"}  # older versions
+    labels = np.array([1] * 16 + [0] * 16 + [1, 1, 0, 1, 1])
+    train, held = split_by_groups(labels, np.zeros(len(paths), dtype=np.int64), groups, 0.25, 0)
+    assert set(labels[train]) == set(labels[held]) == {0, 1}  # a held-out part of both classes can be drawn
+    assert not {person[paths[i]] for i in train if i < 32} & {person[paths[i]] for i in held if i < 32}
+    assert drop_shared_identities(paths, train, held)[1] == 0
+
+
 def make_ffpp_like(root: Path, people: int = 24, frames: int = 6, seed: int = 0) -> Path:
     """ROOT/train/{df/Deepfakes,df/Face2Face,real/original}/<id>[_<id>]_<frame>.png: noise faces, df redder."""
     rng = np.random.default_rng(seed)

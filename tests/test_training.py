@@ -1406,6 +1406,77 @@ def test_a_run_that_trained_on_files_it_held_out_in_another_source_says_so_on_re
     assert (run / "config.json").read_text() == plan  # the extension is not kept
 
 
+@pytest.mark.slow
+def test_a_run_that_grouped_celeb_df_names_by_video_number_says_so_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Celeb-DF names are now held out by the person of their video (``id0_id4_0000``: person 0), not by every token:
+    a run an older mesocli started on them draws another held-out part, and ``--resume`` said the data had changed
+    ("restore the data"), though not a byte had. It now says why."""
+    import re
+
+    from media import make_faces
+
+    from mesocli import datasets
+
+    root = make_faces(tmp_path / "data", {"df": 12, "real": 24})
+    stems = {"real": [f"id{p}_{p:04d}_{f}" for p in range(8) for f in range(3)],
+             "df": [f"id{p}_id{p + 4}_{p:04d}_{f}" for p in range(4) for f in range(3)]}
+    for label, names in stems.items():
+        for image, stem in zip(sorted((root / label).iterdir()), names, strict=True):
+            image.rename(image.with_name(f"{stem}{image.suffix}"))
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:  # an older mesocli: every token of a video id is a person
+        patch.setattr(datasets, "_CELEB_DF", re.compile(r"(?!)"), raising=False)
+        start_run(config_for(root, 1), run, progress=False)
+    with pytest.raises(UsageError) as raised:
+        resume_run(run, progress=False, epochs=2)
+    message = str(raised.value)
+    assert "\n" not in message and "restore the data" not in message, message
+    assert message == (f"{run}: this run was started by an older mesocli that grouped Celeb-DF names (id0_0003) by "
+                       "their video number too; this mesocli groups them by person and would hold out other faces: "
+                       "start a new run (or resume it with the mesocli that started it)")
+
+
+@pytest.mark.slow
+def test_split_csv_lists_each_file_and_its_part(tmp_path: Path) -> None:
+    """A run did not say which faces it held out: a researcher could not evaluate the held-out videos with eval's
+    figures, nor report which they were. ``split.csv`` lists every file of the run with its part; a run started
+    before it existed gets it at its next resume. Celeb-DF names: each person (videos and fakes made from them) on
+    one side."""
+    import csv
+
+    from media import make_faces
+
+    from mesocli.checkpoint import SPLIT_FILE
+
+    root = make_faces(tmp_path / "data", {"df": 16, "real": 20})
+    stems = {"real": [f"id{p}_{v:04d}_{f}" for p in range(4) for v in range(2) for f in range(2)] + [
+                 f"{v:05d}_{f}" for v in range(2) for f in range(2)],
+             "df": [f"id{p}_id{(p + 1) % 4}_{v:04d}_{f}" for p in range(4) for v in range(2) for f in range(2)]}
+    for label, names in stems.items():
+        for image, stem in zip(sorted((root / label).iterdir()), names, strict=True):
+            image.rename(image.with_name(f"{stem}{image.suffix}"))
+    (root / "real" / "id9_0000_0.png").write_bytes(b"not a png")
+    run = tmp_path / "run"
+    start_run(config_for(root, 1), run, progress=False)
+    with open(run / SPLIT_FILE, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 37 and set(rows[0]) == {"source", "path", "label", "video", "part"}
+    parts = {row["path"]: row["part"] for row in rows}
+    assert parts["real/id9_0000_0.png"] == "unreadable" and parts["df/id0_id1_0000_0.png"] in ("train", "heldout")
+    assert {row["video"] for row in rows if row["path"] == "df/id0_id1_0000_1.png"} == {"id0_id1_0000"}
+    sides: dict[str, set[str]] = {}
+    for row in rows:
+        if row["part"] in ("train", "heldout"):
+            sides.setdefault(row["video"].split("_")[0], set()).add(row["part"])
+    assert all(len(side) == 1 for side in sides.values()) and {"train", "heldout"} == set().union(*sides.values())
+    listed = (run / SPLIT_FILE).read_bytes()
+    (run / SPLIT_FILE).unlink()  # a run of an older version
+    resume_run(run, progress=False, epochs=2)
+    assert (run / SPLIT_FILE).read_bytes() == listed
+
+
 def test_a_held_out_seed_above_legacy_seeding_is_taken(tiny_data: Path) -> None:
     """``--heldout-seed`` draws with ``numpy.random.default_rng``, which takes any whole number from 0: a seed of
     2**32 or more drew the held-out part before the seed checks, then was refused as ``--seed`` is (whose legacy

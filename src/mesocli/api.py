@@ -312,15 +312,20 @@ def evaluate(
     bootstrap: int = 1000,
     limit: int | None = None,
     seed: int | None = None,
+    compare: Model | PathLike | None = None,
 ) -> EvalReport:
     """Score every face crop of a labelled dataset (see :func:`open_dataset`) and report accuracy, AUC,
     EER and video-level accuracy with their 95 % intervals (``bootstrap`` resamples, 0: none)
     (:class:`mesocli.evaluate.EvalReport`; ``to_dict()`` is the JSON of ``mesocli eval``). Unreadable
     files are listed in ``report.skipped``, not scored. ``model``, ``arch``, ``runtime``: as for :func:`scan`.
     ``limit`` N: about N faces only, whole videos drawn per class and method folder with ``seed`` (default 0;
-    only with ``limit``) (:func:`mesocli.evaluate.limit_dataset`; ``report.data["subset"]`` records the draw)."""
+    only with ``limit``) (:func:`mesocli.evaluate.limit_dataset`; ``report.data["subset"]`` records the draw).
+    ``compare``: a second model (as ``model``; its network read from the file), scored on the same faces:
+    ``report.comparison`` holds ``model``'s figures minus its, with paired intervals (``eval --compare``,
+    :func:`mesocli.evaluate.compare`)."""
     from mesocli.aggregate import check_threshold
     from mesocli.evaluate import check_bootstrap, check_limit, limit_dataset
+    from mesocli.evaluate import compare as paired
     from mesocli.evaluate import evaluate as evaluate_dataset
 
     threshold, bootstrap, limit, seed = _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int),
@@ -332,7 +337,13 @@ def evaluate(
     check_bootstrap(bootstrap)
     check_limit(limit, seed)
     dataset = limit_dataset(open_dataset(data, split), limit, seed)
-    return evaluate_dataset(_model(model, arch, runtime), dataset, threshold, progress=progress, bootstrap=bootstrap)
+    loaded = _model(model, arch, runtime)
+    other = _model(compare, None, runtime) if compare is not None else None
+    report = evaluate_dataset(loaded, dataset, threshold, progress=progress, bootstrap=bootstrap)
+    if other is not None:
+        report.comparison = paired(report, evaluate_dataset(other, dataset, threshold, progress=progress, bootstrap=0),
+                                   bootstrap)
+    return report
 
 
 @_one_line

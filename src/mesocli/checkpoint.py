@@ -19,7 +19,7 @@ import numpy as np
 
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, atomic_write_text
-from mesocli.writers import csv_writer
+from mesocli.writers import csv_writer, spreadsheet_safe
 
 STATE_FILE = "state.json"
 VARIABLES_FILE = "last.npz"
@@ -124,6 +124,23 @@ def write_log(run_dir: Path, history: list[dict[str, Any]], best_epoch: int | No
         writer.writerows(history)
     atomic_write_text(run_dir / "log.json", json.dumps(history, indent=1))
     plot_history(history, run_dir / "training.png", best_epoch)
+
+
+SPLIT_FILE = "split.csv"
+SPLIT_COLUMNS = ("source", "path", "label", "video", "part")
+
+
+def write_split(run_dir: Path, rows: list[tuple[int, str, str, str, str]]) -> None:
+    """``split.csv``: every file of a run's sources, one row each (:data:`SPLIT_COLUMNS`: the source's number in
+    ``config.json``, the path within its root, df or real, the video id or empty, and the part it is in:
+    ``train``, ``heldout``, ``dropped`` (a held-out person's face in another source) or ``unreadable``)."""
+    with atomic_path(run_dir / SPLIT_FILE, suffix=".csv") as tmp, open(
+        tmp, "w", newline="", encoding="utf-8", errors="backslashreplace"
+    ) as handle:
+        writer = csv_writer(handle)
+        writer.writerow(SPLIT_COLUMNS)
+        for source, path, label, video, part in rows:
+            writer.writerow([source, spreadsheet_safe(path), label, spreadsheet_safe(video), part])
 
 
 def plot_history(history: list[dict[str, Any]], target: Path, best_epoch: int | None = None) -> None:

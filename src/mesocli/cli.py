@@ -181,6 +181,9 @@ def evaluate(
     limit: Opt(int | None, "Score about N images only (a quick check): whole videos, drawn per class and method "
                "folder with --seed; the outputs say it is a subset.") = None,
     seed: Opt(int | None, "Seed of the --limit draw (default 0; only with --limit).", show_default=False) = None,
+    compare: Opt(Path | None, "Also score these weights (any file --weights takes) on the same faces: the figures "
+                 "minus theirs, with paired 95 % intervals (an interval without 0 is a difference these faces show).",
+                 metavar="FILE") = None,
     quiet: Quiet = False,
     runtime: RuntimeOption = Runtime.onnx,
 ) -> None:
@@ -190,7 +193,7 @@ def evaluate(
 
     report = run_eval(data, split, model=model and model.value, arch=arch and arch.value, weights=weights,
                       runtime=runtime.value, threshold=threshold, fmt=fmt, plot=plot, scores=scores, force=force,
-                      quiet=quiet, bootstrap=bootstrap, limit=limit, seed=seed, log=err)
+                      quiet=quiet, bootstrap=bootstrap, limit=limit, seed=seed, compare_with=compare, log=err)
     show(eval_view(report, fmt))
 
 

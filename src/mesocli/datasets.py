@@ -31,6 +31,7 @@ from mesocli.preprocess import INPUT_SIZE, load_face
 
 CLASS_ALIASES = {"df": 0, "fake": 0, "real": 1}
 _VIDEO_FRAME = re.compile(r"^(?P<video>.+)_(?P<frame>\d+)$")
+_CELEB_DF = re.compile(r"id\d+(?:_id\d+)?_\d+")  # Celeb-DF: id0_0003 (person 0's 4th video), id0_id16_0003 (a fake)
 
 
 DATA_VARIABLE = "MESOCLI_DATA"
@@ -89,7 +90,7 @@ def frame_number(path: Path) -> int | None:
     return int(match.group("frame")) if match else None
 
 
-def identity_groups(paths: list[Path], runs: int = 0, tracks: bool = False) -> np.ndarray:
+def identity_groups(paths: list[Path], runs: int = 0, tracks: bool = False, celeb_df: bool = True) -> np.ndarray:
     """A group number per file: files sharing a person (through their video ids) share a group.
 
     A video id ``033_097`` (FaceForensics++: video 033 with the face of 097) ties ids 033 and 097;
@@ -98,7 +99,8 @@ def identity_groups(paths: list[Path], runs: int = 0, tracks: bool = False) -> n
     group of its own, or with ``runs`` N, one of a run of N consecutive such files of its folder (in
     name order, numbers compared as numbers): for frames stored in video order under plain numbers
     (``df00012.jpg``), where a file's neighbours are frames of its video. ``tracks``: the files are of an
-    ``extract --all-faces`` dataset (:func:`identities`).
+    ``extract --all-faces`` dataset; ``celeb_df=False``: Celeb-DF's video numbers are people, as older versions had
+    it (:func:`identities`).
     """
     parent: dict[str, str] = {}
 
@@ -110,7 +112,7 @@ def identity_groups(paths: list[Path], runs: int = 0, tracks: bool = False) -> n
 
     tokens_per_file: list[list[str] | None] = []
     for path in paths:
-        tokens = identities(Path(path), tracks) or None
+        tokens = identities(Path(path), tracks, celeb_df) or None
         tokens_per_file.append(tokens)
         for token in tokens or ():
             parent[find(token)] = find(tokens[0])
@@ -148,8 +150,14 @@ def _natural(path: Path) -> list[str | int]:
     return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", path.name))]
 
 
-def identities(path: Path, tracks: bool = False) -> list[str]:
+def identities(path: Path, tracks: bool = False, celeb_df: bool = True) -> list[str]:
     """The people a frame file shows: its video id's ``_`` tokens (``033_097`` → 033, 097); [] without an id.
+
+    A Celeb-DF video id (``id0_0003``: person 0's 4th video; ``id0_id16_0003``: that video with the face of person
+    16 swapped in) is its video's person, ``id0``: the trailing number counts each person's videos, so it is no
+    person (it tied every person's 4th video together), and the swapped-in faces tie nearly every person of
+    Celeb-DF to every other (its folders were one group whatever the draw), so a fake goes with the person and
+    the video it was made from. ``celeb_df=False``: every token, as older versions had it.
 
     With ``tracks`` (a file of an ``extract --all-faces`` dataset, :func:`made_with_all_faces`), the track
     suffix of its id (``_t0`` in ``033_097_t0_12.jpg``) is no person: the tokens are its video's, as eval
@@ -161,6 +169,8 @@ def identities(path: Path, tracks: bool = False) -> list[str]:
         return []
     if tracks:
         video = video_of_track(track_id(video))
+    if celeb_df and _CELEB_DF.fullmatch(video):
+        return video.split("_")[:1]
     return [token for token in video.split("_") if token] or [video]
 
 

@@ -25,9 +25,11 @@ from mesocli.datasets import DecodedImages, FolderDataset, iter_decoded, video_i
 from mesocli.detectors import DetectorSet, Ensemble, combine
 from mesocli.errors import OutputError, ParameterError, UsageError, check_known
 from mesocli.metrics import (
+    INTERVAL_KEYS,
     binary_report,
     bootstrap_intervals,
     calibration,
+    paired_difference,
     proportion_interval,
     track_id,
     video_level,
@@ -41,7 +43,7 @@ from mesocli.weights import LoadedModel
 REPORT_KEYS = (
     "model", "data", "threshold", "accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold",
     "average_precision", "confusion", "best_threshold", "best_accuracy", "calibration", "video", "seconds",
-    "images_per_second", "intervals", "methods", "detectors", "provenance",
+    "images_per_second", "intervals", "methods", "detectors", "comparison", "provenance",
 )
 DEFAULT_BOOTSTRAP = 1000  # resamples for the 95 % intervals (0: none)
 SHORT_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold")
@@ -72,6 +74,7 @@ class EvalReport:
     calibration: dict[str, Any] | None = None  # Brier score, ECE and the reliability bins of p_fake
     intervals: dict[str, Any] | None = None
     provenance: dict[str, Any] | None = None  # when it finished, and the software that made it (see provenance())
+    comparison: dict[str, Any] | None = None  # eval --compare: the paired differences from other weights (compare())
     # per-image detail for --scores and --plot (not part of the JSON object)
     paths: list[str] = field(default_factory=list, repr=False)
     labels_is_fake: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
@@ -222,6 +225,56 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
             right = round(video[key] * video["videos"])
             result[f"video_{key}"] = proportion_interval(right, video["videos"])
     return result
+
+
+def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOTSTRAP) -> dict[str, Any]:
+    """``report``'s figures minus ``other``'s, both scored on the same images (``eval --compare``), with paired 95 %
+    percentile-bootstrap intervals: both models' figures computed on the same ``resamples`` resamples (whole videos
+    within each class where names carry video ids, as :func:`figure_intervals` draws; ``0``: no intervals). An
+    interval that excludes 0 is a difference these faces show; two separate intervals that overlap are not
+    evidence of none. For ``eer`` lower is better."""
+    if other.paths != report.paths or not np.array_equal(other.labels_is_fake, report.labels_is_fake):
+        raise UsageError("the images changed between the two models' scoring (files added, removed or unreadable "
+                         "meanwhile): evaluate again")
+    y, videos = report.labels_is_fake, report.video_ids
+    keys = [video_of_track(v) if v else f"\x00{i}" for i, v in enumerate(videos)] if any(videos) else None
+    units = [len({k for k, fake in zip(keys or range(len(y)), y, strict=True) if fake == cls}) for cls in (True, False)]
+    result: dict[str, Any] = {"model": other.model, "level": 0.95, "resamples": resamples,
+                              "unit": "video" if keys else "image"}
+    ours, theirs = binary_report(y, report.p_fake, report.threshold), binary_report(y, other.p_fake, report.threshold)
+    if resamples > 0 and min(units) >= 2:
+        found = paired_difference(y, other.p_fake, report.p_fake, report.threshold, keys, resamples)
+    else:
+        found = {}
+        result["note"] = ("no intervals: --bootstrap 0" if resamples <= 0 else
+                          f"no intervals: {min(units)} {result['unit']} in the {'df' if units[0] < 2 else 'real'} "
+                          "class (a bootstrap needs at least 2 in each)")
+    for key in INTERVAL_KEYS:
+        result[key] = {"this": ours[key], "other": theirs[key], "difference": ours[key] - theirs[key],
+                       "interval": found[key]["interval"] if key in found else None}
+    return result
+
+
+def trained_on(loaded: Any, dataset: FolderDataset, option: str = "") -> str | None:
+    """A warning when ``loaded``'s model card (mesocli's own weights) lists ``dataset``'s very files as one of the
+    sources it was trained on (the same file-list hash: names and labels): its figures then score faces the model
+    trained on (or selected its epoch on), not unseen ones. None otherwise, also for files without a card.
+    ``option``: the option that named the model (``--compare``), shown before its name."""
+    data = getattr(getattr(loaded, "card", None), "data", None)
+    sources = data.get("sources") if isinstance(data, dict) else None
+    if not isinstance(sources, list):
+        return None
+    listed = dataset.file_list_sha256()
+    for source in sources:
+        if isinstance(source, dict) and source.get("file_list_sha256") == listed:
+            held = data.get("heldout_fraction")
+            part = (f"all but the held-out part (--val-fraction {held:g}) trained on" if isinstance(held, int | float)
+                    and source.get("heldout", True) and held > 0 else "every one trained on")
+            named = f"{option} {loaded.name}" if option else loaded.name
+            return (f"warning: {named} was trained on these very files (its model card's source "
+                    f"{source.get('root')}, split {source.get('split')}: {part}): these figures overstate how it "
+                    "does on faces it has not seen; evaluate it on another split")
+    return None
 
 
 def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
@@ -391,11 +444,13 @@ def run_eval(
     weights: Path | None = None, runtime: str = "onnx", threshold: float = 0.5, fmt: str = "table",
     plot: Path | None = None, scores: Path | None = None, force: bool = False, quiet: bool = False,
     bootstrap: int = DEFAULT_BOOTSTRAP, limit: int | None = None, seed: int | None = None,
-    log: Callable[[str], None] = note,
+    compare_with: Path | None = None, log: Callable[[str], None] = note,
 ) -> EvalReport:
     """``mesocli eval``: check the arguments and the outputs first, evaluate (see
     :func:`mesocli.datasets.open_dataset` for ``data``; with ``limit``, :func:`limit_dataset`'s subset), then write
-    per-image ``scores`` (CSV) and the ROC ``plot``. Notes (unless ``quiet``) and skipped files go to ``log``."""
+    per-image ``scores`` (CSV) and the ROC ``plot``. Notes (unless ``quiet``) and skipped files go to ``log``.
+    ``compare_with``: a weights file also scored on the same images; the report's ``comparison`` holds the paired
+    differences (:func:`compare`)."""
     from mesocli import writers
     from mesocli.datasets import open_dataset  # not mesocli.api, which imports scan and extract
     from mesocli.fsutil import check_writable
@@ -421,6 +476,7 @@ def run_eval(
         if target is not None:
             check_writable(target)  # before the evaluation, not after it
     say = (lambda text: None) if quiet else log
+    whole_split = dataset
     counts = dataset.counts
     say(f"data: {dataset.root} split={dataset.split or '(none)'}: df {counts['df']}, real {counts['real']} "
          f"({len(dataset.paths)} images)")
@@ -435,9 +491,18 @@ def run_eval(
     elif limit is not None:
         say(f"--limit {limit} is not under the split's {whole} images: evaluating the whole split")
     loaded = resolve(arch, model or "df", weights, runtime)
+    other = resolve(None, "df", compare_with, runtime) if compare_with is not None else None
     say(f"model: {writers.model_label(loaded.describe(), loaded.legacy)}")
+    for scored, option in ((loaded, ""), (other, "--compare")):
+        warning = trained_on(scored, whole_split, option) if scored is not None else None
+        if warning:  # even with --quiet: the figures are not what they seem
+            log(f"mesocli: {warning}")
     report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty(),  # no bar in logs
                       bootstrap=bootstrap)
+    if other is not None:
+        say(f"compared with: {writers.model_label(other.describe(), other.legacy)}")
+        report.comparison = compare(report, evaluate(other, dataset, threshold, progress=not quiet and
+                                                     sys.stderr.isatty(), bootstrap=0), bootstrap)
     for line in report.skipped[:10]:
         log(f"mesocli: skipped {line}")
     if len(report.skipped) > 10:

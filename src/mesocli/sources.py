@@ -150,8 +150,7 @@ def _select(dataset: FolderDataset, source: Source) -> FolderDataset:
 
 def load_sources(sources: list[Source]) -> TrainingData:
     """List the files of every source; UsageError if a source is unusable or a class is missing overall."""
-    datasets, parts_source, parts_groups, ignored = [], [], [], []
-    group_offset = 0
+    datasets, parts_source, ignored = [], [], []
     for number, source in enumerate(sources):
         source.check()
         listed = find_dataset(Path(source.root), source.split)
@@ -161,9 +160,6 @@ def load_sources(sources: list[Source]) -> TrainingData:
         datasets.append(dataset)
         ignored.extend(listed.ignored)
         parts_source.append(np.full(len(dataset.paths), number, dtype=np.int64))
-        groups = identity_groups(dataset.paths, source.runs, dataset.tracks) + group_offset
-        group_offset = int(groups.max()) + 1
-        parts_groups.append(groups)
     paths = [path for dataset in datasets for path in dataset.paths]
     labels = np.concatenate([dataset.labels for dataset in datasets])
     methods = [method for dataset in datasets for method in dataset.methods]
@@ -173,8 +169,21 @@ def load_sources(sources: list[Source]) -> TrainingData:
     missing = [name for name, count in combined.counts.items() if count == 0]
     if missing:
         raise UsageError(f"no images of class {' and '.join(missing)} in any source; both df and real are needed")
-    return TrainingData(sources, datasets, combined, np.concatenate(parts_source), np.concatenate(parts_groups),
+    data = TrainingData(sources, datasets, combined, np.concatenate(parts_source), np.empty(0, dtype=np.int64),
                         ignored)
+    data.groups = source_groups(data)
+    return data
+
+
+def source_groups(data: TrainingData, celeb_df: bool = True) -> np.ndarray:
+    """Per file of ``data``, its identity group (:func:`mesocli.datasets.identity_groups`), numbered apart per
+    source; ``celeb_df=False``: as older versions grouped Celeb-DF names (by their video number too)."""
+    parts, offset = [], 0
+    for source, dataset in zip(data.sources, data.datasets, strict=True):
+        groups = identity_groups(dataset.paths, source.runs, dataset.tracks, celeb_df) + offset
+        offset = int(groups.max()) + 1
+        parts.append(groups)
+    return np.concatenate(parts)
 
 
 def split_heldout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -255,14 +264,15 @@ def run_sources(data: TrainingData) -> frozenset[int]:
                      if source.runs and any(not identity_tokens(path) for path in dataset.paths))
 
 
-def identity_tokens(path: Path, tracks: bool = False) -> frozenset[str]:
+def identity_tokens(path: Path, tracks: bool = False, celeb_df: bool = True) -> frozenset[str]:
     """The people a frame file shows (:func:`mesocli.datasets.identities`: ``033_097_t0_12.jpg`` → {033, 097}
-    in an ``extract --all-faces`` dataset, ``tracks``; {033, 097, t0} elsewhere)."""
-    return frozenset(identities(Path(path), tracks))
+    in an ``extract --all-faces`` dataset, ``tracks``; {033, 097, t0} elsewhere; ``id0_id16_0003_5.jpg`` → {id0},
+    or with ``celeb_df=False`` {id0, id16, 0003})."""
+    return frozenset(identities(Path(path), tracks, celeb_df))
 
 
 def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarray, same_files: bool = True,
-                           tracks: Any = None) -> tuple[np.ndarray, int]:
+                           tracks: Any = None, celeb_df: bool = True) -> tuple[np.ndarray, int]:
     """``train`` without the files that share an identity token with any ``held`` file, or are a ``held`` file
     (the same file, or a link to it, listed by two sources; ``same_files=False``: kept, as older versions did),
     and how many went.
@@ -270,15 +280,16 @@ def drop_shared_identities(paths: list[Path], train: np.ndarray, held: np.ndarra
     Inside one source the identity groups already keep people apart; this catches the same person in
     two sources (say, originals in one and their Face2Face fakes in another marked ``heldout: false``),
     and the same file in two sources where its name carries no video id. ``tracks``: per file, whether it is of
-    an ``extract --all-faces`` source (:attr:`TrainingData.tracks`); None: none is.
+    an ``extract --all-faces`` source (:attr:`TrainingData.tracks`); None: none is. ``celeb_df``: as
+    :func:`identity_tokens`.
     """
     tracks = np.zeros(len(paths), dtype=bool) if tracks is None else np.asarray(tracks, dtype=bool)
-    held_tokens = frozenset().union(*(identity_tokens(paths[index], tracks[index]) for index in held))
+    held_tokens = frozenset().union(*(identity_tokens(paths[index], tracks[index], celeb_df) for index in held))
     held_files = {os.path.realpath(paths[index]) for index in held} if same_files else set()
     if not held_files and not held_tokens:
         return train, 0
-    keep = np.array([not (identity_tokens(paths[index], tracks[index]) & held_tokens) and os.path.realpath(paths[index])
-                     not in held_files for index in train], dtype=bool)
+    keep = np.array([not (identity_tokens(paths[index], tracks[index], celeb_df) & held_tokens)
+                     and os.path.realpath(paths[index]) not in held_files for index in train], dtype=bool)
     return train[keep], int((~keep).sum())
 
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from mesocli.augment import augment_fn
 from mesocli.checkpoint import (
+    SPLIT_FILE,
     STATE_FILE,
     VARIABLES_FILE,
     TrainState,
@@ -47,8 +48,9 @@ from mesocli.checkpoint import (
     load_state,
     save_state,
     write_log,
+    write_split,
 )
-from mesocli.datasets import decode_dataset, identities
+from mesocli.datasets import decode_dataset, identities, video_id
 from mesocli.errors import ParameterError, UsageError, printable, short_repr
 from mesocli.fsutil import (
     atomic_path,
@@ -67,6 +69,7 @@ from mesocli.sources import (
     load_sources,
     run_sources,
     sample_weights,
+    source_groups,
     split_by_groups,
 )
 
@@ -81,7 +84,7 @@ LOCK = ".mesocli-train.lock"
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (Keras seeds it) takes no larger seed, and no negative one
 # what a run writes beside its checkpoints (averaging: averaged.*): --force removes an old run's
 OLD_RUN_FILES = ("best.weights.h5", "best.json", "averaged.weights.h5", "averaged.json", "log.csv", "log.json",
-                 "training.png")
+                 "training.png", SPLIT_FILE)
 
 
 @dataclass
@@ -344,16 +347,20 @@ def load_run_data(config: TrainConfig) -> TrainingData:
 
 
 def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray,
-                   same_files: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                   same_files: bool = True, celeb_df: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(train, held-out) indices into ``data`` among the ``usable`` (readable) files: whole identity groups
     per source, drawn with ``config.split_seed`` (:func:`mesocli.sources.split_by_groups`); training files
     of a held-out person in another source are dropped (:func:`mesocli.sources.drop_shared_identities`; its
-    ``same_files=False``: the training part of older versions)."""
+    ``same_files=False``: the training part of older versions; ``celeb_df=False``: the parts of versions that
+    grouped Celeb-DF names by their video numbers too, :func:`mesocli.sources.source_groups`)."""
     train_only = frozenset(number for number, source in enumerate(data.sources) if not source.heldout)
-    train, held = split_by_groups(data.labels[usable], data.source_index[usable], data.groups[usable],
+    groups = data.groups if celeb_df else source_groups(data, celeb_df=False)
+    train, held = split_by_groups(data.labels[usable], data.source_index[usable], groups[usable],
                                   config.val_fraction, config.split_seed, train_only, run_sources(data))
-    train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held], same_files, data.tracks)
-    check_split(config, data, train, usable[held])
+    train, _ = drop_shared_identities(data.combined.paths, usable[train], usable[held], same_files, data.tracks,
+                                      celeb_df)
+    if celeb_df:
+        check_split(config, data, train, usable[held])
     return train, usable[held]
 
 
@@ -375,7 +382,7 @@ def check_split(config: TrainConfig, data: TrainingData, train: np.ndarray, held
 
 def _one_group(data: TrainingData) -> str | None:
     """Why a held-out draw cannot work, when the file names of a source tie most of its files (over half) into one
-    identity group (Celeb-DF's ``id0_0003``: the token 0003, a video number, ties every person's 4th video): what
+    identity group (``real_001``/``fake_001``: the tokens real, fake and 001 tie everything): what
     to do instead of drawing again; None otherwise. A template of :class:`ParameterError`."""
     def shown(text: str) -> str:  # as the template shows it: printable, no field
         return printable(text).replace("{", "{{").replace("}", "}}")
@@ -716,6 +723,8 @@ class Trainer:
         config = self.config
         state = load_state(self.run_dir, self._variables(), config.arch) if resume else TrainState()
         self.check_split_unchanged(state.split_sha256, state.data_sha256)
+        if not resume or not (self.run_dir / SPLIT_FILE).exists():  # a run of an older version gets it now
+            write_split(self.run_dir, self.split_rows())
         mse_logged = mse_logged_epochs(config, asdict(state))
         state.split_sha256, state.data_sha256 = self.split_sha256(), self.data_sha256()
         if state.finished:
@@ -796,11 +805,27 @@ class Trainer:
                  f"mesocli); re-scored {rescored} with bce from their weights (the old figures kept as heldout_mse); "
                  f"best epoch: {best_epoch}", file=sys.stderr)
 
-    def split_sha256(self, train: np.ndarray | None = None) -> str:
-        """A hash of the training (``train``, default the run's) and held-out files (source, path within its root,
-        label), in order: what the batches and the held-out figures of the run are made of."""
+    def split_rows(self) -> list[tuple[int, str, str, str, str]]:
+        """Every listed file's row of ``split.csv`` (:func:`mesocli.checkpoint.write_split`), in listing order."""
+        part = np.full(len(self.data.labels), "unreadable", dtype=object)
+        part[self.usable] = "dropped"
+        part[self.train_idx], part[self.held_idx] = "train", "heldout"
+        rows = []
+        for index, path in enumerate(self.data.combined.paths):
+            source = int(self.data.source_index[index])
+            with contextlib.suppress(ValueError):
+                path = path.relative_to(self.data.datasets[source].root)
+            rows.append((source, path.as_posix(), ("df", "real")[int(self.data.labels[index])],
+                         video_id(Path(path)) or "", str(part[index])))
+        return rows
+
+    def split_sha256(self, train: np.ndarray | None = None, held: np.ndarray | None = None) -> str:
+        """A hash of the training (``train``, default the run's) and held-out files (``held``, default the run's;
+        source, path within its root, label), in order: what the batches and the held-out figures of the run are
+        made of."""
         digest = hashlib.sha256()
-        for part, indices in (("train", self.train_idx if train is None else train), ("heldout", self.held_idx)):
+        for part, indices in (("train", self.train_idx if train is None else train),
+                              ("heldout", self.held_idx if held is None else held)):
             for index in indices:
                 source = int(self.data.source_index[index])
                 path = self.data.combined.paths[index]
@@ -835,6 +860,13 @@ class Trainer:
                                    f"{len(older) - len(self.train_idx)} faces it also held out through another source "
                                    "(the same files listed by two sources), so its held-out figures scored faces it "
                                    "had trained on; start a new run")
+            if any(identities(path) != identities(path, celeb_df=False) for path in self.data.combined.paths):
+                older_train, older_held = split_run_data(self.config, self.data, self.usable, celeb_df=False)
+                if saved == self.split_sha256(older_train, older_held):  # the data is as it was
+                    raise SplitChanged(f"{self.run_dir}: this run was started by an older mesocli that grouped "
+                                       "Celeb-DF names (id0_0003) by their video number too; this mesocli groups "
+                                       "them by person and would hold out other faces: start a new run (or resume "
+                                       "it with the mesocli that started it)")
             raise SplitChanged(f"{self.run_dir}: the run's data changed since it started (files added, removed or "
                              "unreadable), so its training and held-out parts are no longer the ones it trained and "
                              "selected on; restore the data, or start a new run")

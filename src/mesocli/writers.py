@@ -818,6 +818,16 @@ def eval_table(report: EvalReport) -> Any:
             if video is not None:
                 note += f", video {video['accuracy_mean']:.4f}"
             rows.append((f"{title} {name}: AUC", f"{item['auc']:.4f}", _interval(item.get("intervals"), "auc"), note))
+    if (compared := report.comparison) is not None:
+        other = compared["model"]["name"]
+        for key, label in (("accuracy", "accuracy"), ("auc", "AUC"), ("eer", "EER")):
+            item = compared[key]
+            low_high = item["interval"]
+            shown = f"{low_high[0]:+.4f} to {low_high[1]:+.4f}" if low_high is not None else ""
+            rows.append((f"{label} minus {other}", f"{item['difference']:+.4f}", shown,
+                         f"{item['this']:.4f} against {item['other']:.4f}; paired, "
+                         + (f"by {compared['unit']}" if low_high is not None else compared.get("note", ""))
+                         + ("; lower is better" if key == "eer" else "")))
     rows.append(("speed", f"{report.images_per_second:.1f} img/s", "", f"{report.seconds:.1f} s"))
     if ci is not None:
         rows.append(("intervals", f"{ci['resamples']}", "", ci.get("note") or f"bootstrap resamples of the "

@@ -141,12 +141,12 @@ def test_train_refuses_a_split_part_without_both_classes(names: dict[str, list[s
 
 
 def test_train_says_when_file_names_tie_every_video_into_one_identity_group(tmp_path: Path, run_cli: RunCli) -> None:
-    """Celeb-DF's names (``id0_0003``: person 0's 4th video; ``id0_id16_0003``: a fake of it) tie every video
-    through the video number (a token ``0003`` as FaceForensics++'s ``033_097`` ties people): one group, held out
-    whole, and the error said to add images of more people, which could never help."""
-    names = {"real": [f"id{person}_{video:04d}_{frame}" for person in range(4) for video in range(2)
+    """Names that share a token (``studio_p0v1``: the studio's name ties every video, as ``0003`` tied FaceForensics++
+    ``033_097``-style ids) make one group, held out whole, and the error said to add images of more people, which
+    could never help."""
+    names = {"real": [f"studio_p{person}v{video}_{frame}" for person in range(4) for video in range(2)
                       for frame in range(2)],
-             "df": [f"id{person}_id{(person + 1) % 4}_{video:04d}_{frame}" for person in range(4)
+             "df": [f"studio_p{person}p{(person + 1) % 4}v{video}_{frame}" for person in range(4)
                     for video in range(2) for frame in range(2)]}
     root, run = _renamed_faces(tmp_path / "data", names), tmp_path / "run"
     result = run_cli("train", root, "--out", run, *TRAIN)
@@ -154,9 +154,9 @@ def test_train_says_when_file_names_tie_every_video_into_one_identity_group(tmp_
     line = result.error_line()
     assert line.startswith("the training part holds no df and real image (training 0: df 0, real 0; held-out 32: ")
     assert line.endswith(f"one identity group holds 32 of the 32 files of {root}: their names tie their videos "
-                         "through shared '_' tokens (id0_0000_0.png: the tokens id0 and 0000; see \"Held-out part by "
-                         "identity\" in docs/training.md); rename the files so that each '_' token of a video id names "
-                         "a person, or train with --val-fraction 0")
+                         "through shared '_' tokens (studio_p0p1v0_0.png: the tokens studio and p0p1v0; see "
+                         "\"Held-out part by identity\" in docs/training.md); rename the files so that each '_' token "
+                         "of a video id names a person, or train with --val-fraction 0")
     assert not (run / "config.json").exists()
 
 
