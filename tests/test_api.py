@@ -292,6 +292,18 @@ def test_workers_from_a_script_on_standard_input_are_refused_before_they_start(
     assert not (tmp_path / "faces").exists()  # refused before the folder was made
 
 
+def test_workers_of_a_frozen_app_are_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen program (PyInstaller, cx_Freeze) names as its main script a file that is not on disk, yet its
+    spawned workers start (each runs the program itself, which ``multiprocessing.freeze_support`` hands over):
+    ``workers=2`` in one was refused as if its script had been read from standard input."""
+    from mesocli.workers import check_spawnable
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "/nonexistent/bundle/app.py")
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)
+    check_spawnable(2)
+
+
 def test_a_value_whose_repr_spans_lines_is_shown_on_one_line(tmp_path: Path) -> None:
     """``extract(frame, ...)`` with a NumPy frame: the one-line error held the array's repr, over several lines."""
     with pytest.raises(ParameterError) as raised:
