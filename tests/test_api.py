@@ -261,6 +261,37 @@ def test_iter_scan_reads_a_generator_of_inputs_as_it_goes(model, kit: MediaKit) 
         mesocli.iter_scan(iter([]), model=model)
 
 
+def test_closing_iter_scan_does_not_wait_for_a_generator_that_waits(model, kit: MediaKit) -> None:
+    """``for result in iter_scan(camera()): ... break``: closing the scan while the generator waited for its next
+    frame waited for it too (up to 5 s, then left it). It returns at once; the generator is not resumed by it."""
+    import threading
+
+    from PIL import Image
+
+    with Image.open(kit.face_jpeg) as opened:
+        array = np.asarray(opened.convert("RGB"))
+    closed = threading.Event()
+    waiting = threading.Event()
+    seen_closed: list[bool] = []
+
+    def camera():
+        yield array
+        waiting.set()
+        seen_closed.append(closed.wait(timeout=3))  # the next frame comes after close() returned, or in 3 s
+        yield array
+
+    results = mesocli.iter_scan(camera(), model=model)
+    assert next(results).status == "ok"
+    assert waiting.wait(timeout=30)
+    results.close()
+    closed.set()
+    for _ in range(100):  # the generator resumes in the scan's reading thread, which then ends
+        if seen_closed:
+            break
+        threading.Event().wait(0.05)
+    assert seen_closed == [True]
+
+
 @pytest.mark.parametrize(("given", "options", "message"), [
     (np.zeros((8, 8, 3)), {}, "inputs: an image array must be uint8 (0-255), not float64 (8×8×3)"),
     (np.zeros((8, 8, 2), np.uint8), {}, "inputs: an image array is H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or "
