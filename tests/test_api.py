@@ -218,6 +218,28 @@ def test_scan_takes_pictures_in_memory(model, kit: MediaKit) -> None:
     assert alone.path == "<image 0>" and alone.p_fake == pytest.approx(file_score, abs=1e-6)
 
 
+def test_a_pillow_image_of_a_turned_photo_is_scanned_upright_as_its_file_is(model, kit: MediaKit,
+                                                                           tmp_path: Path) -> None:
+    """A phone photo opened with Pillow (stored turned, its EXIF orientation 6) was scanned as stored: found only by
+    the turned retry, with a warning that the file's rotation metadata may be missing or wrong (it was right).
+    It is turned upright as its file is; the caller's image is left as it was."""
+    from PIL import Image
+
+    with Image.open(kit.face_jpeg) as opened:
+        upright = opened.convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    photo = tmp_path / "phone.jpg"
+    upright.transpose(Image.Transpose.ROTATE_90).save(photo, quality=95, exif=exif.tobytes())
+    with Image.open(photo) as opened:
+        picture = opened.copy()
+    by_file, in_memory = mesocli.scan([photo, picture], model=model)
+    assert (by_file.status, in_memory.status) == ("ok", "ok")
+    assert in_memory.warnings == by_file.warnings == []
+    assert in_memory.p_fake == pytest.approx(by_file.p_fake, abs=1e-6)
+    assert picture.size == upright.size[::-1] and picture.getexif()[0x0112] == 6
+
+
 def test_a_pillow_image_whose_file_was_closed_is_an_error_that_says_so(model, kit: MediaKit) -> None:
     """``with Image.open(path) as image: ...`` then ``scan(image)``: its pixels were never read, and the error row
     said ``AssertionError:`` and nothing more."""
