@@ -318,8 +318,10 @@ def test_closing_iter_scan_does_not_wait_for_a_generator_that_waits(model, kit: 
     (np.zeros((8, 8, 3)), {}, "inputs: an image array must be uint8 (0-255), not float64 (8×8×3)"),
     (np.zeros((8, 8, 2), np.uint8), {}, "inputs: an image array is H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or "
                                         "N×H×W×3 (N frames), not 8×8×2"),
+    (np.array(7, np.uint8), {}, "inputs: an image array is H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or N×H×W×3 (N "
+                                "frames), not a single number (an array of 0 dimensions)"),
     ([np.zeros((8, 8), np.uint8)], {"workers": 2}, "workers 2: pictures in memory are scanned in this process"),
-], ids=["float", "shape", "workers"])
+], ids=["float", "shape", "0-d", "workers"])
 def test_pictures_scan_cannot_take_are_refused_when_called(given, options: dict, message: str, model) -> None:
     with pytest.raises(ParameterError) as raised:
         mesocli.iter_scan(given, model=model, **options)
@@ -355,6 +357,13 @@ def test_workers_of_a_frozen_app_are_not_refused(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(sys.modules["__main__"], "__file__", "/nonexistent/bundle/app.py")
     monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)
     check_spawnable(2)
+
+
+def test_a_numpy_number_given_as_a_path_is_not_called_a_picture(tmp_path: Path) -> None:
+    """``extract(np.int64(3), ...)`` was told that pictures in memory go to scan: a number is no picture."""
+    with pytest.raises(ParameterError) as raised:
+        mesocli.extract(np.int64(3), tmp_path / "faces")
+    assert str(raised.value) == "inputs must be a path or paths (str or os.PathLike), not np.int64(3)"
 
 
 def test_a_value_whose_repr_spans_lines_is_shown_on_one_line(tmp_path: Path) -> None:

@@ -149,8 +149,9 @@ def check_paths(inputs: "str | os.PathLike[str] | Iterable[str | os.PathLike[str
 
 def _picture(value: object) -> bool:
     """Whether ``value`` is a NumPy array or a Pillow image (which :func:`mesocli.api.scan` takes), told
-    without importing either."""
-    return type(value).__module__.partition(".")[0] in ("numpy", "PIL")
+    without importing either (a NumPy number, of 0 dimensions, is none)."""
+    package = type(value).__module__.partition(".")[0]
+    return package == "PIL" or package == "numpy" and getattr(value, "ndim", 0) > 0
 
 
 def check_numbers(**values: tuple[object, Any]) -> tuple[Any, ...]:

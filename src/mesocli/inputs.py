@@ -369,11 +369,11 @@ def _pictures(item: object, parameter: str) -> list[Any]:
 
     if not isinstance(item, np.ndarray):
         return [item]  # a Pillow image
-    shape = "×".join(map(str, item.shape))
+    shape = "×".join(map(str, item.shape)) or "0-D"
     if item.dtype != np.uint8:
         raise ParameterError("{" + parameter + "}: an image array must be uint8 (0-255), not {dtype} ({shape})",
                              dtype=str(item.dtype), shape=shape)
     if item.ndim not in (2, 3, 4) or (item.ndim > 2 and item.shape[-1] not in (1, 3, 4)) or 0 in item.shape:
         raise ParameterError("{" + parameter + "}: an image array is " + ARRAY_SHAPES + ", not {shape}",
-                             shape=shape)
+                             shape=shape if item.ndim else "a single number (an array of 0 dimensions)")
     return list(item) if item.ndim == 4 else [item]
