@@ -267,7 +267,7 @@ def test_iter_scan_reads_a_generator_of_inputs_as_it_goes(model, kit: MediaKit) 
 
     def frames():
         yield array
-        asked.append(first_out.wait(timeout=5))  # the next input is asked for once the first result is out
+        asked.append(first_out.wait(timeout=60))  # the next input is asked for once the first result is out
         yield kit.face_jpeg
         yield 3
 
