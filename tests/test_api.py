@@ -361,9 +361,10 @@ def test_workers_of_a_frozen_app_are_not_refused(monkeypatch: pytest.MonkeyPatch
 
 def test_a_numpy_number_given_as_a_path_is_not_called_a_picture(tmp_path: Path) -> None:
     """``extract(np.int64(3), ...)`` was told that pictures in memory go to scan: a number is no picture."""
-    with pytest.raises(ParameterError) as raised:
-        mesocli.extract(np.int64(3), tmp_path / "faces")
-    assert str(raised.value) == "inputs must be a path or paths (str or os.PathLike), not np.int64(3)"
+    for number, shown in ((np.int64(3), "np.int64(3)"), (np.array(7), "array(7)")):
+        with pytest.raises(ParameterError) as raised:
+            mesocli.extract(number, tmp_path / "faces")
+        assert str(raised.value) == f"inputs must be a path or paths (str or os.PathLike), not {shown}"
 
 
 def test_a_value_whose_repr_spans_lines_is_shown_on_one_line(tmp_path: Path) -> None:
