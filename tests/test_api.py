@@ -520,6 +520,8 @@ def test_explain_takes_the_model_load_model_returned(model, kit: MediaKit, tmp_p
     assert (tmp_path / "a" / "face.png").read_bytes() == (tmp_path / "b" / "face.png").read_bytes()
     for given, message in ((dict(model=mesocli.load_model("any")), "explain takes one network, not model any"),
                            (dict(model=model, arch="meso4"), "arch applies when model is a name, not a loaded model"),
+                           (dict(model=model, runtime="tensorflow"),  # was explained on ONNX Runtime all the same
+                            "runtime applies when model is a name, not a loaded model: give it to load_model"),
                            (dict(model=3), "model must be df, f2f, fs or what load_model returned, not 3")):
         with pytest.raises(ParameterError, match="^" + re.escape(message)):
             api.explain(kit.face_jpeg, tmp_path / "c", **given)
