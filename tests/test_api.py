@@ -218,6 +218,28 @@ def test_scan_takes_pictures_in_memory(model, kit: MediaKit) -> None:
     assert alone.path == "<image 0>" and alone.p_fake == pytest.approx(file_score, abs=1e-6)
 
 
+def test_a_pillow_image_of_a_turned_photo_is_scanned_upright_as_its_file_is(model, kit: MediaKit,
+                                                                           tmp_path: Path) -> None:
+    """A phone photo opened with Pillow (stored turned, its EXIF orientation 6) was scanned as stored: found only by
+    the turned retry, with a warning that the file's rotation metadata may be missing or wrong (it was right).
+    It is turned upright as its file is; the caller's image is left as it was."""
+    from PIL import Image
+
+    with Image.open(kit.face_jpeg) as opened:
+        upright = opened.convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    photo = tmp_path / "phone.jpg"
+    upright.transpose(Image.Transpose.ROTATE_90).save(photo, quality=95, exif=exif.tobytes())
+    with Image.open(photo) as opened:
+        picture = opened.copy()
+    by_file, in_memory = mesocli.scan([photo, picture], model=model)
+    assert (by_file.status, in_memory.status) == ("ok", "ok")
+    assert in_memory.warnings == by_file.warnings == []
+    assert in_memory.p_fake == pytest.approx(by_file.p_fake, abs=1e-6)
+    assert picture.size == upright.size[::-1] and picture.getexif()[0x0112] == 6
+
+
 def test_a_pillow_image_whose_file_was_closed_is_an_error_that_says_so(model, kit: MediaKit) -> None:
     """``with Image.open(path) as image: ...`` then ``scan(image)``: its pixels were never read, and the error row
     said ``AssertionError:`` and nothing more."""
@@ -245,7 +267,7 @@ def test_iter_scan_reads_a_generator_of_inputs_as_it_goes(model, kit: MediaKit) 
 
     def frames():
         yield array
-        asked.append(first_out.wait(timeout=5))  # the next input is asked for once the first result is out
+        asked.append(first_out.wait(timeout=60))  # the next input is asked for once the first result is out
         yield kit.face_jpeg
         yield 3
 
@@ -261,12 +283,45 @@ def test_iter_scan_reads_a_generator_of_inputs_as_it_goes(model, kit: MediaKit) 
         mesocli.iter_scan(iter([]), model=model)
 
 
+def test_closing_iter_scan_does_not_wait_for_a_generator_that_waits(model, kit: MediaKit) -> None:
+    """``for result in iter_scan(camera()): ... break``: closing the scan while the generator waited for its next
+    frame waited for it too (up to 5 s, then left it). It returns at once; the generator is not resumed by it."""
+    import threading
+
+    from PIL import Image
+
+    with Image.open(kit.face_jpeg) as opened:
+        array = np.asarray(opened.convert("RGB"))
+    closed = threading.Event()
+    waiting = threading.Event()
+    seen_closed: list[bool] = []
+
+    def camera():
+        yield array
+        waiting.set()
+        seen_closed.append(closed.wait(timeout=3))  # the next frame comes after close() returned, or in 3 s
+        yield array
+
+    results = mesocli.iter_scan(camera(), model=model)
+    assert next(results).status == "ok"
+    assert waiting.wait(timeout=30)
+    results.close()
+    closed.set()
+    for _ in range(100):  # the generator resumes in the scan's reading thread, which then ends
+        if seen_closed:
+            break
+        threading.Event().wait(0.05)
+    assert seen_closed == [True]
+
+
 @pytest.mark.parametrize(("given", "options", "message"), [
     (np.zeros((8, 8, 3)), {}, "inputs: an image array must be uint8 (0-255), not float64 (8×8×3)"),
     (np.zeros((8, 8, 2), np.uint8), {}, "inputs: an image array is H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or "
                                         "N×H×W×3 (N frames), not 8×8×2"),
+    (np.array(7, np.uint8), {}, "inputs: an image array is H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or N×H×W×3 (N "
+                                "frames), not a single number (an array of 0 dimensions)"),
     ([np.zeros((8, 8), np.uint8)], {"workers": 2}, "workers 2: pictures in memory are scanned in this process"),
-], ids=["float", "shape", "workers"])
+], ids=["float", "shape", "0-d", "workers"])
 def test_pictures_scan_cannot_take_are_refused_when_called(given, options: dict, message: str, model) -> None:
     with pytest.raises(ParameterError) as raised:
         mesocli.iter_scan(given, model=model, **options)
@@ -290,6 +345,26 @@ def test_workers_from_a_script_on_standard_input_are_refused_before_they_start(
         else:
             mesocli.extract(inputs, tmp_path / "faces", workers=2, detector="none")
     assert not (tmp_path / "faces").exists()  # refused before the folder was made
+
+
+def test_workers_of_a_frozen_app_are_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen program (PyInstaller, cx_Freeze) names as its main script a file that is not on disk, yet its
+    spawned workers start (each runs the program itself, which ``multiprocessing.freeze_support`` hands over):
+    ``workers=2`` in one was refused as if its script had been read from standard input."""
+    from mesocli.workers import check_spawnable
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "/nonexistent/bundle/app.py")
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)
+    check_spawnable(2)
+
+
+def test_a_numpy_number_given_as_a_path_is_not_called_a_picture(tmp_path: Path) -> None:
+    """``extract(np.int64(3), ...)`` was told that pictures in memory go to scan: a number is no picture."""
+    for number, shown in ((np.int64(3), "np.int64(3)"), (np.array(7), "array(7)")):
+        with pytest.raises(ParameterError) as raised:
+            mesocli.extract(number, tmp_path / "faces")
+        assert str(raised.value) == f"inputs must be a path or paths (str or os.PathLike), not {shown}"
 
 
 def test_a_value_whose_repr_spans_lines_is_shown_on_one_line(tmp_path: Path) -> None:
@@ -445,6 +520,8 @@ def test_explain_takes_the_model_load_model_returned(model, kit: MediaKit, tmp_p
     assert (tmp_path / "a" / "face.png").read_bytes() == (tmp_path / "b" / "face.png").read_bytes()
     for given, message in ((dict(model=mesocli.load_model("any")), "explain takes one network, not model any"),
                            (dict(model=model, arch="meso4"), "arch applies when model is a name, not a loaded model"),
+                           (dict(model=model, runtime="tensorflow"),  # was explained on ONNX Runtime all the same
+                            "runtime applies when model is a name, not a loaded model: give it to load_model"),
                            (dict(model=3), "model must be df, f2f, fs or what load_model returned, not 3")):
         with pytest.raises(ParameterError, match="^" + re.escape(message)):
             api.explain(kit.face_jpeg, tmp_path / "c", **given)

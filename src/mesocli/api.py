@@ -509,13 +509,13 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
             runtime: str = "onnx") -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
     one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``, or a model of one network that
-    :func:`load_model` returned, used on its own runtime, without ``arch``) or a ``weights`` file (an ``.onnx``
-    written by ``mesocli export`` too). ``runtime``: ``onnx`` (the default: ONNX Runtime and NumPy, no TensorFlow) or
-    ``tensorflow`` (the Keras network, loaded once a face was read). Yields one dict per face: path, status, error,
-    p_fake, verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the detector, as in
-    scan's rows), ``explained_at`` (UTC), ``runtime`` and ``libraries`` (the versions of those that drew the map;
-    None before the network is loaded). The arguments, the faces, ``out`` and a ``weights`` file are checked when
-    this is called, not at the first face."""
+    :func:`load_model` returned, used on its own runtime, without ``arch`` or ``runtime``) or a ``weights`` file (an
+    ``.onnx`` written by ``mesocli export`` too). ``runtime``: ``onnx`` (the default: ONNX Runtime and NumPy, no
+    TensorFlow) or ``tensorflow`` (the Keras network, loaded once a face was read). Yields one dict per face: path,
+    status, error, p_fake, verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the
+    detector, as in scan's rows), ``explained_at`` (UTC), ``runtime`` and ``libraries`` (the versions of those that
+    drew the map; None before the network is loaded). The arguments, the faces, ``out`` and a ``weights`` file are
+    checked when this is called, not at the first face."""
     from mesocli.explain import explain_inputs
 
     return explain_inputs(faces, out, model=model, arch=arch, weights=weights, threshold=threshold, force=force,

@@ -132,7 +132,7 @@ def check_path(name: str, value: object, optional: bool = False) -> None:
 def check_paths(inputs: "str | os.PathLike[str] | Iterable[str | os.PathLike[str]]") -> list[str]:
     """``inputs`` (one path, or an iterable of them) as a list of path strings; refused, naming ``inputs``, where
     one is not a path or there is none."""
-    if isinstance(inputs, str | bytes | os.PathLike) or _picture(inputs) or not isinstance(inputs, Iterable):
+    if isinstance(inputs, str | bytes | os.PathLike) or _numpy_or_pillow(inputs) or not isinstance(inputs, Iterable):
         items: list[object] = [inputs]  # an array is one wrong value, not its rows
     else:
         items = list(inputs)
@@ -147,10 +147,16 @@ def check_paths(inputs: "str | os.PathLike[str] | Iterable[str | os.PathLike[str
     return paths
 
 
-def _picture(value: object) -> bool:
-    """Whether ``value`` is a NumPy array or a Pillow image (which :func:`mesocli.api.scan` takes), told
-    without importing either."""
+def _numpy_or_pillow(value: object) -> bool:
+    """Whether ``value`` is a NumPy or Pillow object (an array, a number, an image), told without importing
+    either."""
     return type(value).__module__.partition(".")[0] in ("numpy", "PIL")
+
+
+def _picture(value: object) -> bool:
+    """Whether ``value`` is a NumPy array or a Pillow image (which :func:`mesocli.api.scan` takes); a NumPy
+    number, of 0 dimensions, is none."""
+    return _numpy_or_pillow(value) and (type(value).__module__.startswith("PIL") or getattr(value, "ndim", 0) > 0)
 
 
 def check_numbers(**values: tuple[object, Any]) -> tuple[Any, ...]:

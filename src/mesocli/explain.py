@@ -522,8 +522,8 @@ def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     if weights is not None and model is not None:
         raise ParameterError("give {model} or {weights}, not both")
     if not isinstance(model, str | None):  # what load_model returned: one network, explained on its own runtime
-        return explain_files([Path(face) for face in check_paths(faces)], *_loaded_network(model, arch), Path(out),
-                             threshold=threshold, force=force, log=log)
+        return explain_files([Path(face) for face in check_paths(faces)], *_loaded_network(model, arch, runtime),
+                             Path(out), threshold=threshold, force=force, log=log)
     model = model or "df"
     if model == ANY:
         raise ParameterError("explain takes one detector: {model} df, f2f or fs")
@@ -540,9 +540,10 @@ def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[st
                          force=force, described=described, log=log)
 
 
-def _loaded_network(model: object, arch: str | None) -> tuple[Any]:
+def _loaded_network(model: object, arch: str | None, runtime: str) -> tuple[Any]:
     """A model that :func:`mesocli.api.load_model` returned, as :func:`explain_files` takes it; refused, naming the
-    parameters: ``arch`` with it, a model of several networks (``any``, ``ensemble``), or no model at all."""
+    parameters: ``arch`` or another ``runtime`` than the default with it (it runs on its own), a model of several
+    networks (``any``, ``ensemble``), or no model at all."""
     from mesocli.detectors import DetectorSet, Ensemble
     from mesocli.runtime import OnnxModel
     from mesocli.weights import LoadedModel
@@ -553,8 +554,10 @@ def _loaded_network(model: object, arch: str | None) -> tuple[Any]:
     if not isinstance(model, OnnxModel | LoadedModel):
         raise ParameterError("{model} must be df, f2f, fs or what load_model returned, not {value}",
                              value=short_repr(model))
-    if arch is not None:
-        raise ParameterError("{arch} applies when {model} is a name, not a loaded model: give it to load_model")
+    for name, given in (("arch", arch is not None), ("runtime", runtime != "onnx")):
+        if given:
+            raise ParameterError("{" + name + "} applies when {model} is a name, not a loaded model: give it to "
+                                 "load_model")
     return (gradcam_for(model) if isinstance(model, OnnxModel) and model.origin == "exported" else model,)
 
 

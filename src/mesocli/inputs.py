@@ -292,8 +292,9 @@ class MemoryImage:
     image: Any
 
     def picture(self) -> Any:
-        """The picture as a Pillow image (an array's pixels, as they are now: read when it is scanned)."""
-        from PIL import Image
+        """The picture as a Pillow image (an array's pixels, as they are now: read when it is scanned); a Pillow
+        image turned as its EXIF orientation says, as its file's would be (a copy: the caller's is left as it is)."""
+        from PIL import Image, ImageOps
 
         if isinstance(self.image, Image.Image):
             try:
@@ -305,13 +306,19 @@ class MemoryImage:
                                      ) from None
                 raise InputError(f"{self.name}: the Pillow image cannot be read ({type(exc).__name__}: {exc})"
                                  ) from None
-            return self.image
+            try:
+                orientation = self.image.getexif().get(ORIENTATION, 1)
+            except Exception:  # damaged EXIF: scanned as it is
+                return self.image
+            return ImageOps.exif_transpose(self.image) if orientation in range(2, 9) else self.image
         import numpy as np
 
         array = self.image[:, :, 0] if self.image.ndim == 3 and self.image.shape[2] == 1 else self.image
         return Image.fromarray(np.ascontiguousarray(array))
 
 
+ORIENTATION = 0x0112
+"""The EXIF tag of a picture's orientation (1: upright, 2-8: turned or mirrored)."""
 ARRAY_SHAPES = "H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or N×H×W×3 (N frames)"
 
 
@@ -362,11 +369,11 @@ def _pictures(item: object, parameter: str) -> list[Any]:
 
     if not isinstance(item, np.ndarray):
         return [item]  # a Pillow image
-    shape = "×".join(map(str, item.shape))
+    shape = "×".join(map(str, item.shape)) or "0-D"
     if item.dtype != np.uint8:
         raise ParameterError("{" + parameter + "}: an image array must be uint8 (0-255), not {dtype} ({shape})",
                              dtype=str(item.dtype), shape=shape)
     if item.ndim not in (2, 3, 4) or (item.ndim > 2 and item.shape[-1] not in (1, 3, 4)) or 0 in item.shape:
         raise ParameterError("{" + parameter + "}: an image array is " + ARRAY_SHAPES + ", not {shape}",
-                             shape=shape)
+                             shape=shape if item.ndim else "a single number (an array of 0 dimensions)")
     return list(item) if item.ndim == 4 else [item]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,6 +102,10 @@ class Failed:
 Message = Started | Sampled | Ended | Finished | Failed
 
 
+_END = object()
+"""The end of the inputs (:meth:`Producer._drawn`)."""
+
+
 class _Stopped(Exception):
     """The consumer went away; the producer ends quietly."""
 
@@ -117,6 +121,8 @@ class Producer(threading.Thread):
         self.out = out
         self.progress = progress
         self.stop = threading.Event()
+        self.drawing = False
+        """Whether it is waiting for the next input from :attr:`paths` (a caller's generator may wait for long)."""
 
     def put(self, message: Message) -> None:
         while not self.stop.is_set():
@@ -129,7 +135,7 @@ class Producer(threading.Thread):
 
     def run(self) -> None:
         try:
-            for raw in self.paths:
+            for raw in self._drawn():
                 if isinstance(raw, MemoryImage):
                     self._memory(raw)
                 else:
@@ -142,6 +148,30 @@ class Producer(threading.Thread):
                 self.put(Failed(exc))
             except _Stopped:
                 return
+
+    def _drawn(self) -> Iterator[str | Path | MemoryImage]:
+        """The inputs, :attr:`drawing` set while the next one is awaited."""
+        inputs = iter(self.paths)
+        while True:
+            self.drawing = True
+            try:
+                raw = next(inputs, _END)
+            finally:
+                self.drawing = False
+            if raw is _END:
+                return
+            yield raw
+
+    def done_with_inputs(self, timeout: float) -> None:
+        """Wait, up to ``timeout`` seconds, for the producer to end after :attr:`stop` was set; not while it waits
+        for the next input of a caller's iterator (a generator, which may wait for ever: the producer ends at its
+        next message). A list ends; paths on stdin stop being awaited (:func:`mesocli.stdin_paths.stop_waiting`)."""
+        if not isinstance(self.paths, Iterator) or callable(getattr(self.paths, "stop", None)):
+            self.join(timeout=timeout)
+            return
+        deadline = time.monotonic() + timeout
+        while self.is_alive() and not self.drawing and time.monotonic() < deadline:
+            self.join(timeout=0.02)
 
     def _argument(self, path: Path, shown: str) -> None:
         """One command-line argument: a file, or a folder expanded recursively."""

@@ -333,7 +333,7 @@ def scan_inputs(
     finally:
         producer.stop.set()
         stop_waiting(producer.paths)  # paths on stdin: the producer no longer waits for the next line
-        producer.join(timeout=5)
+        producer.done_with_inputs(timeout=5)
 
 
 NETWORK_BATCH = 8

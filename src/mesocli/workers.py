@@ -139,9 +139,12 @@ def check_spawnable(processes: int) -> None:
     """Raise :class:`mesocli.errors.WorkerError` where spawned workers cannot start: Python's ``spawn`` runs the
     program's main script again in each, which a script read from standard input (``python - < job.py``: its
     ``__file__`` is ``<stdin>``) or deleted since is not. (Run by module name, or with no script, as in a
-    notebook: nothing to run again.)"""
+    notebook: nothing to run again; a frozen program's workers run the program itself, whose main script is in
+    its bundle, not on disk.)"""
     from multiprocessing import process
 
+    if getattr(sys, "frozen", False):  # PyInstaller, cx_Freeze: multiprocessing.freeze_support starts each worker
+        return
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     if getattr(getattr(main, "__spec__", None), "name", None) is not None or path is None:
