@@ -405,6 +405,8 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         ]
     if job.error:
         return result
+    if is_video:  # of the sampling, whatever it found: a face shown between two samples is missed too
+        result.warnings += sparse_note(job)
     if not job.faces:
         result.status = "no_face"
         return result
@@ -436,8 +438,6 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         result.detectors = {name: max(t.detectors[name] for t in tracks) for name in top.detectors}
     if options.all_faces:
         result.faces = sorted(tracks, key=lambda t: t.track)
-    if is_video:
-        result.warnings += sparse_note(job)
     return result
 
 
