@@ -342,6 +342,11 @@ class MediaKit:
              "-f", "mp4", str(p)], check=True, capture_output=True))
 
     @property
+    def slideshow_video(self) -> Path:
+        """The face crop as a slideshow: 4 frames, one every 10 s (40 s at 0.1 fps)."""
+        return self._made("slideshow.mp4", lambda p: encode(p, [face_crop(128)] * 4, fps=0.1))
+
+    @property
     def two_face_video(self) -> Path:
         return self._made("two_faces.mp4", lambda p: make_two_face_video(p))
 

@@ -33,7 +33,7 @@ from conftest import (
     read_until,
     running,
 )
-from media import MediaKit, face_crop, grey_jpeg
+from media import MediaKit, face_crop, grey_jpeg, make_face_animation, make_noface_video
 from PIL import Image
 
 from mesocli import __version__
@@ -335,6 +335,40 @@ def test_a_long_video_sampled_sparsely_says_what_its_timeline_cannot_see(scan, k
     check_schema(sparse)
     (dense,) = json.loads(scan("--format", "json", "--frames", "12", video).out)
     assert dense["status"] == "ok" and dense["warnings"] == []  # 3.5 s apart
+
+
+def test_a_video_whose_every_frame_was_scored_has_no_sparse_sampling_note(scan, kit: MediaKit,
+                                                                          tmp_path: Path) -> None:
+    """A slideshow (one frame every 10 s; a GIF of 8 s frames) scanned whole, by ``--frames 30`` (more than it has),
+    ``--all-frames`` or ``--fps 2``, has every frame scored: nothing lies between two samples to be missed, yet it
+    said ``a forged stretch shorter than that may be missed; --fps 2 samples every 0.5 s`` (``--fps 2`` gives the
+    same 4 frames). A selection that skips frames between its samples still says so."""
+    video = kit.slideshow_video
+    gif = tmp_path / "slow.gif"
+    make_face_animation(gif, [8000] * 4)
+    for selection in ((), ("--all-frames",), ("--fps", "2")):
+        for source in (video, gif):
+            (row,) = json.loads(scan("--format", "json", *selection, source).out)
+            assert row["status"] == "ok" and row["frames"]["sampled"] == 4, (selection, source)
+            assert row["warnings"] == [], (selection, source)
+    (skipped,) = json.loads(scan("--format", "json", "--every", "2", video).out)
+    assert skipped["frames"]["sampled"] == 2
+    assert skipped["warnings"] == ["sampled one frame every 20.0 s, 2 over 40 s: a forged stretch shorter than "
+                                   "that may be missed; --fps 2 samples every 0.5 s"]
+
+
+def test_a_long_video_sampled_sparsely_with_no_face_found_says_so_too(run_cli: RunCli, own_weights: Path,
+                                                                     tmp_path: Path) -> None:
+    """No face in frames sampled 10 s apart: a face on screen for a few seconds between two samples is missed
+    whole, and the row said only ``no face``. Its warnings say how far apart its samples were, as an ``ok`` row's
+    do (the note is of the sampling, whatever was found)."""
+    video = make_noface_video(tmp_path / "pattern.mp4", frames=4, fps=0.2)  # 20 s, a frame every 5 s
+    code, out, err = run_cli("scan", "--weights", own_weights, "--every", "2", "--format", "json", video)
+    (row,) = json.loads(out)
+    assert code == 3 and row["status"] == "no_face", err
+    assert row["warnings"] == ["sampled one frame every 10.0 s, 2 over 20 s: a forged stretch shorter than that "
+                               "may be missed; --fps 2 samples every 0.5 s"]
+    check_schema(row)
 
 
 def test_all_faces_says_where_each_face_is(run_cli: RunCli, own_weights: Path, kit: MediaKit,

@@ -405,6 +405,8 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         ]
     if job.error:
         return result
+    if is_video:  # of the sampling, whatever it found: a face shown between two samples is missed too
+        result.warnings += sparse_note(job)
     if not job.faces:
         result.status = "no_face"
         return result
@@ -436,8 +438,6 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         result.detectors = {name: max(t.detectors[name] for t in tracks) for name in top.detectors}
     if options.all_faces:
         result.faces = sorted(tracks, key=lambda t: t.track)
-    if is_video:
-        result.warnings += sparse_note(job)
     return result
 
 
@@ -448,11 +448,14 @@ SPARSE_SECONDS = 5.0
 
 def sparse_note(job: Job) -> list[str]:
     """A note when a video's sampled frames lie more than :data:`SPARSE_SECONDS` apart (``--frames 30`` over a clip
-    longer than 2.5 minutes): what the timeline cannot see, and how to sample more. Empty otherwise."""
+    longer than 2.5 minutes): what the timeline cannot see, and how to sample more. Empty otherwise, and when no
+    frame was skipped between two samples (a slideshow or low-rate clip scored whole: sampling more adds nothing)."""
     end = job.duration if job.duration else (job.sampled[-1][1] if job.sampled else 0.0)
     span = end - job.start
     if len(job.sampled) < 2 or span <= 0:
         return []
+    if all(later - earlier == 1 for (earlier, _), (later, _) in itertools.pairwise(job.sampled)):
+        return []  # every frame from the first sample to the last was scored
     step = span / len(job.sampled)
     if step <= SPARSE_SECONDS:
         return []
