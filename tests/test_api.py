@@ -335,8 +335,8 @@ def test_workers_from_a_script_on_standard_input_are_refused_before_they_start(
     error spoke of a FileNotFoundError for ``<cwd>/<stdin>`` and of mesocli that could not be loaded."""
     from mesocli.errors import WorkerError
 
-    monkeypatch.setattr(sys.modules["__main__"], "__file__", "<stdin>")
-    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "<stdin>", raising=False)  # an xdist worker's has none
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
     inputs = [kit.face_jpeg, kit.face_png_named_mp4]
     with pytest.raises(WorkerError, match=r"^2 worker processes cannot start: .* '<stdin>' is no file \(a script "
                                           r"read from standard input\?\): run the script from a file, or use one"):
@@ -354,8 +354,8 @@ def test_workers_of_a_frozen_app_are_not_refused(monkeypatch: pytest.MonkeyPatch
     from mesocli.workers import check_spawnable
 
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    monkeypatch.setattr(sys.modules["__main__"], "__file__", "/nonexistent/bundle/app.py")
-    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "/nonexistent/bundle/app.py", raising=False)
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
     check_spawnable(2)
 
 
