@@ -541,6 +541,23 @@ def test_an_upside_down_photo_is_turned_upside_down_not_a_quarter_with_the_cnn()
     assert faces.upright_turn([Frame(0, 0.0, photo)], "cnn") == 180
 
 
+def test_all_faces_a_photo_with_a_face_upright_beside_one_upside_down_is_not_turned(tmp_path: Path) -> None:
+    """Found in review: with ``--all-faces`` only the largest face was asked whether it looks upright. A photo of
+    an upright FF++ face beside a larger one upside down (which HOG finds) was read turned 180°, its note saying
+    no face is upright, and the upright face was lost. A face upright anywhere in it keeps it as it is."""
+    frames = {}
+    for name, select in (("830", "select=eq(n\\,20),hflip,vflip"), ("055", "select=eq(n\\,25),scale=320:240")):
+        clip = require_shared("data", "ffpp-c23", "test", "original", f"{name}.mp4")
+        subprocess.run([ffmpeg(), "-v", "error", "-i", str(clip), "-vf", select, "-fps_mode", "passthrough",
+                        "-frames:v", "1", str(tmp_path / f"{name}.png")], check=True)
+        frames[name] = np.asarray(Image.open(tmp_path / f"{name}.png").convert("RGB"))
+    photo = np.full((480, 960, 3), 128, np.uint8)
+    photo[:, :600], photo[120:360, 620:940] = frames["830"], frames["055"]  # upside down (600×480), upright
+    turn, records, _ = faces.photo_faces(Image.fromarray(photo), "hog", True, "two.png")
+    assert turn is None and len(records) == 2
+    assert any(record.box[0] > 620 for record in records)  # the upright face kept
+
+
 def test_weak_whole_frame_hog_faces_count_only_when_the_cnn_detector_agrees(
     photo_face, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -52,7 +52,9 @@ a fast pan between sparse samples is no cut (its track goes on). 5: a pan of up 
 samples (or one the phase correlation aligned a cell off) is no cut either. 6: a zoom (0.6-1.6×) or a camera roll
 (up to 15°) between two samples is no cut either. 7: an input with no face upright is cropped turned upside down
 when that shows faces (as turned a quarter); a CNN input upside down is turned 180°, not a quarter; a face whose crop
-does not look upright (HOG) does not count as a face upright."""
+does not look upright (HOG) does not count as a face upright (one that does, beside it, keeps the input as it is);
+small faces in a large frame are found (a video frame's searched at up to twice its size), and a weak box the CNN
+rejects no longer stops the later searches."""
 
 Report = Callable[[int, str, int], None]
 

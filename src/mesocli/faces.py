@@ -662,17 +662,22 @@ def turn_note(degrees: int) -> str:
 
 
 def looks_turned(records: list[FaceRecord]) -> bool:
-    """Whether the largest of ``records`` may be a face seen turned: HOG (upright faces only) finds no face in its
-    aligned crop as it is, or finds one that looks more like a face turned a quarter or a half. HOG finds some
+    """Whether every one of ``records`` may be a face seen turned (none is a face upright: ``--all-faces`` finds an
+    upright face beside one upside down, and such a picture is not turned): HOG (upright faces only) finds no face
+    in its aligned crop as it is, or finds one that looks more like a face turned a quarter or a half. HOG finds some
     upside-down and sideways faces in a frame, and dlib's landmarks, fitted as if upright, then leave the crop
     turned (or cut too close), scored so: a clip upside down or sideways was scored on a few such crops, its
     picture never tried turned. Four HOG passes on the 256×256 crop (about 80 ms), asked only until a frame shows
     a face upright. Measured on the 8 labelled clips and the 36 FF++ test clips (10 frames each): of 446 upright
     faces, 10 in 4 clips had no HOG face in their crop (none turned better), every clip had upright ones; of 57
-    faces HOG found in their frames turned a quarter or a half, 40 looked turned."""
-    if not records:
-        return False
-    crop = max(records, key=lambda record: record.size).crop
+    faces HOG found in their frames turned a quarter or a half, 40 looked turned. The largest is asked first, and
+    the others only while none has passed (one face: as before)."""
+    return bool(records) and all(_crop_turned(record.crop)
+                                 for record in sorted(records, key=lambda record: record.size, reverse=True))
+
+
+def _crop_turned(crop: np.ndarray) -> bool:
+    """Whether HOG finds no face in an aligned crop as it is, or finds one more like a face in it turned."""
     scores = [_upright_score(np.ascontiguousarray(np.rot90(crop, k))) for k in range(4)]
     turned_best = max((score for score in scores[1:] if score is not None), default=None)
     return scores[0] is None or (turned_best is not None and turned_best > scores[0])
