@@ -52,6 +52,9 @@ LARGER_PIXELS = 256 * 192  # the search for a larger face sees the frame downsca
 STILL_SIDE = 4000  # a still image with no face at the downscaled size is searched again at up to this side
 SMALL_PIXELS = 3840 * 2160  # a video frame with no face, searched again at up to twice its size: at most this many
 SMALL_SCALE = 2.0  # pixels (a face of about 40 px in 1920×1080, 75 px in 3840×2160, is then HOG's smallest)
+ENLARGED_SECONDS = 4.0  # that search's pace after 3 faceless frames: it costs about 4× the upsampled search (which
+# runs once a second), so a faceless 1080p video pays about what step 4 does, and a small face coming into view
+# while none is followed is found at most 4 s of video late
 
 
 @dataclass
@@ -325,6 +328,7 @@ class FaceFinder:
         self.shots.reset()
         self._misses = 0  # consecutive frames without a face
         self._last_upsampled: float | None = None
+        self._last_enlarged: float | None = None
 
     # -- detection ----------------------------------------------------------------------------
 
@@ -391,9 +395,13 @@ class FaceFinder:
             self._last_upsampled = time  # small faces: the upsampled search the authors ran on a miss
             upsampled = self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale)
             found = _added(found, self._sure(images, upsampled))
-            if not found and not self.still and self.detector == "hog" and longest > self._spec.full_side:
+            if (not found and not self.still and self.detector == "hog" and longest > self._spec.full_side
+                    and (self._misses < 3 or self._last_enlarged is None
+                         or abs(time - self._last_enlarged) >= ENLARGED_SECONDS)):
                 # faces too small even upsampled (under about 4 % of the longest side: 48 px in 1920×1080): the
-                # frame at up to twice its full resolution (SMALL_PIXELS), at the upsampled search's pace
+                # frame at up to twice its full resolution (SMALL_PIXELS), each of the first 3 faceless frames,
+                # then at most once per ENLARGED_SECONDS of video
+                self._last_enlarged = time
                 enlarge = min(SMALL_SCALE, math.sqrt(SMALL_PIXELS / (images.width * images.height)))
                 found = self._sure(images, self._search_enlarged(images, source, enlarge))
         enlarge = SMALL_SCALE if self.detector == "hog" else 1.0  # (the CNN: its full resolution at most)
