@@ -97,7 +97,7 @@ def test_detail_adds_frame_scores_and_all_faces_adds_tracks(crops: list[Path], l
     check_schema(data)
     assert data["scores"] == [{"frame": 0, "time": 0.0, "p_fake": data["p_fake"], "track": 0}]
     assert data["faces"] == [{"track": 0, "p_fake": data["p_fake"], "verdict": data["verdict"], "frames": 1,
-                              "segments": []}]
+                              "segments": [], "decides": True}]
     (plain,) = scan_all(crops[:1], loaded, detector="none")
     assert "scores" not in plain.to_dict() and plain.to_dict()["faces"] is None
 

@@ -197,7 +197,8 @@ def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
     """What made a row besides its model, threshold and aggregation (the JSON ``settings`` object): the
     mesocli version, the runtime that ran the network (None when no model was loaded), the face
     detector, the frame sampling, the timeline's smoothing window and the version of the ffmpeg that decodes
-    videos (an image's row: those three None, see :func:`finalize`), and the versions of the libraries that
+    videos (an image's row: those three None, see :func:`finalize`), with ``all_faces`` the shortest track that
+    decides a video's verdict (``min_track_frames``), and the versions of the libraries that
     decide the scores (:func:`mesocli.provenance.library_versions`: the runtime's, numpy, Pillow, dlib, its face
     models, imageio-ffmpeg), read from their metadata once per process."""
     from mesocli import __version__
@@ -207,9 +208,12 @@ def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
 
     selection = options.selection()
     runtime = None if loaded is None else runtime_of(loaded)
-    return {"mesocli": __version__, "runtime": runtime,
-            "detector": options.detector, "sampling": {"mode": selection.mode, "value": selection.value},
-            "smooth": options.smooth, "ffmpeg": ffmpeg_version(), "libraries": library_versions(runtime)}
+    settings = {"mesocli": __version__, "runtime": runtime,
+                "detector": options.detector, "sampling": {"mode": selection.mode, "value": selection.value},
+                "smooth": options.smooth, "ffmpeg": ffmpeg_version(), "libraries": library_versions(runtime)}
+    if options.all_faces:  # which tracks may decide a video's verdict (finalize)
+        settings["min_track_frames"] = options.min_track_frames
+    return settings
 
 
 def _r(value: float) -> float:
