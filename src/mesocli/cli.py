@@ -335,7 +335,8 @@ def scan(
     fps: Fps = None,
     every: Every = None,
     all_frames: AllFrames = False,
-    all_faces: Opt(bool, "A verdict per face track; the video's is the most-fake track's (default: one face, the "
+    all_faces: Opt(bool, "A verdict per face track; the video's is the most-fake track's of those seen in "
+                   "--min-track-frames sampled frames or more (default: one face, the "
                    "largest when first found, then followed; a close-up, found by a small search once per second of "
                    "video, is scored instead).", "--all-faces") = False,
     min_track_frames: Opt(int, "--all-faces: a track seen in fewer sampled frames does not decide a video's "
