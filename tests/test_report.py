@@ -589,6 +589,47 @@ def test_the_verdict_line_of_an_all_faces_scan_names_the_track_it_rests_on(tmp_p
     assert "p_fake 0.926 (mean of the frame scores)" in text  # one face followed: as before
 
 
+def test_the_face_tracks_table_says_where_each_track_is_and_whether_it_decides(tmp_path: Path) -> None:
+    """``scan --all-faces`` of the labelled real clip (plain_hamilton_clip.mp4): its 2-frame track is set aside.
+    The face tracks table shows each track's place in the frame and whether it decides, the verdict line the
+    most-fake track of those that decide; a row whose tracks were all too short says they were pooled."""
+    from mesocli.report import ReportEntry, render_html
+    from mesocli.writers import verdict_source
+
+    result = {
+        "path": "clip.mp4", "type": "video", "status": "ok", "error": None, "p_fake": 0.507825, "verdict": "fake",
+        "threshold": 0.5, "aggregation": "mean", "model": {"name": "meso4_df"},
+        "frames": {"sampled": 30, "with_face": 22},
+        "faces": [{"track": 0, "p_fake": 0.316, "verdict": "real", "frames": 2, "segments": [], "decides": False,
+                   "box": [521, 49, 568, 101]},
+                  {"track": 1, "p_fake": 0.126, "verdict": "real", "frames": 14, "segments": [], "decides": True,
+                   "box": [202, 54, 283, 141]},
+                  {"track": 2, "p_fake": 0.507825, "verdict": "fake", "frames": 6, "segments": [], "decides": True,
+                   "box": [32, 68, 95, 134]}],
+        "segments": [],
+    }
+    report = tmp_path / "r.html"
+    report.write_text(render_html([ReportEntry(result, None)]), encoding="utf-8")
+    _, text = check_report(report)
+    assert "frames where in the frame (pixels) decides" in text
+    assert "0 REAL 0.316 2 x 521–568, y 49–101 no: too short" in text
+    assert "2 FAKE 0.508 6 x 32–95, y 68–134 yes" in text
+    assert "(mean of the frame scores of its most-fake face track, track 2: 6 frames)" in text
+    assert verdict_source(result) == "track 2, 6 frames (of 3 tracks) at x 32–95, y 68–134"
+    # the short track more fake than the longer ones: the verdict, its line and its place are a longer track's
+    shorter = result | {"p_fake": 0.126, "verdict": "real",
+                        "faces": [result["faces"][0] | {"p_fake": 0.9, "verdict": "fake"}, *result["faces"][1:2]]}
+    assert verdict_source(shorter) == "track 1, 14 frames (of 2 tracks) at x 202–283, y 54–141"
+    report.write_text(render_html([ReportEntry(shorter, None)]), encoding="utf-8")
+    _, text = check_report(report)
+    assert "of its most-fake face track, track 1: 14 frames" in text
+    pooled = result | {"faces": [t | {"decides": False} for t in result["faces"]]}
+    assert verdict_source(pooled) == "3 tracks pooled"  # no place: the faces of several tracks
+    report.write_text(render_html([ReportEntry(pooled, None)]), encoding="utf-8")
+    _, text = check_report(report)
+    assert "of the faces of its 3 face tracks, pooled: each is too short to decide" in text
+
+
 def test_summary_breaks_a_path_at_its_separators_not_inside_a_short_name(tmp_path: Path) -> None:
     """In the summary table the input column was squeezed by the error column, and names were split anywhere:
     ``mixed/hamilton.j`` / ``pg``. The column is now at least 14em wide (on a wide page), and a path breaks after

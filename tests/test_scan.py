@@ -100,7 +100,7 @@ def test_detail_adds_frame_scores_and_all_faces_adds_tracks(crops: list[Path], l
     with Image.open(crops[0]) as image:  # without a detector the face is the whole picture
         whole = [0, 0, image.width, image.height]
     assert data["faces"] == [{"track": 0, "p_fake": data["p_fake"], "verdict": data["verdict"], "frames": 1,
-                              "segments": [], "box": whole}]
+                              "segments": [], "decides": True, "box": whole}]
     (plain,) = scan_all(crops[:1], loaded, detector="none")
     assert "scores" not in plain.to_dict() and plain.to_dict()["faces"] is None
 
@@ -325,6 +325,65 @@ def test_finalize_takes_the_most_fake_track_and_its_timeline() -> None:
     # frame 3 has no face of track 1: the segment ends halfway to it
     assert [(s.start, s.end, s.frames) for s in result.segments] == [(0.5, 2.5, 2)]
     assert result.frames_with_face == 4
+
+
+def _finalize_tracks(tracks: dict[int, list[float | None]], **options):
+    """finalize() on a 30-frame video whose track ``t`` has a face of score ``scores[i]`` in frame ``i``."""
+    from mesocli.producer import Face, Job
+
+    job = Job("tracks.mp4", kind="video", done=True, duration=30.0)
+    job.sampled = [(i, float(i)) for i in range(30)]
+    job.faces = [Face(i, float(i), track, p) for track, scores in tracks.items()
+                 for i, p in enumerate(scores) if p is not None]
+    job.faces.sort(key=lambda face: face.frame)
+    return finalize(job, ScanOptions(all_faces=True, smooth=1, **options),
+                    {"arch": "meso4", "name": "n", "weights_sha256": "0" * 64})
+
+
+def test_a_track_of_one_sampled_frame_does_not_decide_the_verdict() -> None:
+    """--all-faces called a video fake on one sampled frame of a track (the most-fake track won, however
+    short): a track of fewer than 3 sampled frames is now set aside while a longer one decides, and says so."""
+    result = _finalize_tracks({0: [0.1] * 30, 1: [None] * 29 + [0.9]})
+    assert (result.p_fake, result.verdict) == (pytest.approx(0.1), "real")
+    assert [(t.track, t.frames, t.decides) for t in result.faces] == [(0, 30, True), (1, 1, False)]
+    assert result.faces[1].verdict == "fake" and result.segments == []  # the deciding track's timeline
+    assert any("1 face track of fewer than 3 sampled frames set aside (track 1; most fake 0.900)" in w
+               for w in result.warnings)
+    check_schema(result.to_dict())
+    from mesocli.writers import verdict_source
+
+    assert verdict_source(result.to_dict()) == "track 0, 30 frames (of 2 tracks)"
+    before = _finalize_tracks({0: [0.1] * 30, 1: [None] * 29 + [0.9]}, min_track_frames=1)  # the rule before
+    assert (before.p_fake, before.verdict, before.warnings) == (pytest.approx(0.9), "fake", [])
+    assert all(t.decides for t in before.faces)
+
+
+def test_when_every_track_is_short_their_faces_are_pooled() -> None:
+    """A long clip with a cut between every two samples (a looped clip) made one track per sampled frame, and
+    its verdict was its most-fake frame's. With no track of 3 sampled frames, the faces of every track are
+    scored as one series, as without --all-faces."""
+    scores = [0.6 if i == 7 else 0.2 for i in range(30)]
+    result = _finalize_tracks({i: [None] * i + [p] + [None] * (29 - i) for i, p in enumerate(scores)})
+    assert (result.p_fake, result.verdict) == (pytest.approx(sum(scores) / 30), "real")
+    assert len(result.faces) == 30 and not any(t.decides for t in result.faces)
+    assert any("no face track has 3 sampled frames or more" in w for w in result.warnings)
+    from mesocli.writers import verdict_source
+
+    assert verdict_source(result.to_dict()) == "30 tracks pooled"
+    check_schema(result.to_dict())
+
+
+def test_a_face_seen_once_after_a_cut_is_set_aside(kit: MediaKit, tmp_path: Path, loaded) -> None:
+    """Two shots joined by a cut, the second one frame long: its face is a track of one sampled frame, which
+    is listed but does not decide the verdict (the 13-frame track does)."""
+    from media import make_cut_video
+
+    video = tmp_path / "cut_at_the_end.mp4"
+    make_cut_video(video, frames=14, cut=13)
+    (result,) = scan_all([video], loaded, frames=14, all_faces=True)
+    assert [(t.track, t.frames, t.decides) for t in result.faces] == [(0, 13, True), (1, 1, False)]
+    assert result.p_fake == result.faces[0].p_fake and result.segments == result.faces[0].segments
+    assert any("set aside (track 1;" in w for w in result.warnings)
 
 
 def test_worker_processes_report_each_input_done_without_empty_bars(crops: list[Path], own_weights: Path) -> None:

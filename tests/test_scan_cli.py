@@ -1140,3 +1140,8 @@ def test_an_output_named_as_another_kind_of_document_is_refused(scan, faces: lis
     for plain in ("results", "results.txt", "results.log"):  # no suffix of another document: JSON Lines, as documented
         assert scan(*faces, "-o", tmp_path / plain).code == 0
         assert (tmp_path / plain).read_text().startswith('{"path"')
+
+
+def test_a_min_track_frames_under_one_is_a_usage_error(scan, faces: list[Path]) -> None:
+    result = scan("--all-faces", "--min-track-frames", "0", faces[0])
+    assert (result.code, result.error_line()) == (2, "--min-track-frames must be at least 1")

@@ -296,6 +296,19 @@ def test_a_resume_with_other_settings_is_refused_untouched(clips, run_cli: RunCl
     assert len(_rows(output)) == 2
 
 
+def test_a_resume_with_another_min_track_frames_is_refused_untouched(clips, run_cli: RunCli, tmp_path: Path) -> None:
+    """--min-track-frames decides which --all-faces tracks make a video's verdict: rows made with another
+    value would mix two rules in one output (it was not in the rows, so not compared)."""
+    output = tmp_path / "results.jsonl"
+    args = ["scan", str(clips[0]), "--frames", "3", "--all-faces", "-o", str(output), "--resume", "-q"]
+    assert run_cli(*args)[0] == 0
+    before = output.read_bytes()
+    assert _rows(output)[0]["settings"]["min_track_frames"] == 3
+    code, _, err = run_cli(*args, str(clips[1]), "--min-track-frames", "1")
+    assert code == 2 and "shortest deciding track 3 sampled frames, not 1 sampled frames" in err, err
+    assert output.read_bytes() == before
+
+
 def _through_doubles(line: str) -> str:
     """A row as ``jq`` 1.6 writes it back: every number read as a double, integral ones written without
     ``.0`` (``2.0`` becomes ``2``; an mtime in ns is rounded to the nearest double)."""

@@ -161,6 +161,7 @@ def iter_scan(
     all_frames: bool = False,
     detector: str = "hog",
     all_faces: bool = False,
+    min_track_frames: int = 3,
     aggregation: str = "mean",
     threshold: float = 0.5,
     smooth: int = 5,
@@ -181,13 +182,15 @@ def iter_scan(
     from mesocli.scan import ScanOptions, scan_inputs
 
     frames, fps, every = _check_sampling(frames, fps, every)
-    threshold, smooth, batch_size = _check_numbers(threshold=(threshold, float), smooth=(smooth, int),
-                                                   batch_size=(batch_size, int))
+    threshold, smooth, batch_size, min_track_frames = _check_numbers(
+        threshold=(threshold, float), smooth=(smooth, int), batch_size=(batch_size, int),
+        min_track_frames=(min_track_frames, int))
     all_frames, all_faces, detail, hash_inputs = _check_flags(all_frames=all_frames, all_faces=all_faces,
                                                               detail=detail, hash_inputs=hash_inputs)
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
-                          all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
-                          detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
+                          all_faces=all_faces, min_track_frames=min_track_frames, aggregation=aggregation,
+                          threshold=threshold, smooth=smooth, detail=detail, batch_size=batch_size,
+                          hash_inputs=hash_inputs)
     workers = _check_workers(workers) or default_workers()
     entries = scan_entries(inputs, lazy=workers == 1)  # a generator's items are read as the scan goes
     if workers > 1:
@@ -245,7 +248,8 @@ def scan(inputs: PathLike | Picture | Iterable[PathLike | Picture], model: Model
     (N evenly spaced, default 30), ``fps``, ``every`` (every K-th frame) and ``all_frames``. ``detector``:
     ``hog``, ``cnn``, or ``none`` (inputs are aligned face crops). ``aggregation``: ``mean``, ``vote`` or
     ``confident``; the verdict is ``fake`` when ``p_fake >= threshold``. ``all_faces``: a verdict per face
-    track. ``detail``: keep per-frame scores. ``workers``: processes (default 1; ``None``: one per core).
+    track (``min_track_frames``: a track of fewer sampled frames does not decide a video's verdict; 1: every
+    track does). ``detail``: keep per-frame scores. ``workers``: processes (default 1; ``None``: one per core).
     ``hash_inputs=False`` skips hashing each file (``sha256`` is then None; ``scan --no-hash``).
     Each result has ``status`` (``ok``, ``no_face`` or ``error``), ``sha256`` (the file's SHA-256, None for an
     error), ``p_fake``, ``verdict``, ``segments`` and ``to_dict()`` (the JSON object of ``mesocli scan``,

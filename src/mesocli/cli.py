@@ -335,9 +335,13 @@ def scan(
     fps: Fps = None,
     every: Every = None,
     all_frames: AllFrames = False,
-    all_faces: Opt(bool, "A verdict per face track; the video's is the most-fake track's (default: one face, the "
+    all_faces: Opt(bool, "A verdict per face track; the video's is the most-fake track's of those seen in "
+                   "--min-track-frames sampled frames or more (default: one face, the "
                    "largest when first found, then followed; a close-up, found by a small search once per second of "
                    "video, is scored instead).", "--all-faces") = False,
+    min_track_frames: Opt(int, "--all-faces: a track seen in fewer sampled frames does not decide a video's "
+                          "verdict while a longer one does (if none does, the faces of every track are pooled); 1: "
+                          "every track decides, the most-fake wins (the rule before).", metavar="K") = 3,
     aggregation: Opt(str, "Frame scores to a video score: mean (paper), vote (authors' code: share of frames voting "
                      "fake) or confident (DFDC winner's rule).", "--aggregate",
                      metavar="<mean|vote|confident>") = "mean",
@@ -381,7 +385,8 @@ def scan(
     from mesocli.scan_run import run_scan
 
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
-                          all_faces=all_faces, aggregation=aggregation, threshold=threshold, smooth=smooth,
+                          all_faces=all_faces, min_track_frames=min_track_frames, aggregation=aggregation,
+                          threshold=threshold, smooth=smooth,
                           detail=detail, batch_size=batch_size, hash_inputs=hash_inputs)
     code = run_scan(inputs, options, model=model and model.value, arch=arch and arch.value, weights=weights,
                     runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,

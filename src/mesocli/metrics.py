@@ -209,7 +209,8 @@ def video_level(
     ``by_detector`` (each detector's p_fake per frame, ``--model any``), each detector aggregates the
     video on its own and the video is fake when any detector's aggregate says so, as ``scan`` decides.
     The tracks of a video (:class:`TrackId`, from an ``extract --all-faces`` dataset) are aggregated each on its
-    own and make one video, which takes the largest, as ``scan --all-faces`` decides.
+    own and make one video, which takes the largest, as ``scan --all-faces --min-track-frames 1`` decides (no
+    short track is set aside).
     Returns {videos, accuracy_mean, accuracy_vote}, or None when some frame has no video id.
     """
     from sklearn.metrics import accuracy_score

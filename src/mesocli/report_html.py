@@ -235,8 +235,11 @@ def _section(number: int, entry: ReportEntry) -> str:
                "confident": " (the confident rule on the frame scores",
                None: ""}.get(aggregation, f" ({_esc(aggregation)} of the frame scores")
         tracks = r.get("faces") or []
-        if how and tracks:  # --all-faces: the input's score is its most-fake track's, not one over every face
-            top = max(tracks, key=lambda t: t.get("p_fake") or 0.0)
+        deciding = [t for t in tracks if t.get("decides") is not False]
+        if how and tracks and not deciding:  # every track too short to decide: their faces pooled
+            how += f" of the faces of its {len(tracks)} face tracks, pooled: each is too short to decide"
+        elif how and tracks:  # --all-faces: the input's score is its most-fake track's, not one over every face
+            top = max(deciding, key=lambda t: t.get("p_fake") or 0.0)
             how += (f"{', in' if aggregation == 'vote' else ' of'} its most-fake face track, track "
                     f"{_esc(top.get('track'))}: {_esc(top.get('frames'))} frame{'s' if top.get('frames') != 1 else ''}")
         how += ")" if how else ""
@@ -279,10 +282,11 @@ def _section(number: int, entry: ReportEntry) -> str:
         if tracks:
             rows = "".join(f"<tr><td>{t['track']}</td><td>{_badge(t | {'status': 'ok'})}</td>"
                            f"<td class=\"num\">{fmt_p(t['p_fake'])}</td><td class=\"num\">{t['frames']}</td>"
-                           f"<td>{_esc(box_text(t.get('box')) or '—')}</td></tr>"
+                           f"<td>{_esc(box_text(t.get('box')) or '—')}</td>"
+                           f"<td>{'no: too short' if t.get('decides') is False else 'yes'}</td></tr>"
                            for t in tracks)
             out.append("<h3>Face tracks</h3><table><tr><th>track</th><th>verdict</th><th>p_fake</th>"
-                       f"<th>frames</th><th>where in the frame (pixels)</th></tr>{rows}</table>")
+                       f"<th>frames</th><th>where in the frame (pixels)</th><th>decides</th></tr>{rows}</table>")
     if entry.timeline:
         out.append(f"<h3>Timeline</h3><figure>{_img(entry.timeline, 'p_fake over time for ' + str(r.get('path')))}"
                    "<figcaption>p_fake of each sampled frame (dots), its moving average (line), the threshold "

@@ -138,6 +138,8 @@ def row_settings(row: dict[str, Any]) -> dict[str, str]:
         sampling = made["sampling"]
         settings["frame sampling"] = f"{sampling['mode']} {_number(sampling['value'])}" if sampling["value"] else "all"
         settings["smoothing"] = _number(made["smooth"])
+    if row.get("type") == "video" and row.get("faces") is not None and "min_track_frames" in made:
+        settings["shortest deciding track"] = f"{_number(made['min_track_frames'])} sampled frames"
     return settings
 
 

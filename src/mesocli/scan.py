@@ -30,6 +30,8 @@ from mesocli.producer import Face, Failed, Finished, Job, Message, Producer, Sam
 from mesocli.provenance import utc_now
 from mesocli.stdin_paths import stop_waiting
 
+MIN_TRACK_FRAMES = 3  # --all-faces: a track seen in fewer sampled frames decides no video verdict (docs/scan.md)
+
 ProgressHook = Callable[[str, str, "int | None"], None]
 """Called with (event, path, total): ``start`` (total = frames expected or None), ``frame``, ``read`` (the input is
 read: its bar goes), ``done`` (its row is out)."""
@@ -58,6 +60,7 @@ class ScanOptions:
     fps: float | None = None
     all_frames: bool = False
     all_faces: bool = False
+    min_track_frames: int = MIN_TRACK_FRAMES  # --all-faces: a shorter track decides no video verdict (see finalize)
     aggregation: str = "mean"
     threshold: float = 0.5
     smooth: int = aggregate.DEFAULT_WINDOW
@@ -75,6 +78,8 @@ class ScanOptions:
             raise ParameterError("{smooth} must be at least 1")
         if self.batch_size < 1:
             raise ParameterError("{batch_size} must be at least 1")
+        if self.min_track_frames < 1:
+            raise ParameterError("{min_track_frames} must be at least 1")
         if self.selection().mode == "frames":
             self.frames = self.selection().value
         require_packages(self.detector)
@@ -116,6 +121,7 @@ class TrackResult:
     detectors: dict[str, float] | None = None  # --model any: each detector's aggregated p_fake
     threshold: float = 0.5  # for the detectors' verdicts
     box: tuple[int, int, int, int] | None = None  # where the face is: the median of its boxes (frame pixels)
+    decides: bool = True  # False: too short to decide the video's verdict (see finalize)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -124,6 +130,7 @@ class TrackResult:
             "verdict": self.verdict,
             "frames": self.frames,
             "segments": [s.to_dict() for s in self.segments],
+            "decides": self.decides,
         }
         if self.box is not None:
             out["box"] = list(self.box)
@@ -193,7 +200,8 @@ def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
     """What made a row besides its model, threshold and aggregation (the JSON ``settings`` object): the
     mesocli version, the runtime that ran the network (None when no model was loaded), the face
     detector, the frame sampling, the timeline's smoothing window and the version of the ffmpeg that decodes
-    videos (an image's row: those three None, see :func:`finalize`), and the versions of the libraries that
+    videos (an image's row: those three None, see :func:`finalize`), with ``all_faces`` the shortest track that
+    decides a video's verdict (``min_track_frames``), and the versions of the libraries that
     decide the scores (:func:`mesocli.provenance.library_versions`: the runtime's, numpy, Pillow, dlib, its face
     models, imageio-ffmpeg), read from their metadata once per process."""
     from mesocli import __version__
@@ -203,9 +211,12 @@ def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
 
     selection = options.selection()
     runtime = None if loaded is None else runtime_of(loaded)
-    return {"mesocli": __version__, "runtime": runtime,
-            "detector": options.detector, "sampling": {"mode": selection.mode, "value": selection.value},
-            "smooth": options.smooth, "ffmpeg": ffmpeg_version(), "libraries": library_versions(runtime)}
+    settings = {"mesocli": __version__, "runtime": runtime,
+                "detector": options.detector, "sampling": {"mode": selection.mode, "value": selection.value},
+                "smooth": options.smooth, "ffmpeg": ffmpeg_version(), "libraries": library_versions(runtime)}
+    if options.all_faces:  # which tracks may decide a video's verdict (finalize)
+        settings["min_track_frames"] = options.min_track_frames
+    return settings
 
 
 def _r(value: float) -> float:
@@ -419,26 +430,57 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
             groups.setdefault(face.track or 0, []).append(face)
     else:  # an image: each face stands alone, numbered in the detector's order
         groups = {number: [face] for number, face in enumerate(job.faces)}
-    tracks: list[TrackResult] = []
-    for track, faces in groups.items():
-        per_detector = None
-        if faces[0].detectors is not None:  # --model any: aggregate each detector, then take the largest
-            per_detector = {name: _aggregate([f.detectors[name] for f in faces], is_video, options)
-                            for name in faces[0].detectors}
-            p_fake = max(per_detector.values())
-        else:
-            p_fake = _aggregate([f.p_fake for f in faces], is_video, options)
-        spans = _segments(job, faces, options) if is_video else []
-        verdict = aggregate.verdict(p_fake, options.threshold)
-        tracks.append(TrackResult(track, p_fake, verdict, len({f.frame for f in faces}), spans, per_detector,
-                                  options.threshold, _median_box(faces)))
-    top = max(tracks, key=lambda t: t.p_fake)
+    tracks = [_series(track, job, faces, options) for track, faces in groups.items()]
+    deciding = tracks
+    if options.all_faces and is_video and len(tracks) > 1:
+        deciding = _deciding(tracks, options.min_track_frames, result.warnings)
+        if not deciding:  # every track short: one series of all their faces, as without --all-faces
+            pooled = _series(-1, job, job.faces, options)
+            pooled.box = None  # the faces of several tracks: no one place in the frame
+            deciding = [pooled]
+    top = max(deciding, key=lambda t: t.p_fake)
     result.p_fake, result.verdict, result.segments = top.p_fake, top.verdict, top.segments
-    if top.detectors is not None:  # each detector's score for the input: its largest over the tracks
-        result.detectors = {name: max(t.detectors[name] for t in tracks) for name in top.detectors}
+    if top.detectors is not None:  # each detector's score for the input: its largest over the deciding tracks
+        result.detectors = {name: max(t.detectors[name] for t in deciding) for name in top.detectors}
     if options.all_faces:
         result.faces = sorted(tracks, key=lambda t: t.track)
     return result
+
+
+def _series(track: int, job: Job, faces: list[Face], options: ScanOptions) -> TrackResult:
+    """The verdict on one series of faces (a track, or every face of the input)."""
+    is_video = job.kind == "video"
+    per_detector = None
+    if faces[0].detectors is not None:  # --model any: aggregate each detector, then take the largest
+        per_detector = {name: _aggregate([f.detectors[name] for f in faces], is_video, options)
+                        for name in faces[0].detectors}
+        p_fake = max(per_detector.values())
+    else:
+        p_fake = _aggregate([f.p_fake for f in faces], is_video, options)
+    spans = _segments(job, faces, options) if is_video else []
+    return TrackResult(track, p_fake, aggregate.verdict(p_fake, options.threshold), len({f.frame for f in faces}),
+                       spans, per_detector, options.threshold, _median_box(faces))
+
+
+def _deciding(tracks: list[TrackResult], least: int, warnings: list[str]) -> list[TrackResult]:
+    """The tracks that decide a video's verdict (``--all-faces``): those seen in ``least`` sampled frames or
+    more; the shorter ones get ``decides`` False and a warning says so. None when no track is that long (every
+    track is set aside: the caller pools their faces). ``least`` 1: every track decides."""
+    short = [t for t in tracks if t.frames < least]
+    if not short:
+        return tracks
+    for track in short:
+        track.decides = False
+    if len(short) == len(tracks):
+        warnings.append(f"no face track has {least} sampled frames or more (--min-track-frames): the verdict pools "
+                        f"the faces of all {len(tracks)} tracks into one series")
+        return []
+    named = ", ".join(str(t.track) for t in short[:10]) + (", …" if len(short) > 10 else "")
+    most = max(t.p_fake for t in short)
+    warnings.append(f"{len(short)} face track{'s' if len(short) != 1 else ''} of fewer than {least} sampled frames "
+                    f"set aside (track{'s' if len(short) != 1 else ''} {named}; most fake {most:.3f}): the verdict "
+                    "rests on the longer tracks (--min-track-frames)")
+    return [t for t in tracks if t.frames >= least]
 
 
 SPARSE_SECONDS = 5.0

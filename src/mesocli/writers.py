@@ -522,15 +522,19 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
 
 
 def verdict_source(row: dict[str, Any]) -> str:
-    """With ``--all-faces``, the track a row's verdict rests on (its most-fake one), its frames and, when there
-    are several, how many and where it is: ``track 2, 6 frames (of 3 tracks) at x 1006–1089, y 113–196``; an
-    image's faces: ``face 1 (of 2 faces) at …``; ``-`` without a track."""
+    """With ``--all-faces``, the track a row's verdict rests on (its most-fake one of those that decide), its
+    frames and, when there are several, how many and where it is: ``track 2, 6 frames (of 3 tracks) at x 1006–1089,
+    y 113–196``; ``30 tracks pooled`` when every track was too short to decide; an image's faces: ``face 1 (of 2
+    faces) at …``; ``-`` without a track."""
     from mesocli.producer import box_text
 
     tracks = row.get("faces") or []
     if not tracks:
         return "-"
-    top = max(tracks, key=lambda t: t.get("p_fake") or 0.0)  # the input's score (the first on a tie)
+    deciding = [t for t in tracks if t.get("decides") is not False]  # rows of earlier versions: every track
+    if not deciding:  # every track too short: their faces pooled
+        return f"{len(tracks)} tracks pooled"
+    top = max(deciding, key=lambda t: t.get("p_fake") or 0.0)  # the input's score (the first on a tie)
     if row.get("type") == "image":
         text, unit = f"face {top.get('track')}", "faces"
     else:
