@@ -11,6 +11,7 @@ the combined ones (largest p_fake). ``--limit N`` scores a seeded subset of abou
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Callable
@@ -257,24 +258,52 @@ def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOT
 
 def trained_on(loaded: Any, dataset: FolderDataset, option: str = "") -> str | None:
     """A warning when ``loaded``'s model card (mesocli's own weights) lists ``dataset``'s very files as one of the
-    sources it was trained on (the same file-list hash: names and labels): its figures then score faces the model
-    trained on (or selected its epoch on), not unseen ones. None otherwise, also for files without a card.
-    ``option``: the option that named the model (``--compare``), shown before its name."""
+    sources it was trained on (the same file-list hash: names and labels, of the files the source's ``methods`` and
+    ``every`` select, named from the split folder as the source's ``split`` named them, so ``ROOT --split train``
+    and ``ROOT/train`` are the same files): its figures then score faces the model trained on (or selected its
+    epoch on), not unseen ones. None otherwise, also for files without a card. ``option``: the option that named
+    the model (``--compare``), shown before its name. ``--model any``, ``--arch ensemble``: each detector's card."""
+    members = getattr(loaded, "members", None)
+    if isinstance(members, dict):
+        return next((found for member in members.values() if (found := trained_on(member, dataset, option))), None)
     data = getattr(getattr(loaded, "card", None), "data", None)
     sources = data.get("sources") if isinstance(data, dict) else None
     if not isinstance(sources, list):
         return None
-    listed = dataset.file_list_sha256()
     for source in sources:
-        if isinstance(source, dict) and source.get("file_list_sha256") == listed:
+        if isinstance(source, dict) and (selected := _as_trained(dataset, source)) is not None:
             held = data.get("heldout_fraction")
             part = (f"all but the held-out part (--val-fraction {held:g}) trained on" if isinstance(held, int | float)
-                    and source.get("heldout", True) and held > 0 else "every one trained on")
+                    and source.get("heldout") is not False and held > 0 else "every one trained on")
             named = f"{option} {loaded.name}" if option else loaded.name
-            return (f"warning: {named} was trained on these very files (its model card's source "
+            files = "these very files" if selected == len(dataset.paths) else f"{selected} of these files"
+            return (f"warning: {named} was trained on {files} (its model card's source "
                     f"{source.get('root')}, split {source.get('split')}: {part}): these figures overstate how it "
                     "does on faces it has not seen; evaluate it on another split")
     return None
+
+
+def _as_trained(dataset: FolderDataset, source: dict[str, Any]) -> int | None:
+    """How many of ``dataset``'s files a model card's ``source`` lists, when its ``file_list_sha256`` is that of
+    the files its ``methods`` and ``every`` select from ``dataset``, named as its ``split`` names them; else None."""
+    from mesocli.sources import Source, _select
+
+    recorded, split = source.get("file_list_sha256"), source.get("split")
+    if not isinstance(recorded, str) or not (split is None or isinstance(split, str)):
+        return None
+    try:
+        settings = Source(str(dataset.root), dataset.split, source.get("methods"), source.get("every", 1))
+        settings.check()
+    except UsageError:  # not settings this version reads: not a source it can tell
+        return None
+    selected = _select(dataset, settings) if settings.methods is not None or settings.every > 1 else dataset
+    base = dataset.root / dataset.split if dataset.split else dataset.root
+    prefix = f"{split}/" if split else ""
+    digest = hashlib.sha256()
+    for path, label in sorted(zip(selected.paths, selected.labels.tolist(), strict=True)):
+        name = prefix + path.relative_to(base).as_posix()
+        digest.update(f"{name}\t{label}\n".encode("utf-8", "surrogateescape"))
+    return len(selected.paths) if digest.hexdigest() == recorded else None
 
 
 def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
