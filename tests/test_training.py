@@ -1412,7 +1412,9 @@ def test_a_run_that_grouped_celeb_df_names_by_video_number_says_so_on_resume(
 ) -> None:
     """Celeb-DF names are now held out by the person of their video (``id0_id4_0000``: person 0), not by every token:
     a run an older mesocli started on them draws another held-out part, and ``--resume`` said the data had changed
-    ("restore the data"), though not a byte had. It now says why."""
+    ("restore the data"), though not a byte had. It now says why, also for an ``extract --all-faces`` dataset
+    (``id0_0000_t0_5.png``: the track suffix is no person), which the check read as other names and still said
+    "restore the data"."""
     import re
 
     from media import make_faces
@@ -1420,8 +1422,9 @@ def test_a_run_that_grouped_celeb_df_names_by_video_number_says_so_on_resume(
     from mesocli import datasets
 
     root = make_faces(tmp_path / "data", {"df": 12, "real": 24})
-    stems = {"real": [f"id{p}_{p:04d}_{f}" for p in range(8) for f in range(3)],
-             "df": [f"id{p}_id{p + 4}_{p:04d}_{f}" for p in range(4) for f in range(3)]}
+    (root / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True}}) + "\n")  # extract's header
+    stems = {"real": [f"id{p}_{p:04d}_t0_{f}" for p in range(8) for f in range(3)],
+             "df": [f"id{p}_id{p + 4}_{p:04d}_t{f % 2}_{f}" for p in range(4) for f in range(3)]}
     for label, names in stems.items():
         for image, stem in zip(sorted((root / label).iterdir()), names, strict=True):
             image.rename(image.with_name(f"{stem}{image.suffix}"))

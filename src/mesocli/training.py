@@ -860,7 +860,8 @@ class Trainer:
                                    f"{len(older) - len(self.train_idx)} faces it also held out through another source "
                                    "(the same files listed by two sources), so its held-out figures scored faces it "
                                    "had trained on; start a new run")
-            if any(identities(path) != identities(path, celeb_df=False) for path in self.data.combined.paths):
+            if any(identities(path, tracks) != identities(path, tracks, celeb_df=False)
+                   for path, tracks in zip(self.data.combined.paths, self.data.tracks, strict=True)):
                 older_train, older_held = split_run_data(self.config, self.data, self.usable, celeb_df=False)
                 if saved == self.split_sha256(older_train, older_held):  # the data is as it was
                     raise SplitChanged(f"{self.run_dir}: this run was started by an older mesocli that grouped "
