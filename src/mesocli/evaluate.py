@@ -91,22 +91,30 @@ class EvalReport:
 
 
 def _scores(
-    loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: FolderDataset, decoded: DecodedImages | None,
-    progress: bool,
-) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
-    """p_fake of every file per detector (NaN where unreadable), the readable mask, and the read errors."""
+    models: list[LoadedModel | OnnxModel | DetectorSet | Ensemble], dataset: FolderDataset,
+    decoded: DecodedImages | None, progress: bool,
+) -> tuple[list[dict[str, np.ndarray]], np.ndarray, dict[int, str], list[float]]:
+    """Per model of ``models``, p_fake of every file per detector (NaN where unreadable); the readable mask, the
+    read errors, and per model the seconds it took: the files are decoded once, each batch scored by every model
+    (``eval --compare``), and the decoding counted in each model's seconds."""
     from mesocli.runtime import check_scores, make_predictor
 
-    members = loaded.members if isinstance(loaded, DetectorSet) else {"": loaded}
-    predictors = {name: make_predictor(member) for name, member in members.items()}
+    every = [loaded.members if isinstance(loaded, DetectorSet) else {"": loaded} for loaded in models]
+    predictors = [{name: make_predictor(member) for name, member in members.items()} for members in every]
     n = len(dataset.paths)
-    p_fake = {name: np.full(n, np.nan) for name in predictors}
+    p_fakes = [{name: np.full(n, np.nan) for name in own} for own in predictors]
+    scoring, timed = [0.0] * len(models), len(models) > 1  # one model: its seconds are the whole loop's
+    started = time.perf_counter()
 
     def score(start: int, images: np.ndarray) -> None:
-        for name, predictor in predictors.items():
-            scores = predictor.p_fake(images)
-            check_scores(scores, members[name])  # at the first batch (an unreadable file's stand-in scores too)
-            p_fake[name][start : start + len(images)] = scores
+        for number, (members, own, p_fake) in enumerate(zip(every, predictors, p_fakes, strict=True)):
+            began = time.perf_counter() if timed else 0.0
+            for name, predictor in own.items():
+                scores = predictor.p_fake(images)
+                check_scores(scores, members[name])  # at the first batch (an unreadable file's stand-in scores too)
+                p_fake[name][start : start + len(images)] = scores
+            if timed:
+                scoring[number] += time.perf_counter() - began
 
     if decoded is not None:
         if len(decoded.ok) != n:
@@ -121,9 +129,11 @@ def _scores(
             score(batch.start, batch.images)
             ok[batch.start : batch.start + len(batch.ok)] = batch.ok
             errors.update(batch.errors)
-    for values in p_fake.values():
-        values[~ok] = np.nan
-    return p_fake, ok, errors
+    for p_fake in p_fakes:
+        for values in p_fake.values():
+            values[~ok] = np.nan
+    shared = time.perf_counter() - started - sum(scoring)  # decoding (and waiting for it)
+    return p_fakes, ok, errors, [shared + seconds for seconds in scoring]
 
 
 def check_limit(limit: int | None, seed: int | None = None) -> None:
@@ -379,19 +389,31 @@ def evaluate(
     decoded: DecodedImages | None = None,
     progress: bool = False,
     bootstrap: int = DEFAULT_BOOTSTRAP,
+    compare_with: LoadedModel | OnnxModel | DetectorSet | Ensemble | None = None,
 ) -> EvalReport:
     """Score every image of ``dataset`` with ``loaded`` and compute the report, with 95 % intervals
     (``bootstrap`` resamples; 0: none) of the overall, per-method and per-detector figures.
 
     ``decoded`` (from :func:`mesocli.datasets.decode_dataset`) skips decoding, for callers that
     evaluate several models on the same data; otherwise files are decoded and scored in a stream.
+    ``compare_with``: a second model scoring each decoded batch too; ``report.comparison`` is :func:`compare`'s.
     Raises UsageError when the readable images do not hold both classes.
     """
     check_threshold(threshold)
-    started = time.perf_counter()
-    by_detector, ok, errors = _scores(loaded, dataset, decoded, progress)
+    models = [loaded] if compare_with is None else [loaded, compare_with]
+    scored, ok, errors, seconds_each = _scores(models, dataset, decoded, progress)
+    report = _report(loaded, dataset, threshold, scored[0], ok, errors, seconds_each[0], bootstrap)
+    if compare_with is not None:
+        other = _report(compare_with, dataset, threshold, scored[1], ok, errors, seconds_each[1], 0)
+        report.comparison = compare(report, other, bootstrap)
+    return report
+
+
+def _report(loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: FolderDataset, threshold: float,
+            by_detector: dict[str, np.ndarray], ok: np.ndarray, errors: dict[int, str], seconds: float,
+            bootstrap: int) -> EvalReport:
+    """:func:`evaluate`'s report of ``loaded``'s scores (:func:`_scores`)."""
     p_all = combine(by_detector)
-    seconds = time.perf_counter() - started
     skipped = [errors[i] for i in sorted(errors)] + [f"{path}: not an image file" for path in dataset.ignored]
     used = np.flatnonzero(ok)
     labels_is_fake = dataset.labels[used] == 0
@@ -526,12 +548,10 @@ def run_eval(
         warning = trained_on(scored, whole_split, option) if scored is not None else None
         if warning:  # even with --quiet: the figures are not what they seem
             log(f"mesocli: {warning}")
-    report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty(),  # no bar in logs
-                      bootstrap=bootstrap)
     if other is not None:
         say(f"compared with: {writers.model_label(other.describe(), other.legacy)}")
-        report.comparison = compare(report, evaluate(other, dataset, threshold, progress=not quiet and
-                                                     sys.stderr.isatty(), bootstrap=0), bootstrap)
+    report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty(),  # no bar in logs
+                      bootstrap=bootstrap, compare_with=other)
     for line in report.skipped[:10]:
         log(f"mesocli: skipped {line}")
     if len(report.skipped) > 10:
