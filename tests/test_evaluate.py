@@ -726,3 +726,61 @@ def test_cli_warns_when_the_weights_were_trained_on_the_very_files(own_weights: 
                                                                   "r3_8.png").read_bytes())
     result = run_cli("eval", "--data", scored_root, "--weights", tuned, "-q", "--bootstrap", "0", "--format", "json")
     assert result.code == 0 and "warning" not in result.err  # other files than it trained on
+
+
+def test_the_training_files_warning_sees_a_selected_source_and_another_root(grey_model: LoadedModel,
+                                                                            scored_root: Path) -> None:
+    """The warning compared the card's file-list hash with the whole split's only: a source trained with ``methods``
+    or ``every`` (the bundled f2f and fs cards: Face2Face and originals, every 2nd frame), or named as ``ROOT/split``
+    where eval reads ``ROOT --split split``, lists other names, so a model scored on its own training faces drew no
+    warning."""
+    from dataclasses import replace
+
+    from mesocli.evaluate import trained_on
+    from mesocli.sources import Source, _select
+    from mesocli.weights import ModelCard
+
+    dataset = find_dataset(scored_root, "validation")
+
+    def card(**source: object) -> LoadedModel:
+        data = {"sources": [{"root": "data", "heldout": True, **source}], "heldout_fraction": 0.25}
+        return replace(grey_model, card=ModelCard(arch="meso4", manipulation="df", weights_file="t.weights.h5",
+                                                   sha256="", name="tuned", data=data))
+
+    every_2nd = _select(dataset, Source(str(scored_root), "validation", every=2)).file_list_sha256()
+    assert every_2nd != dataset.file_list_sha256()
+    warned = trained_on(card(split="validation", every=2, file_list_sha256=every_2nd), dataset)
+    assert warned is not None and warned.startswith("warning: grey-level was trained on 6 of these files (")
+    whole_folder = find_dataset(scored_root / "validation", None).file_list_sha256()  # train --data ROOT/validation
+    assert trained_on(card(split=None, file_list_sha256=whole_folder), dataset) is not None
+    assert trained_on(card(split="validation", file_list_sha256=whole_folder), dataset) is None
+    assert trained_on(card(split="validation", every=3, file_list_sha256=every_2nd), dataset) is None
+    assert trained_on(card(split="validation", methods="df", every="2", file_list_sha256=every_2nd), dataset) is None
+    held_unrecorded = trained_on(card(split=None, heldout=None, file_list_sha256=whole_folder), dataset)
+    assert held_unrecorded is not None and "all but the held-out part (--val-fraction 0.25)" in held_unrecorded
+    assert "(its model card's source data, split validation: all but" in warned and "6 of these files" in warned
+    from mesocli.detectors import DetectorSet, Ensemble
+
+    tuned = card(split=None, file_list_sha256=whole_folder)  # --model any, --arch ensemble: each detector's card
+    detectors = DetectorSet("ensemble", {"f2f": grey_model, "df": Ensemble("df", {"meso4": grey_model, "x": tuned})})
+    assert trained_on(detectors, dataset, "--compare") == trained_on(tuned, dataset, "--compare") is not None
+    assert trained_on(DetectorSet("meso4", {"f2f": grey_model}), dataset) is None
+
+
+def test_compare_decodes_each_face_once(grey_model: LoadedModel, scored_root: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``eval --compare`` decoded and resized every face a second time for the second model (on 2 cores, about a
+    third of a Meso4 evaluation's time), and refused when a file changed in between: each decoded batch is now
+    scored by both models."""
+    import mesocli
+    from mesocli import datasets
+
+    read: list[Path] = []
+    decode = datasets.load_face
+    monkeypatch.setattr(datasets, "load_face", lambda path, *args, **kwargs: read.append(path) or decode(path, *args,
+                                                                                                        **kwargs))
+    report = mesocli.evaluate(scored_root, grey_model, compare=grey_model, bootstrap=20)
+    listed = find_dataset(scored_root, "validation").paths
+    assert sorted(read) == sorted(listed)  # once each, the unreadable one too
+    assert report.comparison is not None and report.comparison["auc"]["interval"] == [0, 0]
+    assert report.data["images"] == 10 and report.seconds > 0

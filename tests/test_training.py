@@ -1412,7 +1412,9 @@ def test_a_run_that_grouped_celeb_df_names_by_video_number_says_so_on_resume(
 ) -> None:
     """Celeb-DF names are now held out by the person of their video (``id0_id4_0000``: person 0), not by every token:
     a run an older mesocli started on them draws another held-out part, and ``--resume`` said the data had changed
-    ("restore the data"), though not a byte had. It now says why."""
+    ("restore the data"), though not a byte had. It now says why, also for an ``extract --all-faces`` dataset
+    (``id0_0000_t0_5.png``: the track suffix is no person), which the check read as other names and still said
+    "restore the data"."""
     import re
 
     from media import make_faces
@@ -1420,8 +1422,9 @@ def test_a_run_that_grouped_celeb_df_names_by_video_number_says_so_on_resume(
     from mesocli import datasets
 
     root = make_faces(tmp_path / "data", {"df": 12, "real": 24})
-    stems = {"real": [f"id{p}_{p:04d}_{f}" for p in range(8) for f in range(3)],
-             "df": [f"id{p}_id{p + 4}_{p:04d}_{f}" for p in range(4) for f in range(3)]}
+    (root / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True}}) + "\n")  # extract's header
+    stems = {"real": [f"id{p}_{p:04d}_t0_{f}" for p in range(8) for f in range(3)],
+             "df": [f"id{p}_id{p + 4}_{p:04d}_t{f % 2}_{f}" for p in range(4) for f in range(3)]}
     for label, names in stems.items():
         for image, stem in zip(sorted((root / label).iterdir()), names, strict=True):
             image.rename(image.with_name(f"{stem}{image.suffix}"))
@@ -1439,42 +1442,35 @@ def test_a_run_that_grouped_celeb_df_names_by_video_number_says_so_on_resume(
 
 
 @pytest.mark.slow
-def test_split_csv_lists_each_file_and_its_part(tmp_path: Path) -> None:
+def test_split_csv_lists_each_file_and_its_part(one_epoch_copy: tuple[Path, Path]) -> None:
     """A run did not say which faces it held out: a researcher could not evaluate the held-out videos with eval's
     figures, nor report which they were. ``split.csv`` lists every file of the run with its part; a run started
-    before it existed gets it at its next resume. Celeb-DF names: each person (videos and fakes made from them) on
-    one side."""
+    before it existed gets it at its next resume (a finished one too, which trains nothing). Which person goes to
+    which side (Celeb-DF names included) is ``tests/test_sources.py``'s."""
     import csv
-
-    from media import make_faces
 
     from mesocli.checkpoint import SPLIT_FILE
 
-    root = make_faces(tmp_path / "data", {"df": 16, "real": 20})
-    stems = {"real": [f"id{p}_{v:04d}_{f}" for p in range(4) for v in range(2) for f in range(2)] + [
-                 f"{v:05d}_{f}" for v in range(2) for f in range(2)],
-             "df": [f"id{p}_id{(p + 1) % 4}_{v:04d}_{f}" for p in range(4) for v in range(2) for f in range(2)]}
-    for label, names in stems.items():
-        for image, stem in zip(sorted((root / label).iterdir()), names, strict=True):
-            image.rename(image.with_name(f"{stem}{image.suffix}"))
-    (root / "real" / "id9_0000_0.png").write_bytes(b"not a png")
-    run = tmp_path / "run"
-    start_run(config_for(root, 1), run, progress=False)
+    data, run = one_epoch_copy
     with open(run / SPLIT_FILE, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 37 and set(rows[0]) == {"source", "path", "label", "video", "part"}
+    assert len(rows) == N_DF + 1 + N_REAL and list(rows[0]) == ["source", "path", "label", "video", "part"]
     parts = {row["path"]: row["part"] for row in rows}
-    assert parts["real/id9_0000_0.png"] == "unreadable" and parts["df/id0_id1_0000_0.png"] in ("train", "heldout")
-    assert {row["video"] for row in rows if row["path"] == "df/id0_id1_0000_1.png"} == {"id0_id1_0000"}
-    sides: dict[str, set[str]] = {}
-    for row in rows:
-        if row["part"] in ("train", "heldout"):
-            sides.setdefault(row["video"].split("_")[0], set()).add(row["part"])
-    assert all(len(side) == 1 for side in sides.values()) and {"train", "heldout"} == set().union(*sides.values())
+    assert parts["train/df/broken.jpg"] == "unreadable" and "train/real/Thumbs.db" not in parts
+    assert all((data / row["path"]).is_file() and row["path"].split("/")[1] == row["label"] and row["source"] == "0"
+               and row["video"] == "" for row in rows)
+    for part in ("train", "heldout"):  # both classes on each side; the held-out quarter of the readable faces
+        assert {row["label"] for row in rows if row["part"] == part} == {"df", "real"}
+    assert sum(row["part"] == "heldout" for row in rows) == pytest.approx((N_DF + N_REAL) / 4, abs=1)
     listed = (run / SPLIT_FILE).read_bytes()
     (run / SPLIT_FILE).unlink()  # a run of an older version
-    resume_run(run, progress=False, epochs=2)
+    kept = {path: path.read_bytes() for path in (run / "config.json", run / "checkpoint" / "state.json")}
+    assert resume_run(run, progress=False).finished
     assert (run / SPLIT_FILE).read_bytes() == listed
+    assert all(path.read_bytes() == content for path, content in kept.items())  # no session: nothing trained
+    (run / SPLIT_FILE).unlink()
+    (data / "train" / "real" / "00000.jpg").unlink()  # its data changed since: no split.csv, and no error
+    assert resume_run(run, progress=False).finished and not (run / SPLIT_FILE).exists()
 
 
 def test_a_held_out_seed_above_legacy_seeding_is_taken(tiny_data: Path) -> None:

@@ -329,7 +329,6 @@ def evaluate(
     :func:`mesocli.evaluate.compare`)."""
     from mesocli.aggregate import check_threshold
     from mesocli.evaluate import check_bootstrap, check_limit, limit_dataset
-    from mesocli.evaluate import compare as paired
     from mesocli.evaluate import evaluate as evaluate_dataset
 
     threshold, bootstrap, limit, seed = _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int),
@@ -343,11 +342,7 @@ def evaluate(
     dataset = limit_dataset(open_dataset(data, split), limit, seed)
     loaded = _model(model, arch, runtime)
     other = _model(compare, None, runtime) if compare is not None else None
-    report = evaluate_dataset(loaded, dataset, threshold, progress=progress, bootstrap=bootstrap)
-    if other is not None:
-        report.comparison = paired(report, evaluate_dataset(other, dataset, threshold, progress=progress, bootstrap=0),
-                                   bootstrap)
-    return report
+    return evaluate_dataset(loaded, dataset, threshold, progress=progress, bootstrap=bootstrap, compare_with=other)
 
 
 @_one_line

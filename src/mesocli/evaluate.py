@@ -11,6 +11,7 @@ the combined ones (largest p_fake). ``--limit N`` scores a seeded subset of abou
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Callable
@@ -90,22 +91,30 @@ class EvalReport:
 
 
 def _scores(
-    loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: FolderDataset, decoded: DecodedImages | None,
-    progress: bool,
-) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
-    """p_fake of every file per detector (NaN where unreadable), the readable mask, and the read errors."""
+    models: list[LoadedModel | OnnxModel | DetectorSet | Ensemble], dataset: FolderDataset,
+    decoded: DecodedImages | None, progress: bool,
+) -> tuple[list[dict[str, np.ndarray]], np.ndarray, dict[int, str], list[float]]:
+    """Per model of ``models``, p_fake of every file per detector (NaN where unreadable); the readable mask, the
+    read errors, and per model the seconds it took: the files are decoded once, each batch scored by every model
+    (``eval --compare``), and the decoding counted in each model's seconds."""
     from mesocli.runtime import check_scores, make_predictor
 
-    members = loaded.members if isinstance(loaded, DetectorSet) else {"": loaded}
-    predictors = {name: make_predictor(member) for name, member in members.items()}
+    every = [loaded.members if isinstance(loaded, DetectorSet) else {"": loaded} for loaded in models]
+    predictors = [{name: make_predictor(member) for name, member in members.items()} for members in every]
     n = len(dataset.paths)
-    p_fake = {name: np.full(n, np.nan) for name in predictors}
+    p_fakes = [{name: np.full(n, np.nan) for name in own} for own in predictors]
+    scoring, timed = [0.0] * len(models), len(models) > 1  # one model: its seconds are the whole loop's
+    started = time.perf_counter()
 
     def score(start: int, images: np.ndarray) -> None:
-        for name, predictor in predictors.items():
-            scores = predictor.p_fake(images)
-            check_scores(scores, members[name])  # at the first batch (an unreadable file's stand-in scores too)
-            p_fake[name][start : start + len(images)] = scores
+        for number, (members, own, p_fake) in enumerate(zip(every, predictors, p_fakes, strict=True)):
+            began = time.perf_counter() if timed else 0.0
+            for name, predictor in own.items():
+                scores = predictor.p_fake(images)
+                check_scores(scores, members[name])  # at the first batch (an unreadable file's stand-in scores too)
+                p_fake[name][start : start + len(images)] = scores
+            if timed:
+                scoring[number] += time.perf_counter() - began
 
     if decoded is not None:
         if len(decoded.ok) != n:
@@ -120,9 +129,11 @@ def _scores(
             score(batch.start, batch.images)
             ok[batch.start : batch.start + len(batch.ok)] = batch.ok
             errors.update(batch.errors)
-    for values in p_fake.values():
-        values[~ok] = np.nan
-    return p_fake, ok, errors
+    for p_fake in p_fakes:
+        for values in p_fake.values():
+            values[~ok] = np.nan
+    shared = time.perf_counter() - started - sum(scoring)  # decoding (and waiting for it)
+    return p_fakes, ok, errors, [shared + seconds for seconds in scoring]
 
 
 def check_limit(limit: int | None, seed: int | None = None) -> None:
@@ -257,24 +268,52 @@ def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOT
 
 def trained_on(loaded: Any, dataset: FolderDataset, option: str = "") -> str | None:
     """A warning when ``loaded``'s model card (mesocli's own weights) lists ``dataset``'s very files as one of the
-    sources it was trained on (the same file-list hash: names and labels): its figures then score faces the model
-    trained on (or selected its epoch on), not unseen ones. None otherwise, also for files without a card.
-    ``option``: the option that named the model (``--compare``), shown before its name."""
+    sources it was trained on (the same file-list hash: names and labels, of the files the source's ``methods`` and
+    ``every`` select, named from the split folder as the source's ``split`` named them, so ``ROOT --split train``
+    and ``ROOT/train`` are the same files): its figures then score faces the model trained on (or selected its
+    epoch on), not unseen ones. None otherwise, also for files without a card. ``option``: the option that named
+    the model (``--compare``), shown before its name. ``--model any``, ``--arch ensemble``: each detector's card."""
+    members = getattr(loaded, "members", None)
+    if isinstance(members, dict):
+        return next((found for member in members.values() if (found := trained_on(member, dataset, option))), None)
     data = getattr(getattr(loaded, "card", None), "data", None)
     sources = data.get("sources") if isinstance(data, dict) else None
     if not isinstance(sources, list):
         return None
-    listed = dataset.file_list_sha256()
     for source in sources:
-        if isinstance(source, dict) and source.get("file_list_sha256") == listed:
+        if isinstance(source, dict) and (selected := _as_trained(dataset, source)) is not None:
             held = data.get("heldout_fraction")
             part = (f"all but the held-out part (--val-fraction {held:g}) trained on" if isinstance(held, int | float)
-                    and source.get("heldout", True) and held > 0 else "every one trained on")
+                    and source.get("heldout") is not False and held > 0 else "every one trained on")
             named = f"{option} {loaded.name}" if option else loaded.name
-            return (f"warning: {named} was trained on these very files (its model card's source "
+            files = "these very files" if selected == len(dataset.paths) else f"{selected} of these files"
+            return (f"warning: {named} was trained on {files} (its model card's source "
                     f"{source.get('root')}, split {source.get('split')}: {part}): these figures overstate how it "
                     "does on faces it has not seen; evaluate it on another split")
     return None
+
+
+def _as_trained(dataset: FolderDataset, source: dict[str, Any]) -> int | None:
+    """How many of ``dataset``'s files a model card's ``source`` lists, when its ``file_list_sha256`` is that of
+    the files its ``methods`` and ``every`` select from ``dataset``, named as its ``split`` names them; else None."""
+    from mesocli.sources import Source, _select
+
+    recorded, split = source.get("file_list_sha256"), source.get("split")
+    if not isinstance(recorded, str) or not (split is None or isinstance(split, str)):
+        return None
+    try:
+        settings = Source(str(dataset.root), dataset.split, source.get("methods"), source.get("every", 1))
+        settings.check()
+    except UsageError:  # not settings this version reads: not a source it can tell
+        return None
+    selected = _select(dataset, settings) if settings.methods is not None or settings.every > 1 else dataset
+    base = dataset.root / dataset.split if dataset.split else dataset.root
+    prefix = f"{split}/" if split else ""
+    digest = hashlib.sha256()
+    for path, label in sorted(zip(selected.paths, selected.labels.tolist(), strict=True)):
+        name = prefix + path.relative_to(base).as_posix()
+        digest.update(f"{name}\t{label}\n".encode("utf-8", "surrogateescape"))
+    return len(selected.paths) if digest.hexdigest() == recorded else None
 
 
 def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
@@ -350,19 +389,31 @@ def evaluate(
     decoded: DecodedImages | None = None,
     progress: bool = False,
     bootstrap: int = DEFAULT_BOOTSTRAP,
+    compare_with: LoadedModel | OnnxModel | DetectorSet | Ensemble | None = None,
 ) -> EvalReport:
     """Score every image of ``dataset`` with ``loaded`` and compute the report, with 95 % intervals
     (``bootstrap`` resamples; 0: none) of the overall, per-method and per-detector figures.
 
     ``decoded`` (from :func:`mesocli.datasets.decode_dataset`) skips decoding, for callers that
     evaluate several models on the same data; otherwise files are decoded and scored in a stream.
+    ``compare_with``: a second model scoring each decoded batch too; ``report.comparison`` is :func:`compare`'s.
     Raises UsageError when the readable images do not hold both classes.
     """
     check_threshold(threshold)
-    started = time.perf_counter()
-    by_detector, ok, errors = _scores(loaded, dataset, decoded, progress)
+    models = [loaded] if compare_with is None else [loaded, compare_with]
+    scored, ok, errors, seconds_each = _scores(models, dataset, decoded, progress)
+    report = _report(loaded, dataset, threshold, scored[0], ok, errors, seconds_each[0], bootstrap)
+    if compare_with is not None:
+        other = _report(compare_with, dataset, threshold, scored[1], ok, errors, seconds_each[1], 0)
+        report.comparison = compare(report, other, bootstrap)
+    return report
+
+
+def _report(loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: FolderDataset, threshold: float,
+            by_detector: dict[str, np.ndarray], ok: np.ndarray, errors: dict[int, str], seconds: float,
+            bootstrap: int) -> EvalReport:
+    """:func:`evaluate`'s report of ``loaded``'s scores (:func:`_scores`)."""
     p_all = combine(by_detector)
-    seconds = time.perf_counter() - started
     skipped = [errors[i] for i in sorted(errors)] + [f"{path}: not an image file" for path in dataset.ignored]
     used = np.flatnonzero(ok)
     labels_is_fake = dataset.labels[used] == 0
@@ -497,12 +548,10 @@ def run_eval(
         warning = trained_on(scored, whole_split, option) if scored is not None else None
         if warning:  # even with --quiet: the figures are not what they seem
             log(f"mesocli: {warning}")
-    report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty(),  # no bar in logs
-                      bootstrap=bootstrap)
     if other is not None:
         say(f"compared with: {writers.model_label(other.describe(), other.legacy)}")
-        report.comparison = compare(report, evaluate(other, dataset, threshold, progress=not quiet and
-                                                     sys.stderr.isatty(), bootstrap=0), bootstrap)
+    report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty(),  # no bar in logs
+                      bootstrap=bootstrap, compare_with=other)
     for line in report.skipped[:10]:
         log(f"mesocli: skipped {line}")
     if len(report.skipped) > 10:

@@ -860,7 +860,8 @@ class Trainer:
                                    f"{len(older) - len(self.train_idx)} faces it also held out through another source "
                                    "(the same files listed by two sources), so its held-out figures scored faces it "
                                    "had trained on; start a new run")
-            if any(identities(path) != identities(path, celeb_df=False) for path in self.data.combined.paths):
+            if any(identities(path, tracks) != identities(path, tracks, celeb_df=False)
+                   for path, tracks in zip(self.data.combined.paths, self.data.tracks, strict=True)):
                 older_train, older_held = split_run_data(self.config, self.data, self.usable, celeb_df=False)
                 if saved == self.split_sha256(older_train, older_held):  # the data is as it was
                     raise SplitChanged(f"{self.run_dir}: this run was started by an older mesocli that grouped "
@@ -1014,10 +1015,12 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
         config = extend_run(run_dir, config, saved, epochs, patience, command)
     with contextlib.suppress(TypeError):  # a state of the wrong shape is reported by Trainer.run
         state = TrainState(**saved)
-        if state.finished:  # say so before reading the data, not after
+        if state.finished and (run_dir / SPLIT_FILE).exists():  # say so before reading the data, not after
             if progress:
                 print("run already finished; nothing to do (give more --epochs to extend it)", file=sys.stderr)
             return state
+        if state.finished:  # a run of a version before split.csv: the data is read to list its parts
+            return _write_missing_split(Trainer(with_session(config, saved), run_dir, progress, session=True), state)
     trainer = Trainer(with_session(config, saved), run_dir, progress, session=True)
     try:
         return trainer.run(resume=True)
@@ -1026,6 +1029,16 @@ def _resume(run_dir: Path, progress: bool, epochs: int | None, patience: int | N
             for path, content in recorded.items():  # moved, unreadable): the run's plan and a finished run's
                 atomic_write_bytes(path, content)  # end stay as they were (extend_run reopened its state)
         raise
+
+
+def _write_missing_split(trainer: Trainer, state: TrainState) -> TrainState:
+    """A finished run without ``split.csv`` (started before it existed): write it, when the run's data is still
+    the one it trained on; otherwise say why on stderr (the run stays finished, nothing else changes)."""
+    try:
+        return trainer.run(resume=True)
+    except UsageError as exc:
+        print(f"mesocli: note: {SPLIT_FILE} not written: {exc}", file=sys.stderr)
+        return state
 
 
 def with_session(config: TrainConfig, state: dict[str, Any]) -> TrainConfig:
