@@ -131,3 +131,25 @@ def test_a_resume_with_another_labels_file_is_refused_and_changes_nothing(tmp_pa
     assert "give the same --labels, use another OUT_DIR, or --force" in second.err
     assert (out / MANIFEST).read_bytes() == manifest and [p.name for p in out.rglob("*.jpg")] == ["img_0.jpg"]
     assert run_cli("extract", inputs, out, "--layout", "dataset", "--labels", tmp_path / "one.csv").code == 0
+
+
+def test_labels_are_read_as_documented_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    """Found while writing --labels: every accepted spelling, the 1 = fake convention, and the row of a bad value."""
+    (tmp_path / "l.csv").write_text("\ufeffID,Video,Label,Original\n1,a.mp4,FAKE,b.mp4\n2,b.mp4,Real,\n3,c.mp4,df,\n"
+                                    "4,d/e.mp4,1,\n5,f.mp4,0,\n")
+    labels = read_labels(tmp_path / "l.csv")
+    assert {key: (entry.label, entry.original) for key, entry in {**labels.by_name, **{
+        e.key: e for e in labels.by_path.values()}}.items()} == {
+        "a.mp4": ("df", "b.mp4"), "b.mp4": ("real", None), "c.mp4": ("df", None), "d/e.mp4": ("df", None),
+        "f.mp4": ("real", None)}
+    (tmp_path / "metadata.json").write_text('{"a.mp4": {"label": 1}, "b.mp4": {"label": true}}')
+    with pytest.raises(UsageError, match=r'metadata.json: "b.mp4": label True is not FAKE/REAL'):
+        read_labels(tmp_path / "metadata.json")
+    (tmp_path / "metadata.json").write_text('{"a.mp4": {"label": "FAKE", "original": 3}}')
+    with pytest.raises(UsageError, match=r'metadata.json: "a.mp4": original 3 is not a file name'):
+        read_labels(tmp_path / "metadata.json")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "e.mp4").touch()
+    (tmp_path / "both.csv").write_text("file,label\nd/e.mp4,fake\ne.mp4,real\n")
+    with pytest.raises(UsageError, match=r"d/e.mp4 matches two entries of .*both.csv \(row 2, row 3\)"):
+        read_labels(tmp_path / "both.csv").assign([tmp_path / "d" / "e.mp4"])

@@ -684,11 +684,11 @@ def _labelled(files: list[Path], options: ExtractOptions, labels: Labels | None,
                     "size": _stat(path)[0], "mtime_ns": _stat(path)[1]}
             unlabelled.append((number, InputResult(str(file), UNLABELLED, message=message), line))
             continue
-        stem = file.stem
-        if entry.original and entry.label == "df":
-            own, theirs = (set(identities(Path(f"{name}_0.jpg"))) for name in (stem, entry.original))
+        stem, original = file.stem, Path(entry.original or "").stem
+        if original and entry.label == "df":
+            own, theirs = (set(identities(Path(f"{name}_0.jpg"))) for name in (stem, original))
             if not theirs <= own:
-                stem = f"{entry.original}_{stem}"
+                stem = f"{original}_{stem}"
         items.append((number, file, entry.label, stem))
     if not items:
         raise UsageError(f"none of the {len(files)} inputs is in {labels.path}: an entry names a file (matched by "

@@ -25,16 +25,22 @@ FAKE = ("fake", "df", "1")
 REAL = ("real", "0")
 ACCEPTED = "FAKE/REAL, fake/real, df/real or 1/0 (1 = fake)"
 PATH_COLUMNS = ("path", "file", "filename", "name", "video")
+_CLASSES = {**dict.fromkeys(FAKE, "df"), **dict.fromkeys(REAL, "real")}
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One labelled file: as written in the labels file, its class folder, its original's stem, where it is."""
+    """One labelled file: as written in the labels file, its class folder, its original, where it is."""
 
     key: str
     label: str  # df or real
-    original: str | None
-    row: str  # "row 3" (CSV, the header being row 1) or '"aapnvogymq.mp4"' (JSON)
+    original: str | None  # the file it was made from, as written (DFDC: "jdubbvfswz.mp4")
+    line: int | None = None  # its line in a CSV (the header is line 1); None: in a metadata.json
+
+    @property
+    def row(self) -> str:
+        """Where it is, for messages: ``row 3`` (CSV) or ``"aapnvogymq.mp4"`` (metadata.json)."""
+        return f"row {self.line}" if self.line is not None else json.dumps(self.key)
 
     @property
     def is_path(self) -> bool:
@@ -94,21 +100,25 @@ class Labels:
         return entries
 
 
-def _label(value: object, row: str, path: Path) -> str:
-    text = str(value).strip().lower() if isinstance(value, str | int) and not isinstance(value, bool) else None
-    if text in FAKE:
-        return "df"
-    if text in REAL:
-        return "real"
-    raise UsageError(f"{path}: {row}: label {printable(repr(value))} is not {ACCEPTED}")
+def _label(value: object) -> str:
+    """``df`` or ``real``; ValueError saying why not."""
+    if type(value) is str:
+        text: str | None = value.strip().lower()
+    else:  # a number (1, 0) in a metadata.json; not true or false
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    if text not in _CLASSES:
+        raise ValueError(f"label {printable(repr(value))} is not {ACCEPTED}")
+    return _CLASSES[text]
 
 
-def _stem(original: object, row: str, path: Path) -> str | None:
-    if original is None or original == "":
+def _original(original: object) -> str | None:
+    """The file name of an entry's original (None: none; its stem is taken only for the inputs matched); ValueError
+    saying why not."""
+    if original is None or (isinstance(original, str) and not original.strip()):
         return None
     if not isinstance(original, str):
-        raise UsageError(f"{path}: {row}: original {printable(repr(original))} is not a file name")
-    return Path(original.strip()).stem or None
+        raise ValueError(f"original {printable(repr(original))} is not a file name")
+    return original.strip()
 
 
 def read_labels(path: Path) -> Labels:
@@ -139,11 +149,12 @@ def read_labels(path: Path) -> Labels:
 
 def _json_entries(text: str, path: Path) -> list[Entry]:
     def pairs(items: list[tuple[str, object]]) -> dict:
-        names = [name for name, _ in items]
-        twice = next((name for name in names if names.count(name) > 1), None)
-        if twice is not None:
+        found = dict(items)
+        if len(found) < len(items):  # (the whole file is one object: a count per name would be quadratic)
+            seen: set[str] = set()
+            twice = next(name for name, _ in items if name in seen or seen.add(name))
             raise UsageError(f"{path}: {json.dumps(twice)} is labelled twice: keep one entry per file")
-        return dict(items)
+        return found
 
     try:
         raw = json.loads(text, object_pairs_hook=pairs)
@@ -154,11 +165,12 @@ def _json_entries(text: str, path: Path) -> list[Entry]:
         raise UsageError(f'{path}: not a metadata.json: it maps file names to {{"label": "FAKE" or "REAL", ...}}')
     entries = []
     for key, value in raw.items():
-        row = json.dumps(key)
         if not isinstance(value, dict) or "label" not in value:
-            raise UsageError(f'{path}: {row}: no "label" (FAKE or REAL)')
-        label, original = _label(value["label"], row, path), _stem(value.get("original"), row, path)
-        entries.append(Entry(key.strip(), label, original, row))
+            raise UsageError(f'{path}: {json.dumps(key)}: no "label" (FAKE or REAL)')
+        try:
+            entries.append(Entry(key.strip(), _label(value["label"]), _original(value.get("original"))))
+        except ValueError as exc:
+            raise UsageError(f"{path}: {json.dumps(key)}: {exc}") from None
     return entries
 
 
@@ -181,6 +193,9 @@ def _csv_entries(text: str, path: Path) -> list[Entry]:
             raise UsageError(f"{path}: {row}: {len(cells)} column{'s' if len(cells) != 1 else ''}, "
                              f"fewer than its header's {len(header)}")
         original = cells[original_column] if original_column is not None and original_column < len(cells) else None
-        entries.append(Entry(cells[name_column].strip(), _label(cells[label_column], row, path),
-                             _stem(original, row, path), row))
+        try:
+            entries.append(Entry(cells[name_column].strip(), _label(cells[label_column]), _original(original),
+                                 reader.line_num))
+        except ValueError as exc:
+            raise UsageError(f"{path}: {row}: {exc}") from None
     return entries
