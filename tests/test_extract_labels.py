@@ -153,3 +153,21 @@ def test_labels_are_read_as_documented_and_a_bad_one_is_named(tmp_path: Path) ->
     (tmp_path / "both.csv").write_text("file,label\nd/e.mp4,fake\ne.mp4,real\n")
     with pytest.raises(UsageError, match=r"d/e.mp4 matches two entries of .*both.csv \(row 2, row 3\)"):
         read_labels(tmp_path / "both.csv").assign([tmp_path / "d" / "e.mp4"])
+
+
+def test_a_fake_whose_name_already_carries_its_originals_people_keeps_its_name(tmp_path: Path) -> None:
+    """Celeb-DF and FF++ fakes name their original's person already: prefixing it would add a video number as a
+    person (``0003`` would tie every person's 4th video together)."""
+    from mesocli.extract import _labelled
+
+    names = ("id0_id16_0003.mp4", "033_097.mp4", "aapnvogymq.mp4", "zzz.mp4")
+    for name in names:
+        (tmp_path / name).touch()
+    (tmp_path / "labels.csv").write_text("file,label,original\nid0_id16_0003.mp4,fake,id0_0003.mp4\n"
+                                         "033_097.mp4,fake,033.mp4\naapnvogymq.mp4,fake,jdubbvfswz.mp4\n"
+                                         "zzz.mp4,real,yyy.mp4\n")
+    items, unlabelled = _labelled([tmp_path / name for name in names], options(tmp_path / "labels.csv"),
+                                  read_labels(tmp_path / "labels.csv"), print)
+    assert [(label, stem) for _, _, label, stem in items] == [
+        ("df", "id0_id16_0003"), ("df", "033_097"), ("df", "jdubbvfswz_aapnvogymq"), ("real", "zzz")]
+    assert unlabelled == []
