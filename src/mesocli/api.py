@@ -282,6 +282,7 @@ def extract(
     progress: bool = False,
     hash_inputs: bool = True,
     quiet: bool = False,
+    labels: PathLike | None = None,
 ) -> ExtractSummary:
     """Detect, track and align faces; write 256x256 crops and ``manifest.jsonl`` to ``out_dir``.
 
@@ -289,7 +290,9 @@ def extract(
     ``detector`` and ``all_faces``. Resumable: inputs the manifest marks complete are
     skipped, unless their file changed (size, mtime; bytes, checked by hashing unless ``hash_inputs=False``).
     ``layout="dataset"`` writes ``out_dir/<split>/<label>/<video>_<frame>.jpg`` (``label``: ``df`` or ``real``,
-    optionally ``/METHOD``). ``workers``: processes (``None``: one per core).
+    optionally ``/METHOD``), or with ``labels`` (a DFDC ``metadata.json`` or a CSV of labels, docs/extract.md) each
+    input's own label (an input not in it is ``unlabelled``, not extracted). ``workers``: processes (``None``: one
+    per core).
     Returns the summary (one result per input: ``ok``, ``no_face``, ``error``, ``skipped``; its ``sha256``, the
     input file's SHA-256 as the manifest records it, None for an error). ``hash_inputs=False`` skips hashing
     each input (``extract --no-hash``: ``sha256`` None). A resume that reads 1 GB or more again to check the
@@ -300,7 +303,7 @@ def extract(
     return extract_inputs(inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           detector=detector, all_faces=all_faces, layout=layout, label=label, split=split,
                           quality=quality, workers=workers, force=force, progress=progress, hash_inputs=hash_inputs,
-                          quiet=quiet)
+                          quiet=quiet, labels=labels)
 
 
 @_one_line

@@ -244,6 +244,10 @@ def extract(
     label: Opt(str | None, "--layout dataset: df or real, optionally /METHOD (df/Face2Face).",
                metavar="<df|real>[/METHOD]") = None,
     split: Opt(str | None, "--layout dataset: split folder, e.g. train.", metavar="NAME") = None,
+    labels: Opt(Path | None, "--layout dataset: each input's label from FILE, instead of --label: a DFDC "
+                "metadata.json, or a CSV with a header naming a file (path, file, filename, name or video) and a "
+                "label column (FAKE/REAL, fake/real, df/real or 1/0, 1 = fake; optional original column). Inputs "
+                "not in FILE are not extracted (listed as unlabelled).", metavar="FILE") = None,
     quality: Opt(int, "JPEG quality of the crops.") = 95,
     workers: Opt(int | None, "Inputs processed in parallel (default: all cores).") = None,
     hash_inputs: Opt(bool, "Record each input's SHA-256 in the manifest (sha256), and on a re-run redo an input "
@@ -271,7 +275,7 @@ def extract(
     summary = extract_inputs(
         inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames, detector=detector,
         all_faces=all_faces, layout=layout, label=label, split=split, quality=quality, workers=workers,
-        force=force, progress=not quiet and sys.stderr.isatty(), hash_inputs=hash_inputs, quiet=quiet,
+        force=force, progress=not quiet and sys.stderr.isatty(), hash_inputs=hash_inputs, quiet=quiet, labels=labels,
     )
     echo(format_summary(summary, fmt), nl=False)
     raise typer.Exit(summary.exit_code)

@@ -79,6 +79,12 @@ class ExtractOptions:
     split: str | None = None
     quality: int = 95
     hash_inputs: bool = True  # each input line's sha256 (mesocli.digest); off: null. Not a setting: may differ
+    labels: str | None = None  # the sha256 of the labels file (--labels) that gives each input its label
+
+    @property
+    def labelled(self) -> bool:
+        """Whether each input's label comes from a labels file (:mod:`mesocli.labels`), not from ``label``."""
+        return self.labels is not None
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -87,7 +93,11 @@ class ExtractOptions:
         if self.layout not in LAYOUTS:
             raise ParameterError("{layout} must be one of {choices}, not {value!r}", choices=", ".join(LAYOUTS),
                                  value=self.layout)
-        if self.layout == "dataset" and not _valid_label(self.label):
+        if self.labelled and self.layout != "dataset":
+            raise ParameterError("{labels} goes with {layout} dataset")
+        if self.labelled and self.label is not None:
+            raise ParameterError("give {label} or {labels}, not both: the labels file gives each input its label")
+        if self.layout == "dataset" and not self.labelled and not _valid_label(self.label):
             raise ParameterError("{layout} dataset needs {label} {choices} (optionally /METHOD, e.g. df/Face2Face)"
                                  + (", not {value!r}" if self.label else ""), choices=" or ".join(LABELS),
                                  value=self.label)
@@ -103,17 +113,21 @@ class ExtractOptions:
 
     def settings(self) -> dict:
         """What the manifest header records: a resumed run must use the same."""
-        return {
+        settings = {
             "frames": {"mode": self.selection.mode, "value": self.selection.value},
             "detector": self.detector, "all_faces": self.all_faces, "layout": self.layout,
             "jpeg_quality": self.quality, "alignment": ALIGNMENT,
         }
+        if self.labelled:  # (absent without: the settings of a run without --labels are as before)
+            settings["labels_sha256"] = self.labels
+        return settings
 
-    def face_file(self, name: str, frame: int, track: int) -> str:
-        """Where a crop goes, relative to OUT_DIR (posix)."""
+    def face_file(self, name: str, frame: int, track: int, label: str | None = None) -> str:
+        """Where a crop goes, relative to OUT_DIR (posix); ``label``: the input's own (``--labels``)."""
         if self.layout == "video":
             return f"{name}/{frame}_{track}.jpg" if self.all_faces else f"{name}/{frame}.jpg"
-        folder = f"{self.split}/{self.label}" if self.split else str(self.label)
+        label = label or self.label
+        folder = f"{self.split}/{label}" if self.split else str(label)
         stem = f"{name}_t{track}" if self.all_faces else name  # <video>_<frame>: eval's video-level grouping
         return f"{folder}/{stem}_{frame}.jpg"
 
@@ -145,13 +159,14 @@ class Job:
     name: str
     size: int | None
     mtime_ns: int | None
+    label: str | None = None  # its own label (``--labels``); None: the run's (``--label``)
 
 
 def _base(job: Job, options: ExtractOptions) -> dict:
     """The fields every manifest line of an input starts with."""
     base: dict = {"source": job.source, "name": job.name}
     if options.layout == "dataset":
-        base.update(label=options.label, split=options.split)
+        base.update(label=job.label or options.label, split=options.split)
     return base
 
 
@@ -238,7 +253,7 @@ def extract_one(job: Job, out_dir: Path, options: ExtractOptions, report: Report
             result.frames += 1
             result.frames_with_faces += bool(frame.faces)
             for face in frame.faces:
-                file = options.face_file(job.name, face.frame, face.track)
+                file = options.face_file(job.name, face.frame, face.track, job.label)
                 faces.append({
                     "type": "face", **base, "frame": face.frame, "time": face.time, "box": list(face.box),
                     "centre": list(face.centre), "size": face.size, "angle": face.angle, "track": face.track,

@@ -40,6 +40,7 @@ from mesocli.errors import (
 )
 from mesocli.fsutil import check_writable
 from mesocli.inputs import expand_inputs, hidden_notes, skipped_notes
+from mesocli.labels import Labels, read_labels
 from mesocli.manifest import (
     COMPLETE,
     MANIFEST,
@@ -80,9 +81,12 @@ class ExtractSummary:
     out_dir: str
     results: list[InputResult]
     seconds: float
+    labels: str | None = None  # the labels file (--labels): its inputs not in it are ``unlabelled``
 
     def counts(self) -> dict[str, int]:
         counts = {"inputs": len(self.results), "ok": 0, "no_face": 0, "error": 0, "skipped": 0}
+        if self.labels is not None:
+            counts["unlabelled"] = 0
         for result in self.results:
             counts[result.status] += 1
         counts["frames"] = sum(r.frames for r in self.results if r.status != "skipped")
@@ -276,8 +280,13 @@ def _prepare(out_dir: Path, options: ExtractOptions, force: bool, journal: Journ
             raise UsageError(f"{out_dir} holds crops made by {made}, not this mesocli's {new['alignment']}: a resume "
                              "would mix the two; extract into a new OUT_DIR, or --force to start over (deletes the "
                              "crops its manifest lists)")
+        changes = [k for k in {**old, **new} if old.get(k) != new.get(k)]
+        if changes == ["labels_sha256"] and old.get(k := "labels_sha256") and new.get(k):
+            raise UsageError(f"{out_dir} was extracted with another labels file (sha256 {old[k][:12]}, this one's "
+                             f"{new[k][:12]}): give the same --labels, use another OUT_DIR, or --force to start over "
+                             "(deletes the crops its manifest lists)")
         changed = ", ".join(f"{k}: {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}"
-                            for k in new if old.get(k) != new.get(k)) or "manifest version"
+                            for k in changes) or "manifest version"
         raise UsageError(f"{out_dir} was extracted with other settings ({changed}): use another OUT_DIR, "
                          "or --force to start over (deletes the crops its manifest lists)")
     listed = _listed(line for lines in manifest.entries.values() for line in lines)
@@ -341,7 +350,7 @@ def _delete_files(out_dir: Path, files: Iterable[str]) -> None:
 
 def _started(job: Job, options: ExtractOptions) -> dict:
     """What the lock file keeps of an input being extracted: enough to find its crops (:func:`_crops_of`)."""
-    return {"name": job.name, "label": options.label, "split": options.split, "layout": options.layout,
+    return {"name": job.name, "label": job.label or options.label, "split": options.split, "layout": options.layout,
             "all_faces": options.all_faces}
 
 
@@ -384,8 +393,8 @@ def _stat(path: str) -> tuple[int | None, int | None]:
         return None, None
 
 
-def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_dir: Path, workers: int,
-          log: Callable[[str], None], progress: bool = False,
+def _plan(files: list[tuple[int, Path, str | None, str]], manifest: Manifest, options: ExtractOptions, out_dir: Path,
+          workers: int, log: Callable[[str], None], progress: bool = False,
           quiet: bool = False) -> tuple[list[tuple[int, InputResult]], list[Job]]:
     """Split the inputs into those an earlier run completed (skipped) and those to do (jobs, named).
 
@@ -394,13 +403,16 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_di
     bytes (:func:`_changed_bytes`). It keeps the name it had; a new input gets a name no other uses.
     One done whose file is gone, or cannot be read to check it, is an error of this run alone: its crops
     and lines are kept (among the ``skipped``: nothing is done), for the run that finds it again.
+    ``files``: (number, file, label, stem): each input's label (``options.label``, or its own with ``--labels``)
+    and the stem its name is made of.
     """
     skipped: list[tuple[int, InputResult]] = []
     todo: list[tuple[int, Path, str, tuple]] = []  # (number, file, real path, manifest key)
     done: list[tuple[int, Path, str, tuple]] = []  # complete, with the same size and mtime
-    for number, file in enumerate(files):
+    stems = {number: stem for number, _, _, stem in files}
+    for number, file, label, _ in files:
         path = os.path.realpath(file)
-        key = key_of({"path": path, "label": options.label, "split": options.split})
+        key = key_of({"path": path, "label": label, "split": options.split})
         last = manifest.entries[key][-1] if key in manifest.entries else {}
         if manifest.is_complete(key) and (last.get("size"), last.get("mtime_ns")) == _stat(path):
             done.append((number, file, path, key))
@@ -423,23 +435,30 @@ def _plan(files: list[Path], manifest: Manifest, options: ExtractOptions, out_di
             str(file), "skipped", last.get("kind"), last.get("name"), "", last.get("frames", 0),
             last.get("frames_with_faces", 0), last.get("faces", 0), sha256=_digest(last),
         )))
-    redo: list[tuple[int, Path, str, str | None]] = []
+    redo: list[tuple[int, Path, str, str | None, str | None]] = []
     for number, file, path, key in sorted(todo, key=lambda item: item[0]):
         lines = manifest.entries.pop(key, [])
         if lines:
             _delete_files(out_dir, _listed(lines))
-        redo.append((number, file, path, lines[-1].get("name") if lines else None))
-    taken = reserved_names(options.layout) | {  # names in use in the same folder
-        name_key(lines[-1].get("name", "")) for key, lines in manifest.entries.items()
-        if key[1:] == (options.label, options.split)}
+        redo.append((number, file, path, key[1], lines[-1].get("name") if lines else None))
+    taken: dict[str | None, set[str]] = {}  # per label folder, the names in use in it
+
+    def taken_in(label: str | None) -> set[str]:
+        if label not in taken:
+            taken[label] = reserved_names(options.layout) | {
+                name_key(lines[-1].get("name") or "") for key, lines in manifest.entries.items()
+                if key[1:] == (label, options.split)}
+        return taken[label]
+
     jobs = []
-    for number, file, path, previous in redo:
-        if previous and safe_name(previous) == previous and name_key(previous) not in taken:
-            taken.add(name_key(previous))
+    for number, file, path, label, previous in redo:
+        names = taken_in(label if options.layout == "dataset" else options.label)
+        if previous and safe_name(previous) == previous and name_key(previous) not in names:
+            names.add(name_key(previous))
             name = previous
         else:
-            name = unique_name(file.stem, path, taken)
-        jobs.append(Job(number, str(file), path, name, *_stat(path)))
+            name = unique_name(stems[number], path, names)
+        jobs.append(Job(number, str(file), path, name, *_stat(path), label=label if options.labelled else None))
     return skipped, jobs
 
 
@@ -541,7 +560,7 @@ def _discard(out_dir: Path, job: Job, options: ExtractOptions, since: int) -> No
     temporary files in its folder (a crop it was writing; the next run would delete them, but this one may end
     well)."""
     _delete_files(out_dir, _crops_of(out_dir, [_started(job, options)], since))
-    folder = out_dir / Path(options.face_file(job.name, 0, 0)).parent
+    folder = out_dir / Path(options.face_file(job.name, 0, 0, job.label)).parent
     if os.path.realpath(folder).startswith(os.path.realpath(out_dir) + os.sep):
         remove_temporaries(folder)
 
@@ -556,10 +575,13 @@ def _finish(out_dir: Path, journal: Journal, unfinished: list[dict]) -> None:
 def extract(
     inputs: list[Path], out_dir: Path, options: ExtractOptions, *, workers: int | None = None,
     force: bool = False, progress: bool = False, quiet: bool = False, log: Callable[[str], None] = note,
+    labels: Labels | None = None,
 ) -> ExtractSummary:
     """Extract the faces of ``inputs`` (videos, images, folders) into ``out_dir``; see the module doc.
     Hidden files skipped inside folders, and inputs with the bytes of another (:class:`SameBytes`), are
-    noted to ``log``; so is a long check of the inputs done (their sha256 read again), unless ``quiet``."""
+    noted to ``log``; so is a long check of the inputs done (their sha256 read again), unless ``quiet``.
+    ``labels`` (``options.labels`` its sha256): each input's label; those not in it are ``unlabelled``
+    (:func:`_labelled`)."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     workers = default_workers() if workers is None else workers
@@ -582,22 +604,35 @@ def extract(
     if not files:
         raise UsageError("no video or image among the inputs"
                          + (f" (the files inside OUT_DIR {out_dir} are its output, never inputs)" if found else ""))
-    for line in skipped_notes({folder: list(filter(outside, entries)) for folder, entries in skipped.items()}):
+    own = os.path.realpath(labels.path) if labels is not None else None  # the labels file is no input: no note
+
+    def other(path: Path) -> bool:
+        return outside(path) and os.path.realpath(path) != own
+
+    for line in skipped_notes({folder: list(filter(other, entries)) for folder, entries in skipped.items()}):
         log(f"mesocli: {line}")  # after the refusal above: an error stays one line
-    if workers > 1 and len(files) > 1:  # before the folder is touched
-        check_spawnable(min(workers, len(files)))
+    notes: list[str] = []
+    items, unlabelled = _labelled(files, options, labels, notes.append)
+    if workers > 1 and len(items) > 1:  # before the folder is touched
+        check_spawnable(min(workers, len(items)))
     _refuse_foreign(out_dir, Manifest.read(out_dir), force)  # before leaving a lock file in someone's folder
     check_writable(out_dir, folder=True)
     done: dict[int, InputResult] = {}
     with locked(out_dir) as journal:
         remove_temporaries(out_dir)
         manifest = _prepare(out_dir, options, force, journal)
-        skipped, jobs = _plan(files, manifest, options, out_dir, workers, log, progress, quiet)
+        for line in notes:  # once the run is not refused: an error stays one line
+            log(line)
+        for key in [key for key, lines in manifest.entries.items() if lines[-1].get("status") == UNLABELLED]:
+            del manifest.entries[key]  # listed again below, as this run finds them
+        skipped, jobs = _plan(items, manifest, options, out_dir, workers, log, progress, quiet)
         switch = _keep_software(manifest, bool(jobs), log)
         same_bytes = SameBytes(manifest, log, [job.number for job in jobs])
         manifest.save()  # the header, minus what is redone now, minus a torn last line
         journal.record([_started(job, options) for job in jobs])  # before their first crop
         appender = Appender(manifest.path)
+        if unlabelled:  # (not software-made: a header switch waits for the first input done)
+            appender.write([line for _, _, line in unlabelled])
 
         def record(job: Job, result: InputResult, lines: list[dict]) -> None:
             nonlocal appender, switch
@@ -619,8 +654,51 @@ def extract(
             same_bytes.close()
             _finish(out_dir, journal, [_started(job, options) for job in jobs
                                        if job.number not in done or done[job.number].status == "error"])
-    results = sorted([*skipped, *done.items()], key=lambda item: item[0])
-    return ExtractSummary(str(out_dir), [r for _, r in results], round(time.perf_counter() - started, 3))
+    results = sorted([*skipped, *done.items(), *((n, r) for n, r, _ in unlabelled)], key=lambda item: item[0])
+    return ExtractSummary(str(out_dir), [r for _, r in results], round(time.perf_counter() - started, 3),
+                          None if labels is None else str(labels.path))
+
+
+UNLABELLED = "unlabelled"
+"""The status of an input not in the labels file (``--labels``): not extracted, listed in the manifest and summary."""
+
+
+def _labelled(files: list[Path], options: ExtractOptions, labels: Labels | None, log: Callable[[str], None],
+              ) -> tuple[list[tuple[int, Path, str | None, str]], list[tuple[int, InputResult, dict]]]:
+    """The inputs to extract as (number, file, label, stem) (:func:`_plan`), and those not in ``labels``, each with
+    its result and manifest line (noted to ``log``: none is dropped silently). With ``labels``, a fake whose entry
+    names its ``original`` is named ``<original>_<stem>`` unless its own name already carries its original's
+    people (:func:`mesocli.datasets.identities`: ``033_097``, ``id0_id16_0003``): ``train`` then holds it out with
+    its original. UsageError when no input is in ``labels`` (the wrong labels file)."""
+    if labels is None:
+        return [(number, file, options.label, file.stem) for number, file in enumerate(files)], []
+    from mesocli.datasets import identities
+
+    items, unlabelled = [], []
+    for number, (file, entry) in enumerate(zip(files, labels.assign(files), strict=True)):
+        if entry is None:
+            path = os.path.realpath(file)
+            message = f"{file}: not in {labels.name}"
+            line = {"type": "input", "source": str(file), "name": None, "label": None, "split": options.split,
+                    "path": path, "kind": None, "status": UNLABELLED, "message": message,
+                    "size": _stat(path)[0], "mtime_ns": _stat(path)[1]}
+            unlabelled.append((number, InputResult(str(file), UNLABELLED, message=message), line))
+            continue
+        stem, original = file.stem, Path(entry.original or "").stem
+        if original and entry.label == "df":
+            own, theirs = (set(identities(Path(f"{name}_0.jpg"))) for name in (stem, original))
+            if not theirs <= own:
+                stem = f"{original}_{stem}"
+        items.append((number, file, entry.label, stem))
+    if not items:
+        raise UsageError(f"none of the {len(files)} inputs is in {labels.path}: an entry names a file (matched by "
+                         "name) or a path relative to the labels file's folder")
+    if unlabelled:
+        named = ", ".join(str(files[number]) for number, _, _ in unlabelled[:3])
+        more = ", ..." if len(unlabelled) > 3 else ""
+        log(f"mesocli: {len(unlabelled)} input{'s are' if len(unlabelled) > 1 else ' is'} not in {labels.name}, "
+            f"not extracted (listed as {UNLABELLED}): {named}{more}")
+    return items, unlabelled
 
 
 # ---------------------------------------------------------------------------------------------- summary
@@ -645,6 +723,7 @@ def extract_inputs(
     progress: bool = False,
     hash_inputs: bool = True,
     quiet: bool = False,
+    labels: str | os.PathLike[str] | None = None,
 ) -> ExtractSummary:
     """:func:`mesocli.api.extract` (see there): every argument checked, then :func:`extract`. Imports neither the
     scan nor the evaluate modules, so ``mesocli extract`` starts without them."""
@@ -654,9 +733,13 @@ def extract_inputs(
     check_texts(label=label, split=split)
     check_path("out_dir", out_dir)
     selection, detector, all_faces = _sampling(frames, fps, every, all_frames, detector, all_faces)
-    options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs)
+    if labels is not None:
+        check_path("labels", labels)
+    table = None if labels is None or layout != "dataset" else read_labels(Path(labels))
+    options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs,
+                             table.sha256 if table is not None else None if labels is None else "")
     return extract([Path(item) for item in check_paths(inputs)], Path(out_dir), options,
-                   workers=check_workers(workers), force=force, progress=progress, quiet=quiet)
+                   workers=check_workers(workers), force=force, progress=progress, quiet=quiet, labels=table)
 
 
 def _sampling(frames: int | None = None, fps: float | None = None, every: int | None = None, all_frames: bool = False,
@@ -696,6 +779,8 @@ def format_summary(summary: ExtractSummary, fmt: str = "table") -> str:
     faces, frames = _count(c["faces"], new + " face"), _count(c["frames"], new + " frame")
     # each count named as its rows' status (and the JSON's, ``_`` a space), as scan's table does
     lines.append(f"{inputs}: {c['ok']} ok, {c['no_face']} no face, {c['error']} error, "
-                 f"{c['skipped']} skipped (already done); {faces} from {frames} "
+                 f"{c['skipped']} skipped (already done)"
+                 + (f", {c['unlabelled']} unlabelled (not in {Path(summary.labels).name})" if summary.labels else "")
+                 + f"; {faces} from {frames} "
                  f"in {summary.seconds:.1f} s -> {Path(summary.out_dir) / MANIFEST}")
     return "\n".join(lines) + "\n"

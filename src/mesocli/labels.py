@@ -1,0 +1,201 @@
+"""A dataset's own label file for ``extract --layout dataset --labels FILE``: DFDC's ``metadata.json`` or a CSV.
+
+``metadata.json`` maps file names to ``{"label": "FAKE" or "REAL", "original": ..., ...}``; a CSV has a header
+naming a file column (``path``, ``file``, ``filename``, ``name`` or ``video``), a ``label`` column and optionally
+an ``original`` column. Labels, whatever their case: ``fake``, ``df`` or ``1`` (fake); ``real`` or ``0`` (real).
+An entry without a folder (``aapnvogymq.mp4``) matches the inputs of that file name; one with a folder
+(``Celeb-real/id0_0000.mp4``) the file at that path relative to the labels file's folder. :meth:`Labels.assign`
+gives each input its label, and the stem its crops are named after: a fake with an ``original`` is named
+``<original>_<fake>`` so that ``train``'s held-out part keeps it with its original (their shared video id token).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mesocli.errors import UsageError, printable
+
+FAKE = ("fake", "df", "1")
+REAL = ("real", "0")
+ACCEPTED = "FAKE/REAL, fake/real, df/real or 1/0 (1 = fake)"
+PATH_COLUMNS = ("path", "file", "filename", "name", "video")
+_CLASSES = {**dict.fromkeys(FAKE, "df"), **dict.fromkeys(REAL, "real")}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One labelled file: as written in the labels file, its class folder, its original, where it is."""
+
+    key: str
+    label: str  # df or real
+    original: str | None  # the file it was made from, as written (DFDC: "jdubbvfswz.mp4")
+    line: int | None = None  # its line in a CSV (the header is line 1); None: in a metadata.json
+
+    @property
+    def row(self) -> str:
+        """Where it is, for messages: ``row 3`` (CSV) or ``"aapnvogymq.mp4"`` (metadata.json)."""
+        return f"row {self.line}" if self.line is not None else json.dumps(self.key)
+
+    @property
+    def is_path(self) -> bool:
+        """Whether it names a folder too (matched by path relative to the labels file), not a file name alone."""
+        return "/" in self.key or os.sep in self.key
+
+
+@dataclass
+class Labels:
+    """The entries of a labels file, by file name (entries without a folder) and by real path (with one)."""
+
+    path: Path
+    sha256: str
+    by_name: dict[str, Entry] = field(default_factory=dict)
+    by_path: dict[str, Entry] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def _add(self, entry: Entry, seen: dict[str, Entry]) -> None:
+        key = entry.key
+        if not key:
+            raise UsageError(f"{self.path}: {entry.row}: no file name")
+        if entry.is_path:
+            table, where = self.by_path, os.path.realpath(self.path.parent / key)
+        else:
+            table, where = self.by_name, key
+        if where in table or key in seen:
+            first = table.get(where) or seen[key]
+            raise UsageError(f"{self.path}: {entry.row}: {printable(key)} is labelled twice (also {first.row}): "
+                             "keep one entry per file")
+        seen[key] = entry
+        table[where] = entry
+
+    def entry_of(self, file: Path) -> Entry | None:
+        """The entry of one input (its name as found, its real path); UsageError when both kinds match."""
+        by_path = self.by_path.get(os.path.realpath(file))
+        by_name = self.by_name.get(Path(file).name)
+        if by_path is not None and by_name is not None and by_path is not by_name:
+            raise UsageError(f"{file} matches two entries of {self.path} ({by_path.row}, {by_name.row}): "
+                             "keep one entry per file")
+        return by_path or by_name
+
+    def assign(self, files: list[Path]) -> list[Entry | None]:
+        """Each input's entry (None: not in the file). An entry without a folder that matches two inputs (two
+        files of that name in different folders) is ambiguous: UsageError naming both."""
+        entries = [self.entry_of(file) for file in files]
+        holder: dict[int, Path] = {}
+        for file, entry in zip(files, entries, strict=True):
+            if entry is None or entry.is_path:
+                continue
+            other = holder.setdefault(id(entry), file)
+            if other is not file:
+                raise UsageError(f"{self.path}: {entry.row}: {printable(entry.key)} matches two inputs, {other} and "
+                                 f"{file}: give its path relative to {self.name}'s folder")
+        return entries
+
+
+def _label(value: object) -> str:
+    """``df`` or ``real``; ValueError saying why not."""
+    if type(value) is str:
+        text: str | None = value.strip().lower()
+    else:  # a number (1, 0) in a metadata.json; not true or false
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    if text not in _CLASSES:
+        raise ValueError(f"label {printable(repr(value))} is not {ACCEPTED}")
+    return _CLASSES[text]
+
+
+def _original(original: object) -> str | None:
+    """The file name of an entry's original (None: none; its stem is taken only for the inputs matched); ValueError
+    saying why not."""
+    if original is None or (isinstance(original, str) and not original.strip()):
+        return None
+    if not isinstance(original, str):
+        raise ValueError(f"original {printable(repr(original))} is not a file name")
+    return original.strip()
+
+
+def read_labels(path: Path) -> Labels:
+    """Read and check a labels file (UsageError naming the file and the row of the first problem)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"labels file not found: {path}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the labels file ({exc.strerror or exc})") from None
+    labels = Labels(path, hashlib.sha256(data).hexdigest())
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text: not a labels file (metadata.json or CSV)") from None
+    seen: dict[str, Entry] = {}
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        for entry in _json_entries(text, path):
+            labels._add(entry, seen)
+    else:
+        for entry in _csv_entries(text, path):
+            labels._add(entry, seen)
+    if not seen:
+        raise UsageError(f"{path}: no entries")
+    return labels
+
+
+def _json_entries(text: str, path: Path) -> list[Entry]:
+    def pairs(items: list[tuple[str, object]]) -> dict:
+        found = dict(items)
+        if len(found) < len(items):  # (the whole file is one object: a count per name would be quadratic)
+            seen: set[str] = set()
+            twice = next(name for name, _ in items if name in seen or seen.add(name))
+            raise UsageError(f"{path}: {json.dumps(twice)} is labelled twice: keep one entry per file")
+        return found
+
+    try:
+        raw = json.loads(text, object_pairs_hook=pairs)
+    except ValueError as exc:
+        raise UsageError(f"{path}: not JSON ({exc}): a metadata.json maps file names to "
+                         '{"label": "FAKE" or "REAL", ...}') from None
+    if not isinstance(raw, dict):
+        raise UsageError(f'{path}: not a metadata.json: it maps file names to {{"label": "FAKE" or "REAL", ...}}')
+    entries = []
+    for key, value in raw.items():
+        if not isinstance(value, dict) or "label" not in value:
+            raise UsageError(f'{path}: {json.dumps(key)}: no "label" (FAKE or REAL)')
+        try:
+            entries.append(Entry(key.strip(), _label(value["label"]), _original(value.get("original"))))
+        except ValueError as exc:
+            raise UsageError(f"{path}: {json.dumps(key)}: {exc}") from None
+    return entries
+
+
+def _csv_entries(text: str, path: Path) -> list[Entry]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [cell.strip().lower() for cell in next(reader, [])]
+    name_column = next((header.index(name) for name in PATH_COLUMNS if name in header), None)
+    if name_column is None or "label" not in header:
+        raise UsageError(f"{path}: its header ({','.join(header) or 'empty'}) names no "
+                         f"{'file column (' + ', '.join(PATH_COLUMNS) + ')' if name_column is None else 'label column'}"
+                         ": a CSV of labels needs a header such as file,label")
+    label_column = header.index("label")
+    original_column = header.index("original") if "original" in header else None
+    entries = []
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        row = f"row {reader.line_num}"
+        if len(cells) <= max(name_column, label_column):
+            raise UsageError(f"{path}: {row}: {len(cells)} column{'s' if len(cells) != 1 else ''}, "
+                             f"fewer than its header's {len(header)}")
+        original = cells[original_column] if original_column is not None and original_column < len(cells) else None
+        try:
+            entries.append(Entry(cells[name_column].strip(), _label(cells[label_column]), _original(original),
+                                 reader.line_num))
+        except ValueError as exc:
+            raise UsageError(f"{path}: {row}: {exc}") from None
+    return entries

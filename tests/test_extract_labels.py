@@ -1,0 +1,173 @@
+"""``mesocli extract --layout dataset --labels FILE``: labels from a DFDC ``metadata.json`` or a CSV, with real
+videos and real faces."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import RunCli
+from media import MediaKit
+
+from mesocli.datasets import identity_groups
+from mesocli.errors import UsageError
+from mesocli.extract import ExtractOptions, extract
+from mesocli.labels import read_labels
+from mesocli.manifest import MANIFEST
+from mesocli.video import FrameSelection
+
+FAKE, ORIGINAL, OTHER = "aapnvogymq", "jdubbvfswz", "unlistedxx"
+
+
+def dfdc_part(root: Path, kit: MediaKit) -> Path:
+    """A DFDC-like part folder: a fake, its original and a video that metadata.json does not list."""
+    part = root / "dfdc_train_part_0"
+    part.mkdir(parents=True)
+    for stem in (FAKE, ORIGINAL, OTHER):
+        shutil.copy(kit.face_video, part / f"{stem}.mp4")
+    (part / "metadata.json").write_text(json.dumps({
+        f"{FAKE}.mp4": {"label": "FAKE", "split": "train", "original": f"{ORIGINAL}.mp4"},
+        f"{ORIGINAL}.mp4": {"label": "REAL", "split": "train", "original": None}}))
+    return part
+
+
+def options(labels: Path) -> ExtractOptions:
+    return ExtractOptions(FrameSelection("frames", 2), layout="dataset", split="train",
+                          labels=read_labels(labels).sha256)
+
+
+def test_a_dfdc_metadata_json_labels_each_input_and_ties_a_fake_to_its_original(tmp_path: Path,
+                                                                                kit: MediaKit) -> None:
+    part, out, notes = dfdc_part(tmp_path, kit), tmp_path / "faces", []
+    labels = read_labels(part / "metadata.json")
+    summary = extract([part], out, options(part / "metadata.json"), workers=1, labels=labels, log=notes.append)
+    assert [(Path(r.source).stem, r.status) for r in summary.results] == [
+        (FAKE, "ok"), (ORIGINAL, "ok"), (OTHER, "unlabelled")]
+    assert summary.counts()["unlabelled"] == 1 and summary.exit_code == 0
+    assert any(f"1 input is not in metadata.json, not extracted (listed as unlabelled): {part / OTHER}.mp4" in note
+               for note in notes)
+    assert not any("metadata.json" in note and "not a video or image" in note for note in notes)
+    crops = sorted(out.rglob("*.jpg"))
+    assert {path.parent.relative_to(out).as_posix() for path in crops} == {"train/df", "train/real"}
+    assert {path.name.rsplit("_", 1)[0] for path in crops if path.parent.name == "df"} == {f"{ORIGINAL}_{FAKE}"}
+    assert {path.name.rsplit("_", 1)[0] for path in crops if path.parent.name == "real"} == {ORIGINAL}
+    assert len(set(identity_groups(crops).tolist())) == 1  # train's held-out part keeps them together
+    lines = [json.loads(line) for line in (out / MANIFEST).read_text().splitlines()]
+    assert lines[0]["settings"]["labels_sha256"] == labels.sha256
+    assert [line["status"] for line in lines if line["type"] == "input" and line["status"] == "unlabelled"] == [
+        "unlabelled"]
+    again = extract([part], out, options(part / "metadata.json"), workers=1, labels=labels, log=notes.append)
+    assert [r.status for r in again.results] == ["skipped", "skipped", "unlabelled"]
+    assert sorted(out.rglob("*.jpg")) == crops
+    assert (out / MANIFEST).read_text().count('"unlabelled"') == 1  # listed once, not once per run
+
+
+def test_a_csv_of_labels_matches_paths_relative_to_it_and_takes_1_for_fake(tmp_path: Path, kit: MediaKit,
+                                                                          run_cli: RunCli) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(kit.face_jpeg, tmp_path / folder / "img.jpg")
+    (tmp_path / "labels.csv").write_text("File,Label\na/img.jpg,1\nb/img.jpg,0\n")
+    result = run_cli("extract", tmp_path / "a", tmp_path / "b", tmp_path / "out", "--layout", "dataset",
+                     "--labels", tmp_path / "labels.csv", "--workers", "1")
+    assert result.code == 0, result.err
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg")) == [
+        "df/img_0.jpg", "real/img_0.jpg"]
+    assert ", 0 unlabelled (not in labels.csv); " in result.out.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("text", "args", "message"), [
+    ("file,label\nclip.mp4,FAKE\nimg.jpg,maybe\n", (),
+     "labels.csv: row 3: label 'maybe' is not FAKE/REAL, fake/real, df/real or 1/0 (1 = fake)"),
+    ("file,label\nclip.mp4,fake\nclip.mp4,real\n", (),
+     "labels.csv: row 3: clip.mp4 is labelled twice (also row 2): keep one entry per file"),
+    ("file,class\nclip.mp4,fake\n", (), "labels.csv: its header (file,class) names no label column"),
+    ("file,label\nother.mp4,fake\n", (), "none of the 2 inputs is in"),
+    ("file,label\nclip.mp4,fake\n", ("--label", "df"), "give --label or --labels, not both"),
+    ("file,label\nclip.mp4,fake\n", ("--layout", "video"), "--labels goes with --layout dataset"),
+])
+def test_a_bad_labels_file_is_refused_in_one_line_and_nothing_is_written(
+        tmp_path: Path, kit: MediaKit, run_cli: RunCli, text: str, args: tuple, message: str) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(kit.face_video, inputs / "clip.mp4")
+    shutil.copy(kit.face_jpeg, inputs / "img.jpg")
+    (tmp_path / "labels.csv").write_text(text)
+    result = run_cli("extract", inputs, tmp_path / "out", "--layout", "dataset", "--labels", tmp_path / "labels.csv",
+                     *args)
+    assert result.code == 2 and message in result.err, result.err
+    assert len(result.err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_name_twice_in_metadata_json_or_matching_two_inputs_is_refused(tmp_path: Path, kit: MediaKit) -> None:
+    (tmp_path / "metadata.json").write_text('{"a.mp4": {"label": "FAKE"}, "a.mp4": {"label": "REAL"}}')
+    with pytest.raises(UsageError, match='"a.mp4" is labelled twice'):
+        read_labels(tmp_path / "metadata.json")
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(kit.face_jpeg, tmp_path / folder / "a.jpg")
+    (tmp_path / "labels.csv").write_text("name,label\na.jpg,real\n")
+    labels = read_labels(tmp_path / "labels.csv")
+    with pytest.raises(UsageError, match="row 2: a.jpg matches two inputs, .*x/a.jpg and .*y/a.jpg: give its path "
+                                         "relative to labels.csv's folder"):
+        extract([tmp_path / "x", tmp_path / "y"], tmp_path / "out", options(tmp_path / "labels.csv"), labels=labels)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_resume_with_another_labels_file_is_refused_and_changes_nothing(tmp_path: Path, kit: MediaKit,
+                                                                          run_cli: RunCli) -> None:
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    shutil.copy(kit.face_jpeg, inputs / "img.jpg")
+    (tmp_path / "one.csv").write_text("file,label\nimg.jpg,real\n")
+    (tmp_path / "two.csv").write_text("file,label\nimg.jpg,fake\n")
+    first = run_cli("extract", inputs, out, "--layout", "dataset", "--labels", tmp_path / "one.csv")
+    assert first.code == 0, first.err
+    manifest = (out / MANIFEST).read_bytes()
+    second = run_cli("extract", inputs, out, "--layout", "dataset", "--labels", tmp_path / "two.csv")
+    assert second.code == 2 and "was extracted with another labels file (sha256 " in second.err, second.err
+    assert "give the same --labels, use another OUT_DIR, or --force" in second.err
+    assert (out / MANIFEST).read_bytes() == manifest and [p.name for p in out.rglob("*.jpg")] == ["img_0.jpg"]
+    assert run_cli("extract", inputs, out, "--layout", "dataset", "--labels", tmp_path / "one.csv").code == 0
+
+
+def test_labels_are_read_as_documented_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    """Found while writing --labels: every accepted spelling, the 1 = fake convention, and the row of a bad value."""
+    (tmp_path / "l.csv").write_text("\ufeffID,Video,Label,Original\n1,a.mp4,FAKE,b.mp4\n2,b.mp4,Real,\n3,c.mp4,df,\n"
+                                    "4,d/e.mp4,1,\n5,f.mp4,0,\n")
+    labels = read_labels(tmp_path / "l.csv")
+    assert {key: (entry.label, entry.original) for key, entry in {**labels.by_name, **{
+        e.key: e for e in labels.by_path.values()}}.items()} == {
+        "a.mp4": ("df", "b.mp4"), "b.mp4": ("real", None), "c.mp4": ("df", None), "d/e.mp4": ("df", None),
+        "f.mp4": ("real", None)}
+    (tmp_path / "metadata.json").write_text('{"a.mp4": {"label": 1}, "b.mp4": {"label": true}}')
+    with pytest.raises(UsageError, match=r'metadata.json: "b.mp4": label True is not FAKE/REAL'):
+        read_labels(tmp_path / "metadata.json")
+    (tmp_path / "metadata.json").write_text('{"a.mp4": {"label": "FAKE", "original": 3}}')
+    with pytest.raises(UsageError, match=r'metadata.json: "a.mp4": original 3 is not a file name'):
+        read_labels(tmp_path / "metadata.json")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "e.mp4").touch()
+    (tmp_path / "both.csv").write_text("file,label\nd/e.mp4,fake\ne.mp4,real\n")
+    with pytest.raises(UsageError, match=r"d/e.mp4 matches two entries of .*both.csv \(row 2, row 3\)"):
+        read_labels(tmp_path / "both.csv").assign([tmp_path / "d" / "e.mp4"])
+
+
+def test_a_fake_whose_name_already_carries_its_originals_people_keeps_its_name(tmp_path: Path) -> None:
+    """Celeb-DF and FF++ fakes name their original's person already: prefixing it would add a video number as a
+    person (``0003`` would tie every person's 4th video together)."""
+    from mesocli.extract import _labelled
+
+    names = ("id0_id16_0003.mp4", "033_097.mp4", "aapnvogymq.mp4", "zzz.mp4")
+    for name in names:
+        (tmp_path / name).touch()
+    (tmp_path / "labels.csv").write_text("file,label,original\nid0_id16_0003.mp4,fake,id0_0003.mp4\n"
+                                         "033_097.mp4,fake,033.mp4\naapnvogymq.mp4,fake,jdubbvfswz.mp4\n"
+                                         "zzz.mp4,real,yyy.mp4\n")
+    items, unlabelled = _labelled([tmp_path / name for name in names], options(tmp_path / "labels.csv"),
+                                  read_labels(tmp_path / "labels.csv"), print)
+    assert [(label, stem) for _, _, label, stem in items] == [
+        ("df", "id0_id16_0003"), ("df", "033_097"), ("df", "jdubbvfswz_aapnvogymq"), ("real", "zzz")]
+    assert unlabelled == []
