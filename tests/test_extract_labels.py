@@ -171,3 +171,27 @@ def test_a_fake_whose_name_already_carries_its_originals_people_keeps_its_name(t
     assert [(label, stem) for _, _, label, stem in items] == [
         ("df", "id0_id16_0003"), ("df", "033_097"), ("df", "jdubbvfswz_aapnvogymq"), ("real", "zzz")]
     assert unlabelled == []
+
+
+def test_a_csv_from_a_spreadsheet_or_windows_or_a_mac_matches_its_files(tmp_path: Path) -> None:
+    """Found in review: a CSV saved by a spreadsheet in a European locale (``;``-separated, quoted, CRLF, an extra
+    column, a last empty line) was refused ("its header (file;label) names no file column"); a path written on
+    Windows (``sub\\\\b.mp4``) or a name spelled decomposed as macOS writes it (NFD ``é``) matched no input, and the
+    run went on with every such input unlabelled."""
+    import unicodedata
+
+    (tmp_path / "sub").mkdir()
+    files = [tmp_path / "a.mp4", tmp_path / "sub" / "b.mp4", tmp_path / unicodedata.normalize("NFC", "café.mp4"),
+             tmp_path / "sub" / "c.mp4"]
+    for file in files:
+        file.touch()
+    nfd = unicodedata.normalize("NFD", "café.mp4")
+    (tmp_path / "labels.csv").write_bytes(
+        ('\ufeff"File";"Label";"Note"\r\n"a.mp4";"FAKE";"x; y"\r\nsub\\b.mp4;REAL;\r\n'
+         f'{nfd};1;\r\n.\\sub\\c.mp4;0;\r\n;;\r\n').encode())
+    labels = read_labels(tmp_path / "labels.csv")
+    assert [(entry.label, entry.line) if entry else None for entry in labels.assign(files)] == [
+        ("df", 2), ("real", 3), ("df", 4), ("real", 5)]
+    (tmp_path / "metadata.json").write_text(json.dumps({nfd: {"label": "REAL"}, "sub\\b.mp4": {"label": "FAKE"}}))
+    assert [entry.label if entry else None for entry in read_labels(tmp_path / "metadata.json").assign(files)] == [
+        None, "df", "real", None]

@@ -1145,3 +1145,18 @@ def test_an_output_named_as_another_kind_of_document_is_refused(scan, faces: lis
 def test_a_min_track_frames_under_one_is_a_usage_error(scan, faces: list[Path]) -> None:
     result = scan("--all-faces", "--min-track-frames", "0", faces[0])
     assert (result.code, result.error_line()) == (2, "--min-track-frames must be at least 1")
+
+
+def test_min_track_frames_without_all_faces_is_refused(scan, faces: list[Path]) -> None:
+    """--min-track-frames sets which --all-faces tracks decide; without --all-faces it was silently ignored (a user
+    who meant it got the one-face verdict). It is refused, as --seed without --limit is; the API too."""
+    result = scan("--min-track-frames", "5", faces[0])
+    assert (result.code, result.error_line()) == (
+        2, "--min-track-frames goes with --all-faces (which tracks decide a video's verdict)")
+    from mesocli.errors import UsageError
+    from mesocli.scan import ScanOptions
+
+    with pytest.raises(UsageError, match="^min_track_frames goes with all_faces"):
+        ScanOptions(detector="none", min_track_frames=1)
+    assert ScanOptions(detector="none", all_faces=True).min_track_frames == 3
+    assert ScanOptions(detector="none").min_track_frames is None

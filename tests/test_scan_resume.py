@@ -625,3 +625,27 @@ def test_a_plain_csv_resumes_and_a_missing_input_that_appears_is_scanned(clips, 
 def test_the_csv_header_a_resume_needs_is_documented() -> None:
     """A resume refuses a CSV of another header: the header is part of the interface, written out in docs/scan.md."""
     assert f"\n  {','.join(CSV_COLUMNS)}\n" in (Path(__file__).parents[1] / "docs" / "scan.md").read_text()
+
+
+def test_min_track_frames_is_compared_in_a_csv_and_in_rows_of_an_earlier_mesocli(clips, run_cli: RunCli,
+                                                                                  tmp_path: Path) -> None:
+    """A CSV row carries --min-track-frames in its settings cell: a resume with another value is refused there too.
+    Rows written with --all-faces before the option existed had every track decide (the rule of
+    --min-track-frames 1), but carried no value: a resume at the default 3 appended rows of another rule unasked."""
+    output = tmp_path / "results.csv"
+    args = ["scan", str(clips[0]), "--frames", "3", "--all-faces", "-o", str(output), "--resume", "-q"]
+    assert run_cli(*args)[0] == 0
+    before = output.read_bytes()
+    code, _, err = run_cli(*args, str(clips[1]), "--min-track-frames", "1")
+    assert code == 2 and "shortest deciding track 3 sampled frames, not 1 sampled frames" in err, err
+    assert output.read_bytes() == before
+    older = tmp_path / "older.jsonl"
+    assert run_cli(*args[:-4], "-o", str(older), "--resume", "-q")[0] == 0
+    row = _rows(older)[0]
+    del row["settings"]["min_track_frames"]  # as an earlier mesocli wrote it
+    older.write_text(json.dumps(row) + "\n")
+    code, _, err = run_cli(*args[:-4], str(clips[1]), "-o", str(older), "--resume", "-q")
+    assert code == 2 and "shortest deciding track 1 sampled frames, not 3 sampled frames" in err, err
+    assert _rows(older) == [row]
+    assert run_cli(*args[:-4], str(clips[1]), "-o", str(older), "--resume", "-q", "--min-track-frames", "1")[0] == 0
+    assert len(_rows(older)) == 2

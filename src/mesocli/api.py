@@ -161,7 +161,7 @@ def iter_scan(
     all_frames: bool = False,
     detector: str = "hog",
     all_faces: bool = False,
-    min_track_frames: int = 3,
+    min_track_frames: int | None = None,
     aggregation: str = "mean",
     threshold: float = 0.5,
     smooth: int = 5,
@@ -184,7 +184,7 @@ def iter_scan(
     frames, fps, every = _check_sampling(frames, fps, every)
     threshold, smooth, batch_size, min_track_frames = _check_numbers(
         threshold=(threshold, float), smooth=(smooth, int), batch_size=(batch_size, int),
-        min_track_frames=(min_track_frames, int))
+        min_track_frames=(min_track_frames, int | None))
     all_frames, all_faces, detail, hash_inputs = _check_flags(all_frames=all_frames, all_faces=all_faces,
                                                               detail=detail, hash_inputs=hash_inputs)
     options = ScanOptions(detector=detector, frames=frames, fps=fps, every=every, all_frames=all_frames,
@@ -248,8 +248,9 @@ def scan(inputs: PathLike | Picture | Iterable[PathLike | Picture], model: Model
     (N evenly spaced, default 30), ``fps``, ``every`` (every K-th frame) and ``all_frames``. ``detector``:
     ``hog``, ``cnn``, or ``none`` (inputs are aligned face crops). ``aggregation``: ``mean``, ``vote`` or
     ``confident``; the verdict is ``fake`` when ``p_fake >= threshold``. ``all_faces``: a verdict per face
-    track (``min_track_frames``: a track of fewer sampled frames does not decide a video's verdict; 1: every
-    track does). ``detail``: keep per-frame scores. ``workers``: processes (default 1; ``None``: one per core).
+    track (``min_track_frames``, only with ``all_faces``, default 3: a track of fewer sampled frames does not
+    decide a video's verdict; 1: every track does). ``detail``: keep per-frame scores. ``workers``: processes
+    (default 1; ``None``: one per core).
     ``hash_inputs=False`` skips hashing each file (``sha256`` is then None; ``scan --no-hash``).
     Each result has ``status`` (``ok``, ``no_face`` or ``error``), ``sha256`` (the file's SHA-256, None for an
     error), ``p_fake``, ``verdict``, ``segments`` and ``to_dict()`` (the JSON object of ``mesocli scan``,

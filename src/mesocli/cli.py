@@ -343,9 +343,10 @@ def scan(
                    "--min-track-frames sampled frames or more (default: one face, the "
                    "largest when first found, then followed; a close-up, found by a small search once per second of "
                    "video, is scored instead).", "--all-faces") = False,
-    min_track_frames: Opt(int, "--all-faces: a track seen in fewer sampled frames does not decide a video's "
-                          "verdict while a longer one does (if none does, the faces of every track are pooled); 1: "
-                          "every track decides, the most-fake wins (the rule before).", metavar="K") = 3,
+    min_track_frames: Opt(int | None, "With --all-faces only (default 3): a track seen in fewer sampled frames "
+                          "does not decide a video's verdict while a longer one does (if none does, the faces of every "
+                          "track are pooled); 1: every track decides, the most-fake wins (the rule before).",
+                          metavar="K", show_default=False) = None,
     aggregation: Opt(str, "Frame scores to a video score: mean (paper), vote (authors' code: share of frames voting "
                      "fake) or confident (DFDC winner's rule).", "--aggregate",
                      metavar="<mean|vote|confident>") = "mean",

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,7 +67,7 @@ class Labels:
         if not key:
             raise UsageError(f"{self.path}: {entry.row}: no file name")
         if entry.is_path:
-            table, where = self.by_path, os.path.realpath(self.path.parent / key)
+            table, where = self.by_path, _nfc(os.path.realpath(self.path.parent / key))
         else:
             table, where = self.by_name, key
         if where in table or key in seen:
@@ -78,8 +79,8 @@ class Labels:
 
     def entry_of(self, file: Path) -> Entry | None:
         """The entry of one input (its name as found, its real path); UsageError when both kinds match."""
-        by_path = self.by_path.get(os.path.realpath(file))
-        by_name = self.by_name.get(Path(file).name)
+        by_path = self.by_path.get(_nfc(os.path.realpath(file)))
+        by_name = self.by_name.get(_nfc(Path(file).name))
         if by_path is not None and by_name is not None and by_path is not by_name:
             raise UsageError(f"{file} matches two entries of {self.path} ({by_path.row}, {by_name.row}): "
                              "keep one entry per file")
@@ -100,6 +101,18 @@ class Labels:
         return entries
 
 
+def _nfc(name: str) -> str:
+    """``name`` in Unicode's composed form: macOS writes ``é`` decomposed (NFD) in file names, a spreadsheet or a
+    JSON file on Linux or Windows composed (NFC); the same name either way."""
+    return unicodedata.normalize("NFC", name)
+
+
+def _key(written: str) -> str:
+    """An entry's file as matched: trimmed, composed (:func:`_nfc`), ``\\`` read as ``/`` (a list written on
+    Windows: ``Celeb-real\\id0_0000.mp4``)."""
+    return _nfc(written.strip().replace("\\", "/"))
+
+
 def _label(value: object) -> str:
     """``df`` or ``real``; ValueError saying why not."""
     if type(value) is str:
@@ -118,7 +131,7 @@ def _original(original: object) -> str | None:
         return None
     if not isinstance(original, str):
         raise ValueError(f"original {printable(repr(original))} is not a file name")
-    return original.strip()
+    return _key(original)
 
 
 def read_labels(path: Path) -> Labels:
@@ -168,14 +181,16 @@ def _json_entries(text: str, path: Path) -> list[Entry]:
         if not isinstance(value, dict) or "label" not in value:
             raise UsageError(f'{path}: {json.dumps(key)}: no "label" (FAKE or REAL)')
         try:
-            entries.append(Entry(key.strip(), _label(value["label"]), _original(value.get("original"))))
+            entries.append(Entry(_key(key), _label(value["label"]), _original(value.get("original"))))
         except ValueError as exc:
             raise UsageError(f"{path}: {json.dumps(key)}: {exc}") from None
     return entries
 
 
 def _csv_entries(text: str, path: Path) -> list[Entry]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    first = text.split("\n", 1)[0]  # a spreadsheet set to a European locale saves "file;label" (Excel, LibreOffice)
+    delimiter = max((",", ";", "\t"), key=first.count)  # (the header's most frequent; a comma on a tie)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [cell.strip().lower() for cell in next(reader, [])]
     name_column = next((header.index(name) for name in PATH_COLUMNS if name in header), None)
     if name_column is None or "label" not in header:
@@ -194,7 +209,7 @@ def _csv_entries(text: str, path: Path) -> list[Entry]:
                              f"fewer than its header's {len(header)}")
         original = cells[original_column] if original_column is not None and original_column < len(cells) else None
         try:
-            entries.append(Entry(cells[name_column].strip(), _label(cells[label_column]), _original(original),
+            entries.append(Entry(_key(cells[name_column]), _label(cells[label_column]), _original(original),
                                  reader.line_num))
         except ValueError as exc:
             raise UsageError(f"{path}: {row}: {exc}") from None

@@ -14,8 +14,8 @@ through a tool that reads JSON numbers as doubles (``jq`` 1.6 writes ``2.0`` as 
 large integers) still match.
 
 The rows of one output must agree on what made their verdicts: the model (names and weights hashes),
-the threshold, the aggregation rule, ``--all-faces``, the face detector, the frame sampling and the
-smoothing. A resume with other settings is refused
+the threshold, the aggregation rule, ``--all-faces`` (and ``--min-track-frames``: 1 for rows written before it),
+the face detector, the frame sampling and the smoothing. A resume with other settings is refused
 (:meth:`Done.check_settings`) rather than mixing verdicts of two models in one file.
 
 Every row is written with one ``write`` and flushed with ``fsync`` before the next input's result
@@ -138,8 +138,9 @@ def row_settings(row: dict[str, Any]) -> dict[str, str]:
         sampling = made["sampling"]
         settings["frame sampling"] = f"{sampling['mode']} {_number(sampling['value'])}" if sampling["value"] else "all"
         settings["smoothing"] = _number(made["smooth"])
-    if row.get("type") == "video" and row.get("faces") is not None and "min_track_frames" in made:
-        settings["shortest deciding track"] = f"{_number(made['min_track_frames'])} sampled frames"
+    if row.get("type") == "video" and row.get("faces") is not None and "detector" in made:
+        # (--all-faces rows of a mesocli before --min-track-frames: every track decided, as with 1)
+        settings["shortest deciding track"] = f"{_number(made.get('min_track_frames', 1))} sampled frames"
     return settings
 
 

@@ -60,7 +60,7 @@ class ScanOptions:
     fps: float | None = None
     all_frames: bool = False
     all_faces: bool = False
-    min_track_frames: int = MIN_TRACK_FRAMES  # --all-faces: a shorter track decides no video verdict (see finalize)
+    min_track_frames: int | None = None  # --all-faces: a shorter track decides no verdict (finalize; None: 3)
     aggregation: str = "mean"
     threshold: float = 0.5
     smooth: int = aggregate.DEFAULT_WINDOW
@@ -78,7 +78,11 @@ class ScanOptions:
             raise ParameterError("{smooth} must be at least 1")
         if self.batch_size < 1:
             raise ParameterError("{batch_size} must be at least 1")
-        if self.min_track_frames < 1:
+        if self.min_track_frames is not None and not self.all_faces:  # it would be ignored: say so
+            raise ParameterError("{min_track_frames} goes with {all_faces} (which tracks decide a video's verdict)")
+        if self.all_faces and self.min_track_frames is None:
+            self.min_track_frames = MIN_TRACK_FRAMES
+        if self.min_track_frames is not None and self.min_track_frames < 1:
             raise ParameterError("{min_track_frames} must be at least 1")
         if self.selection().mode == "frames":
             self.frames = self.selection().value
@@ -433,7 +437,7 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
     tracks = [_series(track, job, faces, options) for track, faces in groups.items()]
     deciding = tracks
     if options.all_faces and is_video and len(tracks) > 1:
-        deciding = _deciding(tracks, options.min_track_frames, result.warnings)
+        deciding = _deciding(tracks, options.min_track_frames or MIN_TRACK_FRAMES, result.warnings)
         if not deciding:  # every track short: one series of all their faces, as without --all-faces
             pooled = _series(-1, job, job.faces, options)
             pooled.box = None  # the faces of several tracks: no one place in the frame
