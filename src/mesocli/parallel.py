@@ -163,6 +163,7 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
     outcomes = run_retrying(numbered, workers, make_pool, lambda task: (_scan_one, (task[1],)), retrying,
                             restarting=lambda how: log(f"mesocli: the worker processes died as they started ({how}; "
                                                        "out of memory?); starting them again"))
+
     def due() -> Iterator[ScanResult]:
         nonlocal following
         while following in done:

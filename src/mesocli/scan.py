@@ -330,7 +330,10 @@ def scan_inputs(
             job.pending = len(left)
             chosen += left  # type: ignore[arg-type]
         batch[:] = chosen
-        score_batch()
+        try:
+            score_batch()
+        except Exception:  # (scores that are not numbers): the stop, not this, is what the run ends with
+            return
         yield from finished()
 
     producer.start()
