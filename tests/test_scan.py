@@ -133,6 +133,31 @@ def test_closing_the_generator_early_stops_the_producer(crops: list[Path], loade
     assert not [t for t in threading.enumerate() if t.name == "mesocli-scan-producer" and t.is_alive()]
 
 
+def test_a_stop_at_a_yield_gives_the_inputs_read_whole_then_raises(crops: list[Path], loaded) -> None:
+    """A stop (Ctrl-C, SIGTERM) thrown in as a result is used (its row written): the inputs read whole by then
+    are scored and given, in input order, with the scores of a whole run, then the stop is raised and the producer
+    stopped. It was raised at once, and their results were lost."""
+    paths = [str(p) for p in crops]
+    read = threading.Event()
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "read" and path == paths[-1]:
+            read.set()
+
+    results = scan_inputs(paths, loaded, ScanOptions(detector="none"), progress=hook)
+    got = [next(results)]
+    assert read.wait(60)  # every input is read (its faces scored or not)
+    stop = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt) as raised:
+        got.append(results.throw(stop))
+        while True:
+            got.append(next(results))
+    assert raised.value is stop
+    whole = scan_all(paths, loaded, detector="none")
+    assert [(r.path, r.status, r.p_fake) for r in got] == [(r.path, r.status, r.p_fake) for r in whole]
+    assert not [t for t in threading.enumerate() if t.name == "mesocli-scan-producer" and t.is_alive()]
+
+
 def test_options_are_checked() -> None:
     for bad in ({"detector": "sift"}, {"aggregation": "median"}, {"threshold": 1.5}, {"smooth": 0},
                 {"frames": 10, "fps": 2.0}, {"fps": 1.0, "all_frames": True}, {"frames": 0}, {"fps": -1.0}):

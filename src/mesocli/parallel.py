@@ -163,16 +163,24 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
     outcomes = run_retrying(numbered, workers, make_pool, lambda task: (_scan_one, (task[1],)), retrying,
                             restarting=lambda how: log(f"mesocli: the worker processes died as they started ({how}; "
                                                        "out of memory?); starting them again"))
+
+    def due() -> Iterator[ScanResult]:
+        nonlocal following
+        while following in done:
+            result = done.pop(following)
+            following += 1
+            if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
+                progress("done", result.path, None)
+            yield result
+
     try:
         with contextlib.closing(outcomes):
             for (number, path), outcome in outcomes:
                 done[number] = _lost(str(path), outcome.how, loaded, options) if isinstance(outcome, Lost) else outcome
-                while following in done:
-                    result = done.pop(following)
-                    following += 1
-                    if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
-                        progress("done", result.path, None)
-                    yield result
+                yield from due()
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM (here, or thrown in at a yield): the workers are stopped; the rows
+        yield from due()  # done that are due, in input order up to the first input not done, first
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         stop_waiting(tasks)  # paths on stdin: the feed no longer waits for a line

@@ -26,7 +26,7 @@ from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, en
 from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS, require_packages
 from mesocli.probe import require_ffmpeg
-from mesocli.producer import Face, Failed, Finished, Job, Message, Producer, Sampled, Started
+from mesocli.producer import Ended, Face, Failed, Finished, Job, Message, Producer, Sampled, Started
 from mesocli.provenance import utc_now
 from mesocli.stdin_paths import stop_waiting
 
@@ -293,10 +293,63 @@ def scan_inputs(
 
     def finished() -> Iterator[ScanResult]:
         while jobs and jobs[0].done and jobs[0].pending == 0:
+            result = finalize(jobs[0], options, model_info, settings)  # (a stop meanwhile: the input stays first)
             job = jobs.popleft()
             if progress is not None:
                 progress("done", job.path, None)
-            yield finalize(job, options, model_info, settings)
+            yield result
+
+    def take(message: Message, scoring: bool = True) -> bool:
+        """Take one message of the producer (``scoring``: a full batch is scored); False for Finished and Failed."""
+        if isinstance(message, Finished | Failed):
+            return False
+        job = message.job
+        if isinstance(message, Started):
+            jobs.append(job)
+            job.key = next(numbers)
+            if observer is not None:
+                observer.started(job.key, job.path)
+        elif isinstance(message, Sampled):
+            job.sampled.append((message.index, message.time))
+            if observer is not None:
+                observer.sampled(job.key, message.index, message.time, len(message.crops))
+            for track, crop, box in message.crops:
+                face = Face(message.index, message.time, None if track is None else int(track), box=box)
+                job.faces.append(face)
+                job.pending += 1
+                batch.append((job, face, crop))
+                if scoring and len(batch) >= options.batch_size:
+                    score_batch()
+        else:  # Ended
+            job.done = True
+            if job.error:  # nothing of a failed input is scored
+                batch[:] = [item for item in batch if item[0] is not job]
+                job.pending = 0
+        return True
+
+    def complete() -> Iterator[ScanResult]:
+        """On a stop: the results of the inputs read to their end, in input order up to the first that is not, whose
+        faces wait in the batch or in the producer's messages already sent; at most ``batch_size`` faces are scored
+        (one batch). Counted again from the faces: a stop may have cut a batch's scoring short."""
+        for _ in range(messages.maxsize + 1):  # what the producer sent before it saw the stop
+            try:
+                take(messages.get_nowait(), scoring=False)
+            except queue.Empty:
+                break
+        unscored = {id(face): item for item in batch if (face := item[1]).p_fake is None}
+        chosen: list[tuple[Job, Face, Any]] = []
+        for job in jobs:
+            left = [unscored.get(id(face)) for face in job.faces if face.p_fake is None and not job.error]
+            if not job.done or None in left or len(chosen) + len(left) > options.batch_size:
+                break
+            job.pending = len(left)
+            chosen += left  # type: ignore[arg-type]
+        batch[:] = chosen
+        try:
+            score_batch()
+        except Exception:  # (scores that are not numbers): the stop, not this, is what the run ends with
+            return
+        yield from finished()
 
     producer.start()
     try:
@@ -305,46 +358,30 @@ def scan_inputs(
         model_info, settings = loaded.describe(), run_settings(options, loaded)
         predictor = _predictor_for(loaded, options)
         waiting = False  # an input read to its end has faces in the batch
-        while True:
-            try:
-                message = messages.get(block=not waiting)
-            except queue.Empty:  # the producer has nothing ready: let the waiting input finish
-                score_batch()
-                waiting = False
+        try:
+            while True:
+                try:
+                    message = messages.get(block=not waiting)
+                except queue.Empty:  # the producer has nothing ready: let the waiting input finish
+                    score_batch()
+                    waiting = False
+                    yield from finished()
+                    continue
+                if isinstance(message, Failed):  # (the face models, ffmpeg, a bug): the inputs read before it first
+                    score_batch()
+                    yield from finished()
+                    raise message.error
+                if not take(message):  # Finished
+                    break
+                if isinstance(message, Ended):
+                    waiting = waiting or message.job.pending > 0
                 yield from finished()
-                continue
-            if isinstance(message, Finished):
-                break
-            if isinstance(message, Failed):  # (the face models, ffmpeg, a bug): the inputs read before it first
-                score_batch()
-                yield from finished()
-                raise message.error
-            job = message.job
-            if isinstance(message, Started):
-                jobs.append(job)
-                job.key = next(numbers)
-                if observer is not None:
-                    observer.started(job.key, job.path)
-            elif isinstance(message, Sampled):
-                job.sampled.append((message.index, message.time))
-                if observer is not None:
-                    observer.sampled(job.key, message.index, message.time, len(message.crops))
-                for track, crop, box in message.crops:
-                    face = Face(message.index, message.time, None if track is None else int(track), box=box)
-                    job.faces.append(face)
-                    job.pending += 1
-                    batch.append((job, face, crop))
-                    if len(batch) >= options.batch_size:
-                        score_batch()
-            else:  # Ended
-                job.done = True
-                if job.error:  # nothing of a failed input is scored
-                    batch[:] = [item for item in batch if item[0] is not job]
-                    job.pending = 0
-                waiting = waiting or job.pending > 0
+            score_batch()
             yield from finished()
-        score_batch()
-        yield from finished()
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM (here, or thrown in at a yield): the inputs read whole first
+            producer.stop.set()  # (a second one stops at once)
+            yield from complete()
+            raise
     finally:
         producer.stop.set()
         stop_waiting(producer.paths)  # paths on stdin: the producer no longer waits for the next line

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import sys
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -97,13 +98,24 @@ def run_scan(
         # closed first when the scan stops (Ctrl-C, SIGTERM, an error): workers and their ffmpeg end now
         results = stack.enter_context(contextlib.closing(rows(bars.hook, None if explainer is None
                                                                else explainer.observer)))
-        for row in results:
-            with whole_write():
-                writer.write(stamp(row))
+
+        def keep(row: dict[str, Any]) -> None:
+            writer.write(stamp(row))
             if explainer is not None:
                 explainer.add(row)
             statuses.append(row["status"])
             verdicts.append(row["verdict"])
+
+        try:
+            for row in results:
+                with whole_write():
+                    keep(row)
+        except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM: the rows of the inputs read whole are written first
+            if inspect.getgeneratorstate(results) == inspect.GEN_SUSPENDED:  # it came as a row was written
+                for row in rows_on_stop(results, stop):  # (a second Ctrl-C or SIGTERM: no more)
+                    with whole_write():
+                        keep(row)
+            raise
         bars.__exit__()
         with whole_write():
             writer.close()
@@ -163,6 +175,24 @@ def _whole_on_stop(writer: Any, stream: GuardedStream) -> Iterator[None]:
             with whole_write(), contextlib.suppress(Exception):
                 writer.stop(why)
         raise
+
+
+def rows_on_stop(results: Generator[dict[str, Any], None, None], stop: KeyboardInterrupt) -> Iterator[dict[str, Any]]:
+    """The rows ``results`` still gives once ``stop`` (Ctrl-C, SIGTERM that came between two of its rows) is thrown in
+    at its yield: those of the inputs read whole by then (:func:`mesocli.scan.scan_inputs`), until it raises
+    ``stop`` again. Another stop (a second Ctrl-C) is raised at once."""
+    step: Callable[[], dict[str, Any]] = functools.partial(results.throw, stop)
+    while True:
+        try:
+            row = step()
+        except StopIteration:
+            return
+        except KeyboardInterrupt as again:
+            if again is stop:
+                return
+            raise
+        yield row
+        step = functools.partial(next, results)
 
 
 def _hash_workers(engine: str, workers: int | None) -> int:
@@ -470,9 +500,28 @@ def _local_rows(todo: list[str] | Iterator[str], options: ScanOptions, loaded: A
     def rows(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
         results = (scan_parallel(todo, loaded, options, processes, progress=hook) if processes > 1
                    else scan_inputs(todo, loaded, options, progress=hook, observer=observer))
-        return (result.to_dict(file=True) for result in results)
+        return _as_rows(results)
 
     return rows
+
+
+def _as_rows(results: Generator[Any, None, None]) -> Generator[dict[str, Any], None, None]:
+    """Each :class:`mesocli.scan.ScanResult`'s row; an exception thrown in at a yield (a stop: :func:`rows_on_stop`)
+    is thrown into ``results``, whose rows then go on, as ``yield from`` passes it on."""
+    with contextlib.closing(results):
+        try:
+            result = next(results)
+            while True:
+                try:
+                    yield result.to_dict(file=True)
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:  # (passed on, as yield from does)
+                    result = results.throw(exc)
+                else:
+                    result = next(results)
+        except StopIteration:
+            return
 
 
 def _csv_form(output: Path | None, resume: bool, fmt: str) -> tuple[bool, str]:

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -591,3 +592,90 @@ def _wait_for_ffmpeg(pid: int, video: Path) -> None:
                     return
         time.sleep(0.05)
     raise AssertionError(f"no ffmpeg read {video} within 120 s")
+
+
+_WRITE = {"x86_64": 1, "aarch64": 64}.get(os.uname().machine)
+"""The number of the write system call here (None: not known on this machine)."""
+
+
+def _full_pipe() -> tuple[int, int]:
+    """A pipe (read end, write end) whose buffer is full: a process that writes into it waits until it is read
+    (a reader that reads slowly, ``| less`` left on its first page)."""
+    import fcntl
+
+    read, write = os.pipe()
+    flags = fcntl.fcntl(write, fcntl.F_GETFL)
+    fcntl.fcntl(write, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write, b"\n" * 4096)
+    fcntl.fcntl(write, fcntl.F_SETFL, flags)
+    return read, write
+
+
+def _stopped_while_writing(command: list[Any], number: int, *then: Path) -> tuple[int, bytes, bytes]:
+    """Run ``mesocli scan`` (``command``: its arguments) into a full pipe; once its main thread waits to write its
+    first row to standard output (and an ffmpeg reads each of ``then``), send it ``number``, then read the pipe:
+    (exit status, what it wrote after the pipe's filling, stderr)."""
+    from conftest import children_of
+
+    read, write = _full_pipe()
+    with os.fdopen(read, "rb") as reader:
+        child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", *command], stdout=write,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+        os.close(write)
+        try:
+            deadline = time.monotonic() + 240
+
+            def ready() -> bool:
+                reading = b"".join(Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children_of(child.pid)
+                                   if Path(f"/proc/{pid}/cmdline").exists())
+                syscall = Path(f"/proc/{child.pid}/syscall").read_text().split()[:2]  # number, first argument
+                return syscall == [str(_WRITE), "0x1"] and all(os.fsencode(path) in reading for path in then)
+
+            while not ready():
+                assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+                time.sleep(0.05)
+            child.send_signal(number)  # held while its row is written: then the scan stops
+            out = reader.read()
+            err = child.stderr.read()
+            child.wait(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.stderr.close()
+    return child.returncode, out.lstrip(b"\n"), err
+
+
+@pytest.mark.skipif(_WRITE is None or not Path("/proc/self/syscall").exists(), reason="reads /proc/PID/syscall")
+@pytest.mark.parametrize(("number", "status", "said"), [(signal.SIGINT, 130, b""),
+                                                      (signal.SIGTERM, 143, b"mesocli: stopped by SIGTERM\n")])
+def test_a_scan_stopped_as_a_row_is_written_keeps_the_inputs_read_whole(number: int, status: int, said: bytes,
+                                                                         kit: MediaKit, tmp_path: Path) -> None:
+    """``scan a.jpg b.jpg c.jpg long.mp4 | less``, Ctrl-C (or SIGTERM) while a's row waits for the reader: b and c
+    were read whole (their faces found, waiting to be scored, or scored), yet their rows were dropped, and counted
+    not scanned (a ``--resume`` run read them again). Now their faces are scored (one batch at most) and their rows
+    written, in input order, before the scan stops as ever (130, 143)."""
+    photos = [tmp_path / f"{name}.jpg" for name in "abc"]
+    for photo in photos:
+        shutil.copy(kit.face_jpeg, photo)
+    code, out, err = _stopped_while_writing([*photos, kit.long_face_video, "--all-frames", "--workers", "1", "-q",
+                                             "--format", "jsonl"], number, kit.long_face_video)
+    assert (code, err) == (status, said)
+    assert [(row["path"], row["status"]) for row in parsed_rows("jsonl", out)] == [(str(p), "ok") for p in photos]
+
+
+@pytest.mark.skipif(_WRITE is None or not Path("/proc/self/syscall").exists(), reason="reads /proc/PID/syscall")
+def test_a_scan_with_workers_stopped_as_a_row_is_written_writes_the_rows_then_due(kit: MediaKit,
+                                                                                    tmp_path: Path) -> None:
+    """``scan --workers 2 long.mp4 a.jpg b.jpg | less``: the photos are done while the video is scanned; its row
+    comes, then theirs (input order). Ctrl-C while the video's row waits for the reader dropped the photos' rows,
+    done and due. Now they are written, in input order, and the scan stops as ever (130)."""
+    photos = [tmp_path / f"{name}.jpg" for name in "ab"]
+    for photo in photos:
+        shutil.copy(kit.face_jpeg, photo)
+    inputs = [kit.long_face_video, *photos]
+    code, out, err = _stopped_while_writing([*inputs, "--all-frames", "--workers", "2", "-q", "--format", "jsonl"],
+                                            signal.SIGINT)
+    assert (code, err) == (130, b"")
+    assert [(row["path"], row["status"]) for row in parsed_rows("jsonl", out)] == [(str(p), "ok") for p in inputs]
