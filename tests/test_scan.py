@@ -158,6 +158,31 @@ def test_a_stop_at_a_yield_gives_the_inputs_read_whole_then_raises(crops: list[P
     assert not [t for t in threading.enumerate() if t.name == "mesocli-scan-producer" and t.is_alive()]
 
 
+def test_a_stop_as_an_input_is_reported_done_keeps_its_result(crops: list[Path], loaded) -> None:
+    """A stop (Ctrl-C in a notebook) landing in the progress hook as the first input is reported done: its result
+    comes first, then those of the inputs read whole, in input order, then the stop. It was dropped (taken off the
+    queue before the hook) while the later inputs' results were given: a gap in input order."""
+    paths = [str(p) for p in crops]
+    read = threading.Event()
+    stop = KeyboardInterrupt()
+    stopped: list[str] = []
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "read" and path == paths[-1]:
+            read.set()
+        if event == "done" and not stopped:
+            assert read.wait(60)  # every input is read (its faces scored or not)
+            stopped.append(path)
+            raise stop
+
+    got = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        for result in scan_inputs(paths, loaded, ScanOptions(detector="none"), progress=hook):
+            got.append(result)
+    assert raised.value is stop and stopped == paths[:1]
+    assert [(r.path, r.status) for r in got] == [(path, "ok") for path in paths]
+
+
 def test_options_are_checked() -> None:
     for bad in ({"detector": "sift"}, {"aggregation": "median"}, {"threshold": 1.5}, {"smooth": 0},
                 {"frames": 10, "fps": 2.0}, {"fps": 1.0, "all_frames": True}, {"frames": 0}, {"fps": -1.0}):
