@@ -449,6 +449,29 @@ def test_worker_processes_report_each_input_done_without_empty_bars(crops: list[
     assert events == [("done", str(crops[0])), ("done", str(crops[1]))]
 
 
+def test_worker_processes_stopped_as_an_input_is_reported_done_keep_its_result(crops: list[Path],
+                                                                              own_weights: Path) -> None:
+    """With --workers, a stop (Ctrl-C) landing in the progress hook as the first input is reported done: its result
+    still comes first (then those done and due, in input order), then the stop. It was dropped."""
+    from mesocli.parallel import scan_parallel
+    from mesocli.runtime import load_onnx
+
+    paths = [str(p) for p in crops[:3]]
+    stop = KeyboardInterrupt()
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "done" and path == paths[0]:
+            raise stop
+
+    got = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        for result in scan_parallel(paths, load_onnx(own_weights), ScanOptions(detector="none"), workers=2,
+                                    progress=hook):
+            got.append(result.path)
+    assert raised.value is stop
+    assert got and got == paths[:len(got)]
+
+
 def test_one_process_shows_one_input_bar_not_a_stack(crops: list[Path], kit: MediaKit, loaded) -> None:
     """``scan --workers 1``: every input read ahead of the scores kept its full bar until its row was out, so
     the terminal showed a stack of finished bars (up to the inputs read ahead) under the count, where the
