@@ -458,9 +458,11 @@ def test_worker_processes_stopped_as_an_input_is_reported_done_keep_its_result(c
 
     paths = [str(p) for p in crops[:3]]
     stop = KeyboardInterrupt()
+    stopped: list[str] = []
 
     def hook(event: str, path: str, total: int | None) -> None:
-        if event == "done" and path == paths[0]:
+        if event == "done" and not stopped:
+            stopped.append(path)
             raise stop
 
     got = []
@@ -468,7 +470,7 @@ def test_worker_processes_stopped_as_an_input_is_reported_done_keep_its_result(c
         for result in scan_parallel(paths, load_onnx(own_weights), ScanOptions(detector="none"), workers=2,
                                     progress=hook):
             got.append(result.path)
-    assert raised.value is stop
+    assert raised.value is stop and stopped == paths[:1]
     assert got and got == paths[:len(got)]
 
 
