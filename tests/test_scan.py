@@ -158,6 +158,31 @@ def test_a_stop_at_a_yield_gives_the_inputs_read_whole_then_raises(crops: list[P
     assert not [t for t in threading.enumerate() if t.name == "mesocli-scan-producer" and t.is_alive()]
 
 
+def test_a_stop_as_an_input_is_reported_done_keeps_its_result(crops: list[Path], loaded) -> None:
+    """A stop (Ctrl-C in a notebook) landing in the progress hook as the first input is reported done: its result
+    comes first, then those of the inputs read whole, in input order, then the stop. It was dropped (taken off the
+    queue before the hook) while the later inputs' results were given: a gap in input order."""
+    paths = [str(p) for p in crops]
+    read = threading.Event()
+    stop = KeyboardInterrupt()
+    stopped: list[str] = []
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "read" and path == paths[-1]:
+            read.set()
+        if event == "done" and not stopped:
+            assert read.wait(60)  # every input is read (its faces scored or not)
+            stopped.append(path)
+            raise stop
+
+    got = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        for result in scan_inputs(paths, loaded, ScanOptions(detector="none"), progress=hook):
+            got.append(result)
+    assert raised.value is stop and stopped == paths[:1]
+    assert [(r.path, r.status) for r in got] == [(path, "ok") for path in paths]
+
+
 def test_options_are_checked() -> None:
     for bad in ({"detector": "sift"}, {"aggregation": "median"}, {"threshold": 1.5}, {"smooth": 0},
                 {"frames": 10, "fps": 2.0}, {"fps": 1.0, "all_frames": True}, {"frames": 0}, {"fps": -1.0}):
@@ -422,6 +447,31 @@ def test_worker_processes_report_each_input_done_without_empty_bars(crops: list[
                                  workers=2, progress=lambda event, path, total: events.append((event, path))))
     assert [r.status for r in results] == ["ok", "ok"]
     assert events == [("done", str(crops[0])), ("done", str(crops[1]))]
+
+
+def test_worker_processes_stopped_as_an_input_is_reported_done_keep_its_result(crops: list[Path],
+                                                                              own_weights: Path) -> None:
+    """With --workers, a stop (Ctrl-C) landing in the progress hook as the first input is reported done: its result
+    still comes first (then those done and due, in input order), then the stop. It was dropped."""
+    from mesocli.parallel import scan_parallel
+    from mesocli.runtime import load_onnx
+
+    paths = [str(p) for p in crops[:3]]
+    stop = KeyboardInterrupt()
+    stopped: list[str] = []
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "done" and not stopped:
+            stopped.append(path)
+            raise stop
+
+    got = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        for result in scan_parallel(paths, load_onnx(own_weights), ScanOptions(detector="none"), workers=2,
+                                    progress=hook):
+            got.append(result.path)
+    assert raised.value is stop and stopped == paths[:1]
+    assert got and got == paths[:len(got)]
 
 
 def test_one_process_shows_one_input_bar_not_a_stack(crops: list[Path], kit: MediaKit, loaded) -> None:

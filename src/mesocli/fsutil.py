@@ -163,6 +163,16 @@ class GuardedStream:
         return getattr(self._stream, name)
 
 
+INSISTED = "mesocli_insisted"
+"""The attribute set (True) on the exception of a second Ctrl-C or SIGTERM that came while :func:`whole_write` held
+the first: the user insists, the run stops at once (:func:`insisted`)."""
+
+
+def insisted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a second Ctrl-C or SIGTERM that came while a row's write held the first."""
+    return bool(getattr(exc, INSISTED, False))
+
+
 @contextlib.contextmanager
 def whole_write() -> Iterator[None]:
     """In the block, Ctrl-C and SIGTERM wait: their Python handlers run as it ends, so that what the block writes
@@ -181,8 +191,14 @@ def whole_write() -> Iterator[None]:
         if holding and not arrived:
             arrived.append(number)
             return
+        again = bool(arrived)
         arrived.clear()  # a second one, or one after the block, whose handler was not back yet: now
-        handlers[number](number, frame)
+        try:
+            handlers[number](number, frame)
+        except BaseException as exc:
+            if again:
+                setattr(exc, INSISTED, True)
+            raise
 
     try:  # a signal may come between two of these calls: every handler is back however the block ends
         for number in handlers:

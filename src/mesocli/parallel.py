@@ -167,10 +167,11 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
     def due() -> Iterator[ScanResult]:
         nonlocal following
         while following in done:
-            result = done.pop(following)
-            following += 1
+            result = done[following]
             if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
                 progress("done", result.path, None)
+            del done[following]  # (a stop in the hook: the result stays due)
+            following += 1
             yield result
 
     try:

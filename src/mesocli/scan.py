@@ -293,10 +293,11 @@ def scan_inputs(
 
     def finished() -> Iterator[ScanResult]:
         while jobs and jobs[0].done and jobs[0].pending == 0:
-            result = finalize(jobs[0], options, model_info, settings)  # (a stop meanwhile: the input stays first)
-            job = jobs.popleft()
+            job = jobs[0]  # (a stop meanwhile, in finalize or the hook: the input stays first)
+            result = finalize(job, options, model_info, settings)
             if progress is not None:
                 progress("done", job.path, None)
+            jobs.popleft()
             yield result
 
     def take(message: Message, scoring: bool = True) -> bool:

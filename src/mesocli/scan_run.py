@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, UsageError, check_known
-from mesocli.fsutil import GuardedStream, atomic_path, check_writable, is_stream, output_errors, whole_write
+from mesocli.fsutil import GuardedStream, atomic_path, check_writable, insisted, is_stream, output_errors, whole_write
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
 from mesocli.stdin_paths import Stoppable, StreamedInputs
@@ -111,7 +111,8 @@ def run_scan(
                 with whole_write():
                     keep(row)
         except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM: the rows of the inputs read whole are written first
-            if inspect.getgeneratorstate(results) == inspect.GEN_SUSPENDED:  # it came as a row was written
+            # it came as a row was written; not a second one while the row waited for its reader (that stops at once)
+            if not insisted(stop) and inspect.getgeneratorstate(results) == inspect.GEN_SUSPENDED:
                 for row in rows_on_stop(results, stop):  # (a second Ctrl-C or SIGTERM: no more)
                     with whole_write():
                         keep(row)
