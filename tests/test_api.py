@@ -94,7 +94,8 @@ def test_what_the_api_passes_on_is_what_the_library_functions_declare() -> None:
     export = import_module("mesocli.export")
     models = set(typing.get_args(api.Model))
     assert models <= set(typing.get_args(typing.get_type_hints(evaluate.evaluate)["loaded"]))
-    assert models <= set(typing.get_args(typing.get_type_hints(evaluate._scores)["loaded"]))
+    (scored,) = typing.get_args(typing.get_type_hints(evaluate._scores)["models"])  # list[each model's type]
+    assert models <= set(typing.get_args(scored))
     assert os.PathLike[str] in typing.get_args(typing.get_type_hints(export.plan_exports)["out"])
 
 
