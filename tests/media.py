@@ -240,6 +240,14 @@ def make_audio_only(path: Path, seconds: float = 1.0) -> Path:
     return Path(path)
 
 
+def turned_copy(source: Path, path: Path, turning: str) -> Path:
+    """``source`` re-encoded with its frames turned by the ffmpeg filter ``turning`` (``transpose=clock``,
+    ``hflip,vflip``) and no rotation metadata: a phone video whose rotation was lost on upload."""
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(source), "-vf", turning, "-c:v", "libx264", "-preset",
+                    "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return Path(path)
+
+
 def truncate(source: Path, path: Path, fraction: float = 0.5) -> Path:
     """The first ``fraction`` of a file's bytes (an MP4 cut before its index, like an aborted copy)."""
     data = Path(source).read_bytes()

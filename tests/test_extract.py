@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from conftest import KillFfmpeg, RunCli, children_of, cli_code, fresh_python, running
-from media import MediaKit, ffmpeg, make_face_video
+from media import MediaKit, ffmpeg, make_face_video, turned_copy
 from PIL import Image
 
 from mesocli.crops import ALIGNMENT
@@ -1052,8 +1052,7 @@ def test_an_input_stored_sideways_is_extracted_turned_as_scan_scores_it(tmp_path
     the same way, its crops upright, and its input line says so; an input without a face either way is unchanged."""
     video = tmp_path / "in" / "sideways.mp4"
     video.parent.mkdir()
-    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-vf", "transpose=clock", "-c:v",
-                    "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(video)], check=True)
+    turned_copy(kit.face_video, video, "transpose=clock")
     photo = tmp_path / "in" / "sideways_photo.png"
     Image.open(kit.face_jpeg).transpose(Image.Transpose.ROTATE_90).save(photo)  # no EXIF orientation
     out = tmp_path / "out"
@@ -1077,8 +1076,7 @@ def test_an_input_stored_upside_down_is_extracted_turned_with_upright_crops(tmp_
     turned 180° (as ``scan`` scores it), its crops those of the upright input, and its input line says so."""
     video = tmp_path / "in" / "upside_down.mp4"
     video.parent.mkdir()
-    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-vf", "hflip,vflip", "-c:v",
-                    "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(video)], check=True)
+    turned_copy(kit.face_video, video, "hflip,vflip")
     photo = tmp_path / "in" / "upside_down_photo.png"
     Image.open(kit.face_jpeg).transpose(Image.Transpose.ROTATE_180).save(photo)  # no EXIF orientation
     out, upright = tmp_path / "out", tmp_path / "upright"

@@ -18,6 +18,7 @@ from media import (
     plan_transforms,
     render,
     save_face_image,
+    turned_copy,
 )
 from PIL import Image, ImageDraw, ImageFont
 
@@ -130,8 +131,7 @@ def test_a_video_stored_sideways_is_read_turned_once_each_frame(kit: MediaKit, t
     faces only turned a quarter (rotation metadata lost) is read again turned; each sampled frame is given once,
     in order, its face upright, and the progress callbacks count both reads."""
     sideways = tmp_path / "sideways.mp4"
-    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(kit.face_video), "-vf", "transpose=clock", "-c:v",
-                    "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(sideways)], check=True)
+    turned_copy(kit.face_video, sideways, "transpose=clock")
     assert [len(r.faces) for r in faces_in_video(sideways, FrameSelection("frames", 4))] == [1, 1, 1, 1]
     starts, frames = [], []
     video = faces.VideoFaces(sideways, FrameSelection("frames", 4), on_start=lambda reader: starts.append(

@@ -616,12 +616,9 @@ def test_a_still_gif_webp_or_png_stays_an_image(tmp_path: Path, loaded, suffix: 
 def _sideways(source: Path, target: Path, turn: str, turning: str = "") -> Path:
     """``source`` re-encoded with its frames turned (``transpose=clock``/``cclock``, or the filter ``turning``) and
     no rotation metadata: a phone video whose rotation was lost on upload."""
-    from media import ffmpeg
+    from media import turned_copy
 
-    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(source), "-vf", turning or f"transpose={turn}",
-                    "-c:v", "libx264",
-                    "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(target)], check=True)
-    return target
+    return turned_copy(source, target, turning or f"transpose={turn}")
 
 
 @pytest.mark.parametrize(("turn", "back"), [("clock", "counter-clockwise"), ("cclock", "clockwise")])
