@@ -805,6 +805,7 @@ def test_compare_gives_each_methods_paired_difference(tmp_path: Path, grey_model
     report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=40, compare_with=_inverted(grey_model))
     found = report.to_dict()["comparison"]
     assert found["seed"] == 0 and found["resamples"] == 40 and set(found["methods"]) == {"A", "B"}
+    assert report.intervals is not None and report.intervals["seed"] == 0  # the report's own intervals too
     # the inverted model ranks every fake-real pair the other way: AUC 1/8 (A) and 2/8 (B) against 7/8 and 6/8
     a, b = found["methods"]["A"], found["methods"]["B"]
     assert (a["images"], a["df"], a["real"], a["unit"]) == (6, 2, 4, "video")

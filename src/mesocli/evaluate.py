@@ -47,6 +47,7 @@ REPORT_KEYS = (
     "images_per_second", "intervals", "methods", "detectors", "comparison", "provenance",
 )
 DEFAULT_BOOTSTRAP = 1000  # resamples for the 95 % intervals (0: none)
+BOOTSTRAP_SEED = 0  # every bootstrap of eval draws with it: the same data gives the same intervals (in the JSON)
 SHORT_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold")
 
 
@@ -222,13 +223,14 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
     unit = "video" if by_video else "image"
     keys = [video_of_track(v) if v else f"\x00{i}" for i, v in enumerate(videos)]  # NUL: in no file name
     units = [len({k for k, fake in zip(keys, labels_is_fake, strict=True) if fake == cls}) for cls in (True, False)]
-    result: dict[str, Any] = {"level": 0.95, "resamples": resamples, "unit": unit}
+    result: dict[str, Any] = {"level": 0.95, "resamples": resamples, "seed": BOOTSTRAP_SEED, "unit": unit}
     loose = sum(1 for v in videos if not v) if by_video else 0
     if min(units) < 2:  # resampling one unit gives the same figures every time: an interval of width 0
         result["note"] = (f"image figures' intervals not computed: {min(units)} {unit} in the "
                           f"{'df' if units[0] < 2 else 'real'} class (a bootstrap needs at least 2 in each)")
     else:
-        result.update(bootstrap_intervals(labels_is_fake, p_fake, threshold, keys if by_video else None, resamples))
+        result.update(bootstrap_intervals(labels_is_fake, p_fake, threshold, keys if by_video else None, resamples,
+                                           seed=BOOTSTRAP_SEED))
         if loose:
             result["note"] = (f"{loose} image{'s' if loose > 1 else ''} without a video id (not named "
                               "<video>_<frame>) resampled as units of their own")
@@ -237,9 +239,6 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
             right = round(video[key] * video["videos"])
             result[f"video_{key}"] = proportion_interval(right, video["videos"])
     return result
-
-
-BOOTSTRAP_SEED = 0  # every bootstrap of eval draws with it: the same data gives the same intervals
 
 
 def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOTSTRAP) -> dict[str, Any]:

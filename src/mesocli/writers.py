@@ -20,6 +20,7 @@ import errno
 import functools
 import json
 import re
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -699,10 +700,14 @@ def roc_figure(report: EvalReport) -> Any:
         import matplotlib.pyplot as plt
 
     overall, *by_method = roc_curves(report)
+    compared = compared_curve(report)  # eval --compare: the other model, every fake; its name wrapped (a file name)
+    compared_label = "" if compared is None else textwrap.fill(
+        f"--compare {_literal(report.comparison['model']['name'])}: all {compared.fakes} fakes "
+        f"(AUC {compared.auc:.3f})", 56, break_long_words=False, break_on_hyphens=False)
     c = report.confusion
     op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
     # taller by the legend below the ROC panel (its title and a row per two entries) and a subset's suptitle
-    rows = (len(by_method) + 5) // 2 + 1 if by_method else 0
+    rows = (len(by_method) + 5 + (compared_label.count("\n") + 1 if compared else 0)) // 2 + 1 if by_method else 0
     height = 5 + (0.3 + 0.2 * rows + (0.35 if report.data.get("subset") else 0) if by_method else 0)
     fig, (ax, reliability) = plt.subplots(1, 2, figsize=(10, height))
     name = _literal(report.model["name"])
@@ -714,10 +719,8 @@ def roc_figure(report: EvalReport) -> Any:
                     label=f"{_literal(curve.method or '')}: {curve.fakes} fakes (AUC {curve.auc:.3f})")
     else:
         ax.plot(overall.fpr, overall.tpr, lw=1.5, label=f"{name} (AUC {overall.auc:.3f})")
-    if (compared := compared_curve(report)) is not None:  # eval --compare: the other model, every fake
-        ax.plot(compared.fpr, compared.tpr, lw=1.5, ls="--", color="dimgrey", zorder=2.4,
-                label=f"--compare {_literal(report.comparison['model']['name'])}: all {compared.fakes} fakes "
-                      f"(AUC {compared.auc:.3f})")
+    if compared is not None:
+        ax.plot(compared.fpr, compared.tpr, lw=1.5, ls="--", color="dimgrey", zorder=2.4, label=compared_label)
     ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
     ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
     # not clipped: a point on the frame (nothing called fake: (0, 0)) is drawn whole, not a quarter of it
