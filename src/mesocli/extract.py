@@ -682,7 +682,7 @@ def _labelled(files: list[Path], options: ExtractOptions, labels: Labels | None,
             path = os.path.realpath(file)
             message = f"{file}: not in {labels.name}"
             if near := labels.by_case(file):  # by letter case alone, but not uniquely: said, not guessed
-                message += (" (by letter case alone it matches " + ", ".join(sorted(e.row for e in near))
+                message += (" (by letter case alone it matches " + ", ".join(e.row for e in near)
                             + (", which another input matches too" if len(near) == 1 else "") + ")")
             line = {"type": "input", "source": str(file), "name": None, "label": None, "split": options.split,
                     "path": path, "kind": None, "status": UNLABELLED, "message": message,
