@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from conftest import RunCli
 from PIL import Image
@@ -784,3 +785,68 @@ def test_compare_decodes_each_face_once(grey_model: LoadedModel, scored_root: Pa
     assert sorted(read) == sorted(listed)  # once each, the unreadable one too
     assert report.comparison is not None and report.comparison["auc"]["interval"] == [0, 0]
     assert report.data["images"] == 10 and report.seconds > 0
+
+
+def _inverted(grey_model: LoadedModel) -> LoadedModel:
+    """A model that scores each grey face ``1 - p_fake`` of ``grey_model``'s."""
+    keras = grey_model.model
+    return LoadedModel("meso4", "inverted", Path("inv.weights.h5"), "1" * 64,
+                       type(keras)(keras.inputs, 1 - keras.outputs[0]))
+
+
+def test_compare_gives_each_methods_paired_difference(tmp_path: Path, grey_model: LoadedModel) -> None:
+    """``eval --compare`` gave the totals' differences only: with fakes in method folders, each method's fakes
+    against every real image now get theirs, with paired intervals, and the JSON names the bootstrap's seed."""
+    from mesocli.metrics import paired_difference
+
+    files = [("df/A", "a1", 0.9), ("df/A", "a2", 0.6), ("df/B", "b1", 0.8), ("df/B", "b2", 0.3),
+             ("real/orig", "r1", 0.7), ("real/orig", "r1", 0.4), ("real/orig", "r2", 0.2), ("real/orig", "r2", 0.2)]
+    write_grey_faces(tmp_path / "test", files)
+    report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=40, compare_with=_inverted(grey_model))
+    found = report.to_dict()["comparison"]
+    assert found["seed"] == 0 and found["resamples"] == 40 and set(found["methods"]) == {"A", "B"}
+    assert report.intervals is not None and report.intervals["seed"] == 0  # the report's own intervals too
+    # the inverted model ranks every fake-real pair the other way: AUC 1/8 (A) and 2/8 (B) against 7/8 and 6/8
+    a, b = found["methods"]["A"], found["methods"]["B"]
+    assert (a["images"], a["df"], a["real"], a["unit"]) == (6, 2, 4, "video")
+    assert (a["auc"]["this"], a["auc"]["other"], a["auc"]["difference"]) == pytest.approx((7 / 8, 1 / 8, 6 / 8))
+    assert (b["auc"]["this"], b["auc"]["other"], b["auc"]["difference"]) == pytest.approx((6 / 8, 2 / 8, 4 / 8))
+    # at 0.5: A 5 of 6 right against 1 of 6; B 4 of 6 against 2 of 6
+    assert a["accuracy"]["difference"] == pytest.approx(4 / 6) and b["accuracy"]["difference"] == pytest.approx(2 / 6)
+    assert found["auc"]["difference"] == pytest.approx(13 / 16 - 3 / 16)
+    keep = ~report.labels_is_fake | (np.array(report.image_methods, dtype=object) == "A")
+    videos = [v for v, k in zip(report.video_ids, keep, strict=True) if k]
+    expected = paired_difference(report.labels_is_fake[keep], report.compared_p_fake[keep], report.p_fake[keep],
+                                 0.5, videos, 40, seed=0)
+    for key, item in a.items():
+        if isinstance(item, dict):
+            assert item["interval"] == expected[key]["interval"]
+            assert item["interval"][0] <= item["difference"] <= item["interval"][1]
+    plain = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=0, compare_with=grey_model).comparison
+    assert plain is not None and plain["methods"]["A"]["note"] == "no intervals: --bootstrap 0"
+
+
+def test_compare_scores_column_and_roc_curve(grey_model: LoadedModel, scored_root: Path, tmp_path: Path) -> None:
+    """``--scores`` had no column for ``--compare``'s model and ``--plot`` drew the evaluated model's curve only."""
+    import matplotlib.pyplot as plt
+
+    from mesocli.writers import roc_figure, write_scores
+
+    report = evaluate(grey_model, find_dataset(scored_root, "validation"), bootstrap=0,
+                      compare_with=_inverted(grey_model))
+    assert report.comparison is not None and report.comparison["methods"] is None
+    target = tmp_path / "scores.csv"
+    write_scores(report, target)
+    rows = list(csv.DictReader(target.open()))
+    assert list(rows[0]) == ["path", "label", "video", "p_fake", "verdict", "p_fake_compared"]
+    for row in rows:
+        assert float(row["p_fake_compared"]) == pytest.approx(1 - float(row["p_fake"]), abs=1e-5)
+    fig = roc_figure(report)
+    try:
+        lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    finally:
+        plt.close(fig)
+    # 3 of the 24 fake-real pairs ranked right by the inverted model (21 by the evaluated one)
+    compared = lines["--compare inverted: all 4 fakes (AUC 0.125)"]
+    assert np.trapezoid(compared.get_ydata(), compared.get_xdata()) == pytest.approx(3 / 24)
+    assert compared.get_ydata()[-1] == 1.0 and "grey-level (AUC 0.875)" in lines

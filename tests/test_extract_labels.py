@@ -195,3 +195,76 @@ def test_a_csv_from_a_spreadsheet_or_windows_or_a_mac_matches_its_files(tmp_path
     (tmp_path / "metadata.json").write_text(json.dumps({nfd: {"label": "REAL"}, "sub\\b.mp4": {"label": "FAKE"}}))
     assert [entry.label if entry else None for entry in read_labels(tmp_path / "metadata.json").assign(files)] == [
         None, "df", "real", None]
+
+
+def test_excels_sep_line_names_the_separator(tmp_path: Path) -> None:
+    """Excel's ``sep=;`` first line (it writes one to say how cells are separated) was read as the header: ``its
+    header (sep=,) names no file column``. It now names the separator, and rows are still lines of the file."""
+    (tmp_path / "labels.csv").write_text("sep=;\r\nfile;label;note\r\na.mp4;fake;x, y, z\r\nb.mp4;0;\r\n")
+    labels = read_labels(tmp_path / "labels.csv")
+    assert [(key, entry.label, entry.line) for key, entry in labels.by_name.items()] == [
+        ("a.mp4", "df", 3), ("b.mp4", "real", 4)]
+    (tmp_path / "tabs.csv").write_text("SEP=\t\nfile\tlabel\na.mp4\tmaybe\n")
+    with pytest.raises(UsageError, match=r"tabs.csv: row 3: label 'maybe' is not"):
+        read_labels(tmp_path / "tabs.csv")
+
+
+def test_letter_case_matches_only_a_unique_entry_and_says_so(tmp_path: Path) -> None:
+    """A list written where file names ignore case (``Video.MP4`` for ``video.mp4`` on disk) left every such input
+    unlabelled. An input matched by no entry as written now takes the one entry that differs by case alone, when
+    no other input matches it; a note names each; one with two such entries, or whose entry is another input's, is
+    not guessed: unlabelled, its manifest message saying why."""
+    from mesocli.extract import _labelled
+
+    names = ["video.mp4", "sub/Clip.mp4", "Twin.mp4", "exact.mp4", "other/EXACT.mp4", "a/Solo.mp4", "b/SOLO.mp4"]
+    files = [tmp_path / name for name in names]
+    for file in files:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.touch()
+    (tmp_path / "labels.csv").write_text("file,label\nVideo.MP4,fake\nSUB/clip.mp4,real\ntwin.mp4,fake\n"
+                                         "TWIN.mp4,real\nexact.mp4,real\nsolo.mp4,fake\n")
+    notes: list[str] = []
+    items, unlabelled = _labelled(files, options(tmp_path / "labels.csv"), read_labels(tmp_path / "labels.csv"),
+                                  notes.append)
+    assert [(file.relative_to(tmp_path).as_posix(), label) for _, file, label, _ in items] == [
+        ("video.mp4", "df"), ("sub/Clip.mp4", "real"), ("exact.mp4", "real")]
+    assert notes[0] == (f'mesocli: 2 inputs matched labels.csv only with letter case ignored (a single entry each): '
+                        f'{files[0]} ("Video.MP4"), {files[1]} ("SUB/clip.mp4")')
+    messages = {Path(result.source).relative_to(tmp_path).as_posix(): result.message for _, result, _ in unlabelled}
+    assert messages == {
+        "Twin.mp4": f"{files[2]}: not in labels.csv (by letter case alone it matches row 4, row 5)",
+        "other/EXACT.mp4": f"{files[4]}: not in labels.csv (by letter case alone it matches row 6, which another "
+                           "input matches too)",
+        "a/Solo.mp4": f"{files[5]}: not in labels.csv (by letter case alone it matches row 7, which another input "
+                      "matches too)",
+        "b/SOLO.mp4": f"{files[6]}: not in labels.csv (by letter case alone it matches row 7, which another input "
+                      "matches too)"}
+
+
+def test_a_split_other_than_splits_is_said(tmp_path: Path) -> None:
+    """DFDC's ``metadata.json`` says each file's ``split``, which was not read: a part listed as ``train`` extracted
+    to ``--split test`` went by without a word. It is now said (the inputs are still extracted where ``--split``
+    says); a CSV's ``split`` column likewise; a split that is not a name is refused."""
+    from mesocli.extract import _labelled
+
+    files = [tmp_path / name for name in ("a.mp4", "b.mp4", "c.mp4")]
+    for file in files:
+        file.touch()
+    (tmp_path / "metadata.json").write_text(json.dumps({
+        "a.mp4": {"label": "FAKE", "split": "train", "original": "b.mp4"}, "b.mp4": {"label": "REAL", "split": "train"},
+        "c.mp4": {"label": "REAL", "split": "test"}}))
+    labels = read_labels(tmp_path / "metadata.json")
+    assert [labels.by_name[f"{name}.mp4"].split for name in "abc"] == ["train", "train", "test"]
+    for split, said in (("test", [f'mesocli: 2 inputs are in split "train" of metadata.json, extracted to --split '
+                                  f'test: {files[0]}, {files[1]}']),
+                        ("train", [f'mesocli: 1 input is in split "test" of metadata.json, extracted to --split '
+                                   f'train: {files[2]}'])):
+        notes: list[str] = []
+        items, _ = _labelled(files, ExtractOptions(FrameSelection("frames", 2), layout="dataset", split=split,
+                                                   labels=labels.sha256), labels, notes.append)
+        assert notes == said and len(items) == 3
+    (tmp_path / "labels.csv").write_text("file,label,split\na.mp4,fake,test\nb.mp4,real,\n")
+    assert [e.split for e in read_labels(tmp_path / "labels.csv").by_name.values()] == ["test", None]
+    (tmp_path / "metadata.json").write_text('{"a.mp4": {"label": "FAKE", "split": 1}}')
+    with pytest.raises(UsageError, match=r'metadata.json: "a.mp4": split 1 is not a name'):
+        read_labels(tmp_path / "metadata.json")

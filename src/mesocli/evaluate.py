@@ -47,6 +47,7 @@ REPORT_KEYS = (
     "images_per_second", "intervals", "methods", "detectors", "comparison", "provenance",
 )
 DEFAULT_BOOTSTRAP = 1000  # resamples for the 95 % intervals (0: none)
+BOOTSTRAP_SEED = 0  # every bootstrap of eval draws with it: the same data gives the same intervals (in the JSON)
 SHORT_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold")
 
 
@@ -83,6 +84,7 @@ class EvalReport:
     p_fake_by_detector: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # --model any
     video_ids: list[str | None] = field(default_factory=list, repr=False)
     image_methods: list[str | None] = field(default_factory=list, repr=False)  # each image's method folder
+    compared_p_fake: np.ndarray | None = field(default=None, repr=False)  # eval --compare: the other model's p_fake
     skipped: list[str] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -221,13 +223,14 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
     unit = "video" if by_video else "image"
     keys = [video_of_track(v) if v else f"\x00{i}" for i, v in enumerate(videos)]  # NUL: in no file name
     units = [len({k for k, fake in zip(keys, labels_is_fake, strict=True) if fake == cls}) for cls in (True, False)]
-    result: dict[str, Any] = {"level": 0.95, "resamples": resamples, "unit": unit}
+    result: dict[str, Any] = {"level": 0.95, "resamples": resamples, "seed": BOOTSTRAP_SEED, "unit": unit}
     loose = sum(1 for v in videos if not v) if by_video else 0
     if min(units) < 2:  # resampling one unit gives the same figures every time: an interval of width 0
         result["note"] = (f"image figures' intervals not computed: {min(units)} {unit} in the "
                           f"{'df' if units[0] < 2 else 'real'} class (a bootstrap needs at least 2 in each)")
     else:
-        result.update(bootstrap_intervals(labels_is_fake, p_fake, threshold, keys if by_video else None, resamples))
+        result.update(bootstrap_intervals(labels_is_fake, p_fake, threshold, keys if by_video else None, resamples,
+                                           seed=BOOTSTRAP_SEED))
         if loose:
             result["note"] = (f"{loose} image{'s' if loose > 1 else ''} without a video id (not named "
                               "<video>_<frame>) resampled as units of their own")
@@ -241,27 +244,47 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
 def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOTSTRAP) -> dict[str, Any]:
     """``report``'s figures minus ``other``'s, both scored on the same images (``eval --compare``), with paired 95 %
     percentile-bootstrap intervals: both models' figures computed on the same ``resamples`` resamples (whole videos
-    within each class where names carry video ids, as :func:`figure_intervals` draws; ``0``: no intervals). An
-    interval that excludes 0 is a difference these faces show; two separate intervals that overlap are not
-    evidence of none. For ``eer`` lower is better."""
+    within each class where names carry video ids, as :func:`figure_intervals` draws; ``0``: no intervals), drawn
+    with ``seed`` :data:`BOOTSTRAP_SEED`. An interval that excludes 0 is a difference these faces show; two separate
+    intervals that overlap are not evidence of none. For ``eer`` lower is better. When the fakes sit in method
+    folders, ``methods`` holds each method's differences (its fakes against every real image, as ``methods`` of the
+    report), with their own paired intervals; else None."""
     if other.paths != report.paths or not np.array_equal(other.labels_is_fake, report.labels_is_fake):
         raise UsageError("the images changed between the two models' scoring (files added, removed or unreadable "
                          "meanwhile): evaluate again")
-    y, videos = report.labels_is_fake, report.video_ids
+    y = report.labels_is_fake
+    result: dict[str, Any] = {"model": other.model, "level": 0.95, "resamples": resamples, "seed": BOOTSTRAP_SEED}
+    result.update(_paired(y, report.p_fake, other.p_fake, report.threshold, report.video_ids, resamples))
+    methods = None
+    if any(m is not None for m, fake in zip(report.image_methods, y, strict=True) if fake):
+        named = np.array([m if m is not None else NO_METHOD for m in report.image_methods], dtype=object)
+        methods = {}
+        for name in sorted({m for m, fake in zip(named, y, strict=True) if fake}):
+            keep = ~y | (named == name)
+            methods[name] = {"images": int(keep.sum()), "df": int(y[keep].sum()), "real": int((~y[keep]).sum()),
+                             **_paired(y[keep], report.p_fake[keep], other.p_fake[keep], report.threshold,
+                                       [v for v, k in zip(report.video_ids, keep, strict=True) if k], resamples)}
+    result["methods"] = methods
+    return result
+
+
+def _paired(y: np.ndarray, ours: np.ndarray, theirs: np.ndarray, threshold: float, videos: list[str | None],
+            resamples: int) -> dict[str, Any]:
+    """:func:`compare`'s ``unit``, ``note`` (when there are no intervals) and ``{this, other, difference,
+    interval}`` of each figure, of one set of images."""
     keys = [video_of_track(v) if v else f"\x00{i}" for i, v in enumerate(videos)] if any(videos) else None
     units = [len({k for k, fake in zip(keys or range(len(y)), y, strict=True) if fake == cls}) for cls in (True, False)]
-    result: dict[str, Any] = {"model": other.model, "level": 0.95, "resamples": resamples,
-                              "unit": "video" if keys else "image"}
-    ours, theirs = binary_report(y, report.p_fake, report.threshold), binary_report(y, other.p_fake, report.threshold)
+    result: dict[str, Any] = {"unit": "video" if keys else "image"}
+    mine, other = binary_report(y, ours, threshold), binary_report(y, theirs, threshold)
     if resamples > 0 and min(units) >= 2:
-        found = paired_difference(y, other.p_fake, report.p_fake, report.threshold, keys, resamples)
+        found = paired_difference(y, theirs, ours, threshold, keys, resamples, seed=BOOTSTRAP_SEED)
     else:
         found = {}
         result["note"] = ("no intervals: --bootstrap 0" if resamples <= 0 else
                           f"no intervals: {min(units)} {result['unit']} in the {'df' if units[0] < 2 else 'real'} "
                           "class (a bootstrap needs at least 2 in each)")
     for key in INTERVAL_KEYS:
-        result[key] = {"this": ours[key], "other": theirs[key], "difference": ours[key] - theirs[key],
+        result[key] = {"this": mine[key], "other": other[key], "difference": mine[key] - other[key],
                        "interval": found[key]["interval"] if key in found else None}
     return result
 
@@ -381,6 +404,17 @@ def roc_curves(report: EvalReport) -> list[RocCurve]:
     return curves
 
 
+def compared_curve(report: EvalReport) -> RocCurve | None:
+    """``eval --compare``'s other model's ROC curve on every fake against every real image (its ``auc`` is
+    ``comparison.auc.other``); None without ``--compare``."""
+    if report.compared_p_fake is None or report.comparison is None:
+        return None
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(report.labels_is_fake, report.compared_p_fake)
+    return RocCurve(None, int(report.labels_is_fake.sum()), fpr, tpr, float(report.comparison["auc"]["other"]))
+
+
 def evaluate(
     loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble,
     dataset: FolderDataset,
@@ -406,6 +440,7 @@ def evaluate(
     if compare_with is not None:
         other = _report(compare_with, dataset, threshold, scored[1], ok, errors, seconds_each[1], 0)
         report.comparison = compare(report, other, bootstrap)
+        report.compared_p_fake = other.p_fake
     return report
 
 

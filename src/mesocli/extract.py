@@ -674,16 +674,25 @@ def _labelled(files: list[Path], options: ExtractOptions, labels: Labels | None,
         return [(number, file, options.label, file.stem) for number, file in enumerate(files)], []
     from mesocli.datasets import identities
 
-    items, unlabelled = [], []
-    for number, (file, entry) in enumerate(zip(files, labels.assign(files), strict=True)):
+    items, unlabelled, by_case, cased, elsewhere = [], [], [], [], []
+    assigned = labels.assign(files, by_case)
+    by_case_only = set(by_case)
+    for number, (file, entry) in enumerate(zip(files, assigned, strict=True)):
         if entry is None:
             path = os.path.realpath(file)
             message = f"{file}: not in {labels.name}"
+            if near := labels.by_case(file):  # by letter case alone, but not uniquely: said, not guessed
+                message += (" (by letter case alone it matches " + ", ".join(e.row for e in near)
+                            + (", which another input matches too" if len(near) == 1 else "") + ")")
             line = {"type": "input", "source": str(file), "name": None, "label": None, "split": options.split,
                     "path": path, "kind": None, "status": UNLABELLED, "message": message,
                     "size": _stat(path)[0], "mtime_ns": _stat(path)[1]}
             unlabelled.append((number, InputResult(str(file), UNLABELLED, message=message), line))
             continue
+        if number in by_case_only:
+            cased.append(f"{file} ({json.dumps(entry.key, ensure_ascii=False)})")
+        if entry.split is not None and options.split is not None and entry.split != options.split:
+            elsewhere.append((file, entry.split))
         stem, original = file.stem, Path(entry.original or "").stem
         if original and entry.label == "df":
             own, theirs = (set(identities(Path(f"{name}_0.jpg"))) for name in (stem, original))
@@ -693,6 +702,14 @@ def _labelled(files: list[Path], options: ExtractOptions, labels: Labels | None,
     if not items:
         raise UsageError(f"none of the {len(files)} inputs is in {labels.path}: an entry names a file (matched by "
                          "name) or a path relative to the labels file's folder")
+    if cased:  # (a unique match: an input that two entries, or two inputs that one entry, match so is unlabelled)
+        log(f"mesocli: {len(cased)} input{'s' if len(cased) > 1 else ''} matched {labels.name} only with letter case "
+            f"ignored (a single entry each): {', '.join(cased[:3])}{', ...' if len(cased) > 3 else ''}")
+    for split in sorted({split for _, split in elsewhere}):
+        listed = [str(file) for file, theirs in elsewhere if theirs == split]
+        log(f"mesocli: {len(listed)} input{'s are' if len(listed) > 1 else ' is'} in split {json.dumps(split)} of "
+            f"{labels.name}, extracted to --split {options.split}: {', '.join(listed[:3])}"
+            f"{', ...' if len(listed) > 3 else ''}")
     if unlabelled:
         named = ", ".join(str(files[number]) for number, _, _ in unlabelled[:3])
         more = ", ..." if len(unlabelled) > 3 else ""

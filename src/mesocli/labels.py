@@ -1,12 +1,14 @@
 """A dataset's own label file for ``extract --layout dataset --labels FILE``: DFDC's ``metadata.json`` or a CSV.
 
-``metadata.json`` maps file names to ``{"label": "FAKE" or "REAL", "original": ..., ...}``; a CSV has a header
-naming a file column (``path``, ``file``, ``filename``, ``name`` or ``video``), a ``label`` column and optionally
-an ``original`` column. Labels, whatever their case: ``fake``, ``df`` or ``1`` (fake); ``real`` or ``0`` (real).
-An entry without a folder (``aapnvogymq.mp4``) matches the inputs of that file name; one with a folder
-(``Celeb-real/id0_0000.mp4``) the file at that path relative to the labels file's folder. :meth:`Labels.assign`
-gives each input its label, and the stem its crops are named after: a fake with an ``original`` is named
-``<original>_<fake>`` so that ``train``'s held-out part keeps it with its original (their shared video id token).
+``metadata.json`` maps file names to ``{"label": "FAKE" or "REAL", "original": ..., "split": ..., ...}``; a CSV
+has a header naming a file column (``path``, ``file``, ``filename``, ``name`` or ``video``), a ``label`` column and
+optionally ``original`` and ``split`` columns (a first line ``sep=;``, as Excel writes, names its separator).
+Labels, whatever their case: ``fake``, ``df`` or ``1`` (fake); ``real`` or ``0`` (real). An entry without a folder
+(``aapnvogymq.mp4``) matches the inputs of that file name; one with a folder (``Celeb-real/id0_0000.mp4``) the file
+at that path relative to the labels file's folder; an input matched by neither matches the one entry, if only one,
+whose name or path differs from its own by letter case alone. :meth:`Labels.assign` gives each input its label, and
+the stem its crops are named after: a fake with an ``original`` is named ``<original>_<fake>`` so that ``train``'s
+held-out part keeps it with its original (their shared video id token).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Entry:
     label: str  # df or real
     original: str | None  # the file it was made from, as written (DFDC: "jdubbvfswz.mp4")
     line: int | None = None  # its line in a CSV (the header is line 1); None: in a metadata.json
+    split: str | None = None  # the split the file says it belongs to (DFDC: "train"); None: it says none
 
     @property
     def row(self) -> str:
@@ -57,6 +60,7 @@ class Labels:
     sha256: str
     by_name: dict[str, Entry] = field(default_factory=dict)
     by_path: dict[str, Entry] = field(default_factory=dict)
+    _folded: dict[str, list[Entry]] | None = field(default=None, repr=False)  # by case-folded name and real path
 
     @property
     def name(self) -> str:
@@ -86,10 +90,35 @@ class Labels:
                              "keep one entry per file")
         return by_path or by_name
 
-    def assign(self, files: list[Path]) -> list[Entry | None]:
+    def by_case(self, file: Path) -> list[Entry]:
+        """The entries whose name (without a folder) or path (with one) is ``file``'s but for letter case."""
+        if self._folded is None:
+            self._folded = {}
+            for table, prefix in ((self.by_name, "name:"), (self.by_path, "path:")):
+                for where, entry in table.items():
+                    self._folded.setdefault(prefix + where.casefold(), []).append(entry)
+        found = [*self._folded.get("name:" + _nfc(Path(file).name).casefold(), []),
+                 *self._folded.get("path:" + _nfc(os.path.realpath(file)).casefold(), [])]
+        return list({id(entry): entry for entry in found}.values())
+
+    def assign(self, files: list[Path], by_case: list[int] | None = None) -> list[Entry | None]:
         """Each input's entry (None: not in the file). An entry without a folder that matches two inputs (two
-        files of that name in different folders) is ambiguous: UsageError naming both."""
+        files of that name in different folders) is ambiguous: UsageError naming both.
+
+        An input that matches no entry as written takes the entry that differs from it by letter case alone
+        (``Video.MP4`` for ``video.mp4``: a list written on a file system that ignores case) when that match is
+        unique both ways: one such entry, matched by no other input. Their numbers are added to ``by_case``."""
         entries = [self.entry_of(file) for file in files]
+        taken = {id(entry) for entry in entries if entry is not None}
+        claims: dict[int, list[tuple[int, Entry]]] = {}
+        for number, (file, entry) in enumerate(zip(files, entries, strict=True)):
+            if entry is None and len(found := self.by_case(file)) == 1 and id(found[0]) not in taken:
+                claims.setdefault(id(found[0]), []).append((number, found[0]))
+        for claim in claims.values():
+            if len(claim) == 1:  # two inputs differing by case alone: neither is told from the other
+                number, entries[number] = claim[0]
+                if by_case is not None:
+                    by_case.append(number)
         holder: dict[int, Path] = {}
         for file, entry in zip(files, entries, strict=True):
             if entry is None or entry.is_path:
@@ -122,6 +151,15 @@ def _label(value: object) -> str:
     if text not in _CLASSES:
         raise ValueError(f"label {printable(repr(value))} is not {ACCEPTED}")
     return _CLASSES[text]
+
+
+def _split(split: object) -> str | None:
+    """The split an entry names (None: none); ValueError saying why not."""
+    if split is None or (isinstance(split, str) and not split.strip()):
+        return None
+    if not isinstance(split, str):
+        raise ValueError(f"split {printable(repr(split))} is not a name")
+    return split.strip()
 
 
 def _original(original: object) -> str | None:
@@ -181,7 +219,8 @@ def _json_entries(text: str, path: Path) -> list[Entry]:
         if not isinstance(value, dict) or "label" not in value:
             raise UsageError(f'{path}: {json.dumps(key)}: no "label" (FAKE or REAL)')
         try:
-            entries.append(Entry(_key(key), _label(value["label"]), _original(value.get("original"))))
+            entries.append(Entry(_key(key), _label(value["label"]), _original(value.get("original")),
+                                 split=_split(value.get("split"))))
         except ValueError as exc:
             raise UsageError(f"{path}: {json.dumps(key)}: {exc}") from None
     return entries
@@ -189,8 +228,15 @@ def _json_entries(text: str, path: Path) -> list[Entry]:
 
 def _csv_entries(text: str, path: Path) -> list[Entry]:
     first = text.split("\n", 1)[0]  # a spreadsheet set to a European locale saves "file;label" (Excel, LibreOffice)
-    delimiter = max((",", ";", "\t"), key=first.count)  # (the header's most frequent; a comma on a tie)
+    declared = first.rstrip("\r").lstrip(" ")  # Excel's "sep=;" line names the separator (and is no header)
+    if len(declared) == 5 and declared.lower().startswith("sep="):
+        delimiter = declared[4]
+    else:
+        declared = ""
+        delimiter = max((",", ";", "\t"), key=first.count)  # (the header's most frequent; a comma on a tie)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if declared:
+        next(reader)  # (read, not cut from the text: a row is still the line of the file)
     header = [cell.strip().lower() for cell in next(reader, [])]
     name_column = next((header.index(name) for name in PATH_COLUMNS if name in header), None)
     if name_column is None or "label" not in header:
@@ -199,6 +245,7 @@ def _csv_entries(text: str, path: Path) -> list[Entry]:
                          ": a CSV of labels needs a header such as file,label")
     label_column = header.index("label")
     original_column = header.index("original") if "original" in header else None
+    split_column = header.index("split") if "split" in header else None
     entries = []
     for cells in reader:
         if not any(cell.strip() for cell in cells):
@@ -208,9 +255,10 @@ def _csv_entries(text: str, path: Path) -> list[Entry]:
             raise UsageError(f"{path}: {row}: {len(cells)} column{'s' if len(cells) != 1 else ''}, "
                              f"fewer than its header's {len(header)}")
         original = cells[original_column] if original_column is not None and original_column < len(cells) else None
+        split = cells[split_column] if split_column is not None and split_column < len(cells) else None
         try:
             entries.append(Entry(_key(cells[name_column]), _label(cells[label_column]), _original(original),
-                                 reader.line_num))
+                                 reader.line_num, _split(split)))
         except ValueError as exc:
             raise UsageError(f"{path}: {row}: {exc}") from None
     return entries

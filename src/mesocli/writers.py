@@ -20,6 +20,7 @@ import errno
 import functools
 import json
 import re
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -34,6 +35,7 @@ FORMATS = ("table", "json", "jsonl", "csv")
 REPORT_FORMATS = ("table", "json")
 """Formats of ``eval`` and ``models``: a table for people, or one JSON document."""
 SCORES_COLUMNS = ("path", "label", "video", "p_fake", "verdict")
+COMPARED_COLUMN = "p_fake_compared"  # eval --compare's model, after any p_fake_<detector> column
 EXISTS = "{value}: exists; pass {force} to replace it"
 CSV_COLUMNS = (
     "path", "sha256", "type", "status", "error", "p_fake", "verdict", "threshold", "aggregation",
@@ -636,19 +638,24 @@ def check_plot_format(target: Path) -> None:
 
 
 def write_scores(report: EvalReport, target: Path, *, replace: bool = True) -> None:
-    """Per-image CSV (path relative to the dataset root, label, video id, p_fake, verdict, and with
-    ``--model any`` each detector's ``p_fake_<name>``), atomically (``replace``: as :func:`atomic_path`)."""
+    """Per-image CSV (path relative to the dataset root, label, video id, p_fake, verdict, with ``--model any``
+    each detector's ``p_fake_<name>``, and with ``--compare`` the compared model's ``p_fake_compared``),
+    atomically (``replace``: as :func:`atomic_path`)."""
     from mesocli.aggregate import verdict
 
     detectors = list(report.p_fake_by_detector)
-    rows = zip(report.paths, report.labels_is_fake, report.video_ids, report.p_fake,
-               *(report.p_fake_by_detector[name] for name in detectors), strict=True)
+    series = [report.p_fake_by_detector[name] for name in detectors]
+    columns = [f"p_fake_{name}" for name in detectors]
+    if report.compared_p_fake is not None:  # eval --compare: the other model's score of the same face
+        series.append(report.compared_p_fake)
+        columns.append(COMPARED_COLUMN)
+    rows = zip(report.paths, report.labels_is_fake, report.video_ids, report.p_fake, *series, strict=True)
     # a file name that is not UTF-8 is written with a \udce9-style escape rather than failing
     with atomic_path(Path(target), suffix=".csv", replace=replace) as tmp, open(
         tmp, "w", newline="", encoding="utf-8", errors="backslashreplace"
     ) as out:
         writer = csv_writer(out)
-        writer.writerow([*SCORES_COLUMNS, *(f"p_fake_{name}" for name in detectors)])
+        writer.writerow([*SCORES_COLUMNS, *columns])
         for path, fake, vid, p, *by_detector in rows:
             writer.writerow([spreadsheet_safe(path), "df" if fake else "real", spreadsheet_safe(vid or ""), f"{p:.6f}",
                              verdict(p, report.threshold),
@@ -681,8 +688,9 @@ def roc_figure(report: EvalReport) -> Any:
     """The ``eval --plot`` figure (pyplot, Agg; the caller closes it): the ROC curve (positive = fake) with the
     operating point at the report's threshold and the EER point, and beside it the reliability diagram of its
     calibration. When the fakes sit in method folders, each method's curve (its fakes against every real image,
-    :func:`mesocli.evaluate.roc_curves`) is drawn beside the overall one, which is drawn thicker, in black."""
-    from mesocli.evaluate import roc_curves, subset_note
+    :func:`mesocli.evaluate.roc_curves`) is drawn beside the overall one, which is drawn thicker, in black. With
+    ``eval --compare``, the compared model's overall curve too (dashed, grey)."""
+    from mesocli.evaluate import compared_curve, roc_curves, subset_note
     from mesocli.thirdparty import MATPLOTLIB, their_deprecations
 
     with their_deprecations(*MATPLOTLIB):
@@ -692,10 +700,14 @@ def roc_figure(report: EvalReport) -> Any:
         import matplotlib.pyplot as plt
 
     overall, *by_method = roc_curves(report)
+    compared = compared_curve(report)  # eval --compare: the other model, every fake; its name wrapped (a file name)
+    compared_label = "" if compared is None else textwrap.fill(
+        f"--compare {_literal(report.comparison['model']['name'])}: all {compared.fakes} fakes "
+        f"(AUC {compared.auc:.3f})", 56, break_long_words=False, break_on_hyphens=False)
     c = report.confusion
     op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
     # taller by the legend below the ROC panel (its title and a row per two entries) and a subset's suptitle
-    rows = (len(by_method) + 5) // 2 + 1 if by_method else 0
+    rows = (len(by_method) + 5 + (compared_label.count("\n") + 1 if compared else 0)) // 2 + 1 if by_method else 0
     height = 5 + (0.3 + 0.2 * rows + (0.35 if report.data.get("subset") else 0) if by_method else 0)
     fig, (ax, reliability) = plt.subplots(1, 2, figsize=(10, height))
     name = _literal(report.model["name"])
@@ -707,6 +719,8 @@ def roc_figure(report: EvalReport) -> Any:
                     label=f"{_literal(curve.method or '')}: {curve.fakes} fakes (AUC {curve.auc:.3f})")
     else:
         ax.plot(overall.fpr, overall.tpr, lw=1.5, label=f"{name} (AUC {overall.auc:.3f})")
+    if compared is not None:
+        ax.plot(compared.fpr, compared.tpr, lw=1.5, ls="--", color="dimgrey", zorder=2.4, label=compared_label)
     ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
     ax.plot([0, 1], [1, 0], ls=":", lw=0.8, color="grey")
     # not clipped: a point on the frame (nothing called fake: (0, 0)) is drawn whole, not a quarter of it
@@ -832,6 +846,12 @@ def eval_table(report: EvalReport) -> Any:
                          f"{item['this']:.4f} against {item['other']:.4f}; paired, "
                          + (f"by {compared['unit']}" if low_high is not None else compared.get("note", ""))
                          + ("; lower is better" if key == "eer" else "")))
+        for name, item in (compared.get("methods") or {}).items():  # each method's fakes against every real
+            low_high = item["auc"]["interval"]
+            rows.append((f"method {name}: AUC minus {other}", f"{item['auc']['difference']:+.4f}",
+                         f"{low_high[0]:+.4f} to {low_high[1]:+.4f}" if low_high is not None else "",
+                         f"{item['auc']['this']:.4f} against {item['auc']['other']:.4f}; paired, "
+                         + (f"by {item['unit']}" if low_high is not None else item.get("note", ""))))
     rows.append(("speed", f"{report.images_per_second:.1f} img/s", "", f"{report.seconds:.1f} s"))
     if ci is not None:
         rows.append(("intervals", f"{ci['resamples']}", "", ci.get("note") or f"bootstrap resamples of the "
