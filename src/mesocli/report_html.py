@@ -298,8 +298,8 @@ def _section(number: int, entry: ReportEntry) -> str:
                        f"<tbody>{rows}</tbody></table>")
     if entry.timeline:
         out.append(f"<h3>Timeline</h3><figure>{_img(entry.timeline, 'p_fake over time for ' + str(r.get('path')))}"
-                   "<figcaption>p_fake of each sampled frame (dots; several face tracks: each its own colour, marker and line "
-                   "style), its moving average (line), the threshold "
+                   "<figcaption>p_fake of each sampled frame (dots; several face tracks: each its own colour, marker "
+                   "and line style), its moving average (line), the threshold "
                    "(dashed), flagged time ranges (shaded), frames with no face (grey ticks below 0)."
                    "</figcaption></figure>")
     segments = r.get("segments") or []
