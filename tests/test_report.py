@@ -791,6 +791,7 @@ def test_each_verdict_in_the_report_reads_as_the_detectors_call_not_a_fact(tmp_p
     report.write_text(render_html([ReportEntry(result("fake", 0.7), None), ReportEntry(result("real", 0.2), None)]),
                       encoding="utf-8")
     _, text = check_report(report)
+    assert "2 inputs: 2 scanned (1 called fake by the detector)" in text  # the summary said "(1 fake)"
     fake, real = _section_text(text, "1. fake.mp4"), _section_text(text, "2. real.mp4")
     assert "The detector's call, not a finding: p_fake reached the threshold." in fake
     assert "stayed under the threshold, which does not show that the input is authentic" in real

@@ -193,7 +193,7 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
         counts[entry.result.get("status", "?")] = counts.get(entry.result.get("status", "?"), 0) + 1
     fakes = sum(1 for e in entries if e.result.get("verdict") == "fake")
     parts = [f"{len(entries)} input{'s' if len(entries) != 1 else ''}:",
-             f"{counts.get('ok', 0)} scanned ({fakes} fake)",
+             f"{counts.get('ok', 0)} scanned ({fakes} called fake by the detector)",
              f"{counts.get('no_face', 0)} with no face", f"{counts.get('error', 0)} failed"]
     names = sorted({n for e in entries for n, _ in detector_scores(e.result)})
     several = len(names) > 1
