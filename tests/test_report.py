@@ -824,3 +824,19 @@ def test_a_timelines_tracks_stay_apart_in_a_greyscale_printout(monkeypatch: pyte
     assert len(dots) == len(curves) == 3
     assert len(set(dots.values())) == 3 and len(set(curves.values())) == 3  # not only three colours
     assert "--" not in curves.values()  # the threshold's dashes stay the threshold's
+
+
+def test_a_flagged_range_names_its_first_and_last_sampled_frames(run_cli: RunCli, kit: MediaKit, own_weights: Path,
+                                                                 tmp_path: Path) -> None:
+    """A flagged range gave times only: an examiner points at frames (ffmpeg's select=eq(n,N)), so the report names
+    the first and last frames sampled in it, the frame numbers of the row's scores."""
+    report = tmp_path / "r.html"
+    code, stdout, stderr = run_cli("scan", kit.face_video, "--weights", own_weights, "--frames", 6, "--threshold", 0,
+                                   "--detail", "--report", report, "--explain-top", 0, "--format", "json")
+    assert code == 0, stderr
+    row = json.loads(stdout)[0]
+    (segment,) = row["segments"]  # at threshold 0 every sampled frame is flagged: one range over the clip
+    frames = [score["frame"] for score in row["scores"]]
+    _, text = check_report(report)
+    assert (f"{segment['start']:.2f}–{segment['end']:.2f} s: 6 sampled frame(s) (the first frame {frames[0]}, "
+            f"the last {frames[-1]})") in text

@@ -261,6 +261,7 @@ class Explainer:
         if evidence is not None and data.get("status") != "error":
             entry.no_face = evidence.no_face_frames()
             entry.sampled_times = [t for _, t, _ in evidence.sampled]
+            entry.sampled_frames = [(n, t) for n, t, _ in evidence.sampled]
             if data.get("status") == "ok" and self.top > 0:
                 entry.faces = explain_faces(self._cam(), evidence, data.get("type"), self.threshold,
                                             png=self.explain_dir is not None, jpeg=self.report is not None)

@@ -89,6 +89,7 @@ class ReportEntry:
     faces: list[FaceImage] = field(default_factory=list)
     no_face: list[tuple[int, float]] = field(default_factory=list)
     sampled_times: list[float] = field(default_factory=list)
+    sampled_frames: list[tuple[int, float]] = field(default_factory=list)  # (frame number, time) of each sampled
 
 
 CSS = """
@@ -305,9 +306,9 @@ def _section(number: int, entry: ReportEntry) -> str:
     segments = r.get("segments") or []
     if status == "ok" and r.get("type") == "video":
         if segments:
-            items = "".join(f"<li>{s['start']:.2f}–{s['end']:.2f} s: {s['frames']} sampled frame(s), "
-                            f"smoothed p_fake mean {fmt_p(s['p_fake_mean'])}, max {fmt_p(s['p_fake_max'])}</li>"
-                            for s in segments)
+            items = "".join(f"<li>{s['start']:.2f}–{s['end']:.2f} s: {s['frames']} sampled frame(s)"
+                            f"{_ends(s, entry.sampled_frames)}, smoothed p_fake mean {fmt_p(s['p_fake_mean'])}, "
+                            f"max {fmt_p(s['p_fake_max'])}</li>" for s in segments)
             out.append(f"<h3>Flagged time ranges</h3><ul>{items}</ul>")
         else:
             out.append("<h3>Flagged time ranges</h3><p>None: the smoothed p_fake stays under the threshold.</p>")
@@ -339,6 +340,15 @@ def _section(number: int, entry: ReportEntry) -> str:
             out.append("</div>")
     out.append("</section>")
     return "".join(out)
+
+
+def _ends(segment: dict[str, Any], sampled: Sequence[tuple[int, float]]) -> str:
+    """The numbers of a flagged range's first and last sampled frames (``frame`` in ``scores``: ffmpeg's
+    ``select=eq(n\\,N)`` gives the very frame), so that an examiner points at them; empty when unknown."""
+    inside = [number for number, time in sampled if segment["start"] <= time <= segment["end"]]
+    if not inside:
+        return ""
+    return f" (frame {inside[0]})" if len(inside) == 1 else f" (the first frame {inside[0]}, the last {inside[-1]})"
 
 
 def _digest(r: dict[str, Any]) -> str:
