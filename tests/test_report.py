@@ -750,6 +750,7 @@ def test_the_report_says_how_to_run_the_scan_again_and_what_its_detector_gets_wr
     card = next(card for card in bundled_cards() if (card.arch, card.manipulation) == ("meso4", "df"))
     rates = card.error_rates()
     assert rates is not None and f"measured error rates of meso4_df: {rates}" in text
+    assert "yellow, the lightest also in a greyscale printout, = strongest evidence" in text  # (a printout in grey)
     assert ("per face at threshold 0.5: MesoNet validation (7104 faces): 16.8 % of real faces called fake, 4.3 % of "
             "forged faces missed; FaceForensics++ c23 test (720 faces): 1.2 % of real faces called fake, forged faces "
             "missed: Deepfakes 35.8 %, Face2Face 95.8 %, FaceSwap 100.0 %") == rates

@@ -319,7 +319,8 @@ def _section(number: int, entry: ReportEntry) -> str:
     if entry.faces:
         out.append("<h3>Where the network looked</h3>"
                    "<p class=\"note\">Left: the aligned 256×256 crop the network scored. Right: the same crop "
-                   "with its Grad-CAM heatmap (viridis colour scale: yellow = strongest evidence) for the class "
+                   "with its Grad-CAM heatmap (viridis colour scale: yellow, the lightest also in a greyscale "
+                   "printout, = strongest evidence) for the class "
                    "the network decided for that face: where it found what made it say fake, or real.</p>")
         for group in ("most fake", "most real"):
             faces = [face for face in entry.faces if face.group == group]
