@@ -731,3 +731,113 @@ def test_an_animated_image_is_not_called_a_damaged_video(run_cli: RunCli, tmp_pa
     section = _section_text(text, f"1. {gif}")
     assert "damaged" not in section and "video" not in section, section
     assert "Note: animated or multi-page image: only its first of 4 frames is scored" in section, section
+
+
+def test_the_report_says_how_to_run_the_scan_again_and_what_its_detector_gets_wrong(
+    run_cli: RunCli, kit: MediaKit, own_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report is an exhibit: another examiner reruns the scan from the command written in it (and the folder it ran
+    in: inputs are often relative), and weighs a verdict by the detector's measured error rates (its model card)."""
+    from mesocli.weights import bundled_cards
+
+    monkeypatch.chdir(tmp_path)
+    image = kit.face_jpeg.name
+    (tmp_path / image).write_bytes(kit.face_jpeg.read_bytes())
+    code, _, stderr = run_cli("scan", image, "--report", "r.html", "--threshold", "0.6", "-q", "--format", "json")
+    assert code == 0, stderr
+    _, text = check_report(tmp_path / "r.html")
+    assert f"command: mesocli scan {image} --report r.html --threshold 0.6 -q --format json (run in {tmp_path})" in text
+    card = next(card for card in bundled_cards() if (card.arch, card.manipulation) == ("meso4", "df"))
+    rates = card.error_rates()
+    assert rates is not None and f"measured error rates of meso4_df: {rates}" in text
+    assert "yellow, the lightest also in a greyscale printout, = strongest evidence" in text  # (a printout in grey)
+    assert ("per face at threshold 0.5: MesoNet validation (7104 faces): 16.8 % of real faces called fake, 4.3 % of "
+            "forged faces missed; FaceForensics++ c23 test (720 faces): 1.2 % of real faces called fake, forged faces "
+            "missed: Deepfakes 35.8 %, Face2Face 95.8 %, FaceSwap 100.0 %") == rates
+    # weights whose card has no figures: their error rates are unknown, and the report says so rather than nothing
+    code, _, stderr = run_cli("scan", image, "--weights", own_weights, "--report", "r.html", "--force", "-q")
+    assert code == 0, stderr
+    _, text = check_report(tmp_path / "r.html")
+    assert "measured error rates of meso4_test: unknown: these weights have no model card with figures" in text
+
+
+def test_a_printed_report_keeps_headings_with_what_they_head_and_repeats_table_headers(tmp_path: Path) -> None:
+    """Printed (a court exhibit), a heading was left alone at the foot of a page, its heatmaps on the next, and a
+    summary table cut over two pages lost its column names."""
+    from mesocli.report import ReportEntry, render_html
+
+    result = {"path": "clip.mp4", "sha256": "0" * 64, "type": "video", "status": "ok", "p_fake": 0.7,
+              "verdict": "fake", "threshold": 0.5, "aggregation": "mean", "frames": {"sampled": 3, "with_face": 3},
+              "faces": [{"track": 0, "p_fake": 0.7, "verdict": "fake", "frames": 3, "segments": [], "decides": True,
+                         "box": [1, 2, 30, 40]}],
+              "segments": [], "warnings": [], "scanned_at": "2026-12-07T06:00:00Z"}
+    source = render_html([ReportEntry(result, None)])
+    tables = source.count("<table>")
+    assert tables == 3 and source.count("<table><thead><tr>") == tables  # summary, detectors, face tracks
+    style = source.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert "@media print{h2,h3,h4{break-after:avoid" in style and "figure,tr{break-inside:avoid" in style
+
+
+def test_each_verdict_in_the_report_reads_as_the_detectors_call_not_a_fact(tmp_path: Path) -> None:
+    """An input's section is read alone (a printed page, an excerpt in an expert report): its FAKE or REAL says there
+    that it is the detector's call, to be weighed by its error rates, and that real does not prove authenticity."""
+    from mesocli.report import ReportEntry, render_html
+
+    def result(verdict: str, p_fake: float) -> dict:
+        return {"path": f"{verdict}.mp4", "sha256": None, "type": "video", "status": "ok", "p_fake": p_fake,
+                "verdict": verdict, "threshold": 0.5, "aggregation": "mean", "frames": {"sampled": 3, "with_face": 3},
+                "faces": None, "segments": [], "warnings": [], "scanned_at": "2026-12-07T06:00:00Z"}
+
+    report = tmp_path / "r.html"
+    report.write_text(render_html([ReportEntry(result("fake", 0.7), None), ReportEntry(result("real", 0.2), None)]),
+                      encoding="utf-8")
+    _, text = check_report(report)
+    assert "2 inputs: 2 scanned (1 called fake by the detector)" in text  # the summary said "(1 fake)"
+    fake, real = _section_text(text, "1. fake.mp4"), _section_text(text, "2. real.mp4")
+    assert "The detector's call, not a finding: p_fake reached the threshold." in fake
+    assert "stayed under the threshold, which does not show that the input is authentic" in real
+    assert all("measured error rates" in section for section in (fake, real))
+
+
+def test_a_timelines_tracks_stay_apart_in_a_greyscale_printout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --all-faces each track was told from the others by its colour alone: printed in grey (a court file), the
+    dots and curves of three tracks looked the same. Each track now has its own marker and line style too."""
+    from matplotlib.axes import Axes
+
+    from mesocli.report import timeline_png
+
+    drawn: list[tuple[str, object, object]] = []
+    plot = Axes.plot
+
+    def recording(self: Axes, *args: object, **kwargs: object) -> object:
+        lines = plot(self, *args, **kwargs)
+        drawn.extend((str(line.get_label()), line.get_marker(), line.get_linestyle()) for line in lines)
+        return lines
+
+    monkeypatch.setattr(Axes, "plot", recording)
+    scores = [{"frame": f, "time": f / 10, "p_fake": 0.1 + 0.2 * track, "track": track}
+              for f in range(6) for track in range(3)]
+    result = {"path": "clip.mp4", "type": "video", "status": "ok", "threshold": 0.5, "scores": scores,
+              "faces": [{"track": track, "segments": []} for track in range(3)], "segments": []}
+    assert timeline_png(result, None, smooth=3) is not None
+    dots = {label: marker for label, marker, _ in drawn if label.endswith("p_fake per frame")}
+    curves = {label: style for label, _, style in drawn if "smoothed" in label}
+    assert len(dots) == len(curves) == 3
+    assert len(set(dots.values())) == 3 and len(set(curves.values())) == 3  # not only three colours
+    assert "--" not in curves.values()  # the threshold's dashes stay the threshold's
+
+
+def test_a_flagged_range_names_its_first_and_last_sampled_frames(run_cli: RunCli, kit: MediaKit, own_weights: Path,
+                                                                 tmp_path: Path) -> None:
+    """A flagged range gave times only: an examiner points at frames (ffmpeg's select=eq(n,N)), so the report names
+    the first and last frames sampled in it, the frame numbers of the row's scores."""
+    report = tmp_path / "r.html"
+    code, stdout, stderr = run_cli("scan", kit.face_video, "--weights", own_weights, "--frames", 6, "--threshold", 0,
+                                   "--detail", "--report", report, "--explain-top", 0, "--format", "json")
+    assert code == 0, stderr
+    row = json.loads(stdout)[0]
+    (segment,) = row["segments"]  # at threshold 0 every sampled frame is flagged: one range over the clip
+    frames = [score["frame"] for score in row["scores"]]
+    _, text = check_report(report)
+    assert (f"{segment['start']:.2f}–{segment['end']:.2f} s: 6 sampled frame(s) (the first frame {frames[0]}, "
+            f"the last {frames[-1]})") in text

@@ -750,3 +750,22 @@ def test_a_cover_ffmpeg_writes_into_an_mkv_is_no_second_video_stream(kit: MediaK
                    capture_output=True)
     info = probe_video(clip)
     assert (info.stream, info.video_streams, streams_note(info)) == (0, 1, [])
+
+
+def test_a_clip_rewrapped_as_mpeg_ts_gives_the_frames_of_its_mp4(tmp_path) -> None:
+    """MPEG-TS records no frame count: its length is guessed from timestamps (2 frames too long for this stream-copied
+    FF++ cut), which sampled other frames than the MP4 of the same stream and 29 of the 30 asked; the packets are
+    counted instead, so that an examiner gets the same frame numbers from either file."""
+    from conftest import require_shared
+
+    source = require_shared("data", "ffpp-c23", "test", "Deepfakes", "055_147.mp4")
+    rewrapped = tmp_path / "055_147.ts"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-i", str(source), "-c", "copy", str(rewrapped)], check=True)
+    for wanted in (10, 30):
+        with FrameReader(source, FrameSelection("frames", wanted)) as reader:
+            original = [(f.index, f.time) for f in reader]
+        with FrameReader(rewrapped, FrameSelection("frames", wanted)) as reader:
+            frames = [(f.index, f.time) for f in reader]
+        assert len(original) == wanted and [n for n, _ in frames] == [n for n, _ in original]
+        assert [t for _, t in frames] == pytest.approx([t for _, t in original], abs=1e-4)
+        assert reader.duration == pytest.approx(77 / 30)

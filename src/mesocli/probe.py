@@ -50,11 +50,14 @@ class VideoInfo:
     retime: str | None = None  # an animated image with delays of 10 ms or less: the ``setpts`` expression that
     # gives its frames the times browsers show them at (:mod:`mesocli.animation`), which ffmpeg's are not
     video_streams: int = 1  # the file's video streams (covers aside, :func:`_cover_track`): only the first is read
+    uncounted: bool = False  # a container that records no frame count (MPEG-TS, MPEG-PS, a raw stream): its duration
+    # is guessed from timestamps or the bit rate (an MPEG-TS cut by stream copy "lasts" its B-frames' delay more), so
+    # the frames are counted (:func:`count_packets`) before evenly spaced ones are picked
 
     def as_dict(self) -> dict:
         data = asdict(self)
         del data["path"], data["stream"], data["other_streams"], data["file_start"], data["autorotated"]
-        del data["rate_guessed"], data["start_known"], data["retime"], data["video_streams"]
+        del data["rate_guessed"], data["start_known"], data["retime"], data["video_streams"], data["uncounted"]
         return data
 
 
@@ -124,6 +127,9 @@ def _version_of(exe: str) -> str | None:
 
 
 ANIMATED_DEMUXERS = ("gif", "apng", "webp_anim")
+UNCOUNTED_DEMUXERS = ("mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v")
+"""Containers whose header holds no frame count (ffmpeg's demuxer names): MPEG transport and program streams, raw
+elementary streams."""
 """ffmpeg's readers of animated images (GIF, APNG, animated WebP: ffmpeg 8 or later), scanned as videos; frame times
 come from each frame's delay."""
 VIDEO_DEMUXERS = ("mov", "matroska", "avi", "mpegts", "mpeg", "mpegvideo", "flv", "asf", "ogg", "mxf", "h264",
@@ -387,7 +393,8 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
     return VideoInfo(path, width, height, fps, duration, rotation, estimate, codec, index, pixel_aspect,
                      max(0.0, video_start - file_start), bool(others), file_start, matrix or not rotation,
                      "matroska" in container or container in ANIMATED_DEMUXERS, stream_start is not None or not others,
-                     video_streams=1 + sum(not _cover_track(stream) for stream in videos[1:]))
+                     video_streams=1 + sum(not _cover_track(stream) for stream in videos[1:]),
+                     uncounted=container in UNCOUNTED_DEMUXERS)
 
 
 def streams_note(info: VideoInfo) -> list[str]:

@@ -32,6 +32,10 @@ SOURCE_FILE = "input.json"
 """In each input's ``--explain`` folder: ``{"path", "sha256"}`` of the input its heatmaps are of, and when and with
 what they were made (:func:`drawn_by`)."""
 TRACK_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+TRACK_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+TRACK_LINES: tuple[Any, ...] = ("-", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 3)), (0, (8, 2)), (0, (3, 1, 3, 4)))
+"""Each track's dot marker and line style beside its colour, so that tracks stay apart in a greyscale printout
+(the threshold line is dashed: no track's is)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -100,12 +104,14 @@ def timeline_png(result: dict[str, Any], evidence: InputEvidence | None, smooth:
             shaded_label = None
     for number, item in enumerate(series):
         colour = TRACK_COLOURS[number % len(TRACK_COLOURS)]
+        marker, line = TRACK_MARKERS[number % len(TRACK_MARKERS)], TRACK_LINES[number % len(TRACK_LINES)]
         name = f"track {item.track}" if several else "face"
         if several:
             for segment in spans.get(item.track, []):
                 axes.axvspan(segment["start"], segment["end"], color=colour, alpha=0.13, zorder=0, lw=0)
-        axes.plot(item.times, item.scores, "o", ms=3.5, color=colour, alpha=0.75, label=f"{name}: p_fake per frame")
-        axes.plot(item.times, aggregate.smooth(item.scores, smooth), "-", lw=2, color=colour,
+        axes.plot(item.times, item.scores, ls="none", marker=marker, ms=3.5, color=colour, alpha=0.75,
+                  label=f"{name}: p_fake per frame")
+        axes.plot(item.times, aggregate.smooth(item.scores, smooth), ls=line, lw=2, color=colour,
                   label=f"{name}: smoothed ({smooth} frames)")
     axes.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:g}")
     if no_face:
@@ -255,6 +261,7 @@ class Explainer:
         if evidence is not None and data.get("status") != "error":
             entry.no_face = evidence.no_face_frames()
             entry.sampled_times = [t for _, t, _ in evidence.sampled]
+            entry.sampled_frames = [(n, t) for n, t, _ in evidence.sampled]
             if data.get("status") == "ok" and self.top > 0:
                 entry.faces = explain_faces(self._cam(), evidence, data.get("type"), self.threshold,
                                             png=self.explain_dir is not None, jpeg=self.report is not None)

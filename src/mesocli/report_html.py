@@ -89,6 +89,7 @@ class ReportEntry:
     faces: list[FaceImage] = field(default_factory=list)
     no_face: list[tuple[int, float]] = field(default_factory=list)
     sampled_times: list[float] = field(default_factory=list)
+    sampled_frames: list[tuple[int, float]] = field(default_factory=list)  # (frame number, time) of each sampled
 
 
 CSS = """
@@ -111,6 +112,8 @@ figure{margin:6px 0}figure img{max-width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:.88em;color:#333}
 .faces{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:10px}
 section.input{page-break-inside:avoid}
+ul.meta li{overflow-wrap:anywhere}
+@media print{h2,h3,h4{break-after:avoid;page-break-after:avoid}figure,tr{break-inside:avoid;page-break-inside:avoid}}
 a{color:#0050a0}
 """
 
@@ -191,14 +194,14 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
         counts[entry.result.get("status", "?")] = counts.get(entry.result.get("status", "?"), 0) + 1
     fakes = sum(1 for e in entries if e.result.get("verdict") == "fake")
     parts = [f"{len(entries)} input{'s' if len(entries) != 1 else ''}:",
-             f"{counts.get('ok', 0)} scanned ({fakes} fake)",
+             f"{counts.get('ok', 0)} scanned ({fakes} called fake by the detector)",
              f"{counts.get('no_face', 0)} with no face", f"{counts.get('error', 0)} failed"]
     names = sorted({n for e in entries for n, _ in detector_scores(e.result)})
     several = len(names) > 1
-    head = "<tr><th>#</th><th>input</th><th>type</th><th>verdict</th><th>p_fake</th>"
+    head = "<thead><tr><th>#</th><th>input</th><th>type</th><th>verdict</th><th>p_fake</th>"
     if several:
         head += "".join(f"<th>p_fake {_esc(n)}</th>" for n in names)
-    head += "<th>faces / sampled frames</th><th>flagged</th><th>error or warning</th></tr>"
+    head += "<th>faces / sampled frames</th><th>flagged</th><th>error or warning</th></tr></thead>"
     rows = []
     for number, entry in enumerate(entries, 1):
         r = entry.result
@@ -217,7 +220,7 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
                   f'<td class="path">{_esc(r.get("error") or "; ".join((r.get("warnings") or [])[:1]))}</td>']
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<section id="summary"><h2>Summary</h2><p>{_esc(" ".join(parts[:1]))} '
-            f'{_esc(", ".join(parts[1:]))}.</p><table>{head}{"".join(rows)}</table></section>')
+            f'{_esc(", ".join(parts[1:]))}.</p><table>{head}<tbody>{"".join(rows)}</tbody></table></section>')
 
 
 def _section(number: int, entry: ReportEntry) -> str:
@@ -246,6 +249,12 @@ def _section(number: int, entry: ReportEntry) -> str:
         out.append(f" · p_fake <b>{fmt_p(r.get('p_fake'), r.get('threshold'))}</b>{how}, "
                    f"threshold {_esc(r.get('threshold'))}")
     out.append("</p>")
+    if status == "ok":  # on the input's own page too: a printed page is read alone
+        said = r.get("verdict")
+        out.append('<p class="note">' + ("The detector's call, not a finding: p_fake reached the threshold. "
+                   if said == "fake" else "The detector's call, not a finding: p_fake stayed under the threshold, "
+                   "which does not show that the input is authentic. ")
+                   + "Weigh it by the detector's measured error rates (in the header above).</p>")
     if status == "error":
         out.append(f'<p class="errmsg">{_esc(r.get("error") or "unknown error")}</p>'
                    "<p class=\"note\">This input could not be read, so it has no score: a failure is never "
@@ -276,8 +285,8 @@ def _section(number: int, entry: ReportEntry) -> str:
             f"{'fired (≥ threshold)' if p is not None and verdict(p, threshold) == 'fake' else 'below threshold'}"
             "</td></tr>"
             for name, p in detector_scores(r))
-        out.append(f"<h3>p_fake per detector</h3><table><tr><th>detector</th><th>p_fake</th><th></th></tr>"
-                   f"{rows}</table>")
+        out.append(f"<h3>p_fake per detector</h3><table><thead><tr><th>detector</th><th>p_fake</th><th></th></tr>"
+                   f"</thead><tbody>{rows}</tbody></table>")
         tracks = r.get("faces") or []
         if tracks:
             rows = "".join(f"<tr><td>{t['track']}</td><td>{_badge(t | {'status': 'ok'})}</td>"
@@ -285,19 +294,21 @@ def _section(number: int, entry: ReportEntry) -> str:
                            f"<td>{_esc(box_text(t.get('box')) or '—')}</td>"
                            f"<td>{'no: too short' if t.get('decides') is False else 'yes'}</td></tr>"
                            for t in tracks)
-            out.append("<h3>Face tracks</h3><table><tr><th>track</th><th>verdict</th><th>p_fake</th>"
-                       f"<th>frames</th><th>where in the frame (pixels)</th><th>decides</th></tr>{rows}</table>")
+            out.append("<h3>Face tracks</h3><table><thead><tr><th>track</th><th>verdict</th><th>p_fake</th>"
+                       f"<th>frames</th><th>where in the frame (pixels)</th><th>decides</th></tr></thead>"
+                       f"<tbody>{rows}</tbody></table>")
     if entry.timeline:
         out.append(f"<h3>Timeline</h3><figure>{_img(entry.timeline, 'p_fake over time for ' + str(r.get('path')))}"
-                   "<figcaption>p_fake of each sampled frame (dots), its moving average (line), the threshold "
+                   "<figcaption>p_fake of each sampled frame (dots; several face tracks: each its own colour, marker "
+                   "and line style), its moving average (line), the threshold "
                    "(dashed), flagged time ranges (shaded), frames with no face (grey ticks below 0)."
                    "</figcaption></figure>")
     segments = r.get("segments") or []
     if status == "ok" and r.get("type") == "video":
         if segments:
-            items = "".join(f"<li>{s['start']:.2f}–{s['end']:.2f} s: {s['frames']} sampled frame(s), "
-                            f"smoothed p_fake mean {fmt_p(s['p_fake_mean'])}, max {fmt_p(s['p_fake_max'])}</li>"
-                            for s in segments)
+            items = "".join(f"<li>{s['start']:.2f}–{s['end']:.2f} s: {s['frames']} sampled frame(s)"
+                            f"{_ends(s, entry.sampled_frames)}, smoothed p_fake mean {fmt_p(s['p_fake_mean'])}, "
+                            f"max {fmt_p(s['p_fake_max'])}</li>" for s in segments)
             out.append(f"<h3>Flagged time ranges</h3><ul>{items}</ul>")
         else:
             out.append("<h3>Flagged time ranges</h3><p>None: the smoothed p_fake stays under the threshold.</p>")
@@ -308,7 +319,8 @@ def _section(number: int, entry: ReportEntry) -> str:
     if entry.faces:
         out.append("<h3>Where the network looked</h3>"
                    "<p class=\"note\">Left: the aligned 256×256 crop the network scored. Right: the same crop "
-                   "with its Grad-CAM heatmap (viridis colour scale: yellow = strongest evidence) for the class "
+                   "with its Grad-CAM heatmap (viridis colour scale: yellow, the lightest also in a greyscale "
+                   "printout, = strongest evidence) for the class "
                    "the network decided for that face: where it found what made it say fake, or real.</p>")
         for group in ("most fake", "most real"):
             faces = [face for face in entry.faces if face.group == group]
@@ -329,6 +341,15 @@ def _section(number: int, entry: ReportEntry) -> str:
             out.append("</div>")
     out.append("</section>")
     return "".join(out)
+
+
+def _ends(segment: dict[str, Any], sampled: Sequence[tuple[int, float]]) -> str:
+    """The numbers of a flagged range's first and last sampled frames (``frame`` in ``scores``: ffmpeg's
+    ``select=eq(n\\,N)`` gives the very frame), so that an examiner points at them; empty when unknown."""
+    inside = [number for number, time in sampled if segment["start"] <= time <= segment["end"]]
+    if not inside:
+        return ""
+    return f" (frame {inside[0]})" if len(inside) == 1 else f" (the first frame {inside[0]}, the last {inside[-1]})"
 
 
 def _digest(r: dict[str, Any]) -> str:

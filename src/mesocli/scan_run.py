@@ -36,12 +36,13 @@ def run_scan(
     force: bool = False, resume: bool = False, fail_on_fake: bool = False, no_face_ok: bool = False,
     quiet: bool = False, engine: str = "local", address: str | None = None, workers: int | None = None,
     explain: Path | None = None, report: Path | None = None, explain_top: int | None = None, null: bool = False,
-    log: Callable[[str], None] = note,
+    log: Callable[[str], None] = note, command: str | None = None,
 ) -> int:
     """Scan ``inputs`` (``-``: paths read from standard input, one per line, or with ``null`` separated by NUL
     bytes) and write one row per input in ``fmt``
     (default: by ``output``'s suffix, else a table on a terminal and JSON Lines in a pipe) to ``output``
-    or standard output; heatmaps to ``explain``, an HTML report to ``report``. Notes go to ``log``.
+    or standard output; heatmaps to ``explain``, an HTML report to ``report``. Notes go to ``log``; ``command``
+    (the command line, as the CLI passes it) is written in the report, with the folder it ran in.
 
     Returns the exit status (:func:`mesocli.scan.exit_status`; ``no_face_ok``: an input in which no face was found
     counts as scanned). Bad arguments raise ParameterError
@@ -61,7 +62,7 @@ def run_scan(
         raise ParameterError("{null} is for the paths on standard input: give - among the inputs")
     paths = read_inputs(inputs, null)
     fmt = _check(output, fmt, force, resume, engine, address, workers)
-    explainer = _explainer(explain, report, explain_top, options, force, output)
+    explainer = _explainer(explain, report, explain_top, options, force, output, command)
     if explainer is not None and engine == "ray":
         raise ParameterError("{report} and {explain} need the local engine (the heatmaps are made where the faces are)")
     if explainer is not None and workers is not None and workers > 1:
@@ -551,7 +552,7 @@ def _open(stack: contextlib.ExitStack, output: Path | None, resume: bool, force:
 
 
 def _explainer(explain: Path | None, report: Path | None, top: int, options: ScanOptions, force: bool,
-               output: Path | None) -> Any:
+               output: Path | None, command: str | None = None) -> Any:
     """The scan's heatmap and report maker (:class:`mesocli.report.Explainer`; its targets are checked
     now, before any work), or None when neither ``explain`` nor ``report`` is asked for."""
     if explain is None and report is None:
@@ -568,8 +569,22 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
             "verdict rule": f"{options.aggregation} of the frame scores, threshold {options.threshold:g}, "
                             f"timeline smoothed over {options.smooth} frames"}
+    if options.all_faces:
+        meta["verdict rule"] += f", tracks of {options.min_track_frames} sampled frames or more decide"
+    if command:  # what another examiner runs to reproduce the result, and where (relative paths)
+        meta["command"] = f"{command}  (run in {os.getcwd()})"
     return Explainer(None, explain_dir=explain, report=report, top=top, smooth=options.smooth,
                      threshold=options.threshold, meta=meta, force=force)
+
+
+def _networks(loaded: Any) -> Iterator[Any]:
+    """The single networks behind a loaded model (a detector set's detectors, an ensemble's networks), in order."""
+    members = getattr(loaded, "members", None)
+    if not members:
+        yield loaded
+        return
+    for member in members.values():
+        yield from _networks(member)
 
 
 def _explain_with(explainer: Any, loaded: Any) -> None:
@@ -590,6 +605,10 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
             "ffmpeg (video decoding)": ffmpeg_version() or "unknown version",
             "libraries": versions_text(library_versions(runtime_of(loaded))),
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
+    for leaf in _networks(loaded):  # what the verdicts weigh: each detector's measured error rates (its model card)
+        rates = leaf.card.error_rates() if getattr(leaf, "card", None) is not None else None
+        meta[f"measured error rates of {leaf.name}"] = rates or (
+            "unknown: these weights have no model card with figures; measure them on labelled data with mesocli eval")
     drawers = dict(loaded.members) if isinstance(loaded, DetectorSet) else {None: loaded}
     network = None
     for name, drawer in drawers.items():

@@ -241,14 +241,16 @@ class FrameReader:
         self.info = info if info is not None else probe_video(self.path)
         total = self.info.frame_count_estimate
         guessed = self.info.rate_guessed
-        if selection.mode == "frames" and (total is None or self.info.other_streams or guessed):
+        if selection.mode == "frames" and (total is None or self.info.other_streams or guessed or self.info.uncounted):
             # evenly spaced frames need the count: the header's is a guess, too high when the audio outlasts
-            # the video (its duration is the file's), or on variable-frame-rate Matroska (its fps is the base
-            # rate); counting the packets is a demuxing pass (tens of ms)
+            # the video (its duration is the file's), on variable-frame-rate Matroska (its fps is the base
+            # rate), or in MPEG-TS (its duration from timestamps: a stream-copied cut "lasts" 2 frames more,
+            # which picked other frames than its MP4's); counting the packets is a demuxing pass (tens of ms)
             counted, first = count_packets(self.path, self.info)
             if first is not None and not self.info.start_known:  # ffmpeg 5.1 to 7.0: the first packet tells
                 self.info = with_start(self.info, first)
                 total = self.info.frame_count_estimate
+            # (MPEG-TS: the fewer, as with audio beside: a packet may hold one field of an interlaced frame)
             total = counted or total if total is None or guessed else min(total, counted or total)
         self.duration = self.info.duration  # the video's length: the header's, or its counted frames' if fewer
         if (total and self.info.fps and self.info.frame_count_estimate and total < self.info.frame_count_estimate

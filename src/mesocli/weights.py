@@ -68,6 +68,38 @@ class ModelCard:
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2, sort_keys=False) + "\n"
 
+    def error_rates(self) -> str | None:
+        """The error rates its card measured on faces no training run saw, in words (for a report that a reader
+        weighs a verdict by); None when the card holds none."""
+        parts = []
+        for key, what in (("validation", "MesoNet validation"), ("ffpp_test", "FaceForensics++ c23 test")):
+            figures = self.metrics.get(key)
+            if not isinstance(figures, dict) or figures.get("accuracy_real") is None:
+                continue
+            data = figures.get("data") or {}
+            counts = f" ({data['images']} faces)" if data.get("images") else ""
+            text = f"{what}{counts}: {_percent(1 - figures['accuracy_real'])} of real faces called fake"
+            methods = {name: m["accuracy_df"] for name, m in (figures.get("methods") or {}).items()
+                       if isinstance(m, dict) and m.get("accuracy_df") is not None}
+            if methods:
+                text += ", forged faces missed: " + ", ".join(f"{name} {_percent(1 - caught)}"
+                                                            for name, caught in methods.items())
+            elif figures.get("accuracy_df") is not None:
+                text += f", {_percent(1 - figures['accuracy_df'])} of forged faces missed"
+            parts.append(text)
+        if not parts:
+            return None
+        threshold = next((self.metrics[k].get("threshold") for k in ("validation", "ffpp_test")
+                          if isinstance(self.metrics.get(k), dict) and self.metrics[k].get("threshold") is not None),
+                         None)
+        at = f" at threshold {threshold:g}" if threshold is not None else ""
+        return f"per face{at}: " + "; ".join(parts)
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage for people: ``16.8 %``."""
+    return f"{100 * share:.1f} %"
+
 
 @dataclass
 class LoadedModel:
