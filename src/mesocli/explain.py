@@ -564,10 +564,11 @@ def _loaded_network(model: object, arch: str | None, runtime: str) -> tuple[Any]
 def _explain_onnx(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:
     """``explain``'s detector on ONNX Runtime, checked now: (the model, its ``describe()``). An exported ``.onnx``
     is explained from its own graph, refused now should that graph not be one mesocli builds."""
-    from mesocli.runtime import resolve
+    from mesocli.runtime import OnnxModel, resolve
 
-    loaded = resolve(arch, model, weights, "onnx")
-    return gradcam_for(loaded) if loaded.origin == "exported" else loaded, loaded.describe()
+    loaded = resolve(arch, model, weights, "onnx")  # (one network: the caller refused ensemble and any)
+    exported = isinstance(loaded, OnnxModel) and loaded.origin == "exported"
+    return gradcam_for(loaded) if exported else loaded, loaded.describe()
 
 
 def _explain_keras(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:
