@@ -28,6 +28,7 @@ import PIL.Image
 
 # The types the signatures name, imported at run time so that typing.get_type_hints resolves them (NumPy and
 # Pillow load with them; TensorFlow, ONNX Runtime and dlib only when a model is loaded or a face is looked for).
+from mesocli.checkpoint import TrainState
 from mesocli.datasets import DATA_VARIABLE as DATA_VARIABLE  # re-exported: mesocli.api.DATA_VARIABLE
 from mesocli.datasets import open_dataset as open_dataset  # re-exported: mesocli.api.open_dataset
 from mesocli.detectors import DetectorSet, Ensemble
@@ -42,7 +43,7 @@ from mesocli.evaluate import EvalReport
 from mesocli.extract import ExtractSummary
 from mesocli.inputs import MemoryImage, scan_entries
 from mesocli.runtime import OnnxModel
-from mesocli.scan import ScanResult
+from mesocli.scan import ProgressObserver, ScanProgress, ScanResult
 from mesocli.weights import LoadedModel
 
 __all__ = ["DATA_VARIABLE", "Model", "PathLike", "Picture", "evaluate", "explain", "export_weights", "extract",
@@ -169,6 +170,7 @@ def iter_scan(
     batch_size: int = 32,
     workers: int | None = 1,
     hash_inputs: bool = True,
+    on_progress: Callable[[ScanProgress], object] | None = None,
 ) -> Iterator[ScanResult]:
     """Like :func:`scan`, but yields each input's result as soon as it is ready (in input order).
 
@@ -177,8 +179,11 @@ def iter_scan(
     works is raised after the results of the inputs read to their end (one ``batch_size`` batch scored at most).
     ``inputs`` given as an iterator (a generator: frames of a
     stream, paths as they arrive) is read as the scan goes, so results come before it ends: its first item is
-    checked when this is called, each other when the scan reaches it (``workers=1``; with more, it is read
-    whole first).
+    checked when this is called, each other when the scan reaches it (with ``workers`` > 1 too: its paths are
+    handed to the workers as they come; a picture in memory among them raises ParameterError when reached).
+    ``on_progress``: called with a :class:`mesocli.scan.ScanProgress` as each input starts, as each of its
+    sampled frames is read and as its result is ready, in the calling thread, printing nothing (with ``workers`` >
+    1: as each result is ready only); an exception it raises ends the scan and comes out of the loop.
     """
     from mesocli.parallel import default_workers
     from mesocli.scan import ScanOptions, scan_inputs
@@ -193,20 +198,64 @@ def iter_scan(
                           all_faces=all_faces, min_track_frames=min_track_frames, aggregation=aggregation,
                           threshold=threshold, smooth=smooth, detail=detail, batch_size=batch_size,
                           hash_inputs=hash_inputs)
+    if on_progress is not None and not callable(on_progress):
+        raise ParameterError("{on_progress} must be a function that takes a ScanProgress, or None, not {value}",
+                             value=short_repr(on_progress))
     workers = _check_workers(workers) or default_workers()
-    entries = scan_entries(inputs, lazy=workers == 1)  # a generator's items are read as the scan goes
+    entries = scan_entries(inputs, lazy=True)  # a generator's items are read as the scan goes
     if workers > 1:
-        entries = list(entries)  # (a list already: not lazy)
-        paths = [entry for entry in entries if isinstance(entry, str)]
-        if len(paths) < len(entries):
-            raise ParameterError("{workers} {value}: pictures in memory are scanned in this process: give workers=1",
-                                 value=workers)
-        loaded = _model(model, arch, runtime)
+        entries = _paths_only(entries, workers)
+    planned = _planned(entries)
+    observer = None if on_progress is None else ProgressObserver(
+        on_progress, len(planned) if isinstance(planned, list) else None)
+    loaded = _model(model, arch, runtime)
+    if workers > 1:
         from mesocli.parallel import scan_parallel
 
-        return scan_parallel(paths, loaded, options, workers)
-    loaded = _model(model, arch, runtime)
-    return scan_inputs(_planned(entries), loaded, options)
+        results = scan_parallel(planned, loaded, options, workers)  # type: ignore[arg-type]  # (_paths_only)
+    else:
+        results = scan_inputs(planned, loaded, options, observer=observer)
+    return results if observer is None else _told(results, observer)
+
+
+def _paths_only(entries: Iterable[str | MemoryImage], workers: int) -> Iterable[str | MemoryImage]:
+    """``entries``, refused when one is a picture in memory (scanned in this process only): a list's now, a
+    generator's first now and each other when it is reached (a generator is read as the scan goes)."""
+
+    def refuse() -> ParameterError:
+        return ParameterError("{workers} {value}: pictures in memory are scanned in this process: give workers=1",
+                              value=workers)
+
+    if isinstance(entries, list):
+        if not all(isinstance(entry, str) for entry in entries):
+            raise refuse()
+        return entries
+    iterator = iter(entries)
+    first = next(iterator)  # (scan_entries gives at least one)
+    if not isinstance(first, str):
+        raise refuse()
+
+    def checked() -> Iterator[str | MemoryImage]:
+        yield first
+        for entry in iterator:
+            if not isinstance(entry, str):
+                raise refuse()
+            yield entry
+
+    return checked()
+
+
+def _told(results: Iterator[ScanResult], observer: ProgressObserver) -> Iterator[ScanResult]:
+    """``results``, each told to ``observer`` (its ``done``) before it is yielded; the scan is closed when this
+    is, or when the callback raises."""
+    try:
+        for result in results:
+            observer.done(result)
+            yield result
+    finally:
+        close = getattr(results, "close", None)  # (a generator: its scan stops)
+        if close is not None:
+            close()
 
 
 def _planned(entries: Iterable[str | MemoryImage]) -> Iterable[str | MemoryImage]:
@@ -254,6 +303,7 @@ def scan(inputs: PathLike | Picture | Iterable[PathLike | Picture], model: Model
     decide a video's verdict; 1: every track does). ``detail``: keep per-frame scores. ``workers``: processes
     (default 1; ``None``: one per core).
     ``hash_inputs=False`` skips hashing each file (``sha256`` is then None; ``scan --no-hash``).
+    ``on_progress``: a function called with each :class:`mesocli.scan.ScanProgress` (see :func:`iter_scan`).
     Each result has ``status`` (``ok``, ``no_face`` or ``error``), ``sha256`` (the file's SHA-256, None for an
     error), ``p_fake``, ``verdict``, ``segments`` and ``to_dict()`` (the JSON object of ``mesocli scan``,
     docs/scan.md).
@@ -354,7 +404,7 @@ def evaluate(
 @_one_line
 def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | None = None, *,
           mix: PathLike | None = None, resume: PathLike | None = None, split: str | None = "train", force: bool = False,
-          progress: bool = True, **settings: Any) -> tuple[Any, Path]:
+          progress: bool = True, **settings: Any) -> tuple[TrainState, Path]:
     """Train a network on the dataset roots ``data`` (``ROOT/<split>/{df,real}/``; several are mixed
     with equal loss shares) or the sources of a ``mix`` file, in the run folder ``out``; or continue
     the run in ``resume`` (only its ``epochs`` and ``patience`` may change). ``settings``: fields of
