@@ -520,6 +520,50 @@ def test_extract_writes_crops_and_a_manifest(kit: MediaKit, tmp_path: Path) -> N
         mesocli.extract([kit.face_jpeg], tmp_path / "other", layout="dataset")
 
 
+def test_extract_tells_on_progress_and_a_callback_that_raises_stops_it_cleanly(kit: MediaKit, tmp_path: Path) -> None:
+    """``api.extract`` had no progress for a notebook or a service; ``on_progress`` gets an ExtractStep per input
+    started, frame decoded and input written. What it raises (extract_one turned any exception into the input's
+    ``error`` result) comes out of the call, the input under way leaving no crop and no manifest line."""
+    import threading
+
+    from mesocli.extract import ExtractStep
+
+    steps: list[ExtractStep] = []
+    threads: set[str] = set()
+
+    def told(step: ExtractStep) -> None:
+        threads.add(threading.current_thread().name)
+        steps.append(step)
+
+    out = tmp_path / "faces"
+    summary = mesocli.extract([kit.face_jpeg, kit.face_video], out, frames=4, on_progress=told)
+    image, video = str(kit.face_jpeg), str(kit.face_video)
+    assert [(s.phase, s.index, s.total, s.path) for s in steps if s.phase != "frame"] == [
+        ("start", 0, 2, image), ("done", 0, 2, image), ("start", 1, 2, video), ("done", 1, 2, video)]
+    assert [(s.index, s.frames) for s in steps if s.phase == "frame"] == [(0, 1), (1, 1), (1, 2), (1, 3), (1, 4)]
+    assert [s.expected for s in steps if s.phase == "start"] == [1, 4]  # the frames it reads
+    assert [s.result for s in steps if s.phase == "done"] == summary.results
+    assert threads == {threading.current_thread().name}
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_the_video(step: ExtractStep) -> None:
+        if step.path == video and step.phase == "frame" and step.frames == 3:
+            raise Stop("enough")
+
+    again = tmp_path / "again"
+    with pytest.raises(Stop, match="^enough$"):
+        mesocli.extract([kit.face_jpeg, kit.face_video], again, frames=4, on_progress=stop_in_the_video)
+    lines = [json.loads(line) for line in (again / "manifest.jsonl").read_text().splitlines()]
+    assert [line.get("source") for line in lines if line.get("type") == "input"] == [image]
+    assert sorted(p.relative_to(again).parts[0] for p in again.rglob("*.jpg")) == [kit.face_jpeg.stem]
+    resumed = mesocli.extract([kit.face_jpeg, kit.face_video], again, frames=4)
+    assert [r.status for r in resumed.results] == ["skipped", "ok"]
+    with pytest.raises(ParameterError, match="^on_progress must be a function that takes an ExtractStep, or None"):
+        mesocli.extract([kit.face_jpeg], tmp_path / "other", on_progress=True)
+
+
 def test_evaluate_a_folder_dataset(model, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     summary = mesocli.extract([kit.face_video], tmp_path / "crops", frames=4)
     crops = sorted((tmp_path / "crops").rglob("*.jpg"))

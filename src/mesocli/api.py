@@ -33,6 +33,7 @@ from mesocli.datasets import DATA_VARIABLE as DATA_VARIABLE  # re-exported: meso
 from mesocli.datasets import open_dataset as open_dataset  # re-exported: mesocli.api.open_dataset
 from mesocli.detectors import DetectorSet, Ensemble
 from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError, WeightsError, check_choice, short_repr
+from mesocli.errors import check_callback as _check_callback
 from mesocli.errors import check_flags as _check_flags
 from mesocli.errors import check_numbers as _check_numbers
 from mesocli.errors import check_path as _check_path
@@ -40,7 +41,7 @@ from mesocli.errors import check_sampling as _check_sampling
 from mesocli.errors import check_texts as _check_texts
 from mesocli.errors import check_workers as _check_workers
 from mesocli.evaluate import EvalReport
-from mesocli.extract import ExtractSummary
+from mesocli.extract import ExtractStep, ExtractSummary
 from mesocli.inputs import MemoryImage, scan_entries
 from mesocli.runtime import OnnxModel
 from mesocli.scan import ProgressObserver, ScanProgress, ScanResult
@@ -198,9 +199,7 @@ def iter_scan(
                           all_faces=all_faces, min_track_frames=min_track_frames, aggregation=aggregation,
                           threshold=threshold, smooth=smooth, detail=detail, batch_size=batch_size,
                           hash_inputs=hash_inputs)
-    if on_progress is not None and not callable(on_progress):
-        raise ParameterError("{on_progress} must be a function that takes a ScanProgress, or None, not {value}",
-                             value=short_repr(on_progress))
+    _check_callback("on_progress", on_progress, "a ScanProgress")
     workers = _check_workers(workers) or default_workers()
     entries = scan_entries(inputs, lazy=True)  # a generator's items are read as the scan goes
     if workers > 1:
@@ -336,6 +335,7 @@ def extract(
     hash_inputs: bool = True,
     quiet: bool = False,
     labels: PathLike | None = None,
+    on_progress: Callable[[ExtractStep], object] | None = None,
 ) -> ExtractSummary:
     """Detect, track and align faces; write 256x256 crops and ``manifest.jsonl`` to ``out_dir``.
 
@@ -350,13 +350,17 @@ def extract(
     input file's SHA-256 as the manifest records it, None for an error). ``hash_inputs=False`` skips hashing
     each input (``extract --no-hash``: ``sha256`` None). A resume that reads 1 GB or more again to check the
     inputs done says so on stderr first, unless ``quiet``; ``progress`` shows a byte counter while it reads.
+    ``on_progress``: called with a :class:`mesocli.extract.ExtractStep` as each input starts, as each frame it
+    reads is read and once its crops and manifest line are written, in the calling thread, printing nothing (with
+    ``workers`` > 1: once each input is written only); an exception it raises stops the run as Ctrl-C does (the
+    input under way leaves no crop nor manifest line) and comes out of this call.
     """
     from mesocli.extract import extract_inputs
 
     return extract_inputs(inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           detector=detector, all_faces=all_faces, layout=layout, label=label, split=split,
                           quality=quality, workers=workers, force=force, progress=progress, hash_inputs=hash_inputs,
-                          quiet=quiet, labels=labels)
+                          quiet=quiet, labels=labels, on_progress=on_progress)
 
 
 @_one_line

@@ -198,6 +198,13 @@ def check_texts(**values: object) -> None:
             raise ParameterError("{" + name + "} must be a string or None, not {value!r}", value=value)
 
 
+def check_callback(name: str, value: object, takes: str) -> None:
+    """Refuse a ``value`` that is neither None nor callable (a progress callback, called with a ``takes``)."""
+    if value is not None and not callable(value):
+        raise ParameterError("{" + name + "} must be a function that takes " + takes + ", or None, not {value}",
+                             value=short_repr(value))
+
+
 def check_workers(workers: int | None) -> int | None:
     """A number of worker processes: a whole number of at least 1, or None (the default)."""
     (workers,) = check_numbers(workers=(workers, int | None))
