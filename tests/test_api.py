@@ -582,6 +582,26 @@ def test_evaluate_a_folder_dataset(model, kit: MediaKit, tmp_path: Path, monkeyp
         mesocli.evaluate(model=model)
 
 
+def test_evaluate_tells_on_progress_per_batch_and_passes_on_what_it_raises(model, tmp_path: Path) -> None:
+    """``api.evaluate`` had no progress but tqdm's bar on stderr; ``on_progress`` gets an EvalStep per batch scored
+    (128 faces) and one before the figures, and what it raises comes out of the call."""
+    from mesocli.evaluate import EvalStep
+
+    root = make_faces(tmp_path / "data", {"df": 70, "real": 70})
+    steps: list[EvalStep] = []
+    report = mesocli.evaluate(root, model=model, split=None, bootstrap=0, on_progress=steps.append)
+    assert steps == [EvalStep("score", 128, 140), EvalStep("score", 140, 140), EvalStep("figures", 140, 140)]
+    assert report.data["df"] == 70
+
+    def stop(step: EvalStep) -> None:
+        raise KeyError(step.phase)
+
+    with pytest.raises(KeyError, match="score"):
+        mesocli.evaluate(root, model=model, split=None, bootstrap=0, on_progress=stop)
+    with pytest.raises(ParameterError, match="^on_progress must be a function that takes an EvalStep, or None"):
+        mesocli.evaluate(root, model=model, split=None, on_progress=[])
+
+
 # ---------------------------------------------------------------------------------------------- arguments
 
 

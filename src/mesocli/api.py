@@ -40,7 +40,7 @@ from mesocli.errors import check_path as _check_path
 from mesocli.errors import check_sampling as _check_sampling
 from mesocli.errors import check_texts as _check_texts
 from mesocli.errors import check_workers as _check_workers
-from mesocli.evaluate import EvalReport
+from mesocli.evaluate import EvalReport, EvalStep
 from mesocli.extract import ExtractStep, ExtractSummary
 from mesocli.inputs import MemoryImage, scan_entries
 from mesocli.runtime import OnnxModel
@@ -377,6 +377,7 @@ def evaluate(
     limit: int | None = None,
     seed: int | None = None,
     compare: Model | PathLike | None = None,
+    on_progress: Callable[[EvalStep], object] | None = None,
 ) -> EvalReport:
     """Score every face crop of a labelled dataset (see :func:`open_dataset`) and report accuracy, AUC,
     EER and video-level accuracy with their 95 % intervals (``bootstrap`` resamples, 0: none)
@@ -386,7 +387,9 @@ def evaluate(
     only with ``limit``) (:func:`mesocli.evaluate.limit_dataset`; ``report.data["subset"]`` records the draw).
     ``compare``: a second model (as ``model``; its network read from the file), scored on the same faces:
     ``report.comparison`` holds ``model``'s figures minus its, with paired intervals (``eval --compare``,
-    :func:`mesocli.evaluate.compare`)."""
+    :func:`mesocli.evaluate.compare`). ``on_progress``: called with a :class:`mesocli.evaluate.EvalStep` after each
+    batch of faces is scored and once before the figures are computed, in the calling thread, printing nothing;
+    an exception it raises comes out of this call."""
     from mesocli.aggregate import check_threshold
     from mesocli.evaluate import check_bootstrap, check_limit, limit_dataset
     from mesocli.evaluate import evaluate as evaluate_dataset
@@ -395,6 +398,7 @@ def evaluate(
                                                        limit=(limit, int | None), seed=(seed, int | None))
     (progress,) = _check_flags(progress=progress)
     _check_texts(split=split)
+    _check_callback("on_progress", on_progress, "an EvalStep")
     _check_path("data", data, optional=True)
     check_threshold(threshold)
     check_bootstrap(bootstrap)
@@ -402,7 +406,8 @@ def evaluate(
     dataset = limit_dataset(open_dataset(data, split), limit, seed)
     loaded = _model(model, arch, runtime)
     other = _model(compare, None, runtime) if compare is not None else None
-    return evaluate_dataset(loaded, dataset, threshold, progress=progress, bootstrap=bootstrap, compare_with=other)
+    return evaluate_dataset(loaded, dataset, threshold, progress=progress, bootstrap=bootstrap, compare_with=other,
+                            on_progress=on_progress)
 
 
 @_one_line
