@@ -482,8 +482,23 @@ def test_a_value_whose_repr_spans_lines_is_shown_on_one_line(tmp_path: Path) -> 
     message = str(raised.value)
     assert "\n" not in message and message.startswith("inputs must be a path or paths (str or os.PathLike), not "
                                                        "array([[[0, 0, 0], [0, 0, 0], ")
-    assert message.endswith("(pictures in memory: scan and iter_scan take them)")
+    assert message.endswith("(pictures in memory: scan and iter_scan take them; save them to files for this)")
     assert not (tmp_path / "faces").exists()
+
+
+def test_explain_names_its_faces_parameter_when_given_no_path(tmp_path: Path) -> None:
+    """``api.explain(face_array, out)`` was told ``inputs must be a path ...``: explain has no ``inputs``, its
+    parameter is ``faces``. Pictures in memory are not explained (its heatmaps are named after the face files)."""
+    from PIL import Image
+
+    for given in (np.zeros((256, 256, 3), np.uint8), [Image.new("RGB", (256, 256))]):
+        with pytest.raises(ParameterError, match=r"^faces must be a path or paths \(str or os.PathLike\), not .*"
+                                                 r"\(pictures in memory: scan and iter_scan take them; save them to "
+                                                 r"files for this\)$"):
+            api.explain(given, tmp_path / "maps")
+    with pytest.raises(ParameterError, match="^faces is empty$"):
+        api.explain([], tmp_path / "maps")
+    assert not (tmp_path / "maps").exists()
 
 
 @pytest.mark.parametrize(

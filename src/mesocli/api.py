@@ -339,6 +339,9 @@ def extract(
 ) -> ExtractSummary:
     """Detect, track and align faces; write 256x256 crops and ``manifest.jsonl`` to ``out_dir``.
 
+    ``inputs``: videos, images and folders, as paths (a picture in memory, which :func:`scan` takes, is refused:
+    the manifest records each input's file, its size, time and SHA-256, to resume by).
+
     The frames and faces to take, as for :func:`scan`: ``frames``, ``fps``, ``every``, ``all_frames``,
     ``detector`` and ``all_faces``. Resumable: inputs the manifest marks complete are
     skipped, unless their file changed (size, mtime; bytes, checked by hashing unless ``hash_inputs=False``).
@@ -579,7 +582,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     status, error, p_fake, verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the
     detector, as in scan's rows), ``explained_at`` (UTC), ``runtime`` and ``libraries`` (the versions of those that
     drew the map; None before the network is loaded). The arguments, the faces, ``out`` and a ``weights`` file are
-    checked when this is called, not at the first face."""
+    checked when this is called, not at the first face. ``faces`` are files: a picture in memory (which :func:`scan`
+    takes) is refused, naming ``faces`` (each heatmap is named after its face's file: save the picture first)."""
     from mesocli.explain import explain_inputs
 
     return explain_inputs(faces, out, model=model, arch=arch, weights=weights, threshold=threshold, force=force,
