@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -61,6 +62,22 @@ def test_type_hints_of_every_public_callable_resolve() -> None:
     assert scan_return == "True collections.abc.Iterator[mesocli.scan.ScanResult] True True"
     assert models == "['DetectorSet', 'Ensemble', 'LoadedModel', 'OnnxModel']"
     assert not modules & {"tensorflow", "keras", "onnxruntime", "dlib"}
+
+
+def test_what_train_returns_and_on_progress_takes_are_typed() -> None:
+    """``mypy --strict`` on a user script: ``state, run = api.train(...)`` gave ``state`` the type Any (the return
+    was ``tuple[Any, Path]``); it is the TrainState the run ends with. ``on_progress`` is typed for scan too."""
+    import inspect
+    import typing
+    from collections.abc import Callable
+
+    from mesocli.checkpoint import TrainState
+    from mesocli.scan import ScanProgress
+
+    assert typing.get_type_hints(api.train)["return"] == tuple[TrainState, Path]
+    taken = Callable[[ScanProgress], object] | None
+    assert typing.get_type_hints(api.iter_scan)["on_progress"] == taken
+    assert inspect.signature(mesocli.scan).parameters["on_progress"].default is None
 
 
 def test_the_api_names_what_it_exports() -> None:
@@ -315,6 +332,96 @@ def test_closing_iter_scan_does_not_wait_for_a_generator_that_waits(model, kit: 
     assert seen_closed == [True]
 
 
+def test_on_progress_tells_each_input_frame_and_result_in_the_calling_thread(
+        model, kit: MediaKit, capsys: pytest.CaptureFixture[str]) -> None:
+    """A notebook or a service could not show a scan's progress (``progress=`` is the CLI's bars): ``on_progress``
+    is called with a ScanProgress as each input starts, per sampled frame and per result, in the caller's thread."""
+    import threading
+
+    from mesocli.scan import ScanProgress
+
+    seen: list[tuple[str, int, int | None, str, int, bool]] = []
+    threads: set[str] = set()
+
+    def told(event: ScanProgress) -> None:
+        threads.add(threading.current_thread().name)
+        seen.append((event.phase, event.index, event.total, event.path, event.frames, event.result is not None))
+
+    results = mesocli.scan([kit.face_video, kit.face_jpeg], model=model, every=6, on_progress=told)
+    video, image = str(kit.face_video), str(kit.face_jpeg)
+    assert sorted(seen, key=lambda item: ("start", "frame", "done").index(item[0])) == [
+        ("start", 0, 2, video, 0, False), ("start", 1, 2, image, 0, False),
+        *[("frame", 0, 2, video, n, False) for n in range(1, 5)], ("frame", 1, 2, image, 1, False),
+        ("done", 0, 2, video, 4, True), ("done", 1, 2, image, 1, True)]
+    assert [item[1] for item in seen if item[0] == "done"] == [0, 1] and seen[0][0] == "start"
+    assert threads == {threading.current_thread().name} and capsys.readouterr().out == ""
+    assert [r.status for r in results] == ["ok", "ok"]
+    # a generator: no total; a callback that is no function is refused when called
+    events: list[ScanProgress] = []
+    assert next(mesocli.iter_scan(iter([kit.face_jpeg]), model=model, on_progress=events.append)).status == "ok"
+    assert [(event.phase, event.total) for event in events] == [("start", None), ("frame", None), ("done", None)]
+    with pytest.raises(ParameterError, match="^on_progress must be a function that takes a ScanProgress, or "
+                                             "None, not 'bars'$"):
+        mesocli.iter_scan(kit.face_jpeg, model=model, on_progress="bars")
+
+
+def test_an_exception_in_on_progress_ends_the_scan_cleanly(model, kit: MediaKit) -> None:
+    """What the callback raises comes out of the scan, which stops: its reading thread ends, nothing more is
+    yielded, and a later scan with the same model is not disturbed."""
+    import threading
+
+    class Stop(Exception):
+        pass
+
+    def stop_at(phase: str):
+        def told(event) -> None:
+            if event.phase == phase:
+                raise Stop(event.path)
+        return told
+
+    for phase in ("start", "frame", "done"):
+        results = mesocli.iter_scan([kit.face_jpeg, kit.face_video], model=model, on_progress=stop_at(phase))
+        with pytest.raises(Stop, match=re.escape(str(kit.face_jpeg))):
+            next(results)
+        assert next(results, None) is None
+    for _ in range(100):
+        if not any(thread.name == "mesocli-scan-producer" for thread in threading.enumerate()):
+            break
+        threading.Event().wait(0.05)
+    assert not any(thread.name == "mesocli-scan-producer" for thread in threading.enumerate())
+    assert [r.status for r in mesocli.scan(kit.face_jpeg, model=model, on_progress=lambda event: None)] == ["ok"]
+
+
+def test_a_generator_of_paths_is_streamed_to_worker_processes(model, kit: MediaKit, tmp_path: Path) -> None:
+    """With ``workers`` > 1 a generator was read whole before the first input was handed out: an endless one (paths
+    as they arrive) hung the call. Its paths now go to the workers as they come; a picture among them raises when
+    reached, after the results before it."""
+    taken: list[int] = []
+
+    def arriving():
+        yield kit.face_jpeg
+        for number in itertools.count():
+            taken.append(number)
+            if number == 1000:
+                raise AssertionError("the generator is read whole")  # (an endless one: for good)
+            yield tmp_path / f"gone{number}.mp4"  # each an error result, at once
+
+    results = mesocli.iter_scan(arriving(), model=model, detector="none", workers=2)
+    first, second = next(results), next(results)
+    results.close()
+    assert (first.status, second.status, second.path) == ("ok", "error", str(tmp_path / "gone0.mp4"))
+    assert len(taken) < 100  # handed out as the workers take them: at most twice the workers in flight
+
+    def with_a_picture():
+        yield kit.face_jpeg
+        yield np.zeros((8, 8, 3), np.uint8)
+
+    results = mesocli.iter_scan(with_a_picture(), model=model, detector="none", workers=2)
+    assert next(results).status == "ok"
+    with pytest.raises(ParameterError, match="^workers 2: pictures in memory are scanned in this process"):
+        next(results)
+
+
 @pytest.mark.parametrize(("given", "options", "message"), [
     (np.zeros((8, 8, 3)), {}, "inputs: an image array must be uint8 (0-255), not float64 (8×8×3)"),
     (np.zeros((8, 8, 2), np.uint8), {}, "inputs: an image array is H×W (grey), H×W×3 (RGB), H×W×4 (RGBA) or "
@@ -375,8 +482,23 @@ def test_a_value_whose_repr_spans_lines_is_shown_on_one_line(tmp_path: Path) -> 
     message = str(raised.value)
     assert "\n" not in message and message.startswith("inputs must be a path or paths (str or os.PathLike), not "
                                                        "array([[[0, 0, 0], [0, 0, 0], ")
-    assert message.endswith("(pictures in memory: scan and iter_scan take them)")
+    assert message.endswith("(pictures in memory: scan and iter_scan take them; save them to files for this)")
     assert not (tmp_path / "faces").exists()
+
+
+def test_explain_names_its_faces_parameter_when_given_no_path(tmp_path: Path) -> None:
+    """``api.explain(face_array, out)`` was told ``inputs must be a path ...``: explain has no ``inputs``, its
+    parameter is ``faces``. Pictures in memory are not explained (its heatmaps are named after the face files)."""
+    from PIL import Image
+
+    for given in (np.zeros((256, 256, 3), np.uint8), [Image.new("RGB", (256, 256))]):
+        with pytest.raises(ParameterError, match=r"^faces must be a path or paths \(str or os.PathLike\), not .*"
+                                                 r"\(pictures in memory: scan and iter_scan take them; save them to "
+                                                 r"files for this\)$"):
+            api.explain(given, tmp_path / "maps")
+    with pytest.raises(ParameterError, match="^faces is empty$"):
+        api.explain([], tmp_path / "maps")
+    assert not (tmp_path / "maps").exists()
 
 
 @pytest.mark.parametrize(
@@ -413,6 +535,50 @@ def test_extract_writes_crops_and_a_manifest(kit: MediaKit, tmp_path: Path) -> N
         mesocli.extract([kit.face_jpeg], tmp_path / "other", layout="dataset")
 
 
+def test_extract_tells_on_progress_and_a_callback_that_raises_stops_it_cleanly(kit: MediaKit, tmp_path: Path) -> None:
+    """``api.extract`` had no progress for a notebook or a service; ``on_progress`` gets an ExtractStep per input
+    started, frame decoded and input written. What it raises (extract_one turned any exception into the input's
+    ``error`` result) comes out of the call, the input under way leaving no crop and no manifest line."""
+    import threading
+
+    from mesocli.extract import ExtractStep
+
+    steps: list[ExtractStep] = []
+    threads: set[str] = set()
+
+    def told(step: ExtractStep) -> None:
+        threads.add(threading.current_thread().name)
+        steps.append(step)
+
+    out = tmp_path / "faces"
+    summary = mesocli.extract([kit.face_jpeg, kit.face_video], out, frames=4, on_progress=told)
+    image, video = str(kit.face_jpeg), str(kit.face_video)
+    assert [(s.phase, s.index, s.total, s.path) for s in steps if s.phase != "frame"] == [
+        ("start", 0, 2, image), ("done", 0, 2, image), ("start", 1, 2, video), ("done", 1, 2, video)]
+    assert [(s.index, s.frames) for s in steps if s.phase == "frame"] == [(0, 1), (1, 1), (1, 2), (1, 3), (1, 4)]
+    assert [s.expected for s in steps if s.phase == "start"] == [1, 4]  # the frames it reads
+    assert [s.result for s in steps if s.phase == "done"] == summary.results
+    assert threads == {threading.current_thread().name}
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_the_video(step: ExtractStep) -> None:
+        if step.path == video and step.phase == "frame" and step.frames == 3:
+            raise Stop("enough")
+
+    again = tmp_path / "again"
+    with pytest.raises(Stop, match="^enough$"):
+        mesocli.extract([kit.face_jpeg, kit.face_video], again, frames=4, on_progress=stop_in_the_video)
+    lines = [json.loads(line) for line in (again / "manifest.jsonl").read_text().splitlines()]
+    assert [line.get("source") for line in lines if line.get("type") == "input"] == [image]
+    assert sorted(p.relative_to(again).parts[0] for p in again.rglob("*.jpg")) == [kit.face_jpeg.stem]
+    resumed = mesocli.extract([kit.face_jpeg, kit.face_video], again, frames=4)
+    assert [r.status for r in resumed.results] == ["skipped", "ok"]
+    with pytest.raises(ParameterError, match="^on_progress must be a function that takes an ExtractStep, or None"):
+        mesocli.extract([kit.face_jpeg], tmp_path / "other", on_progress=True)
+
+
 def test_evaluate_a_folder_dataset(model, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     summary = mesocli.extract([kit.face_video], tmp_path / "crops", frames=4)
     crops = sorted((tmp_path / "crops").rglob("*.jpg"))
@@ -429,6 +595,26 @@ def test_evaluate_a_folder_dataset(model, kit: MediaKit, tmp_path: Path, monkeyp
     monkeypatch.delenv("MESOCLI_DATA")
     with pytest.raises(ParameterError, match="^no dataset: pass data ROOT or set MESOCLI_DATA"):
         mesocli.evaluate(model=model)
+
+
+def test_evaluate_tells_on_progress_per_batch_and_passes_on_what_it_raises(model, tmp_path: Path) -> None:
+    """``api.evaluate`` had no progress but tqdm's bar on stderr; ``on_progress`` gets an EvalStep per batch scored
+    (128 faces) and one before the figures, and what it raises comes out of the call."""
+    from mesocli.evaluate import EvalStep
+
+    root = make_faces(tmp_path / "data", {"df": 70, "real": 70})
+    steps: list[EvalStep] = []
+    report = mesocli.evaluate(root, model=model, split=None, bootstrap=0, on_progress=steps.append)
+    assert steps == [EvalStep("score", 128, 140), EvalStep("score", 140, 140), EvalStep("figures", 140, 140)]
+    assert report.data["df"] == 70
+
+    def stop(step: EvalStep) -> None:
+        raise KeyError(step.phase)
+
+    with pytest.raises(KeyError, match="score"):
+        mesocli.evaluate(root, model=model, split=None, bootstrap=0, on_progress=stop)
+    with pytest.raises(ParameterError, match="^on_progress must be a function that takes an EvalStep, or None"):
+        mesocli.evaluate(root, model=model, split=None, on_progress=[])
 
 
 # ---------------------------------------------------------------------------------------------- arguments

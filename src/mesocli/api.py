@@ -28,21 +28,23 @@ import PIL.Image
 
 # The types the signatures name, imported at run time so that typing.get_type_hints resolves them (NumPy and
 # Pillow load with them; TensorFlow, ONNX Runtime and dlib only when a model is loaded or a face is looked for).
+from mesocli.checkpoint import TrainState
 from mesocli.datasets import DATA_VARIABLE as DATA_VARIABLE  # re-exported: mesocli.api.DATA_VARIABLE
 from mesocli.datasets import open_dataset as open_dataset  # re-exported: mesocli.api.open_dataset
 from mesocli.detectors import DetectorSet, Ensemble
 from mesocli.errors import CheckFailed, MesocliError, ParameterError, UsageError, WeightsError, check_choice, short_repr
+from mesocli.errors import check_callback as _check_callback
 from mesocli.errors import check_flags as _check_flags
 from mesocli.errors import check_numbers as _check_numbers
 from mesocli.errors import check_path as _check_path
 from mesocli.errors import check_sampling as _check_sampling
 from mesocli.errors import check_texts as _check_texts
 from mesocli.errors import check_workers as _check_workers
-from mesocli.evaluate import EvalReport
-from mesocli.extract import ExtractSummary
+from mesocli.evaluate import EvalReport, EvalStep
+from mesocli.extract import ExtractStep, ExtractSummary
 from mesocli.inputs import MemoryImage, scan_entries
 from mesocli.runtime import OnnxModel
-from mesocli.scan import ScanResult
+from mesocli.scan import ProgressObserver, ScanProgress, ScanResult
 from mesocli.weights import LoadedModel
 
 __all__ = ["DATA_VARIABLE", "Model", "PathLike", "Picture", "evaluate", "explain", "export_weights", "extract",
@@ -169,6 +171,7 @@ def iter_scan(
     batch_size: int = 32,
     workers: int | None = 1,
     hash_inputs: bool = True,
+    on_progress: Callable[[ScanProgress], object] | None = None,
 ) -> Iterator[ScanResult]:
     """Like :func:`scan`, but yields each input's result as soon as it is ready (in input order).
 
@@ -177,8 +180,11 @@ def iter_scan(
     works is raised after the results of the inputs read to their end (one ``batch_size`` batch scored at most).
     ``inputs`` given as an iterator (a generator: frames of a
     stream, paths as they arrive) is read as the scan goes, so results come before it ends: its first item is
-    checked when this is called, each other when the scan reaches it (``workers=1``; with more, it is read
-    whole first).
+    checked when this is called, each other when the scan reaches it (with ``workers`` > 1 too: its paths are
+    handed to the workers as they come; a picture in memory among them raises ParameterError when reached).
+    ``on_progress``: called with a :class:`mesocli.scan.ScanProgress` as each input starts, as each of its
+    sampled frames is read and as its result is ready, in the calling thread, printing nothing (with ``workers`` >
+    1: as each result is ready only); an exception it raises ends the scan and comes out of the loop.
     """
     from mesocli.parallel import default_workers
     from mesocli.scan import ScanOptions, scan_inputs
@@ -193,20 +199,62 @@ def iter_scan(
                           all_faces=all_faces, min_track_frames=min_track_frames, aggregation=aggregation,
                           threshold=threshold, smooth=smooth, detail=detail, batch_size=batch_size,
                           hash_inputs=hash_inputs)
+    _check_callback("on_progress", on_progress, "a ScanProgress")
     workers = _check_workers(workers) or default_workers()
-    entries = scan_entries(inputs, lazy=workers == 1)  # a generator's items are read as the scan goes
+    entries = scan_entries(inputs, lazy=True)  # a generator's items are read as the scan goes
     if workers > 1:
-        entries = list(entries)  # (a list already: not lazy)
-        paths = [entry for entry in entries if isinstance(entry, str)]
-        if len(paths) < len(entries):
-            raise ParameterError("{workers} {value}: pictures in memory are scanned in this process: give workers=1",
-                                 value=workers)
-        loaded = _model(model, arch, runtime)
+        entries = _paths_only(entries, workers)
+    planned = _planned(entries)
+    observer = None if on_progress is None else ProgressObserver(
+        on_progress, len(planned) if isinstance(planned, list) else None)
+    loaded = _model(model, arch, runtime)
+    if workers > 1:
         from mesocli.parallel import scan_parallel
 
-        return scan_parallel(paths, loaded, options, workers)
-    loaded = _model(model, arch, runtime)
-    return scan_inputs(_planned(entries), loaded, options)
+        results = scan_parallel(planned, loaded, options, workers)  # type: ignore[arg-type]  # (_paths_only)
+    else:
+        results = scan_inputs(planned, loaded, options, observer=observer)
+    return results if observer is None else _told(results, observer)
+
+
+def _paths_only(entries: Iterable[str | MemoryImage], workers: int) -> Iterable[str | MemoryImage]:
+    """``entries``, refused when one is a picture in memory (scanned in this process only): a list's now, a
+    generator's first now and each other when it is reached (a generator is read as the scan goes)."""
+
+    def refuse() -> ParameterError:
+        return ParameterError("{workers} {value}: pictures in memory are scanned in this process: give workers=1",
+                              value=workers)
+
+    if isinstance(entries, list):
+        if not all(isinstance(entry, str) for entry in entries):
+            raise refuse()
+        return entries
+    iterator = iter(entries)
+    first = next(iterator)  # (scan_entries gives at least one)
+    if not isinstance(first, str):
+        raise refuse()
+
+    def checked() -> Iterator[str | MemoryImage]:
+        yield first
+        for entry in iterator:
+            if not isinstance(entry, str):
+                raise refuse()
+            yield entry
+
+    return checked()
+
+
+def _told(results: Iterator[ScanResult], observer: ProgressObserver) -> Iterator[ScanResult]:
+    """``results``, each told to ``observer`` (its ``done``) before it is yielded; the scan is closed when this
+    is, or when the callback raises."""
+    try:
+        for result in results:
+            observer.done(result)
+            yield result
+    finally:
+        close = getattr(results, "close", None)  # (a generator: its scan stops)
+        if close is not None:
+            close()
 
 
 def _planned(entries: Iterable[str | MemoryImage]) -> Iterable[str | MemoryImage]:
@@ -254,6 +302,7 @@ def scan(inputs: PathLike | Picture | Iterable[PathLike | Picture], model: Model
     decide a video's verdict; 1: every track does). ``detail``: keep per-frame scores. ``workers``: processes
     (default 1; ``None``: one per core).
     ``hash_inputs=False`` skips hashing each file (``sha256`` is then None; ``scan --no-hash``).
+    ``on_progress``: a function called with each :class:`mesocli.scan.ScanProgress` (see :func:`iter_scan`).
     Each result has ``status`` (``ok``, ``no_face`` or ``error``), ``sha256`` (the file's SHA-256, None for an
     error), ``p_fake``, ``verdict``, ``segments`` and ``to_dict()`` (the JSON object of ``mesocli scan``,
     docs/scan.md).
@@ -286,8 +335,12 @@ def extract(
     hash_inputs: bool = True,
     quiet: bool = False,
     labels: PathLike | None = None,
+    on_progress: Callable[[ExtractStep], object] | None = None,
 ) -> ExtractSummary:
     """Detect, track and align faces; write 256x256 crops and ``manifest.jsonl`` to ``out_dir``.
+
+    ``inputs``: videos, images and folders, as paths (a picture in memory, which :func:`scan` takes, is refused:
+    the manifest records each input's file, its size, time and SHA-256, to resume by).
 
     The frames and faces to take, as for :func:`scan`: ``frames``, ``fps``, ``every``, ``all_frames``,
     ``detector`` and ``all_faces``. Resumable: inputs the manifest marks complete are
@@ -300,13 +353,17 @@ def extract(
     input file's SHA-256 as the manifest records it, None for an error). ``hash_inputs=False`` skips hashing
     each input (``extract --no-hash``: ``sha256`` None). A resume that reads 1 GB or more again to check the
     inputs done says so on stderr first, unless ``quiet``; ``progress`` shows a byte counter while it reads.
+    ``on_progress``: called with a :class:`mesocli.extract.ExtractStep` as each input starts, as each frame it
+    reads is read and once its crops and manifest line are written, in the calling thread, printing nothing (with
+    ``workers`` > 1: once each input is written only); an exception it raises stops the run as Ctrl-C does (the
+    input under way leaves no crop nor manifest line) and comes out of this call.
     """
     from mesocli.extract import extract_inputs
 
     return extract_inputs(inputs, out_dir, frames=frames, fps=fps, every=every, all_frames=all_frames,
                           detector=detector, all_faces=all_faces, layout=layout, label=label, split=split,
                           quality=quality, workers=workers, force=force, progress=progress, hash_inputs=hash_inputs,
-                          quiet=quiet, labels=labels)
+                          quiet=quiet, labels=labels, on_progress=on_progress)
 
 
 @_one_line
@@ -323,6 +380,7 @@ def evaluate(
     limit: int | None = None,
     seed: int | None = None,
     compare: Model | PathLike | None = None,
+    on_progress: Callable[[EvalStep], object] | None = None,
 ) -> EvalReport:
     """Score every face crop of a labelled dataset (see :func:`open_dataset`) and report accuracy, AUC,
     EER and video-level accuracy with their 95 % intervals (``bootstrap`` resamples, 0: none)
@@ -332,7 +390,9 @@ def evaluate(
     only with ``limit``) (:func:`mesocli.evaluate.limit_dataset`; ``report.data["subset"]`` records the draw).
     ``compare``: a second model (as ``model``; its network read from the file), scored on the same faces:
     ``report.comparison`` holds ``model``'s figures minus its, with paired intervals (``eval --compare``,
-    :func:`mesocli.evaluate.compare`)."""
+    :func:`mesocli.evaluate.compare`). ``on_progress``: called with a :class:`mesocli.evaluate.EvalStep` after each
+    batch of faces is scored and once before the figures are computed, in the calling thread, printing nothing;
+    an exception it raises comes out of this call."""
     from mesocli.aggregate import check_threshold
     from mesocli.evaluate import check_bootstrap, check_limit, limit_dataset
     from mesocli.evaluate import evaluate as evaluate_dataset
@@ -341,6 +401,7 @@ def evaluate(
                                                        limit=(limit, int | None), seed=(seed, int | None))
     (progress,) = _check_flags(progress=progress)
     _check_texts(split=split)
+    _check_callback("on_progress", on_progress, "an EvalStep")
     _check_path("data", data, optional=True)
     check_threshold(threshold)
     check_bootstrap(bootstrap)
@@ -348,13 +409,14 @@ def evaluate(
     dataset = limit_dataset(open_dataset(data, split), limit, seed)
     loaded = _model(model, arch, runtime)
     other = _model(compare, None, runtime) if compare is not None else None
-    return evaluate_dataset(loaded, dataset, threshold, progress=progress, bootstrap=bootstrap, compare_with=other)
+    return evaluate_dataset(loaded, dataset, threshold, progress=progress, bootstrap=bootstrap, compare_with=other,
+                            on_progress=on_progress)
 
 
 @_one_line
 def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | None = None, *,
           mix: PathLike | None = None, resume: PathLike | None = None, split: str | None = "train", force: bool = False,
-          progress: bool = True, **settings: Any) -> tuple[Any, Path]:
+          progress: bool = True, **settings: Any) -> tuple[TrainState, Path]:
     """Train a network on the dataset roots ``data`` (``ROOT/<split>/{df,real}/``; several are mixed
     with equal loss shares) or the sources of a ``mix`` file, in the run folder ``out``; or continue
     the run in ``resume`` (only its ``epochs`` and ``patience`` may change). ``settings``: fields of
@@ -520,7 +582,8 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     status, error, p_fake, verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the
     detector, as in scan's rows), ``explained_at`` (UTC), ``runtime`` and ``libraries`` (the versions of those that
     drew the map; None before the network is loaded). The arguments, the faces, ``out`` and a ``weights`` file are
-    checked when this is called, not at the first face."""
+    checked when this is called, not at the first face. ``faces`` are files: a picture in memory (which :func:`scan`
+    takes) is refused, naming ``faces`` (each heatmap is named after its face's file: save the picture first)."""
     from mesocli.explain import explain_inputs
 
     return explain_inputs(faces, out, model=model, arch=arch, weights=weights, threshold=threshold, force=force,

@@ -97,7 +97,8 @@ def bundled_ensemble(manipulation: str, load: Callable[[Path, str], Any]) -> Ens
                                    for arch in ARCHITECTURES})
 
 
-def resolve_ensemble(manipulation: str, weights: Path | None, load: Callable[[Path, str], Any]) -> Any:
+def resolve_ensemble(manipulation: str, weights: Path | None,
+                     load: Callable[[Path, str], Any]) -> Ensemble | DetectorSet:
     """``--arch ensemble``'s model selection: an :class:`Ensemble`, or a :class:`DetectorSet` of them for any."""
     from mesocli.errors import WeightsError
     from mesocli.weights import check_manipulation

@@ -129,8 +129,9 @@ def check_path(name: str, value: object, optional: bool = False) -> None:
         raise ParameterError("{" + name + "} holds a NUL character: {value}", value=short_repr(text))
 
 
-def check_paths(inputs: "str | os.PathLike[str] | Iterable[str | os.PathLike[str]]") -> list[str]:
-    """``inputs`` (one path, or an iterable of them) as a list of path strings; refused, naming ``inputs``, where
+def check_paths(inputs: "str | os.PathLike[str] | Iterable[str | os.PathLike[str]]",
+                parameter: str = "inputs") -> list[str]:
+    """``inputs`` (one path, or an iterable of them) as a list of path strings; refused, naming ``parameter``, where
     one is not a path or there is none."""
     if isinstance(inputs, str | bytes | os.PathLike) or _numpy_or_pillow(inputs) or not isinstance(inputs, Iterable):
         items: list[object] = [inputs]  # an array is one wrong value, not its rows
@@ -139,11 +140,12 @@ def check_paths(inputs: "str | os.PathLike[str] | Iterable[str | os.PathLike[str
     paths = [os.fspath(item) for item in items if isinstance(item, str | os.PathLike)]
     if len(paths) < len(items):
         wrong = next(item for item in items if not isinstance(item, str | os.PathLike))
-        raise ParameterError("{inputs} must be a path or paths (str or os.PathLike), not {value}"
-                             + (" (pictures in memory: scan and iter_scan take them)" if _picture(wrong) else ""),
+        raise ParameterError("{" + parameter + "} must be a path or paths (str or os.PathLike), not {value}"
+                             + (" (pictures in memory: scan and iter_scan take them; save them to files for this)"
+                                if _picture(wrong) else ""),
                              value=short_repr(wrong))
     if not items:
-        raise ParameterError("{inputs} is empty")
+        raise ParameterError("{" + parameter + "} is empty")
     return paths
 
 
@@ -196,6 +198,13 @@ def check_texts(**values: object) -> None:
     for name, value in values.items():
         if value is not None and not isinstance(value, str):
             raise ParameterError("{" + name + "} must be a string or None, not {value!r}", value=value)
+
+
+def check_callback(name: str, value: object, takes: str) -> None:
+    """Refuse a ``value`` that is neither None nor callable (a progress callback, called with a ``takes``)."""
+    if value is not None and not callable(value):
+        raise ParameterError("{" + name + "} must be a function that takes " + takes + ", or None, not {value}",
+                             value=short_repr(value))
 
 
 def check_workers(workers: int | None) -> int | None:

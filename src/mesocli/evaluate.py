@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -92,13 +92,25 @@ class EvalReport:
         return {key: getattr(self, key) for key in REPORT_KEYS}
 
 
+@dataclass(frozen=True)
+class EvalStep:
+    """What the ``on_progress`` callback of :func:`mesocli.api.evaluate` receives, in the calling thread (what it
+    raises comes out of ``evaluate``, which writes nothing). ``phase``: ``score`` (one more batch of faces was read
+    and scored: ``faces`` of ``total`` so far), ``figures`` (all are scored; the figures and their bootstrap
+    intervals are being computed)."""
+
+    phase: Literal["score", "figures"]
+    faces: int
+    total: int
+
+
 def _scores(
     models: list[LoadedModel | OnnxModel | DetectorSet | Ensemble], dataset: FolderDataset,
-    decoded: DecodedImages | None, progress: bool,
+    decoded: DecodedImages | None, progress: bool, tell: Callable[[EvalStep], object] = lambda step: None,
 ) -> tuple[list[dict[str, np.ndarray]], np.ndarray, dict[int, str], list[float]]:
     """Per model of ``models``, p_fake of every file per detector (NaN where unreadable); the readable mask, the
     read errors, and per model the seconds it took: the files are decoded once, each batch scored by every model
-    (``eval --compare``), and the decoding counted in each model's seconds."""
+    (``eval --compare``), and the decoding counted in each model's seconds. ``tell``: told after each batch."""
     from mesocli.runtime import check_scores, make_predictor
 
     every = [loaded.members if isinstance(loaded, DetectorSet) else {"": loaded} for loaded in models]
@@ -123,6 +135,7 @@ def _scores(
             raise ValueError(f"{len(decoded.ok)} decoded images for {n} files")
         for start in range(0, n, 1024):
             score(start, decoded.images[start : start + 1024])
+            tell(EvalStep("score", min(start + 1024, n), n))
         ok, errors = decoded.ok.copy(), dict(decoded.errors)
     else:
         ok = np.zeros(n, dtype=bool)
@@ -131,6 +144,7 @@ def _scores(
             score(batch.start, batch.images)
             ok[batch.start : batch.start + len(batch.ok)] = batch.ok
             errors.update(batch.errors)
+            tell(EvalStep("score", batch.start + len(batch.ok), n))
     for p_fake in p_fakes:
         for values in p_fake.values():
             values[~ok] = np.nan
@@ -424,6 +438,7 @@ def evaluate(
     progress: bool = False,
     bootstrap: int = DEFAULT_BOOTSTRAP,
     compare_with: LoadedModel | OnnxModel | DetectorSet | Ensemble | None = None,
+    on_progress: Callable[[EvalStep], object] | None = None,
 ) -> EvalReport:
     """Score every image of ``dataset`` with ``loaded`` and compute the report, with 95 % intervals
     (``bootstrap`` resamples; 0: none) of the overall, per-method and per-detector figures.
@@ -431,11 +446,13 @@ def evaluate(
     ``decoded`` (from :func:`mesocli.datasets.decode_dataset`) skips decoding, for callers that
     evaluate several models on the same data; otherwise files are decoded and scored in a stream.
     ``compare_with``: a second model scoring each decoded batch too; ``report.comparison`` is :func:`compare`'s.
-    Raises UsageError when the readable images do not hold both classes.
+    Raises UsageError when the readable images do not hold both classes. ``on_progress``: see :class:`EvalStep`.
     """
     check_threshold(threshold)
     models = [loaded] if compare_with is None else [loaded, compare_with]
-    scored, ok, errors, seconds_each = _scores(models, dataset, decoded, progress)
+    tell = on_progress or (lambda step: None)
+    scored, ok, errors, seconds_each = _scores(models, dataset, decoded, progress, tell)
+    tell(EvalStep("figures", len(dataset.paths), len(dataset.paths)))
     report = _report(loaded, dataset, threshold, scored[0], ok, errors, seconds_each[0], bootstrap)
     if compare_with is not None:
         other = _report(compare_with, dataset, threshold, scored[1], ok, errors, seconds_each[1], 0)

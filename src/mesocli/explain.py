@@ -522,8 +522,9 @@ def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     if weights is not None and model is not None:
         raise ParameterError("give {model} or {weights}, not both")
     if not isinstance(model, str | None):  # what load_model returned: one network, explained on its own runtime
-        return explain_files([Path(face) for face in check_paths(faces)], *_loaded_network(model, arch, runtime),
-                             Path(out), threshold=threshold, force=force, log=log)
+        return explain_files([Path(face) for face in check_paths(faces, "faces")],
+                             *_loaded_network(model, arch, runtime), Path(out), threshold=threshold, force=force,
+                             log=log)
     model = model or "df"
     if model == ANY:
         raise ParameterError("explain takes one detector: {model} df, f2f or fs")
@@ -536,7 +537,7 @@ def explain_inputs(faces: str | os.PathLike[str] | Iterable[str | os.PathLike[st
         raise WeightsError(f"{os.fspath(weights)}: weights file not found")
     path = None if weights is None else Path(weights)
     network, described = (_explain_onnx if runtime == "onnx" else _explain_keras)(arch, model, path)
-    return explain_files([Path(face) for face in check_paths(faces)], network, Path(out), threshold=threshold,
+    return explain_files([Path(face) for face in check_paths(faces, "faces")], network, Path(out), threshold=threshold,
                          force=force, described=described, log=log)
 
 
@@ -564,10 +565,11 @@ def _loaded_network(model: object, arch: str | None, runtime: str) -> tuple[Any]
 def _explain_onnx(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:
     """``explain``'s detector on ONNX Runtime, checked now: (the model, its ``describe()``). An exported ``.onnx``
     is explained from its own graph, refused now should that graph not be one mesocli builds."""
-    from mesocli.runtime import resolve
+    from mesocli.runtime import OnnxModel, resolve
 
-    loaded = resolve(arch, model, weights, "onnx")
-    return gradcam_for(loaded) if loaded.origin == "exported" else loaded, loaded.describe()
+    loaded = resolve(arch, model, weights, "onnx")  # (one network: the caller refused ensemble and any)
+    exported = isinstance(loaded, OnnxModel) and loaded.origin == "exported"
+    return gradcam_for(loaded) if exported else loaded, loaded.describe()
 
 
 def _explain_keras(arch: str | None, model: str, weights: Path | None) -> tuple[Any, dict[str, Any]]:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 from mesocli import __version__, digest
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
@@ -29,6 +30,7 @@ from mesocli.errors import (
     InputError,
     ParameterError,
     UsageError,
+    check_callback,
     check_flags,
     check_numbers,
     check_path,
@@ -112,6 +114,69 @@ _WORKER: dict = {}
 Record = Callable[[Job, InputResult, list[dict]], None]
 
 
+@dataclass(frozen=True)
+class ExtractStep:
+    """What the ``on_progress`` callback of :func:`mesocli.api.extract` receives, in the calling thread (a callback
+    that raises stops the run as Ctrl-C does: the input being extracted leaves no crop and no manifest line, those
+    done before stay recorded; the exception comes out of ``extract``).
+
+    ``phase``: ``start`` (an input is being read; ``expected``: the frames it reads, None when unknown), ``frame``
+    (one more of them was read: ``frames`` so far), ``done`` (its crops and manifest line are written: ``result``).
+    ``index``: its place among the inputs extracted now (0-based), ``total``: their number (inputs the manifest
+    marks done, skipped, are not counted). With ``workers`` > 1, only ``done`` is reported."""
+
+    phase: Literal["start", "frame", "done"]
+    index: int
+    total: int
+    path: str
+    frames: int = 0
+    expected: int | None = None
+    result: InputResult | None = None
+
+
+class CallbackRaised(BaseException):
+    """What the caller's ``on_progress`` raised (``error``), carried past the per-input error handling (which would
+    make it that input's ``error`` result) as an interruption is; :func:`extract` raises ``error`` itself."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class _Teller:
+    """Tells ``callback`` (:class:`ExtractStep`) of the jobs' progress events and results."""
+
+    def __init__(self, callback: Callable[[ExtractStep], object] | None, jobs: list[Job]) -> None:
+        self.callback = callback
+        self.jobs = {job.number: (place, job.source) for place, job in enumerate(jobs)}
+        self.frames: dict[int, tuple[int, int | None]] = {}  # frames decoded so far, expected, by job number
+
+    def report(self, number: int, event: str, value: int) -> None:
+        """A job's ``start`` (``value``: frames expected, 0 unknown) or ``frame`` (``value`` more decoded)."""
+        if event == "start":
+            self.frames[number] = (0, value or None)
+        elif event == "frame":
+            done, expected = self.frames.get(number, (0, None))
+            self.frames[number] = (done + value, expected)
+        else:
+            return
+        self._tell(event, number)  # type: ignore[arg-type]
+
+    def done(self, number: int, result: InputResult) -> None:
+        self._tell("done", number, result)
+        self.frames.pop(number, None)
+
+    def _tell(self, phase: Literal["start", "frame", "done"], number: int, result: InputResult | None = None) -> None:
+        if self.callback is None:
+            return
+        place, path = self.jobs[number]
+        frames, expected = self.frames.get(number, (0, None))
+        try:
+            self.callback(ExtractStep(phase, place, len(self.jobs), path, frames, expected, result))
+        except Exception as exc:
+            raise CallbackRaised(exc) from exc
+
+
 def _init_worker(events: multiprocessing.Queue | None, parent: int) -> None:
     ignore_ctrl_c()
     _WORKER.update(events=events)
@@ -135,18 +200,26 @@ def default_workers() -> int:
 
 def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: int, record: Record,
               bars: ExtractProgress, discard: Callable[[Job], None] = lambda job: None,
-              log: Callable[[str], None] = note) -> None:
+              log: Callable[[str], None] = note, teller: _Teller | None = None) -> None:
     """Extract every job (in this process, or in pools of ``workers`` processes:
     :func:`mesocli.workers.run_retrying`); record each as it finishes.
 
     A worker process that dies (killed: the OOM killer, kill -9) breaks its pool: the jobs in flight then
     (any may have killed it) are ``discard``-ed (their crops deleted) and extracted again, each alone in a
     pool of its own (``workers`` at once); one whose worker dies again is recorded as failed. The jobs not yet
-    started go on in a new pool. When it returns or raises, no worker is left running."""
+    started go on in a new pool. When it returns or raises, no worker is left running. ``teller``: told of each
+    job's progress (in this process) and of each job recorded."""
+    teller = teller or _Teller(None, jobs)
     if workers <= 1 or len(jobs) <= 1:
+        def report(number: int, event: str, value: int) -> None:
+            bars.report(number, event, value)
+            teller.report(number, event, value)
+
         for job in jobs:
-            record(job, *extract_one(job, out_dir, options, bars.report))
+            result, lines = extract_one(job, out_dir, options, report)
+            record(job, result, lines)
             bars.done(job.number)
+            teller.done(job.number, result)
         return
     context = multiprocessing.get_context("spawn")
     channel = {"events": context.Queue() if bars.enabled else None}
@@ -190,6 +263,7 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
                     outcome = (result, [input_line(job, options, result)])
                 record(job, *outcome)
                 bars.done(job.number)
+                teller.done(job.number, outcome[0])
     finally:
         stop.set()
         if relay_thread is not None:
@@ -575,13 +649,25 @@ def _finish(out_dir: Path, journal: Journal, unfinished: list[dict]) -> None:
 def extract(
     inputs: list[Path], out_dir: Path, options: ExtractOptions, *, workers: int | None = None,
     force: bool = False, progress: bool = False, quiet: bool = False, log: Callable[[str], None] = note,
-    labels: Labels | None = None,
+    labels: Labels | None = None, on_progress: Callable[[ExtractStep], object] | None = None,
 ) -> ExtractSummary:
     """Extract the faces of ``inputs`` (videos, images, folders) into ``out_dir``; see the module doc.
     Hidden files skipped inside folders, and inputs with the bytes of another (:class:`SameBytes`), are
     noted to ``log``; so is a long check of the inputs done (their sha256 read again), unless ``quiet``.
     ``labels`` (``options.labels`` its sha256): each input's label; those not in it are ``unlabelled``
-    (:func:`_labelled`)."""
+    (:func:`_labelled`). ``on_progress``: see :class:`ExtractStep`."""
+    try:
+        return _extract(inputs, out_dir, options, workers=workers, force=force, progress=progress, quiet=quiet,
+                        log=log, labels=labels, on_progress=on_progress)
+    except CallbackRaised as raised:  # (its input's crops were deleted, as an interrupted input's are)
+        raise raised.error from None
+
+
+def _extract(
+    inputs: list[Path], out_dir: Path, options: ExtractOptions, *, workers: int | None, force: bool, progress: bool,
+    quiet: bool, log: Callable[[str], None], labels: Labels | None, on_progress: Callable[[ExtractStep], object] | None,
+) -> ExtractSummary:
+    """:func:`extract`'s work; the caller's ``on_progress`` errors come out as :class:`CallbackRaised`."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     workers = default_workers() if workers is None else workers
@@ -648,7 +734,8 @@ def extract(
         try:
             with ExtractProgress(progress, jobs) as bars:
                 _run_jobs(jobs, out_dir, options, workers, record, bars, log=log,
-                          discard=lambda job: _discard(out_dir, job, options, journal.since))
+                          discard=lambda job: _discard(out_dir, job, options, journal.since),
+                          teller=_Teller(on_progress, jobs))
         finally:
             appender.close()
             same_bytes.close()
@@ -741,9 +828,11 @@ def extract_inputs(
     hash_inputs: bool = True,
     quiet: bool = False,
     labels: str | os.PathLike[str] | None = None,
+    on_progress: Callable[[ExtractStep], object] | None = None,
 ) -> ExtractSummary:
     """:func:`mesocli.api.extract` (see there): every argument checked, then :func:`extract`. Imports neither the
     scan nor the evaluate modules, so ``mesocli extract`` starts without them."""
+    check_callback("on_progress", on_progress, "an ExtractStep")
     (quality,) = check_numbers(quality=(quality, int))
     force, progress, hash_inputs, quiet = check_flags(force=force, progress=progress, hash_inputs=hash_inputs,
                                                        quiet=quiet)
@@ -756,7 +845,8 @@ def extract_inputs(
     options = ExtractOptions(selection, detector, all_faces, layout, label, split, quality, hash_inputs,
                              table.sha256 if table is not None else None if labels is None else "")
     return extract([Path(item) for item in check_paths(inputs)], Path(out_dir), options,
-                   workers=check_workers(workers), force=force, progress=progress, quiet=quiet, labels=table)
+                   workers=check_workers(workers), force=force, progress=progress, quiet=quiet, labels=table,
+                   on_progress=on_progress)
 
 
 def _sampling(frames: int | None = None, fps: float | None = None, every: int | None = None, all_frames: bool = False,

@@ -113,7 +113,7 @@ class _Stopped(Exception):
 class Producer(threading.Thread):
     """Walks the inputs and puts messages (:data:`Message`) on ``out``, a bounded queue; :attr:`stop` ends it."""
 
-    def __init__(self, paths: Iterable[str | Path], options: ScanOptions, out: queue.Queue,
+    def __init__(self, paths: Iterable[str | Path | MemoryImage], options: ScanOptions, out: queue.Queue,
                  progress: ProgressHook | None) -> None:
         super().__init__(name="mesocli-scan-producer", daemon=True)
         self.paths = paths  # iterated here: paths read from stdin arrive while the first is scanned

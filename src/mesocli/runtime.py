@@ -29,12 +29,16 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mesocli.errors import WeightsError
 from mesocli.preprocess import face_batch
+
+if TYPE_CHECKING:
+    from mesocli.detectors import DetectorSet, Ensemble
+    from mesocli.weights import LoadedModel
 
 RUNTIMES = ("onnx", "tensorflow")
 DEFAULT_RUNTIME = "onnx"
@@ -292,7 +296,8 @@ def convert(path: Path, arch: str | None = None, digest: str | None = None) -> O
     return OnnxModel(source.arch, source.name, source.path, source.sha256, data, "converted", card, source.legacy)
 
 
-def resolve(arch: str | None, manipulation: str, weights: Path | None, runtime: str = DEFAULT_RUNTIME) -> Any:
+def resolve(arch: str | None, manipulation: str, weights: Path | None,
+            runtime: str = DEFAULT_RUNTIME) -> OnnxModel | LoadedModel | DetectorSet | Ensemble:
     """The CLI's model selection (see :func:`mesocli.weights.resolve_model`) for ``runtime``."""
     from mesocli import weights as w
     from mesocli.detectors import ANY, ENSEMBLE, bundled_set, resolve_ensemble

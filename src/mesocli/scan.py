@@ -19,12 +19,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Literal, Protocol
 
 from mesocli import aggregate
 from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor
 from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS, require_packages
+from mesocli.inputs import MemoryImage
 from mesocli.probe import require_ffmpeg
 from mesocli.producer import Ended, Face, Failed, Finished, Job, Message, Producer, Sampled, Started
 from mesocli.provenance import utc_now
@@ -48,6 +49,54 @@ class ScanObserver(Protocol):
 
     def scored(self, key: int, frame: int, time: float, track: int | None, crop: Any, p_fake: float,
                detectors: dict[str, float] | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """What the ``on_progress`` callback of :func:`mesocli.api.scan` and :func:`mesocli.api.iter_scan` receives, in
+    the calling thread (a callback that raises stops the scan: the exception comes out of ``scan``/``iter_scan``).
+
+    ``phase``: ``start`` (the input is being read), ``frame`` (one more of its sampled frames was read and its faces
+    found), ``done`` (its result is ready: ``result``, just before it is yielded). ``index``: the input's place
+    among the inputs (0-based, a folder's files each one input, as in the results), ``total``: their number (None
+    when the inputs are a generator, read as the scan goes). ``frames``: the input's frames sampled so far (at
+    ``done``: ``result.frames_sampled``). With ``workers`` > 1, only ``done`` is reported."""
+
+    phase: Literal["start", "frame", "done"]
+    index: int
+    total: int | None
+    path: str
+    frames: int = 0
+    result: ScanResult | None = None
+
+
+class ProgressObserver:
+    """A :class:`ScanObserver` that tells ``callback`` (:class:`ScanProgress`) when an input starts and each of its
+    sampled frames; :meth:`done` tells it of each result, in input order (``total``: the number of inputs, if known)."""
+
+    def __init__(self, callback: Callable[[ScanProgress], object], total: int | None) -> None:
+        self.callback = callback
+        self.total = total
+        self.frames: dict[int, tuple[str, int]] = {}  # path and sampled frames so far, by input key
+        self.count = 0  # results told so far
+
+    def started(self, key: int, path: str) -> None:
+        self.frames[key] = (path, 0)
+        self.callback(ScanProgress("start", key, self.total, path))
+
+    def sampled(self, key: int, frame: int, time: float, faces: int) -> None:
+        path, count = self.frames[key]
+        self.frames[key] = (path, count + 1)
+        self.callback(ScanProgress("frame", key, self.total, path, count + 1))
+
+    def scored(self, key: int, frame: int, time: float, track: int | None, crop: Any, p_fake: float,
+               detectors: dict[str, float] | None = None) -> None:
+        """(Scores are not progress.)"""
+
+    def done(self, result: ScanResult) -> None:
+        self.frames.pop(self.count, None)
+        self.count += 1
+        self.callback(ScanProgress("done", self.count - 1, self.total, result.path, result.frames_sampled, result))
 
 
 @dataclass
@@ -242,7 +291,7 @@ def read_path_list(stream: IO[str]) -> list[str]:
 
 
 def scan_inputs(
-    paths: Iterable[str | Path],
+    paths: Iterable[str | Path | MemoryImage],
     loaded: Any,
     options: ScanOptions,
     progress: ProgressHook | None = None,

@@ -17,11 +17,14 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mesocli.digest import sha256_file
 from mesocli.errors import WeightsError
 from mesocli.models import ARCHITECTURES, DISPLAY_NAMES, build_model
+
+if TYPE_CHECKING:
+    from mesocli.detectors import DetectorSet, Ensemble
 
 MANIPULATIONS = ("df", "f2f", "fs")  # Deepfakes, Face2Face, FaceSwap
 OWN_SUFFIX = ".weights.h5"
@@ -398,7 +401,8 @@ def check_manipulation(manipulation: str) -> None:
         raise WeightsError(f"unknown --model '{manipulation}'; choose one of {', '.join(MANIPULATIONS)}, any")
 
 
-def resolve_model(arch: str | None, manipulation: str, weights: Path | None) -> Any:
+def resolve_model(arch: str | None, manipulation: str,
+                  weights: Path | None) -> LoadedModel | DetectorSet | Ensemble:
     """The CLI's model selection: ``--weights PATH`` if given, else the bundled arch/manipulation file.
 
     ``manipulation`` ``any`` gives a :class:`mesocli.detectors.DetectorSet` of every bundled detector

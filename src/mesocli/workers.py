@@ -378,15 +378,22 @@ def how_it_died(code: int | None) -> str:
     return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
 
 
+FEED_AHEAD = 16
+"""The most items of a streamed feed drawn before they are handed out."""
+
+
 class _Feed(Generic[T]):
-    """The items to hand out: a list at once; an iterator (paths on standard input) drawn by a thread, so that
-    waiting for its next item holds back no result. An error it raises comes after the items before it."""
+    """The items to hand out: a list at once; an iterator (paths on standard input, a caller's generator) drawn by
+    a thread, so that waiting for its next item holds back no result, at most :data:`FEED_AHEAD` items ahead of
+    those taken (an endless generator is not read whole) and no more once :meth:`close` is called. An error it
+    raises comes after the items before it."""
 
     def __init__(self, items: Iterable[T]) -> None:
         self.streamed = isinstance(items, Iterator)
-        self._items: queue.Queue[Any] = queue.Queue()
+        self._items: queue.Queue[Any] = queue.Queue(maxsize=FEED_AHEAD if self.streamed else 0)
         self._again: collections.deque[T] = collections.deque()  # (taken first: :meth:`again`)
         self._ended = not self.streamed
+        self._closed = threading.Event()
         self.error: BaseException | None = None
         if not self.streamed:
             for item in items:
@@ -397,11 +404,26 @@ class _Feed(Generic[T]):
     def _draw(self, items: Iterator[T]) -> None:
         try:
             for item in items:
-                self._items.put(item)
+                if not self._put(item):
+                    return  # closed: the iterator is not read further
         except BaseException as exc:  # noqa: BLE001 (raised in the main thread, after the items before it)
-            self._items.put(_Failed(exc))
+            self._put(_Failed(exc))
         else:
-            self._items.put(_END)
+            self._put(_END)
+
+    def _put(self, item: Any) -> bool:
+        """Queue ``item`` once there is room; False when the feed was closed first."""
+        while not self._closed.is_set():
+            try:
+                self._items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def close(self) -> None:
+        """Draw no more items (the run ended, or its generator was closed)."""
+        self._closed.set()
 
     def take(self, timeout: float | None = None) -> Any:
         """The next item; :data:`_NOTHING` when none is there now (or within ``timeout`` seconds) or all were
@@ -460,16 +482,19 @@ def run_retrying(items: Iterable[T], workers: int, make_pool: Callable[[int], Pr
     the generator ends or is closed (Ctrl-C), no worker is left running."""
     feed = _Feed(items)
     unready = [0]  # pools in a row whose workers died before any got ready
-    while not feed.done or feed.error is not None:
-        suspects, how = yield from _in_pool(feed, workers, make_pool, call, unready)
-        if suspects:
-            retrying(suspects, how)
-            yield from _each_alone(suspects, workers, make_pool, call, unready, restarting)
-            retried()
-        elif how:
-            restarting(how)
-        elif feed.error is not None:
-            raise feed.error
+    try:
+        while not feed.done or feed.error is not None:
+            suspects, how = yield from _in_pool(feed, workers, make_pool, call, unready)
+            if suspects:
+                retrying(suspects, how)
+                yield from _each_alone(suspects, workers, make_pool, call, unready, restarting)
+                retried()
+            elif how:
+                restarting(how)
+            elif feed.error is not None:
+                raise feed.error
+    finally:
+        feed.close()
 
 
 def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoolExecutor],
