@@ -400,6 +400,23 @@ def test_all_faces_says_where_each_face_is(run_cli: RunCli, own_weights: Path, k
     assert all(f"x {t['box'][0]}–{t['box'][2]}, y {t['box'][1]}–{t['box'][3]}" in page for t in row["faces"])
 
 
+def test_a_face_filling_the_picture_has_its_box_inside_it(run_cli: RunCli, own_weights: Path,
+                                                         tmp_path: Path) -> None:
+    """A face filling a 300×316 photo: HOG's box runs past the top edge (y -36), which the JSON ``box`` and the
+    report's face tracks table showed as it was. The box shown is clipped to the picture."""
+    from media import astronaut
+
+    photo = tmp_path / "close.png"
+    Image.fromarray(np.asarray(astronaut())[90:180, 180:270]).resize((300, 316)).save(photo)
+    code, out, err = run_cli("scan", "--weights", own_weights, "--all-faces", photo, "-q", "--format", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    check_schema(row)
+    left, top, right, bottom = row["faces"][0]["box"]
+    assert 0 <= left < right <= 300 and 0 <= top < bottom <= 316
+    assert top == 0  # the face runs past the top edge
+
+
 def test_control_characters_in_names_reach_no_terminal(scan, run_cli: RunCli, faces: list[Path],
                                                         tmp_path: Path) -> None:
     # an untrusted file name that moves the cursor up and erases a line: it could hide another input's row
