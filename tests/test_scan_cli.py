@@ -254,6 +254,53 @@ def test_the_needs_a_look_list_is_capped_and_counts_the_rest(scan, faces: list[P
     assert "\x1b" not in stream.getvalue()
 
 
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    """The table writer's lines for ``rows`` (no colour, as in a pipe)."""
+    from mesocli.writers import make_writer
+
+    stream = io.StringIO()
+    writer = make_writer("table", stream, color=False)
+    for item in rows:
+        writer.write(item)
+    writer.close()
+    return [line.rstrip() for line in stream.getvalue().splitlines()]
+
+
+def test_the_table_shows_every_warning_the_most_decisive_first(scan, faces: list[Path]) -> None:
+    """The table showed a row's first warning only: a short track set aside (a person who may be the forged one)
+    hid behind a small-faces note. The most decisive is shown in full, the others named after it."""
+    (row,) = json.loads(scan("--format", "json", faces[0]).out)
+    small = ("small faces: 10 of 10 faces are under 64 px (the aligned square, in frame pixels): too small for "
+             "MesoNet to judge, their crops enlarged over 4×; a verdict drawn from them is unreliable")
+    aside = ("1 face track of fewer than 3 sampled frames set aside (track 1; most fake 0.681): the verdict rests on "
+             "the longer tracks (--min-track-frames)")
+    sparse = "sampled one frame every 20.0 s, 30 over 600 s: a forged stretch shorter than that may be missed"
+    lines = _table([{**row, "path": "clip.mp4", "warnings": [small, sparse, aside]}])
+    line = next(line for line in lines if "clip.mp4" in line)
+    assert f"ok ({aside}; +2 more: small faces, sparse sampling)" in line
+
+
+def test_a_person_flagged_on_a_short_track_needs_a_look(scan, faces: list[Path]) -> None:
+    """With ``--all-faces`` a clip called real on its long track, whose 2-frame track (set aside) is called fake and
+    flagged, was in no "needs a look" list and its table row showed only the deciding track's ranges (none): the
+    person was silent. The list names the clip and that track, and the flagged column shows its ranges."""
+    (row,) = json.loads(scan("--format", "json", faces[0]).out)
+
+    def track(number: int, p_fake: float, frames: int, segments: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"track": number, "p_fake": p_fake, "verdict": "fake" if p_fake >= 0.5 else "real", "frames": frames,
+                "segments": segments, "decides": frames >= 3, "box": [10, 10, 90, 90]}
+
+    stretch = {"start": 1.0, "end": 2.5, "frames": 2, "p_fake_mean": 0.68, "p_fake_max": 0.7}
+    clip = {**row, "path": "meeting.mp4", "type": "video", "p_fake": 0.212, "verdict": "real", "segments": [],
+            "faces": [track(0, 0.212, 28, []), track(1, 0.681, 2, [stretch])]}
+    lines = _table([clip, {**row, "path": "other.png"}])
+    assert "flagged" in lines[0].split()
+    assert "track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.5 s" in next(line for line in lines
+                                                                        if "meeting.mp4" in line)
+    start = lines.index("needs a look: 1 called real but flagged in part")
+    assert lines[start + 1] == "  real  0.212  meeting.mp4: track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.5 s"
+
+
 def test_inputs_without_a_face_need_a_look_and_no_face_ok_keeps_them_from_exit_3(run_cli: RunCli, kit: MediaKit,
                                                                                  tmp_path: Path) -> None:
     """A photo or a clip in which no face was found may be a fake whose face the detector missed (small, turned,
