@@ -384,6 +384,17 @@ def test_a_long_video_sampled_sparsely_says_what_its_timeline_cannot_see(scan, k
     assert dense["status"] == "ok" and dense["warnings"] == []  # 3.5 s apart
 
 
+def test_a_long_gap_between_samples_of_a_variable_frame_rate_clip_is_noted(scan, kit: MediaKit) -> None:
+    """A variable-frame-rate clip (20 frames in its first 1.7 s, then one every 8 s) sampled by ``--frames 12`` (by
+    frame count): its samples are 2.1 s apart on average, so it had no note, while 16 s of it (9.7–25.7 s) lay
+    between two samples with a frame skipped. The largest gap decides."""
+    (row,) = json.loads(scan("--format", "json", "--frames", "12", kit.vfr_video).out)
+    assert row["status"] == "ok" and row["frames"]["sampled"] == 12
+    assert row["warnings"] == ["sampled frames up to 16.0 s apart (none between 9.7 s and 25.7 s), 12 over 26 s: a "
+                               "forged stretch shorter than that may be missed; --all-frames scores every frame"]
+    check_schema(row)
+
+
 def test_a_video_whose_every_frame_was_scored_has_no_sparse_sampling_note(scan, kit: MediaKit,
                                                                           tmp_path: Path) -> None:
     """A slideshow (one frame every 10 s; a GIF of 8 s frames) scanned whole, by ``--frames 30`` (more than it has),

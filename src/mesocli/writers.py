@@ -455,7 +455,7 @@ WARNING_KINDS = (
     (re.compile("damaged or cut short"), "damaged"),
     (re.compile("ffmpeg: "), "ffmpeg message"),
     (re.compile("small faces"), "small faces"),
-    (re.compile("sampled one frame every"), "sparse sampling"),
+    (re.compile("sampled (one frame every|frames up to)"), "sparse sampling"),
     (re.compile(r"\d+ video streams"), "several video streams"),
     (re.compile("no face upright; scanned turned"), "scanned turned"),
     (re.compile("animated or multi-page image"), "first frame only"),
