@@ -313,8 +313,15 @@ def _scale(colormap: str = COLORMAP) -> np.ndarray:
     return colorize(np.linspace(1.0, 0.0, 256, dtype=np.float32)[:, None].repeat(PANEL_BAR, axis=1), colormap)
 
 
-def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colormap: str = COLORMAP) -> Image.Image:
-    """The aligned crop, the same crop with the heatmap over it, a colour scale, and a caption below."""
+NO_FACE = "no face found in it: the map may show nothing of a face"
+"""What ``explain`` says of an image given as a face crop in which HOG finds no face (a landscape photo), in its
+panel, its line's ``warnings`` and on stderr."""
+
+
+def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colormap: str = COLORMAP,
+               no_face: bool = False) -> Image.Image:
+    """The aligned crop, the same crop with the heatmap over it, a colour scale, and a caption below; with
+    ``no_face`` (:data:`NO_FACE`), ``NO FACE FOUND IN THIS IMAGE`` in red after the map's note."""
     gap, bar, pad = PANEL_GAP, PANEL_BAR, 6
     width, height = PANEL_SIZE
     panel = Image.new("RGB", (width, height), "white")
@@ -332,6 +339,10 @@ def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colorma
     if explanation.peak <= 0:
         note += " (none found: the map is empty)"
     draw.text((pad, 256 + pad + 18), note, fill=(60, 60, 60), font=font)
+    if no_face:
+        x = pad + draw.textlength(note + " · ", font=font)
+        draw.text((x, 256 + pad + 18), fit_caption("NO FACE FOUND IN THIS IMAGE", int(width - x - pad)),
+                  fill=(190, 0, 0), font=font)
     return panel
 
 
@@ -435,6 +446,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
                      log: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
     """:func:`explain_files`' work once its checks passed: one dict per face, heatmaps written in batches."""
     from mesocli.errors import InputError, printable
+    from mesocli.faces import face_in_crop
     from mesocli.fsutil import atomic_write_bytes
     from mesocli.inputs import probe_kind
     from mesocli.preprocess import image_bytes, load_face
@@ -443,7 +455,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
 
     cam: _Cam | None = None
     given: Any = None  # what ``model`` gave: a LoadedModel or OnnxModel (named in errors), or a Keras model
-    pending: list[tuple[Path, Path, np.ndarray, str]] = []  # crop, heatmap, face, the crop's sha256
+    pending: list[tuple[Path, Path, np.ndarray, str, list[str]]] = []  # crop, heatmap, face, its sha256, warnings
     detector: dict[str, Any] = dict(described or {})  # the model object of every line
     # what draws the maps, in every line (null before the network is loaded): the runtime, its libraries' versions
     software: dict[str, Any] = {"runtime": None, "libraries": None}
@@ -460,16 +472,17 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
                 detector.update(given.describe())
             software["runtime"] = runtime_of(given)
             software["libraries"] = library_versions(software["runtime"], EVAL_PACKAGES)
-        explanations = cam.explain(np.stack([face for _, _, face, _ in pending]), threshold=threshold)
+        explanations = cam.explain(np.stack([face for _, _, face, _, _ in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
-        for (source, target, face, digest), explanation in zip(pending, explanations, strict=True):
+        for (source, target, face, digest, warnings), explanation in zip(pending, explanations, strict=True):
             caption = f"{caption_for(explanation.p_fake, kind='image')} · {printable(source.name)}"
-            atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)), replace=force)
+            panel = face_panel(face, explanation, caption, no_face=NO_FACE in warnings)
+            atomic_write_bytes(target, png_bytes(panel), replace=force)
             called = verdict(explanation.p_fake, threshold)
             yield {"path": str(source), "sha256": digest, "status": "ok", "error": None,
                    "p_fake": round(explanation.p_fake, 6),
                    "verdict": called, "threshold": threshold, "target": explanation.target, "heatmap": str(target),
-                   "model": dict(detector) or None, "explained_at": utc_now(), **software}
+                   "model": dict(detector) or None, "explained_at": utc_now(), **software, "warnings": warnings}
         pending.clear()
 
     for source, target in zip(files, targets, strict=True):
@@ -483,14 +496,18 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
                 log(f"mesocli: {printable(str(source))}: a heatmap panel (scan --explain, explain): its face crop "
                     "(the left 256×256) is explained, not the whole panel")
             digest = hashlib.sha256(data).hexdigest()  # as scan's rows and extract's manifest name theirs
+            warnings = [] if shown is not None or face_in_crop(face) else [NO_FACE]  # a panel's crop: scan's face
+            if warnings and log is not None:
+                log(f"mesocli: {printable(str(source))}: {NO_FACE} (explain takes face crops: extract's, or scan "
+                    "--explain's panels)")
         except InputError as exc:
             yield from flush()  # keep the output in input order
             yield {"path": str(source), "sha256": None, "status": "error", "error": str(exc), "p_fake": None,
                    "verdict": None,
                    "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None,
-                   "explained_at": utc_now(), **software}
+                   "explained_at": utc_now(), **software, "warnings": []}
             continue
-        pending.append((source, target, face, digest))
+        pending.append((source, target, face, digest, warnings))
         if len(pending) >= batch:
             yield from flush()
     yield from flush()
