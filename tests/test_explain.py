@@ -224,6 +224,34 @@ def test_a_heatmap_panel_given_to_explain_is_explained_as_the_face_it_shows(run_
         assert np.array_equal(np.asarray(drawn)[:256, :256], np.asarray(direct)[:256, :256])
 
 
+def test_a_heatmap_panel_resized_by_a_messenger_is_still_a_panel(run_cli: RunCli, tmp_path: Path,
+                                                                 kit: MediaKit) -> None:
+    """A panel that a messenger scaled to 0.5–0.8× (and re-encoded) was no longer told for one: the whole panel was
+    squeezed into 256×256 and scored as a face. It is brought back to its size and its crop explained, with a note
+    that says it was resized; an image of the same shape that is no panel is not taken for one."""
+    from skimage import data
+
+    code, _, stderr = run_cli("scan", kit.face_jpeg, "--explain", tmp_path / "ex", "-q")
+    assert code == 0, stderr
+    (panel,) = sorted((tmp_path / "ex").glob("*/*.png"))
+    given = []
+    with Image.open(panel) as image:
+        image.crop((0, 0, 256, 256)).save(tmp_path / "crop.png")
+        for scale, suffix in ((0.5, "jpg"), (0.62, "jpg"), (0.8, "png")):
+            size = (round(image.width * scale), round(image.height * scale))
+            given.append(tmp_path / f"sent{scale}.{suffix}")
+            image.convert("RGB").resize(size, Image.Resampling.LANCZOS).save(given[-1], quality=85)
+    Image.fromarray(data.coffee()).resize((346, 180)).save(tmp_path / "wide.png")  # a panel's shape, no panel
+    code, stdout, stderr = run_cli("explain", tmp_path / "crop.png", *given, tmp_path / "wide.png",
+                                   "--out", tmp_path / "maps")
+    assert code == 0, stderr
+    crop, *sent, wide = (json.loads(line) for line in stdout.splitlines())
+    assert all(abs(line["p_fake"] - crop["p_fake"]) < 0.1 for line in sent), [line["p_fake"] for line in sent]
+    for path, scale in zip(given, ("0.50", "0.62", "0.80"), strict=True):
+        assert f"{path}: a heatmap panel (scan --explain, explain) resized to {scale}×: its face crop" in stderr
+    assert "wide.png: a heatmap panel" not in stderr and wide["warnings"]  # scored as it is, with no face found
+
+
 def test_an_image_without_a_face_is_explained_with_a_warning(run_cli: RunCli, tmp_path: Path,
                                                              own_weights: Path) -> None:
     """``explain`` on a photo of a cup of coffee drew a heatmap as if it were a face, and said nothing: a map of no

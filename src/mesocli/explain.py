@@ -346,22 +346,38 @@ def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colorma
     return panel
 
 
-def panel_face(data: bytes) -> np.ndarray | None:
+PANEL_SCALES = (0.4, 2.0)
+"""The sizes, against a panel's own, at which an image of a panel's shape is taken for one resized (a messenger's
+copy, 0.5–0.8×; a screen's 1.5× or 2×)."""
+
+
+def panel_face(data: bytes) -> tuple[np.ndarray, float] | None:
     """The aligned 256×256 crop on the left of a heatmap panel (:func:`face_panel`: what ``scan --explain`` and
-    ``explain`` write), when the image ``data`` is one, else None. A panel is told by its size and its colour scale
-    (the viridis bar beside the map, to within a JPEG copy's rounding), not by its name: the map and the caption,
-    squeezed to 256×256 with the crop, scored as a face (p_fake 0.829 for a face scored 0.816)."""
+    ``explain`` write), and the scale the panel was found at (1.0: as written), when the image ``data`` is one, else
+    None. A panel is told by its shape (its size, or that size resized by one of :data:`PANEL_SCALES`, to a pixel)
+    and its colour scale (the viridis bar beside the map, its inner columns to within a JPEG copy's or a resize's
+    rounding), not by its name: the map and the caption, squeezed to 256×256 with the crop, scored as a face (p_fake
+    0.829 for a face scored 0.816). A resized panel is brought back to its size first (Lanczos): its crop is the
+    face enlarged or reduced back, not the very crop scored."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.size != PANEL_SIZE:
+            width, height = image.size
+            scale = width / PANEL_SIZE[0]
+            if (width, height) != PANEL_SIZE and not (
+                    PANEL_SCALES[0] <= scale <= PANEL_SCALES[1] and abs(height - PANEL_SIZE[1] * scale) <= 1.0):
                 return None
-            pixels = np.asarray(image.convert("RGB"))
+            rgb = image.convert("RGB")
+            if (width, height) != PANEL_SIZE:
+                rgb = rgb.resize(PANEL_SIZE, Image.Resampling.LANCZOS)
+            pixels = np.asarray(rgb)
     except (OSError, ValueError, Image.DecompressionBombError):  # not an image Pillow reads: load_face says why
         return None
-    bar = pixels[:256, PANEL_BAR_X:PANEL_BAR_X + PANEL_BAR].astype(np.int16)
-    if float(np.abs(bar - _scale().astype(np.int16)).mean()) > PANEL_BAR_TOLERANCE:
+    edge = 3  # the bar's columns next to the white and to the map blur when resized: its inner ones are compared
+    bar = pixels[edge:256 - edge, PANEL_BAR_X + edge:PANEL_BAR_X + PANEL_BAR - edge].astype(np.int16)
+    drawn = _scale().astype(np.int16)[edge:256 - edge, edge:PANEL_BAR - edge]
+    if float(np.abs(bar - drawn).mean()) > PANEL_BAR_TOLERANCE:
         return None
-    return np.ascontiguousarray(pixels[:256, :256])
+    return np.ascontiguousarray(pixels[:256, :256]), 1.0 if (width, height) == PANEL_SIZE else scale
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -490,11 +506,15 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             if os.path.exists(source) and probe_kind(source) == "video":  # load_face says why one cannot be read
                 raise InputError(f"{source}: is a video; use 'mesocli scan VIDEO --explain DIR'")
             data = image_bytes(source)  # read once: the face is decoded from the very bytes the sha256 names
-            shown = panel_face(data)  # a heatmap panel: the crop it shows, not the panel squeezed into a face
+            panel = panel_face(data)  # a heatmap panel: the crop it shows, not the panel squeezed into a face
+            shown = None if panel is None else panel[0]
             face = load_face(source, data) if shown is None else shown
-            if shown is not None and log is not None:
-                log(f"mesocli: {printable(str(source))}: a heatmap panel (scan --explain, explain): its face crop "
-                    "(the left 256×256) is explained, not the whole panel")
+            if panel is not None and log is not None:
+                resized = "" if panel[1] == 1.0 else f" resized to {panel[1]:.2f}×"
+                again = "" if panel[1] == 1.0 else (", brought back to its size: its p_fake is not quite the "
+                                                    "original's")
+                log(f"mesocli: {printable(str(source))}: a heatmap panel (scan --explain, explain){resized}: its face "
+                    f"crop (the left 256×256) is explained, not the whole panel{again}")
             digest = hashlib.sha256(data).hexdigest()  # as scan's rows and extract's manifest name theirs
             warnings = [] if shown is not None or face_in_crop(face) else [NO_FACE]  # a panel's crop: scan's face
             if warnings and log is not None:
