@@ -302,8 +302,15 @@ def _section(number: int, entry: ReportEntry) -> str:
                             f"smoothed p_fake mean {fmt_p(s['p_fake_mean'])}, max {fmt_p(s['p_fake_max'])}</li>"
                             for s in segments)
             out.append(f"<h3>Flagged time ranges</h3><ul>{items}</ul>")
+        elif other_flags(r):
+            out.append("<h3>Flagged time ranges</h3><p>None on the track the verdict rests on.</p>")
         else:
             out.append("<h3>Flagged time ranges</h3><p>None: the smoothed p_fake stays under the threshold.</p>")
+        others = other_flags(r)  # --all-faces: another person called fake or flagged, a short track set aside too
+        if others:
+            items = "".join(f"<li>{_esc(track_flag_text(t, r.get('threshold', 0.5)))}</li>" for t in others)
+            out.append(f"<p><b>Other face tracks called fake or flagged</b> (the verdict does not rest on them: "
+                       f"look at them too):</p><ul>{items}</ul>")
     if entry.no_face and not image:  # an image is one frame: its time says nothing
         times = [t for _, t in entry.no_face]
         out.append(f"<h3>Frames with no face</h3><p>{len(times)} of {frames.get('sampled', len(times))} sampled "
