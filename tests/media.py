@@ -350,6 +350,16 @@ class MediaKit:
              "-f", "mp4", str(p)], check=True, capture_output=True))
 
     @property
+    def vfr_video(self) -> Path:
+        """The face video retimed, variable frame rate: its first 20 frames 1/12 s apart (0–1.58 s), then one frame
+        every 8 s (1.67, 9.67, 17.67, 25.67 s); 25.75 s long. No B-frames: with them the MP4's header says 9.92 s."""
+        timing = "setpts=(if(lt(N\\,20)\\,N/12\\,20/12+(N-20)*8))/TB"
+        return self._made("face_vfr.mp4", lambda p: subprocess.run(
+            [ffmpeg(), "-y", "-v", "error", "-i", str(self.face_video), "-vf", timing, "-fps_mode", "vfr",
+             "-c:v", "libx264", "-bf", "0", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p",
+             "-f", "mp4", str(p)], check=True, capture_output=True))
+
+    @property
     def slideshow_video(self) -> Path:
         """The face crop as a slideshow: 4 frames, one every 10 s (40 s at 0.1 fps)."""
         return self._made("slideshow.mp4", lambda p: encode(p, [face_crop(128)] * 4, fps=0.1))

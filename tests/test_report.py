@@ -206,6 +206,33 @@ def test_report_scores_agree_with_the_verdicts_at_the_threshold(tmp_path: Path) 
     assert "0.628 fired" in text and "<0.001 below threshold" in text  # escaped in the page, "<" as text
 
 
+def test_the_report_names_every_warning_and_a_flagged_track_set_aside(tmp_path: Path) -> None:
+    """The summary's warning cell showed a row's first warning only (a set-aside note hid behind a small-faces
+    note), and a clip called real on its long track, whose 2-frame track set aside was called fake and flagged,
+    said ``Flagged time ranges: None`` with that person shown only in the face tracks table. The summary names every
+    warning, the most decisive first; the flagged column and the input's section name the other track."""
+    from mesocli.report import ReportEntry, render_html
+
+    small = "small faces: 12 of 12 faces are under 64 px (the aligned square, in frame pixels): too small to judge"
+    aside = ("1 face track of fewer than 3 sampled frames set aside (track 1; most fake 0.681): the verdict rests on "
+             "the longer tracks (--min-track-frames)")
+    stretch = {"start": 1.0, "end": 2.5, "frames": 2, "p_fake_mean": 0.68, "p_fake_max": 0.7}
+    result = {
+        "path": "meeting.mp4", "type": "video", "status": "ok", "error": None, "p_fake": 0.212, "verdict": "real",
+        "threshold": 0.5, "aggregation": "mean", "model": {"name": "meso4_df"},
+        "frames": {"sampled": 12, "with_face": 12}, "segments": [], "warnings": [small, aside],
+        "faces": [{"track": 0, "p_fake": 0.212, "verdict": "real", "frames": 12, "segments": [], "decides": True},
+                  {"track": 1, "p_fake": 0.681, "verdict": "fake", "frames": 2, "segments": [stretch],
+                   "decides": False}],
+    }
+    report = tmp_path / "r.html"
+    report.write_text(render_html([ReportEntry(result, None)]))
+    _, text = check_report(report)
+    assert f"{aside}; +1 more: small faces" in text
+    assert text.count("track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.5 s") == 2  # summary, section
+    assert "None on the track the verdict rests on" in text and "stays under the threshold" not in text
+
+
 def test_a_heatmap_explains_the_class_the_scan_decided(own_weights: Path) -> None:
     """With --model any or --arch ensemble the map is drawn by another network than the one whose score
     decided: its target is the decided class (the caption's), not that network's own verdict."""

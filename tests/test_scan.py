@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import threading
@@ -500,6 +501,33 @@ def test_one_process_shows_one_input_bar_not_a_stack(crops: list[Path], kit: Med
         results = list(scan_inputs(paths, model, ScanOptions(detector="none", frames=4), progress=hook))
     assert [r.status for r in results] == ["ok"] * len(paths)
     assert peak == 1 and bars._tasks == {}
+
+
+def test_progress_bars_with_a_total_show_the_time_left() -> None:
+    """The bars showed the time elapsed only: a scan of a folder of 2,000 images gave no idea of when it would end.
+    A bar whose total is known (the inputs of a folder, an input's frames) shows the time left; one without (paths
+    on stdin, a video whose length is not known) shows none."""
+    import io
+
+    from rich.console import Console
+
+    from mesocli.progress import ScanProgress
+
+    bars = ScanProgress(True, total=40)
+    bars.hook("start", "known.mp4", 30)
+    bars.hook("start", "unknown.mp4", None)
+    for _ in range(3):
+        bars.hook("frame", "known.mp4", None)
+        bars.hook("frame", "unknown.mp4", None)
+    bars.hook("done", "first.jpg", None)
+    bars.hook("done", "second.jpg", None)
+    shown = io.StringIO()
+    Console(file=shown, width=150, color_system=None).print(bars._bars.make_tasks_table(bars._bars.tasks))
+    lines = {line.split()[0]: line for line in shown.getvalue().splitlines() if line.strip()}
+    left = re.compile(r"eta (\d\d:\d\d|--:--)")
+    assert left.search(lines["inputs"]) and left.search(lines["known.mp4"])
+    assert "eta" not in lines["unknown.mp4"]
+    assert not ScanProgress(False, total=40).enabled  # off (--quiet, stderr not a terminal): nothing drawn
 
 
 def test_a_worker_opens_its_onnx_session_once_not_once_per_input(crops: list[Path], own_weights: Path,

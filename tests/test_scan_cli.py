@@ -254,6 +254,53 @@ def test_the_needs_a_look_list_is_capped_and_counts_the_rest(scan, faces: list[P
     assert "\x1b" not in stream.getvalue()
 
 
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    """The table writer's lines for ``rows`` (no colour, as in a pipe)."""
+    from mesocli.writers import make_writer
+
+    stream = io.StringIO()
+    writer = make_writer("table", stream, color=False)
+    for item in rows:
+        writer.write(item)
+    writer.close()
+    return [line.rstrip() for line in stream.getvalue().splitlines()]
+
+
+def test_the_table_shows_every_warning_the_most_decisive_first(scan, faces: list[Path]) -> None:
+    """The table showed a row's first warning only: a short track set aside (a person who may be the forged one)
+    hid behind a small-faces note. The most decisive is shown in full, the others named after it."""
+    (row,) = json.loads(scan("--format", "json", faces[0]).out)
+    small = ("small faces: 10 of 10 faces are under 64 px (the aligned square, in frame pixels): too small for "
+             "MesoNet to judge, their crops enlarged over 4×; a verdict drawn from them is unreliable")
+    aside = ("1 face track of fewer than 3 sampled frames set aside (track 1; most fake 0.681): the verdict rests on "
+             "the longer tracks (--min-track-frames)")
+    sparse = "sampled one frame every 20.0 s, 30 over 600 s: a forged stretch shorter than that may be missed"
+    lines = _table([{**row, "path": "clip.mp4", "warnings": [small, sparse, aside]}])
+    line = next(line for line in lines if "clip.mp4" in line)
+    assert f"ok ({aside}; +2 more: small faces, sparse sampling)" in line
+
+
+def test_a_person_flagged_on_a_short_track_needs_a_look(scan, faces: list[Path]) -> None:
+    """With ``--all-faces`` a clip called real on its long track, whose 2-frame track (set aside) is called fake and
+    flagged, was in no "needs a look" list and its table row showed only the deciding track's ranges (none): the
+    person was silent. The list names the clip and that track, and the flagged column shows its ranges."""
+    (row,) = json.loads(scan("--format", "json", faces[0]).out)
+
+    def track(number: int, p_fake: float, frames: int, segments: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"track": number, "p_fake": p_fake, "verdict": "fake" if p_fake >= 0.5 else "real", "frames": frames,
+                "segments": segments, "decides": frames >= 3, "box": [10, 10, 90, 90]}
+
+    stretch = {"start": 1.0, "end": 2.5, "frames": 2, "p_fake_mean": 0.68, "p_fake_max": 0.7}
+    clip = {**row, "path": "meeting.mp4", "type": "video", "p_fake": 0.212, "verdict": "real", "segments": [],
+            "faces": [track(0, 0.212, 28, []), track(1, 0.681, 2, [stretch])]}
+    lines = _table([clip, {**row, "path": "other.png"}])
+    assert "flagged" in lines[0].split()
+    assert "track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.5 s" in next(line for line in lines
+                                                                        if "meeting.mp4" in line)
+    start = lines.index("needs a look: 1 called real but flagged in part")
+    assert lines[start + 1] == "  real  0.212  meeting.mp4: track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.5 s"
+
+
 def test_inputs_without_a_face_need_a_look_and_no_face_ok_keeps_them_from_exit_3(run_cli: RunCli, kit: MediaKit,
                                                                                  tmp_path: Path) -> None:
     """A photo or a clip in which no face was found may be a fake whose face the detector missed (small, turned,
@@ -337,6 +384,17 @@ def test_a_long_video_sampled_sparsely_says_what_its_timeline_cannot_see(scan, k
     assert dense["status"] == "ok" and dense["warnings"] == []  # 3.5 s apart
 
 
+def test_a_long_gap_between_samples_of_a_variable_frame_rate_clip_is_noted(scan, kit: MediaKit) -> None:
+    """A variable-frame-rate clip (20 frames in its first 1.7 s, then one every 8 s) sampled by ``--frames 12`` (by
+    frame count): its samples are 2.1 s apart on average, so it had no note, while 16 s of it (9.7–25.7 s) lay
+    between two samples with a frame skipped. The largest gap decides."""
+    (row,) = json.loads(scan("--format", "json", "--frames", "12", kit.vfr_video).out)
+    assert row["status"] == "ok" and row["frames"]["sampled"] == 12
+    assert row["warnings"] == ["sampled frames up to 16.0 s apart (none between 9.7 s and 25.7 s), 12 over 26 s: a "
+                               "forged stretch shorter than that may be missed; --all-frames scores every frame"]
+    check_schema(row)
+
+
 def test_a_video_whose_every_frame_was_scored_has_no_sparse_sampling_note(scan, kit: MediaKit,
                                                                           tmp_path: Path) -> None:
     """A slideshow (one frame every 10 s; a GIF of 8 s frames) scanned whole, by ``--frames 30`` (more than it has),
@@ -398,6 +456,23 @@ def test_all_faces_says_where_each_face_is(run_cli: RunCli, own_weights: Path, k
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "where in the frame" in page
     assert all(f"x {t['box'][0]}–{t['box'][2]}, y {t['box'][1]}–{t['box'][3]}" in page for t in row["faces"])
+
+
+def test_a_face_filling_the_picture_has_its_box_inside_it(run_cli: RunCli, own_weights: Path,
+                                                         tmp_path: Path) -> None:
+    """A face filling a 300×316 photo: HOG's box runs past the top edge (y -36), which the JSON ``box`` and the
+    report's face tracks table showed as it was. The box shown is clipped to the picture."""
+    from media import astronaut
+
+    photo = tmp_path / "close.png"
+    Image.fromarray(np.asarray(astronaut())[90:180, 180:270]).resize((300, 316)).save(photo)
+    code, out, err = run_cli("scan", "--weights", own_weights, "--all-faces", photo, "-q", "--format", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    check_schema(row)
+    left, top, right, bottom = row["faces"][0]["box"]
+    assert 0 <= left < right <= 300 and 0 <= top < bottom <= 316
+    assert top == 0  # the face runs past the top edge
 
 
 def test_control_characters_in_names_reach_no_terminal(scan, run_cli: RunCli, faces: list[Path],

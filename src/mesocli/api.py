@@ -573,7 +573,7 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
 def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str | Model | None = None,
             arch: str | None = None,
             weights: PathLike | None = None, threshold: float = 0.5, force: bool = False,
-            runtime: str = "onnx") -> Iterator[dict[str, Any]]:
+            runtime: str = "onnx", log: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
     """Grad-CAM heatmaps of aligned face crops (images, or folders of them) to ``out/<face>.png``, with
     one detector: ``model`` (``df``, the default, ``f2f`` or ``fs``, or a model of one network that
     :func:`load_model` returned, used on its own runtime, without ``arch`` or ``runtime``) or a ``weights`` file (an
@@ -581,10 +581,13 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     TensorFlow) or ``tensorflow`` (the Keras network, loaded once a face was read). Yields one dict per face: path,
     status, error, p_fake, verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the
     detector, as in scan's rows), ``explained_at`` (UTC), ``runtime`` and ``libraries`` (the versions of those that
-    drew the map; None before the network is loaded). The arguments, the faces, ``out`` and a ``weights`` file are
-    checked when this is called, not at the first face. ``faces`` are files: a picture in memory (which :func:`scan`
-    takes) is refused, naming ``faces`` (each heatmap is named after its face's file: save the picture first)."""
+    drew the map; None before the network is loaded) and ``warnings`` (``no face found in it: …`` for an image in
+    which no face is found). ``log`` hears notes, one line each: a heatmap panel given as a face (its crop is
+    explained), an image in which no face is found (None: nothing said). The arguments, the faces, ``out`` and a
+    ``weights`` file are checked when this is called, not at the first face. ``faces`` are files: a picture in
+    memory (which :func:`scan` takes) is refused, naming ``faces`` (each heatmap is named after its face's file:
+    save the picture first)."""
     from mesocli.explain import explain_inputs
 
     return explain_inputs(faces, out, model=model, arch=arch, weights=weights, threshold=threshold, force=force,
-                          runtime=runtime)
+                          runtime=runtime, log=log)

@@ -313,8 +313,15 @@ def _scale(colormap: str = COLORMAP) -> np.ndarray:
     return colorize(np.linspace(1.0, 0.0, 256, dtype=np.float32)[:, None].repeat(PANEL_BAR, axis=1), colormap)
 
 
-def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colormap: str = COLORMAP) -> Image.Image:
-    """The aligned crop, the same crop with the heatmap over it, a colour scale, and a caption below."""
+NO_FACE = "no face found in it: the map may show nothing of a face"
+"""What ``explain`` says of an image given as a face crop in which HOG finds no face (a landscape photo), in its
+panel, its line's ``warnings`` and on stderr."""
+
+
+def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colormap: str = COLORMAP,
+               no_face: bool = False) -> Image.Image:
+    """The aligned crop, the same crop with the heatmap over it, a colour scale, and a caption below; with
+    ``no_face`` (:data:`NO_FACE`), ``NO FACE FOUND IN THIS IMAGE`` in red after the map's note."""
     gap, bar, pad = PANEL_GAP, PANEL_BAR, 6
     width, height = PANEL_SIZE
     panel = Image.new("RGB", (width, height), "white")
@@ -332,25 +339,45 @@ def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colorma
     if explanation.peak <= 0:
         note += " (none found: the map is empty)"
     draw.text((pad, 256 + pad + 18), note, fill=(60, 60, 60), font=font)
+    if no_face:
+        x = pad + draw.textlength(note + " · ", font=font)
+        draw.text((x, 256 + pad + 18), fit_caption("NO FACE FOUND IN THIS IMAGE", int(width - x - pad)),
+                  fill=(190, 0, 0), font=font)
     return panel
 
 
-def panel_face(data: bytes) -> np.ndarray | None:
+PANEL_SCALES = (0.4, 2.0)
+"""The sizes, against a panel's own, at which an image of a panel's shape is taken for one resized (a messenger's
+copy, 0.5–0.8×; a screen's 1.5× or 2×)."""
+
+
+def panel_face(data: bytes) -> tuple[np.ndarray, float] | None:
     """The aligned 256×256 crop on the left of a heatmap panel (:func:`face_panel`: what ``scan --explain`` and
-    ``explain`` write), when the image ``data`` is one, else None. A panel is told by its size and its colour scale
-    (the viridis bar beside the map, to within a JPEG copy's rounding), not by its name: the map and the caption,
-    squeezed to 256×256 with the crop, scored as a face (p_fake 0.829 for a face scored 0.816)."""
+    ``explain`` write), and the scale the panel was found at (1.0: as written), when the image ``data`` is one, else
+    None. A panel is told by its shape (its size, or that size resized by one of :data:`PANEL_SCALES`, to a pixel)
+    and its colour scale (the viridis bar beside the map, its inner columns to within a JPEG copy's or a resize's
+    rounding), not by its name: the map and the caption, squeezed to 256×256 with the crop, scored as a face (p_fake
+    0.829 for a face scored 0.816). A resized panel is brought back to its size first (Lanczos): its crop is the
+    face enlarged or reduced back, not the very crop scored."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.size != PANEL_SIZE:
+            width, height = image.size
+            scale = width / PANEL_SIZE[0]
+            if (width, height) != PANEL_SIZE and not (
+                    PANEL_SCALES[0] <= scale <= PANEL_SCALES[1] and abs(height - PANEL_SIZE[1] * scale) <= 1.0):
                 return None
-            pixels = np.asarray(image.convert("RGB"))
+            rgb = image.convert("RGB")
+            if (width, height) != PANEL_SIZE:
+                rgb = rgb.resize(PANEL_SIZE, Image.Resampling.LANCZOS)
+            pixels = np.asarray(rgb)
     except (OSError, ValueError, Image.DecompressionBombError):  # not an image Pillow reads: load_face says why
         return None
-    bar = pixels[:256, PANEL_BAR_X:PANEL_BAR_X + PANEL_BAR].astype(np.int16)
-    if float(np.abs(bar - _scale().astype(np.int16)).mean()) > PANEL_BAR_TOLERANCE:
+    edge = 3  # the bar's columns next to the white and to the map blur when resized: its inner ones are compared
+    bar = pixels[edge:256 - edge, PANEL_BAR_X + edge:PANEL_BAR_X + PANEL_BAR - edge].astype(np.int16)
+    drawn = _scale().astype(np.int16)[edge:256 - edge, edge:PANEL_BAR - edge]
+    if float(np.abs(bar - drawn).mean()) > PANEL_BAR_TOLERANCE:
         return None
-    return np.ascontiguousarray(pixels[:256, :256])
+    return np.ascontiguousarray(pixels[:256, :256]), 1.0 if (width, height) == PANEL_SIZE else scale
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -435,6 +462,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
                      log: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
     """:func:`explain_files`' work once its checks passed: one dict per face, heatmaps written in batches."""
     from mesocli.errors import InputError, printable
+    from mesocli.faces import face_in_crop
     from mesocli.fsutil import atomic_write_bytes
     from mesocli.inputs import probe_kind
     from mesocli.preprocess import image_bytes, load_face
@@ -443,7 +471,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
 
     cam: _Cam | None = None
     given: Any = None  # what ``model`` gave: a LoadedModel or OnnxModel (named in errors), or a Keras model
-    pending: list[tuple[Path, Path, np.ndarray, str]] = []  # crop, heatmap, face, the crop's sha256
+    pending: list[tuple[Path, Path, np.ndarray, str, list[str]]] = []  # crop, heatmap, face, its sha256, warnings
     detector: dict[str, Any] = dict(described or {})  # the model object of every line
     # what draws the maps, in every line (null before the network is loaded): the runtime, its libraries' versions
     software: dict[str, Any] = {"runtime": None, "libraries": None}
@@ -460,16 +488,17 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
                 detector.update(given.describe())
             software["runtime"] = runtime_of(given)
             software["libraries"] = library_versions(software["runtime"], EVAL_PACKAGES)
-        explanations = cam.explain(np.stack([face for _, _, face, _ in pending]), threshold=threshold)
+        explanations = cam.explain(np.stack([face for _, _, face, _, _ in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
-        for (source, target, face, digest), explanation in zip(pending, explanations, strict=True):
+        for (source, target, face, digest, warnings), explanation in zip(pending, explanations, strict=True):
             caption = f"{caption_for(explanation.p_fake, kind='image')} · {printable(source.name)}"
-            atomic_write_bytes(target, png_bytes(face_panel(face, explanation, caption)), replace=force)
+            panel = face_panel(face, explanation, caption, no_face=NO_FACE in warnings)
+            atomic_write_bytes(target, png_bytes(panel), replace=force)
             called = verdict(explanation.p_fake, threshold)
             yield {"path": str(source), "sha256": digest, "status": "ok", "error": None,
                    "p_fake": round(explanation.p_fake, 6),
                    "verdict": called, "threshold": threshold, "target": explanation.target, "heatmap": str(target),
-                   "model": dict(detector) or None, "explained_at": utc_now(), **software}
+                   "model": dict(detector) or None, "explained_at": utc_now(), **software, "warnings": warnings}
         pending.clear()
 
     for source, target in zip(files, targets, strict=True):
@@ -477,20 +506,28 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             if os.path.exists(source) and probe_kind(source) == "video":  # load_face says why one cannot be read
                 raise InputError(f"{source}: is a video; use 'mesocli scan VIDEO --explain DIR'")
             data = image_bytes(source)  # read once: the face is decoded from the very bytes the sha256 names
-            shown = panel_face(data)  # a heatmap panel: the crop it shows, not the panel squeezed into a face
+            panel = panel_face(data)  # a heatmap panel: the crop it shows, not the panel squeezed into a face
+            shown = None if panel is None else panel[0]
             face = load_face(source, data) if shown is None else shown
-            if shown is not None and log is not None:
-                log(f"mesocli: {printable(str(source))}: a heatmap panel (scan --explain, explain): its face crop "
-                    "(the left 256×256) is explained, not the whole panel")
+            if panel is not None and log is not None:
+                resized = "" if panel[1] == 1.0 else f" resized to {panel[1]:.2f}×"
+                again = "" if panel[1] == 1.0 else (", brought back to its size: its p_fake is not quite the "
+                                                    "original's")
+                log(f"mesocli: {printable(str(source))}: a heatmap panel (scan --explain, explain){resized}: its face "
+                    f"crop (the left 256×256) is explained, not the whole panel{again}")
             digest = hashlib.sha256(data).hexdigest()  # as scan's rows and extract's manifest name theirs
+            warnings = [] if shown is not None or face_in_crop(face) else [NO_FACE]  # a panel's crop: scan's face
+            if warnings and log is not None:
+                log(f"mesocli: {printable(str(source))}: {NO_FACE} (explain takes face crops: extract's, or scan "
+                    "--explain's panels)")
         except InputError as exc:
             yield from flush()  # keep the output in input order
             yield {"path": str(source), "sha256": None, "status": "error", "error": str(exc), "p_fake": None,
                    "verdict": None,
                    "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None,
-                   "explained_at": utc_now(), **software}
+                   "explained_at": utc_now(), **software, "warnings": []}
             continue
-        pending.append((source, target, face, digest))
+        pending.append((source, target, face, digest, warnings))
         if len(pending) >= batch:
             yield from flush()
     yield from flush()

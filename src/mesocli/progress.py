@@ -18,7 +18,8 @@ def note(text: str) -> None:
 
 
 class InputBars:
-    """Rich bars on stderr: a count of the inputs done, and one bar per input being worked on.
+    """Rich bars on stderr: a count of the inputs done, and one bar per input being worked on, each with the time
+    elapsed and, where its total is known, the time left (``eta 00:42``; ``eta --:--`` until it has a pace).
 
     Use as a context manager; the bars vanish when it ends (``transient``). Safe to call from
     another thread (rich's Progress is thread-safe).
@@ -31,11 +32,20 @@ class InputBars:
         self._read: set[object] = set()  # bars removed when the input was read, their rows not yet out
         if enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
+            # the time left (``eta 01:12``) where a bar's total is known; none where it is not (paths on stdin)
             self._bars = Progress(TextColumn("{task.description}", style=style), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self._overall = self._bars.add_task(title, total=total)
+                                  TimeElapsedColumn(), TextColumn("[progress.remaining]{task.fields[eta]}"),
+                                  TimeRemainingColumn(compact=True), console=Console(stderr=True), transient=True)
+            self._overall = self._bars.add_task(title, total=total, eta="eta" if total else "")
 
     @property
     def enabled(self) -> bool:
@@ -60,7 +70,7 @@ class InputBars:
 
             if key in self._tasks:
                 self._bars.remove_task(self._tasks.pop(key))
-            self._tasks[key] = self._bars.add_task(escape(printable(label)), total=total)
+            self._tasks[key] = self._bars.add_task(escape(printable(label)), total=total, eta="eta" if total else "")
 
     def advance(self, key: object, steps: int = 1) -> None:
         if self._bars is not None and key in self._tasks:

@@ -23,6 +23,7 @@ from mesocli.aggregate import shown, verdict
 from mesocli.digest import CHANGED
 from mesocli.errors import printable
 from mesocli.producer import box_text, is_damage
+from mesocli.writers import other_flags, ranked_warnings, track_flag_text, warnings_text
 
 
 def fmt_p(value: float | None, threshold: float | None = None) -> str:
@@ -208,6 +209,8 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
         frames = r.get("frames") or {}
         flagged = ", ".join(f'<span class="range">{s["start"]:.1f}–{s["end"]:.1f} s</span>'
                             for s in r.get("segments") or [])
+        others = "; ".join(track_flag_text(t, r.get("threshold", 0.5)) for t in other_flags(r))
+        flagged += _esc(("; " if flagged else "") + others) if others else ""  # a short track set aside, …
         cells = [f'<td class="num">{number}</td>',
                  f'<td class="input"><a href="#input-{number}">{_path_cell(r.get("path"))}</a></td>',
                  f"<td>{_esc(r.get('type') or '—')}</td>", f"<td>{_badge(r)}</td>",
@@ -216,8 +219,8 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
             scores = dict(detector_scores(r))
             cells += [f'<td class="num">{fmt_p(scores.get(n), r.get("threshold"))}</td>' for n in names]
         cells += [f'<td class="num">{frames.get("with_face", 0)} / {frames.get("sampled", 0)}</td>',
-                  f"<td>{flagged}</td>",  # numbers only: nothing to escape
-                  f'<td class="path">{_esc(r.get("error") or "; ".join((r.get("warnings") or [])[:1]))}</td>']
+                  f"<td>{flagged}</td>",  # ranges (numbers) and other tracks' notes, escaped
+                  f'<td class="path">{_esc(r.get("error") or warnings_text(r.get("warnings") or []))}</td>']
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<section id="summary"><h2>Summary</h2><p>{_esc(" ".join(parts[:1]))} '
             f'{_esc(", ".join(parts[1:]))}.</p><table>{head}<tbody>{"".join(rows)}</tbody></table></section>')
@@ -265,7 +268,7 @@ def _section(number: int, entry: ReportEntry) -> str:
                f"{frames.get('with_face', 0)} with a face.</p>")
     changed = [w for w in r.get("warnings") or [] if w.startswith(CHANGED)]
     damage = [w for w in r.get("warnings") or [] if is_damage(w)]
-    notes = [w for w in r.get("warnings") or [] if not w.startswith(CHANGED) and not is_damage(w)]
+    notes = [w for w in ranked_warnings(r.get("warnings") or []) if not w.startswith(CHANGED) and not is_damage(w)]
     if changed:
         out.append('<p class="errmsg">Warning: the file changed while it was scanned; its sha256 may not be of the '
                    "bytes judged.</p><ul>" + "".join(f"<li>{_esc(w)}</li>" for w in changed) + "</ul>")
@@ -310,8 +313,15 @@ def _section(number: int, entry: ReportEntry) -> str:
                             f"{_ends(s, entry.sampled_frames)}, smoothed p_fake mean {fmt_p(s['p_fake_mean'])}, "
                             f"max {fmt_p(s['p_fake_max'])}</li>" for s in segments)
             out.append(f"<h3>Flagged time ranges</h3><ul>{items}</ul>")
+        elif other_flags(r):
+            out.append("<h3>Flagged time ranges</h3><p>None on the track the verdict rests on.</p>")
         else:
             out.append("<h3>Flagged time ranges</h3><p>None: the smoothed p_fake stays under the threshold.</p>")
+        others = other_flags(r)  # --all-faces: another person called fake or flagged, a short track set aside too
+        if others:
+            items = "".join(f"<li>{_esc(track_flag_text(t, r.get('threshold', 0.5)))}</li>" for t in others)
+            out.append(f"<p><b>Other face tracks called fake or flagged</b> (the verdict does not rest on them: "
+                       f"look at them too):</p><ul>{items}</ul>")
     if entry.no_face and not image:  # an image is one frame: its time says nothing
         times = [t for _, t in entry.no_face]
         out.append(f"<h3>Frames with no face</h3><p>{len(times)} of {frames.get('sampled', len(times))} sampled "

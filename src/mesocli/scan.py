@@ -580,20 +580,28 @@ SPARSE_SECONDS = 5.0
 
 
 def sparse_note(job: Job) -> list[str]:
-    """A note when a video's sampled frames lie more than :data:`SPARSE_SECONDS` apart (``--frames 30`` over a clip
-    longer than 2.5 minutes): what the timeline cannot see, and how to sample more. Empty otherwise, and when no
-    frame was skipped between two samples (a slideshow or low-rate clip scored whole: sampling more adds nothing)."""
-    end = job.duration if job.duration else (job.sampled[-1][1] if job.sampled else 0.0)
+    """A note when two of a video's sampled frames, with frames skipped between them, lie more than
+    :data:`SPARSE_SECONDS` apart (``--frames 30`` over a clip longer than 2.5 minutes; a variable-frame-rate clip
+    whose frames are sampled by their count, where a stretch of slow frames leaves a long gap among close samples):
+    what the timeline cannot see, and how to sample more. The largest gap decides, not the average spacing. Empty
+    otherwise, and when no frame was skipped between two samples (a slideshow or low-rate clip scored whole:
+    sampling more adds nothing)."""
+    end = max(job.duration or 0.0, job.sampled[-1][1] if job.sampled else 0.0)  # a header's length may be short
     span = end - job.start
     if len(job.sampled) < 2 or span <= 0:
         return []
-    if all(later - earlier == 1 for (earlier, _), (later, _) in itertools.pairwise(job.sampled)):
+    gaps = [(later_time - earlier_time, earlier_time, later_time)
+            for (earlier, earlier_time), (later, later_time) in itertools.pairwise(job.sampled) if later - earlier > 1]
+    if not gaps:
         return []  # every frame from the first sample to the last was scored
-    step = span / len(job.sampled)
-    if step <= SPARSE_SECONDS:
+    largest, start, stop = max(gaps)
+    if largest <= SPARSE_SECONDS:
         return []
-    return [f"sampled one frame every {step:.1f} s, {len(job.sampled)} over {span:.0f} s: a forged stretch "
-            f"shorter than that may be missed; --fps 2 samples every 0.5 s"]
+    count = f"{len(job.sampled)} over {span:.0f} s: a forged stretch shorter than that may be missed"
+    if largest <= 1.25 * span / len(job.sampled):  # evenly spaced: the spacing says it
+        return [f"sampled one frame every {largest:.1f} s, {count}; --fps 2 samples every 0.5 s"]
+    return [f"sampled frames up to {largest:.1f} s apart (none between {start:.1f} s and {stop:.1f} s), {count}; "
+            "--all-frames scores every frame"]
 
 
 def _median_box(faces: list[Face]) -> tuple[int, int, int, int] | None:

@@ -398,7 +398,8 @@ class TableWriter:
         table.add_column("verdict")
         table.add_column("p_fake", justify="right")
         table.add_column("frames", justify="right")
-        with_flagged = any(row.get("segments") for row in self.rows)  # a timeline at or above the threshold
+        # a timeline at or above the threshold: the row's, or with --all-faces any track's (a short one set aside)
+        with_flagged = any(row.get("segments") or other_flags(row) for row in self.rows)
         if with_flagged:  # where in a clip (a real verdict's too: a short forged stretch the mean hides)
             table.add_column("flagged", overflow="fold")
         table.add_column("status", overflow="fold")
@@ -417,14 +418,14 @@ class TableWriter:
             frames = row.get("frames") or {}
             error = _error_text(row)
             status = f"error: {error}" if error else row["status"].replace("_", " ")
-            if row.get("warnings"):
-                status += f" ({row['warnings'][0]})"
+            if row.get("warnings"):  # the most decisive in full, the others named
+                status += f" ({warnings_text(row['warnings'])})"
             cells = [
                 escape(printable(row["path"])),
                 f"[{style}]{verdict or '-'}[/]",
                 "-" if row.get("p_fake") is None else shown(row["p_fake"], row.get("threshold", 0.5)),
                 f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
-                *([flagged_text(row.get("segments") or []) or "-"] if with_flagged else []),
+                *([all_flagged_text(row) or "-"] if with_flagged else []),
                 escape(printable(status)),
             ]
             if with_tracks:
@@ -448,6 +449,55 @@ class TableWriter:
             out.print(Text(self.stop_line(), style="bold yellow"))
 
 
+WARNING_KINDS = (
+    (re.compile("file changed while"), "file changed"),
+    (re.compile(r"\d+ face tracks? of fewer than"), "short track set aside"),
+    (re.compile("no face track has"), "tracks pooled"),
+    (re.compile(r"\d+ faces in view"), "faces not scored"),
+    (re.compile("damaged or cut short"), "damaged"),
+    (re.compile("ffmpeg: "), "ffmpeg message"),
+    (re.compile("small faces"), "small faces"),
+    (re.compile("sampled (one frame every|frames up to)"), "sparse sampling"),
+    (re.compile(r"\d+ video streams"), "several video streams"),
+    (re.compile("no face upright; scanned turned"), "scanned turned"),
+    (re.compile("animated or multi-page image"), "first frame only"),
+)
+"""A row's warnings, the most decisive first (how each begins, and its short name in the table): the file judged
+may not be the file hashed; a person seen too briefly to decide was set aside (they may be the forged one); people
+in view were not scored; the video is damaged; then what makes the verdict less sure (small faces, sparse
+sampling), then notes on how the input was read. Any other warning comes last, named ``note``."""
+
+
+def _warning_kind(warning: str) -> tuple[int, str]:
+    """Where ``warning`` ranks in :data:`WARNING_KINDS` and its short name."""
+    for rank, (pattern, name) in enumerate(WARNING_KINDS):
+        if pattern.match(warning):
+            return rank, name
+    return len(WARNING_KINDS), "note"
+
+
+def ranked_warnings(warnings: Sequence[str]) -> list[str]:
+    """``warnings`` the most decisive first (:data:`WARNING_KINDS`; a stable sort: their order within a kind)."""
+    return sorted(warnings, key=lambda warning: _warning_kind(warning)[0])
+
+
+def warnings_text(warnings: Sequence[str]) -> str:
+    """What the table shows of a row's warnings: the most decisive in full, then the others by their short names,
+    ``… ; +2 more: small faces, sparse sampling`` (each name once, ``ffmpeg message ×3``: ``--format json`` has them
+    whole); "" without a warning. A row stays one line on a wide terminal and in a pipe, and none is silent."""
+    if not warnings:
+        return ""
+    first, *rest = ranked_warnings(warnings)
+    if not rest:
+        return first
+    names: dict[str, int] = {}
+    for warning in rest:
+        name = _warning_kind(warning)[1]
+        names[name] = names.get(name, 0) + 1
+    listed = ", ".join(name if count == 1 else f"{name} ×{count}" for name, count in names.items())
+    return f"{first}; +{len(rest)} more: {listed}"
+
+
 def _error_text(row: dict[str, Any]) -> str:
     """A row's error without its path in front (the path is shown beside it already); "" without an error."""
     error = row.get("error") or ""
@@ -467,11 +517,49 @@ def flagged_text(segments: Sequence[dict[str, Any]], limit: int = FLAGGED_SHOWN)
     return text + (f" +{len(segments) - limit} more" if len(segments) > limit else "")
 
 
+def _deciding_track(row: dict[str, Any]) -> dict[str, Any] | None:
+    """With ``--all-faces``, the track a row's verdict and ``segments`` are (its most-fake deciding one; the first on
+    a tie); None without tracks, or when every track was too short and their faces were pooled."""
+    deciding = [t for t in row.get("faces") or [] if t.get("decides") is not False]
+    return max(deciding, key=lambda t: t.get("p_fake") or 0.0) if deciding else None
+
+
+def other_flags(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """With ``--all-faces``, the tracks other than the verdict's (:func:`_deciding_track`) called fake or flagged in
+    part: a person the row's verdict and ranges do not speak for (a short track set aside, a second person called
+    fake beside a more-fake one), whom the analyst must still look at. Empty without such a track."""
+    deciding = _deciding_track(row)
+    return [track for track in row.get("faces") or []
+            if track is not deciding and (track.get("segments") or track.get("verdict") == "fake")]
+
+
+def track_flag_text(track: dict[str, Any], threshold: float) -> str:
+    """``track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.0 s``: one of :func:`other_flags` for people."""
+    from mesocli.aggregate import shown
+
+    frames = track.get("frames")
+    aside = f" (set aside: {frames} frame{'s' if frames != 1 else ''})" if track.get("decides") is False else ""
+    text = f"track {track.get('track')}{aside} {shown(track.get('p_fake') or 0.0, threshold)}"
+    ranges = flagged_text(track.get("segments") or [])
+    return text + (f", flagged {ranges}" if ranges else "")
+
+
+def all_flagged_text(row: dict[str, Any]) -> str:
+    """The table's ``flagged`` cell: the row's ranges (its verdict's track), then, with ``--all-faces``, each other
+    track called fake or flagged (:func:`other_flags`), ``13.0–15.0 s; track 1 (set aside: 2 frames) 0.681, flagged
+    1.0–2.0 s``; "" without any."""
+    parts = [flagged_text(row.get("segments") or [])] if row.get("segments") else []
+    parts += [track_flag_text(track, row.get("threshold", 0.5)) for track in other_flags(row)]
+    return "; ".join(parts)
+
+
 def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[Any]:
     """The table's "needs a look" list, to print (rich renderables, no markup: names come from the disk, their
     control characters escaped): a heading, then a grid of the inputs called fake, most fake first (input order on
     a tie), as ``fake   0.982  path``, then those called real whose timeline is flagged in part (a short forged
-    stretch that the clip's mean hides), most fake first, as ``real   0.369  path: flagged 13.0–15.0 s``, then
+    stretch that the clip's mean hides), or with ``--all-faces`` one of whose other tracks is called fake or flagged
+    (a short track set aside: :func:`other_flags`), most fake first, as ``real   0.369  path: flagged 13.0–15.0 s``
+    or ``real   0.212  path: track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.0 s``, then
     those that failed, in input order, as ``error  path: why``, then those in which no face was found, in input
     order, as ``no face  path`` (a face the detector missed may be a forged one: no verdict is no all-clear); at
     most ``limit`` of each, the rest counted (``… and 37 more called fake: the table above lists every input``). On
@@ -482,7 +570,8 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
     from mesocli.aggregate import shown
 
     fakes = sorted((row for row in rows if row.get("verdict") == "fake"), key=lambda row: -(row.get("p_fake") or 0.0))
-    flagged = sorted((row for row in rows if row.get("verdict") == "real" and row.get("segments")),
+    flagged = sorted((row for row in rows
+                      if row.get("verdict") == "real" and (row.get("segments") or other_flags(row))),
                      key=lambda row: -(row.get("p_fake") or 0.0))
     errors = [row for row in rows if row.get("status") == "error"]
     faceless = [row for row in rows if row.get("status") == "no_face"]
@@ -507,8 +596,10 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
     if len(fakes) > limit:
         add("", "", f"… and {len(fakes) - limit} more called fake: the table above lists every input")
     for row in flagged[:limit]:
+        tracks = "; ".join(track_flag_text(track, row.get("threshold", 0.5)) for track in other_flags(row))
+        ranges = f"flagged {flagged_text(row['segments'])}" if row.get("segments") else ""
         add(Text("real", style="green"), shown(row["p_fake"], row.get("threshold", 0.5)),
-            printable(row["path"]) + f": flagged {flagged_text(row['segments'])}")
+            printable(row["path"]) + ": " + "; ".join(part for part in (ranges, tracks) if part))
     if len(flagged) > limit:
         add("", "", f"… and {len(flagged) - limit} more flagged in part: the table above lists every input")
     for row in errors[:limit]:
