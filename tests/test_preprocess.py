@@ -79,6 +79,27 @@ def test_decompression_bombs_are_refused(tmp_path: Path, monkeypatch: pytest.Mon
         open_image(path)
 
 
+def test_the_pixel_limit_is_raised_by_its_environment_variable(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """There was no way to read an image over Pillow's limit: $MESOCLI_MAX_IMAGE_PIXELS sets it, and the refusal
+    names it; a value that is not a number of pixels is a one-line UsageError."""
+    from mesocli.errors import UsageError
+
+    path = tmp_path / "large.tif"
+    _image("RGB", (60, 60)).save(path)  # 3,600 pixels; a TIFF cannot be read reduced
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # refused above 2,000 pixels
+    with pytest.raises(InputError, match=r", or raise the limit with MESOCLI_MAX_IMAGE_PIXELS=PIXELS$"):
+        open_image(path)
+    monkeypatch.setenv("MESOCLI_MAX_IMAGE_PIXELS", "4_000")
+    assert open_image(path).size == (60, 60)
+    monkeypatch.setenv("MESOCLI_MAX_IMAGE_PIXELS", "3000")
+    with pytest.raises(InputError, match=r"exceeds limit of 3000 pixels"):
+        open_image(path)
+    monkeypatch.setenv("MESOCLI_MAX_IMAGE_PIXELS", "4 GB")
+    with pytest.raises(UsageError, match=r"^MESOCLI_MAX_IMAGE_PIXELS='4 GB': not a number of pixels of 1000 or "):
+        open_image(path)
+
+
 def test_large_images_under_the_bomb_limit_are_read_without_pillows_warning(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import warnings
@@ -254,7 +275,8 @@ def test_a_png_over_pillows_limit_is_read_reduced_and_larger_ones_refused_with_t
     """A PNG over Pillow's limit (a one-colour "bomb": a few kB that expand to megapixels here, to gigapixels
     in the wild) was refused; one that can be read reduced (8 bits a channel, not interlaced, up to twice the
     limit) is, as a JPEG is, without ever being decoded whole. Others are refused from their header alone,
-    saying what to do."""
+    saying what to do: the way out named PNGs as read reduced, but an animated one never is; it names the
+    variable that raises the limit."""
     from mesocli import preprocess
     from mesocli.preprocess import check_image, decode_scale
 
@@ -263,14 +285,17 @@ def test_a_png_over_pillows_limit_is_read_reduced_and_larger_ones_refused_with_t
     Image.new("L", (8_000, 240), 7).save(tmp_path / "bomb.png")  # 1.92 MP
     Image.new("L", (8_100, 250), 7).save(tmp_path / "larger.png")  # 2.03 MP
     Image.new("I;16", (8_000, 240), 7).save(tmp_path / "deep.png")  # 16 bits: cannot be read reduced
+    Image.new("L", (8_000, 240), 7).save(tmp_path / "animated.png", save_all=True,  # an APNG: never read reduced
+                                         append_images=[Image.new("L", (8_000, 240), 9)])
     assert (tmp_path / "bomb.png").stat().st_size < 10_000
     check_image(tmp_path / "bomb.png")
     image = open_image(tmp_path / "bomb.png")
     assert (image.size, decode_scale(image), image.getextrema()) == ((4_000, 120), 2, ((7, 7),) * 3)
     assert all(height < 240 for _, height in full_loads)
-    way_out = ("): downscale it to 1,000,000 pixels or fewer (2,000,000 for a baseline JPEG or a PNG of 8 bits a "
-               "channel, not interlaced, which are read reduced)")
-    for name, pixels in (("larger.png", 2_025_000), ("deep.png", 1_920_000)):
+    way_out = ("): downscale it to 1,000,000 pixels or fewer (2,000,000 for a baseline JPEG or a still PNG of 8 "
+               "bits a channel, not interlaced, which are read reduced), or raise the limit with "
+               "MESOCLI_MAX_IMAGE_PIXELS=PIXELS")
+    for name, pixels in (("larger.png", 2_025_000), ("deep.png", 1_920_000), ("animated.png", 1_920_000)):
         for check in (check_image, open_image):
             with pytest.raises(InputError) as refused:
                 check(tmp_path / name)

@@ -8,6 +8,7 @@ dlib) are imported inside the library functions, so ``mesocli --help`` stays ins
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def _root(
     debug: Opt(bool, "Show tracebacks for errors.", "--debug") = False,
 ) -> None:
     DEBUG["on"] = debug
+    if os.environ.get("MESOCLI_MAX_IMAGE_PIXELS"):  # a bad value stops the run before any input is read
+        from mesocli.preprocess import pixel_limit
+
+        pixel_limit()
 
 
 @command()

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mesocli.errors import InputError
+from mesocli.errors import InputError, UsageError, short_repr
 from mesocli.fsutil import check_input_file, reading
 
 INPUT_SIZE = 256
@@ -44,6 +44,23 @@ PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 """Channels of each PNG colour type (grey, RGB, palette, grey and alpha, RGBA)."""
 PNG_BAND_BYTES = 8 << 20
 """About how many bytes of decoded PNG rows :func:`_png_reduced` holds at a time."""
+PIXEL_LIMIT_VARIABLE = "MESOCLI_MAX_IMAGE_PIXELS"
+"""The environment variable that sets the largest image (and video frame) read, in pixels: Pillow's
+decompression-bomb limit, 178,956,970 unless set; an image that can be decoded reduced is read up to twice it."""
+
+
+def pixel_limit() -> int | None:
+    """The largest image read, in pixels (None: no limit): ``$MESOCLI_MAX_IMAGE_PIXELS`` if set, which then becomes
+    Pillow's decompression-bomb limit (Pillow refuses above twice its ``MAX_IMAGE_PIXELS``), else Pillow's own.
+    A value that is not a whole number of pixels (over 1,000) is a one-line UsageError naming the variable."""
+    value = os.environ.get(PIXEL_LIMIT_VARIABLE, "").strip().replace("_", "").replace(",", "")
+    if value:
+        if not value.isascii() or not value.isdigit() or int(value) < 1000:
+            shown = os.environ[PIXEL_LIMIT_VARIABLE]
+            raise UsageError(f"{PIXEL_LIMIT_VARIABLE}={short_repr(shown)}: not a number of pixels of 1000 or more "
+                             "(e.g. 400000000 for images of up to 400 megapixels)")
+        Image.MAX_IMAGE_PIXELS = int(value) // 2  # Pillow refuses an image over twice it
+    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -323,6 +340,7 @@ def _opened_large(path: str | Path, data: bytes | None, bomb: Image.Decompressio
 def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Image.Image:
     """Open ``path`` with Pillow (header only, or decoded: a large one reduced, :func:`_decoded`), or its bytes
     ``data`` already read; every failure is a one-line InputError naming ``path``."""
+    pixel_limit()  # $MESOCLI_MAX_IMAGE_PIXELS, if set, as Pillow's limit
     if (check_input_file(path).st_size if data is None else len(data)) == 0:
         raise InputError(f"{path}: empty file")
     try:
@@ -356,12 +374,13 @@ def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Im
 
 def _way_out(bomb: Image.DecompressionBombError) -> str:
     """What to do with an image refused as too large: downscale it, to the limit, or to twice it for the formats
-    that are read reduced over it (:func:`_opened_large`)."""
+    that are read reduced over it (:func:`_opened_large`); or raise the limit (:func:`pixel_limit`)."""
     limit = Image.MAX_IMAGE_PIXELS
     if not limit:
         return ""
-    return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG or a PNG of 8 "
-            "bits a channel, not interlaced, which are read reduced)")
+    return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG or a still PNG "
+            f"of 8 bits a channel, not interlaced, which are read reduced), or raise the limit with "
+            f"{PIXEL_LIMIT_VARIABLE}=PIXELS")
 
 
 def _decoded(image: Image.Image) -> Image.Image:
