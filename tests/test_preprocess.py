@@ -305,9 +305,35 @@ def test_a_png_over_pillows_limit_is_read_reduced_and_larger_ones_refused_with_t
     assert all(height < 240 for _, height in full_loads)
 
 
-@pytest.mark.parametrize("name", ["large.tif", "large.webp", "large.bmp", "large.gif", "deep.png"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_large_webp_is_decoded_reduced_by_ffmpeg(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   full_loads: list) -> None:
+    """A still WebP whose longest side is 2×DECODE_SIDE or more was decoded whole by Pillow (about four
+    full-size copies: 2.4 GB for 150 megapixels); ffmpeg decodes it reduced, Pillow decodes no picture: the
+    pixels of the whole picture made RGB (transparency composited on black) and reduced, give or take rounding,
+    turned as its EXIF says."""
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    picture = _image("RGB", (76, 100))  # whole boxes of 4×4 (ffmpeg scales a partial one as a 4×4 one)
+    if mode == "RGBA":
+        picture.putalpha(_image("L", (100, 76)).transpose(Image.Transpose.ROTATE_90))  # noise: any alpha
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    path = tmp_path / "large.webp"
+    picture.save(path, lossless=True, exif=exif)
+    image = open_image(path)
+    assert (image.size, image.mode, preprocess.decode_scale(image)) == ((25, 19), "RGB", 4)
+    assert full_loads == []
+    with Image.open(path) as whole:
+        expected = preprocess.to_rgb(whole).reduce(4).transpose(Image.Transpose.ROTATE_270)  # orientation 6
+    difference = np.abs(np.asarray(image, dtype=int) - np.asarray(expected, dtype=int))
+    assert difference.max() <= 1 and difference.mean() < 0.5
+
+
+@pytest.mark.parametrize("name", ["large.tif", "large.bmp", "large.gif", "deep.png"])
 def test_other_large_images_are_reduced_once_decoded(name: str, tmp_path: Path) -> None:
-    """TIFF, WebP, BMP, GIF and a 16-bit PNG cannot be decoded reduced; one 8000 px or more is reduced as soon
+    """TIFF, BMP, GIF and a 16-bit PNG cannot be decoded reduced; one 8000 px or more is reduced as soon
     as it is decoded (it was kept, and copied, at full size): the same factor and pixels as a PNG read reduced."""
     from mesocli.preprocess import decode_scale, to_rgb
 

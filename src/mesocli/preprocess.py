@@ -17,6 +17,7 @@ import io
 import os
 import stat
 import struct
+import subprocess
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
@@ -37,7 +38,8 @@ DECODE_SIDE = 4000
 """The longest side an image is decoded at, at least: a larger one is decoded reduced by 1/2, 1/4 or 1/8 while
 its longest side stays at or above this, the largest size face detection searches a photo at
 (:data:`mesocli.faces.STILL_SIDE`). A JPEG by its decoder's DCT scaling and a PNG (8-bit, not interlaced) band by
-band (:func:`_png_reduced`): neither ever makes the full-size picture; other formats are reduced once decoded."""
+band (:func:`_png_reduced`): neither ever makes the full-size picture; a still WebP by ffmpeg
+(:func:`_webp_reduced`), in its own process; other formats are reduced once decoded."""
 DECODE_SCALE = "mesocli_decode_scale"
 """The key of a decoded image's ``info`` that holds the factor it was reduced by (absent: 1)."""
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -385,11 +387,15 @@ def _way_out(bomb: Image.DecompressionBombError) -> str:
 
 def _decoded(image: Image.Image) -> Image.Image:
     """``image`` (opened, not loaded) decoded: a large one reduced (a JPEG by :func:`_draft`, a PNG band by band
-    by :func:`_png_reduced`, others once decoded, :func:`_reduced`; its factor in ``info`` under
+    by :func:`_png_reduced`, a still WebP by ffmpeg, :func:`_webp_reduced`, others once decoded,
+    :func:`_reduced`; its factor in ``info`` under
     :data:`DECODE_SCALE`), a 16-bit PGM as 16-bit, and turned as its EXIF orientation says."""
-    scale = 1
+    scale, webp = 1, None
     if image.format == "PNG" and (png := _png_header(image)) and (scale := _reduction(image.size)) > 1:
         image = _png_reduced(image, *png, scale)
+    elif (image.format == "WEBP" and not getattr(image, "is_animated", False) and image.fp is not None
+          and (scale := _reduction(image.size)) > 1 and (webp := _webp_reduced(image, _file_bytes(image), scale))):
+        image = webp
     else:
         scale = _draft(image)
         image.load()
@@ -406,8 +412,53 @@ def _decoded(image: Image.Image) -> Image.Image:
     return image
 
 
+def _file_bytes(image: Image.Image) -> bytes:
+    """The bytes of the file ``image`` was opened from (opened: the same file, whatever replaces it meanwhile)."""
+    assert image.fp is not None
+    image.fp.seek(0)
+    return image.fp.read()
+
+
+WEBP_TIMEOUT = 300
+"""The longest, in seconds, that ffmpeg may take to decode a large WebP (:func:`_webp_reduced`)."""
+
+
+def _webp_reduced(image: Image.Image, data: bytes, scale: int) -> Image.Image | None:
+    """A large still WebP (opened, not loaded) decoded reduced by ``scale`` by the bundled ffmpeg, from its bytes
+    ``data``: Pillow's WebP decoder makes about four full-size copies of the picture (16 bytes a pixel: 2.4 GB
+    for 150 megapixels), ffmpeg one, in its own process (1.5 bytes a pixel for a lossy WebP, 4 for a lossless
+    one; 4 more for one with transparency, composited on black first, as :func:`to_rgb` does), scaled by box
+    averages (``area``) as it is written out. RGB, ``info`` kept; None where ffmpeg fails (it refuses a picture
+    near a WebP's largest, 16383×16383): then Pillow decodes it whole."""
+    from mesocli.probe import ffmpeg_done, ffmpeg_exe, ffmpeg_stopped, start_ffmpeg
+
+    width, height = -(-image.width // scale), -(-image.height // scale)  # as Image.reduce sizes it
+    scaled = f"scale={width}:{height}:flags=area+accurate_rnd+full_chroma_int"
+    if image.mode == "RGBA":  # composited on black (its colours times its alpha) before the box averages
+        scaled = f"format=rgba,premultiply=inplace=1,{scaled}"
+    process = start_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-noautorotate",
+                            "-f", "webp_pipe", "-i", "pipe:0", "-frames:v", "1", "-vf", scaled,
+                            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        pixels, log = process.communicate(data, timeout=WEBP_TIMEOUT)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        ffmpeg_done(process)
+    if stopped := ffmpeg_stopped(process.returncode, log.decode(errors="replace")):
+        raise OSError(stopped)
+    if process.returncode or len(pixels) != width * height * 3:
+        return None
+    reduced = Image.frombuffer("RGB", (width, height), pixels, "raw", "RGB", 0, 1)
+    reduced.info = {key: value for key, value in image.info.items() if key != "transparency"}
+    return reduced
+
+
 def _reduced(image: Image.Image, scale: int) -> Image.Image:
-    """A large decoded image of a format that cannot be decoded reduced (TIFF, WebP, GIF, BMP, an interlaced or
+    """A large decoded image of a format that cannot be decoded reduced (TIFF, GIF, BMP, an interlaced or
     16-bit PNG, ...) reduced by ``scale`` at once (box averages, as the band-by-band PNG decode's), so that only
     the decode itself is full size; made RGB first where Pillow cannot reduce its mode (palette, 1-bit, 16-bit)."""
     if image.mode not in ("L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F"):
