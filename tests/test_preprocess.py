@@ -331,6 +331,59 @@ def test_a_large_webp_is_decoded_reduced_by_ffmpeg(mode: str, tmp_path: Path, mo
     assert difference.max() <= 1 and difference.mean() < 0.5
 
 
+def _tiled_tiff(picture: Image.Image, side: int) -> bytes:
+    """An uncompressed RGB TIFF of ``picture`` in tiles of ``side``² (Pillow writes strips only)."""
+    from PIL import TiffImagePlugin, TiffTags
+
+    pixels = np.asarray(picture)
+    across, down = -(-picture.width // side), -(-picture.height // side)
+    padded = np.zeros((down * side, across * side, 3), np.uint8)
+    padded[:picture.height, :picture.width] = pixels
+    tiles = [padded[row * side:(row + 1) * side, column * side:(column + 1) * side].tobytes()
+             for row in range(down) for column in range(across)]
+    directory = TiffImagePlugin.ImageFileDirectory_v2()
+    tags = {256: picture.width, 257: picture.height, 258: (8, 8, 8), 259: 1, 262: 2, 277: 3, 284: 1, 322: side,
+            323: side, 324: (0,) * len(tiles), 325: tuple(len(tile) for tile in tiles)}
+    for tag, value in tags.items():
+        directory[tag] = value
+    directory.tagtype[324] = directory.tagtype[325] = TiffTags.LONG
+    start = 8 + len(directory.tobytes(8))
+    directory[324] = tuple(start + index * len(tiles[0]) for index in range(len(tiles)))
+    directory.tagtype[324] = TiffTags.LONG
+    return b"II*\0" + (8).to_bytes(4, "little") + directory.tobytes(8) + b"".join(tiles)
+
+
+@pytest.mark.parametrize("kind", ["lzw", "deflate-grey", "packbits-rgba", "jpeg", "tiles", "turned"])
+def test_a_large_tiff_is_decoded_band_by_band(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              full_loads: list) -> None:
+    """A TIFF in strips or tiles whose longest side is 2×DECODE_SIDE or more was decoded whole, then reduced
+    (0.8 GB for 150 megapixels); it is decoded a band of strips (or a row of tiles) at a time, each reduced:
+    the same pixels as the whole picture decoded and reduced, and no decode of the whole picture (but for one
+    with an orientation tag, which Pillow turns as it decodes it)."""
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(preprocess, "PNG_BAND_BYTES", 1000)
+    picture, path = _image("RGB", (77, 101)), tmp_path / "large.tif"
+    if kind == "tiles":
+        path.write_bytes(_tiled_tiff(picture, 16))
+    else:
+        mode, compression = {"deflate-grey": ("L", "tiff_adobe_deflate"), "packbits-rgba": ("RGBA", "packbits"),
+                             "jpeg": ("RGB", "jpeg")}.get(kind, ("RGB", "tiff_lzw"))
+        picture.convert(mode).save(path, compression=compression, strip_size=500,
+                                   tiffinfo={274: 6} if kind == "turned" else {})
+    image = open_image(path)
+    bands = list(full_loads)
+    with Image.open(path) as whole:
+        assert len(whole.tag_v2.get(273, whole.tag_v2.get(324))) > 6  # strips, or tiles
+        whole.load()
+        expected = preprocess._reduced(whole, 4)
+    assert (image.size, preprocess.decode_scale(image)) == ((26, 20) if kind == "turned" else (20, 26), 4)
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(expected))
+    if kind != "turned":  # Pillow turns a TIFF while decoding it: one with an orientation tag is decoded whole
+        assert len(bands) >= 3 and max(height for _, height in bands) <= 16
+
+
 @pytest.mark.parametrize("name", ["large.tif", "large.bmp", "large.gif", "deep.png"])
 def test_other_large_images_are_reduced_once_decoded(name: str, tmp_path: Path) -> None:
     """TIFF, BMP, GIF and a 16-bit PNG cannot be decoded reduced; one 8000 px or more is reduced as soon

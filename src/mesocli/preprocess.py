@@ -38,14 +38,16 @@ DECODE_SIDE = 4000
 """The longest side an image is decoded at, at least: a larger one is decoded reduced by 1/2, 1/4 or 1/8 while
 its longest side stays at or above this, the largest size face detection searches a photo at
 (:data:`mesocli.faces.STILL_SIDE`). A JPEG by its decoder's DCT scaling and a PNG (8-bit, not interlaced) band by
-band (:func:`_png_reduced`): neither ever makes the full-size picture; a still WebP by ffmpeg
-(:func:`_webp_reduced`), in its own process; other formats are reduced once decoded."""
+band (:func:`_png_reduced`) and a TIFF of strips or tiles a band of them at a time (:func:`_tiff_reduced`): none
+ever makes the full-size picture; a still WebP by ffmpeg (:func:`_webp_reduced`), in its own process; other
+formats are reduced once decoded."""
 DECODE_SCALE = "mesocli_decode_scale"
 """The key of a decoded image's ``info`` that holds the factor it was reduced by (absent: 1)."""
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 """Channels of each PNG colour type (grey, RGB, palette, grey and alpha, RGBA)."""
 PNG_BAND_BYTES = 8 << 20
-"""About how many bytes of decoded PNG rows :func:`_png_reduced` holds at a time."""
+"""About how many bytes of decoded PNG rows :func:`_png_reduced` (or TIFF rows, :func:`_tiff_reduced`) holds at a
+time."""
 PIXEL_LIMIT_VARIABLE = "MESOCLI_MAX_IMAGE_PIXELS"
 """The environment variable that sets the largest image (and video frame) read, in pixels: Pillow's
 decompression-bomb limit, 178,956,970 unless set; an image that can be decoded reduced is read up to twice it."""
@@ -387,8 +389,8 @@ def _way_out(bomb: Image.DecompressionBombError) -> str:
 
 def _decoded(image: Image.Image) -> Image.Image:
     """``image`` (opened, not loaded) decoded: a large one reduced (a JPEG by :func:`_draft`, a PNG band by band
-    by :func:`_png_reduced`, a still WebP by ffmpeg, :func:`_webp_reduced`, others once decoded,
-    :func:`_reduced`; its factor in ``info`` under
+    by :func:`_png_reduced`, a still WebP by ffmpeg, :func:`_webp_reduced`, a TIFF of strips or tiles band by
+    band, :func:`_tiff_reduced`, others once decoded, :func:`_reduced`; its factor in ``info`` under
     :data:`DECODE_SCALE`), a 16-bit PGM as 16-bit, and turned as its EXIF orientation says."""
     scale, webp = 1, None
     if image.format == "PNG" and (png := _png_header(image)) and (scale := _reduction(image.size)) > 1:
@@ -396,6 +398,8 @@ def _decoded(image: Image.Image) -> Image.Image:
     elif (image.format == "WEBP" and not getattr(image, "is_animated", False) and image.fp is not None
           and (scale := _reduction(image.size)) > 1 and (webp := _webp_reduced(image, _file_bytes(image), scale))):
         image = webp
+    elif (blocks := _tiff_blocks(image)) and (scale := _reduction(image.size)) > 1:
+        image = _tiff_reduced(image, blocks, scale)
     else:
         scale = _draft(image)
         image.load()
@@ -410,6 +414,94 @@ def _decoded(image: Image.Image) -> Image.Image:
     if scale > 1:
         image.info[DECODE_SCALE] = scale
     return image
+
+
+TIFF_DECODING_TAGS = (256, 258, 259, 262, 266, 277, 284, 317, 320, 338, 339, 347, 529, 530, 531, 532)
+"""The TIFF tags a band of strips or tiles (:func:`_tiff_reduced`) is decoded with: width, bits, compression,
+photometric, fill order, samples, planar configuration, predictor, colour map, extra samples, sample format,
+JPEG tables, YCbCr coefficients, subsampling, positioning, reference black and white."""
+TIFF_BLOCKS = {273: (279, 278, None), 324: (325, 323, 322)}
+"""Where a TIFF's blocks lie: strip offsets (their byte counts, rows per strip) or tile offsets (their byte
+counts, tile length, tile width)."""
+
+
+def _tiff_blocks(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """How a TIFF (opened, not loaded) that :func:`_tiff_reduced` can decode band by band is stored: its offsets'
+    tag, rows per block (strip or row of tiles), blocks a row of them and planes; None for any other image
+    (another format, one block down, old-style JPEG, an orientation tag, a block count that does not add up)."""
+    tags = getattr(image, "tag_v2", None)
+    if image.format != "TIFF" or tags is None or tags.get(259, 1) == 6 or tags.get(0x0112, 1) != 1:
+        return None  # Pillow turns a TIFF as its orientation tag says while decoding it: decoded whole
+    for offsets, (_, rows_tag, width_tag) in TIFF_BLOCKS.items():
+        if offsets in tags and (offsets == 273 or width_tag in tags):
+            rows = int(tags.get(rows_tag, image.height) or image.height)
+            across = -(-image.width // int(tags[width_tag])) if width_tag else 1
+            planes = int(tags.get(277, 1)) if tags.get(284, 1) == 2 else 1
+            down = -(-image.height // max(rows, 1))
+            count = len(tags[offsets]) if isinstance(tags[offsets], tuple) else 1
+            if 1 <= rows < image.height and count == down * across * planes == len(tags[TIFF_BLOCKS[offsets][0]]):
+                return offsets, rows, across, planes
+    return None
+
+
+def _tiff_reduced(image: Image.Image, blocks: tuple[int, int, int, int], scale: int) -> Image.Image:
+    """A large TIFF (opened, not loaded; :func:`_tiff_blocks`) decoded reduced by ``scale`` a band of strips (or
+    rows of tiles) at a time: each band is decoded by Pillow as a TIFF of its own, made of those blocks and the
+    tags that decode them, then reduced as :func:`_reduced` reduces a whole one. The full-size picture is never
+    made; the same pixels as the whole picture decoded and reduced."""
+    from math import lcm
+
+    from PIL import TiffImagePlugin, TiffTags
+
+    offsets_tag, rows, across, planes = blocks
+    tags = image.tag_v2
+    offsets, counts = tags[offsets_tag], tags[TIFF_BLOCKS[offsets_tag][0]]
+    down = -(-image.height // rows)
+    bits = tags.get(258, 8)
+    bits = max(bits) if isinstance(bits, tuple) and bits else bits
+    row_bytes = max(1, image.width * len(image.getbands()) * max(1, int(bits or 8)) // 8)
+    step = lcm(rows, scale) // rows  # blocks down a band: whole boxes of scale rows, but for the last band
+    step *= max(1, PNG_BAND_BYTES // (row_bytes * rows * step))
+    handle = image.fp
+    assert handle is not None
+    reduced: Image.Image | None = None
+    for first in range(0, down, step):
+        last = min(down, first + step)
+        chosen = [plane * down * across + block * across + column for plane in range(planes)
+                  for block in range(first, last) for column in range(across)]
+        data = bytearray()
+        starts = []
+        for index in chosen:
+            handle.seek(offsets[index])
+            piece = handle.read(counts[index])
+            if len(piece) < counts[index]:
+                raise OSError("image file is truncated")
+            starts.append(len(data))  # after the band's IFD, where it is written
+            data += piece
+        band = TiffImagePlugin.ImageFileDirectory_v2(prefix=tags.prefix)
+        for tag in TIFF_DECODING_TAGS + TIFF_BLOCKS[offsets_tag][1:]:
+            if tag is not None and tag in tags:
+                band[tag] = tags[tag]
+                band.tagtype[tag] = tags.tagtype[tag]
+        band[257] = min(image.height, last * rows) - first * rows
+        band[offsets_tag], band[TIFF_BLOCKS[offsets_tag][0]] = tuple(starts), tuple(counts[i] for i in chosen)
+        band.tagtype[offsets_tag] = band.tagtype[TIFF_BLOCKS[offsets_tag][0]] = TiffTags.LONG
+        directory = band.tobytes(8)  # Pillow moves strip offsets past it; tile offsets are moved here
+        if offsets_tag == 324:
+            band[324] = tuple(8 + len(directory) + start for start in starts)
+            band.tagtype[324] = TiffTags.LONG
+            directory = band.tobytes(8)  # the same length: the same tags, types and counts
+        head = tags.prefix + (42).to_bytes(2, "big" if tags.prefix == b"MM" else "little")
+        head += (8).to_bytes(4, "big" if tags.prefix == b"MM" else "little")
+        with TiffImagePlugin.TiffImageFile(io.BytesIO(bytes(head + directory + data))) as decoded:
+            decoded.load()
+            part = _reduced(decoded, scale)
+        if reduced is None:
+            reduced = Image.new(part.mode, (-(-image.width // scale), -(-image.height // scale)))
+        reduced.paste(part, (0, first * rows // scale))
+    assert reduced is not None
+    reduced.info = {key: value for key, value in image.info.items() if key != "transparency"}
+    return reduced
 
 
 def _file_bytes(image: Image.Image) -> bytes:
@@ -458,9 +550,10 @@ def _webp_reduced(image: Image.Image, data: bytes, scale: int) -> Image.Image | 
 
 
 def _reduced(image: Image.Image, scale: int) -> Image.Image:
-    """A large decoded image of a format that cannot be decoded reduced (TIFF, GIF, BMP, an interlaced or
-    16-bit PNG, ...) reduced by ``scale`` at once (box averages, as the band-by-band PNG decode's), so that only
-    the decode itself is full size; made RGB first where Pillow cannot reduce its mode (palette, 1-bit, 16-bit)."""
+    """A large decoded image that cannot be decoded reduced (GIF, BMP, a TIFF of one strip, an interlaced or 16-bit
+    PNG, ...), or a band of a TIFF (:func:`_tiff_reduced`), reduced by ``scale`` at once (box averages, as the
+    band-by-band PNG decode's), so that only the decode itself is full size; made RGB first where Pillow cannot
+    reduce its mode (palette, 1-bit, 16-bit)."""
     if image.mode not in ("L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F"):
         image = to_rgb(image)
     reduced = image.reduce(scale)
