@@ -175,21 +175,30 @@ def test_a_jpeg_over_pillows_limit_is_decoded_reduced_never_at_full_size(tmp_pat
 def test_only_baseline_jpegs_up_to_twice_the_limit_are_read_reduced(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Over Pillow's limit, a progressive JPEG (whose decoder holds the whole picture's coefficients), a JPEG
-    over twice the limit and a format that cannot be decoded reduced (TIFF here) are refused as before."""
+    over twice the limit and an image that cannot be decoded reduced (a TIFF of one strip here) are refused as
+    before; a TIFF of several strips is read reduced, as a baseline JPEG is."""
     from mesocli import preprocess
+    from mesocli.preprocess import check_image
 
     monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # refused above 2000 pixels; read reduced up to 4000
     picture = _image("RGB", (60, 60))  # 3600 pixels
     picture.save(tmp_path / "baseline.jpg")
     picture.save(tmp_path / "progressive.jpg", progressive=True)
-    picture.save(tmp_path / "picture.tif")
+    picture.save(tmp_path / "picture.tif")  # one strip
+    picture.save(tmp_path / "strips.tif", compression="tiff_lzw", strip_size=1000)
     _image("RGB", (70, 70)).save(tmp_path / "larger.jpg")  # 4900 pixels
     image = open_image(tmp_path / "baseline.jpg")
     assert (image.size, preprocess.decode_scale(image)) == ((30, 30), 2)
+    check_image(tmp_path / "strips.tif")  # a TIFF of strips is read reduced too (it was refused)
+    image = open_image(tmp_path / "strips.tif")
     for name in ("progressive.jpg", "picture.tif", "larger.jpg"):
         with pytest.raises(InputError, match=r"image too large \(Pillow's decompression-bomb limit: Image size"):
             open_image(tmp_path / name)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # to decode it whole, to compare
+    with Image.open(tmp_path / "strips.tif") as whole:
+        whole.load()
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(whole.reduce(2)))
 
 
 def test_a_large_jpeg_is_decoded_reduced_and_turned_as_its_exif_says(tmp_path: Path) -> None:
@@ -292,9 +301,9 @@ def test_a_png_over_pillows_limit_is_read_reduced_and_larger_ones_refused_with_t
     image = open_image(tmp_path / "bomb.png")
     assert (image.size, decode_scale(image), image.getextrema()) == ((4_000, 120), 2, ((7, 7),) * 3)
     assert all(height < 240 for _, height in full_loads)
-    way_out = ("): downscale it to 1,000,000 pixels or fewer (2,000,000 for a baseline JPEG or a still PNG of 8 "
-               "bits a channel, not interlaced, which are read reduced), or raise the limit with "
-               "MESOCLI_MAX_IMAGE_PIXELS=PIXELS")
+    way_out = ("): downscale it to 1,000,000 pixels or fewer (2,000,000 for a baseline JPEG, a still PNG of 8 "
+               "bits a channel, not interlaced, or a TIFF of several strips or tiles, which are read reduced), or "
+               "raise the limit with MESOCLI_MAX_IMAGE_PIXELS=PIXELS")
     for name, pixels in (("larger.png", 2_025_000), ("deep.png", 1_920_000), ("animated.png", 1_920_000)):
         for check in (check_image, open_image):
             with pytest.raises(InputError) as refused:

@@ -312,16 +312,18 @@ def _inflated(inflater: zlib._Decompress, data: bytes, most: int) -> bytes:
 @contextlib.contextmanager
 def _opened_large(path: str | Path, data: bytes | None, bomb: Image.DecompressionBombError) -> Iterator[Image.Image]:
     """An image over Pillow's decompression-bomb limit that can be decoded reduced to under it (a baseline JPEG,
-    :func:`_draft`; a PNG of 8 bits a channel, not interlaced, :func:`_png_reduced`), opened; ``bomb`` is raised
-    again for any other file: another format, a progressive JPEG (its decoder holds the whole picture's
-    coefficients), more than twice the limit, or too large still once reduced."""
-    from PIL import JpegImagePlugin, PngImagePlugin
+    :func:`_draft`; a still PNG of 8 bits a channel, not interlaced, :func:`_png_reduced`; a TIFF of strips or
+    tiles, :func:`_tiff_reduced`), opened; ``bomb`` is raised again for any other file: another format, a
+    progressive JPEG (its decoder holds the whole picture's coefficients), more than twice the limit, or too
+    large still once reduced."""
+    from PIL import JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
     limit = Image.MAX_IMAGE_PIXELS
+    openers = {b"\xff\xd8\xff": JpegImagePlugin.JpegImageFile, b"\x89PNG\r\n\x1a\n": PngImagePlugin.PngImageFile,
+               **dict.fromkeys((b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"), TiffImagePlugin.TiffImageFile)}
     with open(path, "rb") if data is None else io.BytesIO(data) as handle:
         magic = handle.read(8)
-        opener = {b"\xff\xd8\xff": JpegImagePlugin.JpegImageFile,
-                  b"\x89PNG\r\n\x1a\n": PngImagePlugin.PngImageFile}.get(magic[:3] if magic[:1] == b"\xff" else magic)
+        opener = next((kind for start, kind in openers.items() if magic.startswith(start)), None)
         if opener is None or not limit:
             raise bomb
         handle.seek(0)
@@ -334,7 +336,8 @@ def _opened_large(path: str | Path, data: bytes | None, bomb: Image.Decompressio
             reduced = -(-width // scale) * -(-height // scale)
             if width * height > 4 * limit or reduced > limit or scale == 1:
                 raise bomb
-            if image.format == "PNG" and _png_header(image) is None:
+            if image.format == "PNG" and _png_header(image) is None or (
+                    image.format == "TIFF" and _tiff_blocks(image) is None):
                 raise bomb
             if image.format == "JPEG" and (image.info.get("progressive") or len(image.tile) != 1):
                 raise bomb
@@ -382,9 +385,9 @@ def _way_out(bomb: Image.DecompressionBombError) -> str:
     limit = Image.MAX_IMAGE_PIXELS
     if not limit:
         return ""
-    return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG or a still PNG "
-            f"of 8 bits a channel, not interlaced, which are read reduced), or raise the limit with "
-            f"{PIXEL_LIMIT_VARIABLE}=PIXELS")
+    return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG, a still PNG "
+            f"of 8 bits a channel, not interlaced, or a TIFF of several strips or tiles, which are read reduced), "
+            f"or raise the limit with {PIXEL_LIMIT_VARIABLE}=PIXELS")
 
 
 def _decoded(image: Image.Image) -> Image.Image:
@@ -461,7 +464,10 @@ def _tiff_reduced(image: Image.Image, blocks: tuple[int, int, int, int], scale: 
     bits = max(bits) if isinstance(bits, tuple) and bits else bits
     row_bytes = max(1, image.width * len(image.getbands()) * max(1, int(bits or 8)) // 8)
     step = lcm(rows, scale) // rows  # blocks down a band: whole boxes of scale rows, but for the last band
-    step *= max(1, PNG_BAND_BYTES // (row_bytes * rows * step))
+    most = PNG_BAND_BYTES // row_bytes  # rows, and no more than Pillow's limit (it checks each band decoded)
+    if Image.MAX_IMAGE_PIXELS:
+        most = min(most, int(Image.MAX_IMAGE_PIXELS) // image.width)
+    step *= max(1, most // (rows * step))
     handle = image.fp
     assert handle is not None
     reduced: Image.Image | None = None
