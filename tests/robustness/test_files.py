@@ -270,6 +270,7 @@ def test_video_frames_over_the_pixel_limit_are_refused(tmp_path: Path, kit: Medi
         assert (refused.code, refused.out) == (2, "")
         assert refused.err == (f"mesocli: error: MESOCLI_MAX_IMAGE_PIXELS='{value}': not a number of pixels of "
                                "1000 or more (e.g. 400000000 for images of up to 400 megapixels)\n")
+    assert run_cli("models", "--format", "json").code == 0  # a command that reads no image is not stopped
 
 
 def test_a_folder_with_a_symlink_loop_is_walked_once(tmp_path: Path, kit: MediaKit, own_weights: Path,
