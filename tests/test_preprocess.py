@@ -393,6 +393,21 @@ def test_a_large_tiff_is_decoded_band_by_band(kind: str, tmp_path: Path, monkeyp
         assert len(bands) >= 3 and max(height for _, height in bands) <= 16
 
 
+def test_a_large_webp_is_decoded_whole_where_ffmpeg_cannot_run(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python API reads images without ffmpeg: where it cannot be run, Pillow decodes a large WebP whole, as
+    before, rather than failing it."""
+    from mesocli import preprocess, probe
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(probe, "ffmpeg_exe", lambda: str(tmp_path / "no-ffmpeg"))
+    path = tmp_path / "large.webp"
+    _image("RGB", (76, 100)).save(path, lossless=True)
+    image = open_image(path)
+    with Image.open(path) as whole:
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(preprocess.to_rgb(whole).reduce(4)))
+
+
 @pytest.mark.parametrize("name", ["large.tif", "large.bmp", "large.gif", "deep.png"])
 def test_other_large_images_are_reduced_once_decoded(name: str, tmp_path: Path) -> None:
     """TIFF, BMP, GIF and a 16-bit PNG cannot be decoded reduced; one 8000 px or more is reduced as soon

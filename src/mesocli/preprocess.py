@@ -527,17 +527,20 @@ def _webp_reduced(image: Image.Image, data: bytes, scale: int) -> Image.Image | 
     for 150 megapixels), ffmpeg one, in its own process (1.5 bytes a pixel for a lossy WebP, 4 for a lossless
     one; 4 more for one with transparency, composited on black first, as :func:`to_rgb` does), scaled by box
     averages (``area``) as it is written out. RGB, ``info`` kept; None where ffmpeg fails (it refuses a picture
-    near a WebP's largest, 16383×16383): then Pillow decodes it whole."""
+    near a WebP's largest, 16383×16383) or cannot be run: then Pillow decodes it whole."""
     from mesocli.probe import ffmpeg_done, ffmpeg_exe, ffmpeg_stopped, start_ffmpeg
 
     width, height = -(-image.width // scale), -(-image.height // scale)  # as Image.reduce sizes it
     scaled = f"scale={width}:{height}:flags=area+accurate_rnd+full_chroma_int"
     if image.mode == "RGBA":  # composited on black (its colours times its alpha) before the box averages
         scaled = f"format=rgba,premultiply=inplace=1,{scaled}"
-    process = start_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-noautorotate",
-                            "-f", "webp_pipe", "-i", "pipe:0", "-frames:v", "1", "-vf", scaled,
-                            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process = start_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-noautorotate",
+                                "-f", "webp_pipe", "-i", "pipe:0", "-frames:v", "1", "-vf", scaled,
+                                "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except (RuntimeError, UsageError):  # no ffmpeg to run (the Python API needs none for images): Pillow's decode
+        return None
     try:
         pixels, log = process.communicate(data, timeout=WEBP_TIMEOUT)
     except BaseException:
