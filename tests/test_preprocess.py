@@ -362,7 +362,24 @@ def _tiled_tiff(picture: Image.Image, side: int) -> bytes:
     return b"II*\0" + (8).to_bytes(4, "little") + directory.tobytes(8) + b"".join(tiles)
 
 
-@pytest.mark.parametrize("kind", ["lzw", "deflate-grey", "packbits-rgba", "jpeg", "tiles", "turned"])
+def _planar_tiff(picture: Image.Image, rows: int) -> bytes:
+    """An uncompressed RGB TIFF of ``picture`` stored a plane at a time (red strips, then green, then blue), in
+    strips of ``rows`` rows (Pillow writes interleaved samples only)."""
+    from PIL import TiffImagePlugin, TiffTags
+
+    pixels, down = np.asarray(picture), -(-picture.height // rows)
+    strips = [pixels[row * rows:(row + 1) * rows, :, plane].tobytes() for plane in range(3) for row in range(down)]
+    directory = TiffImagePlugin.ImageFileDirectory_v2()
+    tags = {256: picture.width, 257: picture.height, 258: (8, 8, 8), 259: 1, 262: 2, 277: 3, 278: rows, 284: 2,
+            273: tuple(int(start) for start in np.cumsum([0] + [len(strip) for strip in strips[:-1]])),
+            279: tuple(len(strip) for strip in strips)}  # offsets from the end of the directory: Pillow moves them
+    for tag, value in tags.items():
+        directory[tag] = value
+    directory.tagtype[273] = directory.tagtype[279] = TiffTags.LONG
+    return b"II*\0" + (8).to_bytes(4, "little") + directory.tobytes(8) + b"".join(strips)
+
+
+@pytest.mark.parametrize("kind", ["lzw", "deflate-grey", "packbits-rgba", "jpeg", "tiles", "planar", "turned"])
 def test_a_large_tiff_is_decoded_band_by_band(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               full_loads: list) -> None:
     """A TIFF in strips or tiles whose longest side is 2×DECODE_SIDE or more was decoded whole, then reduced
@@ -374,8 +391,8 @@ def test_a_large_tiff_is_decoded_band_by_band(kind: str, tmp_path: Path, monkeyp
     monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
     monkeypatch.setattr(preprocess, "PNG_BAND_BYTES", 1000)
     picture, path = _image("RGB", (77, 101)), tmp_path / "large.tif"
-    if kind == "tiles":
-        path.write_bytes(_tiled_tiff(picture, 16))
+    if kind in ("tiles", "planar"):
+        path.write_bytes(_tiled_tiff(picture, 16) if kind == "tiles" else _planar_tiff(picture, 3))
     else:
         mode, compression = {"deflate-grey": ("L", "tiff_adobe_deflate"), "packbits-rgba": ("RGBA", "packbits"),
                              "jpeg": ("RGB", "jpeg")}.get(kind, ("RGB", "tiff_lzw"))

@@ -488,7 +488,8 @@ def _tiff_reduced(image: Image.Image, blocks: tuple[int, int, int, int], scale: 
         for tag in TIFF_DECODING_TAGS + TIFF_BLOCKS[offsets_tag][1:]:
             if tag is not None and tag in tags:
                 band[tag] = tags[tag]
-                band.tagtype[tag] = tags.tagtype[tag]
+                kind = tags.tagtype[tag]  # a BigTIFF's 8-byte integers as 4-byte ones: the band is a classic TIFF
+                band.tagtype[tag] = TiffTags.LONG if kind == 16 else TiffTags.SIGNED_LONG if kind == 17 else kind
         band[257] = min(image.height, last * rows) - first * rows
         band[offsets_tag], band[TIFF_BLOCKS[offsets_tag][0]] = tuple(starts), tuple(counts[i] for i in chosen)
         band.tagtype[offsets_tag] = band.tagtype[TIFF_BLOCKS[offsets_tag][0]] = TiffTags.LONG
