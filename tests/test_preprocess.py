@@ -23,6 +23,24 @@ def _image(mode: str, size: tuple[int, int]) -> Image.Image:
     return rgb.convert(mode)
 
 
+def _raw_png(size: tuple[int, int], depth: int, colour: int) -> bytes:
+    """A PNG of random bytes of ``depth`` bits a channel and colour type ``colour``, its rows filtered by each of
+    PNG's five filters in turn (Pillow writes no 16-bit colour, nor grey and alpha, PNG)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    width, height = size
+    stride = width * {0: 1, 2: 3, 4: 2, 6: 4}[colour] * depth // 8
+    rng = np.random.default_rng(0)
+    rows = b"".join(bytes([row % 5]) + rng.integers(0, 256, stride, dtype=np.uint8).tobytes() for row in range(height))
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
 @pytest.mark.parametrize("mode", ["RGB", "L", "LA", "RGBA", "CMYK", "P", "I;16", "I", "F", "1", "YCbCr"])
 @pytest.mark.parametrize("size", [(256, 256), (64, 90), (1000, 700)])
 def test_every_mode_and_size_becomes_network_input(mode: str, size: tuple[int, int]) -> None:
@@ -293,17 +311,20 @@ def test_a_png_over_pillows_limit_is_read_reduced_and_larger_ones_refused_with_t
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500_000)  # refused above 1 MP; read reduced up to 2 MP
     Image.new("L", (8_000, 240), 7).save(tmp_path / "bomb.png")  # 1.92 MP
     Image.new("L", (8_100, 250), 7).save(tmp_path / "larger.png")  # 2.03 MP
-    Image.new("I;16", (8_000, 240), 7).save(tmp_path / "deep.png")  # 16 bits: cannot be read reduced
+    (tmp_path / "deep.png").write_bytes(_raw_png((8_000, 240), 16, 2))  # 16-bit colour: cannot be read reduced
+    Image.new("I;16", (8_000, 240), 7).save(tmp_path / "grey16.png")  # 16-bit grey: read reduced (was refused)
     Image.new("L", (8_000, 240), 7).save(tmp_path / "animated.png", save_all=True,  # an APNG: never read reduced
                                          append_images=[Image.new("L", (8_000, 240), 9)])
     assert (tmp_path / "bomb.png").stat().st_size < 10_000
     check_image(tmp_path / "bomb.png")
     image = open_image(tmp_path / "bomb.png")
     assert (image.size, decode_scale(image), image.getextrema()) == ((4_000, 120), 2, ((7, 7),) * 3)
+    image = open_image(tmp_path / "grey16.png")
+    assert (image.size, decode_scale(image), image.getextrema()) == ((4_000, 120), 2, ((0, 0),) * 3)  # 7 / 257
     assert all(height < 240 for _, height in full_loads)
-    way_out = ("): downscale it to 1,000,000 pixels or fewer (2,000,000 for a baseline JPEG, a still PNG of 8 "
-               "bits a channel, not interlaced, or a TIFF of several strips or tiles, which are read reduced), or "
-               "raise the limit with MESOCLI_MAX_IMAGE_PIXELS=PIXELS")
+    way_out = ("): downscale it to 1,000,000 pixels or fewer (2,000,000 for a baseline JPEG, a still PNG, not "
+               "interlaced, of 8 bits a channel or 16-bit grey, or a TIFF of several strips or tiles, which are read "
+               "reduced), or raise the limit with MESOCLI_MAX_IMAGE_PIXELS=PIXELS")
     for name, pixels in (("larger.png", 2_025_000), ("deep.png", 1_920_000), ("animated.png", 1_920_000)):
         for check in (check_image, open_image):
             with pytest.raises(InputError) as refused:
@@ -425,16 +446,38 @@ def test_a_large_webp_is_decoded_whole_where_ffmpeg_cannot_run(tmp_path: Path,
         np.testing.assert_array_equal(np.asarray(image), np.asarray(preprocess.to_rgb(whole).reduce(4)))
 
 
+@pytest.mark.parametrize("alpha", [False, True])
+def test_a_large_16_bit_grey_png_is_decoded_band_by_band(alpha: bool, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch, full_loads: list) -> None:
+    """A 16-bit PNG was decoded whole, then reduced; a grey one, with alpha or not, is decoded a band at a time
+    (as the 8-bit grey-and-alpha or RGBA PNG of the same bytes, whose filters work alike): the same pixels as the
+    whole picture made RGB and reduced, every PNG filter met, and no decode of the whole picture."""
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(preprocess, "PNG_BAND_BYTES", 1000)
+    path = tmp_path / "deep.png"
+    path.write_bytes(_raw_png((77, 101), 16, 4 if alpha else 0))
+    image = open_image(path)
+    bands = list(full_loads)
+    with Image.open(path) as whole:
+        expected = preprocess.to_rgb(whole).reduce(4)
+    assert (image.size, image.mode, preprocess.decode_scale(image)) == ((20, 26), "RGB", 4)
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(expected))
+    assert len(bands) >= 9 and max(height for _, height in bands) <= 13
+
+
 @pytest.mark.parametrize("name", ["large.tif", "large.bmp", "large.gif", "deep.png"])
 def test_other_large_images_are_reduced_once_decoded(name: str, tmp_path: Path) -> None:
-    """TIFF, BMP, GIF and a 16-bit PNG cannot be decoded reduced; one 8000 px or more is reduced as soon
-    as it is decoded (it was kept, and copied, at full size): the same factor and pixels as a PNG read reduced."""
+    """TIFF (of one strip), BMP, GIF and a 16-bit colour PNG cannot be decoded reduced; one 8000 px or more is
+    reduced as soon as it is decoded (it was kept, and copied, at full size): the same factor and pixels as a PNG
+    read reduced."""
     from mesocli.preprocess import decode_scale, to_rgb
 
     picture = _png("RGB", (8_192, 24))
     path = tmp_path / name
     if name == "deep.png":
-        Image.fromarray(np.asarray(picture.convert("L")).astype(np.uint16) * 257).save(path)
+        path.write_bytes(_raw_png((8_192, 24), 16, 2))
     else:
         picture.save(path, **({"lossless": True} if name.endswith(".webp") else {}))
     image = open_image(path)

@@ -37,10 +37,10 @@ PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "AV
 DECODE_SIDE = 4000
 """The longest side an image is decoded at, at least: a larger one is decoded reduced by 1/2, 1/4 or 1/8 while
 its longest side stays at or above this, the largest size face detection searches a photo at
-(:data:`mesocli.faces.STILL_SIDE`). A JPEG by its decoder's DCT scaling and a PNG (8-bit, not interlaced) band by
-band (:func:`_png_reduced`) and a TIFF of strips or tiles a band of them at a time (:func:`_tiff_reduced`): none
-ever makes the full-size picture; a still WebP by ffmpeg (:func:`_webp_reduced`), in its own process; other
-formats are reduced once decoded."""
+(:data:`mesocli.faces.STILL_SIDE`). A JPEG by its decoder's DCT scaling, a PNG (8-bit or 16-bit grey, not
+interlaced) band by band (:func:`_png_reduced`) and a TIFF of strips or tiles a band of them at a time
+(:func:`_tiff_reduced`): none ever makes the full-size picture; a still WebP by ffmpeg (:func:`_webp_reduced`), in
+its own process; other formats are reduced once decoded."""
 DECODE_SCALE = "mesocli_decode_scale"
 """The key of a decoded image's ``info`` that holds the factor it was reduced by (absent: 1)."""
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -172,9 +172,10 @@ def _draft(image: Image.Image) -> int:
     return scale
 
 
-def _png_header(image: Image.Image) -> tuple[int, int] | None:
-    """The colour type and channels of a PNG that :func:`_png_reduced` can decode band by band (8 bits a channel,
-    not interlaced, one frame), read from its IHDR chunk; None for any other image."""
+def _png_header(image: Image.Image) -> tuple[int, int, int] | None:
+    """The colour type, channels and bits a channel of a PNG that :func:`_png_reduced` can decode band by band (8
+    bits a channel, or 16 for grey with or without alpha; not interlaced, one frame), read from its IHDR chunk;
+    None for any other image."""
     if image.format != "PNG" or getattr(image, "is_animated", False) or image.fp is None:
         return None
     position = image.fp.tell()
@@ -186,9 +187,9 @@ def _png_header(image: Image.Image) -> tuple[int, int] | None:
     if len(head) < 21 or head[4:8] != b"IHDR":
         return None
     depth, colour, _, _, interlace = struct.unpack(">BBBBB", head[16:21])
-    if depth != 8 or interlace or colour not in PNG_CHANNELS:
+    if interlace or colour not in PNG_CHANNELS or depth not in (8, 16) or depth == 16 and colour not in (0, 4):
         return None
-    return colour, PNG_CHANNELS[colour]
+    return colour, PNG_CHANNELS[colour], depth
 
 
 def _png_chunks(handle: io.BufferedIOBase | io.BytesIO) -> Iterator[tuple[bytes, int]]:
@@ -232,18 +233,20 @@ def _png_of(size: bytes, extra: bytes, rows: list[bytes | memoryview]) -> bytes:
                      *blocks, struct.pack(">I", crc), _png_chunk(b"IEND", b"")])
 
 
-def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> Image.Image:
+def _png_reduced(image: Image.Image, colour: int, channels: int, depth: int, scale: int) -> Image.Image:
     """A large PNG (opened, not loaded; :func:`_png_header`) decoded reduced by ``scale``, band by band, as RGB
     (transparency composited on black, as :func:`to_rgb` does): the full-size picture is never made. Its
     compressed rows are inflated a band at a time; each band is decoded by Pillow as a PNG of its own, led by the
     last row of the band before it, unfiltered (the row that PNG's filters refer to), then reduced. The same
-    pixels as the whole picture decoded, made RGB and reduced."""
+    pixels as the whole picture decoded, made RGB and reduced. A 16-bit grey one (with alpha or not) is decoded
+    as the 8-bit grey-and-alpha (RGBA) PNG of the same bytes (PNG's filters work on bytes, a pixel's worth to the
+    left: 2 bytes, 4), so that the band's last row comes back whole, as the next band's filters need it."""
     from PIL import PngImagePlugin
 
     width, height = image.size
-    stride = width * channels + 1  # a filter type, then the row
+    stride = width * channels * depth // 8 + 1  # a filter type, then the row
     rows = max(scale, PNG_BAND_BYTES // stride // scale * scale)
-    header = struct.pack(">IIBBBBB", width, 0, 8, colour, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, 0, 8, {0: 4, 4: 6}[colour] if depth == 16 else colour, 0, 0, 0)
     extra, exif = b"", None
     reduced = Image.new("RGB", (-(-width // scale), -(-height // scale)))
     inflater, pending, previous, done = zlib.decompressobj(), bytearray(), b"", 0
@@ -259,7 +262,9 @@ def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> 
             last = decoded.height - 1
             previous = decoded.crop((0, last, width, last + 1)).tobytes()
             box = (0, decoded.height - count, width, decoded.height)  # the band's rows, not the one leading them
-            if decoded.mode in ("L", "RGB"):  # reduced first: the same pixels, a 1/4 to 1/64 of the work to convert
+            if depth == 16:  # each sample's high and low bytes: made 8-bit as Pillow and to_rgb make the whole one
+                reduced.paste(_png16_rgb(np.asarray(decoded.crop(box)), colour).reduce(scale), (0, done // scale))
+            elif decoded.mode in ("L", "RGB"):  # reduced first: the same pixels, a 1/4 to 1/64 of the work to convert
                 reduced.paste(to_rgb(decoded.reduce(scale, box)), (0, done // scale))
             else:  # palette, alpha: made RGB (composited on black) first, as to_rgb makes the whole picture
                 reduced.paste(to_rgb(decoded).reduce(scale, box), (0, done // scale))
@@ -274,7 +279,7 @@ def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> 
     handle = image.fp
     assert handle is not None
     for kind, length in _png_chunks(handle):
-        if kind in (b"PLTE", b"tRNS"):
+        if kind in (b"PLTE", b"tRNS") and depth == 8:  # a 16-bit grey one's tRNS: ignored, as to_rgb ignores it
             extra += _png_chunk(kind, handle.read(length))
         elif kind == b"eXIf":
             exif = handle.read(length)
@@ -300,6 +305,16 @@ def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> 
     return reduced
 
 
+def _png16_rgb(pairs: np.ndarray, colour: int) -> Image.Image:
+    """Rows of a 16-bit grey PNG (``colour`` 0: an HxWx2 array of high and low bytes) or grey-and-alpha one (4:
+    HxWx4) as RGB: grey as :func:`to_rgb` makes Pillow's I;16 (round(x / 257)); grey and alpha as Pillow reads
+    them (their high bytes), composited on black."""
+    if colour == 0:
+        grey = (pairs[..., 0].astype(np.uint32) * 256 + pairs[..., 1] + 128) // 257
+        return Image.fromarray(grey.astype(np.uint8), "L").convert("RGB")
+    return to_rgb(Image.fromarray(np.ascontiguousarray(pairs[..., 0::2]), "LA"))
+
+
 def _inflated(inflater: zlib._Decompress, data: bytes, most: int) -> bytes:
     """Up to ``most`` bytes (0: all that is left) inflated from ``data``; damaged data is the OSError that Pillow's
     own PNG decoder gives."""
@@ -312,8 +327,8 @@ def _inflated(inflater: zlib._Decompress, data: bytes, most: int) -> bytes:
 @contextlib.contextmanager
 def _opened_large(path: str | Path, data: bytes | None, bomb: Image.DecompressionBombError) -> Iterator[Image.Image]:
     """An image over Pillow's decompression-bomb limit that can be decoded reduced to under it (a baseline JPEG,
-    :func:`_draft`; a still PNG of 8 bits a channel, not interlaced, :func:`_png_reduced`; a TIFF of strips or
-    tiles, :func:`_tiff_reduced`), opened; ``bomb`` is raised again for any other file: another format, a
+    :func:`_draft`; a still PNG, not interlaced, of 8 bits a channel or 16-bit grey, :func:`_png_reduced`; a TIFF
+    of strips or tiles, :func:`_tiff_reduced`), opened; ``bomb`` is raised again for any other file: another format, a
     progressive JPEG (its decoder holds the whole picture's coefficients), more than twice the limit, or too
     large still once reduced."""
     from PIL import JpegImagePlugin, PngImagePlugin, TiffImagePlugin
@@ -385,9 +400,9 @@ def _way_out(bomb: Image.DecompressionBombError) -> str:
     limit = Image.MAX_IMAGE_PIXELS
     if not limit:
         return ""
-    return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG, a still PNG "
-            f"of 8 bits a channel, not interlaced, or a TIFF of several strips or tiles, which are read reduced), "
-            f"or raise the limit with {PIXEL_LIMIT_VARIABLE}=PIXELS")
+    return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG, a still PNG, "
+            "not interlaced, of 8 bits a channel or 16-bit grey, or a TIFF of several strips or tiles, which are "
+            f"read reduced), or raise the limit with {PIXEL_LIMIT_VARIABLE}=PIXELS")
 
 
 def _decoded(image: Image.Image) -> Image.Image:
