@@ -576,7 +576,7 @@ def _webp_reduced(image: Image.Image, data: bytes, scale: int) -> Image.Image | 
 
 def _reduced(image: Image.Image, scale: int) -> Image.Image:
     """A large decoded image that cannot be decoded reduced (GIF, BMP, a TIFF of one strip, an interlaced or 16-bit
-    PNG, ...), or a band of a TIFF (:func:`_tiff_reduced`), reduced by ``scale`` at once (box averages, as the
+    colour PNG, ...), or a band of a TIFF (:func:`_tiff_reduced`), reduced by ``scale`` at once (box averages, as the
     band-by-band PNG decode's), so that only the decode itself is full size; made RGB first where Pillow cannot
     reduce its mode (palette, 1-bit, 16-bit)."""
     if image.mode not in ("L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F"):
