@@ -23,6 +23,24 @@ def _image(mode: str, size: tuple[int, int]) -> Image.Image:
     return rgb.convert(mode)
 
 
+def _raw_png(size: tuple[int, int], depth: int, colour: int) -> bytes:
+    """A PNG of random bytes of ``depth`` bits a channel and colour type ``colour``, its rows filtered by each of
+    PNG's five filters in turn (Pillow writes no 16-bit colour, nor grey and alpha, PNG)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    width, height = size
+    stride = width * {0: 1, 2: 3, 4: 2, 6: 4}[colour] * depth // 8
+    rng = np.random.default_rng(0)
+    rows = b"".join(bytes([row % 5]) + rng.integers(0, 256, stride, dtype=np.uint8).tobytes() for row in range(height))
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
 @pytest.mark.parametrize("mode", ["RGB", "L", "LA", "RGBA", "CMYK", "P", "I;16", "I", "F", "1", "YCbCr"])
 @pytest.mark.parametrize("size", [(256, 256), (64, 90), (1000, 700)])
 def test_every_mode_and_size_becomes_network_input(mode: str, size: tuple[int, int]) -> None:
@@ -76,6 +94,27 @@ def test_decompression_bombs_are_refused(tmp_path: Path, monkeypatch: pytest.Mon
     Image.new("L", (3000, 3000)).save(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(InputError, match="decompression-bomb"):
+        open_image(path)
+
+
+def test_the_pixel_limit_is_raised_by_its_environment_variable(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """There was no way to read an image over Pillow's limit: $MESOCLI_MAX_IMAGE_PIXELS sets it, and the refusal
+    names it; a value that is not a number of pixels is a one-line UsageError."""
+    from mesocli.errors import UsageError
+
+    path = tmp_path / "large.tif"
+    _image("RGB", (60, 60)).save(path)  # 3,600 pixels; a TIFF cannot be read reduced
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # refused above 2,000 pixels
+    with pytest.raises(InputError, match=r", or raise the limit with MESOCLI_MAX_IMAGE_PIXELS=PIXELS$"):
+        open_image(path)
+    monkeypatch.setenv("MESOCLI_MAX_IMAGE_PIXELS", "4_000")
+    assert open_image(path).size == (60, 60)
+    monkeypatch.setenv("MESOCLI_MAX_IMAGE_PIXELS", "3000")
+    with pytest.raises(InputError, match=r"exceeds limit of 3000 pixels"):
+        open_image(path)
+    monkeypatch.setenv("MESOCLI_MAX_IMAGE_PIXELS", "4 GB")
+    with pytest.raises(UsageError, match=r"^MESOCLI_MAX_IMAGE_PIXELS='4 GB': not a number of pixels of 1000 or "):
         open_image(path)
 
 
@@ -154,21 +193,30 @@ def test_a_jpeg_over_pillows_limit_is_decoded_reduced_never_at_full_size(tmp_pat
 def test_only_baseline_jpegs_up_to_twice_the_limit_are_read_reduced(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Over Pillow's limit, a progressive JPEG (whose decoder holds the whole picture's coefficients), a JPEG
-    over twice the limit and a format that cannot be decoded reduced (TIFF here) are refused as before."""
+    over twice the limit and an image that cannot be decoded reduced (a TIFF of one strip here) are refused as
+    before; a TIFF of several strips is read reduced, as a baseline JPEG is."""
     from mesocli import preprocess
+    from mesocli.preprocess import check_image
 
     monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # refused above 2000 pixels; read reduced up to 4000
     picture = _image("RGB", (60, 60))  # 3600 pixels
     picture.save(tmp_path / "baseline.jpg")
     picture.save(tmp_path / "progressive.jpg", progressive=True)
-    picture.save(tmp_path / "picture.tif")
+    picture.save(tmp_path / "picture.tif")  # one strip
+    picture.save(tmp_path / "strips.tif", compression="tiff_lzw", strip_size=1000)
     _image("RGB", (70, 70)).save(tmp_path / "larger.jpg")  # 4900 pixels
     image = open_image(tmp_path / "baseline.jpg")
     assert (image.size, preprocess.decode_scale(image)) == ((30, 30), 2)
+    check_image(tmp_path / "strips.tif")  # a TIFF of strips is read reduced too (it was refused)
+    image = open_image(tmp_path / "strips.tif")
     for name in ("progressive.jpg", "picture.tif", "larger.jpg"):
         with pytest.raises(InputError, match=r"image too large \(Pillow's decompression-bomb limit: Image size"):
             open_image(tmp_path / name)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # to decode it whole, to compare
+    with Image.open(tmp_path / "strips.tif") as whole:
+        whole.load()
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(whole.reduce(2)))
 
 
 def test_a_large_jpeg_is_decoded_reduced_and_turned_as_its_exif_says(tmp_path: Path) -> None:
@@ -254,7 +302,8 @@ def test_a_png_over_pillows_limit_is_read_reduced_and_larger_ones_refused_with_t
     """A PNG over Pillow's limit (a one-colour "bomb": a few kB that expand to megapixels here, to gigapixels
     in the wild) was refused; one that can be read reduced (8 bits a channel, not interlaced, up to twice the
     limit) is, as a JPEG is, without ever being decoded whole. Others are refused from their header alone,
-    saying what to do."""
+    saying what to do: the way out named PNGs as read reduced, but an animated one never is; it names the
+    variable that raises the limit."""
     from mesocli import preprocess
     from mesocli.preprocess import check_image, decode_scale
 
@@ -262,15 +311,21 @@ def test_a_png_over_pillows_limit_is_read_reduced_and_larger_ones_refused_with_t
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500_000)  # refused above 1 MP; read reduced up to 2 MP
     Image.new("L", (8_000, 240), 7).save(tmp_path / "bomb.png")  # 1.92 MP
     Image.new("L", (8_100, 250), 7).save(tmp_path / "larger.png")  # 2.03 MP
-    Image.new("I;16", (8_000, 240), 7).save(tmp_path / "deep.png")  # 16 bits: cannot be read reduced
+    (tmp_path / "deep.png").write_bytes(_raw_png((8_000, 240), 16, 2))  # 16-bit colour: cannot be read reduced
+    Image.new("I;16", (8_000, 240), 7).save(tmp_path / "grey16.png")  # 16-bit grey: read reduced (was refused)
+    Image.new("L", (8_000, 240), 7).save(tmp_path / "animated.png", save_all=True,  # an APNG: never read reduced
+                                         append_images=[Image.new("L", (8_000, 240), 9)])
     assert (tmp_path / "bomb.png").stat().st_size < 10_000
     check_image(tmp_path / "bomb.png")
     image = open_image(tmp_path / "bomb.png")
     assert (image.size, decode_scale(image), image.getextrema()) == ((4_000, 120), 2, ((7, 7),) * 3)
+    image = open_image(tmp_path / "grey16.png")
+    assert (image.size, decode_scale(image), image.getextrema()) == ((4_000, 120), 2, ((0, 0),) * 3)  # 7 / 257
     assert all(height < 240 for _, height in full_loads)
-    way_out = ("): downscale it to 1,000,000 pixels or fewer (2,000,000 for a baseline JPEG or a PNG of 8 bits a "
-               "channel, not interlaced, which are read reduced)")
-    for name, pixels in (("larger.png", 2_025_000), ("deep.png", 1_920_000)):
+    way_out = ("): downscale it to 1,000,000 pixels or fewer (2,000,000 for a baseline JPEG, a still PNG, not "
+               "interlaced, of 8 bits a channel or 16-bit grey, or a TIFF of several strips or tiles, which are read "
+               "reduced), or raise the limit with MESOCLI_MAX_IMAGE_PIXELS=PIXELS")
+    for name, pixels in (("larger.png", 2_025_000), ("deep.png", 1_920_000), ("animated.png", 1_920_000)):
         for check in (check_image, open_image):
             with pytest.raises(InputError) as refused:
                 check(tmp_path / name)
@@ -280,16 +335,149 @@ def test_a_png_over_pillows_limit_is_read_reduced_and_larger_ones_refused_with_t
     assert all(height < 240 for _, height in full_loads)
 
 
-@pytest.mark.parametrize("name", ["large.tif", "large.webp", "large.bmp", "large.gif", "deep.png"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_large_webp_is_decoded_reduced_by_ffmpeg(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   full_loads: list) -> None:
+    """A still WebP whose longest side is 2×DECODE_SIDE or more was decoded whole by Pillow (about four
+    full-size copies: 2.4 GB for 150 megapixels); ffmpeg decodes it reduced, Pillow decodes no picture: the
+    pixels of the whole picture made RGB (transparency composited on black) and reduced, give or take rounding,
+    turned as its EXIF says."""
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    picture = _image("RGB", (76, 100))  # whole boxes of 4×4 (ffmpeg scales a partial one as a 4×4 one)
+    if mode == "RGBA":
+        picture.putalpha(_image("L", (100, 76)).transpose(Image.Transpose.ROTATE_90))  # noise: any alpha
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    path = tmp_path / "large.webp"
+    picture.save(path, lossless=True, exif=exif)
+    image = open_image(path)
+    assert (image.size, image.mode, preprocess.decode_scale(image)) == ((25, 19), "RGB", 4)
+    assert full_loads == []
+    with Image.open(path) as whole:
+        expected = preprocess.to_rgb(whole).reduce(4).transpose(Image.Transpose.ROTATE_270)  # orientation 6
+    difference = np.abs(np.asarray(image, dtype=int) - np.asarray(expected, dtype=int))
+    assert difference.max() <= 1 and difference.mean() < 0.5
+
+
+def _tiled_tiff(picture: Image.Image, side: int) -> bytes:
+    """An uncompressed RGB TIFF of ``picture`` in tiles of ``side``² (Pillow writes strips only)."""
+    from PIL import TiffImagePlugin, TiffTags
+
+    pixels = np.asarray(picture)
+    across, down = -(-picture.width // side), -(-picture.height // side)
+    padded = np.zeros((down * side, across * side, 3), np.uint8)
+    padded[:picture.height, :picture.width] = pixels
+    tiles = [padded[row * side:(row + 1) * side, column * side:(column + 1) * side].tobytes()
+             for row in range(down) for column in range(across)]
+    directory = TiffImagePlugin.ImageFileDirectory_v2()
+    tags = {256: picture.width, 257: picture.height, 258: (8, 8, 8), 259: 1, 262: 2, 277: 3, 284: 1, 322: side,
+            323: side, 324: (0,) * len(tiles), 325: tuple(len(tile) for tile in tiles)}
+    for tag, value in tags.items():
+        directory[tag] = value
+    directory.tagtype[324] = directory.tagtype[325] = TiffTags.LONG
+    start = 8 + len(directory.tobytes(8))
+    directory[324] = tuple(start + index * len(tiles[0]) for index in range(len(tiles)))
+    directory.tagtype[324] = TiffTags.LONG
+    return b"II*\0" + (8).to_bytes(4, "little") + directory.tobytes(8) + b"".join(tiles)
+
+
+def _planar_tiff(picture: Image.Image, rows: int) -> bytes:
+    """An uncompressed RGB TIFF of ``picture`` stored a plane at a time (red strips, then green, then blue), in
+    strips of ``rows`` rows (Pillow writes interleaved samples only)."""
+    from PIL import TiffImagePlugin, TiffTags
+
+    pixels, down = np.asarray(picture), -(-picture.height // rows)
+    strips = [pixels[row * rows:(row + 1) * rows, :, plane].tobytes() for plane in range(3) for row in range(down)]
+    directory = TiffImagePlugin.ImageFileDirectory_v2()
+    tags = {256: picture.width, 257: picture.height, 258: (8, 8, 8), 259: 1, 262: 2, 277: 3, 278: rows, 284: 2,
+            273: tuple(int(start) for start in np.cumsum([0] + [len(strip) for strip in strips[:-1]])),
+            279: tuple(len(strip) for strip in strips)}  # offsets from the end of the directory: Pillow moves them
+    for tag, value in tags.items():
+        directory[tag] = value
+    directory.tagtype[273] = directory.tagtype[279] = TiffTags.LONG
+    return b"II*\0" + (8).to_bytes(4, "little") + directory.tobytes(8) + b"".join(strips)
+
+
+@pytest.mark.parametrize("kind", ["lzw", "deflate-grey", "packbits-rgba", "jpeg", "tiles", "planar", "turned"])
+def test_a_large_tiff_is_decoded_band_by_band(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              full_loads: list) -> None:
+    """A TIFF in strips or tiles whose longest side is 2×DECODE_SIDE or more was decoded whole, then reduced
+    (0.8 GB for 150 megapixels); it is decoded a band of strips (or a row of tiles) at a time, each reduced:
+    the same pixels as the whole picture decoded and reduced, and no decode of the whole picture (but for one
+    with an orientation tag, which Pillow turns as it decodes it)."""
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(preprocess, "PNG_BAND_BYTES", 1000)
+    picture, path = _image("RGB", (77, 101)), tmp_path / "large.tif"
+    if kind in ("tiles", "planar"):
+        path.write_bytes(_tiled_tiff(picture, 16) if kind == "tiles" else _planar_tiff(picture, 3))
+    else:
+        mode, compression = {"deflate-grey": ("L", "tiff_adobe_deflate"), "packbits-rgba": ("RGBA", "packbits"),
+                             "jpeg": ("RGB", "jpeg")}.get(kind, ("RGB", "tiff_lzw"))
+        picture.convert(mode).save(path, compression=compression, strip_size=500,
+                                   tiffinfo={274: 6} if kind == "turned" else {})
+    image = open_image(path)
+    bands = list(full_loads)
+    with Image.open(path) as whole:
+        assert len(whole.tag_v2.get(273, whole.tag_v2.get(324))) > 6  # strips, or tiles
+        whole.load()
+        expected = preprocess._reduced(whole, 4)
+    assert (image.size, preprocess.decode_scale(image)) == ((26, 20) if kind == "turned" else (20, 26), 4)
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(expected))
+    if kind != "turned":  # Pillow turns a TIFF while decoding it: one with an orientation tag is decoded whole
+        assert len(bands) >= 3 and max(height for _, height in bands) <= 16
+
+
+def test_a_large_webp_is_decoded_whole_where_ffmpeg_cannot_run(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python API reads images without ffmpeg: where it cannot be run, Pillow decodes a large WebP whole, as
+    before, rather than failing it."""
+    from mesocli import preprocess, probe
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(probe, "ffmpeg_exe", lambda: str(tmp_path / "no-ffmpeg"))
+    path = tmp_path / "large.webp"
+    _image("RGB", (76, 100)).save(path, lossless=True)
+    image = open_image(path)
+    with Image.open(path) as whole:
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(preprocess.to_rgb(whole).reduce(4)))
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_a_large_16_bit_grey_png_is_decoded_band_by_band(alpha: bool, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch, full_loads: list) -> None:
+    """A 16-bit PNG was decoded whole, then reduced; a grey one, with alpha or not, is decoded a band at a time
+    (as the 8-bit grey-and-alpha or RGBA PNG of the same bytes, whose filters work alike): the same pixels as the
+    whole picture made RGB and reduced, every PNG filter met, and no decode of the whole picture."""
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(preprocess, "PNG_BAND_BYTES", 1000)
+    path = tmp_path / "deep.png"
+    path.write_bytes(_raw_png((77, 101), 16, 4 if alpha else 0))
+    image = open_image(path)
+    bands = list(full_loads)
+    with Image.open(path) as whole:
+        expected = preprocess.to_rgb(whole).reduce(4)
+    assert (image.size, image.mode, preprocess.decode_scale(image)) == ((20, 26), "RGB", 4)
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(expected))
+    assert len(bands) >= 9 and max(height for _, height in bands) <= 13
+
+
+@pytest.mark.parametrize("name", ["large.tif", "large.bmp", "large.gif", "deep.png"])
 def test_other_large_images_are_reduced_once_decoded(name: str, tmp_path: Path) -> None:
-    """TIFF, WebP, BMP, GIF and a 16-bit PNG cannot be decoded reduced; one 8000 px or more is reduced as soon
-    as it is decoded (it was kept, and copied, at full size): the same factor and pixels as a PNG read reduced."""
+    """TIFF (of one strip), BMP, GIF and a 16-bit colour PNG cannot be decoded reduced; one 8000 px or more is
+    reduced as soon as it is decoded (it was kept, and copied, at full size): the same factor and pixels as a PNG
+    read reduced."""
     from mesocli.preprocess import decode_scale, to_rgb
 
     picture = _png("RGB", (8_192, 24))
     path = tmp_path / name
     if name == "deep.png":
-        Image.fromarray(np.asarray(picture.convert("L")).astype(np.uint16) * 257).save(path)
+        path.write_bytes(_raw_png((8_192, 24), 16, 2))
     else:
         picture.save(path, **({"lossless": True} if name.endswith(".webp") else {}))
     image = open_image(path)

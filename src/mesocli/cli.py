@@ -8,6 +8,7 @@ dlib) are imported inside the library functions, so ``mesocli --help`` stays ins
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -62,12 +63,21 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+READS_MEDIA = ("train", "eval", "extract", "explain", "scan")
+"""The commands that read images or videos: $MESOCLI_MAX_IMAGE_PIXELS is checked before they start."""
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Opt(bool, "Show the version.", "--version", callback=_version, is_eager=True) = False,
     debug: Opt(bool, "Show tracebacks for errors.", "--debug") = False,
 ) -> None:
     DEBUG["on"] = debug
+    if ctx.invoked_subcommand in READS_MEDIA and os.environ.get("MESOCLI_MAX_IMAGE_PIXELS"):  # a bad value stops
+        from mesocli.preprocess import pixel_limit  # the run before any input is read
+
+        pixel_limit()
 
 
 @command()

@@ -17,6 +17,7 @@ import io
 import os
 import stat
 import struct
+import subprocess
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mesocli.errors import InputError
+from mesocli.errors import InputError, UsageError, short_repr
 from mesocli.fsutil import check_input_file, reading
 
 INPUT_SIZE = 256
@@ -36,14 +37,34 @@ PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "AV
 DECODE_SIDE = 4000
 """The longest side an image is decoded at, at least: a larger one is decoded reduced by 1/2, 1/4 or 1/8 while
 its longest side stays at or above this, the largest size face detection searches a photo at
-(:data:`mesocli.faces.STILL_SIDE`). A JPEG by its decoder's DCT scaling and a PNG (8-bit, not interlaced) band by
-band (:func:`_png_reduced`): neither ever makes the full-size picture; other formats are reduced once decoded."""
+(:data:`mesocli.faces.STILL_SIDE`). A JPEG by its decoder's DCT scaling, a PNG (8-bit or 16-bit grey, not
+interlaced) band by band (:func:`_png_reduced`) and a TIFF of strips or tiles a band of them at a time
+(:func:`_tiff_reduced`): none ever makes the full-size picture; a still WebP by ffmpeg (:func:`_webp_reduced`), in
+its own process; other formats are reduced once decoded."""
 DECODE_SCALE = "mesocli_decode_scale"
 """The key of a decoded image's ``info`` that holds the factor it was reduced by (absent: 1)."""
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 """Channels of each PNG colour type (grey, RGB, palette, grey and alpha, RGBA)."""
 PNG_BAND_BYTES = 8 << 20
-"""About how many bytes of decoded PNG rows :func:`_png_reduced` holds at a time."""
+"""About how many bytes of decoded PNG rows :func:`_png_reduced` (or TIFF rows, :func:`_tiff_reduced`) holds at a
+time."""
+PIXEL_LIMIT_VARIABLE = "MESOCLI_MAX_IMAGE_PIXELS"
+"""The environment variable that sets the largest image (and video frame) read, in pixels: Pillow's
+decompression-bomb limit, 178,956,970 unless set; an image that can be decoded reduced is read up to twice it."""
+
+
+def pixel_limit() -> int | None:
+    """The largest image read, in pixels (None: no limit): ``$MESOCLI_MAX_IMAGE_PIXELS`` if set, which then becomes
+    Pillow's decompression-bomb limit (Pillow refuses above twice its ``MAX_IMAGE_PIXELS``), else Pillow's own.
+    A value that is not a whole number of pixels (over 1,000) is a one-line UsageError naming the variable."""
+    value = os.environ.get(PIXEL_LIMIT_VARIABLE, "").strip().replace("_", "").replace(",", "")
+    if value:
+        if not value.isascii() or not value.isdigit() or int(value) < 1000:
+            shown = os.environ[PIXEL_LIMIT_VARIABLE]
+            raise UsageError(f"{PIXEL_LIMIT_VARIABLE}={short_repr(shown)}: not a number of pixels of 1000 or more "
+                             "(e.g. 400000000 for images of up to 400 megapixels)")
+        Image.MAX_IMAGE_PIXELS = int(value) // 2  # Pillow refuses an image over twice it
+    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -151,9 +172,10 @@ def _draft(image: Image.Image) -> int:
     return scale
 
 
-def _png_header(image: Image.Image) -> tuple[int, int] | None:
-    """The colour type and channels of a PNG that :func:`_png_reduced` can decode band by band (8 bits a channel,
-    not interlaced, one frame), read from its IHDR chunk; None for any other image."""
+def _png_header(image: Image.Image) -> tuple[int, int, int] | None:
+    """The colour type, channels and bits a channel of a PNG that :func:`_png_reduced` can decode band by band (8
+    bits a channel, or 16 for grey with or without alpha; not interlaced, one frame), read from its IHDR chunk;
+    None for any other image."""
     if image.format != "PNG" or getattr(image, "is_animated", False) or image.fp is None:
         return None
     position = image.fp.tell()
@@ -165,9 +187,9 @@ def _png_header(image: Image.Image) -> tuple[int, int] | None:
     if len(head) < 21 or head[4:8] != b"IHDR":
         return None
     depth, colour, _, _, interlace = struct.unpack(">BBBBB", head[16:21])
-    if depth != 8 or interlace or colour not in PNG_CHANNELS:
+    if interlace or colour not in PNG_CHANNELS or depth not in (8, 16) or depth == 16 and colour not in (0, 4):
         return None
-    return colour, PNG_CHANNELS[colour]
+    return colour, PNG_CHANNELS[colour], depth
 
 
 def _png_chunks(handle: io.BufferedIOBase | io.BytesIO) -> Iterator[tuple[bytes, int]]:
@@ -211,18 +233,20 @@ def _png_of(size: bytes, extra: bytes, rows: list[bytes | memoryview]) -> bytes:
                      *blocks, struct.pack(">I", crc), _png_chunk(b"IEND", b"")])
 
 
-def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> Image.Image:
+def _png_reduced(image: Image.Image, colour: int, channels: int, depth: int, scale: int) -> Image.Image:
     """A large PNG (opened, not loaded; :func:`_png_header`) decoded reduced by ``scale``, band by band, as RGB
     (transparency composited on black, as :func:`to_rgb` does): the full-size picture is never made. Its
     compressed rows are inflated a band at a time; each band is decoded by Pillow as a PNG of its own, led by the
     last row of the band before it, unfiltered (the row that PNG's filters refer to), then reduced. The same
-    pixels as the whole picture decoded, made RGB and reduced."""
+    pixels as the whole picture decoded, made RGB and reduced. A 16-bit grey one (with alpha or not) is decoded
+    as the 8-bit grey-and-alpha (RGBA) PNG of the same bytes (PNG's filters work on bytes, a pixel's worth to the
+    left: 2 bytes, 4), so that the band's last row comes back whole, as the next band's filters need it."""
     from PIL import PngImagePlugin
 
     width, height = image.size
-    stride = width * channels + 1  # a filter type, then the row
+    stride = width * channels * depth // 8 + 1  # a filter type, then the row
     rows = max(scale, PNG_BAND_BYTES // stride // scale * scale)
-    header = struct.pack(">IIBBBBB", width, 0, 8, colour, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, 0, 8, {0: 4, 4: 6}[colour] if depth == 16 else colour, 0, 0, 0)
     extra, exif = b"", None
     reduced = Image.new("RGB", (-(-width // scale), -(-height // scale)))
     inflater, pending, previous, done = zlib.decompressobj(), bytearray(), b"", 0
@@ -238,7 +262,9 @@ def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> 
             last = decoded.height - 1
             previous = decoded.crop((0, last, width, last + 1)).tobytes()
             box = (0, decoded.height - count, width, decoded.height)  # the band's rows, not the one leading them
-            if decoded.mode in ("L", "RGB"):  # reduced first: the same pixels, a 1/4 to 1/64 of the work to convert
+            if depth == 16:  # each sample's high and low bytes: made 8-bit as Pillow and to_rgb make the whole one
+                reduced.paste(_png16_rgb(np.asarray(decoded.crop(box)), colour).reduce(scale), (0, done // scale))
+            elif decoded.mode in ("L", "RGB"):  # reduced first: the same pixels, a 1/4 to 1/64 of the work to convert
                 reduced.paste(to_rgb(decoded.reduce(scale, box)), (0, done // scale))
             else:  # palette, alpha: made RGB (composited on black) first, as to_rgb makes the whole picture
                 reduced.paste(to_rgb(decoded).reduce(scale, box), (0, done // scale))
@@ -253,7 +279,7 @@ def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> 
     handle = image.fp
     assert handle is not None
     for kind, length in _png_chunks(handle):
-        if kind in (b"PLTE", b"tRNS"):
+        if kind in (b"PLTE", b"tRNS") and depth == 8:  # a 16-bit grey one's tRNS: ignored, as to_rgb ignores it
             extra += _png_chunk(kind, handle.read(length))
         elif kind == b"eXIf":
             exif = handle.read(length)
@@ -279,6 +305,16 @@ def _png_reduced(image: Image.Image, colour: int, channels: int, scale: int) -> 
     return reduced
 
 
+def _png16_rgb(pairs: np.ndarray, colour: int) -> Image.Image:
+    """Rows of a 16-bit grey PNG (``colour`` 0: an HxWx2 array of high and low bytes) or grey-and-alpha one (4:
+    HxWx4) as RGB: grey as :func:`to_rgb` makes Pillow's I;16 (round(x / 257)); grey and alpha as Pillow reads
+    them (their high bytes), composited on black."""
+    if colour == 0:
+        grey = (pairs[..., 0].astype(np.uint32) * 256 + pairs[..., 1] + 128) // 257
+        return Image.fromarray(grey.astype(np.uint8), "L").convert("RGB")
+    return to_rgb(Image.fromarray(np.ascontiguousarray(pairs[..., 0::2]), "LA"))
+
+
 def _inflated(inflater: zlib._Decompress, data: bytes, most: int) -> bytes:
     """Up to ``most`` bytes (0: all that is left) inflated from ``data``; damaged data is the OSError that Pillow's
     own PNG decoder gives."""
@@ -291,16 +327,18 @@ def _inflated(inflater: zlib._Decompress, data: bytes, most: int) -> bytes:
 @contextlib.contextmanager
 def _opened_large(path: str | Path, data: bytes | None, bomb: Image.DecompressionBombError) -> Iterator[Image.Image]:
     """An image over Pillow's decompression-bomb limit that can be decoded reduced to under it (a baseline JPEG,
-    :func:`_draft`; a PNG of 8 bits a channel, not interlaced, :func:`_png_reduced`), opened; ``bomb`` is raised
-    again for any other file: another format, a progressive JPEG (its decoder holds the whole picture's
-    coefficients), more than twice the limit, or too large still once reduced."""
-    from PIL import JpegImagePlugin, PngImagePlugin
+    :func:`_draft`; a still PNG, not interlaced, of 8 bits a channel or 16-bit grey, :func:`_png_reduced`; a TIFF
+    of strips or tiles, :func:`_tiff_reduced`), opened; ``bomb`` is raised again for any other file: another format, a
+    progressive JPEG (its decoder holds the whole picture's coefficients), more than twice the limit, or too
+    large still once reduced."""
+    from PIL import JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
     limit = Image.MAX_IMAGE_PIXELS
+    openers = {b"\xff\xd8\xff": JpegImagePlugin.JpegImageFile, b"\x89PNG\r\n\x1a\n": PngImagePlugin.PngImageFile,
+               **dict.fromkeys((b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"), TiffImagePlugin.TiffImageFile)}
     with open(path, "rb") if data is None else io.BytesIO(data) as handle:
         magic = handle.read(8)
-        opener = {b"\xff\xd8\xff": JpegImagePlugin.JpegImageFile,
-                  b"\x89PNG\r\n\x1a\n": PngImagePlugin.PngImageFile}.get(magic[:3] if magic[:1] == b"\xff" else magic)
+        opener = next((kind for start, kind in openers.items() if magic.startswith(start)), None)
         if opener is None or not limit:
             raise bomb
         handle.seek(0)
@@ -313,7 +351,8 @@ def _opened_large(path: str | Path, data: bytes | None, bomb: Image.Decompressio
             reduced = -(-width // scale) * -(-height // scale)
             if width * height > 4 * limit or reduced > limit or scale == 1:
                 raise bomb
-            if image.format == "PNG" and _png_header(image) is None:
+            if image.format == "PNG" and _png_header(image) is None or (
+                    image.format == "TIFF" and _tiff_blocks(image) is None):
                 raise bomb
             if image.format == "JPEG" and (image.info.get("progressive") or len(image.tile) != 1):
                 raise bomb
@@ -323,6 +362,7 @@ def _opened_large(path: str | Path, data: bytes | None, bomb: Image.Decompressio
 def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Image.Image:
     """Open ``path`` with Pillow (header only, or decoded: a large one reduced, :func:`_decoded`), or its bytes
     ``data`` already read; every failure is a one-line InputError naming ``path``."""
+    pixel_limit()  # $MESOCLI_MAX_IMAGE_PIXELS, if set, as Pillow's limit
     if (check_input_file(path).st_size if data is None else len(data)) == 0:
         raise InputError(f"{path}: empty file")
     try:
@@ -356,21 +396,28 @@ def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Im
 
 def _way_out(bomb: Image.DecompressionBombError) -> str:
     """What to do with an image refused as too large: downscale it, to the limit, or to twice it for the formats
-    that are read reduced over it (:func:`_opened_large`)."""
+    that are read reduced over it (:func:`_opened_large`); or raise the limit (:func:`pixel_limit`)."""
     limit = Image.MAX_IMAGE_PIXELS
     if not limit:
         return ""
-    return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG or a PNG of 8 "
-            "bits a channel, not interlaced, which are read reduced)")
+    return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG, a still PNG, "
+            "not interlaced, of 8 bits a channel or 16-bit grey, or a TIFF of several strips or tiles, which are "
+            f"read reduced), or raise the limit with {PIXEL_LIMIT_VARIABLE}=PIXELS")
 
 
 def _decoded(image: Image.Image) -> Image.Image:
     """``image`` (opened, not loaded) decoded: a large one reduced (a JPEG by :func:`_draft`, a PNG band by band
-    by :func:`_png_reduced`, others once decoded, :func:`_reduced`; its factor in ``info`` under
+    by :func:`_png_reduced`, a still WebP by ffmpeg, :func:`_webp_reduced`, a TIFF of strips or tiles band by
+    band, :func:`_tiff_reduced`, others once decoded, :func:`_reduced`; its factor in ``info`` under
     :data:`DECODE_SCALE`), a 16-bit PGM as 16-bit, and turned as its EXIF orientation says."""
-    scale = 1
+    scale, webp = 1, None
     if image.format == "PNG" and (png := _png_header(image)) and (scale := _reduction(image.size)) > 1:
         image = _png_reduced(image, *png, scale)
+    elif (image.format == "WEBP" and not getattr(image, "is_animated", False) and image.fp is not None
+          and (scale := _reduction(image.size)) > 1 and (webp := _webp_reduced(image, _file_bytes(image), scale))):
+        image = webp
+    elif (blocks := _tiff_blocks(image)) and (scale := _reduction(image.size)) > 1:
+        image = _tiff_reduced(image, blocks, scale)
     else:
         scale = _draft(image)
         image.load()
@@ -387,10 +434,151 @@ def _decoded(image: Image.Image) -> Image.Image:
     return image
 
 
+TIFF_DECODING_TAGS = (256, 258, 259, 262, 266, 277, 284, 317, 320, 338, 339, 347, 529, 530, 531, 532)
+"""The TIFF tags a band of strips or tiles (:func:`_tiff_reduced`) is decoded with: width, bits, compression,
+photometric, fill order, samples, planar configuration, predictor, colour map, extra samples, sample format,
+JPEG tables, YCbCr coefficients, subsampling, positioning, reference black and white."""
+TIFF_BLOCKS = {273: (279, 278, None), 324: (325, 323, 322)}
+"""Where a TIFF's blocks lie: strip offsets (their byte counts, rows per strip) or tile offsets (their byte
+counts, tile length, tile width)."""
+
+
+def _tiff_blocks(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """How a TIFF (opened, not loaded) that :func:`_tiff_reduced` can decode band by band is stored: its offsets'
+    tag, rows per block (strip or row of tiles), blocks a row of them and planes; None for any other image
+    (another format, one block down, old-style JPEG, an orientation tag, a block count that does not add up)."""
+    tags = getattr(image, "tag_v2", None)
+    if image.format != "TIFF" or tags is None or tags.get(259, 1) == 6 or tags.get(0x0112, 1) != 1:
+        return None  # Pillow turns a TIFF as its orientation tag says while decoding it: decoded whole
+    for offsets, (_, rows_tag, width_tag) in TIFF_BLOCKS.items():
+        if offsets in tags and (offsets == 273 or width_tag in tags):
+            rows = int(tags.get(rows_tag, image.height) or image.height)
+            across = -(-image.width // int(tags[width_tag])) if width_tag else 1
+            planes = int(tags.get(277, 1)) if tags.get(284, 1) == 2 else 1
+            down = -(-image.height // max(rows, 1))
+            count = len(tags[offsets]) if isinstance(tags[offsets], tuple) else 1
+            if 1 <= rows < image.height and count == down * across * planes == len(tags[TIFF_BLOCKS[offsets][0]]):
+                return offsets, rows, across, planes
+    return None
+
+
+def _tiff_reduced(image: Image.Image, blocks: tuple[int, int, int, int], scale: int) -> Image.Image:
+    """A large TIFF (opened, not loaded; :func:`_tiff_blocks`) decoded reduced by ``scale`` a band of strips (or
+    rows of tiles) at a time: each band is decoded by Pillow as a TIFF of its own, made of those blocks and the
+    tags that decode them, then reduced as :func:`_reduced` reduces a whole one. The full-size picture is never
+    made; the same pixels as the whole picture decoded and reduced."""
+    from math import lcm
+
+    from PIL import TiffImagePlugin, TiffTags
+
+    offsets_tag, rows, across, planes = blocks
+    tags = image.tag_v2
+    offsets, counts = tags[offsets_tag], tags[TIFF_BLOCKS[offsets_tag][0]]
+    down = -(-image.height // rows)
+    bits = tags.get(258, 8)
+    bits = max(bits) if isinstance(bits, tuple) and bits else bits
+    row_bytes = max(1, image.width * len(image.getbands()) * max(1, int(bits or 8)) // 8)
+    step = lcm(rows, scale) // rows  # blocks down a band: whole boxes of scale rows, but for the last band
+    most = PNG_BAND_BYTES // row_bytes  # rows, and no more than Pillow's limit (it checks each band decoded)
+    if Image.MAX_IMAGE_PIXELS:
+        most = min(most, int(Image.MAX_IMAGE_PIXELS) // image.width)
+    step *= max(1, most // (rows * step))
+    handle = image.fp
+    assert handle is not None
+    reduced: Image.Image | None = None
+    for first in range(0, down, step):
+        last = min(down, first + step)
+        chosen = [plane * down * across + block * across + column for plane in range(planes)
+                  for block in range(first, last) for column in range(across)]
+        data = bytearray()
+        starts = []
+        for index in chosen:
+            handle.seek(offsets[index])
+            piece = handle.read(counts[index])
+            if len(piece) < counts[index]:
+                raise OSError("image file is truncated")
+            starts.append(len(data))  # after the band's IFD, where it is written
+            data += piece
+        band = TiffImagePlugin.ImageFileDirectory_v2(prefix=tags.prefix)
+        for tag in TIFF_DECODING_TAGS + TIFF_BLOCKS[offsets_tag][1:]:
+            if tag is not None and tag in tags:
+                band[tag] = tags[tag]
+                kind = tags.tagtype[tag]  # a BigTIFF's 8-byte integers as 4-byte ones: the band is a classic TIFF
+                band.tagtype[tag] = TiffTags.LONG if kind == 16 else TiffTags.SIGNED_LONG if kind == 17 else kind
+        band[257] = min(image.height, last * rows) - first * rows
+        band[offsets_tag], band[TIFF_BLOCKS[offsets_tag][0]] = tuple(starts), tuple(counts[i] for i in chosen)
+        band.tagtype[offsets_tag] = band.tagtype[TIFF_BLOCKS[offsets_tag][0]] = TiffTags.LONG
+        directory = band.tobytes(8)  # Pillow moves strip offsets past it; tile offsets are moved here
+        if offsets_tag == 324:
+            band[324] = tuple(8 + len(directory) + start for start in starts)
+            band.tagtype[324] = TiffTags.LONG
+            directory = band.tobytes(8)  # the same length: the same tags, types and counts
+        head = tags.prefix + (42).to_bytes(2, "big" if tags.prefix == b"MM" else "little")
+        head += (8).to_bytes(4, "big" if tags.prefix == b"MM" else "little")
+        with TiffImagePlugin.TiffImageFile(io.BytesIO(bytes(head + directory + data))) as decoded:
+            decoded.load()
+            part = _reduced(decoded, scale)
+        if reduced is None:
+            reduced = Image.new(part.mode, (-(-image.width // scale), -(-image.height // scale)))
+        reduced.paste(part, (0, first * rows // scale))
+    assert reduced is not None
+    reduced.info = {key: value for key, value in image.info.items() if key != "transparency"}
+    return reduced
+
+
+def _file_bytes(image: Image.Image) -> bytes:
+    """The bytes of the file ``image`` was opened from (opened: the same file, whatever replaces it meanwhile)."""
+    assert image.fp is not None
+    image.fp.seek(0)
+    return image.fp.read()
+
+
+WEBP_TIMEOUT = 300
+"""The longest, in seconds, that ffmpeg may take to decode a large WebP (:func:`_webp_reduced`)."""
+
+
+def _webp_reduced(image: Image.Image, data: bytes, scale: int) -> Image.Image | None:
+    """A large still WebP (opened, not loaded) decoded reduced by ``scale`` by the bundled ffmpeg, from its bytes
+    ``data``: Pillow's WebP decoder makes about four full-size copies of the picture (16 bytes a pixel: 2.4 GB
+    for 150 megapixels), ffmpeg one, in its own process (1.5 bytes a pixel for a lossy WebP, 4 for a lossless
+    one; 4 more for one with transparency, composited on black first, as :func:`to_rgb` does), scaled by box
+    averages (``area``) as it is written out. RGB, ``info`` kept; None where ffmpeg fails (it refuses a picture
+    near a WebP's largest, 16383×16383) or cannot be run: then Pillow decodes it whole."""
+    from mesocli.probe import ffmpeg_done, ffmpeg_exe, ffmpeg_stopped, start_ffmpeg
+
+    width, height = -(-image.width // scale), -(-image.height // scale)  # as Image.reduce sizes it
+    scaled = f"scale={width}:{height}:flags=area+accurate_rnd+full_chroma_int"
+    if image.mode == "RGBA":  # composited on black (its colours times its alpha) before the box averages
+        scaled = f"format=rgba,premultiply=inplace=1,{scaled}"
+    try:
+        process = start_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-noautorotate",
+                                "-f", "webp_pipe", "-i", "pipe:0", "-frames:v", "1", "-vf", scaled,
+                                "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except (RuntimeError, UsageError):  # no ffmpeg to run (the Python API needs none for images): Pillow's decode
+        return None
+    try:
+        pixels, log = process.communicate(data, timeout=WEBP_TIMEOUT)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        ffmpeg_done(process)
+    if stopped := ffmpeg_stopped(process.returncode, log.decode(errors="replace")):
+        raise OSError(stopped)
+    if process.returncode or len(pixels) != width * height * 3:
+        return None
+    reduced = Image.frombuffer("RGB", (width, height), pixels, "raw", "RGB", 0, 1)
+    reduced.info = {key: value for key, value in image.info.items() if key != "transparency"}
+    return reduced
+
+
 def _reduced(image: Image.Image, scale: int) -> Image.Image:
-    """A large decoded image of a format that cannot be decoded reduced (TIFF, WebP, GIF, BMP, an interlaced or
-    16-bit PNG, ...) reduced by ``scale`` at once (box averages, as the band-by-band PNG decode's), so that only
-    the decode itself is full size; made RGB first where Pillow cannot reduce its mode (palette, 1-bit, 16-bit)."""
+    """A large decoded image that cannot be decoded reduced (GIF, BMP, a TIFF of one strip, an interlaced or 16-bit
+    colour PNG, ...), or a band of a TIFF (:func:`_tiff_reduced`), reduced by ``scale`` at once (box averages, as the
+    band-by-band PNG decode's), so that only the decode itself is full size; made RGB first where Pillow cannot
+    reduce its mode (palette, 1-bit, 16-bit)."""
     if image.mode not in ("L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F"):
         image = to_rgb(image)
     reduced = image.reduce(scale)

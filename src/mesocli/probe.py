@@ -291,7 +291,8 @@ def probe_video(path: str | Path) -> VideoInfo:
     limit = max_frame_pixels()
     if limit is not None and info.width * info.height > limit:
         raise InputError(f"{path}: frames too large ({info.width}×{info.height} pixels; the limit is "
-                         f"{limit} pixels, as for images: Pillow's decompression-bomb limit)")
+                         f"{limit} pixels, as for images (Pillow's decompression-bomb limit): raise it with "
+                         "MESOCLI_MAX_IMAGE_PIXELS=PIXELS)")
     return info
 
 
@@ -312,10 +313,11 @@ def _as_displayed(info: VideoInfo, path: Path, demuxer: str) -> VideoInfo:
 
 
 def max_frame_pixels() -> int | None:
-    """The largest frame decoded (an RGB copy of each is made): the pixels Pillow refuses in an image."""
-    from PIL import Image
+    """The largest frame decoded (an RGB copy of each is made): the pixels an image is refused over
+    (``$MESOCLI_MAX_IMAGE_PIXELS``, else Pillow's limit)."""
+    from mesocli.preprocess import pixel_limit
 
-    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
+    return pixel_limit()
 
 
 _STILL_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff"}

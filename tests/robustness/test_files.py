@@ -251,16 +251,26 @@ def test_scan_and_extract(case: FileCase, made: Callable[[FileCase], Path], face
 def test_video_frames_over_the_pixel_limit_are_refused(tmp_path: Path, kit: MediaKit, own_weights: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        run_cli: RunCli) -> None:
-    """Pillow's decompression-bomb limit applies to video frames too (each is copied as RGB)."""
+    """The images' pixel limit applies to video frames too (each is copied as RGB); $MESOCLI_MAX_IMAGE_PIXELS sets
+    it (there was no way to), and a frame refused names it."""
     small = tmp_path / "small.png"
     face_image((200, 150)).save(small)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 320 * 240 // 2 - 1)  # the limit is twice that
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after the test
+    monkeypatch.setenv("MESOCLI_MAX_IMAGE_PIXELS", str(320 * 240 - 2))
     scanned = run_cli("scan", "--weights", own_weights, "--detector", "none", kit.face_video, small)
     assert scanned.code == 3 and scanned.err == ""
     video, image = scanned.jsonl()
     assert image["status"] == "ok" and video["status"] == "error" and video["p_fake"] is None
     assert video["error"] == (f"{kit.face_video}: frames too large (320×240 pixels; the limit is 76798 pixels, "
-                              "as for images: Pillow's decompression-bomb limit)")
+                              "as for images (Pillow's decompression-bomb limit): raise it with "
+                              "MESOCLI_MAX_IMAGE_PIXELS=PIXELS)")
+    for value in ("lots", "-5", "12"):  # a bad value stops the run before any input is read
+        monkeypatch.setenv("MESOCLI_MAX_IMAGE_PIXELS", value)
+        refused = run_cli("scan", "--weights", own_weights, "--detector", "none", small)
+        assert (refused.code, refused.out) == (2, "")
+        assert refused.err == (f"mesocli: error: MESOCLI_MAX_IMAGE_PIXELS='{value}': not a number of pixels of "
+                               "1000 or more (e.g. 400000000 for images of up to 400 megapixels)\n")
+    assert run_cli("models", "--format", "json").code == 0  # a command that reads no image is not stopped
 
 
 def test_a_folder_with_a_symlink_loop_is_walked_once(tmp_path: Path, kit: MediaKit, own_weights: Path,
