@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -841,3 +843,23 @@ def test_a_flagged_range_names_its_first_and_last_sampled_frames(run_cli: RunCli
     _, text = check_report(report)
     assert (f"{segment['start']:.2f}–{segment['end']:.2f} s: 6 sampled frame(s) (the first frame {frames[0]}, "
             f"the last {frames[-1]})") in text
+
+
+def test_the_reports_command_line_names_odd_files_as_a_shell_reads_them(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command line in the report is for pasting into a shell: a file name that is not UTF-8 (a byte such as
+    0xff) or holds a newline was written as Python's escape inside single quotes (``'bad\\udcff.jpg'``), which names
+    another file; bash's ``$'...'`` quoting names the very bytes."""
+    monkeypatch.chdir(tmp_path)
+    names = [os.fsdecode(b"bad\xff.jpg"), "two\nlines.jpg"]
+    for name in names:
+        (tmp_path / name).write_bytes(kit.face_jpeg.read_bytes())
+    code, _, stderr = run_cli("scan", *names, "--report", "r.html", "-q", "--format", "json")
+    assert code == 0, stderr
+    _, text = check_report(tmp_path / "r.html")
+    line = text[text.index("command: mesocli scan "):text.index(" (run in ")]
+    assert line == "command: mesocli scan $'bad\\xff.jpg' $'two\\nlines.jpg' --report r.html -q --format json", line
+    pasted = subprocess.run(["bash", "-c", 'printf "%s\\0" ' + line[len("command: mesocli scan "):]],
+                            capture_output=True, check=True).stdout
+    assert pasted.split(b"\0")[:2] == [b"bad\xff.jpg", b"two\nlines.jpg"]
