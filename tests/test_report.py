@@ -863,3 +863,28 @@ def test_the_reports_command_line_names_odd_files_as_a_shell_reads_them(
     pasted = subprocess.run(["bash", "-c", 'printf "%s\\0" ' + line[len("command: mesocli scan "):]],
                             capture_output=True, check=True).stdout
     assert pasted.split(b"\0")[:2] == [b"bad\xff.jpg", b"two\nlines.jpg"]
+
+
+def test_the_report_does_not_say_a_trained_runs_card_has_no_figures(
+    run_cli: RunCli, kit: MediaKit, own_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weights from `mesocli train` have a model card with the held-out figures that chose their epoch: the report
+    said they had "no model card with figures", which an examiner holding that card reads as a wrong exhibit. It
+    says what the card holds and why those figures do not weigh a verdict."""
+    from mesocli.weights import ModelCard, card_path_for
+
+    monkeypatch.chdir(tmp_path)
+    weights = tmp_path / own_weights.name
+    weights.write_bytes(own_weights.read_bytes())
+    card = ModelCard.from_json(card_path_for(own_weights))
+    card.metrics = {"heldout": {"heldout_accuracy": 0.93, "heldout_auc": 0.97}, "loss": "bce"}
+    card_path_for(weights).write_text(card.to_json(), encoding="utf-8")
+    image = tmp_path / kit.face_jpeg.name
+    image.write_bytes(kit.face_jpeg.read_bytes())
+    code, _, stderr = run_cli("scan", image.name, "--weights", weights, "--report", "r.html", "-q", "--format", "json")
+    assert code == 0, stderr
+    _, text = check_report(tmp_path / "r.html")
+    assert "no model card with figures" not in text
+    assert ("measured error rates of meso4_test: unknown: its model card holds only its training run's held-out "
+            "figures, on faces that chose its best epoch; measure them on labelled data it never saw with mesocli "
+            "eval") in text

@@ -606,8 +606,12 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
             "libraries": versions_text(library_versions(runtime_of(loaded))),
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
     for leaf in _networks(loaded):  # what the verdicts weigh: each detector's measured error rates (its model card)
-        rates = leaf.card.error_rates() if getattr(leaf, "card", None) is not None else None
+        card = getattr(leaf, "card", None)
+        rates = card.error_rates() if card is not None else None
         meta[f"measured error rates of {leaf.name}"] = rates or (
+            "unknown: its model card holds only its training run's held-out figures, on faces that chose its best "
+            "epoch; measure them on labelled data it never saw with mesocli eval"
+            if card is not None and card.metrics.get("heldout") else
             "unknown: these weights have no model card with figures; measure them on labelled data with mesocli eval")
     drawers = dict(loaded.members) if isinstance(loaded, DetectorSet) else {None: loaded}
     network = None
