@@ -769,3 +769,16 @@ def test_a_clip_rewrapped_as_mpeg_ts_gives_the_frames_of_its_mp4(tmp_path) -> No
         assert len(original) == wanted and [n for n, _ in frames] == [n for n, _ in original]
         assert [t for _, t in frames] == pytest.approx([t for _, t in original], abs=1e-4)
         assert reader.duration == pytest.approx(77 / 30)
+
+
+def test_an_mpeg_ps_file_whose_timestamps_guess_it_short_is_sampled_over_all_its_frames(tmp_path: Path) -> None:
+    """An MPEG-2 stream with B-frames written straight into MPEG-PS (as a DVD camcorder does): ffmpeg guesses its
+    length from its timestamps or bit rate one frame short (24 of 25). Its packets are counted and, the video being
+    progressive (one packet a frame), the count decides: evenly spaced frames over all 25, as over any file of them."""
+    clip = tmp_path / "camcorder.mpg"
+    subprocess.run([ffmpeg(), "-y", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1",
+                    "-c:v", "mpeg2video", "-bf", "2", str(clip)], check=True, capture_output=True)
+    assert len(list(iter_frames(clip, FrameSelection("all")))) == 25
+    with FrameReader(clip, FrameSelection("frames", 5)) as reader:
+        assert [f.index for f in reader] == [2, 7, 12, 17, 22]  # (i + 0.5) × 25 / 5
+        assert reader.duration == pytest.approx(1.0)

@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 
 from mesocli import __version__
-from mesocli.cli_base import DEBUG, command_of, echo, err, run, show
+from mesocli.cli_base import DEBUG, command_of, echo, err, run, shell_line, show
 from mesocli.cli_options import (
     AllFrames,
     Arch,
@@ -396,8 +396,6 @@ def scan(
               "newline are read whole).", "--null", "-0") = False,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
-    import shlex
-
     from mesocli.scan import ScanOptions
     from mesocli.scan_run import run_scan
 
@@ -409,7 +407,7 @@ def scan(
                     runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,
                     fail_on_fake=fail_on_fake, no_face_ok=no_face_ok, quiet=quiet, engine=engine, address=address,
                     workers=workers, explain=explain, report=report, explain_top=explain_top, null=null, log=err,
-                    command=shlex.join(["mesocli", *sys.argv[1:]]))  # the report writes it: to reproduce the scan
+                    command=shell_line(["mesocli", *sys.argv[1:]]))  # the report writes it: to reproduce the scan
     raise typer.Exit(code)  # a reader that went away (`| head`): 141, see mesocli.cli_base
 
 

@@ -104,6 +104,29 @@ _DISTRIBUTIONS = {
 }
 
 
+def shell_line(args: list[str]) -> str:
+    """``args`` as one line a POSIX shell reads back as them (:func:`shlex.join`); an argument with a byte that is not
+    UTF-8 (``\\udcff`` in ``sys.argv``) or a character that is not printable (a newline) in bash's ``$'...'`` quoting
+    (``$'bad\\xff.mp4'``), so that the line stays one line and names the very bytes."""
+    import shlex
+
+    return " ".join(shlex.quote(arg) if arg.isprintable() else _ansi_quoted(arg) for arg in args)
+
+
+def _ansi_quoted(arg: str) -> str:
+    """``arg`` in bash's ``$'...'`` quoting: escapes for the bytes of what is not printable, the rest as it is."""
+    out = []
+    for char in arg:
+        if char in "\\'":
+            out.append("\\" + char)
+        elif char.isprintable() or char in "\n\t\r":
+            out.append(char if char.isprintable() else {"\n": "\\n", "\t": "\\t", "\r": "\\r"}[char])
+        else:  # a byte that is not UTF-8 (surrogateescape) as it is, else the character's UTF-8 bytes
+            raw = os.fsencode(char) if "\udc80" <= char <= "\udcff" else char.encode("utf-8", "surrogatepass")
+            out.append("".join(f"\\x{byte:02x}" for byte in raw))
+    return "$'" + "".join(out) + "'"
+
+
 def missing_dependency(exc: ModuleNotFoundError) -> str | None:
     """The one-line error for a required dependency that is not installed, or None for any other module."""
     top = (exc.name or "").split(".")[0]

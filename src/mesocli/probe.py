@@ -53,11 +53,13 @@ class VideoInfo:
     uncounted: bool = False  # a container that records no frame count (MPEG-TS, MPEG-PS, a raw stream): its duration
     # is guessed from timestamps or the bit rate (an MPEG-TS cut by stream copy "lasts" its B-frames' delay more), so
     # the frames are counted (:func:`count_packets`) before evenly spaced ones are picked
+    interlaced: bool = False  # ffmpeg names a field order ("top first"): a packet may hold one field, not a frame
 
     def as_dict(self) -> dict:
         data = asdict(self)
         del data["path"], data["stream"], data["other_streams"], data["file_start"], data["autorotated"]
         del data["rate_guessed"], data["start_known"], data["retime"], data["video_streams"], data["uncounted"]
+        del data["interlaced"]
         return data
 
 
@@ -396,7 +398,7 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
                      max(0.0, video_start - file_start), bool(others), file_start, matrix or not rotation,
                      "matroska" in container or container in ANIMATED_DEMUXERS, stream_start is not None or not others,
                      video_streams=1 + sum(not _cover_track(stream) for stream in videos[1:]),
-                     uncounted=container in UNCOUNTED_DEMUXERS)
+                     uncounted=container in UNCOUNTED_DEMUXERS, interlaced=bool(_FIELD_ORDER.search(description)))
 
 
 def streams_note(info: VideoInfo) -> list[str]:
@@ -450,5 +452,6 @@ def count_packets(path: str | Path, info: VideoInfo) -> tuple[int | None, float 
     return packets or None, first * base - info.file_start
 
 
+_FIELD_ORDER = re.compile(r"\b(?:top|bottom)(?: coded)? first\b")  # ffmpeg's field order of an interlaced stream
 _TIME_BASE = re.compile(r"#tb \d+: (\d+)/(\d+)")
 _NO_PTS = -(2**63)  # AV_NOPTS_VALUE, as framecrc prints a packet without a timestamp

@@ -606,9 +606,22 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
             "libraries": versions_text(library_versions(runtime_of(loaded))),
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
     for leaf in _networks(loaded):  # what the verdicts weigh: each detector's measured error rates (its model card)
-        rates = leaf.card.error_rates() if getattr(leaf, "card", None) is not None else None
+        card = getattr(leaf, "card", None)
+        rates = card.error_rates() if card is not None else None
         meta[f"measured error rates of {leaf.name}"] = rates or (
+            "unknown: its model card holds only its training run's held-out figures, on faces that chose its best "
+            "epoch; measure them on labelled data it never saw with mesocli eval"
+            if card is not None and card.metrics.get("heldout") else
             "unknown: these weights have no model card with figures; measure them on labelled data with mesocli eval")
+    if isinstance(loaded, DetectorSet):  # the verdict is the combination's: no detector's rates are its own
+        meta["measured error rates of the combined verdict (--model any)"] = (
+            "not measured as a whole: a face is called fake when any one detector above calls it so, so real faces "
+            "are called fake at least as often as by the detector above that does so most, and more often where "
+            "they err on different faces; measure it on labelled data with mesocli eval --model any")
+    elif isinstance(loaded, Ensemble):
+        meta["measured error rates of the combined verdict (--arch ensemble)"] = (
+            "not measured as a whole: its p_fake is the mean of the networks' above, whose error rates do not give "
+            "the mean's; measure it on labelled data with mesocli eval --arch ensemble")
     drawers = dict(loaded.members) if isinstance(loaded, DetectorSet) else {None: loaded}
     network = None
     for name, drawer in drawers.items():

@@ -241,6 +241,7 @@ class FrameReader:
         self.info = info if info is not None else probe_video(self.path)
         total = self.info.frame_count_estimate
         guessed = self.info.rate_guessed
+        own = False  # the frames were counted in a progressive MPEG-TS or MPEG-PS stream: the count is its length
         if selection.mode == "frames" and (total is None or self.info.other_streams or guessed or self.info.uncounted):
             # evenly spaced frames need the count: the header's is a guess, too high when the audio outlasts
             # the video (its duration is the file's), on variable-frame-rate Matroska (its fps is the base
@@ -250,11 +251,15 @@ class FrameReader:
             if first is not None and not self.info.start_known:  # ffmpeg 5.1 to 7.0: the first packet tells
                 self.info = with_start(self.info, first)
                 total = self.info.frame_count_estimate
-            # (MPEG-TS: the fewer, as with audio beside: a packet may hold one field of an interlaced frame)
-            total = counted or total if total is None or guessed else min(total, counted or total)
+            # MPEG-TS, MPEG-PS: a progressive stream's packets are its frames, whether its length guessed from
+            # timestamps or the bit rate is longer or shorter; an interlaced one's may be its fields: the fewer,
+            # as with audio beside
+            own = bool(counted) and self.info.uncounted and not self.info.interlaced
+            total = counted or total if total is None or guessed or own else min(total, counted or total)
         self.duration = self.info.duration  # the video's length: the header's, or its counted frames' if fewer
-        if (total and self.info.fps and self.info.frame_count_estimate and total < self.info.frame_count_estimate
-                and not guessed):  # (a Matroska file's fps is its base rate: its header's duration stands)
+        if (total and self.info.fps and self.info.frame_count_estimate and not guessed
+                and (total < self.info.frame_count_estimate or own)):
+            # (a Matroska file's fps is its base rate: its header's duration stands)
             self.duration = total / self.info.fps
         self.plan = _plan(selection, self.info, total)
         self.warnings: list[str] = []
