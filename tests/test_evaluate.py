@@ -885,3 +885,24 @@ def test_compare_legend_stays_clear_of_the_roc_panel_and_within_the_figure(grey_
             assert "".join(entry.split()) == "".join(whole.split()) and entry.count("\n") == 2
         finally:
             plt.close(fig)
+
+
+def test_compare_table_in_a_narrow_terminal_keeps_each_methods_name(grey_model: LoadedModel, tmp_path: Path) -> None:
+    """In an 80-column terminal the metric column cut a long method folder's name short (``method
+    NeuralTextures_c…``), so ``--compare``'s per-method rows (and the methods' own) of two methods named alike
+    could not be told apart. The name now folds onto the next line, whole."""
+    from rich.console import Console
+
+    from mesocli.writers import eval_table
+
+    methods = ("NeuralTextures_c23_second_batch_2026", "NeuralTextures_c40_second_batch_2026")
+    write_grey_faces(tmp_path / "test", [(f"df/{methods[0]}", "a1", 0.9), (f"df/{methods[1]}", "b1", 0.8),
+                                         ("real/orig", "r1", 0.7), ("real/orig", "r2", 0.2)])
+    report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=0, compare_with=_inverted(grey_model))
+    console = Console(width=80, record=True)
+    console.print(eval_table(report))
+    lines = [line.split("│") for line in console.export_text().splitlines() if line.startswith("│")]
+    metric = "".join("".join(cells[1].split()) for cells in lines)  # the metric column, its folds joined
+    for name in methods:
+        assert f"method{name}:AUCminusinverted" in metric and f"method{name}:AUC" in metric
+    assert "…" not in console.export_text()

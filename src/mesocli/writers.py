@@ -806,7 +806,7 @@ def eval_table(report: EvalReport) -> Any:
     split = data["split"] or "(single split)"
     title = f"{report.model['name']} ({report.model['arch']}) on {data['root']} {split}"
     table = Table(title=_plain_text(title), show_header=True, title_justify="left")
-    table.add_column("metric")
+    table.add_column("metric", overflow="fold")  # a long method folder name whole, over lines
     table.add_column("value", justify="right")
     if ci is not None:
         table.add_column("95 % interval", justify="right")
