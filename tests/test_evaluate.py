@@ -850,3 +850,59 @@ def test_compare_scores_column_and_roc_curve(grey_model: LoadedModel, scored_roo
     compared = lines["--compare inverted: all 4 fakes (AUC 0.125)"]
     assert np.trapezoid(compared.get_ydata(), compared.get_xdata()) == pytest.approx(3 / 24)
     assert compared.get_ydata()[-1] == 1.0 and "grey-level (AUC 0.875)" in lines
+
+
+def test_compare_legend_stays_clear_of_the_roc_panel_and_within_the_figure(grey_model: LoadedModel,
+                                                                            scored_root: Path, tmp_path: Path) -> None:
+    """Without method folders the legend sat inside the ROC panel, lower right: ``--compare``'s entry (a weights
+    file's long name) made it wider than the panel's free corner, and it covered the y axis' label and the curves.
+    With method folders, below the panel, a long name (not wrapped: no space in it) ran off the figure's left edge.
+    The legend now sits below the panel either way, within the figure, the long name broken over lines."""
+    import matplotlib.pyplot as plt
+
+    from mesocli.writers import roc_figure
+
+    long = _inverted(grey_model)
+    long = LoadedModel(long.arch, "retrained_mesoinception4_after_the_december_fixes_run_2026-12-07_best.weights.h5",
+                       long.weights_path, long.sha256, long.model)
+    write_grey_faces(tmp_path / "test", [("df/A", "a1", 0.9), ("df/B", "b1", 0.8), ("df/B", "b2", 0.3),
+                                         ("real/orig", "r1", 0.7), ("real/orig", "r2", 0.2)])
+    for root, split, methods in ((scored_root, "validation", None), (tmp_path, "test", {"A", "B"})):
+        report = evaluate(grey_model, find_dataset(root, split), bootstrap=0, compare_with=long)
+        assert report.comparison is not None and set(report.comparison["methods"] or ()) == set(methods or ())
+        fig = roc_figure(report)
+        try:
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            ax = fig.axes[0]
+            legend = ax.get_legend().get_window_extent(renderer)
+            assert not any(legend.overlaps(axis.label.get_window_extent(renderer)) for axis in (ax.xaxis, ax.yaxis))
+            assert not legend.overlaps(ax.get_window_extent(renderer))  # the panel itself: no curve hidden
+            assert fig.bbox.contains(legend.x0, legend.y0) and fig.bbox.contains(legend.x1, legend.y1)
+            entry = next(text.get_text() for text in ax.get_legend().get_texts() if text.get_text().startswith("--"))
+            other = report.comparison['auc']['other']
+            whole = f"--compare {long.name}: all {report.data['df']} fakes (AUC {other:.3f})"
+            assert "".join(entry.split()) == "".join(whole.split()) and entry.count("\n") == 2
+        finally:
+            plt.close(fig)
+
+
+def test_compare_table_in_a_narrow_terminal_keeps_each_methods_name(grey_model: LoadedModel, tmp_path: Path) -> None:
+    """In an 80-column terminal the metric column cut a long method folder's name short (``method
+    NeuralTextures_c…``), so ``--compare``'s per-method rows (and the methods' own) of two methods named alike
+    could not be told apart. The name now folds onto the next line, whole."""
+    from rich.console import Console
+
+    from mesocli.writers import eval_table
+
+    methods = ("NeuralTextures_c23_second_batch_2026", "NeuralTextures_c40_second_batch_2026")
+    write_grey_faces(tmp_path / "test", [(f"df/{methods[0]}", "a1", 0.9), (f"df/{methods[1]}", "b1", 0.8),
+                                         ("real/orig", "r1", 0.7), ("real/orig", "r2", 0.2)])
+    report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=0, compare_with=_inverted(grey_model))
+    console = Console(width=80, record=True)
+    console.print(eval_table(report))
+    lines = [line.split("│") for line in console.export_text().splitlines() if line.startswith("│")]
+    metric = "".join("".join(cells[1].split()) for cells in lines)  # the metric column, its folds joined
+    for name in methods:
+        assert f"method{name}:AUCminusinverted" in metric and f"method{name}:AUC" in metric
+    assert "…" not in console.export_text()

@@ -268,3 +268,17 @@ def test_a_split_other_than_splits_is_said(tmp_path: Path) -> None:
     (tmp_path / "metadata.json").write_text('{"a.mp4": {"label": "FAKE", "split": 1}}')
     with pytest.raises(UsageError, match=r'metadata.json: "a.mp4": split 1 is not a name'):
         read_labels(tmp_path / "metadata.json")
+
+
+def test_a_quoted_sep_line_and_a_sep_line_the_file_does_not_follow(tmp_path: Path) -> None:
+    """A ``sep=;`` line written as a CSV cell (``"sep=;"``: a CSV writer quotes the separator) was taken as the
+    header, refused as naming no file column. And when the file's cells are not separated as its ``sep=`` line
+    says, the refusal showed the whole header line as one column (``its header (file,label) names no file
+    column``) without saying why: it now names the separator the first line set."""
+    (tmp_path / "quoted.csv").write_text('"sep=;"\r\nfile;label\r\na.mp4;fake\r\nb.mp4;real\r\n')
+    assert [(key, entry.label, entry.line) for key, entry in read_labels(tmp_path / "quoted.csv").by_name.items()] == [
+        ("a.mp4", "df", 3), ("b.mp4", "real", 4)]
+    (tmp_path / "commas.csv").write_text("sep=;\nfile,label\na.mp4,fake\n")
+    with pytest.raises(UsageError, match=r'commas.csv: its header \(file,label\) names no file column .*, with '
+                                         r'cells separated by ";" as its first line sep=; says'):
+        read_labels(tmp_path / "commas.csv")

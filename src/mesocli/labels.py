@@ -229,6 +229,8 @@ def _json_entries(text: str, path: Path) -> list[Entry]:
 def _csv_entries(text: str, path: Path) -> list[Entry]:
     first = text.split("\n", 1)[0]  # a spreadsheet set to a European locale saves "file;label" (Excel, LibreOffice)
     declared = first.rstrip("\r").lstrip(" ")  # Excel's "sep=;" line names the separator (and is no header)
+    if len(declared) == 7 and declared[0] == declared[6] == '"':  # written as a CSV cell: '"sep=;"'
+        declared = declared[1:6]
     if len(declared) == 5 and declared.lower().startswith("sep="):
         delimiter = declared[4]
     else:
@@ -242,7 +244,9 @@ def _csv_entries(text: str, path: Path) -> list[Entry]:
     if name_column is None or "label" not in header:
         raise UsageError(f"{path}: its header ({','.join(header) or 'empty'}) names no "
                          f"{'file column (' + ', '.join(PATH_COLUMNS) + ')' if name_column is None else 'label column'}"
-                         ": a CSV of labels needs a header such as file,label")
+                         + (f", with cells separated by {json.dumps(delimiter)} as its first line "
+                            f"{printable(declared)} says" if declared else "")
+                         + ": a CSV of labels needs a header such as file,label")
     label_column = header.index("label")
     original_column = header.index("original") if "original" in header else None
     split_column = header.index("split") if "split" in header else None

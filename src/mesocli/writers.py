@@ -791,25 +791,36 @@ def roc_figure(report: EvalReport) -> Any:
         import matplotlib.pyplot as plt
 
     overall, *by_method = roc_curves(report)
-    compared = compared_curve(report)  # eval --compare: the other model, every fake; its name wrapped (a file name)
-    compared_label = "" if compared is None else textwrap.fill(
+    compared = compared_curve(report)  # eval --compare: the other model, every fake
+
+    def wrapped(label: str) -> str:  # a weights file's long name broken too: the legend stays within the figure
+        return textwrap.fill(label, 56, break_on_hyphens=False)
+
+    compared_label = "" if compared is None else wrapped(
         f"--compare {_literal(report.comparison['model']['name'])}: all {compared.fakes} fakes "
-        f"(AUC {compared.auc:.3f})", 56, break_long_words=False, break_on_hyphens=False)
+        f"(AUC {compared.auc:.3f})")
+    name = _literal(report.model["name"])
+    overall_label = (f"{name}: all {overall.fakes} fakes (AUC {overall.auc:.3f})" if by_method
+                     else f"{name} (AUC {overall.auc:.3f})")
     c = report.confusion
     op_fpr, op_tpr = c["fp"] / (c["fp"] + c["tn"]), c["tp"] / (c["tp"] + c["fn"])
-    # taller by the legend below the ROC panel (its title and a row per two entries) and a subset's suptitle
-    rows = (len(by_method) + 5 + (compared_label.count("\n") + 1 if compared else 0)) // 2 + 1 if by_method else 0
-    height = 5 + (0.3 + 0.2 * rows + (0.35 if report.data.get("subset") else 0) if by_method else 0)
+    # the legend below the ROC panel with method folders or --compare (a curve may run anywhere, and --compare's
+    # entry is too wide for the panel's corner): taller by it (its title and a row per two entries) and a subset's
+    # suptitle
+    below = bool(by_method) or compared is not None
+    if below:
+        overall_label = wrapped(overall_label)
+    rows = (len(by_method) + 5 + overall_label.count("\n") + (compared_label.count("\n") + 1 if compared else 0)
+            ) // 2 + 1 if below else 0
+    height = 5 + (0.3 + 0.2 * rows + (0.35 if report.data.get("subset") else 0) if below else 0)
     fig, (ax, reliability) = plt.subplots(1, 2, figsize=(10, height))
-    name = _literal(report.model["name"])
     if by_method:  # the overall curve first in the legend and on top, the methods' in the default colour cycle
-        ax.plot(overall.fpr, overall.tpr, lw=2.2, color="black", zorder=2.5,
-                label=f"{name}: all {overall.fakes} fakes (AUC {overall.auc:.3f})")
+        ax.plot(overall.fpr, overall.tpr, lw=2.2, color="black", zorder=2.5, label=overall_label)
         for index, curve in enumerate(by_method):
             ax.plot(curve.fpr, curve.tpr, lw=1.2, color=f"C{index % 10}", ls="-" if index < 10 else "--",
                     label=f"{_literal(curve.method or '')}: {curve.fakes} fakes (AUC {curve.auc:.3f})")
     else:
-        ax.plot(overall.fpr, overall.tpr, lw=1.5, label=f"{name} (AUC {overall.auc:.3f})")
+        ax.plot(overall.fpr, overall.tpr, lw=1.5, label=overall_label)
     if compared is not None:
         ax.plot(compared.fpr, compared.tpr, lw=1.5, ls="--", color="dimgrey", zorder=2.4, label=compared_label)
     ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="chance")
@@ -827,7 +838,7 @@ def roc_figure(report: EvalReport) -> Any:
            title=f"ROC on {_literal(split)} ({size})", xlim=(0, 1), ylim=(0, 1.01))
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
-    if by_method:  # below the panel: a method's curve may run anywhere, under the chance line too
+    if below:  # below the panel: a method's or the compared model's curve may run anywhere, under the chance line too
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, title_fontsize=8,
                   title=f"each against all {report.data['real']} reals; EER and operating point: all fakes")
     else:
@@ -835,7 +846,7 @@ def roc_figure(report: EvalReport) -> Any:
     _plot_reliability(reliability, report)
     if drawn:  # over both panels: a subset's figure is never taken for the whole split's
         fig.suptitle(_literal(f"subset: {subset_note(drawn)}, not the whole split"), fontsize=10, color="firebrick")
-    if by_method:  # both panels at the top of their cells, the legend in the room below (tight_layout is not
+    if below:  # both panels at the top of their cells, the legend in the room below (tight_layout is not
         ax.set_anchor("N")  # aware of the equal aspect: centred, the legend ran off a figure with a suptitle)
         reliability.set_anchor("N")
     fig.tight_layout()
@@ -886,7 +897,7 @@ def eval_table(report: EvalReport) -> Any:
     split = data["split"] or "(single split)"
     title = f"{report.model['name']} ({report.model['arch']}) on {data['root']} {split}"
     table = Table(title=_plain_text(title), show_header=True, title_justify="left")
-    table.add_column("metric")
+    table.add_column("metric", overflow="fold")  # a long method folder name whole, over lines
     table.add_column("value", justify="right")
     if ci is not None:
         table.add_column("95 % interval", justify="right")
