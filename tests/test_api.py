@@ -583,6 +583,29 @@ def test_extract_tells_on_progress_and_a_callback_that_raises_stops_it_cleanly(k
         mesocli.extract([kit.face_jpeg], tmp_path / "other", on_progress=True)
 
 
+def test_extract_with_workers_tells_each_input_done_with_the_frames_it_read(kit: MediaKit, tmp_path: Path) -> None:
+    """With ``workers`` > 1 only ``done`` is told, and its ``frames`` was 0 (counted from the frame events, which
+    stay in the workers), where one process tells the frames read: a bar or a log showed no frame extracted."""
+    import threading
+
+    from mesocli.extract import ExtractStep
+
+    steps: list[ExtractStep] = []
+    threads: set[str] = set()
+
+    def told(step: ExtractStep) -> None:
+        threads.add(threading.current_thread().name)
+        steps.append(step)
+
+    summary = mesocli.extract([kit.face_jpeg, kit.face_video], tmp_path / "faces", frames=4, workers=2, quiet=True,
+                              on_progress=told)
+    assert sorted((s.phase, s.index, s.total, s.path, s.frames) for s in steps) == [
+        ("done", 0, 2, str(kit.face_jpeg), 1), ("done", 1, 2, str(kit.face_video), 4)]
+    assert sorted((s.result for s in steps), key=lambda result: result.source) == sorted(
+        summary.results, key=lambda result: result.source)
+    assert threads == {threading.current_thread().name}
+
+
 def test_evaluate_a_folder_dataset(model, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     summary = mesocli.extract([kit.face_video], tmp_path / "crops", frames=4)
     crops = sorted((tmp_path / "crops").rglob("*.jpg"))

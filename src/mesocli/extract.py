@@ -121,7 +121,8 @@ class ExtractStep:
     done before stay recorded; the exception comes out of ``extract``).
 
     ``phase``: ``start`` (an input is being read; ``expected``: the frames it reads, None when unknown), ``frame``
-    (one more of them was read: ``frames`` so far), ``done`` (its crops and manifest line are written: ``result``).
+    (one more of them was read: ``frames`` so far), ``done`` (its crops and manifest line are written: ``result``;
+    ``frames``: ``result.frames``).
     ``index``: its place among the inputs extracted now (0-based), ``total``: their number (inputs the manifest
     marks done, skipped, are not counted). With ``workers`` > 1, only ``done`` is reported."""
 
@@ -163,6 +164,8 @@ class _Teller:
         self._tell(event, number)  # type: ignore[arg-type]
 
     def done(self, number: int, result: InputResult) -> None:
+        """A job recorded: its frames, the result's (in a worker, its frame events are not seen here)."""
+        self.frames[number] = (result.frames, self.frames.get(number, (0, None))[1])
         self._tell("done", number, result)
         self.frames.pop(number, None)
 
