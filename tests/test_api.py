@@ -583,6 +583,33 @@ def test_extract_tells_on_progress_and_a_callback_that_raises_stops_it_cleanly(k
         mesocli.extract([kit.face_jpeg], tmp_path / "other", on_progress=True)
 
 
+def test_what_extract_on_progress_raises_keeps_its_cause_and_context(kit: MediaKit, tmp_path: Path) -> None:
+    """The callback's exception came out of extract re-raised ``from None``: its own ``__cause__`` (``raise ...
+    from err``) was dropped, its ``__context__`` (raised while handling another) replaced by extract's internal
+    carrier, so the traceback hid why the callback failed. It now comes out as the callback raised it."""
+
+    class Cancelled(Exception):
+        pass
+
+    def explicit(step) -> None:
+        raise Cancelled("cancelled by the caller") from ConnectionError("progress sink gone")
+
+    def implicit(step) -> None:
+        try:
+            raise ConnectionError("progress sink gone")
+        except ConnectionError:
+            raise Cancelled("cancelled by the caller")  # noqa: B904 (the context is what is checked)
+
+    for told, out in ((explicit, "explicit"), (implicit, "implicit")):
+        with pytest.raises(Cancelled) as raised:
+            mesocli.extract(kit.face_jpeg, tmp_path / out, on_progress=told)
+        chained = raised.value.__cause__ if told is explicit else raised.value.__context__
+        assert isinstance(chained, ConnectionError) and str(chained) == "progress sink gone"
+        assert raised.value.__suppress_context__ is (told is explicit)
+        assert raised.traceback[-1].name == told.__name__  # (where the callback raised it)
+        assert not list((tmp_path / out).rglob("*.jpg"))
+
+
 def test_extract_with_workers_tells_each_input_done_with_the_frames_it_read(kit: MediaKit, tmp_path: Path) -> None:
     """With ``workers`` > 1 only ``done`` is told, and its ``frames`` was 0 (counted from the frame events, which
     stay in the workers), where one process tells the frames read: a bar or a log showed no frame extracted."""

@@ -663,7 +663,8 @@ def extract(
         return _extract(inputs, out_dir, options, workers=workers, force=force, progress=progress, quiet=quiet,
                         log=log, labels=labels, on_progress=on_progress)
     except CallbackRaised as raised:  # (its input's crops were deleted, as an interrupted input's are)
-        raise raised.error from None
+        error = raised.error
+    raise error  # outside the handler: with the cause and context the callback gave it, not this carrier
 
 
 def _extract(
