@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import RunCli, fresh_python
-from media import MediaKit, make_faces
+from media import MediaKit, make_faces, turned_copy
 
 import mesocli
 from mesocli import api
@@ -581,6 +581,20 @@ def test_extract_tells_on_progress_and_a_callback_that_raises_stops_it_cleanly(k
     assert [r.status for r in resumed.results] == ["skipped", "ok"]
     with pytest.raises(ParameterError, match="^on_progress must be a function that takes an ExtractStep, or None"):
         mesocli.extract([kit.face_jpeg], tmp_path / "other", on_progress=True)
+
+
+def test_extract_on_progress_starts_a_video_read_again_turned_once(kit: MediaKit, tmp_path: Path) -> None:
+    """A video showing faces only upside down is read a second time turned: on_progress was told ``start`` twice for
+    the one input (a count of inputs started went past ``total``) and its frames counted from 0 again. It is now
+    told ``start`` once, its frames counted on and ``expected`` grown by the second read's."""
+    video = turned_copy(kit.face_video, tmp_path / "upside_down.mp4", "hflip,vflip")
+    steps: list = []
+    summary = mesocli.extract(video, tmp_path / "faces", frames=4, on_progress=steps.append)
+    assert [(r.status, r.frames) for r in summary.results] == [("ok", 4)]
+    assert [s.phase for s in steps if s.phase != "frame"] == ["start", "done"]
+    frames = [(s.frames, s.expected) for s in steps if s.phase == "frame"]
+    assert [count for count, _ in frames] == list(range(1, 9))  # both reads, 4 frames each
+    assert [expected for _, expected in frames] == [4] * 4 + [8] * 4
 
 
 def test_what_extract_on_progress_raises_keeps_its_cause_and_context(kit: MediaKit, tmp_path: Path) -> None:

@@ -122,7 +122,8 @@ class ExtractStep:
 
     ``phase``: ``start`` (an input is being read; ``expected``: the frames it reads, None when unknown), ``frame``
     (one more of them was read: ``frames`` so far), ``done`` (its crops and manifest line are written: ``result``;
-    ``frames``: ``result.frames``).
+    ``frames``: ``result.frames``). A video that shows faces only turned is read again turned: it is started once,
+    its ``frames`` counted on through the second read and ``expected`` grown by that read's.
     ``index``: its place among the inputs extracted now (0-based), ``total``: their number (inputs the manifest
     marks done, skipped, are not counted). With ``workers`` > 1, only ``done`` is reported."""
 
@@ -154,6 +155,10 @@ class _Teller:
 
     def report(self, number: int, event: str, value: int) -> None:
         """A job's ``start`` (``value``: frames expected, 0 unknown) or ``frame`` (``value`` more decoded)."""
+        if event == "start" and number in self.frames:  # read again, turned (no face upright): one start an input
+            done, expected = self.frames[number]
+            self.frames[number] = (done, (expected or 0) + value or None)
+            return
         if event == "start":
             self.frames[number] = (0, value or None)
         elif event == "frame":
