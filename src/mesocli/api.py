@@ -210,10 +210,8 @@ def iter_scan(
     loaded = _model(model, arch, runtime)
     if workers > 1:
         from mesocli.parallel import scan_parallel
-        from mesocli.workers import FEED_AHEAD
 
-        results = scan_parallel(planned, loaded, options, workers,  # type: ignore[arg-type]  # (_paths_only)
-                                ahead=FEED_AHEAD + 2 * workers)  # (the feed, and twice the workers in flight)
+        results = scan_parallel(planned, loaded, options, workers, held_back=True)  # type: ignore[arg-type]
     else:
         results = scan_inputs(planned, loaded, options, observer=observer)
     return results if observer is None else _told(results, observer)

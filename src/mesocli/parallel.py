@@ -32,6 +32,7 @@ from mesocli.progress import note
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 from mesocli.stdin_paths import stop_waiting
 from mesocli.workers import (
+    FEED_AHEAD,
     Lost,
     WorkerPool,
     getting_ready,
@@ -122,11 +123,12 @@ def _lost(path: str, how: str, loaded: Any, options: ScanOptions) -> ScanResult:
 
 def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions, workers: int,
                   progress: ProgressHook | None = None, log: Callable[[str], None] = note,
-                  ahead: int | None = None) -> Iterator[ScanResult]:
+                  held_back: bool = False) -> Iterator[ScanResult]:
     """Like :func:`mesocli.scan.scan_inputs` (same results, same order) with ``workers`` processes. ``paths``
     as an iterator: planned inputs (:func:`mesocli.inputs.plan_inputs`), handed out as they arrive; with
-    ``ahead``, none is drawn more than ``ahead`` inputs past the first whose result is not yet yielded (a slow
-    input holds the others back: a caller's generator that makes each input is not drawn on and on meanwhile).
+    ``held_back``, none is drawn more than :data:`mesocli.workers.FEED_AHEAD` + 2 × ``workers`` inputs past the
+    first whose result is not yet yielded (a slow input holds the others back: a caller's generator, which may
+    make each input, is not drawn on and on meanwhile; paths on stdin are not held back: reading them costs nothing).
 
     A worker that dies (the kernel's out-of-memory killer on a large video, ``kill -9``): the inputs it may have
     held are scanned again, each alone (noted to ``log``); one whose worker dies again is an ``error`` row, and
@@ -164,10 +166,10 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
 
     done: dict[int, ScanResult] = {}
     following = 0  # the number of the next input to yield: results come in input order
-    gate = threading.Condition()  # (``ahead``: the feed's thread waits there for ``following`` to move on)
+    gate = threading.Condition()  # (``held_back``: the feed's thread waits there for ``following`` to move on)
     ended = False
 
-    def held_back(items: Iterator[str | Path], window: int) -> Iterator[tuple[int, str | Path]]:
+    def gated(items: Iterator[str | Path], window: int) -> Iterator[tuple[int, str | Path]]:
         """``items`` numbered, each drawn once it is less than ``window`` past ``following`` (in the feed's thread)."""
         for number in itertools.count():
             with gate:
@@ -181,7 +183,7 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
             yield number, item
 
     numbered = (list(enumerate(tasks)) if isinstance(tasks, list)
-                else enumerate(tasks) if ahead is None else held_back(tasks, ahead))  # (stdin: as they come)
+                else gated(tasks, FEED_AHEAD + 2 * workers) if held_back else enumerate(tasks))  # (stdin: as they come)
     outcomes = run_retrying(numbered, workers, make_pool, lambda task: (_scan_one, (task[1],)), retrying,
                             restarting=lambda how: log(f"mesocli: the worker processes died as they started ({how}; "
                                                        "out of memory?); starting them again"))
