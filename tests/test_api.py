@@ -583,6 +583,19 @@ def test_extract_tells_on_progress_and_a_callback_that_raises_stops_it_cleanly(k
         mesocli.extract([kit.face_jpeg], tmp_path / "other", on_progress=True)
 
 
+def test_extract_on_progress_starts_an_input_that_fails_before_its_frames(kit: MediaKit, tmp_path: Path) -> None:
+    """An input that could not be read (not a video) was told ``done`` without a ``start``, where scan tells both:
+    a caller that shows the input under way, or counts those started, missed it. It is started, then done."""
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    steps: list = []
+    summary = mesocli.extract([bad, kit.face_jpeg], tmp_path / "faces", on_progress=steps.append)
+    assert [r.status for r in summary.results] == ["error", "ok"]
+    image = str(kit.face_jpeg)
+    assert [(s.phase, s.index, s.path) for s in steps if s.phase != "frame"] == [
+        ("start", 0, str(bad)), ("done", 0, str(bad)), ("start", 1, image), ("done", 1, image)]
+
+
 def test_extract_on_progress_starts_a_video_read_again_turned_once(kit: MediaKit, tmp_path: Path) -> None:
     """A video showing faces only upside down is read a second time turned: on_progress was told ``start`` twice for
     the one input (a count of inputs started went past ``total``) and its frames counted from 0 again. It is now
