@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import RunCli, fresh_python
-from media import MediaKit, make_faces
+from media import MediaKit, make_faces, turned_copy
 
 import mesocli
 from mesocli import api
@@ -395,22 +395,26 @@ def test_an_exception_in_on_progress_ends_the_scan_cleanly(model, kit: MediaKit)
 def test_a_generator_of_paths_is_streamed_to_worker_processes(model, kit: MediaKit, tmp_path: Path) -> None:
     """With ``workers`` > 1 a generator was read whole before the first input was handed out: an endless one (paths
     as they arrive) hung the call. Its paths now go to the workers as they come; a picture among them raises when
-    reached, after the results before it."""
+    reached, after the results before it. A slow first input (a video) held back no other: while it was scanned,
+    the other worker drew hundreds of the generator's paths, their results kept until it was done (a generator
+    that writes each input to a file filled the disk); it is now drawn a few inputs past the first not yet given."""
+    from mesocli.workers import FEED_AHEAD
+
     taken: list[int] = []
 
     def arriving():
-        yield kit.face_jpeg
+        yield kit.face_video
         for number in itertools.count():
             taken.append(number)
             if number == 1000:
                 raise AssertionError("the generator is read whole")  # (an endless one: for good)
             yield tmp_path / f"gone{number}.mp4"  # each an error result, at once
 
-    results = mesocli.iter_scan(arriving(), model=model, detector="none", workers=2)
+    results = mesocli.iter_scan(arriving(), model=model, frames=4, workers=2)
     first, second = next(results), next(results)
     results.close()
     assert (first.status, second.status, second.path) == ("ok", "error", str(tmp_path / "gone0.mp4"))
-    assert len(taken) < 100  # handed out as the workers take them: at most twice the workers in flight
+    assert len(taken) <= FEED_AHEAD + 2 * 2 + 2  # the feed, twice the workers in flight, and the two given
 
     def with_a_picture():
         yield kit.face_jpeg
@@ -577,6 +581,83 @@ def test_extract_tells_on_progress_and_a_callback_that_raises_stops_it_cleanly(k
     assert [r.status for r in resumed.results] == ["skipped", "ok"]
     with pytest.raises(ParameterError, match="^on_progress must be a function that takes an ExtractStep, or None"):
         mesocli.extract([kit.face_jpeg], tmp_path / "other", on_progress=True)
+
+
+def test_extract_on_progress_starts_an_input_that_fails_before_its_frames(kit: MediaKit, tmp_path: Path) -> None:
+    """An input that could not be read (not a video) was told ``done`` without a ``start``, where scan tells both:
+    a caller that shows the input under way, or counts those started, missed it. It is started, then done."""
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    steps: list = []
+    summary = mesocli.extract([bad, kit.face_jpeg], tmp_path / "faces", on_progress=steps.append)
+    assert [r.status for r in summary.results] == ["error", "ok"]
+    image = str(kit.face_jpeg)
+    assert [(s.phase, s.index, s.path) for s in steps if s.phase != "frame"] == [
+        ("start", 0, str(bad)), ("done", 0, str(bad)), ("start", 1, image), ("done", 1, image)]
+
+
+def test_extract_on_progress_starts_a_video_read_again_turned_once(kit: MediaKit, tmp_path: Path) -> None:
+    """A video showing faces only upside down is read a second time turned: on_progress was told ``start`` twice for
+    the one input (a count of inputs started went past ``total``) and its frames counted from 0 again. It is now
+    told ``start`` once, its frames counted on and ``expected`` grown by the second read's."""
+    video = turned_copy(kit.face_video, tmp_path / "upside_down.mp4", "hflip,vflip")
+    steps: list = []
+    summary = mesocli.extract(video, tmp_path / "faces", frames=4, on_progress=steps.append)
+    assert [(r.status, r.frames) for r in summary.results] == [("ok", 4)]
+    assert [s.phase for s in steps if s.phase != "frame"] == ["start", "done"]
+    frames = [(s.frames, s.expected) for s in steps if s.phase == "frame"]
+    assert [count for count, _ in frames] == list(range(1, 9))  # both reads, 4 frames each
+    assert [expected for _, expected in frames] == [4] * 4 + [8] * 4
+
+
+def test_what_extract_on_progress_raises_keeps_its_cause_and_context(kit: MediaKit, tmp_path: Path) -> None:
+    """The callback's exception came out of extract re-raised ``from None``: its own ``__cause__`` (``raise ...
+    from err``) was dropped, its ``__context__`` (raised while handling another) replaced by extract's internal
+    carrier, so the traceback hid why the callback failed. It now comes out as the callback raised it."""
+
+    class Cancelled(Exception):
+        pass
+
+    def explicit(step) -> None:
+        raise Cancelled("cancelled by the caller") from ConnectionError("progress sink gone")
+
+    def implicit(step) -> None:
+        try:
+            raise ConnectionError("progress sink gone")
+        except ConnectionError:
+            raise Cancelled("cancelled by the caller")  # noqa: B904 (the context is what is checked)
+
+    for told, out in ((explicit, "explicit"), (implicit, "implicit")):
+        with pytest.raises(Cancelled) as raised:
+            mesocli.extract(kit.face_jpeg, tmp_path / out, on_progress=told)
+        chained = raised.value.__cause__ if told is explicit else raised.value.__context__
+        assert isinstance(chained, ConnectionError) and str(chained) == "progress sink gone"
+        assert raised.value.__suppress_context__ is (told is explicit)
+        assert raised.traceback[-1].name == told.__name__  # (where the callback raised it)
+        assert not list((tmp_path / out).rglob("*.jpg"))
+
+
+def test_extract_with_workers_tells_each_input_done_with_the_frames_it_read(kit: MediaKit, tmp_path: Path) -> None:
+    """With ``workers`` > 1 only ``done`` is told, and its ``frames`` was 0 (counted from the frame events, which
+    stay in the workers), where one process tells the frames read: a bar or a log showed no frame extracted."""
+    import threading
+
+    from mesocli.extract import ExtractStep
+
+    steps: list[ExtractStep] = []
+    threads: set[str] = set()
+
+    def told(step: ExtractStep) -> None:
+        threads.add(threading.current_thread().name)
+        steps.append(step)
+
+    summary = mesocli.extract([kit.face_jpeg, kit.face_video], tmp_path / "faces", frames=4, workers=2, quiet=True,
+                              on_progress=told)
+    assert sorted((s.phase, s.index, s.total, s.path, s.frames) for s in steps) == [
+        ("done", 0, 2, str(kit.face_jpeg), 1), ("done", 1, 2, str(kit.face_video), 4)]
+    assert sorted((s.result for s in steps), key=lambda result: result.source) == sorted(
+        summary.results, key=lambda result: result.source)
+    assert threads == {threading.current_thread().name}
 
 
 def test_evaluate_a_folder_dataset(model, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

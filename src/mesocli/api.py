@@ -211,7 +211,7 @@ def iter_scan(
     if workers > 1:
         from mesocli.parallel import scan_parallel
 
-        results = scan_parallel(planned, loaded, options, workers)  # type: ignore[arg-type]  # (_paths_only)
+        results = scan_parallel(planned, loaded, options, workers, held_back=True)  # type: ignore[arg-type]
     else:
         results = scan_inputs(planned, loaded, options, observer=observer)
     return results if observer is None else _told(results, observer)

@@ -121,7 +121,10 @@ class ExtractStep:
     done before stay recorded; the exception comes out of ``extract``).
 
     ``phase``: ``start`` (an input is being read; ``expected``: the frames it reads, None when unknown), ``frame``
-    (one more of them was read: ``frames`` so far), ``done`` (its crops and manifest line are written: ``result``).
+    (one more of them was read: ``frames`` so far), ``done`` (its crops and manifest line are written: ``result``;
+    ``frames``: ``result.frames``); each input is started, one that fails before it is read too (its ``start``
+    then comes just before its ``done``). A video that shows faces only turned is read again turned: it is started once,
+    its ``frames`` counted on through the second read and ``expected`` grown by that read's.
     ``index``: its place among the inputs extracted now (0-based), ``total``: their number (inputs the manifest
     marks done, skipped, are not counted). With ``workers`` > 1, only ``done`` is reported."""
 
@@ -153,6 +156,10 @@ class _Teller:
 
     def report(self, number: int, event: str, value: int) -> None:
         """A job's ``start`` (``value``: frames expected, 0 unknown) or ``frame`` (``value`` more decoded)."""
+        if event == "start" and number in self.frames:  # read again, turned (no face upright): one start an input
+            done, expected = self.frames[number]
+            self.frames[number] = (done, (expected or 0) + value or None)
+            return
         if event == "start":
             self.frames[number] = (0, value or None)
         elif event == "frame":
@@ -162,7 +169,13 @@ class _Teller:
             return
         self._tell(event, number)  # type: ignore[arg-type]
 
-    def done(self, number: int, result: InputResult) -> None:
+    def done(self, number: int, result: InputResult, here: bool = False) -> None:
+        """A job recorded: its frames, the result's (in a worker, its frame events are not seen here). ``here``: it
+        ran in this process, where an input that failed before it was read (not a video) is started now."""
+        if here and number not in self.frames:
+            self.frames[number] = (0, None)
+            self._tell("start", number)
+        self.frames[number] = (result.frames, self.frames.get(number, (0, None))[1])
         self._tell("done", number, result)
         self.frames.pop(number, None)
 
@@ -219,7 +232,7 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
             result, lines = extract_one(job, out_dir, options, report)
             record(job, result, lines)
             bars.done(job.number)
-            teller.done(job.number, result)
+            teller.done(job.number, result, here=True)
         return
     context = multiprocessing.get_context("spawn")
     channel = {"events": context.Queue() if bars.enabled else None}
@@ -660,7 +673,8 @@ def extract(
         return _extract(inputs, out_dir, options, workers=workers, force=force, progress=progress, quiet=quiet,
                         log=log, labels=labels, on_progress=on_progress)
     except CallbackRaised as raised:  # (its input's crops were deleted, as an interrupted input's are)
-        raise raised.error from None
+        error = raised.error
+    raise error  # outside the handler: with the cause and context the callback gave it, not this carrier
 
 
 def _extract(

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
 import pickle
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ from mesocli.progress import note
 from mesocli.scan import ProgressHook, ScanOptions, ScanResult, scan_inputs
 from mesocli.stdin_paths import stop_waiting
 from mesocli.workers import (
+    FEED_AHEAD,
     Lost,
     WorkerPool,
     getting_ready,
@@ -119,9 +122,13 @@ def _lost(path: str, how: str, loaded: Any, options: ScanOptions) -> ScanResult:
 
 
 def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions, workers: int,
-                  progress: ProgressHook | None = None, log: Callable[[str], None] = note) -> Iterator[ScanResult]:
+                  progress: ProgressHook | None = None, log: Callable[[str], None] = note,
+                  held_back: bool = False) -> Iterator[ScanResult]:
     """Like :func:`mesocli.scan.scan_inputs` (same results, same order) with ``workers`` processes. ``paths``
-    as an iterator: planned inputs (:func:`mesocli.inputs.plan_inputs`), handed out as they arrive.
+    as an iterator: planned inputs (:func:`mesocli.inputs.plan_inputs`), handed out as they arrive; with
+    ``held_back``, none is drawn more than :data:`mesocli.workers.FEED_AHEAD` + 2 × ``workers`` inputs past the
+    first whose result is not yet yielded (a slow input holds the others back: a caller's generator, which may
+    make each input, is not drawn on and on meanwhile; paths on stdin are not held back: reading them costs nothing).
 
     A worker that dies (the kernel's out-of-memory killer on a large video, ``kill -9``): the inputs it may have
     held are scanned again, each alone (noted to ``log``); one whose worker dies again is an ``error`` row, and
@@ -159,7 +166,24 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
 
     done: dict[int, ScanResult] = {}
     following = 0  # the number of the next input to yield: results come in input order
-    numbered = list(enumerate(tasks)) if isinstance(tasks, list) else enumerate(tasks)  # (stdin: as they come)
+    gate = threading.Condition()  # (``held_back``: the feed's thread waits there for ``following`` to move on)
+    ended = False
+
+    def gated(items: Iterator[str | Path], window: int) -> Iterator[tuple[int, str | Path]]:
+        """``items`` numbered, each drawn once it is less than ``window`` past ``following`` (in the feed's thread)."""
+        for number in itertools.count():
+            with gate:
+                while not ended and number >= following + window:
+                    gate.wait()
+                if ended:
+                    return
+            item = next(items, None)  # (no path is None)
+            if item is None:
+                return
+            yield number, item
+
+    numbered = (list(enumerate(tasks)) if isinstance(tasks, list)
+                else gated(tasks, FEED_AHEAD + 2 * workers) if held_back else enumerate(tasks))  # (stdin: as they come)
     outcomes = run_retrying(numbered, workers, make_pool, lambda task: (_scan_one, (task[1],)), retrying,
                             restarting=lambda how: log(f"mesocli: the worker processes died as they started ({how}; "
                                                        "out of memory?); starting them again"))
@@ -171,7 +195,9 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
             if progress is not None:  # the workers' frames are not reported: no per-input bar, the count moves
                 progress("done", result.path, None)
             del done[following]  # (a stop in the hook: the result stays due)
-            following += 1
+            with gate:
+                following += 1
+                gate.notify_all()
             yield result
 
     try:
@@ -183,5 +209,8 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
         yield from due()  # done that are due, in input order up to the first input not done, first
         raise
     finally:
+        with gate:
+            ended = True  # (the feed's thread, held back, ends)
+            gate.notify_all()
         shutil.rmtree(folder, ignore_errors=True)
         stop_waiting(tasks)  # paths on stdin: the feed no longer waits for a line
