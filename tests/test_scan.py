@@ -158,6 +158,32 @@ def test_a_stop_at_a_yield_gives_the_inputs_read_whole_then_raises(crops: list[P
     assert not [t for t in threading.enumerate() if t.name == "mesocli-scan-producer" and t.is_alive()]
 
 
+def test_a_stop_scores_the_inputs_read_whole_beyond_one_batch(crops: list[Path], kit: MediaKit, loaded) -> None:
+    """A stop with more faces of inputs read whole waiting than one batch holds (here 2 faces a batch: 4 frames of
+    a video, then 3 images) scores them all, batch after batch (a few seconds at most), and gives every input read
+    whole, in input order, with the scores of a whole run. Only one batch was scored: the video, the first input
+    waiting, was dropped with every input after it, and scanned again by ``--resume``."""
+    paths = [str(crops[0]), str(kit.face_video), *map(str, crops[1:])]
+    options = {"detector": "none", "frames": 4, "batch_size": 2}
+    read = threading.Event()
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "read" and path == paths[-1]:
+            read.set()
+
+    results = scan_inputs(paths, loaded, ScanOptions(**options), progress=hook)
+    got = [next(results)]
+    assert read.wait(60)  # every input is read: 7 faces wait, 3 batches' worth
+    stop = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt) as raised:
+        got.append(results.throw(stop))
+        while True:
+            got.append(next(results))
+    assert raised.value is stop
+    whole = scan_all(paths, loaded, **options)
+    assert [(r.path, r.status, r.p_fake) for r in got] == [(r.path, r.status, r.p_fake) for r in whole]
+
+
 def test_a_stop_as_an_input_is_reported_done_keeps_its_result(crops: list[Path], loaded) -> None:
     """A stop (Ctrl-C in a notebook) landing in the progress hook as the first input is reported done: its result
     comes first, then those of the inputs read whole, in input order, then the stop. It was dropped (taken off the
