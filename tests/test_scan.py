@@ -500,6 +500,43 @@ def test_worker_processes_stopped_as_an_input_is_reported_done_keep_its_result(c
     assert got and got == paths[:len(got)]
 
 
+def test_worker_processes_stopped_keep_the_results_they_had_sent_back(crops: list[Path], own_weights: Path) -> None:
+    """With --workers, a stop (Ctrl-C) as the first input is reported done, once the workers have sent back every
+    other input's result: those results are given too, in input order, then the stop. They were dropped (the
+    workers' results not yet taken from the pool), counted as not scanned and scanned again by ``--resume``."""
+    import gc
+    from concurrent.futures import Future
+
+    from mesocli.parallel import scan_parallel
+    from mesocli.runtime import load_onnx
+
+    paths = [str(p) for p in crops]
+    stop = KeyboardInterrupt()
+    stopped: list[str] = []
+
+    def sent_back() -> bool:
+        futures = [o for o in gc.get_objects() if isinstance(o, Future)]
+        return len(futures) >= len(paths) and all(future.done() for future in futures)
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "done" and not stopped:
+            stopped.append(path)
+            deadline = threading.Event()
+            for _ in range(600):  # every input's result is back (each task is a Future of the pool)
+                if sent_back():
+                    break
+                deadline.wait(0.1)
+            raise stop
+
+    got = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        for result in scan_parallel(paths, load_onnx(own_weights), ScanOptions(detector="none"), workers=2,
+                                    progress=hook):
+            got.append((result.path, result.status))
+    assert raised.value is stop and stopped == paths[:1]
+    assert got == [(path, "ok") for path in paths]
+
+
 def test_one_process_shows_one_input_bar_not_a_stack(crops: list[Path], kit: MediaKit, loaded) -> None:
     """``scan --workers 1``: every input read ahead of the scores kept its full bar until its row was out, so
     the terminal showed a stack of finished bars (up to the inputs read ahead) under the count, where the
