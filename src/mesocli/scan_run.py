@@ -15,7 +15,15 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, UsageError, check_known
+from mesocli.errors import (
+    Halted,
+    MesocliError,
+    OutputError,
+    ParameterError,
+    Terminated,
+    UsageError,
+    check_known,
+)
 from mesocli.fsutil import GuardedStream, atomic_path, check_writable, insisted, is_stream, output_errors, whole_write
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
@@ -101,10 +109,10 @@ def run_scan(
 
         def keep(row: dict[str, Any]) -> None:
             writer.write(stamp(row))
+            statuses.append(row["status"])  # (written: counted, whether or not its heatmaps can be)
+            verdicts.append(row["verdict"])
             if explainer is not None:
                 explainer.add(row)
-            statuses.append(row["status"])
-            verdicts.append(row["verdict"])
 
         try:
             for row in results:
@@ -116,6 +124,19 @@ def run_scan(
                 for row in rows_on_stop(results, stop):  # (a second Ctrl-C or SIGTERM: no more)
                     with whole_write():
                         keep(row)
+            raise
+        except Exception as error:  # an error of this side (a row, a heatmap that cannot be written): the rows of
+            # the inputs read whole by then are written first, where they are kept (not into an output written whole
+            # at the end, which the error drops, nor a stream that failed)
+            kept = len(statuses)
+            if (not stream.failed and inspect.getgeneratorstate(results) == inspect.GEN_SUSPENDED
+                    and (output is None or is_stream(output) or resume)):
+                _kept_on_error(results, writer, stamp, statuses, verdicts)
+            if len(statuses) > kept:
+                more = len(statuses) - kept
+                error.add_note(f"mesocli: after the error, the rows of {more} more input{'s' if more > 1 else ''} "
+                               f"read whole before it were written ({len(statuses)} in all)"
+                               + ("; --resume goes on after them" if resume else ""))
             raise
         bars.__exit__()
         with whole_write():
@@ -176,6 +197,21 @@ def _whole_on_stop(writer: Any, stream: GuardedStream) -> Iterator[None]:
             with whole_write(), contextlib.suppress(Exception):
                 writer.stop(why)
         raise
+
+
+def _kept_on_error(results: Generator[dict[str, Any], None, None], writer: Any,
+                   stamp: Callable[[dict[str, Any]], dict[str, Any]], statuses: list[str],
+                   verdicts: list[str | None]) -> None:
+    """After an error of the writing side, write the rows ``results`` still gives of the inputs read whole (a
+    :class:`mesocli.errors.Halted` thrown in, as Ctrl-C is: :func:`rows_on_stop`), each whole, without heatmaps (a
+    failed scan leaves none); stop at the first that fails (the first error is the one the run ends with). A
+    Ctrl-C or SIGTERM meanwhile stops at once."""
+    with contextlib.suppress(Exception):
+        for row in rows_on_stop(results, Halted()):
+            with whole_write():
+                writer.write(stamp(row))
+            statuses.append(row["status"])
+            verdicts.append(row["verdict"])
 
 
 def rows_on_stop(results: Generator[dict[str, Any], None, None], stop: KeyboardInterrupt) -> Iterator[dict[str, Any]]:
