@@ -519,8 +519,9 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
                 how = _how(processes)
                 again = _check_ready(pool, how, unready)
                 broken = []
-                for future, item in running.items():
+                for future, item in list(running.items()):
                     if future.exception() is None:
+                        del running[future]  # (given: not again by a stop thrown in at this yield)
                         yield item, future.result()
                     elif isinstance(future.exception(), BrokenProcessPool):
                         broken.append(item)
