@@ -135,8 +135,7 @@ def run_scan(
             if len(statuses) > kept:
                 more = len(statuses) - kept
                 error.add_note(f"mesocli: after the error, the rows of {more} more input{'s' if more > 1 else ''} "
-                               f"read whole before it were written ({len(statuses)} in all)"
-                               + ("; --resume goes on after them" if resume else ""))
+                               f"read whole before it were written ({len(statuses)} in all)")
             raise
         bars.__exit__()
         with whole_write():
@@ -155,7 +154,8 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
     pipe, are out already (a table: printed as the scan stops, of the inputs done, :meth:`TableWriter.stop`).
     SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
     face model) once rows are done gets the same words as a note (``add_note``), which the CLI
-    prints under its one error line."""
+    prints under its one error line; with ``resume``, a note that says that ``output`` keeps the rows done (a full
+    disk there too)."""
 
     def lost(how: str) -> str | None:
         """What is said of the rows done (``how``: the run stopped), or None where they are kept."""
@@ -175,9 +175,14 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
         raise
     except (MesocliError, OSError) as exc:
         # an error of the output itself says what became of it: not written (a full disk), or kept under another
-        # name (it appeared during the run: ``kept``)
+        # name (it appeared during the run: ``kept``); one appended to (``resume``) keeps the rows done, and says so,
+        # whatever the error (its own full disk too: a row cut short is cut off by the next resume)
         of_output = isinstance(exc, OutputError) or (isinstance(exc, ParameterError) and "kept" in exc.values)
-        if statuses and not of_output and (line := lost("stopped")) is not None:
+        if statuses and resume and output is not None and not is_stream(output):
+            count = len(statuses)
+            exc.add_note(f"mesocli: stopped after {count} input{'' if count == 1 else 's'}: {output} keeps "
+                         f"{'its row' if count == 1 else 'their rows'}; --resume goes on from there")
+        elif statuses and not of_output and (line := lost("stopped")) is not None:
             exc.add_note(line)
         raise
 
