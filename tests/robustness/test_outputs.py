@@ -193,7 +193,7 @@ def test_disk_full_during_a_resumed_scan_says_what_the_output_keeps(tmp_path: Pa
                                        "there"], result.err
     again = run_cli(*common)
     assert again.code == 0, again.err
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.endswith("}")]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]  # the row cut short was cut off
     assert sorted(row["path"] for row in rows) == sorted(map(str, inputs))
 
 
