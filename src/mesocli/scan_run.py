@@ -114,6 +114,7 @@ def run_scan(
             if explainer is not None:
                 explainer.add(row)
 
+        held = len(statuses)  # (with resume: the inputs already in the output)
         try:
             for row in results:
                 with whole_write():
@@ -135,7 +136,7 @@ def run_scan(
             if len(statuses) > kept:
                 more = len(statuses) - kept
                 error.add_note(f"mesocli: after the error, the rows of {more} more input{'s' if more > 1 else ''} "
-                               f"read whole before it were written ({len(statuses)} in all)")
+                               f"read whole before it were written ({len(statuses) - held} in all)")
             raise
         bars.__exit__()
         with whole_write():
@@ -167,6 +168,7 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
                     "each row as it is done")
         return None
 
+    held = len(statuses)  # (with resume: the inputs already in the output)
     try:
         yield
     except KeyboardInterrupt as exc:
@@ -178,10 +180,10 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
         # name (it appeared during the run: ``kept``); one appended to (``resume``) keeps the rows done, and says so,
         # whatever the error (its own full disk too: a row cut short is cut off by the next resume)
         of_output = isinstance(exc, OutputError) or (isinstance(exc, ParameterError) and "kept" in exc.values)
-        if statuses and resume and output is not None and not is_stream(output):
-            count = len(statuses)
-            exc.add_note(f"mesocli: stopped after {count} input{'' if count == 1 else 's'}: {output} keeps "
-                         f"{'its row' if count == 1 else 'their rows'}; --resume goes on from there")
+        if resume and output is not None and not is_stream(output):
+            if (count := len(statuses) - held) > 0:  # rows of this run
+                exc.add_note(f"mesocli: stopped after {count} input{'' if count == 1 else 's'}: {output} keeps "
+                             f"{'its row' if count == 1 else 'their rows'}; --resume goes on from there")
         elif statuses and not of_output and (line := lost("stopped")) is not None:
             exc.add_note(line)
         raise
