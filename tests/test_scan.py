@@ -159,6 +159,32 @@ def test_a_stop_at_a_yield_gives_the_inputs_read_whole_then_raises(crops: list[P
     assert not [t for t in threading.enumerate() if t.name == "mesocli-scan-producer" and t.is_alive()]
 
 
+def test_a_stop_scores_the_inputs_read_whole_beyond_one_batch(crops: list[Path], kit: MediaKit, loaded) -> None:
+    """A stop with more faces of inputs read whole waiting than one batch holds (here 2 faces a batch: 4 frames of
+    a video, then 3 images) scores them all, batch after batch (a few seconds at most), and gives every input read
+    whole, in input order, with the scores of a whole run. Only one batch was scored: the video, the first input
+    waiting, was dropped with every input after it, and scanned again by ``--resume``."""
+    paths = [str(crops[0]), str(kit.face_video), *map(str, crops[1:])]
+    options = {"detector": "none", "frames": 4, "batch_size": 2}
+    read = threading.Event()
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "read" and path == paths[-1]:
+            read.set()
+
+    results = scan_inputs(paths, loaded, ScanOptions(**options), progress=hook)
+    got = [next(results)]
+    assert read.wait(60)  # every input is read: 7 faces wait, 3 batches' worth
+    stop = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt) as raised:
+        got.append(results.throw(stop))
+        while True:
+            got.append(next(results))
+    assert raised.value is stop
+    whole = scan_all(paths, loaded, **options)
+    assert [(r.path, r.status, r.p_fake) for r in got] == [(r.path, r.status, r.p_fake) for r in whole]
+
+
 def test_a_stop_as_an_input_is_reported_done_keeps_its_result(crops: list[Path], loaded) -> None:
     """A stop (Ctrl-C in a notebook) landing in the progress hook as the first input is reported done: its result
     comes first, then those of the inputs read whole, in input order, then the stop. It was dropped (taken off the
@@ -473,6 +499,43 @@ def test_worker_processes_stopped_as_an_input_is_reported_done_keep_its_result(c
             got.append(result.path)
     assert raised.value is stop and stopped == paths[:1]
     assert got and got == paths[:len(got)]
+
+
+def test_worker_processes_stopped_keep_the_results_they_had_sent_back(crops: list[Path], own_weights: Path) -> None:
+    """With --workers, a stop (Ctrl-C) as the first input is reported done, once the workers have sent back every
+    other input's result: those results are given too, in input order, then the stop. They were dropped (the
+    workers' results not yet taken from the pool), counted as not scanned and scanned again by ``--resume``."""
+    import gc
+    from concurrent.futures import Future
+
+    from mesocli.parallel import scan_parallel
+    from mesocli.runtime import load_onnx
+
+    paths = [str(p) for p in crops]
+    stop = KeyboardInterrupt()
+    stopped: list[str] = []
+
+    def sent_back() -> bool:
+        futures = [o for o in gc.get_objects() if isinstance(o, Future)]
+        return len(futures) >= len(paths) and all(future.done() for future in futures)
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "done" and not stopped:
+            stopped.append(path)
+            deadline = threading.Event()
+            for _ in range(600):  # every input's result is back (each task is a Future of the pool)
+                if sent_back():
+                    break
+                deadline.wait(0.1)
+            raise stop
+
+    got = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        for result in scan_parallel(paths, load_onnx(own_weights), ScanOptions(detector="none"), workers=2,
+                                    progress=hook):
+            got.append((result.path, result.status))
+    assert raised.value is stop and stopped == paths[:1]
+    assert got == [(path, "ok") for path in paths]
 
 
 def test_one_process_shows_one_input_bar_not_a_stack(crops: list[Path], kit: MediaKit, loaded) -> None:

@@ -1235,3 +1235,28 @@ def test_min_track_frames_without_all_faces_is_refused(scan, faces: list[Path]) 
         ScanOptions(detector="none", min_track_frames=1)
     assert ScanOptions(detector="none", all_faces=True).min_track_frames == 3
     assert ScanOptions(detector="none").min_track_frames is None
+
+
+def test_an_error_writing_a_heatmap_keeps_the_rows_of_the_inputs_read_whole(scan, faces: list[Path],
+                                                                            tmp_path: Path) -> None:
+    """An error of the writing side that stops the scan (here a heatmap that cannot be written: a file stands where
+    its folder goes) writes the rows of the inputs read whole by then, after the row it came with, in input order,
+    and says so under its error line; the heatmap folder is left as it was, as after any failed scan. They were dropped:
+    only the rows up to the failed one were out."""
+    paths = []
+    for name in "abcd":
+        paths.append(tmp_path / f"{name}.png")
+        paths[-1].write_bytes(faces[0].read_bytes())
+    heat = tmp_path / "heat"
+    heat.mkdir()
+    (heat / "b").write_text("not a folder")  # where b.png's heatmaps go
+    result = scan("--format", "jsonl", "--explain", heat, "--force", *paths)
+    assert result.code == 2, result.err
+    rows = [json.loads(line) for line in result.out.splitlines()]
+    assert [row["path"] for row in rows] == [str(p) for p in paths]  # (the images are read long before b's row)
+    assert [row["status"] for row in rows] == ["ok"] * 4
+    lines = result.err.splitlines()
+    assert lines[-2].startswith("mesocli: error: ") and "is not a folder" in lines[-2], result.err
+    assert lines[-1] == ("mesocli: after the error, the rows of 2 more inputs read whole before it were written "
+                         "(4 in all)")
+    assert sorted(heat.iterdir()) == [heat / "b"] and (heat / "b").read_text() == "not a folder"  # as it was

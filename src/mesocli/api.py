@@ -177,7 +177,7 @@ def iter_scan(
 
     The arguments are checked (and the model loaded) when this is called, not at the first result.
     Closing the iterator early stops the scan (nothing more is scored); a KeyboardInterrupt that comes while it
-    works is raised after the results of the inputs read to their end (one ``batch_size`` batch scored at most).
+    works is raised after the results of the inputs read to their end (their faces scored for 5 s at most).
     ``inputs`` given as an iterator (a generator: frames of a
     stream, paths as they arrive) is read as the scan goes, so results come before it ends: its first item is
     checked when this is called, each other when the scan reaches it (with ``workers`` > 1 too: its paths are

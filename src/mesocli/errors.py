@@ -102,6 +102,11 @@ class Terminated(KeyboardInterrupt):
     exit_code = 143
 
 
+class Halted(KeyboardInterrupt):
+    """An error (not a signal: a row or heatmap that cannot be written) stopped a scan: thrown into its engine's rows
+    as Ctrl-C is, for the rows of the inputs read whole by then; never raised to the user (the error is)."""
+
+
 def check_choice(parameter: str, value: object, choices: Collection[str]) -> None:
     """Raise ParameterError (``detector must be one of hog, cnn, none, not 'sift'``) unless ``value`` is a choice."""
     if value not in choices:

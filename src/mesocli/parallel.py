@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import os
 import pickle
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,24 @@ def _lost(path: str, how: str, loaded: Any, options: ScanOptions) -> ScanResult:
     return finalize(job, options, loaded.describe(), run_settings(options, loaded))
 
 
+def _sent_back(outcomes: Generator[Any, None, None], stop: KeyboardInterrupt) -> Iterator[Any]:
+    """The results that ``outcomes`` (:func:`mesocli.workers.run_retrying`) still gives once ``stop`` is thrown in at
+    its yield: those the workers had sent back, not yet taken (its workers are stopped). None when the stop came
+    from it (it gave them before it raised). Another stop (a second Ctrl-C) is raised at once."""
+    step: Callable[[], Any] = functools.partial(outcomes.throw, stop)
+    while True:
+        try:
+            outcome = step()
+        except StopIteration:
+            return
+        except KeyboardInterrupt as again:
+            if again is stop:
+                return
+            raise
+        yield outcome
+        step = functools.partial(next, outcomes)
+
+
 def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions, workers: int,
                   progress: ProgressHook | None = None, log: Callable[[str], None] = note,
                   held_back: bool = False) -> Iterator[ScanResult]:
@@ -200,14 +219,20 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
                 gate.notify_all()
             yield result
 
+    def take(number: int, path: str | Path, outcome: Any) -> None:
+        done[number] = _lost(str(path), outcome.how, loaded, options) if isinstance(outcome, Lost) else outcome
+
     try:
         with contextlib.closing(outcomes):
-            for (number, path), outcome in outcomes:
-                done[number] = _lost(str(path), outcome.how, loaded, options) if isinstance(outcome, Lost) else outcome
-                yield from due()
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM (here, or thrown in at a yield): the workers are stopped; the rows
-        yield from due()  # done that are due, in input order up to the first input not done, first
-        raise
+            try:
+                for (number, path), outcome in outcomes:
+                    take(number, path, outcome)
+                    yield from due()
+            except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM (here, or thrown in at a yield): the workers are
+                for (number, path), outcome in _sent_back(outcomes, stop):  # stopped, the results they had sent
+                    take(number, path, outcome)  # back taken; those due, in input order up to the first input
+                yield from due()  # not done, are given first
+                raise
     finally:
         with gate:
             ended = True  # (the feed's thread, held back, ends)

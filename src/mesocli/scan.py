@@ -31,6 +31,10 @@ from mesocli.producer import Ended, Face, Failed, Finished, Job, Message, Produc
 from mesocli.provenance import utc_now
 from mesocli.stdin_paths import stop_waiting
 
+STOP_SCORING_SECONDS = 5.0
+"""On a stop (Ctrl-C, SIGTERM, an error that ends the run), how long the faces of the inputs read whole are scored
+before the scan ends (a batch started is finished): a few hundred faces on one core; a second stop ends it at
+once."""
 MIN_TRACK_FRAMES = 3  # --all-faces: a track seen in fewer sampled frames decides no video verdict (docs/scan.md)
 
 ProgressHook = Callable[[str, str, "int | None"], None]
@@ -379,8 +383,11 @@ def scan_inputs(
 
     def complete() -> Iterator[ScanResult]:
         """On a stop: the results of the inputs read to their end, in input order up to the first that is not, whose
-        faces wait in the batch or in the producer's messages already sent; at most ``batch_size`` faces are scored
-        (one batch). Counted again from the faces: a stop may have cut a batch's scoring short."""
+        faces wait in the batch or in the producer's messages already sent. Their faces are scored batch after batch
+        for at most :data:`STOP_SCORING_SECONDS` (a batch started is finished; a second stop cuts it short): the
+        inputs whose faces are all scored by then are given. Counted again from the faces: a stop may have cut a
+        batch's scoring short."""
+        deadline = time.monotonic() + STOP_SCORING_SECONDS
         for _ in range(messages.maxsize + 1):  # what the producer sent before it saw the stop
             try:
                 take(messages.get_nowait(), scoring=False)
@@ -390,15 +397,18 @@ def scan_inputs(
         chosen: list[tuple[Job, Face, Any]] = []
         for job in jobs:
             left = [unscored.get(id(face)) for face in job.faces if face.p_fake is None and not job.error]
-            if not job.done or None in left or len(chosen) + len(left) > options.batch_size:
+            if not job.done or None in left:
                 break
             job.pending = len(left)
             chosen += left  # type: ignore[arg-type]
-        batch[:] = chosen
-        try:
-            score_batch()
-        except Exception:  # (scores that are not numbers): the stop, not this, is what the run ends with
-            return
+        for start in range(0, len(chosen), options.batch_size):
+            if start and time.monotonic() > deadline:  # the inputs whose faces are not all scored are not given
+                break
+            batch[:] = chosen[start:start + options.batch_size]
+            try:
+                score_batch()
+            except Exception:  # (scores that are not numbers): the stop, not this, is what the run ends with
+                break
         yield from finished()
 
     producer.start()

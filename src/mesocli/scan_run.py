@@ -15,7 +15,15 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, UsageError, check_known
+from mesocli.errors import (
+    Halted,
+    MesocliError,
+    OutputError,
+    ParameterError,
+    Terminated,
+    UsageError,
+    check_known,
+)
 from mesocli.fsutil import GuardedStream, atomic_path, check_writable, insisted, is_stream, output_errors, whole_write
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
@@ -102,11 +110,12 @@ def run_scan(
 
         def keep(row: dict[str, Any]) -> None:
             writer.write(stamp(row))
+            statuses.append(row["status"])  # (written: counted, whether or not its heatmaps can be)
+            verdicts.append(row["verdict"])
             if explainer is not None:
                 explainer.add(row)
-            statuses.append(row["status"])
-            verdicts.append(row["verdict"])
 
+        held = len(statuses)  # (with resume: the inputs already in the output)
         try:
             for row in results:
                 with whole_write():
@@ -117,6 +126,18 @@ def run_scan(
                 for row in rows_on_stop(results, stop):  # (a second Ctrl-C or SIGTERM: no more)
                     with whole_write():
                         keep(row)
+            raise
+        except Exception as error:  # an error of this side (a row, a heatmap that cannot be written): the rows of
+            # the inputs read whole by then are written first, where they are kept (not into an output written whole
+            # at the end, which the error drops, nor a stream that failed)
+            kept = len(statuses)
+            if (not stream.failed and inspect.getgeneratorstate(results) == inspect.GEN_SUSPENDED
+                    and (output is None or is_stream(output) or resume)):
+                _kept_on_error(results, writer, stamp, statuses, verdicts)
+            if len(statuses) > kept:
+                more = len(statuses) - kept
+                error.add_note(f"mesocli: after the error, the rows of {more} more input{'s' if more > 1 else ''} "
+                               f"read whole before it were written ({len(statuses) - held} in all)")
             raise
         bars.__exit__()
         with whole_write():
@@ -135,7 +156,8 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
     pipe, are out already (a table: printed as the scan stops, of the inputs done, :meth:`TableWriter.stop`).
     SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
     face model) once rows are done gets the same words as a note (``add_note``), which the CLI
-    prints under its one error line."""
+    prints under its one error line; with ``resume``, a note that says that ``output`` keeps the rows done (a full
+    disk there too)."""
 
     def lost(how: str) -> str | None:
         """What is said of the rows done (``how``: the run stopped), or None where they are kept."""
@@ -147,6 +169,7 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
                     "each row as it is done")
         return None
 
+    held = len(statuses)  # (with resume: the inputs already in the output)
     try:
         yield
     except KeyboardInterrupt as exc:
@@ -155,9 +178,14 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
         raise
     except (MesocliError, OSError) as exc:
         # an error of the output itself says what became of it: not written (a full disk), or kept under another
-        # name (it appeared during the run: ``kept``)
+        # name (it appeared during the run: ``kept``); one appended to (``resume``) keeps the rows done, and says so,
+        # whatever the error (its own full disk too: a row cut short is cut off by the next resume)
         of_output = isinstance(exc, OutputError) or (isinstance(exc, ParameterError) and "kept" in exc.values)
-        if statuses and not of_output and (line := lost("stopped")) is not None:
+        if resume and output is not None and not is_stream(output):
+            if (count := len(statuses) - held) > 0:  # rows of this run
+                exc.add_note(f"mesocli: stopped after {count} input{'' if count == 1 else 's'}: {output} keeps "
+                             f"{'its row' if count == 1 else 'their rows'}; --resume goes on from there")
+        elif statuses and not of_output and (line := lost("stopped")) is not None:
             exc.add_note(line)
         raise
 
@@ -177,6 +205,21 @@ def _whole_on_stop(writer: Any, stream: GuardedStream) -> Iterator[None]:
             with whole_write(), contextlib.suppress(Exception):
                 writer.stop(why)
         raise
+
+
+def _kept_on_error(results: Generator[dict[str, Any], None, None], writer: Any,
+                   stamp: Callable[[dict[str, Any]], dict[str, Any]], statuses: list[str],
+                   verdicts: list[str | None]) -> None:
+    """After an error of the writing side, write the rows ``results`` still gives of the inputs read whole (a
+    :class:`mesocli.errors.Halted` thrown in, as Ctrl-C is: :func:`rows_on_stop`), each whole, without heatmaps (a
+    failed scan leaves none); stop at the first that fails (the first error is the one the run ends with). A
+    Ctrl-C or SIGTERM meanwhile stops at once."""
+    with contextlib.suppress(Exception):
+        for row in rows_on_stop(results, Halted()):
+            with whole_write():
+                writer.write(stamp(row))
+            statuses.append(row["status"])
+            verdicts.append(row["verdict"])
 
 
 def rows_on_stop(results: Generator[dict[str, Any], None, None], stop: KeyboardInterrupt) -> Iterator[dict[str, Any]]:

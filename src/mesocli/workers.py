@@ -479,7 +479,9 @@ def run_retrying(items: Iterable[T], workers: int, make_pool: Callable[[int], Pr
     workers all died before any got ready ran no item: its items go on in a new pool (``restarting(how the
     worker died)`` first), and when that one too dies so, the run stops (:func:`_check_ready`). An error the
     function raises is raised here (:class:`mesocli.errors.WorkerError`: a worker could not load its model). When
-    the generator ends or is closed (Ctrl-C), no worker is left running."""
+    the generator ends or is closed (Ctrl-C), no worker is left running; a KeyboardInterrupt (Ctrl-C, SIGTERM)
+    thrown in at a yield or raised while it waits first gives the results the workers had sent back, then is
+    raised."""
     feed = _Feed(items)
     unready = [0]  # pools in a row whose workers died before any got ready
     try:
@@ -542,8 +544,9 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
                 how = _how(processes)
                 again = _check_ready(pool, how, unready)
                 broken = []
-                for future, item in running.items():
+                for future, item in list(running.items()):
                     if future.exception() is None:
+                        del running[future]  # (given: not again by a stop thrown in at this yield)
                         yield item, future.result()
                     elif isinstance(future.exception(), BrokenProcessPool):
                         broken.append(item)
@@ -557,7 +560,14 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
             for future in [future for future in running if future in finished]:
                 item = running.pop(future)
                 yield item, future.result()
-    except BaseException:  # Ctrl-C, the generator closed: stop the workers now
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM (here, or thrown in at a yield): the workers stopped now, the
+        terminate(pool)  # results they had sent back first (a stop is not a crash: no worker died with them)
+        for future, item in [(future, item) for future, item in running.items()
+                             if future.done() and not future.cancelled() and future.exception() is None]:
+            del running[future]
+            yield item, future.result()
+        raise
+    except BaseException:  # the generator closed, an error: stop the workers now
         terminate(pool)
         raise
     finally:

@@ -210,7 +210,8 @@ class FaultyFs:
         def open_(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
             self._check(file, _mode_writes(mode))
             handle = real_open(file, mode, *args, **kwargs)
-            return _Budgeted(handle, self) if _mode_writes(mode) and self.under(file) else handle
+            there = self.under(file) or (isinstance(file, int) and file in self._fds)  # (a descriptor os.open gave)
+            return _Budgeted(handle, self) if _mode_writes(mode) and there else handle
 
         def os_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
             relative = kwargs.get("dir_fd") is not None  # relative to a folder descriptor: not judged

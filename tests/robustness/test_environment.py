@@ -1049,7 +1049,8 @@ def test_an_ffmpeg_that_cannot_be_run_any_more_stops_the_run(tmp_path: Path, cro
                                                              monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
     """An ffmpeg that passed the check before the first input and then cannot be started (removed, its mode
     changed, no process left): each video was an error row (``PermissionError``, ``FileNotFoundError``), exit 3,
-    as if the files were damaged. Now the run stops, one line, exit 2; the rows before it stay."""
+    as if the files were damaged. Now the run stops, one line, exit 2; the rows before it stay (and a second line
+    says so, naming --resume)."""
     exe, video = _ffmpeg_broken_after_its_check(tmp_path, monkeypatch)
     output = tmp_path / "rows.jsonl"
     for args in (["scan", "--weights", own_weights, "--detector", "none", crops[0], video, "-o", output, "--resume"],
@@ -1057,8 +1058,10 @@ def test_an_ffmpeg_that_cannot_be_run_any_more_stops_the_run(tmp_path: Path, cro
         exe.chmod(0o755)
         result = run_cli(*args, "-q")
         assert result.code == 2, result.err
-        assert result.error_line() == f"cannot run ffmpeg {exe} (Permission denied): set IMAGEIO_FFMPEG_EXE to a " \
-                                      "recent ffmpeg, or reinstall imageio-ffmpeg (0.8 or later bundles one)"
+        line = (f"mesocli: error: cannot run ffmpeg {exe} (Permission denied): set IMAGEIO_FFMPEG_EXE to a recent "
+                "ffmpeg, or reinstall imageio-ffmpeg (0.8 or later bundles one)")
+        kept = [f"mesocli: stopped after 1 input: {output} keeps its row; --resume goes on from there"]
+        assert not result.out and result.err.splitlines() == [line, *(kept if args[0] == "scan" else [])]
     assert [row["path"] for row in map(json.loads, output.read_text().splitlines())] == [str(crops[0])]
 
 

@@ -171,6 +171,32 @@ def test_disk_full_during_scan_output(tmp_path: Path, face_jpeg: Path, own_weigh
     assert report.read_text() == "[]\n" and [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 
+def test_disk_full_during_a_resumed_scan_says_what_the_output_keeps(tmp_path: Path, face_jpeg: Path,
+                                                                     own_weights: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     run_cli: RunCli) -> None:
+    """``--resume`` into a disk that fills after the first row: the one error line, then a line that says what the
+    output keeps (the rows done; a row cut short is cut off by the next ``--resume``), which goes on from there and
+    ends with every input's row once. Before, only the error line: nothing said that the rows done were kept."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    inputs = [folder / f"{name}.jpg" for name in "abc"]
+    for path in inputs:
+        path.write_bytes(face_jpeg.read_bytes())
+    out = tmp_path / "out" / "rows.jsonl"
+    common = ("scan", "--weights", own_weights, "--detector", "none", "--output", out, "--resume", *inputs)
+    with monkeypatch.context() as patch:
+        FaultyFs(out.parent, space=1500).install(patch)  # a row is 1.1-1.3 kB: the second is cut short
+        result = run_cli(*common)
+    assert result.code == 2
+    assert result.err.splitlines()[-2:] == [f"mesocli: error: cannot write {out}: No space left on device",
+                                       f"mesocli: stopped after 1 input: {out} keeps its row; --resume goes on from "
+                                       "there"], result.err
+    again = run_cli(*common)
+    assert again.code == 0, again.err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]  # the row cut short was cut off
+    assert sorted(row["path"] for row in rows) == sorted(map(str, inputs))
+
+
 class _FullStdout(io.StringIO):
     def write(self, text: str) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
