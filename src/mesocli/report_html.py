@@ -308,20 +308,24 @@ def _section(number: int, entry: ReportEntry) -> str:
                    "</figcaption></figure>")
     segments = r.get("segments") or []
     if status == "ok" and r.get("type") == "video":
+        others = other_flags(r)  # --all-faces: another person called fake or flagged, a short track set aside too
+        # every track too short: the verdict pools their faces, so it rests on each of them (none is left out)
+        pooled = bool(r.get("faces")) and all(t.get("decides") is False for t in r.get("faces") or [])
         if segments:
             items = "".join(f"<li>{s['start']:.2f}–{s['end']:.2f} s: {s['frames']} sampled frame(s)"
                             f"{_ends(s, entry.sampled_frames)}, smoothed p_fake mean {fmt_p(s['p_fake_mean'])}, "
                             f"max {fmt_p(s['p_fake_max'])}</li>" for s in segments)
             out.append(f"<h3>Flagged time ranges</h3><ul>{items}</ul>")
-        elif other_flags(r):
-            out.append("<h3>Flagged time ranges</h3><p>None on the track the verdict rests on.</p>")
+        elif others:
+            out.append("<h3>Flagged time ranges</h3><p>None on the "
+                       f"{'faces pooled' if pooled else 'track the verdict rests on'}.</p>")
         else:
             out.append("<h3>Flagged time ranges</h3><p>None: the smoothed p_fake stays under the threshold.</p>")
-        others = other_flags(r)  # --all-faces: another person called fake or flagged, a short track set aside too
         if others:
             items = "".join(f"<li>{_esc(track_flag_text(t, r.get('threshold', 0.5)))}</li>" for t in others)
-            out.append(f"<p><b>Other face tracks called fake or flagged</b> (the verdict does not rest on them: "
-                       f"look at them too):</p><ul>{items}</ul>")
+            title, why = (("Face tracks", "their faces are pooled with the others, where their own scores and ranges "
+                           "are diluted") if pooled else ("Other face tracks", "the verdict does not rest on them"))
+            out.append(f"<p><b>{title} called fake or flagged</b> ({why}: look at them too):</p><ul>{items}</ul>")
     if entry.no_face and not image:  # an image is one frame: its time says nothing
         times = [t for _, t in entry.no_face]
         out.append(f"<h3>Frames with no face</h3><p>{len(times)} of {frames.get('sampled', len(times))} sampled "
