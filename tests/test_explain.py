@@ -283,6 +283,26 @@ def test_an_image_without_a_face_is_explained_with_a_warning(run_cli: RunCli, tm
     assert lines[0]["warnings"] and heard == [stderr.splitlines()[0]]
 
 
+def test_the_no_face_mark_is_never_cut_short_beside_an_empty_map() -> None:
+    """An image with no face whose map is empty (the note says ``(none found: the map is empty)``) had its red mark
+    shortened in the middle, ``NO FACE …UND IN THIS IMAGE``, to fit beside that longer note. The mark is whole
+    words: in full where it fits, else ``NO FACE FOUND``."""
+    from PIL import ImageDraw
+
+    from mesocli.explain import CAPTION_SIZE, Explanation, _font, face_panel
+
+    face = np.asarray(face_crop())
+    font, draw = _font(CAPTION_SIZE), ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    whole = {round(draw.textlength(text, font=font)) for text in ("NO FACE FOUND IN THIS IMAGE", "NO FACE FOUND")}
+    for peak in (1.0, 0.0):  # a map, then an empty one (its note is longer)
+        heat = np.full((256, 256), peak, dtype=np.float32)
+        panel = face_panel(face, Explanation(0.0004, "real", heat, peak), "real · p_fake <0.001 · coffee.jpg",
+                           no_face=True)
+        below = np.asarray(panel)[256:].astype(int)
+        red = np.flatnonzero(((below[..., 0] > 150) & (below[..., 1] < 60) & (below[..., 2] < 60)).any(axis=0))
+        assert red.size and min(abs(red[-1] - red[0] + 1 - width) for width in whole) <= 5, (peak, red[[0, -1]])
+
+
 def test_explain_lines_stay_one_line_whatever_the_names(run_cli: RunCli, tmp_path: Path, own_weights: Path) -> None:
     """As scan's JSON Lines: a crop named with a line separator (U+2028) or a right-to-left override split its
     line for ``str.splitlines()`` and read otherwise on a terminal; they are \\u escapes (the same JSON value)."""

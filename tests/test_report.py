@@ -235,6 +235,31 @@ def test_the_report_names_every_warning_and_a_flagged_track_set_aside(tmp_path: 
     assert "None on the track the verdict rests on" in text and "stays under the threshold" not in text
 
 
+def test_a_flagged_track_of_pooled_tracks_is_not_said_to_be_left_out_of_the_verdict(tmp_path: Path) -> None:
+    """With every track too short to decide, their faces are pooled and the verdict rests on all of them; the
+    input's section still said a flagged track was one "the verdict does not rest on" and that the "track the
+    verdict rests on" had no flagged range: both false of a pooled verdict. It says the faces were pooled."""
+    from mesocli.report import ReportEntry, render_html
+
+    pooled = ("no face track has 3 sampled frames or more (--min-track-frames): the verdict pools the faces of all "
+              "2 tracks into one series")
+    stretch = {"start": 1.0, "end": 1.5, "frames": 2, "p_fake_mean": 0.68, "p_fake_max": 0.7}
+    result = {
+        "path": "meeting.mp4", "type": "video", "status": "ok", "error": None, "p_fake": 0.3, "verdict": "real",
+        "threshold": 0.5, "aggregation": "mean", "model": {"name": "meso4_df"},
+        "frames": {"sampled": 4, "with_face": 4}, "segments": [], "warnings": [pooled],
+        "faces": [{"track": 0, "p_fake": 0.1, "verdict": "real", "frames": 2, "segments": [], "decides": False},
+                  {"track": 1, "p_fake": 0.681, "verdict": "fake", "frames": 2, "segments": [stretch],
+                   "decides": False}],
+    }
+    report = tmp_path / "r.html"
+    report.write_text(render_html([ReportEntry(result, None)]))
+    _, text = check_report(report)
+    assert text.count("track 1 (pooled: 2 frames) 0.681, flagged 1.0–1.5 s") == 2  # summary, section
+    assert "does not rest on" not in text and "the track the verdict rests on" not in text
+    assert "None on the faces pooled" in text and "their faces are pooled with the others" in text
+
+
 def test_a_heatmap_explains_the_class_the_scan_decided(own_weights: Path) -> None:
     """With --model any or --arch ensemble the map is drawn by another network than the one whose score
     decided: its target is the decided class (the caption's), not that network's own verdict."""

@@ -301,6 +301,24 @@ def test_a_person_flagged_on_a_short_track_needs_a_look(scan, faces: list[Path])
     assert lines[start + 1] == "  real  0.212  meeting.mp4: track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.5 s"
 
 
+def test_a_flagged_track_of_a_pooled_verdict_is_not_said_to_be_set_aside(scan, faces: list[Path]) -> None:
+    """With every track too short, their faces are pooled into the verdict (``2 tracks pooled``); a flagged track
+    was still listed as ``(set aside: 2 frames)`` in the flagged column and the "needs a look" list, the opposite of
+    what the verdict did with it. It is said to be pooled."""
+    (row,) = json.loads(scan("--format", "json", faces[0]).out)
+    stretch = {"start": 1.0, "end": 1.5, "frames": 2, "p_fake_mean": 0.68, "p_fake_max": 0.7}
+    tracks = [{"track": number, "p_fake": p_fake, "verdict": "fake" if p_fake >= 0.5 else "real", "frames": 2,
+               "segments": segments, "decides": False, "box": [10, 10, 90, 90]}
+              for number, p_fake, segments in ((0, 0.1, []), (1, 0.681, [stretch]))]
+    clip = {**row, "path": "meeting.mp4", "type": "video", "p_fake": 0.3, "verdict": "real", "segments": [],
+            "faces": tracks}
+    lines = _table([clip, {**row, "path": "other.png"}])
+    assert "set aside" not in "\n".join(lines)
+    assert "track 1 (pooled: 2 frames) 0.681, flagged 1.0–1.5 s" in next(line for line in lines if "meeting" in line)
+    start = lines.index("needs a look: 1 called real but flagged in part")
+    assert lines[start + 1] == "  real  0.300  meeting.mp4: track 1 (pooled: 2 frames) 0.681, flagged 1.0–1.5 s"
+
+
 def test_inputs_without_a_face_need_a_look_and_no_face_ok_keeps_them_from_exit_3(run_cli: RunCli, kit: MediaKit,
                                                                                  tmp_path: Path) -> None:
     """A photo or a clip in which no face was found may be a fake whose face the detector missed (small, turned,

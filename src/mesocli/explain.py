@@ -339,10 +339,11 @@ def face_panel(face: np.ndarray, explanation: Explanation, caption: str, colorma
     if explanation.peak <= 0:
         note += " (none found: the map is empty)"
     draw.text((pad, 256 + pad + 18), note, fill=(60, 60, 60), font=font)
-    if no_face:
+    if no_face:  # whole words: beside an empty map's longer note the short form (cut in the middle, it read "…UND")
         x = pad + draw.textlength(note + " · ", font=font)
-        draw.text((x, 256 + pad + 18), fit_caption("NO FACE FOUND IN THIS IMAGE", int(width - x - pad)),
-                  fill=(190, 0, 0), font=font)
+        mark = next((text for text in ("NO FACE FOUND IN THIS IMAGE", "NO FACE FOUND")
+                     if draw.textlength(text, font=font) <= width - x - pad), "NO FACE")
+        draw.text((x, 256 + pad + 18), mark, fill=(190, 0, 0), font=font)
     return panel
 
 

@@ -23,7 +23,7 @@ from mesocli.aggregate import shown, verdict
 from mesocli.digest import CHANGED
 from mesocli.errors import printable
 from mesocli.producer import box_text, is_damage
-from mesocli.writers import other_flags, ranked_warnings, track_flag_text, warnings_text
+from mesocli.writers import other_flags, pooled, ranked_warnings, track_flag_text, warnings_text
 
 
 def fmt_p(value: float | None, threshold: float | None = None) -> str:
@@ -209,7 +209,7 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
         frames = r.get("frames") or {}
         flagged = ", ".join(f'<span class="range">{s["start"]:.1f}–{s["end"]:.1f} s</span>'
                             for s in r.get("segments") or [])
-        others = "; ".join(track_flag_text(t, r.get("threshold", 0.5)) for t in other_flags(r))
+        others = "; ".join(track_flag_text(t, r.get("threshold", 0.5), pooled(r)) for t in other_flags(r))
         flagged += _esc(("; " if flagged else "") + others) if others else ""  # a short track set aside, …
         cells = [f'<td class="num">{number}</td>',
                  f'<td class="input"><a href="#input-{number}">{_path_cell(r.get("path"))}</a></td>',
@@ -308,20 +308,25 @@ def _section(number: int, entry: ReportEntry) -> str:
                    "</figcaption></figure>")
     segments = r.get("segments") or []
     if status == "ok" and r.get("type") == "video":
+        others = other_flags(r)  # --all-faces: another person called fake or flagged, a short track set aside too
+        # every track too short: the verdict pools their faces, so it rests on each of them (none is left out)
+        together = pooled(r)
         if segments:
             items = "".join(f"<li>{s['start']:.2f}–{s['end']:.2f} s: {s['frames']} sampled frame(s)"
                             f"{_ends(s, entry.sampled_frames)}, smoothed p_fake mean {fmt_p(s['p_fake_mean'])}, "
                             f"max {fmt_p(s['p_fake_max'])}</li>" for s in segments)
             out.append(f"<h3>Flagged time ranges</h3><ul>{items}</ul>")
-        elif other_flags(r):
-            out.append("<h3>Flagged time ranges</h3><p>None on the track the verdict rests on.</p>")
+        elif others:
+            out.append("<h3>Flagged time ranges</h3><p>None on the "
+                       f"{'faces pooled' if together else 'track the verdict rests on'}.</p>")
         else:
             out.append("<h3>Flagged time ranges</h3><p>None: the smoothed p_fake stays under the threshold.</p>")
-        others = other_flags(r)  # --all-faces: another person called fake or flagged, a short track set aside too
         if others:
-            items = "".join(f"<li>{_esc(track_flag_text(t, r.get('threshold', 0.5)))}</li>" for t in others)
-            out.append(f"<p><b>Other face tracks called fake or flagged</b> (the verdict does not rest on them: "
-                       f"look at them too):</p><ul>{items}</ul>")
+            items = "".join(f"<li>{_esc(track_flag_text(t, r.get('threshold', 0.5), together))}</li>"
+                            for t in others)
+            title, why = (("Face tracks", "their faces are pooled with the others, where their own scores and ranges "
+                           "are diluted") if together else ("Other face tracks", "the verdict does not rest on them"))
+            out.append(f"<p><b>{title} called fake or flagged</b> ({why}: look at them too):</p><ul>{items}</ul>")
     if entry.no_face and not image:  # an image is one frame: its time says nothing
         times = [t for _, t in entry.no_face]
         out.append(f"<h3>Frames with no face</h3><p>{len(times)} of {frames.get('sampled', len(times))} sampled "

@@ -533,12 +533,21 @@ def other_flags(row: dict[str, Any]) -> list[dict[str, Any]]:
             if track is not deciding and (track.get("segments") or track.get("verdict") == "fake")]
 
 
-def track_flag_text(track: dict[str, Any], threshold: float) -> str:
-    """``track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.0 s``: one of :func:`other_flags` for people."""
+def pooled(row: dict[str, Any]) -> bool:
+    """With ``--all-faces``, whether every track of a row was too short to decide, and the verdict pools their faces
+    (none was set aside: the verdict rests on each)."""
+    tracks = row.get("faces") or []
+    return bool(tracks) and all(track.get("decides") is False for track in tracks)
+
+
+def track_flag_text(track: dict[str, Any], threshold: float, pooled: bool = False) -> str:
+    """``track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.0 s``: one of :func:`other_flags` for people; with
+    ``pooled`` (:func:`pooled`), ``(pooled: 2 frames)``."""
     from mesocli.aggregate import shown
 
     frames = track.get("frames")
-    aside = f" (set aside: {frames} frame{'s' if frames != 1 else ''})" if track.get("decides") is False else ""
+    how = "pooled" if pooled else "set aside"
+    aside = f" ({how}: {frames} frame{'s' if frames != 1 else ''})" if track.get("decides") is False else ""
     text = f"track {track.get('track')}{aside} {shown(track.get('p_fake') or 0.0, threshold)}"
     ranges = flagged_text(track.get("segments") or [])
     return text + (f", flagged {ranges}" if ranges else "")
@@ -549,7 +558,7 @@ def all_flagged_text(row: dict[str, Any]) -> str:
     track called fake or flagged (:func:`other_flags`), ``13.0–15.0 s; track 1 (set aside: 2 frames) 0.681, flagged
     1.0–2.0 s``; "" without any."""
     parts = [flagged_text(row.get("segments") or [])] if row.get("segments") else []
-    parts += [track_flag_text(track, row.get("threshold", 0.5)) for track in other_flags(row)]
+    parts += [track_flag_text(track, row.get("threshold", 0.5), pooled(row)) for track in other_flags(row)]
     return "; ".join(parts)
 
 
@@ -596,7 +605,8 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
     if len(fakes) > limit:
         add("", "", f"… and {len(fakes) - limit} more called fake: the table above lists every input")
     for row in flagged[:limit]:
-        tracks = "; ".join(track_flag_text(track, row.get("threshold", 0.5)) for track in other_flags(row))
+        tracks = "; ".join(track_flag_text(track, row.get("threshold", 0.5), pooled(row))
+                           for track in other_flags(row))
         ranges = f"flagged {flagged_text(row['segments'])}" if row.get("segments") else ""
         add(Text("real", style="green"), shown(row["p_fake"], row.get("threshold", 0.5)),
             printable(row["path"]) + ": " + "; ".join(part for part in (ranges, tracks) if part))
