@@ -510,6 +510,16 @@ def test_the_enlarged_search_skips_flat_parts_and_a_still_shots_background_searc
     assert faces_in_image(still) == [] and max(w * h for w, h in sizes) < 3840 * 2160 / 2  # a photo: flat parts too
 
 
+def test_all_faces_finds_a_small_face_beside_a_large_one_in_a_video_frame() -> None:
+    """With all_faces, a video frame's small faces were looked for (steps 4 and 5) only when no face was found: a
+    person far behind a close one was missed. They are looked for beside it too, each search at its pace."""
+    frame = render(FaceTransform(0, (1400.0, 500.0), 2.0, 0.0), (1920, 1080))  # a face of about 170 px
+    frame = render(FaceTransform(0, (300.0, 300.0), 0.4, 0.0), (1920, 1080), canvas=frame)  # and one of 36 px
+    found = FaceFinder(all_faces=True).find(Frame(0, 0.0, np.asarray(frame)), "two")
+    assert sorted(face.box[0] < 960 for face in found) == [False, True]
+    assert len(FaceFinder().find(Frame(0, 0.0, np.asarray(frame)), "two")) == 1  # one face: the largest, as ever
+
+
 def test_the_turn_probes_of_a_faceless_large_video_are_not_searched_enlarged(monkeypatch: pytest.MonkeyPatch) -> None:
     """A video without a face upright has 3 frames tried turned each way (upright_turn): each probe ran the enlarged
     small-faces search of a fresh finder, 6 of them on a faceless 1080p clip (2.2 s of CPU, 15 % of its scan). A

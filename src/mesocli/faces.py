@@ -337,6 +337,7 @@ class FaceFinder:
         self._misses = 0  # consecutive frames without a face
         self._last_upsampled: float | None = None
         self._last_enlarged: float | None = None
+        self._last_beside: float | None = None  # the last small-faces search of a frame with a face (all_faces)
         self._enlarged_seen: np.ndarray | None = None  # the half-size grey frame as the enlarged search last saw it
 
     # -- detection ----------------------------------------------------------------------------
@@ -384,7 +385,8 @@ class FaceFinder:
         search around them (at three scales) confirms them; a weak HOG face counts only when the CNN detector
         agrees (:meth:`_sure`), and one it rejects leaves the next step to run. Like the authors'
         ``no_face_acceleration_threshold``: after 3 frames in a row without a face, the costly
-        upsampled and enlarged searches run only once per second of video.
+        upsampled and enlarged searches run only once per second of video. With ``all_faces``, a video frame with a
+        face also gets them, at most once per ``ENLARGED_SECONDS`` (small faces beside a large one).
         """
         source = images.full(self._mode)
         longest = max(images.width, images.height)
@@ -399,20 +401,26 @@ class FaceFinder:
             found = self._sure(images, [b.mapped(shrink, -border / shrink, -border / shrink)
                                         for b in self._run_detector(padded)])
         every_face = self.still and self.all_faces  # a photo's small faces beside its large ones, too
-        if (not found or every_face) and (self._misses < 3 or self._last_upsampled is None
-                                          or abs(time - self._last_upsampled) >= REDETECT_SECONDS):
+        # a video's, with all_faces: steps 4 and 5 also in frames with a face (a person far behind the one found),
+        # together, at most once per ENLARGED_SECONDS of video
+        beside = (self.all_faces and not self.still and bool(found)
+                  and (self._last_beside is None or abs(time - self._last_beside) >= ENLARGED_SECONDS))
+        if beside:
+            self._last_beside = time
+        upsampled_due = self._last_upsampled is None or abs(time - self._last_upsampled) >= REDETECT_SECONDS
+        if (not found and (self._misses < 3 or upsampled_due)) or every_face or beside:
             self._last_upsampled = time  # small faces: the upsampled search the authors ran on a miss
             upsampled = self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale)
             found = _added(found, self._sure(images, upsampled))
-            if (not found and self.small_faces and not self.still and self.detector == "hog"
-                    and longest > self._spec.full_side and (self._misses < 3 or self._last_enlarged is None
-                         or abs(time - self._last_enlarged) >= ENLARGED_SECONDS)):
+            enlarged_due = self._last_enlarged is None or abs(time - self._last_enlarged) >= ENLARGED_SECONDS
+            if (self.small_faces and not self.still and self.detector == "hog" and longest > self._spec.full_side
+                    and (not found and (self._misses < 3 or enlarged_due) or beside)):
                 # faces too small even upsampled (under about 4 % of the longest side: 48 px in 1920×1080): the
                 # frame at up to twice its full resolution (SMALL_PIXELS), each of the first 3 faceless frames,
                 # then at most once per ENLARGED_SECONDS of video
                 self._last_enlarged = time
                 enlarge = min(SMALL_SCALE, math.sqrt(SMALL_PIXELS / (images.width * images.height)))
-                found = self._sure(images, self._search_enlarged(images, source, enlarge))
+                found = _added(found, self._sure(images, self._search_enlarged(images, source, enlarge)))
         enlarge = SMALL_SCALE if self.detector == "hog" else 1.0  # (the CNN: its full resolution at most)
         if self.still and (not found or every_face) and longest > 2 * self._spec.full_side / enlarge:
             # a photo's faces too small even upsampled (under ~4 % of its side): up to twice its full resolution
@@ -448,8 +456,11 @@ class FaceFinder:
                                (b.bottom + top) / sy, b.score)
                            for b in self._run_detector(part, 0, CANDIDATE_THRESHOLD)]
         found = self._confirmed(images, candidates, 1.0)
-        if found:  # a face there: not to be taken for a faceless region next time (the face may stay put)
-            self._enlarged_seen = None
+        seen = self._enlarged_seen
+        for box in found:  # a face there: its tiles count as changed next time (it may stay put, and be lost)
+            if seen is not None:
+                x0, y0, x1, y1 = images.clip(box, 1.0)
+                seen[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2] = -1000
         return found
 
     def _detail_regions(self, images: _FrameImages) -> list[tuple[int, int, int, int]] | None:
