@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import require_shared
 from media import (
+    FaceTransform,
     MediaKit,
     astronaut,
     ffmpeg,
@@ -478,6 +479,45 @@ def test_the_enlarged_search_of_a_faceless_large_frame_runs_every_4_seconds(monk
     finder.reset()
     assert not any(finder.find(Frame(n, t, grey[:480, :640]), "grey") for n, t in enumerate(times))
     assert len(enlarged) == 4
+
+
+def test_the_enlarged_search_skips_flat_parts_and_a_still_shots_background_searched_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The enlarged search (step 5) of a faceless 1080p frame was one pass over the whole frame at 3840×2160
+    (0.4 s of CPU) each time it ran, also over grey borders, bare walls and a still shot searched a second
+    before. Now only tiles with detail that changed since its last search are searched (with a tile around
+    them): a face coming into such a shot is still found where it appears."""
+    sizes: list[tuple[int, int]] = []
+    run = FaceFinder._run_detector
+    monkeypatch.setattr(FaceFinder, "_run_detector",
+                        lambda self, image, *args: sizes.append(image.size) or run(self, image, *args))
+    scene = Image.new("RGB", (1920, 1080), (128, 128, 128))
+    draw = ImageDraw.Draw(scene)
+    for x in range(0, 480, 40):  # detail in the left quarter only, the rest flat (a wall)
+        draw.line((x, 0, x + 200, 1080), fill=(60, 70, 80), width=3)
+    still = np.asarray(scene)
+    finder = FaceFinder()
+    assert not finder.find(Frame(0, 0.0, still), "scene")
+    assert max(w * h for w, h in sizes) < 3840 * 2160 / 2  # the part with detail (and a tile) enlarged, not all
+    del sizes[:]
+    assert not finder.find(Frame(1, 0.5, still), "scene")  # the same shot: nothing new to enlarge
+    assert max(w * h for w, h in sizes) <= 960 * 540
+    with_face = np.asarray(render(FaceTransform(0, (250.0, 500.0), 0.4, 0.0), (1920, 1080), canvas=scene.copy()))
+    (face,) = finder.find(Frame(2, 1.0, with_face), "scene")
+    assert face.box[0] <= 250 <= face.box[2] and face.size < faces.SMALL_FACE
+    del sizes[:]
+    assert faces_in_image(still) == [] and max(w * h for w, h in sizes) < 3840 * 2160 / 2  # a photo: flat parts too
+
+
+def test_all_faces_finds_a_small_face_beside_a_large_one_in_a_video_frame() -> None:
+    """With all_faces, a video frame's small faces were looked for (steps 4 and 5) only when no face was found: a
+    person far behind a close one was missed. They are looked for beside it too, each search at its pace."""
+    frame = render(FaceTransform(0, (1400.0, 500.0), 2.0, 0.0), (1920, 1080))  # a face of about 170 px
+    frame = render(FaceTransform(0, (300.0, 300.0), 0.4, 0.0), (1920, 1080), canvas=frame)  # and one of 36 px
+    found = FaceFinder(all_faces=True).find(Frame(0, 0.0, np.asarray(frame)), "two")
+    assert sorted(face.box[0] < 960 for face in found) == [False, True]
+    assert len(FaceFinder().find(Frame(0, 0.0, np.asarray(frame)), "two")) == 1  # one face: the largest, as ever
 
 
 def test_the_turn_probes_of_a_faceless_large_video_are_not_searched_enlarged(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,6 +52,12 @@ LARGER_PIXELS = 256 * 192  # the search for a larger face sees the frame downsca
 STILL_SIDE = 4000  # a still image with no face at the downscaled size is searched again at up to this side
 SMALL_PIXELS = 3840 * 2160  # a video frame with no face, searched again at up to twice its size: at most this many
 SMALL_SCALE = 2.0  # pixels (a face of about 40 px in 1920×1080, 75 px in 3840×2160, is then HOG's smallest)
+DETAIL_TILES = 32  # the enlarged search's cheap test cuts the frame into tiles of 1/32 of its longest side:
+FLAT_STEP = 8  # one whose largest step between neighbouring grey pixels (at half size) is under this is flat (no
+# face: a face's eyes, brows and mouth make steps of dozens), and in a video one whose pixels all differ by under
+SAME_STEP = 16  # this from the last enlarged search that found no face in it is unchanged (still no face); the
+# others, grown by a tile each way (the detector's context), are searched; regions over SEARCH_SHARE of the frame
+SEARCH_SHARE = 0.7  # are searched whole, in one pass
 ENLARGED_SECONDS = 4.0  # that search's pace after 3 faceless frames: it costs about 4× the upsampled search (which
 # runs once a second), so a faceless 1080p video pays about what step 4 does, and a small face coming into view
 # while none is followed is found at most 4 s of video late
@@ -331,6 +337,8 @@ class FaceFinder:
         self._misses = 0  # consecutive frames without a face
         self._last_upsampled: float | None = None
         self._last_enlarged: float | None = None
+        self._last_beside: float | None = None  # the last small-faces search of a frame with a face (all_faces)
+        self._enlarged_seen: np.ndarray | None = None  # the half-size grey frame as the enlarged search last saw it
 
     # -- detection ----------------------------------------------------------------------------
 
@@ -377,7 +385,8 @@ class FaceFinder:
         search around them (at three scales) confirms them; a weak HOG face counts only when the CNN detector
         agrees (:meth:`_sure`), and one it rejects leaves the next step to run. Like the authors'
         ``no_face_acceleration_threshold``: after 3 frames in a row without a face, the costly
-        upsampled and enlarged searches run only once per second of video.
+        upsampled and enlarged searches run only once per second of video. With ``all_faces``, a video frame with a
+        face also gets them, at most once per ``ENLARGED_SECONDS`` (small faces beside a large one).
         """
         source = images.full(self._mode)
         longest = max(images.width, images.height)
@@ -392,20 +401,26 @@ class FaceFinder:
             found = self._sure(images, [b.mapped(shrink, -border / shrink, -border / shrink)
                                         for b in self._run_detector(padded)])
         every_face = self.still and self.all_faces  # a photo's small faces beside its large ones, too
-        if (not found or every_face) and (self._misses < 3 or self._last_upsampled is None
-                                          or abs(time - self._last_upsampled) >= REDETECT_SECONDS):
+        # a video's, with all_faces: steps 4 and 5 also in frames with a face (a person far behind the one found),
+        # together, at most once per ENLARGED_SECONDS of video
+        beside = (self.all_faces and not self.still and bool(found)
+                  and (self._last_beside is None or abs(time - self._last_beside) >= ENLARGED_SECONDS))
+        if beside:
+            self._last_beside = time
+        upsampled_due = self._last_upsampled is None or abs(time - self._last_upsampled) >= REDETECT_SECONDS
+        if (not found and (self._misses < 3 or upsampled_due)) or every_face or beside:
             self._last_upsampled = time  # small faces: the upsampled search the authors ran on a miss
             upsampled = self._confirmed(images, self._run_detector(small, 1, CANDIDATE_THRESHOLD), scale)
             found = _added(found, self._sure(images, upsampled))
-            if (not found and self.small_faces and not self.still and self.detector == "hog"
-                    and longest > self._spec.full_side and (self._misses < 3 or self._last_enlarged is None
-                         or abs(time - self._last_enlarged) >= ENLARGED_SECONDS)):
+            enlarged_due = self._last_enlarged is None or abs(time - self._last_enlarged) >= ENLARGED_SECONDS
+            if (self.small_faces and not self.still and self.detector == "hog" and longest > self._spec.full_side
+                    and (not found and (self._misses < 3 or enlarged_due) or beside)):
                 # faces too small even upsampled (under about 4 % of the longest side: 48 px in 1920×1080): the
                 # frame at up to twice its full resolution (SMALL_PIXELS), each of the first 3 faceless frames,
                 # then at most once per ENLARGED_SECONDS of video
                 self._last_enlarged = time
                 enlarge = min(SMALL_SCALE, math.sqrt(SMALL_PIXELS / (images.width * images.height)))
-                found = self._sure(images, self._search_enlarged(images, source, enlarge))
+                found = _added(found, self._sure(images, self._search_enlarged(images, source, enlarge)))
         enlarge = SMALL_SCALE if self.detector == "hog" else 1.0  # (the CNN: its full resolution at most)
         if self.still and (not found or every_face) and longest > 2 * self._spec.full_side / enlarge:
             # a photo's faces too small even upsampled (under ~4 % of its side): up to twice its full resolution
@@ -422,11 +437,58 @@ class FaceFinder:
         return [box for box in boxes if box.score >= HOG_SURE_SCORE or self._cnn_agrees(images, box)]
 
     def _search_enlarged(self, images: _FrameImages, source: Image.Image, scale: float) -> list[Box]:
-        """The faces of the whole frame ``source`` resized by ``scale`` (enlarged when over 1), confirmed."""
+        """The faces of the frame ``source`` resized by ``scale`` (enlarged when over 1), confirmed: only the
+        regions that :meth:`_detail_regions` says may hold a face (all of it, a region, or none)."""
+        regions = self._detail_regions(images)
+        candidates: list[Box] = []
+        if regions == []:
+            return candidates
         size = (max(1, round(source.width * scale)), max(1, round(source.height * scale)))
         resized = source if size == source.size else source.resize(size, Image.Resampling.BILINEAR)
-        candidates = self._run_detector(resized, 0, CANDIDATE_THRESHOLD)
-        return self._confirmed(images, candidates, resized.width / images.width)
+        sx, sy = resized.width / images.width, resized.height / images.height
+        for x0, y0, x1, y1 in [(0, 0, images.width, images.height)] if regions is None else regions:
+            # cut from the resized frame on HOG's 8-pixel cells: the pixels and cells of one whole pass
+            left, top = math.floor(x0 * sx / 8) * 8, math.floor(y0 * sy / 8) * 8
+            right, bottom = min(resized.width, math.ceil(x1 * sx)), min(resized.height, math.ceil(y1 * sy))
+            part = resized if (left, top, right, bottom) == (0, 0, *resized.size) else resized.crop(
+                (left, top, right, bottom))
+            candidates += [Box((b.left + left) / sx, (b.top + top) / sy, (b.right + left) / sx,
+                               (b.bottom + top) / sy, b.score)
+                           for b in self._run_detector(part, 0, CANDIDATE_THRESHOLD)]
+        found = self._confirmed(images, candidates, 1.0)
+        seen = self._enlarged_seen
+        for box in found:  # a face there: its tiles count as changed next time (it may stay put, and be lost)
+            if seen is not None:
+                x0, y0, x1, y1 = images.clip(box, 1.0)
+                seen[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2] = -1000
+        return found
+
+    def _detail_regions(self, images: _FrameImages) -> list[tuple[int, int, int, int]] | None:
+        """The regions (left, top, right, bottom; frame pixels) of the frame that the enlarged search needs to
+        see, or None for all of it: tiles neither flat nor (a video) unchanged since the last enlarged search,
+        each grown by a tile (:data:`DETAIL_TILES`). A few ms; it spares the costly search of grey borders, bare
+        walls and skies, and of a still shot's background searched before."""
+        half = np.asarray(images.full("L").reduce(2), dtype=np.int16)
+        height, width = half.shape
+        tile = max(8, math.ceil(max(width, height) / DETAIL_TILES))
+        rows, cols = math.ceil(height / tile), math.ceil(width / tile)
+        steps = np.zeros((rows * tile, cols * tile), np.int16)
+        steps[:height - 1, :width - 1] = (np.abs(np.diff(half, axis=1))[:-1] + np.abs(np.diff(half, axis=0))[:, :-1])
+        flat = steps.reshape(rows, tile, cols, tile).max(axis=(1, 3)) < FLAT_STEP
+        wanted = ~flat
+        seen = self._enlarged_seen
+        if not self.still and seen is not None and seen.shape == half.shape:
+            change = np.zeros((rows * tile, cols * tile), np.int16)
+            change[:height, :width] = np.abs(half - seen)
+            wanted &= change.reshape(rows, tile, cols, tile).max(axis=(1, 3)) >= SAME_STEP
+        boxes = _tile_boxes(wanted)
+        if not self.still:  # what is searched now (or flat) is what the next search compares with
+            known = np.repeat(np.repeat(flat | wanted, tile, axis=0), tile, axis=1)[:height, :width]
+            self._enlarged_seen = half if seen is None or seen.shape != half.shape else np.where(known, half, seen)
+        regions = [(left * tile * 2, top * tile * 2, min(images.width, right * tile * 2),
+                    min(images.height, bottom * tile * 2)) for top, left, bottom, right in boxes]
+        area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)
+        return None if area > SEARCH_SHARE * images.width * images.height else regions
 
     def _search_larger(self, images: _FrameImages, box: Box) -> list[Box]:
         """The faces of the whole frame at least ``LARGER_AREA`` × the area of ``box`` (the followed face), not it.
@@ -585,6 +647,43 @@ def face_in_crop(crop: np.ndarray) -> bool:
     """Whether HOG finds an upright face in a 256×256 crop (``explain``'s check that a crop given shows a face: a
     landscape photo got a heatmap as if it did); about 20 ms."""
     return _upright_score(crop) is not None
+
+
+def _tile_boxes(wanted: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Boxes (top, left, bottom, right, in tiles, end exclusive) that hold every True tile of ``wanted`` with its 8
+    neighbours: one per run of such tiles in a row, then any two merged while their bounding box is no larger than
+    the two together (a detector pass costs about its area, twice over where two overlap)."""
+    rows, cols = wanted.shape
+    boxes = []
+    for row in range(rows):
+        col = 0
+        while col < cols:
+            if not wanted[row, col]:
+                col += 1
+                continue
+            end = col
+            while end < cols and wanted[row, end]:
+                end += 1
+            boxes.append((max(0, row - 1), max(0, col - 1), min(rows, row + 2), min(cols, end + 1)))
+            col = end
+
+    def area(box: tuple[int, int, int, int]) -> int:
+        return (box[2] - box[0]) * (box[3] - box[1])
+
+    merged = True
+    while merged:
+        merged = False
+        for i, a in enumerate(boxes):
+            for j in range(i + 1, len(boxes)):
+                b = boxes[j]
+                union = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                if area(union) <= area(a) + area(b):
+                    boxes[i], merged = union, True
+                    del boxes[j]
+                    break
+            if merged:
+                break
+    return boxes
 
 
 def _upright_score(crop: np.ndarray) -> float | None:
