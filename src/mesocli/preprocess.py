@@ -446,7 +446,8 @@ counts, tile length, tile width)."""
 def _tiff_blocks(image: Image.Image) -> tuple[int, int, int, int] | None:
     """How a TIFF (opened, not loaded) that :func:`_tiff_reduced` can decode band by band is stored: its offsets'
     tag, rows per block (strip or row of tiles), blocks a row of them and planes; None for any other image
-    (another format, one block down, old-style JPEG, an orientation tag, a block count that does not add up)."""
+    (another format, one block down, old-style JPEG, an orientation tag, a block count that does not add up,
+    blocks that overlap: :func:`_tiff_fits`)."""
     tags = getattr(image, "tag_v2", None)
     if image.format != "TIFF" or tags is None or tags.get(259, 1) == 6 or tags.get(0x0112, 1) != 1:
         return None  # Pillow turns a TIFF as its orientation tag says while decoding it: decoded whole
@@ -458,8 +459,19 @@ def _tiff_blocks(image: Image.Image) -> tuple[int, int, int, int] | None:
             down = -(-image.height // max(rows, 1))
             count = len(tags[offsets]) if isinstance(tags[offsets], tuple) else 1
             if 1 <= rows < image.height and count == down * across * planes == len(tags[TIFF_BLOCKS[offsets][0]]):
-                return offsets, rows, across, planes
+                return (offsets, rows, across, planes) if _tiff_fits(image, tags[TIFF_BLOCKS[offsets][0]]) else None
     return None
+
+
+def _tiff_fits(image: Image.Image, counts: tuple[int, ...]) -> bool:
+    """Whether a TIFF's blocks' byte counts add up to no more than its file: else blocks overlap (a hostile file
+    can point every strip at all its bytes), and a band of them copied together would hold many times the file."""
+    if image.fp is None:
+        return False
+    position = image.fp.tell()
+    size = image.fp.seek(0, os.SEEK_END)
+    image.fp.seek(position)
+    return sum(counts) <= size
 
 
 def _tiff_reduced(image: Image.Image, blocks: tuple[int, int, int, int], scale: int) -> Image.Image:
