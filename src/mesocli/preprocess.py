@@ -438,6 +438,10 @@ TIFF_DECODING_TAGS = (256, 258, 259, 262, 266, 277, 284, 317, 320, 338, 339, 347
 """The TIFF tags a band of strips or tiles (:func:`_tiff_reduced`) is decoded with: width, bits, compression,
 photometric, fill order, samples, planar configuration, predictor, colour map, extra samples, sample format,
 JPEG tables, YCbCr coefficients, subsampling, positioning, reference black and white."""
+TIFF_BAND_BLOCKS = 4096
+"""About the most strips or tiles a band of a TIFF holds (:func:`_tiff_reduced`; at least a band's worth of whole
+boxes): a band is a TIFF of its own, whose directory lists each, so that a file of a million one-row strips is not
+read as one band of a million (twice the memory of Pillow's own decode)."""
 TIFF_BLOCKS = {273: (279, 278, None), 324: (325, 323, 322)}
 """Where a TIFF's blocks lie: strip offsets (their byte counts, rows per strip) or tile offsets (their byte
 counts, tile length, tile width)."""
@@ -494,7 +498,7 @@ def _tiff_reduced(image: Image.Image, blocks: tuple[int, int, int, int], scale: 
     most = PNG_BAND_BYTES // row_bytes  # rows, and no more than Pillow's limit (it checks each band decoded)
     if Image.MAX_IMAGE_PIXELS:
         most = min(most, int(Image.MAX_IMAGE_PIXELS) // image.width)
-    step *= max(1, most // (rows * step))
+    step *= max(1, min(most // (rows * step), TIFF_BAND_BLOCKS // (step * across * planes)))
     handle = image.fp
     assert handle is not None
     reduced: Image.Image | None = None
