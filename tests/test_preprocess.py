@@ -219,6 +219,22 @@ def test_only_baseline_jpegs_up_to_twice_the_limit_are_read_reduced(
         np.testing.assert_array_equal(np.asarray(image), np.asarray(whole.reduce(2)))
 
 
+def test_the_refusal_of_an_image_too_small_a_side_to_be_read_reduced_offers_no_allowance(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only an image 2×DECODE_SIDE (8,000) pixels or more on its longest side is read reduced over the limit: a
+    lowered limit refused a 3,600-pixel baseline JPEG with the advice that 4,000 pixels are read for one. The
+    refusal of one with shorter sides says to downscale it to the limit, and why the allowance does not apply."""
+    path = tmp_path / "baseline.jpg"
+    _image("RGB", (60, 60)).save(path)  # 3,600 pixels, its sides under 8,000
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # refused above 2,000 pixels; read reduced up to 4,000
+    with pytest.raises(InputError) as refused:
+        open_image(path)
+    assert str(refused.value) == (
+        f"{path}: image too large (Pillow's decompression-bomb limit: Image size (3600 pixels) exceeds limit of "
+        "2000 pixels, could be decompression bomb DOS attack.): downscale it to 2,000 pixels or fewer (an image "
+        "under 8,000 pixels a side is not read reduced), or raise the limit with MESOCLI_MAX_IMAGE_PIXELS=PIXELS")
+
+
 def test_a_large_jpeg_is_decoded_reduced_and_turned_as_its_exif_says(tmp_path: Path) -> None:
     """A JPEG over 8000 pixels is decoded at 1/2 (its longest side kept at 4000 or more), then turned upright
     by its EXIF orientation; smaller JPEGs are decoded at full size."""

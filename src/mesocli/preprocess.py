@@ -350,6 +350,7 @@ def _opened_large(path: str | Path, data: bytes | None, bomb: Image.Decompressio
             scale = _reduction(image.size)
             reduced = -(-width // scale) * -(-height // scale)
             if width * height > 4 * limit or reduced > limit or scale == 1:
+                bomb.mesocli_whole = scale == 1  # type: ignore[attr-defined]  # (its way out: the limit, not twice)
                 raise bomb
             if image.format == "PNG" and _png_header(image) is None or (
                     image.format == "TIFF" and _tiff_blocks(image) is None):
@@ -396,10 +397,14 @@ def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Im
 
 def _way_out(bomb: Image.DecompressionBombError) -> str:
     """What to do with an image refused as too large: downscale it, to the limit, or to twice it for the formats
-    that are read reduced over it (:func:`_opened_large`); or raise the limit (:func:`pixel_limit`)."""
+    that are read reduced over it (:func:`_opened_large`; not for one too short a side to be read reduced); or
+    raise the limit (:func:`pixel_limit`)."""
     limit = Image.MAX_IMAGE_PIXELS
     if not limit:
         return ""
+    if getattr(bomb, "mesocli_whole", False):  # too short a side to be decoded reduced (:func:`_reduction`)
+        return (f": downscale it to {2 * limit:,} pixels or fewer (an image under {2 * DECODE_SIDE:,} pixels a side "
+                f"is not read reduced), or raise the limit with {PIXEL_LIMIT_VARIABLE}=PIXELS")
     return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG, a still PNG, "
             "not interlaced, of 8 bits a channel or 16-bit grey, or a TIFF of several strips or tiles, which are "
             f"read reduced), or raise the limit with {PIXEL_LIMIT_VARIABLE}=PIXELS")
