@@ -251,3 +251,17 @@ def test_command_help_paragraphs_are_not_broken_inside(run_cli: RunCli, monkeypa
         for line, after in zip(lines, lines[1:], strict=False):
             if line and after:  # a line of a paragraph ends where the next word would not have fitted
                 assert len(line) + 1 + len(after.split()[0]) > 100 - 2, (name, line)
+
+
+def test_help_is_shown_whatever_mesocli_max_image_pixels_holds(run_cli: RunCli,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad $MESOCLI_MAX_IMAGE_PIXELS stops a command that reads media before any input (exit 2), but asking that
+    command for its help was stopped too: `mesocli scan --help` gave the variable's error, not the help."""
+    monkeypatch.setenv("MESOCLI_MAX_IMAGE_PIXELS", "lots")
+    for command in ("train", "eval", "extract", "explain", "scan"):
+        result = run_cli(command, "--help")
+        assert (result.code, result.err) == (0, ""), (command, result.err)
+        assert "Usage: mesocli " + command in " ".join(result.out.split())
+    refused = run_cli("scan", "--detector", "none", "missing.png")
+    assert (refused.code, refused.out) == (2, "")
+    assert refused.err.startswith("mesocli: error: MESOCLI_MAX_IMAGE_PIXELS='lots': not a number of pixels")

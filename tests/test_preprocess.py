@@ -219,6 +219,22 @@ def test_only_baseline_jpegs_up_to_twice_the_limit_are_read_reduced(
         np.testing.assert_array_equal(np.asarray(image), np.asarray(whole.reduce(2)))
 
 
+def test_the_refusal_of_an_image_too_small_a_side_to_be_read_reduced_offers_no_allowance(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only an image 2×DECODE_SIDE (8,000) pixels or more on its longest side is read reduced over the limit: a
+    lowered limit refused a 3,600-pixel baseline JPEG with the advice that 4,000 pixels are read for one. The
+    refusal of one with shorter sides says to downscale it to the limit, and why the allowance does not apply."""
+    path = tmp_path / "baseline.jpg"
+    _image("RGB", (60, 60)).save(path)  # 3,600 pixels, its sides under 8,000
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # refused above 2,000 pixels; read reduced up to 4,000
+    with pytest.raises(InputError) as refused:
+        open_image(path)
+    assert str(refused.value) == (
+        f"{path}: image too large (Pillow's decompression-bomb limit: Image size (3600 pixels) exceeds limit of "
+        "2000 pixels, could be decompression bomb DOS attack.): downscale it to 2,000 pixels or fewer (an image "
+        "under 8,000 pixels a side is not read reduced), or raise the limit with MESOCLI_MAX_IMAGE_PIXELS=PIXELS")
+
+
 def test_a_large_jpeg_is_decoded_reduced_and_turned_as_its_exif_says(tmp_path: Path) -> None:
     """A JPEG over 8000 pixels is decoded at 1/2 (its longest side kept at 4000 or more), then turned upright
     by its EXIF orientation; smaller JPEGs are decoded at full size."""
@@ -429,6 +445,80 @@ def test_a_large_tiff_is_decoded_band_by_band(kind: str, tmp_path: Path, monkeyp
     np.testing.assert_array_equal(np.asarray(image), np.asarray(expected))
     if kind != "turned":  # Pillow turns a TIFF while decoding it: one with an orientation tag is decoded whole
         assert len(bands) >= 3 and max(height for _, height in bands) <= 16
+
+
+def test_a_tiff_of_overlapping_strips_costs_no_more_memory_than_its_size(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile TIFF whose strips all point at the same bytes, each byte count spanning them all, was read a band
+    of strips at a time with each strip's bytes copied into the band: an 835 KB file held 62 MB (276 KB: 640 MB
+    at full size). It is decoded as Pillow decodes it whole, the same pixels, in memory of the order of its size."""
+    import tracemalloc
+
+    from PIL import TiffImagePlugin, TiffTags
+
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    monkeypatch.setattr(preprocess, "PNG_BAND_BYTES", 1000)
+    width, height, shared = 40, 2000, bytes(range(256)) * 3200  # 1 row a strip, each reading all 800 KB
+    directory = TiffImagePlugin.ImageFileDirectory_v2()
+    for tag, value in {256: width, 257: height, 258: 8, 259: 1, 262: 1, 277: 1, 278: 1, 273: (0,) * height,
+                       279: (len(shared),) * height}.items():  # offsets from the directory's end: Pillow moves them
+        directory[tag] = value
+    directory.tagtype[273] = directory.tagtype[279] = TiffTags.LONG
+    path = tmp_path / "overlapping.tif"
+    path.write_bytes(b"II*\0" + (8).to_bytes(4, "little") + directory.tobytes(8) + shared)
+    open_image(path)  # the modules it imports, once
+    tracemalloc.start()
+    try:
+        image = open_image(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    with Image.open(path) as whole:
+        whole.load()
+        expected = preprocess._reduced(whole, 8)
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(expected))
+    assert peak < 2 * path.stat().st_size, f"{peak:,} bytes held for a {path.stat().st_size:,}-byte file"
+
+
+def test_a_tiff_of_many_strips_costs_little_more_memory_than_a_whole_decode(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TIFF of tens of thousands of one-row strips (a hostile file: a million of them in 8 MB) was read as one
+    band of them all, a TIFF of its own listing each: twice the memory of Pillow's own decode (a million: 853 MB,
+    397 MB decoded whole). A band holds a few thousand strips at most: little more than a whole decode costs."""
+    import tracemalloc
+
+    from PIL import TiffImagePlugin, TiffTags
+
+    from mesocli import preprocess
+
+    monkeypatch.setattr(preprocess, "DECODE_SIDE", 16)
+    width, height = 8, 10_000
+    directory = TiffImagePlugin.ImageFileDirectory_v2()
+    for tag, value in {256: width, 257: height, 258: 8, 259: 1, 262: 1, 277: 1, 278: 1,
+                       273: tuple(range(0, width * height, width)), 279: (width,) * height}.items():
+        directory[tag] = value  # offsets from the directory's end: Pillow moves them
+    directory.tagtype[273] = directory.tagtype[279] = TiffTags.LONG
+    path = tmp_path / "strips.tif"
+    pixels = _image("L", (width, height)).tobytes()
+    path.write_bytes(b"II*\0" + (8).to_bytes(4, "little") + directory.tobytes(8) + pixels)
+    open_image(path)  # the modules it imports, once
+    tracemalloc.start()
+    try:
+        with Image.open(path) as whole:
+            assert len(whole.tag_v2[273]) == len(whole.tag_v2[279]) == height  # its strips, listed
+            opening = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        image = open_image(path)
+        reading = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    with Image.open(path) as whole:
+        whole.load()
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(preprocess._reduced(whole, 8)))
+    # Pillow's whole decode: 2.0× what opening it holds; one band of every strip 3.4×; bands of 4096: 2.3×
+    assert reading < 2.75 * opening, f"{reading:,} bytes held to read it, {opening:,} to open it"
 
 
 def test_a_large_webp_is_decoded_whole_where_ffmpeg_cannot_run(tmp_path: Path,

@@ -8,9 +8,12 @@ dlib) are imported inside the library functions, so ``mesocli --help`` stays ins
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -63,21 +66,27 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-READS_MEDIA = ("train", "eval", "extract", "explain", "scan")
-"""The commands that read images or videos: $MESOCLI_MAX_IMAGE_PIXELS is checked before they start."""
+def _reads_media(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A command that reads images or videos: ``$MESOCLI_MAX_IMAGE_PIXELS`` is checked before it starts (a bad
+    value stops the run before any input is read), once its options are parsed (``--help`` is always shown)."""
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if os.environ.get("MESOCLI_MAX_IMAGE_PIXELS"):
+            from mesocli.preprocess import pixel_limit
+
+            pixel_limit()
+        return function(*args, **kwargs)
+
+    return checked
 
 
 @app.callback()
 def _root(
-    ctx: typer.Context,
     version: Opt(bool, "Show the version.", "--version", callback=_version, is_eager=True) = False,
     debug: Opt(bool, "Show tracebacks for errors.", "--debug") = False,
 ) -> None:
     DEBUG["on"] = debug
-    if ctx.invoked_subcommand in READS_MEDIA and os.environ.get("MESOCLI_MAX_IMAGE_PIXELS"):  # a bad value stops
-        from mesocli.preprocess import pixel_limit  # the run before any input is read
-
-        pixel_limit()
 
 
 @command()
@@ -95,6 +104,7 @@ def _given(ctx: typer.Context, name: str) -> bool:
 
 
 @command(names={"data": "DATA"}, quiet_interrupt=True)
+@_reads_media
 def train(
     ctx: typer.Context,
     data: Arg(list[Path] | None, "Dataset roots: ROOT/<split>/{df,real}/; several are mixed with equal loss shares.",
@@ -171,6 +181,7 @@ def train(
 
 
 @command("eval")
+@_reads_media
 def evaluate(
     data: Opt(Path | None, "Dataset root: ROOT/<split>/{df,real}/ or ROOT/{df,real}/ (default: $MESOCLI_DATA).",
               metavar="ROOT") = None,
@@ -236,6 +247,7 @@ def export(
 
 
 @command(quiet_interrupt=True)
+@_reads_media
 def extract(
     inputs: Arg(list[Path] | None, "Videos, images or folders (searched recursively, hidden files skipped with a "
                 "note).", "INPUT...", "PATH") = None,
@@ -300,6 +312,7 @@ def extract(
     "name and weights_sha256).\n\n"
     "Exit status: 0 done; 2 usage error; 3 a face could not be read (the others are still explained).",
 )
+@_reads_media
 def explain_command(
     faces: Arg(list[Path], "Aligned face crops (images) or folders of them.", "FACE...", "FILE|DIR"),
     out: Opt(Path, "Folder for the heatmaps: OUT/<face>.png.", show_default=False, metavar="DIR"),
@@ -338,6 +351,7 @@ def explain_command(
     "does not exist (the others are still reported; 3 wins over 1); 130 Ctrl-C, 143 SIGTERM (a table lists the "
     "inputs done).",
 )
+@_reads_media
 def scan(
     inputs: Arg(list[str], "Videos, images, folders (recursive, hidden files skipped with a note), or - (paths on "
                 "stdin, one per line, each scanned as it arrives).", "INPUT...", "PATH|-"),

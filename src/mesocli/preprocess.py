@@ -350,6 +350,7 @@ def _opened_large(path: str | Path, data: bytes | None, bomb: Image.Decompressio
             scale = _reduction(image.size)
             reduced = -(-width // scale) * -(-height // scale)
             if width * height > 4 * limit or reduced > limit or scale == 1:
+                bomb.mesocli_whole = scale == 1  # type: ignore[attr-defined]  # (its way out: the limit, not twice)
                 raise bomb
             if image.format == "PNG" and _png_header(image) is None or (
                     image.format == "TIFF" and _tiff_blocks(image) is None):
@@ -396,10 +397,14 @@ def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Im
 
 def _way_out(bomb: Image.DecompressionBombError) -> str:
     """What to do with an image refused as too large: downscale it, to the limit, or to twice it for the formats
-    that are read reduced over it (:func:`_opened_large`); or raise the limit (:func:`pixel_limit`)."""
+    that are read reduced over it (:func:`_opened_large`; not for one too short a side to be read reduced); or
+    raise the limit (:func:`pixel_limit`)."""
     limit = Image.MAX_IMAGE_PIXELS
     if not limit:
         return ""
+    if getattr(bomb, "mesocli_whole", False):  # too short a side to be decoded reduced (:func:`_reduction`)
+        return (f": downscale it to {2 * limit:,} pixels or fewer (an image under {2 * DECODE_SIDE:,} pixels a side "
+                f"is not read reduced), or raise the limit with {PIXEL_LIMIT_VARIABLE}=PIXELS")
     return (f": downscale it to {2 * limit:,} pixels or fewer ({4 * limit:,} for a baseline JPEG, a still PNG, "
             "not interlaced, of 8 bits a channel or 16-bit grey, or a TIFF of several strips or tiles, which are "
             f"read reduced), or raise the limit with {PIXEL_LIMIT_VARIABLE}=PIXELS")
@@ -438,6 +443,10 @@ TIFF_DECODING_TAGS = (256, 258, 259, 262, 266, 277, 284, 317, 320, 338, 339, 347
 """The TIFF tags a band of strips or tiles (:func:`_tiff_reduced`) is decoded with: width, bits, compression,
 photometric, fill order, samples, planar configuration, predictor, colour map, extra samples, sample format,
 JPEG tables, YCbCr coefficients, subsampling, positioning, reference black and white."""
+TIFF_BAND_BLOCKS = 4096
+"""About the most strips or tiles a band of a TIFF holds (:func:`_tiff_reduced`; at least a band's worth of whole
+boxes): a band is a TIFF of its own, whose directory lists each, so that a file of a million one-row strips is not
+read as one band of a million (twice the memory of Pillow's own decode)."""
 TIFF_BLOCKS = {273: (279, 278, None), 324: (325, 323, 322)}
 """Where a TIFF's blocks lie: strip offsets (their byte counts, rows per strip) or tile offsets (their byte
 counts, tile length, tile width)."""
@@ -446,7 +455,8 @@ counts, tile length, tile width)."""
 def _tiff_blocks(image: Image.Image) -> tuple[int, int, int, int] | None:
     """How a TIFF (opened, not loaded) that :func:`_tiff_reduced` can decode band by band is stored: its offsets'
     tag, rows per block (strip or row of tiles), blocks a row of them and planes; None for any other image
-    (another format, one block down, old-style JPEG, an orientation tag, a block count that does not add up)."""
+    (another format, one block down, old-style JPEG, an orientation tag, a block count that does not add up,
+    blocks that overlap: :func:`_tiff_fits`)."""
     tags = getattr(image, "tag_v2", None)
     if image.format != "TIFF" or tags is None or tags.get(259, 1) == 6 or tags.get(0x0112, 1) != 1:
         return None  # Pillow turns a TIFF as its orientation tag says while decoding it: decoded whole
@@ -458,8 +468,19 @@ def _tiff_blocks(image: Image.Image) -> tuple[int, int, int, int] | None:
             down = -(-image.height // max(rows, 1))
             count = len(tags[offsets]) if isinstance(tags[offsets], tuple) else 1
             if 1 <= rows < image.height and count == down * across * planes == len(tags[TIFF_BLOCKS[offsets][0]]):
-                return offsets, rows, across, planes
+                return (offsets, rows, across, planes) if _tiff_fits(image, tags[TIFF_BLOCKS[offsets][0]]) else None
     return None
+
+
+def _tiff_fits(image: Image.Image, counts: tuple[int, ...]) -> bool:
+    """Whether a TIFF's blocks' byte counts add up to no more than its file: else blocks overlap (a hostile file
+    can point every strip at all its bytes), and a band of them copied together would hold many times the file."""
+    if image.fp is None:
+        return False
+    position = image.fp.tell()
+    size = image.fp.seek(0, os.SEEK_END)
+    image.fp.seek(position)
+    return sum(counts) <= size
 
 
 def _tiff_reduced(image: Image.Image, blocks: tuple[int, int, int, int], scale: int) -> Image.Image:
@@ -482,7 +503,7 @@ def _tiff_reduced(image: Image.Image, blocks: tuple[int, int, int, int], scale: 
     most = PNG_BAND_BYTES // row_bytes  # rows, and no more than Pillow's limit (it checks each band decoded)
     if Image.MAX_IMAGE_PIXELS:
         most = min(most, int(Image.MAX_IMAGE_PIXELS) // image.width)
-    step *= max(1, most // (rows * step))
+    step *= max(1, min(most // (rows * step), TIFF_BAND_BLOCKS // (step * across * planes)))
     handle = image.fp
     assert handle is not None
     reduced: Image.Image | None = None
