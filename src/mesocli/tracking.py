@@ -31,7 +31,7 @@ from PIL import Image
 MAX_MISSED = 3  # sampled frames a track may go unseen before it is forgotten
 REDETECT_SECONDS = 1.0  # search the whole frame at least this often (video time): newcomers, or a larger face
 LARGER_AREA = 1.25  # one face: another face at least this × the followed one's area is taken instead
-STAY_IOU = 0.5  # at a cut, a track goes on only where its face is found again overlapping its box this much
+STAY_IOU = 0.4  # at a cut, a track goes on only where its face is found again overlapping its box this much (IoU)
 THUMB_SIDE = 32  # a cut is looked for between 32×32 thumbnails (block means) of successive sampled frames
 CUT_CHANGE = 10.0  # a cut: the median grey-level change of the thumbnails at least this (0-255) or at least
 CUT_CONTRAST = 0.32  # this × their contrast (the mean of their grey-level standard deviations: dark footage), and
