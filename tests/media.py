@@ -194,6 +194,21 @@ def make_cut_video(path: Path, frames: int = 24, cut: int = 12, size: tuple[int,
     return cut
 
 
+def make_backdrop_cut_video(path: Path, frames: int = 24, cut: int = 12, size: tuple[int, int] = (320, 240),
+                            fps: float = 12) -> int:
+    """A presenter before a backdrop that cuts to another picture at frame ``cut`` (a video wall behind a news
+    anchor): the photo's head, still and at one place throughout, pasted on one picture, then on another.
+    Returns ``cut``."""
+    from skimage import data
+
+    backdrops = [Image.fromarray(np.ascontiguousarray(picture)).convert("RGB").resize(size)
+                 for picture in (data.coffee(), data.rocket())]
+    place = FaceTransform(0, (size[0] * 0.5, size[1] * 0.5), 1.0, 0.0)
+    shots = [render(place, size, canvas=backdrop.copy()) for backdrop in backdrops]
+    encode(path, [shots[i >= cut] for i in range(frames)], fps)
+    return cut
+
+
 def make_pan_video(path: Path, speed: int = 192, seconds: float = 2.0, fps: int = 25) -> Path:
     """A fast pan: a 256×256 window sliding right over the 512×512 photo at ``speed`` pixels a second (to its
     right edge, then still), made by ffmpeg's ``crop`` from the still photo."""
@@ -377,6 +392,11 @@ class MediaKit:
     def cut_video(self) -> Path:
         """The photo's face for 1 s, then a hard cut to another face at the same place for 1 s (12 fps)."""
         return self._made("cut.mp4", lambda p: make_cut_video(p))
+
+    @property
+    def backdrop_cut_video(self) -> Path:
+        """A presenter (the photo's head, still) before a backdrop that cuts to another at 1 s (2 s, 12 fps)."""
+        return self._made("backdrop_cut.mp4", lambda p: make_backdrop_cut_video(p))
 
     @property
     def pan_video(self) -> Path:

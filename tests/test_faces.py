@@ -200,6 +200,20 @@ def test_a_hard_cut_ends_every_track(kit: MediaKit) -> None:
     assert [r.faces[0].track for r in sparse] == [0 if r.frame < 12 else 1 for r in sparse]
 
 
+def test_a_cut_behind_a_presenter_who_stays_keeps_the_presenters_track(kit: MediaKit) -> None:
+    """A news anchor before a video wall (or an inset, a virtual set) that cuts to another picture: the frame
+    changes as at a cut, the person does not. The cut ended the anchor's track (at ``--fps 2``, 10 of the 106
+    FF++ train clips, all of one shot, were split so, a 2-frame track deciding 4 verdicts); a track whose face is
+    still there across a hard cut (same place, same picture of the face, same person) now goes on."""
+    thumbs = [thumbnail(frame.image) for frame in FrameReader(kit.backdrop_cut_video, FrameSelection("all"))]
+    shots = Shots()
+    assert [i for i, thumb in enumerate(thumbs) if shots.cut_thumbnail(thumb)] == [12]  # a cut, as before
+    for selection in (FrameSelection("all"), FrameSelection("frames", 6)):
+        results = list(faces_in_video(kit.backdrop_cut_video, selection, all_faces=True))
+        assert all(len(r.faces) == 1 for r in results)
+        assert {r.faces[0].track for r in results} == {0}
+
+
 def test_cuts_are_found_between_shots_not_in_a_flash_or_a_moved_picture() -> None:
     photo = np.asarray(astronaut())
     thumb = thumbnail(photo)

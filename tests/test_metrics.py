@@ -128,6 +128,29 @@ def test_video_vote_is_the_verdict_of_scan_aggregate_vote(threshold: float) -> N
     assert video_level(ids, fake, p, threshold)["accuracy_vote"] == pytest.approx(np.mean(right))
 
 
+def test_a_short_track_decides_no_video_as_in_scan() -> None:
+    """``extract --all-faces`` tracks of a video: the video took the largest of all its tracks' aggregates, as
+    ``scan --all-faces --min-track-frames 1`` (a real video called fake on a face seen in 1 frame). It now takes
+    scan's default rule: a track of fewer than 3 frames decides nothing, one track alone always decides, and when
+    every track is short the video's frames are one series; ``min_track_frames=1`` is the rule before."""
+    from mesocli.metrics import track_id
+
+    frames = [
+        ("r1_t0", 0, [0.1, 0.2, 0.1, 0.2]), ("r1_t1", 0, [0.9]),  # real: its 1-frame track set aside
+        ("f1_t0", 1, [0.8, 0.9]),  # fake: one track alone decides (2 frames)
+        ("r2_t0", 0, [0.1, 0.2]), ("r2_t1", 0, [0.1, 0.9]),  # real: every track short, one series: .325
+        ("f2_t0", 1, [0.9, 0.6]), ("f2_t1", 1, [0.3]),  # fake: every track short, one series: .6
+    ]
+    ids = [track_id(name) for name, _, ps in frames for _ in ps]
+    fake = [label for _, label, ps in frames for _ in ps]
+    p = [x for _, _, ps in frames for x in ps]
+    assert video_level(ids, fake, p, 0.5) == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0}
+    before = video_level(ids, fake, p, 0.5, min_track_frames=1)  # r1 and r2 called fake on their most-fake track
+    assert before == {"videos": 4, "accuracy_mean": 0.5, "accuracy_vote": 0.5}
+    df, fs = np.asarray(p), np.asarray(p)[::-1].copy()  # --model any: each detector aggregates the pooled series
+    assert video_level(ids, fake, np.maximum(df, fs), 0.5, [df, fs])["videos"] == 4
+
+
 def test_video_level_keys_videos_by_class_and_needs_ids() -> None:
     # the same name in df/ and real/ is two videos
     assert video_level(["x", "x", "x", "x"], [1, 1, 0, 0], [0.9, 0.8, 0.1, 0.2])["videos"] == 2

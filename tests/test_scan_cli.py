@@ -952,7 +952,7 @@ def test_a_missing_or_damaged_face_model_file_stops_scan_and_extract(
 
     models = tmp_path / "models"
     models.mkdir()
-    for name in ("shape_predictor_68_face_landmarks.dat", "mmod_human_face_detector.dat"):
+    for name in mesocli.faces.MODEL_FILES:
         (models / name).symlink_to(mesocli.faces.models_dir() / name)
     output = tmp_path / "rows.jsonl"
     assert run_cli("scan", "--weights", own_weights, faces[0], "-o", output, "--resume", "-q").code == 0

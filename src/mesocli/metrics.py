@@ -197,9 +197,13 @@ def calibration(labels_is_fake: Any, p_fake: Any, bins: int = CALIBRATION_BINS) 
     return {"brier": float(brier_score_loss(y, p)), "ece": float(gap), "bins": rows}
 
 
+MIN_TRACK_FRAMES = 3
+"""A track of fewer frames than this decides no video (``scan --all-faces --min-track-frames``' default)."""
+
+
 def video_level(
     video_ids: Sequence[str | None], labels_is_fake: Any, p_fake: Any, threshold: float = 0.5,
-    by_detector: Sequence[Any] | None = None,
+    by_detector: Sequence[Any] | None = None, min_track_frames: int = MIN_TRACK_FRAMES,
 ) -> dict[str, Any] | None:
     """Video-level accuracy with two aggregations of the frames of each video (the paper's video figure).
 
@@ -209,8 +213,9 @@ def video_level(
     ``by_detector`` (each detector's p_fake per frame, ``--model any``), each detector aggregates the
     video on its own and the video is fake when any detector's aggregate says so, as ``scan`` decides.
     The tracks of a video (:class:`TrackId`, from an ``extract --all-faces`` dataset) are aggregated each on its
-    own and make one video, which takes the largest, as ``scan --all-faces --min-track-frames 1`` decides (no
-    short track is set aside).
+    own and make one video, which takes the largest over its tracks of ``min_track_frames`` frames or more, as
+    ``scan --all-faces --min-track-frames`` decides: a shorter track decides nothing, one track alone always
+    decides, and when none is that long the video's frames are aggregated as one series.
     Returns {videos, accuracy_mean, accuracy_vote}, or None when some frame has no video id.
     """
     from sklearn.metrics import accuracy_score
@@ -222,23 +227,33 @@ def video_level(
         return None
     keys = np.asarray([f"{int(label)}/{vid}" for label, vid in zip(y, video_ids, strict=True)])
     _, group = np.unique(keys, return_inverse=True)  # a track (a video without tracks: the video)
-    frames = np.bincount(group).astype(np.float64)
-    series = [np.asarray(scores, dtype=np.float64) for scores in by_detector] if by_detector else [p]
-    mean_p = np.max([np.bincount(group, weights=s) / frames for s in series], axis=0)
-    fake_share = np.max([np.bincount(group, weights=called_fake(s, threshold).astype(np.float64)) / frames
-                         for s in series], axis=0)
-    track_is_fake = np.zeros(len(frames), dtype=bool)
-    track_is_fake[group] = y
-    # the tracks of a video (extract --all-faces) make one video, which takes its tracks' largest aggregate
+    # the tracks of a video (extract --all-faces) make one video
     videos = np.asarray([f"{int(label)}/{video_of_track(vid)}" for label, vid in zip(y, video_ids, strict=True)])
     _, video = np.unique(videos, return_inverse=True)
-    of_track = np.zeros(len(frames), dtype=np.int64)
+    of_track = np.zeros(group.max() + 1, dtype=np.int64)
     of_track[group] = video
+    track_frames = np.bincount(group)
+    tracks_of_video = np.bincount(of_track)
+    # a frame counts for its track, or (every track of its video short) for its video's one pooled series
+    short = (track_frames < min_track_frames) & (tracks_of_video[of_track] > 1)
+    pooled = np.bincount(of_track, weights=(~short).astype(np.float64)) == 0  # no track of the video decides: pool them
+    decides = ~short | pooled[of_track]
+    unit = np.where(pooled[video], video + len(track_frames), group)  # a deciding track, or a pooled video
+    _, unit = np.unique(unit, return_inverse=True)
+    frames = np.bincount(unit).astype(np.float64)
+    series = [np.asarray(scores, dtype=np.float64) for scores in by_detector] if by_detector else [p]
+    mean_p = np.max([np.bincount(unit, weights=s) / frames for s in series], axis=0)
+    fake_share = np.max([np.bincount(unit, weights=called_fake(s, threshold).astype(np.float64)) / frames
+                         for s in series], axis=0)
+    of_unit = np.zeros(len(frames), dtype=np.int64)
+    of_unit[unit] = video
+    counts = np.zeros(len(frames), dtype=bool)  # whether the unit decides its video
+    counts[unit] = decides[group]
     video_mean, video_share = np.full(video.max() + 1, -1.0), np.full(video.max() + 1, -1.0)
-    np.maximum.at(video_mean, of_track, mean_p)
-    np.maximum.at(video_share, of_track, fake_share)
+    np.maximum.at(video_mean, of_unit[counts], mean_p[counts])
+    np.maximum.at(video_share, of_unit[counts], fake_share[counts])
     video_is_fake = np.zeros(len(video_mean), dtype=bool)
-    video_is_fake[of_track] = track_is_fake
+    video_is_fake[video] = y
     return {
         "videos": len(video_mean),
         "accuracy_mean": float(accuracy_score(video_is_fake, called_fake(video_mean, threshold))),

@@ -13,7 +13,10 @@ caller's (:class:`mesocli.faces.FaceFinder`); this module only decides where, an
 A track never crosses a cut (:class:`Shots`: a hard cut, also in dark footage, a fade through black, or a
 dissolve when frame times are given): at a cut every track ends, and the faces after it start new ones,
 since another person at the same place would otherwise take the track of the one before (one person's
-track may then be split in two at a cut; two people are not merged).
+track may then be split in two at a cut; two people are not merged). Except where the cut is around the
+face, not through it: a track whose face is found again at its place (boxes overlapping by ``STAY_IOU``) and
+is the same person (the caller's test, :meth:`Tracker.new_shot`) goes on: a presenter before a backdrop, a
+video wall or an inset that changed (the frame changed enough to be a cut; the person did not).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from PIL import Image
 MAX_MISSED = 3  # sampled frames a track may go unseen before it is forgotten
 REDETECT_SECONDS = 1.0  # search the whole frame at least this often (video time): newcomers, or a larger face
 LARGER_AREA = 1.25  # one face: another face at least this × the followed one's area is taken instead
+STAY_IOU = 0.4  # at a cut, a track goes on only where its face is found again overlapping its box this much (IoU)
 THUMB_SIDE = 32  # a cut is looked for between 32×32 thumbnails (block means) of successive sampled frames
 CUT_CHANGE = 10.0  # a cut: the median grey-level change of the thumbnails at least this (0-255) or at least
 CUT_CONTRAST = 0.32  # this × their contrast (the mean of their grey-level standard deviations: dark footage), and
@@ -201,9 +205,11 @@ class Tracker:
         self._last_full: float | None = None
         self.most_seen = 0  # most faces a whole-frame search found in one frame (before one face is kept)
 
-    def new_shot(self) -> None:
-        """A hard cut: every track ends (the faces after it start new tracks, with new ids)."""
-        self.tracks = []
+    def new_shot(self, stays: Callable[[Track], bool] | None = None) -> None:
+        """A hard cut: every track ends (the faces after it start new tracks, with new ids), except those for
+        which ``stays(track)`` (a track seen in the last sampled frame) says its face is still there: the same
+        person at the same place (a presenter before a backdrop, a video wall or an inset that changed)."""
+        self.tracks = [t for t in self.tracks if t.missed == 0 and stays is not None and stays(t)]
         self._last_full = None
 
     def _new_track(self, box: Box) -> Track:
@@ -521,6 +527,7 @@ class Shots:
         self._recent: list[_Picture] = []  # since the last cut, not blank, newest last
         self._cut_at: float | None = None  # the last cut's time
         self._blend_at: float | None = None  # the last dissolve test's time
+        self.hard = False  # whether the last frame compared is a hard cut's first (a cut from the frame before)
 
     def cut(self, image: np.ndarray, time: float | None = None) -> bool:
         """Whether the frame ``image`` (at ``time`` seconds; None: no dissolve is looked for) starts a shot."""
@@ -533,7 +540,8 @@ class Shots:
             return False  # black (or flat): no picture to compare, the next one is compared with the last one
         recent = [] if time is None else [p for p in self._recent
                                           if p.time is not None and time - p.time <= BLEND_SECONDS]
-        cut = bool(self._recent) and (_cut(self._recent[-1], picture) or self._blended(recent, picture))
+        self.hard = bool(self._recent) and _cut(self._recent[-1], picture)
+        cut = self.hard or (bool(self._recent) and self._blended(recent, picture))
         self._recent = [picture] if cut else [*recent[-255:], picture]
         if cut:
             self._cut_at = time

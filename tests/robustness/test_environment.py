@@ -968,8 +968,9 @@ def test_a_face_model_file_the_workers_cannot_read_stops_the_scan(tmp_path: Path
     (package / "models").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     real = Path(face_recognition_models.__file__).parent / "models"
-    (package / "models" / "mmod_human_face_detector.dat").symlink_to(real / "mmod_human_face_detector.dat")
     landmarks = package / "models" / "shape_predictor_68_face_landmarks.dat"
+    for name in ("mmod_human_face_detector.dat", "dlib_face_recognition_resnet_model_v1.dat"):
+        (package / "models" / name).symlink_to(real / name)
     with open(real / landmarks.name, "rb") as installed:
         landmarks.write_bytes(installed.read(1000))  # cut short (a new file: the installed one stays as it is)
     path = os.pathsep.join(filter(None, [str(package.parent), os.environ.get("PYTHONPATH")]))
