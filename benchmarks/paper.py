@@ -6,7 +6,9 @@
 Deepfake: the MesoNet validation split (``<shared>/data/mesonet-df``, 7,104 faces, 130 videos), decoded
 once, scored by the authors' ``Meso4_DF.h5`` / ``MesoInception_DF.h5`` (``<shared>/reference/authors-weights``)
 and the bundled df weights of both networks: frame accuracy at 0.5, AUC, video accuracy by the mean
-(the paper's rule) and by the vote share (the authors' released ``pipeline.py``), with eval's 95 % intervals.
+(the paper's rule) and by the vote share (the authors' released ``pipeline.py``), with eval's 95 % intervals;
+the authors' weights also on the faces resized as their Keras loader did (nearest-neighbour), which no eval
+option does: the rows that show what mesocli's bilinear resize moves.
 Face2Face: the authors' F2F weights and the bundled f2f weights on FF++ c23 test faces (Face2Face
 against the originals), which ``--ffpp-faces`` names; when that folder is absent the line says how to build it.
 ``<shared>`` defaults to ``$MESOCLI_SHARED``, else ``../shared`` beside the repository. Missing MesoNet data
