@@ -332,7 +332,7 @@ def test_the_documented_retry_of_errors_through_jq_resumes(clips, run_cli: RunCl
     args = ["scan", str(clip), str(missing), "--fps", "2", "--resume", "-q"]
     assert run_cli(*args, "-o", output)[0] == 3
     kept = [_through_doubles(line) for line in output.read_text().splitlines() if '"status":"error"' not in line]
-    assert '"value":2}' in kept[0] and '"mtime_ns":1796546034123456768}' in kept[0]  # as jq 1.6 writes them
+    assert '"value":2,"rule":2}' in kept[0] and '"mtime_ns":1796546034123456768}' in kept[0]  # as jq 1.6 writes them
     retry.write_text("".join(line + "\n" for line in kept))
     code, _, err = run_cli(*args, "-o", retry)
     assert code == 3 and "other settings" not in err, err
