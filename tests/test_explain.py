@@ -526,7 +526,9 @@ def test_explain_lines_name_the_detector(run_cli: RunCli, tmp_path: Path, own_we
     # is loaded: null on an error line that comes first)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", line["explained_at"]) for line in lines)
     assert [(line["runtime"], line["libraries"]) for line in lines] == [
-        (None, None), ("onnx", library_versions("onnx", ("numpy", "Pillow")))]
+        (None, None), ("onnx", library_versions("onnx", ("numpy", "Pillow", "dlib")))]
+    # the no-face warning rests on dlib's detector: named as scan's rows name it (dlib-bin by its name)
+    assert lines[1]["libraries"]["dlib"] == library_versions(None)["dlib"] is not None
     code, stdout, stderr = run_cli("explain", tmp_path / "a.png", "--out", tmp_path / "bundled", "--model", "f2f",
                                    "--threshold", "0.25")
     assert code == 0, stderr
@@ -570,7 +572,8 @@ def test_explain_needs_no_tensorflow_and_draws_what_keras_draws(run_cli: RunCli,
     theirs = [json.loads(line) for line in stdout.splitlines()]
     assert len(ours) == len(theirs) == 2
     assert {(line["runtime"], tuple(line["libraries"])) for line in ours + theirs} == {
-        ("onnx", ("onnxruntime", "numpy", "Pillow")), ("tensorflow", ("tensorflow", "keras", "numpy", "Pillow"))}
+        ("onnx", ("onnxruntime", "numpy", "Pillow", "dlib")),
+        ("tensorflow", ("tensorflow", "keras", "numpy", "Pillow", "dlib"))}
     for a, b in zip(ours, theirs, strict=True):
         assert a["p_fake"] == pytest.approx(b["p_fake"], abs=1e-5)
         assert {k: a[k] for k in ("path", "status", "verdict", "target", "model", "threshold")} == {

@@ -760,3 +760,25 @@ def test_all_faces_a_turned_inset_beside_an_upright_face_gets_an_upright_crop(tm
     assert left and right
     assert all(abs(face.angle) < 20 for face in left) and all(abs(face.angle) > 160 for face in right)
     assert not any(faces.looks_turned([face]) for face in left + right)
+
+
+def test_a_large_photo_decoded_reduced_has_its_boxes_inside_the_file(tmp_path: Path) -> None:
+    """A face filling a large photo (stored sideways, EXIF-turned upright) of odd size, 5601×8001, decoded at 1/2
+    (2801×4001): its box was clipped in the reduced picture, then doubled, and ran 1 px past the file's right and
+    bottom edges (5602, 8002). It is clipped to the file's own size, as turned."""
+    from media import astronaut
+
+    from mesocli.preprocess import decode_scale, open_image
+
+    close = Image.fromarray(np.asarray(astronaut())[60:160, 190:260])  # the face runs past the right and bottom
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    large = close.resize((5601, 8001), Image.Resampling.BILINEAR).transpose(Image.Transpose.ROTATE_90)
+    large.save(tmp_path / "large.jpg", exif=exif, quality=85)
+    del large
+    image = open_image(tmp_path / "large.jpg")
+    assert (decode_scale(image), image.size) == (2, (2801, 4001))
+    (face,) = faces_in_image(image)
+    left, top, right, bottom = face.box
+    assert 0 <= left < right <= 5601 and 0 <= top < bottom <= 8001, face.box
+    assert (right, bottom) == (5601, 8001)  # the face runs past both: clipped there, not at 5602 and 8002

@@ -133,7 +133,8 @@ def test_an_image_row_says_no_frame_sampling_a_video_row_does(scan, faces: list[
         check_schema(item)
     assert (image["type"], image["aggregation"], image["settings"]["sampling"], image["settings"]["smooth"]) == (
         "image", None, None, None)
-    assert video["settings"]["sampling"] == {"mode": "every", "value": 3} and video["settings"]["smooth"] == 3
+    assert video["settings"]["sampling"] == {"mode": "every", "value": 3, "rule": 2}
+    assert video["settings"]["smooth"] == 3
 
 
 def test_a_video_row_names_the_ffmpeg_that_decoded_it(scan, faces: list[Path], kit: MediaKit) -> None:

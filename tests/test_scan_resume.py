@@ -332,7 +332,7 @@ def test_the_documented_retry_of_errors_through_jq_resumes(clips, run_cli: RunCl
     args = ["scan", str(clip), str(missing), "--fps", "2", "--resume", "-q"]
     assert run_cli(*args, "-o", output)[0] == 3
     kept = [_through_doubles(line) for line in output.read_text().splitlines() if '"status":"error"' not in line]
-    assert '"value":2}' in kept[0] and '"mtime_ns":1796546034123456768}' in kept[0]  # as jq 1.6 writes them
+    assert '"value":2,"rule":2}' in kept[0] and '"mtime_ns":1796546034123456768}' in kept[0]  # as jq 1.6 writes them
     retry.write_text("".join(line + "\n" for line in kept))
     code, _, err = run_cli(*args, "-o", retry)
     assert code == 3 and "other settings" not in err, err
@@ -649,3 +649,27 @@ def test_min_track_frames_is_compared_in_a_csv_and_in_rows_of_an_earlier_mesocli
     assert _rows(older) == [row]
     assert run_cli(*args[:-4], str(clips[1]), "-o", str(older), "--resume", "-q", "--min-track-frames", "1")[0] == 0
     assert len(_rows(older)) == 2
+
+
+def test_rows_of_mpeg_ts_ps_picked_by_an_earlier_rule_are_not_joined_and_mp4_rows_are(
+        clips, run_cli: RunCli, tmp_path: Path) -> None:
+    """--frames N picks other frames of an MPEG-TS or MPEG-PS file since its packets are counted: a resume over rows
+    of such files written before (no ``sampling.rule``) is refused in one line naming --output, the file untouched;
+    older rows of other files (an MP4's frames are picked alike) still resume, as do rows of the current rule."""
+    output = tmp_path / "results.jsonl"
+    args = ["scan", str(clips[0]), "--frames", "3", "-o", str(output), "--resume", "-q"]
+    assert run_cli(*args)[0] == 0
+    row = _rows(output)[0]
+    assert row["settings"]["sampling"]["rule"] == 2
+    old_mp4 = {**row, "settings": {**row["settings"], "sampling": {"mode": "frames", "value": 3}}}
+    old_ts = {**old_mp4, "path": str(tmp_path / "cut.ts"), "file": None}
+    output.write_text(json.dumps(old_mp4) + "\n" + json.dumps(old_ts) + "\n")
+    before = output.read_bytes()
+    code, _, err = run_cli(*args, str(clips[1]))
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert ("MPEG-TS/PS frame picking from the length its header guessed (an earlier mesocli), not from its "
+            "packets counted" in err and "--output" in err), err
+    assert output.read_bytes() == before
+    output.write_text(json.dumps(old_mp4) + "\n" + json.dumps({**row, "path": str(tmp_path / "cut.ts")}) + "\n")
+    assert run_cli(*args, str(clips[1]))[0] == 0  # an older MP4 row and a TS row of this rule: joined
+    assert [r["path"] for r in _rows(output)][-1] == str(clips[1])

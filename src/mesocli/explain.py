@@ -467,7 +467,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
     from mesocli.fsutil import atomic_write_bytes
     from mesocli.inputs import probe_kind
     from mesocli.preprocess import image_bytes, load_face
-    from mesocli.provenance import EVAL_PACKAGES, library_versions, utc_now
+    from mesocli.provenance import EXPLAIN_PACKAGES, library_versions, utc_now
     from mesocli.runtime import check_scores, runtime_of
 
     cam: _Cam | None = None
@@ -488,7 +488,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             if hasattr(given, "describe"):  # the weights as loaded: what scored the faces
                 detector.update(given.describe())
             software["runtime"] = runtime_of(given)
-            software["libraries"] = library_versions(software["runtime"], EVAL_PACKAGES)
+            software["libraries"] = library_versions(software["runtime"], EXPLAIN_PACKAGES)
         explanations = cam.explain(np.stack([face for _, _, face, _, _ in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
         for (source, target, face, digest, warnings), explanation in zip(pending, explanations, strict=True):

@@ -34,7 +34,7 @@ from PIL import Image, ImageOps
 from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, cache_file_writable, cache_folder, trusted_cache_file
-from mesocli.preprocess import decode_scale, face_to_uint8, open_image, to_rgb
+from mesocli.preprocess import decode_scale, face_to_uint8, file_size, open_image, to_rgb
 from mesocli.tracking import LARGER_AREA, REDETECT_SECONDS, STAY_IOU, Box, Shots, Track, Tracker, is_cut, thumbnail
 from mesocli.video import Frame, FrameReader, FrameSelection
 
@@ -965,15 +965,20 @@ def turned_photo_faces(image: Image.Image, detector: str, all_faces: bool,
         return None
     finder = FaceFinder(detector, all_faces, still=True)
     records = finder.find(turned(Frame(0, 0.0, np.asarray(rgb)), turn), source)
-    return turn, _in_file_pixels(records, decode_scale(image)), finder
+    width, height = file_size(image)
+    size = (width, height) if turn in (0, 180) else (height, width)
+    return turn, _in_file_pixels(records, decode_scale(image), size), finder
 
 
-def _in_file_pixels(records: list[FaceRecord], scale: int) -> list[FaceRecord]:
+def _in_file_pixels(records: list[FaceRecord], scale: int, size: tuple[int, int]) -> list[FaceRecord]:
     """``records`` of a picture decoded reduced by ``scale`` (:func:`mesocli.preprocess.decode_scale`), their
-    boxes, centres, sizes and landmarks in the file's own pixels (the crops are those of the reduced picture)."""
+    boxes, centres, sizes and landmarks in the file's own pixels (the crops are those of the reduced picture);
+    the boxes clipped to the file's ``size`` (width, height, as the picture is turned), which the reduced
+    picture's size times ``scale`` passes by up to scale - 1 px."""
     if scale == 1:
         return records
-    return [replace(record, box=tuple(round(v * scale) for v in record.box),  # type: ignore[arg-type]
+    shape = (size[1], size[0])
+    return [replace(record, box=clipped(tuple(round(v * scale) for v in record.box), shape),  # type: ignore[arg-type]
                     centre=(round(record.centre[0] * scale, 2), round(record.centre[1] * scale, 2)),
                     size=round(record.size * scale, 2),
                     landmarks=None if record.landmarks is None else record.landmarks * scale)
@@ -994,13 +999,14 @@ def faces_in_image(
     if isinstance(image, (str, Path)):
         source = source or str(image)
         image = open_image(image)
-    scale, picture = 1, None
+    scale, picture, size = 1, None, (0, 0)
     if isinstance(image, Image.Image):
         scale = decode_scale(image)  # a large image decoded reduced: its faces' positions in the file's pixels
+        size = file_size(image)
         picture = to_rgb(image)
         image = np.asarray(picture)
     elif image.ndim == 2 or image.shape[2] != 3:
         image = np.asarray(to_rgb(Image.fromarray(image)))
     frame = Frame(0, 0.0, np.ascontiguousarray(image))
     records = (finder or FaceFinder(detector, all_faces, still=True)).find(frame, source or "<image>", picture)
-    return _in_file_pixels(records, scale)
+    return _in_file_pixels(records, scale, size)

@@ -42,6 +42,7 @@ interlaced) band by band (:func:`_png_reduced`) and a TIFF of strips or tiles a 
 (:func:`_tiff_reduced`): none ever makes the full-size picture; a still WebP by ffmpeg (:func:`_webp_reduced`), in
 its own process; other formats are reduced once decoded."""
 DECODE_SCALE = "mesocli_decode_scale"
+DECODE_SIZE = "mesocli_decode_size"  # (width, height) of a picture decoded reduced, in the file's own pixels, turned
 """The key of a decoded image's ``info`` that holds the factor it was reduced by (absent: 1)."""
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 """Channels of each PNG colour type (grey, RGB, palette, grey and alpha, RGBA)."""
@@ -416,6 +417,7 @@ def _decoded(image: Image.Image) -> Image.Image:
     band, :func:`_tiff_reduced`, others once decoded, :func:`_reduced`; its factor in ``info`` under
     :data:`DECODE_SCALE`), a 16-bit PGM as 16-bit, and turned as its EXIF orientation says."""
     scale, webp = 1, None
+    width, height = image.size  # the file's own size, turned below as its EXIF orientation says
     if image.format == "PNG" and (png := _png_header(image)) and (scale := _reduction(image.size)) > 1:
         image = _png_reduced(image, *png, scale)
     elif (image.format == "WEBP" and not getattr(image, "is_animated", False) and image.fp is not None
@@ -430,12 +432,17 @@ def _decoded(image: Image.Image) -> Image.Image:
             image = Image.fromarray(np.asarray(image).astype(np.uint16))  # I;16: scaled as 16-bit PNG is
         if scale == 1 and (scale := _reduction(image.size)) > 1:  # not decoded reduced (not a JPEG, or declined)
             image = _reduced(image, scale)
+    if scale > 1:  # (read from the decoded picture: a PNG's own getexif() would decode it whole)
+        with contextlib.suppress(Exception):
+            if image.getexif().get(0x0112) in (5, 6, 7, 8):  # a quarter turn (transposed or not)
+                width, height = height, width
     if image.format in ("JPEG", "MPO") or scale > 1:  # turned in place: no second full-size copy of a photo
         ImageOps.exif_transpose(image, in_place=True)
     else:  # a copy: some formats' pixels are mapped from the file, which may be replaced meanwhile
         image = ImageOps.exif_transpose(image) or image
     if scale > 1:
         image.info[DECODE_SCALE] = scale
+        image.info[DECODE_SIZE] = (width, height)
     return image
 
 
@@ -610,6 +617,13 @@ def _reduced(image: Image.Image, scale: int) -> Image.Image:
 def decode_scale(image: Image.Image) -> int:
     """The factor :func:`open_image` reduced ``image`` by when decoding it (1: full size)."""
     return int(image.info.get(DECODE_SCALE, 1))
+
+
+def file_size(image: Image.Image) -> tuple[int, int]:
+    """The (width, height) of the file :func:`open_image` read ``image`` from, after its EXIF turn: its own size
+    where it was decoded reduced (whose size times its scale may pass the file's by up to scale - 1 px)."""
+    size = image.info.get(DECODE_SIZE)
+    return (int(size[0]), int(size[1])) if size else image.size
 
 
 def _is_heif(path: str | Path, data: bytes | None = None) -> bool:

@@ -36,6 +36,9 @@ SCAN_PACKAGES = ("numpy", "Pillow", "dlib", "face_recognition_models", "imageio-
 landmarks (dlib, and the models it loads), and the package that finds (bundles) ffmpeg."""
 EVAL_PACKAGES = ("numpy", "Pillow")
 """What eval's figures also rest on: it reads face crops (Pillow) and scores them; no face detection, no ffmpeg."""
+EXPLAIN_PACKAGES = ("numpy", "Pillow", "dlib")
+"""What explain's lines also rest on: it reads crops (Pillow), draws their maps, and looks for a face in each with
+dlib's detector (the no-face warning), as scan does; named ``dlib-bin …`` where that variant is what runs."""
 TRAIN_PACKAGES = ("numpy", "Pillow", "h5py")
 """What a training run also rests on (besides TensorFlow and Keras): arrays, the image reader that decodes the
 faces, and the HDF5 library that writes the weights."""

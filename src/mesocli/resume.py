@@ -15,7 +15,8 @@ large integers) still match.
 
 The rows of one output must agree on what made their verdicts: the model (names and weights hashes),
 the threshold, the aggregation rule, ``--all-faces`` (and ``--min-track-frames``: 1 for rows written before it),
-the face detector, the frame sampling and the smoothing. A resume with other settings is refused
+the face detector, the frame sampling (for MPEG-TS/PS files under ``--frames N``, the rule that picks the frames:
+:data:`SAMPLING_RULE`) and the smoothing. A resume with other settings is refused
 (:meth:`Done.check_settings`) rather than mixing verdicts of two models in one file.
 
 Every row is written with one ``write`` and flushed with ``fsync`` before the next input's result
@@ -113,6 +114,14 @@ class Done:
                              "with the same model and options, or write to another --output")
 
 
+SAMPLING_RULE = 2
+"""The rule by which ``--frames N`` picks its frames, written in each row's ``settings.sampling.rule``: 2 counts the
+packets of an MPEG-TS or MPEG-PS file for its length (rows without ``rule``: 1, its length guessed from the header)."""
+MPEG_SUFFIXES = frozenset({".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".vob"})
+"""The file names of MPEG transport and program streams, whose frames ``--frames N`` picks otherwise under rule 2."""
+PICKING = {1: "from the length its header guessed (an earlier mesocli)", 2: "from its packets counted"}
+
+
 def row_settings(row: dict[str, Any]) -> dict[str, str]:
     """What made a row's verdict, as text: model (name and weights hashes), threshold, whether every face
     was scored, the face detector, and for videos the aggregation, frame sampling and smoothing: those
@@ -138,6 +147,11 @@ def row_settings(row: dict[str, Any]) -> dict[str, str]:
         sampling = made["sampling"]
         settings["frame sampling"] = f"{sampling['mode']} {_number(sampling['value'])}" if sampling["value"] else "all"
         settings["smoothing"] = _number(made["smooth"])
+        mpeg = "path" not in row or Path(str(row["path"])).suffix.lower() in MPEG_SUFFIXES  # (no path: this run's)
+        if sampling["mode"] == "frames" and mpeg:
+            # --frames N in an MPEG-TS/PS file picks other frames since its packets are counted (rule 2): an older
+            # row of one is not mixed with new ones; other files' rows pick the same frames under either rule
+            settings["MPEG-TS/PS frame picking"] = PICKING[2 if sampling.get("rule", 1) >= 2 else 1]
     if row.get("type") == "video" and row.get("faces") is not None and "detector" in made:
         # (--all-faces rows of a mesocli before --min-track-frames: every track decided, as with 1)
         settings["shortest deciding track"] = f"{_number(made.get('min_track_frames', 1))} sampled frames"

@@ -125,6 +125,9 @@ class OnnxModel:
     # output: mesocli.onnx_graph.explainable)
     session: Any = field(default=None, repr=False)
     threads: int | None = None  # ONNX Runtime threads of the predictors made (None: all cores)
+    # an .onnx given as it is (origin "exported"): the bundled card of the weights it was exported from, found by
+    # the sha256 its own card records (its figures are theirs); None when they are not bundled weights
+    source_card: Any = field(default=None, repr=False)
     # sessions opened with a thread count, kept: a worker scans input after input with one model
     _sessions: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -271,8 +274,9 @@ def _exported(path: Path, arch: str | None) -> OnnxModel:
         raise WeightsError(f"{path}: holds {w.DISPLAY_NAMES[found.arch]} weights, not {w.DISPLAY_NAMES[arch]} "
                            "(drop --arch or fix it)")
     name = f"{path.name} (exported from {found.name or found.source_file}, sha256 {found.source_sha256[:12]})"
+    source = next((card for card in w.bundled_cards() if card.sha256 == found.source_sha256), None)
     return OnnxModel(found.arch, name, path, hashlib.sha256(data).hexdigest(), data, "exported", None,
-                     found.legacy, session)
+                     found.legacy, session, source_card=source)
 
 
 def convert(path: Path, arch: str | None = None, digest: str | None = None) -> OnnxModel:

@@ -264,12 +264,13 @@ def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
     from mesocli import __version__
     from mesocli.probe import ffmpeg_version
     from mesocli.provenance import library_versions
+    from mesocli.resume import SAMPLING_RULE
     from mesocli.runtime import runtime_of
 
     selection = options.selection()
     runtime = None if loaded is None else runtime_of(loaded)
-    settings = {"mesocli": __version__, "runtime": runtime,
-                "detector": options.detector, "sampling": {"mode": selection.mode, "value": selection.value},
+    sampling = {"mode": selection.mode, "value": selection.value, "rule": SAMPLING_RULE}
+    settings = {"mesocli": __version__, "runtime": runtime, "detector": options.detector, "sampling": sampling,
                 "smooth": options.smooth, "ffmpeg": ffmpeg_version(), "libraries": library_versions(runtime)}
     if options.all_faces:  # which tracks may decide a video's verdict (finalize)
         settings["min_track_frames"] = options.min_track_frames

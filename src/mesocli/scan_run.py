@@ -650,7 +650,11 @@ def _explain_with(explainer: Any, loaded: Any) -> None:
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
     for leaf in _networks(loaded):  # what the verdicts weigh: each detector's measured error rates (its model card)
         card = getattr(leaf, "card", None)
-        rates = card.error_rates() if card is not None else None
+        rates = card.rates_at(explainer.threshold) if card is not None else None
+        source = getattr(leaf, "source_card", None)  # an exported .onnx: the card of the weights it came from
+        if rates is None and source is not None and (rates := source.rates_at(explainer.threshold)):
+            rates = (f"those of the weights it was exported from, {source.name} (sha256 {source.sha256[:12]}), as "
+                     f"their model card gives them: {rates}")
         meta[f"measured error rates of {leaf.name}"] = rates or (
             "unknown: its model card holds only its training run's held-out figures, on faces that chose its best "
             "epoch; measure them on labelled data it never saw with mesocli eval"

@@ -92,11 +92,27 @@ class ModelCard:
             parts.append(text)
         if not parts:
             return None
-        threshold = next((self.metrics[k].get("threshold") for k in ("validation", "ffpp_test")
-                          if isinstance(self.metrics.get(k), dict) and self.metrics[k].get("threshold") is not None),
-                         None)
+        threshold = self.rates_threshold()
         at = f" at threshold {threshold:g}" if threshold is not None else ""
         return f"per face{at}: " + "; ".join(parts)
+
+    def rates_threshold(self) -> float | None:
+        """The threshold its error rates (:meth:`error_rates`) were measured at, or None when it does not say."""
+        return next((float(self.metrics[k]["threshold"]) for k in ("validation", "ffpp_test")
+                     if isinstance(self.metrics.get(k), dict) and self.metrics[k].get("threshold") is not None), None)
+
+    def rates_at(self, threshold: float) -> str | None:
+        """:meth:`error_rates` for a scan that called faces fake from ``threshold``: where they were measured at
+        another one (the card holds no per-face scores to measure them again), a caution says so first."""
+        rates = self.error_rates()
+        measured = self.rates_threshold()
+        if rates is None or measured is None or abs(measured - threshold) < 1e-9:
+            return rates
+        more, fewer = (("fewer", "more") if threshold > measured else ("more", "fewer"))
+        return (f"CAUTION, NOT AT THIS SCAN'S THRESHOLD: these were measured at threshold {measured:g}, and this scan "
+                f"called faces fake from {threshold:g}, at which they are not known (the card holds no per-face scores "
+                f"to measure them again): at {threshold:g} {more} real faces are called fake and {fewer} forged faces "
+                f"missed than these say. {rates}")
 
 
 def _percent(share: float) -> str:
