@@ -524,6 +524,22 @@ def test_the_enlarged_search_skips_flat_parts_and_a_still_shots_background_searc
     assert faces_in_image(still) == [] and max(w * h for w, h in sizes) < 3840 * 2160 / 2  # a photo: flat parts too
 
 
+def test_the_enlarged_search_finds_a_dim_face_that_gains_a_little_light() -> None:
+    """Night footage: a 36 px face too dark to be found (its tile flat, or faint and searched in vain) then lit a
+    little (every pixel brighter by under 16 levels, its features' steps 3-6 times larger) was not searched again:
+    the tile counted as unchanged since its last search, and the face was missed for as long as the light held."""
+    face = np.asarray(render(FaceTransform(0, (600.0, 500.0), 0.4, 0.0), (1920, 1080)), dtype=np.float32)
+
+    def lit(contrast: float) -> np.ndarray:
+        return np.clip(np.round(30 + (face - 128) * contrast), 0, 255).astype(np.uint8)
+
+    for dark, light in ((0.02, 0.12), (0.03, 0.13)):  # its tile flat, then faint, when first searched
+        finder = FaceFinder()
+        assert not finder.find(Frame(0, 0.0, lit(dark)), "night")
+        (found,) = finder.find(Frame(1, 0.2, lit(light)), "night")
+        assert found.box[0] <= 600 <= found.box[2] and found.box[1] <= 500 <= found.box[3]
+
+
 def test_all_faces_finds_a_small_face_beside_a_large_one_in_a_video_frame() -> None:
     """With all_faces, a video frame's small faces were looked for (steps 4 and 5) only when no face was found: a
     person far behind a close one was missed. They are looked for beside it too, each search at its pace."""

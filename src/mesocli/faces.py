@@ -353,6 +353,7 @@ class FaceFinder:
         self._last_enlarged: float | None = None
         self._last_beside: float | None = None  # the last small-faces search of a frame with a face (all_faces)
         self._enlarged_seen: np.ndarray | None = None  # the half-size grey frame as the enlarged search last saw it
+        self._enlarged_steps: np.ndarray | None = None  # and each tile's largest step then (its detail)
 
     # -- detection ----------------------------------------------------------------------------
 
@@ -488,17 +489,24 @@ class FaceFinder:
         rows, cols = math.ceil(height / tile), math.ceil(width / tile)
         steps = np.zeros((rows * tile, cols * tile), np.int16)
         steps[:height - 1, :width - 1] = (np.abs(np.diff(half, axis=1))[:-1] + np.abs(np.diff(half, axis=0))[:, :-1])
-        flat = steps.reshape(rows, tile, cols, tile).max(axis=(1, 3)) < FLAT_STEP
+        detail = steps.reshape(rows, tile, cols, tile).max(axis=(1, 3))
+        flat = detail < FLAT_STEP
         wanted = ~flat
-        seen = self._enlarged_seen
-        if not self.still and seen is not None and seen.shape == half.shape:
+        seen, seen_steps = self._enlarged_seen, self._enlarged_steps
+        fresh = seen is None or seen_steps is None or seen.shape != half.shape
+        if not self.still and not fresh:
             change = np.zeros((rows * tile, cols * tile), np.int16)
             change[:height, :width] = np.abs(half - seen)
-            wanted &= change.reshape(rows, tile, cols, tile).max(axis=(1, 3)) >= SAME_STEP
+            # changed: a pixel by SAME_STEP, or its detail grown by as much (a dim face lit a little: a few levels
+            # brighter, its features' steps several times larger; it was flat or faint when last looked at)
+            wanted &= ((change.reshape(rows, tile, cols, tile).max(axis=(1, 3)) >= SAME_STEP)
+                       | (detail >= seen_steps + SAME_STEP))
         boxes = _tile_boxes(wanted)
         if not self.still:  # what is searched now (or flat) is what the next search compares with
-            known = np.repeat(np.repeat(flat | wanted, tile, axis=0), tile, axis=1)[:height, :width]
-            self._enlarged_seen = half if seen is None or seen.shape != half.shape else np.where(known, half, seen)
+            known_tiles = flat | wanted
+            known = np.repeat(np.repeat(known_tiles, tile, axis=0), tile, axis=1)[:height, :width]
+            self._enlarged_seen = half if fresh else np.where(known, half, seen)
+            self._enlarged_steps = detail if fresh else np.where(known_tiles, detail, seen_steps)
         regions = [(left * tile * 2, top * tile * 2, min(images.width, right * tile * 2),
                     min(images.height, bottom * tile * 2)) for top, left, bottom, right in boxes]
         area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)
