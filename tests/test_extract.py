@@ -1106,3 +1106,42 @@ def test_extract_starts_without_the_scan_and_evaluate_modules(kit: MediaKit, tmp
     assert "exit 0" in out.splitlines(), out
     assert [line for line in out.splitlines() if line.startswith("loaded")] == ["loaded"], out
     assert len(list((tmp_path / "out").rglob("*.jpg"))) == 2
+
+
+def test_a_stop_as_workers_results_are_recorded_keeps_those_they_sent_back(tmp_path: Path, kit: MediaKit) -> None:
+    """``extract --workers 2`` stopped (Ctrl-C) as the first input done is recorded, once the workers have sent back
+    the others: those are recorded too (manifest lines and crops), then the stop comes out. They were dropped (their
+    crops deleted, extracted again by the next run): the stop closed the workers' results unread."""
+    import gc
+    from concurrent.futures import Future
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["a.jpg", "b.jpg", "c.jpg"]
+    for name in names:
+        shutil.copy(kit.face_jpeg, folder / name)
+    stop = KeyboardInterrupt()
+
+    def sent_back() -> bool:
+        futures = [o for o in gc.get_objects() if isinstance(o, Future)]
+        return len(futures) >= len(names) and all(future.done() for future in futures)
+
+    stopped: list[str] = []
+
+    def on_progress(step) -> None:
+        if step.phase == "done" and not stopped:
+            stopped.append(step.path)
+            deadline = time.monotonic() + 60
+            while not sent_back() and time.monotonic() < deadline:  # every input's result is back
+                time.sleep(0.1)
+            raise stop
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt) as raised:
+        extract([folder / name for name in names], out, ExtractOptions(detector="none"), workers=2,
+                on_progress=on_progress)
+    assert raised.value is stop
+    lines = [json.loads(line) for line in (out / MANIFEST).read_text().splitlines()]
+    crops = sorted(line["file"] for line in lines if line["type"] == "face")
+    assert crops == ["a/0.jpg", "b/0.jpg", "c/0.jpg"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.jpg")) == crops

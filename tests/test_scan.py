@@ -185,6 +185,53 @@ def test_a_stop_scores_the_inputs_read_whole_beyond_one_batch(crops: list[Path],
     assert [(r.path, r.status, r.p_fake) for r in got] == [(r.path, r.status, r.p_fake) for r in whole]
 
 
+def test_a_stop_scores_in_small_batches_whatever_the_batch_size(crops: list[Path], kit: MediaKit, loaded,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a stop, the faces of the inputs read whole are scored :data:`mesocli.scan.NETWORK_BATCH` at a time, the
+    time bound checked between them, not ``batch_size`` at a time: with its time spent (here at once), one such
+    batch is scored, and the inputs whose faces are not all scored are not given. All waiting faces were scored in
+    ``batch_size`` batches: ``--batch-size 512`` with ``--model any`` took 40 s to stop, not 5."""
+    import importlib
+
+    scan_module = importlib.import_module("mesocli.scan")  # (the package's ``scan`` is the function)
+    monkeypatch.setattr(scan_module, "STOP_SCORING_SECONDS", 0.0)
+    paths = [str(crops[0]), str(kit.face_video), *map(str, crops[1:])]
+    first_out, read = threading.Event(), threading.Event()
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "start" and path == paths[1]:
+            first_out.wait(60)  # the video's faces are read once the first result is out: none is scored before
+        if event == "read" and path == paths[-1]:
+            read.set()
+
+    scored: list[int] = []
+
+    class Counter:
+        def started(self, key: int, path: str) -> None:
+            pass
+
+        def sampled(self, key: int, frame: int, time: float, faces: int) -> None:
+            pass
+
+        def scored(self, key: int, *args: object, **kwargs: object) -> None:
+            scored.append(key)
+
+    options = ScanOptions(detector="none", frames=12, batch_size=64)  # 15 faces wait: one batch of 64
+    results = scan_inputs(paths, loaded, options, progress=hook, observer=Counter())
+    got = [next(results)]
+    first_out.set()
+    assert read.wait(60)
+    before = len(scored)
+    stop = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt) as raised:
+        got.append(results.throw(stop))
+        while True:
+            got.append(next(results))
+    assert raised.value is stop
+    assert len(scored) - before == scan_module.NETWORK_BATCH  # 8 of the video's 12 faces, not all 15
+    assert [r.path for r in got] == paths[:1]
+
+
 def test_a_stop_as_an_input_is_reported_done_keeps_its_result(crops: list[Path], loaded) -> None:
     """A stop (Ctrl-C in a notebook) landing in the progress hook as the first input is reported done: its result
     comes first, then those of the inputs read whole, in input order, then the stop. It was dropped (taken off the

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mesocli import __version__, digest
 from mesocli.crops import ExtractOptions, InputResult, Job, extract_one, input_line
@@ -68,6 +68,7 @@ from mesocli.workers import (
     check_spawnable,
     ignore_ctrl_c,
     run_retrying,
+    sent_back,
     stop_if_orphaned,
     usable_cores,
     watch_parent,
@@ -266,17 +267,25 @@ def _run_jobs(jobs: list[Job], out_dir: Path, options: ExtractOptions, workers: 
                                 retrying, fresh_events,
                                 lambda how: log(f"mesocli: the worker processes died as they started ({how}); "
                                                 "starting them again"))
+        def take(job: Job, outcome: Any) -> None:
+            if isinstance(outcome, Lost):
+                discard(job)
+                result = InputResult(job.source, "error", name=job.name,
+                                     message=f"{job.source}: the worker process died (killed) while it was "
+                                             "extracted, twice")
+                outcome = (result, [input_line(job, options, result)])
+            record(job, *outcome)
+            bars.done(job.number)
+            teller.done(job.number, outcome[0])
+
         with contextlib.closing(outcomes):
-            for job, outcome in outcomes:
-                if isinstance(outcome, Lost):
-                    discard(job)
-                    result = InputResult(job.source, "error", name=job.name,
-                                         message=f"{job.source}: the worker process died (killed) while it was "
-                                                 "extracted, twice")
-                    outcome = (result, [input_line(job, options, result)])
-                record(job, *outcome)
-                bars.done(job.number)
-                teller.done(job.number, outcome[0])
+            try:
+                for job, outcome in outcomes:
+                    take(job, outcome)
+            except KeyboardInterrupt as halt:  # Ctrl-C, SIGTERM as a result was recorded (or told): the inputs the
+                for job, outcome in sent_back(outcomes, halt):  # workers had sent back are recorded too
+                    take(job, outcome)
+                raise
     finally:
         stop.set()
         if relay_thread is not None:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import itertools
 import os
 import pickle
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from mesocli.workers import (
     getting_ready,
     ignore_ctrl_c,
     run_retrying,
+    sent_back,
     stop_if_orphaned,
     usable_cores,
     watch_parent,
@@ -120,24 +120,6 @@ def _lost(path: str, how: str, loaded: Any, options: ScanOptions) -> ScanResult:
     job = Job(path, error=f"{path}: its worker process died twice ({how}; out of memory?)")
     job.finished = job.started
     return finalize(job, options, loaded.describe(), run_settings(options, loaded))
-
-
-def _sent_back(outcomes: Generator[Any, None, None], stop: KeyboardInterrupt) -> Iterator[Any]:
-    """The results that ``outcomes`` (:func:`mesocli.workers.run_retrying`) still gives once ``stop`` is thrown in at
-    its yield: those the workers had sent back, not yet taken (its workers are stopped). None when the stop came
-    from it (it gave them before it raised). Another stop (a second Ctrl-C) is raised at once."""
-    step: Callable[[], Any] = functools.partial(outcomes.throw, stop)
-    while True:
-        try:
-            outcome = step()
-        except StopIteration:
-            return
-        except KeyboardInterrupt as again:
-            if again is stop:
-                return
-            raise
-        yield outcome
-        step = functools.partial(next, outcomes)
 
 
 def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions, workers: int,
@@ -229,7 +211,7 @@ def scan_parallel(paths: Iterable[str | Path], loaded: Any, options: ScanOptions
                     take(number, path, outcome)
                     yield from due()
             except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM (here, or thrown in at a yield): the workers are
-                for (number, path), outcome in _sent_back(outcomes, stop):  # stopped, the results they had sent
+                for (number, path), outcome in sent_back(outcomes, stop):  # stopped, the results they had sent
                     take(number, path, outcome)  # back taken; those due, in input order up to the first input
                 yield from due()  # not done, are given first
                 raise

@@ -33,8 +33,8 @@ from mesocli.stdin_paths import stop_waiting
 
 STOP_SCORING_SECONDS = 5.0
 """On a stop (Ctrl-C, SIGTERM, an error that ends the run), how long the faces of the inputs read whole are scored
-before the scan ends (a batch started is finished): a few hundred faces on one core; a second stop ends it at
-once."""
+before the scan ends (scored :data:`NETWORK_BATCH` faces at a time, a batch started is finished): a few hundred
+faces on one core; a second stop ends it at once."""
 MIN_TRACK_FRAMES = 3  # --all-faces: a track seen in fewer sampled frames decides no video verdict (docs/scan.md)
 
 ProgressHook = Callable[[str, str, "int | None"], None]
@@ -384,8 +384,9 @@ def scan_inputs(
 
     def complete() -> Iterator[ScanResult]:
         """On a stop: the results of the inputs read to their end, in input order up to the first that is not, whose
-        faces wait in the batch or in the producer's messages already sent. Their faces are scored batch after batch
-        for at most :data:`STOP_SCORING_SECONDS` (a batch started is finished; a second stop cuts it short): the
+        faces wait in the batch or in the producer's messages already sent. Their faces are scored
+        :data:`NETWORK_BATCH` at a time (not ``batch_size``: one such batch is short whatever the model) for at most
+        :data:`STOP_SCORING_SECONDS` (a batch started is finished; a second stop cuts it short): the
         inputs whose faces are all scored by then are given. Counted again from the faces: a stop may have cut a
         batch's scoring short."""
         deadline = time.monotonic() + STOP_SCORING_SECONDS
@@ -402,10 +403,11 @@ def scan_inputs(
                 break
             job.pending = len(left)
             chosen += left  # type: ignore[arg-type]
-        for start in range(0, len(chosen), options.batch_size):
+        size = min(options.batch_size, NETWORK_BATCH)  # (a batch of --batch-size 512 can take 20 s with any)
+        for start in range(0, len(chosen), size):
             if start and time.monotonic() > deadline:  # the inputs whose faces are not all scored are not given
                 break
-            batch[:] = chosen[start:start + options.batch_size]
+            batch[:] = chosen[start:start + size]
             try:
                 score_batch()
             except Exception:  # (scores that are not numbers): the stop, not this, is what the run ends with

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import multiprocessing
 import os
 import queue
@@ -35,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -497,6 +498,25 @@ def run_retrying(items: Iterable[T], workers: int, make_pool: Callable[[int], Pr
                 raise feed.error
     finally:
         feed.close()
+
+
+def sent_back(outcomes: Generator[Any, None, None], stop: KeyboardInterrupt) -> Iterator[Any]:
+    """The results that ``outcomes`` (:func:`run_retrying`) still gives once ``stop`` is thrown in at its yield (a
+    Ctrl-C that came while its caller handled a result): those the workers had sent back, not yet taken (its
+    workers are stopped). None when the stop came from it (it gave them before it raised). Another stop (a second
+    Ctrl-C) is raised at once."""
+    step: Callable[[], Any] = functools.partial(outcomes.throw, stop)
+    while True:
+        try:
+            outcome = step()
+        except StopIteration:
+            return
+        except KeyboardInterrupt as again:
+            if again is stop:
+                return
+            raise
+        yield outcome
+        step = functools.partial(next, outcomes)
 
 
 def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoolExecutor],

@@ -140,6 +140,62 @@ def test_ctrl_c_or_sigterm_during_extract_leaves_only_listed_crops(number: int, 
     assert (out / LOCK).read_text().count("\n") == 1  # nothing left for the next run to clean up
 
 
+_PAUSED_IN_WORKERS = '''
+import os, pathlib, signal
+if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" in pathlib.Path("/proc/self/cmdline").read_text():
+    _real_replace, _marks = os.replace, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
+    def _replace(src, dst, **kwargs):  # a worker: every video but v0 stops at its second crop, written in place
+        result = _real_replace(src, dst, **kwargs)
+        video = pathlib.Path(dst).parent.name  # (crops go to OUT_DIR/<video>/<frame>.jpg)
+        if pathlib.Path(dst).name == "3.jpg" and video != "v0":
+            (_marks / video).touch()
+            signal.pause()
+        return result
+    os.replace = _replace
+'''
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_ctrl_c_during_extract_with_workers_keeps_the_inputs_done(videos: Path, tmp_path: Path) -> None:
+    """``extract --workers 2`` stopped by Ctrl-C once v0 is done while v1 and v2 are half-way in their workers (a
+    ``sitecustomize`` that only the workers run holds each after its second crop): exit 130, quietly; the
+    manifest lists v0's crops, the crops of v1 and v2 are deleted, nothing is left unfinished; a rerun keeps v0
+    and extracts the other two."""
+    hooks, marks, out = tmp_path / "hooks", tmp_path / "marks", tmp_path / "out"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_PAUSED_IN_WORKERS)
+    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    options = ["--frames", "4", "--format", "json"]
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "extract", videos, out, *options, "--workers", "2"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((marks / "v1").exists() and (marks / "v2").exists()
+                   and (out / MANIFEST).exists() and len(_face_lines(out)) == 4):
+            assert child.poll() is None, child.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "v0 not done, or v1 and v2 not held, in 120 s"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)  # to mesocli alone: its workers ignore Ctrl-C
+        assert child.wait(timeout=60) == 130
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+    err = child.stderr.read().decode()
+    child.stderr.close()
+    assert "Traceback" not in err, err
+    listed = {json.loads(line)["file"] for line in _face_lines(out)}
+    assert len(listed) == 4 and all(name.startswith("v0/") for name in listed), listed
+    assert set(tree(out)) == listed | {MANIFEST, LOCK}  # v1's and v2's crops deleted
+    assert (out / LOCK).read_text().count("\n") == 1  # nothing left for the next run to clean up
+    again = subprocess.run([sys.executable, "-m", "mesocli", "extract", videos, out, *options, "--workers", "1"],
+                           capture_output=True, timeout=120)
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+    statuses = {Path(row["source"]).name: row["status"] for row in json.loads(again.stdout)["inputs"]}
+    assert statuses == {"v0.mp4": "skipped", "v1.mp4": "ok", "v2.mp4": "ok"}, statuses
+    assert len(_face_lines(out)) == 12 and set(tree(out)) == set(_crops(out)) | {MANIFEST, LOCK}
+
+
 # ---------------------------------------------------------------------------------------------- scan
 
 
