@@ -292,7 +292,7 @@ def test_a_dataset_of_an_earlier_alignment_is_refused_and_left_as_it_was(tmp_pat
     out = tmp_path / "out"
     assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
     lines = read_manifest(out)
-    assert lines[0]["settings"]["alignment"] == ALIGNMENT == "mesonet-pipeline/7"
+    assert lines[0]["settings"]["alignment"] == ALIGNMENT == "mesonet-pipeline/8"
     lines[0]["settings"]["alignment"], lines[0]["mesocli"] = "mesonet-pipeline/1", "0.9.0"
     (out / MANIFEST).write_text("".join(json.dumps(line) + "\n" for line in lines))
     before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != LOCK}
@@ -301,12 +301,29 @@ def test_a_dataset_of_an_earlier_alignment_is_refused_and_left_as_it_was(tmp_pat
     assert result.code == 2 and result.err.count("\n") == 1
     assert result.error_line() == (
         f"{out} holds crops made by mesocli 0.9.0 with alignment mesonet-pipeline/1, not this mesocli's "
-        "mesonet-pipeline/7: a resume would mix the two; extract into a new OUT_DIR, or --force to start over "
+        "mesonet-pipeline/8: a resume would mix the two; extract into a new OUT_DIR, or --force to start over "
         "(deletes the crops its manifest lists)")
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
             if p.is_file() and p.name != LOCK} == before  # nothing written, nothing deleted
     assert run_cli("extract", kit.face_jpeg, out, "--workers", 1, "--force").code == 0
-    assert read_manifest(out)[0]["settings"]["alignment"] == "mesonet-pipeline/7"
+    assert read_manifest(out)[0]["settings"]["alignment"] == "mesonet-pipeline/8"
+
+
+def test_a_dataset_made_before_a_cut_behind_a_presenter_kept_the_track_is_not_resumed(
+        tmp_path: Path, kit: MediaKit, run_cli: RunCli) -> None:
+    """Found in review: a hard cut behind a presenter who stays no longer splits their track, so the crops of such
+    a clip are named for one track, not two, while the alignment recorded in the manifest stayed
+    mesonet-pipeline/7: a resume of a dataset made before mixed the two track rules. Such a dataset is refused."""
+    out = tmp_path / "out"
+    assert run_cli("extract", kit.backdrop_cut_video, out, "--all-faces", "--frames", 6, "--workers", 1).code == 0
+    lines = read_manifest(out)
+    assert {line["track"] for line in lines if line.get("type") == "face"} == {0}  # one track, not two
+    lines[0]["settings"]["alignment"] = "mesonet-pipeline/7"  # made by the mesocli that split it at the cut
+    (out / MANIFEST).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = run_cli("extract", kit.backdrop_cut_video, kit.face_video, out, "--all-faces", "--frames", 6,
+                     "--workers", 1)
+    assert result.code == 2 and "with alignment mesonet-pipeline/7, not this mesocli's mesonet-pipeline/8: a " \
+        "resume would mix the two" in result.error_line(), result.err
 
 
 def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says_so(tmp_path: Path, kit: MediaKit,

@@ -174,6 +174,7 @@ def load_models(detector: str) -> None:
         return
     _landmark_model()
     _cnn_detector()
+    _descriptor_model_readable()
 
 
 @functools.cache
@@ -239,6 +240,14 @@ def _face_descriptor_model():
     """dlib's face recognition network (128-D descriptors), this thread's own: read at the first cut that has
     tracks to check."""
     return _thread_own("descriptor", lambda: _read_model(MODEL_FILES[2], _dlib().face_recognition_model_v1))
+
+
+@functools.cache
+def _descriptor_model_readable() -> None:
+    """Read the face descriptor model once and let it go (about 50 ms of CPU): a damaged file stops the run at its
+    start, as the other models do, not at the first cut of a long run (whose rows a stop may lose, without
+    --resume); the model is kept only where a cut needs it (:func:`_face_descriptor_model`)."""
+    _read_model(MODEL_FILES[2], _dlib().face_recognition_model_v1)
 
 
 @functools.cache
@@ -335,6 +344,7 @@ class FaceFinder:
             else:
                 _cnn_detector()
             _landmark_model()
+            _descriptor_model_readable()
         self.reset()
 
     @property
