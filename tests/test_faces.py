@@ -760,3 +760,26 @@ def test_all_faces_a_turned_inset_beside_an_upright_face_gets_an_upright_crop(tm
     assert left and right
     assert all(abs(face.angle) < 20 for face in left) and all(abs(face.angle) > 160 for face in right)
     assert not any(faces.looks_turned([face]) for face in left + right)
+
+
+def test_an_upright_face_hog_cannot_find_in_its_crop_is_not_refitted_in_every_frame(monkeypatch) -> None:
+    """The portrait DFDC clip's upright face often has no HOG face in its aligned crop: it failed the half-size
+    check, took the crop test and was tried turned three ways in most frames (none kept: 12 of 30 frames). A
+    face so tried and kept as found is not asked again at the same place within a second of video."""
+    clip = require_shared("videos", "fake", "dfdc_brtujopkby.mp4")
+    tried: list[tuple[float, tuple[int, int, int, int]]] = []
+    reoriented = faces.FaceFinder.reoriented
+
+    def counted(self, frame, record):
+        tried.append((record.time, record.box))
+        return reoriented(self, frame, record)
+
+    monkeypatch.setattr(faces.FaceFinder, "reoriented", counted)
+    results = []
+    for result in faces.VideoFaces(clip, FrameSelection("frames", 30)):  # its first 3.5 s (12 frames)
+        if result.time > 3.5:
+            break
+        results.append(result)
+    assert sum(bool(result.faces) for result in results) >= 10 and tried
+    for (time, box), (later, other) in zip(tried, tried[1:], strict=False):
+        assert later - time >= 1.0 or Box(*box).iou(Box(*other)) < 0.5
