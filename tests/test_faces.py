@@ -737,26 +737,28 @@ def test_a_face_turned_upside_down_mid_clip_gets_an_upright_crop(tmp_path: Path)
     upside down, its landmarks fitted as if upright, and its crop was upside down, scored so (the clip has a face
     upright, so it is never turned). Such a face is fitted again turned a half: its crop upright."""
     clip = require_shared("data", "ffpp-c23", "train", "original", "192.mp4")
-    flipped = "gte(t\\,0.75)"
-    turned_copy(clip, tmp_path / "mid.mp4", f"trim=duration=1.5,hflip=enable='{flipped}',vflip=enable='{flipped}'")
-    video = faces.VideoFaces(tmp_path / "mid.mp4", FrameSelection("frames", 4))
+    flipped = "gte(t\\,0.5)"  # a frame upright (0.23 s), then one upside down (0.73 s)
+    turned_copy(clip, tmp_path / "mid.mp4", f"trim=duration=1,hflip=enable='{flipped}',vflip=enable='{flipped}'")
+    video = faces.VideoFaces(tmp_path / "mid.mp4", FrameSelection("frames", 2))
     results = [result for result in video if result.faces]
-    assert video.turn is None and len(results) == 4
-    angles = [abs(result.faces[0].angle) for result in results if result.time < 0.75]
-    turned = [abs(result.faces[0].angle) for result in results if result.time >= 0.75]
+    assert video.turn is None and len(results) == 2
+    angles = [abs(result.faces[0].angle) for result in results if result.time < 0.5]
+    turned = [abs(result.faces[0].angle) for result in results if result.time >= 0.5]
     assert angles and turned and max(angles) < 20 and min(turned) > 160
     assert not any(faces.looks_turned(result.faces) for result in results)
 
 
 def test_all_faces_a_turned_inset_beside_an_upright_face_gets_an_upright_crop(tmp_path: Path) -> None:
-    """With ``--all-faces``, a copy of FF++ train original 192 (1280 px wide) turned 180° beside the upright
-    picture: HOG finds the turned face too, and its track was scored on upside-down crops (its p_fake deciding
-    the verdict when the higher). Its faces are fitted again turned a half; the upright face's are as they were."""
+    """With ``--all-faces``, a copy of FF++ train original 192 (its second second, 640 px wide) turned 180° beside
+    the upright picture: HOG finds the turned face too, and its track was scored on upside-down crops (its p_fake
+    deciding the verdict when the higher). Its faces are fitted again turned a half; the upright face's are as they
+    were."""
     clip = require_shared("data", "ffpp-c23", "train", "original", "192.mp4")
-    turned_copy(clip, tmp_path / "inset.mp4", "trim=duration=2,split[a][b];[b]hflip,vflip[c];[a][c]hstack")
-    results = list(faces.VideoFaces(tmp_path / "inset.mp4", FrameSelection("frames", 8), all_faces=True))
-    left = [face for result in results for face in result.faces if face.centre[0] < 1280]
-    right = [face for result in results for face in result.faces if face.centre[0] >= 1280]
+    turned_copy(clip, tmp_path / "inset.mp4", "trim=start=1:duration=1,setpts=PTS-STARTPTS,scale=640:-2,"
+                "split[a][b];[b]hflip,vflip[c];[a][c]hstack")
+    results = list(faces.VideoFaces(tmp_path / "inset.mp4", FrameSelection("frames", 3), all_faces=True))
+    left = [face for result in results for face in result.faces if face.centre[0] < 640]
+    right = [face for result in results for face in result.faces if face.centre[0] >= 640]
     assert left and right
     assert all(abs(face.angle) < 20 for face in left) and all(abs(face.angle) > 160 for face in right)
     assert not any(faces.looks_turned([face]) for face in left + right)
