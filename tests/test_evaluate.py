@@ -779,9 +779,9 @@ def test_compare_decodes_each_face_once(grey_model: LoadedModel, scored_root: Pa
     from mesocli import datasets
 
     read: list[Path] = []
-    decode = datasets.load_face
-    monkeypatch.setattr(datasets, "load_face", lambda path, *args, **kwargs: read.append(path) or decode(path, *args,
-                                                                                                        **kwargs))
+    decode = datasets.load_faces  # each file decoded once, resized each way its models need
+    monkeypatch.setattr(datasets, "load_faces", lambda path, *args, **kwargs: read.append(path) or decode(path, *args,
+                                                                                                          **kwargs))
     report = mesocli.evaluate(scored_root, grey_model, compare=grey_model, bootstrap=20)
     listed = find_dataset(scored_root, "validation").paths
     assert sorted(read) == sorted(listed)  # once each, the unreadable one too
