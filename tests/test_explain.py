@@ -639,8 +639,8 @@ def test_an_explain_line_s_sha256_names_the_bytes_explained_even_if_the_crop_is_
     explained = crop.read_bytes()
     decode = mesocli.preprocess.face_to_uint8
 
-    def decoded_then_replaced(image: Any) -> np.ndarray:
-        face = decode(image)
+    def decoded_then_replaced(image: Any, *args: Any) -> np.ndarray:
+        face = decode(image, *args)
         Image.fromarray(np.asarray(face_crop())[:, ::-1]).save(crop)  # another crop, once these bytes are decoded
         return face
 
