@@ -6,9 +6,10 @@
 Deepfake: the MesoNet validation split (``<shared>/data/mesonet-df``, 7,104 faces, 130 videos), decoded
 once, scored by the authors' ``Meso4_DF.h5`` / ``MesoInception_DF.h5`` (``<shared>/reference/authors-weights``)
 and the bundled df weights of both networks: frame accuracy at 0.5, AUC, video accuracy by the mean
-(the paper's rule) and by the vote share (the authors' released ``pipeline.py``), with eval's 95 % intervals;
-the authors' weights also on the faces resized as their Keras loader did (nearest-neighbour), which no eval
-option does: the rows that show what mesocli's bilinear resize moves.
+(the paper's rule) and by the vote share (the authors' released ``pipeline.py``), with eval's 95 % intervals.
+eval resizes a crop as its weights ask: the authors' files read faces nearest-resized, as their Keras loader
+did, the bundled ones bilinear; the authors' weights also on bilinear-resized faces (mesocli's resize for them
+before it followed the weights; no eval option does it): the rows that show what the resize moves.
 Face2Face: the authors' F2F weights and the bundled f2f weights on FF++ c23 test faces (Face2Face
 against the originals), which ``--ffpp-faces`` names; when that folder is absent the line says how to build it.
 ``<shared>`` defaults to ``$MESOCLI_SHARED``, else ``../shared`` beside the repository. Missing MesoNet data
@@ -72,30 +73,17 @@ def _table(title: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _nearest(dataset: Any) -> Any:
-    """The faces decoded as the authors' Keras loader did: RGB, nearest-neighbour resize to 256×256 (no draft)."""
-    import numpy as np
-    from PIL import Image
-
-    from mesocli.datasets import DecodedImages
-
-    images = np.empty((len(dataset.paths), 256, 256, 3), np.uint8)
-    for index, path in enumerate(dataset.paths):
-        with Image.open(path) as image:
-            images[index] = np.asarray(image.convert("RGB").resize((256, 256), Image.Resampling.NEAREST))
-    return DecodedImages(images, np.ones(len(images), dtype=bool), {})
-
-
 def _section(data: Path, split: str, manipulation: str, authors_dir: Path, args: argparse.Namespace,
              data_shown: str) -> list[dict[str, Any]]:
     """Rows of one dataset: per network, the paper (df only), the authors' weights, the bundled weights."""
-    from mesocli.datasets import decode_dataset, find_dataset
+    from mesocli.datasets import DecodedImages, decode_dataset, find_dataset
     from mesocli.evaluate import evaluate, limit_dataset
     from mesocli.runtime import resolve
 
     dataset = limit_dataset(find_dataset(data, split), args.limit)
-    decoded = decode_dataset(dataset, progress=False)
-    nearest = _nearest(dataset) if manipulation == "df" else None  # the MesoNet crops are not 256×256
+    decoded = decode_dataset(dataset, progress=False, resizes=("bilinear", "nearest"))  # each file read once
+    # the bilinear faces offered as the authors' weights' own: what eval scored before it followed the weights
+    bilinear = DecodedImages(decoded.images, decoded.ok, decoded.errors, resize="nearest")
     base = f"mesocli eval --data {data_shown} --split {split}"
     rows = []
     for arch in ("meso4", "mesoinception4"):
@@ -103,13 +91,13 @@ def _section(data: Path, split: str, manipulation: str, authors_dir: Path, args:
             rows.append(_row(f"paper, {NAMES[arch]}", None, "", PAPER_DF[arch]))
         authors = authors_dir / AUTHORS[arch, manipulation]
         shown = f"{args.shared_shown}/reference/authors-weights/{authors.name}"
-        runs = [(f"authors' {authors.name}", resolve(None, manipulation, authors), f"{base} --weights {shown}",
-                 decoded),
+        loaded = resolve(None, manipulation, authors)
+        runs = [(f"authors' {authors.name}", loaded, f"{base} --weights {shown}", decoded),
                 (f"bundled {NAMES[arch]} {manipulation}", resolve(arch, manipulation, None),
                  f"{base} --arch {arch} --model {manipulation}", decoded)]
-        if nearest is not None:  # the resize moves the authors' operating point (docs/models.md)
-            runs.insert(1, (f"authors' {authors.name}, nearest resize", runs[0][1],
-                            "benchmarks/paper.py (the authors' loader's resize; no eval option)", nearest))
+        if manipulation == "df":  # the MesoNet crops are not 256×256: the resize moves the authors' operating point
+            runs.insert(1, (f"authors' {authors.name}, bilinear resize", loaded,
+                            "benchmarks/paper.py (mesocli's resize; no eval option)", bilinear))
         for label, loaded, command, faces in runs:
             report = evaluate(loaded, dataset, decoded=faces, bootstrap=args.bootstrap).to_dict()
             rows.append(_row(label, report, command))

@@ -110,7 +110,9 @@ def test_the_report_says_which_software_made_it_and_when(grey_model: LoadedModel
     report = evaluate(grey_model, find_dataset(scored_root, "validation"), 0.5, bootstrap=0).to_dict()
     after = now()
     made = report["provenance"]
-    assert list(report)[-1] == "provenance" and set(made) == {"mesocli", "runtime", "libraries", "finished_at"}
+    assert list(report)[-1] == "provenance"
+    assert set(made) == {"mesocli", "runtime", "resize", "libraries", "finished_at"}
+    assert made["resize"] == "bilinear"  # the grey model has no card: mesocli's resize
     assert (made["mesocli"], made["runtime"]) == (__version__, "tensorflow")  # the grey model is a Keras one
     assert made["libraries"] == {"tensorflow": metadata.version("tensorflow"), "keras": metadata.version("keras"),
                                  "numpy": np.__version__, "Pillow": PIL.__version__}  # no ffmpeg, no dlib: crops
@@ -777,9 +779,9 @@ def test_compare_decodes_each_face_once(grey_model: LoadedModel, scored_root: Pa
     from mesocli import datasets
 
     read: list[Path] = []
-    decode = datasets.load_face
-    monkeypatch.setattr(datasets, "load_face", lambda path, *args, **kwargs: read.append(path) or decode(path, *args,
-                                                                                                        **kwargs))
+    decode = datasets.load_faces  # each file decoded once, resized each way its models need
+    monkeypatch.setattr(datasets, "load_faces", lambda path, *args, **kwargs: read.append(path) or decode(path, *args,
+                                                                                                          **kwargs))
     report = mesocli.evaluate(scored_root, grey_model, compare=grey_model, bootstrap=20)
     listed = find_dataset(scored_root, "validation").paths
     assert sorted(read) == sorted(listed)  # once each, the unreadable one too
@@ -906,3 +908,57 @@ def test_compare_table_in_a_narrow_terminal_keeps_each_methods_name(grey_model: 
     for name in methods:
         assert f"method{name}:AUCminusinverted" in metric and f"method{name}:AUC" in metric
     assert "…" not in console.export_text()
+
+
+def test_the_resize_follows_the_weights(tmp_path: Path) -> None:
+    """The authors' original files read crops resized nearest, as their Keras loader did; mesocli's weights what
+    their card records, bilinear when a card (an older one) has no such field."""
+    from mesocli.detectors import DetectorSet
+    from mesocli.weights import ModelCard, resize_of
+
+    def model(legacy: bool = False, card: ModelCard | None = None) -> LoadedModel:
+        return LoadedModel("meso4", "m", Path("m.h5"), "0" * 64, None, card, legacy)
+
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps({"arch": "meso4", "manipulation": "df", "weights_file": "m", "sha256": "0" * 64}))
+    told = ModelCard("meso4", "df", "m", "0" * 64, resize="nearest")
+    assert resize_of(model(legacy=True)) == "nearest"
+    assert resize_of(model(card=ModelCard.from_json(older))) == "bilinear"
+    assert resize_of(model(card=told)) == "nearest" and resize_of(model()) == "bilinear"
+    assert json.loads(ModelCard("meso4", "df", "m", "0" * 64).to_json())["resize"] == "bilinear"  # cards say it now
+    assert resize_of(DetectorSet("meso4", {"df": model(), "f2f": model(card=ModelCard.from_json(older))})) == "bilinear"
+
+
+def test_eval_resizes_crops_as_the_authors_loader_for_their_weights(authors_weights: Path, tmp_path: Path) -> None:
+    """Crops not 256×256 reach the authors' Meso4_DF.h5 nearest-resized and the bundled weights bilinear-resized, in
+    one eval --compare (each file read once); the report and the table say which."""
+    from mesocli.runtime import make_predictor, resolve
+    from mesocli.writers import eval_table
+
+    rng = np.random.default_rng(5)
+    crops = {}
+    for label in ("df", "real"):
+        (tmp_path / "validation" / label).mkdir(parents=True)
+        for number in range(2):
+            crop = Image.fromarray(rng.integers(0, 256, (40 + 9 * number, 52, 3), dtype=np.uint8))
+            crop.save(tmp_path / "validation" / label / f"v{label}{number}_0.png")
+            crops[f"validation/{label}/v{label}{number}_0.png"] = crop
+    authors, bundled = resolve(None, "df", authors_weights / "Meso4_DF.h5"), resolve("meso4", "df", None)
+    report = evaluate(authors, find_dataset(tmp_path, "validation"), bootstrap=0, compare_with=bundled)
+
+    def expected(loaded: object, resample: Image.Resampling) -> np.ndarray:
+        faces = np.stack([np.asarray(crops[path].resize((256, 256), resample)) for path in report.paths])
+        return make_predictor(loaded).p_fake(faces)
+
+    nearest, bilinear = expected(authors, Image.Resampling.NEAREST), expected(authors, Image.Resampling.BILINEAR)
+    assert np.abs(nearest - bilinear).max() > 1e-3  # the two resizes tell apart on these crops
+    np.testing.assert_allclose(report.p_fake, nearest, atol=1e-6)
+    np.testing.assert_allclose(report.compared_p_fake, expected(bundled, Image.Resampling.BILINEAR), atol=1e-6)
+    result = report.to_dict()
+    assert result["provenance"]["resize"] == "nearest" and result["comparison"]["resize"] == "bilinear"
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(eval_table(report))
+    shown = console.export_text()
+    assert "resize" in shown and "nearest" in shown and "authors' Keras loader" in shown

@@ -642,8 +642,8 @@ def test_an_explain_line_s_sha256_names_the_bytes_explained_even_if_the_crop_is_
     explained = crop.read_bytes()
     decode = mesocli.preprocess.face_to_uint8
 
-    def decoded_then_replaced(image: Any) -> np.ndarray:
-        face = decode(image)
+    def decoded_then_replaced(image: Any, *args: Any) -> np.ndarray:
+        face = decode(image, *args)
         Image.fromarray(np.asarray(face_crop())[:, ::-1]).save(crop)  # another crop, once these bytes are decoded
         return face
 
@@ -712,3 +712,23 @@ def test_bundled_graphs_cut_or_with_bits_flipped_are_a_value_error() -> None:
                 changed[rng.randrange(min(len(changed), 4096))] ^= 1 << rng.randrange(8)
             with contextlib.suppress(ValueError):
                 read_head(bytes(changed), path.name)
+
+
+def test_explain_resizes_a_crop_as_the_authors_loader_for_their_weights(tmp_path: Path, authors_weights: Path) -> None:
+    """A crop not 256×256 reaches the authors' Meso4_DF.h5 nearest-resized, as their Keras loader did, and the line
+    says so; the bundled weights still read it bilinear."""
+    from mesocli.explain import explain_inputs
+    from mesocli.runtime import make_predictor, resolve
+
+    crop = Image.fromarray(np.random.default_rng(3).integers(0, 256, (47, 61, 3), dtype=np.uint8))
+    crop.save(tmp_path / "crop.png")
+    for weights, resample in ((authors_weights / "Meso4_DF.h5", Image.Resampling.NEAREST),
+                              (None, Image.Resampling.BILINEAR)):
+        out = tmp_path / resample.name
+        (line,) = explain_inputs([tmp_path / "crop.png"], out, weights=weights)
+        loaded = resolve("meso4", "df", weights)
+        scores = {way: float(make_predictor(loaded).p_fake(np.asarray(crop.resize((256, 256), way))[None])[0])
+                  for way in (Image.Resampling.NEAREST, Image.Resampling.BILINEAR)}
+        assert abs(scores[Image.Resampling.NEAREST] - scores[Image.Resampling.BILINEAR]) > 1e-3  # they tell apart
+        assert line["p_fake"] == pytest.approx(scores[resample], abs=1e-5)
+        assert line["resize"] == resample.name.lower()

@@ -34,9 +34,9 @@ def test_paper_table_runs_on_a_subset_and_has_every_row(tmp_path: Path, capsys: 
     printed = capsys.readouterr().out
     report = json.loads(out.read_text())
     names = [row["weights"] for row in report["df"]]
-    assert names == ["paper, Meso4", "authors' Meso4_DF.h5", "authors' Meso4_DF.h5, nearest resize",
+    assert names == ["paper, Meso4", "authors' Meso4_DF.h5", "authors' Meso4_DF.h5, bilinear resize",
                      "bundled Meso4 df", "paper, MesoInception4", "authors' MesoInception_DF.h5",
-                     "authors' MesoInception_DF.h5, nearest resize", "bundled MesoInception4 df"]
+                     "authors' MesoInception_DF.h5, bilinear resize", "bundled MesoInception4 df"]
     assert [row["weights"] for row in report["f2f"]] == ["authors' Meso4_F2F.h5", "bundled Meso4 f2f",
                                                           "authors' MesoInception_F2F.h5", "bundled MesoInception4 f2f"]
     for row in report["df"] + report["f2f"]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,7 +27,7 @@ from mesocli.errors import ParameterError, UsageError
 from mesocli.fsutil import walk_folder
 from mesocli.inputs import IMAGE_SUFFIXES
 from mesocli.metrics import track_id, video_of_track
-from mesocli.preprocess import INPUT_SIZE, load_face
+from mesocli.preprocess import DEFAULT_RESIZE, INPUT_SIZE, load_faces
 
 CLASS_ALIASES = {"df": 0, "fake": 0, "real": 1}
 _VIDEO_FRAME = re.compile(r"^(?P<video>.+)_(?P<frame>\d+)$")
@@ -312,29 +312,39 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
 
 @dataclass
 class DecodedImages:
-    """Decoded 256×256 uint8 faces for a dataset; ``ok`` marks files that could be read."""
+    """Decoded 256×256 uint8 faces for a dataset; ``ok`` marks files that could be read. ``images`` are resized by
+    ``resize`` (crops not 256×256); ``more``: the same faces by other resizes, by name (:meth:`faces`)."""
 
     images: np.ndarray
     ok: np.ndarray
     errors: dict[int, str]
+    resize: str = DEFAULT_RESIZE
+    more: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def faces(self, resize: str) -> np.ndarray:
+        """The faces resized by ``resize``; ValueError when they were not decoded that way."""
+        if resize == self.resize:
+            return self.images
+        if resize not in self.more:
+            raise ValueError(f"faces decoded with the {self.resize} resize, not {resize}")
+        return self.more[resize]
 
 
 @dataclass
-class DecodedBatch:
+class DecodedBatch(DecodedImages):
     """One batch of :func:`iter_decoded`: faces ``start .. start + len(ok)`` of the dataset."""
 
-    start: int
-    images: np.ndarray
-    ok: np.ndarray
-    errors: dict[int, str]
+    start: int = 0
 
 
 def iter_decoded(
-    dataset: FolderDataset, batch_size: int = 256, progress: bool = True, desc: str = "decode"
+    dataset: FolderDataset, batch_size: int = 256, progress: bool = True, desc: str = "decode",
+    resizes: Sequence[str] = (DEFAULT_RESIZE,),
 ) -> Iterator[DecodedBatch]:
     """Decode the files in order on all cores (a thread pool: Pillow decodes without the GIL), one batch at a time.
 
-    Files are read by :func:`mesocli.preprocess.load_face`; an unreadable file gives a black face with
+    Files are read by :func:`mesocli.preprocess.load_faces`, each once, resized by each of ``resizes`` (the first
+    gives ``images``, the others ``more``); an unreadable file gives a black face with
     ``ok`` False and its message in ``errors`` (dataset index -> message). Up to two batches ahead are
     decoded while the caller works on this one. No TensorFlow: ``eval`` runs without it.
     """
@@ -346,11 +356,13 @@ def iter_decoded(
     paths = list(dataset.paths)
     n = len(paths)
 
-    def _load(i: int) -> tuple[np.ndarray, bool, str | None]:
+    resizes = list(dict.fromkeys(resizes)) or [DEFAULT_RESIZE]
+
+    def _load(i: int) -> tuple[list[np.ndarray], bool, str | None]:
         try:
-            return load_face(paths[i]), True, None
+            return load_faces(paths[i], resizes), True, None
         except Exception as exc:  # reported per file, never fatal
-            return np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8), False, str(exc)
+            return [np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)] * len(resizes), False, str(exc)
 
     pending: deque[Future] = deque()
     submitted = 0
@@ -359,32 +371,38 @@ def iter_decoded(
     ) as bar:
         for start in range(0, n, batch_size):
             size = min(batch_size, n - start)
-            images = np.empty((size, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+            each = [np.empty((size, INPUT_SIZE, INPUT_SIZE, 3), np.uint8) for _ in resizes]
             ok = np.zeros(size, dtype=bool)
             errors: dict[int, str] = {}
             for j in range(size):
                 while submitted < n and len(pending) < 3 * batch_size:
                     pending.append(pool.submit(_load, submitted))
                     submitted += 1
-                images[j], ok[j], error = pending.popleft().result()
+                faces, ok[j], error = pending.popleft().result()
+                for images, face in zip(each, faces, strict=True):
+                    images[j] = face
                 if error is not None:
                     errors[start + j] = error
-            yield DecodedBatch(start, images, ok, errors)
+            yield DecodedBatch(each[0], ok, errors, resizes[0], dict(zip(resizes[1:], each[1:], strict=True)), start)
             bar.update(size)
 
 
-def decode_dataset(dataset: FolderDataset, progress: bool = True) -> DecodedImages:
-    """Decode every file in parallel into one uint8 array (N, 256, 256, 3)."""
+def decode_dataset(dataset: FolderDataset, progress: bool = True,
+                   resizes: Sequence[str] = (DEFAULT_RESIZE,)) -> DecodedImages:
+    """Decode every file in parallel into one uint8 array (N, 256, 256, 3) per resize of ``resizes`` (the first:
+    ``images``), each file once."""
     n = len(dataset.paths)
-    images = np.empty((n, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    resizes = list(dict.fromkeys(resizes)) or [DEFAULT_RESIZE]
+    each = {resize: np.empty((n, INPUT_SIZE, INPUT_SIZE, 3), np.uint8) for resize in resizes}
     ok = np.zeros(n, dtype=bool)
     errors: dict[int, str] = {}
-    for batch in iter_decoded(dataset, progress=progress):
+    for batch in iter_decoded(dataset, progress=progress, resizes=resizes):
         stop = batch.start + len(batch.ok)
-        images[batch.start : stop] = batch.images
+        for resize, images in each.items():
+            images[batch.start : stop] = batch.faces(resize)
         ok[batch.start : stop] = batch.ok
         errors.update(batch.errors)
-    return DecodedImages(images, ok, errors)
+    return DecodedImages(each[resizes[0]], ok, errors, resizes[0], {r: each[r] for r in resizes[1:]})
 
 
 def open_dataset(data: str | os.PathLike[str] | None, split: str | None = "validation") -> FolderDataset:

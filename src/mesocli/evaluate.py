@@ -39,7 +39,7 @@ from mesocli.metrics import (
 from mesocli.progress import note
 from mesocli.runtime import OnnxModel
 from mesocli.sources import split_by_groups
-from mesocli.weights import LoadedModel
+from mesocli.weights import LoadedModel, resize_of
 
 REPORT_KEYS = (
     "model", "data", "threshold", "accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold",
@@ -115,15 +115,20 @@ def _scores(
 
     every = [loaded.members if isinstance(loaded, DetectorSet) else {"": loaded} for loaded in models]
     predictors = [{name: make_predictor(member) for name, member in members.items()} for members in every]
+    resized = [{name: resize_of(member) for name, member in members.items()} for members in every]
+    resizes = list(dict.fromkeys(resize for own in resized for resize in own.values()))  # each file read once
     n = len(dataset.paths)
     p_fakes = [{name: np.full(n, np.nan) for name in own} for own in predictors]
     scoring, timed = [0.0] * len(models), len(models) > 1  # one model: its seconds are the whole loop's
     started = time.perf_counter()
 
-    def score(start: int, images: np.ndarray) -> None:
-        for number, (members, own, p_fake) in enumerate(zip(every, predictors, p_fakes, strict=True)):
+    def score(start: int, faces: Callable[[str], np.ndarray]) -> None:
+        """Score the faces from ``start`` on, ``faces(resize)`` as each model's resize gives them."""
+        for number, (members, own, p_fake, resize) in enumerate(zip(every, predictors, p_fakes, resized,
+                                                                     strict=True)):
             began = time.perf_counter() if timed else 0.0
             for name, predictor in own.items():
+                images = faces(resize[name])
                 scores = predictor.p_fake(images)
                 check_scores(scores, members[name])  # at the first batch (an unreadable file's stand-in scores too)
                 p_fake[name][start : start + len(images)] = scores
@@ -133,15 +138,17 @@ def _scores(
     if decoded is not None:
         if len(decoded.ok) != n:
             raise ValueError(f"{len(decoded.ok)} decoded images for {n} files")
+        for resize in resizes:
+            decoded.faces(resize)  # a ValueError now, not after a model has scored
         for start in range(0, n, 1024):
-            score(start, decoded.images[start : start + 1024])
+            score(start, lambda resize, start=start: decoded.faces(resize)[start : start + 1024])
             tell(EvalStep("score", min(start + 1024, n), n))
         ok, errors = decoded.ok.copy(), dict(decoded.errors)
     else:
         ok = np.zeros(n, dtype=bool)
         errors: dict[int, str] = {}
-        for batch in iter_decoded(dataset, batch_size=128, progress=progress, desc="eval"):
-            score(batch.start, batch.images)
+        for batch in iter_decoded(dataset, batch_size=128, progress=progress, desc="eval", resizes=resizes):
+            score(batch.start, batch.faces)
             ok[batch.start : batch.start + len(batch.ok)] = batch.ok
             errors.update(batch.errors)
             tell(EvalStep("score", batch.start + len(batch.ok), n))
@@ -267,7 +274,8 @@ def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOT
         raise UsageError("the images changed between the two models' scoring (files added, removed or unreadable "
                          "meanwhile): evaluate again")
     y = report.labels_is_fake
-    result: dict[str, Any] = {"model": other.model, "level": 0.95, "resamples": resamples, "seed": BOOTSTRAP_SEED}
+    result: dict[str, Any] = {"model": other.model, "resize": (other.provenance or {}).get("resize"), "level": 0.95,
+                              "resamples": resamples, "seed": BOOTSTRAP_SEED}
     result.update(_paired(y, report.p_fake, other.p_fake, report.threshold, report.video_ids, resamples))
     methods = None
     if any(m is not None for m, fake in zip(report.image_methods, y, strict=True) if fake):
@@ -517,14 +525,15 @@ def _report(loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: F
 def provenance(loaded: Any) -> dict[str, Any]:
     """The report's ``provenance``: the mesocli version, the runtime that ran the network, the versions of the
     libraries that decide the scores (the runtime's, numpy, Pillow: eval reads face crops, finds no faces and
-    decodes no video) and when the evaluation finished (UTC, ISO 8601 to the second)."""
+    decodes no video), the resize of crops not 256×256 (:func:`mesocli.weights.resize_of`: the weights') and when
+    the evaluation finished (UTC, ISO 8601 to the second)."""
     from mesocli import __version__
     from mesocli.provenance import EVAL_PACKAGES, library_versions, utc_now
     from mesocli.runtime import runtime_of
 
     runtime = runtime_of(loaded)
-    return {"mesocli": __version__, "runtime": runtime, "libraries": library_versions(runtime, EVAL_PACKAGES),
-            "finished_at": utc_now()}
+    return {"mesocli": __version__, "runtime": runtime, "resize": resize_of(loaded),
+            "libraries": library_versions(runtime, EVAL_PACKAGES), "finished_at": utc_now()}
 
 
 def _video_key(path: Path, method: str | None, tracks: bool = False) -> str | None:

@@ -424,13 +424,14 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
                   log: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
     """Explain face crops (image files, folders of them): write ``OUT_DIR/<name>.png`` per face and
     yield one dict per input (path, status ok/error, error, p_fake, verdict, threshold, target, heatmap, model,
-    explained_at, runtime, libraries).
+    explained_at, runtime, resize, libraries).
 
     ``model`` in each dict is the detector's ``describe()`` (arch, name, weights_sha256) once it is loaded, and
     ``described`` (the same, read from the weights file beforehand) before: an error line printed before the
     first face was scored names it too; None where neither is known (a bare Keras model).
 
-    Crops are resized to 256×256 as everywhere else (:func:`mesocli.preprocess.load_face`); a heatmap panel (a
+    Crops are resized to 256×256 as the weights ask (:func:`mesocli.weights.resize_of`: nearest for the authors'
+    original files, else bilinear; ``resize`` in each dict); a heatmap panel (a
     ``scan --explain`` file) gives the crop it shows (:func:`panel_face`), with a note to ``log``; an
     unreadable file, or a video, is an ``error`` line and the others go on. The inputs and the outputs
     are checked when this is called, before the first face is read: no face images, an ``out_dir``
@@ -466,16 +467,18 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
     from mesocli.faces import face_in_crop
     from mesocli.fsutil import atomic_write_bytes
     from mesocli.inputs import probe_kind
-    from mesocli.preprocess import image_bytes, load_face
+    from mesocli.preprocess import DEFAULT_RESIZE, image_bytes, load_face
     from mesocli.provenance import EXPLAIN_PACKAGES, library_versions, utc_now
     from mesocli.runtime import check_scores, runtime_of
+    from mesocli.weights import resize_of
 
     cam: _Cam | None = None
     given: Any = None  # what ``model`` gave: a LoadedModel or OnnxModel (named in errors), or a Keras model
-    pending: list[tuple[Path, Path, np.ndarray, str, list[str]]] = []  # crop, heatmap, face, its sha256, warnings
+    # crop, heatmap, face, its sha256, warnings, its bytes (None: a panel's crop, not resized)
+    pending: list[tuple[Path, Path, np.ndarray, str, list[str], bytes | None]] = []
     detector: dict[str, Any] = dict(described or {})  # the model object of every line
     # what draws the maps, in every line (null before the network is loaded): the runtime, its libraries' versions
-    software: dict[str, Any] = {"runtime": None, "libraries": None}
+    software: dict[str, Any] = {"runtime": None, "resize": None, "libraries": None}
 
     def flush() -> Any:
         nonlocal cam, given
@@ -488,10 +491,14 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             if hasattr(given, "describe"):  # the weights as loaded: what scored the faces
                 detector.update(given.describe())
             software["runtime"] = runtime_of(given)
+            software["resize"] = resize_of(given)
             software["libraries"] = library_versions(software["runtime"], EXPLAIN_PACKAGES)
-        explanations = cam.explain(np.stack([face for _, _, face, _, _ in pending]), threshold=threshold)
+        if software["resize"] != DEFAULT_RESIZE:  # the weights' own resize (the authors': nearest), from the bytes
+            pending[:] = [(source, target, face if data is None else load_face(source, data, software["resize"]),
+                           digest, warnings, data) for source, target, face, digest, warnings, data in pending]
+        explanations = cam.explain(np.stack([face for _, _, face, _, _, _ in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
-        for (source, target, face, digest, warnings), explanation in zip(pending, explanations, strict=True):
+        for (source, target, face, digest, warnings, _), explanation in zip(pending, explanations, strict=True):
             caption = f"{caption_for(explanation.p_fake, kind='image')} · {printable(source.name)}"
             panel = face_panel(face, explanation, caption, no_face=NO_FACE in warnings)
             atomic_write_bytes(target, png_bytes(panel), replace=force)
@@ -528,7 +535,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
                    "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None,
                    "explained_at": utc_now(), **software, "warnings": []}
             continue
-        pending.append((source, target, face, digest, warnings))
+        pending.append((source, target, face, digest, warnings, data if shown is None else None))
         if len(pending) >= batch:
             yield from flush()
     yield from flush()

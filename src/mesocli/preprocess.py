@@ -5,9 +5,10 @@ training, evaluation, extraction and scanning. Faces are RGB, 256×256, uint8; t
 as float32 in [0, 1], divided by 255 inside the graphs that feed them (predictors, the training
 pipeline) or by :func:`to_network_input`.
 
-Interpolation: Pillow ``BILINEAR`` (Pillow widens the filter when shrinking, so a downscale is
-antialiased). Crops already 256×256 are left untouched. The authors' Keras loader used
-nearest-neighbour; see docs/models.md for what the choice does to their weights.
+Interpolation: the weights' own (:func:`mesocli.weights.resize_of`): Pillow ``BILINEAR`` for mesocli's weights
+(Pillow widens the filter when shrinking, so a downscale is antialiased), ``NEAREST`` for the authors' original
+files, as their Keras loader resized. Crops already 256×256 are left untouched. See docs/models.md for what the
+choice does to the authors' weights.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from mesocli.fsutil import check_input_file, reading
 
 INPUT_SIZE = 256
 RESAMPLE = Image.Resampling.BILINEAR
+RESIZES = {"bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST}
+"""The resizes of a face crop that is not 256×256, by name: a model card's ``resize``; bilinear unless told."""
+DEFAULT_RESIZE = "bilinear"
 # The raster formats Pillow may read (those :func:`mesocli.inputs.sniff` calls images; MPO is JPEG). Any other is
 # refused unopened, whatever the file's name: Pillow would run Ghostscript on an EPS file, for one.
 PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "AVIF")
@@ -96,8 +100,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def face_to_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
-    """Return an RGB uint8 array of shape (256, 256, 3) from a PIL image or an HxW[xC] array."""
+def face_to_uint8(image: Image.Image | np.ndarray, resize: str = DEFAULT_RESIZE) -> np.ndarray:
+    """Return an RGB uint8 array of shape (256, 256, 3) from a PIL image or an HxW[xC] array, resized by
+    ``resize`` (a name of :data:`RESIZES`) when it is not 256×256."""
     if isinstance(image, np.ndarray):
         array = image
         if array.dtype != np.uint8:
@@ -113,7 +118,7 @@ def face_to_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
         image = Image.fromarray(array)
     image = to_rgb(image)
     if image.size != (INPUT_SIZE, INPUT_SIZE):
-        image = image.resize((INPUT_SIZE, INPUT_SIZE), RESAMPLE)
+        image = image.resize((INPUT_SIZE, INPUT_SIZE), RESIZES[resize])
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -682,11 +687,16 @@ def image_bytes(path: str | Path) -> bytes:
         return handle.readall()
 
 
-def load_face(path: str | Path, data: bytes | None = None) -> np.ndarray:
+def load_face(path: str | Path, data: bytes | None = None, resize: str = DEFAULT_RESIZE) -> np.ndarray:
     """Read an image file (or decode its bytes ``data``, :func:`image_bytes`) as a (256, 256, 3) uint8 face
-    crop."""
+    crop, resized by ``resize`` when it is not 256×256."""
+    return load_faces(path, (resize,), data)[0]
+
+
+def load_faces(path: str | Path, resizes: Sequence[str], data: bytes | None = None) -> list[np.ndarray]:
+    """:func:`load_face` for each of ``resizes``, the file decoded once."""
     image = open_image(path, data)
     try:
-        return face_to_uint8(image)
+        return [face_to_uint8(image, resize) for resize in resizes]
     except (ValueError, OSError) as exc:  # a mode Pillow reads but cannot convert (e.g. LAB)
         raise InputError(f"{path}: cannot convert the {image.mode} image to RGB ({_one_line(exc)})") from None

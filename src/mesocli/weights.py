@@ -46,6 +46,7 @@ class ModelCard:
     data: dict[str, Any] = field(default_factory=dict)
     epochs: int | None = None
     preprocessing: str = "RGB, Pillow bilinear resize to 256x256, /255"
+    resize: str = "bilinear"  # of a face crop not 256x256 (mesocli.preprocess.RESIZES); absent in older cards
     output: str = "p_fake = 1 - sigmoid output (the network's sigmoid is P(real))"
     metrics: dict[str, Any] = field(default_factory=dict)
     created: str = ""
@@ -135,6 +136,27 @@ class LoadedModel:
     def describe(self) -> dict[str, Any]:
         """The ``model`` object of mesocli's JSON outputs."""
         return {"arch": self.arch, "name": self.name, "weights_sha256": self.sha256}
+
+
+AUTHORS_RESIZE = "nearest"
+"""The resize of the authors' original files: their Keras loader's (``ImageDataGenerator``, nearest-neighbour)."""
+
+
+def resize_of(loaded: Any) -> str:
+    """The resize of a face crop that is not 256×256 for the weights ``loaded`` (a model, ONNX model, set or
+    ensemble): nearest for the authors' original files, as their loader resized; else what the model card
+    records (``resize``; bilinear, mesocli's, when absent or unknown). A set or ensemble takes its members' (all
+    bundled, bilinear); members that differ give bilinear."""
+    from mesocli.preprocess import DEFAULT_RESIZE, RESIZES
+
+    members = getattr(loaded, "members", None)
+    if members:
+        found = {resize_of(member) for member in members.values()}
+        return found.pop() if len(found) == 1 else DEFAULT_RESIZE
+    if getattr(loaded, "legacy", False):
+        return AUTHORS_RESIZE
+    recorded = getattr(getattr(loaded, "card", None), "resize", None)
+    return recorded if recorded in RESIZES else DEFAULT_RESIZE
 
 
 def bundled_dir() -> Path:

@@ -894,6 +894,16 @@ def _interval(intervals: dict[str, Any] | None, key: str) -> str:
     return f"{bounds[0]:.3f}–{bounds[1]:.3f}" if bounds else ""
 
 
+def _resize_note(resize: str, comparison: dict[str, Any] | None) -> str:
+    """The eval table's note on the resize of face crops not 256×256 (the weights' own), and the compared model's."""
+    note = ("of crops not 256×256: the authors' Keras loader's, for their original weights" if resize == "nearest"
+            else "of crops not 256×256: the weights' own (model card)")
+    other = (comparison or {}).get("resize")
+    if other and other != resize:
+        note += f"; {comparison['model']['name']}: {other}"  # type: ignore[index]
+    return note
+
+
 def eval_table(report: EvalReport) -> Any:
     """An eval report as a rich Table (with a 95 % interval column when the report has intervals). Every cell is
     text, not rich markup, its control characters escaped: folder and file names (the dataset's root, its
@@ -916,6 +926,8 @@ def eval_table(report: EvalReport) -> Any:
         ("images", f"{data['images']}", "", f"df {data['df']}, real {data['real']}, skipped {data['skipped']}"),
         *([("subset", f"{drawn['images']} of {drawn['of_images']}", "", f"{subset_note(drawn)}: not the whole "
             "split")] if (drawn := data.get("subset")) else []),
+        *([("resize", resize, "", _resize_note(resize, report.comparison))]
+          if (resize := (report.provenance or {}).get("resize")) else []),
         ("accuracy", f"{report.accuracy:.4f}", _interval(ci, "accuracy"), f"fake when p_fake ≥ {report.threshold:g}"),
         ("accuracy df", f"{report.accuracy_df:.4f}", _interval(ci, "accuracy_df"), "fakes called fake"),
         ("accuracy real", f"{report.accuracy_real:.4f}", _interval(ci, "accuracy_real"), "reals called real"),
