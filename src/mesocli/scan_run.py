@@ -225,19 +225,11 @@ def _kept_on_error(results: Generator[dict[str, Any], None, None], writer: Any,
 def rows_on_stop(results: Generator[dict[str, Any], None, None], stop: KeyboardInterrupt) -> Iterator[dict[str, Any]]:
     """The rows ``results`` still gives once ``stop`` (Ctrl-C, SIGTERM that came between two of its rows) is thrown in
     at its yield: those of the inputs read whole by then (:func:`mesocli.scan.scan_inputs`), until it raises
-    ``stop`` again. Another stop (a second Ctrl-C) is raised at once."""
-    step: Callable[[], dict[str, Any]] = functools.partial(results.throw, stop)
-    while True:
-        try:
-            row = step()
-        except StopIteration:
-            return
-        except KeyboardInterrupt as again:
-            if again is stop:
-                return
-            raise
-        yield row
-        step = functools.partial(next, results)
+    ``stop`` again. Another stop (a second Ctrl-C) is raised at once: :func:`mesocli.workers.sent_back`, which
+    does the same for the workers' results."""
+    from mesocli.workers import sent_back
+
+    return sent_back(results, stop)
 
 
 def _hash_workers(engine: str, workers: int | None) -> int:
