@@ -46,7 +46,7 @@ class ModelCard:
     data: dict[str, Any] = field(default_factory=dict)
     epochs: int | None = None
     preprocessing: str = "RGB, Pillow bilinear resize to 256x256, /255"
-    resize: str = "bilinear"  # of a face crop not 256x256 (mesocli.preprocess.RESIZES); absent in older cards
+    resize: str | None = "bilinear"  # of a face crop not 256x256 (mesocli.preprocess.RESIZES); None: a card without it
     output: str = "p_fake = 1 - sigmoid output (the network's sigmoid is P(real))"
     metrics: dict[str, Any] = field(default_factory=dict)
     created: str = ""
@@ -58,15 +58,16 @@ class ModelCard:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             known = {key: raw[key] for key in cls.__dataclass_fields__ if key in raw}
-            return cls(**known)
+            return cls(**{"resize": None, **known})  # a card of an earlier version has no resize: bilinear
         except (OSError, ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: unreadable model card ({exc})") from None
 
     def as_dict(self) -> dict[str, Any]:
-        """The card's fields as its file holds them: no ``provenance`` key where it has none."""
+        """The card's fields as its file holds them: no ``provenance`` or ``resize`` key where it has none."""
         data = asdict(self)
-        if data["provenance"] is None:  # a card of an earlier version (the bundled ones) is written as it was
-            del data["provenance"]
+        for key in ("provenance", "resize"):
+            if data[key] is None:  # a card of an earlier version (the bundled ones) is written as it was
+                del data[key]
         return data
 
     def to_json(self) -> str:
