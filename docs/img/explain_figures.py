@@ -92,7 +92,8 @@ def report_figure(work: Path) -> None:
     shutil.copy(kit.truncated, work / "truncated.mp4")
     report = work / "report.html"
     subprocess.run([sys.executable, "-m", "mesocli", "scan", "astronaut.mp4", "test_pattern.mp4", "truncated.mp4",
-                    "--report", report, "--explain-top", "2", "-q", "--format", "json"], capture_output=True, cwd=work)
+                    "--report", report.name, "--explain-top", "2", "-q", "--format", "json"],
+                   capture_output=True, cwd=work)
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         print("no chromium on the PATH: report.png not redrawn")
