@@ -139,24 +139,31 @@ def test_a_stop_at_a_yield_gives_the_inputs_read_whole_then_raises(crops: list[P
     are scored and given, in input order, with the scores of a whole run, then the stop is raised and the producer
     stopped. It was raised at once, and their results were lost."""
     paths = [str(p) for p in crops]
+    got = _stopped_once_all_read(paths, loaded, {"detector": "none"})  # every input read (its faces scored or not)
+    whole = scan_all(paths, loaded, detector="none")
+    assert [(r.path, r.status, r.p_fake) for r in got] == [(r.path, r.status, r.p_fake) for r in whole]
+    assert not [t for t in threading.enumerate() if t.name == "mesocli-scan-producer" and t.is_alive()]
+
+
+def _stopped_once_all_read(paths: list[str], loaded, options: dict) -> list:
+    """The results of a scan of ``paths`` stopped (a KeyboardInterrupt thrown in) after its first result, once its
+    last input was read: those given before the stop is raised again, which must be that very stop."""
     read = threading.Event()
 
     def hook(event: str, path: str, total: int | None) -> None:
         if event == "read" and path == paths[-1]:
             read.set()
 
-    results = scan_inputs(paths, loaded, ScanOptions(detector="none"), progress=hook)
+    results = scan_inputs(paths, loaded, ScanOptions(**options), progress=hook)
     got = [next(results)]
-    assert read.wait(60)  # every input is read (its faces scored or not)
+    assert read.wait(60)
     stop = KeyboardInterrupt()
     with pytest.raises(KeyboardInterrupt) as raised:
         got.append(results.throw(stop))
         while True:
             got.append(next(results))
     assert raised.value is stop
-    whole = scan_all(paths, loaded, detector="none")
-    assert [(r.path, r.status, r.p_fake) for r in got] == [(r.path, r.status, r.p_fake) for r in whole]
-    assert not [t for t in threading.enumerate() if t.name == "mesocli-scan-producer" and t.is_alive()]
+    return got
 
 
 def test_a_stop_scores_the_inputs_read_whole_beyond_one_batch(crops: list[Path], kit: MediaKit, loaded) -> None:
@@ -166,21 +173,7 @@ def test_a_stop_scores_the_inputs_read_whole_beyond_one_batch(crops: list[Path],
     waiting, was dropped with every input after it, and scanned again by ``--resume``."""
     paths = [str(crops[0]), str(kit.face_video), *map(str, crops[1:])]
     options = {"detector": "none", "frames": 4, "batch_size": 2}
-    read = threading.Event()
-
-    def hook(event: str, path: str, total: int | None) -> None:
-        if event == "read" and path == paths[-1]:
-            read.set()
-
-    results = scan_inputs(paths, loaded, ScanOptions(**options), progress=hook)
-    got = [next(results)]
-    assert read.wait(60)  # every input is read: 7 faces wait, 3 batches' worth
-    stop = KeyboardInterrupt()
-    with pytest.raises(KeyboardInterrupt) as raised:
-        got.append(results.throw(stop))
-        while True:
-            got.append(next(results))
-    assert raised.value is stop
+    got = _stopped_once_all_read(paths, loaded, options)  # every input read: 7 faces wait, 3 batches' worth
     whole = scan_all(paths, loaded, **options)
     assert [(r.path, r.status, r.p_fake) for r in got] == [(r.path, r.status, r.p_fake) for r in whole]
 
