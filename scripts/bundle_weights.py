@@ -10,7 +10,8 @@ Copies ``RUN_DIR/best.weights.h5`` (``--weights averaged``: ``averaged.weights.h
 with ``mesocli eval``'s code on the MesoNet ``validation`` split and (``--ffpp``) on the FaceForensics++
 test faces (``scripts/build_ffpp_faces.sh ... --frames 20``, split ``test``), and writes the model
 card beside it with ``metrics.validation`` and ``metrics.ffpp_test`` = the ``mesocli eval --format
-json`` objects (what ``mesocli models`` shows and what tests/test_eval_shared.py re-checks). Then
+json`` objects (what ``mesocli models`` shows and what tests/test_eval_shared.py re-checks), with
+``metrics.ffpp_test.error_rates`` (:mod:`mesocli.rates`: the error counts per face and per video at 0.1…0.9). Then
 regenerates ``weights/<arch>_<manipulation>.onnx`` (what ``scan`` and ``eval`` run; ``mesocli
 export``), checked against the Keras model.
 """
@@ -26,6 +27,7 @@ from mesocli.datasets import find_dataset
 from mesocli.evaluate import evaluate
 from mesocli.export import default_output, export, read_source, verify
 from mesocli.fsutil import atomic_path, atomic_write_text
+from mesocli.rates import KEY, measure
 from mesocli.runtime import load_onnx
 from mesocli.weights import ModelCard, card_path_for
 
@@ -58,9 +60,13 @@ def main() -> None:
     if args.ffpp:
         splits.append(("ffpp_test", args.ffpp, "test", {"frames_per_clip": 20}))
     for key, root, split, extra in splits:
-        report = evaluate(loaded, find_dataset(root, split), progress=True).to_dict()
+        evaluated = evaluate(loaded, find_dataset(root, split), progress=True)
+        report = evaluated.to_dict()
         report["model"]["name"] = name
         card.metrics[key] = {"split": split, **extra, **report}
+        if key == "ffpp_test":  # the error rates a scan quotes, per face and per video, at 0.1…0.9 (mesocli.rates)
+            card.metrics[key][KEY] = measure(evaluated.labels_is_fake, evaluated.p_fake, evaluated.image_methods,
+                                             evaluated.video_ids)
     atomic_write_text(card_path_for(target), card.to_json())
     print(json.dumps({key: card.metrics[key] for key, *_ in splits}, indent=1))
 

@@ -24,6 +24,7 @@ from conftest import require_shared
 
 from mesocli.datasets import DecodedImages, FolderDataset, decode_dataset, find_dataset
 from mesocli.evaluate import evaluate
+from mesocli.rates import measure
 from mesocli.runtime import resolve
 from mesocli.weights import bundled_cards, load_weights
 
@@ -138,7 +139,8 @@ def ffpp_test_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[FolderDat
 def test_bundled_weights_match_their_card_on_ffpp_test_faces(
     name: str, ffpp_test_faces: tuple[FolderDataset, DecodedImages]
 ) -> None:
-    """Each bundled card's FF++ test figures (AUC and accuracy per method) are what the weights give."""
+    """Each bundled card's FF++ test figures (AUC and accuracy per method, and the error counts per face and per
+    video at 0.1…0.9 of ``error_rates``) are what the weights give."""
     arch, manipulation = name.split("_")
     loaded = resolve(arch, manipulation, None)  # ONNX Runtime: what scan and eval run
     recorded = (loaded.card.metrics.get("ffpp_test") or {}).get("methods")
@@ -150,6 +152,17 @@ def test_bundled_weights_match_their_card_on_ffpp_test_faces(
     for method, figures in report.methods.items():
         assert figures["auc"] == pytest.approx(recorded[method]["auc"], abs=0.005), method
         assert figures["accuracy"] == pytest.approx(recorded[method]["accuracy"], abs=0.005), method
+    # the error rates a scan's report quotes (mesocli.rates): per face and per video (mean, vote), at 0.1…0.9
+    table = loaded.card.metrics["ffpp_test"].get("error_rates")
+    assert table, f"{loaded.weights_path}: model card has no metrics.ffpp_test.error_rates"
+    measured = measure(report.labels_is_fake, report.p_fake, report.image_methods, report.video_ids,
+                       table["thresholds"])
+    assert set(measured["missed"]) == set(table["missed"]) == {"Deepfakes", "Face2Face", "FaceSwap"}
+    for name, entry in [("real", measured["real_called_fake"]), *measured["missed"].items()]:
+        card = table["real_called_fake"] if name == "real" else table["missed"][name]
+        assert (entry["faces"], entry["videos"]) == (card["faces"], card["videos"]), name
+        for what in ("face", "video_mean", "video_vote"):  # a face or clip on a threshold may tip on another CPU
+            assert max(abs(a - b) for a, b in zip(entry[what], card[what], strict=True)) <= 1, (name, what)
 
 
 @pytest.mark.slow

@@ -221,9 +221,28 @@ def video_level(
     from sklearn.metrics import accuracy_score
 
     y, p = _arrays(labels_is_fake, p_fake)
+    calls = video_calls(video_ids, y, p, threshold, by_detector, min_track_frames)
+    if calls is None:
+        return None
+    video_is_fake, called = calls
+    return {
+        "videos": len(video_is_fake),
+        "accuracy_mean": float(accuracy_score(video_is_fake, called["mean"])),
+        "accuracy_vote": float(accuracy_score(video_is_fake, called["vote"])),
+    }
+
+
+def video_calls(
+    video_ids: Sequence[str | None], labels_is_fake: Any, p_fake: Any, threshold: float = 0.5,
+    by_detector: Sequence[Any] | None = None, min_track_frames: int = MIN_TRACK_FRAMES,
+) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """Each video's label and its calls (fake: True) by the ``mean`` and ``vote`` rules of :func:`video_level`
+    (whose rules these are; frames of one class are enough here), or None when some frame has no video id."""
+    y = np.asarray(labels_is_fake).astype(bool)
+    p = np.asarray(p_fake, dtype=np.float64)
     if len(video_ids) != len(y):
         raise ValueError(f"{len(video_ids)} video ids for {len(y)} scores")
-    if any(not vid for vid in video_ids):
+    if len(y) == 0 or any(not vid for vid in video_ids):
         return None
     keys = np.asarray([f"{int(label)}/{vid}" for label, vid in zip(y, video_ids, strict=True)])
     _, group = np.unique(keys, return_inverse=True)  # a track (a video without tracks: the video)
@@ -254,11 +273,7 @@ def video_level(
     np.maximum.at(video_share, of_unit[counts], fake_share[counts])
     video_is_fake = np.zeros(len(video_mean), dtype=bool)
     video_is_fake[video] = y
-    return {
-        "videos": len(video_mean),
-        "accuracy_mean": float(accuracy_score(video_is_fake, called_fake(video_mean, threshold))),
-        "accuracy_vote": float(accuracy_score(video_is_fake, called_fake(video_share, threshold))),
-    }
+    return video_is_fake, {"mean": called_fake(video_mean, threshold), "vote": called_fake(video_share, threshold)}
 
 
 class TrackId(str):

@@ -76,36 +76,53 @@ class ModelCard:
     def error_rates(self) -> str | None:
         """The error rates its card measured on faces no training run saw, in words (for a report that a reader
         weighs a verdict by); None when the card holds none."""
-        parts = []
-        for key, what in (("validation", "MesoNet validation"), ("ffpp_test", "FaceForensics++ c23 test")):
-            figures = self.metrics.get(key)
-            if not isinstance(figures, dict) or figures.get("accuracy_real") is None:
-                continue
-            data = figures.get("data") or {}
-            counts = f" ({data['images']} faces)" if data.get("images") else ""
-            text = f"{what}{counts}: {_percent(1 - figures['accuracy_real'])} of real faces called fake"
-            methods = {name: m["accuracy_df"] for name, m in (figures.get("methods") or {}).items()
-                       if isinstance(m, dict) and m.get("accuracy_df") is not None}
-            if methods:
-                text += ", forged faces missed: " + ", ".join(f"{name} {_percent(1 - caught)}"
-                                                            for name, caught in methods.items())
-            elif figures.get("accuracy_df") is not None:
-                text += f", {_percent(1 - figures['accuracy_df'])} of forged faces missed"
-            parts.append(text)
+        parts = [text for key, what in (("validation", "MesoNet validation"), ("ffpp_test", "FaceForensics++ c23 test"))
+                 if (text := self._measured(key, what))]
         if not parts:
             return None
         threshold = self.rates_threshold()
         at = f" at threshold {threshold:g}" if threshold is not None else ""
         return f"per face{at}: " + "; ".join(parts)
 
+    def _measured(self, key: str, what: str) -> str | None:
+        """The per-face error rates of ``metrics[key]`` (named ``what``) at their threshold, in words."""
+        figures = self.metrics.get(key)
+        if not isinstance(figures, dict) or figures.get("accuracy_real") is None:
+            return None
+        data = figures.get("data") or {}
+        counts = f" ({data['images']} faces)" if data.get("images") else ""
+        text = f"{what}{counts}: {_percent(1 - figures['accuracy_real'])} of real faces called fake"
+        methods = {name: m["accuracy_df"] for name, m in (figures.get("methods") or {}).items()
+                   if isinstance(m, dict) and m.get("accuracy_df") is not None}
+        if methods:
+            text += ", forged faces missed: " + ", ".join(f"{name} {_percent(1 - caught)}"
+                                                        for name, caught in methods.items())
+        elif figures.get("accuracy_df") is not None:
+            text += f", {_percent(1 - figures['accuracy_df'])} of forged faces missed"
+        return text
+
     def rates_threshold(self) -> float | None:
         """The threshold its error rates (:meth:`error_rates`) were measured at, or None when it does not say."""
         return next((float(self.metrics[k]["threshold"]) for k in ("validation", "ffpp_test")
                      if isinstance(self.metrics.get(k), dict) and self.metrics[k].get("threshold") is not None), None)
 
-    def rates_at(self, threshold: float) -> str | None:
-        """:meth:`error_rates` for a scan that called faces fake from ``threshold``: where they were measured at
-        another one (the card holds no per-face scores to measure them again), a caution says so first."""
+    def rates_at(self, threshold: float, rule: str = "mean") -> str | None:
+        """The error rates for a scan that called faces fake from ``threshold`` and videos by ``rule``
+        (:data:`mesocli.aggregate.AGGREGATIONS`). A card with a table of them (``metrics.ffpp_test.error_rates``,
+        :mod:`mesocli.rates`) gives them per video by that rule and per face, at the measured threshold nearest
+        ``threshold`` (saying so where it is another one); an older card gives :meth:`error_rates`, with a caution
+        first where they were measured at another threshold (it holds nothing to measure them again)."""
+        from mesocli import rates as tables
+
+        table = tables.table_of(self.metrics)
+        if table is not None:
+            validation = self._measured("validation", "MesoNet validation")
+            measured = (self.metrics.get("validation") or {}).get("threshold")
+            if validation and measured is not None:
+                other = (f" (the only one measured on it, not this scan's {threshold:g})"
+                         if abs(float(measured) - threshold) >= 1e-9 else "")
+                validation = f"per face at threshold {float(measured):g}{other}: {validation}"
+            return tables.in_words(self.metrics, table, threshold, rule, validation or None)
         rates = self.error_rates()
         measured = self.rates_threshold()
         if rates is None or measured is None or abs(measured - threshold) < 1e-9:

@@ -1,0 +1,112 @@
+"""Error rates a reader weighs a verdict by: counted per face and per video (mesocli.rates), and stated by a model
+card at a scan's threshold and rule (ModelCard.rates_at)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from mesocli.rates import THRESHOLDS, measure
+from mesocli.weights import ModelCard, bundled_cards
+
+
+def _card(name: str = "meso4_df") -> ModelCard:
+    return next(card for card in bundled_cards() if card.name == name)
+
+
+def test_errors_are_counted_per_face_and_per_video_by_each_scan_rule() -> None:
+    """A real video whose mean p_fake stays under the threshold while half its frames reach it is called real by the
+    mean rule and fake by the vote rule (a share of 0.5 reaches 0.5): the two rules are counted apart, per method."""
+    p_fake = [0.9, 0.9, 0.1, 0.05, 0.2, 0.2, 0.2, 0.2, 0.6, 0.6, 0.6, 0.6, 0.3, 0.3, 0.3, 0.3]
+    labels = [False] * 8 + [True] * 8
+    methods = [None] * 8 + ["Deepfakes"] * 4 + ["FaceSwap"] * 4
+    videos = ["original/a"] * 4 + ["original/b"] * 4 + ["Deepfakes/c"] * 4 + ["FaceSwap/d"] * 4
+    table = measure(np.array(labels), np.array(p_fake), methods, videos, thresholds=(0.5, 0.7))
+    assert table["thresholds"] == [0.5, 0.7]
+    real = table["real_called_fake"]
+    assert (real["faces"], real["videos"]) == (8, 2)
+    assert real["face"] == [2, 2]  # the two frames at 0.9
+    assert real["video_mean"] == [0, 0]  # video a's mean is 0.4875
+    assert real["video_vote"] == [1, 0]  # half of a's frames reach 0.5, none of b's; at 0.7 a share of 0.5 is short
+    missed = table["missed"]
+    assert list(missed) == ["Deepfakes", "FaceSwap"]
+    assert (missed["Deepfakes"]["faces"], missed["Deepfakes"]["videos"]) == (4, 1)
+    assert missed["Deepfakes"]["face"] == [0, 4] and missed["Deepfakes"]["video_mean"] == [0, 1]
+    assert missed["FaceSwap"]["face"] == [4, 4] and missed["FaceSwap"]["video_vote"] == [1, 1]
+
+
+def test_faces_that_name_no_video_are_counted_per_face_only() -> None:
+    table = measure(np.array([False, True]), np.array([0.7, 0.2]), [None, None], [None, None])
+    assert table["thresholds"] == list(THRESHOLDS)
+    assert table["real_called_fake"]["face"][4] == 1 and table["real_called_fake"]["video_mean"] is None
+    assert table["missed"]["(no method)"]["face"][4] == 1 and table["missed"]["(no method)"]["videos"] is None
+
+
+def test_a_bundled_card_states_per_video_rates_by_the_scans_rule_at_the_scans_threshold() -> None:
+    """The report's rates were per face at the card's 0.5 whatever the scan's rule and threshold (with a caution at
+    0.6): a scan that calls videos by the vote rule from 0.6 gets the rates measured at 0.6, per video by that rule
+    (the rule named) beside the per-face ones, with no caution."""
+    text = _card().rates_at(0.6, "vote")
+    assert text is not None and "CAUTION" not in text
+    assert text.startswith(
+        "per video by this scan's rule (vote: the share of frames called fake) at threshold 0.6: FaceForensics++ c23 "
+        "test (36 clips, 20 frames each): real videos called fake 0 of 12 (0.0 %), forged videos missed: Deepfakes "
+        "6 of 12 (50.0 %), Face2Face 6 of 6 (100.0 %), FaceSwap 6 of 6 (100.0 %); per face at threshold 0.6: "
+        "FaceForensics++ c23 test (720 faces): 0.0 % of real faces called fake, forged faces missed: Deepfakes "
+        "50.8 %, Face2Face 99.2 %, FaceSwap 100.0 %; "), text
+    # the validation split was measured at 0.5 only: said so, not passed off as 0.6's
+    assert text.endswith("per face at threshold 0.5 (the only one measured on it, not this scan's 0.6): MesoNet "
+                         "validation (7104 faces): 16.8 % of real faces called fake, 4.3 % of forged faces missed")
+    mean = _card().rates_at(0.5, "mean")
+    assert mean is not None and mean.startswith("per video by this scan's rule (mean: the mean of the frame scores) "
+                                                "at threshold 0.5: ")
+    assert "real videos called fake 0 of 12 (0.0 %), forged videos missed: Deepfakes 4 of 12 (33.3 %)" in mean
+    assert "per face at threshold 0.5: FaceForensics++ c23 test (720 faces): 1.2 % of real faces called fake" in mean
+
+
+def test_a_scan_between_measured_thresholds_gets_the_nearest_ones_rates_with_a_caution() -> None:
+    text = _card().rates_at(0.63, "mean")
+    assert text is not None and text.startswith(
+        "CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from 0.63; the model card measured its "
+        "rates at 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, and these are those at 0.6, the nearest: at 0.63 as "
+        "many or fewer real faces and videos are called fake, and as many or more forged ones missed, than these "
+        "say. per video by this scan's rule (mean: the mean of the frame scores) at threshold 0.6: "), text
+    low = _card().rates_at(0.02, "mean")
+    assert low is not None and "these are those at 0.1, the nearest: at 0.02 as many or more real faces" in low
+
+
+def test_a_scan_by_the_confident_rule_is_told_its_video_rates_were_not_measured() -> None:
+    text = _card().rates_at(0.5, "confident")
+    assert text is not None and text.startswith(
+        "per video by this scan's rule (confident): not measured (the model card measured the mean and vote rules "
+        "only); per face at threshold 0.5: FaceForensics++ c23 test (720 faces): 1.2 % of real faces called fake")
+
+
+def test_an_older_card_without_the_table_still_loads_and_reads_as_before(tmp_path) -> None:
+    """Cards written before the table (a copy of a bundled card, anyone's trained weights) state their per-face
+    rates at their own threshold, with the caution at another one, as they did."""
+    old = copy.deepcopy(_card())
+    del old.metrics["ffpp_test"]["error_rates"]
+    path = tmp_path / "old.json"
+    path.write_text(old.to_json(), encoding="utf-8")
+    card = ModelCard.from_json(path)
+    assert card.rates_at(0.5, "vote") == card.error_rates() == (
+        "per face at threshold 0.5: MesoNet validation (7104 faces): 16.8 % of real faces called fake, 4.3 % of "
+        "forged faces missed; FaceForensics++ c23 test (720 faces): 1.2 % of real faces called fake, forged faces "
+        "missed: Deepfakes 35.8 %, Face2Face 95.8 %, FaceSwap 100.0 %")
+    assert card.rates_at(0.6).startswith("CAUTION, NOT AT THIS SCAN'S THRESHOLD: these were measured at threshold "
+                                         "0.5, and this scan called faces fake from 0.6, at which they are not known")
+
+
+def test_every_bundled_card_holds_the_table_for_its_ffpp_test_clips() -> None:
+    """The six cards: 12 real clips, 12 Deepfakes, 6 Face2Face, 6 FaceSwap (20 faces each), at 0.1…0.9."""
+    for card in bundled_cards():
+        table = card.metrics["ffpp_test"]["error_rates"]
+        assert table["thresholds"] == list(THRESHOLDS), card.name
+        sizes = {name: (entry["faces"], entry["videos"]) for name, entry in table["missed"].items()}
+        assert sizes == {"Deepfakes": (240, 12), "Face2Face": (120, 6), "FaceSwap": (120, 6)}, card.name
+        real = table["real_called_fake"]
+        assert (real["faces"], real["videos"]) == (240, 12), card.name
+        at = table["thresholds"].index(card.metrics["ffpp_test"]["threshold"])
+        assert real["face"][at] == card.metrics["ffpp_test"]["confusion"]["fp"], card.name  # the card's own figures
