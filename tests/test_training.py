@@ -703,9 +703,12 @@ def test_resize_nearest_trains_on_nearest_resized_faces_and_the_card_says_so(
     np.testing.assert_array_equal(trainer.images[index], load_face(path, resize="nearest"))
     assert not np.array_equal(trainer.images[index], load_face(path, resize="bilinear"))
 
+    start = write_bundle(tmp_path, [("meso4", "df", 5, 1.0)]) / "meso4_df.weights.h5"  # its card: bilinear
     run = tmp_path / "run"
-    code, _, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--resize", "nearest", "-q")
+    code, _, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--resize", "nearest", "--init-weights",
+                           start)
     assert code == 0, err
+    assert "note: meso4_df.weights.h5 was trained on crops resized bilinear; this run resizes nearest" in err
     assert json.loads((run / "config.json").read_text())["resize"] == "nearest"
     card = json.loads((run / "best.json").read_text())
     assert card["resize"] == "nearest" and "nearest resize" in card["preprocessing"]

@@ -516,11 +516,14 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.model = build_model(config.arch)
         if config.init_weights:
-            from mesocli.weights import load_weights
+            from mesocli.weights import load_weights, resize_of
 
             start = load_weights(Path(config.located(config.init_weights)), config.arch)
             self.model.set_weights(start.model.get_weights())
             self.init_sha256 = start.sha256
+            if resize_of(start) != config.resize:  # allowed (a choice), but rarely meant: say it
+                self.log(f"note: {Path(config.init_weights).name} was trained on crops resized {resize_of(start)}; "
+                         f"this run resizes {config.resize} (--resize)", file=sys.stderr)
         freeze_blocks(self.model, config.freeze_blocks)
         if config.freeze_blocks:
             self.log(f"frozen: the first {config.freeze_blocks} feature blocks; "
