@@ -598,6 +598,7 @@ def test_no_augment_still_applies_the_degradations_and_resampling_blur_asked_for
      ("--val-fraction", "1", "--val-fraction 1.0: must be in [0, 1)"),
      ("--epochs", "0", "--epochs 0: must be at least 1"),
      ("--label-smoothing", "1", "--label-smoothing 1.0: must be in [0, 1)"),
+     ("--resize", "bicubic", "--resize bicubic: must be one of bilinear, nearest"),
      # NumPy's seeds: these were tracebacks (ValueError: expected non-negative integer) after TensorFlow loaded
      ("--seed", "-1", "--seed -1: must be in [0, 4294967295]"),
      ("--seed", "4294967296", "--seed 4294967296: must be in [0, 4294967295]"),
@@ -683,6 +684,35 @@ def test_label_smoothing_trains_towards_softened_targets(tiny_data: Path, tmp_pa
     smoothed, hard = cross_entropy(y * 0.6 + 0.2), cross_entropy(y)
     assert abs(smoothed - hard) > 0.05
     assert float(loss) == pytest.approx(smoothed, rel=1e-4)
+
+
+@pytest.mark.slow
+def test_resize_nearest_trains_on_nearest_resized_faces_and_the_card_says_so(
+    tiny_data: Path, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """``--resize nearest`` decodes the (varied-size) crops as the authors' Keras loader did; the card records it,
+    so eval and explain read faces the same way for these weights."""
+    from mesocli.preprocess import load_face
+    from mesocli.weights import resize_of
+
+    trainer = Trainer(replace(config_for(tiny_data, 1), resize="nearest"), tmp_path / "step", progress=False)
+    trainer.prepare()
+    index = int(trainer.train_idx[0])
+    path = trainer.data.combined.paths[index]
+    assert Image.open(path).size != (256, 256)
+    np.testing.assert_array_equal(trainer.images[index], load_face(path, resize="nearest"))
+    assert not np.array_equal(trainer.images[index], load_face(path, resize="bilinear"))
+
+    start = write_bundle(tmp_path, [("meso4", "df", 5, 1.0)]) / "meso4_df.weights.h5"  # its card: bilinear
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--resize", "nearest", "--init-weights",
+                           start)
+    assert code == 0, err
+    assert "note: meso4_df.weights.h5 was trained on crops resized bilinear; this run resizes nearest" in err
+    assert json.loads((run / "config.json").read_text())["resize"] == "nearest"
+    card = json.loads((run / "best.json").read_text())
+    assert card["resize"] == "nearest" and "nearest resize" in card["preprocessing"]
+    assert resize_of(load_weights(run / "best.weights.h5", "meso4")) == "nearest"
 
 
 @pytest.mark.slow

@@ -139,6 +139,9 @@ def train(
                 metavar="<accuracy|auc|loss>") = "accuracy",
     freeze_blocks: Opt(int, "Keep the first N of the 4 feature blocks as they start (with --init-weights).") = 0,
     label_smoothing: Opt(float, "Train towards y (1 - e) + e / 2 instead of 0 / 1 (0 = paper).") = 0.0,
+    resize: Opt(str, "Resize of a face crop that is not 256x256: bilinear, or nearest as the authors' Keras "
+                "loader (their weights were trained so); the card records it for eval and explain.",
+                metavar="<bilinear|nearest>") = "bilinear",
     jit: Opt(bool, "XLA-compile the training step.", "--jit/--no-jit") = False,
     limit: Opt(int | None, "Use only N images (quick trials).") = None,
     resume: Opt(Path | None, "Continue the run in this folder; with --epochs / --patience, to a new plan.",
@@ -175,7 +178,7 @@ def train(
             augment=augment, rescale_prob=rescale_prob, class_weights=class_weights, jit_compile=jit, limit=limit,
             degrade_prob=degrade_prob, init_weights=str(init_weights) if init_weights else None, select=select,
             heldout_seed=heldout_seed, freeze_blocks=freeze_blocks, label_smoothing=label_smoothing,
-            heldout_runs=heldout_runs,
+            heldout_runs=heldout_runs, resize=resize,
         )
     echo(f"best epoch {state.best_epoch}: {run_dir}/best.weights.h5 (model card {run_dir}/best.json)")
 

@@ -62,6 +62,7 @@ from mesocli.fsutil import (
     output_errors,
 )
 from mesocli.models import ARCHITECTURES, FEATURE_BLOCKS, build_model, count_trainable, freeze_blocks
+from mesocli.preprocess import RESIZES
 from mesocli.sources import (
     TrainingData,
     drop_shared_identities,
@@ -117,6 +118,7 @@ class TrainConfig:
     heldout_seed: int | None = None  # seed of the held-out draw (None: seed), so runs of other seeds share it
     freeze_blocks: int = 0  # feature blocks kept as they start (with --init-weights: fine-tune the rest only)
     label_smoothing: float = 0.0  # training targets pulled towards 0.5: y (1 - ε) + ε / 2
+    resize: str = "bilinear"  # of a face crop not 256×256 (mesocli.preprocess.RESIZES); older runs: bilinear
     extensions: list[dict[str, Any]] = field(default_factory=list)  # `--resume --epochs/--patience` changes
     workdir: str | None = None  # the folder the run was started in: relative data paths are relative to it
     provenance: list[dict[str, Any]] = field(default_factory=list)  # the start, then each resume that trains:
@@ -170,6 +172,7 @@ class TrainConfig:
             ("heldout_seed", self.heldout_seed is None or self.heldout_seed >= 0, "0 or more"),
             ("freeze_blocks", 0 <= self.freeze_blocks <= FEATURE_BLOCKS, f"in [0, {FEATURE_BLOCKS}]"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("resize", self.resize in RESIZES, f"one of {', '.join(RESIZES)}"),
         ]
         for name, ok, wanted in rules:
             if not ok:
@@ -459,7 +462,7 @@ class Trainer:
                          "out runs of them (--heldout-runs N, or \"runs\" in a mixing file)", file=sys.stderr)
         for path in data.ignored[:5]:
             self.log(f"skipped (not an image): {path}", file=sys.stderr)
-        decoded = decode_dataset(dataset, progress=self.bars)
+        decoded = decode_dataset(dataset, progress=self.bars, resizes=(config.resize,))
         for message in decoded.errors.values():
             self.log(f"skipped (unreadable): {message}", file=sys.stderr)
         usable = np.flatnonzero(decoded.ok)
@@ -513,11 +516,14 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.model = build_model(config.arch)
         if config.init_weights:
-            from mesocli.weights import load_weights
+            from mesocli.weights import load_weights, resize_of
 
             start = load_weights(Path(config.located(config.init_weights)), config.arch)
             self.model.set_weights(start.model.get_weights())
             self.init_sha256 = start.sha256
+            if resize_of(start) != config.resize:  # allowed (a choice), but rarely meant: say it
+                self.log(f"note: {Path(config.init_weights).name} was trained on crops resized {resize_of(start)}; "
+                         f"this run resizes {config.resize} (--resize)", file=sys.stderr)
         freeze_blocks(self.model, config.freeze_blocks)
         if config.freeze_blocks:
             self.log(f"frozen: the first {config.freeze_blocks} feature blocks; "
@@ -919,6 +925,8 @@ class Trainer:
                 "dropped_shared_identity": self.dropped_shared,
             },
             epochs=epochs,
+            preprocessing=f"RGB, Pillow {config.resize} resize to 256x256, /255",
+            resize=config.resize,
             metrics={"heldout": heldout, "loss": config.loss, "trainable_params": count_trainable(self.model),
                      **metrics},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
