@@ -271,7 +271,8 @@ def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOT
     with ``seed`` :data:`BOOTSTRAP_SEED`. An interval that excludes 0 is a difference these faces show; two separate
     intervals that overlap are not evidence of none. For ``eer`` lower is better. When the fakes sit in method
     folders, ``methods`` holds each method's differences (its fakes against every real image, as ``methods`` of the
-    report), with their own paired intervals; else None."""
+    report), with their own paired intervals; else None. ``video``: both models' video accuracies, their videos
+    grouped by one rule (:func:`_paired_videos`)."""
     if other.paths != report.paths or not np.array_equal(other.labels_is_fake, report.labels_is_fake):
         raise UsageError("the images changed between the two models' scoring (files added, removed or unreadable "
                          "meanwhile): evaluate again")
