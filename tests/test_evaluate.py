@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -369,7 +370,7 @@ def test_the_tracks_of_a_video_are_one_video(tmp_path: Path, grey_model: LoadedM
     write_grey_faces(tmp_path / "test", files)
     (tmp_path / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True}}) + "\n")  # extract's
     report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=200)
-    assert report.video == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0}
+    assert report.video == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0, "min_track_frames": 3}
     assert report.intervals["video_accuracy_mean"] == pytest.approx(list(proportion_interval(4, 4)))
     # the tracks of one video are drawn together: f1 (half its faces right) with f2, never f1_t0 (none) alone
     assert report.intervals["accuracy_df"][0] >= 0.5
@@ -405,6 +406,79 @@ def test_names_ending_in_t_and_digits_are_videos_of_their_own_without_all_faces(
     report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=0)
     assert report.video == {"videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75}
     assert sorted(set(report.video_ids)) == ["fake_a", "r1", "take_t1", "take_t2"]
+
+
+# extract --all-faces crops whose video figures turn on the short-track rule: r1's 1-crop track and r2's 2-crop track
+# are called fake; f2's tracks are 2 and 1 crops long (videos right under --min-track-frames 1 / 2 / 3: 2 / 3 / 4)
+SHORT_TRACKS = [("df/X", "f1_t0", 0.8), ("df/X", "f1_t0", 0.9),
+                ("df/X", "f2_t0", 0.9), ("df/X", "f2_t0", 0.6), ("df/X", "f2_t1", 0.3),
+                *[("real", "r1_t0", p) for p in (0.1, 0.2, 0.1, 0.2)], ("real", "r1_t1", 0.9),
+                ("real", "r2_t0", 0.1), ("real", "r2_t0", 0.2), ("real", "r2_t1", 0.2), ("real", "r2_t1", 0.9)]
+RIGHT_UNDER = {1: 0.5, 2: 0.75, 3: 1.0}  # video accuracy (mean and vote) under each --min-track-frames
+
+
+def _short_tracks(root: Path) -> Path:
+    write_grey_faces(root / "test", SHORT_TRACKS)
+    (root / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True, "layout": "dataset"}}) + "\n")
+    return root
+
+
+def test_min_track_frames_decides_every_video_figure_alike(tmp_path: Path, grey_model: LoadedModel) -> None:
+    """eval followed scan's short-track rule at its default (3) only, and did not say so: ``min_track_frames`` now
+    picks it, as ``scan --all-faces --min-track-frames`` does, for the report's video figures, each method's, each
+    detector's (``--model any``) and both sides of ``--compare``, and the video block names the rule it used."""
+    import mesocli
+    from mesocli.detectors import DetectorSet
+    from mesocli.metrics import video_level
+
+    dataset = find_dataset(_short_tracks(tmp_path), "test")
+    inverted = _inverted(grey_model)
+    for rule, right in RIGHT_UNDER.items():
+        report = evaluate(grey_model, dataset, bootstrap=0, min_track_frames=rule, compare_with=inverted)
+        assert report.video == {"videos": 4, "accuracy_mean": right, "accuracy_vote": right, "min_track_frames": rule}
+        assert report.methods["X"]["video"] == report.video
+        theirs = video_level(report.video_ids, report.labels_is_fake, 1 - report.p_fake, 0.5, min_track_frames=rule)
+        paired = report.comparison["video"]
+        assert paired["videos"] == 4 and paired["min_track_frames"] == rule, paired
+        for key in ("accuracy_mean", "accuracy_vote"):
+            assert paired[key] == {"this": right, "other": pytest.approx(theirs[key]),
+                                   "difference": pytest.approx(right - theirs[key])}
+        both = evaluate(DetectorSet("meso4", {"df": grey_model, "f2f": grey_model}), dataset, bootstrap=0,
+                        min_track_frames=rule)
+        assert both.video == report.video
+        for own in both.detectors.values():
+            assert own["video"] == report.video and own["methods"]["X"]["video"] == report.video
+    assert evaluate(grey_model, dataset, bootstrap=0).video["min_track_frames"] == 3  # scan's default
+    assert mesocli.evaluate(tmp_path, grey_model, split="test", bootstrap=0, min_track_frames=2).video == {
+        "videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75, "min_track_frames": 2}
+
+
+def test_cli_min_track_frames(tmp_path: Path, grey_model: LoadedModel, monkeypatch: pytest.MonkeyPatch,
+                              run_cli: RunCli) -> None:
+    """``eval --min-track-frames K``: in the JSON's video block and the table's videos row; under 1, or for a
+    dataset without face tracks (not ``extract --all-faces``: it would be ignored), a one-line error, exit 2,
+    before any face is scored; a dataset without tracks names no rule."""
+    monkeypatch.setattr("mesocli.runtime.resolve", lambda *args: grey_model)
+    root = _short_tracks(tmp_path / "data")
+    args = ["eval", "--data", root, "--split", "test", "--bootstrap", "0", "-q"]
+    code, out, err = run_cli(*args, "--min-track-frames", "2", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["video"] == {"videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75,
+                                        "min_track_frames": 2}
+    code, out, err = run_cli(*args, "--compare", tmp_path / "other.onnx")
+    assert code == 0, err
+    assert "a video's face tracks of 3 crops or more decide (--min-track-frames)" in out
+    assert re.search(r"video accuracy \(mean\) minus grey-level .* 1\.0000 against 1\.0000 \(4 videos; tracks of 3 "
+                     r"crops or more decide\)", out), out
+    plain = make_scored_dataset(tmp_path / "plain")
+    for data, value, message in ((root, "0", "--min-track-frames must be at least 1"),
+                                 (tmp_path / "missing", "0", "--min-track-frames must be at least 1"),
+                                 (plain, "2", f"--min-track-frames goes with a dataset of extract --all-faces (which "
+                                  f"face tracks decide a video's figures): {plain} has no face tracks")):
+        result = run_cli("eval", "--data", data, "--min-track-frames", value, "-q")
+        assert result.code == 2 and message in result.error_line(), result.err
+    code, out, _ = run_cli("eval", "--data", plain, "--bootstrap", "0", "-q", "--format", "json")
+    assert code == 0 and "min_track_frames" not in json.loads(out)["video"]
 
 
 def test_fakes_outside_method_folders_get_a_row_of_their_own(tmp_path: Path, grey_model: LoadedModel) -> None:

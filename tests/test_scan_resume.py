@@ -651,6 +651,27 @@ def test_min_track_frames_is_compared_in_a_csv_and_in_rows_of_an_earlier_mesocli
     assert len(_rows(older)) == 2
 
 
+def test_all_faces_rows_written_before_the_settings_object_count_as_min_track_frames_1(
+        clips, run_cli: RunCli, tmp_path: Path) -> None:
+    """``--all-faces`` rows of a mesocli before the ``settings`` object came before ``--min-track-frames`` too: every
+    track decided (the rule of 1). Their rule was not compared (it was read from ``settings`` only), so a resume at
+    the default 3 appended rows of another rule to them unasked. It is refused in one line, the file untouched;
+    ``--min-track-frames 1`` resumes them."""
+    output = tmp_path / "results.jsonl"
+    args = ["scan", "--frames", "3", "--all-faces", "-o", str(output), "--resume", "-q"]
+    assert run_cli(*args, str(clips[0]))[0] == 0
+    row = _rows(output)[0]
+    del row["settings"]  # as a mesocli before the settings object wrote it
+    output.write_text(json.dumps(row) + "\n")
+    before = output.read_bytes()
+    code, _, err = run_cli(*args, str(clips[1]))
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "shortest deciding track 1 sampled frames, not 3 sampled frames" in err, err
+    assert output.read_bytes() == before
+    assert run_cli(*args, str(clips[1]), "--min-track-frames", "1")[0] == 0
+    assert [r["path"] for r in _rows(output)] == [str(clips[0]), str(clips[1])]
+
+
 def test_rows_of_mpeg_ts_ps_picked_by_an_earlier_rule_are_not_joined_and_mp4_rows_are(
         clips, run_cli: RunCli, tmp_path: Path) -> None:
     """--frames N picks other frames of an MPEG-TS or MPEG-PS file since its packets are counted: a resume over rows

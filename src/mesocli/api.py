@@ -381,6 +381,7 @@ def evaluate(
     seed: int | None = None,
     compare: Model | PathLike | None = None,
     on_progress: Callable[[EvalStep], object] | None = None,
+    min_track_frames: int | None = None,
 ) -> EvalReport:
     """Score every face crop of a labelled dataset (see :func:`open_dataset`) and report accuracy, AUC,
     EER and video-level accuracy with their 95 % intervals (``bootstrap`` resamples, 0: none)
@@ -392,13 +393,16 @@ def evaluate(
     ``report.comparison`` holds ``model``'s figures minus its, with paired intervals (``eval --compare``,
     :func:`mesocli.evaluate.compare`). ``on_progress``: called with a :class:`mesocli.evaluate.EvalStep` after each
     batch of faces is scored and once before the figures are computed, in the calling thread, printing nothing;
-    an exception it raises comes out of this call."""
+    an exception it raises comes out of this call. ``min_track_frames``: for a dataset of ``extract(all_faces=True)``
+    only (default 3), a face track of fewer crops does not decide its video's figures while a longer one does, as
+    ``scan(all_faces=True)`` decides (:func:`mesocli.evaluate.check_min_track_frames`)."""
     from mesocli.aggregate import check_threshold
-    from mesocli.evaluate import check_bootstrap, check_limit, limit_dataset
+    from mesocli.evaluate import check_bootstrap, check_limit, check_min_track_frames, limit_dataset
     from mesocli.evaluate import evaluate as evaluate_dataset
 
     threshold, bootstrap, limit, seed = _check_numbers(threshold=(threshold, float), bootstrap=(bootstrap, int),
                                                        limit=(limit, int | None), seed=(seed, int | None))
+    (min_track_frames,) = _check_numbers(min_track_frames=(min_track_frames, int | None))
     (progress,) = _check_flags(progress=progress)
     _check_texts(split=split)
     _check_callback("on_progress", on_progress, "an EvalStep")
@@ -406,11 +410,13 @@ def evaluate(
     check_threshold(threshold)
     check_bootstrap(bootstrap)
     check_limit(limit, seed)
+    check_min_track_frames(min_track_frames)
     dataset = limit_dataset(open_dataset(data, split), limit, seed)
+    check_min_track_frames(min_track_frames, dataset)
     loaded = _model(model, arch, runtime)
     other = _model(compare, None, runtime) if compare is not None else None
     return evaluate_dataset(loaded, dataset, threshold, progress=progress, bootstrap=bootstrap, compare_with=other,
-                            on_progress=on_progress)
+                            on_progress=on_progress, min_track_frames=min_track_frames)
 
 
 @_one_line

@@ -208,18 +208,23 @@ def evaluate(
     compare: Opt(Path | None, "Also score these weights (any file --weights takes) on the same faces: the figures "
                  "minus theirs, with paired 95 % intervals (an interval without 0 is a difference these faces show).",
                  metavar="FILE") = None,
+    min_track_frames: Opt(int | None, "For a dataset of extract --all-faces only (default 3, as scan's): a face track "
+                          "of fewer crops does not decide its video's figures while a longer one does (if none does, "
+                          "the crops of every track are pooled); 1: every track decides, the most-fake wins.",
+                          metavar="K", show_default=False) = None,
     quiet: Quiet = False,
     runtime: RuntimeOption = Runtime.onnx,
 ) -> None:
     """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy, 95 % intervals).
 
-    Video figures decide a video of an extract --all-faces dataset by its tracks of 3 crops or more, as scan does."""
+    Video figures of an extract --all-faces dataset rest on tracks of --min-track-frames crops or more, as scan's."""
     from mesocli.evaluate import run_eval
     from mesocli.writers import eval_view
 
     report = run_eval(data, split, model=model and model.value, arch=arch and arch.value, weights=weights,
                       runtime=runtime.value, threshold=threshold, fmt=fmt, plot=plot, scores=scores, force=force,
-                      quiet=quiet, bootstrap=bootstrap, limit=limit, seed=seed, compare_with=compare, log=err)
+                      quiet=quiet, bootstrap=bootstrap, limit=limit, seed=seed, compare_with=compare, log=err,
+                      min_track_frames=min_track_frames)
     show(eval_view(report, fmt))
 
 

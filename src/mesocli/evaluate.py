@@ -27,6 +27,8 @@ from mesocli.detectors import DetectorSet, Ensemble, combine
 from mesocli.errors import OutputError, ParameterError, UsageError, check_known
 from mesocli.metrics import (
     INTERVAL_KEYS,
+    MIN_TRACK_FRAMES,
+    TrackId,
     binary_report,
     bootstrap_intervals,
     calibration,
@@ -269,7 +271,8 @@ def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOT
     with ``seed`` :data:`BOOTSTRAP_SEED`. An interval that excludes 0 is a difference these faces show; two separate
     intervals that overlap are not evidence of none. For ``eer`` lower is better. When the fakes sit in method
     folders, ``methods`` holds each method's differences (its fakes against every real image, as ``methods`` of the
-    report), with their own paired intervals; else None."""
+    report), with their own paired intervals; else None. ``video``: both models' video accuracies, their videos
+    grouped by one rule (:func:`_paired_videos`)."""
     if other.paths != report.paths or not np.array_equal(other.labels_is_fake, report.labels_is_fake):
         raise UsageError("the images changed between the two models' scoring (files added, removed or unreadable "
                          "meanwhile): evaluate again")
@@ -287,7 +290,21 @@ def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOT
                              **_paired(y[keep], report.p_fake[keep], other.p_fake[keep], report.threshold,
                                        [v for v, k in zip(report.video_ids, keep, strict=True) if k], resamples)}
     result["methods"] = methods
+    result["video"] = _paired_videos(report.video, other.video)
     return result
+
+
+def _paired_videos(mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """:func:`compare`'s ``video``: both models' video accuracies, grouped by the same rule (``min_track_frames``
+    where the videos are made of face tracks), and their differences (no interval); None without video figures."""
+    if mine is None or theirs is None:
+        return None
+    paired: dict[str, Any] = {"videos": mine["videos"]}
+    if "min_track_frames" in mine:
+        paired["min_track_frames"] = mine["min_track_frames"]
+    for key in ("accuracy_mean", "accuracy_vote"):
+        paired[key] = {"this": mine[key], "other": theirs[key], "difference": mine[key] - theirs[key]}
+    return paired
 
 
 def _paired(y: np.ndarray, ours: np.ndarray, theirs: np.ndarray, threshold: float, videos: list[str | None],
@@ -361,16 +378,43 @@ def _as_trained(dataset: FolderDataset, source: dict[str, Any]) -> int | None:
     return len(selected.paths) if digest.hexdigest() == recorded else None
 
 
+def check_min_track_frames(min_track_frames: int | None, dataset: FolderDataset | None = None) -> int:
+    """The shortest face track that decides a video's figures (``eval --min-track-frames``, the meaning of scan's):
+    ``min_track_frames``, or scan's default (3) when None. Refused (ParameterError) under 1, and, given the
+    ``dataset``, for one without face tracks (not made by ``extract --all-faces``), where it would be ignored."""
+    if min_track_frames is None:
+        return MIN_TRACK_FRAMES
+    if isinstance(min_track_frames, bool) or not isinstance(min_track_frames, int) or min_track_frames < 1:
+        raise ParameterError("{min_track_frames} must be at least 1")
+    if dataset is not None and not dataset.tracks:
+        why = f" ({dataset.manifest_note})" if dataset.manifest_note else ""
+        raise ParameterError("{min_track_frames} goes with a dataset of extract --all-faces (which face tracks decide "
+                             f"a video's figures): {{value}} has no face tracks, its manifest.jsonl does not say "
+                             f"all_faces{why}", value=dataset.root)
+    return min_track_frames
+
+
+def video_figures(videos: list[str | None], labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float,
+                  by_detector: list[np.ndarray] | None = None, rule: int = MIN_TRACK_FRAMES) -> dict[str, Any] | None:
+    """:func:`mesocli.metrics.video_level` with ``min_track_frames`` ``rule``; when the videos are made of face
+    tracks (an ``extract --all-faces`` dataset), the block names the rule: ``min_track_frames``."""
+    video = video_level(videos, labels_is_fake, p_fake, threshold, by_detector, rule)
+    if video is not None and any(isinstance(vid, TrackId) for vid in videos):
+        video["min_track_frames"] = rule
+    return video
+
+
 def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
-           by_detector: list[np.ndarray] | None = None, resamples: int | None = None) -> dict:
-    """Accuracy (overall, per class), AUC and EER, plus the video-level figures, of one subset
-    (``by_detector``: each detector's scores, for ``--model any``'s video rule), and with ``resamples``
-    their 95 % ``intervals`` (null when it is 0, as the report's own; ``None``: no such key)."""
+           by_detector: list[np.ndarray] | None = None, resamples: int | None = None,
+           rule: int = MIN_TRACK_FRAMES) -> dict:
+    """Accuracy (overall, per class), AUC and EER, plus the video-level figures (:func:`video_figures`, ``rule``:
+    ``min_track_frames``), of one subset (``by_detector``: each detector's scores, for ``--model any``'s video rule),
+    and with ``resamples`` their 95 % ``intervals`` (null when it is 0, as the report's own; ``None``: no such key)."""
     figures = binary_report(labels_is_fake, p_fake, threshold)
     short: dict[str, Any] = {"images": len(p_fake), "df": int(labels_is_fake.sum()),
                              "real": int((~labels_is_fake).sum())}
     short.update({key: figures[key] for key in SHORT_KEYS})
-    short["video"] = video_level(videos, labels_is_fake, p_fake, threshold, by_detector)
+    short["video"] = video_figures(videos, labels_is_fake, p_fake, threshold, by_detector, rule)
     if resamples is not None:
         short["intervals"] = figure_intervals(labels_is_fake, p_fake, threshold, videos, short["video"], resamples)
     return short
@@ -381,7 +425,7 @@ NO_METHOD = "(no method)"  # fakes directly in the class folder when others sit 
 
 def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str | None], threshold: float,
                videos: list[str | None], by_detector: list[np.ndarray] | None = None,
-               resamples: int | None = None) -> dict[str, Any] | None:
+               resamples: int | None = None, rule: int = MIN_TRACK_FRAMES) -> dict[str, Any] | None:
     """Figures for each fake method against every real image; None when the fakes carry no method. Fakes
     directly in the class folder, beside method folders, are the method ``(no method)``."""
     named = [m if m is not None else NO_METHOD for m in methods]
@@ -393,7 +437,7 @@ def per_method(labels_is_fake: np.ndarray, p_fake: np.ndarray, methods: list[str
         keep = ~labels_is_fake | np.array([m == name for m in named])
         result[name] = _short(labels_is_fake[keep], p_fake[keep], threshold,
                               [v for v, k in zip(videos, keep, strict=True) if k],
-                              [scores[keep] for scores in by_detector] if by_detector else None, resamples)
+                              [scores[keep] for scores in by_detector] if by_detector else None, resamples, rule)
     return result
 
 
@@ -447,6 +491,7 @@ def evaluate(
     bootstrap: int = DEFAULT_BOOTSTRAP,
     compare_with: LoadedModel | OnnxModel | DetectorSet | Ensemble | None = None,
     on_progress: Callable[[EvalStep], object] | None = None,
+    min_track_frames: int | None = None,
 ) -> EvalReport:
     """Score every image of ``dataset`` with ``loaded`` and compute the report, with 95 % intervals
     (``bootstrap`` resamples; 0: none) of the overall, per-method and per-detector figures.
@@ -455,15 +500,18 @@ def evaluate(
     evaluate several models on the same data; otherwise files are decoded and scored in a stream.
     ``compare_with``: a second model scoring each decoded batch too; ``report.comparison`` is :func:`compare`'s.
     Raises UsageError when the readable images do not hold both classes. ``on_progress``: see :class:`EvalStep`.
+    ``min_track_frames``: the shortest face track of an ``extract --all-faces`` dataset that decides its video's
+    figures, for both models and every detector (:func:`check_min_track_frames`; None: scan's default, 3).
     """
     check_threshold(threshold)
+    rule = check_min_track_frames(min_track_frames, dataset)
     models = [loaded] if compare_with is None else [loaded, compare_with]
     tell = on_progress or (lambda step: None)
     scored, ok, errors, seconds_each = _scores(models, dataset, decoded, progress, tell)
     tell(EvalStep("figures", len(dataset.paths), len(dataset.paths)))
-    report = _report(loaded, dataset, threshold, scored[0], ok, errors, seconds_each[0], bootstrap)
+    report = _report(loaded, dataset, threshold, scored[0], ok, errors, seconds_each[0], bootstrap, rule)
     if compare_with is not None:
-        other = _report(compare_with, dataset, threshold, scored[1], ok, errors, seconds_each[1], 0)
+        other = _report(compare_with, dataset, threshold, scored[1], ok, errors, seconds_each[1], 0, rule)
         report.comparison = compare(report, other, bootstrap)
         report.compared_p_fake = other.p_fake
     return report
@@ -471,8 +519,8 @@ def evaluate(
 
 def _report(loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: FolderDataset, threshold: float,
             by_detector: dict[str, np.ndarray], ok: np.ndarray, errors: dict[int, str], seconds: float,
-            bootstrap: int) -> EvalReport:
-    """:func:`evaluate`'s report of ``loaded``'s scores (:func:`_scores`)."""
+            bootstrap: int, rule: int = MIN_TRACK_FRAMES) -> EvalReport:
+    """:func:`evaluate`'s report of ``loaded``'s scores (:func:`_scores`); ``rule``: ``min_track_frames``."""
     p_all = combine(by_detector)
     skipped = [errors[i] for i in sorted(errors)] + [f"{path}: not an image file" for path in dataset.ignored]
     used = np.flatnonzero(ok)
@@ -492,12 +540,13 @@ def _report(loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: F
     used_by_detector = ({name: scores[used] for name, scores in by_detector.items()}
                         if isinstance(loaded, DetectorSet) else {})
     series = list(used_by_detector.values()) or None  # --model any: each detector aggregates a video
-    video = video_level(videos, labels_is_fake, p_fake, threshold, series)
+    video = video_figures(videos, labels_is_fake, p_fake, threshold, series, rule)
     if isinstance(loaded, DetectorSet):
         detectors = {}
         for name, scores in by_detector.items():
-            detectors[name] = _short(labels_is_fake, scores[used], threshold, videos, resamples=bootstrap)
-            detectors[name]["methods"] = per_method(labels_is_fake, scores[used], methods, threshold, videos)
+            detectors[name] = _short(labels_is_fake, scores[used], threshold, videos, resamples=bootstrap, rule=rule)
+            detectors[name]["methods"] = per_method(labels_is_fake, scores[used], methods, threshold, videos,
+                                                    rule=rule)
     return EvalReport(
         model=loaded.describe(),
         data={"root": str(dataset.root), "split": dataset.split, "images": len(used), "df": n_df,
@@ -508,7 +557,7 @@ def _report(loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: F
         calibration=calibration(labels_is_fake, p_fake),
         seconds=round(seconds, 3),
         images_per_second=round(len(used) / seconds, 1) if seconds > 0 else 0.0,  # scored images only
-        methods=per_method(labels_is_fake, p_fake, methods, threshold, videos, series, bootstrap),
+        methods=per_method(labels_is_fake, p_fake, methods, threshold, videos, series, bootstrap, rule),
         detectors=detectors,
         intervals=figure_intervals(labels_is_fake, p_fake, threshold, videos, video, bootstrap),
         provenance=provenance(loaded),
@@ -556,13 +605,13 @@ def run_eval(
     weights: Path | None = None, runtime: str = "onnx", threshold: float = 0.5, fmt: str = "table",
     plot: Path | None = None, scores: Path | None = None, force: bool = False, quiet: bool = False,
     bootstrap: int = DEFAULT_BOOTSTRAP, limit: int | None = None, seed: int | None = None,
-    compare_with: Path | None = None, log: Callable[[str], None] = note,
+    compare_with: Path | None = None, log: Callable[[str], None] = note, min_track_frames: int | None = None,
 ) -> EvalReport:
     """``mesocli eval``: check the arguments and the outputs first, evaluate (see
     :func:`mesocli.datasets.open_dataset` for ``data``; with ``limit``, :func:`limit_dataset`'s subset), then write
     per-image ``scores`` (CSV) and the ROC ``plot``. Notes (unless ``quiet``) and skipped files go to ``log``.
     ``compare_with``: a weights file also scored on the same images; the report's ``comparison`` holds the paired
-    differences (:func:`compare`)."""
+    differences (:func:`compare`). ``min_track_frames``: :func:`check_min_track_frames`."""
     from mesocli import writers
     from mesocli.datasets import open_dataset  # not mesocli.api, which imports scan and extract
     from mesocli.fsutil import check_writable
@@ -574,7 +623,9 @@ def run_eval(
     check_threshold(threshold)
     check_bootstrap(bootstrap)
     check_limit(limit, seed)
+    check_min_track_frames(min_track_frames)
     dataset = open_dataset(data, split)
+    check_min_track_frames(min_track_frames, dataset)
     writers.refuse_inputs_as_outputs((), (plot, scores), dataset.folders)  # the images being evaluated
     for target in (plot, scores):
         if target is not None and Path(target).is_dir():
@@ -612,7 +663,7 @@ def run_eval(
     if other is not None:
         say(f"compared with: {writers.model_label(other.describe(), other.legacy)}")
     report = evaluate(loaded, dataset, threshold, progress=not quiet and sys.stderr.isatty(),  # no bar in logs
-                      bootstrap=bootstrap, compare_with=other)
+                      bootstrap=bootstrap, compare_with=other, min_track_frames=min_track_frames)
     for line in report.skipped[:10]:
         log(f"mesocli: skipped {line}")
     if len(report.skipped) > 10:

@@ -16,7 +16,9 @@ large integers) still match.
 The rows of one output must agree on what made their verdicts: the model (names and weights hashes),
 the threshold, the aggregation rule, ``--all-faces`` (and ``--min-track-frames``: 1 for rows written before it),
 the face detector, the frame sampling (for MPEG-TS/PS files under ``--frames N``, the rule that picks the frames:
-:data:`SAMPLING_RULE`) and the smoothing. A resume with other settings is refused
+:data:`SAMPLING_RULE`) and the smoothing; rows without the ``settings`` object (an earlier mesocli) are compared on
+the model, threshold, aggregation, ``--all-faces`` and ``--min-track-frames`` (1 for them) only. A resume with other
+settings is refused
 (:meth:`Done.check_settings`) rather than mixing verdicts of two models in one file.
 
 Every row is written with one ``write`` and flushed with ``fsync`` before the next input's result
@@ -152,8 +154,9 @@ def row_settings(row: dict[str, Any]) -> dict[str, str]:
             # --frames N in an MPEG-TS/PS file picks other frames since its packets are counted (rule 2): an older
             # row of one is not mixed with new ones; other files' rows pick the same frames under either rule
             settings["MPEG-TS/PS frame picking"] = PICKING[2 if sampling.get("rule", 1) >= 2 else 1]
-    if row.get("type") == "video" and row.get("faces") is not None and "detector" in made:
-        # (--all-faces rows of a mesocli before --min-track-frames: every track decided, as with 1)
+    if row.get("type") == "video" and row.get("faces") is not None:
+        # (--all-faces rows of a mesocli before --min-track-frames: every track decided, as with 1; so did rows
+        # written before the settings object, which came first: their rule is 1 too, not unknown)
         settings["shortest deciding track"] = f"{_number(made.get('min_track_frames', 1))} sampled frames"
     return settings
 

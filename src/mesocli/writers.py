@@ -946,8 +946,13 @@ def eval_table(report: EvalReport) -> Any:
                      f"calibration error (0: p_fake = share of fakes among faces so scored); Brier {cal['brier']:.4f}"))
     if report.video is not None:
         video = report.video
+        grouped = "frames grouped by <video>_<frame> names"
+        if "min_track_frames" in video:  # an extract --all-faces dataset: the rule that decides by its face tracks
+            least = video["min_track_frames"]
+            grouped += (f"; a video's face tracks of {least} crop{'s' * (least != 1)} or more decide "
+                        "(--min-track-frames)")
         rows += [
-            ("videos", f"{video['videos']}", "", "frames grouped by <video>_<frame> names"),
+            ("videos", f"{video['videos']}", "", grouped),
             ("video accuracy (mean)", f"{video['accuracy_mean']:.4f}", _interval(ci, "video_accuracy_mean"),
              "mean p_fake ≥ threshold"),
             ("video accuracy (vote)", f"{video['accuracy_vote']:.4f}", _interval(ci, "video_accuracy_vote"),
@@ -970,6 +975,12 @@ def eval_table(report: EvalReport) -> Any:
                          f"{item['this']:.4f} against {item['other']:.4f}; paired, "
                          + (f"by {compared['unit']}" if low_high is not None else compared.get("note", ""))
                          + ("; lower is better" if key == "eer" else "")))
+        if (paired := compared.get("video")) is not None:  # both models' videos grouped by the same rule
+            item = paired["accuracy_mean"]
+            rule = (f"; tracks of {paired['min_track_frames']} crops or more decide" if "min_track_frames" in paired
+                    else "")
+            rows.append((f"video accuracy (mean) minus {other}", f"{item['difference']:+.4f}", "",
+                         f"{item['this']:.4f} against {item['other']:.4f} ({paired['videos']} videos{rule})"))
         for name, item in (compared.get("methods") or {}).items():  # each method's fakes against every real
             low_high = item["auc"]["interval"]
             rows.append((f"method {name}: AUC minus {other}", f"{item['auc']['difference']:+.4f}",
