@@ -114,8 +114,9 @@ class Producer(threading.Thread):
     """Walks the inputs and puts messages (:data:`Message`) on ``out``, a bounded queue; :attr:`stop` ends it."""
 
     def __init__(self, paths: Iterable[str | Path | MemoryImage], options: ScanOptions, out: queue.Queue,
-                 progress: ProgressHook | None) -> None:
+                 progress: ProgressHook | None, resize: str = "bilinear") -> None:
         super().__init__(name="mesocli-scan-producer", daemon=True)
+        self.resize = resize  # --detector none: how an input not 256×256 is resized (the weights', scan_resize)
         self.paths = paths  # iterated here: paths read from stdin arrive while the first is scanned
         self.options = options
         self.out = out
@@ -279,7 +280,8 @@ class Producer(threading.Thread):
         """The faces of a still picture (a Pillow image), one :class:`Sampled`; tried turned when none is upright."""
         from mesocli.faces import photo_faces, turn_note
 
-        turn, records, finder = photo_faces(image, self.options.detector, self.options.all_faces, job.path)
+        turn, records, finder = photo_faces(image, self.options.detector, self.options.all_faces, job.path,
+                                              self.resize)
         if turn is not None:  # a photo stored sideways or upside down
             job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
@@ -301,7 +303,7 @@ class Producer(threading.Thread):
             self._hook("start", job.path, reader.expected)
 
         video = VideoFaces(path, self.options.selection(), info, detector=self.options.detector,
-                           all_faces=self.options.all_faces, source=job.path, on_start=started,
+                           all_faces=self.options.all_faces, source=job.path, resize=self.resize, on_start=started,
                            on_frame=lambda: self._hook("frame", job.path))
         scored: list[float] = []  # the sizes of the faces scored (not the records: their crops are let go)
         for found in video:

@@ -160,7 +160,8 @@ def resize_of(loaded: Any) -> str:
     ensemble): nearest for the authors' original files, as their loader resized; else what the model card
     records (``resize``; bilinear, mesocli's, when absent; an unknown one is refused as the card is read,
     :meth:`ModelCard.check_resize`). A set or ensemble takes its members' (all bundled, bilinear); members that
-    differ give bilinear: their callers decode once per member's resize (:func:`resizes_of`)."""
+    differ give bilinear: ``eval`` decodes once per member's resize, ``scan --detector none`` refuses them
+    (:func:`mesocli.scan.scan_resize`)."""
     from mesocli.preprocess import DEFAULT_RESIZE, RESIZES
 
     members = getattr(loaded, "members", None)
