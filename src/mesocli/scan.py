@@ -17,6 +17,7 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
@@ -335,7 +336,7 @@ def scan_inputs(
     function returning one: it is then
     called after the producer thread has started, so importing TensorFlow and loading the weights
     overlap with reading the first input (its errors, e.g. WeightsError, raise before any result);
-    with ``--detector none`` it is called first: the crops are resized as its weights want (:func:`scan_resize`).
+    with ``--detector none`` the crops wait for it, to be resized as its weights want (:func:`scan_resize`).
     Per-input failures become ``error`` results; only bugs raise. Closing the generator early stops
     the producer thread.
 
@@ -346,9 +347,7 @@ def scan_inputs(
     """
     from mesocli.runtime import check_scores
 
-    if callable(loaded) and options.detector == "none":  # its weights decide how the crops are resized
-        loaded = loaded()
-    resize = scan_resize(options.detector, None if callable(loaded) else loaded) or "bilinear"
+    resize: Future[str] = Future()  # how the producer resizes crops, once the weights are known
     messages: queue.Queue[Message] = queue.Queue(maxsize=max(64, 2 * options.batch_size))
     producer = Producer(paths if isinstance(paths, Iterator) else list(paths), options, messages, progress, resize)
     jobs: deque[Job] = deque()
@@ -449,6 +448,7 @@ def scan_inputs(
     try:
         if callable(loaded):
             loaded = loaded()
+        resize.set_result(scan_resize(options.detector, loaded) or "bilinear")
         model_info, settings = loaded.describe(), run_settings(options, loaded)
         predictor = _predictor_for(loaded, options)
         waiting = False  # an input read to its end has faces in the batch
