@@ -732,3 +732,28 @@ def test_explain_resizes_a_crop_as_the_authors_loader_for_their_weights(tmp_path
         assert abs(scores[Image.Resampling.NEAREST] - scores[Image.Resampling.BILINEAR]) > 1e-3  # they tell apart
         assert line["p_fake"] == pytest.approx(scores[resample], abs=1e-5)
         assert line["resize"] == resample.name.lower()
+
+
+def test_the_no_face_check_looks_at_the_crop_the_weights_see(tmp_path: Path, authors_weights: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """explain's no-face check (HOG on the 256×256 crop) looks at the crop as the weights resize it, the one scored
+    and drawn in the panel: nearest for the authors' Meso4_DF.h5. It looked at the bilinear crop whatever the
+    weights, so that a crop could be warned of (or not) on pixels the network never saw."""
+    import mesocli.faces
+    from mesocli.explain import explain_inputs
+
+    checked: list[np.ndarray] = []
+    real_check = mesocli.faces.face_in_crop
+
+    def spy(crop: np.ndarray) -> bool:
+        checked.append(np.array(crop))
+        return real_check(crop)
+
+    monkeypatch.setattr(mesocli.faces, "face_in_crop", spy)
+    crop = face_crop(300).resize((170, 190))
+    crop.save(tmp_path / "face.png")
+    (line,) = explain_inputs([tmp_path / "face.png"], tmp_path / "out", weights=authors_weights / "Meso4_DF.h5")
+    nearest = np.asarray(crop.resize((256, 256), Image.Resampling.NEAREST))
+    assert np.abs(nearest.astype(int) - np.asarray(crop.resize((256, 256), Image.Resampling.BILINEAR))).max() > 0
+    assert len(checked) == 1 and np.array_equal(checked[0], nearest)
+    assert line["resize"] == "nearest" and line["warnings"] == []  # the face is found on it

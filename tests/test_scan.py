@@ -839,3 +839,48 @@ def test_a_photo_over_pillows_limit_is_scanned_not_refused(loaded, tmp_path: Pat
     path = grey_jpeg(tmp_path / "huge.jpg", 65_496, 2_816)
     (result,) = scan_all([path], loaded)
     assert (result.status, result.type, result.error, result.warnings) == ("no_face", "image", None, [])
+
+
+def test_detector_none_resizes_crops_as_the_weights_want(crops: list[Path], kit: MediaKit, loaded) -> None:
+    """``--detector none`` (inputs that are already face crops) resizes an image or video frame not 256×256 as
+    ``eval`` does for the weights: what their card records (nearest here, as the authors' files want), bilinear
+    for a card without it; ``settings.resize`` says which. It resized bilinear whatever the weights."""
+    from dataclasses import replace
+
+    from mesocli.scan import run_settings
+
+    nearest = replace(loaded, card=replace(loaded.card, resize="nearest"))  # the same network, another card
+    older = replace(loaded, card=replace(loaded.card, resize=None))  # a card of an earlier version: bilinear
+    with FrameReader(kit.face_video, FrameSelection("frames", 2)) as reader:
+        frames = [frame.image for frame in reader]
+    pictures = [open_image(crops[0]), open_image(crops[3])]  # 300×300 (shrunk) and 90×110 (enlarged)
+    inputs = [crops[0], crops[3], kit.face_video]
+    for weights, resize in ((nearest, "nearest"), (older, "bilinear")):
+        faces = np.stack([face_to_uint8(image, resize) for image in [*pictures, *frames]])
+        expected = 1.0 - loaded.model(faces.astype(np.float32) / 255.0, training=False).numpy()[:, 0]
+        results = scan_all(inputs, weights, detector="none", frames=2, detail=True)
+        got = [results[0].p_fake, results[1].p_fake, *[score.p_fake for score in results[2].scores]]
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        assert {result.settings["resize"] for result in results} == {resize}
+        check_schema(results[2].to_dict())
+    other = [face_to_uint8(image, "bilinear") for image in pictures]
+    assert min(np.abs(face_to_uint8(image, "nearest").astype(int) - face.astype(int)).max()
+               for image, face in zip(pictures, other, strict=True)) > 0  # the two resizes differ on these crops
+    assert run_settings(ScanOptions(detector="hog"), nearest)["resize"] == "bilinear"  # aligned crops: bilinear
+
+
+def test_detector_none_refuses_networks_that_resize_differently(loaded) -> None:
+    """A set or ensemble whose networks want different resizes cannot share one crop: refused (exit 2) before any
+    input is read, naming each network's resize (the bundled ones, the only ones such a scan takes, agree)."""
+    from dataclasses import replace
+
+    from mesocli.detectors import DetectorSet
+    from mesocli.errors import WeightsError
+    from mesocli.scan import scan_resize
+
+    mixed = DetectorSet("meso4", {"df": replace(loaded, card=replace(loaded.card, resize="nearest")), "f2f": loaded})
+    with pytest.raises(WeightsError, match=r"meso4_any: its networks resize face crops differently "
+                                           r"\(df nearest, f2f bilinear\)"):
+        list(scan_inputs(["nothing-read.png"], mixed, ScanOptions(detector="none")))
+    assert scan_resize("none", DetectorSet("meso4", {"df": loaded, "f2f": loaded})) == "bilinear"
+    assert scan_resize("hog", mixed) == "bilinear"  # aligned crops are warped, not resized by the weights' rule

@@ -73,7 +73,7 @@ def test_jsonl_is_the_default_on_a_pipe_and_follows_the_schema(scan, faces: list
         assert item["model"]["name"] == "meso4_test" and len(item["model"]["weights_sha256"]) == 64
         # provenance; a still image has no frames to sample and no timeline to smooth
         assert item["settings"] == {"mesocli": __version__, "runtime": "onnx", "detector": "none",
-                                    "sampling": None, "smooth": None, "ffmpeg": None,
+                                    "resize": "bilinear", "sampling": None, "smooth": None, "ffmpeg": None,
                                     "libraries": library_versions("onnx")}
 
 

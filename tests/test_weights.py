@@ -160,3 +160,28 @@ def test_a_training_run_folder_given_as_weights_names_its_best_weights(tmp_path:
     with pytest.raises(WeightsError) as caught:
         mesocli.load_model(run)
     assert str(caught.value) == f"{run}: is a folder, not a weights file (a training run: give {run}/best.weights.h5)"
+
+
+def test_a_card_whose_resize_is_unknown_is_refused(own_weights: Path, tmp_path: Path, run_cli) -> None:
+    """A model card whose ``resize`` this mesocli does not know (a later version's, a typo) is refused as the
+    weights are loaded, one line naming it and the known ones, exit 2, nothing scanned: it fell back to bilinear,
+    silently feeding the weights crops resized another way than they were trained on."""
+    from PIL import Image
+
+    copy = tmp_path / own_weights.name
+    shutil.copy(own_weights, copy)
+    card = json.loads(card_path_for(own_weights).read_text())
+    crop = tmp_path / "crop.png"
+    Image.new("RGB", (90, 110), (120, 90, 80)).save(crop)
+    for value in ("bicubic", 3):
+        card_path_for(copy).write_text(json.dumps({**card, "resize": value}))
+        expected = (f"{card_path_for(copy)}: model card's resize {json.dumps(value)} is not one this mesocli knows "
+                    "(bilinear, nearest): written by a later mesocli, or a mistake in the card")
+        with pytest.raises(WeightsError) as raised:
+            load_weights(copy)
+        assert str(raised.value) == expected
+        result = run_cli("scan", crop, "--detector", "none", "--weights", copy, "--format", "jsonl")
+        assert (result.code, result.out) == (2, "")
+        assert result.err.strip().splitlines() == [f"mesocli: error: {expected}"]
+    card_path_for(copy).write_text(json.dumps({**card, "resize": "nearest"}))
+    assert load_weights(copy).card.resize == "nearest"  # the known ones load

@@ -496,6 +496,12 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
         if software["resize"] != DEFAULT_RESIZE:  # the weights' own resize (the authors': nearest), from the bytes
             pending[:] = [(source, target, face if data is None else load_face(source, data, software["resize"]),
                            digest, warnings, data) for source, target, face, digest, warnings, data in pending]
+        for source, _, face, _, warnings, data in pending:  # the crop the network sees (a panel's: scan found a face)
+            if data is not None and not face_in_crop(face):
+                warnings.append(NO_FACE)
+                if log is not None:
+                    log(f"mesocli: {printable(str(source))}: {NO_FACE} (explain takes face crops: extract's, or "
+                        "scan --explain's panels)")
         explanations = cam.explain(np.stack([face for _, _, face, _, _, _ in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
         for (source, target, face, digest, warnings, _), explanation in zip(pending, explanations, strict=True):
@@ -524,10 +530,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
                 log(f"mesocli: {printable(str(source))}: a heatmap panel (scan --explain, explain){resized}: its face "
                     f"crop (the left 256×256) is explained, not the whole panel{again}")
             digest = hashlib.sha256(data).hexdigest()  # as scan's rows and extract's manifest name theirs
-            warnings = [] if shown is not None or face_in_crop(face) else [NO_FACE]  # a panel's crop: scan's face
-            if warnings and log is not None:
-                log(f"mesocli: {printable(str(source))}: {NO_FACE} (explain takes face crops: extract's, or scan "
-                    "--explain's panels)")
+            warnings: list[str] = []  # NO_FACE, found on the crop as the weights resize it (flush)
         except InputError as exc:
             yield from flush()  # keep the output in input order
             yield {"path": str(source), "sha256": None, "status": "error", "error": str(exc), "p_fake": None,

@@ -34,7 +34,7 @@ from PIL import Image, ImageOps
 from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, cache_file_writable, cache_folder, trusted_cache_file
-from mesocli.preprocess import decode_scale, face_to_uint8, file_size, open_image, to_rgb
+from mesocli.preprocess import DEFAULT_RESIZE, decode_scale, face_to_uint8, file_size, open_image, to_rgb
 from mesocli.tracking import LARGER_AREA, REDETECT_SECONDS, STAY_IOU, Box, Shots, Track, Tracker, is_cut, thumbnail
 from mesocli.video import Frame, FrameReader, FrameSelection
 
@@ -327,7 +327,8 @@ class FaceFinder:
     """
 
     def __init__(self, detector: str = "hog", all_faces: bool = False, still: bool = False,
-                 small_faces: bool = True):
+                 small_faces: bool = True, resize: str = DEFAULT_RESIZE):
+        self.resize = resize  # ``none``: how a frame not 256×256 is resized (the weights', mesocli.weights.resize_of)
         self.still = still  # a still image: one frame, worth a full-resolution search for small faces
         self.small_faces = small_faces  # a large faceless video frame searched enlarged (not by upright_turn)
         if detector not in DETECTORS:
@@ -681,7 +682,7 @@ class FaceFinder:
         ``picture``: the RGB Pillow image of ``frame``'s pixels, if there is one (a photo's), used as it is."""
         image = frame.image
         if self.detector == "none":
-            return [_whole_frame(frame, source)]
+            return [_whole_frame(frame, source, self.resize)]
         images = _FrameImages(image, picture)
         if self.shots.cut(image, frame.time):  # another shot: nobody in it is known to be anyone of the last,
             # unless still there, unchanged, across a hard cut (a dissolve's last frame is no longer the first shot)
@@ -797,11 +798,12 @@ def _plainly_upright(crop: np.ndarray) -> bool:
     return not upside_down or max(upright) > max(upside_down)
 
 
-def _whole_frame(frame: Frame, source: str) -> FaceRecord:
-    """``--detector none``: the frame is already an aligned face crop."""
+def _whole_frame(frame: Frame, source: str, resize: str = DEFAULT_RESIZE) -> FaceRecord:
+    """``--detector none``: the frame is already an aligned face crop, resized by ``resize`` when it is not
+    256×256 (the weights' own, as ``eval`` resizes a crop for them)."""
     height, width = frame.image.shape[:2]
     return FaceRecord(source, frame.index, frame.time, (0, 0, width, height), (width / 2, height / 2),
-                      float(max(width, height)), 0.0, 0, face_to_uint8(frame.image))
+                      float(max(width, height)), 0.0, 0, face_to_uint8(frame.image, resize))
 
 
 def faces_in_video(
@@ -821,15 +823,16 @@ class VideoFaces:
 
     ``on_start(reader)`` is called as each read begins, ``on_frame()`` after each frame decoded (held or not).
     Afterwards ``reader`` is the last read's FrameReader (its warnings, ``cut_short``), ``finder`` its
-    FaceFinder (``most_faces``), and ``turn`` the turn read (degrees clockwise; None upright)."""
+    FaceFinder (``most_faces``), and ``turn`` the turn read (degrees clockwise; None upright). ``resize``: how
+    ``--detector none`` resizes a frame not 256×256 (:class:`FaceFinder`)."""
 
     def __init__(self, path: str | Path, selection: FrameSelection, info: Any = None, *, detector: str = "hog",
-                 all_faces: bool = False, source: str | None = None,
+                 all_faces: bool = False, source: str | None = None, resize: str = DEFAULT_RESIZE,
                  on_start: Callable[[FrameReader], object] = lambda reader: None,
                  on_frame: Callable[[], object] = lambda: None):
         self.path, self.selection, self.info = path, selection, info
         self.detector, self.all_faces, self.source = detector, all_faces, str(path) if source is None else source
-        self.on_start, self.on_frame = on_start, on_frame
+        self.on_start, self.on_frame, self.resize = on_start, on_frame, resize
         self.reader: FrameReader | None = None
         self.finder: FaceFinder | None = None
         self.turn: int | None = None
@@ -853,7 +856,7 @@ class VideoFaces:
         probes: list[Frame] = []
         self._settled: list[tuple[float, Box]] = []  # faces the crop test kept as found (:meth:`_oriented`)
         with FrameReader(self.path, self.selection, self.info) as reader:  # ffmpeg decodes while models load
-            self.reader, self.finder = reader, FaceFinder(self.detector, self.all_faces)
+            self.reader, self.finder = reader, FaceFinder(self.detector, self.all_faces, resize=self.resize)
             self.on_start(reader)
             spread = probe_numbers(reader.expected)
             for number, frame in enumerate(reader):
@@ -976,12 +979,13 @@ def probe_numbers(expected: int | None) -> set[int]:
     return {round(i * (expected - 1) / (PROBE_FRAMES - 1)) for i in range(PROBE_FRAMES)}
 
 
-def photo_faces(image: Image.Image, detector: str, all_faces: bool,
-                source: str) -> tuple[int | None, list[FaceRecord], FaceFinder]:
+def photo_faces(image: Image.Image, detector: str, all_faces: bool, source: str,
+                resize: str = DEFAULT_RESIZE) -> tuple[int | None, list[FaceRecord], FaceFinder]:
     """A photo's faces as ``scan`` and ``extract`` take them: the turn read (None: upright), its faces and the
     finder that found them. A photo without a face upright (none, or one that :func:`looks_turned`) is tried
-    turned (:func:`turned_photo_faces`); when no turn shows a face, what the upright search found is kept."""
-    finder = FaceFinder(detector, all_faces, still=True)
+    turned (:func:`turned_photo_faces`); when no turn shows a face, what the upright search found is kept.
+    ``resize``: how ``--detector none`` resizes a photo not 256×256 (:class:`FaceFinder`)."""
+    finder = FaceFinder(detector, all_faces, still=True, resize=resize)
     records = faces_in_image(image, source=source, finder=finder)
     if (not records or detector != "none" and looks_turned(records)) and (
             found := turned_photo_faces(image, detector, all_faces, source)):

@@ -17,6 +17,7 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
@@ -253,10 +254,36 @@ class ScanResult:
         return out
 
 
+def scan_resize(detector: str, loaded: Any) -> str | None:
+    """How a scan resizes a crop that is not 256×256. ``--detector none`` (the inputs are crops): the weights' own
+    resize, as ``eval`` gives them (:func:`mesocli.weights.resize_of`: nearest for the authors' original files),
+    None when no model is loaded; a set or ensemble whose networks want different resizes is a WeightsError (the
+    bundled ones, the only ones it takes, all want bilinear). HOG and CNN: bilinear, whatever the weights: the aligned
+    square of a face up to 256 px is warped straight to 256×256, a larger one downscaled by Pillow's antialiased
+    bilinear resize (the authors' weights score no better on it downscaled nearest, docs/models.md)."""
+    from mesocli.preprocess import DEFAULT_RESIZE
+
+    if detector != "none":
+        return DEFAULT_RESIZE
+    if loaded is None:
+        return None
+    from mesocli.errors import WeightsError
+    from mesocli.weights import resize_of
+
+    members = getattr(loaded, "members", None) or {}
+    wanted = {name: scan_resize(detector, member) for name, member in members.items()}
+    if len(set(wanted.values())) > 1:
+        told = ", ".join(f"{name} {resize}" for name, resize in wanted.items())
+        raise WeightsError(f"{loaded.name}: its networks resize face crops differently ({told}): --detector none "
+                           "scores one resize per scan; scan with each of them alone")
+    return resize_of(loaded)
+
+
 def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
     """What made a row besides its model, threshold and aggregation (the JSON ``settings`` object): the
     mesocli version, the runtime that ran the network (None when no model was loaded), the face
-    detector, the frame sampling, the timeline's smoothing window and the version of the ffmpeg that decodes
+    detector, how a crop not 256×256 was resized (:func:`scan_resize`; None when no model was loaded and
+    ``--detector none``), the frame sampling, the timeline's smoothing window and the version of the ffmpeg that decodes
     videos (an image's row: those three None, see :func:`finalize`), with ``all_faces`` the shortest track that
     decides a video's verdict (``min_track_frames``), and the versions of the libraries that
     decide the scores (:func:`mesocli.provenance.library_versions`: the runtime's, numpy, Pillow, dlib, its face
@@ -270,8 +297,9 @@ def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
     selection = options.selection()
     runtime = None if loaded is None else runtime_of(loaded)
     sampling = {"mode": selection.mode, "value": selection.value, "rule": SAMPLING_RULE}
-    settings = {"mesocli": __version__, "runtime": runtime, "detector": options.detector, "sampling": sampling,
-                "smooth": options.smooth, "ffmpeg": ffmpeg_version(), "libraries": library_versions(runtime)}
+    settings = {"mesocli": __version__, "runtime": runtime, "detector": options.detector,
+                "resize": scan_resize(options.detector, loaded), "sampling": sampling, "smooth": options.smooth,
+                "ffmpeg": ffmpeg_version(), "libraries": library_versions(runtime)}
     if options.all_faces:  # which tracks may decide a video's verdict (finalize)
         settings["min_track_frames"] = options.min_track_frames
     return settings
@@ -307,7 +335,8 @@ def scan_inputs(
     ``loaded`` is a :class:`mesocli.weights.LoadedModel` or :class:`mesocli.runtime.OnnxModel`, or a
     function returning one: it is then
     called after the producer thread has started, so importing TensorFlow and loading the weights
-    overlap with reading the first input (its errors, e.g. WeightsError, raise before any result).
+    overlap with reading the first input (its errors, e.g. WeightsError, raise before any result);
+    with ``--detector none`` the crops wait for it, to be resized as its weights want (:func:`scan_resize`).
     Per-input failures become ``error`` results; only bugs raise. Closing the generator early stops
     the producer thread.
 
@@ -318,8 +347,9 @@ def scan_inputs(
     """
     from mesocli.runtime import check_scores
 
+    resize: Future[str] = Future()  # how the producer resizes crops, once the weights are known
     messages: queue.Queue[Message] = queue.Queue(maxsize=max(64, 2 * options.batch_size))
-    producer = Producer(paths if isinstance(paths, Iterator) else list(paths), options, messages, progress)
+    producer = Producer(paths if isinstance(paths, Iterator) else list(paths), options, messages, progress, resize)
     jobs: deque[Job] = deque()
     batch: list[tuple[Job, Face, Any]] = []
     predictor: Any = None
@@ -418,6 +448,7 @@ def scan_inputs(
     try:
         if callable(loaded):
             loaded = loaded()
+        resize.set_result(scan_resize(options.detector, loaded) or "bilinear")
         model_info, settings = loaded.describe(), run_settings(options, loaded)
         predictor = _predictor_for(loaded, options)
         waiting = False  # an input read to its end has faces in the batch

@@ -58,9 +58,21 @@ class ModelCard:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             known = {key: raw[key] for key in cls.__dataclass_fields__ if key in raw}
-            return cls(**{"resize": None, **known})  # a card of an earlier version has no resize: bilinear
+            card = cls(**{"resize": None, **known})  # a card of an earlier version has no resize: bilinear
         except (OSError, ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: unreadable model card ({exc})") from None
+        card.check_resize(path)
+        return card
+
+    def check_resize(self, path: Path | str) -> None:
+        """Refuse a ``resize`` this mesocli does not know (a card of a later version, or edited): the weights
+        would be fed crops resized another way than they were trained on, which moves their operating point."""
+        from mesocli.preprocess import RESIZES
+
+        if self.resize is not None and (not isinstance(self.resize, str) or self.resize not in RESIZES):
+            shown = json.dumps(self.resize)[:40]
+            raise WeightsError(f"{path}: model card's resize {shown} is not one this mesocli knows "
+                               f"({', '.join(RESIZES)}): written by a later mesocli, or a mistake in the card")
 
     def as_dict(self) -> dict[str, Any]:
         """The card's fields as its file holds them: no ``provenance`` or ``resize`` key where it has none."""
@@ -163,8 +175,10 @@ AUTHORS_RESIZE = "nearest"
 def resize_of(loaded: Any) -> str:
     """The resize of a face crop that is not 256×256 for the weights ``loaded`` (a model, ONNX model, set or
     ensemble): nearest for the authors' original files, as their loader resized; else what the model card
-    records (``resize``; bilinear, mesocli's, when absent or unknown). A set or ensemble takes its members' (all
-    bundled, bilinear); members that differ give bilinear."""
+    records (``resize``; bilinear, mesocli's, when absent; an unknown one is refused as the card is read,
+    :meth:`ModelCard.check_resize`). A set or ensemble takes its members' (all bundled, bilinear); members that
+    differ give bilinear: ``eval`` decodes once per member's resize, ``scan --detector none`` refuses them
+    (:func:`mesocli.scan.scan_resize`)."""
     from mesocli.preprocess import DEFAULT_RESIZE, RESIZES
 
     members = getattr(loaded, "members", None)
