@@ -797,6 +797,25 @@ def test_a_clip_that_starts_upside_down_gets_upright_crops_before_its_first_upri
     assert face_geometry(first.landmarks).centre == pytest.approx(first.centre, abs=0.01)  # frame pixels
 
 
+def test_a_face_refitted_on_the_part_of_the_frame_kept_is_fitted_as_on_the_whole_frame(tmp_path: Path) -> None:
+    """A frame held before a video's first upright face keeps only the part of it around each face
+    (:func:`faces.face_view`), and the face is fitted again on that part: as on the whole frame (FF++ train original
+    192 upside down, whose face HOG finds), in the frame's pixels."""
+    clip = require_shared("data", "ffpp-c23", "train", "original", "192.mp4")
+    subprocess.run([ffmpeg(), "-v", "error", "-i", str(clip), "-vf", "select=eq(n\\,20),hflip,vflip", "-fps_mode",
+                    "passthrough", "-frames:v", "1", str(tmp_path / "frame.png")], check=True)
+    frame = Frame(0, 0.0, np.asarray(Image.open(tmp_path / "frame.png").convert("RGB")))
+    finder = FaceFinder()
+    (record,) = finder.find(frame, "frame.png")
+    view, origin = faces.face_view(frame, record)
+    assert view.image.size < frame.image.size / 2
+    whole, part = finder.reoriented(frame, record), finder.reoriented(view, record, origin)
+    assert whole is not None and part is not None and abs(part.angle) > 160
+    assert part.angle == pytest.approx(whole.angle, abs=0.5) and part.size == pytest.approx(whole.size, abs=1)
+    assert part.centre == pytest.approx(whole.centre, abs=0.5)
+    assert np.abs(part.crop.astype(int) - whole.crop.astype(int)).mean() < 2
+
+
 def test_all_faces_a_photo_with_a_face_upside_down_beside_one_upright_gets_an_upright_crop(tmp_path: Path) -> None:
     """Found in review: a photo was not checked face by face, so with ``--all-faces`` a face upside down beside an
     upright one (a frame of FF++ train original 192 turned 180°, which HOG finds, beside one of test original 055)
