@@ -780,6 +780,62 @@ def test_all_faces_a_turned_inset_beside_an_upright_face_gets_an_upright_crop(tm
     assert not any(faces.looks_turned([face]) for face in left + right)
 
 
+def test_a_clip_that_starts_upside_down_gets_upright_crops_before_its_first_upright_face(tmp_path: Path) -> None:
+    """Found in review: the faces of the frames held before a video's first upright face (each looked turned) were
+    given as found, so a clip that starts upside down (FF++ train original 192, its first half second turned 180°,
+    which HOG finds) was scored on upside-down crops until it turned upright. They are fitted again on the part of
+    the frame kept around each face, once the first upright face is known: the video is not read again."""
+    clip = require_shared("data", "ffpp-c23", "train", "original", "192.mp4")
+    flipped = "lt(t\\,0.5)"  # a frame upside down (0.23 s), then one upright (0.73 s)
+    turned_copy(clip, tmp_path / "start.mp4", f"trim=duration=1,hflip=enable='{flipped}',vflip=enable='{flipped}'")
+    video = faces.VideoFaces(tmp_path / "start.mp4", FrameSelection("frames", 2))
+    results = [result for result in video if result.faces]
+    assert video.turn is None and [result.time < 0.5 for result in results] == [True, False]
+    first, second = (result.faces[0] for result in results)
+    assert abs(first.angle) > 160 and abs(second.angle) < 20
+    assert not faces.looks_turned([first]) and first.landmarks is not None
+    assert face_geometry(first.landmarks).centre == pytest.approx(first.centre, abs=0.01)  # frame pixels
+
+
+def test_a_face_refitted_on_the_part_of_the_frame_kept_is_fitted_as_on_the_whole_frame(tmp_path: Path) -> None:
+    """A frame held before a video's first upright face keeps only the part of it around each face
+    (:func:`faces.face_view`), and the face is fitted again on that part: as on the whole frame (FF++ train original
+    192 upside down, whose face HOG finds), in the frame's pixels."""
+    clip = require_shared("data", "ffpp-c23", "train", "original", "192.mp4")
+    subprocess.run([ffmpeg(), "-v", "error", "-i", str(clip), "-vf", "select=eq(n\\,20),hflip,vflip", "-fps_mode",
+                    "passthrough", "-frames:v", "1", str(tmp_path / "frame.png")], check=True)
+    frame = Frame(0, 0.0, np.asarray(Image.open(tmp_path / "frame.png").convert("RGB")))
+    finder = FaceFinder()
+    (record,) = finder.find(frame, "frame.png")
+    view, origin = faces.face_view(frame, record)
+    assert view.image.size < frame.image.size / 2
+    whole, part = finder.reoriented(frame, record), finder.reoriented(view, record, origin)
+    assert whole is not None and part is not None and abs(part.angle) > 160
+    assert part.angle == pytest.approx(whole.angle, abs=0.5) and part.size == pytest.approx(whole.size, abs=1)
+    assert part.centre == pytest.approx(whole.centre, abs=0.5)
+    assert np.abs(part.crop.astype(int) - whole.crop.astype(int)).mean() < 2
+
+
+def test_all_faces_a_photo_with_a_face_upside_down_beside_one_upright_gets_an_upright_crop(tmp_path: Path) -> None:
+    """Found in review: a photo was not checked face by face, so with ``--all-faces`` a face upside down beside an
+    upright one (a frame of FF++ train original 192 turned 180°, which HOG finds, beside one of test original 055)
+    was scored on its upside-down crop. Each face of a photo that looks turned is fitted again upright."""
+    frames = []
+    for part, select in ((("train", "original", "192.mp4"), "select=eq(n\\,20),hflip,vflip,scale=480:-2"),
+                         (("test", "original", "055.mp4"), "select=eq(n\\,25),scale=320:240")):
+        clip, frame = require_shared("data", "ffpp-c23", *part), tmp_path / f"{part[0]}.png"
+        subprocess.run([ffmpeg(), "-v", "error", "-i", str(clip), "-vf", select, "-fps_mode", "passthrough",
+                        "-frames:v", "1", str(frame)], check=True)
+        frames.append(np.asarray(Image.open(frame).convert("RGB")))
+    photo = np.full((480, 960, 3), 128, np.uint8)
+    photo[:270, :480], photo[120:360, 620:940] = frames  # upside down, upright
+    turn, records, _ = faces.photo_faces(Image.fromarray(photo), "hog", True, "two.png")
+    assert turn is None and len(records) == 2
+    upright, turned = sorted(records, key=lambda record: -record.box[0])
+    assert upright.box[0] > 620 and abs(upright.angle) < 20 and turned.box[0] < 480 and abs(turned.angle) > 160
+    assert not faces.looks_turned([turned])
+
+
 def test_a_large_photo_decoded_reduced_has_its_boxes_inside_the_file(tmp_path: Path) -> None:
     """A face filling a large photo (stored sideways, EXIF-turned upright) of odd size, 5601×8001, decoded at 1/2
     (2801×4001): its box was clipped in the reduced picture, then doubled, and ran 1 px past the file's right and
@@ -810,9 +866,9 @@ def test_an_upright_face_hog_cannot_find_in_its_crop_is_not_refitted_in_every_fr
     tried: list[tuple[float, tuple[int, int, int, int]]] = []
     reoriented = faces.FaceFinder.reoriented
 
-    def counted(self, frame, record):
+    def counted(self, frame, record, origin=(0, 0)):
         tried.append((record.time, record.box))
-        return reoriented(self, frame, record)
+        return reoriented(self, frame, record, origin)
 
     monkeypatch.setattr(faces.FaceFinder, "reoriented", counted)
     results = []

@@ -656,13 +656,15 @@ class FaceFinder:
                     best, best_score = (landmarks, geometry, crop), score
         return best
 
-    def reoriented(self, frame: Frame, record: FaceRecord) -> FaceRecord | None:
+    def reoriented(self, frame: Frame, record: FaceRecord, origin: tuple[int, int] = (0, 0)) -> FaceRecord | None:
         """A face found turned in an upright picture (HOG finds some upside-down and sideways faces, and their
         landmarks, fitted as if upright, leave the crop turned): fitted again on its window turned a half, then a
         quarter either way, about its box; the fit whose crop no longer :func:`looks_turned` (HOG finds it most
-        like an upright face), or None when none does."""
+        like an upright face), or None when none does. ``frame``: the frame, or a part of it (:func:`face_view`)
+        whose top-left pixel is at ``origin`` in the frame (``record`` in the frame's pixels, as is the fit)."""
         images = _FrameImages(frame.image)
-        box = Box(*record.box)
+        ox, oy = origin
+        box = Box(*record.box).mapped(1.0, -ox, -oy)
         best, best_score = None, None
         for angle in (record.angle + 180.0, record.angle + 90.0, record.angle - 90.0):
             landmarks = self._upright_landmarks(images, box, (angle + 180.0) % 360.0 - 180.0)
@@ -672,9 +674,10 @@ class FaceFinder:
             crop = aligned_crop(frame.image, geometry)
             score = _upright_score(crop)
             if score is not None and (best_score is None or score > best_score) and not _crop_turned(crop):
+                cx, cy = geometry.centre[0] + ox, geometry.centre[1] + oy
                 best, best_score = replace(
-                    record, centre=(round(geometry.centre[0], 2), round(geometry.centre[1], 2)),
-                    size=round(geometry.size, 2), angle=round(geometry.angle, 2), crop=crop, landmarks=landmarks), score
+                    record, centre=(round(cx, 2), round(cy, 2)), size=round(geometry.size, 2),
+                    angle=round(geometry.angle, 2), crop=crop, landmarks=landmarks + (ox, oy)), score
         return best
 
     def find(self, frame: Frame, source: str, picture: Image.Image | None = None) -> list[FaceRecord]:
@@ -853,6 +856,8 @@ class VideoFaces:
         held back with the probe frames when no frame showed a face upright (none, or one that
         :func:`looks_turned`; else nothing)."""
         held: list[FrameFaces] | None = [] if turn is None else None
+        views: list[list[tuple[Frame, tuple[int, int]]] | None] = []  # each held frame's faces' views, if kept
+        kept = 0  # their bytes
         probes: list[Frame] = []
         self._settled: list[tuple[float, Box]] = []  # faces the crop test kept as found (:meth:`_oriented`)
         with FrameReader(self.path, self.selection, self.info) as reader:  # ffmpeg decodes while models load
@@ -866,25 +871,34 @@ class VideoFaces:
                 self.on_frame()
                 if held is not None and (not found.faces or self.detector != "none" and looks_turned(found.faces)):
                     held.append(found)
+                    views.append(None)
+                    if found.faces and kept < HELD_VIEW_BYTES:
+                        views[-1] = [face_view(frame, record) for record in found.faces]
+                        kept += sum(view.image.nbytes for view, _ in views[-1])
                     if number in spread:
                         probes.append(frame)
                     continue
-                yield from held or []
-                held = None
-                yield self._oriented(frame, found) if self.detector != "none" else found
+                for before, seen in zip(held or [], views, strict=True):  # each face there looked turned
+                    yield self._oriented(before, seen, looked_turned=True) if seen else before
+                held, views = None, []
+                yield self._oriented(found, [(frame, (0, 0))] * len(found.faces)) if self.detector != "none" else found
         return held or [], probes
 
-    def _oriented(self, frame: Frame, found: FrameFaces) -> FrameFaces:
+    def _oriented(self, found: FrameFaces, views: list[tuple[Frame, tuple[int, int]]],
+                  looked_turned: bool = False) -> FrameFaces:
         """``found`` with each face that looks turned in this upright picture (someone lying down, a phone turned
-        mid-clip, a turned inset) fitted again upright (:meth:`FaceFinder.reoriented`); kept as found when no
-        turn makes it look upright. A face HOG finds upright in its crop at half size (about 2 ms) is not asked
-        further; the others take the crop test (:func:`looks_turned`)."""
+        mid-clip, a turned inset) fitted again upright (:meth:`FaceFinder.reoriented`) on its view (the frame, or
+        the part of it :func:`face_view` kept, and where that lies); kept as found when no turn makes it look
+        upright. A face HOG finds upright in its crop at half size (about 2 ms) is not asked further; the others
+        take the crop test (:func:`looks_turned`), unless ``looked_turned`` (a frame held before the first upright
+        face: each of its faces took it and looked turned)."""
         assert self.finder is not None
         faces = []
         self._settled = [(time, box) for time, box in self._settled if abs(found.time - time) < RECHECK_SECONDS]
-        for record in found.faces:
+        for record, (view, origin) in zip(found.faces, views, strict=True):
             if not _plainly_upright(record.crop) and not self._lately_settled(record):
-                refit = self.finder.reoriented(frame, record) if looks_turned([record]) else None
+                refit = (self.finder.reoriented(view, record, origin) if looked_turned or looks_turned([record])
+                         else None)
                 if refit is None:  # an upright face HOG does not find in its crop: not asked again here for a while
                     self._settled.append((found.time, Box(*record.box)))
                 record = refit or record
@@ -896,6 +910,23 @@ class VideoFaces:
         :data:`RECHECK_SECONDS` of video ago and was kept as found (upright, or no turn looked upright)."""
         box = Box(*record.box)
         return any(box.iou(other) >= 0.5 for _, other in self._settled)
+
+
+VIEW_MARGIN = 1.0
+"""A face of a frame held before a video's first upright face keeps the part of the frame around its box, grown by
+this × its side each way (:func:`face_view`): its refit's window (:data:`REFIT_MARGIN`) and its square turned
+any way lie inside it."""
+HELD_VIEW_BYTES = 256 * 2**20
+"""The views of held faces kept at most (bytes; a face after them is given as found): a video without a face
+upright holds every frame until its end (30 views of a 400 px face: 130 MB)."""
+
+
+def face_view(frame: Frame, record: FaceRecord) -> tuple[Frame, tuple[int, int]]:
+    """The part of ``frame`` that a refit of ``record`` (:meth:`FaceFinder.reoriented`) reads: its box grown by
+    :data:`VIEW_MARGIN` × its side each way (inside the frame, a copy), and where its top-left pixel lies."""
+    x0, y0, x1, y1 = _FrameImages(frame.image).clip(Box(*record.box), VIEW_MARGIN)
+    part = np.ascontiguousarray(frame.image[y0:y1, x0:x1])
+    return Frame(frame.index, frame.time, part), (x0, y0)
 
 
 RECHECK_SECONDS = 1.0
@@ -983,14 +1014,27 @@ def photo_faces(image: Image.Image, detector: str, all_faces: bool, source: str,
                 resize: str = DEFAULT_RESIZE) -> tuple[int | None, list[FaceRecord], FaceFinder]:
     """A photo's faces as ``scan`` and ``extract`` take them: the turn read (None: upright), its faces and the
     finder that found them. A photo without a face upright (none, or one that :func:`looks_turned`) is tried
-    turned (:func:`turned_photo_faces`); when no turn shows a face, what the upright search found is kept.
-    ``resize``: how ``--detector none`` resizes a photo not 256×256 (:class:`FaceFinder`)."""
+    turned (:func:`turned_photo_faces`); when no turn shows a face, what the upright search found is kept. In a
+    photo read upright or turned, each face that looks turned beside one upright (``all_faces``) is fitted again
+    upright (:func:`oriented_faces`). ``resize``: how ``--detector none`` resizes a photo not 256×256
+    (:class:`FaceFinder`)."""
     finder = FaceFinder(detector, all_faces, still=True, resize=resize)
-    records = faces_in_image(image, source=source, finder=finder)
-    if (not records or detector != "none" and looks_turned(records)) and (
-            found := turned_photo_faces(image, detector, all_faces, source)):
-        return found
-    return None, records, finder
+    frame, records = _image_faces(image, finder, source)
+    if not records or detector != "none" and looks_turned(records):
+        if found := turned_photo_faces(image, detector, all_faces, source):
+            return found
+    elif detector != "none":
+        records = oriented_faces(finder, frame, records)
+    return None, _in_file_pixels(records, decode_scale(image), file_size(image)), finder
+
+
+def oriented_faces(finder: FaceFinder, frame: Frame, records: list[FaceRecord]) -> list[FaceRecord]:
+    """``records`` of a photo's ``frame`` with each face that looks turned (someone lying down beside someone
+    upright, a turned picture inside the photo) fitted again upright (:meth:`FaceFinder.reoriented`), kept as
+    found when no turn makes it look upright; as in a video's frames (:class:`VideoFaces`), a face HOG finds
+    upright in its crop at half size (about 2 ms) is not asked further."""
+    return [(finder.reoriented(frame, record) or record)
+            if not _plainly_upright(record.crop) and looks_turned([record]) else record for record in records]
 
 
 def turned_photo_faces(image: Image.Image, detector: str, all_faces: bool,
@@ -1004,7 +1048,8 @@ def turned_photo_faces(image: Image.Image, detector: str, all_faces: bool,
     if turn is None:
         return None
     finder = FaceFinder(detector, all_faces, still=True)
-    records = finder.find(turned(Frame(0, 0.0, np.asarray(rgb)), turn), source)
+    frame = turned(Frame(0, 0.0, np.asarray(rgb)), turn)
+    records = oriented_faces(finder, frame, finder.find(frame, source))
     width, height = file_size(image)
     size = (width, height) if turn in (0, 180) else (height, width)
     return turn, _in_file_pixels(records, decode_scale(image), size), finder
@@ -1039,14 +1084,20 @@ def faces_in_image(
     if isinstance(image, (str, Path)):
         source = source or str(image)
         image = open_image(image)
-    scale, picture, size = 1, None, (0, 0)
+    _, records = _image_faces(image, finder or FaceFinder(detector, all_faces, still=True), source)
+    if isinstance(image, Image.Image):  # a large image decoded reduced: its faces' positions in the file's pixels
+        return _in_file_pixels(records, decode_scale(image), file_size(image))
+    return records
+
+
+def _image_faces(image: np.ndarray | Image.Image, finder: FaceFinder,
+                 source: str | None) -> tuple[Frame, list[FaceRecord]]:
+    """The picture of ``image`` (RGB, as decoded) and the faces ``finder`` finds in it, in its pixels."""
+    picture = None
     if isinstance(image, Image.Image):
-        scale = decode_scale(image)  # a large image decoded reduced: its faces' positions in the file's pixels
-        size = file_size(image)
         picture = to_rgb(image)
         image = np.asarray(picture)
     elif image.ndim == 2 or image.shape[2] != 3:
         image = np.asarray(to_rgb(Image.fromarray(image)))
     frame = Frame(0, 0.0, np.ascontiguousarray(image))
-    records = (finder or FaceFinder(detector, all_faces, still=True)).find(frame, source or "<image>", picture)
-    return _in_file_pixels(records, scale, size)
+    return frame, finder.find(frame, source or "<image>", picture)
