@@ -110,3 +110,44 @@ def test_every_bundled_card_holds_the_table_for_its_ffpp_test_clips() -> None:
         assert (real["faces"], real["videos"]) == (240, 12), card.name
         at = table["thresholds"].index(card.metrics["ffpp_test"]["threshold"])
         assert real["face"][at] == card.metrics["ffpp_test"]["confusion"]["fp"], card.name  # the card's own figures
+
+
+def _rows(text: str, first: str) -> list[list[str]]:
+    """The cells of the markdown table rows of ``text`` whose first cell starts with ``first``."""
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("|") and line.strip("| ").startswith(first)]
+
+
+def test_the_docs_tables_of_error_counts_are_the_cards() -> None:
+    """scan.md's table of meso4_df's clips (mean rule) said 6 of 6 Face2Face clips missed at 0.3 and 0.4, where the
+    card counts 5: each count the docs give is the card's."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    table = _card().metrics["ffpp_test"]["error_rates"]
+    entries = [table["real_called_fake"], *(table["missed"][m] for m in ("Deepfakes", "Face2Face", "FaceSwap"))]
+
+    def counted(what: str, at: int) -> list[str]:
+        unit = "faces" if what == "face" else "videos"
+        return [f"{entry[what][at]} of {entry[unit]}" for entry in entries]
+
+    rows = _rows((docs / "scan.md").read_text(encoding="utf-8"), "0.")
+    assert [row[0].split()[0] for row in rows] == ["0.3", "0.4", "0.5", "0.6"]
+    for row in rows:
+        at = table["thresholds"].index(float(row[0].split()[0]))
+        real, deepfakes, face2face, faceswap = counted("video_mean", at)
+        assert row[1:] == [real, deepfakes, f"{face2face} / {faceswap}"], row
+    models = (docs / "models.md").read_text(encoding="utf-8")
+    for card in bundled_cards():
+        counts = card.metrics["ffpp_test"]["error_rates"]
+        at = counts["thresholds"].index(0.5)
+        for what, counted_as in (("face", "faces"), ("video_mean", "clips, mean"), ("video_vote", "clips, vote")):
+            cells = [counts["real_called_fake"], *(counts["missed"][m] for m in ("Deepfakes", "Face2Face", "FaceSwap"))]
+            unit = "faces" if what == "face" else "videos"
+            row = [f"`{card.name}`", counted_as, *(f"{c[what][at]} of {c[unit]}" for c in cells)]
+            assert row in _rows(models, f"`{card.name}`"), row
+    for what, counted_as in (("face", "faces"), ("video_mean", "clips, mean"), ("video_vote", "clips, vote")):
+        row = _rows(models, f"{counted_as} (of")
+        assert row and row[0][1:] == [f"{a} / {b}" for a, b in zip(table["real_called_fake"][what],
+                                                                  table["missed"]["Deepfakes"][what], strict=True)]
+
