@@ -151,3 +151,33 @@ def test_the_docs_tables_of_error_counts_are_the_cards() -> None:
         assert row and row[0][1:] == [f"{a} / {b}" for a, b in zip(table["real_called_fake"][what],
                                                                   table["missed"]["Deepfakes"][what], strict=True)]
 
+
+def test_a_threshold_a_hair_off_a_measured_one_is_written_as_given() -> None:
+    """A scan from 0.50000001 was told ``this scan called faces fake from 0.5; ... these are those at 0.5, the
+    nearest: at 0.5 as many or fewer ...`` (``:g`` keeps six figures): the threshold reads as the scan was given it."""
+    text = _card().rates_at(0.50000001, "mean")
+    assert text is not None and text.startswith(
+        "CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from 0.50000001; the model card measured "
+        "its rates at 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, and these are those at 0.5, the nearest: at "
+        "0.50000001 as many or fewer real faces"), text
+    assert "(the only one measured on it, not this scan's 0.50000001)" in text
+    old = copy.deepcopy(_card())
+    del old.metrics["ffpp_test"]["error_rates"]
+    text = old.rates_at(0.49999999)
+    assert text is not None and text.startswith(
+        "CAUTION, NOT AT THIS SCAN'S THRESHOLD: these were measured at threshold 0.5, and this scan called faces "
+        "fake from 0.49999999, at which they are not known"), text
+    assert _card().rates_at(0.63, "mean").startswith(  # ordinary thresholds read as before
+        "CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from 0.63;")
+
+
+def test_the_reports_verdict_rule_writes_the_scans_threshold_as_given(tmp_path) -> None:
+    """The report's verdict rule line read ``threshold 0.5`` for a scan from 0.50000001."""
+    from mesocli.scan import ScanOptions
+    from mesocli.scan_run import _explainer
+
+    made = _explainer(None, tmp_path / "r.html", 4, ScanOptions(threshold=0.50000001), False, None)
+    assert made.meta["verdict rule"].startswith("mean of the frame scores, threshold 0.50000001, "), made.meta
+    made = _explainer(None, tmp_path / "r.html", 4, ScanOptions(threshold=0.6), False, None)
+    assert made.meta["verdict rule"].startswith("mean of the frame scores, threshold 0.6, "), made.meta
+

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mesocli.aggregate import threshold_shown
 from mesocli.metrics import called_fake, video_calls
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -120,8 +121,9 @@ def in_words(metrics: dict[str, Any], table: dict[str, Any], threshold: float, r
     if abs(measured - threshold) < 1e-9:
         return text
     more, fewer = (("fewer", "more") if threshold > measured else ("more", "fewer"))
-    listed = ", ".join(f"{t:g}" for t in table["thresholds"])
-    return (f"CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from {threshold:g}; the model card "
-            f"measured its rates at {listed}, and these are those at {measured:g}, the nearest: at {threshold:g} as "
-            f"many or {more} real faces and videos are called fake, and as many or {fewer} forged ones missed, than "
-            f"these say. {text}")
+    listed = ", ".join(threshold_shown(t) for t in table["thresholds"])
+    given = threshold_shown(threshold)
+    return (f"CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from {given}; the model card "
+            f"measured its rates at {listed}, and these are those at {threshold_shown(measured)}, the nearest: at "
+            f"{given} as many or {more} real faces and videos are called fake, and as many or {fewer} forged ones "
+            f"missed, than these say. {text}")

@@ -592,6 +592,7 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     now, before any work), or None when neither ``explain`` nor ``report`` is asked for."""
     if explain is None and report is None:
         return None
+    from mesocli.aggregate import threshold_shown
     from mesocli.report import Explainer
 
     if report is not None and output is not None and report.resolve() == output.resolve():
@@ -602,8 +603,8 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     sampling = {"frames": f"{selection.value} frames", "fps": f"{selection.value} fps",
                 "every": f"one frame in {selection.value}"}.get(selection.mode, "all frames")
     meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
-            "verdict rule": f"{options.aggregation} of the frame scores, threshold {options.threshold:g}, "
-                            f"timeline smoothed over {options.smooth} frames"}
+            "verdict rule": f"{options.aggregation} of the frame scores, threshold "
+                            f"{threshold_shown(options.threshold)}, timeline smoothed over {options.smooth} frames"}
     if options.all_faces:
         meta["verdict rule"] += f", tracks of {options.min_track_frames} sampled frames or more decide"
     if command:  # what another examiner runs to reproduce the result, and where (relative paths)

@@ -113,13 +113,14 @@ class ModelCard:
         ``threshold`` (saying so where it is another one); an older card gives :meth:`error_rates`, with a caution
         first where they were measured at another threshold (it holds nothing to measure them again)."""
         from mesocli import rates as tables
+        from mesocli.aggregate import threshold_shown
 
         table = tables.table_of(self.metrics)
         if table is not None:
             validation = self._measured("validation", "MesoNet validation")
             measured = (self.metrics.get("validation") or {}).get("threshold")
             if validation and measured is not None:
-                other = (f" (the only one measured on it, not this scan's {threshold:g})"
+                other = (f" (the only one measured on it, not this scan's {threshold_shown(threshold)})"
                          if abs(float(measured) - threshold) >= 1e-9 else "")
                 validation = f"per face at threshold {float(measured):g}{other}: {validation}"
             return tables.in_words(self.metrics, table, threshold, rule, validation or None)
@@ -128,10 +129,11 @@ class ModelCard:
         if rates is None or measured is None or abs(measured - threshold) < 1e-9:
             return rates
         more, fewer = (("fewer", "more") if threshold > measured else ("more", "fewer"))
-        return (f"CAUTION, NOT AT THIS SCAN'S THRESHOLD: these were measured at threshold {measured:g}, and this scan "
-                f"called faces fake from {threshold:g}, at which they are not known (the card holds no per-face scores "
-                f"to measure them again): at {threshold:g} {more} real faces are called fake and {fewer} forged faces "
-                f"missed than these say. {rates}")
+        given = threshold_shown(threshold)
+        return (f"CAUTION, NOT AT THIS SCAN'S THRESHOLD: these were measured at threshold {threshold_shown(measured)}, "
+                f"and this scan called faces fake from {given}, at which they are not known (the card holds no "
+                f"per-face scores to measure them again): at {given} {more} real faces are called fake and {fewer} "
+                f"forged faces missed than these say. {rates}")
 
 
 def _percent(share: float) -> str:
