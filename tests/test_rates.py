@@ -171,6 +171,21 @@ def test_a_threshold_a_hair_off_a_measured_one_is_written_as_given() -> None:
         "CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from 0.63;")
 
 
+def test_an_all_faces_scan_is_told_the_cards_video_rates_are_of_the_largest_face_not_of_face_tracks() -> None:
+    """The cards count a clip's verdict on its largest face per frame, one series; ``scan --all-faces`` calls a video
+    by its most-fake face track, which the cards did not measure. The report said ``per video by this scan's rule``
+    all the same; it now says what was measured and that the scan's track rule was not."""
+    text = _card().rates_at(0.5, "mean", tracks=True)
+    assert text is not None and text.startswith(
+        "per video by this scan's rule (mean: the mean of the frame scores) at threshold 0.5, measured on the "
+        "largest face of each frame as one series, not by face tracks as this --all-faces scan decides (its video is "
+        "fake when its most-fake track is, which these do not measure where a video shows several faces): "
+        "FaceForensics++ c23 test (36 clips, 20 frames each): real videos called fake 0 of 12 (0.0 %)"), text
+    assert _card().rates_at(0.5, "mean") == _card().rates_at(0.5, "mean", tracks=False)  # one face: as before
+    assert "--all-faces" not in _card().rates_at(0.5, "mean")
+
+
+
 def test_the_reports_verdict_rule_writes_the_scans_threshold_as_given(tmp_path) -> None:
     """The report's verdict rule line read ``threshold 0.5`` for a scan from 0.50000001."""
     from mesocli.scan import ScanOptions
@@ -181,3 +196,15 @@ def test_the_reports_verdict_rule_writes_the_scans_threshold_as_given(tmp_path) 
     made = _explainer(None, tmp_path / "r.html", 4, ScanOptions(threshold=0.6), False, None)
     assert made.meta["verdict rule"].startswith("mean of the frame scores, threshold 0.6, "), made.meta
 
+
+def test_the_report_header_states_the_cards_rates_for_an_all_faces_scan_as_such() -> None:
+    """The scan passes its ``--all-faces`` on to the rates its report's header states for each detector."""
+    from types import SimpleNamespace
+
+    from mesocli.runtime import resolve
+    from mesocli.scan_run import _explain_with
+
+    explainer = SimpleNamespace(threshold=0.7, meta={}, model=None)
+    _explain_with(explainer, resolve("meso4", "df", None), "vote", tracks=True)
+    assert explainer.meta["measured error rates of meso4_df"] == _card().rates_at(0.7, "vote", tracks=True)
+    assert "not by face tracks as this --all-faces scan decides" in explainer.meta["measured error rates of meso4_df"]

@@ -83,8 +83,14 @@ def _counted(count: int, total: int) -> str:
     return f"{count} of {total} ({_percent(count / total)})" if total else "none measured"
 
 
-def _video_words(table: dict[str, Any], at: int, rule: str, frames: Any) -> str:
-    """Per video by ``rule`` at the ``at``-th threshold, or why there are none."""
+TRACKS_WORDS = (", measured on the largest face of each frame as one series, not by face tracks as this --all-faces "
+                "scan decides (its video is fake when its most-fake track is, which these do not measure where a video "
+                "shows several faces)")
+
+
+def _video_words(table: dict[str, Any], at: int, rule: str, frames: Any, tracks: bool = False) -> str:
+    """Per video by ``rule`` at the ``at``-th threshold, or why there are none; ``tracks``: for a scan that called
+    videos by their face tracks (``--all-faces``), which the table did not measure (it says so)."""
     real = table["real_called_fake"]
     if rule not in VIDEO_RULES:
         return (f"per video by this scan's rule ({rule}): not measured (the model card measured the "
@@ -94,17 +100,19 @@ def _video_words(table: dict[str, Any], at: int, rule: str, frames: Any) -> str:
     each = f", {frames} frames each" if frames else ""
     missed = ", ".join(f"{name} {_counted(entry[f'video_{rule}'][at], entry['videos'])}"
                        for name, entry in table["missed"].items() if entry.get(f"video_{rule}") is not None)
-    return (f"per video by this scan's rule ({RULE_WORDS[rule]}) at threshold {table['thresholds'][at]:g}: "
+    return (f"per video by this scan's rule ({RULE_WORDS[rule]}) at threshold {table['thresholds'][at]:g}"
+            f"{TRACKS_WORDS if tracks else ''}: "
             f"FaceForensics++ c23 test ({real['videos'] + sum(e['videos'] or 0 for e in table['missed'].values())} "
             f"clips{each}): real videos called fake {_counted(real[f'video_{rule}'][at], real['videos'])}, forged "
             f"videos missed: {missed}")
 
 
 def in_words(metrics: dict[str, Any], table: dict[str, Any], threshold: float, rule: str,
-             validation: str | None) -> str:
+             validation: str | None, tracks: bool = False) -> str:
     """The error rates of a card with a table for a scan that called faces fake from ``threshold`` by ``rule``: per
     video by that rule, then per face, at the measured threshold nearest ``threshold`` (a caution first where it is
-    another one). ``validation``: the card's MesoNet validation figures in words, measured at one threshold only."""
+    another one). ``validation``: the card's MesoNet validation figures in words, measured at one threshold only.
+    ``tracks``: the scan called videos by their face tracks (``--all-faces``), which the table did not measure."""
     at = nearest(table, threshold)
     measured = float(table["thresholds"][at])
     ffpp = metrics.get("ffpp_test") or {}
@@ -114,7 +122,7 @@ def in_words(metrics: dict[str, Any], table: dict[str, Any], threshold: float, r
             f"{_percent(real['face'][at] / real['faces'])} of real faces called fake, forged faces missed: "
             + ", ".join(f"{name} {_percent(entry['face'][at] / entry['faces'])}"
                         for name, entry in table["missed"].items()))
-    parts = [_video_words(table, at, rule, ffpp.get("frames_per_clip")), face]
+    parts = [_video_words(table, at, rule, ffpp.get("frames_per_clip"), tracks), face]
     if validation:
         parts.append(validation)
     text = "; ".join(parts)

@@ -532,7 +532,7 @@ def _local_rows(todo: list[str] | Iterator[str], options: ScanOptions, loaded: A
 
     processes = 1 if explainer is not None else workers or default_workers()
     if explainer is not None:
-        _explain_with(explainer, loaded, options.aggregation)
+        _explain_with(explainer, loaded, options.aggregation, tracks=options.all_faces)
 
     def rows(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
         results = (scan_parallel(todo, loaded, options, processes, progress=hook) if processes > 1
@@ -623,10 +623,11 @@ def _networks(loaded: Any) -> Iterator[Any]:
         yield from _networks(member)
 
 
-def _explain_with(explainer: Any, loaded: Any, rule: str = "mean") -> None:
+def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool = False) -> None:
     """Point the explainer at the scan's model: run by ONNX Runtime, as it is (no TensorFlow); Keras weights, loaded
     at the first heatmap. Each detector's measured error rates are those at the scan's threshold and, per video, by
-    its ``rule`` (``--aggregate``), where its model card has them.
+    its ``rule`` (``--aggregate``), where its model card has them (``tracks``: the scan called videos by face tracks,
+    ``--all-faces``, which the cards did not measure: said so).
 
     With ``model="any"`` each face's map is drawn by the detector whose p_fake is the face's combined score
     (the largest), with ``arch="ensemble"`` by the detector's Meso4 network; the report shows every
@@ -644,9 +645,9 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean") -> None:
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
     for leaf in _networks(loaded):  # what the verdicts weigh: each detector's measured error rates (its model card)
         card = getattr(leaf, "card", None)
-        rates = card.rates_at(explainer.threshold, rule) if card is not None else None
+        rates = card.rates_at(explainer.threshold, rule, tracks) if card is not None else None
         source = getattr(leaf, "source_card", None)  # an exported .onnx: the card of the weights it came from
-        if rates is None and source is not None and (rates := source.rates_at(explainer.threshold, rule)):
+        if rates is None and source is not None and (rates := source.rates_at(explainer.threshold, rule, tracks)):
             rates = (f"those of the weights it was exported from, {source.name} (sha256 {source.sha256[:12]}), as "
                      f"their model card gives them: {rates}")
         meta[f"measured error rates of {leaf.name}"] = rates or (

@@ -106,11 +106,12 @@ class ModelCard:
         return next((float(self.metrics[k]["threshold"]) for k in ("validation", "ffpp_test")
                      if isinstance(self.metrics.get(k), dict) and self.metrics[k].get("threshold") is not None), None)
 
-    def rates_at(self, threshold: float, rule: str = "mean") -> str | None:
+    def rates_at(self, threshold: float, rule: str = "mean", tracks: bool = False) -> str | None:
         """The error rates for a scan that called faces fake from ``threshold`` and videos by ``rule``
         (:data:`mesocli.aggregate.AGGREGATIONS`). A card with a table of them (``metrics.ffpp_test.error_rates``,
         :mod:`mesocli.rates`) gives them per video by that rule and per face, at the measured threshold nearest
-        ``threshold`` (saying so where it is another one); an older card gives :meth:`error_rates`, with a caution
+        ``threshold`` (saying so where it is another one; ``tracks``: that the scan, ``--all-faces``, called videos by
+        face tracks, which the table did not measure); an older card gives :meth:`error_rates`, with a caution
         first where they were measured at another threshold (it holds nothing to measure them again)."""
         from mesocli import rates as tables
         from mesocli.aggregate import threshold_shown
@@ -123,7 +124,7 @@ class ModelCard:
                 other = (f" (the only one measured on it, not this scan's {threshold_shown(threshold)})"
                          if abs(float(measured) - threshold) >= 1e-9 else "")
                 validation = f"per face at threshold {float(measured):g}{other}: {validation}"
-            return tables.in_words(self.metrics, table, threshold, rule, validation or None)
+            return tables.in_words(self.metrics, table, threshold, rule, validation or None, tracks)
         rates = self.error_rates()
         measured = self.rates_threshold()
         if rates is None or measured is None or abs(measured - threshold) < 1e-9:
