@@ -657,9 +657,10 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
             "unknown: these weights have no model card with figures; measure them on labelled data with mesocli eval")
     if isinstance(loaded, DetectorSet):  # the verdict is the combination's: no detector's rates are its own
         meta["measured error rates of the combined verdict (--model any)"] = (
-            "not measured as a whole: a face is called fake when any one detector above calls it so, so real faces "
-            "are called fake at least as often as by the detector above that does so most, and more often where "
-            "they err on different faces; measure it on labelled data with mesocli eval --model any")
+            "not measured as a whole: a face, and a video by this scan's rule, is called fake when any one detector "
+            "above calls it so, so real faces and videos are called fake at least as often as by the detector above "
+            "that does so most, and more often where they err on different ones; measure it on labelled data with "
+            "mesocli eval --model any")
     elif isinstance(loaded, Ensemble):
         meta["measured error rates of the combined verdict (--arch ensemble)"] = (
             "not measured as a whole: its p_fake is the mean of the networks' above, whose error rates do not give "
