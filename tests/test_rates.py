@@ -208,3 +208,41 @@ def test_the_report_header_states_the_cards_rates_for_an_all_faces_scan_as_such(
     _explain_with(explainer, resolve("meso4", "df", None), "vote", tracks=True)
     assert explainer.meta["measured error rates of meso4_df"] == _card().rates_at(0.7, "vote", tracks=True)
     assert "not by face tracks as this --all-faces scan decides" in explainer.meta["measured error rates of meso4_df"]
+
+
+def test_a_card_whose_error_table_is_malformed_is_refused_in_one_line_before_any_work(
+    run_cli, kit, tmp_path, monkeypatch
+) -> None:
+    """A model card beside ``--weights`` whose ``error_rates`` was cut short (by hand, or by another version) made
+    ``scan --report`` stop with a KeyError traceback after loading (exit 1); it is an unreadable card, refused as one
+    before anything is scanned or written."""
+    import json
+    import shutil
+
+    import pytest
+
+    from mesocli.errors import WeightsError
+    from mesocli.weights import bundled_dir
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(bundled_dir() / "meso4_df.weights.h5", "mine.weights.h5")
+    raw = json.loads((bundled_dir() / "meso4_df.json").read_text(encoding="utf-8"))
+    raw["weights_file"] = "mine.weights.h5"
+    del raw["metrics"]["ffpp_test"]["error_rates"]["missed"]
+    (tmp_path / "mine.json").write_text(json.dumps(raw), encoding="utf-8")
+    code, stdout, stderr = run_cli("scan", kit.face_jpeg, "--weights", "mine.weights.h5", "--report", "r.html", "-q",
+                                   "-o", "rows.jsonl")
+    assert code == 2, stderr
+    assert stderr.strip().splitlines()[-1].startswith("mesocli: "), stderr
+    assert "mine.json: unreadable model card (metrics.ffpp_test.error_rates: no missed" in stderr, stderr
+    assert "Traceback" not in stderr and not (tmp_path / "r.html").exists() and not (tmp_path / "rows.jsonl").exists()
+    for cut, why in ((lambda t: t["real_called_fake"].update(face=[1, 2]), "real_called_fake.face: 2 counts for 9"),
+                     (lambda t: t["missed"]["Deepfakes"].update(faces=0), "missed.Deepfakes.faces: 0"),
+                     (lambda t: t.update(thresholds=[0.5, "x"]), "thresholds: not numbers from 0 to 1"),
+                     (lambda t: t["missed"]["FaceSwap"].update(video_vote=None), "missed.FaceSwap.video_vote: none")):
+        raw = json.loads((bundled_dir() / "meso4_df.json").read_text(encoding="utf-8"))
+        cut(raw["metrics"]["ffpp_test"]["error_rates"])
+        (tmp_path / "mine.json").write_text(json.dumps(raw), encoding="utf-8")
+        with pytest.raises(WeightsError, match="unreadable model card") as caught:
+            ModelCard.from_json(tmp_path / "mine.json")
+        assert why in str(caught.value), caught.value

@@ -60,6 +60,50 @@ def measure(labels_is_fake: Any, p_fake: Any, methods: Sequence[str | None], vid
     return table
 
 
+def check(metrics: dict[str, Any]) -> None:
+    """Raise ValueError (saying where) when ``metrics`` holds an ``ffpp_test.error_rates`` that is not a table of
+    :func:`measure` (one cut short by hand or by another version), which :func:`in_words` could not state; a card
+    without one passes."""
+    ffpp = metrics.get("ffpp_test") if isinstance(metrics, dict) else None
+    if not isinstance(ffpp, dict) or ffpp.get(KEY) is None:
+        return
+    table = ffpp[KEY]
+    where = f"metrics.ffpp_test.{KEY}"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: not an object")
+    thresholds = table.get("thresholds")
+    if (not isinstance(thresholds, list) or not thresholds
+            or not all(isinstance(t, int | float) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)):
+        raise ValueError(f"{where}: thresholds: not numbers from 0 to 1")
+    if not isinstance(table.get("missed"), dict) or not table["missed"]:
+        raise ValueError(f"{where}: no missed (the forged faces missed, per method)")
+    entries = {"real_called_fake": table.get("real_called_fake"),
+               **{f"missed.{name}": entry for name, entry in table["missed"].items()}}
+
+    def counts(value: Any, name: str, most: int) -> None:
+        if not isinstance(value, list) or len(value) != len(thresholds):
+            raise ValueError(f"{where}: {name}: {len(value) if isinstance(value, list) else 'no'} counts for "
+                             f"{len(thresholds)} thresholds")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= most for v in value):
+            raise ValueError(f"{where}: {name}: not counts from 0 to {most}")
+
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: {name}: not an object")
+        faces, videos = entry.get("faces"), entry.get("videos")
+        if not isinstance(faces, int) or isinstance(faces, bool) or faces < 1:
+            raise ValueError(f"{where}: {name}.faces: {faces} (a count of at least 1)")
+        counts(entry.get("face"), f"{name}.face", faces)
+        if videos is None:
+            continue
+        if not isinstance(videos, int) or isinstance(videos, bool) or videos < 1:
+            raise ValueError(f"{where}: {name}.videos: {videos} (a count of at least 1, or null)")
+        for rule in VIDEO_RULES:
+            if entry.get(f"video_{rule}") is None:
+                raise ValueError(f"{where}: {name}.video_{rule}: none, though it counts {videos} videos")
+            counts(entry[f"video_{rule}"], f"{name}.video_{rule}", videos)
+
+
 def table_of(metrics: dict[str, Any]) -> dict[str, Any] | None:
     """A card's table of error counts (``metrics.ffpp_test.error_rates``), or None when it has none (an older card)."""
     ffpp = metrics.get("ffpp_test")

@@ -55,10 +55,14 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, path: Path) -> ModelCard:
+        from mesocli.rates import check
+
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             known = {key: raw[key] for key in cls.__dataclass_fields__ if key in raw}
-            return cls(**{"resize": None, **known})  # a card of an earlier version has no resize: bilinear
+            card = cls(**{"resize": None, **known})  # a card of an earlier version has no resize: bilinear
+            check(card.metrics)  # a table of error counts the report could not state: refused now, not mid-scan
+            return card
         except (OSError, ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: unreadable model card ({exc})") from None
 
