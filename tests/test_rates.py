@@ -4,8 +4,15 @@ card at a scan's threshold and rule (ModelCard.rates_at)."""
 from __future__ import annotations
 
 import copy
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
+from conftest import RunCli
+from media import MediaKit
 
 from mesocli.rates import THRESHOLDS, measure
 from mesocli.weights import ModelCard, bundled_cards
@@ -121,8 +128,6 @@ def _rows(text: str, first: str) -> list[list[str]]:
 def test_the_docs_tables_of_error_counts_are_the_cards() -> None:
     """scan.md's table of meso4_df's clips (mean rule) said 6 of 6 Face2Face clips missed at 0.3 and 0.4, where the
     card counts 5: each count the docs give is the card's."""
-    from pathlib import Path
-
     docs = Path(__file__).resolve().parents[1] / "docs"
     table = _card().metrics["ffpp_test"]["error_rates"]
     entries = [table["real_called_fake"], *(table["missed"][m] for m in ("Deepfakes", "Face2Face", "FaceSwap"))]
@@ -186,7 +191,7 @@ def test_an_all_faces_scan_is_told_the_cards_video_rates_are_of_the_largest_face
 
 
 
-def test_the_reports_verdict_rule_writes_the_scans_threshold_as_given(tmp_path) -> None:
+def test_the_reports_verdict_rule_writes_the_scans_threshold_as_given(tmp_path: Path) -> None:
     """The report's verdict rule line read ``threshold 0.5`` for a scan from 0.50000001."""
     from mesocli.scan import ScanOptions
     from mesocli.scan_run import _explainer
@@ -199,8 +204,6 @@ def test_the_reports_verdict_rule_writes_the_scans_threshold_as_given(tmp_path) 
 
 def test_the_report_header_states_the_cards_rates_for_an_all_faces_scan_as_such() -> None:
     """The scan passes its ``--all-faces`` on to the rates its report's header states for each detector."""
-    from types import SimpleNamespace
-
     from mesocli.runtime import resolve
     from mesocli.scan_run import _explain_with
 
@@ -211,16 +214,11 @@ def test_the_report_header_states_the_cards_rates_for_an_all_faces_scan_as_such(
 
 
 def test_a_card_whose_error_table_is_malformed_is_refused_in_one_line_before_any_work(
-    run_cli, kit, tmp_path, monkeypatch
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A model card beside ``--weights`` whose ``error_rates`` was cut short (by hand, or by another version) made
     ``scan --report`` stop with a KeyError traceback after loading (exit 1); it is an unreadable card, refused as one
     before anything is scanned or written."""
-    import json
-    import shutil
-
-    import pytest
-
     from mesocli.errors import WeightsError
     from mesocli.weights import bundled_dir
 
