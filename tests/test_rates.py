@@ -4,8 +4,15 @@ card at a scan's threshold and rule (ModelCard.rates_at)."""
 from __future__ import annotations
 
 import copy
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
+from conftest import RunCli
+from media import MediaKit
 
 from mesocli.rates import THRESHOLDS, measure
 from mesocli.weights import ModelCard, bundled_cards
@@ -110,3 +117,130 @@ def test_every_bundled_card_holds_the_table_for_its_ffpp_test_clips() -> None:
         assert (real["faces"], real["videos"]) == (240, 12), card.name
         at = table["thresholds"].index(card.metrics["ffpp_test"]["threshold"])
         assert real["face"][at] == card.metrics["ffpp_test"]["confusion"]["fp"], card.name  # the card's own figures
+
+
+def _rows(text: str, first: str) -> list[list[str]]:
+    """The cells of the markdown table rows of ``text`` whose first cell starts with ``first``."""
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("|") and line.strip("| ").startswith(first)]
+
+
+def test_the_docs_tables_of_error_counts_are_the_cards() -> None:
+    """scan.md's table of meso4_df's clips (mean rule) said 6 of 6 Face2Face clips missed at 0.3 and 0.4, where the
+    card counts 5: each count the docs give is the card's."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    table = _card().metrics["ffpp_test"]["error_rates"]
+    entries = [table["real_called_fake"], *(table["missed"][m] for m in ("Deepfakes", "Face2Face", "FaceSwap"))]
+
+    def counted(what: str, at: int) -> list[str]:
+        unit = "faces" if what == "face" else "videos"
+        return [f"{entry[what][at]} of {entry[unit]}" for entry in entries]
+
+    rows = _rows((docs / "scan.md").read_text(encoding="utf-8"), "0.")
+    assert [row[0].split()[0] for row in rows] == ["0.3", "0.4", "0.5", "0.6"]
+    for row in rows:
+        at = table["thresholds"].index(float(row[0].split()[0]))
+        real, deepfakes, face2face, faceswap = counted("video_mean", at)
+        assert row[1:] == [real, deepfakes, f"{face2face} / {faceswap}"], row
+    models = (docs / "models.md").read_text(encoding="utf-8")
+    for card in bundled_cards():
+        counts = card.metrics["ffpp_test"]["error_rates"]
+        at = counts["thresholds"].index(0.5)
+        for what, counted_as in (("face", "faces"), ("video_mean", "clips, mean"), ("video_vote", "clips, vote")):
+            cells = [counts["real_called_fake"], *(counts["missed"][m] for m in ("Deepfakes", "Face2Face", "FaceSwap"))]
+            unit = "faces" if what == "face" else "videos"
+            row = [f"`{card.name}`", counted_as, *(f"{c[what][at]} of {c[unit]}" for c in cells)]
+            assert row in _rows(models, f"`{card.name}`"), row
+    for what, counted_as in (("face", "faces"), ("video_mean", "clips, mean"), ("video_vote", "clips, vote")):
+        row = _rows(models, f"{counted_as} (of")
+        assert row and row[0][1:] == [f"{a} / {b}" for a, b in zip(table["real_called_fake"][what],
+                                                                  table["missed"]["Deepfakes"][what], strict=True)]
+
+
+def test_a_threshold_a_hair_off_a_measured_one_is_written_as_given() -> None:
+    """A scan from 0.50000001 was told ``this scan called faces fake from 0.5; ... these are those at 0.5, the
+    nearest: at 0.5 as many or fewer ...`` (``:g`` keeps six figures): the threshold reads as the scan was given it."""
+    text = _card().rates_at(0.50000001, "mean")
+    assert text is not None and text.startswith(
+        "CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from 0.50000001; the model card measured "
+        "its rates at 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, and these are those at 0.5, the nearest: at "
+        "0.50000001 as many or fewer real faces"), text
+    assert "(the only one measured on it, not this scan's 0.50000001)" in text
+    old = copy.deepcopy(_card())
+    del old.metrics["ffpp_test"]["error_rates"]
+    text = old.rates_at(0.49999999)
+    assert text is not None and text.startswith(
+        "CAUTION, NOT AT THIS SCAN'S THRESHOLD: these were measured at threshold 0.5, and this scan called faces "
+        "fake from 0.49999999, at which they are not known"), text
+    assert _card().rates_at(0.63, "mean").startswith(  # ordinary thresholds read as before
+        "CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from 0.63;")
+
+
+def test_an_all_faces_scan_is_told_the_cards_video_rates_are_of_the_largest_face_not_of_face_tracks() -> None:
+    """The cards count a clip's verdict on its largest face per frame, one series; ``scan --all-faces`` calls a video
+    by its most-fake face track, which the cards did not measure. The report said ``per video by this scan's rule``
+    all the same; it now says what was measured and that the scan's track rule was not."""
+    text = _card().rates_at(0.5, "mean", tracks=True)
+    assert text is not None and text.startswith(
+        "per video by this scan's rule (mean: the mean of the frame scores) at threshold 0.5, measured on the "
+        "largest face of each frame as one series, not by face tracks as this --all-faces scan decides (its video is "
+        "fake when its most-fake track is, which these do not measure where a video shows several faces): "
+        "FaceForensics++ c23 test (36 clips, 20 frames each): real videos called fake 0 of 12 (0.0 %)"), text
+    assert _card().rates_at(0.5, "mean") == _card().rates_at(0.5, "mean", tracks=False)  # one face: as before
+    assert "--all-faces" not in _card().rates_at(0.5, "mean")
+
+
+
+def test_the_reports_verdict_rule_writes_the_scans_threshold_as_given(tmp_path: Path) -> None:
+    """The report's verdict rule line read ``threshold 0.5`` for a scan from 0.50000001."""
+    from mesocli.scan import ScanOptions
+    from mesocli.scan_run import _explainer
+
+    made = _explainer(None, tmp_path / "r.html", 4, ScanOptions(threshold=0.50000001), False, None)
+    assert made.meta["verdict rule"].startswith("mean of the frame scores, threshold 0.50000001, "), made.meta
+    made = _explainer(None, tmp_path / "r.html", 4, ScanOptions(threshold=0.6), False, None)
+    assert made.meta["verdict rule"].startswith("mean of the frame scores, threshold 0.6, "), made.meta
+
+
+def test_the_report_header_states_the_cards_rates_for_an_all_faces_scan_as_such() -> None:
+    """The scan passes its ``--all-faces`` on to the rates its report's header states for each detector."""
+    from mesocli.runtime import resolve
+    from mesocli.scan_run import _explain_with
+
+    explainer = SimpleNamespace(threshold=0.7, meta={}, model=None)
+    _explain_with(explainer, resolve("meso4", "df", None), "vote", tracks=True)
+    assert explainer.meta["measured error rates of meso4_df"] == _card().rates_at(0.7, "vote", tracks=True)
+    assert "not by face tracks as this --all-faces scan decides" in explainer.meta["measured error rates of meso4_df"]
+
+
+def test_a_card_whose_error_table_is_malformed_is_refused_in_one_line_before_any_work(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model card beside ``--weights`` whose ``error_rates`` was cut short (by hand, or by another version) made
+    ``scan --report`` stop with a KeyError traceback after loading (exit 1); it is an unreadable card, refused as one
+    before anything is scanned or written."""
+    from mesocli.errors import WeightsError
+    from mesocli.weights import bundled_dir
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(bundled_dir() / "meso4_df.weights.h5", "mine.weights.h5")
+    raw = json.loads((bundled_dir() / "meso4_df.json").read_text(encoding="utf-8"))
+    raw["weights_file"] = "mine.weights.h5"
+    del raw["metrics"]["ffpp_test"]["error_rates"]["missed"]
+    (tmp_path / "mine.json").write_text(json.dumps(raw), encoding="utf-8")
+    code, stdout, stderr = run_cli("scan", kit.face_jpeg, "--weights", "mine.weights.h5", "--report", "r.html", "-q",
+                                   "-o", "rows.jsonl")
+    assert code == 2, stderr
+    assert stderr.strip().splitlines()[-1].startswith("mesocli: "), stderr
+    assert "mine.json: unreadable model card (metrics.ffpp_test.error_rates: no missed" in stderr, stderr
+    assert "Traceback" not in stderr and not (tmp_path / "r.html").exists() and not (tmp_path / "rows.jsonl").exists()
+    for cut, why in ((lambda t: t["real_called_fake"].update(face=[1, 2]), "real_called_fake.face: 2 counts for 9"),
+                     (lambda t: t["missed"]["Deepfakes"].update(faces=0), "missed.Deepfakes.faces: 0"),
+                     (lambda t: t.update(thresholds=[0.5, "x"]), "thresholds: not numbers from 0 to 1"),
+                     (lambda t: t["missed"]["FaceSwap"].update(video_vote=None), "missed.FaceSwap.video_vote: none")):
+        raw = json.loads((bundled_dir() / "meso4_df.json").read_text(encoding="utf-8"))
+        cut(raw["metrics"]["ffpp_test"]["error_rates"])
+        (tmp_path / "mine.json").write_text(json.dumps(raw), encoding="utf-8")
+        with pytest.raises(WeightsError, match="unreadable model card") as caught:
+            ModelCard.from_json(tmp_path / "mine.json")
+        assert why in str(caught.value), caught.value

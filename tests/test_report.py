@@ -980,7 +980,9 @@ def test_the_report_says_a_combined_verdict_has_no_single_detectors_error_rates(
     assert code == 0, stderr
     _, text = check_report(tmp_path / "r.html")
     assert "measured error rates of meso4_f2f: per video by this scan's rule (mean" in text  # each detector's
-    assert ("measured error rates of the combined verdict (--model any): not measured as a whole: a face is called "
-            "fake when any one detector above calls it so, so real faces are called fake at least as often as by "
-            "the detector above that does so most, and more often where they err on different faces; measure it on "
-            "labelled data with mesocli eval --model any") in text
+    # the detectors' lines lead with their rates per video: the combination's are no more theirs per video than
+    # per face (a video is fake when any one detector's aggregate of it is), and the line said so of faces only
+    assert ("measured error rates of the combined verdict (--model any): not measured as a whole: a face, and a "
+            "video by this scan's rule, is called fake when any one detector above calls it so, so real faces and "
+            "videos are called fake at least as often as by the detector above that does so most, and more often "
+            "where they err on different ones; measure it on labelled data with mesocli eval --model any") in text

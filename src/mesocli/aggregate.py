@@ -103,6 +103,13 @@ def verdict(p_fake: float, threshold: float = 0.5) -> str:
     return "fake" if is_fake(p_fake, threshold) else "real"
 
 
+def threshold_shown(threshold: float) -> str:
+    """``threshold`` for people: short (``0.6``), or every figure it has where the short form would be another
+    number (``0.50000001``, not ``0.5``), so that no text reads a threshold as one it is not."""
+    short = f"{threshold:g}"
+    return short if float(short) == threshold else repr(float(threshold))
+
+
 def shown(p_fake: float, threshold: float | None = None, decimals: int = 3) -> str:
     """``p_fake`` for people, with ``decimals`` decimals; with ``threshold``, the reported six where fewer
     would contradict the verdict (0.627561 at threshold 0.628 is real: shown 0.627561, not 0.628). A score

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mesocli.aggregate import threshold_shown
 from mesocli.metrics import called_fake, video_calls
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -59,6 +60,50 @@ def measure(labels_is_fake: Any, p_fake: Any, methods: Sequence[str | None], vid
     return table
 
 
+def check(metrics: dict[str, Any]) -> None:
+    """Raise ValueError (saying where) when ``metrics`` holds an ``ffpp_test.error_rates`` that is not a table of
+    :func:`measure` (one cut short by hand or by another version), which :func:`in_words` could not state; a card
+    without one passes."""
+    ffpp = metrics.get("ffpp_test") if isinstance(metrics, dict) else None
+    if not isinstance(ffpp, dict) or ffpp.get(KEY) is None:
+        return
+    table = ffpp[KEY]
+    where = f"metrics.ffpp_test.{KEY}"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: not an object")
+    thresholds = table.get("thresholds")
+    if (not isinstance(thresholds, list) or not thresholds
+            or not all(isinstance(t, int | float) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)):
+        raise ValueError(f"{where}: thresholds: not numbers from 0 to 1")
+    if not isinstance(table.get("missed"), dict) or not table["missed"]:
+        raise ValueError(f"{where}: no missed (the forged faces missed, per method)")
+    entries = {"real_called_fake": table.get("real_called_fake"),
+               **{f"missed.{name}": entry for name, entry in table["missed"].items()}}
+
+    def counts(value: Any, name: str, most: int) -> None:
+        if not isinstance(value, list) or len(value) != len(thresholds):
+            raise ValueError(f"{where}: {name}: {len(value) if isinstance(value, list) else 'no'} counts for "
+                             f"{len(thresholds)} thresholds")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= most for v in value):
+            raise ValueError(f"{where}: {name}: not counts from 0 to {most}")
+
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: {name}: not an object")
+        faces, videos = entry.get("faces"), entry.get("videos")
+        if not isinstance(faces, int) or isinstance(faces, bool) or faces < 1:
+            raise ValueError(f"{where}: {name}.faces: {faces} (a count of at least 1)")
+        counts(entry.get("face"), f"{name}.face", faces)
+        if videos is None:
+            continue
+        if not isinstance(videos, int) or isinstance(videos, bool) or videos < 1:
+            raise ValueError(f"{where}: {name}.videos: {videos} (a count of at least 1, or null)")
+        for rule in VIDEO_RULES:
+            if entry.get(f"video_{rule}") is None:
+                raise ValueError(f"{where}: {name}.video_{rule}: none, though it counts {videos} videos")
+            counts(entry[f"video_{rule}"], f"{name}.video_{rule}", videos)
+
+
 def table_of(metrics: dict[str, Any]) -> dict[str, Any] | None:
     """A card's table of error counts (``metrics.ffpp_test.error_rates``), or None when it has none (an older card)."""
     ffpp = metrics.get("ffpp_test")
@@ -82,8 +127,14 @@ def _counted(count: int, total: int) -> str:
     return f"{count} of {total} ({_percent(count / total)})" if total else "none measured"
 
 
-def _video_words(table: dict[str, Any], at: int, rule: str, frames: Any) -> str:
-    """Per video by ``rule`` at the ``at``-th threshold, or why there are none."""
+TRACKS_WORDS = (", measured on the largest face of each frame as one series, not by face tracks as this --all-faces "
+                "scan decides (its video is fake when its most-fake track is, which these do not measure where a video "
+                "shows several faces)")
+
+
+def _video_words(table: dict[str, Any], at: int, rule: str, frames: Any, tracks: bool = False) -> str:
+    """Per video by ``rule`` at the ``at``-th threshold, or why there are none; ``tracks``: for a scan that called
+    videos by their face tracks (``--all-faces``), which the table did not measure (it says so)."""
     real = table["real_called_fake"]
     if rule not in VIDEO_RULES:
         return (f"per video by this scan's rule ({rule}): not measured (the model card measured the "
@@ -93,17 +144,19 @@ def _video_words(table: dict[str, Any], at: int, rule: str, frames: Any) -> str:
     each = f", {frames} frames each" if frames else ""
     missed = ", ".join(f"{name} {_counted(entry[f'video_{rule}'][at], entry['videos'])}"
                        for name, entry in table["missed"].items() if entry.get(f"video_{rule}") is not None)
-    return (f"per video by this scan's rule ({RULE_WORDS[rule]}) at threshold {table['thresholds'][at]:g}: "
+    return (f"per video by this scan's rule ({RULE_WORDS[rule]}) at threshold {table['thresholds'][at]:g}"
+            f"{TRACKS_WORDS if tracks else ''}: "
             f"FaceForensics++ c23 test ({real['videos'] + sum(e['videos'] or 0 for e in table['missed'].values())} "
             f"clips{each}): real videos called fake {_counted(real[f'video_{rule}'][at], real['videos'])}, forged "
             f"videos missed: {missed}")
 
 
 def in_words(metrics: dict[str, Any], table: dict[str, Any], threshold: float, rule: str,
-             validation: str | None) -> str:
+             validation: str | None, tracks: bool = False) -> str:
     """The error rates of a card with a table for a scan that called faces fake from ``threshold`` by ``rule``: per
     video by that rule, then per face, at the measured threshold nearest ``threshold`` (a caution first where it is
-    another one). ``validation``: the card's MesoNet validation figures in words, measured at one threshold only."""
+    another one). ``validation``: the card's MesoNet validation figures in words, measured at one threshold only.
+    ``tracks``: the scan called videos by their face tracks (``--all-faces``), which the table did not measure."""
     at = nearest(table, threshold)
     measured = float(table["thresholds"][at])
     ffpp = metrics.get("ffpp_test") or {}
@@ -113,15 +166,16 @@ def in_words(metrics: dict[str, Any], table: dict[str, Any], threshold: float, r
             f"{_percent(real['face'][at] / real['faces'])} of real faces called fake, forged faces missed: "
             + ", ".join(f"{name} {_percent(entry['face'][at] / entry['faces'])}"
                         for name, entry in table["missed"].items()))
-    parts = [_video_words(table, at, rule, ffpp.get("frames_per_clip")), face]
+    parts = [_video_words(table, at, rule, ffpp.get("frames_per_clip"), tracks), face]
     if validation:
         parts.append(validation)
     text = "; ".join(parts)
     if abs(measured - threshold) < 1e-9:
         return text
     more, fewer = (("fewer", "more") if threshold > measured else ("more", "fewer"))
-    listed = ", ".join(f"{t:g}" for t in table["thresholds"])
-    return (f"CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from {threshold:g}; the model card "
-            f"measured its rates at {listed}, and these are those at {measured:g}, the nearest: at {threshold:g} as "
-            f"many or {more} real faces and videos are called fake, and as many or {fewer} forged ones missed, than "
-            f"these say. {text}")
+    listed = ", ".join(threshold_shown(t) for t in table["thresholds"])
+    given = threshold_shown(threshold)
+    return (f"CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from {given}; the model card "
+            f"measured its rates at {listed}, and these are those at {threshold_shown(measured)}, the nearest: at "
+            f"{given} as many or {more} real faces and videos are called fake, and as many or {fewer} forged ones "
+            f"missed, than these say. {text}")

@@ -532,7 +532,7 @@ def _local_rows(todo: list[str] | Iterator[str], options: ScanOptions, loaded: A
 
     processes = 1 if explainer is not None else workers or default_workers()
     if explainer is not None:
-        _explain_with(explainer, loaded, options.aggregation)
+        _explain_with(explainer, loaded, options.aggregation, tracks=options.all_faces)
 
     def rows(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
         results = (scan_parallel(todo, loaded, options, processes, progress=hook) if processes > 1
@@ -592,6 +592,7 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     now, before any work), or None when neither ``explain`` nor ``report`` is asked for."""
     if explain is None and report is None:
         return None
+    from mesocli.aggregate import threshold_shown
     from mesocli.report import Explainer
 
     if report is not None and output is not None and report.resolve() == output.resolve():
@@ -602,8 +603,8 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     sampling = {"frames": f"{selection.value} frames", "fps": f"{selection.value} fps",
                 "every": f"one frame in {selection.value}"}.get(selection.mode, "all frames")
     meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
-            "verdict rule": f"{options.aggregation} of the frame scores, threshold {options.threshold:g}, "
-                            f"timeline smoothed over {options.smooth} frames"}
+            "verdict rule": f"{options.aggregation} of the frame scores, threshold "
+                            f"{threshold_shown(options.threshold)}, timeline smoothed over {options.smooth} frames"}
     if options.all_faces:
         meta["verdict rule"] += f", tracks of {options.min_track_frames} sampled frames or more decide"
     if command:  # what another examiner runs to reproduce the result, and where (relative paths)
@@ -622,10 +623,11 @@ def _networks(loaded: Any) -> Iterator[Any]:
         yield from _networks(member)
 
 
-def _explain_with(explainer: Any, loaded: Any, rule: str = "mean") -> None:
+def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool = False) -> None:
     """Point the explainer at the scan's model: run by ONNX Runtime, as it is (no TensorFlow); Keras weights, loaded
     at the first heatmap. Each detector's measured error rates are those at the scan's threshold and, per video, by
-    its ``rule`` (``--aggregate``), where its model card has them.
+    its ``rule`` (``--aggregate``), where its model card has them (``tracks``: the scan called videos by face tracks,
+    ``--all-faces``, which the cards did not measure: said so).
 
     With ``model="any"`` each face's map is drawn by the detector whose p_fake is the face's combined score
     (the largest), with ``arch="ensemble"`` by the detector's Meso4 network; the report shows every
@@ -643,9 +645,9 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean") -> None:
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
     for leaf in _networks(loaded):  # what the verdicts weigh: each detector's measured error rates (its model card)
         card = getattr(leaf, "card", None)
-        rates = card.rates_at(explainer.threshold, rule) if card is not None else None
+        rates = card.rates_at(explainer.threshold, rule, tracks) if card is not None else None
         source = getattr(leaf, "source_card", None)  # an exported .onnx: the card of the weights it came from
-        if rates is None and source is not None and (rates := source.rates_at(explainer.threshold, rule)):
+        if rates is None and source is not None and (rates := source.rates_at(explainer.threshold, rule, tracks)):
             rates = (f"those of the weights it was exported from, {source.name} (sha256 {source.sha256[:12]}), as "
                      f"their model card gives them: {rates}")
         meta[f"measured error rates of {leaf.name}"] = rates or (
@@ -655,9 +657,10 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean") -> None:
             "unknown: these weights have no model card with figures; measure them on labelled data with mesocli eval")
     if isinstance(loaded, DetectorSet):  # the verdict is the combination's: no detector's rates are its own
         meta["measured error rates of the combined verdict (--model any)"] = (
-            "not measured as a whole: a face is called fake when any one detector above calls it so, so real faces "
-            "are called fake at least as often as by the detector above that does so most, and more often where "
-            "they err on different faces; measure it on labelled data with mesocli eval --model any")
+            "not measured as a whole: a face, and a video by this scan's rule, is called fake when any one detector "
+            "above calls it so, so real faces and videos are called fake at least as often as by the detector above "
+            "that does so most, and more often where they err on different ones; measure it on labelled data with "
+            "mesocli eval --model any")
     elif isinstance(loaded, Ensemble):
         meta["measured error rates of the combined verdict (--arch ensemble)"] = (
             "not measured as a whole: its p_fake is the mean of the networks' above, whose error rates do not give "

@@ -55,10 +55,13 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, path: Path) -> ModelCard:
+        from mesocli.rates import check
+
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             known = {key: raw[key] for key in cls.__dataclass_fields__ if key in raw}
             card = cls(**{"resize": None, **known})  # a card of an earlier version has no resize: bilinear
+            check(card.metrics)  # a table of error counts the report could not state: refused now, not mid-scan
         except (OSError, ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: unreadable model card ({exc})") from None
         card.check_resize(path)
@@ -118,32 +121,35 @@ class ModelCard:
         return next((float(self.metrics[k]["threshold"]) for k in ("validation", "ffpp_test")
                      if isinstance(self.metrics.get(k), dict) and self.metrics[k].get("threshold") is not None), None)
 
-    def rates_at(self, threshold: float, rule: str = "mean") -> str | None:
+    def rates_at(self, threshold: float, rule: str = "mean", tracks: bool = False) -> str | None:
         """The error rates for a scan that called faces fake from ``threshold`` and videos by ``rule``
         (:data:`mesocli.aggregate.AGGREGATIONS`). A card with a table of them (``metrics.ffpp_test.error_rates``,
         :mod:`mesocli.rates`) gives them per video by that rule and per face, at the measured threshold nearest
-        ``threshold`` (saying so where it is another one); an older card gives :meth:`error_rates`, with a caution
+        ``threshold`` (saying so where it is another one; ``tracks``: that the scan, ``--all-faces``, called videos by
+        face tracks, which the table did not measure); an older card gives :meth:`error_rates`, with a caution
         first where they were measured at another threshold (it holds nothing to measure them again)."""
         from mesocli import rates as tables
+        from mesocli.aggregate import threshold_shown
 
         table = tables.table_of(self.metrics)
         if table is not None:
             validation = self._measured("validation", "MesoNet validation")
             measured = (self.metrics.get("validation") or {}).get("threshold")
             if validation and measured is not None:
-                other = (f" (the only one measured on it, not this scan's {threshold:g})"
+                other = (f" (the only one measured on it, not this scan's {threshold_shown(threshold)})"
                          if abs(float(measured) - threshold) >= 1e-9 else "")
                 validation = f"per face at threshold {float(measured):g}{other}: {validation}"
-            return tables.in_words(self.metrics, table, threshold, rule, validation or None)
+            return tables.in_words(self.metrics, table, threshold, rule, validation or None, tracks)
         rates = self.error_rates()
         measured = self.rates_threshold()
         if rates is None or measured is None or abs(measured - threshold) < 1e-9:
             return rates
         more, fewer = (("fewer", "more") if threshold > measured else ("more", "fewer"))
-        return (f"CAUTION, NOT AT THIS SCAN'S THRESHOLD: these were measured at threshold {measured:g}, and this scan "
-                f"called faces fake from {threshold:g}, at which they are not known (the card holds no per-face scores "
-                f"to measure them again): at {threshold:g} {more} real faces are called fake and {fewer} forged faces "
-                f"missed than these say. {rates}")
+        given = threshold_shown(threshold)
+        return (f"CAUTION, NOT AT THIS SCAN'S THRESHOLD: these were measured at threshold {threshold_shown(measured)}, "
+                f"and this scan called faces fake from {given}, at which they are not known (the card holds no "
+                f"per-face scores to measure them again): at {given} {more} real faces are called fake and {fewer} "
+                f"forged faces missed than these say. {rates}")
 
 
 def _percent(share: float) -> str:
