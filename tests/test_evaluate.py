@@ -392,6 +392,28 @@ def test_a_split_folder_of_an_all_faces_dataset_groups_its_tracks(tmp_path: Path
     assert not find_dataset(tmp_path / "test", None).tracks  # a video-layout manifest names no split folders
 
 
+def test_a_split_folder_that_is_an_extract_output_of_its_own_groups_its_tracks(
+        tmp_path: Path, grey_model: LoadedModel) -> None:
+    """Found in review: ``extract ... data/test --layout dataset --all-faces`` (no ``--split``: the split folder is
+    an OUT_DIR, its manifest inside it), then ``eval --data data --split test``, read only ``data/manifest.jsonl``:
+    each track counted as a video (4 videos read as 7) and ``--min-track-frames`` was refused, naming ``data`` as if
+    its manifest said no ``--all-faces``; ``--data data/test`` grouped them. Each split follows its own manifest."""
+    from mesocli.evaluate import check_min_track_frames
+
+    write_grey_faces(tmp_path / "test", SHORT_TRACKS)  # data/test: an extract output folder of its own
+    (tmp_path / "test" / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True,
+                                                                               "layout": "dataset"}}) + "\n")
+    write_grey_faces(tmp_path / "train", [("df", "a_t0", 0.9), ("df", "a_t1", 0.8), ("real", "b_t0", 0.1)])
+    (tmp_path / "train" / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": False}}) + "\n")
+    dataset = find_dataset(tmp_path, "test")
+    assert dataset.tracks and check_min_track_frames(2, dataset) == 2
+    assert evaluate(grey_model, dataset, bootstrap=0, min_track_frames=2).video == {
+        "videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75, "min_track_frames": 2}
+    assert not find_dataset(tmp_path, "train").tracks  # the other split's own manifest: not --all-faces
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True}}) + "\n")
+    assert not find_dataset(tmp_path, "train").tracks  # the split's own manifest before the root's
+
+
 @pytest.mark.parametrize("manifest", [None, {"settings": {"all_faces": False}}, "torn"])
 def test_names_ending_in_t_and_digits_are_videos_of_their_own_without_all_faces(
     tmp_path: Path, grey_model: LoadedModel, manifest: object
