@@ -503,6 +503,22 @@ def test_cli_min_track_frames(tmp_path: Path, grey_model: LoadedModel, monkeypat
     assert code == 0 and "min_track_frames" not in json.loads(out)["video"]
 
 
+def test_the_tables_comparison_row_of_video_accuracy_says_1_crop(tmp_path: Path, grey_model: LoadedModel) -> None:
+    """Found in review: under ``--min-track-frames 1`` the ``--compare`` row of the video accuracy said "tracks of 1
+    crops or more decide" (the ``videos`` row above it said "1 crop")."""
+    from rich.console import Console
+
+    from mesocli.writers import eval_table
+
+    report = evaluate(grey_model, find_dataset(_short_tracks(tmp_path), "test"), bootstrap=0, min_track_frames=1,
+                      compare_with=_inverted(grey_model))
+    console = Console(width=250, record=True)
+    console.print(eval_table(report))
+    text = console.export_text()
+    assert "a video's face tracks of 1 crop or more decide" in text
+    assert "(4 videos; tracks of 1 crop or more decide)" in text, text
+
+
 def test_fakes_outside_method_folders_get_a_row_of_their_own(tmp_path: Path, grey_model: LoadedModel) -> None:
     """Fakes directly in df/ beside df/A/ are reported as "(no method)", not left out of every method row."""
     files = [("df/A", "a1", 0.9), ("df/A", "a1", 0.6), ("df", "d1", 0.3), ("df", "d1", 0.8),
