@@ -503,6 +503,25 @@ def test_cli_min_track_frames(tmp_path: Path, grey_model: LoadedModel, monkeypat
     assert code == 0 and "min_track_frames" not in json.loads(out)["video"]
 
 
+def test_min_track_frames_refusal_names_an_unreadable_manifest_whose_path_has_braces(tmp_path: Path) -> None:
+    """Found in review: the refusal of ``--min-track-frames`` for a dataset whose manifest cannot be read put the
+    manifest's note, its path, into the message's template: a folder named ``data{`` gave a traceback (exit 1), one
+    named ``data{x}`` a message naming ``data--x``. The path is given as it is."""
+    from mesocli.errors import ParameterError
+    from mesocli.evaluate import check_min_track_frames
+
+    for name in ("data{", "data{x}", "data{}"):
+        root = tmp_path / name
+        write_grey_faces(root / "test", SHORT_TRACKS[:1] + SHORT_TRACKS[-1:])
+        (root / "manifest.jsonl").write_text("{\"sett")  # torn
+        with pytest.raises(ParameterError) as caught:
+            check_min_track_frames(2, find_dataset(root, "test"))
+        message = caught.value.render(lambda field: f"--{field.replace('_', '-')}")
+        assert message.startswith("--min-track-frames goes with a dataset of extract --all-faces"), message
+        assert f"{root} has no face tracks" in message and f"({root / 'manifest.jsonl'}: cannot read its header" \
+            in message, message
+
+
 def test_the_tables_comparison_row_of_video_accuracy_says_1_crop(tmp_path: Path, grey_model: LoadedModel) -> None:
     """Found in review: under ``--min-track-frames 1`` the ``--compare`` row of the video accuracy said "tracks of 1
     crops or more decide" (the ``videos`` row above it said "1 crop")."""
