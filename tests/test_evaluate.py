@@ -522,6 +522,23 @@ def test_min_track_frames_refusal_names_an_unreadable_manifest_whose_path_has_br
             in message, message
 
 
+def test_min_track_frames_refusal_for_a_dataset_without_manifest_speaks_of_none(tmp_path: Path) -> None:
+    """Found in review: for crops without any ``manifest.jsonl`` (copied elsewhere, made by another tool) the refusal
+    said "its manifest.jsonl does not say all_faces", sending the user to look for a file that is not there. It now
+    says that no extract manifest there says so, true of both a missing manifest and one without ``--all-faces``."""
+    from mesocli.errors import ParameterError
+    from mesocli.evaluate import check_min_track_frames
+
+    plain = make_scored_dataset(tmp_path / "plain", extras=False)
+    extracted = make_scored_dataset(tmp_path / "extracted", extras=False)
+    (extracted / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": False}}) + "\n")
+    for root in (plain, extracted):
+        with pytest.raises(ParameterError) as caught:
+            check_min_track_frames(2, find_dataset(root, "validation"))
+        assert str(caught.value).endswith(f"{root} has no face tracks: no manifest.jsonl of extract there says "
+                                          "all_faces"), caught.value
+
+
 def test_the_tables_comparison_row_of_video_accuracy_says_1_crop(tmp_path: Path, grey_model: LoadedModel) -> None:
     """Found in review: under ``--min-track-frames 1`` the ``--compare`` row of the video accuracy said "tracks of 1
     crops or more decide" (the ``videos`` row above it said "1 crop")."""

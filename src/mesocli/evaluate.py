@@ -389,8 +389,8 @@ def check_min_track_frames(min_track_frames: int | None, dataset: FolderDataset 
     if dataset is not None and not dataset.tracks:
         why = f" ({dataset.manifest_note})" if dataset.manifest_note else ""  # a value: a path may hold braces
         raise ParameterError("{min_track_frames} goes with a dataset of extract --all-faces (which face tracks decide "
-                             "a video's figures): {value} has no face tracks, its manifest.jsonl does not say "
-                             "all_faces{why}", value=dataset.root, why=why)
+                             "a video's figures): {value} has no face tracks: no manifest.jsonl of extract there "
+                             "says all_faces{why}", value=dataset.root, why=why)
     return min_track_frames
 
 
