@@ -392,6 +392,28 @@ def test_a_split_folder_of_an_all_faces_dataset_groups_its_tracks(tmp_path: Path
     assert not find_dataset(tmp_path / "test", None).tracks  # a video-layout manifest names no split folders
 
 
+def test_a_split_folder_that_is_an_extract_output_of_its_own_groups_its_tracks(
+        tmp_path: Path, grey_model: LoadedModel) -> None:
+    """Found in review: ``extract ... data/test --layout dataset --all-faces`` (no ``--split``: the split folder is
+    an OUT_DIR, its manifest inside it), then ``eval --data data --split test``, read only ``data/manifest.jsonl``:
+    each track counted as a video (4 videos read as 7) and ``--min-track-frames`` was refused, naming ``data`` as if
+    its manifest said no ``--all-faces``; ``--data data/test`` grouped them. Each split follows its own manifest."""
+    from mesocli.evaluate import check_min_track_frames
+
+    write_grey_faces(tmp_path / "test", SHORT_TRACKS)  # data/test: an extract output folder of its own
+    (tmp_path / "test" / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True,
+                                                                               "layout": "dataset"}}) + "\n")
+    write_grey_faces(tmp_path / "train", [("df", "a_t0", 0.9), ("df", "a_t1", 0.8), ("real", "b_t0", 0.1)])
+    (tmp_path / "train" / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": False}}) + "\n")
+    dataset = find_dataset(tmp_path, "test")
+    assert dataset.tracks and check_min_track_frames(2, dataset) == 2
+    assert evaluate(grey_model, dataset, bootstrap=0, min_track_frames=2).video == {
+        "videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75, "min_track_frames": 2}
+    assert not find_dataset(tmp_path, "train").tracks  # the other split's own manifest: not --all-faces
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True}}) + "\n")
+    assert not find_dataset(tmp_path, "train").tracks  # the split's own manifest before the root's
+
+
 @pytest.mark.parametrize("manifest", [None, {"settings": {"all_faces": False}}, "torn"])
 def test_names_ending_in_t_and_digits_are_videos_of_their_own_without_all_faces(
     tmp_path: Path, grey_model: LoadedModel, manifest: object
@@ -479,6 +501,58 @@ def test_cli_min_track_frames(tmp_path: Path, grey_model: LoadedModel, monkeypat
         assert result.code == 2 and message in result.error_line(), result.err
     code, out, _ = run_cli("eval", "--data", plain, "--bootstrap", "0", "-q", "--format", "json")
     assert code == 0 and "min_track_frames" not in json.loads(out)["video"]
+
+
+def test_min_track_frames_refusal_names_an_unreadable_manifest_whose_path_has_braces(tmp_path: Path) -> None:
+    """Found in review: the refusal of ``--min-track-frames`` for a dataset whose manifest cannot be read put the
+    manifest's note, its path, into the message's template: a folder named ``data{`` gave a traceback (exit 1), one
+    named ``data{x}`` a message naming ``data--x``. The path is given as it is."""
+    from mesocli.errors import ParameterError
+    from mesocli.evaluate import check_min_track_frames
+
+    for name in ("data{", "data{x}", "data{}"):
+        root = tmp_path / name
+        write_grey_faces(root / "test", SHORT_TRACKS[:1] + SHORT_TRACKS[-1:])
+        (root / "manifest.jsonl").write_text("{\"sett")  # torn
+        with pytest.raises(ParameterError) as caught:
+            check_min_track_frames(2, find_dataset(root, "test"))
+        message = caught.value.render(lambda field: f"--{field.replace('_', '-')}")
+        assert message.startswith("--min-track-frames goes with a dataset of extract --all-faces"), message
+        assert f"{root} has no face tracks" in message and f"({root / 'manifest.jsonl'}: cannot read its header" \
+            in message, message
+
+
+def test_min_track_frames_refusal_for_a_dataset_without_manifest_speaks_of_none(tmp_path: Path) -> None:
+    """Found in review: for crops without any ``manifest.jsonl`` (copied elsewhere, made by another tool) the refusal
+    said "its manifest.jsonl does not say all_faces", sending the user to look for a file that is not there. It now
+    says that no extract manifest there says so, true of both a missing manifest and one without ``--all-faces``."""
+    from mesocli.errors import ParameterError
+    from mesocli.evaluate import check_min_track_frames
+
+    plain = make_scored_dataset(tmp_path / "plain", extras=False)
+    extracted = make_scored_dataset(tmp_path / "extracted", extras=False)
+    (extracted / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": False}}) + "\n")
+    for root in (plain, extracted):
+        with pytest.raises(ParameterError) as caught:
+            check_min_track_frames(2, find_dataset(root, "validation"))
+        assert str(caught.value).endswith(f"{root} has no face tracks: no manifest.jsonl of extract there says "
+                                          "all_faces"), caught.value
+
+
+def test_the_tables_comparison_row_of_video_accuracy_says_1_crop(tmp_path: Path, grey_model: LoadedModel) -> None:
+    """Found in review: under ``--min-track-frames 1`` the ``--compare`` row of the video accuracy said "tracks of 1
+    crops or more decide" (the ``videos`` row above it said "1 crop")."""
+    from rich.console import Console
+
+    from mesocli.writers import eval_table
+
+    report = evaluate(grey_model, find_dataset(_short_tracks(tmp_path), "test"), bootstrap=0, min_track_frames=1,
+                      compare_with=_inverted(grey_model))
+    console = Console(width=250, record=True)
+    console.print(eval_table(report))
+    text = console.export_text()
+    assert "a video's face tracks of 1 crop or more decide" in text
+    assert "(4 videos; tracks of 1 crop or more decide)" in text, text
 
 
 def test_fakes_outside_method_folders_get_a_row_of_their_own(tmp_path: Path, grey_model: LoadedModel) -> None:

@@ -183,10 +183,16 @@ def made_with_all_faces(root: Path, split_folder: bool = False) -> bool:
     return all_faces_status(root, split_folder)[0]
 
 
-def all_faces_status(root: Path, split_folder: bool = False) -> tuple[bool, str | None]:
+def all_faces_status(root: Path, split_folder: bool = False, split: str | None = None) -> tuple[bool, str | None]:
     """:func:`made_with_all_faces`, and when it is False because a ``manifest.jsonl`` it looked at could not be
     read or has no readable header (torn, not JSON), a note saying so (tracks then count as videos); None when
-    there is no manifest at all, or a readable one."""
+    there is no manifest at all, or a readable one. With ``split``, the manifest of ``root/<split>`` decides when
+    it has one (that split folder is an extract OUT_DIR of its own: ``--layout dataset`` without ``--split``),
+    else ``root``'s."""
+    if split is not None:
+        settings, problem = _extract_settings(Path(root) / split)
+        if settings is not None or problem is not None:
+            return settings.get("all_faces") is True if settings is not None else False, problem
     settings, problem = _extract_settings(Path(root))
     if settings is None and split_folder:
         settings, above = _extract_settings(Path(root).absolute().parent)
@@ -300,7 +306,7 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
                         labels.append(label)
                     else:
                         ignored.append(path)
-    tracks, manifest_note = all_faces_status(root, split_folder=folder == root)
+    tracks, manifest_note = all_faces_status(root, split_folder=folder == root, split=used_split)
     dataset = FolderDataset(root, used_split, paths, np.asarray(labels, dtype=np.int64), ignored,
                             folders=[directory for dirs in class_dirs.values() for directory in dirs],
                             tracks=tracks, manifest_note=manifest_note)

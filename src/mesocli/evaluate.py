@@ -387,10 +387,10 @@ def check_min_track_frames(min_track_frames: int | None, dataset: FolderDataset 
     if isinstance(min_track_frames, bool) or not isinstance(min_track_frames, int) or min_track_frames < 1:
         raise ParameterError("{min_track_frames} must be at least 1")
     if dataset is not None and not dataset.tracks:
-        why = f" ({dataset.manifest_note})" if dataset.manifest_note else ""
+        why = f" ({dataset.manifest_note})" if dataset.manifest_note else ""  # a value: a path may hold braces
         raise ParameterError("{min_track_frames} goes with a dataset of extract --all-faces (which face tracks decide "
-                             f"a video's figures): {{value}} has no face tracks, its manifest.jsonl does not say "
-                             f"all_faces{why}", value=dataset.root)
+                             "a video's figures): {value} has no face tracks: no manifest.jsonl of extract there "
+                             "says all_faces{why}", value=dataset.root, why=why)
     return min_track_frames
 
 

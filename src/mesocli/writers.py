@@ -977,8 +977,8 @@ def eval_table(report: EvalReport) -> Any:
                          + ("; lower is better" if key == "eer" else "")))
         if (paired := compared.get("video")) is not None:  # both models' videos grouped by the same rule
             item = paired["accuracy_mean"]
-            rule = (f"; tracks of {paired['min_track_frames']} crops or more decide" if "min_track_frames" in paired
-                    else "")
+            least = paired.get("min_track_frames")
+            rule = f"; tracks of {least} crop{'s' * (least != 1)} or more decide" if least is not None else ""
             rows.append((f"video accuracy (mean) minus {other}", f"{item['difference']:+.4f}", "",
                          f"{item['this']:.4f} against {item['other']:.4f} ({paired['videos']} videos{rule})"))
         for name, item in (compared.get("methods") or {}).items():  # each method's fakes against every real
