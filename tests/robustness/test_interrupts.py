@@ -26,6 +26,7 @@ from conftest import ROW_END, RunCli, parsed_rows, read_until
 from media import MediaKit, make_face_video, make_faces
 
 from mesocli.manifest import LOCK, MANIFEST
+from mesocli.scan import ScanOptions
 from mesocli.training import Trainer
 from robustness.helpers import FaultyFs, kill_9, start_paused, tree
 
@@ -392,6 +393,68 @@ def test_ctrl_c_while_an_input_is_scanned_again_stops_cleanly(kit: MediaKit, tmp
     while _running(below) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _running(below) == [], below
+
+
+_KILLED_THEN_HELD = '''
+import os, pathlib, signal, time
+if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" in pathlib.Path("/proc/self/cmdline").read_text():
+    import mesocli.parallel as parallel  # a worker: die.jpg kills it the first time; every other input waits for
+    _scan_one, _marks = parallel._scan_one, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])  # the test's mark
+    def _hooked(path):
+        name = pathlib.Path(path).name
+        if name == "die.jpg" and not (_marks / "died").exists():
+            (_marks / "died").touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        while name != "die.jpg" and not (_marks / "stopping").exists():  # (in the first pool: until it breaks)
+            time.sleep(0.02)
+        (_marks / f"{name}.scanning").touch()
+        return _scan_one(path)
+    parallel._scan_one = _hooked
+'''
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_a_stop_while_inputs_are_scanned_again_keeps_the_results_sent_back(kit: MediaKit, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop (Ctrl-C) while the inputs of a dead worker are scanned again, each alone (here: as the first input's
+    row is out), once another of them has sent its result back: that result is given too, in input order, then
+    the stop. It was dropped with its pool (counted not scanned, scanned again by ``--resume``), as the main
+    pool's were before they were kept."""
+    import gc
+    from concurrent.futures import Future
+
+    from mesocli.parallel import scan_parallel
+    from mesocli.runtime import resolve
+
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_KILLED_THEN_HELD)
+    monkeypatch.setenv("MESOCLI_TEST_MARKS", str(marks))  # (the spawned workers get this process's environment)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")])))
+    paths = [str(tmp_path / name) for name in ("die.jpg", "a.jpg", "b.jpg")]
+    for path in paths:
+        shutil.copy(kit.face_jpeg, path)
+    stop = KeyboardInterrupt()
+    stopped: list[str] = []
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "done" and not stopped:  # die.jpg, scanned again: a.jpg is scanned again beside it, b.jpg waits
+            stopped.append(path)
+            (marks / "stopping").touch()
+            for _ in range(1200):  # a.jpg's result is back (each task is a Future of a pool)
+                if (marks / "a.jpg.scanning").exists() and \
+                        all(future.done() for future in gc.get_objects() if isinstance(future, Future)):
+                    break
+                time.sleep(0.05)
+            raise stop
+
+    got = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        for result in scan_parallel(paths, resolve(None, "df", None), ScanOptions(frames=1), workers=2,
+                                    progress=hook, log=lambda line: None):
+            got.append((Path(result.path).name, result.status))
+    assert raised.value is stop and stopped == paths[:1]
+    assert got == [("die.jpg", "ok"), ("a.jpg", "ok")]  # b.jpg was not started again
 
 
 _SLOW_TO_START = '''
