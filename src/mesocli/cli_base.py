@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
+from mesocli.errors import OUTLIVED_STOP, MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
 from mesocli.fsutil import GuardedStream, environment_error
 
 DEBUG = {"on": False}
@@ -77,6 +77,8 @@ def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_i
         try:
             return function(*args, **kwargs)
         except MesocliError as exc:
+            if getattr(exc, OUTLIVED_STOP, False):  # a SIGTERM that came in its cleanup is noted under it: not 143
+                TERMINATED["on"] = False
             if DEBUG["on"]:
                 raise
             fail(message(exc, names), exc.exit_code, exc)

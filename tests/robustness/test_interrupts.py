@@ -457,6 +457,63 @@ def test_a_stop_while_inputs_are_scanned_again_keeps_the_results_sent_back(kit: 
     assert got == [("die.jpg", "ok"), ("a.jpg", "ok")]  # b.jpg was not started again
 
 
+_HELD_AFTER_THE_ERROR = '''
+import os, pathlib, time
+if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" not in pathlib.Path("/proc/self/cmdline").read_text():
+    import mesocli.scan_run as scan_run  # the scan itself: after the error, its second row waits for a signal
+    _rows_on_stop, _marks = scan_run.rows_on_stop, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
+    def _held(results, stop):
+        for number, row in enumerate(_rows_on_stop(results, stop)):
+            if number == 1:
+                (_marks / "held").touch()
+                time.sleep(120)  # (Ctrl-C ends it)
+            yield row
+    scan_run.rows_on_stop = _held
+'''
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+@pytest.mark.parametrize(("number", "how"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_ctrl_c_while_the_rows_after_an_error_are_written_keeps_the_error(number: int, how: str, kit: MediaKit,
+                                                                          tmp_path: Path) -> None:
+    """Ctrl-C (or SIGTERM) while the rows of the inputs read whole before an error of the writing side (a heatmap
+    that cannot be written) are written: the error is still what the run ends with, its one line and exit status
+    (2), with the rows written after it and the interrupt said under it. The interrupt hid it: exit 130 (143),
+    no error line, as if the user had stopped a run that had not failed."""
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_HELD_AFTER_THE_ERROR)
+    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    paths = [tmp_path / f"{name}.jpg" for name in "abcd"]
+    for path in paths:
+        shutil.copy(kit.face_jpeg, path)
+    heat = tmp_path / "heat"
+    heat.mkdir()
+    (heat / "b").write_text("not a folder")  # where b.jpg's heatmaps go
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", *paths, "--workers", "1", "--detector", "none",
+                              "--format", "jsonl", "--explain", heat, "--force", "-q"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (marks / "held").exists():  # c's row written after the error; d's waits
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+        child.send_signal(number)
+        out, err = child.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    lines = err.decode().splitlines()
+    assert child.returncode == 2, err
+    assert [row["path"] for row in map(json.loads, out.decode().splitlines())] == [str(p) for p in paths[:3]]
+    assert lines[0].startswith("mesocli: error: ") and "is not a folder" in lines[0], lines
+    assert lines[1:] == ["mesocli: after the error, the rows of 1 more input read whole before it were written "
+                         "(3 in all)",
+                         f"mesocli: interrupted by {how} while the rows of the inputs read whole before the error "
+                         "were written; the rest of them were not"]
+
+
 _SLOW_TO_START = '''
 import os, pathlib, time
 if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" in pathlib.Path("/proc/self/cmdline").read_text():
