@@ -82,9 +82,11 @@ def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_i
             if DEBUG["on"]:
                 raise
             fail(message(exc, names), exc.exit_code, exc)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if not quiet_interrupt:
                 raise
+            for note in getattr(exc, "__notes__", ()):  # what a stop dropped (scan: a batch cut short)
+                typer.echo(printable(note), err=True)
             raise typer.Exit(130) from None
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
             _discard_stdout()

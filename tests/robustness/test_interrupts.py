@@ -514,6 +514,113 @@ def test_ctrl_c_while_the_rows_after_an_error_are_written_keeps_the_error(number
                          "were written; the rest of them were not"]
 
 
+_A_LONG_BATCH = '''
+import ctypes, os, pathlib, signal, threading, time
+if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" not in pathlib.Path("/proc/self/cmdline").read_text():
+    import mesocli.runtime as runtime  # the scan itself: its first batch runs in C until the test's "release" mark
+    _marks, _libc = pathlib.Path(os.environ["MESOCLI_TEST_MARKS"]), ctypes.CDLL(None)
+    _p_real = runtime.OnnxPredictor.p_real
+    _mutex, _held = ctypes.create_string_buffer(64), threading.Event()  # (zeros: a pthread mutex, unlocked)
+    def _holder():
+        _libc.pthread_mutex_lock(_mutex)
+        _held.set()
+        while not (_marks / "release").exists():
+            time.sleep(0.05)
+        _libc.pthread_mutex_unlock(_mutex)
+    def _long(self, faces):  # as a network's batch of --batch-size 512 with --model any: no signal ends the call
+        if not _held.is_set():
+            threading.Thread(target=_holder, daemon=True).start()
+            _held.wait()
+            (_marks / "scoring").touch()
+            _libc.pthread_mutex_lock(_mutex)  # (signals do not end it: the handlers run once it returns)
+            _libc.pthread_mutex_unlock(_mutex)
+        return _p_real(self, faces)
+    runtime.OnnxPredictor.p_real = _long
+    _heard = []
+    def _interrupt(number, frame):  # Python's own handler, which says when it runs
+        _heard.append(number)
+        (_marks / f"sigint-{len(_heard)}").touch()
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, _interrupt)
+'''
+_WAIT = {"x86_64": "202", "aarch64": "98"}.get(os.uname().machine)
+"""The number of the futex system call here (a thread waiting for a lock or an event); None: not known."""
+
+
+@pytest.mark.skipif(_WAIT is None or not Path("/proc/self/syscall").exists(), reason="reads /proc/PID/syscall")
+def test_a_second_ctrl_c_drops_the_batch_being_scored(kit: MediaKit, tmp_path: Path) -> None:
+    """Ctrl-C while the network scores a long batch (``--batch-size 512 --model any``: 10 s and more), then Ctrl-C
+    again: the scan stops at once (130), the batch dropped, and one line says so. Neither was heard until the batch
+    was done (the network ran in the main thread: a signal's handler waits for the call's end), so the stop took as
+    long as the batch, the second Ctrl-C too, though the documentation said that it stops at once. (Here a batch that
+    runs until the test releases it.)"""
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_A_LONG_BATCH)
+    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_jpeg, kit.face_jpeg, "--workers", "1",
+                              "--detector", "none", "--batch-size", "512", "--format", "jsonl"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+    def waits() -> bool:  # the scan's main thread waits (for the batch), after its handler of the last signal
+        return Path(f"/proc/{child.pid}/syscall").read_text().split()[0] == _WAIT
+
+    try:
+        for step, seconds in (("scoring", 240), ("sigint-1", 60)):
+            deadline = time.monotonic() + seconds
+            while not ((marks / step).exists() and waits()):
+                assert child.poll() is None, child.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, f"no {step}: Ctrl-C is not heard while a batch is scored"
+                time.sleep(0.05)
+            child.send_signal(signal.SIGINT)
+        try:
+            out, err = child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the second Ctrl-C did not stop the scan: it waits for the batch")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert (child.returncode, out) == (130, b""), err
+    assert err.decode().splitlines() == ["mesocli: stopped at once: the face being scored was dropped, with the "
+                                         "inputs that waited for it (not reported)"]  # (the first photo's)
+
+
+@pytest.mark.skipif(_WAIT is None or not Path("/proc/self/syscall").exists(), reason="reads /proc/PID/syscall")
+def test_one_ctrl_c_while_a_batch_is_scored_finishes_it_first(kit: MediaKit, tmp_path: Path) -> None:
+    """One Ctrl-C while the network scores a batch: the batch is finished (its faces count), then the scan stops as
+    ever: the rows of the inputs read whole, 130, nothing on stderr. (The network now runs in a thread of its own,
+    so that a second Ctrl-C is heard: the first must still not drop the batch.)"""
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_A_LONG_BATCH)
+    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    photos = [tmp_path / f"{name}.jpg" for name in "ab"]
+    for photo in photos:
+        shutil.copy(kit.face_jpeg, photo)
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", *photos, "--workers", "1", "--detector", "none",
+                              "--batch-size", "512", "--format", "jsonl"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (marks / "scoring").exists():
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        while not _taken(child.pid):
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        (marks / "release").touch()
+        out, err = child.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert (child.returncode, err) == (130, b"")
+    rows = [(row["path"], row["status"]) for row in parsed_rows("jsonl", out)]
+    assert rows and rows == [(str(p), "ok") for p in photos][:len(rows)]  # the first, scored in that batch, at least
+
+
 _SLOW_TO_START = '''
 import os, pathlib, time
 if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" in pathlib.Path("/proc/self/cmdline").read_text():
