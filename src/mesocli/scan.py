@@ -1,7 +1,8 @@
 """The scanning engine: videos, images and folders in; one honest :class:`ScanResult` per input out.
 
 A producer thread (:mod:`mesocli.producer`) walks the inputs, decodes frames and finds faces; the
-calling thread scores the crops in batches with ONNX Runtime or TensorFlow (:mod:`mesocli.runtime`;
+calling thread scores the crops in batches (each run in a thread it waits on, to hear Ctrl-C meanwhile) with ONNX
+Runtime or TensorFlow (:mod:`mesocli.runtime`;
 crops from several frames and inputs share a batch) and yields each input's result, in input order,
 as soon as all its faces are scored.
 
