@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from mesocli.errors import MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
+from mesocli.errors import OUTLIVED_STOP, MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
 from mesocli.fsutil import GuardedStream, environment_error
 
 DEBUG = {"on": False}
@@ -77,12 +77,16 @@ def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_i
         try:
             return function(*args, **kwargs)
         except MesocliError as exc:
+            if getattr(exc, OUTLIVED_STOP, False):  # a SIGTERM that came in its cleanup is noted under it: not 143
+                TERMINATED["on"] = False
             if DEBUG["on"]:
                 raise
             fail(message(exc, names), exc.exit_code, exc)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if not quiet_interrupt:
                 raise
+            for note in getattr(exc, "__notes__", ()):  # what a stop dropped (scan: a batch cut short)
+                typer.echo(printable(note), err=True)
             raise typer.Exit(130) from None
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
             _discard_stdout()

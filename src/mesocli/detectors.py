@@ -12,7 +12,7 @@ bundled Meso4 and MesoInception4 detectors' for the same manipulation (``--arch 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,11 @@ class EnsemblePredictor:
         batch = np.asarray(faces, dtype=np.uint8)
         return np.mean([predictor.p_fake(batch) for predictor in self.predictors], axis=0)
 
+    def cancel(self) -> bool:
+        """End the batch being scored now, where a network's runtime can (:meth:`OnnxPredictor.cancel`); whether
+        every network's could."""
+        return cancel_all(self.predictors)
+
 
 def ensemble_predictor(loaded: Ensemble, make: Callable[[Any], Any]) -> EnsemblePredictor:
     """The predictor of an ensemble, each network's made with ``make(model)``."""
@@ -146,3 +151,15 @@ class MultiPredictor:
     def p_fake_by_detector(self, faces: Any) -> dict[str, np.ndarray]:
         batch = np.asarray(faces, dtype=np.uint8)
         return {name: predictor.p_fake(batch) for name, predictor in self.predictors.items()}
+
+    def cancel(self) -> bool:
+        """End the batch being scored now, where a detector's runtime can (:meth:`OnnxPredictor.cancel`); whether
+        every detector's could."""
+        return cancel_all(self.predictors.values())
+
+
+def cancel_all(predictors: Iterable[Any]) -> bool:
+    """Cancel the batch each of ``predictors`` is scoring, where it can be (ONNX Runtime; not TensorFlow); whether
+    each could be."""
+    cancelled = [bool(predictor.cancel()) if hasattr(predictor, "cancel") else False for predictor in predictors]
+    return all(cancelled)

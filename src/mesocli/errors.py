@@ -102,6 +102,11 @@ class Terminated(KeyboardInterrupt):
     exit_code = 143
 
 
+OUTLIVED_STOP = "mesocli_outlived_stop"
+"""The attribute set (True) on an error during whose cleanup a Ctrl-C or SIGTERM came and was noted under it (scan's
+rows written after an error of the writing side): the run ends with the error, its line and exit status, not 143."""
+
+
 class Halted(KeyboardInterrupt):
     """An error (not a signal: a row or heatmap that cannot be written) stopped a scan: thrown into its engine's rows
     as Ctrl-C is, for the rows of the inputs read whole by then; never raised to the user (the error is)."""

@@ -83,6 +83,13 @@ def _session(model: bytes | Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
+def _run_options() -> Any:
+    """ONNX Runtime's options of one predictor's runs: :meth:`OnnxPredictor.cancel` ends them."""
+    import onnxruntime as ort
+
+    return ort.RunOptions()
+
+
 class OnnxPredictor:
     """Scores face crops with an ONNX Runtime session; the same interface as :class:`mesocli.predictor.Predictor`.
 
@@ -93,6 +100,13 @@ class OnnxPredictor:
     def __init__(self, model: bytes | Path, batch_size: int = DEFAULT_BATCH, threads: int | None = None) -> None:
         self.batch_size = batch_size
         self._session = _session(model, threads)
+        self._run_options = _run_options()
+
+    def cancel(self) -> bool:
+        """End the batch being scored (in another thread) now, and any later one: they raise (a scan stopped at
+        once by a second Ctrl-C drops the batch it was scoring). True: it can be."""
+        self._run_options.terminate = True
+        return True
 
     def p_real(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """The network's raw output, P(real), as float64 for each face."""
@@ -100,7 +114,7 @@ class OnnxPredictor:
         out = np.empty(len(batch), dtype=np.float64)
         for start in range(0, len(batch), self.batch_size):
             chunk = np.ascontiguousarray(batch[start : start + self.batch_size])
-            (p_real,) = self._session.run(["p_real"], {"image": chunk})
+            (p_real,) = self._session.run(["p_real"], {"image": chunk}, self._run_options)
             out[start : start + len(chunk)] = p_real
         return out
 
@@ -140,6 +154,7 @@ class OnnxModel:
         predictor = OnnxPredictor.__new__(OnnxPredictor)
         predictor.batch_size = batch_size
         predictor._session = self._session_for(threads)
+        predictor._run_options = _run_options()
         return predictor
 
     def default_session(self) -> Any:

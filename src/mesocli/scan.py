@@ -1,7 +1,8 @@
 """The scanning engine: videos, images and folders in; one honest :class:`ScanResult` per input out.
 
 A producer thread (:mod:`mesocli.producer`) walks the inputs, decodes frames and finds faces; the
-calling thread scores the crops in batches with ONNX Runtime or TensorFlow (:mod:`mesocli.runtime`;
+calling thread scores the crops in batches (each run in a thread it waits on, to hear Ctrl-C meanwhile) with ONNX
+Runtime or TensorFlow (:mod:`mesocli.runtime`;
 crops from several frames and inputs share a batch) and yields each input's result, in input order,
 as soon as all its faces are scored.
 
@@ -11,6 +12,7 @@ and one in which no face was found is ``no_face``, never ``real``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import queue
@@ -26,6 +28,7 @@ from mesocli import aggregate
 from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor
 from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS, require_packages
+from mesocli.fsutil import INSISTED, insisted
 from mesocli.inputs import MemoryImage
 from mesocli.probe import require_ffmpeg
 from mesocli.producer import Ended, Face, Failed, Finished, Job, Message, Producer, Sampled, Started
@@ -355,14 +358,16 @@ def scan_inputs(
     predictor: Any = None
     numbers = itertools.count()
 
-    def score_batch() -> None:
+    deferred: list[KeyboardInterrupt] = []  # a first stop heard while a batch was scored: raised once it is
+
+    def score_batch(stopping: bool = False) -> None:
         if not batch:
             return
         crops = [crop for _, _, crop in batch]
-        by_detector = predictor.p_fake_by_detector(crops) if isinstance(predictor, MultiPredictor) else None
+        by_detector, p_fake = _network_scores(predictor, crops, stopping, deferred)
         for name, scores in (by_detector or {}).items():
             check_scores(scores, loaded.members[name])
-        p_fake = combine(by_detector) if by_detector else predictor.p_fake(crops)
+        p_fake = combine(by_detector) if by_detector else p_fake
         check_scores(p_fake, loaded)
         now = time.perf_counter()
         for number, ((job, face, crop), value) in enumerate(zip(batch, p_fake, strict=True)):
@@ -439,7 +444,7 @@ def scan_inputs(
                 break
             batch[:] = chosen[start:start + size]
             try:
-                score_batch()
+                score_batch(stopping=True)
             except Exception:  # (scores that are not numbers): the stop, not this, is what the run ends with
                 break
         yield from finished()
@@ -452,29 +457,40 @@ def scan_inputs(
         model_info, settings = loaded.describe(), run_settings(options, loaded)
         predictor = _predictor_for(loaded, options)
         waiting = False  # an input read to its end has faces in the batch
+
+        def heard() -> None:
+            """Raise the stop heard while a batch was scored, now that its scores are in (and the message taken)."""
+            if deferred:
+                raise deferred.pop()
+
         try:
             while True:
                 try:
                     message = messages.get(block=not waiting)
                 except queue.Empty:  # the producer has nothing ready: let the waiting input finish
                     score_batch()
+                    heard()
                     waiting = False
                     yield from finished()
                     continue
                 if isinstance(message, Failed):  # (the face models, ffmpeg, a bug): the inputs read before it first
                     score_batch()
+                    heard()
                     yield from finished()
                     raise message.error
                 if not take(message):  # Finished
                     break
+                heard()
                 if isinstance(message, Ended):
                     waiting = waiting or message.job.pending > 0
                 yield from finished()
             score_batch()
+            heard()
             yield from finished()
-        except KeyboardInterrupt:  # Ctrl-C, SIGTERM (here, or thrown in at a yield): the inputs read whole first
-            producer.stop.set()  # (a second one stops at once)
-            yield from complete()
+        except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM (here, or thrown in at a yield): the inputs read whole
+            producer.stop.set()  # first (a second one stops at once, a batch being scored dropped)
+            if not insisted(stop):
+                yield from complete()
             raise
     finally:
         producer.stop.set()
@@ -483,6 +499,56 @@ def scan_inputs(
 
 
 NETWORK_BATCH = 8
+CANCEL_SECONDS = 5.0
+"""How long a batch cancelled by a second Ctrl-C (ONNX Runtime) may take to end (it ends at its next layer)."""
+
+
+def _network_scores(predictor: Any, crops: list[Any], stopping: bool,
+                    deferred: list[KeyboardInterrupt]) -> tuple[dict[str, Any] | None, Any]:
+    """The network's scores of ``crops``: ``(p_fake by detector, None)`` with a MultiPredictor, else ``(None,
+    p_fake)``. They are computed in a thread of its own, so that Ctrl-C and SIGTERM are heard while the network
+    runs (a batch of ``--batch-size 512`` with ``--model any`` takes 10 s and more): a first one waits for the batch,
+    whose faces count, and is put in ``deferred`` for the caller to raise; a second one, or the first when
+    ``stopping`` (the scan stops already), is raised at once, the batch dropped (cancelled where the runtime can:
+    :meth:`mesocli.runtime.OnnxPredictor.cancel`), with a note saying so."""
+    import threading
+
+    from mesocli.detectors import cancel_all
+
+    outcome: list[Any] = []
+    ended = threading.Event()
+
+    def run() -> None:
+        try:
+            if isinstance(predictor, MultiPredictor):
+                outcome.append((predictor.p_fake_by_detector(crops), None))
+            else:
+                outcome.append((None, predictor.p_fake(crops)))
+        except BaseException as exc:  # noqa: BLE001 (raised in the calling thread)
+            outcome.append(exc)
+        finally:
+            ended.set()
+
+    threading.Thread(target=run, daemon=True, name="mesocli-network").start()
+    while True:
+        try:
+            ended.wait()
+            break
+        except KeyboardInterrupt as stop:
+            if not (stopping or deferred or insisted(stop)):
+                deferred.append(stop)  # the batch is finished first
+                continue
+            if cancel_all([predictor]):  # it ends within a layer: let it, before the process exits (ONNX Runtime
+                with contextlib.suppress(KeyboardInterrupt):  # aborted the process, its threads still running)
+                    ended.wait(CANCEL_SECONDS)
+            setattr(stop, INSISTED, True)
+            faces = f"{len(crops)} faces being scored were" if len(crops) > 1 else "face being scored was"
+            stop.add_note(f"mesocli: stopped at once: the {faces} dropped, with the inputs that waited for "
+                          f"{'them' if len(crops) > 1 else 'it'} (not reported)")
+            raise
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 def make_predictor(loaded: Any, options: ScanOptions) -> Any:

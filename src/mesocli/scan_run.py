@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mesocli.errors import (
+    OUTLIVED_STOP,
     Halted,
     MesocliError,
     OutputError,
@@ -131,13 +132,22 @@ def run_scan(
             # the inputs read whole by then are written first, where they are kept (not into an output written whole
             # at the end, which the error drops, nor a stream that failed)
             kept = len(statuses)
+            interrupted: KeyboardInterrupt | None = None
             if (not stream.failed and inspect.getgeneratorstate(results) == inspect.GEN_SUSPENDED
                     and (output is None or is_stream(output) or resume)):
-                _kept_on_error(results, writer, stamp, statuses, verdicts)
+                try:
+                    _kept_on_error(results, writer, stamp, statuses, verdicts)
+                except KeyboardInterrupt as stop:  # the error, not the stop, is what the run ends with (it hid it)
+                    interrupted = stop
             if len(statuses) > kept:
                 more = len(statuses) - kept
                 error.add_note(f"mesocli: after the error, the rows of {more} more input{'s' if more > 1 else ''} "
                                f"read whole before it were written ({len(statuses) - held} in all)")
+            if interrupted is not None:
+                how = "SIGTERM" if isinstance(interrupted, Terminated) else "Ctrl-C"
+                error.add_note(f"mesocli: interrupted by {how} while the rows of the inputs read whole before the "
+                               "error were written; the rest of them were not")
+                setattr(error, OUTLIVED_STOP, True)
             raise
         bars.__exit__()
         with whole_write():

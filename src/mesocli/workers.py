@@ -582,8 +582,7 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
                 yield item, future.result()
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM (here, or thrown in at a yield): the workers stopped now, the
         terminate(pool)  # results they had sent back first (a stop is not a crash: no worker died with them)
-        for future, item in [(future, item) for future, item in running.items()
-                             if future.done() and not future.cancelled() and future.exception() is None]:
+        for future, item in [(future, item) for future, item in running.items() if _sent(future)]:
             del running[future]
             yield item, future.result()
         raise
@@ -593,6 +592,11 @@ def _in_pool(feed: _Feed[T], workers: int, make_pool: Callable[[int], ProcessPoo
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _close_errors(pool)
+
+
+def _sent(future: Future) -> bool:
+    """Whether ``future``'s worker sent its result back (done, neither cancelled nor failed)."""
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 def _submitted(pool: ProcessPoolExecutor, function: Callable[..., Any], arguments: tuple) -> Future:
@@ -612,7 +616,8 @@ def _each_alone(items: list[T], workers: int, make_pool: Callable[[int], Process
     """Run ``items``, each in a pool of one process of its own (``workers`` at a time, the next started as soon as
     one is done: a long item holds back no other): a worker that dies costs its own item only (:class:`Lost`),
     unless it died before it got ready (the item did not run: it is run again, ``restarting(how)`` first;
-    :func:`_check_ready`)."""
+    :func:`_check_ready`). A KeyboardInterrupt (Ctrl-C, SIGTERM: raised while it waits, or thrown in at a yield)
+    first gives the results the workers had sent back, as :func:`_in_pool` does, then is raised."""
     waiting = collections.deque(items)
     running: dict[Future, tuple[ProcessPoolExecutor, T]] = {}
     try:
@@ -625,8 +630,9 @@ def _each_alone(items: list[T], workers: int, make_pool: Callable[[int], Process
                     running[pool.submit(_checked, function, *arguments)] = (pool, item)
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in [future for future in running if future in finished]:
-                pool, item = running.pop(future)
-                processes = stop_pool(pool)
+                pool, item = running[future]
+                processes = stop_pool(pool)  # (a stop meanwhile: the item is still running's, its result given)
+                del running[future]
                 try:
                     if isinstance(future.exception(), BrokenProcessPool):
                         _check_started(pool, processes)
@@ -640,6 +646,12 @@ def _each_alone(items: list[T], workers: int, make_pool: Callable[[int], Process
                         yield item, future.result()
                 finally:
                     _close_errors(pool)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM (here, or thrown in at a yield): the workers stopped now, the
+        for pool, _ in running.values():  # results they had sent back given first (they were dropped)
+            terminate(pool)
+        for future, (_, item) in [(future, held) for future, held in running.items() if _sent(future)]:
+            yield item, future.result()  # (its pool stays running's: shut down below, however this ends)
+        raise
     finally:  # Ctrl-C, the generator closed, an error: stop the workers, all at once
         for pool, _ in running.values():
             terminate(pool)

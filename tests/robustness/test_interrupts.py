@@ -26,6 +26,7 @@ from conftest import ROW_END, RunCli, parsed_rows, read_until
 from media import MediaKit, make_face_video, make_faces
 
 from mesocli.manifest import LOCK, MANIFEST
+from mesocli.scan import ScanOptions
 from mesocli.training import Trainer
 from robustness.helpers import FaultyFs, kill_9, start_paused, tree
 
@@ -392,6 +393,232 @@ def test_ctrl_c_while_an_input_is_scanned_again_stops_cleanly(kit: MediaKit, tmp
     while _running(below) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _running(below) == [], below
+
+
+_KILLED_THEN_HELD = '''
+import os, pathlib, signal, time
+if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" in pathlib.Path("/proc/self/cmdline").read_text():
+    import mesocli.parallel as parallel  # a worker: die.jpg kills it the first time; every other input waits for
+    _scan_one, _marks = parallel._scan_one, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])  # the test's mark
+    def _hooked(path):
+        name = pathlib.Path(path).name
+        if name == "die.jpg" and not (_marks / "died").exists():
+            (_marks / "died").touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        while name != "die.jpg" and not (_marks / "stopping").exists():  # (in the first pool: until it breaks)
+            time.sleep(0.02)
+        (_marks / f"{name}.scanning").touch()
+        return _scan_one(path)
+    parallel._scan_one = _hooked
+'''
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_a_stop_while_inputs_are_scanned_again_keeps_the_results_sent_back(kit: MediaKit, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop (Ctrl-C) while the inputs of a dead worker are scanned again, each alone (here: as the first input's
+    row is out), once another of them has sent its result back: that result is given too, in input order, then
+    the stop. It was dropped with its pool (counted not scanned, scanned again by ``--resume``), as the main
+    pool's were before they were kept."""
+    import gc
+    from concurrent.futures import Future
+
+    from mesocli.parallel import scan_parallel
+    from mesocli.runtime import resolve
+
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_KILLED_THEN_HELD)
+    monkeypatch.setenv("MESOCLI_TEST_MARKS", str(marks))  # (the spawned workers get this process's environment)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")])))
+    paths = [str(tmp_path / name) for name in ("die.jpg", "a.jpg", "b.jpg")]
+    for path in paths:
+        shutil.copy(kit.face_jpeg, path)
+    stop = KeyboardInterrupt()
+    stopped: list[str] = []
+
+    def hook(event: str, path: str, total: int | None) -> None:
+        if event == "done" and not stopped:  # die.jpg, scanned again: a.jpg is scanned again beside it, b.jpg waits
+            stopped.append(path)
+            (marks / "stopping").touch()
+            for _ in range(1200):  # a.jpg's result is back (each task is a Future of a pool)
+                if (marks / "a.jpg.scanning").exists() and \
+                        all(future.done() for future in gc.get_objects() if isinstance(future, Future)):
+                    break
+                time.sleep(0.05)
+            raise stop
+
+    got = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        for result in scan_parallel(paths, resolve(None, "df", None), ScanOptions(frames=1), workers=2,
+                                    progress=hook, log=lambda line: None):
+            got.append((Path(result.path).name, result.status))
+    assert raised.value is stop and stopped == paths[:1]
+    assert got == [("die.jpg", "ok"), ("a.jpg", "ok")]  # b.jpg was not started again
+
+
+_HELD_AFTER_THE_ERROR = '''
+import os, pathlib, time
+if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" not in pathlib.Path("/proc/self/cmdline").read_text():
+    import mesocli.scan_run as scan_run  # the scan itself: after the error, its second row waits for a signal
+    _rows_on_stop, _marks = scan_run.rows_on_stop, pathlib.Path(os.environ["MESOCLI_TEST_MARKS"])
+    def _held(results, stop):
+        for number, row in enumerate(_rows_on_stop(results, stop)):
+            if number == 1:
+                (_marks / "held").touch()
+                time.sleep(120)  # (Ctrl-C ends it)
+            yield row
+    scan_run.rows_on_stop = _held
+'''
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+@pytest.mark.parametrize(("number", "how"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_ctrl_c_while_the_rows_after_an_error_are_written_keeps_the_error(number: int, how: str, kit: MediaKit,
+                                                                          tmp_path: Path) -> None:
+    """Ctrl-C (or SIGTERM) while the rows of the inputs read whole before an error of the writing side (a heatmap
+    that cannot be written) are written: the error is still what the run ends with, its one line and exit status
+    (2), with the rows written after it and the interrupt said under it. The interrupt hid it: exit 130 (143),
+    no error line, as if the user had stopped a run that had not failed."""
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_HELD_AFTER_THE_ERROR)
+    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    paths = [tmp_path / f"{name}.jpg" for name in "abcd"]
+    for path in paths:
+        shutil.copy(kit.face_jpeg, path)
+    heat = tmp_path / "heat"
+    heat.mkdir()
+    (heat / "b").write_text("not a folder")  # where b.jpg's heatmaps go
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", *paths, "--workers", "1", "--detector", "none",
+                              "--format", "jsonl", "--explain", heat, "--force", "-q"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (marks / "held").exists():  # c's row written after the error; d's waits
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+        child.send_signal(number)
+        out, err = child.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    lines = err.decode().splitlines()
+    assert child.returncode == 2, err
+    assert [row["path"] for row in map(json.loads, out.decode().splitlines())] == [str(p) for p in paths[:3]]
+    assert lines[0].startswith("mesocli: error: ") and "is not a folder" in lines[0], lines
+    assert lines[1:] == ["mesocli: after the error, the rows of 1 more input read whole before it were written "
+                         "(3 in all)",
+                         f"mesocli: interrupted by {how} while the rows of the inputs read whole before the error "
+                         "were written; the rest of them were not"]
+
+
+_A_LONG_BATCH = '''
+import ctypes, os, pathlib, signal, threading, time
+if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" not in pathlib.Path("/proc/self/cmdline").read_text():
+    import mesocli.runtime as runtime  # the scan itself: its first batch runs in C until the test's "release" mark
+    _marks, _libc = pathlib.Path(os.environ["MESOCLI_TEST_MARKS"]), ctypes.CDLL(None)
+    _p_real = runtime.OnnxPredictor.p_real
+    _mutex, _held = ctypes.create_string_buffer(64), threading.Event()  # (zeros: a pthread mutex, unlocked)
+    def _holder():
+        _libc.pthread_mutex_lock(_mutex)
+        _held.set()
+        while not (_marks / "release").exists():
+            time.sleep(0.05)
+        _libc.pthread_mutex_unlock(_mutex)
+    def _long(self, faces):  # as a network's batch of --batch-size 512 with --model any: no signal ends the call
+        if not _held.is_set():
+            threading.Thread(target=_holder, daemon=True).start()
+            _held.wait()
+            (_marks / "scoring").touch()
+            _libc.pthread_mutex_lock(_mutex)  # (signals do not end it: the handlers run once it returns)
+            _libc.pthread_mutex_unlock(_mutex)
+        return _p_real(self, faces)
+    runtime.OnnxPredictor.p_real = _long
+    _heard = []
+    def _interrupt(number, frame):  # Python's own handler, which says when it runs
+        _heard.append(number)
+        (_marks / f"sigint-{len(_heard)}").touch()
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, _interrupt)
+'''
+_WAIT = {"x86_64": "202", "aarch64": "98"}.get(os.uname().machine)
+"""The number of the futex system call here (a thread waiting for a lock or an event); None: not known."""
+
+
+@pytest.mark.skipif(_WAIT is None or not Path("/proc/self/syscall").exists(), reason="reads /proc/PID/syscall")
+def test_a_second_ctrl_c_drops_the_batch_being_scored(kit: MediaKit, tmp_path: Path) -> None:
+    """Ctrl-C while the network scores a long batch (``--batch-size 512 --model any``: 10 s and more), then Ctrl-C
+    again: the scan stops at once (130), the batch dropped, and one line says so. Neither was heard until the batch
+    was done (the network ran in the main thread: a signal's handler waits for the call's end), so the stop took as
+    long as the batch, the second Ctrl-C too, though the documentation said that it stops at once. (Here a batch that
+    runs until the test releases it.)"""
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_A_LONG_BATCH)
+    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_jpeg, kit.face_jpeg, "--workers", "1",
+                              "--detector", "none", "--batch-size", "512", "--format", "jsonl"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+    def waits() -> bool:  # the scan's main thread waits (for the batch), after its handler of the last signal
+        return Path(f"/proc/{child.pid}/syscall").read_text().split()[0] == _WAIT
+
+    try:
+        for step, seconds in (("scoring", 240), ("sigint-1", 60)):
+            deadline = time.monotonic() + seconds
+            while not ((marks / step).exists() and waits()):
+                assert child.poll() is None, child.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, f"no {step}: Ctrl-C is not heard while a batch is scored"
+                time.sleep(0.05)
+            child.send_signal(signal.SIGINT)
+        try:
+            out, err = child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the second Ctrl-C did not stop the scan: it waits for the batch")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert (child.returncode, out) == (130, b""), err
+    assert err.decode().splitlines() == ["mesocli: stopped at once: the face being scored was dropped, with the "
+                                         "inputs that waited for it (not reported)"]  # (the first photo's)
+
+
+@pytest.mark.skipif(_WAIT is None or not Path("/proc/self/syscall").exists(), reason="reads /proc/PID/syscall")
+def test_one_ctrl_c_while_a_batch_is_scored_finishes_it_first(kit: MediaKit, tmp_path: Path) -> None:
+    """One Ctrl-C while the network scores a batch: the batch is finished (its faces count), then the scan stops as
+    ever: the rows of the inputs read whole, 130, nothing on stderr. (The network now runs in a thread of its own,
+    so that a second Ctrl-C is heard: the first must still not drop the batch.)"""
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir(), marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_A_LONG_BATCH)
+    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    photos = [tmp_path / f"{name}.jpg" for name in "ab"]
+    for photo in photos:
+        shutil.copy(kit.face_jpeg, photo)
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", *photos, "--workers", "1", "--detector", "none",
+                              "--batch-size", "512", "--format", "jsonl"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (marks / "scoring").exists():
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        while not _taken(child.pid):
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        (marks / "release").touch()
+        out, err = child.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert (child.returncode, err) == (130, b"")
+    rows = [(row["path"], row["status"]) for row in parsed_rows("jsonl", out)]
+    assert rows and rows == [(str(p), "ok") for p in photos][:len(rows)]  # the first, scored in that batch, at least
 
 
 _SLOW_TO_START = '''
