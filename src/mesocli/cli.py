@@ -263,7 +263,8 @@ def extract(
                    "starts new tracks) (default: one face, the largest when first found, then followed; a "
                    "close-up, found by a small search once per second of video, is taken instead).",
                    "--all-faces") = False,
-    layout: Opt(str, "video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.",
+    layout: Opt(str, "video: OUT_DIR/<video>/, crops named <frame>.jpg; dataset: OUT_DIR/<split>/<label>/, "
+                "crops named <video>_<frame>.jpg.",
                 metavar="<video|dataset>") = "video",
     label: Opt(str | None, "--layout dataset: df or real, optionally /METHOD (df/Face2Face).",
                metavar="<df|real>[/METHOD]") = None,
