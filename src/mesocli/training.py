@@ -670,7 +670,8 @@ class Trainer:
                     state.epoch_loss += loss
                     state.epoch_accuracy += float(acc)
                     if state.epoch_correct is not None:
-                        state.epoch_correct += float(acc) * int(x.shape[0])
+                        # acc is a float32 mean: the faces right are a whole number (182/280 logged 0.64999998)
+                        state.epoch_correct += round(float(acc) * int(x.shape[0]))
                     state.step += 1
                     state.global_step += 1
                     self._record_session()
