@@ -208,7 +208,7 @@ def evaluate(
     quiet: Quiet = False,
     runtime: RuntimeOption = Runtime.onnx,
 ) -> None:
-    """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy, 95 % intervals).
+    """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy and AUC, 95 % intervals).
 
     Video figures decide a video of an extract --all-faces dataset by its tracks of 3 crops or more, as scan does."""
     from mesocli.evaluate import run_eval

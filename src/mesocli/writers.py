@@ -953,6 +953,9 @@ def eval_table(report: EvalReport) -> Any:
             ("video accuracy (vote)", f"{video['accuracy_vote']:.4f}", _interval(ci, "video_accuracy_vote"),
              "share of frames fake ≥ threshold"),
         ]
+        if video.get("auc_mean") is not None:
+            rows.append(("video AUC (mean)", f"{video['auc_mean']:.4f}", _interval(ci, "video_auc_mean"),
+                         "videos ranked by mean p_fake"))
     for title, groups in (("method", report.methods), ("detector", report.detectors)):
         for name, item in (groups or {}).items():
             video = item.get("video")
