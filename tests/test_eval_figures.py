@@ -290,6 +290,24 @@ def test_video_bootstrap_is_wider_than_a_frame_bootstrap_would_be() -> None:
     assert ci["accuracy_df"][0] <= 0.25 and ci["accuracy_df"][1] >= 0.75
 
 
+def test_the_intervals_note_names_the_video_rule_only_where_there_are_video_figures() -> None:
+    """Crops named without video ids have no video figures, but the table's intervals row still said "video
+    accuracy: Wilson"; it says so only beside video rows now."""
+    from rich.console import Console
+
+    from mesocli import writers
+
+    def note(files: list[tuple[str, str]]) -> str:
+        out = io.StringIO()
+        Console(file=out, width=250).print(writers.eval_table(run(files, [0.9, 0.3, 0.6, 0.1], bootstrap=20)))
+        return next(line for line in out.getvalue().splitlines() if line.startswith("│ intervals"))
+
+    plain = note([("df", "a.png"), ("df", "b.png"), ("real", "c.png"), ("real", "d.png")])
+    assert "bootstrap resamples of the images of each class" in plain and "video" not in plain
+    named = note([("df", "a_0.png"), ("df", "b_0.png"), ("real", "c_0.png"), ("real", "d_0.png")])
+    assert "bootstrap resamples of the videos of each class; video accuracy: Wilson" in named
+
+
 def test_all_scores_tied() -> None:
     files = [("df", "a_0.png"), ("df", "a_1.png"), ("real", "b_0.png"), ("real", "b_1.png")]
     report = run(files, [0.3] * 4).to_dict()

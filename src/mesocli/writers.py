@@ -981,8 +981,9 @@ def eval_table(report: EvalReport) -> Any:
                          + (f"by {item['unit']}" if low_high is not None else item.get("note", ""))))
     rows.append(("speed", f"{report.images_per_second:.1f} img/s", "", f"{report.seconds:.1f} s"))
     if ci is not None:
+        wilson = "; video accuracy: Wilson" if report.video is not None else ""  # no video rows: no rule to name
         rows.append(("intervals", f"{ci['resamples']}", "", ci.get("note") or f"bootstrap resamples of the "
-                     f"{ci['unit']}s of each class; video accuracy: Wilson"))
+                     f"{ci['unit']}s of each class{wilson}"))
     for metric, value, interval, note in rows:
         cells = (metric, value, *([interval] if ci is not None else []), note)
         table.add_row(*(_plain_text(cell) for cell in cells))
