@@ -265,3 +265,21 @@ def test_help_is_shown_whatever_mesocli_max_image_pixels_holds(run_cli: RunCli,
     refused = run_cli("scan", "--detector", "none", "missing.png")
     assert (refused.code, refused.out) == (2, "")
     assert refused.err.startswith("mesocli: error: MESOCLI_MAX_IMAGE_PIXELS='lots': not a number of pixels")
+
+
+def test_help_fits_an_80_column_terminal_whole(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 80 columns the negative form of a flag (``--no-class-weights``) took a column of its own, which left
+    ``train --help`` 17 characters of help text a line and cut names short: ``--no-class-wei…``,
+    ``(docs/training.…``, scan's ``<mean|vote|confide…``. The help now names the negative form in its text."""
+    monkeypatch.setenv("COLUMNS", "80")
+    for command in ("scan", "eval", "train", "extract", "explain", "export", "models"):
+        result = run_cli(command, "--help")
+        lines = result.out.splitlines()
+        assert result.code == 0 and all(len(line) <= 80 for line in lines), command
+        assert "…" not in result.out, (command, [line for line in lines if "…" in line])
+    text = " ".join(line.strip("│ ") for line in run_cli("train", "--help").out.splitlines())
+    for negative in ("--no-augment", "--no-class-weights", "--no-jit"):
+        assert negative in text
+    help_widths = [len(line.split("  ")[-1].strip("│ ")) for line in run_cli("train", "--help").out.splitlines()
+                   if re.match(r"│\s+--", line)]
+    assert max(help_widths) >= 24, help_widths  # 17 characters a line before

@@ -150,8 +150,9 @@ def test_every_image_figure_recomputed() -> None:
     # ra mean .333 real, vote 1/3 real; rb mean .3875 real, vote 2/4 fake; rc mean .5 fake, vote 1/2 fake;
     # rd .3 real: mean 4 of 7 right, vote 4 of 7 right
     assert (videos, by_mean, by_vote) == (7, pytest.approx(4 / 7), pytest.approx(4 / 7))
+    # AUC of the means (.575 .483 .3 against .333 .3875 .5 .3): 4 + 3 + a tie's half of 12 pairs
     assert report["video"] == {"videos": 7, "accuracy_mean": pytest.approx(4 / 7),
-                               "accuracy_vote": pytest.approx(4 / 7)}
+                               "accuracy_vote": pytest.approx(4 / 7), "auc_mean": pytest.approx(7.5 / 12)}
 
 
 def check_eer_threshold(y: np.ndarray, p: np.ndarray, figures: dict) -> None:
@@ -289,6 +290,24 @@ def test_video_bootstrap_is_wider_than_a_frame_bootstrap_would_be() -> None:
     assert ci["accuracy_df"][0] <= 0.25 and ci["accuracy_df"][1] >= 0.75
 
 
+def test_the_intervals_note_names_the_video_rule_only_where_there_are_video_figures() -> None:
+    """Crops named without video ids have no video figures, but the table's intervals row still said "video
+    accuracy: Wilson"; it says so only beside video rows now."""
+    from rich.console import Console
+
+    from mesocli import writers
+
+    def note(files: list[tuple[str, str]]) -> str:
+        out = io.StringIO()
+        Console(file=out, width=250).print(writers.eval_table(run(files, [0.9, 0.3, 0.6, 0.1], bootstrap=20)))
+        return next(line for line in out.getvalue().splitlines() if line.startswith("│ intervals"))
+
+    plain = note([("df", "a.png"), ("df", "b.png"), ("real", "c.png"), ("real", "d.png")])
+    assert "bootstrap resamples of the images of each class" in plain and "video" not in plain
+    named = note([("df", "a_0.png"), ("df", "b_0.png"), ("real", "c_0.png"), ("real", "d_0.png")])
+    assert "bootstrap resamples of the videos of each class; video accuracy: Wilson" in named
+
+
 def test_all_scores_tied() -> None:
     files = [("df", "a_0.png"), ("df", "a_1.png"), ("real", "b_0.png"), ("real", "b_1.png")]
     report = run(files, [0.3] * 4).to_dict()
@@ -304,7 +323,7 @@ def test_a_score_of_exactly_the_threshold_is_fake_as_in_scan() -> None:
     assert report.confusion == {"tp": 1, "fp": 1, "tn": 1, "fn": 1, "positive": "fake"}
     assert verdict(0.5, 0.5) == "fake"
     # video means: a .45 real (wrong), b .3 real (right); vote: a 1/2 fake (right), b 1/2 fake (wrong)
-    assert report.video == {"videos": 2, "accuracy_mean": 0.5, "accuracy_vote": 0.5}
+    assert report.video == {"videos": 2, "accuracy_mean": 0.5, "accuracy_vote": 0.5, "auc_mean": 1.0}
     assert verdict(aggregate([0.5, 0.4], "vote")) == "fake" and verdict(aggregate([0.5, 0.4], "mean")) == "real"
 
 
@@ -325,11 +344,16 @@ def test_a_method_folder_with_one_image_and_one_video_per_class() -> None:
     a = report["methods"]["A"]
     assert (a["images"], a["df"], a["real"]) == (3, 1, 2)
     assert a["auc"] == 1.0 and a["eer"] == 0.0 and a["accuracy"] == 1.0
-    assert a["video"] == {"videos": 2, "accuracy_mean": 1.0, "accuracy_vote": 1.0}
+    assert a["video"] == {"videos": 2, "accuracy_mean": 1.0, "accuracy_vote": 1.0, "auc_mean": 1.0}
     assert "auc" not in a["intervals"] and "1 video in the df class" in a["intervals"]["note"]
     b = report["methods"]["B"]
     assert b["auc"] == pytest.approx(ref_auc_pairs(np.array([1, 1, 0, 0], bool), np.array([0.6, 0.3, 0.4, 0.2])))
     assert b["video"]["accuracy_mean"] == pytest.approx(1 / 2)  # B/b mean .45 real (wrong), r .3 real (right)
+
+
+def _accuracies(video: dict) -> dict:
+    """A ``video`` figure without its ``auc_mean`` (checked where the test knows it)."""
+    return {key: value for key, value in video.items() if key != "auc_mean"}
 
 
 def test_model_any_figures() -> None:
@@ -346,23 +370,26 @@ def test_model_any_figures() -> None:
     # vote: X df 1/2 fake; Y f2f 2/2; r df 1/2 fake (wrong); s real -> 3/4
     # (the per-face maximum would give r mean (.2 + .6) / 2 = .4 real too, but X by max (.9 + .4)/2)
     assert (videos, by_mean, by_vote) == (4, 1.0, 0.75)
-    assert report["video"] == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 0.75}
+    assert report["video"] == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 0.75, "auc_mean": 1.0}
     for name, scores in (("df", df), ("f2f", f2f)):
         own = report["detectors"][name]
         assert own["auc"] == pytest.approx(roc_auc_score(y, scores))
         assert own["accuracy"] == pytest.approx(np.mean((np.array(scores) >= 0.5) == y))
         n, m, v = ref_videos(ids, y, [np.array(scores)], 0.5)
-        assert own["video"] == {"videos": n, "accuracy_mean": pytest.approx(m), "accuracy_vote": pytest.approx(v)}
+        assert _accuracies(own["video"]) == {"videos": n, "accuracy_mean": pytest.approx(m),
+                                             "accuracy_vote": pytest.approx(v)}
     keep = [i for i, (f, _) in enumerate(files) if f != "df/Y"]
     for name, scores in (("df", df), ("f2f", f2f)):  # each detector's own per-method figures
         own = report["detectors"][name]["methods"]["X"]
         assert own["auc"] == pytest.approx(roc_auc_score(y[keep], np.array(scores)[keep]))
         n, m, v = ref_videos([ids[i] for i in keep], y[keep], [np.array(scores)[keep]], 0.5)
-        assert own["video"] == {"videos": n, "accuracy_mean": pytest.approx(m), "accuracy_vote": pytest.approx(v)}
+        assert _accuracies(own["video"]) == {"videos": n, "accuracy_mean": pytest.approx(m),
+                                             "accuracy_vote": pytest.approx(v)}
     x = report["methods"]["X"]
     assert x["auc"] == pytest.approx(roc_auc_score(y[keep], combined[keep]))
     n, m, v = ref_videos([ids[i] for i in keep], y[keep], [np.array(df)[keep], np.array(f2f)[keep]], 0.5)
-    assert x["video"] == {"videos": n, "accuracy_mean": pytest.approx(m), "accuracy_vote": pytest.approx(v)}
+    assert _accuracies(x["video"]) == {"videos": n, "accuracy_mean": pytest.approx(m),
+                                        "accuracy_vote": pytest.approx(v)}
 
 
 def test_json_table_and_plot_agree(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -383,11 +410,14 @@ def test_json_table_and_plot_agree(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     for metric, key in (("accuracy", "accuracy"), ("accuracy df", "accuracy_df"), ("accuracy real", "accuracy_real"),
                         ("AUC", "auc"), ("EER", "eer"),
                         ("average precision", "average_precision"), ("ECE", None),
-                        ("video accuracy (mean)", None), ("video accuracy (vote)", None)):
+                        ("video accuracy (mean)", None), ("video accuracy (vote)", None), ("video AUC (mean)", None)):
         value = data[key] if key else {"ECE": data["calibration"]["ece"],
                                        "video accuracy (mean)": data["video"]["accuracy_mean"],
-                                       "video accuracy (vote)": data["video"]["accuracy_vote"]}[metric]
+                                       "video accuracy (vote)": data["video"]["accuracy_vote"],
+                                       "video AUC (mean)": data["video"]["auc_mean"]}[metric]
         assert cell(metric) == f"{value:.4f}", metric
+    low, high = data["intervals"]["video_auc_mean"]  # the videos' AUC, with its interval, in the table
+    assert re.search(rf"│ video AUC \(mean\)\s+│\s+{data['video']['auc_mean']:.4f} │\s+{low:.3f}–{high:.3f}\s+│", text)
     assert cell("confusion") == f"tp {data['confusion']['tp']} fn {data['confusion']['fn']}"
     assert f"{data['intervals']['auc'][0]:.3f}–{data['intervals']['auc'][1]:.3f}" in text
 

@@ -82,8 +82,10 @@ def check_known_figures(report: dict) -> None:
     assert report["best_accuracy"] == pytest.approx(0.8)
     # videos: f1 (.9, .8) f2 (.6, .3) r1 (.7, .4) r2 (.2, .2) r3 (.1, .05)
     # mean: f1 right, f2 .45 wrong, r1 .55 wrong, r2 r3 right -> 3/5; vote: f2 1/2 fake right, r1 wrong -> 4/5
+    # AUC of the means (.85 .45 against .55 .2 .075): 5 of 6 pairs ranked right
     assert report["video"] == {
-        "videos": 5, "accuracy_mean": pytest.approx(0.6), "accuracy_vote": pytest.approx(0.8)
+        "videos": 5, "accuracy_mean": pytest.approx(0.6), "accuracy_vote": pytest.approx(0.8),
+        "auc_mean": pytest.approx(5 / 6),
     }
     calibrated = report["calibration"]  # squared distances: fakes .01 .04 .16 .49, reals .49 .16 .04 .04 .01 .0025
     assert calibrated["brier"] == pytest.approx(1.4425 / 10, abs=1e-3)
@@ -370,7 +372,8 @@ def test_the_tracks_of_a_video_are_one_video(tmp_path: Path, grey_model: LoadedM
     write_grey_faces(tmp_path / "test", files)
     (tmp_path / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True}}) + "\n")  # extract's
     report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=200)
-    assert report.video == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0, "min_track_frames": 3}
+    assert report.video == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0, "auc_mean": 1.0,
+                            "min_track_frames": 3}
     assert report.intervals["video_accuracy_mean"] == pytest.approx(list(proportion_interval(4, 4)))
     # the tracks of one video are drawn together: f1 (half its faces right) with f2, never f1_t0 (none) alone
     assert report.intervals["accuracy_df"][0] >= 0.5
@@ -426,7 +429,7 @@ def test_names_ending_in_t_and_digits_are_videos_of_their_own_without_all_faces(
     if manifest is not None:
         (tmp_path / "manifest.jsonl").write_text("{\"sett" if manifest == "torn" else json.dumps(manifest) + "\n")
     report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=0)
-    assert report.video == {"videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75}
+    assert report.video == {"videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75, "auc_mean": 1.0}
     assert sorted(set(report.video_ids)) == ["fake_a", "r1", "take_t1", "take_t2"]
 
 

@@ -103,16 +103,35 @@ def test_video_level_by_hand() -> None:
     ids = [vid for vid, _, ps in frames for _ in ps]
     fake = [label for _, label, ps in frames for _ in ps]
     p = [x for _, _, ps in frames for x in ps]
-    assert video_level(ids, fake, p, 0.5) == {"videos": 6, "accuracy_mean": 4 / 6, "accuracy_vote": 2 / 6}
+    assert video_level(ids, fake, p, 0.5) == {"videos": 6, "accuracy_mean": 4 / 6, "accuracy_vote": 2 / 6,
+                                              "auc_mean": pytest.approx(7 / 9)}
     # threshold .7, every mean is below it: A B F wrong, C D G right -> 3/6
     # votes as scan casts them (share of frames >= .7, fake when the share is >= .7): A 2/3 real wrong,
     # B 0 wrong, C 1/2 real right, D right, F 1/3 wrong, G right -> 3/6
     result = video_level(ids, fake, p, 0.7)
     assert result == {
-        "videos": 6, "accuracy_mean": pytest.approx(3 / 6), "accuracy_vote": pytest.approx(3 / 6)
+        "videos": 6, "accuracy_mean": pytest.approx(3 / 6), "accuracy_vote": pytest.approx(3 / 6),
+        "auc_mean": pytest.approx(7 / 9),
     }
     # a fake video of frames .75 .72 .1 at .7: 2/3 of its frames vote fake, under the .7 scan needs
     assert video_level(["H"] * 3 + ["R"], [1, 1, 1, 0], [0.75, 0.72, 0.1, 0.1], 0.7)["accuracy_vote"] == 0.5
+
+
+def test_video_level_ranks_the_videos_auc_with_its_interval() -> None:
+    """A paper's video figure is often an AUC, which eval did not give (video accuracies only, at one threshold):
+    ``auc_mean`` is the AUC of the videos' mean p_fake, whatever the threshold, and its interval resamples videos."""
+    from mesocli.metrics import video_auc_interval, video_scores
+
+    means = {"a": (1, 0.9), "b": (1, 0.6), "c": (1, 0.35), "d": (0, 0.4), "e": (0, 0.2), "f": (0, 0.1)}
+    ids = [vid for vid in means for _ in range(2)]
+    fake = [means[vid][0] for vid in ids]
+    p = [means[vid][1] + offset for vid in means for offset in (-0.05, 0.05)]
+    for threshold in (0.3, 0.5, 0.8):  # c (0.35) is below d (0.4): 8 of 9 pairs ranked right
+        assert video_level(ids, fake, p, threshold)["auc_mean"] == pytest.approx(8 / 9)
+    is_fake, mean, _ = video_scores(ids, fake, p)
+    low, high = video_auc_interval(is_fake, mean, resamples=200)
+    assert 0.0 <= low < 8 / 9 <= high == 1.0
+    assert video_auc_interval([1, 0, 0], [0.9, 0.2, 0.1]) is None  # one fake video: no interval
 
 
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.62, 0.7])
@@ -144,9 +163,10 @@ def test_a_short_track_decides_no_video_as_in_scan() -> None:
     ids = [track_id(name) for name, _, ps in frames for _ in ps]
     fake = [label for _, label, ps in frames for _ in ps]
     p = [x for _, _, ps in frames for x in ps]
-    assert video_level(ids, fake, p, 0.5) == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0}
+    assert video_level(ids, fake, p, 0.5) == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0,
+                                              "auc_mean": 1.0}
     before = video_level(ids, fake, p, 0.5, min_track_frames=1)  # r1 and r2 called fake on their most-fake track
-    assert before == {"videos": 4, "accuracy_mean": 0.5, "accuracy_vote": 0.5}
+    assert before == {"videos": 4, "accuracy_mean": 0.5, "accuracy_vote": 0.5, "auc_mean": 0.5}
     df, fs = np.asarray(p), np.asarray(p)[::-1].copy()  # --model any: each detector aggregates the pooled series
     assert video_level(ids, fake, np.maximum(df, fs), 0.5, [df, fs])["videos"] == 4
 
@@ -185,7 +205,7 @@ def test_video_level_with_several_detectors_calls_a_video_fake_when_any_detector
     df = [0.9, 0.2, 0.1, 0.1]  # a: mean 0.55 (fake), 1 of 2 frames fake (vote: fake); b: real
     fs = [0.1, 0.1, 0.7, 0.2]  # a: real; b: mean 0.45 (real), 1 of 2 frames fake (vote: fake, wrong)
     assert video_level(videos, fake, np.maximum(df, fs), 0.5, [df, fs]) == {
-        "videos": 2, "accuracy_mean": 1.0, "accuracy_vote": 0.5}
+        "videos": 2, "accuracy_mean": 1.0, "accuracy_vote": 0.5, "auc_mean": 1.0}
     # where the rules part: b's per-frame maximum averages 0.45 (fake at 0.4), each detector's 0.275 (real)
     df, fs = [0.9, 0.2, 0.45, 0.1], [0.1, 0.1, 0.1, 0.45]
     assert video_level(videos, fake, np.maximum(df, fs), 0.4)["accuracy_mean"] == 0.5

@@ -1211,6 +1211,43 @@ def test_the_training_plot_shows_a_one_epoch_run_and_whole_epochs() -> None:
             plt.close(figure)
 
 
+def test_the_start_says_how_many_videos_are_held_out(tiny_data: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """A run on 16 clips held out 2 of them whole and said only "held out 40" (faces): its held-out AUC of 1.0
+    read as a measurement, where it ranked one fake video against one real. The start names the videos held out,
+    per class, where the names carry video ids."""
+    import dataclasses
+
+    config = dataclasses.replace(config_for(tiny_data, 1), split="validation")  # names v0_1.jpg: 3 videos a class
+    trainer = Trainer(config, tmp_path / "run", progress=True)
+    trainer.prepare()
+    line = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("training on"))
+    held = trainer.data.combined.paths
+    videos = {(int(trainer.data.labels[i]), held[i].stem.split("_")[0]) for i in trainer.held_idx}
+    df = sum(1 for label, _ in videos if label == 0)
+    assert videos and f"held out {len(trainer.held_idx)} ({len(videos)} videos: df {df}, real {len(videos) - df});" \
+        in line, line
+
+
+def test_train_accuracy_is_an_exact_share_of_faces(tiny_data: Path, tmp_path: Path) -> None:
+    """A batch's accuracy comes out of the graph as a float32 mean (1 of 3 right: 0.33333334), and the faces right
+    were counted as that mean times the batch size: the log held 0.6499999878661973 for 182 of 280 faces right.
+    Each batch's count is a whole number of faces now, so the log holds the exact share."""
+    import dataclasses
+
+    import numpy as np
+
+    from mesocli.checkpoint import TrainState
+
+    trainer = Trainer(dataclasses.replace(config_for(tiny_data, 1), batch_size=3), tmp_path / "run", progress=False)
+    trainer.prepare()
+    trained = len(trainer.train_idx)
+    trainer.train_step = lambda x, y, w: (np.float32(0.25), np.float32(1) / np.float32(int(x.shape[0])))
+    record = trainer.run_epoch(TrainState())
+    steps = -(-trained // 3)
+    assert record["train_accuracy"] == steps / trained  # one face right a batch, exactly
+
+
 @pytest.mark.slow
 def test_train_accuracy_is_the_share_of_the_epochs_faces_called_right(uninterrupted: Path, tmp_path: Path) -> None:
     """``train_accuracy`` was the mean of the batches' accuracies, so the last batch's few faces weighed as much

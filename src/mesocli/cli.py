@@ -215,7 +215,7 @@ def evaluate(
     quiet: Quiet = False,
     runtime: RuntimeOption = Runtime.onnx,
 ) -> None:
-    """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy, 95 % intervals).
+    """Evaluate weights on a dataset split (accuracy, AUC, EER, video-level accuracy and AUC, 95 % intervals).
 
     Video figures of an extract --all-faces dataset rest on tracks of --min-track-frames crops or more, as scan's."""
     from mesocli.evaluate import run_eval
@@ -271,7 +271,8 @@ def extract(
                    "starts new tracks) (default: one face, the largest when first found, then followed; a "
                    "close-up, found by a small search once per second of video, is taken instead).",
                    "--all-faces") = False,
-    layout: Opt(str, "video: OUT_DIR/<video>/<frame>.jpg; dataset: OUT_DIR/<split>/<label>/<video>_<frame>.jpg.",
+    layout: Opt(str, "video: OUT_DIR/<video>/, crops named <frame>.jpg; dataset: OUT_DIR/<split>/<label>/, "
+                "crops named <video>_<frame>.jpg.",
                 metavar="<video|dataset>") = "video",
     label: Opt(str | None, "--layout dataset: df or real, optionally /METHOD (df/Face2Face).",
                metavar="<df|real>[/METHOD]") = None,

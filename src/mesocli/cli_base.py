@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import typer
+from typer.core import TyperCommand
 
 from mesocli.errors import OUTLIVED_STOP, MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
 from mesocli.fsutil import GuardedStream, environment_error
@@ -56,6 +57,26 @@ def message(exc: MesocliError, names: dict[str, str] | None = None) -> str:
     return exc.render(lambda parameter: (names or {}).get(parameter) or flag(parameter))
 
 
+class FlagPairHelp(TyperCommand):
+    """A command whose help names a flag's negative form (``--no-jit``) in the flag's help text instead of in a
+    column of its own: at 80 columns that column left ``train --help`` 17 characters of text a line, and names
+    were cut short (``--no-class-wei…``). Parsing is untouched: the pairs are put back once the help is drawn."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        pairs = [param for param in self.params if getattr(param, "secondary_opts", None)]
+        saved = [(param, param.secondary_opts, param.help, param.show_default) for param in pairs]
+        try:
+            for param in pairs:
+                negative = ", ".join(param.secondary_opts)
+                state = f"on; {negative} turns it off" if param.default else f"off ({negative})"
+                param.help = f"{(param.help or '').rstrip()} Default: {state}."
+                param.secondary_opts, param.show_default = [], False
+            super().format_help(ctx, formatter)
+        finally:
+            for param, negative, text, show_default in saved:
+                param.secondary_opts, param.help, param.show_default = negative, text, show_default
+
+
 def command_of(app: typer.Typer) -> Callable[..., Any]:
     """``app``'s command decorator: ``command(name, names=..., quiet_interrupt=..., **settings)`` registers a
     command whose library errors become one-line errors with their exit status (a traceback with
@@ -64,6 +85,7 @@ def command_of(app: typer.Typer) -> Callable[..., Any]:
 
     def command(name: str | None = None, *, names: dict[str, str] | None = None, quiet_interrupt: bool = False,
                 **settings: Any) -> Callable[[Callable[..., Any]], Any]:
+        settings.setdefault("cls", FlagPairHelp)
         return lambda function: app.command(name, **settings)(_guarded(function, names, quiet_interrupt))
 
     return command

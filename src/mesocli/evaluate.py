@@ -35,8 +35,10 @@ from mesocli.metrics import (
     paired_difference,
     proportion_interval,
     track_id,
+    video_auc_interval,
     video_level,
     video_of_track,
+    video_scores,
 )
 from mesocli.progress import note
 from mesocli.runtime import OnnxModel
@@ -236,10 +238,12 @@ def check_bootstrap(resamples: int) -> None:
 
 
 def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, videos: list[str | None],
-              video: dict[str, Any] | None, resamples: int) -> dict[str, Any] | None:
+              video: dict[str, Any] | None, resamples: int,
+              by_detector: list[np.ndarray] | None = None, rule: int = MIN_TRACK_FRAMES) -> dict[str, Any] | None:
     """95 % intervals of the image figures (bootstrap over videos where images name one, an image without
-    a video id a unit of its own; over images where none does) and of the video accuracies (Wilson); None
-    when ``resamples`` is 0."""
+    a video id a unit of its own; over images where none does), of the video accuracies (Wilson) and of the
+    videos' AUC (bootstrap over videos; ``by_detector`` and ``rule``, the shortest deciding track, as for
+    :func:`video_level`); None when ``resamples`` is 0."""
     if resamples <= 0:
         return None
     by_video = any(videos)
@@ -261,6 +265,11 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
         for key in ("accuracy_mean", "accuracy_vote"):
             right = round(video[key] * video["videos"])
             result[f"video_{key}"] = proportion_interval(right, video["videos"])
+        scores = video_scores(videos, labels_is_fake, p_fake, threshold, by_detector, rule)
+        if scores is not None:
+            bounds = video_auc_interval(scores[0], scores[1], resamples, seed=BOOTSTRAP_SEED)
+            if bounds is not None:
+                result["video_auc_mean"] = bounds
     return result
 
 
@@ -416,7 +425,8 @@ def _short(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: float, vid
     short.update({key: figures[key] for key in SHORT_KEYS})
     short["video"] = video_figures(videos, labels_is_fake, p_fake, threshold, by_detector, rule)
     if resamples is not None:
-        short["intervals"] = figure_intervals(labels_is_fake, p_fake, threshold, videos, short["video"], resamples)
+        short["intervals"] = figure_intervals(labels_is_fake, p_fake, threshold, videos, short["video"], resamples,
+                                              by_detector, rule)
     return short
 
 
@@ -559,7 +569,7 @@ def _report(loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: F
         images_per_second=round(len(used) / seconds, 1) if seconds > 0 else 0.0,  # scored images only
         methods=per_method(labels_is_fake, p_fake, methods, threshold, videos, series, bootstrap, rule),
         detectors=detectors,
-        intervals=figure_intervals(labels_is_fake, p_fake, threshold, videos, video, bootstrap),
+        intervals=figure_intervals(labels_is_fake, p_fake, threshold, videos, video, bootstrap, series, rule),
         provenance=provenance(loaded),
         paths=[_relative(path, dataset.root) for path in paths],
         labels_is_fake=labels_is_fake,

@@ -503,7 +503,8 @@ class Trainer:
         train_weights, train_labels = self.sample_weights[self.train_idx], labels[self.train_idx]
         mean_weight = [float(train_weights[train_labels == c].mean()) for c in (0, 1)]
         self.log(f"training on {len(self.train_idx)} (df {counts[0]}, real {counts[1]}), held out "
-                 f"{len(self.held_idx)}; class weights df={mean_weight[0]:.3f} real={mean_weight[1]:.3f} (mean)",
+                 f"{len(self.held_idx)}{self._held_videos()}; class weights df={mean_weight[0]:.3f} "
+                 f"real={mean_weight[1]:.3f} (mean)",
                  file=sys.stderr)
         self._note_heldout_share(usable)
         if len(data.sources) > 1:
@@ -627,6 +628,23 @@ class Trainer:
         result.update({key: float(np.mean(values)) for key, values in per_source.items() if values})
         return result
 
+    def _held_videos(self) -> str:
+        """`` (2 videos: df 1, real 1)``: the videos the held-out part holds, per class (a video's tracks one video),
+        where every held-out name carries a video id; "" otherwise. Its figures rest on that many videos."""
+        from mesocli.metrics import track_id, video_of_track
+
+        data, seen = self.data, set()
+        for index in self.held_idx:
+            number = int(data.source_index[index])
+            video = video_id(data.combined.paths[index])
+            if video is None:
+                return ""
+            if data.datasets[number].tracks:
+                video = video_of_track(track_id(video))
+            seen.add((number, int(data.labels[index]), video))
+        df = sum(1 for _, label, _ in seen if label == 0)
+        return f" ({len(seen)} videos: df {df}, real {len(seen) - df})" if seen else ""
+
     def _note_heldout_share(self, usable: np.ndarray) -> None:
         """A note when the held-out part is far (over 5 points) from ``val_fraction`` of the faces of the sources that
         hold out: people are held out whole, and a few clips make coarse steps (3 clips a class: 67 % for 20 %)."""
@@ -676,7 +694,8 @@ class Trainer:
                     state.epoch_loss += loss
                     state.epoch_accuracy += float(acc)
                     if state.epoch_correct is not None:
-                        state.epoch_correct += float(acc) * int(x.shape[0])
+                        # acc is a float32 mean: the faces right are a whole number (182/280 logged 0.64999998)
+                        state.epoch_correct += round(float(acc) * int(x.shape[0]))
                     state.step += 1
                     state.global_step += 1
                     self._record_session()

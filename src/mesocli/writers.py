@@ -958,6 +958,9 @@ def eval_table(report: EvalReport) -> Any:
             ("video accuracy (vote)", f"{video['accuracy_vote']:.4f}", _interval(ci, "video_accuracy_vote"),
              "share of frames fake ≥ threshold"),
         ]
+        if video.get("auc_mean") is not None:
+            rows.append(("video AUC (mean)", f"{video['auc_mean']:.4f}", _interval(ci, "video_auc_mean"),
+                         "videos ranked by mean p_fake"))
     for title, groups in (("method", report.methods), ("detector", report.detectors)):
         for name, item in (groups or {}).items():
             video = item.get("video")
@@ -989,8 +992,9 @@ def eval_table(report: EvalReport) -> Any:
                          + (f"by {item['unit']}" if low_high is not None else item.get("note", ""))))
     rows.append(("speed", f"{report.images_per_second:.1f} img/s", "", f"{report.seconds:.1f} s"))
     if ci is not None:
+        wilson = "; video accuracy: Wilson" if report.video is not None else ""  # no video rows: no rule to name
         rows.append(("intervals", f"{ci['resamples']}", "", ci.get("note") or f"bootstrap resamples of the "
-                     f"{ci['unit']}s of each class; video accuracy: Wilson"))
+                     f"{ci['unit']}s of each class{wilson}"))
     for metric, value, interval, note in rows:
         cells = (metric, value, *([interval] if ci is not None else []), note)
         table.add_row(*(_plain_text(cell) for cell in cells))
