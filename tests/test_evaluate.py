@@ -411,7 +411,7 @@ def test_a_split_folder_that_is_an_extract_output_of_its_own_groups_its_tracks(
     dataset = find_dataset(tmp_path, "test")
     assert dataset.tracks and check_min_track_frames(2, dataset) == 2
     assert evaluate(grey_model, dataset, bootstrap=0, min_track_frames=2).video == {
-        "videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75, "min_track_frames": 2}
+        "videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75, "auc_mean": 1.0, "min_track_frames": 2}
     assert not find_dataset(tmp_path, "train").tracks  # the other split's own manifest: not --all-faces
     (tmp_path / "manifest.jsonl").write_text(json.dumps({"settings": {"all_faces": True}}) + "\n")
     assert not find_dataset(tmp_path, "train").tracks  # the split's own manifest before the root's
@@ -460,7 +460,8 @@ def test_min_track_frames_decides_every_video_figure_alike(tmp_path: Path, grey_
     inverted = _inverted(grey_model)
     for rule, right in RIGHT_UNDER.items():
         report = evaluate(grey_model, dataset, bootstrap=0, min_track_frames=rule, compare_with=inverted)
-        assert report.video == {"videos": 4, "accuracy_mean": right, "accuracy_vote": right, "min_track_frames": rule}
+        assert {key: value for key, value in report.video.items() if key != "auc_mean"} == {
+            "videos": 4, "accuracy_mean": right, "accuracy_vote": right, "min_track_frames": rule}
         assert report.methods["X"]["video"] == report.video
         theirs = video_level(report.video_ids, report.labels_is_fake, 1 - report.p_fake, 0.5, min_track_frames=rule)
         paired = report.comparison["video"]
@@ -475,7 +476,7 @@ def test_min_track_frames_decides_every_video_figure_alike(tmp_path: Path, grey_
             assert own["video"] == report.video and own["methods"]["X"]["video"] == report.video
     assert evaluate(grey_model, dataset, bootstrap=0).video["min_track_frames"] == 3  # scan's default
     assert mesocli.evaluate(tmp_path, grey_model, split="test", bootstrap=0, min_track_frames=2).video == {
-        "videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75, "min_track_frames": 2}
+        "videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75, "auc_mean": 1.0, "min_track_frames": 2}
 
 
 def test_cli_min_track_frames(tmp_path: Path, grey_model: LoadedModel, monkeypatch: pytest.MonkeyPatch,
@@ -488,7 +489,7 @@ def test_cli_min_track_frames(tmp_path: Path, grey_model: LoadedModel, monkeypat
     args = ["eval", "--data", root, "--split", "test", "--bootstrap", "0", "-q"]
     code, out, err = run_cli(*args, "--min-track-frames", "2", "--format", "json")
     assert code == 0, err
-    assert json.loads(out)["video"] == {"videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75,
+    assert json.loads(out)["video"] == {"videos": 4, "accuracy_mean": 0.75, "accuracy_vote": 0.75, "auc_mean": 1.0,
                                         "min_track_frames": 2}
     code, out, err = run_cli(*args, "--compare", tmp_path / "other.onnx")
     assert code == 0, err
@@ -1081,8 +1082,8 @@ def test_the_resize_follows_the_weights(tmp_path: Path) -> None:
 
 
 def test_eval_resizes_crops_as_the_authors_loader_for_their_weights(authors_weights: Path, tmp_path: Path) -> None:
-    """Crops not 256×256 reach the authors' Meso4_DF.h5 nearest-resized and the bundled weights bilinear-resized, in
-    one eval --compare (each file read once); the report and the table say which."""
+    """Crops not 256×256 reach the authors' Meso4_DF.h5 nearest-resized and bundled weights whose card says bilinear
+    (meso4_f2f) bilinear-resized, in one eval --compare (each file read once); the report and the table say which."""
     from mesocli.runtime import make_predictor, resolve
     from mesocli.writers import eval_table
 
@@ -1094,7 +1095,7 @@ def test_eval_resizes_crops_as_the_authors_loader_for_their_weights(authors_weig
             crop = Image.fromarray(rng.integers(0, 256, (40 + 9 * number, 52, 3), dtype=np.uint8))
             crop.save(tmp_path / "validation" / label / f"v{label}{number}_0.png")
             crops[f"validation/{label}/v{label}{number}_0.png"] = crop
-    authors, bundled = resolve(None, "df", authors_weights / "Meso4_DF.h5"), resolve("meso4", "df", None)
+    authors, bundled = resolve(None, "df", authors_weights / "Meso4_DF.h5"), resolve("meso4", "f2f", None)
     report = evaluate(authors, find_dataset(tmp_path, "validation"), bootstrap=0, compare_with=bundled)
 
     def expected(loaded: object, resample: Image.Resampling) -> np.ndarray:
