@@ -694,3 +694,33 @@ def test_rows_of_mpeg_ts_ps_picked_by_an_earlier_rule_are_not_joined_and_mp4_row
     output.write_text(json.dumps(old_mp4) + "\n" + json.dumps({**row, "path": str(tmp_path / "cut.ts")}) + "\n")
     assert run_cli(*args, str(clips[1]))[0] == 0  # an older MP4 row and a TS row of this rule: joined
     assert [r["path"] for r in _rows(output)][-1] == str(clips[1])
+
+
+def test_detector_none_rows_of_an_earlier_mesocli_resized_bilinear_are_not_joined_by_nearest_ones(
+        run_cli: RunCli, tmp_path: Path, authors_weights: Path) -> None:
+    """``--detector none`` rows written before ``settings.resize`` resized every crop bilinear, the authors' weights
+    too; their crops are now resized nearest. A resume appended nearest rows to bilinear ones of the same weights
+    unasked (the resize was not compared): it is refused in one line, the file untouched."""
+    from PIL import Image
+
+    crops = []
+    for n in range(2):
+        crops.append(tmp_path / f"crop{n}.png")
+        Image.new("RGB", (90, 110), (120 + n, 90, 80)).save(crops[-1])
+    output = tmp_path / "results.jsonl"
+    args = ["scan", "--detector", "none", "--weights", str(authors_weights / "Meso4_DF.h5"), "-o", str(output),
+            "--resume", "-q"]
+    assert run_cli(*args, str(crops[0]))[0] == 0
+    row = _rows(output)[0]
+    assert row["settings"]["resize"] == "nearest"
+    del row["settings"]["resize"]  # as a mesocli before settings.resize wrote it (it resized bilinear)
+    output.write_text(json.dumps(row) + "\n")
+    before = output.read_bytes()
+    code, _, err = run_cli(*args, str(crops[1]))
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "crop resize bilinear, not nearest" in err, err
+    assert output.read_bytes() == before
+    row["settings"]["resize"] = "nearest"  # this mesocli's rows of those weights are joined
+    output.write_text(json.dumps(row) + "\n")
+    assert run_cli(*args, str(crops[1]))[0] == 0
+    assert [r["path"] for r in _rows(output)] == [str(crops[0]), str(crops[1])]

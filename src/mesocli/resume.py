@@ -15,7 +15,8 @@ large integers) still match.
 
 The rows of one output must agree on what made their verdicts: the model (names and weights hashes),
 the threshold, the aggregation rule, ``--all-faces`` (and ``--min-track-frames``: 1 for rows written before it),
-the face detector, the frame sampling (for MPEG-TS/PS files under ``--frames N``, the rule that picks the frames:
+the face detector (``none``: and how its crops were resized, bilinear for rows written before ``settings.resize``),
+the frame sampling (for MPEG-TS/PS files under ``--frames N``, the rule that picks the frames:
 :data:`SAMPLING_RULE`) and the smoothing; rows without the ``settings`` object (an earlier mesocli) are compared on
 the model, threshold, aggregation, ``--all-faces`` and ``--min-track-frames`` (1 for them) only. A resume with other
 settings is refused
@@ -145,6 +146,10 @@ def row_settings(row: dict[str, Any]) -> dict[str, str]:
     made = row.get("settings") or {}  # rows written before this key: not compared
     if "detector" in made:
         settings["face detector"] = str(made["detector"])
+    if made.get("detector") == "none" and made.get("resize", "bilinear") is not None:
+        # how the crops were resized (the weights' own since settings.resize; rows before it: bilinear whatever the
+        # weights, the authors' too, whose crops are now resized nearest); hog and cnn rows: bilinear, always
+        settings["crop resize"] = str(made.get("resize", "bilinear"))
     if row.get("type") == "video" and made.get("sampling"):
         sampling = made["sampling"]
         settings["frame sampling"] = f"{sampling['mode']} {_number(sampling['value'])}" if sampling["value"] else "all"
