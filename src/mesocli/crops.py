@@ -30,6 +30,7 @@ from mesocli.faces import (
     require_packages,
     small_faces_note,
     turn_note,
+    unchecked_note,
 )
 from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
@@ -231,6 +232,7 @@ def _video_faces(job: Job, options: ExtractOptions, info: object, report: Report
     yield from video
     if video.turn is not None:
         warnings.append(turn_note(video.turn))
+    warnings.extend(unchecked_note(video.unchecked))
     warnings.extend(streams_note(video.reader.info))
     warnings.extend(video.reader.warnings)
 

@@ -826,8 +826,9 @@ class VideoFaces:
 
     ``on_start(reader)`` is called as each read begins, ``on_frame()`` after each frame decoded (held or not).
     Afterwards ``reader`` is the last read's FrameReader (its warnings, ``cut_short``), ``finder`` its
-    FaceFinder (``most_faces``), and ``turn`` the turn read (degrees clockwise; None upright). ``resize``: how
-    ``--detector none`` resizes a frame not 256×256 (:class:`FaceFinder`)."""
+    FaceFinder (``most_faces``), ``turn`` the turn read (degrees clockwise; None upright), and ``unchecked`` how many
+    faces before the first upright face were given as found, past :data:`HELD_VIEW_BYTES` (:func:`unchecked_note`).
+    ``resize``: how ``--detector none`` resizes a frame not 256×256 (:class:`FaceFinder`)."""
 
     def __init__(self, path: str | Path, selection: FrameSelection, info: Any = None, *, detector: str = "hog",
                  all_faces: bool = False, source: str | None = None, resize: str = DEFAULT_RESIZE,
@@ -839,6 +840,7 @@ class VideoFaces:
         self.reader: FrameReader | None = None
         self.finder: FaceFinder | None = None
         self.turn: int | None = None
+        self.unchecked = 0  # faces before the first upright face given as found, their views past the cap
         self._settled: list[tuple[float, Box]] = []
 
     def __iter__(self) -> Iterator[FrameFaces]:
@@ -881,6 +883,7 @@ class VideoFaces:
                         probes.append(frame)
                     continue
                 for before, seen in zip(held or [], views, strict=True):  # each face there looked turned
+                    self.unchecked += seen.count(None)
                     yield self._oriented(before, seen, looked_turned=True) if any(seen) else before
                 held, views = None, []
                 yield self._oriented(found, [(frame, (0, 0))] * len(found.faces)) if self.detector != "none" else found
@@ -951,6 +954,16 @@ still sideways (``--detector cnn`` finds faces turned a quarter) shows that the 
 def turned(frame: Frame, degrees: int) -> Frame:
     """``frame`` with its pixels turned ``degrees`` clockwise (90, 180 or 270)."""
     return Frame(frame.index, frame.time, np.ascontiguousarray(np.rot90(frame.image, TURNS[degrees])))
+
+
+def unchecked_note(count: int) -> list[str]:
+    """The warning of a video whose faces before its first upright face were not all fitted again upright
+    (:attr:`VideoFaces.unchecked`: too many held); empty when all were."""
+    if not count:
+        return []
+    faces, were, crops = ("face", "was", "its crop") if count == 1 else ("faces", "were", "their crops")
+    return [f"{count} {faces} before the first upright face {were} not checked for a turn (over "
+            f"{HELD_VIEW_BYTES // 2**20} MB of frames held around such faces): {crops} may be upside down or sideways"]
 
 
 def turn_note(degrees: int) -> str:
