@@ -895,6 +895,7 @@ def test_faces_before_the_first_upright_face_past_the_cap_are_named_in_a_warning
     from media import turned_copy
 
     from mesocli import faces
+    from mesocli.writers import warnings_text
 
     clip = require_shared("data", "ffpp-c23", "train", "original", "192.mp4")
     flipped = "lt(t\\,0.5)"  # a frame upside down (0.23 s), then one upright (0.73 s)
@@ -906,3 +907,5 @@ def test_faces_before_the_first_upright_face_past_the_cap_are_named_in_a_warning
     assert result.warnings == ["1 face before the first upright face was not checked for a turn (over 0 MB of frames "
                                "held around such faces): its crop may be upside down or sideways"]
     check_schema(result.to_dict())
+    small = "small faces: 1 of 2 faces are under 64 px"
+    assert warnings_text([*result.warnings, small]) == f"{small}; +1 more: turn not checked"  # its name in the table
