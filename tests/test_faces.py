@@ -797,6 +797,39 @@ def test_a_clip_that_starts_upside_down_gets_upright_crops_before_its_first_upri
     assert face_geometry(first.landmarks).centre == pytest.approx(first.centre, abs=0.01)  # frame pixels
 
 
+def test_all_faces_a_held_face_whose_view_would_pass_the_cap_is_given_as_found(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: the cap on the parts of the frame kept around the faces held before a video's first upright
+    face (:data:`faces.HELD_VIEW_BYTES`) was checked once a frame, before its faces were kept: every face of a frame
+    begun under it was kept, so with ``--all-faces`` a frame of many faces passed it by all of theirs. Each face's
+    view is kept only if it fits; one that would pass the cap is given as found. Two faces upside down side by side
+    (FF++ train original 192, twice), the cap set to the first face's view: that face is fitted upright, the second
+    is not."""
+    clip = require_shared("data", "ffpp-c23", "train", "original", "192.mp4")
+    flipped = "lt(t\\,0.5)"  # a frame with two faces upside down (0.23 s), then one with them upright (0.73 s)
+    turned_copy(clip, tmp_path / "two.mp4", "trim=duration=1,scale=640:360,split[a][b];[a][b]hstack,"
+                f"hflip=enable='{flipped}',vflip=enable='{flipped}'")
+    made: list[tuple[int, int, int, int]] = []
+    face_view = faces.face_view
+
+    def first_fills_the_cap(frame: Frame, record: faces.FaceRecord) -> faces.View:
+        view = face_view(frame, record)
+        if not made:
+            monkeypatch.setattr(faces, "HELD_VIEW_BYTES", view[0].image.nbytes)
+        made.append(record.box)
+        return view
+
+    monkeypatch.setattr(faces, "face_view", first_fills_the_cap)
+    video = faces.VideoFaces(tmp_path / "two.mp4", FrameSelection("frames", 2), all_faces=True)
+    results = [result for result in video if result.faces]
+    assert video.turn is None and [result.time < 0.5 for result in results] == [True, False]
+    assert len(made) == 2 and {face.box for face in results[0].faces} == set(made)
+    kept, over = (next(face for face in results[0].faces if face.box == box) for box in made)
+    assert abs(kept.angle) > 160 and not faces.looks_turned([kept])  # fitted upright
+    assert abs(over.angle) < 20 and faces.looks_turned([over])  # as found: upside down in its crop
+    assert all(abs(face.angle) < 20 for face in results[1].faces) and len(results[1].faces) == 2
+
+
 def test_a_face_refitted_on_the_part_of_the_frame_kept_is_fitted_as_on_the_whole_frame(tmp_path: Path) -> None:
     """A frame held before a video's first upright face keeps only the part of it around each face
     (:func:`faces.face_view`), and the face is fitted again on that part: as on the whole frame (FF++ train original

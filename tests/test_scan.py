@@ -884,3 +884,28 @@ def test_detector_none_refuses_networks_that_resize_differently(loaded) -> None:
         list(scan_inputs(["nothing-read.png"], mixed, ScanOptions(detector="none")))
     assert scan_resize("none", DetectorSet("meso4", {"df": loaded, "f2f": loaded})) == "bilinear"
     assert scan_resize("hog", mixed) == "bilinear"  # aligned crops are warped, not resized by the weights' rule
+
+
+def test_faces_before_the_first_upright_face_past_the_cap_are_named_in_a_warning(
+        loaded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: a face held before a video's first upright face whose part of the frame no longer fits the
+    cap (256 MB of them) is scored as found, perhaps on an upside-down crop, and nothing said so. The scan's
+    warnings do (the cap set to nothing here: the one face held, FF++ train original 192 upside down)."""
+    from conftest import require_shared
+    from media import turned_copy
+
+    from mesocli import faces
+    from mesocli.writers import warnings_text
+
+    clip = require_shared("data", "ffpp-c23", "train", "original", "192.mp4")
+    flipped = "lt(t\\,0.5)"  # a frame upside down (0.23 s), then one upright (0.73 s)
+    start = turned_copy(clip, tmp_path / "start.mp4",
+                        f"trim=duration=1,hflip=enable='{flipped}',vflip=enable='{flipped}'")
+    monkeypatch.setattr(faces, "HELD_VIEW_BYTES", 0)
+    (result,) = scan_all([start], loaded, frames=2)
+    assert (result.status, result.frames_with_face) == ("ok", 2)
+    assert result.warnings == ["1 face before the first upright face was not checked for a turn (over 0 MB of frames "
+                               "held around such faces): its crop may be upside down or sideways"]
+    check_schema(result.to_dict())
+    small = "small faces: 1 of 2 faces are under 64 px"
+    assert warnings_text([*result.warnings, small]) == f"{small}; +1 more: turn not checked"  # its name in the table

@@ -30,6 +30,7 @@ from mesocli.faces import (
     require_packages,
     small_faces_note,
     turn_note,
+    unchecked_note,
 )
 from mesocli.fsutil import atomic_write_bytes
 from mesocli.inputs import identify
@@ -41,7 +42,7 @@ from mesocli.video import FrameSelection
 
 LAYOUTS = ("video", "dataset")
 LABELS = ("df", "real")
-ALIGNMENT = "mesonet-pipeline/8"
+ALIGNMENT = "mesonet-pipeline/9"
 """Recorded in the manifest header: a dataset whose crops another rule made is not resumed. Bump it when the crops
 of the same frame would change (or another face would be cropped). 2: a face tilted by 35-45° is fitted again on
 its window turned upright; the single face switches to a close-up that comes into view. 3: a hard cut ends every
@@ -56,7 +57,9 @@ does not look upright (HOG) does not count as a face upright (one that does, bes
 small faces in a large frame are found (a video frame's searched at up to twice its size), and a weak box the CNN
 rejects no longer stops the later searches. 8: a hard cut behind a person who stays (found again at their place,
 the picture of their face no cut, the same person by dlib's descriptor) does not end their track (crops of one
-track, not two)."""
+track, not two). 9: the faces of the frames before a video's first upright face (a clip that starts upside down
+or sideways) and a photo's face that looks turned beside an upright one are fitted again upright (upright crops,
+their angles those of the faces in the frame)."""
 
 Report = Callable[[int, str, int], None]
 
@@ -229,6 +232,7 @@ def _video_faces(job: Job, options: ExtractOptions, info: object, report: Report
     yield from video
     if video.turn is not None:
         warnings.append(turn_note(video.turn))
+    warnings.extend(unchecked_note(video.unchecked))
     warnings.extend(streams_note(video.reader.info))
     warnings.extend(video.reader.warnings)
 

@@ -826,8 +826,9 @@ class VideoFaces:
 
     ``on_start(reader)`` is called as each read begins, ``on_frame()`` after each frame decoded (held or not).
     Afterwards ``reader`` is the last read's FrameReader (its warnings, ``cut_short``), ``finder`` its
-    FaceFinder (``most_faces``), and ``turn`` the turn read (degrees clockwise; None upright). ``resize``: how
-    ``--detector none`` resizes a frame not 256×256 (:class:`FaceFinder`)."""
+    FaceFinder (``most_faces``), ``turn`` the turn read (degrees clockwise; None upright), and ``unchecked`` how many
+    faces before the first upright face were given as found, past :data:`HELD_VIEW_BYTES` (:func:`unchecked_note`).
+    ``resize``: how ``--detector none`` resizes a frame not 256×256 (:class:`FaceFinder`)."""
 
     def __init__(self, path: str | Path, selection: FrameSelection, info: Any = None, *, detector: str = "hog",
                  all_faces: bool = False, source: str | None = None, resize: str = DEFAULT_RESIZE,
@@ -839,6 +840,7 @@ class VideoFaces:
         self.reader: FrameReader | None = None
         self.finder: FaceFinder | None = None
         self.turn: int | None = None
+        self.unchecked = 0  # faces before the first upright face given as found, their views past the cap
         self._settled: list[tuple[float, Box]] = []
 
     def __iter__(self) -> Iterator[FrameFaces]:
@@ -856,7 +858,7 @@ class VideoFaces:
         held back with the probe frames when no frame showed a face upright (none, or one that
         :func:`looks_turned`; else nothing)."""
         held: list[FrameFaces] | None = [] if turn is None else None
-        views: list[list[tuple[Frame, tuple[int, int]]] | None] = []  # each held frame's faces' views, if kept
+        views: list[list[View | None]] = []  # each held frame's faces' views, those kept
         kept = 0  # their bytes
         probes: list[Frame] = []
         self._settled: list[tuple[float, Box]] = []  # faces the crop test kept as found (:meth:`_oriented`)
@@ -871,32 +873,36 @@ class VideoFaces:
                 self.on_frame()
                 if held is not None and (not found.faces or self.detector != "none" and looks_turned(found.faces)):
                     held.append(found)
-                    views.append(None)
-                    if found.faces and kept < HELD_VIEW_BYTES:
-                        views[-1] = [face_view(frame, record) for record in found.faces]
-                        kept += sum(view.image.nbytes for view, _ in views[-1])
+                    views.append([])
+                    for record in found.faces:  # each while they fit (a frame's many faces too, --all-faces)
+                        view = face_view(frame, record)
+                        fits = kept + view[0].image.nbytes <= HELD_VIEW_BYTES
+                        kept += view[0].image.nbytes if fits else 0
+                        views[-1].append(view if fits else None)
                     if number in spread:
                         probes.append(frame)
                     continue
                 for before, seen in zip(held or [], views, strict=True):  # each face there looked turned
-                    yield self._oriented(before, seen, looked_turned=True) if seen else before
+                    self.unchecked += seen.count(None)
+                    yield self._oriented(before, seen, looked_turned=True) if any(seen) else before
                 held, views = None, []
                 yield self._oriented(found, [(frame, (0, 0))] * len(found.faces)) if self.detector != "none" else found
         return held or [], probes
 
-    def _oriented(self, found: FrameFaces, views: list[tuple[Frame, tuple[int, int]]],
+    def _oriented(self, found: FrameFaces, views: list[View] | list[View | None],
                   looked_turned: bool = False) -> FrameFaces:
         """``found`` with each face that looks turned in this upright picture (someone lying down, a phone turned
         mid-clip, a turned inset) fitted again upright (:meth:`FaceFinder.reoriented`) on its view (the frame, or
         the part of it :func:`face_view` kept, and where that lies); kept as found when no turn makes it look
         upright. A face HOG finds upright in its crop at half size (about 2 ms) is not asked further; the others
         take the crop test (:func:`looks_turned`), unless ``looked_turned`` (a frame held before the first upright
-        face: each of its faces took it and looked turned)."""
+        face: each of its faces took it and looked turned); a face without a view (none kept) is kept as found."""
         assert self.finder is not None
         faces = []
         self._settled = [(time, box) for time, box in self._settled if abs(found.time - time) < RECHECK_SECONDS]
-        for record, (view, origin) in zip(found.faces, views, strict=True):
-            if not _plainly_upright(record.crop) and not self._lately_settled(record):
+        for record, seen in zip(found.faces, views, strict=True):
+            if seen is not None and not _plainly_upright(record.crop) and not self._lately_settled(record):
+                view, origin = seen
                 refit = (self.finder.reoriented(view, record, origin) if looked_turned or looks_turned([record])
                          else None)
                 if refit is None:  # an upright face HOG does not find in its crop: not asked again here for a while
@@ -917,11 +923,13 @@ VIEW_MARGIN = 1.0
 this × its side each way (:func:`face_view`): its refit's window (:data:`REFIT_MARGIN`) and its square turned
 any way lie inside it."""
 HELD_VIEW_BYTES = 256 * 2**20
-"""The views of held faces kept at most (bytes; a face after them is given as found): a video without a face
-upright holds every frame until its end (30 views of a 400 px face: 130 MB)."""
+"""The views of held faces kept at most (bytes; a face whose view would pass it is given as found): a video without
+a face upright holds every frame until its end (30 views of a 400 px face: 130 MB)."""
+View = tuple[Frame, tuple[int, int]]
+"""A face's view (:func:`face_view`): the part of the frame kept around it, and where its top-left pixel lies."""
 
 
-def face_view(frame: Frame, record: FaceRecord) -> tuple[Frame, tuple[int, int]]:
+def face_view(frame: Frame, record: FaceRecord) -> View:
     """The part of ``frame`` that a refit of ``record`` (:meth:`FaceFinder.reoriented`) reads: its box grown by
     :data:`VIEW_MARGIN` × its side each way (inside the frame, a copy), and where its top-left pixel lies."""
     x0, y0, x1, y1 = _FrameImages(frame.image).clip(Box(*record.box), VIEW_MARGIN)
@@ -946,6 +954,16 @@ still sideways (``--detector cnn`` finds faces turned a quarter) shows that the 
 def turned(frame: Frame, degrees: int) -> Frame:
     """``frame`` with its pixels turned ``degrees`` clockwise (90, 180 or 270)."""
     return Frame(frame.index, frame.time, np.ascontiguousarray(np.rot90(frame.image, TURNS[degrees])))
+
+
+def unchecked_note(count: int) -> list[str]:
+    """The warning of a video whose faces before its first upright face were not all fitted again upright
+    (:attr:`VideoFaces.unchecked`: too many held); empty when all were."""
+    if not count:
+        return []
+    faces, were, crops = ("face", "was", "its crop") if count == 1 else ("faces", "were", "their crops")
+    return [f"{count} {faces} before the first upright face {were} not checked for a turn (over "
+            f"{HELD_VIEW_BYTES // 2**20} MB of frames held around such faces): {crops} may be upside down or sideways"]
 
 
 def turn_note(degrees: int) -> str:

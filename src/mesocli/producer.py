@@ -310,7 +310,7 @@ class Producer(threading.Thread):
         """Its sampled frames and their faces, a :class:`Sampled` each, read upright or, when it shows faces
         only sideways or upside down (a phone video that lost its rotation metadata), turned
         (:class:`mesocli.faces.VideoFaces`)."""
-        from mesocli.faces import VideoFaces, turn_note
+        from mesocli.faces import VideoFaces, turn_note, unchecked_note
         from mesocli.probe import streams_note
 
         def started(reader: Any) -> None:
@@ -328,7 +328,7 @@ class Producer(threading.Thread):
             scored += [float(record.size) for record in records]
             self.put(Sampled(job, int(found.frame), float(found.time), self._pick(records)))
         job.warnings = (streams_note(video.reader.info) + damage_warnings(video.reader) + self._unscored(video.finder)
-                        + self._small(scored))
+                        + self._small(scored) + unchecked_note(video.unchecked))
         if video.reader.cut_short:
             job.duration = None  # it ended early: the timeline stops at the last decoded frame
         if video.turn is not None:

@@ -457,6 +457,7 @@ WARNING_KINDS = (
     (re.compile("damaged or cut short"), "damaged"),
     (re.compile("ffmpeg: "), "ffmpeg message"),
     (re.compile("small faces"), "small faces"),
+    (re.compile(r"\d+ faces? before the first upright face"), "turn not checked"),
     (re.compile("sampled (one frame every|frames up to)"), "sparse sampling"),
     (re.compile(r"\d+ video streams"), "several video streams"),
     (re.compile("no face upright; scanned turned"), "scanned turned"),
@@ -464,8 +465,8 @@ WARNING_KINDS = (
 )
 """A row's warnings, the most decisive first (how each begins, and its short name in the table): the file judged
 may not be the file hashed; a person seen too briefly to decide was set aside (they may be the forged one); people
-in view were not scored; the video is damaged; then what makes the verdict less sure (small faces, sparse
-sampling), then notes on how the input was read. Any other warning comes last, named ``note``."""
+in view were not scored; the video is damaged; then what makes the verdict less sure (small faces, faces
+perhaps turned, sparse sampling), then notes on how the input was read. Any other warning comes last, named ``note``."""
 
 
 def _warning_kind(warning: str) -> tuple[int, str]:
