@@ -185,7 +185,7 @@ scored = st.lists(
 ).filter(lambda rows: 0 < sum(label for label, _ in rows) < len(rows))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 8).map(lambda k: k / 8)), min_size=4, max_size=30)
        .filter(lambda rows: 2 <= sum(label for label, _ in rows) <= len(rows) - 2), st.integers(0, 2**31))
 def test_the_video_auc_interval_draws_roc_auc_score_ties_included(rows: list, seed: int) -> None:
