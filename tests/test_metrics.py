@@ -185,6 +185,23 @@ scored = st.lists(
 ).filter(lambda rows: 0 < sum(label for label, _ in rows) < len(rows))
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 8).map(lambda k: k / 8)), min_size=4, max_size=30)
+       .filter(lambda rows: 2 <= sum(label for label, _ in rows) <= len(rows) - 2), st.integers(0, 2**31))
+def test_the_video_auc_interval_draws_roc_auc_score_ties_included(rows: list, seed: int) -> None:
+    """The video AUC's interval ranks each draw itself (Mann-Whitney, ties count half) instead of calling
+    roc_auc_score: on a coarse grid of scores (ties in most draws) it is the interval of roc_auc_score's draws."""
+    from sklearn.metrics import roc_auc_score
+
+    from mesocli.metrics import _percentiles, resampled_indices, video_auc_interval
+
+    fake = np.array([label for label, _ in rows])
+    p = np.array([score for _, score in rows])
+    draws = [float(roc_auc_score(fake[index], p[index])) for index in resampled_indices(fake, None, 10, seed)]
+    assert video_auc_interval(fake, p, 10, seed) == pytest.approx(_percentiles({"auc": draws}, 0.95)["auc"],
+                                                                   abs=1e-12)
+
+
 @settings(max_examples=60, deadline=None)
 @given(scored, st.floats(0.0, 1.0))
 def test_best_threshold_is_achieved_and_optimal(rows: list, threshold: float) -> None:
@@ -288,3 +305,26 @@ def test_calibration_by_hand() -> None:
     assert calibration([1, 0, 1, 0], [1.0, 0.0, 1.0, 0.0]) == {
         "brier": 0.0, "ece": 0.0, "bins": [{"range": [0.0, 0.1], "faces": 2, "mean_p_fake": 0.0, "fake_share": 0.0},
                                            {"range": [0.9, 1.0], "faces": 2, "mean_p_fake": 1.0, "fake_share": 1.0}]}
+
+
+def test_the_video_auc_interval_follows_the_short_track_rule_and_the_detectors() -> None:
+    """eval's video AUC interval groups the videos as its ``video`` block does: by ``--min-track-frames`` (a merge
+    of the two changes had to pass the rule on) and, with ``--model any``, each detector's own aggregate."""
+    from mesocli.evaluate import figure_intervals, video_figures
+    from mesocli.metrics import track_id, video_auc_interval, video_scores
+
+    frames = [("r1_t0", 0, [0.1, 0.2, 0.1, 0.2]), ("r1_t1", 0, [0.9]), ("f1_t0", 1, [0.8, 0.9]),
+              ("r2_t0", 0, [0.1, 0.2]), ("r2_t1", 0, [0.1, 0.9]), ("f2_t0", 1, [0.9, 0.6]), ("f2_t1", 1, [0.3])]
+    ids = [track_id(name) for name, _, ps in frames for _ in ps]
+    fake = np.array([label for _, label, ps in frames for _ in ps], dtype=bool)
+    p = np.array([x for _, _, ps in frames for x in ps])
+    for rule, auc in ((3, 1.0), (1, 0.5)):  # rule 1: r1 and r2 decided by their most-fake track
+        video = video_figures(ids, fake, p, 0.5, None, rule)
+        assert video["auc_mean"] == auc
+        low, high = figure_intervals(fake, p, 0.5, ids, video, 200, None, rule)["video_auc_mean"]
+        assert (low, high) == ((1.0, 1.0) if rule == 3 else (0.0, 1.0))
+    df, fs = p, p[::-1].copy()
+    is_fake, mean, _ = video_scores(ids, fake, np.maximum(df, fs), 0.5, [df, fs])
+    video = video_figures(ids, fake, np.maximum(df, fs), 0.5, [df, fs])
+    assert figure_intervals(fake, np.maximum(df, fs), 0.5, ids, video, 200, [df, fs])["video_auc_mean"] == \
+        video_auc_interval(is_fake, mean, 200, seed=0)

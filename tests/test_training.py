@@ -1229,6 +1229,32 @@ def test_the_start_says_how_many_videos_are_held_out(tiny_data: Path, tmp_path: 
         in line, line
 
 
+def test_the_held_out_videos_of_two_methods_sharing_an_id_are_two(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    """FaceForensics++ names a fake by its ids in every method folder (df/Deepfakes/000_003 and df/Face2Face/000_003
+    are two videos, which eval tells apart): the start line counted them as one video, and said a held-out part of
+    8 fake videos held 4."""
+    rng = np.random.default_rng(0)
+    for folder, videos in (("df/Deepfakes", ("000_003", "001_004", "002_005", "006_007")),
+                           ("df/Face2Face", ("000_003", "001_004", "002_005", "006_007")),
+                           ("real", ("000", "001", "002", "003", "004", "005", "006", "007"))):
+        (tmp_path / "data" / "train" / folder).mkdir(parents=True)
+        for video in videos:
+            for frame in range(2):
+                pixels = rng.integers(0, 255, size=(64, 64, 3)).astype(np.uint8)
+                Image.fromarray(pixels).save(tmp_path / "data" / "train" / folder / f"{video}_{frame}.jpg")
+    config = replace(config_for(tmp_path / "data", 1), val_fraction=0.5)
+    trainer = Trainer(config, tmp_path / "run", progress=True)
+    trainer.prepare()
+    line = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("training on"))
+    data = trainer.data
+    held = {(int(data.labels[i]), data.combined.methods[i], data.combined.paths[i].stem.rsplit("_", 1)[0])
+            for i in trainer.held_idx}
+    df = sum(1 for label, _, _ in held if label == 0)
+    assert any((0, "Face2Face", video) in held for _, method, video in held if method == "Deepfakes"), held
+    assert f"({len(held)} videos: df {df}, real {len(held) - df});" in line, line
+
+
 def test_train_accuracy_is_an_exact_share_of_faces(tiny_data: Path, tmp_path: Path) -> None:
     """A batch's accuracy comes out of the graph as a float32 mean (1 of 3 right: 0.33333334), and the faces right
     were counted as that mean times the batch size: the log held 0.6499999878661973 for 182 of 280 faces right.

@@ -629,8 +629,9 @@ class Trainer:
         return result
 
     def _held_videos(self) -> str:
-        """`` (2 videos: df 1, real 1)``: the videos the held-out part holds, per class (a video's tracks one video),
-        where every held-out name carries a video id; "" otherwise. Its figures rest on that many videos."""
+        """`` (2 videos: df 1, real 1)``: the videos the held-out part holds, per class (a video's tracks one video;
+        a video id in two method folders two videos, as eval counts them), where every held-out name carries a video
+        id; "" otherwise. Its figures rest on that many videos."""
         from mesocli.metrics import track_id, video_of_track
 
         data, seen = self.data, set()
@@ -641,8 +642,9 @@ class Trainer:
                 return ""
             if data.datasets[number].tracks:
                 video = video_of_track(track_id(video))
-            seen.add((number, int(data.labels[index]), video))
-        df = sum(1 for _, label, _ in seen if label == 0)
+            method = data.combined.methods[index] if data.combined.methods else None  # FF++ reuses ids across methods
+            seen.add((number, int(data.labels[index]), method, video))
+        df = sum(1 for _, label, _, _ in seen if label == 0)
         return f" ({len(seen)} videos: df {df}, real {len(seen) - df})" if seen else ""
 
     def _note_heldout_share(self, usable: np.ndarray) -> None:
