@@ -126,7 +126,8 @@ PICKING = {1: "from the length its header guessed (an earlier mesocli)", 2: "fro
 
 def row_settings(row: dict[str, Any]) -> dict[str, str]:
     """What made a row's verdict, as text: model (name and weights hashes), threshold, whether every face
-    was scored, the face detector, and for videos the aggregation, frame sampling and smoothing: those
+    was scored, the face detector, the resize of crops not 256×256 (per network where a set's differ), and for
+    videos the aggregation, frame sampling and smoothing: those
     the row carries (a failed input's row has no aggregation). The runtime is not among them: both give
     the same scores."""
     from mesocli.writers import weights_digests
@@ -145,6 +146,10 @@ def row_settings(row: dict[str, Any]) -> dict[str, str]:
     made = row.get("settings") or {}  # rows written before this key: not compared
     if "detector" in made:
         settings["face detector"] = str(made["detector"])
+    if made:  # rows of a mesocli before settings.resize (or of no model loaded): bilinear, as they were resized
+        from mesocli.weights import describe_resize
+
+        settings["resize of crops not 256×256"] = describe_resize(made.get("resize") or "bilinear")
     if row.get("type") == "video" and made.get("sampling"):
         sampling = made["sampling"]
         settings["frame sampling"] = f"{sampling['mode']} {_number(sampling['value'])}" if sampling["value"] else "all"

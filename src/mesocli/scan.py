@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
 from mesocli import aggregate
-from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor
+from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor, picking
 from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS, require_packages
 from mesocli.inputs import MemoryImage
@@ -254,29 +254,32 @@ class ScanResult:
         return out
 
 
-def scan_resize(detector: str, loaded: Any) -> str | None:
-    """How a scan resizes a crop that is not 256×256. ``--detector none`` (the inputs are crops): the weights' own
-    resize, as ``eval`` gives them (:func:`mesocli.weights.resize_of`: nearest for the authors' original files),
-    None when no model is loaded; a set or ensemble whose networks want different resizes is a WeightsError (the
-    bundled ones, the only ones it takes, all want bilinear). HOG and CNN: bilinear, whatever the weights: the aligned
-    square of a face up to 256 px is warped straight to 256×256, a larger one downscaled by Pillow's antialiased
-    bilinear resize (the authors' weights score no better on it downscaled nearest, docs/models.md)."""
+def scan_resize(detector: str, loaded: Any) -> str | dict[str, Any] | None:
+    """How a scan resizes a crop that is not 256×256 (``settings.resize``). ``--detector none`` (the inputs are
+    crops): the weights' own resize, as ``eval`` gives them (:func:`mesocli.weights.resize_record`: nearest for the
+    authors' original files), None when no model is loaded; a set or ensemble whose networks want different resizes
+    gets a crop per resize, each network scoring its own, and the record gives each member's. HOG and CNN: bilinear,
+    whatever the weights: the aligned square of a face up to 256 px is warped straight to 256×256, a larger one
+    downscaled by Pillow's antialiased bilinear resize (the authors' weights score no better on it downscaled
+    nearest, docs/models.md)."""
     from mesocli.preprocess import DEFAULT_RESIZE
 
     if detector != "none":
         return DEFAULT_RESIZE
     if loaded is None:
         return None
-    from mesocli.errors import WeightsError
-    from mesocli.weights import resize_of
+    from mesocli.weights import resize_record
 
-    members = getattr(loaded, "members", None) or {}
-    wanted = {name: scan_resize(detector, member) for name, member in members.items()}
-    if len(set(wanted.values())) > 1:
-        told = ", ".join(f"{name} {resize}" for name, resize in wanted.items())
-        raise WeightsError(f"{loaded.name}: its networks resize face crops differently ({told}): --detector none "
-                           "scores one resize per scan; scan with each of them alone")
-    return resize_of(loaded)
+    return resize_record(loaded)
+
+
+def crop_resizes(detector: str, loaded: Any) -> tuple[str, ...]:
+    """The resizes of which the producer makes each crop not 256×256: with ``--detector none`` each the networks of
+    ``loaded`` want (:func:`mesocli.weights.resizes_needed`), else bilinear alone."""
+    from mesocli.preprocess import DEFAULT_RESIZE
+    from mesocli.weights import resizes_needed
+
+    return tuple(resizes_needed(loaded)) if detector == "none" and loaded is not None else (DEFAULT_RESIZE,)
 
 
 def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
@@ -347,7 +350,7 @@ def scan_inputs(
     """
     from mesocli.runtime import check_scores
 
-    resize: Future[str] = Future()  # how the producer resizes crops, once the weights are known
+    resize: Future[tuple[str, ...]] = Future()  # how the producer resizes crops, once the weights are known
     messages: queue.Queue[Message] = queue.Queue(maxsize=max(64, 2 * options.batch_size))
     producer = Producer(paths if isinstance(paths, Iterator) else list(paths), options, messages, progress, resize)
     jobs: deque[Job] = deque()
@@ -358,7 +361,7 @@ def scan_inputs(
     def score_batch() -> None:
         if not batch:
             return
-        crops = [crop for _, _, crop in batch]
+        crops = _batch([crop for _, _, crop in batch])
         by_detector = predictor.p_fake_by_detector(crops) if isinstance(predictor, MultiPredictor) else None
         for name, scores in (by_detector or {}).items():
             check_scores(scores, loaded.members[name])
@@ -370,7 +373,8 @@ def scan_inputs(
             if by_detector:
                 face.detectors = {name: float(scores[number]) for name, scores in by_detector.items()}
             if observer is not None:
-                observer.scored(job.key, face.frame, face.time, face.track, crop, face.p_fake, face.detectors)
+                shown = next(iter(crop.values())) if isinstance(crop, dict) else crop  # (the first resize's)
+                observer.scored(job.key, face.frame, face.time, face.track, shown, face.p_fake, face.detectors)
             job.pending -= 1
             job.finished = max(job.finished, now)
         batch.clear()
@@ -448,7 +452,7 @@ def scan_inputs(
     try:
         if callable(loaded):
             loaded = loaded()
-        resize.set_result(scan_resize(options.detector, loaded) or "bilinear")
+        resize.set_result(crop_resizes(options.detector, loaded))
         model_info, settings = loaded.describe(), run_settings(options, loaded)
         predictor = _predictor_for(loaded, options)
         waiting = False  # an input read to its end has faces in the batch
@@ -485,6 +489,16 @@ def scan_inputs(
 NETWORK_BATCH = 8
 
 
+def _batch(crops: list[Any]) -> Any:
+    """The crops of a batch as the predictor takes them: a list, or (a set whose networks resize crops not 256×256
+    differently, ``--detector none``) one stacked batch per resize, each network fed its own."""
+    import numpy as np
+
+    if crops and isinstance(crops[0], dict):
+        return {resize: np.stack([crop[resize] for crop in crops]) for resize in crops[0]}
+    return crops
+
+
 def make_predictor(loaded: Any, options: ScanOptions) -> Any:
     """The scan's predictor for ``loaded`` (a :class:`mesocli.weights.LoadedModel` or a
     :class:`mesocli.runtime.OnnxModel`).
@@ -516,7 +530,8 @@ def _predictor(model: Any, batch_size: int, jit: bool) -> Any:
 def _predictor_for(loaded: Any, options: ScanOptions) -> Any:
     """One predictor for a model, a MultiPredictor for a DetectorSet (``--model any``)."""
     if isinstance(loaded, DetectorSet):
-        return MultiPredictor({name: make_predictor(member, options) for name, member in loaded.members.items()})
+        return MultiPredictor({name: picking(make_predictor(member, options), member)
+                               for name, member in loaded.members.items()})
     return make_predictor(loaded, options)
 
 

@@ -84,7 +84,7 @@ def run_scan(
     loaded = resolve(arch, model, weights, runtime) if engine == "local" or resume else None
     statuses: list[str] = []
     verdicts: list[str | None] = []
-    settings = None if loaded is None else _settings(options, loaded.describe())
+    settings = None if loaded is None else _settings(options, loaded)
     todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet, log, settings, fmt=fmt,
                             outputs=[target for target in (output, report) if target is not None],
                             output_folders=[] if explain is None else [explain], rehash=options.hash_inputs,
@@ -299,14 +299,15 @@ def _check(output: Path | None, fmt: str | None, force: bool, resume: bool, engi
     return fmt
 
 
-def _settings(options: ScanOptions, model_info: dict[str, Any]) -> dict[str, str]:
+def _settings(options: ScanOptions, loaded: Any) -> dict[str, str]:
     """What makes this run's verdicts, as a resumed output's rows record it (:func:`mesocli.resume.row_settings`)."""
     from mesocli.resume import row_settings
-    from mesocli.scan import run_settings
+    from mesocli.scan import run_settings, scan_resize
 
-    return row_settings({"model": model_info, "threshold": options.threshold, "type": "video",
+    made = {**run_settings(options, None), "resize": scan_resize(options.detector, loaded)}
+    return row_settings({"model": loaded.describe(), "threshold": options.threshold, "type": "video",
                          "aggregation": options.aggregation, "faces": [] if options.all_faces else None,
-                         "settings": run_settings(options, None)})
+                         "settings": made})
 
 
 def plan_scan(
