@@ -27,7 +27,7 @@ MIXED = {"df": {"meso4": "nearest", "mesoinception4": "bilinear"}}
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Meso4 df (its card: nearest) and f2f, MesoInception4 df (bilinear): real networks from seeded inits."""
     return write_bundle(tmp_path_factory.mktemp("mixed-bundle"),
-                        [("meso4", "df", 41, 1.5), ("meso4", "f2f", 42, 1.5), ("mesoinception4", "df", 43, 1.5)],
+                        [("meso4", "df", 41, 1.5), ("meso4", "f2f", 45, 1.5), ("mesoinception4", "df", 43, 1.5)],
                         nearest=("meso4_df",))
 
 
@@ -84,13 +84,30 @@ def test_eval_feeds_each_member_its_own_resize(bundled: Path, crops: Path) -> No
     assert same.to_dict()["provenance"]["resize"] == "bilinear"  # one network: the single value, as before
 
 
+class Seen:
+    """A scan observer that keeps the crops it is shown."""
+
+    def __init__(self) -> None:
+        self.crops: list[np.ndarray] = []
+
+    def started(self, key: int, path: str) -> None: ...
+
+    def sampled(self, key: int, frame: int, time: float, faces: int) -> None: ...
+
+    def scored(self, key: int, frame: int, time: float, track: int | None, crop: np.ndarray, p_fake: float,
+               detectors: dict[str, float] | None = None) -> None:
+        self.crops.append(crop)
+
+
 def test_scan_detector_none_scores_each_member_on_its_own_resize(bundled: Path, crops: Path) -> None:
     """``scan --detector none`` with a set (or an ensemble inside one) whose networks resize differently scores
-    each on its own resize of the crop and says so per member in ``settings.resize``; it was refused."""
+    each on its own resize of the crop and says so per member in ``settings.resize``; the crop shown to observers
+    (heatmaps, reports) is the deciding detector's. It was refused."""
     path = crops / "validation" / "df" / "vdf1_0.png"
     nearest, bilinear = _faces([path.name], path.parent, "nearest"), _faces([path.name], path.parent, "bilinear")
     detectors = resolve("meso4", "any", None)
-    (result,) = scan_inputs([str(path)], detectors, ScanOptions(detector="none"))
+    seen = Seen()
+    (result,) = scan_inputs([str(path)], detectors, ScanOptions(detector="none"), observer=seen)
     row = result.to_dict()
     check_schema(row)
     assert row["settings"]["resize"] == {"df": "nearest", "f2f": "bilinear"}
@@ -98,6 +115,9 @@ def test_scan_detector_none_scores_each_member_on_its_own_resize(bundled: Path, 
         float(make_predictor(detectors.members["df"]).p_fake(nearest)[0]), abs=1e-4)
     assert row["detectors"]["f2f"]["p_fake"] == pytest.approx(
         float(make_predictor(detectors.members["f2f"]).p_fake(bilinear)[0]), abs=1e-4)
+    assert row["detectors"]["f2f"]["p_fake"] > row["detectors"]["df"]["p_fake"]  # f2f decides, df's crop first
+    (shown,) = seen.crops  # what a heatmap is drawn on: the crop as the deciding detector read it
+    np.testing.assert_array_equal(shown, bilinear[0])
     ensembles = resolve("ensemble", "any", None)
     (result,) = scan_inputs([str(path)], ensembles, ScanOptions(detector="none"))
     row = result.to_dict()

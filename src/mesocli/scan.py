@@ -348,6 +348,7 @@ def scan_inputs(
     ready: so batches stay full while results still stream. ``observer`` (optional) is told of every
     sampled frame and scored face crop (see :class:`ScanObserver`).
     """
+    from mesocli.evidence import deciding
     from mesocli.runtime import check_scores
 
     resize: Future[tuple[str, ...]] = Future()  # how the producer resizes crops, once the weights are known
@@ -356,6 +357,7 @@ def scan_inputs(
     jobs: deque[Job] = deque()
     batch: list[tuple[Job, Face, Any]] = []
     predictor: Any = None
+    drawn: dict[str | None, str] = {}  # the resize of the crop the observer sees, by deciding detector
     numbers = itertools.count()
 
     def score_batch() -> None:
@@ -373,7 +375,7 @@ def scan_inputs(
             if by_detector:
                 face.detectors = {name: float(scores[number]) for name, scores in by_detector.items()}
             if observer is not None:
-                shown = next(iter(crop.values())) if isinstance(crop, dict) else crop  # (the first resize's)
+                shown = crop[drawn[deciding(face.detectors)]] if isinstance(crop, dict) else crop
                 observer.scored(job.key, face.frame, face.time, face.track, shown, face.p_fake, face.detectors)
             job.pending -= 1
             job.finished = max(job.finished, now)
@@ -454,6 +456,7 @@ def scan_inputs(
             loaded = loaded()
         resize.set_result(crop_resizes(options.detector, loaded))
         model_info, settings = loaded.describe(), run_settings(options, loaded)
+        drawn.update(_drawn_resizes(loaded))
         predictor = _predictor_for(loaded, options)
         waiting = False  # an input read to its end has faces in the batch
         try:
@@ -487,6 +490,19 @@ def scan_inputs(
 
 
 NETWORK_BATCH = 8
+
+
+def _drawn_resizes(loaded: Any) -> dict[str | None, str]:
+    """The resize of the crop an observer sees (a heatmap is drawn on it), by deciding detector (None: one model):
+    that of the network that draws it, an ensemble's first (its Meso4, as :func:`mesocli.scan_run` draws)."""
+    from mesocli.weights import resize_of
+
+    def drawer(member: Any) -> str:
+        return resize_of(next(iter(member.members.values())) if isinstance(member, Ensemble) else member)
+
+    if isinstance(loaded, DetectorSet):
+        return {name: drawer(member) for name, member in loaded.members.items()}
+    return {None: drawer(loaded)}
 
 
 def _batch(crops: list[Any]) -> Any:
