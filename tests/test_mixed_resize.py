@@ -136,23 +136,22 @@ def test_onnx_exports_carry_the_resize_of_their_card(bundled: Path, tmp_path: Pa
     resized; a bundled .onnx whose own card has no resize (exported before cards had one) finds it in the model
     card beside it, as its .weights.h5 does. Both read bilinear before."""
     from mesocli.export import ExportCard, export, onnx_bytes, read_source
-
-    source = read_source(bundled / "meso4_df.weights.h5")
-    exported = export(source, tmp_path / "df.onnx")
     from mesocli.runtime import _onnx_card
 
-    card, _ = _onnx_card(exported.read_bytes())
-    assert card is not None and card.resize == "nearest"
-    assert resize_of(load_onnx(exported)) == "nearest"
+    source = read_source(bundled / "meso4_df.weights.h5")
     older = ExportCard(source.sha256, source.arch, source.manipulation, source.name, source.path.name, source.legacy)
     beside = bundled / "meso4_df.onnx"  # as the bundled exports are: no resize in their own card
     beside.write_bytes(onnx_bytes(source.arrays, source.arch, older))
     try:
         assert resize_of(load_onnx(beside)) == "nearest" == resize_of(load_onnx(bundled / "meso4_df.weights.h5"))
-        f2f = read_source(bundled / "meso4_f2f.weights.h5")
-        assert resize_of(load_onnx(export(f2f, tmp_path / "f2f.onnx"))) == "bilinear"
     finally:
         beside.unlink()
+    exported = export(source, tmp_path / "df.onnx")
+    card, _ = _onnx_card(exported.read_bytes())
+    assert card is not None and card.resize == "nearest"
+    assert resize_of(load_onnx(exported)) == "nearest"
+    f2f = read_source(bundled / "meso4_f2f.weights.h5")
+    assert resize_of(load_onnx(export(f2f, tmp_path / "f2f.onnx"))) == "bilinear"
 
 
 def test_resume_refuses_rows_of_another_resize(bundled: Path, crops: Path, tmp_path: Path, run_cli: RunCli) -> None:
