@@ -5,6 +5,7 @@ Each network is fed the crops resized as its card says, and the outputs say whic
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image
 
 from mesocli import weights as weights_module
 from mesocli.datasets import find_dataset
+from mesocli.errors import WeightsError
 from mesocli.evaluate import evaluate
 from mesocli.preprocess import face_to_uint8
 from mesocli.runtime import load_onnx, make_predictor, resolve
@@ -150,6 +152,13 @@ def test_onnx_exports_carry_the_resize_of_their_card(bundled: Path, tmp_path: Pa
     card, _ = _onnx_card(exported.read_bytes())
     assert card is not None and card.resize == "nearest"
     assert resize_of(load_onnx(exported)) == "nearest"
+    (tmp_path / "df.json").write_text("[]")  # a JSON beside it that is no model card (a scan's output): ignored
+    assert resize_of(load_onnx(exported)) == "nearest"
+    later = tmp_path / "later.onnx"  # a resize this mesocli does not know (a later version's): refused, as in a card
+    later.write_bytes(onnx_bytes(source.arrays, source.arch, replace(older, resize="bicubic")))
+    with pytest.raises(WeightsError, match=r"later.onnx: model card's resize \"bicubic\" is not one this mesocli "
+                                           r"knows \(bilinear, nearest\)"):
+        load_onnx(later)
     f2f = read_source(bundled / "meso4_f2f.weights.h5")
     assert resize_of(load_onnx(export(f2f, tmp_path / "f2f.onnx"))) == "bilinear"
 

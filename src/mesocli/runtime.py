@@ -278,7 +278,10 @@ def _exported(path: Path, arch: str | None) -> OnnxModel:
     if found.resize is not None:  # (an unknown one: refused, as in a model card)
         w.ModelCard(found.arch, found.manipulation or "", found.source_file, "", resize=found.resize).check_resize(path)
     name = f"{path.name} (exported from {found.name or found.source_file}, sha256 {found.source_sha256[:12]})"
-    beside = w.card_beside(path)  # a bundled export's card (its resize, its figures): the weights' it came from
+    try:  # a bundled export's card (its resize, its figures): the weights' it came from
+        beside = w.card_beside(path)
+    except WeightsError:  # a JSON file beside it that is no readable model card (a scan's output): not its card
+        beside = None
     source = beside if beside is not None and beside.sha256 == found.source_sha256 else next(
         (card for card in w.bundled_cards() if card.sha256 == found.source_sha256), None)
     return OnnxModel(found.arch, name, path, hashlib.sha256(data).hexdigest(), data, "exported", None,
