@@ -219,9 +219,11 @@ def own_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def write_bundle(folder: Path, detectors: list[tuple[str, str, int, float]]) -> Path:
+def write_bundle(folder: Path, detectors: list[tuple[str, str, int, float]], nearest: tuple[str, ...] = ()) -> Path:
     """A weights folder as ``weights/`` is: per (arch, manipulation, seed, scale) a real network from a
-    seeded init, its weights scaled by ``scale`` (so detectors disagree), saved with its model card."""
+    seeded init, its weights scaled by ``scale`` (so detectors disagree), saved with its model card; the cards of
+    those named in ``nearest`` (``meso4_df``) say ``"resize": "nearest"`` (trained with ``train --resize nearest``),
+    the others bilinear."""
     from mesocli._tf import import_tensorflow
     from mesocli.models import build_model
     from mesocli.weights import ModelCard, save_own
@@ -232,8 +234,9 @@ def write_bundle(folder: Path, detectors: list[tuple[str, str, int, float]]) -> 
         for variable in model.trainable_variables:
             variable.assign(variable.numpy() * scale)
         path = folder / f"{arch}_{manipulation}.weights.h5"
+        name = f"{arch}_{manipulation}"
         save_own(model, path, ModelCard(arch=arch, manipulation=manipulation, weights_file=path.name, sha256="",
-                                        name=f"{arch}_{manipulation}"))
+                                        name=name, resize="nearest" if name in nearest else "bilinear"))
     return folder
 
 

@@ -869,21 +869,20 @@ def test_detector_none_resizes_crops_as_the_weights_want(crops: list[Path], kit:
     assert run_settings(ScanOptions(detector="hog"), nearest)["resize"] == "bilinear"  # aligned crops: bilinear
 
 
-def test_detector_none_refuses_networks_that_resize_differently(loaded) -> None:
-    """A set or ensemble whose networks want different resizes cannot share one crop: refused (exit 2) before any
-    input is read, naming each network's resize (the bundled ones, the only ones such a scan takes, agree)."""
+def test_detector_none_records_each_networks_resize_where_they_differ(loaded) -> None:
+    """A set or ensemble whose networks want different resizes gets a crop per resize (each network scores its
+    own, tests/test_mixed_resize.py): ``settings.resize`` gives each member's; one value where they agree."""
     from dataclasses import replace
 
     from mesocli.detectors import DetectorSet
-    from mesocli.errors import WeightsError
-    from mesocli.scan import scan_resize
+    from mesocli.scan import crop_resizes, scan_resize
 
     mixed = DetectorSet("meso4", {"df": replace(loaded, card=replace(loaded.card, resize="nearest")), "f2f": loaded})
-    with pytest.raises(WeightsError, match=r"meso4_any: its networks resize face crops differently "
-                                           r"\(df nearest, f2f bilinear\)"):
-        list(scan_inputs(["nothing-read.png"], mixed, ScanOptions(detector="none")))
+    assert scan_resize("none", mixed) == {"df": "nearest", "f2f": "bilinear"}
+    assert crop_resizes("none", mixed) == ("nearest", "bilinear")
     assert scan_resize("none", DetectorSet("meso4", {"df": loaded, "f2f": loaded})) == "bilinear"
     assert scan_resize("hog", mixed) == "bilinear"  # aligned crops are warped, not resized by the weights' rule
+    assert crop_resizes("hog", mixed) == ("bilinear",)
 
 
 def test_faces_before_the_first_upright_face_past_the_cap_are_named_in_a_warning(

@@ -12,7 +12,7 @@ bundled Meso4 and MesoInception4 detectors' for the same manipulation (``--arch 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,14 +72,47 @@ class Ensemble:
                 "networks": {arch: member.describe() for arch, member in self.members.items()}}
 
 
+def batch_of(faces: Any, resize: str) -> Any:
+    """The faces a network that wants ``resize`` is fed: ``faces`` by resize (a set whose networks resize crops not
+    256×256 differently: each crop made once per resize), or the one batch every network shares."""
+    return faces[resize] if isinstance(faces, Mapping) else faces
+
+
+class Picked:
+    """A network's predictor fed the faces resized as it wants (:func:`batch_of`)."""
+
+    def __init__(self, predictor: Any, resize: str) -> None:
+        self.predictor, self.resize = predictor, resize
+
+    def p_fake(self, faces: Any) -> np.ndarray:
+        return self.predictor.p_fake(batch_of(faces, self.resize))
+
+    def cancel(self) -> bool:
+        """End the batch being scored now, where its runtime can (:func:`cancel_all`)."""
+        return cancel_all([self.predictor])
+
+
+def picking(predictor: Any, loaded: Any) -> Any:
+    """``predictor`` of ``loaded``, given faces by resize, fed its own (an ensemble's picks per network itself)."""
+    from mesocli.weights import resize_of
+
+    return predictor if isinstance(loaded, Ensemble | DetectorSet) else Picked(predictor, resize_of(loaded))
+
+
+def _as_batch(faces: Any) -> Any:
+    """One uint8 batch, or faces by resize left as they are (each network picks its own)."""
+    return faces if isinstance(faces, Mapping) else np.asarray(faces, dtype=np.uint8)
+
+
 class EnsemblePredictor:
-    """Scores faces with each network of an :class:`Ensemble` and returns the mean p_fake."""
+    """Scores faces with each network of an :class:`Ensemble` and returns the mean p_fake; faces by resize (a dict)
+    feed each network its own."""
 
     def __init__(self, predictors: list[Any]) -> None:
         self.predictors = predictors
 
     def p_fake(self, faces: Any) -> np.ndarray:
-        batch = np.asarray(faces, dtype=np.uint8)
+        batch = _as_batch(faces)
         return np.mean([predictor.p_fake(batch) for predictor in self.predictors], axis=0)
 
     def cancel(self) -> bool:
@@ -89,8 +122,8 @@ class EnsemblePredictor:
 
 
 def ensemble_predictor(loaded: Ensemble, make: Callable[[Any], Any]) -> EnsemblePredictor:
-    """The predictor of an ensemble, each network's made with ``make(model)``."""
-    return EnsemblePredictor([make(member) for member in loaded.members.values()])
+    """The predictor of an ensemble, each network's made with ``make(model)`` and fed its own resize."""
+    return EnsemblePredictor([picking(make(member), member) for member in loaded.members.values()])
 
 
 def bundled_ensemble(manipulation: str, load: Callable[[Path, str], Any]) -> Ensemble:
@@ -143,13 +176,14 @@ def combine(scores: dict[str, np.ndarray]) -> np.ndarray:
 
 
 class MultiPredictor:
-    """Scores faces with each detector of a set (:func:`combine` gives the combined score)."""
+    """Scores faces with each detector of a set (:func:`combine` gives the combined score); faces by resize (a
+    dict) feed each detector its own."""
 
     def __init__(self, predictors: dict[str, Any]) -> None:
         self.predictors = predictors
 
     def p_fake_by_detector(self, faces: Any) -> dict[str, np.ndarray]:
-        batch = np.asarray(faces, dtype=np.uint8)
+        batch = _as_batch(faces)
         return {name: predictor.p_fake(batch) for name, predictor in self.predictors.items()}
 
     def cancel(self) -> bool:

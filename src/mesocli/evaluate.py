@@ -43,7 +43,7 @@ from mesocli.metrics import (
 from mesocli.progress import note
 from mesocli.runtime import OnnxModel
 from mesocli.sources import split_by_groups
-from mesocli.weights import LoadedModel, resize_of
+from mesocli.weights import LoadedModel, resize_record, resizes_needed
 
 REPORT_KEYS = (
     "model", "data", "threshold", "accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold",
@@ -119,8 +119,9 @@ def _scores(
 
     every = [loaded.members if isinstance(loaded, DetectorSet) else {"": loaded} for loaded in models]
     predictors = [{name: make_predictor(member) for name, member in members.items()} for members in every]
-    resized = [{name: resize_of(member) for name, member in members.items()} for members in every]
-    resizes = list(dict.fromkeys(resize for own in resized for resize in own.values()))  # each file read once
+    # each member's resizes: one, or an ensemble's networks' where they differ (each network fed its own)
+    resized = [{name: resizes_needed(member) for name, member in members.items()} for members in every]
+    resizes = list(dict.fromkeys(resize for own in resized for wanted in own.values() for resize in wanted))
     n = len(dataset.paths)
     p_fakes = [{name: np.full(n, np.nan) for name in own} for own in predictors]
     scoring, timed = [0.0] * len(models), len(models) > 1  # one model: its seconds are the whole loop's
@@ -132,10 +133,11 @@ def _scores(
                                                                      strict=True)):
             began = time.perf_counter() if timed else 0.0
             for name, predictor in own.items():
-                images = faces(resize[name])
+                wanted = resize[name]
+                images = faces(wanted[0]) if len(wanted) == 1 else {each: faces(each) for each in wanted}
                 scores = predictor.p_fake(images)
                 check_scores(scores, members[name])  # at the first batch (an unreadable file's stand-in scores too)
-                p_fake[name][start : start + len(images)] = scores
+                p_fake[name][start : start + len(scores)] = scores
             if timed:
                 scoring[number] += time.perf_counter() - began
 
@@ -584,14 +586,14 @@ def _report(loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: F
 def provenance(loaded: Any) -> dict[str, Any]:
     """The report's ``provenance``: the mesocli version, the runtime that ran the network, the versions of the
     libraries that decide the scores (the runtime's, numpy, Pillow: eval reads face crops, finds no faces and
-    decodes no video), the resize of crops not 256×256 (:func:`mesocli.weights.resize_of`: the weights') and when
-    the evaluation finished (UTC, ISO 8601 to the second)."""
+    decodes no video), the resize of crops not 256×256 (:func:`mesocli.weights.resize_record`: the weights', per
+    member where a set's differ) and when the evaluation finished (UTC, ISO 8601 to the second)."""
     from mesocli import __version__
     from mesocli.provenance import EVAL_PACKAGES, library_versions, utc_now
     from mesocli.runtime import runtime_of
 
     runtime = runtime_of(loaded)
-    return {"mesocli": __version__, "runtime": runtime, "resize": resize_of(loaded),
+    return {"mesocli": __version__, "runtime": runtime, "resize": resize_record(loaded),
             "libraries": library_versions(runtime, EVAL_PACKAGES), "finished_at": utc_now()}
 
 

@@ -50,14 +50,18 @@ class ExportCard:
     scaling: str = SCALING
     output: str = OUTPUT_SPEC
     provenance: dict[str, Any] | None = None  # an export's: when, and with which software (export_provenance)
+    # how the weights resize a face crop not 256×256 (their model card's; None: a card without it, or the authors'
+    # file, whose ``legacy`` says nearest): an .onnx run as it is is fed crops so resized
+    resize: str | None = None
 
     def metadata(self) -> dict[str, str]:
         """ONNX ``metadata_props``: the card as JSON under ``mesocli_card``, and its main fields as keys."""
         from dataclasses import asdict
 
         data = asdict(self)
-        if data["provenance"] is None:  # a conversion for the runtime, not an export: as before
-            del data["provenance"]
+        for key in ("provenance", "resize"):  # a conversion for the runtime, a card without a resize: as before
+            if data[key] is None:
+                del data[key]
         props = {"mesocli_card": json.dumps(data, sort_keys=True)}
         props.update({key: str(data[key] or "") for key in CARD_KEYS[1:]})
         return props
@@ -92,12 +96,13 @@ class SourceWeights:
     name: str
     manipulation: str | None
     arrays: Arrays
+    resize: str | None = None  # its model card's (None: none recorded)
 
     def card(self, fmt: str | None = None) -> ExportCard:
         """The card of an export of these weights; with ``fmt`` (an export to that format, not a conversion for the
         runtime), its :func:`export_provenance` too."""
         return ExportCard(self.sha256, self.arch, self.manipulation, self.name, self.path.name, self.legacy,
-                          provenance=None if fmt is None else export_provenance(fmt))
+                          provenance=None if fmt is None else export_provenance(fmt), resize=self.resize)
 
 
 def export_provenance(fmt: str) -> dict[str, Any]:
@@ -177,7 +182,8 @@ def read_source(path: Path, arch: str | None = None, digest: str | None = None) 
     if legacy:
         card = None
     name = card.name if card and card.name else path.name
-    return SourceWeights(path, found, legacy, digest, name, card.manipulation if card else None, arrays)
+    return SourceWeights(path, found, legacy, digest, name, card.manipulation if card else None, arrays,
+                         card.resize if card else None)
 
 
 # --------------------------------------------------------------------------------------------------

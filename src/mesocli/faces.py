@@ -75,7 +75,7 @@ class FaceRecord:
     size: float  # side of the aligned square, in frame pixels
     angle: float  # in-plane rotation of the face, degrees counter-clockwise
     track: int
-    crop: np.ndarray = field(repr=False)  # (256, 256, 3) uint8 RGB
+    crop: np.ndarray = field(repr=False)  # (256, 256, 3) uint8 RGB (--detector none, several resizes: a dict of them)
     landmarks: np.ndarray | None = field(default=None, repr=False)  # (68, 2) x, y
 
     @property
@@ -327,7 +327,7 @@ class FaceFinder:
     """
 
     def __init__(self, detector: str = "hog", all_faces: bool = False, still: bool = False,
-                 small_faces: bool = True, resize: str = DEFAULT_RESIZE):
+                 small_faces: bool = True, resize: str | tuple[str, ...] = DEFAULT_RESIZE):
         self.resize = resize  # ``none``: how a frame not 256×256 is resized (the weights', mesocli.weights.resize_of)
         self.still = still  # a still image: one frame, worth a full-resolution search for small faces
         self.small_faces = small_faces  # a large faceless video frame searched enlarged (not by upright_turn)
@@ -801,12 +801,16 @@ def _plainly_upright(crop: np.ndarray) -> bool:
     return not upside_down or max(upright) > max(upside_down)
 
 
-def _whole_frame(frame: Frame, source: str, resize: str = DEFAULT_RESIZE) -> FaceRecord:
+def _whole_frame(frame: Frame, source: str, resize: str | tuple[str, ...] = DEFAULT_RESIZE) -> FaceRecord:
     """``--detector none``: the frame is already an aligned face crop, resized by ``resize`` when it is not
-    256×256 (the weights' own, as ``eval`` resizes a crop for them)."""
+    256×256 (the weights' own, as ``eval`` resizes a crop for them). Several resizes (a set whose networks want
+    different ones): the crop is a dict, one crop per resize, the first the one shown."""
     height, width = frame.image.shape[:2]
+    resizes = (resize,) if isinstance(resize, str) else resize
+    crops = {each: face_to_uint8(frame.image, each) for each in resizes}
+    crop: Any = crops[resizes[0]] if len(crops) == 1 else crops
     return FaceRecord(source, frame.index, frame.time, (0, 0, width, height), (width / 2, height / 2),
-                      float(max(width, height)), 0.0, 0, face_to_uint8(frame.image, resize))
+                      float(max(width, height)), 0.0, 0, crop)
 
 
 def faces_in_video(
@@ -831,7 +835,7 @@ class VideoFaces:
     ``resize``: how ``--detector none`` resizes a frame not 256×256 (:class:`FaceFinder`)."""
 
     def __init__(self, path: str | Path, selection: FrameSelection, info: Any = None, *, detector: str = "hog",
-                 all_faces: bool = False, source: str | None = None, resize: str = DEFAULT_RESIZE,
+                 all_faces: bool = False, source: str | None = None, resize: str | tuple[str, ...] = DEFAULT_RESIZE,
                  on_start: Callable[[FrameReader], object] = lambda reader: None,
                  on_frame: Callable[[], object] = lambda: None):
         self.path, self.selection, self.info = path, selection, info
@@ -1029,7 +1033,7 @@ def probe_numbers(expected: int | None) -> set[int]:
 
 
 def photo_faces(image: Image.Image, detector: str, all_faces: bool, source: str,
-                resize: str = DEFAULT_RESIZE) -> tuple[int | None, list[FaceRecord], FaceFinder]:
+                resize: str | tuple[str, ...] = DEFAULT_RESIZE) -> tuple[int | None, list[FaceRecord], FaceFinder]:
     """A photo's faces as ``scan`` and ``extract`` take them: the turn read (None: upright), its faces and the
     finder that found them. A photo without a face upright (none, or one that :func:`looks_turned`) is tried
     turned (:func:`turned_photo_faces`); when no turn shows a face, what the upright search found is kept. In a

@@ -115,7 +115,7 @@ class Producer(threading.Thread):
     """Walks the inputs and puts messages (:data:`Message`) on ``out``, a bounded queue; :attr:`stop` ends it."""
 
     def __init__(self, paths: Iterable[str | Path | MemoryImage], options: ScanOptions, out: queue.Queue,
-                 progress: ProgressHook | None, resize: Future[str] | None = None) -> None:
+                 progress: ProgressHook | None, resize: Future[tuple[str, ...]] | None = None) -> None:
         super().__init__(name="mesocli-scan-producer", daemon=True)
         # --detector none: how an input not 256×256 is resized (the weights', mesocli.scan.scan_resize), known once
         # the consumer has loaded them (None: bilinear)
@@ -166,10 +166,10 @@ class Producer(threading.Thread):
                 return
             yield raw
 
-    def _resize(self) -> str:
-        """How a crop not 256×256 is resized (``--detector none``): waits for the weights to be loaded, or for a stop.
-        Meanwhile the first input is identified and hashed, a picture decoded; a video's ffmpeg starts once they
-        are (its first sampled frame costs 0.1-0.5 s)."""
+    def _resize(self) -> tuple[str, ...]:
+        """How a crop not 256×256 is resized (``--detector none``; each way the networks want, a crop per resize):
+        waits for the weights to be loaded, or for a stop. Meanwhile the first input is identified and hashed, a
+        picture decoded; a video's ffmpeg starts once they are (its first sampled frame costs 0.1-0.5 s)."""
         while self.resize is not None:
             if self.stop.is_set():
                 raise _Stopped
@@ -177,7 +177,7 @@ class Producer(threading.Thread):
                 return self.resize.result(timeout=0.1)
             except TimeoutError:
                 continue
-        return "bilinear"
+        return ("bilinear",)
 
     def done_with_inputs(self, timeout: float) -> None:
         """Wait, up to ``timeout`` seconds, for the producer to end after :attr:`stop` was set; not while it waits
@@ -297,7 +297,7 @@ class Producer(threading.Thread):
         from mesocli.faces import photo_faces, turn_note
 
         turn, records, finder = photo_faces(image, self.options.detector, self.options.all_faces, job.path,
-                                              self._resize() if self.options.detector == "none" else "bilinear")
+                                              self._resize() if self.options.detector == "none" else ("bilinear",))
         if turn is not None:  # a photo stored sideways or upside down
             job.warnings.insert(0, turn_note(turn))
         job.warnings += self._unscored(finder)
@@ -320,7 +320,7 @@ class Producer(threading.Thread):
 
         video = VideoFaces(path, self.options.selection(), info, detector=self.options.detector,
                            all_faces=self.options.all_faces, source=job.path, on_start=started,
-                           resize=self._resize() if self.options.detector == "none" else "bilinear",
+                           resize=self._resize() if self.options.detector == "none" else ("bilinear",),
                            on_frame=lambda: self._hook("frame", job.path))
         scored: list[float] = []  # the sizes of the faces scored (not the records: their crops are let go)
         for found in video:

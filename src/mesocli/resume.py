@@ -127,7 +127,8 @@ PICKING = {1: "from the length its header guessed (an earlier mesocli)", 2: "fro
 
 def row_settings(row: dict[str, Any]) -> dict[str, str]:
     """What made a row's verdict, as text: model (name and weights hashes), threshold, whether every face
-    was scored, the face detector, and for videos the aggregation, frame sampling and smoothing: those
+    was scored, the face detector, the resize of crops not 256×256 (per network where a set's differ), and for
+    videos the aggregation, frame sampling and smoothing: those
     the row carries (a failed input's row has no aggregation). The runtime is not among them: both give
     the same scores."""
     from mesocli.writers import weights_digests
@@ -147,9 +148,12 @@ def row_settings(row: dict[str, Any]) -> dict[str, str]:
     if "detector" in made:
         settings["face detector"] = str(made["detector"])
     if made.get("detector") == "none" and made.get("resize", "bilinear") is not None:
-        # how the crops were resized (the weights' own since settings.resize; rows before it: bilinear whatever the
-        # weights, the authors' too, whose crops are now resized nearest); hog and cnn rows: bilinear, always
-        settings["crop resize"] = str(made.get("resize", "bilinear"))
+        # how the crops were resized (the weights' own since settings.resize, each network's where a set's differ;
+        # rows before it: bilinear whatever the weights, the authors' too, whose crops are now resized nearest);
+        # hog and cnn rows: bilinear, always
+        from mesocli.weights import describe_resize
+
+        settings["crop resize"] = describe_resize(made.get("resize", "bilinear"))
     if row.get("type") == "video" and made.get("sampling"):
         sampling = made["sampling"]
         settings["frame sampling"] = f"{sampling['mode']} {_number(sampling['value'])}" if sampling["value"] else "all"

@@ -142,6 +142,8 @@ class OnnxModel:
     # an .onnx given as it is (origin "exported"): the bundled card of the weights it was exported from, found by
     # the sha256 its own card records (its figures are theirs); None when they are not bundled weights
     source_card: Any = field(default=None, repr=False)
+    # an .onnx given as it is: the resize of a crop not 256×256 its own card carries (None: an export without it)
+    export_resize: str | None = None
     # sessions opened with a thread count, kept: a worker scans input after input with one model
     _sessions: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -288,10 +290,17 @@ def _exported(path: Path, arch: str | None) -> OnnxModel:
     if arch is not None and arch != found.arch:
         raise WeightsError(f"{path}: holds {w.DISPLAY_NAMES[found.arch]} weights, not {w.DISPLAY_NAMES[arch]} "
                            "(drop --arch or fix it)")
+    if found.resize is not None:  # (an unknown one: refused, as in a model card)
+        w.ModelCard(found.arch, found.manipulation or "", found.source_file, "", resize=found.resize).check_resize(path)
     name = f"{path.name} (exported from {found.name or found.source_file}, sha256 {found.source_sha256[:12]})"
-    source = next((card for card in w.bundled_cards() if card.sha256 == found.source_sha256), None)
+    try:  # a bundled export's card (its resize, its figures): the weights' it came from
+        beside = w.card_beside(path)
+    except WeightsError:  # a JSON file beside it that is no readable model card (a scan's output): not its card
+        beside = None
+    source = beside if beside is not None and beside.sha256 == found.source_sha256 else next(
+        (card for card in w.bundled_cards() if card.sha256 == found.source_sha256), None)
     return OnnxModel(found.arch, name, path, hashlib.sha256(data).hexdigest(), data, "exported", None,
-                     found.legacy, session, source_card=source)
+                     found.legacy, session, source_card=source, export_resize=found.resize)
 
 
 def convert(path: Path, arch: str | None = None, digest: str | None = None) -> OnnxModel:

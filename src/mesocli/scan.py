@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
 from mesocli import aggregate
-from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor
+from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor, picking
 from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS, require_packages
 from mesocli.fsutil import INSISTED, insisted
@@ -257,29 +257,32 @@ class ScanResult:
         return out
 
 
-def scan_resize(detector: str, loaded: Any) -> str | None:
-    """How a scan resizes a crop that is not 256×256. ``--detector none`` (the inputs are crops): the weights' own
-    resize, as ``eval`` gives them (:func:`mesocli.weights.resize_of`: nearest for the authors' original files),
-    None when no model is loaded; a set or ensemble whose networks want different resizes is a WeightsError (the
-    bundled ones, the only ones it takes, all want bilinear). HOG and CNN: bilinear, whatever the weights: the aligned
-    square of a face up to 256 px is warped straight to 256×256, a larger one downscaled by Pillow's antialiased
-    bilinear resize (the authors' weights score no better on it downscaled nearest, docs/models.md)."""
+def scan_resize(detector: str, loaded: Any) -> str | dict[str, Any] | None:
+    """How a scan resizes a crop that is not 256×256 (``settings.resize``). ``--detector none`` (the inputs are
+    crops): the weights' own resize, as ``eval`` gives them (:func:`mesocli.weights.resize_record`: nearest for the
+    authors' original files), None when no model is loaded; a set or ensemble whose networks want different resizes
+    gets a crop per resize, each network scoring its own, and the record gives each member's. HOG and CNN: bilinear,
+    whatever the weights: the aligned square of a face up to 256 px is warped straight to 256×256, a larger one
+    downscaled by Pillow's antialiased bilinear resize (the authors' weights score no better on it downscaled
+    nearest, docs/models.md)."""
     from mesocli.preprocess import DEFAULT_RESIZE
 
     if detector != "none":
         return DEFAULT_RESIZE
     if loaded is None:
         return None
-    from mesocli.errors import WeightsError
-    from mesocli.weights import resize_of
+    from mesocli.weights import resize_record
 
-    members = getattr(loaded, "members", None) or {}
-    wanted = {name: scan_resize(detector, member) for name, member in members.items()}
-    if len(set(wanted.values())) > 1:
-        told = ", ".join(f"{name} {resize}" for name, resize in wanted.items())
-        raise WeightsError(f"{loaded.name}: its networks resize face crops differently ({told}): --detector none "
-                           "scores one resize per scan; scan with each of them alone")
-    return resize_of(loaded)
+    return resize_record(loaded)
+
+
+def crop_resizes(detector: str, loaded: Any) -> tuple[str, ...]:
+    """The resizes of which the producer makes each crop not 256×256: with ``--detector none`` each the networks of
+    ``loaded`` want (:func:`mesocli.weights.resizes_needed`), else bilinear alone."""
+    from mesocli.preprocess import DEFAULT_RESIZE
+    from mesocli.weights import resizes_needed
+
+    return tuple(resizes_needed(loaded)) if detector == "none" and loaded is not None else (DEFAULT_RESIZE,)
 
 
 def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
@@ -348,14 +351,16 @@ def scan_inputs(
     ready: so batches stay full while results still stream. ``observer`` (optional) is told of every
     sampled frame and scored face crop (see :class:`ScanObserver`).
     """
+    from mesocli.evidence import deciding
     from mesocli.runtime import check_scores
 
-    resize: Future[str] = Future()  # how the producer resizes crops, once the weights are known
+    resize: Future[tuple[str, ...]] = Future()  # how the producer resizes crops, once the weights are known
     messages: queue.Queue[Message] = queue.Queue(maxsize=max(64, 2 * options.batch_size))
     producer = Producer(paths if isinstance(paths, Iterator) else list(paths), options, messages, progress, resize)
     jobs: deque[Job] = deque()
     batch: list[tuple[Job, Face, Any]] = []
     predictor: Any = None
+    drawn: dict[str | None, str] = {}  # the resize of the crop the observer sees, by deciding detector
     numbers = itertools.count()
 
     deferred: list[KeyboardInterrupt] = []  # a first stop heard while a batch was scored: raised once it is
@@ -364,7 +369,7 @@ def scan_inputs(
         if not batch:
             return
         crops = [crop for _, _, crop in batch]
-        by_detector, p_fake = _network_scores(predictor, crops, stopping, deferred)
+        by_detector, p_fake = _network_scores(predictor, _batch(crops), stopping, deferred, len(crops))
         for name, scores in (by_detector or {}).items():
             check_scores(scores, loaded.members[name])
         p_fake = combine(by_detector) if by_detector else p_fake
@@ -375,7 +380,8 @@ def scan_inputs(
             if by_detector:
                 face.detectors = {name: float(scores[number]) for name, scores in by_detector.items()}
             if observer is not None:
-                observer.scored(job.key, face.frame, face.time, face.track, crop, face.p_fake, face.detectors)
+                shown = crop[drawn[deciding(face.detectors)]] if isinstance(crop, dict) else crop
+                observer.scored(job.key, face.frame, face.time, face.track, shown, face.p_fake, face.detectors)
             job.pending -= 1
             job.finished = max(job.finished, now)
         batch.clear()
@@ -453,8 +459,9 @@ def scan_inputs(
     try:
         if callable(loaded):
             loaded = loaded()
-        resize.set_result(scan_resize(options.detector, loaded) or "bilinear")
+        resize.set_result(crop_resizes(options.detector, loaded))
         model_info, settings = loaded.describe(), run_settings(options, loaded)
+        drawn.update(_drawn_resizes(loaded))
         predictor = _predictor_for(loaded, options)
         waiting = False  # an input read to its end has faces in the batch
 
@@ -503,14 +510,14 @@ CANCEL_SECONDS = 5.0
 """How long a batch cancelled by a second Ctrl-C (ONNX Runtime) may take to end (it ends at its next layer)."""
 
 
-def _network_scores(predictor: Any, crops: list[Any], stopping: bool,
-                    deferred: list[KeyboardInterrupt]) -> tuple[dict[str, Any] | None, Any]:
-    """The network's scores of ``crops``: ``(p_fake by detector, None)`` with a MultiPredictor, else ``(None,
-    p_fake)``. They are computed in a thread of its own, so that Ctrl-C and SIGTERM are heard while the network
-    runs (a batch of ``--batch-size 512`` with ``--model any`` takes 10 s and more): a first one waits for the batch,
-    whose faces count, and is put in ``deferred`` for the caller to raise; a second one, or the first when
-    ``stopping`` (the scan stops already), is raised at once, the batch dropped (cancelled where the runtime can:
-    :meth:`mesocli.runtime.OnnxPredictor.cancel`), with a note saying so."""
+def _network_scores(predictor: Any, crops: Any, stopping: bool, deferred: list[KeyboardInterrupt],
+                    count: int) -> tuple[dict[str, Any] | None, Any]:
+    """The network's scores of ``crops`` (``count`` faces, as :func:`_batch` gives them): ``(p_fake by detector,
+    None)`` with a MultiPredictor, else ``(None, p_fake)``. They are computed in a thread of its own, so that Ctrl-C
+    and SIGTERM are heard while the network runs (a batch of ``--batch-size 512`` with ``--model any`` takes 10 s
+    and more): a first one waits for the batch, whose faces count, and is put in ``deferred`` for the caller to
+    raise; a second one, or the first when ``stopping`` (the scan stops already), is raised at once, the batch
+    dropped (cancelled where the runtime can: :meth:`mesocli.runtime.OnnxPredictor.cancel`), with a note saying so."""
     import threading
 
     from mesocli.detectors import cancel_all
@@ -542,13 +549,36 @@ def _network_scores(predictor: Any, crops: list[Any], stopping: bool,
                 with contextlib.suppress(KeyboardInterrupt):  # aborted the process, its threads still running)
                     ended.wait(CANCEL_SECONDS)
             setattr(stop, INSISTED, True)
-            faces = f"{len(crops)} faces being scored were" if len(crops) > 1 else "face being scored was"
+            faces = f"{count} faces being scored were" if count > 1 else "face being scored was"
             stop.add_note(f"mesocli: stopped at once: the {faces} dropped, with the inputs that waited for "
-                          f"{'them' if len(crops) > 1 else 'it'} (not reported)")
+                          f"{'them' if count > 1 else 'it'} (not reported)")
             raise
     if isinstance(outcome[0], BaseException):
         raise outcome[0]
     return outcome[0]
+
+
+def _drawn_resizes(loaded: Any) -> dict[str | None, str]:
+    """The resize of the crop an observer sees (a heatmap is drawn on it), by deciding detector (None: one model):
+    that of the network that draws it, an ensemble's first (its Meso4, as :func:`mesocli.scan_run` draws)."""
+    from mesocli.weights import resize_of
+
+    def drawer(member: Any) -> str:
+        return resize_of(next(iter(member.members.values())) if isinstance(member, Ensemble) else member)
+
+    if isinstance(loaded, DetectorSet):
+        return {name: drawer(member) for name, member in loaded.members.items()}
+    return {None: drawer(loaded)}
+
+
+def _batch(crops: list[Any]) -> Any:
+    """The crops of a batch as the predictor takes them: a list, or (a set whose networks resize crops not 256×256
+    differently, ``--detector none``) one stacked batch per resize, each network fed its own."""
+    import numpy as np
+
+    if crops and isinstance(crops[0], dict):
+        return {resize: np.stack([crop[resize] for crop in crops]) for resize in crops[0]}
+    return crops
 
 
 def make_predictor(loaded: Any, options: ScanOptions) -> Any:
@@ -582,7 +612,8 @@ def _predictor(model: Any, batch_size: int, jit: bool) -> Any:
 def _predictor_for(loaded: Any, options: ScanOptions) -> Any:
     """One predictor for a model, a MultiPredictor for a DetectorSet (``--model any``)."""
     if isinstance(loaded, DetectorSet):
-        return MultiPredictor({name: make_predictor(member, options) for name, member in loaded.members.items()})
+        return MultiPredictor({name: picking(make_predictor(member, options), member)
+                               for name, member in loaded.members.items()})
     return make_predictor(loaded, options)
 
 

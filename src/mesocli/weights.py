@@ -182,9 +182,10 @@ def resize_of(loaded: Any) -> str:
     """The resize of a face crop that is not 256×256 for the weights ``loaded`` (a model, ONNX model, set or
     ensemble): nearest for the authors' original files, as their loader resized; else what the model card
     records (``resize``; bilinear, mesocli's, when absent; an unknown one is refused as the card is read,
-    :meth:`ModelCard.check_resize`). A set or ensemble takes its members' (all bundled, bilinear); members that
-    differ give bilinear: ``eval`` decodes once per member's resize, ``scan --detector none`` refuses them
-    (:func:`mesocli.scan.scan_resize`)."""
+    :meth:`ModelCard.check_resize`); an ONNX export given as it is: the resize its own card carries, else that of
+    the card beside it or of the bundled weights it was exported from. A set or ensemble takes its members' when
+    they agree; members that differ give bilinear here: each is fed its own (:func:`resizes_needed`,
+    :func:`resize_record`)."""
     from mesocli.preprocess import DEFAULT_RESIZE, RESIZES
 
     members = getattr(loaded, "members", None)
@@ -193,8 +194,44 @@ def resize_of(loaded: Any) -> str:
         return found.pop() if len(found) == 1 else DEFAULT_RESIZE
     if getattr(loaded, "legacy", False):
         return AUTHORS_RESIZE
-    recorded = getattr(getattr(loaded, "card", None), "resize", None)
-    return recorded if recorded in RESIZES else DEFAULT_RESIZE
+    for recorded in (getattr(loaded, "export_resize", None), getattr(getattr(loaded, "card", None), "resize", None),
+                     getattr(getattr(loaded, "source_card", None), "resize", None)):
+        if recorded is not None:
+            return recorded if recorded in RESIZES else DEFAULT_RESIZE
+    return DEFAULT_RESIZE
+
+
+def resizes_needed(loaded: Any) -> list[str]:
+    """The distinct resizes the networks of ``loaded`` want (one for a single model; a set or ensemble whose
+    members differ: each, in member order): a crop not 256×256 is made once per resize, each network fed its own."""
+    members = getattr(loaded, "members", None)
+    if not members:
+        return [resize_of(loaded)]
+    return list(dict.fromkeys(resize for member in members.values() for resize in resizes_needed(member)))
+
+
+def resize_record(loaded: Any) -> str | dict[str, Any]:
+    """How ``loaded`` resized a crop not 256×256, as the outputs state it (eval's ``provenance.resize``, scan's
+    ``settings.resize``): the one resize when its networks agree, else per member (detector or network) its own,
+    nested for an ensemble inside ``--model any`` (``{"df": {"meso4": "nearest", "mesoinception4": "bilinear"},
+    "f2f": "bilinear"}``)."""
+    members = getattr(loaded, "members", None)
+    if not members or len(resizes_needed(loaded)) == 1:
+        return resize_of(loaded)
+    return {name: resize_record(member) for name, member in members.items()}
+
+
+def describe_resize(record: Any) -> str:
+    """A :func:`resize_record` in words: ``nearest``, or ``df nearest, f2f bilinear`` (``df.meso4`` nested)."""
+    if not isinstance(record, dict):
+        return str(record)
+
+    def flat(value: Any, prefix: str) -> list[str]:
+        if isinstance(value, dict):
+            return [part for name, inner in value.items() for part in flat(inner, f"{prefix}{name}.")]
+        return [f"{prefix[:-1]} {value}"]
+
+    return ", ".join(flat(record, ""))
 
 
 def bundled_dir() -> Path:

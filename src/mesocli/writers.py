@@ -895,14 +895,25 @@ def _interval(intervals: dict[str, Any] | None, key: str) -> str:
     return f"{bounds[0]:.3f}–{bounds[1]:.3f}" if bounds else ""
 
 
-def _resize_note(resize: str, comparison: dict[str, Any] | None) -> str:
-    """The eval table's note on the resize of face crops not 256×256 (the weights' own), and the compared model's."""
+def _resize_note(resize: Any, comparison: dict[str, Any] | None) -> str:
+    """The eval table's note on the resize of face crops not 256×256 (the weights' own; per member where a set's or
+    ensemble's differ), and the compared model's."""
+    from mesocli.weights import describe_resize
+
     note = ("of crops not 256×256: the authors' Keras loader's, for their original weights" if resize == "nearest"
+            else "of crops not 256×256: each network's own (model cards)" if isinstance(resize, dict)
             else "of crops not 256×256: the weights' own (model card)")
     other = (comparison or {}).get("resize")
     if other and other != resize:
-        note += f"; {comparison['model']['name']}: {other}"  # type: ignore[index]
+        note += f"; {comparison['model']['name']}: {describe_resize(other)}"  # type: ignore[index]
     return note
+
+
+def _resize_text(resize: Any) -> str:
+    """The eval table's resize cell: the one resize, or each member's (``df nearest, f2f bilinear``)."""
+    from mesocli.weights import describe_resize
+
+    return describe_resize(resize)
 
 
 def eval_table(report: EvalReport) -> Any:
@@ -927,7 +938,7 @@ def eval_table(report: EvalReport) -> Any:
         ("images", f"{data['images']}", "", f"df {data['df']}, real {data['real']}, skipped {data['skipped']}"),
         *([("subset", f"{drawn['images']} of {drawn['of_images']}", "", f"{subset_note(drawn)}: not the whole "
             "split")] if (drawn := data.get("subset")) else []),
-        *([("resize", resize, "", _resize_note(resize, report.comparison))]
+        *([("resize", _resize_text(resize), "", _resize_note(resize, report.comparison))]
           if (resize := (report.provenance or {}).get("resize")) else []),
         ("accuracy", f"{report.accuracy:.4f}", _interval(ci, "accuracy"), f"fake when p_fake ≥ {report.threshold:g}"),
         ("accuracy df", f"{report.accuracy_df:.4f}", _interval(ci, "accuracy_df"), "fakes called fake"),
