@@ -19,7 +19,7 @@ from pathlib import Path
 from mesocli.datasets import decode_dataset, find_dataset
 from mesocli.evaluate import evaluate
 from mesocli.metrics import paired_difference
-from mesocli.weights import load_weights
+from mesocli.weights import load_weights, resizes_needed
 
 
 def main() -> None:
@@ -31,10 +31,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     dataset = find_dataset(args.data, args.split)
-    decoded = decode_dataset(dataset, progress=False)
+    models = {path: load_weights(path) for path in args.weights}
+    # each file decoded once, resized each way the weights want (the authors' files and --resize nearest runs:
+    # nearest; else bilinear)
+    resizes = list(dict.fromkeys(resize for loaded in models.values() for resize in resizes_needed(loaded)))
+    decoded = decode_dataset(dataset, progress=False, resizes=resizes)
     reports, scored = {}, {}
-    for path in args.weights:
-        result = evaluate(load_weights(path), dataset, decoded=decoded, bootstrap=0)
+    for path, loaded in models.items():
+        result = evaluate(loaded, dataset, decoded=decoded, bootstrap=0)
         report = result.to_dict()
         reports[str(path)], scored[str(path)] = report, result
         methods = report["methods"] or {}
