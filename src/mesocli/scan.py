@@ -422,7 +422,8 @@ def scan_inputs(
         faces wait in the batch or in the producer's messages already sent. Their faces are scored
         :data:`NETWORK_BATCH` at a time (not ``batch_size``: one such batch is short whatever the model) for at most
         :data:`STOP_SCORING_SECONDS` (a batch started is finished; a second stop cuts it short): the
-        inputs whose faces are all scored by then are given. Counted again from the faces: a stop may have cut a
+        inputs whose faces are all scored by then are given, each before the next batch is scored (a second stop
+        drops that batch, not them). Counted again from the faces: a stop may have cut a
         batch's scoring short."""
         deadline = time.monotonic() + STOP_SCORING_SECONDS
         for _ in range(messages.maxsize + 1):  # what the producer sent before it saw the stop
@@ -442,6 +443,7 @@ def scan_inputs(
         for start in range(0, len(chosen), size):
             if start and time.monotonic() > deadline:  # the inputs whose faces are not all scored are not given
                 break
+            yield from finished()  # the inputs scored by now: kept if a second stop drops the next batch
             batch[:] = chosen[start:start + size]
             try:
                 score_batch(stopping=True)
