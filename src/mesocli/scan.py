@@ -28,7 +28,7 @@ from mesocli import aggregate
 from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor
 from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS, require_packages
-from mesocli.fsutil import INSISTED, insisted
+from mesocli.fsutil import INSISTED, insisted, whole_write
 from mesocli.inputs import MemoryImage
 from mesocli.probe import require_ffmpeg
 from mesocli.producer import Ended, Face, Failed, Finished, Job, Message, Producer, Sampled, Started
@@ -531,17 +531,21 @@ def _network_scores(predictor: Any, crops: list[Any], stopping: bool,
         finally:
             ended.set()
 
-    threading.Thread(target=run, daemon=True, name="mesocli-network").start()
+    thread, begun = threading.Thread(target=run, daemon=True, name="mesocli-network"), False
     while True:
         try:
+            if not begun:
+                with whole_write():  # a stop while it starts (Thread.start waits for it) is raised once it runs
+                    thread.start()
+                    begun = True
             ended.wait()
             break
         except KeyboardInterrupt as stop:
             if not (stopping or deferred or insisted(stop)):
                 deferred.append(stop)  # the batch is finished first
                 continue
-            if cancel_all([predictor]):  # it ends within a layer: let it, before the process exits (ONNX Runtime
-                with contextlib.suppress(KeyboardInterrupt):  # aborted the process, its threads still running)
+            if begun and cancel_all([predictor]):  # it ends within a layer: let it, before the process exits
+                with contextlib.suppress(KeyboardInterrupt):  # (ONNX Runtime aborted the process, its threads running)
                     ended.wait(CANCEL_SECONDS)
             setattr(stop, INSISTED, True)
             faces = f"{len(crops)} faces being scored were" if len(crops) > 1 else "face being scored was"

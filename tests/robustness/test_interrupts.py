@@ -621,7 +621,7 @@ def test_one_ctrl_c_while_a_batch_is_scored_finishes_it_first(kit: MediaKit, tmp
     assert rows and rows == [(str(p), "ok") for p in photos][:len(rows)]  # the first, scored in that batch, at least
 
 
-@pytest.mark.parametrize("when", ["scoring"])
+@pytest.mark.parametrize("when", ["scoring", "starting"])
 def test_a_second_ctrl_c_keeps_the_inputs_scored_before_the_batch_it_drops(when: str, kit: MediaKit, tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C while the first batch is scored (the photos after it read meanwhile), then Ctrl-C again while the stop
