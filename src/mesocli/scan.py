@@ -28,7 +28,7 @@ from mesocli import aggregate
 from mesocli.detectors import DetectorSet, Ensemble, MultiPredictor, combine, ensemble_predictor, picking
 from mesocli.errors import ParameterError, check_choice
 from mesocli.faces import DETECTORS, require_packages
-from mesocli.fsutil import INSISTED, insisted
+from mesocli.fsutil import INSISTED, insisted, whole_write
 from mesocli.inputs import MemoryImage
 from mesocli.probe import require_ffmpeg
 from mesocli.producer import Ended, Face, Failed, Finished, Job, Message, Producer, Sampled, Started
@@ -428,7 +428,8 @@ def scan_inputs(
         faces wait in the batch or in the producer's messages already sent. Their faces are scored
         :data:`NETWORK_BATCH` at a time (not ``batch_size``: one such batch is short whatever the model) for at most
         :data:`STOP_SCORING_SECONDS` (a batch started is finished; a second stop cuts it short): the
-        inputs whose faces are all scored by then are given. Counted again from the faces: a stop may have cut a
+        inputs whose faces are all scored by then are given, each before the next batch is scored (a second stop
+        drops that batch, not them). Counted again from the faces: a stop may have cut a
         batch's scoring short."""
         deadline = time.monotonic() + STOP_SCORING_SECONDS
         for _ in range(messages.maxsize + 1):  # what the producer sent before it saw the stop
@@ -448,6 +449,7 @@ def scan_inputs(
         for start in range(0, len(chosen), size):
             if start and time.monotonic() > deadline:  # the inputs whose faces are not all scored are not given
                 break
+            yield from finished()  # the inputs scored by now: kept if a second stop drops the next batch
             batch[:] = chosen[start:start + size]
             try:
                 score_batch(stopping=True)
@@ -536,17 +538,21 @@ def _network_scores(predictor: Any, crops: Any, stopping: bool, deferred: list[K
         finally:
             ended.set()
 
-    threading.Thread(target=run, daemon=True, name="mesocli-network").start()
+    thread, begun = threading.Thread(target=run, daemon=True, name="mesocli-network"), False
     while True:
         try:
+            if not begun:
+                with whole_write():  # a stop while it starts (Thread.start waits for it) is raised once it runs
+                    thread.start()
+                    begun = True
             ended.wait()
             break
         except KeyboardInterrupt as stop:
             if not (stopping or deferred or insisted(stop)):
                 deferred.append(stop)  # the batch is finished first
                 continue
-            if cancel_all([predictor]):  # it ends within a layer: let it, before the process exits (ONNX Runtime
-                with contextlib.suppress(KeyboardInterrupt):  # aborted the process, its threads still running)
+            if begun and cancel_all([predictor]):  # it ends within a layer: let it, before the process exits
+                with contextlib.suppress(KeyboardInterrupt):  # (ONNX Runtime aborted the process, its threads running)
                     ended.wait(CANCEL_SECONDS)
             setattr(stop, INSISTED, True)
             faces = f"{count} faces being scored were" if count > 1 else "face being scored was"

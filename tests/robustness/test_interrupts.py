@@ -621,6 +621,84 @@ def test_one_ctrl_c_while_a_batch_is_scored_finishes_it_first(kit: MediaKit, tmp
     assert rows and rows == [(str(p), "ok") for p in photos][:len(rows)]  # the first, scored in that batch, at least
 
 
+@pytest.mark.parametrize("when", ["scoring", "starting"])
+def test_a_second_ctrl_c_keeps_the_inputs_scored_before_the_batch_it_drops(when: str, kit: MediaKit, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the first batch is scored (the photos after it read meanwhile), then Ctrl-C again while the stop
+    scores their faces 8 at a time, in its second batch (``starting``: as its thread starts): the rows of the inputs
+    whose faces were all scored before it are given, then the stop, whose note names the faces dropped. They were
+    dropped too (counted not scanned), though not among the inputs that waited for the batch dropped, as the note and
+    the documentation say. And a Ctrl-C while the thread of a batch started (Thread.start waits for it) escaped the
+    stop's handling: no note, the batch not cancelled (ONNX Runtime may abort a process that exits while it runs)."""
+    import threading
+
+    from mesocli import runtime
+
+    scanning = sys.modules[ScanOptions.__module__]  # (mesocli.scan: the package's name is the API's function)
+    paths = [tmp_path / f"{number:02}.jpg" for number in range(20)]
+    for path in paths:
+        shutil.copy(kit.face_jpeg, path)
+    monkeypatch.setattr(scanning, "STOP_SCORING_SECONDS", 120.0)  # (the stop's second batch is started however slow)
+    p_real, calls, read = runtime.OnnxPredictor.p_real, [], threading.Event()
+    events: list[str] = []
+
+    def hook(event: str, path: str, total: int | None) -> None:  # (in the producer's thread)
+        events.append(event)
+        deadline = time.monotonic() + 120
+        while event == "read" and events.count("read") == 1 and not calls:  # the first batch: the first photo's face
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        if events.count("read") == len(paths):
+            read.set()
+
+    def waiting() -> bool:  # the main thread waits for the network's thread to end (not to start)
+        frame, names = sys._current_frames().get(threading.main_thread().ident), []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        return names[:3] == ["wait", "wait", "_network_scores"]
+
+    def scored(self: Any, faces: Any) -> Any:  # (in the network's thread)
+        calls.append(len(faces))
+        deadline = time.monotonic() + 120
+        if len(calls) == 1:
+            while not (waiting() and read.is_set()):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGINT)
+        if len(calls) == 3:
+            while when == "scoring" and not waiting():
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            if when == "scoring":
+                os.kill(os.getpid(), signal.SIGINT)
+            while not self._run_options.terminate:  # cancelled by the second Ctrl-C, as ONNX Runtime's run is
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            raise RuntimeError("cancelled")
+        return p_real(self, faces)
+
+    start, starts = threading.Thread.start, []
+
+    def starting(self: threading.Thread) -> None:  # the second Ctrl-C as the stop's second batch's thread starts
+        starts.append(self.name)  # (Thread.start waits for the thread: a Ctrl-C then escaped the stop's handling)
+        if when == "starting" and starts.count("mesocli-network") == 3 and self.name == "mesocli-network":
+            os.kill(os.getpid(), signal.SIGINT)
+        start(self)
+
+    monkeypatch.setattr(runtime.OnnxPredictor, "p_real", scored)
+    monkeypatch.setattr(threading.Thread, "start", starting)
+    got = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        for result in scanning.scan_inputs(paths, runtime.resolve(None, "df", None),
+                                           ScanOptions(detector="none", batch_size=512), progress=hook):
+            got.append(result.path)
+    assert calls == [1, 8, 8]
+    assert got == [str(path) for path in paths[:9]]  # (the first photo's face was scored in the first batch)
+    assert raised.value.__notes__ == ["mesocli: stopped at once: the 8 faces being scored were dropped, with the "
+                                      "inputs that waited for them (not reported)"]
+
+
 _SLOW_TO_START = '''
 import os, pathlib, time
 if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" in pathlib.Path("/proc/self/cmdline").read_text():
