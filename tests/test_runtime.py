@@ -534,3 +534,28 @@ def test_the_export_line_tells_the_sources_sha256_from_the_exports(own_weights: 
                    f"export sha256 {exported[:12]})\n")
     row = json.loads(run_cli("scan", kit.face_jpeg, "--weights", target, "--format", "jsonl", "-q").out)
     assert row["model"]["weights_sha256"] == exported
+
+
+def test_a_stop_while_onnxruntime_initialises_is_a_stop_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: SIGTERM (or Ctrl-C) while onnxruntime's native module initialises reached the user as
+    ``ImportError: initialization failed`` with a traceback and exit 1; it is the stop itself (exit 143 / 130)."""
+    import builtins
+
+    from mesocli import runtime
+    from mesocli.errors import Terminated
+
+    real = builtins.__import__
+
+    def interrupted(name: str, *args: object, **kwargs: object) -> object:
+        if name == "onnxruntime":
+            try:
+                raise Terminated
+            except Terminated as stop:
+                raise ImportError("initialization failed") from stop
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    with pytest.raises(Terminated):
+        runtime._session(b"")
+    with pytest.raises(Terminated):
+        runtime._run_options()

@@ -69,8 +69,7 @@ def _session(model: bytes | Path, threads: int | None = None) -> Any:
     # ONNX Runtime's telemetry (unless the user chose): no device id and event database written to the user's
     # cache folder, and no warning with colour codes on stderr at every start where that folder cannot be written
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    import onnxruntime as ort
-
+    ort = _onnxruntime()
     options = ort.SessionOptions()
     options.log_severity_level = 3
     # EXTENDED, not ALL: ALL adds the NCHWc layout transforms, which make these small networks slower
@@ -83,11 +82,21 @@ def _session(model: bytes | Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
+def _onnxruntime() -> Any:
+    """The onnxruntime module. A Ctrl-C or SIGTERM during its first import (its native module's initialisation
+    turns it into ``ImportError: initialization failed``) is raised as itself: a stop, not a traceback."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            raise exc.__cause__ from None
+        raise
+    return onnxruntime
+
+
 def _run_options() -> Any:
     """ONNX Runtime's options of one predictor's runs: :meth:`OnnxPredictor.cancel` ends them."""
-    import onnxruntime as ort
-
-    return ort.RunOptions()
+    return _onnxruntime().RunOptions()
 
 
 class OnnxPredictor:
