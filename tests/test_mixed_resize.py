@@ -187,3 +187,21 @@ def test_resume_refuses_rows_of_another_resize(bundled: Path, crops: Path, tmp_p
         assert code == 2 and output.read_text() == written
         assert len(err.strip().splitlines()) == 1
         assert "other settings (crop resize bilinear, not nearest)" in err
+
+
+def test_scan_report_says_how_each_detector_resized_the_crops(bundled: Path, crops: Path, tmp_path: Path,
+                                                              run_cli: RunCli) -> None:
+    """``scan --detector none --report`` names the resize of crops not 256×256 in the report's header (each
+    detector's where they differ), as ``settings.resize`` does in the rows; a hog scan's report leaves it out
+    (its aligned crops are warped to 256×256). The report said nothing of it."""
+    path = crops / "validation" / "df" / "vdf1_0.png"
+    report = tmp_path / "report.html"
+    code, _, err = run_cli("scan", path, "--detector", "none", "--model", "any", "--report", report, "-q",
+                           "--format", "json")
+    assert code == 0, err
+    assert "<li>crop resize: df nearest, f2f bilinear (of crops not 256×256: each detector as its weights ask)" in (
+        report.read_text(encoding="utf-8"))
+    code, _, err = run_cli("scan", path, "--detector", "none", "--model", "f2f", "--report", report, "-q",
+                           "--format", "json", "--force")
+    assert code == 0, err
+    assert "<li>crop resize: bilinear (of crops not 256×256: as the weights ask)" in report.read_text(encoding="utf-8")
