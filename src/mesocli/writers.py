@@ -1053,6 +1053,10 @@ def models_view(fmt: str, width: int = 80) -> str | list[Any]:
     val_legend = "val: MesoNet validation split (accuracy, AUC, video accuracy)"
     ffpp_legend = "FF++: AUC on FaceForensics++ test faces per method (Deepfakes, Face2Face, FaceSwap)"
     soup_legend = "soup: a weight average of epochs (its card lists them)"
+    nearest = [card.name or card.weights_file for card in cards if card.resize == "nearest"]
+    if nearest:  # how eval and scan --detector none resize a crop for them (train --resize nearest)
+        soup_legend += ("; resize of crops not 256×256 (eval, scan --detector none): nearest for "
+                        f"{', '.join(nearest)}; bilinear for the others")
     tables = [_cards_table(cards, "Bundled weights", columns, f"{val_legend}; {ffpp_legend}; {soup_legend}")]
     if needed_width(tables[0]) > width:  # too narrow: rich would crop the right columns
         ffpp = [name for name in columns if name.startswith("FF++")]
