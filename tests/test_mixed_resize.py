@@ -205,3 +205,19 @@ def test_scan_report_says_how_each_detector_resized_the_crops(bundled: Path, cro
                            "--format", "json", "--force")
     assert code == 0, err
     assert "<li>crop resize: bilinear (of crops not 256×256: as the weights ask)" in report.read_text(encoding="utf-8")
+
+
+def test_eval_table_does_not_call_a_nearest_card_the_authors_loader(bundled: Path, crops: Path) -> None:
+    """Weights whose model card asks for nearest (``train --resize nearest``: the bundled df detectors) are not the
+    authors' files: eval's table said their crops were resized by "the authors' Keras loader's, for their original
+    weights"."""
+    from rich.console import Console
+
+    from mesocli.writers import eval_table
+
+    report = evaluate(resolve("meso4", "df", None), find_dataset(crops, "validation"), bootstrap=0)
+    assert report.to_dict()["provenance"]["resize"] == "nearest"
+    console = Console(record=True, width=220)
+    console.print(eval_table(report))
+    row = next(line for line in console.export_text().splitlines() if "resize" in line)
+    assert "for their original weights" not in row and "the weights' own (model card" in row

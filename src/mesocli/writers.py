@@ -900,7 +900,9 @@ def _resize_note(resize: Any, comparison: dict[str, Any] | None) -> str:
     ensemble's differ), and the compared model's."""
     from mesocli.weights import describe_resize
 
-    note = ("of crops not 256×256: the authors' Keras loader's, for their original weights" if resize == "nearest"
+    # nearest: a card that asks for it (train --resize nearest: the bundled df detectors), or the authors' files
+    note = ("of crops not 256×256: the weights' own (model card; the authors' Keras loader's for their original files)"
+            if resize == "nearest"
             else "of crops not 256×256: each network's own (model cards)" if isinstance(resize, dict)
             else "of crops not 256×256: the weights' own (model card)")
     other = (comparison or {}).get("resize")
