@@ -92,6 +92,20 @@ def test_models_table_names_missing_choices(run_cli: RunCli, tmp_path: Path, mon
     assert "--weights" in missing
 
 
+def test_models_table_names_the_weights_that_resize_crops_nearest(run_cli: RunCli,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cards that resize a crop not 256×256 nearest (trained with ``train --resize nearest``: the df detectors) are
+    named under the table, as eval and ``scan --detector none`` feed them; it showed no resize."""
+    nearest = [card.name for card in weights_module.bundled_cards() if card.resize == "nearest"]
+    assert nearest  # the df detectors
+    for columns in ("80", "60"):  # one table, or two
+        monkeypatch.setenv("COLUMNS", columns)
+        result = run_cli("models")
+        assert result.code == 0
+        assert (f"resize of crops not 256×256 (eval, scan --detector none): nearest for {', '.join(nearest)}; "
+                "bilinear for the others") in " ".join(result.out.split())
+
+
 def test_models_table_in_a_narrow_terminal_loses_no_column(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "60")  # too narrow for one table: rich used to crop sha256 and the best epoch
     result = run_cli("models")

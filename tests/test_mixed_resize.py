@@ -187,3 +187,37 @@ def test_resume_refuses_rows_of_another_resize(bundled: Path, crops: Path, tmp_p
         assert code == 2 and output.read_text() == written
         assert len(err.strip().splitlines()) == 1
         assert "other settings (crop resize bilinear, not nearest)" in err
+
+
+def test_scan_report_says_how_each_detector_resized_the_crops(bundled: Path, crops: Path, tmp_path: Path,
+                                                              run_cli: RunCli) -> None:
+    """``scan --detector none --report`` names the resize of crops not 256×256 in the report's header (each
+    detector's where they differ), as ``settings.resize`` does in the rows; a hog scan's report leaves it out
+    (its aligned crops are warped to 256×256). The report said nothing of it."""
+    path = crops / "validation" / "df" / "vdf1_0.png"
+    report = tmp_path / "report.html"
+    code, _, err = run_cli("scan", path, "--detector", "none", "--model", "any", "--report", report, "-q",
+                           "--format", "json")
+    assert code == 0, err
+    assert "<li>crop resize: df nearest, f2f bilinear (of crops not 256×256: each detector as its weights ask)" in (
+        report.read_text(encoding="utf-8"))
+    code, _, err = run_cli("scan", path, "--detector", "none", "--model", "f2f", "--report", report, "-q",
+                           "--format", "json", "--force")
+    assert code == 0, err
+    assert "<li>crop resize: bilinear (of crops not 256×256: as the weights ask)" in report.read_text(encoding="utf-8")
+
+
+def test_eval_table_does_not_call_a_nearest_card_the_authors_loader(bundled: Path, crops: Path) -> None:
+    """Weights whose model card asks for nearest (``train --resize nearest``: the bundled df detectors) are not the
+    authors' files: eval's table said their crops were resized by "the authors' Keras loader's, for their original
+    weights"."""
+    from rich.console import Console
+
+    from mesocli.writers import eval_table
+
+    report = evaluate(resolve("meso4", "df", None), find_dataset(crops, "validation"), bootstrap=0)
+    assert report.to_dict()["provenance"]["resize"] == "nearest"
+    console = Console(record=True, width=220)
+    console.print(eval_table(report))
+    row = next(line for line in console.export_text().splitlines() if "resize" in line)
+    assert "for their original weights" not in row and "the weights' own (model card" in row

@@ -66,8 +66,10 @@ def test_bundled_export_is_fresh_and_matches_keras(weights_file: str, faces: np.
     assert card is not None and card.source_sha256 == sha256_file(weights), (
         f"{target.name} is missing or stale: run scripts/export_bundled.sh (mesocli export --bundled)"
     )
-    assert ModelCard.from_json(card_path_for(weights)).onnx_sha256 == sha256_file(target)  # else scan converts
-    assert card.arch == ModelCard.from_json(card_path_for(weights)).arch
+    own = ModelCard.from_json(card_path_for(weights))
+    assert own.onnx_sha256 == sha256_file(target)  # else scan converts
+    assert card.arch == own.arch
+    assert card.resize == own.resize  # an .onnx run as it is (copied away from its card) resizes crops as its card
     got = OnnxPredictor(target).p_fake(faces)
     assert np.abs(got - keras_p_fake(weights, faces)).max() <= 1e-5
 

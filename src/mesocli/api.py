@@ -587,10 +587,11 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     TensorFlow) or ``tensorflow`` (the Keras network, loaded once a face was read). Yields one dict per face: path,
     status, error, p_fake, verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the
     detector, as in scan's rows), ``explained_at`` (UTC), ``runtime``, ``resize`` (``nearest`` for the authors'
-    original weight files, else ``bilinear``: how a crop not 256×256 was resized) and ``libraries`` (the versions
-    of those that drew the map; None before the network is loaded) and ``warnings`` (``no face found in it: …``
-    for an image in which no face is found). ``log`` hears notes, one line each: a heatmap panel given as a face
-    (its crop is explained), an image in which no face is found (None: nothing said). The arguments, the faces,
+    original weight files, else the model card's: ``nearest`` for weights trained with ``train --resize nearest``,
+    the bundled df detectors among them, else ``bilinear``: how a crop not 256×256 was resized) and ``libraries``
+    (the versions of those that drew the map; None before the network is loaded) and ``warnings`` (``no face found
+    in it: …`` for an image in which no face is found). ``log`` hears notes, one line each: a heatmap panel given as
+    a face (its crop is explained), an image in which no face is found (None: nothing said). The arguments, the faces,
     ``out`` and a ``weights`` file are checked when this is called, not at the first face. ``faces`` are files:
     a picture in memory (which :func:`scan` takes) is refused, naming ``faces`` (each heatmap is named after its
     face's file: save the picture first)."""

@@ -117,8 +117,8 @@ class Producer(threading.Thread):
     def __init__(self, paths: Iterable[str | Path | MemoryImage], options: ScanOptions, out: queue.Queue,
                  progress: ProgressHook | None, resize: Future[tuple[str, ...]] | None = None) -> None:
         super().__init__(name="mesocli-scan-producer", daemon=True)
-        # --detector none: how an input not 256×256 is resized (the weights', mesocli.scan.scan_resize), known once
-        # the consumer has loaded them (None: bilinear)
+        # --detector none: the resizes of an input not 256×256, a crop per resize (the weights', each network's:
+        # mesocli.scan.crop_resizes), known once the consumer has loaded them (None: bilinear)
         self.resize = resize
         self.paths = paths  # iterated here: paths read from stdin arrive while the first is scanned
         self.options = options

@@ -545,7 +545,7 @@ def _local_rows(todo: list[str] | Iterator[str], options: ScanOptions, loaded: A
 
     processes = 1 if explainer is not None else workers or default_workers()
     if explainer is not None:
-        _explain_with(explainer, loaded, options.aggregation, tracks=options.all_faces)
+        _explain_with(explainer, loaded, options.aggregation, tracks=options.all_faces, detector=options.detector)
 
     def rows(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
         results = (scan_parallel(todo, loaded, options, processes, progress=hook) if processes > 1
@@ -636,7 +636,8 @@ def _networks(loaded: Any) -> Iterator[Any]:
         yield from _networks(member)
 
 
-def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool = False) -> None:
+def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool = False,
+                  detector: str = "hog") -> None:
     """Point the explainer at the scan's model: run by ONNX Runtime, as it is (no TensorFlow); Keras weights, loaded
     at the first heatmap. Each detector's measured error rates are those at the scan's threshold and, per video, by
     its ``rule`` (``--aggregate``), where its model card has them (``tracks``: the scan called videos by face tracks,
@@ -644,7 +645,8 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
 
     With ``model="any"`` each face's map is drawn by the detector whose p_fake is the face's combined score
     (the largest), with ``arch="ensemble"`` by the detector's Meso4 network; the report shows every
-    detector's p_fake."""
+    detector's p_fake. With ``detector`` none (the inputs are crops) the header says how a crop not 256×256 was
+    resized (each detector's where they differ, as ``settings.resize``)."""
     from mesocli.detectors import DetectorSet, Ensemble
     from mesocli.explain import gradcam_for
     from mesocli.probe import ffmpeg_version
@@ -668,6 +670,13 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
             "epoch; measure them on labelled data it never saw with mesocli eval"
             if card is not None and card.metrics.get("heldout") else
             "unknown: these weights have no model card with figures; measure them on labelled data with mesocli eval")
+    if detector == "none":  # hog and cnn crops are aligned and warped to 256×256: bilinear, whatever the weights
+        from mesocli.scan import scan_resize
+        from mesocli.weights import describe_resize
+
+        resize = scan_resize(detector, loaded)
+        meta["crop resize"] = f"{describe_resize(resize)} (of crops not 256×256: " + (
+            "each detector as its weights ask)" if isinstance(resize, dict) else "as the weights ask)")
     if isinstance(loaded, DetectorSet):  # the verdict is the combination's: no detector's rates are its own
         meta["measured error rates of the combined verdict (--model any)"] = (
             "not measured as a whole: a face, and a video by this scan's rule, is called fake when any one detector "

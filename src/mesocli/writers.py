@@ -900,7 +900,9 @@ def _resize_note(resize: Any, comparison: dict[str, Any] | None) -> str:
     ensemble's differ), and the compared model's."""
     from mesocli.weights import describe_resize
 
-    note = ("of crops not 256×256: the authors' Keras loader's, for their original weights" if resize == "nearest"
+    # nearest: a card that asks for it (train --resize nearest: the bundled df detectors), or the authors' files
+    note = ("of crops not 256×256: the weights' own (model card; the authors' Keras loader's for their original files)"
+            if resize == "nearest"
             else "of crops not 256×256: each network's own (model cards)" if isinstance(resize, dict)
             else "of crops not 256×256: the weights' own (model card)")
     other = (comparison or {}).get("resize")
@@ -1053,6 +1055,10 @@ def models_view(fmt: str, width: int = 80) -> str | list[Any]:
     val_legend = "val: MesoNet validation split (accuracy, AUC, video accuracy)"
     ffpp_legend = "FF++: AUC on FaceForensics++ test faces per method (Deepfakes, Face2Face, FaceSwap)"
     soup_legend = "soup: a weight average of epochs (its card lists them)"
+    nearest = [card.name or card.weights_file for card in cards if card.resize == "nearest"]
+    if nearest:  # how eval and scan --detector none resize a crop for them (train --resize nearest)
+        soup_legend += ("; resize of crops not 256×256 (eval, scan --detector none): nearest for "
+                        f"{', '.join(nearest)}; bilinear for the others")
     tables = [_cards_table(cards, "Bundled weights", columns, f"{val_legend}; {ffpp_legend}; {soup_legend}")]
     if needed_width(tables[0]) > width:  # too narrow: rich would crop the right columns
         ffpp = [name for name in columns if name.startswith("FF++")]
