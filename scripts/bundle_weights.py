@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 
 from mesocli.datasets import find_dataset
+from mesocli.digest import sha256_file
 from mesocli.evaluate import evaluate
 from mesocli.export import default_output, export, read_source, verify
 from mesocli.fsutil import atomic_path, atomic_write_text
@@ -55,6 +56,7 @@ def main() -> None:
     source = read_source(target, card.arch)
     written = export(source, default_output(target, "onnx"), stamp=False)  # as `mesocli export --bundled` writes it
     print(f"{written}: max |p_fake - Keras| {verify(source, written, 'onnx'):.1e}")
+    card.onnx_sha256 = sha256_file(written)  # as export recorded it in the card file, which is written again below
     loaded = load_onnx(target, card.arch)  # evaluated as scan and eval run it (ONNX Runtime)
     splits = [("validation", args.data, args.split, {})]
     if args.ffpp:
