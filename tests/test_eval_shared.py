@@ -129,7 +129,7 @@ def ffpp_test_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[FolderDat
         assert all(result.status == "ok" for result in summary.results), summary.to_dict()
     dataset = find_dataset(out, "test")
     assert set(dataset.methods) == {"Deepfakes", "Face2Face", "FaceSwap", "original"}
-    decoded = decode_dataset(dataset, progress=False)
+    decoded = decode_dataset(dataset, progress=False, resizes=("bilinear", "nearest"))  # the df detectors: nearest
     assert decoded.ok.all(), decoded.errors
     return dataset, decoded
 
