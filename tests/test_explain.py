@@ -716,17 +716,18 @@ def test_bundled_graphs_cut_or_with_bits_flipped_are_a_value_error() -> None:
 
 def test_explain_resizes_a_crop_as_the_authors_loader_for_their_weights(tmp_path: Path, authors_weights: Path) -> None:
     """A crop not 256×256 reaches the authors' Meso4_DF.h5 nearest-resized, as their Keras loader did, and the line
-    says so; the bundled weights still read it bilinear."""
+    says so; bundled weights whose card says bilinear (meso4_f2f) read it bilinear."""
     from mesocli.explain import explain_inputs
     from mesocli.runtime import make_predictor, resolve
 
     crop = Image.fromarray(np.random.default_rng(3).integers(0, 256, (47, 61, 3), dtype=np.uint8))
     crop.save(tmp_path / "crop.png")
-    for weights, resample in ((authors_weights / "Meso4_DF.h5", Image.Resampling.NEAREST),
-                              (None, Image.Resampling.BILINEAR)):
+    for weights, model, resample in ((authors_weights / "Meso4_DF.h5", "df", Image.Resampling.NEAREST),
+                                     (None, "f2f", Image.Resampling.BILINEAR)):
         out = tmp_path / resample.name
-        (line,) = explain_inputs([tmp_path / "crop.png"], out, weights=weights)
-        loaded = resolve("meso4", "df", weights)
+        chosen = {"weights": weights} if weights else {"model": model}
+        (line,) = explain_inputs([tmp_path / "crop.png"], out, **chosen)
+        loaded = resolve("meso4", model, weights)
         scores = {way: float(make_predictor(loaded).p_fake(np.asarray(crop.resize((256, 256), way))[None])[0])
                   for way in (Image.Resampling.NEAREST, Image.Resampling.BILINEAR)}
         assert abs(scores[Image.Resampling.NEAREST] - scores[Image.Resampling.BILINEAR]) > 1e-3  # they tell apart
