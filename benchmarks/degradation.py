@@ -106,10 +106,11 @@ def figures(faces: Path, authors: Path) -> tuple[dict[str, dict[str, float]], di
     from mesocli.datasets import decode_dataset, find_dataset
     from mesocli.evaluate import evaluate
     from mesocli.metrics import video_level
+    from mesocli.preprocess import RESIZES  # each face both ways: every weights reads its own
     from mesocli.runtime import resolve
 
     dataset = find_dataset(faces, "test")
-    decoded = decode_dataset(dataset, progress=False)
+    decoded = decode_dataset(dataset, progress=False, resizes=tuple(RESIZES))
     detectors = {
         "df": resolve("meso4", "df", None), "f2f": resolve("meso4", "f2f", None),
         "any": resolve("meso4", "any", None),

@@ -33,11 +33,12 @@ def main() -> None:
     from mesocli.datasets import decode_dataset, find_dataset
     from mesocli.evaluate import evaluate
     from mesocli.metrics import bootstrap_intervals
+    from mesocli.preprocess import RESIZES  # each face both ways: every weights reads its own
     from mesocli.runtime import resolve
 
     print(f"load average {os.getloadavg()[0]:.2f}")
     dataset = find_dataset(args.data, args.split)
-    decoded = decode_dataset(dataset, progress=False)
+    decoded = decode_dataset(dataset, progress=False, resizes=tuple(RESIZES))
     loaded = resolve(None, args.model, None)
 
     def timed(resamples: int) -> float:

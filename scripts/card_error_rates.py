@@ -21,6 +21,7 @@ from pathlib import Path
 from mesocli.datasets import decode_dataset, find_dataset
 from mesocli.evaluate import evaluate
 from mesocli.fsutil import atomic_write_text
+from mesocli.preprocess import RESIZES  # each face both ways: every weights reads its own
 from mesocli.rates import KEY, measure
 from mesocli.runtime import resolve
 from mesocli.weights import bundled_cards, bundled_dir, card_path_for
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("ffpp", type=Path, help="FF++ test faces: ROOT/test/{df,real}/<method>/")
     args = parser.parse_args()
     dataset = find_dataset(args.ffpp, "test")
-    decoded = decode_dataset(dataset, progress=False)
+    decoded = decode_dataset(dataset, progress=False, resizes=tuple(RESIZES))
     for card in bundled_cards():
         loaded = resolve(card.arch, card.manipulation, None)
         recorded = card.metrics["ffpp_test"]

@@ -127,6 +127,7 @@ def main() -> None:
     import mesocli
     from mesocli.datasets import decode_dataset, find_dataset, video_id
     from mesocli.evaluate import evaluate
+    from mesocli.preprocess import RESIZES  # each face both ways: every weights reads its own
     from mesocli.weights import card_beside
 
     config, data, clean, keys, held = held_out_faces(args.run_dir)
@@ -185,7 +186,7 @@ def main() -> None:
         dataset = dataset.subset(keep)
         found = {(method, video_id(path)) for path, method in zip(dataset.paths, dataset.methods, strict=True)}
         print(f"{name}: {len(dataset.paths)} faces from {len(found)} of {len(videos)} videos", flush=True)
-        score(name, dataset, decode_dataset(dataset, progress=False))
+        score(name, dataset, decode_dataset(dataset, progress=False, resizes=tuple(RESIZES)))
 
     degraded = [name for name in names if name != "orig"]
     columns = ["clean", *names, "mean"]
