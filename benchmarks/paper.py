@@ -8,8 +8,9 @@ once, scored by the authors' ``Meso4_DF.h5`` / ``MesoInception_DF.h5`` (``<share
 and the bundled df weights of both networks: frame accuracy at 0.5, AUC, video accuracy by the mean
 (the paper's rule) and by the vote share (the authors' released ``pipeline.py``), with eval's 95 % intervals.
 eval resizes a crop as its weights ask: the authors' files read faces nearest-resized, as their Keras loader
-did, the bundled ones bilinear; the authors' weights also on bilinear-resized faces (mesocli's resize for them
-before it followed the weights; no eval option does it): the rows that show what the resize moves.
+did, the bundled df ones too (fine-tuned with ``train --resize nearest``; each as its card says); the authors'
+weights also on bilinear-resized faces (mesocli's resize for them before it followed the weights; no eval option
+does it): the rows that show what the resize moves.
 Face2Face: the authors' F2F weights and the bundled f2f weights on FF++ c23 test faces (Face2Face
 against the originals), which ``--ffpp-faces`` names; when that folder is absent the line says how to build it.
 ``<shared>`` defaults to ``$MESOCLI_SHARED``, else ``../shared`` beside the repository. Missing MesoNet data
