@@ -319,9 +319,15 @@ if os.environ.get("MESOCLI_TEST_MARKS") and "spawn_main" in pathlib.Path("/proc/
 
 
 def _killing_hook(tmp_path: Path, **env: str) -> tuple[dict[str, str], Path]:
+    return _hooked(tmp_path, _KILLED_ON, **env)
+
+
+def _hooked(tmp_path: Path, hook: str, **env: str) -> tuple[dict[str, str], Path]:
+    """The environment of a child process that runs ``hook`` as its ``sitecustomize`` (its marks in the folder
+    returned, MESOCLI_TEST_MARKS), with ``env`` added."""
     hooks, marks = tmp_path / "hooks", tmp_path / "marks"
     hooks.mkdir(), marks.mkdir()
-    (hooks / "sitecustomize.py").write_text(_KILLED_ON)
+    (hooks / "sitecustomize.py").write_text(hook)
     return {**os.environ, **env, "MESOCLI_TEST_MARKS": str(marks),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}, marks
 
@@ -480,11 +486,7 @@ def test_ctrl_c_while_the_rows_after_an_error_are_written_keeps_the_error(number
     that cannot be written) are written: the error is still what the run ends with, its one line and exit status
     (2), with the rows written after it and the interrupt said under it. The interrupt hid it: exit 130 (143),
     no error line, as if the user had stopped a run that had not failed."""
-    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
-    hooks.mkdir(), marks.mkdir()
-    (hooks / "sitecustomize.py").write_text(_HELD_AFTER_THE_ERROR)
-    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    env, marks = _hooked(tmp_path, _HELD_AFTER_THE_ERROR)
     paths = [tmp_path / f"{name}.jpg" for name in "abcd"]
     for path in paths:
         shutil.copy(kit.face_jpeg, path)
@@ -554,11 +556,7 @@ def test_a_second_ctrl_c_drops_the_batch_being_scored(kit: MediaKit, tmp_path: P
     was done (the network ran in the main thread: a signal's handler waits for the call's end), so the stop took as
     long as the batch, the second Ctrl-C too, though the documentation said that it stops at once. (Here a batch that
     runs until the test releases it.)"""
-    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
-    hooks.mkdir(), marks.mkdir()
-    (hooks / "sitecustomize.py").write_text(_A_LONG_BATCH)
-    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    env, marks = _hooked(tmp_path, _A_LONG_BATCH)
     child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_jpeg, kit.face_jpeg, "--workers", "1",
                               "--detector", "none", "--batch-size", "512", "--format", "jsonl"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -591,11 +589,7 @@ def test_one_ctrl_c_while_a_batch_is_scored_finishes_it_first(kit: MediaKit, tmp
     """One Ctrl-C while the network scores a batch: the batch is finished (its faces count), then the scan stops as
     ever: the rows of the inputs read whole, 130, nothing on stderr. (The network now runs in a thread of its own,
     so that a second Ctrl-C is heard: the first must still not drop the batch.)"""
-    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
-    hooks.mkdir(), marks.mkdir()
-    (hooks / "sitecustomize.py").write_text(_A_LONG_BATCH)
-    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    env, marks = _hooked(tmp_path, _A_LONG_BATCH)
     photos = [tmp_path / f"{name}.jpg" for name in "ab"]
     for photo in photos:
         shutil.copy(kit.face_jpeg, photo)
@@ -721,11 +715,7 @@ def test_ctrl_c_to_the_group_while_workers_start_prints_no_traceback(command: st
     its ``sitecustomize``) printed Python's own traceback (``Fatal Python error: init_import_site``, or a
     KeyboardInterrupt inside an import of ``spawn_main``) after mesocli's exit. Now the workers ignore Ctrl-C
     from their first instruction; the main process alone stops the run (130, quietly) and its workers."""
-    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
-    hooks.mkdir(), marks.mkdir()
-    (hooks / "sitecustomize.py").write_text(_SLOW_TO_START)
-    env = {**os.environ, "MESOCLI_TEST_MARKS": str(marks),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
+    env, marks = _hooked(tmp_path, _SLOW_TO_START)
     work = ["extract", kit.face_video, kit.face_jpeg, tmp_path / "out"] if command == "extract" else [
         "scan", kit.face_video, kit.face_jpeg, "-q"]
     child = subprocess.Popen([sys.executable, "-m", "mesocli", *work, "--workers", "2"], env=env,
