@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from conftest import RunCli
+from media import MediaKit
 from PIL import Image
 
 from mesocli.datasets import decode_dataset, find_dataset
@@ -1114,3 +1115,68 @@ def test_eval_resizes_crops_as_the_authors_loader_for_their_weights(authors_weig
     console.print(eval_table(report))
     shown = console.export_text()
     assert "resize" in shown and "nearest" in shown and "authors' Keras loader" in shown
+
+
+def test_the_report_says_how_extract_made_the_faces_it_scored(tmp_path: Path, kit: MediaKit,
+                                                             grey_model: LoadedModel) -> None:
+    """A report named the data's folder, not how its faces were cropped: figures could not be published with their
+    preprocessing. ``data.extract`` now carries the header of extract's manifest (its settings and the software
+    that made the crops), the table an ``extracted`` row; the figures are those of the same faces without it."""
+    from rich.console import Console
+
+    from mesocli.crops import ExtractOptions, FrameSelection
+    from mesocli.extract import extract
+    from mesocli.writers import eval_table
+
+    out = tmp_path / "data"
+    for label in ("df", "real"):
+        extract([kit.face_jpeg], out, ExtractOptions(FrameSelection("frames", 1), layout="dataset", label=label,
+                                                     split="test"), workers=1)
+    header = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    report = evaluate(grey_model, find_dataset(out, "test"), bootstrap=0)
+    made = report.data["extract"]
+    assert made == {"manifest": "manifest.jsonl", "settings": header["settings"], "mesocli": header["mesocli"],
+                    "ffmpeg": header["ffmpeg"], "libraries": header["libraries"], "started_at": header["started_at"],
+                    "earlier": None, "note": None}
+    assert made["settings"]["alignment"].startswith("mesonet-pipeline/") and made["settings"]["detector"] == "hog"
+    json.dumps(report.to_dict())
+    console = Console(record=True, width=300)
+    console.print(eval_table(report))
+    row = next(line for line in console.export_text().splitlines() if "extracted" in line)
+    assert made["settings"]["alignment"] in row and f"mesocli {header['mesocli']}, detector hog" in row
+    (out / "manifest.jsonl").unlink()  # the same faces: the same figures, no extract block
+    bare = evaluate(grey_model, find_dataset(out, "test"), bootstrap=0)
+    assert bare.data["extract"] is None
+    assert {k: v for k, v in bare.to_dict().items() if k not in ("data", "seconds", "images_per_second",
+                                                                   "provenance")} \
+        == {k: v for k, v in report.to_dict().items() if k not in ("data", "seconds", "images_per_second",
+                                                                     "provenance")}
+
+
+def test_data_extract_reads_the_manifest_that_decides_and_says_when_it_cannot(tmp_path: Path,
+                                                                             grey_model: LoadedModel) -> None:
+    """``data.extract`` is null for crops without extract's manifest (another tool's too); a split folder's own
+    manifest comes before the root's, the root's serves ``--data ROOT/<split>``; an unreadable one gives its note."""
+    files = [("df", "f1", 0.9), ("df", "f2", 0.3), ("real", "r1", 0.1), ("real", "r2", 0.6)]
+    write_grey_faces(tmp_path / "test", files)
+    assert find_dataset(tmp_path, "test").extract is None
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"tool": "another", "rows": 3}) + "\n")
+    assert find_dataset(tmp_path, "test").extract is None
+    root = {"type": "header", "tool": "mesocli extract", "mesocli": "1.0.0",
+            "settings": {"detector": "cnn", "layout": "dataset", "all_faces": False, "jpeg_quality": 90}}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(root) + "\n" + json.dumps({"type": "face"}) + "\n")
+    made = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=0).data["extract"]
+    assert (made["manifest"], made["settings"], made["mesocli"], made["ffmpeg"], made["note"]) \
+        == ("manifest.jsonl", root["settings"], "1.0.0", None, None)  # an earlier header: no ffmpeg
+    above = find_dataset(tmp_path / "test", None).extract
+    assert above["manifest"] == str((tmp_path / "manifest.jsonl").absolute()) and above["settings"]["detector"] == "cnn"
+    own = {**root, "settings": {**root["settings"], "detector": "hog"}}
+    (tmp_path / "test" / "manifest.jsonl").write_text(json.dumps(own) + "\n")
+    made = find_dataset(tmp_path, "test").extract
+    assert (made["manifest"], made["settings"]["detector"]) == ("test/manifest.jsonl", "hog")
+    (tmp_path / "test" / "manifest.jsonl").write_text("{\"sett")  # torn
+    dataset = find_dataset(tmp_path, "test")
+    assert dataset.extract == {"manifest": None, "settings": None, "mesocli": None, "ffmpeg": None, "libraries": None,
+                               "started_at": None, "earlier": None, "note": dataset.manifest_note}
+    assert dataset.manifest_note.startswith(f"{tmp_path / 'test' / 'manifest.jsonl'}: cannot read its header (torn")
+    assert evaluate(grey_model, dataset, bootstrap=0).data["extract"]["note"] == dataset.manifest_note

@@ -52,6 +52,7 @@ class FolderDataset:
     drawn: dict[str, Any] | None = None
     tracks: bool = False  # made by ``extract --all-faces`` (its manifest says so): names ``<video>_t<track>_<frame>``
     manifest_note: str | None = None  # why its manifest could not tell (:func:`all_faces_status`), or None
+    extract: dict[str, Any] | None = None  # how extract made its crops (:func:`extract_record`), or None
 
     def __post_init__(self) -> None:
         if not self.methods:
@@ -71,7 +72,7 @@ class FolderDataset:
     def subset(self, indices: np.ndarray) -> FolderDataset:
         return FolderDataset(self.root, self.split, [self.paths[i] for i in indices], self.labels[indices],
                              methods=[self.methods[i] for i in indices], tracks=self.tracks,
-                             manifest_note=self.manifest_note)
+                             manifest_note=self.manifest_note, extract=self.extract)
 
 
 def method_of(path: Path, root: Path, split: str | None) -> str | None:
@@ -188,24 +189,38 @@ def all_faces_status(root: Path, split_folder: bool = False, split: str | None =
     read or has no readable header (torn, not JSON), a note saying so (tracks then count as videos); None when
     there is no manifest at all, or a readable one. With ``split``, the manifest of ``root/<split>`` decides when
     it has one (that split folder is an extract OUT_DIR of its own: ``--layout dataset`` without ``--split``),
-    else ``root``'s."""
-    if split is not None:
-        settings, problem = _extract_settings(Path(root) / split)
-        if settings is not None or problem is not None:
-            return settings.get("all_faces") is True if settings is not None else False, problem
-    settings, problem = _extract_settings(Path(root))
-    if settings is None and split_folder:
-        settings, above = _extract_settings(Path(root).absolute().parent)
-        settings = settings if settings is not None and settings.get("layout") == "dataset" else None
-        problem = problem or above
+    else ``root``'s (:func:`extract_manifest`)."""
+    header, _path, problem = extract_manifest(root, split_folder, split)
+    settings = header["settings"] if header is not None else None
     if settings is not None and settings.get("all_faces") is True:
         return True, None
     return False, problem
 
 
-def _extract_settings(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The ``settings`` of ``folder/manifest.jsonl``'s header (None without a readable one), and why a manifest
-    that is there could not be read (None when it could, or when there is none)."""
+def extract_manifest(root: Path, split_folder: bool = False,
+                     split: str | None = None) -> tuple[dict[str, Any] | None, Path | None, str | None]:
+    """The header of the ``manifest.jsonl`` of ``extract`` that made a dataset's crops (None without a readable
+    one whose ``settings`` is an object), the file it was read from, and why a manifest that is there could not be
+    read (None when it could, or when there is none). Where it looks: see :func:`all_faces_status`."""
+    if split is not None:
+        header, problem = _extract_header(Path(root) / split)
+        if header is not None or problem is not None:
+            return header, (Path(root) / split / "manifest.jsonl" if header is not None else None), problem
+    header, problem = _extract_header(Path(root))
+    path = Path(root) / "manifest.jsonl" if header is not None else None
+    if header is None and split_folder:
+        above_folder = Path(root).absolute().parent
+        header, above = _extract_header(above_folder)
+        header = header if header is not None and header["settings"].get("layout") == "dataset" else None
+        path = above_folder / "manifest.jsonl" if header is not None else None
+        problem = problem or above
+    return header, path, problem
+
+
+def _extract_header(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The header of ``folder/manifest.jsonl`` (None without a readable one whose ``settings`` is an object), and
+    why a manifest that is there could not be read (None when it could, or when there is none). Its first line
+    only: the header, never the face lines."""
     import json
 
     path = folder / "manifest.jsonl"
@@ -225,7 +240,33 @@ def _extract_settings(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     if reason is not None:
         return None, f"{path}: cannot read its header ({reason}): a video's --all-faces tracks are counted as videos"
     settings = header.get("settings") if isinstance(header, dict) else None  # another tool's manifest: no note
-    return (settings if isinstance(settings, dict) else None), None
+    return (header if isinstance(settings, dict) else None), None
+
+
+EXTRACT_KEYS = ("mesocli", "ffmpeg", "libraries", "started_at", "earlier")
+"""The keys of an extract header that :func:`extract_record` keeps beside its ``settings``: the software that made
+the crops (``earlier``: that of earlier runs of a resumed extraction, whose crops are mixed in)."""
+
+
+def extract_record(root: Path, header: dict[str, Any] | None, path: Path | None,
+                   note: str | None) -> dict[str, Any] | None:
+    """eval's ``data.extract``: how the crops were made, from the header of extract's manifest
+    (:func:`extract_manifest`): ``{manifest, settings, mesocli, ffmpeg, libraries, started_at, earlier, note}`` (a key
+    the header lacks, one of an earlier version: null), ``manifest`` relative to ``root`` where it lies under it;
+    ``note``: why a manifest could not be read (the other keys then null where no other manifest was read); None
+    without any manifest of extract."""
+    if header is None and note is None:
+        return None
+    where = None
+    if path is not None:
+        try:
+            where = path.relative_to(root).as_posix()
+        except ValueError:
+            where = str(path)  # a split folder's dataset: the manifest is one folder up
+    record: dict[str, Any] = {"manifest": where, "settings": header["settings"] if header is not None else None}
+    record.update({key: header.get(key) if header is not None else None for key in EXTRACT_KEYS})
+    record["note"] = note
+    return record
 
 
 def video_id(path: Path) -> str | None:
@@ -306,10 +347,13 @@ def find_dataset(root: Path, split: str | None) -> FolderDataset:
                         labels.append(label)
                     else:
                         ignored.append(path)
-    tracks, manifest_note = all_faces_status(root, split_folder=folder == root, split=used_split)
+    header, manifest, manifest_note = extract_manifest(root, split_folder=folder == root, split=used_split)
+    tracks = header is not None and header["settings"].get("all_faces") is True
+    manifest_note = None if tracks else manifest_note  # as all_faces_status says it
     dataset = FolderDataset(root, used_split, paths, np.asarray(labels, dtype=np.int64), ignored,
                             folders=[directory for dirs in class_dirs.values() for directory in dirs],
-                            tracks=tracks, manifest_note=manifest_note)
+                            tracks=tracks, manifest_note=manifest_note,
+                            extract=extract_record(root, header, manifest, manifest_note))
     missing = [name for name, count in dataset.counts.items() if count == 0]
     if missing:
         raise UsageError(f"{folder}: no images of class {' and '.join(missing)}; both df and real are needed")

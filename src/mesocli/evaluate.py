@@ -562,7 +562,7 @@ def _report(loaded: LoadedModel | OnnxModel | DetectorSet | Ensemble, dataset: F
     return EvalReport(
         model=loaded.describe(),
         data={"root": str(dataset.root), "split": dataset.split, "images": len(used), "df": n_df,
-              "real": n_real, "skipped": len(skipped), "subset": dataset.drawn},
+              "real": n_real, "skipped": len(skipped), "subset": dataset.drawn, "extract": dataset.extract},
         threshold=float(threshold),
         **figures,
         video=video,

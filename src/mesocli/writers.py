@@ -918,6 +918,24 @@ def _resize_text(resize: Any) -> str:
     return describe_resize(resize)
 
 
+def _extract_cells(made: dict[str, Any]) -> tuple[str, str, str]:
+    """The eval table's ``extracted`` row (``data.extract``): the alignment rule of the crops, and in its note the
+    mesocli that extracted them and the settings that decide them (``mesocli 1.4.0, hog, every 10 frames, one face,
+    JPEG 95``), or why the manifest could not be read."""
+    settings = made.get("settings") or {}
+    if not settings:
+        return "unknown", "", made.get("note") or "no settings in its manifest"
+    frames = settings.get("frames") or {}
+    parts = [f"mesocli {made.get('mesocli') or '?'}", f"detector {settings.get('detector', '?')}",
+             f"frames {frames.get('mode', '?')} {frames.get('value', '?')}",
+             "all faces" if settings.get("all_faces") else "one face"]
+    if settings.get("jpeg_quality") is not None:
+        parts.append(f"JPEG {settings['jpeg_quality']}")
+    if made.get("earlier"):
+        parts.append("resumed by other software")
+    return str(settings.get("alignment") or "?"), "", ", ".join(parts)
+
+
 def eval_table(report: EvalReport) -> Any:
     """An eval report as a rich Table (with a 95 % interval column when the report has intervals). Every cell is
     text, not rich markup, its control characters escaped: folder and file names (the dataset's root, its
@@ -940,6 +958,7 @@ def eval_table(report: EvalReport) -> Any:
         ("images", f"{data['images']}", "", f"df {data['df']}, real {data['real']}, skipped {data['skipped']}"),
         *([("subset", f"{drawn['images']} of {drawn['of_images']}", "", f"{subset_note(drawn)}: not the whole "
             "split")] if (drawn := data.get("subset")) else []),
+        *([("extracted", *_extract_cells(made))] if (made := data.get("extract")) else []),
         *([("resize", _resize_text(resize), "", _resize_note(resize, report.comparison))]
           if (resize := (report.provenance or {}).get("resize")) else []),
         ("accuracy", f"{report.accuracy:.4f}", _interval(ci, "accuracy"), f"fake when p_fake ≥ {report.threshold:g}"),
