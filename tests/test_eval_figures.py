@@ -303,9 +303,65 @@ def test_the_intervals_note_names_the_video_rule_only_where_there_are_video_figu
         return next(line for line in out.getvalue().splitlines() if line.startswith("│ intervals"))
 
     plain = note([("df", "a.png"), ("df", "b.png"), ("real", "c.png"), ("real", "d.png")])
-    assert "bootstrap resamples of the images of each class" in plain and "video" not in plain
+    assert "bootstrap resamples of the images of each class" in plain and "video accuracy" not in plain
     named = note([("df", "a_0.png"), ("df", "b_0.png"), ("real", "c_0.png"), ("real", "d_0.png")])
     assert "bootstrap resamples of the videos of each class; video accuracy: Wilson" in named
+
+
+def wilson(k: float, n: float) -> list[float]:
+    """The Wilson score interval (95 %), by hand."""
+    z = 1.959964
+    centre, half = (k + z * z / 2) / (n + z * z), z * np.sqrt(k * (n - k) / n + z * z / 4) / (n + z * z)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def test_a_class_all_right_gets_a_wilson_interval_on_its_videos_not_a_width_0_one() -> None:
+    """Every face of the 4 fake videos called fake: the percentile bootstrap gave accuracy df 1.000–1.000 (every
+    resample all right), though 4 videos cannot show the truth is above 0.6. Wilson on the 4 videos instead (the
+    faces of one video are not independent draws), named in ``rules``; the figures that vary keep the bootstrap."""
+    files = [("df", f"f{v}_{i}.png") for v in range(4) for i in range(3)]
+    files += [("real", f"r{v}_{i}.png") for v in range(4) for i in range(3)]
+    scores = [0.9] * 12 + [0.1] * 6 + [0.6, 0.2, 0.3] + [0.7] * 3  # real: 2 videos right, one 2/3, one all wrong
+    ci = run(files, scores, bootstrap=200).to_dict()["intervals"]
+    assert ci["unit"] == "video"
+    assert ci["accuracy_df"] == pytest.approx(wilson(4, 4), abs=1e-5)  # 0.510–1.000
+    assert ci["accuracy_df"][0] < 0.6
+    assert ci["rules"]["accuracy_df"] == "wilson" and "accuracy df: 1.000 of 4 videos, Wilson" in ci["note"]
+    assert ci["accuracy_real"][1] - ci["accuracy_real"][0] > 0
+    assert {ci["rules"][key] for key in ("accuracy", "accuracy_real", "auc", "eer")} == {"bootstrap"}
+    assert ci["rules"]["video_accuracy_mean"] == "wilson" and ci["rules"]["video_auc_mean"] == "bootstrap"
+    # all wrong is as degenerate: 0 of 4
+    wrong = run(files, [0.1] * 12 + scores[12:], bootstrap=200).to_dict()["intervals"]
+    assert wrong["accuracy_df"] == pytest.approx(wilson(0, 4), abs=1e-5) and wrong["accuracy_df"][0] == 0.0
+    # no video ids: the images are the units, so the count is theirs (and a note says they are too narrow)
+    plain = [(folder, name.replace("_", "x")) for folder, name in files]
+    by_image = run(plain, scores, bootstrap=200).to_dict()["intervals"]
+    assert by_image["accuracy_df"] == pytest.approx(wilson(12, 12), abs=1e-5)
+    assert "accuracy df: 1.000 of 12 images, Wilson" in by_image["note"]
+
+
+def test_intervals_by_image_say_frames_of_few_videos_make_them_too_narrow() -> None:
+    """Crops named without video ids are resampled image by image: if they are frames of few videos the
+    intervals are far too narrow. eval cannot see the grouping, so the JSON note and the table say so and
+    name the fix; with video ids there is no such note."""
+    from rich.console import Console
+
+    from mesocli import writers
+
+    files = [("df", f"f{v}x{i}.png") for v in range(3) for i in range(4)]
+    files += [("real", f"r{v}x{i}.png") for v in range(3) for i in range(4)]
+    scores = [0.9, 0.8, 0.4, 0.7, 0.9, 0.8, 0.6, 0.7, 0.3, 0.4, 0.6, 0.2] + [0.2, 0.6, 0.1, 0.3] * 2 + [0.1] * 4
+    report = run(files, scores, bootstrap=100)
+    ci = report.to_dict()["intervals"]
+    assert ci["unit"] == "image"
+    assert "images resampled one by one" in ci["note"] and "far too narrow" in ci["note"]
+    assert "<video>_<frame>" in ci["note"] and "dataset layout" in ci["note"]
+    out = io.StringIO()
+    Console(file=out, width=400).print(writers.eval_table(report))
+    row = next(line for line in out.getvalue().splitlines() if line.startswith("│ intervals"))
+    assert "images resampled one by one" in row and "far too narrow" in row
+    named = run([(folder, name.replace("x", "_")) for folder, name in files], scores, bootstrap=100)
+    assert "note" not in named.to_dict()["intervals"]
 
 
 def test_all_scores_tied() -> None:

@@ -32,6 +32,7 @@ from mesocli.metrics import (
     binary_report,
     bootstrap_intervals,
     calibration,
+    called_fake,
     paired_difference,
     proportion_interval,
     track_id,
@@ -39,6 +40,7 @@ from mesocli.metrics import (
     video_level,
     video_of_track,
     video_scores,
+    wilson_interval,
 )
 from mesocli.progress import note
 from mesocli.runtime import OnnxModel
@@ -245,7 +247,9 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
     """95 % intervals of the image figures (bootstrap over videos where images name one, an image without
     a video id a unit of its own; over images where none does), of the video accuracies (Wilson) and of the
     videos' AUC (bootstrap over videos; ``by_detector`` and ``rule``, the shortest deciding track, as for
-    :func:`video_level`); None when ``resamples`` is 0."""
+    :func:`video_level`); None when ``resamples`` is 0. An accuracy whose bootstrap interval has width 0 (every
+    unit of its class alike, e.g. all right) gets a Wilson interval on its count of units instead (faces of one
+    video are not independent: the videos, not the faces, are the draws); ``rules`` names each interval's rule."""
     if resamples <= 0:
         return None
     by_video = any(videos)
@@ -253,26 +257,61 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
     keys = [video_of_track(v) if v else f"\x00{i}" for i, v in enumerate(videos)]  # NUL: in no file name
     units = [len({k for k, fake in zip(keys, labels_is_fake, strict=True) if fake == cls}) for cls in (True, False)]
     result: dict[str, Any] = {"level": 0.95, "resamples": resamples, "seed": BOOTSTRAP_SEED, "unit": unit}
+    rules: dict[str, str] = {}
+    notes: list[str] = []
+    if not by_video:
+        notes.append("images resampled one by one (no file name carries a video id): if they are frames of few "
+                     "videos, these intervals are far too narrow; name the crops <video>_<frame> or use extract's "
+                     "dataset layout")
     loose = sum(1 for v in videos if not v) if by_video else 0
     if min(units) < 2:  # resampling one unit gives the same figures every time: an interval of width 0
-        result["note"] = (f"image figures' intervals not computed: {min(units)} {unit} in the "
-                          f"{'df' if units[0] < 2 else 'real'} class (a bootstrap needs at least 2 in each)")
+        notes.append(f"image figures' intervals not computed: {min(units)} {unit} in the "
+                     f"{'df' if units[0] < 2 else 'real'} class (a bootstrap needs at least 2 in each)")
     else:
         result.update(bootstrap_intervals(labels_is_fake, p_fake, threshold, keys if by_video else None, resamples,
                                            seed=BOOTSTRAP_SEED))
+        rules.update(dict.fromkeys(INTERVAL_KEYS, "bootstrap"))
+        notes.extend(_wilson_where_degenerate(result, rules, labels_is_fake, p_fake, threshold, units, unit))
         if loose:
-            result["note"] = (f"{loose} image{'s' if loose > 1 else ''} without a video id (not named "
-                              "<video>_<frame>) resampled as units of their own")
+            notes.append(f"{loose} image{'s' if loose > 1 else ''} without a video id (not named "
+                         "<video>_<frame>) resampled as units of their own")
     if video is not None:
         for key in ("accuracy_mean", "accuracy_vote"):
             right = round(video[key] * video["videos"])
             result[f"video_{key}"] = proportion_interval(right, video["videos"])
+            rules[f"video_{key}"] = "wilson"
         scores = video_scores(videos, labels_is_fake, p_fake, threshold, by_detector, rule)
         if scores is not None:
             bounds = video_auc_interval(scores[0], scores[1], resamples, seed=BOOTSTRAP_SEED)
             if bounds is not None:
                 result["video_auc_mean"] = bounds
+                rules["video_auc_mean"] = "bootstrap"
+    result["rules"] = rules
+    if notes:
+        result["note"] = "; ".join(notes)
     return result
+
+
+def _wilson_where_degenerate(result: dict[str, Any], rules: dict[str, str], labels_is_fake: np.ndarray,
+                             p_fake: np.ndarray, threshold: float, units: list[int], unit: str) -> list[str]:
+    """Replace each accuracy interval of width 0 in ``result`` by a Wilson interval on the class's (classes')
+    number of ``units``, the observed accuracy times it right (an effective count: a video's faces count as one
+    draw); mark it in ``rules`` and return the notes that say so."""
+    y = np.asarray(labels_is_fake, dtype=bool)
+    called = called_fake(np.asarray(p_fake, dtype=np.float64), threshold)
+    observed = {"accuracy": (float(np.mean(called == y)), units[0] + units[1]),
+                "accuracy_df": (float(np.mean(called[y])), units[0]),
+                "accuracy_real": (float(np.mean(~called[~y])), units[1])}
+    notes = []
+    for key, (share, count) in observed.items():
+        low, high = result[key]
+        if high - low > 0:
+            continue
+        result[key] = wilson_interval(share * count, count)
+        rules[key] = "wilson"
+        notes.append(f"{key.replace('_', ' ')}: {share:.3f} of {count} {unit}s, Wilson interval on the {unit}s "
+                     "(a bootstrap gives width 0)")
+    return notes
 
 
 def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOTSTRAP) -> dict[str, Any]:

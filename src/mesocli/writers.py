@@ -1026,8 +1026,8 @@ def eval_table(report: EvalReport) -> Any:
     rows.append(("speed", f"{report.images_per_second:.1f} img/s", "", f"{report.seconds:.1f} s"))
     if ci is not None:
         wilson = "; video accuracy: Wilson" if report.video is not None else ""  # no video rows: no rule to name
-        rows.append(("intervals", f"{ci['resamples']}", "", ci.get("note") or f"bootstrap resamples of the "
-                     f"{ci['unit']}s of each class{wilson}"))
+        note = f"bootstrap resamples of the {ci['unit']}s of each class{wilson}"
+        rows.append(("intervals", f"{ci['resamples']}", "", f"{note}; {ci['note']}" if ci.get("note") else note))
     for metric, value, interval, note in rows:
         cells = (metric, value, *([interval] if ci is not None else []), note)
         table.add_row(*(_plain_text(cell) for cell in cells))
