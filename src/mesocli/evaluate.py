@@ -261,8 +261,8 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
     notes: list[str] = []
     if not by_video:
         notes.append("images resampled one by one (no file name carries a video id): if they are frames of few "
-                     "videos, these intervals are far too narrow; name the crops <video>_<frame> or use extract's "
-                     "dataset layout")
+                     "videos, these intervals are far too narrow (name the crops <video>_<frame> or use extract's "
+                     "dataset layout)")
     loose = sum(1 for v in videos if not v) if by_video else 0
     if min(units) < 2:  # resampling one unit gives the same figures every time: an interval of width 0
         notes.append(f"image figures' intervals not computed: {min(units)} {unit} in the "
@@ -288,8 +288,12 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
                 rules["video_auc_mean"] = "bootstrap"
     result["rules"] = rules
     if notes:
-        result["note"] = "; ".join(notes)
+        result["note"] = NOTE_SEPARATOR.join(notes)
     return result
+
+
+NOTE_SEPARATOR = "; "
+"""Between the parts of ``intervals.note`` (none holds it): the table shows each part on a row of its own."""
 
 
 def _wilson_where_degenerate(result: dict[str, Any], rules: dict[str, str], labels_is_fake: np.ndarray,

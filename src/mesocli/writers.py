@@ -942,7 +942,7 @@ def eval_table(report: EvalReport) -> Any:
     method folders, the weights) come from the disk."""
     from rich.table import Table
 
-    from mesocli.evaluate import subset_note
+    from mesocli.evaluate import NOTE_SEPARATOR, subset_note
     from mesocli.metrics import threshold_text
 
     data, c, ci = report.data, report.confusion, report.intervals
@@ -1026,8 +1026,10 @@ def eval_table(report: EvalReport) -> Any:
     rows.append(("speed", f"{report.images_per_second:.1f} img/s", "", f"{report.seconds:.1f} s"))
     if ci is not None:
         wilson = "; video accuracy: Wilson" if report.video is not None else ""  # no video rows: no rule to name
-        note = f"bootstrap resamples of the {ci['unit']}s of each class{wilson}"
-        rows.append(("intervals", f"{ci['resamples']}", "", f"{note}; {ci['note']}" if ci.get("note") else note))
+        rows.append(("intervals", f"{ci['resamples']}", "", f"bootstrap resamples of the {ci['unit']}s of each "
+                     f"class{wilson}"))
+        # each part of the note on a row of its own: the table keeps the width its longest cell needs
+        rows.extend(("", "", "", part) for part in (ci.get("note") or "").split(NOTE_SEPARATOR) if part)
     for metric, value, interval, note in rows:
         cells = (metric, value, *([interval] if ci is not None else []), note)
         table.add_row(*(_plain_text(cell) for cell in cells))
