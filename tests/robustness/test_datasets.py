@@ -107,7 +107,7 @@ def test_linked_sub_folders_of_a_class_are_followed_once(own_weights: Path, tmp_
     result = run_cli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
     assert result.code == 0
     assert json.loads(result.out)["data"] | {"root": ""} == {
-        "root": "", "split": None, "images": 8, "df": 3, "real": 5, "skipped": 0, "subset": None}
+        "root": "", "split": None, "images": 8, "df": 3, "real": 5, "skipped": 0, "subset": None, "extract": None}
 
 
 def _renamed_faces(root: Path, names: dict[str, list[str]]) -> Path:
@@ -183,7 +183,7 @@ def test_a_fake_folder_is_the_df_class(own_weights: Path, tmp_path: Path, run_cl
     result = run_cli("eval", "--data", root, "--weights", own_weights, "--format", "json", "-q")
     assert result.code == 0
     assert json.loads(result.out)["data"] | {"root": ""} == {
-        "root": "", "split": None, "images": 7, "df": 4, "real": 3, "skipped": 0, "subset": None}
+        "root": "", "split": None, "images": 7, "df": 4, "real": 3, "skipped": 0, "subset": None, "extract": None}
 
 
 def test_non_utf8_file_names_reach_the_scores(own_weights: Path, tmp_path: Path,
