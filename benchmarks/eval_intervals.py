@@ -33,13 +33,13 @@ def main() -> None:
     from mesocli.datasets import decode_dataset, find_dataset
     from mesocli.evaluate import evaluate
     from mesocli.metrics import bootstrap_intervals
-    from mesocli.preprocess import RESIZES  # each face both ways: every weights reads its own
     from mesocli.runtime import resolve
+    from mesocli.weights import resizes_needed
 
     print(f"load average {os.getloadavg()[0]:.2f}")
     dataset = find_dataset(args.data, args.split)
-    decoded = decode_dataset(dataset, progress=False, resizes=tuple(RESIZES))
     loaded = resolve(None, args.model, None)
+    decoded = decode_dataset(dataset, progress=False, resizes=resizes_needed(loaded))  # as the weights read faces
 
     def timed(resamples: int) -> float:
         start = time.perf_counter()
