@@ -156,7 +156,7 @@ def test_bundled_networks_fail_their_randomised_selves(arch: str) -> None:
     assert explanation.p_fake == pytest.approx(Predictor(model, 1, jit_compile=False).p_fake(face)[0], abs=1e-4)
     steps = cascade(model, face, explanation.target)
     # randomising the dense head alone may leave the map's layout (it comes from the last convolution's
-    # activations; measured: 0.97 for the bundled Meso4 df); from the first random convolution on, it is gone
+    # activations; measured: 0.94 for the bundled Meso4 df); from the first random convolution on, it is gone
     conv_steps = [(name, correlation) for name, (correlation,) in steps if not name.startswith("dense")]
     assert conv_steps and conv_steps[0][0] == steps[len(steps) - len(conv_steps)][0]
     for name, correlation in conv_steps:

@@ -651,14 +651,14 @@ def test_the_face_tracks_table_says_where_each_track_is_and_whether_it_decides(t
     from mesocli.writers import verdict_source
 
     result = {
-        "path": "clip.mp4", "type": "video", "status": "ok", "error": None, "p_fake": 0.507825, "verdict": "fake",
+        "path": "clip.mp4", "type": "video", "status": "ok", "error": None, "p_fake": 0.535001, "verdict": "fake",
         "threshold": 0.5, "aggregation": "mean", "model": {"name": "meso4_df"},
         "frames": {"sampled": 30, "with_face": 22},
-        "faces": [{"track": 0, "p_fake": 0.316, "verdict": "real", "frames": 2, "segments": [], "decides": False,
+        "faces": [{"track": 0, "p_fake": 0.321, "verdict": "real", "frames": 2, "segments": [], "decides": False,
                    "box": [521, 49, 568, 101]},
-                  {"track": 1, "p_fake": 0.126, "verdict": "real", "frames": 14, "segments": [], "decides": True,
+                  {"track": 1, "p_fake": 0.134, "verdict": "real", "frames": 14, "segments": [], "decides": True,
                    "box": [202, 54, 283, 141]},
-                  {"track": 2, "p_fake": 0.507825, "verdict": "fake", "frames": 6, "segments": [], "decides": True,
+                  {"track": 2, "p_fake": 0.535001, "verdict": "fake", "frames": 6, "segments": [], "decides": True,
                    "box": [32, 68, 95, 134]}],
         "segments": [],
     }
@@ -666,12 +666,12 @@ def test_the_face_tracks_table_says_where_each_track_is_and_whether_it_decides(t
     report.write_text(render_html([ReportEntry(result, None)]), encoding="utf-8")
     _, text = check_report(report)
     assert "frames where in the frame (pixels) decides" in text
-    assert "0 REAL 0.316 2 x 521–568, y 49–101 no: too short" in text
-    assert "2 FAKE 0.508 6 x 32–95, y 68–134 yes" in text
+    assert "0 REAL 0.321 2 x 521–568, y 49–101 no: too short" in text
+    assert "2 FAKE 0.535 6 x 32–95, y 68–134 yes" in text
     assert "(mean of the frame scores of its most-fake face track, track 2: 6 frames)" in text
     assert verdict_source(result) == "track 2, 6 frames (of 3 tracks) at x 32–95, y 68–134"
     # the short track more fake than the longer ones: the verdict, its line and its place are a longer track's
-    shorter = result | {"p_fake": 0.126, "verdict": "real",
+    shorter = result | {"p_fake": 0.134, "verdict": "real",
                         "faces": [result["faces"][0] | {"p_fake": 0.9, "verdict": "fake"}, *result["faces"][1:2]]}
     assert verdict_source(shorter) == "track 1, 14 frames (of 2 tracks) at x 202–283, y 54–141"
     report.write_text(render_html([ReportEntry(shorter, None)]), encoding="utf-8")
