@@ -443,10 +443,48 @@ class TableWriter:
         summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)
         if self.rows or self.stopped is None:
             out.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
+        for line in rates_lines(self.rows):
+            out.print(escape(line))
         if self.stopped is not None:
             from rich.text import Text
 
             out.print(Text(self.stop_line(), style="bold yellow"))
+
+
+def _errs(counts: dict[str, Any]) -> str:
+    """``real called fake 0/12; missed Deepfakes 4/12, Face2Face 6/6``: a table of :mod:`mesocli.rates` counts."""
+    real = counts["real_called_fake"]
+    missed = ", ".join(f"{name} {item['count']}/{item['total']}" for name, item in counts["missed"].items())
+    return f"real called fake {real['count']}/{real['total']}; missed {missed}"
+
+
+def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The table's closing lines on what its verdicts are weighed by, one per detector (a row's ``error_rates``: a
+    video's, per video by the scan's rule, else an image's, per face), and for ``--model any`` or ``--arch
+    ensemble`` one saying the combined verdict's own are not tabulated; none when no row has a verdict."""
+    rates = next((row["error_rates"] for kind in ("video", "image") for row in rows
+                  if row.get("type") == kind and row.get("error_rates")), None)
+    if rates is None:
+        return []
+    lines = []
+    for name, item in rates["detectors"].items():
+        if item["faces"] is None:
+            lines.append(f"error rates of {name}: unknown ({item['reason'].split(';')[0]}; JSON: error_rates)")
+            continue
+        per, counts = ("clips", item["videos"]) if item["videos"] is not None else ("faces", item["faces"])
+        rule = f"{item['rule']}, " if per == "clips" else ""
+        at = f"at {item['threshold']:g}" + (", the nearest measured" if item["threshold_differs"] else "")
+        sampled = per == "clips" and item["sampling_differs"]
+        notes = [f"measured at {item['frames_per_clip']} frames a clip"] if sampled else []
+        if item["videos"] is None and item["rule"] is not None:
+            notes.append(f"not measured per clip by {item['rule']}")
+        where = str(item["measured_on"]).replace("FaceForensics++", "FF++")
+        lines.append(f"error rates of {name} ({where} {per}, {rule}{at}): {_errs(counts)}"
+                     + (f" ({'; '.join(notes)})" if notes else ""))
+    if rates.get("combined"):
+        lines.append("error rates of the combined verdict: not tabulated, each detector's are above "
+                     "(JSON: error_rates.combined)")
+    return lines
 
 
 WARNING_KINDS = (
