@@ -352,7 +352,8 @@ def test_model_any_gives_each_detectors_rates_and_says_the_combined_verdicts_are
     assert rates["combined"]["reason"].startswith("not tabulated: its p_fake is the mean of its networks'")
     code, out, err = run_cli("scan", kit.face_jpeg, "--model", "any", "--format", "table", "-q")
     assert code == 0, err
-    lines = out.splitlines()[-4:]
+    lines = out.splitlines()[-5:]
+    assert lines.pop() == "1 input: 1 real", out  # the summary line stays last
     assert lines[0].startswith("error rates of meso4_df (FF++ c23 test faces, at 0.5): real called fake 3/240; "
                                "missed Deepfakes 79/240, Face2Face 115/120, FaceSwap 120/120"), out
     assert lines[1].startswith("error rates of meso4_f2f ") and lines[2].startswith("error rates of meso4_fs ")
@@ -363,9 +364,9 @@ def test_the_table_closes_with_each_detectors_rates_per_clip_by_the_scans_rule(r
     """A moderator reading the table saw no rate: one closing line per detector, per clip for a video."""
     code, out, err = run_cli("scan", kit.face_video, "--threshold", "0.45", "--format", "table", "-q")
     assert code == 0, err
-    assert out.splitlines()[-1] == (
+    assert out.splitlines()[-2:] == [(
         "error rates of meso4_df (FF++ c23 test clips, mean, at 0.4, the nearest measured): real called fake 1/12; "
-        "missed Deepfakes 1/12, Face2Face 5/6, FaceSwap 6/6 (measured at 20 frames a clip)"), out
+        "missed Deepfakes 1/12, Face2Face 5/6, FaceSwap 6/6 (measured at 20 frames a clip)"), "1 input: 1 real"], out
 
 
 def test_the_report_cautions_that_the_rates_were_measured_at_another_sampling() -> None:
@@ -382,3 +383,17 @@ def test_the_report_cautions_that_the_rates_were_measured_at_another_sampling() 
     explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
     _explain_with(explainer, resolve("meso4", "df", None), "mean", sampling=("frames", 20))
     assert "measured error rates: sampling" not in explainer.meta
+
+
+def test_a_video_scans_report_says_the_rates_were_measured_at_another_sampling(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path
+) -> None:
+    """The report of a video scan of --frames 4 (the cards' clips: 20 frames each) cautions so in its header."""
+    import html
+
+    code, _, err = run_cli("scan", kit.face_video, "--frames", "4", "--report", tmp_path / "r.html", "-q",
+                           "-o", tmp_path / "rows.json")
+    assert code == 0, err
+    text = html.unescape((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert ("CAUTION, measured at another sampling: 20 frames a clip, this scan sampled 4 frames a video; its "
+            "per-video rates may differ") in text

@@ -674,6 +674,7 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
             if card is not None and card.metrics.get("heldout") else
             "unknown: these weights have no model card with figures; measure them on labelled data with mesocli eval")
     from mesocli.rates import sampling_caution, table_of
+    from mesocli.report import SAMPLING_CAUTION
 
     measured = [ffpp.get("frames_per_clip") for leaf in _networks(loaded)
                 for card in (getattr(leaf, "card", None), getattr(leaf, "source_card", None))
@@ -681,7 +682,7 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
                 and isinstance(ffpp := card.metrics.get("ffpp_test"), dict)]
     cautions = sorted({caution for frames in measured if (caution := sampling_caution(frames, sampling))})
     if cautions:  # the rates above were counted on clips sampled otherwise than this scan's videos
-        meta["measured error rates: sampling"] = "CAUTION, " + "; ".join(cautions)
+        meta[SAMPLING_CAUTION] = "CAUTION, " + "; ".join(cautions)
     if detector == "none":  # hog and cnn crops are aligned and warped to 256×256: bilinear, whatever the weights
         from mesocli.scan import scan_resize
         from mesocli.weights import describe_resize

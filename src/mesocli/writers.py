@@ -345,10 +345,10 @@ are counted (``… and 37 more called fake``): the table above lists every input
 class TableWriter:
     """A rich table (path, verdict, p_fake, frames with a face / sampled, the flagged time ranges when a row has
     one, status; with ``--all-faces`` the track each verdict rests on, with ``--model any`` each detector's p_fake),
-    in input order; for more than one input a "needs a look" list of those called fake (most fake first), those
-    called real but flagged in part, those that failed and those in which no face was found (:func:`look_lines`);
-    and a summary line, last. ``planned``: how many inputs the scan has (None: not known, paths on stdin), said when
-    it is stopped (:meth:`stop`)."""
+    in input order, then what its verdicts are weighed by (:func:`rates_lines`); for more than one input a "needs a
+    look" list of those called fake (most fake first), those called real but flagged in part, those that failed
+    and those in which no face was found (:func:`look_lines`); and a summary line, last. ``planned``: how many
+    inputs the scan has (None: not known, paths on stdin), said when it is stopped (:meth:`stop`)."""
 
     def __init__(self, stream: IO[str], color: bool | None = None, planned: int | None = None) -> None:
         self.stream = stream
@@ -437,14 +437,14 @@ class TableWriter:
             table.add_row(*cells)
         if self.rows or self.stopped is None:
             out.print(table)
+        for line in rates_lines(self.rows):  # what the verdicts above are weighed by; the summary line stays last
+            out.print(escape(line))
         for line in look_lines(self.rows) if len(self.rows) > 1 else []:
             out.print(line)
         order = ("fake", "real", "no_face", "error")
         summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)
         if self.rows or self.stopped is None:
             out.print(f"{len(self.rows)} input{'s' if len(self.rows) != 1 else ''}: {summary or 'none'}")
-        for line in rates_lines(self.rows):
-            out.print(escape(line))
         if self.stopped is not None:
             from rich.text import Text
 
