@@ -1,10 +1,11 @@
-"""Error rates a reader weighs a verdict by: counted per face and per video over thresholds, and put in words.
+"""Error rates a reader weighs a verdict by: counted per face and per video over thresholds, put in words and numbers.
 
 A model card's ``metrics.ffpp_test.error_rates`` (:func:`measure`, written by ``scripts/card_error_rates.py`` and
 ``scripts/bundle_weights.py``) holds, at each threshold of :data:`THRESHOLDS`, how many real faces and real videos
 were called fake and how many forged ones of each method were missed, per face and per video by each video rule
 of ``scan`` (``mean``, ``vote``: :func:`mesocli.metrics.video_calls`, as ``scan --aggregate`` decides).
-:func:`in_words` states them for a scan at its threshold (the nearest measured one, saying so) and by its rule.
+:func:`in_words` states them for a scan at its threshold (the nearest measured one, saying so) and by its rule;
+:func:`for_scan` gives them as numbers, each scan row's ``error_rates``.
 """
 
 from __future__ import annotations
