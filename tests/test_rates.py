@@ -397,3 +397,24 @@ def test_a_video_scans_report_says_the_rates_were_measured_at_another_sampling(
     text = html.unescape((tmp_path / "r.html").read_text(encoding="utf-8"))
     assert ("CAUTION, measured at another sampling: 20 frames a clip, this scan sampled 4 frames a video; its "
             "per-video rates may differ") in text
+
+
+def test_an_exported_onnx_and_an_all_faces_scan_get_the_cards_counts_with_their_cautions(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path
+) -> None:
+    """An .onnx export given as it is has the counts of the bundled weights it came from, saying whose; an
+    --all-faces scan's per-clip counts are of the largest face of each frame, not of face tracks, said so."""
+    from mesocli.weights import bundled_dir
+
+    exported = tmp_path / "mine.onnx"  # no card beside it: only the sha256 of its source inside
+    exported.write_bytes((bundled_dir() / "meso4_f2f.onnx").read_bytes())
+    (row,) = _scan_rows(run_cli, kit.face_jpeg, "--weights", exported)
+    (mine,) = row["error_rates"]["detectors"].values()
+    assert mine["faces"]["real_called_fake"] == _count(28, 240) and mine["videos"] is None  # meso4_f2f's, per face
+    assert mine["cautions"] == [f"those of the weights it was exported from, meso4_f2f (sha256 "
+                                f"{_card('meso4_f2f').sha256[:12]}), as their model card gives them"]
+    (row,) = _scan_rows(run_cli, kit.face_video, "--all-faces", "--frames", "20")
+    df = row["error_rates"]["detectors"]["meso4_df"]
+    assert df["videos"]["real_called_fake"] == _count(0, 12) and df["sampling_differs"] is False
+    assert df["cautions"] == ["measured on the largest face of each frame as one series, not by face tracks as this "
+                              "--all-faces scan decides"]
