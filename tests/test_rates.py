@@ -307,6 +307,12 @@ def test_a_threshold_between_tabulated_ones_by_the_vote_rule_gets_the_nearest_on
     assert df["videos"]["real_called_fake"] == _count(4, 12)  # vote at 0.3 (mean: 2 of 12)
     assert df["videos"]["missed"]["Face2Face"] == _count(5, 6) and not df["threshold_differs"]
     assert df["cautions"][0].startswith("measured at another sampling: 20 frames a clip, this scan sampled 4 frames")
+    (row,) = _scan_rows(run_cli, kit.face_video, "--aggregate", "confident", "--frames", "4")
+    df = row["error_rates"]["detectors"]["meso4_df"]
+    assert df["videos"] is None and df["faces"]["real_called_fake"] == _count(3, 240) and df["rule"] == "confident"
+    assert df["sampling_differs"] is None and df["cautions"] == []  # no per-clip rates to caution about
+    assert df["reason"] == ("not measured by this scan's rule (confident): the model card measured the mean and vote "
+                            "rules")
 
 
 def test_a_card_without_the_table_gives_null_rates_with_the_reason(

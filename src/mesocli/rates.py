@@ -258,7 +258,7 @@ def record(metrics: dict[str, Any], threshold: float, rule: str | None, sampling
                 cautions.append(caution)
     return {"measured_on": MEASURED_ON, "threshold": measured, "threshold_differs": abs(measured - threshold) >= 1e-9,
             "rule": rule, "frames_per_clip": frames if isinstance(frames, int) else None,
-            "sampling_differs": None if rule is None or not isinstance(frames, int) else
+            "sampling_differs": None if videos is None or not isinstance(frames, int) else
             sampling_caution(frames, sampling) is not None,
             "videos": videos, "faces": _counted_at(table, at, "face"), "cautions": cautions, "reason": reason}
 
