@@ -438,7 +438,7 @@ class TableWriter:
         if self.rows or self.stopped is None:
             out.print(table)
         for line in rates_lines(self.rows):  # what the verdicts above are weighed by; the summary line stays last
-            out.print(escape(line))
+            out.print(escape(printable(line)))  # (a --weights file's name, shown as the paths are)
         for line in look_lines(self.rows) if len(self.rows) > 1 else []:
             out.print(line)
         order = ("fake", "real", "no_face", "error")
