@@ -244,3 +244,183 @@ def test_a_card_whose_error_table_is_malformed_is_refused_in_one_line_before_any
         with pytest.raises(WeightsError, match="unreadable model card") as caught:
             ModelCard.from_json(tmp_path / "mine.json")
         assert why in str(caught.value), caught.value
+
+
+# ------------------------------------------------------------------ the rates in scan's JSON rows and table
+
+
+def _scan_rows(run_cli: RunCli, *args: object, exit_code: int = 0) -> list[dict]:
+    from conftest import check_schema
+
+    code, out, err = run_cli("scan", *args, "--format", "json", "-q")
+    assert code == exit_code, err
+    rows = json.loads(out)
+    for row in rows:
+        check_schema(row)
+    return rows
+
+
+def _count(count: int, total: int) -> dict:
+    return {"count": count, "total": total, "share": round(count / total, 4)}
+
+
+def test_a_scans_json_gives_each_detectors_error_rates_as_numbers_at_its_threshold_and_rule(
+    run_cli: RunCli, kit: MediaKit
+) -> None:
+    """Only a --report quoted the card's rates, in words: a row now holds them as numbers, per clip by the scan's
+    rule (mean) and per face, at its threshold (0.5, tabulated); the default 30 frames are not the cards' 20 a clip,
+    which a caution says. An image's row is weighed per face only; a row without a verdict has none."""
+    video, image, broken = _scan_rows(run_cli, kit.face_video, kit.face_jpeg, kit.text_mp4, exit_code=3)
+    rates = video["error_rates"]
+    assert rates["combined"] is None and list(rates["detectors"]) == ["meso4_df"]
+    df = rates["detectors"]["meso4_df"]
+    assert (df["measured_on"], df["threshold"], df["threshold_differs"], df["rule"], df["frames_per_clip"]) == (
+        "FaceForensics++ c23 test", 0.5, False, "mean", 20)
+    assert df["videos"] == {"real_called_fake": _count(0, 12), "missed": {
+        "Deepfakes": _count(4, 12), "Face2Face": _count(6, 6), "FaceSwap": _count(6, 6)}}
+    assert df["faces"] == {"real_called_fake": _count(3, 240), "missed": {
+        "Deepfakes": _count(79, 240), "Face2Face": _count(115, 120), "FaceSwap": _count(120, 120)}}
+    assert df["sampling_differs"] is True and df["reason"] is None
+    assert df["cautions"] == ["measured at another sampling: 20 frames a clip, this scan sampled 30 frames a video; "
+                              "its per-video rates may differ"]
+    pictured = image["error_rates"]["detectors"]["meso4_df"]
+    assert pictured["faces"] == df["faces"] and pictured["videos"] is None and pictured["rule"] is None
+    assert pictured["sampling_differs"] is None and pictured["reason"].startswith("an image: ")
+    assert broken["status"] == "error" and broken["error_rates"] is None
+
+
+def test_a_threshold_between_tabulated_ones_by_the_vote_rule_gets_the_nearest_ones_counts_flagged(
+    run_cli: RunCli, kit: MediaKit
+) -> None:
+    """--threshold 0.45 --aggregate vote: the counts of the vote rule at 0.4 (the lower of the two as near), flagged
+    and cautioned; --frames 20 is the cards' sampling: no caution about it."""
+    (row,) = _scan_rows(run_cli, kit.face_video, "--threshold", "0.45", "--aggregate", "vote", "--frames", "20")
+    df = row["error_rates"]["detectors"]["meso4_df"]
+    assert (df["threshold"], df["threshold_differs"], df["rule"], df["sampling_differs"]) == (0.4, True, "vote", False)
+    assert df["videos"]["real_called_fake"] == _count(1, 12)  # video_vote at 0.4 (mean is also 1; 0.5: 0)
+    assert df["videos"]["missed"]["Deepfakes"] == _count(1, 12) and df["videos"]["missed"]["FaceSwap"] == _count(6, 6)
+    assert df["videos"]["missed"]["Face2Face"] == _count(5, 6) and df["faces"]["real_called_fake"] == _count(29, 240)
+    assert df["cautions"] == ["not at this scan's threshold: measured at 0.4, the nearest to 0.45; at 0.45 as many or "
+                              "fewer real ones are called fake and as many or more forged ones missed"]
+    (row,) = _scan_rows(run_cli, kit.face_video, "--threshold", "0.3", "--aggregate", "vote", "--frames", "4")
+    df = row["error_rates"]["detectors"]["meso4_df"]
+    assert df["videos"]["real_called_fake"] == _count(4, 12)  # vote at 0.3 (mean: 2 of 12)
+    assert df["videos"]["missed"]["Face2Face"] == _count(5, 6) and not df["threshold_differs"]
+    assert df["cautions"][0].startswith("measured at another sampling: 20 frames a clip, this scan sampled 4 frames")
+    (row,) = _scan_rows(run_cli, kit.face_video, "--aggregate", "confident", "--frames", "4")
+    df = row["error_rates"]["detectors"]["meso4_df"]
+    assert df["videos"] is None and df["faces"]["real_called_fake"] == _count(3, 240) and df["rule"] == "confident"
+    assert df["sampling_differs"] is None and df["cautions"] == []  # no per-clip rates to caution about
+    assert df["reason"] == ("not measured by this scan's rule (confident): the model card measured the mean and vote "
+                            "rules")
+
+
+def test_a_card_without_the_table_gives_null_rates_with_the_reason(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weights whose card holds no table (an older card, a train run's): null counts, and why, not made-up numbers;
+    the table says they are unknown."""
+    from mesocli.weights import bundled_dir
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(bundled_dir() / "meso4_df.weights.h5", "mine.weights.h5")
+    raw = json.loads((bundled_dir() / "meso4_df.json").read_text(encoding="utf-8"))
+    raw["weights_file"], raw["name"] = "mine.weights.h5", "mine"
+    del raw["metrics"]["ffpp_test"]["error_rates"]
+    (tmp_path / "mine.json").write_text(json.dumps(raw), encoding="utf-8")
+    (row,) = _scan_rows(run_cli, kit.face_video, "--weights", "mine.weights.h5", "--frames", "4")
+    (name, mine), = row["error_rates"]["detectors"].items()
+    assert {key: mine[key] for key in ("threshold", "videos", "faces", "sampling_differs", "cautions")} == {
+        "threshold": None, "videos": None, "faces": None, "sampling_differs": None, "cautions": []}
+    assert mine["rule"] == "mean" and mine["reason"].startswith("its model card holds no table of error counts")
+    code, out, err = run_cli("scan", kit.face_jpeg, "--weights", "mine.weights.h5", "--format", "table", "-q")
+    assert code == 0, err
+    assert f"error rates of {name}: unknown (its model card holds no table of error counts" in out, out
+
+
+def test_model_any_gives_each_detectors_rates_and_says_the_combined_verdicts_are_not_tabulated(
+    run_cli: RunCli, kit: MediaKit
+) -> None:
+    """--model any (and --arch ensemble): each network's counts by name; the combined verdict's own are not in the
+    cards (counts, not which clips each erred on), said in ``combined``, and in the table's closing lines."""
+    (row,) = _scan_rows(run_cli, kit.face_video, "--model", "any", "--frames", "4")
+    rates = row["error_rates"]
+    assert list(rates["detectors"]) == ["meso4_df", "meso4_f2f", "meso4_fs"]
+    assert rates["detectors"]["meso4_f2f"]["videos"]["real_called_fake"] == _count(1, 12)
+    assert rates["detectors"]["meso4_fs"]["videos"]["missed"]["Deepfakes"] == _count(11, 12)
+    assert rates["combined"]["videos"] is None and rates["combined"]["faces"] is None
+    assert rates["combined"]["reason"].startswith("not tabulated: a face, and a video by this scan's rule, is called "
+                                                  "fake when any one detector calls it so")
+    assert "not which clips each erred on" in rates["combined"]["reason"]
+    (row,) = _scan_rows(run_cli, kit.face_video, "--arch", "ensemble", "--frames", "4")
+    rates = row["error_rates"]
+    assert list(rates["detectors"]) == ["meso4_df", "mesoinception4_df"]
+    assert rates["combined"]["reason"].startswith("not tabulated: its p_fake is the mean of its networks'")
+    code, out, err = run_cli("scan", kit.face_jpeg, "--model", "any", "--format", "table", "-q")
+    assert code == 0, err
+    lines = out.splitlines()[-5:]
+    assert lines.pop() == "1 input: 1 real", out  # the summary line stays last
+    assert lines[0].startswith("error rates of meso4_df (FF++ c23 test faces, at 0.5): real called fake 3/240; "
+                               "missed Deepfakes 79/240, Face2Face 115/120, FaceSwap 120/120"), out
+    assert lines[1].startswith("error rates of meso4_f2f ") and lines[2].startswith("error rates of meso4_fs ")
+    assert lines[3].startswith("error rates of the combined verdict: not tabulated"), out
+
+
+def test_the_table_closes_with_each_detectors_rates_per_clip_by_the_scans_rule(run_cli: RunCli, kit: MediaKit) -> None:
+    """A moderator reading the table saw no rate: one closing line per detector, per clip for a video."""
+    code, out, err = run_cli("scan", kit.face_video, "--threshold", "0.45", "--format", "table", "-q")
+    assert code == 0, err
+    assert out.splitlines()[-2:] == [(
+        "error rates of meso4_df (FF++ c23 test clips, mean, at 0.4, the nearest measured): real called fake 1/12; "
+        "missed Deepfakes 1/12, Face2Face 5/6, FaceSwap 6/6 (measured at 20 frames a clip)"), "1 input: 1 real"], out
+
+
+def test_the_report_cautions_that_the_rates_were_measured_at_another_sampling() -> None:
+    """The report's header quoted the cards' rates whatever the scan sampled: a caution where it is not the cards'
+    20 frames a clip, none at --frames 20."""
+    from mesocli.runtime import resolve
+    from mesocli.scan_run import _explain_with
+
+    explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
+    _explain_with(explainer, resolve("meso4", "df", None), "mean", sampling=("fps", 2.0))
+    assert explainer.meta["measured error rates: sampling"] == (
+        "CAUTION, measured at another sampling: 20 frames a clip, this scan sampled 2 frames a second a video; its "
+        "per-video rates may differ")
+    explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
+    _explain_with(explainer, resolve("meso4", "df", None), "mean", sampling=("frames", 20))
+    assert "measured error rates: sampling" not in explainer.meta
+
+
+def test_a_video_scans_report_says_the_rates_were_measured_at_another_sampling(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path
+) -> None:
+    """The report of a video scan of --frames 4 (the cards' clips: 20 frames each) cautions so in its header."""
+    import html
+
+    code, _, err = run_cli("scan", kit.face_video, "--frames", "4", "--report", tmp_path / "r.html", "-q",
+                           "-o", tmp_path / "rows.json")
+    assert code == 0, err
+    text = html.unescape((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert ("CAUTION, measured at another sampling: 20 frames a clip, this scan sampled 4 frames a video; its "
+            "per-video rates may differ") in text
+
+
+def test_an_exported_onnx_and_an_all_faces_scan_get_the_cards_counts_with_their_cautions(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path
+) -> None:
+    """An .onnx export given as it is has the counts of the bundled weights it came from, saying whose; an
+    --all-faces scan's per-clip counts are of the largest face of each frame, not of face tracks, said so."""
+    from mesocli.weights import bundled_dir
+
+    exported = tmp_path / "mine.onnx"  # no card beside it: only the sha256 of its source inside
+    exported.write_bytes((bundled_dir() / "meso4_f2f.onnx").read_bytes())
+    (row,) = _scan_rows(run_cli, kit.face_jpeg, "--weights", exported)
+    (mine,) = row["error_rates"]["detectors"].values()
+    assert mine["faces"]["real_called_fake"] == _count(28, 240) and mine["videos"] is None  # meso4_f2f's, per face
+    assert mine["cautions"] == [f"those of the weights it was exported from, meso4_f2f (sha256 "
+                                f"{_card('meso4_f2f').sha256[:12]}), as their model card gives them"]
+    (row,) = _scan_rows(run_cli, kit.face_video, "--all-faces", "--frames", "20")
+    df = row["error_rates"]["detectors"]["meso4_df"]
+    assert df["videos"]["real_called_fake"] == _count(0, 12) and df["sampling_differs"] is False
+    assert df["cautions"] == ["measured on the largest face of each frame as one series, not by face tracks as this "
+                              "--all-faces scan decides"]

@@ -1,10 +1,11 @@
-"""Error rates a reader weighs a verdict by: counted per face and per video over thresholds, and put in words.
+"""Error rates a reader weighs a verdict by: counted per face and per video over thresholds, put in words and numbers.
 
 A model card's ``metrics.ffpp_test.error_rates`` (:func:`measure`, written by ``scripts/card_error_rates.py`` and
 ``scripts/bundle_weights.py``) holds, at each threshold of :data:`THRESHOLDS`, how many real faces and real videos
 were called fake and how many forged ones of each method were missed, per face and per video by each video rule
 of ``scan`` (``mean``, ``vote``: :func:`mesocli.metrics.video_calls`, as ``scan --aggregate`` decides).
-:func:`in_words` states them for a scan at its threshold (the nearest measured one, saying so) and by its rule.
+:func:`in_words` states them for a scan at its threshold (the nearest measured one, saying so) and by its rule;
+:func:`for_scan` gives them as numbers, each scan row's ``error_rates``.
 """
 
 from __future__ import annotations
@@ -179,3 +180,141 @@ def in_words(metrics: dict[str, Any], table: dict[str, Any], threshold: float, r
             f"measured its rates at {listed}, and these are those at {threshold_shown(measured)}, the nearest: at "
             f"{given} as many or {more} real faces and videos are called fake, and as many or {fewer} forged ones "
             f"missed, than these say. {text}")
+
+
+# ------------------------------------------------------------------------------ as numbers (scan's JSON rows)
+
+MEASURED_ON = "FaceForensics++ c23 test"  # what a card's table was counted on (metrics.ffpp_test)
+
+
+def _share(count: int, total: int) -> dict[str, Any]:
+    return {"count": count, "total": total, "share": round(count / total, 4) if total else None}
+
+
+def _counted_at(table: dict[str, Any], at: int, what: str) -> dict[str, Any] | None:
+    """``real_called_fake`` and ``missed`` per method at the ``at``-th threshold, ``what`` counted (``face``,
+    ``video_mean``, ``video_vote``): None when the table has no such counts (the test faces name no video)."""
+    real = table["real_called_fake"]
+    if real.get(what) is None:
+        return None
+    size = "faces" if what == "face" else "videos"
+    return {"real_called_fake": _share(real[what][at], real[size]),
+            "missed": {name: _share(entry[what][at], entry[size]) for name, entry in table["missed"].items()
+                       if entry.get(what) is not None}}
+
+
+SAMPLING_WORDS = {"frames": "{value:g} frames", "fps": "{value:g} frames a second", "every": "one frame in {value:g}"}
+
+
+def sampling_caution(frames_per_clip: Any, sampling: tuple[str, float | None] | None) -> str | None:
+    """The caution for a video scan whose frame ``sampling`` (mode, value) is not the card's: its clips were
+    ``frames_per_clip`` evenly spaced frames each (``extract --frames``), as ``scan --frames`` picks them; None
+    where it is that sampling, or not known (an image; a card that does not say)."""
+    if sampling is None or not isinstance(frames_per_clip, int) or isinstance(frames_per_clip, bool):
+        return None
+    mode, value = sampling
+    if mode == "frames" and value is not None and float(value) == frames_per_clip:
+        return None
+    scanned = SAMPLING_WORDS[mode].format(value=float(value)) if mode in SAMPLING_WORDS and value else "all frames"
+    return (f"measured at another sampling: {frames_per_clip} frames a clip, this scan sampled {scanned} a video; "
+            "its per-video rates may differ")
+
+
+def record(metrics: dict[str, Any], threshold: float, rule: str | None, sampling: tuple[str, float | None] | None,
+           tracks: bool = False) -> dict[str, Any] | None:
+    """The error rates of a card's table (:func:`table_of`; None when it has none) as numbers, for one scan row:
+    at the measured threshold nearest ``threshold`` (``threshold_differs`` where it is another), per video by
+    ``rule`` (None: an image's row, per face only) and per face, each as count, total and share of the real ones
+    called fake and of each method's forged ones missed, with ``cautions`` in words (another threshold, another
+    frame ``sampling``, ``tracks``: an ``--all-faces`` scan's videos called by face tracks) and ``reason`` for a
+    ``videos`` that is None."""
+    table = table_of(metrics)
+    if table is None:
+        return None
+    at = nearest(table, threshold)
+    measured = float(table["thresholds"][at])
+    frames = (metrics.get("ffpp_test") or {}).get("frames_per_clip")
+    videos, reason, cautions = None, None, []
+    if abs(measured - threshold) >= 1e-9:
+        more, fewer = (("fewer", "more") if threshold > measured else ("more", "fewer"))
+        given = threshold_shown(threshold)
+        cautions.append(f"not at this scan's threshold: measured at {threshold_shown(measured)}, the nearest to "
+                        f"{given}; at {given} as many or {more} real ones are called fake and as many or {fewer} "
+                        "forged ones missed")
+    if rule is None:
+        reason = "an image: its verdict is one face's, weighed by the per-face rates"
+    elif rule not in VIDEO_RULES:
+        reason = (f"not measured by this scan's rule ({rule}): the model card measured the "
+                  f"{' and '.join(VIDEO_RULES)} rules")
+    else:
+        videos = _counted_at(table, at, f"video_{rule}")
+        if videos is None:
+            reason = "not measured: the test faces name no video"
+        else:
+            if tracks:
+                cautions.append("measured on the largest face of each frame as one series, not by face tracks as this "
+                                "--all-faces scan decides")
+            if (caution := sampling_caution(frames, sampling)) is not None:
+                cautions.append(caution)
+    return {"measured_on": MEASURED_ON, "threshold": measured, "threshold_differs": abs(measured - threshold) >= 1e-9,
+            "rule": rule, "frames_per_clip": frames if isinstance(frames, int) else None,
+            "sampling_differs": None if videos is None or not isinstance(frames, int) else
+            sampling_caution(frames, sampling) is not None,
+            "videos": videos, "faces": _counted_at(table, at, "face"), "cautions": cautions, "reason": reason}
+
+
+def unknown(reason: str, rule: str | None) -> dict[str, Any]:
+    """The rates of a detector whose card holds no table (or that has no card), as :func:`record` shapes them: None,
+    and the ``reason``."""
+    return {"measured_on": None, "threshold": None, "threshold_differs": None, "rule": rule, "frames_per_clip": None,
+            "sampling_differs": None, "videos": None, "faces": None, "cautions": [], "reason": reason}
+
+
+NO_TABLE = ("its model card holds no table of error counts per threshold (a card of an earlier version, or a train "
+            "run's); a --report states the per-face rates it has, at its own threshold")
+HELDOUT_ONLY = ("its model card holds only its training run's held-out figures, on faces that chose its best epoch; "
+                "measure them on labelled data it never saw with mesocli eval")
+NO_CARD = "these weights have no model card with figures; measure them on labelled data with mesocli eval"
+COMBINED = {
+    "any": ("not tabulated: a face, and a video by this scan's rule, is called fake when any one detector calls it so; "
+            "each detector's rates are under detectors, but the cards hold error counts, not which clips each erred "
+            "on, so the combination's cannot be computed from them: real ones are called fake at least as often as by "
+            "the detector that does so most; measure it on labelled data with mesocli eval --model any"),
+    "ensemble": ("not tabulated: its p_fake is the mean of its networks' (their rates are under detectors), which "
+                 "their error counts do not give; measure it on labelled data with mesocli eval --arch ensemble"),
+}
+
+
+def networks(loaded: Any) -> list[Any]:
+    """The single networks behind a loaded model (a detector set's detectors, an ensemble's networks), in order."""
+    members = getattr(loaded, "members", None)
+    return [leaf for member in members.values() for leaf in networks(member)] if members else [loaded]
+
+
+def for_scan(loaded: Any, threshold: float, rule: str | None, sampling: tuple[str, float | None] | None,
+             tracks: bool = False) -> dict[str, Any]:
+    """A scan row's ``error_rates``: ``detectors``, each network's rates by name (:func:`record`; an ``.onnx``
+    export given as it is: those of the weights it was exported from, saying so; :func:`unknown` with why where
+    its card holds no table), and ``combined``: None where the verdict is one network's, else the reason the
+    ``--model any`` or ``--arch ensemble`` verdict's own rates are not given."""
+    from mesocli.detectors import DetectorSet, Ensemble
+
+    detectors: dict[str, Any] = {}
+    for leaf in networks(loaded):
+        card, source = getattr(leaf, "card", None), getattr(leaf, "source_card", None)
+        made = record(card.metrics, threshold, rule, sampling, tracks) if card is not None else None
+        if made is None and source is not None:
+            made = record(source.metrics, threshold, rule, sampling, tracks)
+            if made is not None:
+                made["cautions"].insert(0, f"those of the weights it was exported from, {source.name} (sha256 "
+                                           f"{source.sha256[:12]}), as their model card gives them")
+        if made is None:
+            stated = any(c is not None and c.error_rates() is not None for c in (card, source))  # at one threshold
+            made = unknown(NO_TABLE if stated else HELDOUT_ONLY if card is not None and card.metrics.get("heldout")
+                           else NO_CARD, rule)
+        detectors[leaf.name] = made
+    combined = None
+    if isinstance(loaded, DetectorSet | Ensemble):
+        combined = {"videos": None, "faces": None,
+                    "reason": COMBINED["any" if isinstance(loaded, DetectorSet) else "ensemble"]}
+    return {"detectors": detectors, "combined": combined}

@@ -303,9 +303,17 @@ class Explainer:
             return
         from mesocli.fsutil import atomic_path
 
+        meta = self.meta  # a caution on how videos were sampled: not in a report of images alone
+        if not any(entry.result.get("type") == "video" for entry in self.entries):
+            meta = {key: value for key, value in meta.items() if key not in VIDEO_ONLY}
         with atomic_path(self.report, replace=self.force) as tmp, open(tmp, "w", encoding="utf-8") as stream:
-            for part in html_parts(self.entries, self.meta):  # part by part: never the whole document in memory
+            for part in html_parts(self.entries, meta):  # part by part: never the whole document in memory
                 stream.write(part)
+
+
+SAMPLING_CAUTION = "measured error rates: sampling"  # the header line: the cards' clips were sampled otherwise
+VIDEO_ONLY = (SAMPLING_CAUTION,)
+"""The header lines of :attr:`Explainer.meta` about videos alone, left out of a report without one."""
 
 
 def drawn_by(row: dict[str, Any]) -> dict[str, Any]:

@@ -225,6 +225,7 @@ class ScanResult:
     sha256: str | None = None  # the input file's SHA-256 (hex); None for an error, or with hashing off
     file: tuple[int, int] | None = None  # (size, mtime_ns) of the version read (hashed); None: not known
     scanned_at: str | None = field(default_factory=utc_now)  # when its scan finished (the row was made), UTC
+    error_rates: dict[str, Any] | None = None  # what its verdict is weighed by (run_rates); None: no verdict
 
     def to_dict(self, file: bool = False) -> dict[str, Any]:
         """The JSON row; with ``file``, also the ``file`` key of a resumable scan's row when the version read is
@@ -247,6 +248,7 @@ class ScanResult:
             "scanned_at": self.scanned_at,
             "warnings": list(self.warnings),
             "settings": self.settings,
+            "error_rates": self.error_rates,
         }
         if self.scores is not None:
             out["scores"] = [s.to_dict() for s in self.scores]
@@ -309,6 +311,20 @@ def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
     if options.all_faces:  # which tracks may decide a video's verdict (finalize)
         settings["min_track_frames"] = options.min_track_frames
     return settings
+
+
+def run_rates(options: ScanOptions, loaded: Any) -> dict[str, Any]:
+    """What a row's verdict is weighed by (the JSON ``error_rates``, :func:`mesocli.rates.for_scan`), by the kind of
+    input: a video's per video by the scan's rule and sampling and per face, an image's per face only; computed
+    once per run (a ``--model any`` row would otherwise weigh each detector's cards for every input)."""
+    from mesocli.rates import for_scan
+
+    if loaded is None:
+        return {}
+    selection = options.selection()
+    return {"video": for_scan(loaded, options.threshold, options.aggregation, (selection.mode, selection.value),
+                              options.all_faces),
+            "image": for_scan(loaded, options.threshold, None, None)}
 
 
 def _r(value: float) -> float:
@@ -389,7 +405,7 @@ def scan_inputs(
     def finished() -> Iterator[ScanResult]:
         while jobs and jobs[0].done and jobs[0].pending == 0:
             job = jobs[0]  # (a stop meanwhile, in finalize or the hook: the input stays first)
-            result = finalize(job, options, model_info, settings)
+            result = finalize(job, options, model_info, settings, rates)
             if progress is not None:
                 progress("done", job.path, None)
             jobs.popleft()
@@ -462,7 +478,7 @@ def scan_inputs(
         if callable(loaded):
             loaded = loaded()
         resize.set_result(crop_resizes(options.detector, loaded))
-        model_info, settings = loaded.describe(), run_settings(options, loaded)
+        model_info, settings, rates = loaded.describe(), run_settings(options, loaded), run_rates(options, loaded)
         drawn.update(_drawn_resizes(loaded))
         predictor = _predictor_for(loaded, options)
         waiting = False  # an input read to its end has faces in the batch
@@ -624,8 +640,9 @@ def _predictor_for(loaded: Any, options: ScanOptions) -> Any:
 
 
 def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
-             settings: dict[str, Any] | None = None) -> ScanResult:
-    """Aggregate a finished job's face scores into its :class:`ScanResult` (``settings``: :func:`run_settings`)."""
+             settings: dict[str, Any] | None = None, rates: dict[str, Any] | None = None) -> ScanResult:
+    """Aggregate a finished job's face scores into its :class:`ScanResult` (``settings``: :func:`run_settings`;
+    ``rates``: :func:`run_rates`, given to a row with a verdict)."""
     is_video = job.kind == "video"
     result = ScanResult(
         path=job.path,
@@ -660,6 +677,7 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         result.status = "no_face"
         return result
     result.status = "ok"
+    result.error_rates = (rates or {}).get(job.kind)
     groups: dict[int, list[Face]] = {}
     if not options.all_faces:  # the largest face of each frame, one series (the paper)
         groups[0] = job.faces

@@ -545,7 +545,9 @@ def _local_rows(todo: list[str] | Iterator[str], options: ScanOptions, loaded: A
 
     processes = 1 if explainer is not None else workers or default_workers()
     if explainer is not None:
-        _explain_with(explainer, loaded, options.aggregation, tracks=options.all_faces, detector=options.detector)
+        selection = options.selection()
+        _explain_with(explainer, loaded, options.aggregation, tracks=options.all_faces, detector=options.detector,
+                      sampling=(selection.mode, selection.value))
 
     def rows(hook: Any, observer: Any) -> Iterator[dict[str, Any]]:
         results = (scan_parallel(todo, loaded, options, processes, progress=hook) if processes > 1
@@ -626,22 +628,13 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
                      threshold=options.threshold, meta=meta, force=force)
 
 
-def _networks(loaded: Any) -> Iterator[Any]:
-    """The single networks behind a loaded model (a detector set's detectors, an ensemble's networks), in order."""
-    members = getattr(loaded, "members", None)
-    if not members:
-        yield loaded
-        return
-    for member in members.values():
-        yield from _networks(member)
-
-
 def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool = False,
-                  detector: str = "hog") -> None:
+                  detector: str = "hog", sampling: tuple[str, float | None] | None = None) -> None:
     """Point the explainer at the scan's model: run by ONNX Runtime, as it is (no TensorFlow); Keras weights, loaded
     at the first heatmap. Each detector's measured error rates are those at the scan's threshold and, per video, by
     its ``rule`` (``--aggregate``), where its model card has them (``tracks``: the scan called videos by face tracks,
-    ``--all-faces``, which the cards did not measure: said so).
+    ``--all-faces``, which the cards did not measure: said so; a frame ``sampling``, mode and value, other than the
+    cards' clips had: a caution says so).
 
     With ``model="any"`` each face's map is drawn by the detector whose p_fake is the face's combined score
     (the largest), with ``arch="ensemble"`` by the detector's Meso4 network; the report shows every
@@ -651,6 +644,7 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
     from mesocli.explain import gradcam_for
     from mesocli.probe import ffmpeg_version
     from mesocli.provenance import library_versions, versions_text
+    from mesocli.rates import networks, sampling_caution, table_of
     from mesocli.runtime import OnnxModel, runtime_of
     from mesocli.writers import model_label, weights_digests
 
@@ -658,7 +652,7 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
             "ffmpeg (video decoding)": ffmpeg_version() or "unknown version",
             "libraries": versions_text(library_versions(runtime_of(loaded))),
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
-    for leaf in _networks(loaded):  # what the verdicts weigh: each detector's measured error rates (its model card)
+    for leaf in networks(loaded):  # what the verdicts weigh: each detector's measured error rates (its model card)
         card = getattr(leaf, "card", None)
         rates = card.rates_at(explainer.threshold, rule, tracks) if card is not None else None
         source = getattr(leaf, "source_card", None)  # an exported .onnx: the card of the weights it came from
@@ -670,6 +664,15 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
             "epoch; measure them on labelled data it never saw with mesocli eval"
             if card is not None and card.metrics.get("heldout") else
             "unknown: these weights have no model card with figures; measure them on labelled data with mesocli eval")
+    from mesocli.report import SAMPLING_CAUTION
+
+    measured = [ffpp.get("frames_per_clip") for leaf in networks(loaded)
+                for card in (getattr(leaf, "card", None), getattr(leaf, "source_card", None))
+                if card is not None and table_of(card.metrics) is not None
+                and isinstance(ffpp := card.metrics.get("ffpp_test"), dict)]
+    cautions = sorted({caution for frames in measured if (caution := sampling_caution(frames, sampling))})
+    if cautions:  # the rates above were counted on clips sampled otherwise than this scan's videos
+        meta[SAMPLING_CAUTION] = "CAUTION, " + "; ".join(cautions)
     if detector == "none":  # hog and cnn crops are aligned and warped to 256×256: bilinear, whatever the weights
         from mesocli.scan import scan_resize
         from mesocli.weights import describe_resize

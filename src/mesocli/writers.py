@@ -345,10 +345,10 @@ are counted (``… and 37 more called fake``): the table above lists every input
 class TableWriter:
     """A rich table (path, verdict, p_fake, frames with a face / sampled, the flagged time ranges when a row has
     one, status; with ``--all-faces`` the track each verdict rests on, with ``--model any`` each detector's p_fake),
-    in input order; for more than one input a "needs a look" list of those called fake (most fake first), those
-    called real but flagged in part, those that failed and those in which no face was found (:func:`look_lines`);
-    and a summary line, last. ``planned``: how many inputs the scan has (None: not known, paths on stdin), said when
-    it is stopped (:meth:`stop`)."""
+    in input order, then what its verdicts are weighed by (:func:`rates_lines`); for more than one input a "needs a
+    look" list of those called fake (most fake first), those called real but flagged in part, those that failed
+    and those in which no face was found (:func:`look_lines`); and a summary line, last. ``planned``: how many
+    inputs the scan has (None: not known, paths on stdin), said when it is stopped (:meth:`stop`)."""
 
     def __init__(self, stream: IO[str], color: bool | None = None, planned: int | None = None) -> None:
         self.stream = stream
@@ -437,6 +437,8 @@ class TableWriter:
             table.add_row(*cells)
         if self.rows or self.stopped is None:
             out.print(table)
+        for line in rates_lines(self.rows):  # what the verdicts above are weighed by; the summary line stays last
+            out.print(escape(printable(line)))  # (a --weights file's name, shown as the paths are)
         for line in look_lines(self.rows) if len(self.rows) > 1 else []:
             out.print(line)
         order = ("fake", "real", "no_face", "error")
@@ -447,6 +449,42 @@ class TableWriter:
             from rich.text import Text
 
             out.print(Text(self.stop_line(), style="bold yellow"))
+
+
+def _errs(counts: dict[str, Any]) -> str:
+    """``real called fake 0/12; missed Deepfakes 4/12, Face2Face 6/6``: a table of :mod:`mesocli.rates` counts."""
+    real = counts["real_called_fake"]
+    missed = ", ".join(f"{name} {item['count']}/{item['total']}" for name, item in counts["missed"].items())
+    return f"real called fake {real['count']}/{real['total']}; missed {missed}"
+
+
+def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The table's closing lines on what its verdicts are weighed by, one per detector (a row's ``error_rates``: a
+    video's, per video by the scan's rule, else an image's, per face), and for ``--model any`` or ``--arch
+    ensemble`` one saying the combined verdict's own are not tabulated; none when no row has a verdict."""
+    rates = next((row["error_rates"] for kind in ("video", "image") for row in rows
+                  if row.get("type") == kind and row.get("error_rates")), None)
+    if rates is None:
+        return []
+    lines = []
+    for name, item in rates["detectors"].items():
+        if item["faces"] is None:
+            lines.append(f"error rates of {name}: unknown ({item['reason'].split(';')[0]}; JSON: error_rates)")
+            continue
+        per, counts = ("clips", item["videos"]) if item["videos"] is not None else ("faces", item["faces"])
+        rule = f"{item['rule']}, " if per == "clips" else ""
+        at = f"at {item['threshold']:g}" + (", the nearest measured" if item["threshold_differs"] else "")
+        sampled = per == "clips" and item["sampling_differs"]
+        notes = [f"measured at {item['frames_per_clip']} frames a clip"] if sampled else []
+        if item["videos"] is None and item["rule"] is not None:
+            notes.append(f"not measured per clip by {item['rule']}")
+        where = str(item["measured_on"]).replace("FaceForensics++", "FF++")
+        lines.append(f"error rates of {name} ({where} {per}, {rule}{at}): {_errs(counts)}"
+                     + (f" ({'; '.join(notes)})" if notes else ""))
+    if rates.get("combined"):
+        lines.append("error rates of the combined verdict: not tabulated, each detector's are above "
+                     "(JSON: error_rates.combined)")
+    return lines
 
 
 WARNING_KINDS = (
