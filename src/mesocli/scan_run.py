@@ -95,7 +95,8 @@ def run_scan(
                          workers, address)
     else:
         rows = _local_rows(todo, options, loaded, workers, explainer)
-    with _said_on_stop(statuses, output, resume, fmt, log), contextlib.ExitStack() as stack:
+    planned = len(todo) if isinstance(todo, list) else None
+    with _said_on_stop(statuses, output, resume, fmt, log, planned), contextlib.ExitStack() as stack:
         if explainer is not None:
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
@@ -160,9 +161,11 @@ def run_scan(
 
 @contextlib.contextmanager
 def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: str,
-                  log: Callable[[str], None]) -> Iterator[None]:
+                  log: Callable[[str], None], planned: int | None = None) -> Iterator[None]:
     """On Ctrl-C, one line when the rows done are not kept: an ``output`` file written whole at the end (not with
-    ``resume``). Rows on standard output, or in an ``output`` that is a stream such as ``/dev/stdout`` or a named
+    ``resume``); with ``resume``, one line that says what ``output`` keeps, how many of the ``planned`` inputs (None:
+    paths on stdin, not counted) were not scanned, and that the same command goes on (nothing else says it: no table
+    is printed). Rows on standard output, or in an ``output`` that is a stream such as ``/dev/stdout`` or a named
     pipe, are out already (a table: printed as the scan stops, of the inputs done, :meth:`TableWriter.stop`).
     SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
     face model) once rows are done gets the same words as a note (``add_note``), which the CLI
@@ -177,6 +180,13 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
             keeps = "--resume" if fmt in RESUMABLE else "-o FILE.jsonl --resume"
             return (f"mesocli: {done}: {output} was not written (it is written whole at the end); {keeps} keeps "
                     "each row as it is done")
+        if not streamed:  # --resume: appended to row by row
+            count = len(statuses) - held  # rows of this run
+            kept = (f"{output} keeps {'its row' if count == 1 else 'their rows'} ({len(statuses)} in all)" if count
+                    else f"{output} holds {len(statuses)} row{'' if len(statuses) == 1 else 's'}")
+            left = "" if planned is None else f", {planned - count} not scanned"
+            when = f"after {count} input{'' if count == 1 else 's'}" if count else "before an input was done"
+            return f"mesocli: {how} {when}: {kept}{left}; the same command (with --resume) goes on from there"
         return None
 
     held = len(statuses)  # (with resume: the inputs already in the output)
