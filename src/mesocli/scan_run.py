@@ -477,25 +477,30 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
     not media noted: a list for a list (an output among them refused), else an iterator that plans each path as
     it arrives (an output among them left out, :func:`_own_output`: the work done so far is not lost to a
     refusal, nor the output read as an input)."""
-    from mesocli.inputs import hidden_notes, plan_inputs, skipped_notes
+    from mesocli.inputs import alias_notes, hidden_notes, plan_inputs, skipped_notes
 
-    def plan(arguments: list[str], seen: set[str]) -> list[str]:
+    def plan(arguments: list[str], seen: dict[str, str]) -> list[str]:
         hidden: dict[str, list[Path]] = {}
         skipped: dict[str, list[Path]] = {}
-        items = plan_inputs(arguments, hidden, seen, skipped)
+        aliases: list[tuple[str, str]] = []
+        items = plan_inputs(arguments, hidden, seen, skipped, aliases)
+        # each name once (a link inside a folder given, and inside its parent given too)
+        aliases = list({alias: kept for alias, kept in aliases if alias not in noted}.items())
+        noted.update(alias for alias, _kept in aliases)
         skipped = {folder: [entry for entry in entries  # this scan's own output is no upload it missed
                             if not _own_output(str(entry), outputs, output_folders, lambda _line: None)]
                    for folder, entries in skipped.items()}
-        for line in hidden_notes(hidden) + skipped_notes(skipped):
+        for line in hidden_notes(hidden) + skipped_notes(skipped) + alias_notes(aliases):
             log(f"mesocli: {line}")
         for folder in output_folders:
             items = _leave_out(items, arguments, folder, log)
         return items
 
+    noted: set[str] = set()
     if isinstance(paths, list):
-        refuse_inputs_as_outputs(planned := plan(paths, set()), outputs)
+        refuse_inputs_as_outputs(planned := plan(paths, {}), outputs)
         return planned
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     return Stoppable((item for path in paths for item in plan([path], seen)
                       if not _own_output(item, outputs, output_folders, log)), paths.stop)
 
