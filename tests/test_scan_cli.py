@@ -1262,6 +1262,21 @@ def test_an_output_named_as_another_kind_of_document_is_refused(scan, faces: lis
         assert (tmp_path / plain).read_text().startswith('{"path"')
 
 
+@pytest.mark.parametrize(("name", "hint"), [("report.csv", "for the rows in this format give --output {out}"),
+                                            ("Report.JSON", "for the rows in this format give --output {out}"),
+                                            ("report.xlsx", "for rows in a spreadsheet give --output FILE.csv")])
+def test_a_report_named_as_rows_is_refused(scan, faces: list[Path], tmp_path: Path, name: str, hint: str) -> None:
+    """A moderator's ``scan uploads/ --report report.csv`` (meaning ``--output``, "a CSV for a spreadsheet"): the
+    HTML page was written under that name without a word, and the spreadsheet showed HTML source. Refused before
+    any work (``--output results.html`` already was), naming what to give instead."""
+    out = tmp_path / name
+    result = scan(*faces, "--report", out)
+    assert result.code == 2
+    assert result.error_line() == (f"{out}: --report writes an HTML page, to open in a browser: name it .html; "
+                                   + hint.format(out=out))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_min_track_frames_under_one_is_a_usage_error(scan, faces: list[Path]) -> None:
     result = scan("--all-faces", "--min-track-frames", "0", faces[0])
     assert (result.code, result.error_line()) == (2, "--min-track-frames must be at least 1")

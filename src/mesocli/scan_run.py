@@ -622,7 +622,11 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
         return None
     from mesocli.aggregate import threshold_shown
     from mesocli.report import Explainer
+    from mesocli.writers import not_a_report
 
+    if report is not None and (instead := not_a_report(report)) is not None:
+        raise ParameterError("{value}: {report} writes an HTML page, to open in a browser: name it .html; " + instead,
+                             value=report)
     if report is not None and output is not None and report.resolve() == output.resolve():
         raise ParameterError("{report} and {output} name the same file")
     if report is not None and explain is not None and report.resolve() == explain.resolve():
