@@ -100,6 +100,15 @@ class Done:
         path = self.form(path)
         return self.keys.get((path, _comparable(key)), self.paths_only.get(path))
 
+    def elsewhere(self, path: str, key: FileKey) -> str | None:
+        """The path of a current row for a file of ``path``'s name, size and mtime under another path (most likely
+        the same file, named from another folder or spelt otherwise: ``./inbox/a.mp4``, ``inbox/a.mp4``), or None."""
+        if key is None:
+            return None
+        if "_named" not in self.__dict__:  # built at the first input that no row matched
+            self._named = {(os.path.basename(held), key): held for held, key in self.keys}
+        return self._named.get((os.path.basename(self.form(path)), _comparable(key)))
+
     def keyed(self, path: str, key: FileKey) -> bool:
         """Whether a row for this version of ``path`` has its size and mtime (else it matched by path alone)."""
         return (self.form(path), _comparable(key)) in self.keys

@@ -361,6 +361,7 @@ def plan_scan(
     # paths on stdin are checked in the thread that draws them: the scan's stop (Ctrl-C) ends a check midway
     stopped = (lambda: False) if isinstance(paths, list) else paths.stopped
     counts = [0, 0, 0]  # inputs, inputs held, bytes checked of paths streamed
+    moved: list[tuple[str, str]] = []  # inputs to scan whose file seems held under another path, and that path
 
     def decide(batch: list[str], whole: bool) -> Iterator[str]:
         """The inputs of ``batch`` to scan; ``whole``: the whole list (its check announced as one, with a bar),
@@ -385,6 +386,8 @@ def plan_scan(
         for item in batch:
             counts[0] += 1
             outcome = found[item]
+            if outcome is None and (other := done.elsewhere(item, keys[item])) is not None:
+                moved.append((item, other))
             if outcome is None or item in changed:
                 yield item
             else:
@@ -403,6 +406,12 @@ def plan_scan(
         if not quiet:
             count, held = counts[:2]
             log(f"mesocli: resume: {held} of {count} inputs already in {resume_from}, {count - held} to scan")
+        if moved:  # even when quiet: each gets a second row
+            (item, other), more = moved[0], len(moved) - 1
+            log(f"mesocli: resume: {len(moved)} input{'s' if len(moved) > 1 else ''} to scan may be in "
+                f"{resume_from} under another path ({item} as {other}{f', and {more} more' if more else ''}: the "
+                "same name, size and time): rows are matched by the path as written, so each gets a second row; "
+                "resume with the same INPUT arguments from the same folder as the first run")
 
     def stamp(row: dict[str, Any]) -> dict[str, Any]:
         """The row with the ``file`` of the version scanned (hashed, or when its reading began); the one seen
