@@ -96,7 +96,7 @@ def run_scan(
     else:
         rows = _local_rows(todo, options, loaded, workers, explainer)
     planned = len(todo) if isinstance(todo, list) else None
-    with _said_on_stop(statuses, output, resume, fmt, log, planned), contextlib.ExitStack() as stack:
+    with _said_on_stop(statuses, output, resume, fmt, log, planned, report), contextlib.ExitStack() as stack:
         if explainer is not None:
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
@@ -161,12 +161,15 @@ def run_scan(
 
 @contextlib.contextmanager
 def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: str,
-                  log: Callable[[str], None], planned: int | None = None) -> Iterator[None]:
+                  log: Callable[[str], None], planned: int | None = None,
+                  report: Path | None = None) -> Iterator[None]:
     """On Ctrl-C, one line when the rows done are not kept: an ``output`` file written whole at the end (not with
     ``resume``); with ``resume``, one line that says what ``output`` keeps, how many of the ``planned`` inputs (None:
     paths on stdin, not counted) were not scanned, and that the same command goes on (nothing else says it: no table
-    is printed). Rows on standard output, or in an ``output`` that is a stream such as ``/dev/stdout`` or a named
-    pipe, are out already (a table: printed as the scan stops, of the inputs done, :meth:`TableWriter.stop`).
+    is printed); with a ``report``, one line that says that it was not written (a table's last line names
+    ``--resume``, which a report does not go with). Rows on standard output, or in an ``output`` that is a stream
+    such as ``/dev/stdout`` or a named pipe, are out already (a table: printed as the scan stops, of the inputs done,
+    :meth:`TableWriter.stop`).
     SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
     face model) once rows are done gets the same words as a note (``add_note``), which the CLI
     prints under its one error line; with ``resume``, a note that says that ``output`` keeps the rows done (a full
@@ -195,6 +198,9 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
     except KeyboardInterrupt as exc:
         if type(exc) is KeyboardInterrupt and (line := lost("interrupted")) is not None:
             log(line)
+        if type(exc) is KeyboardInterrupt and report is not None:
+            log(f"mesocli: interrupted after {len(statuses)} input{'' if len(statuses) == 1 else 's'}: {report} was "
+                "not written (a report covers a whole run, written at its end): scan again to make it")
         raise
     except (MesocliError, OSError) as exc:
         # an error of the output itself says what became of it: not written (a full disk), or kept under another
