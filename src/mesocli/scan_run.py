@@ -86,7 +86,14 @@ def run_scan(
     statuses: list[str] = []
     verdicts: list[str | None] = []
     settings = None if loaded is None else _settings(options, loaded)
-    todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet, log, settings, fmt=fmt,
+    left_out: list[str] = []  # what the plan left out (hidden files, files not media, links), for the report too
+
+    def planning(line: str) -> None:
+        log(line)
+        left_out.append(line.removeprefix("mesocli: "))
+
+    todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet,
+                            log if explainer is None else planning, settings, fmt=fmt,
                             outputs=[target for target in (output, report) if target is not None],
                             output_folders=[] if explain is None else [explain], rehash=options.hash_inputs,
                             workers=_hash_workers(engine, workers), bar=_bars_wanted(quiet, fmt, output))
@@ -155,6 +162,8 @@ def run_scan(
             writer.close()
         stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
         if explainer is not None:
+            if left_out:  # (a report is not made with --resume, whose notes these would be too)
+                explainer.meta["not in this report"] = "; ".join(left_out)
             explainer.finish()
     return exit_status(statuses, verdicts, fail_on_fake, no_face_ok)
 
