@@ -82,6 +82,7 @@ class Done:
     paths_only: dict[str, Outcome] = field(default_factory=dict)
     settings: dict[str, set[str]] = field(default_factory=dict)  # setting -> the values the rows show
     current: dict[str, Any] = field(default_factory=dict, repr=False)  # path -> its last row's key in ``keys``
+    named: dict[tuple[str, Any], str] | None = field(default=None, repr=False)  # (file name, key) -> path, of ``keys``
 
     def add(self, row: dict[str, Any], outcome: Outcome) -> None:
         """Count ``row`` as its path's current row, in place of any earlier one."""
@@ -105,9 +106,9 @@ class Done:
         the same file, named from another folder or spelt otherwise: ``./inbox/a.mp4``, ``inbox/a.mp4``), or None."""
         if key is None:
             return None
-        if "_named" not in self.__dict__:  # built at the first input that no row matched
-            self._named = {(os.path.basename(held), key): held for held, key in self.keys}
-        return self._named.get((os.path.basename(self.form(path)), _comparable(key)))
+        if self.named is None:  # built at the first input that no row matched
+            self.named = {(os.path.basename(held), stored): held for held, stored in self.keys}
+        return self.named.get((os.path.basename(self.form(path)), _comparable(key)))
 
     def keyed(self, path: str, key: FileKey) -> bool:
         """Whether a row for this version of ``path`` has its size and mtime (else it matched by path alone)."""
