@@ -29,7 +29,15 @@ from mesocli.fsutil import GuardedStream, atomic_path, check_writable, insisted,
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
 from mesocli.stdin_paths import Stoppable, StreamedInputs
-from mesocli.writers import FORMATS, format_for, make_writer, other_document, refuse_existing, refuse_inputs_as_outputs
+from mesocli.writers import (
+    FORMATS,
+    format_for,
+    make_writer,
+    not_a_report,
+    other_document,
+    refuse_existing,
+    refuse_inputs_as_outputs,
+)
 
 Rows = Callable[[Any, Any], Generator[dict[str, Any], None, None]]
 """An engine's results: called with a progress hook and an observer, it yields result rows in input order
@@ -646,7 +654,6 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
         return None
     from mesocli.aggregate import threshold_shown
     from mesocli.report import Explainer
-    from mesocli.writers import not_a_report
 
     if report is not None and (instead := not_a_report(report)) is not None:
         raise ParameterError("{value}: {report} writes an HTML page, to open in a browser: name it .html; " + instead,
