@@ -511,6 +511,9 @@ def test_explain_names_its_faces_parameter_when_given_no_path(tmp_path: Path) ->
      ({"frames": 3, "every": 2}, "give only one of {frames}, {fps}, {every}, {all_frames} (got {frames}, {every})",
       ["--frames", "3", "--every", "2"]),
      ({"threshold": 1.5}, "{threshold} must be between 0 and 1, not 1.5", ["--threshold", "1.5"]),
+     # a moderator's percentage (--threshold 70) is told the p_fake it may mean
+     ({"threshold": 70.0}, "{threshold} must be between 0 and 1, not 70.0 (a p_fake, not a percentage: 0.7 for 70 %)",
+      ["--threshold", "70"]),
      ({"aggregation": "median"}, "{aggregation} must be one of mean, vote, confident, not 'median'",
       ["--aggregate", "median"]),
      ({"workers": 0}, "{workers} must be at least 1, not 0", None)],

@@ -986,3 +986,25 @@ def test_the_report_says_a_combined_verdict_has_no_single_detectors_error_rates(
             "video by this scan's rule, is called fake when any one detector above calls it so, so real faces and "
             "videos are called fake at least as often as by the detector above that does so most, and more often "
             "where they err on different ones; measure it on labelled data with mesocli eval --model any") in text
+
+
+def test_the_report_names_the_files_of_the_folder_it_does_not_cover(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A moderator's ``scan inbox --report r.html`` of a folder with a hidden file, a caption and a link to a photo
+    in it: the notes on stderr said what was left out, the report (the exhibit) did not: its "2 inputs" did not
+    account for the folder's 5 files. Now its header says which were not in it, and why."""
+    monkeypatch.chdir(tmp_path)
+    inbox = tmp_path / "inbox"
+    (inbox / "sub").mkdir(parents=True)
+    (inbox / "photo.jpg").write_bytes(kit.face_jpeg.read_bytes())
+    (inbox / "other.jpg").write_bytes(kit.face_jpeg.read_bytes() + b"\0")
+    (inbox / ".thumbs").write_bytes(b"x")
+    (inbox / "caption.txt").write_text("a caption")
+    (inbox / "sub" / "again.jpg").symlink_to(Path("..") / "photo.jpg")
+    code, _, stderr = run_cli("scan", "inbox", "--detector", "none", "--report", "r.html", "-q", "--format", "json")
+    assert code == 0, stderr
+    _, text = check_report(tmp_path / "r.html")
+    notes = [line.removeprefix("mesocli: ") for line in stderr.splitlines()]
+    assert len(notes) == 3 and "inbox/sub/again.jpg: the same file as inbox/photo.jpg" in notes[2], notes
+    assert f"not in this report: {'; '.join(notes)}" in text

@@ -877,6 +877,26 @@ def test_the_scan_plan_lists_a_folders_media_so_the_progress_bar_knows_its_total
     assert stamp({"path": "x"}) == {"path": "x"}
 
 
+def test_a_link_among_the_uploads_is_noted_not_left_out_without_a_word(faces: list[Path], tmp_path: Path) -> None:
+    """An inbox whose subfolder holds a link to one of its files (``sub/again.png -> ../one.png``): the link was
+    scanned once, as the file it names, and left out of the table, the JSON and the report without a word: a
+    moderator counting uploads found one missing. Now a note names it and the name its row is under (once, though
+    the folder and its subfolder are both given); the same name reached twice (``find DIR | mesocli scan -`` lists
+    the folder, then its files) is no alias."""
+    from mesocli.scan_run import plan_scan
+
+    folder = tmp_path / "inbox"
+    (folder / "sub").mkdir(parents=True)
+    kept = folder / "one.png"
+    kept.write_bytes(faces[0].read_bytes())
+    (folder / "sub" / "again.png").symlink_to(Path("..") / "one.png")
+    notes: list[str] = []
+    todo, _ = plan_scan([str(folder), str(folder / "sub"), str(kept)], None, [], [], quiet=True, log=notes.append)
+    assert todo == [str(kept)]
+    assert notes == [f"mesocli: {folder / 'sub' / 'again.png'}: the same file as {kept} (a link, or another spelling "
+                     "of its path): scanned once, its row is under that name"]
+
+
 def test_the_skipped_note_leaves_out_the_scans_own_outputs(faces: list[Path], tmp_path: Path) -> None:
     """A scan writing into the folder it scans (``scan uploads -o uploads/rows.csv --resume``, or with its
     ``--explain`` folder there) found its own output and the heatmaps' input.json among the files "skipped"
@@ -1240,6 +1260,21 @@ def test_an_output_named_as_another_kind_of_document_is_refused(scan, faces: lis
     for plain in ("results", "results.txt", "results.log"):  # no suffix of another document: JSON Lines, as documented
         assert scan(*faces, "-o", tmp_path / plain).code == 0
         assert (tmp_path / plain).read_text().startswith('{"path"')
+
+
+@pytest.mark.parametrize(("name", "hint"), [("report.csv", "for the rows in this format give --output {out}"),
+                                            ("Report.JSON", "for the rows in this format give --output {out}"),
+                                            ("report.xlsx", "for rows in a spreadsheet give --output FILE.csv")])
+def test_a_report_named_as_rows_is_refused(scan, faces: list[Path], tmp_path: Path, name: str, hint: str) -> None:
+    """A moderator's ``scan uploads/ --report report.csv`` (meaning ``--output``, "a CSV for a spreadsheet"): the
+    HTML page was written under that name without a word, and the spreadsheet showed HTML source. Refused before
+    any work (``--output results.html`` already was), naming what to give instead."""
+    out = tmp_path / name
+    result = scan(*faces, "--report", out)
+    assert result.code == 2
+    assert result.error_line() == (f"{out}: --report writes an HTML page, to open in a browser: name it .html; "
+                                   + hint.format(out=out))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_min_track_frames_under_one_is_a_usage_error(scan, faces: list[Path]) -> None:

@@ -724,3 +724,25 @@ def test_detector_none_rows_of_an_earlier_mesocli_resized_bilinear_are_not_joine
     output.write_text(json.dumps(row) + "\n")
     assert run_cli(*args, str(crops[1]))[0] == 0
     assert [r["path"] for r in _rows(output)] == [str(crops[0]), str(crops[1])]
+
+
+def test_a_resume_that_names_the_inputs_otherwise_says_that_they_get_a_second_row(
+        kit: MediaKit, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A moderator's ``scan build/inbox -o rows.jsonl --resume``, stopped, then resumed from inside ``build`` as
+    ``scan inbox -o rows.jsonl --resume``: rows are matched by the path as written, so every input was scanned
+    again and got a second row, while the note said "0 of 2 inputs already in" it, as for a new file. Now a note
+    says that they seem to be in it under another path, and how to resume (the matching is as documented)."""
+    folder = tmp_path / "build" / "inbox"
+    folder.mkdir(parents=True)
+    photo = Path(shutil.copy(kit.face_jpeg, folder / "photo.jpg"))
+    output = tmp_path / "build" / "rows.jsonl"
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("scan", "build/inbox", "--detector", "none", "-o", output, "--resume", "-q").code == 0
+    monkeypatch.chdir(tmp_path / "build")
+    code, _, err = run_cli("scan", "inbox", "--detector", "none", "-o", output, "--resume", "-q")
+    assert code == 0, err
+    assert err.splitlines() == [
+        f"mesocli: resume: 1 input to scan may be in {output} under another path (inbox/{photo.name} as "
+        f"build/inbox/{photo.name}: the same name, size and time): rows are matched by the path as written, so each "
+        "gets a second row; resume with the same INPUT arguments from the same folder as the first run"]
+    assert [row["path"] for row in _rows(output)] == [f"build/inbox/{photo.name}", f"inbox/{photo.name}"]

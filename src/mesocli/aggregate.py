@@ -82,11 +82,14 @@ def aggregate(scores: Sequence[float], rule: str = "mean", threshold: float = 0.
 
 
 def check_threshold(threshold: float) -> float:
-    """``threshold`` if it lies in [0, 1], else :class:`mesocli.errors.ParameterError` (NaN fails too)."""
+    """``threshold`` if it lies in [0, 1], else :class:`mesocli.errors.ParameterError` (NaN fails too); a whole
+    number from 2 to 100 (``--threshold 70``, a percentage) gets the p_fake it may have meant (0.7)."""
     from mesocli.errors import ParameterError
 
     if not 0.0 <= threshold <= 1.0:
-        raise ParameterError("{threshold} must be between 0 and 1, not {value}", value=threshold)
+        percent = float(threshold).is_integer() and 1 < threshold <= 100
+        meant = f" (a p_fake, not a percentage: {threshold / 100:g} for {threshold:g} %)" if percent else ""
+        raise ParameterError("{threshold} must be between 0 and 1, not {value}" + meant, value=threshold)
     return threshold
 
 

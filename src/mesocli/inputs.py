@@ -196,6 +196,21 @@ def hidden_notes(hidden: dict[str, list[Path]]) -> list[str]:
             if entries]
 
 
+def alias_notes(aliases: list[tuple[str, str]], shown: int = 3) -> list[str]:
+    """One note for the names of files reached again under another name (``aliases``: from :func:`plan_inputs`: a
+    link, or another spelling of a path), naming the first ``shown``, so that no upload is left out without a word."""
+    if not aliases:
+        return []
+    if len(aliases) == 1:
+        (alias, kept), = aliases
+        return [f"{alias}: the same file as {kept} (a link, or another spelling of its path): scanned once, its row "
+                "is under that name"]
+    names = "; ".join(f"{alias} is {kept}" for alias, kept in aliases[:shown])
+    more = f"; and {len(aliases) - shown} more" if len(aliases) > shown else ""
+    return [f"{len(aliases)} names of files reached again (links, or other spellings of a path): each file scanned "
+            f"once, its row under its first name: {names}{more}"]
+
+
 def skipped_notes(skipped: dict[str, list[Path]], shown: int = 3) -> list[str]:
     """One note per folder whose files were left out as neither videos nor images (``skipped``: from
     :func:`expand_inputs`), naming the first ``shown`` of them, so that no upload leaves the count unseen."""
@@ -211,7 +226,8 @@ def skipped_notes(skipped: dict[str, list[Path]], shown: int = 3) -> list[str]:
 
 def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool = False,
                   hidden: dict[str, list[Path]] | None = None,
-                  skipped: dict[str, list[Path]] | None = None) -> list[Path]:
+                  skipped: dict[str, list[Path]] | None = None,
+                  aliases: list[tuple[str, str]] | None = None) -> list[Path]:
     """Files named on the command line, folders expanded recursively (sorted), each file once.
 
     A path that does not exist raises UsageError, or is kept as is with ``missing_ok`` (so that
@@ -220,17 +236,20 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
     hidden ones too. Inside folders, hidden files and folders are skipped and listed in ``hidden``
     (per folder argument), and files found inside folders but left out (not media with ``media_only``, or no
     regular file: a dangling link, a named pipe) in ``skipped``, likewise; a folder that cannot be listed is
-    kept as an entry, for its reader to report.
+    kept as an entry, for its reader to report. A file reached again under another name (a link to it) is
+    listed in ``aliases`` as (that name, the name it is kept under).
     """
     result: list[Path] = []
-    seen_files: set[str] = set()
+    seen_files: dict[str, str] = {}
     seen_dirs: set[tuple[int, int]] = set()
 
     def add(path: Path) -> None:
         key = os.path.realpath(path)
         if key not in seen_files:
-            seen_files.add(key)
+            seen_files[key] = str(path)
             result.append(path)
+        elif aliases is not None and str(path) != seen_files[key]:
+            aliases.append((str(path), seen_files[key]))
 
     for path in map(Path, paths):
         if os.path.isdir(path):  # os.path: a name too long is no folder, not an OSError
@@ -248,7 +267,8 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
 
 
 def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] | None = None,
-                seen: set[str] | None = None, skipped: dict[str, list[Path]] | None = None) -> list[str]:
+                seen: set[str] | dict[str, str] | None = None, skipped: dict[str, list[Path]] | None = None,
+                aliases: list[tuple[str, str]] | None = None) -> list[str]:
     """The command-line inputs as one entry per result: a folder is replaced by the media files in it.
 
     Each entry, scanned alone by :func:`mesocli.scan.scan_inputs`, gives the very result that a scan
@@ -258,7 +278,8 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
     :func:`expand_inputs`.
     A file reached twice (named twice, inside two folders given, or through a link) is planned once, where
     it is first reached: one result per file. ``seen``: what earlier calls planned (arguments that arrive one
-    by one), updated.
+    by one), updated; a dict (key: the name planned) also lets ``aliases`` list each file reached again under
+    another name, as (that name, the name planned), those found twice inside one folder too.
     """
     planned: list[str] = []
     seen = set() if seen is None else seen
@@ -266,8 +287,13 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
     def plan(entry: str) -> None:
         key = os.path.realpath(entry) if os.path.isfile(entry) else entry
         if key not in seen:
-            seen.add(key)
+            if isinstance(seen, dict):
+                seen[key] = entry
+            else:
+                seen.add(key)
             planned.append(entry)
+        elif aliases is not None and isinstance(seen, dict) and entry != seen[key]:
+            aliases.append((entry, seen[key]))
 
     for raw in arguments:
         path = Path(raw)
@@ -275,7 +301,7 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
             plan(str(raw))
             continue
         try:
-            files = expand_inputs([path], media_only=True, hidden=hidden, skipped=skipped)
+            files = expand_inputs([path], media_only=True, hidden=hidden, skipped=skipped, aliases=aliases)
         except (MesocliError, OSError):
             files = []
         for entry in [str(file) for file in files] or [str(raw)]:

@@ -82,6 +82,7 @@ class Done:
     paths_only: dict[str, Outcome] = field(default_factory=dict)
     settings: dict[str, set[str]] = field(default_factory=dict)  # setting -> the values the rows show
     current: dict[str, Any] = field(default_factory=dict, repr=False)  # path -> its last row's key in ``keys``
+    named: dict[tuple[str, Any], str] | None = field(default=None, repr=False)  # (file name, key) -> path, of ``keys``
 
     def add(self, row: dict[str, Any], outcome: Outcome) -> None:
         """Count ``row`` as its path's current row, in place of any earlier one."""
@@ -99,6 +100,15 @@ class Done:
         """The (status, verdict, sha256) of the row for this version of ``path``, or None when there is none."""
         path = self.form(path)
         return self.keys.get((path, _comparable(key)), self.paths_only.get(path))
+
+    def elsewhere(self, path: str, key: FileKey) -> str | None:
+        """The path of a current row for a file of ``path``'s name, size and mtime under another path (most likely
+        the same file, named from another folder or spelt otherwise: ``./inbox/a.mp4``, ``inbox/a.mp4``), or None."""
+        if key is None:
+            return None
+        if self.named is None:  # built at the first input that no row matched
+            self.named = {(os.path.basename(held), stored): held for held, stored in self.keys}
+        return self.named.get((os.path.basename(self.form(path)), _comparable(key)))
 
     def keyed(self, path: str, key: FileKey) -> bool:
         """Whether a row for this version of ``path`` has its size and mtime (else it matched by path alone)."""

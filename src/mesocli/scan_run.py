@@ -29,7 +29,15 @@ from mesocli.fsutil import GuardedStream, atomic_path, check_writable, insisted,
 from mesocli.progress import ScanProgress, note
 from mesocli.scan import ScanOptions, exit_status
 from mesocli.stdin_paths import Stoppable, StreamedInputs
-from mesocli.writers import FORMATS, format_for, make_writer, other_document, refuse_existing, refuse_inputs_as_outputs
+from mesocli.writers import (
+    FORMATS,
+    format_for,
+    make_writer,
+    not_a_report,
+    other_document,
+    refuse_existing,
+    refuse_inputs_as_outputs,
+)
 
 Rows = Callable[[Any, Any], Generator[dict[str, Any], None, None]]
 """An engine's results: called with a progress hook and an observer, it yields result rows in input order
@@ -86,7 +94,14 @@ def run_scan(
     statuses: list[str] = []
     verdicts: list[str | None] = []
     settings = None if loaded is None else _settings(options, loaded)
-    todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet, log, settings, fmt=fmt,
+    left_out: list[str] = []  # what the plan left out (hidden files, files not media, links), for the report too
+
+    def planning(line: str) -> None:
+        log(line)
+        left_out.append(line.removeprefix("mesocli: "))
+
+    todo, stamp = plan_scan(paths, output if resume else None, statuses, verdicts, quiet,
+                            log if explainer is None else planning, settings, fmt=fmt,
                             outputs=[target for target in (output, report) if target is not None],
                             output_folders=[] if explain is None else [explain], rehash=options.hash_inputs,
                             workers=_hash_workers(engine, workers), bar=_bars_wanted(quiet, fmt, output))
@@ -95,7 +110,8 @@ def run_scan(
                          workers, address)
     else:
         rows = _local_rows(todo, options, loaded, workers, explainer)
-    with _said_on_stop(statuses, output, resume, fmt, log), contextlib.ExitStack() as stack:
+    planned = len(todo) if isinstance(todo, list) else None
+    with _said_on_stop(statuses, output, resume, fmt, log, planned, report), contextlib.ExitStack() as stack:
         if explainer is not None:
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
@@ -154,16 +170,23 @@ def run_scan(
             writer.close()
         stream.flush()  # a full disk shows here, as an OutputError, not when the file is closed
         if explainer is not None:
+            if left_out:  # (a report is not made with --resume, whose notes these would be too)
+                explainer.meta["not in this report"] = "; ".join(left_out)
             explainer.finish()
     return exit_status(statuses, verdicts, fail_on_fake, no_face_ok)
 
 
 @contextlib.contextmanager
 def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: str,
-                  log: Callable[[str], None]) -> Iterator[None]:
+                  log: Callable[[str], None], planned: int | None = None,
+                  report: Path | None = None) -> Iterator[None]:
     """On Ctrl-C, one line when the rows done are not kept: an ``output`` file written whole at the end (not with
-    ``resume``). Rows on standard output, or in an ``output`` that is a stream such as ``/dev/stdout`` or a named
-    pipe, are out already (a table: printed as the scan stops, of the inputs done, :meth:`TableWriter.stop`).
+    ``resume``); with ``resume``, one line that says what ``output`` keeps, how many of the ``planned`` inputs (None:
+    paths on stdin, not counted) were not scanned, and that the same command goes on (nothing else says it: no table
+    is printed); with a ``report``, one line that says that it was not written (a table's last line names
+    ``--resume``, which a report does not go with). Rows on standard output, or in an ``output`` that is a stream
+    such as ``/dev/stdout`` or a named pipe, are out already (a table: printed as the scan stops, of the inputs done,
+    :meth:`TableWriter.stop`).
     SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
     face model) once rows are done gets the same words as a note (``add_note``), which the CLI
     prints under its one error line; with ``resume``, a note that says that ``output`` keeps the rows done (a full
@@ -177,6 +200,13 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
             keeps = "--resume" if fmt in RESUMABLE else "-o FILE.jsonl --resume"
             return (f"mesocli: {done}: {output} was not written (it is written whole at the end); {keeps} keeps "
                     "each row as it is done")
+        if not streamed:  # --resume: appended to row by row
+            count = len(statuses) - held  # rows of this run
+            kept = (f"{output} keeps {'its row' if count == 1 else 'their rows'} ({len(statuses)} in all)" if count
+                    else f"{output} holds {len(statuses)} row{'' if len(statuses) == 1 else 's'}")
+            left = "" if planned is None else f", {planned - count} not scanned"
+            when = f"after {count} input{'' if count == 1 else 's'}" if count else "before an input was done"
+            return f"mesocli: {how} {when}: {kept}{left}; the same command (with --resume) goes on from there"
         return None
 
     held = len(statuses)  # (with resume: the inputs already in the output)
@@ -185,6 +215,9 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
     except KeyboardInterrupt as exc:
         if type(exc) is KeyboardInterrupt and (line := lost("interrupted")) is not None:
             log(line)
+        if type(exc) is KeyboardInterrupt and report is not None:
+            log(f"mesocli: interrupted after {len(statuses)} input{'' if len(statuses) == 1 else 's'}: {report} was "
+                "not written (a report covers a whole run, written at its end): scan again to make it")
         raise
     except (MesocliError, OSError) as exc:
         # an error of the output itself says what became of it: not written (a full disk), or kept under another
@@ -351,6 +384,7 @@ def plan_scan(
     # paths on stdin are checked in the thread that draws them: the scan's stop (Ctrl-C) ends a check midway
     stopped = (lambda: False) if isinstance(paths, list) else paths.stopped
     counts = [0, 0, 0]  # inputs, inputs held, bytes checked of paths streamed
+    moved: list[tuple[str, str]] = []  # inputs to scan whose file seems held under another path, and that path
 
     def decide(batch: list[str], whole: bool) -> Iterator[str]:
         """The inputs of ``batch`` to scan; ``whole``: the whole list (its check announced as one, with a bar),
@@ -375,6 +409,8 @@ def plan_scan(
         for item in batch:
             counts[0] += 1
             outcome = found[item]
+            if outcome is None and (other := done.elsewhere(item, keys[item])) is not None:
+                moved.append((item, other))
             if outcome is None or item in changed:
                 yield item
             else:
@@ -393,6 +429,12 @@ def plan_scan(
         if not quiet:
             count, held = counts[:2]
             log(f"mesocli: resume: {held} of {count} inputs already in {resume_from}, {count - held} to scan")
+        if moved:  # even when quiet: each gets a second row
+            (item, other), more = moved[0], len(moved) - 1
+            log(f"mesocli: resume: {len(moved)} input{'s' if len(moved) > 1 else ''} to scan may be in "
+                f"{resume_from} under another path ({item} as {other}{f', and {more} more' if more else ''}: the "
+                "same name, size and time): rows are matched by the path as written, so each gets a second row; "
+                "resume with the same INPUT arguments from the same folder as the first run")
 
     def stamp(row: dict[str, Any]) -> dict[str, Any]:
         """The row with the ``file`` of the version scanned (hashed, or when its reading began); the one seen
@@ -467,25 +509,30 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
     not media noted: a list for a list (an output among them refused), else an iterator that plans each path as
     it arrives (an output among them left out, :func:`_own_output`: the work done so far is not lost to a
     refusal, nor the output read as an input)."""
-    from mesocli.inputs import hidden_notes, plan_inputs, skipped_notes
+    from mesocli.inputs import alias_notes, hidden_notes, plan_inputs, skipped_notes
 
-    def plan(arguments: list[str], seen: set[str]) -> list[str]:
+    def plan(arguments: list[str], seen: dict[str, str]) -> list[str]:
         hidden: dict[str, list[Path]] = {}
         skipped: dict[str, list[Path]] = {}
-        items = plan_inputs(arguments, hidden, seen, skipped)
+        aliases: list[tuple[str, str]] = []
+        items = plan_inputs(arguments, hidden, seen, skipped, aliases)
+        # each name once (a link inside a folder given, and inside its parent given too)
+        aliases = list({alias: kept for alias, kept in aliases if alias not in noted}.items())
+        noted.update(alias for alias, _kept in aliases)
         skipped = {folder: [entry for entry in entries  # this scan's own output is no upload it missed
                             if not _own_output(str(entry), outputs, output_folders, lambda _line: None)]
                    for folder, entries in skipped.items()}
-        for line in hidden_notes(hidden) + skipped_notes(skipped):
+        for line in hidden_notes(hidden) + skipped_notes(skipped) + alias_notes(aliases):
             log(f"mesocli: {line}")
         for folder in output_folders:
             items = _leave_out(items, arguments, folder, log)
         return items
 
+    noted: set[str] = set()
     if isinstance(paths, list):
-        refuse_inputs_as_outputs(planned := plan(paths, set()), outputs)
+        refuse_inputs_as_outputs(planned := plan(paths, {}), outputs)
         return planned
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     return Stoppable((item for path in paths for item in plan([path], seen)
                       if not _own_output(item, outputs, output_folders, log)), paths.stop)
 
@@ -610,6 +657,9 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     from mesocli.aggregate import threshold_shown
     from mesocli.report import Explainer
 
+    if report is not None and (instead := not_a_report(report)) is not None:
+        raise ParameterError("{value}: {report} writes an HTML page, to open in a browser: name it .html; " + instead,
+                             value=report)
     if report is not None and output is not None and report.resolve() == output.resolve():
         raise ParameterError("{report} and {output} name the same file")
     if report is not None and explain is not None and report.resolve() == explain.resolve():

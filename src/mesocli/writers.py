@@ -735,6 +735,20 @@ OTHER_DOCUMENTS = {
 damaged file), and what to give instead."""
 
 
+NOT_A_REPORT = {
+    **dict.fromkeys((".csv", ".json", ".jsonl", ".ndjson"), "for the rows in this format give {output} {value}"),
+    **dict.fromkeys((".xlsx", ".xls", ".ods", ".numbers"), "for rows in a spreadsheet give {output} FILE.csv"),
+}
+"""Suffixes of documents that scan's ``--report`` (an HTML page) does not write (an HTML page under a .csv name was
+opened as a broken spreadsheet), and what to give instead."""
+
+
+def not_a_report(path: Path) -> str | None:
+    """What to give instead when ``path``'s suffix names a document that is not the HTML report (part of a
+    ParameterError template: ``{output}`` names the parameter, ``{value}`` the path)."""
+    return NOT_A_REPORT.get(path.suffix.lower())
+
+
 def other_document(path: Path) -> str | None:
     """What to give instead when ``path``'s suffix names a document that is not JSON Lines, JSON or CSV (part of
     a ParameterError template: ``{report}`` names the parameter, ``{value}`` the path)."""

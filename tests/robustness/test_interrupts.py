@@ -882,6 +882,47 @@ def test_ctrl_c_says_that_the_rows_done_were_not_kept(name: str, keeps: str, kit
                          "done\n"), line
 
 
+def test_ctrl_c_of_a_resume_scan_says_what_the_output_keeps_and_how_to_go_on(kit: MediaKit, tmp_path: Path) -> None:
+    """A moderator's ``scan uploads/ -o results.jsonl --resume`` stopped with Ctrl-C: exit 130 and nothing else on
+    the terminal (no table with ``-o``), so nothing said how far it got or that the same command goes on. Now one
+    line says what the file keeps, how many inputs were not scanned, and how to go on."""
+    out = tmp_path / "results.jsonl"
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
+                              "--all-frames", "--workers", "1", "-q", "-o", out, "--resume"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for_ffmpeg(child.pid, kit.long_face_video)  # face.mp4's row is written: it was read whole first
+        child.send_signal(signal.SIGINT)
+        stdout, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130 and stdout == b""
+    assert [row["path"] for row in parsed_rows("jsonl", out.read_bytes())] == [str(kit.face_video)]
+    assert err.decode().splitlines()[-1] == (f"mesocli: interrupted after 1 input: {out} keeps its row (1 in all), "
+                                             "1 not scanned; the same command (with --resume) goes on from there")
+
+
+def test_ctrl_c_of_a_report_scan_says_that_the_report_was_not_written(kit: MediaKit, tmp_path: Path) -> None:
+    """A moderator's ``scan uploads/ --report report.html`` stopped with Ctrl-C: the table of the inputs done, whose
+    last line names ``--resume`` (which a report does not go with), and no report, without a word about it. Now one
+    line says that the report was not written and how to make it."""
+    report = tmp_path / "report.html"
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
+                              "--all-frames", "-q", "--format", "jsonl", "--report", report],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for_ffmpeg(child.pid, kit.long_face_video)
+        child.send_signal(signal.SIGINT)
+        stdout, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130
+    assert [row["path"] for row in parsed_rows("jsonl", stdout)] == [str(kit.face_video)]
+    assert list(tmp_path.iterdir()) == []
+    assert err.decode() == (f"mesocli: interrupted after 1 input: {report} was not written (a report covers a whole "
+                            "run, written at its end): scan again to make it\n")
+
+
 @pytest.mark.parametrize(("number", "status", "said", "how"), [
     (signal.SIGINT, 130, b"", "Ctrl-C"), (signal.SIGTERM, 143, b"mesocli: stopped by SIGTERM\n", "SIGTERM")])
 def test_a_stopped_table_scan_prints_the_verdicts_made_so_far(number: int, status: int, said: bytes, how: str,
