@@ -325,9 +325,8 @@ def test_a_second_ctrl_c_stops_a_write_that_waits_for_its_reader() -> None:
 
 
 def test_a_handler_that_a_second_signal_runs_in_the_block_keeps_what_it_set() -> None:
-    """The CLI's SIGTERM handler stops the run once: it sets a no-op handler for the SIGTERMs that follow, then
-    raises. Run by a second SIGTERM while a row waits, what it set stays, so a third does not cut the clean-up
-    short."""
+    """A handler that sets another for the signals that follow, then raises (as the CLI's SIGTERM handler did: it
+    heard one SIGTERM only), run by a second signal while a row waits: what it set stays."""
     import signal
 
     def quiet(number: int, frame: object) -> None:

@@ -221,3 +221,38 @@ def test_eval_table_does_not_call_a_nearest_card_the_authors_loader(bundled: Pat
     console.print(eval_table(report))
     row = next(line for line in console.export_text().splitlines() if "resize" in line)
     assert "for their original weights" not in row and "the weights' own (model card" in row
+
+
+def test_a_crop_256_already_is_made_once_and_shared_by_every_resize(tmp_path: Path) -> None:
+    """``--detector none`` with detectors that resize differently (the bundled ``--model any``: df nearest, f2f and fs
+    bilinear): a crop 256×256 already is the same bytes by either resize (none is applied), so it is made once and
+    every network scores that one array; it was made once per resize and stacked into a batch per resize. A batch
+    that holds it beside a crop of another size still feeds each network that one its own resize."""
+    from mesocli.faces import _whole_frame
+    from mesocli.scan import _batch, crop_resizes
+    from mesocli.video import Frame
+
+    detectors = resolve(None, "any", None)
+    resizes = crop_resizes("none", detectors)
+    assert set(resizes) == {"nearest", "bilinear"}
+    rng = np.random.default_rng(5)
+    square, other = rng.integers(0, 256, (256, 256, 3), np.uint8), rng.integers(0, 256, (170, 150, 3), np.uint8)
+    for image in (square, square[:, :, :1]):  # (grey too: the same bytes either way)
+        assert face_to_uint8(image, "nearest").tobytes() == face_to_uint8(image, "bilinear").tobytes()
+    shared = _whole_frame(Frame(0, 0.0, square), "square.png", resizes).crop
+    assert isinstance(shared, np.ndarray) and shared.tobytes() == square.tobytes()
+    made = _whole_frame(Frame(0, 0.0, other), "other.png", resizes).crop
+    assert isinstance(made, dict) and set(made) == set(resizes)
+    batch = _batch([shared, made])
+    for resize in resizes:
+        np.testing.assert_array_equal(batch[resize], np.stack([square, face_to_uint8(other, resize)]))
+    paths = [tmp_path / "square.png", tmp_path / "other.png"]
+    for path, pixels in zip(paths, (square, other), strict=True):
+        Image.fromarray(pixels).save(path)
+    rows = [result.to_dict() for result in scan_inputs([str(p) for p in paths], detectors,
+                                                       ScanOptions(detector="none"))]
+    for row, pixels in zip(rows, (square, other), strict=True):
+        for name, member in detectors.members.items():
+            face = face_to_uint8(pixels, resize_of(member))[None]
+            assert row["detectors"][name]["p_fake"] == pytest.approx(float(make_predictor(member).p_fake(face)[0]),
+                                                                     abs=1e-4), (row["path"], name)

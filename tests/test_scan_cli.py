@@ -1320,3 +1320,83 @@ def test_an_error_writing_a_heatmap_keeps_the_rows_of_the_inputs_read_whole(scan
     assert lines[-1] == ("mesocli: after the error, the rows of 2 more inputs read whole before it were written "
                          "(4 in all)")
     assert sorted(heat.iterdir()) == [heat / "b"] and (heat / "b").read_text() == "not a folder"  # as it was
+
+
+class _Terminal(io.StringIO):
+    """A terminal's standard output (the table folds to its width, ``COLUMNS``)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _read_back(text: str) -> list[dict[str, str]]:
+    """What a reader gets of each input from a scan table on a terminal, or from its list layout: each field's text
+    (its lines joined, spaces dropped: a cell may fold anywhere), up to the "needs a look" list."""
+    lines = text.splitlines()
+    records: list[dict[str, str]] = []
+    if any("╇" in line for line in lines):  # the table: a row goes on over lines whose verdict cell is empty
+        rule = next(number for number, line in enumerate(lines) if "╇" in line)
+        heads = [line.split("┃") for line in lines[:rule]]
+        names = [" ".join(head[i].strip() for head in heads).strip() for i in range(len(heads[0]))]
+        for line in lines[rule + 1:]:
+            if "│" not in line:
+                break
+            cells = [cell.strip() for cell in line.split("│")]
+            if cells[1]:
+                records.append(dict.fromkeys(names, ""))
+            for name, cell in zip(names, cells, strict=True):
+                records[-1][name] += cell
+        return [{name.split(" (")[0]: "".join(value.split()) for name, value in record.items()} for record in records]
+    start = len(lines[0]) - len(lines[0][len("path"):].lstrip())  # the list: where its values begin
+    key = ""
+    for line in lines:
+        if not line.strip():
+            continue
+        named = line[:start].strip()
+        key = named or key
+        if named == "path":
+            records.append({})
+        elif key not in ("path", "verdict", "p_fake", "frames", "flagged", "status", "verdict from", "detectors"):
+            break  # the "needs a look" list
+        records[-1][key] = records[-1].get(key, "") + "".join(line[start:].split())
+    return records
+
+
+@pytest.mark.parametrize("columns", [40, 60, 100])
+def test_a_narrow_terminal_loses_nothing_of_a_scan_table(columns: int, run_cli: RunCli, faces: list[Path],
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COLUMNS=40 mesocli scan``: the table cut cells to fit (``verdict`` and ``p_fake`` as ``0.1…``, each
+    detector's score with ``--model any``). Every input's path, verdict, p_fake, status (its error), flagged time
+    ranges and detector scores are now there in full: the table folds the paths and texts and never the verdict,
+    p_fake or frames; where even that does not fit, one input after another, a line a field."""
+    from mesocli.aggregate import shown
+    from mesocli.writers import _error_text, make_writer
+
+    photo = tmp_path / "a_rather_long_file_name_for_an_uploaded_photo_of_a_face.png"
+    photo.write_bytes(faces[0].read_bytes())
+    result = run_cli("scan", photo, faces[1], tmp_path / "gone.jpg", "--detector", "none", "--model", "any",
+                     "--format", "jsonl")
+    rows = result.jsonl()
+    stretch = {"start": 1.0, "end": 2.5, "frames": 2, "p_fake_mean": 0.68, "p_fake_max": 0.7}
+    rows.append({**rows[0], "path": "clip.mp4", "type": "video", "segments": [stretch]})
+    assert [row["status"] for row in rows] == ["ok", "ok", "error", "ok"], result.err
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stream = _Terminal()
+    writer = make_writer("table", stream, color=False)
+    for row in rows:
+        writer.write(row)
+    writer.close()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", stream.getvalue())  # (bold: no colour asked, not no style)
+    assert max(len(line) for line in text.splitlines()) <= columns, text
+    seen = _read_back(text)
+    assert len(seen) == len(rows), text
+    for row, got in zip(rows, seen, strict=True):
+        assert got["path"] == "".join(row["path"].split()), text
+        assert got["verdict"] == (row["verdict"] or "-"), text
+        assert got["p_fake"] == ("-" if row["p_fake"] is None else shown(row["p_fake"], row["threshold"])), text
+        status = f"error: {_error_text(row)}" if row["error"] else row["status"]  # (its path said once: the row's)
+        assert got["status"].startswith("".join(status.split())), text
+        scores = " ".join(f"{name} {shown(item['p_fake'], row['threshold'])}"
+                          for name, item in (row.get("detectors") or {}).items())
+        assert got["detectors"] == ("".join(scores.split()) or "-"), text
+    assert seen[-1]["flagged"] == "1.0–2.5s", text

@@ -185,3 +185,71 @@ def test_a_card_whose_resize_is_unknown_is_refused(own_weights: Path, tmp_path: 
         assert result.err.strip().splitlines() == [f"mesocli: error: {expected}"]
     card_path_for(copy).write_text(json.dumps({**card, "resize": "nearest"}))
     assert load_weights(copy).card.resize == "nearest"  # the known ones load
+
+
+@pytest.mark.parametrize("own", [None, "bilinear"], ids=["export-without-resize", "export-with-resize"])
+def test_a_card_beside_an_onnx_export_whose_resize_is_unknown_is_refused(own: str | None, tmp_path: Path,
+                                                                         run_cli) -> None:
+    """A model card beside an exported ``.onnx`` whose ``resize`` this mesocli does not know (``"lanczos"``, a
+    typo, a number) is refused as the export is loaded, by scan, eval and explain: one line naming the card, the
+    value and the known ones, exit 2, nothing scanned. It was read as no card at all: the export ran, its crops
+    resized as its own card or the bundled weights it came from said, else bilinear (a guess)."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from mesocli.export import onnx_bytes, read_source
+    from mesocli.runtime import load_onnx
+
+    source = read_source(bundled_weights_path("meso4", "f2f"))
+    exported = tmp_path / "f2f.onnx"
+    exported.write_bytes(onnx_bytes(source.arrays, source.arch, replace(source.card(), resize=own)))
+    card = json.loads(card_path_for(source.path).read_text())
+    crop = tmp_path / "crop.png"
+    Image.new("RGB", (90, 110), (120, 90, 80)).save(crop)
+    for label in ("df", "real"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        shutil.copy(crop, tmp_path / "data" / label / f"{label}.png")
+    for value in ("lanczos", 3):
+        (tmp_path / "f2f.json").write_text(json.dumps({**card, "resize": value}))
+        expected = (f"{tmp_path / 'f2f.json'}: model card's resize {json.dumps(value)} is not one this mesocli "
+                    "knows (bilinear, nearest): written by a later mesocli, or a mistake in the card")
+        with pytest.raises(WeightsError) as raised:
+            load_onnx(exported)
+        assert str(raised.value) == expected
+        for command in (("scan", crop, "--detector", "none", "--format", "jsonl"),
+                        ("eval", "--data", tmp_path / "data", "--bootstrap", "0", "-q"),
+                        ("explain", crop, "--out", tmp_path / "maps")):
+            result = run_cli(*command, "--weights", exported)
+            assert (result.code, result.error_line()) == (2, expected), command
+    assert not (tmp_path / "maps").exists()
+    (tmp_path / "f2f.json").write_text(json.dumps({**card, "resize": "bilinear"}))
+    assert load_onnx(exported).source_card.resize == "bilinear"  # a known one loads
+
+
+def test_an_export_describes_the_resize_its_weights_are_fed(tmp_path: Path) -> None:
+    """An export's card says how a crop not 256×256 is resized for it (``input``): nearest for weights whose card
+    says so (the bundled df detectors, as exported and as bundled), bilinear for the others. Every export said
+    "Pillow bilinear resize", the bundled nearest df exports too, beside ``resize: nearest`` in the same card."""
+    from mesocli.export import export, onnx_card, read_source
+    from mesocli.weights import bundled_cards, bundled_dir
+
+    def said(resize: str) -> str:
+        return f"image: uint8 (N, 256, 256, 3), RGB, NHWC; 256x256 face crops (Pillow {resize} resize)"
+
+    for manipulation, resize in (("df", "nearest"), ("f2f", "bilinear")):
+        written = export(read_source(bundled_weights_path("meso4", manipulation)), tmp_path / f"{manipulation}.onnx")
+        card = onnx_card(written)
+        assert card is not None and card.input == said(resize), manipulation
+    for own in bundled_cards():
+        card = onnx_card(bundled_dir() / own.weights_file.replace(".weights.h5", ".onnx"))
+        assert card is not None and card.input == said(own.resize or "bilinear"), own.name
+
+
+def test_an_export_of_the_authors_file_describes_their_resize(authors_weights: Path, tmp_path: Path) -> None:
+    """The authors' files are read nearest (their Keras loader's resize): their exports say so (they said bilinear)."""
+    from mesocli.export import export, onnx_card, read_source
+
+    card = onnx_card(export(read_source(authors_weights / "Meso4_DF.h5"), tmp_path / "authors.onnx"))
+    assert card is not None and card.legacy and card.resize is None
+    assert card.input == "image: uint8 (N, 256, 256, 3), RGB, NHWC; 256x256 face crops (Pillow nearest resize)"

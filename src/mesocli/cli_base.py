@@ -303,9 +303,10 @@ def _no_world_writable_outputs() -> Iterator[None]:
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """In the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread, so that a
-    command stops as on Ctrl-C: temporary files removed, workers and their ffmpeg stopped. Once: a second
-    SIGTERM does not cut that cleanup short. A SIGTERM ignored from the start (``nohup``-like launchers), or
-    handled by the program that calls :func:`run`, is left alone."""
+    command stops as on Ctrl-C: temporary files removed, workers and their ffmpeg stopped. Each time, as Ctrl-C:
+    a second SIGTERM while the first is handled stops at once as a second Ctrl-C does (a scan drops the batch being
+    scored). A SIGTERM ignored from the start (``nohup``-like launchers), or handled by the program that calls
+    :func:`run`, is left alone."""
     TERMINATED["on"] = False
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM)
@@ -314,7 +315,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         return
 
     def stop(number: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, lambda number, frame: None)  # not SIG_IGN: processes started now inherit it
         TERMINATED["on"] = True
         raise Terminated
 

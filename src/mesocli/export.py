@@ -22,7 +22,16 @@ from typing import Any
 import numpy as np
 
 from mesocli.errors import ParameterError, UsageError, WeightsError
-from mesocli.onnx_graph import INPUT_NAME, INPUT_SPEC, OUTPUT_SPEC, SCALING, Arrays, build_onnx, fit_arch
+from mesocli.onnx_graph import (
+    INPUT_NAME,
+    INPUT_SPEC,
+    OUTPUT_SPEC,
+    SCALING,
+    Arrays,
+    build_onnx,
+    fit_arch,
+    input_spec,
+)
 
 FORMATS = ("onnx", "savedmodel", "tflite")
 TFLITE_OUTPUT = "one output: p_fake, float32 (N,) = 1 - P(real)"
@@ -100,9 +109,15 @@ class SourceWeights:
 
     def card(self, fmt: str | None = None) -> ExportCard:
         """The card of an export of these weights; with ``fmt`` (an export to that format, not a conversion for the
-        runtime), its :func:`export_provenance` too."""
+        runtime), its :func:`export_provenance` too. Its ``input`` names the weights' resize (nearest for the authors'
+        files and weights whose card says so), as the file is fed."""
+        from mesocli.preprocess import DEFAULT_RESIZE
+        from mesocli.weights import AUTHORS_RESIZE
+
+        resize = self.resize or (AUTHORS_RESIZE if self.legacy else DEFAULT_RESIZE)
         return ExportCard(self.sha256, self.arch, self.manipulation, self.name, self.path.name, self.legacy,
-                          provenance=None if fmt is None else export_provenance(fmt), resize=self.resize)
+                          input=input_spec(resize), provenance=None if fmt is None else export_provenance(fmt),
+                          resize=self.resize)
 
 
 def export_provenance(fmt: str) -> dict[str, Any]:

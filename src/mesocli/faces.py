@@ -34,7 +34,15 @@ from PIL import Image, ImageOps
 from mesocli.align import Geometry, aligned_crop, face_geometry
 from mesocli.errors import UsageError
 from mesocli.fsutil import atomic_path, cache_file_writable, cache_folder, trusted_cache_file
-from mesocli.preprocess import DEFAULT_RESIZE, decode_scale, face_to_uint8, file_size, open_image, to_rgb
+from mesocli.preprocess import (
+    DEFAULT_RESIZE,
+    INPUT_SIZE,
+    decode_scale,
+    face_to_uint8,
+    file_size,
+    open_image,
+    to_rgb,
+)
 from mesocli.tracking import LARGER_AREA, REDETECT_SECONDS, STAY_IOU, Box, Shots, Track, Tracker, is_cut, thumbnail
 from mesocli.video import Frame, FrameReader, FrameSelection
 
@@ -804,9 +812,12 @@ def _plainly_upright(crop: np.ndarray) -> bool:
 def _whole_frame(frame: Frame, source: str, resize: str | tuple[str, ...] = DEFAULT_RESIZE) -> FaceRecord:
     """``--detector none``: the frame is already an aligned face crop, resized by ``resize`` when it is not
     256×256 (the weights' own, as ``eval`` resizes a crop for them). Several resizes (a set whose networks want
-    different ones): the crop is a dict, one crop per resize, the first the one shown."""
+    different ones): the crop is a dict, one crop per resize, the first the one shown; a frame 256×256 already is
+    one crop, every resize of it the same bytes (none is applied), which every network shares."""
     height, width = frame.image.shape[:2]
     resizes = (resize,) if isinstance(resize, str) else resize
+    if (height, width) == (INPUT_SIZE, INPUT_SIZE):
+        resizes = resizes[:1]
     crops = {each: face_to_uint8(frame.image, each) for each in resizes}
     crop: Any = crops[resizes[0]] if len(crops) == 1 else crops
     return FaceRecord(source, frame.index, frame.time, (0, 0, width, height), (width / 2, height / 2),

@@ -207,7 +207,7 @@ def whole_write() -> Iterator[None]:
     finally:
         holding.clear()
         for number, handler in handlers.items():
-            if signal.getsignal(number) is hold:  # not one a handler set meanwhile (the CLI's SIGTERM, once)
+            if signal.getsignal(number) is hold:  # not one a handler set meanwhile (one that replaced itself)
                 signal.signal(number, handler)
         for number in arrived:
             handlers[number](number, None)

@@ -26,7 +26,13 @@ OPSET = 17
 BN_EPSILON = 1e-3  # Keras' (and Keras 2.1.5's) BatchNormalization default
 INPUT_NAME = "image"
 OUTPUTS = ("p_real", "p_fake")
-INPUT_SPEC = "image: uint8 (N, 256, 256, 3), RGB, NHWC; 256x256 face crops (Pillow bilinear resize)"
+def input_spec(resize: str) -> str:
+    """The input description of an export whose weights read a face crop not 256x256 resized by ``resize`` (the
+    weights' own: :func:`mesocli.weights.resize_of`)."""
+    return f"image: uint8 (N, 256, 256, 3), RGB, NHWC; 256x256 face crops (Pillow {resize} resize)"
+
+
+INPUT_SPEC = input_spec("bilinear")
 SCALING = "inside the graph: float32(image) / 255"
 OUTPUT_SPEC = "p_real: float32 (N,), the network's sigmoid = P(real); p_fake: float32 (N,) = 1 - p_real"
 

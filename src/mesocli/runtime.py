@@ -304,6 +304,8 @@ def _exported(path: Path, arch: str | None) -> OnnxModel:
     name = f"{path.name} (exported from {found.name or found.source_file}, sha256 {found.source_sha256[:12]})"
     try:  # a bundled export's card (its resize, its figures): the weights' it came from
         beside = w.card_beside(path)
+    except w.UnknownResize:  # a model card whose resize is unknown: refused, as beside a weights file (not guessed)
+        raise
     except WeightsError:  # a JSON file beside it that is no readable model card (a scan's output): not its card
         beside = None
     source = beside if beside is not None and beside.sha256 == found.source_sha256 else next(

@@ -595,12 +595,15 @@ def _drawn_resizes(loaded: Any) -> dict[str | None, str]:
 
 def _batch(crops: list[Any]) -> Any:
     """The crops of a batch as the predictor takes them: a list, or (a set whose networks resize crops not 256×256
-    differently, ``--detector none``) one stacked batch per resize, each network fed its own."""
+    differently, ``--detector none``, and a crop of the batch was not 256×256) one stacked batch per resize, each
+    network fed its own (a crop 256×256 already, one array, is in each)."""
     import numpy as np
 
-    if crops and isinstance(crops[0], dict):
-        return {resize: np.stack([crop[resize] for crop in crops]) for resize in crops[0]}
-    return crops
+    resizes = next((list(crop) for crop in crops if isinstance(crop, dict)), None)
+    if resizes is None:
+        return crops
+    return {resize: np.stack([crop[resize] if isinstance(crop, dict) else crop for crop in crops])
+            for resize in resizes}
 
 
 def make_predictor(loaded: Any, options: ScanOptions) -> Any:

@@ -32,6 +32,11 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _LEGACY_NAME = re.compile(r"^(conv2d|batch_normalization|dense)_(\d+)$")
 
 
+class UnknownResize(WeightsError):
+    """A model card whose ``resize`` this mesocli does not know (:meth:`ModelCard.check_resize`): refused wherever
+    the card is read, beside a weights file or beside an ONNX export."""
+
+
 @dataclass
 class ModelCard:
     """What a weights file is and how it was made; stored as JSON beside the file."""
@@ -74,7 +79,7 @@ class ModelCard:
 
         if self.resize is not None and (not isinstance(self.resize, str) or self.resize not in RESIZES):
             shown = json.dumps(self.resize)[:40]
-            raise WeightsError(f"{path}: model card's resize {shown} is not one this mesocli knows "
+            raise UnknownResize(f"{path}: model card's resize {shown} is not one this mesocli knows "
                                f"({', '.join(RESIZES)}): written by a later mesocli, or a mistake in the card")
 
     def as_dict(self) -> dict[str, Any]:

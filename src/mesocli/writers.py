@@ -393,23 +393,21 @@ class TableWriter:
         # colour: never in a file; elsewhere as NO_COLOR says (no_color=False made rich ignore NO_COLOR)
         out = console(file=self.stream, width=width, no_color=True if self.color is False else None, highlight=False)
 
-        table = Table(show_edge=False, pad_edge=False)
-        table.add_column("path", overflow="fold")
-        table.add_column("verdict")
-        table.add_column("p_fake", justify="right")
-        table.add_column("frames", justify="right")
+        # (name, whether it folds): a cell that does not fold (verdict, p_fake, frames) is never cut or folded
+        columns = [("path", True), ("verdict", False), ("p_fake", False), ("frames", False)]
         # a timeline at or above the threshold: the row's, or with --all-faces any track's (a short one set aside)
         with_flagged = any(row.get("segments") or other_flags(row) for row in self.rows)
         if with_flagged:  # where in a clip (a real verdict's too: a short forged stretch the mean hides)
-            table.add_column("flagged", overflow="fold")
-        table.add_column("status", overflow="fold")
+            columns.append(("flagged", True))
+        columns.append(("status", True))
         with_tracks = any(row.get("faces") is not None for row in self.rows)  # --all-faces
         if with_tracks:
-            table.add_column("verdict from")
+            columns.append(("verdict from", True))
         with_detectors = any(row.get("detectors") for row in self.rows)  # --model any
         if with_detectors:
-            table.add_column("detectors (p_fake)")
+            columns.append(("detectors (p_fake)", True))
         counts: dict[str, int] = {}
+        rows: list[list[str]] = []
         for row in self.rows:
             verdict = row.get("verdict")
             label = row["status"] if verdict is None else verdict
@@ -434,8 +432,24 @@ class TableWriter:
                 detectors = row.get("detectors") or {}
                 cells.append(" ".join(f"{name} {shown(item['p_fake'], row.get('threshold', 0.5))}"
                                       for name, item in detectors.items()) or "-")
-            table.add_row(*cells)
+            rows.append(cells)
         if self.rows or self.stopped is None:
+            if _table_fits(columns, rows, out.width):
+                table = Table(show_edge=False, pad_edge=False)
+                for name, folds in columns:
+                    table.add_column(name, justify="right" if name in ("p_fake", "frames") else "left",
+                                     overflow="fold", no_wrap=not folds)
+                for cells in rows:
+                    table.add_row(*cells)
+            else:  # a narrow terminal: one input after another, a line a field (values fold, none is cut)
+                table = Table.grid(padding=(0, 1))
+                table.add_column(no_wrap=True, style="bold")
+                table.add_column(overflow="fold")
+                for number, cells in enumerate(rows):
+                    if number:
+                        table.add_row("", "")
+                    for (name, _), cell in zip(columns, cells, strict=True):
+                        table.add_row(name.split(" (")[0], cell)
             out.print(table)
         for line in rates_lines(self.rows):  # what the verdicts above are weighed by; the summary line stays last
             out.print(escape(printable(line)))  # (a --weights file's name, shown as the paths are)
@@ -485,6 +499,28 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         lines.append("error rates of the combined verdict: not tabulated, each detector's are above "
                      "(JSON: error_rates.combined)")
     return lines
+
+
+PATH_MIN_WIDTH = 10
+"""The narrowest path column the scan table is printed with (a path folds over lines of it); on a terminal too narrow
+for it and the columns that do not fold, the table is a list: a line a field."""
+
+
+def _table_fits(columns: list[tuple[str, bool]], rows: list[list[str]], width: int) -> bool:
+    """Whether the scan table fits ``width`` without cutting a cell: the columns that do not fold (verdict, p_fake,
+    frames) at their widest cell or heading, each other one at least as wide as its heading's longest word (the path:
+    :data:`PATH_MIN_WIDTH`), with the three characters between two columns."""
+    from rich.text import Text
+
+    needed = 3 * (len(columns) - 1)
+    for number, (name, folds) in enumerate(columns):
+        if number == 0:
+            needed += PATH_MIN_WIDTH
+        elif folds:
+            needed += max(len(word) for word in name.split())
+        else:
+            needed += max([len(name), *(Text.from_markup(cells[number]).cell_len for cells in rows)])
+    return needed <= width
 
 
 WARNING_KINDS = (
