@@ -34,6 +34,7 @@ from mesocli.metrics import (
     calibration,
     called_fake,
     paired_difference,
+    paired_video_auc,
     proportion_interval,
     track_id,
     video_auc_interval,
@@ -318,15 +319,16 @@ def _wilson_where_degenerate(result: dict[str, Any], rules: dict[str, str], labe
     return notes
 
 
-def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOTSTRAP) -> dict[str, Any]:
+def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOTSTRAP,
+            rule: int = MIN_TRACK_FRAMES) -> dict[str, Any]:
     """``report``'s figures minus ``other``'s, both scored on the same images (``eval --compare``), with paired 95 %
     percentile-bootstrap intervals: both models' figures computed on the same ``resamples`` resamples (whole videos
     within each class where names carry video ids, as :func:`figure_intervals` draws; ``0``: no intervals), drawn
     with ``seed`` :data:`BOOTSTRAP_SEED`. An interval that excludes 0 is a difference these faces show; two separate
     intervals that overlap are not evidence of none. For ``eer`` lower is better. When the fakes sit in method
     folders, ``methods`` holds each method's differences (its fakes against every real image, as ``methods`` of the
-    report), with their own paired intervals; else None. ``video``: both models' video accuracies, their videos
-    grouped by one rule (:func:`_paired_videos`)."""
+    report), with their own paired intervals; else None. ``video``: both models' video accuracies and video AUCs,
+    their videos grouped by one rule, ``rule`` (``min_track_frames``; :func:`_paired_videos`)."""
     if other.paths != report.paths or not np.array_equal(other.labels_is_fake, report.labels_is_fake):
         raise UsageError("the images changed between the two models' scoring (files added, removed or unreadable "
                          "meanwhile): evaluate again")
@@ -344,13 +346,18 @@ def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOT
                              **_paired(y[keep], report.p_fake[keep], other.p_fake[keep], report.threshold,
                                        [v for v, k in zip(report.video_ids, keep, strict=True) if k], resamples)}
     result["methods"] = methods
-    result["video"] = _paired_videos(report.video, other.video)
+    result["video"] = _paired_videos(report, other, resamples, rule)
     return result
 
 
-def _paired_videos(mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -> dict[str, Any] | None:
-    """:func:`compare`'s ``video``: both models' video accuracies, grouped by the same rule (``min_track_frames``
-    where the videos are made of face tracks), and their differences (no interval); None without video figures."""
+def _paired_videos(report: EvalReport, other: EvalReport, resamples: int,
+                   rule: int = MIN_TRACK_FRAMES) -> dict[str, Any] | None:
+    """:func:`compare`'s ``video``: both models' video accuracies and video AUCs (``auc_mean``), their videos grouped
+    by the same rule (``min_track_frames`` where the videos are made of face tracks), and their differences; the
+    AUC's with a paired interval (:func:`mesocli.metrics.paired_video_auc`: the videos resampled together within
+    each class, drawn as :func:`_paired` draws them; null with ``resamples`` 0 or a class of one video, ``note``
+    says why), the accuracies' without (see the Wilson intervals of each model's own); None without video figures."""
+    mine, theirs = report.video, other.video
     if mine is None or theirs is None:
         return None
     paired: dict[str, Any] = {"videos": mine["videos"]}
@@ -358,6 +365,23 @@ def _paired_videos(mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -
         paired["min_track_frames"] = mine["min_track_frames"]
     for key in ("accuracy_mean", "accuracy_vote"):
         paired[key] = {"this": mine[key], "other": theirs[key], "difference": mine[key] - theirs[key]}
+    y = report.labels_is_fake
+    scores = [video_scores(model.video_ids, y, model.p_fake, report.threshold,
+                           list(model.p_fake_by_detector.values()) or None, rule) for model in (report, other)]
+    interval = None
+    if scores[0] is not None and scores[1] is not None:
+        video_is_fake = scores[0][0]
+        fakes = int(video_is_fake.sum())
+        fewest = min(fakes, len(video_is_fake) - fakes)
+        if resamples > 0 and fewest >= 2:
+            interval = paired_video_auc(video_is_fake, scores[1][1], scores[0][1], resamples,
+                                        seed=BOOTSTRAP_SEED)["interval"]
+        else:
+            paired["note"] = ("no interval: --bootstrap 0" if resamples <= 0 else
+                              f"no interval: {fewest} video in the {'df' if fakes < 2 else 'real'} class (a "
+                              "bootstrap needs at least 2 in each)")
+    paired["auc_mean"] = {"this": mine["auc_mean"], "other": theirs["auc_mean"],
+                          "difference": mine["auc_mean"] - theirs["auc_mean"], "interval": interval}
     return paired
 
 
@@ -567,7 +591,7 @@ def evaluate(
     report = _report(loaded, dataset, threshold, scored[0], ok, errors, seconds_each[0], bootstrap, rule)
     if compare_with is not None:
         other = _report(compare_with, dataset, threshold, scored[1], ok, errors, seconds_each[1], 0, rule)
-        report.comparison = compare(report, other, bootstrap)
+        report.comparison = compare(report, other, bootstrap, rule)
         report.compared_p_fake = other.p_fake
     return report
 

@@ -1017,6 +1017,12 @@ def eval_table(report: EvalReport) -> Any:
             rule = f"; tracks of {least} crop{'s' * (least != 1)} or more decide" if least is not None else ""
             rows.append((f"video accuracy (mean) minus {other}", f"{item['difference']:+.4f}", "",
                          f"{item['this']:.4f} against {item['other']:.4f} ({paired['videos']} videos{rule})"))
+            if (item := paired.get("auc_mean")) is not None:  # absent from reports of earlier versions
+                low_high = item["interval"]
+                rows.append((f"video AUC (mean) minus {other}", f"{item['difference']:+.4f}",
+                             f"{low_high[0]:+.4f} to {low_high[1]:+.4f}" if low_high is not None else "",
+                             f"{item['this']:.4f} against {item['other']:.4f}; paired, "
+                             + ("by video" if low_high is not None else paired.get("note", ""))))
         for name, item in (compared.get("methods") or {}).items():  # each method's fakes against every real
             low_high = item["auc"]["interval"]
             rows.append((f"method {name}: AUC minus {other}", f"{item['auc']['difference']:+.4f}",
