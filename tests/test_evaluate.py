@@ -24,7 +24,7 @@ from PIL import Image
 from mesocli.datasets import decode_dataset, find_dataset
 from mesocli.errors import ParameterError, UsageError
 from mesocli.evaluate import REPORT_KEYS, evaluate
-from mesocli.metrics import proportion_interval
+from mesocli.metrics import wilson_interval
 from mesocli.weights import LoadedModel
 
 # (class folder, video, p_fake): p_fake = 1 - grey / 255
@@ -375,7 +375,7 @@ def test_the_tracks_of_a_video_are_one_video(tmp_path: Path, grey_model: LoadedM
     report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=200)
     assert report.video == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0, "auc_mean": 1.0,
                             "min_track_frames": 3}
-    assert report.intervals["video_accuracy_mean"] == pytest.approx(list(proportion_interval(4, 4)))
+    assert report.intervals["video_accuracy_mean"] == pytest.approx(wilson_interval(4, 4))
     # the tracks of one video are drawn together: f1 (half its faces right) with f2, never f1_t0 (none) alone
     assert report.intervals["accuracy_df"][0] >= 0.5
 

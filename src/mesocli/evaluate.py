@@ -35,7 +35,6 @@ from mesocli.metrics import (
     called_fake,
     paired_difference,
     paired_video_auc,
-    proportion_interval,
     track_id,
     video_auc_interval,
     video_level,
@@ -279,7 +278,7 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
     if video is not None:
         for key in ("accuracy_mean", "accuracy_vote"):
             right = round(video[key] * video["videos"])
-            result[f"video_{key}"] = proportion_interval(right, video["videos"])
+            result[f"video_{key}"] = wilson_interval(right, video["videos"])
             rules[f"video_{key}"] = "wilson"
         scores = video_scores(videos, labels_is_fake, p_fake, threshold, by_detector, rule)
         if scores is not None:

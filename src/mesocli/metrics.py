@@ -456,8 +456,10 @@ def _rank_auc(y: np.ndarray, p: np.ndarray, index: np.ndarray) -> float:
 
 
 def wilson_interval(successes: float, trials: float, level: float = 0.95) -> list[float]:
-    """Wilson score interval of ``successes`` of ``trials``, both possibly fractional (an effective count: e.g. a
-    class's accuracy times its number of videos). Unlike a percentile bootstrap it is not of width 0 at 0 or 1."""
+    """Wilson score interval of ``successes`` of ``trials``: a proportion (e.g. video accuracy, whole counts:
+    scipy's ``binomtest(...).proportion_ci(method="wilson")`` to 12 decimals) or an effective count, both possibly
+    fractional (e.g. a class's accuracy times its number of videos). Unlike a percentile bootstrap it is not of
+    width 0 at 0 or 1; its ends lie in [0, 1]."""
     from scipy.stats import norm
 
     z = float(norm.ppf(0.5 + level / 2.0))
@@ -465,11 +467,3 @@ def wilson_interval(successes: float, trials: float, level: float = 0.95) -> lis
     centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * np.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
     return [max(0.0, round(float(centre - half), 12)), min(1.0, round(float(centre + half), 12))]
-
-
-def proportion_interval(successes: int, trials: int, level: float = 0.95) -> list[float]:
-    """Wilson score interval of a proportion (e.g. video accuracy: ``successes`` right of ``trials``)."""
-    from scipy.stats import binomtest
-
-    interval = binomtest(successes, trials).proportion_ci(confidence_level=level, method="wilson")
-    return [float(interval.low), float(interval.high)]
