@@ -839,7 +839,7 @@ def test_cli_compare(own_weights: Path, scored_root: Path, tmp_path: Path, run_c
     report = json.loads(out)
     assert list(report) == list(REPORT_KEYS) and report["comparison"]["model"]["name"] == "meso4_test"
     assert report["comparison"]["auc"] == {"this": report["auc"], "other": report["auc"], "difference": 0.0,
-                                           "interval": [0.0, 0.0]}
+                                           "interval": [0.0, 0.0], "rule": "bootstrap-width-0"}  # alike: width 0
     code, out, err = run_cli("eval", "--data", scored_root, "--weights", own_weights, "--compare", own_weights, "-q")
     assert code == 0, err
     assert "AUC minus meso4_test" in out and "paired, by video" in out

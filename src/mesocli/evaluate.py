@@ -249,7 +249,9 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
     videos' AUC (bootstrap over videos; ``by_detector`` and ``rule``, the shortest deciding track, as for
     :func:`video_level`); None when ``resamples`` is 0. An accuracy whose bootstrap interval has width 0 (every
     unit of its class alike, e.g. all right) gets a Wilson interval on its count of units instead (faces of one
-    video are not independent: the videos, not the faces, are the draws); ``rules`` names each interval's rule."""
+    video are not independent: the videos, not the faces, are the draws); ``rules`` names each interval's rule
+    (:data:`WIDTH_0` for an AUC, EER or video AUC bootstrap whose every resample gave the same value:
+    :func:`mark_width_0`)."""
     if resamples <= 0:
         return None
     by_video = any(videos)
@@ -272,6 +274,7 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
                                            seed=BOOTSTRAP_SEED))
         rules.update(dict.fromkeys(INTERVAL_KEYS, "bootstrap"))
         notes.extend(_wilson_where_degenerate(result, rules, labels_is_fake, p_fake, threshold, units, unit))
+        notes.extend(mark_width_0(result, rules, units, unit))
         if loose:
             notes.append(f"{loose} image{'s' if loose > 1 else ''} without a video id (not named "
                          "<video>_<frame>) resampled as units of their own")
@@ -286,10 +289,38 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
             if bounds is not None:
                 result["video_auc_mean"] = bounds
                 rules["video_auc_mean"] = "bootstrap"
+                fakes = int(scores[0].sum())
+                notes.extend(mark_width_0(result, rules, [fakes, len(scores[0]) - fakes], "video",
+                                          keys=("video_auc_mean",)))
     result["rules"] = rules
     if notes:
         result["note"] = NOTE_SEPARATOR.join(notes)
     return result
+
+
+WIDTH_0 = "bootstrap-width-0"
+"""The rule (in ``intervals.rules``, and ``rule`` of each figure of ``comparison``) of a percentile-bootstrap
+interval of width 0: every resample gave the same value (a perfect ranking of few videos: AUC 1.000, EER 0.000;
+two models alike on every resample), which the data cannot show to be certain."""
+
+
+WIDTH_0_SPREAD = 1e-9  # an interval no wider is of width 0: the AUCs of resamples alike differ in their last bits
+
+
+def mark_width_0(intervals: dict[str, Any], rules: dict[str, str], units: list[int], unit: str,
+                 keys: tuple[str, ...] = ("auc", "eer")) -> list[str]:
+    """Mark each bootstrap interval of ``keys`` in ``intervals`` whose ends are equal with the rule
+    :data:`WIDTH_0` in ``rules``; return the notes that say so (``units``: the df and real units resampled)."""
+    notes = []
+    for key in keys:
+        bounds = intervals.get(key)
+        if rules.get(key) != "bootstrap" or not bounds or bounds[1] - bounds[0] > WIDTH_0_SPREAD:
+            continue
+        rules[key] = WIDTH_0
+        value = round(bounds[0], 3) + 0.0  # + 0.0: -1e-17 shows as 0.000
+        notes.append(f"{key.replace('_', ' ')}: {value:.3f} on every resample of {units[0]} df and {units[1]} "
+                     f"real {unit}s, an interval of width 0 that no such data can show to be certain")
+    return notes
 
 
 NOTE_SEPARATOR = "; "
@@ -380,7 +411,8 @@ def _paired_videos(report: EvalReport, other: EvalReport, resamples: int,
                               f"no interval: {fewest} video in the {'df' if fakes < 2 else 'real'} class (a "
                               "bootstrap needs at least 2 in each)")
     paired["auc_mean"] = {"this": mine["auc_mean"], "other": theirs["auc_mean"],
-                          "difference": mine["auc_mean"] - theirs["auc_mean"], "interval": interval}
+                          "difference": mine["auc_mean"] - theirs["auc_mean"], "interval": interval,
+                          "rule": _paired_rule(interval)}
     return paired
 
 
@@ -400,9 +432,18 @@ def _paired(y: np.ndarray, ours: np.ndarray, theirs: np.ndarray, threshold: floa
                           f"no intervals: {min(units)} {result['unit']} in the {'df' if units[0] < 2 else 'real'} "
                           "class (a bootstrap needs at least 2 in each)")
     for key in INTERVAL_KEYS:
+        interval = found[key]["interval"] if key in found else None
         result[key] = {"this": mine[key], "other": other[key], "difference": mine[key] - other[key],
-                       "interval": found[key]["interval"] if key in found else None}
+                       "interval": interval, "rule": _paired_rule(interval)}
     return result
+
+
+def _paired_rule(interval: list[float] | None) -> str | None:
+    """The rule of a paired interval: ``bootstrap``, or :data:`WIDTH_0` where every resample gave the same
+    difference (two models alike on every resample: no evidence that they are alike); None without an interval."""
+    if interval is None:
+        return None
+    return WIDTH_0 if interval[1] - interval[0] <= WIDTH_0_SPREAD else "bootstrap"
 
 
 def trained_on(loaded: Any, dataset: FolderDataset, option: str = "") -> str | None:
