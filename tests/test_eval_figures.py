@@ -380,6 +380,10 @@ def test_a_width_0_auc_eer_or_paired_interval_names_its_rule_not_a_certainty() -
     varied = run(files, [0.9, 0.8, 0.7, 0.9, 0.3, 0.8] + [0.2, 0.1, 0.5, 0.1, 0.2, 0.4], bootstrap=50)
     assert {varied.intervals["rules"][key] for key in ("auc", "eer")} == {"bootstrap"}  # a spread: as before
     assert run(files, scores, bootstrap=0, compare=scores).comparison["auc"]["rule"] is None  # no interval
+    one = [("df", "f0_0.png"), ("df", "f0_1.png")] + files[6:]  # a single fake video: no paired video AUC interval
+    video = run(one, scores[:2] + scores[6:], bootstrap=20, compare=[0.5] * 8).comparison["video"]
+    assert video["auc_mean"]["interval"] is None and video["auc_mean"]["rule"] is None
+    assert video["note"] == "no interval: 1 video in the df class (a bootstrap needs at least 2 in each)"
 
 
 def test_intervals_by_image_say_frames_of_few_videos_make_them_too_narrow() -> None:
