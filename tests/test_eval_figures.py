@@ -41,8 +41,9 @@ def stub_predictor(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(files: list[tuple[str, str]], scores: list[float] | dict[str, list[float]], threshold: float = 0.5,
-        bootstrap: int = 0):
-    """``files``: (class folder relative to the split, e.g. ``df/A``, file name); evaluate with stubbed scores."""
+        bootstrap: int = 0, compare: list[float] | None = None):
+    """``files``: (class folder relative to the split, e.g. ``df/A``, file name); evaluate with stubbed scores
+    (``compare``: those of a second model, ``eval --compare``'s)."""
     root = Path("/nonexistent/data")
     paths = [root / "test" / folder / name for folder, name in files]
     labels = np.array([0 if folder.split("/")[0] == "df" else 1 for folder, _ in files])
@@ -57,7 +58,8 @@ def run(files: list[tuple[str, str]], scores: list[float] | dict[str, list[float
                                        for name, s in scores.items()})
     else:
         loaded = Stub(name="stub", scores=scores, weights_path=Path("stub.h5"))
-    return evaluate(loaded, dataset, threshold, decoded=decoded, bootstrap=bootstrap)
+    other = None if compare is None else Stub(name="other", scores=compare, weights_path=Path("other.h5"))
+    return evaluate(loaded, dataset, threshold, decoded=decoded, bootstrap=bootstrap, compare_with=other)
 
 
 # -- independent reference implementations -------------------------------------------------------------
@@ -328,8 +330,10 @@ def test_a_class_all_right_gets_a_wilson_interval_on_its_videos_not_a_width_0_on
     assert ci["accuracy_df"][0] < 0.6
     assert ci["rules"]["accuracy_df"] == "wilson" and "accuracy df: 1.000 of 4 videos, Wilson" in ci["note"]
     assert ci["accuracy_real"][1] - ci["accuracy_real"][0] > 0
-    assert {ci["rules"][key] for key in ("accuracy", "accuracy_real", "auc", "eer")} == {"bootstrap"}
-    assert ci["rules"]["video_accuracy_mean"] == "wilson" and ci["rules"]["video_auc_mean"] == "bootstrap"
+    assert {ci["rules"][key] for key in ("accuracy", "accuracy_real")} == {"bootstrap"}
+    # every fake above every real: AUC 1 and EER 0 on every resample, named as such (not a certainty)
+    assert {ci["rules"][key] for key in ("auc", "eer", "video_auc_mean")} == {"bootstrap-width-0"}
+    assert ci["rules"]["video_accuracy_mean"] == "wilson"
     # all wrong is as degenerate: 0 of 4
     wrong = run(files, [0.1] * 12 + scores[12:], bootstrap=200).to_dict()["intervals"]
     assert wrong["accuracy_df"] == pytest.approx(wilson(0, 4), abs=1e-5) and wrong["accuracy_df"][0] == 0.0
@@ -338,6 +342,48 @@ def test_a_class_all_right_gets_a_wilson_interval_on_its_videos_not_a_width_0_on
     by_image = run(plain, scores, bootstrap=200).to_dict()["intervals"]
     assert by_image["accuracy_df"] == pytest.approx(wilson(12, 12), abs=1e-5)
     assert "accuracy df: 1.000 of 12 images, Wilson" in by_image["note"]
+
+
+def test_a_width_0_auc_eer_or_paired_interval_names_its_rule_not_a_certainty() -> None:
+    """Every fake video ranked above every real one: each resample gave AUC 1.000 and EER 0.000, and the JSON and
+    table showed ``1.000–1.000`` as if 3 videos a class made it certain; ``--compare`` with a model as perfect gave
+    a paired ``+0.0000 to +0.0000``. Such intervals now name their rule, ``bootstrap-width-0`` (in ``rules``, as
+    the accuracies' Wilson does; in each paired figure's ``rule``), a note says so, and the table says "on every
+    resample"."""
+    from rich.console import Console
+
+    from mesocli import writers
+
+    files = [("df", f"f{v}_{i}.png") for v in range(3) for i in range(2)]
+    files += [("real", f"r{v}_{i}.png") for v in range(3) for i in range(2)]
+    scores = [0.9, 0.8, 0.7, 0.9, 0.6, 0.8] + [0.2, 0.1, 0.3, 0.1, 0.2, 0.4]
+    report = run(files, scores, bootstrap=50, compare=[0.99] * 6 + [0.01] * 6)
+    ci = report.to_dict()["intervals"]
+    assert ci["auc"] == pytest.approx([1, 1]) and ci["eer"] == pytest.approx([0, 0])
+    assert ci["video_auc_mean"] == pytest.approx([1, 1])
+    assert {ci["rules"][key] for key in ("auc", "eer", "video_auc_mean")} == {"bootstrap-width-0"}
+    assert ci["rules"]["accuracy"] == "wilson"  # every video right: Wilson, as before
+    assert "auc: 1.000 on every resample of 3 df and 3 real videos, an interval of width 0" in ci["note"]
+    assert "video auc mean: 1.000 on every resample of 3 df and 3 real videos" in ci["note"]
+    compared = report.comparison
+    assert compared["auc"]["interval"] == pytest.approx([0, 0]) and compared["auc"]["rule"] == "bootstrap-width-0"
+    assert compared["accuracy"]["rule"] == "bootstrap-width-0"  # both right on every resample
+    assert compared["video"]["auc_mean"]["interval"] == pytest.approx([0, 0])
+    assert compared["video"]["auc_mean"]["rule"] == "bootstrap-width-0"
+    out = io.StringIO()
+    Console(file=out, width=400).print(writers.eval_table(report))
+    table = out.getvalue()
+    assert "1.000–1.000" not in table and "0.000–0.000" not in table and "+0.0000 to +0.0000" not in table
+    auc_row = next(line for line in table.splitlines() if line.startswith("│ AUC "))
+    assert "1.000 on every resample" in auc_row
+    assert "+0.0000 on every resample" in next(line for line in table.splitlines() if "AUC minus other" in line)
+    varied = run(files, [0.9, 0.8, 0.7, 0.9, 0.3, 0.8] + [0.2, 0.1, 0.5, 0.1, 0.2, 0.4], bootstrap=50)
+    assert {varied.intervals["rules"][key] for key in ("auc", "eer")} == {"bootstrap"}  # a spread: as before
+    assert run(files, scores, bootstrap=0, compare=scores).comparison["auc"]["rule"] is None  # no interval
+    one = [("df", "f0_0.png"), ("df", "f0_1.png")] + files[6:]  # a single fake video: no paired video AUC interval
+    video = run(one, scores[:2] + scores[6:], bootstrap=20, compare=[0.5] * 8).comparison["video"]
+    assert video["auc_mean"]["interval"] is None and video["auc_mean"]["rule"] is None
+    assert video["note"] == "no interval: 1 video in the df class (a bootstrap needs at least 2 in each)"
 
 
 def test_intervals_by_image_say_frames_of_few_videos_make_them_too_narrow() -> None:
@@ -362,7 +408,8 @@ def test_intervals_by_image_say_frames_of_few_videos_make_them_too_narrow() -> N
     at = next(number for number, line in enumerate(lines) if line.startswith("│ intervals"))
     assert "images resampled one by one" in lines[at + 1] and "far too narrow" in lines[at + 1]  # the row below
     named = run([(folder, name.replace("x", "_")) for folder, name in files], scores, bootstrap=100)
-    assert "note" not in named.to_dict()["intervals"]
+    # the only note: its 3 fake videos ranked above its 3 real ones on every resample (video AUC of width 0)
+    assert named.to_dict()["intervals"]["note"].startswith("video auc mean: 1.000 on every resample of 3 df")
 
 
 def test_all_scores_tied() -> None:

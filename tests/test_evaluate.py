@@ -24,7 +24,7 @@ from PIL import Image
 from mesocli.datasets import decode_dataset, find_dataset
 from mesocli.errors import ParameterError, UsageError
 from mesocli.evaluate import REPORT_KEYS, evaluate
-from mesocli.metrics import proportion_interval
+from mesocli.metrics import wilson_interval
 from mesocli.weights import LoadedModel
 
 # (class folder, video, p_fake): p_fake = 1 - grey / 255
@@ -375,7 +375,7 @@ def test_the_tracks_of_a_video_are_one_video(tmp_path: Path, grey_model: LoadedM
     report = evaluate(grey_model, find_dataset(tmp_path, "test"), bootstrap=200)
     assert report.video == {"videos": 4, "accuracy_mean": 1.0, "accuracy_vote": 1.0, "auc_mean": 1.0,
                             "min_track_frames": 3}
-    assert report.intervals["video_accuracy_mean"] == pytest.approx(list(proportion_interval(4, 4)))
+    assert report.intervals["video_accuracy_mean"] == pytest.approx(wilson_interval(4, 4))
     # the tracks of one video are drawn together: f1 (half its faces right) with f2, never f1_t0 (none) alone
     assert report.intervals["accuracy_df"][0] >= 0.5
 
@@ -839,7 +839,7 @@ def test_cli_compare(own_weights: Path, scored_root: Path, tmp_path: Path, run_c
     report = json.loads(out)
     assert list(report) == list(REPORT_KEYS) and report["comparison"]["model"]["name"] == "meso4_test"
     assert report["comparison"]["auc"] == {"this": report["auc"], "other": report["auc"], "difference": 0.0,
-                                           "interval": [0.0, 0.0]}
+                                           "interval": [0.0, 0.0], "rule": "bootstrap-width-0"}  # alike: width 0
     code, out, err = run_cli("eval", "--data", scored_root, "--weights", own_weights, "--compare", own_weights, "-q")
     assert code == 0, err
     assert "AUC minus meso4_test" in out and "paired, by video" in out
@@ -1180,3 +1180,48 @@ def test_data_extract_reads_the_manifest_that_decides_and_says_when_it_cannot(tm
                                "started_at": None, "earlier": None, "note": dataset.manifest_note}
     assert dataset.manifest_note.startswith(f"{tmp_path / 'test' / 'manifest.jsonl'}: cannot read its header (torn")
     assert evaluate(grey_model, dataset, bootstrap=0).data["extract"]["note"] == dataset.manifest_note
+
+
+def test_compare_pairs_the_video_auc_over_the_videos_the_other_figures_resample(tmp_path: Path,
+                                                                              grey_model: LoadedModel) -> None:
+    """``comparison.video`` paired the video accuracies only: the video AUC (``auc_mean``), which eval reports
+    with an interval per model, had no paired difference. It now has one, its interval drawn on the videos the
+    paired image figures resample (the same draws: each resample's videos, both models' AUC of them), in the JSON
+    and the table; without a bootstrap, no interval and a note."""
+    from rich.console import Console
+    from sklearn.metrics import roc_auc_score
+
+    from mesocli.metrics import resampled_indices
+    from mesocli.writers import eval_table
+
+    files = [("df", "f1", 0.9), ("df", "f1", 0.8), ("df", "f2", 0.6), ("df", "f2", 0.3), ("df", "f3", 0.55),
+             ("df", "f3", 0.5), ("real", "r1", 0.7), ("real", "r1", 0.4), ("real", "r2", 0.2), ("real", "r2", 0.2),
+             ("real", "r3", 0.1), ("real", "r3", 0.05)]
+    write_grey_faces(tmp_path / "test", files)
+    dataset = find_dataset(tmp_path, "test")
+    report = evaluate(grey_model, dataset, bootstrap=200, compare_with=_inverted(grey_model))
+    paired = report.to_dict()["comparison"]["video"]["auc_mean"]
+    # video means f1 .85 f2 .45 f3 .525 against r1 .55 r2 .2 r3 .075: 7 of 9 pairs right; inverted, 2 of 9
+    assert (paired["this"], paired["other"], paired["difference"]) == pytest.approx((7 / 9, 2 / 9, 5 / 9))
+    assert paired["this"] == report.video["auc_mean"]
+    y, videos = report.labels_is_fake, report.video_ids
+    means = {}
+    for video in set(videos):
+        mine = np.array([v == video for v in videos])
+        means[video] = (bool(y[mine][0]), report.p_fake[mine].mean(), report.compared_p_fake[mine].mean())
+    differences = []
+    for index in resampled_indices(y, videos, 200, seed=0):  # as the paired image figures draw their videos
+        drawn = [means[videos[i]] for i in index[::2]]  # two frames a video, each drawn video's frames together
+        fake = [item[0] for item in drawn]
+        differences.append(roc_auc_score(fake, [item[1] for item in drawn])
+                           - roc_auc_score(fake, [item[2] for item in drawn]))
+    assert paired["interval"] == pytest.approx(list(np.percentile(differences, [2.5, 97.5])))
+    assert paired["interval"][0] < paired["difference"] <= paired["interval"][1]
+    console = Console(record=True, width=300)
+    console.print(eval_table(report))
+    row = next(line for line in console.export_text().splitlines() if "video AUC (mean) minus inverted" in line)
+    low, high = paired["interval"]
+    assert f"+{5 / 9:.4f}" in row and f"{low:+.4f} to {high:+.4f}" in row and "paired, by video" in row
+    plain = evaluate(grey_model, dataset, bootstrap=0, compare_with=_inverted(grey_model)).comparison["video"]
+    assert plain["auc_mean"]["interval"] is None and plain["note"] == "no interval: --bootstrap 0"
+    assert plain["auc_mean"]["difference"] == pytest.approx(5 / 9)

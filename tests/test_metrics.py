@@ -14,7 +14,6 @@ from mesocli.metrics import (
     calibration,
     eer,
     paired_difference,
-    proportion_interval,
     video_level,
     wilson_interval,
 )
@@ -269,20 +268,28 @@ def test_wilson_interval_by_hand() -> None:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    assert proportion_interval(k, n) == pytest.approx([centre - half, centre + half], abs=1e-6)
-    assert proportion_interval(36, 36)[1] == pytest.approx(1.0)
+    assert wilson_interval(k, n) == pytest.approx([centre - half, centre + half], abs=1e-6)
+    assert wilson_interval(36, 36)[1] == pytest.approx(1.0)
 
 
 def test_wilson_interval_of_an_effective_count() -> None:
-    """eval's fallback for a width-0 bootstrap: the same Wilson interval as scipy's on whole counts, at 0 and 1
-    too (not of width 0, within [0, 1]), and one between its neighbours on a fractional count."""
-    for k, n in ((27, 36), (0, 6), (4, 4), (12, 12)):
-        assert wilson_interval(k, n) == pytest.approx(proportion_interval(k, n), abs=1e-9)
+    """One Wilson interval for eval's video accuracies (whole counts) and its fallback for a width-0 bootstrap
+    (effective counts): scipy's on whole counts, at 0 and 1 too (not of width 0, within [0, 1]), and one between
+    its neighbours on a fractional count. (eval had two functions for it, scipy's for whole counts.)"""
+    from scipy.stats import binomtest
+
+    def scipys(k: int, n: int) -> list[float]:
+        found = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        return [found.low, found.high]
+
+    for n in range(1, 60):
+        for k in range(n + 1):
+            assert wilson_interval(k, n) == pytest.approx(scipys(k, n), abs=1e-11)
     assert wilson_interval(0, 6)[0] == 0.0 and wilson_interval(4, 4)[1] == 1.0
     assert wilson_interval(4, 4)[0] < 0.6 and wilson_interval(0, 6)[1] > 0.3
     low, high = wilson_interval(2.25, 3)
-    assert proportion_interval(2, 3)[0] < low < proportion_interval(3, 3)[0]
-    assert proportion_interval(2, 3)[1] < high <= 1.0
+    assert wilson_interval(2, 3)[0] < low < wilson_interval(3, 3)[0]
+    assert wilson_interval(2, 3)[1] < high <= 1.0
 
 
 def test_paired_difference_is_zero_for_the_same_scores_and_tighter_than_two_separate_intervals() -> None:

@@ -6,13 +6,14 @@ import json
 import shutil
 import signal
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from conftest import RunCli, write_bundle
+from media import MediaKit
 from PIL import Image
 
 from mesocli import __version__
@@ -1656,3 +1657,59 @@ def test_train_says_once_when_the_manifest_that_tells_tracks_apart_cannot_be_rea
     assert notes() == []
     manifest.unlink()
     assert notes() == []
+
+
+@pytest.mark.slow
+def test_the_card_says_how_extract_made_each_sources_crops_and_keeps_the_starts_record(
+        tmp_path: Path, kit: MediaKit, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The card recorded each source's root, counts and hashes, not how its crops were made: a figure of a run on
+    ``extract`` output could not name the detector, alignment or frames. Each source's ``extract`` is now eval's
+    ``data.extract`` (one function), null without extract's manifest; ``config.json`` keeps it as read at the start,
+    which a resumed run's card keeps though the manifest changed (the crops' bytes are checked, not the manifest);
+    a run of an older version (no record in config.json) resumes and records the manifest as read then."""
+    from media import make_faces
+
+    from mesocli.crops import ExtractOptions, FrameSelection
+    from mesocli.datasets import find_dataset
+    from mesocli.extract import extract
+    from mesocli.sources import read_mix
+
+    monkeypatch.setattr("mesocli.training.selection_score", lambda select, record: [float(record["epoch"])])
+
+    made, bare = tmp_path / "made", tmp_path / "bare"
+    for label in ("df", "real"):
+        extract([kit.face_jpeg], made, ExtractOptions(FrameSelection("frames", 1), layout="dataset", label=label,
+                                                      split="train"), workers=1)
+    make_faces(made / "train", {"df": 12, "real": 12})
+    make_faces(bare / "train", {"df": 12, "real": 12}, seed=1)
+    header = json.loads((made / "manifest.jsonl").read_text().splitlines()[0])
+    record = find_dataset(made, "train").extract
+    assert record is not None and record["settings"] == header["settings"]
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"sources": [{"root": str(made)}, {"root": str(bare)}]}))
+    config = replace(config_for(made, 1), sources=[asdict(source) for source in read_mix(mix)])
+    run = tmp_path / "run"
+    start_run(config, run, progress=False)
+    card = load_weights(run / "best.weights.h5").card
+    assert card is not None
+    assert [source["extract"] for source in card.data["sources"]] == [record, None]
+    assert record["settings"]["detector"] == "hog" and record["settings"]["alignment"].startswith("mesonet-pipeline/")
+    assert record["settings"]["frames"] == header["settings"]["frames"] and record["mesocli"] == header["mesocli"]
+    assert json.loads((run / "config.json").read_text())["source_extracts"] == [record, None]
+
+    lines = (made / "manifest.jsonl").read_text().splitlines(keepends=True)  # the header edited, the crops not
+    (made / "manifest.jsonl").write_text(json.dumps({**header, "mesocli": "0.0.1"}) + "\n" + "".join(lines[1:]))
+    capsys.readouterr()
+    resume_run(run, progress=True, epochs=2)
+    assert f"note: {made}: extract's manifest no longer says what it said when the run started" \
+        in capsys.readouterr().err
+    assert [source["extract"] for source in load_weights(run / "best.weights.h5").card.data["sources"]] \
+        == [record, None]
+
+    older = json.loads((run / "config.json").read_text())
+    del older["source_extracts"]  # as a run started before the record existed
+    (run / "config.json").write_text(json.dumps(older, indent=1))
+    assert resume_run(run, progress=False, epochs=3).epoch == 3
+    now = find_dataset(made, "train").extract
+    assert now is not None and now["mesocli"] == "0.0.1"
+    assert [source["extract"] for source in load_weights(run / "best.weights.h5").card.data["sources"]] == [now, None]

@@ -34,7 +34,7 @@ from mesocli.metrics import (
     calibration,
     called_fake,
     paired_difference,
-    proportion_interval,
+    paired_video_auc,
     track_id,
     video_auc_interval,
     video_level,
@@ -249,7 +249,9 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
     videos' AUC (bootstrap over videos; ``by_detector`` and ``rule``, the shortest deciding track, as for
     :func:`video_level`); None when ``resamples`` is 0. An accuracy whose bootstrap interval has width 0 (every
     unit of its class alike, e.g. all right) gets a Wilson interval on its count of units instead (faces of one
-    video are not independent: the videos, not the faces, are the draws); ``rules`` names each interval's rule."""
+    video are not independent: the videos, not the faces, are the draws); ``rules`` names each interval's rule
+    (:data:`WIDTH_0` for an AUC, EER or video AUC bootstrap whose every resample gave the same value:
+    :func:`mark_width_0`)."""
     if resamples <= 0:
         return None
     by_video = any(videos)
@@ -272,13 +274,14 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
                                            seed=BOOTSTRAP_SEED))
         rules.update(dict.fromkeys(INTERVAL_KEYS, "bootstrap"))
         notes.extend(_wilson_where_degenerate(result, rules, labels_is_fake, p_fake, threshold, units, unit))
+        notes.extend(mark_width_0(result, rules, units, unit))
         if loose:
             notes.append(f"{loose} image{'s' if loose > 1 else ''} without a video id (not named "
                          "<video>_<frame>) resampled as units of their own")
     if video is not None:
         for key in ("accuracy_mean", "accuracy_vote"):
             right = round(video[key] * video["videos"])
-            result[f"video_{key}"] = proportion_interval(right, video["videos"])
+            result[f"video_{key}"] = wilson_interval(right, video["videos"])
             rules[f"video_{key}"] = "wilson"
         scores = video_scores(videos, labels_is_fake, p_fake, threshold, by_detector, rule)
         if scores is not None:
@@ -286,10 +289,38 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
             if bounds is not None:
                 result["video_auc_mean"] = bounds
                 rules["video_auc_mean"] = "bootstrap"
+                fakes = int(scores[0].sum())
+                notes.extend(mark_width_0(result, rules, [fakes, len(scores[0]) - fakes], "video",
+                                          keys=("video_auc_mean",)))
     result["rules"] = rules
     if notes:
         result["note"] = NOTE_SEPARATOR.join(notes)
     return result
+
+
+WIDTH_0 = "bootstrap-width-0"
+"""The rule (in ``intervals.rules``, and ``rule`` of each figure of ``comparison``) of a percentile-bootstrap
+interval of width 0: every resample gave the same value (a perfect ranking of few videos: AUC 1.000, EER 0.000;
+two models alike on every resample), which the data cannot show to be certain."""
+
+
+WIDTH_0_SPREAD = 1e-9  # an interval no wider is of width 0: the AUCs of resamples alike differ in their last bits
+
+
+def mark_width_0(intervals: dict[str, Any], rules: dict[str, str], units: list[int], unit: str,
+                 keys: tuple[str, ...] = ("auc", "eer")) -> list[str]:
+    """Mark each bootstrap interval of ``keys`` in ``intervals`` whose ends are equal with the rule
+    :data:`WIDTH_0` in ``rules``; return the notes that say so (``units``: the df and real units resampled)."""
+    notes = []
+    for key in keys:
+        bounds = intervals.get(key)
+        if rules.get(key) != "bootstrap" or not bounds or bounds[1] - bounds[0] > WIDTH_0_SPREAD:
+            continue
+        rules[key] = WIDTH_0
+        value = round(bounds[0], 3) + 0.0  # + 0.0: -1e-17 shows as 0.000
+        notes.append(f"{key.replace('_', ' ')}: {value:.3f} on every resample of {units[0]} df and {units[1]} "
+                     f"real {unit}s, an interval of width 0 that no such data can show to be certain")
+    return notes
 
 
 NOTE_SEPARATOR = "; "
@@ -318,15 +349,16 @@ def _wilson_where_degenerate(result: dict[str, Any], rules: dict[str, str], labe
     return notes
 
 
-def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOTSTRAP) -> dict[str, Any]:
+def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOTSTRAP,
+            rule: int = MIN_TRACK_FRAMES) -> dict[str, Any]:
     """``report``'s figures minus ``other``'s, both scored on the same images (``eval --compare``), with paired 95 %
     percentile-bootstrap intervals: both models' figures computed on the same ``resamples`` resamples (whole videos
     within each class where names carry video ids, as :func:`figure_intervals` draws; ``0``: no intervals), drawn
     with ``seed`` :data:`BOOTSTRAP_SEED`. An interval that excludes 0 is a difference these faces show; two separate
     intervals that overlap are not evidence of none. For ``eer`` lower is better. When the fakes sit in method
     folders, ``methods`` holds each method's differences (its fakes against every real image, as ``methods`` of the
-    report), with their own paired intervals; else None. ``video``: both models' video accuracies, their videos
-    grouped by one rule (:func:`_paired_videos`)."""
+    report), with their own paired intervals; else None. ``video``: both models' video accuracies and video AUCs,
+    their videos grouped by one rule, ``rule`` (``min_track_frames``; :func:`_paired_videos`)."""
     if other.paths != report.paths or not np.array_equal(other.labels_is_fake, report.labels_is_fake):
         raise UsageError("the images changed between the two models' scoring (files added, removed or unreadable "
                          "meanwhile): evaluate again")
@@ -344,13 +376,18 @@ def compare(report: EvalReport, other: EvalReport, resamples: int = DEFAULT_BOOT
                              **_paired(y[keep], report.p_fake[keep], other.p_fake[keep], report.threshold,
                                        [v for v, k in zip(report.video_ids, keep, strict=True) if k], resamples)}
     result["methods"] = methods
-    result["video"] = _paired_videos(report.video, other.video)
+    result["video"] = _paired_videos(report, other, resamples, rule)
     return result
 
 
-def _paired_videos(mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -> dict[str, Any] | None:
-    """:func:`compare`'s ``video``: both models' video accuracies, grouped by the same rule (``min_track_frames``
-    where the videos are made of face tracks), and their differences (no interval); None without video figures."""
+def _paired_videos(report: EvalReport, other: EvalReport, resamples: int,
+                   rule: int = MIN_TRACK_FRAMES) -> dict[str, Any] | None:
+    """:func:`compare`'s ``video``: both models' video accuracies and video AUCs (``auc_mean``), their videos grouped
+    by the same rule (``min_track_frames`` where the videos are made of face tracks), and their differences; the
+    AUC's with a paired interval (:func:`mesocli.metrics.paired_video_auc`: the videos resampled together within
+    each class, drawn as :func:`_paired` draws them; null with ``resamples`` 0 or a class of one video, ``note``
+    says why), the accuracies' without (see the Wilson intervals of each model's own); None without video figures."""
+    mine, theirs = report.video, other.video
     if mine is None or theirs is None:
         return None
     paired: dict[str, Any] = {"videos": mine["videos"]}
@@ -358,6 +395,24 @@ def _paired_videos(mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -
         paired["min_track_frames"] = mine["min_track_frames"]
     for key in ("accuracy_mean", "accuracy_vote"):
         paired[key] = {"this": mine[key], "other": theirs[key], "difference": mine[key] - theirs[key]}
+    y = report.labels_is_fake
+    scores = [video_scores(model.video_ids, y, model.p_fake, report.threshold,
+                           list(model.p_fake_by_detector.values()) or None, rule) for model in (report, other)]
+    interval = None
+    if scores[0] is not None and scores[1] is not None:
+        video_is_fake = scores[0][0]
+        fakes = int(video_is_fake.sum())
+        fewest = min(fakes, len(video_is_fake) - fakes)
+        if resamples > 0 and fewest >= 2:
+            interval = paired_video_auc(video_is_fake, scores[1][1], scores[0][1], resamples,
+                                        seed=BOOTSTRAP_SEED)["interval"]
+        else:
+            paired["note"] = ("no interval: --bootstrap 0" if resamples <= 0 else
+                              f"no interval: {fewest} video in the {'df' if fakes < 2 else 'real'} class (a "
+                              "bootstrap needs at least 2 in each)")
+    paired["auc_mean"] = {"this": mine["auc_mean"], "other": theirs["auc_mean"],
+                          "difference": mine["auc_mean"] - theirs["auc_mean"], "interval": interval,
+                          "rule": _paired_rule(interval)}
     return paired
 
 
@@ -377,9 +432,18 @@ def _paired(y: np.ndarray, ours: np.ndarray, theirs: np.ndarray, threshold: floa
                           f"no intervals: {min(units)} {result['unit']} in the {'df' if units[0] < 2 else 'real'} "
                           "class (a bootstrap needs at least 2 in each)")
     for key in INTERVAL_KEYS:
+        interval = found[key]["interval"] if key in found else None
         result[key] = {"this": mine[key], "other": other[key], "difference": mine[key] - other[key],
-                       "interval": found[key]["interval"] if key in found else None}
+                       "interval": interval, "rule": _paired_rule(interval)}
     return result
+
+
+def _paired_rule(interval: list[float] | None) -> str | None:
+    """The rule of a paired interval: ``bootstrap``, or :data:`WIDTH_0` where every resample gave the same
+    difference (two models alike on every resample: no evidence that they are alike); None without an interval."""
+    if interval is None:
+        return None
+    return WIDTH_0 if interval[1] - interval[0] <= WIDTH_0_SPREAD else "bootstrap"
 
 
 def trained_on(loaded: Any, dataset: FolderDataset, option: str = "") -> str | None:
@@ -567,7 +631,7 @@ def evaluate(
     report = _report(loaded, dataset, threshold, scored[0], ok, errors, seconds_each[0], bootstrap, rule)
     if compare_with is not None:
         other = _report(compare_with, dataset, threshold, scored[1], ok, errors, seconds_each[1], 0, rule)
-        report.comparison = compare(report, other, bootstrap)
+        report.comparison = compare(report, other, bootstrap, rule)
         report.compared_p_fake = other.p_fake
     return report
 

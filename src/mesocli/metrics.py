@@ -410,22 +410,56 @@ def video_auc_interval(video_is_fake: Any, video_mean: Any, resamples: int = 100
                        level: float = 0.95) -> list[float] | None:
     """Percentile-bootstrap interval of the videos' AUC (``auc_mean``): videos drawn with replacement within each
     class; None when a class holds fewer than 2 videos (every resample would be the same)."""
+    draws = _video_auc_draws(video_is_fake, [video_mean], resamples, seed)
+    return None if draws is None else _percentiles({"auc": draws[0]}, level)["auc"]
+
+
+def paired_video_auc(video_is_fake: Any, video_mean_a: Any, video_mean_b: Any, resamples: int = 1000, seed: int = 0,
+                     level: float = 0.95) -> dict[str, Any]:
+    """How much better B ranks the videos than A (each video's mean p_fake, the same videos): the difference of
+    their AUCs (B − A) and its percentile-bootstrap interval, both AUCs computed on the same resampled videos
+    each time (:func:`resampled_indices`, as :func:`paired_difference` draws the videos of the images); the
+    interval is None when a class holds fewer than 2 videos."""
+    y, a = _arrays(video_is_fake, video_mean_a)
+    _, b = _arrays(video_is_fake, video_mean_b)
+    draws = _video_auc_draws(y, [a, b], resamples, seed)
+    every = np.arange(len(y))
+    difference = _rank_auc(y, b, every) - _rank_auc(y, a, every)
+    interval = None if draws is None else _percentiles({"auc": draws[1] - draws[0]}, level)["auc"]
+    return {"difference": difference, "interval": interval}
+
+
+def _video_auc_draws(video_is_fake: Any, series: Sequence[Any], resamples: int,
+                     seed: int) -> list[np.ndarray] | None:
+    """Per series of video scores, its AUC on each of ``resamples`` resamples of the videos (the same for every
+    series); None when a class holds fewer than 2 videos."""
+    y = np.asarray(video_is_fake).astype(bool)
+    scores = [_arrays(y, values)[1] for values in series]
+    if min(int(y.sum()), int((~y).sum())) < 2:
+        return None
+    draws: list[list[float]] = [[] for _ in scores]
+    for index in resampled_indices(y, None, resamples, seed):
+        for drawn, values in zip(draws, scores, strict=True):
+            drawn.append(_rank_auc(y, values, index))
+    return [np.asarray(drawn) for drawn in draws]
+
+
+def _rank_auc(y: np.ndarray, p: np.ndarray, index: np.ndarray) -> float:
+    """The AUC of ``p[index]`` against ``y[index]`` in its Mann-Whitney form (ties count half), as roc_auc_score
+    gives it, without its checks per draw: --model any draws it for each detector, and roc_auc_score's checks took
+    4 s of 1000 draws each."""
     from scipy.stats import rankdata
 
-    y, p = _arrays(video_is_fake, video_mean)
-    fakes, reals = int(y.sum()), int((~y).sum())
-    if min(fakes, reals) < 2:
-        return None
-    # the Mann-Whitney form of the AUC (ties count half), as roc_auc_score gives it, without its checks per draw:
-    # --model any draws this for each detector, and roc_auc_score's checks took 4 s of 1000 draws each
-    draws = [float((rankdata(p[index])[y[index]].sum() - fakes * (fakes + 1) / 2) / (fakes * reals))
-             for index in resampled_indices(y, None, resamples, seed)]
-    return _percentiles({"auc": draws}, level)["auc"]
+    fakes = int(y[index].sum())
+    reals = len(index) - fakes
+    return float((rankdata(p[index])[y[index]].sum() - fakes * (fakes + 1) / 2) / (fakes * reals))
 
 
 def wilson_interval(successes: float, trials: float, level: float = 0.95) -> list[float]:
-    """Wilson score interval of ``successes`` of ``trials``, both possibly fractional (an effective count: e.g. a
-    class's accuracy times its number of videos). Unlike a percentile bootstrap it is not of width 0 at 0 or 1."""
+    """Wilson score interval of ``successes`` of ``trials``: a proportion (e.g. video accuracy, whole counts:
+    scipy's ``binomtest(...).proportion_ci(method="wilson")`` to 12 decimals) or an effective count, both possibly
+    fractional (e.g. a class's accuracy times its number of videos). Unlike a percentile bootstrap it is not of
+    width 0 at 0 or 1; its ends lie in [0, 1]."""
     from scipy.stats import norm
 
     z = float(norm.ppf(0.5 + level / 2.0))
@@ -433,11 +467,3 @@ def wilson_interval(successes: float, trials: float, level: float = 0.95) -> lis
     centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * np.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
     return [max(0.0, round(float(centre - half), 12)), min(1.0, round(float(centre + half), 12))]
-
-
-def proportion_interval(successes: int, trials: int, level: float = 0.95) -> list[float]:
-    """Wilson score interval of a proportion (e.g. video accuracy: ``successes`` right of ``trials``)."""
-    from scipy.stats import binomtest
-
-    interval = binomtest(successes, trials).proportion_ci(confidence_level=level, method="wilson")
-    return [float(interval.low), float(interval.high)]

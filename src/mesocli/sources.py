@@ -122,8 +122,16 @@ class TrainingData:
         """Per file: whether it is of an ``extract --all-faces`` source (:func:`identity_tokens`)."""
         return np.array([self.datasets[number].tracks for number in self.source_index], dtype=bool)
 
-    def describe(self) -> list[dict[str, Any]]:
-        """What the model card records: each source's settings, file count, class counts and file-list hash."""
+    def describe(self, extracts: list[dict[str, Any] | None] | None = None) -> list[dict[str, Any]]:
+        """What the model card records: each source's settings, file count, class counts, file-list hash and
+        ``extract``: how its crops were made, eval's ``data.extract`` (:func:`mesocli.datasets.extract_record`;
+        None for crops without extract's manifest). ``extracts``: those records as a run read them when it
+        started (``TrainConfig.source_extracts``), else as read now."""
+        made = [dataset.extract for dataset in self.datasets] if extracts is None else extracts
+        return [{**entry, "extract": record} for entry, record in zip(self._listed(), made, strict=True)]
+
+    def _listed(self) -> list[dict[str, Any]]:
+        """:meth:`describe` without ``extract``: the settings and files :meth:`sha256` hashes."""
         return [
             {**asdict(source), "root": str(source.root), "files": len(dataset.paths), "counts": dataset.counts,
              "file_list_sha256": dataset.file_list_sha256()}
@@ -131,8 +139,9 @@ class TrainingData:
         ]
 
     def sha256(self) -> str:
-        """One hash over every source's file-list hash and settings."""
-        return hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
+        """One hash over every source's file-list hash and settings (not ``extract``: the same files give the
+        hash they gave before the card recorded it; ``content_sha256`` holds their bytes)."""
+        return hashlib.sha256(json.dumps(self._listed(), sort_keys=True).encode()).hexdigest()
 
 
 def _select(dataset: FolderDataset, source: Source) -> FolderDataset:

@@ -123,6 +123,8 @@ class TrainConfig:
     workdir: str | None = None  # the folder the run was started in: relative data paths are relative to it
     provenance: list[dict[str, Any]] = field(default_factory=list)  # the start, then each resume that trains:
     # when, and with which software (session()); oldest first
+    source_extracts: list[dict[str, Any] | None] | None = None  # per source, how extract made its crops as read
+    # when the run started (mesocli.datasets.extract_record; None: no extract manifest); None: a run of an older version
 
     @property
     def full_command(self) -> str:
@@ -460,6 +462,7 @@ class Trainer:
                 self.log(f"note: {part.root}: no video ids in the file names, so single files are held out and "
                          "frames of one video can sit on both sides; if its files are frames in video order, hold "
                          "out runs of them (--heldout-runs N, or \"runs\" in a mixing file)", file=sys.stderr)
+        self._note_changed_extracts()
         for path in data.ignored[:5]:
             self.log(f"skipped (not an image): {path}", file=sys.stderr)
         decoded = decode_dataset(dataset, progress=self.bars, resizes=(config.resize,))
@@ -557,6 +560,27 @@ class Trainer:
         self.prepared = True
 
     # ---------- loop ----------
+    def extracts(self) -> list[dict[str, Any] | None]:
+        """Per source, how extract made its crops, for the model card: as recorded when the run started
+        (``source_extracts``), else (a run of an older version) as read now."""
+        recorded = self.config.source_extracts
+        if isinstance(recorded, list) and len(recorded) == len(self.data.datasets):
+            return recorded
+        return [part.extract for part in self.data.datasets]
+
+    def _note_changed_extracts(self) -> None:
+        """A note when a source's extract manifest no longer says what it said when the run started: the card keeps
+        the start's record (the crops are the same bytes, which :meth:`check_split_unchanged` makes sure of)."""
+        recorded = self.config.source_extracts
+        if not isinstance(recorded, list) or len(recorded) != len(self.data.datasets):
+            return
+        for before, part in zip(recorded, self.data.datasets, strict=True):
+            now = part.extract
+            if _without_manifest(before) != _without_manifest(now):
+                self.log(f"note: {part.root}: extract's manifest no longer says what it said when the run started "
+                         "(edited, removed or rewritten); the model card keeps the record of the start",
+                         file=sys.stderr)
+
     def _variables(self) -> list[Any]:
         return list(self.model.variables) + list(self.optimizer.variables)
 
@@ -932,7 +956,7 @@ class Trainer:
             command=config.full_command,
             seed=config.seed,
             data={
-                "sources": self.data.describe(),
+                "sources": self.data.describe(self.extracts()),
                 "files": len(self.data.labels),
                 "sources_sha256": self.data.sha256(),
                 "content_sha256": self.data_sha256(),  # the bytes of the faces trained and held out
@@ -954,6 +978,12 @@ class Trainer:
             provenance=card_provenance(config),
         )
         save_own(self.model, target, card)
+
+
+def _without_manifest(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An extract record (:func:`mesocli.datasets.extract_record`) less where its manifest was read from (a run
+    resumed from another folder reads the same manifest by another path)."""
+    return {key: value for key, value in record.items() if key != "manifest"} if isinstance(record, dict) else record
 
 
 def _refuse_run(run_dir: Path, force: bool) -> None:
@@ -989,6 +1019,7 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
     made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]  # innermost first
     config.command = config.command or shlex.join(["mesocli", *sys.argv[1:]])
     config.workdir = config.workdir or os.getcwd()
+    config.source_extracts = None  # read from the data below, as it is now
     trainer = Trainer(config, run_dir, progress)
     prepared = False
     try:
@@ -1004,6 +1035,7 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
                              *(run_dir / name for name in OLD_RUN_FILES)]:
                     path.unlink(missing_ok=True)
             config.provenance = [session()]
+            config.source_extracts = [part.extract for part in trainer.data.datasets]
             atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=1))
             return trainer.run(resume=False)
     except BaseException:

@@ -978,9 +978,23 @@ def _plot_reliability(ax: Any, report: EvalReport) -> None:
 
 
 def _interval(intervals: dict[str, Any] | None, key: str) -> str:
-    """``0.912–0.961`` for ``key`` of an ``intervals`` dict, or "" when there is none."""
+    """``0.912–0.961`` for ``key`` of an ``intervals`` dict, ``1.000 on every resample`` for one of width 0 (its
+    rule :data:`mesocli.evaluate.WIDTH_0`: not a certainty), or "" when there is none."""
     bounds = (intervals or {}).get(key)
+    if bounds and ((intervals or {}).get("rules") or {}).get(key) == "bootstrap-width-0":
+        return f"{round(bounds[0], 3) + 0.0:.3f} on every resample"  # + 0.0: -1e-17 shows as 0.000
     return f"{bounds[0]:.3f}–{bounds[1]:.3f}" if bounds else ""
+
+
+def _difference_interval(item: dict[str, Any]) -> str:
+    """The interval cell of a paired difference of ``eval --compare``: ``+0.002 to +0.025``, ``+0.0000 on every
+    resample`` for one of width 0 (its ``rule``; reports of earlier versions have none), "" without one."""
+    low_high = item["interval"]
+    if low_high is None:
+        return ""
+    if item.get("rule") == "bootstrap-width-0":
+        return f"{round(low_high[0], 4) + 0.0:+.4f} on every resample"  # + 0.0: -1e-17 shows as +0.0000
+    return f"{low_high[0]:+.4f} to {low_high[1]:+.4f}"
 
 
 def _resize_note(resize: Any, comparison: dict[str, Any] | None) -> str:
@@ -1094,7 +1108,7 @@ def eval_table(report: EvalReport) -> Any:
         for key, label in (("accuracy", "accuracy"), ("auc", "AUC"), ("eer", "EER")):
             item = compared[key]
             low_high = item["interval"]
-            shown = f"{low_high[0]:+.4f} to {low_high[1]:+.4f}" if low_high is not None else ""
+            shown = _difference_interval(item)
             rows.append((f"{label} minus {other}", f"{item['difference']:+.4f}", shown,
                          f"{item['this']:.4f} against {item['other']:.4f}; paired, "
                          + (f"by {compared['unit']}" if low_high is not None else compared.get("note", ""))
@@ -1105,10 +1119,16 @@ def eval_table(report: EvalReport) -> Any:
             rule = f"; tracks of {least} crop{'s' * (least != 1)} or more decide" if least is not None else ""
             rows.append((f"video accuracy (mean) minus {other}", f"{item['difference']:+.4f}", "",
                          f"{item['this']:.4f} against {item['other']:.4f} ({paired['videos']} videos{rule})"))
+            if (item := paired.get("auc_mean")) is not None:  # absent from reports of earlier versions
+                low_high = item["interval"]
+                rows.append((f"video AUC (mean) minus {other}", f"{item['difference']:+.4f}",
+                             _difference_interval(item),
+                             f"{item['this']:.4f} against {item['other']:.4f}; paired, "
+                             + ("by video" if low_high is not None else paired.get("note", ""))))
         for name, item in (compared.get("methods") or {}).items():  # each method's fakes against every real
             low_high = item["auc"]["interval"]
             rows.append((f"method {name}: AUC minus {other}", f"{item['auc']['difference']:+.4f}",
-                         f"{low_high[0]:+.4f} to {low_high[1]:+.4f}" if low_high is not None else "",
+                         _difference_interval(item["auc"]),
                          f"{item['auc']['this']:.4f} against {item['auc']['other']:.4f}; paired, "
                          + (f"by {item['unit']}" if low_high is not None else item.get("note", ""))))
     rows.append(("speed", f"{report.images_per_second:.1f} img/s", "", f"{report.seconds:.1f} s"))
