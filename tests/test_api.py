@@ -1126,6 +1126,16 @@ def test_train_names_an_unknown_setting_as_its_own(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_train_refuses_the_runs_own_record_of_its_sources_extracts_as_a_setting(tmp_path: Path) -> None:
+    """``source_extracts`` (what a run records of how extract made each source's crops when it starts) was taken
+    as a setting, as ``provenance`` and ``workdir`` are not: given, it went into the recorded command and was then
+    silently replaced by the run. It is a record, not a setting: an unknown keyword, refused before anything is
+    written."""
+    with pytest.raises(TypeError, match=r"^train\(\) got an unexpected keyword argument 'source_extracts'$"):
+        api.train(tmp_path, tmp_path / "run", progress=False, source_extracts=[None])
+    assert not (tmp_path / "run").exists()
+
+
 def test_dir_of_the_package_lists_its_api_not_its_imports() -> None:
     """Tab completion in a notebook offered ``Any``, ``ModuleType``, ``TYPE_CHECKING``, ``import_module``, ``sys``."""
     public = [name for name in dir(mesocli) if not name.startswith("_")]

@@ -386,6 +386,29 @@ def test_a_width_0_auc_eer_or_paired_interval_names_its_rule_not_a_certainty() -
     assert video["note"] == "no interval: 1 video in the df class (a bootstrap needs at least 2 in each)"
 
 
+def test_a_narrow_interval_not_of_width_0_keeps_the_bootstrap_rule() -> None:
+    """Any interval 1e-9 wide or less was named ``bootstrap-width-0`` ("on every resample"): on 80,000 faces a
+    class with one fake ranked below one real, the AUC is 1 - 1/6.4e9, below 1 on the resamples that draw both, and
+    its interval (about 5e-10 wide) was called 1.000 on every resample, as was the paired AUC of that model against
+    one without the swap. Alike resamples give the same AUC to the last bit or two (1e-16), so only a spread of
+    that order is width 0 now."""
+    from mesocli.evaluate import _paired, figure_intervals
+
+    faces = 80_000
+    y = np.r_[np.ones(faces, bool), np.zeros(faces, bool)]
+    rng = np.random.default_rng(0)
+    p = np.r_[rng.uniform(0.6, 1.0, faces), rng.uniform(0.0, 0.29, faces)]
+    p[0], p[faces] = 0.3, 0.31  # one fake below one real
+    assert roc_auc_score(y, p) == pytest.approx(1 - 1 / faces**2, abs=1e-15)
+    ci = figure_intervals(y, p, 0.5, [None] * len(y), None, 40)
+    assert 0 < ci["auc"][1] - ci["auc"][0] < 1e-9
+    assert ci["rules"]["auc"] == "bootstrap" and "auc: 1.000 on every resample" not in ci["note"]
+    perfect = p.copy()
+    perfect[0] = 0.35  # the same model without the swap: the difference is below 0 on the resamples with both
+    paired = _paired(y, p, perfect, 0.5, [None] * len(y), 20)
+    assert paired["auc"]["interval"][0] < 0 and paired["auc"]["rule"] == "bootstrap"
+
+
 def test_intervals_by_image_say_frames_of_few_videos_make_them_too_narrow() -> None:
     """Crops named without video ids are resampled image by image: if they are frames of few videos the
     intervals are far too narrow. eval cannot see the grouping, so the JSON note and the table say so and
