@@ -281,8 +281,8 @@ def test_a_scans_json_gives_each_detectors_error_rates_as_numbers_at_its_thresho
     assert df["faces"] == {"real_called_fake": _count(3, 240), "missed": {
         "Deepfakes": _count(79, 240), "Face2Face": _count(115, 120), "FaceSwap": _count(120, 120)}}
     assert df["sampling_differs"] is True and df["reason"] is None
-    assert df["cautions"] == ["measured at another sampling: 20 frames a clip, this scan sampled 30 frames a video; "
-                              "its per-video rates may differ"]
+    assert df["cautions"] == ["measured at another sampling: 20 frames a clip, this scan sampled 24 frames of this "
+                              "video, not the 30 asked; its per-video rates may differ"]  # (it has 24)
     pictured = image["error_rates"]["detectors"]["meso4_df"]
     assert pictured["faces"] == df["faces"] and pictured["videos"] is None and pictured["rule"] is None
     assert pictured["sampling_differs"] is None and pictured["reason"].startswith("an image: ")
@@ -384,11 +384,42 @@ def test_the_report_cautions_that_the_rates_were_measured_at_another_sampling() 
     explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
     _explain_with(explainer, resolve("meso4", "df", None), "mean", sampling=("fps", 2.0))
     assert explainer.meta["measured error rates: sampling"] == (
-        "CAUTION, measured at another sampling: 20 frames a clip, this scan sampled 2 frames a second a video; its "
+        "CAUTION, measured at another sampling: 20 frames a clip, this scan sampled 2 frames a second; its "
         "per-video rates may differ")
     explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
     _explain_with(explainer, resolve("meso4", "df", None), "mean", sampling=("frames", 20))
     assert "measured error rates: sampling" not in explainer.meta
+
+
+def test_a_video_shorter_than_the_frames_asked_is_cautioned_with_the_frames_it_gave(
+    run_cli: RunCli, kit: MediaKit
+) -> None:
+    """--frames 20 is the cards' sampling, but a video of 12 frames gives 12: its row said the sampling was the
+    cards' (``sampling_differs`` false, no caution), and the table's closing line too; a 24-frame video's row of
+    the same scan is at the cards' sampling."""
+    full, short = _scan_rows(run_cli, kit.face_video, kit.two_face_video, "--frames", "20")
+    assert full["frames"]["sampled"] == 20 and short["frames"]["sampled"] == 12
+    df = full["error_rates"]["detectors"]["meso4_df"]
+    assert df["sampling_differs"] is False and df["cautions"] == []
+    df = short["error_rates"]["detectors"]["meso4_df"]
+    assert df["sampling_differs"] is True
+    assert df["cautions"] == ["measured at another sampling: 20 frames a clip, this scan sampled 12 frames of this "
+                              "video, not the 20 asked; its per-video rates may differ"]
+    code, out, err = run_cli("scan", kit.face_video, kit.two_face_video, "--frames", "20", "--format", "table", "-q")
+    assert code == 0, err
+    (line,) = [line for line in out.splitlines() if line.startswith("error rates of meso4_df")]
+    assert line.endswith("(measured at 20 frames a clip)"), out
+
+
+def test_the_sampling_caution_names_each_sampling_in_words() -> None:
+    """The caution read "sampled 2 frames a second a video", "sampled all frames a video"."""
+    from mesocli.rates import sampling_caution
+
+    said = {mode: sampling_caution(20, (mode, value)) for mode, value in
+            (("frames", 30), ("fps", 2.0), ("every", 3), ("all", None))}
+    assert {mode: text.split("this scan sampled ")[1].split(";")[0] for mode, text in said.items()} == {
+        "frames": "30 frames a video", "fps": "2 frames a second", "every": "one frame in 3", "all": "every frame"}
+    assert sampling_caution(20, ("frames", 20)) is None and sampling_caution(20, ("frames", 20), 20) is None
 
 
 def test_a_video_scans_report_says_the_rates_were_measured_at_another_sampling(

@@ -678,6 +678,11 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         return result
     result.status = "ok"
     result.error_rates = (rates or {}).get(job.kind)
+    if result.error_rates is not None and is_video:  # a video shorter than --frames N: fewer frames, said so
+        from mesocli.rates import for_video
+
+        selection = options.selection()
+        result.error_rates = for_video(result.error_rates, (selection.mode, selection.value), len(job.sampled))
     groups: dict[int, list[Face]] = {}
     if not options.all_faces:  # the largest face of each frame, one series (the paper)
         groups[0] = job.faces

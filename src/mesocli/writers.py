@@ -474,7 +474,9 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         per, counts = ("clips", item["videos"]) if item["videos"] is not None else ("faces", item["faces"])
         rule = f"{item['rule']}, " if per == "clips" else ""
         at = f"at {item['threshold']:g}" + (", the nearest measured" if item["threshold_differs"] else "")
-        sampled = per == "clips" and item["sampling_differs"]
+        sampled = per == "clips" and any(  # any video's (one shorter than --frames N: its own)
+            ((row.get("error_rates") or {}).get("detectors") or {}).get(name, {}).get("sampling_differs")
+            for row in rows if row.get("type") == "video")
         notes = [f"measured at {item['frames_per_clip']} frames a clip"] if sampled else []
         if item["videos"] is None and item["rule"] is not None:
             notes.append(f"not measured per clip by {item['rule']}")
