@@ -411,6 +411,19 @@ def test_a_video_shorter_than_the_frames_asked_is_cautioned_with_the_frames_it_g
     assert line.endswith("(measured at 20 frames a clip)"), out
 
 
+def test_a_table_of_videos_and_images_gives_the_images_per_face_rates_too(run_cli: RunCli, kit: MediaKit) -> None:
+    """A run of a video and an image closed with the per-clip line alone: the image's verdict, one face's, is
+    weighed by the per-face counts, which a line of their own now gives."""
+    code, out, err = run_cli("scan", kit.face_video, kit.face_jpeg, "--frames", "20", "--format", "table", "-q")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("error rates of ")]
+    assert lines == [
+        "error rates of meso4_df (FF++ c23 test clips, mean, at 0.5): real called fake 0/12; missed Deepfakes 4/12, "
+        "Face2Face 6/6, FaceSwap 6/6",
+        "error rates of meso4_df for the images (FF++ c23 test faces, at 0.5): real called fake 3/240; missed "
+        "Deepfakes 79/240, Face2Face 115/120, FaceSwap 120/120"], out
+
+
 def test_the_sampling_caution_names_each_sampling_in_words() -> None:
     """The caution read "sampled 2 frames a second a video", "sampled all frames a video"."""
     from mesocli.rates import sampling_caution
