@@ -435,6 +435,22 @@ def test_the_sampling_caution_names_each_sampling_in_words() -> None:
     assert sampling_caution(20, ("frames", 20)) is None and sampling_caution(20, ("frames", 20), 20) is None
 
 
+def test_a_video_of_unknown_length_sampled_once_a_second_is_cautioned_with_the_frames_it_gave() -> None:
+    """--frames 20 of a video whose length is not known samples one frame a second, here 45: its row said the
+    cards' sampling."""
+    from mesocli.rates import for_scan, for_video
+    from mesocli.runtime import resolve
+
+    rates = for_scan(resolve("meso4", "df", None), 0.5, "mean", ("frames", 20))
+    assert rates["detectors"]["meso4_df"]["sampling_differs"] is False
+    assert for_video(rates, ("frames", 20), 20) is rates
+    df = for_video(rates, ("frames", 20), 45)["detectors"]["meso4_df"]
+    assert df["sampling_differs"] is True and df["cautions"] == [
+        "measured at another sampling: 20 frames a clip, this scan sampled 45 frames of this video, not the 20 asked; "
+        "its per-video rates may differ"]
+    assert rates["detectors"]["meso4_df"]["cautions"] == []  # the run's own, shared by its rows, unchanged
+
+
 def test_a_video_scans_report_says_the_rates_were_measured_at_another_sampling(
     run_cli: RunCli, kit: MediaKit, tmp_path: Path
 ) -> None:

@@ -213,14 +213,15 @@ def sampling_caution(frames_per_clip: Any, sampling: tuple[str, float | None] | 
     """The caution for a video scan whose frame ``sampling`` (mode, value) is not the card's: its clips were
     ``frames_per_clip`` evenly spaced frames each (``extract --frames``), as ``scan --frames`` picks them; None
     where it is that sampling, or not known (an image; a card that does not say). ``sampled``: how many frames the
-    scan took of one video, which a ``--frames N`` scan of a video shorter than N makes fewer than N (said so)."""
+    scan took of one video: a ``--frames N`` scan takes fewer of a video shorter than N, and one frame a second of a
+    video whose length is not known (said so where it is not N)."""
     if sampling is None or not isinstance(frames_per_clip, int) or isinstance(frames_per_clip, bool):
         return None
     mode, value = sampling
-    short = mode == "frames" and value is not None and sampled is not None and sampled < value
-    if mode == "frames" and value is not None and float(value) == frames_per_clip and not short:
+    other = mode == "frames" and value is not None and sampled is not None and sampled != value
+    if mode == "frames" and value is not None and float(value) == frames_per_clip and not other:
         return None
-    scanned = (f"{sampled} frames of this video, not the {value:g} asked" if short else
+    scanned = (f"{sampled} frames of this video, not the {value:g} asked" if other else
                SAMPLING_WORDS[mode].format(value=float(value)) if mode in SAMPLING_WORDS and value else "every frame")
     return (f"measured at another sampling: {frames_per_clip} frames a clip, this scan sampled {scanned}; "
             "its per-video rates may differ")
@@ -228,10 +229,10 @@ def sampling_caution(frames_per_clip: Any, sampling: tuple[str, float | None] | 
 
 def for_video(rates: dict[str, Any], sampling: tuple[str, float | None], sampled: int) -> dict[str, Any]:
     """A video row's ``error_rates`` (:func:`for_scan`'s, made once per scan) for a video of which a ``--frames N``
-    scan took only ``sampled`` < N frames (a shorter video): each detector's sampling caution and
-    ``sampling_differs`` say so; as they are otherwise."""
+    scan took ``sampled`` frames, not N (a shorter video; one of unknown length, sampled once a second): each
+    detector's sampling caution and ``sampling_differs`` say so; as they are otherwise."""
     mode, value = sampling
-    if mode != "frames" or value is None or sampled >= value:
+    if mode != "frames" or value is None or sampled == value:
         return rates
     rates = copy.deepcopy(rates)
     for item in rates["detectors"].values():

@@ -678,7 +678,7 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         return result
     result.status = "ok"
     result.error_rates = (rates or {}).get(job.kind)
-    if result.error_rates is not None and is_video:  # a video shorter than --frames N: fewer frames, said so
+    if result.error_rates is not None and is_video:  # --frames N that took other than N frames: said so
         from mesocli.rates import for_video
 
         selection = options.selection()
