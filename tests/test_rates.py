@@ -411,6 +411,21 @@ def test_a_video_shorter_than_the_frames_asked_is_cautioned_with_the_frames_it_g
     assert line.endswith("(measured at 20 frames a clip)"), out
 
 
+def test_a_report_at_the_cards_sampling_cautions_on_a_video_shorter_than_the_frames_asked(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path
+) -> None:
+    """--frames 20 is the cards' sampling, so the report's header had no caution, though a 12-frame video gave 12."""
+    import html
+
+    code, _, err = run_cli("scan", kit.face_video, kit.two_face_video, "--frames", "20", "--report",
+                           tmp_path / "r.html", "-q", "-o", tmp_path / "rows.json")
+    assert code == 0, err
+    text = html.unescape((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert (f"CAUTION, measured at another sampling: 20 frames a clip, this scan took other than the frames asked of "
+            f"1 video ({kit.two_face_video}; the JSON rows' error_rates say how many); their per-video rates may "
+            "differ") in text, text
+
+
 def test_a_table_of_videos_and_images_gives_the_images_per_face_rates_too(run_cli: RunCli, kit: MediaKit) -> None:
     """A run of a video and an image closed with the per-clip line alone: the image's verdict, one face's, is
     weighed by the per-face counts, which a line of their own now gives."""
