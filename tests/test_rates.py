@@ -426,6 +426,26 @@ def test_a_report_at_the_cards_sampling_cautions_on_a_video_shorter_than_the_fra
             "differ") in text, text
 
 
+def test_an_all_faces_image_of_two_faces_is_cautioned_that_any_face_decides(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path
+) -> None:
+    """--all-faces calls an image fake when any of its faces is: its row quoted the per-face counts bare."""
+    from PIL import Image
+
+    face = Image.open(kit.face_jpeg)
+    pair = Image.new("RGB", (face.width * 2, face.height))
+    pair.paste(face, (0, 0))
+    pair.paste(face, (face.width, 0))
+    pair.save(tmp_path / "pair.png")
+    pair, one = _scan_rows(run_cli, tmp_path / "pair.png", kit.face_jpeg, "--all-faces")
+    assert len(pair["faces"]) == 2 and len(one["faces"]) == 1
+    df = pair["error_rates"]["detectors"]["meso4_df"]
+    assert df["faces"]["real_called_fake"] == _count(3, 240)  # the counts stay the card's
+    assert df["cautions"] == ["measured per face: this --all-faces scan calls an image fake when any of its 2 faces "
+                              "is, so a real one more often than one real face is"]
+    assert one["error_rates"]["detectors"]["meso4_df"]["cautions"] == []
+
+
 def test_a_table_of_videos_and_images_gives_the_images_per_face_rates_too(run_cli: RunCli, kit: MediaKit) -> None:
     """A run of a video and an image closed with the per-clip line alone: the image's verdict, one face's, is
     weighed by the per-face counts, which a line of their own now gives."""

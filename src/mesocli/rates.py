@@ -246,6 +246,20 @@ def for_video(rates: dict[str, Any], sampling: tuple[str, float | None], sampled
     return rates
 
 
+def for_image(rates: dict[str, Any], faces: int) -> dict[str, Any]:
+    """An image row's ``error_rates`` (:func:`for_scan`'s) for an ``--all-faces`` scan that scored ``faces`` faces
+    in it: with more than one, the image is called fake when any of them is, which per-face rates understate (a
+    caution says so); as they are otherwise."""
+    if faces < 2:
+        return rates
+    rates = copy.deepcopy(rates)
+    for item in rates["detectors"].values():
+        if item["faces"] is not None:
+            item["cautions"].append(f"measured per face: this --all-faces scan calls an image fake when any of its "
+                                    f"{faces} faces is, so a real one more often than one real face is")
+    return rates
+
+
 def record(metrics: dict[str, Any], threshold: float, rule: str | None, sampling: tuple[str, float | None] | None,
            tracks: bool = False) -> dict[str, Any] | None:
     """The error rates of a card's table (:func:`table_of`; None when it has none) as numbers, for one scan row:

@@ -691,6 +691,10 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
             groups.setdefault(face.track or 0, []).append(face)
     else:  # an image: each face stands alone, numbered in the detector's order
         groups = {number: [face] for number, face in enumerate(job.faces)}
+    if result.error_rates is not None and not is_video and len(groups) > 1:  # --all-faces: any face's verdict
+        from mesocli.rates import for_image
+
+        result.error_rates = for_image(result.error_rates, len(groups))
     tracks = [_series(track, job, faces, options) for track, faces in groups.items()]
     deciding = tracks
     if options.all_faces and is_video and len(tracks) > 1:
