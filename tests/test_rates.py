@@ -281,8 +281,8 @@ def test_a_scans_json_gives_each_detectors_error_rates_as_numbers_at_its_thresho
     assert df["faces"] == {"real_called_fake": _count(3, 240), "missed": {
         "Deepfakes": _count(79, 240), "Face2Face": _count(115, 120), "FaceSwap": _count(120, 120)}}
     assert df["sampling_differs"] is True and df["reason"] is None
-    assert df["cautions"] == ["measured at another sampling: 20 frames a clip, this scan sampled 30 frames a video; "
-                              "its per-video rates may differ"]
+    assert df["cautions"] == ["measured at another sampling: 20 frames a clip, this scan sampled 24 frames of this "
+                              "video, not the 30 asked; its per-video rates may differ"]  # (it has 24)
     pictured = image["error_rates"]["detectors"]["meso4_df"]
     assert pictured["faces"] == df["faces"] and pictured["videos"] is None and pictured["rule"] is None
     assert pictured["sampling_differs"] is None and pictured["reason"].startswith("an image: ")
@@ -384,11 +384,106 @@ def test_the_report_cautions_that_the_rates_were_measured_at_another_sampling() 
     explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
     _explain_with(explainer, resolve("meso4", "df", None), "mean", sampling=("fps", 2.0))
     assert explainer.meta["measured error rates: sampling"] == (
-        "CAUTION, measured at another sampling: 20 frames a clip, this scan sampled 2 frames a second a video; its "
+        "CAUTION, measured at another sampling: 20 frames a clip, this scan sampled 2 frames a second; its "
         "per-video rates may differ")
     explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
     _explain_with(explainer, resolve("meso4", "df", None), "mean", sampling=("frames", 20))
     assert "measured error rates: sampling" not in explainer.meta
+
+
+def test_a_video_shorter_than_the_frames_asked_is_cautioned_with_the_frames_it_gave(
+    run_cli: RunCli, kit: MediaKit
+) -> None:
+    """--frames 20 is the cards' sampling, but a video of 12 frames gives 12: its row said the sampling was the
+    cards' (``sampling_differs`` false, no caution), and the table's closing line too; a 24-frame video's row of
+    the same scan is at the cards' sampling."""
+    full, short = _scan_rows(run_cli, kit.face_video, kit.two_face_video, "--frames", "20")
+    assert full["frames"]["sampled"] == 20 and short["frames"]["sampled"] == 12
+    df = full["error_rates"]["detectors"]["meso4_df"]
+    assert df["sampling_differs"] is False and df["cautions"] == []
+    df = short["error_rates"]["detectors"]["meso4_df"]
+    assert df["sampling_differs"] is True
+    assert df["cautions"] == ["measured at another sampling: 20 frames a clip, this scan sampled 12 frames of this "
+                              "video, not the 20 asked; its per-video rates may differ"]
+    code, out, err = run_cli("scan", kit.face_video, kit.two_face_video, "--frames", "20", "--format", "table", "-q")
+    assert code == 0, err
+    (line,) = [line for line in out.splitlines() if line.startswith("error rates of meso4_df")]
+    assert line.endswith("(measured at 20 frames a clip)"), out
+
+
+def test_a_report_at_the_cards_sampling_cautions_on_a_video_shorter_than_the_frames_asked(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path
+) -> None:
+    """--frames 20 is the cards' sampling, so the report's header had no caution, though a 12-frame video gave 12."""
+    import html
+
+    code, _, err = run_cli("scan", kit.face_video, kit.two_face_video, "--frames", "20", "--report",
+                           tmp_path / "r.html", "-q", "-o", tmp_path / "rows.json")
+    assert code == 0, err
+    text = html.unescape((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert (f"CAUTION, measured at another sampling: 20 frames a clip, this scan took other than the frames asked of "
+            f"1 video ({kit.two_face_video}; the JSON rows' error_rates say how many); their per-video rates may "
+            "differ") in text, text
+
+
+def test_an_all_faces_image_of_two_faces_is_cautioned_that_any_face_decides(
+    run_cli: RunCli, kit: MediaKit, tmp_path: Path
+) -> None:
+    """--all-faces calls an image fake when any of its faces is: its row quoted the per-face counts bare."""
+    from PIL import Image
+
+    face = Image.open(kit.face_jpeg)
+    pair = Image.new("RGB", (face.width * 2, face.height))
+    pair.paste(face, (0, 0))
+    pair.paste(face, (face.width, 0))
+    pair.save(tmp_path / "pair.png")
+    pair, one = _scan_rows(run_cli, tmp_path / "pair.png", kit.face_jpeg, "--all-faces")
+    assert len(pair["faces"]) == 2 and len(one["faces"]) == 1
+    df = pair["error_rates"]["detectors"]["meso4_df"]
+    assert df["faces"]["real_called_fake"] == _count(3, 240)  # the counts stay the card's
+    assert df["cautions"] == ["measured per face: this --all-faces scan calls an image fake when any of its 2 faces "
+                              "is, so a real one more often than one real face is"]
+    assert one["error_rates"]["detectors"]["meso4_df"]["cautions"] == []
+
+
+def test_a_table_of_videos_and_images_gives_the_images_per_face_rates_too(run_cli: RunCli, kit: MediaKit) -> None:
+    """A run of a video and an image closed with the per-clip line alone: the image's verdict, one face's, is
+    weighed by the per-face counts, which a line of their own now gives."""
+    code, out, err = run_cli("scan", kit.face_video, kit.face_jpeg, "--frames", "20", "--format", "table", "-q")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("error rates of ")]
+    assert lines == [
+        "error rates of meso4_df (FF++ c23 test clips, mean, at 0.5): real called fake 0/12; missed Deepfakes 4/12, "
+        "Face2Face 6/6, FaceSwap 6/6",
+        "error rates of meso4_df for the images (FF++ c23 test faces, at 0.5): real called fake 3/240; missed "
+        "Deepfakes 79/240, Face2Face 115/120, FaceSwap 120/120"], out
+
+
+def test_the_sampling_caution_names_each_sampling_in_words() -> None:
+    """The caution read "sampled 2 frames a second a video", "sampled all frames a video"."""
+    from mesocli.rates import sampling_caution
+
+    said = {mode: sampling_caution(20, (mode, value)) for mode, value in
+            (("frames", 30), ("fps", 2.0), ("every", 3), ("all", None))}
+    assert {mode: text.split("this scan sampled ")[1].split(";")[0] for mode, text in said.items()} == {
+        "frames": "30 frames a video", "fps": "2 frames a second", "every": "one frame in 3", "all": "every frame"}
+    assert sampling_caution(20, ("frames", 20)) is None and sampling_caution(20, ("frames", 20), 20) is None
+
+
+def test_a_video_of_unknown_length_sampled_once_a_second_is_cautioned_with_the_frames_it_gave() -> None:
+    """--frames 20 of a video whose length is not known samples one frame a second, here 45: its row said the
+    cards' sampling."""
+    from mesocli.rates import for_scan, for_video
+    from mesocli.runtime import resolve
+
+    rates = for_scan(resolve("meso4", "df", None), 0.5, "mean", ("frames", 20))
+    assert rates["detectors"]["meso4_df"]["sampling_differs"] is False
+    assert for_video(rates, ("frames", 20), 20) is rates
+    df = for_video(rates, ("frames", 20), 45)["detectors"]["meso4_df"]
+    assert df["sampling_differs"] is True and df["cautions"] == [
+        "measured at another sampling: 20 frames a clip, this scan sampled 45 frames of this video, not the 20 asked; "
+        "its per-video rates may differ"]
+    assert rates["detectors"]["meso4_df"]["cautions"] == []  # the run's own, shared by its rows, unchanged
 
 
 def test_a_video_scans_report_says_the_rates_were_measured_at_another_sampling(

@@ -10,6 +10,7 @@ of ``scan`` (``mean``, ``vote``: :func:`mesocli.metrics.video_calls`, as ``scan 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -203,21 +204,60 @@ def _counted_at(table: dict[str, Any], at: int, what: str) -> dict[str, Any] | N
                        if entry.get(what) is not None}}
 
 
-SAMPLING_WORDS = {"frames": "{value:g} frames", "fps": "{value:g} frames a second", "every": "one frame in {value:g}"}
+SAMPLING_WORDS = {"frames": "{value:g} frames a video", "fps": "{value:g} frames a second",
+                  "every": "one frame in {value:g}"}
 
 
-def sampling_caution(frames_per_clip: Any, sampling: tuple[str, float | None] | None) -> str | None:
+def sampling_caution(frames_per_clip: Any, sampling: tuple[str, float | None] | None,
+                     sampled: int | None = None) -> str | None:
     """The caution for a video scan whose frame ``sampling`` (mode, value) is not the card's: its clips were
     ``frames_per_clip`` evenly spaced frames each (``extract --frames``), as ``scan --frames`` picks them; None
-    where it is that sampling, or not known (an image; a card that does not say)."""
+    where it is that sampling, or not known (an image; a card that does not say). ``sampled``: how many frames the
+    scan took of one video: a ``--frames N`` scan takes fewer of a video shorter than N, and one frame a second of a
+    video whose length is not known (said so where it is not N)."""
     if sampling is None or not isinstance(frames_per_clip, int) or isinstance(frames_per_clip, bool):
         return None
     mode, value = sampling
-    if mode == "frames" and value is not None and float(value) == frames_per_clip:
+    other = mode == "frames" and value is not None and sampled is not None and sampled != value
+    if mode == "frames" and value is not None and float(value) == frames_per_clip and not other:
         return None
-    scanned = SAMPLING_WORDS[mode].format(value=float(value)) if mode in SAMPLING_WORDS and value else "all frames"
-    return (f"measured at another sampling: {frames_per_clip} frames a clip, this scan sampled {scanned} a video; "
+    scanned = (f"{sampled} frames of this video, not the {value:g} asked" if other else
+               SAMPLING_WORDS[mode].format(value=float(value)) if mode in SAMPLING_WORDS and value else "every frame")
+    return (f"measured at another sampling: {frames_per_clip} frames a clip, this scan sampled {scanned}; "
             "its per-video rates may differ")
+
+
+def for_video(rates: dict[str, Any], sampling: tuple[str, float | None], sampled: int) -> dict[str, Any]:
+    """A video row's ``error_rates`` (:func:`for_scan`'s, made once per scan) for a video of which a ``--frames N``
+    scan took ``sampled`` frames, not N (a shorter video; one of unknown length, sampled once a second): each
+    detector's sampling caution and ``sampling_differs`` say so; as they are otherwise."""
+    mode, value = sampling
+    if mode != "frames" or value is None or sampled == value:
+        return rates
+    rates = copy.deepcopy(rates)
+    for item in rates["detectors"].values():
+        frames = item["frames_per_clip"]
+        if item["videos"] is None or frames is None:
+            continue
+        run = sampling_caution(frames, sampling)  # the run's, last of the cautions (record)
+        item["cautions"] = [caution for caution in item["cautions"] if caution != run]
+        item["cautions"].append(sampling_caution(frames, sampling, sampled))
+        item["sampling_differs"] = True
+    return rates
+
+
+def for_image(rates: dict[str, Any], faces: int) -> dict[str, Any]:
+    """An image row's ``error_rates`` (:func:`for_scan`'s) for an ``--all-faces`` scan that scored ``faces`` faces
+    in it: with more than one, the image is called fake when any of them is, which per-face rates understate (a
+    caution says so); as they are otherwise."""
+    if faces < 2:
+        return rates
+    rates = copy.deepcopy(rates)
+    for item in rates["detectors"].values():
+        if item["faces"] is not None:
+            item["cautions"].append(f"measured per face: this --all-faces scan calls an image fake when any of its "
+                                    f"{faces} faces is, so a real one more often than one real face is")
+    return rates
 
 
 def record(metrics: dict[str, Any], threshold: float, rule: str | None, sampling: tuple[str, float | None] | None,

@@ -304,8 +304,11 @@ class Explainer:
         from mesocli.fsutil import atomic_path
 
         meta = self.meta  # a caution on how videos were sampled: not in a report of images alone
-        if not any(entry.result.get("type") == "video" for entry in self.entries):
+        videos = [entry.result for entry in self.entries if entry.result.get("type") == "video"]
+        if not videos:
             meta = {key: value for key, value in meta.items() if key not in VIDEO_ONLY}
+        elif SAMPLING_CAUTION not in meta and (caution := other_frames_caution(videos)):
+            meta = {**meta, SAMPLING_CAUTION: caution}  # the scan's sampling is the cards', not every video's
         with atomic_path(self.report, replace=self.force) as tmp, open(tmp, "w", encoding="utf-8") as stream:
             for part in html_parts(self.entries, meta):  # part by part: never the whole document in memory
                 stream.write(part)
@@ -314,6 +317,20 @@ class Explainer:
 SAMPLING_CAUTION = "measured error rates: sampling"  # the header line: the cards' clips were sampled otherwise
 VIDEO_ONLY = (SAMPLING_CAUTION,)
 """The header lines of :attr:`Explainer.meta` about videos alone, left out of a report without one."""
+
+
+def other_frames_caution(rows: list[dict[str, Any]]) -> str | None:
+    """The header's sampling caution for a scan at the cards' sampling (``--frames 20``) of which some videos gave
+    other than the frames asked (a shorter video): those rows' ``error_rates`` say so; None when none did."""
+    other = {row["path"]: item["frames_per_clip"] for row in rows
+             for item in ((row.get("error_rates") or {}).get("detectors") or {}).values() if item["sampling_differs"]}
+    if not other:
+        return None
+    named = ", ".join(list(other)[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
+    some = f"{len(other)} video{'s' if len(other) > 1 else ''}"
+    return (f"CAUTION, measured at another sampling: {next(iter(other.values()))} frames a clip, this scan took "
+            f"other than the frames asked of {some} ({named}; the JSON rows' error_rates say how many); their "
+            "per-video rates may differ")
 
 
 def drawn_by(row: dict[str, Any]) -> dict[str, Any]:

@@ -681,6 +681,11 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         return result
     result.status = "ok"
     result.error_rates = (rates or {}).get(job.kind)
+    if result.error_rates is not None and is_video:  # --frames N that took other than N frames: said so
+        from mesocli.rates import for_video
+
+        selection = options.selection()
+        result.error_rates = for_video(result.error_rates, (selection.mode, selection.value), len(job.sampled))
     groups: dict[int, list[Face]] = {}
     if not options.all_faces:  # the largest face of each frame, one series (the paper)
         groups[0] = job.faces
@@ -689,6 +694,10 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
             groups.setdefault(face.track or 0, []).append(face)
     else:  # an image: each face stands alone, numbered in the detector's order
         groups = {number: [face] for number, face in enumerate(job.faces)}
+    if result.error_rates is not None and not is_video and len(groups) > 1:  # --all-faces: any face's verdict
+        from mesocli.rates import for_image
+
+        result.error_rates = for_image(result.error_rates, len(groups))
     tracks = [_series(track, job, faces, options) for track, faces in groups.items()]
     deciding = tracks
     if options.all_faces and is_video and len(tracks) > 1:

@@ -474,10 +474,12 @@ def _errs(counts: dict[str, Any]) -> str:
 
 def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     """The table's closing lines on what its verdicts are weighed by, one per detector (a row's ``error_rates``: a
-    video's, per video by the scan's rule, else an image's, per face), and for ``--model any`` or ``--arch
-    ensemble`` one saying the combined verdict's own are not tabulated; none when no row has a verdict."""
-    rates = next((row["error_rates"] for kind in ("video", "image") for row in rows
-                  if row.get("type") == kind and row.get("error_rates")), None)
+    video's, per video by the scan's rule, else an image's, per face; a run of both: a second line per detector,
+    per face, for the images), and for ``--model any`` or ``--arch ensemble`` one saying the combined verdict's
+    own are not tabulated; none when no row has a verdict."""
+    video, image = (next((row["error_rates"] for row in rows if row.get("type") == kind and row.get("error_rates")),
+                         None) for kind in ("video", "image"))
+    rates = video or image
     if rates is None:
         return []
     lines = []
@@ -488,13 +490,17 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         per, counts = ("clips", item["videos"]) if item["videos"] is not None else ("faces", item["faces"])
         rule = f"{item['rule']}, " if per == "clips" else ""
         at = f"at {item['threshold']:g}" + (", the nearest measured" if item["threshold_differs"] else "")
-        sampled = per == "clips" and item["sampling_differs"]
+        sampled = per == "clips" and any(  # any video's (one shorter than --frames N: its own)
+            ((row.get("error_rates") or {}).get("detectors") or {}).get(name, {}).get("sampling_differs")
+            for row in rows if row.get("type") == "video")
         notes = [f"measured at {item['frames_per_clip']} frames a clip"] if sampled else []
         if item["videos"] is None and item["rule"] is not None:
             notes.append(f"not measured per clip by {item['rule']}")
         where = str(item["measured_on"]).replace("FaceForensics++", "FF++")
         lines.append(f"error rates of {name} ({where} {per}, {rule}{at}): {_errs(counts)}"
                      + (f" ({'; '.join(notes)})" if notes else ""))
+        if per == "clips" and image is not None and name in image["detectors"]:  # an image's verdict: one face's
+            lines.append(f"error rates of {name} for the images ({where} faces, {at}): {_errs(item['faces'])}")
     if rates.get("combined"):
         lines.append("error rates of the combined verdict: not tabulated, each detector's are above "
                      "(JSON: error_rates.combined)")
