@@ -897,6 +897,26 @@ def test_a_link_among_the_uploads_is_noted_not_left_out_without_a_word(faces: li
                      "of its path): scanned once, its row is under that name"]
 
 
+def test_a_path_spelt_with_dot_slash_is_no_alias(faces: list[Path], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``find ./inbox | mesocli scan -`` lists the folder (``./inbox``, planned as ``inbox/one.png``), then each of
+    its files as ``./inbox/one.png``: every file got a note "the same file as inbox/one.png (a link, or another
+    spelling of its path)", one line per upload, on stderr and in the report's header. The same name but for
+    ``./`` is no other name; a link still is."""
+    from mesocli.scan_run import plan_scan
+
+    monkeypatch.chdir(tmp_path)
+    Path("inbox").mkdir()
+    Path("inbox/one.png").write_bytes(faces[0].read_bytes())
+    Path("inbox/two.png").symlink_to("one.png")
+    notes: list[str] = []
+    todo, _ = plan_scan(["./inbox", "./inbox/one.png", "./inbox/two.png"], None, [], [], quiet=True,
+                        log=notes.append)
+    assert todo == ["inbox/one.png"]
+    assert notes == ["mesocli: inbox/two.png: the same file as inbox/one.png (a link, or another spelling of its "
+                     "path): scanned once, its row is under that name"]
+
+
 def test_the_skipped_note_leaves_out_the_scans_own_outputs(faces: list[Path], tmp_path: Path) -> None:
     """A scan writing into the folder it scans (``scan uploads -o uploads/rows.csv --resume``, or with its
     ``--explain`` folder there) found its own output and the heatmaps' input.json among the files "skipped"

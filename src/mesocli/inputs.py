@@ -196,6 +196,12 @@ def hidden_notes(hidden: dict[str, list[Path]]) -> list[str]:
             if entries]
 
 
+def same_name(one: str, other: str) -> bool:
+    """Whether two paths are one name but for ``./``, ``//`` or a trailing ``/`` (``find ./inbox`` lists
+    ``./inbox/a.mp4``, which the folder ``./inbox`` gives as ``inbox/a.mp4``): no other name for a note."""
+    return os.path.normpath(one) == os.path.normpath(other)
+
+
 def alias_notes(aliases: list[tuple[str, str]], shown: int = 3) -> list[str]:
     """One note for the names of files reached again under another name (``aliases``: from :func:`plan_inputs`: a
     link, or another spelling of a path), naming the first ``shown``, so that no upload is left out without a word."""
@@ -248,7 +254,7 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
         if key not in seen_files:
             seen_files[key] = str(path)
             result.append(path)
-        elif aliases is not None and str(path) != seen_files[key]:
+        elif aliases is not None and not same_name(str(path), seen_files[key]):
             aliases.append((str(path), seen_files[key]))
 
     for path in map(Path, paths):
@@ -292,7 +298,7 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
             else:
                 seen.add(key)
             planned.append(entry)
-        elif aliases is not None and isinstance(seen, dict) and entry != seen[key]:
+        elif aliases is not None and isinstance(seen, dict) and not same_name(entry, seen[key]):
             aliases.append((entry, seen[key]))
 
     for raw in arguments:

@@ -516,9 +516,13 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
         skipped: dict[str, list[Path]] = {}
         aliases: list[tuple[str, str]] = []
         items = plan_inputs(arguments, hidden, seen, skipped, aliases)
-        # each name once (a link inside a folder given, and inside its parent given too)
-        aliases = list({alias: kept for alias, kept in aliases if alias not in noted}.items())
-        noted.update(alias for alias, _kept in aliases)
+        # each name once (a link inside a folder given, and inside its parent given too; ``./a.mp4`` as ``a.mp4``)
+        firsts: dict[str, tuple[str, str]] = {}
+        for alias, kept in aliases:
+            if (name := os.path.normpath(alias)) not in noted:
+                firsts.setdefault(name, (alias, kept))
+        aliases = list(firsts.values())
+        noted.update(firsts)
         skipped = {folder: [entry for entry in entries  # this scan's own output is no upload it missed
                             if not _own_output(str(entry), outputs, output_folders, lambda _line: None)]
                    for folder, entries in skipped.items()}
