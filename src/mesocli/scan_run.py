@@ -429,6 +429,9 @@ def plan_scan(
         if not quiet:
             count, held = counts[:2]
             log(f"mesocli: resume: {held} of {count} inputs already in {resume_from}, {count - held} to scan")
+        # a path that is one of this run's inputs is another file (a hard link, a ``cp -p`` copy), not a moved one
+        inputs = {done.form(item) for item in keys}
+        moved[:] = [(item, other) for item, other in moved if other not in inputs]
         if moved:  # even when quiet: each gets a second row
             (item, other), more = moved[0], len(moved) - 1
             log(f"mesocli: resume: {len(moved)} input{'s' if len(moved) > 1 else ''} to scan may be in "
