@@ -1297,6 +1297,18 @@ def test_a_report_named_as_rows_is_refused(scan, faces: list[Path], tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_report_named_dash_is_refused(scan, faces: list[Path], tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan uploads/ --report -`` (``-`` as ``--output -`` means: standard output): the HTML page was written to a
+    file named ``-`` in the current folder, without a word. Refused before any work, naming what to give."""
+    monkeypatch.chdir(tmp_path)
+    result = scan(*faces, "--report", "-")
+    assert result.code == 2
+    assert result.error_line() == ("--report -: the report is an HTML page written to a file, not to standard "
+                                   "output: name it, e.g. report.html")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_min_track_frames_under_one_is_a_usage_error(scan, faces: list[Path]) -> None:
     result = scan("--all-faces", "--min-track-frames", "0", faces[0])
     assert (result.code, result.error_line()) == (2, "--min-track-frames must be at least 1")

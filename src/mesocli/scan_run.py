@@ -664,6 +664,9 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     from mesocli.aggregate import threshold_shown
     from mesocli.report import Explainer
 
+    if report is not None and str(report) == "-":  # as ``--output -``: no file of that name in the current folder
+        raise ParameterError("{report} -: the report is an HTML page written to a file, not to standard output: name "
+                             "it, e.g. report.html")
     if report is not None and (instead := not_a_report(report)) is not None:
         raise ParameterError("{value}: {report} writes an HTML page, to open in a browser: name it .html; " + instead,
                              value=report)
