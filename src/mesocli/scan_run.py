@@ -184,9 +184,9 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
     ``resume``); with ``resume``, one line that says what ``output`` keeps, how many of the ``planned`` inputs (None:
     paths on stdin, not counted) were not scanned, and that the same command goes on (nothing else says it: no table
     is printed); with a ``report``, one line that says that it was not written (a table's last line names
-    ``--resume``, which a report does not go with). Rows on standard output, or in an ``output`` that is a stream
-    such as ``/dev/stdout`` or a named pipe, are out already (a table: printed as the scan stops, of the inputs done,
-    :meth:`TableWriter.stop`).
+    ``--resume``, which a report does not go with), and the ``output`` line names no ``--resume`` either. Rows on
+    standard output, or in an ``output`` that is a stream such as ``/dev/stdout`` or a named pipe, are out already
+    (a table: printed as the scan stops, of the inputs done, :meth:`TableWriter.stop`).
     SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
     face model) once rows are done gets the same words as a note (``add_note``), which the CLI
     prints under its one error line; with ``resume``, a note that says that ``output`` keeps the rows done (a full
@@ -198,6 +198,8 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
         streamed = output is None or is_stream(output)  # rows written into it as they are done
         if not streamed and not resume:  # --resume appends JSON Lines or CSV only: not to this JSON list or table
             keeps = "--resume" if fmt in RESUMABLE else "-o FILE.jsonl --resume"
+            if report is not None:  # --resume does not go with a report: not a way on for this command
+                return f"mesocli: {done}: {output} was not written (it is written whole at the end)"
             return (f"mesocli: {done}: {output} was not written (it is written whole at the end); {keeps} keeps "
                     "each row as it is done")
         if not streamed:  # --resume: appended to row by row
