@@ -897,6 +897,22 @@ def test_a_link_among_the_uploads_is_noted_not_left_out_without_a_word(faces: li
                      "of its path): scanned once, its row is under that name"]
 
 
+def test_a_linked_folder_among_the_uploads_is_noted(faces: list[Path], tmp_path: Path) -> None:
+    """An inbox whose ``b`` is a link to its folder ``a``: ``a`` was walked, ``b`` cut as a folder already walked,
+    and its files left out of the table, the JSON and the report without a word (a link to one file is noted)."""
+    from mesocli.scan_run import plan_scan
+
+    folder = tmp_path / "inbox"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "one.png").write_bytes(faces[0].read_bytes())
+    (folder / "b").symlink_to("a")
+    notes: list[str] = []
+    todo, _ = plan_scan([str(folder)], None, [], [], quiet=True, log=notes.append)
+    assert todo == [str(folder / "a" / "one.png")]
+    assert notes == [f"mesocli: {folder / 'b'}: the same folder as {folder / 'a'} (a link, or another spelling of "
+                     "its path): its files scanned once, their rows are under that name"]
+
+
 def test_a_path_spelt_with_dot_slash_is_no_alias(faces: list[Path], tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """``find ./inbox | mesocli scan -`` lists the folder (``./inbox``, planned as ``inbox/one.png``), then each of
