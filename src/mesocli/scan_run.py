@@ -31,6 +31,7 @@ from mesocli.scan import ScanOptions, exit_status
 from mesocli.stdin_paths import Stoppable, StreamedInputs
 from mesocli.writers import (
     FORMATS,
+    TableWriter,
     format_for,
     make_writer,
     not_a_report,
@@ -118,6 +119,8 @@ def run_scan(
         writer = make_writer(fmt, stream, color=None if output is None else False, log=log,
                              csv_form=_csv_form(output, resume, fmt),
                              planned=len(todo) if isinstance(todo, list) else None)
+        if report is not None and isinstance(writer, TableWriter):  # --resume does not go with a report
+            writer.resumable = False
         stack.enter_context(_whole_on_stop(writer, stream))
         bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output),
                                                 len(todo) if isinstance(todo, list) else None))
