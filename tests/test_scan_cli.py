@@ -897,6 +897,42 @@ def test_a_link_among_the_uploads_is_noted_not_left_out_without_a_word(faces: li
                      "of its path): scanned once, its row is under that name"]
 
 
+def test_a_linked_folder_among_the_uploads_is_noted(faces: list[Path], tmp_path: Path) -> None:
+    """An inbox whose ``b`` is a link to its folder ``a``: ``a`` was walked, ``b`` cut as a folder already walked,
+    and its files left out of the table, the JSON and the report without a word (a link to one file is noted)."""
+    from mesocli.scan_run import plan_scan
+
+    folder = tmp_path / "inbox"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "one.png").write_bytes(faces[0].read_bytes())
+    (folder / "b").symlink_to("a")
+    notes: list[str] = []
+    todo, _ = plan_scan([str(folder)], None, [], [], quiet=True, log=notes.append)
+    assert todo == [str(folder / "a" / "one.png")]
+    assert notes == [f"mesocli: {folder / 'b'}: the same folder as {folder / 'a'} (a link, or another spelling of "
+                     "its path): its files scanned once, their rows are under that name"]
+
+
+def test_a_path_spelt_with_dot_slash_is_no_alias(faces: list[Path], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``find ./inbox | mesocli scan -`` lists the folder (``./inbox``, planned as ``inbox/one.png``), then each of
+    its files as ``./inbox/one.png``: every file got a note "the same file as inbox/one.png (a link, or another
+    spelling of its path)", one line per upload, on stderr and in the report's header. The same name but for
+    ``./`` is no other name; a link still is."""
+    from mesocli.scan_run import plan_scan
+
+    monkeypatch.chdir(tmp_path)
+    Path("inbox").mkdir()
+    Path("inbox/one.png").write_bytes(faces[0].read_bytes())
+    Path("inbox/two.png").symlink_to("one.png")
+    notes: list[str] = []
+    todo, _ = plan_scan(["./inbox", "./inbox/one.png", "./inbox/two.png"], None, [], [], quiet=True,
+                        log=notes.append)
+    assert todo == ["inbox/one.png"]
+    assert notes == ["mesocli: inbox/two.png: the same file as inbox/one.png (a link, or another spelling of its "
+                     "path): scanned once, its row is under that name"]
+
+
 def test_the_skipped_note_leaves_out_the_scans_own_outputs(faces: list[Path], tmp_path: Path) -> None:
     """A scan writing into the folder it scans (``scan uploads -o uploads/rows.csv --resume``, or with its
     ``--explain`` folder there) found its own output and the heatmaps' input.json among the files "skipped"
@@ -1274,6 +1310,18 @@ def test_a_report_named_as_rows_is_refused(scan, faces: list[Path], tmp_path: Pa
     assert result.code == 2
     assert result.error_line() == (f"{out}: --report writes an HTML page, to open in a browser: name it .html; "
                                    + hint.format(out=out))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_named_dash_is_refused(scan, faces: list[Path], tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan uploads/ --report -`` (``-`` as ``--output -`` means: standard output): the HTML page was written to a
+    file named ``-`` in the current folder, without a word. Refused before any work, naming what to give."""
+    monkeypatch.chdir(tmp_path)
+    result = scan(*faces, "--report", "-")
+    assert result.code == 2
+    assert result.error_line() == ("--report -: the report is an HTML page written to a file, not to standard "
+                                   "output: name it, e.g. report.html")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -746,3 +746,20 @@ def test_a_resume_that_names_the_inputs_otherwise_says_that_they_get_a_second_ro
         f"build/inbox/{photo.name}: the same name, size and time): rows are matched by the path as written, so each "
         "gets a second row; resume with the same INPUT arguments from the same folder as the first run"]
     assert [row["path"] for row in _rows(output)] == [f"build/inbox/{photo.name}", f"inbox/{photo.name}"]
+
+
+def test_a_resume_says_nothing_of_another_path_when_that_path_is_an_input_too(
+        kit: MediaKit, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan inbox/a -o rows.jsonl --resume``, then the whole ``scan inbox -o rows.jsonl --resume``, whose
+    ``inbox/b/photo.jpg`` is a hard link to (or a ``cp -p`` copy of) ``inbox/a/photo.jpg``: the same name, size and
+    mtime, so the note said that it "may be in rows.jsonl under another path" and to resume "with the same INPUT
+    arguments", though that other path is one of this very run's inputs, held: a second file, not a moved one."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inbox" / "a").mkdir(parents=True)
+    (tmp_path / "inbox" / "b").mkdir()
+    shutil.copy(kit.face_jpeg, "inbox/a/photo.jpg")
+    os.link("inbox/a/photo.jpg", "inbox/b/photo.jpg")
+    assert run_cli("scan", "inbox/a", "--detector", "none", "-o", "rows.jsonl", "--resume", "-q").code == 0
+    code, _, err = run_cli("scan", "inbox", "--detector", "none", "-o", "rows.jsonl", "--resume", "-q")
+    assert (code, err) == (0, "")
+    assert [row["path"] for row in _rows(tmp_path / "rows.jsonl")] == ["inbox/a/photo.jpg", "inbox/b/photo.jpg"]

@@ -510,12 +510,14 @@ def check_input_file(path: str | Path) -> os.stat_result:
 
 
 def walk_folder(
-    folder: Path, seen: set[tuple[int, int]], unlisted: Callable[[OSError], None]
+    folder: Path, seen: set[tuple[int, int]] | dict[tuple[int, int], str], unlisted: Callable[[OSError], None],
+    again: Callable[[str, str], None] | None = None,
 ) -> Iterator[tuple[str, list[str], list[str]]]:
     """``os.walk`` of ``folder`` top-down, names sorted, symbolic links followed, each folder once.
 
-    ``seen`` holds the (device, inode) of the folders walked, which cuts link loops. A folder that
-    cannot be listed (its OSError names it) goes to ``unlisted``, never left out in silence. The
+    ``seen`` holds the (device, inode) of the folders walked, which cuts link loops; a dict (to the path it
+    was walked as) also tells ``again`` each folder cut so (a link to a folder walked: its path, that path). A
+    folder that cannot be listed (its OSError names it) goes to ``unlisted``, never left out in silence. The
     caller may prune the yielded ``dirs`` in place.
     """
     for root, dirs, files in os.walk(folder, followlinks=True, onerror=unlisted):
@@ -524,10 +526,16 @@ def walk_folder(
         except OSError:  # gone since it was listed
             dirs[:] = []
             continue
-        if (info.st_dev, info.st_ino) in seen:
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
             dirs[:] = []
+            if again is not None and isinstance(seen, dict):
+                again(root, seen[key])
             continue
-        seen.add((info.st_dev, info.st_ino))
+        if isinstance(seen, dict):
+            seen[key] = root
+        else:
+            seen.add(key)
         dirs.sort()
         files.sort()
         yield root, dirs, files

@@ -13,7 +13,7 @@ import errno
 import itertools
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -169,14 +169,14 @@ def _examinable(path: Path) -> bool:
         return exc.errno != errno.ELOOP  # a link loop: as a dangling link
 
 
-def _walk(folder: Path, seen_dirs: set[tuple[int, int]], hidden: dict[str, list[Path]] | None,
-          skipped: list[Path] | None = None) -> list[Path]:
+def _walk(folder: Path, seen_dirs: dict[tuple[int, int], str], hidden: dict[str, list[Path]] | None,
+          skipped: list[Path] | None = None, again: Callable[[str, str], None] | None = None) -> list[Path]:
     """Files under ``folder``, recursively (:func:`mesocli.fsutil.walk_folder`): hidden files and folders
     (``.name``) are skipped and listed in ``hidden[str(folder)]``; entries that are no regular file (a dangling
     link or a link loop, a named pipe, a device) go to ``skipped``; a folder that cannot be listed is kept, so
-    that it is reported as an input that failed."""
+    that it is reported as an input that failed; ``again``: as for :func:`mesocli.fsutil.walk_folder`."""
     found: list[Path] = []
-    for root, dirs, files in walk_folder(folder, seen_dirs, lambda exc: found.append(Path(exc.filename))):
+    for root, dirs, files in walk_folder(folder, seen_dirs, lambda exc: found.append(Path(exc.filename)), again):
         if hidden is not None:
             hidden.setdefault(str(folder), []).extend(Path(root, name) for name in dirs + files if name.startswith("."))
         dirs[:] = [name for name in dirs if not name.startswith(".")]
@@ -196,6 +196,12 @@ def hidden_notes(hidden: dict[str, list[Path]]) -> list[str]:
             if entries]
 
 
+def same_name(one: str, other: str) -> bool:
+    """Whether two paths are one name but for ``./``, ``//`` or a trailing ``/`` (``find ./inbox`` lists
+    ``./inbox/a.mp4``, which the folder ``./inbox`` gives as ``inbox/a.mp4``): no other name for a note."""
+    return os.path.normpath(one) == os.path.normpath(other)
+
+
 def alias_notes(aliases: list[tuple[str, str]], shown: int = 3) -> list[str]:
     """One note for the names of files reached again under another name (``aliases``: from :func:`plan_inputs`: a
     link, or another spelling of a path), naming the first ``shown``, so that no upload is left out without a word."""
@@ -203,6 +209,9 @@ def alias_notes(aliases: list[tuple[str, str]], shown: int = 3) -> list[str]:
         return []
     if len(aliases) == 1:
         (alias, kept), = aliases
+        if os.path.isdir(alias):
+            return [f"{alias}: the same folder as {kept} (a link, or another spelling of its path): its files scanned "
+                    "once, their rows are under that name"]
         return [f"{alias}: the same file as {kept} (a link, or another spelling of its path): scanned once, its row "
                 "is under that name"]
     names = "; ".join(f"{alias} is {kept}" for alias, kept in aliases[:shown])
@@ -237,24 +246,26 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
     (per folder argument), and files found inside folders but left out (not media with ``media_only``, or no
     regular file: a dangling link, a named pipe) in ``skipped``, likewise; a folder that cannot be listed is
     kept as an entry, for its reader to report. A file reached again under another name (a link to it) is
-    listed in ``aliases`` as (that name, the name it is kept under).
+    listed in ``aliases`` as (that name, the name it is kept under); so is a folder reached again (a link to a
+    folder walked, whose files are not listed twice).
     """
     result: list[Path] = []
     seen_files: dict[str, str] = {}
-    seen_dirs: set[tuple[int, int]] = set()
+    seen_dirs: dict[tuple[int, int], str] = {}
 
     def add(path: Path) -> None:
         key = os.path.realpath(path)
         if key not in seen_files:
             seen_files[key] = str(path)
             result.append(path)
-        elif aliases is not None and str(path) != seen_files[key]:
+        elif aliases is not None and not same_name(str(path), seen_files[key]):
             aliases.append((str(path), seen_files[key]))
 
     for path in map(Path, paths):
         if os.path.isdir(path):  # os.path: a name too long is no folder, not an OSError
             left_out = [] if skipped is None else skipped.setdefault(str(path), [])
-            for file in _walk(path, seen_dirs, hidden, left_out):
+            again = None if aliases is None else lambda root, first: aliases.append((root, first))
+            for file in _walk(path, seen_dirs, hidden, left_out, again):
                 if not media_only or looks_like_media(file):
                     add(file)
                 else:
@@ -292,7 +303,7 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
             else:
                 seen.add(key)
             planned.append(entry)
-        elif aliases is not None and isinstance(seen, dict) and entry != seen[key]:
+        elif aliases is not None and isinstance(seen, dict) and not same_name(entry, seen[key]):
             aliases.append((entry, seen[key]))
 
     for raw in arguments:

@@ -31,6 +31,7 @@ from mesocli.scan import ScanOptions, exit_status
 from mesocli.stdin_paths import Stoppable, StreamedInputs
 from mesocli.writers import (
     FORMATS,
+    TableWriter,
     format_for,
     make_writer,
     not_a_report,
@@ -118,6 +119,8 @@ def run_scan(
         writer = make_writer(fmt, stream, color=None if output is None else False, log=log,
                              csv_form=_csv_form(output, resume, fmt),
                              planned=len(todo) if isinstance(todo, list) else None)
+        if report is not None and isinstance(writer, TableWriter):  # --resume does not go with a report
+            writer.resumable = False
         stack.enter_context(_whole_on_stop(writer, stream))
         bars = stack.enter_context(ScanProgress(_bars_wanted(quiet, fmt, output),
                                                 len(todo) if isinstance(todo, list) else None))
@@ -184,9 +187,9 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
     ``resume``); with ``resume``, one line that says what ``output`` keeps, how many of the ``planned`` inputs (None:
     paths on stdin, not counted) were not scanned, and that the same command goes on (nothing else says it: no table
     is printed); with a ``report``, one line that says that it was not written (a table's last line names
-    ``--resume``, which a report does not go with). Rows on standard output, or in an ``output`` that is a stream
-    such as ``/dev/stdout`` or a named pipe, are out already (a table: printed as the scan stops, of the inputs done,
-    :meth:`TableWriter.stop`).
+    ``--resume``, which a report does not go with), and the ``output`` line names no ``--resume`` either. Rows on
+    standard output, or in an ``output`` that is a stream such as ``/dev/stdout`` or a named pipe, are out already
+    (a table: printed as the scan stops, of the inputs done, :meth:`TableWriter.stop`).
     SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
     face model) once rows are done gets the same words as a note (``add_note``), which the CLI
     prints under its one error line; with ``resume``, a note that says that ``output`` keeps the rows done (a full
@@ -198,6 +201,8 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
         streamed = output is None or is_stream(output)  # rows written into it as they are done
         if not streamed and not resume:  # --resume appends JSON Lines or CSV only: not to this JSON list or table
             keeps = "--resume" if fmt in RESUMABLE else "-o FILE.jsonl --resume"
+            if report is not None:  # --resume does not go with a report: not a way on for this command
+                return f"mesocli: {done}: {output} was not written (it is written whole at the end)"
             return (f"mesocli: {done}: {output} was not written (it is written whole at the end); {keeps} keeps "
                     "each row as it is done")
         if not streamed:  # --resume: appended to row by row
@@ -429,6 +434,9 @@ def plan_scan(
         if not quiet:
             count, held = counts[:2]
             log(f"mesocli: resume: {held} of {count} inputs already in {resume_from}, {count - held} to scan")
+        # a path that is one of this run's inputs is another file (a hard link, a ``cp -p`` copy), not a moved one
+        inputs = {done.form(item) for item in keys}
+        moved[:] = [(item, other) for item, other in moved if other not in inputs]
         if moved:  # even when quiet: each gets a second row
             (item, other), more = moved[0], len(moved) - 1
             log(f"mesocli: resume: {len(moved)} input{'s' if len(moved) > 1 else ''} to scan may be in "
@@ -516,9 +524,13 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
         skipped: dict[str, list[Path]] = {}
         aliases: list[tuple[str, str]] = []
         items = plan_inputs(arguments, hidden, seen, skipped, aliases)
-        # each name once (a link inside a folder given, and inside its parent given too)
-        aliases = list({alias: kept for alias, kept in aliases if alias not in noted}.items())
-        noted.update(alias for alias, _kept in aliases)
+        # each name once (a link inside a folder given, and inside its parent given too; ``./a.mp4`` as ``a.mp4``)
+        firsts: dict[str, tuple[str, str]] = {}
+        for alias, kept in aliases:
+            if (name := os.path.normpath(alias)) not in noted:
+                firsts.setdefault(name, (alias, kept))
+        aliases = list(firsts.values())
+        noted.update(firsts)
         skipped = {folder: [entry for entry in entries  # this scan's own output is no upload it missed
                             if not _own_output(str(entry), outputs, output_folders, lambda _line: None)]
                    for folder, entries in skipped.items()}
@@ -657,6 +669,9 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     from mesocli.aggregate import threshold_shown
     from mesocli.report import Explainer
 
+    if report is not None and str(report) == "-":  # as ``--output -``: no file of that name in the current folder
+        raise ParameterError("{report} -: the report is an HTML page written to a file, not to standard output: name "
+                             "it, e.g. report.html")
     if report is not None and (instead := not_a_report(report)) is not None:
         raise ParameterError("{value}: {report} writes an HTML page, to open in a browser: name it .html; " + instead,
                              value=report)

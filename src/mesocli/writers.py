@@ -348,12 +348,15 @@ class TableWriter:
     in input order, then what its verdicts are weighed by (:func:`rates_lines`); for more than one input a "needs a
     look" list of those called fake (most fake first), those called real but flagged in part, those that failed
     and those in which no face was found (:func:`look_lines`); and a summary line, last. ``planned``: how many
-    inputs the scan has (None: not known, paths on stdin), said when it is stopped (:meth:`stop`)."""
+    inputs the scan has (None: not known, paths on stdin), said when it is stopped (:meth:`stop`); ``resumable``
+    false (a scan with ``--report``, which ``--resume`` does not go with): the stop line names no ``--resume``."""
 
-    def __init__(self, stream: IO[str], color: bool | None = None, planned: int | None = None) -> None:
+    def __init__(self, stream: IO[str], color: bool | None = None, planned: int | None = None,
+                 resumable: bool = True) -> None:
         self.stream = stream
         self.color = color
         self.planned = planned
+        self.resumable = resumable
         self.rows: list[dict[str, Any]] = []
         self.stopped: str | None = None
         self.printed = False
@@ -377,6 +380,8 @@ class TableWriter:
             count = f"{done} input{'s' if done != 1 else ''}: the rest of the list was not scanned"
         else:
             count = f"{done} of {self.planned} inputs: {self.planned - done} not scanned"
+        if not self.resumable:
+            return f"stopped by {self.stopped} after {count}"
         return (f"stopped by {self.stopped} after {count}; -o FILE.jsonl --resume keeps each row as it is done and "
                 "goes on from there")
 

@@ -934,6 +934,45 @@ def test_ctrl_c_of_a_report_scan_says_that_the_report_was_not_written(kit: Media
                             "run, written at its end): scan again to make it\n")
 
 
+def test_a_stopped_table_scan_with_a_report_names_no_resume(kit: MediaKit, tmp_path: Path) -> None:
+    """``scan uploads/ --report report.html`` on a terminal stopped with Ctrl-C: the table's last line said
+    "-o FILE.jsonl --resume keeps each row as it is done and goes on from there", the next line that the report was
+    not written: a moderator who followed it had the command refused (a report does not go with ``--resume``). Now
+    the table's last line says how far the scan got, the report line how to make the report."""
+    report = tmp_path / "report.html"
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
+                              "--all-frames", "-q", "--format", "table", "--report", report],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for_ffmpeg(child.pid, kit.long_face_video)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130
+    assert out.decode().splitlines()[-1].rstrip() == "stopped by Ctrl-C after 1 of 2 inputs: 1 not scanned"
+    assert err.decode() == (f"mesocli: interrupted after 1 input: {report} was not written (a report covers a whole "
+                            "run, written at its end): scan again to make it\n")
+
+
+def test_ctrl_c_of_a_report_scan_with_an_output_names_no_resume(tmp_path: Path) -> None:
+    """``scan uploads/ -o rows.json --report report.html`` stopped with Ctrl-C: the line about rows.json said
+    "-o FILE.jsonl --resume keeps each row as it is done", and the next one that the report was not written: a
+    moderator who followed it had the command refused (a report does not go with ``--resume``). With a report,
+    the line says what became of the output, not to use ``--resume``."""
+    from mesocli.scan_run import _said_on_stop
+
+    lines: list[str] = []
+    output, report = tmp_path / "rows.json", tmp_path / "report.html"
+    with pytest.raises(KeyboardInterrupt), _said_on_stop(statuses := [], output, False, "json", lines.append, 3,
+                                                         report):
+        statuses.append("ok")
+        raise KeyboardInterrupt
+    assert lines == [f"mesocli: interrupted after 1 input: {output} was not written (it is written whole at the end)",
+                     f"mesocli: interrupted after 1 input: {report} was not written (a report covers a whole run, "
+                     "written at its end): scan again to make it"]
+
+
 @pytest.mark.parametrize(("number", "status", "said", "how"), [
     (signal.SIGINT, 130, b"", "Ctrl-C"), (signal.SIGTERM, 143, b"mesocli: stopped by SIGTERM\n", "SIGTERM")])
 def test_a_stopped_table_scan_prints_the_verdicts_made_so_far(number: int, status: int, said: bytes, how: str,
