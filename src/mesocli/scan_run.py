@@ -667,6 +667,8 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     selection = options.selection()
     sampling = {"frames": f"{selection.value} frames", "fps": f"{selection.value} fps",
                 "every": f"one frame in {selection.value}"}.get(selection.mode, "all frames")
+    if selection.mode == "every" and selection.value == 1:  # (it read "one frame in 1")
+        sampling = "all frames"
     meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
             "verdict rule": f"{options.aggregation} of the frame scores, threshold "
                             f"{threshold_shown(options.threshold)}, timeline smoothed over {options.smooth} frames"}
