@@ -469,7 +469,8 @@ def test_min_track_frames_decides_every_video_figure_alike(tmp_path: Path, grey_
         assert paired["videos"] == 4 and paired["min_track_frames"] == rule, paired
         for key in ("accuracy_mean", "accuracy_vote"):
             assert paired[key] == {"this": right, "other": pytest.approx(theirs[key]),
-                                   "difference": pytest.approx(right - theirs[key])}
+                                   "difference": pytest.approx(right - theirs[key]), "interval": None,
+                                   "rule": None}  # (--bootstrap 0)
         both = evaluate(DetectorSet("meso4", {"df": grey_model, "f2f": grey_model}), dataset, bootstrap=0,
                         min_track_frames=rule)
         assert both.video == report.video
@@ -1225,3 +1226,52 @@ def test_compare_pairs_the_video_auc_over_the_videos_the_other_figures_resample(
     plain = evaluate(grey_model, dataset, bootstrap=0, compare_with=_inverted(grey_model)).comparison["video"]
     assert plain["auc_mean"]["interval"] is None and plain["note"] == "no interval: --bootstrap 0"
     assert plain["auc_mean"]["difference"] == pytest.approx(5 / 9)
+
+
+def test_compare_pairs_the_video_accuracies_over_the_same_resampled_videos(tmp_path: Path,
+                                                                          grey_model: LoadedModel) -> None:
+    """``comparison.video`` gave the video accuracies' difference without an interval (each model had its own
+    Wilson interval), while the image figures and the video AUC had a paired one. Each rule's (mean, vote) now has
+    a paired bootstrap interval, drawn on the very resamples of the videos that the video AUC's draws, with its
+    ``rule``, in the JSON and the table; without a bootstrap, none."""
+    from rich.console import Console
+
+    from mesocli.metrics import called_fake, resampled_indices
+    from mesocli.writers import eval_table
+
+    files = [("df", "f1", 0.9), ("df", "f1", 0.8), ("df", "f2", 0.6), ("df", "f2", 0.3), ("df", "f3", 0.55),
+             ("df", "f3", 0.45), ("real", "r1", 0.7), ("real", "r1", 0.4), ("real", "r2", 0.2), ("real", "r2", 0.2),
+             ("real", "r3", 0.1), ("real", "r3", 0.05)]
+    write_grey_faces(tmp_path / "test", files)
+    dataset = find_dataset(tmp_path, "test")
+    report = evaluate(grey_model, dataset, bootstrap=200, compare_with=_inverted(grey_model))
+    video = report.to_dict()["comparison"]["video"]
+    y, videos = report.labels_is_fake, report.video_ids
+    right = {}  # video -> (is fake, each rule's call right by this model, by the other)
+    for name in sorted(set(videos)):
+        mine = np.array([v == name for v in videos])
+        fake = bool(y[mine][0])
+        calls = [(called_fake(p[mine].mean(), 0.5), called_fake(called_fake(p[mine], 0.5).mean(), 0.5))
+                 for p in (report.p_fake, report.compared_p_fake)]
+        right[name] = (fake, [[bool(call) == fake for call in model] for model in calls])
+    for at, (key, rule) in enumerate((("accuracy_mean", "mean"), ("accuracy_vote", "vote"))):
+        paired = video[key]
+        assert paired["this"] == report.video[key] and paired["rule"] == "bootstrap"
+        differences = []
+        for index in resampled_indices(y, videos, 200, seed=0):  # as the AUC's and the image figures' draws
+            drawn = [right[videos[i]][1] for i in index[::2]]  # two frames a video
+            differences.append(np.mean([item[0][at] for item in drawn]) - np.mean([item[1][at] for item in drawn]))
+        assert paired["difference"] == pytest.approx(np.mean([item[1][0][at] - item[1][1][at]
+                                                              for item in right.values()]))
+        assert paired["interval"] == pytest.approx(list(np.percentile(differences, [2.5, 97.5]))), rule
+        assert paired["interval"][0] < paired["interval"][1]
+    console = Console(record=True, width=300)
+    console.print(eval_table(report))
+    lines = console.export_text().splitlines()
+    for key, rule in (("accuracy_mean", "mean"), ("accuracy_vote", "vote")):
+        row = next(line for line in lines if f"video accuracy ({rule}) minus inverted" in line)
+        low, high = video[key]["interval"]
+        assert f"{low:+.4f} to {high:+.4f}" in row and "paired, by video" in row, row
+    plain = evaluate(grey_model, dataset, bootstrap=0, compare_with=_inverted(grey_model)).comparison["video"]
+    assert (plain["accuracy_mean"]["interval"], plain["accuracy_mean"]["rule"]) == (None, None)
+    assert plain["accuracy_vote"]["difference"] == pytest.approx(video["accuracy_vote"]["difference"])

@@ -470,6 +470,17 @@ def test_the_sampling_caution_names_each_sampling_in_words() -> None:
     assert sampling_caution(20, ("frames", 20)) is None and sampling_caution(20, ("frames", 20), 20) is None
 
 
+def test_every_1_is_cautioned_as_every_frame() -> None:
+    """``scan --every 1``'s sampling caution read "this scan sampled one frame in 1"."""
+    from mesocli.rates import for_scan, sampling_caution
+    from mesocli.runtime import resolve
+
+    assert sampling_caution(20, ("every", 1)) == ("measured at another sampling: 20 frames a clip, this scan sampled "
+                                                  "every frame; its per-video rates may differ")
+    rates = for_scan(resolve("meso4", "df", None), 0.5, "mean", ("every", 1))
+    assert "this scan sampled every frame;" in rates["detectors"]["meso4_df"]["cautions"][-1]
+
+
 def test_a_video_of_unknown_length_sampled_once_a_second_is_cautioned_with_the_frames_it_gave() -> None:
     """--frames 20 of a video whose length is not known samples one frame a second, here 45: its row said the
     cards' sampling."""

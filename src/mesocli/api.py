@@ -550,6 +550,8 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
             return 1 if any(not state.fresh for state in states) else 0
         jobs = [(state.weights, state.onnx) for state in states if force or verify or not state.fresh]
     bundled_jobs = set(jobs)
+    for path in paths:  # (an ONNX file beside the weights' card was said to be corrupted)
+        exporting.refuse_an_export(path)
     jobs += exporting.plan_exports(paths, fmt, out, force, verify)  # as given: a trailing '/' names a folder
     from mesocli.fsutil import is_stream
 

@@ -34,6 +34,7 @@ from mesocli.metrics import (
     calibration,
     called_fake,
     paired_difference,
+    paired_video_accuracy,
     paired_video_auc,
     track_id,
     video_auc_interval,
@@ -396,12 +397,13 @@ def _paired_videos(report: EvalReport, other: EvalReport, resamples: int,
     paired: dict[str, Any] = {"videos": mine["videos"]}
     if "min_track_frames" in mine:
         paired["min_track_frames"] = mine["min_track_frames"]
-    for key in ("accuracy_mean", "accuracy_vote"):
-        paired[key] = {"this": mine[key], "other": theirs[key], "difference": mine[key] - theirs[key]}
+    rules = {key: key.removeprefix("accuracy_") for key in ("accuracy_mean", "accuracy_vote")
+             if mine.get(key) is not None and theirs.get(key) is not None}
     y = report.labels_is_fake
     scores = [video_scores(model.video_ids, y, model.p_fake, report.threshold,
                            list(model.p_fake_by_detector.values()) or None, rule) for model in (report, other)]
     interval = None
+    accuracies: dict[str, dict[str, Any]] = {}
     if scores[0] is not None and scores[1] is not None:
         video_is_fake = scores[0][0]
         fakes = int(video_is_fake.sum())
@@ -409,10 +411,20 @@ def _paired_videos(report: EvalReport, other: EvalReport, resamples: int,
         if resamples > 0 and fewest >= 2:
             interval = paired_video_auc(video_is_fake, scores[1][1], scores[0][1], resamples,
                                         seed=BOOTSTRAP_SEED)["interval"]
+            # each video called by the mean of its p_fake or the share of its frames called fake, as video accuracy
+            calls = [{"mean": called_fake(found[1], report.threshold), "vote": called_fake(found[2], report.threshold)}
+                     for found in scores]
+            accuracies = paired_video_accuracy(video_is_fake, {rule: calls[1][rule] for rule in rules.values()},
+                                               {rule: calls[0][rule] for rule in rules.values()}, resamples,
+                                               seed=BOOTSTRAP_SEED)
         else:
             paired["note"] = ("no interval: --bootstrap 0" if resamples <= 0 else
                               f"no interval: {fewest} video in the {'df' if fakes < 2 else 'real'} class (a "
                               "bootstrap needs at least 2 in each)")
+    for key, name in rules.items():  # the same resampled videos as the AUC's
+        bounds = accuracies[name]["interval"] if name in accuracies else None
+        paired[key] = {"this": mine[key], "other": theirs[key], "difference": mine[key] - theirs[key],
+                       "interval": bounds, "rule": _paired_rule(bounds)}
     paired["auc_mean"] = {"this": mine["auc_mean"], "other": theirs["auc_mean"],
                           "difference": mine["auc_mean"] - theirs["auc_mean"], "interval": interval,
                           "rule": _paired_rule(interval)}

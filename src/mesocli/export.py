@@ -236,6 +236,23 @@ def is_savedmodel(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink() and (path / "saved_model.pb").is_file()
 
 
+def refuse_an_export(source: Path) -> None:
+    """A WeightsError for an export (``.onnx``, ``.tflite``, a SavedModel folder) given to export as its source:
+    export takes a weights file. An ONNX export beside the weights' card was said to be corrupted or replaced (its
+    sha256 is not the weights'); the weights file it was exported from, when it lies beside it, is named."""
+    from mesocli.weights import OWN_SUFFIX
+
+    kind = ("a SavedModel" if is_savedmodel(source) else
+            {".onnx": "an ONNX", ".tflite": "a TFLite"}.get(source.suffix.lower()) if source.is_file() else None)
+    if kind is None:
+        return
+    stem = source.name[: -len("_savedmodel")] if source.name.endswith("_savedmodel") else source.stem
+    beside = [path for path in (source.with_name(stem + OWN_SUFFIX), source.with_name(stem + ".h5")) if path.is_file()]
+    hint = f" (give {beside[0]})" if beside else ""
+    raise WeightsError(f"{source}: already {kind} export, not a weights file: export takes a weights file "
+                       f"(.weights.h5, or the authors' .h5){hint}")
+
+
 def plan_exports(sources: Sequence[Path], fmt: str, out: str | os.PathLike[str] | None, force: bool,
                  verify: bool = False) -> list[tuple[Path, Path]]:
     """(source, target) of each export: beside the source, or ``out`` (a file for one source, a folder for

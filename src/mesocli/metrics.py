@@ -429,6 +429,25 @@ def paired_video_auc(video_is_fake: Any, video_mean_a: Any, video_mean_b: Any, r
     return {"difference": difference, "interval": interval}
 
 
+def paired_video_accuracy(video_is_fake: Any, calls_a: dict[str, Any], calls_b: dict[str, Any], resamples: int = 1000,
+                          seed: int = 0, level: float = 0.95) -> dict[str, dict[str, Any]]:
+    """How many more of the videos B calls right than A, per rule (``calls_*``: rule -> each video's call, fake:
+    True, the same videos): the difference of their video accuracies (B − A) and its percentile-bootstrap interval,
+    both accuracies computed on the same resampled videos each time, the very resamples of
+    :func:`paired_video_auc` (same ``seed``); the interval is None when a class holds fewer than 2 videos."""
+    y = np.asarray(video_is_fake).astype(bool)
+    right = {rule: (np.asarray(calls_b[rule]).astype(bool) == y).astype(np.float64)
+             - (np.asarray(calls_a[rule]).astype(bool) == y).astype(np.float64) for rule in calls_a}
+    intervals: dict[str, list[float] | None] = dict.fromkeys(right)
+    if min(int(y.sum()), int((~y).sum())) >= 2:
+        draws: dict[str, list[float]] = {rule: [] for rule in right}
+        for index in resampled_indices(y, None, resamples, seed):
+            for rule, gained in right.items():
+                draws[rule].append(float(gained[index].mean()))
+        intervals.update(_percentiles(draws, level))
+    return {rule: {"difference": float(gained.mean()), "interval": intervals[rule]} for rule, gained in right.items()}
+
+
 def _video_auc_draws(video_is_fake: Any, series: Sequence[Any], resamples: int,
                      seed: int) -> list[np.ndarray] | None:
     """Per series of video scores, its AUC on each of ``resamples`` resamples of the videos (the same for every

@@ -208,6 +208,14 @@ SAMPLING_WORDS = {"frames": "{value:g} frames a video", "fps": "{value:g} frames
                   "every": "one frame in {value:g}"}
 
 
+def sampling_words(mode: str, value: float | None) -> str:
+    """A frame sampling (mode, value) in words: ``30 frames a video``, ``one frame in 3``; ``every frame`` for
+    ``--all-frames`` and ``--every 1`` (it read "one frame in 1")."""
+    if mode not in SAMPLING_WORDS or not value or (mode == "every" and float(value) == 1):
+        return "every frame"
+    return SAMPLING_WORDS[mode].format(value=float(value))
+
+
 def sampling_caution(frames_per_clip: Any, sampling: tuple[str, float | None] | None,
                      sampled: int | None = None) -> str | None:
     """The caution for a video scan whose frame ``sampling`` (mode, value) is not the card's: its clips were
@@ -222,7 +230,7 @@ def sampling_caution(frames_per_clip: Any, sampling: tuple[str, float | None] | 
     if mode == "frames" and value is not None and float(value) == frames_per_clip and not other:
         return None
     scanned = (f"{sampled} frames of this video, not the {value:g} asked" if other else
-               SAMPLING_WORDS[mode].format(value=float(value)) if mode in SAMPLING_WORDS and value else "every frame")
+               sampling_words(mode, value))
     return (f"measured at another sampling: {frames_per_clip} frames a clip, this scan sampled {scanned}; "
             "its per-video rates may differ")
 

@@ -190,7 +190,8 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
     ``--resume``, which a report does not go with), and the ``output`` line names no ``--resume`` either. Rows on
     standard output, or in an ``output`` that is a stream such as ``/dev/stdout`` or a named pipe, are out already
     (a table: printed as the scan stops, of the inputs done, :meth:`TableWriter.stop`).
-    SIGTERM (a subclass, from a scheduler) says its own line. An error that stops the run (ffmpeg gone, a damaged
+    SIGTERM (a subclass, from a scheduler's stop) says the same lines, ``stopped by SIGTERM`` for ``interrupted``
+    (its own last line, :func:`mesocli.cli_base.run`, follows them). An error that stops the run (ffmpeg gone, a damaged
     face model) once rows are done gets the same words as a note (``add_note``), which the CLI
     prints under its one error line; with ``resume``, a note that says that ``output`` keeps the rows done (a full
     disk there too)."""
@@ -218,11 +219,13 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
     try:
         yield
     except KeyboardInterrupt as exc:
-        if type(exc) is KeyboardInterrupt and (line := lost("interrupted")) is not None:
-            log(line)
-        if type(exc) is KeyboardInterrupt and report is not None:
-            log(f"mesocli: interrupted after {len(statuses)} input{'' if len(statuses) == 1 else 's'}: {report} was "
-                "not written (a report covers a whole run, written at its end): scan again to make it")
+        how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"  # (a Halted: said elsewhere)
+        if isinstance(exc, Terminated) or type(exc) is KeyboardInterrupt:
+            if (line := lost(how)) is not None:
+                log(line)
+            if report is not None:
+                log(f"mesocli: {how} after {len(statuses)} input{'' if len(statuses) == 1 else 's'}: {report} was "
+                    "not written (a report covers a whole run, written at its end): scan again to make it")
         raise
     except (MesocliError, OSError) as exc:
         # an error of the output itself says what became of it: not written (a full disk), or kept under another
@@ -682,6 +685,8 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     selection = options.selection()
     sampling = {"frames": f"{selection.value} frames", "fps": f"{selection.value} fps",
                 "every": f"one frame in {selection.value}"}.get(selection.mode, "all frames")
+    if selection.mode == "every" and selection.value == 1:  # (it read "one frame in 1")
+        sampling = "all frames"
     meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
             "verdict rule": f"{options.aggregation} of the frame scores, threshold "
                             f"{threshold_shown(options.threshold)}, timeline smoothed over {options.smooth} frames"}

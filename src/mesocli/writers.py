@@ -1125,11 +1125,16 @@ def eval_table(report: EvalReport) -> Any:
                          + (f"by {compared['unit']}" if low_high is not None else compared.get("note", ""))
                          + ("; lower is better" if key == "eer" else "")))
         if (paired := compared.get("video")) is not None:  # both models' videos grouped by the same rule
-            item = paired["accuracy_mean"]
             least = paired.get("min_track_frames")
             rule = f"; tracks of {least} crop{'s' * (least != 1)} or more decide" if least is not None else ""
-            rows.append((f"video accuracy (mean) minus {other}", f"{item['difference']:+.4f}", "",
-                         f"{item['this']:.4f} against {item['other']:.4f} ({paired['videos']} videos{rule})"))
+            for key, how in (("accuracy_mean", "mean"), ("accuracy_vote", "vote")):
+                if (item := paired.get(key)) is None or (key == "accuracy_vote" and "interval" not in item):
+                    continue  # (reports of earlier versions: the mean's row alone, without an interval)
+                by = ("; paired, by video" if item.get("interval") is not None else
+                      f"; paired, {paired['note']}" if "interval" in item and paired.get("note") else "")
+                rows.append((f"video accuracy ({how}) minus {other}", f"{item['difference']:+.4f}",
+                             _difference_interval(item) if "interval" in item else "",
+                             f"{item['this']:.4f} against {item['other']:.4f} ({paired['videos']} videos{rule}){by}"))
             if (item := paired.get("auc_mean")) is not None:  # absent from reports of earlier versions
                 low_high = item["interval"]
                 rows.append((f"video AUC (mean) minus {other}", f"{item['difference']:+.4f}",

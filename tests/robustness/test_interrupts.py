@@ -248,7 +248,10 @@ def test_sigterm_stops_scan_with_its_workers_and_ffmpeg(workers: int, kit: Media
         out, err = child.communicate(timeout=60)
     finally:
         child.kill()
-    assert (child.returncode, out, err) == (143, b"", b"mesocli: stopped by SIGTERM\n")
+    assert (child.returncode, out) == (143, b""), err
+    assert err.decode() == (f"mesocli: stopped by SIGTERM after 0 inputs: {output} was not written (it is written "
+                            "whole at the end); -o FILE.jsonl --resume keeps each row as it is done\n"
+                            "mesocli: stopped by SIGTERM\n")
     assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary file
     deadline = time.monotonic() + 10  # the workers are gone (terminated); an orphaned ffmpeg ends on its pipe
     while _running(below) and time.monotonic() < deadline:
@@ -868,12 +871,20 @@ def test_a_scan_stopped_after_its_first_row_leaves_a_whole_document_on_stdout(
     assert [row["path"] for row in parsed_rows(fmt, out + rest)] == [str(kit.face_video)]
 
 
+# Ctrl-C, and SIGTERM (a scheduler's stop of a batch job, where these lines matter most: before this version it
+# said only its own last line): the signal, the exit status, the words of the stop and the lines after them
+STOPS = [pytest.param(signal.SIGINT, 130, "interrupted", "", id="ctrl-c"),
+         pytest.param(signal.SIGTERM, 143, "stopped by SIGTERM", "mesocli: stopped by SIGTERM\n", id="sigterm")]
+
+
+@pytest.mark.parametrize(("number", "status", "how", "last"), STOPS)
 @pytest.mark.parametrize(("name", "keeps"), [("results.jsonl", "--resume"), ("results.json", "-o FILE.jsonl --resume")])
-def test_ctrl_c_says_that_the_rows_done_were_not_kept(name: str, keeps: str, kit: MediaKit, tmp_path: Path) -> None:
+def test_ctrl_c_says_that_the_rows_done_were_not_kept(name: str, keeps: str, number: int, status: int, how: str,
+                                                      last: str, kit: MediaKit, tmp_path: Path) -> None:
     """A moderator's ``scan uploads/ -o results.jsonl`` stopped with Ctrl-C after a while: exit 130 and nothing on
     stderr, and no file: the rows done were gone without a word, and nothing said that ``--resume`` keeps them. Now
     one line says so (the file is still not written: it is atomic). For ``-o results.json`` it named ``--resume``,
-    which does not append to a JSON list (refused): it names a JSON Lines file with it."""
+    which does not append to a JSON list (refused): it names a JSON Lines file with it. SIGTERM says the same."""
     out = tmp_path / "out" / name
     out.parent.mkdir()
     child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
@@ -881,57 +892,66 @@ def test_ctrl_c_says_that_the_rows_done_were_not_kept(name: str, keeps: str, kit
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for_ffmpeg(child.pid, kit.long_face_video)  # being read: the output is open
-        child.send_signal(signal.SIGINT)
+        child.send_signal(number)
         stdout, err = child.communicate(timeout=60)
     finally:
         child.kill()
-    assert child.returncode == 130 and stdout == b""
+    assert child.returncode == status and stdout == b""
     assert not out.exists() and list(out.parent.iterdir()) == []
-    line = err.decode()
-    assert line.count("\n") == 1 and line.startswith("mesocli: interrupted after "), line
+    text = err.decode()
+    assert text.endswith(last), text
+    line = text[: len(text) - len(last)]
+    assert line.count("\n") == 1 and line.startswith(f"mesocli: {how} after "), text
     assert line.endswith(f"{out} was not written (it is written whole at the end); {keeps} keeps each row as it is "
-                         "done\n"), line
+                         "done\n"), text
 
 
-def test_ctrl_c_of_a_resume_scan_says_what_the_output_keeps_and_how_to_go_on(kit: MediaKit, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("number", "status", "how", "last"), STOPS)
+def test_ctrl_c_of_a_resume_scan_says_what_the_output_keeps_and_how_to_go_on(number: int, status: int, how: str,
+                                                                             last: str, kit: MediaKit,
+                                                                             tmp_path: Path) -> None:
     """A moderator's ``scan uploads/ -o results.jsonl --resume`` stopped with Ctrl-C: exit 130 and nothing else on
     the terminal (no table with ``-o``), so nothing said how far it got or that the same command goes on. Now one
-    line says what the file keeps, how many inputs were not scanned, and how to go on."""
+    line says what the file keeps, how many inputs were not scanned, and how to go on. A batch job's SIGTERM (exit
+    143) said only ``mesocli: stopped by SIGTERM``: it says the same line first."""
     out = tmp_path / "results.jsonl"
     child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
                               "--all-frames", "--workers", "1", "-q", "-o", out, "--resume"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for_ffmpeg(child.pid, kit.long_face_video)  # face.mp4's row is written: it was read whole first
-        child.send_signal(signal.SIGINT)
+        child.send_signal(number)
         stdout, err = child.communicate(timeout=60)
     finally:
         child.kill()
-    assert child.returncode == 130 and stdout == b""
+    assert child.returncode == status and stdout == b""
     assert [row["path"] for row in parsed_rows("jsonl", out.read_bytes())] == [str(kit.face_video)]
-    assert err.decode().splitlines()[-1] == (f"mesocli: interrupted after 1 input: {out} keeps its row (1 in all), "
-                                             "1 not scanned; the same command (with --resume) goes on from there")
+    text = err.decode()
+    assert text.endswith(f"mesocli: {how} after 1 input: {out} keeps its row (1 in all), 1 not scanned; the same "
+                         f"command (with --resume) goes on from there\n{last}"), text
 
 
-def test_ctrl_c_of_a_report_scan_says_that_the_report_was_not_written(kit: MediaKit, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("number", "status", "how", "last"), STOPS)
+def test_ctrl_c_of_a_report_scan_says_that_the_report_was_not_written(number: int, status: int, how: str, last: str,
+                                                                      kit: MediaKit, tmp_path: Path) -> None:
     """A moderator's ``scan uploads/ --report report.html`` stopped with Ctrl-C: the table of the inputs done, whose
     last line names ``--resume`` (which a report does not go with), and no report, without a word about it. Now one
-    line says that the report was not written and how to make it."""
+    line says that the report was not written and how to make it; SIGTERM says it too (it said only its own line)."""
     report = tmp_path / "report.html"
     child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
                               "--all-frames", "-q", "--format", "jsonl", "--report", report],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for_ffmpeg(child.pid, kit.long_face_video)
-        child.send_signal(signal.SIGINT)
+        child.send_signal(number)
         stdout, err = child.communicate(timeout=60)
     finally:
         child.kill()
-    assert child.returncode == 130
+    assert child.returncode == status
     assert [row["path"] for row in parsed_rows("jsonl", stdout)] == [str(kit.face_video)]
     assert list(tmp_path.iterdir()) == []
-    assert err.decode() == (f"mesocli: interrupted after 1 input: {report} was not written (a report covers a whole "
-                            "run, written at its end): scan again to make it\n")
+    assert err.decode() == (f"mesocli: {how} after 1 input: {report} was not written (a report covers a whole "
+                            f"run, written at its end): scan again to make it\n{last}")
 
 
 def test_a_stopped_table_scan_with_a_report_names_no_resume(kit: MediaKit, tmp_path: Path) -> None:

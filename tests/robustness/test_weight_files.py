@@ -104,6 +104,24 @@ def test_a_model_card_given_as_weights_is_not_called_corrupted(command: str, own
     assert not (tmp_path / "maps").exists() and not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_an_onnx_export_given_to_export_is_not_called_corrupted(fmt: str, tmp_path: Path, run_cli: RunCli) -> None:
+    """``export meso4_df.onnx`` beside ``meso4_df.json`` (the weights' card, which the export shares a name with):
+    its sha256 is not the weights', so export said the file "is corrupted or was replaced", a false alarm about the
+    evidence chain. It says that it is already an export, and which weights file to give."""
+    from mesocli.weights import bundled_dir
+
+    for name in ("meso4_df.onnx", "meso4_df.json", "meso4_df.weights.h5"):
+        shutil.copyfile(bundled_dir() / name, tmp_path / name)
+    export = tmp_path / "meso4_df.onnx"
+    before = sorted(tmp_path.iterdir())
+    result = run_cli("export", export, "--format", fmt, "--out", tmp_path / "out" / f"m.{fmt}")
+    assert result.code == 2 and result.error_line() == (
+        f"{export}: already an ONNX export, not a weights file: export takes a weights file (.weights.h5, or the "
+        f"authors' .h5) (give {tmp_path / 'meso4_df.weights.h5'})")
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_debug_shows_the_traceback(tmp_path: Path, face_jpeg: Path, run_cli: RunCli) -> None:
     with pytest.raises(WeightsError, match="weights file not found"):
         run_cli("--debug", "scan", "--weights", tmp_path / "absent.h5", face_jpeg)
