@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -35,6 +36,12 @@ from mesocli.weights import ModelCard, card_path_for
 REPO = Path(__file__).resolve().parents[1]
 
 
+def as_recorded(root: Path) -> str:
+    """``root`` as a model card records it: relative to the repository (``../shared/data/mesonet-df``,
+    ``build/ffpp-test20``), never the absolute path of the machine that bundled it."""
+    return Path(os.path.relpath(os.path.abspath(root), REPO)).as_posix()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
@@ -46,6 +53,10 @@ def main() -> None:
     args = parser.parse_args()
 
     card = ModelCard.from_json(args.run_dir / f"{args.weights}.json")
+    splits = [("validation", args.data, args.split, {})]
+    if args.ffpp:
+        splits.append(("ffpp_test", args.ffpp, "test", {"frames_per_clip": 20}))
+    datasets = {key: find_dataset(root, split) for key, root, split, _ in splits}  # before weights/ is written to
     name = f"{card.arch}_{card.manipulation}"
     target = REPO / "weights" / f"{name}.weights.h5"
     with atomic_path(target, suffix=".weights.h5") as tmp:
@@ -58,13 +69,11 @@ def main() -> None:
     print(f"{written}: max |p_fake - Keras| {verify(source, written, 'onnx'):.1e}")
     card.onnx_sha256 = sha256_file(written)  # as export recorded it in the card file, which is written again below
     loaded = load_onnx(target, card.arch)  # evaluated as scan and eval run it (ONNX Runtime)
-    splits = [("validation", args.data, args.split, {})]
-    if args.ffpp:
-        splits.append(("ffpp_test", args.ffpp, "test", {"frames_per_clip": 20}))
     for key, root, split, extra in splits:
-        evaluated = evaluate(loaded, find_dataset(root, split), progress=True)
+        evaluated = evaluate(loaded, datasets[key], progress=True)
         report = evaluated.to_dict()
         report["model"]["name"] = name
+        report["data"]["root"] = as_recorded(root)
         card.metrics[key] = {"split": split, **extra, **report}
         if key == "ffpp_test":  # the error rates a scan quotes, per face and per video, at 0.1…0.9 (mesocli.rates)
             card.metrics[key][KEY] = measure(evaluated.labels_is_fake, evaluated.p_fake, evaluated.image_methods,

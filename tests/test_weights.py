@@ -150,6 +150,28 @@ def test_readme_weights_table_quotes_the_model_cards() -> None:
         assert rows[card.weights_file.removesuffix(".weights.h5")] == [f"{value:.3f}" for value in figures], card.name
 
 
+def test_the_bundled_cards_name_their_data_as_the_repository_sees_it() -> None:
+    """A bundled card records where its figures' data lay relative to the repository (``../shared/data/mesonet-df``,
+    ``build/ffpp-test20``), as its rebuild commands name them: never an absolute path of the machine that bundled it
+    (two cards held one, and the bundling script wrote them so)."""
+    from mesocli.weights import bundled_cards
+
+    def strings(value: object) -> list[str]:
+        if isinstance(value, dict):
+            return [text for item in value.values() for text in strings(item)]
+        if isinstance(value, list):
+            return [text for item in value for text in strings(item)]
+        return [value] if isinstance(value, str) else []
+
+    cards = bundled_cards()
+    assert cards
+    for card in cards:
+        absolute = [text for text in strings(card.as_dict()) if text.startswith("/") or text[1:3] == ":\\"]
+        assert not absolute, (card.name, absolute)
+        assert {card.metrics[key]["data"]["root"] for key in ("validation", "ffpp_test")} == {
+            "../shared/data/mesonet-df", "build/ffpp-test20"}, card.name
+
+
 def test_a_training_run_folder_given_as_weights_names_its_best_weights(tmp_path: Path) -> None:
     """``eval --weights runs/mine`` (the run folder ``train --out`` made) said only "is a folder"."""
     import mesocli
