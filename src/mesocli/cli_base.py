@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
@@ -300,21 +301,32 @@ def _no_world_writable_outputs() -> Iterator[None]:
         os.umask(previous)
 
 
+SAME_STOP_SECONDS = 1.0
+"""A SIGTERM this soon after the one before is the same stop, not a second one (GNU ``timeout`` sends its SIGTERM to
+the command, then to the command's process group: the command again, at once)."""
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """In the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread, so that a
     command stops as on Ctrl-C: temporary files removed, workers and their ffmpeg stopped. Each time, as Ctrl-C:
     a second SIGTERM while the first is handled stops at once as a second Ctrl-C does (a scan drops the batch being
-    scored). A SIGTERM ignored from the start (``nohup``-like launchers), or handled by the program that calls
-    :func:`run`, is left alone."""
+    scored); one within :data:`SAME_STOP_SECONDS` of the one before is that same stop, and does nothing. A SIGTERM
+    ignored from the start (``nohup``-like launchers), or handled by the program that calls :func:`run`, is left
+    alone."""
     TERMINATED["on"] = False
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM)
     if not in_main or previous != signal.SIG_DFL:
         yield
         return
+    heard: list[float] = []  # when the last one that stopped came
 
     def stop(number: int, frame: Any) -> None:
+        now = time.monotonic()
+        if heard and now - heard[0] < SAME_STOP_SECONDS:  # the same stop, sent twice (timeout: then to the group)
+            return
+        heard[:] = [now]
         TERMINATED["on"] = True
         raise Terminated
 
