@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperCommand
 
 from mesocli.errors import OUTLIVED_STOP, MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
-from mesocli.fsutil import GuardedStream, environment_error
+from mesocli.fsutil import SAME_STOP_SECONDS, GuardedStream, environment_error
 
 DEBUG = {"on": False}
 BROKEN_PIPE = 141
@@ -299,11 +299,6 @@ def _no_world_writable_outputs() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
-
-
-SAME_STOP_SECONDS = 1.0
-"""A SIGTERM this soon after the one before is the same stop, not a second one (GNU ``timeout`` sends its SIGTERM to
-the command, then to the command's process group: the command again, at once)."""
 
 
 @contextlib.contextmanager
