@@ -71,6 +71,8 @@ def test_bundled_export_is_fresh_and_matches_keras(weights_file: str, faces: np.
     assert own.onnx_sha256 == sha256_file(target)  # else scan converts
     assert card.arch == own.arch
     assert card.resize == own.resize  # an .onnx run as it is (copied away from its card) resizes crops as its card
+    (state,) = [state for state in bundled_states() if state.weights == weights]
+    assert state.fresh, f"{target.name}'s card is not the one this mesocli writes: run scripts/export_bundled.sh"
     got = OnnxPredictor(target).p_fake(faces)
     assert np.abs(got - keras_p_fake(weights, faces)).max() <= 1e-5
 
