@@ -326,22 +326,47 @@ def test_a_second_ctrl_c_stops_a_write_that_waits_for_its_reader() -> None:
 
 def test_a_handler_that_a_second_signal_runs_in_the_block_keeps_what_it_set() -> None:
     """A handler that sets another for the signals that follow, then raises (as the CLI's SIGTERM handler did: it
-    heard one SIGTERM only), run by a second signal while a row waits: what it set stays."""
+    heard one SIGTERM only), run by a second signal while a row waits: what it set stays. (Ctrl-C: a SIGTERM that
+    soon after the first is the same stop, and waits with it.)"""
     import signal
 
     def quiet(number: int, frame: object) -> None:
         pass
 
     def stop(number: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, quiet)
+        signal.signal(signal.SIGINT, quiet)
         raise RuntimeError("terminated")
 
-    before = signal.signal(signal.SIGTERM, stop)
+    before = signal.signal(signal.SIGINT, stop)
     try:
         with pytest.raises(RuntimeError, match="terminated"):
             with fsutil.whole_write():
-                os.kill(os.getpid(), signal.SIGTERM)  # waits for the row
-                os.kill(os.getpid(), signal.SIGTERM)  # the second: now
-        assert signal.getsignal(signal.SIGTERM) is quiet
+                os.kill(os.getpid(), signal.SIGINT)  # waits for the row
+                os.kill(os.getpid(), signal.SIGINT)  # the second: now
+        assert signal.getsignal(signal.SIGINT) is quiet
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_sigterm_sent_twice_at_once_while_a_row_is_written_is_one_stop() -> None:
+    """``timeout``'s SIGTERM (to the process, then to its process group: the process again, at once) while a row is
+    written: one stop, after the row, as for one SIGTERM. The second was taken for a user who insists: the row was
+    cut short and the run stopped at once."""
+    import signal
+
+    from mesocli.cli_base import _sigterm_as_interrupt
+    from mesocli.errors import Terminated
+
+    before = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # (as a new process has it: the CLI's handler is set)
+    written: list[str] = []
+    try:
+        with _sigterm_as_interrupt():
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+            with pytest.raises(Terminated) as raised:
+                with fsutil.whole_write():
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    written.append("row")
+            assert written == ["row"] and not fsutil.insisted(raised.value)
     finally:
         signal.signal(signal.SIGTERM, before)

@@ -28,6 +28,7 @@ from mesocli.export import (
     onnx_bytes,
     onnx_card,
     read_source,
+    record_bundled_export,
     verification_faces,
     verify,
     write_onnx,
@@ -70,6 +71,8 @@ def test_bundled_export_is_fresh_and_matches_keras(weights_file: str, faces: np.
     assert own.onnx_sha256 == sha256_file(target)  # else scan converts
     assert card.arch == own.arch
     assert card.resize == own.resize  # an .onnx run as it is (copied away from its card) resizes crops as its card
+    (state,) = [state for state in bundled_states() if state.weights == weights]
+    assert state.fresh, f"{target.name}'s card is not the one this mesocli writes: run scripts/export_bundled.sh"
     got = OnnxPredictor(target).p_fake(faces)
     assert np.abs(got - keras_p_fake(weights, faces)).max() <= 1e-5
 
@@ -168,6 +171,27 @@ def test_a_stale_bundled_export_is_not_used_and_check_says_so(own_weights: Path,
     assert code == 1 and "stale" in out
     assert [s.fresh for s in bundled_states()] == [False]
     assert load_onnx(weights).origin == "converted"
+
+
+def test_check_calls_a_bundled_export_whose_card_this_mesocli_would_not_write_stale(
+        own_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
+    """A bundled export made by an earlier mesocli, whose card says what this one no longer writes (the df exports
+    said "Pillow bilinear resize" beside ``resize: nearest``), its model card naming it: ``export --bundled --check``
+    said "up to date" (it compared the sha256s only), and ``export --bundled`` kept it. It is stale now, and rebuilt."""
+    from dataclasses import replace
+
+    weights = _bundled_copy(own_weights, tmp_path, monkeypatch)
+    bundled = weights.parent / "meso4_df.onnx"
+    assert run_cli("export", "--bundled")[0] == 0
+    made = bundled.read_bytes()
+    source = read_source(weights)
+    said = replace(source.card(), input=source.card().input.replace("Pillow", "an earlier mesocli's"))
+    bundled.write_bytes(onnx_bytes(source.arrays, source.arch, said))
+    record_bundled_export(weights, bundled)  # (as that mesocli recorded it)
+    code, out, _ = run_cli("export", "--bundled", "--check")
+    assert code == 1 and "stale" in out, out
+    assert run_cli("export", "--bundled")[0] == 0 and bundled.read_bytes() == made
+    assert run_cli("export", "--bundled", "--check")[0] == 0
 
 
 def test_a_bundled_file_exported_by_its_path_beside_it_stays_the_bundled_export(

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
@@ -19,7 +20,7 @@ import typer
 from typer.core import TyperCommand
 
 from mesocli.errors import OUTLIVED_STOP, MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
-from mesocli.fsutil import GuardedStream, environment_error
+from mesocli.fsutil import SAME_STOP_SECONDS, GuardedStream, environment_error
 
 DEBUG = {"on": False}
 BROKEN_PIPE = 141
@@ -305,16 +306,22 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     """In the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread, so that a
     command stops as on Ctrl-C: temporary files removed, workers and their ffmpeg stopped. Each time, as Ctrl-C:
     a second SIGTERM while the first is handled stops at once as a second Ctrl-C does (a scan drops the batch being
-    scored). A SIGTERM ignored from the start (``nohup``-like launchers), or handled by the program that calls
-    :func:`run`, is left alone."""
+    scored); one within :data:`SAME_STOP_SECONDS` of the one before is that same stop, and does nothing. A SIGTERM
+    ignored from the start (``nohup``-like launchers), or handled by the program that calls :func:`run`, is left
+    alone."""
     TERMINATED["on"] = False
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM)
     if not in_main or previous != signal.SIG_DFL:
         yield
         return
+    heard: list[float] = []  # when the last one that stopped came
 
     def stop(number: int, frame: Any) -> None:
+        now = time.monotonic()
+        if heard and now - heard[0] < SAME_STOP_SECONDS:  # the same stop, sent twice (timeout: then to the group)
+            return
+        heard[:] = [now]
         TERMINATED["on"] = True
         raise Terminated
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mesocli.errors import ParameterError, UsageError, WeightsError
+from mesocli.errors import MesocliError, ParameterError, UsageError, WeightsError
 from mesocli.onnx_graph import (
     INPUT_NAME,
     INPUT_SPEC,
@@ -450,7 +450,8 @@ def export(source: SourceWeights, target: Path, fmt: str = "onnx", *, replace: b
 @dataclass
 class BundledState:
     """One bundled ``.weights.h5`` and its ONNX export: ``fresh`` when the export's card names the weights'
-    sha256 and the model card the export's."""
+    sha256, the model card the export's, and the export's card is the one this mesocli writes (its input
+    description, its resize: an earlier mesocli's may say otherwise)."""
 
     weights: Path
     onnx: Path
@@ -469,9 +470,21 @@ def bundled_states() -> list[BundledState]:
         target = default_output(weights, "onnx")
         found = onnx_card(target) if target.is_file() else None
         fresh = (found is not None and found.source_sha256 == card.sha256
-                 and card.onnx_sha256 == sha256_file(target))
+                 and card.onnx_sha256 == sha256_file(target) and _card_as_written(found, weights))
         states.append(BundledState(weights, target, card.sha256, fresh))
     return states
+
+
+def _card_as_written(found: ExportCard, weights: Path) -> bool:
+    """Whether ``found`` (a bundled export's card) is the card this mesocli writes into an export of ``weights``
+    (provenance aside: a bundled export has none); False when ``weights`` cannot be read."""
+    from dataclasses import asdict
+
+    try:
+        expected = read_source(weights).card()
+    except MesocliError:  # missing or unreadable: ``export --bundled`` says why
+        return False
+    return {**asdict(found), "provenance": None} == asdict(expected)
 
 
 def rebuilds_bundled(source: Path, target: Path | str, fmt: str) -> bool:

@@ -15,6 +15,7 @@ import signal
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,10 @@ class GuardedStream:
         return getattr(self._stream, name)
 
 
+SAME_STOP_SECONDS = 1.0
+"""A SIGTERM this soon after the one before is the same stop, not a second one (GNU ``timeout`` sends its SIGTERM to
+the command, then to the command's process group: the command again, at once)."""
+
 INSISTED = "mesocli_insisted"
 """The attribute set (True) on the exception of a second Ctrl-C or SIGTERM that came while :func:`whole_write` held
 the first: the user insists, the run stops at once (:func:`insisted`)."""
@@ -177,8 +182,9 @@ def insisted(exc: BaseException) -> bool:
 def whole_write() -> Iterator[None]:
     """In the block, Ctrl-C and SIGTERM wait: their Python handlers run as it ends, so that what the block writes
     (a row of results) is written whole or not at all, never cut in the middle. A second one while one waits runs
-    at once (the write may wait for a reader that reads no more: the user insists). In the main thread only, and
-    only for signals that a Python handler takes (one ignored, or left to the system, is left alone)."""
+    at once (the write may wait for a reader that reads no more: the user insists), but a SIGTERM within
+    :data:`SAME_STOP_SECONDS` of the SIGTERM that waits is that one again. In the main thread only, and only for
+    signals that a Python handler takes (one ignored, or left to the system, is left alone)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -186,11 +192,15 @@ def whole_write() -> Iterator[None]:
     handlers = {number: handler for number, handler in handlers.items() if callable(handler)}
     arrived: list[int] = []
     holding = [True]
+    came: list[float] = []  # when the one that waits came
 
     def hold(number: int, frame: Any) -> None:
         if holding and not arrived:
             arrived.append(number)
+            came[:] = [time.monotonic()]
             return
+        if arrived == [number] == [signal.SIGTERM] and time.monotonic() - came[0] < SAME_STOP_SECONDS:
+            return  # the same stop, sent twice (timeout: to the process, then to its group): it still waits
         again = bool(arrived)
         arrived.clear()  # a second one, or one after the block, whose handler was not back yet: now
         try:

@@ -25,6 +25,7 @@ import pytest
 from conftest import ROW_END, RunCli, parsed_rows, read_until
 from media import MediaKit, make_face_video, make_faces
 
+from mesocli.cli_base import SAME_STOP_SECONDS
 from mesocli.manifest import LOCK, MANIFEST
 from mesocli.scan import ScanOptions
 from mesocli.training import Trainer
@@ -584,6 +585,8 @@ def test_a_second_ctrl_c_drops_the_batch_being_scored(number: signal.Signals, ki
                 assert child.poll() is None, child.stderr.read().decode()[-2000:]
                 assert time.monotonic() < deadline, f"no {step}: the signal is not heard while a batch is scored"
                 time.sleep(0.05)
+            if step == "sigterm-1":  # (one within SAME_STOP_SECONDS of the first is the same stop)
+                time.sleep(SAME_STOP_SECONDS + 0.2)
             child.send_signal(number)
         try:
             out, err = child.communicate(timeout=60)
@@ -596,6 +599,41 @@ def test_a_second_ctrl_c_drops_the_batch_being_scored(number: signal.Signals, ki
     assert err.decode().splitlines() == ["mesocli: stopped at once: the face being scored was dropped, with the "
                                          "inputs that waited for it (not reported)",  # (the first photo's)
                                          *(["mesocli: stopped by SIGTERM"] if number == signal.SIGTERM else [])]
+
+
+@pytest.mark.skipif(_WAIT is None or not Path("/proc/self/syscall").exists(), reason="reads /proc/PID/syscall")
+def test_a_sigterm_sent_twice_at_once_is_one_stop(kit: MediaKit, tmp_path: Path) -> None:
+    """``timeout 60 mesocli scan ...``: GNU timeout sends its SIGTERM to the command, then to the command's process
+    group, the command again: two at once. That is one stop: the batch being scored is finished, its input
+    reported, 143. The second was taken for a user who insists (a second SIGTERM stops at once): the batch was
+    dropped, now and then (when the first had been handled before the second came). Here the second comes just after
+    the first was handled, as it did then."""
+    env, marks = _hooked(tmp_path, _A_LONG_BATCH)
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_jpeg, "--workers", "1",
+                              "--detector", "none", "--batch-size", "512", "--format", "jsonl"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (marks / "scoring").exists():
+            assert child.poll() is None, child.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the batch was not scored"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        while not (marks / "sigterm-1").exists():
+            assert child.poll() is None and time.monotonic() < sent + 60, child.stderr.read().decode()[-2000:]
+            time.sleep(0.01)
+        os.killpg(child.pid, signal.SIGTERM)  # (its group: the same process)
+        assert time.monotonic() - sent < SAME_STOP_SECONDS, "the first SIGTERM was handled too late to test this"
+        time.sleep(1)
+        (marks / "release").touch()
+        out, err = child.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert (child.returncode, err) == (143, b"mesocli: stopped by SIGTERM\n"), err
+    assert [json.loads(line)["status"] for line in out.decode().splitlines()] == ["ok"]  # the batch's input
+    assert not (marks / "sigterm-2").exists()
 
 
 @pytest.mark.skipif(_WAIT is None or not Path("/proc/self/syscall").exists(), reason="reads /proc/PID/syscall")
