@@ -593,8 +593,7 @@ class Trainer:
         from mesocli.digest import sha256_file
 
         config = self.config
-        assert config.init_weights
-        name, path = Path(config.init_weights).name, Path(config.located(config.init_weights))
+        name, path = Path(str(config.init_weights)).name, Path(config.located(str(config.init_weights)))
         recorded = self.recorded_start()
         try:
             now = sha256_file(path) if path.is_file() else None
