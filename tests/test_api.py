@@ -1133,6 +1133,9 @@ def test_train_refuses_the_runs_own_record_of_its_sources_extracts_as_a_setting(
     written."""
     with pytest.raises(TypeError, match=r"^train\(\) got an unexpected keyword argument 'source_extracts'$"):
         api.train(tmp_path, tmp_path / "run", progress=False, source_extracts=[None])
+    # nor the record of the init weights loaded at the start, which the run writes itself
+    with pytest.raises(TypeError, match=r"^train\(\) got an unexpected keyword argument 'init_weights_record'$"):
+        api.train(tmp_path, tmp_path / "run", progress=False, init_weights_record={"file": "w.h5", "sha256": "0"})
     assert not (tmp_path / "run").exists()
 
 

@@ -1713,3 +1713,105 @@ def test_the_card_says_how_extract_made_each_sources_crops_and_keeps_the_starts_
     now = find_dataset(made, "train").extract
     assert now is not None and now["mesocli"] == "0.0.1"
     assert [source["extract"] for source in load_weights(run / "best.weights.h5").card.data["sources"]] == [now, None]
+
+
+@pytest.fixture(scope="module")
+def warm_started(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(run, init): a finished two-epoch run started from ``init`` (a seeded network with its card), for
+    :func:`warm_copy`."""
+    folder = tmp_path_factory.mktemp("warm")
+    init = _seeded_weights(folder / "weights", 5)
+    assert start_run(replace(config_for(tiny_data, 2), init_weights=str(init)), folder / "run",
+                     progress=False).finished
+    return folder / "run", init
+
+
+def _seeded_weights(folder: Path, seed: int) -> Path:
+    """``folder/meso4_df.weights.h5`` with its card: a network of seed ``seed`` (a newer bundle: another seed)."""
+    folder.mkdir(exist_ok=True)
+    return write_bundle(folder, [("meso4", "df", seed, 1.0)]) / "meso4_df.weights.h5"
+
+
+@pytest.fixture
+def warm_copy(warm_started: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """(run, init): private copies of :func:`warm_started`'s run and start weights, the run naming the copy."""
+    run, init = warm_started
+    shutil.copytree(run, tmp_path / "run")
+    shutil.copytree(init.parent, tmp_path / "weights")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    copied = tmp_path / "weights" / init.name
+    (tmp_path / "run" / "config.json").write_text(json.dumps({**config, "init_weights": str(copied)}, indent=1))
+    return tmp_path / "run", copied
+
+
+def test_the_cards_name_the_init_weights_the_run_started_from_though_the_file_was_replaced(
+        warm_copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A greedy soup (and an average) re-read the run's --init-weights file and recorded the sha256 of the file
+    now at that path, replaced since by a newer bundle, not of the weights the run started from; a resume did too.
+    config.json now records the start's file name and sha256, which every card of the run keeps."""
+    from mesocli.averaging import average_run, epoch_files, greedy_soup
+    from mesocli.digest import sha256_file
+
+    run, init = warm_copy
+    started = {"file": init.name, "sha256": sha256_file(init)}
+    _seeded_weights(init.parent, 6)  # a newer bundle at the same path
+    assert sha256_file(init) != started["sha256"]
+    files = epoch_files(run)
+    soup = greedy_soup(run, [files[1], files[2]], progress=False)
+    assert load_weights(soup.path).card.data["init_weights"] == started
+    averaged = average_run(run, progress=False)
+    assert load_weights(averaged.path).card.data["init_weights"] == started
+    with pytest.raises(UsageError, match=r"holds other weights than the run started from .*--start"):
+        average_run(run, [2], write=False, progress=False, alphas=[0.5])  # it would mix in the newer weights
+
+    monkeypatch.setattr("mesocli.training.selection_score", lambda select, record: [float(record["epoch"])])
+    capsys.readouterr()
+    assert resume_run(run, progress=True, epochs=3).epoch == 3
+    assert f"note: {init.name}: the init weights file holds other weights than the run started from" \
+        in capsys.readouterr().err
+    card = load_weights(run / "best.weights.h5").card
+    assert card.epochs == 3 and card.data["init_weights"] == started
+    assert json.loads((run / "config.json").read_text())["init_weights_record"] == started  # as the start wrote it
+
+
+def test_a_run_whose_init_weights_are_gone_still_resumes_and_averages(warm_copy: tuple[Path, Path]) -> None:
+    """A resumed run continues from its checkpoint and an average from its kept epochs, never from the weights it
+    started from, yet both failed when the --init-weights file had been moved or deleted."""
+    from mesocli.averaging import average_run
+    from mesocli.digest import sha256_file
+
+    run, init = warm_copy
+    started = {"file": init.name, "sha256": sha256_file(init)}
+    shutil.rmtree(init.parent)
+    assert resume_run(run, progress=False, epochs=3).epoch == 3
+    averaged = average_run(run, progress=False)
+    assert averaged.epochs == [1, 2, 3] and load_weights(averaged.path).card.data["init_weights"] == started
+    with pytest.raises(UsageError, match=r"the weights the run started from are gone; .*--start"):
+        average_run(run, [2], write=False, progress=False, alphas=[0.5])
+
+
+def test_a_run_of_an_older_version_without_the_init_record_resumes(
+        warm_copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run started before config.json recorded its init weights: its cards take the record from best.json's card
+    (the file now at the path is another); without best.json the file is hashed, and when it is gone a note says so
+    and the card names the file without a sha256."""
+    from mesocli.digest import sha256_file
+
+    run, init = warm_copy
+    started = {"file": init.name, "sha256": sha256_file(init)}
+    older = json.loads((run / "config.json").read_text())
+    older.pop("init_weights_record", None)
+    (run / "config.json").write_text(json.dumps(older, indent=1))
+    _seeded_weights(init.parent, 6)
+    monkeypatch.setattr("mesocli.training.selection_score", lambda select, record: [float(record["epoch"])])
+    assert resume_run(run, progress=False, epochs=3).epoch == 3
+    assert load_weights(run / "best.weights.h5").card.data["init_weights"] == started
+
+    (run / "best.json").unlink()  # no card to take it from
+    (run / "best.weights.h5").unlink()
+    init.unlink()
+    capsys.readouterr()
+    assert resume_run(run, progress=True, epochs=4).epoch == 4
+    assert f"note: {init.name}: the init weights the run started from are gone and the run recorded no sha256" \
+        in capsys.readouterr().err
+    assert load_weights(run / "best.weights.h5").card.data["init_weights"] == {"file": init.name, "sha256": None}

@@ -446,7 +446,7 @@ def train(data: PathLike | Iterable[PathLike] | None = None, out: PathLike | Non
         _check_path(name, value, optional=True)
     given_settings = set(settings) - {"command", "heldout_runs"}
     # train's own parameters and the run's records
-    own = {"data", "split", "sources", "extensions", "workdir", "provenance", "source_extracts"}
+    own = {"data", "split", "sources", "extensions", "workdir", "provenance", "source_extracts", "init_weights_record"}
     unknown = sorted(given_settings - ({item.name for item in fields(training.TrainConfig)} - own))
     if unknown:  # named here, not as TrainConfig's
         raise TypeError(f"train() got an unexpected keyword argument {unknown[0]!r}")

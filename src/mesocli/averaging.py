@@ -85,13 +85,19 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
                          "interpolate with (give a start file)")
     if alphas and any(not 0 <= alpha <= 1 for alpha in alphas):
         raise UsageError(f"interpolation weights must lie in [0, 1] (got {list(alphas)})")
-    trainer = _prepared(config, run_dir, progress)
+    with_start = bool(alphas) and not start  # the run's own init weights are read (their only use after the start)
+    if with_start and not Path(config.located(config.init_weights)).is_file():
+        raise UsageError(f"{config.init_weights}: the weights the run started from are gone; nothing to "
+                         "interpolate with (give them, or another start file, with --start)")
+    trainer = _prepared(config, run_dir, progress, from_checkpoint=not with_start)
     if start:
         from mesocli.weights import load_weights
 
         origin = load_weights(Path(start), config.arch).model.get_weights()
     else:
         origin = trainer.model.get_weights()
+    if with_start:
+        _check_start(trainer)
     stacks = []
     for epoch in chosen:
         trainer.model.load_weights(files[epoch])
@@ -123,13 +129,25 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
     return AveragedRun(run_dir, chosen, heldout, best_epoch, best_heldout, path, alpha, sweep)
 
 
-def _prepared(config: Any, run_dir: Path, progress: bool) -> Trainer:
+def _prepared(config: Any, run_dir: Path, progress: bool, from_checkpoint: bool = True) -> Trainer:
     """A :class:`Trainer` of the run in ``run_dir`` with its data read and held-out part drawn; UsageError if
-    the data changed since the run saved its state (another held-out part than the one it selected on)."""
-    trainer = Trainer(config, run_dir, progress)
+    the data changed since the run saved its state (another held-out part than the one it selected on).
+    ``from_checkpoint``: the weights will be replaced, so the run's init weights file is not read (its record,
+    from the run's start, names it in the cards)."""
+    trainer = Trainer(config, run_dir, progress, from_checkpoint=from_checkpoint)
     trainer.prepare()
     trainer.check_split_unchanged(_saved_split(run_dir), _saved_split(run_dir, "data_sha256"))
     return trainer
+
+
+def _check_start(trainer: Trainer) -> None:
+    """Refuse (UsageError) to interpolate with the run's init weights file when it holds other weights than the run
+    started from (replaced since): the run's start would not be what is mixed in."""
+    recorded, now = trainer.recorded_start(), trainer.start_record
+    if recorded is not None and now is not None and recorded["sha256"] != now["sha256"]:
+        raise UsageError(f"{trainer.config.init_weights}: holds other weights than the run started from (sha256 "
+                         f"{now['sha256'][:12]}…, the run's start {recorded['sha256'][:12]}…); give the weights it "
+                         "started from with --start")
 
 
 def _saved_split(run_dir: Path, key: str = "split_sha256") -> str | None:

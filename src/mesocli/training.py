@@ -125,6 +125,8 @@ class TrainConfig:
     # when, and with which software (session()); oldest first
     source_extracts: list[dict[str, Any] | None] | None = None  # per source, how extract made its crops as read
     # when the run started (mesocli.datasets.extract_record; None: no extract manifest); None: a run of an older version
+    init_weights_record: dict[str, Any] | None = None  # the init weights as loaded at the start: {file, sha256}
+    # (None: no init_weights, or a run of an older version); the cards keep it, resume and averaging need no file
 
     @property
     def full_command(self) -> str:
@@ -426,9 +428,13 @@ class Trainer:
     pipeline, :meth:`run_epoch` trains one epoch, :meth:`end_epoch` checkpoints it, :meth:`run` loops.
     """
 
-    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True, session: bool = False) -> None:
+    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True, session: bool = False,
+                 from_checkpoint: bool = False) -> None:
         """``session``: ``config``'s last ``provenance`` entry is this resume, which ``config.json`` lists once it
-        trains a step (:meth:`_record_session`)."""
+        trains a step (:meth:`_record_session`). ``from_checkpoint``: the model's weights will be replaced (a saved
+        state, kept epochs), so :meth:`prepare` does not read the run's ``init_weights`` file."""
+        self.from_checkpoint = from_checkpoint
+        self.start_record: dict[str, Any] | None = None  # the init weights' {file, sha256}, once prepared
         self.config = config
         self.session_pending = session
         self.run_dir = Path(run_dir)
@@ -441,7 +447,9 @@ class Trainer:
 
     # ---------- setup ----------
     def prepare(self) -> None:
-        """Read and decode the data, split off the held-out part, build the model, optimizer and step."""
+        """Read and decode the data, split off the held-out part, build the model, optimizer and step. With
+        :attr:`from_checkpoint` the run's ``init_weights`` file is not loaded (:attr:`start_record` is then the one
+        recorded when the run started), else its weights start the model (and are :attr:`start_record`)."""
         from mesocli._tf import import_tensorflow
 
         tf = self.tf = import_tensorflow()
@@ -519,12 +527,15 @@ class Trainer:
         keras = tf.keras
         keras.utils.set_random_seed(config.seed)
         self.model = build_model(config.arch)
-        if config.init_weights:
+        self.start_record = None
+        if config.init_weights and self.from_checkpoint:  # its weights are replaced: the start file is not needed
+            self.start_record = self._start_as_recorded()
+        elif config.init_weights:
             from mesocli.weights import load_weights, resize_of
 
             start = load_weights(Path(config.located(config.init_weights)), config.arch)
             self.model.set_weights(start.model.get_weights())
-            self.init_sha256 = start.sha256
+            self.start_record = {"file": Path(config.init_weights).name, "sha256": start.sha256}
             if resize_of(start) != config.resize:  # allowed (a choice), but rarely meant: say it
                 self.log(f"note: {Path(config.init_weights).name} was trained on crops resized {resize_of(start)}; "
                          f"this run resizes {config.resize} (--resize)", file=sys.stderr)
@@ -558,6 +569,45 @@ class Trainer:
 
         self.train_step = train_step
         self.prepared = True
+
+    def recorded_start(self) -> dict[str, Any] | None:
+        """The init weights the run started from, ``{file, sha256}``, as recorded when it started
+        (``init_weights_record``), else (a run of an older version) as its ``best.json`` card names them; None
+        when neither says."""
+        recorded = self.config.init_weights_record
+        if _is_start_record(recorded):
+            return recorded
+        from mesocli.weights import ModelCard, WeightsError
+
+        card = self.run_dir / "best.json"
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, WeightsError):  # none, or unreadable
+            carded = ModelCard.from_json(card).data.get("init_weights") if card.is_file() else None
+            if _is_start_record(carded):
+                return {"file": carded["file"], "sha256": carded["sha256"]}
+        return None
+
+    def _start_as_recorded(self) -> dict[str, Any]:
+        """The init weights' record for a run whose weights come from a checkpoint: :meth:`recorded_start` (a note
+        when the file at ``init_weights`` now holds other weights), else the file hashed now; a note, and no
+        sha256, when it is gone."""
+        from mesocli.digest import sha256_file
+
+        config = self.config
+        name, path = Path(str(config.init_weights)).name, Path(config.located(str(config.init_weights)))
+        recorded = self.recorded_start()
+        try:
+            now = sha256_file(path) if path.is_file() else None
+        except OSError:
+            now = None
+        if recorded is not None:
+            if now is not None and now != recorded["sha256"]:
+                self.log(f"note: {name}: the init weights file holds other weights than the run started from; "
+                         "the model card keeps the record of the start", file=sys.stderr)
+            return recorded
+        if now is None:
+            self.log(f"note: {name}: the init weights the run started from are gone and the run recorded no sha256 "
+                     "of them: the model card names the file without one", file=sys.stderr)
+        return {"file": name, "sha256": now}
 
     # ---------- loop ----------
     def extracts(self) -> list[dict[str, Any] | None]:
@@ -770,9 +820,16 @@ class Trainer:
         Ctrl-C (the state is saved, then KeyboardInterrupt goes on; an epoch's checkpoint is finished first);
         ``resume`` starts from the saved state."""
         if not self.prepared:
+            self.from_checkpoint = resume
             self.prepare()
         config = self.config
         state = load_state(self.run_dir, self._variables(), config.arch) if resume else TrainState()
+        if not resume and config.init_weights_record != self.start_record:  # a run restarted before its first
+            if config.init_weights_record is not None:  # checkpoint: it starts from the file as it is now
+                self.log(f"note: {Path(str(config.init_weights)).name}: the init weights file holds other weights "
+                         "than when the run was first started; no step had been trained, so it starts from them "
+                         "(recorded)", file=sys.stderr)
+            config.init_weights_record = self.start_record
         self.check_split_unchanged(state.split_sha256, state.data_sha256)
         if not resume or not (self.run_dir / SPLIT_FILE).exists():  # a run of an older version gets it now
             write_split(self.run_dir, self.split_rows())
@@ -964,8 +1021,7 @@ class Trainer:
                 "heldout_fraction": config.val_fraction,
                 "heldout_seed": config.split_seed,
                 "heldout": "by identity group where file names carry video ids, else by file",
-                "init_weights": ({"file": Path(config.init_weights).name, "sha256": self.init_sha256}
-                                 if config.init_weights else None),
+                "init_weights": self.start_record if config.init_weights else None,
                 "frozen_blocks": config.freeze_blocks,
                 "dropped_shared_identity": self.dropped_shared,
             },
@@ -978,6 +1034,11 @@ class Trainer:
             provenance=card_provenance(config),
         )
         save_own(self.model, target, card)
+
+
+def _is_start_record(record: Any) -> bool:
+    """Whether ``record`` is an init weights record, ``{file, sha256}`` with a sha256."""
+    return isinstance(record, dict) and isinstance(record.get("file"), str) and isinstance(record.get("sha256"), str)
 
 
 def _without_manifest(record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -1020,6 +1081,7 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
     config.command = config.command or shlex.join(["mesocli", *sys.argv[1:]])
     config.workdir = config.workdir or os.getcwd()
     config.source_extracts = None  # read from the data below, as it is now
+    config.init_weights_record = None  # and from the init weights file as loaded
     trainer = Trainer(config, run_dir, progress)
     prepared = False
     try:
@@ -1036,6 +1098,7 @@ def start_run(config: TrainConfig, run_dir: Path, force: bool = False, progress:
                     path.unlink(missing_ok=True)
             config.provenance = [session()]
             config.source_extracts = [part.extract for part in trainer.data.datasets]
+            config.init_weights_record = trainer.start_record
             atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=1))
             return trainer.run(resume=False)
     except BaseException:
