@@ -1878,3 +1878,35 @@ def test_a_warm_started_frozen_run_resumed_mid_epoch_equals_the_uninterrupted_ru
     assert [row["heldout_loss"] for row in ours] == pytest.approx([row["heldout_loss"] for row in theirs], rel=1e-4)
     assert (load_weights(run / "best.weights.h5").card.data["init_weights"]
             == load_weights(reference / "best.weights.h5").card.data["init_weights"])
+
+
+@pytest.mark.slow
+def test_a_warm_started_run_that_crashed_before_its_first_checkpoint_starts_again_from_its_init_weights(
+        warm_started: tuple[Path, Path], warm_copy: tuple[Path, Path], tiny_data: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume with no saved state (a crash in the first epoch, ``kill -9``) starts the run again: it must load the
+    --init-weights file, which a resume from a checkpoint no longer reads, and train as the run that did not stop."""
+    reference, _ = warm_started
+    _, init = warm_copy
+    run = tmp_path / "crashed"
+    with monkeypatch.context() as patch:
+        prepare = Trainer.prepare
+
+        def prepare_then_crash(self: Trainer) -> None:
+            prepare(self)
+
+            def crashed(x, y, w):
+                raise RuntimeError("power cut")
+
+            self.train_step = crashed
+
+        patch.setattr(Trainer, "prepare", prepare_then_crash)
+        with pytest.raises(RuntimeError, match="power cut"):
+            start_run(replace(config_for(tiny_data, 2), init_weights=str(init)), run, progress=False)
+    assert not (run / "checkpoint" / "state.json").exists()
+    assert resume_run(run, progress=False).global_step == 10
+    expected, got = _final_state(reference), _final_state(run)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    assert (load_weights(run / "best.weights.h5").card.data["init_weights"]
+            == load_weights(reference / "best.weights.h5").card.data["init_weights"])
