@@ -1910,3 +1910,20 @@ def test_a_warm_started_run_that_crashed_before_its_first_checkpoint_starts_agai
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
     assert (load_weights(run / "best.weights.h5").card.data["init_weights"]
             == load_weights(reference / "best.weights.h5").card.data["init_weights"])
+
+
+def test_an_interpolation_with_a_replaced_init_file_is_refused_before_the_data_is_read(
+        warm_copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``average_checkpoints.py --alphas`` without ``--start`` refuses a run whose init weights file holds other
+    weights: it said so only once the run's data was read and decoded (minutes for a full dataset)."""
+    from mesocli.averaging import average_run
+
+    run, init = warm_copy
+    _seeded_weights(init.parent, 6)  # a newer bundle at the same path
+
+    def read(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the run's data was read")
+
+    monkeypatch.setattr("mesocli.training.load_run_data", read)
+    with pytest.raises(UsageError, match=r"holds other weights than the run started from .*--start"):
+        average_run(run, [2], write=False, progress=False, alphas=[0.5])
