@@ -38,8 +38,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 def as_recorded(root: Path) -> str:
     """``root`` as a model card records it: relative to the repository (``../shared/data/mesonet-df``,
-    ``build/ffpp-test20``), never the absolute path of the machine that bundled it."""
-    return Path(os.path.relpath(os.path.abspath(root), REPO)).as_posix()
+    ``build/ffpp-test20``), never the absolute path of the machine that bundled it; the same from any folder, through
+    a link to the repository or from inside a linked ``build/``."""
+    absolute = Path(os.path.abspath(root))  # as named (a linked build/ stays build/), from the real working folder
+    for ancestor in (absolute, *absolute.parents):  # the repository reached through a link to it
+        if ancestor.exists() and os.path.samefile(ancestor, REPO):
+            return absolute.relative_to(ancestor).as_posix()
+    real = absolute.resolve()
+    for entry in sorted(REPO.iterdir()):  # inside a folder of the repository that links elsewhere (build/ -> a disk)
+        if entry.is_symlink() and entry.is_dir() and real.is_relative_to(target := entry.resolve()):
+            return (Path(entry.name) / real.relative_to(target)).as_posix()
+    return Path(os.path.relpath(absolute, REPO)).as_posix()
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from mesocli.averaging import greedy_soup
@@ -33,4 +34,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from mesocli.errors import MesocliError
+
+    try:
+        main()
+    except MesocliError as exc:  # a refused run or start file, a damaged checkpoint: one line, not a traceback
+        sys.exit(f"error: {exc}")

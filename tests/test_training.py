@@ -1815,3 +1815,115 @@ def test_a_run_of_an_older_version_without_the_init_record_resumes(
     assert f"note: {init.name}: the init weights the run started from are gone and the run recorded no sha256" \
         in capsys.readouterr().err
     assert load_weights(run / "best.weights.h5").card.data["init_weights"] == {"file": init.name, "sha256": None}
+
+
+@pytest.mark.parametrize("script", ["average_checkpoints.py", "greedy_soup.py"])
+def test_the_averaging_scripts_refuse_in_one_line(
+        script: str, warm_copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scripts/average_checkpoints.py --alphas`` without ``--start`` refuses a run whose init weights file is gone
+    (and a soup given one candidate): the refusal was a Python traceback, not one line."""
+    import runpy
+    import sys
+
+    run, init = warm_copy
+    init.unlink()
+    argv = [str(run), "--alphas", "0.5", "--dry-run"] if script == "average_checkpoints.py" else [
+        str(run), str(run / "missing.weights.h5"), "--dry-run"]
+    monkeypatch.setattr(sys, "argv", [script, *argv])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / script), run_name="__main__")
+    message = str(stopped.value.code)
+    assert message.startswith("error: ") and "\n" not in message, message
+    if script == "average_checkpoints.py":
+        assert "the weights the run started from are gone" in message and "--start" in message
+
+
+@pytest.mark.slow
+def test_a_warm_started_frozen_run_resumed_mid_epoch_equals_the_uninterrupted_run(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume no longer loads the --init-weights file (its weights come from the checkpoint): the model, the
+    frozen blocks, the optimizer and the random streams must still be those of the run that was not stopped."""
+    init = _seeded_weights(tmp_path / "weights", 5)
+    config = replace(config_for(tiny_data, 2), init_weights=str(init), freeze_blocks=1)
+    reference = tmp_path / "reference"
+    assert start_run(replace(config), reference, progress=False).finished
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        prepare = Trainer.prepare
+
+        def prepare_then_count(self: Trainer) -> None:
+            prepare(self)
+            step, done = self.train_step, [0]
+
+            def counted(x, y, w):
+                if done[0] == 7:  # epoch 2, step 2
+                    raise KeyboardInterrupt
+                done[0] += 1
+                return step(x, y, w)
+
+            self.train_step = counted
+
+        patch.setattr(Trainer, "prepare", prepare_then_count)
+        with pytest.raises(KeyboardInterrupt):
+            start_run(replace(config), run, progress=False)
+    saved = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert (saved["epoch"], saved["step"]) == (1, 2)
+    init.unlink()  # not needed by a resume
+    assert resume_run(run, progress=False).global_step == 10
+    expected, got = _final_state(reference), _final_state(run)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    ours, theirs = (json.loads((folder / "log.json").read_text()) for folder in (run, reference))
+    assert [row["heldout_loss"] for row in ours] == pytest.approx([row["heldout_loss"] for row in theirs], rel=1e-4)
+    assert (load_weights(run / "best.weights.h5").card.data["init_weights"]
+            == load_weights(reference / "best.weights.h5").card.data["init_weights"])
+
+
+@pytest.mark.slow
+def test_a_warm_started_run_that_crashed_before_its_first_checkpoint_starts_again_from_its_init_weights(
+        warm_started: tuple[Path, Path], warm_copy: tuple[Path, Path], tiny_data: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume with no saved state (a crash in the first epoch, ``kill -9``) starts the run again: it must load the
+    --init-weights file, which a resume from a checkpoint no longer reads, and train as the run that did not stop."""
+    reference, _ = warm_started
+    _, init = warm_copy
+    run = tmp_path / "crashed"
+    with monkeypatch.context() as patch:
+        prepare = Trainer.prepare
+
+        def prepare_then_crash(self: Trainer) -> None:
+            prepare(self)
+
+            def crashed(x, y, w):
+                raise RuntimeError("power cut")
+
+            self.train_step = crashed
+
+        patch.setattr(Trainer, "prepare", prepare_then_crash)
+        with pytest.raises(RuntimeError, match="power cut"):
+            start_run(replace(config_for(tiny_data, 2), init_weights=str(init)), run, progress=False)
+    assert not (run / "checkpoint" / "state.json").exists()
+    assert resume_run(run, progress=False).global_step == 10
+    expected, got = _final_state(reference), _final_state(run)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    assert (load_weights(run / "best.weights.h5").card.data["init_weights"]
+            == load_weights(reference / "best.weights.h5").card.data["init_weights"])
+
+
+def test_an_interpolation_with_a_replaced_init_file_is_refused_before_the_data_is_read(
+        warm_copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``average_checkpoints.py --alphas`` without ``--start`` refuses a run whose init weights file holds other
+    weights: it said so only once the run's data was read and decoded (minutes for a full dataset)."""
+    from mesocli.averaging import average_run
+
+    run, init = warm_copy
+    _seeded_weights(init.parent, 6)  # a newer bundle at the same path
+
+    def read(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the run's data was read")
+
+    monkeypatch.setattr("mesocli.training.load_run_data", read)
+    with pytest.raises(UsageError, match=r"holds other weights than the run started from .*--start"):
+        average_run(run, [2], write=False, progress=False, alphas=[0.5])

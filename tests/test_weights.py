@@ -275,3 +275,33 @@ def test_an_export_of_the_authors_file_describes_their_resize(authors_weights: P
     card = onnx_card(export(read_source(authors_weights / "Meso4_DF.h5"), tmp_path / "authors.onnx"))
     assert card is not None and card.legacy and card.resize is None
     assert card.input == "image: uint8 (N, 256, 256, 3), RGB, NHWC; 256x256 face crops (Pillow nearest resize)"
+
+
+def test_bundle_weights_records_data_roots_relative_to_the_repository_through_links(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/bundle_weights.py records ``--data``/``--ffpp`` relative to the repository: from its root, from another
+    folder, and also from inside a ``build/`` that links to another disk, or through a link to the repository (these
+    recorded ``../big/build/ffpp-test20``, ``../repo-link/build/ffpp-test20``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bundle_weights", Path(__file__).resolve().parents[1] / "scripts" / "bundle_weights.py")
+    bundle_weights = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bundle_weights)
+    repo, shared, build = tmp_path / "repo", tmp_path / "shared" / "data" / "mesonet-df", tmp_path / "big" / "build"
+    for folder in (repo, shared, build / "ffpp-test20"):
+        folder.mkdir(parents=True)
+    (repo / "build").symlink_to(build)
+    (tmp_path / "repo-link").symlink_to(repo)
+    monkeypatch.setattr(bundle_weights, "REPO", repo.resolve())
+    for cwd, root, recorded in [
+        (repo, "../shared/data/mesonet-df", "../shared/data/mesonet-df"),  # the rebuild commands
+        (repo, "build/ffpp-test20", "build/ffpp-test20"),
+        (tmp_path, "shared/data/mesonet-df", "../shared/data/mesonet-df"),  # another folder
+        (tmp_path, "repo/build/ffpp-test20", "build/ffpp-test20"),
+        (repo / "build", "ffpp-test20", "build/ffpp-test20"),  # inside the linked build/
+        (tmp_path, str(tmp_path / "repo-link" / "build" / "ffpp-test20"), "build/ffpp-test20"),  # a linked repository
+        (tmp_path / "repo-link", "build/ffpp-test20", "build/ffpp-test20"),
+    ]:
+        monkeypatch.chdir(cwd)
+        assert bundle_weights.as_recorded(Path(root)) == recorded, (cwd, root)

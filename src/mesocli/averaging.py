@@ -86,9 +86,8 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
     if alphas and any(not 0 <= alpha <= 1 for alpha in alphas):
         raise UsageError(f"interpolation weights must lie in [0, 1] (got {list(alphas)})")
     with_start = bool(alphas) and not start  # the run's own init weights are read (their only use after the start)
-    if with_start and not Path(config.located(config.init_weights)).is_file():
-        raise UsageError(f"{config.init_weights}: the weights the run started from are gone; nothing to "
-                         "interpolate with (give them, or another start file, with --start)")
+    if with_start:  # refused before the data is read and decoded
+        _check_start(config, run_dir)
     trainer = _prepared(config, run_dir, progress, from_checkpoint=not with_start)
     if start:
         from mesocli.weights import load_weights
@@ -96,8 +95,8 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
         origin = load_weights(Path(start), config.arch).model.get_weights()
     else:
         origin = trainer.model.get_weights()
-    if with_start:
-        _check_start(trainer)
+    if with_start:  # replaced since the check above
+        _check_start(config, run_dir, trainer.start_record)
     stacks = []
     for epoch in chosen:
         trainer.model.load_weights(files[epoch])
@@ -140,13 +139,24 @@ def _prepared(config: Any, run_dir: Path, progress: bool, from_checkpoint: bool 
     return trainer
 
 
-def _check_start(trainer: Trainer) -> None:
-    """Refuse (UsageError) to interpolate with the run's init weights file when it holds other weights than the run
-    started from (replaced since): the run's start would not be what is mixed in."""
-    recorded, now = trainer.recorded_start(), trainer.start_record
-    if recorded is not None and now is not None and recorded["sha256"] != now["sha256"]:
-        raise UsageError(f"{trainer.config.init_weights}: holds other weights than the run started from (sha256 "
-                         f"{now['sha256'][:12]}…, the run's start {recorded['sha256'][:12]}…); give the weights it "
+def _check_start(config: Any, run_dir: Path, loaded: dict[str, Any] | None = None) -> None:
+    """Refuse (UsageError) to interpolate with the run's init weights file when it is gone or holds other weights than
+    the run started from (replaced since): the run's start would not be what is mixed in. ``loaded``: the record of
+    the file as loaded (else it is hashed now)."""
+    path = Path(config.located(config.init_weights))
+    if loaded is None and not path.is_file():
+        raise UsageError(f"{config.init_weights}: the weights the run started from are gone; nothing to "
+                         "interpolate with (give them, or another start file, with --start)")
+    recorded = Trainer(config, run_dir, progress=False).recorded_start()
+    if recorded is None:  # a run of an older version that says nothing of its start: the file as it is
+        return
+    try:
+        now = loaded["sha256"] if loaded is not None else sha256_file(path)
+    except OSError:  # unreadable: loading it says so
+        return
+    if now is not None and recorded["sha256"] != now:
+        raise UsageError(f"{config.init_weights}: holds other weights than the run started from (sha256 "
+                         f"{now[:12]}…, the run's start {recorded['sha256'][:12]}…); give the weights it "
                          "started from with --start")
 
 
