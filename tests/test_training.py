@@ -1046,6 +1046,26 @@ def test_resume_refuses_a_run_whose_images_were_rewritten_under_their_names(one_
     assert resume_run(run, progress=False, epochs=2).epoch == 2
 
 
+
+def _stop_at_step(patch: pytest.MonkeyPatch, steps: int, error: BaseException) -> None:
+    """Runs started under ``patch`` raise ``error`` instead of their training step number ``steps`` (from 0): a
+    Ctrl-C or a crash at a known point of a run."""
+    prepare = Trainer.prepare
+
+    def prepare_then_stop(self: Trainer) -> None:
+        prepare(self)
+        step, done = self.train_step, [0]
+
+        def counted(x, y, w):
+            if done[0] == steps:
+                raise error
+            done[0] += 1
+            return step(x, y, w)
+
+        self.train_step = counted
+
+    patch.setattr(Trainer, "prepare", prepare_then_stop)
+
 @pytest.mark.slow
 def test_a_run_with_every_augmentation_and_bce_resumes_after_a_crash_as_the_uninterrupted_run(
     tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -1058,21 +1078,7 @@ def test_a_run_with_every_augmentation_and_bce_resumes_after_a_crash_as_the_unin
     start_run(replace(config), reference, progress=False)
     run = tmp_path / "run"
     with monkeypatch.context() as patch:
-        prepare = Trainer.prepare
-
-        def prepare_then_crash(self: Trainer) -> None:
-            prepare(self)
-            step, done = self.train_step, [0]
-
-            def counted(x, y, w):
-                if done[0] == 7:  # epoch 2, step 2
-                    raise RuntimeError("power cut")
-                done[0] += 1
-                return step(x, y, w)
-
-            self.train_step = counted
-
-        patch.setattr(Trainer, "prepare", prepare_then_crash)
+        _stop_at_step(patch, 7, RuntimeError("power cut"))  # epoch 2, step 2
         with pytest.raises(RuntimeError, match="power cut"):
             start_run(replace(config), run, progress=False)
     saved = json.loads((run / "checkpoint" / "state.json").read_text())
@@ -1849,21 +1855,7 @@ def test_a_warm_started_frozen_run_resumed_mid_epoch_equals_the_uninterrupted_ru
     assert start_run(replace(config), reference, progress=False).finished
     run = tmp_path / "run"
     with monkeypatch.context() as patch:
-        prepare = Trainer.prepare
-
-        def prepare_then_count(self: Trainer) -> None:
-            prepare(self)
-            step, done = self.train_step, [0]
-
-            def counted(x, y, w):
-                if done[0] == 7:  # epoch 2, step 2
-                    raise KeyboardInterrupt
-                done[0] += 1
-                return step(x, y, w)
-
-            self.train_step = counted
-
-        patch.setattr(Trainer, "prepare", prepare_then_count)
+        _stop_at_step(patch, 7, KeyboardInterrupt())  # epoch 2, step 2
         with pytest.raises(KeyboardInterrupt):
             start_run(replace(config), run, progress=False)
     saved = json.loads((run / "checkpoint" / "state.json").read_text())
@@ -1890,17 +1882,7 @@ def test_a_warm_started_run_that_crashed_before_its_first_checkpoint_starts_agai
     _, init = warm_copy
     run = tmp_path / "crashed"
     with monkeypatch.context() as patch:
-        prepare = Trainer.prepare
-
-        def prepare_then_crash(self: Trainer) -> None:
-            prepare(self)
-
-            def crashed(x, y, w):
-                raise RuntimeError("power cut")
-
-            self.train_step = crashed
-
-        patch.setattr(Trainer, "prepare", prepare_then_crash)
+        _stop_at_step(patch, 0, RuntimeError("power cut"))
         with pytest.raises(RuntimeError, match="power cut"):
             start_run(replace(config_for(tiny_data, 2), init_weights=str(init)), run, progress=False)
     assert not (run / "checkpoint" / "state.json").exists()
