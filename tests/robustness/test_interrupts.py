@@ -925,16 +925,11 @@ def test_ctrl_c_says_that_the_rows_done_were_not_kept(name: str, keeps: str, num
     which does not append to a JSON list (refused): it names a JSON Lines file with it. SIGTERM says the same."""
     out = tmp_path / "out" / name
     out.parent.mkdir()
-    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
-                              "--all-frames", "--workers", "1", "-q", "-o", out],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _wait_for_ffmpeg(child.pid, kit.long_face_video)  # being read: the output is open
-        child.send_signal(number)
-        stdout, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
-    assert child.returncode == status and stdout == b""
+    # stopped while the long video is read: the output is open
+    code, stdout, err = _stopped_while_reading([kit.face_video, kit.long_face_video, "--all-frames", "--workers", "1",
+                                                "-q", "-o", out],
+                                               kit.long_face_video, number)
+    assert code == status and stdout == b""
     assert not out.exists() and list(out.parent.iterdir()) == []
     text = err.decode()
     assert text.endswith(last), text
@@ -953,16 +948,11 @@ def test_ctrl_c_of_a_resume_scan_says_what_the_output_keeps_and_how_to_go_on(num
     line says what the file keeps, how many inputs were not scanned, and how to go on. A batch job's SIGTERM (exit
     143) said only ``mesocli: stopped by SIGTERM``: it says the same line first."""
     out = tmp_path / "results.jsonl"
-    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
-                              "--all-frames", "--workers", "1", "-q", "-o", out, "--resume"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _wait_for_ffmpeg(child.pid, kit.long_face_video)  # face.mp4's row is written: it was read whole first
-        child.send_signal(number)
-        stdout, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
-    assert child.returncode == status and stdout == b""
+    # stopped while the long video is read: face.mp4's row is written (it was read whole first)
+    code, stdout, err = _stopped_while_reading([kit.face_video, kit.long_face_video, "--all-frames", "--workers", "1",
+                                                "-q", "-o", out, "--resume"],
+                                               kit.long_face_video, number)
+    assert code == status and stdout == b""
     assert [row["path"] for row in parsed_rows("jsonl", out.read_bytes())] == [str(kit.face_video)]
     text = err.decode()
     assert text.endswith(f"mesocli: {how} after 1 input: {out} keeps its row (1 in all), 1 not scanned; the same "
@@ -976,16 +966,10 @@ def test_ctrl_c_of_a_report_scan_says_that_the_report_was_not_written(number: in
     last line names ``--resume`` (which a report does not go with), and no report, without a word about it. Now one
     line says that the report was not written and how to make it; SIGTERM says it too (it said only its own line)."""
     report = tmp_path / "report.html"
-    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
-                              "--all-frames", "-q", "--format", "jsonl", "--report", report],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _wait_for_ffmpeg(child.pid, kit.long_face_video)
-        child.send_signal(number)
-        stdout, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
-    assert child.returncode == status
+    code, stdout, err = _stopped_while_reading([kit.face_video, kit.long_face_video, "--all-frames", "-q", "--format",
+                                                "jsonl", "--report", report],
+                                               kit.long_face_video, number)
+    assert code == status
     assert [row["path"] for row in parsed_rows("jsonl", stdout)] == [str(kit.face_video)]
     assert list(tmp_path.iterdir()) == []
     assert err.decode() == (f"mesocli: {how} after 1 input: {report} was not written (a report covers a whole "
@@ -998,16 +982,10 @@ def test_a_stopped_table_scan_with_a_report_names_no_resume(kit: MediaKit, tmp_p
     not written: a moderator who followed it had the command refused (a report does not go with ``--resume``). Now
     the table's last line says how far the scan got, the report line how to make the report."""
     report = tmp_path / "report.html"
-    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.face_video, kit.long_face_video,
-                              "--all-frames", "-q", "--format", "table", "--report", report],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _wait_for_ffmpeg(child.pid, kit.long_face_video)
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
-    assert child.returncode == 130
+    code, out, err = _stopped_while_reading([kit.face_video, kit.long_face_video, "--all-frames", "-q", "--format",
+                                             "table", "--report", report],
+                                            kit.long_face_video, signal.SIGINT)
+    assert code == 130
     assert out.decode().splitlines()[-1].rstrip() == "stopped by Ctrl-C after 1 of 2 inputs: 1 not scanned"
     assert err.decode() == (f"mesocli: interrupted after 1 input: {report} was not written (a report covers a whole "
                             "run, written at its end): scan again to make it\n")
@@ -1041,18 +1019,12 @@ def test_a_stopped_table_scan_prints_the_verdicts_made_so_far(number: int, statu
     stopped, and how many inputs were not scanned; the exit status is as before."""
     missing = tmp_path / "gone.jpg"
     inputs = [kit.face_jpeg, missing, kit.face_video, kit.long_face_video, tmp_path / "later.mp4"]
-    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", *inputs, "--all-frames", "--workers", "1",
-                              "--batch-size", "1", "-q", "--format", "table"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        # the long video is being read: the photo and the missing file were done while face.mp4 was read (each crop
-        # is scored at once), face.mp4 may be done or not
-        _wait_for_ffmpeg(child.pid, kit.long_face_video)
-        child.send_signal(number)
-        out, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
-    assert (child.returncode, err) == (status, said)
+    # the long video is being read: the photo and the missing file were done while face.mp4 was read (each crop
+    # is scored at once), face.mp4 may be done or not
+    code, out, err = _stopped_while_reading([*inputs, "--all-frames", "--workers", "1", "--batch-size", "1", "-q",
+                                             "--format", "table"],
+                                            kit.long_face_video, number)
+    assert (code, err) == (status, said)
     lines = [line.rstrip() for line in out.decode().splitlines()]
     rows = [line.split(" ")[0] for line in lines[2:] if line.startswith("/")]
     assert rows in ([str(kit.face_jpeg), str(missing)], [str(kit.face_jpeg), str(missing), str(kit.face_video)])
@@ -1080,6 +1052,19 @@ def test_ctrl_c_does_not_say_that_a_stream_output_was_not_written(kit: MediaKit)
         child.kill()
     assert (child.returncode, err) == (130, b"")
     assert [row["path"] for row in parsed_rows("jsonl", out + rest)] == [str(kit.face_video)]
+
+
+def _stopped_while_reading(args: list[Any], video: Path, number: int) -> tuple[int, bytes, bytes]:
+    """``mesocli scan ARGS`` sent signal ``number`` once its ffmpeg reads ``video``: its exit status, stdout, stderr."""
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for_ffmpeg(child.pid, video)
+        child.send_signal(number)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    return child.returncode, out, err
 
 
 def _wait_for_ffmpeg(pid: int, video: Path) -> None:
