@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import RunCli
+from conftest import RunCli, check_schema
 from media import MediaKit
 from PIL import Image
 
@@ -816,6 +816,30 @@ def test_the_report_says_how_to_run_the_scan_again_and_what_its_detector_gets_wr
     assert code == 0, stderr
     _, text = check_report(tmp_path / "r.html")
     assert "measured error rates of meso4_test: unknown: these weights have no model card with figures" in text
+
+
+def test_each_input_is_named_by_its_size_and_video_stream_beside_its_sha256(
+    run_cli: RunCli, kit: MediaKit, own_weights: Path, tmp_path: Path
+) -> None:
+    """An exhibit identifies the file it judged in terms an examiner can check without hashing it again: its size
+    in bytes and, for a video, its codec, picture size, frame rate and length. The row and the report gave the
+    sha256 alone; the row's ``media`` and the line under each input's path now say what the file is."""
+    report = tmp_path / "r.html"
+    code, stdout, stderr = run_cli("scan", kit.face_video, kit.face_jpeg, "--weights", own_weights, "--frames", 4,
+                                   "--report", report, "--format", "json", "-q")
+    assert code == 0, stderr
+    video, image = json.loads(stdout)
+    seconds = MediaKit.FACE_FRAMES / MediaKit.FPS
+    width, height = MediaKit.FACE_SIZE
+    assert video["media"] == {"bytes": kit.face_video.stat().st_size, "codec": "h264", "width": width,
+                              "height": height, "fps": float(MediaKit.FPS), "duration": round(seconds, 3)}
+    assert image["media"] == {"bytes": kit.face_jpeg.stat().st_size}  # an image: its size (no stream)
+    for row in (video, image):
+        check_schema(row)
+    _, text = check_report(report)
+    assert (f"{video['sha256']} · {kit.face_video.stat().st_size:,} bytes; video stream h264, {width}×{height}, "
+            f"{MediaKit.FPS} fps, {seconds:.2f} s · scanned {video['scanned_at']}") in text
+    assert f"{image['sha256']} · {kit.face_jpeg.stat().st_size:,} bytes · scanned" in text
 
 
 def test_the_report_gives_an_exported_onnx_the_error_rates_of_the_bundled_weights_it_came_from(

@@ -367,9 +367,26 @@ def _ends(segment: dict[str, Any], sampled: Sequence[tuple[int, float]]) -> str:
     return f" (frame {inside[0]})" if len(inside) == 1 else f" (the first frame {inside[0]}, the last {inside[-1]})"
 
 
+def media_text(media: dict[str, Any] | None) -> str:
+    """A row's ``media`` in words: ``2,313,570 bytes; video stream h264, 640×480, 25 fps, 30.04 s``; empty when
+    unknown (an error, a row of an earlier version)."""
+    if not media or media.get("bytes") is None:
+        return ""
+    words = [f"{media['bytes']:,} bytes"]
+    if "codec" in media:
+        stream = [str(media.get("codec") or "codec unknown"), f"{media.get('width')}×{media.get('height')}"]
+        stream.append(f"{media['fps']:g} fps" if media.get("fps") else "frame rate unknown")
+        stream.append(f"{media['duration']:.2f} s" if media.get("duration") else "length unknown")
+        words.append("video stream " + ", ".join(stream))
+    return "; ".join(words)
+
+
 def _digest(r: dict[str, Any]) -> str:
-    """The input file's SHA-256 in full, under its path (or why there is none), and when its scan finished."""
+    """The input file's SHA-256 in full, under its path (or why there is none), its size and video stream (what
+    the file is, for an examiner to check it against), and when its scan finished."""
     when = f" · scanned {_esc(r['scanned_at'])}" if r.get("scanned_at") else ""
+    what = media_text(r.get("media"))
+    when = f" · {_esc(what)}{when}" if what else when
     if r.get("sha256"):
         return f'<p class="meta">sha256 <code class="sha256">{_esc(r["sha256"])}</code>{when}</p>'
     why = "the input could not be read" if r.get("status") == "error" else "not computed (--no-hash)"
