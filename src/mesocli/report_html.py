@@ -123,6 +123,13 @@ POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri
 is escaped; should one ever slip through, a browser still runs no script of it and loads nothing from outside
 (a report is evidence, mailed and opened far from where it was made)."""
 
+UNSEEN = ("The measured error rates below hold for forgeries like those they were measured on (the methods they "
+          "name, in FaceForensics++ c23 clips and the MesoNet dataset); for another forgery method or source they are "
+          "not known and may be far higher: on labelled clips of such (DFDC, FaceForensics++ NeuralTextures) the "
+          "bundled detectors called forged videos real (docs/scan.md, “Verdicts on the labelled clips”).")
+"""The header's caveat on forgeries unlike the measured ones (docs/scan.md measures it): the rates do not extend to
+them, so a verdict of real on such a video clears nothing."""
+
 GROUP_LABELS = {"most fake": "highest p_fake", "most real": "lowest p_fake"}  # a real clip's "most fake" is real
 STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "not scanned"}
 
@@ -418,7 +425,8 @@ def html_parts(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = Non
         "network's score that a face is forged, from 0 (real) to 1: it ranks faces but is not a calibrated "
         "probability; a verdict is <i>fake</i> when p_fake ≥ the threshold. A verdict of <i>real</i> means only "
         "that p_fake stayed under it, not that the input is authentic: a detector misses forgery methods it was "
-        "not trained on (its model card, <code>mesocli models</code>, lists what it was trained and tested on).</p>",
+        "not trained on (its model card, <code>mesocli models</code>, lists what it was trained and tested on).",
+        f" {_esc(UNSEEN)}</p>",
         f'<ul class="meta">{lines}</ul></header>' if lines else "</header>",
         _summary(entries),
     ]
