@@ -229,6 +229,31 @@ def test_the_header_says_the_error_rates_do_not_cover_forgeries_unlike_the_measu
     assert "## Verdicts on the labelled clips" in (Path(__file__).parents[1] / "docs" / "scan.md").read_text()
 
 
+def test_the_heatmaps_are_not_said_to_show_why_the_network_decided(tmp_path: Path) -> None:
+    """docs/explain.md states what a Grad-CAM map shows: where evidence for a class concentrates, coarsely, not why,
+    and a map of a wrong call looks as sure as any other. The report said the map showed "what made it say fake",
+    a claim its own documentation does not make; beside the maps it now states their limits as documented."""
+    from mesocli.report import ReportEntry, render_html
+    from mesocli.report_html import FaceImage
+
+    png = io.BytesIO()
+    Image.new("RGB", (400, 160), "grey").save(png, format="PNG")
+    result = {"path": "face.jpg", "type": "image", "status": "ok", "error": None, "p_fake": 0.7, "verdict": "fake",
+              "threshold": 0.5, "aggregation": None, "model": {"name": "df"},
+              "frames": {"sampled": 1, "with_face": 1}, "segments": []}
+    report = tmp_path / "r.html"
+    report.write_text(render_html([ReportEntry(result, faces=[FaceImage(png.getvalue(), "face", 0.7, 0, 0.0, None,
+                                                                           "fake")])]))
+    _, text = check_report(report)
+    assert "what made it say" not in text
+    assert ("The map shows where that evidence concentrates, coarsely (a 32×32 grid, smoothed), not why the network "
+            "decided, nor how a forgery was made; a map of a face the network gets wrong looks as sure as any other "
+            "(docs/explain.md, “Method: Grad-CAM on the last convolution”)") in text
+    documented = (Path(__file__).parents[1] / "docs" / "explain.md").read_text()
+    assert "### Method: Grad-CAM on the last convolution" in documented
+    assert "shows where evidence *for a class*\nconcentrates, not *why*" in documented
+
+
 def test_the_report_names_every_warning_and_a_flagged_track_set_aside(tmp_path: Path) -> None:
     """The summary's warning cell showed a row's first warning only (a set-aside note hid behind a small-faces
     note), and a clip called real on its long track, whose 2-frame track set aside was called fake and flagged,

@@ -130,6 +130,12 @@ UNSEEN = ("The measured error rates below hold for forgeries like those they wer
 """The header's caveat on forgeries unlike the measured ones (docs/scan.md measures it): the rates do not extend to
 them, so a verdict of real on such a video clears nothing."""
 
+MAP_LIMITS = ("The map shows where that evidence concentrates, coarsely (a 32×32 grid, smoothed), not why the network "
+              "decided, nor how a forgery was made; a map of a face the network gets wrong looks as sure as any other "
+              "(docs/explain.md, “Method: Grad-CAM on the last convolution”).")
+"""What a heatmap does not show, beside every group of maps: as docs/explain.md states its limits (the page said
+the map showed "what made it say fake", which a map of where evidence concentrates does not)."""
+
 GROUP_LABELS = {"most fake": "highest p_fake", "most real": "lowest p_fake"}  # a real clip's "most fake" is real
 STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "not scanned"}
 
@@ -343,7 +349,7 @@ def _section(number: int, entry: ReportEntry) -> str:
                    "<p class=\"note\">Left: the aligned 256×256 crop the network scored. Right: the same crop "
                    "with its Grad-CAM heatmap (viridis colour scale: yellow, the lightest also in a greyscale "
                    "printout, = strongest evidence) for the class "
-                   "the network decided for that face: where it found what made it say fake, or real.</p>")
+                   f"the network decided for that face. {_esc(MAP_LIMITS)}</p>")
         for group in ("most fake", "most real"):
             faces = [face for face in entry.faces if face.group == group]
             if group == "most real":  # stored most fake first, as the --explain files; shown most real first
