@@ -538,6 +538,21 @@ def test_explain_lines_name_the_detector(run_cli: RunCli, tmp_path: Path, own_we
     assert line["threshold"] == 0.25 and line["verdict"] == ("fake" if line["p_fake"] >= 0.25 else "real")
 
 
+def test_explain_lines_name_the_mesocli_version(run_cli: RunCli, tmp_path: Path, own_weights: Path) -> None:
+    """A heatmap cited as evidence names the software that drew it: scan's rows (``settings.mesocli``), a report's
+    header and a ``--explain`` folder's ``input.json`` give mesocli's version, explain's lines gave the libraries'
+    alone. Every line has it, an error line printed before the network was loaded too."""
+    from mesocli import __version__
+
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    face_crop().save(tmp_path / "a.png")
+    code, stdout, stderr = run_cli("explain", tmp_path / "broken.jpg", tmp_path / "a.png", "--out", tmp_path / "maps",
+                                   "--weights", own_weights)
+    assert code == 3, stderr
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    assert [(line["status"], line["mesocli"]) for line in lines] == [("error", __version__), ("ok", __version__)]
+
+
 def _no_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
     import mesocli._tf
 

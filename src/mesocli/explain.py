@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from mesocli import __version__
 from mesocli.aggregate import verdict
 from mesocli.errors import (
     ParameterError,
@@ -512,7 +513,8 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             yield {"path": str(source), "sha256": digest, "status": "ok", "error": None,
                    "p_fake": round(explanation.p_fake, 6),
                    "verdict": called, "threshold": threshold, "target": explanation.target, "heatmap": str(target),
-                   "model": dict(detector) or None, "explained_at": utc_now(), **software, "warnings": warnings}
+                   "model": dict(detector) or None, "explained_at": utc_now(), "mesocli": __version__, **software,
+                   "warnings": warnings}
         pending.clear()
 
     for source, target in zip(files, targets, strict=True):
@@ -536,7 +538,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             yield {"path": str(source), "sha256": None, "status": "error", "error": str(exc), "p_fake": None,
                    "verdict": None,
                    "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None,
-                   "explained_at": utc_now(), **software, "warnings": []}
+                   "explained_at": utc_now(), "mesocli": __version__, **software, "warnings": []}
             continue
         pending.append((source, target, face, digest, warnings, data if shown is None else None))
         if len(pending) >= batch:

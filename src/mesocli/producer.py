@@ -43,6 +43,21 @@ class Face:
     box: Box | None = None  # where it is in the frame (left, top, right, bottom)
 
 
+def media_record(file: tuple[int, int] | None, info: Any = None,
+                 duration: float | None = None) -> dict[str, Any] | None:
+    """What an input file is, beside its sha256 (a row's ``media``): its size in bytes and, for a video, its first
+    video stream as its header gives it (codec, width and height as displayed, frames per second) and the length
+    the scan read it as (``duration``, seconds); None when the file's size is not known."""
+    if file is None:
+        return None
+    record: dict[str, Any] = {"bytes": file[0]}
+    if info is not None:
+        record.update(codec=info.codec or None, width=info.width, height=info.height,
+                      fps=None if not info.fps else round(float(info.fps), 3),
+                      duration=None if not duration else round(float(duration), 3))
+    return record
+
+
 @dataclass
 class Job:
     """One input on its way through the pipeline."""
@@ -59,6 +74,7 @@ class Job:
     warnings: list[str] = field(default_factory=list)  # a damaged input, a changed file, what was not scored
     sha256: str | None = None  # of the file's bytes (mesocli.digest), unless hashing is off or it failed
     file: tuple[int, int] | None = None  # (size, mtime_ns) of the version read: when hashed, else when reading began
+    media: dict[str, Any] | None = None  # what the file is: its size, and a video's stream (media_record)
     done: bool = False
     pending: int = 0
     key: int = 0  # the input's number, for a ScanObserver
@@ -239,6 +255,7 @@ class Producer(threading.Thread):
             taken = self._hash(path) if self.options.hash_inputs else None
             if taken is not None:
                 job.file = (taken.version.size, taken.version.mtime_ns)  # the bytes the sha256 names
+            job.media = media_record(job.file)
             if job.kind == "image":
                 self._hook("start", shown, 1)
                 self._image(job, path)
@@ -314,6 +331,8 @@ class Producer(threading.Thread):
         from mesocli.probe import streams_note
 
         def started(reader: Any) -> None:
+            if job.media is not None and "codec" not in job.media:  # its first read (not one turned): the stream
+                job.media = media_record(job.file, reader.info, reader.duration)
             job.duration = reader.info.start + reader.duration if reader.duration else None  # its end, frame time
             job.start = reader.info.start
             self._hook("start", job.path, reader.expected)

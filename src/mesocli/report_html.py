@@ -123,6 +123,19 @@ POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri
 is escaped; should one ever slip through, a browser still runs no script of it and loads nothing from outside
 (a report is evidence, mailed and opened far from where it was made)."""
 
+UNSEEN = ("The measured error rates below hold for forgeries like those they were measured on (the methods they "
+          "name, in FaceForensics++ c23 clips and the MesoNet dataset); for another forgery method or source they are "
+          "not known and may be far higher: on labelled clips of such (DFDC, FaceForensics++ NeuralTextures) the "
+          "bundled detectors called forged videos real (docs/scan.md, “Verdicts on the labelled clips”).")
+"""The header's caveat on forgeries unlike the measured ones (docs/scan.md measures it): the rates do not extend to
+them, so a verdict of real on such a video clears nothing."""
+
+MAP_LIMITS = ("The map shows where that evidence concentrates, coarsely (a 32×32 grid, smoothed), not why the network "
+              "decided, nor how a forgery was made; a map of a face the network gets wrong looks as sure as any other "
+              "(docs/explain.md, “Method: Grad-CAM on the last convolution”).")
+"""What a heatmap does not show, beside every group of maps: as docs/explain.md states its limits (the page said
+the map showed "what made it say fake", which a map of where evidence concentrates does not)."""
+
 GROUP_LABELS = {"most fake": "highest p_fake", "most real": "lowest p_fake"}  # a real clip's "most fake" is real
 STATUS_TEXT = {"ok": "scanned", "no_face": "no face found", "error": "not scanned"}
 
@@ -336,7 +349,7 @@ def _section(number: int, entry: ReportEntry) -> str:
                    "<p class=\"note\">Left: the aligned 256×256 crop the network scored. Right: the same crop "
                    "with its Grad-CAM heatmap (viridis colour scale: yellow, the lightest also in a greyscale "
                    "printout, = strongest evidence) for the class "
-                   "the network decided for that face: where it found what made it say fake, or real.</p>")
+                   f"the network decided for that face. {_esc(MAP_LIMITS)}</p>")
         for group in ("most fake", "most real"):
             faces = [face for face in entry.faces if face.group == group]
             if group == "most real":  # stored most fake first, as the --explain files; shown most real first
@@ -367,9 +380,26 @@ def _ends(segment: dict[str, Any], sampled: Sequence[tuple[int, float]]) -> str:
     return f" (frame {inside[0]})" if len(inside) == 1 else f" (the first frame {inside[0]}, the last {inside[-1]})"
 
 
+def media_text(media: dict[str, Any] | None) -> str:
+    """A row's ``media`` in words: ``2,313,570 bytes; video stream h264, 640×480, 25 fps, 30.04 s``; empty when
+    unknown (an error, a row of an earlier version)."""
+    if not media or media.get("bytes") is None:
+        return ""
+    words = [f"{media['bytes']:,} bytes"]
+    if "codec" in media:
+        stream = [str(media.get("codec") or "codec unknown"), f"{media.get('width')}×{media.get('height')}"]
+        stream.append(f"{media['fps']:g} fps" if media.get("fps") else "frame rate unknown")
+        stream.append(f"{media['duration']:.2f} s" if media.get("duration") else "length unknown")
+        words.append("video stream " + ", ".join(stream))
+    return "; ".join(words)
+
+
 def _digest(r: dict[str, Any]) -> str:
-    """The input file's SHA-256 in full, under its path (or why there is none), and when its scan finished."""
+    """The input file's SHA-256 in full, under its path (or why there is none), its size and video stream (what
+    the file is, for an examiner to check it against), and when its scan finished."""
     when = f" · scanned {_esc(r['scanned_at'])}" if r.get("scanned_at") else ""
+    what = media_text(r.get("media"))
+    when = f" · {_esc(what)}{when}" if what else when
     if r.get("sha256"):
         return f'<p class="meta">sha256 <code class="sha256">{_esc(r["sha256"])}</code>{when}</p>'
     why = "the input could not be read" if r.get("status") == "error" else "not computed (--no-hash)"
@@ -401,7 +431,8 @@ def html_parts(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = Non
         "network's score that a face is forged, from 0 (real) to 1: it ranks faces but is not a calibrated "
         "probability; a verdict is <i>fake</i> when p_fake ≥ the threshold. A verdict of <i>real</i> means only "
         "that p_fake stayed under it, not that the input is authentic: a detector misses forgery methods it was "
-        "not trained on (its model card, <code>mesocli models</code>, lists what it was trained and tested on).</p>",
+        "not trained on (its model card, <code>mesocli models</code>, lists what it was trained and tested on).",
+        f" {_esc(UNSEEN)}</p>",
         f'<ul class="meta">{lines}</ul></header>' if lines else "</header>",
         _summary(entries),
     ]

@@ -223,6 +223,7 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)  # damage that did not stop the scan; what was not scored
     settings: dict[str, Any] | None = None  # how the rest was made (see run_settings)
     sha256: str | None = None  # the input file's SHA-256 (hex); None for an error, or with hashing off
+    media: dict[str, Any] | None = None  # the file: bytes, a video's codec, size, fps, duration; None: an error
     file: tuple[int, int] | None = None  # (size, mtime_ns) of the version read (hashed); None: not known
     scanned_at: str | None = field(default_factory=utc_now)  # when its scan finished (the row was made), UTC
     error_rates: dict[str, Any] | None = None  # what its verdict is weighed by (run_rates); None: no verdict
@@ -234,6 +235,7 @@ class ScanResult:
             "path": self.path,
             "sha256": self.sha256,
             "type": self.type,
+            "media": self.media,
             "status": self.status,
             "error": self.error,
             "p_fake": None if self.p_fake is None else _r(self.p_fake),
@@ -666,6 +668,7 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         settings=settings if settings is None or job.kind != "image" else {**settings, "sampling": None,
                                                                                  "smooth": None, "ffmpeg": None},
         sha256=None if job.error else job.sha256,
+        media=None if job.error else job.media,
         file=job.file,
     )
     if options.detail:
