@@ -1313,6 +1313,26 @@ def test_a_report_named_as_rows_is_refused(scan, faces: list[Path], tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("name", "hint"), [("r.tsv", ", e.g. {dir}/r.html"), ("r.txt", ", e.g. {dir}/r.html"),
+                                            ("r.pdf", ", e.g. {dir}/r.html (a browser prints it to PDF)"),
+                                            ("report", ", e.g. {dir}/report.html"),
+                                            ("r.xhtml", ", e.g. {dir}/r.html")])
+def test_a_report_not_named_as_a_page_is_refused(scan, faces: list[Path], tmp_path: Path, name: str,
+                                                 hint: str) -> None:
+    """``scan uploads/ --report r.tsv`` (or ``.txt``, ``.pdf``, no suffix): the HTML page was written under that
+    name without a word, and opened as text, or by no program at all. Any name not ``.html``/``.htm`` is refused
+    before any work, naming the page's name; ``.HTML``/``.Htm`` are HTML names (browsers open them as pages)."""
+    out = tmp_path / name
+    result = scan(*faces, "--report", out)
+    assert result.code == 2
+    assert result.error_line() == (f"{out}: --report writes an HTML page, to open in a browser: name it .html"
+                                   + hint.format(dir=tmp_path))
+    assert list(tmp_path.iterdir()) == []
+    for page in ("r.HTML", "r.Htm") if name == "report" else ():
+        assert scan(*faces, "--report", tmp_path / page).code == 0
+        assert (tmp_path / page).read_text().lstrip().lower().startswith("<!doctype html")
+
+
 def test_a_report_named_dash_is_refused(scan, faces: list[Path], tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """``scan uploads/ --report -`` (``-`` as ``--output -`` means: standard output): the HTML page was written to a

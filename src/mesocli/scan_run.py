@@ -676,7 +676,7 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
         raise ParameterError("{report} -: the report is an HTML page written to a file, not to standard output: name "
                              "it, e.g. report.html")
     if report is not None and (instead := not_a_report(report)) is not None:
-        raise ParameterError("{value}: {report} writes an HTML page, to open in a browser: name it .html; " + instead,
+        raise ParameterError("{value}: {report} writes an HTML page, to open in a browser: name it .html" + instead,
                              value=report)
     if report is not None and output is not None and report.resolve() == output.resolve():
         raise ParameterError("{report} and {output} name the same file")

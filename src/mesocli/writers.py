@@ -790,10 +790,31 @@ NOT_A_REPORT = {
 opened as a broken spreadsheet), and what to give instead."""
 
 
+REPORT_SUFFIXES = (".html", ".htm")
+"""The names ``--report`` takes (in any case: ``.HTML`` too; browsers and file managers open those as HTML)."""
+
+
+def html_name(path: Path) -> Path:
+    """``path`` named as an HTML page (``r.tsv``: ``r.html``; ``r``: ``r.html``; ``.``: ``./report.html``)."""
+    try:
+        return path.with_suffix(".html")
+    except ValueError:  # no name to put a suffix on (``.``, ``/``)
+        return path / "report.html"
+
+
 def not_a_report(path: Path) -> str | None:
-    """What to give instead when ``path``'s suffix names a document that is not the HTML report (part of a
-    ParameterError template: ``{output}`` names the parameter, ``{value}`` the path)."""
-    return NOT_A_REPORT.get(path.suffix.lower())
+    """None when ``path`` is named as the HTML report (``.html``/``.htm``, any case), else what follows "name it
+    .html" in the refusal: what to give instead of a document of rows (``; for the rows … {output} {value}``), or
+    the same name as a page (``, e.g. r.html``); part of a ParameterError template: ``{output}`` names scan's
+    output parameter, ``{value}`` the path."""
+    suffix = path.suffix.lower()
+    if suffix in REPORT_SUFFIXES:
+        return None
+    if (rows := NOT_A_REPORT.get(suffix)) is not None:
+        return "; " + rows
+    # a page under another name (.tsv, .txt, .pdf, none): opened as text, or by no program at all
+    page = ", e.g. " + str(html_name(path)).replace("{", "{{").replace("}", "}}")
+    return page + " (a browser prints it to PDF)" if suffix == ".pdf" else page
 
 
 def other_document(path: Path) -> str | None:
