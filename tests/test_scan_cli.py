@@ -1345,6 +1345,22 @@ def test_a_report_named_dash_is_refused(scan, faces: list[Path], tmp_path: Path,
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("value", "hint"), [
+    ("2", " (a p_fake, not a percentage: did you mean 0.2, or 0.02 for 2 %?)"),
+    ("50", " (a p_fake, not a percentage: 0.5 for 50 %)"),
+    ("70", " (a p_fake, not a percentage: 0.7 for 70 %)"),
+    ("72.5", " (a p_fake, not a percentage: 0.725 for 72.5 %)"),
+    ("100", " (a p_fake, not a percentage: 1 for 100 %)"),
+    ("150", ""), ("1.5", "")])
+def test_a_threshold_over_one_names_what_it_may_have_meant(scan, faces: list[Path], value: str, hint: str) -> None:
+    """``--threshold 2`` was told "0.02 for 2 %" alone, where a dropped ``0.`` (0.2) is as likely; both are named
+    for 2 to 9. From 10 to 100 the percentage is the reading (a dropped ``0.`` of 0.25 reads 25, the same p_fake),
+    decimals too; no guess over 100, nor for 1.5."""
+    result = scan("--threshold", value, faces[0])
+    assert result.code == 2
+    assert result.error_line() == f"--threshold must be between 0 and 1, not {float(value)}{hint}"
+
+
 def test_a_min_track_frames_under_one_is_a_usage_error(scan, faces: list[Path]) -> None:
     result = scan("--all-faces", "--min-track-frames", "0", faces[0])
     assert (result.code, result.error_line()) == (2, "--min-track-frames must be at least 1")

@@ -82,13 +82,19 @@ def aggregate(scores: Sequence[float], rule: str = "mean", threshold: float = 0.
 
 
 def check_threshold(threshold: float) -> float:
-    """``threshold`` if it lies in [0, 1], else :class:`mesocli.errors.ParameterError` (NaN fails too); a whole
-    number from 2 to 100 (``--threshold 70``, a percentage) gets the p_fake it may have meant (0.7)."""
+    """``threshold`` if it lies in [0, 1], else :class:`mesocli.errors.ParameterError` (NaN fails too), with the
+    p_fake it may have meant: from 10 to 100 a percentage (``--threshold 70``: 0.7 for 70 %; ``72.5``: 0.725; a
+    dropped ``0.`` reads the same, ``0.25`` typed ``25``), a whole number from 2 to 9 either reading (``2``: 0.2, a
+    dropped ``0.``, or 0.02 for 2 %, both named: neither is more likely); none for others (``1.5``, ``150``)."""
     from mesocli.errors import ParameterError
 
     if not 0.0 <= threshold <= 1.0:
-        percent = float(threshold).is_integer() and 1 < threshold <= 100
-        meant = f" (a p_fake, not a percentage: {threshold / 100:g} for {threshold:g} %)" if percent else ""
+        meant = ""
+        if 10 <= threshold <= 100:
+            meant = f" (a p_fake, not a percentage: {threshold / 100:g} for {threshold:g} %)"
+        elif 1 < threshold < 10 and float(threshold).is_integer():
+            meant = f" (a p_fake, not a percentage: did you mean {threshold / 10:g}, or {threshold / 100:g} for " \
+                    f"{threshold:g} %?)"
         raise ParameterError("{threshold} must be between 0 and 1, not {value}" + meant, value=threshold)
     return threshold
 
