@@ -598,9 +598,27 @@ FLAGGED_SHOWN = 3
 
 def flagged_text(segments: Sequence[dict[str, Any]], limit: int = FLAGGED_SHOWN) -> str:
     """A row's flagged time ranges as the report shows them, ``13.0–15.0 s, 21.5–22.0 s`` (at most ``limit``, then
-    ``+N more``); "" without one."""
-    text = ", ".join(f"{s['start']:.1f}–{s['end']:.1f} s" for s in segments[:limit])
+    ``+N more``), with ``--model any`` each with the detectors that flagged it, ``13.0–15.0 s (fs)``; "" without
+    one."""
+    text = ", ".join(f"{s['start']:.1f}–{s['end']:.1f} s{flagged_by(s)}" for s in segments[:limit])
     return text + (f" +{len(segments) - limit} more" if len(segments) > limit else "")
+
+
+def flagged_by(segment: dict[str, Any]) -> str:
+    """`` (fs)``, `` (fs, df)``: the detectors that flagged a range (``--model any``); "" for one detector."""
+    names = segment.get("detectors")
+    return f" ({', '.join(str(name) for name in names)})" if names else ""
+
+
+def called_fake_by(row: dict[str, Any]) -> list[str]:
+    """With ``--model any``, the detectors whose own score calls a row (or a track) fake, most fake first; [] for one
+    detector."""
+    detectors = row.get("detectors")
+    if not isinstance(detectors, dict):
+        return []
+    fired = [(name, value) for name, value in detectors.items()
+             if isinstance(value, dict) and value.get("verdict") == "fake"]
+    return [name for name, value in sorted(fired, key=lambda item: -(item[1].get("p_fake") or 0.0))]
 
 
 def _deciding_track(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -628,13 +646,16 @@ def pooled(row: dict[str, Any]) -> bool:
 
 def track_flag_text(track: dict[str, Any], threshold: float, pooled: bool = False) -> str:
     """``track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.0 s``: one of :func:`other_flags` for people; with
-    ``pooled`` (:func:`pooled`), ``(pooled: 2 frames)``."""
+    ``pooled`` (:func:`pooled`), ``(pooled: 2 frames)``; with ``--model any``, ``0.681 (fake by fs), flagged 1.0–2.0 s
+    (fs)``."""
     from mesocli.aggregate import shown
 
     frames = track.get("frames")
     how = "pooled" if pooled else "set aside"
     aside = f" ({how}: {frames} frame{'s' if frames != 1 else ''})" if track.get("decides") is False else ""
     text = f"track {track.get('track')}{aside} {shown(track.get('p_fake') or 0.0, threshold)}"
+    if by := called_fake_by(track):  # --model any: which detectors call it fake
+        text += f" (fake by {', '.join(by)})"
     ranges = flagged_text(track.get("segments") or [])
     return text + (f", flagged {ranges}" if ranges else "")
 
@@ -687,7 +708,9 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
         grid.add_row(kind, *([score] if scored else []), Text(text))
 
     for row in fakes[:limit]:
-        add(Text("fake", style="bold red"), shown(row["p_fake"], row.get("threshold", 0.5)), printable(row["path"]))
+        by = called_fake_by(row)  # --model any: which detectors, most fake first
+        add(Text("fake", style="bold red"), shown(row["p_fake"], row.get("threshold", 0.5)),
+            printable(row["path"]) + (f": called fake by {', '.join(by)}" if by else ""))
     if len(fakes) > limit:
         add("", "", f"… and {len(fakes) - limit} more called fake: the table above lists every input")
     for row in flagged[:limit]:
