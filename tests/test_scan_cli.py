@@ -1484,3 +1484,50 @@ def test_a_narrow_terminal_loses_nothing_of_a_scan_table(columns: int, run_cli: 
                           for name, item in (row.get("detectors") or {}).items())
         assert got["detectors"] == ("".join(scores.split()) or "-"), text
     assert seen[-1]["flagged"] == "1.0–2.5s", text
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_a_scan_table_folds_long_paths_at_a_slash_not_inside_a_name(columns: int, scan, faces: list[Path],
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COLUMNS=80 mesocli scan uploads/`` with 60-character file names: the path folded wherever the column ended,
+    in the middle of a folder's or a file's name (``batch_`` / ``03/interview_with_the_regional_director_rec`` /
+    ``orded_…``). It breaks after a ``/`` where it can, a name too long for the column after a ``_``, ``-`` or ``.``
+    in it, so a file name that fits the column is on one line; the whole path is still there (the JSON has it as
+    it is)."""
+    from mesocli.writers import make_writer
+
+    folder = tmp_path / "case-2024-0457" / "uploads" / "batch_03"
+    folder.mkdir(parents=True)
+    names = ["interview_with_the_regional_director_recorded_2024_03_15.png",
+             "another-rather-long-uploaded-photo-name-from-a-case-file.jpg"]
+    assert all(len(name) == 60 for name in names)
+    for name, face in zip(names, faces, strict=True):
+        (folder / name).write_bytes(face.read_bytes())
+    result = scan(folder, "--format", "jsonl")
+    rows = result.jsonl()
+    assert sorted(row["path"] for row in rows) == sorted(str(folder / name) for name in names), result.err
+    rows[0]["verdict"] = "fake"  # (the "needs a look" list below the table names it)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stream = _Terminal()
+    writer = make_writer("table", stream, color=False)
+    for row in rows:
+        writer.write(row)
+    writer.close()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", stream.getvalue())
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= columns, text
+    rule = next(number for number, line in enumerate(lines) if "╇" in line)
+    cells = [line.split("│")[0].strip() for line in lines[rule + 1:] if "│" in line]
+    parts: list[list[str]] = []
+    for line, cell in zip([line for line in lines[rule + 1:] if "│" in line], cells, strict=True):
+        if line.split("│")[1].strip():  # a row's first line (its verdict)
+            parts.append([])
+        parts[-1].append(cell)
+    assert ["".join(part) for part in parts] == [row["path"] for row in rows], text
+    for part in parts:
+        assert all(piece[-1] in "/_-." for piece in part[:-1]), text  # never inside a word
+    if columns == 120:  # a 60-character name fits the column: whole on its line
+        assert all(any(piece.endswith(name) for name in names) for piece in (part[-1] for part in parts)), text
+    look = [line.strip() for line in lines[lines.index("needs a look: 1 called fake (most fake first)") + 1:-1]]
+    assert "".join(look).endswith(rows[0]["path"]) and all(line[-1] in "/_-." for line in look[:-1]), text

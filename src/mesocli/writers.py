@@ -412,7 +412,7 @@ class TableWriter:
         if with_detectors:
             columns.append(("detectors (p_fake)", True))
         counts: dict[str, int] = {}
-        rows: list[list[str]] = []
+        rows: list[list[Any]] = []
         for row in self.rows:
             verdict = row.get("verdict")
             label = row["status"] if verdict is None else verdict
@@ -424,7 +424,7 @@ class TableWriter:
             if row.get("warnings"):  # the most decisive in full, the others named
                 status += f" ({warnings_text(row['warnings'])})"
             cells = [
-                escape(printable(row["path"])),
+                FoldedPath(printable(row["path"])),  # folded at a '/' where it can be
                 f"[{style}]{verdict or '-'}[/]",
                 "-" if row.get("p_fake") is None else shown(row["p_fake"], row.get("threshold", 0.5)),
                 f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
@@ -517,7 +517,66 @@ PATH_MIN_WIDTH = 10
 for it and the columns that do not fold, the table is a list: a line a field."""
 
 
-def _table_fits(columns: list[tuple[str, bool]], rows: list[list[str]], width: int) -> bool:
+FOLD_AFTER = re.compile(r"[^/]*/+|[^/]+")
+"""A path's components, each with the ``/`` after it: where a folded path breaks first."""
+
+FOLD_WITHIN = re.compile(r"[^_\-. ]+[_\-. ]*|[_\-. ]+")
+"""A component's words, each with the ``_``, ``-``, ``.`` or space after it: where one too long for a line breaks."""
+
+
+def fold_at_separators(text: str, width: int) -> list[str]:
+    """``text`` (a path, maybe with words after it) in lines of at most ``width`` cells, broken after a ``/`` where it
+    can be (a component that does not fit the rest of a line starts the next), a component too long for a line after
+    a ``_``, ``-``, ``.`` or space in it, a word too long for one anywhere; joined, the lines are ``text``."""
+    from rich.cells import cell_len
+
+    width = max(1, width)
+    lines = [""]
+
+    def put(piece: str) -> None:  # a piece that fits a line: on this one, or on the next
+        if lines[-1] and cell_len(lines[-1]) + cell_len(piece) > width:
+            lines.append("")
+        lines[-1] += piece
+
+    for component in FOLD_AFTER.findall(text):
+        if cell_len(lines[-1]) + cell_len(component) <= width or cell_len(component) <= width:
+            put(component)
+            continue
+        for word in FOLD_WITHIN.findall(component):
+            if cell_len(word) <= width:
+                put(word)
+                continue
+            for character in word:  # (a character wider than the line goes alone on one)
+                put(character)
+    return lines
+
+
+class FoldedPath:
+    """A path for the scan table (and its "needs a look" list), folded to its column at a ``/`` rather than in the
+    middle of a folder's or a file's name (:func:`fold_at_separators`); nothing of it is left out. Plain text, as
+    shown: no markup."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.cells import cell_len
+        from rich.measure import Measurement
+
+        words = [word for part in FOLD_AFTER.findall(self.text) for word in FOLD_WITHIN.findall(part)] or [""]
+        longest = max(cell_len(word) for word in words)
+        return Measurement(min(longest, options.max_width), min(cell_len(self.text), options.max_width))
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        yield Text("\n".join(fold_at_separators(self.text, options.max_width)), overflow="fold", no_wrap=True)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _table_fits(columns: list[tuple[str, bool]], rows: list[list[Any]], width: int) -> bool:
     """Whether the scan table fits ``width`` without cutting a cell: the columns that do not fold (verdict, p_fake,
     frames) at their widest cell or heading, each other one at least as wide as its heading's longest word (the path:
     :data:`PATH_MIN_WIDTH`), with the three characters between two columns."""
@@ -705,7 +764,7 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
     grid.add_column(overflow="fold")
 
     def add(kind: Text | str, score: str, text: str) -> None:
-        grid.add_row(kind, *([score] if scored else []), Text(text))
+        grid.add_row(kind, *([score] if scored else []), FoldedPath(text))  # folded at a '/' where it can be
 
     for row in fakes[:limit]:
         by = called_fake_by(row)  # --model any: which detectors, most fake first
