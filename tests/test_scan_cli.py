@@ -1531,3 +1531,31 @@ def test_a_scan_table_folds_long_paths_at_a_slash_not_inside_a_name(columns: int
         assert all(any(piece.endswith(name) for name in names) for piece in (part[-1] for part in parts)), text
     look = [line.strip() for line in lines[lines.index("needs a look: 1 called fake (most fake first)") + 1:-1]]
     assert "".join(look).endswith(rows[0]["path"]) and all(line[-1] in "/_-." for line in look[:-1]), text
+
+
+def test_csv_bom_marks_a_csv_file_for_excel_and_goes_with_one_only(scan, faces: list[Path], tmp_path: Path) -> None:
+    """Excel on Windows reads a CSV without a byte-order mark in its ANSI code page (``é`` as ``Ã©``), and the
+    documented way to add one (``printf … | cat``) is a Unix shell's. ``--csv-bom`` starts the ``--output`` CSV with
+    the mark (EF BB BF); the default stays without (Python's ``csv`` read it into the first header). A ``--resume``
+    appends no second mark. Refused before any work with another format or standard output."""
+    named = tmp_path / "visage_é_日本.png"
+    named.write_bytes(faces[0].read_bytes())
+    out = tmp_path / "rows.csv"
+    assert scan(named, "-o", out, "--csv-bom").code == 0
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfpath,") and data.count(b"\xef\xbb\xbf") == 1
+    with out.open(encoding="utf-8-sig", newline="") as handle:  # as Excel and pandas' "utf-8-sig" read it
+        assert [row["path"] for row in csv.DictReader(handle)] == [str(named)]
+    result = scan(named, faces[1], "-o", out, "--csv-bom", "--resume")  # appended: the mark stays the first bytes
+    assert result.code == 0, result.err
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfpath,") and data.count(b"\xef\xbb\xbf") == 1 and data.count(b"\n") == 3
+    plain = tmp_path / "plain.csv"
+    assert scan(named, "-o", plain).code == 0 and plain.read_bytes().startswith(b"path,")  # the default: no mark
+    for args, why in ((("-o", tmp_path / "rows.jsonl"), ", not jsonl"), (("--format", "csv"), " (not standard output, "
+                      "where a program reads the mark as part of the first header)")):
+        result = scan(named, *args, "--csv-bom")
+        assert result.code == 2
+        assert result.error_line() == ("--csv-bom marks a CSV file for Excel on Windows: it goes with --output "
+                                       "FILE.csv" + why)
+    assert not (tmp_path / "rows.jsonl").exists()

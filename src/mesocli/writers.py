@@ -316,13 +316,16 @@ def csv_writer(stream: IO[str], fieldnames: Sequence[str] | None = None, line_en
 
 class CsvWriter:
     """A header (unless ``header`` is false: rows appended to a scan's CSV), then one row per input (empty cell for
-    null; ``log`` hears of a cell cut to a spreadsheet's limit), each ended by ``line_end``."""
+    null; ``log`` hears of a cell cut to a spreadsheet's limit), each ended by ``line_end``; ``bom``: a byte-order mark
+    before the header (``--csv-bom``: Excel on Windows then reads the file as UTF-8)."""
 
     def __init__(self, stream: IO[str], log: Callable[[str], None] | None = None, header: bool = True,
-                 line_end: str = CSV_LINE_END) -> None:
+                 line_end: str = CSV_LINE_END, bom: bool = False) -> None:
         self.stream = stream
         self.log = log
         self.writer = csv_writer(stream, CSV_COLUMNS, line_end)
+        if header and bom:  # (a file appended to keeps what it starts with)
+            stream.write(BOM)
         if header:
             self.writer.writeheader()
 
@@ -335,6 +338,12 @@ class CsvWriter:
 
     def stop(self, why: str) -> None:
         self.close()
+
+
+BOM = "\ufeff"
+"""The byte-order mark (EF BB BF in UTF-8) ``--csv-bom`` starts a CSV with: Excel on Windows reads a CSV without one
+in its ANSI code page (``é`` as ``Ã©``); Python's ``csv``, pandas' default and ``cut`` read it as part of the first
+header (``\ufeffpath``), hence not by default."""
 
 
 LOOK_LIMIT = 10
@@ -841,16 +850,17 @@ def refuse_inputs_as_outputs(inputs: Iterable[str | Path], outputs: Iterable[Pat
 
 def make_writer(fmt: str, stream: IO[str], color: bool | None = None,
                 log: Callable[[str], None] | None = None, csv_form: tuple[bool, str] = (True, CSV_LINE_END),
-                planned: int | None = None) -> Writer:
+                planned: int | None = None, bom: bool = False) -> Writer:
     """The writer for ``fmt`` (one of :data:`FORMATS`) on ``stream``; ``log``: notes (a CSV cell cut short);
     ``csv_form``: whether a CSV starts with its header, and its line end (rows appended to a CSV: as it has them);
-    ``planned``: how many inputs the scan has, which a table stopped before its end says (None: not known)."""
+    ``planned``: how many inputs the scan has, which a table stopped before its end says (None: not known); ``bom``:
+    a CSV's header starts with a byte-order mark."""
     if fmt == "jsonl":
         return JsonlWriter(stream)
     if fmt == "json":
         return JsonWriter(stream)
     if fmt == "csv":
-        return CsvWriter(stream, log, *csv_form)
+        return CsvWriter(stream, log, *csv_form, bom=bom)
     if fmt == "table":
         return TableWriter(stream, color, planned)
     raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
