@@ -124,6 +124,26 @@ def test_frames_without_a_face_end_a_run_and_are_skipped_by_smoothing() -> None:
     assert found[1].p_fake_mean == pytest.approx(1 / 3)
 
 
+def test_a_range_names_the_detectors_that_flagged_it() -> None:
+    """``--model any``: a flagged range said nothing of which detector flagged it (the timeline is each frame's
+    largest score). It names those whose own smoothed scores reach the threshold there, most fake first, or, where
+    none alone does (each frame's largest went over it together), the one highest there."""
+    df = [0.0, 0.9, 0.9, 0.0, 0.0, 0.0, 0.6, 0.0, 0.0, 0.0]
+    fs = [0.0, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0, 0.6, 0.0, 0.0]
+    largest = [max(pair) for pair in zip(df, fs, strict=True)]
+    found = segments(TIMES, largest, 0.5, window=1, duration=10, by_detector={"df": df, "fs": fs})
+    assert [(s.start, s.end, s.detectors) for s in found] == [(0.5, 2.5, ["df", "fs"]), (5.5, 7.5, ["df", "fs"])]
+    found = segments(TIMES, largest, 0.5, window=3, duration=10, by_detector={"df": df, "fs": fs})
+    # smoothed over 3: df 0.6 at frames 1-2 (fs at most 0.233); frame 6-7: the largest 0.4 and 0.4, under 0.5
+    assert [(s.start, s.end, s.detectors) for s in found] == [(0.5, 2.5, ["df"])]
+    assert found[0].to_dict()["detectors"] == ["df"]
+    # together over it, neither alone: the highest of them is named
+    alternate = {"df": [0.65, 0.1, 0.65, 0.1], "fs": [0.1, 0.6, 0.1, 0.6]}  # smoothed: at most 0.467 and 0.433
+    (both,) = segments(TIMES[:4], [0.65, 0.6, 0.65, 0.6], 0.5, window=3, duration=4, by_detector=alternate)
+    assert both.detectors == ["df"] and both.frames == 4
+    assert "detectors" not in segments(TIMES, df, 0.5, window=1, duration=10)[0].to_dict()  # one detector
+
+
 def test_no_segment_below_the_threshold_and_dict_form() -> None:
     assert segments(TIMES, [0.2] * 10, 0.5, duration=10) == []
     assert segments([], [], 0.5) == []

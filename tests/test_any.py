@@ -124,3 +124,26 @@ def test_scan_any_names_the_detector_of_each_heatmap(bundled: Path, kit: MediaKi
         scores = frames[frame]
         assert detector == max(scores, key=lambda name: scores[name])
     assert "Grad-CAM of the detector whose p_fake is the face" in report.read_text(encoding="utf-8")
+
+
+def test_a_fake_or_flagged_input_says_which_detector_made_it(bundled: Path, kit: MediaKit, run_cli: RunCli,
+                                                           tmp_path: Path) -> None:
+    """``--model any``: the "needs a look" list, a flagged range and the report said an input was fake or flagged,
+    not by which detector (the table's detectors column gave every score, the call none). At a threshold of 0.6
+    df (about 0.87 on every frame) calls the clip fake and flags it whole, f2f (0.50) does not: each says df."""
+    report = tmp_path / "report.html"
+    args = (kit.face_video, kit.noface_video, "--model", "any", "--frames", "8", "--threshold", "0.6", "--no-face-ok",
+            "-q")
+    code, out, err = run_cli("scan", *args, "--format", "json", "--report", report)
+    assert code == 0, err
+    row = json.loads(out)[0]
+    check_schema(row)
+    assert {name: item["verdict"] for name, item in row["detectors"].items()} == {"df": "fake", "f2f": "real"}
+    assert [segment["detectors"] for segment in row["segments"]] == [["df"]]
+    page = report.read_text(encoding="utf-8")
+    assert "s</span> (df)</td>" in page and "; flagged by df</li>" in page
+    code, out, err = run_cli("scan", *args, "--format", "table")
+    assert code == 0, err
+    look = out[out.index("needs a look"):]
+    assert "called fake by df" in " ".join(look.split()) and "called fake by df, f2f" not in " ".join(look.split())
+    assert " s (df)" in out  # the flagged column

@@ -1313,6 +1313,26 @@ def test_a_report_named_as_rows_is_refused(scan, faces: list[Path], tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("name", "hint"), [("r.tsv", ", e.g. {dir}/r.html"), ("r.txt", ", e.g. {dir}/r.html"),
+                                            ("r.pdf", ", e.g. {dir}/r.html (a browser prints it to PDF)"),
+                                            ("report", ", e.g. {dir}/report.html"),
+                                            ("r.xhtml", ", e.g. {dir}/r.html")])
+def test_a_report_not_named_as_a_page_is_refused(scan, faces: list[Path], tmp_path: Path, name: str,
+                                                 hint: str) -> None:
+    """``scan uploads/ --report r.tsv`` (or ``.txt``, ``.pdf``, no suffix): the HTML page was written under that
+    name without a word, and opened as text, or by no program at all. Any name not ``.html``/``.htm`` is refused
+    before any work, naming the page's name; ``.HTML``/``.Htm`` are HTML names (browsers open them as pages)."""
+    out = tmp_path / name
+    result = scan(*faces, "--report", out)
+    assert result.code == 2
+    assert result.error_line() == (f"{out}: --report writes an HTML page, to open in a browser: name it .html"
+                                   + hint.format(dir=tmp_path))
+    assert list(tmp_path.iterdir()) == []
+    for page in ("r.HTML", "r.Htm") if name == "report" else ():
+        assert scan(*faces, "--report", tmp_path / page).code == 0
+        assert (tmp_path / page).read_text().lstrip().lower().startswith("<!doctype html")
+
+
 def test_a_report_named_dash_is_refused(scan, faces: list[Path], tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """``scan uploads/ --report -`` (``-`` as ``--output -`` means: standard output): the HTML page was written to a
@@ -1323,6 +1343,22 @@ def test_a_report_named_dash_is_refused(scan, faces: list[Path], tmp_path: Path,
     assert result.error_line() == ("--report -: the report is an HTML page written to a file, not to standard "
                                    "output: name it, e.g. report.html")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("value", "hint"), [
+    ("2", " (a p_fake, not a percentage: did you mean 0.2, or 0.02 for 2 %?)"),
+    ("50", " (a p_fake, not a percentage: 0.5 for 50 %)"),
+    ("70", " (a p_fake, not a percentage: 0.7 for 70 %)"),
+    ("72.5", " (a p_fake, not a percentage: 0.725 for 72.5 %)"),
+    ("100", " (a p_fake, not a percentage: 1 for 100 %)"),
+    ("150", ""), ("1.5", "")])
+def test_a_threshold_over_one_names_what_it_may_have_meant(scan, faces: list[Path], value: str, hint: str) -> None:
+    """``--threshold 2`` was told "0.02 for 2 %" alone, where a dropped ``0.`` (0.2) is as likely; both are named
+    for 2 to 9. From 10 to 100 the percentage is the reading (a dropped ``0.`` of 0.25 reads 25, the same p_fake),
+    decimals too; no guess over 100, nor for 1.5."""
+    result = scan("--threshold", value, faces[0])
+    assert result.code == 2
+    assert result.error_line() == f"--threshold must be between 0 and 1, not {float(value)}{hint}"
 
 
 def test_a_min_track_frames_under_one_is_a_usage_error(scan, faces: list[Path]) -> None:
@@ -1448,3 +1484,78 @@ def test_a_narrow_terminal_loses_nothing_of_a_scan_table(columns: int, run_cli: 
                           for name, item in (row.get("detectors") or {}).items())
         assert got["detectors"] == ("".join(scores.split()) or "-"), text
     assert seen[-1]["flagged"] == "1.0–2.5s", text
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_a_scan_table_folds_long_paths_at_a_slash_not_inside_a_name(columns: int, scan, faces: list[Path],
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COLUMNS=80 mesocli scan uploads/`` with 60-character file names: the path folded wherever the column ended,
+    in the middle of a folder's or a file's name (``batch_`` / ``03/interview_with_the_regional_director_rec`` /
+    ``orded_…``). It breaks after a ``/`` where it can, a name too long for the column after a ``_``, ``-`` or ``.``
+    in it, so a file name that fits the column is on one line; the whole path is still there (the JSON has it as
+    it is)."""
+    from mesocli.writers import make_writer
+
+    folder = tmp_path / "case-2024-0457" / "uploads" / "batch_03"
+    folder.mkdir(parents=True)
+    names = ["interview_with_the_regional_director_recorded_2024_03_15.png",
+             "another-rather-long-uploaded-photo-name-from-a-case-file.jpg"]
+    assert all(len(name) == 60 for name in names)
+    for name, face in zip(names, faces, strict=True):
+        (folder / name).write_bytes(face.read_bytes())
+    result = scan(folder, "--format", "jsonl")
+    rows = result.jsonl()
+    assert sorted(row["path"] for row in rows) == sorted(str(folder / name) for name in names), result.err
+    rows[0]["verdict"] = "fake"  # (the "needs a look" list below the table names it)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stream = _Terminal()
+    writer = make_writer("table", stream, color=False)
+    for row in rows:
+        writer.write(row)
+    writer.close()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", stream.getvalue())
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= columns, text
+    rule = next(number for number, line in enumerate(lines) if "╇" in line)
+    cells = [line.split("│")[0].strip() for line in lines[rule + 1:] if "│" in line]
+    parts: list[list[str]] = []
+    for line, cell in zip([line for line in lines[rule + 1:] if "│" in line], cells, strict=True):
+        if line.split("│")[1].strip():  # a row's first line (its verdict)
+            parts.append([])
+        parts[-1].append(cell)
+    assert ["".join(part) for part in parts] == [row["path"] for row in rows], text
+    for part in parts:
+        assert all(piece[-1] in "/_-." for piece in part[:-1]), text  # never inside a word
+    if columns == 120:  # a 60-character name fits the column: whole on its line
+        assert all(any(piece.endswith(name) for name in names) for piece in (part[-1] for part in parts)), text
+    look = [line.strip() for line in lines[lines.index("needs a look: 1 called fake (most fake first)") + 1:-1]]
+    assert "".join(look).endswith(rows[0]["path"]) and all(line[-1] in "/_-." for line in look[:-1]), text
+
+
+def test_csv_bom_marks_a_csv_file_for_excel_and_goes_with_one_only(scan, faces: list[Path], tmp_path: Path) -> None:
+    """Excel on Windows reads a CSV without a byte-order mark in its ANSI code page (``é`` as ``Ã©``), and the
+    documented way to add one (``printf … | cat``) is a Unix shell's. ``--csv-bom`` starts the ``--output`` CSV with
+    the mark (EF BB BF); the default stays without (Python's ``csv`` read it into the first header). A ``--resume``
+    appends no second mark. Refused before any work with another format or standard output."""
+    named = tmp_path / "visage_é_日本.png"
+    named.write_bytes(faces[0].read_bytes())
+    out = tmp_path / "rows.csv"
+    assert scan(named, "-o", out, "--csv-bom").code == 0
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfpath,") and data.count(b"\xef\xbb\xbf") == 1
+    with out.open(encoding="utf-8-sig", newline="") as handle:  # as Excel and pandas' "utf-8-sig" read it
+        assert [row["path"] for row in csv.DictReader(handle)] == [str(named)]
+    result = scan(named, faces[1], "-o", out, "--csv-bom", "--resume")  # appended: the mark stays the first bytes
+    assert result.code == 0, result.err
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfpath,") and data.count(b"\xef\xbb\xbf") == 1 and data.count(b"\n") == 3
+    plain = tmp_path / "plain.csv"
+    assert scan(named, "-o", plain).code == 0 and plain.read_bytes().startswith(b"path,")  # the default: no mark
+    for args, why in ((("-o", tmp_path / "rows.jsonl"), ", not jsonl"), (("--format", "csv"), " (not standard output, "
+                      "where a program reads the mark as part of the first header)")):
+        result = scan(named, *args, "--csv-bom")
+        assert result.code == 2
+        assert result.error_line() == ("--csv-bom marks a CSV file for Excel on Windows: it goes with --output "
+                                       "FILE.csv" + why)
+    assert not (tmp_path / "rows.jsonl").exists()

@@ -249,6 +249,38 @@ def test_a_card_beside_an_onnx_export_whose_resize_is_unknown_is_refused(own: st
     assert load_onnx(exported).source_card.resize == "bilinear"  # a known one loads
 
 
+def test_a_card_of_other_weights_beside_an_onnx_export_is_not_its_card(tmp_path: Path, run_cli) -> None:
+    """A stale model card beside an exported ``.onnx`` (of other weights: another ``sha256``, no ``onnx_sha256`` of
+    this export) whose ``resize`` this mesocli does not know refused the export, as if it were its card; a card of
+    other weights with a known resize was already passed over (the export runs on its own card and the bundled
+    weights it came from). Now both are; a card that records this very export (its ``onnx_sha256``) is its card,
+    and refused."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from mesocli.digest import sha256_file
+    from mesocli.export import onnx_bytes, read_source
+    from mesocli.runtime import load_onnx
+
+    source = read_source(bundled_weights_path("meso4", "f2f"))
+    exported = tmp_path / "f2f.onnx"
+    exported.write_bytes(onnx_bytes(source.arrays, source.arch, replace(source.card(), resize=None)))
+    card = json.loads(card_path_for(source.path).read_text())
+    stale = {**card, "sha256": "0" * 64, "onnx_sha256": "1" * 64, "resize": "lanczos"}
+    (tmp_path / "f2f.json").write_text(json.dumps(stale))
+    model = load_onnx(exported)
+    assert model.source_card is not None and model.source_card.sha256 == card["sha256"]  # the bundled card
+    crop = tmp_path / "crop.png"
+    Image.new("RGB", (90, 110), (120, 90, 80)).save(crop)
+    result = run_cli("scan", crop, "--detector", "none", "--format", "jsonl", "--weights", exported)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["settings"]["resize"] == "bilinear"
+    (tmp_path / "f2f.json").write_text(json.dumps({**stale, "onnx_sha256": sha256_file(exported)}))  # this export's
+    with pytest.raises(WeightsError, match="model card's resize \"lanczos\" is not one this mesocli knows"):
+        load_onnx(exported)
+
+
 def test_an_export_describes_the_resize_its_weights_are_fed(tmp_path: Path) -> None:
     """An export's card says how a crop not 256×256 is resized for it (``input``): nearest for weights whose card
     says so (the bundled df detectors, as exported and as bundled), bilinear for the others. Every export said

@@ -25,8 +25,9 @@ score is >= ``threshold`` into time ranges (see its docstring).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 AGGREGATIONS = ("mean", "vote", "confident")
 CONFIDENT_FAKE = 0.8
@@ -82,13 +83,19 @@ def aggregate(scores: Sequence[float], rule: str = "mean", threshold: float = 0.
 
 
 def check_threshold(threshold: float) -> float:
-    """``threshold`` if it lies in [0, 1], else :class:`mesocli.errors.ParameterError` (NaN fails too); a whole
-    number from 2 to 100 (``--threshold 70``, a percentage) gets the p_fake it may have meant (0.7)."""
+    """``threshold`` if it lies in [0, 1], else :class:`mesocli.errors.ParameterError` (NaN fails too), with the
+    p_fake it may have meant: from 10 to 100 a percentage (``--threshold 70``: 0.7 for 70 %; ``72.5``: 0.725; a
+    dropped ``0.`` reads the same, ``0.25`` typed ``25``), a whole number from 2 to 9 either reading (``2``: 0.2, a
+    dropped ``0.``, or 0.02 for 2 %, both named: neither is more likely); none for others (``1.5``, ``150``)."""
     from mesocli.errors import ParameterError
 
     if not 0.0 <= threshold <= 1.0:
-        percent = float(threshold).is_integer() and 1 < threshold <= 100
-        meant = f" (a p_fake, not a percentage: {threshold / 100:g} for {threshold:g} %)" if percent else ""
+        meant = ""
+        if 10 <= threshold <= 100:
+            meant = f" (a p_fake, not a percentage: {threshold / 100:g} for {threshold:g} %)"
+        elif 1 < threshold < 10 and float(threshold).is_integer():
+            meant = f" (a p_fake, not a percentage: did you mean {threshold / 10:g}, or {threshold / 100:g} for " \
+                    f"{threshold:g} %?)"
         raise ParameterError("{threshold} must be between 0 and 1, not {value}" + meant, value=threshold)
     return threshold
 
@@ -146,6 +153,14 @@ def smooth(scores: Sequence[float], window: int = DEFAULT_WINDOW) -> list[float]
     return out
 
 
+def _flagged_by(own: dict[str, dict[int, float]], run: list[int], threshold: float) -> list[str]:
+    """The detectors that flagged the frames ``run`` (see :func:`segments`): those whose own smoothed score reaches
+    ``threshold`` there, most fake first; else the one highest there."""
+    highest = {name: max(scores[i] for i in run) for name, scores in own.items()}
+    ranked = sorted(highest, key=lambda name: -highest[name])
+    return [name for name in ranked if is_fake(highest[name], threshold)] or ranked[:1]
+
+
 @dataclass
 class Segment:
     """A time range, in seconds, whose smoothed p_fake stays >= the threshold."""
@@ -155,15 +170,19 @@ class Segment:
     frames: int
     p_fake_mean: float
     p_fake_max: float
+    detectors: list[str] | None = None  # --model any: the detectors that flagged it (see segments)
 
-    def to_dict(self) -> dict[str, float | int]:
-        return {
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "frames": self.frames,
             "p_fake_mean": round(self.p_fake_mean, 6),
             "p_fake_max": round(self.p_fake_max, 6),
         }
+        if self.detectors is not None:
+            out["detectors"] = list(self.detectors)
+        return out
 
 
 def segments(
@@ -173,6 +192,7 @@ def segments(
     window: int = DEFAULT_WINDOW,
     duration: float | None = None,
     start: float = 0.0,
+    by_detector: Mapping[str, Sequence[float | None]] | None = None,
 ) -> list[Segment]:
     """The time ranges where the smoothed score is >= ``threshold``.
 
@@ -185,6 +205,11 @@ def segments(
     starts late) to halfway between its last frame and the next sampled frame (``duration``, or the
     last frame's time, for the last one), clipped to ``[0, max(duration, last frame's time)]``.
     ``p_fake_mean`` and ``p_fake_max`` are of the smoothed scores in the run.
+
+    ``by_detector`` (``--model any``, where ``scores`` is each frame's largest detector score): each detector's own
+    scores, ``None`` where ``scores`` is; a range's ``detectors`` are those whose own smoothed scores reach the
+    threshold in it, most fake first, or, where none alone does (the largest of each frame's went over it together),
+    the one whose own smoothed score there is highest.
     """
     if len(times) != len(scores):
         raise ValueError("times and scores differ in length")
@@ -192,6 +217,9 @@ def segments(
     smoothed: list[float | None] = [None] * len(scores)
     for i, value in zip(scored, smooth([scores[i] for i in scored], window), strict=True):  # type: ignore[misc]
         smoothed[i] = value
+    own: dict[str, dict[int, float]] = {}  # each detector's smoothed score by frame index
+    for name, values in (by_detector or {}).items():
+        own[name] = dict(zip(scored, smooth([float(values[i]) for i in scored], window), strict=True))  # type: ignore[arg-type]
     last_time = float(times[-1]) if len(times) else 0.0
     end_of_video = max(float(duration), last_time) if duration is not None and duration > 0 else last_time
     found: list[Segment] = []
@@ -205,7 +233,8 @@ def segments(
         end = end_of_video if last == len(times) - 1 else (times[last] + times[last + 1]) / 2
         begin, end = max(0.0, min(begin, end_of_video)), max(0.0, min(max(end, times[last]), end_of_video))
         values = [smoothed[i] for i in run]
-        found.append(Segment(begin, end, len(run), sum(values) / len(values), max(values)))  # type: ignore[arg-type]
+        found.append(Segment(begin, end, len(run), sum(values) / len(values), max(values),  # type: ignore[arg-type]
+                             _flagged_by(own, run, threshold) if own else None))
         run.clear()
 
     for i, value in enumerate(smoothed):

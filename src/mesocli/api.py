@@ -551,6 +551,10 @@ def export_weights(sources: Iterable[PathLike] = (), fmt: str = "onnx", out: Pat
         jobs = [(state.weights, state.onnx) for state in states if force or verify or not state.fresh]
     bundled_jobs = set(jobs)
     for path in paths:  # (an ONNX file beside the weights' card was said to be corrupted)
+        if not path.exists():  # before its default output, the same name for a .onnx, is taken for it
+            kind = "" if path.name.lower().endswith(".h5") else " (export takes a weights file: .weights.h5, or the " \
+                                                                   "authors' .h5)"
+            raise WeightsError(f"{path}: weights file not found{kind}")
         exporting.refuse_an_export(path)
     jobs += exporting.plan_exports(paths, fmt, out, force, verify)  # as given: a trailing '/' names a folder
     from mesocli.fsutil import is_stream

@@ -419,6 +419,8 @@ def scan(
                      "--report; default 4).", show_default=False) = None,
     null: Opt(bool, "The paths on stdin (-) are separated by NUL bytes, as find -print0 writes them (names with a "
               "newline are read whole).", "--null", "-0") = False,
+    csv_bom: Opt(bool, "Start the --output CSV file with a byte-order mark, so that Excel on Windows reads its "
+                 "names as UTF-8 (other readers show it in the first header: off by default).", "--csv-bom") = False,
 ) -> None:
     """Score faces in videos, images or folders and give a verdict per input (help text above)."""
     from mesocli.scan import ScanOptions
@@ -432,7 +434,8 @@ def scan(
                     runtime=runtime.value, fmt=fmt, output=output, force=force, resume=resume,
                     fail_on_fake=fail_on_fake, no_face_ok=no_face_ok, quiet=quiet, engine=engine, address=address,
                     workers=workers, explain=explain, report=report, explain_top=explain_top, null=null, log=err,
-                    command=shell_line(["mesocli", *sys.argv[1:]]))  # the report writes it: to reproduce the scan
+                    command=shell_line(["mesocli", *sys.argv[1:]]),  # the report writes it: to reproduce the scan
+                    csv_bom=csv_bom)
     raise typer.Exit(code)  # a reader that went away (`| head`): 141, see mesocli.cli_base
 
 

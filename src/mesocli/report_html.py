@@ -23,7 +23,7 @@ from mesocli.aggregate import shown, verdict
 from mesocli.digest import CHANGED
 from mesocli.errors import printable
 from mesocli.producer import box_text, is_damage
-from mesocli.writers import other_flags, pooled, ranked_warnings, track_flag_text, warnings_text
+from mesocli.writers import flagged_by, other_flags, pooled, ranked_warnings, track_flag_text, warnings_text
 
 
 def fmt_p(value: float | None, threshold: float | None = None) -> str:
@@ -202,6 +202,13 @@ def _ranges(times: Sequence[float], all_times: Sequence[float]) -> str:
     return ", ".join(f"{r[0]:.2f} s" if len(r) == 1 else f"{r[0]:.2f}–{r[-1]:.2f} s" for r in runs)
 
 
+def _by(segment: dict[str, Any]) -> str:
+    """``; flagged by fs, df`` (``--model any``: the detectors whose own smoothed p_fake reached the threshold there,
+    or the highest one's), escaped; "" for one detector."""
+    names = segment.get("detectors")
+    return _esc(f"; flagged by {', '.join(str(name) for name in names)}") if names else ""
+
+
 def _summary(entries: Sequence[ReportEntry]) -> str:
     counts: dict[str, int] = {}
     for entry in entries:
@@ -220,8 +227,8 @@ def _summary(entries: Sequence[ReportEntry]) -> str:
     for number, entry in enumerate(entries, 1):
         r = entry.result
         frames = r.get("frames") or {}
-        flagged = ", ".join(f'<span class="range">{s["start"]:.1f}–{s["end"]:.1f} s</span>'
-                            for s in r.get("segments") or [])
+        flagged = ", ".join(f'<span class="range">{s["start"]:.1f}–{s["end"]:.1f} s</span>{_esc(flagged_by(s))}'
+                            for s in r.get("segments") or [])  # --model any: `` (fs)``, the detectors that did
         others = "; ".join(track_flag_text(t, r.get("threshold", 0.5), pooled(r)) for t in other_flags(r))
         flagged += _esc(("; " if flagged else "") + others) if others else ""  # a short track set aside, …
         cells = [f'<td class="num">{number}</td>',
@@ -327,7 +334,7 @@ def _section(number: int, entry: ReportEntry) -> str:
         if segments:
             items = "".join(f"<li>{s['start']:.2f}–{s['end']:.2f} s: {s['frames']} sampled frame(s)"
                             f"{_ends(s, entry.sampled_frames)}, smoothed p_fake mean {fmt_p(s['p_fake_mean'])}, "
-                            f"max {fmt_p(s['p_fake_max'])}</li>" for s in segments)
+                            f"max {fmt_p(s['p_fake_max'])}{_by(s)}</li>" for s in segments)
             out.append(f"<h3>Flagged time ranges</h3><ul>{items}</ul>")
         elif others:
             out.append("<h3>Flagged time ranges</h3><p>None on the "

@@ -302,16 +302,32 @@ def _exported(path: Path, arch: str | None) -> OnnxModel:
     if found.resize is not None:  # (an unknown one: refused, as in a model card)
         w.ModelCard(found.arch, found.manipulation or "", found.source_file, "", resize=found.resize).check_resize(path)
     name = f"{path.name} (exported from {found.name or found.source_file}, sha256 {found.source_sha256[:12]})"
+    digest = hashlib.sha256(data).hexdigest()
     try:  # a bundled export's card (its resize, its figures): the weights' it came from
         beside = w.card_beside(path)
-    except w.UnknownResize:  # a model card whose resize is unknown: refused, as beside a weights file (not guessed)
-        raise
+    except w.UnknownResize:  # a model card whose resize is unknown: refused when it is this export's (not guessed)
+        if _card_of(w.card_path_for(path), found.source_sha256, digest):
+            raise
+        beside = None  # another file's card (stale, of other weights): not its card, as one with a known resize
     except WeightsError:  # a JSON file beside it that is no readable model card (a scan's output): not its card
         beside = None
     source = beside if beside is not None and beside.sha256 == found.source_sha256 else next(
         (card for card in w.bundled_cards() if card.sha256 == found.source_sha256), None)
-    return OnnxModel(found.arch, name, path, hashlib.sha256(data).hexdigest(), data, "exported", None,
+    return OnnxModel(found.arch, name, path, digest, data, "exported", None,
                      found.legacy, session, source_card=source, export_resize=found.resize)
+
+
+def _card_of(card_file: Path, source_sha256: str, onnx_sha256: str) -> bool:
+    """Whether the model card ``card_file`` (read as JSON, its resize unchecked) is an export's: of the weights it
+    was exported from (``sha256``), or recording this very export (``onnx_sha256``)."""
+    import json
+
+    try:
+        raw = json.loads(card_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(raw, dict) and (raw.get("sha256") == source_sha256
+                                      or bool(onnx_sha256) and raw.get("onnx_sha256") == onnx_sha256)
 
 
 def convert(path: Path, arch: str | None = None, digest: str | None = None) -> OnnxModel:

@@ -802,11 +802,16 @@ def _aggregate(scores: list[float], is_video: bool, options: ScanOptions) -> flo
 def _segments(job: Job, faces: list[Face], options: ScanOptions) -> list[aggregate.Segment]:
     """Timeline of one face series over the job's sampled frames (one score per frame: the max)."""
     per_frame: dict[int, float] = {}
+    own: dict[str, dict[int, float]] = {}  # --model any: each detector's, to name those that flagged a range
     for face in faces:
         per_frame[face.frame] = max(per_frame.get(face.frame, 0.0), face.p_fake)  # type: ignore[arg-type]
+        for name, value in (face.detectors or {}).items():
+            own.setdefault(name, {})[face.frame] = max(own.get(name, {}).get(face.frame, 0.0), value)
     times = [t for _, t in job.sampled]
     scores = [per_frame.get(index) for index, _ in job.sampled]
-    return aggregate.segments(times, scores, options.threshold, options.smooth, job.duration, job.start)
+    by_detector = {name: [values.get(index) for index, _ in job.sampled] for name, values in own.items()}
+    return aggregate.segments(times, scores, options.threshold, options.smooth, job.duration, job.start,
+                              by_detector or None)
 
 
 EXIT_OK, EXIT_FAKE, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3

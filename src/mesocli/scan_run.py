@@ -54,13 +54,14 @@ def run_scan(
     force: bool = False, resume: bool = False, fail_on_fake: bool = False, no_face_ok: bool = False,
     quiet: bool = False, engine: str = "local", address: str | None = None, workers: int | None = None,
     explain: Path | None = None, report: Path | None = None, explain_top: int | None = None, null: bool = False,
-    log: Callable[[str], None] = note, command: str | None = None,
+    log: Callable[[str], None] = note, command: str | None = None, csv_bom: bool = False,
 ) -> int:
     """Scan ``inputs`` (``-``: paths read from standard input, one per line, or with ``null`` separated by NUL
     bytes) and write one row per input in ``fmt``
     (default: by ``output``'s suffix, else a table on a terminal and JSON Lines in a pipe) to ``output``
     or standard output; heatmaps to ``explain``, an HTML report to ``report``. Notes go to ``log``; ``command``
-    (the command line, as the CLI passes it) is written in the report, with the folder it ran in.
+    (the command line, as the CLI passes it) is written in the report, with the folder it ran in. ``csv_bom``: a CSV
+    ``output`` file starts with a byte-order mark (for Excel on Windows).
 
     Returns the exit status (:func:`mesocli.scan.exit_status`; ``no_face_ok``: an input in which no face was found
     counts as scanned). Bad arguments raise ParameterError
@@ -80,6 +81,10 @@ def run_scan(
         raise ParameterError("{null} is for the paths on standard input: give - among the inputs")
     paths = read_inputs(inputs, null)
     fmt = _check(output, fmt, force, resume, engine, address, workers)
+    if csv_bom and (fmt != "csv" or output is None):  # before any work: a mark in a stream is junk to its reader
+        raise ParameterError("{csv_bom} marks a CSV file for Excel on Windows: it goes with {output} FILE.csv"
+                             + (f", not {fmt}" if fmt != "csv" else " (not standard output, where a program reads "
+                                "the mark as part of the first header)"))
     explainer = _explainer(explain, report, explain_top, options, force, output, command)
     if explainer is not None and engine == "ray":
         raise ParameterError("{report} and {explain} need the local engine (the heatmaps are made where the faces are)")
@@ -117,7 +122,7 @@ def run_scan(
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
         writer = make_writer(fmt, stream, color=None if output is None else False, log=log,
-                             csv_form=_csv_form(output, resume, fmt),
+                             csv_form=_csv_form(output, resume, fmt), bom=csv_bom,
                              planned=len(todo) if isinstance(todo, list) else None)
         if report is not None and isinstance(writer, TableWriter):  # --resume does not go with a report
             writer.resumable = False
@@ -676,7 +681,7 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
         raise ParameterError("{report} -: the report is an HTML page written to a file, not to standard output: name "
                              "it, e.g. report.html")
     if report is not None and (instead := not_a_report(report)) is not None:
-        raise ParameterError("{value}: {report} writes an HTML page, to open in a browser: name it .html; " + instead,
+        raise ParameterError("{value}: {report} writes an HTML page, to open in a browser: name it .html" + instead,
                              value=report)
     if report is not None and output is not None and report.resolve() == output.resolve():
         raise ParameterError("{report} and {output} name the same file")

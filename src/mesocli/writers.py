@@ -316,13 +316,16 @@ def csv_writer(stream: IO[str], fieldnames: Sequence[str] | None = None, line_en
 
 class CsvWriter:
     """A header (unless ``header`` is false: rows appended to a scan's CSV), then one row per input (empty cell for
-    null; ``log`` hears of a cell cut to a spreadsheet's limit), each ended by ``line_end``."""
+    null; ``log`` hears of a cell cut to a spreadsheet's limit), each ended by ``line_end``; ``bom``: a byte-order mark
+    before the header (``--csv-bom``: Excel on Windows then reads the file as UTF-8)."""
 
     def __init__(self, stream: IO[str], log: Callable[[str], None] | None = None, header: bool = True,
-                 line_end: str = CSV_LINE_END) -> None:
+                 line_end: str = CSV_LINE_END, bom: bool = False) -> None:
         self.stream = stream
         self.log = log
         self.writer = csv_writer(stream, CSV_COLUMNS, line_end)
+        if header and bom:  # (a file appended to keeps what it starts with)
+            stream.write(BOM)
         if header:
             self.writer.writeheader()
 
@@ -335,6 +338,12 @@ class CsvWriter:
 
     def stop(self, why: str) -> None:
         self.close()
+
+
+BOM = "\ufeff"
+"""The byte-order mark (EF BB BF in UTF-8) ``--csv-bom`` starts a CSV with: Excel on Windows reads a CSV without one
+in its ANSI code page (``é`` as ``Ã©``); Python's ``csv``, pandas' default and ``cut`` read it as part of the first
+header (``\ufeffpath``), hence not by default."""
 
 
 LOOK_LIMIT = 10
@@ -412,7 +421,7 @@ class TableWriter:
         if with_detectors:
             columns.append(("detectors (p_fake)", True))
         counts: dict[str, int] = {}
-        rows: list[list[str]] = []
+        rows: list[list[Any]] = []
         for row in self.rows:
             verdict = row.get("verdict")
             label = row["status"] if verdict is None else verdict
@@ -424,7 +433,7 @@ class TableWriter:
             if row.get("warnings"):  # the most decisive in full, the others named
                 status += f" ({warnings_text(row['warnings'])})"
             cells = [
-                escape(printable(row["path"])),
+                FoldedPath(printable(row["path"])),  # folded at a '/' where it can be
                 f"[{style}]{verdict or '-'}[/]",
                 "-" if row.get("p_fake") is None else shown(row["p_fake"], row.get("threshold", 0.5)),
                 f"{frames.get('with_face', 0)}/{frames.get('sampled', 0)}",
@@ -517,7 +526,66 @@ PATH_MIN_WIDTH = 10
 for it and the columns that do not fold, the table is a list: a line a field."""
 
 
-def _table_fits(columns: list[tuple[str, bool]], rows: list[list[str]], width: int) -> bool:
+FOLD_AFTER = re.compile(r"[^/]*/+|[^/]+")
+"""A path's components, each with the ``/`` after it: where a folded path breaks first."""
+
+FOLD_WITHIN = re.compile(r"[^_\-. ]+[_\-. ]*|[_\-. ]+")
+"""A component's words, each with the ``_``, ``-``, ``.`` or space after it: where one too long for a line breaks."""
+
+
+def fold_at_separators(text: str, width: int) -> list[str]:
+    """``text`` (a path, maybe with words after it) in lines of at most ``width`` cells, broken after a ``/`` where it
+    can be (a component that does not fit the rest of a line starts the next), a component too long for a line after
+    a ``_``, ``-``, ``.`` or space in it, a word too long for one anywhere; joined, the lines are ``text``."""
+    from rich.cells import cell_len
+
+    width = max(1, width)
+    lines = [""]
+
+    def put(piece: str) -> None:  # a piece that fits a line: on this one, or on the next
+        if lines[-1] and cell_len(lines[-1]) + cell_len(piece) > width:
+            lines.append("")
+        lines[-1] += piece
+
+    for component in FOLD_AFTER.findall(text):
+        if cell_len(lines[-1]) + cell_len(component) <= width or cell_len(component) <= width:
+            put(component)
+            continue
+        for word in FOLD_WITHIN.findall(component):
+            if cell_len(word) <= width:
+                put(word)
+                continue
+            for character in word:  # (a character wider than the line goes alone on one)
+                put(character)
+    return lines
+
+
+class FoldedPath:
+    """A path for the scan table (and its "needs a look" list), folded to its column at a ``/`` rather than in the
+    middle of a folder's or a file's name (:func:`fold_at_separators`); nothing of it is left out. Plain text, as
+    shown: no markup."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.cells import cell_len
+        from rich.measure import Measurement
+
+        words = [word for part in FOLD_AFTER.findall(self.text) for word in FOLD_WITHIN.findall(part)] or [""]
+        longest = max(cell_len(word) for word in words)
+        return Measurement(min(longest, options.max_width), min(cell_len(self.text), options.max_width))
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        yield Text("\n".join(fold_at_separators(self.text, options.max_width)), overflow="fold", no_wrap=True)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _table_fits(columns: list[tuple[str, bool]], rows: list[list[Any]], width: int) -> bool:
     """Whether the scan table fits ``width`` without cutting a cell: the columns that do not fold (verdict, p_fake,
     frames) at their widest cell or heading, each other one at least as wide as its heading's longest word (the path:
     :data:`PATH_MIN_WIDTH`), with the three characters between two columns."""
@@ -598,9 +666,27 @@ FLAGGED_SHOWN = 3
 
 def flagged_text(segments: Sequence[dict[str, Any]], limit: int = FLAGGED_SHOWN) -> str:
     """A row's flagged time ranges as the report shows them, ``13.0–15.0 s, 21.5–22.0 s`` (at most ``limit``, then
-    ``+N more``); "" without one."""
-    text = ", ".join(f"{s['start']:.1f}–{s['end']:.1f} s" for s in segments[:limit])
+    ``+N more``), with ``--model any`` each with the detectors that flagged it, ``13.0–15.0 s (fs)``; "" without
+    one."""
+    text = ", ".join(f"{s['start']:.1f}–{s['end']:.1f} s{flagged_by(s)}" for s in segments[:limit])
     return text + (f" +{len(segments) - limit} more" if len(segments) > limit else "")
+
+
+def flagged_by(segment: dict[str, Any]) -> str:
+    """`` (fs)``, `` (fs, df)``: the detectors that flagged a range (``--model any``); "" for one detector."""
+    names = segment.get("detectors")
+    return f" ({', '.join(str(name) for name in names)})" if names else ""
+
+
+def called_fake_by(row: dict[str, Any]) -> list[str]:
+    """With ``--model any``, the detectors whose own score calls a row (or a track) fake, most fake first; [] for one
+    detector."""
+    detectors = row.get("detectors")
+    if not isinstance(detectors, dict):
+        return []
+    fired = [(name, value) for name, value in detectors.items()
+             if isinstance(value, dict) and value.get("verdict") == "fake"]
+    return [name for name, value in sorted(fired, key=lambda item: -(item[1].get("p_fake") or 0.0))]
 
 
 def _deciding_track(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -628,13 +714,16 @@ def pooled(row: dict[str, Any]) -> bool:
 
 def track_flag_text(track: dict[str, Any], threshold: float, pooled: bool = False) -> str:
     """``track 1 (set aside: 2 frames) 0.681, flagged 1.0–2.0 s``: one of :func:`other_flags` for people; with
-    ``pooled`` (:func:`pooled`), ``(pooled: 2 frames)``."""
+    ``pooled`` (:func:`pooled`), ``(pooled: 2 frames)``; with ``--model any``, ``0.681 (fake by fs), flagged 1.0–2.0 s
+    (fs)``."""
     from mesocli.aggregate import shown
 
     frames = track.get("frames")
     how = "pooled" if pooled else "set aside"
     aside = f" ({how}: {frames} frame{'s' if frames != 1 else ''})" if track.get("decides") is False else ""
     text = f"track {track.get('track')}{aside} {shown(track.get('p_fake') or 0.0, threshold)}"
+    if by := called_fake_by(track):  # --model any: which detectors call it fake
+        text += f" (fake by {', '.join(by)})"
     ranges = flagged_text(track.get("segments") or [])
     return text + (f", flagged {ranges}" if ranges else "")
 
@@ -684,10 +773,12 @@ def look_lines(rows: Sequence[dict[str, Any]], limit: int = LOOK_LIMIT) -> list[
     grid.add_column(overflow="fold")
 
     def add(kind: Text | str, score: str, text: str) -> None:
-        grid.add_row(kind, *([score] if scored else []), Text(text))
+        grid.add_row(kind, *([score] if scored else []), FoldedPath(text))  # folded at a '/' where it can be
 
     for row in fakes[:limit]:
-        add(Text("fake", style="bold red"), shown(row["p_fake"], row.get("threshold", 0.5)), printable(row["path"]))
+        by = called_fake_by(row)  # --model any: which detectors, most fake first
+        add(Text("fake", style="bold red"), shown(row["p_fake"], row.get("threshold", 0.5)),
+            printable(row["path"]) + (f": called fake by {', '.join(by)}" if by else ""))
     if len(fakes) > limit:
         add("", "", f"… and {len(fakes) - limit} more called fake: the table above lists every input")
     for row in flagged[:limit]:
@@ -759,16 +850,17 @@ def refuse_inputs_as_outputs(inputs: Iterable[str | Path], outputs: Iterable[Pat
 
 def make_writer(fmt: str, stream: IO[str], color: bool | None = None,
                 log: Callable[[str], None] | None = None, csv_form: tuple[bool, str] = (True, CSV_LINE_END),
-                planned: int | None = None) -> Writer:
+                planned: int | None = None, bom: bool = False) -> Writer:
     """The writer for ``fmt`` (one of :data:`FORMATS`) on ``stream``; ``log``: notes (a CSV cell cut short);
     ``csv_form``: whether a CSV starts with its header, and its line end (rows appended to a CSV: as it has them);
-    ``planned``: how many inputs the scan has, which a table stopped before its end says (None: not known)."""
+    ``planned``: how many inputs the scan has, which a table stopped before its end says (None: not known); ``bom``:
+    a CSV's header starts with a byte-order mark."""
     if fmt == "jsonl":
         return JsonlWriter(stream)
     if fmt == "json":
         return JsonWriter(stream)
     if fmt == "csv":
-        return CsvWriter(stream, log, *csv_form)
+        return CsvWriter(stream, log, *csv_form, bom=bom)
     if fmt == "table":
         return TableWriter(stream, color, planned)
     raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
@@ -790,10 +882,31 @@ NOT_A_REPORT = {
 opened as a broken spreadsheet), and what to give instead."""
 
 
+REPORT_SUFFIXES = (".html", ".htm")
+"""The names ``--report`` takes (in any case: ``.HTML`` too; browsers and file managers open those as HTML)."""
+
+
+def html_name(path: Path) -> Path:
+    """``path`` named as an HTML page (``r.tsv``: ``r.html``; ``r``: ``r.html``; ``.``: ``./report.html``)."""
+    try:
+        return path.with_suffix(".html")
+    except ValueError:  # no name to put a suffix on (``.``, ``/``)
+        return path / "report.html"
+
+
 def not_a_report(path: Path) -> str | None:
-    """What to give instead when ``path``'s suffix names a document that is not the HTML report (part of a
-    ParameterError template: ``{output}`` names the parameter, ``{value}`` the path)."""
-    return NOT_A_REPORT.get(path.suffix.lower())
+    """None when ``path`` is named as the HTML report (``.html``/``.htm``, any case), else what follows "name it
+    .html" in the refusal: what to give instead of a document of rows (``; for the rows … {output} {value}``), or
+    the same name as a page (``, e.g. r.html``); part of a ParameterError template: ``{output}`` names scan's
+    output parameter, ``{value}`` the path."""
+    suffix = path.suffix.lower()
+    if suffix in REPORT_SUFFIXES:
+        return None
+    if (rows := NOT_A_REPORT.get(suffix)) is not None:
+        return "; " + rows
+    # a page under another name (.tsv, .txt, .pdf, none): opened as text, or by no program at all
+    page = ", e.g. " + str(html_name(path)).replace("{", "{{").replace("}", "}}")
+    return page + " (a browser prints it to PDF)" if suffix == ".pdf" else page
 
 
 def other_document(path: Path) -> str | None:

@@ -122,6 +122,38 @@ def test_an_onnx_export_given_to_export_is_not_called_corrupted(fmt: str, tmp_pa
     assert sorted(tmp_path.iterdir()) == before
 
 
+def _empty(folder: Path, own: Path) -> Path:
+    (folder / "empty.weights.h5").touch()
+    return folder / "empty.weights.h5"
+
+
+def _missing_onnx(folder: Path, own: Path) -> Path:
+    return folder / "missing.onnx"
+
+
+EXPORT_CASES = [*[case for case in WEIGHT_CASES if not case[2]],
+                ("empty-weights-file", _empty, [], "not an HDF5 weights file"),
+                ("missing-onnx", _missing_onnx, [],
+                 "weights file not found (export takes a weights file: .weights.h5, or the authors' .h5)")]
+
+
+@pytest.mark.parametrize(("make", "message"), [(case[1], case[3]) for case in EXPORT_CASES],
+                         ids=[case[0] for case in EXPORT_CASES])
+def test_export_refuses_them_the_same_way(make: Callable[[Path, Path], Path], message: str, own_weights: Path,
+                                          tmp_path: Path, run_cli: RunCli) -> None:
+    """``export missing.onnx`` said "an output cannot be one of the inputs" (its default output, beside it, is its
+    own name): a missing source is said to be missing, as scan says it; each other unusable source too, in one line,
+    nothing written (beside it, or to --out)."""
+    source = make(tmp_path, own_weights)
+    before = sorted(tmp_path.iterdir())
+    for out in ((), ("--out", tmp_path / "out" / "m.onnx")):
+        result = run_cli("export", source, *out)
+        assert result.code == 2
+        line = result.error_line()
+        assert line.startswith(f"{source}: ") and message in line, line
+        assert sorted(tmp_path.iterdir()) == before
+
+
 def test_debug_shows_the_traceback(tmp_path: Path, face_jpeg: Path, run_cli: RunCli) -> None:
     with pytest.raises(WeightsError, match="weights file not found"):
         run_cli("--debug", "scan", "--weights", tmp_path / "absent.h5", face_jpeg)
