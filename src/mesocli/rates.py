@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -371,6 +371,7 @@ def for_scan(loaded: Any, threshold: float, rule: str | None, sampling: tuple[st
     from mesocli.detectors import DetectorSet, Ensemble
 
     detectors: dict[str, Any] = {}
+    memo: dict[int, Any] = {}  # each network's calls, made once for its own rates and the combined verdict's
     for leaf in networks(loaded):
         card, source = getattr(leaf, "card", None), getattr(leaf, "source_card", None)
         made = None
@@ -378,7 +379,7 @@ def for_scan(loaded: Any, threshold: float, rule: str | None, sampling: tuple[st
             if which is None or made is not None:
                 continue
             section = clips_of(which.metrics)
-            calls = _calls(leaf, threshold, rule) if section is not None else None
+            calls = _calls(leaf, threshold, rule, memo) if section is not None else None
             made = (clips_record(section, calls, threshold, rule, sampling, detector, tracks)
                     if section is not None and calls is not None else
                     record(which.metrics, threshold, rule, sampling, tracks))
@@ -394,7 +395,7 @@ def for_scan(loaded: Any, threshold: float, rule: str | None, sampling: tuple[st
     if isinstance(loaded, DetectorSet | Ensemble):
         kind = "any" if isinstance(loaded, DetectorSet) else "ensemble"
         sections = [_section(leaf) for leaf in networks(loaded)]
-        calls = _calls(loaded, threshold, rule) if all(s is not None for s in sections) else None
+        calls = _calls(loaded, threshold, rule, memo) if all(s is not None for s in sections) else None
         if calls is not None and _alike(sections):  # type: ignore[arg-type]
             combined = clips_record(sections[0], calls, threshold, rule, sampling, detector,  # type: ignore[arg-type]
                                     tracks)
@@ -467,74 +468,126 @@ def _faces_fake(scores: np.ndarray, threshold: float) -> np.ndarray:
     return (scores >= threshold) | (np.round(scores, 6) >= threshold)
 
 
-def _scores(node: Any) -> dict[str, np.ndarray] | None:
-    """Each clip's per-face p_fake of a network (its card's section) or an ensemble (the mean of its networks', face
-    by face, as ``scan`` scores it); None where one has no section or they were not scanned alike."""
+class Scores(NamedTuple):
+    """Each clip's per-face p_fake, as one array: ``names`` of the clips, ``flat`` their faces' scores one clip after
+    another, ``starts`` where each clip's begin in it."""
+
+    names: tuple[str, ...]
+    flat: np.ndarray
+    starts: np.ndarray
+
+
+class Calls(NamedTuple):
+    """Each clip's verdict (``clips``, None for per face only) and each face's (``faces``, as :class:`Scores`)."""
+
+    names: tuple[str, ...]
+    clips: np.ndarray | None
+    faces: np.ndarray
+    starts: np.ndarray
+
+
+def _alike_faces(each: list[Any]) -> bool:
+    """Whether the :class:`Scores` or :class:`Calls` of several networks are of the same clips and faces."""
+    return all(e.names == each[0].names and np.array_equal(e.starts, each[0].starts) and len(e.faces if
+               isinstance(e, Calls) else e.flat) == len(each[0].faces if isinstance(e, Calls) else each[0].flat)
+               for e in each)
+
+
+def _scores(node: Any) -> Scores | None:
+    """A network's per-face p_fake of each clip (its card's section), or an ensemble's (the mean of its networks',
+    face by face, as ``scan`` scores it); None where one has no section or they were not scanned alike."""
     members = getattr(node, "members", None)
     if not members:
         section = _section(node)
-        return None if section is None else {c["clip"]: np.asarray(c["p_fake"], dtype=np.float64)
-                                             for c in section["clips"]}
+        return None if section is None else _arrays(section)[0]
     each = [_scores(member) for member in members.values()]
-    if any(s is None for s in each) or any(s.keys() != each[0].keys() for s in each):  # type: ignore[union-attr]
+    if any(e is None for e in each) or not _alike_faces(each):
         return None
-    out = {}
-    for name in each[0]:  # type: ignore[union-attr]
-        faces = [s[name] for s in each]  # type: ignore[index]
-        if len({len(f) for f in faces}) != 1:
-            return None
-        out[name] = np.mean(faces, axis=0)
-    return out
+    return Scores(each[0].names, np.mean([e.flat for e in each], axis=0), each[0].starts)  # type: ignore[union-attr]
 
 
-def _calls(node: Any, threshold: float, rule: str | None) -> dict[str, tuple[bool | None, np.ndarray]] | None:
+def _calls(node: Any, threshold: float, rule: str | None, memo: dict[int, Any] | None = None) -> Calls | None:
     """Each clip's verdict by ``rule`` (None for per face only) at ``threshold``, and each face's, as ``scan``
-    decides them: a network's or an ensemble's from its scores, a ``--model any`` set's fake when any detector's is
-    (its video verdict: any detector's own video verdict by the rule). None where a member has no section."""
-    from mesocli.aggregate import aggregate, is_fake
+    decides them: a network's or an ensemble's from its scores (a clip's by :mod:`mesocli.aggregate`'s rule), a
+    ``--model any`` set's fake when any detector's is (a clip: any detector's own verdict on it by the rule). None
+    where a member has no section. ``memo``: the calls already made of each node (by id), at this threshold and
+    rule."""
+    from mesocli.aggregate import aggregate
     from mesocli.detectors import DetectorSet
 
+    memo = {} if memo is None else memo
+    if id(node) in memo:
+        return memo[id(node)]
+    made: Calls | None = None
     if isinstance(node, DetectorSet):
-        each = [_calls(member, threshold, rule) for member in node.members.values()]
-        if any(c is None for c in each) or any(c.keys() != each[0].keys() for c in each):  # type: ignore[union-attr]
-            return None
-        out: dict[str, tuple[bool | None, np.ndarray]] = {}
-        for name in each[0]:  # type: ignore[union-attr]
-            faces = [c[name][1] for c in each]  # type: ignore[index]
-            if len({len(f) for f in faces}) != 1:
-                return None
-            out[name] = (None if rule is None else any(c[name][0] for c in each),  # type: ignore[index]
-                         np.logical_or.reduce(faces))
-        return out
-    scores = _scores(node)
-    if scores is None:
-        return None
-    return {name: (None if rule is None else is_fake(aggregate(s.tolist(), rule, threshold), threshold),
-                   _faces_fake(s, threshold)) for name, s in scores.items()}
+        each = [_calls(member, threshold, rule, memo) for member in node.members.values()]
+        if all(e is not None for e in each) and _alike_faces(each):
+            made = Calls(each[0].names, None if rule is None else np.logical_or.reduce([e.clips for e in each]),
+                         np.logical_or.reduce([e.faces for e in each]), each[0].starts)  # type: ignore[union-attr]
+    elif (scores := _scores(node)) is not None:
+        faces = _faces_fake(scores.flat, threshold)
+        sizes = np.diff(np.append(scores.starts, len(scores.flat)))
+        if rule is None:
+            clips = None
+        elif rule == "mean":  # the mean of the scores, as aggregate.mean (to the 6 decimals verdicts are read at)
+            clips = _faces_fake(np.add.reduceat(scores.flat, scores.starts) / sizes, threshold)
+        elif rule == "vote":  # the share of faces called fake, as aggregate.vote
+            clips = _faces_fake(np.add.reduceat(faces.astype(np.float64), scores.starts) / sizes, threshold)
+        else:
+            clips = _faces_fake(np.array([aggregate(part.tolist(), rule, threshold) for part in
+                                          np.split(scores.flat, scores.starts[1:])]), threshold)
+        made = Calls(scores.names, clips, faces, scores.starts)
+    memo[id(node)] = made
+    return made
 
 
-def _count_calls(section: dict[str, Any], calls: dict[str, tuple[bool | None, np.ndarray]]
-                 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+class Labels(NamedTuple):
+    """A section's labels, clip by clip and face by face: ``fake``, and ``group`` (0: real, i: the i-th of
+    ``methods``, sorted)."""
+
+    methods: tuple[str, ...]
+    clip_fake: np.ndarray
+    clip_group: np.ndarray
+    face_fake: np.ndarray
+    face_group: np.ndarray
+
+
+_ARRAYS: dict[int, tuple[dict[str, Any], Scores, Labels]] = {}  # by id of a card's section, which it holds alive
+
+
+def _arrays(section: dict[str, Any]) -> tuple[Scores, Labels]:
+    """A section's scores and labels as arrays, made once per section (a scan counts them for each row kind)."""
+    held = _ARRAYS.get(id(section))
+    if held is not None and held[0] is section:
+        return held[1], held[2]
+    clips = section["clips"]
+    sizes = [len(clip["p_fake"]) for clip in clips]
+    scores = Scores(tuple(clip["clip"] for clip in clips),
+                    np.fromiter((v for clip in clips for v in clip["p_fake"]), np.float64, sum(sizes)),
+                    np.cumsum([0, *sizes[:-1]]))
+    methods = tuple(sorted({str(clip["method"]) for clip in clips if clip["fake"]}))
+    fake = np.array([bool(clip["fake"]) for clip in clips])
+    group = np.array([methods.index(str(clip["method"])) + 1 if clip["fake"] else 0 for clip in clips])
+    labels = Labels(methods, fake, group, np.repeat(fake, sizes), np.repeat(group, sizes))
+    _ARRAYS[id(section)] = (section, scores, labels)
+    return scores, labels
+
+
+def _count_calls(section: dict[str, Any], calls: Calls) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The errors of ``calls`` on the section's clips, per clip (None without clip verdicts) and per face: the
     real ones called fake and the forged ones missed per method, each as :func:`_share`."""
-    groups: dict[str | None, list[dict[str, Any]]] = {None: []}
-    for clip in section["clips"]:
-        groups.setdefault(str(clip["method"]) if clip["fake"] else None, []).append(clip)
-    per_clip: dict[str, Any] = {"real_called_fake": None, "missed": {}}
-    per_face: dict[str, Any] = {"real_called_fake": None, "missed": {}}
-    has_clip_calls = all(call is not None for call, _ in calls.values())
-    for method in [None, *sorted(m for m in groups if m is not None)]:
-        clips, fake = groups[method], method is not None
-        wrong_clips = sum(calls[c["clip"]][0] != fake for c in clips) if has_clip_calls else 0
-        wrong_faces = sum(int((calls[c["clip"]][1] != fake).sum()) for c in clips)
-        faces = sum(len(calls[c["clip"]][1]) for c in clips)
-        if method is None:
-            per_clip["real_called_fake"] = _share(int(wrong_clips), len(clips))
-            per_face["real_called_fake"] = _share(wrong_faces, faces)
-        else:
-            per_clip["missed"][method] = _share(int(wrong_clips), len(clips))
-            per_face["missed"][method] = _share(wrong_faces, faces)
-    return (per_clip if has_clip_calls else None), per_face
+    _, labels = _arrays(section)
+    size = len(labels.methods) + 1
+    face_totals = np.bincount(labels.face_group, minlength=size)
+    face_wrong = np.bincount(labels.face_group, weights=calls.faces != labels.face_fake, minlength=size)
+    clip_totals = np.bincount(labels.clip_group, minlength=size)
+    clip_wrong = (np.zeros(size) if calls.clips is None else
+                  np.bincount(labels.clip_group, weights=calls.clips != labels.clip_fake, minlength=size))
+    per_clip = {"real_called_fake": _share(int(clip_wrong[0]), int(clip_totals[0])),
+                "missed": {m: _share(int(clip_wrong[i]), int(clip_totals[i])) for i, m in enumerate(labels.methods, 1)}}
+    per_face = {"real_called_fake": _share(int(face_wrong[0]), int(face_totals[0])),
+                "missed": {m: _share(int(face_wrong[i]), int(face_totals[i])) for i, m in enumerate(labels.methods, 1)}}
+    return (per_clip if calls.clips is not None else None), per_face
 
 
 def _recorded_caution(recorded: dict[str, Any], sampling: tuple[str, float | None] | None) -> str | None:
@@ -558,7 +611,7 @@ def detector_caution(recorded: str, detector: str | None) -> str | None:
             "and so the rates, may differ")
 
 
-def clips_record(section: dict[str, Any], calls: dict[str, tuple[bool | None, np.ndarray]], threshold: float,
+def clips_record(section: dict[str, Any], calls: Calls, threshold: float,
                  rule: str | None, sampling: tuple[str, float | None] | None, detector: str | None,
                  tracks: bool = False) -> dict[str, Any]:
     """The rates of ``calls`` (:func:`_calls`, at the scan's own ``threshold`` and by its ``rule``) on a section's
