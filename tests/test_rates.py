@@ -127,7 +127,8 @@ def _rows(text: str, first: str) -> list[list[str]]:
 
 def test_the_docs_tables_of_error_counts_are_the_cards() -> None:
     """scan.md's table of meso4_df's clips (mean rule) said 6 of 6 Face2Face clips missed at 0.3 and 0.4, where the
-    card counts 5: each count the docs give is the card's."""
+    card counts 5: each count the docs give is the card's (a default scan's, from its per-clip scores; the tables of
+    models.md, each card's table of counts too)."""
     docs = Path(__file__).resolve().parents[1] / "docs"
     table = _card().metrics["ffpp_test"]["error_rates"]
     entries = [table["real_called_fake"], *(table["missed"][m] for m in ("Deepfakes", "Face2Face", "FaceSwap"))]
@@ -136,12 +137,37 @@ def test_the_docs_tables_of_error_counts_are_the_cards() -> None:
         unit = "faces" if what == "face" else "videos"
         return [f"{entry[what][at]} of {entry[unit]}" for entry in entries]
 
-    rows = _rows((docs / "scan.md").read_text(encoding="utf-8"), "0.")
+    from mesocli.rates import for_scan
+    from mesocli.runtime import resolve
+
+    def scanned(arch: str, manipulation: str, threshold: float, what: str) -> list[str]:
+        """The counts a default scan's row gives (from the cards' per-clip scores), as the docs write them."""
+        rates = for_scan(resolve(arch, manipulation, None), threshold, "mean", ("frames", 30), detector="hog")
+        item = rates["combined"] or rates["detectors"][f"{arch}_{manipulation}"]
+        counts = item[what]
+        return [f"{c['count']} of {c['total']}" for c in (counts["real_called_fake"], *counts["missed"].values())]
+
+    scan_md = (docs / "scan.md").read_text(encoding="utf-8")
+    rows = _rows(scan_md, "0.")
     assert [row[0].split()[0] for row in rows] == ["0.3", "0.4", "0.5", "0.6"]
-    for row in rows:
-        at = table["thresholds"].index(float(row[0].split()[0]))
-        real, deepfakes, face2face, faceswap = counted("video_mean", at)
+    for row in rows:  # a default scan's counts of meso4_df by mean
+        real, deepfakes, face2face, faceswap = scanned("meso4", "df", float(row[0].split()[0]), "videos")
         assert row[1:] == [real, deepfakes, f"{face2face} / {faceswap}"], row
+    models_md = (docs / "models.md").read_text(encoding="utf-8")
+    for model, arch, manipulation in (("`--model any`", "meso4", "any"), ("`--arch ensemble`", "ensemble", "df"),
+                                      *((f"`{c.name}`", c.arch, c.manipulation) for c in bundled_cards())):
+        for what, counted_as in (("faces", "scanned faces"), ("videos", "scanned clips, mean")):
+            row = [model, counted_as, *scanned(arch, manipulation, 0.5, what)]
+            assert row in _rows(models_md, model), row
+    for model, arch, manipulation in (("`--model any`", "meso4", "any"),
+                                      ("`--model any --arch mesoinception4`", "mesoinception4", "any"),
+                                      ("`--arch ensemble`", "ensemble", "df"),
+                                      ("`--model any --arch ensemble`", "ensemble", "any")):
+        (row,) = [row for row in _rows(scan_md, model) if len(row) == 4]
+        clips, faces = scanned(arch, manipulation, 0.5, "videos"), scanned(arch, manipulation, 0.5, "faces")
+        number = [f.split()[0] for f in faces]
+        assert row[1:] == [f"{clips[0]} ({number[0]} faces)", f"{clips[1]} ({number[1]})",
+                           f"{clips[2]} / {clips[3]} ({number[2]} / {number[3]})"], row
     models = (docs / "models.md").read_text(encoding="utf-8")
     for card in bundled_cards():
         counts = card.metrics["ffpp_test"]["error_rates"]
