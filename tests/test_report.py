@@ -795,6 +795,7 @@ def test_the_report_says_how_to_run_the_scan_again_and_what_its_detector_gets_wr
     the scan's threshold, and per video by the scan's rule (they were per face at the card's 0.5, with a caution)."""
     from mesocli.rates import for_scan, record_words
     from mesocli.runtime import resolve
+    from mesocli.weights import bundled_cards
 
     monkeypatch.chdir(tmp_path)
     image = kit.face_jpeg.name
@@ -807,11 +808,15 @@ def test_the_report_says_how_to_run_the_scan_again_and_what_its_detector_gets_wr
             f"(run in {tmp_path})") in text
     rates = record_words(for_scan(resolve("meso4", "df", None), 0.6, "vote", ("frames", 30),
                                   detector="hog")["detectors"]["meso4_df"])
+    card = next(card for card in bundled_cards() if (card.arch, card.manipulation) == ("meso4", "df"))
     assert f"measured error rates of meso4_df: {rates}" in text and "CAUTION" not in text
     assert rates.startswith("per video by this scan's rule (vote: the share of frames called fake) at threshold 0.6: "
                             "FaceForensics++ c23 test (36 clips, 30 frames each, scanned with the hog face detector): "
                             "real videos called fake 0 of 12")
     assert "per face at threshold 0.6: FaceForensics++ c23 test (1080 faces): 0.3 % of real faces called fake" in rates
+    validation = card.validation_at(0.6)
+    assert validation is not None and validation.startswith("per face at threshold 0.5 (the only one measured on it")
+    assert f"measured error rates of meso4_df: {rates}; {validation}" in text  # the card's validation figures too
     assert "yellow, the lightest also in a greyscale printout, = strongest evidence" in text  # (a printout in grey)
     # weights whose card has no figures: their error rates are unknown, and the report says so rather than nothing
     code, _, stderr = run_cli("scan", image, "--weights", own_weights, "--report", "r.html", "--force", "-q")
@@ -844,7 +849,7 @@ def test_the_report_gives_an_exported_onnx_the_error_rates_of_the_bundled_weight
                                   detector="hog")["detectors"]["meso4_f2f"])
     assert "no model card with figures" not in text
     assert (f"the weights it was exported from, meso4_f2f (sha256 {card.sha256[:12]}), as their model card gives "
-            f"them: {rates}") in text
+            f"them: {rates}; {card.validation_at(0.5)}") in text
     assert "CAUTION" not in text
 
 

@@ -648,10 +648,11 @@ def _alike(sections: list[dict[str, Any]]) -> bool:
     return all(key(s) == key(sections[0]) for s in sections)
 
 
-def record_words(item: dict[str, Any]) -> str:
+def record_words(item: dict[str, Any], validation: str | None = None) -> str:
     """A :func:`clips_record`'s counts in words, for a report's header: per video by its rule (where counted), then
-    per face, at the scan's own threshold, with the clips' sampling and face detector named and its cautions but
-    the sampling one (the header's own line) after."""
+    per face, at the scan's own threshold, with the clips' sampling and face detector named, then ``validation``
+    (the card's MesoNet validation figures in words), and its cautions but the sampling one (the header's own line)
+    after."""
     at = threshold_shown(float(item["threshold"]))
 
     faces = item["faces"]
@@ -671,6 +672,8 @@ def record_words(item: dict[str, Any]) -> str:
                  f"{_percent(faces['real_called_fake']['count'] / faces['real_called_fake']['total'])} of real faces "
                  f"called fake, forged faces missed: "
                  + ", ".join(f"{name} {_percent(c['count'] / c['total'])}" for name, c in faces["missed"].items()))
+    if validation:
+        parts.append(validation)
     whose = [c for c in item["cautions"] if c.startswith(EXPORTED)]  # an .onnx export's: whose rates they are
     cautions = [c for c in item["cautions"] if not c.startswith(("measured at another sampling", EXPORTED))]
     return "".join(f"{c}: " for c in whose) + "; ".join(parts) + "".join(f" (CAUTION: {c})" for c in cautions)

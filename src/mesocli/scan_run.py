@@ -726,7 +726,9 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
     by_clips = {name: item for name, item in counted["detectors"].items() if item.get("face_detector") is not None}
     for leaf in networks(loaded):  # what the verdicts weigh: each detector's measured error rates (its model card)
         if leaf.name in by_clips:  # counted from the test clips as a scan took them, at this scan's threshold
-            meta[f"measured error rates of {leaf.name}"] = record_words(by_clips[leaf.name])
+            validation = next((said for card in (getattr(leaf, "card", None), getattr(leaf, "source_card", None))
+                               if card is not None and (said := card.validation_at(explainer.threshold))), None)
+            meta[f"measured error rates of {leaf.name}"] = record_words(by_clips[leaf.name], validation)
             continue
         card = getattr(leaf, "card", None)
         rates = card.rates_at(explainer.threshold, rule, tracks) if card is not None else None
