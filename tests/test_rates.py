@@ -732,3 +732,19 @@ def test_a_card_whose_per_clip_scores_are_malformed_is_refused_in_one_line(tmp_p
             ModelCard.from_json(tmp_path / "mine.json")
         assert f"metrics.ffpp_test_clips.{why}" in str(caught.value), caught.value
         assert "\n" not in str(caught.value)
+
+
+def test_a_model_any_table_of_videos_and_images_gives_the_combined_verdicts_per_face_rates_for_the_images(
+    run_cli: RunCli, kit: MediaKit
+) -> None:
+    """The combined verdict's closing line is per clip in a run of videos; its images are weighed per face, as each
+    detector's are: a line of their own."""
+    code, out, err = run_cli("scan", kit.face_video, kit.face_jpeg, "--model", "any", "--frames", "4", "--format",
+                             "table", "-q")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("error rates of the combined verdict")]
+    assert lines == [
+        "error rates of the combined verdict (FF++ c23 test clips, mean, at 0.5): real called fake 1/12; missed "
+        "Deepfakes 4/12, Face2Face 0/6, FaceSwap 4/6 (measured at 30 frames a clip)",
+        "error rates of the combined verdict for the images (FF++ c23 test faces, at 0.5): real called fake 46/360; "
+        "missed Deepfakes 96/360, Face2Face 3/180, FaceSwap 96/180"], out

@@ -512,7 +512,8 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         where = str(item["measured_on"]).replace("FaceForensics++", "FF++")
         lines.append(f"error rates of {name} ({where} {per}, {rule}{at}): {_errs(counts)}"
                      + (f" ({'; '.join(notes)})" if notes else ""))
-        if per == "clips" and image is not None and name in image["detectors"]:  # an image's verdict: one face's
+        if per == "clips" and image is not None and (name in image["detectors"] or counted and item is combined):
+            # an image's verdict: one face's
             lines.append(f"error rates of {name} for the images ({where} faces, {at}): {_errs(item['faces'])}")
     if combined and not counted:
         lines.append("error rates of the combined verdict: not tabulated, each detector's are above "
