@@ -14,6 +14,11 @@ json`` objects (what ``mesocli models`` shows and what tests/test_eval_shared.py
 ``metrics.ffpp_test.error_rates`` (:mod:`mesocli.rates`: the error counts per face and per video at 0.1…0.9). Then
 regenerates ``weights/<arch>_<manipulation>.onnx`` (what ``scan`` and ``eval`` run; ``mesocli
 export``), checked against the Keras model.
+
+The card it writes has no ``metrics.ffpp_test_clips`` (each test clip's scores as ``scan`` takes them, from which a
+scan counts its own and a ``--model any`` or ``--arch ensemble`` verdict's error rates): once every detector of the
+network is bundled, run ``scripts/card_scan_clips.py ../shared/data/ffpp-c23``, which scans the clips with them all
+in one pass and writes it into each bundled card. Until then ``scan`` reads the card's table, as for an older card.
 """
 
 from __future__ import annotations

@@ -127,7 +127,8 @@ def _rows(text: str, first: str) -> list[list[str]]:
 
 def test_the_docs_tables_of_error_counts_are_the_cards() -> None:
     """scan.md's table of meso4_df's clips (mean rule) said 6 of 6 Face2Face clips missed at 0.3 and 0.4, where the
-    card counts 5: each count the docs give is the card's."""
+    card counts 5: each count the docs give is the card's (a default scan's, from its per-clip scores; the tables of
+    models.md, each card's table of counts too)."""
     docs = Path(__file__).resolve().parents[1] / "docs"
     table = _card().metrics["ffpp_test"]["error_rates"]
     entries = [table["real_called_fake"], *(table["missed"][m] for m in ("Deepfakes", "Face2Face", "FaceSwap"))]
@@ -136,12 +137,37 @@ def test_the_docs_tables_of_error_counts_are_the_cards() -> None:
         unit = "faces" if what == "face" else "videos"
         return [f"{entry[what][at]} of {entry[unit]}" for entry in entries]
 
-    rows = _rows((docs / "scan.md").read_text(encoding="utf-8"), "0.")
+    from mesocli.rates import for_scan
+    from mesocli.runtime import resolve
+
+    def scanned(arch: str, manipulation: str, threshold: float, what: str) -> list[str]:
+        """The counts a default scan's row gives (from the cards' per-clip scores), as the docs write them."""
+        rates = for_scan(resolve(arch, manipulation, None), threshold, "mean", ("frames", 30), detector="hog")
+        item = rates["combined"] or rates["detectors"][f"{arch}_{manipulation}"]
+        counts = item[what]
+        return [f"{c['count']} of {c['total']}" for c in (counts["real_called_fake"], *counts["missed"].values())]
+
+    scan_md = (docs / "scan.md").read_text(encoding="utf-8")
+    rows = _rows(scan_md, "0.")
     assert [row[0].split()[0] for row in rows] == ["0.3", "0.4", "0.5", "0.6"]
-    for row in rows:
-        at = table["thresholds"].index(float(row[0].split()[0]))
-        real, deepfakes, face2face, faceswap = counted("video_mean", at)
+    for row in rows:  # a default scan's counts of meso4_df by mean
+        real, deepfakes, face2face, faceswap = scanned("meso4", "df", float(row[0].split()[0]), "videos")
         assert row[1:] == [real, deepfakes, f"{face2face} / {faceswap}"], row
+    models_md = (docs / "models.md").read_text(encoding="utf-8")
+    for model, arch, manipulation in (("`--model any`", "meso4", "any"), ("`--arch ensemble`", "ensemble", "df"),
+                                      *((f"`{c.name}`", c.arch, c.manipulation) for c in bundled_cards())):
+        for what, counted_as in (("faces", "scanned faces"), ("videos", "scanned clips, mean")):
+            row = [model, counted_as, *scanned(arch, manipulation, 0.5, what)]
+            assert row in _rows(models_md, model), row
+    for model, arch, manipulation in (("`--model any`", "meso4", "any"),
+                                      ("`--model any --arch mesoinception4`", "mesoinception4", "any"),
+                                      ("`--arch ensemble`", "ensemble", "df"),
+                                      ("`--model any --arch ensemble`", "ensemble", "any")):
+        (row,) = [row for row in _rows(scan_md, model) if len(row) == 4]
+        clips, faces = scanned(arch, manipulation, 0.5, "videos"), scanned(arch, manipulation, 0.5, "faces")
+        number = [f.split()[0] for f in faces]
+        assert row[1:] == [f"{clips[0]} ({number[0]} faces)", f"{clips[1]} ({number[1]})",
+                           f"{clips[2]} / {clips[3]} ({number[2]} / {number[3]})"], row
     models = (docs / "models.md").read_text(encoding="utf-8")
     for card in bundled_cards():
         counts = card.metrics["ffpp_test"]["error_rates"]
@@ -209,8 +235,12 @@ def test_the_report_header_states_the_cards_rates_for_an_all_faces_scan_as_such(
 
     explainer = SimpleNamespace(threshold=0.7, meta={}, model=None)
     _explain_with(explainer, resolve("meso4", "df", None), "vote", tracks=True)
-    assert explainer.meta["measured error rates of meso4_df"] == _card().rates_at(0.7, "vote", tracks=True)
-    assert "not by face tracks as this --all-faces scan decides" in explainer.meta["measured error rates of meso4_df"]
+    said = explainer.meta["measured error rates of meso4_df"]
+    assert said.startswith("per video by this scan's rule (vote: the share of frames called fake) at threshold 0.7: "
+                           "FaceForensics++ c23 test (36 clips, 30 frames each, scanned with the hog face detector): "
+                           "real videos called fake 0 of 12 (0.0 %), forged videos missed: Deepfakes "), said
+    assert said.endswith(" (CAUTION: measured on the largest face of each frame as one series, not by face tracks as "
+                         "this --all-faces scan decides)"), said
 
 
 def test_a_card_whose_error_table_is_malformed_is_refused_in_one_line_before_any_work(
@@ -268,20 +298,21 @@ def test_a_scans_json_gives_each_detectors_error_rates_as_numbers_at_its_thresho
     run_cli: RunCli, kit: MediaKit
 ) -> None:
     """Only a --report quoted the card's rates, in words: a row now holds them as numbers, per clip by the scan's
-    rule (mean) and per face, at its threshold (0.5, tabulated); the default 30 frames are not the cards' 20 a clip,
-    which a caution says. An image's row is weighed per face only; a row without a verdict has none."""
+    rule (mean) and per face, at its threshold, counted from the test clips as a default scan took them (30 frames
+    each, hog); this video gave 24, which a caution says. An image's row is weighed per face only; a row without a
+    verdict has none."""
     video, image, broken = _scan_rows(run_cli, kit.face_video, kit.face_jpeg, kit.text_mp4, exit_code=3)
     rates = video["error_rates"]
     assert rates["combined"] is None and list(rates["detectors"]) == ["meso4_df"]
     df = rates["detectors"]["meso4_df"]
     assert (df["measured_on"], df["threshold"], df["threshold_differs"], df["rule"], df["frames_per_clip"]) == (
-        "FaceForensics++ c23 test", 0.5, False, "mean", 20)
+        "FaceForensics++ c23 test", 0.5, False, "mean", 30)
     assert df["videos"] == {"real_called_fake": _count(0, 12), "missed": {
         "Deepfakes": _count(4, 12), "Face2Face": _count(6, 6), "FaceSwap": _count(6, 6)}}
-    assert df["faces"] == {"real_called_fake": _count(3, 240), "missed": {
-        "Deepfakes": _count(79, 240), "Face2Face": _count(115, 120), "FaceSwap": _count(120, 120)}}
+    assert df["faces"] == {"real_called_fake": _count(5, 360), "missed": {
+        "Deepfakes": _count(126, 360), "Face2Face": _count(169, 180), "FaceSwap": _count(180, 180)}}
     assert df["sampling_differs"] is True and df["reason"] is None
-    assert df["cautions"] == ["measured at another sampling: 20 frames a clip, this scan sampled 24 frames of this "
+    assert df["cautions"] == ["measured at another sampling: 30 frames a clip, this scan sampled 24 frames of this "
                               "video, not the 30 asked; its per-video rates may differ"]  # (it has 24)
     pictured = image["error_rates"]["detectors"]["meso4_df"]
     assert pictured["faces"] == df["faces"] and pictured["videos"] is None and pictured["rule"] is None
@@ -289,30 +320,30 @@ def test_a_scans_json_gives_each_detectors_error_rates_as_numbers_at_its_thresho
     assert broken["status"] == "error" and broken["error_rates"] is None
 
 
-def test_a_threshold_between_tabulated_ones_by_the_vote_rule_gets_the_nearest_ones_counts_flagged(
+def test_a_threshold_between_tabulated_ones_by_the_vote_rule_is_counted_at_the_scans_own(
     run_cli: RunCli, kit: MediaKit
 ) -> None:
-    """--threshold 0.45 --aggregate vote: the counts of the vote rule at 0.4 (the lower of the two as near), flagged
-    and cautioned; --frames 20 is the cards' sampling: no caution about it."""
+    """--threshold 0.45 --aggregate vote: the counts were the table's at 0.4 (the nearest), flagged; from the
+    clips' scores they are at 0.45 itself, unflagged. --frames 20 is not the clips' 30: cautioned. The confident
+    rule, which the table did not measure per clip, is counted too."""
     (row,) = _scan_rows(run_cli, kit.face_video, "--threshold", "0.45", "--aggregate", "vote", "--frames", "20")
     df = row["error_rates"]["detectors"]["meso4_df"]
-    assert (df["threshold"], df["threshold_differs"], df["rule"], df["sampling_differs"]) == (0.4, True, "vote", False)
-    assert df["videos"]["real_called_fake"] == _count(1, 12)  # video_vote at 0.4 (mean is also 1; 0.5: 0)
-    assert df["videos"]["missed"]["Deepfakes"] == _count(1, 12) and df["videos"]["missed"]["FaceSwap"] == _count(6, 6)
-    assert df["videos"]["missed"]["Face2Face"] == _count(5, 6) and df["faces"]["real_called_fake"] == _count(29, 240)
-    assert df["cautions"] == ["not at this scan's threshold: measured at 0.4, the nearest to 0.45; at 0.45 as many or "
-                              "fewer real ones are called fake and as many or more forged ones missed"]
+    assert (df["threshold"], df["threshold_differs"], df["rule"], df["sampling_differs"]) == (0.45, False, "vote", True)
+    assert df["videos"]["real_called_fake"] == _count(0, 12)
+    assert df["videos"]["missed"]["Deepfakes"] == _count(4, 12) and df["videos"]["missed"]["FaceSwap"] == _count(6, 6)
+    assert df["videos"]["missed"]["Face2Face"] == _count(5, 6) and df["faces"]["real_called_fake"] == _count(21, 360)
+    assert df["cautions"] == ["measured at another sampling: 30 frames a clip, this scan sampled 20 frames a video; "
+                              "its per-video rates may differ"]
     (row,) = _scan_rows(run_cli, kit.face_video, "--threshold", "0.3", "--aggregate", "vote", "--frames", "4")
     df = row["error_rates"]["detectors"]["meso4_df"]
-    assert df["videos"]["real_called_fake"] == _count(4, 12)  # vote at 0.3 (mean: 2 of 12)
+    assert df["videos"]["real_called_fake"] == _count(2, 12)  # vote at 0.3
     assert df["videos"]["missed"]["Face2Face"] == _count(5, 6) and not df["threshold_differs"]
-    assert df["cautions"][0].startswith("measured at another sampling: 20 frames a clip, this scan sampled 4 frames")
+    assert df["cautions"][0].startswith("measured at another sampling: 30 frames a clip, this scan sampled 4 frames")
     (row,) = _scan_rows(run_cli, kit.face_video, "--aggregate", "confident", "--frames", "4")
     df = row["error_rates"]["detectors"]["meso4_df"]
-    assert df["videos"] is None and df["faces"]["real_called_fake"] == _count(3, 240) and df["rule"] == "confident"
-    assert df["sampling_differs"] is None and df["cautions"] == []  # no per-clip rates to caution about
-    assert df["reason"] == ("not measured by this scan's rule (confident): the model card measured the mean and vote "
-                            "rules")
+    assert df["videos"]["real_called_fake"] == _count(0, 12) and df["rule"] == "confident"
+    assert df["videos"]["missed"]["Deepfakes"] == _count(4, 12) and df["faces"]["real_called_fake"] == _count(5, 360)
+    assert df["sampling_differs"] is True and df["reason"] is None
 
 
 def test_a_card_without_the_table_gives_null_rates_with_the_reason(
@@ -326,7 +357,7 @@ def test_a_card_without_the_table_gives_null_rates_with_the_reason(
     shutil.copyfile(bundled_dir() / "meso4_df.weights.h5", "mine.weights.h5")
     raw = json.loads((bundled_dir() / "meso4_df.json").read_text(encoding="utf-8"))
     raw["weights_file"], raw["name"] = "mine.weights.h5", "mine"
-    del raw["metrics"]["ffpp_test"]["error_rates"]
+    del raw["metrics"]["ffpp_test"]["error_rates"], raw["metrics"]["ffpp_test_clips"]
     (tmp_path / "mine.json").write_text(json.dumps(raw), encoding="utf-8")
     (row,) = _scan_rows(run_cli, kit.face_video, "--weights", "mine.weights.h5", "--frames", "4")
     (name, mine), = row["error_rates"]["detectors"].items()
@@ -338,32 +369,32 @@ def test_a_card_without_the_table_gives_null_rates_with_the_reason(
     assert f"error rates of {name}: unknown (its model card holds no table of error counts" in out, out
 
 
-def test_model_any_gives_each_detectors_rates_and_says_the_combined_verdicts_are_not_tabulated(
-    run_cli: RunCli, kit: MediaKit
-) -> None:
-    """--model any (and --arch ensemble): each network's counts by name; the combined verdict's own are not in the
-    cards (counts, not which clips each erred on), said in ``combined``, and in the table's closing lines."""
+def test_model_any_gives_each_detectors_rates_and_the_combined_verdicts(run_cli: RunCli, kit: MediaKit) -> None:
+    """--model any (and --arch ensemble): each network's counts by name; the combined verdict's own were not in the
+    cards (counts, not which clips each erred on): counted now from each clip's scores, in ``combined`` and in the
+    table's closing lines."""
     (row,) = _scan_rows(run_cli, kit.face_video, "--model", "any", "--frames", "4")
     rates = row["error_rates"]
     assert list(rates["detectors"]) == ["meso4_df", "meso4_f2f", "meso4_fs"]
     assert rates["detectors"]["meso4_f2f"]["videos"]["real_called_fake"] == _count(1, 12)
     assert rates["detectors"]["meso4_fs"]["videos"]["missed"]["Deepfakes"] == _count(11, 12)
-    assert rates["combined"]["videos"] is None and rates["combined"]["faces"] is None
-    assert rates["combined"]["reason"].startswith("not tabulated: a face, and a video by this scan's rule, is called "
-                                                  "fake when any one detector calls it so")
-    assert "not which clips each erred on" in rates["combined"]["reason"]
+    assert rates["combined"]["videos"] == {"real_called_fake": _count(1, 12), "missed": {  # f2f's real one; each
+        "Deepfakes": _count(4, 12), "Face2Face": _count(0, 6), "FaceSwap": _count(4, 6)}}  # forgery caught by one
+    assert rates["combined"]["reason"] is None and rates["combined"]["sampling_differs"] is True
     (row,) = _scan_rows(run_cli, kit.face_video, "--arch", "ensemble", "--frames", "4")
     rates = row["error_rates"]
     assert list(rates["detectors"]) == ["meso4_df", "mesoinception4_df"]
-    assert rates["combined"]["reason"].startswith("not tabulated: its p_fake is the mean of its networks'")
+    assert rates["combined"]["videos"] == {"real_called_fake": _count(0, 12), "missed": {
+        "Deepfakes": _count(4, 12), "Face2Face": _count(5, 6), "FaceSwap": _count(6, 6)}}
     code, out, err = run_cli("scan", kit.face_jpeg, "--model", "any", "--format", "table", "-q")
     assert code == 0, err
     lines = out.splitlines()[-5:]
     assert lines.pop() == "1 input: 1 real", out  # the summary line stays last
-    assert lines[0].startswith("error rates of meso4_df (FF++ c23 test faces, at 0.5): real called fake 3/240; "
-                               "missed Deepfakes 79/240, Face2Face 115/120, FaceSwap 120/120"), out
+    assert lines[0].startswith("error rates of meso4_df (FF++ c23 test faces, at 0.5): real called fake 5/360; "
+                               "missed Deepfakes 126/360, Face2Face 169/180, FaceSwap 180/180"), out
     assert lines[1].startswith("error rates of meso4_f2f ") and lines[2].startswith("error rates of meso4_fs ")
-    assert lines[3].startswith("error rates of the combined verdict: not tabulated"), out
+    assert lines[3] == ("error rates of the combined verdict (FF++ c23 test faces, at 0.5): real called fake 46/360; "
+                        "missed Deepfakes 96/360, Face2Face 3/180, FaceSwap 96/180"), out
 
 
 def test_the_table_closes_with_each_detectors_rates_per_clip_by_the_scans_rule(run_cli: RunCli, kit: MediaKit) -> None:
@@ -371,59 +402,59 @@ def test_the_table_closes_with_each_detectors_rates_per_clip_by_the_scans_rule(r
     code, out, err = run_cli("scan", kit.face_video, "--threshold", "0.45", "--format", "table", "-q")
     assert code == 0, err
     assert out.splitlines()[-2:] == [(
-        "error rates of meso4_df (FF++ c23 test clips, mean, at 0.4, the nearest measured): real called fake 1/12; "
-        "missed Deepfakes 1/12, Face2Face 5/6, FaceSwap 6/6 (measured at 20 frames a clip)"), "1 input: 1 real"], out
+        "error rates of meso4_df (FF++ c23 test clips, mean, at 0.45): real called fake 0/12; "
+        "missed Deepfakes 4/12, Face2Face 5/6, FaceSwap 6/6 (measured at 30 frames a clip)"), "1 input: 1 real"], out
 
 
 def test_the_report_cautions_that_the_rates_were_measured_at_another_sampling() -> None:
     """The report's header quoted the cards' rates whatever the scan sampled: a caution where it is not the cards'
-    20 frames a clip, none at --frames 20."""
+    30 frames a clip, none at --frames 30 (the default)."""
     from mesocli.runtime import resolve
     from mesocli.scan_run import _explain_with
 
     explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
     _explain_with(explainer, resolve("meso4", "df", None), "mean", sampling=("fps", 2.0))
     assert explainer.meta["measured error rates: sampling"] == (
-        "CAUTION, measured at another sampling: 20 frames a clip, this scan sampled 2 frames a second; its "
+        "CAUTION, measured at another sampling: 30 frames a clip, this scan sampled 2 frames a second; its "
         "per-video rates may differ")
     explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
-    _explain_with(explainer, resolve("meso4", "df", None), "mean", sampling=("frames", 20))
+    _explain_with(explainer, resolve("meso4", "df", None), "mean", sampling=("frames", 30))
     assert "measured error rates: sampling" not in explainer.meta
 
 
 def test_a_video_shorter_than_the_frames_asked_is_cautioned_with_the_frames_it_gave(
     run_cli: RunCli, kit: MediaKit
 ) -> None:
-    """--frames 20 is the cards' sampling, but a video of 12 frames gives 12: its row said the sampling was the
-    cards' (``sampling_differs`` false, no caution), and the table's closing line too; a 24-frame video's row of
+    """The default --frames 30 is the cards' sampling, but a video of 12 frames gives 12: its row said the sampling
+    was the cards' (``sampling_differs`` false, no caution), and the table's closing line too; a long video's row of
     the same scan is at the cards' sampling."""
-    full, short = _scan_rows(run_cli, kit.face_video, kit.two_face_video, "--frames", "20")
-    assert full["frames"]["sampled"] == 20 and short["frames"]["sampled"] == 12
+    full, short = _scan_rows(run_cli, kit.long_face_video, kit.two_face_video)
+    assert full["frames"]["sampled"] == 30 and short["frames"]["sampled"] == 12
     df = full["error_rates"]["detectors"]["meso4_df"]
     assert df["sampling_differs"] is False and df["cautions"] == []
     df = short["error_rates"]["detectors"]["meso4_df"]
     assert df["sampling_differs"] is True
-    assert df["cautions"] == ["measured at another sampling: 20 frames a clip, this scan sampled 12 frames of this "
-                              "video, not the 20 asked; its per-video rates may differ"]
-    code, out, err = run_cli("scan", kit.face_video, kit.two_face_video, "--frames", "20", "--format", "table", "-q")
+    assert df["cautions"] == ["measured at another sampling: 30 frames a clip, this scan sampled 12 frames of this "
+                              "video, not the 30 asked; its per-video rates may differ"]
+    code, out, err = run_cli("scan", kit.long_face_video, kit.two_face_video, "--format", "table", "-q")
     assert code == 0, err
     (line,) = [line for line in out.splitlines() if line.startswith("error rates of meso4_df")]
-    assert line.endswith("(measured at 20 frames a clip)"), out
+    assert line.endswith("(measured at 30 frames a clip)"), out
 
 
 def test_a_report_at_the_cards_sampling_cautions_on_a_video_shorter_than_the_frames_asked(
     run_cli: RunCli, kit: MediaKit, tmp_path: Path
 ) -> None:
-    """--frames 20 is the cards' sampling, so the report's header had no caution, though a 12-frame video gave 12."""
+    """--frames 30 is the cards' sampling, so the report's header had no caution, though a 12-frame video gave 12."""
     import html
 
-    code, _, err = run_cli("scan", kit.face_video, kit.two_face_video, "--frames", "20", "--report",
+    code, _, err = run_cli("scan", kit.face_video, kit.two_face_video, "--frames", "30", "--report",
                            tmp_path / "r.html", "-q", "-o", tmp_path / "rows.json")
     assert code == 0, err
     text = html.unescape((tmp_path / "r.html").read_text(encoding="utf-8"))
-    assert (f"CAUTION, measured at another sampling: 20 frames a clip, this scan took other than the frames asked of "
-            f"1 video ({kit.two_face_video}; the JSON rows' error_rates say how many); their per-video rates may "
-            "differ") in text, text
+    assert (f"CAUTION, measured at another sampling: 30 frames a clip, this scan took other than the frames asked of "
+            f"2 videos ({kit.face_video}, {kit.two_face_video}; the JSON rows' error_rates say how many); their "
+            "per-video rates may differ") in text, text
 
 
 def test_an_all_faces_image_of_two_faces_is_cautioned_that_any_face_decides(
@@ -440,7 +471,7 @@ def test_an_all_faces_image_of_two_faces_is_cautioned_that_any_face_decides(
     pair, one = _scan_rows(run_cli, tmp_path / "pair.png", kit.face_jpeg, "--all-faces")
     assert len(pair["faces"]) == 2 and len(one["faces"]) == 1
     df = pair["error_rates"]["detectors"]["meso4_df"]
-    assert df["faces"]["real_called_fake"] == _count(3, 240)  # the counts stay the card's
+    assert df["faces"]["real_called_fake"] == _count(5, 360)  # the counts stay the card's
     assert df["cautions"] == ["measured per face: this --all-faces scan calls an image fake when any of its 2 faces "
                               "is, so a real one more often than one real face is"]
     assert one["error_rates"]["detectors"]["meso4_df"]["cautions"] == []
@@ -449,14 +480,14 @@ def test_an_all_faces_image_of_two_faces_is_cautioned_that_any_face_decides(
 def test_a_table_of_videos_and_images_gives_the_images_per_face_rates_too(run_cli: RunCli, kit: MediaKit) -> None:
     """A run of a video and an image closed with the per-clip line alone: the image's verdict, one face's, is
     weighed by the per-face counts, which a line of their own now gives."""
-    code, out, err = run_cli("scan", kit.face_video, kit.face_jpeg, "--frames", "20", "--format", "table", "-q")
+    code, out, err = run_cli("scan", kit.face_video, kit.face_jpeg, "--frames", "30", "--format", "table", "-q")
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("error rates of ")]
     assert lines == [
         "error rates of meso4_df (FF++ c23 test clips, mean, at 0.5): real called fake 0/12; missed Deepfakes 4/12, "
-        "Face2Face 6/6, FaceSwap 6/6",
-        "error rates of meso4_df for the images (FF++ c23 test faces, at 0.5): real called fake 3/240; missed "
-        "Deepfakes 79/240, Face2Face 115/120, FaceSwap 120/120"], out
+        "Face2Face 6/6, FaceSwap 6/6 (measured at 30 frames a clip)",
+        "error rates of meso4_df for the images (FF++ c23 test faces, at 0.5): real called fake 5/360; missed "
+        "Deepfakes 126/360, Face2Face 169/180, FaceSwap 180/180"], out
 
 
 def test_the_sampling_caution_names_each_sampling_in_words() -> None:
@@ -482,17 +513,17 @@ def test_every_1_is_cautioned_as_every_frame() -> None:
 
 
 def test_a_video_of_unknown_length_sampled_once_a_second_is_cautioned_with_the_frames_it_gave() -> None:
-    """--frames 20 of a video whose length is not known samples one frame a second, here 45: its row said the
+    """--frames 30 of a video whose length is not known samples one frame a second, here 45: its row said the
     cards' sampling."""
     from mesocli.rates import for_scan, for_video
     from mesocli.runtime import resolve
 
-    rates = for_scan(resolve("meso4", "df", None), 0.5, "mean", ("frames", 20))
+    rates = for_scan(resolve("meso4", "df", None), 0.5, "mean", ("frames", 30))
     assert rates["detectors"]["meso4_df"]["sampling_differs"] is False
-    assert for_video(rates, ("frames", 20), 20) is rates
-    df = for_video(rates, ("frames", 20), 45)["detectors"]["meso4_df"]
+    assert for_video(rates, ("frames", 30), 30) is rates
+    df = for_video(rates, ("frames", 30), 45)["detectors"]["meso4_df"]
     assert df["sampling_differs"] is True and df["cautions"] == [
-        "measured at another sampling: 20 frames a clip, this scan sampled 45 frames of this video, not the 20 asked; "
+        "measured at another sampling: 30 frames a clip, this scan sampled 45 frames of this video, not the 30 asked; "
         "its per-video rates may differ"]
     assert rates["detectors"]["meso4_df"]["cautions"] == []  # the run's own, shared by its rows, unchanged
 
@@ -500,14 +531,14 @@ def test_a_video_of_unknown_length_sampled_once_a_second_is_cautioned_with_the_f
 def test_a_video_scans_report_says_the_rates_were_measured_at_another_sampling(
     run_cli: RunCli, kit: MediaKit, tmp_path: Path
 ) -> None:
-    """The report of a video scan of --frames 4 (the cards' clips: 20 frames each) cautions so in its header."""
+    """The report of a video scan of --frames 4 (the cards' clips: 30 frames each) cautions so in its header."""
     import html
 
     code, _, err = run_cli("scan", kit.face_video, "--frames", "4", "--report", tmp_path / "r.html", "-q",
                            "-o", tmp_path / "rows.json")
     assert code == 0, err
     text = html.unescape((tmp_path / "r.html").read_text(encoding="utf-8"))
-    assert ("CAUTION, measured at another sampling: 20 frames a clip, this scan sampled 4 frames a video; its "
+    assert ("CAUTION, measured at another sampling: 30 frames a clip, this scan sampled 4 frames a video; its "
             "per-video rates may differ") in text
 
 
@@ -522,11 +553,198 @@ def test_an_exported_onnx_and_an_all_faces_scan_get_the_cards_counts_with_their_
     exported.write_bytes((bundled_dir() / "meso4_f2f.onnx").read_bytes())
     (row,) = _scan_rows(run_cli, kit.face_jpeg, "--weights", exported)
     (mine,) = row["error_rates"]["detectors"].values()
-    assert mine["faces"]["real_called_fake"] == _count(28, 240) and mine["videos"] is None  # meso4_f2f's, per face
+    assert mine["faces"]["real_called_fake"] == _count(39, 360) and mine["videos"] is None  # meso4_f2f's, per face
     assert mine["cautions"] == [f"those of the weights it was exported from, meso4_f2f (sha256 "
                                 f"{_card('meso4_f2f').sha256[:12]}), as their model card gives them"]
-    (row,) = _scan_rows(run_cli, kit.face_video, "--all-faces", "--frames", "20")
+    (row,) = _scan_rows(run_cli, kit.face_video, "--all-faces", "--frames", "24")
     df = row["error_rates"]["detectors"]["meso4_df"]
-    assert df["videos"]["real_called_fake"] == _count(0, 12) and df["sampling_differs"] is False
+    assert df["videos"]["real_called_fake"] == _count(0, 12) and df["sampling_differs"] is True
     assert df["cautions"] == ["measured on the largest face of each frame as one series, not by face tracks as this "
-                              "--all-faces scan decides"]
+                              "--all-faces scan decides", "measured at another sampling: 30 frames a clip, this scan "
+                              "sampled 24 frames a video; its per-video rates may differ"]
+
+
+# ------------------------------------------ counted from each test clip's scan scores (metrics.ffpp_test_clips)
+
+
+def _clips_section(scores: dict[str, list[float]]) -> dict:
+    """A hand-made per-clip section: clip name ``method/id.mp4`` -> its faces' p_fake (``original``: real)."""
+    clips = []
+    for name, p_fake in scores.items():
+        method = name.split("/")[0]
+        clips.append({"clip": name, "method": None if method == "original" else method, "fake": method != "original",
+                      "frames": 30, "faces": len(p_fake), "mean": round(sum(p_fake) / len(p_fake), 6),
+                      "p_fake": p_fake})
+    return {"measured_on": "FaceForensics++ c23 test", "command": "mesocli scan --model any", "mesocli": "0.1.0",
+            "sampling": {"mode": "frames", "value": 30}, "detector": "hog", "clips": clips}
+
+
+def _leaf(name: str, scores: dict[str, list[float]]) -> SimpleNamespace:
+    """A network whose model card holds only the per-clip section ``scores`` (no table)."""
+    from mesocli.rates import CLIPS_KEY, check
+
+    metrics = {CLIPS_KEY: _clips_section(scores)}
+    check(metrics)  # as a card file's is checked when it is read
+    return SimpleNamespace(name=name, card=SimpleNamespace(metrics=metrics, error_rates=lambda: None),
+                           source_card=None)
+
+
+# two detectors' faces of four clips: two real, one Deepfakes, one Face2Face
+DF = {"original/r1.mp4": [0.1, 0.2, 0.3], "original/r2.mp4": [0.1, 0.1], "Deepfakes/d1.mp4": [0.9, 0.8],
+      "Face2Face/f1.mp4": [0.2, 0.1, 0.3]}
+F2F = {"original/r1.mp4": [0.6, 0.7, 0.2], "original/r2.mp4": [0.1, 0.2], "Deepfakes/d1.mp4": [0.1, 0.1],
+       "Face2Face/f1.mp4": [0.3, 0.4, 0.45]}
+
+
+def _counts(real: tuple[int, int], deepfakes: tuple[int, int], face2face: tuple[int, int]) -> dict:
+    return {"real_called_fake": _count(*real), "missed": {"Deepfakes": _count(*deepfakes),
+                                                          "Face2Face": _count(*face2face)}}
+
+
+def test_model_any_counts_the_combined_verdicts_errors_from_each_clips_scores() -> None:
+    """--model any calls a clip fake when any detector does: r1 is called fake by f2f alone (its mean is 0.5), d1 by
+    df alone, f1 by neither. The cards held counts, not which clips each detector erred on, so ``combined`` had
+    none; from the per-clip scores it is counted, per clip by the rule and per face (the largest score)."""
+    from mesocli.detectors import DetectorSet
+    from mesocli.rates import for_scan
+
+    rates = for_scan(DetectorSet("meso4", {"df": _leaf("df", DF), "f2f": _leaf("f2f", F2F)}), 0.5, "mean",
+                     ("frames", 30), detector="hog")
+    df, f2f, combined = rates["detectors"]["df"], rates["detectors"]["f2f"], rates["combined"]
+    assert df["videos"] == _counts((0, 2), (0, 1), (1, 1)) and f2f["videos"] == _counts((1, 2), (1, 1), (1, 1))
+    assert combined["videos"] == _counts((1, 2), (0, 1), (1, 1))  # r1 by f2f, d1 caught by df, f1 by neither
+    # per face: r1's 0.6 and 0.7 (f2f); d1's both (df); none of f1's (0.3, 0.4, 0.45 at most)
+    assert combined["faces"] == _counts((2, 5), (0, 2), (3, 3))
+    assert (combined["threshold"], combined["threshold_differs"], combined["rule"], combined["reason"]) == (
+        0.5, False, "mean", None)
+    assert combined["cautions"] == [] and combined["sampling_differs"] is False
+    assert combined["detector_differs"] is False and combined["face_detector"] == "hog"
+    vote = for_scan(DetectorSet("meso4", {"df": _leaf("df", DF), "f2f": _leaf("f2f", F2F)}), 0.5, "vote",
+                    ("frames", 30))["combined"]
+    assert vote["videos"] == _counts((1, 2), (0, 1), (1, 1))  # r1: 2 of f2f's 3 faces reach 0.5
+    image = for_scan(DetectorSet("meso4", {"df": _leaf("df", DF), "f2f": _leaf("f2f", F2F)}), 0.5, None, None)
+    assert image["combined"]["videos"] is None and image["combined"]["faces"] == combined["faces"]
+    assert image["combined"]["reason"].startswith("an image: ")
+
+
+def test_an_ensemble_is_counted_on_the_mean_of_its_networks_scores_at_the_exact_threshold() -> None:
+    """--arch ensemble scores each face by the mean of its networks' p_fake: d1's faces are 0.5 and 0.45, its mean
+    0.475, missed at 0.5 and caught at 0.45. The counts are at the scan's own threshold (0.45), not the nearest
+    tabulated one (0.4 or 0.5), and none says it differs."""
+    from mesocli.detectors import Ensemble
+    from mesocli.rates import for_scan
+
+    pair = Ensemble("df", {"meso4": _leaf("meso4_df", DF), "mesoinception4": _leaf("mesoinception4_df", F2F)})
+    at_05 = for_scan(pair, 0.5, "mean", ("frames", 30))["combined"]
+    assert at_05["videos"] == _counts((0, 2), (1, 1), (1, 1)) and at_05["faces"] == _counts((0, 5), (1, 2), (3, 3))
+    at_045 = for_scan(pair, 0.45, "mean", ("frames", 30))
+    combined = at_045["combined"]
+    assert combined["videos"] == _counts((0, 2), (0, 1), (1, 1))
+    assert combined["faces"] == _counts((1, 5), (0, 2), (3, 3))  # r1's 0.45 reaches 0.45; d1's both do
+    assert combined["threshold"] == 0.45 and combined["threshold_differs"] is False and combined["cautions"] == []
+    f2f = at_045["detectors"]["mesoinception4_df"]  # one network, at 0.45: f1's last face (0.45) is caught
+    assert f2f["faces"] == _counts((2, 5), (2, 2), (2, 3)) and f2f["threshold"] == 0.45
+
+
+def test_the_bundled_cards_rates_at_a_default_scans_sampling_and_detector_carry_no_caution() -> None:
+    """Every default scan (30 frames a video, hog) was cautioned that the cards' clips had 20 frames each: the
+    cards now hold the clips as a default scan took them, so there is nothing to caution; the combined verdict of
+    --model any is counted."""
+    from mesocli.rates import for_scan
+    from mesocli.runtime import resolve
+
+    rates = for_scan(resolve("meso4", "any", None), 0.5, "mean", ("frames", 30), detector="hog")
+    for name, item in [*rates["detectors"].items(), ("combined", rates["combined"])]:
+        assert item["cautions"] == [] and item["sampling_differs"] is False, name
+        assert item["detector_differs"] is False and item["face_detector"] == "hog", name
+        assert item["frames_per_clip"] == 30 and item["reason"] is None, name
+        assert item["videos"]["real_called_fake"]["total"] == 12, name
+        assert {m: c["total"] for m, c in item["videos"]["missed"].items()} == {
+            "Deepfakes": 12, "Face2Face": 6, "FaceSwap": 6}, name
+    combined, detectors = rates["combined"], rates["detectors"].values()
+    real = combined["videos"]["real_called_fake"]["count"]
+    assert real >= max(d["videos"]["real_called_fake"]["count"] for d in detectors)  # any one calling it fake
+    other = for_scan(resolve("meso4", "df", None), 0.5, "mean", ("frames", 20), detector="hog")
+    assert other["detectors"]["meso4_df"]["cautions"] == [
+        "measured at another sampling: 30 frames a clip, this scan sampled 20 frames a video; its per-video rates "
+        "may differ"]
+
+
+def test_a_default_video_scan_row_has_no_sampling_caution(run_cli: RunCli, kit: MediaKit) -> None:
+    """A default scan of a video long enough for 30 frames: no sampling caution in its row or the table."""
+    (row,) = _scan_rows(run_cli, kit.long_face_video)
+    assert row["frames"]["sampled"] == 30
+    df = row["error_rates"]["detectors"]["meso4_df"]
+    assert df["sampling_differs"] is False and df["detector_differs"] is False and df["cautions"] == []
+
+
+def test_a_scan_with_another_face_detector_is_cautioned(run_cli: RunCli, kit: MediaKit) -> None:
+    """The cards' clips were scanned with the hog face detector; a scan with --detector none (crops as given) was
+    weighed by them without a word."""
+    (row,) = _scan_rows(run_cli, kit.face_jpeg, "--detector", "none")
+    df = row["error_rates"]["detectors"]["meso4_df"]
+    assert df["detector_differs"] is True and df["face_detector"] == "hog"
+    assert df["cautions"] == ["measured with the hog face detector, this scan used none: the faces found and "
+                              "cropped, and so the rates, may differ"]
+    (row,) = _scan_rows(run_cli, kit.face_jpeg)
+    assert row["error_rates"]["detectors"]["meso4_df"]["detector_differs"] is False
+
+
+def test_an_older_card_without_per_clip_scores_gives_its_tables_rates_as_before() -> None:
+    """A card with the table and no per-clip section (an earlier version's): the nearest tabulated threshold, the
+    20-frame caution, and a combined verdict whose rates are not tabulated, as before."""
+    from mesocli.detectors import DetectorSet
+    from mesocli.rates import CLIPS_KEY, for_scan
+    from mesocli.runtime import resolve
+
+    older = {}
+    for manipulation, member in resolve("meso4", "any", None).members.items():
+        card = copy.deepcopy(member.card)
+        del card.metrics[CLIPS_KEY]
+        older[manipulation] = SimpleNamespace(name=member.name, card=card, source_card=None)
+    rates = for_scan(DetectorSet("meso4", older), 0.45, "mean", ("frames", 30), detector="cnn")
+    df = rates["detectors"]["meso4_df"]
+    assert (df["threshold"], df["threshold_differs"], df["frames_per_clip"], df["face_detector"]) == (0.4, True, 20,
+                                                                                                       None)
+    assert df["videos"]["missed"]["Deepfakes"] == _count(1, 12) and df["faces"]["real_called_fake"] == _count(29, 240)
+    assert df["cautions"][1] == ("measured at another sampling: 20 frames a clip, this scan sampled 30 frames a "
+                                 "video; its per-video rates may differ") and len(df["cautions"]) == 2
+    assert rates["combined"]["videos"] is None and rates["combined"]["reason"].startswith("not tabulated: a face")
+
+
+def test_a_card_whose_per_clip_scores_are_malformed_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A per-clip section cut short by hand would stop a scan mid-way (a KeyError counting its clips): the card is
+    refused as unreadable when it is read, saying where."""
+    from mesocli.errors import WeightsError
+    from mesocli.weights import bundled_dir
+
+    for cut, why in ((lambda c: c["clips"][0].update(p_fake=[0.2, 1.5]), "clips[0] (Deepfakes/055_147.mp4): p_fake: "
+                                                                         "not scores from 0 to 1"),
+                     (lambda c: c["clips"][3].update(faces=29), "clips[3] (Deepfakes/253_183.mp4): faces: 29, for 30"),
+                     (lambda c: c["clips"][1].update(clip="Deepfakes/055_147.mp4"), "clips[1]: not a clip with a name"),
+                     (lambda c: c.update(sampling={"mode": "often", "value": 30}), "sampling: not a scan's sampling"),
+                     (lambda c: c.pop("detector"), "detector: not a face detector's name"),
+                     (lambda c: c.update(clips=[]), "clips: no clips")):
+        raw = json.loads((bundled_dir() / "meso4_df.json").read_text(encoding="utf-8"))
+        cut(raw["metrics"]["ffpp_test_clips"])
+        (tmp_path / "mine.json").write_text(json.dumps(raw), encoding="utf-8")
+        with pytest.raises(WeightsError, match="unreadable model card") as caught:
+            ModelCard.from_json(tmp_path / "mine.json")
+        assert f"metrics.ffpp_test_clips.{why}" in str(caught.value), caught.value
+        assert "\n" not in str(caught.value)
+
+
+def test_a_model_any_table_of_videos_and_images_gives_the_combined_verdicts_per_face_rates_for_the_images(
+    run_cli: RunCli, kit: MediaKit
+) -> None:
+    """The combined verdict's closing line is per clip in a run of videos; its images are weighed per face, as each
+    detector's are: a line of their own."""
+    code, out, err = run_cli("scan", kit.face_video, kit.face_jpeg, "--model", "any", "--frames", "4", "--format",
+                             "table", "-q")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("error rates of the combined verdict")]
+    assert lines == [
+        "error rates of the combined verdict (FF++ c23 test clips, mean, at 0.5): real called fake 1/12; missed "
+        "Deepfakes 4/12, Face2Face 0/6, FaceSwap 4/6 (measured at 30 frames a clip)",
+        "error rates of the combined verdict for the images (FF++ c23 test faces, at 0.5): real called fake 46/360; "
+        "missed Deepfakes 96/360, Face2Face 3/180, FaceSwap 96/180"], out

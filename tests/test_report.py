@@ -839,6 +839,8 @@ def test_the_report_says_how_to_run_the_scan_again_and_what_its_detector_gets_wr
     """A report is an exhibit: another examiner reruns the scan from the command written in it (and the folder it ran
     in: inputs are often relative), and weighs a verdict by the detector's measured error rates (its model card): at
     the scan's threshold, and per video by the scan's rule (they were per face at the card's 0.5, with a caution)."""
+    from mesocli.rates import for_scan, record_words
+    from mesocli.runtime import resolve
     from mesocli.weights import bundled_cards
 
     monkeypatch.chdir(tmp_path)
@@ -850,12 +852,17 @@ def test_the_report_says_how_to_run_the_scan_again_and_what_its_detector_gets_wr
     _, text = check_report(tmp_path / "r.html")
     assert (f"command: mesocli scan {image} --report r.html --threshold 0.6 --aggregate vote -q --format json "
             f"(run in {tmp_path})") in text
+    rates = record_words(for_scan(resolve("meso4", "df", None), 0.6, "vote", ("frames", 30),
+                                  detector="hog")["detectors"]["meso4_df"])
     card = next(card for card in bundled_cards() if (card.arch, card.manipulation) == ("meso4", "df"))
-    rates = card.rates_at(0.6, "vote")
-    assert rates is not None and f"measured error rates of meso4_df: {rates}" in text and "CAUTION" not in text
+    assert f"measured error rates of meso4_df: {rates}" in text and "CAUTION" not in text
     assert rates.startswith("per video by this scan's rule (vote: the share of frames called fake) at threshold 0.6: "
-                            "FaceForensics++ c23 test (36 clips, 20 frames each): real videos called fake 0 of 12")
-    assert "per face at threshold 0.6: FaceForensics++ c23 test (720 faces): 0.0 % of real faces called fake" in rates
+                            "FaceForensics++ c23 test (36 clips, 30 frames each, scanned with the hog face detector): "
+                            "real videos called fake 0 of 12")
+    assert "per face at threshold 0.6: FaceForensics++ c23 test (1080 faces): 0.3 % of real faces called fake" in rates
+    validation = card.validation_at(0.6)
+    assert validation is not None and validation.startswith("per face at threshold 0.5 (the only one measured on it")
+    assert f"measured error rates of meso4_df: {rates}; {validation}" in text  # the card's validation figures too
     assert "yellow, the lightest also in a greyscale printout, = strongest evidence" in text  # (a printout in grey)
     # weights whose card has no figures: their error rates are unknown, and the report says so rather than nothing
     code, _, stderr = run_cli("scan", image, "--weights", own_weights, "--report", "r.html", "--force", "-q")
@@ -904,11 +911,15 @@ def test_the_report_gives_an_exported_onnx_the_error_rates_of_the_bundled_weight
     code, _, stderr = run_cli("scan", image.name, "--weights", exported, "--report", "r.html", "-q", "--format", "json")
     assert code == 0, stderr
     _, text = check_report(tmp_path / "r.html")
+    from mesocli.rates import for_scan, record_words
+    from mesocli.runtime import resolve
+
     card = next(card for card in bundled_cards() if (card.arch, card.manipulation) == ("meso4", "f2f"))
-    rates = card.rates_at(0.5, "mean")
-    assert rates is not None and "no model card with figures" not in text
+    rates = record_words(for_scan(resolve("meso4", "f2f", None), 0.5, "mean", ("frames", 30),
+                                  detector="hog")["detectors"]["meso4_f2f"])
+    assert "no model card with figures" not in text
     assert (f"the weights it was exported from, meso4_f2f (sha256 {card.sha256[:12]}), as their model card gives "
-            f"them: {rates}") in text
+            f"them: {rates}; {card.validation_at(0.5)}") in text
     assert "CAUTION" not in text
 
 
@@ -1039,12 +1050,13 @@ def test_the_report_does_not_say_a_trained_runs_card_has_no_figures(
             "eval") in text
 
 
-def test_the_report_says_a_combined_verdict_has_no_single_detectors_error_rates(
+def test_the_report_gives_a_combined_verdicts_own_error_rates(
     run_cli: RunCli, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With `--model any` a face is fake as soon as one detector says so: the report listed each detector's
     share of real faces called fake (1.2 % for meso4_df on FF++), which a reader took for the verdict's, though
-    the combination calls real faces fake at least as often as its most prone detector."""
+    the combination calls real faces fake at least as often as its most prone detector; it said the combination's
+    were not measured. They are counted from the cards' per-clip scores now."""
     monkeypatch.chdir(tmp_path)
     code, _, stderr = run_cli("scan", kit.face_jpeg, "--model", "any", "--report", "r.html", "-q", "--format", "json")
     assert code == 0, stderr
@@ -1052,10 +1064,12 @@ def test_the_report_says_a_combined_verdict_has_no_single_detectors_error_rates(
     assert "measured error rates of meso4_f2f: per video by this scan's rule (mean" in text  # each detector's
     # the detectors' lines lead with their rates per video: the combination's are no more theirs per video than
     # per face (a video is fake when any one detector's aggregate of it is), and the line said so of faces only
-    assert ("measured error rates of the combined verdict (--model any): not measured as a whole: a face, and a "
-            "video by this scan's rule, is called fake when any one detector above calls it so, so real faces and "
-            "videos are called fake at least as often as by the detector above that does so most, and more often "
-            "where they err on different ones; measure it on labelled data with mesocli eval --model any") in text
+    assert ("measured error rates of the combined verdict (--model any): per video by this scan's rule (mean: the "
+            "mean of the frame scores) at threshold 0.5: FaceForensics++ c23 test (36 clips, 30 frames each, scanned "
+            "with the hog face detector): real videos called fake 1 of 12 (8.3 %), forged videos missed: Deepfakes 4 "
+            "of 12 (33.3 %), Face2Face 0 of 6 (0.0 %), FaceSwap 4 of 6 (66.7 %); per face at threshold 0.5: "
+            "FaceForensics++ c23 test (1080 faces): 12.8 % of real faces called fake") in text, text
+    assert "not measured as a whole" not in text
 
 
 def test_the_report_names_the_files_of_the_folder_it_does_not_cover(

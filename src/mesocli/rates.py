@@ -6,13 +6,20 @@ were called fake and how many forged ones of each method were missed, per face a
 of ``scan`` (``mean``, ``vote``: :func:`mesocli.metrics.video_calls`, as ``scan --aggregate`` decides).
 :func:`in_words` states them for a scan at its threshold (the nearest measured one, saying so) and by its rule;
 :func:`for_scan` gives them as numbers, each scan row's ``error_rates``.
+
+A card may also hold ``metrics.ffpp_test_clips`` (:data:`CLIPS_KEY`, written by ``scripts/card_scan_clips.py``): each
+test clip's per-face scores as ``mesocli scan`` itself took them (its default sampling and face detector, recorded
+with them). Where every network of a scan has one, :func:`for_scan` counts from them, at the scan's exact threshold
+and by its rule (``confident`` too), each detector's errors and those of the combined verdict of ``--model any``
+(fake when any detector says fake) and ``--arch ensemble`` (the mean of its networks' p_fake), cautioning only where
+the scan's sampling or face detector is not the recorded one. Cards without it are read as before.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,8 +28,10 @@ from mesocli.metrics import called_fake, video_calls
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 VIDEO_RULES = ("mean", "vote")  # the scan rules measured per video (not ``confident``)
-RULE_WORDS = {"mean": "mean: the mean of the frame scores", "vote": "vote: the share of frames called fake"}
+RULE_WORDS = {"mean": "mean: the mean of the frame scores", "vote": "vote: the share of frames called fake",
+              "confident": "confident: the mean of the frames scored surely fake or real, where enough are"}
 KEY = "error_rates"  # of metrics.ffpp_test
+CLIPS_KEY = "ffpp_test_clips"  # of metrics: each test clip's scores as a default scan took them
 
 
 def _errors(is_fake: bool, p_fake: np.ndarray, videos: list[str | None], threshold: float) -> dict[str, Any]:
@@ -66,6 +75,8 @@ def check(metrics: dict[str, Any]) -> None:
     """Raise ValueError (saying where) when ``metrics`` holds an ``ffpp_test.error_rates`` that is not a table of
     :func:`measure` (one cut short by hand or by another version), which :func:`in_words` could not state; a card
     without one passes."""
+    if isinstance(metrics, dict) and metrics.get(CLIPS_KEY) is not None:
+        check_clips(metrics[CLIPS_KEY])
     ffpp = metrics.get("ffpp_test") if isinstance(metrics, dict) else None
     if not isinstance(ffpp, dict) or ffpp.get(KEY) is None:
         return
@@ -235,6 +246,12 @@ def sampling_caution(frames_per_clip: Any, sampling: tuple[str, float | None] | 
             "its per-video rates may differ")
 
 
+def _items(rates: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each detector's rates of a row's ``error_rates``, and the combined verdict's where they are counted."""
+    combined = rates.get("combined")
+    return [*rates["detectors"].values(), *([combined] if combined and "cautions" in combined else [])]
+
+
 def for_video(rates: dict[str, Any], sampling: tuple[str, float | None], sampled: int) -> dict[str, Any]:
     """A video row's ``error_rates`` (:func:`for_scan`'s, made once per scan) for a video of which a ``--frames N``
     scan took ``sampled`` frames, not N (a shorter video; one of unknown length, sampled once a second): each
@@ -243,7 +260,7 @@ def for_video(rates: dict[str, Any], sampling: tuple[str, float | None], sampled
     if mode != "frames" or value is None or sampled == value:
         return rates
     rates = copy.deepcopy(rates)
-    for item in rates["detectors"].values():
+    for item in _items(rates):
         frames = item["frames_per_clip"]
         if item["videos"] is None or frames is None:
             continue
@@ -261,7 +278,7 @@ def for_image(rates: dict[str, Any], faces: int) -> dict[str, Any]:
     if faces < 2:
         return rates
     rates = copy.deepcopy(rates)
-    for item in rates["detectors"].values():
+    for item in _items(rates):
         if item["faces"] is not None:
             item["cautions"].append(f"measured per face: this --all-faces scan calls an image fake when any of its "
                                     f"{faces} faces is, so a real one more often than one real face is")
@@ -307,7 +324,7 @@ def record(metrics: dict[str, Any], threshold: float, rule: str | None, sampling
     return {"measured_on": MEASURED_ON, "threshold": measured, "threshold_differs": abs(measured - threshold) >= 1e-9,
             "rule": rule, "frames_per_clip": frames if isinstance(frames, int) else None,
             "sampling_differs": None if videos is None or not isinstance(frames, int) else
-            sampling_caution(frames, sampling) is not None,
+            sampling_caution(frames, sampling) is not None, "face_detector": None, "detector_differs": None,
             "videos": videos, "faces": _counted_at(table, at, "face"), "cautions": cautions, "reason": reason}
 
 
@@ -315,7 +332,8 @@ def unknown(reason: str, rule: str | None) -> dict[str, Any]:
     """The rates of a detector whose card holds no table (or that has no card), as :func:`record` shapes them: None,
     and the ``reason``."""
     return {"measured_on": None, "threshold": None, "threshold_differs": None, "rule": rule, "frames_per_clip": None,
-            "sampling_differs": None, "videos": None, "faces": None, "cautions": [], "reason": reason}
+            "sampling_differs": None, "face_detector": None, "detector_differs": None, "videos": None, "faces": None,
+            "cautions": [], "reason": reason}
 
 
 NO_TABLE = ("its model card holds no table of error counts per threshold (a card of an earlier version, or a train "
@@ -340,21 +358,33 @@ def networks(loaded: Any) -> list[Any]:
 
 
 def for_scan(loaded: Any, threshold: float, rule: str | None, sampling: tuple[str, float | None] | None,
-             tracks: bool = False) -> dict[str, Any]:
-    """A scan row's ``error_rates``: ``detectors``, each network's rates by name (:func:`record`; an ``.onnx``
-    export given as it is: those of the weights it was exported from, saying so; :func:`unknown` with why where
-    its card holds no table), and ``combined``: None where the verdict is one network's, else the reason the
-    ``--model any`` or ``--arch ensemble`` verdict's own rates are not given."""
+             tracks: bool = False, detector: str | None = None) -> dict[str, Any]:
+    """A scan row's ``error_rates``: ``detectors``, each network's rates by name, and ``combined``: None where the
+    verdict is one network's, else the ``--model any`` or ``--arch ensemble`` verdict's own.
+
+    A network whose card holds the test clips' scan scores (:data:`CLIPS_KEY`) is counted from them at the exact
+    ``threshold`` and by ``rule`` (:func:`clips_record`, cautioned where the scan's ``sampling`` or face
+    ``detector`` is not the recorded one); else from its table (:func:`record`, the nearest tabulated threshold), an
+    ``.onnx`` export given as it is: those of the weights it was exported from, saying so; :func:`unknown` with why
+    where its card holds neither. The combined verdict is counted where every network has clips scanned alike;
+    else ``combined`` gives the reason it is not."""
     from mesocli.detectors import DetectorSet, Ensemble
 
     detectors: dict[str, Any] = {}
+    memo: dict[int, Any] = {}  # each network's calls, made once for its own rates and the combined verdict's
     for leaf in networks(loaded):
         card, source = getattr(leaf, "card", None), getattr(leaf, "source_card", None)
-        made = record(card.metrics, threshold, rule, sampling, tracks) if card is not None else None
-        if made is None and source is not None:
-            made = record(source.metrics, threshold, rule, sampling, tracks)
-            if made is not None:
-                made["cautions"].insert(0, f"those of the weights it was exported from, {source.name} (sha256 "
+        made = None
+        for which in (card, source):
+            if which is None or made is not None:
+                continue
+            section = clips_of(which.metrics)
+            calls = _calls(leaf, threshold, rule, memo) if section is not None else None
+            made = (clips_record(section, calls, threshold, rule, sampling, detector, tracks)
+                    if section is not None and calls is not None else
+                    record(which.metrics, threshold, rule, sampling, tracks))
+            if made is not None and which is source:
+                made["cautions"].insert(0, f"{EXPORTED} {source.name} (sha256 "
                                            f"{source.sha256[:12]}), as their model card gives them")
         if made is None:
             stated = any(c is not None and c.error_rates() is not None for c in (card, source))  # at one threshold
@@ -363,6 +393,287 @@ def for_scan(loaded: Any, threshold: float, rule: str | None, sampling: tuple[st
         detectors[leaf.name] = made
     combined = None
     if isinstance(loaded, DetectorSet | Ensemble):
-        combined = {"videos": None, "faces": None,
-                    "reason": COMBINED["any" if isinstance(loaded, DetectorSet) else "ensemble"]}
+        kind = "any" if isinstance(loaded, DetectorSet) else "ensemble"
+        sections = [_section(leaf) for leaf in networks(loaded)]
+        calls = _calls(loaded, threshold, rule, memo) if all(s is not None for s in sections) else None
+        if calls is not None and _alike(sections):  # type: ignore[arg-type]
+            combined = clips_record(sections[0], calls, threshold, rule, sampling, detector,  # type: ignore[arg-type]
+                                    tracks)
+        else:
+            reason = COMBINED_OTHERWISE if all(s is not None for s in sections) else COMBINED[kind]
+            combined = {"videos": None, "faces": None, "reason": reason}
     return {"detectors": detectors, "combined": combined}
+
+
+# ----------------------------------------------------- counted from each test clip's scores, as a scan took them
+
+SAMPLING_MODES = ("frames", "fps", "every", "all")
+EXPORTED = "those of the weights it was exported from,"  # the caution of an .onnx export given as it is
+COMBINED_OTHERWISE = ("not counted: its networks' test clips were not all scanned alike (other clips, sampling or "
+                      "face detector in their model cards), so which clips they err on together is not known; "
+                      "measure it on labelled data with mesocli eval")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_clips(section: Any) -> None:
+    """Raise ValueError (saying where) when a card's ``metrics.ffpp_test_clips`` is not one
+    ``scripts/card_scan_clips.py`` writes: a scan's sampling and face detector, and clips of named scores."""
+    where = f"metrics.{CLIPS_KEY}"
+    if not isinstance(section, dict):
+        raise ValueError(f"{where}: not an object")
+    sampling = section.get("sampling")
+    if (not isinstance(sampling, dict) or sampling.get("mode") not in SAMPLING_MODES
+            or not (sampling.get("value") is None or (_number(sampling["value"]) and sampling["value"] > 0))):
+        raise ValueError(f"{where}.sampling: not a scan's sampling ({{mode, value}})")
+    if not isinstance(section.get("detector"), str):
+        raise ValueError(f"{where}.detector: not a face detector's name")
+    clips = section.get("clips")
+    if not isinstance(clips, list) or not clips:
+        raise ValueError(f"{where}.clips: no clips")
+    names: set[str] = set()
+    for number, clip in enumerate(clips):
+        at = f"{where}.clips[{number}]"
+        if not isinstance(clip, dict) or not isinstance(clip.get("clip"), str) or clip["clip"] in names:
+            raise ValueError(f"{at}: not a clip with a name of its own")
+        names.add(clip["clip"])
+        at = f"{at} ({clip['clip']})"
+        if not isinstance(clip.get("fake"), bool) or (clip["fake"] and not isinstance(clip.get("method"), str)):
+            raise ValueError(f"{at}: fake: not true or false, or a forgery without a method")
+        scores = clip.get("p_fake")
+        if not isinstance(scores, list) or not scores or not all(_number(v) and 0 <= v <= 1 for v in scores):
+            raise ValueError(f"{at}: p_fake: not scores from 0 to 1")
+        if clip.get("faces") != len(scores):
+            raise ValueError(f"{at}: faces: {clip.get('faces')}, for {len(scores)} scores")
+
+
+def clips_of(metrics: Any) -> dict[str, Any] | None:
+    """A card's per-clip scan scores (``metrics.ffpp_test_clips``), or None when it has none (an older card)."""
+    section = metrics.get(CLIPS_KEY) if isinstance(metrics, dict) else None
+    return section if isinstance(section, dict) and section.get("clips") else None
+
+
+def _section(leaf: Any) -> dict[str, Any] | None:
+    """A network's per-clip section: its own card's, else (an ``.onnx`` export) that of the weights it came from."""
+    for card in (getattr(leaf, "card", None), getattr(leaf, "source_card", None)):
+        if card is not None and (section := clips_of(card.metrics)) is not None:
+            return section
+    return None
+
+
+def _faces_fake(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Each face called fake (:func:`mesocli.aggregate.is_fake`: a score that reads as the threshold is fake)."""
+    return (scores >= threshold) | (np.round(scores, 6) >= threshold)
+
+
+class Scores(NamedTuple):
+    """Each clip's per-face p_fake, as one array: ``names`` of the clips, ``flat`` their faces' scores one clip after
+    another, ``starts`` where each clip's begin in it."""
+
+    names: tuple[str, ...]
+    flat: np.ndarray
+    starts: np.ndarray
+
+
+class Calls(NamedTuple):
+    """Each clip's verdict (``clips``, None for per face only) and each face's (``faces``, as :class:`Scores`)."""
+
+    names: tuple[str, ...]
+    clips: np.ndarray | None
+    faces: np.ndarray
+    starts: np.ndarray
+
+
+def _alike_faces(each: list[Any]) -> bool:
+    """Whether the :class:`Scores` or :class:`Calls` of several networks are of the same clips and faces."""
+    return all(e.names == each[0].names and np.array_equal(e.starts, each[0].starts) and len(e.faces if
+               isinstance(e, Calls) else e.flat) == len(each[0].faces if isinstance(e, Calls) else each[0].flat)
+               for e in each)
+
+
+def _scores(node: Any) -> Scores | None:
+    """A network's per-face p_fake of each clip (its card's section), or an ensemble's (the mean of its networks',
+    face by face, as ``scan`` scores it); None where one has no section or they were not scanned alike."""
+    members = getattr(node, "members", None)
+    if not members:
+        section = _section(node)
+        return None if section is None else _arrays(section)[0]
+    each = [_scores(member) for member in members.values()]
+    if any(e is None for e in each) or not _alike_faces(each):
+        return None
+    return Scores(each[0].names, np.mean([e.flat for e in each], axis=0), each[0].starts)  # type: ignore[union-attr]
+
+
+def _calls(node: Any, threshold: float, rule: str | None, memo: dict[int, Any] | None = None) -> Calls | None:
+    """Each clip's verdict by ``rule`` (None for per face only) at ``threshold``, and each face's, as ``scan``
+    decides them: a network's or an ensemble's from its scores (a clip's by :mod:`mesocli.aggregate`'s rule), a
+    ``--model any`` set's fake when any detector's is (a clip: any detector's own verdict on it by the rule). None
+    where a member has no section. ``memo``: the calls already made of each node (by id), at this threshold and
+    rule."""
+    from mesocli.aggregate import aggregate
+    from mesocli.detectors import DetectorSet
+
+    memo = {} if memo is None else memo
+    if id(node) in memo:
+        return memo[id(node)]
+    made: Calls | None = None
+    if isinstance(node, DetectorSet):
+        each = [_calls(member, threshold, rule, memo) for member in node.members.values()]
+        if all(e is not None for e in each) and _alike_faces(each):
+            made = Calls(each[0].names, None if rule is None else np.logical_or.reduce([e.clips for e in each]),
+                         np.logical_or.reduce([e.faces for e in each]), each[0].starts)  # type: ignore[union-attr]
+    elif (scores := _scores(node)) is not None:
+        faces = _faces_fake(scores.flat, threshold)
+        sizes = np.diff(np.append(scores.starts, len(scores.flat)))
+        if rule is None:
+            clips = None
+        elif rule == "mean":  # the mean of the scores, as aggregate.mean (to the 6 decimals verdicts are read at)
+            clips = _faces_fake(np.add.reduceat(scores.flat, scores.starts) / sizes, threshold)
+        elif rule == "vote":  # the share of faces called fake, as aggregate.vote
+            clips = _faces_fake(np.add.reduceat(faces.astype(np.float64), scores.starts) / sizes, threshold)
+        else:
+            clips = _faces_fake(np.array([aggregate(part.tolist(), rule, threshold) for part in
+                                          np.split(scores.flat, scores.starts[1:])]), threshold)
+        made = Calls(scores.names, clips, faces, scores.starts)
+    memo[id(node)] = made
+    return made
+
+
+class Labels(NamedTuple):
+    """A section's labels, clip by clip and face by face: ``fake``, and ``group`` (0: real, i: the i-th of
+    ``methods``, sorted)."""
+
+    methods: tuple[str, ...]
+    clip_fake: np.ndarray
+    clip_group: np.ndarray
+    face_fake: np.ndarray
+    face_group: np.ndarray
+
+
+_ARRAYS: dict[int, tuple[dict[str, Any], Scores, Labels]] = {}  # by id of a card's section, which it holds alive
+
+
+def _arrays(section: dict[str, Any]) -> tuple[Scores, Labels]:
+    """A section's scores and labels as arrays, made once per section (a scan counts them for each row kind)."""
+    held = _ARRAYS.get(id(section))
+    if held is not None and held[0] is section:
+        return held[1], held[2]
+    clips = section["clips"]
+    sizes = [len(clip["p_fake"]) for clip in clips]
+    scores = Scores(tuple(clip["clip"] for clip in clips),
+                    np.fromiter((v for clip in clips for v in clip["p_fake"]), np.float64, sum(sizes)),
+                    np.cumsum([0, *sizes[:-1]]))
+    methods = tuple(sorted({str(clip["method"]) for clip in clips if clip["fake"]}))
+    fake = np.array([bool(clip["fake"]) for clip in clips])
+    group = np.array([methods.index(str(clip["method"])) + 1 if clip["fake"] else 0 for clip in clips])
+    labels = Labels(methods, fake, group, np.repeat(fake, sizes), np.repeat(group, sizes))
+    _ARRAYS[id(section)] = (section, scores, labels)
+    return scores, labels
+
+
+def _count_calls(section: dict[str, Any], calls: Calls) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The errors of ``calls`` on the section's clips, per clip (None without clip verdicts) and per face: the
+    real ones called fake and the forged ones missed per method, each as :func:`_share`."""
+    _, labels = _arrays(section)
+    size = len(labels.methods) + 1
+    face_totals = np.bincount(labels.face_group, minlength=size)
+    face_wrong = np.bincount(labels.face_group, weights=calls.faces != labels.face_fake, minlength=size)
+    clip_totals = np.bincount(labels.clip_group, minlength=size)
+    clip_wrong = (np.zeros(size) if calls.clips is None else
+                  np.bincount(labels.clip_group, weights=calls.clips != labels.clip_fake, minlength=size))
+    per_clip = {"real_called_fake": _share(int(clip_wrong[0]), int(clip_totals[0])),
+                "missed": {m: _share(int(clip_wrong[i]), int(clip_totals[i])) for i, m in enumerate(labels.methods, 1)}}
+    per_face = {"real_called_fake": _share(int(face_wrong[0]), int(face_totals[0])),
+                "missed": {m: _share(int(face_wrong[i]), int(face_totals[i])) for i, m in enumerate(labels.methods, 1)}}
+    return (per_clip if calls.clips is not None else None), per_face
+
+
+def _recorded_caution(recorded: dict[str, Any], sampling: tuple[str, float | None] | None) -> str | None:
+    """:func:`sampling_caution` for a section's recorded sampling (``{mode, value}``)."""
+    mode, value = recorded["mode"], recorded.get("value")
+    if mode == "frames" and value is not None:
+        return sampling_caution(int(value), sampling)
+    if sampling is None or (sampling[0] == mode and (sampling[1] is None) == (value is None)
+                            and (value is None or float(sampling[1]) == float(value))):  # type: ignore[arg-type]
+        return None
+    return (f"measured at another sampling: {sampling_words(mode, value)}, this scan sampled "
+            f"{sampling_words(*sampling)}; its per-video rates may differ")
+
+
+def detector_caution(recorded: str, detector: str | None) -> str | None:
+    """The caution for a scan whose face detector (``--detector``) is not the one the test clips were scanned with:
+    it finds and crops other faces. None where it is that one, or not known."""
+    if detector is None or detector == recorded:
+        return None
+    return (f"measured with the {recorded} face detector, this scan used {detector}: the faces found and cropped, "
+            "and so the rates, may differ")
+
+
+def clips_record(section: dict[str, Any], calls: Calls, threshold: float,
+                 rule: str | None, sampling: tuple[str, float | None] | None, detector: str | None,
+                 tracks: bool = False) -> dict[str, Any]:
+    """The rates of ``calls`` (:func:`_calls`, at the scan's own ``threshold`` and by its ``rule``) on a section's
+    clips, shaped as :func:`record`'s, with the cautions of another ``sampling`` or face ``detector``."""
+    videos, faces = _count_calls(section, calls)
+    recorded = section["sampling"]
+    frames = (int(recorded["value"]) if recorded["mode"] == "frames" and recorded.get("value") is not None
+              else None)
+    cautions: list[str] = []
+    reason = None
+    sampling_caution_ = None
+    if rule is None:
+        reason, videos = "an image: its verdict is one face's, weighed by the per-face rates", None
+    else:
+        if tracks:
+            cautions.append("measured on the largest face of each frame as one series, not by face tracks as this "
+                            "--all-faces scan decides")
+        if (sampling_caution_ := _recorded_caution(recorded, sampling)) is not None:
+            cautions.append(sampling_caution_)
+    if (other := detector_caution(section["detector"], detector)) is not None:
+        cautions.append(other)
+    return {"measured_on": section.get("measured_on") or MEASURED_ON, "threshold": float(threshold),
+            "threshold_differs": False, "rule": rule, "frames_per_clip": frames,
+            "sampling_differs": None if videos is None else sampling_caution_ is not None,
+            "face_detector": section["detector"], "detector_differs": None if detector is None else other is not None,
+            "videos": videos, "faces": faces, "cautions": cautions, "reason": reason}
+
+
+def _alike(sections: list[dict[str, Any]]) -> bool:
+    """Whether the sections were scanned alike: the same clips, sampling and face detector."""
+    def key(s: dict[str, Any]) -> Any:
+        return ([(c["clip"], c["fake"], c.get("method")) for c in s["clips"]],
+                (s["sampling"]["mode"], s["sampling"].get("value")), s["detector"])
+    return all(key(s) == key(sections[0]) for s in sections)
+
+
+def record_words(item: dict[str, Any], validation: str | None = None) -> str:
+    """A :func:`clips_record`'s counts in words, for a report's header: per video by its rule (where counted), then
+    per face, at the scan's own threshold, with the clips' sampling and face detector named, then ``validation``
+    (the card's MesoNet validation figures in words), and its cautions but the sampling one (the header's own line)
+    after."""
+    at = threshold_shown(float(item["threshold"]))
+
+    faces = item["faces"]
+    total = faces["real_called_fake"]["total"] + sum(c["total"] for c in faces["missed"].values())
+    parts = []
+    if item["videos"] is not None:
+        videos = item["videos"]
+        clips = videos["real_called_fake"]["total"] + sum(c["total"] for c in videos["missed"].values())
+        frames = f"{item['frames_per_clip']} frames each, " if item["frames_per_clip"] else ""
+        real = videos["real_called_fake"]
+        parts.append(f"per video by this scan's rule ({RULE_WORDS.get(item['rule'], item['rule'])}) at threshold {at}: "
+                     f"{item['measured_on']} ({clips} clips, {frames}scanned with the {item['face_detector']} face "
+                     f"detector): real videos called fake {_counted(real['count'], real['total'])}, forged videos "
+                     f"missed: "
+                     + ", ".join(f"{name} {_counted(c['count'], c['total'])}" for name, c in videos["missed"].items()))
+    parts.append(f"per face at threshold {at}: {item['measured_on']} ({total} faces): "
+                 f"{_percent(faces['real_called_fake']['count'] / faces['real_called_fake']['total'])} of real faces "
+                 f"called fake, forged faces missed: "
+                 + ", ".join(f"{name} {_percent(c['count'] / c['total'])}" for name, c in faces["missed"].items()))
+    if validation:
+        parts.append(validation)
+    whose = [c for c in item["cautions"] if c.startswith(EXPORTED)]  # an .onnx export's: whose rates they are
+    cautions = [c for c in item["cautions"] if not c.startswith(("measured at another sampling", EXPORTED))]
+    return "".join(f"{c}: " for c in whose) + "; ".join(parts) + "".join(f" (CAUTION: {c})" for c in cautions)

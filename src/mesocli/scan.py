@@ -325,8 +325,8 @@ def run_rates(options: ScanOptions, loaded: Any) -> dict[str, Any]:
         return {}
     selection = options.selection()
     return {"video": for_scan(loaded, options.threshold, options.aggregation, (selection.mode, selection.value),
-                              options.all_faces),
-            "image": for_scan(loaded, options.threshold, None, None)}
+                              options.all_faces, options.detector),
+            "image": for_scan(loaded, options.threshold, None, None, detector=options.detector)}
 
 
 def _r(value: float) -> float:

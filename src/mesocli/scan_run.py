@@ -719,7 +719,7 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
     from mesocli.explain import gradcam_for
     from mesocli.probe import ffmpeg_version
     from mesocli.provenance import library_versions, versions_text
-    from mesocli.rates import networks, sampling_caution, table_of
+    from mesocli.rates import for_scan, networks, record_words, sampling_caution, table_of
     from mesocli.runtime import OnnxModel, runtime_of
     from mesocli.writers import model_label, weights_digests
 
@@ -727,7 +727,14 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
             "ffmpeg (video decoding)": ffmpeg_version() or "unknown version",
             "libraries": versions_text(library_versions(runtime_of(loaded))),
             "weights sha256": ", ".join(f"{name} {digest}" for name, digest in weights_digests(loaded.describe()))}
+    counted = for_scan(loaded, explainer.threshold, rule, sampling, tracks, detector)  # as the JSON rows' numbers
+    by_clips = {name: item for name, item in counted["detectors"].items() if item.get("face_detector") is not None}
     for leaf in networks(loaded):  # what the verdicts weigh: each detector's measured error rates (its model card)
+        if leaf.name in by_clips:  # counted from the test clips as a scan took them, at this scan's threshold
+            validation = next((said for card in (getattr(leaf, "card", None), getattr(leaf, "source_card", None))
+                               if card is not None and (said := card.validation_at(explainer.threshold))), None)
+            meta[f"measured error rates of {leaf.name}"] = record_words(by_clips[leaf.name], validation)
+            continue
         card = getattr(leaf, "card", None)
         rates = card.rates_at(explainer.threshold, rule, tracks) if card is not None else None
         source = getattr(leaf, "source_card", None)  # an exported .onnx: the card of the weights it came from
@@ -741,11 +748,13 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
             "unknown: these weights have no model card with figures; measure them on labelled data with mesocli eval")
     from mesocli.report import SAMPLING_CAUTION
 
-    measured = [ffpp.get("frames_per_clip") for leaf in networks(loaded)
+    measured = [ffpp.get("frames_per_clip") for leaf in networks(loaded) if leaf.name not in by_clips
                 for card in (getattr(leaf, "card", None), getattr(leaf, "source_card", None))
                 if card is not None and table_of(card.metrics) is not None
                 and isinstance(ffpp := card.metrics.get("ffpp_test"), dict)]
-    cautions = sorted({caution for frames in measured if (caution := sampling_caution(frames, sampling))})
+    cautions = {caution for frames in measured if (caution := sampling_caution(frames, sampling))}
+    cautions = sorted(cautions | {caution for item in by_clips.values() for caution in item["cautions"]
+                                  if caution.startswith("measured at another sampling")})
     if cautions:  # the rates above were counted on clips sampled otherwise than this scan's videos
         meta[SAMPLING_CAUTION] = "CAUTION, " + "; ".join(cautions)
     if detector == "none":  # hog and cnn crops are aligned and warped to 256×256: bilinear, whatever the weights
@@ -755,7 +764,10 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
         resize = scan_resize(detector, loaded)
         meta["crop resize"] = f"{describe_resize(resize)} (of crops not 256×256: " + (
             "each detector as its weights ask)" if isinstance(resize, dict) else "as the weights ask)")
-    if isinstance(loaded, DetectorSet):  # the verdict is the combination's: no detector's rates are its own
+    if counted["combined"] is not None and "cautions" in counted["combined"]:  # counted from the clips' scores
+        kind = "--model any" if isinstance(loaded, DetectorSet) else "--arch ensemble"
+        meta[f"measured error rates of the combined verdict ({kind})"] = record_words(counted["combined"])
+    elif isinstance(loaded, DetectorSet):  # the verdict is the combination's: no detector's rates are its own
         meta["measured error rates of the combined verdict (--model any)"] = (
             "not measured as a whole: a face, and a video by this scan's rule, is called fake when any one detector "
             "above calls it so, so real faces and videos are called fake at least as often as by the detector above "

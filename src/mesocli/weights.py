@@ -126,6 +126,19 @@ class ModelCard:
         return next((float(self.metrics[k]["threshold"]) for k in ("validation", "ffpp_test")
                      if isinstance(self.metrics.get(k), dict) and self.metrics[k].get("threshold") is not None), None)
 
+    def validation_at(self, threshold: float) -> str | None:
+        """Its MesoNet validation figures per face, in words, for a scan at ``threshold`` (measured at one threshold
+        only: said so where it is another); None where it has none."""
+        from mesocli.aggregate import threshold_shown
+
+        validation = self._measured("validation", "MesoNet validation")
+        measured = (self.metrics.get("validation") or {}).get("threshold")
+        if validation and measured is not None:
+            other = (f" (the only one measured on it, not this scan's {threshold_shown(threshold)})"
+                     if abs(float(measured) - threshold) >= 1e-9 else "")
+            validation = f"per face at threshold {float(measured):g}{other}: {validation}"
+        return validation or None
+
     def rates_at(self, threshold: float, rule: str = "mean", tracks: bool = False) -> str | None:
         """The error rates for a scan that called faces fake from ``threshold`` and videos by ``rule``
         (:data:`mesocli.aggregate.AGGREGATIONS`). A card with a table of them (``metrics.ffpp_test.error_rates``,
@@ -138,13 +151,7 @@ class ModelCard:
 
         table = tables.table_of(self.metrics)
         if table is not None:
-            validation = self._measured("validation", "MesoNet validation")
-            measured = (self.metrics.get("validation") or {}).get("threshold")
-            if validation and measured is not None:
-                other = (f" (the only one measured on it, not this scan's {threshold_shown(threshold)})"
-                         if abs(float(measured) - threshold) >= 1e-9 else "")
-                validation = f"per face at threshold {float(measured):g}{other}: {validation}"
-            return tables.in_words(self.metrics, table, threshold, rule, validation or None, tracks)
+            return tables.in_words(self.metrics, table, threshold, rule, self.validation_at(threshold), tracks)
         rates = self.error_rates()
         measured = self.rates_threshold()
         if rates is None or measured is None or abs(measured - threshold) < 1e-9:

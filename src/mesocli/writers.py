@@ -497,7 +497,10 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     if rates is None:
         return []
     lines = []
-    for name, item in rates["detectors"].items():
+    combined = rates.get("combined")
+    counted = combined is not None and "cautions" in combined  # the combined verdict's own, from per-clip scores
+    items = [*rates["detectors"].items(), *([("the combined verdict", combined)] if counted else [])]
+    for name, item in items:
         if item["faces"] is None:
             lines.append(f"error rates of {name}: unknown ({item['reason'].split(';')[0]}; JSON: error_rates)")
             continue
@@ -507,15 +510,21 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         sampled = per == "clips" and any(  # any video's (one shorter than --frames N: its own)
             ((row.get("error_rates") or {}).get("detectors") or {}).get(name, {}).get("sampling_differs")
             for row in rows if row.get("type") == "video")
+        if name == "the combined verdict":
+            sampled = per == "clips" and any(((row.get("error_rates") or {}).get("combined") or {}).get(
+                "sampling_differs") for row in rows if row.get("type") == "video")
         notes = [f"measured at {item['frames_per_clip']} frames a clip"] if sampled else []
+        if item.get("detector_differs"):
+            notes.append(f"measured with the {item['face_detector']} face detector")
         if item["videos"] is None and item["rule"] is not None:
             notes.append(f"not measured per clip by {item['rule']}")
         where = str(item["measured_on"]).replace("FaceForensics++", "FF++")
         lines.append(f"error rates of {name} ({where} {per}, {rule}{at}): {_errs(counts)}"
                      + (f" ({'; '.join(notes)})" if notes else ""))
-        if per == "clips" and image is not None and name in image["detectors"]:  # an image's verdict: one face's
+        if per == "clips" and image is not None and (name in image["detectors"] or counted and item is combined):
+            # an image's verdict: one face's
             lines.append(f"error rates of {name} for the images ({where} faces, {at}): {_errs(item['faces'])}")
-    if rates.get("combined"):
+    if combined and not counted:
         lines.append("error rates of the combined verdict: not tabulated, each detector's are above "
                      "(JSON: error_rates.combined)")
     return lines
