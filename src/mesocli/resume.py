@@ -83,10 +83,14 @@ class Done:
     settings: dict[str, set[str]] = field(default_factory=dict)  # setting -> the values the rows show
     current: dict[str, Any] = field(default_factory=dict, repr=False)  # path -> its last row's key in ``keys``
     named: dict[tuple[str, Any], str] | None = field(default=None, repr=False)  # (file name, key) -> path, of ``keys``
+    order: dict[str, None] = field(default_factory=dict, repr=False)  # the paths, in the order of their current rows
+    files: dict[Any, str] | None = field(default=None, repr=False)  # file identity -> the path of its last row
 
     def add(self, row: dict[str, Any], outcome: Outcome) -> None:
         """Count ``row`` as its path's current row, in place of any earlier one."""
         path, key = row["path"], _comparable(_key_of(row)) if "file" in row else None
+        self.order.pop(path, None)
+        self.order[path] = None
         self.paths_only.pop(path, None)
         if path in self.current:
             del self.keys[(path, self.current.pop(path))]
@@ -100,6 +104,28 @@ class Done:
         """The (status, verdict, sha256) of the row for this version of ``path``, or None when there is none."""
         path = self.form(path)
         return self.keys.get((path, _comparable(key)), self.paths_only.get(path))
+
+    def held(self, path: str) -> bool:
+        """Whether a row has ``path`` as written (in the output's form)."""
+        return self.form(path) in self.order
+
+    def same_file(self, path: str) -> str | None:
+        """The path of the last row whose path names, from here, the very file ``path`` names, though spelt otherwise
+        (``./inbox/a.mp4``, ``inbox/a.mp4``, an absolute path, a symbolic or a hard link: one (device, inode),
+        :func:`mesocli.inputs.file_identity`), or None. Each row's path is looked at once, at the first input that
+        no row names as written."""
+        from mesocli.inputs import file_identity
+
+        identity = file_identity(path)
+        if isinstance(identity, str):  # no such file (or no inode numbers): no other name to tell
+            return None
+        if self.files is None:
+            self.files = {}
+            for held in self.order:  # later rows win: the current row of a file named two ways is its last
+                if isinstance(found := file_identity(held), tuple):
+                    self.files.pop(found, None)
+                    self.files[found] = held
+        return self.files.get(identity)
 
     def elsewhere(self, path: str, key: FileKey) -> str | None:
         """The path of a current row for a file of ``path``'s name, size and mtime under another path (most likely
