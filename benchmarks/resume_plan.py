@@ -9,7 +9,8 @@ Tiny files stand for the inputs (their bytes are not what is measured); the outp
 1. ``same``: the inputs spelt as the rows hold them;
 2. ``dot``: spelt ``./inbox/…`` where the rows hold ``inbox/…``;
 3. ``absolute``: absolute paths where the rows hold relative ones;
-4. ``moved``: the rows written from the parent folder (``case/inbox/…``), the inputs named from inside it.
+4. ``moved``: the rows written from the parent folder (``case/inbox/…``), the inputs named from inside it;
+5. ``new``: the inputs spelt as the rows hold them, but 1 in 50 a new file no row holds (a resume that has work).
 """
 
 from __future__ import annotations
@@ -50,8 +51,11 @@ def main() -> None:
             rows.append({"path": name, "status": "ok", "verdict": "real", "sha256": hashlib.sha256(data).hexdigest(),
                          "file": {"size": info.st_size, "mtime_ns": info.st_mtime_ns}})
         names = [row["path"] for row in rows[: args.inputs]]
+        for n in range(0, args.inputs, 50):
+            Path(f"inbox/new{n:06d}.jpg").write_bytes(b"new" * 11)
         cases = {"same": names, "dot": [f"./{name}" for name in names],
-                 "absolute": [str(root / name) for name in names]}
+                 "absolute": [str(root / name) for name in names],
+                 "new": [f"inbox/new{n:06d}.jpg" if n % 50 == 0 else name for n, name in enumerate(names)]}
         plain = Path(tmp, "rows.jsonl")
         plain.write_text("".join(json.dumps(row) + "\n" for row in rows))
         moved = Path(tmp, "moved.jsonl")

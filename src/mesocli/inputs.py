@@ -196,15 +196,21 @@ def hidden_notes(hidden: dict[str, list[Path]]) -> list[str]:
             if entries]
 
 
-def file_identity(path: str | Path) -> tuple[int, int] | str:
-    """What tells one file from another: its (device, inode) where it exists, whatever it is named by (a symbolic
-    link, a hard link, ``./`` or an absolute path, another letter case on a disk that ignores case), else its real
-    path (a missing file; a file system that gives no inode numbers)."""
+def inode(path: str | Path) -> tuple[int, int] | None:
+    """The (device, inode) of the file ``path`` names (through links), or None: no such file, or a file system
+    that gives no inode numbers."""
     try:
         info = os.stat(path)
     except (OSError, ValueError):
-        return os.path.realpath(path)
-    return (info.st_dev, info.st_ino) if info.st_ino else os.path.realpath(path)
+        return None
+    return (info.st_dev, info.st_ino) if info.st_ino else None
+
+
+def file_identity(path: str | Path) -> tuple[int, int] | str:
+    """What tells one file from another: its :func:`inode` where it has one, whatever it is named by (a symbolic
+    link, a hard link, ``./`` or an absolute path, another letter case on a disk that ignores case), else its real
+    path (a missing file; a file system that gives no inode numbers)."""
+    return inode(path) or os.path.realpath(path)
 
 
 def same_name(one: str, other: str) -> bool:

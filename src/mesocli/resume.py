@@ -7,7 +7,9 @@ that row has a ``sha256`` (:mod:`mesocli.digest`) and hashing is on, the file st
 it is read again to tell (``scan_run.plan_scan``), so that a file replaced with the same size and
 mtime (``cp -p``, ``rsync -t``) is scanned again; its new row, appended, is the one the next resume
 finds. ``--no-hash`` reads nothing: size and mtime only. Rows without a ``sha256`` (an error, an
-earlier mesocli, ``--no-hash``) count as done unread. A renamed file is scanned again. Rows without
+earlier mesocli, ``--no-hash``) count as done unread. A row is found under any spelling of its path that names
+the same file from here (:meth:`Done.same_file`), and, hashed, a file moved under its name by its bytes
+(``scan_run.plan_scan``); a renamed file is scanned again. Rows without
 ``file`` (written by a plain ``--output`` run) match by path alone. Numbers are compared as
 numbers, not as text, and an mtime matches to double precision (about 256 ns), so rows that went
 through a tool that reads JSON numbers as doubles (``jq`` 1.6 writes ``2.0`` as ``2`` and rounds
@@ -112,18 +114,17 @@ class Done:
     def same_file(self, path: str) -> str | None:
         """The path of the last row whose path names, from here, the very file ``path`` names, though spelt otherwise
         (``./inbox/a.mp4``, ``inbox/a.mp4``, an absolute path, a symbolic or a hard link: one (device, inode),
-        :func:`mesocli.inputs.file_identity`), or None. Each row's path is looked at once, at the first input that
+        :func:`mesocli.inputs.inode`), or None. Each row's path is looked at once, at the first input that
         no row names as written."""
-        from mesocli.inputs import file_identity
+        from mesocli.inputs import inode
 
-        identity = file_identity(path)
-        if isinstance(identity, str):  # no such file (or no inode numbers): no other name to tell
+        identity = inode(path)
+        if identity is None:  # no such file (or no inode numbers): no other name to tell
             return None
         if self.files is None:
             self.files = {}
             for held in self.order:  # later rows win: the current row of a file named two ways is its last
-                if isinstance(found := file_identity(held), tuple):
-                    self.files.pop(found, None)
+                if (found := inode(held)) is not None:
                     self.files[found] = held
         return self.files.get(identity)
 
