@@ -745,8 +745,8 @@ def test_a_resume_from_another_folder_finds_the_rows_of_the_same_bytes(
     assert err.splitlines() == [
         f"mesocli: resume: 1 of 1 inputs already in {output}, 0 to scan",
         f"mesocli: resume: 1 of them is in {output} under another path (inbox/{photo.name} as build/inbox/"
-        f"{photo.name}: the same file, or one of the same name, size, time and bytes): not scanned again, their rows "
-        "keep that path"]
+        f"{photo.name}: the same file, or one of the same name, size, time and bytes): not scanned again, its row "
+        "keeps that path"]
     assert [row["path"] for row in _rows(output)] == [f"build/inbox/{photo.name}"]
     code, _, err = run_cli("scan", "inbox", "--detector", "none", "-o", output, "--resume", "-q", "--no-hash")
     assert code == 0, err

@@ -464,7 +464,8 @@ def plan_scan(
             (item, other), more = respelt[0], len(respelt) - 1
             log(f"mesocli: resume: {len(respelt)} of them {'is' if len(respelt) == 1 else 'are'} in {resume_from} "
                 f"under another path ({item} as {other}{f', and {more} more' if more else ''}: the same file, or one "
-                "of the same name, size, time and bytes): not scanned again, their rows keep that path")
+                "of the same name, size, time and bytes): not scanned again, "
+                f"{'its row keeps' if len(respelt) == 1 else 'their rows keep'} that path")
         # a path that is one of this run's inputs is another file (a hard link, a ``cp -p`` copy), not a moved one
         inputs = {done.form(item) for item in keys}
         moved[:] = [(item, other) for item, other in moved if other not in inputs and other not in claimed]
