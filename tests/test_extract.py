@@ -79,6 +79,29 @@ def test_expand_inputs(tmp_path: Path) -> None:
     assert expand_inputs([tmp_path / "missing.mp4"], missing_ok=True) == [tmp_path / "missing.mp4"]
 
 
+def test_a_folder_with_links_to_one_image_extracts_it_once_with_a_note(kit: MediaKit, tmp_path: Path) -> None:
+    """A folder of uploads holding a photo, a hard link to it and a symbolic link to it: the hard link was
+    extracted a second time (its own crops, ``b/…``, the same faces twice in a dataset, where they can fall on both
+    sides of a split), the symbolic link was dropped without a word. Now the file is extracted once, under its
+    first name, a note names the other two, and a resume keeps it as it is (the same note, nothing redone)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(kit.face_jpeg, folder / "a.jpg")
+    os.link(folder / "a.jpg", folder / "b.jpg")
+    (folder / "c.jpg").symlink_to("a.jpg")
+    out = tmp_path / "out"
+    for run in ("first", "resumed"):
+        notes: list[str] = []
+        summary = extract([folder], out, ExtractOptions(FrameSelection("frames", 1)), workers=1, log=notes.append)
+        assert [(r.source, r.status) for r in summary.results] == [(str(folder / "a.jpg"),
+                                                                   "ok" if run == "first" else "skipped")]
+        assert notes == [f"mesocli: 2 names of files reached again (links, or other spellings of a path): each file "
+                         f"extracted once, its crops made under its first name: {folder / 'b.jpg'} is "
+                         f"{folder / 'a.jpg'}; {folder / 'c.jpg'} is {folder / 'a.jpg'}"], run
+        assert sorted({Path(name).parent.as_posix() for name in files_of(out)}) == ["a"]
+        assert [line["source"] for line in read_manifest(out) if line["type"] == "input"] == [str(folder / "a.jpg")]
+
+
 def test_probe_kind_reads_content_not_names(kit: MediaKit) -> None:
     assert probe_kind(kit.face_video) == "video"
     assert probe_kind(kit.face_jpeg) == "image"

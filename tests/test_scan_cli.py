@@ -897,6 +897,27 @@ def test_a_link_among_the_uploads_is_noted_not_left_out_without_a_word(faces: li
                      "of its path): scanned once, its row is under that name"]
 
 
+def test_a_hard_link_among_the_uploads_is_one_file_noted_once(faces: list[Path], tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """An inbox holding a file and a hard link to it (two names, one inode: ``ln one.png two.png``, as a sync tool
+    or a deduplicating backup leaves them): the two names were two rows of one file, where a symbolic link is one
+    row and a note. The hard link is now one file too, found the same way (device and inode), named in the note;
+    a file named by an absolute path and by a relative one is one file too, without a note of its own name."""
+    from mesocli.scan_run import plan_scan
+
+    monkeypatch.chdir(tmp_path)
+    Path("inbox").mkdir()
+    Path("inbox/one.png").write_bytes(faces[0].read_bytes())
+    os.link("inbox/one.png", "inbox/two.png")
+    Path("inbox/three.png").write_bytes(faces[0].read_bytes())  # a copy: another file, its own row
+    notes: list[str] = []
+    todo, _ = plan_scan(["inbox", str(tmp_path / "inbox" / "two.png")], None, [], [], quiet=True, log=notes.append)
+    assert todo == ["inbox/one.png", "inbox/three.png"]
+    assert notes == ["mesocli: 2 names of files reached again (links, or other spellings of a path): each file "
+                     f"scanned once, its row under its first name: inbox/two.png is inbox/one.png; {tmp_path}/inbox/"
+                     "two.png is inbox/one.png"]
+
+
 def test_a_linked_folder_among_the_uploads_is_noted(faces: list[Path], tmp_path: Path) -> None:
     """An inbox whose ``b`` is a link to its folder ``a``: ``a`` was walked, ``b`` cut as a folder already walked,
     and its files left out of the table, the JSON and the report without a word (a link to one file is noted)."""

@@ -726,12 +726,13 @@ def test_detector_none_rows_of_an_earlier_mesocli_resized_bilinear_are_not_joine
     assert [r["path"] for r in _rows(output)] == [str(crops[0]), str(crops[1])]
 
 
-def test_a_resume_that_names_the_inputs_otherwise_says_that_they_get_a_second_row(
+def test_a_resume_from_another_folder_finds_the_rows_of_the_same_bytes(
         kit: MediaKit, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A moderator's ``scan build/inbox -o rows.jsonl --resume``, stopped, then resumed from inside ``build`` as
-    ``scan inbox -o rows.jsonl --resume``: rows are matched by the path as written, so every input was scanned
-    again and got a second row, while the note said "0 of 2 inputs already in" it, as for a new file. Now a note
-    says that they seem to be in it under another path, and how to resume (the matching is as documented)."""
+    ``scan inbox -o rows.jsonl --resume``: rows were matched by the path as written, so every input was scanned
+    again and got a second row (a note said so). A row's path that names no file from here, of the input's name,
+    size, mtime and sha256, is now its row: no second row, the row's path kept. With ``--no-hash`` (no bytes to
+    compare) the input still gets a second row, and the note says why."""
     folder = tmp_path / "build" / "inbox"
     folder.mkdir(parents=True)
     photo = Path(shutil.copy(kit.face_jpeg, folder / "photo.jpg"))
@@ -739,27 +740,88 @@ def test_a_resume_that_names_the_inputs_otherwise_says_that_they_get_a_second_ro
     monkeypatch.chdir(tmp_path)
     assert run_cli("scan", "build/inbox", "--detector", "none", "-o", output, "--resume", "-q").code == 0
     monkeypatch.chdir(tmp_path / "build")
-    code, _, err = run_cli("scan", "inbox", "--detector", "none", "-o", output, "--resume", "-q")
+    code, _, err = run_cli("scan", "inbox", "--detector", "none", "-o", output, "--resume")
+    assert code == 0, err
+    assert err.splitlines() == [
+        f"mesocli: resume: 1 of 1 inputs already in {output}, 0 to scan",
+        f"mesocli: resume: 1 of them is in {output} under another path (inbox/{photo.name} as build/inbox/"
+        f"{photo.name}: the same file, or one of the same name, size, time and bytes): not scanned again, its row "
+        "keeps that path"]
+    assert [row["path"] for row in _rows(output)] == [f"build/inbox/{photo.name}"]
+    code, _, err = run_cli("scan", "inbox", "--detector", "none", "-o", output, "--resume", "-q", "--no-hash")
     assert code == 0, err
     assert err.splitlines() == [
         f"mesocli: resume: 1 input to scan may be in {output} under another path (inbox/{photo.name} as "
-        f"build/inbox/{photo.name}: the same name, size and time): rows are matched by the path as written, so each "
-        "gets a second row; resume with the same INPUT arguments from the same folder as the first run"]
+        f"build/inbox/{photo.name}: the same name, size and time, but no sha256 to compare, or a path that names "
+        "another file from here): each gets a second row; resume from the same folder as the first run (and, with "
+        "--no-hash, with the same INPUT arguments)"]
     assert [row["path"] for row in _rows(output)] == [f"build/inbox/{photo.name}", f"inbox/{photo.name}"]
+
+
+def test_a_resume_finds_the_row_of_a_file_however_its_path_is_spelt(
+        kit: MediaKit, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan inbox -o rows.jsonl --resume``, resumed as ``./inbox``, by absolute path, through a link to the folder
+    or to the file, or by a hard link: rows were matched by the path as written, so each such resume scanned the
+    file again and wrote a second row (with ``--no-hash`` too, which compares size and mtime). The row of the same
+    file (device and inode) is now its row, whatever spelling it has, and its path is kept."""
+    monkeypatch.chdir(tmp_path)
+    Path("inbox").mkdir()
+    shutil.copy(kit.face_jpeg, "inbox/photo.jpg")
+    Path("linked").symlink_to("inbox")
+    os.link("inbox/photo.jpg", "hard.jpg")
+    args = ("--detector", "none", "-o", "rows.jsonl", "--resume", "-q")
+    assert run_cli("scan", "inbox", *args).code == 0
+    first = _rows(tmp_path / "rows.jsonl")
+    for spelt in ("./inbox", "./inbox/photo.jpg", str(tmp_path / "inbox"), "linked", "linked/photo.jpg", "hard.jpg"):
+        for hashing in ((), ("--no-hash",)):
+            code, _, err = run_cli("scan", spelt, *args, *hashing)
+            assert (code, err) == (0, ""), spelt
+            assert _rows(tmp_path / "rows.jsonl") == first, spelt
+
+
+def test_a_file_changed_since_its_row_is_scanned_again_under_any_spelling(
+        kit: MediaKit, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file matched to its row under another spelling keeps no stale verdict: once its bytes changed, it is
+    scanned again and its new row, under this run's spelling, is the file's current one, which a resume under the
+    first spelling then finds (and does not scan it a third time)."""
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    Path("inbox").mkdir()
+    shutil.copy(kit.face_jpeg, "inbox/photo.jpg")
+    args = ("--detector", "none", "-o", "rows.jsonl", "--resume", "-q")
+    assert run_cli("scan", "./inbox/photo.jpg", *args).code == 0
+    Image.open(kit.face_jpeg).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save("inbox/photo.jpg", quality=70)
+    assert run_cli("scan", "inbox/photo.jpg", *args).code == 0
+    rows = _rows(tmp_path / "rows.jsonl")
+    assert [row["path"] for row in rows] == ["./inbox/photo.jpg", "inbox/photo.jpg"]
+    assert rows[1]["sha256"] == hashlib.sha256(Path("inbox/photo.jpg").read_bytes()).hexdigest() != rows[0]["sha256"]
+    code, _, err = run_cli("scan", "./inbox/photo.jpg", *args)
+    assert (code, err) == (0, "")
+    assert _rows(tmp_path / "rows.jsonl") == rows
 
 
 def test_a_resume_says_nothing_of_another_path_when_that_path_is_an_input_too(
         kit: MediaKit, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``scan inbox/a -o rows.jsonl --resume``, then the whole ``scan inbox -o rows.jsonl --resume``, whose
-    ``inbox/b/photo.jpg`` is a hard link to (or a ``cp -p`` copy of) ``inbox/a/photo.jpg``: the same name, size and
-    mtime, so the note said that it "may be in rows.jsonl under another path" and to resume "with the same INPUT
-    arguments", though that other path is one of this very run's inputs, held: a second file, not a moved one."""
+    ``inbox/b/photo.jpg`` is a ``cp -p`` copy of ``inbox/a/photo.jpg``: the same name, size and mtime, so the note
+    said that it "may be in rows.jsonl under another path" and to resume "with the same INPUT arguments", though
+    that other path is one of this very run's inputs, held: a second file, not a moved one (a hard link is one
+    file: noted as another name of it, one row)."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "inbox" / "a").mkdir(parents=True)
     (tmp_path / "inbox" / "b").mkdir()
     shutil.copy(kit.face_jpeg, "inbox/a/photo.jpg")
-    os.link("inbox/a/photo.jpg", "inbox/b/photo.jpg")
+    shutil.copy2("inbox/a/photo.jpg", "inbox/b/photo.jpg")
     assert run_cli("scan", "inbox/a", "--detector", "none", "-o", "rows.jsonl", "--resume", "-q").code == 0
     code, _, err = run_cli("scan", "inbox", "--detector", "none", "-o", "rows.jsonl", "--resume", "-q")
     assert (code, err) == (0, "")
     assert [row["path"] for row in _rows(tmp_path / "rows.jsonl")] == ["inbox/a/photo.jpg", "inbox/b/photo.jpg"]
+    os.remove("inbox/b/photo.jpg")
+    os.link("inbox/a/photo.jpg", "inbox/b/photo.jpg")
+    Path("rows.jsonl").write_text(Path("rows.jsonl").read_text().splitlines(keepends=True)[0])
+    code, _, err = run_cli("scan", "inbox", "--detector", "none", "-o", "rows.jsonl", "--resume", "-q")
+    assert code == 0
+    assert err == ("mesocli: inbox/b/photo.jpg: the same file as inbox/a/photo.jpg (a link, or another spelling of "
+                   "its path): scanned once, its row is under that name\n")
+    assert [row["path"] for row in _rows(tmp_path / "rows.jsonl")] == ["inbox/a/photo.jpg"]

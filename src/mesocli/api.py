@@ -262,7 +262,7 @@ def _planned(entries: Iterable[str | MemoryImage]) -> Iterable[str | MemoryImage
     result per file, as with workers; one per picture): a list for a list, else as the entries come."""
     from mesocli.inputs import plan_inputs
 
-    seen: set[str] = set()
+    seen: set[Any] = set()
     planned = (item for entry in entries
                for item in (plan_inputs([entry], seen=seen) if isinstance(entry, str) else [entry]))
     return list(planned) if isinstance(entries, list) else planned

@@ -41,7 +41,7 @@ from mesocli.errors import (
     printable,
 )
 from mesocli.fsutil import check_writable
-from mesocli.inputs import expand_inputs, hidden_notes, skipped_notes
+from mesocli.inputs import alias_notes, expand_inputs, hidden_notes, skipped_notes
 from mesocli.labels import Labels, read_labels
 from mesocli.manifest import (
     COMPLETE,
@@ -706,7 +706,8 @@ def _extract(
 
     hidden: dict[str, list[Path]] = {}
     skipped: dict[str, list[Path]] = {}
-    found = expand_inputs(inputs, missing_ok=True, media_only=True, hidden=hidden, skipped=skipped)
+    aliases: list[tuple[str, str]] = []  # a file reached again (a link, another spelling): extracted once, noted
+    found = expand_inputs(inputs, missing_ok=True, media_only=True, hidden=hidden, skipped=skipped, aliases=aliases)
     for line in hidden_notes({folder: list(filter(outside, entries)) for folder, entries in hidden.items()}):
         log(f"mesocli: {line}")
     files = list(filter(outside, found))
@@ -718,7 +719,12 @@ def _extract(
     def other(path: Path) -> bool:
         return outside(path) and os.path.realpath(path) != own
 
-    for line in skipped_notes({folder: list(filter(other, entries)) for folder, entries in skipped.items()}):
+    named: dict[str, tuple[str, str]] = {}  # each name once (a link inside a folder given and inside its parent)
+    for alias, kept in aliases:
+        if outside(Path(alias)) and outside(Path(kept)):
+            named.setdefault(os.path.normpath(alias), (alias, kept))
+    for line in (skipped_notes({folder: list(filter(other, entries)) for folder, entries in skipped.items()})
+                 + alias_notes(list(named.values()), command="extract")):
         log(f"mesocli: {line}")  # after the refusal above: an error stays one line
     notes: list[str] = []
     items, unlabelled = _labelled(files, options, labels, notes.append)

@@ -196,28 +196,51 @@ def hidden_notes(hidden: dict[str, list[Path]]) -> list[str]:
             if entries]
 
 
+def inode(path: str | Path) -> tuple[int, int] | None:
+    """The (device, inode) of the file ``path`` names (through links), or None: no such file, or a file system
+    that gives no inode numbers."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (info.st_dev, info.st_ino) if info.st_ino else None
+
+
+def file_identity(path: str | Path) -> tuple[int, int] | str:
+    """What tells one file from another: its :func:`inode` where it has one, whatever it is named by (a symbolic
+    link, a hard link, ``./`` or an absolute path, another letter case on a disk that ignores case), else its real
+    path (a missing file; a file system that gives no inode numbers)."""
+    return inode(path) or os.path.realpath(path)
+
+
 def same_name(one: str, other: str) -> bool:
     """Whether two paths are one name but for ``./``, ``//`` or a trailing ``/`` (``find ./inbox`` lists
     ``./inbox/a.mp4``, which the folder ``./inbox`` gives as ``inbox/a.mp4``): no other name for a note."""
     return os.path.normpath(one) == os.path.normpath(other)
 
 
-def alias_notes(aliases: list[tuple[str, str]], shown: int = 3) -> list[str]:
+def alias_notes(aliases: list[tuple[str, str]], shown: int = 3, command: str = "scan") -> list[str]:
     """One note for the names of files reached again under another name (``aliases``: from :func:`plan_inputs`: a
-    link, or another spelling of a path), naming the first ``shown``, so that no upload is left out without a word."""
+    link, or another spelling of a path), naming the first ``shown``, so that no upload is left out without a word;
+    ``command``: ``scan`` (one row per file) or ``extract`` (one set of crops per file)."""
     if not aliases:
         return []
+    scan = command == "scan"
+    done = "scanned" if scan else "extracted"
     if len(aliases) == 1:
         (alias, kept), = aliases
         if os.path.isdir(alias):
-            return [f"{alias}: the same folder as {kept} (a link, or another spelling of its path): its files scanned "
-                    "once, their rows are under that name"]
-        return [f"{alias}: the same file as {kept} (a link, or another spelling of its path): scanned once, its row "
-                "is under that name"]
+            under = "their rows are" if scan else "their crops are made"
+            return [f"{alias}: the same folder as {kept} (a link, or another spelling of its path): its files {done} "
+                    f"once, {under} under that name"]
+        under = "its row is" if scan else "its crops are made"
+        return [f"{alias}: the same file as {kept} (a link, or another spelling of its path): {done} once, {under} "
+                "under that name"]
     names = "; ".join(f"{alias} is {kept}" for alias, kept in aliases[:shown])
     more = f"; and {len(aliases) - shown} more" if len(aliases) > shown else ""
-    return [f"{len(aliases)} names of files reached again (links, or other spellings of a path): each file scanned "
-            f"once, its row under its first name: {names}{more}"]
+    under = "its row" if scan else "its crops made"
+    return [f"{len(aliases)} names of files reached again (links, or other spellings of a path): each file {done} "
+            f"once, {under} under its first name: {names}{more}"]
 
 
 def skipped_notes(skipped: dict[str, list[Path]], shown: int = 3) -> list[str]:
@@ -246,15 +269,16 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
     (per folder argument), and files found inside folders but left out (not media with ``media_only``, or no
     regular file: a dangling link, a named pipe) in ``skipped``, likewise; a folder that cannot be listed is
     kept as an entry, for its reader to report. A file reached again under another name (a link to it) is
-    listed in ``aliases`` as (that name, the name it is kept under); so is a folder reached again (a link to a
-    folder walked, whose files are not listed twice).
+    listed in ``aliases`` as (that name, the name it is kept under): a symbolic or hard link, another spelling
+    (:func:`file_identity`); so is a folder reached again (a link to a folder walked, whose files are not listed
+    twice).
     """
     result: list[Path] = []
-    seen_files: dict[str, str] = {}
+    seen_files: dict[tuple[int, int] | str, str] = {}
     seen_dirs: dict[tuple[int, int], str] = {}
 
     def add(path: Path) -> None:
-        key = os.path.realpath(path)
+        key = file_identity(path)
         if key not in seen_files:
             seen_files[key] = str(path)
             result.append(path)
@@ -278,7 +302,7 @@ def expand_inputs(paths: list[Path], missing_ok: bool = False, media_only: bool 
 
 
 def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] | None = None,
-                seen: set[str] | dict[str, str] | None = None, skipped: dict[str, list[Path]] | None = None,
+                seen: set[Any] | dict[Any, str] | None = None, skipped: dict[str, list[Path]] | None = None,
                 aliases: list[tuple[str, str]] | None = None) -> list[str]:
     """The command-line inputs as one entry per result: a folder is replaced by the media files in it.
 
@@ -287,16 +311,17 @@ def plan_inputs(arguments: Iterable[str | Path], hidden: dict[str, list[Path]] |
     names them, and a folder that cannot be listed or holds no media stays itself (its ``error``
     result). Each argument is expanded on its own, as the scan does; ``hidden`` and ``skipped``: as for
     :func:`expand_inputs`.
-    A file reached twice (named twice, inside two folders given, or through a link) is planned once, where
-    it is first reached: one result per file. ``seen``: what earlier calls planned (arguments that arrive one
-    by one), updated; a dict (key: the name planned) also lets ``aliases`` list each file reached again under
-    another name, as (that name, the name planned), those found twice inside one folder too.
+    A file reached twice (named twice, inside two folders given, or through a symbolic or hard link: one
+    :func:`file_identity`) is planned once, where it is first reached: one result per file. ``seen``: what
+    earlier calls planned (arguments that arrive one by one), updated; a dict (key: the name planned) also lets
+    ``aliases`` list each file reached again under another name, as (that name, the name planned), those found
+    twice inside one folder too.
     """
     planned: list[str] = []
     seen = set() if seen is None else seen
 
     def plan(entry: str) -> None:
-        key = os.path.realpath(entry) if os.path.isfile(entry) else entry
+        key = file_identity(entry) if os.path.isfile(entry) else entry
         if key not in seen:
             if isinstance(seen, dict):
                 seen[key] = entry

@@ -7,7 +7,9 @@ that row has a ``sha256`` (:mod:`mesocli.digest`) and hashing is on, the file st
 it is read again to tell (``scan_run.plan_scan``), so that a file replaced with the same size and
 mtime (``cp -p``, ``rsync -t``) is scanned again; its new row, appended, is the one the next resume
 finds. ``--no-hash`` reads nothing: size and mtime only. Rows without a ``sha256`` (an error, an
-earlier mesocli, ``--no-hash``) count as done unread. A renamed file is scanned again. Rows without
+earlier mesocli, ``--no-hash``) count as done unread. A row is found under any spelling of its path that names
+the same file from here (:meth:`Done.same_file`), and, hashed, a file moved under its name by its bytes
+(``scan_run.plan_scan``); a renamed file is scanned again. Rows without
 ``file`` (written by a plain ``--output`` run) match by path alone. Numbers are compared as
 numbers, not as text, and an mtime matches to double precision (about 256 ns), so rows that went
 through a tool that reads JSON numbers as doubles (``jq`` 1.6 writes ``2.0`` as ``2`` and rounds
@@ -83,10 +85,14 @@ class Done:
     settings: dict[str, set[str]] = field(default_factory=dict)  # setting -> the values the rows show
     current: dict[str, Any] = field(default_factory=dict, repr=False)  # path -> its last row's key in ``keys``
     named: dict[tuple[str, Any], str] | None = field(default=None, repr=False)  # (file name, key) -> path, of ``keys``
+    order: dict[str, None] = field(default_factory=dict, repr=False)  # the paths, in the order of their current rows
+    files: dict[Any, str] | None = field(default=None, repr=False)  # file identity -> the path of its last row
 
     def add(self, row: dict[str, Any], outcome: Outcome) -> None:
         """Count ``row`` as its path's current row, in place of any earlier one."""
         path, key = row["path"], _comparable(_key_of(row)) if "file" in row else None
+        self.order.pop(path, None)
+        self.order[path] = None
         self.paths_only.pop(path, None)
         if path in self.current:
             del self.keys[(path, self.current.pop(path))]
@@ -100,6 +106,27 @@ class Done:
         """The (status, verdict, sha256) of the row for this version of ``path``, or None when there is none."""
         path = self.form(path)
         return self.keys.get((path, _comparable(key)), self.paths_only.get(path))
+
+    def held(self, path: str) -> bool:
+        """Whether a row has ``path`` as written (in the output's form)."""
+        return self.form(path) in self.order
+
+    def same_file(self, path: str) -> str | None:
+        """The path of the last row whose path names, from here, the very file ``path`` names, though spelt otherwise
+        (``./inbox/a.mp4``, ``inbox/a.mp4``, an absolute path, a symbolic or a hard link: one (device, inode),
+        :func:`mesocli.inputs.inode`), or None. Each row's path is looked at once, at the first input that
+        no row names as written."""
+        from mesocli.inputs import inode
+
+        identity = inode(path)
+        if identity is None:  # no such file (or no inode numbers): no other name to tell
+            return None
+        if self.files is None:
+            self.files = {}
+            for held in self.order:  # later rows win: the current row of a file named two ways is its last
+                if (found := inode(held)) is not None:
+                    self.files[found] = held
+        return self.files.get(identity)
 
     def elsewhere(self, path: str, key: FileKey) -> str | None:
         """The path of a current row for a file of ``path``'s name, size and mtime under another path (most likely

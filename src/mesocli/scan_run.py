@@ -398,16 +398,35 @@ def plan_scan(
     stopped = (lambda: False) if isinstance(paths, list) else paths.stopped
     counts = [0, 0, 0]  # inputs, inputs held, bytes checked of paths streamed
     moved: list[tuple[str, str]] = []  # inputs to scan whose file seems held under another path, and that path
+    respelt: list[tuple[str, str]] = []  # inputs held under another path (the same file, or the same bytes), it
+    claimed: set[str] = set()  # the rows' paths that this run's inputs matched
 
     def decide(batch: list[str], whole: bool) -> Iterator[str]:
         """The inputs of ``batch`` to scan; ``whole``: the whole list (its check announced as one, with a bar),
-        else one path streamed (announced once the paths checked add up to a long check)."""
+        else one path streamed (announced once the paths checked add up to a long check). An input that no row
+        names as written matches the row of the same file under another path (:meth:`Done.same_file`), or else,
+        hashed, that of a file of its name, size, mtime and sha256 whose path names nothing from here (the first
+        run started in another folder); the rows keep their paths."""
         from mesocli import digest
 
-        found = {}
+        found, under = {}, {}  # input -> its row's outcome; input -> the path of that row, spelt otherwise
         for item in batch:
             keys[item] = file_key(item)
             found[item] = done.find(item, keys[item])
+            if found[item] is None and (other := done.same_file(item)) is not None and other != done.form(item):
+                if (outcome := done.find(other, keys[item])) is not None:
+                    found[item], under[item] = outcome, other
+            if found[item] is not None:
+                claimed.add(under.get(item, done.form(item)))
+        alike = set()  # matched by name, size, mtime and (checked below) sha256 alone
+        forms = {done.form(item) for item in batch}
+        for item in batch:
+            if (found[item] is None and rehash and (other := done.elsewhere(item, keys[item])) is not None
+                    and other not in claimed and other not in forms and not os.path.lexists(other)
+                    and (outcome := done.find(other, keys[item])) is not None and outcome[2] is not None):
+                found[item], under[item] = outcome, other
+                claimed.add(other)
+                alike.add(item)
         held = {item: outcome for item, outcome in found.items() if outcome is not None}
         if rehash and not whole and not quiet:
             before = counts[2]
@@ -416,18 +435,22 @@ def plan_scan(
                 log("mesocli: resume: reading the inputs already scanned again as their paths arrive, to check that "
                     f"their bytes are unchanged ({counts[2] / 1e9:.1f} GB so far; --no-hash: size and mtime only)")
         notes = log if whole and not quiet else None
-        keyed = {item for item in held if done.keyed(item, keys[item])}
-        changed, unread = (_changed(held, keyed, workers, log, notes, bar and whole, stopped) if rehash
+        keyed = {item for item in held if done.keyed(under.get(item, item), keys[item])}
+        changed, unread = (_changed(held, keyed, workers, log, notes, bar and whole, stopped, alike) if rehash
                            else (set(), set()))
         for item in batch:
             counts[0] += 1
             outcome = found[item]
-            if outcome is None and (other := done.elsewhere(item, keys[item])) is not None:
+            if item in alike and (item in changed or item in unread):  # other bytes: another file
+                outcome = None
+            elif outcome is None and (other := done.elsewhere(item, keys[item])) is not None:
                 moved.append((item, other))
             if outcome is None or item in changed:
                 yield item
             else:
                 counts[1] += 1
+                if item in under:
+                    respelt.append((item, under[item]))
                 statuses.append("error" if item in unread else outcome[0])  # unchecked: an error of this run
                 verdicts.append(outcome[1])
 
@@ -442,15 +465,22 @@ def plan_scan(
         if not quiet:
             count, held = counts[:2]
             log(f"mesocli: resume: {held} of {count} inputs already in {resume_from}, {count - held} to scan")
+        if respelt and not quiet:
+            (item, other), more = respelt[0], len(respelt) - 1
+            log(f"mesocli: resume: {len(respelt)} of them {'is' if len(respelt) == 1 else 'are'} in {resume_from} "
+                f"under another path ({item} as {other}{f', and {more} more' if more else ''}: the same file, or one "
+                "of the same name, size, time and bytes): not scanned again, "
+                f"{'its row keeps' if len(respelt) == 1 else 'their rows keep'} that path")
         # a path that is one of this run's inputs is another file (a hard link, a ``cp -p`` copy), not a moved one
         inputs = {done.form(item) for item in keys}
-        moved[:] = [(item, other) for item, other in moved if other not in inputs]
+        moved[:] = [(item, other) for item, other in moved if other not in inputs and other not in claimed]
         if moved:  # even when quiet: each gets a second row
             (item, other), more = moved[0], len(moved) - 1
             log(f"mesocli: resume: {len(moved)} input{'s' if len(moved) > 1 else ''} to scan may be in "
                 f"{resume_from} under another path ({item} as {other}{f', and {more} more' if more else ''}: the "
-                "same name, size and time): rows are matched by the path as written, so each gets a second row; "
-                "resume with the same INPUT arguments from the same folder as the first run")
+                "same name, size and time, but no sha256 to compare, or a path that names another file from here): "
+                "each gets a second row; resume from the same folder as the first run (and, with --no-hash, with the "
+                "same INPUT arguments)")
 
     def stamp(row: dict[str, Any]) -> dict[str, Any]:
         """The row with the ``file`` of the version scanned (hashed, or when its reading began); the one seen
@@ -469,7 +499,7 @@ def plan_scan(
 
 def _changed(held: dict[str, Any], keyed: set[str], workers: int, log: Callable[[str], None],
              notes: Callable[[str], None] | None, bar: bool,
-             stopped: Callable[[], bool] = lambda: False) -> tuple[set[str], set[str]]:
+             stopped: Callable[[], bool] = lambda: False, alike: set[str] = frozenset()) -> tuple[set[str], set[str]]:
     """The inputs among ``held`` (path -> its row's (status, verdict, sha256)) whose bytes are no longer those
     their row's sha256 names (a file replaced with the same size and mtime: ``cp -p``, ``rsync -t``), each noted
     to ``log`` (``keyed``: those matched by size and mtime too, not by path alone): they are scanned again, and
@@ -477,7 +507,8 @@ def _changed(held: dict[str, Any], keyed: set[str], workers: int, log: Callable[
     without a sha256 is not checked. Also the inputs that cannot be read to check them: they keep their row
     (noted; a scan of one would fail too, and the row of the bytes it had is worth more than an error row), and
     count as errors of this run (exit status 3). ``stopped()`` true (the scan of paths on stdin was stopped):
-    the check ends at its next chunk and raises :class:`mesocli.stdin_paths.Stopped`."""
+    the check ends at its next chunk and raises :class:`mesocli.stdin_paths.Stopped`. ``alike``: inputs matched to a
+    row under another path by their name, size and mtime alone, whose other bytes say another file: no note."""
     from mesocli import digest
     from mesocli.stdin_paths import Stopped
 
@@ -488,7 +519,9 @@ def _changed(held: dict[str, Any], keyed: set[str], workers: int, log: Callable[
     changed: set[str] = set()
     unread: set[str] = set()
     for (item, old), (new, why) in zip(checked.items(), digests, strict=True):
-        if new is None:
+        if item in alike and new != old:
+            (unread if new is None else changed).add(item)
+        elif new is None:
             unread.add(item)
             log(f"mesocli: {item}: cannot read it to check its bytes ({why}); its row of an earlier scan is kept")
         elif new != old:
@@ -527,7 +560,7 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
     refusal, nor the output read as an input)."""
     from mesocli.inputs import alias_notes, hidden_notes, plan_inputs, skipped_notes
 
-    def plan(arguments: list[str], seen: dict[str, str]) -> list[str]:
+    def plan(arguments: list[str], seen: dict[Any, str]) -> list[str]:
         hidden: dict[str, list[Path]] = {}
         skipped: dict[str, list[Path]] = {}
         aliases: list[tuple[str, str]] = []
@@ -552,7 +585,7 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
     if isinstance(paths, list):
         refuse_inputs_as_outputs(planned := plan(paths, {}), outputs)
         return planned
-    seen: dict[str, str] = {}
+    seen: dict[Any, str] = {}
     return Stoppable((item for path in paths for item in plan([path], seen)
                       if not _own_output(item, outputs, output_folders, log)), paths.stop)
 
