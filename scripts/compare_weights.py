@@ -4,10 +4,14 @@ each file's paired difference from the first.
     python scripts/compare_weights.py --data build/ffpp-test20 --split test W1.weights.h5 W2.h5 ...
 
 Prints image-level AUC per fake method (folder convention ``<split>/df/<method>/``), overall
-accuracy/AUC and video accuracy (mean); then, for every file after the first, its accuracy and AUC
-minus the first file's with 95 % paired-bootstrap intervals (``--resamples``, videos resampled within
-each class where names carry ids; both files scored on the same resamples). An interval that
-excludes 0 is a difference the split shows. ``--json FILE`` keeps every report and difference.
+accuracy/AUC, video accuracy (mean, vote) and video AUC; then, for every file after the first, its
+figures minus the first file's, computed by ``mesocli eval --compare``'s code
+(:func:`mesocli.evaluate.compare`): accuracy and AUC by face, and video accuracy (mean and vote rules)
+and video AUC (of the mean p_fake per video), each with a 95 % paired-bootstrap interval
+(``--resamples``, videos resampled within each class where names carry ids; both files scored on the
+same resamples, the video figures on the same resampled videos). An interval that excludes 0 is a
+difference the split shows. ``--json FILE`` keeps every report and difference (the ``comparison``
+object of ``mesocli eval --compare --format json``).
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from mesocli.datasets import decode_dataset, find_dataset
-from mesocli.evaluate import evaluate
-from mesocli.metrics import paired_difference
+from mesocli.evaluate import compare, evaluate
 from mesocli.weights import load_weights, resizes_needed
 
 
@@ -43,21 +47,40 @@ def main() -> None:
         reports[str(path)], scored[str(path)] = report, result
         methods = report["methods"] or {}
         cells = " ".join(f"{name} {item['auc']:.3f}" for name, item in methods.items())
-        video = report["video"]["accuracy_mean"] if report["video"] else float("nan")
+        video = report["video"]
+        by_video = (f" video {video['accuracy_mean']:.3f} (vote {video['accuracy_vote']:.3f}, AUC "
+                    f"{video['auc_mean']:.3f})" if video else "")
         print(f"{path}: acc {report['accuracy']:.3f} (df {report['accuracy_df']:.3f} "
-              f"real {report['accuracy_real']:.3f}) AUC {report['auc']:.3f} video {video:.3f} | {cells}", flush=True)
+              f"real {report['accuracy_real']:.3f}) AUC {report['auc']:.3f}{by_video} | {cells}", flush=True)
     first, *others = scored.values()
-    units = first.video_ids if all(first.video_ids) else None
     differences = {}
     for path, result in zip(args.weights[1:], others, strict=True):
-        found = paired_difference(first.labels_is_fake, first.p_fake, result.p_fake, units=units,
-                                  resamples=args.resamples)
+        found = compare(result, first, resamples=args.resamples)  # as `mesocli eval --weights PATH --compare FIRST`
         differences[str(path)] = found
-        cells = "  ".join(f"{key} {found[key]['difference']:+.4f} ({found[key]['interval'][0]:+.4f} to "
-                          f"{found[key]['interval'][1]:+.4f})" for key in ("accuracy", "auc"))
-        print(f"{path} minus {args.weights[0]}: {cells}  [paired, {'videos' if units else 'images'} resampled]")
+        print(f"{path} minus {args.weights[0]}: {difference_line(found)}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"reports": reports, "differences": differences}, indent=1))
+
+
+def _cell(name: str, entry: dict[str, Any]) -> str:
+    """``AUC +0.0123 (-0.0040 to +0.0290)``; ``(no interval)`` where there is none."""
+    interval = entry.get("interval")
+    bounds = f"({interval[0]:+.4f} to {interval[1]:+.4f})" if interval is not None else "(no interval)"
+    return f"{name} {entry['difference']:+.4f} {bounds}"
+
+
+def difference_line(found: dict[str, Any]) -> str:
+    """One file's paired differences (:func:`mesocli.evaluate.compare`'s) on one line: accuracy and AUC by face,
+    then video accuracy (mean, vote) and video AUC where the faces name their videos, and what was resampled."""
+    cells = [_cell("accuracy", found["accuracy"]), _cell("AUC", found["auc"])]
+    video = found.get("video")
+    if video is not None:
+        cells += [_cell(f"video {name}", video[key]) for key, name in
+                  (("accuracy_mean", "accuracy (mean)"), ("accuracy_vote", "accuracy (vote)"), ("auc_mean", "AUC"))
+                  if key in video]
+    notes = [note for note in (found.get("note"), (video or {}).get("note")) if note]
+    unit = f"{found['unit']}s resampled" + (f" ({video['videos']} videos)" if video is not None else "")
+    return "  ".join(cells) + f"  [paired, {unit}{''.join(f'; {note}' for note in notes)}]"
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ Every candidate must come from a run that drew the same held-out part as RUN_DIR
 and fraction; checked). Candidates are ranked by their held-out figure; the best starts the soup and
 each next one stays when the mean with it scores at least as well on RUN_DIR's held-out part. Prints
 every candidate's figures and the soup's (JSON) and, unless ``--dry-run``, writes
-``RUN_DIR/averaged.weights.h5`` with its card (the ingredients and their sha256), which
-``scripts/bundle_weights.py RUN_DIR --weights averaged`` bundles.
+``RUN_DIR/averaged.weights.h5`` with its card (each ingredient: its run, epoch and sha256, and the
+weights its run started from; docs/training.md), which ``scripts/bundle_weights.py RUN_DIR --weights
+averaged`` bundles. A candidate's run whose ``best.json`` names other start weights than its
+``config.json`` is said in one line on stderr (config.json's are used).
 """
 
 from __future__ import annotations

@@ -218,3 +218,38 @@ def test_ffpp_test_intervals_are_as_wide_as_twelve_videos_a_method_make_them(
     assert low < 0.90 and high > 0.95 and low < report.methods["Deepfakes"]["auc"] < high  # 0.95 inside it
     low, high = report.intervals["video_accuracy_mean"]  # 20 of 36 clips right: Wilson
     assert (low, high) == pytest.approx((0.396, 0.705), abs=0.002)
+
+
+def test_compare_weights_gives_eval_compares_paired_video_figures(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """``scripts/compare_weights.py`` gave the paired accuracy and AUC by face only: it now gives ``eval --compare``'s
+    own paired figures (the same code), video accuracies (mean, vote) and video AUC with intervals over the same
+    resampled videos, on a few real MesoNet validation faces (3 videos a class, 4 frames each)."""
+    import json
+    import runpy
+    import sys
+
+    validation = require_shared("data", "mesonet-df", "validation")
+    for label, videos in (("df", ("114", "115", "116")), ("real", ("100", "101", "102"))):
+        (tmp_path / "data" / "validation" / label).mkdir(parents=True)
+        for video in videos:
+            for face in sorted(validation.glob(f"{label}/{video}_*.jpg"))[:4]:
+                (tmp_path / "data" / "validation" / label / face.name).symlink_to(face)
+    weights = Path(__file__).resolve().parents[1] / "weights"
+    first, second = weights / "meso4_df.weights.h5", weights / "mesoinception4_df.weights.h5"
+    saved = tmp_path / "compared.json"
+    monkeypatch.setattr(sys, "argv", ["compare_weights.py", "--data", str(tmp_path / "data"), "--split",
+                                      "validation", "--resamples", "200", "--json", str(saved), str(first),
+                                      str(second)])
+    runpy.run_path(str(weights.parent / "scripts" / "compare_weights.py"), run_name="__main__")
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith(f"{second} minus {first}: accuracy "), line
+    for name in ("video accuracy (mean) ", "video accuracy (vote) ", "video AUC "):
+        assert name in line, line
+    assert "[paired, videos resampled (6 videos)]" in line, line
+    found = json.loads(saved.read_text())["differences"][str(second)]
+    dataset = find_dataset(tmp_path / "data", "validation")
+    expected = evaluate(load_weights(second), dataset, bootstrap=200, compare_with=load_weights(first)).comparison
+    assert found["video"] == json.loads(json.dumps(expected["video"])), (found["video"], expected["video"])
+    assert found["auc"] == json.loads(json.dumps(expected["auc"])) and found["unit"] == "video"
+    assert all(found["video"][key]["interval"] is not None for key in ("accuracy_mean", "accuracy_vote", "auc_mean"))

@@ -228,6 +228,22 @@ def test_the_reports_verdict_rule_writes_the_scans_threshold_as_given(tmp_path: 
     assert made.meta["verdict rule"].startswith("mean of the frame scores, threshold 0.6, "), made.meta
 
 
+def test_the_reports_header_words_its_sampling_as_the_sampling_caution_does(tmp_path: Path) -> None:
+    """The report's header said "2 fps", "all frames" where the cards' sampling caution says "2 frames a second",
+    "every frame": one wording (:func:`mesocli.rates.sampling_words`) for both."""
+    from mesocli.scan import ScanOptions
+    from mesocli.scan_run import _explainer
+
+    said = {}
+    for name, options in (("frames", ScanOptions(frames=30)), ("fps", ScanOptions(fps=2.0)),
+                          ("every", ScanOptions(every=3)), ("every 1", ScanOptions(every=1)),
+                          ("all", ScanOptions(all_frames=True))):
+        said[name] = _explainer(None, tmp_path / "r.html", 4, options, False, None).meta["sampling"]
+    assert said == {"frames": "30 frames a video, detector hog", "fps": "2 frames a second, detector hog",
+                    "every": "one frame in 3, detector hog", "every 1": "every frame, detector hog",
+                    "all": "every frame, detector hog"}
+
+
 def test_the_report_header_states_the_cards_rates_for_an_all_faces_scan_as_such() -> None:
     """The scan passes its ``--all-faces`` on to the rates its report's header states for each detector."""
     from mesocli.runtime import resolve

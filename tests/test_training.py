@@ -1823,6 +1823,55 @@ def test_a_run_of_an_older_version_without_the_init_record_resumes(
     assert load_weights(run / "best.weights.h5").card.data["init_weights"] == {"file": init.name, "sha256": None}
 
 
+def test_a_soups_card_names_each_ingredients_run_epoch_and_start(
+        warm_copy: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A soup's card named each ingredient's file and sha256 only, and the start of RUN_DIR's run alone, though
+    ingredients may come from other runs (chains of warm starts): each now names its run, its epoch and the weights
+    its run started from, as its config.json recorded them, else (an older version's run) as its best.json names
+    them, saying so, else that none is recorded. A best.json naming other start weights than config.json (an older
+    version's resume re-hashed the file then at the path) is not used, and is said in one line."""
+    from mesocli.averaging import average_run, epoch_files, greedy_soup
+    from mesocli.digest import sha256_file
+
+    run, init = warm_copy
+    started = {"file": init.name, "sha256": sha256_file(init)}
+    older, bare = tmp_path / "older", tmp_path / "bare"  # the same run, as older versions left it
+    for copy in (older, bare):
+        shutil.copytree(run, copy)
+        config = json.loads((copy / "config.json").read_text())
+        config.pop("init_weights_record")
+        (copy / "config.json").write_text(json.dumps(config, indent=1))
+    (bare / "best.json").unlink()
+    best = json.loads((run / "best.json").read_text())
+    best["data"]["init_weights"] = {"file": init.name, "sha256": "0" * 64}  # a wrong start, by an old resume
+    (run / "best.json").write_text(json.dumps(best, indent=1))
+    monkeypatch.setattr("mesocli.averaging.selection_score", lambda select, record: [0.0])  # every one is kept
+    notes: list[str] = []
+    candidates = [epoch_files(run)[1], older / "best.weights.h5", epoch_files(bare)[2]]
+    soup = greedy_soup(run, candidates, progress=False, log=notes.append)
+    assert notes == [f"note: {run / 'best.json'}: names other start weights ({init.name}, sha256 000000000000…) "
+                     f"than the run recorded in config.json when it started ({init.name}, sha256 "
+                     f"{started['sha256'][:12]}…); config.json's are used"]
+    card = load_weights(soup.path).card
+    assert card.data["init_weights"] == started
+    named = {item["run"]: item for item in card.metrics["soup"]}
+    assert [named[name]["epoch"] for name in ("run", "older", "bare")] == [1, best["epochs"], 2]
+    for item, path in zip((named["run"], named["older"], named["bare"]), candidates, strict=True):
+        assert item["file"] == str(path) and item["sha256"] == sha256_file(path)
+    assert named["run"]["start"] == {**started, "recorded_in": "config.json", "note": notes[0].removeprefix("note: ")}
+    assert named["older"]["start"] == {**started, "recorded_in": "best.json", "note": (
+        "the run's config.json records no start (a run of an older version): as its best.json names it")}
+    assert named["bare"]["start"]["sha256"] is None and named["bare"]["start"]["recorded_in"] is None
+    assert named["bare"]["start"]["note"].startswith("not recorded: ")
+    notes.clear()
+    average_run(run, write=False, progress=False, log=notes.append)
+    assert len(notes) == 1 and "config.json's are used" in notes[0]
+    capsys.readouterr()
+    assert resume_run(run, progress=True, epochs=3).epoch == 3  # a resume says it too, once
+    assert capsys.readouterr().err.count(f"note: {run / 'best.json'}: names other start weights") == 1
+
+
 @pytest.mark.parametrize("script", ["average_checkpoints.py", "greedy_soup.py"])
 def test_the_averaging_scripts_refuse_in_one_line(
         script: str, warm_copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:

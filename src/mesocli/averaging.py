@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ import numpy as np
 from mesocli.checkpoint import STATE_FILE
 from mesocli.digest import sha256_file
 from mesocli.errors import UsageError
-from mesocli.training import Trainer, read_config, selection_score
-from mesocli.weights import ModelCard
+from mesocli.progress import note
+from mesocli.training import Trainer, read_config, selection_score, start_record_of
+from mesocli.weights import ModelCard, card_path_for
 
 AVERAGED = "averaged.weights.h5"
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.weights\.h5")
@@ -63,13 +64,16 @@ def epoch_files(run_dir: Path) -> dict[int, Path]:
 
 
 def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = True, progress: bool = True,
-                alphas: Sequence[float] | None = None, start: Path | None = None) -> AveragedRun:
+                alphas: Sequence[float] | None = None, start: Path | None = None,
+                log: Callable[[str], None] = note) -> AveragedRun:
     """Average the weights of ``epochs`` (default: every kept epoch) of the run in ``run_dir`` and score the
     mean on the run's held-out part. With ``alphas``, the mean (one epoch is enough) is interpolated with
     the run's starting weights (``--init-weights``; ``start``: any weights file of the network, such as the
     first run of a chain of warm starts) at each α, and the α whose held-out figure the run selects by
     (``--select``) is best is kept. With ``write``, the kept weights are saved as
-    ``RUN_DIR/averaged.weights.h5``."""
+    ``RUN_DIR/averaged.weights.h5``. ``log``: told the one-line note of a run whose ``best.json`` names other start
+    weights than its ``config.json`` (:func:`mesocli.training.start_record_of`; said by the run's notes with
+    ``progress``)."""
     run_dir = Path(run_dir)
     files = epoch_files(run_dir)
     chosen = sorted(set(epochs)) if epochs else list(files)
@@ -86,6 +90,8 @@ def average_run(run_dir: Path, epochs: list[int] | None = None, write: bool = Tr
     if alphas and any(not 0 <= alpha <= 1 for alpha in alphas):
         raise UsageError(f"interpolation weights must lie in [0, 1] (got {list(alphas)})")
     with_start = bool(alphas) and not start  # the run's own init weights are read (their only use after the start)
+    if not progress or with_start:  # else the run's own notes say it (its weights read from a checkpoint)
+        _say_start_differs([run_dir], log)
     if with_start:  # refused before the data is read and decoded
         _check_start(config, run_dir)
     trainer = _prepared(config, run_dir, progress, from_checkpoint=not with_start)
@@ -205,14 +211,18 @@ def run_of(weights: Path) -> Path:
     return weights.parent.parent if weights.parent.name == "checkpoints" else weights.parent
 
 
-def greedy_soup(run_dir: Path, candidates: Sequence[Path], write: bool = True, progress: bool = True) -> Soup:
+def greedy_soup(run_dir: Path, candidates: Sequence[Path], write: bool = True, progress: bool = True,
+                log: Callable[[str], None] = note) -> Soup:
     """Greedy model soup (Wortsman et al., ICML 2022) scored on the held-out part of the run in ``run_dir``.
 
     Every candidate must come from a run that drew the same held-out part (same sources, seed and
     fraction; checked), so that none of them trained on a held-out face. Candidates are ranked by
     their own held-out figure (the run's ``--select``); the best starts the soup, and each next one is
     kept when the mean of the soup with it scores at least as well. With ``write``, the soup is saved
-    as ``RUN_DIR/averaged.weights.h5``."""
+    as ``RUN_DIR/averaged.weights.h5``, its card's ``soup`` naming each ingredient (:func:`ingredient`: its run,
+    epoch and sha256, and the weights its run started from). ``log``: told the one-line note of each run (RUN_DIR's
+    without ``progress``, which says it then) whose ``best.json`` names other start weights than its
+    ``config.json``."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     paths = [Path(candidate) for candidate in candidates]
@@ -226,6 +236,8 @@ def greedy_soup(run_dir: Path, candidates: Sequence[Path], write: bool = True, p
             raise UsageError(f"{path}: its run ({other}) did not draw the held-out part of {run_dir} "
                              "(other sources, held-out settings, seed or fraction), so it may have trained on "
                              "held-out faces")
+    runs = list(dict.fromkeys(Path(os.path.abspath(run)) for run in (run_dir, *map(run_of, paths))))
+    _say_start_differs(runs[1:] if progress else runs, log)  # with progress, RUN_DIR's own notes say it
     trainer = _prepared(config, run_dir, progress)
     for path in paths:
         saved = _saved_split(run_of(path))
@@ -252,9 +264,58 @@ def greedy_soup(run_dir: Path, candidates: Sequence[Path], write: bool = True, p
     path = None
     if write:
         path = run_dir / AVERAGED
-        ingredients = [{"file": str(item), "sha256": sha256_file(item)} for item in soup]
+        ingredients = [ingredient(item) for item in soup]
         trainer.save_model(path, None, best, soup=ingredients)
     return Soup(run_dir, scored, [str(item) for item in soup], best, path)
+
+
+def ingredient(path: Path) -> dict[str, Any]:
+    """A soup's ingredient as its card names it: ``file`` (as given), ``run`` (its run folder's name), ``epoch``
+    (of ``checkpoints/epoch_NNN.weights.h5``, else the one its own card names: a ``best.weights.h5``'s; None where
+    none says), ``sha256``, and ``start``: the weights its run started from (:func:`run_start`)."""
+    path = Path(path)
+    match = _EPOCH_FILE.fullmatch(path.name)
+    epoch = int(match.group(1)) if match else None
+    if epoch is None:
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            found = json.loads(card_path_for(path).read_text()).get("epochs")
+            epoch = found if isinstance(found, int) and not isinstance(found, bool) else None
+    run = run_of(path)
+    return {"file": str(path), "run": Path(os.path.abspath(run)).name, "epoch": epoch, "sha256": sha256_file(path),
+            "start": run_start(run)}
+
+
+def run_start(run_dir: Path) -> dict[str, Any] | None:
+    """The weights the run in ``run_dir`` started from (``--init-weights``), for a soup's card: ``{file, sha256,
+    recorded_in}``, ``recorded_in`` ``config.json`` (recorded when the run started) or ``best.json`` (a run of an
+    older version records none in its config.json: as its best card names them, with a ``note`` saying so); a
+    ``note`` too where best.json names other weights than config.json; ``sha256`` and ``recorded_in`` None, with a
+    note, where neither records them. None for a run that started from random weights."""
+    config = read_config(run_dir)
+    if not config.init_weights:
+        return None
+    record, where, differs = start_record_of(config, run_dir)
+    if record is None:
+        return {"file": Path(str(config.init_weights)).name, "sha256": None, "recorded_in": None,
+                "note": "not recorded: neither the run's config.json nor its best.json names the sha256 of its start "
+                        "(a run of an older version)"}
+    entry: dict[str, Any] = {"file": record["file"], "sha256": record["sha256"], "recorded_in": where}
+    if where == "best.json":
+        entry["note"] = ("the run's config.json records no start (a run of an older version): as its best.json names "
+                         "it")
+    elif differs:
+        entry["note"] = differs.removeprefix("note: ")
+    return entry
+
+
+def _say_start_differs(runs: Sequence[Path], log: Callable[[str], None]) -> None:
+    """Tell ``log`` the note of each run in ``runs`` whose best.json names other start weights than its config.json
+    (a run of an older version resumed); the runs' configs are read (unreadable ones are refused later)."""
+    for run in runs:
+        with contextlib.suppress(UsageError):
+            differs = start_record_of(read_config(run), run)[2]
+            if differs:
+                log(differs)
 
 
 def _mean(stacks: list[list[np.ndarray]]) -> list[np.ndarray]:

@@ -708,6 +708,7 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     if explain is None and report is None:
         return None
     from mesocli.aggregate import threshold_shown
+    from mesocli.rates import sampling_words
     from mesocli.report import Explainer
 
     if report is not None and str(report) == "-":  # as ``--output -``: no file of that name in the current folder
@@ -721,10 +722,7 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
     if report is not None and explain is not None and report.resolve() == explain.resolve():
         raise ParameterError("{report} and {explain} name the same path (a file and a folder)")
     selection = options.selection()
-    sampling = {"frames": f"{selection.value} frames", "fps": f"{selection.value} fps",
-                "every": f"one frame in {selection.value}"}.get(selection.mode, "all frames")
-    if selection.mode == "every" and selection.value == 1:  # (it read "one frame in 1")
-        sampling = "all frames"
+    sampling = sampling_words(selection.mode, selection.value)  # as the cards' sampling caution words it
     meta = {"sampling": f"{sampling}, detector {options.detector}" + (", all faces" if options.all_faces else ""),
             "verdict rule": f"{options.aggregation} of the frame scores, threshold "
                             f"{threshold_shown(options.threshold)}, timeline smoothed over {options.smooth} frames"}

@@ -573,18 +573,8 @@ class Trainer:
     def recorded_start(self) -> dict[str, Any] | None:
         """The init weights the run started from, ``{file, sha256}``, as recorded when it started
         (``init_weights_record``), else (a run of an older version) as its ``best.json`` card names them; None
-        when neither says."""
-        recorded = self.config.init_weights_record
-        if _is_start_record(recorded):
-            return recorded
-        from mesocli.weights import ModelCard, WeightsError
-
-        card = self.run_dir / "best.json"
-        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, WeightsError):  # none, or unreadable
-            carded = ModelCard.from_json(card).data.get("init_weights") if card.is_file() else None
-            if _is_start_record(carded):
-                return {"file": carded["file"], "sha256": carded["sha256"]}
-        return None
+        when neither says (:func:`start_record_of`)."""
+        return start_record_of(self.config, self.run_dir)[0]
 
     def _start_as_recorded(self) -> dict[str, Any]:
         """The init weights' record for a run whose weights come from a checkpoint: :meth:`recorded_start` (a note
@@ -594,7 +584,9 @@ class Trainer:
 
         config = self.config
         name, path = Path(str(config.init_weights)).name, Path(config.located(str(config.init_weights)))
-        recorded = self.recorded_start()
+        recorded, _, differs = start_record_of(config, self.run_dir)
+        if differs:
+            self.log(differs, file=sys.stderr)
         try:
             now = sha256_file(path) if path.is_file() else None
         except OSError:
@@ -1034,6 +1026,35 @@ class Trainer:
             provenance=card_provenance(config),
         )
         save_own(self.model, target, card)
+
+
+def start_record_of(config: TrainConfig, run_dir: Path) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """The init weights the run in ``run_dir`` started from, as recorded: ``({file, sha256}, where, note)``.
+
+    ``where`` is ``config.json`` (``init_weights_record``, written when the run started: the only record a run of
+    this version trusts), else ``best.json`` (a run of an older version, whose config.json records none: its best
+    card's ``data.init_weights``, which a resume by an older version wrote from the file then at the path), else
+    None (``(None, None, None)``: neither says). ``note``: one line when ``best.json`` names other start weights
+    than ``config.json`` (config.json's are used), else None."""
+    from mesocli.weights import ModelCard, WeightsError
+
+    carded = None
+    card = Path(run_dir) / "best.json"
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, WeightsError):  # none, or unreadable
+        found = ModelCard.from_json(card).data.get("init_weights") if card.is_file() else None
+        if _is_start_record(found):
+            carded = {"file": found["file"], "sha256": found["sha256"]}
+    recorded = config.init_weights_record
+    if _is_start_record(recorded):
+        note = None
+        if carded is not None and carded["sha256"] != recorded["sha256"]:
+            note = (f"note: {card}: names other start weights ({carded['file']}, sha256 {carded['sha256'][:12]}…) "
+                    f"than the run recorded in config.json when it started ({recorded['file']}, sha256 "
+                    f"{recorded['sha256'][:12]}…); config.json's are used")
+        return recorded, "config.json", note
+    if carded is not None:
+        return carded, "best.json", None
+    return None, None, None
 
 
 def _is_start_record(record: Any) -> bool:
