@@ -921,8 +921,9 @@ def test_heldout_ensemble_rebuilds_a_runs_held_out_part_from_its_card_and_refuse
     report = json.loads(capsys.readouterr().out)
     logged = json.loads(card.read_text())["metrics"]["heldout"]
     alone, mean = report["results"].values()  # the same detector twice: the mean is the detector itself
-    assert alone["auc"] == pytest.approx(logged["heldout_auc"], abs=1e-3)  # the run's own held-out figure
-    assert alone["accuracy"] == pytest.approx(logged["heldout_accuracy"], abs=1e-3)
+    # the run's own held-out figures, to the script's 4 digits: both score on ONNX Runtime
+    assert alone["auc"] == pytest.approx(logged["heldout_auc"], abs=5.1e-5)
+    assert alone["accuracy"] == pytest.approx(logged["heldout_accuracy"], abs=5.1e-5)
     assert mean == alone and report["faces"] == 12
     other = run_copy / "other.json"
     drawn = json.loads(card.read_text())
