@@ -373,6 +373,18 @@ def resolve(arch: str | None, manipulation: str, weights: Path | None,
     return load_onnx(w.bundled_weights_path(arch, manipulation), arch)
 
 
+def keras_onnx_predictor(model: Any, arch: str, batch_size: int = DEFAULT_BATCH) -> OnnxPredictor:
+    """An ONNX Runtime predictor of a Keras ``model``'s weights as they are now: the graph that ``eval`` and ``scan``
+    (``--runtime onnx``, their default) convert the weights file it is saved as to, so that training scores its
+    held-out part as they score it. Keras and ONNX Runtime differ by up to about 2e-6 in P(real), which matters
+    where the float32 sigmoid saturates: faces tied at 1.0 in one runtime are not in the other, and an AUC of a few
+    hundred faces moved by 0.003 (docs/training.md)."""
+    from mesocli.export import ExportCard, keras_arrays, onnx_bytes
+
+    card = ExportCard("", arch, None, "", "", False)  # metadata only: the graph and its scores do not depend on it
+    return OnnxPredictor(onnx_bytes(keras_arrays(model), arch, card), batch_size)
+
+
 def check_scores(p_fake: np.ndarray, loaded: Any) -> None:
     """Raise WeightsError unless every score of ``loaded`` (a model, or a member of a set) is a number: weights
     holding NaN (a damaged or hostile file) score every face NaN, which compares as below any threshold."""
