@@ -326,3 +326,11 @@ def test_an_unforeseen_error_has_an_exit_status_of_its_own(run_cli: RunCli, kit:
         "verdict or an input's error; the traceback above is for a bug report)")
     rows = json.loads(result.out)  # still one JSON document, of the rows done before the error
     assert [row["status"] for row in rows] == ["ok", "error"]
+
+
+def test_scan_help_lists_the_status_of_an_unforeseen_error(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan --help`` lists every exit status a script routes on, 70 (an error mesocli did not foresee) too."""
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run_cli("scan", "--help")
+    assert result.code == 0
+    assert "70 an error mesocli did not foresee" in " ".join(result.out.replace("│", " ").split()), result.out
