@@ -1166,3 +1166,21 @@ def test_default_workers_keep_to_a_containers_cpu_quota(listing: str, files: dic
     monkeypatch.delenv("MESOCLI_WORKERS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)  # a big host's cores
     assert parallel.default_workers() == extract.default_workers() == workers
+
+
+def test_the_networks_threads_keep_to_a_containers_cpu_quota(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ONNX Runtime runs a thread per physical core of the host by default, also in a container whose CPU quota
+    allows 1.5 cores (``scan --workers 1`` and the Python API score in the calling process): 64 threads taking
+    turns on 2 cores' worth of time. The session now runs no more threads than the quota, rounded up."""
+    import dataclasses
+
+    from mesocli import api
+    from mesocli import workers as pool
+
+    (tmp_path / "self").write_text("0::/pod\n")
+    (tmp_path / "fs" / "pod").mkdir(parents=True)
+    (tmp_path / "fs" / "pod" / "cpu.max").write_text("150000 100000\n")
+    monkeypatch.setattr(pool, "CGROUPS", str(tmp_path / "fs"))
+    monkeypatch.setattr(pool, "OWN_CGROUPS", str(tmp_path / "self"))
+    model = dataclasses.replace(api.load_model("df"), session=None)  # a session of its own, opened here
+    assert model.default_session().get_session_options().intra_op_num_threads == 2
