@@ -1167,3 +1167,19 @@ def test_every_dotted_name_the_readme_gives_resolves_as_written() -> None:
         for part in parts[1:]:
             assert hasattr(found, part), f"{name}: {found!r} has no attribute {part!r}"
             found = getattr(found, part)
+
+
+def test_the_schema_of_the_rows_comes_with_the_package(kit: MediaKit) -> None:
+    """A pipeline that checks each row against the schema of the mesocli that wrote it had to fetch
+    docs/scan.schema.json from the source tree: the package did not hold it. ``api.scan_schema()`` gives it (the
+    wheel holds it as mesocli/scan.schema.json, tests/test_packaging.py), and the rows of a scan follow it."""
+    import jsonschema
+
+    schema = api.scan_schema()
+    docs = Path(__file__).resolve().parents[1] / "docs" / "scan.schema.json"
+    assert schema == json.loads(docs.read_text(encoding="utf-8"))
+    results = mesocli.scan([kit.face_jpeg, kit.text_mp4], model="df")
+    assert [result.status for result in results] == ["ok", "error"]
+    for result in results:
+        jsonschema.Draft202012Validator(schema).validate(result.to_dict())
+    assert results[0].to_dict()["settings"]["mesocli"] == mesocli.__version__

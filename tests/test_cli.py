@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RunCli, cli_code, fresh_python
+from media import MediaKit
 
 from mesocli import __version__
 from mesocli import weights as weights_module
@@ -297,3 +298,39 @@ def test_help_fits_an_80_column_terminal_whole(run_cli: RunCli, monkeypatch: pyt
     help_widths = [len(line.split("  ")[-1].strip("│ ")) for line in run_cli("train", "--help").out.splitlines()
                    if re.match(r"│\s+--", line)]
     assert max(help_widths) >= 24, help_widths  # 17 characters a line before
+
+
+def test_an_unforeseen_error_has_an_exit_status_of_its_own(run_cli: RunCli, kit: MediaKit,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception mesocli did not foresee (a bug, a ``MemoryError`` in the network) ended in Python's traceback
+    and exit status 1, which ``scan --fail-on-fake`` gives for a fake: a pipeline routed a crash as a fake found.
+    It is 70 now, with the traceback and one last line naming it; the rows done stay on standard output."""
+    from mesocli import runtime
+
+    scored = runtime.OnnxPredictor.p_real
+    batches: list[int] = []
+
+    def short_of_memory(self, faces):
+        batches.append(len(faces))
+        if len(batches) == 2:
+            raise MemoryError("Unable to allocate 1.2 GiB for an array")
+        return scored(self, faces)
+
+    monkeypatch.setattr(runtime.OnnxPredictor, "p_real", short_of_memory)
+    result = run_cli("scan", kit.face_jpeg, kit.face_jpeg.with_name("missing.jpg"), kit.face_video, "--workers", "1",
+                     "--batch-size", "1", "--format", "json", "--fail-on-fake", "-q")
+    assert result.code == 70, result.err
+    assert "Traceback (most recent call last):" in result.err
+    assert result.err.splitlines()[-1] == (
+        "mesocli: error: unexpected MemoryError: Unable to allocate 1.2 GiB for an array (exit status 70: not a "
+        "verdict or an input's error; the traceback above is for a bug report)")
+    rows = json.loads(result.out)  # still one JSON document, of the rows done before the error
+    assert [row["status"] for row in rows] == ["ok", "error"]
+
+
+def test_scan_help_lists_the_status_of_an_unforeseen_error(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan --help`` lists every exit status a script routes on, 70 (an error mesocli did not foresee) too."""
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run_cli("scan", "--help")
+    assert result.code == 0
+    assert "70 an error mesocli did not foresee" in " ".join(result.out.replace("│", " ").split()), result.out

@@ -42,6 +42,7 @@ def test_the_wheel_holds_the_package_every_bundled_model_and_the_notices_and_not
     sources = {f"mesocli/{path.name}" for path in (REPO / "src" / "mesocli").glob("*.py")}
     assert sources <= names
     assert "mesocli/py.typed" in names  # PEP 561: a type checker reads the API's hints, not Any everywhere
+    assert "mesocli/scan.schema.json" in names  # mesocli.api.scan_schema(): the rows' schema of this version
     stray = [name for name in names if not name.startswith(("mesocli/", f"{dist_info}/"))
              or "__pycache__" in name or name.endswith(".pyc")]
     assert not stray, stray
@@ -65,6 +66,9 @@ def test_an_installed_wheel_scans_with_its_bundled_weights_from_another_folder(w
                             "print(w.bundled_dir())"], cwd=work, env=env, capture_output=True, text=True,
                            check=True).stdout.split()
     assert [Path(line).is_relative_to(target) for line in where] == [True, True], where
+    schema = subprocess.run([sys.executable, "-c", "import json, mesocli.api as a; print(json.dumps(a.scan_schema()))"],
+                            cwd=work, env=env, capture_output=True, text=True, check=True).stdout
+    assert json.loads(schema) == json.loads((REPO / "docs" / "scan.schema.json").read_text())
     version = mesocli("--version")
     assert version.stdout.strip() == f"mesocli {wheel.name.split('-')[1]}"
     models = mesocli("models")

@@ -48,7 +48,7 @@ from mesocli.scan import ProgressObserver, ScanProgress, ScanResult
 from mesocli.weights import LoadedModel
 
 __all__ = ["DATA_VARIABLE", "Model", "PathLike", "Picture", "evaluate", "explain", "export_weights", "extract",
-           "iter_scan", "load_model", "model_names", "open_dataset", "scan", "train"]
+           "iter_scan", "load_model", "model_names", "open_dataset", "scan", "scan_schema", "train"]
 """The API (``help(mesocli.api)`` lists these; ``open_dataset`` and ``DATA_VARIABLE`` live in
 :mod:`mesocli.datasets`); the classes it imports are its types, not its names."""
 
@@ -84,6 +84,23 @@ def _one_line(function: _Function) -> _Function:
             raise UsageError(line) from None
 
     return checked  # type: ignore[return-value]
+
+
+def scan_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one result of :func:`scan` as ``ScanResult.to_dict()`` and ``mesocli scan``
+    write it, in this version: ``docs/scan.schema.json``, which the installed package holds as
+    ``mesocli/scan.schema.json``. A pipeline checks rows with it (``jsonschema.validate(row, scan_schema())``); each
+    row names the mesocli that wrote it in ``settings.mesocli``."""
+    import json
+    from importlib import resources
+
+    packaged = Path(str(resources.files("mesocli"))) / "scan.schema.json"
+    path = packaged if packaged.is_file() else Path(__file__).resolve().parents[2] / "docs" / "scan.schema.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{packaged}: the scan schema is missing or damaged in this installation "
+                         f"({type(exc).__name__}): reinstall mesocli") from None
 
 
 def model_names() -> tuple[str, ...]:

@@ -25,6 +25,9 @@ from mesocli.fsutil import SAME_STOP_SECONDS, GuardedStream, environment_error
 DEBUG = {"on": False}
 BROKEN_PIPE = 141
 """Exit status when the reader of standard output went away (``| head``): 128 + SIGPIPE, as a shell reports it."""
+UNEXPECTED = 70
+"""Exit status of an error mesocli did not foresee (a bug, a ``MemoryError``): ``EX_SOFTWARE`` of BSD's sysexits.h,
+so that it is never read as one of the documented outcomes (Python's own 1 is ``scan --fail-on-fake``'s fake)."""
 TERMINATED = {"on": False}
 """Set when SIGTERM arrived: the run then exits 143, however the interruption came out of the command."""
 FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--model"}
@@ -357,8 +360,26 @@ def run(app: typer.Typer) -> None:
             _discard_stdout()
             sys.exit(BROKEN_PIPE)
         raise
+    except Exception as exc:  # not foreseen: Python's traceback and status 1 read as "a fake" (--fail-on-fake)
+        if DEBUG["on"]:
+            raise
+        _unexpected(exc)
     finally:
         sys.stdout = stdout
+
+
+def _unexpected(exc: Exception) -> NoReturn:
+    """An exception mesocli did not foresee: its traceback on stderr (for a bug report), then one line that names
+    it, and exit status :data:`UNEXPECTED`, which no documented outcome has."""
+    import traceback
+
+    with contextlib.suppress(Exception):  # (what the command left buffered: written before the traceback)
+        sys.stdout.flush()
+    traceback.print_exception(exc, file=sys.stderr)
+    text = " ".join(str(exc).split())
+    typer.echo(f"mesocli: error: unexpected {type(exc).__name__}{': ' if text else ''}{printable(text)} (exit status "
+               f"{UNEXPECTED}: not a verdict or an input's error; the traceback above is for a bug report)", err=True)
+    sys.exit(UNEXPECTED)
 
 
 def _help_of(ctx: typer.Context | None) -> str:

@@ -75,6 +75,10 @@ def _session(model: bytes | Path, threads: int | None = None) -> Any:
     # EXTENDED, not ALL: ALL adds the NCHWc layout transforms, which make these small networks slower
     # (docs/models.md)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    if not threads:  # ONNX Runtime's default is a thread per physical core of the host, also in a container whose
+        from mesocli.workers import quota_cores  # CPU quota allows fewer (docker --cpus, a Kubernetes CPU limit):
+
+        threads = quota_cores()  # no more than the quota (None without one: ONNX Runtime's default)
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -50,13 +50,73 @@ _PARENT: list[int] = []  # the main process of this worker, once watch_parent wa
 T = TypeVar("T")
 
 
+CGROUPS = "/sys/fs/cgroup"
+"""Where the cgroup file systems are mounted (:func:`quota_cores`)."""
+OWN_CGROUPS = "/proc/self/cgroup"
+"""The file that names this process's cgroups."""
+
+
 def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity: a container's or ``taskset``'s limit), not the
-    machine's."""
+    """The cores this process may run on, not the machine's: its CPU affinity (``taskset``, ``docker --cpuset-cpus``),
+    and no more than its CPU quota allows (``docker --cpus``, a Kubernetes CPU limit: :func:`quota_cores`), which
+    leaves the affinity at every core of the host."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = quota_cores()
+    return max(1, min(cores, quota)) if quota is not None else cores
+
+
+def quota_cores() -> int | None:
+    """The cores the tightest CPU quota of this process's cgroup and those above it allows, rounded up (a quota of
+    1.5 cores: 2), or None without one: cgroup v2's ``cpu.max`` (``150000 100000``; ``max …``: none), v1's
+    ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us`` (-1: none). The groups are those :data:`OWN_CGROUPS` names,
+    under :data:`CGROUPS` (a container's own group is its mount's root)."""
+    import math
+
+    cgroups = CGROUPS
+    try:
+        with open(OWN_CGROUPS, encoding="utf-8") as listing:
+            lines = listing.read().splitlines()
+    except OSError:
+        lines = []
+    places = [("", "/")]  # (controller folder, group): the mount's root, a container's own group
+    for line in lines:
+        _, controllers, group = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":  # v2
+            places.append(("", group))
+        elif "cpu" in controllers.split(","):  # v1: the cpu controller's own mount
+            places += [(controllers, group), (controllers, "/")]
+    allowed: list[float] = []
+    for folder, group in dict.fromkeys(places):
+        root = os.path.normpath(os.path.join(cgroups, folder))
+        path = os.path.normpath(os.path.join(root, group.strip("/")))
+        while path.startswith(root):  # the group, then each above it up to the mount's root
+            allowed += _quota_at(path)
+            if path == root:
+                break
+            path = os.path.dirname(path)
+    return max(1, math.ceil(min(allowed) - 1e-9)) if allowed else None
+
+
+def _quota_at(folder: str) -> list[float]:
+    """The CPU quota in cores that the cgroup ``folder`` sets, as a list of none or one."""
+
+    def read(name: str) -> list[str]:
+        try:
+            with open(os.path.join(folder, name), encoding="ascii") as file:
+                return file.read().split()
+        except (OSError, ValueError):
+            return []
+
+    try:
+        quota, period = read("cpu.max") or (read("cpu.cfs_quota_us") + read("cpu.cfs_period_us"))
+        if quota not in ("max", "-1") and float(quota) > 0 and float(period) > 0:
+            return [float(quota) / float(period)]
+    except ValueError:  # (missing, or not numbers)
+        pass
+    return []
 
 
 @contextlib.contextmanager

@@ -1133,3 +1133,54 @@ def test_an_error_that_stops_a_scan_says_that_the_rows_done_were_not_kept(
         result = run_cli("scan", *weights, *inputs, *where)
         assert result.code == 2 and result.err.count("\n") == 1 and result.err.startswith(error), result.err
     assert [row["path"] for row in result.jsonl()] == [str(crops[0])]
+
+
+@pytest.mark.parametrize(("listing", "files", "workers"), [
+    # cgroup v2, a Kubernetes pod limited to 1.5 cores (its container's own group unlimited): 2 workers
+    ("0::/kubepods/pod1/ctr\n", {"kubepods/pod1/cpu.max": "150000 100000", "kubepods/pod1/ctr/cpu.max": "max 100000"},
+     2),
+    # cgroup v2 inside the container's own namespace (docker run --cpus 3): its group is the mount's root
+    ("0::/\n", {"cpu.max": "300000 100000"}, 3),
+    # cgroup v1 (docker run --cpus 0.5 on an older host): at least 1
+    ("4:cpu,cpuacct:/docker/abc\n1:memory:/docker/abc\n",
+     {"cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "50000", "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000"}, 1),
+    # no quota (v1's -1, v2's max): every core of the affinity
+    ("4:cpu:/\n0::/\n", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000", "cpu.max": "max 100000"},
+     64),
+])
+def test_default_workers_keep_to_a_containers_cpu_quota(listing: str, files: dict[str, str], workers: int,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container limited by a CPU quota (``docker run --cpus 2``, a Kubernetes CPU limit) keeps every core of the
+    host in its affinity: scan and extract started one worker per core of the host (64 workers, about 450 MB each,
+    on a pod allowed 1.5 cores) where the quota allows 2. The default is now no more than the quota, rounded up."""
+    from mesocli import parallel
+    from mesocli import workers as pool
+
+    extract = importlib.import_module("mesocli.extract")  # the module (mesocli.extract is also the API's function)
+    (tmp_path / "self").write_text(listing)
+    for name, text in files.items():
+        (tmp_path / "fs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "fs" / name).write_text(text + "\n")
+    monkeypatch.setattr(pool, "CGROUPS", str(tmp_path / "fs"))
+    monkeypatch.setattr(pool, "OWN_CGROUPS", str(tmp_path / "self"))
+    monkeypatch.delenv("MESOCLI_WORKERS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)  # a big host's cores
+    assert parallel.default_workers() == extract.default_workers() == workers
+
+
+def test_the_networks_threads_keep_to_a_containers_cpu_quota(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ONNX Runtime runs a thread per physical core of the host by default, also in a container whose CPU quota
+    allows 1.5 cores (``scan --workers 1`` and the Python API score in the calling process): 64 threads taking
+    turns on 2 cores' worth of time. The session now runs no more threads than the quota, rounded up."""
+    import dataclasses
+
+    from mesocli import api
+    from mesocli import workers as pool
+
+    (tmp_path / "self").write_text("0::/pod\n")
+    (tmp_path / "fs" / "pod").mkdir(parents=True)
+    (tmp_path / "fs" / "pod" / "cpu.max").write_text("150000 100000\n")
+    monkeypatch.setattr(pool, "CGROUPS", str(tmp_path / "fs"))
+    monkeypatch.setattr(pool, "OWN_CGROUPS", str(tmp_path / "self"))
+    model = dataclasses.replace(api.load_model("df"), session=None)  # a session of its own, opened here
+    assert model.default_session().get_session_options().intra_op_num_threads == 2
