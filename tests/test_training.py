@@ -1909,3 +1909,32 @@ def test_an_interpolation_with_a_replaced_init_file_is_refused_before_the_data_i
     monkeypatch.setattr("mesocli.training.load_run_data", read)
     with pytest.raises(UsageError, match=r"holds other weights than the run started from .*--start"):
         average_run(run, [2], write=False, progress=False, alphas=[0.5])
+
+
+def test_log_csv_columns_follow_the_documented_order_with_sources_by_number(tmp_path: Path) -> None:
+    """``log.csv`` sorted its columns alphabetically: ``learning_rate`` after ``images_per_second``, the held-out
+    figures of ``source10`` and ``source11`` before those of ``source2``. Its columns are now those of
+    ``LOG_COLUMNS`` in that order, then each source's in the order of its number, whatever order rows hold keys in."""
+    import csv
+
+    from mesocli.checkpoint import write_log
+
+    def row(epoch: int, rescored: bool = False) -> dict[str, Any]:
+        per_source = {f"heldout_{figure}_source{source}": 0.5 + source / 100
+                      for source in range(12) for figure in ("loss", "accuracy", "auc")}
+        mse = {"heldout_mse": 0.2, **{f"heldout_mse_source{source}": 0.2 for source in range(12)}} if rescored else {}
+        return {"epoch": epoch, "learning_rate": 1e-3, "train_loss": 0.3, "train_accuracy": 0.6, "seconds": 1.5,
+                "images_per_second": 20.0, **per_source, "heldout_loss": 0.25, "heldout_accuracy": 0.6,
+                "heldout_auc": 0.7, **mse}
+
+    history = [row(1, rescored=True), row(2)]
+    write_log(tmp_path, history)
+    with open(tmp_path / "log.csv", newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    per_source = [f"heldout_{figure}_source{source}" for source in range(12)
+                  for figure in ("loss", "accuracy", "auc", "mse")]
+    assert header == ["epoch", "learning_rate", "train_loss", "train_accuracy", "heldout_loss", "heldout_accuracy",
+                      "heldout_auc", "heldout_mse", "seconds", "images_per_second", *per_source]
+    assert len(rows) == 2 and all(len(cells) == len(header) for cells in rows)
+    second = dict(zip(header, rows[1], strict=True))
+    assert second["heldout_mse"] == "" and second["heldout_auc_source11"] == "0.61"
