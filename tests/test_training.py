@@ -1938,3 +1938,30 @@ def test_log_csv_columns_follow_the_documented_order_with_sources_by_number(tmp_
     assert len(rows) == 2 and all(len(cells) == len(header) for cells in rows)
     second = dict(zip(header, rows[1], strict=True))
     assert second["heldout_mse"] == "" and second["heldout_auc_source11"] == "0.61"
+
+
+def test_a_rate_decayed_to_its_floor_is_at_the_floor_and_an_extension_says_the_run_stops_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The paper's 1e-3 decayed three times was ``1e-3 * 0.1 ** 3`` = 1.0000000000000002e-06, above the 1e-6 floor:
+    ``log.csv`` logged that figure, and the floor's stop (two epochs without improvement) waited for the fourth
+    decay, when the rate decayed was below 1e-6. A run so stopped and given more epochs trained one and stopped
+    again without a word, ``--patience`` notwithstanding: the extension now says so."""
+    from types import SimpleNamespace
+
+    from mesocli.checkpoint import TrainState
+    from mesocli.training import extend_run, learning_rate_at
+
+    paper = TrainConfig(data="unused", epochs=5, lr_decay_every=1000)
+    assert [learning_rate_at(paper, step) for step in (0, 1000, 2000, 3000, 4000)] == [1e-3, 1e-4, 1e-5, 1e-6, 1e-6]
+    assert learning_rate_at(replace(paper, lr_decay_every=1), 10**6) == 1e-6  # a million decays: the floor
+    at_floor = TrainState(epoch=5, global_step=3000, stale_epochs=2, finished=True)
+    assert Trainer._stop_reason(SimpleNamespace(config=paper), at_floor) == (
+        "learning rate at its floor and no improvement: stopping")
+    assert Trainer._stop_reason(SimpleNamespace(config=paper), replace(at_floor, global_step=2999)) is None
+
+    (tmp_path / "checkpoint").mkdir()
+    extend_run(tmp_path, paper, asdict(at_floor), epochs=10, patience=20, command="mesocli train --resume")
+    note = capsys.readouterr().err
+    assert "learning rate at its floor (1e-06)" in note and "whatever --patience says" in note
+    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 10
