@@ -297,3 +297,32 @@ def test_help_fits_an_80_column_terminal_whole(run_cli: RunCli, monkeypatch: pyt
     help_widths = [len(line.split("  ")[-1].strip("│ ")) for line in run_cli("train", "--help").out.splitlines()
                    if re.match(r"│\s+--", line)]
     assert max(help_widths) >= 24, help_widths  # 17 characters a line before
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80])
+def test_models_on_a_narrow_terminal_fits_it_and_loses_no_figure(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COLUMNS=40 mesocli models`` on a terminal printed its tables 59 and 44 columns wide: the terminal wrapped
+    each line, which then read as no table. Where a table does not fit it is now a list, a line a field (as scan's),
+    and every figure of every card is there whole."""
+    import io
+
+    from mesocli.cli_base import show
+    from mesocli.writers import console, models_view
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    show(models_view("table", console().width))
+    text = re.sub(r"\x1b\[[0-9;]*m", "", sys.stdout.getvalue())
+    assert max(len(line) for line in text.splitlines()) <= columns, text
+    assert "…" not in text
+    joined = "".join(text.split())
+    for card in weights_module.bundled_cards():
+        validation, ffpp = card.metrics["validation"], card.metrics["ffpp_test"]["methods"]
+        for figure in (validation["accuracy"], validation["auc"], validation["video"]["accuracy_mean"],
+                       *(ffpp[method]["auc"] for method in ("Deepfakes", "Face2Face", "FaceSwap"))):
+            assert f"{figure:.3f}" in joined, (card.name, figure, text)
+        assert card.sha256[:6] in joined and f"{card.arch}" in joined
