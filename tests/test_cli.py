@@ -46,6 +46,15 @@ def test_version(run_cli: RunCli) -> None:
     assert run_cli("--version") == (0, f"mesocli {__version__}\n", "")
 
 
+def test_the_package_and_the_module_give_one_version() -> None:
+    """``pyproject.toml``'s version (the wheel's, the installed distribution's) is the one ``mesocli --version``,
+    the JSON rows, the model cards and the report give (``mesocli.__version__``): two strings to bump together."""
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["version"] == __version__
+
+
 def test_models_lists_bundled_cards_as_json(run_cli: RunCli) -> None:
     result = run_cli("models", "--format", "json")
     assert result.code == 0
