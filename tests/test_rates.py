@@ -530,3 +530,23 @@ def test_an_exported_onnx_and_an_all_faces_scan_get_the_cards_counts_with_their_
     assert df["videos"]["real_called_fake"] == _count(0, 12) and df["sampling_differs"] is False
     assert df["cautions"] == ["measured on the largest face of each frame as one series, not by face tracks as this "
                               "--all-faces scan decides"]
+
+
+def test_every_bundled_card_tabulates_its_mesonet_validation_errors_at_every_threshold() -> None:
+    """The cards counted the MesoNet validation split's errors at threshold 0.5 only (its confusion), while their
+    FaceForensics++ test errors were tabulated at 0.1…0.9. The validation section now holds the same table
+    (``metrics.validation.error_rates``, :func:`measure`), whose 0.5 column is the card's confusion."""
+    at = list(THRESHOLDS).index(0.5)
+    for card in bundled_cards():
+        validation = card.metrics["validation"]
+        table = validation.get("error_rates")
+        assert table is not None, card.name
+        assert table["thresholds"] == list(THRESHOLDS), card.name
+        real, missed = table["real_called_fake"], table["missed"]
+        assert (real["faces"], real["videos"]) == (validation["data"]["real"], 69), card.name  # 69 real videos
+        assert sum(entry["faces"] for entry in missed.values()) == validation["data"]["df"], card.name
+        assert real["face"][at] == validation["confusion"]["fp"], card.name
+        assert sum(entry["face"][at] for entry in missed.values()) == validation["confusion"]["fn"], card.name
+        for entry in (real, *missed.values()):  # fewer real faces called fake, more forged ones missed, as it rises
+            assert entry["face"] == sorted(entry["face"], reverse=entry is real), card.name
+            assert all(len(entry[what]) == len(THRESHOLDS) for what in ("face", "video_mean", "video_vote"))
