@@ -351,7 +351,7 @@ def field_list(names: Sequence[str], rows: Sequence[Sequence[Any]], skip_empty: 
 
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True, style="bold")
-    grid.add_column(overflow="fold")
+    grid.add_column(overflow="fold", ratio=1)  # (a list made as wide as the terminal: the values take the room)
     for number, cells in enumerate(rows):
         if number:
             grid.add_row("", "")
@@ -374,6 +374,7 @@ def fitted(table: Any, width: int) -> Any:
     listed = field_list(names, rows, skip_empty=True)
     listed.title, listed.title_justify, listed.title_style = table.title, "left", "bold"
     listed.caption, listed.caption_justify = table.caption, "left"
+    listed.expand = True  # the terminal's width: the caption not wrapped to the narrow list's
     return listed
 
 
@@ -1206,8 +1207,8 @@ def eval_view(report: EvalReport, fmt: str) -> Any:
 
 def models_view(fmt: str, width: int = 80) -> str | list[Any]:
     """What ``models`` prints: the bundled model cards as JSON text, or rich Tables (one, or where it is
-    wider than ``width`` columns, the validation and the FaceForensics++ figures apart) and a line naming
-    the detectors without bundled weights."""
+    wider than ``width`` columns and they are not, the validation and the FaceForensics++ figures apart) and a
+    line naming the detectors without bundled weights."""
     from mesocli.weights import MANIPULATIONS, bundled_cards, bundled_dir
 
     cards = bundled_cards()
@@ -1235,11 +1236,13 @@ def models_view(fmt: str, width: int = 80) -> str | list[Any]:
     tables = [_cards_table(cards, "Bundled weights", columns, f"{val_legend}; {ffpp_legend}; {soup_legend}")]
     if needed_width(tables[0]) > width:  # too narrow: rich would crop the right columns
         ffpp = [name for name in columns if name.startswith("FF++")]
-        tables = [
+        halves = [
             _cards_table(cards, "Bundled weights", {k: v for k, v in columns.items() if k not in ffpp},
                          f"{val_legend}; {soup_legend}"),
             _cards_table(cards, "FaceForensics++ test figures", {k: columns[k] for k in ffpp}, ffpp_legend),
         ]
+        if all(needed_width(half) <= width for half in halves):  # else one table (a terminal lists it: a card once)
+            tables = halves
     bundled = {(card.arch, card.manipulation) for card in cards}
     missing = [f"{a}/{m}" for a in ("meso4", "mesoinception4") for m in MANIPULATIONS if (a, m) not in bundled]
     if not missing:
