@@ -11,7 +11,8 @@ with ``mesocli eval``'s code on the MesoNet ``validation`` split and (``--ffpp``
 test faces (``scripts/build_ffpp_faces.sh ... --frames 20``, split ``test``), and writes the model
 card beside it with ``metrics.validation`` and ``metrics.ffpp_test`` = the ``mesocli eval --format
 json`` objects (what ``mesocli models`` shows and what tests/test_eval_shared.py re-checks), with
-``metrics.ffpp_test.error_rates`` (:mod:`mesocli.rates`: the error counts per face and per video at 0.1…0.9). Then
+``metrics.ffpp_test.error_rates`` and ``metrics.validation.error_rates`` (:mod:`mesocli.rates`: the error counts per
+face and per video at 0.1…0.9). Then
 regenerates ``weights/<arch>_<manipulation>.onnx`` (what ``scan`` and ``eval`` run; ``mesocli
 export``), checked against the Keras model.
 
@@ -89,9 +90,9 @@ def main() -> None:
         report["model"]["name"] = name
         report["data"]["root"] = as_recorded(root)
         card.metrics[key] = {"split": split, **extra, **report}
-        if key == "ffpp_test":  # the error rates a scan quotes, per face and per video, at 0.1…0.9 (mesocli.rates)
-            card.metrics[key][KEY] = measure(evaluated.labels_is_fake, evaluated.p_fake, evaluated.image_methods,
-                                             evaluated.video_ids)
+        # the error rates a scan quotes (FF++), per face and per video, at 0.1…0.9 (mesocli.rates); MesoNet's too
+        card.metrics[key][KEY] = measure(evaluated.labels_is_fake, evaluated.p_fake, evaluated.image_methods,
+                                         evaluated.video_ids)
     atomic_write_text(card_path_for(target), card.to_json())
     print(json.dumps({key: card.metrics[key] for key, *_ in splits}, indent=1))
 

@@ -47,6 +47,15 @@ def test_version(run_cli: RunCli) -> None:
     assert run_cli("--version") == (0, f"mesocli {__version__}\n", "")
 
 
+def test_the_package_and_the_module_give_one_version() -> None:
+    """``pyproject.toml``'s version (the wheel's, the installed distribution's) is the one ``mesocli --version``,
+    the JSON rows, the model cards and the report give (``mesocli.__version__``): two strings to bump together."""
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["version"] == __version__
+
+
 def test_models_lists_bundled_cards_as_json(run_cli: RunCli) -> None:
     result = run_cli("models", "--format", "json")
     assert result.code == 0
@@ -334,3 +343,34 @@ def test_scan_help_lists_the_status_of_an_unforeseen_error(run_cli: RunCli, monk
     result = run_cli("scan", "--help")
     assert result.code == 0
     assert "70 an error mesocli did not foresee" in " ".join(result.out.replace("│", " ").split()), result.out
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80])
+def test_models_on_a_narrow_terminal_fits_it_and_loses_no_figure(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COLUMNS=40 mesocli models`` on a terminal printed its tables 59 and 44 columns wide: the terminal wrapped
+    each line, which then read as no table. Where a table does not fit it is now a list, a line a field (as scan's),
+    and every figure of every card is there whole."""
+    import io
+
+    from mesocli.cli_base import show
+    from mesocli.writers import console, models_view
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    show(models_view("table", console().width))
+    text = re.sub(r"\x1b\[[0-9;]*m", "", sys.stdout.getvalue())
+    assert max(len(line) for line in text.splitlines()) <= columns, text
+    assert "…" not in text
+    joined = "".join(text.split())
+    for card in weights_module.bundled_cards():
+        validation, ffpp = card.metrics["validation"], card.metrics["ffpp_test"]["methods"]
+        for figure in (validation["accuracy"], validation["auc"], validation["video"]["accuracy_mean"],
+                       *(ffpp[method]["auc"] for method in ("Deepfakes", "Face2Face", "FaceSwap"))):
+            assert f"{figure:.3f}" in joined, (card.name, figure, text)
+        assert card.sha256[:6] in joined and f"{card.arch}" in joined
+    if columns == 40:  # too narrow even for the validation and the FF++ figures apart: one list, each card once
+        assert sum(line.split()[:1] == ["arch"] for line in text.splitlines()) == len(weights_module.bundled_cards())

@@ -1275,3 +1275,37 @@ def test_compare_pairs_the_video_accuracies_over_the_same_resampled_videos(tmp_p
     plain = evaluate(grey_model, dataset, bootstrap=0, compare_with=_inverted(grey_model)).comparison["video"]
     assert (plain["accuracy_mean"]["interval"], plain["accuracy_mean"]["rule"]) == (None, None)
     assert plain["accuracy_vote"]["difference"] == pytest.approx(video["accuracy_vote"]["difference"])
+
+
+@pytest.mark.parametrize("columns", [40, 60])
+def test_the_eval_table_on_a_narrow_terminal_fits_it_and_loses_no_cell(
+    columns: int, grey_model: LoadedModel, scored_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``COLUMNS=40 mesocli eval`` on a terminal printed its table 56 columns wide (an interval, ``0.538–0.625``,
+    does not fold): the terminal wrapped each line into the next. Where the table does not fit it is now a list, a
+    line a field (as scan's); every cell of the table is there whole, none cut (``0.9…``)."""
+    import io
+
+    from rich.text import Text
+
+    from mesocli.cli_base import show
+    from mesocli.writers import eval_table, eval_view
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    report = evaluate(grey_model, find_dataset(scored_root, "validation"), bootstrap=50)
+    cells = [cell.plain if isinstance(cell, Text) else str(cell) for column in eval_table(report).columns
+             for cell in column.cells]
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    show(eval_view(report, "table"))
+    text = re.sub(r"\x1b\[[0-9;]*m", "", sys.stdout.getvalue())
+    assert max(len(line) for line in text.splitlines()) <= columns, text
+    assert "…" not in text
+    if "│" in text:  # a table (it folds its cells over lines: read back by scan's tests)
+        return
+    joined = "".join(text.split())
+    for cell in cells:  # the list: each cell whole, folds joined
+        assert "".join(cell.split()) in joined, (cell, text)

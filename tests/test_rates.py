@@ -764,3 +764,23 @@ def test_a_model_any_table_of_videos_and_images_gives_the_combined_verdicts_per_
         "Deepfakes 4/12, Face2Face 0/6, FaceSwap 4/6 (measured at 30 frames a clip)",
         "error rates of the combined verdict for the images (FF++ c23 test faces, at 0.5): real called fake 46/360; "
         "missed Deepfakes 96/360, Face2Face 3/180, FaceSwap 96/180"], out
+
+
+def test_every_bundled_card_tabulates_its_mesonet_validation_errors_at_every_threshold() -> None:
+    """The cards counted the MesoNet validation split's errors at threshold 0.5 only (its confusion), while their
+    FaceForensics++ test errors were tabulated at 0.1…0.9. The validation section now holds the same table
+    (``metrics.validation.error_rates``, :func:`measure`), whose 0.5 column is the card's confusion."""
+    at = list(THRESHOLDS).index(0.5)
+    for card in bundled_cards():
+        validation = card.metrics["validation"]
+        table = validation.get("error_rates")
+        assert table is not None, card.name
+        assert table["thresholds"] == list(THRESHOLDS), card.name
+        real, missed = table["real_called_fake"], table["missed"]
+        assert (real["faces"], real["videos"]) == (validation["data"]["real"], 69), card.name  # 69 real videos
+        assert sum(entry["faces"] for entry in missed.values()) == validation["data"]["df"], card.name
+        assert real["face"][at] == validation["confusion"]["fp"], card.name
+        assert sum(entry["face"][at] for entry in missed.values()) == validation["confusion"]["fn"], card.name
+        for entry in (real, *missed.values()):  # fewer real faces called fake, more forged ones missed, as it rises
+            assert entry["face"] == sorted(entry["face"], reverse=entry is real), card.name
+            assert all(len(entry[what]) == len(THRESHOLDS) for what in ("face", "video_mean", "video_vote"))

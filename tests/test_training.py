@@ -1984,3 +1984,59 @@ def test_an_interpolation_with_a_replaced_init_file_is_refused_before_the_data_i
     monkeypatch.setattr("mesocli.training.load_run_data", read)
     with pytest.raises(UsageError, match=r"holds other weights than the run started from .*--start"):
         average_run(run, [2], write=False, progress=False, alphas=[0.5])
+
+
+def test_log_csv_columns_follow_the_documented_order_with_sources_by_number(tmp_path: Path) -> None:
+    """``log.csv`` sorted its columns alphabetically: ``learning_rate`` after ``images_per_second``, the held-out
+    figures of ``source10`` and ``source11`` before those of ``source2``. Its columns are now those of
+    ``LOG_COLUMNS`` in that order, then each source's in the order of its number, whatever order rows hold keys in."""
+    import csv
+
+    from mesocli.checkpoint import write_log
+
+    def row(epoch: int, rescored: bool = False) -> dict[str, Any]:
+        per_source = {f"heldout_{figure}_source{source}": 0.5 + source / 100
+                      for source in range(12) for figure in ("loss", "accuracy", "auc")}
+        mse = {"heldout_mse": 0.2, **{f"heldout_mse_source{source}": 0.2 for source in range(12)}} if rescored else {}
+        return {"epoch": epoch, "learning_rate": 1e-3, "train_loss": 0.3, "train_accuracy": 0.6, "seconds": 1.5,
+                "images_per_second": 20.0, **per_source, "heldout_loss": 0.25, "heldout_accuracy": 0.6,
+                "heldout_auc": 0.7, **mse}
+
+    history = [row(1, rescored=True), row(2)]
+    write_log(tmp_path, history)
+    with open(tmp_path / "log.csv", newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    per_source = [f"heldout_{figure}_source{source}" for source in range(12)
+                  for figure in ("loss", "accuracy", "auc", "mse")]
+    assert header == ["epoch", "learning_rate", "train_loss", "train_accuracy", "heldout_loss", "heldout_accuracy",
+                      "heldout_auc", "heldout_mse", "seconds", "images_per_second", *per_source]
+    assert len(rows) == 2 and all(len(cells) == len(header) for cells in rows)
+    second = dict(zip(header, rows[1], strict=True))
+    assert second["heldout_mse"] == "" and second["heldout_auc_source11"] == "0.61"
+
+
+def test_a_rate_decayed_to_its_floor_is_at_the_floor_and_an_extension_says_the_run_stops_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The paper's 1e-3 decayed three times was ``1e-3 * 0.1 ** 3`` = 1.0000000000000002e-06, above the 1e-6 floor:
+    ``log.csv`` logged that figure, and the floor's stop (two epochs without improvement) waited for the fourth
+    decay, when the rate decayed was below 1e-6. A run so stopped and given more epochs trained one and stopped
+    again without a word, ``--patience`` notwithstanding: the extension now says so."""
+    from types import SimpleNamespace
+
+    from mesocli.checkpoint import TrainState
+    from mesocli.training import extend_run, learning_rate_at
+
+    paper = TrainConfig(data="unused", epochs=5, lr_decay_every=1000)
+    assert [learning_rate_at(paper, step) for step in (0, 1000, 2000, 3000, 4000)] == [1e-3, 1e-4, 1e-5, 1e-6, 1e-6]
+    assert learning_rate_at(replace(paper, lr_decay_every=1), 10**6) == 1e-6  # a million decays: the floor
+    at_floor = TrainState(epoch=5, global_step=3000, stale_epochs=2, finished=True)
+    assert Trainer._stop_reason(SimpleNamespace(config=paper), at_floor) == (
+        "learning rate at its floor and no improvement: stopping")
+    assert Trainer._stop_reason(SimpleNamespace(config=paper), replace(at_floor, global_step=2999)) is None
+
+    (tmp_path / "checkpoint").mkdir()
+    extend_run(tmp_path, paper, asdict(at_floor), epochs=10, patience=20, command="mesocli train --resume")
+    note = capsys.readouterr().err
+    assert "learning rate at its floor (1e-06)" in note and "whatever --patience says" in note
+    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 10

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -115,9 +116,33 @@ def load_state(run_dir: Path, variables: list[Any], arch: str) -> TrainState:
     return state
 
 
+LOG_COLUMNS = ("epoch", "learning_rate", "train_loss", "train_accuracy", "heldout_loss", "heldout_accuracy",
+               "heldout_auc", "heldout_mse", "seconds", "images_per_second")
+"""The order of ``log.csv``'s columns (those a run logs; ``heldout_*`` without a held-out part are left out, and
+``heldout_mse`` is only in a run re-scored on resume), then each source's held-out figures
+(``heldout_loss_source0``, ``heldout_accuracy_source0``, …, in the order of :data:`LOG_COLUMNS`, sources by number),
+then any other key of a row, alphabetically."""
+_PER_SOURCE = re.compile(r"(heldout_\w+?)_source(\d+)")
+
+
+def log_columns(history: list[dict[str, Any]]) -> list[str]:
+    """The columns of ``log.csv`` for ``history``: every key of its rows, in the order :data:`LOG_COLUMNS` says
+    (the same for every run of the same sources, whatever order its rows hold their keys in)."""
+
+    def rank(key: str) -> tuple[int, int, int, str]:
+        if key in LOG_COLUMNS:
+            return 0, 0, LOG_COLUMNS.index(key), ""
+        if (per := _PER_SOURCE.fullmatch(key)) and per[1] in LOG_COLUMNS:
+            return 1, int(per[2]), LOG_COLUMNS.index(per[1]), ""
+        return 2, 0, 0, key
+
+    return sorted({key for row in history for key in row}, key=rank)
+
+
 def write_log(run_dir: Path, history: list[dict[str, Any]], best_epoch: int | None = None) -> None:
-    """``log.csv`` and ``log.json`` (one row per epoch) and their plot, ``training.png`` (``best_epoch`` marked)."""
-    keys = sorted({key for row in history for key in row}, key=lambda k: (k != "epoch", k))
+    """``log.csv`` (columns: :func:`log_columns`) and ``log.json`` (one row per epoch) and their plot,
+    ``training.png`` (``best_epoch`` marked). Both files are written whole each time: one header, every row."""
+    keys = log_columns(history)
     with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv_writer(handle, keys)
         writer.writeheader()

@@ -182,16 +182,19 @@ def echo(text: str, nl: bool = True) -> None:
 
 def show(view: Any) -> None:
     """Print text as it is, rich renderables (a table, or a list of them) through rich: each at least as wide as
-    it needs (a terminal narrower than a table wraps its lines; no column is cut short or left out). In a file
-    or a pipe a table takes its full width, no cell folded (as scan's table there)."""
+    it needs (no column is cut short or left out); on a terminal too narrow for a table, as a list, a line a field
+    (:func:`mesocli.writers.fitted`, as scan's table). In a file or a pipe a table takes its full width, no cell
+    folded (as scan's table there)."""
     if isinstance(view, str):
         echo(view)
         return
-    from mesocli.writers import console, needed_width
+    from mesocli.writers import console, fitted, needed_width
 
     width = console().width
     terminal = sys.stdout.isatty()
     for item in view if isinstance(view, list) else [view]:
+        if terminal:  # a table too wide for the terminal: a list, a line a field (its lines would wrap)
+            item = fitted(item, width)
         wide = width if isinstance(item, str) else max(width, needed_width(item, whole=not terminal))
         console(width=wide).print(item)
 

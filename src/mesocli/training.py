@@ -82,6 +82,7 @@ SWITCH_SETTINGS = ("augment", "class_weights", "jit_compile")
 OPTIONAL_SETTINGS = ("limit", "heldout_seed")  # None: not set
 LOSSES = ("mse", "bce")  # mean squared error on the sigmoid (the paper), binary cross-entropy
 LOCK = ".mesocli-train.lock"
+FLOOR_STALE = 2  # epochs without improvement at the learning-rate floor that stop a run (whatever its patience)
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (Keras seeds it) takes no larger seed, and no negative one
 # what a run writes beside its checkpoints (averaging: averaged.*): --force removes an old run's
 OLD_RUN_FILES = ("best.weights.h5", "best.json", "averaged.weights.h5", "averaged.json", "log.csv", "log.json",
@@ -267,8 +268,12 @@ def card_provenance(config: TrainConfig) -> dict[str, Any]:
 
 def learning_rate_at(config: TrainConfig, step: int) -> float:
     """Step decay of the paper: ÷10 every ``lr_decay_every`` iterations, floored at ``lr_min`` (a learning rate
-    given below that floor stays as given)."""
-    return max(config.learning_rate * 0.1 ** (step // config.lr_decay_every), lr_floor(config))
+    given below that floor stays as given). Divided by a power of ten, not multiplied by 0.1 that many times: 1e-3
+    three times decayed is 1e-6, the floor (``1e-3 * 0.1 ** 3`` is 1.0000000000000002e-06, above it, so the run was
+    not "at its floor" until the next decay, when the rate it would have had was below 1e-6)."""
+    drops = step // config.lr_decay_every
+    decayed = config.learning_rate / 10.0 ** drops if drops < 300 else 0.0  # 10.0 ** 309 overflows
+    return max(decayed, lr_floor(config))
 
 
 def lr_floor(config: TrainConfig) -> float:
@@ -985,7 +990,7 @@ class Trainer:
         config = self.config
         if state.stale_epochs >= config.patience:
             return f"early stop: held-out {config.select} did not improve for {config.patience} epochs"
-        if learning_rate_at(config, state.global_step) <= lr_floor(config) and state.stale_epochs >= 2:
+        if learning_rate_at(config, state.global_step) <= lr_floor(config) and state.stale_epochs >= FLOOR_STALE:
             return "learning rate at its floor and no improvement: stopping"
         return None
 
@@ -1222,10 +1227,16 @@ def extend_run(run_dir: Path, config: TrainConfig, state: dict[str, Any], epochs
         state["finished"] = False
         atomic_write_text(run_dir / "checkpoint" / STATE_FILE, json.dumps(state, indent=1))
     atomic_write_text(run_dir / "config.json", json.dumps(asdict(changed), indent=1))
-    if state.get("stale_epochs", 0) >= new_patience:
-        print(f"note: the run stopped early (held-out {config.select} not better for {state['stale_epochs']} "
+    stale = state.get("stale_epochs", 0)
+    if stale >= new_patience:
+        print(f"note: the run stopped early (held-out {config.select} not better for {stale} "
               f"epochs); it stops again after the next epoch unless that one improves: raise --patience too",
               file=sys.stderr)
+    elif stale >= FLOOR_STALE and learning_rate_at(changed, int(state.get("global_step", 0))) <= lr_floor(changed):
+        print(f"note: the run stopped with its learning rate at its floor ({lr_floor(changed):g}) and held-out "
+              f"{config.select} not better for {stale} epochs; it stops again after the next epoch unless that one "
+              f"improves, whatever --patience says: start a new run (--init-weights its best weights) to train on "
+              f"at a higher learning rate", file=sys.stderr)
     return changed
 
 

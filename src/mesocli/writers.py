@@ -351,6 +351,42 @@ LOOK_LIMIT = 10
 are counted (``… and 37 more called fake``): the table above lists every input."""
 
 
+def field_list(names: Sequence[str], rows: Sequence[Sequence[Any]], skip_empty: bool = False) -> Any:
+    """``rows`` of a table whose columns are ``names`` as a list, for a terminal too narrow for the table: one row
+    after another (a blank line between two), a line a field: its name (bold), then its value, which folds over
+    lines (none is cut, as a table's cell too narrow for it is: ``0.9…``). ``skip_empty``: a field without a
+    value is left out."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold", ratio=1)  # (a list made as wide as the terminal: the values take the room)
+    for number, cells in enumerate(rows):
+        if number:
+            grid.add_row("", "")
+        for name, cell in zip(names, cells, strict=True):
+            if not (skip_empty and not str(cell).strip()):
+                grid.add_row(name, cell)
+    return grid
+
+
+def fitted(table: Any, width: int) -> Any:
+    """``table`` (a rich Table) as it is, or where ``width`` columns are too few for it without cutting a cell,
+    as a :func:`field_list` (its title and caption kept, each heading on one line, empty cells left out): a
+    terminal narrower than a table wraps its lines, which then read as no table. Other renderables as they are."""
+    from rich.table import Table
+
+    if not isinstance(table, Table) or needed_width(table) <= width:
+        return table
+    names = [" ".join(str(column.header).split()) for column in table.columns]
+    rows = [[list(column.cells)[number] for column in table.columns] for number in range(table.row_count)]
+    listed = field_list(names, rows, skip_empty=True)
+    listed.title, listed.title_justify, listed.title_style = table.title, "left", "bold"
+    listed.caption, listed.caption_justify = table.caption, "left"
+    listed.expand = True  # the terminal's width: the caption not wrapped to the narrow list's
+    return listed
+
+
 class TableWriter:
     """A rich table (path, verdict, p_fake, frames with a face / sampled, the flagged time ranges when a row has
     one, status; with ``--all-faces`` the track each verdict rests on, with ``--model any`` each detector's p_fake),
@@ -456,14 +492,7 @@ class TableWriter:
                 for cells in rows:
                     table.add_row(*cells)
             else:  # a narrow terminal: one input after another, a line a field (values fold, none is cut)
-                table = Table.grid(padding=(0, 1))
-                table.add_column(no_wrap=True, style="bold")
-                table.add_column(overflow="fold")
-                for number, cells in enumerate(rows):
-                    if number:
-                        table.add_row("", "")
-                    for (name, _), cell in zip(columns, cells, strict=True):
-                        table.add_row(name.split(" (")[0], cell)
+                table = field_list([name.split(" (")[0] for name, _ in columns], rows)
             out.print(table)
         for line in rates_lines(self.rows):  # what the verdicts above are weighed by; the summary line stays last
             out.print(escape(printable(line)))  # (a --weights file's name, shown as the paths are)
@@ -1300,8 +1329,8 @@ def eval_view(report: EvalReport, fmt: str) -> Any:
 
 def models_view(fmt: str, width: int = 80) -> str | list[Any]:
     """What ``models`` prints: the bundled model cards as JSON text, or rich Tables (one, or where it is
-    wider than ``width`` columns, the validation and the FaceForensics++ figures apart) and a line naming
-    the detectors without bundled weights."""
+    wider than ``width`` columns and they are not, the validation and the FaceForensics++ figures apart) and a
+    line naming the detectors without bundled weights."""
     from mesocli.weights import MANIPULATIONS, bundled_cards, bundled_dir
 
     cards = bundled_cards()
@@ -1329,11 +1358,13 @@ def models_view(fmt: str, width: int = 80) -> str | list[Any]:
     tables = [_cards_table(cards, "Bundled weights", columns, f"{val_legend}; {ffpp_legend}; {soup_legend}")]
     if needed_width(tables[0]) > width:  # too narrow: rich would crop the right columns
         ffpp = [name for name in columns if name.startswith("FF++")]
-        tables = [
+        halves = [
             _cards_table(cards, "Bundled weights", {k: v for k, v in columns.items() if k not in ffpp},
                          f"{val_legend}; {soup_legend}"),
             _cards_table(cards, "FaceForensics++ test figures", {k: columns[k] for k in ffpp}, ffpp_legend),
         ]
+        if all(needed_width(half) <= width for half in halves):  # else one table (a terminal lists it: a card once)
+            tables = halves
     bundled = {(card.arch, card.manipulation) for card in cards}
     missing = [f"{a}/{m}" for a in ("meso4", "mesoinception4") for m in MANIPULATIONS if (a, m) not in bundled]
     if not missing:
