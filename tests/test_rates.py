@@ -748,3 +748,37 @@ def test_a_model_any_table_of_videos_and_images_gives_the_combined_verdicts_per_
         "Deepfakes 4/12, Face2Face 0/6, FaceSwap 4/6 (measured at 30 frames a clip)",
         "error rates of the combined verdict for the images (FF++ c23 test faces, at 0.5): real called fake 46/360; "
         "missed Deepfakes 96/360, Face2Face 3/180, FaceSwap 96/180"], out
+
+
+def test_scans_that_load_their_models_anew_do_not_keep_every_cards_clip_scores_alive() -> None:
+    """Each load of a model reads its cards anew (a ``mesocli.scan(..., model="any")`` call loads it per call): the
+    per-clip scores made into arrays for one scan's rates were kept for every card ever read, about 0.2 MB a
+    ``--model any`` load, for as long as the process lived."""
+    import gc
+    import tracemalloc
+
+    from mesocli.detectors import DetectorSet
+    from mesocli.rates import for_scan
+    from mesocli.weights import bundled_dir
+
+    paths = sorted(bundled_dir().glob("meso4_*.json"))
+
+    def one_scan() -> None:
+        cards = [ModelCard.from_json(path) for path in paths]
+        loaded = DetectorSet("meso4", {c.manipulation: SimpleNamespace(name=c.name, card=c, source_card=None)
+                                       for c in cards})
+        assert for_scan(loaded, 0.5, "mean", ("frames", 30), detector="hog")["combined"]["videos"] is not None
+
+    for _ in range(10):
+        one_scan()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(30):
+            one_scan()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1_000_000, f"{grown / 1e6:.1f} MB kept after 30 more scans"

@@ -553,6 +553,8 @@ class Labels(NamedTuple):
 
 
 _ARRAYS: dict[int, tuple[dict[str, Any], Scores, Labels]] = {}  # by id of a card's section, which it holds alive
+_ARRAYS_HELD = 12  # the sections last made into arrays (two --model any --arch ensemble sets'): a process that loads
+# its models anew for each scan (mesocli.scan(..., model="any")) reads new cards each time, which are not all kept
 
 
 def _arrays(section: dict[str, Any]) -> tuple[Scores, Labels]:
@@ -569,7 +571,10 @@ def _arrays(section: dict[str, Any]) -> tuple[Scores, Labels]:
     fake = np.array([bool(clip["fake"]) for clip in clips])
     group = np.array([methods.index(str(clip["method"])) + 1 if clip["fake"] else 0 for clip in clips])
     labels = Labels(methods, fake, group, np.repeat(fake, sizes), np.repeat(group, sizes))
+    _ARRAYS.pop(id(section), None)
     _ARRAYS[id(section)] = (section, scores, labels)
+    while len(_ARRAYS) > _ARRAYS_HELD:  # the one made longest ago goes (made again, in about 1 ms, if it is asked)
+        del _ARRAYS[next(iter(_ARRAYS))]
     return scores, labels
 
 
