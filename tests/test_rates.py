@@ -782,3 +782,21 @@ def test_scans_that_load_their_models_anew_do_not_keep_every_cards_clip_scores_a
     finally:
         tracemalloc.stop()
     assert grown < 1_000_000, f"{grown / 1e6:.1f} MB kept after 30 more scans"
+
+
+def test_a_card_whose_per_clip_scores_hold_no_real_or_no_forged_clip_is_refused_when_read(tmp_path: Path) -> None:
+    """A section of forged clips only was read, and a --report then failed after the scan (a division by its 0 real
+    faces); one of real clips only stated no forgery's misses. Each is refused as the card is read, as a table of
+    counts without real faces or forgeries is."""
+    from mesocli.errors import WeightsError
+    from mesocli.weights import bundled_dir
+
+    for keep, why in ((True, "no real clip"), (False, "no forged clip")):
+        raw = json.loads((bundled_dir() / "meso4_df.json").read_text(encoding="utf-8"))
+        section = raw["metrics"]["ffpp_test_clips"]
+        section["clips"] = [clip for clip in section["clips"] if clip["fake"] is keep]
+        (tmp_path / "mine.json").write_text(json.dumps(raw), encoding="utf-8")
+        with pytest.raises(WeightsError, match="unreadable model card") as caught:
+            ModelCard.from_json(tmp_path / "mine.json")
+        assert f"metrics.ffpp_test_clips.clips: {why}" in str(caught.value), caught.value
+        assert "\n" not in str(caught.value)

@@ -447,6 +447,9 @@ def check_clips(section: Any) -> None:
             raise ValueError(f"{at}: p_fake: not scores from 0 to 1")
         if clip.get("faces") != len(scores):
             raise ValueError(f"{at}: faces: {clip.get('faces')}, for {len(scores)} scores")
+    for fake, kind in ((False, "real"), (True, "forged")):  # as a table of counts needs both (check)
+        if not any(clip["fake"] is fake for clip in clips):
+            raise ValueError(f"{where}.clips: no {kind} clip (the {kind} ones' errors could not be counted)")
 
 
 def clips_of(metrics: Any) -> dict[str, Any] | None:
