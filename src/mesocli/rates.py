@@ -576,8 +576,8 @@ def _arrays(section: dict[str, Any]) -> tuple[Scores, Labels]:
     labels = Labels(methods, fake, group, np.repeat(fake, sizes), np.repeat(group, sizes))
     _ARRAYS.pop(id(section), None)
     _ARRAYS[id(section)] = (section, scores, labels)
-    while len(_ARRAYS) > _ARRAYS_HELD:  # the one made longest ago goes (made again, in about 1 ms, if it is asked)
-        del _ARRAYS[next(iter(_ARRAYS))]
+    for made_before in list(_ARRAYS)[:-_ARRAYS_HELD]:  # those made longest ago go (made again, in about 1 ms, if asked)
+        _ARRAYS.pop(made_before, None)
     return scores, labels
 
 
