@@ -784,3 +784,55 @@ def test_every_bundled_card_tabulates_its_mesonet_validation_errors_at_every_thr
         for entry in (real, *missed.values()):  # fewer real faces called fake, more forged ones missed, as it rises
             assert entry["face"] == sorted(entry["face"], reverse=entry is real), card.name
             assert all(len(entry[what]) == len(THRESHOLDS) for what in ("face", "video_mean", "video_vote"))
+
+
+def test_scans_that_load_their_models_anew_do_not_keep_every_cards_clip_scores_alive() -> None:
+    """Each load of a model reads its cards anew (a ``mesocli.scan(..., model="any")`` call loads it per call): the
+    per-clip scores made into arrays for one scan's rates were kept for every card ever read, about 0.2 MB a
+    ``--model any`` load, for as long as the process lived."""
+    import gc
+    import tracemalloc
+
+    from mesocli.detectors import DetectorSet
+    from mesocli.rates import for_scan
+    from mesocli.weights import bundled_dir
+
+    paths = sorted(bundled_dir().glob("meso4_*.json"))
+
+    def one_scan() -> None:
+        cards = [ModelCard.from_json(path) for path in paths]
+        loaded = DetectorSet("meso4", {c.manipulation: SimpleNamespace(name=c.name, card=c, source_card=None)
+                                       for c in cards})
+        assert for_scan(loaded, 0.5, "mean", ("frames", 30), detector="hog")["combined"]["videos"] is not None
+
+    for _ in range(10):
+        one_scan()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(30):
+            one_scan()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1_000_000, f"{grown / 1e6:.1f} MB kept after 30 more scans"
+
+
+def test_a_card_whose_per_clip_scores_hold_no_real_or_no_forged_clip_is_refused_when_read(tmp_path: Path) -> None:
+    """A section of forged clips only was read, and a --report then failed after the scan (a division by its 0 real
+    faces); one of real clips only stated no forgery's misses. Each is refused as the card is read, as a table of
+    counts without real faces or forgeries is."""
+    from mesocli.errors import WeightsError
+    from mesocli.weights import bundled_dir
+
+    for keep, why in ((True, "no real clip"), (False, "no forged clip")):
+        raw = json.loads((bundled_dir() / "meso4_df.json").read_text(encoding="utf-8"))
+        section = raw["metrics"]["ffpp_test_clips"]
+        section["clips"] = [clip for clip in section["clips"] if clip["fake"] is keep]
+        (tmp_path / "mine.json").write_text(json.dumps(raw), encoding="utf-8")
+        with pytest.raises(WeightsError, match="unreadable model card") as caught:
+            ModelCard.from_json(tmp_path / "mine.json")
+        assert f"metrics.ffpp_test_clips.clips: {why}" in str(caught.value), caught.value
+        assert "\n" not in str(caught.value)

@@ -447,6 +447,9 @@ def check_clips(section: Any) -> None:
             raise ValueError(f"{at}: p_fake: not scores from 0 to 1")
         if clip.get("faces") != len(scores):
             raise ValueError(f"{at}: faces: {clip.get('faces')}, for {len(scores)} scores")
+    for fake, kind in ((False, "real"), (True, "forged")):  # as a table of counts needs both (check)
+        if not any(clip["fake"] is fake for clip in clips):
+            raise ValueError(f"{where}.clips: no {kind} clip (the {kind} ones' errors could not be counted)")
 
 
 def clips_of(metrics: Any) -> dict[str, Any] | None:
@@ -553,6 +556,8 @@ class Labels(NamedTuple):
 
 
 _ARRAYS: dict[int, tuple[dict[str, Any], Scores, Labels]] = {}  # by id of a card's section, which it holds alive
+_ARRAYS_HELD = 12  # the sections last made into arrays (two --model any --arch ensemble sets'): a process that loads
+# its models anew for each scan (mesocli.scan(..., model="any")) reads new cards each time, which are not all kept
 
 
 def _arrays(section: dict[str, Any]) -> tuple[Scores, Labels]:
@@ -569,7 +574,10 @@ def _arrays(section: dict[str, Any]) -> tuple[Scores, Labels]:
     fake = np.array([bool(clip["fake"]) for clip in clips])
     group = np.array([methods.index(str(clip["method"])) + 1 if clip["fake"] else 0 for clip in clips])
     labels = Labels(methods, fake, group, np.repeat(fake, sizes), np.repeat(group, sizes))
+    _ARRAYS.pop(id(section), None)
     _ARRAYS[id(section)] = (section, scores, labels)
+    for made_before in list(_ARRAYS)[:-_ARRAYS_HELD]:  # those made longest ago go (made again, in about 1 ms, if asked)
+        _ARRAYS.pop(made_before, None)
     return scores, labels
 
 
