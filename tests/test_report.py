@@ -888,6 +888,26 @@ def test_each_input_is_named_by_its_size_and_video_stream_beside_its_sha256(
     assert f"{image['sha256']} · {kit.face_jpeg.stat().st_size:,} bytes · scanned" in text
 
 
+def test_a_video_slower_than_a_frame_a_thousand_seconds_keeps_its_frame_rate(
+    run_cli: RunCli, own_weights: Path, tmp_path: Path
+) -> None:
+    """A row's ``media.fps`` was rounded to 3 decimals: a video of one frame an hour (0.0003 fps, a slideshow or
+    a slow time-lapse) got ``fps: 0.0``, which docs/scan.schema.json refuses (a rate above 0, or null), and the
+    report said "frame rate unknown" of a rate its header gives. A rate under 0.0005 keeps 3 significant digits."""
+    from media import encode, face_crop
+
+    clip = encode(tmp_path / "hourly.mp4", [face_crop(64)] * 2, fps=1 / 3600)
+    report = tmp_path / "r.html"
+    code, stdout, stderr = run_cli("scan", clip, "--weights", own_weights, "--detector", "none", "--frames", 1,
+                                   "--report", report, "--format", "json", "-q")
+    assert code == 0, stderr
+    (row,) = json.loads(stdout)
+    check_schema(row)
+    assert 0.00027 <= row["media"]["fps"] <= 0.00031 and row["media"]["duration"] == 7200.0
+    text = check_report(report)[1]
+    assert "frame rate unknown" not in text and f"{row['media']['fps']:g} fps, 7200.00 s" in text
+
+
 def test_the_report_gives_an_exported_onnx_the_error_rates_of_the_bundled_weights_it_came_from(
     run_cli: RunCli, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
