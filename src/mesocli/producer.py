@@ -261,7 +261,10 @@ class Producer(threading.Thread):
             job.kind, info = identify(path)
             taken = self._hash(path) if self.options.hash_inputs else None
             if taken is not None:
-                job.file = (taken.version.size, taken.version.mtime_ns)  # the bytes the sha256 names
+                hashed = (taken.version.size, taken.version.mtime_ns)  # the bytes the sha256 names
+                if hashed != job.file:  # replaced between its probe and its hash: the header of the bytes hashed
+                    job.kind, info = identify(path)
+                job.file = hashed
             job.media = media_record(job.file)
             if job.kind == "image":
                 self._hook("start", shown, 1)
