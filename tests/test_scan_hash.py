@@ -128,6 +128,41 @@ def test_a_file_that_changes_during_its_scan_is_flagged(
     assert "the file changed while it was scanned" in text and "the video is damaged" not in text
 
 
+def test_a_file_replaced_between_its_probe_and_its_hash_is_described_as_the_bytes_hashed(
+    run_cli: RunCli, own_weights: Path, kit: MediaKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row's ``media`` names the file its ``sha256`` names: its size came from the hash, but its video stream
+    (codec, picture size, frame rate, length) from the header read before the hash, so a file replaced in between (a
+    copy landing) got the sha256 and size of the new file with the stream of the old one, and no warning (the bytes
+    hashed were still the file's at the end); its frames were picked by the old header too (here: ``no_face``, the
+    new file's 4 frames read as the old one's 24). The header is now read again when the file hashed is not the one
+    probed."""
+    import mesocli.inputs
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(kit.face_video.read_bytes())
+    identify, replaced = mesocli.inputs.identify, []
+
+    def identify_then_replaced(path: str | Path) -> object:
+        found = identify(path)
+        if Path(path) == clip and not replaced:
+            clip.write_bytes(kit.slideshow_video.read_bytes())
+            os.utime(clip, ns=(os.stat(clip).st_atime_ns, os.stat(clip).st_mtime_ns + 1_000_000_000))
+            replaced.append(path)
+        return found
+
+    monkeypatch.setattr(mesocli.inputs, "identify", identify_then_replaced)
+    code, out, err = run_cli("scan", clip, "--weights", own_weights, "--detector", "none", "--frames", 2,
+                             "--workers", 1, "--format", "json", "-q")
+    assert code == 0, (err, out)
+    assert replaced
+    (row,) = json.loads(out)
+    check_schema(row)
+    assert row["sha256"] == sha256_of(kit.slideshow_video)
+    assert row["media"] == {"bytes": kit.slideshow_video.stat().st_size, "codec": "h264", "width": 128,
+                            "height": 128, "fps": 0.1, "duration": 40.0}
+
+
 def test_fingerprint_streams_and_stops(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(3 * (1 << 20) + 5))  # more than one chunk, and a partial last one

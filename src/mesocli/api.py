@@ -321,7 +321,8 @@ def scan(inputs: PathLike | Picture | Iterable[PathLike | Picture], model: Model
     ``hash_inputs=False`` skips hashing each file (``sha256`` is then None; ``scan --no-hash``).
     ``on_progress``: a function called with each :class:`mesocli.scan.ScanProgress` (see :func:`iter_scan`).
     Each result has ``status`` (``ok``, ``no_face`` or ``error``), ``sha256`` (the file's SHA-256, None for an
-    error), ``p_fake``, ``verdict``, ``segments`` and ``to_dict()`` (the JSON object of ``mesocli scan``,
+    error), ``media`` (its size in bytes and a video's codec, displayed size, fps and length; None for an error or
+    a picture in memory), ``p_fake``, ``verdict``, ``segments`` and ``to_dict()`` (the JSON object of ``mesocli scan``,
     docs/scan.md).
     """
     unknown = sorted(set(options) - set(inspect.signature(iter_scan).parameters))

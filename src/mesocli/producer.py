@@ -53,9 +53,16 @@ def media_record(file: tuple[int, int] | None, info: Any = None,
     record: dict[str, Any] = {"bytes": file[0]}
     if info is not None:
         record.update(codec=info.codec or None, width=info.width, height=info.height,
-                      fps=None if not info.fps else round(float(info.fps), 3),
-                      duration=None if not duration else round(float(duration), 3))
+                      fps=_figure(info.fps), duration=_figure(duration))
     return record
+
+
+def _figure(value: float | None) -> float | None:
+    """A positive rate or length to 3 decimals, one under 0.0005 to 3 significant digits (a frame an hour is
+    0.000278 fps, not 0); None when not known (0 or None)."""
+    if not value:
+        return None
+    return round(float(value), 3) or float(f"{float(value):.3g}")
 
 
 @dataclass
@@ -254,7 +261,10 @@ class Producer(threading.Thread):
             job.kind, info = identify(path)
             taken = self._hash(path) if self.options.hash_inputs else None
             if taken is not None:
-                job.file = (taken.version.size, taken.version.mtime_ns)  # the bytes the sha256 names
+                hashed = (taken.version.size, taken.version.mtime_ns)  # the bytes the sha256 names
+                if hashed != job.file:  # replaced between its probe and its hash: the header of the bytes hashed
+                    job.kind, info = identify(path)
+                job.file = hashed
             job.media = media_record(job.file)
             if job.kind == "image":
                 self._hook("start", shown, 1)
