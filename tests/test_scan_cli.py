@@ -1559,3 +1559,30 @@ def test_csv_bom_marks_a_csv_file_for_excel_and_goes_with_one_only(scan, faces: 
         assert result.error_line() == ("--csv-bom marks a CSV file for Excel on Windows: it goes with --output "
                                        "FILE.csv" + why)
     assert not (tmp_path / "rows.jsonl").exists()
+
+
+def test_csv_bom_with_resume_leaves_one_mark_at_the_start_or_refuses(scan, faces: list[Path], tmp_path: Path) -> None:
+    """``--csv-bom --resume`` onto a file that holds only the mark (``printf '\\xef\\xbb\\xbf' > rows.csv``, a
+    Windows editor's empty "UTF-8 with BOM" file, or a scan stopped before its header) wrote a second one before the
+    header: Excel showed it in the first cell, and the next ``--resume`` refused the file (its header was not
+    mesocli's). Onto a CSV already started without the mark it added none, without a word: Excel still garbled its
+    names. Now a file that has the mark keeps that one; one that has rows without it is refused before any work,
+    untouched."""
+    from mesocli.writers import CSV_COLUMNS
+
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf")
+    assert scan(faces[0], "-o", marked, "--csv-bom", "--resume").code == 0
+    data = marked.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfpath,") and data.count(b"\xef\xbb\xbf") == 1, data[:20]
+    result = scan(*faces, "-o", marked, "--csv-bom", "--resume")  # resumable: one row added
+    assert result.code == 0, result.err
+    assert marked.read_bytes().count(b"\n") == 3
+    plain = tmp_path / "plain.csv"
+    plain.write_text(",".join(CSV_COLUMNS) + "\n", encoding="utf-8")
+    before = plain.read_bytes()
+    result = scan(faces[0], "-o", plain, "--csv-bom", "--resume")
+    assert result.code == 2
+    assert result.error_line() == (f"{plain}: --csv-bom: the file does not start with a byte-order mark, and "
+                                   "--resume only appends to it: resume without --csv-bom, or write a new file")
+    assert plain.read_bytes() == before
