@@ -1333,6 +1333,24 @@ def test_a_report_not_named_as_a_page_is_refused(scan, faces: list[Path], tmp_pa
         assert (tmp_path / page).read_text().lstrip().lower().startswith("<!doctype html")
 
 
+@pytest.mark.parametrize(("name", "hint"), [("folder", "folder/report.html"), (".html", "report.html"),
+                                            (".HTM", "report.html"), ("case.v2", "case.v2.html"),
+                                            ("scan.2024-03-15", "scan.2024-03-15.html"), ("r.txt", "r.html")])
+def test_a_refused_report_name_hints_a_name_that_keeps_it(scan, faces: list[Path], tmp_path: Path, name: str,
+                                                          hint: str) -> None:
+    """The name a refused ``--report`` was told to use instead: ``--report out/`` (a folder) was told ``out.html``
+    beside it (it used to be told it is a folder), a bare ``.html`` (``--report "$case.html"`` with ``$case``
+    empty) ``.html.html``, and ``case.v2`` ``case.html``, dropping part of the name. A folder is told a page in it,
+    a bare suffix ``report.html``, a name whose suffix is not a file kind keeps it (``case.v2.html``)."""
+    (tmp_path / "folder").mkdir()
+    before = sorted(tmp_path.iterdir())
+    result = scan(*faces, "--report", tmp_path / name)
+    assert result.code == 2
+    assert result.error_line() == (f"{tmp_path / name}: --report writes an HTML page, to open in a browser: name it "
+                                   f".html, e.g. {tmp_path / hint}")
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_a_report_named_dash_is_refused(scan, faces: list[Path], tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """``scan uploads/ --report -`` (``-`` as ``--output -`` means: standard output): the HTML page was written to a
