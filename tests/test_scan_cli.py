@@ -1604,3 +1604,15 @@ def test_csv_bom_with_resume_leaves_one_mark_at_the_start_or_refuses(scan, faces
     assert result.error_line() == (f"{plain}: --csv-bom: the file does not start with a byte-order mark, and "
                                    "--resume only appends to it: resume without --csv-bom, or write a new file")
     assert plain.read_bytes() == before
+
+
+def test_csv_bom_is_refused_for_a_stream_named_as_the_output(scan, faces: list[Path]) -> None:
+    """``--csv-bom`` is refused on standard output (a program reading it takes the mark into its first header), but
+    ``-o /dev/stdout --format csv --csv-bom`` (standard output by name, as a pipe or device is) wrote the mark into
+    the stream. Refused alike, before any work."""
+    result = scan(faces[0], "-o", "/dev/stdout", "--format", "csv", "--csv-bom")
+    assert result.code == 2
+    assert result.error_line() == ("--csv-bom marks a CSV file for Excel on Windows: it goes with --output FILE.csv "
+                                   "(not /dev/stdout, a stream that a program reads: it would read the mark as part "
+                                   "of the first header)")
+    assert "\ufeff" not in result.out

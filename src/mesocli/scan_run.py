@@ -81,10 +81,12 @@ def run_scan(
         raise ParameterError("{null} is for the paths on standard input: give - among the inputs")
     paths = read_inputs(inputs, null)
     fmt = _check(output, fmt, force, resume, engine, address, workers)
-    if csv_bom and (fmt != "csv" or output is None):  # before any work: a mark in a stream is junk to its reader
+    if csv_bom and (fmt != "csv" or output is None or is_stream(output)):  # a mark in a stream: junk to its reader
+        where = "standard output, where a program reads" if output is None else \
+            "{value}, a stream that a program reads: it would read"
         raise ParameterError("{csv_bom} marks a CSV file for Excel on Windows: it goes with {output} FILE.csv"
-                             + (f", not {fmt}" if fmt != "csv" else " (not standard output, where a program reads "
-                                "the mark as part of the first header)"))
+                             + (f", not {fmt}" if fmt != "csv" else f" (not {where} the mark as part of the first "
+                                "header)"), value=output)
     bom = csv_bom and output is not None and _bom_needed(output, resume)  # a resumed file: the mark it has
     explainer = _explainer(explain, report, explain_top, options, force, output, command)
     if explainer is not None and engine == "ray":
