@@ -1354,6 +1354,24 @@ def test_a_report_not_named_as_a_page_is_refused(scan, faces: list[Path], tmp_pa
         assert (tmp_path / page).read_text().lstrip().lower().startswith("<!doctype html")
 
 
+@pytest.mark.parametrize(("name", "hint"), [("folder", "folder/report.html"), (".html", "report.html"),
+                                            (".HTM", "report.html"), ("case.v2", "case.v2.html"),
+                                            ("scan.2024-03-15", "scan.2024-03-15.html"), ("r.txt", "r.html")])
+def test_a_refused_report_name_hints_a_name_that_keeps_it(scan, faces: list[Path], tmp_path: Path, name: str,
+                                                          hint: str) -> None:
+    """The name a refused ``--report`` was told to use instead: ``--report out/`` (a folder) was told ``out.html``
+    beside it (it used to be told it is a folder), a bare ``.html`` (``--report "$case.html"`` with ``$case``
+    empty) ``.html.html``, and ``case.v2`` ``case.html``, dropping part of the name. A folder is told a page in it,
+    a bare suffix ``report.html``, a name whose suffix is not a file kind keeps it (``case.v2.html``)."""
+    (tmp_path / "folder").mkdir()
+    before = sorted(tmp_path.iterdir())
+    result = scan(*faces, "--report", tmp_path / name)
+    assert result.code == 2
+    assert result.error_line() == (f"{tmp_path / name}: --report writes an HTML page, to open in a browser: name it "
+                                   f".html, e.g. {tmp_path / hint}")
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_a_report_named_dash_is_refused(scan, faces: list[Path], tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """``scan uploads/ --report -`` (``-`` as ``--output -`` means: standard output): the HTML page was written to a
@@ -1580,3 +1598,42 @@ def test_csv_bom_marks_a_csv_file_for_excel_and_goes_with_one_only(scan, faces: 
         assert result.error_line() == ("--csv-bom marks a CSV file for Excel on Windows: it goes with --output "
                                        "FILE.csv" + why)
     assert not (tmp_path / "rows.jsonl").exists()
+
+
+def test_csv_bom_with_resume_leaves_one_mark_at_the_start_or_refuses(scan, faces: list[Path], tmp_path: Path) -> None:
+    """``--csv-bom --resume`` onto a file that holds only the mark (``printf '\\xef\\xbb\\xbf' > rows.csv``, a
+    Windows editor's empty "UTF-8 with BOM" file, or a scan stopped before its header) wrote a second one before the
+    header: Excel showed it in the first cell, and the next ``--resume`` refused the file (its header was not
+    mesocli's). Onto a CSV already started without the mark it added none, without a word: Excel still garbled its
+    names. Now a file that has the mark keeps that one; one that has rows without it is refused before any work,
+    untouched."""
+    from mesocli.writers import CSV_COLUMNS
+
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf")
+    assert scan(faces[0], "-o", marked, "--csv-bom", "--resume").code == 0
+    data = marked.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfpath,") and data.count(b"\xef\xbb\xbf") == 1, data[:20]
+    result = scan(*faces, "-o", marked, "--csv-bom", "--resume")  # resumable: one row added
+    assert result.code == 0, result.err
+    assert marked.read_bytes().count(b"\n") == 3
+    plain = tmp_path / "plain.csv"
+    plain.write_text(",".join(CSV_COLUMNS) + "\n", encoding="utf-8")
+    before = plain.read_bytes()
+    result = scan(faces[0], "-o", plain, "--csv-bom", "--resume")
+    assert result.code == 2
+    assert result.error_line() == (f"{plain}: --csv-bom: the file does not start with a byte-order mark, and "
+                                   "--resume only appends to it: resume without --csv-bom, or write a new file")
+    assert plain.read_bytes() == before
+
+
+def test_csv_bom_is_refused_for_a_stream_named_as_the_output(scan, faces: list[Path]) -> None:
+    """``--csv-bom`` is refused on standard output (a program reading it takes the mark into its first header), but
+    ``-o /dev/stdout --format csv --csv-bom`` (standard output by name, as a pipe or device is) wrote the mark into
+    the stream. Refused alike, before any work."""
+    result = scan(faces[0], "-o", "/dev/stdout", "--format", "csv", "--csv-bom")
+    assert result.code == 2
+    assert result.error_line() == ("--csv-bom marks a CSV file for Excel on Windows: it goes with --output FILE.csv "
+                                   "(not /dev/stdout, a stream that a program reads: it would read the mark as part "
+                                   "of the first header)")
+    assert "\ufeff" not in result.out

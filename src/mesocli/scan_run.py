@@ -81,10 +81,13 @@ def run_scan(
         raise ParameterError("{null} is for the paths on standard input: give - among the inputs")
     paths = read_inputs(inputs, null)
     fmt = _check(output, fmt, force, resume, engine, address, workers)
-    if csv_bom and (fmt != "csv" or output is None):  # before any work: a mark in a stream is junk to its reader
+    if csv_bom and (fmt != "csv" or output is None or is_stream(output)):  # a mark in a stream: junk to its reader
+        where = "standard output, where a program reads" if output is None else \
+            "{value}, a stream that a program reads: it would read"
         raise ParameterError("{csv_bom} marks a CSV file for Excel on Windows: it goes with {output} FILE.csv"
-                             + (f", not {fmt}" if fmt != "csv" else " (not standard output, where a program reads "
-                                "the mark as part of the first header)"))
+                             + (f", not {fmt}" if fmt != "csv" else f" (not {where} the mark as part of the first "
+                                "header)"), value=output)
+    bom = csv_bom and output is not None and _bom_needed(output, resume)  # a resumed file: the mark it has
     explainer = _explainer(explain, report, explain_top, options, force, output, command)
     if explainer is not None and engine == "ray":
         raise ParameterError("{report} and {explain} need the local engine (the heatmaps are made where the faces are)")
@@ -122,7 +125,7 @@ def run_scan(
             stack.enter_context(explainer)  # a failed scan leaves no heatmap folder behind
         stream = _open(stack, output, resume, force)
         writer = make_writer(fmt, stream, color=None if output is None else False, log=log,
-                             csv_form=_csv_form(output, resume, fmt), bom=csv_bom,
+                             csv_form=_csv_form(output, resume, fmt), bom=bom,
                              planned=len(todo) if isinstance(todo, list) else None)
         if report is not None and isinstance(writer, TableWriter):  # --resume does not go with a report
             writer.resumable = False
@@ -674,6 +677,25 @@ def _as_rows(results: Generator[Any, None, None]) -> Generator[dict[str, Any], N
                     result = next(results)
         except StopIteration:
             return
+
+
+def _bom_needed(output: Path, resume: bool) -> bool:
+    """Whether ``--csv-bom`` writes the byte-order mark: at the start of a new file; a resumed one keeps what it
+    starts with (the mark: none added; nothing yet: it gets it), and one that holds other bytes first is refused
+    (the mark only starts a file, and ``--resume`` only appends)."""
+    from mesocli.writers import BOM
+
+    if not resume or not output.exists():
+        return True
+    mark = BOM.encode("utf-8")
+    with output_errors(output), open(output, "rb") as handle:
+        head = handle.read(len(mark))
+    if head == mark:
+        return False
+    if head:
+        raise ParameterError("{value}: {csv_bom}: the file does not start with a byte-order mark, and {resume} only "
+                             "appends to it: resume without {csv_bom}, or write a new file", value=output)
+    return True
 
 
 def _csv_form(output: Path | None, resume: bool, fmt: str) -> tuple[bool, str]:

@@ -925,11 +925,15 @@ REPORT_SUFFIXES = (".html", ".htm")
 
 
 def html_name(path: Path) -> Path:
-    """``path`` named as an HTML page (``r.tsv``: ``r.html``; ``r``: ``r.html``; ``.``: ``./report.html``)."""
-    try:
-        return path.with_suffix(".html")
-    except ValueError:  # no name to put a suffix on (``.``, ``/``)
+    """``path`` named as an HTML page: ``r.tsv``: ``r.html``; ``r``: ``r.html``; a suffix that is no file kind kept,
+    ``case.v2``: ``case.v2.html``; a folder (``.`` too) a page in it, ``out/report.html``; a bare ``.html``:
+    ``report.html``."""
+    if path.name.lower() in REPORT_SUFFIXES:  # (``"$case.html"`` with ``$case`` empty)
+        return path.with_name("report.html")
+    if not path.name or path.is_dir():  # no name to put a suffix on (``.``, ``/``), or a folder to put it in
         return path / "report.html"
+    kind = path.suffix[1:]
+    return path.with_suffix(".html") if kind.isalpha() else path.with_name(path.name + ".html")
 
 
 def not_a_report(path: Path) -> str | None:
