@@ -918,6 +918,30 @@ def test_a_hard_link_among_the_uploads_is_one_file_noted_once(faces: list[Path],
                      "two.png is inbox/one.png"]
 
 
+def test_hard_links_listed_one_by_one_on_stdin_are_noted_in_a_few_lines(faces: list[Path], tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``find inbox -type f | mesocli scan -`` over an inbox of a deduplicating backup (one file, many hard links):
+    each link arriving alone got a note of its own, a line per link on stderr. The first three are noted as they
+    arrive, the rest in one line when the list ends."""
+    from mesocli.scan_run import plan_scan
+    from mesocli.stdin_paths import StreamedInputs
+
+    monkeypatch.chdir(tmp_path)
+    Path("inbox").mkdir()
+    Path("inbox/a.png").write_bytes(faces[0].read_bytes())
+    for number in range(1, 7):
+        os.link("inbox/a.png", f"inbox/h{number}.png")
+    notes: list[str] = []
+    todo, _ = plan_scan(StreamedInputs([f"inbox/{name}.png" for name in ("a", "h1", "h2", "h3", "h4", "h5", "h6")]),
+                        None, [], [], quiet=True, log=notes.append)
+    assert list(todo) == ["inbox/a.png"]
+    assert notes == [*(f"mesocli: inbox/h{number}.png: the same file as inbox/a.png (a link, or another spelling of "
+                       "its path): scanned once, its row is under that name" for number in (1, 2, 3)),
+                     "mesocli: 3 more names of files reached again (links, or other spellings of a path): each file "
+                     "scanned once, its row under its first name: inbox/h4.png is inbox/a.png; inbox/h5.png is "
+                     "inbox/a.png; inbox/h6.png is inbox/a.png"]
+
+
 def test_a_linked_folder_among_the_uploads_is_noted(faces: list[Path], tmp_path: Path) -> None:
     """An inbox whose ``b`` is a link to its folder ``a``: ``a`` was walked, ``b`` cut as a folder already walked,
     and its files left out of the table, the JSON and the report without a word (a link to one file is noted)."""
