@@ -1200,6 +1200,29 @@ def test_an_output_listed_on_stdin_is_left_out_not_read(scan, faces: list[Path],
     assert f"mesocli: left out {temporary}: a temporary file of this scan's output, not an input\n" in result.err
 
 
+def test_a_hard_link_to_the_output_is_no_input(faces: list[Path], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backup that hard-links the rows file into the case folder (``backup/rows.jsonl``, the same file: one device
+    and inode): named among the inputs, it was read as evidence while the scan appends to it (an error row of the
+    output itself in the output, exit 3), as the output under its own name is not; on stdin it is now left out with
+    a note, and named on the command line the run is refused, as for the output's own name."""
+    from mesocli.errors import ParameterError
+    from mesocli.scan_run import plan_scan
+    from mesocli.stdin_paths import StreamedInputs
+
+    monkeypatch.chdir(tmp_path)
+    Path("backup").mkdir()
+    Path("rows.jsonl").write_text("")
+    os.link("rows.jsonl", "backup/rows.jsonl")
+    notes: list[str] = []
+    todo, _ = plan_scan(StreamedInputs([str(faces[0]), "backup/rows.jsonl"]), None, [], [], quiet=True,
+                        log=notes.append, outputs=[Path("rows.jsonl")])
+    assert list(todo) == [str(faces[0])]
+    assert notes == ["mesocli: left out backup/rows.jsonl: it is an output of this scan, not an input"]
+    with pytest.raises(ParameterError, match="an output cannot be one of the inputs"):
+        plan_scan([str(faces[0]), "backup/rows.jsonl"], None, [], [], quiet=True, outputs=[Path("rows.jsonl")])
+
+
 def _hour_of_scores(fps: int = 30) -> dict[str, Any]:
     """A result row of a 1-hour video scored at every frame (``--all-frames --detail``): 108,000 faces."""
     scores = [{"frame": n, "time": round(n / fps, 6), "p_fake": round((n * 7919 % 1000003) / 1000003, 6), "track": 0}

@@ -610,16 +610,16 @@ others are noted together, in one line, once the list ends."""
 
 def _own_output(item: str, outputs: Sequence[Path], output_folders: Sequence[Path], log: Callable[[str], None]) -> bool:
     """Whether ``item``, a path that arrived on stdin while the scan runs (too late to refuse the run), is one this
-    scan writes: one of ``outputs`` (appended to with ``--resume``), a temporary file of one (``find`` lists the
-    output being written), or a heatmap (or ``input.json``) in one of ``output_folders`` (the ``--explain``
-    folder). Such a path is
-    left out, with a note: never read as evidence."""
+    scan writes: one of ``outputs`` (appended to with ``--resume``; under any name: a hard link), a temporary file
+    of one (``find`` lists the output being written), or a heatmap (or ``input.json``) in one of ``output_folders``
+    (the ``--explain`` folder). Such a path is left out, with a note: never read as evidence."""
     from mesocli.fsutil import is_temporary_of
+    from mesocli.inputs import inode
     from mesocli.report import SOURCE_FILE
     from mesocli.report_html import HEATMAP_FILE
 
     real = os.path.realpath(item)
-    if any(real == os.path.realpath(target) for target in outputs):
+    if any(real == os.path.realpath(target) or inode(item) == inode(target) is not None for target in outputs):
         log(f"mesocli: left out {item}: it is an output of this scan, not an input")
         return True
     if any(is_temporary_of(item, target) for target in outputs):
