@@ -102,6 +102,27 @@ def test_a_folder_with_links_to_one_image_extracts_it_once_with_a_note(kit: Medi
         assert [line["source"] for line in read_manifest(out) if line["type"] == "input"] == [str(folder / "a.jpg")]
 
 
+def test_a_hard_link_added_before_a_resume_keeps_the_crops_of_the_file(kit: MediaKit, tmp_path: Path) -> None:
+    """A photo extracted, then a hard link to it added to its folder under a name that sorts first (a sync tool, a
+    deduplicating backup): the resume took the new name as the file's first name, extracted it a second time (its
+    own crops beside the first's: one face twice in a dataset) and said it was extracted once. The manifest's
+    entry of the same file (device and inode) is kept now: nothing is redone."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(kit.face_jpeg, folder / "b.jpg")
+    out = tmp_path / "out"
+    options = ExtractOptions(FrameSelection("frames", 1))
+    assert [r.status for r in extract([folder], out, options, workers=1, log=lambda _: None).results] == ["ok"]
+    os.link(folder / "b.jpg", folder / "a.jpg")
+    notes: list[str] = []
+    summary = extract([folder], out, options, workers=1, log=notes.append)
+    assert [(r.source, r.status) for r in summary.results] == [(str(folder / "a.jpg"), "skipped")]
+    assert sorted({Path(name).parent.as_posix() for name in files_of(out)}) == ["b"]
+    assert [line["source"] for line in read_manifest(out) if line["type"] == "input"] == [str(folder / "b.jpg")]
+    assert notes == [f"mesocli: {folder / 'b.jpg'}: the same file as {folder / 'a.jpg'} (a link, or another "
+                     "spelling of its path): extracted once, its crops are made under that name"]
+
+
 def test_probe_kind_reads_content_not_names(kit: MediaKit) -> None:
     assert probe_kind(kit.face_video) == "video"
     assert probe_kind(kit.face_jpeg) == "image"

@@ -918,6 +918,30 @@ def test_a_hard_link_among_the_uploads_is_one_file_noted_once(faces: list[Path],
                      "two.png is inbox/one.png"]
 
 
+def test_hard_links_listed_one_by_one_on_stdin_are_noted_in_a_few_lines(faces: list[Path], tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``find inbox -type f | mesocli scan -`` over an inbox of a deduplicating backup (one file, many hard links):
+    each link arriving alone got a note of its own, a line per link on stderr. The first three are noted as they
+    arrive, the rest in one line when the list ends."""
+    from mesocli.scan_run import plan_scan
+    from mesocli.stdin_paths import StreamedInputs
+
+    monkeypatch.chdir(tmp_path)
+    Path("inbox").mkdir()
+    Path("inbox/a.png").write_bytes(faces[0].read_bytes())
+    for number in range(1, 7):
+        os.link("inbox/a.png", f"inbox/h{number}.png")
+    notes: list[str] = []
+    todo, _ = plan_scan(StreamedInputs([f"inbox/{name}.png" for name in ("a", "h1", "h2", "h3", "h4", "h5", "h6")]),
+                        None, [], [], quiet=True, log=notes.append)
+    assert list(todo) == ["inbox/a.png"]
+    assert notes == [*(f"mesocli: inbox/h{number}.png: the same file as inbox/a.png (a link, or another spelling of "
+                       "its path): scanned once, its row is under that name" for number in (1, 2, 3)),
+                     "mesocli: 3 more names of files reached again (links, or other spellings of a path): each file "
+                     "scanned once, its row under its first name: inbox/h4.png is inbox/a.png; inbox/h5.png is "
+                     "inbox/a.png; inbox/h6.png is inbox/a.png"]
+
+
 def test_a_linked_folder_among_the_uploads_is_noted(faces: list[Path], tmp_path: Path) -> None:
     """An inbox whose ``b`` is a link to its folder ``a``: ``a`` was walked, ``b`` cut as a folder already walked,
     and its files left out of the table, the JSON and the report without a word (a link to one file is noted)."""
@@ -1174,6 +1198,29 @@ def test_an_output_listed_on_stdin_is_left_out_not_read(scan, faces: list[Path],
     assert [row["path"] for row in rows] == [str(faces[0]), str(faces[1])]
     assert f"mesocli: left out {output}: it is an output of this scan, not an input\n" in result.err
     assert f"mesocli: left out {temporary}: a temporary file of this scan's output, not an input\n" in result.err
+
+
+def test_a_hard_link_to_the_output_is_no_input(faces: list[Path], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backup that hard-links the rows file into the case folder (``backup/rows.jsonl``, the same file: one device
+    and inode): named among the inputs, it was read as evidence while the scan appends to it (an error row of the
+    output itself in the output, exit 3), as the output under its own name is not; on stdin it is now left out with
+    a note, and named on the command line the run is refused, as for the output's own name."""
+    from mesocli.errors import ParameterError
+    from mesocli.scan_run import plan_scan
+    from mesocli.stdin_paths import StreamedInputs
+
+    monkeypatch.chdir(tmp_path)
+    Path("backup").mkdir()
+    Path("rows.jsonl").write_text("")
+    os.link("rows.jsonl", "backup/rows.jsonl")
+    notes: list[str] = []
+    todo, _ = plan_scan(StreamedInputs([str(faces[0]), "backup/rows.jsonl"]), None, [], [], quiet=True,
+                        log=notes.append, outputs=[Path("rows.jsonl")])
+    assert list(todo) == [str(faces[0])]
+    assert notes == ["mesocli: left out backup/rows.jsonl: it is an output of this scan, not an input"]
+    with pytest.raises(ParameterError, match="an output cannot be one of the inputs"):
+        plan_scan([str(faces[0]), "backup/rows.jsonl"], None, [], [], quiet=True, outputs=[Path("rows.jsonl")])
 
 
 def _hour_of_scores(fps: int = 30) -> dict[str, Any]:

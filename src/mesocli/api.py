@@ -302,7 +302,8 @@ def _parameters_of(
 @_parameters_of(iter_scan)  # its options, checked by a type checker too (not **options: Any)
 def scan(inputs: PathLike | Picture | Iterable[PathLike | Picture], model: Model | PathLike = "df",
          **options: Any) -> list[ScanResult]:
-    """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per file, in order.
+    """Scan videos, images and folders (recursively): one :class:`mesocli.scan.ScanResult` per file, in order (a file
+    reached twice, through a symbolic or hard link or named twice, once: under its first name).
 
     ``inputs`` may also hold pictures already in memory (:data:`Picture`: a Pillow image, or an RGB uint8
     NumPy array; an N×H×W×3 array is N pictures): each is scanned as an image file is, its result's ``path``

@@ -506,9 +506,12 @@ def _plan(files: list[tuple[int, Path, str | None, str]], manifest: Manifest, op
     todo: list[tuple[int, Path, str, tuple]] = []  # (number, file, real path, manifest key)
     done: list[tuple[int, Path, str, tuple]] = []  # complete, with the same size and mtime
     stems = {number: stem for number, _, _, stem in files}
+    same_file = _SameFile(manifest)
     for number, file, label, _ in files:
         path = os.path.realpath(file)
         key = key_of({"path": path, "label": label, "split": options.split})
+        if key not in manifest.entries and (other := same_file.key(path, key)) is not None:
+            key, path = other, other[0]  # a hard link added since: the file keeps its entry (its crops, its name)
         last = manifest.entries[key][-1] if key in manifest.entries else {}
         if manifest.is_complete(key) and (last.get("size"), last.get("mtime_ns")) == _stat(path):
             done.append((number, file, path, key))
@@ -556,6 +559,29 @@ def _plan(files: list[tuple[int, Path, str | None, str]], manifest: Manifest, op
             name = unique_name(stems[number], path, names)
         jobs.append(Job(number, str(file), path, name, *_stat(path), label=label if options.labelled else None))
     return skipped, jobs
+
+
+class _SameFile:
+    """A manifest's entries by the (device, inode) their path names now (:func:`mesocli.inputs.inode`), so that an
+    input reached under a name no entry has (a hard link to a file extracted, added since: a realpath does not
+    follow one) keeps the entry of its file; the entries' paths are looked at once, at the first such input."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.entries: dict[tuple, tuple] | None = None  # (device, inode, label, split) -> an entry's key
+
+    def key(self, path: str, key: tuple) -> tuple | None:
+        """The key of the entry, of ``key``'s label and split, whose path names the file ``path`` names, or None."""
+        from mesocli.inputs import inode
+
+        if not self.manifest.entries or (identity := inode(path)) is None:
+            return None
+        if self.entries is None:
+            self.entries = {}
+            for held in self.manifest.entries:
+                if (found := inode(held[0])) is not None:
+                    self.entries.setdefault((*found, *held[1:]), held)
+        return self.entries.get((*identity, *key[1:]))
 
 
 def _kept(file: Path, line: dict, why: str) -> InputResult:

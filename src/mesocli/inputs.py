@@ -219,12 +219,14 @@ def same_name(one: str, other: str) -> bool:
     return os.path.normpath(one) == os.path.normpath(other)
 
 
-def alias_notes(aliases: list[tuple[str, str]], shown: int = 3, command: str = "scan") -> list[str]:
+def alias_notes(aliases: list[tuple[str, str]], shown: int = 3, command: str = "scan", more: bool = False) -> list[str]:
     """One note for the names of files reached again under another name (``aliases``: from :func:`plan_inputs`: a
     link, or another spelling of a path), naming the first ``shown``, so that no upload is left out without a word;
-    ``command``: ``scan`` (one row per file) or ``extract`` (one set of crops per file)."""
+    ``command``: ``scan`` (one row per file) or ``extract`` (one set of crops per file); ``more``: names past those
+    already noted one by one (``N more names``)."""
     if not aliases:
         return []
+    again = "more " if more else ""
     scan = command == "scan"
     done = "scanned" if scan else "extracted"
     if len(aliases) == 1:
@@ -237,10 +239,10 @@ def alias_notes(aliases: list[tuple[str, str]], shown: int = 3, command: str = "
         return [f"{alias}: the same file as {kept} (a link, or another spelling of its path): {done} once, {under} "
                 "under that name"]
     names = "; ".join(f"{alias} is {kept}" for alias, kept in aliases[:shown])
-    more = f"; and {len(aliases) - shown} more" if len(aliases) > shown else ""
+    rest = f"; and {len(aliases) - shown} more" if len(aliases) > shown else ""
     under = "its row" if scan else "its crops made"
-    return [f"{len(aliases)} names of files reached again (links, or other spellings of a path): each file {done} "
-            f"once, {under} under its first name: {names}{more}"]
+    return [f"{len(aliases)} {again}names of files reached again (links, or other spellings of a path): each file "
+            f"{done} once, {under} under its first name: {names}{rest}"]
 
 
 def skipped_notes(skipped: dict[str, list[Path]], shown: int = 3) -> list[str]:

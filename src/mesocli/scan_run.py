@@ -578,6 +578,10 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
         skipped = {folder: [entry for entry in entries  # this scan's own output is no upload it missed
                             if not _own_output(str(entry), outputs, output_folders, lambda _line: None)]
                    for folder, entries in skipped.items()}
+        if streamed and len(aliases) == 1 and told[0] >= SHOWN:  # a path on stdin: past the first few, at the end
+            held_back.extend(aliases)
+            aliases = []
+        told[0] += len(aliases) == 1
         for line in hidden_notes(hidden) + skipped_notes(skipped) + alias_notes(aliases):
             log(f"mesocli: {line}")
         for folder in output_folders:
@@ -585,26 +589,40 @@ def _planned(paths: list[str] | StreamedInputs, log: Callable[[str], None], outp
         return items
 
     noted: set[str] = set()
+    streamed = not isinstance(paths, list)
+    told = [0]  # notes of one name reached again, each of one path on stdin (``find inbox -type f``)
+    held_back: list[tuple[str, str]] = []  # those past the first SHOWN: one note once the list ends
     if isinstance(paths, list):
         refuse_inputs_as_outputs(planned := plan(paths, {}), outputs)
         return planned
     seen: dict[Any, str] = {}
-    return Stoppable((item for path in paths for item in plan([path], seen)
-                      if not _own_output(item, outputs, output_folders, log)), paths.stop)
+
+    def planned() -> Iterator[str]:
+        yield from (item for path in paths for item in plan([path], seen)
+                    if not _own_output(item, outputs, output_folders, log))
+        for line in alias_notes(held_back, more=True):
+            log(f"mesocli: {line}")
+
+    return Stoppable(planned(), paths.stop)
+
+
+SHOWN = 3
+"""How many names reached again (a link, another spelling) that arrive one by one on stdin are noted as they come: the
+others are noted together, in one line, once the list ends."""
 
 
 def _own_output(item: str, outputs: Sequence[Path], output_folders: Sequence[Path], log: Callable[[str], None]) -> bool:
     """Whether ``item``, a path that arrived on stdin while the scan runs (too late to refuse the run), is one this
-    scan writes: one of ``outputs`` (appended to with ``--resume``), a temporary file of one (``find`` lists the
-    output being written), or a heatmap (or ``input.json``) in one of ``output_folders`` (the ``--explain``
-    folder). Such a path is
-    left out, with a note: never read as evidence."""
+    scan writes: one of ``outputs`` (appended to with ``--resume``; under any name: a hard link), a temporary file
+    of one (``find`` lists the output being written), or a heatmap (or ``input.json``) in one of ``output_folders``
+    (the ``--explain`` folder). Such a path is left out, with a note: never read as evidence."""
     from mesocli.fsutil import is_temporary_of
+    from mesocli.inputs import inode
     from mesocli.report import SOURCE_FILE
     from mesocli.report_html import HEATMAP_FILE
 
     real = os.path.realpath(item)
-    if any(real == os.path.realpath(target) for target in outputs):
+    if any(real == os.path.realpath(target) or inode(item) == inode(target) is not None for target in outputs):
         log(f"mesocli: left out {item}: it is an output of this scan, not an input")
         return True
     if any(is_temporary_of(item, target) for target in outputs):

@@ -871,15 +871,21 @@ def refuse_existing(target: Path | str | None, force: bool, template: str = EXIS
 
 def refuse_inputs_as_outputs(inputs: Iterable[str | Path], outputs: Iterable[Path | None],
                              folders: Sequence[Path] = ()) -> None:
-    """The rule of every output: it never replaces one of the ``inputs`` (the evidence being read) nor is
+    """The rule of every output: it never replaces one of the ``inputs`` (the evidence being read; under any name:
+    a hard link to one) nor is
     written inside one of the ``folders`` being read (a dataset's class folders); else ParameterError."""
     targets = [(target, Path(target).resolve()) for target in outputs if target is not None]
     if not targets:  # nothing written to files: no path of an archive to resolve
         return
+    from mesocli.inputs import inode
+
+    inputs = list(inputs)
     read = {Path(item).resolve() for item in inputs}
+    files = {found for target, _ in targets if (found := inode(target)) is not None}  # an output there already
+    linked = {found for item in inputs if (found := inode(item)) in files} if files else set()  # a hard link to it
     for target, real in targets:
         inside = next((folder for folder in folders if real.is_relative_to(Path(folder).resolve())), None)
-        if real in read or (inside is not None and real.exists()):
+        if real in read or inode(target) in linked or (inside is not None and real.exists()):
             raise ParameterError("{value}: an output cannot be one of the inputs", value=target)
         if inside is not None:
             raise ParameterError("{value}: an output cannot be written inside {folder}, whose files are inputs",
