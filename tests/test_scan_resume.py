@@ -352,9 +352,9 @@ def test_a_whole_last_row_without_its_newline_is_kept(clips, run_cli: RunCli, tm
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--report", "{clip}", "--force"], "an output cannot be one of the inputs"),
+        (["--report", "{clip}", "--force"], "--report writes an HTML page"),  # refused by its name first
         (["-o", "{clip}", "--force"], "an output cannot be one of the inputs"),
-        (["--report", "{tmp}/x", "--explain", "{tmp}/x"], "--report and --explain name the same path"),
+        (["--report", "{tmp}/x.html", "--explain", "{tmp}/x.html"], "--report and --explain name the same path"),
         (["-o", "{tmp}/r.jsonl", "--resume", "--report", "{tmp}/r.html"], "not with --resume"),
     ],
 )
