@@ -1057,6 +1057,25 @@ def test_the_held_out_figures_are_evals_of_the_saved_weights(tiny_data: Path, tm
     assert figures["heldout_loss"] == heldout_loss(trainer.config.loss, 1 - report.p_fake, y)
 
 
+def test_a_missing_onnxruntime_stops_train_before_an_epoch_is_trained(
+    tiny_data: Path, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held-out part is scored on ONNX Runtime: without it (a damaged install) ``train`` trained a whole epoch,
+    then failed scoring it, and left a run folder holding no epoch that a new start refuses. Now it fails before the
+    folder is made; a run without a held-out part does not need ONNX Runtime."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
+    run = tmp_path / "run"
+    result = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "-q")
+    assert result.code == 2
+    assert "needs the Python package onnxruntime, which is not installed" in result.error_line()
+    assert not run.exists()  # nothing trained, nothing left to clear before the next start
+    trainer = Trainer(replace(config_for(tiny_data, 1), val_fraction=0.0), tmp_path / "whole", progress=False)
+    trainer.prepare()  # no held-out part to score: ONNX Runtime is not needed
+    assert len(trainer.held_idx) == 0
+
+
 def test_resume_refuses_a_run_whose_images_were_rewritten_under_their_names(one_epoch_copy: tuple[Path, Path]) -> None:
     """Faces replaced in place between a kill and the resume (``extract --force`` with other settings): the file
     list is the same, the faces are not. The resume went on silently, training on other faces than it started."""

@@ -486,6 +486,10 @@ class Trainer:
             raise UsageError(f"no readable images of class {missing} in {where}; both df and real are needed")
         self.usable = usable
         self.train_idx, self.held_idx = split_run_data(config, data, usable)
+        if len(self.held_idx):  # each epoch's held-out part is scored on ONNX Runtime: a damaged install fails now
+            from mesocli.runtime import require_onnx
+
+            require_onnx()
         with_auc = 0  # held-out parts of both classes
         for number in np.unique(data.source_index[self.held_idx]):
             classes = np.unique(labels[self.held_idx][data.source_index[self.held_idx] == number])
