@@ -344,7 +344,7 @@ def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
     _, run = one_epoch_copy  # start_run(config_for(data, 1), run): finished
     first_card = json.loads((run / "best.json").read_text())
     (started,) = json.loads((run / "config.json").read_text())["provenance"]  # when, and with what, it started
-    versions = library_versions("tensorflow", ("numpy", "Pillow", "h5py"))
+    versions = library_versions("tensorflow", ("onnxruntime", "numpy", "Pillow", "h5py"))
     assert started == {"started_at": started["started_at"], "epoch": 1, "step": 0, "mesocli": __version__,
                        "libraries": versions} and all(versions.values())
     assert first_card["provenance"] == {"mesocli": __version__, "libraries": versions, "sessions": [started]}
@@ -1058,6 +1058,17 @@ def test_the_held_out_figures_are_evals_of_the_saved_weights(tiny_data: Path, tm
     assert figures["heldout_auc"] == pytest.approx(report.auc, abs=1e-12)
     assert figures["heldout_accuracy"] == report.accuracy
     assert figures["heldout_loss"] == heldout_loss(trainer.config.loss, 1 - report.p_fake, y) != before["heldout_loss"]
+
+
+def test_the_run_records_the_onnx_runtime_that_scored_its_held_out_part() -> None:
+    """The held-out figures (a card's ``metrics.heldout``, the epoch they choose) are ONNX Runtime's: ``config.json``
+    and the model cards name its version among the libraries, as eval's ``provenance`` does (they named TensorFlow,
+    Keras, numpy, Pillow and h5py only)."""
+    from mesocli.training import session
+
+    libraries = session()["libraries"]
+    assert libraries["onnxruntime"] == library_versions("onnx", ())["onnxruntime"] is not None
+    assert libraries == library_versions("tensorflow", ("onnxruntime", "numpy", "Pillow", "h5py"))
 
 
 def test_a_missing_onnxruntime_stops_train_before_an_epoch_is_trained(

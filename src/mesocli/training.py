@@ -250,7 +250,8 @@ def interrupts_held() -> Iterator[None]:
 def session(epoch: int = 0, step: int = 0) -> dict[str, Any]:
     """A start or resume of a run, for ``config.json``'s ``provenance``: when it started (UTC, ISO 8601 to the
     second), the epoch (counted from 1) and step it started from, the mesocli version and the installed versions of
-    the libraries that train (:func:`mesocli.provenance.library_versions`: TensorFlow, Keras, numpy, Pillow, h5py)."""
+    the libraries that train (:func:`mesocli.provenance.library_versions`: TensorFlow, Keras, ONNX Runtime, which
+    scores the held-out part, numpy, Pillow, h5py)."""
     from mesocli import __version__
     from mesocli.provenance import TRAIN_PACKAGES, library_versions, utc_now
 
