@@ -344,7 +344,7 @@ def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
     _, run = one_epoch_copy  # start_run(config_for(data, 1), run): finished
     first_card = json.loads((run / "best.json").read_text())
     (started,) = json.loads((run / "config.json").read_text())["provenance"]  # when, and with what, it started
-    versions = library_versions("tensorflow", ("numpy", "Pillow", "h5py"))
+    versions = library_versions("tensorflow", ("onnxruntime", "numpy", "Pillow", "h5py"))
     assert started == {"started_at": started["started_at"], "epoch": 1, "step": 0, "mesocli": __version__,
                        "libraries": versions} and all(versions.values())
     assert first_card["provenance"] == {"mesocli": __version__, "libraries": versions, "sessions": [started]}
@@ -1019,17 +1019,19 @@ def test_an_epoch_trains_on_every_training_image_once(tmp_path: Path) -> None:
 
 
 def test_the_held_out_loss_is_the_runs_loss(tiny_data: Path, tmp_path: Path) -> None:
-    """``--loss bce``: the held-out loss is binary cross-entropy as training's (it was always the MSE)."""
-    from mesocli.predictor import Predictor
+    """``--loss bce``: the held-out loss is binary cross-entropy as training's (it was always the MSE), of the
+    P(real) the held-out part is scored with (ONNX Runtime's, as eval's): the same to the last digits."""
+    from mesocli.runtime import keras_onnx_predictor
 
     for loss in ("mse", "bce"):
         trainer = Trainer(replace(config_for(tiny_data, 1), loss=loss), tmp_path / loss, progress=False)
         trainer.prepare()  # an untrained network scores the held-out part
-        p = np.clip(Predictor(trainer.model).p_real(trainer.images[trainer.held_idx]), 1e-7, 1 - 1e-7)
+        p = keras_onnx_predictor(trainer.model, trainer.config.arch).p_real(trainer.images[trainer.held_idx])
+        p = np.clip(p, 1e-7, 1 - 1e-7)
         y = trainer.labels[trainer.held_idx]
         expected = (np.mean((p - y) ** 2) if loss == "mse"
                     else np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
-        assert trainer.evaluate_heldout()["heldout_loss"] == pytest.approx(float(expected), rel=1e-4), loss
+        assert trainer.evaluate_heldout()["heldout_loss"] == pytest.approx(float(expected), rel=1e-12), loss
 
 
 def test_the_held_out_figures_are_evals_of_the_saved_weights(tiny_data: Path, tmp_path: Path) -> None:
@@ -1043,6 +1045,7 @@ def test_the_held_out_figures_are_evals_of_the_saved_weights(tiny_data: Path, tm
 
     trainer = Trainer(config_for(tiny_data, 1), tmp_path / "run", progress=False)  # crops of 64-300 px, JPEG
     trainer.prepare()
+    before = trainer.evaluate_heldout()  # a graph kept from this scoring would score the weights set below wrong
     head = [layer for layer in trainer.model.layers if layer.weights][-1]
     kernel, bias = head.get_weights()
     head.set_weights([kernel * 50, bias * 50 + 16])  # P(real) near 1, on float32's coarse steps there
@@ -1054,7 +1057,37 @@ def test_the_held_out_figures_are_evals_of_the_saved_weights(tiny_data: Path, tm
     y = trainer.labels[trainer.held_idx]
     assert figures["heldout_auc"] == pytest.approx(report.auc, abs=1e-12)
     assert figures["heldout_accuracy"] == report.accuracy
-    assert figures["heldout_loss"] == heldout_loss(trainer.config.loss, 1 - report.p_fake, y)
+    assert figures["heldout_loss"] == heldout_loss(trainer.config.loss, 1 - report.p_fake, y) != before["heldout_loss"]
+
+
+def test_the_run_records_the_onnx_runtime_that_scored_its_held_out_part() -> None:
+    """The held-out figures (a card's ``metrics.heldout``, the epoch they choose) are ONNX Runtime's: ``config.json``
+    and the model cards name its version among the libraries, as eval's ``provenance`` does (they named TensorFlow,
+    Keras, numpy, Pillow and h5py only)."""
+    from mesocli.training import session
+
+    libraries = session()["libraries"]
+    assert libraries["onnxruntime"] == library_versions("onnx", ())["onnxruntime"] is not None
+    assert libraries == library_versions("tensorflow", ("onnxruntime", "numpy", "Pillow", "h5py"))
+
+
+def test_a_missing_onnxruntime_stops_train_before_an_epoch_is_trained(
+    tiny_data: Path, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held-out part is scored on ONNX Runtime: without it (a damaged install) ``train`` trained a whole epoch,
+    then failed scoring it, and left a run folder holding no epoch that a new start refuses. Now it fails before the
+    folder is made; a run without a held-out part does not need ONNX Runtime."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
+    run = tmp_path / "run"
+    result = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "-q")
+    assert result.code == 2
+    assert "needs the Python package onnxruntime, which is not installed" in result.error_line()
+    assert not run.exists()  # nothing trained, nothing left to clear before the next start
+    trainer = Trainer(replace(config_for(tiny_data, 1), val_fraction=0.0), tmp_path / "whole", progress=False)
+    trainer.prepare()  # no held-out part to score: ONNX Runtime is not needed
+    assert len(trainer.held_idx) == 0
 
 
 def test_resume_refuses_a_run_whose_images_were_rewritten_under_their_names(one_epoch_copy: tuple[Path, Path]) -> None:

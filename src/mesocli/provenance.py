@@ -39,9 +39,10 @@ EVAL_PACKAGES = ("numpy", "Pillow")
 EXPLAIN_PACKAGES = ("numpy", "Pillow", "dlib")
 """What explain's lines also rest on: it reads crops (Pillow), draws their maps, and looks for a face in each with
 dlib's detector (the no-face warning), as scan does; named ``dlib-bin …`` where that variant is what runs."""
-TRAIN_PACKAGES = ("numpy", "Pillow", "h5py")
-"""What a training run also rests on (besides TensorFlow and Keras): arrays, the image reader that decodes the
-faces, and the HDF5 library that writes the weights."""
+TRAIN_PACKAGES = ("onnxruntime", "numpy", "Pillow", "h5py")
+"""What a training run also rests on (besides TensorFlow and Keras): the runtime that scores its held-out part (the
+figures that choose the epoch), arrays, the image reader that decodes the faces, and the HDF5 library that writes the
+weights."""
 IMPORT_NAMES = {"Pillow": "PIL", "imageio-ffmpeg": "imageio_ffmpeg"}
 """The module a package is imported as, where it is not the package's name."""
 UNKNOWN = "unknown"

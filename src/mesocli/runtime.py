@@ -389,6 +389,15 @@ def keras_onnx_predictor(model: Any, arch: str, batch_size: int = DEFAULT_BATCH)
     return OnnxPredictor(onnx_bytes(keras_arrays(model), arch, card), batch_size)
 
 
+def require_onnx() -> None:
+    """Import ONNX Runtime and the ``onnx`` package, which :func:`keras_onnx_predictor` needs: a missing one raises
+    ModuleNotFoundError now (``train``: before an epoch is trained, not when its held-out part is scored)."""
+    import importlib
+
+    _onnxruntime()
+    importlib.import_module("onnx")
+
+
 def check_scores(p_fake: np.ndarray, loaded: Any) -> None:
     """Raise WeightsError unless every score of ``loaded`` (a model, or a member of a set) is a number: weights
     holding NaN (a damaged or hostile file) score every face NaN, which compares as below any threshold."""

@@ -251,7 +251,8 @@ def interrupts_held() -> Iterator[None]:
 def session(epoch: int = 0, step: int = 0) -> dict[str, Any]:
     """A start or resume of a run, for ``config.json``'s ``provenance``: when it started (UTC, ISO 8601 to the
     second), the epoch (counted from 1) and step it started from, the mesocli version and the installed versions of
-    the libraries that train (:func:`mesocli.provenance.library_versions`: TensorFlow, Keras, numpy, Pillow, h5py)."""
+    the libraries that train (:func:`mesocli.provenance.library_versions`: TensorFlow, Keras, ONNX Runtime, which
+    scores the held-out part, numpy, Pillow, h5py)."""
     from mesocli import __version__
     from mesocli.provenance import TRAIN_PACKAGES, library_versions, utc_now
 
@@ -491,6 +492,10 @@ class Trainer:
             raise UsageError(f"no readable images of class {missing} in {where}; both df and real are needed")
         self.usable = usable
         self.train_idx, self.held_idx = split_run_data(config, data, usable)
+        if len(self.held_idx):  # each epoch's held-out part is scored on ONNX Runtime: a damaged install fails now
+            from mesocli.runtime import require_onnx
+
+            require_onnx()
         with_auc = 0  # held-out parts of both classes
         for number in np.unique(data.source_index[self.held_idx]):
             classes = np.unique(labels[self.held_idx][data.source_index[self.held_idx] == number])
