@@ -334,3 +334,16 @@ def test_scan_help_lists_the_status_of_an_unforeseen_error(run_cli: RunCli, monk
     result = run_cli("scan", "--help")
     assert result.code == 0
     assert "70 an error mesocli did not foresee" in " ".join(result.out.replace("│", " ").split()), result.out
+
+
+@pytest.mark.parametrize("command", ["scan", "extract"])
+def test_workers_help_says_the_default_keeps_to_the_cpu_quota(command: str, run_cli: RunCli,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--workers`` defaults to the cores this process may use, no more than its container's CPU quota; its help
+    said "all cores", which a user limited by ``docker --cpus 2`` on a 64-core host read as 64 workers."""
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run_cli(command, "--help")
+    text = " ".join(result.out.replace("│", " ").split())
+    assert result.code == 0
+    assert "all cores" not in text, text
+    assert "no more than its CPU quota" in text, text
