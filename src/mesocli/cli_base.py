@@ -375,10 +375,13 @@ def _unexpected(exc: Exception) -> NoReturn:
 
     with contextlib.suppress(Exception):  # (what the command left buffered: written before the traceback)
         sys.stdout.flush()
+    notes = exc.__dict__.pop("__notes__", None)  # (what became of the rows done: under the one line, as for any error)
     traceback.print_exception(exc, file=sys.stderr)
+    if notes is not None:
+        exc.__notes__ = notes
     text = " ".join(str(exc).split())
-    typer.echo(f"mesocli: error: unexpected {type(exc).__name__}{': ' if text else ''}{printable(text)} (exit status "
-               f"{UNEXPECTED}: not a verdict or an input's error; the traceback above is for a bug report)", err=True)
+    say_error(f"unexpected {type(exc).__name__}{': ' if text else ''}{text} (exit status {UNEXPECTED}: not a verdict "
+              "or an input's error; the traceback above is for a bug report)", exc)
     sys.exit(UNEXPECTED)
 
 
