@@ -1184,3 +1184,24 @@ def test_the_networks_threads_keep_to_a_containers_cpu_quota(tmp_path: Path, mon
     monkeypatch.setattr(pool, "OWN_CGROUPS", str(tmp_path / "self"))
     model = dataclasses.replace(api.load_model("df"), session=None)  # a session of its own, opened here
     assert model.default_session().get_session_options().intra_op_num_threads == 2
+
+
+def test_the_networks_threads_keep_to_the_affinity_under_a_cpu_quota(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a CPU quota of 1.5 cores, a process pinned to one core (``taskset -c 0``, ``docker --cpuset-cpus 0``)
+    opened its ONNX Runtime session with 2 threads, the quota's, more than the cores it may run on: the threads took
+    turns on the one core. The session runs no more threads than the cores the process may use, quota and
+    affinity alike (the default workers' count)."""
+    import dataclasses
+
+    from mesocli import api
+    from mesocli import workers as pool
+
+    (tmp_path / "self").write_text("0::/pod\n")
+    (tmp_path / "fs" / "pod").mkdir(parents=True)
+    (tmp_path / "fs" / "pod" / "cpu.max").write_text("150000 100000\n")
+    monkeypatch.setattr(pool, "CGROUPS", str(tmp_path / "fs"))
+    monkeypatch.setattr(pool, "OWN_CGROUPS", str(tmp_path / "self"))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    model = dataclasses.replace(api.load_model("df"), session=None)  # a session of its own, opened here
+    assert model.default_session().get_session_options().intra_op_num_threads == 1
