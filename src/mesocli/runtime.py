@@ -154,7 +154,7 @@ class OnnxModel:
     # an ONNX Runtime session opened on ``onnx`` (default threads; with the activations heatmaps need as one more
     # output: mesocli.onnx_graph.explainable)
     session: Any = field(default=None, repr=False)
-    threads: int | None = None  # ONNX Runtime threads of the predictors made (None: all cores)
+    threads: int | None = None  # ONNX Runtime threads of the predictors made (None: the default, within a CPU quota)
     # an .onnx given as it is (origin "exported"): the bundled card of the weights it was exported from, found by
     # the sha256 its own card records (its figures are theirs); None when they are not bundled weights
     source_card: Any = field(default=None, repr=False)
