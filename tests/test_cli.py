@@ -374,3 +374,49 @@ def test_models_on_a_narrow_terminal_fits_it_and_loses_no_figure(columns: int, m
         assert card.sha256[:6] in joined and f"{card.arch}" in joined
     if columns == 40:  # too narrow even for the validation and the FF++ figures apart: one list, each card once
         assert sum(line.split()[:1] == ["arch"] for line in text.splitlines()) == len(weights_module.bundled_cards())
+
+
+@pytest.mark.parametrize("command", ["scan", "extract"])
+def test_workers_help_says_the_default_keeps_to_the_cpu_quota(command: str, run_cli: RunCli,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--workers`` defaults to the cores this process may use, no more than its container's CPU quota; its help
+    said "all cores", which a user limited by ``docker --cpus 2`` on a 64-core host read as 64 workers."""
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run_cli(command, "--help")
+    text = " ".join(result.out.replace("│", " ").split())
+    assert result.code == 0
+    assert "all cores" not in text, text
+    assert "no more than its CPU quota" in text, text
+
+
+def test_an_unforeseen_error_says_what_became_of_the_rows_done(run_cli: RunCli, kit: MediaKit, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error mesocli did not foresee (exit 70) after some inputs were done said nothing of their rows, as every
+    other stop does: ``-o rows.json`` (written whole at the end) dropped them silently, and ``-o rows.jsonl
+    --resume`` did not say that the file keeps them and that ``--resume`` goes on. The lines now follow the error's."""
+    from mesocli import runtime
+
+    scored = runtime.OnnxPredictor.p_real
+    batches: list[int] = []
+
+    def short_of_memory(self, faces):
+        batches.append(len(faces))
+        if len(batches) % 2 == 0:  # the video's first face, in each run
+            raise MemoryError("Unable to allocate 1.2 GiB for an array")
+        return scored(self, faces)
+
+    monkeypatch.setattr(runtime.OnnxPredictor, "p_real", short_of_memory)
+    inputs = [kit.face_jpeg, kit.face_jpeg.with_name("missing.jpg"), kit.face_video]
+    whole, appended = tmp_path / "rows.json", tmp_path / "rows.jsonl"
+    result = run_cli("scan", *inputs, "--workers", "1", "--batch-size", "1", "-o", whole, "-q")
+    assert result.code == 70, result.err
+    assert result.err.splitlines()[-2].startswith("mesocli: error: unexpected MemoryError"), result.err
+    assert result.err.splitlines()[-1] == (
+        f"mesocli: stopped after 2 inputs: {whole} was not written (it is written whole at the end); "
+        "-o FILE.jsonl --resume keeps each row as it is done")
+    assert not whole.exists() and list(tmp_path.iterdir()) == []
+    result = run_cli("scan", *inputs, "--workers", "1", "--batch-size", "1", "-o", appended, "--resume", "-q")
+    assert result.code == 70, result.err
+    assert result.err.splitlines()[-1] == (
+        f"mesocli: stopped after 2 inputs: {appended} keeps their rows; --resume goes on from there")
+    assert [json.loads(line)["status"] for line in appended.read_text().splitlines()] == ["ok", "error"]

@@ -282,7 +282,8 @@ def extract(
                 "label column (FAKE/REAL, fake/real, df/real or 1/0, 1 = fake; optional original column). Inputs "
                 "not in FILE are not extracted (listed as unlabelled).", metavar="FILE") = None,
     quality: Opt(int, "JPEG quality of the crops.") = 95,
-    workers: Opt(int | None, "Inputs processed in parallel (default: all cores).") = None,
+    workers: Opt(int | None, "Inputs processed in parallel (default: the cores this process may use, no more "
+                  "than its CPU quota).") = None,
     hash_inputs: Opt(bool, "Record each input's SHA-256 in the manifest (sha256), and on a re-run redo an input "
                      "whose bytes changed though its size and mtime did not. --no-hash skips the extra read of "
                      "every file (huge archives): the sha256 key is then null, a re-run checks size and mtime "
@@ -407,7 +408,8 @@ def scan(
                 metavar="<local|ray>") = "local",
     address: Opt(str | None, "--engine ray: cluster to join (auto, HOST:PORT, ray://HOST:PORT); default "
                  "$RAY_ADDRESS, else a local Ray.", metavar="HOST:PORT") = None,
-    workers: Opt(int | None, "Processes (local) or Ray workers, one loaded model each (default: all cores).") = None,
+    workers: Opt(int | None, "Processes (local) or Ray workers, one loaded model each (default: the cores this "
+                  "process may use, no more than its CPU quota; $MESOCLI_WORKERS).") = None,
     resume: Opt(bool, "Append to the --output JSON Lines or CSV file, skipping the inputs it already holds.",
                 "--resume")
     = False,

@@ -43,9 +43,16 @@ def fail(message: str, code: int = 2, exc: BaseException | None = None) -> NoRet
 def say_error(message: str, exc: BaseException | None = None) -> None:
     """The one error line on stderr, then each note the library added to ``exc`` (``add_note``: what the stop
     lost, e.g. scan's rows done of an output written whole at the end), one line each."""
-    typer.echo(f"mesocli: error: {printable(message)}", err=True)
+    _say(f"mesocli: error: {printable(message)}")
     for note in getattr(exc, "__notes__", ()):
-        typer.echo(printable(note), err=True)
+        _say(printable(note))
+
+
+def _say(line: str) -> None:
+    """``line`` on stderr; where stderr cannot be written (``2>>run.log`` on a full disk) the line is lost, not the
+    exit status of what it reports (the failure to write it ended the run in Python's status 1)."""
+    with contextlib.suppress(OSError):
+        typer.echo(line, err=True)
 
 
 def flag(parameter: str) -> str:
@@ -112,7 +119,7 @@ def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_i
             if not quiet_interrupt:
                 raise
             for note in getattr(exc, "__notes__", ()):  # what a stop dropped (scan: a batch cut short)
-                typer.echo(printable(note), err=True)
+                _say(printable(note))
             raise typer.Exit(130) from None
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
             _discard_stdout()
@@ -170,7 +177,7 @@ def missing_dependency(exc: ModuleNotFoundError) -> str | None:
 def err(text: str) -> None:
     """Print a line on stderr, its control characters escaped (a name with a newline or an escape sequence in
     a note, such as the hidden files skipped in a folder, split the line or reached the terminal raw)."""
-    typer.echo(printable(text), err=True)
+    _say(printable(text))
 
 
 def echo(text: str, nl: bool = True) -> None:
@@ -378,10 +385,14 @@ def _unexpected(exc: Exception) -> NoReturn:
 
     with contextlib.suppress(Exception):  # (what the command left buffered: written before the traceback)
         sys.stdout.flush()
-    traceback.print_exception(exc, file=sys.stderr)
+    notes = exc.__dict__.pop("__notes__", None)  # (what became of the rows done: under the one line, as for any error)
+    with contextlib.suppress(OSError):  # (stderr that cannot be written: the status stays 70)
+        traceback.print_exception(exc, file=sys.stderr)
+    if notes is not None:
+        exc.__notes__ = notes
     text = " ".join(str(exc).split())
-    typer.echo(f"mesocli: error: unexpected {type(exc).__name__}{': ' if text else ''}{printable(text)} (exit status "
-               f"{UNEXPECTED}: not a verdict or an input's error; the traceback above is for a bug report)", err=True)
+    say_error(f"unexpected {type(exc).__name__}{': ' if text else ''}{text} (exit status {UNEXPECTED}: not a verdict "
+              "or an input's error; the traceback above is for a bug report)", exc)
     sys.exit(UNEXPECTED)
 
 
@@ -405,7 +416,7 @@ def _run(app: typer.Typer) -> None:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         _exit_interrupted()
-        typer.echo("mesocli: interrupted", err=True)
+        _say("mesocli: interrupted")
         sys.exit(130)
     except OSError as exc:
         line = environment_error(exc)
@@ -417,10 +428,10 @@ def _run(app: typer.Typer) -> None:
         if DEBUG["on"] or not hasattr(exc, "format_message"):
             raise
         if type(exc).__name__ == "NoArgsIsHelpError":
-            typer.echo(exc.format_message(), err=True)
+            _say(exc.format_message())
             sys.exit(2)
         text = exc.format_message().replace("Value error, ", "")  # the parser's validator prefix says nothing
-        typer.echo(f"mesocli: error: {printable(text)} (see '{_help_of(getattr(exc, 'ctx', None))}')", err=True)
+        _say(f"mesocli: error: {printable(text)} (see '{_help_of(getattr(exc, 'ctx', None))}')")
         sys.exit(getattr(exc, "exit_code", 2))
     _exit_interrupted()  # the command ended on SIGTERM (typer turns the KeyboardInterrupt into status 130)
     try:
@@ -430,7 +441,7 @@ def _run(app: typer.Typer) -> None:
         sys.exit(BROKEN_PIPE)
     except OutputError as exc:  # a full disk
         _discard_stdout()
-        typer.echo(f"mesocli: error: {printable(str(exc))}", err=True)
+        _say(f"mesocli: error: {printable(str(exc))}")
         sys.exit(exc.exit_code)
     except ValueError:  # closed by the command
         pass
@@ -440,5 +451,5 @@ def _run(app: typer.Typer) -> None:
 def _exit_interrupted() -> None:
     """After SIGTERM: one line, exit status 143."""
     if TERMINATED["on"]:
-        typer.echo("mesocli: stopped by SIGTERM", err=True)
+        _say("mesocli: stopped by SIGTERM")
         sys.exit(Terminated.exit_code)

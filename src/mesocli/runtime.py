@@ -75,10 +75,13 @@ def _session(model: bytes | Path, threads: int | None = None) -> Any:
     # EXTENDED, not ALL: ALL adds the NCHWc layout transforms, which make these small networks slower
     # (docs/models.md)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    if not threads:  # ONNX Runtime's default is a thread per physical core of the host, also in a container whose
-        from mesocli.workers import quota_cores  # CPU quota allows fewer (docker --cpus, a Kubernetes CPU limit):
+    if not threads:
+        # ONNX Runtime's default is a thread per physical core of the host, also in a container whose CPU quota allows
+        # fewer (docker --cpus, a Kubernetes CPU limit): under a quota, no more than the cores this process may use
+        # (the quota, and the affinity: taskset under a quota); without one, None: ONNX Runtime's default
+        from mesocli.workers import quota_cores, usable_cores
 
-        threads = quota_cores()  # no more than the quota (None without one: ONNX Runtime's default)
+        threads = usable_cores() if quota_cores() is not None else None
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -151,7 +154,7 @@ class OnnxModel:
     # an ONNX Runtime session opened on ``onnx`` (default threads; with the activations heatmaps need as one more
     # output: mesocli.onnx_graph.explainable)
     session: Any = field(default=None, repr=False)
-    threads: int | None = None  # ONNX Runtime threads of the predictors made (None: all cores)
+    threads: int | None = None  # ONNX Runtime threads of the predictors made (None: the default, within a CPU quota)
     # an .onnx given as it is (origin "exported"): the bundled card of the weights it was exported from, found by
     # the sha256 its own card records (its figures are theirs); None when they are not bundled weights
     source_card: Any = field(default=None, repr=False)

@@ -18,7 +18,6 @@ from typing import Any
 from mesocli.errors import (
     OUTLIVED_STOP,
     Halted,
-    MesocliError,
     OutputError,
     ParameterError,
     Terminated,
@@ -235,7 +234,7 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
                 log(f"mesocli: {how} after {len(statuses)} input{'' if len(statuses) == 1 else 's'}: {report} was "
                     "not written (a report covers a whole run, written at its end): scan again to make it")
         raise
-    except (MesocliError, OSError) as exc:
+    except Exception as exc:  # (one mesocli did not foresee too, exit 70: its rows done are said of as any stop's)
         # an error of the output itself says what became of it: not written (a full disk), or kept under another
         # name (it appeared during the run: ``kept``); one appended to (``resume``) keeps the rows done, and says so,
         # whatever the error (its own full disk too: a row cut short is cut off by the next resume)

@@ -1184,3 +1184,44 @@ def test_the_networks_threads_keep_to_a_containers_cpu_quota(tmp_path: Path, mon
     monkeypatch.setattr(pool, "OWN_CGROUPS", str(tmp_path / "self"))
     model = dataclasses.replace(api.load_model("df"), session=None)  # a session of its own, opened here
     assert model.default_session().get_session_options().intra_op_num_threads == 2
+
+
+def test_the_networks_threads_keep_to_the_affinity_under_a_cpu_quota(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a CPU quota of 1.5 cores, a process pinned to one core (``taskset -c 0``, ``docker --cpuset-cpus 0``)
+    opened its ONNX Runtime session with 2 threads, the quota's, more than the cores it may run on: the threads took
+    turns on the one core. The session runs no more threads than the cores the process may use, quota and
+    affinity alike (the default workers' count)."""
+    import dataclasses
+
+    from mesocli import api
+    from mesocli import workers as pool
+
+    (tmp_path / "self").write_text("0::/pod\n")
+    (tmp_path / "fs" / "pod").mkdir(parents=True)
+    (tmp_path / "fs" / "pod" / "cpu.max").write_text("150000 100000\n")
+    monkeypatch.setattr(pool, "CGROUPS", str(tmp_path / "fs"))
+    monkeypatch.setattr(pool, "OWN_CGROUPS", str(tmp_path / "self"))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    model = dataclasses.replace(api.load_model("df"), session=None)  # a session of its own, opened here
+    assert model.default_session().get_session_options().intra_op_num_threads == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_an_error_keeps_its_exit_status_when_standard_error_cannot_be_written() -> None:
+    """``2>>run.log`` on a full disk: the error line could not be written, and that failure ended the run in
+    Python's status 1 (``--fail-on-fake``'s fake) instead of the error's own, a usage error's 2, an unforeseen
+    error's 70. The line is lost (there is nowhere to say it), the status is not."""
+    crash = ("import mesocli.writers\n"
+             "def broken(*args, **kwargs):\n"
+             "    raise MemoryError('Unable to allocate 1.2 GiB for an array')\n"
+             "mesocli.writers.models_view = broken\n"
+             "from mesocli.cli import main\n"
+             "import sys\n"
+             "sys.argv = ['mesocli', 'models']\n"
+             "main()\n")
+    with open("/dev/full", "w") as full:
+        usage = mesocli("scan", "--bogus", stdout=subprocess.PIPE, stderr=full)
+        unforeseen = subprocess.run([sys.executable, "-c", crash], stdout=subprocess.PIPE, stderr=full, timeout=300)
+    assert (usage.returncode, usage.stdout) == (2, b"")
+    assert (unforeseen.returncode, unforeseen.stdout) == (70, b"")
