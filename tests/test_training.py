@@ -1872,6 +1872,26 @@ def test_a_soups_card_names_each_ingredients_run_epoch_and_start(
     assert capsys.readouterr().err.count(f"note: {run / 'best.json'}: names other start weights") == 1
 
 
+def test_a_soups_ingredient_made_by_averaging_is_named_as_such_not_as_one_epoch(warm_copy: tuple[Path, Path]) -> None:
+    """A soup's ingredient that is an average (``averaged.weights.h5`` of scripts/average_checkpoints.py, whose card
+    names the last epoch averaged) was named as that one epoch: it is named ``"epoch": null`` with the epochs
+    averaged (and, of a soup, its own ingredients)."""
+    from mesocli.averaging import average_run, ingredient
+
+    run, _ = warm_copy
+    averaged = average_run(run, [1, 2], progress=False).path
+    assert averaged is not None
+    named = ingredient(averaged)
+    assert named["epoch"] is None and named["averaged_epochs"] == [1, 2] and named["run"] == "run", named
+    card = json.loads((run / "averaged.json").read_text())
+    card["metrics"].pop("averaged_epochs")
+    card["metrics"]["soup"] = [ingredient(run / "checkpoints" / "epoch_001.weights.h5")]
+    card["epochs"] = None
+    (run / "averaged.json").write_text(json.dumps(card, indent=1))
+    named = ingredient(averaged)
+    assert named["epoch"] is None and named["soup"] == card["metrics"]["soup"] and "averaged_epochs" not in named
+
+
 def _soup_card(run: Path, soup: list[dict[str, Any]], init_weights: Any) -> None:
     """``RUN/averaged.weights.h5`` and its card as a soup leaves them: the run's best weights (one ingredient), the
     card naming ``soup`` and ``init_weights`` (as a soup of an older version may have named them)."""
