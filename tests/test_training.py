@@ -1935,6 +1935,19 @@ def test_bundling_an_older_versions_soup_card_is_refused_in_one_line(
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_bundling_a_run_without_its_card_is_refused_in_one_line(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scripts/bundle_weights.py RUN --weights averaged`` of a run never averaged (no averaged.json) ended in a
+    traceback: one line now, nothing bundled."""
+    (tmp_path / "run").mkdir()
+    with pytest.raises(SystemExit) as stopped:
+        _bundle(tmp_path / "run", tiny_data, tmp_path / "bundled", monkeypatch)
+    message = str(stopped.value.code)
+    assert message.startswith(f"error: {tmp_path / 'run' / 'averaged.json'}: unreadable model card ") and (
+        "\n" not in message), message
+    assert not (tmp_path / "bundled").exists()
+
+
 def test_bundling_a_card_naming_other_start_weights_than_the_run_recorded_names_the_runs(
         warm_copy: tuple[Path, Path], tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
