@@ -83,6 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     faces = args.faces or extracted(args.shared, args.work, args.clips)
     paths = picked(faces, args.clips, args.picks)
+    if not paths:  # a wrong or empty --faces folder
+        raise SystemExit(f"error: no faces named <clip>_<frame>.jpg in {faces}")
     clips = sorted({path.stem.rsplit("_", 1)[0] for path in paths})
     print(f"{len(paths)} faces of {len(clips)} clips ({clips[0]} to {clips[-1]}) in {faces}")
     for arch in DETECTORS:

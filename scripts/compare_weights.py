@@ -10,7 +10,9 @@ figures minus the first file's, computed by ``mesocli eval --compare``'s code
 and video AUC (of the mean p_fake per video), each with a 95 % paired-bootstrap interval
 (``--resamples``, videos resampled within each class where names carry ids; both files scored on the
 same resamples, the video figures on the same resampled videos). An interval that excludes 0 is a
-difference the split shows. ``--json FILE`` keeps every report and difference (the ``comparison``
+difference the split shows. Where no name carries a video id the faces are resampled one by one, and the line
+says, as ``eval --compare`` does, that the intervals are then far too narrow if the faces are frames of few videos.
+``--json FILE`` keeps every report and difference (the ``comparison``
 object of ``mesocli eval --compare --format json``).
 """
 
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mesocli.datasets import decode_dataset, find_dataset
-from mesocli.evaluate import compare, evaluate
+from mesocli.evaluate import IMAGES_ONE_BY_ONE, compare, evaluate
 from mesocli.weights import load_weights, resizes_needed
 
 
@@ -79,6 +81,8 @@ def difference_line(found: dict[str, Any]) -> str:
                   (("accuracy_mean", "accuracy (mean)"), ("accuracy_vote", "accuracy (vote)"), ("auc_mean", "AUC"))
                   if key in video]
     notes = [note for note in (found.get("note"), (video or {}).get("note")) if note]
+    if found["unit"] == "image":  # eval --compare's caution: frames of few videos resampled as if independent
+        notes.append(IMAGES_ONE_BY_ONE)
     unit = f"{found['unit']}s resampled" + (f" ({video['videos']} videos)" if video is not None else "")
     return "  ".join(cells) + f"  [paired, {unit}{''.join(f'; {note}' for note in notes)}]"
 

@@ -253,3 +253,30 @@ def test_compare_weights_gives_eval_compares_paired_video_figures(
     assert found["video"] == json.loads(json.dumps(expected["video"])), (found["video"], expected["video"])
     assert found["auc"] == json.loads(json.dumps(expected["auc"])) and found["unit"] == "video"
     assert all(found["video"][key]["interval"] is not None for key in ("accuracy_mean", "accuracy_vote", "auc_mean"))
+
+
+def test_compare_weights_cautions_intervals_of_images_resampled_one_by_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """On faces whose names carry no video id, ``scripts/compare_weights.py`` resampled them one by one and said only
+    ``[paired, images resampled]``, where ``eval --compare`` cautions that such intervals are far too narrow when
+    the faces are frames of few videos: it now says so in the same words (real MesoNet validation faces of 3
+    videos a class, renamed without their ids)."""
+    import runpy
+    import sys
+
+    validation = require_shared("data", "mesonet-df", "validation")
+    for label, videos in (("df", ("114", "115", "116")), ("real", ("100", "101", "102"))):
+        (tmp_path / "data" / "validation" / label).mkdir(parents=True)
+        faces = [face for video in videos for face in sorted(validation.glob(f"{label}/{video}_*.jpg"))[:4]]
+        for number, face in enumerate(faces):
+            (tmp_path / "data" / "validation" / label / f"{number:05d}.jpg").symlink_to(face)
+    weights = Path(__file__).resolve().parents[1] / "weights"
+    first, second = weights / "meso4_df.weights.h5", weights / "meso4_f2f.weights.h5"
+    monkeypatch.setattr(sys, "argv", ["compare_weights.py", "--data", str(tmp_path / "data"), "--split",
+                                      "validation", "--resamples", "200", str(first), str(second)])
+    runpy.run_path(str(weights.parent / "scripts" / "compare_weights.py"), run_name="__main__")
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith(f"{second} minus {first}: accuracy ") and "video" not in line.split("[")[0], line
+    assert line.endswith("[paired, images resampled; images resampled one by one (no file name carries a video "
+                         "id): if they are frames of few videos, these intervals are far too narrow (name the crops "
+                         "<video>_<frame> or use extract's dataset layout)]"), line

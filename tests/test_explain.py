@@ -773,3 +773,20 @@ def test_the_no_face_check_looks_at_the_crop_the_weights_see(tmp_path: Path, aut
     assert np.abs(nearest.astype(int) - np.asarray(crop.resize((256, 256), Image.Resampling.BILINEAR))).max() > 0
     assert len(checked) == 1 and np.array_equal(checked[0], nearest)
     assert line["resize"] == "nearest" and line["warnings"] == []  # the face is found on it
+
+
+@pytest.mark.parametrize("faces", ["missing", "empty"])
+def test_the_explain_share_benchmark_refuses_a_faces_folder_without_faces_in_one_line(
+        faces: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``benchmarks/explain_share.py --faces DIR`` with no ``<clip>_<frame>.jpg`` in DIR (a wrong or empty folder)
+    ended in an IndexError traceback: it is refused in one line, before any model is loaded."""
+    import runpy
+    import sys
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no faces")
+    monkeypatch.setattr(sys, "argv", ["explain_share.py", "--faces", str(tmp_path / faces)])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(Path(__file__).resolve().parents[1] / "benchmarks" / "explain_share.py"),
+                       run_name="__main__")
+    assert str(stopped.value.code) == f"error: no faces named <clip>_<frame>.jpg in {tmp_path / faces}"

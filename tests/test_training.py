@@ -1931,6 +1931,110 @@ def test_a_soups_card_names_each_ingredients_run_epoch_and_start(
     assert capsys.readouterr().err.count(f"note: {run / 'best.json'}: names other start weights") == 1
 
 
+def test_a_soups_ingredient_made_by_averaging_is_named_as_such_not_as_one_epoch(warm_copy: tuple[Path, Path]) -> None:
+    """A soup's ingredient that is an average (``averaged.weights.h5`` of scripts/average_checkpoints.py, whose card
+    names the last epoch averaged) was named as that one epoch: it is named ``"epoch": null`` with the epochs
+    averaged (and, of a soup, its own ingredients)."""
+    from mesocli.averaging import average_run, ingredient
+
+    run, _ = warm_copy
+    averaged = average_run(run, [1, 2], progress=False).path
+    assert averaged is not None
+    named = ingredient(averaged)
+    assert named["epoch"] is None and named["averaged_epochs"] == [1, 2] and named["run"] == "run", named
+    card = json.loads((run / "averaged.json").read_text())
+    card["metrics"].pop("averaged_epochs")
+    card["metrics"]["soup"] = [ingredient(run / "checkpoints" / "epoch_001.weights.h5")]
+    card["epochs"] = None
+    (run / "averaged.json").write_text(json.dumps(card, indent=1))
+    named = ingredient(averaged)
+    assert named["epoch"] is None and named["soup"] == card["metrics"]["soup"] and "averaged_epochs" not in named
+
+
+def _soup_card(run: Path, soup: list[dict[str, Any]], init_weights: Any) -> None:
+    """``RUN/averaged.weights.h5`` and its card as a soup leaves them: the run's best weights (one ingredient), the
+    card naming ``soup`` and ``init_weights`` (as a soup of an older version may have named them)."""
+    shutil.copyfile(run / "best.weights.h5", run / "averaged.weights.h5")
+    card = json.loads((run / "best.json").read_text())
+    card["weights_file"] = "averaged.weights.h5"
+    card["metrics"]["soup"] = soup
+    card["data"]["init_weights"] = init_weights
+    (run / "averaged.json").write_text(json.dumps(card, indent=1))
+
+
+def _bundle(run: Path, data: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scripts/bundle_weights.py RUN --weights averaged --data DATA --out OUT``, in this process."""
+    import runpy
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["bundle_weights.py", str(run), "--weights", "averaged", "--data", str(data),
+                                      "--out", str(out)])
+    runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "bundle_weights.py"), run_name="__main__")
+
+
+def test_bundling_an_older_versions_soup_card_is_refused_in_one_line(
+        warm_copy: tuple[Path, Path], tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scripts/bundle_weights.py --weights averaged`` copied a soup card of an older version as it was: its
+    ingredients naming no run, epoch or start, and its start weights re-hashed from the file then at the path (the
+    run's own epoch 1, for the bundled mesoinception4_df). It is refused in one line, saying to re-run
+    greedy_soup.py, and nothing is bundled."""
+    from mesocli.digest import sha256_file
+
+    run, _ = warm_copy
+    first = run / "checkpoints" / "epoch_001.weights.h5"
+    _soup_card(run, [{"file": str(first), "sha256": sha256_file(first)}],
+               {"file": "meso4_df.weights.h5", "sha256": sha256_file(first)})
+    out = tmp_path / "bundled"
+    with pytest.raises(SystemExit) as stopped:
+        _bundle(run, tiny_data, out, monkeypatch)
+    message = str(stopped.value.code)
+    assert message.startswith(f"error: {run / 'averaged.json'}: a soup card of an older version ") and (
+        "\n" not in message), message
+    assert f"re-run scripts/greedy_soup.py {run} " in message and str(first) in message, message
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_bundling_a_run_without_its_card_is_refused_in_one_line(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scripts/bundle_weights.py RUN --weights averaged`` of a run never averaged (no averaged.json) ended in a
+    traceback: one line now, nothing bundled."""
+    (tmp_path / "run").mkdir()
+    with pytest.raises(SystemExit) as stopped:
+        _bundle(tmp_path / "run", tiny_data, tmp_path / "bundled", monkeypatch)
+    message = str(stopped.value.code)
+    assert message.startswith(f"error: {tmp_path / 'run' / 'averaged.json'}: unreadable model card ") and (
+        "\n" not in message), message
+    assert not (tmp_path / "bundled").exists()
+
+
+def test_bundling_a_card_naming_other_start_weights_than_the_run_recorded_names_the_runs(
+        warm_copy: tuple[Path, Path], tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``scripts/bundle_weights.py`` copied the card's ``data.init_weights`` unchecked: a soup card naming other
+    start weights than the run recorded in its config.json is bundled with the run's, said in one note, its
+    ingredients kept as greedy_soup.py named them."""
+    from mesocli.averaging import ingredient
+    from mesocli.digest import sha256_file
+
+    run, init = warm_copy
+    started = {"file": init.name, "sha256": sha256_file(init)}
+    first = run / "checkpoints" / "epoch_001.weights.h5"
+    soup = [ingredient(first)]
+    _soup_card(run, soup, {"file": init.name, "sha256": sha256_file(first)})  # a wrong start: epoch 1's own
+    out = tmp_path / "bundled"
+    capsys.readouterr()
+    _bundle(run, tiny_data, out, monkeypatch)
+    err = capsys.readouterr().err
+    assert err.count("note: ") == 1 and (
+        f"note: {run / 'averaged.json'}: names other start weights ({init.name}, sha256 {sha256_file(first)[:12]}…) "
+        f"than the run recorded in its config.json ({init.name}, sha256 {started['sha256'][:12]}…); the bundled "
+        "card names the run's") in err, err
+    bundled = json.loads((out / "meso4_df.json").read_text())
+    assert bundled["data"]["init_weights"] == started
+    assert bundled["metrics"]["soup"] == json.loads(json.dumps(soup)) and bundled["metrics"]["validation"]
+    assert (out / "meso4_df.weights.h5").is_file() and (out / "meso4_df.onnx").is_file()
+
+
 @pytest.mark.parametrize("script", ["average_checkpoints.py", "greedy_soup.py"])
 def test_the_averaging_scripts_refuse_in_one_line(
         script: str, warm_copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:

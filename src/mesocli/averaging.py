@@ -272,17 +272,24 @@ def greedy_soup(run_dir: Path, candidates: Sequence[Path], write: bool = True, p
 def ingredient(path: Path) -> dict[str, Any]:
     """A soup's ingredient as its card names it: ``file`` (as given), ``run`` (its run folder's name), ``epoch``
     (of ``checkpoints/epoch_NNN.weights.h5``, else the one its own card names: a ``best.weights.h5``'s; None where
-    none says), ``sha256``, and ``start``: the weights its run started from (:func:`run_start`)."""
+    none says, and for an average or a soup: its card names the epochs averaged, ``averaged_epochs`` (and
+    ``interpolated_with_start``), or its own ingredients, ``soup``, which are added), ``sha256``, and ``start``: the
+    weights its run started from (:func:`run_start`)."""
     path = Path(path)
     match = _EPOCH_FILE.fullmatch(path.name)
     epoch = int(match.group(1)) if match else None
+    made: dict[str, Any] = {}
     if epoch is None:
         with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
-            found = json.loads(card_path_for(path).read_text()).get("epochs")
-            epoch = found if isinstance(found, int) and not isinstance(found, bool) else None
+            card = json.loads(card_path_for(path).read_text())
+            metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+            made = {key: metrics[key] for key in ("averaged_epochs", "interpolated_with_start", "soup")
+                    if key in metrics}
+            found = card.get("epochs")  # an average's card names its last epoch: not the weights of that epoch
+            epoch = found if isinstance(found, int) and not isinstance(found, bool) and not made else None
     run = run_of(path)
-    return {"file": str(path), "run": Path(os.path.abspath(run)).name, "epoch": epoch, "sha256": sha256_file(path),
-            "start": run_start(run)}
+    return {"file": str(path), "run": Path(os.path.abspath(run)).name, "epoch": epoch, **made,
+            "sha256": sha256_file(path), "start": run_start(run)}
 
 
 def run_start(run_dir: Path) -> dict[str, Any] | None:

@@ -55,6 +55,9 @@ REPORT_KEYS = (
 )
 DEFAULT_BOOTSTRAP = 1000  # resamples for the 95 % intervals (0: none)
 BOOTSTRAP_SEED = 0  # every bootstrap of eval draws with it: the same data gives the same intervals (in the JSON)
+IMAGES_ONE_BY_ONE = ("images resampled one by one (no file name carries a video id): if they are frames of few "
+                     "videos, these intervals are far too narrow (name the crops <video>_<frame> or use extract's "
+                     "dataset layout)")  # the caution of an interval (or paired one) over faces without video ids
 SHORT_KEYS = ("accuracy", "accuracy_df", "accuracy_real", "auc", "eer", "eer_threshold")
 
 
@@ -263,9 +266,7 @@ def figure_intervals(labels_is_fake: np.ndarray, p_fake: np.ndarray, threshold: 
     rules: dict[str, str] = {}
     notes: list[str] = []
     if not by_video:
-        notes.append("images resampled one by one (no file name carries a video id): if they are frames of few "
-                     "videos, these intervals are far too narrow (name the crops <video>_<frame> or use extract's "
-                     "dataset layout)")
+        notes.append(IMAGES_ONE_BY_ONE)
     loose = sum(1 for v in videos if not v) if by_video else 0
     if min(units) < 2:  # resampling one unit gives the same figures every time: an interval of width 0
         notes.append(f"image figures' intervals not computed: {min(units)} {unit} in the "
