@@ -960,3 +960,29 @@ def test_model_any_arch_ensemble_gives_each_manipulations_ensembles_own_rates() 
             "real called fake 0/2 (0–66 %); missed Deepfakes 1/1 (20–100 %), Face2Face 1/1 (20–100 %)") in lines, lines
     single = for_scan(pair("df", DF, F2F), 0.5, "mean", ("frames", 30))
     assert single["ensembles"] is None  # --arch ensemble alone: its verdict is the combined one
+
+
+def test_the_report_header_gives_each_manipulations_ensembles_rates_with_model_any_arch_ensemble() -> None:
+    """The report's header listed the six networks' rates and the combined verdict's for --model any --arch
+    ensemble, none of them those of the df, f2f or fs ensemble whose verdicts the report shows per detector: a line
+    each now, counted from the cards' per-clip scores (no model is run: the cards alone)."""
+    from mesocli.detectors import DetectorSet, Ensemble
+    from mesocli.rates import for_scan, record_words
+    from mesocli.scan_run import _explain_with
+    from mesocli.weights import LoadedModel, bundled_dir
+
+    def network(arch: str, manipulation: str) -> LoadedModel:
+        card = ModelCard.from_json(bundled_dir() / f"{arch}_{manipulation}.json")
+        return LoadedModel(arch, card.name, bundled_dir() / card.weights_file, card.sha256, None, card)
+
+    loaded = DetectorSet("ensemble", {m: Ensemble(m, {arch: network(arch, m) for arch in ("meso4", "mesoinception4")})
+                                      for m in ("df", "f2f")})
+    explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
+    _explain_with(explainer, loaded, "mean")
+    ensembles = for_scan(loaded, 0.5, "mean", None, detector="hog")["ensembles"]
+    said = explainer.meta["measured error rates of the df ensemble (the mean of meso4_df and mesoinception4_df)"]
+    assert said == record_words(ensembles["df"])
+    assert said.startswith("per video by this scan's rule (mean: the mean of the frame scores) at threshold 0.5: "
+                           "FaceForensics++ c23 test (36 clips, 30 frames each, scanned with the hog face detector): "
+                           "real videos called fake 0 of 12 (0.0 %, 95 % interval 0–25 %)"), said
+    assert "measured error rates of the f2f ensemble (the mean of meso4_f2f and mesoinception4_f2f)" in explainer.meta
