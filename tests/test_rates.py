@@ -160,6 +160,8 @@ def test_the_docs_tables_of_error_counts_are_the_cards() -> None:
         assert row[1:] == [real, deepfakes, f"{face2face} / {faceswap}"], row
     models_md = (docs / "models.md").read_text(encoding="utf-8")
     for model, arch, manipulation in (("`--model any`", "meso4", "any"), ("`--arch ensemble`", "ensemble", "df"),
+                                      ("`--arch ensemble --model f2f`", "ensemble", "f2f"),
+                                      ("`--arch ensemble --model fs`", "ensemble", "fs"),
                                       *((f"`{c.name}`", c.arch, c.manipulation) for c in bundled_cards())):
         for what, counted_as in (("faces", "scanned faces"), ("videos", "scanned clips, mean")):
             row = [model, counted_as, *scanned(arch, manipulation, 0.5, what)]
