@@ -730,11 +730,13 @@ def clips_record(section: dict[str, Any], calls: Calls, threshold: float,
 
 
 def _alike(sections: list[dict[str, Any]]) -> bool:
-    """Whether the sections were scanned alike: the same clips, sampling and face detector."""
+    """Whether the sections were scanned alike: the same clips, sampling and face detector (each section's key made
+    once: ``--model any --arch ensemble`` asks of its three ensembles and of the whole)."""
     def key(s: dict[str, Any]) -> Any:
         return ([(c["clip"], c["fake"], c.get("method")) for c in s["clips"]],
                 (s["sampling"]["mode"], s["sampling"].get("value")), s["detector"])
-    return all(key(s) == key(sections[0]) for s in sections)
+    first = key(sections[0])
+    return all(s is sections[0] or key(s) == first for s in sections)
 
 
 def record_words(item: dict[str, Any], validation: str | None = None) -> str:
