@@ -58,18 +58,22 @@ def test_a_bundled_card_states_per_video_rates_by_the_scans_rule_at_the_scans_th
     assert text is not None and "CAUTION" not in text
     assert text.startswith(
         "per video by this scan's rule (vote: the share of frames called fake) at threshold 0.6: FaceForensics++ c23 "
-        "test (36 clips, 20 frames each): real videos called fake 0 of 12 (0.0 %), forged videos missed: Deepfakes "
-        "7 of 12 (58.3 %), Face2Face 6 of 6 (100.0 %), FaceSwap 6 of 6 (100.0 %); per face at threshold 0.6: "
-        "FaceForensics++ c23 test (720 faces): 0.0 % of real faces called fake, forged faces missed: Deepfakes "
-        "53.3 %, Face2Face 99.2 %, FaceSwap 100.0 %; "), text
-    # the validation split was measured at 0.5 only: said so, not passed off as 0.6's
-    assert text.endswith("per face at threshold 0.5 (the only one measured on it, not this scan's 0.6): MesoNet "
-                         "validation (7104 faces): 9.8 % of real faces called fake, 9.8 % of forged faces missed")
+        "test (36 clips, 20 frames each): real videos called fake 0 of 12 (0.0 %, 95 % interval 0–25 %), forged "
+        "videos missed: Deepfakes 7 of 12 (58.3 %, 95 % interval 31–81 %), Face2Face 6 of 6 (100.0 %, 95 % interval "
+        "60–100 %), FaceSwap 6 of 6 (100.0 %, 95 % interval 60–100 %); per face at threshold 0.6: FaceForensics++ c23 "
+        "test (720 faces): 0.0 % (95 % interval 0.0–1.6 %) of real faces called fake, forged faces missed: Deepfakes "
+        "53.3 % (95 % interval 47–60 %), Face2Face 99.2 % (95 % interval 95.4–99.9 %), FaceSwap 100.0 % (95 % "
+        "interval 96.8–100.0 %); "), text
+    # the validation split's table at 0.6 (it was quoted at 0.5, "the only one measured on it")
+    assert text.endswith("per face at threshold 0.6: MesoNet validation (7104 faces): 4.6 % (95 % interval 4.0–5.4 %) "
+                         "of real faces called fake, 18.4 % (95 % interval 17.0–19.9 %) of forged faces missed")
     mean = _card().rates_at(0.5, "mean")
     assert mean is not None and mean.startswith("per video by this scan's rule (mean: the mean of the frame scores) "
                                                 "at threshold 0.5: ")
-    assert "real videos called fake 0 of 12 (0.0 %), forged videos missed: Deepfakes 4 of 12 (33.3 %)" in mean
-    assert "per face at threshold 0.5: FaceForensics++ c23 test (720 faces): 1.2 % of real faces called fake" in mean
+    assert ("real videos called fake 0 of 12 (0.0 %, 95 % interval 0–25 %), forged videos missed: Deepfakes 4 of 12 "
+            "(33.3 %, 95 % interval 13–61 %)") in mean
+    assert ("per face at threshold 0.5: FaceForensics++ c23 test (720 faces): 1.2 % (95 % interval 0.4–3.7 %) of real "
+            "faces called fake") in mean
 
 
 def test_a_scan_between_measured_thresholds_gets_the_nearest_ones_rates_with_a_caution() -> None:
@@ -87,7 +91,8 @@ def test_a_scan_by_the_confident_rule_is_told_its_video_rates_were_not_measured(
     text = _card().rates_at(0.5, "confident")
     assert text is not None and text.startswith(
         "per video by this scan's rule (confident): not measured (the model card measured the mean and vote rules "
-        "only); per face at threshold 0.5: FaceForensics++ c23 test (720 faces): 1.2 % of real faces called fake")
+        "only); per face at threshold 0.5: FaceForensics++ c23 test (720 faces): 1.2 % (95 % interval 0.4–3.7 %) of "
+        "real faces called fake")
 
 
 def test_an_older_card_without_the_table_still_loads_and_reads_as_before(tmp_path) -> None:
@@ -155,6 +160,8 @@ def test_the_docs_tables_of_error_counts_are_the_cards() -> None:
         assert row[1:] == [real, deepfakes, f"{face2face} / {faceswap}"], row
     models_md = (docs / "models.md").read_text(encoding="utf-8")
     for model, arch, manipulation in (("`--model any`", "meso4", "any"), ("`--arch ensemble`", "ensemble", "df"),
+                                      ("`--arch ensemble --model f2f`", "ensemble", "f2f"),
+                                      ("`--arch ensemble --model fs`", "ensemble", "fs"),
                                       *((f"`{c.name}`", c.arch, c.manipulation) for c in bundled_cards())):
         for what, counted_as in (("faces", "scanned faces"), ("videos", "scanned clips, mean")):
             row = [model, counted_as, *scanned(arch, manipulation, 0.5, what)]
@@ -191,7 +198,8 @@ def test_a_threshold_a_hair_off_a_measured_one_is_written_as_given() -> None:
         "CAUTION, NOT AT THIS SCAN'S THRESHOLD: this scan called faces fake from 0.50000001; the model card measured "
         "its rates at 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, and these are those at 0.5, the nearest: at "
         "0.50000001 as many or fewer real faces"), text
-    assert "(the only one measured on it, not this scan's 0.50000001)" in text
+    assert ("per face at threshold 0.5 (CAUTION: not at this scan's threshold: measured at 0.5, the nearest to "
+            "0.50000001; ") in text  # the validation table's
     old = copy.deepcopy(_card())
     del old.metrics["ffpp_test"]["error_rates"]
     text = old.rates_at(0.49999999)
@@ -211,7 +219,8 @@ def test_an_all_faces_scan_is_told_the_cards_video_rates_are_of_the_largest_face
         "per video by this scan's rule (mean: the mean of the frame scores) at threshold 0.5, measured on the "
         "largest face of each frame as one series, not by face tracks as this --all-faces scan decides (its video is "
         "fake when its most-fake track is, which these do not measure where a video shows several faces): "
-        "FaceForensics++ c23 test (36 clips, 20 frames each): real videos called fake 0 of 12 (0.0 %)"), text
+        "FaceForensics++ c23 test (36 clips, 20 frames each): real videos called fake 0 of 12 (0.0 %, 95 % "
+        "interval 0–25 %)"), text
     assert _card().rates_at(0.5, "mean") == _card().rates_at(0.5, "mean", tracks=False)  # one face: as before
     assert "--all-faces" not in _card().rates_at(0.5, "mean")
 
@@ -254,7 +263,8 @@ def test_the_report_header_states_the_cards_rates_for_an_all_faces_scan_as_such(
     said = explainer.meta["measured error rates of meso4_df"]
     assert said.startswith("per video by this scan's rule (vote: the share of frames called fake) at threshold 0.7: "
                            "FaceForensics++ c23 test (36 clips, 30 frames each, scanned with the hog face detector): "
-                           "real videos called fake 0 of 12 (0.0 %), forged videos missed: Deepfakes "), said
+                           "real videos called fake 0 of 12 (0.0 %, 95 % interval 0–25 %), forged videos missed: "
+                           "Deepfakes "), said
     assert said.endswith(" (CAUTION: measured on the largest face of each frame as one series, not by face tracks as "
                          "this --all-faces scan decides)"), said
 
@@ -307,7 +317,10 @@ def _scan_rows(run_cli: RunCli, *args: object, exit_code: int = 0) -> list[dict]
 
 
 def _count(count: int, total: int) -> dict:
-    return {"count": count, "total": total, "share": round(count / total, 4)}
+    from mesocli.rates import share_interval
+
+    return {"count": count, "total": total, "share": round(count / total, 4),
+            "share_interval": share_interval(count, total)}
 
 
 def test_a_scans_json_gives_each_detectors_error_rates_as_numbers_at_its_threshold_and_rule(
@@ -406,11 +419,13 @@ def test_model_any_gives_each_detectors_rates_and_the_combined_verdicts(run_cli:
     assert code == 0, err
     lines = out.splitlines()[-5:]
     assert lines.pop() == "1 input: 1 real", out  # the summary line stays last
-    assert lines[0].startswith("error rates of meso4_df (FF++ c23 test faces, at 0.5): real called fake 5/360; "
-                               "missed Deepfakes 126/360, Face2Face 169/180, FaceSwap 180/180"), out
+    assert lines[0].startswith("error rates of meso4_df (FF++ c23 test faces, at 0.5): real called fake 5/360 "
+                               "(0.5–3.3 %); missed Deepfakes 126/360 (30.2–40.1 %), Face2Face 169/180 (89.3–96.6 %), "
+                               "FaceSwap 180/180 (97.9–100.0 %)"), out
     assert lines[1].startswith("error rates of meso4_f2f ") and lines[2].startswith("error rates of meso4_fs ")
-    assert lines[3] == ("error rates of the combined verdict (FF++ c23 test faces, at 0.5): real called fake 46/360; "
-                        "missed Deepfakes 96/360, Face2Face 3/180, FaceSwap 96/180"), out
+    assert lines[3] == ("error rates of the combined verdict (FF++ c23 test faces, at 0.5): real called fake 46/360 "
+                        "(9.7–16.7 %); missed Deepfakes 96/360 (22.3–31.5 %), Face2Face 3/180 (0.5–4.8 %), FaceSwap "
+                        "96/180 (46–61 %)"), out
 
 
 def test_the_table_closes_with_each_detectors_rates_per_clip_by_the_scans_rule(run_cli: RunCli, kit: MediaKit) -> None:
@@ -418,8 +433,9 @@ def test_the_table_closes_with_each_detectors_rates_per_clip_by_the_scans_rule(r
     code, out, err = run_cli("scan", kit.face_video, "--threshold", "0.45", "--format", "table", "-q")
     assert code == 0, err
     assert out.splitlines()[-2:] == [(
-        "error rates of meso4_df (FF++ c23 test clips, mean, at 0.45): real called fake 0/12; "
-        "missed Deepfakes 4/12, Face2Face 5/6, FaceSwap 6/6 (measured at 30 frames a clip)"), "1 input: 1 real"], out
+        "error rates of meso4_df (FF++ c23 test clips, mean, at 0.45): real called fake 0/12 (0–25 %); missed "
+        "Deepfakes 4/12 (13–61 %), Face2Face 5/6 (43–97 %), FaceSwap 6/6 (60–100 %) (measured at 30 frames a clip)"),
+        "1 input: 1 real"], out
 
 
 def test_the_report_cautions_that_the_rates_were_measured_at_another_sampling() -> None:
@@ -500,10 +516,11 @@ def test_a_table_of_videos_and_images_gives_the_images_per_face_rates_too(run_cl
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("error rates of ")]
     assert lines == [
-        "error rates of meso4_df (FF++ c23 test clips, mean, at 0.5): real called fake 0/12; missed Deepfakes 4/12, "
-        "Face2Face 6/6, FaceSwap 6/6 (measured at 30 frames a clip)",
-        "error rates of meso4_df for the images (FF++ c23 test faces, at 0.5): real called fake 5/360; missed "
-        "Deepfakes 126/360, Face2Face 169/180, FaceSwap 180/180"], out
+        "error rates of meso4_df (FF++ c23 test clips, mean, at 0.5): real called fake 0/12 (0–25 %); missed "
+        "Deepfakes 4/12 (13–61 %), Face2Face 6/6 (60–100 %), FaceSwap 6/6 (60–100 %) (measured at 30 frames a clip)",
+        "error rates of meso4_df for the images (FF++ c23 test faces, at 0.5): real called fake 5/360 (0.5–3.3 %); "
+        "missed Deepfakes 126/360 (30.2–40.1 %), Face2Face 169/180 (89.3–96.6 %), FaceSwap 180/180 (97.9–100.0 %)"
+    ], out
 
 
 def test_the_sampling_caution_names_each_sampling_in_words() -> None:
@@ -760,10 +777,12 @@ def test_a_model_any_table_of_videos_and_images_gives_the_combined_verdicts_per_
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("error rates of the combined verdict")]
     assert lines == [
-        "error rates of the combined verdict (FF++ c23 test clips, mean, at 0.5): real called fake 1/12; missed "
-        "Deepfakes 4/12, Face2Face 0/6, FaceSwap 4/6 (measured at 30 frames a clip)",
-        "error rates of the combined verdict for the images (FF++ c23 test faces, at 0.5): real called fake 46/360; "
-        "missed Deepfakes 96/360, Face2Face 3/180, FaceSwap 96/180"], out
+        "error rates of the combined verdict (FF++ c23 test clips, mean, at 0.5): real called fake 1/12 (1–36 %); "
+        "missed Deepfakes 4/12 (13–61 %), Face2Face 0/6 (0–40 %), FaceSwap 4/6 (29–91 %) (measured at 30 frames a "
+        "clip)",
+        "error rates of the combined verdict for the images (FF++ c23 test faces, at 0.5): real called fake 46/360 "
+        "(9.7–16.7 %); missed Deepfakes 96/360 (22.3–31.5 %), Face2Face 3/180 (0.5–4.8 %), FaceSwap 96/180 "
+        "(46–61 %)"], out
 
 
 def test_every_bundled_card_tabulates_its_mesonet_validation_errors_at_every_threshold() -> None:
@@ -836,3 +855,136 @@ def test_a_card_whose_per_clip_scores_hold_no_real_or_no_forged_clip_is_refused_
             ModelCard.from_json(tmp_path / "mine.json")
         assert f"metrics.ffpp_test_clips.clips: {why}" in str(caught.value), caught.value
         assert "\n" not in str(caught.value)
+
+
+# ----------------------------------------------- intervals, the validation table, each ensemble's rates (any+ensemble)
+
+
+def test_each_share_carries_its_95_percent_wilson_interval_in_the_json_the_table_and_the_words() -> None:
+    """"0 of 12 (0.0 %)" read as "never wrong": each share now has its 95 % Wilson interval, rounded outward to four
+    decimals. By hand (z = 1.95996): 0 of n reaches z²/(n + z²), 0.24249 for 12 and 0.65762 for 2; n of n starts at
+    n/(n + z²), 0.20655 for 1."""
+    from mesocli.detectors import DetectorSet
+    from mesocli.rates import for_scan, record_words
+    from mesocli.writers import rates_lines
+
+    rates = for_scan(DetectorSet("meso4", {"df": _leaf("df", DF), "f2f": _leaf("f2f", F2F)}), 0.5, "mean",
+                     ("frames", 30), detector="hog")
+    df = rates["detectors"]["df"]
+    assert df["videos"]["real_called_fake"] == {"count": 0, "total": 2, "share": 0.0, "share_interval": [0.0, 0.6577]}
+    assert df["videos"]["missed"]["Face2Face"] == {"count": 1, "total": 1, "share": 1.0,
+                                                   "share_interval": [0.2065, 1.0]}
+    assert df["faces"]["real_called_fake"]["share_interval"] == [0.0, 0.4345]  # 0 of 5: 3.8415 / 8.8415
+    lines = rates_lines([{"type": "video", "error_rates": rates}])
+    assert lines[0] == ("error rates of df (FF++ c23 test clips, mean, at 0.5): real called fake 0/2 (0–66 %); "
+                        "missed Deepfakes 0/1 (0–80 %), Face2Face 1/1 (20–100 %)"), lines
+    words = record_words(df)
+    assert "real videos called fake 0 of 2 (0.0 %, 95 % interval 0–66 %)" in words, words
+    assert "0.0 % (95 % interval 0–44 %) of real faces called fake" in words, words
+
+
+def test_a_bundled_cards_zero_of_twelve_real_clips_reads_with_its_upper_bound(run_cli: RunCli, kit: MediaKit) -> None:
+    """The bundled meso4_df calls none of the 12 real test clips fake: the table's line says 0/12 with its 95 %
+    interval, 0–25 % (Wilson: 0.2425, rounded outward), not a bare 0/12."""
+    code, out, err = run_cli("scan", kit.face_video, "--format", "table", "-q")
+    assert code == 0, err
+    assert ("error rates of meso4_df (FF++ c23 test clips, mean, at 0.5): real called fake 0/12 (0–25 %); missed "
+            "Deepfakes 4/12 (13–61 %), Face2Face 6/6 (60–100 %), FaceSwap 6/6 (60–100 %)") in out, out
+
+
+def test_the_mesonet_validation_rates_are_read_from_the_cards_table_at_the_scans_threshold() -> None:
+    """The report quoted the validation rates "at threshold 0.5 (the only one measured on it, not this scan's 0.6)"
+    though the card tabulates them at 0.1…0.9: meso4_df's table at 0.6 calls 198 of 4,259 real faces fake (4.6 %)
+    and misses 523 of 2,845 forged ones (18.4 %); at 0.45 it gives 0.4's (895: 21.0 %, 113: 4.0 %), flagged."""
+    card = _card()
+    assert card.validation_at(0.6) == (
+        "per face at threshold 0.6: MesoNet validation (7104 faces): 4.6 % (95 % interval 4.0–5.4 %) of real faces "
+        "called fake, 18.4 % (95 % interval 17.0–19.9 %) of forged faces missed")
+    at_045 = card.validation_at(0.45)
+    assert at_045 is not None and at_045.startswith(
+        "per face at threshold 0.4 (CAUTION: not at this scan's threshold: measured at 0.4, the nearest to 0.45; at "
+        "0.45 as many or fewer real ones are called fake and as many or more forged ones missed): MesoNet validation "
+        "(7104 faces): 21.0 % (95 % interval 19.8–22.3 %) of real faces called fake, 4.0 % ("), at_045
+    text = card.rates_at(0.6, "vote")
+    assert text is not None and "only one measured" not in text and text.endswith(card.validation_at(0.6))
+    old = copy.deepcopy(card)  # a card of an earlier version, without the table: as before
+    del old.metrics["validation"]["error_rates"]
+    assert old.validation_at(0.6) == ("per face at threshold 0.5 (the only one measured on it, not this scan's 0.6): "
+                                      "MesoNet validation (7104 faces): 9.8 % of real faces called fake, 9.8 % of "
+                                      "forged faces missed")
+
+
+def test_a_card_whose_validation_table_is_malformed_is_refused_in_one_line(tmp_path: Path) -> None:
+    """``metrics.validation.error_rates`` was not checked when a card was read, as the FF++ table is: one cut short
+    would stop a scan's report mid-way. It is refused as an unreadable card, saying where."""
+    from mesocli.errors import WeightsError
+    from mesocli.weights import bundled_dir
+
+    for cut, why in ((lambda t: t["real_called_fake"].update(face=[1, 2]), "real_called_fake.face: 2 counts for 9"),
+                     (lambda t: t.pop("missed"), "no missed"),
+                     (lambda t: t["missed"]["(no method)"].update(faces=0), "missed.(no method).faces: 0"),
+                     (lambda t: t.update(thresholds="0.5"), "thresholds: not numbers from 0 to 1")):
+        raw = json.loads((bundled_dir() / "meso4_df.json").read_text(encoding="utf-8"))
+        cut(raw["metrics"]["validation"]["error_rates"])
+        (tmp_path / "mine.json").write_text(json.dumps(raw), encoding="utf-8")
+        with pytest.raises(WeightsError, match="unreadable model card") as caught:
+            ModelCard.from_json(tmp_path / "mine.json")
+        assert f"metrics.validation.error_rates: {why}" in str(caught.value), caught.value
+        assert "\n" not in str(caught.value)
+
+
+def test_model_any_arch_ensemble_gives_each_manipulations_ensembles_own_rates() -> None:
+    """With --model any --arch ensemble each detector's verdict is an ensemble's (the mean of its two networks'
+    p_fake), yet only the six networks' rates were given. Each ensemble's are counted now, by manipulation: the df
+    pair (DF, F2F scores) misses d1 at 0.5 (0.9/0.1 and 0.8/0.1: means 0.5 and 0.45, clip mean 0.475) and f1; the
+    f2f pair (F2F twice) calls r1 fake (mean 0.5) and misses d1 and f1."""
+    from mesocli.detectors import DetectorSet, Ensemble
+    from mesocli.writers import rates_lines
+
+    def pair(name: str, first: dict, second: dict) -> Ensemble:
+        return Ensemble(name, {"meso4": _leaf(f"meso4_{name}", first),
+                               "mesoinception4": _leaf(f"mesoinception4_{name}", second)})
+
+    from mesocli.rates import for_scan
+
+    loaded = DetectorSet("ensemble", {"df": pair("df", DF, F2F), "f2f": pair("f2f", F2F, F2F)})
+    rates = for_scan(loaded, 0.5, "mean", ("frames", 30), detector="hog")
+    assert list(rates["detectors"]) == ["meso4_df", "mesoinception4_df", "meso4_f2f", "mesoinception4_f2f"]
+    df, f2f = rates["ensembles"]["df"], rates["ensembles"]["f2f"]
+    assert df["networks"] == ["meso4_df", "mesoinception4_df"] and f2f["networks"] == ["meso4_f2f",
+                                                                                     "mesoinception4_f2f"]
+    assert df["videos"] == _counts((0, 2), (1, 1), (1, 1)) and df["faces"] == _counts((0, 5), (1, 2), (3, 3))
+    assert f2f["videos"] == _counts((1, 2), (1, 1), (1, 1)) and f2f["faces"] == _counts((2, 5), (2, 2), (3, 3))
+    assert df["threshold"] == 0.5 and df["rule"] == "mean" and df["cautions"] == [] and df["reason"] is None
+    assert rates["combined"]["videos"] == _counts((1, 2), (1, 1), (1, 1))  # any of the two ensembles
+    lines = rates_lines([{"type": "video", "error_rates": rates}])
+    assert ("error rates of the df ensemble of meso4_df and mesoinception4_df (FF++ c23 test clips, mean, at 0.5): "
+            "real called fake 0/2 (0–66 %); missed Deepfakes 1/1 (20–100 %), Face2Face 1/1 (20–100 %)") in lines, lines
+    single = for_scan(pair("df", DF, F2F), 0.5, "mean", ("frames", 30))
+    assert single["ensembles"] is None  # --arch ensemble alone: its verdict is the combined one
+
+
+def test_the_report_header_gives_each_manipulations_ensembles_rates_with_model_any_arch_ensemble() -> None:
+    """The report's header listed the six networks' rates and the combined verdict's for --model any --arch
+    ensemble, none of them those of the df, f2f or fs ensemble whose verdicts the report shows per detector: a line
+    each now, counted from the cards' per-clip scores (no model is run: the cards alone)."""
+    from mesocli.detectors import DetectorSet, Ensemble
+    from mesocli.rates import for_scan, record_words
+    from mesocli.scan_run import _explain_with
+    from mesocli.weights import LoadedModel, bundled_dir
+
+    def network(arch: str, manipulation: str) -> LoadedModel:
+        card = ModelCard.from_json(bundled_dir() / f"{arch}_{manipulation}.json")
+        return LoadedModel(arch, card.name, bundled_dir() / card.weights_file, card.sha256, None, card)
+
+    loaded = DetectorSet("ensemble", {m: Ensemble(m, {arch: network(arch, m) for arch in ("meso4", "mesoinception4")})
+                                      for m in ("df", "f2f")})
+    explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
+    _explain_with(explainer, loaded, "mean")
+    ensembles = for_scan(loaded, 0.5, "mean", None, detector="hog")["ensembles"]
+    said = explainer.meta["measured error rates of the df ensemble (the mean of meso4_df and mesoinception4_df)"]
+    assert said == record_words(ensembles["df"])
+    assert said.startswith("per video by this scan's rule (mean: the mean of the frame scores) at threshold 0.5: "
+                           "FaceForensics++ c23 test (36 clips, 30 frames each, scanned with the hog face detector): "
+                           "real videos called fake 0 of 12 (0.0 %, 95 % interval 0–25 %)"), said
+    assert "measured error rates of the f2f ensemble (the mean of meso4_f2f and mesoinception4_f2f)" in explainer.meta

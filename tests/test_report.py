@@ -888,9 +888,10 @@ def test_the_report_says_how_to_run_the_scan_again_and_what_its_detector_gets_wr
     assert rates.startswith("per video by this scan's rule (vote: the share of frames called fake) at threshold 0.6: "
                             "FaceForensics++ c23 test (36 clips, 30 frames each, scanned with the hog face detector): "
                             "real videos called fake 0 of 12")
-    assert "per face at threshold 0.6: FaceForensics++ c23 test (1080 faces): 0.3 % of real faces called fake" in rates
-    validation = card.validation_at(0.6)
-    assert validation is not None and validation.startswith("per face at threshold 0.5 (the only one measured on it")
+    assert ("per face at threshold 0.6: FaceForensics++ c23 test (1080 faces): 0.3 % (95 % interval 0.0–1.6 %) of "
+            "real faces called fake") in rates
+    validation = card.validation_at(0.6)  # from the card's validation table at 0.6
+    assert validation is not None and validation.startswith("per face at threshold 0.6: MesoNet validation")
     assert f"measured error rates of meso4_df: {rates}; {validation}" in text  # the card's validation figures too
     assert "yellow, the lightest also in a greyscale printout, = strongest evidence" in text  # (a printout in grey)
     # weights whose card has no figures: their error rates are unknown, and the report says so rather than nothing
@@ -1115,9 +1116,10 @@ def test_the_report_gives_a_combined_verdicts_own_error_rates(
     # per face (a video is fake when any one detector's aggregate of it is), and the line said so of faces only
     assert ("measured error rates of the combined verdict (--model any): per video by this scan's rule (mean: the "
             "mean of the frame scores) at threshold 0.5: FaceForensics++ c23 test (36 clips, 30 frames each, scanned "
-            "with the hog face detector): real videos called fake 1 of 12 (8.3 %), forged videos missed: Deepfakes 4 "
-            "of 12 (33.3 %), Face2Face 0 of 6 (0.0 %), FaceSwap 4 of 6 (66.7 %); per face at threshold 0.5: "
-            "FaceForensics++ c23 test (1080 faces): 12.8 % of real faces called fake") in text, text
+            "with the hog face detector): real videos called fake 1 of 12 (8.3 %, 95 % interval 1–36 %), forged videos "
+            "missed: Deepfakes 4 of 12 (33.3 %, 95 % interval 13–61 %), Face2Face 0 of 6 (0.0 %, 95 % interval "
+            "0–40 %), FaceSwap 4 of 6 (66.7 %, 95 % interval 29–91 %); per face at threshold 0.5: FaceForensics++ c23 "
+            "test (1080 faces): 12.8 % (95 % interval 9.7–16.7 %) of real faces called fake") in text, text
     assert "not measured as a whole" not in text
 
 

@@ -18,19 +18,21 @@ the scan's sampling or face detector is not the recorded one. Cards without it a
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from mesocli.aggregate import threshold_shown
-from mesocli.metrics import called_fake, video_calls
+from mesocli.metrics import called_fake, video_calls, wilson_interval
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 VIDEO_RULES = ("mean", "vote")  # the scan rules measured per video (not ``confident``)
 RULE_WORDS = {"mean": "mean: the mean of the frame scores", "vote": "vote: the share of frames called fake",
               "confident": "confident: the mean of the frames scored surely fake or real, where enough are"}
-KEY = "error_rates"  # of metrics.ffpp_test
+KEY = "error_rates"  # of metrics.ffpp_test, and of metrics.validation (the MesoNet validation split)
+VALIDATION = "validation"  # of metrics: the MesoNet validation split's figures
 CLIPS_KEY = "ffpp_test_clips"  # of metrics: each test clip's scores as a default scan took them
 
 
@@ -72,16 +74,19 @@ def measure(labels_is_fake: Any, p_fake: Any, methods: Sequence[str | None], vid
 
 
 def check(metrics: dict[str, Any]) -> None:
-    """Raise ValueError (saying where) when ``metrics`` holds an ``ffpp_test.error_rates`` that is not a table of
-    :func:`measure` (one cut short by hand or by another version), which :func:`in_words` could not state; a card
-    without one passes."""
+    """Raise ValueError (saying where) when ``metrics`` holds an ``ffpp_test.error_rates`` or a
+    ``validation.error_rates`` that is not a table of :func:`measure` (one cut short by hand or by another version),
+    which :func:`in_words` could not state; a card without one passes."""
     if isinstance(metrics, dict) and metrics.get(CLIPS_KEY) is not None:
         check_clips(metrics[CLIPS_KEY])
-    ffpp = metrics.get("ffpp_test") if isinstance(metrics, dict) else None
-    if not isinstance(ffpp, dict) or ffpp.get(KEY) is None:
-        return
-    table = ffpp[KEY]
-    where = f"metrics.ffpp_test.{KEY}"
+    for section in ("ffpp_test", VALIDATION):
+        figures = metrics.get(section) if isinstance(metrics, dict) else None
+        if isinstance(figures, dict) and figures.get(KEY) is not None:
+            check_table(figures[KEY], f"metrics.{section}.{KEY}")
+
+
+def check_table(table: Any, where: str) -> None:
+    """Raise ValueError (saying ``where``) when ``table`` is not one :func:`measure` makes."""
     if not isinstance(table, dict):
         raise ValueError(f"{where}: not an object")
     thresholds = table.get("thresholds")
@@ -136,8 +141,40 @@ def _percent(share: float) -> str:
     return f"{100 * share:.1f} %"
 
 
+LEVEL = 0.95  # of the interval given with each share
+
+
+def share_interval(count: int, total: int) -> list[float] | None:
+    """The 95 % Wilson score interval of the share ``count`` of ``total`` (:func:`mesocli.metrics.wilson_interval`,
+    as ``eval`` gives its intervals), to four decimals rounded outward; None where ``total`` is 0."""
+    if not total:
+        return None
+    low, high = wilson_interval(count, total, LEVEL)
+    return [math.floor(low * 1e4 + 1e-9) / 1e4, math.ceil(high * 1e4 - 1e-9) / 1e4]
+
+
+def interval_words(count: int, total: int) -> str:
+    """The 95 % interval of ``count`` of ``total`` in words (:func:`share_interval`): ``0–25 %`` (whole percentages,
+    rounded outward), ``0.4–3.7 %`` where it is narrower than 10 points (one decimal)."""
+    interval = share_interval(count, total)
+    if interval is None:
+        return "none measured"
+    scale = 10 if interval[1] - interval[0] < 0.1 else 1
+    low, high = (rounding(round(100 * end * scale, 6)) / scale
+                 for rounding, end in ((math.floor, interval[0]), (math.ceil, interval[1])))
+    places = 1 if scale == 10 else 0
+    return f"{low:.{places}f}–{high:.{places}f} %"
+
+
+def _rate(count: int, total: int) -> str:
+    """``1.4 % (95 % interval 0.6–3.7 %)``."""
+    return f"{_percent(count / total)} (95 % interval {interval_words(count, total)})"
+
+
 def _counted(count: int, total: int) -> str:
-    return f"{count} of {total} ({_percent(count / total)})" if total else "none measured"
+    """``0 of 12 (0.0 %, 95 % interval 0–25 %)``."""
+    return (f"{count} of {total} ({_percent(count / total)}, 95 % interval {interval_words(count, total)})" if total
+            else "none measured")
 
 
 TRACKS_WORDS = (", measured on the largest face of each frame as one series, not by face tracks as this --all-faces "
@@ -176,8 +213,8 @@ def in_words(metrics: dict[str, Any], table: dict[str, Any], threshold: float, r
     real = table["real_called_fake"]
     face = (f"per face at threshold {measured:g}: FaceForensics++ c23 test "
             f"({real['faces'] + sum(e['faces'] for e in table['missed'].values())} faces): "
-            f"{_percent(real['face'][at] / real['faces'])} of real faces called fake, forged faces missed: "
-            + ", ".join(f"{name} {_percent(entry['face'][at] / entry['faces'])}"
+            f"{_rate(real['face'][at], real['faces'])} of real faces called fake, forged faces missed: "
+            + ", ".join(f"{name} {_rate(entry['face'][at], entry['faces'])}"
                         for name, entry in table["missed"].items()))
     parts = [_video_words(table, at, rule, ffpp.get("frames_per_clip"), tracks), face]
     if validation:
@@ -194,13 +231,46 @@ def in_words(metrics: dict[str, Any], table: dict[str, Any], threshold: float, r
             f"missed, than these say. {text}")
 
 
+def _differs_words(measured: float, threshold: float) -> str:
+    """How the rates at ``measured`` differ from those at a scan's ``threshold`` (another one), in words."""
+    more, fewer = (("fewer", "more") if threshold > measured else ("more", "fewer"))
+    given = threshold_shown(threshold)
+    return (f"not at this scan's threshold: measured at {threshold_shown(measured)}, the nearest to {given}; at "
+            f"{given} as many or {more} real ones are called fake and as many or {fewer} forged ones missed")
+
+
+def validation_words(metrics: dict[str, Any], threshold: float) -> str | None:
+    """A card's MesoNet validation errors per face in words, for a scan at ``threshold``: from its table
+    (``metrics.validation.error_rates``) at the measured threshold nearest ``threshold``, with a caution where it is
+    another one; None where the card holds no such table (an earlier version's)."""
+    from mesocli.evaluate import NO_METHOD
+
+    figures = metrics.get(VALIDATION) if isinstance(metrics, dict) else None
+    table = figures.get(KEY) if isinstance(figures, dict) else None
+    if not isinstance(table, dict) or not table.get("thresholds") or not isinstance(table.get("missed"), dict):
+        return None
+    at = nearest(table, threshold)
+    measured = float(table["thresholds"][at])
+    real, missed = table["real_called_fake"], table["missed"]
+    total = real["faces"] + sum(entry["faces"] for entry in missed.values())
+    if list(missed) == [NO_METHOD]:  # the split has no method folders
+        forged = f"{_rate(missed[NO_METHOD]['face'][at], missed[NO_METHOD]['faces'])} of forged faces missed"
+    else:
+        forged = "forged faces missed: " + ", ".join(f"{name} {_rate(entry['face'][at], entry['faces'])}"
+                                                      for name, entry in missed.items())
+    caution = "" if abs(measured - threshold) < 1e-9 else f" (CAUTION: {_differs_words(measured, threshold)})"
+    return (f"per face at threshold {threshold_shown(measured)}{caution}: MesoNet validation ({total} faces): "
+            f"{_rate(real['face'][at], real['faces'])} of real faces called fake, {forged}")
+
+
 # ------------------------------------------------------------------------------ as numbers (scan's JSON rows)
 
 MEASURED_ON = "FaceForensics++ c23 test"  # what a card's table was counted on (metrics.ffpp_test)
 
 
 def _share(count: int, total: int) -> dict[str, Any]:
-    return {"count": count, "total": total, "share": round(count / total, 4) if total else None}
+    return {"count": count, "total": total, "share": round(count / total, 4) if total else None,
+            "share_interval": share_interval(count, total)}
 
 
 def _counted_at(table: dict[str, Any], at: int, what: str) -> dict[str, Any] | None:
@@ -247,9 +317,12 @@ def sampling_caution(frames_per_clip: Any, sampling: tuple[str, float | None] | 
 
 
 def _items(rates: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each detector's rates of a row's ``error_rates``, and the combined verdict's where they are counted."""
+    """Each detector's rates of a row's ``error_rates``, and each ensemble's and the combined verdict's where they are
+    counted."""
     combined = rates.get("combined")
-    return [*rates["detectors"].values(), *([combined] if combined and "cautions" in combined else [])]
+    return [*rates["detectors"].values(),
+            *(item for item in (rates.get("ensembles") or {}).values() if "cautions" in item),
+            *([combined] if combined and "cautions" in combined else [])]
 
 
 def for_video(rates: dict[str, Any], sampling: tuple[str, float | None], sampled: int) -> dict[str, Any]:
@@ -359,15 +432,18 @@ def networks(loaded: Any) -> list[Any]:
 
 def for_scan(loaded: Any, threshold: float, rule: str | None, sampling: tuple[str, float | None] | None,
              tracks: bool = False, detector: str | None = None) -> dict[str, Any]:
-    """A scan row's ``error_rates``: ``detectors``, each network's rates by name, and ``combined``: None where the
-    verdict is one network's, else the ``--model any`` or ``--arch ensemble`` verdict's own.
+    """A scan row's ``error_rates``: ``detectors``, each network's rates by name, ``ensembles`` (below) and
+    ``combined``: None where the verdict is one network's, else the ``--model any`` or ``--arch ensemble`` verdict's
+    own.
 
     A network whose card holds the test clips' scan scores (:data:`CLIPS_KEY`) is counted from them at the exact
     ``threshold`` and by ``rule`` (:func:`clips_record`, cautioned where the scan's ``sampling`` or face
     ``detector`` is not the recorded one); else from its table (:func:`record`, the nearest tabulated threshold), an
     ``.onnx`` export given as it is: those of the weights it was exported from, saying so; :func:`unknown` with why
     where its card holds neither. The combined verdict is counted where every network has clips scanned alike;
-    else ``combined`` gives the reason it is not."""
+    else ``combined`` gives the reason it is not. ``ensembles``: with ``--model any --arch ensemble``, each
+    manipulation's ensemble's own (its verdicts are what the row's per-detector ones are), by manipulation, with its
+    ``networks`` named; None otherwise."""
     from mesocli.detectors import DetectorSet, Ensemble
 
     detectors: dict[str, Any] = {}
@@ -391,18 +467,23 @@ def for_scan(loaded: Any, threshold: float, rule: str | None, sampling: tuple[st
             made = unknown(NO_TABLE if stated else HELDOUT_ONLY if card is not None and card.metrics.get("heldout")
                            else NO_CARD, rule)
         detectors[leaf.name] = made
+    def counted(node: Any, kind: str) -> dict[str, Any]:  # a combined verdict's: where its networks' clips allow
+        sections = [_section(leaf) for leaf in networks(node)]
+        calls = _calls(node, threshold, rule, memo) if all(s is not None for s in sections) else None
+        if calls is not None and _alike(sections):  # type: ignore[arg-type]
+            return clips_record(sections[0], calls, threshold, rule, sampling, detector,  # type: ignore[arg-type]
+                                tracks)
+        reason = COMBINED_OTHERWISE if all(s is not None for s in sections) else COMBINED[kind]
+        return {"videos": None, "faces": None, "reason": reason}
+
+    ensembles = None
+    if isinstance(loaded, DetectorSet) and any(isinstance(m, Ensemble) for m in loaded.members.values()):
+        ensembles = {name: {"networks": [leaf.name for leaf in networks(member)], **counted(member, "ensemble")}
+                     for name, member in loaded.members.items() if isinstance(member, Ensemble)}
     combined = None
     if isinstance(loaded, DetectorSet | Ensemble):
-        kind = "any" if isinstance(loaded, DetectorSet) else "ensemble"
-        sections = [_section(leaf) for leaf in networks(loaded)]
-        calls = _calls(loaded, threshold, rule, memo) if all(s is not None for s in sections) else None
-        if calls is not None and _alike(sections):  # type: ignore[arg-type]
-            combined = clips_record(sections[0], calls, threshold, rule, sampling, detector,  # type: ignore[arg-type]
-                                    tracks)
-        else:
-            reason = COMBINED_OTHERWISE if all(s is not None for s in sections) else COMBINED[kind]
-            combined = {"videos": None, "faces": None, "reason": reason}
-    return {"detectors": detectors, "combined": combined}
+        combined = counted(loaded, "any" if isinstance(loaded, DetectorSet) else "ensemble")
+    return {"detectors": detectors, "ensembles": ensembles, "combined": combined}
 
 
 # ----------------------------------------------------- counted from each test clip's scores, as a scan took them
@@ -649,11 +730,13 @@ def clips_record(section: dict[str, Any], calls: Calls, threshold: float,
 
 
 def _alike(sections: list[dict[str, Any]]) -> bool:
-    """Whether the sections were scanned alike: the same clips, sampling and face detector."""
+    """Whether the sections were scanned alike: the same clips, sampling and face detector (each section's key made
+    once: ``--model any --arch ensemble`` asks of its three ensembles and of the whole)."""
     def key(s: dict[str, Any]) -> Any:
         return ([(c["clip"], c["fake"], c.get("method")) for c in s["clips"]],
                 (s["sampling"]["mode"], s["sampling"].get("value")), s["detector"])
-    return all(key(s) == key(sections[0]) for s in sections)
+    first = key(sections[0])
+    return all(s is sections[0] or key(s) == first for s in sections)
 
 
 def record_words(item: dict[str, Any], validation: str | None = None) -> str:
@@ -677,9 +760,9 @@ def record_words(item: dict[str, Any], validation: str | None = None) -> str:
                      f"missed: "
                      + ", ".join(f"{name} {_counted(c['count'], c['total'])}" for name, c in videos["missed"].items()))
     parts.append(f"per face at threshold {at}: {item['measured_on']} ({total} faces): "
-                 f"{_percent(faces['real_called_fake']['count'] / faces['real_called_fake']['total'])} of real faces "
+                 f"{_rate(faces['real_called_fake']['count'], faces['real_called_fake']['total'])} of real faces "
                  f"called fake, forged faces missed: "
-                 + ", ".join(f"{name} {_percent(c['count'] / c['total'])}" for name, c in faces["missed"].items()))
+                 + ", ".join(f"{name} {_rate(c['count'], c['total'])}" for name, c in faces["missed"].items()))
     if validation:
         parts.append(validation)
     whose = [c for c in item["cautions"] if c.startswith(EXPORTED)]  # an .onnx export's: whose rates they are

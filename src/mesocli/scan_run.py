@@ -834,6 +834,9 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
         resize = scan_resize(detector, loaded)
         meta["crop resize"] = f"{describe_resize(resize)} (of crops not 256×256: " + (
             "each detector as its weights ask)" if isinstance(resize, dict) else "as the weights ask)")
+    for name, item in (counted.get("ensembles") or {}).items():  # --model any --arch ensemble: each detector's own
+        meta[f"measured error rates of the {name} ensemble (the mean of {' and '.join(item['networks'])})"] = (
+            record_words(item) if "cautions" in item else f"not measured: {item['reason']}")
     if counted["combined"] is not None and "cautions" in counted["combined"]:  # counted from the clips' scores
         kind = "--model any" if isinstance(loaded, DetectorSet) else "--arch ensemble"
         meta[f"measured error rates of the combined verdict ({kind})"] = record_words(counted["combined"])

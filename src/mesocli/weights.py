@@ -127,10 +127,15 @@ class ModelCard:
                      if isinstance(self.metrics.get(k), dict) and self.metrics[k].get("threshold") is not None), None)
 
     def validation_at(self, threshold: float) -> str | None:
-        """Its MesoNet validation figures per face, in words, for a scan at ``threshold`` (measured at one threshold
-        only: said so where it is another); None where it has none."""
+        """Its MesoNet validation figures per face, in words, for a scan at ``threshold``: from its table of them
+        (``metrics.validation.error_rates``, :func:`mesocli.rates.validation_words`) at the tabulated threshold nearest
+        ``threshold``; a card without the table: at the one threshold they were measured at, said so where it is
+        another; None where it has none."""
         from mesocli.aggregate import threshold_shown
+        from mesocli.rates import validation_words
 
+        if (tabulated := validation_words(self.metrics, threshold)) is not None:
+            return tabulated
         validation = self._measured("validation", "MesoNet validation")
         measured = (self.metrics.get("validation") or {}).get("threshold")
         if validation and measured is not None:

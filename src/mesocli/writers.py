@@ -509,17 +509,23 @@ class TableWriter:
 
 
 def _errs(counts: dict[str, Any]) -> str:
-    """``real called fake 0/12; missed Deepfakes 4/12, Face2Face 6/6``: a table of :mod:`mesocli.rates` counts."""
-    real = counts["real_called_fake"]
-    missed = ", ".join(f"{name} {item['count']}/{item['total']}" for name, item in counts["missed"].items())
-    return f"real called fake {real['count']}/{real['total']}; missed {missed}"
+    """``real called fake 0/12 (0–25 %); missed Deepfakes 4/12 (13–61 %), Face2Face 6/6 (60–100 %)``: a table of
+    :mod:`mesocli.rates` counts, each with its 95 % interval."""
+    from mesocli.rates import interval_words
+
+    def one(item: dict[str, Any]) -> str:
+        return f"{item['count']}/{item['total']} ({interval_words(item['count'], item['total'])})"
+
+    missed = ", ".join(f"{name} {one(item)}" for name, item in counts["missed"].items())
+    return f"real called fake {one(counts['real_called_fake'])}; missed {missed}"
 
 
 def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     """The table's closing lines on what its verdicts are weighed by, one per detector (a row's ``error_rates``: a
     video's, per video by the scan's rule, else an image's, per face; a run of both: a second line per detector,
-    per face, for the images), and for ``--model any`` or ``--arch ensemble`` one saying the combined verdict's
-    own are not tabulated; none when no row has a verdict."""
+    per face, for the images), per manipulation's ensemble (``--model any --arch ensemble``), and for the combined
+    verdict of ``--model any`` or ``--arch ensemble`` (or one saying it is not tabulated); none when no row has a
+    verdict."""
     video, image = (next((row["error_rates"] for row in rows if row.get("type") == kind and row.get("error_rates")),
                          None) for kind in ("video", "image"))
     rates = video or image
@@ -528,8 +534,18 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     lines = []
     combined = rates.get("combined")
     counted = combined is not None and "cautions" in combined  # the combined verdict's own, from per-clip scores
-    items = [*rates["detectors"].items(), *([("the combined verdict", combined)] if counted else [])]
-    for name, item in items:
+
+    def detector(name: str) -> Any:
+        return lambda found: (found.get("detectors") or {}).get(name)
+
+    def ensemble(name: str) -> Any:
+        return lambda found: (found.get("ensembles") or {}).get(name)
+
+    items = [*((name, item, detector(name)) for name, item in rates["detectors"].items()),
+             *((f"the {name} ensemble of {' and '.join(item['networks'])}", item, ensemble(name))
+               for name, item in (rates.get("ensembles") or {}).items()),
+             *([("the combined verdict", combined, lambda found: found.get("combined"))] if counted else [])]
+    for name, item, same in items:
         if item["faces"] is None:
             lines.append(f"error rates of {name}: unknown ({item['reason'].split(';')[0]}; JSON: error_rates)")
             continue
@@ -537,11 +553,8 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         rule = f"{item['rule']}, " if per == "clips" else ""
         at = f"at {item['threshold']:g}" + (", the nearest measured" if item["threshold_differs"] else "")
         sampled = per == "clips" and any(  # any video's (one shorter than --frames N: its own)
-            ((row.get("error_rates") or {}).get("detectors") or {}).get(name, {}).get("sampling_differs")
+            (same(row.get("error_rates") or {}) or {}).get("sampling_differs")
             for row in rows if row.get("type") == "video")
-        if name == "the combined verdict":
-            sampled = per == "clips" and any(((row.get("error_rates") or {}).get("combined") or {}).get(
-                "sampling_differs") for row in rows if row.get("type") == "video")
         notes = [f"measured at {item['frames_per_clip']} frames a clip"] if sampled else []
         if item.get("detector_differs"):
             notes.append(f"measured with the {item['face_detector']} face detector")
@@ -550,8 +563,7 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         where = str(item["measured_on"]).replace("FaceForensics++", "FF++")
         lines.append(f"error rates of {name} ({where} {per}, {rule}{at}): {_errs(counts)}"
                      + (f" ({'; '.join(notes)})" if notes else ""))
-        if per == "clips" and image is not None and (name in image["detectors"] or counted and item is combined):
-            # an image's verdict: one face's
+        if per == "clips" and image is not None and same(image) is not None:  # an image's verdict: one face's
             lines.append(f"error rates of {name} for the images ({where} faces, {at}): {_errs(item['faces'])}")
     if combined and not counted:
         lines.append("error rates of the combined verdict: not tabulated, each detector's are above "
