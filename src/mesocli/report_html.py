@@ -114,7 +114,12 @@ figcaption{font-size:.88em;color:#333}
 .faces{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:10px}
 section.input{page-break-inside:avoid}
 ul.meta li{overflow-wrap:anywhere}
-@media print{h2,h3,h4{break-after:avoid;page-break-after:avoid}figure,tr{break-inside:avoid;page-break-inside:avoid}}
+@media print{h2,h3,h4{break-after:avoid;page-break-after:avoid}figure,tr{break-inside:avoid;page-break-inside:avoid}
+body{padding:0}header .meta{font-size:.85em}
+#summary table{width:100%;table-layout:fixed;font-size:.75em}#summary th,#summary td{padding:2px 4px}
+#summary .badge{padding:0 3px}#summary th{width:6%}#summary th:first-child{width:2.5%}
+#summary th:nth-child(2){width:auto}#summary th:nth-child(4){width:9%}#summary th:nth-last-child(2){width:8%}
+#summary th:last-child{width:15%}#summary td.input{font-size:.9em}}
 a{color:#0050a0}
 """
 
