@@ -1184,3 +1184,37 @@ def test_a_printed_summary_starts_on_its_first_page_with_long_paths(tmp_path: Pa
     head = source[source.index('<section id="summary">'):].split("<tbody>", 1)[0]
     assert head.count("<th>") == 8  # the columns the widths above are of, in that order
     assert head.index("<th>input</th>") < head.index("<th>type</th>") < head.index("<th>error or warning</th>")
+
+
+def test_the_page_title_names_what_the_report_is_of(tmp_path: Path) -> None:
+    """A browser tab and a printed PDF's page header show the page's title: it was "mesocli report" for every
+    report. It now names the single input's file (escaped, as the page shows names) or how many inputs, and the day."""
+    import re
+
+    from mesocli.report import ReportEntry, render_html
+
+    class Title(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.inside, self.text, self.tags = False, "", []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            self.inside = tag == "title"
+
+        def handle_endtag(self, tag: str) -> None:
+            self.inside = False
+
+        def handle_data(self, data: str) -> None:
+            self.text += data if self.inside else ""
+
+    def title(paths: list[str]) -> str:
+        entries = [ReportEntry({"path": p, "type": "image", "status": "error", "error": "unreadable"}) for p in paths]
+        page = Title()
+        page.feed(render_html(entries))
+        assert "b" not in page.tags[:page.tags.index("body")] and page.tags.count("title") == 1  # text, not markup
+        return page.text
+
+    one = title(["cases/0412/<b>&amp;clip\u202e.mp4"])
+    assert re.fullmatch(r"<b>&amp;clip\\u202e\.mp4 · mesocli scan report, \d{4}-\d\d-\d\d", one), one
+    assert re.fullmatch(r"3 inputs · mesocli scan report, \d{4}-\d\d-\d\d", title(["a.mp4", "b.jpg", "c.mp4"]))
