@@ -1218,3 +1218,24 @@ def test_the_page_title_names_what_the_report_is_of(tmp_path: Path) -> None:
     one = title(["cases/0412/<b>&amp;clip\u202e.mp4"])
     assert re.fullmatch(r"<b>&amp;clip\\u202e\.mp4 · mesocli scan report, \d{4}-\d\d-\d\d", one), one
     assert re.fullmatch(r"3 inputs · mesocli scan report, \d{4}-\d\d-\d\d", title(["a.mp4", "b.jpg", "c.mp4"]))
+
+
+def test_the_header_says_how_to_repeat_its_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header gave the command and its folder, but not how to run it again: as written it names this report,
+    which is refused (or, with --force, replaced). A line under it says: there, with --report naming a new file."""
+    from mesocli.report import render_html
+    from mesocli.scan import ScanOptions
+    from mesocli.scan_run import _explainer
+
+    monkeypatch.chdir(tmp_path)
+    explainer = _explainer(None, tmp_path / "r.html", 1, ScanOptions(), False, None,
+                           command="mesocli scan clip.mp4 --report r.html")
+    keys = list(explainer.meta)
+    assert keys[keys.index("command") + 1] == "to repeat", keys
+    page = Page()
+    page.feed(render_html([], explainer.meta))
+    text = " ".join(" ".join(page.text).split())
+    assert (f"command: mesocli scan clip.mp4 --report r.html (run in {tmp_path}) to repeat: run it in {tmp_path} "
+            "with --report naming a new file, not this one, then compare the two pages (docs/scan.md, "
+            "“Repeatability”)") in text, text
+    assert "to repeat" not in _explainer(None, tmp_path / "r.html", 1, ScanOptions(), False, None).meta  # no command
