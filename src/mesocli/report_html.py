@@ -116,7 +116,7 @@ figcaption{font-size:.88em;color:#333}
 section.input{page-break-inside:avoid}
 ul.meta li{overflow-wrap:anywhere}
 @media print{h2,h3,h4{break-after:avoid;page-break-after:avoid}figure,tr{break-inside:avoid;page-break-inside:avoid}
-body{padding:0}header .meta{font-size:.85em}
+body{padding:0}header .meta{font-size:.8em;line-height:1.3}#summary thead th{font-size:.9em}
 #summary table{width:100%;table-layout:fixed;font-size:.75em}#summary th,#summary td{padding:2px 4px}
 #summary .badge{padding:0 3px}#summary th{width:6%}#summary th:first-child{width:2.5%}
 #summary th:nth-child(2){width:auto}#summary th:nth-child(4){width:9%}#summary th:nth-last-child(2){width:8%}
