@@ -218,6 +218,9 @@ def test_a_heatmap_panel_given_to_explain_is_explained_as_the_face_it_shows(run_
     assert abs(from_panel["p_fake"] - from_crop["p_fake"]) < 1e-5 and abs(from_panel["p_fake"] - named) <= 5e-4
     assert abs(from_copy["p_fake"] - from_crop["p_fake"]) < 0.05
     assert from_panel["sha256"] == hashlib.sha256(panel.read_bytes()).hexdigest()  # the file given, as ever
+    # what was scored: the panel's crop (scan --detector none would score the whole panel), the crop file as given
+    assert from_panel["scored_as"] == from_copy["scored_as"] != from_crop["scored_as"]
+    assert from_panel["scored_as"].startswith("the face crop the heatmap panel shows (its left 256×256)")
     assert f"{panel}: a heatmap panel" in stderr and "copy.jpg: a heatmap panel" in stderr
     assert "crop.png" not in stderr
     with Image.open(from_panel["heatmap"]) as drawn, Image.open(from_crop["heatmap"]) as direct:

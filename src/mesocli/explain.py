@@ -318,6 +318,10 @@ NO_FACE = "no face found in it: the map may show nothing of a face"
 SCORED_AS = "the file as given (a face crop: no face detection or alignment, as scan --detector none)"
 """How ``mesocli explain`` scores a file (each line's ``scored_as``): the crop itself, resized, where ``scan`` finds the
 face in the image and aligns it first, and so gives another p_fake for the same file (docs/explain.md)."""
+PANEL_SCORED_AS = ("the face crop the heatmap panel shows (its left 256×256), as given: no face detection or "
+                   "alignment (the crop scan found and aligned)")
+"""``scored_as`` of a heatmap panel given to explain: its crop is scored, not the file (``scan --detector none`` would
+score the whole panel)."""
 CAPTION_AS_GIVEN = "scored as given, no face detection"  # the panel caption's words for it
 """What ``explain`` says of an image given as a face crop in which HOG finds no face (a landscape photo), in its
 panel, its line's ``warnings`` and on stderr."""
@@ -509,13 +513,14 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
                         "scan --explain's panels)")
         explanations = cam.explain(np.stack([face for _, _, face, _, _, _ in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
-        for (source, target, face, digest, warnings, _), explanation in zip(pending, explanations, strict=True):
+        for (source, target, face, digest, warnings, data), explanation in zip(pending, explanations, strict=True):
             caption = f"{caption_for(explanation.p_fake, kind='image')} · {CAPTION_AS_GIVEN} · {printable(source.name)}"
             panel = face_panel(face, explanation, caption, no_face=NO_FACE in warnings)
             atomic_write_bytes(target, png_bytes(panel), replace=force)
             called = verdict(explanation.p_fake, threshold)
             yield {"path": str(source), "sha256": digest, "status": "ok", "error": None,
-                   "p_fake": round(explanation.p_fake, 6), "scored_as": SCORED_AS,
+                   "p_fake": round(explanation.p_fake, 6),
+                   "scored_as": SCORED_AS if data is not None else PANEL_SCORED_AS,  # data None: a panel's crop
                    "verdict": called, "threshold": threshold, "target": explanation.target, "heatmap": str(target),
                    "model": dict(detector) or None, "explained_at": utc_now(), "mesocli": __version__, **software,
                    "warnings": warnings}
