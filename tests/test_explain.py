@@ -218,6 +218,9 @@ def test_a_heatmap_panel_given_to_explain_is_explained_as_the_face_it_shows(run_
     assert abs(from_panel["p_fake"] - from_crop["p_fake"]) < 1e-5 and abs(from_panel["p_fake"] - named) <= 5e-4
     assert abs(from_copy["p_fake"] - from_crop["p_fake"]) < 0.05
     assert from_panel["sha256"] == hashlib.sha256(panel.read_bytes()).hexdigest()  # the file given, as ever
+    # what was scored: the panel's crop (scan --detector none would score the whole panel), the crop file as given
+    assert from_panel["scored_as"] == from_copy["scored_as"] != from_crop["scored_as"]
+    assert from_panel["scored_as"].startswith("the face crop the heatmap panel shows (its left 256×256)")
     assert f"{panel}: a heatmap panel" in stderr and "copy.jpg: a heatmap panel" in stderr
     assert "crop.png" not in stderr
     with Image.open(from_panel["heatmap"]) as drawn, Image.open(from_crop["heatmap"]) as direct:
@@ -790,3 +793,33 @@ def test_the_explain_share_benchmark_refuses_a_faces_folder_without_faces_in_one
         runpy.run_path(str(Path(__file__).resolve().parents[1] / "benchmarks" / "explain_share.py"),
                        run_name="__main__")
     assert str(stopped.value.code) == f"error: no faces named <clip>_<frame>.jpg in {tmp_path / faces}"
+
+
+def test_explain_says_it_scored_the_file_as_given_as_scan_does_with_no_detector(
+        run_cli: RunCli, tmp_path: Path, own_weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``explain`` scores the file itself as the face crop (no face detection, no alignment); ``scan`` finds the face
+    and aligns it, so the two gave different p_fake for one image (0.759 against 0.612 for the authors' df00204.jpg)
+    and nothing said why. Each line's ``scored_as`` and the panel's caption now say it; ``scan --detector none``
+    scores a file as explain does, to the same p_fake."""
+    import mesocli.explain as explain_module
+
+    captions: list[str] = []
+    real_panel = explain_module.face_panel
+    monkeypatch.setattr(explain_module, "face_panel",
+                        lambda face, explanation, caption, **kw: (captions.append(caption),
+                                                                  real_panel(face, explanation, caption, **kw))[1])
+    crop = tmp_path / "face.png"
+    face_crop().save(crop)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    code, stdout, stderr = run_cli("explain", tmp_path / "broken.jpg", crop, "--out", tmp_path / "maps",
+                                   "--weights", own_weights)
+    assert code == 3, stderr
+    error, line = (json.loads(text) for text in stdout.splitlines())
+    assert error["status"] == "error" and error.get("scored_as", "missing") is None  # not scored at all
+    assert line.get("scored_as") == ("the file as given (a face crop: no face detection or alignment, as scan "
+                                     "--detector none)"), line
+    assert captions == [f"p_fake {line['p_fake']:.3f} · scored as given, no face detection · face.png"], captions
+    code, stdout, stderr = run_cli("scan", crop, "--detector", "none", "--weights", own_weights, "-q", "--format",
+                                   "json")
+    assert code == 0, stderr
+    assert json.loads(stdout)[0]["p_fake"] == line["p_fake"]

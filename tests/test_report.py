@@ -1143,3 +1143,101 @@ def test_the_report_names_the_files_of_the_folder_it_does_not_cover(
     notes = [line.removeprefix("mesocli: ") for line in stderr.splitlines()]
     assert len(notes) == 3 and "inbox/sub/again.jpg: the same file as inbox/photo.jpg" in notes[2], notes
     assert f"not in this report: {'; '.join(notes)}" in text
+
+
+def _print_widths(columns: int) -> list[str]:
+    """The print width of each of the summary's ``columns`` header cells, as the print CSS sets them (a plain
+    ``#summary th`` rule first, then the ``:first-child``/``:nth-child``/``:last-child`` ones in order)."""
+    import re
+
+    from mesocli.report_html import CSS
+
+    printed = CSS[CSS.index("@media print{"):]
+    rules = re.findall(r"#summary th(:[a-z-]+(?:\((\d+)\))?)?\{width:([^;}]+)\}", printed)
+    widths = ["auto"] * columns
+    for pseudo, number, width in sorted(rules, key=lambda rule: rule[0] != ""):  # the plain rule first
+        for i in range(columns):
+            if (pseudo == "" or (pseudo == ":first-child" and i == 0) or (pseudo == ":last-child" and i == columns - 1)
+                    or (pseudo.startswith(":nth-child") and i == int(number) - 1)
+                    or (pseudo.startswith(":nth-last-child") and i == columns - int(number))):
+                widths[i] = width
+    return widths
+
+
+def test_a_printed_summary_starts_on_its_first_page_with_long_paths(tmp_path: Path) -> None:
+    """Printed (Letter or A4), the summary table was as narrow as its words: a long path broke into a 7-line cell,
+    and as rows are never cut across pages the whole table moved to page 2, leaving page 1 40 % blank. In print the
+    table now spans the page at a smaller font, with fixed columns: the input column gets what the short ones leave
+    (about half the width), so such a path takes 3 or 4 lines; rows are still never cut."""
+    from mesocli.report import ReportEntry, render_html
+    from mesocli.report_html import CSS
+
+    printed = CSS[CSS.index("@media print{"):]
+    assert "figure,tr{break-inside:avoid" in printed  # no row, timeline or heatmap cut across pages
+    assert "#summary table{width:100%;table-layout:fixed;font-size:.75em}" in printed
+    widths = _print_widths(8)  # #, input, type, verdict, p_fake, faces, flagged, error or warning
+    assert widths[1] == "auto" and all(w.endswith("%") for i, w in enumerate(widths) if i != 1), widths
+    assert sum(float(w[:-1]) for i, w in enumerate(widths) if i != 1) <= 55  # the input column: 45 % or more
+    assert _print_widths(11)[1] == "auto"  # --model any: a p_fake column per detector, the input still the rest
+    long = "/cases/case_2026-0412_county_court_exhibits/evidence_batch_07_received_2026-11-30/DCIM/VID_0001.mp4"
+    result = {"path": long, "type": "video", "status": "ok", "p_fake": 0.2, "verdict": "real", "threshold": 0.5,
+              "aggregation": "mean", "frames": {"sampled": 3, "with_face": 3}, "segments": [], "warnings": []}
+    source = render_html([ReportEntry(result)])
+    head = source[source.index('<section id="summary">'):].split("<tbody>", 1)[0]
+    assert head.count("<th>") == 8  # the columns the widths above are of, in that order
+    assert head.index("<th>input</th>") < head.index("<th>type</th>") < head.index("<th>error or warning</th>")
+
+
+def test_the_page_title_names_what_the_report_is_of(tmp_path: Path) -> None:
+    """A browser tab and a printed PDF's page header show the page's title: it was "mesocli report" for every
+    report. It now names the single input's file (escaped, as the page shows names) or how many inputs, and the day."""
+    import re
+
+    from mesocli.report import ReportEntry, render_html
+
+    class Title(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.inside, self.text, self.tags = False, "", []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            self.inside = tag == "title"
+
+        def handle_endtag(self, tag: str) -> None:
+            self.inside = False
+
+        def handle_data(self, data: str) -> None:
+            self.text += data if self.inside else ""
+
+    def title(paths: list[str]) -> str:
+        entries = [ReportEntry({"path": p, "type": "image", "status": "error", "error": "unreadable"}) for p in paths]
+        page = Title()
+        page.feed(render_html(entries))
+        assert "b" not in page.tags[:page.tags.index("body")] and page.tags.count("title") == 1  # text, not markup
+        return page.text
+
+    one = title(["cases/0412/<b>&amp;clip\u202e.mp4"])
+    assert re.fullmatch(r"<b>&amp;clip\\u202e\.mp4 · mesocli scan report, \d{4}-\d\d-\d\d", one), one
+    assert re.fullmatch(r"3 inputs · mesocli scan report, \d{4}-\d\d-\d\d", title(["a.mp4", "b.jpg", "c.mp4"]))
+
+
+def test_the_header_says_how_to_repeat_its_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header gave the command and its folder, but not how to run it again: as written it names this report,
+    which is refused (or, with --force, replaced). A line under it says: there, with --report naming a new file."""
+    from mesocli.report import render_html
+    from mesocli.scan import ScanOptions
+    from mesocli.scan_run import _explainer
+
+    monkeypatch.chdir(tmp_path)
+    explainer = _explainer(None, tmp_path / "r.html", 1, ScanOptions(), False, None,
+                           command="mesocli scan clip.mp4 --report r.html")
+    keys = list(explainer.meta)
+    assert keys[keys.index("command") + 1] == "to repeat", keys
+    page = Page()
+    page.feed(render_html([], explainer.meta))
+    text = " ".join(" ".join(page.text).split())
+    assert (f"command: mesocli scan clip.mp4 --report r.html (run in {tmp_path}) to repeat: run it in {tmp_path} "
+            "with --report naming a new file, not this one, then compare the two pages (docs/scan.md, "
+            "“Repeatability”)") in text, text
+    assert "to repeat" not in _explainer(None, tmp_path / "r.html", 1, ScanOptions(), False, None).meta  # no command

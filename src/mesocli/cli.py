@@ -319,9 +319,11 @@ def extract(
     "explain", quiet_interrupt=True,
     # one line per paragraph: the rich help keeps a docstring's line breaks
     help="Heatmaps (Grad-CAM) of where the network found its evidence on face crops; see docs/explain.md.\n\n"
-    "Prints one JSON line per face (path, status, error, p_fake, verdict, threshold, target, heatmap, model; target: "
-    "the class the map shows evidence for, fake or real, the one the network decided; model: the detector's arch, "
-    "name and weights_sha256).\n\n"
+    "Prints one JSON line per face (path, status, error, p_fake, scored_as, verdict, threshold, target, heatmap, "
+    "model; target: the class the map shows evidence for, fake or real, the one the network decided; model: the "
+    "detector's arch, name and weights_sha256). Each file is scored as given, as the face crop: no face detection "
+    "or alignment, so scan, which finds and aligns the face, may give another p_fake; scan --detector none gives "
+    "this one.\n\n"
     "Exit status: 0 done; 2 usage error; 3 a face could not be read (the others are still explained).",
 )
 @_reads_media

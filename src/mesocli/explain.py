@@ -315,6 +315,14 @@ def _scale(colormap: str = COLORMAP) -> np.ndarray:
 
 
 NO_FACE = "no face found in it: the map may show nothing of a face"
+SCORED_AS = "the file as given (a face crop: no face detection or alignment, as scan --detector none)"
+"""How ``mesocli explain`` scores a file (each line's ``scored_as``): the crop itself, resized, where ``scan`` finds the
+face in the image and aligns it first, and so gives another p_fake for the same file (docs/explain.md)."""
+PANEL_SCORED_AS = ("the face crop the heatmap panel shows (its left 256×256), as given: no face detection or "
+                   "alignment (the crop scan found and aligned)")
+"""``scored_as`` of a heatmap panel given to explain: its crop is scored, not the file (``scan --detector none`` would
+score the whole panel)."""
+CAPTION_AS_GIVEN = "scored as given, no face detection"  # the panel caption's words for it
 """What ``explain`` says of an image given as a face crop in which HOG finds no face (a landscape photo), in its
 panel, its line's ``warnings`` and on stderr."""
 
@@ -424,8 +432,8 @@ def explain_files(paths: Sequence[str | Path], model: Any, out_dir: Path, thresh
                   force: bool = False, batch: int = 16, described: dict[str, Any] | None = None,
                   log: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
     """Explain face crops (image files, folders of them): write ``OUT_DIR/<name>.png`` per face and
-    yield one dict per input (path, status ok/error, error, p_fake, verdict, threshold, target, heatmap, model,
-    explained_at, runtime, resize, libraries).
+    yield one dict per input (path, status ok/error, error, p_fake, scored_as, verdict, threshold, target, heatmap,
+    model, explained_at, runtime, resize, libraries).
 
     ``model`` in each dict is the detector's ``describe()`` (arch, name, weights_sha256) once it is loaded, and
     ``described`` (the same, read from the weights file beforehand) before: an error line printed before the
@@ -505,13 +513,14 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
                         "scan --explain's panels)")
         explanations = cam.explain(np.stack([face for _, _, face, _, _, _ in pending]), threshold=threshold)
         check_scores(np.array([explanation.p_fake for explanation in explanations]), given)  # before any heatmap
-        for (source, target, face, digest, warnings, _), explanation in zip(pending, explanations, strict=True):
-            caption = f"{caption_for(explanation.p_fake, kind='image')} · {printable(source.name)}"
+        for (source, target, face, digest, warnings, data), explanation in zip(pending, explanations, strict=True):
+            caption = f"{caption_for(explanation.p_fake, kind='image')} · {CAPTION_AS_GIVEN} · {printable(source.name)}"
             panel = face_panel(face, explanation, caption, no_face=NO_FACE in warnings)
             atomic_write_bytes(target, png_bytes(panel), replace=force)
             called = verdict(explanation.p_fake, threshold)
             yield {"path": str(source), "sha256": digest, "status": "ok", "error": None,
                    "p_fake": round(explanation.p_fake, 6),
+                   "scored_as": SCORED_AS if data is not None else PANEL_SCORED_AS,  # data None: a panel's crop
                    "verdict": called, "threshold": threshold, "target": explanation.target, "heatmap": str(target),
                    "model": dict(detector) or None, "explained_at": utc_now(), "mesocli": __version__, **software,
                    "warnings": warnings}
@@ -536,7 +545,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
         except InputError as exc:
             yield from flush()  # keep the output in input order
             yield {"path": str(source), "sha256": None, "status": "error", "error": str(exc), "p_fake": None,
-                   "verdict": None,
+                   "scored_as": None, "verdict": None,
                    "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None,
                    "explained_at": utc_now(), "mesocli": __version__, **software, "warnings": []}
             continue

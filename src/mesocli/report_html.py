@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import html
 import itertools
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -114,7 +115,12 @@ figcaption{font-size:.88em;color:#333}
 .faces{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:10px}
 section.input{page-break-inside:avoid}
 ul.meta li{overflow-wrap:anywhere}
-@media print{h2,h3,h4{break-after:avoid;page-break-after:avoid}figure,tr{break-inside:avoid;page-break-inside:avoid}}
+@media print{h2,h3,h4{break-after:avoid;page-break-after:avoid}figure,tr{break-inside:avoid;page-break-inside:avoid}
+body{padding:0}header .meta{font-size:.8em;line-height:1.3}#summary thead th{font-size:.9em}
+#summary table{width:100%;table-layout:fixed;font-size:.75em}#summary th,#summary td{padding:2px 4px}
+#summary .badge{padding:0 3px}#summary th{width:6%}#summary th:first-child{width:2.5%}
+#summary th:nth-child(2){width:auto}#summary th:nth-child(4){width:9%}#summary th:nth-last-child(2){width:8%}
+#summary th:last-child{width:15%}#summary td.input{font-size:.9em}}
 a{color:#0050a0}
 """
 
@@ -415,6 +421,17 @@ def _digest(r: dict[str, Any]) -> str:
     return f'<p class="meta">sha256: none, {why}{when}</p>'
 
 
+def page_title(entries: Sequence[ReportEntry], created: str) -> str:
+    """What the page is about, as a browser tab and a printed PDF's page header show it: the single input's file
+    name, or how many inputs, and the day the report was made (``clip.mp4 · mesocli scan report, 2026-12-07``)."""
+    if len(entries) == 1:
+        path = str(entries[0].result.get("path"))
+        subject = os.path.basename(path.rstrip("/")) or path
+    else:
+        subject = f"{len(entries)} inputs"
+    return f"{subject} · mesocli scan report, {created[:10]}"
+
+
 def render_html(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = None) -> str:
     """The whole report as one HTML document (see the module docstring)."""
     return "".join(html_parts(entries, meta))
@@ -433,7 +450,7 @@ def html_parts(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = Non
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>mesocli report</title>",
+        f"<title>{_esc(page_title(entries, created))}</title>",
         f"<style>{CSS}</style></head><body>",
         "<header><h1>mesocli scan report</h1>",
         f'<p class="meta">mesocli {_esc(__version__)} · {_esc(created)}. Every score is <b>p_fake</b>, the '

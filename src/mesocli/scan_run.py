@@ -769,6 +769,8 @@ def _explainer(explain: Path | None, report: Path | None, top: int, options: Sca
         meta["verdict rule"] += f", tracks of {options.min_track_frames} sampled frames or more decide"
     if command:  # what another examiner runs to reproduce the result, and where (relative paths)
         meta["command"] = f"{command}  (run in {os.getcwd()})"
+        meta["to repeat"] = (f"run it in {os.getcwd()} with --report naming a new file, not this one, then compare "
+                             "the two pages (docs/scan.md, “Repeatability”)")
     return Explainer(None, explain_dir=explain, report=report, top=top, smooth=options.smooth,
                      threshold=options.threshold, meta=meta, force=force)
 
