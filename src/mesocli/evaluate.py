@@ -711,11 +711,11 @@ def provenance(loaded: Any) -> dict[str, Any]:
     decodes no video), the resize of crops not 256×256 (:func:`mesocli.weights.resize_record`: the weights', per
     member where a set's differ) and when the evaluation finished (UTC, ISO 8601 to the second)."""
     from mesocli import __version__
-    from mesocli.provenance import EVAL_PACKAGES, library_versions, utc_now
+    from mesocli.provenance import EVAL_PACKAGES, code_digest, library_versions, utc_now
     from mesocli.runtime import runtime_of
 
     runtime = runtime_of(loaded)
-    return {"mesocli": __version__, "runtime": runtime, "resize": resize_record(loaded),
+    return {"mesocli": __version__, "mesocli_code": code_digest(), "runtime": runtime, "resize": resize_record(loaded),
             "libraries": library_versions(runtime, EVAL_PACKAGES), "finished_at": utc_now()}
 
 

@@ -253,9 +253,10 @@ def session(epoch: int = 0, step: int = 0) -> dict[str, Any]:
     second), the epoch (counted from 1) and step it started from, the mesocli version and the installed versions of
     the libraries that train (:func:`mesocli.provenance.library_versions`: TensorFlow, Keras, numpy, Pillow, h5py)."""
     from mesocli import __version__
-    from mesocli.provenance import TRAIN_PACKAGES, library_versions, utc_now
+    from mesocli.provenance import TRAIN_PACKAGES, code_digest, library_versions, utc_now
 
     return {"started_at": utc_now(), "epoch": epoch + 1, "step": step, "mesocli": __version__,
+            "mesocli_code": code_digest(),
             "libraries": library_versions("tensorflow", TRAIN_PACKAGES)}
 
 
@@ -263,7 +264,8 @@ def card_provenance(config: TrainConfig) -> dict[str, Any]:
     """A model card's ``provenance``: the software that wrote it (mesocli, the libraries, as :func:`session`) and
     the run's ``sessions`` (``config.json``'s ``provenance``: its start and each resume)."""
     wrote = session()
-    return {"mesocli": wrote["mesocli"], "libraries": wrote["libraries"], "sessions": config.provenance}
+    return {"mesocli": wrote["mesocli"], "mesocli_code": wrote["mesocli_code"], "libraries": wrote["libraries"],
+            "sessions": config.provenance}
 
 
 def learning_rate_at(config: TrainConfig, step: int) -> float:

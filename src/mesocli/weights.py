@@ -15,7 +15,6 @@ import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -248,10 +247,9 @@ def describe_resize(record: Any) -> str:
 
 def bundled_dir() -> Path:
     """The folder of bundled weights: inside the installed package, else the source tree's weights/."""
-    packaged = Path(str(resources.files("mesocli"))) / "weights"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "weights"
+    from mesocli.provenance import packaged_path
+
+    return packaged_path("weights")
 
 
 def card_path_for(weights_path: Path) -> Path:
