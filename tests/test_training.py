@@ -65,6 +65,24 @@ def config_for(data: Path, epochs: int) -> TrainConfig:
                        command="pytest")
 
 
+def test_heldout_ensemble_draws_the_held_out_part_training_drew(tiny_data: Path, tmp_path: Path) -> None:
+    """``scripts/heldout_ensemble.py`` drew its held-out part among every listed file, training among the readable
+    ones: with an unreadable file in the data (``broken.jpg``) it scored another part than the run held out."""
+    import runpy
+
+    from mesocli.training import load_run_data, split_run_data
+
+    config = config_for(tiny_data, 1)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer.prepare()  # decodes the tiny split; trains nothing
+    drew = [trainer.data.combined.paths[i] for i in trainer.held_idx]
+    script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "heldout_ensemble.py"))
+    data, held = script["heldout_part"](config)
+    assert [data.combined.paths[i] for i in held] == drew
+    every = load_run_data(config)  # the draw among every listed file: another part (what the script scored)
+    assert [every.combined.paths[i] for i in split_run_data(config, every, np.arange(len(every.labels)))[1]] != drew
+
+
 @pytest.mark.slow
 def test_train_one_epoch_writes_a_loadable_model_card(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
     run = tmp_path / "run"

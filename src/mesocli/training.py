@@ -360,6 +360,13 @@ def load_run_data(config: TrainConfig) -> TrainingData:
     return data
 
 
+def decode_run_data(config: TrainConfig, data: TrainingData, progress: bool = True) -> tuple[Any, np.ndarray]:
+    """A run's files decoded as training reads them (its resize), and the indices of the usable (readable) ones:
+    the held-out part is drawn among those (:func:`split_run_data`), so that an unreadable file draws no other."""
+    decoded = decode_dataset(data.combined, progress=progress, resizes=(config.resize,))
+    return decoded, np.flatnonzero(decoded.ok)
+
+
 def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray,
                    same_files: bool = True, celeb_df: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(train, held-out) indices into ``data`` among the ``usable`` (readable) files: whole identity groups
@@ -480,10 +487,9 @@ class Trainer:
         self._note_changed_extracts()
         for path in data.ignored[:5]:
             self.log(f"skipped (not an image): {path}", file=sys.stderr)
-        decoded = decode_dataset(dataset, progress=self.bars, resizes=(config.resize,))
+        decoded, usable = decode_run_data(config, data, progress=self.bars)
         for message in decoded.errors.values():
             self.log(f"skipped (unreadable): {message}", file=sys.stderr)
-        usable = np.flatnonzero(decoded.ok)
         self.images = decoded.images
         labels = dataset.labels
         readable = np.bincount(labels[usable], minlength=2)
