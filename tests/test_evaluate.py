@@ -115,7 +115,7 @@ def test_the_report_says_which_software_made_it_and_when(grey_model: LoadedModel
     after = now()
     made = report["provenance"]
     assert list(report)[-1] == "provenance"
-    assert set(made) == {"mesocli", "mesocli_code", "runtime", "resize", "libraries", "finished_at"}
+    assert set(made) == {"mesocli", "mesocli_code", "runtime", "resize", "resize_from", "libraries", "finished_at"}
     assert made["resize"] == "bilinear"  # the grey model has no card: mesocli's resize
     assert (made["mesocli"], made["runtime"]) == (__version__, "tensorflow")  # the grey model is a Keras one
     from mesocli.provenance import code_digest

@@ -65,6 +65,32 @@ def config_for(data: Path, epochs: int) -> TrainConfig:
                        command="pytest")
 
 
+def test_a_checkpoint_is_read_with_its_runs_resize(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """A run's checkpoint has no model card: ``eval --weights RUN/checkpoints/epoch_001.weights.h5`` of a
+    ``--resize nearest`` run read its crops (JPEGs of odd sizes) bilinear, so its figures were not the run's. It now
+    takes the run's resize from ``RUN/config.json`` and says so; the scores are those of the same weights with their
+    card (``best.weights.h5``, the one epoch)."""
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--resize", "nearest", "--limit", "24",
+                           "--seed", "3")
+    assert code == 0, err
+
+    def scored(weights: Path, name: str) -> tuple[dict, list[str]]:
+        scores = tmp_path / f"{name}.csv"
+        result = run_cli("eval", "--data", tiny_data, "--weights", weights, "--bootstrap", "0", "--format", "json",
+                         "--scores", scores)
+        assert result.code == 0, result.err
+        return json.loads(result.out), [line.split(",")[3] for line in scores.read_text().splitlines()[1:]]
+
+    best, best_scores = scored(run / "best.weights.h5", "best")
+    checkpoint, checkpoint_scores = scored(run / "checkpoints" / "epoch_001.weights.h5", "checkpoint")
+    assert (checkpoint["provenance"]["resize"], checkpoint_scores) == ("nearest", best_scores)
+    assert checkpoint["auc"] == best["auc"]
+    assert (best["provenance"]["resize"], best["provenance"]["resize_from"]) == ("nearest", "the model card")
+    assert checkpoint["provenance"]["resize_from"] == (f"{run / 'config.json'} (the run's train --resize: a "
+                                                       "checkpoint has no model card)")
+
+
 def test_heldout_ensemble_draws_the_held_out_part_training_drew(tiny_data: Path, tmp_path: Path) -> None:
     """``scripts/heldout_ensemble.py`` drew its held-out part among every listed file, training among the readable
     ones: with an unreadable file in the data (``broken.jpg``) it scored another part than the run held out."""
