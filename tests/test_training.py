@@ -19,7 +19,7 @@ from PIL import Image
 from mesocli import __version__
 from mesocli.cli_base import _sigterm_as_interrupt
 from mesocli.errors import Terminated, UsageError
-from mesocli.provenance import library_versions
+from mesocli.provenance import code_digest, library_versions
 from mesocli.training import TrainConfig, Trainer, interrupts_held, resume_run, start_run
 from mesocli.weights import load_weights
 
@@ -390,8 +390,9 @@ def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
     (started,) = json.loads((run / "config.json").read_text())["provenance"]  # when, and with what, it started
     versions = library_versions("tensorflow", ("numpy", "Pillow", "h5py"))
     assert started == {"started_at": started["started_at"], "epoch": 1, "step": 0, "mesocli": __version__,
-                       "libraries": versions} and all(versions.values())
-    assert first_card["provenance"] == {"mesocli": __version__, "libraries": versions, "sessions": [started]}
+                       "mesocli_code": code_digest(), "libraries": versions} and all(versions.values())
+    assert first_card["provenance"] == {"mesocli": __version__, "mesocli_code": code_digest(), "libraries": versions,
+                                        "sessions": [started]}
 
     code, out, err = run_cli("train", "--resume", run, "--epochs", "2")
     assert code == 0, err
