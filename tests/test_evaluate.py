@@ -1181,8 +1181,9 @@ def test_data_extract_reads_the_manifest_that_decides_and_says_when_it_cannot(tm
     assert (made["manifest"], made["settings"]["detector"]) == ("test/manifest.jsonl", "hog")
     (tmp_path / "test" / "manifest.jsonl").write_text("{\"sett")  # torn
     dataset = find_dataset(tmp_path, "test")
-    assert dataset.extract == {"manifest": None, "settings": None, "mesocli": None, "ffmpeg": None, "libraries": None,
-                               "started_at": None, "earlier": None, "note": dataset.manifest_note}
+    assert dataset.extract == {"manifest": None, "settings": None, "mesocli": None, "mesocli_code": None,
+                               "ffmpeg": None, "libraries": None, "started_at": None, "earlier": None,
+                               "note": dataset.manifest_note}
     assert dataset.manifest_note.startswith(f"{tmp_path / 'test' / 'manifest.jsonl'}: cannot read its header (torn")
     assert evaluate(grey_model, dataset, bootstrap=0).data["extract"]["note"] == dataset.manifest_note
 

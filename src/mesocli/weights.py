@@ -218,7 +218,7 @@ def _resize_and_origin(loaded: Any) -> tuple[str, str]:
         resizes = {resize for resize, _ in found}
         return (resizes.pop() if len(resizes) == 1 else DEFAULT_RESIZE), "each network's own"
     if getattr(loaded, "legacy", False):
-        return AUTHORS_RESIZE, "the authors' original file (their Keras loader's)"
+        return AUTHORS_RESIZE, "the authors' Keras loader (their original file)"
     for recorded, origin in ((getattr(loaded, "export_resize", None), "the ONNX export's model card"),
                              (getattr(getattr(loaded, "card", None), "resize", None), "the model card"),
                              (getattr(getattr(loaded, "source_card", None), "resize", None),
