@@ -256,7 +256,7 @@ def run_resize(weights_path: Path, arch: str | None) -> tuple[str, Path] | None:
     resize = recorded.get("resize", DEFAULT_RESIZE)
     if resize not in RESIZES:
         shown = json.dumps(resize)[:40]
-        raise UnknownResize(f"{config}: the run's resize {shown} is not one this mesocli knows (one of "
+        raise UnknownResize(f"{config}: the run's resize {shown} is not one this mesocli knows ("
                             f"{', '.join(RESIZES)}): its checkpoint {weights_path.name} would be fed crops resized "
                             "another way than it was trained on")
     return resize, config
