@@ -5,10 +5,10 @@ Usage (from the repository root)::
     .venv/bin/python scripts/heldout_ensemble.py weights/meso4_df.json weights/mesoinception4_df.json
 
 Each argument is a model card. The held-out part is rebuilt from the first card's data (its sources,
-held-out fraction and seed, identity groups as training drew them); every other card must describe
-the same part (same files, held-out settings, fraction and seed), else the script stops: a detector scored on faces it
-trained on would win for the wrong reason. Each detector scores the held-out faces, then the mean of
-their p_fake does. Printed per source and as the mean over sources (the figure ``--select auc``
+held-out fraction and seed, identity groups as training drew them, among the readable files only); every other
+card must describe the same part (same files, held-out settings, fraction and seed), else the script stops: a
+detector scored on faces it trained on would win for the wrong reason. Each detector scores the held-out faces,
+then the mean of their p_fake does. Printed per source and as the mean over sources (the figure ``--select auc``
 picks epochs by), as JSON. Only held-out faces are read, never a test split.
 """
 
@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 
 import mesocli
 from mesocli.evaluate import evaluate
-from mesocli.training import TrainConfig, load_run_data, split_run_data
+from mesocli.training import TrainConfig, TrainingData, decode_run_data, load_run_data, split_run_data
 from mesocli.weights import ModelCard
 
 
@@ -62,6 +62,14 @@ def figures(labels_is_fake: np.ndarray, p_fake: np.ndarray, source: np.ndarray) 
     return {key: round(value, 4) for key, value in out.items()}
 
 
+def heldout_part(config: TrainConfig) -> tuple[TrainingData, np.ndarray]:
+    """The run's data and its held-out part, drawn as training drew it: among the readable files only."""
+    data = load_run_data(config)
+    _, usable = decode_run_data(config, data, progress=False)
+    _, held = split_run_data(config, data, usable)
+    return data, held
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cards", type=Path, nargs="+", help="model cards (JSON) of the detectors to average")
@@ -70,8 +78,7 @@ def main() -> None:
     if len({draw_signature(card) for card in cards}) != 1:
         raise SystemExit("the cards did not draw the same held-out part (sources, fraction or seed differ)")
     config = config_from_card(cards[0])
-    data = load_run_data(config)
-    _, held = split_run_data(config, data, np.arange(len(data.labels)))
+    data, held = heldout_part(config)
     faces = data.combined.subset(held)
     scores = {}
     for path, card in zip(args.cards, cards, strict=True):

@@ -1183,3 +1183,6 @@ def test_the_schema_of_the_rows_comes_with_the_package(kit: MediaKit) -> None:
     for result in results:
         jsonschema.Draft202012Validator(schema).validate(result.to_dict())
     assert results[0].to_dict()["settings"]["mesocli"] == mesocli.__version__
+    from mesocli.provenance import code_digest
+
+    assert results[0].to_dict()["settings"]["mesocli_code"] == code_digest()

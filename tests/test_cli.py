@@ -44,7 +44,17 @@ def test_a_parser_error_points_to_the_help_that_lists_the_options(run_cli: RunCl
 
 
 def test_version(run_cli: RunCli) -> None:
-    assert run_cli("--version") == (0, f"mesocli {__version__}\n", "")
+    """The version, and the digest of the code that runs: every unreleased change is 0.1.0."""
+    from mesocli.provenance import code_digest
+
+    assert re.fullmatch(r"[0-9a-f]{12}", code_digest())
+    assert run_cli("--version") == (0, f"mesocli {__version__} (code {code_digest()})\n", "")
+
+
+def test_help_does_not_hash_the_code() -> None:
+    """The code digest is computed when a record or ``--version`` asks for it, never for ``--help``."""
+    out, modules = fresh_python(cli_code("--help"))
+    assert "exit 0" in out and "mesocli.provenance" not in modules
 
 
 def test_the_package_and_the_module_give_one_version() -> None:
@@ -183,7 +193,7 @@ def test_the_cli_imports_no_private_typer_module_and_no_click() -> None:
 
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run([sys.executable, "-m", "mesocli", "--version"], capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.strip() == f"mesocli {__version__}"
+    assert result.returncode == 0 and result.stdout.startswith(f"mesocli {__version__} (code ")
 
 
 def test_help_shows_the_choices_of_every_option_that_has_them(run_cli: RunCli,

@@ -115,9 +115,12 @@ def test_the_report_says_which_software_made_it_and_when(grey_model: LoadedModel
     after = now()
     made = report["provenance"]
     assert list(report)[-1] == "provenance"
-    assert set(made) == {"mesocli", "runtime", "resize", "libraries", "finished_at"}
+    assert set(made) == {"mesocli", "mesocli_code", "runtime", "resize", "resize_from", "libraries", "finished_at"}
     assert made["resize"] == "bilinear"  # the grey model has no card: mesocli's resize
     assert (made["mesocli"], made["runtime"]) == (__version__, "tensorflow")  # the grey model is a Keras one
+    from mesocli.provenance import code_digest
+
+    assert made["mesocli_code"] == code_digest()
     assert made["libraries"] == {"tensorflow": metadata.version("tensorflow"), "keras": metadata.version("keras"),
                                  "numpy": np.__version__, "Pillow": PIL.__version__}  # no ffmpeg, no dlib: crops
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", made["finished_at"])
@@ -1137,6 +1140,7 @@ def test_the_report_says_how_extract_made_the_faces_it_scored(tmp_path: Path, ki
     report = evaluate(grey_model, find_dataset(out, "test"), bootstrap=0)
     made = report.data["extract"]
     assert made == {"manifest": "manifest.jsonl", "settings": header["settings"], "mesocli": header["mesocli"],
+                    "mesocli_code": header["mesocli_code"],
                     "ffmpeg": header["ffmpeg"], "libraries": header["libraries"], "started_at": header["started_at"],
                     "earlier": None, "note": None}
     assert made["settings"]["alignment"].startswith("mesonet-pipeline/") and made["settings"]["detector"] == "hog"
@@ -1177,8 +1181,9 @@ def test_data_extract_reads_the_manifest_that_decides_and_says_when_it_cannot(tm
     assert (made["manifest"], made["settings"]["detector"]) == ("test/manifest.jsonl", "hog")
     (tmp_path / "test" / "manifest.jsonl").write_text("{\"sett")  # torn
     dataset = find_dataset(tmp_path, "test")
-    assert dataset.extract == {"manifest": None, "settings": None, "mesocli": None, "ffmpeg": None, "libraries": None,
-                               "started_at": None, "earlier": None, "note": dataset.manifest_note}
+    assert dataset.extract == {"manifest": None, "settings": None, "mesocli": None, "mesocli_code": None,
+                               "ffmpeg": None, "libraries": None, "started_at": None, "earlier": None,
+                               "note": dataset.manifest_note}
     assert dataset.manifest_note.startswith(f"{tmp_path / 'test' / 'manifest.jsonl'}: cannot read its header (torn")
     assert evaluate(grey_model, dataset, bootstrap=0).data["extract"]["note"] == dataset.manifest_note
 

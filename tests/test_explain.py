@@ -554,6 +554,9 @@ def test_explain_lines_name_the_mesocli_version(run_cli: RunCli, tmp_path: Path,
     assert code == 3, stderr
     lines = [json.loads(line) for line in stdout.splitlines()]
     assert [(line["status"], line["mesocli"]) for line in lines] == [("error", __version__), ("ok", __version__)]
+    from mesocli.provenance import code_digest
+
+    assert [line["mesocli_code"] for line in lines] == [code_digest()] * 2  # which build of the version drew them
 
 
 def _no_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:

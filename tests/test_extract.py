@@ -427,7 +427,7 @@ def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says
     versions and keeps the earlier ones under ``earlier``; with nothing to extract, the manifest is left as it was."""
     from mesocli import __version__
     from mesocli.probe import ffmpeg_version
-    from mesocli.provenance import library_versions, versions_text
+    from mesocli.provenance import code_digest, library_versions, versions_text
 
     def rewrite(header: dict) -> bytes:
         lines = [header, *read_manifest(out)[1:]]
@@ -441,10 +441,11 @@ def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says
     assert run_cli("extract", kit.face_jpeg, out, "--workers", 1).code == 0
     header = read_manifest(out)[0]
     assert (header["mesocli"], header["ffmpeg"], header["libraries"]) == (__version__, ffmpeg_now, versions)
+    assert header["mesocli_code"] == code_digest()
     assert "earlier" not in header
     started = header["started_at"]
 
-    del header["ffmpeg"], header["libraries"]  # as an earlier mesocli wrote it
+    del header["ffmpeg"], header["libraries"], header["mesocli_code"]  # as an earlier mesocli wrote it
     old = rewrite(header)
     result = run_cli("extract", kit.face_jpeg, out, "--workers", 1)  # nothing to do: nothing changes
     assert (result.code, result.err) == (0, "") and (out / MANIFEST).read_bytes() == old
@@ -456,23 +457,28 @@ def test_the_manifest_names_ffmpeg_and_the_libraries_and_a_resume_by_others_says
     result = run_cli("extract", kit.face_jpeg, mirrored, out, "--workers", 1)
     listed = versions_text(versions)  # a variant names itself: dlib-bin 20.0.1.post1
     assert result.code == 0 and result.err.splitlines() == [
-        f"mesocli: {out / MANIFEST}: its crops so far were made with ffmpeg (not recorded), library versions (not "
-        f"recorded); this run's with ffmpeg {ffmpeg_now}, {listed} (the header records both)"]
+        f"mesocli: {out / MANIFEST}: its crops so far were made with mesocli code (not recorded), ffmpeg (not "
+        f"recorded), library versions (not recorded); this run's with mesocli code {code_digest()}, ffmpeg "
+        f"{ffmpeg_now}, {listed} (the header records both)"]
     header = read_manifest(out)[0]
-    assert (header["ffmpeg"], header["libraries"]) == (ffmpeg_now, versions)
-    assert header["earlier"] == [{"mesocli": __version__, "ffmpeg": None, "libraries": None, "started_at": started}]
+    assert (header["mesocli_code"], header["ffmpeg"], header["libraries"]) == (code_digest(), ffmpeg_now, versions)
+    first = {"mesocli": __version__, "mesocli_code": None, "ffmpeg": None, "libraries": None, "started_at": started}
+    assert header["earlier"] == [first]
 
-    header["ffmpeg"], header["libraries"]["numpy"] = "6.0", "1.26.4"  # as another ffmpeg and numpy made them
+    # as another build of this version, another ffmpeg and numpy made them: noted, not refused
+    header["mesocli_code"], header["ffmpeg"], header["libraries"]["numpy"] = "0123456789ab", "6.0", "1.26.4"
     rewrite(header)
     result = run_cli("extract", kit.face_jpeg, mirrored, turned, out, "--workers", 1)
     assert result.code == 0 and result.err.splitlines() == [
-        f"mesocli: {out / MANIFEST}: its crops so far were made with ffmpeg 6.0, numpy 1.26.4; this run's with "
-        f"ffmpeg {ffmpeg_now}, numpy {versions['numpy']} (the header records both)"]
+        f"mesocli: {out / MANIFEST}: its crops so far were made with mesocli code 0123456789ab, ffmpeg 6.0, numpy "
+        f"1.26.4; this run's with mesocli code {code_digest()}, ffmpeg {ffmpeg_now}, numpy {versions['numpy']} (the "
+        "header records both)"]
     lines = read_manifest(out)
-    assert lines[0]["earlier"] == [{"mesocli": __version__, "ffmpeg": None, "libraries": None, "started_at": started},
-                                   {"mesocli": __version__, "ffmpeg": "6.0",
-                                    "libraries": {**versions, "numpy": "1.26.4"}, "started_at": header["started_at"]}]
-    assert (lines[0]["ffmpeg"], lines[0]["libraries"]) == (ffmpeg_now, versions)
+    assert lines[0]["earlier"] == [first, {"mesocli": __version__, "mesocli_code": "0123456789ab", "ffmpeg": "6.0",
+                                           "libraries": {**versions, "numpy": "1.26.4"},
+                                           "started_at": header["started_at"]}]
+    assert (lines[0]["mesocli_code"], lines[0]["ffmpeg"], lines[0]["libraries"]) == (code_digest(), ffmpeg_now,
+                                                                                     versions)
     assert sorted(line["source"] for line in lines if line["type"] == "input") == sorted(
         map(str, (kit.face_jpeg, mirrored, turned)))  # every crop kept, none made again
 

@@ -220,7 +220,7 @@ def test_eval_table_does_not_call_a_nearest_card_the_authors_loader(bundled: Pat
     console = Console(record=True, width=220)
     console.print(eval_table(report))
     row = next(line for line in console.export_text().splitlines() if "resize" in line)
-    assert "for their original weights" not in row and "the weights' own (model card" in row
+    assert "for their original weights" not in row and "from the model card" in row
 
 
 def test_a_crop_256_already_is_made_once_and_shared_by_every_resize(tmp_path: Path) -> None:

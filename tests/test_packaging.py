@@ -51,6 +51,8 @@ def test_the_wheel_holds_the_package_every_bundled_model_and_the_notices_and_not
 def test_an_installed_wheel_scans_with_its_bundled_weights_from_another_folder(wheel: Path, tmp_path: Path) -> None:
     """Installed elsewhere and run from an unrelated folder, mesocli finds its weights inside the package (not
     in a source tree's weights/), for every bundled model and network."""
+    from mesocli.provenance import code_digest
+
     target, work = tmp_path / "site", tmp_path / "work"
     work.mkdir()
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target",
@@ -70,7 +72,8 @@ def test_an_installed_wheel_scans_with_its_bundled_weights_from_another_folder(w
                             cwd=work, env=env, capture_output=True, text=True, check=True).stdout
     assert json.loads(schema) == json.loads((REPO / "docs" / "scan.schema.json").read_text())
     version = mesocli("--version")
-    assert version.stdout.strip() == f"mesocli {wheel.name.split('-')[1]}"
+    # the installed wheel's code digest is the source tree's it was built from (the data inside the package)
+    assert version.stdout.strip() == f"mesocli {wheel.name.split('-')[1]} (code {code_digest()})"
     models = mesocli("models")
     rows = [line for line in models.stdout.splitlines() if line.split()[:1] in (["meso4"], ["mesoinception4"])]
     assert models.returncode == 0 and len(rows) == len(list((REPO / "weights").glob("*.json"))), models.stdout

@@ -148,6 +148,45 @@ def test_a_package_installed_as_an_egg_folder_is_its_eggs(first_on_path: Path, m
     assert package_version("mesofake") == "1.5"
 
 
+def test_the_code_digest_tells_two_builds_of_one_version_apart(tmp_path: Path) -> None:
+    """Every unreleased change is mesocli 0.1.0: the digest of its files tells which code ran. A wheel (the data
+    inside the package) and the source tree it was built from (the data beside it) give the same digest; a changed
+    source file or bundled card gives another."""
+    import shutil
+
+    from mesocli.provenance import code_digest, digest_of
+
+    package = Path(provenance.__file__).resolve().parent
+    tree = tmp_path / "tree"
+    shutil.copytree(package, tree / "src" / "mesocli", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(package.parents[1] / "weights", tree / "weights")
+    (tree / "docs").mkdir()
+    shutil.copy(package.parents[1] / "docs" / "scan.schema.json", tree / "docs")
+    wheel = tmp_path / "wheel" / "mesocli"
+    shutil.copytree(tree / "src" / "mesocli", wheel)
+    shutil.copytree(tree / "weights", wheel / "weights")
+    shutil.copy(tree / "docs" / "scan.schema.json", wheel)
+    assert digest_of(tree / "src" / "mesocli") == digest_of(wheel) == code_digest()
+    with (wheel / "scan.py").open("a") as file:
+        file.write("# a fix\n")
+    assert digest_of(wheel) != code_digest()
+    card = next((tree / "weights").glob("*.json"))
+    card.write_text(card.read_text() + " ")
+    assert digest_of(tree / "src" / "mesocli") not in (code_digest(), digest_of(wheel))
+
+
+def test_a_resumed_extract_notes_another_build_and_does_not_refuse() -> None:
+    """An extract header written before the code digest (none recorded) or by another build of the same version:
+    a resume notes it, as another ffmpeg (its crops are mixed, not refused); the same build is no change."""
+    old = {"mesocli": "0.1.0", "ffmpeg": "9.0", "libraries": {"numpy": "2.4.6"}}
+    this = {**old, "mesocli_code": "0123456789ab"}
+    assert software_change(this, this) is None
+    assert software_change(old, this) == ("its crops so far were made with mesocli code (not recorded); this run's "
+                                          "with mesocli code 0123456789ab")
+    assert software_change({**old, "mesocli_code": "ba9876543210"}, this) == (
+        "its crops so far were made with mesocli code ba9876543210; this run's with mesocli code 0123456789ab")
+
+
 def test_an_extract_header_of_the_bare_version_names_the_same_variant() -> None:
     """A manifest header written before variants named themselves recorded dlib-bin's version bare
     (``"dlib": "20.0.1.post1"``): resuming the extract with the same dlib-bin noted that its crops so far were made with

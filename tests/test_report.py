@@ -16,7 +16,7 @@ from media import MediaKit
 from PIL import Image
 
 from mesocli import __version__
-from mesocli.provenance import library_versions, versions_text
+from mesocli.provenance import code_digest, library_versions, versions_text
 from mesocli.weights import sha256_file
 
 
@@ -629,6 +629,7 @@ def test_each_heatmap_folder_names_its_input_and_its_sha256(run_cli: RunCli, tmp
         # and when, and with which software, its heatmaps were drawn (the scan's time, the libraries' versions)
         assert source["scanned_at"] == scanned[source["path"]] <= source["explained_at"]
         assert (source["mesocli"], source["runtime"]) == (__version__, "onnx")
+        assert source["mesocli_code"] == code_digest()
         assert source["libraries"] == library_versions("onnx", ("numpy", "Pillow"))
         assert all(source["libraries"].values())
     assert found == rows

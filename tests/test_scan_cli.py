@@ -37,7 +37,7 @@ from media import MediaKit, face_crop, grey_jpeg, make_face_animation, make_nofa
 from PIL import Image
 
 from mesocli import __version__
-from mesocli.provenance import library_versions
+from mesocli.provenance import code_digest, library_versions
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,8 @@ def test_jsonl_is_the_default_on_a_pipe_and_follows_the_schema(scan, faces: list
         assert item["frames"] == {"sampled": 1, "with_face": 1}
         assert item["model"]["name"] == "meso4_test" and len(item["model"]["weights_sha256"]) == 64
         # provenance; a still image has no frames to sample and no timeline to smooth
-        assert item["settings"] == {"mesocli": __version__, "runtime": "onnx", "detector": "none",
+        assert item["settings"] == {"mesocli": __version__, "mesocli_code": code_digest(), "runtime": "onnx",
+                                    "detector": "none",
                                     "resize": "bilinear", "sampling": None, "smooth": None, "ffmpeg": None,
                                     "libraries": library_versions("onnx")}
 

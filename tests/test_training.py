@@ -19,7 +19,7 @@ from PIL import Image
 from mesocli import __version__
 from mesocli.cli_base import _sigterm_as_interrupt
 from mesocli.errors import Terminated, UsageError
-from mesocli.provenance import library_versions
+from mesocli.provenance import code_digest, library_versions
 from mesocli.training import TrainConfig, Trainer, interrupts_held, resume_run, start_run
 from mesocli.weights import load_weights
 
@@ -63,6 +63,50 @@ ONE_EPOCH = ("--epochs", "1", "--batch-size", "8", "--val-fraction", "0.25")  # 
 def config_for(data: Path, epochs: int) -> TrainConfig:
     return TrainConfig(data=str(data), epochs=epochs, batch_size=8, val_fraction=0.25, patience=10, seed=7,
                        command="pytest")
+
+
+def test_a_checkpoint_is_read_with_its_runs_resize(tiny_data: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    """A run's checkpoint has no model card: ``eval --weights RUN/checkpoints/epoch_001.weights.h5`` of a
+    ``--resize nearest`` run read its crops (JPEGs of odd sizes) bilinear, so its figures were not the run's. It now
+    takes the run's resize from ``RUN/config.json`` and says so; the scores are those of the same weights with their
+    card (``best.weights.h5``, the one epoch)."""
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", tiny_data, "--out", run, *ONE_EPOCH, "--resize", "nearest", "--limit", "24",
+                           "--seed", "3")
+    assert code == 0, err
+
+    def scored(weights: Path, name: str) -> tuple[dict, list[str]]:
+        scores = tmp_path / f"{name}.csv"
+        result = run_cli("eval", "--data", tiny_data, "--weights", weights, "--bootstrap", "0", "--format", "json",
+                         "--scores", scores)
+        assert result.code == 0, result.err
+        return json.loads(result.out), [line.split(",")[3] for line in scores.read_text().splitlines()[1:]]
+
+    best, best_scores = scored(run / "best.weights.h5", "best")
+    checkpoint, checkpoint_scores = scored(run / "checkpoints" / "epoch_001.weights.h5", "checkpoint")
+    assert (checkpoint["provenance"]["resize"], checkpoint_scores) == ("nearest", best_scores)
+    assert checkpoint["auc"] == best["auc"]
+    assert (best["provenance"]["resize"], best["provenance"]["resize_from"]) == ("nearest", "the model card")
+    assert checkpoint["provenance"]["resize_from"] == (f"{run / 'config.json'} (the run's train --resize: a "
+                                                       "checkpoint has no model card)")
+
+
+def test_heldout_ensemble_draws_the_held_out_part_training_drew(tiny_data: Path, tmp_path: Path) -> None:
+    """``scripts/heldout_ensemble.py`` drew its held-out part among every listed file, training among the readable
+    ones: with an unreadable file in the data (``broken.jpg``) it scored another part than the run held out."""
+    import runpy
+
+    from mesocli.training import load_run_data, split_run_data
+
+    config = config_for(tiny_data, 1)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer.prepare()  # decodes the tiny split; trains nothing
+    drew = [trainer.data.combined.paths[i] for i in trainer.held_idx]
+    script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "heldout_ensemble.py"))
+    data, held = script["heldout_part"](config)
+    assert [data.combined.paths[i] for i in held] == drew
+    every = load_run_data(config)  # the draw among every listed file: another part (what the script scored)
+    assert [every.combined.paths[i] for i in split_run_data(config, every, np.arange(len(every.labels)))[1]] != drew
 
 
 @pytest.mark.slow
@@ -346,8 +390,9 @@ def test_a_finished_run_extended_with_more_epochs_trains_as_one_planned_longer(
     (started,) = json.loads((run / "config.json").read_text())["provenance"]  # when, and with what, it started
     versions = library_versions("tensorflow", ("onnxruntime", "numpy", "Pillow", "h5py"))
     assert started == {"started_at": started["started_at"], "epoch": 1, "step": 0, "mesocli": __version__,
-                       "libraries": versions} and all(versions.values())
-    assert first_card["provenance"] == {"mesocli": __version__, "libraries": versions, "sessions": [started]}
+                       "mesocli_code": code_digest(), "libraries": versions} and all(versions.values())
+    assert first_card["provenance"] == {"mesocli": __version__, "mesocli_code": code_digest(), "libraries": versions,
+                                        "sessions": [started]}
 
     code, out, err = run_cli("train", "--resume", run, "--epochs", "2")
     assert code == 0, err

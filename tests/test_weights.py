@@ -209,6 +209,39 @@ def test_a_card_whose_resize_is_unknown_is_refused(own_weights: Path, tmp_path: 
     assert load_weights(copy).card.resize == "nearest"  # the known ones load
 
 
+def test_a_checkpoint_takes_its_runs_resize_and_an_unknown_one_is_refused(own_weights: Path, tmp_path: Path,
+                                                                          run_cli) -> None:
+    """A file in a run's ``checkpoints/`` folder has no model card: its resize is the run's ``config.json``'s (a
+    config of another network, or one that cannot be read, is not its run's: bilinear, as any file without a card);
+    an unknown resize there is refused in one line, exit 2, nothing scanned, as in a card."""
+    from dataclasses import asdict
+
+    from PIL import Image
+
+    from mesocli.training import TrainConfig
+    from mesocli.weights import resize_of, resize_origin
+
+    checkpoint = tmp_path / "run" / "checkpoints" / "epoch_002.weights.h5"
+    checkpoint.parent.mkdir(parents=True)
+    shutil.copy(own_weights, checkpoint)
+    config = tmp_path / "run" / "config.json"
+    config.write_text(json.dumps(asdict(TrainConfig(data="data", resize="nearest")), indent=1))
+    loaded = load_weights(checkpoint)
+    assert loaded.card is None and resize_of(loaded) == "nearest"
+    assert resize_origin(loaded) == f"{config} (the run's train --resize: a checkpoint has no model card)"
+    for other in (json.dumps(asdict(TrainConfig(data="data", arch="mesoinception4", resize="nearest"))), "{"):
+        config.write_text(other)
+        assert (resize_of(loaded), resize_origin(loaded)) == ("bilinear", "mesocli's default (no model card)")
+    config.write_text(json.dumps({**asdict(TrainConfig(data="data")), "resize": "bicubic"}))
+    crop = tmp_path / "crop.png"
+    Image.new("RGB", (90, 110), (120, 90, 80)).save(crop)
+    result = run_cli("scan", crop, "--detector", "none", "--weights", checkpoint, "--format", "jsonl")
+    assert (result.code, result.out) == (2, "")
+    assert result.err.strip().splitlines() == [
+        f"mesocli: error: {config}: the run's resize \"bicubic\" is not one this mesocli knows (bilinear, nearest): "
+        f"its checkpoint {checkpoint.name} would be fed crops resized another way than it was trained on"]
+
+
 @pytest.mark.parametrize("own", [None, "bilinear"], ids=["export-without-resize", "export-with-resize"])
 def test_a_card_beside_an_onnx_export_whose_resize_is_unknown_is_refused(own: str | None, tmp_path: Path,
                                                                          run_cli) -> None:

@@ -92,10 +92,11 @@ def scan_schema() -> dict[str, Any]:
     ``mesocli/scan.schema.json``. A pipeline checks rows with it (``jsonschema.validate(row, scan_schema())``); each
     row names the mesocli that wrote it in ``settings.mesocli``."""
     import json
-    from importlib import resources
 
-    packaged = Path(str(resources.files("mesocli"))) / "scan.schema.json"
-    path = packaged if packaged.is_file() else Path(__file__).resolve().parents[2] / "docs" / "scan.schema.json"
+    from mesocli.provenance import packaged_path
+
+    packaged = Path(__file__).resolve().parent / "scan.schema.json"
+    path = packaged_path("scan.schema.json")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

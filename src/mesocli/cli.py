@@ -62,7 +62,9 @@ command = command_of(app)
 
 def _version(value: bool) -> None:
     if value:
-        echo(f"mesocli {__version__}")
+        from mesocli.provenance import code_digest
+
+        echo(f"mesocli {__version__} (code {code_digest()})")
         raise typer.Exit()
 
 
@@ -83,7 +85,7 @@ def _reads_media(function: Callable[..., Any]) -> Callable[..., Any]:
 
 @app.callback()
 def _root(
-    version: Opt(bool, "Show the version.", "--version", callback=_version, is_eager=True) = False,
+    version: Opt(bool, "Show the version and the code digest.", "--version", callback=_version, is_eager=True) = False,
     debug: Opt(bool, "Show tracebacks for errors.", "--debug") = False,
 ) -> None:
     DEBUG["on"] = debug

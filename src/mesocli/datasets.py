@@ -243,7 +243,7 @@ def _extract_header(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     return (header if isinstance(settings, dict) else None), None
 
 
-EXTRACT_KEYS = ("mesocli", "ffmpeg", "libraries", "started_at", "earlier")
+EXTRACT_KEYS = ("mesocli", "mesocli_code", "ffmpeg", "libraries", "started_at", "earlier")
 """The keys of an extract header that :func:`extract_record` keeps beside its ``settings``: the software that made
 the crops (``earlier``: that of earlier runs of a resumed extraction, whose crops are mixed in)."""
 

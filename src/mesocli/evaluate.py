@@ -710,14 +710,18 @@ def provenance(loaded: Any) -> dict[str, Any]:
     """The report's ``provenance``: the mesocli version, the runtime that ran the network, the versions of the
     libraries that decide the scores (the runtime's, numpy, Pillow: eval reads face crops, finds no faces and
     decodes no video), the resize of crops not 256×256 (:func:`mesocli.weights.resize_record`: the weights', per
-    member where a set's differ) and when the evaluation finished (UTC, ISO 8601 to the second)."""
+    member where a set's differ) and where it was taken from (``resize_from``, :func:`mesocli.weights.resize_origin`:
+    the model card, a checkpoint's run configuration, mesocli's default…) and when the evaluation finished (UTC, ISO
+    8601 to the second)."""
     from mesocli import __version__
-    from mesocli.provenance import EVAL_PACKAGES, library_versions, utc_now
+    from mesocli.provenance import EVAL_PACKAGES, code_digest, library_versions, utc_now
     from mesocli.runtime import runtime_of
+    from mesocli.weights import resize_origin
 
     runtime = runtime_of(loaded)
-    return {"mesocli": __version__, "runtime": runtime, "resize": resize_record(loaded),
-            "libraries": library_versions(runtime, EVAL_PACKAGES), "finished_at": utc_now()}
+    return {"mesocli": __version__, "mesocli_code": code_digest(), "runtime": runtime, "resize": resize_record(loaded),
+            "resize_from": resize_origin(loaded), "libraries": library_versions(runtime, EVAL_PACKAGES),
+            "finished_at": utc_now()}
 
 
 def _video_key(path: Path, method: str | None, tracks: bool = False) -> str | None:

@@ -477,10 +477,11 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
     from mesocli.fsutil import atomic_write_bytes
     from mesocli.inputs import probe_kind
     from mesocli.preprocess import DEFAULT_RESIZE, image_bytes, load_face
-    from mesocli.provenance import EXPLAIN_PACKAGES, library_versions, utc_now
+    from mesocli.provenance import EXPLAIN_PACKAGES, code_digest, library_versions, utc_now
     from mesocli.runtime import check_scores, runtime_of
     from mesocli.weights import resize_of
 
+    code = code_digest()
     cam: _Cam | None = None
     given: Any = None  # what ``model`` gave: a LoadedModel or OnnxModel (named in errors), or a Keras model
     # crop, heatmap, face, its sha256, warnings, its bytes (None: a panel's crop, not resized)
@@ -522,8 +523,8 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
                    "p_fake": round(explanation.p_fake, 6),
                    "scored_as": SCORED_AS if data is not None else PANEL_SCORED_AS,  # data None: a panel's crop
                    "verdict": called, "threshold": threshold, "target": explanation.target, "heatmap": str(target),
-                   "model": dict(detector) or None, "explained_at": utc_now(), "mesocli": __version__, **software,
-                   "warnings": warnings}
+                   "model": dict(detector) or None, "explained_at": utc_now(), "mesocli": __version__,
+                   "mesocli_code": code, **software, "warnings": warnings}
         pending.clear()
 
     for source, target in zip(files, targets, strict=True):
@@ -547,7 +548,7 @@ def _explain_checked(files: list[Path], targets: list[Path], model: Any, thresho
             yield {"path": str(source), "sha256": None, "status": "error", "error": str(exc), "p_fake": None,
                    "scored_as": None, "verdict": None,
                    "threshold": threshold, "target": None, "heatmap": None, "model": dict(detector) or None,
-                   "explained_at": utc_now(), "mesocli": __version__, **software, "warnings": []}
+                   "explained_at": utc_now(), "mesocli": __version__, "mesocli_code": code, **software, "warnings": []}
             continue
         pending.append((source, target, face, digest, warnings, data if shown is None else None))
         if len(pending) >= batch:

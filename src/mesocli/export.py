@@ -127,10 +127,10 @@ def export_provenance(fmt: str) -> dict[str, Any]:
     metadata. No time: two exports of the same weights by the same software are the same bytes, so an export can be
     made again and checked against another byte for byte (its date is its file's)."""
     from mesocli import __version__
-    from mesocli.provenance import library_versions
+    from mesocli.provenance import code_digest, library_versions
 
     runtime, packages = (None, ("onnx", "numpy", "h5py")) if fmt == "onnx" else ("tensorflow", ("numpy", "h5py"))
-    return {"mesocli": __version__, "libraries": library_versions(runtime, packages)}
+    return {"mesocli": __version__, "mesocli_code": code_digest(), "libraries": library_versions(runtime, packages)}
 
 
 def _own_arrays(h5: Any) -> Arrays | None:

@@ -306,7 +306,7 @@ def _refuse_foreign(out_dir: Path, manifest: Manifest, force: bool) -> None:
                          "use another OUT_DIR, or --force to write into it")
 
 
-SOFTWARE = ("mesocli", "ffmpeg", "libraries")
+SOFTWARE = ("mesocli", "mesocli_code", "ffmpeg", "libraries")
 """The header's keys that say which software made the crops (not settings: another version is no refusal)."""
 
 
@@ -314,9 +314,10 @@ def software() -> dict:
     """This run's :data:`SOFTWARE`: the mesocli version, the ffmpeg that decodes videos (``ffmpeg -version``'s), and
     the versions of the libraries that find, align and write the faces (:func:`mesocli.provenance.library_versions`)."""
     from mesocli.probe import ffmpeg_version
-    from mesocli.provenance import library_versions
+    from mesocli.provenance import code_digest, library_versions
 
-    return {"mesocli": __version__, "ffmpeg": ffmpeg_version(), "libraries": library_versions()}
+    return {"mesocli": __version__, "mesocli_code": code_digest(), "ffmpeg": ffmpeg_version(),
+            "libraries": library_versions()}
 
 
 def software_change(old: dict, new: dict) -> str | None:
@@ -331,6 +332,8 @@ def software_change(old: dict, new: dict) -> str | None:
 
     if old.get("mesocli") != new["mesocli"]:
         differ("mesocli", old.get("mesocli"), new["mesocli"])
+    if new.get("mesocli_code") and old.get("mesocli_code") != new["mesocli_code"]:  # another build, or not recorded
+        differ("mesocli code", old.get("mesocli_code") or "(not recorded)", new["mesocli_code"])
     if "ffmpeg" not in old:
         differ("ffmpeg", "(not recorded)", new["ffmpeg"])
     elif old["ffmpeg"] != new["ffmpeg"]:

@@ -49,6 +49,53 @@ UNKNOWN = "unknown"
 """How a version that cannot be told begins: ``unknown (the copy imported is not the installed numpy 2.4.6)``."""
 
 
+PACKAGED_DATA = {"weights": "weights", "scan.schema.json": "docs/scan.schema.json"}
+"""The data the wheel packages inside ``mesocli/`` (``pyproject.toml``'s force-include): its name there, and where it
+lies in a source tree (relative to the repository's root)."""
+CODE_DIGITS = 12
+"""The hexadecimal digits of :func:`code_digest` written (48 bits: builds told apart, short enough to read out)."""
+
+
+def packaged_path(name: str, package: Path | None = None) -> Path:
+    """Packaged data ``name`` (a key of :data:`PACKAGED_DATA`) of ``package`` (mesocli's folder: this one by
+    default): inside it (an installed package), else in the source tree around it."""
+    package = package or Path(__file__).resolve().parent
+    inside = package / name
+    return inside if inside.exists() else package.parents[1] / PACKAGED_DATA[name]
+
+
+@functools.cache
+def code_digest() -> str:
+    """:func:`digest_of` this mesocli's folder, once per process (a record or ``--version`` asks first)."""
+    return digest_of(Path(__file__).resolve().parent)
+
+
+def digest_of(package: Path) -> str:
+    """Which mesocli runs, beyond its version (every unreleased change carries the same one): the first
+    :data:`CODE_DIGITS` hex digits of a sha256 over mesocli's own files, ``mesocli/*.py`` and the data packaged
+    with them (:data:`PACKAGED_DATA`: the bundled weights and their cards, the scan schema), each named as the wheel
+    names it, so that a wheel and the source tree it was built from give the same digest (2.5 MB read and hashed:
+    under 10 ms). ``unknown (…)`` when a file cannot be read."""
+    import hashlib
+
+    files = {f"mesocli/{path.name}": path for path in package.glob("*.py")}
+    for name in PACKAGED_DATA:
+        path = packaged_path(name, package)
+        if path.is_dir():
+            files.update({f"mesocli/{name}/{inner.relative_to(path).as_posix()}": inner
+                          for inner in path.rglob("*") if inner.is_file()})
+        else:
+            files[f"mesocli/{name}"] = path
+    whole = hashlib.sha256()
+    for name in sorted(files):
+        try:
+            data = files[name].read_bytes()
+        except OSError as error:
+            return f"{UNKNOWN} (cannot read {name}: {error.strerror or error})"
+        whole.update(f"{name}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+    return whole.hexdigest()[:CODE_DIGITS]
+
+
 def utc_now() -> str:
     """Now, in UTC, as ISO 8601 to the second with ``Z``: ``2026-12-07T02:05:11Z``."""
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

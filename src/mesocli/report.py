@@ -338,10 +338,11 @@ def drawn_by(row: dict[str, Any]) -> dict[str, Any]:
     row's ``scanned_at``, ``explained_at`` (now, UTC), the mesocli version, the runtime that drew the maps and the
     versions of the libraries that drew and wrote them (the runtime's, numpy, Pillow)."""
     from mesocli import __version__
-    from mesocli.provenance import EVAL_PACKAGES, library_versions, utc_now
+    from mesocli.provenance import EVAL_PACKAGES, code_digest, library_versions, utc_now
 
     runtime = (row.get("settings") or {}).get("runtime")
     return {"scanned_at": row.get("scanned_at"), "explained_at": utc_now(), "mesocli": __version__,
+            "mesocli_code": code_digest(),
             "runtime": runtime, "libraries": library_versions(runtime, EVAL_PACKAGES)}
 
 

@@ -300,14 +300,14 @@ def run_settings(options: ScanOptions, loaded: Any) -> dict[str, Any]:
     models, imageio-ffmpeg), read from their metadata once per process."""
     from mesocli import __version__
     from mesocli.probe import ffmpeg_version
-    from mesocli.provenance import library_versions
+    from mesocli.provenance import code_digest, library_versions
     from mesocli.resume import SAMPLING_RULE
     from mesocli.runtime import runtime_of
 
     selection = options.selection()
     runtime = None if loaded is None else runtime_of(loaded)
     sampling = {"mode": selection.mode, "value": selection.value, "rule": SAMPLING_RULE}
-    settings = {"mesocli": __version__, "runtime": runtime, "detector": options.detector,
+    settings = {"mesocli": __version__, "mesocli_code": code_digest(), "runtime": runtime, "detector": options.detector,
                 "resize": scan_resize(options.detector, loaded), "sampling": sampling, "smooth": options.smooth,
                 "ffmpeg": ffmpeg_version(), "libraries": library_versions(runtime)}
     if options.all_faces:  # which tracks may decide a video's verdict (finalize)

@@ -254,9 +254,10 @@ def session(epoch: int = 0, step: int = 0) -> dict[str, Any]:
     the libraries that train (:func:`mesocli.provenance.library_versions`: TensorFlow, Keras, ONNX Runtime, which
     scores the held-out part, numpy, Pillow, h5py)."""
     from mesocli import __version__
-    from mesocli.provenance import TRAIN_PACKAGES, library_versions, utc_now
+    from mesocli.provenance import TRAIN_PACKAGES, code_digest, library_versions, utc_now
 
     return {"started_at": utc_now(), "epoch": epoch + 1, "step": step, "mesocli": __version__,
+            "mesocli_code": code_digest(),
             "libraries": library_versions("tensorflow", TRAIN_PACKAGES)}
 
 
@@ -264,7 +265,8 @@ def card_provenance(config: TrainConfig) -> dict[str, Any]:
     """A model card's ``provenance``: the software that wrote it (mesocli, the libraries, as :func:`session`) and
     the run's ``sessions`` (``config.json``'s ``provenance``: its start and each resume)."""
     wrote = session()
-    return {"mesocli": wrote["mesocli"], "libraries": wrote["libraries"], "sessions": config.provenance}
+    return {"mesocli": wrote["mesocli"], "mesocli_code": wrote["mesocli_code"], "libraries": wrote["libraries"],
+            "sessions": config.provenance}
 
 
 def learning_rate_at(config: TrainConfig, step: int) -> float:
@@ -357,6 +359,13 @@ def load_run_data(config: TrainConfig) -> TrainingData:
         data = TrainingData(data.sources, data.datasets, data.combined.subset(picked), data.source_index[picked],
                             data.groups[picked], data.ignored)
     return data
+
+
+def decode_run_data(config: TrainConfig, data: TrainingData, progress: bool = True) -> tuple[Any, np.ndarray]:
+    """A run's files decoded as training reads them (its resize), and the indices of the usable (readable) ones:
+    the held-out part is drawn among those (:func:`split_run_data`), so that an unreadable file draws no other."""
+    decoded = decode_dataset(data.combined, progress=progress, resizes=(config.resize,))
+    return decoded, np.flatnonzero(decoded.ok)
 
 
 def split_run_data(config: TrainConfig, data: TrainingData, usable: np.ndarray,
@@ -479,10 +488,9 @@ class Trainer:
         self._note_changed_extracts()
         for path in data.ignored[:5]:
             self.log(f"skipped (not an image): {path}", file=sys.stderr)
-        decoded = decode_dataset(dataset, progress=self.bars, resizes=(config.resize,))
+        decoded, usable = decode_run_data(config, data, progress=self.bars)
         for message in decoded.errors.values():
             self.log(f"skipped (unreadable): {message}", file=sys.stderr)
-        usable = np.flatnonzero(decoded.ok)
         self.images = decoded.images
         labels = dataset.labels
         readable = np.bincount(labels[usable], minlength=2)

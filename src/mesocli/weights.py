@@ -15,7 +15,6 @@ import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -203,19 +202,69 @@ def resize_of(loaded: Any) -> str:
     the card beside it or of the bundled weights it was exported from. A set or ensemble takes its members' when
     they agree; members that differ give bilinear here: each is fed its own (:func:`resizes_needed`,
     :func:`resize_record`)."""
+    return _resize_and_origin(loaded)[0]
+
+
+def resize_origin(loaded: Any) -> str:
+    """Where :func:`resize_of` took the resize of ``loaded`` from, in words (eval's ``provenance.resize_from``): the
+    model card, the authors' loader, a checkpoint's run (``RUN/config.json``), or mesocli's default."""
+    return _resize_and_origin(loaded)[1]
+
+
+def _resize_and_origin(loaded: Any) -> tuple[str, str]:
+    """:func:`resize_of` and :func:`resize_origin` of ``loaded``: one rule."""
     from mesocli.preprocess import DEFAULT_RESIZE, RESIZES
 
     members = getattr(loaded, "members", None)
     if members:
-        found = {resize_of(member) for member in members.values()}
-        return found.pop() if len(found) == 1 else DEFAULT_RESIZE
+        found = {_resize_and_origin(member) for member in members.values()}
+        if len(found) == 1:
+            return found.pop()
+        resizes = {resize for resize, _ in found}
+        return (resizes.pop() if len(resizes) == 1 else DEFAULT_RESIZE), "each network's own"
     if getattr(loaded, "legacy", False):
-        return AUTHORS_RESIZE
-    for recorded in (getattr(loaded, "export_resize", None), getattr(getattr(loaded, "card", None), "resize", None),
-                     getattr(getattr(loaded, "source_card", None), "resize", None)):
+        return AUTHORS_RESIZE, "the authors' Keras loader (their original file)"
+    for recorded, origin in ((getattr(loaded, "export_resize", None), "the ONNX export's model card"),
+                             (getattr(getattr(loaded, "card", None), "resize", None), "the model card"),
+                             (getattr(getattr(loaded, "source_card", None), "resize", None),
+                              "the model card of the weights it was exported from")):
         if recorded is not None:
-            return recorded if recorded in RESIZES else DEFAULT_RESIZE
-    return DEFAULT_RESIZE
+            return (recorded if recorded in RESIZES else DEFAULT_RESIZE), origin
+    path = getattr(loaded, "weights_path", None) or getattr(loaded, "path", None)
+    run = run_resize(Path(path), getattr(loaded, "arch", None)) if path is not None else None
+    if run is not None:
+        return run[0], f"{run[1]} (the run's train --resize: a checkpoint has no model card)"
+    return DEFAULT_RESIZE, "mesocli's default (no model card)"
+
+
+CHECKPOINTS = "checkpoints"
+"""The folder of a training run (``RUN/checkpoints/epoch_NNN.weights.h5``) that holds its epochs' weights."""
+
+
+def run_resize(weights_path: Path, arch: str | None) -> tuple[str, Path] | None:
+    """The resize a checkpoint without a model card was trained and selected with, and the file that says so: for a
+    file in a run's ``checkpoints/`` folder, ``RUN/config.json``'s ``resize`` (bilinear for a run of an earlier
+    version, which had none), when that file is a run's configuration of the same network. None for any other file,
+    or a ``config.json`` that cannot be read or is not such a configuration; an unknown resize there is refused
+    (:class:`UnknownResize`), as in a model card."""
+    from mesocli.preprocess import DEFAULT_RESIZE, RESIZES
+
+    if weights_path.parent.name != CHECKPOINTS:
+        return None
+    config = weights_path.parent.parent / "config.json"
+    try:
+        recorded = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(recorded, dict) or "epochs" not in recorded or recorded.get("arch") not in (arch, None):
+        return None
+    resize = recorded.get("resize", DEFAULT_RESIZE)
+    if resize not in RESIZES:
+        shown = json.dumps(resize)[:40]
+        raise UnknownResize(f"{config}: the run's resize {shown} is not one this mesocli knows ("
+                            f"{', '.join(RESIZES)}): its checkpoint {weights_path.name} would be fed crops resized "
+                            "another way than it was trained on")
+    return resize, config
 
 
 def resizes_needed(loaded: Any) -> list[str]:
@@ -253,10 +302,9 @@ def describe_resize(record: Any) -> str:
 
 def bundled_dir() -> Path:
     """The folder of bundled weights: inside the installed package, else the source tree's weights/."""
-    packaged = Path(str(resources.files("mesocli"))) / "weights"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "weights"
+    from mesocli.provenance import packaged_path
+
+    return packaged_path("weights")
 
 
 def card_path_for(weights_path: Path) -> Path:

@@ -1181,14 +1181,16 @@ def _difference_interval(item: dict[str, Any]) -> str:
     return f"{low_high[0]:+.4f} to {low_high[1]:+.4f}"
 
 
-def _resize_note(resize: Any, comparison: dict[str, Any] | None) -> str:
+def _resize_note(resize: Any, comparison: dict[str, Any] | None, origin: str | None = None) -> str:
     """The eval table's note on the resize of face crops not 256×256 (the weights' own; per member where a set's or
-    ensemble's differ), and the compared model's."""
+    ensemble's differ): where it was taken from (``origin``; a report of an earlier version has none), and the
+    compared model's."""
     from mesocli.weights import describe_resize
 
     # nearest: a card that asks for it (train --resize nearest: the bundled df detectors), or the authors' files
-    note = ("of crops not 256×256: the weights' own (model card; the authors' Keras loader's for their original files)"
-            if resize == "nearest"
+    note = (f"of crops not 256×256: from {origin}" if origin and not isinstance(resize, dict)
+            else "of crops not 256×256: the weights' own (model card; the authors' Keras loader's for their original "
+                 "files)" if resize == "nearest"
             else "of crops not 256×256: each network's own (model cards)" if isinstance(resize, dict)
             else "of crops not 256×256: the weights' own (model card)")
     other = (comparison or {}).get("resize")
@@ -1245,7 +1247,8 @@ def eval_table(report: EvalReport) -> Any:
         *([("subset", f"{drawn['images']} of {drawn['of_images']}", "", f"{subset_note(drawn)}: not the whole "
             "split")] if (drawn := data.get("subset")) else []),
         *([("extracted", *_extract_cells(made))] if (made := data.get("extract")) else []),
-        *([("resize", _resize_text(resize), "", _resize_note(resize, report.comparison))]
+        *([("resize", _resize_text(resize), "", _resize_note(resize, report.comparison,
+                                                             (report.provenance or {}).get("resize_from")))]
           if (resize := (report.provenance or {}).get("resize")) else []),
         ("accuracy", f"{report.accuracy:.4f}", _interval(ci, "accuracy"), f"fake when p_fake ≥ {report.threshold:g}"),
         ("accuracy df", f"{report.accuracy_df:.4f}", _interval(ci, "accuracy_df"), "fakes called fake"),
