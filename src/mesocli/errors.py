@@ -100,6 +100,15 @@ class Terminated(KeyboardInterrupt):
     goes (temporary files removed, workers stopped), then exits with status 143 (128 + 15)."""
 
     exit_code = 143
+    signal_name = "SIGTERM"
+
+
+class HungUp(Terminated):
+    """SIGHUP (a closed terminal or SSH session, ``kill -HUP``) under the CLI: the run stops as on SIGTERM, then
+    exits with status 129 (128 + 1)."""
+
+    exit_code = 129
+    signal_name = "SIGHUP"
 
 
 OUTLIVED_STOP = "mesocli_outlived_stop"
