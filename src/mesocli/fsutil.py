@@ -501,11 +501,11 @@ def reading(path: str | Path) -> Iterator[None]:
     try:
         yield
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+        raise InputError(f"{path}: no such file", "not_found") from None
     except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
+        raise InputError(f"{path}: permission denied", "permission") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})", "read_failed") from None
 
 
 def check_input_file(path: str | Path) -> os.stat_result:
@@ -516,10 +516,10 @@ def check_input_file(path: str | Path) -> os.stat_result:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
             os.scandir(path).close()  # a folder that cannot be listed: "permission denied", as a file
-            raise InputError(f"{path}: is a folder")
+            raise InputError(f"{path}: is a folder", "not_a_file")
     if not stat.S_ISREG(info.st_mode):
         kind = _KINDS.get(stat.S_IFMT(info.st_mode), "a special file")
-        raise InputError(f"{path}: not a regular file ({kind})")
+        raise InputError(f"{path}: not a regular file ({kind})", "not_a_file")
     return info
 
 
