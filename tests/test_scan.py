@@ -391,9 +391,11 @@ def test_an_error_row_names_its_kind_for_a_pipeline_to_route_on(tmp_path: Path, 
     (tmp_path / "nothing" / "notes.txt").write_text("no media here\n")
     heic = tmp_path / "photo.heic"
     heic.write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 200)  # what an iPhone photo starts with
-    inputs = {kit.face_jpeg: None, kit.truncated: "truncated", kit.zero_byte: "empty", kit.text_mp4: "not_media",
-              kit.audio_only: "no_video_stream", tmp_path / "gone.mp4": "not_found", tmp_path / "nothing": "empty",
-              heic: "unsupported"}
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(kit.face_jpeg.read_bytes()[: kit.face_jpeg.stat().st_size // 2])  # an upload not finished
+    inputs = {kit.face_jpeg: None, cut: "truncated", kit.truncated: "truncated", kit.zero_byte: "empty",
+              kit.text_mp4: "not_media", kit.audio_only: "no_video_stream", tmp_path / "gone.mp4": "not_found",
+              tmp_path / "nothing": "empty", heic: "unsupported"}
     results = scan_all(list(inputs), loaded, frames=4)
     assert {r.path: r.error_kind for r in results} == {str(path): kind for path, kind in inputs.items()}
     for result in results:
@@ -401,9 +403,11 @@ def test_an_error_row_names_its_kind_for_a_pipeline_to_route_on(tmp_path: Path, 
         check_schema(row)
         assert row["error_kind"] == result.error_kind and (row["error_kind"] is None) == (row["status"] != "error")
         assert row["error_kind"] is None or row["error_kind"] in ERROR_KINDS
-    assert results[1].error.endswith(": its index is missing, as in an MP4 or MOV cut short (an upload or copy not "
-                                     "finished?)")  # the text is kept as it was
-    assert results[5].error == f"{tmp_path / 'gone.mp4'}: no such file or folder"
+    errors = {r.path: r.error for r in results}
+    assert errors[str(kit.truncated)].endswith(": its index is missing, as in an MP4 or MOV cut short (an upload or "
+                                               "copy not finished?)")  # the text is kept as it was
+    assert errors[str(tmp_path / "gone.mp4")] == f"{tmp_path / 'gone.mp4'}: no such file or folder"
+    assert errors[str(cut)].startswith(f"{cut}: not a readable image (image file is truncated")
 
 
 def test_a_video_whose_ffmpeg_is_killed_is_an_error_not_a_score(kit: MediaKit, loaded,

@@ -398,7 +398,10 @@ def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Im
                              "(e.g. with ffmpeg or an image viewer)", "unsupported") from None
         if data is not None and isinstance(exc, UnidentifiedImageError):  # Pillow names the BytesIO, not the file
             exc = UnidentifiedImageError(f"cannot identify image file {os.fspath(path)!r}")
-        raise InputError(f"{path}: not a readable image ({_one_line(exc)})", "not_media") from None
+        # its header read but not its pixels: cut short (Pillow says "truncated"), or damaged
+        kind = ("not_media" if isinstance(exc, UnidentifiedImageError)
+                else "truncated" if "truncated" in str(exc).lower() else "decode_failed")
+        raise InputError(f"{path}: not a readable image ({_one_line(exc)})", kind) from None
 
 
 def _way_out(bomb: Image.DecompressionBombError) -> str:
