@@ -59,8 +59,11 @@ def _scan_validator():  # a jsonschema validator, the schema itself checked once
 
 
 def check_schema(result: dict) -> None:
-    """Assert that one scan result (a JSON row) follows docs/scan.schema.json."""
+    """Assert that one scan result (a JSON row) follows docs/scan.schema.json, and that each of its keys is documented
+    there (the schema itself lets a row have keys it does not know: those a later version adds)."""
     _scan_validator().validate(result)
+    assert set(result) <= set(_scan_validator().schema["properties"]), set(result) - set(_scan_validator().schema[
+        "properties"])
 
 
 # ---------------------------------------------------------------------------------------------- the CLI

@@ -286,6 +286,30 @@ def test_finalize_never_scores_a_failed_input() -> None:
     assert (result.status, result.p_fake, result.verdict) == ("error", None, None)
 
 
+def test_a_row_names_its_schema_version_and_the_schema_takes_keys_added_later() -> None:
+    """Found by a pipeline engineer: the schema refused any key it did not list (``additionalProperties: false``), so
+    a consumer holding the schema of one version rejected every row of the next one that added a key. Rows name the
+    schema version they follow; the schema lets any object hold keys added later (keys are only added within a
+    major version, docs/scan.md)."""
+    import jsonschema
+
+    from mesocli.api import scan_schema
+    from mesocli.producer import Job
+    from mesocli.scan import SCHEMA_VERSION
+
+    schema = scan_schema()
+    job = Job("x.mp4", kind="video", error="x.mp4: no such file", error_kind="not_found", done=True)
+    settings = {"mesocli": "1", "runtime": None, "detector": "hog", "sampling": None, "smooth": 1}
+    row = finalize(job, ScanOptions(), {"arch": "meso4", "name": "n", "weights_sha256": "0" * 64}, settings).to_dict()
+    assert row["schema_version"] == schema["version"] == SCHEMA_VERSION
+    assert (row["error"], row["error_kind"]) == ("x.mp4: no such file", "not_found")
+    later = {**row, "added_later": {"any": 1}, "model": {**row["model"], "added_later": 1},
+             "settings": {**row["settings"], "added_later": True}, "schema_version": "1.9"}
+    jsonschema.Draft202012Validator(schema).validate(later)  # a row of a later minor version
+    with pytest.raises(jsonschema.ValidationError):  # a key retyped is still refused
+        jsonschema.Draft202012Validator(schema).validate({**row, "error": 3})
+
+
 # ------------------------------------------------------------------------------------------ videos
 
 
@@ -357,6 +381,35 @@ def test_broken_videos_are_errors_among_good_inputs(kit: MediaKit, loaded) -> No
     assert (results[5].frames_sampled, results[5].frames_with_face) == (1, 1)
 
 
+def test_an_error_row_names_its_kind_for_a_pipeline_to_route_on(tmp_path: Path, kit: MediaKit, loaded) -> None:
+    """Found by a pipeline engineer: a row's ``error`` is free text, so a router could not tell a cut-short upload
+    (retry later) from a file that is no media (reject) or an audio file without matching words. Each error row
+    names its kind (``error_kind``, one of ERROR_KINDS); the text is as it was; other rows have null."""
+    from mesocli.errors import ERROR_KINDS
+
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing" / "notes.txt").write_text("no media here\n")
+    heic = tmp_path / "photo.heic"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 200)  # what an iPhone photo starts with
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(kit.face_jpeg.read_bytes()[: kit.face_jpeg.stat().st_size // 2])  # an upload not finished
+    inputs = {kit.face_jpeg: None, cut: "truncated", kit.truncated: "truncated", kit.zero_byte: "empty",
+              kit.text_mp4: "not_media", kit.audio_only: "no_video_stream", tmp_path / "gone.mp4": "not_found",
+              tmp_path / "nothing": "empty", heic: "unsupported"}
+    results = scan_all(list(inputs), loaded, frames=4)
+    assert {r.path: r.error_kind for r in results} == {str(path): kind for path, kind in inputs.items()}
+    for result in results:
+        row = result.to_dict()
+        check_schema(row)
+        assert row["error_kind"] == result.error_kind and (row["error_kind"] is None) == (row["status"] != "error")
+        assert row["error_kind"] is None or row["error_kind"] in ERROR_KINDS
+    errors = {r.path: r.error for r in results}
+    assert errors[str(kit.truncated)].endswith(": its index is missing, as in an MP4 or MOV cut short (an upload or "
+                                               "copy not finished?)")  # the text is kept as it was
+    assert errors[str(tmp_path / "gone.mp4")] == f"{tmp_path / 'gone.mp4'}: no such file or folder"
+    assert errors[str(cut)].startswith(f"{cut}: not a readable image (image file is truncated")
+
+
 def test_a_video_whose_ffmpeg_is_killed_is_an_error_not_a_score(kit: MediaKit, loaded,
                                                                  kill_ffmpeg: KillFfmpeg) -> None:
     """Found by an auditor: the frames decoded before the kill were scored ``ok``, the intact file called
@@ -365,6 +418,7 @@ def test_a_video_whose_ffmpeg_is_killed_is_an_error_not_a_score(kit: MediaKit, l
     killed, other = scan_all([kit.long_face_video, kit.face_video], loaded, all_frames=True)
     assert killed.status == "error" and killed.p_fake is None and killed.verdict is None
     assert killed.error == f"{kit.long_face_video}: decoding stopped: ffmpeg was killed by signal 9 (SIGKILL)"
+    assert killed.error_kind == "resources"  # not the file's fault, perhaps: worth a retry
     assert other.status == "ok" and other.frames_sampled == kit.FACE_FRAMES  # the next input is read as usual
     check_schema(killed.to_dict())
 

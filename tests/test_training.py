@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 from collections.abc import Iterator
@@ -127,6 +128,8 @@ def test_train_one_epoch_writes_a_loadable_model_card(tiny_data: Path, tmp_path:
     loaded = load_weights(run / "best.weights.h5")
     card = loaded.card
     assert card is not None and card.sha256 == loaded.sha256
+    # written with Z, as every other time mesocli writes (it was +00:00)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", json.loads((run / "best.json").read_text())["created"])
     assert (card.arch, card.manipulation, card.epochs, card.seed) == ("meso4", "df", 1, 3)
     (source,) = card.data["sources"]
     assert card.data["counts"] == source["counts"] == {"df": N_DF + 1, "real": N_REAL} and source["split"] == "train"

@@ -172,6 +172,24 @@ def test_the_bundled_cards_name_their_data_as_the_repository_sees_it() -> None:
             "../shared/data/mesonet-df", "build/ffpp-test20"}, card.name
 
 
+def test_a_cards_created_time_is_read_with_z_whichever_way_it_was_written(tmp_path: Path) -> None:
+    """Found by a pipeline engineer: model cards wrote ``created`` as ``…+00:00`` while every other time mesocli
+    writes is ``…Z``. New cards write ``Z`` (tests/test_training.py); a card written before (the bundled ones, left
+    as they are) reads as ``Z`` too, so ``models --format json`` gives one form; other text is kept as it is."""
+    from mesocli.weights import bundled_cards
+
+    bundled = json.loads(card_path_for(bundled_weights_path("meso4", "df")).read_text())
+    assert bundled["created"].endswith("+00:00")  # as the file holds it
+    cards = {card.weights_file: card for card in bundled_cards()}
+    assert cards["meso4_df.weights.h5"].created == bundled["created"].removesuffix("+00:00") + "Z"
+    for created, read in (("2026-12-07T09:45:20Z", "2026-12-07T09:45:20Z"), ("2026-12-07T09:45:20+00:00",
+                          "2026-12-07T09:45:20Z"), ("2026-12-07T11:45:20+02:00", "2026-12-07T11:45:20+02:00"),
+                          ("yesterday", "yesterday"), ("", "")):
+        path = tmp_path / "card.json"
+        path.write_text(json.dumps({**bundled, "created": created}))
+        assert ModelCard.from_json(path).created == read, created
+
+
 def test_a_training_run_folder_given_as_weights_names_its_best_weights(tmp_path: Path) -> None:
     """``eval --weights runs/mine`` (the run folder ``train --out`` made) said only "is a folder"."""
     import mesocli

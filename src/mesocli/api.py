@@ -322,7 +322,9 @@ def scan(inputs: PathLike | Picture | Iterable[PathLike | Picture], model: Model
     (default 1; ``None``: one per core).
     ``hash_inputs=False`` skips hashing each file (``sha256`` is then None; ``scan --no-hash``).
     ``on_progress``: a function called with each :class:`mesocli.scan.ScanProgress` (see :func:`iter_scan`).
-    Each result has ``status`` (``ok``, ``no_face`` or ``error``), ``sha256`` (the file's SHA-256, None for an
+    Each result has ``status`` (``ok``, ``no_face`` or ``error``), ``error`` and ``error_kind`` (an error's one line,
+    and its kind to route on, one of :data:`mesocli.errors.ERROR_KINDS`: ``truncated``, ``not_media``, ...; None
+    unless an error), ``sha256`` (the file's SHA-256, None for an
     error), ``media`` (its size in bytes and a video's codec, displayed size, fps and length; None for an error or
     a picture in memory), ``p_fake``, ``verdict``, ``segments`` and ``to_dict()`` (the JSON object of ``mesocli scan``,
     docs/scan.md).

@@ -364,8 +364,8 @@ def explain_command(
     "skipped, and a note on stderr says how many (even with --quiet): name them to scan them.\n\n"
     "Exit status: 0 every input was scanned; 1 with --fail-on-fake when a verdict is fake; 2 usage "
     "error (bad option, unusable weights, --output exists); 3 an input failed, had no face (unless --no-face-ok) or "
-    "does not exist (the others are still reported; 3 wins over 1); 130 Ctrl-C, 143 SIGTERM (a table lists the "
-    "inputs done); 70 an error mesocli did not foresee (a bug: its traceback, then one line).",
+    "does not exist (the others are still reported; 3 wins over 1); 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (a "
+    "table lists the inputs done); 70 an error mesocli did not foresee (a bug: its traceback, then one line).",
 )
 @_reads_media
 def scan(

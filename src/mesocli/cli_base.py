@@ -19,7 +19,16 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperCommand
 
-from mesocli.errors import OUTLIVED_STOP, MesocliError, OutputError, ParameterError, Terminated, json_escape, printable
+from mesocli.errors import (
+    OUTLIVED_STOP,
+    HungUp,
+    MesocliError,
+    OutputError,
+    ParameterError,
+    Terminated,
+    json_escape,
+    printable,
+)
 from mesocli.fsutil import SAME_STOP_SECONDS, GuardedStream, environment_error
 
 DEBUG = {"on": False}
@@ -28,8 +37,9 @@ BROKEN_PIPE = 141
 UNEXPECTED = 70
 """Exit status of an error mesocli did not foresee (a bug, a ``MemoryError``): ``EX_SOFTWARE`` of BSD's sysexits.h,
 so that it is never read as one of the documented outcomes (Python's own 1 is ``scan --fail-on-fake``'s fake)."""
-TERMINATED = {"on": False}
-"""Set when SIGTERM arrived: the run then exits 143, however the interruption came out of the command."""
+TERMINATED: dict[str, Any] = {"on": False, "how": Terminated}
+"""Set when SIGTERM (or SIGHUP) arrived: the run then exits 143 (129), however the interruption came out of the
+command; ``how``: the class raised, :class:`Terminated` or :class:`HungUp`."""
 FLAGS = {"aggregation": "--aggregate", "fmt": "--format", "name_or_path": "--model"}
 """Library parameters whose flag is not ``--`` + the name with dashes."""
 
@@ -314,20 +324,24 @@ def _no_world_writable_outputs() -> Iterator[None]:
         os.umask(previous)
 
 
+STOP_SIGNALS = {signal.SIGTERM: Terminated, signal.SIGHUP: HungUp} if hasattr(signal, "SIGHUP") else {
+    signal.SIGTERM: Terminated}
+"""The signals a command stops on as on Ctrl-C (cleaning up), and what each raises: SIGTERM, and SIGHUP (a closed
+terminal or SSH session), which exit with status 143 and 129."""
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """In the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread, so that a
-    command stops as on Ctrl-C: temporary files removed, workers and their ffmpeg stopped. Each time, as Ctrl-C:
-    a second SIGTERM while the first is handled stops at once as a second Ctrl-C does (a scan drops the batch being
-    scored); one within :data:`SAME_STOP_SECONDS` of the one before is that same stop, and does nothing. A SIGTERM
-    ignored from the start (``nohup``-like launchers), or handled by the program that calls :func:`run`, is left
-    alone."""
+    """In the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread, and SIGHUP
+    :class:`HungUp` (one), so that a command stops as on Ctrl-C: temporary files removed, workers and their ffmpeg
+    stopped. Each time, as Ctrl-C: a second one while the first is handled stops at once as a second Ctrl-C does (a
+    scan drops the batch being scored); one within :data:`SAME_STOP_SECONDS` of the one before is that same stop, and
+    does nothing. A signal ignored from the start (``nohup`` ignores SIGHUP), or handled by the program that calls
+    :func:`run`, is left alone."""
     TERMINATED["on"] = False
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM)
-    if not in_main or previous != signal.SIG_DFL:
-        yield
-        return
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    taken = [number for number, handler in previous.items() if handler == signal.SIG_DFL] if in_main else []
     heard: list[float] = []  # when the last one that stopped came
 
     def stop(number: int, frame: Any) -> None:
@@ -336,13 +350,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
             return
         heard[:] = [now]
         TERMINATED["on"] = True
-        raise Terminated
+        TERMINATED["how"] = STOP_SIGNALS[signal.Signals(number)]
+        raise TERMINATED["how"]
 
-    signal.signal(signal.SIGTERM, stop)
+    for number in taken:
+        signal.signal(number, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number in taken:
+            signal.signal(number, previous[number])
 
 
 def run(app: typer.Typer) -> None:
@@ -449,7 +466,8 @@ def _run(app: typer.Typer) -> None:
 
 
 def _exit_interrupted() -> None:
-    """After SIGTERM: one line, exit status 143."""
+    """After SIGTERM (SIGHUP): one line, exit status 143 (129)."""
     if TERMINATED["on"]:
-        _say("mesocli: stopped by SIGTERM")
-        sys.exit(Terminated.exit_code)
+        how = TERMINATED["how"]
+        _say(f"mesocli: stopped by {how.signal_name}")
+        sys.exit(how.exit_code)

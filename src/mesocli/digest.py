@@ -87,11 +87,12 @@ def fingerprint(path: str | Path, interrupted: Callable[[], bool] = lambda: Fals
         with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
-                raise InputError(f"{path}: not a regular file: cannot hash it")
+                raise InputError(f"{path}: not a regular file: cannot hash it", "not_a_file")
             os.set_blocking(handle.fileno(), True)
             hashed = _hash(handle, interrupted, progress)
     except OSError as exc:
-        raise InputError(f"{path}: cannot read it to hash it ({exc.strerror or type(exc).__name__})") from None
+        raise InputError(f"{path}: cannot read it to hash it ({exc.strerror or type(exc).__name__})",
+                         "permission" if isinstance(exc, PermissionError) else "read_failed") from None
     if hashed is None:
         return None
     return Fingerprint(hashed[0], Version.of(info), hashed[1])

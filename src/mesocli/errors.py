@@ -61,10 +61,44 @@ class CheckFailed(MesocliError):
     exit_code = 1
 
 
+ERROR_KINDS = {
+    "not_found": "no such file or folder, or a broken symbolic link",
+    "permission": "permission denied",
+    "not_a_file": "a folder, named pipe or device where a file was expected",
+    "empty": "an empty file, or a folder that holds no video or image",
+    "not_media": "not a video or image mesocli can read (a text file, random bytes, an unknown container)",
+    "unsupported": "an image format mesocli does not read (HEIC/HEIF): convert it",
+    "no_video_stream": "a media file without a video to judge (audio only, a cover picture)",
+    "truncated": "cut short (an upload or copy not finished: an MP4 or MOV without its index, an image whose data "
+                 "ends early): try again once it is whole",
+    "decode_failed": "the file is media but its frames or pixels could not be decoded",
+    "too_large": "frames or an image over the pixel limit (MESOCLI_MAX_IMAGE_PIXELS), or too large to decode",
+    "timeout": "ffmpeg took too long to read the file",
+    "resources": "the machine ran short (memory, threads) or the decoder or worker was killed: the file may be fine",
+    "read_failed": "the file could not be read (an I/O error) or hashed",
+    "other": "anything else (an unforeseen error, a Ray task that failed)",
+}
+"""The ``error_kind`` of a scan's error row (docs/scan.md, docs/scan.schema.json): a stable name a pipeline routes on
+(retry, reject, convert), by what each means; the ``error`` text beside it is for people and may change."""
+
+
 class InputError(MesocliError):
-    """One input (video, image) could not be read; the run goes on with the others."""
+    """One input (video, image) could not be read; the run goes on with the others. ``kind``: one of
+    :data:`ERROR_KINDS`, what a scan's row gives as ``error_kind``."""
 
     exit_code = 3
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind if kind in ERROR_KINDS else "other"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (kept across processes: a worker's error)
+        return type(self), (str(self), self.kind)
+
+
+def error_kind(exc: BaseException) -> str:
+    """The :data:`ERROR_KINDS` name of an input's error ``exc`` (``other`` where it is not an InputError)."""
+    return getattr(exc, "kind", "other") if isinstance(exc, InputError) else "other"
 
 
 class OutputError(MesocliError, OSError):
@@ -100,6 +134,15 @@ class Terminated(KeyboardInterrupt):
     goes (temporary files removed, workers stopped), then exits with status 143 (128 + 15)."""
 
     exit_code = 143
+    signal_name = "SIGTERM"
+
+
+class HungUp(Terminated):
+    """SIGHUP (a closed terminal or SSH session, ``kill -HUP``) under the CLI: the run stops as on SIGTERM, then
+    exits with status 129 (128 + 1)."""
+
+    exit_code = 129
+    signal_name = "SIGHUP"
 
 
 OUTLIVED_STOP = "mesocli_outlived_stop"

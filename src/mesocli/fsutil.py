@@ -178,17 +178,21 @@ def insisted(exc: BaseException) -> bool:
     return bool(getattr(exc, INSISTED, False))
 
 
+_HELD = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+"""The signals :func:`whole_write` holds: Ctrl-C, and those the CLI stops on as on it (SIGTERM, SIGHUP)."""
+
+
 @contextlib.contextmanager
 def whole_write() -> Iterator[None]:
-    """In the block, Ctrl-C and SIGTERM wait: their Python handlers run as it ends, so that what the block writes
-    (a row of results) is written whole or not at all, never cut in the middle. A second one while one waits runs
-    at once (the write may wait for a reader that reads no more: the user insists), but a SIGTERM within
-    :data:`SAME_STOP_SECONDS` of the SIGTERM that waits is that one again. In the main thread only, and only for
+    """In the block, Ctrl-C, SIGTERM and SIGHUP wait: their Python handlers run as it ends, so that what the block
+    writes (a row of results) is written whole or not at all, never cut in the middle. A second one while one waits
+    runs at once (the write may wait for a reader that reads no more: the user insists), but a SIGTERM (SIGHUP) within
+    :data:`SAME_STOP_SECONDS` of the one that waits is that one again. In the main thread only, and only for
     signals that a Python handler takes (one ignored, or left to the system, is left alone)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {number: signal.getsignal(number) for number in _HELD}
     handlers = {number: handler for number, handler in handlers.items() if callable(handler)}
     arrived: list[int] = []
     holding = [True]
@@ -199,7 +203,7 @@ def whole_write() -> Iterator[None]:
             arrived.append(number)
             came[:] = [time.monotonic()]
             return
-        if arrived == [number] == [signal.SIGTERM] and time.monotonic() - came[0] < SAME_STOP_SECONDS:
+        if arrived == [number] and number != signal.SIGINT and time.monotonic() - came[0] < SAME_STOP_SECONDS:
             return  # the same stop, sent twice (timeout: to the process, then to its group): it still waits
         again = bool(arrived)
         arrived.clear()  # a second one, or one after the block, whose handler was not back yet: now
@@ -497,11 +501,11 @@ def reading(path: str | Path) -> Iterator[None]:
     try:
         yield
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+        raise InputError(f"{path}: no such file", "not_found") from None
     except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
+        raise InputError(f"{path}: permission denied", "permission") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})", "read_failed") from None
 
 
 def check_input_file(path: str | Path) -> os.stat_result:
@@ -512,10 +516,10 @@ def check_input_file(path: str | Path) -> os.stat_result:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
             os.scandir(path).close()  # a folder that cannot be listed: "permission denied", as a file
-            raise InputError(f"{path}: is a folder")
+            raise InputError(f"{path}: is a folder", "not_a_file")
     if not stat.S_ISREG(info.st_mode):
         kind = _KINDS.get(stat.S_IFMT(info.st_mode), "a special file")
-        raise InputError(f"{path}: not a regular file ({kind})")
+        raise InputError(f"{path}: not a regular file ({kind})", "not_a_file")
     return info
 
 

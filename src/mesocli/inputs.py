@@ -120,12 +120,12 @@ def identify(path: str | Path) -> tuple[Kind, VideoInfo | None]:
     path = Path(path)
     head = _head(path)
     if not head:
-        raise InputError(f"{path}: empty file")
+        raise InputError(f"{path}: empty file", "empty")
     kind = sniff(head)
     if kind is None and _is_text(head):
-        raise InputError(f"{path}: a text file, not a video or image")
+        raise InputError(f"{path}: a text file, not a video or image", "not_media")
     if kind is None and (audio := audio_format(head)):  # ffmpeg's own word was about playlists (not on its list)
-        raise InputError(f"{path}: no video stream (an audio file: {audio})")
+        raise InputError(f"{path}: no video stream (an audio file: {audio})", "no_video_stream")
     if kind == "image":
         check_image(path)  # parses the header; the pixels are decoded when used
         if is_animated(path):
@@ -140,10 +140,10 @@ def identify(path: str | Path) -> tuple[Kind, VideoInfo | None]:
         except InputError as exc:
             detail = str(exc).removeprefix(f"{path}: ")
             if (audio := _audio_frame(head)) and NOT_LISTED in detail:  # ffmpeg found a format it may not read
-                raise InputError(f"{path}: no video stream (an audio file: {audio})") from None
+                raise InputError(f"{path}: no video stream (an audio file: {audio})", "no_video_stream") from None
             if detail.startswith("not a readable video (") and detail.endswith(")"):
                 detail = detail[len("not a readable video (") : -1]
-            raise InputError(f"{path}: not a readable video or image ({detail})") from None
+            raise InputError(f"{path}: not a readable video or image ({detail})", exc.kind) from None
     return "video", probe_video(path)
 
 
@@ -151,7 +151,7 @@ def probe_kind(path: str | Path) -> Kind | None:
     """``"video"``, ``"image"`` or None (neither), from the file's content; InputError if it does not exist."""
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file", "not_found")
     try:
         return identify(path)[0]
     except InputError:
@@ -366,10 +366,10 @@ class MemoryImage:
             except Exception as exc:  # Pillow reads a file's pixels when they are first needed
                 if getattr(self.image, "fp", True) is None:
                     raise InputError(f"{self.name}: the Pillow image's file was closed before its pixels were read "
-                                     "(Image.open(...) left by its with block: call .load() or .copy() inside it)"
-                                     ) from None
-                raise InputError(f"{self.name}: the Pillow image cannot be read ({type(exc).__name__}: {exc})"
-                                 ) from None
+                                     "(Image.open(...) left by its with block: call .load() or .copy() inside it)",
+                                     "decode_failed") from None
+                raise InputError(f"{self.name}: the Pillow image cannot be read ({type(exc).__name__}: {exc})",
+                                 "decode_failed") from None
             try:
                 orientation = self.image.getexif().get(ORIENTATION, 1)
             except Exception:  # damaged EXIF: scanned as it is

@@ -117,7 +117,7 @@ def _lost(path: str, how: str, loaded: Any, options: ScanOptions) -> ScanResult:
     from mesocli.producer import Job
     from mesocli.scan import finalize, run_settings
 
-    job = Job(path, error=f"{path}: its worker process died twice ({how}; out of memory?)")
+    job = Job(path, error=f"{path}: its worker process died twice ({how}; out of memory?)", error_kind="resources")
     job.finished = job.started
     return finalize(job, options, loaded.describe(), run_settings(options, loaded))
 

@@ -371,7 +371,7 @@ def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Im
     ``data`` already read; every failure is a one-line InputError naming ``path``."""
     pixel_limit()  # $MESOCLI_MAX_IMAGE_PIXELS, if set, as Pillow's limit
     if (check_input_file(path).st_size if data is None else len(data)) == 0:
-        raise InputError(f"{path}: empty file")
+        raise InputError(f"{path}: empty file", "empty")
     try:
         try:
             with _opened(path, data) as image:
@@ -384,21 +384,24 @@ def _read_image(path: str | Path, decode: bool, data: bytes | None = None) -> Im
                 return _decoded(image)
     except Image.DecompressionBombError as exc:
         limit = " ".join(str(exc).split())
-        raise InputError(f"{path}: image too large (Pillow's decompression-bomb limit: {limit}){_way_out(exc)}"
-                         ) from None
+        raise InputError(f"{path}: image too large (Pillow's decompression-bomb limit: {limit}){_way_out(exc)}",
+                         "too_large") from None
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+        raise InputError(f"{path}: no such file", "not_found") from None
     except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
+        raise InputError(f"{path}: permission denied", "permission") from None
     except MemoryError:
-        raise InputError(f"{path}: image too large to decode (out of memory)") from None
+        raise InputError(f"{path}: image too large to decode (out of memory)", "too_large") from None
     except Exception as exc:  # Pillow's decoders raise many kinds on damaged files
         if _is_heif(path, data):
             raise InputError(f"{path}: HEIC/HEIF image, which mesocli cannot read: convert it to JPEG or PNG "
-                             "(e.g. with ffmpeg or an image viewer)") from None
+                             "(e.g. with ffmpeg or an image viewer)", "unsupported") from None
         if data is not None and isinstance(exc, UnidentifiedImageError):  # Pillow names the BytesIO, not the file
             exc = UnidentifiedImageError(f"cannot identify image file {os.fspath(path)!r}")
-        raise InputError(f"{path}: not a readable image ({_one_line(exc)})") from None
+        # its header read but not its pixels: cut short (Pillow says "truncated"), or damaged
+        kind = ("not_media" if isinstance(exc, UnidentifiedImageError)
+                else "truncated" if "truncated" in str(exc).lower() else "decode_failed")
+        raise InputError(f"{path}: not a readable image ({_one_line(exc)})", kind) from None
 
 
 def _way_out(bomb: Image.DecompressionBombError) -> str:
@@ -682,7 +685,7 @@ def image_bytes(path: str | Path) -> bytes:
     check_input_file(path)
     with reading(path), open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # replaced since its check
-            raise InputError(f"{path}: not a regular file")
+            raise InputError(f"{path}: not a regular file", "not_a_file")
         os.set_blocking(handle.fileno(), True)
         return handle.readall()
 
@@ -699,4 +702,5 @@ def load_faces(path: str | Path, resizes: Sequence[str], data: bytes | None = No
     try:
         return [face_to_uint8(image, resize) for resize in resizes]
     except (ValueError, OSError) as exc:  # a mode Pillow reads but cannot convert (e.g. LAB)
-        raise InputError(f"{path}: cannot convert the {image.mode} image to RGB ({_one_line(exc)})") from None
+        raise InputError(f"{path}: cannot convert the {image.mode} image to RGB ({_one_line(exc)})",
+                         "decode_failed") from None

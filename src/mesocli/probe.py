@@ -278,15 +278,17 @@ def probe_video(path: str | Path) -> VideoInfo:
     """Read the header of a video file (ffmpeg ``-i``, no decoding); raise InputError when unusable."""
     path = Path(path)
     if check_input_file(path).st_size == 0:  # also refuses folders, named pipes and devices
-        raise InputError(f"{path}: empty file")
+        raise InputError(f"{path}: empty file", "empty")
     try:
         code, stderr, _ = _run_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", *ffmpeg_input(path)], timeout=120)
     except subprocess.TimeoutExpired:
-        raise InputError(f"{path}: ffmpeg took too long to read the header") from None
+        raise InputError(f"{path}: ffmpeg took too long to read the header", "timeout") from None
     if stopped := ffmpeg_stopped(code, stderr):
-        raise InputError(f"{path}: reading the header stopped: {stopped}")
+        raise InputError(f"{path}: reading the header stopped: {stopped}", "resources")
     if "Input #0" not in stderr:
-        raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)}){_cut_short(path, stderr)}")
+        cut = _cut_short(path, stderr)
+        raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)}){cut}",
+                         "truncated" if cut else "not_media")
     info = _parse_probe(str(path), stderr)
     if (container := _INPUT.search(stderr)) and container.group(1) in ANIMATED_DEMUXERS:
         info = _as_displayed(info, path, container.group(1))
@@ -294,7 +296,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     if limit is not None and info.width * info.height > limit:
         raise InputError(f"{path}: frames too large ({info.width}×{info.height} pixels; the limit is "
                          f"{limit} pixels, as for images (Pillow's decompression-bomb limit): raise it with "
-                         "MESOCLI_MAX_IMAGE_PIXELS=PIXELS)")
+                         "MESOCLI_MAX_IMAGE_PIXELS=PIXELS)", "too_large")
     return info
 
 
@@ -354,11 +356,11 @@ def _parse_probe(path: str, stderr: str) -> VideoInfo:
         what = ", ".join(sorted({s[1].lower() for s in streams if s[1] != "Video"}))  # any video: a cover
         if any(s[1] == "Video" for s in streams):  # cover art (a song's, an audio book's) is no video to judge
             what = f"{what} and a cover picture" if what else "a cover picture"
-        raise InputError(f"{path}: no video stream ({what or 'no streams'} only)")
+        raise InputError(f"{path}: no video stream ({what or 'no streams'} only)", "no_video_stream")
     index, _, description, extra = videos[0]
     size = _SIZE.search(description)
     if size is None:
-        raise InputError(f"{path}: video stream without a frame size ({description[:80]})")
+        raise InputError(f"{path}: video stream without a frame size ({description[:80]})", "no_video_stream")
     width, height = int(size.group(1)), int(size.group(2))
     fps = None
     for value, kilo, _unit in _FPS.findall(description):  # "fps" comes before "tbr"
@@ -433,9 +435,9 @@ def count_packets(path: str | Path, info: VideoInfo) -> tuple[int | None, float 
             [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *own_times, *ffmpeg_input(path),
              "-map", f"0:{info.stream}", "-c", "copy", "-f", "framecrc", "-"], timeout=600, output=True)
     except subprocess.TimeoutExpired:
-        raise InputError(f"{path}: ffmpeg took too long to count the frames") from None
+        raise InputError(f"{path}: ffmpeg took too long to count the frames", "timeout") from None
     if stopped := ffmpeg_stopped(code, stderr):
-        raise InputError(f"{path}: counting the frames stopped: {stopped}")
+        raise InputError(f"{path}: counting the frames stopped: {stopped}", "resources")
     packets, first, base = 0, None, None
     for line in listed.splitlines():
         if line[:1].isdigit():

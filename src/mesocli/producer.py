@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mesocli.errors import MesocliError, OutputError, UsageError
+from mesocli.errors import MesocliError, OutputError, UsageError, error_kind
 from mesocli.inputs import MemoryImage
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ class Job:
     sampled: list[tuple[int, float]] = field(default_factory=list)
     faces: list[Face] = field(default_factory=list)
     error: str | None = None
+    error_kind: str | None = None  # the error's mesocli.errors.ERROR_KINDS name, with error
     warnings: list[str] = field(default_factory=list)  # a damaged input, a changed file, what was not scored
     sha256: str | None = None  # of the file's bytes (mesocli.digest), unless hashing is off or it failed
     file: tuple[int, int] | None = None  # (size, mtime_ns) of the version read: when hashed, else when reading began
@@ -220,10 +221,11 @@ class Producer(threading.Thread):
         try:
             exists, folder = path.exists(), path.is_dir()
         except OSError as exc:  # a name longer than the file system allows, ...
-            self._failed(shown, f"cannot read ({exc.strerror or exc})")
+            self._failed(shown, f"cannot read ({exc.strerror or exc})",
+                         "permission" if isinstance(exc, PermissionError) else "read_failed")
             return
         if not exists:
-            self._failed(shown, "broken symbolic link" if path.is_symlink() else "no such file or folder")
+            self._failed(shown, "broken symbolic link" if path.is_symlink() else "no such file or folder", "not_found")
         elif not folder:
             self._input(path, shown)
         else:
@@ -232,15 +234,16 @@ class Producer(threading.Thread):
             try:
                 files = expand_inputs([path], media_only=True)
             except (MesocliError, OSError) as exc:
-                self._failed(shown, f"cannot list the folder ({exc})")
+                self._failed(shown, f"cannot list the folder ({exc})", error_kind(exc) if isinstance(exc, MesocliError)
+                             else "permission" if isinstance(exc, PermissionError) else "read_failed")
                 return
             for file in files:
                 self._input(file, str(file))
             if not files:
-                self._failed(shown, "folder holds no video or image")
+                self._failed(shown, "folder holds no video or image", "empty")
 
-    def _failed(self, shown: str, message: str) -> None:
-        job = Job(shown, error=f"{shown}: {message}")
+    def _failed(self, shown: str, message: str, kind: str) -> None:
+        job = Job(shown, error=f"{shown}: {message}", error_kind=kind)
         self.put(Started(job))
         self._end(job)
 
@@ -279,9 +282,9 @@ class Producer(threading.Thread):
         except (_Stopped, UsageError, OutputError):  # not this input's fault (face models missing, a full disk):
             raise  # the scan stops, as extract does
         except MesocliError as exc:
-            job.error = str(exc)
+            job.error, job.error_kind = str(exc), error_kind(exc)
         except Exception as exc:  # decoders and detectors raise many kinds; report, never guess a score
-            job.error = f"{shown}: {type(exc).__name__}: {exc}".strip()
+            job.error, job.error_kind = f"{shown}: {type(exc).__name__}: {exc}".strip(), "other"
         self._end(job)
 
     def _hash(self, path: Path) -> Any:
@@ -307,9 +310,9 @@ class Producer(threading.Thread):
         except (_Stopped, UsageError, OutputError):
             raise
         except MesocliError as exc:
-            job.error = str(exc)
+            job.error, job.error_kind = str(exc), error_kind(exc)
         except Exception as exc:  # as for a file: reported, never a guessed score
-            job.error = f"{item.name}: {type(exc).__name__}: {exc}".strip()
+            job.error, job.error_kind = f"{item.name}: {type(exc).__name__}: {exc}".strip(), "other"
         self._end(job)
 
     def _image(self, job: Job, path: Path) -> None:

@@ -221,7 +221,8 @@ class RayScan:
         from mesocli.scan import ScanResult
 
         return ScanResult(
-            path=item, type=None, status="error", error=f"{item}: {message}", p_fake=None, verdict=None,
+            path=item, type=None, status="error", error=f"{item}: {message}", error_kind="other", p_fake=None,
+            verdict=None,
             threshold=self.options.threshold, aggregation=None, model=self.model_info,
             faces=[] if self.options.all_faces else None, settings=self.settings,
         ).to_dict()

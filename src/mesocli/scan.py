@@ -153,6 +153,11 @@ class ScanOptions:
         return FrameSelection.from_options(self.frames, self.fps, self.every, self.all_frames)
 
 
+SCHEMA_VERSION = "1.1"
+"""The version of docs/scan.schema.json that a row follows (its ``schema_version``; the schema's ``version``),
+MAJOR.MINOR: within a major version keys are only added, never removed, renamed or retyped (docs/scan.md)."""
+
+
 @dataclass
 class FrameScore:
     """One scored face in one sampled frame."""
@@ -227,6 +232,7 @@ class ScanResult:
     file: tuple[int, int] | None = None  # (size, mtime_ns) of the version read (hashed); None: not known
     scanned_at: str | None = field(default_factory=utc_now)  # when its scan finished (the row was made), UTC
     error_rates: dict[str, Any] | None = None  # what its verdict is weighed by (run_rates); None: no verdict
+    error_kind: str | None = None  # an error's mesocli.errors.ERROR_KINDS name (what a pipeline routes on)
 
     def to_dict(self, file: bool = False) -> dict[str, Any]:
         """The JSON row; with ``file``, also the ``file`` key of a resumable scan's row when the version read is
@@ -238,6 +244,7 @@ class ScanResult:
             "media": self.media,
             "status": self.status,
             "error": self.error,
+            "error_kind": (self.error_kind or "other") if self.status == "error" else None,
             "p_fake": None if self.p_fake is None else _r(self.p_fake),
             "verdict": self.verdict,
             "threshold": self.threshold,
@@ -251,6 +258,7 @@ class ScanResult:
             "warnings": list(self.warnings),
             "settings": self.settings,
             "error_rates": self.error_rates,
+            "schema_version": SCHEMA_VERSION,
         }
         if self.scores is not None:
             out["scores"] = [s.to_dict() for s in self.scores]
@@ -654,6 +662,7 @@ def finalize(job: Job, options: ScanOptions, model_info: dict[str, Any],
         type=job.kind,
         status="error",
         error=job.error,
+        error_kind=(job.error_kind or "other") if job.error else None,
         p_fake=None,
         verdict=None,
         threshold=options.threshold,

@@ -170,7 +170,7 @@ def run_scan(
                 error.add_note(f"mesocli: after the error, the rows of {more} more input{'s' if more > 1 else ''} "
                                f"read whole before it were written ({len(statuses) - held} in all)")
             if interrupted is not None:
-                how = "SIGTERM" if isinstance(interrupted, Terminated) else "Ctrl-C"
+                how = interrupted.signal_name if isinstance(interrupted, Terminated) else "Ctrl-C"
                 error.add_note(f"mesocli: interrupted by {how} while the rows of the inputs read whole before the "
                                "error were written; the rest of them were not")
                 setattr(error, OUTLIVED_STOP, True)
@@ -226,7 +226,7 @@ def _said_on_stop(statuses: list[str], output: Path | None, resume: bool, fmt: s
     try:
         yield
     except KeyboardInterrupt as exc:
-        how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"  # (a Halted: said elsewhere)
+        how = f"stopped by {exc.signal_name}" if isinstance(exc, Terminated) else "interrupted"  # (a Halted: elsewhere)
         if isinstance(exc, Terminated) or type(exc) is KeyboardInterrupt:
             if (line := lost(how)) is not None:
                 log(line)
@@ -258,7 +258,7 @@ def _whole_on_stop(writer: Any, stream: GuardedStream) -> Iterator[None]:
         yield
     except BaseException as exc:
         if not stream.failed:
-            why = ("SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C" if isinstance(exc, KeyboardInterrupt)
+            why = (exc.signal_name if isinstance(exc, Terminated) else "Ctrl-C" if isinstance(exc, KeyboardInterrupt)
                    else "an error")
             with whole_write(), contextlib.suppress(Exception):
                 writer.stop(why)

@@ -32,7 +32,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -1014,6 +1013,7 @@ class Trainer:
     def save_model(self, target: Path, epochs: int | None, heldout: dict[str, float], **metrics: Any) -> None:
         """Write the model's current weights to ``target`` with their model card (data, command, held-out
         figures, and any further ``metrics``)."""
+        from mesocli.provenance import utc_now
         from mesocli.weights import ModelCard, save_own
 
         config = self.config
@@ -1043,7 +1043,7 @@ class Trainer:
             resize=config.resize,
             metrics={"heldout": heldout, "loss": config.loss, "trainable_params": count_trainable(self.model),
                      **metrics},
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created=utc_now(),  # with Z, as every other time mesocli writes (it was +00:00)
             provenance=card_provenance(config),
         )
         save_own(self.model, target, card)

@@ -434,12 +434,12 @@ class FrameReader:
             # not the file's fault: its last line blamed it ("Nothing was written ..."), or it crashed or hung
             raise InputError(f"{self.path}: could not decode: ffmpeg ran out of memory or threads "
                              f"({self._starved[0]}); the file may be fine: raise the memory limit (ulimit -v) or "
-                             "free memory")
+                             "free memory", "resources")
         if stopped := ffmpeg_stopped(code, self._signal_note):
-            raise InputError(f"{self.path}: decoding stopped: {stopped}")
+            raise InputError(f"{self.path}: decoding stopped: {stopped}", "resources")
         if code and self.decoded == 0:
             reason = self.warnings[-1] if self.warnings else f"ffmpeg exited with status {code}"
-            raise InputError(f"{self.path}: could not decode ({reason})")
+            raise InputError(f"{self.path}: could not decode ({reason})", "decode_failed")
         if code:
             self.warnings.append(f"ffmpeg exited with status {code}")
 

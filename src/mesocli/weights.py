@@ -14,6 +14,7 @@ import re
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,18 @@ _LEGACY_NAME = re.compile(r"^(conv2d|batch_normalization|dense)_(\d+)$")
 class UnknownResize(WeightsError):
     """A model card whose ``resize`` this mesocli does not know (:meth:`ModelCard.check_resize`): refused wherever
     the card is read, beside a weights file or beside an ONNX export."""
+
+
+def utc_text(created: Any) -> Any:
+    """A card's ``created`` as every time mesocli writes: ``2026-12-07T09:45:20Z``. Cards written before this version
+    (the bundled ones) have ``+00:00`` for ``Z``: read as the same time. Any other text is kept as it is."""
+    if isinstance(created, str) and created.endswith("+00:00"):
+        try:
+            datetime.fromisoformat(created)
+        except ValueError:
+            return created
+        return created[: -len("+00:00")] + "Z"
+    return created
 
 
 @dataclass
@@ -65,6 +78,7 @@ class ModelCard:
             raw = json.loads(path.read_text(encoding="utf-8"))
             known = {key: raw[key] for key in cls.__dataclass_fields__ if key in raw}
             card = cls(**{"resize": None, **known})  # a card of an earlier version has no resize: bilinear
+            card.created = utc_text(card.created)  # a card of an earlier version (the bundled ones): +00:00
             check(card.metrics)  # a table of error counts the report could not state: refused now, not mid-scan
         except (OSError, ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: unreadable model card ({exc})") from None

@@ -145,8 +145,11 @@ def starting_workers() -> Iterator[None]:
 
 def ignore_ctrl_c() -> None:
     """In a worker started in :func:`starting_workers`, first thing: ignore SIGINT from now on (a Ctrl-C that came
-    while it started is dropped), and unblock it (its ffmpeg processes get the mask it has)."""
+    while it started is dropped), and unblock it (its ffmpeg processes get the mask it has); ignore SIGHUP too (a
+    closed terminal sends it to the whole group: the main process stops its workers, as on Ctrl-C)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 

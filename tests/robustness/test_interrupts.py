@@ -124,11 +124,13 @@ def test_no_unlisted_crop_after_kill_9(then: str, videos: Path, tmp_path: Path, 
 
 
 @pytest.mark.parametrize(("number", "status", "said"), [(signal.SIGINT, 130, b""),
-                                                      (signal.SIGTERM, 143, b"mesocli: stopped by SIGTERM\n")])
+                                                      (signal.SIGTERM, 143, b"mesocli: stopped by SIGTERM\n"),
+                                                      (signal.SIGHUP, 129, b"mesocli: stopped by SIGHUP\n")])
 def test_ctrl_c_or_sigterm_during_extract_leaves_only_listed_crops(number: int, status: int, said: bytes,
                                                                    videos: Path, tmp_path: Path) -> None:
     """SIGTERM (kill, timeout, a scheduler) stops as Ctrl-C does. Found by an auditor: it ended the process on
-    the spot, leaving the crops of the input being extracted for the next run to delete."""
+    the spot, leaving the crops of the input being extracted for the next run to delete. SIGHUP (a closed terminal or
+    SSH session) too: it ended the process on the spot (status 129 from the system, nothing cleaned up)."""
     out = tmp_path / "out"
     child = _stop_in_v1(videos, out, tmp_path / "stopped")
     child.send_signal(number)
@@ -253,6 +255,36 @@ def test_sigterm_stops_scan_with_its_workers_and_ffmpeg(workers: int, kit: Media
     assert err.decode() == (f"mesocli: stopped by SIGTERM after 0 inputs: {output} was not written (it is written "
                             "whole at the end); -o FILE.jsonl --resume keeps each row as it is done\n"
                             "mesocli: stopped by SIGTERM\n")
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary file
+    deadline = time.monotonic() + 10  # the workers are gone (terminated); an orphaned ffmpeg ends on its pipe
+    while _running(below) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _running(below) == [], below
+
+
+def test_sighup_stops_scan_as_sigterm_does(kit: MediaKit, tmp_path: Path) -> None:
+    """Found by a pipeline engineer: SIGHUP (a closed terminal or SSH session) ended scan on the spot (status 129
+    from the system), leaving ``-o FILE``'s temporary file behind and its workers running on for seconds. It stops
+    as on SIGTERM: the temporary file removed, the workers stopped, one line, status 129."""
+    output = tmp_path / "out.json"
+    child = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", kit.long_face_video, kit.face_video,
+                              "--all-frames", "--workers", "1", "-q", "-o", output],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        below: dict[int, str] = {}
+        while not any("face_long" in command and "ffmpeg" in command for command in below.values()):
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+            below = _descendants(child.pid)
+        child.send_signal(signal.SIGHUP)  # mid-video: the output's temporary file is there, ffmpeg decoding
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert (child.returncode, out) == (129, b""), err
+    assert err.decode() == (f"mesocli: stopped by SIGHUP after 0 inputs: {output} was not written (it is written "
+                            "whole at the end); -o FILE.jsonl --resume keeps each row as it is done\n"
+                            "mesocli: stopped by SIGHUP\n")
     assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary file
     deadline = time.monotonic() + 10  # the workers are gone (terminated); an orphaned ffmpeg ends on its pipe
     while _running(below) and time.monotonic() < deadline:
