@@ -402,6 +402,8 @@ def test_model_any_gives_each_detectors_rates_and_the_combined_verdicts(run_cli:
     """--model any (and --arch ensemble): each network's counts by name; the combined verdict's own were not in the
     cards (counts, not which clips each erred on): counted now from each clip's scores, in ``combined`` and in the
     table's closing lines."""
+    from mesocli.rates import FACE_INTERVALS
+
     (row,) = _scan_rows(run_cli, kit.face_video, "--model", "any", "--frames", "4")
     rates = row["error_rates"]
     assert list(rates["detectors"]) == ["meso4_df", "meso4_f2f", "meso4_fs"]
@@ -417,8 +419,9 @@ def test_model_any_gives_each_detectors_rates_and_the_combined_verdicts(run_cli:
         "Deepfakes": _count(4, 12), "Face2Face": _count(5, 6), "FaceSwap": _count(6, 6)}}
     code, out, err = run_cli("scan", kit.face_jpeg, "--model", "any", "--format", "table", "-q")
     assert code == 0, err
-    lines = out.splitlines()[-5:]
+    lines = out.splitlines()[-6:]
     assert lines.pop() == "1 input: 1 real", out  # the summary line stays last
+    assert lines.pop() == f"({FACE_INTERVALS})", out  # per-face intervals: what they are not
     assert lines[0].startswith("error rates of meso4_df (FF++ c23 test faces, at 0.5): real called fake 5/360 "
                                "(0.5–3.3 %); missed Deepfakes 126/360 (30.2–40.1 %), Face2Face 169/180 (89.3–96.6 %), "
                                "FaceSwap 180/180 (97.9–100.0 %)"), out
@@ -988,3 +991,28 @@ def test_the_report_header_gives_each_manipulations_ensembles_rates_with_model_a
                            "FaceForensics++ c23 test (36 clips, 30 frames each, scanned with the hog face detector): "
                            "real videos called fake 0 of 12 (0.0 %, 95 % interval 0–25 %)"), said
     assert "measured error rates of the f2f ensemble (the mean of meso4_f2f and mesoinception4_f2f)" in explainer.meta
+
+
+def test_per_face_intervals_are_cautioned_where_they_are_printed_not_only_in_the_docs() -> None:
+    """A per-face interval takes each of a clip's 30 faces as an independent draw, which they are not (one person,
+    scene and forgery): it is too narrow. docs/scan.md said so, but the table's per-face lines and the report's header
+    printed "5/360 (0.5–3.3 %)" bare. Each now says it once where per-face intervals are shown, and only there."""
+    from mesocli.detectors import DetectorSet
+    from mesocli.rates import FACE_INTERVALS, for_scan
+    from mesocli.runtime import resolve
+    from mesocli.scan_run import _explain_with
+    from mesocli.writers import rates_lines
+
+    rates = for_scan(DetectorSet("meso4", {"df": _leaf("df", DF), "f2f": _leaf("f2f", F2F)}), 0.5, "mean",
+                     ("frames", 30), detector="hog")
+    images = rates_lines([{"type": "image", "error_rates": rates}])
+    assert images[-1] == f"({FACE_INTERVALS})", images
+    assert "too narrow" in FACE_INTERVALS and "independent" in FACE_INTERVALS
+    both = rates_lines([{"type": "video", "error_rates": rates}, {"type": "image", "error_rates": rates}])
+    assert both[-1] == f"({FACE_INTERVALS})" and sum(FACE_INTERVALS in line for line in both) == 1, both
+    videos = rates_lines([{"type": "video", "error_rates": rates}])  # per-clip lines only: no per-face interval
+    assert not any(FACE_INTERVALS in line for line in videos), videos
+    explainer = SimpleNamespace(threshold=0.5, meta={}, model=None)
+    _explain_with(explainer, resolve("meso4", "df", None), "mean")
+    assert "per face at threshold 0.5" in explainer.meta["measured error rates of meso4_df"]
+    assert explainer.meta["error rate intervals"] == FACE_INTERVALS, explainer.meta

@@ -153,6 +153,12 @@ def share_interval(count: int, total: int) -> list[float] | None:
     return [math.floor(low * 1e4 + 1e-9) / 1e4, math.ceil(high * 1e4 - 1e-9) / 1e4]
 
 
+FACE_INTERVALS = ("the 95 % intervals per face take each face as an independent draw, which the faces of one clip, "
+                  "sharing a person, a scene and a forgery, are not: they are too narrow; weigh a video's verdict by "
+                  "the per-clip ones")
+"""Said once wherever per-face intervals are printed (the table's closing lines, the report's header)."""
+
+
 def interval_words(count: int, total: int) -> str:
     """The 95 % interval of ``count`` of ``total`` in words (:func:`share_interval`): ``0–25 %`` (whole percentages,
     rounded outward), ``0.4–3.7 %`` where it is narrower than 10 points (one decimal)."""

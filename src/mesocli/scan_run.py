@@ -791,7 +791,7 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
     from mesocli.explain import gradcam_for
     from mesocli.probe import ffmpeg_version
     from mesocli.provenance import library_versions, versions_text
-    from mesocli.rates import for_scan, networks, record_words, sampling_caution, table_of
+    from mesocli.rates import FACE_INTERVALS, for_scan, networks, record_words, sampling_caution, table_of
     from mesocli.runtime import OnnxModel, runtime_of
     from mesocli.writers import model_label, weights_digests
 
@@ -852,6 +852,9 @@ def _explain_with(explainer: Any, loaded: Any, rule: str = "mean", tracks: bool 
         meta["measured error rates of the combined verdict (--arch ensemble)"] = (
             "not measured as a whole: its p_fake is the mean of the networks' above, whose error rates do not give "
             "the mean's; measure it on labelled data with mesocli eval --arch ensemble")
+    if any(key.startswith("measured error rates") and "per face at threshold" in said and "% interval" in said
+           for key, said in meta.items()):  # per-face intervals shown: say once what they are not
+        meta["error rate intervals"] = FACE_INTERVALS
     drawers = dict(loaded.members) if isinstance(loaded, DetectorSet) else {None: loaded}
     network = None
     for name, drawer in drawers.items():

@@ -524,8 +524,11 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     """The table's closing lines on what its verdicts are weighed by, one per detector (a row's ``error_rates``: a
     video's, per video by the scan's rule, else an image's, per face; a run of both: a second line per detector,
     per face, for the images), per manipulation's ensemble (``--model any --arch ensemble``), and for the combined
-    verdict of ``--model any`` or ``--arch ensemble`` (or one saying it is not tabulated); none when no row has a
-    verdict."""
+    verdict of ``--model any`` or ``--arch ensemble`` (or one saying it is not tabulated), then, where a line gives
+    per-face counts, one saying what their intervals are not (:data:`mesocli.rates.FACE_INTERVALS`); none when no
+    row has a verdict."""
+    from mesocli.rates import FACE_INTERVALS
+
     video, image = (next((row["error_rates"] for row in rows if row.get("type") == kind and row.get("error_rates")),
                          None) for kind in ("video", "image"))
     rates = video or image
@@ -545,6 +548,7 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
              *((f"the {name} ensemble of {' and '.join(item['networks'])}", item, ensemble(name))
                for name, item in (rates.get("ensembles") or {}).items()),
              *([("the combined verdict", combined, lambda found: found.get("combined"))] if counted else [])]
+    per_face = False  # whether a line gives per-face counts, whose intervals take faces as independent
     for name, item, same in items:
         if item["faces"] is None:
             lines.append(f"error rates of {name}: unknown ({item['reason'].split(';')[0]}; JSON: error_rates)")
@@ -563,11 +567,15 @@ def rates_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         where = str(item["measured_on"]).replace("FaceForensics++", "FF++")
         lines.append(f"error rates of {name} ({where} {per}, {rule}{at}): {_errs(counts)}"
                      + (f" ({'; '.join(notes)})" if notes else ""))
+        per_face = per_face or per == "faces"
         if per == "clips" and image is not None and same(image) is not None:  # an image's verdict: one face's
             lines.append(f"error rates of {name} for the images ({where} faces, {at}): {_errs(item['faces'])}")
+            per_face = True
     if combined and not counted:
         lines.append("error rates of the combined verdict: not tabulated, each detector's are above "
                      "(JSON: error_rates.combined)")
+    if per_face:  # what a per-face interval is not
+        lines.append(f"({FACE_INTERVALS})")
     return lines
 
 

@@ -1049,6 +1049,8 @@ def test_a_stopped_table_scan_prints_the_verdicts_made_so_far(number: int, statu
     after a while: exit 130 (143) and not a row of the verdicts already made (Ctrl-C said only that the table is
     printed at the end). Now the table of the inputs done is printed, with its "needs a look" list, then a line:
     stopped, and how many inputs were not scanned; the exit status is as before."""
+    from mesocli.rates import FACE_INTERVALS
+
     missing = tmp_path / "gone.jpg"
     inputs = [kit.face_jpeg, missing, kit.face_video, kit.long_face_video, tmp_path / "later.mp4"]
     # the long video is being read: the photo and the missing file were done while face.mp4 was read (each crop
@@ -1063,6 +1065,8 @@ def test_a_stopped_table_scan_prints_the_verdicts_made_so_far(number: int, statu
     done = len(rows)
     assert lines[done + 2].startswith("error rates of meso4_df (")  # what the verdicts above are weighed by
     rated = done + 2 + sum(line.startswith("error rates of ") for line in lines)  # (face.mp4 done: also the images')
+    assert lines[rated] == f"({FACE_INTERVALS})"  # the photo's per-face rates: what their intervals are not
+    rated += 1
     assert lines[rated:rated + 2] == ["needs a look: 1 failed", f"  error  {missing}: no such file or folder"]
     assert lines[-2].startswith(f"{done} inputs: ") and lines[-2].endswith(", 1 error")
     assert lines[-1] == (f"stopped by {how} after {done} of 5 inputs: {5 - done} not scanned; -o FILE.jsonl --resume "
