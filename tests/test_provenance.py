@@ -271,3 +271,21 @@ def test_rewriting_the_cards_clip_scores_from_the_same_scans_gives_the_same_byte
     script.main()
     assert {path.name: path.read_bytes() for path in weights.glob("*.json")} == first
     assert all("mesocli_code" not in json.loads(data)["metrics"]["ffpp_test_clips"] for data in first.values())
+
+
+def test_the_code_digest_ignores_hidden_files(tmp_path: Path) -> None:
+    """Hidden files are no part of mesocli: a ``.DS_Store`` that Finder leaves in the weights folder, an editor's
+    swap file or its lock (``.#scan.py``, a link to nowhere, which made the digest ``unknown``) leave it as it is."""
+    import shutil
+
+    from mesocli.provenance import code_digest, digest_of
+
+    package = Path(provenance.__file__).resolve().parent
+    copy = tmp_path / "mesocli"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(package.parents[1] / "weights", copy / "weights")
+    shutil.copy(package.parents[1] / "docs" / "scan.schema.json", copy)
+    (copy / "weights" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (copy / "weights" / ".meso4_df.json.swp").write_bytes(b"b0VIM")
+    (copy / ".#scan.py").symlink_to("user@host.1234:1700000000")
+    assert digest_of(copy) == code_digest()

@@ -78,16 +78,17 @@ def digest_of(package: Path) -> str:
     with them (:data:`PACKAGED_DATA`: the bundled weights and their cards, the scan schema), each named as the wheel
     names it, so that a wheel and the source tree it was built from give the same digest (2.5 MB read and hashed:
     under 10 ms). Text files (:data:`TEXT_SUFFIXES`) are hashed with LF line endings, so that a checkout with CRLF
-    ones (git's ``core.autocrlf``) gives the digest of the same commit elsewhere. ``unknown (…)`` when a file cannot
-    be read."""
+    ones (git's ``core.autocrlf``) gives the digest of the same commit elsewhere. Hidden files (``.DS_Store``, an
+    editor's swap file or lock) are left out. ``unknown (…)`` when a file cannot be read."""
     import hashlib
 
-    files = {f"mesocli/{path.name}": path for path in package.glob("*.py")}
+    files = {f"mesocli/{path.name}": path for path in package.glob("*.py") if not path.name.startswith(".")}
     for name in PACKAGED_DATA:
         path = packaged_path(name, package)
         if path.is_dir():
-            files.update({f"mesocli/{name}/{inner.relative_to(path).as_posix()}": inner
-                          for inner in path.rglob("*") if inner.is_file()})
+            inside = {inner.relative_to(path): inner for inner in path.rglob("*") if inner.is_file()}
+            files.update({f"mesocli/{name}/{relative.as_posix()}": inner for relative, inner in inside.items()
+                          if not any(part.startswith(".") for part in relative.parts)})
         else:
             files[f"mesocli/{name}"] = path
     whole = hashlib.sha256()
