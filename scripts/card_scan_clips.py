@@ -26,7 +26,6 @@ from typing import Any
 from mesocli import __version__
 from mesocli.fsutil import atomic_write_text
 from mesocli.models import ARCHITECTURES
-from mesocli.provenance import code_digest
 from mesocli.rates import CLIPS_KEY
 from mesocli.weights import bundled_cards, bundled_dir, card_path_for
 
@@ -76,7 +75,6 @@ def main() -> None:
             sections[(arch, manipulation)] = {
                 "measured_on": "FaceForensics++ c23 test", "data": f"{args.recorded_as}/test",
                 "command": " ".join([*command, f"{args.recorded_as}/test"]), "mesocli": __version__,
-                "mesocli_code": code_digest(),
                 "sampling": {key: settings["sampling"][key] for key in ("mode", "value")},
                 "detector": settings["detector"], "clips": clips_of(rows, root, manipulation)}
     for card in bundled_cards():

@@ -199,3 +199,93 @@ def test_an_extract_header_of_the_bare_version_names_the_same_variant() -> None:
     unknown = "unknown (the copy imported is not the installed dlib-bin 20.0.1.post1)"
     assert software_change(old, {**old, "libraries": {"dlib": unknown, "numpy": "2.4.6"}}) == (
         f"its crops so far were made with dlib 20.0.1.post1; this run's with dlib {unknown}")
+
+
+def test_the_code_digest_ignores_line_endings(tmp_path: Path) -> None:
+    """A checkout that turns the text files' line endings into CRLF (git's ``core.autocrlf`` on Windows) holds the
+    same code as the wheel built elsewhere: the digest of its text files is taken with LF endings. The weights'
+    binary files are hashed as they are."""
+    import shutil
+
+    from mesocli.provenance import code_digest, digest_of
+
+    package = Path(provenance.__file__).resolve().parent
+    copy = tmp_path / "mesocli"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(package.parents[1] / "weights", copy / "weights")
+    shutil.copy(package.parents[1] / "docs" / "scan.schema.json", copy)
+    for path in [*copy.glob("*.py"), *copy.glob("weights/*.json"), copy / "scan.schema.json"]:
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert digest_of(copy) == code_digest()
+    onnx = next((copy / "weights").glob("*.onnx"))
+    onnx.write_bytes(onnx.read_bytes().replace(b"\n", b"\r\n"))
+    assert digest_of(copy) != code_digest()
+
+
+def test_rewriting_the_cards_clip_scores_from_the_same_scans_gives_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scripts/card_scan_clips.py`` writes into the bundled cards, which the code digest covers: a card that
+    recorded the digest would change it, so that every rerun from the same scans wrote another card. Run twice on a
+    copy of the package (its scans replayed from the cards' own clips), the cards are the same bytes."""
+    import json
+    import shutil
+
+    from mesocli.provenance import digest_of
+    from mesocli.weights import ModelCard
+
+    repo = Path(provenance.__file__).resolve().parents[2]
+    package = tmp_path / "mesocli"
+    shutil.copytree(repo / "src" / "mesocli", package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(repo / "weights", package / "weights")
+    shutil.copy(repo / "docs" / "scan.schema.json", package)
+    weights, root = package / "weights", tmp_path / "ffpp"
+    cards = [ModelCard.from_json(path) for path in sorted(weights.glob("*.json"))]
+
+    def scan(_root: Path, arch: str) -> tuple[list[str], list[dict]]:
+        """The rows a ``--model any --arch ARCH --detail`` scan gave, from the cards' clips."""
+        mine = {card.manipulation: card.metrics["ffpp_test_clips"] for card in cards if card.arch == arch}
+        first = next(iter(mine.values()))
+        rows = []
+        for index, clip in enumerate(first["clips"]):
+            rows.append({"path": str(root / "test" / clip["clip"]), "status": "ok", "error": None,
+                         "frames": {"sampled": clip["frames"]},
+                         "settings": {"sampling": first["sampling"], "detector": first["detector"]},
+                         "detectors": {name: {"p_fake": section["clips"][index]["mean"]}
+                                       for name, section in mine.items()},
+                         "scores": [{"detectors": {name: section["clips"][index]["p_fake"][face]
+                                                   for name, section in mine.items()}}
+                                    for face in range(clip["faces"])]})
+        return first["command"].split()[:-1], rows
+
+    spec = importlib.util.spec_from_file_location("card_scan_clips", repo / "scripts" / "card_scan_clips.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "scan", scan)
+    monkeypatch.setattr(script, "bundled_dir", lambda: weights)
+    monkeypatch.setattr(script, "bundled_cards", lambda: [ModelCard.from_json(path)
+                                                          for path in sorted(weights.glob("*.json"))])
+    monkeypatch.setattr(script, "code_digest", lambda: digest_of(package), raising=False)  # this copy's
+    monkeypatch.setattr(sys, "argv", ["card_scan_clips.py", str(root)])
+    script.main()
+    first = {path.name: path.read_bytes() for path in weights.glob("*.json")}
+    script.main()
+    assert {path.name: path.read_bytes() for path in weights.glob("*.json")} == first
+    assert all("mesocli_code" not in json.loads(data)["metrics"]["ffpp_test_clips"] for data in first.values())
+
+
+def test_the_code_digest_ignores_hidden_files(tmp_path: Path) -> None:
+    """Hidden files are no part of mesocli: a ``.DS_Store`` that Finder leaves in the weights folder, an editor's
+    swap file or its lock (``.#scan.py``, a link to nowhere, which made the digest ``unknown``) leave it as it is."""
+    import shutil
+
+    from mesocli.provenance import code_digest, digest_of
+
+    package = Path(provenance.__file__).resolve().parent
+    copy = tmp_path / "mesocli"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(package.parents[1] / "weights", copy / "weights")
+    shutil.copy(package.parents[1] / "docs" / "scan.schema.json", copy)
+    (copy / "weights" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (copy / "weights" / ".meso4_df.json.swp").write_bytes(b"b0VIM")
+    (copy / ".#scan.py").symlink_to("user@host.1234:1700000000")
+    assert digest_of(copy) == code_digest()

@@ -229,6 +229,22 @@ def test_the_header_says_the_error_rates_do_not_cover_forgeries_unlike_the_measu
     assert "## Verdicts on the labelled clips" in (Path(__file__).parents[1] / "docs" / "scan.md").read_text()
 
 
+def test_the_header_names_the_build_of_mesocli_that_wrote_the_report(tmp_path: Path) -> None:
+    """Every unreleased build is mesocli 0.1.0: the page (the record an analyst prints and files) named the version
+    alone, where the rows, the manifests and the cards name which build too. Its header names the code digest, as
+    ``mesocli --version`` does."""
+    from mesocli.provenance import code_digest
+    from mesocli.report import ReportEntry, render_html
+
+    result = {"path": "clip.mp4", "type": "video", "status": "ok", "error": None, "p_fake": 0.147, "verdict": "real",
+              "threshold": 0.5, "aggregation": "mean", "model": {"name": "meso4_df"},
+              "frames": {"sampled": 1, "with_face": 1}, "segments": []}
+    report = tmp_path / "r.html"
+    report.write_text(render_html([ReportEntry(result, None)], {"model": "meso4_df"}))
+    _, text = check_report(report)
+    assert f"mesocli {__version__} (code {code_digest()}) · " in text.split("Summary")[0]
+
+
 def test_the_header_says_on_how_many_clips_and_at_which_threshold_the_unseen_forgeries_were_missed(
     tmp_path: Path
 ) -> None:

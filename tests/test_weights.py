@@ -260,6 +260,31 @@ def test_a_checkpoint_takes_its_runs_resize_and_an_unknown_one_is_refused(own_we
         f"its checkpoint {checkpoint.name} would be fed crops resized another way than it was trained on"]
 
 
+def test_a_link_to_a_checkpoint_takes_its_runs_resize(own_weights: Path, tmp_path: Path) -> None:
+    """A link to a run's checkpoint (``latest.weights.h5 -> run/checkpoints/epoch_002.weights.h5``) holds the
+    checkpoint's weights: it is read with the run's resize, as the checkpoint is, not mesocli's default. A file
+    merely named like a checkpoint, in no run's ``checkpoints/`` folder, keeps the default."""
+    from dataclasses import asdict
+
+    from mesocli.training import TrainConfig
+    from mesocli.weights import resize_of, resize_origin
+
+    checkpoint = tmp_path / "run" / "checkpoints" / "epoch_002.weights.h5"
+    checkpoint.parent.mkdir(parents=True)
+    shutil.copy(own_weights, checkpoint)
+    config = tmp_path / "run" / "config.json"
+    config.write_text(json.dumps(asdict(TrainConfig(data="data", resize="nearest")), indent=1))
+    link = tmp_path / "latest.weights.h5"
+    link.symlink_to(checkpoint)
+    loaded = load_weights(link)
+    assert (resize_of(loaded), resize_origin(loaded)) == (
+        "nearest", f"{config} (the run's train --resize: a checkpoint has no model card)")
+    alone = tmp_path / "elsewhere" / "epoch_002.weights.h5"
+    alone.parent.mkdir()
+    shutil.copy(own_weights, alone)
+    assert resize_of(load_weights(alone)) == "bilinear"
+
+
 @pytest.mark.parametrize("own", [None, "bilinear"], ids=["export-without-resize", "export-with-resize"])
 def test_a_card_beside_an_onnx_export_whose_resize_is_unknown_is_refused(own: str | None, tmp_path: Path,
                                                                          run_cli) -> None:

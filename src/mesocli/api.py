@@ -613,8 +613,9 @@ def explain(faces: PathLike | Iterable[PathLike], out: PathLike, *, model: str |
     :func:`load_model` returned, used on its own runtime, without ``arch`` or ``runtime``) or a ``weights`` file (an
     ``.onnx`` written by ``mesocli export`` too). ``runtime``: ``onnx`` (the default: ONNX Runtime and NumPy, no
     TensorFlow) or ``tensorflow`` (the Keras network, loaded once a face was read). Yields one dict per face: path,
-    status, error, p_fake, ``scored_as`` (the file as given: no face detection), verdict, threshold, target, heatmap
-    file, ``model`` (arch, name, weights_sha256: the detector, as in scan's rows), ``explained_at`` (UTC),
+    status, error, p_fake, ``scored_as`` (the file as given: no face detection; for a heatmap panel its crop),
+    verdict, threshold, target, heatmap file, ``model`` (arch, name, weights_sha256: the detector, as in scan's
+    rows), ``explained_at`` (UTC),
     ``mesocli`` (the version), ``runtime``, ``resize``
     (``nearest`` for the authors'
     original weight files, else the model card's: ``nearest`` for weights trained with ``train --resize nearest``,

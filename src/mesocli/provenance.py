@@ -54,6 +54,8 @@ PACKAGED_DATA = {"weights": "weights", "scan.schema.json": "docs/scan.schema.jso
 lies in a source tree (relative to the repository's root)."""
 CODE_DIGITS = 12
 """The hexadecimal digits of :func:`code_digest` written (48 bits: builds told apart, short enough to read out)."""
+TEXT_SUFFIXES = (".py", ".json")
+"""The files :func:`digest_of` hashes as text (the code, the model cards, the scan schema): CRLF read as LF."""
 
 
 def packaged_path(name: str, package: Path | None = None) -> Path:
@@ -75,15 +77,18 @@ def digest_of(package: Path) -> str:
     :data:`CODE_DIGITS` hex digits of a sha256 over mesocli's own files, ``mesocli/*.py`` and the data packaged
     with them (:data:`PACKAGED_DATA`: the bundled weights and their cards, the scan schema), each named as the wheel
     names it, so that a wheel and the source tree it was built from give the same digest (2.5 MB read and hashed:
-    under 10 ms). ``unknown (…)`` when a file cannot be read."""
+    under 10 ms). Text files (:data:`TEXT_SUFFIXES`) are hashed with LF line endings, so that a checkout with CRLF
+    ones (git's ``core.autocrlf``) gives the digest of the same commit elsewhere. Hidden files (``.DS_Store``, an
+    editor's swap file or lock) are left out. ``unknown (…)`` when a file cannot be read."""
     import hashlib
 
-    files = {f"mesocli/{path.name}": path for path in package.glob("*.py")}
+    files = {f"mesocli/{path.name}": path for path in package.glob("*.py") if not path.name.startswith(".")}
     for name in PACKAGED_DATA:
         path = packaged_path(name, package)
         if path.is_dir():
-            files.update({f"mesocli/{name}/{inner.relative_to(path).as_posix()}": inner
-                          for inner in path.rglob("*") if inner.is_file()})
+            inside = {inner.relative_to(path): inner for inner in path.rglob("*") if inner.is_file()}
+            files.update({f"mesocli/{name}/{relative.as_posix()}": inner for relative, inner in inside.items()
+                          if not any(part.startswith(".") for part in relative.parts)})
         else:
             files[f"mesocli/{name}"] = path
     whole = hashlib.sha256()
@@ -92,6 +97,8 @@ def digest_of(package: Path) -> str:
             data = files[name].read_bytes()
         except OSError as error:
             return f"{UNKNOWN} (cannot read {name}: {error.strerror or error})"
+        if name.endswith(TEXT_SUFFIXES):
+            data = data.replace(b"\r\n", b"\n")
         whole.update(f"{name}\0{hashlib.sha256(data).hexdigest()}\n".encode())
     return whole.hexdigest()[:CODE_DIGITS]
 

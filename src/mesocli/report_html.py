@@ -441,6 +441,7 @@ def html_parts(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = Non
     """The report's document in parts (head and summary, one section per input, end) to write one after another:
     part by part, a report of thousands of inputs (hundreds of MB of images) is never held whole in memory."""
     from mesocli import __version__
+    from mesocli.provenance import code_digest
 
     meta = dict(meta or {})
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -453,7 +454,8 @@ def html_parts(entries: Sequence[ReportEntry], meta: dict[str, Any] | None = Non
         f"<title>{_esc(page_title(entries, created))}</title>",
         f"<style>{CSS}</style></head><body>",
         "<header><h1>mesocli scan report</h1>",
-        f'<p class="meta">mesocli {_esc(__version__)} · {_esc(created)}. Every score is <b>p_fake</b>, the '
+        f'<p class="meta">mesocli {_esc(__version__)} (code {_esc(code_digest())}) · {_esc(created)}. Every score is '
+        "<b>p_fake</b>, the "
         "network's score that a face is forged, from 0 (real) to 1: it ranks faces but is not a calibrated "
         "probability; a verdict is <i>fake</i> when p_fake ≥ the threshold. A verdict of <i>real</i> means only "
         "that p_fake stayed under it, not that the input is authentic: a detector misses forgery methods it was "

@@ -258,13 +258,18 @@ CHECKPOINTS = "checkpoints"
 def run_resize(weights_path: Path, arch: str | None) -> tuple[str, Path] | None:
     """The resize a checkpoint without a model card was trained and selected with, and the file that says so: for a
     file in a run's ``checkpoints/`` folder, ``RUN/config.json``'s ``resize`` (bilinear for a run of an earlier
-    version, which had none), when that file is a run's configuration of the same network. None for any other file,
-    or a ``config.json`` that cannot be read or is not such a configuration; an unknown resize there is refused
-    (:class:`UnknownResize`), as in a model card."""
+    version, which had none), when that file is a run's configuration of the same network; a link to a checkpoint
+    is its target's. None for any other file, or a ``config.json`` that cannot be read or is not such a
+    configuration; an unknown resize there is refused (:class:`UnknownResize`), as in a model card."""
     from mesocli.preprocess import DEFAULT_RESIZE, RESIZES
 
     if weights_path.parent.name != CHECKPOINTS:
-        return None
+        try:
+            weights_path = weights_path.resolve()  # a link to a run's checkpoint: its target's run
+        except OSError:  # a loop of links, say: no run's
+            return None
+        if weights_path.parent.name != CHECKPOINTS:
+            return None
     config = weights_path.parent.parent / "config.json"
     try:
         recorded = json.loads(config.read_text(encoding="utf-8"))
