@@ -1016,3 +1016,16 @@ def test_per_face_intervals_are_cautioned_where_they_are_printed_not_only_in_the
     _explain_with(explainer, resolve("meso4", "df", None), "mean")
     assert "per face at threshold 0.5" in explainer.meta["measured error rates of meso4_df"]
     assert explainer.meta["error rate intervals"] == FACE_INTERVALS, explainer.meta
+
+
+def test_an_interval_does_not_import_scipy_stats() -> None:
+    """Every error rate of a scan row carries a Wilson interval; its normal quantile came from ``scipy.stats``, whose
+    import cost a scan a second or more (5 s on a busy machine) before its first row was written, so a scan stopped
+    early had written none. The standard library's quantile is the same to 1e-15."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from mesocli.metrics import wilson_interval; print(wilson_interval(0, 12)); "
+             "print('scipy.stats' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["[0.0, 0.242494006655]", "False"], done.stdout
