@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,16 @@ def test_no_unlisted_crop_after_kill_9(then: str, videos: Path, tmp_path: Path, 
     assert set(tree(out)) == set(_crops(out)) | {MANIFEST, LOCK}
     assert (out / LOCK).read_text().count("\n") == 1  # the pid only: nothing left unfinished
 
+
+
+@pytest.fixture(autouse=True)
+def _sighup_at_its_default() -> Iterator[None]:
+    """Under ``nohup`` (a background job, some CI runners) SIGHUP is ignored, and a child inherits that: mesocli then
+    rightly leaves it ignored, and a test's SIGHUP would find nothing to stop. The children here get it as a closed
+    terminal sends it, to a process whose SIGHUP has its default action."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
 
 @pytest.mark.parametrize(("number", "status", "said"), [(signal.SIGINT, 130, b""),
                                                       (signal.SIGTERM, 143, b"mesocli: stopped by SIGTERM\n"),
