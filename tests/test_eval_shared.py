@@ -195,14 +195,14 @@ def test_the_documented_ensemble_figures_on_ffpp_test_faces(
 ) -> None:
     """docs/training.md "Both networks at once": `--arch ensemble` on the FF++ test faces."""
     dataset, decoded = ffpp_test_faces
-    own_method = {"df": ("Deepfakes", 0.939), "f2f": ("Face2Face", 0.994), "fs": ("FaceSwap", 0.779)}
+    own_method = {"df": ("Deepfakes", 0.938), "f2f": ("Face2Face", 0.994), "fs": ("FaceSwap", 0.779)}
     for manipulation, (method, auc) in own_method.items():
         report = evaluate(resolve("ensemble", manipulation, None), dataset, 0.5, decoded=decoded, bootstrap=0)
         assert report.methods[method]["auc"] == pytest.approx(auc, abs=0.005), manipulation
     report = evaluate(resolve("ensemble", "any", None), dataset, 0.5, decoded=decoded)
-    assert report.auc == pytest.approx(0.856, abs=0.005)
-    assert report.methods["FaceSwap"]["auc"] == pytest.approx(0.644, abs=0.005)
-    assert report.video["videos"] == 36 and report.video["accuracy_mean"] == pytest.approx(26 / 36)
+    assert report.auc == pytest.approx(0.857, abs=0.005)
+    assert report.methods["FaceSwap"]["auc"] == pytest.approx(0.641, abs=0.005)
+    assert report.video["videos"] == 36 and report.video["accuracy_mean"] == pytest.approx(27 / 36)
 
 
 @pytest.mark.slow
