@@ -208,12 +208,8 @@ def test_report_scores_agree_with_the_verdicts_at_the_threshold(tmp_path: Path) 
     assert "0.628 fired" in text and "<0.001 below threshold" in text  # escaped in the page, "<" as text
 
 
-def test_the_header_says_the_error_rates_do_not_cover_forgeries_unlike_the_measured_ones(tmp_path: Path) -> None:
-    """The error rates a report gives were measured on FaceForensics++ c23 clips and the MesoNet dataset; on the
-    labelled clips of another source or method (DFDC, NeuralTextures: docs/scan.md) every bundled detector called
-    the forged videos real. The header said only that a detector misses methods it was not trained on: a reader
-    weighing a verdict of real by "0 of 12 real called fake, 4 of 12 Deepfakes missed" was not told where those
-    figures stop holding, nor where the misses were measured."""
+def _one_video_report(tmp_path: Path) -> str:
+    """The text of a report of one scanned video, called real at 0.5 by meso4_df."""
     from mesocli.report import ReportEntry, render_html
 
     result = {"path": "clip.mp4", "type": "video", "status": "ok", "error": None, "p_fake": 0.147, "verdict": "real",
@@ -221,7 +217,16 @@ def test_the_header_says_the_error_rates_do_not_cover_forgeries_unlike_the_measu
               "frames": {"sampled": 1, "with_face": 1}, "segments": []}
     report = tmp_path / "r.html"
     report.write_text(render_html([ReportEntry(result, None)], {"model": "meso4_df"}))
-    _, text = check_report(report)
+    return check_report(report)[1]
+
+
+def test_the_header_says_the_error_rates_do_not_cover_forgeries_unlike_the_measured_ones(tmp_path: Path) -> None:
+    """The error rates a report gives were measured on FaceForensics++ c23 clips and the MesoNet dataset; on the
+    labelled clips of another source or method (DFDC, NeuralTextures: docs/scan.md) every bundled detector called
+    the forged videos real. The header said only that a detector misses methods it was not trained on: a reader
+    weighing a verdict of real by "0 of 12 real called fake, 4 of 12 Deepfakes missed" was not told where those
+    figures stop holding, nor where the misses were measured."""
+    text = _one_video_report(tmp_path)
     header = text.split("Summary")[0]
     assert ("for another forgery method or source they are not known and may be far higher: on one labelled clip of "
             "each (a DFDC clip, a FaceForensics++ NeuralTextures clip) every bundled detector scored the forgery 0.384 "
@@ -234,14 +239,8 @@ def test_the_header_names_the_build_of_mesocli_that_wrote_the_report(tmp_path: P
     alone, where the rows, the manifests and the cards name which build too. Its header names the code digest, as
     ``mesocli --version`` does."""
     from mesocli.provenance import code_digest
-    from mesocli.report import ReportEntry, render_html
 
-    result = {"path": "clip.mp4", "type": "video", "status": "ok", "error": None, "p_fake": 0.147, "verdict": "real",
-              "threshold": 0.5, "aggregation": "mean", "model": {"name": "meso4_df"},
-              "frames": {"sampled": 1, "with_face": 1}, "segments": []}
-    report = tmp_path / "r.html"
-    report.write_text(render_html([ReportEntry(result, None)], {"model": "meso4_df"}))
-    _, text = check_report(report)
+    text = _one_video_report(tmp_path)
     assert f"mesocli {__version__} (code {code_digest()}) · " in text.split("Summary")[0]
 
 
