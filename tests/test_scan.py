@@ -310,6 +310,30 @@ def test_a_row_names_its_schema_version_and_the_schema_takes_keys_added_later() 
         jsonschema.Draft202012Validator(schema).validate({**row, "error": 3})
 
 
+def test_the_tests_schema_check_refuses_a_key_the_schema_does_not_name_in_any_object() -> None:
+    """Found in review: with ``additionalProperties: false`` gone from the schema, the tests' own check looked only at
+    a row's top-level keys, so a key misspelt or left undocumented inside ``settings``, ``media``, ``model`` or
+    ``error_rates`` passed every test silently. The check refuses an unnamed key in any object the schema describes
+    by its properties, while the schema itself still takes keys added later."""
+    import jsonschema
+
+    from mesocli.api import scan_schema
+    from mesocli.producer import Job
+
+    job = Job("x.mp4", kind="video", done=True, sampled=[(0, 0.0)], sha256="0" * 64,
+              media={"bytes": 5, "codec": "h264", "width": 2, "height": 2, "fps": 1.0, "duration": 1.0})
+    settings = {"mesocli": "1", "runtime": None, "detector": "hog", "sampling": None, "smooth": 1}
+    row = finalize(job, ScanOptions(), {"arch": "meso4", "name": "n", "weights_sha256": "0" * 64}, settings).to_dict()
+    check_schema(row)
+    for typo in ({**row, "settings": {**row["settings"], "mesocli_cdoe": "x"}},
+                 {**row, "media": {**row["media"], "widht": 2}},
+                 {**row, "model": {**row["model"], "weights_sha265": "0" * 64}},
+                 {**row, "frames": {**row["frames"], "with_faces": 0}}):
+        jsonschema.Draft202012Validator(scan_schema()).validate(typo)  # a consumer takes it (a later key, perhaps)
+        with pytest.raises((AssertionError, jsonschema.ValidationError)):
+            check_schema(typo)  # but a row mesocli writes names only keys its schema documents
+
+
 # ------------------------------------------------------------------------------------------ videos
 
 
