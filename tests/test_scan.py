@@ -434,6 +434,30 @@ def test_an_error_row_names_its_kind_for_a_pipeline_to_route_on(tmp_path: Path, 
     assert errors[str(cut)].startswith(f"{cut}: not a readable image (image file is truncated")
 
 
+def test_an_mp4_with_its_index_first_cut_before_its_frames_is_truncated(tmp_path: Path, loaded) -> None:
+    """Found in review: an MP4 written for streaming (``-movflags +faststart``: its index first, as most uploads)
+    and cut short before its first frame's data read its header, then decoded no frame: ``error_kind`` was
+    ``decode_failed`` (a router rejects it), where ffmpeg had said the file ends early ("partial file"): it is
+    ``truncated`` (try again once the upload is whole), as one cut short without its index is."""
+    import struct
+
+    from media import make_face_video
+
+    whole = tmp_path / "whole.mp4"
+    make_face_video(whole, 6, faststart=True)
+    data = whole.read_bytes()
+    boxes, index_end = [], 0
+    while data[index_end + 4:index_end + 8] != b"mdat":  # ftyp, moov (the index, first), ...: then the frames' data
+        boxes.append(data[index_end + 4:index_end + 8])
+        index_end += struct.unpack(">I", data[index_end:index_end + 4])[0]
+    assert b"moov" in boxes, boxes
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: index_end + 64])
+    (result,) = scan_all([cut], loaded, frames=4)
+    assert (result.status, result.error_kind) == ("error", "truncated"), result.error
+    check_schema(result.to_dict())
+
+
 def test_a_video_whose_ffmpeg_is_killed_is_an_error_not_a_score(kit: MediaKit, loaded,
                                                                  kill_ffmpeg: KillFfmpeg) -> None:
     """Found by an auditor: the frames decoded before the kill were scored ``ok``, the intact file called
