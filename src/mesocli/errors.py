@@ -69,8 +69,8 @@ ERROR_KINDS = {
     "not_media": "not a video or image mesocli can read (a text file, random bytes, an unknown container)",
     "unsupported": "an image format mesocli does not read (HEIC/HEIF): convert it",
     "no_video_stream": "a media file without a video to judge (audio only, a cover picture)",
-    "truncated": "cut short (an upload or copy not finished: an MP4 or MOV without its index, an image whose data "
-                 "ends early): try again once it is whole",
+    "truncated": "cut short (an upload or copy not finished: an MP4 or MOV without its index or cut before its first "
+                 "frame, an image whose data ends early): try again once it is whole",
     "decode_failed": "the file is media but its frames or pixels could not be decoded",
     "too_large": "frames or an image over the pixel limit (MESOCLI_MAX_IMAGE_PIXELS), or too large to decode",
     "timeout": "ffmpeg took too long to read the file",
