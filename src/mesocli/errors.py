@@ -76,7 +76,7 @@ ERROR_KINDS = {
     "timeout": "ffmpeg took too long to read the file",
     "resources": "the machine ran short (memory, threads) or the decoder or worker was killed: the file may be fine",
     "read_failed": "the file could not be read (an I/O error) or hashed",
-    "other": "anything else (an unforeseen error, a Ray task that failed)",
+    "other": "anything else (an unforeseen error, a Ray task that raised one)",
 }
 """The ``error_kind`` of a scan's error row (docs/scan.md, docs/scan.schema.json): a stable name a pipeline routes on
 (retry, reject, convert), by what each means; the ``error`` text beside it is for people and may change."""
