@@ -370,3 +370,31 @@ def test_a_sigterm_sent_twice_at_once_while_a_row_is_written_is_one_stop() -> No
             assert written == ["row"] and not fsutil.insisted(raised.value)
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize("first, then", [("SIGTERM", "SIGHUP"), ("SIGHUP", "SIGTERM")])
+def test_sigterm_and_sighup_at_once_while_a_row_is_written_are_one_stop(first: str, then: str) -> None:
+    """Found in review: SIGTERM at once followed by SIGHUP (systemd stopping a unit or closing a login session with
+    ``SendSIGHUP``) while a row was written was taken for a user who insists: the row was cut short, and the run
+    said ``stopped by`` the second signal. Outside a row's write the two were already one stop; inside one they are
+    too: the row is written whole, and the run stops on the first, as it would for that one alone."""
+    import signal
+
+    from mesocli.cli_base import _sigterm_as_interrupt
+    from mesocli.errors import HungUp, Terminated
+
+    numbers = {"SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}
+    before = {number: signal.signal(number, signal.SIG_DFL) for number in numbers.values()}  # (as a new process)
+    written: list[str] = []
+    try:
+        with _sigterm_as_interrupt():
+            with pytest.raises(Terminated) as raised:
+                with fsutil.whole_write():
+                    os.kill(os.getpid(), numbers[first])
+                    os.kill(os.getpid(), numbers[then])
+                    written.append("row")
+            assert written == ["row"] and not fsutil.insisted(raised.value)
+            assert isinstance(raised.value, HungUp) == (first == "SIGHUP")
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)

@@ -310,6 +310,30 @@ def test_a_row_names_its_schema_version_and_the_schema_takes_keys_added_later() 
         jsonschema.Draft202012Validator(schema).validate({**row, "error": 3})
 
 
+def test_the_tests_schema_check_refuses_a_key_the_schema_does_not_name_in_any_object() -> None:
+    """Found in review: with ``additionalProperties: false`` gone from the schema, the tests' own check looked only at
+    a row's top-level keys, so a key misspelt or left undocumented inside ``settings``, ``media``, ``model`` or
+    ``error_rates`` passed every test silently. The check refuses an unnamed key in any object the schema describes
+    by its properties, while the schema itself still takes keys added later."""
+    import jsonschema
+
+    from mesocli.api import scan_schema
+    from mesocli.producer import Job
+
+    job = Job("x.mp4", kind="video", done=True, sampled=[(0, 0.0)], sha256="0" * 64,
+              media={"bytes": 5, "codec": "h264", "width": 2, "height": 2, "fps": 1.0, "duration": 1.0})
+    settings = {"mesocli": "1", "runtime": None, "detector": "hog", "sampling": None, "smooth": 1}
+    row = finalize(job, ScanOptions(), {"arch": "meso4", "name": "n", "weights_sha256": "0" * 64}, settings).to_dict()
+    check_schema(row)
+    for typo in ({**row, "settings": {**row["settings"], "mesocli_cdoe": "x"}},
+                 {**row, "media": {**row["media"], "widht": 2}},
+                 {**row, "model": {**row["model"], "weights_sha265": "0" * 64}},
+                 {**row, "frames": {**row["frames"], "with_faces": 0}}):
+        jsonschema.Draft202012Validator(scan_schema()).validate(typo)  # a consumer takes it (a later key, perhaps)
+        with pytest.raises((AssertionError, jsonschema.ValidationError)):
+            check_schema(typo)  # but a row mesocli writes names only keys its schema documents
+
+
 # ------------------------------------------------------------------------------------------ videos
 
 
@@ -408,6 +432,30 @@ def test_an_error_row_names_its_kind_for_a_pipeline_to_route_on(tmp_path: Path, 
                                                "copy not finished?)")  # the text is kept as it was
     assert errors[str(tmp_path / "gone.mp4")] == f"{tmp_path / 'gone.mp4'}: no such file or folder"
     assert errors[str(cut)].startswith(f"{cut}: not a readable image (image file is truncated")
+
+
+def test_an_mp4_with_its_index_first_cut_before_its_frames_is_truncated(tmp_path: Path, loaded) -> None:
+    """Found in review: an MP4 written for streaming (``-movflags +faststart``: its index first, as most uploads)
+    and cut short before its first frame's data read its header, then decoded no frame: ``error_kind`` was
+    ``decode_failed`` (a router rejects it), where ffmpeg had said the file ends early ("partial file"): it is
+    ``truncated`` (try again once the upload is whole), as one cut short without its index is."""
+    import struct
+
+    from media import make_face_video
+
+    whole = tmp_path / "whole.mp4"
+    make_face_video(whole, 6, faststart=True)
+    data = whole.read_bytes()
+    boxes, index_end = [], 0
+    while data[index_end + 4:index_end + 8] != b"mdat":  # ftyp, moov (the index, first), ...: then the frames' data
+        boxes.append(data[index_end + 4:index_end + 8])
+        index_end += struct.unpack(">I", data[index_end:index_end + 4])[0]
+    assert b"moov" in boxes, boxes
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: index_end + 64])
+    (result,) = scan_all([cut], loaded, frames=4)
+    assert (result.status, result.error_kind) == ("error", "truncated"), result.error
+    check_schema(result.to_dict())
 
 
 def test_a_video_whose_ffmpeg_is_killed_is_an_error_not_a_score(kit: MediaKit, loaded,

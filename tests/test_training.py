@@ -310,6 +310,25 @@ def test_sigterm_waits_for_a_held_block_as_ctrl_c_does() -> None:
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # as before the command
 
 
+def test_sighup_waits_for_a_held_block_as_sigterm_does() -> None:
+    """Found in review: SIGHUP (a closed terminal or SSH session) stops a run under the CLI as SIGTERM does, but
+    :func:`interrupts_held` did not hold it back: it cut a training step between its update and its bookkeeping, or
+    a checkpoint as it was written. It waits for the block, then stops the run (status 129)."""
+    from mesocli.errors import HungUp
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as a new process has it
+    done = []
+    try:
+        with _sigterm_as_interrupt(), pytest.raises(HungUp):
+            with interrupts_held():
+                signal.raise_signal(signal.SIGHUP)
+                done.append("the whole block")
+        assert done == ["the whole block"]
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL  # as before the command
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("point", "saved_at", "number"),

@@ -69,14 +69,14 @@ ERROR_KINDS = {
     "not_media": "not a video or image mesocli can read (a text file, random bytes, an unknown container)",
     "unsupported": "an image format mesocli does not read (HEIC/HEIF): convert it",
     "no_video_stream": "a media file without a video to judge (audio only, a cover picture)",
-    "truncated": "cut short (an upload or copy not finished: an MP4 or MOV without its index, an image whose data "
-                 "ends early): try again once it is whole",
+    "truncated": "cut short (an upload or copy not finished: an MP4 or MOV without its index or cut before its first "
+                 "frame, an image whose data ends early): try again once it is whole",
     "decode_failed": "the file is media but its frames or pixels could not be decoded",
     "too_large": "frames or an image over the pixel limit (MESOCLI_MAX_IMAGE_PIXELS), or too large to decode",
     "timeout": "ffmpeg took too long to read the file",
     "resources": "the machine ran short (memory, threads) or the decoder or worker was killed: the file may be fine",
     "read_failed": "the file could not be read (an I/O error) or hashed",
-    "other": "anything else (an unforeseen error, a Ray task that failed)",
+    "other": "anything else (an unforeseen error, a Ray task that raised one)",
 }
 """The ``error_kind`` of a scan's error row (docs/scan.md, docs/scan.schema.json): a stable name a pipeline routes on
 (retry, reject, convert), by what each means; the ``error`` text beside it is for people and may change."""

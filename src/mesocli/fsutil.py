@@ -186,9 +186,9 @@ _HELD = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") 
 def whole_write() -> Iterator[None]:
     """In the block, Ctrl-C, SIGTERM and SIGHUP wait: their Python handlers run as it ends, so that what the block
     writes (a row of results) is written whole or not at all, never cut in the middle. A second one while one waits
-    runs at once (the write may wait for a reader that reads no more: the user insists), but a SIGTERM (SIGHUP) within
-    :data:`SAME_STOP_SECONDS` of the one that waits is that one again. In the main thread only, and only for
-    signals that a Python handler takes (one ignored, or left to the system, is left alone)."""
+    runs at once (the write may wait for a reader that reads no more: the user insists), but a SIGTERM or SIGHUP
+    within :data:`SAME_STOP_SECONDS` of a SIGTERM or SIGHUP that waits is that one again. In the main thread only,
+    and only for signals that a Python handler takes (one ignored, or left to the system, is left alone)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -203,8 +203,10 @@ def whole_write() -> Iterator[None]:
             arrived.append(number)
             came[:] = [time.monotonic()]
             return
-        if arrived == [number] and number != signal.SIGINT and time.monotonic() - came[0] < SAME_STOP_SECONDS:
-            return  # the same stop, sent twice (timeout: to the process, then to its group): it still waits
+        if (arrived and signal.SIGINT not in (number, arrived[0])
+                and time.monotonic() - came[0] < SAME_STOP_SECONDS):
+            return  # the same stop, sent twice (timeout: to the process, then to its group; systemd: SIGTERM, then
+            # SIGHUP at once): it still waits, as the CLI's handler takes both for one stop
         again = bool(arrived)
         arrived.clear()  # a second one, or one after the block, whose handler was not back yet: now
         try:

@@ -180,7 +180,7 @@ class RayScan:
                 if not self.model_info:  # none ever started: a job-level failure, not the inputs'
                     raise MesocliError(f"no Ray worker could start: {self.last_failure}")
                 while queue:
-                    yield self._error_row(queue.popleft(), "no Ray worker left to scan it")
+                    yield self._error_row(queue.popleft(), "no Ray worker left to scan it", "resources")
                 break
             (ref,), _ = ray.wait([*running, *probing], num_returns=1)
             if ref in probing:
@@ -210,18 +210,19 @@ class RayScan:
             except RayError as exc:  # the worker died RESTARTS + 1 times on it, or a bug raised
                 if isinstance(getattr(exc, "cause", None), (UsageError, OutputError)):
                     raise exc.cause from None  # not the input's fault (its face models, its disk): stop the job
-                yield self._error_row(item, _describe(exc))
+                yield self._error_row(item, _describe(exc), _kind(exc))
                 probing[slot.handle.ready.remote()] = slot  # alive (restarted) or dead for good?
                 continue
             yield from rows
             idle.append(slot)
 
-    def _error_row(self, item: str, message: str) -> dict[str, Any]:
-        """The ``error`` result of an input that no worker could scan (same schema as any result)."""
+    def _error_row(self, item: str, message: str, kind: str) -> dict[str, Any]:
+        """The ``error`` result of an input that no worker could scan (same schema as any result); ``kind``: its
+        ``error_kind``."""
         from mesocli.scan import ScanResult
 
         return ScanResult(
-            path=item, type=None, status="error", error=f"{item}: {message}", error_kind="other", p_fake=None,
+            path=item, type=None, status="error", error=f"{item}: {message}", error_kind=kind, p_fake=None,
             verdict=None,
             threshold=self.options.threshold, aggregation=None, model=self.model_info,
             faces=[] if self.options.all_faces else None, settings=self.settings,
@@ -238,6 +239,18 @@ def _describe(exc: BaseException) -> str:
         cause = exc.cause
         return f"Ray worker failed: {type(cause).__name__}: {cause}".splitlines()[0]
     return f"Ray worker failed: {type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _kind(exc: BaseException) -> str:
+    """The ``error_kind`` of an input whose Ray task failed: ``resources`` when its worker was lost (killed, out of
+    memory: as a ``--workers`` process that died on it), else its cause's (``other`` for a bug)."""
+    from ray.exceptions import RayActorError, RayTaskError
+
+    from mesocli.errors import error_kind
+
+    if isinstance(exc, RayActorError):
+        return "resources"
+    return error_kind(exc.cause) if isinstance(exc, RayTaskError) and exc.cause is not None else "other"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -226,17 +226,19 @@ class TrainConfig:
             self.init_weights = os.fspath(self.init_weights)
 
 
+_HELD = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) and SIGTERM back until the block is done, then deliver the first: the block runs
-    whole (a training step and its bookkeeping, a checkpoint). Outside the main thread a plain block; a
-    signal that is ignored, or whose handler was not set from Python, is left alone."""
+    """Hold Ctrl-C (SIGINT), SIGTERM and SIGHUP (which the CLI stops on as on SIGTERM) back until the block is done,
+    then deliver the first: the block runs whole (a training step and its bookkeeping, a checkpoint). Outside the
+    main thread a plain block; a signal that is ignored, or whose handler was not set from Python, is left alone."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    held = [number for number in (signal.SIGINT, signal.SIGTERM)
-            if signal.getsignal(number) not in (None, signal.SIG_IGN)]
+    held = [number for number in _HELD if signal.getsignal(number) not in (None, signal.SIG_IGN)]
     previous = {number: signal.signal(number, lambda number, frame: caught.append(number)) for number in held}
     try:
         yield

@@ -266,6 +266,7 @@ class FrameReader:
         self.decoded = 0
         self._signal_note = ""  # ffmpeg's "received signal N", when its own handler stopped it
         self._starved: tuple[str, float] | None = None  # ffmpeg's line saying memory or threads ran out, and when
+        self._partial = False  # the demuxer said "partial file": the file ends before the data its index names
         self._process: subprocess.Popen | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -337,6 +338,8 @@ class FrameReader:
         time_base: tuple[int, int] | None = None  # of the kept frames, from showinfo's "config in" line
         for raw in self._process.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
+            if line.endswith(": partial file"):  # (an MP4 whose index comes first, cut short: no frame at all)
+                self._partial = True
             source = _SHOWINFO_FROM.match(line)
             if source and source.group(1) == "kept" and (base := _TIME_BASE.search(line)):
                 time_base = (int(base.group(1)), int(base.group(2))) if int(base.group(2)) else None
@@ -439,7 +442,8 @@ class FrameReader:
             raise InputError(f"{self.path}: decoding stopped: {stopped}", "resources")
         if code and self.decoded == 0:
             reason = self.warnings[-1] if self.warnings else f"ffmpeg exited with status {code}"
-            raise InputError(f"{self.path}: could not decode ({reason})", "decode_failed")
+            raise InputError(f"{self.path}: could not decode ({reason})",
+                             "truncated" if self._partial else "decode_failed")
         if code:
             self.warnings.append(f"ffmpeg exited with status {code}")
 
