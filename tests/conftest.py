@@ -58,17 +58,25 @@ def _scan_validator():  # a jsonschema validator, the schema itself checked once
     return jsonschema.Draft202012Validator(schema)
 
 
-def _documented_keys_only(node: Any) -> Any:
+_CONDITIONS = ("if", "then", "else", "not")  # constraints on keys described elsewhere, not descriptions
+
+
+def _documented_keys_only(node: Any, part: str = "") -> Any:
     """``node`` (a part of the schema) with ``unevaluatedProperties: false`` in each object it describes by its
-    properties and leaves open (no ``additionalProperties``): keys named in an ``allOf``/``if``/``oneOf`` branch
-    count."""
+    properties (or by ``allOf`` parts) and leaves open (no ``additionalProperties``): keys named in an ``allOf``,
+    ``oneOf`` or ``if``/``then`` branch count. An ``allOf`` part gets none (its keys and its siblings' count together,
+    where the parts meet), nor anything under an ``if``/``then``/``else``/``not`` (it constrains what is described
+    elsewhere)."""
+    if part == "condition":
+        return node
     if isinstance(node, list):
-        return [_documented_keys_only(item) for item in node]
+        return [_documented_keys_only(item, part) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: _documented_keys_only(value) for key, value in node.items()}
-    if out.get("type") == "object" and "properties" in out and not {"additionalProperties",
-                                                                     "unevaluatedProperties"} & set(out):
+    out = {key: _documented_keys_only(value, "condition" if key in _CONDITIONS else "allOf" if key == "allOf" else "")
+           for key, value in node.items()}
+    described = (out.get("type") == "object" and "properties" in out) or "allOf" in out
+    if described and part != "allOf" and not {"additionalProperties", "unevaluatedProperties"} & set(out):
         out["unevaluatedProperties"] = False
     return out
 
