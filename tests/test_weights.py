@@ -174,14 +174,13 @@ def test_the_bundled_cards_name_their_data_as_the_repository_sees_it() -> None:
 
 def test_a_cards_created_time_is_read_with_z_whichever_way_it_was_written(tmp_path: Path) -> None:
     """Found by a pipeline engineer: model cards wrote ``created`` as ``…+00:00`` while every other time mesocli
-    writes is ``…Z``. New cards write ``Z`` (tests/test_training.py); a card written before (the bundled ones, left
-    as they are) reads as ``Z`` too, so ``models --format json`` gives one form; other text is kept as it is."""
+    writes is ``…Z``. New cards write ``Z`` (tests/test_training.py), the bundled ones hold it; a card written before
+    reads as ``Z`` too, so ``models --format json`` gives one form; other text is kept as it is."""
     from mesocli.weights import bundled_cards
 
     bundled = json.loads(card_path_for(bundled_weights_path("meso4", "df")).read_text())
-    assert bundled["created"].endswith("+00:00")  # as the file holds it
     cards = {card.weights_file: card for card in bundled_cards()}
-    assert cards["meso4_df.weights.h5"].created == bundled["created"].removesuffix("+00:00") + "Z"
+    assert bundled["created"].endswith("Z") and cards["meso4_df.weights.h5"].created == bundled["created"]
     for created, read in (("2026-12-07T09:45:20Z", "2026-12-07T09:45:20Z"), ("2026-12-07T09:45:20+00:00",
                           "2026-12-07T09:45:20Z"), ("2026-12-07T11:45:20+02:00", "2026-12-07T11:45:20+02:00"),
                           ("yesterday", "yesterday"), ("", "")):
