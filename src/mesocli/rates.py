@@ -36,6 +36,9 @@ VALIDATION = "validation"  # of metrics: the MesoNet validation split's figures
 CLIPS_KEY = "ffpp_test_clips"  # of metrics: each test clip's scores as a default scan took them
 
 
+TRACKS_CAUTION = ("measured on the largest face of each frame as one series, not by face tracks as this --all-faces "
+                  "scan decides")  # the cards' clips are one series each; an --all-faces scan decides by track
+
 def _errors(is_fake: bool, p_fake: np.ndarray, videos: list[str | None], threshold: float) -> dict[str, Any]:
     """The errors of one class (or one method's forgeries) at ``threshold``: faces, and videos by each rule."""
     wrong = called_fake(p_fake, threshold) != is_fake
@@ -396,8 +399,7 @@ def record(metrics: dict[str, Any], threshold: float, rule: str | None, sampling
             reason = "not measured: the test faces name no video"
         else:
             if tracks:
-                cautions.append("measured on the largest face of each frame as one series, not by face tracks as this "
-                                "--all-faces scan decides")
+                cautions.append(TRACKS_CAUTION)
             if (caution := sampling_caution(frames, sampling)) is not None:
                 cautions.append(caution)
     return {"measured_on": MEASURED_ON, "threshold": measured, "threshold_differs": abs(measured - threshold) >= 1e-9,
@@ -722,8 +724,7 @@ def clips_record(section: dict[str, Any], calls: Calls, threshold: float,
         reason, videos = "an image: its verdict is one face's, weighed by the per-face rates", None
     else:
         if tracks:
-            cautions.append("measured on the largest face of each frame as one series, not by face tracks as this "
-                            "--all-faces scan decides")
+            cautions.append(TRACKS_CAUTION)
         if (sampling_caution_ := _recorded_caution(recorded, sampling)) is not None:
             cautions.append(sampling_caution_)
     if (other := detector_caution(section["detector"], detector)) is not None:
