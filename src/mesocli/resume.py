@@ -107,10 +107,6 @@ class Done:
         path = self.form(path)
         return self.keys.get((path, _comparable(key)), self.paths_only.get(path))
 
-    def held(self, path: str) -> bool:
-        """Whether a row has ``path`` as written (in the output's form)."""
-        return self.form(path) in self.order
-
     def same_file(self, path: str) -> str | None:
         """The path of the last row whose path names, from here, the very file ``path`` names, though spelt otherwise
         (``./inbox/a.mp4``, ``inbox/a.mp4``, an absolute path, a symbolic or a hard link: one (device, inode),
