@@ -307,6 +307,7 @@ class FrameReader:
             "-copyts", *([] if self.info.autorotated else ["-noautorotate"]),  # a rotate tag: turned once, here
             *ffmpeg_input(self.path),  # the stream's own timestamps: times are counted in Python
             "-map", f"0:{self.info.stream}", "-vf", ",".join(filters), "-fps_mode", "passthrough",
+            "-map_metadata", "-1", "-map_chapters", "-1",  # the file's own words stay out of the log read below
             "-c:v", "rawvideo", "-pix_fmt", "rgb24", "-f", "fifo", "-fifo_format", "rawvideo",
             "-queue_size", str(queue_size), "pipe:1",
         ]
@@ -336,15 +337,28 @@ class FrameReader:
         assert self._process is not None and self._process.stderr is not None
         decoded: collections.deque[tuple[str, int]] = collections.deque()  # (pts, frame number) not yet kept
         time_base: tuple[int, int] | None = None  # of the kept frames, from showinfo's "config in" line
+        configured = False  # a showinfo line came: the filters run, frame lines can come from here on
         for raw in self._process.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
             if line.endswith(": partial file"):  # (an MP4 whose index comes first, cut short: no frame at all)
                 self._partial = True
             source = _SHOWINFO_FROM.match(line)
-            if source and source.group(1) == "kept" and (base := _TIME_BASE.search(line)):
+            match = _SHOWINFO.search(line)
+            which = source.group(1) if source else None
+            configured = configured or which is not None
+            if which is None and match and configured:
+                # ffmpeg logs from several threads: a frame's line written while another thread's line was
+                # half out is glued onto it, without its own prefix (a muxer's "Non-monotonic DTS; ..."
+                # warning, written in two parts). Losing it put every later frame's bytes under the wrong
+                # header and dropped the last frame. A kept frame's line follows its "all" line (same pts).
+                seen = any(pts == match.group(2) for pts, _ in decoded)
+                which = "kept" if seen or not self.plan.by_time else "all"
+                line = line[: match.start()]  # the other thread's part, read as any line below
+                self._note(line)
+            if which == "kept" and (base := _TIME_BASE.search(line)):
                 time_base = (int(base.group(1)), int(base.group(2))) if int(base.group(2)) else None
-            elif source and (match := _SHOWINFO.search(line)):
-                if source.group(1) == "all":
+            elif which and match:
+                if which == "all":
                     decoded.append((match.group(2), int(match.group(1))))
                     continue
                 number = None
@@ -353,15 +367,20 @@ class FrameReader:
                     number = candidate if pts == match.group(2) else None
                 seconds = _frame_time(match.group(2), match.group(3), time_base)
                 headers.put((seconds, int(match.group(4)), int(match.group(5)), number))
-            elif "received signal" in line:
-                self._signal_note = line
-            elif (match := _LEVEL.search(line)) and len(self.warnings) < 20:
-                message = match.group(2).strip()
-                if self._starved is None and any(cause in message for cause in _STARVED):
-                    self._starved = (message, clock.monotonic())
-                if message and message not in self.warnings:
-                    self.warnings.append(message)
+            else:
+                self._note(line)
         headers.put(_END)
+
+    def _note(self, line: str) -> None:
+        """Keep what a line of ffmpeg's log says about the decoding: a signal, or an error."""
+        if "received signal" in line:
+            self._signal_note = line
+        elif (match := _LEVEL.search(line)) and len(self.warnings) < 20:
+            message = match.group(2).strip()
+            if self._starved is None and any(cause in message for cause in _STARVED):
+                self._starved = (message, clock.monotonic())
+            if message and message not in self.warnings:
+                self.warnings.append(message)
 
     def _put(self, item: object) -> bool:
         while not self._stop.is_set():
