@@ -1,4 +1,4 @@
 """``python -m mesocli``: the same as the ``mesocli`` command."""
-from mesocli.cli import main
+from mesocli.cli import entry
 
-main()
+entry()

@@ -18,7 +18,7 @@ from typing import Any
 import typer
 
 from mesocli import __version__
-from mesocli.cli_base import DEBUG, command_of, echo, err, run, shell_line, show
+from mesocli.cli_base import DEBUG, command_of, echo, err, run, run_process, shell_line, show
 from mesocli.cli_options import (
     AllFrames,
     Arch,
@@ -446,5 +446,12 @@ def scan(
 
 
 def main() -> None:
-    """Entry point: every error is one line on stderr (a traceback only with --debug), with its exit status."""
+    """Run the command line: every error is one line on stderr (a traceback only with --debug), with its exit
+    status."""
     run(app)
+
+
+def entry() -> None:
+    """The ``mesocli`` command (and ``python -m mesocli``): :func:`main`, ending at once after a stop's cleanup
+    (:func:`mesocli.cli_base.run_process`)."""
+    run_process(app)

@@ -395,6 +395,32 @@ def run(app: typer.Typer) -> None:
         sys.stdout = stdout
 
 
+STOPPED_STATUSES = (130, 143, 129)
+"""The exit statuses of a run stopped by Ctrl-C, SIGTERM and SIGHUP."""
+
+
+def run_process(app: typer.Typer) -> NoReturn:
+    """:func:`run` as the ``mesocli`` process: a run stopped by Ctrl-C, SIGTERM or SIGHUP, once its cleanup is done
+    (outputs whole, temporary files gone, ffmpeg and workers stopped), runs the exit handlers and ends at once.
+    The interpreter's teardown is skipped: it waited for threads still at work (a hash of a large file) and
+    destroyed native libraries under threads still inside them (dlib, ONNX Runtime), which aborted the process
+    now and then (status -6, "terminate called without an active exception") instead of the status it had said."""
+    try:
+        run(app)
+    except SystemExit as exc:
+        if exc.code not in STOPPED_STATUSES:
+            raise
+        import atexit
+
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        with contextlib.suppress(Exception):
+            atexit._run_exitfuncs()  # (ffmpeg processes killed, worker processes ended, logging flushed)
+        os._exit(int(exc.code))
+    sys.exit(0)
+
+
 def _unexpected(exc: Exception) -> NoReturn:
     """An exception mesocli did not foresee: its traceback on stderr (for a bug report), then one line that names
     it, and exit status :data:`UNEXPECTED`, which no documented outcome has."""

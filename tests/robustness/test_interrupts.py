@@ -926,6 +926,36 @@ def test_a_scan_stopped_after_its_first_row_leaves_a_whole_document_on_stdout(
     assert [row["path"] for row in parsed_rows(fmt, out + rest)] == [str(kit.face_video)]
 
 
+_LINGERING = """
+import atexit, sys, threading, time
+threading.Thread(target=time.sleep, args=(600,), name="still-at-work").start()  # not a daemon: exit waits for it
+atexit.register(lambda: print("exit handlers ran", file=sys.stderr))
+sys.argv = ["mesocli", *sys.argv[1:]]
+from mesocli.cli import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize(("number", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stopped_scan_ends_at_once_after_its_cleanup(number: int, status: int, kit: MediaKit) -> None:
+    """Once a stopped run has cleaned up, the ``mesocli`` process runs its exit handlers and ends with its status:
+    the interpreter's teardown, which waited for threads still at work and tore native libraries down under
+    threads still inside them (status -6 now and then: "terminate called without an active exception", seen in
+    CI on the test above), is skipped. Here a thread that would hold the exit for ten minutes."""
+    child = subprocess.Popen([sys.executable, "-c", _LINGERING, "scan", kit.face_video, kit.long_face_video,
+                              "--all-frames", "--workers", "1", "-q", "--format", "jsonl"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = read_until(child.stdout, ROW_END["jsonl"])
+        child.send_signal(number)
+        rest, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == status
+    assert err.decode().splitlines()[-1] == "exit handlers ran"
+    assert [row["path"] for row in parsed_rows("jsonl", out + rest)] == [str(kit.face_video)]
+
+
 # Ctrl-C, and SIGTERM (a scheduler's stop of a batch job, where these lines matter most: before this version it
 # said only its own last line): the signal, the exit status, the words of the stop and the lines after them
 STOPS = [pytest.param(signal.SIGINT, 130, "interrupted", "", id="ctrl-c"),
