@@ -14,16 +14,21 @@ difference the split shows. Where no name carries a video id the faces are resam
 says, as ``eval --compare`` does, that the intervals are then far too narrow if the faces are frames of few videos.
 ``--json FILE`` keeps every report and difference (the ``comparison``
 object of ``mesocli eval --compare --format json``).
+
+A weights file or dataset that is missing or unusable is one line on stderr, ``error: PATH: the problem``, and exit
+status 2, as mesocli's commands say it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from mesocli.datasets import decode_dataset, find_dataset
+from mesocli.errors import MesocliError, printable
 from mesocli.evaluate import IMAGES_ONE_BY_ONE, compare, evaluate
 from mesocli.weights import load_weights, resizes_needed
 
@@ -36,6 +41,15 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    try:
+        _compare(args)
+    except MesocliError as exc:  # a missing or unusable weights file or dataset: one line, not a traceback
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+def _compare(args: argparse.Namespace) -> None:
+    """Evaluate each of ``args.weights`` on the split, print its figures, then each file's differences."""
     dataset = find_dataset(args.data, args.split)
     models = {path: load_weights(path) for path in args.weights}
     # each file decoded once, resized each way the weights want (the authors' files and --resize nearest runs:

@@ -355,6 +355,40 @@ def test_scan_help_lists_the_status_of_an_unforeseen_error(run_cli: RunCli, monk
     assert "70 an error mesocli did not foresee" in " ".join(result.out.replace("│", " ").split()), result.out
 
 
+@pytest.mark.parametrize(("args", "status", "last"), [
+    (["scan", "--batch-size", "0", "x.mp4"], 2, "mesocli: error: --batch-size must be at least 1"),
+    (["scan", "--bogus", "x.mp4"], 2, "mesocli: error: No such option: --bogus (see 'mesocli scan --help')"),
+    (["eval", "--data", "{tmp}/none"], 2, "mesocli: error: dataset not found: {tmp}/none is not a folder"),
+])
+@pytest.mark.parametrize("debug", [False, True])
+def test_debug_shows_the_traceback_and_keeps_the_exit_status(args: list[str], status: int, last: str, debug: bool,
+                                                             tmp_path: Path) -> None:
+    """``mesocli --debug`` raised the error as it was: its traceback, then Python's exit status 1, which ``scan
+    --fail-on-fake`` gives for a fake. The traceback is still shown, then the error's one line, and the run exits
+    with the status it has without ``--debug``."""
+    args = [arg.format(tmp=tmp_path) for arg in args]
+    done = subprocess.run([sys.executable, "-m", "mesocli", *(["--debug"] if debug else []), *args],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == status, done.stderr
+    assert ("Traceback (most recent call last):" in done.stderr) is debug, done.stderr
+    assert done.stderr.splitlines()[-1] == last.format(tmp=tmp_path), done.stderr
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_debug_keeps_the_exit_status_of_an_unforeseen_error(debug: bool) -> None:
+    """An error mesocli did not foresee exits 70, also with ``--debug`` (Python's 1 there): one traceback, then the
+    line that names it."""
+    code = ("import sys\nfrom mesocli import writers\n"
+            "def broken(*args, **kwargs):\n    raise RuntimeError('a bug')\n"
+            "writers.models_view = broken\nfrom mesocli.cli import entry\n"
+            f"sys.argv = ['mesocli', *{['--debug'] if debug else []!r}, 'models']\nentry()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 70, done.stderr
+    assert done.stderr.count("Traceback (most recent call last):") == 1, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("mesocli: error: unexpected RuntimeError: a bug (exit status 70"), (
+        done.stderr)
+
+
 @pytest.mark.parametrize("columns", [40, 60, 80])
 def test_models_on_a_narrow_terminal_fits_it_and_loses_no_figure(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """``COLUMNS=40 mesocli models`` on a terminal printed its tables 59 and 44 columns wide: the terminal wrapped

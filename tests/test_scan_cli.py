@@ -545,6 +545,33 @@ def test_default_workers_are_the_cores_this_process_may_use(monkeypatch: pytest.
     assert parallel.default_workers() == extract.default_workers() == 1  # scan started 64 workers
 
 
+@pytest.mark.parametrize(("cores", "workers", "quiet", "noted"), [
+    (1, "2", False, True), (1, "2", True, False), (2, "2", False, False), (4, "2", False, False)])
+def test_more_workers_than_cores_are_noted_and_run(scan, faces: list[Path], monkeypatch: pytest.MonkeyPatch,
+                                                   cores: int, workers: str, quiet: bool, noted: bool) -> None:
+    """``scan --workers N`` above the K cores this process may use (its affinity, its CPU quota) ran N workers of
+    about 450 MB each without a word: one note says so (not with -q), and the N workers run as asked."""
+    from mesocli import parallel
+    from mesocli import workers as workers_module
+
+    started: list[int] = []
+    scan_parallel = parallel.scan_parallel
+
+    def recorded(paths: Any, loaded: Any, options: Any, processes: int, **settings: Any) -> Any:
+        started.append(processes)
+        return scan_parallel(paths, loaded, options, processes, **settings)
+
+    monkeypatch.setattr(parallel, "scan_parallel", recorded)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(workers_module, "quota_cores", lambda: None)
+    result = scan(*faces, "--workers", workers, *(["-q"] if quiet else []))
+    assert result.code == 0 and [row["status"] for row in result.jsonl()] == ["ok", "ok"], result.err
+    assert started == [int(workers)]  # as asked
+    note = (f"mesocli: note: {workers} workers exceed the {cores} CPU this process may use (its CPU affinity and "
+            f"quota); each takes about 450 MB of memory: running {workers} as asked")
+    assert result.err.splitlines().count(note) == noted and ("exceed the" in result.err) is noted, result.err
+
+
 def test_csv_cells_are_not_formulas(scan, faces: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     hostile = tmp_path / '=HYPERLINK("evil.example","click").png'
     hostile.write_bytes(faces[0].read_bytes())

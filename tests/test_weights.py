@@ -105,6 +105,37 @@ def test_bad_weight_files_give_clear_errors(tmp_path: Path, content: bytes | Non
         load_weights(path)
 
 
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "weights file not found"), (b"hello, not weights\n", "not an HDF5 weights file"),
+    ("folder", "is a folder, not a weights file")])
+def test_compare_weights_refuses_a_bad_weights_path_in_one_line(
+        tmp_path: Path, content: bytes | str | None, problem: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``scripts/compare_weights.py`` given a weights path that does not exist or is not a weights file ended in a
+    Python traceback: it is one line on stderr naming the path and the problem, and exit status 2, as mesocli's
+    commands say it."""
+    import runpy
+    import sys
+
+    from PIL import Image
+
+    for label in ("df", "real"):
+        (tmp_path / "data" / "test" / label).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "data" / "test" / label / "000_0.jpg")
+    bad = tmp_path / "w.h5"
+    if content == "folder":
+        bad.mkdir()
+    elif content is not None:
+        bad.write_bytes(content)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "compare_weights.py"
+    monkeypatch.setattr(sys, "argv", ["compare_weights.py", "--data", str(tmp_path / "data"), str(bad)])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(script), run_name="__main__")
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == f"error: {bad}: {problem}\n"
+
+
 def test_keras_archives_are_refused_without_loading_code(tmp_path: Path) -> None:
     path = tmp_path / "model.keras"
     build_model("meso4").save(path)

@@ -86,7 +86,7 @@ def _reads_media(function: Callable[..., Any]) -> Callable[..., Any]:
 @app.callback()
 def _root(
     version: Opt(bool, "Show the version and the code digest.", "--version", callback=_version, is_eager=True) = False,
-    debug: Opt(bool, "Show tracebacks for errors.", "--debug") = False,
+    debug: Opt(bool, "Show an error's traceback above its line (same exit status).", "--debug") = False,
 ) -> None:
     DEBUG["on"] = debug
 

@@ -122,8 +122,7 @@ def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_i
         except MesocliError as exc:
             if getattr(exc, OUTLIVED_STOP, False):  # a SIGTERM that came in its cleanup is noted under it: not 143
                 TERMINATED["on"] = False
-            if DEBUG["on"]:
-                raise
+            debug_traceback(exc)
             fail(message(exc, names), exc.exit_code, exc)
         except KeyboardInterrupt as exc:
             if not quiet_interrupt:
@@ -136,8 +135,9 @@ def _guarded(function: Callable[..., Any], names: dict[str, str] | None, quiet_i
             raise typer.Exit(BROKEN_PIPE) from None
         except ModuleNotFoundError as exc:
             missing = missing_dependency(exc)
-            if missing is None or DEBUG["on"]:
+            if missing is None:
                 raise
+            debug_traceback(exc)
             fail(missing, 2)
 
     return guarded
@@ -388,8 +388,6 @@ def run(app: typer.Typer) -> None:
             sys.exit(BROKEN_PIPE)
         raise
     except Exception as exc:  # not foreseen: Python's traceback and status 1 read as "a fake" (--fail-on-fake)
-        if DEBUG["on"]:
-            raise
         _unexpected(exc)
     finally:
         sys.stdout = stdout
@@ -423,20 +421,34 @@ def run_process(app: typer.Typer) -> NoReturn:
 
 def _unexpected(exc: Exception) -> NoReturn:
     """An exception mesocli did not foresee: its traceback on stderr (for a bug report), then one line that names
-    it, and exit status :data:`UNEXPECTED`, which no documented outcome has."""
+    it, and exit status :data:`UNEXPECTED`, which no documented outcome has (also with ``--debug``)."""
+    _traceback(exc)
+    text = " ".join(str(exc).split())
+    say_error(f"unexpected {type(exc).__name__}{': ' if text else ''}{text} (exit status {UNEXPECTED}: not a verdict "
+              "or an input's error; the traceback above is for a bug report)", exc)
+    sys.exit(UNEXPECTED)
+
+
+def debug_traceback(exc: BaseException) -> None:
+    """With ``--debug``, ``exc``'s traceback on stderr; the caller then prints the error's one line and exits with
+    the status the run has without ``--debug`` (the exception was raised as it was: Python's status 1, which
+    ``scan --fail-on-fake`` gives for a fake)."""
+    if DEBUG["on"]:
+        _traceback(exc)
+
+
+def _traceback(exc: BaseException) -> None:
+    """``exc``'s traceback on stderr, after what the command left buffered on standard output; its notes are left
+    out (they come under the one line, as for any error)."""
     import traceback
 
     with contextlib.suppress(Exception):  # (what the command left buffered: written before the traceback)
         sys.stdout.flush()
     notes = exc.__dict__.pop("__notes__", None)  # (what became of the rows done: under the one line, as for any error)
-    with contextlib.suppress(OSError):  # (stderr that cannot be written: the status stays 70)
+    with contextlib.suppress(OSError):  # (stderr that cannot be written: the status stays)
         traceback.print_exception(exc, file=sys.stderr)
     if notes is not None:
         exc.__notes__ = notes
-    text = " ".join(str(exc).split())
-    say_error(f"unexpected {type(exc).__name__}{': ' if text else ''}{text} (exit status {UNEXPECTED}: not a verdict "
-              "or an input's error; the traceback above is for a bug report)", exc)
-    sys.exit(UNEXPECTED)
 
 
 def _help_of(ctx: typer.Context | None) -> str:
@@ -453,8 +465,7 @@ def _run(app: typer.Typer) -> None:
     try:
         code = app(standalone_mode=False)
     except MesocliError as exc:
-        if DEBUG["on"]:
-            raise
+        debug_traceback(exc)
         say_error(message(exc), exc)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
@@ -463,13 +474,15 @@ def _run(app: typer.Typer) -> None:
         sys.exit(130)
     except OSError as exc:
         line = environment_error(exc)
-        if DEBUG["on"] or line is None:
+        if line is None:
             raise
+        debug_traceback(exc)
         say_error(line, exc)
         sys.exit(2)
     except Exception as exc:  # the parser's errors (bad option, missing argument) come as ClickException
-        if DEBUG["on"] or not hasattr(exc, "format_message"):
+        if not hasattr(exc, "format_message"):
             raise
+        debug_traceback(exc)
         if type(exc).__name__ == "NoArgsIsHelpError":
             _say(exc.format_message())
             sys.exit(2)

@@ -117,7 +117,7 @@ def run_scan(
         rows = _ray_rows(todo, options, (arch, model, None if weights is None else weights.resolve(), runtime),
                          workers, address)
     else:
-        rows = _local_rows(todo, options, loaded, workers, explainer)
+        rows = _local_rows(todo, options, loaded, workers, explainer, None if quiet else log)
     planned = len(todo) if isinstance(todo, list) else None
     with _said_on_stop(statuses, output, resume, fmt, log, planned, report), contextlib.ExitStack() as stack:
         if explainer is not None:
@@ -657,13 +657,19 @@ def _ray_rows(todo: list[str] | Iterator[str], options: ScanOptions, model: tupl
 
 
 def _local_rows(todo: list[str] | Iterator[str], options: ScanOptions, loaded: Any, workers: int | None,
-                explainer: Any) -> Rows:
+                explainer: Any, log: Callable[[str], None] | None = None) -> Rows:
     """Rows from this process, or from worker processes (one per core unless ``workers``; one when
-    heatmaps are made: they need the crops here), scored with the ``loaded`` model."""
+    heatmaps are made: they need the crops here), scored with the ``loaded`` model. Workers above the cores this
+    process may use are noted to ``log`` (:func:`mesocli.workers.crowded_cores`), and run as asked."""
     from mesocli.parallel import default_workers, scan_parallel
     from mesocli.scan import scan_inputs
+    from mesocli.workers import crowded_cores
 
     processes = 1 if explainer is not None else workers or default_workers()
+    started = min(processes, len(todo)) if isinstance(todo, list) else processes  # (as scan_parallel starts them)
+    crowded = crowded_cores(started) if log is not None and started > 1 else None
+    if crowded is not None:
+        log(f"mesocli: note: {crowded}")
     if explainer is not None:
         selection = options.selection()
         _explain_with(explainer, loaded, options.aggregation, tracks=options.all_faces, detector=options.detector,

@@ -68,6 +68,20 @@ def usable_cores() -> int:
     return max(1, min(cores, quota)) if quota is not None else cores
 
 
+WORKER_MEMORY_MB = 450
+"""About the memory a scan's worker process holds: its own model and ONNX Runtime arena (docs/scan.md)."""
+
+
+def crowded_cores(workers: int) -> str | None:
+    """What to say of ``workers`` scan worker processes above the cores this process may use (:func:`usable_cores`):
+    they share those cores, and each holds its own model; None where they fit."""
+    cores = usable_cores()
+    if workers <= cores:
+        return None
+    return (f"{workers} workers exceed the {cores} CPU{'' if cores == 1 else 's'} this process may use (its CPU "
+            f"affinity and quota); each takes about {WORKER_MEMORY_MB} MB of memory: running {workers} as asked")
+
+
 def quota_cores() -> int | None:
     """The cores the tightest CPU quota of this process's cgroup and those above it allows, rounded up (a quota of
     1.5 cores: 2), or None without one: cgroup v2's ``cpu.max`` (``150000 100000``; ``max …``: none), v1's

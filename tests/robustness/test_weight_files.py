@@ -19,7 +19,6 @@ import pytest
 from conftest import RunCli
 from media import make_faces, truncate
 
-from mesocli.errors import WeightsError
 from mesocli.weights import card_path_for, sha256_file
 
 
@@ -155,8 +154,11 @@ def test_export_refuses_them_the_same_way(make: Callable[[Path, Path], Path], me
 
 
 def test_debug_shows_the_traceback(tmp_path: Path, face_jpeg: Path, run_cli: RunCli) -> None:
-    with pytest.raises(WeightsError, match="weights file not found"):
-        run_cli("--debug", "scan", "--weights", tmp_path / "absent.h5", face_jpeg)
+    """``--debug``: the traceback, then the one line and exit status 2, as without it (it was Python's 1)."""
+    result = run_cli("--debug", "scan", "--weights", tmp_path / "absent.h5", face_jpeg)
+    assert result.code == 2, result.err
+    assert "Traceback (most recent call last):" in result.err and "WeightsError: " in result.err, result.err
+    assert result.err.splitlines()[-1] == f"mesocli: error: {tmp_path / 'absent.h5'}: weights file not found"
 
 
 # ---------------------------------------------------------------------------------------------- code in files
