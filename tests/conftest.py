@@ -34,16 +34,18 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-# `.ci/run` runs the files in two processes (pytest-xdist, --dist loadfile): each process takes its first files
-# in a batch, then one file at a time as it finishes. In name order the longest file (test_training, about a
-# third of the suite's time) started last, and one process worked alone for minutes at the end. The long files
-# now come first, split between the two first batches; the others follow in name order.
+# `.ci/run` runs the files in two processes (pytest-xdist, --dist loadfile), each file's tests in one of them, a
+# process taking the next file in the queue as it runs out of tests. xdist queued the files by their number of
+# tests, so the suite's longest file, tests/test_training.py (about 15 of the 16 minutes one process worked),
+# set the suite's time while the other process finished early. It now runs as two halves, one in each process,
+# queued first; the other files follow, the long ones first (their times measured on 2 cores), so that the two
+# processes end together.
+_HALVED = "tests/test_training.py"
 _LONG_FILES_FIRST = (
-    "tests/test_training.py", "tests/test_scan_cli.py", "tests/test_faces.py", "tests/test_extract.py",
-    "tests/test_runtime.py",  # (the first process's first batch)
-    "tests/robustness/test_environment.py", "tests/test_eval_shared.py", "tests/robustness/test_interrupts.py",
-    "tests/test_api.py", "tests/test_evaluate.py",  # (the second's)
-    "tests/test_scan.py", "tests/test_scan_ray.py", "tests/test_explain.py",
+    _HALVED, "tests/robustness/test_environment.py", "tests/test_eval_shared.py",
+    "tests/robustness/test_interrupts.py", "tests/test_api.py", "tests/test_evaluate.py", "tests/test_scan_cli.py",
+    "tests/test_faces.py", "tests/test_extract.py", "tests/test_scan_ray.py", "tests/test_scan.py",
+    "tests/test_runtime.py", "tests/test_explain.py", "tests/test_scan_shared.py", "tests/test_sources.py",
 )
 
 
@@ -51,6 +53,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long test files first (see :data:`_LONG_FILES_FIRST`); the tests of a file keep their order."""
     rank = {name: number for number, name in enumerate(_LONG_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` with :data:`_HALVED` as two halves (its test functions in file order, a function's
+    parameters together) and the files queued in collection order (see :func:`pytest_collection_modifyitems`)."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class HalvedLongFile(LoadFileScheduling):
+        halves: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            if scope != _HALVED or self.collection is None:
+                return scope
+            if self.halves is None:
+                functions = list(dict.fromkeys(node.split("[")[0] for node in self.collection
+                                               if node.split("::")[0] == _HALVED))
+                self.halves = {name: f"{_HALVED} (half {1 + 2 * number // len(functions)})"
+                               for number, name in enumerate(functions)}
+            return self.halves.get(nodeid.split("[")[0], scope)
+
+    config.option.loadscopereorder = False  # (xdist's own order: by number of tests)
+    return HalvedLongFile(config, log)
 
 
 def shared_root() -> Path:
