@@ -37,7 +37,9 @@ CLIPS_KEY = "ffpp_test_clips"  # of metrics: each test clip's scores as a defaul
 
 
 TRACKS_CAUTION = ("measured on the largest face of each frame as one series, not by face tracks as this --all-faces "
-                  "scan decides")  # the cards' clips are one series each; an --all-faces scan decides by track
+                  "scan decides")
+"""Said of rates read for an --all-faces scan: the cards' faces and clips are one series each, its verdicts by track."""
+
 
 def _errors(is_fake: bool, p_fake: np.ndarray, videos: list[str | None], threshold: float) -> dict[str, Any]:
     """The errors of one class (or one method's forgeries) at ``threshold``: faces, and videos by each rule."""
