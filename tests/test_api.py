@@ -317,7 +317,7 @@ def test_closing_iter_scan_does_not_wait_for_a_generator_that_waits(model, kit: 
     def camera():
         yield array
         waiting.set()
-        seen_closed.append(closed.wait(timeout=3))  # the next frame comes after close() returned, or in 3 s
+        seen_closed.append(closed.wait(timeout=10))  # the next frame comes after close() returned, or in 10 s
         yield array
 
     results = mesocli.iter_scan(camera(), model=model)
@@ -325,7 +325,7 @@ def test_closing_iter_scan_does_not_wait_for_a_generator_that_waits(model, kit: 
     assert waiting.wait(timeout=30)
     results.close()
     closed.set()
-    for _ in range(100):  # the generator resumes in the scan's reading thread, which then ends
+    for _ in range(600):  # the generator resumes in the scan's reading thread, which then ends (30 s at most)
         if seen_closed:
             break
         threading.Event().wait(0.05)
