@@ -572,6 +572,26 @@ def test_unusable_files_raise_a_clear_input_error(kit: MediaKit, name: str, reas
         probe_video(getattr(kit, name))
 
 
+def test_a_read_error_under_ffmpeg_is_read_failed_not_not_media(kit: MediaKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file whose reading fails under ffmpeg (EIO: a bad sector, a network share gone) was "not a readable video",
+    kind ``not_media``: a verdict on its content. It is ``read_failed``, as when mesocli reads or hashes it. The
+    error is ffmpeg's own, from a file that gives EIO on every Linux (``/proc/self/mem`` at offset 0)."""
+    from mesocli import probe
+
+    done = subprocess.run([ffmpeg(), "-hide_banner", "-nostdin", "-i", "/proc/self/mem"], capture_output=True,
+                          text=True, timeout=60)
+    assert "Input/output error" in done.stderr  # what ffmpeg says: the test's premise
+    monkeypatch.setattr(probe, "_run_ffmpeg", lambda *args, **kwargs: (done.returncode, done.stderr, ""))
+    with pytest.raises(InputError) as raised:
+        probe_video(kit.face_video)  # its header cannot be read: the same failure as on a bad sector
+    assert (str(raised.value), raised.value.kind) == (f"{kit.face_video}: cannot read (Input/output error)",
+                                                      "read_failed")
+    monkeypatch.undo()
+    with pytest.raises(InputError) as raised:
+        probe_video(kit.text_mp4)
+    assert raised.value.kind == "not_media"  # a file read whole that is no video is still not_media
+
+
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(InputError, match="no such file"):
         probe_video(tmp_path / "nope.mp4")

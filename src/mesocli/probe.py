@@ -257,6 +257,10 @@ def _seconds(hours: str, minutes: str, seconds: str) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
+READ_ERROR = "Input/output error"
+"""strerror(EIO) as ffmpeg prints it when reading the file failed (a bad sector, a share gone): the kind is
+``read_failed``, as when mesocli itself reads or hashes the file, not ``not_media``."""
+
 CUT_SHORT = ": its index is missing, as in an MP4 or MOV cut short (an upload or copy not finished?)"
 
 
@@ -286,6 +290,8 @@ def probe_video(path: str | Path) -> VideoInfo:
     if stopped := ffmpeg_stopped(code, stderr):
         raise InputError(f"{path}: reading the header stopped: {stopped}", "resources")
     if "Input #0" not in stderr:
+        if READ_ERROR in stderr:  # the disk (or network share) failed under ffmpeg: not the file's content
+            raise InputError(f"{path}: cannot read ({READ_ERROR})", "read_failed")
         cut = _cut_short(path, stderr)
         raise InputError(f"{path}: not a readable video ({_ffmpeg_error(stderr)}){cut}",
                          "truncated" if cut else "not_media")
