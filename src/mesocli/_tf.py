@@ -85,6 +85,7 @@ def _import_tensorflow() -> ModuleType:
         with quiet(), their_deprecations(*MATPLOTLIB):
             import tensorflow as tf
 
+            _threads_within_quota(tf)
             tf.config.list_physical_devices()
             tf.get_logger().setLevel("ERROR")
     except ModuleNotFoundError:
@@ -94,3 +95,20 @@ def _import_tensorflow() -> ModuleType:
         raise UsageError(f"TensorFlow cannot be loaded ({exc}): too little memory for it (see ulimit -v), or a "
                          "damaged installation") from None
     return tf
+
+
+def _threads_within_quota(tf: ModuleType) -> None:
+    """Under a CPU quota (``docker --cpus``, a Kubernetes CPU limit), TensorFlow's two thread pools get the cores this
+    process may use (:func:`mesocli.workers.usable_cores`), as ONNX Runtime's do (:func:`mesocli.runtime._session`):
+    TensorFlow sizes them by the CPUs it may run on (its affinity), every core of the host under a quota. Without a
+    quota, TensorFlow's defaults. Only before TensorFlow's runtime starts (a user's own import may have started it)."""
+    from mesocli.workers import quota_cores, usable_cores
+
+    if quota_cores() is None:
+        return
+    cores = usable_cores()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cores)
+        tf.config.threading.set_inter_op_parallelism_threads(cores)
+    except RuntimeError:  # its runtime already started: its pools are made
+        pass

@@ -28,6 +28,7 @@ from mesocli.fsutil import walk_folder
 from mesocli.inputs import IMAGE_SUFFIXES
 from mesocli.metrics import track_id, video_of_track
 from mesocli.preprocess import DEFAULT_RESIZE, INPUT_SIZE, load_faces
+from mesocli.workers import usable_cores
 
 CLASS_ALIASES = {"df": 0, "fake": 0, "real": 1}
 _VIDEO_FRAME = re.compile(r"^(?P<video>.+)_(?P<frame>\d+)$")
@@ -416,7 +417,7 @@ def iter_decoded(
 
     pending: deque[Future] = deque()
     submitted = 0
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, counter(
+    with ThreadPoolExecutor(max_workers=usable_cores()) as pool, counter(
         n, desc=desc, unit="img", enabled=progress, leave=False
     ) as bar:
         for start in range(0, n, batch_size):

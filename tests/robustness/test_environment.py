@@ -1207,6 +1207,52 @@ def test_the_networks_threads_keep_to_the_affinity_under_a_cpu_quota(tmp_path: P
     assert model.default_session().get_session_options().intra_op_num_threads == 1
 
 
+def test_tensorflows_threads_and_the_decoding_threads_keep_to_a_containers_cpu_quota(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a CPU quota, TensorFlow (``train``, ``--runtime tensorflow``, ``explain``, ``export``) ran its two thread
+    pools at a thread per core it may run on (its affinity: every core of the host under a quota), and ``eval`` and
+    ``train`` decoded images with a thread per core of the host. Both now run the cores the quota allows, rounded up:
+    1 for a quota of one core, 2 for 1.5 cores on a host of 64."""
+    from concurrent import futures
+
+    from conftest import fresh_python
+
+    from mesocli import workers as pool
+    from mesocli.datasets import decode_dataset, find_dataset
+
+    def quota(name: str, cpu_max: str) -> tuple[str, str]:
+        (tmp_path / name / "fs" / "pod").mkdir(parents=True)
+        (tmp_path / name / "fs" / "pod" / "cpu.max").write_text(f"{cpu_max}\n")
+        (tmp_path / name / "self").write_text("0::/pod\n")
+        return str(tmp_path / name / "fs"), str(tmp_path / name / "self")
+
+    out, _ = fresh_python(
+        f"from mesocli import workers\nworkers.CGROUPS, workers.OWN_CGROUPS = {quota('one', '100000 100000')!r}\n"
+        "from mesocli._tf import import_tensorflow\ntf = import_tensorflow()\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+        "tf.config.threading.get_inter_op_parallelism_threads())\n")
+    assert out.split() == ["1", "1"], out  # TensorFlow's own choice on this machine: 0 (its default), one per core
+
+    cgroups, own = quota("one_and_a_half", "150000 100000")
+    monkeypatch.setattr(pool, "CGROUPS", cgroups)
+    monkeypatch.setattr(pool, "OWN_CGROUPS", own)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    sizes: list[int | None] = []
+    executor = futures.ThreadPoolExecutor
+
+    def counted(max_workers: int | None = None, *args: object, **kwargs: object) -> futures.ThreadPoolExecutor:
+        sizes.append(max_workers)
+        return executor(max_workers, *args, **kwargs)
+
+    monkeypatch.setattr(futures, "ThreadPoolExecutor", counted)
+    for cls in ("df", "real"):
+        (tmp_path / "data" / "train" / cls).mkdir(parents=True)
+        face_crop().save(tmp_path / "data" / "train" / cls / "a.jpg")
+    decoded = decode_dataset(find_dataset(tmp_path / "data", "train"), progress=False)
+    assert decoded.ok.all() and sizes == [2]  # was 64
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 def test_an_error_keeps_its_exit_status_when_standard_error_cannot_be_written() -> None:
     """``2>>run.log`` on a full disk: the error line could not be written, and that failure ended the run in
