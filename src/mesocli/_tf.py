@@ -71,9 +71,9 @@ def _import_tensorflow() -> ModuleType:
     if "tensorflow" in sys.modules:  # the user's own import, finished (a thread of theirs importing it: not known)
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # oneDNN's kernels: TensorFlow turns them on by itself only on CPUs with AVX-512 VNNI or AMX; on the others
-    # (AVX2 desktops, laptops, most cloud VMs) its own kernels train mesocli's networks about a third slower
-    # (docs/training.md "Wall times"). The same seed still trains the same weights. TF_ENABLE_ONEDNN_OPTS=0 keeps
+    # oneDNN's kernels: TensorFlow turns them on by itself only on CPUs with AVX-512 VNNI, BF16 or AMX; on the others
+    # (AVX2 only: older cloud VMs, most laptops) its own kernels train mesocli's networks three to four times slower
+    # (docs/training.md "Speed"). The same seed still trains the same weights. TF_ENABLE_ONEDNN_OPTS=0 keeps
     # TensorFlow's own kernels.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     # mesocli's networks, heatmaps and exports are TensorFlow code: a KERAS_BACKEND the user exported for other
