@@ -1231,7 +1231,7 @@ def test_tensorflows_threads_and_the_decoding_threads_keep_to_a_containers_cpu_q
         "from mesocli._tf import import_tensorflow\ntf = import_tensorflow()\n"
         "print(tf.config.threading.get_intra_op_parallelism_threads(), "
         "tf.config.threading.get_inter_op_parallelism_threads())\n")
-    assert out.split() == ["1", "1"], out  # TensorFlow's own choice on this machine: 0 (its default), one per core
+    assert out.split() == ["1", "1"], out  # the old code left TensorFlow's default: 0, a thread per core it may use
 
     cgroups, own = quota("one_and_a_half", "150000 100000")
     monkeypatch.setattr(pool, "CGROUPS", cgroups)
