@@ -76,12 +76,13 @@ def _session(model: bytes | Path, threads: int | None = None) -> Any:
     # (docs/models.md)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     if not threads:
-        # ONNX Runtime's default is a thread per physical core of the host, also in a container whose CPU quota allows
-        # fewer (docker --cpus, a Kubernetes CPU limit): under a quota, no more than the cores this process may use
-        # (the quota, and the affinity: taskset under a quota); without one, None: ONNX Runtime's default
-        from mesocli.workers import quota_cores, usable_cores
+        # ONNX Runtime's default is a thread per physical core of the host, each pinned to a core by ONNX Runtime
+        # itself: also in a container whose CPU quota allows fewer (docker --cpus, a Kubernetes CPU limit), and also
+        # under taskset or docker --cpuset-cpus (the pinning overrides the process's affinity). There, no more than
+        # the cores this process may use, unpinned; without a restriction, None: ONNX Runtime's default
+        from mesocli.workers import restricted_cores
 
-        threads = usable_cores() if quota_cores() is not None else None
+        threads = restricted_cores()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

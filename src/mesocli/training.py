@@ -569,7 +569,12 @@ class Trainer:
         smoothing = config.label_smoothing
         model, optimizer = self.model, self.optimizer
 
-        @tf.function(jit_compile=config.jit_compile)
+        # any batch size: one trace a run, not a second one for the last, smaller batch of an epoch (a trace of the step
+        # costs about 1.5 s on 2 cores, a resume pays it again)
+        batch_spec = [tf.TensorSpec([None, 256, 256, 3], tf.float32), tf.TensorSpec([None], tf.float32),
+                      tf.TensorSpec([None], tf.float32)]
+
+        @tf.function(jit_compile=config.jit_compile, input_signature=batch_spec)
         def train_step(x: Any, y: Any, w: Any) -> Any:
             with tf.GradientTape() as tape:
                 p = model(x, training=True)[:, 0]

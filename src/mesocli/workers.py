@@ -68,6 +68,15 @@ def usable_cores() -> int:
     return max(1, min(cores, quota)) if quota is not None else cores
 
 
+def restricted_cores() -> int | None:
+    """:func:`usable_cores` where this process may use fewer cores than the machine has (a CPU quota, or an
+    affinity narrower than every CPU: ``taskset``, ``docker --cpuset-cpus``), else None: no restriction."""
+    if quota_cores() is not None:
+        return usable_cores()
+    cores = usable_cores()
+    return cores if cores < (os.cpu_count() or cores) else None
+
+
 WORKER_MEMORY_MB = 450
 """About the memory a scan's worker process holds: its own model and ONNX Runtime arena (docs/scan.md)."""
 
