@@ -49,6 +49,19 @@ _LONG_FILES_FIRST = (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist with no more processes than cores, each process (and every process it starts) keeps to a
+    core of its own: the thread pools that size themselves by the cores a process may use (ONNX Runtime's,
+    TensorFlow's, the decoding pool) then run one thread each instead of two processes' pools contending for the
+    same cores (measured: ONNX Runtime spends 10–35 % more CPU a face with 2 threads than with 1)."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and count.isdigit() and hasattr(os, "sched_setaffinity")):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if int(count) <= len(cores):
+        os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long test files first (see :data:`_LONG_FILES_FIRST`); the tests of a file keep their order."""
     rank = {name: number for number, name in enumerate(_LONG_FILES_FIRST)}
