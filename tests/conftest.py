@@ -57,9 +57,20 @@ def pytest_configure(config: pytest.Config) -> None:
     worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
     if not (worker.startswith("gw") and count.isdigit() and hasattr(os, "sched_setaffinity")):
         return
-    cores = sorted(os.sched_getaffinity(0))
+    cores = sorted(UNPINNED_CORES)
     if int(count) <= len(cores):
         os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
+
+
+UNPINNED_CORES = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+"""The cores the suite was started with, before :func:`pytest_configure` kept this process to one of them."""
+
+
+def unpinned() -> None:
+    """``preexec_fn`` of a process whose test needs the cores the suite was started with (a scan of ``--workers 2``
+    that must not note them crowded, ffmpeg sizing its threads by the cores)."""
+    if UNPINNED_CORES:
+        os.sched_setaffinity(0, UNPINNED_CORES)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

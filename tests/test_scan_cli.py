@@ -32,6 +32,7 @@ from conftest import (
     parsed_rows,
     read_until,
     running,
+    unpinned,
 )
 from media import MediaKit, face_crop, grey_jpeg, make_face_animation, make_noface_video
 from PIL import Image
@@ -757,7 +758,7 @@ def test_paths_on_stdin_are_scanned_as_they_arrive(workers: str, own_weights: Pa
     listed twice (one row) and the exit status are as for a list read whole."""
     process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
                                 "none", "--workers", workers, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, preexec_fn=unpinned)  # 2 workers on 2 cores: no note
     try:
         rows = _Lines(process.stdout)
         process.stdin.write(os.fsencode(faces[0]) + b"\r\n\n")
@@ -783,7 +784,7 @@ def test_a_scan_waiting_for_its_next_path_stops_on_sigterm(workers: str, own_wei
     than wait for a line that may never come (the worker pool's feeder waited for ever)."""
     process = subprocess.Popen([sys.executable, "-m", "mesocli", "scan", "--weights", str(own_weights), "--detector",
                                 "none", "--workers", workers, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, preexec_fn=unpinned)  # 2 workers on 2 cores: no note
     try:
         process.stdin.write(os.fsencode(faces[0]) + b"\n")
         process.stdin.flush()

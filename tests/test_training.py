@@ -2100,6 +2100,10 @@ def test_bundling_a_card_naming_other_start_weights_than_the_run_recorded_names_
     assert bundled["data"]["init_weights"] == started
     assert bundled["metrics"]["soup"] == json.loads(json.dumps(soup)) and bundled["metrics"]["validation"]
     assert (out / "meso4_df.weights.h5").is_file() and (out / "meso4_df.onnx").is_file()
+    validation = bundled["metrics"]["validation"]  # the suite's sample (eval --limit 2000): here the whole split
+    assert validation["sample"]["subset"] is None and validation["sample"]["confusion"] == {
+        key: validation["confusion"][key] for key in ("tp", "fp", "tn", "fn")}
+    assert validation["sample"]["auc"] == validation["auc"]
 
 
 @pytest.mark.parametrize("script", ["average_checkpoints.py", "greedy_soup.py"])

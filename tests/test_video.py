@@ -631,13 +631,19 @@ def test_an_ffmpeg_short_of_memory_does_not_blame_the_file(kit: MediaKit, monkey
     line ("Nothing was written into output file ...") instead of naming the shortage."""
     import resource
 
+    from conftest import unpinned
+
     from mesocli import video
 
     start = video.start_ffmpeg
 
     def limited(arguments: list[str], **options: object) -> subprocess.Popen:
         limit = 300 * 2**20  # enough to start ffmpeg, too little for its decoding and scaling threads
-        return start(arguments, **options, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+        def starved() -> None:
+            unpinned()  # ffmpeg starts a thread per core it may use
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+        return start(arguments, **options, preexec_fn=starved)
 
     monkeypatch.setattr(video, "start_ffmpeg", limited)
     monkeypatch.setattr(video, "STARVED_GRACE", 1.0)  # short of a thread, it sometimes hangs (or crashes) instead

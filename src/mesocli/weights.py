@@ -356,6 +356,19 @@ def bundled_cards() -> list[ModelCard]:
     return [ModelCard.from_json(path) for path in sorted(folder.glob("*.json"))]
 
 
+VALIDATION_SAMPLE = {"limit": 2000, "seed": 0}
+"""The draw (``eval --limit 2000 --seed 0``) whose figures a bundled card keeps as ``metrics.validation.sample``: the
+test suite re-checks a card on those faces, a quarter of the MesoNet validation split (docs/models.md)."""
+
+
+def sample_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """What ``metrics.validation.sample`` keeps of the eval report (``to_dict``) of :data:`VALIDATION_SAMPLE`'s
+    faces: the draw, the threshold, accuracy overall and per class, AUC and the confusion counts."""
+    return {"subset": report["data"]["subset"],
+            **{key: report[key] for key in ("threshold", "accuracy", "accuracy_df", "accuracy_real", "auc")},
+            "confusion": {key: report["confusion"][key] for key in ("tp", "fp", "tn", "fn")}}
+
+
 def bundled_weights_path(arch: str, manipulation: str) -> Path:
     """The bundled file for ``arch``/``manipulation``, or a WeightsError saying how to pass --weights."""
     for card in bundled_cards():
