@@ -49,6 +49,10 @@ _LONG_FILES_FIRST = (
 )
 
 
+UNPINNED_CORES = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+"""The cores the suite was started with, before :func:`pytest_configure` kept this process to one of them."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist with no more processes than cores, each process (and every process it starts) keeps to a
     core of its own: the thread pools that size themselves by the cores a process may use (ONNX Runtime's,
@@ -60,10 +64,6 @@ def pytest_configure(config: pytest.Config) -> None:
     cores = sorted(UNPINNED_CORES)
     if int(count) <= len(cores):
         os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
-
-
-UNPINNED_CORES = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
-"""The cores the suite was started with, before :func:`pytest_configure` kept this process to one of them."""
 
 
 def unpinned() -> None:

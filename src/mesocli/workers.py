@@ -71,10 +71,8 @@ def usable_cores() -> int:
 def restricted_cores() -> int | None:
     """:func:`usable_cores` where this process may use fewer cores than the machine has (a CPU quota, or an
     affinity narrower than every CPU: ``taskset``, ``docker --cpuset-cpus``), else None: no restriction."""
-    if quota_cores() is not None:
-        return usable_cores()
     cores = usable_cores()
-    return cores if cores < (os.cpu_count() or cores) else None
+    return cores if quota_cores() is not None or cores < (os.cpu_count() or cores) else None
 
 
 WORKER_MEMORY_MB = 450
