@@ -57,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist with no more processes than cores, each process (and every process it starts) keeps to a
     core of its own: the thread pools that size themselves by the cores a process may use (ONNX Runtime's,
     TensorFlow's, the decoding pool) then run one thread each instead of two processes' pools contending for the
-    same cores (measured: ONNX Runtime spends 10–35 % more CPU a face with 2 threads than with 1)."""
+    same cores (measured: ONNX Runtime spends 10–40 % more CPU a face with 2 threads than with 1)."""
     worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
     if not (worker.startswith("gw") and count.isdigit() and hasattr(os, "sched_setaffinity")):
         return
