@@ -2,7 +2,7 @@
 (skipped without them, required in CI).
 
 The validation split (7,104 images) is decoded once per session (nearest resize: the authors' Meso4_DF.h5 is
-scored on all of it). Each bundled card is re-checked on the sample its ``metrics.validation.sample`` records
+scored on all of it). Each bundled df card is re-checked on the sample its ``metrics.validation.sample`` records
 (``eval --limit 2000 --seed 0``: whole videos, about 2,000 faces; ``scripts/card_validation_sample.py`` wrote it),
 which takes a quarter of the time of the whole split; the whole-split figures are ``benchmarks/paper.py``'s and
 ``scripts/card_validation_rates.py``'s to re-measure.
