@@ -1083,6 +1083,7 @@ def test_an_epoch_trains_on_every_training_image_once(tmp_path: Path) -> None:
     assert len(trainer.train_idx) == 11 and len(fed) == 11 and state.step == 3
     assert sorted(face.tobytes() for face in fed) == sorted(trainer.images[i].tobytes() for i in trainer.train_idx)
     assert record["images_per_second"] > 0
+    assert step.experimental_get_tracing_count() == 1  # batches of 4, 4 and 3: the smaller one was traced again
 
 
 def test_the_held_out_loss_is_the_runs_loss(tiny_data: Path, tmp_path: Path) -> None:
