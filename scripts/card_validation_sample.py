@@ -10,7 +10,7 @@ Scores the faces that ``mesocli eval --split validation --limit 2000 --seed 0`` 
 the 7,104 faces, each class and method folder in its share: :func:`mesocli.evaluate.limit_dataset`) with each
 bundled detector as ``eval`` runs it (ONNX Runtime, the card's resize), and writes the draw and the figures there:
 accuracy (overall and per class) at the card's threshold, AUC and the confusion counts. The test suite re-checks
-every card against this sample (tests/test_eval_shared.py: a quarter of the time of the whole split); the
+the df cards against this sample (tests/test_eval_shared.py: a quarter of the time of the whole split); the
 whole-split figures in ``metrics.validation`` stay as measured, and ``benchmarks/paper.py`` and
 ``scripts/card_validation_rates.py`` re-measure them. Nothing else in a card changes.
 """
